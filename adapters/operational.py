@@ -1,0 +1,189 @@
+"""Operational state that is not business history: login sessions, idempotency records, schedule ticks."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS ops.sessions (
+        token_hash text PRIMARY KEY,
+        staff_id uuid NOT NULL,
+        brand_id uuid NOT NULL,
+        csrf_token text NOT NULL,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        ip text,
+        user_agent text
+    )""",
+    "CREATE INDEX IF NOT EXISTS sessions_expiry_idx ON ops.sessions (expires_at)",
+    "CREATE INDEX IF NOT EXISTS sessions_staff_idx ON ops.sessions (staff_id)",
+    """CREATE TABLE IF NOT EXISTS ops.idempotency_keys (
+        brand_id uuid NOT NULL,
+        principal text NOT NULL,
+        key text NOT NULL,
+        request_hash text NOT NULL,
+        status int,
+        response jsonb,
+        headers jsonb,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (brand_id, principal, key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS idempotency_created_idx ON ops.idempotency_keys (created_at)",
+    """CREATE TABLE IF NOT EXISTS ops.schedule_slots (
+        brand_id uuid NOT NULL,
+        job_name text NOT NULL,
+        last_slot timestamptz NOT NULL,
+        PRIMARY KEY (brand_id, job_name)
+    )""",
+)
+
+SESSION_LIFETIME = timedelta(hours=8)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A portal login session."""
+
+    staff_id: UUID
+    brand_id: UUID
+    csrf_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """The first response to an idempotent request; `status` None while the first request is in flight."""
+
+    request_hash: str
+    status: int | None
+    body: Any
+    headers: dict[str, str]
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class OperationalStore:
+    """SQL for sessions, idempotency keys and scheduler slots."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def setup(self) -> None:
+        with self.pool.connection() as conn:
+            for statement in DDL:
+                conn.execute(statement)
+
+    # Sessions ---------------------------------------------------------------------
+
+    def create_session(
+        self, staff_id: UUID, brand_id: UUID, now: datetime, ip: str | None = None, user_agent: str | None = None
+    ) -> tuple[str, Session]:
+        """Start a session; returns the cookie token (kept only as a hash) and the session."""
+        token = secrets.token_urlsafe(32)
+        session = Session(staff_id, brand_id, secrets.token_urlsafe(24), now + SESSION_LIFETIME)
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO ops.sessions (token_hash, staff_id, brand_id, csrf_token, created_at, expires_at, ip, user_agent) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (_hash(token), staff_id, brand_id, session.csrf_token, now, session.expires_at, ip, (user_agent or "")[:300]),
+            )
+        return token, session
+
+    def session(self, token: str, now: datetime) -> Session | None:
+        """The live session of a cookie token, or None when unknown or expired."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT staff_id, brand_id, csrf_token, expires_at FROM ops.sessions WHERE token_hash = %s AND expires_at > %s",
+                (_hash(token), now),
+            ).fetchone()
+        return Session(**row) if row else None
+
+    def end_session(self, token: str) -> None:
+        with self.pool.connection() as conn:
+            conn.execute("DELETE FROM ops.sessions WHERE token_hash = %s", (_hash(token),))
+
+    def purge_expired_sessions(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` sessions that expired before `before`; returns how many."""
+        with self.pool.connection() as conn:
+            cur = conn.execute(
+                "DELETE FROM ops.sessions WHERE token_hash IN "
+                "(SELECT token_hash FROM ops.sessions WHERE expires_at < %s LIMIT %s)",
+                (before, limit),
+            )
+            return cur.rowcount
+
+    # Idempotency ------------------------------------------------------------------
+
+    def begin_idempotent(self, brand_id: UUID, principal: str, key: str, request_hash: str) -> StoredResponse | None:
+        """Reserve the key for this request; returns the earlier record when the key was used before."""
+        with self.pool.connection() as conn:
+            inserted = conn.execute(
+                "INSERT INTO ops.idempotency_keys (brand_id, principal, key, request_hash) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING RETURNING key",
+                (brand_id, principal, key, request_hash),
+            ).fetchone()
+            if inserted:
+                return None
+            row = conn.execute(
+                "SELECT request_hash, status, response, headers FROM ops.idempotency_keys "
+                "WHERE brand_id = %s AND principal = %s AND key = %s",
+                (brand_id, principal, key),
+            ).fetchone()
+        if row is None:  # Purged between the two statements: treat as new.
+            return self.begin_idempotent(brand_id, principal, key, request_hash)
+        return StoredResponse(row["request_hash"], row["status"], row["response"], row["headers"] or {})
+
+    def finish_idempotent(
+        self, brand_id: UUID, principal: str, key: str, status: int, body: Any, headers: dict[str, str]
+    ) -> None:
+        """Store the response of the request that reserved the key."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "UPDATE ops.idempotency_keys SET status = %s, response = %s, headers = %s "
+                "WHERE brand_id = %s AND principal = %s AND key = %s",
+                (status, Jsonb(body), Jsonb(headers), brand_id, principal, key),
+            )
+
+    def abandon_idempotent(self, brand_id: UUID, principal: str, key: str) -> None:
+        """Free the key after a server error so the client can retry."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "DELETE FROM ops.idempotency_keys WHERE brand_id = %s AND principal = %s AND key = %s AND status IS NULL",
+                (brand_id, principal, key),
+            )
+
+    def purge_idempotency_keys(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` idempotency records created before `before`."""
+        with self.pool.connection() as conn:
+            cur = conn.execute(
+                "DELETE FROM ops.idempotency_keys WHERE ctid IN "
+                "(SELECT ctid FROM ops.idempotency_keys WHERE created_at < %s LIMIT %s)",
+                (before, limit),
+            )
+            return cur.rowcount
+
+    # Scheduler slots ---------------------------------------------------------------
+
+    def last_slot(self, brand_id: UUID, job_name: str) -> datetime | None:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT last_slot FROM ops.schedule_slots WHERE brand_id = %s AND job_name = %s", (brand_id, job_name)
+            ).fetchone()
+        return row["last_slot"] if row else None
+
+    def set_last_slot(self, brand_id: UUID, job_name: str, slot: datetime) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO ops.schedule_slots (brand_id, job_name, last_slot) VALUES (%s, %s, %s) "
+                "ON CONFLICT (brand_id, job_name) DO UPDATE SET last_slot = greatest(ops.schedule_slots.last_slot, EXCLUDED.last_slot)",
+                (brand_id, job_name, slot),
+            )

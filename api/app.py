@@ -1,0 +1,149 @@
+"""The Starlette application: API, portal, health, metrics, OpenAPI; resources live in the lifespan."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api import portal
+from api.endpoint import Endpoint
+from api.openapi import build_openapi
+from api.problems import problem
+from api.routes import customers, jobs, system
+
+log = structlog.get_logger(__name__)
+
+ENDPOINTS: list[Endpoint] = [*customers.ENDPOINTS, *jobs.ENDPOINTS, *system.ENDPOINTS]
+
+
+class Metrics:
+    """Prometheus collectors of one app instance."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=self.registry)
+        self.lag = Gauge("projection_lag_events", "Events a projection is behind its source", ["projection"], registry=self.registry)
+        self.position = Gauge("projection_position", "Tracking position of a projection", ["projection"], registry=self.registry)
+
+
+class RequestContextMiddleware:
+    """Request id (X-Request-ID), structured access log and request metrics."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], route).observe(elapsed)
+            log.info("http.request", method=scope["method"], path=scope["path"], status=status, ms=round(elapsed * 1000, 1))
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    return getattr(route, "path", "unmatched")
+
+
+def create_app(open_platform: Callable[[], Any], *, run_workers: bool = False, close_platform: bool = True) -> Starlette:
+    """Build the app; `open_platform` is called in the lifespan, never at import time."""
+    metrics = Metrics()
+    openapi_doc = build_openapi(ENDPOINTS)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        platform = await run_in_threadpool(open_platform)
+        app.state.platform = platform
+        workers = None
+        if run_workers:
+            from workers.runtime import Workers
+
+            workers = Workers(platform)
+            workers.start()
+        try:
+            yield
+        finally:
+            if workers is not None:
+                workers.stop()
+            if close_platform:
+                await run_in_threadpool(platform.close)
+
+    async def health(request: Request) -> Response:
+        platform = request.app.state.platform
+        db_up = await run_in_threadpool(platform.db.ping)
+        if not db_up:
+            return JSONResponse({"status": "down", "database": "unreachable", "projections": []}, status_code=503)
+        statuses = await run_in_threadpool(platform.engine.status)
+        lagging = [s for s in statuses if s.lag > 1000]
+        return JSONResponse(
+            {
+                "status": "degraded" if lagging else "ok",
+                "database": "up",
+                "projections": [{"name": s.name, "position": s.position, "head": s.head, "lag": s.lag} for s in statuses],
+            }
+        )
+
+    async def metrics_endpoint(request: Request) -> Response:
+        platform = request.app.state.platform
+        for s in await run_in_threadpool(platform.engine.status):
+            metrics.lag.labels(s.name).set(s.lag)
+            metrics.position.labels(s.name).set(s.position)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_doc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if request.url.path.startswith("/api/") or exc.status_code != 404:
+            return problem(exc.status_code, exc.detail or "", "http-" + str(exc.status_code), request.url.path)
+        return await portal.not_found(request)
+
+    routes: list[Any] = [
+        Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        *[ep.route() for ep in ENDPOINTS],
+        *portal.ROUTES,
+        Mount("/static", app=StaticFiles(directory=str(portal.STATIC_DIR)), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.state.endpoints = ENDPOINTS
+    return app

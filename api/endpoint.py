@@ -1,0 +1,211 @@
+"""Declarative API endpoints: authentication, permission, parsing, idempotency and OpenAPI metadata in one place."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import structlog
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from api.auth import authenticate
+from api.problems import HttpProblem, problem_for
+from domain.identity.application import Principal
+from domain.identity.permissions import Level, Permission
+from domain.shared.aggregate import acting_as
+
+log = structlog.get_logger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass
+class Context:
+    """What a handler gets: the platform, the caller, parsed inputs and path parameters."""
+
+    request: Request
+    platform: Any
+    principal: Principal
+    body: Any
+    query: Any
+    path: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def brand_id(self) -> UUID:
+        return self.principal.brand_id
+
+
+Handler = Callable[[Context], Response]
+
+
+@dataclass
+class Endpoint:
+    """One API operation; `permission` is what the caller needs (None: any authenticated caller)."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    permission: tuple[Permission, Level] | None
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    public: bool = False
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__
+
+    def route(self) -> Route:
+        return Route(self.path, self._serve, methods=[self.method], name=self.operation_id)
+
+    async def _serve(self, request: Request) -> Response:
+        try:
+            return await self._handle(request)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a problem response.
+            return problem_for(exc, request)
+
+    async def _handle(self, request: Request) -> Response:
+        platform = request.app.state.platform
+        raw = await _read_body(request) if self.body is not None else b""
+        principal = await run_in_threadpool(authenticate, platform, request)
+        if self.permission is not None:
+            permission, level = self.permission
+            granted = principal.grants.get(permission)
+            if granted is None or not granted.covers(level):
+                raise HttpProblem(403, f"this needs {permission.value} at {level.value}", "forbidden", permission=permission.value, level=level.value)
+        body = _parse_body(self.body, raw) if self.body is not None else None
+        query = _parse_query(self.query, request) if self.query is not None else None
+        path = _parse_path(request.path_params)
+        context = Context(request, platform, principal, body, query, path, dict(request.headers))
+
+        key = request.headers.get("idempotency-key") if self.method in ("POST", "PATCH", "PUT", "DELETE") else None
+        if key is None:
+            return await run_in_threadpool(self._invoke, context)
+        return await run_in_threadpool(self._invoke_once, context, key, raw)
+
+    def _invoke(self, context: Context) -> Response:
+        with acting_as(context.principal.actor):
+            return self.handler(context)
+
+    def _invoke_once(self, context: Context, key: str, raw: bytes) -> Response:
+        """Run the command once per Idempotency-Key; replay the stored response for a repeat."""
+        if not 1 <= len(key) <= 200:
+            raise HttpProblem(422, "Idempotency-Key must be 1-200 characters", "invalid-input")
+        ops = context.platform.ops
+        request_hash = hashlib.sha256(
+            b"\0".join([self.method.encode(), context.request.url.path.encode(), _canonical(raw)])
+        ).hexdigest()
+        principal = context.principal.actor
+        earlier = ops.begin_idempotent(context.brand_id, principal, key, request_hash)
+        if earlier is not None:
+            if earlier.request_hash != request_hash:
+                raise HttpProblem(
+                    422, "this Idempotency-Key was used with a different request", "idempotency-key-reused"
+                )
+            if earlier.status is None:
+                raise HttpProblem(409, "a request with this Idempotency-Key is still in progress", "idempotency-in-progress")
+            headers = {**earlier.headers, "Idempotent-Replayed": "true"}
+            media = headers.pop("content-type", "application/json")
+            return Response(json.dumps(earlier.body), status_code=earlier.status, headers=headers, media_type=media)
+        try:
+            response = self._invoke(context)
+        except Exception as exc:
+            response = problem_for(exc, context.request)
+        if response.status_code >= 500:
+            ops.abandon_idempotent(context.brand_id, principal, key)
+            return response
+        body = json.loads(bytes(response.body)) if response.body else None
+        keep = {k: v for k, v in response.headers.items() if k in ("location", "content-type", "etag")}
+        ops.finish_idempotent(context.brand_id, principal, key, response.status_code, body, keep)
+        return response
+
+
+async def _read_body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise HttpProblem(413, f"request body is over {MAX_BODY_BYTES} bytes", "too-large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HttpProblem(413, f"request body is over {MAX_BODY_BYTES} bytes", "too-large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
+    if not raw.strip():
+        raise HttpProblem(400, "a JSON request body is required", "malformed-json")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HttpProblem(400, f"request body is not valid JSON: {exc}", "malformed-json") from None
+    if not isinstance(data, dict):
+        raise HttpProblem(400, "request body must be a JSON object", "malformed-json")
+    return model.model_validate(data)
+
+
+def _parse_query(model: type[BaseModel], request: Request) -> BaseModel:
+    return model.model_validate({k: v for k, v in request.query_params.items() if v != ""})
+
+
+def _parse_path(params: dict[str, Any]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for name, value in params.items():
+        if name.endswith("id"):
+            try:
+                parsed[name] = UUID(str(value))
+            except ValueError:
+                raise HttpProblem(404, f"no resource with id '{value}'", "not-found") from None
+        else:
+            parsed[name] = value
+    return parsed
+
+
+def _canonical(raw: bytes) -> bytes:
+    """The body with key order and whitespace normalised, so equal JSON hashes equally."""
+    try:
+        return json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return raw
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    """JSON of dataclasses/pydantic values (UUID, date, Decimal as strings)."""
+    return JSONResponse(_jsonable(data), status_code=status, headers=headers)
+
+
+def _jsonable(value: Any) -> Any:
+    import dataclasses
+    from datetime import date, datetime
+    from decimal import Decimal
+    from enum import Enum
+
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (UUID, Decimal)):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value

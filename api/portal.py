@@ -1,0 +1,250 @@
+"""The staff portal: server-rendered pages over the same queries and use cases as the API."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlparse
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from api.auth import SESSION_COOKIE, session_principal
+from domain.customers.values import Address
+from domain.identity.application import AuthenticationFailed, Principal
+from domain.identity.permissions import Level, Permission
+from domain.shared.aggregate import acting_as
+from domain.shared.clock import business_date
+from domain.shared.errors import DomainError, InvalidInput
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+
+PageHandler = Callable[[Request, Any, Principal], Awaitable[Response]]
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render a template with the signed-in staff member and the CSRF token."""
+    html = templates.get_template(name).render(request=request, **context)
+    return HTMLResponse(html, status_code=status)
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+def _safe_next(target: str | None) -> str:
+    if not target or not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
+        return "/customers"
+    return target
+
+
+def page(permission: tuple[Permission, Level] | None = None, form: bool = False) -> Callable[[PageHandler], Callable[[Request], Awaitable[Response]]]:
+    """Wrap a page: require a session (else redirect to login), the permission, and CSRF on forms."""
+
+    def decorate(handler: PageHandler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            platform = request.app.state.platform
+            token = request.cookies.get(SESSION_COOKIE)
+            principal = await run_in_threadpool(session_principal, platform, token) if token else None
+            if principal is None:
+                return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+            session = await run_in_threadpool(platform.ops.session, token, platform.clock.now())
+            request.state.csrf = session.csrf_token if session else ""
+            request.state.principal = principal
+            if permission is not None:
+                granted = principal.grants.get(permission[0])
+                if granted is None or not granted.covers(permission[1]):
+                    return render(request, "error.html", 403, title="Forbidden", message=f"You need {permission[0].value} ({permission[1].value}) for this page.")
+            if form:
+                data = await request.form()
+                if not hmac.compare_digest(str(data.get("csrf_token", "")), request.state.csrf or "-"):
+                    return render(request, "error.html", 403, title="Form expired", message="The form's security token did not match. Reload the page and try again.")
+                request.state.form = data
+            return await handler(request, platform, principal)
+
+        endpoint.__name__ = handler.__name__
+        return endpoint
+
+    return decorate
+
+
+async def login_form(request: Request) -> Response:
+    return render(request, "login.html", next=_safe_next(request.query_params.get("next")), error=None, email="")
+
+
+async def login(request: Request) -> Response:
+    platform = request.app.state.platform
+    data = await request.form()
+    email = str(data.get("email", "")).strip()
+    password = str(data.get("password", ""))
+    target = _safe_next(str(data.get("next", "")))
+    try:
+        principal = await run_in_threadpool(platform.identity.authenticate_staff, email, password)
+    except AuthenticationFailed:
+        return render(request, "login.html", 401, next=target, error="Invalid email or password.", email=email)
+    token, session = await run_in_threadpool(
+        platform.ops.create_session,
+        principal.id,
+        principal.brand_id,
+        platform.clock.now(),
+        request.client.host if request.client else None,
+        request.headers.get("user-agent"),
+    )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=8 * 3600, httponly=True, samesite="lax", secure=_secure(request), path="/"
+    )
+    return response
+
+
+@page(form=True)
+async def logout(request: Request, platform: Any, principal: Principal) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await run_in_threadpool(platform.ops.end_session, token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/customers", status_code=303)
+
+
+@page((Permission.CUSTOMER, Level.READ))
+async def customer_directory(request: Request, platform: Any, principal: Principal) -> Response:
+    q = request.query_params.get("q", "").strip()[:100]
+    cursor = request.query_params.get("cursor") or None
+    try:
+        result = await run_in_threadpool(platform.customer_queries.search, principal.brand_id, q or None, cursor, 25)
+    except InvalidInput:
+        result = await run_in_threadpool(platform.customer_queries.search, principal.brand_id, q or None, None, 25)
+    return render(request, "customers.html", page=result, q=q, principal=principal, nav="customers")
+
+
+@page((Permission.CUSTOMER, Level.READ))
+async def customer_360(request: Request, platform: Any, principal: Principal) -> Response:
+    try:
+        from uuid import UUID
+
+        customer_id = UUID(request.path_params["customer_id"])
+    except ValueError:
+        return await not_found(request)
+    profile = await run_in_threadpool(platform.customer_queries.profile, principal.brand_id, customer_id)
+    if profile is None:
+        return await not_found(request)
+    return render(request, "customer.html", c=profile, principal=principal, nav="customers")
+
+
+@page((Permission.CUSTOMER, Level.WRITE))
+async def new_customer_form(request: Request, platform: Any, principal: Principal) -> Response:
+    return render(request, "customer_new.html", principal=principal, nav="customers", values={}, errors={})
+
+
+@page((Permission.CUSTOMER, Level.WRITE), form=True)
+async def new_customer(request: Request, platform: Any, principal: Principal) -> Response:
+    data = request.state.form
+    values = {k: str(data.get(k, "")).strip() for k in ("name", "phone", "pan", "email", "date_of_birth", "loan_number", "line1", "city", "pincode")}
+    errors: dict[str, str] = {}
+    dob = None
+    if values["date_of_birth"]:
+        try:
+            dob = date.fromisoformat(values["date_of_birth"])
+        except ValueError:
+            errors["date_of_birth"] = "use the date picker (YYYY-MM-DD)"
+    addresses = []
+    if values["line1"] or values["city"] or values["pincode"]:
+        if not (values["line1"] and values["city"] and values["pincode"]):
+            errors["addresses"] = "address needs line, city and pincode"
+        else:
+            addresses.append(Address(line1=values["line1"], city=values["city"], pincode=values["pincode"]))
+    if not errors:
+
+        def register() -> Any:
+            with acting_as(principal.actor):
+                result = platform.customers.register(
+                    principal.brand_id,
+                    name=values["name"],
+                    phone=values["phone"],
+                    pan=values["pan"] or None,
+                    email=values["email"] or None,
+                    date_of_birth=dob,
+                    addresses=addresses,
+                    loan_numbers=[values["loan_number"]] if values["loan_number"] else [],
+                )
+                platform.engine.wait_for("customers", result.position)
+                return result
+
+        try:
+            result = await run_in_threadpool(register)
+            return RedirectResponse(f"/customers/{result.id}", status_code=303)
+        except InvalidInput as exc:
+            errors.update({e.field: e.message for e in exc.errors})
+        except DomainError as exc:
+            errors[str(exc.details.get("field", "form"))] = exc.message
+    return render(request, "customer_new.html", 422, principal=principal, nav="customers", values=values, errors=errors)
+
+
+@page((Permission.JOBS, Level.READ))
+async def jobs_page(request: Request, platform: Any, principal: Principal) -> Response:
+    def load() -> dict[str, Any]:
+        last = platform.job_queries.last_runs(principal.brand_id)
+        jobs = [
+            {"definition": platform.jobs.definition(name), "settings": platform.jobs.settings(principal.brand_id, name), "last": last.get(name)}
+            for name in sorted(platform.jobs.catalogue)
+        ]
+        history = platform.job_queries.history(principal.brand_id, None, request.query_params.get("cursor") or None, 25)
+        return {"jobs": jobs, "history": history}
+
+    try:
+        data = await run_in_threadpool(load)
+    except InvalidInput:
+        return RedirectResponse("/jobs", status_code=303)
+    can_run = (principal.grants.get(Permission.JOBS) or Level.READ).covers(Level.WRITE)
+    return render(request, "jobs.html", principal=principal, nav="jobs", can_run=can_run, **data)
+
+
+@page((Permission.JOBS, Level.WRITE), form=True)
+async def run_job(request: Request, platform: Any, principal: Principal) -> Response:
+    name = request.path_params["name"]
+    raw_as_of = str(request.state.form.get("as_of", "")).strip()
+
+    def trigger() -> None:
+        brand = platform.identity.brand(principal.brand_id)
+        as_of = date.fromisoformat(raw_as_of) if raw_as_of else business_date(platform.clock.now(), brand.timezone)
+        with acting_as(principal.actor):
+            result = platform.jobs.request_run(principal.brand_id, name, trigger="manual", requested_by=principal.actor, as_of=as_of)
+        platform.engine.wait_for("jobs", result.position)
+        platform.wake_scheduler()
+
+    try:
+        await run_in_threadpool(trigger)
+    except (DomainError, ValueError) as exc:
+        return render(request, "error.html", 422, title="Could not start the job", message=str(exc))
+    return RedirectResponse("/jobs", status_code=303)
+
+
+async def not_found(request: Request) -> Response:
+    return render(request, "error.html", 404, title="Not found", message="There is nothing here, or it belongs to another brand.")
+
+
+ROUTES = [
+    Route("/", home, methods=["GET"]),
+    Route("/login", login_form, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/customers", customer_directory, methods=["GET"]),
+    Route("/customers/new", new_customer_form, methods=["GET"]),
+    Route("/customers/new", new_customer, methods=["POST"]),
+    Route("/customers/{customer_id}", customer_360, methods=["GET"]),
+    Route("/jobs", jobs_page, methods=["GET"]),
+    Route("/jobs/{name}/run", run_job, methods=["POST"]),
+]

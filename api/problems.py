@@ -1,0 +1,97 @@
+"""RFC 9457 problem+json responses and the mapping from domain errors to HTTP statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from domain.identity.application import AuthenticationFailed
+from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_BASE = "https://covenant-desk.dev/problems/"
+TITLES = {
+    400: "Malformed request",
+    401: "Authentication required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+class HttpProblem(Exception):
+    """Raised by the HTTP layer itself (bad JSON, missing credentials, forbidden, too large)."""
+
+    def __init__(self, status: int, detail: str, slug: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug or TITLES.get(status, "error").lower().replace(" ", "-")
+        self.extra = extra
+
+
+def problem(status: int, detail: str, slug: str, instance: str | None = None, **extra: Any) -> JSONResponse:
+    """A problem+json response."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update({k: v for k, v in extra.items() if v is not None})
+    headers = {"WWW-Authenticate": 'Bearer realm="covenant-desk"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def field_errors_from_pydantic(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    """Pydantic errors as (dotted field, message) pairs."""
+    errors = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"] if part != "__root__") or "body"
+        message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        errors.append(FieldError(prefix + loc, message))
+    return errors
+
+
+def problem_for(exc: Exception, request: Request) -> JSONResponse:
+    """Map any exception raised while handling `request` to a problem response."""
+    path = request.url.path
+    if isinstance(exc, HttpProblem):
+        return problem(exc.status, exc.detail, exc.slug, path, **exc.extra)
+    if isinstance(exc, ValidationError):
+        errors = field_errors_from_pydantic(exc)
+        return _invalid(errors, path)
+    if isinstance(exc, InvalidInput):
+        return _invalid(exc.errors, path)
+    if isinstance(exc, AuthenticationFailed):
+        return problem(401, exc.message, "unauthenticated", path)
+    if isinstance(exc, NotFound):
+        return problem(404, exc.message, "not-found", path, **_safe(exc.details))
+    if isinstance(exc, Conflict):
+        return problem(409, exc.message, "conflict", path, **_safe(exc.details))
+    if isinstance(exc, DomainError):
+        return problem(422, exc.message, "invalid-input", path)
+    log.exception("request.failed", path=path, error=type(exc).__name__)
+    return problem(500, "an unexpected error occurred; it has been logged", "internal-error", path)
+
+
+def _invalid(errors: list[FieldError], path: str) -> JSONResponse:
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return problem(422, detail, "invalid-input", path, errors=[{"field": e.field, "message": e.message} for e in errors])
+
+
+def _safe(details: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in details.items() if isinstance(v, (str, int, float, bool))}

@@ -1,0 +1,276 @@
+"""Borrower record endpoints: register, search, Customer 360, update, alternate phones, loan numbers."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.responses import Response
+
+from api.endpoint import Context, Endpoint, json_response
+from domain.customers.customer import CustomerNotFound
+from domain.customers.values import (
+    Address,
+    normalise_email,
+    normalise_loan_number,
+    normalise_name,
+    normalise_pan,
+    normalise_phone,
+)
+from domain.shared.errors import InvalidInput
+from domain.identity.permissions import Level, Permission
+from projections.customers import CustomerProfile
+
+READ = (Permission.CUSTOMER, Level.READ)
+WRITE = (Permission.CUSTOMER, Level.WRITE)
+
+
+def _domain_check(check: Any, value: Any) -> Any:
+    """Run a domain value rule inside pydantic, so every bad field is reported in one 422."""
+    if value is None:
+        return None
+    try:
+        check(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.errors[0].message) from None
+    return value
+
+
+class AddressIn(BaseModel):
+    """A postal address."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field("current", max_length=30)
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    state: str | None = Field(None, max_length=100)
+    pincode: str = Field(pattern=r"^[1-9][0-9]{5}$", description="six-digit Indian pincode")
+
+    def to_domain(self) -> Address:
+        return Address(**self.model_dump())
+
+
+class _CustomerFieldRules(BaseModel):
+    """The domain's value rules applied while parsing, so one 422 names every bad field."""
+
+    @field_validator("name", check_fields=False)
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return _domain_check(normalise_name, v)
+
+    @field_validator("phone", check_fields=False)
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        return _domain_check(normalise_phone, v)
+
+    @field_validator("pan", check_fields=False)
+    @classmethod
+    def _pan(cls, v: str | None) -> str | None:
+        return _domain_check(normalise_pan, v)
+
+    @field_validator("email", check_fields=False)
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return _domain_check(normalise_email, v)
+
+    @field_validator("loan_numbers", check_fields=False)
+    @classmethod
+    def _loans(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [_domain_check(normalise_loan_number, n) or n for n in v]
+
+
+class CustomerIn(_CustomerFieldRules):
+    """Registration of a borrower; phone in any common Indian format, PAN like ABCDE1234F."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=200)
+    phone: str = Field(max_length=30)
+    pan: str | None = Field(None, max_length=20)
+    email: str | None = Field(None, max_length=254)
+    date_of_birth: date | None = None
+    addresses: list[AddressIn] = Field(default_factory=list, max_length=10)
+    loan_numbers: list[str] = Field(default_factory=list, max_length=50)
+
+
+class CustomerPatch(_CustomerFieldRules):
+    """Any registration field to change; `loan_numbers` are linked in addition to existing ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=30)
+    pan: str | None = Field(None, max_length=20)
+    email: str | None = Field(None, max_length=254)
+    date_of_birth: date | None = None
+    addresses: list[AddressIn] | None = Field(None, max_length=10)
+    loan_numbers: list[str] | None = Field(None, max_length=50)
+
+
+class AlternatePhoneIn(BaseModel):
+    """An alternate phone (a relative's or a reference's) with an optional label."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(max_length=30)
+    label: str | None = Field(None, max_length=60)
+
+
+class LoanNumberIn(BaseModel):
+    """A loan number to link to the borrower."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loan_number: str = Field(max_length=40)
+
+
+class CustomerSearch(BaseModel):
+    """Directory search: `q` matches name, phone (any format), loan number or PAN."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: str | None = Field(None, max_length=100)
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(25, ge=1, le=100)
+
+
+class CustomerItemOut(BaseModel):
+    """A directory row (PAN masked)."""
+
+    id: str
+    name: str
+    phone: str
+    pan: str | None
+    email: str | None
+    loan_numbers: list[str]
+    updated_at: str
+
+
+class CustomerPageOut(BaseModel):
+    """A page of the directory."""
+
+    items: list[CustomerItemOut]
+    next_cursor: str | None
+
+
+class TimelineEntryOut(BaseModel):
+    """One thing that happened to the record."""
+
+    position: int
+    occurred_at: str
+    kind: str
+    summary: str
+    actor: str
+    details: dict[str, Any]
+
+
+class CustomerOut(BaseModel):
+    """The Customer 360: profile and timeline."""
+
+    id: str
+    name: str
+    phone: str
+    alternate_phones: list[dict[str, Any]]
+    email: str | None
+    pan: str | None
+    pan_masked: str | None
+    date_of_birth: str | None
+    addresses: list[dict[str, Any]]
+    loan_numbers: list[str]
+    version: int
+    created_at: str
+    updated_at: str
+    timeline: list[TimelineEntryOut]
+
+
+def _profile(ctx: Context, customer_id: Any, position: int = 0) -> CustomerProfile:
+    if position:
+        ctx.platform.engine.wait_for("customers", position)
+    profile = ctx.platform.customer_queries.profile(ctx.brand_id, customer_id)
+    if profile is None:
+        raise CustomerNotFound(f"CustomerRecord {customer_id} not found", id=str(customer_id))
+    return profile
+
+
+def _profile_response(ctx: Context, customer_id: Any, position: int, status: int = 200) -> Response:
+    profile = _profile(ctx, customer_id, position)
+    return json_response(profile, status, headers={"ETag": f'"{profile.version}"', "Location": f"/api/v1/customers/{profile.id}"})
+
+
+def _expected_version(ctx: Context) -> int | None:
+    raw = ctx.headers.get("if-match")
+    if not raw:
+        return None
+    try:
+        return int(raw.strip().strip('W/').strip('"'))
+    except ValueError:
+        from api.problems import HttpProblem
+
+        raise HttpProblem(422, "If-Match must be an ETag from this API (the record's version)", "invalid-input") from None
+
+
+def register_customer(ctx: Context) -> Response:
+    body: CustomerIn = ctx.body
+    result = ctx.platform.customers.register(
+        ctx.brand_id,
+        name=body.name,
+        phone=body.phone,
+        pan=body.pan,
+        email=body.email,
+        date_of_birth=body.date_of_birth,
+        addresses=[a.to_domain() for a in body.addresses],
+        loan_numbers=body.loan_numbers,
+    )
+    return _profile_response(ctx, result.id, result.position, 201)
+
+
+def search_customers(ctx: Context) -> Response:
+    q: CustomerSearch = ctx.query
+    page = ctx.platform.customer_queries.search(ctx.brand_id, q.q, q.cursor, q.limit)
+    return json_response({"items": page.items, "next_cursor": page.next_cursor})
+
+
+def get_customer(ctx: Context) -> Response:
+    return _profile_response(ctx, ctx.path["customer_id"], 0)
+
+
+def update_customer(ctx: Context) -> Response:
+    body: CustomerPatch = ctx.body
+    fields = body.model_dump(exclude_unset=True, exclude={"addresses"})
+    if body.addresses is not None:
+        fields["addresses"] = [a.to_domain() for a in body.addresses]
+    result = ctx.platform.customers.update_details(
+        ctx.brand_id, ctx.path["customer_id"], expected_version=_expected_version(ctx), **fields
+    )
+    return _profile_response(ctx, result.id, result.position)
+
+
+def add_alternate_phone(ctx: Context) -> Response:
+    body: AlternatePhoneIn = ctx.body
+    result = ctx.platform.customers.add_alternate_phone(ctx.brand_id, ctx.path["customer_id"], body.phone, body.label)
+    return _profile_response(ctx, result.id, result.position, 201)
+
+
+def remove_alternate_phone(ctx: Context) -> Response:
+    result = ctx.platform.customers.remove_alternate_phone(ctx.brand_id, ctx.path["customer_id"], ctx.path["phone"])
+    return _profile_response(ctx, result.id, result.position)
+
+
+def link_loan_number(ctx: Context) -> Response:
+    body: LoanNumberIn = ctx.body
+    result = ctx.platform.customers.link_loan_number(ctx.brand_id, ctx.path["customer_id"], body.loan_number)
+    return _profile_response(ctx, result.id, result.position, 201 if result.changed else 200)
+
+
+ENDPOINTS = [
+    Endpoint("POST", "/api/v1/customers", register_customer, "Register a borrower", WRITE, body=CustomerIn, response=CustomerOut, status=201, tags=["customers"]),
+    Endpoint("GET", "/api/v1/customers", search_customers, "Search the customer directory", READ, query=CustomerSearch, response=CustomerPageOut, tags=["customers"]),
+    Endpoint("GET", "/api/v1/customers/{customer_id}", get_customer, "Customer 360: profile and timeline", READ, response=CustomerOut, tags=["customers"]),
+    Endpoint("PATCH", "/api/v1/customers/{customer_id}", update_customer, "Update contact and identity details", WRITE, body=CustomerPatch, response=CustomerOut, tags=["customers"]),
+    Endpoint("POST", "/api/v1/customers/{customer_id}/alternate-phones", add_alternate_phone, "Add an alternate phone", WRITE, body=AlternatePhoneIn, response=CustomerOut, status=201, tags=["customers"]),
+    Endpoint("DELETE", "/api/v1/customers/{customer_id}/alternate-phones/{phone}", remove_alternate_phone, "Remove an alternate phone", WRITE, response=CustomerOut, tags=["customers"]),
+    Endpoint("POST", "/api/v1/customers/{customer_id}/loan-numbers", link_loan_number, "Link a loan number", WRITE, body=LoanNumberIn, response=CustomerOut, status=201, tags=["customers"]),
+]

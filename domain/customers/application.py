@@ -1,0 +1,191 @@
+"""Use cases of the customers context (borrower records)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from domain.customers.customer import CustomerNotFound, CustomerRecord, DuplicateCustomer
+from domain.customers.values import (
+    Address,
+    check_date_of_birth,
+    normalise_email,
+    normalise_loan_number,
+    normalise_name,
+    normalise_pan,
+    normalise_phone,
+)
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
+from domain.shared.clock import business_date
+from domain.shared.errors import FieldChecks
+from domain.shared.index import UniqueValue, index_id
+
+_LABELS = {"pan": "PAN", "phone": "primary phone", "loan_number": "loan number"}
+
+
+class Customers(ContextApplication):
+    """Borrower records: register, update contact details, alternate phones, linked loans."""
+
+    name = "customers"
+
+    def register(
+        self,
+        brand_id: UUID,
+        *,
+        name: str,
+        phone: str,
+        pan: str | None = None,
+        email: str | None = None,
+        date_of_birth: date | None = None,
+        addresses: list[Address] | None = None,
+        loan_numbers: list[str] | None = None,
+    ) -> CommandResult:
+        """Register a borrower; PAN, primary phone and loan numbers must be free within the brand."""
+        checks = FieldChecks()
+        clean_name = checks.check(lambda: normalise_name(name))
+        clean_phone = checks.check(lambda: normalise_phone(phone))
+        clean_pan = checks.check(lambda: normalise_pan(pan)) if pan else None
+        clean_email = checks.check(lambda: normalise_email(email)) if email else None
+        if date_of_birth is not None:
+            checks.check(lambda: check_date_of_birth(date_of_birth, business_date(self.clock.now())))
+        clean_addresses = [a for a in (checks.check(a.checked) for a in addresses or []) if a]
+        clean_loans = sorted(
+            {n for n in (checks.check(lambda raw=raw: normalise_loan_number(raw)) for raw in loan_numbers or []) if n}
+        )
+        checks.raise_if_any()
+        assert clean_name is not None and clean_phone is not None
+
+        customer = CustomerRecord(
+            brand_id=brand_id,
+            name=clean_name,
+            phone=clean_phone,
+            addresses=clean_addresses,
+            loan_numbers=clean_loans,
+            email=clean_email,
+            pan=clean_pan,
+            date_of_birth=date_of_birth,
+        )
+        claims = [self._claim(brand_id, "phone", clean_phone, customer.id)]
+        if clean_pan:
+            claims.append(self._claim(brand_id, "pan", clean_pan, customer.id))
+        claims += [self._claim(brand_id, "loan_number", n, customer.id) for n in clean_loans]
+        return self._commit_claims(customer, claims)
+
+    def update_details(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        *,
+        expected_version: int | None = None,
+        **fields: Any,
+    ) -> CommandResult:
+        """Change any of name, phone, pan, email, date_of_birth, addresses (and link loan_numbers)."""
+        customer = self.get(brand_id, customer_id)
+        self.check_version(customer, expected_version)
+        checks = FieldChecks()
+        clean: dict[str, Any] = {}
+        if fields.get("name") is not None:
+            clean["name"] = checks.check(lambda: normalise_name(fields["name"]))
+        if fields.get("phone") is not None:
+            clean["phone"] = checks.check(lambda: normalise_phone(fields["phone"]))
+        if fields.get("pan") is not None:
+            clean["pan"] = checks.check(lambda: normalise_pan(fields["pan"]))
+        if fields.get("email") is not None:
+            clean["email"] = checks.check(lambda: normalise_email(fields["email"]))
+        if fields.get("date_of_birth") is not None:
+            clean["date_of_birth"] = checks.check(
+                lambda: check_date_of_birth(fields["date_of_birth"], business_date(self.clock.now()))
+            )
+        if fields.get("addresses") is not None:
+            clean["addresses"] = [a for a in (checks.check(a.checked) for a in fields["addresses"]) if a]
+        loans = [
+            n
+            for n in (checks.check(lambda raw=raw: normalise_loan_number(raw)) for raw in fields.get("loan_numbers") or [])
+            if n
+        ]
+        checks.raise_if_any()
+
+        old_phone, old_pan = customer.phone, customer.pan
+        claims: list[UniqueValue | None] = []
+        if clean.get("phone") and clean["phone"] != old_phone:
+            claims.append(self._claim(brand_id, "phone", clean["phone"], customer.id))
+            claims.append(self._release(brand_id, "phone", old_phone, customer.id))
+        if clean.get("pan") and clean["pan"] != old_pan:
+            claims.append(self._claim(brand_id, "pan", clean["pan"], customer.id))
+            if old_pan:
+                claims.append(self._release(brand_id, "pan", old_pan, customer.id))
+        customer.update_details(**clean)
+        for loan in loans:
+            if customer.link_loan_number(loan):
+                claims.append(self._claim(brand_id, "loan_number", loan, customer.id))
+        return self._commit_claims(customer, claims)
+
+    def add_alternate_phone(
+        self, brand_id: UUID, customer_id: UUID, phone: str, label: str | None = None
+    ) -> CommandResult:
+        """Add a family member's or reference's phone for follow-up."""
+        customer = self.get(brand_id, customer_id)
+        customer.add_alternate_phone(normalise_phone(phone), label)
+        return self.commit(customer)
+
+    def remove_alternate_phone(self, brand_id: UUID, customer_id: UUID, phone: str) -> CommandResult:
+        """Remove an alternate phone."""
+        customer = self.get(brand_id, customer_id)
+        customer.remove_alternate_phone(normalise_phone(phone))
+        return self.commit(customer)
+
+    def link_loan_number(self, brand_id: UUID, customer_id: UUID, loan_number: str) -> CommandResult:
+        """Link a loan number (unique within the brand)."""
+        customer = self.get(brand_id, customer_id)
+        loan = normalise_loan_number(loan_number, field="loan_number")
+        if not customer.link_loan_number(loan):
+            return CommandResult(id=customer.id, position=0, changed=False)
+        return self._commit_claims(customer, [self._claim(brand_id, "loan_number", loan, customer.id)])
+
+    def get(self, brand_id: UUID, customer_id: UUID) -> CustomerRecord:
+        """The borrower record, if it belongs to the brand."""
+        return self.load(CustomerRecord, customer_id, brand_id, CustomerNotFound)
+
+    def owner_of(self, brand_id: UUID, kind: str, value: str) -> UUID | None:
+        """The borrower currently holding a unique value (kind: pan, phone, loan_number)."""
+        index = self.find(index_id(kind, brand_id, value))
+        return index.owner_id if isinstance(index, UniqueValue) else None
+
+    def _claim(self, brand_id: UUID, kind: str, value: str, owner_id: UUID) -> UniqueValue | None:
+        index = self.find(index_id(kind, brand_id, value))
+        if index is None:
+            return UniqueValue(brand_id=brand_id, kind=kind, value=value, owner_id=owner_id, id=index_id(kind, brand_id, value))
+        if index.owner_id is None:
+            index.reclaim(owner_id)
+            return index
+        if index.owner_id == owner_id:
+            return None
+        raise DuplicateCustomer(
+            f"{_LABELS[kind]} {value} already belongs to borrower {index.owner_id}",
+            field=kind,
+            existing_id=str(index.owner_id),
+        )
+
+    def _release(self, brand_id: UUID, kind: str, value: str, owner_id: UUID) -> UniqueValue | None:
+        index = self.find(index_id(kind, brand_id, value))
+        if isinstance(index, UniqueValue) and index.owner_id == owner_id:
+            index.release()
+            return index
+        return None
+
+    def _commit_claims(self, customer: CustomerRecord, claims: list[UniqueValue | None]) -> CommandResult:
+        try:
+            return self.commit(customer, *claims)
+        except ConcurrentModification:
+            # Another request claimed one of the values in the same instant: name the winner.
+            for claim in claims:
+                if claim is not None:
+                    owner = self.owner_of(customer.brand_id, claim.kind, claim.value)
+                    if owner is not None and owner != customer.id:
+                        raise DuplicateCustomer(
+                            f"{_LABELS[claim.kind]} {claim.value} already belongs to borrower {owner}",
+                            field=claim.kind,
+                            existing_id=str(owner),
+                        ) from None
+            raise

@@ -1,0 +1,174 @@
+"""CustomerRecord: the borrower record that notices, covenants and loans link to."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.customers.values import Address
+from domain.shared.aggregate import Aggregate
+from domain.shared.errors import Conflict, InvalidValue, NotFound
+
+MAX_ALTERNATE_PHONES = 10
+
+
+class CustomerNotFound(NotFound):
+    """Raised when no borrower record has the id within the caller's brand."""
+
+
+class DuplicateCustomer(Conflict):
+    """Raised when a PAN, primary phone or loan number already belongs to another borrower of the brand."""
+
+
+class CustomerRecord(Aggregate):
+    """A borrower of one brand, with contact details, identity and linked loans."""
+
+    class Registered(Aggregate.Created):
+        """A borrower record was created."""
+
+        brand_id: UUID
+        name: str
+        phone: str
+        email: str | None = None
+        pan: str | None = None
+        date_of_birth: date | None = None
+        addresses: list[Address] = []
+        loan_numbers: list[str] = []
+
+    class DetailsUpdated(Aggregate.Event):
+        """Contact or identity details changed; only the changed fields are set."""
+
+        name: str | None = None
+        phone: str | None = None
+        email: str | None = None
+        pan: str | None = None
+        date_of_birth: date | None = None
+        addresses: list[Address] | None = None
+
+    class AlternatePhoneAdded(Aggregate.Event):
+        """A family member's or reference's phone was added for follow-up."""
+
+        phone: str
+        label: str | None = None
+
+    class AlternatePhoneRemoved(Aggregate.Event):
+        """An alternate phone was removed."""
+
+        phone: str
+
+    class LoanNumberLinked(Aggregate.Event):
+        """A loan (in this or an external loan system) was linked to the borrower."""
+
+        loan_number: str
+
+    @event(Registered)
+    def __init__(
+        self,
+        brand_id: UUID,
+        name: str,
+        phone: str,
+        addresses: list[Address],
+        loan_numbers: list[str],
+        email: str | None = None,
+        pan: str | None = None,
+        date_of_birth: date | None = None,
+    ) -> None:
+        self.brand_id = brand_id
+        self.name = name
+        self.phone = phone
+        self.email = email
+        self.pan = pan
+        self.date_of_birth = date_of_birth
+        self.addresses: list[Address] = list(addresses)
+        self.loan_numbers: list[str] = list(loan_numbers)
+        self.alternate_phones: dict[str, str | None] = {}
+
+    def update_details(
+        self,
+        *,
+        name: str | None = None,
+        phone: str | None = None,
+        email: str | None = None,
+        pan: str | None = None,
+        date_of_birth: date | None = None,
+        addresses: list[Address] | None = None,
+    ) -> bool:
+        """Apply the fields that differ from current values; return False when nothing changed."""
+        changes = {
+            key: value
+            for key, value in {
+                "name": name,
+                "phone": phone,
+                "email": email,
+                "pan": pan,
+                "date_of_birth": date_of_birth,
+                "addresses": addresses,
+            }.items()
+            if value is not None and value != getattr(self, key)
+        }
+        if "phone" in changes and changes["phone"] in self.alternate_phones:
+            raise InvalidValue("phone", "this number is already an alternate phone; remove it first")
+        if not changes:
+            return False
+        self._details_updated(**changes)
+        return True
+
+    @event(DetailsUpdated)
+    def _details_updated(
+        self,
+        name: str | None = None,
+        phone: str | None = None,
+        email: str | None = None,
+        pan: str | None = None,
+        date_of_birth: date | None = None,
+        addresses: list[Address] | None = None,
+    ) -> None:
+        if name is not None:
+            self.name = name
+        if phone is not None:
+            self.phone = phone
+        if email is not None:
+            self.email = email
+        if pan is not None:
+            self.pan = pan
+        if date_of_birth is not None:
+            self.date_of_birth = date_of_birth
+        if addresses is not None:
+            self.addresses = list(addresses)
+
+    def add_alternate_phone(self, phone: str, label: str | None = None) -> None:
+        """Add a normalised alternate phone (not the primary, not twice, at most ten)."""
+        if phone == self.phone:
+            raise InvalidValue("phone", "this is the borrower's primary phone")
+        if phone in self.alternate_phones:
+            raise Conflict(f"{phone} is already an alternate phone of this borrower", phone=phone)
+        if len(self.alternate_phones) >= MAX_ALTERNATE_PHONES:
+            raise Conflict(f"a borrower can have at most {MAX_ALTERNATE_PHONES} alternate phones")
+        self._alternate_phone_added(phone=phone, label=label)
+
+    @event(AlternatePhoneAdded)
+    def _alternate_phone_added(self, phone: str, label: str | None) -> None:
+        self.alternate_phones[phone] = label
+
+    def remove_alternate_phone(self, phone: str) -> None:
+        """Remove an alternate phone the record has."""
+        if phone not in self.alternate_phones:
+            raise NotFound(f"{phone} is not an alternate phone of this borrower", phone=phone)
+        self._alternate_phone_removed(phone=phone)
+
+    @event(AlternatePhoneRemoved)
+    def _alternate_phone_removed(self, phone: str) -> None:
+        del self.alternate_phones[phone]
+
+    def link_loan_number(self, loan_number: str) -> bool:
+        """Link a loan number; linking one already linked changes nothing."""
+        if loan_number in self.loan_numbers:
+            return False
+        self._loan_number_linked(loan_number=loan_number)
+        return True
+
+    @event(LoanNumberLinked)
+    def _loan_number_linked(self, loan_number: str) -> None:
+        self.loan_numbers.append(loan_number)

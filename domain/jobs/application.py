@@ -1,0 +1,154 @@
+"""Use cases of the jobs context: job configuration and the life of job runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+
+from domain.jobs.job import BatchCounts, JobConfiguration, JobNotFound, JobRun, JobRunNotFound, JobSettings
+from domain.shared.application import CommandResult, ContextApplication
+from domain.shared.errors import InvalidValue
+
+_RUN_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/job-run")
+
+
+@dataclass(frozen=True)
+class JobDefinition:
+    """A job the platform can run: its name, purpose, default settings and accepted filters."""
+
+    name: str
+    title: str
+    description: str
+    defaults: JobSettings
+    filter_keys: frozenset[str] = field(default_factory=frozenset)
+    variable_keys: frozenset[str] = field(default_factory=lambda: frozenset({"as_of"}))
+
+
+class Jobs(ContextApplication):
+    """Job configuration per brand and job runs (requested, attempts, batches, retries, outcome)."""
+
+    name = "jobs"
+
+    def __init__(self, env: dict[str, str] | None = None, clock: Any = None, catalogue: list[JobDefinition] | None = None):
+        super().__init__(env, clock)
+        self.catalogue: dict[str, JobDefinition] = {d.name: d for d in catalogue or []}
+
+    def register(self, definition: JobDefinition) -> None:
+        """Make a job known (later issues register theirs at start-up)."""
+        self.catalogue[definition.name] = definition
+
+    def definition(self, job_name: str) -> JobDefinition:
+        """The registered job, or JobNotFound."""
+        try:
+            return self.catalogue[job_name]
+        except KeyError:
+            raise JobNotFound(f"no job named '{job_name}'", job=job_name) from None
+
+    def settings(self, brand_id: UUID, job_name: str) -> JobSettings:
+        """The brand's settings for the job (its defaults until someone changes them)."""
+        definition = self.definition(job_name)
+        config = self.find(self._config_id(brand_id, job_name))
+        return config.settings if isinstance(config, JobConfiguration) else definition.defaults
+
+    def configure(self, brand_id: UUID, job_name: str, changes: dict[str, Any]) -> CommandResult:
+        """Change some of the brand's settings for the job."""
+        definition = self.definition(job_name)
+        current = self.settings(brand_id, job_name)
+        settings = JobSettings.model_validate({**current.model_dump(), **changes}).checked()
+        self._check_keys(definition, settings.filters, settings.variables)
+        config = self.find(self._config_id(brand_id, job_name))
+        if isinstance(config, JobConfiguration):
+            if config.settings == settings:
+                return CommandResult(id=config.id, position=0, changed=False)
+            config.reconfigure(settings)
+        else:
+            config = JobConfiguration(
+                brand_id=brand_id, job_name=job_name, settings=settings, id=self._config_id(brand_id, job_name)
+            )
+        return self.commit(config)
+
+    def request_run(
+        self,
+        brand_id: UUID,
+        job_name: str,
+        *,
+        trigger: str,
+        requested_by: str,
+        as_of: date,
+        variables: dict[str, str] | None = None,
+        filters: dict[str, str] | None = None,
+        batch_size: int | None = None,
+        scheduled_for: datetime | None = None,
+    ) -> CommandResult:
+        """Ask for a run; a scheduled run's id derives from its slot, so a slot never runs twice."""
+        definition = self.definition(job_name)
+        base = self.settings(brand_id, job_name)
+        overrides: dict[str, Any] = {
+            "filters": {**base.filters, **(filters or {})},
+            "variables": {**base.variables, **(variables or {}), "as_of": as_of.isoformat()},
+        }
+        if batch_size is not None:
+            overrides["batch_size"] = batch_size
+        settings = JobSettings.model_validate({**base.model_dump(), **overrides}).checked()
+        self._check_keys(definition, settings.filters, settings.variables)
+        run_id = uuid4()
+        if scheduled_for is not None:
+            run_id = uuid5(_RUN_NAMESPACE, f"{brand_id}:{job_name}:{scheduled_for.isoformat()}")
+            if self.find(run_id) is not None:
+                return CommandResult(id=run_id, position=0, changed=False)
+        run = JobRun(
+            brand_id=brand_id,
+            job_name=job_name,
+            trigger=trigger,
+            requested_by=requested_by,
+            as_of=as_of,
+            settings=settings,
+            scheduled_for=scheduled_for,
+            id=run_id,
+        )
+        return self.commit(run)
+
+    def run(self, brand_id: UUID | None, run_id: UUID) -> JobRun:
+        """The run, if in the brand (None: any brand, for workers)."""
+        return self.load(JobRun, run_id, brand_id, JobRunNotFound)
+
+    def start_attempt(self, run_id: UUID, worker: str) -> JobRun:
+        """Start the next attempt of a run; two workers racing for it get a Conflict for the loser."""
+        run = self.run(None, run_id)
+        run.start_attempt(worker, self.clock.now())
+        self.commit(run)
+        return run
+
+    def complete_batch(self, run: JobRun, counts: BatchCounts, cursor: str | None) -> None:
+        """Record a batch of the run the caller holds."""
+        run.complete_batch(counts, cursor)
+        self.commit(run)
+
+    def fail_attempt(self, run: JobRun, error: str) -> None:
+        """Record a failed attempt of the run the caller holds."""
+        run.fail_attempt(error, self.clock.now())
+        self.commit(run)
+
+    def succeed(self, run: JobRun) -> None:
+        """Record the success of the run the caller holds."""
+        run.succeed()
+        self.commit(run)
+
+    @staticmethod
+    def _config_id(brand_id: UUID, job_name: str) -> UUID:
+        return uuid5(_RUN_NAMESPACE, f"config:{brand_id}:{job_name}")
+
+    @staticmethod
+    def _check_keys(definition: JobDefinition, filters: dict[str, str], variables: dict[str, str]) -> None:
+        unknown_filters = set(filters) - definition.filter_keys
+        if unknown_filters:
+            raise InvalidValue(
+                "filters", f"unknown filter(s) {sorted(unknown_filters)}; {definition.name} accepts {sorted(definition.filter_keys)}"
+            )
+        unknown_vars = set(variables) - definition.variable_keys
+        if unknown_vars:
+            raise InvalidValue(
+                "variables", f"unknown variable(s) {sorted(unknown_vars)}; {definition.name} accepts {sorted(definition.variable_keys)}"
+            )

@@ -1,0 +1,243 @@
+"""Batch jobs: per-brand job configuration and job runs with attempts, batches and retries."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from enum import Enum
+from uuid import UUID
+
+from croniter import croniter
+from eventsourcing.domain import event
+from pydantic import BaseModel, ConfigDict
+
+from domain.shared.aggregate import Aggregate
+from domain.shared.errors import Conflict, InvalidValue, NotFound
+
+
+class JobNotFound(NotFound):
+    """Raised when no job is registered under the name."""
+
+
+class JobRunNotFound(NotFound):
+    """Raised when no run has the id within the brand."""
+
+
+class RunStatus(str, Enum):
+    """Where a run is in its life."""
+
+    REQUESTED = "requested"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class JobSettings(BaseModel):
+    """How a job runs for a brand: schedule, batching, retries, filters and input variables."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cron: str | None
+    enabled: bool = True
+    batch_size: int = 500
+    retry_count: int = 3
+    retry_interval_seconds: int = 60
+    filters: dict[str, str] = {}
+    variables: dict[str, str] = {}
+
+    def checked(self) -> JobSettings:
+        """Validate the cron expression and the numeric limits."""
+        if self.cron is not None and not croniter.is_valid(self.cron):
+            raise InvalidValue("cron", f"'{self.cron}' is not a valid cron expression")
+        if not 1 <= self.batch_size <= 100_000:
+            raise InvalidValue("batch_size", "must be between 1 and 100000")
+        if not 0 <= self.retry_count <= 20:
+            raise InvalidValue("retry_count", "must be between 0 and 20")
+        if not 0 <= self.retry_interval_seconds <= 86_400:
+            raise InvalidValue("retry_interval_seconds", "must be between 0 and 86400")
+        return self
+
+    def next_fire_after(self, instant: datetime, tz: str) -> datetime | None:
+        """The first scheduled instant strictly after `instant`, read in the brand's timezone."""
+        if self.cron is None or not self.enabled:
+            return None
+        from zoneinfo import ZoneInfo
+
+        local = instant.astimezone(ZoneInfo(tz))
+        return croniter(self.cron, local).get_next(datetime).astimezone(instant.tzinfo)
+
+
+class JobConfiguration(Aggregate):
+    """A brand's settings for one registered job; every change is on the record."""
+
+    id: UUID  # Passed in (uuid5 of the natural key) rather than random.
+
+    class Configured(Aggregate.Created):
+        """Settings were first stored (from the job's defaults or an admin's change)."""
+
+        brand_id: UUID
+        job_name: str
+        settings: JobSettings
+
+    class Reconfigured(Aggregate.Event):
+        """Settings changed."""
+
+        settings: JobSettings
+
+    @event(Configured)
+    def __init__(self, brand_id: UUID, job_name: str, settings: JobSettings) -> None:
+        self.brand_id = brand_id
+        self.job_name = job_name
+        self.settings = settings
+
+    @event(Reconfigured)
+    def reconfigure(self, settings: JobSettings) -> None:
+        self.settings = settings
+
+
+class BatchCounts(BaseModel):
+    """What one batch did."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    processed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class JobRun(Aggregate):
+    """One execution of a job for a brand and an as-of business date."""
+
+    id: UUID  # Passed in (uuid5 of the natural key) rather than random.
+
+    class Requested(Aggregate.Created):
+        """A run was asked for, by the schedule or by a person."""
+
+        brand_id: UUID
+        job_name: str
+        trigger: str
+        requested_by: str
+        as_of: date
+        settings: JobSettings
+        scheduled_for: datetime | None = None
+
+    class AttemptStarted(Aggregate.Event):
+        """A worker began an attempt."""
+
+        attempt: int
+        worker: str
+
+    class BatchCompleted(Aggregate.Event):
+        """A batch finished; counts are for the batch, `cursor` is where the next one starts."""
+
+        counts: BatchCounts
+        cursor: str | None = None
+
+    class AttemptFailed(Aggregate.Event):
+        """An attempt failed; another is due at `retry_at`."""
+
+        attempt: int
+        error: str
+        retry_at: datetime
+
+    class Succeeded(Aggregate.Event):
+        """The run finished all its work."""
+
+    class Failed(Aggregate.Event):
+        """The run failed for good (retries used up)."""
+
+        error: str
+
+    @event(Requested)
+    def __init__(
+        self,
+        brand_id: UUID,
+        job_name: str,
+        trigger: str,
+        requested_by: str,
+        as_of: date,
+        settings: JobSettings,
+        scheduled_for: datetime | None,
+    ) -> None:
+        self.brand_id = brand_id
+        self.job_name = job_name
+        self.trigger = trigger
+        self.requested_by = requested_by
+        self.as_of = as_of
+        self.settings = settings
+        self.scheduled_for = scheduled_for
+        self.status = RunStatus.REQUESTED
+        self.attempt = 0
+        self.totals = BatchCounts()
+        self.batches = 0
+        self.cursor: str | None = None
+        self.error: str | None = None
+        self.retry_at: datetime | None = None
+
+    def start_attempt(self, worker: str, now: datetime) -> None:
+        """Begin the next attempt; only a requested run, or a retrying one whose time has come."""
+        if self.status == RunStatus.RETRYING and self.retry_at is not None and now < self.retry_at:
+            raise Conflict(f"run retries at {self.retry_at.isoformat()}, not before")
+        if self.status not in (RunStatus.REQUESTED, RunStatus.RETRYING):
+            raise Conflict(f"run is {self.status.value}; only requested or retrying runs can start")
+        self._attempt_started(attempt=self.attempt + 1, worker=worker)
+
+    @event(AttemptStarted)
+    def _attempt_started(self, attempt: int, worker: str) -> None:
+        self.status = RunStatus.RUNNING
+        self.attempt = attempt
+        self.retry_at = None
+
+    def complete_batch(self, counts: BatchCounts, cursor: str | None) -> None:
+        """Record a finished batch of a running attempt."""
+        self._require_running()
+        self._batch_completed(counts=counts, cursor=cursor)
+
+    @event(BatchCompleted)
+    def _batch_completed(self, counts: BatchCounts, cursor: str | None) -> None:
+        self.batches += 1
+        self.cursor = cursor
+        self.totals = BatchCounts(
+            processed=self.totals.processed + counts.processed,
+            succeeded=self.totals.succeeded + counts.succeeded,
+            failed=self.totals.failed + counts.failed,
+            skipped=self.totals.skipped + counts.skipped,
+        )
+
+    def fail_attempt(self, error: str, now: datetime) -> None:
+        """Record a failed attempt: retry later while retries remain, else fail the run."""
+        self._require_running()
+        if self.attempt <= self.settings.retry_count:
+            self._attempt_failed(
+                attempt=self.attempt,
+                error=error[:2000],
+                retry_at=now + timedelta(seconds=self.settings.retry_interval_seconds),
+            )
+        else:
+            self._failed(error=error[:2000])
+
+    @event(AttemptFailed)
+    def _attempt_failed(self, attempt: int, error: str, retry_at: datetime) -> None:
+        self.status = RunStatus.RETRYING
+        self.error = error
+        self.retry_at = retry_at
+
+    @event(Failed)
+    def _failed(self, error: str) -> None:
+        self.status = RunStatus.FAILED
+        self.error = error
+
+    def succeed(self) -> None:
+        """Mark the running attempt as having finished all work."""
+        self._require_running()
+        self._succeeded()
+
+    @event(Succeeded)
+    def _succeeded(self) -> None:
+        self.status = RunStatus.SUCCEEDED
+        self.error = None
+
+    def _require_running(self) -> None:
+        if self.status != RunStatus.RUNNING:
+            raise Conflict(f"run is {self.status.value}, not running")

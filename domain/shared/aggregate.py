@@ -1,0 +1,87 @@
+"""Base aggregate and pydantic domain events shared by every bounded context."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import (
+    BaseAggregate,
+    CanInitAggregate,
+    CanMutateAggregate,
+    datetime_now_with_tzinfo,
+)
+from pydantic import BaseModel, ConfigDict
+
+_actor: contextvars.ContextVar[str] = contextvars.ContextVar("actor", default="system")
+
+
+@contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    """Record `actor` (e.g. ``staff:<id>``, ``apikey:<id>``, ``job:<name>``) on events triggered inside."""
+    token = _actor.set(actor)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def current_actor() -> str:
+    """The actor that commands in this context act for."""
+    return _actor.get()
+
+
+class DomainEvent(BaseModel):
+    """An immutable fact; serialised to readable JSON by the event store."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Bump with an ``upcast_vN_vN+1(state: dict)`` staticmethod when the shape changes.
+    class_version: ClassVar[int] = 1
+
+    originator_id: UUID
+    originator_version: int
+    timestamp: datetime
+    actor: str = "system"
+
+
+class Aggregate(BaseAggregate[UUID]):
+    """Base aggregate: every aggregate belongs to one brand."""
+
+    if TYPE_CHECKING:  # Set by each aggregate's created event; not a dataclass field.
+        brand_id: UUID
+
+    @staticmethod
+    def create_id(*_: Any, **__: Any) -> UUID:
+        """A fresh random id (index aggregates pass their uuid5 `id` instead)."""
+        return uuid4()
+
+    class Event(DomainEvent, CanMutateAggregate[UUID]):
+        """Base event of an aggregate."""
+
+        def _as_dict(self) -> dict[str, Any]:
+            # Shallow, so nested models reach the decorated method as models, not dicts.
+            return {name: getattr(self, name) for name in type(self).model_fields}
+
+    class Created(Event, CanInitAggregate[UUID]):
+        """Base creation event."""
+
+        originator_topic: str
+
+    @classmethod
+    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+        kwargs.setdefault("actor", current_actor())
+        return super()._create(event_class, id=id, **kwargs)
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("actor", current_actor())
+        super().trigger_event(event_class, **kwargs)
+
+
+def utc_now() -> datetime:
+    """A timezone-aware UTC instant."""
+    return datetime_now_with_tzinfo()

@@ -1,0 +1,76 @@
+"""Base class of every bounded context's application service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from domain.shared.aggregate import Aggregate
+from domain.shared.clock import Clock, SystemClock
+from domain.shared.errors import Conflict, NotFound
+
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a use case returns: the aggregate id and the log position a reader can wait for."""
+
+    id: UUID
+    position: int
+    changed: bool = True
+
+
+class ConcurrentModification(Conflict):
+    """Raised when another command changed the same record first (optimistic concurrency)."""
+
+
+class ContextApplication(Application[UUID]):
+    """An eventsourcing Application with an injected clock, brand-scoped loading and atomic saves."""
+
+    def __init__(self, env: dict[str, str] | None = None, clock: Clock | None = None) -> None:
+        super().__init__(env)
+        self.clock: Clock = clock or SystemClock()
+
+    def load(self, cls: type[A], aggregate_id: UUID, brand_id: UUID | None, not_found: type[NotFound]) -> A:
+        """Load an aggregate of type `cls` that belongs to `brand_id` (None: any brand), else `not_found`."""
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise not_found(f"{cls.__name__} {aggregate_id} not found", id=str(aggregate_id)) from None
+        if not isinstance(aggregate, cls) or (brand_id is not None and aggregate.brand_id != brand_id):
+            raise not_found(f"{cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
+        return aggregate
+
+    def find(self, aggregate_id: UUID) -> Any | None:
+        """The aggregate with the id, or None."""
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def commit(self, primary: Aggregate, *others: Aggregate | None) -> CommandResult:
+        """Save `primary` and `others` atomically; a concurrent change of any becomes a 409 Conflict."""
+        try:
+            recordings = self.save(primary, *others)
+        except IntegrityError as exc:
+            raise ConcurrentModification(
+                "the record was changed by another request at the same time; reload and retry",
+                id=str(primary.id),
+            ) from exc
+        position = max((r.notification.id for r in recordings), default=0)
+        return CommandResult(id=primary.id, position=position, changed=bool(recordings))
+
+    @staticmethod
+    def check_version(aggregate: Aggregate, expected_version: int | None) -> None:
+        """Refuse a command made against an older version of the record (If-Match)."""
+        if expected_version is not None and aggregate.version != expected_version:
+            raise ConcurrentModification(
+                f"record is at version {aggregate.version}, not {expected_version}; reload and retry",
+                id=str(aggregate.id),
+                current_version=aggregate.version,
+            )

@@ -1,0 +1,70 @@
+"""Error families every context's errors belong to; the API maps each family to one status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class DomainError(Exception):
+    """Raised when a command breaks a rule of the domain."""
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(DomainError):
+    """Raised when a referenced record does not exist (or belongs to another brand)."""
+
+
+class Conflict(DomainError):
+    """Raised when a command conflicts with current state (duplicate, wrong status, stale version)."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid input field and why."""
+
+    field: str
+    message: str
+
+
+class InvalidInput(DomainError):
+    """Raised when one or more input values fail a domain rule; `errors` names each field."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+class InvalidValue(InvalidInput):
+    """Raised when a single value fails a domain rule."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__([FieldError(field, message)])
+        self.field = field
+
+
+class FieldChecks:
+    """Runs several value checks and raises one InvalidInput naming every failing field."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def check(self, check: Callable[[], T]) -> T | None:
+        """Run `check`; remember its field errors and return None when it fails."""
+        try:
+            return check()
+        except InvalidInput as exc:
+            self.errors.extend(exc.errors)
+            return None
+
+    def raise_if_any(self) -> None:
+        """Raise InvalidInput when any check failed."""
+        if self.errors:
+            raise InvalidInput(self.errors)

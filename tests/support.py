@@ -1,0 +1,35 @@
+"""Test support: a real PostgreSQL database per test session (embedded, or DATABASE_URL's server)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from adapters.postgres import embedded_server_dsn, ensure_database
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fresh_database_dsn(prefix: str = "cd_test") -> str:
+    """Create a new, empty database and return its DSN; DATABASE_URL's server when set, else embedded."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        ensure_database(url, name)
+        return make_conninfo(url, dbname=name)
+    return embedded_server_dsn(ROOT / "var" / "test-pgdata", name)
+
+
+def drop_database(dsn: str) -> None:
+    """Drop a database made by fresh_database_dsn (best effort: it may still have connections)."""
+    admin = make_conninfo(dsn, dbname="postgres")
+    name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(str(name))))
+    except psycopg.Error:
+        pass

@@ -1,0 +1,93 @@
+"""Composition root: the database, every context's application, projections and queries."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.operational import OperationalStore
+from adapters.passwords import Argon2Hasher
+from adapters.postgres import Database, eventsourcing_env
+from domain.customers.application import Customers
+from domain.identity.application import Identity
+from domain.jobs.application import JobDefinition, Jobs
+from domain.shared.clock import Clock, SystemClock
+from projections.brands import BrandDirectory, BrandQueries
+from projections.customers import CustomerDirectory, CustomerQueries, CustomerTimeline
+from projections.engine import ProjectionEngine, ProjectionRunner
+from projections.jobs import JobRunHistory, JobRunQueries
+from workers.job_catalogue import JOB_DEFINITIONS
+
+
+def all_projections() -> list[Any]:
+    """Every projection the platform maintains."""
+    return [BrandDirectory(), CustomerDirectory(), CustomerTimeline(), JobRunHistory()]
+
+
+@dataclass
+class Platform:
+    """Everything a process (API, worker, CLI, test) needs, opened once and closed once."""
+
+    dsn: str
+    db: Database
+    customers: Customers
+    identity: Identity
+    jobs: Jobs
+    engine: ProjectionEngine
+    customer_queries: CustomerQueries
+    brand_queries: BrandQueries
+    job_queries: JobRunQueries
+    ops: OperationalStore
+    clock: Clock
+    runners: list[ProjectionRunner] = field(default_factory=list)
+    scheduler_wake: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def open(cls, dsn: str, clock: Clock | None = None, job_catalogue: list[JobDefinition] | None = None) -> Platform:
+        """Connect, create schemas and tables, and construct the applications."""
+        clock = clock or SystemClock()
+        db = Database(dsn)
+        db.ensure_schemas()
+        env = eventsourcing_env(dsn)
+        customers = Customers(env=env, clock=clock)
+        identity = Identity(env=env, clock=clock, hasher=Argon2Hasher())
+        jobs = Jobs(env=env, clock=clock, catalogue=JOB_DEFINITIONS if job_catalogue is None else job_catalogue)
+        apps: dict[str, Any] = {"customers": customers, "identity": identity, "jobs": jobs}
+        engine = ProjectionEngine(db.pool, apps, all_projections())
+        engine.setup()
+        ops = OperationalStore(db.pool)
+        ops.setup()
+        return cls(
+            dsn=dsn,
+            db=db,
+            customers=customers,
+            identity=identity,
+            jobs=jobs,
+            engine=engine,
+            customer_queries=CustomerQueries(db.pool),
+            brand_queries=BrandQueries(db.pool),
+            job_queries=JobRunQueries(db.pool),
+            ops=ops,
+            clock=clock,
+        )
+
+    def start_projection_runners(self) -> None:
+        """Run every projection in a background thread (catch-up, then LISTEN/NOTIFY)."""
+        for name in self.engine.projections:
+            runner = ProjectionRunner(self.engine, name, self.dsn)
+            runner.start()
+            self.runners.append(runner)
+
+    def wake_scheduler(self) -> None:
+        """Tell an in-process scheduler that a run was requested (it also polls)."""
+        self.scheduler_wake.set()
+
+    def close(self) -> None:
+        for runner in self.runners:
+            runner.stop()
+        for runner in self.runners:
+            runner.join(timeout=3)
+        for app in (self.customers, self.identity, self.jobs):
+            app.close()
+        self.db.close()
