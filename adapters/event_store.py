@@ -150,7 +150,8 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         try:
             if not (self._append_function_ok and self._write_group_fast(group)):
                 self._write_group_checked(group)
-        except Exception as exc:  # The whole group failed to commit: every member sees the error.
+        except Exception as exc:  # noqa: BLE001 - the group failed to commit: every member gets the error.
+            # (re-raised in each waiting caller by insert_events)
             for p in group:
                 if p.error is None:
                     p.error = exc

@@ -94,7 +94,16 @@ class OperationalStore:
             conn.execute(
                 "INSERT INTO ops.sessions (token_hash, staff_id, brand_id, csrf_token, created_at, expires_at, ip, user_agent) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (_hash(token), staff_id, brand_id, session.csrf_token, now, session.expires_at, ip, (user_agent or "")[:300]),
+                (
+                    _hash(token),
+                    staff_id,
+                    brand_id,
+                    session.csrf_token,
+                    now,
+                    session.expires_at,
+                    ip,
+                    (user_agent or "")[:300],
+                ),
             )
         return token, session
 

@@ -97,7 +97,9 @@ class Database:
             try:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
                 for schema in (EVENTS_SCHEMA, READ_SCHEMA, OPS_SCHEMA):
-                    conn.execute(psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(psycopg.sql.Identifier(schema)))
+                    conn.execute(
+                        psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(psycopg.sql.Identifier(schema))
+                    )
             finally:
                 conn.execute("SELECT pg_advisory_unlock(4242)")
 

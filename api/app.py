@@ -35,10 +35,18 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=self.registry)
-        self.lag = Gauge("projection_lag_events", "Events a projection is behind its source", ["projection"], registry=self.registry)
-        self.position = Gauge("projection_position", "Tracking position of a projection", ["projection"], registry=self.registry)
+        self.requests = Counter(
+            "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=self.registry
+        )
+        self.lag = Gauge(
+            "projection_lag_events", "Events a projection is behind its source", ["projection"], registry=self.registry
+        )
+        self.position = Gauge(
+            "projection_position", "Tracking position of a projection", ["projection"], registry=self.registry
+        )
 
 
 class RequestContextMiddleware:
@@ -72,7 +80,9 @@ class RequestContextMiddleware:
             route = _route_template(scope)
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()
             self.metrics.latency.labels(scope["method"], route).observe(elapsed)
-            log.info("http.request", method=scope["method"], path=scope["path"], status=status, ms=round(elapsed * 1000, 1))
+            log.info(
+                "http.request", method=scope["method"], path=scope["path"], status=status, ms=round(elapsed * 1000, 1)
+            )
             structlog.contextvars.unbind_contextvars("request_id")
 
 
@@ -81,8 +91,14 @@ def _route_template(scope: Scope) -> str:
     return getattr(route, "path", "unmatched")
 
 
-def create_app(open_platform: Callable[[], Any], *, run_workers: bool = False, close_platform: bool = True) -> Starlette:
-    """Build the app; `open_platform` is called in the lifespan, never at import time."""
+def create_app(
+    open_platform: Callable[[], Any],
+    *,
+    background: Callable[[Any], Any] | None = None,
+    close_platform: bool = True,
+) -> Starlette:
+    """Build the app; `open_platform` runs in the lifespan (never at import time), then `background(platform)`
+    returns an object whose start()/stop() run the in-process workers."""
     metrics = Metrics()
     openapi_doc = build_openapi(ENDPOINTS)
 
@@ -90,11 +106,8 @@ def create_app(open_platform: Callable[[], Any], *, run_workers: bool = False, c
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         platform = await run_in_threadpool(open_platform)
         app.state.platform = platform
-        workers = None
-        if run_workers:
-            from workers.runtime import Workers
-
-            workers = Workers(platform)
+        workers = background(platform) if background is not None else None
+        if workers is not None:
             workers.start()
         try:
             yield
@@ -115,7 +128,9 @@ def create_app(open_platform: Callable[[], Any], *, run_workers: bool = False, c
             {
                 "status": "degraded" if lagging else "ok",
                 "database": "up",
-                "projections": [{"name": s.name, "position": s.position, "head": s.head, "lag": s.lag} for s in statuses],
+                "projections": [
+                    {"name": s.name, "position": s.position, "head": s.head, "lag": s.lag} for s in statuses
+                ],
             }
         )
 

@@ -20,9 +20,9 @@ def authenticate(platform: Any, request: Request) -> Principal:
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("use 'Authorization: Bearer <api key>'")
         return platform.identity.authenticate_api_key(token.strip())
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        principal = session_principal(platform, token)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        principal = session_principal(platform, cookie)
         if principal is not None:
             return principal
     raise AuthenticationFailed("credentials required: an API key (Authorization: Bearer) or a portal session")

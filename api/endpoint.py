@@ -84,7 +84,13 @@ class Endpoint:
             permission, level = self.permission
             granted = principal.grants.get(permission)
             if granted is None or not granted.covers(level):
-                raise HttpProblem(403, f"this needs {permission.value} at {level.value}", "forbidden", permission=permission.value, level=level.value)
+                raise HttpProblem(
+                    403,
+                    f"this needs {permission.value} at {level.value}",
+                    "forbidden",
+                    permission=permission.value,
+                    level=level.value,
+                )
         body = _parse_body(self.body, raw) if self.body is not None else None
         query = _parse_query(self.query, request) if self.query is not None else None
         path = _parse_path(request.path_params)
@@ -115,13 +121,15 @@ class Endpoint:
                     422, "this Idempotency-Key was used with a different request", "idempotency-key-reused"
                 )
             if earlier.status is None:
-                raise HttpProblem(409, "a request with this Idempotency-Key is still in progress", "idempotency-in-progress")
+                raise HttpProblem(
+                    409, "a request with this Idempotency-Key is still in progress", "idempotency-in-progress"
+                )
             headers = {**earlier.headers, "Idempotent-Replayed": "true"}
             media = headers.pop("content-type", "application/json")
             return Response(json.dumps(earlier.body), status_code=earlier.status, headers=headers, media_type=media)
         try:
             response = self._invoke(context)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the outcome (a problem response) is what gets stored.
             response = problem_for(exc, context.request)
         if response.status_code >= 500:
             ops.abandon_idempotent(context.brand_id, principal, key)

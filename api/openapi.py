@@ -18,18 +18,42 @@ PROBLEM_SCHEMA = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+        "errors": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}},
+        },
     },
     "required": ["type", "title", "status", "detail"],
 }
 
 EXTRA_PATHS: dict[str, Any] = {
-    "/health": {"get": {"operationId": "health", "summary": "Database reachability and projection lag", "tags": ["system"], "security": [],
-                         "responses": {"200": {"description": "healthy or degraded"}, "503": {"description": "database down"}}}},
-    "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics", "tags": ["system"], "security": [],
-                          "responses": {"200": {"description": "text exposition format"}}}},
-    "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "tags": ["system"], "security": [],
-                               "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+    "/health": {
+        "get": {
+            "operationId": "health",
+            "summary": "Database reachability and projection lag",
+            "tags": ["system"],
+            "security": [],
+            "responses": {"200": {"description": "healthy or degraded"}, "503": {"description": "database down"}},
+        }
+    },
+    "/metrics": {
+        "get": {
+            "operationId": "metrics",
+            "summary": "Prometheus metrics",
+            "tags": ["system"],
+            "security": [],
+            "responses": {"200": {"description": "text exposition format"}},
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "tags": ["system"],
+            "security": [],
+            "responses": {"200": {"description": "OpenAPI 3.1"}},
+        }
+    },
 }
 
 
@@ -50,7 +74,12 @@ def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
         if ep.permission:
             op["x-permission"] = {"permission": ep.permission[0].value, "level": ep.permission[1].value}
         params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid" if name.endswith("id") else None}}
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "format": "uuid" if name.endswith("id") else None},
+            }
             for name in re.findall(r"{(\w+)}", ep.path)
         ]
         for p in params:
@@ -58,34 +87,64 @@ def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
                 del p["schema"]["format"]
         if ep.query is not None:
             for name, f in ep.query.model_fields.items():
-                params.append({"name": name, "in": "query", "required": f.is_required(), "description": f.description or "",
-                               "schema": ep.query.model_json_schema()["properties"][name]})
+                params.append(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": f.is_required(),
+                        "description": f.description or "",
+                        "schema": ep.query.model_json_schema()["properties"][name],
+                    }
+                )
         if ep.method in ("POST", "PATCH", "PUT", "DELETE"):
-            params.append({"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 200},
-                           "description": "Retry safely: the same key and body return the first response; another body is 422."})
+            params.append(
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "maxLength": 200},
+                    "description": "Retry safely: the same key and body return the first response; another body is 422.",
+                }
+            )
         if params:
             op["parameters"] = params
         if ep.body is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema(ep.body, components)}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _schema(ep.body, components)}},
+            }
         ok: dict[str, Any] = {"description": "OK"}
         if ep.response is not None:
             ok["content"] = {"application/json": {"schema": _schema(ep.response, components)}}
         problem_ref = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
         responses = {str(ep.status): ok}
-        for status, text in (("400", "Malformed JSON"), ("401", "No or revoked credentials"), ("403", "Missing permission"),
-                             ("404", "Not found (or another brand's)"), ("409", "Conflict"), ("413", "Body over 1 MiB"), ("422", "Invalid input")):
+        for status, text in (
+            ("400", "Malformed JSON"),
+            ("401", "No or revoked credentials"),
+            ("403", "Missing permission"),
+            ("404", "Not found (or another brand's)"),
+            ("409", "Conflict"),
+            ("413", "Body over 1 MiB"),
+            ("422", "Invalid input"),
+        ):
             responses[status] = {"description": text, **problem_ref}
         op["responses"] = responses
         paths.setdefault(ep.path, {})[ep.method.lower()] = op
     paths.update(EXTRA_PATHS)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Covenant Desk API", "version": "1.0.0",
-                 "description": "Lending operations. Authenticate with `Authorization: Bearer <api key>` or a portal session."},
+        "info": {
+            "title": "Covenant Desk API",
+            "version": "1.0.0",
+            "description": "Lending operations. Authenticate with `Authorization: Bearer <api key>` or a portal session.",
+        },
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}, "session": {"type": "apiKey", "in": "cookie", "name": "cd_session"}},
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "cd_session"},
+            },
         },
         "security": [{"apiKey": []}, {"session": []}],
     }

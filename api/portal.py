@@ -46,7 +46,9 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def page(permission: tuple[Permission, Level] | None = None, form: bool = False) -> Callable[[PageHandler], Callable[[Request], Awaitable[Response]]]:
+def page(
+    permission: tuple[Permission, Level] | None = None, form: bool = False
+) -> Callable[[PageHandler], Callable[[Request], Awaitable[Response]]]:
     """Wrap a page: require a session (else redirect to login), the permission, and CSRF on forms."""
 
     def decorate(handler: PageHandler) -> Callable[[Request], Awaitable[Response]]:
@@ -62,11 +64,23 @@ def page(permission: tuple[Permission, Level] | None = None, form: bool = False)
             if permission is not None:
                 granted = principal.grants.get(permission[0])
                 if granted is None or not granted.covers(permission[1]):
-                    return render(request, "error.html", 403, title="Forbidden", message=f"You need {permission[0].value} ({permission[1].value}) for this page.")
+                    return render(
+                        request,
+                        "error.html",
+                        403,
+                        title="Forbidden",
+                        message=f"You need {permission[0].value} ({permission[1].value}) for this page.",
+                    )
             if form:
                 data = await request.form()
                 if not hmac.compare_digest(str(data.get("csrf_token", "")), request.state.csrf or "-"):
-                    return render(request, "error.html", 403, title="Form expired", message="The form's security token did not match. Reload the page and try again.")
+                    return render(
+                        request,
+                        "error.html",
+                        403,
+                        title="Form expired",
+                        message="The form's security token did not match. Reload the page and try again.",
+                    )
                 request.state.form = data
             return await handler(request, platform, principal)
 
@@ -90,7 +104,7 @@ async def login(request: Request) -> Response:
         principal = await run_in_threadpool(platform.identity.authenticate_staff, email, password)
     except AuthenticationFailed:
         return render(request, "login.html", 401, next=target, error="Invalid email or password.", email=email)
-    token, session = await run_in_threadpool(
+    token, _session = await run_in_threadpool(
         platform.ops.create_session,
         principal.id,
         principal.brand_id,
@@ -152,7 +166,10 @@ async def new_customer_form(request: Request, platform: Any, principal: Principa
 @page((Permission.CUSTOMER, Level.WRITE), form=True)
 async def new_customer(request: Request, platform: Any, principal: Principal) -> Response:
     data = request.state.form
-    values = {k: str(data.get(k, "")).strip() for k in ("name", "phone", "pan", "email", "date_of_birth", "loan_number", "line1", "city", "pincode")}
+    values = {
+        k: str(data.get(k, "")).strip()
+        for k in ("name", "phone", "pan", "email", "date_of_birth", "loan_number", "line1", "city", "pincode")
+    }
     errors: dict[str, str] = {}
     dob = None
     if values["date_of_birth"]:
@@ -198,7 +215,11 @@ async def jobs_page(request: Request, platform: Any, principal: Principal) -> Re
     def load() -> dict[str, Any]:
         last = platform.job_queries.last_runs(principal.brand_id)
         jobs = [
-            {"definition": platform.jobs.definition(name), "settings": platform.jobs.settings(principal.brand_id, name), "last": last.get(name)}
+            {
+                "definition": platform.jobs.definition(name),
+                "settings": platform.jobs.settings(principal.brand_id, name),
+                "last": last.get(name),
+            }
             for name in sorted(platform.jobs.catalogue)
         ]
         history = platform.job_queries.history(principal.brand_id, None, request.query_params.get("cursor") or None, 25)
@@ -221,7 +242,9 @@ async def run_job(request: Request, platform: Any, principal: Principal) -> Resp
         brand = platform.identity.brand(principal.brand_id)
         as_of = date.fromisoformat(raw_as_of) if raw_as_of else business_date(platform.clock.now(), brand.timezone)
         with acting_as(principal.actor):
-            result = platform.jobs.request_run(principal.brand_id, name, trigger="manual", requested_by=principal.actor, as_of=as_of)
+            result = platform.jobs.request_run(
+                principal.brand_id, name, trigger="manual", requested_by=principal.actor, as_of=as_of
+            )
         platform.engine.wait_for("jobs", result.position)
         platform.wake_scheduler()
 
@@ -233,7 +256,9 @@ async def run_job(request: Request, platform: Any, principal: Principal) -> Resp
 
 
 async def not_found(request: Request) -> Response:
-    return render(request, "error.html", 404, title="Not found", message="There is nothing here, or it belongs to another brand.")
+    return render(
+        request, "error.html", 404, title="Not found", message="There is nothing here, or it belongs to another brand."
+    )
 
 
 ROUTES = [

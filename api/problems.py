@@ -90,7 +90,9 @@ def problem_for(exc: Exception, request: Request) -> JSONResponse:
 
 def _invalid(errors: list[FieldError], path: str) -> JSONResponse:
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
-    return problem(422, detail, "invalid-input", path, errors=[{"field": e.field, "message": e.message} for e in errors])
+    return problem(
+        422, detail, "invalid-input", path, errors=[{"field": e.field, "message": e.message} for e in errors]
+    )
 
 
 def _safe(details: dict[str, object]) -> dict[str, object]:

@@ -14,7 +14,7 @@ from eventsourcing.utils import get_topic
 from psycopg.types.json import Jsonb
 
 from domain.customers.customer import CustomerRecord
-from domain.customers.values import looks_like_phone, mask_pan, normalise_phone, PAN_PATTERN
+from domain.customers.values import PAN_PATTERN, looks_like_phone, mask_pan, normalise_phone
 from domain.shared.errors import InvalidInput
 from projections.engine import Projection, Write
 
@@ -96,7 +96,9 @@ class CustomerDirectory(Projection):
                     "pan": event.pan,
                     "pan_masked": mask_pan(event.pan),
                     "dob": event.date_of_birth,
-                    "addresses": Jsonb([a.model_dump() for a in event.addresses]) if event.addresses is not None else None,
+                    "addresses": Jsonb([a.model_dump() for a in event.addresses])
+                    if event.addresses is not None
+                    else None,
                     "version": event.originator_version,
                     "at": event.timestamp,
                     "id": event.originator_id,
@@ -132,20 +134,30 @@ class CustomerDirectory(Projection):
 def _summary(event: Any) -> tuple[str, str, dict[str, Any]]:
     """(kind, human summary, details) of a borrower event for the timeline."""
     if isinstance(event, C.Registered):
-        return "registered", f"Registered {event.name} ({event.phone})", {
-            "loan_numbers": list(event.loan_numbers),
-            "pan": mask_pan(event.pan),
-        }
+        return (
+            "registered",
+            f"Registered {event.name} ({event.phone})",
+            {
+                "loan_numbers": list(event.loan_numbers),
+                "pan": mask_pan(event.pan),
+            },
+        )
     if isinstance(event, C.DetailsUpdated):
         changed = {
             k: (mask_pan(v) if k == "pan" else v)
-            for k, v in event.model_dump(mode="json", include={"name", "phone", "email", "pan", "date_of_birth", "addresses"}).items()
+            for k, v in event.model_dump(
+                mode="json", include={"name", "phone", "email", "pan", "date_of_birth", "addresses"}
+            ).items()
             if v is not None
         }
         return "details_updated", "Updated " + ", ".join(k.replace("_", " ") for k in changed), changed
     if isinstance(event, C.AlternatePhoneAdded):
         label = f" ({event.label})" if event.label else ""
-        return "alternate_phone_added", f"Added alternate phone {event.phone}{label}", {"phone": event.phone, "label": event.label}
+        return (
+            "alternate_phone_added",
+            f"Added alternate phone {event.phone}{label}",
+            {"phone": event.phone, "label": event.label},
+        )
     if isinstance(event, C.AlternatePhoneRemoved):
         return "alternate_phone_removed", f"Removed alternate phone {event.phone}", {"phone": event.phone}
     if isinstance(event, C.LoanNumberLinked):
@@ -174,6 +186,7 @@ class CustomerTimeline(Projection):
         )""",
         "CREATE INDEX IF NOT EXISTS customer_timeline_brand_idx ON read.customer_timeline (brand_id, occurred_at)",
     )
+
     def project(self, position: int, event: Any) -> Iterable[Write]:
         kind, summary, details = _summary(event)
         yield Write(

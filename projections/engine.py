@@ -251,7 +251,7 @@ class ProjectionRunner(threading.Thread):
         while not self.stopping.is_set():
             try:
                 self._follow()
-            except Exception:  # noqa: BLE001 - a runner must survive a DB restart; it resumes from tracking.
+            except Exception:
                 log.exception("projection.runner_failed", projection=self.projection.name)
                 self.stopping.wait(1.0)
 

@@ -171,7 +171,9 @@ class JobRunQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        cursor_out = encode_cursor([rows[-1]["requested_at"].isoformat(), str(rows[-1]["id"])]) if more and rows else None
+        cursor_out = (
+            encode_cursor([rows[-1]["requested_at"].isoformat(), str(rows[-1]["id"])]) if more and rows else None
+        )
         return Page(items=[JobRunView(**r) for r in rows], next_cursor=cursor_out)
 
     def due(self, now: datetime, limit: int = 20) -> list[tuple[UUID, UUID, str]]:

@@ -29,7 +29,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     platform = Platform.open(dsn)
     if args.seed:
         seed_demo(platform)
-    app = create_app(lambda: platform, run_workers=not args.no_workers)
+    from workers.runtime import Workers
+
+    app = create_app(lambda: platform, background=None if args.no_workers else Workers)
     url = f"http://{args.host}:{args.port}"
     print(f"\nCovenant Desk is starting on {url}", flush=True)
     if args.seed:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from domain.jobs.application import JobDefinition
@@ -23,7 +23,7 @@ DEFINITION = JobDefinition(
 
 def run(platform: Any, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """Yield one (counts, cursor) per batch; safe to rerun (deleting what is gone deletes nothing)."""
-    cutoff = datetime.combine(job_run.as_of, time.min, tzinfo=timezone.utc)
+    cutoff = datetime.combine(job_run.as_of, time.min, tzinfo=UTC)
     size = job_run.settings.batch_size
     phases = ("sessions", "idempotency")
     start = phases.index(job_run.cursor) if job_run.cursor in phases else 0

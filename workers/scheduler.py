@@ -46,7 +46,7 @@ class Scheduler(threading.Thread):
             try:
                 with psycopg.connect(self.platform.dsn, autocommit=True) as lock_conn:
                     self._lead(lock_conn)
-            except Exception:  # noqa: BLE001 - survive database restarts; leadership is re-acquired.
+            except Exception:
                 log.exception("scheduler.failed")
                 self.is_leader = False
                 self.stopping.wait(self.interval)

@@ -20,19 +20,106 @@ DEMO_SLUG = "demo"
 DEMO_EMAIL = "admin@demofinance.in"
 DEMO_PASSWORD = "demo-password-2026"
 
-FIRST = ["Aarav", "Vivaan", "Aditya", "Vihaan", "Arjun", "Sai", "Reyansh", "Ayaan", "Krishna", "Ishaan", "Ananya", "Diya",
-         "Aadhya", "Saanvi", "Pari", "Anika", "Navya", "Myra", "Priya", "Lakshmi", "Rohit", "Sunita", "Rajesh", "Kavita",
-         "Mohammed", "Fatima", "Gurpreet", "Harpreet", "Suresh", "Meena", "Venkatesh", "Deepa", "Arun", "Pooja", "Rahul",
-         "Sneha", "Karthik", "Divya", "Manoj", "Asha"]
-LAST = ["Sharma", "Verma", "Patel", "Reddy", "Nair", "Iyer", "Gupta", "Singh", "Kumar", "Das", "Khan", "Joshi", "Mehta",
-        "Rao", "Pillai", "Chatterjee", "Banerjee", "Kulkarni", "Deshpande", "Menon", "Shetty", "Agarwal", "Bose", "Yadav",
-        "Mishra", "Chauhan", "Naidu", "Gill", "Sethi", "Kapoor"]
-CITIES = [("Mumbai", "400001", "Maharashtra"), ("Pune", "411001", "Maharashtra"), ("Bengaluru", "560001", "Karnataka"),
-          ("Chennai", "600001", "Tamil Nadu"), ("Hyderabad", "500001", "Telangana"), ("Kolkata", "700001", "West Bengal"),
-          ("New Delhi", "110001", "Delhi"), ("Ahmedabad", "380001", "Gujarat"), ("Jaipur", "302001", "Rajasthan"),
-          ("Kochi", "682001", "Kerala"), ("Lucknow", "226001", "Uttar Pradesh"), ("Indore", "452001", "Madhya Pradesh")]
-STREETS = ["MG Road", "Station Road", "Nehru Nagar", "Gandhi Chowk", "Shivaji Nagar", "Park Street", "Anna Salai",
-           "Residency Road", "Civil Lines", "Sector 14"]
+FIRST = [
+    "Aarav",
+    "Vivaan",
+    "Aditya",
+    "Vihaan",
+    "Arjun",
+    "Sai",
+    "Reyansh",
+    "Ayaan",
+    "Krishna",
+    "Ishaan",
+    "Ananya",
+    "Diya",
+    "Aadhya",
+    "Saanvi",
+    "Pari",
+    "Anika",
+    "Navya",
+    "Myra",
+    "Priya",
+    "Lakshmi",
+    "Rohit",
+    "Sunita",
+    "Rajesh",
+    "Kavita",
+    "Mohammed",
+    "Fatima",
+    "Gurpreet",
+    "Harpreet",
+    "Suresh",
+    "Meena",
+    "Venkatesh",
+    "Deepa",
+    "Arun",
+    "Pooja",
+    "Rahul",
+    "Sneha",
+    "Karthik",
+    "Divya",
+    "Manoj",
+    "Asha",
+]
+LAST = [
+    "Sharma",
+    "Verma",
+    "Patel",
+    "Reddy",
+    "Nair",
+    "Iyer",
+    "Gupta",
+    "Singh",
+    "Kumar",
+    "Das",
+    "Khan",
+    "Joshi",
+    "Mehta",
+    "Rao",
+    "Pillai",
+    "Chatterjee",
+    "Banerjee",
+    "Kulkarni",
+    "Deshpande",
+    "Menon",
+    "Shetty",
+    "Agarwal",
+    "Bose",
+    "Yadav",
+    "Mishra",
+    "Chauhan",
+    "Naidu",
+    "Gill",
+    "Sethi",
+    "Kapoor",
+]
+CITIES = [
+    ("Mumbai", "400001", "Maharashtra"),
+    ("Pune", "411001", "Maharashtra"),
+    ("Bengaluru", "560001", "Karnataka"),
+    ("Chennai", "600001", "Tamil Nadu"),
+    ("Hyderabad", "500001", "Telangana"),
+    ("Kolkata", "700001", "West Bengal"),
+    ("New Delhi", "110001", "Delhi"),
+    ("Ahmedabad", "380001", "Gujarat"),
+    ("Jaipur", "302001", "Rajasthan"),
+    ("Kochi", "682001", "Kerala"),
+    ("Lucknow", "226001", "Uttar Pradesh"),
+    ("Indore", "452001", "Madhya Pradesh"),
+]
+STREETS = [
+    "MG Road",
+    "Station Road",
+    "Nehru Nagar",
+    "Gandhi Chowk",
+    "Shivaji Nagar",
+    "Park Street",
+    "Anna Salai",
+    "Residency Road",
+    "Civil Lines",
+    "Sector 14",
+]
 PHONE_FORMATS = ["{d5} {d5b}", "0{d5}-{d5b}", "+91 {d10}", "{d10}", "+91-{d5}-{d5b}"]
 
 
@@ -46,7 +133,13 @@ def demo_borrowers(count: int, seed: int = 2026) -> list[dict[str, Any]]:
         fmt = rng.choice(PHONE_FORMATS)
         phone = fmt.format(d5=digits[:5], d5b=digits[5:], d10=digits)
         city, pin, state = rng.choice(CITIES)
-        pan = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(3)) + "P" + last[0] + f"{rng.randint(0, 9999):04d}" + rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        pan = (
+            "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(3))
+            + "P"
+            + last[0]
+            + f"{rng.randint(0, 9999):04d}"
+            + rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        )
         people.append(
             {
                 "name": f"{first} {last}",
@@ -54,7 +147,9 @@ def demo_borrowers(count: int, seed: int = 2026) -> list[dict[str, Any]]:
                 "pan": pan,
                 "email": f"{first.lower()}.{last.lower()}{i}@example.in",
                 "date_of_birth": date(1960, 1, 1) + timedelta(days=rng.randint(0, 365 * 40)),
-                "addresses": [Address(line1=f"{rng.randint(1, 400)}, {rng.choice(STREETS)}", city=city, state=state, pincode=pin)],
+                "addresses": [
+                    Address(line1=f"{rng.randint(1, 400)}, {rng.choice(STREETS)}", city=city, state=state, pincode=pin)
+                ],
                 "loan_numbers": [f"SM{rng.randint(100000, 999999)}"] if rng.random() < 0.8 else [],
             }
         )

@@ -18,8 +18,8 @@ from domain.customers.values import (
     normalise_pan,
     normalise_phone,
 )
-from domain.shared.errors import InvalidInput
 from domain.identity.permissions import Level, Permission
+from domain.shared.errors import InvalidInput
 from projections.customers import CustomerProfile
 
 READ = (Permission.CUSTOMER, Level.READ)
@@ -197,7 +197,9 @@ def _profile(ctx: Context, customer_id: Any, position: int = 0) -> CustomerProfi
 
 def _profile_response(ctx: Context, customer_id: Any, position: int, status: int = 200) -> Response:
     profile = _profile(ctx, customer_id, position)
-    return json_response(profile, status, headers={"ETag": f'"{profile.version}"', "Location": f"/api/v1/customers/{profile.id}"})
+    return json_response(
+        profile, status, headers={"ETag": f'"{profile.version}"', "Location": f"/api/v1/customers/{profile.id}"}
+    )
 
 
 def _expected_version(ctx: Context) -> int | None:
@@ -205,11 +207,13 @@ def _expected_version(ctx: Context) -> int | None:
     if not raw:
         return None
     try:
-        return int(raw.strip().strip('W/').strip('"'))
+        return int(raw.strip().strip("W/").strip('"'))
     except ValueError:
         from api.problems import HttpProblem
 
-        raise HttpProblem(422, "If-Match must be an ETag from this API (the record's version)", "invalid-input") from None
+        raise HttpProblem(
+            422, "If-Match must be an ETag from this API (the record's version)", "invalid-input"
+        ) from None
 
 
 def register_customer(ctx: Context) -> Response:
@@ -266,11 +270,75 @@ def link_loan_number(ctx: Context) -> Response:
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/api/v1/customers", register_customer, "Register a borrower", WRITE, body=CustomerIn, response=CustomerOut, status=201, tags=["customers"]),
-    Endpoint("GET", "/api/v1/customers", search_customers, "Search the customer directory", READ, query=CustomerSearch, response=CustomerPageOut, tags=["customers"]),
-    Endpoint("GET", "/api/v1/customers/{customer_id}", get_customer, "Customer 360: profile and timeline", READ, response=CustomerOut, tags=["customers"]),
-    Endpoint("PATCH", "/api/v1/customers/{customer_id}", update_customer, "Update contact and identity details", WRITE, body=CustomerPatch, response=CustomerOut, tags=["customers"]),
-    Endpoint("POST", "/api/v1/customers/{customer_id}/alternate-phones", add_alternate_phone, "Add an alternate phone", WRITE, body=AlternatePhoneIn, response=CustomerOut, status=201, tags=["customers"]),
-    Endpoint("DELETE", "/api/v1/customers/{customer_id}/alternate-phones/{phone}", remove_alternate_phone, "Remove an alternate phone", WRITE, response=CustomerOut, tags=["customers"]),
-    Endpoint("POST", "/api/v1/customers/{customer_id}/loan-numbers", link_loan_number, "Link a loan number", WRITE, body=LoanNumberIn, response=CustomerOut, status=201, tags=["customers"]),
+    Endpoint(
+        "POST",
+        "/api/v1/customers",
+        register_customer,
+        "Register a borrower",
+        WRITE,
+        body=CustomerIn,
+        response=CustomerOut,
+        status=201,
+        tags=["customers"],
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/customers",
+        search_customers,
+        "Search the customer directory",
+        READ,
+        query=CustomerSearch,
+        response=CustomerPageOut,
+        tags=["customers"],
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/customers/{customer_id}",
+        get_customer,
+        "Customer 360: profile and timeline",
+        READ,
+        response=CustomerOut,
+        tags=["customers"],
+    ),
+    Endpoint(
+        "PATCH",
+        "/api/v1/customers/{customer_id}",
+        update_customer,
+        "Update contact and identity details",
+        WRITE,
+        body=CustomerPatch,
+        response=CustomerOut,
+        tags=["customers"],
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/customers/{customer_id}/alternate-phones",
+        add_alternate_phone,
+        "Add an alternate phone",
+        WRITE,
+        body=AlternatePhoneIn,
+        response=CustomerOut,
+        status=201,
+        tags=["customers"],
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/customers/{customer_id}/alternate-phones/{phone}",
+        remove_alternate_phone,
+        "Remove an alternate phone",
+        WRITE,
+        response=CustomerOut,
+        tags=["customers"],
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/customers/{customer_id}/loan-numbers",
+        link_loan_number,
+        "Link a loan number",
+        WRITE,
+        body=LoanNumberIn,
+        response=CustomerOut,
+        status=201,
+        tags=["customers"],
+    ),
 ]

@@ -22,10 +22,19 @@ class MeOut(BaseModel):
 def me(ctx: Context) -> Response:
     p = ctx.principal
     return json_response(
-        {"kind": p.kind, "id": p.id, "brand_id": p.brand_id, "name": p.name, "roles": p.roles, "grants": {k.value: v.value for k, v in p.grants.items()}}
+        {
+            "kind": p.kind,
+            "id": p.id,
+            "brand_id": p.brand_id,
+            "name": p.name,
+            "roles": p.roles,
+            "grants": {k.value: v.value for k, v in p.grants.items()},
+        }
     )
 
 
 ENDPOINTS = [
-    Endpoint("GET", "/api/v1/me", me, "The authenticated caller and its grants", None, response=MeOut, tags=["identity"]),
+    Endpoint(
+        "GET", "/api/v1/me", me, "The authenticated caller and its grants", None, response=MeOut, tags=["identity"]
+    ),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -51,7 +52,7 @@ class Customers(ContextApplication):
             checks.check(lambda: check_date_of_birth(date_of_birth, business_date(self.clock.now())))
         clean_addresses = [a for a in (checks.check(a.checked) for a in addresses or []) if a]
         clean_loans = sorted(
-            {n for n in (checks.check(lambda raw=raw: normalise_loan_number(raw)) for raw in loan_numbers or []) if n}
+            {n for n in (checks.check(partial(normalise_loan_number, raw)) for raw in loan_numbers or []) if n}
         )
         checks.raise_if_any()
         assert clean_name is not None and clean_phone is not None
@@ -101,7 +102,7 @@ class Customers(ContextApplication):
             clean["addresses"] = [a for a in (checks.check(a.checked) for a in fields["addresses"]) if a]
         loans = [
             n
-            for n in (checks.check(lambda raw=raw: normalise_loan_number(raw)) for raw in fields.get("loan_numbers") or [])
+            for n in (checks.check(partial(normalise_loan_number, raw)) for raw in fields.get("loan_numbers") or [])
             if n
         ]
         checks.raise_if_any()
@@ -153,9 +154,9 @@ class Customers(ContextApplication):
         return index.owner_id if isinstance(index, UniqueValue) else None
 
     def _claim(self, brand_id: UUID, kind: str, value: str, owner_id: UUID) -> UniqueValue | None:
-        index = self.find(index_id(kind, brand_id, value))
+        index: UniqueValue | None = self.find(index_id(kind, brand_id, value))
         if index is None:
-            return UniqueValue(brand_id=brand_id, kind=kind, value=value, owner_id=owner_id, id=index_id(kind, brand_id, value))
+            return UniqueValue.claim(brand_id, kind, value, owner_id)
         if index.owner_id is None:
             index.reclaim(owner_id)
             return index

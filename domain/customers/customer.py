@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -34,8 +35,8 @@ class CustomerRecord(Aggregate):
         email: str | None = None
         pan: str | None = None
         date_of_birth: date | None = None
-        addresses: list[Address] = []
-        loan_numbers: list[str] = []
+        addresses: list[Address]
+        loan_numbers: list[str]
 
     class DetailsUpdated(Aggregate.Event):
         """Contact or identity details changed; only the changed fields are set."""
@@ -96,7 +97,7 @@ class CustomerRecord(Aggregate):
         addresses: list[Address] | None = None,
     ) -> bool:
         """Apply the fields that differ from current values; return False when nothing changed."""
-        changes = {
+        changes: dict[str, Any] = {
             key: value
             for key, value in {
                 "name": name,

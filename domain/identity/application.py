@@ -6,14 +6,15 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 from uuid import UUID
 
+from domain.customers.values import normalise_email, normalise_name
 from domain.identity.api_key import ApiKey, ApiKeyNotFound
 from domain.identity.brand import Brand, BrandNotFound, check_slug, check_timezone
 from domain.identity.permissions import ROLES, Grants, role_grants
 from domain.identity.staff import StaffNotFound, StaffUser
-from domain.customers.values import normalise_email, normalise_name
 from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.clock import DEFAULT_TIMEZONE
 from domain.shared.errors import Conflict, DomainError, FieldChecks, InvalidValue
@@ -102,7 +103,7 @@ class Identity(ContextApplication):
         if self.find(index_id("brand_slug", None, slug)) is not None:
             raise Conflict(f"brand slug '{slug}' is taken", field="slug")
         brand = Brand(slug=slug, name=clean_name, timezone=timezone)
-        claim = UniqueValue(brand_id=None, kind="brand_slug", value=slug, owner_id=brand.id, id=index_id("brand_slug", None, slug))
+        claim = UniqueValue.claim(None, "brand_slug", slug, brand.id)
         return self.commit(brand, claim)
 
     def brand(self, brand_id: UUID) -> Brand:
@@ -125,7 +126,7 @@ class Identity(ContextApplication):
         clean_email = checks.check(lambda: normalise_email(email).lower())
         clean_name = checks.check(lambda: normalise_name(name))
         for role in roles:
-            checks.check(lambda role=role: check_role(role, "roles"))
+            checks.check(partial(check_role, role, "roles"))
         if not roles:
             checks.errors.append(InvalidValue("roles", "at least one role is required").errors[0])
         if len(password) < MIN_PASSWORD_LENGTH:
@@ -137,9 +138,7 @@ class Identity(ContextApplication):
         staff = StaffUser(
             brand_id=brand_id, email=clean_email, name=clean_name, roles=roles, password_hash=self.hasher.hash(password)
         )
-        claim = UniqueValue(
-            brand_id=None, kind="staff_email", value=clean_email, owner_id=staff.id, id=index_id("staff_email", None, clean_email)
-        )
+        claim = UniqueValue.claim(None, "staff_email", clean_email, staff.id)
         return self.commit(staff, claim)
 
     def staff(self, brand_id: UUID | None, staff_id: UUID) -> StaffUser:
@@ -183,7 +182,9 @@ class Identity(ContextApplication):
         self.brand(brand_id)
         check_role(role)
         secret = secrets.token_urlsafe(32)
-        key = ApiKey(brand_id=brand_id, label=label.strip() or role, role=role, secret_hash=_key_hash(secret), prefix=secret[:6])
+        key = ApiKey(
+            brand_id=brand_id, label=label.strip() or role, role=role, secret_hash=_key_hash(secret), prefix=secret[:6]
+        )
         result = self.commit(key)
         return IssuedKey(id=key.id, secret=f"{API_KEY_PREFIX}_{key.id.hex}_{secret}", position=result.position)
 

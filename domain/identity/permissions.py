@@ -6,10 +6,10 @@ overrides; the shape (permission -> level, role slug -> defaults) stays.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     """How much of a permission is granted; ALL includes WRITE includes READ."""
 
     READ = "READ"
@@ -25,7 +25,7 @@ class Level(str, Enum):
         return self.rank >= needed.rank
 
 
-class Permission(str, Enum):
+class Permission(StrEnum):
     """A capability staff or API keys are granted at a level."""
 
     CUSTOMER = "CUSTOMER"

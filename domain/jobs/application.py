@@ -8,6 +8,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from domain.jobs.job import BatchCounts, JobConfiguration, JobNotFound, JobRun, JobRunNotFound, JobSettings
+from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.errors import InvalidValue
 
@@ -31,7 +32,9 @@ class Jobs(ContextApplication):
 
     name = "jobs"
 
-    def __init__(self, env: dict[str, str] | None = None, clock: Any = None, catalogue: list[JobDefinition] | None = None):
+    def __init__(
+        self, env: dict[str, str] | None = None, clock: Any = None, catalogue: list[JobDefinition] | None = None
+    ):
         super().__init__(env, clock)
         self.catalogue: dict[str, JobDefinition] = {d.name: d for d in catalogue or []}
 
@@ -64,8 +67,12 @@ class Jobs(ContextApplication):
                 return CommandResult(id=config.id, position=0, changed=False)
             config.reconfigure(settings)
         else:
-            config = JobConfiguration(
-                brand_id=brand_id, job_name=job_name, settings=settings, id=self._config_id(brand_id, job_name)
+            config = with_id(
+                JobConfiguration,
+                self._config_id(brand_id, job_name),
+                brand_id=brand_id,
+                job_name=job_name,
+                settings=settings,
             )
         return self.commit(config)
 
@@ -98,7 +105,9 @@ class Jobs(ContextApplication):
             run_id = uuid5(_RUN_NAMESPACE, f"{brand_id}:{job_name}:{scheduled_for.isoformat()}")
             if self.find(run_id) is not None:
                 return CommandResult(id=run_id, position=0, changed=False)
-        run = JobRun(
+        run = with_id(
+            JobRun,
+            run_id,
             brand_id=brand_id,
             job_name=job_name,
             trigger=trigger,
@@ -106,7 +115,6 @@ class Jobs(ContextApplication):
             as_of=as_of,
             settings=settings,
             scheduled_for=scheduled_for,
-            id=run_id,
         )
         return self.commit(run)
 
@@ -145,10 +153,12 @@ class Jobs(ContextApplication):
         unknown_filters = set(filters) - definition.filter_keys
         if unknown_filters:
             raise InvalidValue(
-                "filters", f"unknown filter(s) {sorted(unknown_filters)}; {definition.name} accepts {sorted(definition.filter_keys)}"
+                "filters",
+                f"unknown filter(s) {sorted(unknown_filters)}; {definition.name} accepts {sorted(definition.filter_keys)}",
             )
         unknown_vars = set(variables) - definition.variable_keys
         if unknown_vars:
             raise InvalidValue(
-                "variables", f"unknown variable(s) {sorted(unknown_vars)}; {definition.name} accepts {sorted(definition.variable_keys)}"
+                "variables",
+                f"unknown variable(s) {sorted(unknown_vars)}; {definition.name} accepts {sorted(definition.variable_keys)}",
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from uuid import UUID
 
 from croniter import croniter
@@ -22,7 +22,7 @@ class JobRunNotFound(NotFound):
     """Raised when no run has the id within the brand."""
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     """Where a run is in its life."""
 
     REQUESTED = "requested"
@@ -64,7 +64,8 @@ class JobSettings(BaseModel):
         from zoneinfo import ZoneInfo
 
         local = instant.astimezone(ZoneInfo(tz))
-        return croniter(self.cron, local).get_next(datetime).astimezone(instant.tzinfo)
+        following: datetime = croniter(self.cron, local).get_next(datetime)
+        return following.astimezone(instant.tzinfo)
 
 
 class JobConfiguration(Aggregate):

@@ -6,7 +6,7 @@ import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import (
@@ -73,13 +73,24 @@ class Aggregate(BaseAggregate[UUID]):
         originator_topic: str
 
     @classmethod
-    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:
         kwargs.setdefault("actor", current_actor())
         return super()._create(event_class, id=id, **kwargs)
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         kwargs.setdefault("actor", current_actor())
         super().trigger_event(event_class, **kwargs)
+
+
+A = TypeVar("A", bound="Aggregate")
+
+
+def with_id(cls: type[A], aggregate_id: UUID, **kwargs: Any) -> A:
+    """Construct an aggregate whose id is given (a uuid5 of its natural key) instead of random.
+
+    The class must annotate ``id: UUID`` so eventsourcing accepts the ``id`` argument.
+    """
+    return cls(id=aggregate_id, **kwargs)  # type: ignore[call-arg]
 
 
 def utc_now() -> datetime:

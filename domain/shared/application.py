@@ -39,7 +39,7 @@ class ContextApplication(Application[UUID]):
     def load(self, cls: type[A], aggregate_id: UUID, brand_id: UUID | None, not_found: type[NotFound]) -> A:
         """Load an aggregate of type `cls` that belongs to `brand_id` (None: any brand), else `not_found`."""
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise not_found(f"{cls.__name__} {aggregate_id} not found", id=str(aggregate_id)) from None
         if not isinstance(aggregate, cls) or (brand_id is not None and aggregate.brand_id != brand_id):

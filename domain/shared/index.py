@@ -7,11 +7,11 @@ under concurrency without a read-side check.
 
 from __future__ import annotations
 
-from uuid import UUID, NAMESPACE_URL, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
-from domain.shared.aggregate import Aggregate
+from domain.shared.aggregate import Aggregate, with_id
 
 INDEX_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/index")
 
@@ -41,6 +41,13 @@ class UniqueValue(Aggregate):
 
     class Released(Aggregate.Event):
         """The owner gave the value up."""
+
+    @classmethod
+    def claim(cls, brand_id: UUID | None, kind: str, value: str, owner_id: UUID) -> UniqueValue:
+        """A new index aggregate claiming `value` for `owner_id`."""
+        return with_id(
+            cls, index_id(kind, brand_id, value), brand_id=brand_id, kind=kind, value=value, owner_id=owner_id
+        )
 
     @event(Claimed)
     def __init__(self, brand_id: UUID | None, kind: str, value: str, owner_id: UUID) -> None:
