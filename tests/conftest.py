@@ -1,0 +1,74 @@
+"""Shared fixtures: one real PostgreSQL database per session, the platform with its workers, API clients."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.support import drop_database, fresh_database_dsn
+
+
+@pytest.fixture(scope="session")
+def dsn() -> Iterator[str]:
+    """A fresh database for this test session (embedded PostgreSQL, or DATABASE_URL's server)."""
+    value = fresh_database_dsn()
+    yield value
+    drop_database(value)
+
+
+@pytest.fixture(scope="session")
+def platform(dsn: str) -> Iterator[Any]:
+    """The platform with projection runners following the event store."""
+    from workers.platform import Platform
+
+    p = Platform.open(dsn)
+    p.start_projection_runners()
+    yield p
+    p.close()
+
+
+@dataclass
+class Tenant:
+    """A brand made for one test, with an admin API key."""
+
+    brand_id: uuid.UUID
+    slug: str
+    key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def make_tenant(platform: Any, role: str = "admin") -> Tenant:
+    slug = "t" + uuid.uuid4().hex[:12]
+    brand = platform.identity.create_brand(slug, f"Brand {slug}")
+    issued = platform.identity.issue_api_key(brand.id, role, "test key")
+    platform.engine.wait_for("identity", issued.position)
+    return Tenant(brand.id, slug, issued.secret)
+
+
+@pytest.fixture
+def tenant(platform: Any) -> Tenant:
+    """A fresh brand with an admin key."""
+    return make_tenant(platform)
+
+
+@pytest.fixture(scope="session")
+def app(platform: Any) -> Any:
+    from api.app import create_app
+
+    return create_app(lambda: platform, close_platform=False)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[Any]:
+    """An HTTP client on the ASGI app (lifespan run, shared platform)."""
+    from starlette.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from domain.jobs.job import BatchCounts, JobRun, JobSettings, RunStatus
+from domain.shared.aggregate import with_id
+from domain.shared.errors import Conflict, InvalidInput
+
+NOW = datetime(2026, 11, 22, 6, 0, tzinfo=timezone.utc)
+
+
+def _run(retries: int = 1) -> JobRun:
+    settings = JobSettings(cron=None, retry_count=retries, retry_interval_seconds=60)
+    return with_id(
+        JobRun,
+        uuid.uuid4(),
+        brand_id=uuid.uuid4(), job_name="x", trigger="manual", requested_by="t", as_of=date(2026, 11, 22), settings=settings, scheduled_for=None
+    )
+
+
+def test_failed_attempt_retries_after_interval_then_fails_for_good() -> None:
+    run = _run(retries=1)
+    run.start_attempt("w", NOW)
+    run.fail_attempt("boom", NOW)
+    assert run.status == RunStatus.RETRYING and run.retry_at == NOW + timedelta(seconds=60)
+    with pytest.raises(Conflict):
+        run.start_attempt("w", NOW + timedelta(seconds=59))
+    run.start_attempt("w", NOW + timedelta(seconds=60))
+    run.fail_attempt("boom again", NOW)
+    assert run.status == RunStatus.FAILED and run.error == "boom again"
+
+
+def test_batches_accumulate_and_success_is_final() -> None:
+    run = _run()
+    run.start_attempt("w", NOW)
+    run.complete_batch(BatchCounts(processed=10, succeeded=9, failed=1), "a")
+    run.complete_batch(BatchCounts(processed=5, succeeded=5), "b")
+    run.succeed()
+    assert (run.totals.processed, run.totals.failed, run.cursor, run.batches) == (15, 1, "b", 2)
+    with pytest.raises(Conflict):
+        run.start_attempt("w", NOW)
+    with pytest.raises(Conflict):
+        run.complete_batch(BatchCounts(), None)
+
+
+def test_cron_is_read_in_the_brand_timezone() -> None:
+    settings = JobSettings(cron="30 2 * * *")
+    # 02:30 in Kolkata is 21:00 UTC the day before.
+    assert settings.next_fire_after(NOW, "Asia/Kolkata") == datetime(2026, 11, 22, 21, 0, tzinfo=timezone.utc)
+    assert JobSettings(cron="30 2 * * *", enabled=False).next_fire_after(NOW, "Asia/Kolkata") is None
+
+
+def test_settings_are_validated() -> None:
+    with pytest.raises(InvalidInput):
+        JobSettings(cron="every day").checked()
+    with pytest.raises(InvalidInput):
+        JobSettings(cron=None, batch_size=0).checked()
