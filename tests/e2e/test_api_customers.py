@@ -35,11 +35,22 @@ def test_register_search_and_customer_360(client: Any, tenant: Any) -> None:
         assert [i["id"] for i in page["items"]] == [body["id"]], q
         assert page["items"][0]["pan"] == "ABCPK****Q"  # masked in lists
 
-    alt = client.post(f"/api/v1/customers/{body['id']}/alternate-phones", json={"phone": "+91 99887 76655", "label": "father"}, headers=tenant.auth)
+    alt = client.post(
+        f"/api/v1/customers/{body['id']}/alternate-phones",
+        json={"phone": "+91 99887 76655", "label": "father"},
+        headers=tenant.auth,
+    )
     assert alt.status_code == 201
-    assert client.get("/api/v1/customers", params={"q": "9988776655"}, headers=tenant.auth).json()["items"][0]["id"] == body["id"]
+    assert (
+        client.get("/api/v1/customers", params={"q": "9988776655"}, headers=tenant.auth).json()["items"][0]["id"]
+        == body["id"]
+    )
 
-    patched = client.patch(f"/api/v1/customers/{body['id']}", json={"email": "asha@example.in", "loan_numbers": ["SM654321"]}, headers=tenant.auth)
+    patched = client.patch(
+        f"/api/v1/customers/{body['id']}",
+        json={"email": "asha@example.in", "loan_numbers": ["SM654321"]},
+        headers=tenant.auth,
+    )
     assert patched.status_code == 200 and patched.json()["loan_numbers"] == ["SM123456", "SM654321"]
 
     profile = client.get(f"/api/v1/customers/{body['id']}", headers=tenant.auth).json()
@@ -51,7 +62,12 @@ def test_register_search_and_customer_360(client: Any, tenant: Any) -> None:
 
 def test_directory_pages_with_a_keyset_cursor(client: Any, tenant: Any) -> None:
     for i in range(7):
-        assert client.post("/api/v1/customers", json={"name": f"Pager Person {i}", "phone": f"97000 0000{i}"}, headers=tenant.auth).status_code == 201
+        assert (
+            client.post(
+                "/api/v1/customers", json={"name": f"Pager Person {i}", "phone": f"97000 0000{i}"}, headers=tenant.auth
+            ).status_code
+            == 201
+        )
     seen: list[str] = []
     cursor = None
     while True:
@@ -67,9 +83,15 @@ def test_directory_pages_with_a_keyset_cursor(client: Any, tenant: Any) -> None:
 
 
 def test_duplicate_pan_is_409_naming_the_existing_record(client: Any, tenant: Any, dsn: str) -> None:
-    first = client.post("/api/v1/customers", json={"name": "Ravi Shetty", "phone": "97111 11111", "pan": "ABCPS1111K"}, headers=tenant.auth).json()
+    first = client.post(
+        "/api/v1/customers",
+        json={"name": "Ravi Shetty", "phone": "97111 11111", "pan": "ABCPS1111K"},
+        headers=tenant.auth,
+    ).json()
     before = _event_count(dsn)
-    dup = client.post("/api/v1/customers", json={"name": "R Shetty", "phone": "97111 11112", "pan": "ABCPS1111K"}, headers=tenant.auth)
+    dup = client.post(
+        "/api/v1/customers", json={"name": "R Shetty", "phone": "97111 11112", "pan": "ABCPS1111K"}, headers=tenant.auth
+    )
     assert dup.status_code == 409
     assert dup.headers["content-type"] == "application/problem+json"
     assert dup.json()["existing_id"] == first["id"] and first["id"] in dup.json()["detail"]
@@ -80,7 +102,14 @@ def test_bad_inputs_are_rejected_and_write_nothing(client: Any, tenant: Any, dsn
     before = _event_count(dsn)
     bad = client.post(
         "/api/v1/customers",
-        json={"name": "", "phone": "12345", "pan": "ABC", "email": "nope", "date_of_birth": "1990-02-30", "shoe_size": 9},
+        json={
+            "name": "",
+            "phone": "12345",
+            "pan": "ABC",
+            "email": "nope",
+            "date_of_birth": "1990-02-30",
+            "shoe_size": 9,
+        },
         headers=tenant.auth,
     )
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
@@ -89,13 +118,21 @@ def test_bad_inputs_are_rejected_and_write_nothing(client: Any, tenant: Any, dsn
     missing = client.post("/api/v1/customers", json={"pan": "ABCPE1234F"}, headers=tenant.auth)
     assert missing.status_code == 422 and {e["field"] for e in missing.json()["errors"]} == {"name", "phone"}
 
-    minor = client.post("/api/v1/customers", json={"name": "Young One", "phone": "97222 22222", "date_of_birth": "2015-01-01"}, headers=tenant.auth)
+    minor = client.post(
+        "/api/v1/customers",
+        json={"name": "Young One", "phone": "97222 22222", "date_of_birth": "2015-01-01"},
+        headers=tenant.auth,
+    )
     assert minor.status_code == 422 and minor.json()["errors"][0]["field"] == "date_of_birth"
 
-    malformed = client.post("/api/v1/customers", content=b'{"name": ', headers=tenant.auth | {"content-type": "application/json"})
+    malformed = client.post(
+        "/api/v1/customers", content=b'{"name": ', headers=tenant.auth | {"content-type": "application/json"}
+    )
     assert malformed.status_code == 400
 
-    huge = client.post("/api/v1/customers", content=b'{"name": "' + b"x" * (1024 * 1024 + 10) + b'"}', headers=tenant.auth)
+    huge = client.post(
+        "/api/v1/customers", content=b'{"name": "' + b"x" * (1024 * 1024 + 10) + b'"}', headers=tenant.auth
+    )
     assert huge.status_code == 413
 
     assert client.post("/api/v1/customers", json=ASHA).status_code == 401
@@ -113,11 +150,22 @@ def test_revoked_key_is_refused_at_once(client: Any, platform: Any) -> None:
 
 
 def test_another_brands_ids_are_404_and_its_rows_invisible(client: Any, tenant: Any, platform: Any) -> None:
-    mine = client.post("/api/v1/customers", json={"name": "Private Person", "phone": "97333 33333", "pan": "ABCPP3333P"}, headers=tenant.auth).json()
+    mine = client.post(
+        "/api/v1/customers",
+        json={"name": "Private Person", "phone": "97333 33333", "pan": "ABCPP3333P"},
+        headers=tenant.auth,
+    ).json()
     other = make_tenant(platform)
     assert client.get(f"/api/v1/customers/{mine['id']}", headers=other.auth).status_code == 404
-    assert client.patch(f"/api/v1/customers/{mine['id']}", json={"name": "Hijack"}, headers=other.auth).status_code == 404
-    assert client.post(f"/api/v1/customers/{mine['id']}/alternate-phones", json={"phone": "97333 33334"}, headers=other.auth).status_code == 404
+    assert (
+        client.patch(f"/api/v1/customers/{mine['id']}", json={"name": "Hijack"}, headers=other.auth).status_code == 404
+    )
+    assert (
+        client.post(
+            f"/api/v1/customers/{mine['id']}/alternate-phones", json={"phone": "97333 33334"}, headers=other.auth
+        ).status_code
+        == 404
+    )
     for q in ("Private", "97333 33333", "ABCPP3333P"):
         assert client.get("/api/v1/customers", params={"q": q}, headers=other.auth).json()["items"] == []
     assert client.get("/api/v1/customers/not-a-uuid", headers=tenant.auth).status_code == 404
@@ -138,13 +186,25 @@ def test_idempotent_retry_returns_the_first_response_without_writing(client: Any
 
 
 def test_stale_if_match_is_409(client: Any, tenant: Any) -> None:
-    created = client.post("/api/v1/customers", json={"name": "Etag Person", "phone": "97555 55555"}, headers=tenant.auth)
+    created = client.post(
+        "/api/v1/customers", json={"name": "Etag Person", "phone": "97555 55555"}, headers=tenant.auth
+    )
     etag = created.headers["etag"]
-    ok = client.patch(f"/api/v1/customers/{created.json()['id']}", json={"name": "Etag Person Two"}, headers=tenant.auth | {"If-Match": etag})
+    ok = client.patch(
+        f"/api/v1/customers/{created.json()['id']}",
+        json={"name": "Etag Person Two"},
+        headers=tenant.auth | {"If-Match": etag},
+    )
     assert ok.status_code == 200
-    stale = client.patch(f"/api/v1/customers/{created.json()['id']}", json={"name": "Etag Person Three"}, headers=tenant.auth | {"If-Match": etag})
+    stale = client.patch(
+        f"/api/v1/customers/{created.json()['id']}",
+        json={"name": "Etag Person Three"},
+        headers=tenant.auth | {"If-Match": etag},
+    )
     assert stale.status_code == 409
-    assert client.get(f"/api/v1/customers/{created.json()['id']}", headers=tenant.auth).json()["name"] == "Etag Person Two"
+    assert (
+        client.get(f"/api/v1/customers/{created.json()['id']}", headers=tenant.auth).json()["name"] == "Etag Person Two"
+    )
 
 
 def test_role_without_write_permission_is_403(client: Any, platform: Any) -> None:

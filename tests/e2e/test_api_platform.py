@@ -14,10 +14,23 @@ def test_openapi_describes_every_endpoint(client: Any) -> None:
         assert op["operationId"] == ep.operation_id
         if ep.permission:
             assert op["x-permission"] == {"permission": ep.permission[0].value, "level": ep.permission[1].value}
-    for path in ("/health", "/metrics", "/openapi.json", "/api/v1/customers", "/api/v1/jobs/{name}/runs", "/api/v1/jobs/runs/{run_id}"):
+    for path in (
+        "/health",
+        "/metrics",
+        "/openapi.json",
+        "/api/v1/customers",
+        "/api/v1/jobs/{name}/runs",
+        "/api/v1/jobs/runs/{run_id}",
+    ):
         assert path in doc["paths"]
     # Every route the app serves under /api is documented.
-    served = {(m, r.path) for r in client.app.routes if getattr(r, "path", "").startswith("/api/") for m in (r.methods or []) if m != "HEAD"}
+    served = {
+        (m, r.path)
+        for r in client.app.routes
+        if getattr(r, "path", "").startswith("/api/")
+        for m in (r.methods or [])
+        if m != "HEAD"
+    }
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     assert served <= documented
 

@@ -11,7 +11,9 @@ from tests.conftest import make_tenant
 
 
 def test_pan_phone_and_loan_number_are_unique_per_brand(platform: Any, tenant: Any) -> None:
-    first = platform.customers.register(tenant.brand_id, name="Sunita Iyer", phone="98860 11111", pan="ABCPI1111A", loan_numbers=["SM500001"])
+    first = platform.customers.register(
+        tenant.brand_id, name="Sunita Iyer", phone="98860 11111", pan="ABCPI1111A", loan_numbers=["SM500001"]
+    )
     for kwargs, field in (
         ({"phone": "98860 22222", "pan": "abcpi1111a"}, "pan"),
         ({"phone": "+91 98860 11111"}, "phone"),
@@ -41,7 +43,11 @@ def test_concurrent_registrations_of_one_pan_let_exactly_one_win(platform: Any, 
     def register(i: int) -> None:
         barrier.wait()
         try:
-            results.append(platform.customers.register(tenant.brand_id, name=f"Racer {i}", phone=f"98860 6666{i}", pan="ABCPR7777Z"))
+            results.append(
+                platform.customers.register(
+                    tenant.brand_id, name=f"Racer {i}", phone=f"98860 6666{i}", pan="ABCPR7777Z"
+                )
+            )
         except Conflict as exc:
             results.append(exc)
 

@@ -21,7 +21,11 @@ def test_events_are_readable_json_in_postgres(platform: Any, dsn: str, tenant: A
             (result.id,),
         ).fetchone()
     assert topic == "domain.customers.customer:CustomerRecord.Registered"
-    assert state["name"] == "Ravi Menon" and state["phone"] == "+919845012345" and state["brand_id"] == str(tenant.brand_id)
+    assert (
+        state["name"] == "Ravi Menon"
+        and state["phone"] == "+919845012345"
+        and state["brand_id"] == str(tenant.brand_id)
+    )
 
 
 def test_concurrent_appends_are_group_committed_and_each_keeps_its_outcome(platform: Any) -> None:

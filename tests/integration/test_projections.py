@@ -13,14 +13,19 @@ def _table(dsn: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 def test_runner_follows_new_events_through_listen_notify(platform: Any, tenant: Any) -> None:
-    result = platform.customers.register(tenant.brand_id, name="Deepa Pillai", phone="97400 10001", loan_numbers=["SM700001"])
+    result = platform.customers.register(
+        tenant.brand_id, name="Deepa Pillai", phone="97400 10001", loan_numbers=["SM700001"]
+    )
     assert platform.engine.wait_for("customers", result.position, timeout=5)
     page = CustomerQueries(platform.db.pool).search(tenant.brand_id, "SM700001")
     assert [c.name for c in page.items] == ["Deepa Pillai"]
 
 
 def test_rebuilt_projection_equals_the_live_one(platform: Any, dsn: str, tenant: Any) -> None:
-    ids = [platform.customers.register(tenant.brand_id, name=f"Rebuild Person {i}", phone=f"97400 2000{i}").id for i in range(5)]
+    ids = [
+        platform.customers.register(tenant.brand_id, name=f"Rebuild Person {i}", phone=f"97400 2000{i}").id
+        for i in range(5)
+    ]
     platform.customers.add_alternate_phone(tenant.brand_id, ids[0], "97400 29999", "brother")
     r = platform.customers.update_details(tenant.brand_id, ids[1], email="p1@example.in", loan_numbers=["SM7100"])
     assert platform.engine.wait_for("customers", r.position)
@@ -31,7 +36,7 @@ def test_rebuilt_projection_equals_the_live_one(platform: Any, dsn: str, tenant:
     for name, sql in queries.items():
         live = _table(dsn, sql)
         progress: list[tuple[int, int]] = []
-        replayed = platform.engine.rebuild(name, lambda done, total: progress.append((done, total)))
+        replayed = platform.engine.rebuild(name, lambda done, total, seen=progress: seen.append((done, total)))
         assert replayed >= r.position and progress and progress[-1][0] == replayed
         assert _table(dsn, sql) == live
 
@@ -51,4 +56,6 @@ def test_status_reports_position_and_lag(platform: Any, tenant: Any) -> None:
     platform.engine.wait_for("customers", r.position)
     status = {s.name: s for s in platform.engine.status()}
     assert status["customer_directory"].position >= r.position
-    assert status["customer_directory"].lag == max(status["customer_directory"].head - status["customer_directory"].position, 0)
+    assert status["customer_directory"].lag == max(
+        status["customer_directory"].head - status["customer_directory"].position, 0
+    )

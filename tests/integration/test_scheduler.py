@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings, RunStatus
@@ -26,9 +28,24 @@ class Flaky:
             yield BatchCounts(processed=1, succeeded=1), cursor
 
 
+@pytest.fixture(autouse=True)
+def _forget_test_jobs(platform: Any) -> Iterator[None]:
+    """Jobs registered by a test leave the shared platform's catalogue afterwards."""
+    before = set(platform.jobs.catalogue)
+    yield
+    for name in set(platform.jobs.catalogue) - before:
+        del platform.jobs.catalogue[name]
+
+
 def _register(platform: Any, name: str, cron: str | None = None) -> None:
     platform.jobs.register(
-        JobDefinition(name, name.title(), "test job", JobSettings(cron=cron, batch_size=2, retry_count=2, retry_interval_seconds=0), frozenset({"company"}))
+        JobDefinition(
+            name,
+            name.title(),
+            "test job",
+            JobSettings(cron=cron, batch_size=2, retry_count=2, retry_interval_seconds=0),
+            frozenset({"company"}),
+        )
     )
 
 
@@ -38,7 +55,12 @@ def test_manual_run_retries_then_succeeds_with_history(platform: Any, tenant: An
     handler = Flaky(failures=1)
     scheduler = Scheduler(platform, {name: handler})
     result = platform.jobs.request_run(
-        tenant.brand_id, name, trigger="manual", requested_by="test", as_of=date(2026, 11, 1), filters={"company": "acme"}
+        tenant.brand_id,
+        name,
+        trigger="manual",
+        requested_by="test",
+        as_of=date(2026, 11, 1),
+        filters={"company": "acme"},
     )
     platform.engine.wait_for("jobs", result.position)
     scheduler.execute(result.id)
@@ -58,7 +80,9 @@ def test_run_fails_for_good_after_its_retries(platform: Any, tenant: Any) -> Non
     name = "doomed-" + uuid.uuid4().hex[:6]
     _register(platform, name)
     scheduler = Scheduler(platform, {name: Flaky(failures=99)})
-    result = platform.jobs.request_run(tenant.brand_id, name, trigger="manual", requested_by="test", as_of=date(2026, 11, 1))
+    result = platform.jobs.request_run(
+        tenant.brand_id, name, trigger="manual", requested_by="test", as_of=date(2026, 11, 1)
+    )
     for _ in range(4):
         scheduler.execute(result.id)
     run = platform.jobs.run(tenant.brand_id, result.id)
@@ -68,9 +92,23 @@ def test_run_fails_for_good_after_its_retries(platform: Any, tenant: Any) -> Non
 def test_a_cron_slot_produces_one_run_however_often_it_fires(platform: Any, tenant: Any) -> None:
     name = "cron-" + uuid.uuid4().hex[:6]
     _register(platform, name, cron="*/5 * * * *")
-    slot = datetime(2026, 11, 22, 10, 5, tzinfo=timezone.utc)
-    first = platform.jobs.request_run(tenant.brand_id, name, trigger="schedule", requested_by="scheduler", as_of=date(2026, 11, 22), scheduled_for=slot)
-    again = platform.jobs.request_run(tenant.brand_id, name, trigger="schedule", requested_by="scheduler", as_of=date(2026, 11, 22), scheduled_for=slot)
+    slot = datetime(2026, 11, 22, 10, 5, tzinfo=UTC)
+    first = platform.jobs.request_run(
+        tenant.brand_id,
+        name,
+        trigger="schedule",
+        requested_by="scheduler",
+        as_of=date(2026, 11, 22),
+        scheduled_for=slot,
+    )
+    again = platform.jobs.request_run(
+        tenant.brand_id,
+        name,
+        trigger="schedule",
+        requested_by="scheduler",
+        as_of=date(2026, 11, 22),
+        scheduled_for=slot,
+    )
     assert first.id == again.id and again.changed is False
 
 
@@ -79,7 +117,7 @@ def test_scheduler_fires_the_latest_missed_slot_once(platform: Any, tenant: Any)
     _register(platform, name, cron="0 * * * *")
     scheduler = Scheduler(platform, {name: Flaky(failures=0)})
     platform.engine.wait_for("identity", platform.engine.head("identity"))
-    start = datetime(2026, 11, 22, 9, 30, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     scheduler.fire_due_slots(start)  # first sight: remember the slot, no backfill
     assert platform.ops.last_slot(tenant.brand_id, name) == start
     # Hourly at :00 in Asia/Kolkata is :30 UTC: the 10:30, 11:30 and 12:30 slots were missed.
@@ -88,7 +126,7 @@ def test_scheduler_fires_the_latest_missed_slot_once(platform: Any, tenant: Any)
     platform.engine.wait_for("jobs", platform.engine.head("jobs"))
     runs = platform.job_queries.history(tenant.brand_id, name).items
     assert [(r.trigger, r.as_of) for r in runs] == [("schedule", date(2026, 11, 22))]
-    assert platform.ops.last_slot(tenant.brand_id, name) == datetime(2026, 11, 22, 12, 30, tzinfo=timezone.utc)
+    assert platform.ops.last_slot(tenant.brand_id, name) == datetime(2026, 11, 22, 12, 30, tzinfo=UTC)
 
 
 def test_only_one_scheduler_leads(platform: Any) -> None:

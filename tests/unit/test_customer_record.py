@@ -9,7 +9,9 @@ from domain.shared.errors import Conflict, InvalidInput, NotFound
 
 
 def _customer() -> CustomerRecord:
-    return CustomerRecord(brand_id=uuid.uuid4(), name="Asha Kulkarni", phone="+919876543210", addresses=[], loan_numbers=[])
+    return CustomerRecord(
+        brand_id=uuid.uuid4(), name="Asha Kulkarni", phone="+919876543210", addresses=[], loan_numbers=[]
+    )
 
 
 def _replay(events: list[object]) -> CustomerRecord:

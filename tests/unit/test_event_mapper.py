@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -43,7 +43,7 @@ def test_decimal_date_enum_and_uuid_round_trip_exactly() -> None:
     event = Priced(
         originator_id=uuid.uuid4(),
         originator_version=3,
-        timestamp=datetime(2026, 11, 22, 10, 30, tzinfo=timezone.utc),
+        timestamp=datetime(2026, 11, 22, 10, 30, tzinfo=UTC),
         amount=Decimal("1234567.10"),
         due=date(2027, 2, 28),
         tier=Tier.GOLD,
@@ -63,7 +63,7 @@ def test_stored_state_is_readable_json() -> None:
     event = Priced(
         originator_id=uuid.uuid4(),
         originator_version=1,
-        timestamp=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        timestamp=datetime(2026, 1, 1, tzinfo=UTC),
         amount=Decimal("10.50"),
         due=date(2026, 1, 31),
         tier=Tier.SILVER,
@@ -80,7 +80,7 @@ def test_stored_state_is_readable_json() -> None:
 
 def test_old_event_versions_are_upcast_on_read() -> None:
     mapper = _mapper()
-    new = Renamed(originator_id=uuid.uuid4(), originator_version=1, timestamp=datetime.now(timezone.utc), full_name="A B")
+    new = Renamed(originator_id=uuid.uuid4(), originator_version=1, timestamp=datetime.now(UTC), full_name="A B")
     stored = mapper.to_stored_event(new)
     state = json.loads(stored.state)
     assert state["class_version"] == 2

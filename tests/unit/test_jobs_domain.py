@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -9,7 +9,7 @@ from domain.jobs.job import BatchCounts, JobRun, JobSettings, RunStatus
 from domain.shared.aggregate import with_id
 from domain.shared.errors import Conflict, InvalidInput
 
-NOW = datetime(2026, 11, 22, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 
 
 def _run(retries: int = 1) -> JobRun:
@@ -17,7 +17,13 @@ def _run(retries: int = 1) -> JobRun:
     return with_id(
         JobRun,
         uuid.uuid4(),
-        brand_id=uuid.uuid4(), job_name="x", trigger="manual", requested_by="t", as_of=date(2026, 11, 22), settings=settings, scheduled_for=None
+        brand_id=uuid.uuid4(),
+        job_name="x",
+        trigger="manual",
+        requested_by="t",
+        as_of=date(2026, 11, 22),
+        settings=settings,
+        scheduled_for=None,
     )
 
 
@@ -49,7 +55,7 @@ def test_batches_accumulate_and_success_is_final() -> None:
 def test_cron_is_read_in_the_brand_timezone() -> None:
     settings = JobSettings(cron="30 2 * * *")
     # 02:30 in Kolkata is 21:00 UTC the day before.
-    assert settings.next_fire_after(NOW, "Asia/Kolkata") == datetime(2026, 11, 22, 21, 0, tzinfo=timezone.utc)
+    assert settings.next_fire_after(NOW, "Asia/Kolkata") == datetime(2026, 11, 22, 21, 0, tzinfo=UTC)
     assert JobSettings(cron="30 2 * * *", enabled=False).next_fire_after(NOW, "Asia/Kolkata") is None
 
 

@@ -18,7 +18,15 @@ from domain.shared.errors import InvalidInput
 
 @pytest.mark.parametrize(
     "raw",
-    ["98765 43210", "098765-43210", "+91 9876543210", "+91-98765-43210", "919876543210", "0091 98765 43210", "(98765) 43210"],
+    [
+        "98765 43210",
+        "098765-43210",
+        "+91 9876543210",
+        "+91-98765-43210",
+        "919876543210",
+        "0091 98765 43210",
+        "(98765) 43210",
+    ],
 )
 def test_indian_phone_formats_normalise_to_one_e164(raw: str) -> None:
     assert normalise_phone(raw) == "+919876543210"
