@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlparse
@@ -20,19 +21,39 @@ from domain.customers.values import Address
 from domain.identity.application import AuthenticationFailed, Principal
 from domain.identity.permissions import Level, Permission
 from domain.shared.aggregate import acting_as
-from domain.shared.clock import business_date
+from domain.shared.clock import DEFAULT_TIMEZONE, business_date
 from domain.shared.errors import DomainError, InvalidInput
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
 
+
+def display_phone(e164: str | None) -> str:
+    """Indian numbers grouped as staff write them (+91 98765 43210); others as stored."""
+    if e164 and e164.startswith("+91") and len(e164) == 13:
+        return f"+91 {e164[3:8]} {e164[8:]}"
+    return e164 or "—"
+
+
+def local_time(instant: datetime | None, tz: str = DEFAULT_TIMEZONE, fmt: str = "%d %b %Y %H:%M") -> str:
+    """An instant in the brand's timezone, e.g. `22 Nov 2026 07:18 IST`."""
+    if instant is None:
+        return "—"
+    local = instant.astimezone(ZoneInfo(tz))
+    return f"{local.strftime(fmt)} {local.tzname()}"
+
+
+templates.filters["phone"] = display_phone
+templates.filters["local"] = local_time
+
 PageHandler = Callable[[Request, Any, Principal], Awaitable[Response]]
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """Render a template with the signed-in staff member and the CSRF token."""
-    html = templates.get_template(name).render(request=request, **context)
+    """Render a template with the signed-in staff member, the CSRF token and the brand's timezone."""
+    tz = getattr(request.state, "timezone", DEFAULT_TIMEZONE)
+    html = templates.get_template(name).render(request=request, tz=tz, **context)
     return HTMLResponse(html, status_code=status)
 
 
@@ -61,6 +82,7 @@ def page(
             session = await run_in_threadpool(platform.ops.session, token, platform.clock.now())
             request.state.csrf = session.csrf_token if session else ""
             request.state.principal = principal
+            request.state.timezone = await run_in_threadpool(_brand_timezone, platform, principal.brand_id)
             if permission is not None:
                 granted = principal.grants.get(permission[0])
                 if granted is None or not granted.covers(permission[1]):
@@ -88,6 +110,10 @@ def page(
         return endpoint
 
     return decorate
+
+
+def _brand_timezone(platform: Any, brand_id: Any) -> str:
+    return str(platform.identity.brand(brand_id).timezone)
 
 
 async def login_form(request: Request) -> Response:
@@ -155,7 +181,24 @@ async def customer_360(request: Request, platform: Any, principal: Principal) ->
     profile = await run_in_threadpool(platform.customer_queries.profile, principal.brand_id, customer_id)
     if profile is None:
         return await not_found(request)
-    return render(request, "customer.html", c=profile, principal=principal, nav="customers")
+    actors = await run_in_threadpool(_actor_names, platform, principal.brand_id, {e.actor for e in profile.timeline})
+    return render(request, "customer.html", c=profile, actors=actors, principal=principal, nav="customers")
+
+
+def _actor_names(platform: Any, brand_id: Any, actors: set[str]) -> dict[str, str]:
+    """Display names for `staff:<id>` and `apikey:<id>` actors of the brand; others as recorded."""
+    from uuid import UUID
+
+    names: dict[str, str] = {}
+    for actor in actors:
+        kind, _, raw_id = actor.partition(":")
+        try:
+            found = platform.identity.find(UUID(raw_id)) if kind in ("staff", "apikey") else None
+        except ValueError:
+            found = None
+        if found is not None and getattr(found, "brand_id", None) == brand_id:
+            names[actor] = found.name if kind == "staff" else f"API key “{found.label}”"
+    return names
 
 
 @page((Permission.CUSTOMER, Level.WRITE))

@@ -87,7 +87,6 @@ class ProjectionEngine:
         self.pool = pool
         self.applications = applications
         self.projections = {p.name: p for p in projections}
-        self._positions: dict[str, int] = {}
         self._advanced = threading.Condition()
 
     def setup(self) -> None:
@@ -140,7 +139,8 @@ class ProjectionEngine:
                 "UPDATE ops.projection_tracking SET position = %s, updated_at = now() WHERE projection = %s",
                 (stop, projection.name),
             )
-        self._publish(projection.name, stop)
+        with self._advanced:
+            self._advanced.notify_all()
         return stop - position
 
     def status(self) -> list[ProjectionStatus]:
@@ -163,18 +163,19 @@ class ProjectionEngine:
         ]
 
     def wait_for(self, source: str, position: int, timeout: float = 5.0) -> bool:
-        """Block until every projection of `source` has reached `position` (read-your-writes)."""
+        """Block until every projection of `source` has reached `position` (read-your-writes).
+
+        Reads the tracking table each time (a rebuild elsewhere may have moved a position back);
+        an in-process runner's progress wakes the wait early.
+        """
         names = [p.name for p in self.projections.values() if p.source == source]
         deadline = time.monotonic() + timeout
         while True:
-            if all(self._positions.get(n, 0) >= position for n in names):
-                return True
             with self.pool.connection() as conn:
-                for r in conn.execute(
-                    "SELECT projection, position FROM ops.projection_tracking WHERE projection = ANY(%s)", (names,)
-                ).fetchall():
-                    self._positions[r["projection"]] = max(self._positions.get(r["projection"], 0), r["position"])
-            if all(self._positions.get(n, 0) >= position for n in names):
+                rows = conn.execute(
+                    "SELECT position FROM ops.projection_tracking WHERE projection = ANY(%s)", (names,)
+                ).fetchall()
+            if len(rows) == len(names) and all(r["position"] >= position for r in rows):
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -196,7 +197,6 @@ class ProjectionEngine:
                         "ON CONFLICT (projection) DO UPDATE SET position = 0, updated_at = now()",
                         (name, projection.source),
                     )
-                self._positions[name] = 0
                 done = 0
                 total = self.head(projection.source)
                 while True:
@@ -210,11 +210,6 @@ class ProjectionEngine:
                 return done
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
-
-    def _publish(self, name: str, position: int) -> None:
-        with self._advanced:
-            self._positions[name] = max(self._positions.get(name, 0), position)
-            self._advanced.notify_all()
 
 
 def _execute(conn: Connection[Any], writes: list[Write]) -> None:

@@ -100,6 +100,8 @@ def test_login_search_and_open_customer_360(server: str, browser: Any, staff: tu
     timeline = page.locator("#timeline li")
     assert timeline.count() == 2
     assert "Added alternate phone +919900123457 (spouse)" in timeline.nth(0).inner_text()
+    assert "+91 99001 23456" in page.locator("dl.facts").inner_text()
+    assert "IST" in timeline.nth(0).inner_text()
     assert "Registered Lakshmi Venkatesh" in timeline.nth(1).inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "customer-360.png"), full_page=True)
@@ -119,6 +121,7 @@ def test_register_borrower_form_and_phone_width(server: str, browser: Any, staff
     page.click("form[action='/customers/new'] button[type=submit]")
     page.wait_for_selector("#timeline")
     assert page.locator("h1").inner_text() == "Gurpreet Gill"
+    assert "by Priya Ops" in page.locator("#timeline").inner_text()
     # Nothing overflows sideways on a phone-width screen.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     ARTIFACTS.mkdir(exist_ok=True)
