@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -41,7 +42,7 @@ class Write:
     params: tuple[Any, ...] | dict[str, Any]
 
 
-class Projection:
+class Projection(ABC):
     """An event -> rows projector plus the DDL of the read tables it owns."""
 
     name: ClassVar[str]
@@ -50,9 +51,9 @@ class Projection:
     tables: ClassVar[tuple[str, ...]] = ()  # qualified names, dropped on rebuild
     ddl: ClassVar[tuple[str, ...]] = ()  # idempotent CREATE statements
 
+    @abstractmethod
     def project(self, position: int, event: Any) -> Iterable[Write]:
         """Writes that apply `event` (recorded at `position`) to the read tables."""
-        raise NotImplementedError
 
     def create(self, conn: Connection[Any]) -> None:
         """Create the read tables and indexes if missing."""
@@ -259,5 +260,4 @@ class ProjectionRunner(threading.Thread):
                 if covered:
                     continue
                 # Caught up: sleep until the recorder's NOTIFY (or a periodic re-check).
-                for _ in listen_conn.notifies(timeout=1.0, stop_after=1):
-                    pass
+                list(listen_conn.notifies(timeout=1.0, stop_after=1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import suppress
 from pathlib import Path
 
 import psycopg
@@ -28,10 +29,7 @@ def drop_database(dsn: str) -> None:
     """Drop a database made by fresh_database_dsn (best effort: it may still have connections)."""
     admin = make_conninfo(dsn, dbname="postgres")
     name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(str(name)))
-            )
-    except psycopg.Error:
-        pass
+    with suppress(psycopg.Error), psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(str(name)))
+        )

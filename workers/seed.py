@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from contextlib import suppress
 from datetime import date, timedelta
 from typing import Any
 
@@ -166,10 +167,8 @@ def seed_demo(platform: Any, borrowers: int = 150) -> dict[str, Any]:
             result = platform.identity.create_brand(DEMO_SLUG, "Demo Finance")
             brand = platform.identity.brand(result.id)
             created_brand = True
-        try:
+        with suppress(Conflict):  # The demo admin exists already.
             platform.identity.create_staff(brand.id, DEMO_EMAIL, "Demo Admin", ["admin"], DEMO_PASSWORD)
-        except Conflict:
-            pass
         registered = 0
         for person in demo_borrowers(borrowers):
             try:
