@@ -36,6 +36,10 @@ DDL = (
         PRIMARY KEY (brand_id, principal, key)
     )""",
     "CREATE INDEX IF NOT EXISTS idempotency_created_idx ON ops.idempotency_keys (created_at)",
+    """CREATE TABLE IF NOT EXISTS ops.api_key_usage (
+        key_id uuid PRIMARY KEY,
+        last_used_at timestamptz NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS ops.schedule_slots (
         brand_id uuid NOT NULL,
         job_name text NOT NULL,
@@ -129,6 +133,33 @@ class OperationalStore:
                 (before, limit),
             )
             return cur.rowcount
+
+    def end_sessions_of(self, staff_id: UUID) -> int:
+        """End every session of a staff user (after disabling them or changing their password)."""
+        with self.pool.connection() as conn:
+            return conn.execute("DELETE FROM ops.sessions WHERE staff_id = %s", (staff_id,)).rowcount
+
+    def sessions_of(self, staff_id: UUID, now: datetime) -> list[dict[str, Any]]:
+        """The session report of a staff user: live sessions, newest first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT created_at, expires_at, ip, user_agent FROM ops.sessions WHERE staff_id = %s AND expires_at > %s "
+                "ORDER BY created_at DESC",
+                (staff_id, now),
+            ).fetchall()
+        return list(rows)
+
+    # API key usage ----------------------------------------------------------------
+
+    def touch_api_key(self, key_id: UUID, now: datetime) -> None:
+        """Remember when a key was last used (written at most once a minute per key)."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO ops.api_key_usage (key_id, last_used_at) VALUES (%s, %s) ON CONFLICT (key_id) DO UPDATE "
+                "SET last_used_at = EXCLUDED.last_used_at "
+                "WHERE ops.api_key_usage.last_used_at < EXCLUDED.last_used_at - interval '1 minute'",
+                (key_id, now),
+            )
 
     # Idempotency ------------------------------------------------------------------
 

@@ -23,11 +23,11 @@ from api import portal
 from api.endpoint import Endpoint
 from api.openapi import build_openapi
 from api.problems import problem
-from api.routes import customers, jobs, system
+from api.routes import admin, customers, jobs, system
 
 log = structlog.get_logger(__name__)
 
-ENDPOINTS: list[Endpoint] = [*customers.ENDPOINTS, *jobs.ENDPOINTS, *system.ENDPOINTS]
+ENDPOINTS: list[Endpoint] = [*customers.ENDPOINTS, *jobs.ENDPOINTS, *admin.ENDPOINTS, *system.ENDPOINTS]
 
 
 class Metrics:

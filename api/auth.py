@@ -19,7 +19,9 @@ def authenticate(platform: Any, request: Request) -> Principal:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("use 'Authorization: Bearer <api key>'")
-        return platform.identity.authenticate_api_key(token.strip())
+        principal = platform.identity.authenticate_api_key(token.strip())
+        platform.ops.touch_api_key(principal.id, platform.clock.now())
+        return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         principal = session_principal(platform, cookie)

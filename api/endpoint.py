@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import structlog
@@ -33,7 +33,7 @@ class Context:
 
     request: Request
     platform: Any
-    principal: Principal
+    principal: Principal  # None only for public endpoints
     body: Any
     query: Any
     path: dict[str, Any]
@@ -60,7 +60,8 @@ class Endpoint:
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     status: int = 200
-    public: bool = False
+    public: bool = False  # no credentials needed (e.g. accepting an invite)
+    cross_brand: bool = False  # only a cross-brand principal (Super Admin) may call it
     tags: list[str] = field(default_factory=list)
 
     @property
@@ -79,8 +80,12 @@ class Endpoint:
     async def _handle(self, request: Request) -> Response:
         platform = request.app.state.platform
         raw = await _read_body(request) if self.body is not None else b""
-        principal = await run_in_threadpool(authenticate, platform, request)
-        if self.permission is not None:
+        principal = None if self.public else await run_in_threadpool(authenticate, platform, request)
+        if principal is not None:
+            principal = await run_in_threadpool(_acting_brand, platform, request, principal)
+        if self.cross_brand and not (principal and principal.cross_brand):
+            raise HttpProblem(403, "only a Super Admin may do this", "forbidden")
+        if self.permission is not None and principal is not None:
             permission, level = self.permission
             granted = principal.grants.get(permission)
             if granted is None or not granted.covers(level):
@@ -94,15 +99,17 @@ class Endpoint:
         body = _parse_body(self.body, raw) if self.body is not None else None
         query = _parse_query(self.query, request) if self.query is not None else None
         path = _parse_path(request.path_params)
-        context = Context(request, platform, principal, body, query, path, dict(request.headers))
+        # Public endpoints never touch ctx.principal (nor idempotency, which is kept per principal).
+        context = Context(request, platform, cast(Principal, principal), body, query, path, dict(request.headers))
 
-        key = request.headers.get("idempotency-key") if self.method in ("POST", "PATCH", "PUT", "DELETE") else None
+        commands = ("POST", "PATCH", "PUT", "DELETE")
+        key = request.headers.get("idempotency-key") if self.method in commands and not self.public else None
         if key is None:
             return await run_in_threadpool(self._invoke, context)
         return await run_in_threadpool(self._invoke_once, context, key, raw)
 
     def _invoke(self, context: Context) -> Response:
-        with acting_as(context.principal.actor):
+        with acting_as(context.principal.actor if context.principal else "anonymous"):
             return self.handler(context)
 
     def _invoke_once(self, context: Context, key: str, raw: bytes) -> Response:
@@ -138,6 +145,21 @@ class Endpoint:
         keep = {k: v for k, v in response.headers.items() if k in ("location", "content-type", "etag")}
         ops.finish_idempotent(context.brand_id, principal, key, response.status_code, body, keep)
         return response
+
+
+def _acting_brand(platform: Any, request: Request, principal: Principal) -> Principal:
+    """A Super Admin picks the brand to act within with `X-Brand-Id`; everyone else stays in their own."""
+    raw = request.headers.get("x-brand-id")
+    if not raw:
+        return principal
+    try:
+        brand_id = UUID(raw.strip())
+    except ValueError:
+        raise HttpProblem(422, "X-Brand-Id must be a brand id", "invalid-input") from None
+    if brand_id != principal.brand_id and not principal.cross_brand:
+        raise HttpProblem(403, "this credential is bound to its own brand", "forbidden")
+    platform.identity.brand(brand_id)
+    return principal.within(brand_id)
 
 
 async def _read_body(request: Request) -> bytes:

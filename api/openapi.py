@@ -73,6 +73,10 @@ def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
         op: dict[str, Any] = {"operationId": ep.operation_id, "summary": ep.summary, "tags": ep.tags}
         if ep.permission:
             op["x-permission"] = {"permission": ep.permission[0].value, "level": ep.permission[1].value}
+        if ep.cross_brand:
+            op["x-cross-brand"] = True
+        if ep.public:
+            op["security"] = []
         params = [
             {
                 "name": name,
@@ -86,14 +90,16 @@ def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
             if p["schema"]["format"] is None:
                 del p["schema"]["format"]
         if ep.query is not None:
+            query_schema = ep.query.model_json_schema(by_alias=True)
             for name, f in ep.query.model_fields.items():
+                public_name = f.alias or name
                 params.append(
                     {
-                        "name": name,
+                        "name": public_name,
                         "in": "query",
                         "required": f.is_required(),
                         "description": f.description or "",
-                        "schema": ep.query.model_json_schema()["properties"][name],
+                        "schema": query_schema["properties"][public_name],
                     }
                 )
         if ep.method in ("POST", "PATCH", "PUT", "DELETE"):

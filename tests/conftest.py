@@ -47,7 +47,7 @@ class Tenant:
 def make_tenant(platform: Any, role: str = "admin") -> Tenant:
     slug = "t" + uuid.uuid4().hex[:12]
     brand = platform.identity.create_brand(slug, f"Brand {slug}")
-    issued = platform.identity.issue_api_key(brand.id, role, "test key")
+    issued = platform.identity.issue_api_key(brand.id, role, "test key", may_grant_cross_brand=True)
     platform.engine.wait_for("identity", issued.position)
     return Tenant(brand.id, slug, issued.secret)
 

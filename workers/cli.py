@@ -97,7 +97,9 @@ def cmd_apikey_create(args: argparse.Namespace) -> int:
         from domain.shared.aggregate import acting_as
 
         with acting_as("cli"):
-            issued = platform.identity.issue_api_key(brand.id, args.role, args.label or f"cli {args.role}")
+            issued = platform.identity.issue_api_key(
+                brand.id, args.role, args.label or f"cli {args.role}", may_grant_cross_brand=True
+            )
         print(issued.secret)
         print(f"(key id {issued.id}, brand {brand.slug}, role {args.role}; shown once, store it now)", file=sys.stderr)
     finally:

@@ -9,20 +9,36 @@ from typing import Any
 from adapters.operational import OperationalStore
 from adapters.passwords import Argon2Hasher
 from adapters.postgres import Database, eventsourcing_env
+from domain.blocklist.application import Blocklists
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.jobs.application import JobDefinition, Jobs
 from domain.shared.clock import Clock, SystemClock
+from projections.activity import ActivityQueries, activity_projection
+from projections.blocklist import BlocklistQueries, BlocklistView
 from projections.brands import BrandDirectory, BrandQueries
 from projections.customers import CustomerDirectory, CustomerQueries, CustomerTimeline
 from projections.engine import ProjectionEngine, ProjectionRunner
+from projections.identity import ApiKeyList, BrandConfigHistory, IdentityQueries, StaffDirectory
 from projections.jobs import JobRunHistory, JobRunQueries
 from workers.job_catalogue import JOB_DEFINITIONS
+
+SOURCES = ("customers", "identity", "jobs", "blocklist")
 
 
 def all_projections() -> list[Any]:
     """Every projection the platform maintains."""
-    return [BrandDirectory(), CustomerDirectory(), CustomerTimeline(), JobRunHistory()]
+    return [
+        BrandDirectory(),
+        CustomerDirectory(),
+        CustomerTimeline(),
+        JobRunHistory(),
+        StaffDirectory(),
+        ApiKeyList(),
+        BrandConfigHistory(),
+        BlocklistView(),
+        *[activity_projection(source) for source in SOURCES],
+    ]
 
 
 @dataclass
@@ -34,10 +50,14 @@ class Platform:
     customers: Customers
     identity: Identity
     jobs: Jobs
+    blocklists: Blocklists
     engine: ProjectionEngine
     customer_queries: CustomerQueries
     brand_queries: BrandQueries
     job_queries: JobRunQueries
+    identity_queries: IdentityQueries
+    blocklist_queries: BlocklistQueries
+    activity_queries: ActivityQueries
     ops: OperationalStore
     clock: Clock
     runners: list[ProjectionRunner] = field(default_factory=list)
@@ -53,7 +73,8 @@ class Platform:
         customers = Customers(env=env, clock=clock)
         identity = Identity(env=env, clock=clock, hasher=Argon2Hasher())
         jobs = Jobs(env=env, clock=clock, catalogue=JOB_DEFINITIONS if job_catalogue is None else job_catalogue)
-        apps: dict[str, Any] = {"customers": customers, "identity": identity, "jobs": jobs}
+        blocklists = Blocklists(env=env, clock=clock)
+        apps: dict[str, Any] = {"customers": customers, "identity": identity, "jobs": jobs, "blocklist": blocklists}
         engine = ProjectionEngine(db.pool, apps, all_projections())
         engine.setup()
         ops = OperationalStore(db.pool)
@@ -64,10 +85,14 @@ class Platform:
             customers=customers,
             identity=identity,
             jobs=jobs,
+            blocklists=blocklists,
             engine=engine,
             customer_queries=CustomerQueries(db.pool),
             brand_queries=BrandQueries(db.pool),
             job_queries=JobRunQueries(db.pool),
+            identity_queries=IdentityQueries(db.pool),
+            blocklist_queries=BlocklistQueries(db.pool),
+            activity_queries=ActivityQueries(db.pool),
             ops=ops,
             clock=clock,
         )
@@ -88,6 +113,6 @@ class Platform:
             runner.stop()
         for runner in self.runners:
             runner.join(timeout=3)
-        for app in (self.customers, self.identity, self.jobs):
+        for app in (self.customers, self.identity, self.jobs, self.blocklists):
             app.close()
         self.db.close()

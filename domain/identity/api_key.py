@@ -25,13 +25,17 @@ class ApiKey(Aggregate):
         role: str
         secret_hash: str
         prefix: str
+        owner_id: UUID | None = None  # the staff user who created it; disabling them stops the key
 
     class Revoked(Aggregate.Event):
         """The key stops working at once."""
 
     @event(Issued)
-    def __init__(self, brand_id: UUID, label: str, role: str, secret_hash: str, prefix: str) -> None:
+    def __init__(
+        self, brand_id: UUID, label: str, role: str, secret_hash: str, prefix: str, owner_id: UUID | None
+    ) -> None:
         self.brand_id = brand_id
+        self.owner_id = owner_id
         self.label = label
         self.role = role
         self.secret_hash = secret_hash

@@ -5,22 +5,29 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from functools import partial
-from typing import Protocol
-from uuid import UUID
+from typing import Any, Protocol
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from domain.customers.values import normalise_email, normalise_name
 from domain.identity.api_key import ApiKey, ApiKeyNotFound
 from domain.identity.brand import Brand, BrandNotFound, check_slug, check_timezone
-from domain.identity.permissions import ROLES, Grants, role_grants
-from domain.identity.staff import StaffNotFound, StaffUser
-from domain.shared.application import CommandResult, ContextApplication
-from domain.shared.clock import DEFAULT_TIMEZONE
-from domain.shared.errors import Conflict, DomainError, FieldChecks, InvalidValue
+from domain.identity.brand_config import BrandConfiguration, BrandSettings, SettingChange
+from domain.identity.permissions import CROSS_BRAND_ROLES, ROLES, Grants, Level, Permission, role_grants
+from domain.identity.roster import ADMIN_ROLES, BrandAdmins
+from domain.identity.staff import InviteInvalid, Leave, StaffNotFound, StaffUser
+from domain.shared.aggregate import Aggregate, with_id
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
+from domain.shared.clock import DEFAULT_TIMEZONE, business_date
+from domain.shared.errors import Conflict, DomainError, FieldChecks, FieldError, InvalidValue
 from domain.shared.index import UniqueValue, index_id
 
 API_KEY_PREFIX = "cdk"
+INVITE_PREFIX = "inv"
+INVITE_LIFETIME = timedelta(days=3)
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -38,7 +45,7 @@ class AuthenticationFailed(DomainError):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a staff user or an API key, always bound to one brand."""
+    """Who is calling: a staff user or an API key, acting within one brand."""
 
     kind: str  # "staff" | "apikey"
     id: UUID
@@ -46,11 +53,44 @@ class Principal:
     name: str
     roles: tuple[str, ...]
     grants: Grants
+    companies: tuple[str, ...] = ()  # empty: every company of the brand
+    home_brand_id: UUID | None = None
 
     @property
     def actor(self) -> str:
         """The actor recorded on events this principal causes."""
         return f"{self.kind}:{self.id}"
+
+    @property
+    def cross_brand(self) -> bool:
+        """Platform operators (Super Admin) may act within any brand."""
+        return bool(CROSS_BRAND_ROLES & set(self.roles))
+
+    def within(self, brand_id: UUID) -> Principal:
+        """This principal acting within another brand (only a cross-brand principal may)."""
+        if brand_id == self.brand_id:
+            return self
+        if not self.cross_brand:
+            raise AuthenticationFailed("this credential is bound to its own brand")
+        return replace(self, brand_id=brand_id, home_brand_id=self.home_brand_id or self.brand_id)
+
+    def sees_company(self, company: str) -> bool:
+        """True when the principal may see data of `company` (a lender/source within the brand)."""
+        return not self.companies or company in self.companies
+
+
+@dataclass(frozen=True)
+class IssuedInvite:
+    """A fresh invite; `code` is shown once (and encoded in the QR code)."""
+
+    staff_id: UUID
+    code: str
+    expires_at: datetime
+    position: int
+
+
+class AccountLocked(AuthenticationFailed):
+    """Raised when repeated failed logins have locked the account for a while."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +113,65 @@ def check_role(role: str, field: str = "role") -> str:
     return role
 
 
+def check_roles(roles: list[str]) -> list[str]:
+    """At least one role, each known."""
+    if not roles:
+        raise InvalidValue("roles", "at least one role is required")
+    checks = FieldChecks()
+    for role in roles:
+        checks.check(partial(check_role, role, "roles"))
+    checks.raise_if_any()
+    return roles
+
+
+def check_password(password: str) -> str:
+    """Passwords have at least MIN_PASSWORD_LENGTH characters and are not all one kind of character."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidValue("password", f"use at least {MIN_PASSWORD_LENGTH} characters")
+    if len(set(password)) < 4:
+        raise InvalidValue("password", "use a less repetitive password")
+    return password
+
+
+_DEFAULT = object()
+UNCHANGED: Any = object()
+
+
+def parse_overrides(raw: dict[str, str | None]) -> dict[Permission, Level | object | None]:
+    """Per-user overrides: READ/WRITE/ALL set the level, NONE denies, null returns to the role default."""
+    checks = FieldChecks()
+    parsed: dict[Permission, Level | object | None] = {}
+    for name, level in raw.items():
+        field = f"permissions.{name}"
+        if name not in Permission.__members__:
+            checks.errors.append(FieldError(field, f"unknown permission '{name}'"))
+            continue
+        if level is None:
+            parsed[Permission(name)] = _DEFAULT
+        elif level == "NONE":
+            parsed[Permission(name)] = None
+        elif level in Level.__members__:
+            parsed[Permission(name)] = Level(level)
+        else:
+            checks.errors.append(FieldError(field, f"invalid level '{level}' (READ, WRITE, ALL, NONE or null)"))
+    checks.raise_if_any()
+    return parsed
+
+
+def _scoped_id(kind: str, brand_id: UUID) -> UUID:
+    return uuid5(NAMESPACE_URL, f"https://covenant-desk/{kind}/{brand_id}")
+
+
+def _split_token(token: str, prefix: str, error: DomainError) -> tuple[UUID, str]:
+    parts = token.strip().split("_", 2)
+    if len(parts) != 3 or parts[0] != prefix:
+        raise error
+    try:
+        return UUID(hex=parts[1]), parts[2]
+    except ValueError:
+        raise error from None
+
+
 class Identity(ContextApplication):
     """Brands, staff users and API keys, and turning credentials into a Principal."""
 
@@ -93,7 +192,7 @@ class Identity(ContextApplication):
     # Brands -----------------------------------------------------------------
 
     def create_brand(self, slug: str, name: str, timezone: str = DEFAULT_TIMEZONE) -> CommandResult:
-        """Create a brand with a unique slug."""
+        """Create a brand with a unique slug and its configuration at the defaults."""
         checks = FieldChecks()
         checks.check(lambda: check_slug(slug))
         clean_name = checks.check(lambda: normalise_name(name))
@@ -104,7 +203,13 @@ class Identity(ContextApplication):
             raise Conflict(f"brand slug '{slug}' is taken", field="slug")
         brand = Brand(slug=slug, name=clean_name, timezone=timezone)
         claim = UniqueValue.claim(None, "brand_slug", slug, brand.id)
-        return self.commit(brand, claim)
+        config = with_id(
+            BrandConfiguration,
+            _scoped_id("config", brand.id),
+            brand_id=brand.id,
+            settings=BrandSettings(timezone=timezone),
+        )
+        return self.commit(brand, claim, config)
 
     def brand(self, brand_id: UUID) -> Brand:
         """The brand with the id."""
@@ -117,29 +222,77 @@ class Identity(ContextApplication):
             raise BrandNotFound(f"no brand with slug '{slug}'", slug=slug)
         return self.brand(index.owner_id)
 
+    def configuration(self, brand_id: UUID) -> BrandConfiguration:
+        """The brand's configuration."""
+        brand = self.brand(brand_id)
+        config = self.find(_scoped_id("config", brand_id))
+        if isinstance(config, BrandConfiguration):
+            return config
+        # A brand created before configurations existed starts from the defaults (saved with its first change).
+        return with_id(
+            BrandConfiguration,
+            _scoped_id("config", brand_id),
+            brand_id=brand_id,
+            settings=BrandSettings(timezone=brand.timezone),
+        )
+
+    def settings(self, brand_id: UUID) -> BrandSettings:
+        """The brand's current settings."""
+        return self.configuration(brand_id).settings
+
+    def change_configuration(
+        self, brand_id: UUID, updates: dict[str, Any], expected_version: int | None = None
+    ) -> tuple[CommandResult, list[SettingChange]]:
+        """Change settings (each change recorded old -> new with the actor); unknown or invalid -> 422."""
+        config = self.configuration(brand_id)
+        self.check_version(config, expected_version)
+        changes = config.change(updates)
+        if not changes:
+            return CommandResult(id=config.id, position=0, changed=False), []
+        return self.commit(config), changes
+
+    def business_date(self, brand_id: UUID) -> date:
+        """The brand's business date: the configured one, else today in its timezone."""
+        settings = self.settings(brand_id)
+        return settings.business_date or business_date(self.clock.now(), settings.timezone)
+
     # Staff ------------------------------------------------------------------
 
-    def create_staff(self, brand_id: UUID, email: str, name: str, roles: list[str], password: str) -> CommandResult:
-        """Create a staff user with a login email unique across the platform."""
+    def create_staff(
+        self,
+        brand_id: UUID,
+        email: str,
+        name: str,
+        roles: list[str],
+        password: str | None = None,
+        companies: list[str] | None = None,
+        manager_id: UUID | None = None,
+    ) -> CommandResult:
+        """Create a staff user (login email unique across the platform); without a password they need an invite."""
         self.brand(brand_id)
         checks = FieldChecks()
         clean_email = checks.check(lambda: normalise_email(email).lower())
         clean_name = checks.check(lambda: normalise_name(name))
-        for role in roles:
-            checks.check(partial(check_role, role, "roles"))
-        if not roles:
-            checks.errors.append(InvalidValue("roles", "at least one role is required").errors[0])
-        if len(password) < MIN_PASSWORD_LENGTH:
-            checks.errors.append(InvalidValue("password", f"at least {MIN_PASSWORD_LENGTH} characters").errors[0])
+        checks.check(lambda: check_roles(roles))
+        if password is not None:
+            checks.check(lambda: check_password(password))
         checks.raise_if_any()
         assert clean_email is not None and clean_name is not None
+        if manager_id is not None:
+            self.staff(brand_id, manager_id)
         if self.find(index_id("staff_email", None, clean_email)) is not None:
             raise Conflict(f"a staff user with email {clean_email} exists", field="email")
         staff = StaffUser(
-            brand_id=brand_id, email=clean_email, name=clean_name, roles=roles, password_hash=self.hasher.hash(password)
+            brand_id=brand_id,
+            email=clean_email,
+            name=clean_name,
+            roles=sorted(set(roles)),
+            password_hash=self.hasher.hash(password) if password else "",
+            companies=sorted({c.strip() for c in companies or [] if c.strip()}),
+            manager_id=manager_id,
         )
         claim = UniqueValue.claim(None, "staff_email", clean_email, staff.id)
-        return self.commit(staff, claim)
+        return self.commit(staff, claim, self._roster_tracking(staff))
 
     def staff(self, brand_id: UUID | None, staff_id: UUID) -> StaffUser:
         """The staff user, if in the brand (None: any brand)."""
@@ -152,38 +305,193 @@ class Identity(ContextApplication):
             raise StaffNotFound("no staff user with that email")
         return self.staff(None, index.owner_id)
 
-    def authenticate_staff(self, email: str, password: str) -> Principal:
-        """Check a password login; the same error for unknown email, wrong password and disabled user."""
+    def update_staff(
+        self,
+        brand_id: UUID,
+        staff_id: UUID,
+        *,
+        actor_id: UUID | None = None,
+        expected_version: int | None = None,
+        name: str | None = None,
+        email: str | None = None,
+        roles: list[str] | None = None,
+        companies: list[str] | None = None,
+        manager_id: UUID | object | None = UNCHANGED,
+        permissions: dict[str, str | None] | None = None,
+        available: bool | None = None,
+    ) -> CommandResult:
+        """Edit a staff user; `permissions` maps PERMISSION to READ/WRITE/ALL, NONE (deny) or null (role default)."""
+        staff = self.staff(brand_id, staff_id)
+        self.check_version(staff, expected_version)
+        checks = FieldChecks()
+        clean_email = checks.check(lambda: normalise_email(email).lower()) if email is not None else None
+        clean_name = checks.check(lambda: normalise_name(name)) if name is not None else None
+        if roles is not None:
+            checks.check(lambda: check_roles(roles))
+        overrides = checks.check(lambda: parse_overrides(permissions or {})) or {}
+        checks.raise_if_any()
+
+        others: list[Aggregate | None] = []
+        if clean_email is not None and clean_email != staff.email:
+            if self.find(index_id("staff_email", None, clean_email)) is not None:
+                raise Conflict(f"a staff user with email {clean_email} exists", field="email")
+            others.append(UniqueValue.claim(None, "staff_email", clean_email, staff.id))
+            old = self.find(index_id("staff_email", None, staff.email))
+            if isinstance(old, UniqueValue):
+                old.release()
+                others.append(old)
+        staff.edit_profile(clean_name, clean_email)
+        if roles is not None:
+            if actor_id == staff.id and not (ADMIN_ROLES & set(roles)) and ADMIN_ROLES & set(staff.roles):
+                raise Conflict("you cannot remove your own admin role")
+            staff.assign_roles(roles)
+        if companies is not None:
+            staff.authorise_companies(companies)
+        if manager_id is not UNCHANGED:
+            self._check_manager(staff, manager_id)  # type: ignore[arg-type]
+            staff.assign_manager(manager_id)  # type: ignore[arg-type]
+        for permission, level in overrides.items():
+            if level is _DEFAULT:
+                staff.clear_override(permission)
+            else:
+                staff.override_permission(permission, level)  # type: ignore[arg-type]
+        if available is not None:
+            staff.set_availability(available)
+        others.append(self._roster_tracking(staff))
+        return self.commit(staff, *others)
+
+    def _check_manager(self, staff: StaffUser, manager_id: UUID | None) -> None:
+        """The manager must be in the brand and must not (indirectly) report to `staff`."""
+        seen = {staff.id}
+        current = manager_id
+        while current is not None:
+            if current in seen:
+                raise InvalidValue("manager_id", "this would make a reporting cycle")
+            seen.add(current)
+            try:
+                current = self.staff(staff.brand_id, current).manager_id
+            except StaffNotFound:
+                raise InvalidValue("manager_id", f"no staff user {current} in this brand") from None
+
+    def set_enabled(self, brand_id: UUID, staff_id: UUID, enabled: bool, actor_id: UUID | None = None) -> CommandResult:
+        """Disable (not yourself, not the last admin) or enable a staff user."""
+        staff = self.staff(brand_id, staff_id)
+        if enabled:
+            staff.enable()
+        else:
+            if actor_id == staff.id:
+                raise Conflict("you cannot disable yourself")
+            staff.disable()
+        return self.commit(staff, self._roster_tracking(staff))
+
+    def schedule_leave(
+        self, brand_id: UUID, staff_id: UUID, start: date, end: date, reason: str | None
+    ) -> CommandResult:
+        """Record leave dates (end before start -> 422, overlapping leave -> 409)."""
+        staff = self.staff(brand_id, staff_id)
+        staff.schedule_leave(Leave(id=uuid4(), start=start, end=end, reason=(reason or "").strip() or None))
+        return self.commit(staff)
+
+    def cancel_leave(self, brand_id: UUID, staff_id: UUID, leave_id: UUID) -> CommandResult:
+        """Cancel planned leave."""
+        staff = self.staff(brand_id, staff_id)
+        staff.cancel_leave(leave_id)
+        return self.commit(staff)
+
+    def issue_invite(self, brand_id: UUID, staff_id: UUID, valid_for: timedelta = INVITE_LIFETIME) -> IssuedInvite:
+        """A one-time, expiring invite code (it replaces earlier ones); only its hash is stored."""
+        staff = self.staff(brand_id, staff_id)
+        if not staff.enabled:
+            raise Conflict("cannot invite a disabled staff user")
+        secret = secrets.token_urlsafe(18)
+        expires_at = self.clock.now() + valid_for
+        staff.issue_invite(_key_hash(secret), expires_at)
+        result = self.commit(staff)
+        return IssuedInvite(staff.id, f"{INVITE_PREFIX}_{staff.id.hex}_{secret}", expires_at, result.position)
+
+    def accept_invite(self, code: str, password: str) -> CommandResult:
+        """Set a password with an invite code (once, before it expires)."""
+        check_password(password)
+        staff_id, secret = _split_token(code, INVITE_PREFIX, InviteInvalid("this invite code is not valid"))
+        staff = self.find(staff_id)
+        if not isinstance(staff, StaffUser):
+            raise InviteInvalid("this invite code is not valid")
+        staff.accept_invite(_key_hash(secret), self.hasher.hash(password), self.clock.now())
+        return self.commit(staff)
+
+    def authenticate_staff(
+        self, email: str, password: str, ip: str | None = None, user_agent: str | None = None
+    ) -> Principal:
+        """Check a password login, record it (success or failure) and lock the account after repeated failures.
+
+        Unknown email, wrong password, pending invite and disabled user all get the same message.
+        """
+        now = self.clock.now()
         try:
             staff = self.staff_by_email(email)
         except StaffNotFound:
             self.hasher.hash(password)  # Spend the same time as a real check.
             raise AuthenticationFailed("invalid email or password") from None
-        if not self.hasher.verify(staff.password_hash, password) or not staff.enabled:
+        if staff.is_locked(now):
+            raise AccountLocked(
+                "too many failed logins; try again later",
+                retry_after=int((staff.locked_until - now).total_seconds()) + 1,  # type: ignore[operator]
+            )
+        if not staff.has_password or not self.hasher.verify(staff.password_hash, password) or not staff.enabled:
+            reason = (
+                "disabled" if not staff.enabled else "no password yet" if not staff.has_password else "wrong password"
+            )
+            staff.fail_login(ip, reason, now)
+            with suppress(ConcurrentModification):  # A concurrent attempt already recorded one.
+                self.commit(staff)
             raise AuthenticationFailed("invalid email or password")
+        staff.record_login(ip, (user_agent or "")[:300] or None)
+        with suppress(ConcurrentModification):
+            self.commit(staff)
         return self.staff_principal(staff)
 
     def staff_principal(self, staff: StaffUser) -> Principal:
         """The principal of an enabled staff user."""
         if not staff.enabled:
             raise AuthenticationFailed("staff user is disabled")
-        return Principal("staff", staff.id, staff.brand_id, staff.name, tuple(staff.roles), role_grants(staff.roles))
+        return Principal(
+            "staff", staff.id, staff.brand_id, staff.name, tuple(staff.roles), staff.grants, tuple(staff.companies)
+        )
 
-    def disable_staff(self, brand_id: UUID, staff_id: UUID) -> CommandResult:
-        """Disable a staff user."""
-        staff = self.staff(brand_id, staff_id)
-        staff.disable()
-        return self.commit(staff)
+    def _roster_tracking(self, staff: StaffUser) -> BrandAdmins | None:
+        """The brand's admin roster updated for `staff`; refuses to leave a brand without an enabled admin."""
+        is_admin = staff.enabled and bool(ADMIN_ROLES & set(staff.roles))
+        roster_id = _scoped_id("admins", staff.brand_id)
+        roster = self.find(roster_id)
+        if not isinstance(roster, BrandAdmins):
+            if not is_admin:
+                return None
+            return with_id(BrandAdmins, roster_id, brand_id=staff.brand_id, admin_ids=[staff.id])
+        roster.track(staff.id, is_admin)
+        if not roster.admin_ids:
+            raise Conflict("this would leave the brand without an enabled admin")
+        return roster if roster.pending_events else None
 
     # API keys ---------------------------------------------------------------
 
-    def issue_api_key(self, brand_id: UUID, role: str, label: str) -> IssuedKey:
-        """Generate a key bound to the brand and role; only its hash is stored."""
+    def issue_api_key(
+        self, brand_id: UUID, role: str, label: str, owner_id: UUID | None = None, may_grant_cross_brand: bool = False
+    ) -> IssuedKey:
+        """Generate a key bound to the brand and role (owned by the staff user who made it); only its hash is stored."""
         self.brand(brand_id)
         check_role(role)
+        if role in CROSS_BRAND_ROLES and not may_grant_cross_brand:
+            raise InvalidValue("role", f"only a Super Admin may create a '{role}' key")
+        if not label.strip():
+            raise InvalidValue("label", "give the key a label (what uses it)")
         secret = secrets.token_urlsafe(32)
         key = ApiKey(
-            brand_id=brand_id, label=label.strip() or role, role=role, secret_hash=_key_hash(secret), prefix=secret[:6]
+            brand_id=brand_id,
+            label=label.strip(),
+            role=role,
+            secret_hash=_key_hash(secret),
+            prefix=secret[:6],
+            owner_id=owner_id,
         )
         result = self.commit(key)
         return IssuedKey(id=key.id, secret=f"{API_KEY_PREFIX}_{key.id.hex}_{secret}", position=result.position)
@@ -196,16 +504,18 @@ class Identity(ContextApplication):
 
     def authenticate_api_key(self, token: str) -> Principal:
         """Turn a bearer token into the key's principal, or fail."""
-        parts = token.strip().split("_", 2)
-        if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
-            raise AuthenticationFailed("malformed API key")
-        try:
-            key_id = UUID(hex=parts[1])
-        except ValueError:
-            raise AuthenticationFailed("malformed API key") from None
+        key_id, secret = _split_token(token, API_KEY_PREFIX, AuthenticationFailed("malformed API key"))
         key = self.find(key_id)
-        if not isinstance(key, ApiKey) or not hmac.compare_digest(key.secret_hash, _key_hash(parts[2])):
+        if not isinstance(key, ApiKey) or not hmac.compare_digest(key.secret_hash, _key_hash(secret)):
             raise AuthenticationFailed("unknown API key")
         if key.revoked:
             raise AuthenticationFailed("API key has been revoked")
+        if key.owner_id is not None:
+            owner = self.find(key.owner_id)
+            if not isinstance(owner, StaffUser) or not owner.enabled:
+                raise AuthenticationFailed("the staff user who owns this API key is disabled")
         return Principal("apikey", key.id, key.brand_id, key.label, (key.role,), role_grants([key.role]))
+
+    def api_key(self, brand_id: UUID, key_id: UUID) -> ApiKey:
+        """An API key of the brand."""
+        return self.load(ApiKey, key_id, brand_id, ApiKeyNotFound)

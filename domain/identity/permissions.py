@@ -1,7 +1,9 @@
 """Permissions, levels and the default permissions of each staff role.
 
-Issue #3 extends this to the spec's full role and permission list with per-user
-overrides; the shape (permission -> level, role slug -> defaults) stays.
+The spec's permission list (Customer, Loan, Collection and Admin permissions)
+plus this product's own. Each is granted at READ, WRITE or ALL; a user's
+effective grants are the union of their roles' defaults with their per-user
+overrides applied on top (an override may raise, lower or remove a grant).
 """
 
 from __future__ import annotations
@@ -18,64 +20,178 @@ class Level(StrEnum):
 
     @property
     def rank(self) -> int:
-        return {"READ": 1, "WRITE": 2, "ALL": 3}[self.value]
+        return _RANK[self]
 
     def covers(self, needed: Level) -> bool:
         """True when this level is at least `needed`."""
         return self.rank >= needed.rank
 
 
+_RANK = {Level.READ: 1, Level.WRITE: 2, Level.ALL: 3}
+
+
 class Permission(StrEnum):
     """A capability staff or API keys are granted at a level."""
 
+    # Customer permissions
     CUSTOMER = "CUSTOMER"
-    VIEW_DASHBOARD = "VIEW_DASHBOARD"
-    JOBS = "JOBS"
-    API_KEYS = "API_KEYS"
-    STAFF = "STAFF"
+    ONBOARDING_IN_PROGRESS = "ONBOARDING_IN_PROGRESS"
+    ONBOARDING_COMPLETED = "ONBOARDING_COMPLETED"
+    RELOCATE_USER = "RELOCATE_USER"
+    GLOBAL_SEARCH = "GLOBAL_SEARCH"
+    # Loan permissions
+    LOANS = "LOANS"
+    LOAN_OPS = "LOAN_OPS"
+    SANCTION_MANAGER = "SANCTION_MANAGER"
+    SANCTION_HEAD = "SANCTION_HEAD"
+    COMPLETED_LOANS = "COMPLETED_LOANS"
+    LOAN_REACTIVATE = "LOAN_REACTIVATE"
+    LOAN_RULE_TYPE = "LOAN_RULE_TYPE"
+    LOAN_RELOCATE = "LOAN_RELOCATE"
+    LOAN_SEND_BACK = "LOAN_SEND_BACK"
+    LOAN_FORCE_BYPASS = "LOAN_FORCE_BYPASS"
+    # Collection permissions
+    PRE_COLLECTIONS = "PRE_COLLECTIONS"
+    COLLECTIONS = "COLLECTIONS"
+    POST_COLLECTIONS = "POST_COLLECTIONS"
+    COLLECTION_REALLOCATE_LOANS = "COLLECTION_REALLOCATE_LOANS"
+    # Admin permissions
     BRAND_SETTINGS = "BRAND_SETTINGS"
+    PARTNER_USER_MANAGEMENT = "PARTNER_USER_MANAGEMENT"
+    VIEW_DASHBOARD = "VIEW_DASHBOARD"
+    MASTER_REPORTS = "MASTER_REPORTS"
+    # This product's own
+    NOTICES = "NOTICES"
+    NOTICE_SYNC = "NOTICE_SYNC"
+    COVENANTS = "COVENANTS"
+    COVENANT_REVIEW = "COVENANT_REVIEW"
     AUDIT_REPLAY = "AUDIT_REPLAY"
+    API_KEYS = "API_KEYS"
+    JOBS = "JOBS"
+    BLOCKLIST = "BLOCKLIST"
 
 
 Grants = dict[Permission, Level]
 
-_ALL: Grants = {p: Level.ALL for p in Permission}
+P, R, W, A = Permission, Level.READ, Level.WRITE, Level.ALL
 
+# fmt: off
+
+_CREDIT_EXECUTIVE: Grants = {
+    P.CUSTOMER: W, P.ONBOARDING_IN_PROGRESS: R, P.ONBOARDING_COMPLETED: R, P.GLOBAL_SEARCH: R, P.LOANS: W,
+    P.LOAN_SEND_BACK: W, P.VIEW_DASHBOARD: R, P.BLOCKLIST: R, P.COVENANTS: R,
+}
+_SANCTION_MANAGER: Grants = {
+    P.CUSTOMER: R, P.GLOBAL_SEARCH: R, P.LOANS: W, P.SANCTION_MANAGER: W, P.LOAN_SEND_BACK: W, P.COMPLETED_LOANS: R,
+    P.VIEW_DASHBOARD: R, P.MASTER_REPORTS: R, P.BLOCKLIST: R, P.COVENANTS: R,
+}
+_COLLECTION_EXECUTIVE: Grants = {
+    P.CUSTOMER: R, P.GLOBAL_SEARCH: R, P.PRE_COLLECTIONS: W, P.COLLECTIONS: W, P.COMPLETED_LOANS: R, P.NOTICES: R,
+    P.VIEW_DASHBOARD: R, P.COVENANTS: R,
+}
+_SALES: Grants = {
+    P.CUSTOMER: R, P.ONBOARDING_IN_PROGRESS: R, P.ONBOARDING_COMPLETED: R, P.GLOBAL_SEARCH: R, P.VIEW_DASHBOARD: R,
+}
+# fmt: on
+_ADMIN: Grants = {p: A for p in Permission}
+
+
+def _plus(base: Grants, extra: Grants) -> Grants:
+    merged = dict(base)
+    for permission, level in extra.items():
+        if permission not in merged or level.rank > merged[permission].rank:
+            merged[permission] = level
+    return merged
+
+
+# fmt: off
+#: role id -> (display name, default grants). Role ids are stable: API keys and staff store them.
 ROLES: dict[str, tuple[str, Grants]] = {
-    "super_admin": ("Super Admin", dict(_ALL)),
-    "admin": ("Admin", dict(_ALL)),
-    "credit_executive": (
-        "Credit Executive",
-        {Permission.CUSTOMER: Level.WRITE, Permission.VIEW_DASHBOARD: Level.READ},
+    "credit_executive": ("Credit Executive", _CREDIT_EXECUTIVE),
+    "sanction_manager": ("Sanction Manager", _SANCTION_MANAGER),
+    "sanction_head": (
+        "Sanction Head",
+        _plus(_SANCTION_MANAGER, {P.SANCTION_MANAGER: A, P.SANCTION_HEAD: A, P.LOAN_RELOCATE: W, P.COVENANT_REVIEW: W}),
     ),
-    "sanction_manager": (
-        "Sanction Manager",
-        {Permission.CUSTOMER: Level.WRITE, Permission.VIEW_DASHBOARD: Level.READ},
+    "collection_executive": ("Collection Executive", _COLLECTION_EXECUTIVE),
+    "collection_manager": (
+        "Collection Manager",
+        _plus(
+            _COLLECTION_EXECUTIVE,
+            {
+                P.COLLECTION_REALLOCATE_LOANS: W,
+                P.POST_COLLECTIONS: R,
+                P.NOTICES: W,
+                P.NOTICE_SYNC: W,
+                P.MASTER_REPORTS: R,
+            },
+        ),
     ),
-    "collection_executive": (
-        "Collection Executive",
-        {Permission.CUSTOMER: Level.READ, Permission.VIEW_DASHBOARD: Level.READ},
+    "collection_head": (
+        "Collection Head",
+        _plus(
+            _COLLECTION_EXECUTIVE,
+            {
+                P.COLLECTIONS: A,
+                P.PRE_COLLECTIONS: A,
+                P.POST_COLLECTIONS: A,
+                P.COLLECTION_REALLOCATE_LOANS: A,
+                P.NOTICES: A,
+                P.NOTICE_SYNC: A,
+                P.MASTER_REPORTS: R,
+            },
+        ),
     ),
     "loan_ops": (
         "Loan Ops",
-        {Permission.CUSTOMER: Level.WRITE, Permission.VIEW_DASHBOARD: Level.READ, Permission.JOBS: Level.WRITE},
+        {
+            P.CUSTOMER: W,
+            P.GLOBAL_SEARCH: R,
+            P.LOANS: R,
+            P.LOAN_OPS: A,
+            P.LOAN_REACTIVATE: W,
+            P.LOAN_FORCE_BYPASS: W,
+            P.COMPLETED_LOANS: R,
+            P.VIEW_DASHBOARD: R,
+            P.JOBS: W,
+            P.NOTICES: R,
+            P.NOTICE_SYNC: W,
+            P.COVENANTS: W,
+            P.COVENANT_REVIEW: W,
+        },
     ),
-    "sales": ("Sales", {Permission.CUSTOMER: Level.READ}),
+    "admin": ("Admin", _ADMIN),
+    "super_admin": ("Super Admin", _ADMIN),
+    "sales": ("Sales", _SALES),
+    "sales_manager": ("Sales Manager", _plus(_SALES, {P.RELOCATE_USER: W, P.MASTER_REPORTS: R})),
 }
+
+# fmt: on
+
+#: Roles whose holders see every brand (platform operators).
+CROSS_BRAND_ROLES = frozenset({"super_admin"})
 
 
 class UnknownRole(ValueError):
     """Raised when a role id is not one of ROLES."""
 
 
-def role_grants(roles: list[str]) -> Grants:
+def role_grants(roles: list[str] | tuple[str, ...]) -> Grants:
     """The union of the roles' default grants, keeping the highest level per permission."""
     grants: Grants = {}
     for role in roles:
         if role not in ROLES:
             raise UnknownRole(role)
-        for permission, level in ROLES[role][1].items():
-            current = grants.get(permission)
-            if current is None or level.rank > current.rank:
-                grants[permission] = level
+        grants = _plus(grants, ROLES[role][1])
+    return grants
+
+
+def effective_grants(roles: list[str] | tuple[str, ...], overrides: dict[Permission, Level | None]) -> Grants:
+    """Role defaults with per-user overrides applied: a level replaces the default, None removes it."""
+    grants = role_grants(roles)
+    for permission, level in overrides.items():
+        if level is None:
+            grants.pop(permission, None)
+        else:
+            grants[permission] = level
     return grants

@@ -1,0 +1,144 @@
+"""Brand configuration: every setting of the spec's Brand Configuration table, with history of each change."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import event
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from domain.shared.aggregate import Aggregate
+from domain.shared.clock import DEFAULT_TIMEZONE
+from domain.shared.errors import FieldError, InvalidInput
+
+
+class DashboardVersion(StrEnum):
+    """Which portal dashboard the brand's staff see."""
+
+    V1 = "V1"
+    V2 = "V2"
+
+
+class BrandSettings(BaseModel):
+    """A brand's settings; defaults are the spec's (Configurable ones get a sensible starting value)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_salary: Decimal = Field(
+        Decimal("15000.00"), ge=0, description="Customers below this monthly salary are auto-rejected (INR)"
+    )
+    min_age: int = Field(22, ge=18, le=100, description="Minimum age for loan eligibility")
+    max_age: int = Field(54, ge=18, le=100, description="Maximum age for loan eligibility")
+    rejection_cooldown_days: int = Field(15, ge=0, le=3650, description="Days before a rejected customer can re-apply")
+    bank_statement_months: int = Field(3, ge=1, le=24, description="Months of statements the customer must upload")
+    esign_link_expiry_days: int = Field(2, ge=1, le=90, description="Days before an unsigned agreement link expires")
+    min_loan_amount: Decimal = Field(Decimal("15000.00"), ge=0, description="Smallest loan amount allowed (INR)")
+    auto_allocate_loans: bool = Field(False, description="Assign new loans to Credit Executives automatically")
+    auto_allocate_collections: bool = Field(
+        False, description="Assign overdue loans to Collection Agents automatically"
+    )
+    account_aggregation: bool = Field(False, description="Enable AA-based bank statement retrieval")
+    require_employment_data: bool = Field(True, description="Employment section is mandatory")
+    require_selfie_video: bool = Field(False, description="Liveness checks during KYC")
+    cam_calculation_required: bool = Field(False, description="CX must fill the Credit Appraisal Memo")
+    automated_reloan: bool = Field(False, description="Auto-trigger re-loan offers on closure")
+    auto_reject_inactive_users: bool = Field(False, description="Auto-reject users inactive for N days")
+    inactive_user_days: int = Field(30, ge=1, le=3650, description="N for auto-reject of inactive users")
+    sunday_off: bool = Field(True, description="Exclude Sundays from repayment schedule calculation")
+    central_dedup: bool = Field(False, description="Check whether the same customer exists on another brand")
+    dashboard_version: DashboardVersion = Field(DashboardVersion.V1, description="Portal dashboard V1 (classic) or V2")
+    timezone: str = Field(DEFAULT_TIMEZONE, description="IANA timezone of the brand's business day")
+    business_date: date | None = Field(
+        None, description="Fixed business date for 'as of' operation; empty: today in the timezone"
+    )
+
+    @field_validator("min_salary", "min_loan_amount")
+    @classmethod
+    def _rupees(cls, value: Decimal) -> Decimal:
+        return value.quantize(Decimal("0.01"))
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not a known timezone") from None
+        return value
+
+    @field_validator("max_age")
+    @classmethod
+    def _ages(cls, value: int, info: ValidationInfo) -> int:
+        if value < info.data.get("min_age", 0):
+            raise ValueError("max_age must not be below min_age")
+        return value
+
+    def changed(self, updates: dict[str, Any]) -> BrandSettings:
+        """These settings with `updates` applied; InvalidInput naming each bad setting."""
+        unknown = [FieldError(k, "unknown setting") for k in updates if k not in type(self).model_fields]
+        if unknown:
+            raise InvalidInput(unknown)
+        try:
+            return type(self).model_validate({**self.model_dump(), **updates})
+        except ValidationError as exc:
+            raise InvalidInput(
+                [
+                    FieldError(".".join(str(p) for p in e["loc"]) or "settings", e["msg"].removeprefix("Value error, "))
+                    for e in exc.errors()
+                ]
+            ) from None
+
+
+class SettingChange(BaseModel):
+    """One setting's old and new value (as JSON values)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    setting: str
+    old: Any
+    new: Any
+
+
+class BrandConfiguration(Aggregate):
+    """The configuration of one brand (uuid5 id); every change records who changed what, old -> new."""
+
+    id: UUID
+
+    class Initialised(Aggregate.Created):
+        """The brand's configuration started from the defaults (and any initial values)."""
+
+        brand_id: UUID
+        settings: BrandSettings
+
+    class Changed(Aggregate.Event):
+        """Some settings changed."""
+
+        changes: list[SettingChange]
+
+    @event(Initialised)
+    def __init__(self, brand_id: UUID, settings: BrandSettings) -> None:
+        self.brand_id = brand_id
+        self.settings = settings
+
+    def change(self, updates: dict[str, Any]) -> list[SettingChange]:
+        """Apply validated updates; returns the changes (none when values are the same)."""
+        new = self.settings.changed(updates)
+        old_json, new_json = self.settings.model_dump(mode="json"), new.model_dump(mode="json")
+        changes = [
+            SettingChange(setting=k, old=old_json[k], new=new_json[k]) for k in updates if old_json[k] != new_json[k]
+        ]
+        if changes:
+            self._changed(changes=changes)
+        return changes
+
+    @event(Changed)
+    def _changed(self, changes: list[SettingChange]) -> None:
+        self.settings = self.settings.model_validate(
+            {**self.settings.model_dump(mode="json"), **{c.setting: c.new for c in changes}}
+        )

@@ -1,0 +1,153 @@
+"""Activity log: who did what and when, across every context (one projection per source, one table)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+
+from domain.identity.brand import Brand
+from domain.shared.index import UniqueValue
+from projections.customers import Page, decode_cursor, encode_cursor
+from projections.engine import Projection, Write
+
+#: Event fields never copied into the activity log.
+SECRET_FIELDS = frozenset({"password_hash", "secret_hash", "code_hash"})
+_BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "actor", "originator_topic", "brand_id"}
+
+
+def _words(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
+
+
+class ActivityLog(Projection):
+    """Rows of `read.activity` for one source application; a rebuild clears only its own rows."""
+
+    name: ClassVar[str]
+    source: ClassVar[str]
+    tables = ()
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS read.activity (
+            source text NOT NULL,
+            position bigint NOT NULL,
+            brand_id uuid NOT NULL,
+            occurred_at timestamptz NOT NULL,
+            actor text NOT NULL,
+            aggregate_type text NOT NULL,
+            aggregate_id uuid NOT NULL,
+            event_type text NOT NULL,
+            summary text NOT NULL,
+            details jsonb NOT NULL,
+            PRIMARY KEY (source, position)
+        )""",
+        "CREATE INDEX IF NOT EXISTS activity_brand_time_idx ON read.activity (brand_id, occurred_at DESC, source, position)",
+        "CREATE INDEX IF NOT EXISTS activity_actor_idx ON read.activity (brand_id, actor, occurred_at DESC)",
+        "CREATE INDEX IF NOT EXISTS activity_aggregate_idx ON read.activity (aggregate_id, position)",
+    )
+
+    def drop(self, conn: Connection[Any]) -> None:
+        conn.execute("DELETE FROM read.activity WHERE source = %s", (self.source,))
+
+    def project(self, position: int, event: Any) -> Iterable[Write]:
+        if isinstance(event, UniqueValue.Event):
+            return  # Index aggregates only enforce uniqueness; their owner's events tell the story.
+        aggregate, _, event_name = type(event).__qualname__.rpartition(".")
+        brand = event.originator_id if isinstance(event, Brand.Created) else getattr(event, "brand_id", None)
+        details = {
+            k: v for k, v in event.model_dump(mode="json").items() if k not in _BASE_FIELDS and k not in SECRET_FIELDS
+        }
+        yield Write(
+            "INSERT INTO read.activity (source, position, brand_id, occurred_at, actor, aggregate_type, aggregate_id, "
+            "event_type, summary, details) SELECT %(source)s, %(pos)s, b.brand_id, %(at)s, %(actor)s, %(type)s, %(id)s, "
+            "%(event)s, %(summary)s, %(details)s FROM (SELECT coalesce(%(brand)s::uuid, (SELECT brand_id FROM read.activity "
+            "WHERE aggregate_id = %(id)s LIMIT 1)) AS brand_id) b WHERE b.brand_id IS NOT NULL ON CONFLICT DO NOTHING",
+            {
+                "source": self.source,
+                "pos": position,
+                "brand": brand,
+                "at": event.timestamp,
+                "actor": event.actor,
+                "type": aggregate,
+                "id": event.originator_id,
+                "event": event_name,
+                "summary": f"{_words(aggregate)} {_words(event_name)}",
+                "details": Jsonb(details),
+            },
+        )
+
+
+def activity_projection(source: str) -> ActivityLog:
+    """The activity projection of one source application."""
+    cls = type(f"{source.title()}Activity", (ActivityLog,), {"name": f"activity_{source}", "source": source})
+    return cls()
+
+
+@dataclass(frozen=True)
+class ActivityEntry:
+    """One thing somebody (or the system) did."""
+
+    occurred_at: datetime
+    actor: str
+    aggregate_type: str
+    aggregate_id: UUID
+    event_type: str
+    summary: str
+    details: dict[str, Any]
+
+
+class ActivityQueries:
+    """Brand-scoped activity log: by actor, aggregate type or id, and time range; keyset pages."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def entries(
+        self,
+        brand_id: UUID,
+        *,
+        actor: str | None = None,
+        aggregate_type: str | None = None,
+        aggregate_id: UUID | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        where = ["brand_id = %(brand)s"]
+        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
+        for column, value in (("actor", actor), ("aggregate_type", aggregate_type), ("aggregate_id", aggregate_id)):
+            if value is not None:
+                where.append(f"{column} = %({column})s")
+                params[column] = value
+        if since is not None:
+            where.append("occurred_at >= %(since)s")
+            params["since"] = since
+        if until is not None:
+            where.append("occurred_at < %(until)s")
+            params["until"] = until
+        if cursor:
+            at, source, position = decode_cursor(cursor, 3)
+            where.append("(occurred_at, source, position) < (%(c_at)s, %(c_src)s, %(c_pos)s)")
+            params.update(c_at=at, c_src=source, c_pos=position)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT occurred_at, source, position, actor, aggregate_type, aggregate_id, event_type, summary, details "
+                f"FROM read.activity WHERE {' AND '.join(where)} "
+                "ORDER BY occurred_at DESC, source DESC, position DESC LIMIT %(limit)s",
+                params,
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = (
+            encode_cursor([rows[-1]["occurred_at"].isoformat(), rows[-1]["source"], rows[-1]["position"]])
+            if more and rows
+            else None
+        )
+        items = [ActivityEntry(**{k: v for k, v in r.items() if k not in ("source", "position")}) for r in rows]
+        return Page(items=items, next_cursor=next_cursor)

@@ -1,0 +1,117 @@
+"""Read model of blocklists: active and removed entries per brand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from domain.blocklist.entry import BlockKind, BlocklistEntry, mask_blocked_value
+from projections.customers import Page, decode_cursor, encode_cursor
+from projections.engine import Projection, Write
+
+E = BlocklistEntry
+
+
+class BlocklistView(Projection):
+    """One row per blocked value."""
+
+    name = "blocklist"
+    source = "blocklist"
+    topics = tuple(get_topic(c) for c in (E.Added, E.Removed, E.Readded))
+    tables = ("read.blocklist",)
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS read.blocklist (
+            id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            kind text NOT NULL,
+            value text NOT NULL,
+            masked text NOT NULL,
+            reason text NOT NULL,
+            active boolean NOT NULL,
+            changed_by text NOT NULL,
+            added_at timestamptz NOT NULL,
+            changed_at timestamptz NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS blocklist_brand_idx ON read.blocklist (brand_id, active, changed_at DESC, id)",
+    )
+
+    def project(self, position: int, event: Any) -> Iterable[Write]:
+        if isinstance(event, E.Added):
+            yield Write(
+                "INSERT INTO read.blocklist (id, brand_id, kind, value, masked, reason, active, changed_by, added_at, "
+                "changed_at) VALUES (%s, %s, %s, %s, %s, %s, true, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                (event.originator_id, event.brand_id, event.kind.value, event.value, mask_blocked_value(event.kind, event.value),
+                 event.reason, event.actor, event.timestamp, event.timestamp),
+            )  # fmt: skip
+        elif isinstance(event, E.Removed | E.Readded):
+            yield Write(
+                "UPDATE read.blocklist SET active = %s, reason = %s, changed_by = %s, changed_at = %s WHERE id = %s",
+                (isinstance(event, E.Readded), event.reason, event.actor, event.timestamp, event.originator_id),
+            )
+
+
+@dataclass(frozen=True)
+class BlockedValue:
+    """A blocklist entry as the list shows it (Aadhaar and account numbers masked)."""
+
+    id: UUID
+    kind: str
+    value: str
+    reason: str
+    active: bool
+    changed_by: str
+    added_at: datetime
+    changed_at: datetime
+
+
+class BlocklistQueries:
+    """Brand-scoped blocklist listing."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def entry(self, brand_id: UUID, entry_id: UUID) -> BlockedValue | None:
+        """One entry of the brand."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT id, kind, masked AS value, reason, active, changed_by, added_at, changed_at FROM read.blocklist "
+                "WHERE id = %s AND brand_id = %s",
+                (entry_id, brand_id),
+            ).fetchone()
+        return BlockedValue(**row) if row else None
+
+    def entries(
+        self,
+        brand_id: UUID,
+        kind: BlockKind | None = None,
+        active: bool = True,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """Entries newest first; `value` is masked where the kind is sensitive."""
+        where = ["brand_id = %(brand)s", "active = %(active)s"]
+        params: dict[str, Any] = {"brand": brand_id, "active": active, "limit": limit + 1}
+        if kind is not None:
+            where.append("kind = %(kind)s")
+            params["kind"] = kind.value
+        if cursor:
+            at, last = decode_cursor(cursor, 2)
+            where.append("(changed_at, id) < (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, kind, masked AS value, reason, active, changed_by, added_at, changed_at FROM read.blocklist "
+                f"WHERE {' AND '.join(where)} ORDER BY changed_at DESC, id DESC LIMIT %(limit)s",
+                params,
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = (
+            encode_cursor([rows[-1]["changed_at"].isoformat(), str(rows[-1]["id"])]) if more and rows else None
+        )
+        return Page(items=[BlockedValue(**r) for r in rows], next_cursor=next_cursor)
