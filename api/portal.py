@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from api.auth import SESSION_COOKIE, session_principal
 from domain.customers.values import Address
-from domain.identity.application import AuthenticationFailed, Principal
+from domain.identity.application import AccountLocked, AuthenticationFailed, Principal
 from domain.identity.permissions import Level, Permission
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import DEFAULT_TIMEZONE, business_date
@@ -126,8 +126,15 @@ async def login(request: Request) -> Response:
     email = str(data.get("email", "")).strip()
     password = str(data.get("password", ""))
     target = _safe_next(str(data.get("next", "")))
+    ip = request.client.host if request.client else None
     try:
-        principal = await run_in_threadpool(platform.identity.authenticate_staff, email, password)
+        principal = await run_in_threadpool(
+            platform.identity.authenticate_staff, email, password, ip, request.headers.get("user-agent")
+        )
+    except AccountLocked as exc:
+        minutes = max(1, round(int(exc.details.get("retry_after", 60)) / 60))  # type: ignore[call-overload]
+        message = f"Too many failed sign-ins. Try again in about {minutes} minute{'s' if minutes > 1 else ''}."
+        return render(request, "login.html", 429, next=target, error=message, email=email)
     except AuthenticationFailed:
         return render(request, "login.html", 401, next=target, error="Invalid email or password.", email=email)
     token, _session = await run_in_threadpool(
@@ -135,7 +142,7 @@ async def login(request: Request) -> Response:
         principal.id,
         principal.brand_id,
         platform.clock.now(),
-        request.client.host if request.client else None,
+        ip,
         request.headers.get("user-agent"),
     )
     response = RedirectResponse(target, status_code=303)

@@ -1,0 +1,147 @@
+"""Every route in /openapi.json tried with every role; brand isolation probed with another brand's ids."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import pytest
+
+from domain.identity.permissions import ROLES, Level, Permission, role_grants
+from tests.conftest import Tenant, make_tenant
+
+PATH_VALUES = {"name": "housekeeping", "phone": "+919999999999"}
+
+
+@pytest.fixture(scope="module")
+def keys(platform: Any) -> dict[str, Tenant]:
+    """One brand with one API key per role."""
+    base = make_tenant(platform)
+    tenants = {}
+    for role in ROLES:
+        issued = platform.identity.issue_api_key(base.brand_id, role, f"{role} key", may_grant_cross_brand=True)
+        tenants[role] = Tenant(base.brand_id, base.slug, issued.secret)
+    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    return tenants
+
+
+def _operations(client: Any) -> list[tuple[str, str, dict[str, Any]]]:
+    doc = client.get("/openapi.json").json()
+    return [
+        (method.upper(), path, op)
+        for path, ops in doc["paths"].items()
+        if path.startswith("/api/")
+        for method, op in ops.items()
+    ]
+
+
+def _allowed(role: str, op: dict[str, Any]) -> bool:
+    if op.get("security") == []:
+        return True
+    if op.get("x-cross-brand") and role != "super_admin":
+        return False
+    needed = op.get("x-permission")
+    if needed is None:
+        return True
+    granted = role_grants([role]).get(Permission(needed["permission"]))
+    return granted is not None and granted.covers(Level(needed["level"]))
+
+
+def _url(path: str) -> str:
+    return re.sub(r"{(\w+)}", lambda m: PATH_VALUES.get(m.group(1), str(uuid.uuid4())), path)
+
+
+def test_every_route_allows_and_denies_exactly_per_the_declared_matrix(client: Any, keys: dict[str, Tenant]) -> None:
+    operations = _operations(client)
+    assert len(operations) >= 40
+    mismatches = []
+    for method, path, op in operations:
+        for role, tenant in keys.items():
+            kwargs: dict[str, Any] = {"headers": tenant.auth}
+            if "requestBody" in op:
+                kwargs["json"] = {}
+            status = client.request(method, _url(path), **kwargs).status_code
+            allowed = _allowed(role, op)
+            if status == 401 or (allowed and status == 403) or (not allowed and status != 403):
+                mismatches.append((method, path, role, allowed, status))
+    assert mismatches == []
+
+
+def test_no_credentials_are_refused_everywhere_but_public_routes(client: Any) -> None:
+    for method, path, op in _operations(client):
+        if op.get("security") == []:
+            continue
+        kwargs = {"json": {}} if "requestBody" in op else {}
+        assert client.request(method, _url(path), **kwargs).status_code == 401, (method, path)
+
+
+def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any) -> None:
+    a, b = make_tenant(platform), make_tenant(platform)
+    customer = client.post(
+        "/api/v1/customers",
+        json={"name": "Brand B Borrower", "phone": "96111 00001", "pan": "ABCPB0001B"},
+        headers=b.auth,
+    ).json()
+    staff = client.post(
+        "/api/v1/staff",
+        json={"name": "Brand B Staff", "email": f"b-{uuid.uuid4().hex[:6]}@b.in", "roles": ["sales"]},
+        headers=b.auth,
+    ).json()
+    leave = client.post(
+        f"/api/v1/staff/{staff['id']}/leaves", json={"start": "2026-12-01", "end": "2026-12-02"}, headers=b.auth
+    ).json()
+    key = client.post("/api/v1/api-keys", json={"label": "b key", "role": "sales"}, headers=b.auth).json()
+    blocked = client.post(
+        "/api/v1/blocklist", json={"kind": "pincode", "value": "560001", "reason": "flood zone"}, headers=b.auth
+    ).json()
+    run = client.post("/api/v1/jobs/housekeeping/runs", json={}, headers=b.auth).json()
+    client.patch("/api/v1/brand/config", json={"min_age": 25}, headers=b.auth)
+
+    probes = [
+        ("GET", f"/api/v1/customers/{customer['id']}", None),
+        ("PATCH", f"/api/v1/customers/{customer['id']}", {"name": "Stolen"}),
+        ("POST", f"/api/v1/customers/{customer['id']}/alternate-phones", {"phone": "96111 00002"}),
+        ("POST", f"/api/v1/customers/{customer['id']}/loan-numbers", {"loan_number": "SM999"}),
+        ("GET", f"/api/v1/staff/{staff['id']}", None),
+        ("PATCH", f"/api/v1/staff/{staff['id']}", {"name": "Stolen"}),
+        ("POST", f"/api/v1/staff/{staff['id']}/disable", None),
+        ("POST", f"/api/v1/staff/{staff['id']}/invites", None),
+        ("GET", f"/api/v1/staff/{staff['id']}/logins", None),
+        ("GET", f"/api/v1/staff/{staff['id']}/sessions", None),
+        ("GET", f"/api/v1/staff/{staff['id']}/activity", None),
+        ("DELETE", f"/api/v1/staff/{staff['id']}/leaves/{leave['leaves'][0]['id']}", None),
+        ("POST", f"/api/v1/api-keys/{key['id']}/revoke", None),
+        ("DELETE", f"/api/v1/blocklist/{blocked['id']}", None),
+        ("GET", f"/api/v1/jobs/runs/{run['run_id']}", None),
+    ]
+    for method, url, body in probes:
+        response = client.request(method, url, headers=a.auth, **({"json": body} if body is not None else {}))
+        assert response.status_code == 404, (method, url, response.status_code)
+
+    b_ids = {customer["id"], staff["id"], key["id"], blocked["id"], run["run_id"], str(b.brand_id)}
+    lists = [
+        ("/api/v1/customers", {}),
+        ("/api/v1/customers", {"q": "Brand B"}),
+        ("/api/v1/customers", {"q": "96111 00001"}),
+        ("/api/v1/customers", {"q": "ABCPB0001B"}),
+        ("/api/v1/staff", {}),
+        ("/api/v1/api-keys", {}),
+        ("/api/v1/blocklist", {}),
+        ("/api/v1/jobs/housekeeping/runs", {}),
+        ("/api/v1/jobs", {}),
+        ("/api/v1/brand/config/history", {}),
+        ("/api/v1/activity", {}),
+        ("/api/v1/brands", {}),
+    ]
+    for url, params in lists:
+        text = client.get(url, params=params, headers=a.auth).text
+        leaked = [i for i in b_ids if i in text]
+        assert leaked == [], (url, params, leaked)
+    assert (
+        client.get("/api/v1/blocklist/check", params={"kind": "pincode", "value": "560001"}, headers=a.auth).json()[
+            "blocked"
+        ]
+        is False
+    )
+    assert client.get("/api/v1/brand/config", headers=a.auth).json()["settings"]["min_age"] == 22
