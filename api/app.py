@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import portal
+from api import portal, portal_admin
 from api.endpoint import Endpoint
 from api.openapi import build_openapi
 from api.problems import problem
@@ -156,6 +156,7 @@ def create_app(
         Route("/openapi.json", openapi, methods=["GET"]),
         *[ep.route() for ep in ENDPOINTS],
         *portal.ROUTES,
+        *portal_admin.ROUTES,
         Mount("/static", app=StaticFiles(directory=str(portal.STATIC_DIR)), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})

@@ -44,8 +44,17 @@ def local_time(instant: datetime | None, tz: str = DEFAULT_TIMEZONE, fmt: str = 
     return f"{local.strftime(fmt)} {local.tzname()}"
 
 
+def can(principal: Principal | None, permission: str, level: str = "READ") -> bool:
+    """Template helper: does the signed-in staff member hold `permission` at `level`?"""
+    if principal is None:
+        return False
+    granted = principal.grants.get(Permission(permission))
+    return granted is not None and granted.covers(Level(level))
+
+
 templates.filters["phone"] = display_phone
 templates.filters["local"] = local_time
+templates.globals["can"] = can
 
 PageHandler = Callable[[Request, Any, Principal], Awaitable[Response]]
 

@@ -1,0 +1,79 @@
+"""Brand administration in the portal, driven in headless Chromium."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests.e2e.test_portal_browser import ARTIFACTS, PASSWORD, _login, browser, server, staff  # noqa: F401 - fixtures
+
+
+def test_admin_invites_staff_who_sets_a_password_and_signs_in(
+    server: str, browser: Any, staff: tuple[Any, str]
+) -> None:  # noqa: F811
+    _tenant, admin_email = staff
+    page = browser.new_page()
+    _login(page, server, admin_email)
+    page.click("nav >> text=Staff")
+    page.wait_for_url(f"{server}/staff")
+    email = f"kiran-{uuid.uuid4().hex[:6]}@lender.in"
+    page.fill("#new-staff input[name=name]", "Kiran Rao")
+    page.fill("#new-staff input[name=email]", email)
+    page.check("#new-staff input[value=collection_executive]")
+    page.fill("#new-staff input[name=companies]", "Acme Finance")
+    page.click("#new-staff button[type=submit]")
+    page.wait_for_selector("#invite")
+    assert page.locator("#invite svg").count() == 1
+    invite_url = page.locator("#invite code").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "staff-invite.png"), full_page=True)
+
+    # Override one permission from the profile's editor.
+    page.select_option("select[name=perm_COLLECTIONS]", "ALL")
+    page.click("#permissions button[type=submit]")
+    page.wait_for_selector("#permissions")
+    row = page.locator("#permissions tr:has-text('COLLECTIONS')").first
+    assert "ALL" in row.inner_text()
+
+    invitee = browser.new_page()
+    invitee.goto(invite_url)
+    invitee.fill("input[name=password]", "kiran-password-1")
+    invitee.fill("input[name=confirm]", "kiran-password-1")
+    invitee.click("button[type=submit]")
+    invitee.wait_for_url(f"{server}/login?next=/customers")
+    invitee.fill("input[name=email]", email)
+    invitee.fill("input[name=password]", "kiran-password-1")
+    invitee.click("button[type=submit]")
+    invitee.wait_for_url(f"{server}/customers")
+    nav = invitee.locator("nav").inner_text()
+    assert "Customers" in nav and "Staff" not in nav and "Settings" not in nav
+    assert invitee.goto(f"{server}/settings").status == 403
+
+
+def test_settings_history_and_api_keys_pages(server: str, browser: Any, staff: tuple[Any, str]) -> None:  # noqa: F811
+    _tenant, admin_email = staff
+    page = browser.new_page()
+    _login(page, server, admin_email)
+    page.goto(f"{server}/settings")
+    page.fill("#settings input[name=min_age]", "21")
+    page.check("#settings input[name=auto_allocate_loans]")
+    page.click("#settings button[type=submit]")
+    page.wait_for_url(f"{server}/settings")
+    history = page.locator("#history tbody").inner_text()
+    assert "min_age" in history and "auto_allocate_loans" in history
+    page.fill("#settings input[name=max_age]", "19")
+    page.click("#settings button[type=submit]")
+    assert "max_age" in page.locator(".alert").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "settings.png"), full_page=True)
+
+    page.goto(f"{server}/api-keys")
+    page.fill("#key-form input[name=label]", "dialer integration")
+    page.select_option("#key-form select[name=role]", "collection_executive")
+    page.click("#key-form button[type=submit]")
+    secret = page.locator("#new-key code").inner_text()
+    assert secret.startswith("cdk_")
+    page.goto(f"{server}/api-keys")
+    assert page.locator("#new-key").count() == 0 and secret not in page.content()
+    page.click("#keys tr:has-text('dialer integration') button:has-text('Revoke')")
+    page.wait_for_url(f"{server}/api-keys")
+    assert "revoked" in page.locator("#keys tr:has-text('dialer integration')").inner_text()
