@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.e2e.test_portal_browser import ARTIFACTS, PASSWORD, _login, browser, server, staff  # noqa: F401 - fixtures
+from tests.e2e.conftest import ARTIFACTS, login
 
 
 def test_admin_invites_staff_who_sets_a_password_and_signs_in(
     server: str, browser: Any, staff: tuple[Any, str]
-) -> None:  # noqa: F811
+) -> None:
     _tenant, admin_email = staff
     page = browser.new_page()
-    _login(page, server, admin_email)
+    login(page, server, admin_email)
     page.click("nav >> text=Staff")
     page.wait_for_url(f"{server}/staff")
     email = f"kiran-{uuid.uuid4().hex[:6]}@lender.in"
@@ -50,10 +50,10 @@ def test_admin_invites_staff_who_sets_a_password_and_signs_in(
     assert invitee.goto(f"{server}/settings").status == 403
 
 
-def test_settings_history_and_api_keys_pages(server: str, browser: Any, staff: tuple[Any, str]) -> None:  # noqa: F811
+def test_settings_history_and_api_keys_pages(server: str, browser: Any, staff: tuple[Any, str]) -> None:
     _tenant, admin_email = staff
     page = browser.new_page()
-    _login(page, server, admin_email)
+    login(page, server, admin_email)
     page.goto(f"{server}/settings")
     page.fill("#settings input[name=min_age]", "21")
     page.check("#settings input[name=auto_allocate_loans]")

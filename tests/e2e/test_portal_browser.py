@@ -2,77 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
-import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-import uvicorn
 
-from tests.conftest import make_tenant
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
-PASSWORD = "portal-pass-2026"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(app: Any) -> Iterator[str]:
-    """The ASGI app served by uvicorn on a free loopback port."""
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def staff(platform: Any) -> tuple[Any, str]:
-    tenant = make_tenant(platform)
-    email = f"ops-{uuid.uuid4().hex[:8]}@lender.in"
-    platform.identity.create_staff(tenant.brand_id, email, "Priya Ops", ["admin"], PASSWORD)
-    return tenant, email
-
-
-def _login(page: Any, server: str, email: str) -> None:
-    page.goto(f"{server}/customers")
-    assert "/login" in page.url
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server}/customers")
+from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 
 
 def test_login_search_and_open_customer_360(server: str, browser: Any, staff: tuple[Any, str], platform: Any) -> None:
@@ -85,7 +19,7 @@ def test_login_search_and_open_customer_360(server: str, browser: Any, staff: tu
     platform.engine.wait_for("customers", other.position)
 
     page = browser.new_page()
-    _login(page, server, email)
+    login(page, server, email)
     assert page.get_attribute("input[name=q]", "placeholder") == "Name, phone, loan number or PAN"
 
     page.fill("input[name=q]", "099001-23456")
@@ -110,7 +44,7 @@ def test_login_search_and_open_customer_360(server: str, browser: Any, staff: tu
 def test_register_borrower_form_and_phone_width(server: str, browser: Any, staff: tuple[Any, str]) -> None:
     _tenant, email = staff
     page = browser.new_page(viewport={"width": 390, "height": 844})
-    _login(page, server, email)
+    login(page, server, email)
     page.click("text=Register borrower")
     page.fill("input[name=name]", "Gurpreet Gill")
     page.fill("input[name=phone]", "12")
@@ -131,7 +65,7 @@ def test_register_borrower_form_and_phone_width(server: str, browser: Any, staff
 def test_jobs_page_triggers_a_run(server: str, browser: Any, staff: tuple[Any, str]) -> None:
     _tenant, email = staff
     page = browser.new_page()
-    _login(page, server, email)
+    login(page, server, email)
     page.click("nav >> text=Jobs")
     page.wait_for_url(f"{server}/jobs")
     assert "Housekeeping" in page.locator("#jobs").inner_text()
