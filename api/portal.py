@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from api.auth import SESSION_COOKIE, session_principal
+from api.routes.customers import blocklist_hits
 from domain.customers.values import Address
 from domain.identity.application import AccountLocked, AuthenticationFailed, Principal
 from domain.identity.permissions import Level, Permission
@@ -198,7 +199,8 @@ async def customer_360(request: Request, platform: Any, principal: Principal) ->
     if profile is None:
         return await not_found(request)
     actors = await run_in_threadpool(_actor_names, platform, principal.brand_id, {e.actor for e in profile.timeline})
-    return render(request, "customer.html", c=profile, actors=actors, principal=principal, nav="customers")
+    hits = await run_in_threadpool(blocklist_hits, platform, profile)
+    return render(request, "customer.html", c=profile, actors=actors, hits=hits, principal=principal, nav="customers")
 
 
 def _actor_names(platform: Any, brand_id: Any, actors: set[str]) -> dict[str, str]:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
 from api.endpoint import Context, Endpoint, json_response
+from domain.blocklist.entry import BlockKind, mask_blocked_value
 from domain.customers.customer import CustomerNotFound
 from domain.customers.values import (
     Address,
@@ -184,6 +185,7 @@ class CustomerOut(BaseModel):
     created_at: str
     updated_at: str
     timeline: list[TimelineEntryOut]
+    blocklist_hits: list[dict[str, Any]]
 
 
 def _profile(ctx: Context, customer_id: Any, position: int = 0) -> CustomerProfile:
@@ -195,10 +197,25 @@ def _profile(ctx: Context, customer_id: Any, position: int = 0) -> CustomerProfi
     return profile
 
 
+def blocklist_hits(platform: Any, profile: CustomerProfile) -> list[dict[str, Any]]:
+    """The borrower's PAN, phones and pincodes that are on the brand's blocklist."""
+    candidates = [(BlockKind.MOBILE, profile.phone)] + [
+        (BlockKind.MOBILE, p["phone"]) for p in profile.alternate_phones
+    ]
+    if profile.pan:
+        candidates.append((BlockKind.PAN, profile.pan))
+    candidates += [(BlockKind.PINCODE, a["pincode"]) for a in profile.addresses]
+    return [
+        {"entry_id": e.id, "kind": e.kind.value, "value": mask_blocked_value(e.kind, e.value), "reason": e.reason}
+        for e in platform.blocklists.hits(profile.brand_id, candidates)
+    ]
+
+
 def _profile_response(ctx: Context, customer_id: Any, position: int, status: int = 200) -> Response:
     profile = _profile(ctx, customer_id, position)
+    body = {**profile.__dict__, "blocklist_hits": blocklist_hits(ctx.platform, profile)}
     return json_response(
-        profile, status, headers={"ETag": f'"{profile.version}"', "Location": f"/api/v1/customers/{profile.id}"}
+        body, status, headers={"ETag": f'"{profile.version}"', "Location": f"/api/v1/customers/{profile.id}"}
     )
 
 

@@ -297,3 +297,19 @@ def test_activity_log_records_who_did_what(client: Any, tenant: Tenant) -> None:
         time.sleep(0.05)
     assert [i["event_type"] for i in items[:3]] == ["AvailabilitySet", "InviteIssued", "Created"]
     assert "password_hash" not in str(items)
+
+
+def test_customer_360_flags_blocklisted_values(client: Any, tenant: Tenant) -> None:
+    customer = client.post(
+        "/api/v1/customers",
+        json={"name": "Flagged Person", "phone": "96222 33333", "pan": "ABCPF3333F"},
+        headers=tenant.auth,
+    ).json()
+    assert customer["blocklist_hits"] == []
+    client.post(
+        "/api/v1/blocklist",
+        json={"kind": "pan", "value": "abcpf3333f", "reason": "identity fraud"},
+        headers=tenant.auth,
+    )
+    hits = client.get(f"/api/v1/customers/{customer['id']}", headers=tenant.auth).json()["blocklist_hits"]
+    assert [(h["kind"], h["value"], h["reason"]) for h in hits] == [("pan", "ABCPF3333F", "identity fraud")]
