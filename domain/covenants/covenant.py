@@ -1,0 +1,545 @@
+"""Covenants: obligations a borrower must meet per cycle, and the evaluation record of each cycle."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import event
+from pydantic import BaseModel, ConfigDict
+
+from domain.covenants.schedule import Frequency, due_date, notification_date
+from domain.shared.aggregate import Aggregate, with_id
+from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue, NotFound
+
+_EVALUATION_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/covenant-evaluation")
+
+
+class CovenantType(StrEnum):
+    """What kind of obligation."""
+
+    FINANCIAL = "financial"
+    DOCUMENT = "document"
+    OTHER = "other"
+
+
+class Operator(StrEnum):
+    """How a measured value is compared with a financial covenant's threshold."""
+
+    GE = ">="
+    GT = ">"
+    LE = "<="
+    LT = "<"
+    EQ = "=="
+
+    def holds(self, value: Decimal, threshold: Decimal) -> bool:
+        """True when `value <operator> threshold`."""
+        return {
+            Operator.GE: value >= threshold,
+            Operator.GT: value > threshold,
+            Operator.LE: value <= threshold,
+            Operator.LT: value < threshold,
+            Operator.EQ: value == threshold,
+        }[self]
+
+
+class CovenantStatus(StrEnum):
+    """Whether the covenant still produces cycles."""
+
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    CLOSED = "closed"
+
+
+class EvaluationStatus(StrEnum):
+    """Where one cycle's evaluation record stands."""
+
+    OPEN = "open"
+    COMPLIED = "complied"
+    WAIVED = "waived"
+    OVERDUE = "overdue"
+
+    @property
+    def closed(self) -> bool:
+        return self in (EvaluationStatus.COMPLIED, EvaluationStatus.WAIVED)
+
+
+class NoticeKind(StrEnum):
+    """Which email a notice is."""
+
+    REMINDER = "reminder"
+    OVERDUE = "overdue"
+
+
+class CovenantNotFound(NotFound):
+    """Raised when no covenant has the id within the brand."""
+
+
+class EvaluationNotFound(NotFound):
+    """Raised when no evaluation record has the id within the brand."""
+
+
+class Terms(BaseModel):
+    """What the borrower must do: a financial test, a document to deliver, or something else."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: CovenantType
+    metric: str | None = None
+    operator: Operator | None = None
+    threshold: Decimal | None = None
+    document: str | None = None
+    description: str | None = None
+
+    def checked(self) -> Terms:
+        """A financial covenant needs metric, operator and threshold; a document covenant needs the document."""
+        errors = []
+        if self.type is CovenantType.FINANCIAL:
+            if not (self.metric or "").strip():
+                errors.append(FieldError("metric", "a financial covenant needs the metric it tests"))
+            if self.operator is None:
+                errors.append(FieldError("operator", "a financial covenant needs an operator (>= > <= < ==)"))
+            if self.threshold is None:
+                errors.append(FieldError("threshold", "a financial covenant needs a threshold"))
+        if self.type is CovenantType.DOCUMENT and not (self.document or "").strip():
+            errors.append(FieldError("document", "a document covenant names the document required"))
+        if errors:
+            raise InvalidInput(errors)
+        return self
+
+    def passes(self, value: Decimal) -> bool:
+        """Whether a measured value meets a financial covenant."""
+        assert self.operator is not None and self.threshold is not None
+        return self.operator.holds(value, self.threshold)
+
+
+def parse_measured_value(raw: str | int | float | Decimal) -> Decimal:
+    """A measured value as an exact decimal; anything non-numeric is a 422."""
+    try:
+        value = Decimal(str(raw).strip())
+    except (InvalidOperation, ValueError):
+        raise InvalidValue("value", f"'{raw}' is not a number") from None
+    if not value.is_finite():
+        raise InvalidValue("value", f"'{raw}' is not a finite number")
+    return value
+
+
+class Calendar(BaseModel):
+    """When cycles fall due and when reminders go out."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    frequency: Frequency
+    start_date: date
+    first_due_date: date
+    expiry_date: date
+    grace_days: int = 0
+    lead_days: int
+
+    def checked(self) -> Calendar:
+        """Expiry after start, first due date within start..expiry, non-negative grace and lead days."""
+        checks = FieldChecks()
+        if self.expiry_date < self.start_date:
+            checks.errors.append(FieldError("expiry_date", "expiry cannot be before the start date"))
+        elif not self.start_date <= self.first_due_date <= self.expiry_date:
+            checks.errors.append(FieldError("first_due_date", "the first due date must fall between start and expiry"))
+        if not 0 <= self.grace_days <= 365:
+            checks.errors.append(FieldError("grace_days", "grace days must be between 0 and 365"))
+        if not 0 <= self.lead_days <= 365:
+            checks.errors.append(FieldError("notification_lead_days", "lead days must be between 0 and 365"))
+        checks.raise_if_any()
+        return self
+
+    def due(self, cycle: int) -> date | None:
+        """Due date of a cycle, or None when the covenant has no such cycle (one-time, or past expiry)."""
+        if cycle > 1 and self.frequency is Frequency.ONE_TIME:
+            return None
+        due = due_date(self.first_due_date, self.frequency, cycle)
+        return due if due <= self.expiry_date else None
+
+    def opens_on(self, due: date) -> date:
+        """The day a cycle's evaluation record opens: its reminder date, not before the start date."""
+        return max(self.start_date, notification_date(due, self.lead_days))
+
+
+def evaluation_id(covenant_id: UUID, cycle: int) -> UUID:
+    """Evaluation records have one id per (covenant, cycle): a cycle can never get two records."""
+    return uuid5(_EVALUATION_NAMESPACE, f"{covenant_id}:{cycle}")
+
+
+class Covenant(Aggregate):
+    """An obligation on a borrower under one application or loan, evaluated every cycle until expiry."""
+
+    class Created(Aggregate.Created):
+        """A covenant was set up."""
+
+        brand_id: UUID
+        customer_id: UUID
+        application_ref: str
+        title: str
+        terms: Terms
+        calendar: Calendar
+        assignee_id: UUID | None = None
+        company: str | None = None
+
+    class CycleOpened(Aggregate.Event):
+        """The evaluation record of a cycle was created; `next_due_date` is the following cycle's (None: last)."""
+
+        cycle: int
+        evaluation_id: UUID
+        due_date: date
+        next_due_date: date | None
+        next_evaluation_date: date | None
+
+    class Reassigned(Aggregate.Event):
+        """Who follows the covenant up changed."""
+
+        assignee_id: UUID | None
+
+    class Expired(Aggregate.Event):
+        """The expiry date passed."""
+
+    class Closed(Aggregate.Event):
+        """Staff closed the covenant before expiry."""
+
+        reason: str
+
+    @event(Created)
+    def __init__(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        application_ref: str,
+        title: str,
+        terms: Terms,
+        calendar: Calendar,
+        assignee_id: UUID | None,
+        company: str | None,
+    ) -> None:
+        self.brand_id = brand_id
+        self.customer_id = customer_id
+        self.application_ref = application_ref
+        self.title = title
+        self.terms = terms
+        self.calendar = calendar
+        self.assignee_id = assignee_id
+        self.company = company
+        self.status = CovenantStatus.ACTIVE
+        self.cycles = 0
+        self.next_due_date: date | None = calendar.due(1)
+        self.next_evaluation_date: date | None = calendar.opens_on(self.next_due_date) if self.next_due_date else None
+
+    def open_due_cycles(self, as_of: date) -> list[CovenantEvaluation]:
+        """Open the record of every cycle whose evaluation date has come by `as_of` (one per cycle, in order)."""
+        records: list[CovenantEvaluation] = []
+        while (
+            self.status is CovenantStatus.ACTIVE
+            and self.next_evaluation_date is not None
+            and self.next_evaluation_date <= as_of
+        ):
+            assert self.next_due_date is not None
+            cycle = self.cycles + 1
+            due = self.next_due_date
+            following = self.calendar.due(cycle + 1)
+            self._cycle_opened(
+                cycle=cycle,
+                evaluation_id=evaluation_id(self.id, cycle),
+                due_date=due,
+                next_due_date=following,
+                next_evaluation_date=self.calendar.opens_on(following) if following else None,
+            )
+            records.append(CovenantEvaluation.open_for(self, cycle, due))
+        if self.status is CovenantStatus.ACTIVE and as_of > self.calendar.expiry_date:
+            self._expired()
+        return records
+
+    @event(CycleOpened)
+    def _cycle_opened(
+        self,
+        cycle: int,
+        evaluation_id: UUID,
+        due_date: date,
+        next_due_date: date | None,
+        next_evaluation_date: date | None,
+    ) -> None:
+        self.cycles = cycle
+        self.next_due_date = next_due_date
+        self.next_evaluation_date = next_evaluation_date
+
+    @event(Expired)
+    def _expired(self) -> None:
+        self.status = CovenantStatus.EXPIRED
+
+    def reassign(self, assignee_id: UUID | None) -> None:
+        """Change the staff member who follows the covenant up."""
+        if assignee_id != self.assignee_id:
+            self._reassigned(assignee_id=assignee_id)
+
+    @event(Reassigned)
+    def _reassigned(self, assignee_id: UUID | None) -> None:
+        self.assignee_id = assignee_id
+
+    def close(self, reason: str) -> None:
+        """Stop producing cycles (existing records stay as they are)."""
+        if self.status is not CovenantStatus.ACTIVE:
+            raise Conflict(f"covenant is {self.status.value}; only an active covenant can be closed")
+        if len(reason.strip()) < 3:
+            raise InvalidValue("reason", "give a reason for closing the covenant")
+        self._closed(reason=reason.strip())
+
+    @event(Closed)
+    def _closed(self, reason: str) -> None:
+        self.status = CovenantStatus.CLOSED
+
+
+class CovenantEvaluation(Aggregate):
+    """The evaluation record of one cycle; status changes update it, never add a second record."""
+
+    id: UUID
+
+    class Opened(Aggregate.Created):
+        """A cycle's record was created, Open."""
+
+        brand_id: UUID
+        covenant_id: UUID
+        customer_id: UUID
+        application_ref: str
+        title: str
+        terms: Terms
+        cycle: int
+        due_date: date
+        grace_days: int
+        notification_date: date
+        expiry_date: date
+
+    class ValueSubmitted(Aggregate.Event):
+        """A measured value of a financial covenant, with the system's pass/fail."""
+
+        value: Decimal
+        passed: bool
+
+    class Complied(Aggregate.Event):
+        """Staff approved the evidence of compliance."""
+
+        evidence: str
+
+    class Waived(Aggregate.Event):
+        """Staff waived this cycle."""
+
+        reason: str
+
+    class MarkedOverdue(Aggregate.Event):
+        """The system found it still open after the due date and grace days."""
+
+    class NoticeQueued(Aggregate.Event):
+        """A notice of `kind` covering this record was queued (each kind at most once per record)."""
+
+        kind: NoticeKind
+        notice_id: UUID
+
+    @classmethod
+    def open_for(cls, covenant: Covenant, cycle: int, due: date) -> CovenantEvaluation:
+        """The record of `cycle` of `covenant` (its id derives from the two)."""
+        return with_id(
+            cls,
+            evaluation_id(covenant.id, cycle),
+            brand_id=covenant.brand_id,
+            covenant_id=covenant.id,
+            customer_id=covenant.customer_id,
+            application_ref=covenant.application_ref,
+            title=covenant.title,
+            terms=covenant.terms,
+            cycle=cycle,
+            due_date=due,
+            grace_days=covenant.calendar.grace_days,
+            notification_date=notification_date(due, covenant.calendar.lead_days),
+            expiry_date=covenant.calendar.expiry_date,
+        )
+
+    @event(Opened)
+    def __init__(
+        self,
+        brand_id: UUID,
+        covenant_id: UUID,
+        customer_id: UUID,
+        application_ref: str,
+        title: str,
+        terms: Terms,
+        cycle: int,
+        due_date: date,
+        grace_days: int,
+        notification_date: date,
+        expiry_date: date,
+    ) -> None:
+        self.brand_id = brand_id
+        self.covenant_id = covenant_id
+        self.customer_id = customer_id
+        self.application_ref = application_ref
+        self.title = title
+        self.terms = terms
+        self.cycle = cycle
+        self.due_date = due_date
+        self.grace_days = grace_days
+        self.notification_date = notification_date
+        self.expiry_date = expiry_date
+        self.status = EvaluationStatus.OPEN
+        self.value: Decimal | None = None
+        self.passed: bool | None = None
+        self.notices: dict[NoticeKind, UUID] = {}
+
+    @property
+    def overdue_after(self) -> date:
+        """The last day before it turns overdue (due date plus grace days)."""
+        return self.due_date + timedelta(days=self.grace_days)
+
+    def _require_reviewable(self, action: str) -> None:
+        if self.status.closed:
+            raise Conflict(
+                f"cannot {action}: the record is already {self.status.value} (closed)", status=self.status.value
+            )
+
+    def submit_value(self, raw: str | int | float | Decimal) -> bool:
+        """Record a measured value; the system decides pass or fail. Returns whether it passed."""
+        if self.terms.type is not CovenantType.FINANCIAL:
+            raise Conflict(f"cannot submit a value: this is a {self.terms.type.value} covenant, not a financial one")
+        self._require_reviewable("submit a value")
+        value = parse_measured_value(raw)
+        passed = self.terms.passes(value)
+        self._value_submitted(value=value, passed=passed)
+        return passed
+
+    @event(ValueSubmitted)
+    def _value_submitted(self, value: Decimal, passed: bool) -> None:
+        self.value = value
+        self.passed = passed
+
+    def comply(self, evidence: str) -> None:
+        """Staff approve compliance; evidence is required, and a financial covenant needs a passing value."""
+        self._require_reviewable("mark it complied")
+        if len((evidence or "").strip()) < 3:
+            raise InvalidValue("evidence", "give the evidence or document reference that shows compliance")
+        if self.terms.type is CovenantType.FINANCIAL:
+            if self.passed is None:
+                raise Conflict("cannot mark it complied: submit the measured value first")
+            if not self.passed:
+                raise Conflict(
+                    f"cannot mark it complied: the measured value {self.value} fails "
+                    f"{self.terms.metric} {self.terms.operator} {self.terms.threshold}; waive it instead"
+                )
+        self._complied(evidence=evidence.strip())
+
+    @event(Complied)
+    def _complied(self, evidence: str) -> None:
+        self.status = EvaluationStatus.COMPLIED
+
+    def waive(self, reason: str) -> None:
+        """Staff waive this cycle with a reason."""
+        self._require_reviewable("waive it")
+        if len((reason or "").strip()) < 3:
+            raise InvalidValue("reason", "give the reason for the waiver")
+        self._waived(reason=reason.strip())
+
+    @event(Waived)
+    def _waived(self, reason: str) -> None:
+        self.status = EvaluationStatus.WAIVED
+
+    def mark_overdue(self, as_of: date) -> bool:
+        """System only: Open and past due date plus grace -> Overdue. Returns whether it changed."""
+        if self.status is not EvaluationStatus.OPEN or as_of <= self.overdue_after:
+            return False
+        self._marked_overdue()
+        return True
+
+    @event(MarkedOverdue)
+    def _marked_overdue(self) -> None:
+        self.status = EvaluationStatus.OVERDUE
+
+    def needs_notice(self, kind: NoticeKind) -> bool:
+        """Whether a notice of `kind` is still owed for this record."""
+        if kind in self.notices:
+            return False
+        if kind is NoticeKind.REMINDER:
+            return self.status is EvaluationStatus.OPEN
+        return self.status is EvaluationStatus.OVERDUE
+
+    def queue_notice(self, kind: NoticeKind, notice_id: UUID) -> None:
+        """Link the notice that covers this record; a second notice of the same kind is refused."""
+        if kind in self.notices:
+            raise Conflict(
+                f"a {kind.value} notice was already queued for this record", notice_id=str(self.notices[kind])
+            )
+        self._notice_queued(kind=kind, notice_id=notice_id)
+
+    @event(NoticeQueued)
+    def _notice_queued(self, kind: NoticeKind, notice_id: UUID) -> None:
+        self.notices[kind] = notice_id
+
+
+class CovenantNotice(Aggregate):
+    """One email to a borrower covering one or more evaluation records; queued, then sent or failed."""
+
+    class Queued(Aggregate.Created):
+        """The email was composed and is owed."""
+
+        brand_id: UUID
+        kind: NoticeKind
+        customer_id: UUID
+        application_ref: str
+        recipient: str
+        subject: str
+        evaluation_ids: list[UUID]
+        as_of: date
+
+    class Sent(Aggregate.Event):
+        """The mail server accepted the email."""
+
+        message_id: str
+
+    class SendFailed(Aggregate.Event):
+        """Sending failed; it stays owed."""
+
+        error: str
+
+    @event(Queued)
+    def __init__(
+        self,
+        brand_id: UUID,
+        kind: NoticeKind,
+        customer_id: UUID,
+        application_ref: str,
+        recipient: str,
+        subject: str,
+        evaluation_ids: list[UUID],
+        as_of: date,
+    ) -> None:
+        self.brand_id = brand_id
+        self.kind = kind
+        self.customer_id = customer_id
+        self.application_ref = application_ref
+        self.recipient = recipient
+        self.subject = subject
+        self.evaluation_ids = list(evaluation_ids)
+        self.as_of = as_of
+        self.sent = False
+        self.failures = 0
+
+    @property
+    def message_id(self) -> str:
+        """A stable Message-ID, so a resend after a crash is recognisable as the same email."""
+        return f"<notice-{self.id}@covenant-desk>"
+
+    def mark_sent(self) -> None:
+        """The mail server accepted it."""
+        if self.sent:
+            raise Conflict("notice was already sent")
+        self._sent(message_id=self.message_id)
+
+    @event(Sent)
+    def _sent(self, message_id: str) -> None:
+        self.sent = True
+
+    @event(SendFailed)
+    def mark_failed(self, error: str) -> None:
+        self.failures += 1

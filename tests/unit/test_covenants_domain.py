@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from domain.covenants.covenant import (
+    Calendar,
+    Covenant,
+    CovenantStatus,
+    CovenantType,
+    EvaluationStatus,
+    NoticeKind,
+    Operator,
+    Terms,
+    evaluation_id,
+)
+from domain.covenants.schedule import Frequency, add_months, due_date
+from domain.shared.errors import Conflict, InvalidInput
+
+DSCR = Terms(type=CovenantType.FINANCIAL, metric="DSCR", operator=Operator.GE, threshold=Decimal("1.25"))
+
+
+def _covenant(frequency: Frequency = Frequency.MONTHLY, first_due: date = date(2024, 1, 31), lead: int = 7, grace: int = 5,
+              terms: Terms = DSCR, expiry: date = date(2025, 12, 31)) -> Covenant:  # fmt: skip
+    calendar = Calendar(
+        frequency=frequency,
+        start_date=date(2024, 1, 1),
+        first_due_date=first_due,
+        expiry_date=expiry,
+        grace_days=grace,
+        lead_days=lead,
+    )
+    return Covenant(
+        brand_id=uuid.uuid4(), customer_id=uuid.uuid4(), application_ref="APP-1", title="Debt service cover",
+        terms=terms, calendar=calendar, assignee_id=None, company=None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("first", "frequency", "expected"),
+    [
+        (
+            date(2024, 1, 31),
+            Frequency.MONTHLY,
+            [date(2024, 1, 31), date(2024, 2, 29), date(2024, 3, 31), date(2024, 4, 30)],
+        ),
+        (
+            date(2023, 1, 31),
+            Frequency.MONTHLY,
+            [date(2023, 1, 31), date(2023, 2, 28), date(2023, 3, 31), date(2023, 4, 30)],
+        ),
+        (
+            date(2024, 1, 30),
+            Frequency.MONTHLY,
+            [date(2024, 1, 30), date(2024, 2, 29), date(2024, 3, 30), date(2024, 4, 30)],
+        ),
+        (
+            date(2024, 2, 29),
+            Frequency.ANNUAL,
+            [date(2024, 2, 29), date(2025, 2, 28), date(2026, 2, 28), date(2027, 2, 28)],
+        ),
+        (
+            date(2024, 11, 30),
+            Frequency.QUARTERLY,
+            [date(2024, 11, 30), date(2025, 2, 28), date(2025, 5, 31), date(2025, 8, 31)],
+        ),
+        (
+            date(2024, 8, 31),
+            Frequency.HALF_YEARLY,
+            [date(2024, 8, 31), date(2025, 2, 28), date(2025, 8, 31), date(2026, 2, 28)],
+        ),
+    ],
+)
+def test_due_dates_keep_month_ends_across_short_months_and_leap_years(
+    first: date, frequency: Frequency, expected: list[date]
+) -> None:
+    assert [due_date(first, frequency, n) for n in range(1, 5)] == expected
+
+
+def test_add_months_crosses_year_ends() -> None:
+    assert add_months(date(2024, 12, 15), 1) == date(2025, 1, 15)
+    assert add_months(date(2024, 12, 31), 2) == date(2025, 2, 28)
+
+
+def test_calendar_rules() -> None:
+    with pytest.raises(InvalidInput) as err:
+        Calendar(frequency=Frequency.MONTHLY, start_date=date(2024, 5, 1), first_due_date=date(2024, 5, 31),
+                 expiry_date=date(2024, 4, 1), lead_days=7).checked()  # fmt: skip
+    assert err.value.errors[0].field == "expiry_date"
+    with pytest.raises(InvalidInput) as err:
+        Calendar(frequency=Frequency.MONTHLY, start_date=date(2024, 5, 1), first_due_date=date(2024, 4, 30),
+                 expiry_date=date(2025, 4, 1), lead_days=7).checked()  # fmt: skip
+    assert err.value.errors[0].field == "first_due_date"
+    with pytest.raises(InvalidInput) as err:
+        Terms(type=CovenantType.FINANCIAL, metric="DSCR").checked()
+    assert {e.field for e in err.value.errors} == {"operator", "threshold"}
+    with pytest.raises(InvalidInput):
+        Terms(type=CovenantType.DOCUMENT).checked()
+
+
+def test_one_record_per_cycle_opened_on_its_reminder_date() -> None:
+    covenant = _covenant()
+    assert covenant.next_evaluation_date == date(2024, 1, 24)
+    assert covenant.open_due_cycles(date(2024, 1, 23)) == []
+    first = covenant.open_due_cycles(date(2024, 1, 24))
+    assert [(r.cycle, r.due_date) for r in first] == [(1, date(2024, 1, 31))]
+    assert covenant.open_due_cycles(date(2024, 1, 24)) == []  # a rerun opens nothing
+    assert covenant.next_due_date == date(2024, 2, 29) and covenant.next_evaluation_date == date(2024, 2, 22)
+    # A job that did not run for months opens each missed cycle once, in order.
+    later = covenant.open_due_cycles(date(2024, 5, 1))
+    assert [(r.cycle, r.due_date) for r in later] == [
+        (2, date(2024, 2, 29)),
+        (3, date(2024, 3, 31)),
+        (4, date(2024, 4, 30)),
+    ]
+    assert later[0].id == evaluation_id(covenant.id, 2)
+
+
+def test_one_time_covenant_has_one_cycle_and_expires() -> None:
+    covenant = _covenant(Frequency.ONE_TIME, first_due=date(2024, 6, 30), expiry=date(2024, 12, 31))
+    assert len(covenant.open_due_cycles(date(2024, 12, 31))) == 1
+    assert covenant.next_due_date is None and covenant.status is CovenantStatus.ACTIVE
+    covenant.open_due_cycles(date(2025, 1, 1))
+    assert covenant.status is CovenantStatus.EXPIRED
+
+
+def test_financial_review_rules() -> None:
+    (record,) = _covenant().open_due_cycles(date(2024, 1, 24))
+    with pytest.raises(Conflict, match="submit the measured value first"):
+        record.comply("audited statements FY24")
+    with pytest.raises(InvalidInput):
+        record.submit_value("abc")
+    assert record.submit_value("1.10") is False
+    with pytest.raises(Conflict, match="fails DSCR >= 1.25"):
+        record.comply("audited statements FY24")
+    assert record.submit_value(Decimal("1.30")) is True
+    record.comply("audited statements FY24")
+    assert record.status is EvaluationStatus.COMPLIED
+    for action in (lambda: record.waive("late"), lambda: record.submit_value("2"), lambda: record.comply("again")):
+        with pytest.raises(Conflict, match="already complied"):
+            action()
+
+
+def test_only_open_records_past_grace_turn_overdue_and_can_still_be_waived() -> None:
+    (record,) = _covenant(grace=5).open_due_cycles(date(2024, 1, 24))
+    assert record.mark_overdue(date(2024, 2, 5)) is False  # due 31 Jan + 5 days grace
+    assert record.mark_overdue(date(2024, 2, 6)) is True
+    assert record.mark_overdue(date(2024, 2, 7)) is False
+    assert record.needs_notice(NoticeKind.OVERDUE) and not record.needs_notice(NoticeKind.REMINDER)
+    record.queue_notice(NoticeKind.OVERDUE, uuid.uuid4())
+    with pytest.raises(Conflict):
+        record.queue_notice(NoticeKind.OVERDUE, uuid.uuid4())
+    record.waive("covid relief")
+    assert record.status is EvaluationStatus.WAIVED
+    assert record.mark_overdue(date(2024, 3, 1)) is False
+
+
+def test_document_covenant_cannot_take_a_value() -> None:
+    terms = Terms(type=CovenantType.DOCUMENT, document="Audited financials")
+    (record,) = _covenant(terms=terms).open_due_cycles(date(2024, 1, 24))
+    with pytest.raises(Conflict):
+        record.submit_value("1")
+    with pytest.raises(InvalidInput):
+        record.comply("")
+    record.comply("DMS-2024-0042")
+    assert record.status is EvaluationStatus.COMPLIED
