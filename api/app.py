@@ -23,11 +23,17 @@ from api import portal, portal_admin
 from api.endpoint import Endpoint
 from api.openapi import build_openapi
 from api.problems import problem
-from api.routes import admin, customers, jobs, system
+from api.routes import admin, covenants, customers, jobs, system
 
 log = structlog.get_logger(__name__)
 
-ENDPOINTS: list[Endpoint] = [*customers.ENDPOINTS, *jobs.ENDPOINTS, *admin.ENDPOINTS, *system.ENDPOINTS]
+ENDPOINTS: list[Endpoint] = [
+    *customers.ENDPOINTS,
+    *covenants.ENDPOINTS,
+    *jobs.ENDPOINTS,
+    *admin.ENDPOINTS,
+    *system.ENDPOINTS,
+]
 
 
 class Metrics:

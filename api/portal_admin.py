@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
@@ -285,12 +286,27 @@ async def settings_page(request: Request, platform: Any, principal: Principal) -
 async def settings_save(request: Request, platform: Any, principal: Principal) -> Response:
     form = request.state.form
     updates: dict[str, Any] = {}
+    bad_json = []
     for name, field in BrandSettings.model_fields.items():
         if field.annotation is bool:
             updates[name] = form.get(name) == "on"
         elif name in form:
             raw = str(form.get(name)).strip()
-            updates[name] = raw or None if name == "business_date" else raw
+            if isinstance(field.default_factory, type) and field.default_factory is dict:
+                try:
+                    updates[name] = json.loads(raw or "{}")
+                except json.JSONDecodeError:
+                    bad_json.append(name)
+            else:
+                updates[name] = raw or None if name == "business_date" else raw
+    if bad_json:
+        return await _settings(
+            request,
+            platform,
+            principal,
+            error=f'{", ".join(bad_json)}: write it as JSON, e.g. {{"monthly": 7}}',
+            status=422,
+        )
     try:
         result, _ = await _act(principal, lambda: platform.identity.change_configuration(principal.brand_id, updates))
     except DomainError as exc:

@@ -21,11 +21,22 @@ def dsn() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def platform(dsn: str) -> Iterator[Any]:
-    """The platform with projection runners following the event store."""
+def mail_sink() -> Iterator[Any]:
+    """A real SMTP server on loopback that keeps every message."""
+    from adapters.mail_sink import MailSink
+
+    sink = MailSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def platform(dsn: str, mail_sink: Any) -> Iterator[Any]:
+    """The platform with projection runners following the event store, mailing to the test SMTP server."""
+    from adapters.mailer import MailSettings
     from workers.platform import Platform
 
-    p = Platform.open(dsn)
+    p = Platform.open(dsn, mail=MailSettings(port=mail_sink.port))
     p.start_projection_runners()
     yield p
     p.close()

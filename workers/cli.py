@@ -26,7 +26,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from workers.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
 
     dsn = resolve_dsn()
-    platform = Platform.open(dsn)
+    mail, sink_note = _mail_settings()
+    platform = Platform.open(dsn, mail=mail)
     if args.seed:
         seed_demo(platform)
     from workers.runtime import Workers
@@ -36,9 +37,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"\nCovenant Desk is starting on {url}", flush=True)
     if args.seed:
         print(f"  portal login: {DEMO_EMAIL} / {DEMO_PASSWORD}", flush=True)
-    print("  API key:      covenant-desk apikey create --brand demo --role admin\n", flush=True)
+    print("  API key:      covenant-desk apikey create --brand demo --role admin", flush=True)
+    print(f"  email:        {sink_note}\n", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
+
+
+def _mail_settings() -> tuple[Any, str]:
+    """SMTP_HOST's server when set; otherwise a local sink on 127.0.0.1 that keeps every email under var/mail."""
+    import os
+    from pathlib import Path
+
+    from adapters.mail_sink import MailSink, free_port
+    from adapters.mailer import MailSettings
+
+    if os.environ.get("SMTP_HOST"):
+        settings = MailSettings.from_env()
+        return settings, f"SMTP {settings.host}:{settings.port}"
+    folder = Path(os.environ.get("COVENANT_DESK_VAR", "var")) / "mail"
+    try:
+        sink = MailSink(port=1025, folder=folder).start()
+    except OSError:
+        sink = MailSink(port=free_port(), folder=folder).start()
+    return MailSettings(port=sink.port), f"local SMTP sink on 127.0.0.1:{sink.port}, messages saved in {folder}/"
 
 
 def cmd_seed(args: argparse.Namespace) -> int:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from workers import housekeeping
+from workers import covenant_jobs, housekeeping
 from workers.scheduler import JobHandler
 
-JOB_DEFINITIONS = [housekeeping.DEFINITION]
-JOB_HANDLERS: dict[str, JobHandler] = {housekeeping.DEFINITION.name: housekeeping.run}
+JOB_DEFINITIONS = [housekeeping.DEFINITION, covenant_jobs.EVALUATION, covenant_jobs.NOTIFICATION]
+JOB_HANDLERS: dict[str, JobHandler] = {
+    housekeeping.DEFINITION.name: housekeeping.run,
+    covenant_jobs.EVALUATION.name: covenant_jobs.run_evaluation,
+    covenant_jobs.NOTIFICATION.name: covenant_jobs.run_notification,
+}

@@ -6,10 +6,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.mailer import MailSettings, SmtpMailer
 from adapters.operational import OperationalStore
 from adapters.passwords import Argon2Hasher
 from adapters.postgres import Database, eventsourcing_env
 from domain.blocklist.application import Blocklists
+from domain.covenants.application import Covenants
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.jobs.application import JobDefinition, Jobs
@@ -17,13 +19,14 @@ from domain.shared.clock import Clock, SystemClock
 from projections.activity import ActivityQueries, activity_projection
 from projections.blocklist import BlocklistQueries, BlocklistView
 from projections.brands import BrandDirectory, BrandQueries
+from projections.covenants import CovenantQueries, CovenantViews
 from projections.customers import CustomerDirectory, CustomerQueries, CustomerTimeline
 from projections.engine import ProjectionEngine, ProjectionRunner
 from projections.identity import ApiKeyList, BrandConfigHistory, IdentityQueries, StaffDirectory
 from projections.jobs import JobRunHistory, JobRunQueries
 from workers.job_catalogue import JOB_DEFINITIONS
 
-SOURCES = ("customers", "identity", "jobs", "blocklist")
+SOURCES = ("customers", "identity", "jobs", "blocklist", "covenants")
 
 
 def all_projections() -> list[Any]:
@@ -37,6 +40,7 @@ def all_projections() -> list[Any]:
         ApiKeyList(),
         BrandConfigHistory(),
         BlocklistView(),
+        CovenantViews(),
         *[activity_projection(source) for source in SOURCES],
     ]
 
@@ -51,6 +55,7 @@ class Platform:
     identity: Identity
     jobs: Jobs
     blocklists: Blocklists
+    covenants: Covenants
     engine: ProjectionEngine
     customer_queries: CustomerQueries
     brand_queries: BrandQueries
@@ -58,13 +63,21 @@ class Platform:
     identity_queries: IdentityQueries
     blocklist_queries: BlocklistQueries
     activity_queries: ActivityQueries
+    covenant_queries: CovenantQueries
+    mailer: SmtpMailer
     ops: OperationalStore
     clock: Clock
     runners: list[ProjectionRunner] = field(default_factory=list)
     scheduler_wake: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
-    def open(cls, dsn: str, clock: Clock | None = None, job_catalogue: list[JobDefinition] | None = None) -> Platform:
+    def open(
+        cls,
+        dsn: str,
+        clock: Clock | None = None,
+        job_catalogue: list[JobDefinition] | None = None,
+        mail: MailSettings | None = None,
+    ) -> Platform:
         """Connect, create schemas and tables, and construct the applications."""
         clock = clock or SystemClock()
         db = Database(dsn)
@@ -74,7 +87,14 @@ class Platform:
         identity = Identity(env=env, clock=clock, hasher=Argon2Hasher())
         jobs = Jobs(env=env, clock=clock, catalogue=JOB_DEFINITIONS if job_catalogue is None else job_catalogue)
         blocklists = Blocklists(env=env, clock=clock)
-        apps: dict[str, Any] = {"customers": customers, "identity": identity, "jobs": jobs, "blocklist": blocklists}
+        covenants = Covenants(env=env, clock=clock)
+        apps: dict[str, Any] = {
+            "customers": customers,
+            "identity": identity,
+            "jobs": jobs,
+            "blocklist": blocklists,
+            "covenants": covenants,
+        }
         engine = ProjectionEngine(db.pool, apps, all_projections())
         engine.setup()
         ops = OperationalStore(db.pool)
@@ -86,6 +106,7 @@ class Platform:
             identity=identity,
             jobs=jobs,
             blocklists=blocklists,
+            covenants=covenants,
             engine=engine,
             customer_queries=CustomerQueries(db.pool),
             brand_queries=BrandQueries(db.pool),
@@ -93,6 +114,8 @@ class Platform:
             identity_queries=IdentityQueries(db.pool),
             blocklist_queries=BlocklistQueries(db.pool),
             activity_queries=ActivityQueries(db.pool),
+            covenant_queries=CovenantQueries(db.pool),
+            mailer=SmtpMailer(mail or MailSettings.from_env()),
             ops=ops,
             clock=clock,
         )
@@ -113,6 +136,7 @@ class Platform:
             runner.stop()
         for runner in self.runners:
             runner.join(timeout=3)
-        for app in (self.customers, self.identity, self.jobs, self.blocklists):
+        self.mailer.close()
+        for app in (self.customers, self.identity, self.jobs, self.blocklists, self.covenants):
             app.close()
         self.db.close()

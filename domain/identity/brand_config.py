@@ -51,6 +51,12 @@ class BrandSettings(BaseModel):
     sunday_off: bool = Field(True, description="Exclude Sundays from repayment schedule calculation")
     central_dedup: bool = Field(False, description="Check whether the same customer exists on another brand")
     dashboard_version: DashboardVersion = Field(DashboardVersion.V1, description="Portal dashboard V1 (classic) or V2")
+    covenant_lead_days: dict[str, int] = Field(
+        default_factory=dict, description="Reminder lead days per covenant frequency (overrides the product defaults)"
+    )
+    covenant_grace_days: dict[str, int] = Field(
+        default_factory=dict, description="Grace days per covenant frequency before a record turns overdue"
+    )
     timezone: str = Field(DEFAULT_TIMEZONE, description="IANA timezone of the brand's business day")
     business_date: date | None = Field(
         None, description="Fixed business date for 'as of' operation; empty: today in the timezone"
@@ -60,6 +66,17 @@ class BrandSettings(BaseModel):
     @classmethod
     def _rupees(cls, value: Decimal) -> Decimal:
         return value.quantize(Decimal("0.01"))
+
+    @field_validator("covenant_lead_days", "covenant_grace_days")
+    @classmethod
+    def _per_frequency(cls, value: dict[str, int]) -> dict[str, int]:
+        frequencies = {"one_time", "monthly", "quarterly", "half_yearly", "annual"}
+        unknown = sorted(set(value) - frequencies)
+        if unknown:
+            raise ValueError(f"unknown frequency {unknown}; use {sorted(frequencies)}")
+        if any(not 0 <= days <= 365 for days in value.values()):
+            raise ValueError("days must be between 0 and 365")
+        return value
 
     @field_validator("timezone")
     @classmethod

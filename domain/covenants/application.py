@@ -1,0 +1,198 @@
+"""Use cases of the covenants context: set-up, cycles, reviews, overdue marking and notices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from domain.covenants.covenant import (
+    Calendar,
+    Covenant,
+    CovenantEvaluation,
+    CovenantNotFound,
+    CovenantNotice,
+    EvaluationNotFound,
+    NoticeKind,
+    Terms,
+)
+from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Frequency
+from domain.shared.aggregate import Aggregate
+from domain.shared.application import CommandResult, ContextApplication
+from domain.shared.errors import FieldChecks, FieldError, InvalidValue
+
+
+class Covenants(ContextApplication):
+    """Covenants, their evaluation records and the notices sent about them."""
+
+    name = "covenants"
+
+    def create(
+        self,
+        brand_id: UUID,
+        *,
+        customer_id: UUID,
+        application_ref: str,
+        title: str,
+        terms: Terms,
+        frequency: Frequency,
+        start_date: date,
+        first_due_date: date,
+        expiry_date: date,
+        grace_days: int,
+        lead_days: int | None,
+        brand_lead_days: dict[str, int] | None = None,
+        assignee_id: UUID | None = None,
+        company: str | None = None,
+    ) -> CommandResult:
+        """Set up a covenant on a borrower; lead days default per frequency (brand override, then product default)."""
+        checks = FieldChecks()
+        clean_title = " ".join((title or "").split())
+        if not 3 <= len(clean_title) <= 200:
+            checks.errors.append(FieldError("title", "a title of 3 to 200 characters names the covenant"))
+        clean_ref = (application_ref or "").strip()
+        if not 1 <= len(clean_ref) <= 60:
+            checks.errors.append(FieldError("application_ref", "the application or loan reference is required"))
+        checked_terms = checks.check(terms.checked)
+        lead = (
+            lead_days
+            if lead_days is not None
+            else (brand_lead_days or {}).get(frequency.value, DEFAULT_LEAD_DAYS[frequency])
+        )
+        calendar = checks.check(
+            Calendar(
+                frequency=frequency,
+                start_date=start_date,
+                first_due_date=first_due_date,
+                expiry_date=expiry_date,
+                grace_days=grace_days,
+                lead_days=lead,
+            ).checked
+        )
+        checks.raise_if_any()
+        assert checked_terms is not None and calendar is not None
+        covenant = Covenant(
+            brand_id=brand_id,
+            customer_id=customer_id,
+            application_ref=clean_ref,
+            title=clean_title,
+            terms=checked_terms,
+            calendar=calendar,
+            assignee_id=assignee_id,
+            company=(company or "").strip() or None,
+        )
+        return self.commit(covenant)
+
+    def covenant(self, brand_id: UUID | None, covenant_id: UUID) -> Covenant:
+        """A covenant of the brand (None: any, for workers)."""
+        return self.load(Covenant, covenant_id, brand_id, CovenantNotFound)
+
+    def evaluation(self, brand_id: UUID | None, evaluation_id: UUID) -> CovenantEvaluation:
+        """An evaluation record of the brand (None: any, for workers)."""
+        return self.load(CovenantEvaluation, evaluation_id, brand_id, EvaluationNotFound)
+
+    def close_covenant(self, brand_id: UUID, covenant_id: UUID, reason: str) -> CommandResult:
+        """Close a covenant before expiry."""
+        covenant = self.covenant(brand_id, covenant_id)
+        covenant.close(reason)
+        return self.commit(covenant)
+
+    def reassign(self, brand_id: UUID, covenant_id: UUID, assignee_id: UUID | None) -> CommandResult:
+        """Change who follows the covenant up."""
+        covenant = self.covenant(brand_id, covenant_id)
+        covenant.reassign(assignee_id)
+        return self.commit(covenant)
+
+    # Reviews (staff with covenant-review permission) ---------------------------------------------------
+
+    def submit_value(self, brand_id: UUID, evaluation_id: UUID, value: str | Decimal) -> CommandResult:
+        """Record a measured value; the record keeps pass/fail against the threshold."""
+        record = self.evaluation(brand_id, evaluation_id)
+        record.submit_value(value)
+        return self.commit(record)
+
+    def comply(self, brand_id: UUID, evaluation_id: UUID, evidence: str) -> CommandResult:
+        """Mark a record complied, with the evidence or document reference."""
+        record = self.evaluation(brand_id, evaluation_id)
+        record.comply(evidence)
+        return self.commit(record)
+
+    def waive(self, brand_id: UUID, evaluation_id: UUID, reason: str) -> CommandResult:
+        """Waive a record, with the reason."""
+        record = self.evaluation(brand_id, evaluation_id)
+        record.waive(reason)
+        return self.commit(record)
+
+    # Batch work (the jobs) -------------------------------------------------------------------------------
+
+    def open_due_cycles(self, covenant_ids: list[UUID], as_of: date) -> tuple[int, int]:
+        """Open every due cycle of the covenants in one atomic save; returns (covenants changed, records opened)."""
+        changed: list[Aggregate] = []
+        opened = 0
+        for covenant_id in covenant_ids:
+            covenant = self.covenant(None, covenant_id)
+            records = covenant.open_due_cycles(as_of)
+            if covenant.pending_events:
+                changed.append(covenant)
+                changed.extend(records)
+                opened += len(records)
+        if changed:
+            self.commit(changed[0], *changed[1:])
+        return sum(isinstance(a, Covenant) for a in changed), opened
+
+    def mark_overdue(self, evaluation_ids: list[UUID], as_of: date) -> int:
+        """System only: move still-open records past due date plus grace to Overdue, atomically; returns how many."""
+        changed = [r for r in (self.evaluation(None, i) for i in evaluation_ids) if r.mark_overdue(as_of)]
+        if changed:
+            self.commit(changed[0], *changed[1:])
+        return len(changed)
+
+    def queue_notice(
+        self,
+        brand_id: UUID,
+        kind: NoticeKind,
+        evaluation_ids: list[UUID],
+        *,
+        recipient: str,
+        subject_for: Callable[[list[CovenantEvaluation]], str],
+        as_of: date,
+    ) -> CovenantNotice | None:
+        """Queue one email covering the records that still owe a `kind` notice (each record at most once ever).
+
+        `subject_for(records)` composes the subject. Returns None when every record was already covered.
+        """
+        records = [r for r in (self.evaluation(brand_id, i) for i in evaluation_ids) if r.needs_notice(kind)]
+        if not records:
+            return None
+        first = records[0]
+        if any((r.customer_id, r.application_ref) != (first.customer_id, first.application_ref) for r in records):
+            raise InvalidValue("evaluation_ids", "one notice covers records of one borrower and one application")
+        notice = CovenantNotice(
+            brand_id=brand_id,
+            kind=kind,
+            customer_id=first.customer_id,
+            application_ref=first.application_ref,
+            recipient=recipient,
+            subject=subject_for(records),
+            evaluation_ids=[r.id for r in records],
+            as_of=as_of,
+        )
+        for record in records:
+            record.queue_notice(kind, notice.id)
+        self.commit(notice, *records)
+        return notice
+
+    def notice(self, notice_id: UUID) -> CovenantNotice:
+        """A notice (workers only)."""
+        return self.load(CovenantNotice, notice_id, None, EvaluationNotFound)
+
+    def mark_sent(self, notice: CovenantNotice) -> None:
+        """The mail server accepted the notice."""
+        notice.mark_sent()
+        self.commit(notice)
+
+    def mark_failed(self, notice: CovenantNotice, error: str) -> None:
+        """Sending failed; the notice stays owed for the next run."""
+        notice.mark_failed(error[:1000])
+        self.commit(notice)
