@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import socket
 import threading
-from email import message_from_bytes
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,13 @@ def free_port() -> int:
 class _Keeper:
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
-        self.messages: list[Message] = []
+        self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.content)
+        message = message_from_bytes(envelope.content, policy=policy.default)
         with self.lock:
-            self.messages.append(message)
+            self.messages.append(message)  # type: ignore[arg-type]
             if self.folder is not None:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 (self.folder / f"{len(self.messages):06d}.eml").write_bytes(envelope.content)
@@ -44,7 +44,7 @@ class MailSink:
         self._controller = Controller(self._keeper, hostname="127.0.0.1", port=self.port)
 
     @property
-    def messages(self) -> list[Message]:
+    def messages(self) -> list[EmailMessage]:
         with self._keeper.lock:
             return list(self._keeper.messages)
 

@@ -95,5 +95,9 @@ def _invalid(errors: list[FieldError], path: str) -> JSONResponse:
     )
 
 
+_RESERVED = frozenset({"type", "title", "status", "detail", "instance", "errors"})
+
+
 def _safe(details: dict[str, object]) -> dict[str, object]:
-    return {k: v for k, v in details.items() if isinstance(v, (str, int, float, bool))}
+    """Scalar details that do not clash with the problem's own members."""
+    return {k: v for k, v in details.items() if isinstance(v, (str, int, float, bool)) and k not in _RESERVED}
