@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import portal, portal_admin
+from api import portal, portal_admin, portal_covenants
 from api.endpoint import Endpoint
 from api.openapi import build_openapi
 from api.problems import problem
@@ -163,6 +163,7 @@ def create_app(
         *[ep.route() for ep in ENDPOINTS],
         *portal.ROUTES,
         *portal_admin.ROUTES,
+        *portal_covenants.ROUTES,
         Mount("/static", app=StaticFiles(directory=str(portal.STATIC_DIR)), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})

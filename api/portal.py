@@ -73,7 +73,7 @@ def _secure(request: Request) -> bool:
 
 def _safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
-        return "/customers"
+        return "/dashboard"
     return target
 
 
@@ -173,7 +173,7 @@ async def logout(request: Request, platform: Any, principal: Principal) -> Respo
 
 
 async def home(request: Request) -> Response:
-    return RedirectResponse("/customers", status_code=303)
+    return RedirectResponse("/dashboard", status_code=303)
 
 
 @page((Permission.CUSTOMER, Level.READ))
@@ -200,7 +200,21 @@ async def customer_360(request: Request, platform: Any, principal: Principal) ->
         return await not_found(request)
     actors = await run_in_threadpool(_actor_names, platform, principal.brand_id, {e.actor for e in profile.timeline})
     hits = await run_in_threadpool(blocklist_hits, platform, profile)
-    return render(request, "customer.html", c=profile, actors=actors, hits=hits, principal=principal, nav="customers")
+    covenants = None
+    if principal.grants.get(Permission.COVENANTS):
+        covenants = await run_in_threadpool(
+            lambda: platform.covenant_queries.worklist(principal.brand_id, customer_id=customer_id, limit=100).items
+        )
+    return render(
+        request,
+        "customer.html",
+        c=profile,
+        actors=actors,
+        hits=hits,
+        covenants=covenants,
+        principal=principal,
+        nav="customers",
+    )
 
 
 def _actor_names(platform: Any, brand_id: Any, actors: set[str]) -> dict[str, str]:

@@ -252,3 +252,42 @@ def test_leap_year_month_end_cycles(client: Any, platform: Any, as_of: str) -> N
     assert dues[0] == f"{as_of[:4]}-02-29" and dues[1] == f"{as_of[:4]}-01-31"
     assert len(dues) == len(set(dues)) == (2 if as_of.startswith("2024") else 50)
     assert date.fromisoformat(dues[0]).day == 29
+
+
+def test_covenant_review_in_the_portal(
+    server: str, browser: Any, staff: tuple[Any, str], client: Any, platform: Any
+) -> None:
+    from tests.e2e.conftest import ARTIFACTS, login
+
+    tenant, email = staff
+    customer = _borrower(client, tenant)
+    covenant = _covenant(client, tenant, customer, first_due_date="2024-01-31")
+    _run(client, platform, tenant, "covenant-evaluation", "2024-02-10")
+    _run(client, platform, tenant, "covenant-notification", "2024-02-10")  # 31 Jan + 5 days grace: overdue
+    page = browser.new_page()
+    login(page, server, email)
+    page.goto(f"{server}/dashboard")
+    assert page.locator("#covenant-kpis .kpi.bad .figure").inner_text() == "1"
+    page.click("#covenant-kpis .kpi.bad")
+    page.wait_for_selector("#worklist")
+    page.click(f"#worklist a[href='/covenants/{covenant['id']}']")
+    page.wait_for_selector("#evaluations")
+    row = page.locator("#evaluations tbody tr").first
+    assert "overdue" in row.inner_text()
+    row.locator("input[name=text]").first.fill("0.9")
+    row.locator("button:has-text('Submit value')").click()
+    page.wait_for_selector("#evaluations")
+    assert "fail" in page.locator("#evaluations tbody tr").first.inner_text()
+    row = page.locator("#evaluations tbody tr").first
+    row.locator("form[action$='/comply'] input[name=text]").fill("Q4 statements")
+    row.locator("button:has-text('Comply')").click()
+    assert "fails DSCR" in page.locator(".alert").inner_text()
+    row = page.locator("#evaluations tbody tr").first
+    row.locator("form[action$='/waive'] input[name=text]").fill("Covid relief per board note 12")
+    row.locator("button:has-text('Waive')").click()
+    page.wait_for_selector("#evaluations")
+    assert "waived" in page.locator("#evaluations tbody tr").first.inner_text()
+    page.goto(f"{server}/customers/{customer}")
+    assert "Debt service coverage" in page.locator("#customer-covenants").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "customer-360-covenants.png"), full_page=True)
