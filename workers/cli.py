@@ -68,7 +68,9 @@ def cmd_seed(args: argparse.Namespace) -> int:
     platform = _platform()
     try:
         result = seed_demo(platform, borrowers=args.borrowers)
-        print(f"demo brand {result['brand_id']}: {result['registered']} borrowers registered now")
+        print(
+            f"demo brand {result['brand_id']}: {result['registered']} borrowers and {result['covenants']} covenants added now"
+        )
         print(f"portal login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
     finally:
         platform.close()

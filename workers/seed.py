@@ -5,10 +5,13 @@ from __future__ import annotations
 import random
 from contextlib import suppress
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import structlog
 
+from domain.covenants.covenant import CovenantType, Operator, Terms
+from domain.covenants.schedule import Frequency, add_months
 from domain.customers.customer import DuplicateCustomer
 from domain.customers.values import Address
 from domain.identity.brand import BrandNotFound
@@ -169,12 +172,50 @@ def seed_demo(platform: Any, borrowers: int = 150) -> dict[str, Any]:
             created_brand = True
         with suppress(Conflict):  # The demo admin exists already.
             platform.identity.create_staff(brand.id, DEMO_EMAIL, "Demo Admin", ["admin"], DEMO_PASSWORD)
-        registered = 0
+        registered: list[Any] = []
         for person in demo_borrowers(borrowers):
             try:
-                platform.customers.register(brand.id, **person)
-                registered += 1
+                registered.append(platform.customers.register(brand.id, **person).id)
             except DuplicateCustomer:
                 continue
-    log.info("seed.completed", brand=DEMO_SLUG, created_brand=created_brand, borrowers_registered=registered)
-    return {"brand_id": brand.id, "created_brand": created_brand, "registered": registered}
+        covenants = _seed_covenants(platform, brand.id, registered[:24]) if created_brand else 0
+    log.info(
+        "seed.completed",
+        brand=DEMO_SLUG,
+        created_brand=created_brand,
+        borrowers_registered=len(registered),
+        covenants=covenants,
+    )
+    return {"brand_id": brand.id, "created_brand": created_brand, "registered": len(registered), "covenants": covenants}
+
+
+def _seed_covenants(platform: Any, brand_id: Any, customer_ids: list[Any]) -> int:
+    """Covenants on some demo borrowers around today's business date, with their records opened."""
+    today = platform.identity.business_date(brand_id)
+    month_end = add_months(date(today.year, today.month, 1), 1) - timedelta(days=1)
+    kinds = [
+        (Terms(type=CovenantType.FINANCIAL, metric="DSCR", operator=Operator.GE, threshold=Decimal("1.25")), "Debt service coverage", Frequency.QUARTERLY),
+        (Terms(type=CovenantType.DOCUMENT, document="Monthly stock statement"), "Stock statement", Frequency.MONTHLY),
+        (Terms(type=CovenantType.DOCUMENT, document="Audited financial statements"), "Audited financials", Frequency.ANNUAL),
+        (Terms(type=CovenantType.OTHER, description="Keep the plant insured for full value"), "Insurance renewal", Frequency.ANNUAL),
+    ]  # fmt: skip
+    ids = []
+    for i, customer_id in enumerate(customer_ids):
+        terms, title, frequency = kinds[i % len(kinds)]
+        first_due = add_months(month_end, (i % 5) - 2)  # some overdue, some due soon, some later
+        result = platform.covenants.create(
+            brand_id,
+            customer_id=customer_id,
+            application_ref=f"APP-{2024 + i % 3}-{100 + i:04d}",
+            title=title,
+            terms=terms,
+            frequency=frequency,
+            start_date=add_months(first_due, -3),
+            first_due_date=first_due,
+            expiry_date=add_months(first_due, 36),
+            grace_days=5,
+            lead_days=None,
+        )
+        ids.append(result.id)
+    platform.covenants.open_due_cycles(ids, today)
+    return len(ids)

@@ -21,7 +21,7 @@ def test_seed_is_idempotent_and_an_api_key_from_the_cli_works(dsn: str, client: 
     first = _cli(dsn, "seed", "--borrowers", "12")
     assert first.returncode == 0, first.stderr
     second = _cli(dsn, "seed", "--borrowers", "12")
-    assert "0 borrowers registered now" in second.stdout
+    assert "0 borrowers and 0 covenants added now" in second.stdout
 
     created = _cli(dsn, "apikey", "create", "--brand", "demo", "--role", "admin")
     assert created.returncode == 0, created.stderr
