@@ -43,6 +43,18 @@ class Context:
     def brand_id(self) -> UUID:
         return self.principal.brand_id
 
+    def expected_version(self) -> int | None:
+        """The record version from an `If-Match` ETag (None without the header); 422 when it is not ours."""
+        raw = self.headers.get("if-match")
+        if not raw:
+            return None
+        try:
+            return int(raw.strip().removeprefix("W/").strip('"'))
+        except ValueError:
+            raise HttpProblem(
+                422, "If-Match must be an ETag from this API (the record's version)", "invalid-input"
+            ) from None
+
 
 Handler = Callable[[Context], Response]
 

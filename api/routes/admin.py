@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import Response
 
 from api.endpoint import Context, Endpoint, json_response
-from api.problems import HttpProblem
 from domain.blocklist.entry import BlockKind, BlocklistEntryNotFound
 from domain.identity.api_key import ApiKeyNotFound
 from domain.identity.application import UNCHANGED
@@ -31,18 +30,6 @@ AUDIT_READ = (Permission.AUDIT_REPLAY, Level.READ)
 
 def _etag(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
-
-
-def _if_match(ctx: Context) -> int | None:
-    raw = ctx.headers.get("if-match")
-    if not raw:
-        return None
-    try:
-        return int(raw.strip().removeprefix("W/").strip('"'))
-    except ValueError:
-        raise HttpProblem(
-            422, "If-Match must be an ETag from this API (the record's version)", "invalid-input"
-        ) from None
 
 
 # Staff ------------------------------------------------------------------------------------------------
@@ -185,7 +172,7 @@ def update_staff(ctx: Context) -> Response:
         ctx.brand_id,
         ctx.path["staff_id"],
         actor_id=ctx.principal.id,
-        expected_version=_if_match(ctx),
+        expected_version=ctx.expected_version(),
         manager_id=manager,
         **fields,
     )
@@ -333,7 +320,7 @@ def get_config(ctx: Context) -> Response:
 
 def update_config(ctx: Context) -> Response:
     updates = ctx.body.model_dump(exclude_unset=True)
-    result, changes = ctx.platform.identity.change_configuration(ctx.brand_id, updates, _if_match(ctx))
+    result, changes = ctx.platform.identity.change_configuration(ctx.brand_id, updates, ctx.expected_version())
     if result.position:
         ctx.platform.engine.wait_for("identity", result.position)
     body, version = _config_body(ctx)

@@ -219,20 +219,6 @@ def _profile_response(ctx: Context, customer_id: Any, position: int, status: int
     )
 
 
-def _expected_version(ctx: Context) -> int | None:
-    raw = ctx.headers.get("if-match")
-    if not raw:
-        return None
-    try:
-        return int(raw.strip().strip("W/").strip('"'))
-    except ValueError:
-        from api.problems import HttpProblem
-
-        raise HttpProblem(
-            422, "If-Match must be an ETag from this API (the record's version)", "invalid-input"
-        ) from None
-
-
 def register_customer(ctx: Context) -> Response:
     body: CustomerIn = ctx.body
     result = ctx.platform.customers.register(
@@ -264,7 +250,7 @@ def update_customer(ctx: Context) -> Response:
     if body.addresses is not None:
         fields["addresses"] = [a.to_domain() for a in body.addresses]
     result = ctx.platform.customers.update_details(
-        ctx.brand_id, ctx.path["customer_id"], expected_version=_expected_version(ctx), **fields
+        ctx.brand_id, ctx.path["customer_id"], expected_version=ctx.expected_version(), **fields
     )
     return _profile_response(ctx, result.id, result.position)
 

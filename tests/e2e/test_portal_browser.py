@@ -31,6 +31,7 @@ def test_login_search_and_open_customer_360(server: str, browser: Any, staff: tu
     page.click("text=Lakshmi Venkatesh")
     page.wait_for_url(f"{server}/customers/{r.id}")
     assert page.locator("h1").inner_text() == "Lakshmi Venkatesh"
+    assert page.title() == "Lakshmi Venkatesh · Covenant Desk"
     timeline = page.locator("#timeline li")
     assert timeline.count() == 2
     assert "Added alternate phone +919900123457 (spouse)" in timeline.nth(0).inner_text()
