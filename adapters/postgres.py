@@ -57,7 +57,7 @@ def resolve_dsn(root: Path | None = None) -> str:
     return embedded_server_dsn(base / "pgdata")
 
 
-def eventsourcing_env(dsn: str, pool_size: int = 4) -> dict[str, str]:
+def eventsourcing_env(dsn: str, pool_size: int = 2) -> dict[str, str]:
     """Environment for eventsourcing's PostgreSQL persistence from a DSN."""
     parts = conninfo_to_dict(dsn)
     return {
@@ -69,7 +69,7 @@ def eventsourcing_env(dsn: str, pool_size: int = 4) -> dict[str, str]:
         "POSTGRES_PASSWORD": str(parts.get("password") or ""),
         "POSTGRES_SCHEMA": EVENTS_SCHEMA,
         "POSTGRES_POOL_SIZE": str(pool_size),
-        "POSTGRES_MAX_OVERFLOW": "4",
+        "POSTGRES_MAX_OVERFLOW": "6",
         "POSTGRES_LOCK_TIMEOUT": "10",
         "CREATE_TABLE": "true",
         "MAPPER_TOPIC": "adapters.event_store:PydanticMapper",

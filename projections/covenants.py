@@ -496,6 +496,15 @@ class CovenantQueries:
             for r in rows
         ]
 
+    def customer_names(self, brand_id: UUID, customer_ids: Iterable[UUID]) -> dict[UUID, str]:
+        """Borrowers' names by id, for addressing a page of notices (missing ids are left out)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, name FROM read.customers WHERE brand_id = %s AND id = ANY(%s)",
+                (brand_id, list(customer_ids)),
+            ).fetchall()
+        return {r["id"]: r["name"] for r in rows}
+
     def pending_notices(
         self, brand_id: UUID, after: tuple[datetime, UUID] | None, limit: int
     ) -> list[tuple[datetime, UUID]]:

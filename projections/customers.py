@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -289,40 +290,99 @@ class CustomerQueries:
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
+    #: How many index entries the name search walks in name order before it asks the trigram index instead.
+    NAME_WALK = 20_000
+
     def search(self, brand_id: UUID, q: str | None = None, cursor: str | None = None, limit: int = 25) -> Page:
-        """Directory search by name, phone (any format), loan number or PAN; keyset pages ordered by name."""
-        where = ["brand_id = %(brand)s"]
-        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
-        term = (q or "").strip()
-        if term:
-            upper = term.upper().replace(" ", "")
-            alternatives = ["loan_numbers @> ARRAY[%(loan)s]::text[]"]
-            params["loan"] = upper
-            if PAN_PATTERN.match(upper):
-                alternatives.append("pan = %(pan)s")
-                params["pan"] = upper
-            if looks_like_phone(term):
-                try:
-                    phone = normalise_phone(term)
-                    alternatives += ["phone = %(phone)s", "alternate_numbers @> ARRAY[%(phone)s]::text[]"]
-                    params["phone"] = phone
-                except InvalidInput:
-                    pass
-            if len(term) >= 2 and not term.replace(" ", "").isdigit():
-                alternatives.append("name_key LIKE %(name)s")
-                params["name"] = "%" + term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.append("(" + " OR ".join(alternatives) + ")")
+        """Directory search by name, phone (any format), loan number or PAN; keyset pages ordered by name.
+
+        One statement, three kinds of candidates for the page, each with a plan
+        of bounded cost whatever the data (a single OR'ed query let the planner
+        walk a whole brand in name order for a phone or PAN matching one row):
+
+        - exact keys (loan number, PAN, phone, alternate phone): index lookups;
+        - a name fragment, first by walking the brand's name index in order for
+          at most NAME_WALK entries (index-only: no table rows), which finds a
+          page at once for common fragments;
+        - only when that walk found less than a page: every match of the fragment
+          through the trigram index, sorted (rare or late-in-the-alphabet names).
+          Fragments with a digit (a PAN, a loan number, a phone with separators)
+          skip the walk; fragments without a three-letter word cannot use
+          trigrams, so they walk on.
+
+        The page's ids are then read from the table and ordered by (name_key, id).
+        """
+        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1, "walk": self.NAME_WALK}
+        page_filter = ""
         if cursor:
             name_key, last_id = decode_cursor(cursor, 2)
-            where.append("(name_key, id) > (%(c_name)s, %(c_id)s)")
+            page_filter = " AND (name_key, id) > (%(c_name)s, %(c_id)s)"
             params.update(c_name=name_key, c_id=last_id)
-        sql = (
-            "SELECT id, name, name_key, phone, pan_masked, email, loan_numbers, updated_at FROM read.customers WHERE "
-            + " AND ".join(where)
-            + " ORDER BY name_key, id LIMIT %(limit)s"
-        )
+        columns = "id, name, name_key, phone, pan_masked, email, loan_numbers, updated_at"
+        term = (q or "").strip()
+        if not term:
+            sql = (
+                f"SELECT {columns} FROM read.customers WHERE brand_id = %(brand)s{page_filter} "
+                "ORDER BY name_key, id LIMIT %(limit)s"
+            )
+        else:
+            upper = term.upper().replace(" ", "")
+            params["loan"] = upper
+            keys = [
+                "SELECT id FROM read.customers WHERE brand_id = %(brand)s AND loan_numbers @> ARRAY[%(loan)s]::text[]"
+            ]
+            if PAN_PATTERN.match(upper):
+                params["pan"] = upper
+                keys.append("SELECT id FROM read.customers WHERE brand_id = %(brand)s AND pan = %(pan)s")
+            if looks_like_phone(term):
+                with suppress(InvalidInput):  # looks like a phone but is not one: no phone keys
+                    params["phone"] = normalise_phone(term)
+                    keys.append("SELECT id FROM read.customers WHERE brand_id = %(brand)s AND phone = %(phone)s")
+                    keys.append(
+                        "SELECT id FROM read.customers WHERE brand_id = %(brand)s "
+                        "AND alternate_numbers @> ARRAY[%(phone)s]::text[]"
+                    )
+            # MATERIALIZED CTEs are separate steps, each planned on its own (and run only when read).
+            ctes = ["matched_keys AS MATERIALIZED (" + " UNION ".join(keys) + ")"]
+            candidates = ["SELECT id FROM matched_keys"]
+            if len(term) >= 2 and not term.replace(" ", "").isdigit():
+                params["name"] = "%" + term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                name_all = (
+                    "name_all AS MATERIALIZED (SELECT name_key, id FROM read.customers "
+                    f"WHERE brand_id = %(brand)s AND name_key LIKE %(name)s{page_filter})"
+                )
+                has_trigrams = any(len(word) >= 3 for word in term.split())
+                if has_trigrams and any(ch.isdigit() for ch in term):
+                    # A PAN, loan number or phone typed with separators: as a name fragment it matches
+                    # next to nothing, so the trigram index alone answers it.
+                    ctes.append(name_all)
+                    candidates.append("(SELECT id FROM name_all ORDER BY name_key, id LIMIT %(limit)s)")
+                elif has_trigrams:
+                    ctes.append(
+                        "name_walk AS MATERIALIZED (SELECT name_key, id FROM (SELECT name_key, id FROM read.customers "
+                        f"WHERE brand_id = %(brand)s{page_filter} ORDER BY name_key, id LIMIT %(walk)s) AS walked "
+                        "WHERE name_key LIKE %(name)s ORDER BY name_key, id LIMIT %(limit)s)"
+                    )
+                    ctes.append(name_all)
+                    candidates.append("SELECT id FROM name_walk")
+                    candidates.append(
+                        "(SELECT id FROM name_all WHERE (SELECT count(*) FROM name_walk) < %(limit)s "
+                        "ORDER BY name_key, id LIMIT %(limit)s)"
+                    )
+                else:
+                    ctes.append(
+                        "name_walk AS MATERIALIZED (SELECT name_key, id FROM read.customers WHERE brand_id = %(brand)s "
+                        f"AND name_key LIKE %(name)s{page_filter} ORDER BY name_key, id LIMIT %(limit)s)"
+                    )
+                    candidates.append("SELECT id FROM name_walk")
+            sql = (
+                "WITH " + ", ".join(ctes) + f" SELECT {columns} FROM read.customers "
+                "WHERE id IN (" + " UNION ".join(candidates) + f"){page_filter} "
+                "ORDER BY name_key, id LIMIT %(limit)s"
+            )
         with self.pool.connection() as conn:
-            rows = conn.execute(sql, params).fetchall()
+            # Never a prepared statement: a generic plan cannot know how common a name fragment is.
+            rows = conn.execute(sql, params, prepare=False).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
         items = [

@@ -10,6 +10,8 @@ LISTEN/NOTIFY on the recorder's channel.
 
 from __future__ import annotations
 
+import itertools
+import select
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -20,7 +22,9 @@ from typing import Any, ClassVar
 import psycopg
 import structlog
 from eventsourcing.application import Application
-from psycopg import Connection
+from psycopg import Connection, pq
+from psycopg._queries import PostgresQuery  # psycopg's own %s -> $n conversion and dumping (see _PipelinedWrites)
+from psycopg.adapt import Transformer
 
 log = structlog.get_logger(__name__)
 
@@ -131,15 +135,18 @@ class ProjectionEngine:
             notifications = app.recorder.select_notifications(
                 start=position, limit=limit, stop=stop, topics=list(projection.topics), inclusive_of_start=False
             )
-            writes: list[Write] = []
-            for notification in notifications:
-                event = app.mapper.to_domain_event(notification)
-                writes.extend(projection.project(notification.id, event))
-            _execute(conn, writes)
-            conn.execute(
-                "UPDATE ops.projection_tracking SET position = %s, updated_at = now() WHERE projection = %s",
-                (stop, projection.name),
-            )
+            # Writes stream to the server while later events are still being decoded and projected.
+            with _PipelinedWrites(conn) as out:
+                for notification in notifications:
+                    event = app.mapper.to_domain_event(notification)
+                    for write in projection.project(notification.id, event):
+                        out.send(write)
+                out.send(
+                    Write(
+                        "UPDATE ops.projection_tracking SET position = %s, updated_at = now() WHERE projection = %s",
+                        (stop, projection.name),
+                    )
+                )
         with self._advanced:
             self._advanced.notify_all()
         return stop - position
@@ -213,32 +220,141 @@ class ProjectionEngine:
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
 
 
-def _execute(conn: Connection[Any], writes: list[Write]) -> None:
-    """Run writes in order, batching runs of the same statement into executemany."""
-    i = 0
-    with conn.cursor() as cur:
-        while i < len(writes):
-            j = i
-            while j < len(writes) and writes[j].sql == writes[i].sql:
-                j += 1
-            if j - i == 1:
-                cur.execute(writes[i].sql, writes[i].params)
-            else:
-                cur.executemany(writes[i].sql, [w.params for w in writes[i:j]])
-            i = j
+_STATEMENT_NAMES = itertools.count()  # unique per process, so statements of different batches never clash
+
+
+class _PipelinedWrites:
+    """Sends writes over one connection in libpq pipeline mode, reading results one segment behind.
+
+    A batch's writes are the projection's throughput limit, and psycopg's cursor
+    costs about 25 us of Python per statement even in pipeline mode. Here each
+    statement is converted and dumped with psycopg's own adaptation (the same
+    parameter types as ``cursor.execute``), prepared once per batch and shape,
+    and sent with libpq directly; a sync point every ``SEGMENT`` statements lets
+    the server work on one segment while the caller decodes and projects the
+    next events. The batch's prepared statements are closed at the end (psycopg
+    may DEALLOCATE ALL on a connection at any time, so none outlives its batch).
+    The first error is raised on exit, after the pipeline is drained, so the
+    surrounding transaction rolls back. Waits poll the socket with the GIL
+    released, as psycopg's own waits do.
+    """
+
+    SEGMENT = 256  # statements per sync point; the results of a segment are a few kilobytes
+    MAX_PREPARED = 50  # statement shapes prepared per batch; any further shapes run unprepared
+
+    def __init__(self, conn: Connection[Any]) -> None:
+        self.conn = conn
+        self.pgconn = conn.pgconn
+        self.transformer = Transformer(conn)
+        self.queries: dict[str, PostgresQuery] = {}
+        self.prepared: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+        self.unsynced = 0  # statements sent since the last sync point
+        self.syncs = 0  # sync points whose results are not read yet
+        self.error: pq.abc.PGresult | None = None
+        self.poller = select.poll()
+
+    def __enter__(self) -> _PipelinedWrites:
+        self.conn.lock.acquire()
+        try:
+            self.pgconn.enter_pipeline_mode()
+        except BaseException:
+            self.conn.lock.release()
+            raise
+        return self
+
+    def send(self, write: Write) -> None:
+        """Queue one statement; every SEGMENT statements, sync and read the segment before."""
+        query = self.queries.get(write.sql)
+        if query is None:
+            query = self.queries[write.sql] = PostgresQuery(self.transformer)
+            query.convert(write.sql, write.params)
+        else:
+            query.dump(write.params)
+        types = tuple(query.types)
+        name = self.prepared.get((query.query, types))
+        if name is None and len(self.prepared) < self.MAX_PREPARED:
+            name = b"cd_projection_%d" % next(_STATEMENT_NAMES)
+            self.pgconn.send_prepare(name, query.query, types)
+            self.prepared[(query.query, types)] = name
+        if name is None:
+            self.pgconn.send_query_params(query.query, query.params, types, query.formats)
+        else:
+            self.pgconn.send_query_prepared(name, query.params, query.formats)
+        self.unsynced += 1
+        if self.unsynced >= self.SEGMENT:
+            self._sync()
+            while self.syncs > 1:
+                self._read_segment()
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            if self.pgconn.status == pq.ConnStatus.OK:
+                if self.unsynced:
+                    self._sync()
+                # Closes go in a segment of their own: an error aborts the rest of its segment only.
+                for name in self.prepared.values():
+                    self.pgconn.send_close_prepared(name)
+                self._sync()
+                while self.syncs:
+                    self._read_segment()
+                self.pgconn.exit_pipeline_mode()
+        finally:
+            self.conn.lock.release()
+        if self.error is not None and exc_type is None:
+            raise psycopg.errors.error_from_result(self.error, encoding=self.conn.info.encoding)
+
+    def _sync(self) -> None:
+        self.pgconn.pipeline_sync()
+        self.syncs += 1
+        self.unsynced = 0
+        fd = self.pgconn.socket
+        while self.pgconn.flush():  # Output left: wait until writable, reading results meanwhile.
+            self._wait(fd, select.POLLIN | select.POLLOUT)
+            self.pgconn.consume_input()
+
+    def _read_segment(self) -> None:
+        """Read results up to the oldest unread sync point, keeping the first error."""
+        fd = self.pgconn.socket
+        while True:
+            while self.pgconn.is_busy():
+                self._wait(fd, select.POLLIN)
+                self.pgconn.consume_input()
+            result = self.pgconn.get_result()
+            if result is None:  # End of one statement's results.
+                continue
+            if result.status == pq.ExecStatus.PIPELINE_SYNC:
+                self.syncs -= 1
+                return
+            if result.status == pq.ExecStatus.FATAL_ERROR and self.error is None:
+                self.error = result
+
+    def _wait(self, fd: int, events: int) -> None:
+        self.poller.register(fd, events)
+        try:
+            self.poller.poll()
+        finally:
+            self.poller.unregister(fd)
 
 
 class ProjectionRunner(threading.Thread):
-    """Keeps one projection current: catch up in batches, then follow LISTEN/NOTIFY."""
+    """Keeps projections of one source current: catch up in batches, then follow LISTEN/NOTIFY.
 
-    def __init__(self, engine: ProjectionEngine, name: str, dsn: str, batch: int = 2000) -> None:
-        super().__init__(name=f"projection-{name}", daemon=True)
+    One runner (one thread, one listening connection) serves every projection of a source
+    application, so a process holds a handful of connections however many read models it has.
+    """
+
+    def __init__(self, engine: ProjectionEngine, names: str | list[str], dsn: str, batch: int = 2000) -> None:
+        chosen = [names] if isinstance(names, str) else list(names)
+        super().__init__(name=f"projection-{'+'.join(chosen)}", daemon=True)
         self.engine = engine
-        self.projection = engine.projection(name)
+        self.projections = [engine.projection(name) for name in chosen]
+        sources = {p.source for p in self.projections}
+        if len(sources) != 1:
+            raise ValueError(f"a runner follows one source application, not {sorted(sources)}")
         self.dsn = dsn
         self.batch = batch
         self.stopping = threading.Event()
-        self.channel = engine.applications[self.projection.source].recorder.channel_name  # type: ignore[attr-defined]
+        self.channel = engine.applications[sources.pop()].recorder.channel_name  # type: ignore[attr-defined]
 
     def stop(self) -> None:
         self.stopping.set()
@@ -248,15 +364,17 @@ class ProjectionRunner(threading.Thread):
             try:
                 self._follow()
             except Exception:
-                log.exception("projection.runner_failed", projection=self.projection.name)
+                log.exception("projection.runner_failed", projections=[p.name for p in self.projections])
                 self.stopping.wait(1.0)
 
     def _follow(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as listen_conn:
             listen_conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel)))
             while not self.stopping.is_set():
-                with self.engine.pool.connection() as conn:
-                    covered = self.engine.process_batch(conn, self.projection, self.batch)
+                covered = 0
+                for projection in self.projections:
+                    with self.engine.pool.connection() as conn:
+                        covered += self.engine.process_batch(conn, projection, self.batch)
                 if covered:
                     continue
                 # Caught up: sleep until the recorder's NOTIFY (or a periodic re-check).

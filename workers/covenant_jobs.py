@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextvars
+import threading
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 import structlog
 
 from adapters.mailer import render_email
-from domain.covenants.covenant import CovenantEvaluation, CovenantType, NoticeKind
+from domain.covenants.covenant import CovenantEvaluation, CovenantNotice, CovenantType, NoticeKind
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
 
@@ -103,49 +106,55 @@ def _subject(kind: NoticeKind) -> Any:
 def _queue_notices(
     platform: Any, run: JobRun, kind: NoticeKind, phase: str
 ) -> Iterator[tuple[BatchCounts, str | None]]:
+    """Queue one notice per group owing one; each page of groups is one atomic save."""
     after = None
     while groups := platform.covenant_queries.notice_groups(
         run.brand_id, kind, run.as_of, run.settings.filters, after, run.settings.batch_size
     ):
-        queued = skipped = 0
+        addressed = []
         for group in groups:
-            if not group.recipient:
-                skipped += 1
+            if group.recipient:
+                addressed.append(group)
+            else:
                 log.warning("covenant.notice_skipped", reason="borrower has no email", customer=str(group.customer_id))
-                continue
-            notice = platform.covenants.queue_notice(
-                run.brand_id,
-                kind,
-                group.evaluation_ids,
-                recipient=group.recipient,
-                subject_for=_subject(kind),
-                as_of=run.as_of,
-            )
-            queued += notice is not None
-            skipped += notice is None
+        notices = platform.covenants.queue_notices(
+            run.brand_id,
+            kind,
+            [(group.evaluation_ids, group.recipient) for group in addressed],
+            subject_for=_subject(kind),
+            as_of=run.as_of,
+        )
+        queued = sum(notice is not None for notice in notices)
         last = groups[-1]
         after = (last.customer_id, last.application_ref, last.due_date)
-        yield BatchCounts(processed=len(groups), succeeded=queued, skipped=skipped), phase
+        yield BatchCounts(processed=len(groups), succeeded=queued, skipped=len(groups) - queued), phase
+
+
+#: Emails in flight at once: SMTP round trips and the mail server's work overlap with composing the next ones.
+SENDERS = 4
 
 
 def _send_queued(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+    """Send each page of queued notices, a few at once; each accepted email is marked sent on its own.
+
+    A crash between the server accepting an email and its mark_sent resends that email on the retry (at most
+    one per sender).
+    """
     brand_name = platform.identity.brand(run.brand_id).name
     failures = 0
     after = None
     while page := platform.covenant_queries.pending_notices(run.brand_id, after, run.settings.batch_size):
-        sent = failed = 0
-        for _queued_at, notice_id in page:
-            notice = platform.covenants.notice(notice_id)
-            if notice.sent:  # sent by an earlier attempt that died before the read model caught up
-                continue
-            try:
-                _send(platform, run, notice, brand_name)
-            except Exception as exc:  # noqa: BLE001 - any refusal is recorded; the notice stays owed.
-                platform.covenants.mark_failed(notice, f"{type(exc).__name__}: {exc}")
-                failed += 1
-                continue
-            platform.covenants.mark_sent(notice)
-            sent += 1
+        # Sent by an earlier attempt that died before the read model caught up: skip.
+        notices = [n for n in platform.covenants.notices([notice_id for _, notice_id in page]) if not n.sent]
+        records = {
+            r.id: r
+            for r in platform.covenants.evaluations(run.brand_id, [i for n in notices for i in n.evaluation_ids])
+        }
+        names = platform.covenant_queries.customer_names(run.brand_id, {n.customer_id for n in notices})
+
+        outcomes = _deliver_all(platform, notices, partial(_deliver, platform, records, names, brand_name))
+        sent = sum(outcomes)
+        failed = len(outcomes) - sent
         after = page[-1]
         failures += failed
         yield BatchCounts(processed=sent + failed, succeeded=sent, failed=failed), "send"
@@ -153,12 +162,60 @@ def _send_queued(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str 
         raise RuntimeError(f"{failures} email(s) were not accepted by the mail server; they stay queued for the retry")
 
 
-def _send(platform: Any, run: JobRun, notice: Any, brand_name: str) -> None:
-    records = [platform.covenants.evaluation(run.brand_id, i) for i in notice.evaluation_ids]
-    customer = platform.customer_queries.profile(run.brand_id, notice.customer_id, timeline_limit=0)
+def _deliver(
+    platform: Any, records: dict[UUID, CovenantEvaluation], names: dict[UUID, str], brand_name: str,
+    notice: CovenantNotice,
+) -> bool:  # fmt: skip
+    """Send one notice and record the outcome; False when the mail server refused it."""
+    try:
+        _send(platform, notice, [records[i] for i in notice.evaluation_ids], names, brand_name)
+    except Exception as exc:  # noqa: BLE001 - any refusal is recorded; the notice stays owed.
+        platform.covenants.mark_failed(notice, f"{type(exc).__name__}: {exc}")
+        return False
+    platform.covenants.mark_sent(notice)
+    return True
+
+
+def _deliver_all(platform: Any, notices: list[CovenantNotice], deliver: Callable[[CovenantNotice], bool]) -> list[bool]:
+    """`deliver` each notice on up to SENDERS threads; each thread has its own SMTP connection and closes it."""
+    outcomes: dict[UUID, bool] = {}
+    queue = iter(notices)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while not errors:
+                with lock:
+                    notice = next(queue, None)
+                if notice is None:
+                    return
+                outcomes[notice.id] = deliver(notice)
+        except BaseException as exc:  # noqa: BLE001 - raised in the job's thread below.
+            errors.append(exc)
+        finally:
+            platform.mailer.close()
+
+    # Each thread runs in a copy of this context, so the events it records keep the job as their actor.
+    threads = [
+        threading.Thread(target=contextvars.copy_context().run, args=(work,), name=f"covenant-mail-{i}")
+        for i in range(min(SENDERS, len(notices)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return [outcomes[n.id] for n in notices]
+
+
+def _send(
+    platform: Any, notice: Any, records: list[CovenantEvaluation], names: dict[UUID, str], brand_name: str
+) -> None:
     text, html = render_email(
         f"covenant_{notice.kind.value}",
-        name=customer.name if customer else "Customer",
+        name=names.get(notice.customer_id, "Customer"),
         due_date=records[0].due_date,
         application_ref=notice.application_ref,
         items=[{"title": r.title, "requirement": _requirement(r)} for r in records],

@@ -121,9 +121,12 @@ class Platform:
         )
 
     def start_projection_runners(self) -> None:
-        """Run every projection in a background thread (catch-up, then LISTEN/NOTIFY)."""
-        for name in self.engine.projections:
-            runner = ProjectionRunner(self.engine, name, self.dsn)
+        """Run the projections in background threads, one per source application (catch-up, then LISTEN/NOTIFY)."""
+        by_source: dict[str, list[str]] = {}
+        for name, projection in self.engine.projections.items():
+            by_source.setdefault(projection.source, []).append(name)
+        for names in by_source.values():
+            runner = ProjectionRunner(self.engine, names, self.dsn)
             runner.start()
             self.runners.append(runner)
 

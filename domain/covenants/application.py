@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from uuid import UUID
@@ -130,8 +130,7 @@ class Covenants(ContextApplication):
         """Open every due cycle of the covenants in one atomic save; returns (covenants changed, records opened)."""
         changed: list[Aggregate] = []
         opened = 0
-        for covenant_id in covenant_ids:
-            covenant = self.covenant(None, covenant_id)
+        for covenant in self.load_many(Covenant, covenant_ids, None, CovenantNotFound):
             records = covenant.open_due_cycles(as_of)
             if covenant.pending_events:
                 changed.append(covenant)
@@ -143,7 +142,8 @@ class Covenants(ContextApplication):
 
     def mark_overdue(self, evaluation_ids: list[UUID], as_of: date) -> int:
         """System only: move still-open records past due date plus grace to Overdue, atomically; returns how many."""
-        changed = [r for r in (self.evaluation(None, i) for i in evaluation_ids) if r.mark_overdue(as_of)]
+        records = self.load_many(CovenantEvaluation, evaluation_ids, None, EvaluationNotFound)
+        changed = [r for r in records if r.mark_overdue(as_of)]
         if changed:
             self.commit(changed[0], *changed[1:])
         return len(changed)
@@ -162,30 +162,62 @@ class Covenants(ContextApplication):
 
         `subject_for(records)` composes the subject. Returns None when every record was already covered.
         """
-        records = [r for r in (self.evaluation(brand_id, i) for i in evaluation_ids) if r.needs_notice(kind)]
-        if not records:
-            return None
-        first = records[0]
-        if any((r.customer_id, r.application_ref) != (first.customer_id, first.application_ref) for r in records):
-            raise InvalidValue("evaluation_ids", "one notice covers records of one borrower and one application")
-        notice = CovenantNotice(
-            brand_id=brand_id,
-            kind=kind,
-            customer_id=first.customer_id,
-            application_ref=first.application_ref,
-            recipient=recipient,
-            subject=subject_for(records),
-            evaluation_ids=[r.id for r in records],
-            as_of=as_of,
+        (notice,) = self.queue_notices(
+            brand_id, kind, [(evaluation_ids, recipient)], subject_for=subject_for, as_of=as_of
         )
-        for record in records:
-            record.queue_notice(kind, notice.id)
-        self.commit(notice, *records)
         return notice
+
+    def queue_notices(
+        self,
+        brand_id: UUID,
+        kind: NoticeKind,
+        groups: Sequence[tuple[Sequence[UUID], str]],
+        *,
+        subject_for: Callable[[list[CovenantEvaluation]], str],
+        as_of: date,
+    ) -> list[CovenantNotice | None]:
+        """`queue_notice` for many (evaluation ids, recipient) groups in one atomic save; a None per covered group."""
+        ids = list(dict.fromkeys(i for evaluation_ids, _ in groups for i in evaluation_ids))
+        loaded = {r.id: r for r in self.load_many(CovenantEvaluation, ids, brand_id, EvaluationNotFound)}
+        notices: list[CovenantNotice | None] = []
+        changed: list[Aggregate] = []
+        for evaluation_ids, recipient in groups:
+            records = [loaded[i] for i in dict.fromkeys(evaluation_ids) if loaded[i].needs_notice(kind)]
+            if not records:
+                notices.append(None)
+                continue
+            first = records[0]
+            if any((r.customer_id, r.application_ref) != (first.customer_id, first.application_ref) for r in records):
+                raise InvalidValue("evaluation_ids", "one notice covers records of one borrower and one application")
+            notice = CovenantNotice(
+                brand_id=brand_id,
+                kind=kind,
+                customer_id=first.customer_id,
+                application_ref=first.application_ref,
+                recipient=recipient,
+                subject=subject_for(records),
+                evaluation_ids=[r.id for r in records],
+                as_of=as_of,
+            )
+            for record in records:
+                record.queue_notice(kind, notice.id)
+            notices.append(notice)
+            changed += [notice, *records]
+        if changed:
+            self.commit(changed[0], *changed[1:])
+        return notices
 
     def notice(self, notice_id: UUID) -> CovenantNotice:
         """A notice (workers only)."""
         return self.load(CovenantNotice, notice_id, None, EvaluationNotFound)
+
+    def notices(self, notice_ids: Sequence[UUID]) -> list[CovenantNotice]:
+        """Notices in the order of the ids (workers only)."""
+        return self.load_many(CovenantNotice, notice_ids, None, EvaluationNotFound)
+
+    def evaluations(self, brand_id: UUID | None, evaluation_ids: Sequence[UUID]) -> list[CovenantEvaluation]:
+        """Evaluation records of the brand in the order of the ids (None: any brand, for workers)."""
+        return self.load_many(CovenantEvaluation, evaluation_ids, brand_id, EvaluationNotFound)
 
     def mark_sent(self, notice: CovenantNotice) -> None:
         """The mail server accepted the notice."""

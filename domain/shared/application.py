@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -14,6 +15,17 @@ from domain.shared.clock import Clock, SystemClock
 from domain.shared.errors import Conflict, NotFound
 
 A = TypeVar("A", bound=Aggregate)
+
+
+def replay(aggregate: Any, events: Iterable[Any]) -> Any:
+    """Apply events in order to an aggregate (None before its created event), as eventsourcing's projector does.
+
+    The library's `project_aggregate` asserts each event against a runtime-checkable Protocol, which costs
+    more than the mutation itself (tens of microseconds an event); our events all derive from Aggregate.Event.
+    """
+    for domain_event in events:
+        aggregate = domain_event.mutate(aggregate)
+    return aggregate
 
 
 @dataclass(frozen=True)
@@ -39,17 +51,39 @@ class ContextApplication(Application[UUID]):
     def load(self, cls: type[A], aggregate_id: UUID, brand_id: UUID | None, not_found: type[NotFound]) -> A:
         """Load an aggregate of type `cls` that belongs to `brand_id` (None: any brand), else `not_found`."""
         try:
-            aggregate: Any = self.repository.get(aggregate_id)
+            aggregate: Any = self.repository.get(aggregate_id, projector_func=replay)
         except AggregateNotFoundError:
             raise not_found(f"{cls.__name__} {aggregate_id} not found", id=str(aggregate_id)) from None
         if not isinstance(aggregate, cls) or (brand_id is not None and aggregate.brand_id != brand_id):
             raise not_found(f"{cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
         return aggregate
 
+    def load_many(
+        self, cls: type[A], aggregate_ids: Sequence[UUID], brand_id: UUID | None, not_found: type[NotFound]
+    ) -> list[A]:
+        """`load` for many ids at once, in their order; one read when the recorder offers `select_events_many`.
+
+        Batch jobs load hundreds of aggregates per batch; one query each is most of their time.
+        """
+        select_many = getattr(self.recorder, "select_events_many", None)
+        if select_many is None:
+            return [self.load(cls, i, brand_id, not_found) for i in aggregate_ids]
+        stored_by_id: dict[UUID, list[Any]] = {}
+        for stored in select_many(list(aggregate_ids)):
+            stored_by_id.setdefault(stored.originator_id, []).append(stored)
+        aggregates: list[A] = []
+        for aggregate_id in aggregate_ids:
+            stored_events = sorted(stored_by_id.get(aggregate_id, ()), key=lambda s: s.originator_version)
+            aggregate = replay(None, map(self.mapper.to_domain_event, stored_events))
+            if not isinstance(aggregate, cls) or (brand_id is not None and aggregate.brand_id != brand_id):
+                raise not_found(f"{cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
+            aggregates.append(aggregate)
+        return aggregates
+
     def find(self, aggregate_id: UUID) -> Any | None:
         """The aggregate with the id, or None."""
         try:
-            return self.repository.get(aggregate_id)
+            return self.repository.get(aggregate_id, projector_func=replay)
         except AggregateNotFoundError:
             return None
 

@@ -43,7 +43,7 @@ def test_roles_list_every_role_with_its_permissions(client: Any, tenant: Tenant)
     assert roles["admin"]["permissions"]["PARTNER_USER_MANAGEMENT"] == "ALL"
 
 
-def test_invite_flow_from_creation_to_login(client: Any, app: Any, tenant: Tenant) -> None:
+def test_invite_flow_from_creation_to_login(client: Any, app: Any, tenant: Tenant, platform: Any) -> None:
     manager = _staff(client, tenant, name="Arjun Manager", roles=["collection_manager"], companies=["Acme Finance"])
     staff = _staff(client, tenant, manager_id=manager["id"], companies=["Acme Finance", "Beta Loans"])
     invite = staff["invite"]
@@ -61,6 +61,7 @@ def test_invite_flow_from_creation_to_login(client: Any, app: Any, tenant: Tenan
     browser = _portal_login(app, staff["email"], "a-long-passphrase-1")
     me = browser.get("/api/v1/me").json()
     assert me["id"] == staff["id"] and me["grants"]["COLLECTIONS"] == "WRITE"
+    platform.engine.wait_for("identity", platform.engine.head("identity"))
     logins = client.get(f"/api/v1/staff/{staff['id']}/logins", headers=tenant.auth).json()["items"]
     assert logins[0]["succeeded"] is True
     assert len(client.get(f"/api/v1/staff/{staff['id']}/sessions", headers=tenant.auth).json()["items"]) == 1
