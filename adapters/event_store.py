@@ -70,6 +70,7 @@ class _Pending:
         self.error: Exception | None = None
 
 
+FUNCTION_PREFIX = "gc_append_v2_"
 _UUID = 2950
 _ARRAY_TYPES = {"uuid": (2951, _UUID), "text": (1009, 25)}  # originator id type -> (array oid, element oid)
 _INT8_ARRAY, _INT8 = 1016, 20
@@ -176,7 +177,10 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             "RETURNING originator_id, originator_version, notification_id"
         ).format(schema=schema, table=table, id_type=SQL(id_type))
 
-        function = Identifier(self.datastore.schema, ("gc_append_" + self.events_table_name)[: self.MAX_IDENTIFIER_LEN])
+        # The version in the name lets a changed signature or return type coexist with an older database's function.
+        function = Identifier(
+            self.datastore.schema, (FUNCTION_PREFIX + self.events_table_name)[: self.MAX_IDENTIFIER_LEN]
+        )
         self._fast_path = True
         self._prepared: weakref.WeakSet[Any] = weakref.WeakSet()  # connections holding the prepared call
         # Connections the fast path keeps between groups (one per group in flight): taking a pooled
@@ -192,7 +196,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
 
         self.datastore.close = close  # type: ignore[method-assign]
         self._id_array_oid, self._id_oid = _ARRAY_TYPES[id_type]
-        self._call_name = b"gc_append_" + self.events_table_name.encode()
+        self._call_name = (FUNCTION_PREFIX + self.events_table_name).encode()
         self._call_sql = SQL("SELECT {function}($1, $2, $3, $4)").format(function=function).as_string().encode()
         # Returns the notification ids in the order of the arguments.
         self.sql_create_statements.append(
