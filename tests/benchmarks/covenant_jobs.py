@@ -43,16 +43,17 @@ Run alone with `python -m tests.benchmarks.covenant_jobs [--quick] [--only evalu
 from __future__ import annotations
 
 import argparse
+import json
 import logging
-import multiprocessing
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from multiprocessing.connection import Connection
 from typing import Any
 from uuid import UUID
 
@@ -69,6 +70,7 @@ from domain.shared.aggregate import Aggregate
 from projections.engine import ProjectionRunner
 from tests.benchmarks.data import Borrower, BorrowerFactory
 from tests.benchmarks.harness import Rate, Verdict, fresh_database, say
+from tests.support import ROOT
 from workers.job_catalogue import JOB_HANDLERS
 from workers.platform import Platform
 from workers.scheduler import Scheduler
@@ -465,24 +467,25 @@ class Mailbox:
     reminders: int  # job emails whose subject starts "Reminder:"
 
 
-def _sink_process(conn: Connection) -> None:
-    """Run a MailSink until told to stop; answer any other message with a Mailbox of what it holds."""
+def serve_mail_sink() -> None:
+    """Child process: run a MailSink, print its port, then answer each line on stdin with a Mailbox as JSON."""
     sink = MailSink().start()
-    conn.send(sink.port)
+    print(sink.port, flush=True)
     try:
-        while conn.recv() != "stop":
+        for line in sys.stdin:
+            if line.strip() == "stop":
+                return
             messages = sink.messages
             ids = [str(m["Message-ID"]).strip() for m in messages]
             notices = [m for m, i in zip(messages, ids, strict=True) if i.startswith("<notice-")]
-            conn.send(
-                Mailbox(
-                    raw=sum(1 for i in ids if i.startswith("<raw-")),
-                    notices=len(notices),
-                    distinct_notices=len({i for i in ids if i.startswith("<notice-")}),
-                    # Python folds a long Subject right after the colon, so the parsed value may start with a space.
-                    reminders=sum(1 for m in notices if str(m["Subject"]).strip().startswith("Reminder:")),
-                )
+            mailbox = Mailbox(
+                raw=sum(1 for i in ids if i.startswith("<raw-")),
+                notices=len(notices),
+                distinct_notices=len({i for i in ids if i.startswith("<notice-")}),
+                # Python folds a long Subject right after the colon, so the parsed value may start with a space.
+                reminders=sum(1 for m in notices if str(m["Subject"]).strip().startswith("Reminder:")),
             )
+            print(json.dumps(asdict(mailbox)), flush=True)
     finally:
         sink.stop()
 
@@ -491,24 +494,38 @@ class SinkProcess:
     """A MailSink in a child process, so the SMTP server's work does not share the benchmark's GIL."""
 
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.conn, child = context.Pipe()
-        self.process = context.Process(target=_sink_process, args=(child,), name="mail-sink", daemon=True)
-        self.process.start()
-        if not self.conn.poll(30):
-            self.process.kill()
-            raise RuntimeError("the mail sink process did not start")
-        self.port: int = self.conn.recv()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from tests.benchmarks.covenant_jobs import serve_mail_sink; serve_mail_sink()"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.port = int(self._answer())
+
+    def _answer(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the mail sink process ended (exit status {self.process.wait()})")
+        return line
 
     def mailbox(self) -> Mailbox:
         """What the server has received so far."""
-        self.conn.send("count")
-        mailbox: Mailbox = self.conn.recv()
-        return mailbox
+        assert self.process.stdin is not None
+        self.process.stdin.write("count\n")
+        self.process.stdin.flush()
+        return Mailbox(**json.loads(self._answer()))
 
     def stop(self) -> None:
-        self.conn.send("stop")
-        self.process.join(timeout=10)
+        assert self.process.stdin is not None
+        with suppress(OSError):
+            self.process.stdin.write("stop\n")
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
 def _raw_smtp(port: int, first: int, count: int, brand_name: str) -> Rate:
