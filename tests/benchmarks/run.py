@@ -75,7 +75,7 @@ def _machine_load() -> str:
             some = pressure.readline().split()
         text += f", CPU pressure {some[2].split('=')[1]}% (60 s)"
     except (OSError, IndexError):
-        pass
+        return text  # this kernel does not report pressure stall information
     return text
 
 
