@@ -20,8 +20,8 @@ A = TypeVar("A", bound=Aggregate)
 def replay(aggregate: Any, events: Iterable[Any]) -> Any:
     """Apply events in order to an aggregate (None before its created event), as eventsourcing's projector does.
 
-    The library's `project_aggregate` asserts each event against a runtime-checkable Protocol, which costs
-    more than the mutation itself (tens of microseconds an event); our events all derive from Aggregate.Event.
+    The library's `project_aggregate` asserts each event against a runtime-checkable Protocol: about 13 us an
+    event on Python 3.11, a good share of a replay. Our events all derive from Aggregate.Event, which mutates.
     """
     for domain_event in events:
         aggregate = domain_event.mutate(aggregate)

@@ -255,13 +255,12 @@ def _scalar(platform: Platform, sql: str, *params: Any) -> Any:
 
 
 def _follow(platform: Platform, sources: set[str]) -> list[ProjectionRunner]:
-    """Start a runner for every projection of `sources` (as the worker process does)."""
+    """Start a runner for the projections of each source (as the worker process does)."""
     runners = []
-    for name, projection in platform.engine.projections.items():
-        if projection.source in sources:
-            runner = ProjectionRunner(platform.engine, name, platform.dsn)
-            runner.start()
-            runners.append(runner)
+    for source in sorted(sources):
+        runner = ProjectionRunner(platform.engine, sorted(_projections(platform, {source})), platform.dsn)
+        runner.start()
+        runners.append(runner)
     return runners
 
 
