@@ -8,11 +8,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
-
 from domain.blocklist.entry import BlockKind, BlocklistEntry, mask_blocked_value
 from projections.customers import Page, decode_cursor, encode_cursor
-from projections.engine import Projection, Write
+from projections.engine import Projection, Write, topics_of
 
 E = BlocklistEntry
 
@@ -22,7 +20,7 @@ class BlocklistView(Projection):
 
     name = "blocklist"
     source = "blocklist"
-    topics = tuple(get_topic(c) for c in (E.Added, E.Removed, E.Readded))
+    topics = topics_of(E.Added, E.Removed, E.Readded)
     tables = ("read.blocklist",)
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.blocklist (

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
-
 from domain.identity.brand import Brand
-from projections.engine import Projection, Write
+from projections.engine import Projection, Write, topics_of
 
 
 class BrandDirectory(Projection):
@@ -18,7 +16,7 @@ class BrandDirectory(Projection):
 
     name = "brands"
     source = "identity"
-    topics = (get_topic(Brand.Created),)
+    topics = topics_of(Brand.Created)
     tables = ("read.brands",)
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.brands (

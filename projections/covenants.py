@@ -9,12 +9,11 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
 from psycopg.types.json import Jsonb
 
 from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotice, NoticeKind
 from projections.customers import Page, decode_cursor, encode_cursor
-from projections.engine import Projection, Write
+from projections.engine import Projection, Write, topics_of
 
 C, E, N = Covenant, CovenantEvaluation, CovenantNotice
 
@@ -24,13 +23,10 @@ class CovenantViews(Projection):
 
     name = "covenants"
     source = "covenants"
-    topics = tuple(
-        get_topic(c)
-        for c in (
-            C.Created, C.CycleOpened, C.Reassigned, C.Expired, C.Closed,
-            E.Opened, E.ValueSubmitted, E.Complied, E.Waived, E.MarkedOverdue, E.NoticeQueued,
-            N.Queued, N.Sent, N.SendFailed,
-        )
+    topics = topics_of(
+        C.Created, C.CycleOpened, C.Reassigned, C.Expired, C.Closed,
+        E.Opened, E.ValueSubmitted, E.Complied, E.Waived, E.MarkedOverdue, E.NoticeQueued,
+        N.Queued, N.Sent, N.SendFailed,
     )  # fmt: skip
     tables = ("read.covenants", "read.covenant_evaluations", "read.covenant_notices")
     ddl = (

@@ -11,19 +11,14 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
 from psycopg.types.json import Jsonb
 
 from domain.customers.customer import CustomerRecord
-from domain.customers.values import PAN_PATTERN, looks_like_phone, mask_pan, normalise_phone
 from domain.shared.errors import InvalidInput
-from projections.engine import Projection, Write
+from domain.shared.values import PAN_PATTERN, looks_like_phone, mask_pan, normalise_phone
+from projections.engine import Projection, Write, topics_of
 
 C = CustomerRecord
-
-
-def _topics(*classes: type) -> tuple[str, ...]:
-    return tuple(get_topic(c) for c in classes)
 
 
 class CustomerDirectory(Projection):
@@ -31,7 +26,9 @@ class CustomerDirectory(Projection):
 
     name = "customer_directory"
     source = "customers"
-    topics = _topics(C.Registered, C.DetailsUpdated, C.AlternatePhoneAdded, C.AlternatePhoneRemoved, C.LoanNumberLinked)
+    topics = topics_of(
+        C.Registered, C.DetailsUpdated, C.AlternatePhoneAdded, C.AlternatePhoneRemoved, C.LoanNumberLinked
+    )
     tables = ("read.customers",)
     ddl = (
         "CREATE EXTENSION IF NOT EXISTS btree_gin",

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import psycopg
 import structlog
 from eventsourcing.application import Application
+from eventsourcing.utils import get_topic
 from psycopg import Connection, pq
 from psycopg._queries import PostgresQuery  # psycopg's own %s -> $n conversion and dumping (see _PipelinedWrites)
 from psycopg.adapt import Transformer
@@ -36,6 +37,11 @@ CREATE TABLE IF NOT EXISTS ops.projection_tracking (
     updated_at timestamptz NOT NULL DEFAULT now()
 )
 """
+
+
+def topics_of(*classes: type) -> tuple[str, ...]:
+    """The stored topics of event classes, for `Projection.topics`."""
+    return tuple(get_topic(c) for c in classes)
 
 
 @dataclass(frozen=True)

@@ -8,20 +8,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
 from psycopg.types.json import Jsonb
 
 from domain.identity.api_key import ApiKey
 from domain.identity.brand_config import BrandConfiguration
 from domain.identity.staff import StaffUser
 from projections.customers import Page, decode_cursor, encode_cursor
-from projections.engine import Projection, Write
+from projections.engine import Projection, Write, topics_of
 
 S = StaffUser
-
-
-def _topics(*classes: type) -> tuple[str, ...]:
-    return tuple(get_topic(c) for c in classes)
 
 
 class StaffDirectory(Projection):
@@ -29,7 +24,7 @@ class StaffDirectory(Projection):
 
     name = "staff_directory"
     source = "identity"
-    topics = _topics(
+    topics = topics_of(
         S.Created, S.ProfileEdited, S.RolesAssigned, S.PermissionOverridden, S.PermissionOverrideCleared,
         S.ManagerAssigned, S.CompaniesAuthorised, S.AvailabilitySet, S.LeaveScheduled, S.LeaveCancelled,
         S.InviteIssued, S.InviteAccepted, S.Disabled, S.Enabled, S.LoggedIn, S.LoginFailed,
@@ -144,7 +139,7 @@ class ApiKeyList(Projection):
 
     name = "api_keys"
     source = "identity"
-    topics = _topics(ApiKey.Issued, ApiKey.Revoked)
+    topics = topics_of(ApiKey.Issued, ApiKey.Revoked)
     tables = ("read.api_keys",)
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.api_keys (
@@ -188,7 +183,7 @@ class BrandConfigHistory(Projection):
 
     name = "brand_config_history"
     source = "identity"
-    topics = _topics(BrandConfiguration.Initialised, BrandConfiguration.Changed)
+    topics = topics_of(BrandConfiguration.Initialised, BrandConfiguration.Changed)
     tables = ("read.brand_config_history",)
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.brand_config_history (

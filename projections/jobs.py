@@ -8,12 +8,11 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
 from psycopg.types.json import Jsonb
 
 from domain.jobs.job import JobRun
 from projections.customers import Page, decode_cursor, encode_cursor
-from projections.engine import Projection, Write
+from projections.engine import Projection, Write, topics_of
 
 R = JobRun
 
@@ -23,9 +22,7 @@ class JobRunHistory(Projection):
 
     name = "job_runs"
     source = "jobs"
-    topics = tuple(
-        get_topic(c) for c in (R.Requested, R.AttemptStarted, R.BatchCompleted, R.AttemptFailed, R.Succeeded, R.Failed)
-    )
+    topics = topics_of(R.Requested, R.AttemptStarted, R.BatchCompleted, R.AttemptFailed, R.Succeeded, R.Failed)
     tables = ("read.job_runs",)
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.job_runs (

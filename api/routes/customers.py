@@ -11,16 +11,10 @@ from starlette.responses import Response
 from api.endpoint import Context, Endpoint, json_response
 from domain.blocklist.entry import BlockKind, mask_blocked_value
 from domain.customers.customer import CustomerNotFound
-from domain.customers.values import (
-    Address,
-    normalise_email,
-    normalise_loan_number,
-    normalise_name,
-    normalise_pan,
-    normalise_phone,
-)
+from domain.customers.values import Address, normalise_loan_number
 from domain.identity.permissions import Level, Permission
 from domain.shared.errors import InvalidInput
+from domain.shared.values import normalise_email, normalise_name, normalise_pan, normalise_phone
 from projections.customers import CustomerProfile
 
 READ = (Permission.CUSTOMER, Level.READ)

@@ -8,9 +8,9 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.customers.values import normalise_pan, normalise_phone
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, InvalidValue, NotFound
+from domain.shared.values import normalise_pan, normalise_phone
 
 _VERHOEFF_D = [
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 0, 6, 7, 8, 9, 5], [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],

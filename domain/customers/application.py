@@ -8,19 +8,12 @@ from typing import Any
 from uuid import UUID
 
 from domain.customers.customer import CustomerNotFound, CustomerRecord, DuplicateCustomer
-from domain.customers.values import (
-    Address,
-    check_date_of_birth,
-    normalise_email,
-    normalise_loan_number,
-    normalise_name,
-    normalise_pan,
-    normalise_phone,
-)
+from domain.customers.values import Address, check_date_of_birth, normalise_loan_number
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import business_date
 from domain.shared.errors import FieldChecks
 from domain.shared.index import UniqueValue, index_id
+from domain.shared.values import normalise_email, normalise_name, normalise_pan, normalise_phone
 
 _LABELS = {"pan": "PAN", "phone": "primary phone", "loan_number": "loan number"}
 

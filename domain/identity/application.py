@@ -12,7 +12,6 @@ from functools import partial
 from typing import Any, Protocol
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
-from domain.customers.values import normalise_email, normalise_name
 from domain.identity.api_key import ApiKey, ApiKeyNotFound
 from domain.identity.brand import Brand, BrandNotFound, check_slug, check_timezone
 from domain.identity.brand_config import BrandConfiguration, BrandSettings, SettingChange
@@ -24,6 +23,7 @@ from domain.shared.application import CommandResult, ConcurrentModification, Con
 from domain.shared.clock import DEFAULT_TIMEZONE, business_date
 from domain.shared.errors import Conflict, DomainError, FieldChecks, FieldError, InvalidValue
 from domain.shared.index import UniqueValue, index_id
+from domain.shared.values import normalise_email, normalise_name
 
 API_KEY_PREFIX = "cdk"
 INVITE_PREFIX = "inv"

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.postgres import Database
-from domain.customers.values import mask_pan
+from domain.shared.values import mask_pan
 from projections.customers import CustomerDirectory, CustomerQueries
 from tests.benchmarks.data import FIRST_NAMES, LAST_NAMES, Borrower, BorrowerFactory, phone_formats
 from tests.benchmarks.harness import Verdict, fresh_database, percentile, say

@@ -4,8 +4,9 @@ from datetime import date
 
 import pytest
 
-from domain.customers.values import (
-    check_date_of_birth,
+from domain.customers.values import check_date_of_birth
+from domain.shared.errors import InvalidInput
+from domain.shared.values import (
     looks_like_phone,
     mask_pan,
     normalise_email,
@@ -13,7 +14,6 @@ from domain.customers.values import (
     normalise_pan,
     normalise_phone,
 )
-from domain.shared.errors import InvalidInput
 
 
 @pytest.mark.parametrize(
