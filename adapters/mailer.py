@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import email.policy
 import os
+import re
 import smtplib
 import threading
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -53,19 +56,28 @@ def render_email(template: str, **context: Any) -> tuple[str, str]:
     ).render(**context)
 
 
+class MailRefused(Exception):
+    """The mail server answered with an error: the email was definitely not accepted."""
+
+
+#: Headers unfolded up to SMTP's hard line limit (subjects stay on one line; bodies are encoded as needed).
+_WIRE_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
 class SmtpMailer:
-    """Sends multipart (text + HTML) emails over one reused SMTP connection per thread."""
+    """Sends multipart (text + HTML) emails over one reused SMTP connection per thread.
+
+    `send` can take a `handing_over` callback that runs after the whole message has been transmitted and just
+    before the end-of-data mark that makes the server accept it. A caller records "sending" there: if the process
+    dies after that record, the email was (all but certainly) handed over; if it dies before, the server drops
+    the incomplete message. So a restarted job neither resends nor misses it.
+    """
 
     def __init__(self, settings: MailSettings) -> None:
         self.settings = settings
         self._local = threading.local()
 
-    def _connection(self) -> smtplib.SMTP:
-        conn: smtplib.SMTP | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            with suppress(smtplib.SMTPException, OSError):
-                if conn.noop()[0] == 250:
-                    return conn
+    def _connect(self) -> smtplib.SMTP:
         conn = smtplib.SMTP(self.settings.host, self.settings.port, timeout=30)
         if self.settings.starttls:
             conn.starttls()
@@ -74,8 +86,30 @@ class SmtpMailer:
         self._local.conn = conn
         return conn
 
-    def send(self, *, to: str, subject: str, text: str, html: str, message_id: str) -> None:
-        """Send one email; raises on refusal (the caller records the failure)."""
+    def _envelope(self, conn: smtplib.SMTP, to: str) -> None:
+        """MAIL, RCPT and DATA up to the server's go-ahead (354)."""
+        conn.ehlo_or_helo_if_needed()
+        for code, reply in (conn.mail(self.settings.sender), conn.rcpt(to)):
+            if code not in (250, 251):
+                with suppress(smtplib.SMTPException, OSError):
+                    conn.rset()
+                raise MailRefused(f"{code} {reply.decode(errors='replace')}")
+        conn.putcmd("data")
+        code, reply = conn.getreply()
+        if code != 354:
+            raise MailRefused(f"{code} {reply.decode(errors='replace')}")
+
+    def send(
+        self,
+        *,
+        to: str,
+        subject: str,
+        text: str,
+        html: str,
+        message_id: str,
+        handing_over: Callable[[], None] | None = None,
+    ) -> None:
+        """Send one email; MailRefused when the server refuses it, OSError/SMTPException when the line fails."""
         message = EmailMessage()
         message["From"] = self.settings.sender
         message["To"] = to
@@ -84,11 +118,36 @@ class SmtpMailer:
         message["Message-ID"] = message_id
         message.set_content(text)
         message.add_alternative(html, subtype="html")
+        body = re.sub(rb"(?m)^\.", b"..", message.as_bytes(policy=_WIRE_POLICY))
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+
+        conn: smtplib.SMTP | None = getattr(self._local, "conn", None)
         try:
-            self._connection().send_message(message)
-        except (smtplib.SMTPServerDisconnected, ConnectionError):
-            self._local.conn = None
-            self._connection().send_message(message)
+            if conn is None:
+                conn = self._connect()
+            try:
+                self._envelope(conn, to)
+            except (smtplib.SMTPServerDisconnected, ConnectionError):  # A reused connection the server closed.
+                conn = self._connect()
+                self._envelope(conn, to)
+            conn.send(body)
+            if handing_over is not None:
+                handing_over()  # If this fails the connection is dropped below: the server discards the message.
+            conn.send(b".\r\n")
+            code, reply = conn.getreply()
+        except BaseException:
+            self._drop()
+            raise
+        if code != 250:
+            raise MailRefused(f"{code} {reply.decode(errors='replace')}")
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with suppress(OSError):
+                conn.close()
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

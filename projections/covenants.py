@@ -16,6 +16,7 @@ from projections.customers import Page, decode_cursor, encode_cursor
 from projections.engine import Projection, Write, topics_of
 
 C, E, N = Covenant, CovenantEvaluation, CovenantNotice
+PRESUMED_NOTE = "delivery presumed: the sender stopped after handing the email to the mail server"
 
 
 class CovenantViews(Projection):
@@ -190,8 +191,8 @@ class CovenantViews(Projection):
             )  # fmt: skip
         elif isinstance(event, N.Sent):
             yield Write(
-                "UPDATE read.covenant_notices SET status = 'sent', message_id = %s, sent_at = %s, error = NULL WHERE id = %s",
-                (event.message_id, at, oid),
+                "UPDATE read.covenant_notices SET status = 'sent', message_id = %s, sent_at = %s, error = %s WHERE id = %s",
+                (event.message_id, at, PRESUMED_NOTE if event.presumed else None, oid),
             )
         elif isinstance(event, N.SendFailed):
             yield Write(

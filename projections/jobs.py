@@ -192,6 +192,14 @@ class JobRunQueries:
             ).fetchall()
         return [r["id"] for r in rows]
 
+    def running(self, limit: int = 100) -> list[UUID]:
+        """Runs marked running, across brands (workers only: the leader checks their workers are alive)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id FROM read.job_runs WHERE status = 'running' ORDER BY updated_at LIMIT %s", (limit,)
+            ).fetchall()
+        return [r["id"] for r in rows]
+
     def last_runs(self, brand_id: UUID) -> dict[str, JobRunView]:
         """The newest run of each job of the brand."""
         with self.pool.connection() as conn:

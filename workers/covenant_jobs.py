@@ -11,7 +11,7 @@ from uuid import UUID
 
 import structlog
 
-from adapters.mailer import render_email
+from adapters.mailer import MailRefused, render_email
 from domain.covenants.covenant import CovenantEvaluation, CovenantNotice, CovenantType, NoticeKind
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
@@ -138,10 +138,11 @@ SENDERS = 4
 
 
 def _send_queued(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
-    """Send each page of queued notices, a few at once; each accepted email is marked sent on its own.
+    """Send each page of queued notices, a few at once; each email is recorded as handed over, then sent.
 
-    A crash between the server accepting an email and its mark_sent resends that email on the retry (at most
-    one per sender).
+    A notice found handed over but not sent was being committed at the mail server when an earlier attempt died:
+    the server has it (or discarded it before the hand-over was recorded), so it is recorded as presumed sent,
+    never sent again.
     """
     brand_name = platform.identity.brand(run.brand_id).name
     failures = 0
@@ -149,6 +150,11 @@ def _send_queued(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str 
     while page := platform.covenant_queries.pending_notices(run.brand_id, after, run.settings.batch_size):
         # Sent by an earlier attempt that died before the read model caught up: skip.
         notices = [n for n in platform.covenants.notices([notice_id for _, notice_id in page]) if not n.sent]
+        presumed = [n for n in notices if n.handing_over]
+        notices = [n for n in notices if not n.handing_over]
+        for notice in presumed:
+            log.warning("covenant.notice_presumed_sent", notice=str(notice.id), message_id=notice.message_id)
+            platform.covenants.mark_sent(notice, presumed=True)
         records = {
             r.id: r
             for r in platform.covenants.evaluations(run.brand_id, [i for n in notices for i in n.evaluation_ids])
@@ -156,8 +162,8 @@ def _send_queued(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str 
         names = platform.covenant_queries.customer_names(run.brand_id, {n.customer_id for n in notices})
 
         outcomes = _deliver_all(platform, notices, partial(_deliver, platform, records, names, brand_name))
-        sent = sum(outcomes)
-        failed = len(outcomes) - sent
+        sent = sum(outcomes) + len(presumed)
+        failed = len(outcomes) - sum(outcomes)
         after = page[-1]
         failures += failed
         yield BatchCounts(processed=sent + failed, succeeded=sent, failed=failed), "send"
@@ -169,10 +175,27 @@ def _deliver(
     platform: Any, records: dict[UUID, CovenantEvaluation], names: dict[UUID, str], brand_name: str,
     notice: CovenantNotice,
 ) -> bool:  # fmt: skip
-    """Send one notice and record the outcome; False when the mail server refused it."""
+    """Send one notice and record the outcome; False when it was not delivered (it stays owed).
+
+    Once the hand-over is recorded the email counts as delivered unless the server refuses it: a line that breaks
+    while waiting for the server's answer records it as presumed sent rather than risk sending it twice.
+    """
+    handed_over: list[bool] = []
+
+    def hand_over() -> None:
+        platform.covenants.mark_handing_over(notice)
+        handed_over.append(True)
+
     try:
-        _send(platform, notice, [records[i] for i in notice.evaluation_ids], names, brand_name)
-    except Exception as exc:  # noqa: BLE001 - any refusal is recorded; the notice stays owed.
+        _send(platform, notice, [records[i] for i in notice.evaluation_ids], names, brand_name, hand_over)
+    except MailRefused as exc:
+        platform.covenants.mark_failed(notice, f"refused: {exc}")
+        return False
+    except Exception as exc:  # noqa: BLE001 - a broken line or server; recorded, the notice stays owed.
+        if handed_over:
+            log.warning("covenant.notice_presumed_sent", notice=str(notice.id), error=f"{type(exc).__name__}: {exc}")
+            platform.covenants.mark_sent(notice, presumed=True)
+            return True
         platform.covenants.mark_failed(notice, f"{type(exc).__name__}: {exc}")
         return False
     platform.covenants.mark_sent(notice)
@@ -214,7 +237,12 @@ def _deliver_all(platform: Any, notices: list[CovenantNotice], deliver: Callable
 
 
 def _send(
-    platform: Any, notice: Any, records: list[CovenantEvaluation], names: dict[UUID, str], brand_name: str
+    platform: Any,
+    notice: Any,
+    records: list[CovenantEvaluation],
+    names: dict[UUID, str],
+    brand_name: str,
+    hand_over: Callable[[], None],
 ) -> None:
     text, html = render_email(
         f"covenant_{notice.kind.value}",
@@ -225,5 +253,10 @@ def _send(
         brand_name=brand_name,
     )
     platform.mailer.send(
-        to=notice.recipient, subject=notice.subject, text=text, html=html, message_id=notice.message_id
+        to=notice.recipient,
+        subject=notice.subject,
+        text=text,
+        html=html,
+        message_id=notice.message_id,
+        handing_over=hand_over,
     )

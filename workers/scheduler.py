@@ -106,8 +106,21 @@ class Scheduler(threading.Thread):
         self.platform.engine.wait_for("jobs", self.platform.engine.head("jobs"), timeout=2.0)
 
     def recover_stalled(self, now: datetime) -> None:
-        """A run left 'running' by a dead worker gets a failed attempt, so it retries (from its cursor)."""
-        for run_id in self.platform.job_queries.stalled(now - STALLED_AFTER):
+        """A run left 'running' by a dead worker gets a failed attempt, so it retries (from its cursor).
+
+        A worker process on this host that no longer exists (killed, crashed, restarted) is known dead at once;
+        a worker elsewhere is presumed dead when its run has shown no progress for STALLED_AFTER.
+        """
+        stalled = set(self.platform.job_queries.stalled(now - STALLED_AFTER))
+        for run_id in self.platform.job_queries.running():
+            if run_id in stalled:
+                continue
+            run = self.platform.jobs.run(None, run_id)
+            if run.status == RunStatus.RUNNING and run.worker and not _alive(run.worker):
+                with acting_as("scheduler"):
+                    self.platform.jobs.fail_attempt(run, f"worker {run.worker} is gone (process exited)")
+                log.warning("scheduler.run_orphaned", run=str(run_id), worker=run.worker)
+        for run_id in stalled:
             run = self.platform.jobs.run(None, run_id)
             if run.status == RunStatus.RUNNING:
                 with acting_as("scheduler"):
@@ -135,3 +148,17 @@ class Scheduler(threading.Thread):
                 log.warning("job.attempt_failed", run=str(run_id), job=run.job_name, error=str(exc))
                 self.platform.jobs.fail_attempt(run, f"{type(exc).__name__}: {exc}")
         self.platform.engine.wait_for("jobs", self.platform.engine.head("jobs"), timeout=2.0)
+
+
+def _alive(worker: str) -> bool:
+    """False only when `worker` ("host:pid") names a process of this host that no longer exists."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

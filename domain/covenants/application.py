@@ -219,9 +219,14 @@ class Covenants(ContextApplication):
         """Evaluation records of the brand in the order of the ids (None: any brand, for workers)."""
         return self.load_many(CovenantEvaluation, evaluation_ids, brand_id, EvaluationNotFound)
 
-    def mark_sent(self, notice: CovenantNotice) -> None:
-        """The mail server accepted the notice."""
-        notice.mark_sent()
+    def mark_handing_over(self, notice: CovenantNotice) -> None:
+        """The email is about to be committed at the mail server."""
+        notice.mark_handing_over()
+        self.commit(notice)
+
+    def mark_sent(self, notice: CovenantNotice, *, presumed: bool = False) -> None:
+        """The mail server accepted the notice (or, `presumed`, was handed it and never answered)."""
+        notice.mark_sent(presumed=presumed)
         self.commit(notice)
 
     def mark_failed(self, notice: CovenantNotice, error: str) -> None:

@@ -492,10 +492,16 @@ class CovenantNotice(Aggregate):
         evaluation_ids: list[UUID]
         as_of: date
 
-    class Sent(Aggregate.Event):
-        """The mail server accepted the email."""
+    class HandingOver(Aggregate.Event):
+        """The whole email was transmitted; only the end-of-data mark that commits it at the server follows."""
 
         message_id: str
+
+    class Sent(Aggregate.Event):
+        """The mail server accepted the email (presumed: the sender stopped after handing it over)."""
+
+        message_id: str
+        presumed: bool = False
 
     class SendFailed(Aggregate.Event):
         """Sending failed; it stays owed."""
@@ -523,6 +529,7 @@ class CovenantNotice(Aggregate):
         self.evaluation_ids = list(evaluation_ids)
         self.as_of = as_of
         self.sent = False
+        self.handing_over = False
         self.failures = 0
 
     @property
@@ -530,16 +537,36 @@ class CovenantNotice(Aggregate):
         """A stable Message-ID, so a resend after a crash is recognisable as the same email."""
         return f"<notice-{self.id}@covenant-desk>"
 
-    def mark_sent(self) -> None:
-        """The mail server accepted it."""
+    def mark_handing_over(self) -> None:
+        """About to commit the email at the mail server (recorded before the end-of-data mark is sent)."""
         if self.sent:
             raise Conflict("notice was already sent")
-        self._sent(message_id=self.message_id)
+        self._handing_over(message_id=self.message_id)
+
+    @event(HandingOver)
+    def _handing_over(self, message_id: str) -> None:
+        self.handing_over = True
+
+    def mark_sent(self, *, presumed: bool = False) -> None:
+        """The mail server accepted it; `presumed` when it was handed over and the answer never came back."""
+        if self.sent:
+            raise Conflict("notice was already sent")
+        if presumed and not self.handing_over:
+            raise Conflict("only a notice handed over to the mail server can be presumed sent")
+        self._sent(message_id=self.message_id, presumed=presumed)
 
     @event(Sent)
-    def _sent(self, message_id: str) -> None:
+    def _sent(self, message_id: str, presumed: bool) -> None:
         self.sent = True
+        self.handing_over = False
+
+    def mark_failed(self, error: str) -> None:
+        """Sending failed; the notice stays owed."""
+        if self.sent:
+            raise Conflict("notice was already sent")
+        self._send_failed(error=error)
 
     @event(SendFailed)
-    def mark_failed(self, error: str) -> None:
+    def _send_failed(self, error: str) -> None:
         self.failures += 1
+        self.handing_over = False

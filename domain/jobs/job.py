@@ -175,6 +175,7 @@ class JobRun(Aggregate):
         self.cursor: str | None = None
         self.error: str | None = None
         self.retry_at: datetime | None = None
+        self.worker: str | None = None
 
     def start_attempt(self, worker: str, now: datetime) -> None:
         """Begin the next attempt; only a requested run, or a retrying one whose time has come."""
@@ -188,6 +189,7 @@ class JobRun(Aggregate):
     def _attempt_started(self, attempt: int, worker: str) -> None:
         self.status = RunStatus.RUNNING
         self.attempt = attempt
+        self.worker = worker
         self.retry_at = None
 
     def complete_batch(self, counts: BatchCounts, cursor: str | None) -> None:

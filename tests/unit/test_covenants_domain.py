@@ -10,6 +10,7 @@ import pytest
 from domain.covenants.covenant import (
     Calendar,
     Covenant,
+    CovenantNotice,
     CovenantStatus,
     CovenantType,
     EvaluationStatus,
@@ -168,3 +169,35 @@ def test_document_covenant_cannot_take_a_value() -> None:
         record.comply("")
     record.comply("DMS-2024-0042")
     assert record.status is EvaluationStatus.COMPLIED
+
+
+def _notice() -> CovenantNotice:
+    return CovenantNotice(
+        brand_id=uuid.uuid4(),
+        kind=NoticeKind.REMINDER,
+        customer_id=uuid.uuid4(),
+        application_ref="APP-1",
+        recipient="a@example.in",
+        subject="Reminder",
+        evaluation_ids=[uuid.uuid4()],
+        as_of=date(2024, 6, 23),
+    )
+
+
+def test_a_notice_is_presumed_sent_only_once_handed_over_and_never_fails_after_sending() -> None:
+    notice = _notice()
+    with pytest.raises(Conflict, match="handed over"):
+        notice.mark_sent(presumed=True)
+    notice.mark_handing_over()
+    assert notice.handing_over
+    notice.mark_sent(presumed=True)
+    assert notice.sent and not notice.handing_over
+    with pytest.raises(Conflict, match="already sent"):
+        notice.mark_failed("late error")
+    with pytest.raises(Conflict, match="already sent"):
+        notice.mark_handing_over()
+
+    refused = _notice()
+    refused.mark_handing_over()
+    refused.mark_failed("550 mailbox unavailable")
+    assert not refused.handing_over and refused.failures == 1 and not refused.sent
