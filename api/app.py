@@ -19,17 +19,19 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import portal, portal_admin, portal_covenants
+from api import portal, portal_admin, portal_audit, portal_covenants, portal_notices
 from api.endpoint import Endpoint
 from api.openapi import build_openapi
 from api.problems import problem
-from api.routes import admin, covenants, customers, jobs, system
+from api.routes import admin, audit, covenants, customers, jobs, notices, system
 
 log = structlog.get_logger(__name__)
 
 ENDPOINTS: list[Endpoint] = [
     *customers.ENDPOINTS,
     *covenants.ENDPOINTS,
+    *notices.ENDPOINTS,
+    *audit.ENDPOINTS,
     *jobs.ENDPOINTS,
     *admin.ENDPOINTS,
     *system.ENDPOINTS,
@@ -52,6 +54,20 @@ class Metrics:
         )
         self.position = Gauge(
             "projection_position", "Tracking position of a projection", ["projection"], registry=self.registry
+        )
+        self.relay_lag = Gauge(
+            "covenant_desk_relay_lag_events",
+            "Events of a source not yet acknowledged by the Kafka broker",
+            ["source"],
+            registry=self.registry,
+        )
+        self.relay_up = Gauge(
+            "covenant_desk_relay_up",
+            "1 while the relay publishes, 0 while the broker is unavailable",
+            registry=self.registry,
+        )
+        self.relay_published = Gauge(
+            "covenant_desk_relay_published_events", "Events published since the process started", registry=self.registry
         )
 
 
@@ -130,21 +146,37 @@ def create_app(
             return JSONResponse({"status": "down", "database": "unreachable", "projections": []}, status_code=503)
         statuses = await run_in_threadpool(platform.engine.status)
         lagging = [s for s in statuses if s.lag > 1000]
-        return JSONResponse(
-            {
-                "status": "degraded" if lagging else "ok",
-                "database": "up",
-                "projections": [
-                    {"name": s.name, "position": s.position, "head": s.head, "lag": s.lag} for s in statuses
-                ],
+        body: dict[str, Any] = {
+            "status": "degraded" if lagging else "ok",
+            "database": "up",
+            "projections": [{"name": s.name, "position": s.position, "head": s.head, "lag": s.lag} for s in statuses],
+        }
+        relay = getattr(platform, "relay", None)
+        if relay is not None:
+            st = relay.status
+            body["relay"] = {
+                "state": st.state,
+                "leader": st.leader,
+                "error": st.error,
+                "since": st.since.isoformat() if st.since else None,
+                "published": st.published,
+                "lag": dict(st.lag),
             }
-        )
+            if st.state == "degraded":
+                body["status"] = "degraded"
+        return JSONResponse(body)
 
     async def metrics_endpoint(request: Request) -> Response:
         platform = request.app.state.platform
         for s in await run_in_threadpool(platform.engine.status):
             metrics.lag.labels(s.name).set(s.lag)
             metrics.position.labels(s.name).set(s.position)
+        relay = getattr(platform, "relay", None)
+        if relay is not None:
+            for source, lag in relay.status.lag.items():
+                metrics.relay_lag.labels(source).set(lag)
+            metrics.relay_up.set(1 if relay.status.state == "ok" else 0)
+            metrics.relay_published.set(relay.status.published)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(request: Request) -> Response:
@@ -164,6 +196,8 @@ def create_app(
         *portal.ROUTES,
         *portal_admin.ROUTES,
         *portal_covenants.ROUTES,
+        *portal_notices.ROUTES,
+        *portal_audit.ROUTES,
         Mount("/static", app=StaticFiles(directory=str(portal.STATIC_DIR)), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})

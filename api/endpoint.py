@@ -20,7 +20,7 @@ from api.auth import authenticate
 from api.problems import HttpProblem, problem_for
 from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
-from domain.shared.aggregate import acting_as
+from domain.shared.aggregate import acting_as, tracing
 
 log = structlog.get_logger(__name__)
 
@@ -121,7 +121,8 @@ class Endpoint:
         return await run_in_threadpool(self._invoke_once, context, key, raw)
 
     def _invoke(self, context: Context) -> Response:
-        with acting_as(context.principal.actor if context.principal else "anonymous"):
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        with acting_as(context.principal.actor if context.principal else "anonymous"), tracing(request_id):
             return self.handler(context)
 
     def _invoke_once(self, context: Context, key: str, raw: bytes) -> Response:

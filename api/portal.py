@@ -24,6 +24,7 @@ from domain.identity.permissions import Level, Permission
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import DEFAULT_TIMEZONE, business_date
 from domain.shared.errors import DomainError, InvalidInput
+from projections.notices import Scope
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -205,6 +206,10 @@ async def customer_360(request: Request, platform: Any, principal: Principal) ->
         covenants = await run_in_threadpool(
             lambda: platform.covenant_queries.worklist(principal.brand_id, customer_id=customer_id, limit=100).items
         )
+    notices = None
+    if principal.grants.get(Permission.NOTICES):
+        scope = Scope(principal.brand_id, tuple(c.upper() for c in principal.companies))
+        notices = await run_in_threadpool(platform.notice_queries.of_customer, scope, customer_id)
     return render(
         request,
         "customer.html",
@@ -212,6 +217,7 @@ async def customer_360(request: Request, platform: Any, principal: Principal) ->
         actors=actors,
         hits=hits,
         covenants=covenants,
+        notices=notices,
         principal=principal,
         nav="customers",
     )

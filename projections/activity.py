@@ -13,13 +13,13 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 
 from domain.identity.brand import Brand
+from domain.shared.aggregate import SECRET_FIELDS
 from domain.shared.index import UniqueValue
 from projections.customers import Page, decode_cursor, encode_cursor
 from projections.engine import Projection, Write
 
 #: Event fields never copied into the activity log.
-SECRET_FIELDS = frozenset({"password_hash", "secret_hash", "code_hash"})
-_BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "actor", "originator_topic", "brand_id"}
+_BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "actor", "trace_id", "originator_topic", "brand_id"}
 
 
 def _words(name: str) -> str:
@@ -82,9 +82,12 @@ class ActivityLog(Projection):
         )
 
 
-def activity_projection(source: str) -> ActivityLog:
-    """The activity projection of one source application."""
-    cls = type(f"{source.title()}Activity", (ActivityLog,), {"name": f"activity_{source}", "source": source})
+def activity_projection(source: str, topics: tuple[str, ...] = ()) -> ActivityLog:
+    """The activity projection of one source application (only `topics`' events when given)."""
+    attrs: dict[str, Any] = {"name": f"activity_{source}", "source": source}
+    if topics:
+        attrs["topics"] = topics
+    cls = type(f"{source.title()}Activity", (ActivityLog,), attrs)
     return cls()
 
 

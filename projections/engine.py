@@ -65,6 +65,13 @@ class Projection(ABC):
     def project(self, position: int, event: Any) -> Iterable[Write]:
         """Writes that apply `event` (recorded at `position`) to the read tables."""
 
+    def begin_batch(self) -> None:  # noqa: B027 - an optional hook: most projections keep no batch state
+        """Called before a batch's events (a projection that sums over a batch resets here)."""
+
+    def end_batch(self) -> Iterable[Write]:
+        """Writes that close a batch (sums over the batch), sent after its events' writes, in its transaction."""
+        return ()
+
     def create(self, conn: Connection[Any], *, secondary_indexes: bool = True) -> None:
         """Create the read tables and indexes if missing (without the non-unique indexes when told so)."""
         for statement in self.ddl:
@@ -154,11 +161,14 @@ class ProjectionEngine:
                 start=position, limit=limit, stop=stop, topics=list(projection.topics), inclusive_of_start=False
             )
             # Writes stream to the server while later events are still being decoded and projected.
+            projection.begin_batch()
             with _PipelinedWrites(conn) as out:
                 for notification in notifications:
                     event = app.mapper.to_domain_event(notification)
                     for write in projection.project(notification.id, event):
                         out.send(write)
+                for write in projection.end_batch():
+                    out.send(write)
                 out.send(
                     Write(
                         "UPDATE ops.projection_tracking SET position = %s, updated_at = now() WHERE projection = %s",

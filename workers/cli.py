@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -28,8 +29,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     dsn = resolve_dsn()
     mail, sink_note = _mail_settings()
     platform = Platform.open(dsn, mail=mail)
+    softmedia_note = None
     if args.seed:
-        seed_demo(platform)
+        seeded = seed_demo(platform)
+        if os.environ.get("SOFTMEDIA_DEMO", "1") != "0":
+            from workers.demo_softmedia import start_demo_softmedia
+
+            softmedia_note = start_demo_softmedia(platform, seeded["brand_id"])
     from workers.runtime import Workers
 
     app = create_app(lambda: platform, background=None if args.no_workers else Workers)
@@ -38,7 +44,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.seed:
         print(f"  portal login: {DEMO_EMAIL} / {DEMO_PASSWORD}", flush=True)
     print("  API key:      covenant-desk apikey create --brand demo --role admin", flush=True)
-    print(f"  email:        {sink_note}\n", flush=True)
+    print(f"  email:        {sink_note}", flush=True)
+    if softmedia_note:
+        print(f"  softmedia:    demo simulator at {softmedia_note} (companies SML, KFL)", flush=True)
+    print("", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
 
@@ -160,6 +169,99 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_events_write(args: argparse.Namespace) -> int:
+    from workers import event_catalogue
+
+    written = event_catalogue.write()
+    for path in written:
+        print(f"wrote {path.relative_to(event_catalogue.CATALOGUE.parent.parent)}")
+    problems = [p for p in event_catalogue.check() if p.breaking]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"{len(written)} schema file(s) written; {len(problems)} breaking change(s)")
+    return 1 if problems else 0
+
+
+def cmd_events_check(args: argparse.Namespace) -> int:
+    from workers import event_catalogue
+
+    problems = event_catalogue.check()
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        print(f"event catalogue matches the code ({len(event_catalogue.event_classes())} event types)")
+    return 1 if problems else 0
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    import signal
+
+    from adapters.kafka import KafkaSettings
+    from workers.platform import Platform
+    from workers.relay import Relay
+
+    settings = KafkaSettings.from_env()
+    if settings is None:
+        print("set KAFKA_BOOTSTRAP_SERVERS (e.g. 127.0.0.1:9092; `make kafka` starts a broker there)", file=sys.stderr)
+        return 2
+    platform = Platform.open(resolve_dsn())
+    relay = Relay(platform, settings, batch=args.batch)
+    signal.signal(signal.SIGTERM, lambda *_: relay.stop())
+    print(f"relaying events to {settings.bootstrap_servers} (topics {settings.topic_prefix}.*)", flush=True)
+    relay.start()
+    try:
+        while relay.is_alive():
+            relay.join(timeout=1)
+    except KeyboardInterrupt:
+        relay.stop()
+        relay.join(timeout=10)
+    platform.close()
+    return 0
+
+
+def cmd_consume(args: argparse.Namespace) -> int:
+    from workers.consumer import main as consume_main
+
+    if not args.bootstrap:
+        print("give --bootstrap or set KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
+        return 2
+    return consume_main(args)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import json
+    import uuid
+    from datetime import UTC, datetime
+
+    from workers.platform import Platform
+
+    try:
+        aggregate_id = uuid.UUID(args.id)
+    except ValueError:
+        print(f"'{args.id}' is not a record id (a UUID)", file=sys.stderr)
+        return 2
+    platform = Platform.open(resolve_dsn())
+    try:
+        if args.history:
+            entries = platform.audit.history(args.type, aggregate_id, None)
+            out: object = [e.__dict__ for e in entries]
+        else:
+            if args.as_of:
+                try:
+                    as_of = datetime.fromisoformat(args.as_of)
+                except ValueError:
+                    print(f"--as-of '{args.as_of}' is not an ISO-8601 instant", file=sys.stderr)
+                    return 2
+                as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+            else:
+                as_of = datetime.now(UTC)
+            out = platform.audit.state_as_of(args.type, aggregate_id, None, as_of)
+        print(json.dumps(out, indent=2, default=str))
+    finally:
+        platform.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="covenant-desk", description="Covenant Desk lending operations platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +299,33 @@ def build_parser() -> argparse.ArgumentParser:
     create_brand.add_argument("--name", required=True)
     create_brand.add_argument("--timezone", default="Asia/Kolkata")
     create_brand.set_defaults(func=cmd_brand_create)
+
+    relay = sub.add_parser("relay", help="publish every event to Kafka (KAFKA_BOOTSTRAP_SERVERS)")
+    relay.add_argument("--batch", type=int, default=1000, help="events per acknowledged batch")
+    relay.set_defaults(func=cmd_relay)
+    consume = sub.add_parser("consume", help="a worked example consumer: print each new event once")
+    consume.add_argument("--topic", action="append", required=True, help="a topic (repeat for several)")
+    consume.add_argument("--group", required=True, help="consumer group id")
+    consume.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    consume.add_argument("--state", help="SQLite file of processed event ids (dedupe across restarts)")
+    consume.add_argument("--latest", action="store_true", help="start at the end for a new group (default: beginning)")
+    consume.add_argument("--max", type=int, help="stop after this many new events")
+    consume.add_argument("--idle-exit", type=float, help="stop after this many seconds without a record")
+    consume.set_defaults(func=cmd_consume)
+
+    replay = sub.add_parser("replay", help="an aggregate's state as of an instant, replayed from its events")
+    replay.add_argument("type", help="aggregate type, e.g. customer, covenant, notice, staff_user")
+    replay.add_argument("id")
+    replay.add_argument("--as-of", help="ISO-8601 instant (default: now; without an offset: UTC)")
+    replay.add_argument("--history", action="store_true", help="print every event instead of the state")
+    replay.set_defaults(func=cmd_replay)
+
+    events = sub.add_parser("events", help="the event catalogue (JSON Schemas in docs/events/)")
+    esub = events.add_subparsers(dest="events_command", required=True)
+    esub.add_parser("write", help="regenerate the schemas from the event models").set_defaults(func=cmd_events_write)
+    esub.add_parser(
+        "check", help="fail when code and committed schemas disagree or a change breaks consumers"
+    ).set_defaults(func=cmd_events_check)
 
     staff = sub.add_parser("staff", help="staff users")
     ssub = staff.add_subparsers(dest="action", required=True)

@@ -10,23 +10,50 @@ from adapters.mailer import MailSettings, SmtpMailer
 from adapters.operational import OperationalStore
 from adapters.passwords import Argon2Hasher
 from adapters.postgres import Database, eventsourcing_env
+from domain.audit.replay import AuditReplay
 from domain.blocklist.application import Blocklists
 from domain.covenants.application import Covenants
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.jobs.application import JobDefinition, Jobs
+from domain.notices.application import Notices
+from domain.notices.source import NoticeSource
+from domain.notices.sync_run import SyncRun
 from domain.shared.clock import Clock, SystemClock
 from projections.activity import ActivityQueries, activity_projection
 from projections.blocklist import BlocklistQueries, BlocklistView
 from projections.brands import BrandDirectory, BrandQueries
 from projections.covenants import CovenantQueries, CovenantViews
 from projections.customers import CustomerDirectory, CustomerQueries, CustomerTimeline
-from projections.engine import ProjectionEngine, ProjectionRunner
+from projections.engine import ProjectionEngine, ProjectionRunner, topics_of
 from projections.identity import ApiKeyList, BrandConfigHistory, IdentityQueries, StaffDirectory
 from projections.jobs import JobRunHistory, JobRunQueries
+from projections.notices import NoticeQueries, NoticeRematchQueue, NoticeViews
 from workers.job_catalogue import JOB_DEFINITIONS
 
 SOURCES = ("customers", "identity", "jobs", "blocklist", "covenants")
+#: What staff and jobs do to notice sources and sync runs; notices themselves (thousands per sync) have their own
+#: history table.
+NOTICE_ACTIVITY = topics_of(NoticeSource.Connected, NoticeSource.Reconfigured, SyncRun.Started, SyncRun.Finished)
+
+
+def audited_aggregates() -> list[type]:
+    """The aggregate types auditors can replay (uniqueness claims are bookkeeping, not records)."""
+    from domain.blocklist.entry import BlocklistEntry
+    from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotice
+    from domain.customers.customer import CustomerRecord
+    from domain.identity.api_key import ApiKey
+    from domain.identity.brand import Brand
+    from domain.identity.brand_config import BrandConfiguration
+    from domain.identity.roster import BrandAdmins
+    from domain.identity.staff import StaffUser
+    from domain.jobs.job import JobConfiguration, JobRun
+    from domain.notices.notice import Notice
+
+    return [
+        CustomerRecord, Brand, BrandConfiguration, BrandAdmins, StaffUser, ApiKey, JobConfiguration, JobRun,
+        BlocklistEntry, Covenant, CovenantEvaluation, CovenantNotice, Notice, NoticeSource, SyncRun,
+    ]  # fmt: skip
 
 
 def all_projections() -> list[Any]:
@@ -41,7 +68,10 @@ def all_projections() -> list[Any]:
         BrandConfigHistory(),
         BlocklistView(),
         CovenantViews(),
+        NoticeViews(),
+        NoticeRematchQueue(),
         *[activity_projection(source) for source in SOURCES],
+        activity_projection("notices", NOTICE_ACTIVITY),
     ]
 
 
@@ -56,6 +86,7 @@ class Platform:
     jobs: Jobs
     blocklists: Blocklists
     covenants: Covenants
+    notices: Notices
     engine: ProjectionEngine
     customer_queries: CustomerQueries
     brand_queries: BrandQueries
@@ -64,10 +95,13 @@ class Platform:
     blocklist_queries: BlocklistQueries
     activity_queries: ActivityQueries
     covenant_queries: CovenantQueries
+    notice_queries: NoticeQueries
+    audit: AuditReplay
     mailer: SmtpMailer
     ops: OperationalStore
     clock: Clock
     runners: list[ProjectionRunner] = field(default_factory=list)
+    relay: Any = None  # the in-process Kafka relay, when KAFKA_BOOTSTRAP_SERVERS is set
     scheduler_wake: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
@@ -88,12 +122,14 @@ class Platform:
         jobs = Jobs(env=env, clock=clock, catalogue=JOB_DEFINITIONS if job_catalogue is None else job_catalogue)
         blocklists = Blocklists(env=env, clock=clock)
         covenants = Covenants(env=env, clock=clock)
+        notices = Notices(env=env, clock=clock)
         apps: dict[str, Any] = {
             "customers": customers,
             "identity": identity,
             "jobs": jobs,
             "blocklist": blocklists,
             "covenants": covenants,
+            "notices": notices,
         }
         engine = ProjectionEngine(db.pool, apps, all_projections())
         engine.setup()
@@ -107,6 +143,7 @@ class Platform:
             jobs=jobs,
             blocklists=blocklists,
             covenants=covenants,
+            notices=notices,
             engine=engine,
             customer_queries=CustomerQueries(db.pool),
             brand_queries=BrandQueries(db.pool),
@@ -115,6 +152,8 @@ class Platform:
             blocklist_queries=BlocklistQueries(db.pool),
             activity_queries=ActivityQueries(db.pool),
             covenant_queries=CovenantQueries(db.pool),
+            notice_queries=NoticeQueries(db.pool),
+            audit=AuditReplay(apps, audited_aggregates()),
             mailer=SmtpMailer(mail or MailSettings.from_env()),
             ops=ops,
             clock=clock,
@@ -140,6 +179,6 @@ class Platform:
         for runner in self.runners:
             runner.join(timeout=3)
         self.mailer.close()
-        for app in (self.customers, self.identity, self.jobs, self.blocklists, self.covenants):
+        for app in (self.customers, self.identity, self.jobs, self.blocklists, self.covenants, self.notices):
             app.close()
         self.db.close()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.job_catalogue import JOB_HANDLERS
+from adapters.kafka import KafkaSettings
+from workers.job_catalogue import JOB_HANDLERS, SLOT_FIRERS
+from workers.notice_sync import Rematcher
+from workers.relay import Relay
 from workers.scheduler import Scheduler
 
 
@@ -13,12 +16,24 @@ class Workers:
 
     def __init__(self, platform: Any, scheduler_interval: float = 5.0) -> None:
         self.platform = platform
-        self.scheduler = Scheduler(platform, JOB_HANDLERS, interval=scheduler_interval)
+        self.scheduler = Scheduler(platform, JOB_HANDLERS, interval=scheduler_interval, firers=SLOT_FIRERS)
+        self.rematcher = Rematcher(platform)
+        settings = KafkaSettings.from_env()
+        self.relay = Relay(platform, settings) if settings is not None else None
+        platform.relay = self.relay
 
     def start(self) -> None:
         self.platform.start_projection_runners()
         self.scheduler.start()
+        self.rematcher.start()
+        if self.relay is not None:
+            self.relay.start()
 
     def stop(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
+            self.relay.join(timeout=10)
+        self.rematcher.stop()
         self.scheduler.stop()
         self.scheduler.join(timeout=5)
+        self.rematcher.join(timeout=5)

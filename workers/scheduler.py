@@ -13,7 +13,7 @@ import psycopg
 import structlog
 
 from domain.jobs.job import BatchCounts, JobRun, RunStatus
-from domain.shared.aggregate import acting_as
+from domain.shared.aggregate import acting_as, tracing
 from domain.shared.clock import business_date
 from domain.shared.errors import Conflict
 
@@ -23,15 +23,23 @@ LEADER_LOCK_KEY = 7_316_001
 STALLED_AFTER = timedelta(minutes=15)
 
 JobHandler = Callable[[Any, JobRun], Iterator[tuple[BatchCounts, str | None]]]
+SlotFirer = Callable[[Any, datetime], None]
 
 
 class Scheduler(threading.Thread):
     """Fires scheduled runs and executes requested or retrying runs; only the leader does either."""
 
-    def __init__(self, platform: Any, handlers: dict[str, JobHandler], interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        platform: Any,
+        handlers: dict[str, JobHandler],
+        interval: float = 5.0,
+        firers: list[SlotFirer] | None = None,
+    ) -> None:
         super().__init__(name="scheduler", daemon=True)
         self.platform = platform
         self.handlers = handlers
+        self.firers = list(firers or [])
         self.interval = interval
         self.stopping = threading.Event()
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -69,6 +77,11 @@ class Scheduler(threading.Thread):
         """One pass: fire due cron slots, recover stalled runs, execute due runs."""
         now = self.platform.clock.now()
         self.fire_due_slots(now)
+        for fire in self.firers:
+            try:
+                fire(self.platform, now)
+            except Exception:
+                log.exception("scheduler.firer_failed", firer=getattr(fire, "__name__", repr(fire)))
         self.recover_stalled(now)
         for run_id, _brand_id, _job in self.platform.job_queries.due(now):
             if self.stopping.is_set():
@@ -136,7 +149,7 @@ class Scheduler(threading.Thread):
             return  # Another worker took it, or its retry time has not come.
         handler = self.handlers.get(run.job_name)
         log.info("job.started", run=str(run_id), job=run.job_name, attempt=run.attempt, as_of=run.as_of.isoformat())
-        with acting_as(f"job:{run.job_name}"):
+        with acting_as(f"job:{run.job_name}"), tracing(f"job-run:{run_id}"):
             try:
                 if handler is None:
                     raise LookupError(f"no handler for job '{run.job_name}' in this worker")

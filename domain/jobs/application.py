@@ -88,6 +88,7 @@ class Jobs(ContextApplication):
         filters: dict[str, str] | None = None,
         batch_size: int | None = None,
         scheduled_for: datetime | None = None,
+        run_id: UUID | None = None,
     ) -> CommandResult:
         """Ask for a run; a scheduled run's id derives from its slot, so a slot never runs twice."""
         definition = self.definition(job_name)
@@ -100,7 +101,7 @@ class Jobs(ContextApplication):
             overrides["batch_size"] = batch_size
         settings = JobSettings.model_validate({**base.model_dump(), **overrides}).checked()
         self._check_keys(definition, settings.filters, settings.variables)
-        run_id = uuid4()
+        run_id = run_id or uuid4()
         if scheduled_for is not None:
             run_id = uuid5(_RUN_NAMESPACE, f"{brand_id}:{job_name}:{scheduled_for.isoformat()}")
             if self.find(run_id) is not None:

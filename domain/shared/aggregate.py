@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict
 
 _actor: contextvars.ContextVar[str] = contextvars.ContextVar("actor", default="system")
 
+#: Event fields and aggregate attributes that hold credentials (hashes too): never shown in logs, trails or replays.
+SECRET_FIELDS = frozenset({"password_hash", "secret_hash", "code_hash", "invite"})
+
 
 @contextmanager
 def acting_as(actor: str) -> Iterator[None]:
@@ -35,6 +38,24 @@ def current_actor() -> str:
     return _actor.get()
 
 
+_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
+
+
+@contextmanager
+def tracing(trace_id: str | None) -> Iterator[None]:
+    """Record `trace_id` (a request id, a job run id) on events triggered inside, for consumers to correlate."""
+    token = _trace.set(trace_id)
+    try:
+        yield
+    finally:
+        _trace.reset(token)
+
+
+def current_trace() -> str | None:
+    """The trace id commands in this context carry."""
+    return _trace.get()
+
+
 class DomainEvent(BaseModel):
     """An immutable fact; serialised to readable JSON by the event store."""
 
@@ -47,6 +68,7 @@ class DomainEvent(BaseModel):
     originator_version: int
     timestamp: datetime
     actor: str = "system"
+    trace_id: str | None = None
 
 
 class Aggregate(BaseAggregate[UUID]):
@@ -75,10 +97,12 @@ class Aggregate(BaseAggregate[UUID]):
     @classmethod
     def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:
         kwargs.setdefault("actor", current_actor())
+        kwargs.setdefault("trace_id", current_trace())
         return super()._create(event_class, id=id, **kwargs)
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         kwargs.setdefault("actor", current_actor())
+        kwargs.setdefault("trace_id", current_trace())
         super().trigger_event(event_class, **kwargs)
 
 

@@ -28,6 +28,10 @@ def replay(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
+def _version(stored: Any) -> int:
+    return int(stored.originator_version)
+
+
 @dataclass(frozen=True)
 class CommandResult:
     """What a use case returns: the aggregate id and the log position a reader can wait for."""
@@ -82,20 +86,27 @@ class ContextApplication(Application[UUID]):
 
         Batch jobs load hundreds of aggregates per batch; one query each is most of their time.
         """
-        select_many = getattr(self.recorder, "select_events_many", None)
-        if select_many is None:
-            return [self.load(cls, i, brand_id, not_found) for i in aggregate_ids]
-        stored_by_id: dict[UUID, list[Any]] = {}
-        for stored in select_many(list(aggregate_ids)):
-            stored_by_id.setdefault(stored.originator_id, []).append(stored)
+        found = self.find_many(aggregate_ids)
         aggregates: list[A] = []
         for aggregate_id in aggregate_ids:
-            stored_events = sorted(stored_by_id.get(aggregate_id, ()), key=lambda s: s.originator_version)
-            aggregate = replay(None, map(self.mapper.to_domain_event, stored_events))
+            aggregate = found.get(aggregate_id)
             if not isinstance(aggregate, cls) or (brand_id is not None and aggregate.brand_id != brand_id):
                 raise not_found(f"{cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
             aggregates.append(aggregate)
         return aggregates
+
+    def find_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
+        """The aggregates that exist among `aggregate_ids`, by id (missing ids are left out)."""
+        select_many = getattr(self.recorder, "select_events_many", None)
+        if select_many is None:
+            return {i: a for i in aggregate_ids if (a := self.find(i)) is not None}
+        stored_by_id: dict[UUID, list[Any]] = {}
+        for stored in select_many(list(dict.fromkeys(aggregate_ids))):
+            stored_by_id.setdefault(stored.originator_id, []).append(stored)
+        return {
+            aggregate_id: replay(None, map(self.mapper.to_domain_event, sorted(stored, key=_version)))
+            for aggregate_id, stored in stored_by_id.items()
+        }
 
     def find(self, aggregate_id: UUID) -> Any | None:
         """The aggregate with the id, or None."""

@@ -1,4 +1,4 @@
-"""Run the benchmark suite: `python -m tests.benchmarks.run [--quick] [--only append,catchup,search]`.
+"""Run the benchmark suite: `python -m tests.benchmarks.run [--quick] [--only append,catchup,search,notices]`.
 
 Prints each benchmark's figures and a PASS/FAIL line per target; exits 1 when
 any target is missed. Every benchmark makes (and drops) its own database on the
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import structlog
 
-from tests.benchmarks import append, catchup, covenant_jobs, search
+from tests.benchmarks import append, catchup, covenant_jobs, notices, relay, search
 from tests.benchmarks.harness import Verdict, say
 
 BENCHMARKS: dict[str, Callable[[bool], list[Verdict]]] = {
@@ -24,6 +24,8 @@ BENCHMARKS: dict[str, Callable[[bool], list[Verdict]]] = {
     "catchup": catchup.run,
     "search": search.run,
     "covenants": covenant_jobs.run,
+    "notices": notices.run,
+    "relay": relay.run,
 }
 
 

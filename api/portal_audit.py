@@ -1,0 +1,348 @@
+"""Portal pages for auditors: the audit trail (who did what, when) and a record's replay (every event, the state as
+of any instant, what changed between two instants), over `platform.audit` and the activity log."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from api.portal import local_time, not_found, page, render, templates
+from api.portal_admin import _uuid
+from api.portal_notices import _who
+from domain.audit.replay import AuditedType, AuditTargetNotFound, snake
+from domain.identity.application import Principal
+from domain.identity.permissions import Level, Permission
+from domain.shared.aggregate import SECRET_FIELDS
+from domain.shared.errors import InvalidInput, InvalidValue
+from projections.customers import Page
+
+READ = (Permission.AUDIT_REPLAY, Level.READ)
+
+TRAIL_PAGE = 50
+#: Event fields the portal never shows, even to auditors: hashes of passwords, API key secrets and invite codes.
+DEFAULT_TYPE = "customer_record"
+
+
+# Instants ---------------------------------------------------------------------------------------------------
+
+
+class BadInstant(ValueError):
+    """Raised when a query value is neither an ISO-8601 instant nor a datetime-local value."""
+
+
+def parse_instant(raw: str, tz: str) -> datetime:
+    """An instant from a query value, in UTC: ISO-8601 with an offset (the timeline's links) exactly, or a
+    `datetime-local` value (no offset) read as the brand's local time."""
+    try:
+        parsed = datetime.fromisoformat(raw.strip())
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=ZoneInfo(tz))
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise BadInstant(raw) from None
+
+
+def local_input(instant: datetime | None, tz: str, round_up: bool = True) -> str:
+    """The value of a `datetime-local` input (step 0.001) for an instant, in the brand's time, to the millisecond.
+
+    Rounded up by default, so submitting the form unchanged still includes an event recorded at the instant
+    (events keep microseconds; the input keeps milliseconds)."""
+    if instant is None:
+        return ""
+    local = instant.astimezone(ZoneInfo(tz))
+    extra = local.microsecond % 1000
+    if extra:
+        local += timedelta(microseconds=1000 - extra) if round_up else -timedelta(microseconds=extra)
+    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+
+
+def _instant_param(request: Request, name: str, label: str, errors: list[str]) -> datetime | None:
+    raw = (request.query_params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_instant(raw, request.state.timezone)
+    except BadInstant:
+        shown = raw if len(raw) <= 40 else raw[:40] + "…"
+        errors.append(f"{label}: “{shown}” is not a date and time; use the picker (day, then time).")
+        return None
+
+
+# Values as auditors read them -------------------------------------------------------------------------------
+
+
+def audit_value(value: Any, tz: str) -> str:
+    """A replayed or recorded JSON value as text: instants in the brand's time (the recorded value in brackets),
+    flat lists and mappings joined, deeper values as compact JSON, nothing as `—`."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        if "T" in value and 19 <= len(value) <= 40:
+            try:
+                instant = datetime.fromisoformat(value)
+            except ValueError:
+                return value
+            if instant.tzinfo is not None:
+                return f"{local_time(instant, tz, '%d %b %Y %H:%M:%S')} ({value})"
+        return value if value else "“” (empty)"
+    if isinstance(value, list) and not value:
+        return "none"
+    if isinstance(value, list) and all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict) and not value:
+        return "none"
+    if isinstance(value, dict) and all(_scalar(v) for v in value.values()):
+        if all(v is None for v in value.values()):
+            return ", ".join(str(k) for k in value)  # a set kept as a mapping, e.g. phones without labels
+        return "; ".join(f"{k}: {audit_value(v, tz)}" for k, v in value.items())
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), sort_keys=True)
+    return str(value)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def type_label(type_name: str) -> str:
+    """customer_record -> customer record."""
+    return type_name.replace("_", " ")
+
+
+def visible(data: dict[str, Any]) -> dict[str, Any]:
+    """An event's fields for the timeline: `shown` as (field, value, hidden) in order, secrets listed but never
+    shown; `empty`, the fields the event left null (for an update, usually "not changed"), named together."""
+    return {
+        "shown": [(k, None, True) if k in SECRET_FIELDS else (k, v, False) for k, v in data.items() if v is not None],
+        "empty": [k for k, v in data.items() if v is None],
+    }
+
+
+templates.filters["audit_value"] = audit_value
+templates.filters["type_label"] = type_label
+templates.filters["visible"] = visible
+
+
+def _types(platform: Any) -> list[str]:
+    return sorted(platform.audit.types)
+
+
+# The audit trail --------------------------------------------------------------------------------------------
+
+
+@page(READ)
+async def trail(request: Request, platform: Any, principal: Principal) -> Response:
+    return await _trail(request, platform, principal)
+
+
+async def _trail(
+    request: Request,
+    platform: Any,
+    principal: Principal,
+    open_error: str | None = None,
+    open_values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    params = request.query_params
+    tz = request.state.timezone
+    errors: list[str] = []
+    actor = (params.get("actor") or "").strip()[:200] or None
+    type_name = (params.get("aggregate_type") or "").strip()[:60] or None
+    audited: AuditedType | None = None
+    if type_name:
+        try:
+            audited = platform.audit.resolve(type_name)
+        except InvalidValue:
+            errors.append(f"Record type: “{type_name[:40]}” is not a type of record that can be audited.")
+    raw_id = (params.get("aggregate_id") or "").strip()[:60]
+    aggregate_id = _uuid(raw_id) if raw_id else None
+    if raw_id and aggregate_id is None:
+        errors.append("Record id: not a record id (ids look like 3f2b8c4e-1d2a-4b5c-9e8f-0a1b2c3d4e5f).")
+    since = _instant_param(request, "from", "From", errors)
+    until = _instant_param(request, "to", "To", errors)
+    if since and until and until <= since:
+        errors.append("To must be after From.")
+    try:
+        limit = min(max(int(params.get("limit", TRAIL_PAGE)), 1), 200)
+    except ValueError:
+        limit = TRAIL_PAGE
+
+    filters = {
+        "actor": actor,
+        "aggregate_type": audited.cls.__name__ if audited else None,
+        "aggregate_id": aggregate_id,
+        "since": since,
+        "until": until,
+    }
+
+    def load() -> dict[str, Any]:
+        rows = Page(items=[], next_cursor=None)
+        if not errors:
+            try:
+                rows = platform.activity_queries.entries(
+                    principal.brand_id, cursor=params.get("cursor") or None, limit=limit, **filters
+                )
+            except InvalidInput:
+                # A cursor this list did not make (edited or stale link): start from the newest.
+                rows = platform.activity_queries.entries(principal.brand_id, limit=limit, **filters)
+        names = _who(platform, principal.brand_id, {r.actor for r in rows.items} | ({actor} if actor else set()))
+        staff = platform.identity_queries.staff_list(principal.brand_id, None, None, 200).items
+        keys = platform.identity_queries.api_keys(principal.brand_id)
+        options = [
+            ("Staff", [(f"staff:{s.id}", s.name) for s in staff]),
+            ("API keys", [(f"apikey:{k.id}", f"{k.label} ({k.role})") for k in keys]),
+        ]
+        if actor and not any(actor == value for _, group in options for value, _ in group):
+            options.insert(0, ("Filtered by", [(actor, names.get(actor, actor))]))  # a job, the system, ...
+        return {"rows": rows, "actors": names, "actor_options": [(g, o) for g, o in options if o]}
+
+    data = await run_in_threadpool(load)
+    query = {
+        "actor": actor or "",
+        "aggregate_type": audited.name if audited else (type_name or ""),
+        "aggregate_id": raw_id,
+        "from": params.get("from", "").strip(),
+        "to": params.get("to", "").strip(),
+    }
+    query = {k: v for k, v in query.items() if v}
+    if limit != TRAIL_PAGE:
+        query["limit"] = str(limit)
+    older_url = (
+        f"/audit?{urlencode({**query, 'cursor': data['rows'].next_cursor})}" if data["rows"].next_cursor else None
+    )
+    newest_url = f"/audit?{urlencode(query)}" if params.get("cursor") else None
+    links = {
+        row.aggregate_type: snake(row.aggregate_type)
+        for row in data["rows"].items
+        if snake(row.aggregate_type) in platform.audit.types
+    }
+    return render(
+        request,
+        "audit_trail.html",
+        422 if errors else status,
+        principal=principal,
+        nav="audit",
+        types=_types(platform),
+        errors=errors,
+        form={
+            "actor": actor or "",
+            "aggregate_type": audited.name if audited else "",
+            "aggregate_id": raw_id,
+            "from": local_input(since, tz, round_up=False),
+            "to": local_input(until, tz),
+        },
+        filtered=bool(query.keys() - {"limit"}),
+        links=links,
+        older_url=older_url,
+        newest_url=newest_url,
+        open_error=open_error,
+        open_values=open_values or {"type": DEFAULT_TYPE, "id": ""},
+        **data,
+    )
+
+
+@page(READ)
+async def open_record(request: Request, platform: Any, principal: Principal) -> Response:
+    """The "Open a record" form: to the record's replay page, or back to the trail saying what is wrong."""
+    type_name = (request.query_params.get("type") or "").strip()[:60]
+    raw_id = (request.query_params.get("id") or "").strip()[:60]
+    values = {"type": type_name, "id": raw_id}
+    try:
+        audited = platform.audit.resolve(type_name or "-")
+    except InvalidValue:
+        return await _trail(request, platform, principal, "Choose a type of record.", values, 422)
+    record_id = _uuid(raw_id)
+    if record_id is None:
+        message = "Enter the record's id (ids look like 3f2b8c4e-1d2a-4b5c-9e8f-0a1b2c3d4e5f)."
+        return await _trail(request, platform, principal, message, values, 422)
+    return RedirectResponse(f"/audit/{audited.name}/{record_id}", status_code=303)
+
+
+# A record's replay ------------------------------------------------------------------------------------------
+
+
+@page(READ)
+async def replay(request: Request, platform: Any, principal: Principal) -> Response:
+    raw_type = request.path_params["aggregate_type"]
+    try:
+        audited: AuditedType = platform.audit.resolve(raw_type)
+    except InvalidValue:
+        return render(
+            request,
+            "audit_replay.html",
+            422,
+            principal=principal,
+            nav="audit",
+            unknown_type=raw_type[:60],
+            types=_types(platform),
+            raw_id=request.path_params["aggregate_id"][:60],
+        )
+    aggregate_id = _uuid(request.path_params["aggregate_id"])
+    if aggregate_id is None:
+        return await not_found(request)
+
+    errors: list[str] = []
+    as_of = _instant_param(request, "as_of", "As of", errors)
+    start = _instant_param(request, "from", "Compare with", errors)
+    end = _instant_param(request, "to", "Against", errors)
+    now = platform.clock.now()
+    defaulted = as_of is None and end is None
+    as_of = as_of or end or now
+    if start is not None:
+        end = end or as_of
+        if end < start:
+            start, end = end, start
+    brand_id = principal.brand_id
+
+    def load() -> dict[str, Any]:
+        history = platform.audit.history(audited.name, aggregate_id, brand_id)
+        state = platform.audit.state_as_of(audited.name, aggregate_id, brand_id, as_of)
+        diff = platform.audit.diff(audited.name, aggregate_id, brand_id, start, end) if start and end else None
+        actors = _who(platform, brand_id, {h.actor for h in history})
+        return {"history": history, "state": state, "diff": diff, "actors": actors}
+
+    try:
+        data = await run_in_threadpool(load)
+    except AuditTargetNotFound:
+        return await not_found(request)  # no such record of this type, or another brand's
+
+    tz = request.state.timezone
+    api = f"/api/v1/audit/{audited.name}/{aggregate_id}/history"
+    return render(
+        request,
+        "audit_replay.html",
+        422 if errors else 200,
+        principal=principal,
+        nav="audit",
+        audited=audited,
+        aggregate_id=aggregate_id,
+        as_of=as_of,
+        as_of_is_now=defaulted,
+        errors=errors,
+        inputs={
+            "as_of": local_input(as_of, tz),
+            "from": local_input(start, tz),
+            "to": local_input(end or as_of, tz),
+        },
+        export_json=api,
+        export_csv=f"{api}?{urlencode({'format': 'csv'})}",
+        customer_360=f"/customers/{aggregate_id}" if audited.cls.__name__ == "CustomerRecord" else None,
+        **data,
+    )
+
+
+ROUTES: list[Route] = [
+    Route("/audit", trail, methods=["GET"]),
+    Route("/audit/open", open_record, methods=["GET"]),
+    Route("/audit/{aggregate_type}/{aggregate_id}", replay, methods=["GET"]),
+]

@@ -1,0 +1,169 @@
+"""Auditor endpoints: any aggregate's history, state as of an instant, diff between instants, and the audit trail."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from api.endpoint import Context, Endpoint, json_response
+from domain.identity.permissions import Level, Permission
+
+AUDIT = (Permission.AUDIT_REPLAY, Level.READ)
+
+
+class HistoryQuery(BaseModel):
+    """`format`: json (default) or csv (a download)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str = Field("json", pattern="^(json|csv)$")
+
+
+class StateQuery(BaseModel):
+    """The instant to replay to (ISO-8601; without an offset it is read as UTC)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: datetime
+
+
+class DiffQuery(BaseModel):
+    """Two instants (ISO-8601)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+
+
+class TrailQuery(BaseModel):
+    """Trail filters: who, which aggregate type or record, when; keyset pages."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    actor: str | None = Field(None, max_length=200)
+    aggregate_type: str | None = Field(None, max_length=60)
+    aggregate_id: str | None = Field(None, max_length=40)
+    from_: datetime | None = Field(None, alias="from")
+    to: datetime | None = None
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(50, ge=1, le=500)
+
+
+def _utc(instant: datetime) -> datetime:
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
+def history(ctx: Context) -> Response:
+    q: HistoryQuery = ctx.query
+    type_name, aggregate_id = ctx.path["aggregate_type"], ctx.path["aggregate_id"]
+    entries = ctx.platform.audit.history(type_name, aggregate_id, ctx.brand_id)
+    if q.format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["version", "event", "occurred_at", "actor", "trace_id", "data"])
+        for e in entries:
+            writer.writerow(
+                [e.version, e.event, e.occurred_at.isoformat(), e.actor, e.trace_id or "", json.dumps(e.data)]
+            )
+        filename = f"{type_name}-{aggregate_id}-history.csv"
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    audited = ctx.platform.audit.resolve(type_name)
+    return json_response(
+        {"aggregate_type": audited.name, "aggregate_id": aggregate_id, "events": entries},
+        headers={"Content-Disposition": f'inline; filename="{type_name}-{aggregate_id}-history.json"'},
+    )
+
+
+def state(ctx: Context) -> Response:
+    q: StateQuery = ctx.query
+    replayed = ctx.platform.audit.state_as_of(
+        ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, _utc(q.as_of)
+    )
+    return json_response(replayed)
+
+
+def diff(ctx: Context) -> Response:
+    q: DiffQuery = ctx.query
+    result = ctx.platform.audit.diff(
+        ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, _utc(q.from_), _utc(q.to)
+    )
+    return json_response(result)
+
+
+def trail(ctx: Context) -> Response:
+    q: TrailQuery = ctx.query
+    from uuid import UUID
+
+    from domain.shared.errors import InvalidValue
+
+    aggregate_type = ctx.platform.audit.resolve(q.aggregate_type).cls.__name__ if q.aggregate_type else None
+    try:
+        aggregate_id = UUID(q.aggregate_id) if q.aggregate_id else None
+    except ValueError:
+        raise InvalidValue("aggregate_id", "not a record id") from None
+    page = ctx.platform.activity_queries.entries(
+        ctx.brand_id,
+        actor=q.actor,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        since=_utc(q.from_) if q.from_ else None,
+        until=_utc(q.to) if q.to else None,
+        cursor=q.cursor,
+        limit=q.limit,
+    )
+    return json_response({"items": page.items, "next_cursor": page.next_cursor})
+
+
+def types(ctx: Context) -> Response:
+    return json_response({"items": sorted(ctx.platform.audit.types)})
+
+
+ENDPOINTS = [
+    Endpoint("GET", "/api/v1/audit/types", types, "Aggregate types an auditor can replay", AUDIT, tags=["audit"]),
+    Endpoint(
+        "GET",
+        "/api/v1/audit/trail",
+        trail,
+        "Who did what and when: by actor, aggregate type or id, and time range",
+        AUDIT,
+        query=TrailQuery,
+        tags=["audit"],
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/audit/{aggregate_type}/{aggregate_id}/history",
+        history,
+        "Every event of a record: who, when, what (format=csv for a download)",
+        AUDIT,
+        query=HistoryQuery,
+        tags=["audit"],
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/audit/{aggregate_type}/{aggregate_id}/state",
+        state,
+        "The record as it was at an instant, replayed from its events",
+        AUDIT,
+        query=StateQuery,
+        tags=["audit"],
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/audit/{aggregate_type}/{aggregate_id}/diff",
+        diff,
+        "What changed between two instants, and the events in between",
+        AUDIT,
+        query=DiffQuery,
+        tags=["audit"],
+    ),
+]

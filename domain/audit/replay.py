@@ -1,0 +1,182 @@
+"""Auditor replay: any aggregate's full history, its state as of any instant (replayed from its events, never
+read from a projection), and what changed between two instants."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from domain.shared.aggregate import SECRET_FIELDS
+from domain.shared.application import ContextApplication, replay
+from domain.shared.errors import InvalidValue, NotFound
+
+#: Event fields every event has; the rest is what the event says.
+_BASE = {"originator_id", "originator_version", "timestamp", "actor", "trace_id", "originator_topic"}
+
+
+class AuditTargetNotFound(NotFound):
+    """Raised when no aggregate of the type has the id within the caller's brand."""
+
+
+def snake(name: str) -> str:
+    """CustomerRecord -> customer_record."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+#: Friendlier names for the aggregate types auditors ask about most.
+ALIASES = {
+    "customer": "customer_record",
+    "borrower": "customer_record",
+    "staff": "staff_user",
+    "evaluation": "covenant_evaluation",
+}
+
+
+@dataclass(frozen=True)
+class AuditedType:
+    """An aggregate type auditors can replay: its class and the application that stores it."""
+
+    name: str  # snake_case, as in URLs
+    cls: type
+    application: ContextApplication
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One event: who, when, what."""
+
+    version: int
+    event: str
+    occurred_at: datetime
+    actor: str
+    trace_id: str | None
+    data: dict[str, Any]
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values of an aggregate's state (UUID, Decimal, dates, enums, models as strings or dicts)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(jsonable(k)): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def state_of(aggregate: Any) -> dict[str, Any]:
+    """The aggregate's public state as JSON values (library bookkeeping and secrets left out)."""
+    hidden = SECRET_FIELDS
+    state = {
+        k.lstrip("_"): v
+        for k, v in vars(aggregate).items()
+        if k not in ("_pending_events",) and not k.startswith("__") and k.lstrip("_") not in hidden
+    }
+    for key in ("id", "version", "created_on", "modified_on"):
+        state[key] = getattr(aggregate, key, None)
+    return {k: jsonable(v) for k, v in sorted(state.items())}
+
+
+class AuditReplay:
+    """Replays aggregates of every context for auditors; everything scoped to a brand."""
+
+    def __init__(self, applications: Mapping[str, ContextApplication], classes: list[type]) -> None:
+        """`classes`: the aggregate classes auditors may replay; each is stored by its context's application."""
+        self.types: dict[str, AuditedType] = {}
+        for cls in classes:
+            source = cls.__module__.split(".")[1]
+            self.types[snake(cls.__name__)] = AuditedType(snake(cls.__name__), cls, applications[source])
+
+    def resolve(self, type_name: str) -> AuditedType:
+        """The audited type for a URL name (snake_case class name or an alias)."""
+        name = ALIASES.get(type_name.lower(), type_name.lower())
+        if name not in self.types:
+            raise InvalidValue("aggregate_type", f"unknown aggregate type '{type_name}'; one of {sorted(self.types)}")
+        return self.types[name]
+
+    def events(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None) -> tuple[AuditedType, list[Any]]:
+        """The aggregate's domain events in order; 404 for another brand's or another type's aggregate."""
+        audited = self.resolve(type_name)
+        app = audited.application
+        stored = app.recorder.select_events(aggregate_id)
+        events = [app.mapper.to_domain_event(s) for s in stored]
+        missing = AuditTargetNotFound(f"{audited.cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
+        if not events or not type(events[0]).__qualname__.startswith(audited.cls.__name__ + "."):
+            raise missing
+        if brand_id is not None:
+            first = replay(None, events[:1])
+            if getattr(first, "brand_id", None) != brand_id and not (
+                audited.cls.__name__ == "Brand" and aggregate_id == brand_id
+            ):
+                raise missing
+        return audited, events
+
+    def history(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None) -> list[HistoryEntry]:
+        """Every event of the aggregate, oldest first."""
+        _, events = self.events(type_name, aggregate_id, brand_id)
+        return [
+            HistoryEntry(
+                version=e.originator_version,
+                event=type(e).__qualname__.split(".")[-1],
+                occurred_at=e.timestamp,
+                actor=e.actor,
+                trace_id=getattr(e, "trace_id", None),
+                data={
+                    k: "(withheld)" if k in SECRET_FIELDS else jsonable(v)
+                    for k, v in e.model_dump().items()
+                    if k not in _BASE
+                },
+            )
+            for e in events
+        ]
+
+    def state_as_of(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, as_of: datetime) -> dict[str, Any]:
+        """The state replayed from the events recorded at or before `as_of` (None state before it existed)."""
+        _, events = self.events(type_name, aggregate_id, brand_id)
+        upto = [e for e in events if e.timestamp <= as_of]
+        aggregate = replay(None, upto)
+        return {
+            "as_of": as_of,
+            "version": upto[-1].originator_version if upto else 0,
+            "exists": aggregate is not None,
+            "state": state_of(aggregate) if aggregate is not None else None,
+        }
+
+    def diff(
+        self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, start: datetime, end: datetime
+    ) -> dict[str, Any]:
+        """What changed between two instants: each field with its value then and now, and the events between."""
+        if end < start:
+            raise InvalidValue("to", "must not be before 'from'")
+        before = self.state_as_of(type_name, aggregate_id, brand_id, start)
+        after = self.state_as_of(type_name, aggregate_id, brand_id, end)
+        old, new = before["state"] or {}, after["state"] or {}
+        changes = {
+            key: {"from": old.get(key), "to": new.get(key)}
+            for key in sorted(set(old) | set(new))
+            if old.get(key) != new.get(key) and key != "modified_on"
+        }
+        between = [h for h in self.history(type_name, aggregate_id, brand_id) if start < h.occurred_at <= end]
+        return {
+            "from": start,
+            "to": end,
+            "from_version": before["version"],
+            "to_version": after["version"],
+            "changes": changes,
+            "events": between,
+        }

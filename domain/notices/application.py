@@ -1,0 +1,239 @@
+"""Use cases of the notices context: sources, sync runs page by page, staleness, matching and rematching."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from uuid import UUID
+
+from domain.notices.notice import (
+    Match,
+    Notice,
+    NoticeFacts,
+    NoticeMode,
+    NoticeNotFound,
+    Observation,
+    notice_id_for,
+)
+from domain.notices.source import (
+    NoticeSource,
+    SourceNotFound,
+    check_settings,
+    clean_company,
+    source_id_for,
+    token_hint,
+)
+from domain.notices.sync_run import PageCounts, SyncRun, SyncRunNotFound, SyncStatus
+from domain.shared.aggregate import Aggregate, with_id
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
+from domain.shared.errors import Conflict
+
+#: Scores notices against borrower records: (brand, notices) -> the match of each notice, by notice id.
+MatchFn = Callable[[UUID, Sequence[Notice]], dict[UUID, Match]]
+
+#: Notices marked inactive per atomic save when a run ends.
+INACTIVATE_BATCH = 1000
+
+
+class SourceAlreadyConnected(Conflict):
+    """Raised when a company of the brand already has a notice source."""
+
+
+class Notices(ContextApplication):
+    """Notice sources, sync runs and the notices they import, with their borrower matches."""
+
+    name = "notices"
+
+    # Sources -------------------------------------------------------------------------------------------------
+
+    def connect_source(
+        self, brand_id: UUID, *, company: str, base_url: str, token: str, schedule: str, enabled: bool = True
+    ) -> CommandResult:
+        """Connect a company's Softmedia source (one per company); the token itself is kept by the caller."""
+        code = clean_company(company)
+        check_settings(company=code, base_url=base_url.strip(), token=token, schedule=schedule)
+        source_id = source_id_for(brand_id, code)
+        if self.find(source_id) is not None:
+            raise SourceAlreadyConnected(f"company {code} already has a notice source", id=str(source_id))
+        source = with_id(
+            NoticeSource,
+            source_id,
+            brand_id=brand_id,
+            company=code,
+            base_url=base_url.strip().rstrip("/"),
+            schedule=" ".join(schedule.split()),
+            enabled=enabled,
+            token_hint=token_hint(token),
+        )
+        try:
+            return self.commit(source)
+        except ConcurrentModification:
+            raise SourceAlreadyConnected(f"company {code} already has a notice source", id=str(source_id)) from None
+
+    def reconfigure_source(
+        self,
+        brand_id: UUID,
+        source_id: UUID,
+        *,
+        base_url: str | None = None,
+        token: str | None = None,
+        schedule: str | None = None,
+        enabled: bool | None = None,
+    ) -> CommandResult:
+        """Change a source's URL, token, schedule or enabled flag."""
+        check_settings(
+            base_url=None if base_url is None else base_url.strip(),
+            token=token,
+            schedule=schedule,
+        )
+        source = self.source(brand_id, source_id)
+        changed = source.reconfigure(
+            base_url=None if base_url is None else base_url.strip().rstrip("/"),
+            schedule=None if schedule is None else " ".join(schedule.split()),
+            enabled=enabled,
+            token_hint=None if token is None else token_hint(token),
+        )
+        if not changed:
+            return CommandResult(id=source.id, position=0, changed=False)
+        return self.commit(source)
+
+    def source(self, brand_id: UUID | None, source_id: UUID) -> NoticeSource:
+        """The source, if in the brand (None: any brand, for workers)."""
+        return self.load(NoticeSource, source_id, brand_id, SourceNotFound)
+
+    # Sync runs -----------------------------------------------------------------------------------------------
+
+    def begin_sync(
+        self,
+        brand_id: UUID | None,
+        source_id: UUID,
+        *,
+        trigger: str,
+        requested_by: str,
+        modes: Sequence[NoticeMode] = (NoticeMode.OVERDUE, NoticeMode.UPCOMING),
+        is_abandoned: Callable[[UUID], bool] = lambda _run_id: False,
+    ) -> CommandResult:
+        """Start a sync run of a source; 409 naming the running run while one runs.
+
+        A running run whose worker is gone (`is_abandoned`) is ended as failed first, so a dead worker never
+        blocks its source for good.
+        """
+        source = self.source(brand_id, source_id)
+        running = source.running_run_id
+        if running is not None and is_abandoned(running):
+            self.finish_sync(running, error="abandoned: the worker running it stopped", inactivated=0, retries=0)
+            source = self.source(brand_id, source_id)
+        run = SyncRun(
+            brand_id=source.brand_id,
+            source_id=source.id,
+            company=source.company,
+            trigger=trigger,
+            requested_by=requested_by,
+            modes=list(modes),
+        )
+        source.start_sync(run.id)
+        return self.commit(run, source)
+
+    def sync_run(self, brand_id: UUID | None, run_id: UUID) -> SyncRun:
+        """The run, if in the brand (None: any brand, for workers)."""
+        return self.load(SyncRun, run_id, brand_id, SyncRunNotFound)
+
+    def record_page(
+        self,
+        run_id: UUID,
+        *,
+        mode: NoticeMode,
+        page: int,
+        total_pages: int,
+        items: Sequence[tuple[str, NoticeFacts]],
+        malformed: int,
+        errors: Sequence[str],
+        match: MatchFn,
+    ) -> tuple[PageCounts, list[UUID]]:
+        """Record one fetched page in one atomic save: new, changed and reappearing notices, their matches, the
+        page's counts on the run. Returns the counts and the ids of every notice the page listed."""
+        run = self.sync_run(None, run_id)
+        latest: dict[str, NoticeFacts] = {}
+        for source_notice_id, facts in items:  # A notice repeated on a page: the later copy is the newer.
+            latest[source_notice_id] = facts
+        ids = {sid: notice_id_for(run.source_id, sid) for sid in latest}
+        existing = self.find_many(list(ids.values()))
+        seen = {"created": 0, "updated": 0, "unchanged": 0, "reactivated": 0}
+        changed: list[Notice] = []
+        to_match: list[Notice] = []
+        for sid, facts in latest.items():
+            notice = existing.get(ids[sid])
+            if notice is None:
+                notice = with_id(
+                    Notice,
+                    ids[sid],
+                    brand_id=run.brand_id,
+                    source_id=run.source_id,
+                    company=run.company,
+                    source_notice_id=sid,
+                    facts=facts,
+                    run_id=run.id,
+                )
+                seen["created"] += 1
+                changed.append(notice)
+                to_match.append(notice)
+                continue
+            previous = notice.facts
+            outcome = notice.observe(facts, run.id)
+            seen[outcome.value] += 1
+            if outcome is not Observation.UNCHANGED:
+                changed.append(notice)
+                if notice.match is None or facts.identity_differs_from(previous):
+                    to_match.append(notice)
+        matched = 0
+        if to_match:
+            results = match(run.brand_id, to_match)
+            for notice in to_match:
+                result = results.get(notice.id)
+                if result is not None:
+                    notice.record_match(result, "imported" if notice.version == 1 else "source changed")
+                    matched += result.customer_id is not None
+        counts = PageCounts(fetched=len(items) + malformed, malformed=malformed, matched=matched, **seen)
+        run.record_page(mode, page, total_pages, counts, list(errors))
+        self.commit(run, *changed)
+        return counts, list(ids.values())
+
+    def inactivate(self, run_id: UUID, notice_ids: Sequence[UUID]) -> int:
+        """Mark notices a complete pull did not list as inactive, in atomic batches; returns how many changed."""
+        done = 0
+        for start in range(0, len(notice_ids), INACTIVATE_BATCH):
+            found = self.find_many(notice_ids[start : start + INACTIVATE_BATCH])
+            changed = [n for n in found.values() if isinstance(n, Notice) and n.mark_inactive(run_id)]
+            if changed:
+                self.commit(*changed)
+            done += len(changed)
+        return done
+
+    def finish_sync(self, run_id: UUID, *, error: str | None, inactivated: int, retries: int) -> SyncStatus:
+        """End a run and free its source for the next one."""
+        run = self.sync_run(None, run_id)
+        source = self.source(None, run.source_id)
+        status = run.finish(error=error, inactivated=inactivated, retries=retries, now=self.clock.now())
+        source.end_sync(run.id, status.value)
+        self.commit(run, source)
+        return status
+
+    # Notices -------------------------------------------------------------------------------------------------
+
+    def notice(self, brand_id: UUID | None, notice_id: UUID) -> Notice:
+        """The notice, if in the brand."""
+        return self.load(Notice, notice_id, brand_id, NoticeNotFound)
+
+    def rematch(self, brand_id: UUID, notice_ids: Sequence[UUID], match: MatchFn, reason: str) -> int:
+        """Score notices again (a borrower record changed); records only changed matches; returns how many."""
+        notices = [
+            n for n in self.find_many(list(notice_ids)).values() if isinstance(n, Notice) and n.brand_id == brand_id
+        ]
+        if not notices:
+            return 0
+        results = match(brand_id, notices)
+        changed: list[Aggregate] = [
+            n for n in notices if (r := results.get(n.id)) is not None and n.record_match(r, reason)
+        ]
+        if changed:
+            self.commit(*changed)
+        return len(changed)

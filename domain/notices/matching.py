@@ -1,0 +1,329 @@
+"""Pure rules that score a repayment notice against candidate borrower records.
+
+The caller blocks candidates (same loan number, phone as primary or alternate, trigram-similar `name_key`) and
+passes them in; `match` scores each one and picks the best. No I/O here.
+
+Name similarity (`name_score`, 0-100) compares `name_key`s token by token, so word order does not matter:
+each token of the shorter name pairs with at most one token of the longer (best pairs first). A pair of
+whole words scores their rapidfuzz ratio after folding common Indian spelling variants (ksh/x, th/t, sh/s,
+w/v, ee/i, doubled letters, Mohd/Md/Mohammed ...), and 0 below 85, so one typo passes but "Ramesh"/"Rajesh"
+does not; an initial pairs with a word starting with its letter (90) or the same initial (100). The name
+score is the mean over the shorter name's tokens, less 5 per surplus token of the longer name (a dropped
+middle name), at most 70 when either name is a single word and at most 50 when only initials paired. Names
+equal once spaces are removed ("Sai Kumar" / "Saikumar") score 100 before those caps. Examples:
+"Karthik R" / "R. Karthik" 100, "Suresh Kumar Menon" / "Suresh Menon" 95, "Ramesh Menon" / "Suresh Menon"
+50 (same surname only), "Lakshmi Iyer" / "Ramesh Menon" 0.
+
+Confidence (integer arithmetic, s = name_score):
+
+    evidence              confidence         s=100  s=50  s=0
+    loan number + phone   95 + 5*s//100        100    97   95
+    loan number           85 + 15*s//100       100    92   85
+    phone                 60 + 30*s//100        90    75   60   (high from s >= 67)
+    name only             max(0, s - 25)        75    25    0   (medium from s >= 75, FLOOR from s >= 55)
+
+Bands: high >= 80, medium 50-79, low below 50. Below FLOOR nothing is matched. "name" is listed among the
+methods when s >= 55, the score at which the name alone reaches FLOOR. Equally good best candidates (the
+same confidence) lower the band one step, capping the confidence at 79 (high -> medium) or 49 (medium ->
+low; tied low candidates stay low); the first of them by customer_id string is chosen.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from uuid import UUID
+
+from rapidfuzz import fuzz
+
+from domain.shared.errors import InvalidInput
+from domain.shared.values import normalise_phone
+
+METHODS = ("loan_number", "phone", "name")
+FLOOR = 30  # below this confidence: unmatched
+HIGH = 80
+MEDIUM = 50
+MAX_CANDIDATES = 5
+
+NAME_METHOD_MIN = 55  # the name score at which the name alone reaches FLOOR (s - 25 >= 30)
+TOKEN_MIN = 85  # a whole-word pair below this ratio is a different word, not a typo
+INITIAL_SCORE = 90  # an initial agrees with a word but says less than the word itself
+SURPLUS_TOKEN_PENALTY = 5
+SINGLE_WORD_CAP = 70  # one word ("Suresh") fits many borrowers
+INITIALS_ONLY_CAP = 50
+
+HONORIFICS = frozenset(
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "mx",
+        "master",
+        "shri",
+        "sri",
+        "shree",
+        "smt",
+        "shrimati",
+        "srimati",
+        "sushri",
+        "kumari",
+        "kum",
+        "dr",
+        "prof",
+        "late",
+        "thiru",
+        "thirumathi",
+        "tmt",
+    }
+)
+# Spellings of one name that the folding below does not bring together.
+_ALIASES = {
+    "md": "muhammad",
+    "mohd": "muhammad",
+    "mohammed": "muhammad",
+    "mohammad": "muhammad",
+    "mohamed": "muhammad",
+    "mohamad": "muhammad",
+    "muhammed": "muhammad",
+}
+# Longest first, so "ksh" is folded before "sh"; then doubled letters collapse ("aa" -> "a").
+_FOLDS = {
+    "ksh": "x",
+    "th": "t",
+    "dh": "d",
+    "bh": "b",
+    "kh": "k",
+    "gh": "g",
+    "ph": "f",
+    "sh": "s",
+    "ck": "k",
+    "ee": "i",
+    "oo": "u",
+}
+_FOLD_RE = re.compile("|".join(sorted(_FOLDS, key=len, reverse=True)))
+_LETTER_FOLDS = str.maketrans({"w": "v", "z": "j", "q": "k", "y": "i"})
+_DOUBLED_RE = re.compile(r"(.)\1+")
+# "Ramesh S/O Krishnan": what follows s/o, d/o, w/o, c/o (or "son of" ...) names someone else.
+_RELATION_RE = re.compile(r"\b(?:[sdwc]\s*/\s*o|(?:son|daughter|wife|husband)\s+of)\b.*", re.DOTALL)
+_APOSTROPHE_RE = re.compile(r"['’`]")  # "D'Souza" is one word
+# Anything but letters and digits separates words; Indic vowel signs and joiners are not \w but belong to words
+# (the dandas U+0964-5 are punctuation).
+_NON_WORD_RE = re.compile(r"(?:[^\w\u0300-\u036f\u0900-\u0963\u0966-\u0dff\u200c\u200d]|_)+")
+_VOWELS = frozenset("aeiouy")
+# The methods that agreed, by (loan number, phone, name) agreement, in METHODS order.
+_METHODS_BY_AGREEMENT = {
+    flags: tuple(method for method, ok in zip(METHODS, flags, strict=True) if ok)
+    for flags in itertools.product((False, True), repeat=len(METHODS))
+}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A borrower record that could be the notice's borrower."""
+
+    customer_id: UUID
+    name: str
+    phones: tuple[str, ...]  # E.164, primary first then alternates
+    loan_numbers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One candidate's confidence, the methods that agreed and its name similarity."""
+
+    customer_id: UUID
+    confidence: int  # 0..100
+    methods: tuple[str, ...]  # subset of METHODS in that order
+    name_score: int  # 0..100
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """The notice's best borrower (None when unmatched) and the candidates staff may review."""
+
+    customer_id: UUID | None  # None when unmatched
+    confidence: int  # 0 when unmatched
+    band: str  # "high" | "medium" | "low" | "unmatched"
+    methods: tuple[str, ...]
+    candidates: tuple[Scored, ...]  # the best few (at most 5, more only when more tie for best), best first
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    """One word of a name: its first letter, its folded spelling, and whether it is an initial."""
+
+    letter: str
+    folded: str
+    initial: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Name:
+    """A name prepared once for pairing: its words, and its folded spelling without spaces."""
+
+    tokens: tuple[_Token, ...]
+    joined: str
+    has_word: bool  # not only initials
+
+
+def band_of(confidence: int) -> str:
+    """The band of a confidence: high >= 80, medium 50..79, low below 50."""
+    if confidence >= HIGH:
+        return "high"
+    if confidence >= MEDIUM:
+        return "medium"
+    return "low"
+
+
+def name_key(name: str) -> str:
+    """A name normalised for comparison and trigram blocking: lower case, no honorifics or punctuation."""
+    text = unicodedata.normalize("NFKC", name or "").casefold()
+    without_relation = _RELATION_RE.sub(" ", text)
+    if _NON_WORD_RE.sub("", without_relation):
+        text = without_relation
+    tokens = _NON_WORD_RE.sub(" ", _APOSTROPHE_RE.sub("", text)).split()
+    start = 0
+    # Leading honorifics only ("Priya Kumari" keeps her surname), and never the last word.
+    while start < len(tokens) - 1 and tokens[start] in HONORIFICS:
+        start += 1
+    return " ".join(tokens[start:])
+
+
+def phone_key(phone: str) -> str | None:
+    """The phone in E.164 (Indian numbers in any common format), or None when it is not a phone number."""
+    return _phone_key(phone)
+
+
+@lru_cache(maxsize=16384)
+def _phone_key(phone: str) -> str | None:
+    """phone_key, cached: a re-sync sees the same phones again and parsing one costs tens of microseconds."""
+    try:
+        return normalise_phone(phone)
+    except InvalidInput:
+        return None
+
+
+def name_similarity(a: str, b: str) -> int:
+    """How alike two personal names are, 0..100 (see the module docstring)."""
+    return _name_similarity(_prepared(a), _prepared(b))
+
+
+def match(loan_number: str | None, phone: str | None, name: str, candidates: Iterable[Candidate]) -> MatchResult:
+    """Score each candidate against a notice's loan number, phone and name, and pick the best one."""
+    loan = _loan_key(loan_number)
+    e164 = phone_key(phone) if phone else None
+    prepared = _prepared(name)
+    best_by_id: dict[UUID, Scored] = {}
+    for candidate in candidates:
+        scored = _score(loan, e164, prepared, candidate)
+        kept = best_by_id.get(candidate.customer_id)
+        # The caller's blocking may return one borrower more than once; keep its best score.
+        if kept is None or (scored.confidence, scored.name_score) > (kept.confidence, kept.name_score):
+            best_by_id[candidate.customer_id] = scored
+    # UUID strings are fixed-width lower-case hex, so ordering by `.int` is ordering by the string, only cheaper.
+    ranked = sorted(best_by_id.values(), key=lambda s: (-s.confidence, s.customer_id.int))
+    if not ranked or ranked[0].confidence < FLOOR:
+        return MatchResult(None, 0, "unmatched", (), tuple(ranked[:MAX_CANDIDATES]))
+    best = ranked[0]
+    tied = sum(1 for s in ranked if s.confidence == best.confidence)
+    shown = tuple(ranked[: max(MAX_CANDIDATES, tied)])
+    if tied == 1:
+        return MatchResult(best.customer_id, best.confidence, band_of(best.confidence), best.methods, shown)
+    # Equally good candidates: the choice is a guess, so say so with a lower band.
+    confidence = min(best.confidence, HIGH - 1 if best.confidence >= HIGH else MEDIUM - 1)
+    return MatchResult(best.customer_id, confidence, band_of(confidence), best.methods, shown)
+
+
+def _score(loan: str | None, e164: str | None, name: _Name, candidate: Candidate) -> Scored:
+    """One candidate's confidence from the evidence that agrees (the table in the module docstring)."""
+    by_loan = loan is not None and loan in _loan_keys(candidate.loan_numbers)
+    by_phone = e164 is not None and e164 in candidate.phones
+    s = _name_similarity(name, _prepared(candidate.name))
+    if by_loan and by_phone:
+        confidence = 95 + 5 * s // 100
+    elif by_loan:
+        confidence = 85 + 15 * s // 100
+    elif by_phone:
+        confidence = 60 + 30 * s // 100
+    else:
+        confidence = max(0, s - 25)
+    return Scored(candidate.customer_id, confidence, _METHODS_BY_AGREEMENT[by_loan, by_phone, s >= NAME_METHOD_MIN], s)
+
+
+def _loan_key(loan_number: str | None) -> str | None:
+    """Loan numbers compare upper-case and trimmed, as borrower records keep them."""
+    key = (loan_number or "").strip().upper()
+    return key or None
+
+
+@lru_cache(maxsize=32768)
+def _loan_keys(loan_numbers: tuple[str, ...]) -> frozenset[str | None]:
+    """A candidate's loan numbers as keys; cached because one borrower is a candidate for many notices."""
+    return frozenset(_loan_key(n) for n in loan_numbers)
+
+
+@lru_cache(maxsize=32768)
+def _prepared(name: str) -> _Name:
+    """A name's words ready for pairing; cached because one borrower is a candidate for many notices."""
+    tokens: list[_Token] = []
+    for word in name_key(name).split():
+        word = _ALIASES.get(word, word)
+        if len(word) == 1:
+            tokens.append(_Token(word, word, True))
+        elif len(word) <= 3 and word.isascii() and word.isalpha() and not _VOWELS.intersection(word):
+            # "KR Ramesh": vowel-less short words are run-together initials.
+            tokens.extend(_Token(letter, letter, True) for letter in word)
+        else:
+            folded = _DOUBLED_RE.sub(r"\1", _FOLD_RE.sub(lambda m: _FOLDS[m.group()], word).translate(_LETTER_FOLDS))
+            tokens.append(_Token(word[0], folded, False))
+    has_word = not all(t.initial for t in tokens)
+    return _Name(tuple(tokens), "".join(t.folded for t in tokens), has_word)
+
+
+def _pair_score(a: _Token, b: _Token) -> float:
+    """How alike two words are: 0 when different, an initial agrees with a word it could stand for."""
+    if a.initial or b.initial:
+        if a.letter != b.letter:
+            return 0.0
+        return 100.0 if a.initial and b.initial else INITIAL_SCORE
+    return fuzz.ratio(a.folded, b.folded, score_cutoff=TOKEN_MIN)
+
+
+def _name_similarity(a: _Name, b: _Name) -> int:
+    """Pair the shorter name's words with the longer name's, best pairs first, and score the pairing."""
+    if not a.tokens or not b.tokens:
+        return 0
+    short, long = (a.tokens, b.tokens) if len(a.tokens) <= len(b.tokens) else (b.tokens, a.tokens)
+    if a.joined == b.joined and a.has_word:
+        return SINGLE_WORD_CAP if len(short) == 1 else 100
+    # (-score, i, j) sorts best first, ties by position: deterministic and symmetric enough for names.
+    pairs: list[tuple[float, int, int]] = []
+    for i, x in enumerate(short):
+        for j, y in enumerate(long):
+            score = _pair_score(x, y)
+            if score:
+                pairs.append((-score, i, j))
+    if not pairs:
+        return 0
+    pairs.sort()
+    used_short = used_long = 0  # bit sets of paired positions
+    total = 0.0
+    whole_word_paired = False
+    for negative, i, j in pairs:
+        if used_short >> i & 1 or used_long >> j & 1:
+            continue
+        used_short |= 1 << i
+        used_long |= 1 << j
+        total -= negative
+        whole_word_paired = whole_word_paired or not (short[i].initial or long[j].initial)
+    similarity = total / len(short) - SURPLUS_TOKEN_PENALTY * (len(long) - len(short))
+    if not whole_word_paired:
+        similarity = min(similarity, INITIALS_ONLY_CAP)
+    if len(short) == 1:
+        similarity = min(similarity, SINGLE_WORD_CAP)
+    return max(0, min(100, int(similarity + 0.5)))

@@ -1,0 +1,214 @@
+"""A repayment notice pulled from an external loan system: one aggregate per (source, source notice id)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import event
+from pydantic import BaseModel, ConfigDict
+
+from domain.shared.aggregate import Aggregate
+from domain.shared.errors import NotFound
+
+_NOTICE_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/notice")
+
+
+class NoticeNotFound(NotFound):
+    """Raised when no notice has the id within the brand (or the caller may not see its company)."""
+
+
+class NoticeMode(StrEnum):
+    """Whether the instalment is already overdue or still upcoming."""
+
+    OVERDUE = "overdue"
+    UPCOMING = "upcoming"
+
+
+class NoticeFacts(BaseModel):
+    """What the source says about the instalment; a change of any of these is a change of the notice."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    loan_number: str
+    customer_name: str
+    phone: str
+    phone_e164: str | None
+    due_date: date
+    instalment_no: int
+    amount_due: Decimal
+    days_overdue: int
+    mode: NoticeMode
+    source_updated_at: datetime | None = None
+
+    def differs_from(self, other: NoticeFacts) -> list[str]:
+        """Names of the fields that differ (the source's own timestamp alone is not a change)."""
+        return [
+            name
+            for name in type(self).model_fields
+            if name != "source_updated_at" and getattr(self, name) != getattr(other, name)
+        ]
+
+    def identity_differs_from(self, other: NoticeFacts) -> bool:
+        """True when what matching looks at (loan number, phone, name) changed."""
+        return (self.loan_number, self.phone_e164, self.customer_name) != (
+            other.loan_number,
+            other.phone_e164,
+            other.customer_name,
+        )
+
+
+class MatchCandidate(BaseModel):
+    """A borrower record considered for the notice, with its score."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer_id: UUID
+    confidence: int
+    methods: list[str]
+
+
+class Match(BaseModel):
+    """The notice's best borrower (None when nothing scored above the floor), confidence 0-100 and band."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer_id: UUID | None
+    confidence: int
+    band: str
+    methods: list[str]
+    candidates: list[MatchCandidate] = []
+
+    def same_as(self, other: Match | None) -> bool:
+        """True when nothing a user would see differs."""
+        return (
+            other is not None
+            and (self.customer_id, self.confidence, self.band, self.methods)
+            == (
+                other.customer_id,
+                other.confidence,
+                other.band,
+                other.methods,
+            )
+            and [c.customer_id for c in self.candidates] == [c.customer_id for c in other.candidates]
+        )
+
+
+def notice_id_for(source_id: UUID, source_notice_id: str) -> UUID:
+    """The notice aggregate's id: one per (source, the source's notice id), so re-imports find it."""
+    return uuid5(_NOTICE_NAMESPACE, f"{source_id}:{source_notice_id}")
+
+
+class Observation(StrEnum):
+    """What a pull found about a notice."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REACTIVATED = "reactivated"
+
+
+class Notice(Aggregate):
+    """A notice as its source reports it, whether it is still current, and the borrower it is matched to."""
+
+    id: UUID  # Passed in (uuid5 of source and source notice id).
+
+    class Imported(Aggregate.Created):
+        """First seen in a pull."""
+
+        brand_id: UUID
+        source_id: UUID
+        company: str
+        source_notice_id: str
+        facts: NoticeFacts
+        run_id: UUID | None
+
+    class Changed(Aggregate.Event):
+        """The source reported different facts (amount, due date, days overdue, mode, ...)."""
+
+        previous: NoticeFacts
+        facts: NoticeFacts
+        fields: list[str]
+        run_id: UUID | None
+
+    class MarkedInactive(Aggregate.Event):
+        """A complete pull of its mode no longer listed it (paid, rescheduled or withdrawn at the source)."""
+
+        run_id: UUID | None
+        mode: NoticeMode
+        amount_due: Decimal
+
+    class Reactivated(Aggregate.Event):
+        """It reappeared in a pull after being marked inactive."""
+
+        previous: NoticeFacts
+        facts: NoticeFacts
+        run_id: UUID | None
+
+    class Matched(Aggregate.Event):
+        """Matched (or rematched, or left unmatched) to a borrower record."""
+
+        match: Match
+        reason: str
+
+    @event(Imported)
+    def __init__(
+        self,
+        brand_id: UUID,
+        source_id: UUID,
+        company: str,
+        source_notice_id: str,
+        facts: NoticeFacts,
+        run_id: UUID | None,
+    ) -> None:
+        self.brand_id = brand_id
+        self.source_id = source_id
+        self.company = company
+        self.source_notice_id = source_notice_id
+        self.facts = facts
+        self.active = True
+        self.match: Match | None = None
+
+    def observe(self, facts: NoticeFacts, run_id: UUID | None) -> Observation:
+        """Take what a pull says now; an unchanged notice records nothing."""
+        if not self.active:
+            self._reactivated(previous=self.facts, facts=facts, run_id=run_id)
+            return Observation.REACTIVATED
+        changed = facts.differs_from(self.facts)
+        if not changed:
+            return Observation.UNCHANGED
+        self._changed(previous=self.facts, facts=facts, fields=changed, run_id=run_id)
+        return Observation.UPDATED
+
+    @event(Changed)
+    def _changed(self, previous: NoticeFacts, facts: NoticeFacts, fields: list[str], run_id: UUID | None) -> None:
+        self.facts = facts
+
+    @event(Reactivated)
+    def _reactivated(self, previous: NoticeFacts, facts: NoticeFacts, run_id: UUID | None) -> None:
+        self.facts = facts
+        self.active = True
+
+    def mark_inactive(self, run_id: UUID | None) -> bool:
+        """No longer listed by its source; False when already inactive."""
+        if not self.active:
+            return False
+        self._marked_inactive(run_id=run_id, mode=self.facts.mode, amount_due=self.facts.amount_due)
+        return True
+
+    @event(MarkedInactive)
+    def _marked_inactive(self, run_id: UUID | None, mode: NoticeMode, amount_due: Decimal) -> None:
+        self.active = False
+
+    def record_match(self, match: Match, reason: str) -> bool:
+        """Record the matching outcome; False (nothing recorded) when it is what is already recorded."""
+        if match.same_as(self.match):
+            return False
+        self._matched(match=match, reason=reason)
+        return True
+
+    @event(Matched)
+    def _matched(self, match: Match, reason: str) -> None:
+        self.match = match

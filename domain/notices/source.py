@@ -1,0 +1,164 @@
+"""A connected notice source: one Softmedia endpoint per company (lender) of a brand."""
+
+from __future__ import annotations
+
+import re
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from croniter import croniter
+from eventsourcing.domain import event
+
+from domain.shared.aggregate import Aggregate
+from domain.shared.errors import Conflict, FieldChecks, FieldError, NotFound
+
+_SOURCE_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/notice-source")
+_COMPANY = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,29}$")
+_URL = re.compile(r"^https?://[^\s/?#]+(:\d+)?(/[^\s?#]*)?$")
+
+
+class SourceNotFound(NotFound):
+    """Raised when no notice source has the id within the brand."""
+
+
+class SyncAlreadyRunning(Conflict):
+    """Raised when a sync is asked for while another sync of the same source is running."""
+
+
+def source_id_for(brand_id: UUID, company: str) -> UUID:
+    """One source per company within a brand: its id derives from both."""
+    return uuid5(_SOURCE_NAMESPACE, f"{brand_id}:{company}")
+
+
+def clean_company(company: str) -> str:
+    """A company code as stored: trimmed and upper case."""
+    return (company or "").strip().upper()
+
+
+def token_hint(token: str) -> str:
+    """What the record keeps of a token: its length and last four characters (the token lives apart)."""
+    return f"{'*' * 4}{token[-4:]}" if len(token) > 4 else "****"
+
+
+def check_settings(
+    *, company: str | None = None, base_url: str | None = None, token: str | None = None, schedule: str | None = None
+) -> None:
+    """Validate whichever settings are given, naming every bad field at once."""
+    errors: list[FieldError] = []
+    if company is not None and not _COMPANY.match(company):
+        errors.append(FieldError("company", "a company code of 1-30 letters, digits, '-' or '_'"))
+    if base_url is not None and not _URL.match(base_url):
+        errors.append(FieldError("base_url", "an http(s) URL such as https://softmedia.example.in/api"))
+    if token is not None and not 8 <= len(token) <= 500:
+        errors.append(FieldError("token", "the source's API token (8-500 characters)"))
+    if schedule is not None and (not schedule.strip() or not croniter.is_valid(schedule)):
+        errors.append(FieldError("schedule", f"'{schedule}' is not a cron expression (e.g. '*/30 * * * *')"))
+    checks = FieldChecks()
+    checks.errors.extend(errors)
+    checks.raise_if_any()
+
+
+class NoticeSource(Aggregate):
+    """Where a company's notices come from, how often they are pulled, and which sync (if any) is running."""
+
+    id: UUID  # Passed in (uuid5 of brand and company).
+
+    class Connected(Aggregate.Created):
+        """A source was connected for a company."""
+
+        brand_id: UUID
+        company: str
+        base_url: str
+        schedule: str
+        enabled: bool
+        token_hint: str
+
+    class Reconfigured(Aggregate.Event):
+        """Its URL, token, schedule or enabled flag changed."""
+
+        base_url: str
+        schedule: str
+        enabled: bool
+        token_hint: str
+        fields: list[str]
+
+    class SyncStarted(Aggregate.Event):
+        """A sync run began."""
+
+        run_id: UUID
+
+    class SyncEnded(Aggregate.Event):
+        """The running sync ended (or was found abandoned by a dead worker)."""
+
+        run_id: UUID
+        status: str
+
+    @event(Connected)
+    def __init__(
+        self, brand_id: UUID, company: str, base_url: str, schedule: str, enabled: bool, token_hint: str
+    ) -> None:
+        self.brand_id = brand_id
+        self.company = company
+        self.base_url = base_url
+        self.schedule = schedule
+        self.enabled = enabled
+        self.token_hint = token_hint
+        self.running_run_id: UUID | None = None
+
+    def reconfigure(
+        self,
+        *,
+        base_url: str | None = None,
+        schedule: str | None = None,
+        enabled: bool | None = None,
+        token_hint: str | None = None,
+    ) -> bool:
+        """Change some settings; False when nothing changed."""
+        url = self.base_url if base_url is None else base_url
+        cron = self.schedule if schedule is None else schedule
+        on = self.enabled if enabled is None else enabled
+        hint = self.token_hint if token_hint is None else token_hint
+        fields = [
+            name
+            for name, old, value in (
+                ("base_url", self.base_url, url),
+                ("schedule", self.schedule, cron),
+                ("enabled", self.enabled, on),
+            )
+            if old != value
+        ]
+        if token_hint is not None:
+            fields.append("token")  # A new token with the same last four characters is still a change.
+        if not fields:
+            return False
+        self._reconfigured(base_url=url, schedule=cron, enabled=on, token_hint=hint, fields=fields)
+        return True
+
+    @event(Reconfigured)
+    def _reconfigured(self, base_url: str, schedule: str, enabled: bool, token_hint: str, fields: list[str]) -> None:
+        self.base_url = base_url
+        self.schedule = schedule
+        self.enabled = enabled
+        self.token_hint = token_hint
+
+    def start_sync(self, run_id: UUID) -> None:
+        """Mark a sync as running; a second one while one runs is refused, naming the running run."""
+        if self.running_run_id is not None:
+            raise SyncAlreadyRunning(
+                f"sync run {self.running_run_id} of {self.company} is still running",
+                running_run_id=str(self.running_run_id),
+            )
+        self._sync_started(run_id=run_id)
+
+    @event(SyncStarted)
+    def _sync_started(self, run_id: UUID) -> None:
+        self.running_run_id = run_id
+
+    def end_sync(self, run_id: UUID, status: str) -> None:
+        """The running sync ended."""
+        if self.running_run_id != run_id:
+            raise Conflict(f"sync run {run_id} is not the running sync of {self.company}")
+        self._sync_ended(run_id=run_id, status=status)
+
+    @event(SyncEnded)
+    def _sync_ended(self, run_id: UUID, status: str) -> None:
+        self.running_run_id = None

@@ -1,0 +1,233 @@
+"""The Kafka relay against a real Kafka-protocol broker (Tansu): every event, in order, across crashes and outages."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from kafka import KafkaConsumer
+
+from adapters.kafka import KafkaSettings, TansuBroker
+from tests.conftest import make_tenant
+from tests.support import ROOT
+from workers.event_catalogue import CATALOGUE, ENVELOPE_FILE
+from workers.relay import Relay, publish_all
+
+ENVELOPE = json.loads((CATALOGUE / ENVELOPE_FILE).read_text())
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[TansuBroker]:
+    b = TansuBroker(log_file=tmp_path / "tansu.log").start()
+    yield b
+    b.stop()
+
+
+def _settings(broker: TansuBroker) -> KafkaSettings:
+    return KafkaSettings(broker.bootstrap_servers, f"cdt{uuid.uuid4().hex[:8]}")
+
+
+def _activity(platform: Any, borrowers: int = 5) -> None:
+    """Events in several contexts: a brand and its key, borrowers (with index aggregates), changes."""
+    tenant = make_tenant(platform)
+    for i in range(borrowers):
+        result = platform.customers.register(
+            tenant.brand_id, name=f"Relay Borrower {i}", phone=f"9{uuid.uuid4().int % 10**9:09d}"
+        )
+        platform.customers.update_details(tenant.brand_id, result.id, email=f"relay{i}@example.in")
+
+
+def _stored(platform: Any) -> dict[str, tuple[str, int]]:
+    """Every stored event by its event id: (aggregate id, version)."""
+    from workers.relay import event_id
+
+    events = {}
+    for source, app in platform.engine.applications.items():
+        position = 0
+        while batch := app.recorder.select_notifications(start=position, limit=5000, inclusive_of_start=False):
+            for n in batch:
+                events[str(event_id(source, n.originator_id, n.originator_version))] = (
+                    str(n.originator_id),
+                    n.originator_version,
+                )
+            position = batch[-1].id
+    return events
+
+
+def _consume(settings: KafkaSettings, idle: float = 4.0) -> list[dict[str, Any]]:
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=f"test-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+        max_poll_interval_ms=30000,
+        metadata_max_age_ms=1000,
+    )
+    consumer.subscribe(pattern=f"^{settings.topic_prefix}\\.[a-z]+\\.[a-z_]+$")
+    received: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 90
+    try:
+        while not consumer.assignment() and time.monotonic() < deadline:  # the group join, then the idle clock
+            for records in consumer.poll(timeout_ms=500).values():
+                received += [_decoded(r) for r in records]
+        last = time.monotonic()
+        while time.monotonic() - last < idle and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                received += [_decoded(r) for r in records]
+                last = time.monotonic()
+    finally:
+        consumer.close()
+    return received
+
+
+def _decoded(record: Any) -> dict[str, Any]:
+    event = json.loads(record.value)
+    event["_topic"], event["_key"] = record.topic, record.key.decode()
+    event["_headers"] = dict(record.headers)
+    return dict(event)
+
+
+def _check_complete_and_ordered(platform: Any, received: list[dict[str, Any]]) -> None:
+    stored = _stored(platform)
+    got = {e["event_id"] for e in received}
+    missing = set(stored) - got
+    assert not missing, f"{len(missing)} of {len(stored)} events missing from the topics"
+    by_aggregate: dict[str, list[int]] = {}
+    for event in received:  # in delivery order per partition: an aggregate lives in one partition
+        by_aggregate.setdefault(event["aggregate_id"], []).append(event["aggregate_version"])
+    for aggregate, versions in by_aggregate.items():
+        first_seen = list(dict.fromkeys(versions))
+        assert first_seen == sorted(first_seen), f"aggregate {aggregate} out of order: {versions}"
+
+
+def test_every_event_is_published_once_in_order_with_a_valid_envelope(platform: Any, broker: TansuBroker) -> None:
+    _activity(platform)
+    settings = _settings(broker)
+    relay = Relay(platform, settings, timeout=5)
+    published = publish_all(relay)
+    assert published >= len(_stored(platform)) > 0
+    received = _consume(settings)
+    _check_complete_and_ordered(platform, received)
+    assert len(received) == len({e["event_id"] for e in received})  # no crash, no repeats
+    topics = {e["_topic"] for e in received}
+    assert f"{settings.topic_prefix}.customers.customer_record" in topics
+    assert f"{settings.topic_prefix}.identity.brand" in topics
+    for event in received[:300]:
+        jsonschema.validate({k: v for k, v in event.items() if not k.startswith("_")}, ENVELOPE)
+        assert event["_key"] == event["aggregate_id"] and event["_headers"]["type"].decode() == event["type"]
+        assert event["_headers"]["trace_id"]
+        schema = _schema_for(event["type"], event["schema_version"])
+        jsonschema.validate(event["payload"], schema)
+    registered = {e["aggregate_id"]: e for e in received if e["type"].endswith("CustomerRecord.Registered")}
+    updated = next(e for e in received if e["type"].endswith("DetailsUpdated") and e["aggregate_id"] in registered)
+    registered_event = registered[updated["aggregate_id"]]
+    assert updated["brand_id"] == registered_event["brand_id"] is not None  # resolved for events without brand_id
+
+
+def _schema_for(topic: str, version: int) -> dict[str, Any]:
+    _, _, qualname = topic.partition(":")
+    for path in CATALOGUE.glob(f"*/{qualname}.v{version}.json"):
+        schema = json.loads(path.read_text())
+        if schema["x-topic"] == topic:
+            return dict(schema)
+    raise AssertionError(f"no schema for {topic} v{version}")
+
+
+def test_a_broker_outage_degrades_health_then_the_relay_catches_up_with_nothing_lost(
+    platform: Any, broker: TansuBroker, app: Any
+) -> None:
+    from starlette.testclient import TestClient
+
+    _activity(platform, borrowers=2)
+    settings = _settings(broker)
+    relay = Relay(platform, settings, timeout=2, backoff_max=1.0, idle=0.1)
+    relay.start()
+    platform.relay = relay
+    try:
+        _wait(lambda: relay.status.state == "ok" and not any(relay.status.lag.values()), "relay caught up")
+        broker.stop()
+        _activity(platform, borrowers=3)  # written while the broker is down
+        _wait(lambda: relay.status.state == "degraded", "relay degraded")
+        with TestClient(app) as client:
+            health = client.get("/health").json()
+        assert health["status"] == "degraded" and health["relay"]["state"] == "degraded" and health["relay"]["error"]
+        broker.start()  # a new, empty broker on the same port: the relay publishes everything again
+        _wait(lambda: relay.status.state == "ok" and not any(relay.status.lag.values()), "relay recovered", 60)
+        assert relay.status.republishes >= 1
+    finally:
+        relay.stop()
+        relay.join(timeout=15)
+        platform.relay = None
+    _check_complete_and_ordered(platform, _consume(settings))
+
+
+def test_a_relay_killed_mid_batch_resumes_and_loses_nothing(
+    platform: Any, broker: TansuBroker, dsn: str, tmp_path: Path
+) -> None:
+    _activity(platform, borrowers=400)
+    settings = _settings(broker)
+    Relay(platform, settings)  # creates ops.relay_positions
+    with platform.db.pool.connection() as conn:  # a new broker: this relay starts from the beginning anyway
+        conn.execute("DELETE FROM ops.relay_positions")
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": settings.topic_prefix,
+        "LOG_LEVEL": "WARNING",
+    }
+
+    log = tmp_path / "relay.log"
+
+    def start() -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "workers.cli", "relay", "--batch", "50"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=out,
+            )
+
+    def relayed() -> int:
+        with platform.db.pool.connection() as conn:
+            row = conn.execute("SELECT coalesce(sum(position), 0) AS n FROM ops.relay_positions").fetchone()
+        return int(row["n"]) if row else 0
+
+    heads = sum((app.recorder.max_notification_id() or 0) for app in platform.engine.applications.values())
+    first = start()
+    try:
+        # Kill it as soon as it has moved some position: mid-way through the history, batches in flight.
+        _wait(lambda: 0 < relayed() < heads, "relay started publishing", 60, step=0.01)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert relayed() < heads, "the relay finished before it could be killed"
+    second = start()
+    try:
+        _wait(lambda: relayed() == heads, f"caught up ({relayed()} of {heads}): {log.read_text()[-2000:]}", 90)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=15)
+    _check_complete_and_ordered(platform, _consume(settings))
+
+
+def _wait(condition: Any, what: str, timeout: float = 30.0, step: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for: {what}"
+        time.sleep(step)

@@ -1,0 +1,139 @@
+"""Notices, sources and sync runs: pure domain rules."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from domain.notices.notice import Match, Notice, NoticeFacts, NoticeMode, Observation, notice_id_for
+from domain.notices.source import NoticeSource, SyncAlreadyRunning, check_settings, source_id_for, token_hint
+from domain.notices.sync_run import PageCounts, SyncRun, SyncStatus
+from domain.shared.aggregate import with_id
+from domain.shared.errors import Conflict, InvalidInput
+
+
+def _facts(**changes: object) -> NoticeFacts:
+    base = {
+        "loan_number": "SML0000000011",
+        "customer_name": "Meena Iyer",
+        "phone": "98765 00011",
+        "phone_e164": "+919876500011",
+        "due_date": date(2026, 10, 1),
+        "instalment_no": 4,
+        "amount_due": Decimal("5400.50"),
+        "days_overdue": 58,
+        "mode": NoticeMode.OVERDUE,
+        "source_updated_at": datetime(2026, 11, 27, 4, 30, tzinfo=UTC),
+    }
+    return NoticeFacts(**(base | changes))
+
+
+def _notice() -> Notice:
+    source_id = uuid.uuid4()
+    return with_id(
+        Notice,
+        notice_id_for(source_id, "N-1"),
+        brand_id=uuid.uuid4(),
+        source_id=source_id,
+        company="SML",
+        source_notice_id="N-1",
+        facts=_facts(),
+        run_id=None,
+    )
+
+
+def test_a_notice_seen_unchanged_records_nothing_even_when_the_source_touched_it() -> None:
+    notice = _notice()
+    version = notice.version
+    touched = _facts(source_updated_at=datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
+    assert notice.observe(touched, None) is Observation.UNCHANGED
+    assert notice.version == version
+
+
+def test_a_changed_notice_records_previous_and_new_facts() -> None:
+    notice = _notice()
+    assert notice.observe(_facts(amount_due=Decimal("6000.00"), days_overdue=59), None) is Observation.UPDATED
+    (changed,) = [e for e in notice.collect_events() if isinstance(e, Notice.Changed)]
+    assert changed.fields == ["amount_due", "days_overdue"]
+    assert changed.previous.amount_due == Decimal("5400.50") and changed.facts.amount_due == Decimal("6000.00")
+
+
+def test_stale_notice_is_marked_inactive_once_and_reactivated_when_it_reappears() -> None:
+    notice = _notice()
+    assert notice.mark_inactive(uuid.uuid4()) and not notice.active
+    assert notice.mark_inactive(uuid.uuid4()) is False
+    assert notice.observe(_facts(), None) is Observation.REACTIVATED and notice.active
+
+
+def test_only_a_different_match_is_recorded() -> None:
+    notice = _notice()
+    customer = uuid.uuid4()
+    match = Match(customer_id=customer, confidence=95, band="high", methods=["loan_number"])
+    assert notice.record_match(match, "imported")
+    assert not notice.record_match(
+        Match(customer_id=customer, confidence=95, band="high", methods=["loan_number"]), "x"
+    )
+    assert notice.record_match(Match(customer_id=None, confidence=0, band="unmatched", methods=[]), "borrower changed")
+
+
+def test_identity_change_is_what_triggers_rematching() -> None:
+    assert _facts(phone_e164="+919999900000").identity_differs_from(_facts())
+    assert not _facts(amount_due=Decimal("1.00")).identity_differs_from(_facts())
+
+
+def test_one_sync_at_a_time_per_source_naming_the_running_run() -> None:
+    brand = uuid.uuid4()
+    source = with_id(
+        NoticeSource,
+        source_id_for(brand, "SML"),
+        brand_id=brand,
+        company="SML",
+        base_url="https://softmedia.example.in",
+        schedule="*/30 * * * *",
+        enabled=True,
+        token_hint=token_hint("secret-token-1234"),
+    )
+    first, second = uuid.uuid4(), uuid.uuid4()
+    source.start_sync(first)
+    with pytest.raises(SyncAlreadyRunning, match=str(first)):
+        source.start_sync(second)
+    with pytest.raises(Conflict):
+        source.end_sync(second, "succeeded")
+    source.end_sync(first, "succeeded")
+    source.start_sync(second)
+    assert source.running_run_id == second and source.token_hint == "****1234"
+
+
+def test_source_settings_name_every_bad_field() -> None:
+    with pytest.raises(InvalidInput) as raised:
+        check_settings(company="s m l", base_url="softmedia", token="short", schedule="hourly")
+    assert {e.field for e in raised.value.errors} == {"company", "base_url", "token", "schedule"}
+    check_settings(company="SML", base_url="http://127.0.0.1:8100", token="long-enough", schedule="0 */2 * * *")
+
+
+@pytest.mark.parametrize(
+    ("pages", "error", "status"),
+    [
+        (2, None, SyncStatus.SUCCEEDED),
+        (1, "SoftmediaUnavailable: 503", SyncStatus.PARTIAL),
+        (0, "401", SyncStatus.FAILED),
+    ],
+)
+def test_a_run_ends_succeeded_partial_or_failed(pages: int, error: str | None, status: SyncStatus) -> None:
+    run = SyncRun(
+        brand_id=uuid.uuid4(),
+        source_id=uuid.uuid4(),
+        company="SML",
+        trigger="manual",
+        requested_by="staff:x",
+        modes=[NoticeMode.OVERDUE],
+    )
+    for page in range(1, pages + 1):
+        run.record_page(NoticeMode.OVERDUE, page, 2, PageCounts(fetched=3, created=3), [])
+    finished = run.finish(error=error, inactivated=0, retries=0, now=run.created_on + timedelta(seconds=2))
+    assert finished is status and run.counts.fetched == 3 * pages
+    with pytest.raises(Conflict):
+        run.record_page(NoticeMode.OVERDUE, 3, 3, PageCounts(), [])

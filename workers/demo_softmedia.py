@@ -1,0 +1,53 @@
+"""The demo's Softmedia: a simulator in the `make run` process, and the demo brand's sources connected to it."""
+
+from __future__ import annotations
+
+import os
+from contextlib import suppress
+from typing import Any
+
+import structlog
+
+from adapters.softmedia_simulator import Dataset, SimBorrower, SoftmediaSimulator
+from domain.notices.source import SyncAlreadyRunning, source_id_for
+from domain.notices.triggering import request_sync
+from domain.shared.aggregate import acting_as
+from domain.shared.clock import business_date
+from workers.seed import demo_borrowers
+
+log = structlog.get_logger(__name__)
+
+DEMO_TOKEN = "demo-softmedia-token-2026"
+DEMO_COMPANIES = ("SML", "KFL")
+DEMO_SCHEDULE = "*/15 * * * *"
+DEMO_PORT = 8100
+
+
+def start_demo_softmedia(platform: Any, brand_id: Any, borrowers: int = 150, per_company: int = 1500) -> str:
+    """Serve realistic notices for the demo brand's two companies (about 60% of them belonging to the demo's
+    borrowers) and point the brand's sources at them; the first time, ask for a sync of each. Returns the URL."""
+    brand = platform.identity.brand(brand_id)
+    today = business_date(platform.clock.now(), brand.timezone)
+    known = [SimBorrower(p["name"], p["phone"], list(p["loan_numbers"])) for p in demo_borrowers(borrowers)]
+    dataset = Dataset.generate(7, list(DEMO_COMPANIES), per_company, today, borrowers=known, known_share=0.6)
+    port = int(os.environ.get("SOFTMEDIA_SIM_PORT", DEMO_PORT))
+    simulator = SoftmediaSimulator(dataset, token=DEMO_TOKEN, port=port)
+    try:
+        url = simulator.start()
+    except OSError:  # The usual port is taken: any free one will do, the sources follow it.
+        simulator = SoftmediaSimulator(dataset, token=DEMO_TOKEN, port=0)
+        url = simulator.start()
+    with acting_as("seed"):
+        for company in DEMO_COMPANIES:
+            source_id = source_id_for(brand_id, company)
+            if platform.notices.find(source_id) is None:
+                platform.notices.connect_source(
+                    brand_id, company=company, base_url=url, token=DEMO_TOKEN, schedule=DEMO_SCHEDULE
+                )
+                platform.ops.set_source_token(brand_id, source_id, DEMO_TOKEN)
+                with suppress(SyncAlreadyRunning):
+                    request_sync(platform, brand_id, source_id, trigger="manual", requested_by="seed")
+            elif platform.notices.source(brand_id, source_id).base_url != url:
+                platform.notices.reconfigure_source(brand_id, source_id, base_url=url)
+    log.info("demo.softmedia_started", url=url, notices=len(dataset), companies=list(DEMO_COMPANIES))
+    return url

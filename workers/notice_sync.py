@@ -1,0 +1,289 @@
+"""Softmedia notice sync: triggering runs (schedule or staff), the pull job, staleness, matching and rematching."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from adapters.softmedia import SoftmediaClient, SoftmediaError, SourceNotice
+from domain.customers.customer import CustomerRecord
+from domain.jobs.application import JobDefinition
+from domain.jobs.job import BatchCounts, JobRun, JobSettings
+from domain.notices.matching import Candidate, match, name_key, phone_key
+from domain.notices.notice import Match, MatchCandidate, Notice, NoticeFacts, NoticeMode
+from domain.notices.source import SyncAlreadyRunning
+from domain.notices.triggering import JOB, request_sync
+from domain.shared.aggregate import acting_as
+from domain.shared.application import ConcurrentModification
+
+log = structlog.get_logger(__name__)
+
+PAGE_SIZE = 500
+PAGE_ATTEMPTS = 3
+
+DEFINITION = JobDefinition(
+    name=JOB,
+    title="Softmedia notice sync",
+    description="Pulls a source's overdue and upcoming notices page by page, records what changed, matches "
+    "notices to borrower records and, after a complete pull, marks notices no longer listed as inactive. "
+    "Each source's own cron schedule requests these runs; staff request them from the dashboard.",
+    # A sync retries transient faults itself; a run that dies is ended by the next trigger, not retried.
+    defaults=JobSettings(cron=None, batch_size=PAGE_SIZE, retry_count=0, retry_interval_seconds=60),
+    variable_keys=frozenset({"as_of", "source_id", "sync_run_id"}),
+)
+
+
+def fire_source_slots(platform: Any, now: datetime) -> None:
+    """Request a sync for each enabled source whose cron slot has come (the latest missed slot only)."""
+    for source in platform.notice_queries.enabled_sources():
+        slot_key = f"{JOB}:{source['id']}"
+        settings = JobSettings(cron=source["schedule"])
+        brand = platform.identity.brand(source["brand_id"])
+        last = platform.ops.last_slot(source["brand_id"], slot_key)
+        if last is None:
+            platform.ops.set_last_slot(source["brand_id"], slot_key, now)
+            continue
+        slot, due = settings.next_fire_after(last, brand.timezone), None
+        while slot is not None and slot <= now:
+            due, slot = slot, settings.next_fire_after(slot, brand.timezone)
+        if due is None:
+            continue
+        platform.ops.set_last_slot(source["brand_id"], slot_key, due)
+        try:
+            with acting_as("scheduler"):
+                run_id = request_sync(
+                    platform, source["brand_id"], source["id"], trigger="schedule", requested_by="scheduler"
+                )
+            log.info("notices.sync_scheduled", company=source["company"], run=str(run_id), slot=due.isoformat())
+        except SyncAlreadyRunning:
+            log.info("notices.sync_slot_skipped", company=source["company"], reason="a sync is running")
+
+
+# The pull -----------------------------------------------------------------------------------------------------
+
+
+def _facts(item: SourceNotice) -> NoticeFacts:
+    return NoticeFacts(
+        loan_number=item.loan_number,
+        customer_name=" ".join(item.customer_name.split()),
+        phone=item.phone,
+        phone_e164=phone_key(item.phone) if item.phone else None,
+        due_date=item.due_date,
+        instalment_no=item.instalment_no,
+        amount_due=item.amount_due,
+        days_overdue=item.days_overdue,
+        mode=NoticeMode(item.mode),
+        source_updated_at=item.updated_at,
+    )
+
+
+#: Builds the client for a source (tests and benchmarks pass their own timeouts and sleeps).
+ClientFactory = Callable[[str, str], SoftmediaClient]
+
+
+def _default_client(base_url: str, token: str) -> SoftmediaClient:
+    return SoftmediaClient(base_url, token, page_size=PAGE_SIZE)
+
+
+client_factory: ClientFactory = _default_client
+
+
+def run_sync(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+    """The job: pull each mode page by page, then (only after a complete pull of every mode) inactivate the
+    source's active notices no page listed, and end the sync run."""
+    sync_run_id = UUID(run.settings.variables["sync_run_id"])
+    sync = platform.notices.sync_run(run.brand_id, sync_run_id)
+    source = platform.notices.source(run.brand_id, sync.source_id)
+    token = platform.ops.source_token(source.id) or ""
+    matcher = BorrowerMatcher(platform)
+    seen: set[UUID] = set()
+    error: str | None = None
+    retries = 0
+    client = client_factory(source.base_url, token)
+    try:
+        for mode in sync.modes:
+            for page in client.pages(mode.value, source.company):
+                items = []
+                for item in page.items:
+                    try:
+                        items.append((item.notice_id, _facts(item)))
+                    except ValueError as exc:  # A value our rules refuse: skipped and counted like a malformed one.
+                        page.errors.append(f"{item.notice_id}: {exc}")
+                malformed = page.malformed + len(page.items) - len(items)
+                for attempt in range(1, PAGE_ATTEMPTS + 1):
+                    try:
+                        counts, ids = platform.notices.record_page(
+                            sync.id,
+                            mode=mode,
+                            page=page.page,
+                            total_pages=page.total_pages,
+                            items=items,
+                            malformed=malformed,
+                            errors=page.errors,
+                            match=matcher,
+                        )
+                        break
+                    except ConcurrentModification:  # A rematch saved one of these notices first: redo the page.
+                        if attempt == PAGE_ATTEMPTS:
+                            raise
+                seen.update(ids)
+                yield (
+                    BatchCounts(
+                        processed=counts.fetched,
+                        succeeded=counts.fetched - counts.malformed,
+                        skipped=counts.malformed,
+                    ),
+                    f"{mode.value}:{page.page}",
+                )
+    except SoftmediaError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        retries = client.retries
+        client.close()
+        _finish(platform, sync.id, error, 0, retries)
+        raise
+    retries = client.retries
+    client.close()
+    inactivated = 0
+    if error is None:
+        # Staleness from the read model of this source's active notices, caught up to this run's last page.
+        platform.engine.wait_for("notices", platform.engine.head("notices"), timeout=60)
+        stale = [i for i in platform.notice_queries.active_notice_ids(source.id, sync.modes) if i not in seen]
+        inactivated = platform.notices.inactivate(sync.id, stale)
+        if inactivated:
+            yield BatchCounts(processed=inactivated, succeeded=inactivated), "inactivate"
+    status = _finish(platform, sync.id, error, inactivated, retries)
+    log.info("notices.sync_finished", run=str(sync.id), company=source.company, status=status, error=error)
+    if error is not None:
+        raise RuntimeError(error)
+
+
+def _finish(platform: Any, sync_run_id: UUID, error: str | None, inactivated: int, retries: int) -> str:
+    status = platform.notices.finish_sync(sync_run_id, error=error, inactivated=inactivated, retries=retries)
+    return str(status.value)
+
+
+# Matching -----------------------------------------------------------------------------------------------------
+
+
+class BorrowerMatcher:
+    """Scores notices against borrower records found by blocking: exact loan number, phone (primary or alternate),
+    and, for notices without a high match that way, trigram-similar names."""
+
+    def __init__(self, platform: Any) -> None:
+        self.queries = platform.notice_queries
+
+    def __call__(self, brand_id: UUID, notices: Sequence[Notice]) -> dict[UUID, Match]:
+        loans = sorted({n.facts.loan_number for n in notices if n.facts.loan_number})
+        phones = sorted({n.facts.phone_e164 for n in notices if n.facts.phone_e164})
+        by_key = self.queries.borrowers_by_loan_or_phone(brand_id, loans, phones)
+        results: dict[UUID, Match] = {}
+        weak: list[Notice] = []
+        for notice in notices:
+            found = {
+                c.customer_id: c
+                for key in (("loan", notice.facts.loan_number), ("phone", notice.facts.phone_e164))
+                for c in by_key.get(key, ())
+            }
+            result = match(
+                notice.facts.loan_number, notice.facts.phone_e164, notice.facts.customer_name, found.values()
+            )
+            results[notice.id] = _to_match(result)
+            if result.band != "high":
+                weak.append(notice)
+        if weak:
+            names = [name_key(n.facts.customer_name) for n in weak]
+            similar = self.queries.borrowers_by_name(brand_id, names)
+            for notice, key in zip(weak, names, strict=True):
+                found = {c.customer_id: c for c in by_key.get(("loan", notice.facts.loan_number), ())}
+                found.update({c.customer_id: c for c in by_key.get(("phone", notice.facts.phone_e164), ())})
+                found.update({c.customer_id: c for c in similar.get(key, ())})
+                result = match(
+                    notice.facts.loan_number, notice.facts.phone_e164, notice.facts.customer_name, found.values()
+                )
+                results[notice.id] = _to_match(result)
+        return results
+
+
+def _to_match(result: Any) -> Match:
+    return Match(
+        customer_id=result.customer_id,
+        confidence=result.confidence,
+        band=result.band,
+        methods=list(result.methods),
+        candidates=[
+            MatchCandidate(customer_id=c.customer_id, confidence=c.confidence, methods=list(c.methods))
+            for c in result.candidates
+        ],
+    )
+
+
+def rematch_borrower(platform: Any, customer_id: UUID) -> int:
+    """Match again the notices a changed borrower record may concern; returns how many matches changed."""
+    record = platform.customers.find(customer_id)
+    if not isinstance(record, CustomerRecord):
+        return 0
+    phones = [p for p in [record.phone, *record.alternate_phones] if p]
+    ids = platform.notice_queries.notices_for_borrower(
+        record.brand_id, record.id, list(record.loan_numbers), phones, name_key(record.name)
+    )
+    if not ids:
+        return 0
+    with acting_as("rematcher"):
+        return int(platform.notices.rematch(record.brand_id, ids, BorrowerMatcher(platform), "borrower changed"))
+
+
+class Rematcher(threading.Thread):
+    """Drains the queue of changed borrower records, matching their notices again (a worker, in `make run`'s
+    process): within a second or two of a new alternate phone or a linked loan number, notices follow."""
+
+    def __init__(self, platform: Any, interval: float = 1.0) -> None:
+        super().__init__(name="notice-rematcher", daemon=True)
+        self.platform = platform
+        self.interval = interval
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                if not self.drain():
+                    self.stopping.wait(self.interval)
+            except Exception:
+                log.exception("notices.rematch_failed")
+                self.stopping.wait(self.interval * 5)
+
+    def drain(self, limit: int = 100) -> int:
+        """One pass over the queue; returns how many borrowers it handled."""
+        pending = self.platform.notice_queries.pending_rematches(limit)
+        started = time.monotonic()
+        for row in pending:
+            changed = rematch_borrower(self.platform, row["customer_id"])
+            self.platform.notice_queries.rematched(row["customer_id"], row["position"])
+            if changed:
+                log.info("notices.rematched", customer=str(row["customer_id"]), changed=changed)
+        if pending:
+            log.debug("notices.rematch_pass", borrowers=len(pending), seconds=round(time.monotonic() - started, 3))
+        return len(pending)
+
+
+__all__ = [
+    "DEFINITION",
+    "JOB",
+    "BorrowerMatcher",
+    "Candidate",
+    "MatchCandidate",
+    "Rematcher",
+    "fire_source_slots",
+    "request_sync",
+    "run_sync",
+]
