@@ -327,3 +327,51 @@ def test_a_forged_cursor_is_refused_with_422(client: Any, platform: Any) -> None
         assert refused.status_code == 422, refused.text
     runs = client.get("/api/v1/sync-runs", params={"cursor": "bm90LWpzb24"}, headers=tenant.auth)
     assert runs.status_code == 422
+
+
+def test_each_source_follows_its_own_cron_on_the_scheduler(
+    client: Any, platform: Any, simulator: SoftmediaSimulator
+) -> None:
+    from datetime import UTC, datetime
+
+    from workers.notice_sync import fire_source_slots
+
+    tenant = make_tenant(platform)
+    simulator.dataset.upsert(_item("C1", days=3))
+    source_id = _source(client, tenant, simulator)  # every 30 minutes
+    platform.engine.wait_for("notices", platform.engine.head("notices"))
+    start = datetime(2026, 11, 28, 9, 5, tzinfo=UTC)
+    fire_source_slots(platform, start)  # first sight: the schedule starts now, nothing is backfilled
+    fire_source_slots(platform, start + timedelta(minutes=20))
+    platform.engine.wait_for("notices", platform.engine.head("notices"))
+    assert client.get("/api/v1/sync-runs", params={"source_id": source_id}, headers=tenant.auth).json()["items"] == []
+    fire_source_slots(platform, start + timedelta(minutes=80))  # 09:30 and 10:00 passed: only the latest fires
+    platform.engine.wait_for("notices", platform.engine.head("notices"))
+    runs = client.get("/api/v1/sync-runs", params={"source_id": source_id}, headers=tenant.auth).json()["items"]
+    assert [(r["trigger"], r["requested_by"], r["status"]) for r in runs] == [("schedule", "scheduler", "running")]
+    Scheduler(platform, JOB_HANDLERS).execute(job_run_id(uuid.UUID(runs[0]["id"])))
+    platform.engine.wait_for("notices", platform.engine.head("notices"))
+    run = client.get(f"/api/v1/sync-runs/{runs[0]['id']}", headers=tenant.auth).json()
+    assert run["status"] == "succeeded" and run["created"] == 1
+
+
+def test_source_health_states() -> None:
+    from datetime import UTC, datetime
+
+    from projections.notices import source_health
+
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    base = {
+        "schedule": "*/30 * * * *",
+        "created_at": now - timedelta(days=1),
+        "last_success_at": now - timedelta(minutes=20),
+        "last_failure_at": None,
+        "consecutive_failures": 0,
+        "last_status": "succeeded",
+    }
+    assert source_health(base, now) == "healthy"
+    assert source_health(base | {"consecutive_failures": 1, "last_status": "failed"}, now) == "degraded"
+    assert source_health(base | {"last_status": "partial", "consecutive_failures": 1}, now) == "degraded"
+    assert source_health(base | {"consecutive_failures": 3, "last_status": "failed"}, now) == "failing"
+    assert source_health(base | {"last_success_at": now - timedelta(minutes=61)}, now) == "stale"
+    assert source_health(base | {"last_success_at": None}, now) == "stale"  # never succeeded in a day
