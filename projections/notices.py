@@ -723,11 +723,15 @@ class NoticeQueries:
             return found
         loans, numbers = set(loan_numbers), set(phones)
         with self.pool.connection() as conn:
+            # One index probe per key (LATERAL): an `&&` with hundreds of keys is estimated so dear that the
+            # planner scans the whole table instead (3 s at 1M borrowers, against 25 ms probing).
+            c = ", ".join("c." + col for col in _CANDIDATE.split(", "))
             rows = conn.execute(
-                f"SELECT {_CANDIDATE} FROM read.customers WHERE brand_id = %(b)s AND loan_numbers && %(loans)s "
+                f"SELECT {c} FROM unnest(%(loans)s::text[]) AS k(v) CROSS JOIN LATERAL (SELECT {_CANDIDATE} "
+                "FROM read.customers WHERE brand_id = %(b)s AND loan_numbers @> ARRAY[k.v]) AS c "
                 f"UNION SELECT {_CANDIDATE} FROM read.customers WHERE brand_id = %(b)s AND phone = ANY(%(phones)s) "
-                f"UNION SELECT {_CANDIDATE} FROM read.customers WHERE brand_id = %(b)s "
-                "AND alternate_numbers && %(phones)s",
+                f"UNION SELECT {c} FROM unnest(%(phones)s::text[]) AS k(v) CROSS JOIN LATERAL (SELECT {_CANDIDATE} "
+                "FROM read.customers WHERE brand_id = %(b)s AND alternate_numbers @> ARRAY[k.v]) AS c",
                 {"b": brand_id, "loans": list(loans), "phones": list(numbers)},
             ).fetchall()
         for row in rows:
@@ -747,8 +751,9 @@ class NoticeQueries:
     ) -> dict[str, list[Candidate]]:
         """The few borrower records most similar by name to each name: blocking, never a scan.
 
-        Exact names first (a B-tree probe each); only names with no exact namesake go to the trigram index, with a
-        similarity floor that keeps common surnames from matching a large part of the book.
+        The same words in any order first (a B-tree probe each on `read.name_tokens`); only names with no such
+        namesake go to the trigram index, with a similarity floor that keeps common surnames from matching a large
+        part of the book.
         """
         wanted = sorted({k for k in name_keys if k})
         found: dict[str, list[Candidate]] = defaultdict(list)
@@ -758,8 +763,8 @@ class NoticeQueries:
         with self.pool.connection() as conn, conn.transaction():
             exact = conn.execute(
                 f"SELECT q.name AS query, {columns} FROM unnest(%(names)s::text[]) AS q(name) CROSS JOIN LATERAL ("
-                f"SELECT {_CANDIDATE} FROM read.customers WHERE brand_id = %(b)s AND name_key = q.name "
-                "ORDER BY id LIMIT %(n)s) AS c",
+                f"SELECT {_CANDIDATE} FROM read.customers WHERE brand_id = %(b)s "
+                "AND read.name_tokens(name_key) = read.name_tokens(q.name) ORDER BY id LIMIT %(n)s) AS c",
                 {"b": brand_id, "names": wanted, "n": per_name},
             ).fetchall()
             for row in exact:
