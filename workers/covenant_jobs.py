@@ -134,7 +134,7 @@ def _queue_notices(
 
 
 #: Emails in flight at once: SMTP round trips and the mail server's work overlap with composing the next ones.
-SENDERS = 4
+SENDERS = 8
 
 
 def _send_queued(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
@@ -162,8 +162,11 @@ def _send_queued(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str 
         names = platform.covenant_queries.customer_names(run.brand_id, {n.customer_id for n in notices})
 
         outcomes = _deliver_all(platform, notices, partial(_deliver, platform, records, names, brand_name))
-        sent = sum(outcomes) + len(presumed)
-        failed = len(outcomes) - sum(outcomes)
+        # The server accepted these: one save records them all (each is already on record as handed over, so a
+        # crash before this line leaves them presumed sent, never sent again).
+        platform.covenants.mark_sent_many([n for n, ok in zip(notices, outcomes, strict=True) if ok is ACCEPTED])
+        sent = sum(bool(o) for o in outcomes) + len(presumed)
+        failed = len(outcomes) - sum(bool(o) for o in outcomes)
         after = page[-1]
         failures += failed
         yield BatchCounts(processed=sent + failed, succeeded=sent, failed=failed), "send"
@@ -174,7 +177,7 @@ def _send_queued(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str 
 def _deliver(
     platform: Any, records: dict[UUID, CovenantEvaluation], names: dict[UUID, str], brand_name: str,
     notice: CovenantNotice,
-) -> bool:  # fmt: skip
+) -> bool | str:  # fmt: skip
     """Send one notice and record the outcome; False when it was not delivered (it stays owed).
 
     Once the hand-over is recorded the email counts as delivered unless the server refuses it: a line that breaks
@@ -198,13 +201,18 @@ def _deliver(
             return True
         platform.covenants.mark_failed(notice, f"{type(exc).__name__}: {exc}")
         return False
-    platform.covenants.mark_sent(notice)
-    return True
+    return ACCEPTED
 
 
-def _deliver_all(platform: Any, notices: list[CovenantNotice], deliver: Callable[[CovenantNotice], bool]) -> list[bool]:
+#: `_deliver`'s answer for an email the server accepted (its `Sent` is recorded with the page's others).
+ACCEPTED = "accepted"
+
+
+def _deliver_all(
+    platform: Any, notices: list[CovenantNotice], deliver: Callable[[CovenantNotice], bool | str]
+) -> list[bool | str]:
     """`deliver` each notice on up to SENDERS threads; each thread has its own SMTP connection and closes it."""
-    outcomes: dict[UUID, bool] = {}
+    outcomes: dict[UUID, bool | str] = {}
     queue = iter(notices)
     lock = threading.Lock()
     errors: list[BaseException] = []

@@ -229,6 +229,13 @@ class Covenants(ContextApplication):
         notice.mark_sent(presumed=presumed)
         self.commit(notice)
 
+    def mark_sent_many(self, notices: Sequence[CovenantNotice]) -> None:
+        """The mail server accepted these notices: one atomic save."""
+        for notice in notices:
+            notice.mark_sent()
+        if notices:
+            self.commit(*notices)
+
     def mark_failed(self, notice: CovenantNotice, error: str) -> None:
         """Sending failed; the notice stays owed for the next run."""
         notice.mark_failed(error[:1000])

@@ -755,6 +755,9 @@ class _RecordingConnection:
         self.statements.append((sql, params))
         return self.conn.execute(sql, params)
 
+    def __getattr__(self, name: str) -> Any:  # transaction() and the rest, unrecorded
+        return getattr(self.conn, name)
+
 
 def _check_feed(page: Any, companies: set[str], window: tuple[int, int], previous: set[Any]) -> None:
     """Active overdue notices of the companies and window, in feed order, not seen on an earlier page."""
@@ -873,16 +876,19 @@ def _numbered(text: str, params: Any) -> tuple[str, list[Any]]:
 
 
 def _explain(db: Database, statements: list[tuple[str, Any]]) -> list[str]:
-    """EXPLAIN ANALYZE of the slowest of the statements, with the values known (a custom plan) and, when it is
-    slower, as a generic plan: psycopg prepares a statement on its fifth run on a connection, and PostgreSQL may
-    then plan it once for any values."""
+    """EXPLAIN ANALYZE of the slowest of the statements (all run again, in order, in one transaction), with the
+    values known (a custom plan) and, when it is slower, as a generic plan: psycopg prepares a statement on its
+    fifth run on a connection, and PostgreSQL may then plan it once for any values."""
     if not statements:
         return []
     timed: list[tuple[float, str, Any]] = []
-    with db.pool.connection() as conn:
+    # In one transaction, in order, so that a SET LOCAL among them holds for the statements after it.
+    with db.pool.connection() as conn, conn.transaction():
         for text, params in statements:
             began = time.perf_counter()
-            conn.execute(text, params, prepare=False).fetchall()
+            cursor = conn.execute(text, params, prepare=False)
+            if cursor.description is not None:  # a SET has no rows
+                cursor.fetchall()
             timed.append(((time.perf_counter() - began) * 1000, text, params))
         custom_ms, text, params = max(timed, key=lambda t: t[0])
         custom = [r["QUERY PLAN"] for r in conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {text}", params, prepare=False)]
