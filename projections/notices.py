@@ -611,12 +611,17 @@ class NoticeQueries:
                 due, amount, last_id = _parsed(cursor, (date.fromisoformat, Decimal, UUID))
                 where.append("(due_date, (-amount_due), id) > (%(c1)s::date, %(c2)s::numeric, %(c4)s::uuid)")
                 params.update(c1=due, c2=-amount, c4=last_id)
+        sql = f"SELECT {_NOTICE_COLUMNS} FROM read.notices WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(limit)s"
+        if kind == "overdue" and due_from is not None and due_to is not None and (due_to - due_from).days <= 120:
+            # A due window is a narrow band of the due-date index, but late in priority order (recent dues are
+            # the least overdue): take the window by due date, then sort it, rather than walk priority order
+            # past everything older (280 ms at 1M notices, against a few ms).
+            sql = (
+                f"WITH window_rows AS MATERIALIZED (SELECT {_NOTICE_COLUMNS} FROM read.notices "
+                f"WHERE {' AND '.join(where)}) SELECT * FROM window_rows ORDER BY {order} LIMIT %(limit)s"
+            )
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT {_NOTICE_COLUMNS} FROM read.notices WHERE {' AND '.join(where)} ORDER BY {order} "
-                "LIMIT %(limit)s",
-                params,
-            ).fetchall()
+            rows = conn.execute(sql, params).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = None

@@ -375,7 +375,9 @@ class Synced:
         return sum(r["fetched"] for r in self.runs)
 
 
-def _sync_all(platform: Platform, brand_id: uuid.UUID, sources: dict[str, uuid.UUID], meter: Meter) -> Synced:
+def _sync_all(
+    platform: Platform, brand_id: uuid.UUID, sources: dict[str, uuid.UUID], meter: Meter, label: str
+) -> Synced:
     """Request and execute one sync per source as the scheduler does; wait for the read models."""
     run_ids: list[uuid.UUID] = []
     seconds = 0.0
@@ -384,7 +386,7 @@ def _sync_all(platform: Platform, brand_id: uuid.UUID, sources: dict[str, uuid.U
     def progress() -> str:
         elapsed = time.perf_counter() - started
         return (
-            f"{meter.pages:,} pages, {meter.items:,} notices in {elapsed:.0f} s ({meter.items / elapsed:,.0f}/s;"
+            f"{label}: {meter.pages:,} pages, {meter.items:,} notices in {elapsed:.0f} s ({meter.items / elapsed:,.0f}/s;"
             f" HTTP {meter.http:.0f} s, recording {meter.recording:.0f} s of which matching {meter.matching:.0f} s:"
             f" by loan or phone {meter.by_key:.0f} s, by trigram name {meter.by_name:.0f} s for {meter.names:,} names)"
         )
@@ -512,7 +514,7 @@ def run_sync(quick: bool, notices: int | None = None, borrowers: int | None = No
                 f"   sources connected, every projection runner following; raw pull {raw_before.rate.per_second:,.0f}"
                 f" notices/s; syncing (progress after {PROGRESS_SECONDS:.0f} s, then at doubling intervals) ..."
             )
-            first = _sync_all(platform, brand_id, sources, meter)
+            first = _sync_all(platform, brand_id, sources, meter, "first sync")
             timing = Meter(**meter.__dict__)
             plans = _explain_matcher(platform, timing)
             raw_after = _raw_pull(simulator.base_url, SYNC_COMPANIES)
@@ -521,7 +523,7 @@ def run_sync(quick: bool, notices: int | None = None, borrowers: int | None = No
 
             events_before = platform.notices.recorder.max_notification_id() or 0
             meter.reset()
-            second = _sync_all(platform, brand_id, sources, meter)
+            second = _sync_all(platform, brand_id, sources, meter, "second sync")
             events_after = platform.notices.recorder.max_notification_id() or 0
             written = platform.notices.recorder.select_notifications(
                 start=events_before, limit=1_000_000, stop=events_after, topics=list(NOTICE_TOPICS),

@@ -146,6 +146,8 @@ def test_sync_imports_matches_ranks_and_reruns_without_writing(
     assert by_id["N4"]["match"]["customer_id"] == farida and by_id["N4"]["match"]["band"] in ("medium", "low")
     assert by_id["N4"]["match"]["methods"] == ["name"]
     assert by_id["N5"]["match"]["customer_id"] is None and by_id["N5"]["match"]["band"] == "unmatched"
+    window = {"due_from": (TODAY - timedelta(days=45)).isoformat(), "due_to": (TODAY - timedelta(days=1)).isoformat()}
+    assert [n["source_notice_id"] for n in _feed(client, tenant, "overdue", **window)] == ["N2", "N5", "N1", "N3"]
     upcoming = _feed(client, tenant, "upcoming")
     assert [n["source_notice_id"] for n in upcoming] == ["U2", "U1"]
 
