@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 from uuid import UUID
@@ -248,6 +248,20 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 )
                 for row in curs.fetchall()
             ]
+
+    def insert_events_before_commit(
+        self, stored_events: Sequence[StoredEvent], before_commit: Callable[[], None]
+    ) -> None:
+        """Insert events in a transaction of their own and call `before_commit` just before it commits.
+
+        For a record that must exist if, and only if, something outside happened (an email committed at a mail
+        server): the outside step runs inside the transaction, so a crash before it rolls the record back, and the
+        commit follows it by one message. A failing `before_commit` rolls the insert back.
+        """
+        with self.datastore.get_connection() as conn, conn.transaction():
+            with conn.cursor() as curs:
+                self._insert_stored_events(curs, stored_events)
+            before_commit()
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if kwargs.get("tracking") is not None or not stored_events:

@@ -68,10 +68,11 @@ _WIRE_POLICY = email.policy.SMTP.clone(max_line_length=998)
 class SmtpMailer:
     """Sends multipart (text + HTML) emails over one reused SMTP connection per thread.
 
-    `send` can take a `handing_over` callback that runs after the whole message has been transmitted and just
-    before the end-of-data mark that makes the server accept it. A caller records "sending" there: if the process
-    dies after that record, the email was (all but certainly) handed over; if it dies before, the server drops
-    the incomplete message. So a restarted job neither resends nor misses it.
+    `send` can take a `handing_over(end_of_data)` callback that runs once the whole message has been transmitted;
+    it must call `end_of_data()` (the mark that makes the server accept the email) inside the transaction that
+    records the hand-over, just before that commits. A process that dies before the mark leaves no record and an
+    incomplete message the server drops; one that dies after the commit leaves a record of an email the server
+    has. So a restarted job neither resends nor misses it.
     """
 
     def __init__(self, settings: MailSettings) -> None:
@@ -112,7 +113,7 @@ class SmtpMailer:
         text: str,
         html: str,
         message_id: str,
-        handing_over: Callable[[], None] | None = None,
+        handing_over: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         """Send one email; MailRefused when the server refuses it, OSError/SMTPException when the line fails."""
         message = EmailMessage()
@@ -137,9 +138,19 @@ class SmtpMailer:
                 conn = self._connect()
                 self._envelope(conn, to)
             conn.send(body)
+            ended: list[bool] = []
+
+            def end_of_data() -> None:
+                assert conn is not None
+                conn.send(b".\r\n")
+                ended.append(True)
+
             if handing_over is not None:
-                handing_over()  # If this fails the connection is dropped below: the server discards the message.
-            conn.send(b".\r\n")
+                # It records the hand-over and calls end_of_data inside that record's transaction. If it fails
+                # before, the connection is dropped below and the server discards the incomplete message.
+                handing_over(end_of_data)
+            if not ended:
+                end_of_data()
             code, reply = conn.getreply()
         except BaseException:
             self._drop()

@@ -597,7 +597,12 @@ class NoticeQueries:
         if due_to is not None:
             where.append("due_date <= %(due_to)s")
             params["due_to"] = due_to
-        if kind == "overdue":
+        # With a due window, the overdue feed walks the window in due-date order (oldest due first, which is
+        # longest overdue first), then highest amount: the window and the order share one index, so a page stops
+        # after `limit` rows. Walking priority order instead filtered away every notice older than a recent
+        # window first (about 400 ms a page at 1M notices).
+        by_due = kind == "upcoming" or (due_from is not None or due_to is not None)
+        if not by_due:
             order = "(-days_overdue), (-amount_due), company, id"
             if cursor:
                 days, amount, last_company, last_id = _parsed(cursor, (int, Decimal, str, UUID))
@@ -612,14 +617,6 @@ class NoticeQueries:
                 where.append("(due_date, (-amount_due), id) > (%(c1)s::date, %(c2)s::numeric, %(c4)s::uuid)")
                 params.update(c1=due, c2=-amount, c4=last_id)
         sql = f"SELECT {_NOTICE_COLUMNS} FROM read.notices WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(limit)s"
-        if kind == "overdue" and due_from is not None and due_to is not None and (due_to - due_from).days <= 120:
-            # A due window is a narrow band of the due-date index, but late in priority order (recent dues are
-            # the least overdue): take the window by due date, then sort it, rather than walk priority order
-            # past everything older (280 ms at 1M notices, against a few ms).
-            sql = (
-                f"WITH window_rows AS MATERIALIZED (SELECT {_NOTICE_COLUMNS} FROM read.notices "
-                f"WHERE {' AND '.join(where)}) SELECT * FROM window_rows ORDER BY {order} LIMIT %(limit)s"
-            )
         with self.pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
         more = len(rows) > limit
@@ -628,9 +625,9 @@ class NoticeQueries:
         if more and rows:
             last = rows[-1]
             next_cursor = encode_cursor(
-                [last["days_overdue"], str(last["amount_due"]), last["company"], str(last["id"])]
-                if kind == "overdue"
-                else [last["due_date"].isoformat(), str(last["amount_due"]), str(last["id"])]
+                [last["due_date"].isoformat(), str(last["amount_due"]), str(last["id"])]
+                if by_due
+                else [last["days_overdue"], str(last["amount_due"]), last["company"], str(last["id"])]
             )
         return Page(items=[notice_item(r) for r in rows], next_cursor=next_cursor)
 

@@ -185,8 +185,8 @@ def _deliver(
     """
     handed_over: list[bool] = []
 
-    def hand_over() -> None:
-        platform.covenants.mark_handing_over(notice)
+    def hand_over(end_of_data: Callable[[], None]) -> None:
+        platform.covenants.mark_handing_over(notice, end_of_data)
         handed_over.append(True)
 
     try:
@@ -250,7 +250,7 @@ def _send(
     records: list[CovenantEvaluation],
     names: dict[UUID, str],
     brand_name: str,
-    hand_over: Callable[[], None],
+    hand_over: Callable[[Callable[[], None]], None],
 ) -> None:
     text, html = render_email(
         f"covenant_{notice.kind.value}",

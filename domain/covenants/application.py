@@ -7,6 +7,8 @@ from datetime import date
 from decimal import Decimal
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
 from domain.covenants.covenant import (
     Calendar,
     Covenant,
@@ -19,7 +21,7 @@ from domain.covenants.covenant import (
 )
 from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Frequency
 from domain.shared.aggregate import Aggregate
-from domain.shared.application import CommandResult, ContextApplication
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
 
 
@@ -219,10 +221,25 @@ class Covenants(ContextApplication):
         """Evaluation records of the brand in the order of the ids (None: any brand, for workers)."""
         return self.load_many(CovenantEvaluation, evaluation_ids, brand_id, EvaluationNotFound)
 
-    def mark_handing_over(self, notice: CovenantNotice) -> None:
-        """The email is about to be committed at the mail server."""
+    def mark_handing_over(self, notice: CovenantNotice, end_of_data: Callable[[], None]) -> None:
+        """Record the hand-over of an email in the same transaction that sends its end-of-data mark.
+
+        `end_of_data` commits the email at the mail server; it runs inside the transaction that records the
+        hand-over, just before the commit. A crash before it leaves neither (the server drops the incomplete
+        message; the retry sends it); after the commit both happened (the retry records it presumed sent).
+        Only a crash between the mark and the commit message, one send apart, can send an email twice.
+        """
         notice.mark_handing_over()
-        self.commit(notice)
+        stored = [self.mapper.to_stored_event(e) for e in notice.collect_events()]
+        insert = getattr(self.recorder, "insert_events_before_commit", None)
+        if insert is None:  # A recorder without transactions of its own: record first, then send.
+            self.recorder.insert_events(stored)
+            end_of_data()
+            return
+        try:
+            insert(stored, end_of_data)
+        except IntegrityError as exc:
+            raise ConcurrentModification("the notice was changed by another worker", id=str(notice.id)) from exc
 
     def mark_sent(self, notice: CovenantNotice, *, presumed: bool = False) -> None:
         """The mail server accepted the notice (or, `presumed`, was handed it and never answered)."""

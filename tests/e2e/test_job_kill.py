@@ -1,7 +1,7 @@
 """A notification job whose worker process is killed (SIGKILL) mid-send finishes after a restart, no email twice.
 
-The worker is a real `covenant-desk serve` process. The SMTP server kills it at the worst moment: when the
-third email's end-of-data mark has arrived, before the server's answer goes back. The server still accepts
+The worker is a real `covenant-desk serve` process. The SMTP server kills it at the worst moment: the third
+email's end-of-data mark has arrived and the worker waits for the server's answer, which never reaches it. The server still accepts
 that email, so the worker dies not knowing it was delivered. A second worker process then finds the run
 orphaned (its process is gone), retries it, and must neither resend that email nor miss any other.
 """
@@ -45,6 +45,7 @@ class KillingServer:
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
             if len(self.messages) == KILL_AT and self.victim is not None:
+                time.sleep(0.05)  # the worker is now waiting for this answer
                 os.kill(self.victim, signal.SIGKILL)
                 time.sleep(0.2)  # The worker is gone before it could read this answer.
         return "250 Message accepted for delivery"
