@@ -20,9 +20,6 @@ def job_run_id(sync_run_id: UUID) -> UUID:
     return uuid5(_JOB_RUN_NAMESPACE, str(sync_run_id))
 
 
-# Triggering ---------------------------------------------------------------------------------------------------
-
-
 def request_sync(platform: Any, brand_id: UUID | None, source_id: UUID, *, trigger: str, requested_by: str) -> UUID:
     """Start a sync run of a source and ask the scheduler to execute it; SyncAlreadyRunning (409) while one runs."""
 
