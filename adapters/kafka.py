@@ -16,6 +16,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from adapters.mail_sink import free_port
+
 log = structlog.get_logger(__name__)
 
 PARTITIONS = 3
@@ -141,13 +143,6 @@ class Publisher:
 
     def close(self) -> None:
         self.reset()
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class TansuBroker:

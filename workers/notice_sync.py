@@ -15,7 +15,7 @@ from adapters.softmedia import SoftmediaClient, SoftmediaError, SourceNotice
 from domain.customers.customer import CustomerRecord
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
-from domain.notices.matching import Candidate, match, name_key, phone_key
+from domain.notices.matching import match, name_key, phone_key
 from domain.notices.notice import Match, MatchCandidate, Notice, NoticeFacts, NoticeMode
 from domain.notices.source import SyncAlreadyRunning
 from domain.notices.triggering import JOB, request_sync
@@ -274,16 +274,3 @@ class Rematcher(threading.Thread):
         if pending:
             log.debug("notices.rematch_pass", borrowers=len(pending), seconds=round(time.monotonic() - started, 3))
         return len(pending)
-
-
-__all__ = [
-    "DEFINITION",
-    "JOB",
-    "BorrowerMatcher",
-    "Candidate",
-    "MatchCandidate",
-    "Rematcher",
-    "fire_source_slots",
-    "request_sync",
-    "run_sync",
-]

@@ -16,12 +16,10 @@ and the whole history is published again, so topics never miss an event.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +29,7 @@ import structlog
 from eventsourcing.utils import resolve_topic
 
 from adapters.kafka import KafkaSettings, Message, Publisher, PublishFailed
+from domain.audit.replay import snake
 
 log = structlog.get_logger(__name__)
 
@@ -44,11 +43,6 @@ DDL = (
         updated_at timestamptz NOT NULL DEFAULT now()
     )""",
 )
-
-
-def snake(name: str) -> str:
-    """CustomerRecord -> customer_record."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def topic_name(prefix: str, context: str, aggregate_type: str) -> str:
@@ -315,6 +309,3 @@ def publish_all(relay: Relay, timeout: float = 60.0) -> int:
         if not published:
             return total
     raise TimeoutError(f"relay did not catch up within {timeout:.0f} s")
-
-
-__all__: Sequence[str] = ("Relay", "RelayStatus", "envelope", "publish_all", "relay_lag", "topic_name")
