@@ -284,7 +284,9 @@ def test_notices_rematch_when_a_borrower_record_changes(
     )
     assert linked.status_code == 201, linked.text
     platform.engine.wait_for("customers", platform.engine.head("customers"))
-    Rematcher(platform).drain()
+    rematcher = Rematcher(platform)
+    while rematcher.drain():  # the queue also holds borrowers other tests changed
+        continue
     platform.engine.wait_for("notices", platform.engine.head("notices"))
     (after,) = _feed(client, tenant, "overdue")
     assert after["match"]["customer_id"] == borrower and after["match"]["band"] == "high"
