@@ -119,7 +119,9 @@ class Endpoint:
                     permission=permission.value,
                     level=level.value,
                 )
-        query = _parse_query(self.query, request) if self.query is not None else _check_query_text(request)
+        query = _parse_query(self.query, request) if self.query is not None else None
+        if self.query is None:
+            _check_query_text(request)  # read by nobody, but a NUL there is still refused
         body = _parse_body(self.body, raw) if self.body is not None else None
         path = _parse_path(request.path_params)
         # Public endpoints never touch ctx.principal (nor idempotency, which is kept per principal).
@@ -203,7 +205,7 @@ async def _read_body(request: Request) -> bytes:
 def _parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
     if not raw.strip():
         raise HttpProblem(400, "a JSON request body is required", "malformed-json")
-    if json_depth(raw) > MAX_JSON_DEPTH:
+    if nests_deeper_than(raw, MAX_JSON_DEPTH):
         raise HttpProblem(400, f"request body nests deeper than {MAX_JSON_DEPTH} levels", "malformed-json")
     try:
         data = json.loads(raw, parse_constant=_not_json)
@@ -224,20 +226,18 @@ _JSON_STRING = re.compile(rb'"[^"]*"')  # once escapes are gone: linear, at most
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
-def json_depth(raw: bytes) -> int:
-    """How deep the arrays and objects of a JSON text nest (brackets inside strings do not count); read before
-    parsing, so a body of a thousand nested arrays never reaches a recursive parser or validator."""
-    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
-        return raw.count(b"[") + raw.count(b"{")  # an upper bound, and within the limit
+def nests_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether the arrays and objects of a JSON text nest more than `limit` levels (brackets inside strings do not
+    count); read before parsing, so a body of a thousand nested arrays never reaches a recursive parser."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False  # not even that many brackets
     brackets = _JSON_STRING.sub(b"", _JSON_ESCAPE.sub(b"", raw)).translate(None, delete=_NOT_BRACKETS)
-    depth = deepest = 0
+    depth = 0
     for byte in brackets:
         depth += 1 if byte in b"[{" else -1
-        if depth > deepest:
-            deepest = depth
-            if deepest > MAX_JSON_DEPTH:
-                break
-    return deepest
+        if depth > limit:
+            return True
+    return False
 
 
 def _not_json(name: str) -> Any:

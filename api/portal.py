@@ -24,7 +24,7 @@ from domain.identity.permissions import Level, Permission
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import DEFAULT_TIMEZONE, business_date
 from domain.shared.errors import DomainError, InvalidInput
-from domain.shared.values import text_problem
+from domain.shared.values import parse_date, text_problem
 from projections.keyset import InvalidCursor, Page
 from projections.notices import Scope
 
@@ -363,7 +363,7 @@ async def run_job(request: Request, platform: Any, principal: Principal) -> Resp
 
     def trigger() -> None:
         brand = platform.identity.brand(principal.brand_id)
-        as_of = date.fromisoformat(raw_as_of) if raw_as_of else business_date(platform.clock.now(), brand.timezone)
+        as_of = parse_date(raw_as_of, "as_of") if raw_as_of else business_date(platform.clock.now(), brand.timezone)
         with acting_as(principal.actor):
             result = platform.jobs.request_run(
                 principal.brand_id, name, trigger="manual", requested_by=principal.actor, as_of=as_of

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from api.endpoint import MAX_JSON_DEPTH, nests_deeper_than
 from api.portal import input_problem, keyset_page, not_found, page, render
 from domain.blocklist.entry import BlockKind
 from domain.identity.application import UNCHANGED, Principal
@@ -295,8 +296,10 @@ async def settings_save(request: Request, platform: Any, principal: Principal) -
             raw = str(form.get(name)).strip()
             if isinstance(field.default_factory, type) and field.default_factory is dict:
                 try:
+                    if nests_deeper_than(raw.encode(), MAX_JSON_DEPTH):
+                        raise ValueError("nested too deep")
                     updates[name] = json.loads(raw or "{}")
-                except json.JSONDecodeError:
+                except ValueError:  # not JSON (JSONDecodeError), or nested too deep to parse
                     bad_json.append(name)
             else:
                 updates[name] = raw or None if name == "business_date" else raw

@@ -14,7 +14,7 @@ from typing import Annotated, TypeVar
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 
 from domain.shared.errors import InvalidValue
 
@@ -190,6 +190,15 @@ class DecimalRule:
         except InvalidValue as exc:
             raise ValueError(exc.errors[0].message) from None
 
+    def json_schema(self) -> dict[str, object]:
+        """What the rule accepts, for OpenAPI: a number or a plain decimal string within the digits."""
+        largest = float(10**self.integer_digits - 1)  # exact as a float; the fraction adds less than 1
+        sign = "" if self.minimum is not None and self.minimum >= 0 else "-?"
+        number: dict[str, object] = {"type": "number", "maximum": largest}
+        number["minimum"] = float(self.minimum) if self.minimum is not None else -largest
+        pattern = rf"^{sign}[0-9]{{1,{self.integer_digits}}}(\.[0-9]{{1,{self.places}}})?$"
+        return {"anyOf": [number, {"type": "string", "pattern": pattern}]}
+
     @staticmethod
     def _decimal(raw: object, field: str) -> Decimal:
         if isinstance(raw, Decimal):
@@ -215,8 +224,8 @@ MONEY = DecimalRule(integer_digits=14, places=2, minimum=Decimal(0), pad=True)
 #: Measured values and thresholds of financial covenants (ratios, amounts): numeric(21, 6).
 MEASURE = DecimalRule(integer_digits=15, places=6)
 
-Money = Annotated[Decimal, BeforeValidator(MONEY.validate)]
-Measure = Annotated[Decimal, BeforeValidator(MEASURE.validate)]
+Money = Annotated[Decimal, BeforeValidator(MONEY.validate), WithJsonSchema(MONEY.json_schema())]
+Measure = Annotated[Decimal, BeforeValidator(MEASURE.validate), WithJsonSchema(MEASURE.json_schema())]
 
 
 # Dates and instants -------------------------------------------------------------------------------------------
@@ -281,5 +290,15 @@ def _pydantic(parse: Callable[[object, str], T]) -> Callable[[object], T]:
     return validate
 
 
-BusinessDate = Annotated[date, BeforeValidator(_pydantic(parse_date))]
-Instant = Annotated[datetime, BeforeValidator(_pydantic(parse_instant))]
+BusinessDate = Annotated[
+    date,
+    BeforeValidator(_pydantic(parse_date)),
+    WithJsonSchema(
+        {"type": "string", "format": "date", "pattern": r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-[0-9]{2}-[0-9]{2}$"}
+    ),
+]
+Instant = Annotated[
+    datetime,
+    BeforeValidator(_pydantic(parse_instant)),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-"}),
+]

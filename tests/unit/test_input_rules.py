@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from api.endpoint import MAX_JSON_DEPTH, json_depth
+from api.endpoint import nests_deeper_than
 from domain.covenants.covenant import parse_measured_value
 from domain.identity.brand_config import BrandSettings
 from domain.shared.errors import InvalidInput
@@ -175,9 +175,12 @@ def test_recorded_settings_replay_without_the_input_rules() -> None:
     assert replayed.min_salary == Decimal("1E+20")
 
 
-def test_json_depth_ignores_brackets_in_strings_and_stops_early() -> None:
-    assert json_depth(b'{"a": [1, {"b": [2]}]}') == 4
-    assert json_depth(b'{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}') <= 1
-    assert json_depth(b'{"a": "\\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\""}') <= 1
-    assert json_depth(b"[" * 1000 + b"]" * 1000) > MAX_JSON_DEPTH
-    assert json_depth(b"[" + b"{}," * 100_000 + b"{}]") == 2
+def test_json_nesting_is_measured_without_parsing_and_ignores_brackets_in_strings() -> None:
+    assert nests_deeper_than(b'{"a": [1, {"b": [2]}]}', 3)
+    assert not nests_deeper_than(b'{"a": [1, {"b": [2]}]}', 4)
+    assert not nests_deeper_than(b'{"a": "' + b"[" * 100 + b'"}', 2)
+    assert not nests_deeper_than(b'{"a": "\\"' + b"[" * 100 + b'\\""}', 2)
+    assert not nests_deeper_than(b'{"a": "\\\\", "b": "' + b"{" * 100 + b'"}', 2)
+    assert nests_deeper_than(b"[" * 1000 + b"]" * 1000, 32)
+    assert nests_deeper_than(b"[" * 100_000, 32)
+    assert not nests_deeper_than(b"[" + b"{}," * 100_000 + b"{}]", 2)
