@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +27,8 @@ from api.problems import problem
 from api.routes import admin, audit, covenants, customers, jobs, notices, system
 
 log = structlog.get_logger(__name__)
+
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,200}")
 
 ENDPOINTS: list[Endpoint] = [
     *customers.ENDPOINTS,
@@ -83,7 +86,19 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        if given and not _REQUEST_ID.fullmatch(given):
+            # Logged, echoed in a response header and stored with each event's trace: printable ASCII only.
+            refused = problem(
+                422,
+                "X-Request-ID: use 1-200 printable ASCII characters",
+                "invalid-input",
+                scope["path"],
+                errors=[{"field": "X-Request-ID", "message": "use 1-200 printable ASCII characters"}],
+            )
+            await refused(scope, receive, send)
+            return
+        request_id = given[:64] or uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500

@@ -24,6 +24,8 @@ from domain.identity.permissions import Level, Permission
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import DEFAULT_TIMEZONE, business_date
 from domain.shared.errors import DomainError, InvalidInput
+from domain.shared.values import parse_date, text_problem
+from projections.keyset import InvalidCursor, Page
 from projections.notices import Scope
 
 HERE = Path(__file__).resolve().parent
@@ -61,8 +63,47 @@ templates.globals["can"] = can
 PageHandler = Callable[[Request, Any, Principal], Awaitable[Response]]
 
 
+#: What a list page says when its link carries a cursor the list did not make.
+STALE_LINK = "That page link was edited or is out of date, so this is the first page of the list."
+
+
+def keyset_page(request: Request, load: Callable[[str | None], Page]) -> Page:
+    """One page of a list for a portal page: from the link's `cursor`, or (saying so on the page, status 422) the
+    first page when the cursor was not made by this list. Call it from the worker thread that loads the page."""
+    cursor = request.query_params.get("cursor") or None
+    if cursor is None:
+        return load(None)
+    try:
+        return load(cursor)
+    except InvalidCursor:
+        request.state.notice = STALE_LINK
+        return load(None)
+
+
+def input_problem(request: Request, form: Any = None) -> str | None:
+    """What makes a page's address or form unusable (a NUL, a control or bidi-override character in a parameter,
+    a path segment or a form field), said for the person who sent it; None when nothing does."""
+    sources = [
+        ("The address", request.query_params.multi_items(), False),
+        ("The address", list(request.path_params.items()), False),
+        ("The form", form.multi_items() if form is not None else [], True),
+    ]
+    for where, items, multiline in sources:
+        for name, value in items:
+            if not isinstance(value, str):
+                continue  # an uploaded file
+            problem = text_problem(name, multiline=False) or text_problem(value, multiline=multiline)
+            if problem is not None:
+                shown = name.encode("unicode_escape", "backslashreplace").decode("ascii")[:40]
+                return f"{where} has a value that cannot be used: “{shown}” {problem}. Remove it and try again."
+    return None
+
+
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """Render a template with the signed-in staff member, the CSRF token and the brand's timezone."""
+    """Render a template with the signed-in staff member, the CSRF token and the brand's timezone (422 when the
+    page fell back to a list's first page)."""
+    if status == 200 and getattr(request.state, "notice", None):
+        status = 422
     tz = getattr(request.state, "timezone", DEFAULT_TIMEZONE)
     html = templates.get_template(name).render(request=request, tz=tz, **context)
     return HTMLResponse(html, status_code=status)
@@ -104,6 +145,7 @@ def page(
                         title="Forbidden",
                         message=f"You need {permission[0].value} ({permission[1].value}) for this page.",
                     )
+            data = None
             if form:
                 data = await request.form()
                 if not hmac.compare_digest(str(data.get("csrf_token", "")), request.state.csrf or "-"):
@@ -115,6 +157,9 @@ def page(
                         message="The form's security token did not match. Reload the page and try again.",
                     )
                 request.state.form = data
+            problem = input_problem(request, data)
+            if problem is not None:
+                return render(request, "error.html", 422, title="Cannot use this input", message=problem)
             return await handler(request, platform, principal)
 
         endpoint.__name__ = handler.__name__
@@ -180,11 +225,9 @@ async def home(request: Request) -> Response:
 @page((Permission.CUSTOMER, Level.READ))
 async def customer_directory(request: Request, platform: Any, principal: Principal) -> Response:
     q = request.query_params.get("q", "").strip()[:100]
-    cursor = request.query_params.get("cursor") or None
-    try:
-        result = await run_in_threadpool(platform.customer_queries.search, principal.brand_id, q or None, cursor, 25)
-    except InvalidInput:
-        result = await run_in_threadpool(platform.customer_queries.search, principal.brand_id, q or None, None, 25)
+    result = await run_in_threadpool(
+        keyset_page, request, lambda cursor: platform.customer_queries.search(principal.brand_id, q or None, cursor, 25)
+    )
     return render(request, "customers.html", page=result, q=q, principal=principal, nav="customers")
 
 
@@ -303,13 +346,12 @@ async def jobs_page(request: Request, platform: Any, principal: Principal) -> Re
             }
             for name in sorted(platform.jobs.catalogue)
         ]
-        history = platform.job_queries.history(principal.brand_id, None, request.query_params.get("cursor") or None, 25)
+        history = keyset_page(
+            request, lambda cursor: platform.job_queries.history(principal.brand_id, None, cursor, 25)
+        )
         return {"jobs": jobs, "history": history}
 
-    try:
-        data = await run_in_threadpool(load)
-    except InvalidInput:
-        return RedirectResponse("/jobs", status_code=303)
+    data = await run_in_threadpool(load)
     can_run = (principal.grants.get(Permission.JOBS) or Level.READ).covers(Level.WRITE)
     return render(request, "jobs.html", principal=principal, nav="jobs", can_run=can_run, **data)
 
@@ -321,7 +363,7 @@ async def run_job(request: Request, platform: Any, principal: Principal) -> Resp
 
     def trigger() -> None:
         brand = platform.identity.brand(principal.brand_id)
-        as_of = date.fromisoformat(raw_as_of) if raw_as_of else business_date(platform.clock.now(), brand.timezone)
+        as_of = parse_date(raw_as_of, "as_of") if raw_as_of else business_date(platform.clock.now(), brand.timezone)
         with acting_as(principal.actor):
             result = platform.jobs.request_run(
                 principal.brand_id, name, trigger="manual", requested_by=principal.actor, as_of=as_of

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from api.portal import not_found, page, render
+from api.endpoint import MAX_JSON_DEPTH, nests_deeper_than
+from api.portal import input_problem, keyset_page, not_found, page, render
 from domain.blocklist.entry import BlockKind
 from domain.identity.application import UNCHANGED, Principal
 from domain.identity.brand_config import BrandSettings
@@ -66,12 +67,11 @@ async def staff_list(request: Request, platform: Any, principal: Principal) -> R
 
 async def _staff_list(request: Request, platform: Any, principal: Principal, error: str | None = None) -> Response:
     q = request.query_params.get("q", "").strip()[:100]
-    try:
-        result = await run_in_threadpool(
-            platform.identity_queries.staff_list, principal.brand_id, q or None, request.query_params.get("cursor"), 50
-        )
-    except InvalidInput:
-        result = await run_in_threadpool(platform.identity_queries.staff_list, principal.brand_id, q or None, None, 50)
+    result = await run_in_threadpool(
+        keyset_page,
+        request,
+        lambda cursor: platform.identity_queries.staff_list(principal.brand_id, q or None, cursor, 50),
+    )
     status = 422 if error else 200
     return render(
         request,
@@ -254,7 +254,9 @@ async def _settings(
 ) -> Response:
     def load() -> dict[str, Any]:
         config = platform.identity.configuration(principal.brand_id)
-        history = platform.identity_queries.config_history(principal.brand_id, request.query_params.get("cursor"), 50)
+        history = keyset_page(
+            request, lambda cursor: platform.identity_queries.config_history(principal.brand_id, cursor, 50)
+        )
         return {
             "config": config.settings,
             "history": history,
@@ -294,8 +296,10 @@ async def settings_save(request: Request, platform: Any, principal: Principal) -
             raw = str(form.get(name)).strip()
             if isinstance(field.default_factory, type) and field.default_factory is dict:
                 try:
+                    if nests_deeper_than(raw.encode(), MAX_JSON_DEPTH):
+                        raise ValueError("nested too deep")
                     updates[name] = json.loads(raw or "{}")
-                except json.JSONDecodeError:
+                except ValueError:  # not JSON (JSONDecodeError), or nested too deep to parse
                     bad_json.append(name)
             else:
                 updates[name] = raw or None if name == "business_date" else raw
@@ -440,6 +444,9 @@ async def invite_accept(request: Request) -> Response:
     form = await request.form()
     code = request.path_params["code"]
     password, confirm = str(form.get("password", "")), str(form.get("confirm", ""))
+    problem = input_problem(request, form)
+    if problem is not None:
+        return render(request, "invite.html", 422, code=code[:200], error=problem)
     if password != confirm:
         return render(request, "invite.html", 422, code=code, error="The two passwords differ.")
     try:

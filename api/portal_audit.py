@@ -14,15 +14,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from api.portal import local_time, not_found, page, render, templates
+from api.portal import keyset_page, local_time, not_found, page, render, templates
 from api.portal_admin import _uuid
 from api.portal_notices import _who
 from domain.audit.replay import AuditedType, AuditTargetNotFound, snake
 from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
 from domain.shared.aggregate import SECRET_FIELDS
-from domain.shared.errors import InvalidInput, InvalidValue
-from projections.customers import Page
+from domain.shared.errors import InvalidValue
+from projections.keyset import Page
 
 READ = (Permission.AUDIT_REPLAY, Level.READ)
 
@@ -188,13 +188,12 @@ async def _trail(
     def load() -> dict[str, Any]:
         rows = Page(items=[], next_cursor=None)
         if not errors:
-            try:
-                rows = platform.activity_queries.entries(
-                    principal.brand_id, cursor=params.get("cursor") or None, limit=limit, **filters
-                )
-            except InvalidInput:
-                # A cursor this list did not make (edited or stale link): start from the newest.
-                rows = platform.activity_queries.entries(principal.brand_id, limit=limit, **filters)
+            rows = keyset_page(
+                request,
+                lambda cursor: platform.activity_queries.entries(
+                    principal.brand_id, cursor=cursor, limit=limit, **filters
+                ),
+            )
         names = _who(platform, principal.brand_id, {r.actor for r in rows.items} | ({actor} if actor else set()))
         staff = platform.identity_queries.staff_list(principal.brand_id, None, None, 200).items
         keys = platform.identity_queries.api_keys(principal.brand_id)

@@ -11,11 +11,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from api.portal import not_found, page, render
+from api.portal import keyset_page, not_found, page, render
 from api.portal_admin import _act, _error_text, _uuid
 from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
-from domain.shared.errors import DomainError, InvalidInput
+from domain.shared.errors import DomainError
 
 READ = (Permission.COVENANTS, Level.READ)
 REVIEW = (Permission.COVENANT_REVIEW, Level.WRITE)
@@ -47,10 +47,9 @@ async def worklist(request: Request, platform: Any, principal: Principal) -> Res
     }
 
     def load() -> dict[str, Any]:
-        try:
-            result = platform.covenant_queries.worklist(principal.brand_id, cursor=params.get("cursor"), **filters)
-        except InvalidInput:
-            result = platform.covenant_queries.worklist(principal.brand_id, **filters)
+        result = keyset_page(
+            request, lambda cursor: platform.covenant_queries.worklist(principal.brand_id, cursor=cursor, **filters)
+        )
         staff = platform.identity_queries.staff_list(principal.brand_id, None, None, 200).items
         return {"rows": result, "counts": platform.covenant_queries.counts(principal.brand_id), "staff": staff}
 

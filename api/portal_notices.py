@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from api.portal import _actor_names, local_time, not_found, page, render, templates
+from api.portal import _actor_names, keyset_page, local_time, not_found, page, render, templates
 from api.portal_admin import _error_text, _uuid
 from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
@@ -21,7 +21,7 @@ from domain.notices.source import SyncAlreadyRunning
 from domain.notices.triggering import request_sync
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import business_date
-from domain.shared.errors import DomainError, InvalidInput
+from domain.shared.errors import DomainError
 from projections.notices import Scope
 
 READ = (Permission.NOTICES, Level.READ)
@@ -169,11 +169,10 @@ async def _feed(request: Request, platform: Any, principal: Principal, kind: str
         limit = FEED_PAGE
 
     def load() -> dict[str, Any]:
-        try:
-            rows = platform.notice_queries.feed(scope, kind=kind, cursor=params.get("cursor"), limit=limit, **filters)
-        except (InvalidInput, ValueError, ArithmeticError):
-            # A cursor this list did not make (edited or stale link): start from the first page.
-            rows = platform.notice_queries.feed(scope, kind=kind, limit=limit, **filters)
+        rows = keyset_page(
+            request,
+            lambda cursor: platform.notice_queries.feed(scope, kind=kind, cursor=cursor, limit=limit, **filters),
+        )
         return {"rows": rows, "kpis": platform.notice_queries.dashboard(scope, filters["company"])}
 
     data = await run_in_threadpool(load)
@@ -259,10 +258,7 @@ async def _sync_page(
 
     def load() -> dict[str, Any]:
         sources = platform.notice_queries.sources(scope, platform.clock.now())
-        try:
-            runs = platform.notice_queries.sync_runs(scope, source_id, params.get("cursor"), 25)
-        except (InvalidInput, ValueError):
-            runs = platform.notice_queries.sync_runs(scope, source_id, None, 25)
+        runs = keyset_page(request, lambda cursor: platform.notice_queries.sync_runs(scope, source_id, cursor, 25))
         actors = _who(platform, principal.brand_id, {r["requested_by"] for r in runs.items})
         started = _started_flash(platform, scope, params.get("started"))
         return {"sources": sources, "runs": runs, "actors": actors, "started": started}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import structlog
@@ -30,6 +31,16 @@ TITLES = {
 }
 
 
+class ProblemResponse(JSONResponse):
+    """A problem+json body written as ASCII JSON: a detail that quotes a caller's bad input (an unpaired surrogate,
+    say) cannot make the error response itself fail to encode."""
+
+    media_type = "application/problem+json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 class HttpProblem(Exception):
     """Raised by the HTTP layer itself (bad JSON, missing credentials, forbidden, too large)."""
 
@@ -41,7 +52,7 @@ class HttpProblem(Exception):
         self.extra = extra
 
 
-def problem(status: int, detail: str, slug: str, instance: str | None = None, **extra: Any) -> JSONResponse:
+def problem(status: int, detail: str, slug: str, instance: str | None = None, **extra: Any) -> ProblemResponse:
     """A problem+json response."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + slug,
@@ -53,7 +64,7 @@ def problem(status: int, detail: str, slug: str, instance: str | None = None, **
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v is not None})
     headers = {"WWW-Authenticate": 'Bearer realm="covenant-desk"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+    return ProblemResponse(body, status_code=status, headers=headers)
 
 
 def field_errors_from_pydantic(exc: ValidationError, prefix: str = "") -> list[FieldError]:

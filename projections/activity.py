@@ -15,8 +15,11 @@ from psycopg.types.json import Jsonb
 from domain.identity.brand import Brand
 from domain.shared.aggregate import SECRET_FIELDS
 from domain.shared.index import UniqueValue
-from projections.customers import Page, decode_cursor, encode_cursor
 from projections.engine import Projection, Write
+from projections.keyset import KeysetCursor, Page
+
+#: Activity pages are ordered by (occurred_at, source, position), newest first.
+ACTIVITY_CURSOR = KeysetCursor(datetime, str, int)
 
 #: Event fields never copied into the activity log.
 _BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "actor", "trace_id", "originator_topic", "brand_id"}
@@ -135,7 +138,7 @@ class ActivityQueries:
             where.append("occurred_at < %(until)s")
             params["until"] = until
         if cursor:
-            at, source, position = decode_cursor(cursor, 3)
+            at, source, position = ACTIVITY_CURSOR.decode(cursor)
             where.append("(occurred_at, source, position) < (%(c_at)s, %(c_src)s, %(c_pos)s)")
             params.update(c_at=at, c_src=source, c_pos=position)
         with self.pool.connection() as conn:
@@ -148,7 +151,7 @@ class ActivityQueries:
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = (
-            encode_cursor([rows[-1]["occurred_at"].isoformat(), rows[-1]["source"], rows[-1]["position"]])
+            ACTIVITY_CURSOR.encode(rows[-1]["occurred_at"], rows[-1]["source"], rows[-1]["position"])
             if more and rows
             else None
         )

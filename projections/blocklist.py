@@ -9,8 +9,11 @@ from typing import Any
 from uuid import UUID
 
 from domain.blocklist.entry import BlockKind, BlocklistEntry, mask_blocked_value
-from projections.customers import Page, decode_cursor, encode_cursor
 from projections.engine import Projection, Write, topics_of
+from projections.keyset import KeysetCursor, Page
+
+#: Entries are ordered by (changed_at, id), newest first.
+ENTRIES_CURSOR = KeysetCursor(datetime, UUID)
 
 E = BlocklistEntry
 
@@ -98,7 +101,7 @@ class BlocklistQueries:
             where.append("kind = %(kind)s")
             params["kind"] = kind.value
         if cursor:
-            at, last = decode_cursor(cursor, 2)
+            at, last = ENTRIES_CURSOR.decode(cursor)
             where.append("(changed_at, id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -109,7 +112,5 @@ class BlocklistQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = (
-            encode_cursor([rows[-1]["changed_at"].isoformat(), str(rows[-1]["id"])]) if more and rows else None
-        )
+        next_cursor = ENTRIES_CURSOR.encode(rows[-1]["changed_at"], rows[-1]["id"]) if more and rows else None
         return Page(items=[BlockedValue(**r) for r in rows], next_cursor=next_cursor)

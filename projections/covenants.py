@@ -12,8 +12,11 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotice, NoticeKind
-from projections.customers import Page, decode_cursor, encode_cursor
 from projections.engine import Projection, Write, topics_of
+from projections.keyset import KeysetCursor, Page
+
+#: The worklist is ordered by (current due date, id).
+WORKLIST_CURSOR = KeysetCursor(date, UUID)
 
 C, E, N = Covenant, CovenantEvaluation, CovenantNotice
 PRESUMED_NOTE = "delivery presumed: the sender stopped after handing the email to the mail server"
@@ -337,7 +340,7 @@ class CovenantQueries:
             where.append(f"{due} <= %(due_to)s")
             params["due_to"] = due_to
         if cursor:
-            last_due, last_id = decode_cursor(cursor, 2)
+            last_due, last_id = WORKLIST_CURSOR.decode(cursor)
             where.append(f"({due}, c.id) > (%(c_due)s::date, %(c_id)s::uuid)")
             params.update(c_due=last_due, c_id=last_id)
         with self.pool.connection() as conn:
@@ -351,7 +354,7 @@ class CovenantQueries:
         rows = rows[:limit]
         next_cursor = None
         if more and rows and rows[-1]["sort_due"] is not None:
-            next_cursor = encode_cursor([rows[-1]["sort_due"].isoformat(), str(rows[-1]["id"])])
+            next_cursor = WORKLIST_CURSOR.encode(rows[-1]["sort_due"], rows[-1]["id"])
         return Page(
             items=[CovenantRow(**{k: v for k, v in r.items() if k != "sort_due"}) for r in rows],
             next_cursor=next_cursor,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from domain.customers.customer import CustomerRecord
 from domain.shared.errors import InvalidInput
 from domain.shared.values import PAN_PATTERN, looks_like_phone, mask_pan, normalise_phone
 from projections.engine import Projection, Write, topics_of
+from projections.keyset import KeysetCursor, Page
 
 C = CustomerRecord
 
@@ -263,32 +262,8 @@ class CustomerProfile:
     timeline: list[TimelineEntry] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Page:
-    """A keyset page of items."""
-
-    items: list[Any]
-    next_cursor: str | None
-
-
-class InvalidCursor(InvalidInput):
-    """Raised when a pagination cursor was not made by this list."""
-
-
-def encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, length: int) -> list[Any]:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(values, list) or len(values) != length:
-            raise ValueError
-        return values
-    except ValueError:
-        from domain.shared.errors import FieldError
-
-        raise InvalidCursor([FieldError("cursor", "not a cursor from this list")]) from None
+#: Directory pages are ordered by (name_key, id).
+DIRECTORY_CURSOR = KeysetCursor(str, UUID)
 
 
 class CustomerQueries:
@@ -322,7 +297,7 @@ class CustomerQueries:
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1, "walk": self.NAME_WALK}
         page_filter = ""
         if cursor:
-            name_key, last_id = decode_cursor(cursor, 2)
+            name_key, last_id = DIRECTORY_CURSOR.decode(cursor)
             page_filter = " AND (name_key, id) > (%(c_name)s, %(c_id)s)"
             params.update(c_name=name_key, c_id=last_id)
         columns = "id, name, name_key, phone, pan_masked, email, loan_numbers, updated_at"
@@ -404,7 +379,7 @@ class CustomerQueries:
             )
             for r in rows
         ]
-        next_cursor = encode_cursor([rows[-1]["name_key"], str(rows[-1]["id"])]) if more and rows else None
+        next_cursor = DIRECTORY_CURSOR.encode(rows[-1]["name_key"], rows[-1]["id"]) if more and rows else None
         return Page(items=items, next_cursor=next_cursor)
 
     def profile(self, brand_id: UUID, customer_id: UUID, timeline_limit: int = 200) -> CustomerProfile | None:

@@ -13,8 +13,12 @@ from psycopg.types.json import Jsonb
 from domain.identity.api_key import ApiKey
 from domain.identity.brand_config import BrandConfiguration
 from domain.identity.staff import StaffUser
-from projections.customers import Page, decode_cursor, encode_cursor
 from projections.engine import Projection, Write, topics_of
+from projections.keyset import KeysetCursor, Page
+
+#: Staff pages are ordered by (name_key, id); configuration history by (position, setting), newest first.
+STAFF_CURSOR = KeysetCursor(str, UUID)
+HISTORY_CURSOR = KeysetCursor(int, str)
 
 S = StaffUser
 
@@ -317,7 +321,7 @@ class IdentityQueries:
             where.append("(name_key LIKE %(q)s OR email LIKE %(q)s)")
             params["q"] = "%" + q.lower().replace("%", "\\%").replace("_", "\\_") + "%"
         if cursor:
-            name_key, last = decode_cursor(cursor, 2)
+            name_key, last = STAFF_CURSOR.decode(cursor)
             where.append("(name_key, id) > (%(c_name)s, %(c_id)s)")
             params.update(c_name=name_key, c_id=last)
         with self.pool.connection() as conn:
@@ -328,7 +332,7 @@ class IdentityQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1]["name_key"], str(rows[-1]["id"])]) if more and rows else None
+        next_cursor = STAFF_CURSOR.encode(rows[-1]["name_key"], rows[-1]["id"]) if more and rows else None
         for r in rows:
             r.pop("name_key")
         return Page(items=[_staff(r) for r in rows], next_cursor=next_cursor)
@@ -388,7 +392,7 @@ class IdentityQueries:
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if cursor:
-            position, setting = decode_cursor(cursor, 2)
+            position, setting = HISTORY_CURSOR.decode(cursor)
             where.append("(position, setting) < (%(c_pos)s, %(c_set)s)")
             params.update(c_pos=position, c_set=setting)
         with self.pool.connection() as conn:
@@ -399,6 +403,6 @@ class IdentityQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1]["position"], rows[-1]["setting"]]) if more and rows else None
+        next_cursor = HISTORY_CURSOR.encode(rows[-1]["position"], rows[-1]["setting"]) if more and rows else None
         items = [ConfigChangeView(**{k: v for k, v in r.items() if k != "position"}) for r in rows]
         return Page(items=items, next_cursor=next_cursor)

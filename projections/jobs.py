@@ -11,8 +11,11 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from domain.jobs.job import JobRun
-from projections.customers import Page, decode_cursor, encode_cursor
 from projections.engine import Projection, Write, topics_of
+from projections.keyset import KeysetCursor, Page
+
+#: Run history is ordered by (requested_at, id), newest first.
+RUNS_CURSOR = KeysetCursor(datetime, UUID)
 
 R = JobRun
 
@@ -157,7 +160,7 @@ class JobRunQueries:
             where.append("job_name = %(job)s")
             params["job"] = job_name
         if cursor:
-            at, last_id = decode_cursor(cursor, 2)
+            at, last_id = RUNS_CURSOR.decode(cursor)
             where.append("(requested_at, id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last_id)
         with self.pool.connection() as conn:
@@ -168,9 +171,7 @@ class JobRunQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        cursor_out = (
-            encode_cursor([rows[-1]["requested_at"].isoformat(), str(rows[-1]["id"])]) if more and rows else None
-        )
+        cursor_out = RUNS_CURSOR.encode(rows[-1]["requested_at"], rows[-1]["id"]) if more and rows else None
         return Page(items=[JobRunView(**r) for r in rows], next_cursor=cursor_out)
 
     def due(self, now: datetime, limit: int = 20) -> list[tuple[UUID, UUID, str]]:

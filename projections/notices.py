@@ -18,9 +18,14 @@ from domain.notices.matching import Candidate
 from domain.notices.notice import Notice, NoticeFacts
 from domain.notices.source import NoticeSource
 from domain.notices.sync_run import SyncRun
-from domain.shared.errors import FieldError
-from projections.customers import InvalidCursor, Page, decode_cursor, encode_cursor
 from projections.engine import Projection, Write, topics_of
+from projections.keyset import Int4, KeysetCursor, Page
+
+#: Sync runs by (started_at, id), newest first; the overdue feed by priority (days overdue, amount, company, id);
+#: the upcoming feed (and the overdue feed within a due window) by (due date, amount, id).
+SYNC_RUNS_CURSOR = KeysetCursor(datetime, UUID)
+PRIORITY_CURSOR = KeysetCursor(Int4, Decimal, str, UUID)
+DUE_CURSOR = KeysetCursor(date, Decimal, UUID)
 
 N, S, R = Notice, NoticeSource, SyncRun
 C = CustomerRecord
@@ -511,7 +516,7 @@ class NoticeQueries:
             where.append("company = ANY(%s)")
             params.append(companies)
         if cursor:
-            started, last_id = _parsed(cursor, (datetime.fromisoformat, UUID))
+            started, last_id = SYNC_RUNS_CURSOR.decode(cursor)
             where.append("(started_at, id) < (%s::timestamptz, %s::uuid)")
             params += [started, last_id]
         with self.pool.connection() as conn:
@@ -521,7 +526,7 @@ class NoticeQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1]["started_at"].isoformat(), str(rows[-1]["id"])]) if more else None
+        next_cursor = SYNC_RUNS_CURSOR.encode(rows[-1]["started_at"], rows[-1]["id"]) if more else None
         return Page(items=[dict(r) for r in rows], next_cursor=next_cursor)
 
     # Notices -----------------------------------------------------------------------------------------------
@@ -605,7 +610,7 @@ class NoticeQueries:
         if not by_due:
             order = "(-days_overdue), (-amount_due), company, id"
             if cursor:
-                days, amount, last_company, last_id = _parsed(cursor, (int, Decimal, str, UUID))
+                days, amount, last_company, last_id = PRIORITY_CURSOR.decode(cursor)
                 where.append(
                     "((-days_overdue), (-amount_due), company, id) > (%(c1)s::int, %(c2)s::numeric, %(c3)s, %(c4)s::uuid)"
                 )
@@ -613,7 +618,7 @@ class NoticeQueries:
         else:
             order = "due_date, (-amount_due), id"
             if cursor:
-                due, amount, last_id = _parsed(cursor, (date.fromisoformat, Decimal, UUID))
+                due, amount, last_id = DUE_CURSOR.decode(cursor)
                 where.append("(due_date, (-amount_due), id) > (%(c1)s::date, %(c2)s::numeric, %(c4)s::uuid)")
                 params.update(c1=due, c2=-amount, c4=last_id)
         sql = f"SELECT {_NOTICE_COLUMNS} FROM read.notices WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(limit)s"
@@ -624,10 +629,10 @@ class NoticeQueries:
         next_cursor = None
         if more and rows:
             last = rows[-1]
-            next_cursor = encode_cursor(
-                [last["due_date"].isoformat(), str(last["amount_due"]), str(last["id"])]
+            next_cursor = (
+                DUE_CURSOR.encode(last["due_date"], last["amount_due"], last["id"])
                 if by_due
-                else [last["days_overdue"], str(last["amount_due"]), last["company"], str(last["id"])]
+                else PRIORITY_CURSOR.encode(last["days_overdue"], last["amount_due"], last["company"], last["id"])
             )
         return Page(items=[notice_item(r) for r in rows], next_cursor=next_cursor)
 
@@ -824,15 +829,6 @@ class NoticeQueries:
                  "name": name_key, "limit": limit},
             ).fetchall()  # fmt: skip
         return [r["id"] for r in rows]
-
-
-def _parsed(cursor: str, parsers: tuple[Any, ...]) -> list[Any]:
-    """A cursor's values, each through its parser; InvalidCursor (422) for anything not made by the list."""
-    values = decode_cursor(cursor, len(parsers))
-    try:
-        return [parse(str(value)) for parse, value in zip(parsers, values, strict=True)]
-    except (ValueError, TypeError, ArithmeticError):
-        raise InvalidCursor([FieldError("cursor", "not a cursor from this list")]) from None
 
 
 _CANDIDATE = "id, name, phone, alternate_numbers, loan_numbers"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +15,7 @@ from domain.identity.api_key import ApiKeyNotFound
 from domain.identity.application import UNCHANGED
 from domain.identity.permissions import ROLES, Level, Permission
 from domain.identity.staff import StaffNotFound
+from domain.shared.values import BusinessDate, Instant
 
 STAFF_READ = (Permission.PARTNER_USER_MANAGEMENT, Level.READ)
 STAFF_WRITE = (Permission.PARTNER_USER_MANAGEMENT, Level.WRITE)
@@ -67,8 +67,8 @@ class LeaveIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: date
-    end: date
+    start: BusinessDate
+    end: BusinessDate
     reason: str | None = Field(None, max_length=300)
 
     @model_validator(mode="after")
@@ -481,8 +481,8 @@ class ActivityQuery(BaseModel):
     actor: str | None = Field(None, max_length=100)
     aggregate_type: str | None = Field(None, max_length=60)
     aggregate_id: UUID | None = None
-    from_: datetime | None = Field(None, alias="from")
-    to: datetime | None = None
+    from_: Instant | None = Field(None, alias="from")
+    to: Instant | None = None
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
 

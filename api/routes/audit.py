@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from api.endpoint import Context, Endpoint, json_response
 from domain.identity.permissions import Level, Permission
+from domain.shared.values import Instant
 
 AUDIT = (Permission.AUDIT_REPLAY, Level.READ)
 
@@ -29,7 +30,7 @@ class StateQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    as_of: datetime
+    as_of: Instant
 
 
 class DiffQuery(BaseModel):
@@ -37,8 +38,8 @@ class DiffQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: datetime = Field(alias="from")
-    to: datetime
+    from_: Instant = Field(alias="from")
+    to: Instant
 
 
 class TrailQuery(BaseModel):
@@ -49,8 +50,8 @@ class TrailQuery(BaseModel):
     actor: str | None = Field(None, max_length=200)
     aggregate_type: str | None = Field(None, max_length=60)
     aggregate_id: str | None = Field(None, max_length=40)
-    from_: datetime | None = Field(None, alias="from")
-    to: datetime | None = None
+    from_: Instant | None = Field(None, alias="from")
+    to: Instant | None = None
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=500)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +15,7 @@ from domain.customers.customer import CustomerNotFound
 from domain.identity.permissions import Level, Permission
 from domain.identity.staff import StaffNotFound
 from domain.shared.errors import FieldError, InvalidInput
+from domain.shared.values import BusinessDate, Measure
 
 READ = (Permission.COVENANTS, Level.READ)
 WRITE = (Permission.COVENANTS, Level.WRITE)
@@ -34,13 +33,13 @@ class CovenantIn(BaseModel):
     type: CovenantType
     metric: str | None = Field(None, max_length=100)
     operator: Operator | None = None
-    threshold: Decimal | None = Field(None, description="a decimal string such as 1.25")
+    threshold: Measure | None = Field(None, description="a decimal string such as 1.25 (15 digits, 6 places)")
     document: str | None = Field(None, max_length=200)
     description: str | None = Field(None, max_length=1000)
     frequency: Frequency
-    start_date: date
-    first_due_date: date
-    expiry_date: date
+    start_date: BusinessDate
+    first_due_date: BusinessDate
+    expiry_date: BusinessDate
     grace_days: int | None = Field(None, ge=0, le=365)
     notification_lead_days: int | None = Field(None, ge=0, le=365)
     assignee_id: UUID | None = None
@@ -69,8 +68,8 @@ class WorklistQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: str | None = Field(None, pattern="^(active|expired|closed|open|complied|waived|overdue)$")
-    due_from: date | None = None
-    due_to: date | None = None
+    due_from: BusinessDate | None = None
+    due_to: BusinessDate | None = None
     customer_id: UUID | None = None
     type: CovenantType | None = None
     assignee_id: UUID | None = None
@@ -99,7 +98,7 @@ class ValueIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    value: str | int | float
+    value: Measure = Field(description="a number or decimal string (15 digits, 6 places)")
 
 
 class NoticeQuery(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -14,7 +13,7 @@ from domain.customers.customer import CustomerNotFound
 from domain.customers.values import Address, normalise_loan_number
 from domain.identity.permissions import Level, Permission
 from domain.shared.errors import InvalidInput
-from domain.shared.values import normalise_email, normalise_name, normalise_pan, normalise_phone
+from domain.shared.values import BusinessDate, normalise_email, normalise_name, normalise_pan, normalise_phone
 from projections.customers import CustomerProfile
 
 READ = (Permission.CUSTOMER, Level.READ)
@@ -86,7 +85,7 @@ class CustomerIn(_CustomerFieldRules):
     phone: str = Field(max_length=30)
     pan: str | None = Field(None, max_length=20)
     email: str | None = Field(None, max_length=254)
-    date_of_birth: date | None = None
+    date_of_birth: BusinessDate | None = None
     addresses: list[AddressIn] = Field(default_factory=list, max_length=10)
     loan_numbers: list[str] = Field(default_factory=list, max_length=50)
 
@@ -100,7 +99,7 @@ class CustomerPatch(_CustomerFieldRules):
     phone: str | None = Field(None, max_length=30)
     pan: str | None = Field(None, max_length=20)
     email: str | None = Field(None, max_length=254)
-    date_of_birth: date | None = None
+    date_of_birth: BusinessDate | None = None
     addresses: list[AddressIn] | None = Field(None, max_length=10)
     loan_numbers: list[str] | None = Field(None, max_length=50)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,6 +11,7 @@ from api.endpoint import Context, Endpoint, json_response
 from domain.identity.permissions import Level, Permission
 from domain.jobs.job import JobRunNotFound
 from domain.shared.clock import business_date
+from domain.shared.values import BusinessDate
 
 READ = (Permission.JOBS, Level.READ)
 WRITE = (Permission.JOBS, Level.WRITE)
@@ -23,7 +23,7 @@ class RunRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    as_of: date | None = None
+    as_of: BusinessDate | None = None
     variables: dict[str, str] = Field(default_factory=dict)
     filters: dict[str, str] = Field(default_factory=dict)
     batch_size: int | None = Field(None, ge=1, le=100_000)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +14,7 @@ from domain.notices.notice import NoticeNotFound
 from domain.notices.source import SourceNotFound
 from domain.notices.sync_run import SyncRunNotFound
 from domain.notices.triggering import request_sync
+from domain.shared.values import BusinessDate
 from projections.notices import Scope
 
 READ = (Permission.NOTICES, Level.READ)
@@ -71,8 +71,8 @@ class FeedQuery(BaseModel):
 
     mode: str | None = Field(None, pattern="^(overdue|upcoming)$")
     company: str | None = Field(None, max_length=30)
-    due_from: date | None = None
-    due_to: date | None = None
+    due_from: BusinessDate | None = None
+    due_to: BusinessDate | None = None
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
 

@@ -8,6 +8,7 @@ from domain.blocklist.entry import BlockKind, BlocklistEntry, BlocklistEntryNotF
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.errors import InvalidValue
+from domain.shared.values import clean_text
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/blocklist")
 
@@ -18,10 +19,9 @@ def entry_id(brand_id: UUID, kind: BlockKind, value: str) -> UUID:
 
 
 def _reason(reason: str) -> str:
-    clean = " ".join(reason.split())
-    if len(clean) < 3:
-        raise InvalidValue("reason", "give a reason (at least 3 characters)")
-    return clean[:500]
+    missing = "give a reason (at least 3 characters)"
+    clean = clean_text(reason, "reason", multiline=True, min_visible=3, missing=missing)
+    return " ".join(clean.split())[:500]
 
 
 class Blocklists(ContextApplication):

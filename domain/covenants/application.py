@@ -23,6 +23,7 @@ from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Frequency
 from domain.shared.aggregate import Aggregate
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
+from domain.shared.values import clean_text
 
 
 class Covenants(ContextApplication):
@@ -50,12 +51,17 @@ class Covenants(ContextApplication):
     ) -> CommandResult:
         """Set up a covenant on a borrower; lead days default per frequency (brand override, then product default)."""
         checks = FieldChecks()
-        clean_title = " ".join((title or "").split())
-        if not 3 <= len(clean_title) <= 200:
-            checks.errors.append(FieldError("title", "a title of 3 to 200 characters names the covenant"))
-        clean_ref = (application_ref or "").strip()
-        if not 1 <= len(clean_ref) <= 60:
-            checks.errors.append(FieldError("application_ref", "the application or loan reference is required"))
+        named = "a title of 3 to 200 characters names the covenant"
+        clean_title = " ".join(
+            (checks.check(lambda: clean_text(title, "title", min_visible=3, missing=named)) or "").split()
+        )
+        if clean_title and len(clean_title) > 200:
+            checks.errors.append(FieldError("title", named))
+        referenced = "the application or loan reference is required"
+        clean_ref = checks.check(lambda: clean_text(application_ref, "application_ref", missing=referenced)) or ""
+        if len(clean_ref) > 60:
+            checks.errors.append(FieldError("application_ref", referenced))
+        clean_company = checks.check(lambda: clean_text(company, "company")) if company and company.strip() else None
         checked_terms = checks.check(terms.checked)
         lead = (
             lead_days
@@ -82,7 +88,7 @@ class Covenants(ContextApplication):
             terms=checked_terms,
             calendar=calendar,
             assignee_id=assignee_id,
-            company=(company or "").strip() or None,
+            company=clean_company,
         )
         return self.commit(covenant)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
@@ -12,7 +13,8 @@ from pydantic import BaseModel, ConfigDict
 
 from domain.covenants.schedule import Frequency, due_date, notification_date
 from domain.shared.aggregate import Aggregate, with_id
-from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue, NotFound
+from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, NotFound
+from domain.shared.values import MEASURE, check_date_range, clean_text, text_problem, visible_characters
 
 _EVALUATION_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/covenant-evaluation")
 
@@ -96,14 +98,23 @@ class Terms(BaseModel):
     def checked(self) -> Terms:
         """A financial covenant needs metric, operator and threshold; a document covenant needs the document."""
         errors = []
+        for name, multiline in (("metric", False), ("document", False), ("description", True)):
+            text = getattr(self, name)
+            if text and (problem := text_problem(text, multiline=multiline)) is not None:
+                errors.append(FieldError(name, problem))
+        if self.threshold is not None:
+            try:
+                MEASURE.parse(self.threshold, "threshold")
+            except InvalidInput as exc:
+                errors.extend(exc.errors)
         if self.type is CovenantType.FINANCIAL:
-            if not (self.metric or "").strip():
+            if not visible_characters(self.metric or ""):
                 errors.append(FieldError("metric", "a financial covenant needs the metric it tests"))
             if self.operator is None:
                 errors.append(FieldError("operator", "a financial covenant needs an operator (>= > <= < ==)"))
             if self.threshold is None:
                 errors.append(FieldError("threshold", "a financial covenant needs a threshold"))
-        if self.type is CovenantType.DOCUMENT and not (self.document or "").strip():
+        if self.type is CovenantType.DOCUMENT and not visible_characters(self.document or ""):
             errors.append(FieldError("document", "a document covenant names the document required"))
         if errors:
             raise InvalidInput(errors)
@@ -116,14 +127,8 @@ class Terms(BaseModel):
 
 
 def parse_measured_value(raw: str | int | float | Decimal) -> Decimal:
-    """A measured value as an exact decimal; anything non-numeric is a 422."""
-    try:
-        value = Decimal(str(raw).strip())
-    except (InvalidOperation, ValueError):
-        raise InvalidValue("value", f"'{raw}' is not a number") from None
-    if not value.is_finite():
-        raise InvalidValue("value", f"'{raw}' is not a finite number")
-    return value
+    """A measured value as an exact decimal within MEASURE's precision and range; anything else is a 422."""
+    return MEASURE.parse(raw, "value")
 
 
 class Calendar(BaseModel):
@@ -141,6 +146,10 @@ class Calendar(BaseModel):
     def checked(self) -> Calendar:
         """Expiry after start, first due date within start..expiry, non-negative grace and lead days."""
         checks = FieldChecks()
+        for name in ("start_date", "first_due_date", "expiry_date"):
+            checks.check(partial(check_date_range, getattr(self, name), name))
+        if checks.errors:
+            checks.raise_if_any()
         if self.expiry_date < self.start_date:
             checks.errors.append(FieldError("expiry_date", "expiry cannot be before the start date"))
         elif not self.start_date <= self.first_due_date <= self.expiry_date:
@@ -285,9 +294,10 @@ class Covenant(Aggregate):
         """Stop producing cycles (existing records stay as they are)."""
         if self.status is not CovenantStatus.ACTIVE:
             raise Conflict(f"covenant is {self.status.value}; only an active covenant can be closed")
-        if len(reason.strip()) < 3:
-            raise InvalidValue("reason", "give a reason for closing the covenant")
-        self._closed(reason=reason.strip())
+        why = clean_text(
+            reason, "reason", multiline=True, min_visible=3, missing="give a reason for closing the covenant"
+        )
+        self._closed(reason=why)
 
     @event(Closed)
     def _closed(self, reason: str) -> None:
@@ -418,8 +428,8 @@ class CovenantEvaluation(Aggregate):
     def comply(self, evidence: str) -> None:
         """Staff approve compliance; evidence is required, and a financial covenant needs a passing value."""
         self._require_reviewable("mark it complied")
-        if len((evidence or "").strip()) < 3:
-            raise InvalidValue("evidence", "give the evidence or document reference that shows compliance")
+        missing = "give the evidence or document reference that shows compliance"
+        evidence = clean_text(evidence, "evidence", multiline=True, min_visible=3, missing=missing)
         if self.terms.type is CovenantType.FINANCIAL:
             if self.passed is None:
                 raise Conflict("cannot mark it complied: submit the measured value first")
@@ -437,9 +447,8 @@ class CovenantEvaluation(Aggregate):
     def waive(self, reason: str) -> None:
         """Staff waive this cycle with a reason."""
         self._require_reviewable("waive it")
-        if len((reason or "").strip()) < 3:
-            raise InvalidValue("reason", "give the reason for the waiver")
-        self._waived(reason=reason.strip())
+        why = clean_text(reason, "reason", multiline=True, min_visible=3, missing="give the reason for the waiver")
+        self._waived(reason=why)
 
     @event(Waived)
     def _waived(self, reason: str) -> None:

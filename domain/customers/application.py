@@ -13,7 +13,7 @@ from domain.shared.application import CommandResult, ConcurrentModification, Con
 from domain.shared.clock import business_date
 from domain.shared.errors import FieldChecks
 from domain.shared.index import UniqueValue, index_id
-from domain.shared.values import normalise_email, normalise_name, normalise_pan, normalise_phone
+from domain.shared.values import clean_text, normalise_email, normalise_name, normalise_pan, normalise_phone
 
 _LABELS = {"pan": "PAN", "phone": "primary phone", "loan_number": "loan number"}
 
@@ -120,7 +120,8 @@ class Customers(ContextApplication):
     ) -> CommandResult:
         """Add a family member's or reference's phone for follow-up."""
         customer = self.get(brand_id, customer_id)
-        customer.add_alternate_phone(normalise_phone(phone), label)
+        clean_label = clean_text(label, "label") if label and label.strip() else None
+        customer.add_alternate_phone(normalise_phone(phone), clean_label)
         return self.commit(customer)
 
     def remove_alternate_phone(self, brand_id: UUID, customer_id: UUID, phone: str) -> CommandResult:

@@ -8,6 +8,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict
 
 from domain.shared.errors import InvalidValue
+from domain.shared.values import clean_text, text_problem
 
 LOAN_NUMBER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.-]{2,39}$")
 
@@ -43,7 +44,14 @@ class Address(BaseModel):
     pincode: str
 
     def checked(self, field: str = "addresses") -> Address:
-        """Validate the pincode (six digits, not starting with 0)."""
+        """Validate the pincode (six digits, not starting with 0) and the text: line1 and city must show something,
+        and no part may hold control or bidi-override characters."""
         if not re.fullmatch(r"[1-9][0-9]{5}", self.pincode.strip()):
             raise InvalidValue(field, f"'{self.pincode}' is not a valid pincode")
+        for part in ("line1", "city"):
+            clean_text(getattr(self, part), f"{field}.{part}")
+        for part in ("kind", "line2", "state"):
+            value = getattr(self, part)
+            if value and (problem := text_problem(value, multiline=False)) is not None:
+                raise InvalidValue(f"{field}.{part}", problem)
         return self

@@ -17,13 +17,13 @@ from domain.identity.brand import Brand, BrandNotFound, check_slug, check_timezo
 from domain.identity.brand_config import BrandConfiguration, BrandSettings, SettingChange
 from domain.identity.permissions import CROSS_BRAND_ROLES, ROLES, Grants, Level, Permission, role_grants
 from domain.identity.roster import ADMIN_ROLES, BrandAdmins
-from domain.identity.staff import InviteInvalid, Leave, StaffNotFound, StaffUser
+from domain.identity.staff import InviteInvalid, Leave, StaffNotFound, StaffUser, clean_companies
 from domain.shared.aggregate import Aggregate, with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import DEFAULT_TIMEZONE, business_date
 from domain.shared.errors import Conflict, DomainError, FieldChecks, FieldError, InvalidValue
 from domain.shared.index import UniqueValue, index_id
-from domain.shared.values import normalise_email, normalise_name
+from domain.shared.values import check_date_range, clean_text, normalise_email, normalise_name
 
 API_KEY_PREFIX = "cdk"
 INVITE_PREFIX = "inv"
@@ -288,7 +288,7 @@ class Identity(ContextApplication):
             name=clean_name,
             roles=sorted(set(roles)),
             password_hash=self.hasher.hash(password) if password else "",
-            companies=sorted({c.strip() for c in companies or [] if c.strip()}),
+            companies=clean_companies(companies or []),
             manager_id=manager_id,
         )
         claim = UniqueValue.claim(None, "staff_email", clean_email, staff.id)
@@ -389,7 +389,12 @@ class Identity(ContextApplication):
     ) -> CommandResult:
         """Record leave dates (end before start -> 422, overlapping leave -> 409)."""
         staff = self.staff(brand_id, staff_id)
-        staff.schedule_leave(Leave(id=uuid4(), start=start, end=end, reason=(reason or "").strip() or None))
+        checks = FieldChecks()
+        checks.check(lambda: check_date_range(start, "start"))
+        checks.check(lambda: check_date_range(end, "end"))
+        why = checks.check(lambda: clean_text(reason, "reason", multiline=True, min_visible=0)) if reason else None
+        checks.raise_if_any()
+        staff.schedule_leave(Leave(id=uuid4(), start=start, end=end, reason=why or None))
         return self.commit(staff)
 
     def cancel_leave(self, brand_id: UUID, staff_id: UUID, leave_id: UUID) -> CommandResult:
@@ -482,8 +487,7 @@ class Identity(ContextApplication):
         check_role(role)
         if role in CROSS_BRAND_ROLES and not may_grant_cross_brand:
             raise InvalidValue("role", f"only a Super Admin may create a '{role}' key")
-        if not label.strip():
-            raise InvalidValue("label", "give the key a label (what uses it)")
+        label = clean_text(label, "label", missing="give the key a label (what uses it)")
         secret = secrets.token_urlsafe(32)
         key = ApiKey(
             brand_id=brand_id,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from domain.shared.aggregate import Aggregate
 from domain.shared.clock import DEFAULT_TIMEZONE
-from domain.shared.errors import FieldError, InvalidInput
+from domain.shared.errors import FieldChecks, FieldError, InvalidInput
+from domain.shared.values import MONEY, parse_date, text_problem
 
 
 class DashboardVersion(StrEnum):
@@ -101,6 +104,17 @@ class BrandSettings(BaseModel):
         unknown = [FieldError(k, "unknown setting") for k in updates if k not in type(self).model_fields]
         if unknown:
             raise InvalidInput(unknown)
+        # The rules for a new value (precision and range, dates within bounds, plain text) apply here, when a
+        # change is made, and not in the model itself: replaying a recorded change must never fail.
+        checks = FieldChecks()
+        updates = dict(updates)
+        for name, value in updates.items():
+            rule = _INPUT_RULES.get(name)
+            if rule is not None and value is not None:
+                updates[name] = checks.check(partial(rule, value, name))
+            elif isinstance(value, str) and (problem := text_problem(value, multiline=False)) is not None:
+                checks.errors.append(FieldError(name, problem))
+        checks.raise_if_any()
         try:
             return type(self).model_validate({**self.model_dump(), **updates})
         except ValidationError as exc:
@@ -110,6 +124,17 @@ class BrandSettings(BaseModel):
                     for e in exc.errors()
                 ]
             ) from None
+
+
+def _business_date(raw: object, field: str) -> date | None:
+    return None if raw == "" else parse_date(raw, field)
+
+
+_INPUT_RULES: dict[str, Callable[[Any, str], Any]] = {
+    "min_salary": MONEY.parse,
+    "min_loan_amount": MONEY.parse,
+    "business_date": _business_date,
+}
 
 
 class SettingChange(BaseModel):

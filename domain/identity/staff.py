@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from domain.identity.permissions import Grants, Level, Permission, effective_grants
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, InvalidValue, NotFound
+from domain.shared.values import clean_text
 
 LOCKOUT_AFTER = 5
 MAX_LOCKOUT_MINUTES = 60
@@ -22,6 +23,11 @@ class StaffNotFound(NotFound):
 
 class InviteInvalid(Conflict):
     """Raised when an invite code is unknown, used, expired or superseded."""
+
+
+def clean_companies(companies: list[str]) -> list[str]:
+    """Company codes as kept: trimmed, distinct and sorted; each one line of visible text."""
+    return sorted({clean_text(c, "companies") for c in companies if c.strip()})
 
 
 class Leave(BaseModel):
@@ -230,7 +236,7 @@ class StaffUser(Aggregate):
 
     def authorise_companies(self, companies: list[str]) -> bool:
         """Set the companies the user may see (empty: all); False when unchanged."""
-        clean = sorted({c.strip() for c in companies if c.strip()})
+        clean = clean_companies(companies)
         if clean == self.companies:
             return False
         self._companies_authorised(companies=clean)

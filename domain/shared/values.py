@@ -1,13 +1,24 @@
-"""Value rules shared by every context: Indian phone numbers, PAN, email addresses, personal names."""
+"""Value rules shared by every context: Indian phone numbers, PAN, email addresses, personal names, what text
+input may hold, decimal precision and range, and the dates inputs may name."""
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Context, Decimal, InvalidOperation
+from typing import Annotated, TypeVar
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from pydantic import BeforeValidator, WithJsonSchema
 
 from domain.shared.errors import InvalidValue
+
+T = TypeVar("T")
 
 PAN_PATTERN = re.compile(r"^[A-Z]{5}[0-9]{4}[A-Z]$")
 DEFAULT_REGION = "IN"
@@ -65,10 +76,229 @@ def normalise_email(raw: str, field: str = "email") -> str:
 
 
 def normalise_name(raw: str, field: str = "name") -> str:
-    """Collapse whitespace; a name needs at least two letters."""
+    """Collapse whitespace; a name needs at least two visible characters including a letter."""
+    problem = text_problem(raw or "")  # line breaks and tabs collapse to spaces below
+    if problem is not None:
+        raise InvalidValue(field, problem)
     name = " ".join((raw or "").split())
-    if len(name) < 2 or not re.search(r"[^\W\d_]", name):
+    letters = any(ch.isalpha() and ch not in _BLANK_LOOKALIKES for ch in name)
+    if visible_characters(name) < 2 or not letters:
         raise InvalidValue(field, "name must have at least two characters including a letter")
     if len(name) > 200:
         raise InvalidValue(field, "name must be at most 200 characters")
     return name
+
+
+# Text -----------------------------------------------------------------------------------------------------------
+
+# What no text input may hold: NUL (PostgreSQL text cannot store it), unpaired surrogates (not text: UTF-8 cannot
+# encode them), control characters other than tab and line breaks, and the bidirectional embedding, override and
+# isolate controls (invisible, and they reorder what a reviewer reads: "Trojan Source").
+_UNSAFE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_LINE_BREAKS = re.compile("[\t\n\r]")
+# Letters that render as nothing (Hangul fillers) and the blank Braille pattern: they pass as "a letter".
+_BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def text_problem(text: str, *, multiline: bool = True) -> str | None:
+    """Why `text` is refused as input (a NUL, an unpaired surrogate, a control or bidi-override character), or None.
+
+    `multiline` text may hold tabs and line breaks; single-line text (names, labels, codes) may not."""
+    found = _UNSAFE_TEXT.search(text) or (None if multiline else _LINE_BREAKS.search(text))
+    if found is None:
+        return None
+    char = found.group()
+    code = f"U+{ord(char):04X}"
+    if char == "\x00":
+        return f"contains a NUL character ({code}), which cannot be stored"
+    if "\ud800" <= char <= "\udfff":
+        return f"contains an unpaired surrogate ({code}), which is not text"
+    if "\u202a" <= char <= "\u2069":
+        return f"contains a bidirectional-override character ({code})"
+    if char in "\t\n\r":
+        return f"must be a single line (contains {code})"
+    return f"contains a control character ({code})"
+
+
+def visible_characters(text: str) -> int:
+    """How many characters of `text` show: letters, digits, punctuation and symbols (not spaces, zero-width or
+    formatting characters, combining marks on their own, or blank look-alikes)."""
+    return sum(1 for ch in text if unicodedata.category(ch)[0] in "LNPS" and ch not in _BLANK_LOOKALIKES)
+
+
+def clean_text(
+    raw: str | None, field: str, *, multiline: bool = False, min_visible: int = 1, missing: str | None = None
+) -> str:
+    """`raw` without surrounding whitespace; InvalidValue naming `field` when it holds a character `text_problem`
+    refuses, or fewer than `min_visible` visible characters (`missing` says what to give; a name of zero-width
+    spaces is no name)."""
+    text = (raw or "").strip()
+    problem = text_problem(text, multiline=multiline)
+    if problem is not None:
+        raise InvalidValue(field, problem)
+    if visible_characters(text) < min_visible:
+        needed = "visible text" if min_visible == 1 else f"at least {min_visible} visible characters"
+        raise InvalidValue(field, missing or f"must contain {needed}")
+    return text
+
+
+# Decimals ---------------------------------------------------------------------------------------------------------
+
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+@dataclass(frozen=True)
+class DecimalRule:
+    """The precision and range of a decimal input, so that the column it ends in (`numeric(p, s)`, a JSON value a
+    read model casts) can hold it: at most `integer_digits` before the point and `places` after, finite, not
+    negative zero, not below `minimum`. `pad` writes every value with exactly `places` (money in paise)."""
+
+    integer_digits: int
+    places: int
+    minimum: Decimal | None = None
+    pad: bool = False
+
+    def parse(self, raw: object, field: str = "value") -> Decimal:
+        """`raw` (a decimal string, an int, a JSON float or a Decimal) as a Decimal within the rule."""
+        value = self._decimal(raw, field)
+        if not value.is_finite():
+            raise InvalidValue(field, "must be a finite number")
+        if value.is_zero():
+            if value.is_signed():
+                raise InvalidValue(field, "-0 is not a number to record; write 0")
+            value = Decimal(0)
+        _sign, digits, exponent = value.as_tuple()
+        assert isinstance(exponent, int)
+        trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+        if value and exponent + trailing_zeros < -self.places:
+            raise InvalidValue(field, f"at most {self.places} decimal places")
+        if value and value.adjusted() >= self.integer_digits:
+            raise InvalidValue(field, f"at most {self.integer_digits} digits before the decimal point")
+        if self.minimum is not None and value < self.minimum:
+            raise InvalidValue(field, f"must be at least {self.minimum}")
+        precision = Context(prec=self.integer_digits + self.places + 1)
+        if self.pad or exponent < -self.places:
+            value = value.quantize(Decimal(1).scaleb(-self.places), context=precision)
+        elif exponent > 0:
+            value = value.quantize(Decimal(1), context=precision)  # 1E+3 -> 1000: plain digits in events and JSON
+        return value
+
+    def validate(self, raw: object) -> Decimal:
+        """`parse` for a pydantic validator (ValueError, so one 422 names every bad field)."""
+        try:
+            return self.parse(raw)
+        except InvalidValue as exc:
+            raise ValueError(exc.errors[0].message) from None
+
+    def json_schema(self) -> dict[str, object]:
+        """What the rule accepts, for OpenAPI: a number or a plain decimal string within the digits."""
+        largest = float(10**self.integer_digits - 1)  # exact as a float; the fraction adds less than 1
+        sign = "" if self.minimum is not None and self.minimum >= 0 else "-?"
+        number: dict[str, object] = {"type": "number", "maximum": largest}
+        number["minimum"] = float(self.minimum) if self.minimum is not None else -largest
+        pattern = rf"^{sign}[0-9]{{1,{self.integer_digits}}}(\.[0-9]{{1,{self.places}}})?$"
+        return {"anyOf": [number, {"type": "string", "pattern": pattern}]}
+
+    @staticmethod
+    def _decimal(raw: object, field: str) -> Decimal:
+        if isinstance(raw, Decimal):
+            return raw
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise InvalidValue(field, "must be a number or a decimal string")
+        if isinstance(raw, float) and not math.isfinite(raw):
+            raise InvalidValue(field, "must be a finite number")
+        text = (raw if isinstance(raw, str) else str(raw)).strip()
+        if len(text) > 100 or not _DECIMAL_TEXT.fullmatch(text):
+            if text.lower().lstrip("+-") in ("nan", "snan", "inf", "infinity"):
+                raise InvalidValue(field, "must be a finite number")
+            shown = text if len(text) <= 40 else text[:40] + "…"
+            raise InvalidValue(field, f"'{shown}' is not a decimal number")
+        try:
+            return Decimal(text)
+        except InvalidOperation:  # an exponent beyond what Decimal holds
+            raise InvalidValue(field, "is out of range") from None
+
+
+#: Rupee amounts: up to 14 digits and paise, like the read models' numeric(16, 2).
+MONEY = DecimalRule(integer_digits=14, places=2, minimum=Decimal(0), pad=True)
+#: Measured values and thresholds of financial covenants (ratios, amounts): numeric(21, 6).
+MEASURE = DecimalRule(integer_digits=15, places=6)
+
+Money = Annotated[Decimal, BeforeValidator(MONEY.validate), WithJsonSchema(MONEY.json_schema())]
+Measure = Annotated[Decimal, BeforeValidator(MEASURE.validate), WithJsonSchema(MEASURE.json_schema())]
+
+
+# Dates and instants -------------------------------------------------------------------------------------------
+
+#: The dates any input may name: business dates, due dates, leave, "as of" instants. Year 1 or 9999 is a typo or a
+#: probe, and an instant near either end overflows when moved between timezones.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2200, 12, 31)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
+)
+
+
+def check_date_range(value: date, field: str) -> date:
+    """`value` when it lies within EARLIEST_DATE..LATEST_DATE; InvalidValue otherwise."""
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise InvalidValue(field, f"must be between {EARLIEST_DATE.year} and {LATEST_DATE.year}")
+    return value
+
+
+def parse_date(raw: object, field: str = "date") -> date:
+    """A date written YYYY-MM-DD (or a `date`) within the accepted range."""
+    if isinstance(raw, datetime) or not isinstance(raw, str | date):
+        raise InvalidValue(field, "must be a date written YYYY-MM-DD")
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not _ISO_DATE.fullmatch(text):
+            raise InvalidValue(field, "must be a date written YYYY-MM-DD")
+        try:
+            raw = date.fromisoformat(text)
+        except ValueError:
+            raise InvalidValue(field, f"'{text}' is not a calendar date") from None
+    return check_date_range(raw, field)
+
+
+def parse_instant(raw: object, field: str = "instant") -> datetime:
+    """An ISO-8601 date and time (YYYY-MM-DDTHH:MM[:SS[.ffffff]], optional Z or ±HH:MM), or a `datetime`, within
+    the accepted range; without an offset it stays naive (the caller knows which timezone it means)."""
+    if not isinstance(raw, str | datetime):
+        raise InvalidValue(field, "must be a date and time written YYYY-MM-DDTHH:MM:SS±HH:MM")
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not _ISO_INSTANT.fullmatch(text):
+            raise InvalidValue(field, "must be a date and time written YYYY-MM-DDTHH:MM:SS±HH:MM")
+        try:
+            raw = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidValue(field, f"'{text}' is not a calendar date and time") from None
+    check_date_range(raw, field)
+    return raw
+
+
+def _pydantic(parse: Callable[[object, str], T]) -> Callable[[object], T]:
+    def validate(raw: object) -> T:
+        try:
+            return parse(raw, "value")
+        except InvalidValue as exc:
+            raise ValueError(exc.errors[0].message) from None
+
+    return validate
+
+
+BusinessDate = Annotated[
+    date,
+    BeforeValidator(_pydantic(parse_date)),
+    WithJsonSchema(
+        {"type": "string", "format": "date", "pattern": r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-[0-9]{2}-[0-9]{2}$"}
+    ),
+]
+Instant = Annotated[
+    datetime,
+    BeforeValidator(_pydantic(parse_instant)),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-"}),
+]

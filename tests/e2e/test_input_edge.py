@@ -1,0 +1,423 @@
+"""The API's input edge, walked from the endpoint declarations: forged cursors on every list, NUL and control
+characters at every query parameter and every body field, strict query parsing, bounded decimals and dates, the
+headers we read. Every refusal is a 4xx problem naming the field, and writes nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import types
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
+
+import psycopg
+import pytest
+from psycopg import sql
+from pydantic import BaseModel
+
+from api.app import ENDPOINTS
+from api.endpoint import Endpoint
+from tests.conftest import Tenant, make_tenant
+
+#: Path values that exist for every tenant (a real job name); ids come from the fixture below.
+NAMES = {"name": "housekeeping", "phone": "+919999999999", "aggregate_type": "customer_record"}
+
+
+def _forge(values: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+FORGED_CURSORS = [
+    "WyJhIiwiYiJd",  # ["a","b"]
+    "WyJhIiwiYiIsImMiXQ",  # ["a","b","c"]
+    "W3siYSI6MX0sMV0",  # [{"a":1},1]
+    _forge(["\ud800", str(uuid.uuid4())]),  # a lone surrogate inside the cursor
+    _forge(["x\u0000", str(uuid.uuid4())]),
+    _forge([1.5, True]),
+    _forge(["2026-11-20T10:00:00+00:00", "x", "y"]),
+    _forge([2**40, "1e999999999", "SML", str(uuid.uuid4())]),
+    _forge(["9999-99-99", "1", str(uuid.uuid4())]),
+    "garbage",
+    "!!",
+]
+
+
+def _events(dsn: str) -> int:
+    """Every event of every application."""
+    with psycopg.connect(dsn) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'events' AND table_type = 'BASE TABLE'"
+            )
+        ]
+        return sum(
+            conn.execute(sql.SQL("SELECT count(*) FROM events.{}").format(sql.Identifier(t))).fetchone()[0]
+            for t in tables
+        )
+
+
+@pytest.fixture(scope="module")
+def boss(platform: Any) -> Tenant:
+    """A Super Admin key (every permission, cross-brand) of a fresh brand."""
+    return make_tenant(platform, role="super_admin")
+
+
+@pytest.fixture(scope="module")
+def path_values(platform: Any, boss: Tenant) -> dict[str, str]:
+    staff = platform.identity.create_staff(
+        boss.brand_id, f"e-{uuid.uuid4().hex[:8]}@lender.in", "Edge Tester", ["admin"]
+    )
+    platform.engine.wait_for("identity", staff.position)
+    return NAMES | {"staff_id": str(staff.id)}
+
+
+def _url(ep: Endpoint, path_values: dict[str, str]) -> str:
+    return re.sub(r"{(\w+)}", lambda m: path_values.get(m.group(1), str(uuid.uuid4())), ep.path)
+
+
+def _fields(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _errors(response: Any) -> set[str]:
+    assert response.headers["content-type"] == "application/problem+json", response.text
+    return {e["field"] for e in response.json().get("errors", [])}
+
+
+LISTS = [ep for ep in ENDPOINTS if ep.method == "GET" and ep.query is not None and "cursor" in ep.query.model_fields]
+
+
+def test_the_lists_are_found_from_the_declarations() -> None:
+    paths = {ep.path for ep in LISTS}
+    assert {
+        "/api/v1/customers",
+        "/api/v1/staff",
+        "/api/v1/staff/{staff_id}/activity",
+        "/api/v1/covenants",
+        "/api/v1/blocklist",
+        "/api/v1/brand/config/history",
+        "/api/v1/jobs/{name}/runs",
+        "/api/v1/activity",
+        "/api/v1/audit/trail",
+        "/api/v1/sync-runs",
+        "/api/v1/notices/overdue",
+        "/api/v1/notices/upcoming",
+    } <= paths
+
+
+def test_every_list_answers_a_forged_cursor_with_422_naming_it(
+    client: Any, boss: Tenant, path_values: dict[str, str]
+) -> None:
+    failures = []
+    for ep in LISTS:
+        url = _url(ep, path_values)
+        variants: list[dict[str, str]] = [{}]
+        if "due_from" in ep.query.model_fields:  # type: ignore[union-attr]
+            variants.append({"due_from": "2026-01-01"})  # the overdue feed pages by due date in a window
+        for extra in variants:
+            assert client.get(url, params=extra, headers=boss.auth).status_code == 200, url
+            for cursor in FORGED_CURSORS:
+                got = client.get(url, params={**extra, "cursor": cursor}, headers=boss.auth)
+                if got.status_code != 422 or _errors(got) != {"cursor"}:
+                    failures.append((url, extra, cursor, got.status_code, got.text[:200]))
+    assert failures == []
+
+
+def test_a_cursor_from_one_list_is_refused_by_a_list_of_another_key(client: Any, boss: Tenant, platform: Any) -> None:
+    for i in range(3):
+        client.post("/api/v1/customers", json={"name": f"Cursor Person {i}", "phone": f"96{i:08d}"}, headers=boss.auth)
+    page = client.get("/api/v1/customers", params={"limit": 1}, headers=boss.auth).json()
+    assert page["next_cursor"]
+    assert client.get("/api/v1/customers", params={"cursor": page["next_cursor"]}, headers=boss.auth).status_code == 200
+    refused = client.get("/api/v1/activity", params={"cursor": page["next_cursor"]}, headers=boss.auth)
+    assert refused.status_code == 422 and _errors(refused) == {"cursor"}
+
+
+def test_nul_and_control_characters_at_every_query_parameter_are_422_naming_it(
+    client: Any, boss: Tenant, path_values: dict[str, str], dsn: str
+) -> None:
+    before = _events(dsn)
+    failures = []
+    for ep in ENDPOINTS:
+        url = _url(ep, path_values)
+        names = _fields(ep.query) if ep.query is not None else ["anything"]
+        for name in names:
+            for value in ("%00", "a%00b", "%1B%5B31m", "%E2%80%AE"):  # NUL, ESC, U+202E (right-to-left override)
+                got = client.request(ep.method, f"{url}?{name}={value}", headers=boss.auth)
+                if got.status_code != 422 or name not in _errors(got):
+                    failures.append((ep.method, url, name, value, got.status_code, got.text[:200]))
+    assert failures == []
+    assert _events(dsn) == before
+
+
+def test_a_query_parameter_given_twice_or_with_an_undecodable_byte_is_not_a_server_error(
+    client: Any, boss: Tenant
+) -> None:
+    twice = client.get("/api/v1/customers?limit=5&limit=6", headers=boss.auth)
+    assert twice.status_code == 422 and _errors(twice) == {"limit"}
+    # Bytes that are not UTF-8 (a lone surrogate's encoding) arrive as U+FFFD: text, searched for and not found.
+    mangled = client.get("/api/v1/customers?q=%ED%A0%80", headers=boss.auth)
+    assert mangled.status_code == 200 and mangled.json()["items"] == []
+
+
+def _free_text(model: type[BaseModel], name: str) -> bool:
+    info = next(i for n, i in model.model_fields.items() if (i.alias or n) == name)
+    annotation = info.annotation
+    if get_origin(annotation) in (Union, types.UnionType):
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    return annotation is str and not any(getattr(m, "pattern", None) for m in info.metadata)
+
+
+def test_an_empty_typed_query_parameter_is_422_and_an_empty_search_term_means_none(
+    client: Any, boss: Tenant, path_values: dict[str, str]
+) -> None:
+    failures = []
+    for ep in ENDPOINTS:
+        if ep.query is None:
+            continue
+        url = _url(ep, path_values)
+        for name in _fields(ep.query):
+            got = client.request(ep.method, f"{url}?{name}=", headers=boss.auth)
+            assert got.status_code < 500, got.text
+            said_empty = got.status_code == 422 and any(
+                e["field"] == name and "empty" in e["message"] for e in got.json().get("errors", [])
+            )
+            if _free_text(ep.query, name) == said_empty:
+                failures.append((ep.method, url, name, got.status_code, got.text[:200]))
+    assert failures == []
+    assert client.get("/api/v1/customers?q=", headers=boss.auth).status_code == 200
+    for query in ("limit=", "limit=%20", "limit=1.5", "as_of=-1", "from=0", "from=1700000000", "from=2026-01-01"):
+        path = (
+            "/api/v1/audit/customer_record/" + str(uuid.uuid4()) + "/state" if "as_of" in query else "/api/v1/activity"
+        )
+        got = client.get(f"{path}?{query}", headers=boss.auth)
+        assert got.status_code == 422, (query, got.text)
+
+
+def test_nul_or_a_lone_surrogate_in_any_body_field_is_422_naming_it_and_writes_nothing(
+    client: Any, boss: Tenant, path_values: dict[str, str], dsn: str
+) -> None:
+    before = _events(dsn)
+    failures = []
+    for ep in ENDPOINTS:
+        if ep.body is None:
+            continue
+        url = _url(ep, path_values)
+        for name in _fields(ep.body) or ["min_salary"]:
+            for raw in (json.dumps({name: "x\u0000y"}), json.dumps({name: "x\ud800y"}), json.dumps({name: ["\u0007"]})):
+                got = client.request(
+                    ep.method, url, content=raw.encode(), headers=boss.auth | {"content-type": "application/json"}
+                )
+                if got.status_code != 422 or not any(f == name or f.startswith(name + ".") for f in _errors(got)):
+                    failures.append((ep.method, url, name, raw, got.status_code, got.text[:200]))
+    assert failures == []
+    assert _events(dsn) == before
+
+
+def test_the_reported_reproducers_and_nested_values_and_keys_are_refused(client: Any, boss: Tenant, dsn: str) -> None:
+    before = _events(dsn)
+    cases = [
+        ("POST", "/api/v1/customers", {"name": "Nul\u0000Byte Name", "phone": "98765 11111"}, "name"),
+        ("POST", "/api/v1/blocklist", {"kind": "pincode", "value": "110011", "reason": "r\u0000r"}, "reason"),
+        (
+            "POST",
+            "/api/v1/customers",
+            {
+                "name": "Asha",
+                "phone": "98765 11112",
+                "addresses": [{"line1": "a\ud800", "city": "X", "pincode": "560001"}],
+            },
+            "addresses.0.line1",
+        ),
+        ("POST", "/api/v1/staff", {"name": "Ops", "email": "o@x.in", "roles": ["admin\u0000"]}, "roles.0"),
+        ("PATCH", "/api/v1/brand/config", {"covenant_lead_days\u0000": {}}, "covenant_lead_days\\x00"),
+        (
+            "PATCH",
+            "/api/v1/brand/config",
+            {"covenant_grace_days": {"monthly\u0000": 3}},
+            "covenant_grace_days.monthly\\x00",
+        ),
+        ("POST", "/api/v1/jobs/housekeeping/runs", {"variables": {"k": "v\u0000"}}, "variables.k"),
+    ]
+    for method, url, body, field in cases:
+        raw = json.dumps(body).encode()  # ASCII, with the bad characters as JSON escapes
+        got = client.request(method, url, content=raw, headers=boss.auth | {"content-type": "application/json"})
+        assert got.status_code == 422 and _errors(got) == {field}, (url, got.text)
+    assert _events(dsn) == before
+
+
+def test_deep_huge_or_non_standard_json_is_400(client: Any, boss: Tenant) -> None:
+    nested = b'{"name": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    for raw in (
+        nested,
+        b'{"name": ' + b"{" * 100_000,
+        b'{"value": ' + b"9" * 5000 + b"}",
+        b'{"value": NaN}',
+        b'{"value": Infinity}',
+        b'{"name": "\xff"}',
+    ):
+        got = client.post("/api/v1/customers", content=raw, headers=boss.auth | {"content-type": "application/json"})
+        assert got.status_code == 400 and got.json()["type"].endswith("malformed-json"), got.text
+    shallow = b'{"name": ' + b"[" * 20 + b"]" * 20 + b"}"
+    assert client.post("/api/v1/customers", content=shallow, headers=boss.auth).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("1e999999999", "digits before the decimal point"),
+        (1e308 * 10, "finite"),  # sent as the JSON number 1e999, too large for a float
+        ("NaN", "finite"),
+        ("Infinity", "finite"),
+        ("-0", "-0"),
+        ("1.0000001", "decimal places"),
+        ("abc", "not a decimal number"),
+    ],
+)
+def test_a_measured_value_outside_its_column_is_422_and_writes_nothing(
+    client: Any, boss: Tenant, dsn: str, value: Any, says: str
+) -> None:
+    before = _events(dsn)
+    raw = '{"value": 1e999}' if isinstance(value, float) else json.dumps({"value": value})
+    got = client.post(
+        f"/api/v1/covenant-evaluations/{uuid.uuid4()}/submit-value",
+        content=raw.encode(),
+        headers=boss.auth | {"content-type": "application/json"},
+    )
+    assert got.status_code == 422 and _errors(got) == {"value"} and says in got.text, got.text
+    assert _events(dsn) == before
+
+
+def test_brand_money_settings_outside_numeric_16_2_are_422_and_change_nothing(
+    client: Any, boss: Tenant, dsn: str
+) -> None:
+    config = client.get("/api/v1/brand/config", headers=boss.auth).json()
+    before = _events(dsn)
+    for setting in ("min_salary", "min_loan_amount"):
+        for value in ("1e28", "1e10000", "1e999999999", "NaN", "-0", "-0.00", "12.345", "-1"):
+            got = client.patch("/api/v1/brand/config", json={setting: value}, headers=boss.auth)
+            assert got.status_code == 422 and _errors(got) == {setting}, (setting, value, got.text)
+        got = client.patch(
+            "/api/v1/brand/config",
+            content=f'{{"{setting}": 1e400}}'.encode(),
+            headers=boss.auth | {"content-type": "application/json"},
+        )
+        assert got.status_code == 422 and _errors(got) == {setting}
+    for value in ("0001-01-01", "9999-12-31", "2026-1-1", "20261120"):
+        got = client.patch("/api/v1/brand/config", json={"business_date": value}, headers=boss.auth)
+        assert got.status_code == 422 and _errors(got) == {"business_date"}, got.text
+    assert _events(dsn) == before
+    assert client.get("/api/v1/brand/config", headers=boss.auth).json()["settings"] == config["settings"]
+    saved = client.patch("/api/v1/brand/config", json={"min_salary": "25000.5"}, headers=boss.auth)
+    assert saved.status_code == 200 and saved.json()["settings"]["min_salary"] == "25000.50"
+
+
+def test_dates_outside_1900_to_2200_and_non_iso_dates_are_422(
+    client: Any, boss: Tenant, path_values: dict[str, str], dsn: str
+) -> None:
+    before = _events(dsn)
+    customer = str(uuid.uuid4())
+    covenant = {
+        "customer_id": customer, "application_ref": "APP-1", "title": "Stock statement", "type": "document",
+        "document": "Stock statement", "frequency": "monthly", "start_date": "2024-01-01",
+        "first_due_date": "2024-01-31", "expiry_date": "2024-12-31",
+    }  # fmt: skip
+    for field in ("start_date", "first_due_date", "expiry_date"):
+        for value in ("0001-01-01", "9999-12-31", "1700000000", 0):
+            got = client.post("/api/v1/covenants", json=covenant | {field: value}, headers=boss.auth)
+            assert got.status_code == 422 and field in _errors(got), (field, value, got.text)
+    for value in ("9999-12-31", "0001-01-01", "-1", "2026-11-20T00:00:00"):
+        got = client.post("/api/v1/jobs/housekeeping/runs", json={"as_of": value}, headers=boss.auth)
+        assert got.status_code == 422 and _errors(got) == {"as_of"}, got.text
+    staff = path_values["staff_id"]
+    got = client.post(
+        f"/api/v1/staff/{staff}/leaves", json={"start": "2026-01-01", "end": "9999-12-31"}, headers=boss.auth
+    )
+    assert got.status_code == 422 and _errors(got) == {"end"}
+    for query in ("due_from=0001-01-01", "due_to=9999-12-31", "due_from=20260101"):
+        got = client.get(f"/api/v1/covenants?{query}", headers=boss.auth)
+        assert got.status_code == 422, got.text
+    assert _events(dsn) == before
+
+
+def test_invisible_names_and_control_characters_in_labels_are_422(client: Any, boss: Tenant, dsn: str) -> None:
+    before = _events(dsn)
+    cases = [
+        ("POST", "/api/v1/staff", {"name": "\u200b\u200b\u200b", "email": "z@x.in", "roles": ["admin"]}, "name"),
+        ("POST", "/api/v1/staff", {"name": "\u202e\u202e\u202e", "email": "z@x.in", "roles": ["admin"]}, "name"),
+        ("POST", "/api/v1/api-keys", {"label": "\u200b\u2060", "role": "admin"}, "label"),
+        ("POST", "/api/v1/api-keys", {"label": "two\nlines", "role": "admin"}, "label"),
+        ("POST", "/api/v1/api-keys", {"label": "bell\u0007", "role": "admin"}, "label"),
+        (
+            "POST",
+            "/api/v1/blocklist",
+            {"kind": "pincode", "value": "110011", "reason": "\u200b\u200b\u200b\u200b"},
+            "reason",
+        ),
+        ("POST", "/api/v1/brands", {"slug": "zw" + uuid.uuid4().hex[:6], "name": "\u3164\u3164"}, "name"),
+    ]
+    for method, url, body, field in cases:
+        got = client.request(method, url, json=body, headers=boss.auth)
+        assert got.status_code == 422 and field in _errors(got), (body, got.text)
+    assert _events(dsn) == before
+
+
+def test_the_headers_we_read_are_checked_like_any_input(client: Any, boss: Tenant, dsn: str) -> None:
+    before = _events(dsn)
+    body = {"kind": "pincode", "value": "110012", "reason": "fraud ring"}
+    for header, value in (
+        ("Idempotency-Key", "key\u0000one"),
+        ("Idempotency-Key", "key\u0007"),
+        ("If-Match", '"1\u0000"'),
+        ("X-Brand-Id", f"{boss.brand_id}\u0000"),
+    ):
+        got = client.post("/api/v1/blocklist", json=body, headers=boss.auth | {header: value})
+        assert got.status_code == 422 and _errors(got) == {header}, (header, got.text)
+    for value in ("id\u0000".encode(), "caf\u00e9".encode("latin-1"), b"two words\x07", b"x" * 201):
+        got = client.get("/health", headers={"X-Request-ID": value})
+        assert got.status_code == 422 and _errors(got) == {"X-Request-ID"}
+    assert _events(dsn) == before
+    # The refused key was never reserved: the same request goes through with a good key.
+    assert (
+        client.post("/api/v1/blocklist", json=body, headers=boss.auth | {"Idempotency-Key": "k-1"}).status_code == 201
+    )
+
+
+def test_a_nul_in_a_path_parameter_is_422(client: Any, boss: Tenant) -> None:
+    got = client.delete(f"/api/v1/customers/{uuid.uuid4()}/alternate-phones/98765%0043210", headers=boss.auth)
+    assert got.status_code == 422 and _errors(got) == {"phone"}
+    assert client.get("/api/v1/customers/not-an-id", headers=boss.auth).status_code == 404
+
+
+# The declarations ------------------------------------------------------------------------------------------------
+
+
+def _bare(annotation: Any, seen: set[Any]) -> list[Any]:
+    """Bare date, datetime or Decimal types anywhere in an annotation (the shared bounded types are Annotated)."""
+    if get_origin(annotation) is Annotated:
+        return []
+    if annotation in (date, datetime, Decimal):
+        return [annotation]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in seen:
+            return []
+        seen.add(annotation)
+        hints = get_type_hints(annotation, include_extras=True)
+        return [t for name in annotation.model_fields for t in _bare(hints[name], seen)]
+    return [t for arg in get_args(annotation) for t in _bare(arg, seen)]
+
+
+def test_every_date_instant_and_decimal_input_uses_the_shared_bounded_types() -> None:
+    # A new endpoint's `date`, `datetime` or `Decimal` field would parse "-1" as 1969 or "1e999999999" as a
+    # number: it must use BusinessDate, Instant, Money or Measure from domain/shared/values.py.
+    offenders = {
+        (ep.operation_id, model.__name__): bare
+        for ep in ENDPOINTS
+        for model in (ep.body, ep.query)
+        if model is not None and (bare := _bare(model, set()))
+    }
+    assert offenders == {}

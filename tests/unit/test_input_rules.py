@@ -1,0 +1,186 @@
+"""The shared input rules: what text may hold, decimal precision and range, the dates inputs may name."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from api.endpoint import nests_deeper_than
+from domain.covenants.covenant import parse_measured_value
+from domain.identity.brand_config import BrandSettings
+from domain.shared.errors import InvalidInput
+from domain.shared.values import (
+    MEASURE,
+    MONEY,
+    clean_text,
+    normalise_name,
+    parse_date,
+    parse_instant,
+    text_problem,
+    visible_characters,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("Nul\x00Byte Name", "NUL"),
+        ("lone \ud800 surrogate", "unpaired surrogate"),
+        ("trailing \udfff", "unpaired surrogate"),
+        ("bell\x07", "control character (U+0007)"),
+        ("escape\x1b[31m", "control character (U+001B)"),
+        ("c1\x85", "control character (U+0085)"),
+        ("\u202eevil", "bidirectional-override"),
+        ("isolate\u2066x\u2069", "bidirectional-override"),
+    ],
+)
+def test_text_that_no_input_may_hold_is_named(text: str, says: str) -> None:
+    problem = text_problem(text)
+    assert problem is not None and says in problem
+
+
+def test_ordinary_text_passes_and_line_breaks_only_where_text_may_have_lines() -> None:
+    for text in ("Asha Verma", "आशा वर्मा", "श्री\u200dराम", "emoji 🙂 ok", "tab\tand\nlines\r\n"):
+        assert text_problem(text) is None, text
+    assert text_problem("two\nlines", multiline=False) == "must be a single line (contains U+000A)"
+
+
+@pytest.mark.parametrize(
+    "name", ["\u200b\u200b", "\u200b\u200ba", "\u3164\u3164", "\u2800\u2800", "  ", "\u200e\u200f"]
+)
+def test_names_made_of_invisible_characters_are_refused(name: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        normalise_name(name)
+    assert err.value.errors[0].field == "name"
+
+
+def test_a_name_with_a_bidi_override_or_nul_is_refused_and_line_breaks_collapse() -> None:
+    for bad in ("\u202e\u202eab", "Ravi\x00Kumar"):
+        with pytest.raises(InvalidInput):
+            normalise_name(bad)
+    assert normalise_name(" Ravi\n  Kumar ") == "Ravi Kumar"
+
+
+def test_clean_text_counts_only_visible_characters() -> None:
+    assert visible_characters("a\u200bb\u0301 \u3164") == 2
+    assert clean_text("  key for SFTP  ", "label") == "key for SFTP"
+    with pytest.raises(InvalidInput, match="label: must contain visible text"):
+        clean_text("\u200b\u200c\u2060", "label")
+    with pytest.raises(InvalidInput, match="reason: give a reason"):
+        clean_text("a\u200b\u200bb", "reason", min_visible=3, missing="give a reason")
+    with pytest.raises(InvalidInput, match="single line"):
+        clean_text("line one\nline two", "label")
+    assert clean_text("line one\nline two", "evidence", multiline=True) == "line one\nline two"
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ("1e999999999", "at most 14 digits before the decimal point"),
+        ("1e28", "at most 14 digits"),
+        ("1e10000", "at most 14 digits"),
+        ("1e999999999999999999999999", "out of range"),
+        ("NaN", "finite"),
+        ("-Infinity", "finite"),
+        (float("inf"), "finite"),
+        ("-0", "-0 is not a number"),
+        ("-0.00", "-0 is not a number"),
+        ("1.005", "at most 2 decimal places"),
+        ("-5", "must be at least 0"),
+        ("1_000", "not a decimal number"),
+        ("١٢٣", "not a decimal number"),
+        ("12 000", "not a decimal number"),
+        (True, "must be a number"),
+    ],
+)
+def test_money_outside_its_column_is_refused(raw: object, says: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        MONEY.parse(raw, "min_salary")
+    assert err.value.errors[0].field == "min_salary" and says in err.value.errors[0].message
+
+
+def test_money_is_kept_in_paise_and_fits_numeric_16_2() -> None:
+    assert MONEY.parse("15000") == Decimal("15000.00")
+    assert MONEY.parse(15000.5) == Decimal("15000.50")
+    assert MONEY.parse("1E+3") == Decimal("1000.00")
+    assert MONEY.parse("0e-99999") == Decimal("0.00")
+    assert MONEY.parse("99999999999999.99") == Decimal("99999999999999.99")
+    with pytest.raises(InvalidInput):
+        MONEY.parse("100000000000000")
+
+
+def test_measured_values_have_fifteen_digits_and_six_places() -> None:
+    assert parse_measured_value("1.25") == Decimal("1.25")
+    assert parse_measured_value(1.4) == Decimal("1.4")
+    assert parse_measured_value("-2.5") == Decimal("-2.5")
+    assert parse_measured_value("1E+3") == Decimal("1000")
+    assert parse_measured_value("1.50000000") == Decimal("1.500000")
+    for raw in ("1e999999999", "1.0000001", "1e15", "NaN", "abc", "-0"):
+        with pytest.raises(InvalidInput) as err:
+            parse_measured_value(raw)
+        assert err.value.errors[0].field == "value"
+    assert MEASURE.parse("0") == Decimal(0)
+
+
+def test_dates_are_iso_and_between_1900_and_2200() -> None:
+    assert parse_date("2026-11-20") == date(2026, 11, 20)
+    assert parse_date(date(1950, 1, 1)) == date(1950, 1, 1)
+    for raw in ("0001-01-01", "9999-12-31", "1899-12-31", "2201-01-01"):
+        with pytest.raises(InvalidInput, match="between 1900 and 2200"):
+            parse_date(raw, "as_of")
+    for raw in ("-1", "0", "20261120", "2026-1-1", "2026-11-20T00:00:00", 0, datetime(2026, 1, 1)):
+        with pytest.raises(InvalidInput, match="YYYY-MM-DD"):
+            parse_date(raw, "as_of")
+    with pytest.raises(InvalidInput, match="not a calendar date"):
+        parse_date("2026-02-30")
+
+
+def test_instants_are_iso_and_within_range() -> None:
+    assert parse_instant("2026-11-20T10:00:00+05:30").utcoffset() is not None
+    assert parse_instant("2026-11-20T10:00Z") == datetime(2026, 11, 20, 10, tzinfo=UTC)
+    assert parse_instant("2026-11-20 10:00:00.123").tzinfo is None
+    for raw in ("-1", "0", "1700000000", "2026-11-20", "tomorrow"):
+        with pytest.raises(InvalidInput, match="YYYY-MM-DDTHH:MM"):
+            parse_instant(raw, "as_of")
+    for raw in ("0001-01-01T00:00:00+05:30", "9999-12-31T23:59:59-05:00"):
+        with pytest.raises(InvalidInput, match="between 1900 and 2200"):
+            parse_instant(raw, "as_of")
+
+
+def test_brand_settings_changes_follow_the_input_rules() -> None:
+    settings = BrandSettings()
+    for updates, field in (
+        ({"min_salary": "1e28"}, "min_salary"),
+        ({"min_salary": "1e10000"}, "min_salary"),
+        ({"min_loan_amount": "1e999999999"}, "min_loan_amount"),
+        ({"min_salary": "-0"}, "min_salary"),
+        ({"min_salary": "NaN"}, "min_salary"),
+        ({"business_date": "9999-12-31"}, "business_date"),
+        ({"business_date": "0001-01-01"}, "business_date"),
+        ({"timezone": "Asia/Kolkata\x00"}, "timezone"),
+    ):
+        with pytest.raises(InvalidInput) as err:
+            settings.changed(updates)
+        assert [e.field for e in err.value.errors] == [field], updates
+    changed = settings.changed({"min_salary": "25000", "business_date": "2026-11-20"})
+    assert changed.min_salary == Decimal("25000.00") and changed.business_date == date(2026, 11, 20)
+    assert settings.changed({"business_date": ""}).business_date is None
+
+
+def test_recorded_settings_replay_without_the_input_rules() -> None:
+    # A value recorded before the rules existed (here a salary of 1e20) must still load from its event.
+    replayed = BrandSettings.model_validate({**BrandSettings().model_dump(mode="json"), "min_salary": "1E+20"})
+    assert replayed.min_salary == Decimal("1E+20")
+
+
+def test_json_nesting_is_measured_without_parsing_and_ignores_brackets_in_strings() -> None:
+    assert nests_deeper_than(b'{"a": [1, {"b": [2]}]}', 3)
+    assert not nests_deeper_than(b'{"a": [1, {"b": [2]}]}', 4)
+    assert not nests_deeper_than(b'{"a": "' + b"[" * 100 + b'"}', 2)
+    assert not nests_deeper_than(b'{"a": "\\"' + b"[" * 100 + b'\\""}', 2)
+    assert not nests_deeper_than(b'{"a": "\\\\", "b": "' + b"{" * 100 + b'"}', 2)
+    assert nests_deeper_than(b"[" * 1000 + b"]" * 1000, 32)
+    assert nests_deeper_than(b"[" * 100_000, 32)
+    assert not nests_deeper_than(b"[" + b"{}," * 100_000 + b"{}]", 2)
