@@ -55,6 +55,8 @@ DDL = (
 )
 
 SESSION_LIFETIME = timedelta(hours=8)
+# No request runs this long: a key still "in progress" after it was left by a request that died.
+IDEMPOTENCY_STALE_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -170,12 +172,18 @@ class OperationalStore:
     # Idempotency ------------------------------------------------------------------
 
     def begin_idempotent(self, brand_id: UUID, principal: str, key: str, request_hash: str) -> StoredResponse | None:
-        """Reserve the key for this request; returns the earlier record when the key was used before."""
+        """Reserve the key for this request; returns the earlier record when the key was used before.
+
+        A reservation still in progress after IDEMPOTENCY_STALE_AFTER belongs to a request that died without
+        releasing it (a killed process, a lost database connection): this request takes it over."""
         with self.pool.connection() as conn:
             inserted = conn.execute(
                 "INSERT INTO ops.idempotency_keys (brand_id, principal, key, request_hash) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING RETURNING key",
-                (brand_id, principal, key, request_hash),
+                "ON CONFLICT (brand_id, principal, key) DO UPDATE "
+                "SET request_hash = EXCLUDED.request_hash, created_at = now() "
+                "WHERE ops.idempotency_keys.status IS NULL AND ops.idempotency_keys.created_at < now() - %s "
+                "RETURNING key",
+                (brand_id, principal, key, request_hash, IDEMPOTENCY_STALE_AFTER),
             ).fetchone()
             if inserted:
                 return None

@@ -151,12 +151,21 @@ class Endpoint:
             response = self._invoke(context)
         except Exception as exc:  # noqa: BLE001 - the outcome (a problem response) is what gets stored.
             response = problem_for(exc, context.request)
+        except BaseException:  # Cancelled or interrupted: nothing to store, so the key goes back.
+            ops.abandon_idempotent(context.brand_id, principal, key)
+            raise
         if response.status_code >= 500:
             ops.abandon_idempotent(context.brand_id, principal, key)
             return response
-        body = json.loads(bytes(response.body)) if response.body else None
-        keep = {k: v for k, v in response.headers.items() if k in ("location", "content-type", "etag")}
-        ops.finish_idempotent(context.brand_id, principal, key, response.status_code, body, keep)
+        try:
+            body = json.loads(bytes(response.body)) if response.body else None
+            keep = {k: v for k, v in response.headers.items() if k in ("location", "content-type", "etag")}
+            ops.finish_idempotent(context.brand_id, principal, key, response.status_code, body, keep)
+        except Exception as exc:  # noqa: BLE001 - an unrecorded outcome must not pin the key "in progress".
+            # The command's outcome stands (it may have been written): the caller gets it as is, and the key is
+            # freed so a retry runs again instead of meeting 409 for ever.
+            log.error("idempotency.store_failed", key=key, status=response.status_code, error=type(exc).__name__)
+            ops.abandon_idempotent(context.brand_id, principal, key)
         return response
 
 
