@@ -117,8 +117,10 @@ class Platform:
         db = Database(dsn)
         db.ensure_schemas()
         env = eventsourcing_env(dsn)
+        ops = OperationalStore(db.pool)
+        ops.setup()
         customers = Customers(env=env, clock=clock)
-        identity = Identity(env=env, clock=clock, hasher=Argon2Hasher())
+        identity = Identity(env=env, clock=clock, hasher=Argon2Hasher(), login_throttle=ops)
         jobs = Jobs(env=env, clock=clock, catalogue=JOB_DEFINITIONS if job_catalogue is None else job_catalogue)
         blocklists = Blocklists(env=env, clock=clock)
         covenants = Covenants(env=env, clock=clock)
@@ -133,8 +135,6 @@ class Platform:
         }
         engine = ProjectionEngine(db.pool, apps, all_projections())
         engine.setup()
-        ops = OperationalStore(db.pool)
-        ops.setup()
         return cls(
             dsn=dsn,
             db=db,
