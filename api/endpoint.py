@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from api.auth import authenticate
 from api.problems import HttpProblem, problem_for
+from api.security import require_json
 from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
 from domain.shared.aggregate import acting_as, tracing
@@ -108,6 +109,8 @@ class Endpoint:
                     permission=permission.value,
                     level=level.value,
                 )
+        if self.body is not None and raw.strip():
+            require_json(request)
         body = _parse_body(self.body, raw) if self.body is not None else None
         query = _parse_query(self.query, request) if self.query is not None else None
         path = _parse_path(request.path_params)
