@@ -79,8 +79,9 @@ class OutboundPolicy:
             if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
                 ip = ip.ipv4_mapped
             if not ip.is_global or ip.is_multicast:
+                where = f"'{host}' is" if host == str(ip) else f"'{host}' resolves to {ip},"
                 return (
-                    f"'{host}' resolves to {ip}, an address of this network or this server (private, loopback, "
-                    f"link-local or reserved); an operator can allow the host in {ALLOWED_HOSTS_ENV}"
+                    f"{where} an address of this network or this server (private, loopback, link-local or "
+                    f"reserved); an operator can allow the host in {ALLOWED_HOSTS_ENV}"
                 )
         return None
