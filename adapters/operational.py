@@ -1,15 +1,18 @@
-"""Operational state that is not business history: login sessions, idempotency records, schedule ticks."""
+"""Operational state that is not business history: login sessions and throttle, idempotency records, schedule ticks."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
+
+from domain.identity.application import LoginAttempt
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.source_tokens (
@@ -46,6 +49,14 @@ DDL = (
         key_id uuid PRIMARY KEY,
         last_used_at timestamptz NOT NULL
     )""",
+    # Login attempts per email (known or not), kept as a SHA-256 so unknown emails are not stored as typed.
+    """CREATE TABLE IF NOT EXISTS ops.login_throttle (
+        subject_hash text PRIMARY KEY,
+        failures int NOT NULL,
+        locked_until timestamptz,
+        updated_at timestamptz NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS login_throttle_updated_idx ON ops.login_throttle (updated_at)",
     """CREATE TABLE IF NOT EXISTS ops.schedule_slots (
         brand_id uuid NOT NULL,
         job_name text NOT NULL,
@@ -55,6 +66,8 @@ DDL = (
 )
 
 SESSION_LIFETIME = timedelta(hours=8)
+# No request runs this long: a key still "in progress" after it was left by a request that died.
+IDEMPOTENCY_STALE_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -167,15 +180,67 @@ class OperationalStore:
                 (key_id, now),
             )
 
+    # Login throttle ---------------------------------------------------------------
+
+    def admit_login(
+        self, subject: str, now: datetime, lockout: Callable[[int, datetime], datetime | None]
+    ) -> LoginAttempt:
+        """Count a login attempt as a failure before its password is checked, or refuse it while locked.
+
+        The upsert takes the row lock, so concurrent attempts on one email are counted one after another and
+        the attempt that reaches the limit sets the lock before any later one is admitted."""
+        subject_hash = _hash(subject)
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "INSERT INTO ops.login_throttle AS t (subject_hash, failures, updated_at) VALUES (%s, 1, %s) "
+                "ON CONFLICT (subject_hash) DO UPDATE SET failures = t.failures + 1, updated_at = EXCLUDED.updated_at "
+                "WHERE t.locked_until IS NULL OR t.locked_until <= EXCLUDED.updated_at "
+                "RETURNING failures",
+                (subject_hash, now),
+            ).fetchone()
+            if row is None:  # Locked: the conflicting row stays locked by us, so this read is current.
+                locked = conn.execute(
+                    "SELECT failures, locked_until FROM ops.login_throttle WHERE subject_hash = %s", (subject_hash,)
+                ).fetchone()
+                return LoginAttempt(False, locked["failures"], locked["locked_until"])
+            locked_until = lockout(row["failures"], now)
+            if locked_until is not None:
+                conn.execute(
+                    "UPDATE ops.login_throttle SET locked_until = %s WHERE subject_hash = %s",
+                    (locked_until, subject_hash),
+                )
+        return LoginAttempt(True, row["failures"], locked_until)
+
+    def clear_login_failures(self, subject: str) -> None:
+        """A successful login: the email's count starts again."""
+        with self.pool.connection() as conn:
+            conn.execute("DELETE FROM ops.login_throttle WHERE subject_hash = %s", (_hash(subject),))
+
+    def purge_login_throttle(self, before: datetime, limit: int) -> int:
+        """Forget up to `limit` emails with no attempt since `before` and no lock still running."""
+        with self.pool.connection() as conn:
+            cur = conn.execute(
+                "DELETE FROM ops.login_throttle WHERE subject_hash IN (SELECT subject_hash FROM ops.login_throttle "
+                "WHERE updated_at < %s AND (locked_until IS NULL OR locked_until < %s) LIMIT %s)",
+                (before, before, limit),
+            )
+            return cur.rowcount
+
     # Idempotency ------------------------------------------------------------------
 
     def begin_idempotent(self, brand_id: UUID, principal: str, key: str, request_hash: str) -> StoredResponse | None:
-        """Reserve the key for this request; returns the earlier record when the key was used before."""
+        """Reserve the key for this request; returns the earlier record when the key was used before.
+
+        A reservation still in progress after IDEMPOTENCY_STALE_AFTER belongs to a request that died without
+        releasing it (a killed process, a lost database connection): this request takes it over."""
         with self.pool.connection() as conn:
             inserted = conn.execute(
                 "INSERT INTO ops.idempotency_keys (brand_id, principal, key, request_hash) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING RETURNING key",
-                (brand_id, principal, key, request_hash),
+                "ON CONFLICT (brand_id, principal, key) DO UPDATE "
+                "SET request_hash = EXCLUDED.request_hash, created_at = now() "
+                "WHERE ops.idempotency_keys.status IS NULL AND ops.idempotency_keys.created_at < now() - %s "
+                "RETURNING key",
+                (brand_id, principal, key, request_hash, IDEMPOTENCY_STALE_AFTER),
             ).fetchone()
             if inserted:
                 return None

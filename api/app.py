@@ -21,10 +21,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import portal, portal_admin, portal_audit, portal_covenants, portal_notices
-from api.endpoint import Endpoint
+from api.endpoint import MAX_BODY_BYTES, Endpoint
 from api.openapi import build_openapi
 from api.problems import problem
 from api.routes import admin, audit, covenants, customers, jobs, notices, system
+from api.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 
 log = structlog.get_logger(__name__)
 
@@ -216,6 +217,8 @@ def create_app(
         Mount("/static", app=StaticFiles(directory=str(portal.STATIC_DIR)), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.state.endpoints = ENDPOINTS
     return app

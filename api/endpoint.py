@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from api.auth import authenticate
 from api.problems import HttpProblem, problem_for
+from api.security import require_json
 from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
 from domain.shared.aggregate import acting_as, tracing
@@ -122,6 +123,8 @@ class Endpoint:
         query = _parse_query(self.query, request) if self.query is not None else None
         if self.query is None:
             _check_query_text(request)  # read by nobody, but a NUL there is still refused
+        if self.body is not None and raw.strip():
+            require_json(request)
         body = _parse_body(self.body, raw) if self.body is not None else None
         path = _parse_path(request.path_params)
         # Public endpoints never touch ctx.principal (nor idempotency, which is kept per principal).
@@ -164,12 +167,21 @@ class Endpoint:
             response = self._invoke(context)
         except Exception as exc:  # noqa: BLE001 - the outcome (a problem response) is what gets stored.
             response = problem_for(exc, context.request)
+        except BaseException:  # Cancelled or interrupted: nothing to store, so the key goes back.
+            ops.abandon_idempotent(context.brand_id, principal, key)
+            raise
         if response.status_code >= 500:
             ops.abandon_idempotent(context.brand_id, principal, key)
             return response
-        body = json.loads(bytes(response.body)) if response.body else None
-        keep = {k: v for k, v in response.headers.items() if k in ("location", "content-type", "etag")}
-        ops.finish_idempotent(context.brand_id, principal, key, response.status_code, body, keep)
+        try:
+            body = json.loads(bytes(response.body)) if response.body else None
+            keep = {k: v for k, v in response.headers.items() if k in ("location", "content-type", "etag")}
+            ops.finish_idempotent(context.brand_id, principal, key, response.status_code, body, keep)
+        except Exception as exc:  # noqa: BLE001 - an unrecorded outcome must not pin the key "in progress".
+            # The command's outcome stands (it may have been written): the caller gets it as is, and the key is
+            # freed so a retry runs again instead of meeting 409 for ever.
+            log.error("idempotency.store_failed", key=key, status=response.status_code, error=type(exc).__name__)
+            ops.abandon_idempotent(context.brand_id, principal, key)
         return response
 
 

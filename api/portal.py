@@ -188,9 +188,13 @@ async def login(request: Request) -> Response:
             platform.identity.authenticate_staff, email, password, ip, request.headers.get("user-agent")
         )
     except AccountLocked as exc:
-        minutes = max(1, round(int(exc.details.get("retry_after", 60)) / 60))  # type: ignore[call-overload]
+        # Unknown and known emails are throttled alike, so this answer says nothing about the account.
+        retry_after = int(exc.details.get("retry_after", 60))  # type: ignore[call-overload]
+        minutes = max(1, round(retry_after / 60))
         message = f"Too many failed sign-ins. Try again in about {minutes} minute{'s' if minutes > 1 else ''}."
-        return render(request, "login.html", 429, next=target, error=message, email=email)
+        locked = render(request, "login.html", 429, next=target, error=message, email=email)
+        locked.headers["Retry-After"] = str(retry_after)
+        return locked
     except AuthenticationFailed:
         return render(request, "login.html", 401, next=target, error="Invalid email or password.", email=email)
     token, _session = await run_in_threadpool(

@@ -36,7 +36,10 @@ def platform(dsn: str, mail_sink: Any) -> Iterator[Any]:
     from adapters.mailer import MailSettings
     from workers.platform import Platform
 
-    p = Platform.open(dsn, mail=MailSettings(port=mail_sink.port))
+    with pytest.MonkeyPatch.context() as env:
+        # The tests' Softmedia simulators listen on loopback: allowed the way an operator allows a host.
+        env.setenv("NOTICE_SOURCE_ALLOWED_HOSTS", "127.0.0.1")
+        p = Platform.open(dsn, mail=MailSettings(port=mail_sink.port))
     p.start_projection_runners()
     yield p
     p.close()

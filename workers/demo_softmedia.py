@@ -37,6 +37,8 @@ def start_demo_softmedia(platform: Any, brand_id: Any, borrowers: int = 150, per
     except OSError:  # The usual port is taken: any free one will do, the sources follow it.
         simulator = SoftmediaSimulator(dataset, token=DEMO_TOKEN, port=0)
         url = simulator.start()
+    # The demo's own simulator listens on loopback, which notice sources may not point at unless allowed.
+    platform.outbound.allow(url)
     with acting_as("seed"):
         for company in DEMO_COMPANIES:
             source_id = source_id_for(brand_id, company)

@@ -8,6 +8,7 @@ from typing import Any
 
 from adapters.mailer import MailSettings, SmtpMailer
 from adapters.operational import OperationalStore
+from adapters.outbound import OutboundPolicy
 from adapters.passwords import Argon2Hasher
 from adapters.postgres import Database, eventsourcing_env
 from domain.audit.replay import AuditReplay
@@ -100,6 +101,7 @@ class Platform:
     mailer: SmtpMailer
     ops: OperationalStore
     clock: Clock
+    outbound: OutboundPolicy  # where notice sources may point (public hosts, plus the operator's allow-list)
     runners: list[ProjectionRunner] = field(default_factory=list)
     relay: Any = None  # the in-process Kafka relay, when KAFKA_BOOTSTRAP_SERVERS is set
     scheduler_wake: threading.Event = field(default_factory=threading.Event)
@@ -117,12 +119,15 @@ class Platform:
         db = Database(dsn)
         db.ensure_schemas()
         env = eventsourcing_env(dsn)
+        ops = OperationalStore(db.pool)
+        ops.setup()
         customers = Customers(env=env, clock=clock)
-        identity = Identity(env=env, clock=clock, hasher=Argon2Hasher())
+        identity = Identity(env=env, clock=clock, hasher=Argon2Hasher(), login_throttle=ops)
         jobs = Jobs(env=env, clock=clock, catalogue=JOB_DEFINITIONS if job_catalogue is None else job_catalogue)
         blocklists = Blocklists(env=env, clock=clock)
         covenants = Covenants(env=env, clock=clock)
-        notices = Notices(env=env, clock=clock)
+        outbound = OutboundPolicy.from_env()
+        notices = Notices(env=env, clock=clock, url_check=outbound)
         apps: dict[str, Any] = {
             "customers": customers,
             "identity": identity,
@@ -133,8 +138,6 @@ class Platform:
         }
         engine = ProjectionEngine(db.pool, apps, all_projections())
         engine.setup()
-        ops = OperationalStore(db.pool)
-        ops.setup()
         return cls(
             dsn=dsn,
             db=db,
@@ -157,6 +160,7 @@ class Platform:
             mailer=SmtpMailer(mail or MailSettings.from_env()),
             ops=ops,
             clock=clock,
+            outbound=outbound,
         )
 
     def start_projection_runners(self) -> None:

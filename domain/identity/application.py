@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from contextlib import suppress
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -17,7 +17,7 @@ from domain.identity.brand import Brand, BrandNotFound, check_slug, check_timezo
 from domain.identity.brand_config import BrandConfiguration, BrandSettings, SettingChange
 from domain.identity.permissions import CROSS_BRAND_ROLES, ROLES, Grants, Level, Permission, role_grants
 from domain.identity.roster import ADMIN_ROLES, BrandAdmins
-from domain.identity.staff import InviteInvalid, Leave, StaffNotFound, StaffUser, clean_companies
+from domain.identity.staff import InviteInvalid, Leave, StaffNotFound, StaffUser, clean_companies, lockout_until
 from domain.shared.aggregate import Aggregate, with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import DEFAULT_TIMEZONE, business_date
@@ -29,6 +29,8 @@ API_KEY_PREFIX = "cdk"
 INVITE_PREFIX = "inv"
 INVITE_LIFETIME = timedelta(days=3)
 MIN_PASSWORD_LENGTH = 10
+# Concurrent login attempts on one account conflict on its version; the throttle admits at most LOCKOUT_AFTER.
+LOGIN_RECORD_ATTEMPTS = 20
 
 
 class PasswordHasher(Protocol):
@@ -41,6 +43,29 @@ class PasswordHasher(Protocol):
 
 class AuthenticationFailed(DomainError):
     """Raised when credentials are missing, wrong, revoked or belong to a disabled user."""
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """The login throttle's answer: admitted (and already counted as a failure until it succeeds), or refused."""
+
+    admitted: bool
+    failures: int  # failed attempts in a row, this one included
+    locked_until: datetime | None
+
+
+class LoginThrottle(Protocol):
+    """Counts login attempts per email atomically across every server process (a row lock in production)."""
+
+    def admit_login(
+        self, subject: str, now: datetime, lockout: Callable[[int, datetime], datetime | None]
+    ) -> LoginAttempt:
+        """Refuse while locked; else count this attempt as a failure and apply `lockout(failures, now)`."""
+        ...
+
+    def clear_login_failures(self, subject: str) -> None:
+        """A successful login: the count starts again."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -178,16 +203,28 @@ class Identity(ContextApplication):
     name = "identity"
 
     def __init__(
-        self, env: dict[str, str] | None = None, clock: object | None = None, hasher: PasswordHasher | None = None
+        self,
+        env: dict[str, str] | None = None,
+        clock: object | None = None,
+        hasher: PasswordHasher | None = None,
+        login_throttle: LoginThrottle | None = None,
     ) -> None:
         super().__init__(env, clock)  # type: ignore[arg-type]
         self._hasher = hasher
+        self._login_throttle = login_throttle
+        self._dummy_hash: str | None = None
 
     @property
     def hasher(self) -> PasswordHasher:
         if self._hasher is None:
             raise RuntimeError("Identity needs a PasswordHasher for password use cases")
         return self._hasher
+
+    @property
+    def login_throttle(self) -> LoginThrottle:
+        if self._login_throttle is None:
+            raise RuntimeError("Identity needs a LoginThrottle for password logins")
+        return self._login_throttle
 
     # Brands -----------------------------------------------------------------
 
@@ -427,33 +464,58 @@ class Identity(ContextApplication):
     def authenticate_staff(
         self, email: str, password: str, ip: str | None = None, user_agent: str | None = None
     ) -> Principal:
-        """Check a password login, record it (success or failure) and lock the account after repeated failures.
+        """Check a password login, record it (success or failure) and lock the email after repeated failures.
 
-        Unknown email, wrong password, pending invite and disabled user all get the same message.
+        The throttle counts every attempt before the password is checked, so parallel guesses cannot outrun
+        the lock: at most LOCKOUT_AFTER of them are checked, the rest are refused unchecked. Unknown emails
+        are counted and locked alike, and every refusal (unknown email, wrong password, pending invite,
+        disabled user) is the same error after the same argon2 work, so no answer tells which accounts exist.
         """
         now = self.clock.now()
-        try:
-            staff = self.staff_by_email(email)
-        except StaffNotFound:
-            self.hasher.hash(password)  # Spend the same time as a real check.
-            raise AuthenticationFailed("invalid email or password") from None
-        if staff.is_locked(now):
+        subject = email.strip().lower()
+        attempt = self.login_throttle.admit_login(subject, now, lockout_until)
+        if not attempt.admitted:
+            locked_until = attempt.locked_until or now
             raise AccountLocked(
                 "too many failed logins; try again later",
-                retry_after=int((staff.locked_until - now).total_seconds()) + 1,  # type: ignore[operator]
+                retry_after=max(1, int((locked_until - now).total_seconds()) + 1),
             )
-        if not staff.has_password or not self.hasher.verify(staff.password_hash, password) or not staff.enabled:
-            reason = (
-                "disabled" if not staff.enabled else "no password yet" if not staff.has_password else "wrong password"
-            )
-            staff.fail_login(ip, reason, now)
-            with suppress(ConcurrentModification):  # A concurrent attempt already recorded one.
-                self.commit(staff)
+        try:
+            staff: StaffUser | None = self.staff_by_email(subject)
+        except StaffNotFound:
+            staff = None
+        usable = staff is not None and staff.has_password
+        # Always one argon2 verification: against a throw-away hash when there is no password to check.
+        matches = self.hasher.verify(staff.password_hash if staff and usable else self._throwaway_hash(), password)
+        if staff is None:
             raise AuthenticationFailed("invalid email or password")
-        staff.record_login(ip, (user_agent or "")[:300] or None)
-        with suppress(ConcurrentModification):
-            self.commit(staff)
+        if not (usable and matches and staff.enabled):
+            reason = "disabled" if not staff.enabled else "no password yet" if not usable else "wrong password"
+            self._record_login_outcome(staff.id, lambda s: s.fail_login(ip, reason, now, attempt.failures))
+            raise AuthenticationFailed("invalid email or password")
+        self.login_throttle.clear_login_failures(subject)
+        staff = self._record_login_outcome(staff.id, lambda s: s.record_login(ip, (user_agent or "")[:300] or None))
         return self.staff_principal(staff)
+
+    def _throwaway_hash(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy_hash
+
+    def _record_login_outcome(self, staff_id: UUID, change: Callable[[StaffUser], None]) -> StaffUser:
+        """Record a login event, reloading and retrying when concurrent attempts record theirs first."""
+        for _ in range(LOGIN_RECORD_ATTEMPTS - 1):
+            staff = self.staff(None, staff_id)
+            change(staff)
+            try:
+                self.commit(staff)
+                return staff
+            except ConcurrentModification:
+                continue
+        staff = self.staff(None, staff_id)
+        change(staff)
+        self.commit(staff)  # Still contended after every retry: a 409 rather than an unrecorded attempt.
+        return staff
 
     def staff_principal(self, staff: StaffUser) -> Principal:
         """The principal of an enabled staff user."""

@@ -17,6 +17,14 @@ LOCKOUT_AFTER = 5
 MAX_LOCKOUT_MINUTES = 60
 
 
+def lockout_until(failures: int, now: datetime) -> datetime | None:
+    """Until when `failures` failed logins in a row lock an account: from the 5th, 1, 2, 4 ... 60 minutes."""
+    if failures < LOCKOUT_AFTER:
+        return None
+    exponent = min(failures - LOCKOUT_AFTER, MAX_LOCKOUT_MINUTES.bit_length())  # no huge powers of two
+    return now + timedelta(minutes=min(2**exponent, MAX_LOCKOUT_MINUTES))
+
+
 class StaffNotFound(NotFound):
     """Raised when no staff user has the id or email within the brand."""
 
@@ -336,14 +344,13 @@ class StaffUser(Aggregate):
         self.failed_logins = 0
         self.locked_until = None
 
-    def fail_login(self, ip: str | None, reason: str, now: datetime) -> None:
-        """Count a failed login; from the 5th in a row the account locks for 1, 2, 4 ... 60 minutes."""
-        failures = self.failed_logins + 1
-        locked_until = None
-        if failures >= LOCKOUT_AFTER:
-            minutes = min(2 ** (failures - LOCKOUT_AFTER), MAX_LOCKOUT_MINUTES)
-            locked_until = now + timedelta(minutes=minutes)
-        self._login_failed(ip=ip, reason=reason, locked_until=locked_until)
+    def fail_login(self, ip: str | None, reason: str, now: datetime, failures: int | None = None) -> None:
+        """Record a failed login; from the 5th in a row the account locks for 1, 2, 4 ... 60 minutes.
+
+        `failures` is the count of failures in a row including this one, as the login throttle counted it
+        (it counts attempts atomically across processes); without it, this record's own count."""
+        count = self.failed_logins + 1 if failures is None else failures
+        self._login_failed(ip=ip, reason=reason, locked_until=lockout_until(count, now))
 
     @event(LoginFailed)
     def _login_failed(self, ip: str | None, reason: str, locked_until: datetime | None) -> None:

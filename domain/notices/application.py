@@ -17,6 +17,7 @@ from domain.notices.notice import (
 from domain.notices.source import (
     NoticeSource,
     SourceNotFound,
+    SourceUrlCheck,
     check_settings,
     clean_company,
     source_id_for,
@@ -25,6 +26,7 @@ from domain.notices.source import (
 from domain.notices.sync_run import PageCounts, SyncRun, SyncRunNotFound, SyncStatus
 from domain.shared.aggregate import Aggregate, with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
+from domain.shared.clock import Clock
 from domain.shared.errors import Conflict
 
 #: Scores notices against borrower records: (brand, notices) -> the match of each notice, by notice id.
@@ -43,6 +45,12 @@ class Notices(ContextApplication):
 
     name = "notices"
 
+    def __init__(
+        self, env: dict[str, str] | None = None, clock: Clock | None = None, url_check: SourceUrlCheck | None = None
+    ) -> None:
+        super().__init__(env, clock)
+        self.url_check = url_check  # None only where no source is ever called (unit tests of other use cases)
+
     # Sources -------------------------------------------------------------------------------------------------
 
     def connect_source(
@@ -50,7 +58,9 @@ class Notices(ContextApplication):
     ) -> CommandResult:
         """Connect a company's Softmedia source (one per company); the token itself is kept by the caller."""
         code = clean_company(company)
-        check_settings(company=code, base_url=base_url.strip(), token=token, schedule=schedule)
+        check_settings(
+            company=code, base_url=base_url.strip(), token=token, schedule=schedule, url_check=self.url_check
+        )
         source_id = source_id_for(brand_id, code)
         if self.find(source_id) is not None:
             raise SourceAlreadyConnected(f"company {code} already has a notice source", id=str(source_id))
@@ -84,6 +94,7 @@ class Notices(ContextApplication):
             base_url=None if base_url is None else base_url.strip(),
             token=token,
             schedule=schedule,
+            url_check=self.url_check,
         )
         source = self.source(brand_id, source_id)
         changed = source.reconfigure(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Protocol
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from croniter import croniter
@@ -39,8 +40,21 @@ def token_hint(token: str) -> str:
     return f"{'*' * 4}{token[-4:]}" if len(token) > 4 else "****"
 
 
+class SourceUrlCheck(Protocol):
+    """Whether the server may call a source's URL (resolving its host is I/O, so the check is injected)."""
+
+    def refusal(self, url: str) -> str | None:
+        """Why the URL may not be called (a private or metadata address, say), or None."""
+        ...
+
+
 def check_settings(
-    *, company: str | None = None, base_url: str | None = None, token: str | None = None, schedule: str | None = None
+    *,
+    company: str | None = None,
+    base_url: str | None = None,
+    token: str | None = None,
+    schedule: str | None = None,
+    url_check: SourceUrlCheck | None = None,
 ) -> None:
     """Validate whichever settings are given, naming every bad field at once."""
     errors: list[FieldError] = []
@@ -48,6 +62,8 @@ def check_settings(
         errors.append(FieldError("company", "a company code of 1-30 letters, digits, '-' or '_'"))
     if base_url is not None and not _URL.match(base_url):
         errors.append(FieldError("base_url", "an http(s) URL such as https://softmedia.example.in/api"))
+    elif base_url is not None and url_check is not None and (refusal := url_check.refusal(base_url)):
+        errors.append(FieldError("base_url", refusal))
     if token is not None and not 8 <= len(token) <= 500:
         errors.append(FieldError("token", "the source's API token (8-500 characters)"))
     if schedule is not None and (not schedule.strip() or not croniter.is_valid(schedule)):

@@ -503,6 +503,7 @@ def run_sync(quick: bool, notices: int | None = None, borrowers: int | None = No
                 f" {counts['overdue']:,} overdue and {counts['upcoming']:,} upcoming notices,"
                 f" about {KNOWN_SHARE:.0%} of them of loaded borrowers"
             )
+            platform.outbound.allow(simulator.base_url)  # a loopback simulator: allowed like the demo's
             with acting_as("bench"):
                 sources = {
                     company: platform.notices.connect_source(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -25,6 +26,11 @@ def _portal_login(app: Any, email: str, password: str) -> TestClient:
     browser.__enter__()
     response = browser.post("/login", data={"email": email, "password": password, "next": "/customers"})
     assert response.status_code == 303, response.text
+    # API writes with the session cookie carry the session's CSRF token, as a script in the portal would.
+    page = browser.get("/dashboard").text
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)">', page)
+    assert token is not None, page
+    browser.headers["X-CSRF-Token"] = token.group(1)
     return browser
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
+from domain.shared.aggregate import acting_as
 from tests.e2e.conftest import ARTIFACTS, login
 
 
@@ -77,3 +79,29 @@ def test_settings_history_and_api_keys_pages(server: str, browser: Any, staff: t
     page.click("#keys tr:has-text('dialer integration') button:has-text('Revoke')")
     page.wait_for_url(f"{server}/api-keys")
     assert "revoked" in page.locator("#keys tr:has-text('dialer integration')").inner_text()
+
+
+def test_settings_with_per_frequency_overrides_save_unchanged_from_the_form(
+    server: str, browser: Any, staff: tuple[Any, str], platform: Any
+) -> None:
+    tenant, admin_email = staff
+    overrides = {"covenant_lead_days": {"monthly": 5, "quarterly": 20}, "covenant_grace_days": {"annual": 3}}
+    with acting_as("test"):
+        platform.identity.change_configuration(tenant.brand_id, overrides)
+    before = platform.identity.configuration(tenant.brand_id)
+    page = browser.new_page()
+    login(page, server, admin_email)
+    page.goto(f"{server}/settings")
+    # The JSON stays whole inside the attribute (quotes were cutting it short at `{`).
+    assert json.loads(page.input_value("#settings input[name=covenant_lead_days]")) == {"monthly": 5, "quarterly": 20}
+    page.click("#settings button[type=submit]")
+    page.wait_for_url(f"{server}/settings")
+    assert page.locator(".alert").count() == 0
+    after = platform.identity.configuration(tenant.brand_id)
+    assert after.version == before.version  # saved unchanged: nothing to record
+    assert after.settings.covenant_lead_days == {"monthly": 5, "quarterly": 20}
+
+    page.fill("#settings input[name=covenant_grace_days]", '{"annual": 4, "monthly": 1}')
+    page.click("#settings button[type=submit]")
+    page.wait_for_url(f"{server}/settings")
+    assert platform.identity.configuration(tenant.brand_id).settings.covenant_grace_days == {"annual": 4, "monthly": 1}

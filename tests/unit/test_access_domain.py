@@ -9,7 +9,7 @@ from domain.blocklist.entry import BlockKind, mask_blocked_value, normalise_bloc
 from domain.identity.application import parse_overrides
 from domain.identity.brand_config import BrandConfiguration, BrandSettings
 from domain.identity.permissions import ROLES, Level, Permission, effective_grants, role_grants
-from domain.identity.staff import Leave, StaffUser
+from domain.identity.staff import Leave, StaffUser, lockout_until
 from domain.shared.aggregate import with_id
 from domain.shared.errors import Conflict, InvalidInput
 
@@ -89,6 +89,14 @@ def test_failed_logins_lock_with_growing_backoff_and_success_resets() -> None:
     assert staff.locked_until == NOW + timedelta(minutes=2)
     staff.record_login("1.2.3.4", "test")
     assert staff.failed_logins == 0 and staff.locked_until is None
+
+
+def test_a_failure_counted_by_the_login_throttle_sets_the_lock_it_implies() -> None:
+    staff = _staff()
+    staff.fail_login("1.2.3.4", "wrong password", NOW, failures=7)  # two more were counted elsewhere meanwhile
+    assert staff.locked_until == NOW + timedelta(minutes=4) and staff.failed_logins == 1
+    assert lockout_until(4, NOW) is None and lockout_until(5, NOW) == NOW + timedelta(minutes=1)
+    assert lockout_until(10_000, NOW) == NOW + timedelta(minutes=60)
 
 
 def test_configuration_changes_record_old_and_new() -> None:

@@ -1,0 +1,85 @@
+"""Idempotency keys are never left "in progress" by a request that failed or died."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from tests.conftest import Tenant
+
+
+def _actor(tenant: Tenant) -> str:
+    """The principal an API key's idempotency records are kept under (`apikey:<key id>`)."""
+    return f"apikey:{uuid.UUID(tenant.key.split('_')[1])}"
+
+
+@contextmanager
+def _storing_fails_for(dsn: str, key: str) -> Iterator[None]:
+    """A fault at the store: PostgreSQL refuses to record the response of `key` (and only of that key)."""
+    name = "refuse_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE FUNCTION ops.{name}() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'injected fault: response not stored'; END $$"
+        )
+        conn.execute(
+            f"CREATE TRIGGER {name} BEFORE UPDATE ON ops.idempotency_keys FOR EACH ROW "
+            f"WHEN (NEW.key = '{key}' AND NEW.status IS NOT NULL) EXECUTE FUNCTION ops.{name}()"
+        )
+        try:
+            yield
+        finally:
+            conn.execute(f"DROP TRIGGER {name} ON ops.idempotency_keys")
+            conn.execute(f"DROP FUNCTION ops.{name}()")
+
+
+def _reservation(dsn: str, tenant: Tenant, key: str) -> tuple[Any, ...] | None:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            "SELECT status FROM ops.idempotency_keys WHERE brand_id = %s AND principal = %s AND key = %s",
+            (tenant.brand_id, _actor(tenant), key),
+        ).fetchone()
+
+
+def test_a_response_that_cannot_be_stored_releases_its_key(client: Any, tenant: Tenant, dsn: str) -> None:
+    key = "store-fails-" + uuid.uuid4().hex
+    headers = tenant.auth | {"Idempotency-Key": key}
+    with _storing_fails_for(dsn, key):
+        first = client.patch("/api/v1/brand/config", json={"min_age": 24}, headers=headers)
+    # The outcome of the command stands and is returned; only the record of it could not be kept.
+    assert first.status_code == 200 and first.json()["settings"]["min_age"] == 24
+    assert _reservation(dsn, tenant, key) is None
+    retry = client.patch("/api/v1/brand/config", json={"min_age": 24}, headers=headers)
+    assert retry.status_code == 200, retry.text  # was 409 "still in progress", for ever
+    assert "idempotent-replayed" not in retry.headers
+    replay = client.patch("/api/v1/brand/config", json={"min_age": 24}, headers=headers)
+    assert replay.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
+
+
+def test_a_reservation_left_by_a_dead_request_is_taken_over_after_five_minutes(
+    client: Any, tenant: Tenant, dsn: str
+) -> None:
+    stale, live = "died-" + uuid.uuid4().hex, "running-" + uuid.uuid4().hex
+    body = {"min_age": 25}
+    # The reservation the same request would have made (method, path and canonical JSON body).
+    same_request = hashlib.sha256(
+        b"\0".join([b"PATCH", b"/api/v1/brand/config", json.dumps(body, separators=(",", ":")).encode()])
+    )
+    with psycopg.connect(dsn) as conn:
+        for key, age in ((stale, "6 minutes"), (live, "10 seconds")):
+            conn.execute(
+                "INSERT INTO ops.idempotency_keys (brand_id, principal, key, request_hash, created_at) "
+                "VALUES (%s, %s, %s, %s, now() - %s::interval)",
+                (tenant.brand_id, _actor(tenant), key, same_request.hexdigest(), age),
+            )
+    in_flight = client.patch("/api/v1/brand/config", json=body, headers=tenant.auth | {"Idempotency-Key": live})
+    assert in_flight.status_code == 409 and in_flight.json()["type"].endswith("idempotency-in-progress")
+    taken = client.patch("/api/v1/brand/config", json=body, headers=tenant.auth | {"Idempotency-Key": stale})
+    assert taken.status_code == 200 and taken.json()["settings"]["min_age"] == 25
+    assert _reservation(dsn, tenant, stale) == (200,)

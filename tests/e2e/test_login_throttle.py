@@ -1,0 +1,115 @@
+"""Portal sign-in: parallel guessing cannot outrun the lockout, and no answer tells which accounts exist."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from starlette.testclient import TestClient
+
+from domain.identity.staff import LOCKOUT_AFTER
+from domain.shared.aggregate import acting_as
+from tests.conftest import make_tenant
+from tests.e2e.conftest import PASSWORD
+
+WAVE = 30
+
+
+def _email(prefix: str) -> str:
+    """Emails of one length, so two answers can be compared byte for byte."""
+    return f"{prefix[:5]:<5}-{uuid.uuid4().hex[:10]}@lender.in".replace(" ", "x")
+
+
+def _guess_in_parallel(server: str, email: str, count: int) -> Counter[int]:
+    """`count` wrong passwords for `email`, sent at the same moment over real HTTP connections."""
+    barrier = threading.Barrier(count)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def guess(n: int) -> None:
+        with httpx.Client(base_url=server, timeout=60) as http:
+            barrier.wait()
+            status = http.post("/login", data={"email": email, "password": f"guess-{n}-wrong"}).status_code
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return Counter(statuses)
+
+
+def test_thirty_parallel_wrong_passwords_check_at_most_five_and_lock_the_account(
+    server: str, staff: tuple[Any, str], platform: Any
+) -> None:
+    _tenant, email = staff
+    statuses = _guess_in_parallel(server, email, WAVE)
+    # 401 = the password was checked and found wrong; 429 = refused before any check.
+    assert statuses == Counter({401: LOCKOUT_AFTER, 429: WAVE - LOCKOUT_AFTER}), statuses
+    record = platform.identity.staff_by_email(email)
+    assert record.failed_logins == LOCKOUT_AFTER  # every checked failure recorded (was 1: conflicts swallowed)
+    assert record.locked_until is not None
+    with httpx.Client(base_url=server) as http:
+        right = http.post("/login", data={"email": email, "password": PASSWORD})
+    assert right.status_code == 429 and "Too many failed sign-ins" in right.text
+
+
+def test_thirty_parallel_guesses_at_an_unknown_email_are_throttled_alike(server: str) -> None:
+    statuses = _guess_in_parallel(server, _email("ghost"), WAVE)
+    assert statuses == Counter({401: LOCKOUT_AFTER, 429: WAVE - LOCKOUT_AFTER}), statuses
+
+
+def _answers(app: Any, email: str, attempts: int) -> Iterator[tuple[int, str, dict[str, str], float]]:
+    """Status, body (the echoed email blanked), headers (minus per-request ones) and time of each attempt."""
+    with TestClient(app, follow_redirects=False) as browser:
+        for _ in range(attempts):
+            started = time.perf_counter()
+            answer = browser.post("/login", data={"email": email, "password": "not-the-password", "next": "/jobs"})
+            elapsed = time.perf_counter() - started
+            headers = {k: v for k, v in answer.headers.items() if k not in ("date", "x-request-id", "retry-after")}
+            if answer.status_code == 429:  # seconds left of the lock: depends on the clock, not on the account
+                assert 1 <= int(answer.headers["retry-after"]) <= 61
+                headers["retry-after"] = "present"
+            yield answer.status_code, answer.text.replace(email, "EMAIL"), headers, elapsed
+
+
+def test_unknown_pending_and_real_accounts_get_the_same_answers_after_the_same_work(app: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    real, pending, unknown = _email("realx"), _email("invit"), _email("nobod")
+    with acting_as("test"):
+        platform.identity.create_staff(tenant.brand_id, real, "Real Person", ["sales"], PASSWORD)
+        platform.identity.create_staff(tenant.brand_id, pending, "Invited Person", ["sales"])  # no password yet
+    attempts = LOCKOUT_AFTER + 1
+    seen = {email: list(_answers(app, email, attempts)) for email in (real, pending, unknown)}
+    shapes = {email: [(status, body, headers) for status, body, headers, _ in runs] for email, runs in seen.items()}
+    assert shapes[real] == shapes[pending] == shapes[unknown]
+    statuses = [status for status, _, _, _ in seen[real]]
+    assert statuses == [401] * LOCKOUT_AFTER + [429]
+    # Every checked attempt does one argon2 verification, so a missing account does not answer faster.
+    checked = {email: statistics.median(t for _, _, _, t in runs[:LOCKOUT_AFTER]) for email, runs in seen.items()}
+    assert checked[unknown] > 0.5 * checked[real] and checked[pending] > 0.5 * checked[real], checked
+
+
+def test_an_oversized_login_form_is_refused_unread(app: Any) -> None:
+    padding = "x" * (2 * 1024 * 1024)
+    with TestClient(app) as browser:
+        declared = browser.post("/login", data={"email": "a@b.in", "password": "p", "pad": padding})
+        assert declared.status_code == 413 and declared.json()["type"].endswith("too-large")
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: refused once the stream passes the limit
+            yield b"email=a%40b.in&password=p&pad="
+            for _ in range(40):
+                yield b"y" * 65536
+
+        streamed = browser.post(
+            "/login", content=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        assert streamed.status_code == 413
