@@ -151,7 +151,8 @@ class Endpoint:
             response = self._invoke(context)
         except Exception as exc:  # noqa: BLE001 - the outcome (a problem response) is what gets stored.
             response = problem_for(exc, context.request)
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code == 429:
+            # Nothing was done: a retry with the same key (after Retry-After) must run the command, not replay this.
             ops.abandon_idempotent(context.brand_id, principal, key)
             return response
         body = json.loads(bytes(response.body)) if response.body else None
