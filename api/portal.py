@@ -319,9 +319,10 @@ async def jobs_page(request: Request, platform: Any, principal: Principal) -> Re
 async def run_job(request: Request, platform: Any, principal: Principal) -> Response:
     name = request.path_params["name"]
     raw_as_of = str(request.state.form.get("as_of", "")).strip()
+    dry_run = request.state.form.get("dry_run") == "on"
 
     def trigger() -> None:
-        body = RunRequest(as_of=date.fromisoformat(raw_as_of) if raw_as_of else None)
+        body = RunRequest(as_of=date.fromisoformat(raw_as_of) if raw_as_of else None, dry_run=dry_run)
         with acting_as(principal.actor):
             start_manual_run(platform, principal.brand_id, principal.actor, principal.companies, name, body)
 

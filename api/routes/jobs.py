@@ -189,10 +189,14 @@ def start_manual_run(
 
 def _request_syncs(platform: Any, scope: Scope, actor: str, body: RunRequest) -> list[UUID]:
     """A manual softmedia-sync: one sync run (and job run) per source, as the dashboard's sync button does."""
-    ignored = {"as_of": body.as_of is not None, "filters": bool(body.filters), "batch_size": body.batch_size}
-    ignored["dry_run"] = body.dry_run
-    for field, given in ignored.items():
-        if given:
+    given = {
+        "as_of": body.as_of is not None,
+        "filters": bool(body.filters),
+        "batch_size": body.batch_size is not None,
+        "dry_run": body.dry_run,
+    }
+    for field, present in given.items():
+        if present:
             raise InvalidValue(
                 field, f"{SYNC_JOB} pulls each source's current notices; it takes only variables.source_id"
             )
@@ -208,7 +212,9 @@ def _request_syncs(platform: Any, scope: Scope, actor: str, body: RunRequest) ->
             raise InvalidValue("variables.source_id", f"'{raw}' is not a notice source id") from None
         if platform.notice_queries.source(scope, source_id, now) is None:
             raise SourceNotFound(f"NoticeSource {source_id} not found", id=str(source_id))
-        return [job_run_id(request_sync(platform, scope.brand_id, source_id, trigger="manual", requested_by=actor))]
+        sync_id = request_sync(platform, scope.brand_id, source_id, trigger="manual", requested_by=actor)
+        platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+        return [job_run_id(sync_id)]
     sources = [s for s in platform.notice_queries.sources(scope, now) if s["enabled"]]
     if not sources:
         raise InvalidValue("variables.source_id", "there is no enabled notice source to sync; connect one first")
@@ -223,6 +229,7 @@ def _request_syncs(platform: Any, scope: Scope, actor: str, body: RunRequest) ->
         started.append(job_run_id(sync_id))
     if not started and busy is not None:
         raise busy
+    platform.engine.wait_for("jobs", platform.engine.head("jobs"))  # the runs are readable at their Location
     return started
 
 

@@ -262,8 +262,10 @@ class Identity(ContextApplication):
         The first business day is the day the brand was created, in its timezone — or its configured business date
         when that is earlier (a brand operated as of a past date, e.g. while its book is migrated).
         """
-        created = business_date(self.brand(brand_id).created_on, self.settings(brand_id).timezone)
-        latest = self.business_date(brand_id)
+        config = self.configuration(brand_id)  # loads the brand too: NotFound for an unknown one
+        settings = config.settings
+        created = business_date(self.brand(brand_id).created_on, settings.timezone)
+        latest = settings.business_date or business_date(self.clock.now(), settings.timezone)
         return min(created, latest), latest
 
     # Staff ------------------------------------------------------------------
