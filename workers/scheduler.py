@@ -7,6 +7,7 @@ import os
 import queue
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -83,7 +84,9 @@ class Scheduler(threading.Thread):
                 self.stopping.wait(self.interval)
 
     def _lead(self, lock_conn: psycopg.Connection[Any]) -> None:
+        next_tick = 0.0
         while not self.stopping.is_set():
+            self.platform.scheduler_wake.clear()  # Before the work: a wake during it is not lost.
             if not self.is_leader:
                 row = lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,)).fetchone()
                 self.is_leader = bool(row and row[0])
@@ -92,9 +95,16 @@ class Scheduler(threading.Thread):
             else:
                 lock_conn.execute("SELECT 1")  # Notice a lost connection (and so lost leadership) early.
             if self.is_leader:
-                self.tick()
-            self.platform.scheduler_wake.wait(self.interval)
-            self.platform.scheduler_wake.clear()
+                # A wake (a run requested, an executor freed) only dispatches; cron slots and recovery keep their
+                # interval, however many runs finish in between.
+                if time.monotonic() >= next_tick:
+                    self.tick()
+                    next_tick = time.monotonic() + self.interval
+                else:
+                    self.dispatch(self.platform.clock.now())
+            self.platform.scheduler_wake.wait(
+                max(0.0, next_tick - time.monotonic()) if self.is_leader else self.interval
+            )
 
     def tick(self) -> None:
         """One pass: fire due cron slots, recover stalled runs, hand due runs to the executors."""
