@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -160,6 +161,8 @@ class JobRunQueries:
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
+        self._guard = threading.Lock()
+        self._request_locks: dict[str, threading.Lock] = {}  # one per brand and job that had a manual request
 
     def run(self, brand_id: UUID, run_id: UUID) -> JobRunView | None:
         """One run of the brand."""
@@ -214,24 +217,33 @@ class JobRunQueries:
     def manual_request(self, brand_id: UUID, job_name: str, wait_seconds: float = 2.0) -> Iterator[int]:
         """Hold the brand and job's manual-request lock and yield how many of its manual runs are waiting.
 
-        The lock (a transaction advisory lock, so across processes) lasts until the block ends: record the run and
-        let this read model catch up inside it, and the next request counts it. A request that cannot get the lock
-        within `wait_seconds` gets RunQueueFull (others are being recorded right now).
+        The lock lasts until the block ends: record the run and let this read model catch up inside it, and the
+        next request counts it. Requests of this process queue on a thread lock first, so waiters hold no pooled
+        connection (the holder needs a second one to wait for the read model); the holder then takes a transaction
+        advisory lock, for other processes. A request that cannot get the lock within `wait_seconds` gets
+        RunQueueFull (others are being recorded right now).
         """
-        with self.pool.connection() as conn, conn.transaction():
-            conn.execute(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'")
-            try:
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"manual-run:{brand_id}:{job_name}",))
-            except errors.LockNotAvailable:
-                raise RunQueueFull(
-                    f"other runs of {job_name} are being requested right now; try again", retry_after=1
-                ) from None
-            row = conn.execute(
-                "SELECT count(*) AS queued FROM read.job_runs WHERE brand_id = %s AND job_name = %s "
-                "AND trigger = 'manual' AND status IN ('requested', 'retrying')",
-                (brand_id, job_name),
-            ).fetchone()
-            yield int(row["queued"]) if row else 0
+        key = f"manual-run:{brand_id}:{job_name}"
+        with self._guard:
+            local = self._request_locks.setdefault(key, threading.Lock())
+        busy = RunQueueFull(f"other runs of {job_name} are being requested right now; try again", retry_after=1)
+        if not local.acquire(timeout=wait_seconds):
+            raise busy
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                conn.execute(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'")
+                try:
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+                except errors.LockNotAvailable:
+                    raise busy from None
+                row = conn.execute(
+                    "SELECT count(*) AS queued FROM read.job_runs WHERE brand_id = %s AND job_name = %s "
+                    "AND trigger = 'manual' AND status IN ('requested', 'retrying')",
+                    (brand_id, job_name),
+                ).fetchone()
+                yield int(row["queued"]) if row else 0
+        finally:
+            local.release()
 
     def stalled(self, before: datetime, limit: int = 20) -> list[UUID]:
         """Runs marked running whose last progress is older than `before` (their worker died)."""
