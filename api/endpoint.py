@@ -170,7 +170,8 @@ class Endpoint:
         except BaseException:  # Cancelled or interrupted: nothing to store, so the key goes back.
             ops.abandon_idempotent(context.brand_id, principal, key)
             raise
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code == 429:
+            # Nothing was done: a retry with the same key (after Retry-After) must run the command, not replay this.
             ops.abandon_idempotent(context.brand_id, principal, key)
             return response
         try:

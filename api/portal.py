@@ -18,12 +18,13 @@ from starlette.routing import Route
 
 from api.auth import SESSION_COOKIE, session_principal
 from api.routes.customers import blocklist_hits
+from api.routes.jobs import RunRequest, start_manual_run
 from domain.customers.values import Address
 from domain.identity.application import AccountLocked, AuthenticationFailed, Principal
 from domain.identity.permissions import Level, Permission
 from domain.shared.aggregate import acting_as
-from domain.shared.clock import DEFAULT_TIMEZONE, business_date
-from domain.shared.errors import DomainError, InvalidInput
+from domain.shared.clock import DEFAULT_TIMEZONE
+from domain.shared.errors import DomainError, InvalidInput, Throttled
 from domain.shared.values import parse_date, text_problem
 from projections.keyset import InvalidCursor, Page
 from projections.notices import Scope
@@ -364,19 +365,19 @@ async def jobs_page(request: Request, platform: Any, principal: Principal) -> Re
 async def run_job(request: Request, platform: Any, principal: Principal) -> Response:
     name = request.path_params["name"]
     raw_as_of = str(request.state.form.get("as_of", "")).strip()
+    dry_run = request.state.form.get("dry_run") == "on"
 
     def trigger() -> None:
-        brand = platform.identity.brand(principal.brand_id)
-        as_of = parse_date(raw_as_of, "as_of") if raw_as_of else business_date(platform.clock.now(), brand.timezone)
+        body = RunRequest(as_of=parse_date(raw_as_of, "as_of") if raw_as_of else None, dry_run=dry_run)
         with acting_as(principal.actor):
-            result = platform.jobs.request_run(
-                principal.brand_id, name, trigger="manual", requested_by=principal.actor, as_of=as_of
-            )
-        platform.engine.wait_for("jobs", result.position)
-        platform.wake_scheduler()
+            start_manual_run(platform, principal.brand_id, principal.actor, principal.companies, name, body)
 
     try:
         await run_in_threadpool(trigger)
+    except Throttled as exc:
+        busy = render(request, "error.html", 429, title="Too many runs waiting", message=str(exc))
+        busy.headers["Retry-After"] = str(exc.retry_after)
+        return busy
     except (DomainError, ValueError) as exc:
         return render(request, "error.html", 422, title="Could not start the job", message=str(exc))
     return RedirectResponse("/jobs", status_code=303)

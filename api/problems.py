@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from domain.identity.application import AuthenticationFailed
-from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
+from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, Throttled
 
 log = structlog.get_logger(__name__)
 
@@ -26,6 +26,7 @@ TITLES = {
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Invalid input",
+    429: "Too many requests",
     500: "Internal error",
     503: "Service unavailable",
 }
@@ -93,6 +94,12 @@ def problem_for(exc: Exception, request: Request) -> JSONResponse:
         return problem(404, exc.message, "not-found", path, **_safe(exc.details))
     if isinstance(exc, Conflict):
         return problem(409, exc.message, "conflict", path, **_safe(exc.details))
+    if isinstance(exc, Throttled):
+        throttled = problem(
+            429, exc.message, "too-many-requests", path, retry_after=exc.retry_after, **_safe(exc.details)
+        )
+        throttled.headers["Retry-After"] = str(exc.retry_after)
+        return throttled
     if isinstance(exc, DomainError):
         return problem(422, exc.message, "invalid-input", path)
     log.exception("request.failed", path=path, error=type(exc).__name__)

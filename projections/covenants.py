@@ -460,8 +460,13 @@ class CovenantQueries:
         filters: dict[str, str],
         after: tuple[Any, ...] | None,
         limit: int,
+        overdue_by_then: bool = False,
     ) -> list[NoticeGroup]:
-        """Records owing a notice, grouped by borrower, application and due date (keyset on the group)."""
+        """Records owing a notice, grouped by borrower, application and due date (keyset on the group).
+
+        `overdue_by_then` (dry runs, which mark nothing): an open record past its due date and grace by `as_of`
+        owes an overdue notice too.
+        """
         extra, params = _job_filters(filters)
         if kind is NoticeKind.REMINDER:
             where = [
@@ -469,7 +474,8 @@ class CovenantQueries:
                 "e.notification_date < e.expiry_date", "c.status = 'active'",
             ]  # fmt: skip
         else:
-            where = ["e.status = 'overdue'", "e.overdue_notice_id IS NULL"]
+            overdue = "(e.status = 'overdue' OR (e.status = 'open' AND e.overdue_after < %(as_of)s))"
+            where = [overdue if overdue_by_then else "e.status = 'overdue'", "e.overdue_notice_id IS NULL"]
         where += ["e.brand_id = %(brand)s", *extra]
         if after is not None:
             where.append("(e.customer_id, e.application_ref, e.due_date) > (%(a_cust)s, %(a_app)s, %(a_due)s)")

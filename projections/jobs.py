@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from psycopg import errors
 from psycopg.types.json import Jsonb
 
-from domain.jobs.job import JobRun
+from domain.jobs.job import JobRun, RunQueueFull
 from projections.engine import Projection, Write, topics_of
 from projections.keyset import KeysetCursor, Page
 
@@ -53,13 +56,19 @@ class JobRunHistory(Projection):
         "CREATE INDEX IF NOT EXISTS job_runs_brand_idx ON read.job_runs (brand_id, requested_at DESC, id DESC)",
         "CREATE INDEX IF NOT EXISTS job_runs_pending_idx ON read.job_runs (status, retry_at) "
         "WHERE status IN ('requested', 'retrying')",
+        # Added with dry runs: every run recorded before them wrote for real.
+        "ALTER TABLE read.job_runs ADD COLUMN IF NOT EXISTS dry_run boolean NOT NULL DEFAULT false",
+        # The queue of one brand and job (the dispatcher's heads, the bound on queued manual runs).
+        "CREATE INDEX IF NOT EXISTS job_runs_queue_idx ON read.job_runs (brand_id, job_name, requested_at) "
+        "WHERE status IN ('requested', 'retrying')",
     )
 
     def project(self, position: int, event: Any) -> Iterable[Write]:
         if isinstance(event, R.Requested):
             yield Write(
-                "INSERT INTO read.job_runs (id, brand_id, job_name, trigger, requested_by, as_of, settings, status, "
-                "requested_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 'requested', %s, %s) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO read.job_runs (id, brand_id, job_name, trigger, requested_by, as_of, settings, dry_run, "
+                "status, requested_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'requested', %s, %s) "
+                "ON CONFLICT (id) DO NOTHING",
                 (
                     event.originator_id,
                     event.brand_id,
@@ -68,6 +77,7 @@ class JobRunHistory(Projection):
                     event.requested_by,
                     event.as_of,
                     Jsonb(event.settings.model_dump(mode="json")),
+                    event.dry_run,
                     event.timestamp,
                     event.timestamp,
                 ),
@@ -112,6 +122,7 @@ class JobRunView:
     requested_by: str
     as_of: date
     settings: dict[str, Any]
+    dry_run: bool
     status: str
     attempt: int
     batches: int
@@ -132,8 +143,18 @@ class JobRunView:
         return None
 
 
+@dataclass(frozen=True)
+class QueuedRun:
+    """A run waiting for a worker."""
+
+    id: UUID
+    brand_id: UUID
+    job_name: str
+    requested_at: datetime
+
+
 _COLUMNS = (
-    "id, job_name, trigger, requested_by, as_of, settings, status, attempt, batches, processed, succeeded, failed, "
+    "id, job_name, trigger, requested_by, as_of, settings, dry_run, status, attempt, batches, processed, succeeded, failed, "
     "skipped, error, retry_at, requested_at, started_at, finished_at"
 )
 
@@ -143,6 +164,8 @@ class JobRunQueries:
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
+        self._guard = threading.Lock()
+        self._request_locks: dict[str, threading.Lock] = {}  # one per brand and job that had a manual request
 
     def run(self, brand_id: UUID, run_id: UUID) -> JobRunView | None:
         """One run of the brand."""
@@ -174,15 +197,54 @@ class JobRunQueries:
         cursor_out = RUNS_CURSOR.encode(rows[-1]["requested_at"], rows[-1]["id"]) if more and rows else None
         return Page(items=[JobRunView(**r) for r in rows], next_cursor=cursor_out)
 
-    def due(self, now: datetime, limit: int = 20) -> list[tuple[UUID, UUID, str]]:
-        """(run id, brand id, job name) of runs waiting to start, oldest first, across brands (workers only)."""
+    def due(self, now: datetime, per_job: int = 3) -> list[QueuedRun]:
+        """Runs waiting to start, across brands (workers only): the oldest `per_job` of each brand and job.
+
+        Runs of one brand and job never run at once, so a dispatcher needs only the head of each queue (a few, in
+        case the head was just taken); a brand with many queued runs cannot crowd the others out of the answer.
+        """
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT id, brand_id, job_name FROM read.job_runs WHERE status = 'requested' "
-                "OR (status = 'retrying' AND retry_at <= %s) ORDER BY requested_at LIMIT %s",
-                (now, limit),
+                "SELECT id, brand_id, job_name, requested_at FROM ("
+                " SELECT id, brand_id, job_name, requested_at, row_number() OVER ("
+                "  PARTITION BY brand_id, job_name ORDER BY requested_at, id) AS place"
+                " FROM read.job_runs WHERE status = 'requested' OR (status = 'retrying' AND retry_at <= %s)"
+                ") queued WHERE place <= %s ORDER BY requested_at, id",
+                (now, per_job),
             ).fetchall()
-        return [(r["id"], r["brand_id"], r["job_name"]) for r in rows]
+        return [QueuedRun(r["id"], r["brand_id"], r["job_name"], r["requested_at"]) for r in rows]
+
+    @contextmanager
+    def manual_request(self, brand_id: UUID, job_name: str, wait_seconds: float = 2.0) -> Iterator[int]:
+        """Hold the brand and job's manual-request lock and yield how many of its manual runs are waiting.
+
+        The lock lasts until the block ends: record the run and let this read model catch up inside it, and the
+        next request counts it. Requests of this process queue on a thread lock first, so waiters hold no pooled
+        connection (the holder needs a second one to wait for the read model); the holder then takes a transaction
+        advisory lock, for other processes. A request that cannot get the lock within `wait_seconds` gets
+        RunQueueFull (others are being recorded right now).
+        """
+        key = f"manual-run:{brand_id}:{job_name}"
+        with self._guard:
+            local = self._request_locks.setdefault(key, threading.Lock())
+        busy = RunQueueFull(f"other runs of {job_name} are being requested right now; try again", retry_after=1)
+        if not local.acquire(timeout=wait_seconds):
+            raise busy
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                conn.execute(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'")
+                try:
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+                except errors.LockNotAvailable:
+                    raise busy from None
+                row = conn.execute(
+                    "SELECT count(*) AS queued FROM read.job_runs WHERE brand_id = %s AND job_name = %s "
+                    "AND trigger = 'manual' AND status IN ('requested', 'retrying')",
+                    (brand_id, job_name),
+                ).fetchone()
+                yield int(row["queued"]) if row else 0
+        finally:
+            local.release()
 
     def stalled(self, before: datetime, limit: int = 20) -> list[UUID]:
         """Runs marked running whose last progress is older than `before` (their worker died)."""

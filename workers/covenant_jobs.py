@@ -19,6 +19,8 @@ from domain.jobs.job import BatchCounts, JobRun, JobSettings
 log = structlog.get_logger(__name__)
 
 FILTERS = frozenset({"company", "type", "frequency"})
+#: Evaluation opens the records notification works on: one brand's runs of either take turns.
+LANE = "covenants"
 
 EVALUATION = JobDefinition(
     name="covenant-evaluation",
@@ -27,6 +29,8 @@ EVALUATION = JobDefinition(
     "and moves the next evaluation date on by the frequency.",
     defaults=JobSettings(cron="15 0 * * *", batch_size=500, retry_count=3, retry_interval_seconds=300),
     filter_keys=FILTERS,
+    dry_run=True,
+    lane=LANE,
 )
 NOTIFICATION = JobDefinition(
     name="covenant-notification",
@@ -35,6 +39,8 @@ NOTIFICATION = JobDefinition(
     "date) and overdue notices, one email per borrower, application and due date.",
     defaults=JobSettings(cron="0 9 * * *", batch_size=200, retry_count=3, retry_interval_seconds=600),
     filter_keys=FILTERS,
+    dry_run=True,
+    lane=LANE,
 )
 
 
@@ -47,14 +53,17 @@ def _wait(platform: Any) -> None:
 
 
 def run_evaluation(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
-    """Open due cycles in batches (keyset by covenant id); a batch is one atomic save, so reruns add nothing."""
+    """Open due cycles in batches (keyset by covenant id); a batch is one atomic save, so reruns add nothing.
+
+    A dry run counts the cycles it would open and saves nothing.
+    """
     after = UUID(run.cursor) if run.cursor else None
     size = run.settings.batch_size
     while True:
         ids = platform.covenant_queries.due_covenants(run.brand_id, run.as_of, run.settings.filters, after, size)
         if not ids:
             return
-        changed, opened = platform.covenants.open_due_cycles(ids, run.as_of)
+        changed, opened = platform.covenants.open_due_cycles(ids, run.as_of, dry_run=run.dry_run)
         after = ids[-1]
         yield BatchCounts(processed=len(ids), succeeded=opened, skipped=len(ids) - changed), str(after)
 
@@ -67,23 +76,40 @@ def run_notification(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, 
 
     Every phase is idempotent, so a retry restarts at the phase it stopped in. Mail that the server refused stays
     queued; the attempt then fails so the scheduler retries after the retry interval.
+
+    A dry run saves nothing and sends nothing: each phase reports what a real run would do (records it would mark
+    overdue, notices it would queue, emails it would send — those already queued and those it would queue).
     """
     start = PHASES.index(run.cursor) if run.cursor in PHASES else 0
     size = run.settings.batch_size
     filters = run.settings.filters
+    would_queue = 0
     for phase in PHASES[start:]:
         _wait(platform)
         if phase == "overdue":
             after = None
             while ids := platform.covenant_queries.overdue_candidates(run.brand_id, run.as_of, filters, after, size):
-                marked = platform.covenants.mark_overdue(ids, run.as_of)
+                marked = platform.covenants.mark_overdue(ids, run.as_of, dry_run=run.dry_run)
                 after = ids[-1]
                 yield BatchCounts(processed=len(ids), succeeded=marked, skipped=len(ids) - marked), phase
         elif phase in ("overdue-notices", "reminders"):
             kind = NoticeKind.OVERDUE if phase == "overdue-notices" else NoticeKind.REMINDER
-            yield from _queue_notices(platform, run, kind, phase)
+            for counts, cursor in _queue_notices(platform, run, kind, phase):
+                would_queue += counts.succeeded
+                yield counts, cursor
+        elif run.dry_run:
+            yield _count_sends(platform, run, would_queue), phase
         else:
             yield from _send_queued(platform, run)
+
+
+def _count_sends(platform: Any, run: JobRun, would_queue: int) -> BatchCounts:
+    """What the send phase of a real run would send: the notices queued already and those the run would queue."""
+    queued, after = 0, None
+    while page := platform.covenant_queries.pending_notices(run.brand_id, after, run.settings.batch_size):
+        queued += len(page)
+        after = page[-1]
+    return BatchCounts(processed=queued + would_queue, succeeded=queued + would_queue)
 
 
 def _requirement(record: CovenantEvaluation) -> str | None:
@@ -112,7 +138,7 @@ def _queue_notices(
     """Queue one notice per group owing one; each page of groups is one atomic save."""
     after = None
     while groups := platform.covenant_queries.notice_groups(
-        run.brand_id, kind, run.as_of, run.settings.filters, after, run.settings.batch_size
+        run.brand_id, kind, run.as_of, run.settings.filters, after, run.settings.batch_size, overdue_by_then=run.dry_run
     ):
         addressed = []
         for group in groups:
@@ -126,6 +152,7 @@ def _queue_notices(
             [(group.evaluation_ids, group.recipient) for group in addressed],
             subject_for=_subject(kind),
             as_of=run.as_of,
+            dry_run=run.dry_run,
         )
         queued = sum(notice is not None for notice in notices)
         last = groups[-1]

@@ -36,6 +36,7 @@ DEFINITION = JobDefinition(
     # A sync retries transient faults itself; a run that dies is ended by the next trigger, not retried.
     defaults=JobSettings(cron=None, batch_size=PAGE_SIZE, retry_count=0, retry_interval_seconds=60),
     variable_keys=frozenset({"as_of", "source_id", "sync_run_id"}),
+    scheduled=False,
 )
 
 
@@ -97,6 +98,9 @@ client_factory: ClientFactory = _default_client
 def run_sync(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """The job: pull each mode page by page, then (only after a complete pull of every mode) inactivate the
     source's active notices no page listed, and end the sync run."""
+    if "sync_run_id" not in run.settings.variables:
+        # Only `request_sync` (a source's cron, the dashboard, the jobs API) makes runs of this job; it names them.
+        raise LookupError("this run names no sync run; sync a source with POST /api/v1/notice-sources/{id}/sync")
     sync_run_id = UUID(run.settings.variables["sync_run_id"])
     sync = platform.notices.sync_run(run.brand_id, sync_run_id)
     source = platform.notices.source(run.brand_id, sync.source_id)

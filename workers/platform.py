@@ -123,7 +123,12 @@ class Platform:
         ops.setup()
         customers = Customers(env=env, clock=clock)
         identity = Identity(env=env, clock=clock, hasher=Argon2Hasher(), login_throttle=ops)
-        jobs = Jobs(env=env, clock=clock, catalogue=JOB_DEFINITIONS if job_catalogue is None else job_catalogue)
+        jobs = Jobs(
+            env=env,
+            clock=clock,
+            catalogue=JOB_DEFINITIONS if job_catalogue is None else job_catalogue,
+            as_of_window=identity.as_of_window,
+        )
         blocklists = Blocklists(env=env, clock=clock)
         covenants = Covenants(env=env, clock=clock)
         outbound = OutboundPolicy.from_env()

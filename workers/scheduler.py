@@ -1,26 +1,36 @@
-"""The scheduler: one leader (PostgreSQL advisory lock) fires cron slots and executes runs with retries."""
+"""The scheduler: one leader (PostgreSQL advisory lock) fires cron slots and hands runs to a few executor threads,
+brand by brand in turn; runs of one brand and lane never overlap."""
 
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import structlog
 
-from domain.jobs.job import BatchCounts, JobRun, RunStatus
+from domain.jobs.job import BatchCounts, JobRun, RunStatus, check_cron
 from domain.shared.aggregate import acting_as, tracing
 from domain.shared.clock import business_date
-from domain.shared.errors import Conflict
+from domain.shared.errors import Conflict, InvalidInput
 
 log = structlog.get_logger(__name__)
 
 LEADER_LOCK_KEY = 7_316_001
+#: First key of the two-key advisory locks an executor holds on the lane (brand, lane) of the run it executes.
+LANE_LOCK_CLASS = 7_316_002
 STALLED_AFTER = timedelta(minutes=15)
+#: Executor threads by default (JOB_WORKERS overrides): runs of different brands, or of different lanes of one
+#: brand, proceed in parallel up to this many.
+DEFAULT_WORKERS = 4
 
 JobHandler = Callable[[Any, JobRun], Iterator[tuple[BatchCounts, str | None]]]
 SlotFirer = Callable[[Any, datetime], None]
@@ -35,6 +45,7 @@ class Scheduler(threading.Thread):
         handlers: dict[str, JobHandler],
         interval: float = 5.0,
         firers: list[SlotFirer] | None = None,
+        workers: int | None = None,
     ) -> None:
         super().__init__(name="scheduler", daemon=True)
         self.platform = platform
@@ -44,9 +55,22 @@ class Scheduler(threading.Thread):
         self.stopping = threading.Event()
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.is_leader = False
+        self.workers = max(1, workers or int(os.environ.get("JOB_WORKERS", DEFAULT_WORKERS)))
+        #: Executors one brand may hold while another brand waits (the rest stay free for the others).
+        self.per_brand = max(1, self.workers // 2)
+        self._lock = threading.Lock()
+        self._in_flight: dict[UUID, tuple[UUID, str]] = {}  # run id -> (brand, lane)
+        self._lanes: set[tuple[UUID, str]] = set()
+        self._brand_load: Counter[UUID] = Counter()
+        self._last_brand: UUID | None = None  # where the round robin over brands resumes
+        self._handoff: queue.Queue[tuple[UUID, UUID, str] | None] = queue.Queue()
+        self._executors: list[threading.Thread] = []
+        self._refused_crons: set[tuple[UUID, str]] = set()
 
     def stop(self) -> None:
         self.stopping.set()
+        for _ in self._executors:
+            self._handoff.put(None)
         self.platform.wake_scheduler()
 
     def run(self) -> None:
@@ -60,7 +84,9 @@ class Scheduler(threading.Thread):
                 self.stopping.wait(self.interval)
 
     def _lead(self, lock_conn: psycopg.Connection[Any]) -> None:
+        next_tick = 0.0
         while not self.stopping.is_set():
+            self.platform.scheduler_wake.clear()  # Before the work: a wake during it is not lost.
             if not self.is_leader:
                 row = lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,)).fetchone()
                 self.is_leader = bool(row and row[0])
@@ -69,12 +95,19 @@ class Scheduler(threading.Thread):
             else:
                 lock_conn.execute("SELECT 1")  # Notice a lost connection (and so lost leadership) early.
             if self.is_leader:
-                self.tick()
-            self.platform.scheduler_wake.wait(self.interval)
-            self.platform.scheduler_wake.clear()
+                # A wake (a run requested, an executor freed) only dispatches; cron slots and recovery keep their
+                # interval, however many runs finish in between.
+                if time.monotonic() >= next_tick:
+                    self.tick()
+                    next_tick = time.monotonic() + self.interval
+                else:
+                    self.dispatch(self.platform.clock.now())
+            self.platform.scheduler_wake.wait(
+                max(0.0, next_tick - time.monotonic()) if self.is_leader else self.interval
+            )
 
     def tick(self) -> None:
-        """One pass: fire due cron slots, recover stalled runs, execute due runs."""
+        """One pass: fire due cron slots, recover stalled runs, hand due runs to the executors."""
         now = self.platform.clock.now()
         self.fire_due_slots(now)
         for fire in self.firers:
@@ -83,40 +116,149 @@ class Scheduler(threading.Thread):
             except Exception:
                 log.exception("scheduler.firer_failed", firer=getattr(fire, "__name__", repr(fire)))
         self.recover_stalled(now)
-        for run_id, _brand_id, _job in self.platform.job_queries.due(now):
-            if self.stopping.is_set():
-                return
-            self.execute(run_id)
+        if not self.stopping.is_set():
+            self.dispatch(now)
 
     def fire_due_slots(self, now: datetime) -> None:
         """Request a run for the latest missed cron slot of each enabled job of each brand."""
         for brand in self.platform.brand_queries.all():
-            for name in self.platform.jobs.catalogue:
-                settings = self.platform.jobs.settings(brand.id, name)
-                if not settings.cron or not settings.enabled:
-                    continue
-                last = self.platform.ops.last_slot(brand.id, name)
-                if last is None:  # First sight: start the schedule now rather than backfilling history.
-                    self.platform.ops.set_last_slot(brand.id, name, now)
-                    continue
-                slot = settings.next_fire_after(last, brand.timezone)
-                due = None
-                while slot is not None and slot <= now:
-                    due, slot = slot, settings.next_fire_after(slot, brand.timezone)
-                if due is None:
-                    continue
-                with acting_as("scheduler"):
-                    self.platform.jobs.request_run(
-                        brand.id,
-                        name,
-                        trigger="schedule",
-                        requested_by="scheduler",
-                        as_of=business_date(due, brand.timezone),
-                        scheduled_for=due,
-                    )
-                self.platform.ops.set_last_slot(brand.id, name, due)
-                log.info("scheduler.slot_fired", brand=brand.slug, job=name, slot=due.isoformat())
+            for name in list(self.platform.jobs.catalogue):
+                try:
+                    self._fire_slot(brand, name, now)
+                except Exception:  # One brand's bad schedule must not stop the others'.
+                    log.exception("scheduler.slot_failed", brand=brand.slug, job=name)
         self.platform.engine.wait_for("jobs", self.platform.engine.head("jobs"), timeout=2.0)
+
+    def _fire_slot(self, brand: Any, name: str, now: datetime) -> None:
+        if not self.platform.jobs.definition(name).scheduled:
+            return
+        settings = self.platform.jobs.settings(brand.id, name)
+        if not settings.cron or not settings.enabled:
+            return
+        try:
+            check_cron("cron", settings.cron)
+        except InvalidInput as exc:  # Stored before schedules were limited to once a minute: not fired.
+            if (brand.id, name) not in self._refused_crons:
+                self._refused_crons.add((brand.id, name))
+                log.warning("scheduler.cron_refused", brand=brand.slug, job=name, error=exc.message)
+            return
+        last = self.platform.ops.last_slot(brand.id, name)
+        if last is None:  # First sight: start the schedule now rather than backfilling history.
+            self.platform.ops.set_last_slot(brand.id, name, now)
+            return
+        slot = settings.next_fire_after(last, brand.timezone)
+        due = None
+        while slot is not None and slot <= now:
+            due, slot = slot, settings.next_fire_after(slot, brand.timezone)
+        if due is None:
+            return
+        # A brand held at a fixed business date runs as of that date, never after it.
+        as_of = min(business_date(due, brand.timezone), self.platform.identity.business_date(brand.id))
+        try:
+            with acting_as("scheduler"):
+                self.platform.jobs.request_run(
+                    brand.id, name, trigger="schedule", requested_by="scheduler", as_of=as_of, scheduled_for=due
+                )
+        except InvalidInput as exc:  # The slot's date is outside the brand's calendar: skipped, not retried.
+            log.warning("scheduler.slot_refused", brand=brand.slug, job=name, slot=due.isoformat(), error=exc.message)
+        else:
+            log.info("scheduler.slot_fired", brand=brand.slug, job=name, slot=due.isoformat())
+        self.platform.ops.set_last_slot(brand.id, name, due)
+
+    # Dispatch ----------------------------------------------------------------------------------------------
+
+    def dispatch(self, now: datetime) -> int:
+        """Hand due runs to free executors, brand by brand in turn; returns how many were handed over.
+
+        A run waits while another run of its brand and lane is in flight. A brand may hold `per_brand` executors
+        while other brands have runs to start; beyond that it may use all but one, so a brand that asks next still
+        finds an executor free.
+        """
+        self._start_executors()
+        queued: dict[UUID, list[tuple[UUID, str]]] = {}
+        for run in self.platform.job_queries.due(now):
+            queued.setdefault(run.brand_id, []).append((run.id, self.platform.jobs.lane(run.job_name)))
+        handed = 0
+        with self._lock:
+            for cap, limit in ((self.per_brand, self.workers), (self.workers, self.workers - 1)):
+                while len(self._in_flight) < limit:
+                    picked = self._next_run(queued, cap)
+                    if picked is None:
+                        break
+                    run_id, brand_id, lane = picked
+                    self._in_flight[run_id] = (brand_id, lane)
+                    self._lanes.add((brand_id, lane))
+                    self._brand_load[brand_id] += 1
+                    self._last_brand = brand_id
+                    self._handoff.put(picked)
+                    handed += 1
+        return handed
+
+    def _next_run(self, queued: dict[UUID, list[tuple[UUID, str]]], cap: int) -> tuple[UUID, UUID, str] | None:
+        """The oldest startable run of the next brand after the last one served that has one (caller holds the lock)."""
+        brands = sorted(queued)
+        if self._last_brand is not None:
+            brands = [b for b in brands if b > self._last_brand] + [b for b in brands if b <= self._last_brand]
+        for brand_id in brands:
+            if self._brand_load[brand_id] >= cap:
+                continue
+            for index, (run_id, lane) in enumerate(queued[brand_id]):
+                if run_id in self._in_flight or (brand_id, lane) in self._lanes:
+                    continue
+                del queued[brand_id][index]
+                return run_id, brand_id, lane
+        return None
+
+    def in_flight(self) -> set[UUID]:
+        """The runs this scheduler's executors hold now."""
+        with self._lock:
+            return set(self._in_flight)
+
+    def _start_executors(self) -> None:
+        while len(self._executors) < self.workers:
+            thread = threading.Thread(
+                target=self._execute_handed, name=f"job-executor-{len(self._executors)}", daemon=True
+            )
+            self._executors.append(thread)
+            thread.start()
+
+    def _execute_handed(self) -> None:
+        """An executor: take handed runs one by one and execute each holding its lane's lock in PostgreSQL."""
+        conn: psycopg.Connection[Any] | None = None
+        while (item := self._handoff.get()) is not None:
+            run_id, brand_id, lane = item
+            executed = False
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.platform.dsn, autocommit=True)
+                executed = self._execute_in_lane(conn, run_id, brand_id, lane)
+            except Exception:  # The run's own failures are recorded by execute; this is the lane's.
+                log.exception("scheduler.executor_failed", run=str(run_id))
+                if conn is not None:
+                    conn.close()
+                conn = None
+            finally:
+                with self._lock:
+                    self._in_flight.pop(run_id, None)
+                    self._lanes.discard((brand_id, lane))
+                    self._brand_load[brand_id] -= 1
+                if executed:
+                    self.platform.wake_scheduler()  # An executor is free: the next run starts now, not next tick.
+        if conn is not None:
+            conn.close()
+
+    def _execute_in_lane(self, conn: psycopg.Connection[Any], run_id: UUID, brand_id: UUID, lane: str) -> bool:
+        """Execute the run unless another process holds its lane (a leader that lost its lock, still running)."""
+        key = (LANE_LOCK_CLASS, f"{brand_id}:{lane}")
+        row = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", key).fetchone()
+        if not (row and row[0]):
+            log.info("scheduler.lane_busy", run=str(run_id), lane=lane)
+            return False
+        try:
+            self.execute(run_id)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", key)
+        return True
 
     def recover_stalled(self, now: datetime) -> None:
         """A run left 'running' by a dead worker gets a failed attempt, so it retries (from its cursor).
@@ -124,9 +266,10 @@ class Scheduler(threading.Thread):
         A worker process on this host that no longer exists (killed, crashed, restarted) is known dead at once;
         a worker elsewhere is presumed dead when its run has shown no progress for STALLED_AFTER.
         """
-        stalled = set(self.platform.job_queries.stalled(now - STALLED_AFTER))
+        mine = self.in_flight()  # Alive by definition: this process's executors are running them.
+        stalled = set(self.platform.job_queries.stalled(now - STALLED_AFTER)) - mine
         for run_id in self.platform.job_queries.running():
-            if run_id in stalled:
+            if run_id in stalled or run_id in mine:
                 continue
             run = self.platform.jobs.run(None, run_id)
             if run.status == RunStatus.RUNNING and run.worker and not _alive(run.worker):
@@ -148,7 +291,14 @@ class Scheduler(threading.Thread):
         except Conflict:
             return  # Another worker took it, or its retry time has not come.
         handler = self.handlers.get(run.job_name)
-        log.info("job.started", run=str(run_id), job=run.job_name, attempt=run.attempt, as_of=run.as_of.isoformat())
+        log.info(
+            "job.started",
+            run=str(run_id),
+            job=run.job_name,
+            attempt=run.attempt,
+            as_of=run.as_of.isoformat(),
+            dry_run=run.dry_run,
+        )
         with acting_as(f"job:{run.job_name}"), tracing(f"job-run:{run_id}"):
             try:
                 if handler is None:

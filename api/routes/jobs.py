@@ -2,31 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.endpoint import Context, Endpoint, json_response
 from domain.identity.permissions import Level, Permission
-from domain.jobs.job import JobRunNotFound
-from domain.shared.clock import business_date
+from domain.jobs.job import JobRunNotFound, RunQueueFull
+from domain.notices.source import SourceNotFound, SyncAlreadyRunning
+from domain.notices.triggering import JOB as SYNC_JOB
+from domain.notices.triggering import job_run_id, request_sync
+from domain.shared.errors import InvalidValue
 from domain.shared.values import BusinessDate
+from projections.notices import Scope
 
 READ = (Permission.JOBS, Level.READ)
 WRITE = (Permission.JOBS, Level.WRITE)
 ADMIN = (Permission.JOBS, Level.ALL)
 
+#: Manual runs of one job a brand may have waiting (requested or retrying) at once; one more is a 429. Enough for
+#: a person's reruns; a client in a loop cannot pile up a queue (the scheduler is fair across brands, but a
+#: brand's own runs of one job still run one at a time).
+MAX_QUEUED_MANUAL_RUNS = 5
+#: Seconds a client told 429 waits before asking again (a queued run usually starts within seconds).
+QUEUE_RETRY_AFTER = 30
+
 
 class RunRequest(BaseModel):
-    """A manual run: the as-of business date (default: today in the brand's timezone) and overrides."""
+    """A manual run: the as-of business date (default: the brand's business date), overrides, or a dry run."""
 
     model_config = ConfigDict(extra="forbid")
 
-    as_of: BusinessDate | None = None
+    as_of: BusinessDate | None = Field(
+        None, description="Between the brand's first business day and its business date (later only for a dry run)"
+    )
     variables: dict[str, str] = Field(default_factory=dict)
     filters: dict[str, str] = Field(default_factory=dict)
     batch_size: int | None = Field(None, ge=1, le=100_000)
+    dry_run: bool = Field(False, description="Compute and report counts without writing anything")
 
 
 class JobSettingsPatch(BaseModel):
@@ -53,10 +69,11 @@ class RunHistoryQuery(BaseModel):
 
 
 class RunAccepted(BaseModel):
-    """A run was requested; poll its URL."""
+    """A run was requested; poll its URL (a notice sync of every source requests one run per source)."""
 
     run_id: str
     status: str
+    run_ids: list[str]
 
 
 class JobOut(BaseModel):
@@ -84,6 +101,7 @@ class RunOut(BaseModel):
     trigger: str
     requested_by: str
     as_of: str
+    dry_run: bool
     status: str
     attempt: int
     batches: int
@@ -131,25 +149,99 @@ def configure_job(ctx: Context) -> Response:
     return json_response(_job(ctx, name, ctx.platform.job_queries.last_runs(ctx.brand_id).get(name)))
 
 
+def start_manual_run(
+    platform: Any, brand_id: UUID, actor: str, companies: Sequence[str], name: str, body: RunRequest
+) -> list[UUID]:
+    """Request a manual run (the API's and the portal's); returns the job run ids it requested.
+
+    RunQueueFull (429) when the brand already has MAX_QUEUED_MANUAL_RUNS of the job waiting. A notice sync runs per
+    source: `variables.source_id` names one, otherwise every enabled source the caller may see is synced.
+    """
+    platform.jobs.definition(name)
+    if name == SYNC_JOB:
+        return _request_syncs(platform, Scope(brand_id, tuple(c.upper() for c in companies)), actor, body)
+    as_of = body.as_of or platform.identity.business_date(brand_id)
+    with platform.job_queries.manual_request(brand_id, name) as queued:
+        if queued >= MAX_QUEUED_MANUAL_RUNS:
+            raise RunQueueFull(
+                f"{queued} manual runs of {name} are already waiting for this brand (at most "
+                f"{MAX_QUEUED_MANUAL_RUNS}); try again once one has started",
+                retry_after=QUEUE_RETRY_AFTER,
+                queued=queued,
+                limit=MAX_QUEUED_MANUAL_RUNS,
+            )
+        result = platform.jobs.request_run(
+            brand_id,
+            name,
+            trigger="manual",
+            requested_by=actor,
+            as_of=as_of,
+            variables=body.variables,
+            filters=body.filters,
+            batch_size=body.batch_size,
+            dry_run=body.dry_run,
+        )
+        # Inside the lock, so the next request counts this run.
+        platform.engine.wait_for("jobs", result.position)
+    platform.wake_scheduler()
+    return [result.id]
+
+
+def _request_syncs(platform: Any, scope: Scope, actor: str, body: RunRequest) -> list[UUID]:
+    """A manual softmedia-sync: one sync run (and job run) per source, as the dashboard's sync button does."""
+    given = {
+        "as_of": body.as_of is not None,
+        "filters": bool(body.filters),
+        "batch_size": body.batch_size is not None,
+        "dry_run": body.dry_run,
+    }
+    for field, present in given.items():
+        if present:
+            raise InvalidValue(
+                field, f"{SYNC_JOB} pulls each source's current notices; it takes only variables.source_id"
+            )
+    unknown = sorted(set(body.variables) - {"source_id"})
+    if unknown:
+        raise InvalidValue("variables", f"unknown variable(s) {unknown}; {SYNC_JOB} accepts ['source_id']")
+    now = platform.clock.now()
+    if "source_id" in body.variables:
+        raw = body.variables["source_id"]
+        try:
+            source_id = UUID(raw)
+        except ValueError:
+            raise InvalidValue("variables.source_id", f"'{raw}' is not a notice source id") from None
+        if platform.notice_queries.source(scope, source_id, now) is None:
+            raise SourceNotFound(f"NoticeSource {source_id} not found", id=str(source_id))
+        sync_id = request_sync(platform, scope.brand_id, source_id, trigger="manual", requested_by=actor)
+        platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+        return [job_run_id(sync_id)]
+    sources = [s for s in platform.notice_queries.sources(scope, now) if s["enabled"]]
+    if not sources:
+        raise InvalidValue("variables.source_id", "there is no enabled notice source to sync; connect one first")
+    started: list[UUID] = []
+    busy: SyncAlreadyRunning | None = None
+    for source in sources:
+        try:
+            sync_id = request_sync(platform, scope.brand_id, source["id"], trigger="manual", requested_by=actor)
+        except SyncAlreadyRunning as exc:  # That source is syncing now: this request is already being served.
+            busy = exc
+            continue
+        started.append(job_run_id(sync_id))
+    if not started and busy is not None:
+        raise busy
+    platform.engine.wait_for("jobs", platform.engine.head("jobs"))  # the runs are readable at their Location
+    return started
+
+
 def request_run(ctx: Context) -> Response:
-    body: RunRequest = ctx.body
-    name = ctx.path["name"]
-    brand = ctx.platform.identity.brand(ctx.brand_id)
-    as_of = body.as_of or business_date(ctx.platform.clock.now(), brand.timezone)
-    result = ctx.platform.jobs.request_run(
-        ctx.brand_id,
-        name,
-        trigger="manual",
-        requested_by=ctx.principal.actor,
-        as_of=as_of,
-        variables=body.variables,
-        filters=body.filters,
-        batch_size=body.batch_size,
+    run_ids = start_manual_run(
+        ctx.platform, ctx.brand_id, ctx.principal.actor, ctx.principal.companies, ctx.path["name"], ctx.body
     )
-    ctx.platform.engine.wait_for("jobs", result.position)
-    ctx.platform.wake_scheduler()
+    first = run_ids[0]
     return json_response(
-        {"run_id": result.id, "status": "requested"}, 202, headers={"Location": f"/api/v1/jobs/runs/{result.id}"}
+        {"run_id": first, "status": "requested", "run_ids": run_ids},
+        202,
+        headers={"Location": f"/api/v1/jobs/runs/{first}"},
     )
 
 
@@ -191,7 +283,7 @@ ENDPOINTS = [
         "POST",
         "/api/v1/jobs/{name}/runs",
         request_run,
-        "Trigger a run (202; poll the run)",
+        "Trigger a run (202; poll the run); 429 when the brand has too many runs of the job waiting",
         WRITE,
         body=RunRequest,
         response=RunAccepted,

@@ -134,8 +134,11 @@ class Covenants(ContextApplication):
 
     # Batch work (the jobs) -------------------------------------------------------------------------------
 
-    def open_due_cycles(self, covenant_ids: list[UUID], as_of: date) -> tuple[int, int]:
-        """Open every due cycle of the covenants in one atomic save; returns (covenants changed, records opened)."""
+    def open_due_cycles(self, covenant_ids: list[UUID], as_of: date, *, dry_run: bool = False) -> tuple[int, int]:
+        """Open every due cycle of the covenants in one atomic save; returns (covenants changed, records opened).
+
+        A dry run works on the loaded aggregates only and saves nothing (they are not cached, so nothing leaks).
+        """
         changed: list[Aggregate] = []
         opened = 0
         for covenant in self.load_many(Covenant, covenant_ids, None, CovenantNotFound):
@@ -144,15 +147,18 @@ class Covenants(ContextApplication):
                 changed.append(covenant)
                 changed.extend(records)
                 opened += len(records)
-        if changed:
+        if changed and not dry_run:
             self.commit(changed[0], *changed[1:])
         return sum(isinstance(a, Covenant) for a in changed), opened
 
-    def mark_overdue(self, evaluation_ids: list[UUID], as_of: date) -> int:
-        """System only: move still-open records past due date plus grace to Overdue, atomically; returns how many."""
+    def mark_overdue(self, evaluation_ids: list[UUID], as_of: date, *, dry_run: bool = False) -> int:
+        """System only: move still-open records past due date plus grace to Overdue, atomically; returns how many.
+
+        A dry run counts them and saves nothing.
+        """
         records = self.load_many(CovenantEvaluation, evaluation_ids, None, EvaluationNotFound)
         changed = [r for r in records if r.mark_overdue(as_of)]
-        if changed:
+        if changed and not dry_run:
             self.commit(changed[0], *changed[1:])
         return len(changed)
 
@@ -183,10 +189,18 @@ class Covenants(ContextApplication):
         *,
         subject_for: Callable[[list[CovenantEvaluation]], str],
         as_of: date,
+        dry_run: bool = False,
     ) -> list[CovenantNotice | None]:
-        """`queue_notice` for many (evaluation ids, recipient) groups in one atomic save; a None per covered group."""
+        """`queue_notice` for many (evaluation ids, recipient) groups in one atomic save; a None per covered group.
+
+        A dry run saves nothing; it first marks overdue (in memory) what a real run would have marked by now, so
+        it counts the overdue notices a real run would queue.
+        """
         ids = list(dict.fromkeys(i for evaluation_ids, _ in groups for i in evaluation_ids))
         loaded = {r.id: r for r in self.load_many(CovenantEvaluation, ids, brand_id, EvaluationNotFound)}
+        if dry_run and kind is NoticeKind.OVERDUE:
+            for record in loaded.values():
+                record.mark_overdue(as_of)
         notices: list[CovenantNotice | None] = []
         changed: list[Aggregate] = []
         for evaluation_ids, recipient in groups:
@@ -211,7 +225,7 @@ class Covenants(ContextApplication):
                 record.queue_notice(kind, notice.id)
             notices.append(notice)
             changed += [notice, *records]
-        if changed:
+        if changed and not dry_run:
             self.commit(changed[0], *changed[1:])
         return notices
 

@@ -293,6 +293,18 @@ class Identity(ContextApplication):
         settings = self.settings(brand_id)
         return settings.business_date or business_date(self.clock.now(), settings.timezone)
 
+    def as_of_window(self, brand_id: UUID) -> tuple[date, date]:
+        """The dates the brand's job runs may be as of: from its first business day to its business date.
+
+        The first business day is the day the brand was created, in its timezone — or its configured business date
+        when that is earlier (a brand operated as of a past date, e.g. while its book is migrated).
+        """
+        config = self.configuration(brand_id)  # loads the brand too: NotFound for an unknown one
+        settings = config.settings
+        created = business_date(self.brand(brand_id).created_on, settings.timezone)
+        latest = settings.business_date or business_date(self.clock.now(), settings.timezone)
+        return min(created, latest), latest
+
     # Staff ------------------------------------------------------------------
 
     def create_staff(

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
-from domain.jobs.job import BatchCounts, JobConfiguration, JobNotFound, JobRun, JobRunNotFound, JobSettings
+from domain.jobs.job import (
+    BatchCounts,
+    JobConfiguration,
+    JobNotFound,
+    JobRun,
+    JobRunNotFound,
+    JobSettings,
+    check_as_of,
+)
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.errors import InvalidValue
@@ -25,6 +34,22 @@ class JobDefinition:
     defaults: JobSettings
     filter_keys: frozenset[str] = field(default_factory=frozenset)
     variable_keys: frozenset[str] = field(default_factory=lambda: frozenset({"as_of"}))
+    #: Whether its handler honours `JobRun.dry_run` (computes and reports counts, writes nothing).
+    dry_run: bool = False
+    #: Runs of one brand whose jobs share a lane run one at a time (default: the job's own name), e.g. jobs that
+    #: change the same records.
+    lane: str | None = None
+    #: False for a job whose runs are requested elsewhere (each notice source's own cron): it takes no cron.
+    scheduled: bool = True
+
+    @property
+    def lane_name(self) -> str:
+        """The lane its runs queue in, per brand."""
+        return self.lane or self.name
+
+
+#: (earliest, latest) as-of date a brand's runs may take: its first business day and its business date.
+AsOfWindow = Callable[[UUID], tuple[date, date]]
 
 
 class Jobs(ContextApplication):
@@ -33,10 +58,16 @@ class Jobs(ContextApplication):
     name = "jobs"
 
     def __init__(
-        self, env: dict[str, str] | None = None, clock: Any = None, catalogue: list[JobDefinition] | None = None
+        self,
+        env: dict[str, str] | None = None,
+        clock: Any = None,
+        catalogue: list[JobDefinition] | None = None,
+        as_of_window: AsOfWindow | None = None,
     ):
         super().__init__(env, clock)
         self.catalogue: dict[str, JobDefinition] = {d.name: d for d in catalogue or []}
+        #: The identity context's brand calendar (None: as-of dates are not checked, for unit tests only).
+        self.as_of_window = as_of_window
 
     def register(self, definition: JobDefinition) -> None:
         """Make a job known (later issues register theirs at start-up)."""
@@ -61,6 +92,8 @@ class Jobs(ContextApplication):
         current = self.settings(brand_id, job_name)
         settings = JobSettings.model_validate({**current.model_dump(), **changes}).checked()
         self._check_keys(definition, settings.filters, settings.variables)
+        if settings.cron is not None and not definition.scheduled:
+            raise InvalidValue("cron", f"{job_name} takes no schedule of its own: {definition.description}")
         config = self.find(self._config_id(brand_id, job_name))
         if isinstance(config, JobConfiguration):
             if config.settings == settings:
@@ -89,9 +122,19 @@ class Jobs(ContextApplication):
         batch_size: int | None = None,
         scheduled_for: datetime | None = None,
         run_id: UUID | None = None,
+        dry_run: bool = False,
     ) -> CommandResult:
-        """Ask for a run; a scheduled run's id derives from its slot, so a slot never runs twice."""
+        """Ask for a run; a scheduled run's id derives from its slot, so a slot never runs twice.
+
+        `as_of` must lie between the brand's first business day and its business date; a dry run (only of a job
+        that supports one) computes and reports counts without writing, so it may look ahead.
+        """
         definition = self.definition(job_name)
+        if dry_run and not definition.dry_run:
+            raise InvalidValue("dry_run", f"{job_name} cannot do a dry run: it cannot work without writing")
+        if self.as_of_window is not None:
+            earliest, latest = self.as_of_window(brand_id)
+            check_as_of(as_of, earliest, latest, dry_run=dry_run)
         base = self.settings(brand_id, job_name)
         overrides: dict[str, Any] = {
             "filters": {**base.filters, **(filters or {})},
@@ -116,8 +159,14 @@ class Jobs(ContextApplication):
             as_of=as_of,
             settings=settings,
             scheduled_for=scheduled_for,
+            dry_run=dry_run,
         )
         return self.commit(run)
+
+    def lane(self, job_name: str) -> str:
+        """The lane a job's runs queue in (its own name for a job no longer registered)."""
+        definition = self.catalogue.get(job_name)
+        return definition.lane_name if definition is not None else job_name
 
     def run(self, brand_id: UUID | None, run_id: UUID) -> JobRun:
         """The run, if in the brand (None: any brand, for workers)."""

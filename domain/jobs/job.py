@@ -11,7 +11,60 @@ from eventsourcing.domain import event
 from pydantic import BaseModel, ConfigDict
 
 from domain.shared.aggregate import Aggregate
-from domain.shared.errors import Conflict, InvalidValue, NotFound
+from domain.shared.errors import Conflict, InvalidValue, NotFound, Throttled
+
+#: The shorthands croniter reads that still fire at most once a minute (`@reboot` is not one it reads).
+_CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
+#: Any fixed instant: a valid expression must fire at least once after it (croniter searches a few years ahead).
+_CRON_PROBE = datetime(2000, 1, 1)
+
+
+def check_cron(field: str, expression: str) -> str:
+    """A five-field cron expression (minute hour day month weekday) or a shorthand such as @daily that fires.
+
+    croniter also reads a sixth field as seconds; a schedule of one run a second would flood the run queue, so the
+    finest schedule is once a minute. An expression that never fires (30 February) is refused too: the scheduler
+    could not compute its next slot.
+    """
+    text = expression.strip()
+    fields = text.split()
+    if text.lower() in _CRON_ALIASES:
+        return expression
+    if len(fields) != 5:
+        raise InvalidValue(
+            field,
+            f"'{expression}' has {len(fields)} field(s); a schedule has 5 (minute hour day-of-month month "
+            "day-of-week), so it runs at most once a minute",
+        )
+    if not croniter.is_valid(text):
+        raise InvalidValue(field, f"'{expression}' is not a valid cron expression (e.g. '30 2 * * *')")
+    try:
+        croniter(text, _CRON_PROBE).get_next(datetime)
+    except Exception:  # noqa: BLE001 - croniter signals an expression with no next date in several ways.
+        raise InvalidValue(field, f"'{expression}' never fires") from None
+    return expression
+
+
+def check_as_of(as_of: date, earliest: date, latest: date, *, dry_run: bool) -> None:
+    """A run's as-of date lies between the brand's first business day and its business date.
+
+    A later date would act on the future for real (records marked overdue, borrowers emailed); only a dry run,
+    which writes nothing, may look ahead. An earlier date is before the brand existed (a mistyped year).
+    """
+    if as_of < earliest:
+        raise InvalidValue(
+            "as_of", f"{as_of.isoformat()} is before the brand's first business day ({earliest.isoformat()})"
+        )
+    if as_of > latest and not dry_run:
+        raise InvalidValue(
+            "as_of",
+            f"{as_of.isoformat()} is after the brand's business date ({latest.isoformat()}); "
+            'only a dry run ({"dry_run": true}) may look ahead',
+        )
+
+
+class RunQueueFull(Throttled):
+    """Raised when a brand already has as many manual runs of a job waiting as it may."""
 
 
 class JobNotFound(NotFound):
@@ -47,8 +100,8 @@ class JobSettings(BaseModel):
 
     def checked(self) -> JobSettings:
         """Validate the cron expression and the numeric limits."""
-        if self.cron is not None and not croniter.is_valid(self.cron):
-            raise InvalidValue("cron", f"'{self.cron}' is not a valid cron expression")
+        if self.cron is not None:
+            check_cron("cron", self.cron)
         if not 1 <= self.batch_size <= 100_000:
             raise InvalidValue("batch_size", "must be between 1 and 100000")
         if not 0 <= self.retry_count <= 20:
@@ -122,6 +175,7 @@ class JobRun(Aggregate):
         as_of: date
         settings: JobSettings
         scheduled_for: datetime | None = None
+        dry_run: bool = False  # compute and report counts, write nothing (may look past the business date)
 
     class AttemptStarted(Aggregate.Event):
         """A worker began an attempt."""
@@ -160,6 +214,7 @@ class JobRun(Aggregate):
         as_of: date,
         settings: JobSettings,
         scheduled_for: datetime | None,
+        dry_run: bool = False,
     ) -> None:
         self.brand_id = brand_id
         self.job_name = job_name
@@ -168,6 +223,7 @@ class JobRun(Aggregate):
         self.as_of = as_of
         self.settings = settings
         self.scheduled_for = scheduled_for
+        self.dry_run = dry_run
         self.status = RunStatus.REQUESTED
         self.attempt = 0
         self.totals = BatchCounts()

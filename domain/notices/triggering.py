@@ -7,7 +7,6 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.jobs.job import RunStatus
-from domain.shared.clock import business_date
 
 JOB = "softmedia-sync"
 _JOB_RUN_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/softmedia-sync-job")
@@ -34,13 +33,12 @@ def request_sync(platform: Any, brand_id: UUID | None, source_id: UUID, *, trigg
         brand_id, source_id, trigger=trigger, requested_by=requested_by, is_abandoned=abandoned
     )
     source = platform.notices.source(brand_id, source_id)
-    brand = platform.identity.brand(source.brand_id)
     platform.jobs.request_run(
         source.brand_id,
         JOB,
         trigger=trigger,
         requested_by=requested_by,
-        as_of=business_date(platform.clock.now(), brand.timezone),
+        as_of=platform.identity.business_date(source.brand_id),  # a brand held at a fixed date syncs as of it
         variables={"source_id": str(source_id), "sync_run_id": str(result.id)},
         run_id=job_run_id(result.id),
     )

@@ -26,6 +26,14 @@ class Conflict(DomainError):
     """Raised when a command conflicts with current state (duplicate, wrong status, stale version)."""
 
 
+class Throttled(DomainError):
+    """Raised when a request must wait its turn; `retry_after` says how many seconds (HTTP 429 + Retry-After)."""
+
+    def __init__(self, message: str, retry_after: int, **details: object) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class FieldError:
     """One invalid input field and why."""

@@ -272,6 +272,8 @@ def _stop(runners: list[ProjectionRunner]) -> None:
 
 def _execute(platform: Platform, brand_id: UUID, job: str) -> tuple[JobRun, float]:
     """Request a manual run for AS_OF and execute it as the scheduler does; returns the finished run and seconds."""
+    # The book is dated AS_OF: the brand operates as of that day, so its runs may be dated then.
+    platform.identity.change_configuration(brand_id, {"business_date": AS_OF})
     requested = platform.jobs.request_run(brand_id, job, trigger="manual", requested_by="bench", as_of=AS_OF)
     began = time.perf_counter()
     Scheduler(platform, JOB_HANDLERS).execute(requested.id)

@@ -62,7 +62,8 @@ def test_manual_job_run_is_accepted_and_runs(client: Any, tenant: Any, platform:
 
     jobs = client.get("/api/v1/jobs", headers=tenant.auth).json()["items"]
     assert "housekeeping" in [j["name"] for j in jobs]
-    accepted = client.post("/api/v1/jobs/housekeeping/runs", json={"as_of": "2026-11-20"}, headers=tenant.auth)
+    today = platform.identity.business_date(tenant.brand_id).isoformat()
+    accepted = client.post("/api/v1/jobs/housekeeping/runs", json={"as_of": today}, headers=tenant.auth)
     assert accepted.status_code == 202
     run_id = accepted.json()["run_id"]
     assert client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json()["status"] == "requested"
@@ -71,7 +72,7 @@ def test_manual_job_run_is_accepted_and_runs(client: Any, tenant: Any, platform:
     while (run := client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())["status"] != "succeeded":
         assert time.monotonic() < deadline, run
         time.sleep(0.05)
-    assert run["as_of"] == "2026-11-20" and run["trigger"] == "manual" and run["requested_by"].startswith("apikey:")
+    assert run["as_of"] == today and run["trigger"] == "manual" and run["requested_by"].startswith("apikey:")
     history = client.get("/api/v1/jobs/housekeeping/runs", headers=tenant.auth).json()["items"]
     assert history[0]["id"] == run_id
 

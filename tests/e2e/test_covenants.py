@@ -42,7 +42,14 @@ def _covenant(client: Any, tenant: Tenant, customer_id: str, **overrides: Any) -
     return dict(created.json())
 
 
+def hold_business_date(platform: Any, tenant: Tenant, as_of: str) -> None:
+    """Operate the brand as of `as_of` (its configured business date), so job runs may be dated then."""
+    result, _ = platform.identity.change_configuration(tenant.brand_id, {"business_date": as_of})
+    platform.engine.wait_for("identity", result.position)
+
+
 def _run(client: Any, platform: Any, tenant: Tenant, job: str, as_of: str) -> dict[str, Any]:
+    hold_business_date(platform, tenant, as_of)
     accepted = client.post(f"/api/v1/jobs/{job}/runs", json={"as_of": as_of}, headers=tenant.auth)
     assert accepted.status_code == 202, accepted.text
     run_id = accepted.json()["run_id"]

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import threading
+import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -9,6 +12,7 @@ import pytest
 
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings, RunStatus
+from tests.conftest import make_tenant
 from workers.scheduler import Scheduler
 
 
@@ -37,6 +41,12 @@ def _forget_test_jobs(platform: Any) -> Iterator[None]:
         del platform.jobs.catalogue[name]
 
 
+def _hold_business_date(platform: Any, tenant: Any, day: date) -> None:
+    """Operate the brand as of `day`, so its runs may be dated then."""
+    result, _ = platform.identity.change_configuration(tenant.brand_id, {"business_date": day.isoformat()})
+    platform.engine.wait_for("identity", result.position)
+
+
 def _register(platform: Any, name: str, cron: str | None = None) -> None:
     platform.jobs.register(
         JobDefinition(
@@ -54,6 +64,7 @@ def test_manual_run_retries_then_succeeds_with_history(platform: Any, tenant: An
     _register(platform, name)
     handler = Flaky(failures=1)
     scheduler = Scheduler(platform, {name: handler})
+    _hold_business_date(platform, tenant, date(2026, 11, 1))
     result = platform.jobs.request_run(
         tenant.brand_id,
         name,
@@ -80,6 +91,7 @@ def test_run_fails_for_good_after_its_retries(platform: Any, tenant: Any) -> Non
     name = "doomed-" + uuid.uuid4().hex[:6]
     _register(platform, name)
     scheduler = Scheduler(platform, {name: Flaky(failures=99)})
+    _hold_business_date(platform, tenant, date(2026, 11, 1))
     result = platform.jobs.request_run(
         tenant.brand_id, name, trigger="manual", requested_by="test", as_of=date(2026, 11, 1)
     )
@@ -92,6 +104,7 @@ def test_run_fails_for_good_after_its_retries(platform: Any, tenant: Any) -> Non
 def test_a_cron_slot_produces_one_run_however_often_it_fires(platform: Any, tenant: Any) -> None:
     name = "cron-" + uuid.uuid4().hex[:6]
     _register(platform, name, cron="*/5 * * * *")
+    _hold_business_date(platform, tenant, date(2026, 11, 22))
     slot = datetime(2026, 11, 22, 10, 5, tzinfo=UTC)
     first = platform.jobs.request_run(
         tenant.brand_id,
@@ -116,7 +129,7 @@ def test_scheduler_fires_the_latest_missed_slot_once(platform: Any, tenant: Any)
     name = "tick-" + uuid.uuid4().hex[:6]
     _register(platform, name, cron="0 * * * *")
     scheduler = Scheduler(platform, {name: Flaky(failures=0)})
-    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    _hold_business_date(platform, tenant, date(2026, 11, 22))
     start = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     scheduler.fire_due_slots(start)  # first sight: remember the slot, no backfill
     assert platform.ops.last_slot(tenant.brand_id, name) == start
@@ -138,3 +151,171 @@ def test_only_one_scheduler_leads(platform: Any) -> None:
         assert holder.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,)).fetchone()[0]
         with psycopg.connect(platform.dsn, autocommit=True) as other:
             assert other.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,)).fetchone()[0] is False
+
+
+class DispatchOnly(Scheduler):
+    """The real scheduler without cron firing: earlier tests' brands have schedules; these tests are about dispatch."""
+
+    def fire_due_slots(self, now: datetime) -> None:
+        pass
+
+
+class Gate:
+    """Job handlers whose runs block until released; they record overlap per lane and who started when."""
+
+    def __init__(self, lanes: dict[str, str]) -> None:
+        self.lanes = lanes  # job name -> lane
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.running: Counter[tuple[Any, str]] = Counter()
+        self.peak: Counter[tuple[Any, str]] = Counter()
+        self.brand_running: Counter[Any] = Counter()
+        self.brand_peak: Counter[Any] = Counter()
+        self.finished: Counter[Any] = Counter()
+
+    def __call__(self, platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+        lane = (run.brand_id, self.lanes[run.job_name])
+        with self.lock:
+            self.running[lane] += 1
+            self.peak[lane] = max(self.peak[lane], self.running[lane])
+            self.brand_running[run.brand_id] += 1
+            self.brand_peak[run.brand_id] = max(self.brand_peak[run.brand_id], self.brand_running[run.brand_id])
+        try:
+            assert self.release.wait(timeout=60), "never released"
+            yield BatchCounts(processed=1, succeeded=1), "done"
+        finally:
+            with self.lock:
+                self.running[lane] -= 1
+                self.brand_running[run.brand_id] -= 1
+                self.finished[run.brand_id] += 1
+
+
+def _request(platform: Any, brand_id: Any, name: str, day: date) -> Any:
+    return platform.jobs.request_run(brand_id, name, trigger="manual", requested_by="test", as_of=day).id
+
+
+def test_a_brand_with_many_queued_runs_does_not_hold_up_another_brands_run(platform: Any) -> None:
+    """Brand A has 40 runs of 5 blocking jobs queued (two jobs share a lane); brand B's run starts and finishes
+    while every run of A still blocks, A's jobs run in parallel, and no lane ever runs two runs at once."""
+    suffix = uuid.uuid4().hex[:6]
+    names = [f"gate{i}-{suffix}" for i in range(5)]
+    lanes = {name: name for name in names[:3]} | {name: f"shared-{suffix}" for name in names[3:]}
+    for name in names:
+        platform.jobs.register(
+            JobDefinition(name, name, "blocks", JobSettings(cron=None, retry_count=0), lane=lanes[name])
+        )
+    quick = f"quick-{suffix}"
+    _register(platform, quick)
+    a, b = make_tenant(platform), make_tenant(platform)
+    day = platform.identity.business_date(a.brand_id)
+    gate = Gate(lanes)
+    b_done = threading.Event()
+
+    def quick_job(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+        yield BatchCounts(processed=1, succeeded=1), None
+        b_done.set()
+
+    a_runs = [_request(platform, a.brand_id, names[i % 5], day) for i in range(40)]
+    b_run = _request(platform, b.brand_id, quick, day)
+    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+
+    scheduler = DispatchOnly(platform, {quick: quick_job, **dict.fromkeys(names, gate)}, interval=0.2, workers=4)
+    scheduler.start()
+    try:
+        assert b_done.wait(timeout=20), "brand B's run waited behind brand A's queue"
+        deadline = time.monotonic() + 10
+        while platform.jobs.run(b.brand_id, b_run).status != RunStatus.SUCCEEDED:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # A's jobs run in parallel, on all executors but one (kept free for a brand that asks next).
+        while gate.brand_peak[a.brand_id] < 3:
+            assert time.monotonic() < deadline, gate.brand_peak
+            time.sleep(0.05)
+        assert sum(gate.finished.values()) == 0  # B finished while every run of A still blocked
+        gate.release.set()
+        deadline = time.monotonic() + 60
+        while gate.finished[a.brand_id] < len(a_runs):
+            assert time.monotonic() < deadline, f"{gate.finished[a.brand_id]} of {len(a_runs)} finished"
+            time.sleep(0.05)
+    finally:
+        gate.release.set()
+        scheduler.stop()
+        scheduler.join(timeout=10)
+    assert gate.brand_peak[a.brand_id] == 3, "one executor stays free for other brands"
+    assert max(gate.peak.values()) == 1, "a lane ran two runs at once"
+    assert gate.peak[(a.brand_id, f"shared-{suffix}")] == 1
+    statuses = {platform.jobs.run(a.brand_id, run_id).status for run_id in a_runs}
+    assert statuses == {RunStatus.SUCCEEDED}
+
+
+def test_runs_are_handed_out_brand_by_brand_in_turn(platform: Any) -> None:
+    """With one executor, brands take turns: A's third run waits until B and C have had theirs."""
+    name = "turn-" + uuid.uuid4().hex[:6]
+    _register(platform, name)
+    brands = [make_tenant(platform) for _ in range(3)]
+    day = platform.identity.business_date(brands[0].brand_id)
+    order: list[Any] = []
+
+    def record(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+        order.append(run.brand_id)
+        yield BatchCounts(processed=1, succeeded=1), None
+
+    for tenant in (brands[0], brands[0], brands[0], brands[1], brands[2]):
+        _request(platform, tenant.brand_id, name, day)
+    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+    scheduler = DispatchOnly(platform, {name: record}, interval=0.1, workers=1)
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(order) < 5:
+            assert time.monotonic() < deadline, order
+            time.sleep(0.05)
+    finally:
+        scheduler.stop()
+        scheduler.join(timeout=10)
+    a = brands[0].brand_id
+    assert order.count(a) == 3 and order[-1] == a and set(order[:3]) == {t.brand_id for t in brands}
+
+
+def test_a_scheduled_run_of_a_brand_held_at_a_past_date_runs_as_of_that_date(platform: Any, tenant: Any) -> None:
+    name = "held-" + uuid.uuid4().hex[:6]
+    _register(platform, name, cron="0 * * * *")
+    _hold_business_date(platform, tenant, date(2026, 11, 20))
+    scheduler = Scheduler(platform, {})
+    start = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    scheduler.fire_due_slots(start)
+    scheduler.fire_due_slots(start + timedelta(hours=1))
+    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+    (run,) = platform.job_queries.history(tenant.brand_id, name).items
+    assert (run.trigger, run.as_of) == ("schedule", date(2026, 11, 20))
+
+
+def test_one_brands_unusable_schedule_does_not_stop_the_others(platform: Any, tenant: Any) -> None:
+    """A schedule that cannot fire (stored before such were refused) is skipped; other brands' slots still fire."""
+    name = "mixed-" + uuid.uuid4().hex[:6]
+    _register(platform, name, cron="0 * * * *")
+    broken = make_tenant(platform)
+    legacy = JobSettings.model_validate({**JobSettings(cron=None).model_dump(), "cron": "* * * * * *"})
+    config = platform.jobs.find(platform.jobs._config_id(broken.brand_id, name))
+    assert config is None
+    from domain.jobs.job import JobConfiguration
+    from domain.shared.aggregate import with_id
+
+    platform.jobs.commit(
+        with_id(
+            JobConfiguration,
+            platform.jobs._config_id(broken.brand_id, name),
+            brand_id=broken.brand_id,
+            job_name=name,
+            settings=legacy,
+        )
+    )
+    for t in (tenant, broken):
+        _hold_business_date(platform, t, date(2026, 11, 22))
+    scheduler = Scheduler(platform, {})
+    start = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    scheduler.fire_due_slots(start)
+    scheduler.fire_due_slots(start + timedelta(hours=1))
+    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+    assert len(platform.job_queries.history(tenant.brand_id, name).items) == 1
+    assert platform.job_queries.history(broken.brand_id, name).items == []

@@ -5,9 +5,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from domain.jobs.job import BatchCounts, JobRun, JobSettings, RunStatus
+from domain.jobs.job import BatchCounts, JobRun, JobSettings, RunStatus, check_as_of, check_cron
 from domain.shared.aggregate import with_id
-from domain.shared.errors import Conflict, InvalidInput
+from domain.shared.errors import Conflict, InvalidInput, InvalidValue
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 
@@ -64,3 +64,39 @@ def test_settings_are_validated() -> None:
         JobSettings(cron="every day").checked()
     with pytest.raises(InvalidInput):
         JobSettings(cron=None, batch_size=0).checked()
+
+
+@pytest.mark.parametrize("cron", ["* * * * * *", "*/1 * * * * *", "0 0 * * * 2026", "0 9 * *", "   "])
+def test_a_schedule_finer_than_a_minute_or_not_five_fields_is_refused(cron: str) -> None:
+    with pytest.raises(InvalidValue) as refused:
+        JobSettings(cron=cron).checked()
+    assert refused.value.field == "cron" and "5" in refused.value.message
+
+
+def test_a_schedule_that_never_fires_is_refused() -> None:
+    with pytest.raises(InvalidValue, match="never fires"):
+        check_cron("cron", "0 0 31 2 *")
+
+
+@pytest.mark.parametrize("cron", ["* * * * *", "*/5 9-17 * * MON-FRI", "0 0 29 2 *", "@hourly", "@daily"])
+def test_minute_schedules_and_shorthands_are_accepted(cron: str) -> None:
+    assert JobSettings(cron=cron).checked().cron == cron
+
+
+def test_as_of_lies_between_the_first_business_day_and_the_business_date() -> None:
+    first, today = date(2026, 1, 10), date(2026, 11, 22)
+    check_as_of(today, first, today, dry_run=False)
+    check_as_of(first, first, today, dry_run=False)
+    with pytest.raises(InvalidValue) as future:
+        check_as_of(date(2771, 3, 29), first, today, dry_run=False)
+    assert future.value.field == "as_of" and "dry run" in future.value.message
+    with pytest.raises(InvalidValue) as past:
+        check_as_of(date(2026, 1, 9), first, today, dry_run=False)
+    assert past.value.field == "as_of" and "first business day" in past.value.message
+
+
+def test_only_a_dry_run_may_look_past_the_business_date_and_never_before_the_brand() -> None:
+    first, today = date(2026, 1, 10), date(2026, 11, 22)
+    check_as_of(date(2771, 3, 29), first, today, dry_run=True)
+    with pytest.raises(InvalidValue):
+        check_as_of(date(1, 1, 1), first, today, dry_run=True)
