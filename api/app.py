@@ -108,6 +108,17 @@ class RequestContextMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
+def _allowed_methods(app: Starlette, path: str) -> str:
+    """Every method some route serves at `path` (a path's methods can be spread over several routes)."""
+    methods = {
+        method
+        for route in app.routes
+        if isinstance(route, Route) and route.methods and route.path_regex.fullmatch(path)
+        for method in route.methods
+    }
+    return ", ".join(sorted(methods))
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     return getattr(route, "path", "unmatched")
@@ -185,7 +196,11 @@ def create_app(
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if request.url.path.startswith("/api/") or exc.status_code != 404:
-            return problem(exc.status_code, exc.detail or "", "http-" + str(exc.status_code), request.url.path)
+            response = problem(exc.status_code, exc.detail or "", "http-" + str(exc.status_code), request.url.path)
+            response.headers.update(exc.headers or {})
+            if exc.status_code == 405:
+                response.headers["Allow"] = _allowed_methods(request.app, request.url.path)
+            return response
         return await portal.not_found(request)
 
     routes: list[Any] = [

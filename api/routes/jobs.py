@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
 
-from api.endpoint import Context, Endpoint, json_response
+from api.endpoint import Context, Endpoint, Instant, Reply, json_response
 from domain.identity.permissions import Level, Permission
-from domain.jobs.job import JobRunNotFound
+from domain.jobs.job import JobRunNotFound, JobSettings, RunStatus
 from domain.shared.clock import business_date
 
 READ = (Permission.JOBS, Level.READ)
@@ -55,8 +55,31 @@ class RunHistoryQuery(BaseModel):
 class RunAccepted(BaseModel):
     """A run was requested; poll its URL."""
 
-    run_id: str
-    status: str
+    run_id: UUID
+    status: RunStatus
+
+
+class RunOut(BaseModel):
+    """A job run."""
+
+    id: UUID
+    job_name: str
+    trigger: str = Field(description="manual or schedule")
+    requested_by: str
+    as_of: date
+    settings: JobSettings
+    status: RunStatus
+    attempt: int
+    batches: int
+    processed: int
+    succeeded: int
+    failed: int
+    skipped: int
+    error: str | None
+    retry_at: Instant | None
+    requested_at: Instant
+    started_at: Instant | None
+    finished_at: Instant | None
 
 
 class JobOut(BaseModel):
@@ -65,36 +88,15 @@ class JobOut(BaseModel):
     name: str
     title: str
     description: str
-    settings: dict[str, Any]
+    settings: JobSettings
     filter_keys: list[str]
-    last_run: dict[str, Any] | None
+    last_run: RunOut | None
 
 
 class JobListOut(BaseModel):
     """Every registered job."""
 
     items: list[JobOut]
-
-
-class RunOut(BaseModel):
-    """A job run."""
-
-    id: str
-    job_name: str
-    trigger: str
-    requested_by: str
-    as_of: str
-    status: str
-    attempt: int
-    batches: int
-    processed: int
-    succeeded: int
-    failed: int
-    skipped: int
-    error: str | None
-    requested_at: str
-    started_at: str | None
-    finished_at: str | None
 
 
 class RunPageOut(BaseModel):
@@ -116,13 +118,13 @@ def _job(ctx: Context, name: str, last: Any) -> dict[str, Any]:
     }
 
 
-def list_jobs(ctx: Context) -> Response:
+def list_jobs(ctx: Context) -> Reply:
     last_runs = ctx.platform.job_queries.last_runs(ctx.brand_id)
     items = [_job(ctx, name, last_runs.get(name)) for name in sorted(ctx.platform.jobs.catalogue)]
     return json_response({"items": items})
 
 
-def configure_job(ctx: Context) -> Response:
+def configure_job(ctx: Context) -> Reply:
     body: JobSettingsPatch = ctx.body
     name = ctx.path["name"]
     result = ctx.platform.jobs.configure(ctx.brand_id, name, body.model_dump(exclude_unset=True))
@@ -131,7 +133,7 @@ def configure_job(ctx: Context) -> Response:
     return json_response(_job(ctx, name, ctx.platform.job_queries.last_runs(ctx.brand_id).get(name)))
 
 
-def request_run(ctx: Context) -> Response:
+def request_run(ctx: Context) -> Reply:
     body: RunRequest = ctx.body
     name = ctx.path["name"]
     brand = ctx.platform.identity.brand(ctx.brand_id)
@@ -153,14 +155,14 @@ def request_run(ctx: Context) -> Response:
     )
 
 
-def job_runs(ctx: Context) -> Response:
+def job_runs(ctx: Context) -> Reply:
     q: RunHistoryQuery = ctx.query
     ctx.platform.jobs.definition(ctx.path["name"])
     page = ctx.platform.job_queries.history(ctx.brand_id, ctx.path["name"], q.cursor, q.limit)
     return json_response({"items": page.items, "next_cursor": page.next_cursor})
 
 
-def get_run(ctx: Context) -> Response:
+def get_run(ctx: Context) -> Reply:
     run = ctx.platform.job_queries.run(ctx.brand_id, ctx.path["run_id"])
     if run is None:
         raise JobRunNotFound(f"JobRun {ctx.path['run_id']} not found")
