@@ -109,13 +109,11 @@ class RequestContextMiddleware:
 
 
 def _allowed_methods(app: Starlette, path: str) -> str:
-    """Every method some route serves at `path` (a path's methods can be spread over several routes)."""
-    methods = {
-        method
-        for route in app.routes
-        if isinstance(route, Route) and route.methods and route.path_regex.fullmatch(path)
-        for method in route.methods
-    }
+    """The methods of the resource at `path`: those of the most specific routes matching it (a literal
+    `/blocklist/check` over `/blocklist/{entry_id}`), since one path's methods can be spread over routes."""
+    matching = [r for r in app.routes if isinstance(r, Route) and r.methods and r.path_regex.fullmatch(path)]
+    fewest = min((len(r.param_convertors) for r in matching), default=0)
+    methods = {m for r in matching if len(r.param_convertors) == fewest for m in r.methods or ()}
     return ", ".join(sorted(methods))
 
 

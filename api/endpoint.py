@@ -216,7 +216,7 @@ class Endpoint:
 def _acting_brand(platform: Any, request: Request, principal: Principal) -> Principal:
     """A Super Admin picks the brand to act within with `X-Brand-Id`; everyone else stays in their own."""
     raw = request.headers.get("x-brand-id")
-    if not raw:
+    if raw is None:
         return principal
     try:
         brand_id = UUID(raw.strip())
