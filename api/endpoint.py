@@ -161,7 +161,11 @@ class Endpoint:
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         with acting_as(context.principal.actor if context.principal else "anonymous"), tracing(request_id):
             answer = self.handler(context)
-        return answer if isinstance(answer, Response) else self.render(answer)
+        if isinstance(answer, Response):
+            if (answer.media_type or "").split(";")[0] not in self.media:
+                raise ResponseDrift(f"{self.operation_id} answered {answer.media_type}, which it does not declare")
+            return answer
+        return self.render(answer)
 
     def render(self, reply: Reply) -> Response:
         """The reply as JSON of the declared response model; ResponseDrift when it does not fit."""

@@ -14,14 +14,17 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.core.parameters import ParameterLocation
 
+from api.app import ENDPOINTS
 from tests.conftest import Tenant, make_tenant
 from workers.job_catalogue import JOB_HANDLERS
 from workers.scheduler import Scheduler
 
 # Generated strings leave out NUL bytes while the edge does not refuse them yet (another change makes bodies,
-# query parameters and headers refuse NUL and lone surrogates with 422; the utf-8 codec already leaves out lone
-# surrogates). TODO after merging h-edge: set "allow-x00" to True (schemathesis's default).
+# query parameters and headers refuse NUL and lone surrogates with 422). TODO after merging h-edge: set
+# "allow-x00" to True (schemathesis's default). Lone surrogates are never generated (no UTF-8 for them on the
+# wire), so the edge's own tests send those.
 GENERATION = {"allow-x00": False, "codec": "utf-8"}
 
 # Invalid query strings (a parameter repeated or left empty) are still read leniently until strict query parsing
@@ -115,6 +118,7 @@ def _seed(client: Any, platform: Any, tenant: Tenant) -> dict[str, str]:
         "name": "housekeeping",
         "aggregate_type": "customer",
         "aggregate_id": customer["id"],
+        "brand_id": str(tenant.brand_id),
     }
 
 
@@ -133,14 +137,23 @@ def _path_parameters(operation: Any, records: dict[str, str]) -> dict[str, str]:
     return {name: values[name] for name in names if name in values}
 
 
+def _query_not_negated(case: Any) -> bool:
+    query = case.meta.components.get(ParameterLocation.QUERY) if case.meta else None
+    return query is None or query.mode is not GenerationMode.NEGATIVE
+
+
 def _run(operation: Any, mode: GenerationMode, records: dict[str, str], statuses: set[int]) -> None:
     kwargs: dict[str, Any] = {}
     if mode is GenerationMode.POSITIVE:
         kwargs["path_parameters"] = _path_parameters(operation, records)
-    elif KEEP_QUERY_VALID_IN_NEGATIVE_CASES and operation.query:
-        kwargs["query"] = {}
+        if any(p.name == "X-Brand-Id" for p in operation.headers):
+            # Any other brand is rightly 403 or 404 for a brand's own key, so a random one would waste the case.
+            kwargs["headers"] = {"X-Brand-Id": records["brand_id"]}
+    strategy = operation.as_strategy(generation_mode=mode, **kwargs)
+    if mode is GenerationMode.NEGATIVE and KEEP_QUERY_VALID_IN_NEGATIVE_CASES:
+        strategy = strategy.filter(_query_not_negated)
 
-    @given(case=operation.as_strategy(generation_mode=mode, **kwargs))
+    @given(case=strategy)
     @settings(
         max_examples=EXAMPLES[mode],
         deadline=None,
@@ -158,6 +171,7 @@ def _run(operation: Any, mode: GenerationMode, records: dict[str, str], statuses
         pass  # nothing of this operation can be made invalid (no inputs in this mode)
 
 
+@pytest.mark.timeout(300 * SCALE)
 def test_every_operation_answers_as_documented(api_schema: Any, client: Any) -> None:
     schema, tenant, records = api_schema
     started = time.monotonic()
@@ -176,7 +190,7 @@ def test_every_operation_answers_as_documented(api_schema: Any, client: Any) -> 
         if any(200 <= s < 300 for s in statuses):
             succeeded.append(operation.label)
     print(f"schemathesis: {operations} operations in {time.monotonic() - started:.1f} s, {len(succeeded)} answered 2xx")
-    assert operations >= 70
+    assert operations == len(ENDPOINTS) + 2  # with /health and /metrics (schemathesis leaves out /openapi.json)
     assert not failures, "\n\n".join(failures)
     # The run kept its credentials to the end (no case revoked or disabled them), so every case was authorised.
     assert client.get("/api/v1/me", headers=tenant.auth).status_code == 200

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 from starlette.applications import Starlette
+from starlette.responses import Response
 from starlette.testclient import TestClient
 
 from api.endpoint import Context, Endpoint, Instant, Reply, json_response
@@ -38,8 +39,8 @@ ROW = ThingRow(uuid.uuid4(), Decimal("12.50"), datetime(2026, 11, 30, 8, 15, tzi
 
 
 def _client(answer: Any, **declared: Any) -> TestClient:
-    def handler(ctx: Context) -> Reply:
-        return answer if isinstance(answer, Reply) else json_response(answer)
+    def handler(ctx: Context) -> Reply | Response:
+        return answer if isinstance(answer, Reply | Response) else json_response(answer)
 
     endpoint = Endpoint("GET", "/thing", handler, "A thing", None, response=ThingOut, public=True, **declared)
     app = Starlette(routes=[endpoint.route()])
@@ -81,3 +82,9 @@ def test_every_endpoint_must_declare_its_response_model() -> None:
             id: uuid.UUID
 
         Endpoint("GET", "/thing", lambda ctx: json_response({}), "A thing", None, response=NoVersion, etag=True)
+
+
+def test_a_raw_response_must_be_of_a_declared_media_type() -> None:
+    csv = Response("a,b\n", media_type="text/csv; charset=utf-8")
+    assert _client(csv).get("/thing").status_code == 500
+    assert _client(csv, media=("text/csv",)).get("/thing").text == "a,b\n"
