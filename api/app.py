@@ -124,6 +124,15 @@ class RequestContextMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
+def _allowed_methods(app: Starlette, path: str) -> str:
+    """The methods of the resource at `path`: those of the most specific routes matching it (a literal
+    `/blocklist/check` over `/blocklist/{entry_id}`), since one path's methods can be spread over routes."""
+    matching = [r for r in app.routes if isinstance(r, Route) and r.methods and r.path_regex.fullmatch(path)]
+    fewest = min((len(r.param_convertors) for r in matching), default=0)
+    methods = {m for r in matching if len(r.param_convertors) == fewest for m in r.methods or ()}
+    return ", ".join(sorted(methods))
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     return getattr(route, "path", "unmatched")
@@ -201,7 +210,11 @@ def create_app(
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if request.url.path.startswith("/api/") or exc.status_code != 404:
-            return problem(exc.status_code, exc.detail or "", "http-" + str(exc.status_code), request.url.path)
+            response = problem(exc.status_code, exc.detail or "", "http-" + str(exc.status_code), request.url.path)
+            response.headers.update(exc.headers or {})
+            if exc.status_code == 405:
+                response.headers["Allow"] = _allowed_methods(request.app, request.url.path)
+            return response
         return await portal.not_found(request)
 
     routes: list[Any] = [

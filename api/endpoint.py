@@ -8,15 +8,16 @@ import re
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Union, cast, get_args, get_origin
+from datetime import datetime
+from typing import Annotated, Any, Union, cast, get_args, get_origin
 from uuid import UUID
 
 import structlog
-from pydantic import BaseModel
+from pydantic import BaseModel, PlainSerializer, ValidationError, WithJsonSchema
 from pydantic.fields import FieldInfo
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from api.auth import authenticate
@@ -36,6 +37,14 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
 #: The request headers the API reads, checked like any other input.
 READ_HEADERS = {"idempotency-key": "Idempotency-Key", "if-match": "If-Match", "x-brand-id": "X-Brand-Id"}
+
+# An instant in a response: ISO 8601 with its offset as Python writes it (`+00:00`, which the portal's links use
+# too), where pydantic would write `Z`.
+InstantOut = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
 
 
 @dataclass
@@ -67,12 +76,29 @@ class Context:
             ) from None
 
 
-Handler = Callable[[Context], Response]
+@dataclass(frozen=True)
+class Reply:
+    """A handler's answer: data the endpoint renders through its response model, with a status and headers."""
+
+    data: Any
+    status: int | None = None  # None: the endpoint's declared status
+    headers: dict[str, str] | None = None
+
+
+class ResponseDrift(Exception):
+    """Raised when a handler's answer does not fit the endpoint's declared response (a bug: 500, logged)."""
+
+
+Handler = Callable[[Context], Reply | Response]
 
 
 @dataclass
 class Endpoint:
-    """One API operation; `permission` is what the caller needs (None: any authenticated caller)."""
+    """One API operation; `permission` is what the caller needs (None: any authenticated caller).
+
+    Every answer but a raw `Response` (a download in one of `media`) is validated against `response` and
+    serialised through it, so the OpenAPI document and the wire cannot drift apart.
+    """
 
     method: str
     path: str
@@ -86,6 +112,17 @@ class Endpoint:
     public: bool = False  # no credentials needed (e.g. accepting an invite)
     cross_brand: bool = False  # only a cross-brand principal (Super Admin) may call it
     tags: list[str] = field(default_factory=list)
+    statuses: tuple[int, ...] = ()  # other success statuses with the same body (e.g. 200 when nothing changed)
+    errors: tuple[int, ...] = ()  # error statuses of this operation beyond the ones every operation of its kind has
+    if_match: bool = False  # takes `If-Match: "<version>"` (409 when stale)
+    etag: bool = False  # success answers carry `ETag: "<version>"` of the record (the model's `version`)
+    media: tuple[str, ...] = ()  # other media types of the success body, answered as a raw Response (e.g. text/csv)
+
+    def __post_init__(self) -> None:
+        if self.response is None:
+            raise TypeError(f"endpoint {self.method} {self.path} declares no response model")
+        if self.etag and "version" not in self.response.model_fields:
+            raise TypeError(f"endpoint {self.method} {self.path} sends an ETag but its response has no version")
 
     @property
     def operation_id(self) -> str:
@@ -139,7 +176,27 @@ class Endpoint:
     def _invoke(self, context: Context) -> Response:
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         with acting_as(context.principal.actor if context.principal else "anonymous"), tracing(request_id):
-            return self.handler(context)
+            answer = self.handler(context)
+        if isinstance(answer, Response):
+            if (answer.media_type or "").split(";")[0] not in self.media:
+                raise ResponseDrift(f"{self.operation_id} answered {answer.media_type}, which it does not declare")
+            return answer
+        return self.render(answer)
+
+    def render(self, reply: Reply) -> Response:
+        """The reply as JSON of the declared response model; ResponseDrift when it does not fit."""
+        assert self.response is not None
+        status = reply.status or self.status
+        if status not in (self.status, *self.statuses):
+            raise ResponseDrift(f"{self.operation_id} answered {status}, which it does not declare")
+        try:
+            body = self.response.model_validate(reply.data, from_attributes=True)
+        except ValidationError as exc:
+            raise ResponseDrift(f"{self.operation_id} answered a body that is not a {self.response.__name__}") from exc
+        headers = dict(reply.headers or {})
+        if self.etag:
+            headers["ETag"] = f'"{getattr(body, "version", None)}"'
+        return Response(body.model_dump_json(by_alias=True), status, headers, media_type="application/json")
 
     def _invoke_once(self, context: Context, key: str, raw: bytes) -> Response:
         """Run the command once per Idempotency-Key; replay the stored response for a repeat."""
@@ -189,7 +246,7 @@ class Endpoint:
 def _acting_brand(platform: Any, request: Request, principal: Principal) -> Principal:
     """A Super Admin picks the brand to act within with `X-Brand-Id`; everyone else stays in their own."""
     raw = request.headers.get("x-brand-id")
-    if not raw:
+    if raw is None:
         return principal
     try:
         brand_id = UUID(raw.strip())
@@ -370,29 +427,6 @@ def _canonical(raw: bytes) -> bytes:
         return raw
 
 
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    """JSON of dataclasses/pydantic values (UUID, date, Decimal as strings)."""
-    return JSONResponse(_jsonable(data), status_code=status, headers=headers)
-
-
-def _jsonable(value: Any) -> Any:
-    import dataclasses
-    from datetime import date, datetime
-    from decimal import Decimal
-    from enum import Enum
-
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (UUID, Decimal)):
-        return str(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    return value
+def json_response(data: Any, status: int | None = None, headers: dict[str, str] | None = None) -> Reply:
+    """A handler's JSON answer (dataclasses, dicts, pydantic values), rendered through the endpoint's response model."""
+    return Reply(data, status, headers)

@@ -6,12 +6,16 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from api.endpoint import Endpoint
 
+COMPONENTS = "#/components/schemas/{model}"
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
 PROBLEM_SCHEMA = {
     "type": "object",
-    "description": "RFC 9457 problem details",
+    "description": "RFC 9457 problem details (members beyond these name the conflict, e.g. `existing_id`)",
     "properties": {
         "type": {"type": "string"},
         "title": {"type": "string"},
@@ -20,10 +24,47 @@ PROBLEM_SCHEMA = {
         "instance": {"type": "string"},
         "errors": {
             "type": "array",
-            "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}},
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["field", "message"],
+            },
         },
     },
     "required": ["type", "title", "status", "detail"],
+}
+
+ERRORS = {
+    400: "Malformed JSON body",
+    401: "No, unknown or revoked credentials",
+    403: "Missing permission, or another brand in X-Brand-Id",
+    404: "Not found (or another brand's)",
+    409: "Conflict: duplicate, stale If-Match, wrong state, or a request with this Idempotency-Key in flight",
+    413: "Body over 1 MiB",
+    422: "Invalid input (`errors` names each field)",
+}
+
+HEALTH_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "description": "ok, degraded or down"},
+        "database": {"type": "string"},
+        "projections": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "position": {"type": "integer"},
+                    "head": {"type": "integer"},
+                    "lag": {"type": "integer"},
+                },
+                "required": ["name"],
+            },
+        },
+        "relay": {"type": "object"},
+    },
+    "required": ["status", "database", "projections"],
 }
 
 EXTRA_PATHS: dict[str, Any] = {
@@ -33,7 +74,13 @@ EXTRA_PATHS: dict[str, Any] = {
             "summary": "Database reachability and projection lag",
             "tags": ["system"],
             "security": [],
-            "responses": {"200": {"description": "healthy or degraded"}, "503": {"description": "database down"}},
+            "responses": {
+                "200": {
+                    "description": "healthy or degraded",
+                    "content": {"application/json": {"schema": HEALTH_SCHEMA}},
+                },
+                "503": {"description": "database down", "content": {"application/json": {"schema": HEALTH_SCHEMA}}},
+            },
         }
     },
     "/metrics": {
@@ -42,7 +89,12 @@ EXTRA_PATHS: dict[str, Any] = {
             "summary": "Prometheus metrics",
             "tags": ["system"],
             "security": [],
-            "responses": {"200": {"description": "text exposition format"}},
+            "responses": {
+                "200": {
+                    "description": "text exposition format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
         }
     },
     "/openapi.json": {
@@ -51,23 +103,129 @@ EXTRA_PATHS: dict[str, Any] = {
             "summary": "This document",
             "tags": ["system"],
             "security": [],
-            "responses": {"200": {"description": "OpenAPI 3.1"}},
+            "responses": {
+                "200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}
+            },
         }
     },
 }
 
+COMMANDS = ("POST", "PATCH", "PUT", "DELETE")
 
-def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    for name, definition in schema.pop("$defs", {}).items():
-        components[name] = definition
-    components[model.__name__] = schema
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+def error_statuses(ep: Endpoint) -> list[int]:
+    """The error statuses an operation can answer, from what it declares."""
+    statuses = set(ep.errors)
+    if not ep.public:
+        # Credentials (401); X-Brand-Id of another brand (403), of no brand (404) or malformed (422).
+        statuses |= {401, 403, 404, 422}
+        if ep.method in COMMANDS:
+            statuses |= {409}  # the same Idempotency-Key still in flight; state conflicts
+    if ep.body is not None:
+        statuses |= {400, 413, 415, 422}  # 415: a body that is not JSON
+    if ep.query is not None:
+        statuses |= {422}
+    if "{" in ep.path:
+        statuses |= {404}
+    if ep.if_match:
+        statuses |= {409, 422}
+    return sorted(statuses)
+
+
+def _models(endpoints: list[Endpoint]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    models: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}
+    for ep in endpoints:
+        for model, mode in ((ep.body, "validation"), (ep.query, "validation"), (ep.response, "serialization")):
+            if model is not None:
+                models[(model, mode)] = None  # type: ignore[index]
+    return list(models)
+
+
+def _parameters(ep: Endpoint, defs: dict[str, Any], refs: dict[Any, Any]) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = []
+    for name in re.findall(r"{(\w+)}", ep.path):
+        schema: dict[str, Any] = {"type": "string"}
+        if name.endswith("id"):
+            schema["format"] = "uuid"
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    if ep.query is not None:
+        query_schema = defs[refs[(ep.query, "validation")]["$ref"].rsplit("/", 1)[1]]
+        for name, f in ep.query.model_fields.items():
+            public_name = f.alias or name
+            params.append(
+                {
+                    "name": public_name,
+                    "in": "query",
+                    "required": f.is_required(),
+                    "description": f.description or "",
+                    "schema": query_schema["properties"][public_name],
+                }
+            )
+    if not ep.public:
+        params.append(
+            {
+                "name": "X-Brand-Id",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "format": "uuid"},
+                "description": "A Super Admin acts within this brand; anyone else may name only their own.",
+            }
+        )
+        if ep.method in COMMANDS:
+            params.append(
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "description": "Retry safely: the same key and body return the first response; another body is 422.",
+                }
+            )
+    if ep.if_match:
+        params.append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": 'The ETag ("<version>") of the record as you read it: 409 when it changed since.',
+            }
+        )
+    return params
+
+
+def _responses(ep: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
+    content: dict[str, Any] = {"application/json": {"schema": refs[(ep.response, "serialization")]}}
+    for media in ep.media:
+        content[media] = {"schema": {"type": "string"}}
+    headers: dict[str, Any] = {}
+    if ep.etag:
+        headers["ETag"] = {
+            "description": 'The record\'s version ("<version>"); send it back as If-Match',
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    responses: dict[str, Any] = {}
+    for status in (ep.status, *ep.statuses):
+        ok: dict[str, Any] = {"description": "OK" if status < 300 else "Accepted", "content": content}
+        if headers:
+            ok["headers"] = headers
+        responses[str(status)] = ok
+    for status in error_statuses(ep):
+        error: dict[str, Any] = {
+            "description": ERRORS.get(status, "Error"),
+            "content": {"application/problem+json": {"schema": PROBLEM_REF}},
+        }
+        if status == 401:
+            error["headers"] = {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}}
+        responses[str(status)] = error
+    return responses
 
 
 def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
     """The OpenAPI document; `x-permission` on each operation states what it needs."""
-    components: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+    refs, defs = models_json_schema(_models(endpoints), ref_template=COMPONENTS)
+    components: dict[str, Any] = {**defs.get("$defs", {}), "Problem": PROBLEM_SCHEMA}
     paths: dict[str, Any] = {}
     for ep in endpoints:
         op: dict[str, Any] = {"operationId": ep.operation_id, "summary": ep.summary, "tags": ep.tags}
@@ -77,64 +235,15 @@ def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
             op["x-cross-brand"] = True
         if ep.public:
             op["security"] = []
-        params = [
-            {
-                "name": name,
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "format": "uuid" if name.endswith("id") else None},
-            }
-            for name in re.findall(r"{(\w+)}", ep.path)
-        ]
-        for p in params:
-            if p["schema"]["format"] is None:
-                del p["schema"]["format"]
-        if ep.query is not None:
-            query_schema = ep.query.model_json_schema(by_alias=True)
-            for name, f in ep.query.model_fields.items():
-                public_name = f.alias or name
-                params.append(
-                    {
-                        "name": public_name,
-                        "in": "query",
-                        "required": f.is_required(),
-                        "description": f.description or "",
-                        "schema": query_schema["properties"][public_name],
-                    }
-                )
-        if ep.method in ("POST", "PATCH", "PUT", "DELETE"):
-            params.append(
-                {
-                    "name": "Idempotency-Key",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string", "maxLength": 200},
-                    "description": "Retry safely: the same key and body return the first response; another body is 422.",
-                }
-            )
+        params = _parameters(ep, components, refs)
         if params:
             op["parameters"] = params
         if ep.body is not None:
             op["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": _schema(ep.body, components)}},
+                "content": {"application/json": {"schema": refs[(ep.body, "validation")]}},
             }
-        ok: dict[str, Any] = {"description": "OK"}
-        if ep.response is not None:
-            ok["content"] = {"application/json": {"schema": _schema(ep.response, components)}}
-        problem_ref = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-        responses = {str(ep.status): ok}
-        for status, text in (
-            ("400", "Malformed JSON"),
-            ("401", "No or revoked credentials"),
-            ("403", "Missing permission"),
-            ("404", "Not found (or another brand's)"),
-            ("409", "Conflict"),
-            ("413", "Body over 1 MiB"),
-            ("422", "Invalid input"),
-        ):
-            responses[status] = {"description": text, **problem_ref}
-        op["responses"] = responses
+        op["responses"] = _responses(ep, refs)
         paths.setdefault(ep.path, {})[ep.method.lower()] = op
     paths.update(EXTRA_PATHS)
     return {
@@ -142,7 +251,8 @@ def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
         "info": {
             "title": "Covenant Desk API",
             "version": "1.0.0",
-            "description": "Lending operations. Authenticate with `Authorization: Bearer <api key>` or a portal session.",
+            "description": "Lending operations. Authenticate with `Authorization: Bearer <api key>` or a portal session. "
+            "A method a path does not support answers 405 with `Allow`.",
         },
         "paths": paths,
         "components": {

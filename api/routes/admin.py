@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from uuid import UUID
 
 import segno
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from starlette.responses import Response
 
-from api.endpoint import Context, Endpoint, json_response
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response
 from domain.blocklist.entry import BlockKind, BlocklistEntryNotFound
 from domain.identity.api_key import ApiKeyNotFound
 from domain.identity.application import UNCHANGED
+from domain.identity.brand_config import BrandSettings, SettingChange
 from domain.identity.permissions import ROLES, Level, Permission
-from domain.identity.staff import StaffNotFound
+from domain.identity.staff import Leave, StaffNotFound
 from domain.shared.values import BusinessDate, Instant
 
 STAFF_READ = (Permission.PARTNER_USER_MANAGEMENT, Level.READ)
@@ -26,10 +27,6 @@ KEYS_WRITE = (Permission.API_KEYS, Level.WRITE)
 BLOCK_READ = (Permission.BLOCKLIST, Level.READ)
 BLOCK_WRITE = (Permission.BLOCKLIST, Level.WRITE)
 AUDIT_READ = (Permission.AUDIT_REPLAY, Level.READ)
-
-
-def _etag(version: int) -> dict[str, str]:
-    return {"ETag": f'"{version}"'}
 
 
 # Staff ------------------------------------------------------------------------------------------------
@@ -97,21 +94,103 @@ class InviteAcceptIn(BaseModel):
     password: str = Field(max_length=200)
 
 
-class StaffOut(BaseModel):
-    """A staff user."""
+class StaffItemOut(BaseModel):
+    """A staff user as the list shows them."""
 
-    id: str
+    id: UUID
     name: str
     email: str
     roles: list[str]
-    overrides: dict[str, str]
-    permissions: dict[str, str]
+    overrides: dict[str, str] = Field(description="per-user permission levels replacing the roles' defaults")
     companies: list[str]
-    manager_id: str | None
+    manager_id: UUID | None
     enabled: bool
     available: bool
-    leaves: list[dict[str, Any]]
+    leaves: list[Leave]
+    has_password: bool
+    invite_expires_at: InstantOut | None
+    last_login_at: InstantOut | None
+    failed_logins: int
+    locked_until: InstantOut | None
     version: int
+    created_at: InstantOut
+    updated_at: InstantOut
+
+
+class StaffPageOut(BaseModel):
+    """A page of the staff list, by name."""
+
+    items: list[StaffItemOut]
+    next_cursor: str | None
+
+
+class StaffRefOut(BaseModel):
+    """Someone who reports to the staff user."""
+
+    id: UUID
+    name: str
+
+
+class StaffOut(StaffItemOut):
+    """A staff user with effective permissions and reports."""
+
+    permissions: dict[str, str] = Field(description="effective level of each permission held")
+    reports: list[StaffRefOut]
+    on_leave_today: bool
+
+
+class InviteOut(BaseModel):
+    """A one-time invite: the code, its URL and a QR code of the URL (shown once)."""
+
+    code: str
+    expires_at: InstantOut
+    url: str
+    qr_svg: str
+
+
+class StaffCreatedOut(StaffOut):
+    """The new staff user; `invite` unless a password was given."""
+
+    invite: InviteOut | None = None
+
+
+class InviteAcceptedOut(BaseModel):
+    """The password is set."""
+
+    staff_id: UUID
+    status: str
+
+
+class LoginOut(BaseModel):
+    """One login attempt."""
+
+    at: InstantOut
+    succeeded: bool
+    ip: str | None
+    user_agent: str | None
+    reason: str | None
+    locked_until: InstantOut | None
+
+
+class LoginListOut(BaseModel):
+    """Login attempts, newest first."""
+
+    items: list[LoginOut]
+
+
+class SessionOut(BaseModel):
+    """A live portal session."""
+
+    created_at: InstantOut
+    expires_at: InstantOut
+    ip: str | None
+    user_agent: str | None
+
+
+class SessionListOut(BaseModel):
+    """Live sessions, newest first."""
+
+    items: list[SessionOut]
 
 
 def _staff_body(ctx: Context, staff_id: UUID, position: int = 0) -> dict[str, Any]:
@@ -141,13 +220,13 @@ def _invite_body(ctx: Context, invite: Any) -> dict[str, Any]:
     }
 
 
-def list_staff(ctx: Context) -> Response:
+def list_staff(ctx: Context) -> Reply:
     q: StaffSearch = ctx.query
     page = ctx.platform.identity_queries.staff_list(ctx.brand_id, q.q, q.cursor, q.limit)
     return json_response({"items": page.items, "next_cursor": page.next_cursor})
 
 
-def create_staff(ctx: Context) -> Response:
+def create_staff(ctx: Context) -> Reply:
     body: StaffIn = ctx.body
     result = ctx.platform.identity.create_staff(
         ctx.brand_id, body.email, body.name, body.roles, body.password, body.companies, body.manager_id
@@ -156,15 +235,14 @@ def create_staff(ctx: Context) -> Response:
     if body.password is None:
         invite = ctx.platform.identity.issue_invite(ctx.brand_id, result.id)
         out["invite"] = _invite_body(ctx, invite)
-    return json_response(out, 201, headers={"Location": f"/api/v1/staff/{result.id}", **_etag(out["version"])})
+    return json_response(out, 201, headers={"Location": f"/api/v1/staff/{result.id}"})
 
 
-def get_staff(ctx: Context) -> Response:
-    out = _staff_body(ctx, ctx.path["staff_id"])
-    return json_response(out, headers=_etag(out["version"]))
+def get_staff(ctx: Context) -> Reply:
+    return json_response(_staff_body(ctx, ctx.path["staff_id"]))
 
 
-def update_staff(ctx: Context) -> Response:
+def update_staff(ctx: Context) -> Reply:
     body: StaffPatch = ctx.body
     fields = body.model_dump(exclude_unset=True)
     manager = fields.pop("manager_id", UNCHANGED)
@@ -176,11 +254,10 @@ def update_staff(ctx: Context) -> Response:
         manager_id=manager,
         **fields,
     )
-    out = _staff_body(ctx, result.id, result.position)
-    return json_response(out, headers=_etag(out["version"]))
+    return json_response(_staff_body(ctx, result.id, result.position))
 
 
-def _set_enabled(ctx: Context, enabled: bool) -> Response:
+def _set_enabled(ctx: Context, enabled: bool) -> Reply:
     staff_id = ctx.path["staff_id"]
     result = ctx.platform.identity.set_enabled(ctx.brand_id, staff_id, enabled, actor_id=ctx.principal.id)
     if not enabled:
@@ -188,48 +265,48 @@ def _set_enabled(ctx: Context, enabled: bool) -> Response:
     return json_response(_staff_body(ctx, result.id, result.position))
 
 
-def disable_staff(ctx: Context) -> Response:
+def disable_staff(ctx: Context) -> Reply:
     return _set_enabled(ctx, False)
 
 
-def enable_staff(ctx: Context) -> Response:
+def enable_staff(ctx: Context) -> Reply:
     return _set_enabled(ctx, True)
 
 
-def schedule_leave(ctx: Context) -> Response:
+def schedule_leave(ctx: Context) -> Reply:
     body: LeaveIn = ctx.body
     result = ctx.platform.identity.schedule_leave(ctx.brand_id, ctx.path["staff_id"], body.start, body.end, body.reason)
     return json_response(_staff_body(ctx, result.id, result.position), 201)
 
 
-def cancel_leave(ctx: Context) -> Response:
+def cancel_leave(ctx: Context) -> Reply:
     result = ctx.platform.identity.cancel_leave(ctx.brand_id, ctx.path["staff_id"], ctx.path["leave_id"])
     return json_response(_staff_body(ctx, result.id, result.position))
 
 
-def issue_invite(ctx: Context) -> Response:
+def issue_invite(ctx: Context) -> Reply:
     invite = ctx.platform.identity.issue_invite(ctx.brand_id, ctx.path["staff_id"])
     return json_response(_invite_body(ctx, invite), 201)
 
 
-def accept_invite(ctx: Context) -> Response:
+def accept_invite(ctx: Context) -> Reply:
     body: InviteAcceptIn = ctx.body
     result = ctx.platform.identity.accept_invite(body.code, body.password)
     return json_response({"staff_id": result.id, "status": "password set; sign in at /login"})
 
 
-def staff_logins(ctx: Context) -> Response:
+def staff_logins(ctx: Context) -> Reply:
     ctx.platform.identity.staff(ctx.brand_id, ctx.path["staff_id"])
     return json_response({"items": ctx.platform.identity_queries.logins(ctx.brand_id, ctx.path["staff_id"])})
 
 
-def staff_sessions(ctx: Context) -> Response:
+def staff_sessions(ctx: Context) -> Reply:
     ctx.platform.identity.staff(ctx.brand_id, ctx.path["staff_id"])
     sessions = ctx.platform.ops.sessions_of(ctx.path["staff_id"], ctx.platform.clock.now())
     return json_response({"items": sessions})
 
 
-def staff_activity(ctx: Context) -> Response:
+def staff_activity(ctx: Context) -> Reply:
     q: ActivityQuery = ctx.query
     ctx.platform.identity.staff(ctx.brand_id, ctx.path["staff_id"])
     page = ctx.platform.activity_queries.entries(
@@ -255,7 +332,29 @@ class RoleListOut(BaseModel):
     items: list[RoleOut]
 
 
-def list_roles(ctx: Context) -> Response:
+class PermissionListOut(BaseModel):
+    """Every permission and level."""
+
+    items: list[Permission]
+    levels: list[Level]
+
+
+class BrandOut(BaseModel):
+    """A brand."""
+
+    id: UUID
+    slug: str
+    name: str
+    timezone: str
+
+
+class BrandListOut(BaseModel):
+    """Brands the caller may see."""
+
+    items: list[BrandOut]
+
+
+def list_roles(ctx: Context) -> Reply:
     items = [
         {"id": role_id, "name": name, "permissions": {p.value: level.value for p, level in sorted(grants.items())}}
         for role_id, (name, grants) in ROLES.items()
@@ -263,7 +362,7 @@ def list_roles(ctx: Context) -> Response:
     return json_response({"items": items})
 
 
-def list_permissions(ctx: Context) -> Response:
+def list_permissions(ctx: Context) -> Reply:
     return json_response({"items": [p.value for p in Permission], "levels": [level.value for level in Level]})
 
 
@@ -277,7 +376,7 @@ class BrandIn(BaseModel):
     timezone: str = Field("Asia/Kolkata", max_length=64)
 
 
-def create_brand(ctx: Context) -> Response:
+def create_brand(ctx: Context) -> Reply:
     body: BrandIn = ctx.body
     result = ctx.platform.identity.create_brand(body.slug, body.name, body.timezone)
     ctx.platform.engine.wait_for("identity", result.position)
@@ -288,7 +387,7 @@ def create_brand(ctx: Context) -> Response:
     )
 
 
-def list_brands(ctx: Context) -> Response:
+def list_brands(ctx: Context) -> Reply:
     brands = ctx.platform.brand_queries.all()
     visible = brands if ctx.principal.cross_brand else [b for b in brands if b.id == ctx.brand_id]
     return json_response({"items": visible})
@@ -306,26 +405,57 @@ class HistoryQuery(BaseModel):
     limit: int = Field(100, ge=1, le=500)
 
 
-def _config_body(ctx: Context) -> tuple[dict[str, Any], int]:
+class ConfigOut(BaseModel):
+    """The brand's settings, the configuration's version and the business date."""
+
+    brand_id: UUID
+    settings: BrandSettings
+    version: int
+    business_date: date
+
+
+class ConfigChangedOut(ConfigOut):
+    """The configuration after a change, and each setting changed."""
+
+    changes: list[SettingChange]
+
+
+class ConfigChangeOut(BaseModel):
+    """One setting change: who, when, old -> new."""
+
+    changed_at: InstantOut
+    actor: str
+    setting: str
+    old: Any
+    new: Any
+
+
+class ConfigHistoryOut(BaseModel):
+    """Setting changes, newest first."""
+
+    items: list[ConfigChangeOut]
+    next_cursor: str | None
+
+
+def _config_body(ctx: Context) -> dict[str, Any]:
     config = ctx.platform.identity.configuration(ctx.brand_id)
-    body = {"brand_id": ctx.brand_id, "settings": config.settings.model_dump(mode="json"), "version": config.version}
+    body = {"brand_id": ctx.brand_id, "settings": config.settings, "version": config.version}
     body["business_date"] = ctx.platform.identity.business_date(ctx.brand_id)
-    return body, config.version
+    return body
 
 
-def get_config(ctx: Context) -> Response:
-    body, version = _config_body(ctx)
-    return json_response(body, headers=_etag(version))
+def get_config(ctx: Context) -> Reply:
+    return json_response(_config_body(ctx))
 
 
-def update_config(ctx: Context) -> Response:
+def update_config(ctx: Context) -> Reply:
     updates = ctx.body.model_dump(exclude_unset=True)
     result, changes = ctx.platform.identity.change_configuration(ctx.brand_id, updates, ctx.expected_version())
     if result.position:
         ctx.platform.engine.wait_for("identity", result.position)
-    body, version = _config_body(ctx)
+    body = _config_body(ctx)
     body["changes"] = changes
-    return json_response(body, headers=_etag(version))
+    return json_response(body)
 
 
 class ConfigPatch(BaseModel):
@@ -334,7 +464,7 @@ class ConfigPatch(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-def config_history(ctx: Context) -> Response:
+def config_history(ctx: Context) -> Reply:
     q: HistoryQuery = ctx.query
     page = ctx.platform.identity_queries.config_history(ctx.brand_id, q.cursor, q.limit)
     return json_response({"items": page.items, "next_cursor": page.next_cursor})
@@ -355,13 +485,33 @@ class ApiKeyIn(BaseModel):
 class ApiKeyCreatedOut(BaseModel):
     """The new key; `key` is shown only in this response."""
 
-    id: str
+    id: UUID
     key: str
     label: str
     role: str
 
 
-def create_api_key(ctx: Context) -> Response:
+class ApiKeyOut(BaseModel):
+    """An API key, masked, with its last use."""
+
+    id: UUID
+    label: str
+    role: str
+    masked: str
+    status: str = Field(description="active or revoked")
+    created_by: str
+    created_at: InstantOut
+    revoked_at: InstantOut | None
+    last_used_at: InstantOut | None
+
+
+class ApiKeyListOut(BaseModel):
+    """The brand's keys, newest first."""
+
+    items: list[ApiKeyOut]
+
+
+def create_api_key(ctx: Context) -> Reply:
     body: ApiKeyIn = ctx.body
     owner = ctx.principal.id if ctx.principal.kind == "staff" else None
     issued = ctx.platform.identity.issue_api_key(
@@ -375,11 +525,11 @@ def create_api_key(ctx: Context) -> Response:
     )
 
 
-def list_api_keys(ctx: Context) -> Response:
+def list_api_keys(ctx: Context) -> Reply:
     return json_response({"items": ctx.platform.identity_queries.api_keys(ctx.brand_id)})
 
 
-def revoke_api_key(ctx: Context) -> Response:
+def revoke_api_key(ctx: Context) -> Reply:
     key_id = ctx.path["key_id"]
     result = ctx.platform.identity.revoke_api_key(ctx.brand_id, key_id)
     ctx.platform.engine.wait_for("identity", result.position)
@@ -430,7 +580,35 @@ class UnblockQuery(BaseModel):
     reason: str = Field("removed by staff", max_length=500)
 
 
-def list_blocklist(ctx: Context) -> Response:
+class BlockedValueOut(BaseModel):
+    """A blocklist entry (Aadhaar and account numbers masked)."""
+
+    id: UUID
+    kind: BlockKind
+    value: str
+    reason: str
+    active: bool
+    changed_by: str
+    added_at: InstantOut
+    changed_at: InstantOut
+
+
+class BlocklistPageOut(BaseModel):
+    """Entries, most recently changed first."""
+
+    items: list[BlockedValueOut]
+    next_cursor: str | None
+
+
+class BlockCheckOut(BaseModel):
+    """Whether the value is blocked, and by which entry."""
+
+    blocked: bool
+    entry_id: UUID | None
+    reason: str | None
+
+
+def list_blocklist(ctx: Context) -> Reply:
     q: BlocklistQuery = ctx.query
     page = ctx.platform.blocklist_queries.entries(ctx.brand_id, q.kind, q.active, q.cursor, q.limit)
     return json_response({"items": page.items, "next_cursor": page.next_cursor})
@@ -444,7 +622,7 @@ def _entry(ctx: Context, entry_id: UUID, position: int) -> Any:
     return entry
 
 
-def add_to_blocklist(ctx: Context) -> Response:
+def add_to_blocklist(ctx: Context) -> Reply:
     body: BlockIn = ctx.body
     result = ctx.platform.blocklists.add(ctx.brand_id, body.kind, body.value, body.reason)
     return json_response(
@@ -452,13 +630,13 @@ def add_to_blocklist(ctx: Context) -> Response:
     )
 
 
-def remove_from_blocklist(ctx: Context) -> Response:
+def remove_from_blocklist(ctx: Context) -> Reply:
     q: UnblockQuery = ctx.query
     result = ctx.platform.blocklists.remove(ctx.brand_id, ctx.path["entry_id"], q.reason)
     return json_response(_entry(ctx, result.id, result.position))
 
 
-def check_blocklist(ctx: Context) -> Response:
+def check_blocklist(ctx: Context) -> Reply:
     q: BlockCheckQuery = ctx.query
     entry = ctx.platform.blocklists.check(ctx.brand_id, q.kind, q.value)
     return json_response(
@@ -487,7 +665,26 @@ class ActivityQuery(BaseModel):
     limit: int = Field(50, ge=1, le=200)
 
 
-def activity(ctx: Context) -> Response:
+class ActivityEntryOut(BaseModel):
+    """One thing somebody (or the system) did."""
+
+    occurred_at: InstantOut
+    actor: str
+    aggregate_type: str
+    aggregate_id: UUID
+    event_type: str
+    summary: str
+    details: dict[str, Any] = Field(description="what changed; its members depend on `event_type`")
+
+
+class ActivityPageOut(BaseModel):
+    """Activity, newest first."""
+
+    items: list[ActivityEntryOut]
+    next_cursor: str | None
+
+
+def activity(ctx: Context) -> Reply:
     q: ActivityQuery = ctx.query
     page = ctx.platform.activity_queries.entries(
         ctx.brand_id,
@@ -503,7 +700,16 @@ def activity(ctx: Context) -> Response:
 
 
 ENDPOINTS = [
-    Endpoint("GET", "/api/v1/staff", list_staff, "Staff of the brand", STAFF_READ, query=StaffSearch, tags=["staff"]),
+    Endpoint(
+        "GET",
+        "/api/v1/staff",
+        list_staff,
+        "Staff of the brand",
+        STAFF_READ,
+        query=StaffSearch,
+        response=StaffPageOut,
+        tags=["staff"],
+    ),
     Endpoint(
         "POST",
         "/api/v1/staff",
@@ -511,7 +717,8 @@ ENDPOINTS = [
         "Create a staff user (with an invite unless a password is given)",
         STAFF_WRITE,
         body=StaffIn,
-        response=StaffOut,
+        response=StaffCreatedOut,
+        etag=True,
         status=201,
         tags=["staff"],
     ),
@@ -522,6 +729,7 @@ ENDPOINTS = [
         "Staff profile with effective permissions and reports",
         STAFF_READ,
         response=StaffOut,
+        etag=True,
         tags=["staff"],
     ),
     Endpoint(
@@ -532,6 +740,8 @@ ENDPOINTS = [
         STAFF_WRITE,
         body=StaffPatch,
         response=StaffOut,
+        etag=True,
+        if_match=True,
         tags=["staff"],
     ),
     Endpoint(
@@ -541,6 +751,7 @@ ENDPOINTS = [
         "Disable (sessions and owned keys stop at once)",
         STAFF_WRITE,
         response=StaffOut,
+        etag=True,
         tags=["staff"],
     ),
     Endpoint(
@@ -550,6 +761,7 @@ ENDPOINTS = [
         "Enable a disabled staff user",
         STAFF_WRITE,
         response=StaffOut,
+        etag=True,
         tags=["staff"],
     ),
     Endpoint(
@@ -560,6 +772,7 @@ ENDPOINTS = [
         STAFF_WRITE,
         body=LeaveIn,
         response=StaffOut,
+        etag=True,
         status=201,
         tags=["staff"],
     ),
@@ -570,6 +783,7 @@ ENDPOINTS = [
         "Cancel leave",
         STAFF_WRITE,
         response=StaffOut,
+        etag=True,
         tags=["staff"],
     ),
     Endpoint(
@@ -578,16 +792,26 @@ ENDPOINTS = [
         issue_invite,
         "Issue a one-time invite code (with a QR code as SVG)",
         STAFF_WRITE,
+        response=InviteOut,
         status=201,
         tags=["staff"],
     ),
-    Endpoint("GET", "/api/v1/staff/{staff_id}/logins", staff_logins, "Login history", STAFF_READ, tags=["staff"]),
+    Endpoint(
+        "GET",
+        "/api/v1/staff/{staff_id}/logins",
+        staff_logins,
+        "Login history",
+        STAFF_READ,
+        response=LoginListOut,
+        tags=["staff"],
+    ),
     Endpoint(
         "GET",
         "/api/v1/staff/{staff_id}/sessions",
         staff_sessions,
         "Session report (live sessions)",
         STAFF_READ,
+        response=SessionListOut,
         tags=["staff"],
     ),
     Endpoint(
@@ -597,6 +821,7 @@ ENDPOINTS = [
         "What this person did",
         STAFF_READ,
         query=ActivityQuery,
+        response=ActivityPageOut,
         tags=["staff"],
     ),
     Endpoint(
@@ -606,7 +831,9 @@ ENDPOINTS = [
         "Set a password with an invite code",
         None,
         body=InviteAcceptIn,
+        response=InviteAcceptedOut,
         public=True,
+        errors=(409,),
         tags=["staff"],
     ),
     Endpoint(
@@ -618,8 +845,18 @@ ENDPOINTS = [
         response=RoleListOut,
         tags=["access"],
     ),
-    Endpoint("GET", "/api/v1/permissions", list_permissions, "Every permission and level", STAFF_READ, tags=["access"]),
-    Endpoint("GET", "/api/v1/brands", list_brands, "Brands the caller may see", None, tags=["brands"]),
+    Endpoint(
+        "GET",
+        "/api/v1/permissions",
+        list_permissions,
+        "Every permission and level",
+        STAFF_READ,
+        response=PermissionListOut,
+        tags=["access"],
+    ),
+    Endpoint(
+        "GET", "/api/v1/brands", list_brands, "Brands the caller may see", None, response=BrandListOut, tags=["brands"]
+    ),
     Endpoint(
         "POST",
         "/api/v1/brands",
@@ -627,11 +864,21 @@ ENDPOINTS = [
         "Create a brand (Super Admin)",
         (Permission.BRAND_SETTINGS, Level.ALL),
         body=BrandIn,
+        response=BrandOut,
         status=201,
         cross_brand=True,
         tags=["brands"],
     ),
-    Endpoint("GET", "/api/v1/brand/config", get_config, "The brand's configuration", SETTINGS_READ, tags=["brands"]),
+    Endpoint(
+        "GET",
+        "/api/v1/brand/config",
+        get_config,
+        "The brand's configuration",
+        SETTINGS_READ,
+        response=ConfigOut,
+        etag=True,
+        tags=["brands"],
+    ),
     Endpoint(
         "PATCH",
         "/api/v1/brand/config",
@@ -639,6 +886,9 @@ ENDPOINTS = [
         "Change settings (each change on the record)",
         SETTINGS_WRITE,
         body=ConfigPatch,
+        response=ConfigChangedOut,
+        etag=True,
+        if_match=True,
         tags=["brands"],
     ),
     Endpoint(
@@ -648,6 +898,7 @@ ENDPOINTS = [
         "Who changed what, when, old -> new",
         SETTINGS_READ,
         query=HistoryQuery,
+        response=ConfigHistoryOut,
         tags=["brands"],
     ),
     Endpoint(
@@ -661,13 +912,22 @@ ENDPOINTS = [
         status=201,
         tags=["api-keys"],
     ),
-    Endpoint("GET", "/api/v1/api-keys", list_api_keys, "API keys (masked) with last use", KEYS_READ, tags=["api-keys"]),
+    Endpoint(
+        "GET",
+        "/api/v1/api-keys",
+        list_api_keys,
+        "API keys (masked) with last use",
+        KEYS_READ,
+        response=ApiKeyListOut,
+        tags=["api-keys"],
+    ),
     Endpoint(
         "POST",
         "/api/v1/api-keys/{key_id}/revoke",
         revoke_api_key,
         "Revoke a key (401 from the next request)",
         KEYS_WRITE,
+        response=ApiKeyOut,
         tags=["api-keys"],
     ),
     Endpoint(
@@ -677,6 +937,7 @@ ENDPOINTS = [
         "Blocked values",
         BLOCK_READ,
         query=BlocklistQuery,
+        response=BlocklistPageOut,
         tags=["blocklist"],
     ),
     Endpoint(
@@ -686,6 +947,7 @@ ENDPOINTS = [
         "Block a PAN, mobile, Aadhaar, bank account or pincode",
         BLOCK_WRITE,
         body=BlockIn,
+        response=BlockedValueOut,
         status=201,
         tags=["blocklist"],
     ),
@@ -696,6 +958,7 @@ ENDPOINTS = [
         "Unblock a value",
         BLOCK_WRITE,
         query=UnblockQuery,
+        response=BlockedValueOut,
         tags=["blocklist"],
     ),
     Endpoint(
@@ -705,6 +968,7 @@ ENDPOINTS = [
         "Is a value blocked?",
         BLOCK_READ,
         query=BlockCheckQuery,
+        response=BlockCheckOut,
         tags=["blocklist"],
     ),
     Endpoint(
@@ -714,6 +978,7 @@ ENDPOINTS = [
         "Activity log: who did what, when",
         AUDIT_READ,
         query=ActivityQuery,
+        response=ActivityPageOut,
         tags=["audit"],
     ),
 ]

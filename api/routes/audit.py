@@ -6,11 +6,14 @@ import csv
 import io
 import json
 from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from api.endpoint import Context, Endpoint, json_response
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response
+from api.routes.admin import ActivityPageOut
 from domain.identity.permissions import Level, Permission
 from domain.shared.values import Instant
 
@@ -56,11 +59,63 @@ class TrailQuery(BaseModel):
     limit: int = Field(50, ge=1, le=500)
 
 
+class AuditTypesOut(BaseModel):
+    """Aggregate types an auditor can replay (their URL names)."""
+
+    items: list[str]
+
+
+class HistoryEventOut(BaseModel):
+    """One event of a record: who, when, what."""
+
+    version: int
+    event: str
+    occurred_at: InstantOut
+    actor: str
+    trace_id: str | None
+    data: dict[str, Any] = Field(description="the event's own members; they depend on `event`")
+
+
+class HistoryOut(BaseModel):
+    """Every event of a record, oldest first."""
+
+    aggregate_type: str
+    aggregate_id: UUID
+    events: list[HistoryEventOut]
+
+
+class StateOut(BaseModel):
+    """The record as it was at an instant (`state` is null before it existed)."""
+
+    as_of: InstantOut
+    version: int
+    exists: bool
+    state: dict[str, Any] | None = Field(description="the record's members; they depend on the aggregate type")
+
+
+class FieldChangeOut(BaseModel):
+    """A member's value at each instant."""
+
+    from_: Any = Field(alias="from")
+    to: Any
+
+
+class DiffOut(BaseModel):
+    """What changed between two instants, and the events in between."""
+
+    from_: InstantOut = Field(alias="from")
+    to: InstantOut
+    from_version: int
+    to_version: int
+    changes: dict[str, FieldChangeOut]
+    events: list[HistoryEventOut]
+
+
 def _utc(instant: datetime) -> datetime:
     return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
-def history(ctx: Context) -> Response:
+def history(ctx: Context) -> Reply | Response:
     q: HistoryQuery = ctx.query
     type_name, aggregate_id = ctx.path["aggregate_type"], ctx.path["aggregate_id"]
     entries = ctx.platform.audit.history(type_name, aggregate_id, ctx.brand_id)
@@ -85,7 +140,7 @@ def history(ctx: Context) -> Response:
     )
 
 
-def state(ctx: Context) -> Response:
+def state(ctx: Context) -> Reply:
     q: StateQuery = ctx.query
     replayed = ctx.platform.audit.state_as_of(
         ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, _utc(q.as_of)
@@ -93,7 +148,7 @@ def state(ctx: Context) -> Response:
     return json_response(replayed)
 
 
-def diff(ctx: Context) -> Response:
+def diff(ctx: Context) -> Reply:
     q: DiffQuery = ctx.query
     result = ctx.platform.audit.diff(
         ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, _utc(q.from_), _utc(q.to)
@@ -101,7 +156,7 @@ def diff(ctx: Context) -> Response:
     return json_response(result)
 
 
-def trail(ctx: Context) -> Response:
+def trail(ctx: Context) -> Reply:
     q: TrailQuery = ctx.query
     from uuid import UUID
 
@@ -125,12 +180,20 @@ def trail(ctx: Context) -> Response:
     return json_response({"items": page.items, "next_cursor": page.next_cursor})
 
 
-def types(ctx: Context) -> Response:
+def types(ctx: Context) -> Reply:
     return json_response({"items": sorted(ctx.platform.audit.types)})
 
 
 ENDPOINTS = [
-    Endpoint("GET", "/api/v1/audit/types", types, "Aggregate types an auditor can replay", AUDIT, tags=["audit"]),
+    Endpoint(
+        "GET",
+        "/api/v1/audit/types",
+        types,
+        "Aggregate types an auditor can replay",
+        AUDIT,
+        response=AuditTypesOut,
+        tags=["audit"],
+    ),
     Endpoint(
         "GET",
         "/api/v1/audit/trail",
@@ -138,6 +201,7 @@ ENDPOINTS = [
         "Who did what and when: by actor, aggregate type or id, and time range",
         AUDIT,
         query=TrailQuery,
+        response=ActivityPageOut,
         tags=["audit"],
     ),
     Endpoint(
@@ -147,6 +211,8 @@ ENDPOINTS = [
         "Every event of a record: who, when, what (format=csv for a download)",
         AUDIT,
         query=HistoryQuery,
+        response=HistoryOut,
+        media=("text/csv",),
         tags=["audit"],
     ),
     Endpoint(
@@ -156,6 +222,7 @@ ENDPOINTS = [
         "The record as it was at an instant, replayed from its events",
         AUDIT,
         query=StateQuery,
+        response=StateOut,
         tags=["audit"],
     ),
     Endpoint(
@@ -165,6 +232,7 @@ ENDPOINTS = [
         "What changed between two instants, and the events in between",
         AUDIT,
         query=DiffQuery,
+        response=DiffOut,
         tags=["audit"],
     ),
 ]

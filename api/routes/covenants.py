@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
 
-from api.endpoint import Context, Endpoint, json_response
-from domain.covenants.covenant import CovenantNotFound, CovenantType, EvaluationNotFound, Operator, Terms
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response
+from domain.covenants.covenant import (
+    CovenantNotFound,
+    CovenantStatus,
+    CovenantType,
+    EvaluationNotFound,
+    EvaluationStatus,
+    NoticeKind,
+    Operator,
+    Terms,
+)
 from domain.covenants.schedule import Frequency
 from domain.customers.customer import CustomerNotFound
 from domain.identity.permissions import Level, Permission
@@ -113,13 +123,107 @@ class NoticeQuery(BaseModel):
 class EvaluationOut(BaseModel):
     """One cycle's evaluation record."""
 
-    id: str
-    covenant_id: str
+    id: UUID
+    covenant_id: UUID
+    customer_id: UUID
+    application_ref: str
+    title: str
+    type: CovenantType
     cycle: int
-    due_date: str
-    status: str
-    value: str | None
+    due_date: date
+    overdue_after: date
+    notification_date: date
+    status: EvaluationStatus
+    value: Decimal | None
     passed: bool | None
+    evidence: str | None
+    reason: str | None
+    reviewed_by: str | None
+    reviewed_at: InstantOut | None
+    reminder_notice_id: UUID | None
+    overdue_notice_id: UUID | None
+    opened_at: InstantOut
+    updated_at: InstantOut
+
+
+class EvaluationListOut(BaseModel):
+    """Evaluation records, newest cycle first."""
+
+    items: list[EvaluationOut]
+
+
+class CovenantItemOut(BaseModel):
+    """A covenant as the worklist shows it, with its current record."""
+
+    id: UUID
+    customer_id: UUID
+    customer_name: str | None
+    application_ref: str
+    title: str
+    type: CovenantType
+    terms: Terms
+    frequency: Frequency
+    start_date: date
+    first_due_date: date
+    expiry_date: date
+    grace_days: int
+    lead_days: int
+    assignee_id: UUID | None
+    company: str | None
+    status: CovenantStatus
+    cycles: int
+    next_due_date: date | None
+    next_evaluation_date: date | None
+    current_evaluation_id: UUID | None
+    current_status: EvaluationStatus | None
+    current_due_date: date | None
+    created_at: InstantOut
+    updated_at: InstantOut
+
+
+class CovenantOut(CovenantItemOut):
+    """A covenant with its evaluation history, newest cycle first."""
+
+    evaluations: list[EvaluationOut]
+
+
+class CovenantPageOut(BaseModel):
+    """A page of the worklist."""
+
+    items: list[CovenantItemOut]
+    next_cursor: str | None
+
+
+class CovenantDashboardOut(BaseModel):
+    """Evaluation records by status, and active covenants."""
+
+    open: int
+    complied: int
+    waived: int
+    overdue: int
+    active_covenants: int
+
+
+class CovenantNoticeOut(BaseModel):
+    """An email to a borrower about records due or overdue."""
+
+    id: UUID
+    kind: NoticeKind
+    recipient: str
+    subject: str
+    evaluation_ids: list[UUID]
+    as_of: date
+    status: str = Field(description="queued or sent")
+    failures: int
+    error: str | None
+    queued_at: InstantOut
+    sent_at: InstantOut | None
+
+
+class CovenantNoticeListOut(BaseModel):
+    """Notices newest first."""
+
+    items: list[CovenantNoticeOut]
 
 
 def _covenant_body(ctx: Context, covenant_id: UUID, position: int = 0) -> dict[str, Any]:
@@ -133,7 +237,7 @@ def _covenant_body(ctx: Context, covenant_id: UUID, position: int = 0) -> dict[s
     return body
 
 
-def create_covenant(ctx: Context) -> Response:
+def create_covenant(ctx: Context) -> Reply:
     body: CovenantIn = ctx.body
     problems = []
     try:
@@ -178,7 +282,7 @@ def create_covenant(ctx: Context) -> Response:
     return json_response(out, 201, headers={"Location": f"/api/v1/covenants/{result.id}"})
 
 
-def list_covenants(ctx: Context) -> Response:
+def list_covenants(ctx: Context) -> Reply:
     q: WorklistQuery = ctx.query
     page = ctx.platform.covenant_queries.worklist(
         ctx.brand_id,
@@ -194,16 +298,16 @@ def list_covenants(ctx: Context) -> Response:
     return json_response({"items": page.items, "next_cursor": page.next_cursor})
 
 
-def get_covenant(ctx: Context) -> Response:
+def get_covenant(ctx: Context) -> Reply:
     return json_response(_covenant_body(ctx, ctx.path["covenant_id"]))
 
 
-def covenant_evaluations(ctx: Context) -> Response:
+def covenant_evaluations(ctx: Context) -> Reply:
     body = _covenant_body(ctx, ctx.path["covenant_id"])
     return json_response({"items": body["evaluations"]})
 
 
-def update_covenant(ctx: Context) -> Response:
+def update_covenant(ctx: Context) -> Reply:
     body: CovenantPatch = ctx.body
     if body.assignee_id is not None:
         try:
@@ -214,13 +318,13 @@ def update_covenant(ctx: Context) -> Response:
     return json_response(_covenant_body(ctx, result.id, result.position))
 
 
-def close_covenant(ctx: Context) -> Response:
+def close_covenant(ctx: Context) -> Reply:
     body: CloseIn = ctx.body
     result = ctx.platform.covenants.close_covenant(ctx.brand_id, ctx.path["covenant_id"], body.reason)
     return json_response(_covenant_body(ctx, result.id, result.position))
 
 
-def _evaluation_response(ctx: Context, evaluation_id: UUID, position: int = 0) -> Response:
+def _evaluation_response(ctx: Context, evaluation_id: UUID, position: int = 0) -> Reply:
     if position:
         ctx.platform.engine.wait_for("covenants", position)
     row = ctx.platform.covenant_queries.evaluation(ctx.brand_id, evaluation_id)
@@ -229,33 +333,33 @@ def _evaluation_response(ctx: Context, evaluation_id: UUID, position: int = 0) -
     return json_response(row)
 
 
-def get_evaluation(ctx: Context) -> Response:
+def get_evaluation(ctx: Context) -> Reply:
     return _evaluation_response(ctx, ctx.path["evaluation_id"])
 
 
-def comply(ctx: Context) -> Response:
+def comply(ctx: Context) -> Reply:
     body: EvidenceIn = ctx.body
     result = ctx.platform.covenants.comply(ctx.brand_id, ctx.path["evaluation_id"], body.evidence)
     return _evaluation_response(ctx, result.id, result.position)
 
 
-def waive(ctx: Context) -> Response:
+def waive(ctx: Context) -> Reply:
     body: ReasonIn = ctx.body
     result = ctx.platform.covenants.waive(ctx.brand_id, ctx.path["evaluation_id"], body.reason)
     return _evaluation_response(ctx, result.id, result.position)
 
 
-def submit_value(ctx: Context) -> Response:
+def submit_value(ctx: Context) -> Reply:
     body: ValueIn = ctx.body
     result = ctx.platform.covenants.submit_value(ctx.brand_id, ctx.path["evaluation_id"], str(body.value))
     return _evaluation_response(ctx, result.id, result.position)
 
 
-def dashboard(ctx: Context) -> Response:
+def covenant_dashboard(ctx: Context) -> Reply:
     return json_response(ctx.platform.covenant_queries.counts(ctx.brand_id))
 
 
-def notices(ctx: Context) -> Response:
+def covenant_notices(ctx: Context) -> Reply:
     q: NoticeQuery = ctx.query
     return json_response({"items": ctx.platform.covenant_queries.notices(ctx.brand_id, q.customer_id, q.limit)})
 
@@ -268,11 +372,19 @@ ENDPOINTS = [
         "Set up a covenant on a borrower",
         WRITE,
         body=CovenantIn,
+        response=CovenantOut,
         status=201,
         tags=["covenants"],
     ),
     Endpoint(
-        "GET", "/api/v1/covenants", list_covenants, "Covenant worklist", READ, query=WorklistQuery, tags=["covenants"]
+        "GET",
+        "/api/v1/covenants",
+        list_covenants,
+        "Covenant worklist",
+        READ,
+        query=WorklistQuery,
+        response=CovenantPageOut,
+        tags=["covenants"],
     ),
     Endpoint(
         "GET",
@@ -280,6 +392,7 @@ ENDPOINTS = [
         get_covenant,
         "A covenant with its evaluation history",
         READ,
+        response=CovenantOut,
         tags=["covenants"],
     ),
     Endpoint(
@@ -289,6 +402,7 @@ ENDPOINTS = [
         "Reassign a covenant",
         WRITE,
         body=CovenantPatch,
+        response=CovenantOut,
         tags=["covenants"],
     ),
     Endpoint(
@@ -298,6 +412,7 @@ ENDPOINTS = [
         "Close a covenant before expiry",
         WRITE,
         body=CloseIn,
+        response=CovenantOut,
         tags=["covenants"],
     ),
     Endpoint(
@@ -306,6 +421,7 @@ ENDPOINTS = [
         covenant_evaluations,
         "Evaluation records, newest cycle first",
         READ,
+        response=EvaluationListOut,
         tags=["covenants"],
     ),
     Endpoint(
@@ -350,18 +466,20 @@ ENDPOINTS = [
     Endpoint(
         "GET",
         "/api/v1/covenant-dashboard",
-        dashboard,
+        covenant_dashboard,
         "Records by status and active covenants",
         READ,
+        response=CovenantDashboardOut,
         tags=["covenants"],
     ),
     Endpoint(
         "GET",
         "/api/v1/covenant-notices",
-        notices,
+        covenant_notices,
         "Emails sent or owed to borrowers",
         READ,
         query=NoticeQuery,
+        response=CovenantNoticeListOut,
         tags=["covenants"],
     ),
 ]

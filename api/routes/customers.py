@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from starlette.responses import Response
 
-from api.endpoint import Context, Endpoint, json_response
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response
 from domain.blocklist.entry import BlockKind, mask_blocked_value
 from domain.customers.customer import CustomerNotFound
 from domain.customers.values import Address, normalise_loan_number
@@ -134,13 +135,13 @@ class CustomerSearch(BaseModel):
 class CustomerItemOut(BaseModel):
     """A directory row (PAN masked)."""
 
-    id: str
+    id: UUID
     name: str
     phone: str
     pan: str | None
     email: str | None
     loan_numbers: list[str]
-    updated_at: str
+    updated_at: InstantOut
 
 
 class CustomerPageOut(BaseModel):
@@ -154,31 +155,59 @@ class TimelineEntryOut(BaseModel):
     """One thing that happened to the record."""
 
     position: int
-    occurred_at: str
+    occurred_at: InstantOut
     kind: str
     summary: str
     actor: str
-    details: dict[str, Any]
+    details: dict[str, Any] = Field(description="what changed; its members depend on `kind`")
+
+
+class AlternatePhoneOut(BaseModel):
+    """A relative's or a reference's phone."""
+
+    phone: str
+    label: str | None = None
+
+
+class AddressOut(BaseModel):
+    """A postal address."""
+
+    kind: str
+    line1: str
+    line2: str | None = None
+    city: str
+    state: str | None = None
+    pincode: str
+
+
+class BlocklistHitOut(BaseModel):
+    """A value of the borrower's that is on the brand's blocklist (masked where sensitive)."""
+
+    entry_id: UUID
+    kind: BlockKind
+    value: str
+    reason: str
 
 
 class CustomerOut(BaseModel):
     """The Customer 360: profile and timeline."""
 
-    id: str
+    id: UUID
+    brand_id: UUID
     name: str
     phone: str
-    alternate_phones: list[dict[str, Any]]
+    alternate_phones: list[AlternatePhoneOut]
     email: str | None
     pan: str | None
     pan_masked: str | None
-    date_of_birth: str | None
-    addresses: list[dict[str, Any]]
+    date_of_birth: date | None
+    addresses: list[AddressOut]
     loan_numbers: list[str]
     version: int
-    created_at: str
-    updated_at: str
+    created_at: InstantOut
+    updated_at: InstantOut
     timeline: list[TimelineEntryOut]
-    blocklist_hits: list[dict[str, Any]]
+    blocklist_hits: list[BlocklistHitOut]
 
 
 def _profile(ctx: Context, customer_id: Any, position: int = 0) -> CustomerProfile:
@@ -204,15 +233,13 @@ def blocklist_hits(platform: Any, profile: CustomerProfile) -> list[dict[str, An
     ]
 
 
-def _profile_response(ctx: Context, customer_id: Any, position: int, status: int = 200) -> Response:
+def _profile_response(ctx: Context, customer_id: Any, position: int, status: int = 200) -> Reply:
     profile = _profile(ctx, customer_id, position)
     body = {**profile.__dict__, "blocklist_hits": blocklist_hits(ctx.platform, profile)}
-    return json_response(
-        body, status, headers={"ETag": f'"{profile.version}"', "Location": f"/api/v1/customers/{profile.id}"}
-    )
+    return json_response(body, status, headers={"Location": f"/api/v1/customers/{profile.id}"})
 
 
-def register_customer(ctx: Context) -> Response:
+def register_customer(ctx: Context) -> Reply:
     body: CustomerIn = ctx.body
     result = ctx.platform.customers.register(
         ctx.brand_id,
@@ -227,17 +254,17 @@ def register_customer(ctx: Context) -> Response:
     return _profile_response(ctx, result.id, result.position, 201)
 
 
-def search_customers(ctx: Context) -> Response:
+def search_customers(ctx: Context) -> Reply:
     q: CustomerSearch = ctx.query
     page = ctx.platform.customer_queries.search(ctx.brand_id, q.q, q.cursor, q.limit)
     return json_response({"items": page.items, "next_cursor": page.next_cursor})
 
 
-def get_customer(ctx: Context) -> Response:
+def get_customer(ctx: Context) -> Reply:
     return _profile_response(ctx, ctx.path["customer_id"], 0)
 
 
-def update_customer(ctx: Context) -> Response:
+def update_customer(ctx: Context) -> Reply:
     body: CustomerPatch = ctx.body
     fields = body.model_dump(exclude_unset=True, exclude={"addresses"})
     if body.addresses is not None:
@@ -248,18 +275,18 @@ def update_customer(ctx: Context) -> Response:
     return _profile_response(ctx, result.id, result.position)
 
 
-def add_alternate_phone(ctx: Context) -> Response:
+def add_alternate_phone(ctx: Context) -> Reply:
     body: AlternatePhoneIn = ctx.body
     result = ctx.platform.customers.add_alternate_phone(ctx.brand_id, ctx.path["customer_id"], body.phone, body.label)
     return _profile_response(ctx, result.id, result.position, 201)
 
 
-def remove_alternate_phone(ctx: Context) -> Response:
+def remove_alternate_phone(ctx: Context) -> Reply:
     result = ctx.platform.customers.remove_alternate_phone(ctx.brand_id, ctx.path["customer_id"], ctx.path["phone"])
     return _profile_response(ctx, result.id, result.position)
 
 
-def link_loan_number(ctx: Context) -> Response:
+def link_loan_number(ctx: Context) -> Reply:
     body: LoanNumberIn = ctx.body
     result = ctx.platform.customers.link_loan_number(ctx.brand_id, ctx.path["customer_id"], body.loan_number)
     return _profile_response(ctx, result.id, result.position, 201 if result.changed else 200)
@@ -274,6 +301,7 @@ ENDPOINTS = [
         WRITE,
         body=CustomerIn,
         response=CustomerOut,
+        etag=True,
         status=201,
         tags=["customers"],
     ),
@@ -294,6 +322,7 @@ ENDPOINTS = [
         "Customer 360: profile and timeline",
         READ,
         response=CustomerOut,
+        etag=True,
         tags=["customers"],
     ),
     Endpoint(
@@ -304,6 +333,8 @@ ENDPOINTS = [
         WRITE,
         body=CustomerPatch,
         response=CustomerOut,
+        etag=True,
+        if_match=True,
         tags=["customers"],
     ),
     Endpoint(
@@ -314,6 +345,7 @@ ENDPOINTS = [
         WRITE,
         body=AlternatePhoneIn,
         response=CustomerOut,
+        etag=True,
         status=201,
         tags=["customers"],
     ),
@@ -324,6 +356,7 @@ ENDPOINTS = [
         "Remove an alternate phone",
         WRITE,
         response=CustomerOut,
+        etag=True,
         tags=["customers"],
     ),
     Endpoint(
@@ -334,7 +367,9 @@ ENDPOINTS = [
         WRITE,
         body=LoanNumberIn,
         response=CustomerOut,
+        etag=True,
         status=201,
+        statuses=(200,),
         tags=["customers"],
     ),
 ]

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
 
-from api.endpoint import Context, Endpoint, json_response
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response
 from domain.identity.permissions import Level, Permission
-from domain.jobs.job import JobRunNotFound, RunQueueFull
+from domain.jobs.job import JobRunNotFound, JobSettings, RunQueueFull, RunStatus
 from domain.notices.source import SourceNotFound, SyncAlreadyRunning
 from domain.notices.triggering import JOB as SYNC_JOB
 from domain.notices.triggering import job_run_id, request_sync
@@ -71,9 +71,33 @@ class RunHistoryQuery(BaseModel):
 class RunAccepted(BaseModel):
     """A run was requested; poll its URL (a notice sync of every source requests one run per source)."""
 
-    run_id: str
-    status: str
-    run_ids: list[str]
+    run_id: UUID
+    status: RunStatus
+    run_ids: list[UUID]
+
+
+class RunOut(BaseModel):
+    """A job run."""
+
+    id: UUID
+    job_name: str
+    trigger: str = Field(description="manual or schedule")
+    requested_by: str
+    as_of: date
+    dry_run: bool
+    settings: JobSettings
+    status: RunStatus
+    attempt: int
+    batches: int
+    processed: int
+    succeeded: int
+    failed: int
+    skipped: int
+    error: str | None
+    retry_at: InstantOut | None
+    requested_at: InstantOut
+    started_at: InstantOut | None
+    finished_at: InstantOut | None
 
 
 class JobOut(BaseModel):
@@ -82,37 +106,15 @@ class JobOut(BaseModel):
     name: str
     title: str
     description: str
-    settings: dict[str, Any]
+    settings: JobSettings
     filter_keys: list[str]
-    last_run: dict[str, Any] | None
+    last_run: RunOut | None
 
 
 class JobListOut(BaseModel):
     """Every registered job."""
 
     items: list[JobOut]
-
-
-class RunOut(BaseModel):
-    """A job run."""
-
-    id: str
-    job_name: str
-    trigger: str
-    requested_by: str
-    as_of: str
-    dry_run: bool
-    status: str
-    attempt: int
-    batches: int
-    processed: int
-    succeeded: int
-    failed: int
-    skipped: int
-    error: str | None
-    requested_at: str
-    started_at: str | None
-    finished_at: str | None
 
 
 class RunPageOut(BaseModel):
@@ -134,13 +136,13 @@ def _job(ctx: Context, name: str, last: Any) -> dict[str, Any]:
     }
 
 
-def list_jobs(ctx: Context) -> Response:
+def list_jobs(ctx: Context) -> Reply:
     last_runs = ctx.platform.job_queries.last_runs(ctx.brand_id)
     items = [_job(ctx, name, last_runs.get(name)) for name in sorted(ctx.platform.jobs.catalogue)]
     return json_response({"items": items})
 
 
-def configure_job(ctx: Context) -> Response:
+def configure_job(ctx: Context) -> Reply:
     body: JobSettingsPatch = ctx.body
     name = ctx.path["name"]
     result = ctx.platform.jobs.configure(ctx.brand_id, name, body.model_dump(exclude_unset=True))
@@ -233,7 +235,7 @@ def _request_syncs(platform: Any, scope: Scope, actor: str, body: RunRequest) ->
     return started
 
 
-def request_run(ctx: Context) -> Response:
+def request_run(ctx: Context) -> Reply:
     run_ids = start_manual_run(
         ctx.platform, ctx.brand_id, ctx.principal.actor, ctx.principal.companies, ctx.path["name"], ctx.body
     )
@@ -245,14 +247,14 @@ def request_run(ctx: Context) -> Response:
     )
 
 
-def job_runs(ctx: Context) -> Response:
+def job_runs(ctx: Context) -> Reply:
     q: RunHistoryQuery = ctx.query
     ctx.platform.jobs.definition(ctx.path["name"])
     page = ctx.platform.job_queries.history(ctx.brand_id, ctx.path["name"], q.cursor, q.limit)
     return json_response({"items": page.items, "next_cursor": page.next_cursor})
 
 
-def get_run(ctx: Context) -> Response:
+def get_run(ctx: Context) -> Reply:
     run = ctx.platform.job_queries.run(ctx.brand_id, ctx.path["run_id"])
     if run is None:
         raise JobRunNotFound(f"JobRun {ctx.path['run_id']} not found")
@@ -288,6 +290,7 @@ ENDPOINTS = [
         body=RunRequest,
         response=RunAccepted,
         status=202,
+        errors=(429,),
         tags=["jobs"],
     ),
     Endpoint(

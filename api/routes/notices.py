@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
 
-from api.endpoint import Context, Endpoint, json_response
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response
 from domain.identity.permissions import Level, Permission
-from domain.notices.notice import NoticeNotFound
+from domain.notices.notice import MatchCandidate, NoticeMode, NoticeNotFound
 from domain.notices.source import SourceNotFound
-from domain.notices.sync_run import SyncRunNotFound
+from domain.notices.sync_run import SyncRunNotFound, SyncStatus
 from domain.notices.triggering import request_sync
 from domain.shared.values import BusinessDate
 from projections.notices import Scope
@@ -77,6 +78,173 @@ class FeedQuery(BaseModel):
     limit: int = Field(50, ge=1, le=200)
 
 
+class SourceHealthOut(BaseModel):
+    """How the source's syncs have gone."""
+
+    state: str = Field(description="healthy, degraded, failing or stale")
+    last_run_id: UUID | None
+    last_status: SyncStatus | None
+    last_success_at: InstantOut | None
+    last_failure_at: InstantOut | None
+    last_error: str | None
+    consecutive_failures: int
+
+
+class SourceOut(BaseModel):
+    """A company's notice source (token masked) with its health."""
+
+    id: UUID
+    company: str
+    base_url: str
+    schedule: str
+    enabled: bool
+    token: str = Field(description="the token's last 4 characters")
+    running_run_id: UUID | None
+    health: SourceHealthOut
+    created_at: InstantOut
+
+
+class SourceListOut(BaseModel):
+    """Sources by company."""
+
+    items: list[SourceOut]
+
+
+class SyncAcceptedOut(BaseModel):
+    """A sync started; poll its URL."""
+
+    run_id: UUID
+    status: SyncStatus
+
+
+class SyncRunOut(BaseModel):
+    """A sync run: who, status, pages and counts, retries, error."""
+
+    id: UUID
+    brand_id: UUID
+    source_id: UUID
+    company: str
+    trigger: str = Field(description="manual or schedule")
+    requested_by: str
+    status: SyncStatus
+    pages: int
+    fetched: int
+    created: int
+    updated: int
+    unchanged: int
+    reactivated: int
+    malformed: int
+    matched: int
+    inactivated: int
+    retries: int
+    error: str | None
+    malformed_examples: list[str]
+    started_at: InstantOut
+    finished_at: InstantOut | None
+    duration_ms: int | None
+
+
+class SyncRunPageOut(BaseModel):
+    """Sync runs, newest first."""
+
+    items: list[SyncRunOut]
+    next_cursor: str | None
+
+
+class NoticeMatchOut(BaseModel):
+    """The borrower the notice was matched to (none when unmatched), with confidence 0-100."""
+
+    customer_id: UUID | None
+    confidence: int
+    band: str
+    methods: list[str]
+
+
+class NoticeItemOut(BaseModel):
+    """A notice as feeds show it, with its match."""
+
+    id: UUID
+    company: str
+    source_notice_id: str
+    loan_number: str
+    customer_name: str
+    phone: str
+    amount_due: Decimal
+    days_overdue: int
+    due_date: date
+    instalment_no: int
+    mode: NoticeMode
+    active: bool
+    match: NoticeMatchOut
+
+
+class NoticePageOut(BaseModel):
+    """A page of a feed, in priority order."""
+
+    items: list[NoticeItemOut]
+    next_cursor: str | None
+
+
+class NoticeListOut(BaseModel):
+    """Notices matched to a borrower, active first, then longest overdue."""
+
+    items: list[NoticeItemOut]
+
+
+class NoticeMatchDetailOut(NoticeMatchOut):
+    """The match with the candidates staff may review, best first."""
+
+    candidates: list[MatchCandidate]
+
+
+class NoticeHistoryOut(BaseModel):
+    """One thing that happened to the notice."""
+
+    version: int
+    at: InstantOut
+    actor: str
+    kind: str
+    detail: dict[str, Any] = Field(description="what changed; its members depend on `kind`")
+
+
+class NoticeOut(NoticeItemOut):
+    """A notice with its facts, match candidates and history (newest first)."""
+
+    source_id: UUID
+    phone_e164: str | None
+    source_updated_at: InstantOut | None
+    first_seen_at: InstantOut
+    updated_at: InstantOut
+    match: NoticeMatchDetailOut
+    history: list[NoticeHistoryOut]
+
+
+class KpiOut(BaseModel):
+    """How many notices, and their total amount due."""
+
+    count: int
+    amount: Decimal
+
+
+class CompanyKpisOut(BaseModel):
+    """Overdue and upcoming figures."""
+
+    overdue: KpiOut
+    upcoming: KpiOut
+
+
+class NoticeDashboardOut(BaseModel):
+    """Overdue and upcoming counts and totals, combined and by company; the notices to look at first."""
+
+    company: str | None
+    companies: list[str] = Field(description="every company with a source or notices (the pills)")
+    overdue: KpiOut
+    upcoming: KpiOut
+    by_company: dict[str, CompanyKpisOut]
+    longest_overdue: NoticeItemOut | None
+    highest_amount: NoticeItemOut | None
+
+
 def scope_of(ctx: Context) -> Scope:
     """What the caller may see: the brand, limited to their companies when they have any."""
     return Scope(ctx.brand_id, tuple(c.upper() for c in ctx.principal.companies))
@@ -91,7 +259,7 @@ def _source_body(ctx: Context, source_id: UUID, position: int = 0) -> dict[str, 
     return dict(source)
 
 
-def create_source(ctx: Context) -> Response:
+def create_source(ctx: Context) -> Reply:
     body: SourceIn = ctx.body
     scope = scope_of(ctx)
     if scope.companies and body.company.strip().upper() not in scope.companies:
@@ -109,15 +277,15 @@ def create_source(ctx: Context) -> Response:
     return json_response(out, 201, headers={"Location": f"/api/v1/notice-sources/{result.id}"})
 
 
-def list_sources(ctx: Context) -> Response:
+def list_sources(ctx: Context) -> Reply:
     return json_response({"items": ctx.platform.notice_queries.sources(scope_of(ctx), ctx.platform.clock.now())})
 
 
-def get_source(ctx: Context) -> Response:
+def get_source(ctx: Context) -> Reply:
     return json_response(_source_body(ctx, ctx.path["source_id"]))
 
 
-def update_source(ctx: Context) -> Response:
+def update_source(ctx: Context) -> Reply:
     body: SourcePatch = ctx.body
     source_id = ctx.path["source_id"]
     _source_body(ctx, source_id)  # 404 for a source of another brand or an unauthorised company
@@ -132,7 +300,7 @@ def update_source(ctx: Context) -> Response:
     return json_response(_source_body(ctx, source_id, result.position))
 
 
-def trigger_sync(ctx: Context) -> Response:
+def trigger_sync(ctx: Context) -> Reply:
     source_id = ctx.path["source_id"]
     _source_body(ctx, source_id)
     run_id = request_sync(ctx.platform, ctx.brand_id, source_id, trigger="manual", requested_by=ctx.principal.actor)
@@ -141,7 +309,7 @@ def trigger_sync(ctx: Context) -> Response:
     )
 
 
-def get_sync_run(ctx: Context) -> Response:
+def get_sync_run(ctx: Context) -> Reply:
     run_id = ctx.path["run_id"]
     row = ctx.platform.notice_queries.sync_run(scope_of(ctx), run_id)
     if row is None:
@@ -153,18 +321,18 @@ def get_sync_run(ctx: Context) -> Response:
     return json_response(row)
 
 
-def list_sync_runs(ctx: Context) -> Response:
+def list_sync_runs(ctx: Context) -> Reply:
     q: RunsQuery = ctx.query
     page = ctx.platform.notice_queries.sync_runs(scope_of(ctx), q.source_id, q.cursor, q.limit)
     return json_response({"items": page.items, "next_cursor": page.next_cursor})
 
 
-def dashboard(ctx: Context) -> Response:
+def notice_dashboard(ctx: Context) -> Reply:
     q: DashboardQuery = ctx.query
     return json_response(ctx.platform.notice_queries.dashboard(scope_of(ctx), q.company))
 
 
-def _feed(ctx: Context, kind: str) -> Response:
+def _feed(ctx: Context, kind: str) -> Reply:
     q: FeedQuery = ctx.query
     page = ctx.platform.notice_queries.feed(
         scope_of(ctx),
@@ -179,15 +347,15 @@ def _feed(ctx: Context, kind: str) -> Response:
     return json_response({"items": page.items, "next_cursor": page.next_cursor})
 
 
-def overdue_feed(ctx: Context) -> Response:
+def overdue_feed(ctx: Context) -> Reply:
     return _feed(ctx, "overdue")
 
 
-def upcoming_feed(ctx: Context) -> Response:
+def upcoming_feed(ctx: Context) -> Reply:
     return _feed(ctx, "upcoming")
 
 
-def get_notice(ctx: Context) -> Response:
+def get_notice(ctx: Context) -> Reply:
     notice_id = ctx.path["notice_id"]
     row = ctx.platform.notice_queries.notice(scope_of(ctx), notice_id)
     if row is None:
@@ -195,7 +363,7 @@ def get_notice(ctx: Context) -> Response:
     return json_response(row)
 
 
-def customer_notices(ctx: Context) -> Response:
+def customer_notices(ctx: Context) -> Reply:
     customer_id = ctx.path["customer_id"]
     ctx.platform.customers.get(ctx.brand_id, customer_id)  # 404 for another brand's borrower
     return json_response({"items": ctx.platform.notice_queries.of_customer(scope_of(ctx), customer_id)})
@@ -209,12 +377,27 @@ ENDPOINTS = [
         "Connect a company's Softmedia source",
         CONFIGURE,
         body=SourceIn,
+        response=SourceOut,
         status=201,
         tags=["notices"],
     ),
-    Endpoint("GET", "/api/v1/notice-sources", list_sources, "Sources with health", SYNC_READ, tags=["notices"]),
     Endpoint(
-        "GET", "/api/v1/notice-sources/{source_id}", get_source, "A source with health", SYNC_READ, tags=["notices"]
+        "GET",
+        "/api/v1/notice-sources",
+        list_sources,
+        "Sources with health",
+        SYNC_READ,
+        response=SourceListOut,
+        tags=["notices"],
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/notice-sources/{source_id}",
+        get_source,
+        "A source with health",
+        SYNC_READ,
+        response=SourceOut,
+        tags=["notices"],
     ),
     Endpoint(
         "PATCH",
@@ -223,6 +406,7 @@ ENDPOINTS = [
         "Change a source's URL, token, schedule or enabled flag",
         CONFIGURE,
         body=SourcePatch,
+        response=SourceOut,
         tags=["notices"],
     ),
     Endpoint(
@@ -231,6 +415,7 @@ ENDPOINTS = [
         trigger_sync,
         "Sync now (202 with the run id; 409 while a sync of the source runs)",
         SYNC,
+        response=SyncAcceptedOut,
         status=202,
         tags=["notices"],
     ),
@@ -241,16 +426,26 @@ ENDPOINTS = [
         "Sync runs, newest first",
         SYNC_READ,
         query=RunsQuery,
+        response=SyncRunPageOut,
         tags=["notices"],
     ),
-    Endpoint("GET", "/api/v1/sync-runs/{run_id}", get_sync_run, "One sync run", SYNC_READ, tags=["notices"]),
+    Endpoint(
+        "GET",
+        "/api/v1/sync-runs/{run_id}",
+        get_sync_run,
+        "One sync run",
+        SYNC_READ,
+        response=SyncRunOut,
+        tags=["notices"],
+    ),
     Endpoint(
         "GET",
         "/api/v1/notices/dashboard",
-        dashboard,
+        notice_dashboard,
         "KPIs: overdue and upcoming counts and totals, longest overdue, highest amount",
         READ,
         query=DashboardQuery,
+        response=NoticeDashboardOut,
         tags=["notices"],
     ),
     Endpoint(
@@ -260,6 +455,7 @@ ENDPOINTS = [
         "Active notices by priority: longest overdue, highest amount, company",
         READ,
         query=FeedQuery,
+        response=NoticePageOut,
         tags=["notices"],
     ),
     Endpoint(
@@ -269,15 +465,25 @@ ENDPOINTS = [
         "Active upcoming notices: soonest due, highest amount",
         READ,
         query=FeedQuery,
+        response=NoticePageOut,
         tags=["notices"],
     ),
-    Endpoint("GET", "/api/v1/notices/{notice_id}", get_notice, "A notice with its history", READ, tags=["notices"]),
+    Endpoint(
+        "GET",
+        "/api/v1/notices/{notice_id}",
+        get_notice,
+        "A notice with its history",
+        READ,
+        response=NoticeOut,
+        tags=["notices"],
+    ),
     Endpoint(
         "GET",
         "/api/v1/customers/{customer_id}/notices",
         customer_notices,
         "Notices matched to a borrower",
         READ,
+        response=NoticeListOut,
         tags=["notices"],
     ),
 ]

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-from starlette.responses import Response
+from typing import Literal
+from uuid import UUID
 
-from api.endpoint import Context, Endpoint, json_response
+from pydantic import BaseModel
+
+from api.endpoint import Context, Endpoint, Reply, json_response
 
 
 class MeOut(BaseModel):
     """Who the caller is."""
 
-    kind: str
-    id: str
-    brand_id: str
+    kind: Literal["staff", "apikey"]
+    id: UUID
+    brand_id: UUID
     name: str
     roles: list[str]
     grants: dict[str, str]
 
 
-def me(ctx: Context) -> Response:
+def me(ctx: Context) -> Reply:
     p = ctx.principal
     return json_response(
         {

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import re
 import time
 from typing import Any
 
@@ -33,6 +35,69 @@ def test_openapi_describes_every_endpoint(client: Any) -> None:
     }
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     assert served <= documented
+
+
+def test_openapi_document_is_valid_openapi_with_every_reference_resolved(client: Any) -> None:
+    from openapi_spec_validator import validate
+
+    doc = client.get("/openapi.json").json()
+    validate(doc)  # raises on any violation of the OpenAPI 3.1 schema
+    text = json.dumps(doc)
+    refs = set(re.findall(r'"\$ref": "([^"]+)"', text))
+    assert refs and all(r.startswith("#/components/schemas/") for r in refs), refs
+    assert {r.rsplit("/", 1)[1] for r in refs} <= set(doc["components"]["schemas"])
+    assert "$defs" not in text
+
+
+def test_every_operation_declares_its_success_schema_errors_and_headers(client: Any) -> None:
+    doc = client.get("/openapi.json").json()
+    for ep in ENDPOINTS:
+        op = doc["paths"][ep.path][ep.method.lower()]
+        responses = op["responses"]
+        ok = responses[str(ep.status)]
+        assert ok["content"]["application/json"]["schema"]["$ref"].endswith(ep.response.__name__), ep.path
+        errors = {int(s) for s in responses if int(s) >= 400}
+        for status in errors:
+            assert "application/problem+json" in responses[str(status)]["content"], (ep.path, status)
+        if not ep.public:
+            assert {401, 403, 404, 422} <= errors, (ep.method, ep.path)
+        if ep.body is not None:
+            assert {400, 413, 422} <= errors
+        headers = {p["name"] for p in op.get("parameters", []) if p["in"] == "header"}
+        assert ("If-Match" in headers) == ep.if_match
+        assert ("ETag" in ok.get("headers", {})) == ep.etag
+    patch_customer = doc["paths"]["/api/v1/customers/{customer_id}"]["patch"]
+    assert "If-Match" in {p["name"] for p in patch_customer["parameters"]}
+    assert "ETag" in patch_customer["responses"]["200"]["headers"]
+    history = doc["paths"]["/api/v1/audit/{aggregate_type}/{aggregate_id}/history"]["get"]["responses"]["200"]
+    assert set(history["content"]) == {"application/json", "text/csv"}
+
+
+def test_a_method_a_path_does_not_serve_is_405_with_every_method_it_does_in_allow(client: Any, tenant: Any) -> None:
+    doc = client.get("/openapi.json").json()
+    for path, ops in doc["paths"].items():
+        url = re.sub(r"{(\w+)}", "00000000-0000-0000-0000-000000000001", path)
+        documented = {m.upper() for m in ops} | ({"HEAD"} if "get" in ops else set())
+        for method in ("OPTIONS", "PUT"):
+            if method.lower() in ops:
+                continue
+            answer = client.request(method, url, headers=tenant.auth)
+            assert answer.status_code == 405, (method, path)
+            assert set(answer.headers["allow"].split(", ")) == documented, (method, path)
+    put = client.put("/api/v1/blocklist/check", headers=tenant.auth)
+    assert put.headers["allow"] == "GET, HEAD" and put.headers["content-type"] == "application/problem+json"
+
+
+def test_responses_carry_the_etag_of_the_record_they_show(client: Any, tenant: Any) -> None:
+    config = client.get("/api/v1/brand/config", headers=tenant.auth)
+    assert config.headers["etag"] == f'"{config.json()["version"]}"'
+    me = client.get("/api/v1/me", headers=tenant.auth)
+    assert "etag" not in me.headers
+
+
+def test_an_empty_x_brand_id_is_refused_not_ignored(client: Any, tenant: Any) -> None:
+    answer = client.get("/api/v1/me", headers={**tenant.auth, "X-Brand-Id": ""})
+    assert answer.status_code == 422 and "X-Brand-Id" in answer.json()["detail"]
 
 
 def test_health_reports_database_and_projection_lag(client: Any) -> None:
