@@ -64,6 +64,7 @@ class _BoundedPool(ConnectionPool[Any]):
     """eventsourcing's pool with adapters.postgres' bounded waits (the same behaviour as its BoundedPool)."""
 
     availability: Availability
+    outages_checked: int
 
     def getconn(self, timeout: float | None = None) -> Any:
         return wait_for_connection(self, super().getconn, timeout)

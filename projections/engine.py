@@ -802,8 +802,12 @@ class ProjectionRunner(threading.Thread):
         while not self.stopping.is_set():
             try:
                 self._follow()
-            except Exception:
-                log.exception("projection.runner_failed", projections=[p.name for p in self.projections])
+            except Exception as exc:
+                names = [p.name for p in self.projections]
+                if is_transient(exc):  # An outage: say so once a second, without a traceback each time.
+                    log.warning("projection.runner_waiting_for_database", projections=names, error=describe_error(exc))
+                else:
+                    log.exception("projection.runner_failed", projections=names)
                 self.stopping.wait(1.0)
 
     def _follow(self) -> None:

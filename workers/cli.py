@@ -4,13 +4,35 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 from adapters.postgres import resolve_dsn
 from domain.shared.errors import DomainError
 from workers.logging_setup import configure_logging
+
+
+class StopSignal(SystemExit):
+    """Raised in the main thread when the process is told to stop (SIGTERM, SIGHUP), as Ctrl-C raises
+    KeyboardInterrupt: the stack unwinds and atexit handlers run, so the embedded PostgreSQL stops when its last
+    user goes. (Python's default for SIGTERM ends the process at once, skipping atexit.)"""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)  # the shell's convention for "ended by signal N"
+        self.signum = signum
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise StopSignal(signum)
+
+
+def handle_stop_signals() -> None:
+    """Make SIGTERM and SIGHUP unwind the main thread (StopSignal) instead of killing the process outright."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_stop)
 
 
 def _platform() -> Any:
@@ -48,7 +70,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if softmedia_note:
         print(f"  softmedia:    demo simulator at {softmedia_note} (companies SML, KFL)", flush=True)
     print("", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    try:
+        # uvicorn catches SIGTERM and SIGINT itself, shuts down gracefully (the lifespan closes the platform),
+        # then raises the signal again for the handler it found: ours for SIGTERM, Python's KeyboardInterrupt
+        # for SIGINT. Either way the stop is complete: exit normally, running atexit.
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    except (StopSignal, KeyboardInterrupt):
+        print("Covenant Desk stopped", flush=True)
     return 0
 
 
@@ -415,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
+    handle_stop_signals()
     try:
         return int(args.func(args))
     except DomainError as exc:

@@ -116,25 +116,26 @@ class Platform:
         clock = clock or SystemClock()
         db = Database(dsn)
         db.ensure_schemas()
-        env = eventsourcing_env(dsn)
-        customers = Customers(env=env, clock=clock)
-        identity = Identity(env=env, clock=clock, hasher=Argon2Hasher())
-        jobs = Jobs(env=env, clock=clock, catalogue=JOB_DEFINITIONS if job_catalogue is None else job_catalogue)
-        blocklists = Blocklists(env=env, clock=clock)
-        covenants = Covenants(env=env, clock=clock)
-        notices = Notices(env=env, clock=clock)
-        apps: dict[str, Any] = {
-            "customers": customers,
-            "identity": identity,
-            "jobs": jobs,
-            "blocklist": blocklists,
-            "covenants": covenants,
-            "notices": notices,
-        }
-        engine = ProjectionEngine(db.pool, apps, all_projections())
-        engine.setup()
-        ops = OperationalStore(db.pool)
-        ops.setup()
+        with db.setup_lock():  # the applications create their tables as they start
+            env = eventsourcing_env(dsn)
+            customers = Customers(env=env, clock=clock)
+            identity = Identity(env=env, clock=clock, hasher=Argon2Hasher())
+            jobs = Jobs(env=env, clock=clock, catalogue=JOB_DEFINITIONS if job_catalogue is None else job_catalogue)
+            blocklists = Blocklists(env=env, clock=clock)
+            covenants = Covenants(env=env, clock=clock)
+            notices = Notices(env=env, clock=clock)
+            apps: dict[str, Any] = {
+                "customers": customers,
+                "identity": identity,
+                "jobs": jobs,
+                "blocklist": blocklists,
+                "covenants": covenants,
+                "notices": notices,
+            }
+            engine = ProjectionEngine(db.pool, apps, all_projections())
+            engine.setup()
+            ops = OperationalStore(db.pool)
+            ops.setup()
         return cls(
             dsn=dsn,
             db=db,
