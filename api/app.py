@@ -150,7 +150,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         platform = await run_in_threadpool(open_platform)
         app.state.platform = platform
-        app.state.health = HealthProbe(platform.dsn, platform.engine)
+        # One probe per app, shared by overlapping lifespans (tests serve one app from several clients).
+        if getattr(app.state, "health_users", 0) == 0:
+            app.state.health = HealthProbe(platform.dsn, platform.engine)
+        app.state.health_users = getattr(app.state, "health_users", 0) + 1
         workers = background(platform) if background is not None else None
         if workers is not None:
             workers.start()
@@ -159,7 +162,9 @@ def create_app(
         finally:
             if workers is not None:
                 workers.stop()
-            app.state.health.close()
+            app.state.health_users -= 1
+            if app.state.health_users == 0:
+                app.state.health.close()
             if close_platform:
                 await run_in_threadpool(platform.close)
 

@@ -99,6 +99,9 @@ class HealthProbe:
                 log.debug("health.close_failed", error=describe_error(exc))
 
     def close(self) -> None:
-        """Close the connection and stop the thread (without waiting for a check in flight)."""
-        self._executor.submit(self._discard)
+        """Close the connection and stop the thread (without waiting for a check in flight); idempotent."""
+        try:
+            self._executor.submit(self._discard)
+        except RuntimeError:  # Closed already.
+            return
         self._executor.shutdown(wait=False)

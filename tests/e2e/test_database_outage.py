@@ -18,6 +18,7 @@ import httpx
 import pytest
 import uvicorn
 
+from api.auth import SESSION_COOKIE
 from tests.conftest import make_tenant
 from tests.e2e.conftest import _free_port
 
@@ -142,7 +143,9 @@ def test_an_outage_longer_than_the_pool_timeout_gives_fast_503s_and_loses_no_ack
         down_at = time.monotonic()
         server.stop()
         stopped_at = time.monotonic()
-        time.sleep(OUTAGE_SECONDS)
+        with httpx.Client(base_url=base, timeout=60) as browser:  # a portal page needs the session table
+            page = _timed(browser, "GET", "/customers", cookies={SESSION_COOKIE: "a-session-token"})
+        time.sleep(max(OUTAGE_SECONDS - (time.monotonic() - stopped_at), 0))
         restart_at = time.monotonic()
         server.start()
         up_at = time.monotonic()
@@ -168,6 +171,9 @@ def test_an_outage_longer_than_the_pool_timeout_gives_fast_503s_and_loses_no_ack
         assert a.headers.get("retry-after", "").isdigit()
         assert a.headers["content-type"] == "application/problem+json"
         assert a.body["status"] == 503 and a.body["type"].endswith("/database-unavailable")
+
+    assert page.status == 503 and page.headers["content-type"].startswith("text/html")
+    assert page.headers.get("retry-after", "").isdigit() and page.seconds <= ANSWER_BOUND
 
     during = [a for a in health if stopped_at < a.started < restart_at]
     assert during and all(a.status == 503 and a.body["status"] == "down" for a in during)
