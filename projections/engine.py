@@ -48,10 +48,6 @@ TRACKING_DDL = (
         position bigint NOT NULL DEFAULT 0,
         updated_at timestamptz NOT NULL DEFAULT now()
     )""",
-    # failures: rows in ops.projection_failures (a batch reads it with its position: 0 means nothing is parked);
-    # error: why the projection stopped (None while it runs).
-    "ALTER TABLE ops.projection_tracking ADD COLUMN IF NOT EXISTS failures integer NOT NULL DEFAULT 0, "
-    "ADD COLUMN IF NOT EXISTS error text, ADD COLUMN IF NOT EXISTS error_at timestamptz",
     """CREATE TABLE IF NOT EXISTS ops.projection_failures (
         projection text NOT NULL,
         position bigint NOT NULL,
@@ -70,6 +66,11 @@ TRACKING_DDL = (
     "CREATE INDEX IF NOT EXISTS projection_failures_aggregate_idx "
     "ON ops.projection_failures (projection, aggregate_id, position)",
 )
+
+#: Columns added to ops.projection_tracking by the failure handling. failures: rows in ops.projection_failures (a
+#: batch reads it with its position: 0 means no aggregate is parked); error: why the projection stopped (NULL while
+#: it runs). Added only when missing: ALTER TABLE locks the table against the live runners even when it does nothing.
+TRACKING_COLUMNS = {"failures": "integer NOT NULL DEFAULT 0", "error": "text", "error_at": "timestamptz"}
 
 #: More failing events than this in one batch, or this many unresolved in one projection, is not a bad event but a
 #: broken projector or table: the projection stops (and says why) instead of skipping everything.
@@ -243,6 +244,16 @@ class ProjectionEngine:
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext('ops.projection_tracking'))")
                 for statement in TRACKING_DDL:
                     conn.execute(statement)
+                present = {
+                    r["column_name"]
+                    for r in conn.execute(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = 'ops' AND table_name = 'projection_tracking'"
+                    ).fetchall()
+                }
+                for column, definition in TRACKING_COLUMNS.items():
+                    if column not in present:
+                        conn.execute(f"ALTER TABLE ops.projection_tracking ADD COLUMN {column} {definition}")
             for projection in self.projections.values():
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (projection.name,))

@@ -281,3 +281,32 @@ def test_a_projection_failing_on_every_event_stops_visibly_and_resumes_once_fixe
         assert time.monotonic() < deadline, "the projection did not resume"
         time.sleep(0.1)
     assert {s.name: s for s in p.engine.status()}["customer_timeline"].error is None
+
+
+def test_a_database_from_before_failure_tracking_gains_its_columns_and_keeps_positions(mail_sink: Any) -> None:
+    import psycopg
+
+    from adapters.mailer import MailSettings
+    from workers.platform import Platform
+
+    dsn = fresh_database_dsn()
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE SCHEMA ops")
+            conn.execute(
+                "CREATE TABLE ops.projection_tracking (projection text PRIMARY KEY, source text NOT NULL, "
+                "position bigint NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now())"
+            )
+            conn.execute("INSERT INTO ops.projection_tracking VALUES ('brands', 'identity', 0, now())")
+        platform = Platform.open(dsn, mail=MailSettings(port=mail_sink.port))
+        try:
+            status = {s.name: s for s in platform.engine.status()}
+            assert (status["brands"].failed, status["brands"].error) == (0, None)
+            brand = platform.identity.create_brand("up" + uuid.uuid4().hex[:10], "Upgraded Finance")
+            with platform.db.pool.connection() as conn:
+                assert platform.engine.process_batch(conn, platform.engine.projection("brands")) > 0
+            assert brand.id in {b.id for b in platform.brand_queries.all()}
+        finally:
+            platform.close()
+    finally:
+        drop_database(dsn)
