@@ -629,9 +629,14 @@ class _Isolation:
         error = describe_error(exc)
         if len(self.failed) >= MAX_FAILURES_PER_BATCH or self.open_failures + len(self.failed) >= MAX_OPEN_FAILURES:
             first = self.failed[0] if self.failed else (notification, error, None)
+            why = (
+                f"over {MAX_FAILURES_PER_BATCH} events of one batch failed"
+                if len(self.failed) >= MAX_FAILURES_PER_BATCH
+                else f"{MAX_OPEN_FAILURES} failed events are unresolved"
+            )
             message = (
-                f"stopped: over {len(self.failed)} failed events in one batch or {MAX_OPEN_FAILURES} unresolved "
-                f"(a broken projector or table, not a bad event); first at position {first[0].id}: {first[1]}"
+                f"stopped: {why}, so the projector or its table is broken rather than an event; "
+                f"first at position {first[0].id}: {first[1]}"
             )
             raise ProjectionStalled(message) from exc
         brand = self._brand_of(notification)
