@@ -143,8 +143,9 @@ def test_an_outage_longer_than_the_pool_timeout_gives_fast_503s_and_loses_no_ack
         down_at = time.monotonic()
         server.stop()
         stopped_at = time.monotonic()
-        with httpx.Client(base_url=base, timeout=60) as browser:  # a portal page needs the session table
-            page = _timed(browser, "GET", "/customers", cookies={SESSION_COOKIE: "a-session-token"})
+        # A portal page reads the session table first.
+        with httpx.Client(base_url=base, timeout=60, cookies={SESSION_COOKIE: "a-session-token"}) as browser:
+            page = _timed(browser, "GET", "/customers")
         time.sleep(max(OUTAGE_SECONDS - (time.monotonic() - stopped_at), 0))
         restart_at = time.monotonic()
         server.start()
