@@ -13,11 +13,12 @@ from uuid import UUID
 import psycopg
 from eventsourcing import persistence
 from eventsourcing.persistence import IntegrityError, Mapper, ProgrammingError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import ConnectionPool, PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.utils import get_topic, resolve_topic
 from psycopg import pq
 from psycopg.sql import SQL, Identifier
 
+from adapters.postgres import Availability, bound_pool, note_returned, pool_timeout, wait_for_connection
 from domain.shared.aggregate import DomainEvent
 
 _IN_COLUMNS = {"originator_id", "originator_version"}  # stored in their own columns, not in the JSON
@@ -57,6 +58,33 @@ class PydanticMapper(Mapper[UUID]):
         state["originator_id"] = stored_event.originator_id
         state["originator_version"] = stored_event.originator_version
         return cls.model_validate(state)
+
+
+class _BoundedPool(ConnectionPool[Any]):
+    """eventsourcing's pool with adapters.postgres' bounded waits (the same behaviour as its BoundedPool)."""
+
+    availability: Availability
+    outages_checked: int
+
+    def getconn(self, timeout: float | None = None) -> Any:
+        return wait_for_connection(self, super().getconn, timeout)
+
+    def putconn(self, conn: Any) -> None:
+        note_returned(self, conn)
+        super().putconn(conn)
+
+
+class BoundedPostgresFactory(PostgresFactory):
+    """eventsourcing's PostgreSQL factory whose pool waits at most DATABASE_POOL_TIMEOUT and fails fast in an outage."""
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        raw = self.env.get("DATABASE_POOL_TIMEOUT")
+        pool = self.datastore.pool
+        # eventsourcing builds its pool itself and takes no pool class: re-class it to a subclass that only adds
+        # behaviour (its attributes are set by bound_pool).
+        pool.__class__ = _BoundedPool
+        bound_pool(pool, float(raw) if raw else pool_timeout())
 
 
 class _Pending:

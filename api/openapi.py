@@ -115,7 +115,7 @@ COMMANDS = ("POST", "PATCH", "PUT", "DELETE")
 
 def error_statuses(ep: Endpoint) -> list[int]:
     """The error statuses an operation can answer, from what it declares."""
-    statuses = set(ep.errors)
+    statuses = set(ep.errors) | {503}  # every operation reads or writes the database: 503 + Retry-After in an outage
     if not ep.public:
         # Credentials (401); X-Brand-Id of another brand (403), of no brand (404) or malformed (422).
         statuses |= {401, 403, 404, 422}

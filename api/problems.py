@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import psycopg
 import structlog
+from eventsourcing import persistence
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -51,6 +53,44 @@ class HttpProblem(Exception):
         self.detail = detail
         self.slug = slug or TITLES.get(status, "error").lower().replace(" ", "-")
         self.extra = extra
+
+
+#: Seconds a client is told to wait before retrying after a 503 (the database was unreachable).
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The error means the database could not be reached or used just now (outage, lost connection, pool timeout,
+    lock or statement timeout), here or in any error it was raised from: a 503 to retry, not a 500."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # eventsourcing and our recorder wrap the psycopg error once or twice
+        if seen is None:
+            return False
+        if isinstance(
+            seen,
+            psycopg.OperationalError
+            | psycopg.InterfaceError
+            | persistence.OperationalError
+            | persistence.InterfaceError,
+        ):
+            return True
+        if isinstance(seen, psycopg.Error) and not isinstance(seen, psycopg.DatabaseError):
+            return True  # adapters.postgres.DatabaseUnavailable: no connection within the pool timeout
+        seen = seen.__cause__
+    return False
+
+
+def unavailable_problem(instance: str | None = None) -> ProblemResponse:
+    """503 problem+json with Retry-After: the database is unreachable for now; nothing of the request was done, or
+    (for a command whose answer was lost) it may have been: retry with the same Idempotency-Key."""
+    response = problem(
+        503,
+        "the database is unavailable just now; retry after a few seconds (with the same Idempotency-Key for a command)",
+        "database-unavailable",
+        instance,
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def problem(status: int, detail: str, slug: str, instance: str | None = None, **extra: Any) -> ProblemResponse:
@@ -102,6 +142,9 @@ def problem_for(exc: Exception, request: Request) -> JSONResponse:
         return throttled
     if isinstance(exc, DomainError):
         return problem(422, exc.message, "invalid-input", path)
+    if database_unavailable(exc):
+        log.warning("request.database_unavailable", path=path, error=type(exc).__name__, detail=str(exc)[:200])
+        return unavailable_problem(path)
     log.exception("request.failed", path=path, error=type(exc).__name__)
     return problem(500, "an unexpected error occurred; it has been logged", "internal-error", path)
 

@@ -1,4 +1,4 @@
-"""Projection engine: pure projectors, exactly-once runners, status, waiting and rebuilds.
+"""Projection engine: pure projectors, exactly-once runners, status, waiting, rebuilds and failed events.
 
 A projection turns events into SQL writes (`Write`s) without touching the
 database itself, so it is unit-testable. The runner applies a batch of writes
@@ -6,22 +6,34 @@ and moves the projection's tracking position in the same transaction, so each
 event is applied exactly once even across crashes. It catches up by reading
 the application's notification log in batches, then follows new events with
 LISTEN/NOTIFY on the recorder's channel.
+
+An event a projection cannot apply does not stop it: the batch is applied again
+in halves (savepoints) down to the failing event, which is recorded in
+``ops.projection_failures`` and skipped; later events of the same aggregate are
+parked behind it, so the aggregate's read rows stay a consistent (if stale)
+prefix of its history. `retry` applies them again with the current code. When
+too many events fail, the fault is the projector or its tables, not an event:
+the projection stops and says why (``ops.projection_tracking.error``).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import select
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
+from uuid import UUID
 
 import psycopg
 import structlog
 from eventsourcing.application import Application
+from eventsourcing.persistence import Notification, PersistenceError
 from eventsourcing.utils import get_topic
 from psycopg import Connection, pq
 from psycopg._queries import PostgresQuery  # psycopg's own %s -> $n conversion and dumping (see _PipelinedWrites)
@@ -29,14 +41,41 @@ from psycopg.adapt import Transformer
 
 log = structlog.get_logger(__name__)
 
-TRACKING_DDL = """
-CREATE TABLE IF NOT EXISTS ops.projection_tracking (
-    projection text PRIMARY KEY,
-    source text NOT NULL,
-    position bigint NOT NULL DEFAULT 0,
-    updated_at timestamptz NOT NULL DEFAULT now()
+TRACKING_DDL = (
+    """CREATE TABLE IF NOT EXISTS ops.projection_tracking (
+        projection text PRIMARY KEY,
+        source text NOT NULL,
+        position bigint NOT NULL DEFAULT 0,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    )""",
+    """CREATE TABLE IF NOT EXISTS ops.projection_failures (
+        projection text NOT NULL,
+        position bigint NOT NULL,
+        source text NOT NULL,
+        topic text NOT NULL,
+        aggregate_id uuid NOT NULL,
+        aggregate_version bigint NOT NULL,
+        brand_id uuid,
+        status text NOT NULL CHECK (status IN ('failed', 'parked')),
+        error text NOT NULL,
+        attempts integer NOT NULL DEFAULT 1,
+        first_seen timestamptz NOT NULL DEFAULT now(),
+        last_seen timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (projection, position)
+    )""",
+    "CREATE INDEX IF NOT EXISTS projection_failures_aggregate_idx "
+    "ON ops.projection_failures (projection, aggregate_id, position)",
 )
-"""
+
+#: Columns added to ops.projection_tracking by the failure handling. failures: rows in ops.projection_failures (a
+#: batch reads it with its position: 0 means no aggregate is parked); error: why the projection stopped (NULL while
+#: it runs). Added only when missing: ALTER TABLE locks the table against the live runners even when it does nothing.
+TRACKING_COLUMNS = {"failures": "integer NOT NULL DEFAULT 0", "error": "text", "error_at": "timestamptz"}
+
+#: More failing events than this in one batch, or this many unresolved in one projection, is not a bad event but a
+#: broken projector or table: the projection stops (and says why) instead of skipping everything.
+MAX_FAILURES_PER_BATCH = 20
+MAX_OPEN_FAILURES = 100
 
 
 def topics_of(*classes: type) -> tuple[str, ...]:
@@ -97,17 +136,96 @@ def _secondary_index(statement: str) -> bool:
 
 @dataclass(frozen=True)
 class ProjectionStatus:
-    """A projection's position and how far behind its source it is."""
+    """A projection's position, how far behind its source it is, and what it could not apply."""
 
     name: str
     source: str
     position: int
     head: int
     updated_at: Any
+    failed: int = 0  # events recorded as failed (skipped)
+    parked: int = 0  # later events of those events' aggregates, held behind them
+    error: str | None = None  # why the projection stopped, while it is stopped
 
     @property
     def lag(self) -> int:
         return max(self.head - self.position, 0)
+
+    @property
+    def healthy(self) -> bool:
+        return not (self.failed or self.parked or self.error)
+
+
+@dataclass(frozen=True)
+class ProjectionFailure:
+    """An event a projection could not apply (failed), or a later event of its aggregate held behind it (parked)."""
+
+    projection: str
+    position: int
+    status: str
+    topic: str
+    aggregate_id: UUID
+    aggregate_version: int
+    brand_id: UUID | None
+    error: str
+    attempts: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass
+class RetryOutcome:
+    """What `ProjectionEngine.retry` did: positions applied now, and those still failing with their errors."""
+
+    applied: list[int] = field(default_factory=list)
+    still_failing: dict[int, str] = field(default_factory=dict)
+
+
+class ProjectionStalled(Exception):
+    """Raised when a projection stops: so many events fail that the fault is the projector or its tables."""
+
+
+class NoSuchFailure(LookupError):
+    """Raised when a retry names a position that is not a failed event of the projection."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An error of reaching or using the database (outage, lost connection, timeout), not of an event.
+
+    The batch is retried as it is and no event is blamed: psycopg's operational and interface errors, a pool's own
+    "unavailable" error (a psycopg error that is not a database error), and failures reading the notification log.
+    """
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | PersistenceError):
+        return True
+    return isinstance(exc, psycopg.Error) and not isinstance(exc, psycopg.DatabaseError)
+
+
+def describe_error(exc: BaseException) -> str:
+    """The error as one storable line: type, SQLSTATE when there is one, message (NUL and lone surrogates escaped)."""
+    state = getattr(exc, "sqlstate", None)
+    text = f"{type(exc).__name__}{f' [{state}]' if state else ''}: {exc}"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")[:2000]
+
+
+_FAILURE_COLUMNS = (
+    "projection, position, status, topic, aggregate_id, aggregate_version, brand_id, error, attempts, "
+    "first_seen, last_seen"
+)
+_RECORD_FAILURE = (
+    "INSERT INTO ops.projection_failures (projection, position, source, topic, aggregate_id, aggregate_version, "
+    "brand_id, status, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (projection, position) DO UPDATE SET status = EXCLUDED.status, error = EXCLUDED.error, "
+    "last_seen = now(), attempts = ops.projection_failures.attempts + 1"
+)
+_ADVANCE = "UPDATE ops.projection_tracking SET position = %s, updated_at = now(), error = NULL WHERE projection = %s"
+_ADVANCE_COUNTING = (
+    "UPDATE ops.projection_tracking SET position = %s, updated_at = now(), error = NULL, "
+    "failures = (SELECT count(*) FROM ops.projection_failures f WHERE f.projection = %s) WHERE projection = %s"
+)
+
+
+def _parked_note(position: int) -> str:
+    return f"parked behind the failed event at position {position} of the same aggregate"
 
 
 class ProjectionEngine:
@@ -120,9 +238,22 @@ class ProjectionEngine:
         self._advanced = threading.Condition()
 
     def setup(self) -> None:
-        """Create tracking and every projection's tables (idempotent)."""
+        """Create tracking, the failure table and every projection's tables (idempotent)."""
         with self.pool.connection() as conn:
-            conn.execute(TRACKING_DDL)
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('ops.projection_tracking'))")
+                for statement in TRACKING_DDL:
+                    conn.execute(statement)
+                present = {
+                    r["column_name"]
+                    for r in conn.execute(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = 'ops' AND table_name = 'projection_tracking'"
+                    ).fetchall()
+                }
+                for column, definition in TRACKING_COLUMNS.items():
+                    if column not in present:
+                        conn.execute(f"ALTER TABLE ops.projection_tracking ADD COLUMN {column} {definition}")
             for projection in self.projections.values():
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (projection.name,))
@@ -145,14 +276,42 @@ class ProjectionEngine:
         return self.applications[source].recorder.max_notification_id() or 0
 
     def process_batch(self, conn: Connection[Any], projection: Projection, limit: int = 2000) -> int:
-        """Apply the next batch of events in one transaction; return how many notifications it covered."""
+        """Apply the next batch of events in one transaction; return how many notifications it covered.
+
+        When the batch fails because of its events (not the database), it is applied again with the failing
+        events isolated, recorded and skipped (see the module docstring); ProjectionStalled when too many fail.
+        """
+        try:
+            covered = self._process(conn, projection, limit, isolate=False)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.warning("projection.batch_failed", projection=projection.name, error=describe_error(exc))
+            try:
+                covered = self._process(conn, projection, limit, isolate=True)
+            except ProjectionStalled as stalled:
+                log.error("projection.stalled", projection=projection.name, error=str(stalled))
+                with conn.transaction():
+                    conn.execute(
+                        "UPDATE ops.projection_tracking SET error = %s, "
+                        "error_at = CASE WHEN error IS NULL THEN now() ELSE error_at END WHERE projection = %s",
+                        (str(stalled), projection.name),
+                    )
+                raise
+        if covered:
+            with self._advanced:
+                self._advanced.notify_all()
+        return covered
+
+    def _process(self, conn: Connection[Any], projection: Projection, limit: int, *, isolate: bool) -> int:
         app = self.applications[projection.source]
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (projection.name,))
             row = conn.execute(
-                "SELECT position FROM ops.projection_tracking WHERE projection = %s FOR UPDATE", (projection.name,)
+                "SELECT position, failures FROM ops.projection_tracking WHERE projection = %s FOR UPDATE",
+                (projection.name,),
             ).fetchone()
-            position = row["position"] if row else 0
+            position, failures = (row["position"], row["failures"]) if row else (0, 0)
             head = app.recorder.max_notification_id() or 0
             if head <= position:
                 return 0
@@ -160,58 +319,217 @@ class ProjectionEngine:
             notifications = app.recorder.select_notifications(
                 start=position, limit=limit, stop=stop, topics=list(projection.topics), inclusive_of_start=False
             )
-            # Writes stream to the server while later events are still being decoded and projected.
-            projection.begin_batch()
-            with _PipelinedWrites(conn) as out:
-                for notification in notifications:
-                    event = app.mapper.to_domain_event(notification)
-                    for write in projection.project(notification.id, event):
+            if not failures and not isolate:  # The hot path: no aggregate is parked, nothing has failed.
+                self._apply(conn, projection, app, notifications, [Write(_ADVANCE, (stop, projection.name))])
+                return stop - position
+            isolation = _Isolation(
+                self, conn, projection, app, self._parked_aggregates(conn, projection) if failures else {}
+            )
+            advance = Write(_ADVANCE_COUNTING, (stop, projection.name, projection.name))
+            if not isolate:  # Nothing fails, but some aggregates wait behind failed events: park theirs.
+                ready = isolation.hold(notifications)
+                self._apply(conn, projection, app, ready, [*isolation.records(), advance])
+            else:
+                isolation.open_failures = self._open_failures(conn, projection)
+                isolation.apply(notifications)
+                with _PipelinedWrites(conn) as out:
+                    for write in [*isolation.records(), advance]:
                         out.send(write)
-                for write in projection.end_batch():
-                    out.send(write)
-                out.send(
-                    Write(
-                        "UPDATE ops.projection_tracking SET position = %s, updated_at = now() WHERE projection = %s",
-                        (stop, projection.name),
-                    )
-                )
-        with self._advanced:
-            self._advanced.notify_all()
+        if isolation.failed:
+            log.error(
+                "projection.events_failed",
+                projection=projection.name,
+                positions=[n.id for n, _, _ in isolation.failed],
+                parked=len(isolation.parked),
+            )
         return stop - position
 
-    def status(self) -> list[ProjectionStatus]:
-        """Position, head and lag of every projection."""
+    def _apply(
+        self,
+        conn: Connection[Any],
+        projection: Projection,
+        app: Any,
+        notifications: Sequence[Any],
+        tail: Sequence[Write],
+    ) -> None:
+        """Decode, project and write `notifications` (one projection batch), then `tail`, on `conn`."""
+        # Writes stream to the server while later events are still being decoded and projected.
+        projection.begin_batch()
+        with _PipelinedWrites(conn) as out:
+            for notification in notifications:
+                event = app.mapper.to_domain_event(notification)
+                for write in projection.project(notification.id, event):
+                    out.send(write)
+            for write in projection.end_batch():
+                out.send(write)
+            for write in tail:
+                out.send(write)
+
+    def _parked_aggregates(self, conn: Connection[Any], projection: Projection) -> dict[Any, tuple[int, Any]]:
+        """Aggregates with an unresolved failure: aggregate id -> (position of its first failure, brand id)."""
+        rows = conn.execute(
+            "SELECT DISTINCT ON (aggregate_id) aggregate_id, position, brand_id FROM ops.projection_failures "
+            "WHERE projection = %s ORDER BY aggregate_id, position",
+            (projection.name,),
+        ).fetchall()
+        return {r["aggregate_id"]: (r["position"], r["brand_id"]) for r in rows}
+
+    def _open_failures(self, conn: Connection[Any], projection: Projection) -> int:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM ops.projection_failures WHERE projection = %s AND status = 'failed'",
+            (projection.name,),
+        ).fetchone()
+        return int(row["n"]) if row else 0
+
+    def failures(self, name: str | None = None) -> list[ProjectionFailure]:
+        """Failed and parked events, of one projection or of all, by projection and position."""
+        if name is not None:
+            self.projection(name)
         with self.pool.connection() as conn:
-            rows = {
-                r["projection"]: r
-                for r in conn.execute("SELECT projection, position, updated_at FROM ops.projection_tracking").fetchall()
-            }
-        heads = {source: self.head(source) for source in {p.source for p in self.projections.values()}}
-        return [
-            ProjectionStatus(
-                name=p.name,
-                source=p.source,
-                position=rows[p.name]["position"] if p.name in rows else 0,
-                head=heads[p.source],
-                updated_at=rows[p.name]["updated_at"] if p.name in rows else None,
+            rows = conn.execute(
+                f"SELECT {_FAILURE_COLUMNS} FROM ops.projection_failures "
+                "WHERE %(name)s::text IS NULL OR projection = %(name)s ORDER BY projection, position",
+                {"name": name},
+            ).fetchall()
+        return [ProjectionFailure(**r) for r in rows]
+
+    def retry(self, name: str, position: int | None = None) -> RetryOutcome:
+        """Apply a projection's failed events again with the current code (one, or all), each followed by the events
+        parked behind it; what applies is cleared, what fails again stays recorded with the new error."""
+        projection = self.projection(name)
+        app = self.applications[projection.source]
+        outcome = RetryOutcome()
+        with self.pool.connection() as conn:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (projection.name,))
+                conn.execute("SELECT 1 FROM ops.projection_tracking WHERE projection = %s FOR UPDATE", (name,))
+                rows = conn.execute(
+                    "SELECT position, status, aggregate_id FROM ops.projection_failures WHERE projection = %s "
+                    "ORDER BY aggregate_id, position",
+                    (name,),
+                ).fetchall()
+                chains: dict[UUID, list[dict[str, Any]]] = {}
+                for r in rows:
+                    chains.setdefault(r["aggregate_id"], []).append(r)
+                if position is not None:
+                    chain = next((c for c in chains.values() if any(r["position"] == position for r in c)), None)
+                    if chain is None:
+                        raise NoSuchFailure(f"{name} has no failed event at position {position}")
+                    if chain[0]["position"] != position:
+                        raise NoSuchFailure(
+                            f"position {position} is parked behind the failed event at position "
+                            f"{chain[0]['position']} of the same aggregate: retry that one"
+                        )
+                    chains = {chain[0]["aggregate_id"]: chain}
+                for chain in sorted(chains.values(), key=lambda c: c[0]["position"]):
+                    self._retry_chain(conn, projection, app, [r["position"] for r in chain], outcome)
+                conn.execute(
+                    "UPDATE ops.projection_tracking SET failures = "
+                    "(SELECT count(*) FROM ops.projection_failures f WHERE f.projection = %s) WHERE projection = %s",
+                    (name, name),
+                )
+        if outcome.applied:
+            log.info("projection.failures_retried", projection=name, applied=outcome.applied,
+                     still_failing=sorted(outcome.still_failing))  # fmt: skip
+            with self._advanced:
+                self._advanced.notify_all()
+        return outcome
+
+    def _retry_chain(
+        self, conn: Connection[Any], projection: Projection, app: Any, positions: list[int], outcome: RetryOutcome
+    ) -> None:
+        """Apply one aggregate's recorded events in order; the first that fails again stops the rest (still parked)."""
+        for index, at in enumerate(positions):
+            notifications = app.recorder.select_notifications(start=at, limit=1, stop=at, inclusive_of_start=True)
+            try:
+                with conn.transaction():
+                    self._apply(conn, projection, app, notifications, [])
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                error = describe_error(exc)
+                outcome.still_failing[at] = error
+                conn.execute(
+                    "UPDATE ops.projection_failures SET status = 'failed', error = %s, attempts = attempts + 1, "
+                    "last_seen = now() WHERE projection = %s AND position = %s",
+                    (error, projection.name, at),
+                )
+                if positions[index + 1 :]:
+                    conn.execute(
+                        "UPDATE ops.projection_failures SET error = %s WHERE projection = %s AND position = ANY(%s)",
+                        (_parked_note(at), projection.name, positions[index + 1 :]),
+                    )
+                return
+            conn.execute(
+                "DELETE FROM ops.projection_failures WHERE projection = %s AND position = %s", (projection.name, at)
             )
-            for p in self.projections.values()
-        ]
+            outcome.applied.append(at)
+
+    def status(self) -> list[ProjectionStatus]:
+        """Position, head, lag, failures and stop reason of every projection."""
+        with self.pool.connection() as conn:
+            return self.status_on(conn)
+
+    def status_on(self, conn: Connection[Any]) -> list[ProjectionStatus]:
+        """`status` read over `conn` alone (two round trips), so a health check can use a connection of its own."""
+        sources = sorted({p.source for p in self.projections.values()})
+        heads_sql = psycopg.sql.SQL("SELECT {}").format(
+            psycopg.sql.Composed(
+                [
+                    psycopg.sql.SQL("(SELECT max(notification_id) FROM {}.{}) AS {}").format(
+                        psycopg.sql.Identifier(self.applications[s].recorder.datastore.schema),  # type: ignore[attr-defined]
+                        psycopg.sql.Identifier(self.applications[s].recorder.events_table_name),  # type: ignore[attr-defined]
+                        psycopg.sql.Identifier(s),
+                    )
+                    for s in sources
+                ]
+            ).join(", ")
+        )
+        heads: dict[str, Any] = conn.execute(heads_sql).fetchone() or {}  # dict rows, as the platform's pool gives
+        rows = {
+            r["projection"]: r
+            for r in conn.execute(
+                "SELECT t.projection, t.position, t.updated_at, t.error, "
+                "count(f.position) FILTER (WHERE f.status = 'failed') AS failed, "
+                "count(f.position) FILTER (WHERE f.status = 'parked') AS parked "
+                "FROM ops.projection_tracking t LEFT JOIN ops.projection_failures f ON f.projection = t.projection "
+                "GROUP BY t.projection"
+            ).fetchall()
+        }
+        statuses = []
+        for p in self.projections.values():
+            row = rows.get(p.name)
+            statuses.append(
+                ProjectionStatus(
+                    name=p.name,
+                    source=p.source,
+                    position=row["position"] if row else 0,
+                    head=heads.get(p.source) or 0,
+                    updated_at=row["updated_at"] if row else None,
+                    failed=row["failed"] if row else 0,
+                    parked=row["parked"] if row else 0,
+                    error=row["error"] if row else None,
+                )
+            )
+        return statuses
 
     def wait_for(self, source: str, position: int, timeout: float = 5.0) -> bool:
-        """Block until every projection of `source` has reached `position` (read-your-writes).
+        """Block until every running projection of `source` has reached `position` (read-your-writes).
 
         Reads the tracking table each time (a rebuild elsewhere may have moved a position back);
-        an in-process runner's progress wakes the wait early.
+        an in-process runner's progress wakes the wait early. A stopped projection is not waited
+        for: it will not move until an operator acts, and /health reports it.
         """
         names = [p.name for p in self.projections.values() if p.source == source]
         deadline = time.monotonic() + timeout
         while True:
             with self.pool.connection() as conn:
                 rows = conn.execute(
-                    "SELECT position FROM ops.projection_tracking WHERE projection = ANY(%s)", (names,)
+                    "SELECT position, error IS NOT NULL AS stopped FROM ops.projection_tracking "
+                    "WHERE projection = ANY(%s)",
+                    (names,),
                 ).fetchall()
-            if len(rows) == len(names) and all(r["position"] >= position for r in rows):
+            if len(rows) == len(names) and all(r["position"] >= position or r["stopped"] for r in rows):
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -220,7 +538,7 @@ class ProjectionEngine:
                 self._advanced.wait(min(remaining, 0.05))
 
     def rebuild(self, name: str, progress: Callable[[int, int], None] | None = None, batch: int = 5000) -> int:
-        """Drop and replay one projection from the event store; returns events replayed."""
+        """Drop and replay one projection from the event store (its recorded failures too); returns events replayed."""
         projection = self.projection(name)
         with self.pool.connection() as conn:
             conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
@@ -229,9 +547,11 @@ class ProjectionEngine:
                     projection.drop(conn)
                     # Secondary indexes are built once at the end: bulk builds beat maintaining them row by row.
                     projection.create(conn, secondary_indexes=False)
+                    conn.execute("DELETE FROM ops.projection_failures WHERE projection = %s", (name,))
                     conn.execute(
                         "INSERT INTO ops.projection_tracking (projection, source, position) VALUES (%s, %s, 0) "
-                        "ON CONFLICT (projection) DO UPDATE SET position = 0, updated_at = now()",
+                        "ON CONFLICT (projection) DO UPDATE SET position = 0, updated_at = now(), failures = 0, "
+                        "error = NULL, error_at = NULL",
                         (name, projection.source),
                     )
                 done = 0
@@ -250,6 +570,105 @@ class ProjectionEngine:
                 return done
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
+
+
+class _Isolation:
+    """Applies a batch whose events failed together: halves in savepoints down to the failing events.
+
+    Each failing event is kept to be recorded as failed; later events of its aggregate (in this batch, or already
+    parked) are kept to be recorded as parked. Both go in the batch's transaction, with the position.
+    """
+
+    def __init__(
+        self,
+        engine: ProjectionEngine,
+        conn: Connection[Any],
+        projection: Projection,
+        app: Any,
+        parked_aggregates: dict[Any, tuple[int, Any]],
+    ) -> None:
+        self.engine = engine
+        self.conn = conn
+        self.projection = projection
+        self.app = app
+        self.behind = parked_aggregates  # aggregate id -> (position of its first failure, brand id)
+        self.open_failures = 0
+        self.failed: list[tuple[Notification, str, Any]] = []  # (event, error, brand id)
+        self.parked: list[tuple[Notification, int, Any]] = []  # (event, position it waits behind, brand id)
+
+    def hold(self, notifications: Sequence[Notification]) -> list[Notification]:
+        """The events to apply now; those of aggregates with a failure are kept to be parked."""
+        ready = []
+        for n in notifications:
+            behind = self.behind.get(n.originator_id)
+            if behind is None:
+                ready.append(n)
+            else:
+                self.parked.append((n, behind[0], behind[1]))
+        return ready
+
+    def apply(self, notifications: Sequence[Notification]) -> None:
+        """Apply in a savepoint; when that fails because of the events, split it until the failing ones are alone."""
+        ready = self.hold(notifications)
+        if not ready:
+            return
+        try:
+            with self.conn.transaction():
+                self.engine._apply(self.conn, self.projection, self.app, ready, [])
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            if len(ready) > 1:
+                middle = len(ready) // 2
+                self.apply(ready[:middle])
+                self.apply(ready[middle:])
+            else:
+                self._fail(ready[0], exc)
+
+    def _fail(self, notification: Notification, exc: Exception) -> None:
+        error = describe_error(exc)
+        if len(self.failed) >= MAX_FAILURES_PER_BATCH or self.open_failures + len(self.failed) >= MAX_OPEN_FAILURES:
+            first = self.failed[0] if self.failed else (notification, error, None)
+            why = (
+                f"over {MAX_FAILURES_PER_BATCH} events of one batch failed"
+                if len(self.failed) >= MAX_FAILURES_PER_BATCH
+                else f"{MAX_OPEN_FAILURES} failed events are unresolved"
+            )
+            message = (
+                f"stopped: {why}, so the projector or its table is broken rather than an event; "
+                f"first at position {first[0].id}: {first[1]}"
+            )
+            raise ProjectionStalled(message) from exc
+        brand = self._brand_of(notification)
+        self.failed.append((notification, error, brand))
+        self.behind[notification.originator_id] = (notification.id, brand)
+
+    def _brand_of(self, notification: Notification) -> Any:
+        """The event's brand id, read from the decoded event or, when it does not decode, from its JSON."""
+        try:
+            brand = getattr(self.app.mapper.to_domain_event(notification), "brand_id", None)
+        except Exception:  # noqa: BLE001 - an event that does not decode still names its brand in its JSON.
+            try:
+                brand = json.loads(notification.state).get("brand_id")
+            except (ValueError, AttributeError):
+                brand = None
+        try:
+            return UUID(str(brand)) if brand is not None else None
+        except ValueError:
+            return None
+
+    def records(self) -> list[Write]:
+        """The rows recording this batch's failed and parked events."""
+        name, source = self.projection.name, self.projection.source
+        rows = [(n, "failed", error, brand) for n, error, brand in self.failed]
+        rows += [(n, "parked", _parked_note(behind), brand) for n, behind, brand in self.parked]
+        return [
+            Write(
+                _RECORD_FAILURE,
+                (name, n.id, source, n.topic, n.originator_id, n.originator_version, brand, status, error),
+            )
+            for n, status, error, brand in rows
+        ]
 
 
 _STATEMENT_NAMES = itertools.count()  # unique per process, so statements of different batches never clash
@@ -375,6 +794,9 @@ class ProjectionRunner(threading.Thread):
     application, so a process holds a handful of connections however many read models it has.
     """
 
+    #: A stopped projection is tried again after this many seconds (an operator may have fixed its cause).
+    STOPPED_RETRY_SECONDS = 5.0
+
     def __init__(self, engine: ProjectionEngine, names: str | list[str], dsn: str, batch: int = 2000) -> None:
         chosen = [names] if isinstance(names, str) else list(names)
         super().__init__(name=f"projection-{'+'.join(chosen)}", daemon=True)
@@ -386,6 +808,7 @@ class ProjectionRunner(threading.Thread):
         self.dsn = dsn
         self.batch = batch
         self.stopping = threading.Event()
+        self.resume_at: dict[str, float] = {}  # stopped projection -> when to try it again
         self.channel = engine.applications[sources.pop()].recorder.channel_name  # type: ignore[attr-defined]
 
     def stop(self) -> None:
@@ -395,8 +818,12 @@ class ProjectionRunner(threading.Thread):
         while not self.stopping.is_set():
             try:
                 self._follow()
-            except Exception:
-                log.exception("projection.runner_failed", projections=[p.name for p in self.projections])
+            except Exception as exc:
+                names = [p.name for p in self.projections]
+                if is_transient(exc):  # An outage: say so once a second, without a traceback each time.
+                    log.warning("projection.runner_waiting_for_database", projections=names, error=describe_error(exc))
+                else:
+                    log.exception("projection.runner_failed", projections=names)
                 self.stopping.wait(1.0)
 
     def _follow(self) -> None:
@@ -405,8 +832,14 @@ class ProjectionRunner(threading.Thread):
             while not self.stopping.is_set():
                 covered = 0
                 for projection in self.projections:
-                    with self.engine.pool.connection() as conn:
-                        covered += self.engine.process_batch(conn, projection, self.batch)
+                    # One stopped projection must not hold up the others of its source.
+                    if self.resume_at.get(projection.name, 0.0) > time.monotonic():
+                        continue
+                    try:
+                        with self.engine.pool.connection() as conn:
+                            covered += self.engine.process_batch(conn, projection, self.batch)
+                    except ProjectionStalled:
+                        self.resume_at[projection.name] = time.monotonic() + self.STOPPED_RETRY_SECONDS
                 if covered:
                     continue
                 # Caught up: sleep until the recorder's NOTIFY (or a periodic re-check).

@@ -4,13 +4,35 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 from adapters.postgres import resolve_dsn
 from domain.shared.errors import DomainError
 from workers.logging_setup import configure_logging
+
+
+class StopSignal(SystemExit):
+    """Raised in the main thread when the process is told to stop (SIGTERM, SIGHUP), as Ctrl-C raises
+    KeyboardInterrupt: the stack unwinds and atexit handlers run, so the embedded PostgreSQL stops when its last
+    user goes. (Python's default for SIGTERM ends the process at once, skipping atexit.)"""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)  # the shell's convention for "ended by signal N"
+        self.signum = signum
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise StopSignal(signum)
+
+
+def handle_stop_signals() -> None:
+    """Make SIGTERM and SIGHUP unwind the main thread (StopSignal) instead of killing the process outright."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_stop)
 
 
 def _platform() -> Any:
@@ -48,7 +70,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if softmedia_note:
         print(f"  softmedia:    demo simulator at {softmedia_note} (companies SML, KFL)", flush=True)
     print("", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    try:
+        # uvicorn catches SIGTERM and SIGINT itself, shuts down gracefully (the lifespan closes the platform),
+        # then raises the signal again for the handler it found: ours for SIGTERM, Python's KeyboardInterrupt
+        # for SIGINT. Either way the stop is complete: exit normally, running atexit.
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    except (StopSignal, KeyboardInterrupt):
+        print("Covenant Desk stopped", flush=True)
     return 0
 
 
@@ -90,12 +118,75 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
     platform = _platform()
     try:
         rows = platform.engine.status()
-        print(f"{'projection':<22} {'source':<10} {'position':>10} {'head':>10} {'lag':>8}  updated")
+        print(
+            f"{'projection':<22} {'source':<10} {'position':>10} {'head':>10} {'lag':>8} {'failed':>7} {'parked':>7}"
+            "  updated"
+        )
         for s in rows:
-            print(f"{s.name:<22} {s.source:<10} {s.position:>10} {s.head:>10} {s.lag:>8}  {s.updated_at or '-'}")
+            print(
+                f"{s.name:<22} {s.source:<10} {s.position:>10} {s.head:>10} {s.lag:>8} {s.failed:>7} {s.parked:>7}"
+                f"  {s.updated_at or '-'}"
+            )
+            if s.error:
+                print(f"  STOPPED: {s.error}")
     finally:
         platform.close()
     return 0
+
+
+def cmd_projections_failures(args: argparse.Namespace) -> int:
+    platform = _platform()
+    try:
+        failures = platform.engine.failures(args.name)
+        if not failures:
+            print(f"no failed events{f' in {args.name}' if args.name else ''}")
+            return 0
+        print(f"{'projection':<22} {'position':>9} {'status':<7} {'tries':>5}  {'event':<34} {'aggregate':<36} brand")
+        for f in failures:
+            event = f.topic.rpartition(":")[2]
+            print(
+                f"{f.projection:<22} {f.position:>9} {f.status:<7} {f.attempts:>5}  {event:<34} {f.aggregate_id!s:<36}"
+                f" {f.brand_id or '-'}"
+            )
+            print(f"  first seen {f.first_seen:%Y-%m-%d %H:%M:%S}, last {f.last_seen:%Y-%m-%d %H:%M:%S}: {f.error}")
+        failed = sum(f.status == "failed" for f in failures)
+        print(f"{failed} failed, {len(failures) - failed} parked behind them")
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    finally:
+        platform.close()
+    return 0
+
+
+def cmd_projections_retry(args: argparse.Namespace) -> int:
+    from projections.engine import NoSuchFailure
+
+    if (args.name is None) == (not args.all):
+        print("error: name a projection, or give --all", file=sys.stderr)
+        return 2
+    if args.position is not None and args.name is None:
+        print("error: --position needs a projection name", file=sys.stderr)
+        return 2
+    platform = _platform()
+    try:
+        names = [args.name] if args.name else sorted({f.projection for f in platform.engine.failures()})
+        still_failing = 0
+        for name in names:
+            outcome = platform.engine.retry(name, args.position)
+            applied = ", ".join(str(p) for p in outcome.applied) or "none"
+            print(f"{name}: applied {len(outcome.applied)} ({applied}); still failing {len(outcome.still_failing)}")
+            for position, error in sorted(outcome.still_failing.items()):
+                print(f"  position {position}: {error}")
+            still_failing += len(outcome.still_failing)
+        if not names:
+            print("no failed events")
+    except (KeyError, NoSuchFailure) as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    finally:
+        platform.close()
+    return 1 if still_failing else 0
 
 
 def cmd_projections_rebuild(args: argparse.Namespace) -> int:
@@ -283,6 +374,16 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild = psub.add_parser("rebuild", help="drop and replay one projection")
     rebuild.add_argument("name")
     rebuild.set_defaults(func=cmd_projections_rebuild)
+    failures = psub.add_parser("failures", help="events a projection could not apply, and those parked behind them")
+    failures.add_argument("name", nargs="?", help="one projection (default: all)")
+    failures.set_defaults(func=cmd_projections_failures)
+    retry = psub.add_parser(
+        "retry", help="apply failed events again with the current code; clear those that apply (exit 1 if any fail)"
+    )
+    retry.add_argument("name", nargs="?", help="the projection")
+    retry.add_argument("--position", type=int, help="only the failed event at this position (and those behind it)")
+    retry.add_argument("--all", action="store_true", help="every projection's failed events")
+    retry.set_defaults(func=cmd_projections_retry)
 
     apikey = sub.add_parser("apikey", help="API keys")
     asub = apikey.add_subparsers(dest="action", required=True)
@@ -342,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
+    handle_stop_signals()
     try:
         return int(args.func(args))
     except DomainError as exc:

@@ -118,31 +118,32 @@ class Platform:
         clock = clock or SystemClock()
         db = Database(dsn)
         db.ensure_schemas()
-        env = eventsourcing_env(dsn)
-        ops = OperationalStore(db.pool)
-        ops.setup()
-        customers = Customers(env=env, clock=clock)
-        identity = Identity(env=env, clock=clock, hasher=Argon2Hasher(), login_throttle=ops)
-        jobs = Jobs(
-            env=env,
-            clock=clock,
-            catalogue=JOB_DEFINITIONS if job_catalogue is None else job_catalogue,
-            as_of_window=identity.as_of_window,
-        )
-        blocklists = Blocklists(env=env, clock=clock)
-        covenants = Covenants(env=env, clock=clock)
-        outbound = OutboundPolicy.from_env()
-        notices = Notices(env=env, clock=clock, url_check=outbound)
-        apps: dict[str, Any] = {
-            "customers": customers,
-            "identity": identity,
-            "jobs": jobs,
-            "blocklist": blocklists,
-            "covenants": covenants,
-            "notices": notices,
-        }
-        engine = ProjectionEngine(db.pool, apps, all_projections())
-        engine.setup()
+        with db.setup_lock():  # the applications create their tables as they start
+            env = eventsourcing_env(dsn)
+            ops = OperationalStore(db.pool)
+            ops.setup()
+            customers = Customers(env=env, clock=clock)
+            identity = Identity(env=env, clock=clock, hasher=Argon2Hasher(), login_throttle=ops)
+            jobs = Jobs(
+                env=env,
+                clock=clock,
+                catalogue=JOB_DEFINITIONS if job_catalogue is None else job_catalogue,
+                as_of_window=identity.as_of_window,
+            )
+            blocklists = Blocklists(env=env, clock=clock)
+            covenants = Covenants(env=env, clock=clock)
+            outbound = OutboundPolicy.from_env()
+            notices = Notices(env=env, clock=clock, url_check=outbound)
+            apps: dict[str, Any] = {
+                "customers": customers,
+                "identity": identity,
+                "jobs": jobs,
+                "blocklist": blocklists,
+                "covenants": covenants,
+                "notices": notices,
+            }
+            engine = ProjectionEngine(db.pool, apps, all_projections())
+            engine.setup()
         return cls(
             dsn=dsn,
             db=db,

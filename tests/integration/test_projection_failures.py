@@ -1,0 +1,314 @@
+"""A projection never stalls silently on one bad event: it records it, parks its aggregate and keeps going.
+
+These tests run their own platform on a fresh database, so the failures they inject never show in the shared
+session platform's /health.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+
+from domain.customers.customer import CustomerRecord
+from tests.conftest import make_tenant
+from tests.support import drop_database, fresh_database_dsn
+
+
+@pytest.fixture
+def own_platform(mail_sink: Any) -> Iterator[Any]:
+    """A platform with running projection runners on a database of its own (failures stay within the test)."""
+    from adapters.mailer import MailSettings
+    from workers.platform import Platform
+
+    dsn = fresh_database_dsn()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("NOTICE_SOURCE_ALLOWED_HOSTS", "127.0.0.1")  # the notice source below points at loopback
+        platform = Platform.open(dsn, mail=MailSettings(port=mail_sink.port))
+    platform.start_projection_runners()
+    yield platform
+    platform.close()
+    drop_database(dsn)
+
+
+def _store_registration_with_nul(platform: Any, brand_id: uuid.UUID, phone: str) -> tuple[uuid.UUID, int]:
+    """Append a CustomerRecord.Registered whose name holds a NUL byte straight through the recorder (no checks)."""
+    record = CustomerRecord(brand_id=brand_id, name="Placeholder Name", phone=phone, addresses=[], loan_numbers=[])
+    stored = platform.customers.mapper.to_stored_event(record.collect_events()[0])
+    state = json.loads(stored.state)
+    state["name"] = "Nul\u0000Byte Name"
+    poisoned = type(stored)(
+        originator_id=stored.originator_id,
+        originator_version=stored.originator_version,
+        topic=stored.topic,
+        state=json.dumps(state).encode(),
+    )
+    [position] = platform.customers.recorder.insert_events([poisoned])
+    return record.id, position
+
+
+def _cli(dsn: str, capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a `covenant-desk` command on `dsn` in this process (a subprocess costs seconds; main would also point
+    the process's logging at this test's captured stderr)."""
+    from workers.cli import build_parser
+
+    capsys.readouterr()
+    saved = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = dsn
+    try:
+        parsed = build_parser().parse_args(list(args))
+        code = int(parsed.func(parsed))
+    finally:
+        if saved is None:
+            del os.environ["DATABASE_URL"]
+        else:
+            os.environ["DATABASE_URL"] = saved
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
+def test_an_event_postgresql_cannot_store_is_recorded_and_later_registrations_of_every_brand_flow(
+    own_platform: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = own_platform
+    brand_a, brand_b = make_tenant(p), make_tenant(p)
+    poisoned_id, position = _store_registration_with_nul(p, brand_a.brand_id, "+919740011111")
+
+    # Later registrations, in the poisoned event's brand and in another, reach their read models at once.
+    later_a = p.customers.register(brand_a.brand_id, name="Asha Rao", phone="97400 11112")
+    later_b = p.customers.register(brand_b.brand_id, name="Bina Das", phone="97400 11113")
+    assert p.engine.wait_for("customers", later_b.position, timeout=10)
+    assert p.customer_queries.profile(brand_a.brand_id, later_a.id) is not None
+    assert p.customer_queries.profile(brand_b.brand_id, later_b.id) is not None
+    assert p.customer_queries.profile(brand_a.brand_id, poisoned_id) is None
+
+    failures = {f.projection: f for f in p.engine.failures() if f.position == position}
+    directory = failures["customer_directory"]
+    assert directory.status == "failed" and directory.attempts == 1
+    assert directory.aggregate_id == poisoned_id and directory.brand_id == brand_a.brand_id
+    assert directory.topic.endswith("CustomerRecord.Registered")
+    assert "0x00" in directory.error and "DataError" in directory.error
+
+    # A later event of the poisoned aggregate is parked behind it, not applied on top of a missing row.
+    alternate = p.customers.add_alternate_phone(brand_a.brand_id, poisoned_id, "97400 11114", "spouse")
+    assert p.engine.wait_for("customers", alternate.position, timeout=10)
+    parked = [f for f in p.engine.failures("customer_directory") if f.position == alternate.position]
+    assert [f.status for f in parked] == ["parked"] and f"position {position}" in parked[0].error
+    status = {s.name: s for s in p.engine.status()}["customer_directory"]
+    assert (status.failed, status.parked, status.error) == (1, 1, None) and status.lag == 0
+
+    # A retry while the cause is still there keeps both recorded, counts the attempt and exits 1.
+    retried = _cli(p.dsn, capsys, "projections", "retry", "customer_directory")
+    assert retried.returncode == 1 and f"position {position}: DataError" in retried.stdout, retried.stdout
+    after = {f.position: f for f in p.engine.failures("customer_directory")}
+    assert after[position].attempts == 2 and after[alternate.position].status == "parked"
+    wrong = _cli(p.dsn, capsys, "projections", "retry", "customer_directory", "--position", str(alternate.position))
+    assert wrong.returncode == 2 and f"parked behind the failed event at position {position}" in wrong.stderr
+
+
+POISON_MARK = "Poisonmark"
+
+
+class Poison:
+    """Fault injection: every projection raises for the events of marked brands (a brand whose Brand.Created name
+    holds POISON_MARK, or one added to `brands`). `monkeypatch.undo()` removes the cause."""
+
+    def __init__(self, platform: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.brands: set[uuid.UUID] = set()
+        for projection in platform.engine.projections.values():
+            monkeypatch.setattr(projection, "project", self._wrap(projection.project))
+
+    def _marked(self, event: Any) -> bool:
+        if type(event).__qualname__ == "Brand.Created" and POISON_MARK in event.name:
+            self.brands.add(event.originator_id)
+            return True
+        return getattr(event, "brand_id", None) in self.brands
+
+    def _wrap(self, project: Any) -> Any:
+        def poisoned(position: int, event: Any) -> Any:
+            if self._marked(event):
+                raise RuntimeError(f"injected poison at position {position}")
+            return project(position, event)
+
+        return poisoned
+
+
+def _touch_every_projection(p: Any, brand_id: uuid.UUID, suffix: str) -> dict[str, Any]:
+    """Commands that give every projection at least one event of the brand; returns ids to look up afterwards."""
+    from domain.blocklist.entry import BlockKind
+    from domain.covenants.covenant import CovenantType, Terms
+    from domain.covenants.schedule import Frequency
+
+    p.identity.change_configuration(brand_id, {"min_age": 23})
+    staff = p.identity.create_staff(brand_id, f"ops-{suffix}@lender.in", f"Staff {suffix.title()}", ["admin"])
+    p.identity.issue_api_key(brand_id, "admin", f"key {suffix}")
+    customer = p.customers.register(brand_id, name=f"Borrower {suffix.title()}", phone=f"97401 {suffix[-5:]}")
+    today = p.identity.business_date(brand_id)
+    p.jobs.request_run(brand_id, "housekeeping", trigger="manual", requested_by="test", as_of=today)
+    entry = p.blocklists.add(brand_id, BlockKind.PINCODE, "560001", "fraud ring")
+    covenant = p.covenants.create(
+        brand_id,
+        customer_id=customer.id,
+        application_ref=f"APP-{suffix}",
+        title="Stock statement",
+        terms=Terms(type=CovenantType.DOCUMENT, document="Monthly stock statement"),
+        frequency=Frequency.MONTHLY,
+        start_date=today,
+        first_due_date=date(today.year + 1, 1, 31),
+        expiry_date=date(today.year + 3, 1, 31),
+        grace_days=5,
+        lead_days=None,
+    )
+    p.notices.connect_source(
+        brand_id, company="SML", base_url="http://127.0.0.1:9/api", token="token-" + suffix,
+        schedule="0 * * * *",
+    )  # fmt: skip
+    return {"staff": staff.id, "customer": customer.id, "entry": entry.id, "covenant": covenant.id}
+
+
+def _caught_up(p: Any) -> None:
+    for source in {proj.source for proj in p.engine.projections.values()}:
+        assert p.engine.wait_for(source, p.engine.head(source), timeout=15), source
+
+
+def test_a_poison_event_in_each_projection_is_recorded_shown_and_cleared_by_a_cli_retry(
+    own_platform: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from starlette.testclient import TestClient
+
+    from api.app import create_app
+
+    p = own_platform
+    poison = Poison(p, monkeypatch)
+    clean = make_tenant(p)
+    poisoned = p.identity.create_brand("pm" + uuid.uuid4().hex[:10], f"{POISON_MARK} Finance")
+    poison.brands.add(poisoned.id)
+    bad = _touch_every_projection(p, poisoned.id, "00001")
+    good = _touch_every_projection(p, clean.brand_id, "00002")
+    _caught_up(p)
+
+    # Every projection recorded its poison event and kept going: the clean brand's rows are all there.
+    failed = {f.projection for f in p.engine.failures() if f.status == "failed"}
+    assert failed == set(p.engine.projections)
+    assert all(f.brand_id in (poisoned.id, None) for f in p.engine.failures())
+    assert p.customer_queries.profile(clean.brand_id, good["customer"]) is not None
+    assert p.identity_queries.staff(clean.brand_id, good["staff"]) is not None
+    assert p.blocklist_queries.entry(clean.brand_id, good["entry"]) is not None
+    assert p.covenant_queries.covenant(clean.brand_id, good["covenant"]) is not None
+    assert p.customer_queries.profile(poisoned.id, bad["customer"]) is None
+
+    with TestClient(create_app(lambda: p, close_platform=False)) as client:
+        health = client.get("/health")
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
+        failing = {f["name"]: f for f in health.json()["failing"]}
+        assert set(failing) == set(p.engine.projections) and all(f["failed"] >= 1 for f in failing.values())
+        metrics = client.get("/metrics").text
+        assert 'projection_failed_events{projection="customer_directory"} 1.0' in metrics
+
+        listed = _cli(p.dsn, capsys, "projections", "failures", "customer_directory")
+        assert listed.returncode == 0, listed.stderr
+        assert "customer_directory" in listed.stdout and "injected poison" in listed.stdout
+        assert "CustomerRecord.Registered" in listed.stdout and str(poisoned.id) in listed.stdout
+
+        # While the cause is there, a retry fails again and keeps the event recorded.
+        [brand_failure] = p.engine.failures("brands")
+        assert p.engine.retry("brands").still_failing.keys() == {brand_failure.position}
+        assert p.engine.failures("brands")[0].attempts == 2
+
+        # With the cause removed, the CLI retries one event, then every projection's, and clears them.
+        monkeypatch.undo()
+        one = _cli(p.dsn, capsys, "projections", "retry", "brands", "--position", str(brand_failure.position))
+        assert one.returncode == 0 and "brands: applied 1" in one.stdout, one.stdout + one.stderr
+        assert poisoned.id in {b.id for b in p.brand_queries.all()}
+        everything = _cli(p.dsn, capsys, "projections", "retry", "--all")
+        assert everything.returncode == 0 and "still failing 1" not in everything.stdout, everything.stdout
+        assert p.engine.failures() == []
+        assert _cli(p.dsn, capsys, "projections", "failures").stdout.startswith("no failed events")
+        assert p.customer_queries.profile(poisoned.id, bad["customer"]) is not None
+        assert p.covenant_queries.covenant(poisoned.id, bad["covenant"]) is not None
+        assert p.blocklist_queries.entry(poisoned.id, bad["entry"]) is not None
+        assert client.get("/health").json()["status"] == "ok"
+        assert 'projection_failed_events{projection="customer_directory"} 0.0' in client.get("/metrics").text
+
+
+def test_a_projection_failing_on_every_event_stops_visibly_and_resumes_once_fixed(
+    own_platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.testclient import TestClient
+
+    from api.app import create_app
+    from projections.engine import MAX_FAILURES_PER_BATCH, ProjectionRunner
+
+    p = own_platform
+    monkeypatch.setattr(ProjectionRunner, "STOPPED_RETRY_SECONDS", 0.2)
+    timeline = p.engine.projection("customer_timeline")
+
+    def broken(position: int, event: Any) -> Any:
+        raise RuntimeError("relation read.customer_timeline is gone")
+
+    monkeypatch.setattr(timeline, "project", broken)
+    tenant = make_tenant(p)
+    records = [
+        CustomerRecord(brand_id=tenant.brand_id, name=f"Bulk Borrower {i}", phone=f"+91974020{i:04d}", addresses=[],
+                       loan_numbers=[])
+        for i in range(MAX_FAILURES_PER_BATCH + 10)
+    ]  # fmt: skip
+    saved = p.customers.save(*records)
+    position = max(r.notification.id for r in saved)
+
+    # The others of the same source keep flowing; read-your-writes does not wait for the stopped one.
+    assert p.engine.wait_for("customers", position, timeout=10)
+    status = {s.name: s for s in p.engine.status()}
+    assert status["customer_directory"].position >= position
+    stopped = status["customer_timeline"]
+    assert stopped.error and "stopped" in stopped.error and "read.customer_timeline is gone" in stopped.error
+    assert stopped.position < position and stopped.failed == 0  # nothing skipped: the batch waits, whole
+    assert p.engine.failures("customer_timeline") == []
+    with TestClient(create_app(lambda: p, close_platform=False)) as client:
+        health = client.get("/health").json()
+        assert health["status"] == "degraded"
+        assert [f["name"] for f in health["failing"]] == ["customer_timeline"] and health["failing"][0]["stopped"]
+        assert 'projection_stopped{projection="customer_timeline"} 1.0' in client.get("/metrics").text
+
+    monkeypatch.undo()
+    deadline = time.monotonic() + 10
+    while {s.name: s for s in p.engine.status()}["customer_timeline"].position < position:
+        assert time.monotonic() < deadline, "the projection did not resume"
+        time.sleep(0.1)
+    assert {s.name: s for s in p.engine.status()}["customer_timeline"].error is None
+
+
+def test_a_database_from_before_failure_tracking_gains_its_columns_and_keeps_positions(mail_sink: Any) -> None:
+    import psycopg
+
+    from adapters.mailer import MailSettings
+    from workers.platform import Platform
+
+    dsn = fresh_database_dsn()
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE SCHEMA ops")
+            conn.execute(
+                "CREATE TABLE ops.projection_tracking (projection text PRIMARY KEY, source text NOT NULL, "
+                "position bigint NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now())"
+            )
+            conn.execute("INSERT INTO ops.projection_tracking VALUES ('brands', 'identity', 0, now())")
+        platform = Platform.open(dsn, mail=MailSettings(port=mail_sink.port))
+        try:
+            status = {s.name: s for s in platform.engine.status()}
+            assert (status["brands"].failed, status["brands"].error) == (0, None)
+            brand = platform.identity.create_brand("up" + uuid.uuid4().hex[:10], "Upgraded Finance")
+            with platform.db.pool.connection() as conn:
+                assert platform.engine.process_batch(conn, platform.engine.projection("brands")) > 0
+            assert brand.id in {b.id for b in platform.brand_queries.all()}
+        finally:
+            platform.close()
+    finally:
+        drop_database(dsn)
