@@ -100,9 +100,15 @@ def close_day(position: LoanPosition, day: date) -> ClosedDay:
             day=day.isoformat(),
             open_day=position.open_day.isoformat(),
         )
+    oldest = position.first_unsettled
+    if oldest is None or oldest.due_date >= day:
+        # Nothing overdue (most loans on most days): no charge, DPD 0, standard — an NPA is upgraded.
+        closed = replace(position, closed_through=day, asset_class=AssetClass.STANDARD)
+        return ClosedDay(position=closed, day=day, charges=(), dpd=0, asset_class=AssetClass.STANDARD)
     charges: list[PenalCharge] = []
     instalments = list(position.instalments)
-    for index, instalment in enumerate(instalments):
+    for index in range(oldest.no - 1, len(instalments)):
+        instalment = instalments[index]
         if instalment.due_date >= day:
             break  # due dates increase: nothing after this one is overdue yet
         if instalment.settled:
@@ -117,7 +123,7 @@ def close_day(position: LoanPosition, day: date) -> ClosedDay:
         position=replace(charged, closed_through=day, asset_class=asset_class),
         day=day,
         charges=tuple(charges),
-        dpd=days_past_due(charged, day),
+        dpd=(day - oldest.due_date).days,
         asset_class=asset_class,
     )
 

@@ -108,7 +108,11 @@ class InstalmentPosition:
     @property
     def settled(self) -> bool:
         """Principal, interest and penal charges all paid."""
-        return self.unpaid == 0
+        return (
+            self.principal_paid == self.principal_due
+            and self.interest_paid == self.interest_due
+            and self.penal_paid == self.penal_accrued
+        )
 
     def overdue_on(self, day: date) -> bool:
         """Not fully paid by its due date: overdue from the day after it."""

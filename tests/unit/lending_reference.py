@@ -177,7 +177,7 @@ class Slot:
         return self.owed[part] - self.paid[part]
 
     def open(self) -> bool:
-        return any(self.left(p) for p in ("penal", "interest", "principal"))
+        return self.owed != self.paid  # paid never exceeds owed, part by part
 
 
 class Loan:

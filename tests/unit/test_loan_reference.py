@@ -123,7 +123,7 @@ def reference_can_schedule(rows: list[ref.Row]) -> bool:
 # EMI and schedules -----------------------------------------------------------------------------------------------
 
 
-@settings(CASES, max_examples=500)
+@settings(CASES, max_examples=300)
 @given(
     principal=amounts(1, 100_000_000),
     annual=decimal_rates(99),
@@ -139,7 +139,7 @@ def test_emi_matches_numpy_financial_and_the_integer_reference(
     assert abs(float(emi) - expected) <= 0.005 + 1e-9 * float(principal)
 
 
-@settings(CASES, max_examples=400)
+@settings(CASES, max_examples=300)
 @given(case=loans(max_months=120, max_days=365))
 def test_schedules_match_the_reference_to_the_paisa_and_the_day(case: Case) -> None:
     rows = reference_rows(case)
@@ -180,7 +180,7 @@ coupons = st.one_of(
 )
 
 
-@settings(CASES, max_examples=500)
+@settings(CASES, max_examples=300)
 @given(
     sanctioned=amounts(1000, 10_000_000),
     processing=fees,
@@ -360,7 +360,7 @@ def run_lockstep(case: Case, plan: Plan) -> Run:
     return Run(position, opening, made, loan)
 
 
-@settings(CASES, max_examples=250)
+@settings(CASES, max_examples=200)
 @given(data=st.data(), case=loans(max_months=12, max_days=60))
 def test_servicing_matches_the_reference_day_by_day(data: st.DataObject, case: Case) -> None:
     assume(reference_can_schedule(reference_rows(case)))
@@ -368,7 +368,7 @@ def test_servicing_matches_the_reference_day_by_day(data: st.DataObject, case: C
     run_lockstep(case, data.draw(plans(span)))
 
 
-@settings(CASES, max_examples=120)
+@settings(CASES, max_examples=80)
 @given(data=st.data(), case=loans(max_months=8, max_days=45))
 def test_replay_rebuilds_the_position_and_a_reversal_equals_never_having_paid(data: st.DataObject, case: Case) -> None:
     assume(reference_can_schedule(reference_rows(case)))
@@ -394,7 +394,7 @@ def test_replay_rebuilds_the_position_and_a_reversal_equals_never_having_paid(da
     assert [pid for pid, _ in replayed.allocations] == [p.payment_id for p in run.made if p is not bounced]
 
 
-@settings(CASES, max_examples=150)
+@settings(CASES, max_examples=100)
 @given(data=st.data(), case=loans(max_months=12, max_days=60))
 def test_every_payment_lowers_the_payoff_by_its_amount(data: st.DataObject, case: Case) -> None:
     assume(reference_can_schedule(reference_rows(case)))
