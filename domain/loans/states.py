@@ -1,0 +1,121 @@
+"""Loan states (LENDING.md, "Loan states"): the names, the transitions allowed between them, and the servicing
+state a position is in on a date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from enum import StrEnum
+from types import MappingProxyType
+
+from domain.loans.overdue import days_past_due
+from domain.loans.position import LoanPosition
+from domain.shared.errors import Conflict
+
+
+class LoanStatus(StrEnum):
+    """Where a loan is in its life."""
+
+    ONBOARDING = "onboarding"
+    PENDING = "pending"
+    CX_APPROVED = "cx_approved"
+    SM_APPROVED = "sm_approved"
+    APPROVED = "approved"
+    AWAITING_DISBURSAL = "awaiting_disbursal"
+    ACTIVE = "active"
+    PARTIALLY_PAID = "partially_paid"
+    OVERDUE = "overdue"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    SETTLED = "settled"
+    WRITTEN_OFF = "written_off"
+
+    @property
+    def final(self) -> bool:
+        """No transition leaves this state."""
+        return not TRANSITIONS[self]
+
+    @property
+    def servicing(self) -> bool:
+        """Disbursed and not yet closed: repayments, COB and collections apply."""
+        return self in SERVICING
+
+
+S = LoanStatus
+#: The states of a disbursed loan that is still being repaid.
+SERVICING = frozenset({S.ACTIVE, S.PARTIALLY_PAID, S.OVERDUE})
+#: Before disbursement a loan may be cancelled (with a reason) from any of these.
+CANCELLABLE = frozenset({S.ONBOARDING, S.PENDING, S.CX_APPROVED, S.SM_APPROVED, S.APPROVED, S.AWAITING_DISBURSAL})
+
+#: Every transition allowed, from each state.
+TRANSITIONS: Mapping[LoanStatus, frozenset[LoanStatus]] = MappingProxyType(
+    {
+        # Submitted through the BRE (pending), or refused by it; the borrower or a job may close the funnel.
+        S.ONBOARDING: frozenset({S.PENDING, S.REJECTED, S.CANCELLED}),
+        # CX approves or rejects, or sends back to the borrower for documents (the funnel step re-opens).
+        S.PENDING: frozenset({S.CX_APPROVED, S.REJECTED, S.ONBOARDING, S.CANCELLED}),
+        # SM sanctions or rejects, or sends back to the CX.
+        S.CX_APPROVED: frozenset({S.SM_APPROVED, S.REJECTED, S.PENDING, S.CANCELLED}),
+        # After sanction a loan changes only by signature, disbursement or cancellation.
+        S.SM_APPROVED: frozenset({S.APPROVED, S.CANCELLED}),
+        S.APPROVED: frozenset({S.AWAITING_DISBURSAL, S.CANCELLED}),
+        S.AWAITING_DISBURSAL: frozenset({S.ACTIVE, S.CANCELLED}),
+        S.ACTIVE: frozenset({S.PARTIALLY_PAID, S.OVERDUE, S.COMPLETED, S.SETTLED, S.WRITTEN_OFF}),
+        S.PARTIALLY_PAID: frozenset({S.ACTIVE, S.OVERDUE, S.COMPLETED, S.SETTLED, S.WRITTEN_OFF}),
+        S.OVERDUE: frozenset({S.ACTIVE, S.PARTIALLY_PAID, S.COMPLETED, S.SETTLED, S.WRITTEN_OFF}),
+        # Reversing the payment that closed a loan re-opens it.
+        S.COMPLETED: frozenset({S.ACTIVE, S.PARTIALLY_PAID, S.OVERDUE}),
+        # Reactivation, with a recorded approval.
+        S.REJECTED: frozenset({S.PENDING}),
+        S.CANCELLED: frozenset({S.PENDING}),
+        S.SETTLED: frozenset(),
+        S.WRITTEN_OFF: frozenset(),
+    }
+)
+
+
+class TransitionNotAllowed(Conflict):
+    """Raised when a loan is asked to move between two states that no transition joins."""
+
+    def __init__(self, current: LoanStatus, target: LoanStatus) -> None:
+        allowed = sorted(TRANSITIONS[current])
+        if allowed:
+            reason = f"from {current} a loan may go to {', '.join(allowed)}"
+        else:
+            reason = f"{current} is final"
+        super().__init__(
+            f"a loan cannot go from {current} to {target}: {reason}",
+            current=str(current),
+            target=str(target),
+            allowed=[str(s) for s in allowed],
+        )
+        self.current = current
+        self.target = target
+
+
+def can_transition(current: LoanStatus, target: LoanStatus) -> bool:
+    """Whether a loan in `current` may move to `target`."""
+    return target in TRANSITIONS[current]
+
+
+def check_transition(current: LoanStatus, target: LoanStatus) -> LoanStatus:
+    """`target` when a loan in `current` may move to it; TransitionNotAllowed (409) naming both otherwise."""
+    if not can_transition(current, target):
+        raise TransitionNotAllowed(current, target)
+    return target
+
+
+def servicing_status(position: LoanPosition, as_of: date) -> LoanStatus:
+    """The state a disbursed loan's position puts it in on `as_of`: `completed` when the payoff reached zero,
+    `overdue` when DPD > 0, `partially_paid` when a payment left the oldest unpaid instalment part paid, else
+    `active`."""
+    if position.completed:
+        return LoanStatus.COMPLETED
+    if days_past_due(position, as_of) > 0:
+        return LoanStatus.OVERDUE
+    oldest = position.first_unsettled
+    if oldest is not None and oldest.paid:
+        return LoanStatus.PARTIALLY_PAID
+    return LoanStatus.ACTIVE
