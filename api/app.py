@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import structlog
@@ -22,27 +22,24 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import portal, portal_admin, portal_audit, portal_covenants, portal_notices
-from api.endpoint import MAX_BODY_BYTES, Endpoint
 from api.health import HealthProbe
 from api.openapi import build_openapi
+from api.ports import Services, WebComposition
 from api.problems import RETRY_AFTER_SECONDS, database_unavailable, problem, unavailable_problem
-from api.routes import admin, audit, covenants, customers, jobs, notices, system
+from api.request_input import MAX_BODY_BYTES
 from api.security import BodyLimitMiddleware, SecurityHeadersMiddleware
+from api.web import STATIC_DIR, not_found, render
 
 log = structlog.get_logger(__name__)
 
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,200}")
 
-ENDPOINTS: list[Endpoint] = [
-    *customers.ENDPOINTS,
-    *covenants.ENDPOINTS,
-    *notices.ENDPOINTS,
-    *audit.ENDPOINTS,
-    *jobs.ENDPOINTS,
-    *admin.ENDPOINTS,
-    *system.ENDPOINTS,
-]
+
+class BackgroundWork(Protocol):
+    """The in-process workers of `make run` (projection runners, scheduler, relay), started with the app."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
 
 
 class Metrics:
@@ -161,25 +158,27 @@ def _route_template(scope: Scope) -> str:
 
 
 def create_app(
-    open_platform: Callable[[], Any],
+    open_services: Callable[[], Services],
+    web: WebComposition,
     *,
-    background: Callable[[Any], Any] | None = None,
-    close_platform: bool = True,
+    background: Callable[[Services], BackgroundWork] | None = None,
+    close_services: bool = True,
 ) -> Starlette:
-    """Build the app; `open_platform` runs in the lifespan (never at import time), then `background(platform)`
-    returns an object whose start()/stop() run the in-process workers."""
+    """Build the app serving `web`'s endpoints and pages; `open_services` runs in the lifespan (never at import
+    time), then `background(services)` returns the in-process workers, started and stopped with the app."""
     metrics = Metrics()
-    openapi_doc = build_openapi(ENDPOINTS)
+    openapi_doc = build_openapi(list(web.endpoints))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        platform = await run_in_threadpool(open_platform)
-        app.state.platform = platform
+        services = await run_in_threadpool(open_services)
+        app.state.services = services
+        app.state.platform = services  # page modules not yet declared as api.web.Page read it
         # One probe per app, shared by overlapping lifespans (tests serve one app from several clients).
         if getattr(app.state, "health_users", 0) == 0:
-            app.state.health = HealthProbe(platform.dsn, platform.engine)
+            app.state.health = HealthProbe(services.dsn, services.engine)
         app.state.health_users = getattr(app.state, "health_users", 0) + 1
-        workers = background(platform) if background is not None else None
+        workers = background(services) if background is not None else None
         if workers is not None:
             workers.start()
         try:
@@ -190,12 +189,12 @@ def create_app(
             app.state.health_users -= 1
             if app.state.health_users == 0:
                 app.state.health.close()
-            if close_platform:
-                await run_in_threadpool(platform.close)
+            if close_services:
+                await run_in_threadpool(services.close)
 
     async def health(request: Request) -> Response:
         # Never the request thread pool or the shared connection pools: they are what hangs in an outage.
-        platform = request.app.state.platform
+        services: Services = request.app.state.services
         report = await request.app.state.health.check()
         if not report.database_up:
             return JSONResponse(
@@ -223,9 +222,8 @@ def create_app(
                 {"name": s.name, "failed": s.failed, "parked": s.parked, "stopped": s.error} for s in report.failing
             ],
         }
-        relay = getattr(platform, "relay", None)
-        if relay is not None:
-            st = relay.status
+        st = services.relay_report()
+        if st is not None:
             body["relay"] = {
                 "state": st.state,
                 "leader": st.leader,
@@ -239,7 +237,7 @@ def create_app(
         return JSONResponse(body)
 
     async def metrics_endpoint(request: Request) -> Response:
-        platform = request.app.state.platform
+        services: Services = request.app.state.services
         report = await request.app.state.health.check()
         metrics.database_up.set(1 if report.database_up else 0)
         for s in report.projections:
@@ -248,12 +246,12 @@ def create_app(
             metrics.failed.labels(s.name).set(s.failed)
             metrics.parked.labels(s.name).set(s.parked)
             metrics.stopped.labels(s.name).set(1 if s.error else 0)
-        relay = getattr(platform, "relay", None)
+        relay = services.relay_report()
         if relay is not None:
-            for source, lag in relay.status.lag.items():
+            for source, lag in relay.lag.items():
                 metrics.relay_lag.labels(source).set(lag)
-            metrics.relay_up.set(1 if relay.status.state == "ok" else 0)
-            metrics.relay_published.set(relay.status.published)
+            metrics.relay_up.set(1 if relay.state == "ok" else 0)
+            metrics.relay_published.set(relay.published)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(request: Request) -> Response:
@@ -266,7 +264,7 @@ def create_app(
         log.warning("request.database_unavailable", path=request.url.path, error=type(exc).__name__)
         if request.url.path.startswith("/api/"):
             return unavailable_problem(request.url.path)
-        response = portal.render(
+        response = render(
             request,
             "error.html",
             503,
@@ -284,19 +282,16 @@ def create_app(
             if exc.status_code == 405:
                 response.headers["Allow"] = _allowed_methods(request.app, request.url.path)
             return response
-        return await portal.not_found(request)
+        return await not_found(request)
 
     routes: list[Any] = [
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
-        *[ep.route() for ep in ENDPOINTS],
-        *portal.ROUTES,
-        *portal_admin.ROUTES,
-        *portal_covenants.ROUTES,
-        *portal_notices.ROUTES,
-        *portal_audit.ROUTES,
-        Mount("/static", app=StaticFiles(directory=str(portal.STATIC_DIR)), name="static"),
+        *[ep.route() for ep in web.endpoints],
+        *[page.route() for page in web.pages],
+        *web.routes,
+        Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     app = Starlette(
         routes=routes,
@@ -310,5 +305,6 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    app.state.endpoints = ENDPOINTS
+    app.state.endpoints = list(web.endpoints)
+    app.state.nav = list(web.nav)
     return app

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from uuid import UUID
 
 from starlette.requests import Request
 
 from adapters.operational import Session
+from api.ports import Gate
 from api.problems import HttpProblem
 from domain.identity.application import AuthenticationFailed, Principal
 from domain.identity.staff import StaffNotFound
@@ -17,7 +18,7 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def authenticate(platform: Any, request: Request) -> Principal:
+def authenticate(gate: Gate, request: Request) -> Principal:
     """The caller's principal; AuthenticationFailed (401) without valid credentials.
 
     A browser sends the session cookie with requests other sites make, so a write authenticated by the
@@ -28,34 +29,49 @@ def authenticate(platform: Any, request: Request) -> Principal:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("use 'Authorization: Bearer <api key>'")
-        principal = platform.identity.authenticate_api_key(token.strip())
-        platform.ops.touch_api_key(principal.id, platform.clock.now())
+        principal = gate.identity.authenticate_api_key(token.strip())
+        gate.ops.touch_api_key(principal.id, gate.clock.now())
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        session = platform.ops.session(cookie, platform.clock.now())
-        principal = _owner(platform, session) if session is not None else None
-        if principal is not None and session is not None:
+        session = gate.ops.session(cookie, gate.clock.now())
+        owner = _owner(gate, session) if session is not None else None
+        if owner is not None and session is not None:
             if request.method not in SAFE_METHODS and not _csrf_matches(request, session):
                 raise HttpProblem(
                     403,
                     f"a write with the portal session needs its CSRF token in {CSRF_HEADER} (or use an API key)",
                     "csrf-token-required",
                 )
-            return principal
+            return owner
     raise AuthenticationFailed("credentials required: an API key (Authorization: Bearer) or a portal session")
 
 
-def session_principal(platform: Any, token: str) -> Principal | None:
+def session_principal(gate: Gate, token: str) -> Principal | None:
     """The principal of a live session of an enabled staff user, else None."""
-    session = platform.ops.session(token, platform.clock.now())
-    return _owner(platform, session) if session is not None else None
+    session = gate.ops.session(token, gate.clock.now())
+    return _owner(gate, session) if session is not None else None
 
 
-def _owner(platform: Any, session: Session) -> Principal | None:
+def acting_brand(gate: Gate, request: Request, principal: Principal) -> Principal:
+    """A Super Admin picks the brand to act within with `X-Brand-Id`; everyone else stays in their own."""
+    raw = request.headers.get("x-brand-id")
+    if raw is None:
+        return principal
     try:
-        staff = platform.identity.staff(session.brand_id, session.staff_id)
-        return platform.identity.staff_principal(staff)
+        brand_id = UUID(raw.strip())
+    except ValueError:
+        raise HttpProblem(422, "X-Brand-Id must be a brand id", "invalid-input") from None
+    if brand_id != principal.brand_id and not principal.cross_brand:
+        raise HttpProblem(403, "this credential is bound to its own brand", "forbidden")
+    gate.identity.brand(brand_id)
+    return principal.within(brand_id)
+
+
+def _owner(gate: Gate, session: Session) -> Principal | None:
+    try:
+        staff = gate.identity.staff(session.brand_id, session.staff_id)
+        return gate.identity.staff_principal(staff)
     except (StaffNotFound, AuthenticationFailed):
         return None
 

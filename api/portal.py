@@ -1,123 +1,32 @@
-"""The staff portal: server-rendered pages over the same queries and use cases as the API."""
+"""Portal pages of customers and jobs, and the `page` decorator of page modules not yet declared as `api.web.Page`s
+(the shell itself - templates, rendering, sign-in - is api.web)."""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
-from pathlib import Path
+from datetime import date
 from typing import Any
-from urllib.parse import quote, urlparse
-from zoneinfo import ZoneInfo
+from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from api.auth import SESSION_COOKIE, session_principal
 from api.routes.customers import blocklist_hits
 from api.routes.jobs import RunRequest, start_manual_run
+from api.web import input_problem, keyset_page, not_found, render
 from domain.customers.values import Address
-from domain.identity.application import AccountLocked, AuthenticationFailed, Principal
+from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
 from domain.shared.aggregate import acting_as
-from domain.shared.clock import DEFAULT_TIMEZONE
 from domain.shared.errors import DomainError, InvalidInput, Throttled
-from domain.shared.values import parse_date, text_problem
-from projections.keyset import InvalidCursor, Page
+from domain.shared.values import parse_date
 from projections.notices import Scope
 
-HERE = Path(__file__).resolve().parent
-STATIC_DIR = HERE / "static"
-templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
-
-
-def display_phone(e164: str | None) -> str:
-    """Indian numbers grouped as staff write them (+91 98765 43210); others as stored."""
-    if e164 and e164.startswith("+91") and len(e164) == 13:
-        return f"+91 {e164[3:8]} {e164[8:]}"
-    return e164 or "—"
-
-
-def local_time(instant: datetime | None, tz: str = DEFAULT_TIMEZONE, fmt: str = "%d %b %Y %H:%M") -> str:
-    """An instant in the brand's timezone, e.g. `22 Nov 2026 07:18 IST`."""
-    if instant is None:
-        return "—"
-    local = instant.astimezone(ZoneInfo(tz))
-    return f"{local.strftime(fmt)} {local.tzname()}"
-
-
-def can(principal: Principal | None, permission: str, level: str = "READ") -> bool:
-    """Template helper: does the signed-in staff member hold `permission` at `level`?"""
-    if principal is None:
-        return False
-    granted = principal.grants.get(Permission(permission))
-    return granted is not None and granted.covers(Level(level))
-
-
-templates.filters["phone"] = display_phone
-templates.filters["local"] = local_time
-templates.globals["can"] = can
-
 PageHandler = Callable[[Request, Any, Principal], Awaitable[Response]]
-
-
-#: What a list page says when its link carries a cursor the list did not make.
-STALE_LINK = "That page link was edited or is out of date, so this is the first page of the list."
-
-
-def keyset_page(request: Request, load: Callable[[str | None], Page]) -> Page:
-    """One page of a list for a portal page: from the link's `cursor`, or (saying so on the page, status 422) the
-    first page when the cursor was not made by this list. Call it from the worker thread that loads the page."""
-    cursor = request.query_params.get("cursor") or None
-    if cursor is None:
-        return load(None)
-    try:
-        return load(cursor)
-    except InvalidCursor:
-        request.state.notice = STALE_LINK
-        return load(None)
-
-
-def input_problem(request: Request, form: Any = None) -> str | None:
-    """What makes a page's address or form unusable (a NUL, a control or bidi-override character in a parameter,
-    a path segment or a form field), said for the person who sent it; None when nothing does."""
-    sources = [
-        ("The address", request.query_params.multi_items(), False),
-        ("The address", list(request.path_params.items()), False),
-        ("The form", form.multi_items() if form is not None else [], True),
-    ]
-    for where, items, multiline in sources:
-        for name, value in items:
-            if not isinstance(value, str):
-                continue  # an uploaded file
-            problem = text_problem(name, multiline=False) or text_problem(value, multiline=multiline)
-            if problem is not None:
-                shown = name.encode("unicode_escape", "backslashreplace").decode("ascii")[:40]
-                return f"{where} has a value that cannot be used: “{shown}” {problem}. Remove it and try again."
-    return None
-
-
-def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """Render a template with the signed-in staff member, the CSRF token and the brand's timezone (422 when the
-    page fell back to a list's first page)."""
-    if status == 200 and getattr(request.state, "notice", None):
-        status = 422
-    tz = getattr(request.state, "timezone", DEFAULT_TIMEZONE)
-    html = templates.get_template(name).render(request=request, tz=tz, **context)
-    return HTMLResponse(html, status_code=status)
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
-
-
-def _safe_next(target: str | None) -> str:
-    if not target or not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
-        return "/dashboard"
-    return target
 
 
 def page(
@@ -171,60 +80,6 @@ def page(
 
 def _brand_timezone(platform: Any, brand_id: Any) -> str:
     return str(platform.identity.brand(brand_id).timezone)
-
-
-async def login_form(request: Request) -> Response:
-    return render(request, "login.html", next=_safe_next(request.query_params.get("next")), error=None, email="")
-
-
-async def login(request: Request) -> Response:
-    platform = request.app.state.platform
-    data = await request.form()
-    email = str(data.get("email", "")).strip()
-    password = str(data.get("password", ""))
-    target = _safe_next(str(data.get("next", "")))
-    ip = request.client.host if request.client else None
-    try:
-        principal = await run_in_threadpool(
-            platform.identity.authenticate_staff, email, password, ip, request.headers.get("user-agent")
-        )
-    except AccountLocked as exc:
-        # Unknown and known emails are throttled alike, so this answer says nothing about the account.
-        retry_after = int(exc.details.get("retry_after", 60))  # type: ignore[call-overload]
-        minutes = max(1, round(retry_after / 60))
-        message = f"Too many failed sign-ins. Try again in about {minutes} minute{'s' if minutes > 1 else ''}."
-        locked = render(request, "login.html", 429, next=target, error=message, email=email)
-        locked.headers["Retry-After"] = str(retry_after)
-        return locked
-    except AuthenticationFailed:
-        return render(request, "login.html", 401, next=target, error="Invalid email or password.", email=email)
-    token, _session = await run_in_threadpool(
-        platform.ops.create_session,
-        principal.id,
-        principal.brand_id,
-        platform.clock.now(),
-        ip,
-        request.headers.get("user-agent"),
-    )
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE, token, max_age=8 * 3600, httponly=True, samesite="lax", secure=_secure(request), path="/"
-    )
-    return response
-
-
-@page(form=True)
-async def logout(request: Request, platform: Any, principal: Principal) -> Response:
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        await run_in_threadpool(platform.ops.end_session, token)
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
-
-
-async def home(request: Request) -> Response:
-    return RedirectResponse("/dashboard", status_code=303)
 
 
 @page((Permission.CUSTOMER, Level.READ))
@@ -383,21 +238,13 @@ async def run_job(request: Request, platform: Any, principal: Principal) -> Resp
     return RedirectResponse("/jobs", status_code=303)
 
 
-async def not_found(request: Request) -> Response:
-    return render(
-        request, "error.html", 404, title="Not found", message="There is nothing here, or it belongs to another brand."
-    )
-
-
-ROUTES = [
-    Route("/", home, methods=["GET"]),
-    Route("/login", login_form, methods=["GET"]),
-    Route("/login", login, methods=["POST"]),
-    Route("/logout", logout, methods=["POST"]),
+CUSTOMER_ROUTES = [
     Route("/customers", customer_directory, methods=["GET"]),
     Route("/customers/new", new_customer_form, methods=["GET"]),
     Route("/customers/new", new_customer, methods=["POST"]),
     Route("/customers/{customer_id}", customer_360, methods=["GET"]),
+]
+JOB_ROUTES = [
     Route("/jobs", jobs_page, methods=["GET"]),
     Route("/jobs/{name}/run", run_job, methods=["POST"]),
 ]

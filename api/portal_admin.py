@@ -14,8 +14,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from api.endpoint import MAX_JSON_DEPTH, nests_deeper_than
-from api.portal import input_problem, keyset_page, not_found, page, render
+from api.portal import page
+from api.request_input import MAX_JSON_DEPTH, nests_deeper_than
+from api.web import input_problem, keyset_page, not_found, render
 from domain.blocklist.entry import BlockKind
 from domain.identity.application import UNCHANGED, Principal
 from domain.identity.brand_config import BrandSettings

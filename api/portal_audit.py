@@ -14,9 +14,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from api.portal import keyset_page, local_time, not_found, page, render, templates
+from api.portal import page
 from api.portal_admin import _uuid
 from api.portal_notices import _who
+from api.web import keyset_page, local_time, not_found, render, templates
 from domain.audit.replay import AuditedType, AuditTargetNotFound, snake
 from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission

@@ -11,8 +11,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from api.portal import keyset_page, not_found, page, render
+from api.portal import page
 from api.portal_admin import _act, _error_text, _uuid
+from api.web import keyset_page, not_found, render
 from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
 from domain.shared.errors import DomainError

@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from api.portal import _actor_names, keyset_page, local_time, not_found, page, render, templates
+from api.portal import _actor_names, page
 from api.portal_admin import _error_text, _uuid
+from api.web import keyset_page, local_time, not_found, render, templates
 from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
 from domain.notices.source import SyncAlreadyRunning

@@ -74,9 +74,9 @@ def tenant(platform: Any) -> Tenant:
 
 @pytest.fixture(scope="session")
 def app(platform: Any) -> Any:
-    from api.app import create_app
+    from workers.web_app import build_app
 
-    return create_app(lambda: platform, close_platform=False)
+    return build_app(lambda: platform, close_platform=False)
 
 
 @pytest.fixture

@@ -44,7 +44,6 @@ def _platform() -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
     from workers.platform import Platform
     from workers.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
 
@@ -59,8 +58,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
             softmedia_note = start_demo_softmedia(platform, seeded["brand_id"])
     from workers.runtime import Workers
+    from workers.web_app import build_app
 
-    app = create_app(lambda: platform, background=None if args.no_workers else Workers)
+    app = build_app(lambda: platform, background=None if args.no_workers else Workers)
     url = f"http://{args.host}:{args.port}"
     print(f"\nCovenant Desk is starting on {url}", flush=True)
     if args.seed:

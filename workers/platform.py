@@ -1,173 +1,242 @@
-"""Composition root: the database, every context's application, projections and queries."""
+"""Composition root: the database, every registered context's application, projections and queries, and the
+ports handlers and jobs are given. Opened once per process (API, worker, CLI, test) and closed once:
+
+    with Platform.open(dsn) as platform:
+        platform.get(Customers).register(...)
+"""
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
-from typing import Any
+import dataclasses
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property, partial
+from types import TracebackType
+from typing import Any, Protocol, TypeVar, cast
+
+import structlog
 
 from adapters.mailer import MailSettings, SmtpMailer
 from adapters.operational import OperationalStore
 from adapters.outbound import OutboundPolicy
-from adapters.passwords import Argon2Hasher
 from adapters.postgres import Database, eventsourcing_env
+from api.ports import RelayReport, WebComposition
 from domain.audit.replay import AuditReplay
-from domain.blocklist.application import Blocklists
-from domain.covenants.application import Covenants
-from domain.customers.application import Customers
-from domain.identity.application import Identity
-from domain.jobs.application import JobDefinition, Jobs
-from domain.notices.application import Notices
-from domain.notices.source import NoticeSource
-from domain.notices.sync_run import SyncRun
+from domain.jobs.application import JobCatalogue, RunBell
+from domain.jobs.job import JobRun
+from domain.shared.application import ContextApplication
 from domain.shared.clock import Clock, SystemClock
-from projections.activity import ActivityQueries, activity_projection
-from projections.blocklist import BlocklistQueries, BlocklistView
-from projections.brands import BrandDirectory, BrandQueries
-from projections.covenants import CovenantQueries, CovenantViews
-from projections.customers import CustomerDirectory, CustomerQueries, CustomerTimeline
-from projections.engine import ProjectionEngine, ProjectionRunner, topics_of
-from projections.identity import ApiKeyList, BrandConfigHistory, IdentityQueries, StaffDirectory
-from projections.jobs import JobRunHistory, JobRunQueries
-from projections.notices import NoticeQueries, NoticeRematchQueue, NoticeViews
-from workers.job_catalogue import JOB_DEFINITIONS
+from projections.activity import activity_projection
+from projections.engine import Projection, ProjectionEngine, ProjectionRunner
+from workers.bounded_context import Batches, BoundedContext, Job, Worker
 
-SOURCES = ("customers", "identity", "jobs", "blocklist", "covenants")
-#: What staff and jobs do to notice sources and sync runs; notices themselves (thousands per sync) have their own
-#: history table.
-NOTICE_ACTIVITY = topics_of(NoticeSource.Connected, NoticeSource.Reconfigured, SyncRun.Started, SyncRun.Finished)
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+#: A job's handler bound to its port: yields (counts, cursor) per batch of a run.
+JobHandler = Callable[[JobRun], Batches]
+#: A schedule kept outside job settings, bound to its port: requests the runs due at `now`.
+Firer = Callable[[datetime], None]
 
 
-def audited_aggregates() -> list[type]:
-    """The aggregate types auditors can replay (uniqueness claims are bookkeeping, not records)."""
-    from domain.blocklist.entry import BlocklistEntry
-    from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotice
-    from domain.customers.customer import CustomerRecord
-    from domain.identity.api_key import ApiKey
-    from domain.identity.brand import Brand
-    from domain.identity.brand_config import BrandConfiguration
-    from domain.identity.roster import BrandAdmins
-    from domain.identity.staff import StaffUser
-    from domain.jobs.job import JobConfiguration, JobRun
-    from domain.notices.notice import Notice
+class RunningRelay(Protocol):
+    """The in-process Kafka relay, as far as the platform reports it."""
 
-    return [
-        CustomerRecord, Brand, BrandConfiguration, BrandAdmins, StaffUser, ApiKey, JobConfiguration, JobRun,
-        BlocklistEntry, Covenant, CovenantEvaluation, CovenantNotice, Notice, NoticeSource, SyncRun,
-    ]  # fmt: skip
+    @property
+    def status(self) -> RelayReport: ...
 
 
-def all_projections() -> list[Any]:
-    """Every projection the platform maintains."""
-    return [
-        BrandDirectory(),
-        CustomerDirectory(),
-        CustomerTimeline(),
-        JobRunHistory(),
-        StaffDirectory(),
-        ApiKeyList(),
-        BrandConfigHistory(),
-        BlocklistView(),
-        CovenantViews(),
-        NoticeViews(),
-        NoticeRematchQueue(),
-        *[activity_projection(source) for source in SOURCES],
-        activity_projection("notices", NOTICE_ACTIVITY),
-    ]
+@dataclass(frozen=True)
+class _Kit:
+    """What application factories get (see bounded_context.Kit)."""
 
-
-@dataclass
-class Platform:
-    """Everything a process (API, worker, CLI, test) needs, opened once and closed once."""
-
-    dsn: str
-    db: Database
-    customers: Customers
-    identity: Identity
-    jobs: Jobs
-    blocklists: Blocklists
-    covenants: Covenants
-    notices: Notices
-    engine: ProjectionEngine
-    customer_queries: CustomerQueries
-    brand_queries: BrandQueries
-    job_queries: JobRunQueries
-    identity_queries: IdentityQueries
-    blocklist_queries: BlocklistQueries
-    activity_queries: ActivityQueries
-    covenant_queries: CovenantQueries
-    notice_queries: NoticeQueries
-    audit: AuditReplay
-    mailer: SmtpMailer
-    ops: OperationalStore
+    env: dict[str, str]
     clock: Clock
-    outbound: OutboundPolicy  # where notice sources may point (public hosts, plus the operator's allow-list)
-    runners: list[ProjectionRunner] = field(default_factory=list)
-    relay: Any = None  # the in-process Kafka relay, when KAFKA_BOOTSTRAP_SERVERS is set
-    scheduler_wake: threading.Event = field(default_factory=threading.Event)
+    platform: Platform
+
+    def get(self, kind: type[T]) -> T:
+        return self.platform.get(kind)
+
+
+_LEGACY_ATTRIBUTES = {
+    "customers": "domain.customers.application:Customers",
+    "identity": "domain.identity.application:Identity",
+    "jobs": "domain.jobs.application:Jobs",
+    "blocklists": "domain.blocklist.application:Blocklists",
+    "covenants": "domain.covenants.application:Covenants",
+    "notices": "domain.notices.application:Notices",
+    "customer_queries": "projections.customers:CustomerQueries",
+    "brand_queries": "projections.brands:BrandQueries",
+    "job_queries": "projections.jobs:JobRunQueries",
+    "identity_queries": "projections.identity:IdentityQueries",
+    "blocklist_queries": "projections.blocklist:BlocklistQueries",
+    "activity_queries": "projections.activity:ActivityQueries",
+    "covenant_queries": "projections.covenants:CovenantQueries",
+    "notice_queries": "projections.notices:NoticeQueries",
+    "outbound": "adapters.outbound:OutboundPolicy",
+}
+
+
+class Platform:
+    """Everything a process needs, built from the registered bounded contexts; a context manager."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        contexts: Sequence[BoundedContext[Any]],
+        mail: MailSettings | None = None,
+        extra_jobs: Sequence[Job[Any]] = (),
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.contexts = tuple(contexts)
+        self.declared_jobs: tuple[Job[Any], ...] = (*(j for c in self.contexts for j in c.jobs), *extra_jobs)
+        self.runners: list[ProjectionRunner] = []
+        self.relay: RunningRelay | None = None  # the in-process Kafka relay, when KAFKA_BOOTSTRAP_SERVERS is set
+        self._services: dict[type[Any], Any] = {}
+        self._ports: dict[type[Any], Any] = {}
+        self.applications: dict[str, ContextApplication] = {}
+        self.bell = RunBell()
+        ops = OperationalStore(db.pool)
+        self._provide(Database, db)
+        self._provide(Clock, clock)  # type: ignore[type-abstract]
+        self._provide(OperationalStore, ops)
+        self._provide(RunBell, self.bell)
+        self._provide(OutboundPolicy, OutboundPolicy.from_env())
+        self._provide(SmtpMailer, SmtpMailer(mail or MailSettings.from_env()))
+        self._provide(JobCatalogue, JobCatalogue(tuple(job.definition for job in self.declared_jobs)))
+        with db.setup_lock():  # the applications create their tables as they start
+            ops.setup()
+            kit = _Kit(eventsourcing_env(db.dsn), clock, self)
+            for context in self.contexts:
+                app = context.construct(kit)
+                if app is not None:
+                    self.applications[context.name] = app
+                    self._provide(type(app), app)
+            self.engine = ProjectionEngine(db.pool, dict(self.applications), self._projections())
+            self.engine.setup()
+        self._provide(ProjectionEngine, self.engine)
+        for context in self.contexts:
+            for query in context.queries:
+                self._provide(query, query(db.pool))
+        audited = [kind for context in self.contexts for kind in context.audited]
+        self._provide(AuditReplay, AuditReplay(dict(self.applications), audited))
 
     @classmethod
     def open(
         cls,
         dsn: str,
         clock: Clock | None = None,
-        job_catalogue: list[JobDefinition] | None = None,
         mail: MailSettings | None = None,
+        contexts: Sequence[BoundedContext[Any]] | None = None,
+        extra_jobs: Sequence[Job[Any]] = (),
     ) -> Platform:
-        """Connect, create schemas and tables, and construct the applications."""
-        clock = clock or SystemClock()
+        """Connect, create schemas and tables, and construct every registered context."""
+        from workers.contexts import CONTEXTS
+
         db = Database(dsn)
         db.ensure_schemas()
-        with db.setup_lock():  # the applications create their tables as they start
-            env = eventsourcing_env(dsn)
-            ops = OperationalStore(db.pool)
-            ops.setup()
-            customers = Customers(env=env, clock=clock)
-            identity = Identity(env=env, clock=clock, hasher=Argon2Hasher(), login_throttle=ops)
-            jobs = Jobs(
-                env=env,
-                clock=clock,
-                catalogue=JOB_DEFINITIONS if job_catalogue is None else job_catalogue,
-                as_of_window=identity.as_of_window,
-            )
-            blocklists = Blocklists(env=env, clock=clock)
-            covenants = Covenants(env=env, clock=clock)
-            outbound = OutboundPolicy.from_env()
-            notices = Notices(env=env, clock=clock, url_check=outbound)
-            apps: dict[str, Any] = {
-                "customers": customers,
-                "identity": identity,
-                "jobs": jobs,
-                "blocklist": blocklists,
-                "covenants": covenants,
-                "notices": notices,
-            }
-            engine = ProjectionEngine(db.pool, apps, all_projections())
-            engine.setup()
-        return cls(
-            dsn=dsn,
-            db=db,
-            customers=customers,
-            identity=identity,
-            jobs=jobs,
-            blocklists=blocklists,
-            covenants=covenants,
-            notices=notices,
-            engine=engine,
-            customer_queries=CustomerQueries(db.pool),
-            brand_queries=BrandQueries(db.pool),
-            job_queries=JobRunQueries(db.pool),
-            identity_queries=IdentityQueries(db.pool),
-            blocklist_queries=BlocklistQueries(db.pool),
-            activity_queries=ActivityQueries(db.pool),
-            covenant_queries=CovenantQueries(db.pool),
-            notice_queries=NoticeQueries(db.pool),
-            audit=AuditReplay(apps, audited_aggregates()),
-            mailer=SmtpMailer(mail or MailSettings.from_env()),
-            ops=ops,
-            clock=clock,
-            outbound=outbound,
-        )
+        return cls(db, clock or SystemClock(), CONTEXTS if contexts is None else contexts, mail, extra_jobs)
+
+    # Services and ports ------------------------------------------------------------------------------------
+
+    def _provide(self, kind: type[T], service: T) -> None:
+        self._services[kind] = service
+
+    def get(self, kind: type[T]) -> T:
+        """The service of type `kind` (an application, a query, the clock, the engine, ...)."""
+        try:
+            return cast(T, self._services[kind])
+        except KeyError:
+            raise LookupError(f"no service of type {kind.__name__} is registered") from None
+
+    def port(self, kind: type[T] | None) -> T:
+        """The port `kind` (a dataclass), each field filled with the service of its type; built once."""
+        if kind is None:  # not yet given a port of its own: the platform itself
+            return cast(T, self)
+        found = self._ports.get(kind)
+        if found is None:
+            if not dataclasses.is_dataclass(kind):
+                raise TypeError(f"{kind.__name__} is not a port (a dataclass of services)")
+            hints = typing.get_type_hints(kind)
+            try:
+                found = kind(**{f.name: self.get(hints[f.name]) for f in dataclasses.fields(kind)})
+            except LookupError as exc:
+                raise LookupError(f"cannot build port {kind.__name__}: {exc}") from None
+            self._ports[kind] = found
+        return cast(T, found)
+
+    @property
+    def dsn(self) -> str:
+        return self.db.dsn
+
+    @property
+    def ops(self) -> OperationalStore:
+        return self.get(OperationalStore)
+
+    @property
+    def mailer(self) -> SmtpMailer:
+        return self.get(SmtpMailer)
+
+    @property
+    def audit(self) -> AuditReplay:
+        return self.get(AuditReplay)
+
+    def __getattr__(self, name: str) -> Any:
+        """Transitional: the platform's attribute names from before the bounded-context declarations
+        (`platform.customers`, `platform.notice_queries`, ...), for code not yet given a port."""
+        topic = _LEGACY_ATTRIBUTES.get(name)
+        if topic is None or name.startswith("_"):
+            raise AttributeError(name)
+        from eventsourcing.utils import resolve_topic
+
+        return self.get(resolve_topic(topic))
+
+    @property
+    def scheduler_wake(self) -> RunBell:
+        return self.bell
+
+    def relay_report(self) -> RelayReport | None:
+        return self.relay.status if self.relay is not None else None
+
+    def wake_scheduler(self) -> None:
+        """Tell an in-process scheduler that a run was requested (it also polls)."""
+        self.bell.ring()
+
+    # What the contexts declare, together ---------------------------------------------------------------------
+
+    def _projections(self) -> list[Projection]:
+        found: list[Projection] = []
+        for context in self.contexts:
+            found.extend(context.projections)
+            if context.application is not None and context.activity != ():  # () : no trail; None: every event
+                found.append(activity_projection(context.name, tuple(context.activity or ())))
+        return found
+
+    @cached_property
+    def web(self) -> WebComposition:
+        """The endpoints, pages and navigation of every context."""
+        return compose_web(self.contexts)
+
+    def job_handlers(self) -> dict[str, JobHandler]:
+        """Each job's handler bound to its port: `handler(run)` yields (counts, cursor) per batch."""
+        return {job.definition.name: partial(job.run, self.port(job.port)) for job in self.declared_jobs}
+
+    def slot_firers(self) -> list[Firer]:
+        """Each context's schedules kept outside job settings, bound to their ports: `fire(now)`."""
+        return [
+            partial(firer.fire, self.port(firer.port)) for context in self.contexts for firer in context.slot_firers
+        ]
+
+    def background_workers(self) -> list[Worker]:
+        """The contexts' background threads (not started)."""
+        return [worker.make(self.port(worker.port)) for context in self.contexts for worker in context.workers]
+
+    # Lifecycle ---------------------------------------------------------------------------------------------
 
     def start_projection_runners(self) -> None:
         """Run the projections in background threads, one per source application (catch-up, then LISTEN/NOTIFY)."""
@@ -179,16 +248,32 @@ class Platform:
             runner.start()
             self.runners.append(runner)
 
-    def wake_scheduler(self) -> None:
-        """Tell an in-process scheduler that a run was requested (it also polls)."""
-        self.scheduler_wake.set()
-
     def close(self) -> None:
         for runner in self.runners:
             runner.stop()
         for runner in self.runners:
             runner.join(timeout=3)
         self.mailer.close()
-        for app in (self.customers, self.identity, self.jobs, self.blocklists, self.covenants, self.notices):
+        for app in self.applications.values():
             app.close()
         self.db.close()
+
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def compose_web(contexts: Sequence[BoundedContext[Any]]) -> WebComposition:
+    """The web app's endpoints, pages and navigation: the shell's and every context's, in registry order."""
+    from api.web import SHELL_PAGES
+
+    return WebComposition(
+        endpoints=[ep for c in contexts for ep in c.endpoints],
+        pages=[*SHELL_PAGES, *(page for c in contexts for page in c.pages)],
+        nav=sorted((item for c in contexts for item in c.nav), key=lambda item: item.order),
+        routes=[route for c in contexts for route in c.routes],
+    )

@@ -9,7 +9,8 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -17,10 +18,17 @@ from uuid import UUID
 import psycopg
 import structlog
 
+from adapters.operational import OperationalStore
+from adapters.postgres import Database
+from domain.identity.application import Identity
+from domain.jobs.application import Jobs, RunBell
 from domain.jobs.job import BatchCounts, JobRun, RunStatus, check_cron
 from domain.shared.aggregate import acting_as, tracing
-from domain.shared.clock import business_date
+from domain.shared.clock import Clock, business_date
 from domain.shared.errors import Conflict, InvalidInput
+from projections.brands import BrandQueries
+from projections.engine import ProjectionEngine
+from projections.jobs import JobRunQueries
 
 log = structlog.get_logger(__name__)
 
@@ -32,8 +40,25 @@ STALLED_AFTER = timedelta(minutes=15)
 #: brand, proceed in parallel up to this many.
 DEFAULT_WORKERS = 4
 
-JobHandler = Callable[[Any, JobRun], Iterator[tuple[BatchCounts, str | None]]]
-SlotFirer = Callable[[Any, datetime], None]
+#: A job's handler bound to its port (see Platform.job_handlers): yields (counts, cursor) per batch of a run.
+JobHandler = Callable[[JobRun], Iterator[tuple[BatchCounts, str | None]]]
+#: A schedule kept outside job settings, bound to its port: requests the runs due at `now`.
+Firer = Callable[[datetime], None]
+
+
+@dataclass(frozen=True)
+class SchedulerPort:
+    """What the scheduler uses: the jobs context, the brands, slot bookkeeping and the read side."""
+
+    db: Database
+    jobs: Jobs
+    job_queries: JobRunQueries
+    brand_queries: BrandQueries
+    identity: Identity
+    ops: OperationalStore
+    engine: ProjectionEngine
+    clock: Clock
+    bell: RunBell
 
 
 class Scheduler(threading.Thread):
@@ -41,14 +66,14 @@ class Scheduler(threading.Thread):
 
     def __init__(
         self,
-        platform: Any,
-        handlers: dict[str, JobHandler],
+        port: SchedulerPort,
+        handlers: Mapping[str, JobHandler],
         interval: float = 5.0,
-        firers: list[SlotFirer] | None = None,
+        firers: Sequence[Firer] = (),
         workers: int | None = None,
     ) -> None:
         super().__init__(name="scheduler", daemon=True)
-        self.platform = platform
+        self.port = port
         self.handlers = handlers
         self.firers = list(firers or [])
         self.interval = interval
@@ -71,12 +96,12 @@ class Scheduler(threading.Thread):
         self.stopping.set()
         for _ in self._executors:
             self._handoff.put(None)
-        self.platform.wake_scheduler()
+        self.port.bell.ring()
 
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                with psycopg.connect(self.platform.dsn, autocommit=True) as lock_conn:
+                with psycopg.connect(self.port.db.dsn, autocommit=True) as lock_conn:
                     self._lead(lock_conn)
             except Exception:
                 log.exception("scheduler.failed")
@@ -86,7 +111,7 @@ class Scheduler(threading.Thread):
     def _lead(self, lock_conn: psycopg.Connection[Any]) -> None:
         next_tick = 0.0
         while not self.stopping.is_set():
-            self.platform.scheduler_wake.clear()  # Before the work: a wake during it is not lost.
+            self.port.bell.clear()  # Before the work: a wake during it is not lost.
             if not self.is_leader:
                 row = lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_KEY,)).fetchone()
                 self.is_leader = bool(row and row[0])
@@ -101,18 +126,16 @@ class Scheduler(threading.Thread):
                     self.tick()
                     next_tick = time.monotonic() + self.interval
                 else:
-                    self.dispatch(self.platform.clock.now())
-            self.platform.scheduler_wake.wait(
-                max(0.0, next_tick - time.monotonic()) if self.is_leader else self.interval
-            )
+                    self.dispatch(self.port.clock.now())
+            self.port.bell.wait(max(0.0, next_tick - time.monotonic()) if self.is_leader else self.interval)
 
     def tick(self) -> None:
         """One pass: fire due cron slots, recover stalled runs, hand due runs to the executors."""
-        now = self.platform.clock.now()
+        now = self.port.clock.now()
         self.fire_due_slots(now)
         for fire in self.firers:
             try:
-                fire(self.platform, now)
+                fire(now)
             except Exception:
                 log.exception("scheduler.firer_failed", firer=getattr(fire, "__name__", repr(fire)))
         self.recover_stalled(now)
@@ -121,18 +144,18 @@ class Scheduler(threading.Thread):
 
     def fire_due_slots(self, now: datetime) -> None:
         """Request a run for the latest missed cron slot of each enabled job of each brand."""
-        for brand in self.platform.brand_queries.all():
-            for name in list(self.platform.jobs.catalogue):
+        for brand in self.port.brand_queries.all():
+            for name in list(self.port.jobs.catalogue):
                 try:
                     self._fire_slot(brand, name, now)
                 except Exception:  # One brand's bad schedule must not stop the others'.
                     log.exception("scheduler.slot_failed", brand=brand.slug, job=name)
-        self.platform.engine.wait_for("jobs", self.platform.engine.head("jobs"), timeout=2.0)
+        self.port.engine.wait_for("jobs", self.port.engine.head("jobs"), timeout=2.0)
 
     def _fire_slot(self, brand: Any, name: str, now: datetime) -> None:
-        if not self.platform.jobs.definition(name).scheduled:
+        if not self.port.jobs.definition(name).scheduled:
             return
-        settings = self.platform.jobs.settings(brand.id, name)
+        settings = self.port.jobs.settings(brand.id, name)
         if not settings.cron or not settings.enabled:
             return
         try:
@@ -142,9 +165,9 @@ class Scheduler(threading.Thread):
                 self._refused_crons.add((brand.id, name))
                 log.warning("scheduler.cron_refused", brand=brand.slug, job=name, error=exc.message)
             return
-        last = self.platform.ops.last_slot(brand.id, name)
+        last = self.port.ops.last_slot(brand.id, name)
         if last is None:  # First sight: start the schedule now rather than backfilling history.
-            self.platform.ops.set_last_slot(brand.id, name, now)
+            self.port.ops.set_last_slot(brand.id, name, now)
             return
         slot = settings.next_fire_after(last, brand.timezone)
         due = None
@@ -153,17 +176,17 @@ class Scheduler(threading.Thread):
         if due is None:
             return
         # A brand held at a fixed business date runs as of that date, never after it.
-        as_of = min(business_date(due, brand.timezone), self.platform.identity.business_date(brand.id))
+        as_of = min(business_date(due, brand.timezone), self.port.identity.business_date(brand.id))
         try:
             with acting_as("scheduler"):
-                self.platform.jobs.request_run(
+                self.port.jobs.request_run(
                     brand.id, name, trigger="schedule", requested_by="scheduler", as_of=as_of, scheduled_for=due
                 )
         except InvalidInput as exc:  # The slot's date is outside the brand's calendar: skipped, not retried.
             log.warning("scheduler.slot_refused", brand=brand.slug, job=name, slot=due.isoformat(), error=exc.message)
         else:
             log.info("scheduler.slot_fired", brand=brand.slug, job=name, slot=due.isoformat())
-        self.platform.ops.set_last_slot(brand.id, name, due)
+        self.port.ops.set_last_slot(brand.id, name, due)
 
     # Dispatch ----------------------------------------------------------------------------------------------
 
@@ -176,8 +199,8 @@ class Scheduler(threading.Thread):
         """
         self._start_executors()
         queued: dict[UUID, list[tuple[UUID, str]]] = {}
-        for run in self.platform.job_queries.due(now):
-            queued.setdefault(run.brand_id, []).append((run.id, self.platform.jobs.lane(run.job_name)))
+        for run in self.port.job_queries.due(now):
+            queued.setdefault(run.brand_id, []).append((run.id, self.port.jobs.lane(run.job_name)))
         handed = 0
         with self._lock:
             for cap, limit in ((self.per_brand, self.workers), (self.workers, self.workers - 1)):
@@ -230,7 +253,7 @@ class Scheduler(threading.Thread):
             executed = False
             try:
                 if conn is None or conn.closed:
-                    conn = psycopg.connect(self.platform.dsn, autocommit=True)
+                    conn = psycopg.connect(self.port.db.dsn, autocommit=True)
                 executed = self._execute_in_lane(conn, run_id, brand_id, lane)
             except Exception:  # The run's own failures are recorded by execute; this is the lane's.
                 log.exception("scheduler.executor_failed", run=str(run_id))
@@ -243,7 +266,7 @@ class Scheduler(threading.Thread):
                     self._lanes.discard((brand_id, lane))
                     self._brand_load[brand_id] -= 1
                 if executed:
-                    self.platform.wake_scheduler()  # An executor is free: the next run starts now, not next tick.
+                    self.port.bell.ring()  # An executor is free: the next run starts now, not next tick.
         if conn is not None:
             conn.close()
 
@@ -267,27 +290,27 @@ class Scheduler(threading.Thread):
         a worker elsewhere is presumed dead when its run has shown no progress for STALLED_AFTER.
         """
         mine = self.in_flight()  # Alive by definition: this process's executors are running them.
-        stalled = set(self.platform.job_queries.stalled(now - STALLED_AFTER)) - mine
-        for run_id in self.platform.job_queries.running():
+        stalled = set(self.port.job_queries.stalled(now - STALLED_AFTER)) - mine
+        for run_id in self.port.job_queries.running():
             if run_id in stalled or run_id in mine:
                 continue
-            run = self.platform.jobs.run(None, run_id)
+            run = self.port.jobs.run(None, run_id)
             if run.status == RunStatus.RUNNING and run.worker and not _alive(run.worker):
                 with acting_as("scheduler"):
-                    self.platform.jobs.fail_attempt(run, f"worker {run.worker} is gone (process exited)")
+                    self.port.jobs.fail_attempt(run, f"worker {run.worker} is gone (process exited)")
                 log.warning("scheduler.run_orphaned", run=str(run_id), worker=run.worker)
         for run_id in stalled:
-            run = self.platform.jobs.run(None, run_id)
+            run = self.port.jobs.run(None, run_id)
             if run.status == RunStatus.RUNNING:
                 with acting_as("scheduler"):
-                    self.platform.jobs.fail_attempt(run, "worker stopped responding")
+                    self.port.jobs.fail_attempt(run, "worker stopped responding")
                 log.warning("scheduler.run_stalled", run=str(run_id))
 
     def execute(self, run_id: Any) -> None:
         """Run one attempt of a run: batches, then success; an exception becomes a retry or a failure."""
         try:
             with acting_as(f"job:{self.worker}"):
-                run = self.platform.jobs.start_attempt(run_id, self.worker)
+                run = self.port.jobs.start_attempt(run_id, self.worker)
         except Conflict:
             return  # Another worker took it, or its retry time has not come.
         handler = self.handlers.get(run.job_name)
@@ -303,14 +326,14 @@ class Scheduler(threading.Thread):
             try:
                 if handler is None:
                     raise LookupError(f"no handler for job '{run.job_name}' in this worker")
-                for counts, cursor in handler(self.platform, run):
-                    self.platform.jobs.complete_batch(run, counts, cursor)
-                self.platform.jobs.succeed(run)
+                for counts, cursor in handler(run):
+                    self.port.jobs.complete_batch(run, counts, cursor)
+                self.port.jobs.succeed(run)
                 log.info("job.succeeded", run=str(run_id), job=run.job_name, processed=run.totals.processed)
             except Exception as exc:  # noqa: BLE001 - any failure is recorded on the run and retried.
                 log.warning("job.attempt_failed", run=str(run_id), job=run.job_name, error=str(exc))
-                self.platform.jobs.fail_attempt(run, f"{type(exc).__name__}: {exc}")
-        self.platform.engine.wait_for("jobs", self.platform.engine.head("jobs"), timeout=2.0)
+                self.port.jobs.fail_attempt(run, f"{type(exc).__name__}: {exc}")
+        self.port.engine.wait_for("jobs", self.port.engine.head("jobs"), timeout=2.0)
 
 
 def _alive(worker: str) -> bool:

@@ -99,6 +99,12 @@ class Principal:
             raise AuthenticationFailed("this credential is bound to its own brand")
         return replace(self, brand_id=brand_id, home_brand_id=self.home_brand_id or self.brand_id)
 
+    def holds(self, permission: Permission | str, level: Level | str = Level.READ) -> bool:
+        """Whether the principal holds `permission` at `level` or above: the one permission check of endpoints,
+        portal pages and templates (which pass the names, e.g. `principal.holds('JOBS', 'WRITE')`)."""
+        granted = self.grants.get(Permission(permission))
+        return granted is not None and granted.covers(Level(level))
+
     def sees_company(self, company: str) -> bool:
         """True when the principal may see data of `company` (a lender/source within the brand)."""
         return not self.companies or company in self.companies

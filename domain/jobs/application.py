@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -50,6 +51,33 @@ class JobDefinition:
 
 #: (earliest, latest) as-of date a brand's runs may take: its first business day and its business date.
 AsOfWindow = Callable[[UUID], tuple[date, date]]
+
+
+@dataclass(frozen=True)
+class JobCatalogue:
+    """Every job the platform can run (the bounded contexts' declarations together)."""
+
+    definitions: tuple[JobDefinition, ...] = ()
+
+
+class RunBell:
+    """Rung when a run is requested or an executor frees, so an in-process scheduler dispatches at once (it also
+    polls, so a bell rung in another process is never needed for correctness)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def ring(self) -> None:
+        """Wake the scheduler."""
+        self._event.set()
+
+    def clear(self) -> None:
+        """Forget rings so far (the scheduler clears before its work, so a ring during it is not lost)."""
+        self._event.clear()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Sleep until rung or `timeout` seconds pass; whether it was rung."""
+        return self._event.wait(timeout)
 
 
 class Jobs(ContextApplication):

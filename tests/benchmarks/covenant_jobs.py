@@ -56,6 +56,7 @@ from typing import Any
 from uuid import UUID
 
 import structlog
+from workers.job_catalogue import JOB_HANDLERS
 
 from adapters.mail_sink import MailSink, free_port
 from adapters.mailer import MailSettings, SmtpMailer, render_email
@@ -69,7 +70,6 @@ from projections.engine import ProjectionRunner
 from tests.benchmarks.data import Borrower, BorrowerFactory
 from tests.benchmarks.harness import Rate, Verdict, fresh_database, say
 from tests.support import ROOT
-from workers.job_catalogue import JOB_HANDLERS
 from workers.platform import Platform
 from workers.scheduler import Scheduler
 

@@ -79,6 +79,7 @@ from typing import Any
 
 import structlog
 from psycopg import sql as psycopg_sql
+from workers.job_catalogue import JOB_HANDLERS
 
 from adapters.mail_sink import free_port
 from adapters.mailer import MailSettings
@@ -98,7 +99,6 @@ from tests.benchmarks.harness import Rate, Verdict, fresh_database, percentile, 
 from tests.benchmarks.search import COLUMNS as CUSTOMER_COLUMNS
 from tests.benchmarks.search import _copy_text
 from workers import notice_sync
-from workers.job_catalogue import JOB_HANDLERS
 from workers.platform import Platform
 from workers.scheduler import Scheduler
 

@@ -5,7 +5,10 @@ import re
 import time
 from typing import Any
 
-from api.app import ENDPOINTS
+from workers.contexts import CONTEXTS
+from workers.platform import compose_web
+
+ENDPOINTS = compose_web(CONTEXTS).endpoints
 
 
 def test_openapi_describes_every_endpoint(client: Any) -> None:
@@ -122,8 +125,7 @@ def test_requests_carry_a_request_id(client: Any) -> None:
 
 
 def test_manual_job_run_is_accepted_and_runs(client: Any, tenant: Any, platform: Any) -> None:
-    from workers.job_catalogue import JOB_HANDLERS
-    from workers.scheduler import Scheduler
+    from workers.runtime import scheduler_for
 
     jobs = client.get("/api/v1/jobs", headers=tenant.auth).json()["items"]
     assert "housekeeping" in [j["name"] for j in jobs]
@@ -132,7 +134,7 @@ def test_manual_job_run_is_accepted_and_runs(client: Any, tenant: Any, platform:
     assert accepted.status_code == 202
     run_id = accepted.json()["run_id"]
     assert client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json()["status"] == "requested"
-    Scheduler(platform, JOB_HANDLERS).execute(run_id)
+    scheduler_for(platform).execute(run_id)
     deadline = time.monotonic() + 5
     while (run := client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())["status"] != "succeeded":
         assert time.monotonic() < deadline, run

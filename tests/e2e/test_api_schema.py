@@ -16,10 +16,12 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
 
-from api.app import ENDPOINTS
 from tests.conftest import Tenant, make_tenant
-from workers.job_catalogue import JOB_HANDLERS
-from workers.scheduler import Scheduler
+from workers.contexts import CONTEXTS
+from workers.platform import compose_web
+from workers.runtime import scheduler_for
+
+ENDPOINTS = compose_web(CONTEXTS).endpoints
 
 # Generated strings include NUL bytes (the edge refuses them with 422 in bodies, query parameters and headers).
 # Lone surrogates are never generated (no UTF-8 for them on the wire), so tests/e2e/test_input_edge.py sends those.
@@ -83,7 +85,7 @@ def _seed(client: Any, platform: Any, tenant: Tenant) -> dict[str, str]:
     held = client.patch("/api/v1/brand/config", json={"business_date": "2024-03-15"}, headers=tenant.auth)
     assert held.status_code == 200, held.text
     run = post("/api/v1/jobs/covenant-evaluation/runs", {"as_of": "2024-03-15"}, 202)
-    Scheduler(platform, JOB_HANDLERS).execute(run["run_id"])
+    scheduler_for(platform).execute(run["run_id"])
     platform.engine.wait_for("covenants", platform.engine.head("covenants"))
     evaluations = client.get(f"/api/v1/covenants/{covenant['id']}/evaluations", headers=tenant.auth).json()["items"]
     staff = post(

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Tenant, make_tenant
-from workers.job_catalogue import JOB_HANDLERS
-from workers.scheduler import Scheduler
+from workers.runtime import scheduler_for
 
 
 def _borrower(client: Any, tenant: Tenant, email: str | None = None) -> str:
@@ -53,7 +52,7 @@ def _run(client: Any, platform: Any, tenant: Tenant, job: str, as_of: str) -> di
     accepted = client.post(f"/api/v1/jobs/{job}/runs", json={"as_of": as_of}, headers=tenant.auth)
     assert accepted.status_code == 202, accepted.text
     run_id = accepted.json()["run_id"]
-    Scheduler(platform, JOB_HANDLERS).execute(run_id)
+    scheduler_for(platform).execute(run_id)
     platform.engine.wait_for("jobs", platform.engine.head("jobs"))
     platform.engine.wait_for("covenants", platform.engine.head("covenants"))
     return dict(client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())
@@ -233,7 +232,7 @@ def test_a_notification_run_killed_mid_way_finishes_on_retry_without_duplicates(
     run_id = uuid.UUID(accepted.json()["run_id"])
     platform.engine.wait_for("jobs", platform.engine.head("jobs"))
     run = platform.jobs.start_attempt(run_id, "doomed-worker")
-    batches = JOB_HANDLERS["covenant-notification"](platform, run)
+    batches = platform.job_handlers()["covenant-notification"](run)
     # The worker dies after queueing the reminders and sending the first batch of two.
     for counts, cursor in batches:
         platform.jobs.complete_batch(run, counts, cursor)
@@ -243,7 +242,7 @@ def test_a_notification_run_killed_mid_way_finishes_on_retry_without_duplicates(
     sent_before_crash = sum(len(_mail_to(mail_sink, r)) for r in recipients)
     assert sent_before_crash == 2
     platform.jobs.fail_attempt(run, "worker killed")  # what stalled-run recovery records
-    Scheduler(platform, JOB_HANDLERS).execute(run_id)
+    scheduler_for(platform).execute(run_id)
     assert platform.jobs.run(tenant.brand_id, run_id).status.value == "succeeded"
     assert [len(_mail_to(mail_sink, r)) for r in recipients] == [1, 1, 1, 1, 1]
 

@@ -66,8 +66,8 @@ class Answer:
 def outage_server(tmp_path: Path, mail_sink: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, str]]:
     """(server, platform, base URL): the app served by uvicorn on a platform whose database the test owns."""
     from adapters.mailer import MailSettings
-    from api.app import create_app
     from workers.platform import Platform
+    from workers.web_app import build_app
 
     monkeypatch.setenv("DATABASE_POOL_TIMEOUT", str(POOL_TIMEOUT))
     server = OwnedServer(tmp_path / "pgdata")
@@ -75,7 +75,7 @@ def outage_server(tmp_path: Path, mail_sink: Any, monkeypatch: pytest.MonkeyPatc
     platform.start_projection_runners()
     port = _free_port()
     config = uvicorn.Config(
-        create_app(lambda: platform, close_platform=False), host="127.0.0.1", port=port, log_config=None,
+        build_app(lambda: platform, close_platform=False), host="127.0.0.1", port=port, log_config=None,
         access_log=False,
     )  # fmt: skip
     web = uvicorn.Server(config)

@@ -18,9 +18,12 @@ import pytest
 from psycopg import sql
 from pydantic import BaseModel
 
-from api.app import ENDPOINTS
 from api.endpoint import Endpoint
 from tests.conftest import Tenant, make_tenant
+from workers.contexts import CONTEXTS
+from workers.platform import compose_web
+
+ENDPOINTS = compose_web(CONTEXTS).endpoints
 
 #: Path values that exist for every tenant (a real job name); ids come from the fixture below.
 NAMES = {"name": "housekeeping", "phone": "+919999999999", "aggregate_type": "customer_record"}

@@ -15,12 +15,11 @@ from api.routes.jobs import MAX_QUEUED_MANUAL_RUNS
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_covenants import _borrower, _covenant, _evaluations, _mail_to, _run, hold_business_date
 from tests.e2e.test_notices import TOKEN, _item, _source
-from workers.job_catalogue import JOB_HANDLERS
-from workers.scheduler import Scheduler
+from workers.runtime import scheduler_for
 
 
 def _execute(client: Any, platform: Any, tenant: Tenant, run_id: str) -> dict[str, Any]:
-    Scheduler(platform, JOB_HANDLERS).execute(run_id)
+    scheduler_for(platform).execute(run_id)
     platform.engine.wait_for("jobs", platform.engine.head("jobs"))
     return dict(client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())
 

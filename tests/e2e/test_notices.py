@@ -15,9 +15,8 @@ from adapters.softmedia_simulator import Dataset, SoftmediaSimulator
 from domain.notices.triggering import job_run_id
 from tests.conftest import Tenant, make_tenant
 from workers import notice_sync
-from workers.job_catalogue import JOB_HANDLERS
 from workers.notice_sync import Rematcher
-from workers.scheduler import Scheduler
+from workers.runtime import scheduler_for
 
 TODAY = date(2026, 11, 28)
 TOKEN = "sim-token-for-tests"
@@ -92,7 +91,7 @@ def _sync(client: Any, platform: Any, tenant: Tenant, source_id: str) -> dict[st
     accepted = client.post(f"/api/v1/notice-sources/{source_id}/sync", headers=tenant.auth)
     assert accepted.status_code == 202, accepted.text
     run_id = accepted.json()["run_id"]
-    Scheduler(platform, JOB_HANDLERS).execute(job_run_id(uuid.UUID(run_id)))
+    scheduler_for(platform).execute(job_run_id(uuid.UUID(run_id)))
     platform.engine.wait_for("notices", platform.engine.head("notices"))
     run = client.get(f"/api/v1/sync-runs/{run_id}", headers=tenant.auth)
     assert run.status_code == 200, run.text
@@ -252,7 +251,7 @@ def test_a_second_sync_while_one_runs_is_409_naming_the_running_run(
     second = client.post(f"/api/v1/notice-sources/{source_id}/sync", headers=tenant.auth)
     assert second.status_code == 409 and second.headers["content-type"].startswith("application/problem+json")
     assert second.json()["running_run_id"] == first.json()["run_id"]
-    Scheduler(platform, JOB_HANDLERS).execute(job_run_id(uuid.UUID(first.json()["run_id"])))
+    scheduler_for(platform).execute(job_run_id(uuid.UUID(first.json()["run_id"])))
     assert client.post(f"/api/v1/notice-sources/{source_id}/sync", headers=tenant.auth).status_code == 202
 
 
@@ -353,7 +352,7 @@ def test_each_source_follows_its_own_cron_on_the_scheduler(
     platform.engine.wait_for("notices", platform.engine.head("notices"))
     runs = client.get("/api/v1/sync-runs", params={"source_id": source_id}, headers=tenant.auth).json()["items"]
     assert [(r["trigger"], r["requested_by"], r["status"]) for r in runs] == [("schedule", "scheduler", "running")]
-    Scheduler(platform, JOB_HANDLERS).execute(job_run_id(uuid.UUID(runs[0]["id"])))
+    scheduler_for(platform).execute(job_run_id(uuid.UUID(runs[0]["id"])))
     platform.engine.wait_for("notices", platform.engine.head("notices"))
     run = client.get(f"/api/v1/sync-runs/{runs[0]['id']}", headers=tenant.auth).json()
     assert run["status"] == "succeeded" and run["created"] == 1

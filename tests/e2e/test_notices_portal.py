@@ -17,8 +17,7 @@ from domain.shared.clock import business_date
 from tests.conftest import Tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from workers import notice_sync
-from workers.job_catalogue import JOB_HANDLERS
-from workers.scheduler import Scheduler
+from workers.runtime import scheduler_for
 
 TOKEN = "sim-token-for-portal-tests"
 
@@ -69,7 +68,7 @@ def _latest_run(client: Any, tenant: Tenant, source_id: str) -> dict[str, Any]:
 
 
 def _execute(platform: Any, run_id: str) -> None:
-    Scheduler(platform, JOB_HANDLERS).execute(job_run_id(uuid.UUID(run_id)))
+    scheduler_for(platform).execute(job_run_id(uuid.UUID(run_id)))
     platform.engine.wait_for("notices", platform.engine.head("notices"))
 
 

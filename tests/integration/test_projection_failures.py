@@ -183,7 +183,7 @@ def test_a_poison_event_in_each_projection_is_recorded_shown_and_cleared_by_a_cl
 ) -> None:
     from starlette.testclient import TestClient
 
-    from api.app import create_app
+    from workers.web_app import build_app
 
     p = own_platform
     poison = Poison(p, monkeypatch)
@@ -204,7 +204,7 @@ def test_a_poison_event_in_each_projection_is_recorded_shown_and_cleared_by_a_cl
     assert p.covenant_queries.covenant(clean.brand_id, good["covenant"]) is not None
     assert p.customer_queries.profile(poisoned.id, bad["customer"]) is None
 
-    with TestClient(create_app(lambda: p, close_platform=False)) as client:
+    with TestClient(build_app(lambda: p, close_platform=False)) as client:
         health = client.get("/health")
         assert health.status_code == 200 and health.json()["status"] == "degraded"
         failing = {f["name"]: f for f in health.json()["failing"]}
@@ -243,8 +243,8 @@ def test_a_projection_failing_on_every_event_stops_visibly_and_resumes_once_fixe
 ) -> None:
     from starlette.testclient import TestClient
 
-    from api.app import create_app
     from projections.engine import MAX_FAILURES_PER_BATCH, ProjectionRunner
+    from workers.web_app import build_app
 
     p = own_platform
     monkeypatch.setattr(ProjectionRunner, "STOPPED_RETRY_SECONDS", 0.2)
@@ -271,7 +271,7 @@ def test_a_projection_failing_on_every_event_stops_visibly_and_resumes_once_fixe
     assert stopped.error and "stopped" in stopped.error and "read.customer_timeline is gone" in stopped.error
     assert stopped.position < position and stopped.failed == 0  # nothing skipped: the batch waits, whole
     assert p.engine.failures("customer_timeline") == []
-    with TestClient(create_app(lambda: p, close_platform=False)) as client:
+    with TestClient(build_app(lambda: p, close_platform=False)) as client:
         health = client.get("/health").json()
         assert health["status"] == "degraded"
         assert [f["name"] for f in health["failing"]] == ["customer_timeline"] and health["failing"][0]["stopped"]

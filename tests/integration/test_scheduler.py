@@ -13,7 +13,7 @@ import pytest
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings, RunStatus
 from tests.conftest import make_tenant
-from workers.scheduler import Scheduler
+from workers.scheduler import Scheduler, SchedulerPort
 
 
 class Flaky:
@@ -23,7 +23,7 @@ class Flaky:
         self.failures = failures
         self.calls = 0
 
-    def __call__(self, platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+    def __call__(self, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
         self.calls += 1
         yield BatchCounts(processed=run.settings.batch_size, succeeded=run.settings.batch_size), "1"
         if self.calls <= self.failures:
@@ -63,7 +63,7 @@ def test_manual_run_retries_then_succeeds_with_history(platform: Any, tenant: An
     name = "flaky-" + uuid.uuid4().hex[:6]
     _register(platform, name)
     handler = Flaky(failures=1)
-    scheduler = Scheduler(platform, {name: handler})
+    scheduler = Scheduler(platform.port(SchedulerPort), {name: handler})
     _hold_business_date(platform, tenant, date(2026, 11, 1))
     result = platform.jobs.request_run(
         tenant.brand_id,
@@ -90,7 +90,7 @@ def test_manual_run_retries_then_succeeds_with_history(platform: Any, tenant: An
 def test_run_fails_for_good_after_its_retries(platform: Any, tenant: Any) -> None:
     name = "doomed-" + uuid.uuid4().hex[:6]
     _register(platform, name)
-    scheduler = Scheduler(platform, {name: Flaky(failures=99)})
+    scheduler = Scheduler(platform.port(SchedulerPort), {name: Flaky(failures=99)})
     _hold_business_date(platform, tenant, date(2026, 11, 1))
     result = platform.jobs.request_run(
         tenant.brand_id, name, trigger="manual", requested_by="test", as_of=date(2026, 11, 1)
@@ -128,7 +128,7 @@ def test_a_cron_slot_produces_one_run_however_often_it_fires(platform: Any, tena
 def test_scheduler_fires_the_latest_missed_slot_once(platform: Any, tenant: Any) -> None:
     name = "tick-" + uuid.uuid4().hex[:6]
     _register(platform, name, cron="0 * * * *")
-    scheduler = Scheduler(platform, {name: Flaky(failures=0)})
+    scheduler = Scheduler(platform.port(SchedulerPort), {name: Flaky(failures=0)})
     _hold_business_date(platform, tenant, date(2026, 11, 22))
     start = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     scheduler.fire_due_slots(start)  # first sight: remember the slot, no backfill
@@ -173,7 +173,7 @@ class Gate:
         self.brand_peak: Counter[Any] = Counter()
         self.finished: Counter[Any] = Counter()
 
-    def __call__(self, platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+    def __call__(self, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
         lane = (run.brand_id, self.lanes[run.job_name])
         with self.lock:
             self.running[lane] += 1
@@ -211,7 +211,7 @@ def test_a_brand_with_many_queued_runs_does_not_hold_up_another_brands_run(platf
     gate = Gate(lanes)
     b_done = threading.Event()
 
-    def quick_job(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+    def quick_job(run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
         yield BatchCounts(processed=1, succeeded=1), None
         b_done.set()
 
@@ -219,7 +219,9 @@ def test_a_brand_with_many_queued_runs_does_not_hold_up_another_brands_run(platf
     b_run = _request(platform, b.brand_id, quick, day)
     platform.engine.wait_for("jobs", platform.engine.head("jobs"))
 
-    scheduler = DispatchOnly(platform, {quick: quick_job, **dict.fromkeys(names, gate)}, interval=0.2, workers=4)
+    scheduler = DispatchOnly(
+        platform.port(SchedulerPort), {quick: quick_job, **dict.fromkeys(names, gate)}, interval=0.2, workers=4
+    )
     scheduler.start()
     try:
         assert b_done.wait(timeout=20), "brand B's run waited behind brand A's queue"
@@ -256,14 +258,14 @@ def test_runs_are_handed_out_brand_by_brand_in_turn(platform: Any) -> None:
     day = platform.identity.business_date(brands[0].brand_id)
     order: list[Any] = []
 
-    def record(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+    def record(run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
         order.append(run.brand_id)
         yield BatchCounts(processed=1, succeeded=1), None
 
     for tenant in (brands[0], brands[0], brands[0], brands[1], brands[2]):
         _request(platform, tenant.brand_id, name, day)
     platform.engine.wait_for("jobs", platform.engine.head("jobs"))
-    scheduler = DispatchOnly(platform, {name: record}, interval=0.1, workers=1)
+    scheduler = DispatchOnly(platform.port(SchedulerPort), {name: record}, interval=0.1, workers=1)
     scheduler.start()
     try:
         deadline = time.monotonic() + 30
@@ -281,7 +283,7 @@ def test_a_scheduled_run_of_a_brand_held_at_a_past_date_runs_as_of_that_date(pla
     name = "held-" + uuid.uuid4().hex[:6]
     _register(platform, name, cron="0 * * * *")
     _hold_business_date(platform, tenant, date(2026, 11, 20))
-    scheduler = Scheduler(platform, {})
+    scheduler = Scheduler(platform.port(SchedulerPort), {})
     start = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     scheduler.fire_due_slots(start)
     scheduler.fire_due_slots(start + timedelta(hours=1))
@@ -312,7 +314,7 @@ def test_one_brands_unusable_schedule_does_not_stop_the_others(platform: Any, te
     )
     for t in (tenant, broken):
         _hold_business_date(platform, t, date(2026, 11, 22))
-    scheduler = Scheduler(platform, {})
+    scheduler = Scheduler(platform.port(SchedulerPort), {})
     start = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     scheduler.fire_due_slots(start)
     scheduler.fire_due_slots(start + timedelta(hours=1))

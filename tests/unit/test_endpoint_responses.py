@@ -44,7 +44,7 @@ def _client(answer: Any, **declared: Any) -> TestClient:
 
     endpoint = Endpoint("GET", "/thing", handler, "A thing", None, response=ThingOut, public=True, **declared)
     app = Starlette(routes=[endpoint.route()])
-    app.state.platform = None
+    app.state.services = None  # a public endpoint without a port reads no services
     return TestClient(app)
 
 

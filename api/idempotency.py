@@ -1,0 +1,67 @@
+"""Idempotency-Key: a command runs once per key; a repeat with the same request replays the stored answer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from starlette.responses import Response
+
+from adapters.operational import OperationalStore
+from api.problems import HttpProblem, problem_for
+from api.request_input import canonical
+
+if TYPE_CHECKING:
+    from api.endpoint import Context, Endpoint
+
+log = structlog.get_logger(__name__)
+
+
+def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[Any], key: str, raw: bytes) -> Response:
+    """Run the command once per Idempotency-Key; replay the stored response for a repeat.
+
+    The key is reserved (per brand and principal) before the command runs. A repeat with the same canonical body
+    replays the stored answer (`Idempotent-Replayed: true`) without running; another body is 422; a repeat while the
+    first is in flight is 409. A 5xx or 429 (nothing was done), an interruption or an answer that cannot be stored
+    frees the key, so a retry runs the command instead of meeting 409 for ever.
+    """
+    if not 1 <= len(key) <= 200:
+        raise HttpProblem(422, "Idempotency-Key must be 1-200 characters", "invalid-input")
+    request_hash = hashlib.sha256(
+        b"\0".join([endpoint.method.encode(), context.request.url.path.encode(), canonical(raw)])
+    ).hexdigest()
+    principal = context.principal.actor
+    earlier = ops.begin_idempotent(context.brand_id, principal, key, request_hash)
+    if earlier is not None:
+        if earlier.request_hash != request_hash:
+            raise HttpProblem(422, "this Idempotency-Key was used with a different request", "idempotency-key-reused")
+        if earlier.status is None:
+            raise HttpProblem(
+                409, "a request with this Idempotency-Key is still in progress", "idempotency-in-progress"
+            )
+        headers = {**earlier.headers, "Idempotent-Replayed": "true"}
+        media = headers.pop("content-type", "application/json")
+        return Response(json.dumps(earlier.body), status_code=earlier.status, headers=headers, media_type=media)
+    try:
+        response = endpoint.invoke(context)
+    except Exception as exc:  # noqa: BLE001 - the outcome (a problem response) is what gets stored.
+        response = problem_for(exc, context.request)
+    except BaseException:  # Cancelled or interrupted: nothing to store, so the key goes back.
+        ops.abandon_idempotent(context.brand_id, principal, key)
+        raise
+    if response.status_code >= 500 or response.status_code == 429:
+        # Nothing was done: a retry with the same key (after Retry-After) must run the command, not replay this.
+        ops.abandon_idempotent(context.brand_id, principal, key)
+        return response
+    try:
+        body = json.loads(bytes(response.body)) if response.body else None
+        keep = {k: v for k, v in response.headers.items() if k in ("location", "content-type", "etag")}
+        ops.finish_idempotent(context.brand_id, principal, key, response.status_code, body, keep)
+    except Exception as exc:  # noqa: BLE001 - an unrecorded outcome must not pin the key "in progress".
+        # The command's outcome stands (it may have been written): the caller gets it as is, and the key is
+        # freed so a retry runs again instead of meeting 409 for ever.
+        log.error("idempotency.store_failed", key=key, status=response.status_code, error=type(exc).__name__)
+        ops.abandon_idempotent(context.brand_id, principal, key)
+    return response

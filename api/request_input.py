@@ -1,0 +1,199 @@
+"""Reading a request's input strictly: body size and JSON depth, text no input may hold, query parameters, path
+parameters and the headers the API reads."""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+from collections.abc import Iterator
+from typing import Any, Union, get_args, get_origin
+from uuid import UUID
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from starlette.requests import Request
+
+from api.problems import HttpProblem
+from domain.shared.errors import FieldError, InvalidInput
+from domain.shared.values import text_problem
+
+MAX_BODY_BYTES = 1024 * 1024
+#: No request body of ours nests deeper than a few levels; a bound this far above them keeps parsers and
+#: validators out of deep recursion.
+MAX_JSON_DEPTH = 32
+#: The request headers the API reads, checked like any other input.
+READ_HEADERS = {"idempotency-key": "Idempotency-Key", "if-match": "If-Match", "x-brand-id": "X-Brand-Id"}
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, 413 beyond MAX_BODY_BYTES (declared or streamed)."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise HttpProblem(413, f"request body is over {MAX_BODY_BYTES} bytes", "too-large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HttpProblem(413, f"request body is over {MAX_BODY_BYTES} bytes", "too-large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
+    """A JSON object body into `model`: 400 when it is not one (or nests too deep), 422 naming each bad field."""
+    if not raw.strip():
+        raise HttpProblem(400, "a JSON request body is required", "malformed-json")
+    if nests_deeper_than(raw, MAX_JSON_DEPTH):
+        raise HttpProblem(400, f"request body nests deeper than {MAX_JSON_DEPTH} levels", "malformed-json")
+    try:
+        data = json.loads(raw, parse_constant=_not_json)
+    except UnicodeDecodeError:
+        raise HttpProblem(400, "request body is not UTF-8", "malformed-json") from None
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, an integer of thousands of digits
+        raise HttpProblem(400, f"request body is not valid JSON: {exc}", "malformed-json") from None
+    if not isinstance(data, dict):
+        raise HttpProblem(400, "request body must be a JSON object", "malformed-json")
+    errors = list(_text_errors(data, ""))
+    if errors:
+        raise InvalidInput(errors)
+    return model.model_validate(data)
+
+
+_JSON_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_JSON_STRING = re.compile(rb'"[^"]*"')  # once escapes are gone: linear, at most one unterminated scan
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def nests_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether the arrays and objects of a JSON text nest more than `limit` levels (brackets inside strings do not
+    count); read before parsing, so a body of a thousand nested arrays never reaches a recursive parser."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False  # not even that many brackets
+    brackets = _JSON_STRING.sub(b"", _JSON_ESCAPE.sub(b"", raw)).translate(None, delete=_NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _text_errors(value: Any, path: str) -> Iterator[FieldError]:
+    """Every string of a parsed JSON body, keys included, that no text input may hold (see text_problem)."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem is not None:
+            yield FieldError(path or "body", problem)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = text_problem(key)
+            if problem is not None:
+                yield FieldError(_join(path, _shown(key)), f"the field name {problem}")
+            else:
+                yield from _text_errors(item, _join(path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _text_errors(item, _join(path, str(index)))
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _shown(text: str) -> str:
+    """`text` with unprintable characters escaped, for naming it in an error."""
+    return text.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
+def check_headers(request: Request) -> None:
+    """422 when a header the API reads holds text no input may hold."""
+    errors = []
+    for key, name in READ_HEADERS.items():
+        value = request.headers.get(key)
+        if value is not None and (problem := text_problem(value, multiline=False)) is not None:
+            errors.append(FieldError(name, problem))
+    if errors:
+        raise InvalidInput(errors)
+
+
+def check_query_text(request: Request) -> list[tuple[str, str]]:
+    """The query parameters as (name, value) pairs; 422 for a parameter given twice or holding text no input
+    may hold."""
+    errors: list[FieldError] = []
+    seen: set[str] = set()
+    items = request.query_params.multi_items()
+    for name, value in items:
+        if (problem := text_problem(name, multiline=False)) is not None:
+            errors.append(FieldError(_shown(name), f"the parameter name {problem}"))
+        elif (problem := text_problem(value, multiline=False)) is not None:
+            errors.append(FieldError(name, problem))
+        elif name in seen:
+            errors.append(FieldError(name, "given more than once"))
+        seen.add(name)
+    if errors:
+        raise InvalidInput(errors)
+    return items
+
+
+def parse_query(model: type[BaseModel], request: Request) -> BaseModel:
+    """Query parameters into `model`. An empty value means "not given" for a free-text parameter (a search term,
+    a text filter, a cursor); for every other parameter (numbers, dates, ids, choices, flags) it is a 422."""
+    values: dict[str, str] = {}
+    errors: list[FieldError] = []
+    fields = {(info.alias or name): info for name, info in model.model_fields.items()}
+    for name, value in check_query_text(request):
+        if value == "":
+            info = fields.get(name)
+            if info is not None and _free_text(info):
+                continue
+            if info is not None:
+                errors.append(FieldError(name, "is empty; give a value or leave the parameter out"))
+                continue
+        values[name] = value
+    if errors:
+        raise InvalidInput(errors)
+    return model.model_validate(values)
+
+
+def _free_text(info: FieldInfo) -> bool:
+    """A plain (optionally None) string without a pattern: a search term, a text filter or a cursor."""
+    annotation = info.annotation
+    if get_origin(annotation) in (Union, types.UnionType):
+        annotation = next((a for a in get_args(annotation) if a is not type(None)), None)
+    patterned = any(getattr(m, "pattern", None) for m in info.metadata)
+    return annotation is str and not patterned
+
+
+def parse_path(params: dict[str, Any]) -> dict[str, Any]:
+    """Path parameters; those named `...id` as UUIDs (404 when one is not)."""
+    errors = [
+        FieldError(name, problem)
+        for name, value in params.items()
+        if (problem := text_problem(str(value), multiline=False)) is not None
+    ]
+    if errors:
+        raise InvalidInput(errors)
+    parsed: dict[str, Any] = {}
+    for name, value in params.items():
+        if name.endswith("id"):
+            try:
+                parsed[name] = UUID(str(value))
+            except ValueError:
+                raise HttpProblem(404, f"no resource with id '{value}'", "not-found") from None
+        else:
+            parsed[name] = value
+    return parsed
+
+
+def canonical(raw: bytes) -> bytes:
+    """The body with key order and whitespace normalised, so equal JSON hashes equally."""
+    try:
+        return json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return raw

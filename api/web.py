@@ -1,0 +1,296 @@
+"""The staff portal's shell: templates, declared pages (session, permission, CSRF, input checks), navigation,
+sign-in and sign-out.
+
+A context's page module declares its pages like its route module declares endpoints:
+
+    PAGES = pages(BlocklistPort, [Page("GET", "/blocklist", blocklist_page, (Permission.BLOCKLIST, Level.READ)), ...])
+
+Each handler takes `(request, port, principal)` and returns a response, usually `render(request, "x.html", ...)`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Generic, TypeVar, cast
+from urllib.parse import quote, urlparse
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from api.auth import SESSION_COOKIE, session_principal
+from api.ports import Gate, Services
+from domain.identity.application import AccountLocked, AuthenticationFailed, Principal
+from domain.identity.permissions import Level, Permission
+from domain.shared.clock import DEFAULT_TIMEZONE
+from domain.shared.values import text_problem
+from projections.keyset import InvalidCursor
+from projections.keyset import Page as ListPage
+
+P = TypeVar("P")
+T = TypeVar("T")
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+
+#: What a list page says when its link carries a cursor the list did not make.
+STALE_LINK = "That page link was edited or is out of date, so this is the first page of the list."
+
+
+def display_phone(e164: str | None) -> str:
+    """Indian numbers grouped as staff write them (+91 98765 43210); others as stored."""
+    if e164 and e164.startswith("+91") and len(e164) == 13:
+        return f"+91 {e164[3:8]} {e164[8:]}"
+    return e164 or "—"
+
+
+def local_time(instant: datetime | None, tz: str = DEFAULT_TIMEZONE, fmt: str = "%d %b %Y %H:%M") -> str:
+    """An instant in the brand's timezone, e.g. `22 Nov 2026 07:18 IST`."""
+    if instant is None:
+        return "—"
+    local = instant.astimezone(ZoneInfo(tz))
+    return f"{local.strftime(fmt)} {local.tzname()}"
+
+
+templates.filters["phone"] = display_phone
+templates.filters["local"] = local_time
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """An entry of the portal's top bar, shown to staff holding `permission` (None: everyone signed in)."""
+
+    label: str
+    path: str
+    key: str  # what a page passes as `nav=` to mark it current
+    permission: Permission | None
+    order: int  # position in the bar, left to right
+
+
+PageHandler = Callable[[Request, P, Principal], Awaitable[Response]]
+PublicHandler = Callable[[Request, P], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Page(Generic[P]):
+    """One portal page or form target: it needs a session, `permission` (None: any signed-in staff member) and, for
+    a form (`form=True`), the session's CSRF token; every value of its address and form is checked like API input."""
+
+    method: str
+    path: str
+    handler: PageHandler[P]
+    permission: tuple[Permission, Level] | None
+    form: bool = False
+    port: type[P] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.handler.__name__
+
+    def route(self) -> Route:
+        return Route(self.path, self._serve, methods=[self.method], name=f"page_{self.name}")
+
+    async def _serve(self, request: Request) -> Response:
+        services: Services = request.app.state.services
+        gate = services.port(Gate)
+        token = request.cookies.get(SESSION_COOKIE)
+        principal = await run_in_threadpool(session_principal, gate, token) if token else None
+        if principal is None or token is None:
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        session = await run_in_threadpool(gate.ops.session, token, gate.clock.now())
+        request.state.csrf = session.csrf_token if session else ""
+        request.state.principal = principal
+        request.state.timezone = await run_in_threadpool(_brand_timezone, gate, principal)
+        if self.permission is not None and not principal.holds(*self.permission):
+            permission, level = self.permission
+            message = f"You need {permission.value} ({level.value}) for this page."
+            return render(request, "error.html", 403, title="Forbidden", message=message)
+        data = None
+        if self.form:
+            data = await request.form()
+            if not hmac.compare_digest(str(data.get("csrf_token", "")), request.state.csrf or "-"):
+                message = "The form's security token did not match. Reload the page and try again."
+                return render(request, "error.html", 403, title="Form expired", message=message)
+            request.state.form = data
+        problem = input_problem(request, data)
+        if problem is not None:
+            return render(request, "error.html", 422, title="Cannot use this input", message=problem)
+        port = services.port(self.port) if self.port is not None else cast(P, services)
+        return await self.handler(request, port, principal)
+
+
+@dataclass(frozen=True)
+class PublicPage(Generic[P]):
+    """A page anyone may open (sign-in, accepting an invite); its address and form are checked like any input."""
+
+    method: str
+    path: str
+    handler: PublicHandler[P]
+    port: type[P] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.handler.__name__
+
+    def route(self) -> Route:
+        return Route(self.path, self._serve, methods=[self.method], name=f"page_{self.name}")
+
+    async def _serve(self, request: Request) -> Response:
+        services: Services = request.app.state.services
+        data = await request.form() if self.method == "POST" else None
+        if data is not None:
+            request.state.form = data
+        problem = input_problem(request, data)
+        if problem is not None:
+            return render(request, "error.html", 422, title="Cannot use this input", message=problem)
+        port = services.port(self.port) if self.port is not None else cast(P, services)
+        return await self.handler(request, port)
+
+
+def pages(port: type[P], declared: Sequence[Page[P] | PublicPage[P]]) -> list[Page[P] | PublicPage[P]]:
+    """The pages of one page module, each served with `port`."""
+    return [replace(p, port=port) for p in declared]
+
+
+def keyset_page(request: Request, load: Callable[[str | None], ListPage]) -> ListPage:
+    """One page of a list for a portal page: from the link's `cursor`, or (saying so on the page, status 422) the
+    first page when the cursor was not made by this list. Call it from the worker thread that loads the page."""
+    cursor = request.query_params.get("cursor") or None
+    if cursor is None:
+        return load(None)
+    try:
+        return load(cursor)
+    except InvalidCursor:
+        request.state.notice = STALE_LINK
+        return load(None)
+
+
+def input_problem(request: Request, form: FormData | None = None) -> str | None:
+    """What makes a page's address or form unusable (a NUL, a control or bidi-override character in a parameter,
+    a path segment or a form field), said for the person who sent it; None when nothing does."""
+    sources: list[tuple[str, list[tuple[str, Any]], bool]] = [
+        ("The address", request.query_params.multi_items(), False),
+        ("The address", list(request.path_params.items()), False),
+        ("The form", form.multi_items() if form is not None else [], True),
+    ]
+    for where, items, multiline in sources:
+        for name, value in items:
+            if not isinstance(value, str):
+                continue  # an uploaded file
+            problem = text_problem(name, multiline=False) or text_problem(value, multiline=multiline)
+            if problem is not None:
+                shown = name.encode("unicode_escape", "backslashreplace").decode("ascii")[:40]
+                return f"{where} has a value that cannot be used: “{shown}” {problem}. Remove it and try again."
+    return None
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render a template with the signed-in staff member, the navigation they may use, the CSRF token and the
+    brand's timezone (422 when the page fell back to a list's first page)."""
+    if status == 200 and getattr(request.state, "notice", None):
+        status = 422
+    tz = getattr(request.state, "timezone", DEFAULT_TIMEZONE)
+    principal: Principal | None = context.get("principal") or getattr(request.state, "principal", None)
+    context.setdefault("principal", principal)
+    nav: Sequence[NavItem] = getattr(request.app.state, "nav", ())
+    shown = [
+        item for item in nav if principal is not None and (item.permission is None or principal.holds(item.permission))
+    ]
+    html = templates.get_template(name).render(request=request, tz=tz, nav_items=shown, **context)
+    return HTMLResponse(html, status_code=status)
+
+
+def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+    """The portal's error page."""
+    return render(request, "error.html", status, title=title, message=message)
+
+
+async def not_found(request: Request) -> Response:
+    """The portal's 404 page (also for another brand's records)."""
+    return error_page(request, 404, "Not found", "There is nothing here, or it belongs to another brand.")
+
+
+def _brand_timezone(gate: Gate, principal: Principal) -> str:
+    return str(gate.identity.brand(principal.brand_id).timezone)
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+def _safe_next(target: str | None) -> str:
+    if not target or not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
+        return "/dashboard"
+    return target
+
+
+async def login_form(request: Request, gate: Gate) -> Response:
+    return render(request, "login.html", next=_safe_next(request.query_params.get("next")), error=None, email="")
+
+
+async def login(request: Request, gate: Gate) -> Response:
+    data: FormData = request.state.form
+    email = str(data.get("email", "")).strip()
+    password = str(data.get("password", ""))
+    target = _safe_next(str(data.get("next", "")))
+    ip = request.client.host if request.client else None
+    try:
+        principal = await run_in_threadpool(
+            gate.identity.authenticate_staff, email, password, ip, request.headers.get("user-agent")
+        )
+    except AccountLocked as exc:
+        # Unknown and known emails are throttled alike, so this answer says nothing about the account.
+        retry_after = int(str(exc.details.get("retry_after", 60)))
+        minutes = max(1, round(retry_after / 60))
+        message = f"Too many failed sign-ins. Try again in about {minutes} minute{'s' if minutes > 1 else ''}."
+        locked = render(request, "login.html", 429, next=target, error=message, email=email)
+        locked.headers["Retry-After"] = str(retry_after)
+        return locked
+    except AuthenticationFailed:
+        return render(request, "login.html", 401, next=target, error="Invalid email or password.", email=email)
+    token, _session = await run_in_threadpool(
+        gate.ops.create_session,
+        principal.id,
+        principal.brand_id,
+        gate.clock.now(),
+        ip,
+        request.headers.get("user-agent"),
+    )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=8 * 3600, httponly=True, samesite="lax", secure=_secure(request), path="/"
+    )
+    return response
+
+
+async def logout(request: Request, gate: Gate, principal: Principal) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await run_in_threadpool(gate.ops.end_session, token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def home(request: Request, gate: Gate) -> Response:
+    return RedirectResponse("/dashboard", status_code=303)
+
+
+SHELL_PAGES: list[Page[Gate] | PublicPage[Gate]] = pages(
+    Gate,
+    [
+        PublicPage("GET", "/", home),
+        PublicPage("GET", "/login", login_form),
+        PublicPage("POST", "/login", login),
+        Page("POST", "/logout", logout, None, form=True),
+    ],
+)

@@ -1,0 +1,23 @@
+"""Borrower records: registration, contact details, alternate phones, loan numbers; directory and Customer 360."""
+
+from __future__ import annotations
+
+from api import portal
+from api.routes import customers
+from api.web import NavItem
+from domain.customers.application import Customers
+from domain.customers.customer import CustomerRecord
+from domain.identity.permissions import Permission
+from projections.customers import CustomerDirectory, CustomerQueries, CustomerTimeline
+from workers.bounded_context import BoundedContext
+
+CONTEXT = BoundedContext(
+    application=Customers,
+    queries=(CustomerQueries,),
+    projections=(CustomerDirectory(), CustomerTimeline()),
+    endpoints=customers.ENDPOINTS,
+    routes=portal.CUSTOMER_ROUTES,
+    nav=(NavItem("Customers", "/customers", "customers", Permission.CUSTOMER, 40),),
+    permissions=(Permission.CUSTOMER,),
+    audited=(CustomerRecord,),
+)

@@ -1,0 +1,40 @@
+"""Identity and brand administration: brands, staff, roles and permissions, brand configuration, API keys."""
+
+from __future__ import annotations
+
+from adapters.operational import OperationalStore
+from adapters.passwords import Argon2Hasher
+from api import portal_admin
+from api.routes import admin, system
+from api.web import NavItem
+from domain.identity.api_key import ApiKey
+from domain.identity.application import Identity
+from domain.identity.brand import Brand
+from domain.identity.brand_config import BrandConfiguration
+from domain.identity.permissions import Permission
+from domain.identity.roster import BrandAdmins
+from domain.identity.staff import StaffUser
+from projections.brands import BrandDirectory, BrandQueries
+from projections.identity import ApiKeyList, BrandConfigHistory, IdentityQueries, StaffDirectory
+from workers.bounded_context import BoundedContext, Kit
+
+
+def _identity(kit: Kit) -> Identity:
+    return Identity(env=kit.env, clock=kit.clock, hasher=Argon2Hasher(), login_throttle=kit.get(OperationalStore))
+
+
+CONTEXT = BoundedContext(
+    application=Identity,
+    build=_identity,
+    queries=(BrandQueries, IdentityQueries),
+    projections=(BrandDirectory(), StaffDirectory(), ApiKeyList(), BrandConfigHistory()),
+    endpoints=(*admin.ENDPOINTS, *system.ENDPOINTS),
+    routes=portal_admin.ROUTES,
+    nav=(
+        NavItem("Staff", "/staff", "staff", Permission.PARTNER_USER_MANAGEMENT, 50),
+        NavItem("Settings", "/settings", "settings", Permission.BRAND_SETTINGS, 60),
+        NavItem("API keys", "/api-keys", "keys", Permission.API_KEYS, 70),
+    ),
+    permissions=(Permission.PARTNER_USER_MANAGEMENT, Permission.BRAND_SETTINGS, Permission.API_KEYS),
+    audited=(Brand, BrandConfiguration, BrandAdmins, StaffUser, ApiKey),
+)
