@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from api.endpoint import Endpoint
+from api.endpoint import AcceptedOut, Endpoint
 
 COMPONENTS = "#/components/schemas/{model}"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -113,7 +113,7 @@ EXTRA_PATHS: dict[str, Any] = {
 COMMANDS = ("POST", "PATCH", "PUT", "DELETE")
 
 
-def error_statuses(ep: Endpoint) -> list[int]:
+def error_statuses(ep: Endpoint[Any]) -> list[int]:
     """The error statuses an operation can answer, from what it declares."""
     statuses = set(ep.errors) | {503}  # every operation reads or writes the database: 503 + Retry-After in an outage
     if not ep.public:
@@ -132,8 +132,8 @@ def error_statuses(ep: Endpoint) -> list[int]:
     return sorted(statuses)
 
 
-def _models(endpoints: list[Endpoint]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
-    models: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}
+def _models(endpoints: list[Endpoint[Any]]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    models: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(AcceptedOut, "serialization"): None}
     for ep in endpoints:
         for model, mode in ((ep.body, "validation"), (ep.query, "validation"), (ep.response, "serialization")):
             if model is not None:
@@ -141,7 +141,7 @@ def _models(endpoints: list[Endpoint]) -> list[tuple[type[BaseModel], JsonSchema
     return list(models)
 
 
-def _parameters(ep: Endpoint, defs: dict[str, Any], refs: dict[Any, Any]) -> list[dict[str, Any]]:
+def _parameters(ep: Endpoint[Any], defs: dict[str, Any], refs: dict[Any, Any]) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
     for name in re.findall(r"{(\w+)}", ep.path):
         schema: dict[str, Any] = {"type": "string"}
@@ -194,7 +194,7 @@ def _parameters(ep: Endpoint, defs: dict[str, Any], refs: dict[Any, Any]) -> lis
     return params
 
 
-def _responses(ep: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
+def _responses(ep: Endpoint[Any], refs: dict[Any, Any]) -> dict[str, Any]:
     content: dict[str, Any] = {"application/json": {"schema": refs[(ep.response, "serialization")]}}
     for media in ep.media:
         content[media] = {"schema": {"type": "string"}}
@@ -211,6 +211,12 @@ def _responses(ep: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
         if headers:
             ok["headers"] = headers
         responses[str(status)] = ok
+    if ep.accepts:
+        responses["202"] = {
+            "description": "Recorded, but not readable yet: the resource appears at Location within seconds",
+            "headers": {"Location": {"required": True, "schema": {"type": "string"}}},
+            "content": {"application/json": {"schema": refs[(AcceptedOut, "serialization")]}},
+        }
     for status in error_statuses(ep):
         error: dict[str, Any] = {
             "description": ERRORS.get(status, "Error"),
@@ -222,7 +228,7 @@ def _responses(ep: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     return responses
 
 
-def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
+def build_openapi(endpoints: list[Endpoint[Any]]) -> dict[str, Any]:
     """The OpenAPI document; `x-permission` on each operation states what it needs."""
     refs, defs = models_json_schema(_models(endpoints), ref_template=COMPONENTS)
     components: dict[str, Any] = {**defs.get("$defs", {}), "Problem": PROBLEM_SCHEMA}

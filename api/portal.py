@@ -15,7 +15,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from api.auth import SESSION_COOKIE, session_principal
-from api.routes.customers import blocklist_hits
 from api.routes.jobs import RunRequest, start_manual_run
 from api.web import input_problem, keyset_page, not_found, render
 from domain.customers.values import Address
@@ -103,7 +102,7 @@ async def customer_360(request: Request, platform: Any, principal: Principal) ->
     if profile is None:
         return await not_found(request)
     actors = await run_in_threadpool(_actor_names, platform, principal.brand_id, {e.actor for e in profile.timeline})
-    hits = await run_in_threadpool(blocklist_hits, platform, profile)
+    hits = await run_in_threadpool(platform.blocklist_queries.hits, principal.brand_id, profile.blocklist_candidates())
     covenants = None
     if principal.grants.get(Permission.COVENANTS):
         covenants = await run_in_threadpool(

@@ -17,7 +17,6 @@ from starlette.routing import Route
 from api.portal import page
 from api.request_input import MAX_JSON_DEPTH, nests_deeper_than
 from api.web import input_problem, keyset_page, not_found, render
-from domain.blocklist.entry import BlockKind
 from domain.identity.application import UNCHANGED, Principal
 from domain.identity.brand_config import BrandSettings
 from domain.identity.permissions import ROLES, Level, Permission
@@ -382,57 +381,6 @@ async def keys_revoke(request: Request, platform: Any, principal: Principal) -> 
     return RedirectResponse("/api-keys", status_code=303)
 
 
-# Blocklist -----------------------------------------------------------------------------------------------------
-
-
-async def _blocklist(request: Request, platform: Any, principal: Principal, error: str | None = None) -> Response:
-    active = request.query_params.get("show") != "removed"
-    entries = await run_in_threadpool(platform.blocklist_queries.entries, principal.brand_id, None, active, None, 200)
-    can_edit = (principal.grants.get(Permission.BLOCKLIST) or Level.READ).covers(Level.WRITE)
-    return render(
-        request, "blocklist.html", 422 if error else 200, principal=principal, nav="blocklist", entries=entries,
-        kinds=[k.value for k in BlockKind], active=active, can_edit=can_edit, error=error,
-    )  # fmt: skip
-
-
-@page((Permission.BLOCKLIST, Level.READ))
-async def blocklist_page(request: Request, platform: Any, principal: Principal) -> Response:
-    return await _blocklist(request, platform, principal)
-
-
-@page((Permission.BLOCKLIST, Level.WRITE), form=True)
-async def blocklist_add(request: Request, platform: Any, principal: Principal) -> Response:
-    form = request.state.form
-    try:
-        kind = BlockKind(str(form.get("kind", "")))
-        result = await _act(
-            principal,
-            lambda: platform.blocklists.add(
-                principal.brand_id, kind, str(form.get("value", "")), str(form.get("reason", ""))
-            ),
-        )
-    except ValueError:
-        return await _blocklist(request, platform, principal, error="choose what kind of value to block")
-    except DomainError as exc:
-        return await _blocklist(request, platform, principal, error=_error_text(exc))
-    await run_in_threadpool(platform.engine.wait_for, "blocklist", result.position)
-    return RedirectResponse("/blocklist", status_code=303)
-
-
-@page((Permission.BLOCKLIST, Level.WRITE), form=True)
-async def blocklist_remove(request: Request, platform: Any, principal: Principal) -> Response:
-    entry_id = _uuid(request.path_params["entry_id"])
-    if entry_id is None:
-        return await not_found(request)
-    reason = str(request.state.form.get("reason", "")) or "removed by staff"
-    try:
-        result = await _act(principal, lambda: platform.blocklists.remove(principal.brand_id, entry_id, reason))
-    except DomainError as exc:
-        return await _blocklist(request, platform, principal, error=_error_text(exc))
-    await run_in_threadpool(platform.engine.wait_for, "blocklist", result.position)
-    return RedirectResponse("/blocklist", status_code=303)
-
-
 # Invites (public) ------------------------------------------------------------------------------------------------
 
 
@@ -474,9 +422,6 @@ ROUTES = [
     Route("/api-keys", keys_page, methods=["GET"]),
     Route("/api-keys", keys_create, methods=["POST"]),
     Route("/api-keys/{key_id}/revoke", keys_revoke, methods=["POST"]),
-    Route("/blocklist", blocklist_page, methods=["GET"]),
-    Route("/blocklist", blocklist_add, methods=["POST"]),
-    Route("/blocklist/{entry_id}/remove", blocklist_remove, methods=["POST"]),
     Route("/invite/{code}", invite_form, methods=["GET"]),
     Route("/invite/{code}", invite_accept, methods=["POST"]),
 ]

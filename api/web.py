@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 from urllib.parse import quote, urlparse
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -30,7 +31,9 @@ from api.auth import SESSION_COOKIE, session_principal
 from api.ports import Gate, Services
 from domain.identity.application import AccountLocked, AuthenticationFailed, Principal
 from domain.identity.permissions import Level, Permission
+from domain.shared.aggregate import acting_as
 from domain.shared.clock import DEFAULT_TIMEZONE
+from domain.shared.errors import DomainError, InvalidInput
 from domain.shared.values import text_problem
 from projections.keyset import InvalidCursor
 from projections.keyset import Page as ListPage
@@ -198,6 +201,8 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     brand's timezone (422 when the page fell back to a list's first page)."""
     if status == 200 and getattr(request.state, "notice", None):
         status = 422
+    if request.query_params.get("saved") == "pending":
+        request.state.info = PENDING
     tz = getattr(request.state, "timezone", DEFAULT_TIMEZONE)
     principal: Principal | None = context.get("principal") or getattr(request.state, "principal", None)
     context.setdefault("principal", principal)
@@ -207,6 +212,52 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     ]
     html = templates.get_template(name).render(request=request, tz=tz, nav_items=shown, **context)
     return HTMLResponse(html, status_code=status)
+
+
+async def act(principal: Principal, work: Callable[[], T]) -> T:
+    """Run a use case in a worker thread as the signed-in staff member (its events record them as the actor)."""
+
+    def run() -> T:
+        with acting_as(principal.actor):
+            return work()
+
+    return await run_in_threadpool(run)
+
+
+#: What a page says when the change it just made is not in its read model yet (the write itself succeeded).
+PENDING = "Saved. It can take a few seconds to show here; reload the page if it is missing."
+
+
+async def after_write(request: Request, source: str, position: int, target: str) -> Response:
+    """A redirect to `target` once the read models of `source` show a write at `position`; when they are still
+    behind after the bound, `target` says so (`?saved=pending`) rather than showing stale data as if it were all."""
+    services: Services = request.app.state.services
+    settled = position <= 0 or await run_in_threadpool(services.engine.wait_for, source, position)
+    if not settled:
+        target += ("&" if "?" in target else "?") + "saved=pending"
+    return RedirectResponse(target, status_code=303)
+
+
+def error_text(exc: DomainError) -> str:
+    """A domain error as one line a person can act on (each invalid field named)."""
+    if isinstance(exc, InvalidInput):
+        return "; ".join(f"{e.field.replace('_', ' ')}: {e.message}" for e in exc.errors)
+    return exc.message
+
+
+def path_id(request: Request, name: str) -> UUID | None:
+    """The path parameter `name` as a record id, or None when it is not one (the page answers 404)."""
+    try:
+        return UUID(str(request.path_params[name]))
+    except ValueError:
+        return None
+
+
+def form_text(request: Request, name: str, default: str = "") -> str:
+    """A form field of a page declared with `form=True`, as text ("" or `default` when absent)."""
+    form: FormData = request.state.form
+    value = form.get(name, default)
+    return value if isinstance(value, str) else default
 
 
 def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.blocklist.entry import BlockKind, BlocklistEntry, mask_blocked_value
+from domain.blocklist.application import Blocklists, entry_id
+from domain.blocklist.entry import BlockKind, BlocklistEntry, mask_blocked_value, normalise_blocked_value
+from domain.shared.errors import InvalidValue
 from projections.engine import Projection, Write, topics_of
 from projections.keyset import KeysetCursor, Page
 
@@ -22,7 +24,7 @@ class BlocklistView(Projection):
     """One row per blocked value."""
 
     name = "blocklist"
-    source = "blocklist"
+    source = Blocklists.name
     topics = topics_of(E.Added, E.Removed, E.Readded)
     tables = ("read.blocklist",)
     ddl = (
@@ -70,8 +72,18 @@ class BlockedValue:
     changed_at: datetime
 
 
+@dataclass(frozen=True)
+class BlocklistHit:
+    """A value of a record (a borrower's phone, PAN, pincode) that is on the brand's blocklist."""
+
+    entry_id: UUID
+    kind: str
+    value: str  # masked where the kind is sensitive
+    reason: str
+
+
 class BlocklistQueries:
-    """Brand-scoped blocklist listing."""
+    """Brand-scoped blocklist listing, and which of a record's values are blocked."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
@@ -85,6 +97,25 @@ class BlocklistQueries:
                 (entry_id, brand_id),
             ).fetchone()
         return BlockedValue(**row) if row else None
+
+    def hits(self, brand_id: UUID, candidates: Iterable[tuple[BlockKind, str]]) -> list[BlocklistHit]:
+        """The active entries blocking any of `candidates` (kind, value in any spelling), each once, for display
+        (a decision - refusing an application - asks `Blocklists.check`, which reads the entry itself)."""
+        ids = []
+        for kind, value in candidates:
+            try:
+                ids.append(entry_id(brand_id, kind, normalise_blocked_value(kind, value)))
+            except InvalidValue:
+                continue  # not even a valid value of its kind: not blocked
+        if not ids:
+            return []
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id AS entry_id, kind, masked AS value, reason FROM read.blocklist "
+                "WHERE id = ANY(%s) AND brand_id = %s AND active ORDER BY kind, masked",
+                (list(dict.fromkeys(ids)), brand_id),
+            ).fetchall()
+        return [BlocklistHit(**row) for row in rows]
 
     def entries(
         self,

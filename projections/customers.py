@@ -11,6 +11,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from domain.blocklist.entry import BlockKind
 from domain.customers.customer import CustomerRecord
 from domain.shared.errors import InvalidInput
 from domain.shared.values import PAN_PATTERN, looks_like_phone, mask_pan, normalise_phone
@@ -260,6 +261,13 @@ class CustomerProfile:
     created_at: datetime
     updated_at: datetime
     timeline: list[TimelineEntry] = field(default_factory=list)
+
+    def blocklist_candidates(self) -> list[tuple[BlockKind, str]]:
+        """The borrower's values a blocklist may hold: phones (primary and alternate), PAN and address pincodes."""
+        candidates = [(BlockKind.MOBILE, self.phone)] + [(BlockKind.MOBILE, p["phone"]) for p in self.alternate_phones]
+        if self.pan:
+            candidates.append((BlockKind.PAN, self.pan))
+        return candidates + [(BlockKind.PINCODE, a["pincode"]) for a in self.addresses]
 
 
 #: Directory pages are ordered by (name_key, id).

@@ -10,7 +10,6 @@ import segno
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response
-from domain.blocklist.entry import BlockKind, BlocklistEntryNotFound
 from domain.identity.api_key import ApiKeyNotFound
 from domain.identity.application import UNCHANGED
 from domain.identity.brand_config import BrandSettings, SettingChange
@@ -24,8 +23,6 @@ SETTINGS_READ = (Permission.BRAND_SETTINGS, Level.READ)
 SETTINGS_WRITE = (Permission.BRAND_SETTINGS, Level.WRITE)
 KEYS_READ = (Permission.API_KEYS, Level.READ)
 KEYS_WRITE = (Permission.API_KEYS, Level.WRITE)
-BLOCK_READ = (Permission.BLOCKLIST, Level.READ)
-BLOCK_WRITE = (Permission.BLOCKLIST, Level.WRITE)
 AUDIT_READ = (Permission.AUDIT_REPLAY, Level.READ)
 
 
@@ -539,115 +536,6 @@ def revoke_api_key(ctx: Context) -> Reply:
     return json_response(key)
 
 
-# Blocklist ----------------------------------------------------------------------------------------------------
-
-
-class BlockIn(BaseModel):
-    """A value to block and why."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: BlockKind
-    value: str = Field(max_length=60)
-    reason: str = Field(max_length=500)
-
-
-class BlocklistQuery(BaseModel):
-    """Blocklist filters and paging."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: BlockKind | None = None
-    active: bool = True
-    cursor: str | None = Field(None, max_length=500)
-    limit: int = Field(50, ge=1, le=200)
-
-
-class BlockCheckQuery(BaseModel):
-    """Is this value blocked?"""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: BlockKind
-    value: str = Field(max_length=60)
-
-
-class UnblockQuery(BaseModel):
-    """Why the value is unblocked."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field("removed by staff", max_length=500)
-
-
-class BlockedValueOut(BaseModel):
-    """A blocklist entry (Aadhaar and account numbers masked)."""
-
-    id: UUID
-    kind: BlockKind
-    value: str
-    reason: str
-    active: bool
-    changed_by: str
-    added_at: InstantOut
-    changed_at: InstantOut
-
-
-class BlocklistPageOut(BaseModel):
-    """Entries, most recently changed first."""
-
-    items: list[BlockedValueOut]
-    next_cursor: str | None
-
-
-class BlockCheckOut(BaseModel):
-    """Whether the value is blocked, and by which entry."""
-
-    blocked: bool
-    entry_id: UUID | None
-    reason: str | None
-
-
-def list_blocklist(ctx: Context) -> Reply:
-    q: BlocklistQuery = ctx.query
-    page = ctx.platform.blocklist_queries.entries(ctx.brand_id, q.kind, q.active, q.cursor, q.limit)
-    return json_response({"items": page.items, "next_cursor": page.next_cursor})
-
-
-def _entry(ctx: Context, entry_id: UUID, position: int) -> Any:
-    ctx.platform.engine.wait_for("blocklist", position)
-    entry = ctx.platform.blocklist_queries.entry(ctx.brand_id, entry_id)
-    if entry is None:
-        raise BlocklistEntryNotFound(f"blocklist entry {entry_id} not found")
-    return entry
-
-
-def add_to_blocklist(ctx: Context) -> Reply:
-    body: BlockIn = ctx.body
-    result = ctx.platform.blocklists.add(ctx.brand_id, body.kind, body.value, body.reason)
-    return json_response(
-        _entry(ctx, result.id, result.position), 201, headers={"Location": f"/api/v1/blocklist/{result.id}"}
-    )
-
-
-def remove_from_blocklist(ctx: Context) -> Reply:
-    q: UnblockQuery = ctx.query
-    result = ctx.platform.blocklists.remove(ctx.brand_id, ctx.path["entry_id"], q.reason)
-    return json_response(_entry(ctx, result.id, result.position))
-
-
-def check_blocklist(ctx: Context) -> Reply:
-    q: BlockCheckQuery = ctx.query
-    entry = ctx.platform.blocklists.check(ctx.brand_id, q.kind, q.value)
-    return json_response(
-        {
-            "blocked": entry is not None,
-            "entry_id": entry.id if entry else None,
-            "reason": entry.reason if entry else None,
-        }
-    )
-
-
 # Activity -------------------------------------------------------------------------------------------------------
 
 
@@ -929,47 +817,6 @@ ENDPOINTS = [
         KEYS_WRITE,
         response=ApiKeyOut,
         tags=["api-keys"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/blocklist",
-        list_blocklist,
-        "Blocked values",
-        BLOCK_READ,
-        query=BlocklistQuery,
-        response=BlocklistPageOut,
-        tags=["blocklist"],
-    ),
-    Endpoint(
-        "POST",
-        "/api/v1/blocklist",
-        add_to_blocklist,
-        "Block a PAN, mobile, Aadhaar, bank account or pincode",
-        BLOCK_WRITE,
-        body=BlockIn,
-        response=BlockedValueOut,
-        status=201,
-        tags=["blocklist"],
-    ),
-    Endpoint(
-        "DELETE",
-        "/api/v1/blocklist/{entry_id}",
-        remove_from_blocklist,
-        "Unblock a value",
-        BLOCK_WRITE,
-        query=UnblockQuery,
-        response=BlockedValueOut,
-        tags=["blocklist"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/blocklist/check",
-        check_blocklist,
-        "Is a value blocked?",
-        BLOCK_READ,
-        query=BlockCheckQuery,
-        response=BlockCheckOut,
-        tags=["blocklist"],
     ),
     Endpoint(
         "GET",

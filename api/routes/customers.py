@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response
-from domain.blocklist.entry import BlockKind, mask_blocked_value
+from domain.blocklist.entry import BlockKind
 from domain.customers.customer import CustomerNotFound
 from domain.customers.values import Address, normalise_loan_number
 from domain.identity.permissions import Level, Permission
@@ -219,23 +219,10 @@ def _profile(ctx: Context, customer_id: Any, position: int = 0) -> CustomerProfi
     return profile
 
 
-def blocklist_hits(platform: Any, profile: CustomerProfile) -> list[dict[str, Any]]:
-    """The borrower's PAN, phones and pincodes that are on the brand's blocklist."""
-    candidates = [(BlockKind.MOBILE, profile.phone)] + [
-        (BlockKind.MOBILE, p["phone"]) for p in profile.alternate_phones
-    ]
-    if profile.pan:
-        candidates.append((BlockKind.PAN, profile.pan))
-    candidates += [(BlockKind.PINCODE, a["pincode"]) for a in profile.addresses]
-    return [
-        {"entry_id": e.id, "kind": e.kind.value, "value": mask_blocked_value(e.kind, e.value), "reason": e.reason}
-        for e in platform.blocklists.hits(profile.brand_id, candidates)
-    ]
-
-
 def _profile_response(ctx: Context, customer_id: Any, position: int, status: int = 200) -> Reply:
     profile = _profile(ctx, customer_id, position)
-    body = {**profile.__dict__, "blocklist_hits": blocklist_hits(ctx.platform, profile)}
+    hits = ctx.platform.blocklist_queries.hits(ctx.brand_id, profile.blocklist_candidates())
+    body = {**profile.__dict__, "blocklist_hits": hits}
     return json_response(body, status, headers={"Location": f"/api/v1/customers/{profile.id}"})
 
 

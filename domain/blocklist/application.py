@@ -56,12 +56,3 @@ class Blocklists(ContextApplication):
             return None
         found = self.find(entry_id(brand_id, kind, clean))
         return found if isinstance(found, BlocklistEntry) and found.active else None
-
-    def hits(self, brand_id: UUID, candidates: list[tuple[BlockKind, str]]) -> list[BlocklistEntry]:
-        """The active entries blocking any of `candidates` (kind, value), each once."""
-        found: dict[UUID, BlocklistEntry] = {}
-        for kind, value in candidates:
-            entry = self.check(brand_id, kind, value)
-            if entry is not None:
-                found[entry.id] = entry
-        return list(found.values())

@@ -145,3 +145,54 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
         is False
     )
     assert client.get("/api/v1/brand/config", headers=a.auth).json()["settings"]["min_age"] == 22
+
+
+PAGE_PASSWORD = "matrix-pass-2026"
+
+
+def _signed_in(app: Any, platform: Any, brand_id: uuid.UUID, role: str) -> tuple[Any, str]:
+    """A browser-like client signed in as a staff member holding just `role`, and the session's CSRF token."""
+    from starlette.testclient import TestClient
+
+    email = f"{role}-{uuid.uuid4().hex[:6]}@matrix.in"
+    platform.identity.create_staff(brand_id, email, f"Matrix {role}", [role], PAGE_PASSWORD)
+    client = TestClient(app, follow_redirects=False)
+    client.__enter__()
+    signed = client.post("/login", data={"email": email, "password": PAGE_PASSWORD, "next": "/dashboard"})
+    assert signed.status_code == 303, signed.text
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)">', client.get("/dashboard").text)
+    return client, token.group(1) if token else ""
+
+
+def test_every_portal_page_allows_and_denies_exactly_per_its_declared_permission(app: Any, platform: Any) -> None:
+    from api.web import Page
+    from workers.contexts import CONTEXTS
+    from workers.platform import compose_web
+
+    # Signing out last: it ends the session the other pages are tried with.
+    declared = sorted(
+        (p for p in compose_web(CONTEXTS).pages if isinstance(p, Page)), key=lambda p: p.path == "/logout"
+    )
+    assert len(declared) >= 3
+    tenant = make_tenant(platform)
+    mismatches = []
+    for role in ROLES:
+        if role == "super_admin":
+            continue  # a cross-brand operator; its grants are every permission
+        client, csrf = _signed_in(app, platform, tenant.brand_id, role)
+        grants = role_grants([role])
+        try:
+            for page in declared:
+                url = _url(page.path)
+                answer = client.post(url, data={"csrf_token": csrf}) if page.method == "POST" else client.get(url)
+                allowed = page.permission is None or (
+                    (granted := grants.get(page.permission[0])) is not None and granted.covers(page.permission[1])
+                )
+                signed_out = answer.status_code == 303 and "/login" in answer.headers.get("location", "")
+                if signed_out and page.path != "/logout":
+                    mismatches.append((page.method, page.path, role, "signed out"))
+                elif allowed == (answer.status_code == 403):
+                    mismatches.append((page.method, page.path, role, allowed, answer.status_code))
+        finally:
+            client.__exit__(None, None, None)
+    assert mismatches == []

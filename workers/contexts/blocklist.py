@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from api.pages import blocklist as pages
+from api.routes import blocklist as routes
 from api.web import NavItem
 from domain.blocklist.application import Blocklists
 from domain.blocklist.entry import BlocklistEntry
@@ -13,6 +15,8 @@ CONTEXT = BoundedContext(
     application=Blocklists,
     queries=(BlocklistQueries,),
     projections=(BlocklistView(),),
+    endpoints=routes.ENDPOINTS,
+    pages=pages.PAGES,
     nav=(NavItem("Blocklist", "/blocklist", "blocklist", Permission.BLOCKLIST, 80),),
     permissions=(Permission.BLOCKLIST,),
     audited=(BlocklistEntry,),

@@ -1,0 +1,65 @@
+"""A command whose read model has not caught up answers 202 Accepted with the resource's Location, never a 404."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from api import endpoint
+from domain.identity.application import Identity
+from tests.support import drop_database, fresh_database_dsn
+
+
+@pytest.fixture
+def still_platform(mail_sink: Any) -> Iterator[Any]:
+    """A platform whose projections do not run until the test starts them."""
+    from adapters.mailer import MailSettings
+    from workers.platform import Platform
+
+    dsn = fresh_database_dsn()
+    platform = Platform.open(dsn, mail=MailSettings(port=mail_sink.port))
+    yield platform
+    platform.close()
+    drop_database(dsn)
+
+
+def test_a_write_whose_read_model_lags_is_accepted_with_its_location_then_readable(
+    still_platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers.web_app import build_app
+
+    p = still_platform
+    brand = p.get(Identity).create_brand("still", "Still Brand")  # keys are checked on the aggregate, not a view
+    auth = {"Authorization": "Bearer " + p.get(Identity).issue_api_key(brand.id, "admin", "key").secret}
+    monkeypatch.setattr(endpoint, "READ_YOUR_WRITES_SECONDS", 0.2)
+    with TestClient(build_app(lambda: p, close_platform=False)) as client:
+        added = client.post(
+            "/api/v1/blocklist",
+            json={"kind": "pincode", "value": "110011", "reason": "flood zone"},
+            headers=auth,
+        )
+        assert added.status_code == 202, added.text
+        location = added.headers["location"]
+        assert added.json() == {
+            "id": location.rsplit("/", 1)[1],
+            "status": "accepted",
+            "location": location,
+            "position": added.json()["position"],
+        }
+        assert client.get("/api/v1/blocklist", headers=auth).json()["items"] == []  # not projected yet
+        p.start_projection_runners()
+        deadline = time.monotonic() + 10
+        while not (items := client.get("/api/v1/blocklist", headers=auth).json()["items"]):
+            assert time.monotonic() < deadline, "the read model never caught up"
+            time.sleep(0.05)
+        assert [i["id"] for i in items] == [added.json()["id"]]
+        again = client.post(
+            "/api/v1/blocklist",
+            json={"kind": "pincode", "value": "110012", "reason": "flood zone"},
+            headers=auth,
+        )
+        assert again.status_code == 201 and again.json()["value"] == "110012"
