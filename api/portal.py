@@ -1,4 +1,4 @@
-"""Portal pages of customers and jobs, and the `page` decorator of page modules not yet declared as `api.web.Page`s
+"""Portal pages of customers, and the `page` decorator of page modules not yet declared as `api.web.Page`s
 (the shell itself - templates, rendering, sign-in - is api.web)."""
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from api.auth import SESSION_COOKIE, session_principal
-from api.routes.jobs import RunRequest, start_manual_run
+from api.pages.actors import staff_and_key_names
 from api.web import input_problem, keyset_page, not_found, render
 from domain.customers.values import Address
 from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
 from domain.shared.aggregate import acting_as
-from domain.shared.errors import DomainError, InvalidInput, Throttled
-from domain.shared.values import parse_date
+from domain.shared.errors import DomainError, InvalidInput
 from projections.notices import Scope
 
 PageHandler = Callable[[Request, Any, Principal], Awaitable[Response]]
@@ -127,18 +126,7 @@ async def customer_360(request: Request, platform: Any, principal: Principal) ->
 
 def _actor_names(platform: Any, brand_id: Any, actors: set[str]) -> dict[str, str]:
     """Display names for `staff:<id>` and `apikey:<id>` actors of the brand; others as recorded."""
-    from uuid import UUID
-
-    names: dict[str, str] = {}
-    for actor in actors:
-        kind, _, raw_id = actor.partition(":")
-        try:
-            found = platform.identity.find(UUID(raw_id)) if kind in ("staff", "apikey") else None
-        except ValueError:
-            found = None
-        if found is not None and getattr(found, "brand_id", None) == brand_id:
-            names[actor] = found.name if kind == "staff" else f"API key “{found.label}”"
-    return names
+    return staff_and_key_names(platform.identity, brand_id, actors)
 
 
 @page((Permission.CUSTOMER, Level.WRITE))
@@ -193,57 +181,9 @@ async def new_customer(request: Request, platform: Any, principal: Principal) ->
     return render(request, "customer_new.html", 422, principal=principal, nav="customers", values=values, errors=errors)
 
 
-@page((Permission.JOBS, Level.READ))
-async def jobs_page(request: Request, platform: Any, principal: Principal) -> Response:
-    def load() -> dict[str, Any]:
-        last = platform.job_queries.last_runs(principal.brand_id)
-        jobs = [
-            {
-                "definition": platform.jobs.definition(name),
-                "settings": platform.jobs.settings(principal.brand_id, name),
-                "last": last.get(name),
-            }
-            for name in sorted(platform.jobs.catalogue)
-        ]
-        history = keyset_page(
-            request, lambda cursor: platform.job_queries.history(principal.brand_id, None, cursor, 25)
-        )
-        return {"jobs": jobs, "history": history}
-
-    data = await run_in_threadpool(load)
-    can_run = (principal.grants.get(Permission.JOBS) or Level.READ).covers(Level.WRITE)
-    return render(request, "jobs.html", principal=principal, nav="jobs", can_run=can_run, **data)
-
-
-@page((Permission.JOBS, Level.WRITE), form=True)
-async def run_job(request: Request, platform: Any, principal: Principal) -> Response:
-    name = request.path_params["name"]
-    raw_as_of = str(request.state.form.get("as_of", "")).strip()
-    dry_run = request.state.form.get("dry_run") == "on"
-
-    def trigger() -> None:
-        body = RunRequest(as_of=parse_date(raw_as_of, "as_of") if raw_as_of else None, dry_run=dry_run)
-        with acting_as(principal.actor):
-            start_manual_run(platform, principal.brand_id, principal.actor, principal.companies, name, body)
-
-    try:
-        await run_in_threadpool(trigger)
-    except Throttled as exc:
-        busy = render(request, "error.html", 429, title="Too many runs waiting", message=str(exc))
-        busy.headers["Retry-After"] = str(exc.retry_after)
-        return busy
-    except (DomainError, ValueError) as exc:
-        return render(request, "error.html", 422, title="Could not start the job", message=str(exc))
-    return RedirectResponse("/jobs", status_code=303)
-
-
 CUSTOMER_ROUTES = [
     Route("/customers", customer_directory, methods=["GET"]),
     Route("/customers/new", new_customer_form, methods=["GET"]),
     Route("/customers/new", new_customer, methods=["POST"]),
     Route("/customers/{customer_id}", customer_360, methods=["GET"]),
-]
-JOB_ROUTES = [
-    Route("/jobs", jobs_page, methods=["GET"]),
-    Route("/jobs/{name}/run", run_job, methods=["POST"]),
 ]

@@ -15,11 +15,11 @@ from starlette.routing import Route
 
 from api.portal import _actor_names, page
 from api.portal_admin import _error_text, _uuid
+from api.services.notice_syncs import SyncRequests
 from api.web import keyset_page, local_time, not_found, render, templates
 from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
 from domain.notices.source import SyncAlreadyRunning
-from domain.notices.triggering import request_sync
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import business_date
 from domain.shared.errors import DomainError
@@ -298,8 +298,8 @@ async def sync_now(request: Request, platform: Any, principal: Principal) -> Res
 
     def trigger() -> UUID:
         with acting_as(principal.actor):
-            run_id = request_sync(
-                platform, principal.brand_id, source_id, trigger="manual", requested_by=principal.actor
+            run_id = platform.port(SyncRequests).request(
+                principal.brand_id, source_id, trigger="manual", requested_by=principal.actor
             )
         platform.engine.wait_for("notices", platform.engine.head("notices"))
         return run_id

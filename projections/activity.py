@@ -90,7 +90,7 @@ def activity_projection(source: str, topics: tuple[str, ...] = ()) -> ActivityLo
     attrs: dict[str, Any] = {"name": f"activity_{source}", "source": source}
     if topics:
         attrs["topics"] = topics
-    cls = type(f"{source.title()}Activity", (ActivityLog,), attrs)
+    cls: type[ActivityLog] = type(f"{source.title()}Activity", (ActivityLog,), attrs)
     return cls()
 
 
@@ -105,6 +105,13 @@ class ActivityEntry:
     event_type: str
     summary: str
     details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ActivityPage(Page):
+    """A keyset page of the activity trail, newest first."""
+
+    items: list[ActivityEntry]
 
 
 class ActivityQueries:
@@ -124,7 +131,8 @@ class ActivityQueries:
         until: datetime | None = None,
         cursor: str | None = None,
         limit: int = 50,
-    ) -> Page:
+    ) -> ActivityPage:
+        """The brand's activity matching the filters, newest first; a keyset page."""
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         for column, value in (("actor", actor), ("aggregate_type", aggregate_type), ("aggregate_id", aggregate_id)):
@@ -156,4 +164,4 @@ class ActivityQueries:
             else None
         )
         items = [ActivityEntry(**{k: v for k, v in r.items() if k not in ("source", "position")}) for r in rows]
-        return Page(items=items, next_cursor=next_cursor)
+        return ActivityPage(items=items, next_cursor=next_cursor)

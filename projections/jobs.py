@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -13,7 +13,8 @@ from uuid import UUID
 from psycopg import errors
 from psycopg.types.json import Jsonb
 
-from domain.jobs.job import JobRun, RunQueueFull
+from domain.jobs.application import Jobs
+from domain.jobs.job import JobRun, JobSettings, RunQueueFull, RunStatus
 from projections.engine import Projection, Write, topics_of
 from projections.keyset import KeysetCursor, Page
 
@@ -27,7 +28,7 @@ class JobRunHistory(Projection):
     """One row per run with status, attempts, counts, error and timings."""
 
     name = "job_runs"
-    source = "jobs"
+    source = Jobs.name
     topics = topics_of(R.Requested, R.AttemptStarted, R.BatchCompleted, R.AttemptFailed, R.Succeeded, R.Failed)
     tables = ("read.job_runs",)
     ddl = (
@@ -64,52 +65,77 @@ class JobRunHistory(Projection):
     )
 
     def project(self, position: int, event: Any) -> Iterable[Write]:
-        if isinstance(event, R.Requested):
-            yield Write(
-                "INSERT INTO read.job_runs (id, brand_id, job_name, trigger, requested_by, as_of, settings, dry_run, "
-                "status, requested_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'requested', %s, %s) "
-                "ON CONFLICT (id) DO NOTHING",
-                (
-                    event.originator_id,
-                    event.brand_id,
-                    event.job_name,
-                    event.trigger,
-                    event.requested_by,
-                    event.as_of,
-                    Jsonb(event.settings.model_dump(mode="json")),
-                    event.dry_run,
-                    event.timestamp,
-                    event.timestamp,
-                ),
-            )
-        elif isinstance(event, R.AttemptStarted):
-            yield Write(
-                "UPDATE read.job_runs SET status = 'running', attempt = %s, retry_at = NULL, "
-                "started_at = coalesce(started_at, %s), updated_at = %s WHERE id = %s",
-                (event.attempt, event.timestamp, event.timestamp, event.originator_id),
-            )
-        elif isinstance(event, R.BatchCompleted):
-            c = event.counts
-            yield Write(
-                "UPDATE read.job_runs SET batches = batches + 1, processed = processed + %s, succeeded = succeeded + %s, "
-                "failed = failed + %s, skipped = skipped + %s, updated_at = %s WHERE id = %s",
-                (c.processed, c.succeeded, c.failed, c.skipped, event.timestamp, event.originator_id),
-            )
-        elif isinstance(event, R.AttemptFailed):
-            yield Write(
-                "UPDATE read.job_runs SET status = 'retrying', error = %s, retry_at = %s, updated_at = %s WHERE id = %s",
-                (event.error, event.retry_at, event.timestamp, event.originator_id),
-            )
-        elif isinstance(event, R.Succeeded):
-            yield Write(
-                "UPDATE read.job_runs SET status = 'succeeded', error = NULL, finished_at = %s, updated_at = %s WHERE id = %s",
-                (event.timestamp, event.timestamp, event.originator_id),
-            )
-        elif isinstance(event, R.Failed):
-            yield Write(
-                "UPDATE read.job_runs SET status = 'failed', error = %s, finished_at = %s, updated_at = %s WHERE id = %s",
-                (event.error, event.timestamp, event.timestamp, event.originator_id),
-            )
+        write = _WRITES.get(type(event))
+        return (write(event),) if write is not None else ()
+
+
+def _requested(event: R.Requested) -> Write:
+    return Write(
+        "INSERT INTO read.job_runs (id, brand_id, job_name, trigger, requested_by, as_of, settings, dry_run, "
+        "status, requested_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'requested', %s, %s) "
+        "ON CONFLICT (id) DO NOTHING",
+        (
+            event.originator_id,
+            event.brand_id,
+            event.job_name,
+            event.trigger,
+            event.requested_by,
+            event.as_of,
+            Jsonb(event.settings.model_dump(mode="json")),
+            event.dry_run,
+            event.timestamp,
+            event.timestamp,
+        ),
+    )
+
+
+def _attempt_started(event: R.AttemptStarted) -> Write:
+    return Write(
+        "UPDATE read.job_runs SET status = 'running', attempt = %s, retry_at = NULL, "
+        "started_at = coalesce(started_at, %s), updated_at = %s WHERE id = %s",
+        (event.attempt, event.timestamp, event.timestamp, event.originator_id),
+    )
+
+
+def _batch_completed(event: R.BatchCompleted) -> Write:
+    c = event.counts
+    return Write(
+        "UPDATE read.job_runs SET batches = batches + 1, processed = processed + %s, succeeded = succeeded + %s, "
+        "failed = failed + %s, skipped = skipped + %s, updated_at = %s WHERE id = %s",
+        (c.processed, c.succeeded, c.failed, c.skipped, event.timestamp, event.originator_id),
+    )
+
+
+def _attempt_failed(event: R.AttemptFailed) -> Write:
+    return Write(
+        "UPDATE read.job_runs SET status = 'retrying', error = %s, retry_at = %s, updated_at = %s WHERE id = %s",
+        (event.error, event.retry_at, event.timestamp, event.originator_id),
+    )
+
+
+def _succeeded(event: R.Succeeded) -> Write:
+    return Write(
+        "UPDATE read.job_runs SET status = 'succeeded', error = NULL, finished_at = %s, updated_at = %s WHERE id = %s",
+        (event.timestamp, event.timestamp, event.originator_id),
+    )
+
+
+def _failed(event: R.Failed) -> Write:
+    return Write(
+        "UPDATE read.job_runs SET status = 'failed', error = %s, finished_at = %s, updated_at = %s WHERE id = %s",
+        (event.error, event.timestamp, event.timestamp, event.originator_id),
+    )
+
+
+#: The row change each event of a run makes.
+_WRITES: dict[type[Any], Callable[[Any], Write]] = {
+    R.Requested: _requested,
+    R.AttemptStarted: _attempt_started,
+    R.BatchCompleted: _batch_completed,
+    R.AttemptFailed: _attempt_failed,
+    R.Succeeded: _succeeded,
+    R.Failed: _failed,
+}
 
 
 @dataclass(frozen=True)
@@ -121,9 +147,9 @@ class JobRunView:
     trigger: str
     requested_by: str
     as_of: date
-    settings: dict[str, Any]
+    settings: JobSettings
     dry_run: bool
-    status: str
+    status: RunStatus
     attempt: int
     batches: int
     processed: int
@@ -136,11 +162,19 @@ class JobRunView:
     started_at: datetime | None
     finished_at: datetime | None
 
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> JobRunView:
+        """The run of a `read.job_runs` row (its columns as `_COLUMNS` lists them)."""
+        return cls(
+            **{**row, "settings": JobSettings.model_validate(row["settings"]), "status": RunStatus(row["status"])}
+        )
+
+
+@dataclass(frozen=True)
+class RunPage(Page):
+    """A keyset page of run history, newest first."""
+
+    items: list[JobRunView]
 
 
 @dataclass(frozen=True)
@@ -173,9 +207,11 @@ class JobRunQueries:
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM read.job_runs WHERE id = %s AND brand_id = %s", (run_id, brand_id)
             ).fetchone()
-        return JobRunView(**row) if row else None
+        return JobRunView.of(row) if row else None
 
-    def history(self, brand_id: UUID, job_name: str | None = None, cursor: str | None = None, limit: int = 50) -> Page:
+    def history(
+        self, brand_id: UUID, job_name: str | None = None, cursor: str | None = None, limit: int = 50
+    ) -> RunPage:
         """Runs newest first, optionally of one job; keyset pages."""
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
@@ -195,7 +231,7 @@ class JobRunQueries:
         more = len(rows) > limit
         rows = rows[:limit]
         cursor_out = RUNS_CURSOR.encode(rows[-1]["requested_at"], rows[-1]["id"]) if more and rows else None
-        return Page(items=[JobRunView(**r) for r in rows], next_cursor=cursor_out)
+        return RunPage(items=[JobRunView.of(r) for r in rows], next_cursor=cursor_out)
 
     def due(self, now: datetime, per_job: int = 3) -> list[QueuedRun]:
         """Runs waiting to start, across brands (workers only): the oldest `per_job` of each brand and job.
@@ -271,4 +307,4 @@ class JobRunQueries:
                 "ORDER BY job_name, requested_at DESC",
                 (brand_id,),
             ).fetchall()
-        return {r["job_name"]: JobRunView(**r) for r in rows}
+        return {r["job_name"]: JobRunView.of(r) for r in rows}

@@ -324,6 +324,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     import uuid
     from datetime import UTC, datetime
 
+    from domain.audit.replay import AuditReplay
     from workers.platform import Platform
 
     try:
@@ -331,25 +332,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"'{args.id}' is not a record id (a UUID)", file=sys.stderr)
         return 2
-    platform = Platform.open(resolve_dsn())
-    try:
+    as_of = datetime.now(UTC)
+    if args.as_of and not args.history:
+        try:
+            as_of = datetime.fromisoformat(args.as_of)
+        except ValueError:
+            print(f"--as-of '{args.as_of}' is not an ISO-8601 instant", file=sys.stderr)
+            return 2
+        as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+    with Platform.open(resolve_dsn()) as platform:
+        replay = platform.get(AuditReplay)
+        out: object
         if args.history:
-            entries = platform.audit.history(args.type, aggregate_id, None)
-            out: object = [e.__dict__ for e in entries]
+            out = [e.__dict__ for e in replay.history(args.type, aggregate_id, None)]
         else:
-            if args.as_of:
-                try:
-                    as_of = datetime.fromisoformat(args.as_of)
-                except ValueError:
-                    print(f"--as-of '{args.as_of}' is not an ISO-8601 instant", file=sys.stderr)
-                    return 2
-                as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
-            else:
-                as_of = datetime.now(UTC)
-            out = platform.audit.state_as_of(args.type, aggregate_id, None, as_of)
-        print(json.dumps(out, indent=2, default=str))
-    finally:
-        platform.close()
+            out = replay.state_as_of(args.type, aggregate_id, None, as_of)
+    print(json.dumps(out, indent=2, default=str))
     return 0
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import structlog
 
 from adapters.softmedia_simulator import Dataset, SimBorrower, SoftmediaSimulator
+from api.services.notice_syncs import SyncRequests
 from domain.notices.source import SyncAlreadyRunning, source_id_for
-from domain.notices.triggering import request_sync
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import business_date
 from workers.seed import demo_borrowers
@@ -48,7 +48,7 @@ def start_demo_softmedia(platform: Any, brand_id: Any, borrowers: int = 150, per
                 )
                 platform.ops.set_source_token(brand_id, source_id, DEMO_TOKEN)
                 with suppress(SyncAlreadyRunning):
-                    request_sync(platform, brand_id, source_id, trigger="manual", requested_by="seed")
+                    platform.port(SyncRequests).request(brand_id, source_id, trigger="manual", requested_by="seed")
             elif platform.notices.source(brand_id, source_id).base_url != url:
                 platform.notices.reconfigure_source(brand_id, source_id, base_url=url)
     log.info("demo.softmedia_started", url=url, notices=len(dataset), companies=list(DEMO_COMPANIES))

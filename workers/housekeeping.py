@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 
+from adapters.operational import OperationalStore
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
+from domain.shared.clock import Clock
 
 IDEMPOTENCY_RETENTION = timedelta(days=1)
 LOGIN_THROTTLE_RETENTION = timedelta(days=1)  # failed logins a day apart no longer count as "in a row"
@@ -25,7 +27,15 @@ DEFINITION = JobDefinition(
 )
 
 
-def run(platform: Any, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+@dataclass(frozen=True)
+class HousekeepingPort:
+    """What housekeeping uses: the operational store it purges, and the clock."""
+
+    ops: OperationalStore
+    clock: Clock
+
+
+def run(port: HousekeepingPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """Yield one (counts, cursor) per batch; safe to rerun (deleting what is gone deletes nothing)."""
     cutoff = datetime.combine(job_run.as_of, time.min, tzinfo=UTC)
     size = job_run.settings.batch_size
@@ -34,11 +44,11 @@ def run(platform: Any, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | Non
     for phase in phases[start:]:
         while True:
             if phase == "sessions":
-                deleted = platform.ops.purge_expired_sessions(min(cutoff, platform.clock.now()), size)
+                deleted = port.ops.purge_expired_sessions(min(cutoff, port.clock.now()), size)
             elif phase == "idempotency":
-                deleted = platform.ops.purge_idempotency_keys(cutoff - IDEMPOTENCY_RETENTION, size)
+                deleted = port.ops.purge_idempotency_keys(cutoff - IDEMPOTENCY_RETENTION, size)
             else:
-                deleted = platform.ops.purge_login_throttle(cutoff - LOGIN_THROTTLE_RETENTION, size)
+                deleted = port.ops.purge_login_throttle(cutoff - LOGIN_THROTTLE_RETENTION, size)
             yield BatchCounts(processed=deleted, succeeded=deleted), phase
             if deleted < size:
                 break

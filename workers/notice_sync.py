@@ -12,13 +12,14 @@ from uuid import UUID
 import structlog
 
 from adapters.softmedia import SoftmediaClient, SoftmediaError, SourceNotice
+from api.services.notice_syncs import SyncRequests
 from domain.customers.customer import CustomerRecord
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
 from domain.notices.matching import match, name_key, phone_key
 from domain.notices.notice import Match, MatchCandidate, Notice, NoticeFacts, NoticeMode
 from domain.notices.source import SyncAlreadyRunning
-from domain.notices.triggering import JOB, request_sync
+from domain.notices.triggering import JOB
 from domain.shared.aggregate import acting_as
 from domain.shared.application import ConcurrentModification
 
@@ -58,8 +59,8 @@ def fire_source_slots(platform: Any, now: datetime) -> None:
         platform.ops.set_last_slot(source["brand_id"], slot_key, due)
         try:
             with acting_as("scheduler"):
-                run_id = request_sync(
-                    platform, source["brand_id"], source["id"], trigger="schedule", requested_by="scheduler"
+                run_id = platform.port(SyncRequests).request(
+                    source["brand_id"], source["id"], trigger="schedule", requested_by="scheduler"
                 )
             log.info("notices.sync_scheduled", company=source["company"], run=str(run_id), slot=due.isoformat())
         except SyncAlreadyRunning:

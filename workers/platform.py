@@ -155,7 +155,8 @@ class Platform:
             raise LookupError(f"no service of type {kind.__name__} is registered") from None
 
     def port(self, kind: type[T] | None) -> T:
-        """The port `kind` (a dataclass), each field filled with the service of its type; built once."""
+        """The port `kind` (a dataclass), each field filled with the service of its type - or, for a field typed by
+        another port (an application service spanning contexts, e.g. `ManualRuns`), with that port; built once."""
         if kind is None:  # not yet given a port of its own: the platform itself
             return cast(T, self)
         found = self._ports.get(kind)
@@ -164,11 +165,16 @@ class Platform:
                 raise TypeError(f"{kind.__name__} is not a port (a dataclass of services)")
             hints = typing.get_type_hints(kind)
             try:
-                found = kind(**{f.name: self.get(hints[f.name]) for f in dataclasses.fields(kind)})
+                found = kind(**{f.name: self._filled(hints[f.name]) for f in dataclasses.fields(kind)})
             except LookupError as exc:
                 raise LookupError(f"cannot build port {kind.__name__}: {exc}") from None
             self._ports[kind] = found
         return cast(T, found)
+
+    def _filled(self, kind: type[T]) -> T:
+        if kind not in self._services and dataclasses.is_dataclass(kind):
+            return self.port(kind)
+        return self.get(kind)
 
     @property
     def dsn(self) -> str:

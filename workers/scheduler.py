@@ -150,7 +150,7 @@ class Scheduler(threading.Thread):
                     self._fire_slot(brand, name, now)
                 except Exception:  # One brand's bad schedule must not stop the others'.
                     log.exception("scheduler.slot_failed", brand=brand.slug, job=name)
-        self.port.engine.wait_for("jobs", self.port.engine.head("jobs"), timeout=2.0)
+        self._settle()
 
     def _fire_slot(self, brand: Any, name: str, now: datetime) -> None:
         if not self.port.jobs.definition(name).scheduled:
@@ -333,7 +333,12 @@ class Scheduler(threading.Thread):
             except Exception as exc:  # noqa: BLE001 - any failure is recorded on the run and retried.
                 log.warning("job.attempt_failed", run=str(run_id), job=run.job_name, error=str(exc))
                 self.port.jobs.fail_attempt(run, f"{type(exc).__name__}: {exc}")
-        self.port.engine.wait_for("jobs", self.port.engine.head("jobs"), timeout=2.0)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Let the run history (which dispatch reads) catch up, briefly: a lagging read model delays, never blocks."""
+        if not self.port.engine.wait_for(Jobs.name, self.port.engine.head(Jobs.name), timeout=2.0):
+            log.info("scheduler.run_history_behind")
 
 
 def _alive(worker: str) -> bool:

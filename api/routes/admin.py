@@ -1,4 +1,4 @@
-"""Access and brand administration: staff, roles, brands, brand configuration, API keys, blocklists, activity."""
+"""Access and brand administration: staff, roles, brands, brand configuration, API keys, blocklists."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import segno
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response
+from api.routes.activity import ActivityPageOut, ActivityQuery
 from domain.identity.api_key import ApiKeyNotFound
 from domain.identity.application import UNCHANGED
 from domain.identity.brand_config import BrandSettings, SettingChange
 from domain.identity.permissions import ROLES, Level, Permission
 from domain.identity.staff import Leave, StaffNotFound
-from domain.shared.values import BusinessDate, Instant
+from domain.shared.values import BusinessDate
 
 STAFF_READ = (Permission.PARTNER_USER_MANAGEMENT, Level.READ)
 STAFF_WRITE = (Permission.PARTNER_USER_MANAGEMENT, Level.WRITE)
@@ -23,7 +24,6 @@ SETTINGS_READ = (Permission.BRAND_SETTINGS, Level.READ)
 SETTINGS_WRITE = (Permission.BRAND_SETTINGS, Level.WRITE)
 KEYS_READ = (Permission.API_KEYS, Level.READ)
 KEYS_WRITE = (Permission.API_KEYS, Level.WRITE)
-AUDIT_READ = (Permission.AUDIT_REPLAY, Level.READ)
 
 
 # Staff ------------------------------------------------------------------------------------------------
@@ -536,57 +536,6 @@ def revoke_api_key(ctx: Context) -> Reply:
     return json_response(key)
 
 
-# Activity -------------------------------------------------------------------------------------------------------
-
-
-class ActivityQuery(BaseModel):
-    """Activity filters: actor, aggregate type and id, time range; paging."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    actor: str | None = Field(None, max_length=100)
-    aggregate_type: str | None = Field(None, max_length=60)
-    aggregate_id: UUID | None = None
-    from_: Instant | None = Field(None, alias="from")
-    to: Instant | None = None
-    cursor: str | None = Field(None, max_length=500)
-    limit: int = Field(50, ge=1, le=200)
-
-
-class ActivityEntryOut(BaseModel):
-    """One thing somebody (or the system) did."""
-
-    occurred_at: InstantOut
-    actor: str
-    aggregate_type: str
-    aggregate_id: UUID
-    event_type: str
-    summary: str
-    details: dict[str, Any] = Field(description="what changed; its members depend on `event_type`")
-
-
-class ActivityPageOut(BaseModel):
-    """Activity, newest first."""
-
-    items: list[ActivityEntryOut]
-    next_cursor: str | None
-
-
-def activity(ctx: Context) -> Reply:
-    q: ActivityQuery = ctx.query
-    page = ctx.platform.activity_queries.entries(
-        ctx.brand_id,
-        actor=q.actor,
-        aggregate_type=q.aggregate_type,
-        aggregate_id=q.aggregate_id,
-        since=q.from_,
-        until=q.to,
-        cursor=q.cursor,
-        limit=q.limit,
-    )
-    return json_response({"items": page.items, "next_cursor": page.next_cursor})
-
-
 ENDPOINTS = [
     Endpoint(
         "GET",
@@ -817,15 +766,5 @@ ENDPOINTS = [
         KEYS_WRITE,
         response=ApiKeyOut,
         tags=["api-keys"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/activity",
-        activity,
-        "Activity log: who did what, when",
-        AUDIT_READ,
-        query=ActivityQuery,
-        response=ActivityPageOut,
-        tags=["audit"],
     ),
 ]

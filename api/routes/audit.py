@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -12,12 +13,23 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response
-from api.routes.admin import ActivityPageOut
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.routes.activity import ActivityPageOut
+from domain.audit.replay import AuditReplay
 from domain.identity.permissions import Level, Permission
+from domain.shared.errors import InvalidValue
 from domain.shared.values import Instant
+from projections.activity import ActivityQueries
 
 AUDIT = (Permission.AUDIT_REPLAY, Level.READ)
+
+
+@dataclass(frozen=True)
+class AuditPort:
+    """What the audit endpoints and pages use: replay of any record, and the activity trail."""
+
+    replay: AuditReplay
+    activity: ActivityQueries
 
 
 class HistoryQuery(BaseModel):
@@ -115,10 +127,10 @@ def _utc(instant: datetime) -> datetime:
     return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
-def history(ctx: Context) -> Reply | Response:
+def history(ctx: Context[AuditPort]) -> Reply | Response:
     q: HistoryQuery = ctx.query
     type_name, aggregate_id = ctx.path["aggregate_type"], ctx.path["aggregate_id"]
-    entries = ctx.platform.audit.history(type_name, aggregate_id, ctx.brand_id)
+    entries = ctx.port.replay.history(type_name, aggregate_id, ctx.brand_id)
     if q.format == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
@@ -133,41 +145,37 @@ def history(ctx: Context) -> Reply | Response:
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
-    audited = ctx.platform.audit.resolve(type_name)
+    audited = ctx.port.replay.resolve(type_name)
     return json_response(
         {"aggregate_type": audited.name, "aggregate_id": aggregate_id, "events": entries},
         headers={"Content-Disposition": f'inline; filename="{type_name}-{aggregate_id}-history.json"'},
     )
 
 
-def state(ctx: Context) -> Reply:
+def state(ctx: Context[AuditPort]) -> Reply:
     q: StateQuery = ctx.query
-    replayed = ctx.platform.audit.state_as_of(
+    replayed = ctx.port.replay.state_as_of(
         ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, _utc(q.as_of)
     )
     return json_response(replayed)
 
 
-def diff(ctx: Context) -> Reply:
+def diff(ctx: Context[AuditPort]) -> Reply:
     q: DiffQuery = ctx.query
-    result = ctx.platform.audit.diff(
+    result = ctx.port.replay.diff(
         ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, _utc(q.from_), _utc(q.to)
     )
     return json_response(result)
 
 
-def trail(ctx: Context) -> Reply:
+def trail(ctx: Context[AuditPort]) -> Reply:
     q: TrailQuery = ctx.query
-    from uuid import UUID
-
-    from domain.shared.errors import InvalidValue
-
-    aggregate_type = ctx.platform.audit.resolve(q.aggregate_type).cls.__name__ if q.aggregate_type else None
+    aggregate_type = ctx.port.replay.resolve(q.aggregate_type).cls.__name__ if q.aggregate_type else None
     try:
         aggregate_id = UUID(q.aggregate_id) if q.aggregate_id else None
     except ValueError:
         raise InvalidValue("aggregate_id", "not a record id") from None
-    page = ctx.platform.activity_queries.entries(
+    page = ctx.port.activity.entries(
         ctx.brand_id,
         actor=q.actor,
         aggregate_type=aggregate_type,
@@ -177,62 +185,61 @@ def trail(ctx: Context) -> Reply:
         cursor=q.cursor,
         limit=q.limit,
     )
-    return json_response({"items": page.items, "next_cursor": page.next_cursor})
+    return json_response(page)
 
 
-def types(ctx: Context) -> Reply:
-    return json_response({"items": sorted(ctx.platform.audit.types)})
+def types(ctx: Context[AuditPort]) -> Reply:
+    return json_response(AuditTypesOut(items=sorted(ctx.port.replay.types)))
 
 
-ENDPOINTS = [
-    Endpoint(
-        "GET",
-        "/api/v1/audit/types",
-        types,
-        "Aggregate types an auditor can replay",
-        AUDIT,
-        response=AuditTypesOut,
-        tags=["audit"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/audit/trail",
-        trail,
-        "Who did what and when: by actor, aggregate type or id, and time range",
-        AUDIT,
-        query=TrailQuery,
-        response=ActivityPageOut,
-        tags=["audit"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/audit/{aggregate_type}/{aggregate_id}/history",
-        history,
-        "Every event of a record: who, when, what (format=csv for a download)",
-        AUDIT,
-        query=HistoryQuery,
-        response=HistoryOut,
-        media=("text/csv",),
-        tags=["audit"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/audit/{aggregate_type}/{aggregate_id}/state",
-        state,
-        "The record as it was at an instant, replayed from its events",
-        AUDIT,
-        query=StateQuery,
-        response=StateOut,
-        tags=["audit"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/audit/{aggregate_type}/{aggregate_id}/diff",
-        diff,
-        "What changed between two instants, and the events in between",
-        AUDIT,
-        query=DiffQuery,
-        response=DiffOut,
-        tags=["audit"],
-    ),
-]
+ENDPOINTS = serve(
+    AuditPort,
+    "audit",
+    [
+        Endpoint(
+            "GET",
+            "/api/v1/audit/types",
+            types,
+            "Aggregate types an auditor can replay",
+            AUDIT,
+            response=AuditTypesOut,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/audit/trail",
+            trail,
+            "Who did what and when: by actor, aggregate type or id, and time range",
+            AUDIT,
+            query=TrailQuery,
+            response=ActivityPageOut,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/audit/{aggregate_type}/{aggregate_id}/history",
+            history,
+            "Every event of a record: who, when, what (format=csv for a download)",
+            AUDIT,
+            query=HistoryQuery,
+            response=HistoryOut,
+            media=("text/csv",),
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/audit/{aggregate_type}/{aggregate_id}/state",
+            state,
+            "The record as it was at an instant, replayed from its events",
+            AUDIT,
+            query=StateQuery,
+            response=StateOut,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/audit/{aggregate_type}/{aggregate_id}/diff",
+            diff,
+            "What changed between two instants, and the events in between",
+            AUDIT,
+            query=DiffQuery,
+            response=DiffOut,
+        ),
+    ],
+)

@@ -10,11 +10,11 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response
+from api.services.notice_syncs import SyncRequests
 from domain.identity.permissions import Level, Permission
 from domain.notices.notice import MatchCandidate, NoticeMode, NoticeNotFound
 from domain.notices.source import SourceNotFound
 from domain.notices.sync_run import SyncRunNotFound, SyncStatus
-from domain.notices.triggering import request_sync
 from domain.shared.values import BusinessDate
 from projections.notices import Scope
 
@@ -303,7 +303,8 @@ def update_source(ctx: Context) -> Reply:
 def trigger_sync(ctx: Context) -> Reply:
     source_id = ctx.path["source_id"]
     _source_body(ctx, source_id)
-    run_id = request_sync(ctx.platform, ctx.brand_id, source_id, trigger="manual", requested_by=ctx.principal.actor)
+    syncs = ctx.platform.port(SyncRequests)
+    run_id = syncs.request(ctx.brand_id, source_id, trigger="manual", requested_by=ctx.principal.actor)
     return json_response(
         {"run_id": run_id, "status": "running"}, 202, headers={"Location": f"/api/v1/sync-runs/{run_id}"}
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -59,6 +59,32 @@ class HistoryEntry:
     actor: str
     trace_id: str | None
     data: dict[str, Any]
+
+
+class ReplayedState(TypedDict):
+    """A record as it was at an instant: its version then, and its state (None before it existed)."""
+
+    as_of: datetime
+    version: int
+    exists: bool
+    state: dict[str, Any] | None
+
+
+#: A member's value at each of two instants (keys as on the wire: `from`, `to`).
+FieldChange = TypedDict("FieldChange", {"from": Any, "to": Any})
+
+#: What changed between two instants, and the events in between (keys as on the wire).
+RecordDiff = TypedDict(
+    "RecordDiff",
+    {
+        "from": datetime,
+        "to": datetime,
+        "from_version": int,
+        "to_version": int,
+        "changes": dict[str, FieldChange],
+        "events": list[HistoryEntry],
+    },
+)
 
 
 def jsonable(value: Any) -> Any:
@@ -145,21 +171,21 @@ class AuditReplay:
             for e in events
         ]
 
-    def state_as_of(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, as_of: datetime) -> dict[str, Any]:
+    def state_as_of(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, as_of: datetime) -> ReplayedState:
         """The state replayed from the events recorded at or before `as_of` (None state before it existed)."""
         _, events = self.events(type_name, aggregate_id, brand_id)
         upto = [e for e in events if e.timestamp <= as_of]
         aggregate = replay(None, upto)
-        return {
-            "as_of": as_of,
-            "version": upto[-1].originator_version if upto else 0,
-            "exists": aggregate is not None,
-            "state": state_of(aggregate) if aggregate is not None else None,
-        }
+        return ReplayedState(
+            as_of=as_of,
+            version=upto[-1].originator_version if upto else 0,
+            exists=aggregate is not None,
+            state=state_of(aggregate) if aggregate is not None else None,
+        )
 
     def diff(
         self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, start: datetime, end: datetime
-    ) -> dict[str, Any]:
+    ) -> RecordDiff:
         """What changed between two instants: each field with its value then and now, and the events between."""
         if end < start:
             raise InvalidValue("to", "must not be before 'from'")
@@ -167,16 +193,18 @@ class AuditReplay:
         after = self.state_as_of(type_name, aggregate_id, brand_id, end)
         old, new = before["state"] or {}, after["state"] or {}
         changes = {
-            key: {"from": old.get(key), "to": new.get(key)}
+            key: FieldChange({"from": old.get(key), "to": new.get(key)})
             for key in sorted(set(old) | set(new))
             if old.get(key) != new.get(key) and key != "modified_on"
         }
         between = [h for h in self.history(type_name, aggregate_id, brand_id) if start < h.occurred_at <= end]
-        return {
-            "from": start,
-            "to": end,
-            "from_version": before["version"],
-            "to_version": after["version"],
-            "changes": changes,
-            "events": between,
-        }
+        return RecordDiff(
+            {
+                "from": start,
+                "to": end,
+                "from_version": before["version"],
+                "to_version": after["version"],
+                "changes": changes,
+                "events": between,
+            }
+        )

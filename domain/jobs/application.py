@@ -10,12 +10,15 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from domain.jobs.job import (
+    MAX_QUEUED_MANUAL_RUNS,
+    QUEUE_RETRY_AFTER,
     BatchCounts,
     JobConfiguration,
     JobNotFound,
     JobRun,
     JobRunNotFound,
     JobSettings,
+    RunQueueFull,
     check_as_of,
 )
 from domain.shared.aggregate import with_id
@@ -190,6 +193,42 @@ class Jobs(ContextApplication):
             dry_run=dry_run,
         )
         return self.commit(run)
+
+    def request_manual_run(
+        self,
+        brand_id: UUID,
+        job_name: str,
+        *,
+        requested_by: str,
+        as_of: date,
+        waiting: int,
+        variables: dict[str, str] | None = None,
+        filters: dict[str, str] | None = None,
+        batch_size: int | None = None,
+        dry_run: bool = False,
+    ) -> CommandResult:
+        """A person's run of a job; RunQueueFull (429) when `waiting` of the brand's manual runs of it are already
+        queued and that is the bound (the caller counts them under a lock, so concurrent requests cannot overshoot)."""
+        self.definition(job_name)
+        if waiting >= MAX_QUEUED_MANUAL_RUNS:
+            raise RunQueueFull(
+                f"{waiting} manual runs of {job_name} are already waiting for this brand (at most "
+                f"{MAX_QUEUED_MANUAL_RUNS}); try again once one has started",
+                retry_after=QUEUE_RETRY_AFTER,
+                queued=waiting,
+                limit=MAX_QUEUED_MANUAL_RUNS,
+            )
+        return self.request_run(
+            brand_id,
+            job_name,
+            trigger="manual",
+            requested_by=requested_by,
+            as_of=as_of,
+            variables=variables,
+            filters=filters,
+            batch_size=batch_size,
+            dry_run=dry_run,
+        )
 
     def lane(self, job_name: str) -> str:
         """The lane a job's runs queue in (its own name for a job no longer registered)."""

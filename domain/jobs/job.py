@@ -67,6 +67,14 @@ class RunQueueFull(Throttled):
     """Raised when a brand already has as many manual runs of a job waiting as it may."""
 
 
+#: Manual runs of one job a brand may have waiting (requested or retrying) at once; one more is a 429. Enough for
+#: a person's reruns; a client in a loop cannot pile up a queue (the scheduler is fair across brands, but a
+#: brand's own runs of one job still run one at a time).
+MAX_QUEUED_MANUAL_RUNS = 5
+#: Seconds a client told 429 waits before asking again (a queued run usually starts within seconds).
+QUEUE_RETRY_AFTER = 30
+
+
 class JobNotFound(NotFound):
     """Raised when no job is registered under the name."""
 

@@ -14,7 +14,7 @@ Run alone with `python -m tests.benchmarks.notices [--quick] [--only sync|querie
    written another way, or by name alone) and the rest to strangers. Both
    sources are connected as the API connects them, every projection runner
    follows (`start_projection_runners`, as in the worker process), and one
-   sync per source is requested (`request_sync`) and executed as the
+   sync per source is requested (`SyncRequests.request`) and executed as the
    scheduler does (`Scheduler.execute(job_run_id(...))`, pages of 500); the
    clock runs until the read models have caught up with the last event.
    Printed: notices/s and total time, pages, matched share and band
@@ -86,9 +86,10 @@ from adapters.mailer import MailSettings
 from adapters.postgres import Database
 from adapters.softmedia import SoftmediaClient
 from adapters.softmedia_simulator import Dataset, SimBorrower, SoftmediaSimulator
+from api.services.notice_syncs import SyncRequests
 from domain.jobs.job import RunStatus
 from domain.notices.notice import Notice
-from domain.notices.triggering import job_run_id, request_sync
+from domain.notices.triggering import job_run_id
 from domain.shared.aggregate import acting_as
 from domain.shared.values import mask_pan
 from projections.customers import CustomerDirectory
@@ -400,7 +401,7 @@ def _sync_all(
 
     with Ticker(progress), _instrumented(platform, meter):
         for company, source_id in sources.items():
-            run_id = request_sync(platform, brand_id, source_id, trigger="manual", requested_by="bench")
+            run_id = platform.port(SyncRequests).request(brand_id, source_id, trigger="manual", requested_by="bench")
             began = time.perf_counter()
             Scheduler(platform, JOB_HANDLERS).execute(job_run_id(run_id))
             seconds += time.perf_counter() - began

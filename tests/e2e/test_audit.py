@@ -12,6 +12,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.customers.application import Customers
+from domain.identity.application import Identity
 from tests.conftest import make_tenant
 from tests.support import ROOT
 
@@ -116,7 +118,7 @@ def test_audit_trail_finds_actions_by_actor_type_record_and_time(client: Any, pl
         "/api/v1/customers", json={"name": "Trail Borrower", "phone": "9812345690"}, headers=tenant.auth
     ).json()["id"]
     client.patch(f"/api/v1/customers/{customer_id}", json={"email": "trail@example.in"}, headers=tenant.auth)
-    platform.engine.wait_for("activity_customers", platform.engine.head("customers"))
+    assert platform.engine.wait_for(f"activity_{Customers.name}", platform.engine.head(Customers.name))
     end = _instant()
     params = {"aggregate_type": "customer", "aggregate_id": customer_id, "from": start, "to": end}
     items = client.get("/api/v1/audit/trail", params=params, headers=tenant.auth).json()["items"]
@@ -154,7 +156,7 @@ def test_replay_never_shows_credentials(client: Any, platform: Any) -> None:
 
     tenant = make_tenant(platform)
     email = f"audited-{uuid.uuid4().hex[:6]}@lender.in"
-    staff_id = platform.identity.create_staff(tenant.brand_id, email, "Audited Staff", ["admin"], PASSWORD).id
+    staff_id = platform.get(Identity).create_staff(tenant.brand_id, email, "Audited Staff", ["admin"], PASSWORD).id
     history = client.get(f"/api/v1/audit/staff_user/{staff_id}/history", headers=tenant.auth)
     state = client.get(
         f"/api/v1/audit/staff/{staff_id}/state", params={"as_of": datetime.now(UTC).isoformat()}, headers=tenant.auth

@@ -12,6 +12,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
+from domain.customers.application import Customers
+from domain.identity.application import Identity
+from projections.identity import IdentityQueries
 from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 
@@ -52,7 +55,7 @@ def test_auditor_replays_a_borrower_in_the_portal(
     server: str, browser: Any, staff: tuple[Any, str], client: Any, platform: Any
 ) -> None:
     tenant, email = staff
-    tz = str(platform.identity.brand(tenant.brand_id).timezone)
+    tz = str(platform.get(Identity).brand(tenant.brand_id).timezone)
 
     # A borrower created, its email changed, an alternate phone added, through the API with the tenant's key.
     before_anything = _instant()
@@ -69,8 +72,8 @@ def test_auditor_replays_a_borrower_in_the_portal(
         f"/api/v1/customers/{customer_id}/alternate-phones", json={"phone": "098123-45671"}, headers=tenant.auth
     )
     assert added.status_code in (200, 201), added.text
-    platform.engine.wait_for("customers", platform.engine.head("customers"))
-    platform.engine.wait_for("activity_customers", platform.engine.head("customers"))
+    assert platform.engine.wait_for(Customers.name, platform.engine.head(Customers.name))
+    assert platform.engine.wait_for(f"activity_{Customers.name}", platform.engine.head(Customers.name))
 
     api_history = client.get(f"/api/v1/audit/customer/{customer_id}/history", headers=tenant.auth).json()["events"]
     assert [(e["version"], e["event"]) for e in api_history] == [
@@ -262,7 +265,7 @@ def test_auditor_replays_a_borrower_in_the_portal(
     page.wait_for_url("**/customers/*")
     portal_borrower = page.url.rsplit("/", 1)[1]
     assert portal_borrower != "new"
-    platform.engine.wait_for("activity_customers", platform.engine.head("customers"))
+    assert platform.engine.wait_for(f"activity_{Customers.name}", platform.engine.head(Customers.name))
     page.goto(f"{server}/audit")
     page.select_option("#trail-filters select[name=actor]", label="Priya Ops")
     page.click("#trail-filters button[type=submit]")
@@ -283,8 +286,8 @@ def test_auditor_replays_a_borrower_in_the_portal(
     assert "Enter the record's id" in page.locator("#open-error").inner_text()
 
     # A staff member's own record (created, then signed in): the password hash is never shown.
-    platform.engine.wait_for("identity", platform.engine.head("identity"))
-    staff_id = platform.identity_queries.staff_list(tenant.brand_id, email).items[0].id
+    assert platform.engine.wait_for(Identity.name, platform.engine.head(Identity.name))
+    staff_id = platform.get(IdentityQueries).staff_list(tenant.brand_id, email).items[0].id
     page.goto(f"{server}/audit/staff/{staff_id}")
     assert _timeline(page)[0] == ("1", "Created") and ("2", "LoggedIn") in _timeline(page)
     assert (
@@ -296,8 +299,8 @@ def test_auditor_replays_a_borrower_in_the_portal(
     # Staff of another brand get the 404 page for the record, and nothing of it in their trail or the API.
     other = make_tenant(platform)
     other_email = f"aud-{uuid.uuid4().hex[:8]}@lender.in"
-    platform.identity.create_staff(other.brand_id, other_email, "Arjun Other", ["admin"], PASSWORD)
-    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    platform.get(Identity).create_staff(other.brand_id, other_email, "Arjun Other", ["admin"], PASSWORD)
+    assert platform.engine.wait_for(Identity.name, platform.engine.head(Identity.name))
     context = browser.new_context()
     stranger = context.new_page()
     login(stranger, server, other_email)
@@ -311,8 +314,8 @@ def test_auditor_replays_a_borrower_in_the_portal(
 
     # Without AUDIT_REPLAY: no nav link, no link on Customer 360, and the pages are forbidden.
     seller = f"sales-{uuid.uuid4().hex[:6]}@lender.in"
-    platform.identity.create_staff(tenant.brand_id, seller, "Sunil Sales", ["sales"], PASSWORD)
-    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    platform.get(Identity).create_staff(tenant.brand_id, seller, "Sunil Sales", ["sales"], PASSWORD)
+    assert platform.engine.wait_for(Identity.name, platform.engine.head(Identity.name))
     context = browser.new_context()
     sales = context.new_page()
     login(sales, server, seller)

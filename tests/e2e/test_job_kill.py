@@ -25,6 +25,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from adapters.mail_sink import free_port
+from domain.covenants.application import Covenants
+from domain.jobs.application import Jobs
 from tests.conftest import make_tenant
 from tests.e2e.test_covenants import _borrower, _covenant, _run
 from tests.support import ROOT
@@ -118,7 +120,7 @@ def test_a_worker_killed_mid_send_is_recovered_by_the_next_worker_without_duplic
         if first.poll() is None:
             first.kill()
     assert len(server.messages) == KILL_AT
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
     assert _run_status(client, tenant, run_id)["status"] == "running"  # as the dead worker left it
 
     second, _ = _worker(dsn, smtp_port, log)
@@ -134,7 +136,7 @@ def test_a_worker_killed_mid_send_is_recovered_by_the_next_worker_without_duplic
     delivered = [m["To"] for m in server.messages]
     assert sorted(delivered) == sorted(recipients), "every borrower gets exactly one reminder"
     assert len({m["Message-ID"] for m in server.messages}) == BORROWERS
-    platform.engine.wait_for("covenants", platform.engine.head("covenants"))
+    assert platform.engine.wait_for(Covenants.name, platform.engine.head(Covenants.name))
     notices = client.get("/api/v1/covenant-notices", params={"limit": 50}, headers=tenant.auth).json()["items"]
     assert {n["status"] for n in notices} == {"sent"} and len(notices) == BORROWERS
     presumed = [n for n in notices if n["error"] and "presumed" in n["error"]]

@@ -11,7 +11,11 @@ from typing import Any
 import pytest
 
 from adapters.softmedia_simulator import Dataset, SoftmediaSimulator
-from api.routes.jobs import MAX_QUEUED_MANUAL_RUNS
+from domain.covenants.application import Covenants
+from domain.identity.application import Identity
+from domain.jobs.application import Jobs
+from domain.jobs.job import MAX_QUEUED_MANUAL_RUNS
+from domain.notices.application import Notices
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_covenants import _borrower, _covenant, _evaluations, _mail_to, _run, hold_business_date
 from tests.e2e.test_notices import TOKEN, _item, _source
@@ -20,7 +24,7 @@ from workers.runtime import scheduler_for
 
 def _execute(client: Any, platform: Any, tenant: Tenant, run_id: str) -> dict[str, Any]:
     scheduler_for(platform).execute(run_id)
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
     return dict(client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())
 
 
@@ -70,7 +74,7 @@ def test_a_dry_run_into_the_future_reports_what_evaluation_would_open_and_writes
     client: Any, platform: Any
 ) -> None:
     tenant = make_tenant(platform)
-    today = platform.identity.business_date(tenant.brand_id)
+    today = platform.get(Identity).business_date(tenant.brand_id)
     covenant = _covenant(
         client,
         tenant,
@@ -79,7 +83,7 @@ def test_a_dry_run_into_the_future_reports_what_evaluation_would_open_and_writes
         first_due_date=(today + timedelta(days=40)).isoformat(),
         expiry_date=(today + timedelta(days=3 * 365)).isoformat(),
     )
-    before = platform.engine.head("covenants")
+    before = platform.engine.head(Covenants.name)
     accepted = client.post(
         "/api/v1/jobs/covenant-evaluation/runs", json={"as_of": "2199-03-29", "dry_run": True}, headers=tenant.auth
     )
@@ -88,7 +92,7 @@ def test_a_dry_run_into_the_future_reports_what_evaluation_would_open_and_writes
     assert run["status"] == "succeeded" and run["dry_run"] is True and run["as_of"] == "2199-03-29"
     # Every monthly cycle up to expiry would open (35 or 36 of them, by where today falls in the month).
     assert run["processed"] == 1 and run["succeeded"] >= 35, run
-    assert platform.engine.head("covenants") == before
+    assert platform.engine.head(Covenants.name) == before
     assert _evaluations(client, tenant, covenant["id"]) == []
     assert (
         client.get(f"/api/v1/covenants/{covenant['id']}", headers=tenant.auth).json()["next_due_date"]
@@ -107,7 +111,7 @@ def test_a_dry_run_of_notification_counts_overdue_records_notices_and_emails_and
     real = client.post("/api/v1/jobs/covenant-notification/runs", json={"as_of": "2024-07-10"}, headers=tenant.auth)
     assert real.status_code == 422 and real.json()["errors"][0]["field"] == "as_of"
 
-    before = platform.engine.head("covenants")
+    before = platform.engine.head(Covenants.name)
     accepted = client.post(
         "/api/v1/jobs/covenant-notification/runs", json={"as_of": "2024-07-10", "dry_run": True}, headers=tenant.auth
     )
@@ -115,7 +119,7 @@ def test_a_dry_run_of_notification_counts_overdue_records_notices_and_emails_and
     run = _execute(client, platform, tenant, accepted.json()["run_id"])
     # Due 30 June + 5 days grace: overdue by 10 July (1), its overdue notice (1), that email (1); no reminder.
     assert (run["status"], run["dry_run"], run["succeeded"]) == ("succeeded", True, 3), run
-    assert platform.engine.head("covenants") == before
+    assert platform.engine.head(Covenants.name) == before
     assert _mail_to(mail_sink, email) == []
     assert [r["status"] for r in _evaluations(client, tenant, covenant["id"])] == [record["status"]] == ["open"]
 
@@ -164,7 +168,7 @@ def test_a_burst_of_parallel_run_requests_queues_exactly_the_bound(client: Any, 
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(post, range(16)))
     assert statuses.count(202) == MAX_QUEUED_MANUAL_RUNS and statuses.count(429) == 16 - MAX_QUEUED_MANUAL_RUNS
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
     assert (
         len(client.get("/api/v1/jobs/housekeeping/runs", headers=tenant.auth).json()["items"]) == MAX_QUEUED_MANUAL_RUNS
     )
@@ -220,7 +224,7 @@ def test_a_manual_notice_sync_run_syncs_every_source_or_the_one_named(
     for run_id in run_ids:
         run = _execute(client, platform, tenant, run_id)
         assert (run["status"], run["trigger"], run["processed"]) == ("succeeded", "manual", 1), run
-    platform.engine.wait_for("notices", platform.engine.head("notices"))
+    assert platform.engine.wait_for(Notices.name, platform.engine.head(Notices.name))
     notices = client.get("/api/v1/notices/overdue", headers=tenant.auth).json()["items"]
     assert sorted(n["source_notice_id"] for n in notices) == ["K1", "S1"]
 

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from domain.jobs.application import JobDefinition
+from domain.identity.application import Identity
+from domain.jobs.application import JobDefinition, Jobs
 from domain.jobs.job import BatchCounts, JobRun, JobSettings, RunStatus
+from projections.jobs import JobRunQueries
 from tests.conftest import make_tenant
 from workers.scheduler import Scheduler, SchedulerPort
 
@@ -35,20 +37,20 @@ class Flaky:
 @pytest.fixture(autouse=True)
 def _forget_test_jobs(platform: Any) -> Iterator[None]:
     """Jobs registered by a test leave the shared platform's catalogue afterwards."""
-    before = set(platform.jobs.catalogue)
+    before = set(platform.get(Jobs).catalogue)
     yield
-    for name in set(platform.jobs.catalogue) - before:
-        del platform.jobs.catalogue[name]
+    for name in set(platform.get(Jobs).catalogue) - before:
+        del platform.get(Jobs).catalogue[name]
 
 
 def _hold_business_date(platform: Any, tenant: Any, day: date) -> None:
     """Operate the brand as of `day`, so its runs may be dated then."""
-    result, _ = platform.identity.change_configuration(tenant.brand_id, {"business_date": day.isoformat()})
-    platform.engine.wait_for("identity", result.position)
+    result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {"business_date": day.isoformat()})
+    assert platform.engine.wait_for(Identity.name, result.position)
 
 
 def _register(platform: Any, name: str, cron: str | None = None) -> None:
-    platform.jobs.register(
+    platform.get(Jobs).register(
         JobDefinition(
             name,
             name.title(),
@@ -65,7 +67,7 @@ def test_manual_run_retries_then_succeeds_with_history(platform: Any, tenant: An
     handler = Flaky(failures=1)
     scheduler = Scheduler(platform.port(SchedulerPort), {name: handler})
     _hold_business_date(platform, tenant, date(2026, 11, 1))
-    result = platform.jobs.request_run(
+    result = platform.get(Jobs).request_run(
         tenant.brand_id,
         name,
         trigger="manual",
@@ -73,18 +75,18 @@ def test_manual_run_retries_then_succeeds_with_history(platform: Any, tenant: An
         as_of=date(2026, 11, 1),
         filters={"company": "acme"},
     )
-    platform.engine.wait_for("jobs", result.position)
+    assert platform.engine.wait_for(Jobs.name, result.position)
     scheduler.execute(result.id)
-    run = platform.jobs.run(tenant.brand_id, result.id)
+    run = platform.get(Jobs).run(tenant.brand_id, result.id)
     assert run.status == RunStatus.RETRYING and "transient failure 1" in (run.error or "")
     scheduler.execute(result.id)
-    run = platform.jobs.run(tenant.brand_id, result.id)
+    run = platform.get(Jobs).run(tenant.brand_id, result.id)
     assert run.status == RunStatus.SUCCEEDED and run.attempt == 2
     assert run.settings.filters == {"company": "acme"} and run.settings.variables["as_of"] == "2026-11-01"
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
-    view = platform.job_queries.run(tenant.brand_id, result.id)
+    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    view = platform.get(JobRunQueries).run(tenant.brand_id, result.id)
     assert (view.status, view.attempt, view.batches, view.processed) == ("succeeded", 2, 4, 6)
-    assert platform.job_queries.run(uuid.uuid4(), result.id) is None  # invisible to another brand
+    assert platform.get(JobRunQueries).run(uuid.uuid4(), result.id) is None  # invisible to another brand
 
 
 def test_run_fails_for_good_after_its_retries(platform: Any, tenant: Any) -> None:
@@ -92,12 +94,12 @@ def test_run_fails_for_good_after_its_retries(platform: Any, tenant: Any) -> Non
     _register(platform, name)
     scheduler = Scheduler(platform.port(SchedulerPort), {name: Flaky(failures=99)})
     _hold_business_date(platform, tenant, date(2026, 11, 1))
-    result = platform.jobs.request_run(
+    result = platform.get(Jobs).request_run(
         tenant.brand_id, name, trigger="manual", requested_by="test", as_of=date(2026, 11, 1)
     )
     for _ in range(4):
         scheduler.execute(result.id)
-    run = platform.jobs.run(tenant.brand_id, result.id)
+    run = platform.get(Jobs).run(tenant.brand_id, result.id)
     assert run.status == RunStatus.FAILED and run.attempt == 3
 
 
@@ -106,7 +108,7 @@ def test_a_cron_slot_produces_one_run_however_often_it_fires(platform: Any, tena
     _register(platform, name, cron="*/5 * * * *")
     _hold_business_date(platform, tenant, date(2026, 11, 22))
     slot = datetime(2026, 11, 22, 10, 5, tzinfo=UTC)
-    first = platform.jobs.request_run(
+    first = platform.get(Jobs).request_run(
         tenant.brand_id,
         name,
         trigger="schedule",
@@ -114,7 +116,7 @@ def test_a_cron_slot_produces_one_run_however_often_it_fires(platform: Any, tena
         as_of=date(2026, 11, 22),
         scheduled_for=slot,
     )
-    again = platform.jobs.request_run(
+    again = platform.get(Jobs).request_run(
         tenant.brand_id,
         name,
         trigger="schedule",
@@ -136,8 +138,8 @@ def test_scheduler_fires_the_latest_missed_slot_once(platform: Any, tenant: Any)
     # Hourly at :00 in Asia/Kolkata is :30 UTC: the 10:30, 11:30 and 12:30 slots were missed.
     scheduler.fire_due_slots(start + timedelta(hours=3, minutes=10))
     scheduler.fire_due_slots(start + timedelta(hours=3, minutes=20))
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
-    runs = platform.job_queries.history(tenant.brand_id, name).items
+    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    runs = platform.get(JobRunQueries).history(tenant.brand_id, name).items
     assert [(r.trigger, r.as_of) for r in runs] == [("schedule", date(2026, 11, 22))]
     assert platform.ops.last_slot(tenant.brand_id, name) == datetime(2026, 11, 22, 12, 30, tzinfo=UTC)
 
@@ -191,7 +193,7 @@ class Gate:
 
 
 def _request(platform: Any, brand_id: Any, name: str, day: date) -> Any:
-    return platform.jobs.request_run(brand_id, name, trigger="manual", requested_by="test", as_of=day).id
+    return platform.get(Jobs).request_run(brand_id, name, trigger="manual", requested_by="test", as_of=day).id
 
 
 def test_a_brand_with_many_queued_runs_does_not_hold_up_another_brands_run(platform: Any) -> None:
@@ -201,13 +203,13 @@ def test_a_brand_with_many_queued_runs_does_not_hold_up_another_brands_run(platf
     names = [f"gate{i}-{suffix}" for i in range(5)]
     lanes = {name: name for name in names[:3]} | {name: f"shared-{suffix}" for name in names[3:]}
     for name in names:
-        platform.jobs.register(
+        platform.get(Jobs).register(
             JobDefinition(name, name, "blocks", JobSettings(cron=None, retry_count=0), lane=lanes[name])
         )
     quick = f"quick-{suffix}"
     _register(platform, quick)
     a, b = make_tenant(platform), make_tenant(platform)
-    day = platform.identity.business_date(a.brand_id)
+    day = platform.get(Identity).business_date(a.brand_id)
     gate = Gate(lanes)
     b_done = threading.Event()
 
@@ -217,7 +219,7 @@ def test_a_brand_with_many_queued_runs_does_not_hold_up_another_brands_run(platf
 
     a_runs = [_request(platform, a.brand_id, names[i % 5], day) for i in range(40)]
     b_run = _request(platform, b.brand_id, quick, day)
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
 
     scheduler = DispatchOnly(
         platform.port(SchedulerPort), {quick: quick_job, **dict.fromkeys(names, gate)}, interval=0.2, workers=4
@@ -226,7 +228,7 @@ def test_a_brand_with_many_queued_runs_does_not_hold_up_another_brands_run(platf
     try:
         assert b_done.wait(timeout=20), "brand B's run waited behind brand A's queue"
         deadline = time.monotonic() + 10
-        while platform.jobs.run(b.brand_id, b_run).status != RunStatus.SUCCEEDED:
+        while platform.get(Jobs).run(b.brand_id, b_run).status != RunStatus.SUCCEEDED:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         # A's jobs run in parallel, on all executors but one (kept free for a brand that asks next).
@@ -246,7 +248,7 @@ def test_a_brand_with_many_queued_runs_does_not_hold_up_another_brands_run(platf
     assert gate.brand_peak[a.brand_id] == 3, "one executor stays free for other brands"
     assert max(gate.peak.values()) == 1, "a lane ran two runs at once"
     assert gate.peak[(a.brand_id, f"shared-{suffix}")] == 1
-    statuses = {platform.jobs.run(a.brand_id, run_id).status for run_id in a_runs}
+    statuses = {platform.get(Jobs).run(a.brand_id, run_id).status for run_id in a_runs}
     assert statuses == {RunStatus.SUCCEEDED}
 
 
@@ -255,7 +257,7 @@ def test_runs_are_handed_out_brand_by_brand_in_turn(platform: Any) -> None:
     name = "turn-" + uuid.uuid4().hex[:6]
     _register(platform, name)
     brands = [make_tenant(platform) for _ in range(3)]
-    day = platform.identity.business_date(brands[0].brand_id)
+    day = platform.get(Identity).business_date(brands[0].brand_id)
     order: list[Any] = []
 
     def record(run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
@@ -264,7 +266,7 @@ def test_runs_are_handed_out_brand_by_brand_in_turn(platform: Any) -> None:
 
     for tenant in (brands[0], brands[0], brands[0], brands[1], brands[2]):
         _request(platform, tenant.brand_id, name, day)
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
     scheduler = DispatchOnly(platform.port(SchedulerPort), {name: record}, interval=0.1, workers=1)
     scheduler.start()
     try:
@@ -287,8 +289,8 @@ def test_a_scheduled_run_of_a_brand_held_at_a_past_date_runs_as_of_that_date(pla
     start = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     scheduler.fire_due_slots(start)
     scheduler.fire_due_slots(start + timedelta(hours=1))
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
-    (run,) = platform.job_queries.history(tenant.brand_id, name).items
+    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    (run,) = platform.get(JobRunQueries).history(tenant.brand_id, name).items
     assert (run.trigger, run.as_of) == ("schedule", date(2026, 11, 20))
 
 
@@ -298,15 +300,15 @@ def test_one_brands_unusable_schedule_does_not_stop_the_others(platform: Any, te
     _register(platform, name, cron="0 * * * *")
     broken = make_tenant(platform)
     legacy = JobSettings.model_validate({**JobSettings(cron=None).model_dump(), "cron": "* * * * * *"})
-    config = platform.jobs.find(platform.jobs._config_id(broken.brand_id, name))
+    config = platform.get(Jobs).find(platform.get(Jobs)._config_id(broken.brand_id, name))
     assert config is None
     from domain.jobs.job import JobConfiguration
     from domain.shared.aggregate import with_id
 
-    platform.jobs.commit(
+    platform.get(Jobs).commit(
         with_id(
             JobConfiguration,
-            platform.jobs._config_id(broken.brand_id, name),
+            platform.get(Jobs)._config_id(broken.brand_id, name),
             brand_id=broken.brand_id,
             job_name=name,
             settings=legacy,
@@ -318,6 +320,6 @@ def test_one_brands_unusable_schedule_does_not_stop_the_others(platform: Any, te
     start = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     scheduler.fire_due_slots(start)
     scheduler.fire_due_slots(start + timedelta(hours=1))
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
-    assert len(platform.job_queries.history(tenant.brand_id, name).items) == 1
-    assert platform.job_queries.history(broken.brand_id, name).items == []
+    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    assert len(platform.get(JobRunQueries).history(tenant.brand_id, name).items) == 1
+    assert platform.get(JobRunQueries).history(broken.brand_id, name).items == []

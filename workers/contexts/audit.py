@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api import portal_audit
-from api.routes import audit
+from api.pages import audit as pages
+from api.routes import activity, audit
 from api.web import NavItem
 from domain.identity.permissions import Permission
 from projections.activity import ActivityQueries
@@ -15,8 +15,8 @@ CONTEXT: BoundedContext[Any] = BoundedContext(
     application=None,
     label="audit",
     queries=(ActivityQueries,),
-    endpoints=audit.ENDPOINTS,
-    routes=portal_audit.ROUTES,
+    endpoints=(*audit.ENDPOINTS, *activity.ENDPOINTS),
+    pages=pages.PAGES,
     nav=(NavItem("Audit", "/audit", "audit", Permission.AUDIT_REPLAY, 110),),
     permissions=(Permission.AUDIT_REPLAY,),
 )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from api import portal
-from api.routes import jobs
+from api.pages import jobs as pages
+from api.routes import jobs as routes
 from api.web import NavItem
 from domain.identity.application import Identity
 from domain.identity.permissions import Permission
@@ -28,9 +28,9 @@ CONTEXT = BoundedContext(
     build=_jobs,
     queries=(JobRunQueries,),
     projections=(JobRunHistory(),),
-    endpoints=jobs.ENDPOINTS,
-    routes=portal.JOB_ROUTES,
-    jobs=(Job(housekeeping.DEFINITION, housekeeping.run),),
+    endpoints=routes.ENDPOINTS,
+    pages=pages.PAGES,
+    jobs=(Job(housekeeping.DEFINITION, housekeeping.run, housekeeping.HousekeepingPort),),
     nav=(NavItem("Jobs", "/jobs", "jobs", Permission.JOBS, 90),),
     permissions=(Permission.JOBS,),
     audited=(JobConfiguration, JobRun),

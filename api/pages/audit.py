@@ -1,31 +1,45 @@
 """Portal pages for auditors: the audit trail (who did what, when) and a record's replay (every event, the state as
-of any instant, what changed between two instants), over `platform.audit` and the activity log."""
+of any instant, what changed between two instants), over auditor replay and the activity log."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
-from api.portal import page
-from api.portal_admin import _uuid
-from api.portal_notices import _who
-from api.web import keyset_page, local_time, not_found, render, templates
-from domain.audit.replay import AuditedType, AuditTargetNotFound, snake
-from domain.identity.application import Principal
+from api.pages.actors import actor_names
+from api.web import Page, keyset_page, local_time, not_found, pages, render, templates
+from domain.audit.replay import AuditedType, AuditReplay, AuditTargetNotFound, snake
+from domain.identity.application import Identity, Principal
 from domain.identity.permissions import Level, Permission
 from domain.shared.aggregate import SECRET_FIELDS
+from domain.shared.clock import Clock
 from domain.shared.errors import InvalidValue
-from projections.keyset import Page
+from projections.activity import ActivityQueries
+from projections.identity import IdentityQueries
+from projections.keyset import Page as ListPage
 
 READ = (Permission.AUDIT_REPLAY, Level.READ)
+
+
+@dataclass(frozen=True)
+class AuditPagesPort:
+    """What the audit pages use: replay, the activity trail, and the staff and API keys that name its actors."""
+
+    replay: AuditReplay
+    activity: ActivityQueries
+    identity: Identity
+    identity_queries: IdentityQueries
+    clock: Clock
+
 
 TRAIL_PAGE = 50
 #: Event fields the portal never shows, even to auditors: hashes of passwords, API key secrets and invite codes.
@@ -134,21 +148,27 @@ templates.filters["type_label"] = type_label
 templates.filters["visible"] = visible
 
 
-def _types(platform: Any) -> list[str]:
-    return sorted(platform.audit.types)
+def _types(port: AuditPagesPort) -> list[str]:
+    return sorted(port.replay.types)
+
+
+def _record_id(raw: str) -> UUID | None:
+    try:
+        return UUID(raw)
+    except ValueError:
+        return None
 
 
 # The audit trail --------------------------------------------------------------------------------------------
 
 
-@page(READ)
-async def trail(request: Request, platform: Any, principal: Principal) -> Response:
-    return await _trail(request, platform, principal)
+async def trail(request: Request, port: AuditPagesPort, principal: Principal) -> Response:
+    return await _trail(request, port, principal)
 
 
 async def _trail(
     request: Request,
-    platform: Any,
+    port: AuditPagesPort,
     principal: Principal,
     open_error: str | None = None,
     open_values: dict[str, str] | None = None,
@@ -162,11 +182,11 @@ async def _trail(
     audited: AuditedType | None = None
     if type_name:
         try:
-            audited = platform.audit.resolve(type_name)
+            audited = port.replay.resolve(type_name)
         except InvalidValue:
             errors.append(f"Record type: “{type_name[:40]}” is not a type of record that can be audited.")
     raw_id = (params.get("aggregate_id") or "").strip()[:60]
-    aggregate_id = _uuid(raw_id) if raw_id else None
+    aggregate_id = _record_id(raw_id) if raw_id else None
     if raw_id and aggregate_id is None:
         errors.append("Record id: not a record id (ids look like 3f2b8c4e-1d2a-4b5c-9e8f-0a1b2c3d4e5f).")
     since = _instant_param(request, "from", "From", errors)
@@ -178,26 +198,27 @@ async def _trail(
     except ValueError:
         limit = TRAIL_PAGE
 
-    filters = {
-        "actor": actor,
-        "aggregate_type": audited.cls.__name__ if audited else None,
-        "aggregate_id": aggregate_id,
-        "since": since,
-        "until": until,
-    }
+    aggregate_type = audited.cls.__name__ if audited else None
+
+    def entries(cursor: str | None) -> ListPage:
+        return port.activity.entries(
+            principal.brand_id,
+            actor=actor,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            since=since,
+            until=until,
+            cursor=cursor,
+            limit=limit,
+        )
 
     def load() -> dict[str, Any]:
-        rows = Page(items=[], next_cursor=None)
-        if not errors:
-            rows = keyset_page(
-                request,
-                lambda cursor: platform.activity_queries.entries(
-                    principal.brand_id, cursor=cursor, limit=limit, **filters
-                ),
-            )
-        names = _who(platform, principal.brand_id, {r.actor for r in rows.items} | ({actor} if actor else set()))
-        staff = platform.identity_queries.staff_list(principal.brand_id, None, None, 200).items
-        keys = platform.identity_queries.api_keys(principal.brand_id)
+        rows = keyset_page(request, entries) if not errors else ListPage(items=[], next_cursor=None)
+        names = actor_names(
+            port.identity, principal.brand_id, {r.actor for r in rows.items} | ({actor} if actor else set())
+        )
+        staff = port.identity_queries.staff_list(principal.brand_id, None, None, 200).items
+        keys = port.identity_queries.api_keys(principal.brand_id)
         options = [
             ("Staff", [(f"staff:{s.id}", s.name) for s in staff]),
             ("API keys", [(f"apikey:{k.id}", f"{k.label} ({k.role})") for k in keys]),
@@ -224,7 +245,7 @@ async def _trail(
     links = {
         row.aggregate_type: snake(row.aggregate_type)
         for row in data["rows"].items
-        if snake(row.aggregate_type) in platform.audit.types
+        if snake(row.aggregate_type) in port.replay.types
     }
     return render(
         request,
@@ -232,7 +253,7 @@ async def _trail(
         422 if errors else status,
         principal=principal,
         nav="audit",
-        types=_types(platform),
+        types=_types(port),
         errors=errors,
         form={
             "actor": actor or "",
@@ -251,31 +272,29 @@ async def _trail(
     )
 
 
-@page(READ)
-async def open_record(request: Request, platform: Any, principal: Principal) -> Response:
+async def open_record(request: Request, port: AuditPagesPort, principal: Principal) -> Response:
     """The "Open a record" form: to the record's replay page, or back to the trail saying what is wrong."""
     type_name = (request.query_params.get("type") or "").strip()[:60]
     raw_id = (request.query_params.get("id") or "").strip()[:60]
     values = {"type": type_name, "id": raw_id}
     try:
-        audited = platform.audit.resolve(type_name or "-")
+        audited = port.replay.resolve(type_name or "-")
     except InvalidValue:
-        return await _trail(request, platform, principal, "Choose a type of record.", values, 422)
-    record_id = _uuid(raw_id)
+        return await _trail(request, port, principal, "Choose a type of record.", values, 422)
+    record_id = _record_id(raw_id)
     if record_id is None:
         message = "Enter the record's id (ids look like 3f2b8c4e-1d2a-4b5c-9e8f-0a1b2c3d4e5f)."
-        return await _trail(request, platform, principal, message, values, 422)
+        return await _trail(request, port, principal, message, values, 422)
     return RedirectResponse(f"/audit/{audited.name}/{record_id}", status_code=303)
 
 
 # A record's replay ------------------------------------------------------------------------------------------
 
 
-@page(READ)
-async def replay(request: Request, platform: Any, principal: Principal) -> Response:
+async def replay(request: Request, port: AuditPagesPort, principal: Principal) -> Response:
     raw_type = request.path_params["aggregate_type"]
     try:
-        audited: AuditedType = platform.audit.resolve(raw_type)
+        audited: AuditedType = port.replay.resolve(raw_type)
     except InvalidValue:
         return render(
             request,
@@ -284,10 +303,10 @@ async def replay(request: Request, platform: Any, principal: Principal) -> Respo
             principal=principal,
             nav="audit",
             unknown_type=raw_type[:60],
-            types=_types(platform),
+            types=_types(port),
             raw_id=request.path_params["aggregate_id"][:60],
         )
-    aggregate_id = _uuid(request.path_params["aggregate_id"])
+    aggregate_id = _record_id(request.path_params["aggregate_id"])
     if aggregate_id is None:
         return await not_found(request)
 
@@ -295,7 +314,7 @@ async def replay(request: Request, platform: Any, principal: Principal) -> Respo
     as_of = _instant_param(request, "as_of", "As of", errors)
     start = _instant_param(request, "from", "Compare with", errors)
     end = _instant_param(request, "to", "Against", errors)
-    now = platform.clock.now()
+    now = port.clock.now()
     defaulted = as_of is None and end is None
     as_of = as_of or end or now
     if start is not None:
@@ -305,10 +324,10 @@ async def replay(request: Request, platform: Any, principal: Principal) -> Respo
     brand_id = principal.brand_id
 
     def load() -> dict[str, Any]:
-        history = platform.audit.history(audited.name, aggregate_id, brand_id)
-        state = platform.audit.state_as_of(audited.name, aggregate_id, brand_id, as_of)
-        diff = platform.audit.diff(audited.name, aggregate_id, brand_id, start, end) if start and end else None
-        actors = _who(platform, brand_id, {h.actor for h in history})
+        history = port.replay.history(audited.name, aggregate_id, brand_id)
+        state = port.replay.state_as_of(audited.name, aggregate_id, brand_id, as_of)
+        diff = port.replay.diff(audited.name, aggregate_id, brand_id, start, end) if start and end else None
+        actors = actor_names(port.identity, brand_id, {h.actor for h in history})
         return {"history": history, "state": state, "diff": diff, "actors": actors}
 
     try:
@@ -341,8 +360,11 @@ async def replay(request: Request, platform: Any, principal: Principal) -> Respo
     )
 
 
-ROUTES: list[Route] = [
-    Route("/audit", trail, methods=["GET"]),
-    Route("/audit/open", open_record, methods=["GET"]),
-    Route("/audit/{aggregate_type}/{aggregate_id}", replay, methods=["GET"]),
-]
+PAGES = pages(
+    AuditPagesPort,
+    [
+        Page("GET", "/audit", trail, READ),
+        Page("GET", "/audit/open", open_record, READ),
+        Page("GET", "/audit/{aggregate_type}/{aggregate_id}", replay, READ),
+    ],
+)

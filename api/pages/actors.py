@@ -1,0 +1,35 @@
+"""Display names of the actors recorded on events (`staff:<id>`, `apikey:<id>`, `job:<name>`), for portal pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+from domain.identity.api_key import ApiKey
+from domain.identity.application import Identity
+from domain.identity.staff import StaffUser
+
+
+def staff_and_key_names(identity: Identity, brand_id: UUID, actors: Iterable[str]) -> dict[str, str]:
+    """Names of the brand's staff and API keys among `actors`; other actors (and other brands') are left out."""
+    names: dict[str, str] = {}
+    for actor in actors:
+        kind, _, raw_id = actor.partition(":")
+        if kind not in ("staff", "apikey"):
+            continue
+        try:
+            found = identity.find(UUID(raw_id))
+        except ValueError:
+            continue
+        if kind == "staff" and isinstance(found, StaffUser) and found.brand_id == brand_id:
+            names[actor] = found.name
+        elif kind == "apikey" and isinstance(found, ApiKey) and found.brand_id == brand_id:
+            names[actor] = f"API key “{found.label}”"
+    return names
+
+
+def actor_names(identity: Identity, brand_id: UUID, actors: Iterable[str]) -> dict[str, str]:
+    """Names of staff and API keys, and `job:<name>` as "the <name> job"; others are shown as recorded."""
+    wanted = set(actors)
+    jobs = {a: f"the {a.partition(':')[2]} job" for a in wanted if a.startswith("job:")}
+    return jobs | staff_and_key_names(identity, brand_id, wanted - jobs.keys())

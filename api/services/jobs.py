@@ -1,0 +1,173 @@
+"""Jobs as staff see and start them: the job board (each job with the brand's settings and latest run) and manual
+runs - bounded per brand and job, and fanned out per source for the notice sync."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from uuid import UUID
+
+import structlog
+
+from api.services.notice_syncs import SyncRequests
+from domain.identity.application import Identity
+from domain.jobs.application import JobDefinition, Jobs, RunBell
+from domain.jobs.job import JobSettings
+from domain.notices.source import SourceNotFound, SyncAlreadyRunning
+from domain.notices.triggering import JOB as SYNC_JOB
+from domain.notices.triggering import job_run_id, manual_sync_source
+from domain.shared.clock import Clock
+from domain.shared.errors import InvalidValue
+from projections.engine import ProjectionEngine
+from projections.jobs import JobRunQueries, JobRunView, RunPage
+from projections.notices import NoticeQueries, Scope
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """A registered job with the brand's settings and its latest run."""
+
+    definition: JobDefinition
+    settings: JobSettings
+    last_run: JobRunView | None
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def title(self) -> str:
+        return self.definition.title
+
+    @property
+    def description(self) -> str:
+        return self.definition.description
+
+    @property
+    def filter_keys(self) -> list[str]:
+        return sorted(self.definition.filter_keys)
+
+
+@dataclass(frozen=True)
+class JobBoard:
+    """The registered jobs as a brand sees them: settings from the jobs context, latest runs from the read model."""
+
+    jobs: Jobs
+    queries: JobRunQueries
+
+    def all(self, brand_id: UUID) -> list[JobSummary]:
+        """Every registered job, by name."""
+        last = self.queries.last_runs(brand_id)
+        return [self._summary(brand_id, name, last.get(name)) for name in sorted(self.jobs.catalogue)]
+
+    def one(self, brand_id: UUID, name: str) -> JobSummary:
+        """One registered job (JobNotFound when none has the name)."""
+        return self._summary(brand_id, name, self.queries.last_runs(brand_id).get(name))
+
+    def history(self, brand_id: UUID, name: str, cursor: str | None, limit: int) -> RunPage:
+        """Runs of one registered job, newest first (JobNotFound when none has the name); keyset pages."""
+        self.jobs.definition(name)
+        return self.queries.history(brand_id, name, cursor, limit)
+
+    def _summary(self, brand_id: UUID, name: str, last: JobRunView | None) -> JobSummary:
+        return JobSummary(self.jobs.definition(name), self.jobs.settings(brand_id, name), last)
+
+
+@dataclass(frozen=True)
+class RunOrder:
+    """What a person asks of a manual run: the as-of date (None: the brand's business date), overrides, a dry run."""
+
+    as_of: date | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+    filters: Mapping[str, str] = field(default_factory=dict)
+    batch_size: int | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class RunsRequested:
+    """The job runs a manual request asked for, and the jobs position their read model shows them at."""
+
+    run_ids: list[UUID]
+    position: int
+
+
+@dataclass(frozen=True)
+class ManualRuns:
+    """Manual runs of any job, for the API and the portal alike."""
+
+    jobs: Jobs
+    queries: JobRunQueries
+    identity: Identity
+    engine: ProjectionEngine
+    notice_queries: NoticeQueries
+    clock: Clock
+    bell: RunBell
+    syncs: SyncRequests
+
+    def start(
+        self, brand_id: UUID, name: str, order: RunOrder, *, actor: str, companies: Sequence[str]
+    ) -> RunsRequested:
+        """Request a manual run of the job; RunQueueFull (429) when the brand already has as many of its manual runs
+        waiting as it may. A notice sync runs per source: `variables.source_id` names one, otherwise every enabled
+        source the caller may see (`companies`) is synced."""
+        self.jobs.definition(name)
+        if name == SYNC_JOB:
+            return self._sync(Scope(brand_id, tuple(c.upper() for c in companies)), actor, order)
+        as_of = order.as_of or self.identity.business_date(brand_id)
+        with self.queries.manual_request(brand_id, name) as waiting:
+            result = self.jobs.request_manual_run(
+                brand_id,
+                name,
+                requested_by=actor,
+                as_of=as_of,
+                waiting=waiting,
+                variables=dict(order.variables),
+                filters=dict(order.filters),
+                batch_size=order.batch_size,
+                dry_run=order.dry_run,
+            )
+            # Inside the lock, so the next request counts this run.
+            self._settle(result.position)
+        self.bell.ring()
+        return RunsRequested([result.id], result.position)
+
+    def _sync(self, scope: Scope, actor: str, order: RunOrder) -> RunsRequested:
+        """A manual notice sync: one sync run (and job run) per source, as the dashboard's sync button does."""
+        source_id = manual_sync_source(
+            order.variables,
+            as_of=order.as_of,
+            filters=order.filters,
+            batch_size=order.batch_size,
+            dry_run=order.dry_run,
+        )
+        now = self.clock.now()
+        if source_id is not None:
+            if self.notice_queries.source(scope, source_id, now) is None:
+                raise SourceNotFound(f"NoticeSource {source_id} not found", id=str(source_id))
+            sync_id = self.syncs.request(scope.brand_id, source_id, trigger="manual", requested_by=actor)
+            return RunsRequested([job_run_id(sync_id)], self._settle(self.engine.head(Jobs.name)))
+        sources = [s for s in self.notice_queries.sources(scope, now) if s["enabled"]]
+        if not sources:
+            raise InvalidValue("variables.source_id", "there is no enabled notice source to sync; connect one first")
+        started: list[UUID] = []
+        busy: SyncAlreadyRunning | None = None
+        for source in sources:
+            try:
+                sync_id = self.syncs.request(scope.brand_id, source["id"], trigger="manual", requested_by=actor)
+            except SyncAlreadyRunning as exc:  # That source is syncing now: this request is already being served.
+                busy = exc
+                continue
+            started.append(job_run_id(sync_id))
+        if not started and busy is not None:
+            raise busy
+        return RunsRequested(started, self._settle(self.engine.head(Jobs.name)))
+
+    def _settle(self, position: int) -> int:
+        """Let the run history catch up with `position` (the runs are then readable at their Location)."""
+        if not self.engine.wait_for(Jobs.name, position):
+            log.warning("jobs.run_history_behind", position=position)
+        return position
