@@ -116,7 +116,10 @@ def test_every_event_is_published_once_in_order_with_a_valid_envelope(platform: 
     _activity(platform)
     settings = _settings(broker)
     relay = Relay(platform, settings, timeout=5)
-    published = publish_all(relay)
+    try:
+        published = publish_all(relay)
+    finally:
+        relay.close()
     assert published >= len(_stored(platform)) > 0
     received = _consume(settings)
     _check_complete_and_ordered(platform, received)
@@ -152,7 +155,7 @@ def test_a_broker_outage_degrades_health_then_the_relay_catches_up_with_nothing_
 
     _activity(platform, borrowers=2)
     settings = _settings(broker)
-    relay = Relay(platform, settings, timeout=2, backoff_max=1.0, idle=0.1)
+    relay = Relay(platform, settings, timeout=2, backoff_max=1.0)
     relay.start()
     platform.relay = relay
     try:
