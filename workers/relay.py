@@ -25,6 +25,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,7 +35,17 @@ import structlog
 from psycopg.sql import SQL, Identifier
 
 from adapters.kafka import KafkaSettings, Message, Publisher, PublishFailed, Sent
-from workers.relay_envelopes import EnvelopeBuilder, envelope, event_id, log_tables, topic_name
+from workers.relay_envelopes import (
+    BrandLookup,
+    StoredRow,
+    envelope,
+    event_id,
+    first_event,
+    log_tables,
+    read_log,
+    standalone_mapper,
+    topic_name,
+)
 
 __all__ = ["Relay", "RelayStatus", "envelope", "event_id", "publish_all", "relay_lag", "topic_name"]
 
@@ -90,7 +101,10 @@ class Relay(threading.Thread):
         self.backoff_max = backoff_max
         self.timeout = timeout
         self.publisher = Publisher(settings, timeout=timeout)
-        self._builder: EnvelopeBuilder | None = None
+        self.logs = log_tables(platform)
+        self.mapper = standalone_mapper()
+        self.brands = BrandLookup(self._first_event)
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="kafka-relay-read")
         self.status = RelayStatus(enabled=True)
         self.stopping = threading.Event()
         self.marker_topic = f"{settings.topic_prefix}._relay"
@@ -105,22 +119,14 @@ class Relay(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
 
-    def builder(self) -> EnvelopeBuilder:
-        """The envelope builder process (a new one if it is not running)."""
-        if self._builder is None or not self._builder.alive:
-            if self._builder is not None:
-                self._builder.close()
-            self._builder = EnvelopeBuilder(
-                self.platform.dsn, self.settings.topic_prefix, log_tables(self.platform), timeout=self.timeout + 20
-            )
-        return self._builder
+    def _first_event(self, source: str, aggregate_id: str) -> tuple[str, bytes] | None:
+        with self.platform.db.pool.connection() as conn:
+            return first_event(conn, self.logs[source], aggregate_id)
 
     def close(self) -> None:
-        """Wait for what was sent, then let go of the producer and the envelope builder."""
+        """Wait for what was sent, then let go of the producer."""
         self.publisher.close()
-        if self._builder is not None:
-            self._builder.close()
-            self._builder = None
+        self._reader.shutdown(wait=False)
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -224,12 +230,11 @@ class Relay(threading.Thread):
     def _relay(self, source: str, position: int) -> int:
         """Stream up to BATCHES_PER_PASS batches of one source; its position moves as the broker acknowledges them.
 
-        The builder makes batch N+1 while batch N is handed to the producer; up to AHEAD batches travel
-        unacknowledged while the next is built.
+        Up to AHEAD batches travel unacknowledged while the next is read and built.
         """
-        builder = self.builder()
+        log_table, prefix, brands, mapper = self.logs[source], self.settings.topic_prefix, self.brands, self.mapper
         in_flight: deque[tuple[int, int, Sent]] = deque()
-        published = 0
+        read, published = position, 0
 
         def acknowledge(keep: int) -> None:
             nonlocal position, published
@@ -245,24 +250,32 @@ class Relay(threading.Thread):
                 position, published = last, published + count
                 self.status.published += count
 
+        def read_after(after: int) -> list[StoredRow]:
+            with self.platform.db.pool.connection() as conn:
+                return read_log(conn, log_table, after, self.batch)
+
+        # The next batch is read (PostgreSQL working, the GIL free) while this one is built and handed over.
+        upcoming: Future[list[StoredRow]] | None = self._reader.submit(read_after, read)
         try:
-            builder.request(source, position, self.batch)
-            for passes in range(1, BATCHES_PER_PASS + 1):
-                built = builder.result()
-                if not built.records:
+            for _ in range(BATCHES_PER_PASS):
+                rows = upcoming.result() if upcoming is not None else []
+                upcoming = None
+                if not rows:
                     break
-                more = len(built.records) == self.batch and passes < BATCHES_PER_PASS
-                if more:
-                    builder.request(source, built.last, self.batch)
-                in_flight.append((built.last, len(built.records), self.publisher.send(built.records)))
+                read = rows[-1].id
+                if len(rows) == self.batch:  # more may follow
+                    upcoming = self._reader.submit(read_after, read)
+                records = [envelope(source, row, brands, prefix, mapper) for row in rows]
+                in_flight.append((read, len(records), self.publisher.send(records)))
                 acknowledge(keep=AHEAD)
-                if not more:
-                    break
-            if in_flight:
-                self.publisher.flush()  # the last batch leaves now, not after the producer's linger
-                acknowledge(keep=0)
+                if upcoming is None:
+                    break  # caught up
         finally:
-            builder.discard()
+            if upcoming is not None and not upcoming.cancel():
+                upcoming.exception()  # a read in progress finishes before the next pass starts one
+        if in_flight:
+            self.publisher.flush()  # the last batch leaves now, not after the producer's linger
+            acknowledge(keep=0)
         head = self.platform.engine.applications[source].recorder.max_notification_id() or 0
         self.status.lag[source] = max(head - position, 0)
         return published

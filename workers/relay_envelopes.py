@@ -1,26 +1,20 @@
-"""The relay's records: each stored event in its envelope (docs/events/envelope.json), built in a child process.
+"""The relay's records: each stored event in its envelope (docs/events/envelope.json), keyed by aggregate.
 
-kafka-python's `send` is pure Python, and so is building an envelope: in one process the two take turns on the
-GIL, and a relay doing both publishes little more than half what a bare producer sends. The relay's process
-therefore only publishes; an `EnvelopeBuilder` child process reads the notification log and builds the next batch
-of records (topic, key, value, headers and the key's partition hash) while the relay sends the last one.
+kafka-python's `send` is pure Python and so is this: they take turns on the GIL, so every microsecond spent here
+is one the producer does not get. The log is read as binary tuples (aggregate id as text), the stored JSON is
+parsed once for the four fields the envelope needs and spliced into the record as it is (not re-serialised), the
+event id's uuid5 is computed without UUID objects, and the key's partition hash is computed here, once, with
+a word-at-a-time murmur2 (the producer then skips its partitioner).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import sha1
-from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import psycopg
@@ -139,6 +133,8 @@ class _EventType:
 
 
 _EVENT_TYPES: dict[tuple[str, str, str], _EventType] = {}
+#: Partition hashes of recent keys: an aggregate's later events reuse its hash.
+_KEY_HASHES: dict[bytes, int] = {}
 #: Keys that send an event down the general path: it was stored at another version, or its JSON carries what is
 #: otherwise in columns.
 _NOT_AS_STORED = frozenset({"class_version", "originator_id", "originator_version"})
@@ -197,12 +193,17 @@ def envelope(source: str, row: StoredRow, brands: BrandLookup, prefix: str, mapp
         "actor": payload.get("actor", "system"),
     }
     key = aggregate_id.encode()
+    key_hash = _KEY_HASHES.get(key)
+    if key_hash is None:
+        if len(_KEY_HASHES) >= 100_000:
+            _KEY_HASHES.clear()
+        key_hash = _KEY_HASHES[key] = murmur2(key) & 0x7FFFFFFF
     return Message(
-        topic=kind.kafka_topic,
-        key=key,
-        value=to_json(value)[:-1] + b',"payload":' + payload_json + b"}",
-        headers=[("type", kind.type_header), ("trace_id", trace.encode()), ("event_id", eid.encode())],
-        key_hash=murmur2(key) & 0x7FFFFFFF,
+        kind.kafka_topic,
+        key,
+        to_json(value)[:-1] + b',"payload":' + payload_json + b"}",
+        [("type", kind.type_header), ("trace_id", trace.encode()), ("event_id", eid.encode())],
+        key_hash,
     )
 
 
@@ -212,126 +213,3 @@ def standalone_mapper() -> PydanticMapper:
     for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):  # as eventsourcing's Application registers
         transcoder.register(transcoding)
     return PydanticMapper(transcoder=transcoder)
-
-
-class Built(NamedTuple):
-    """A batch of records: the notification id of its last event (`after` when there was none) and the records."""
-
-    last: int
-    records: list[Message]
-
-
-class EnvelopeBuilder:
-    """A child process that reads a source's log after a position and builds the records of the next batch.
-
-    `request` asks for a batch without waiting; `result` returns the answers in order. The child is a fresh
-    interpreter (`python -m workers.relay_envelopes`) talking over two pipes; it exits when the relay closes them,
-    or dies (the pipes close with it).
-    """
-
-    def __init__(self, dsn: str, prefix: str, logs: dict[str, LogTable], timeout: float = 30.0) -> None:
-        self.timeout = timeout
-        requests_read, requests_write = os.pipe()
-        answers_read, answers_write = os.pipe()
-        _widen(answers_write)
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "workers.relay_envelopes", str(requests_read), str(answers_write)],
-                pass_fds=(requests_read, answers_write),
-                cwd=Path(__file__).resolve().parent.parent,
-            )
-        finally:
-            os.close(requests_read)
-            os.close(answers_write)
-        self._requests = Connection(requests_write, readable=False)
-        self._answers = Connection(answers_read, writable=False)
-        self._requests.send((dsn, prefix, dict(logs)))  # by pipe, not argv: a DSN may hold a password
-        self._pending = 0
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None and not self._requests.closed
-
-    def request(self, source: str, after: int, limit: int) -> None:
-        """Ask for up to `limit` records of `source` after notification id `after`."""
-        try:
-            self._requests.send((source, after, limit))
-        except OSError as exc:
-            raise RuntimeError(f"the envelope builder process is gone ({exc})") from None
-        self._pending += 1
-
-    def result(self) -> Built:
-        """The answer to the oldest request (RuntimeError when the child failed or is gone)."""
-        if not self._answers.poll(self.timeout):
-            raise RuntimeError(f"the envelope builder did not answer within {self.timeout:.0f} s")
-        self._pending -= 1
-        try:
-            answer = self._answers.recv()
-        except (EOFError, OSError):
-            raise RuntimeError("the envelope builder process is gone") from None
-        if answer[0] != "ok":
-            raise RuntimeError(f"the envelope builder failed: {answer[1]}")
-        return Built(answer[1], answer[2])
-
-    def discard(self) -> None:
-        """Drop the answers still owed (after a failure mid-pass), so the next request gets its own."""
-        while self._pending:
-            try:
-                self.result()
-            except RuntimeError:
-                self.close()
-                return
-
-    def close(self) -> None:
-        """Stop the child."""
-        self._pending = 0
-        self._requests.close()
-        self._answers.close()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-
-def _widen(pipe: int) -> None:
-    """Let a whole batch's answer (about 1 MB) sit in the pipe: with the default 64 KiB the child waits for the
-    relay to read each 64 KiB, a context switch apiece, while the relay is busy sending the previous batch."""
-    try:
-        limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
-        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, min(limit, 4 * 1024 * 1024))
-    except (OSError, ValueError, AttributeError):
-        return  # not Linux, or not allowed: the default size works, only slower
-
-
-def _serve(requests: Connection, answers: Connection) -> None:
-    """The envelope builder's process: answer (source, after, limit) requests until the relay closes the pipe."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the relay stops us.
-    dsn, prefix, logs = requests.recv()
-    mapper = standalone_mapper()
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        brands = BrandLookup(lambda source, aggregate_id: first_event(conn, logs[source], aggregate_id))
-        while True:
-            try:
-                source, after, limit = requests.recv()
-            except (EOFError, OSError):
-                return
-            try:
-                rows = read_log(conn, logs[source], after, limit)
-                records = [tuple(envelope(source, row, brands, prefix, mapper)) for row in rows]
-                answer: tuple[Any, ...] = ("ok", rows[-1].id if rows else after, records)
-            except Exception as exc:  # noqa: BLE001 - reported to the relay, which starts a new builder later.
-                answer = ("error", f"{type(exc).__name__}: {exc}")
-            try:
-                answers.send(answer)
-            except OSError:
-                return
-            if answer[0] != "ok":
-                return  # the database connection may be broken: a new process starts afresh
-
-
-if __name__ == "__main__":
-    try:
-        _serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
-    except (EOFError, OSError, KeyboardInterrupt):
-        sys.exit(0)

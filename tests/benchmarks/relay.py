@@ -6,7 +6,7 @@
    same records (pre-built envelopes, same keys and headers) as fast as it can: send everything, flush once, with
    the relay's batching (adapters.kafka.PRODUCER_TUNING: acks=all, idempotent, linger 5 ms, 512 KiB batches) and
    five requests in flight. Variants (gzip; one request in flight, as the relay runs) run too and the fastest is
-   the baseline. Target: relay >= 0.9 of it.
+   the baseline (it runs again after the relay; the better run counts). Target: relay >= 0.9 of it.
 2. End-to-end lag. A real `covenant-desk relay` process follows the event store (LISTEN/NOTIFY); a writer
    registers borrowers at a steady rate; a Kafka consumer of ours (its own group) reads the topic. Lag = when the
    consumer received an event - when the command that stored it returned (its commit). Target: p99 <= 150 ms.
@@ -75,10 +75,8 @@ def _relay_throughput(quick: bool) -> list[Verdict]:
                 # The baseline's records: the relay's own, built beforehand (not timed).
                 records = _records(platform)
                 baselines = {name: _tuned_producer(broker, records, **kw) for name, kw in _BASELINES.items()}
-                # Warm, as the baseline's producer is: the marker checked, the producer connected, the topics made,
-                # the envelope builder process started.
+                # Warm, as the baseline's producer is: the marker checked, the producer connected, the topics made.
                 relay.check_epoch()
-                relay.builder()
                 relay.publisher.ensure_topics(
                     {m.topic.replace("raw.", f"{settings.topic_prefix}.", 1) for m in records}
                 )
@@ -86,6 +84,11 @@ def _relay_throughput(quick: bool) -> list[Verdict]:
                 published = publish_all(relay, timeout=900)
                 seconds = time.perf_counter() - began
                 relay.close()
+                # The fastest variant once more after the relay, the better of the two counting: a machine busier
+                # during one run than the other moves the ratio against the relay, not for it.
+                fastest = max(baselines, key=lambda name: baselines[name])
+                again = _tuned_producer(broker, records, **_BASELINES[fastest])
+                baselines[fastest] = max(baselines[fastest], again)
             finally:
                 platform.close()
     finally:

@@ -245,7 +245,7 @@ def _wait(condition: Any, what: str, timeout: float = 30.0, step: float = 0.1) -
 
 
 def _cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its children (the relay's envelope builder), from /proc."""
+    """CPU time of a process and its children, from /proc."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     total = 0.0
     for each in [pid, *map(int, children)]:
