@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import threading
 import weakref
@@ -16,12 +17,15 @@ from eventsourcing.persistence import IntegrityError, Mapper, ProgrammingError, 
 from eventsourcing.postgres import ConnectionPool, PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.utils import get_topic, resolve_topic
 from psycopg import pq
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from adapters.postgres import Availability, bound_pool, note_returned, pool_timeout, wait_for_connection
 from domain.shared.aggregate import DomainEvent
 
 _IN_COLUMNS = {"originator_id", "originator_version"}  # stored in their own columns, not in the JSON
+#: Stored JSON that the fast decode cannot take: a version to upcast from, columns repeated, transcoded values.
+_NOT_PLAIN = re.compile(rb'"(?:class_version|originator_id|originator_version|_type_)"')
 
 
 class PydanticMapper(Mapper[UUID]):
@@ -50,7 +54,16 @@ class PydanticMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         cls = resolve_topic(stored_event.topic)
-        state: dict[str, Any] = self.transcoder.decode(stored_event.state)
+        data = stored_event.state
+        if cls.class_version == 1 and data[:1] == b"{" and len(data) > 2 and not _NOT_PLAIN.search(data):
+            # The common case, on every replay's path: pydantic-core parses and validates the JSON in one pass,
+            # with the two columns put in front of the stored object (no transcoded values to look for).
+            head = b'{"originator_id":"%s","originator_version":%d,' % (
+                str(stored_event.originator_id).encode(),
+                stored_event.originator_version,
+            )
+            return cls.model_validate_json(head + data[1:])
+        state: dict[str, Any] = self.transcoder.decode(data)
         from_version = state.pop("class_version", 1)
         while from_version < cls.class_version:
             getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
@@ -252,6 +265,42 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
                 channel=Identifier(self.channel_name),
             )
         )
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """One aggregate's events, as the library selects them, read as binary tuples.
+
+        The library reads dict rows in text format, every state's bytea hex-decoded: a good share of the time
+        to load or replay an aggregate with a long history.
+        """
+        statement = SQL(
+            "SELECT originator_version, topic, state FROM {schema}.{table} WHERE originator_id = %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        params: list[Any] = [originator_id]
+        if gt is not None:
+            params.append(gt)
+            statement += SQL(" AND originator_version > %s")
+        if lte is not None:
+            params.append(lte)
+            statement += SQL(" AND originator_version <= %s")
+        statement += SQL(" ORDER BY originator_version DESC" if desc else " ORDER BY originator_version ASC")
+        if limit is not None:
+            params.append(limit)
+            statement += SQL(" LIMIT %s")
+        aggregate_id = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
+            curs.execute(statement, params, prepare=True)
+            return [StoredEvent(aggregate_id, version, topic, state) for version, topic, state in curs]
 
     def select_events_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every event of the given aggregates in one round trip, by aggregate then version (for bulk loads)."""

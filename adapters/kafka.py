@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from kafka.producer.record_accumulator import RecordAccumulator
 
 from adapters.mail_sink import free_port
 
@@ -39,50 +41,147 @@ class KafkaSettings:
         return cls(servers, os.environ.get("KAFKA_TOPIC_PREFIX", "").strip() or "covenant-desk")
 
 
-@dataclass(frozen=True)
-class Message:
-    """One record to publish."""
+class Message(NamedTuple):
+    """One record to publish; `key_hash` (murmur2 of the key, 31 bits) picks its partition when given."""
 
     topic: str
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]
+    key_hash: int | None = None
 
 
 class PublishFailed(Exception):
     """Raised when the broker did not acknowledge every record of a batch."""
 
 
-class Publisher:
-    """Publishes batches and returns only once the broker acknowledged every record (acks=all).
+#: How a tuned kafka-python producer runs here: the relay's settings, and the benchmark's baseline with them.
+#: Every record is acknowledged by all in-sync replicas (acks=all) through the idempotent producer; records
+#: gather into batches of up to 512 KiB per partition for up to 5 ms (a batch leaves as soon as it is full, or at
+#: once on flush). No compression: the records are small JSON, and compressing them costs the client more CPU
+#: than the bytes saved are worth on a fast link (the relay benchmark measures gzip against none).
+PRODUCER_TUNING: dict[str, Any] = {"acks": "all", "enable_idempotence": True, "linger_ms": 5, "batch_size": 512 * 1024}
 
-    One request in flight per connection, so records of one key (one aggregate) land in the order sent even
-    when a request is retried.
+
+class _DrainedPartitionsIgnored(RecordAccumulator):  # type: ignore[misc]
+    """kafka-python's accumulator without its idle busy loop: only partitions holding a batch need a leader.
+
+    `RecordAccumulator.ready` (kafka-python 3.0.12, the newest release, and its main branch) looks up the leader of
+    every partition it ever held a batch for *before* checking that the partition has a batch now. A drained
+    partition of a topic the producer's metadata no longer carries then reports "unknown leader" on every pass; the
+    sender requests a metadata update, whose wake-up ends its poll at once, and the I/O thread loops on a whole CPU
+    for as long as the producer lives. The relay meets it every time against Tansu: a topic-less metadata request
+    (the producer's bootstrap) is answered with every topic, so the marker topic is known without being tracked
+    and drops out of the metadata at the next refresh; on a Kafka cluster a deleted topic does the same. The Java
+    client looks at leaders of partitions with a batch only; this does too, so an idle producer sleeps.
+    """
+
+    def ready(self, cluster: Any, now: float | None = None) -> tuple[set[Any], float, bool]:
+        ready_nodes, next_ready_check, unknown_leaders_exist = super().ready(cluster, now)
+        if unknown_leaders_exist:
+            unknown_leaders_exist = any(
+                batches and cluster.leader_for_partition(tp) in (None, -1)
+                for tp, batches in list(self._batches.items())
+            )
+        return ready_nodes, next_ready_check, unknown_leaders_exist
+
+
+_MASK = 0xFFFFFFFF
+_M = 0x5BD1E995
+_WORDS = [struct.Struct(f"<{n}I") for n in range(64)]
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash of a key (kafka-python's `murmur2`, the Java client's `Utils.murmur2`), 32-bit unsigned.
+
+    The default partitioner puts a key in partition `(murmur2(key) & 0x7FFFFFFF) % partitions`. The same
+    arithmetic as kafka-python's, a word at a time: twice as fast as its byte-by-byte loop.
+    """
+    length = len(data)
+    words = length // 4
+    h = 0x9747B28C ^ length
+    unpack = _WORDS[words].unpack_from if words < len(_WORDS) else struct.Struct(f"<{words}I").unpack_from
+    for k in unpack(data):
+        k = (k * _M) & _MASK
+        k = ((k ^ (k >> 24)) * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    tail = length & 3
+    if tail:
+        end = length - tail
+        if tail == 3:
+            h ^= data[end + 2] << 16
+        if tail >= 2:
+            h ^= data[end + 1] << 8
+        h = ((h ^ data[end]) * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    return h ^ (h >> 15)
+
+
+class _StopOnFirstFailure:
+    """An errback on every record: the first failure stops the producer before it sends anything queued after.
+
+    Runs in kafka-python's I/O thread while it completes the failed batch, before it unmutes the partition and
+    drains the next batch, so no later record of that partition (a later event of the same aggregate) can reach
+    the broker ahead of the failed one; the relay then publishes again from its last acknowledged position.
+    (`KafkaProducer.close(0)` from a callback cannot do it: it flushes first and raises on the pending batches.)
+    """
+
+    def __init__(self, producer: KafkaProducer) -> None:
+        self.producer = producer
+        self.failed = False
+
+    def __call__(self, error: BaseException) -> None:
+        if not self.failed:
+            self.failed = True
+            self.producer._sender.force_close()
+
+
+@dataclass
+class Sent:
+    """Records handed to the producer: wait for their acknowledgements with `Publisher.wait`."""
+
+    futures: list[Any]
+
+
+class Publisher:
+    """Publishes records acknowledged by the broker (acks=all), in order per key, failing fast and whole.
+
+    `send` hands a batch to the producer without waiting, so the next batch can be read and built while this one
+    travels; `wait` returns once every record of a batch is acknowledged, or raises PublishFailed after dropping
+    the producer. One request is in flight per connection and the first failed record stops the producer (see
+    _StopOnFirstFailure), so the records of one key (one aggregate) land in the order sent, with no later record
+    ahead of a lost one.
     """
 
     def __init__(self, settings: KafkaSettings, timeout: float = 10.0) -> None:
         self.settings = settings
         self.timeout = timeout
         self._producer: KafkaProducer | None = None
+        self._stop: _StopOnFirstFailure | None = None
         self._known_topics: set[str] = set()
 
     def _connect(self) -> KafkaProducer:
         if self._producer is None:
-            self._producer = KafkaProducer(
+            producer = KafkaProducer(
                 bootstrap_servers=self.settings.bootstrap_servers,
-                acks="all",
-                retries=5,
+                **PRODUCER_TUNING,
                 max_in_flight_requests_per_connection=1,
-                linger_ms=5,
-                batch_size=256 * 1024,
+                retries=5,
                 max_block_ms=int(self.timeout * 1000),
                 request_timeout_ms=int(self.timeout * 1000),
+                delivery_timeout_ms=int(self.timeout * 1000) + 5005,
                 retry_backoff_ms=200,
+                reconnect_backoff_max_ms=1000,
                 client_id="covenant-desk-relay",
             )
+            accumulator = producer._accumulator
+            if type(accumulator) is RecordAccumulator:  # before any send: see _DrainedPartitionsIgnored
+                accumulator.__class__ = _DrainedPartitionsIgnored
+            self._producer, self._stop = producer, _StopOnFirstFailure(producer)
         return self._producer
 
-    def ensure_topics(self, topics: Sequence[str]) -> None:
+    def ensure_topics(self, topics: Iterable[str]) -> None:
         """Create the topics that do not exist yet (PARTITIONS partitions each)."""
         missing = [t for t in dict.fromkeys(topics) if t not in self._known_topics]
         if not missing:
@@ -90,6 +189,7 @@ class Publisher:
         admin = KafkaAdminClient(
             bootstrap_servers=self.settings.bootstrap_servers,
             request_timeout_ms=int(self.timeout * 1000),
+            reconnect_backoff_max_ms=1000,
             client_id="covenant-desk-relay-admin",
         )
         try:
@@ -104,19 +204,62 @@ class Publisher:
             admin.close()
         self._known_topics.update(missing)
 
-    def publish(self, messages: Sequence[Message]) -> None:
-        """Send a batch and wait for every acknowledgement; PublishFailed (after closing the producer) if any
-        record was not acknowledged."""
+    def send(self, messages: Sequence[Message]) -> Sent:
+        """Hand a batch to the producer (it leaves in the background); PublishFailed if the producer refused it.
+
+        A message with a `key_hash` goes to partition `key_hash % partitions`, which is where the default
+        partitioner puts its key (the hash computed beforehand, by whoever built the message).
+        """
         try:
-            self.ensure_topics([m.topic for m in messages])
+            topics = {m[0] for m in messages}
+            self.ensure_topics(topics)
             producer = self._connect()
-            futures = [producer.send(m.topic, key=m.key, value=m.value, headers=m.headers) for m in messages]
-            producer.flush(timeout=self.timeout)
-            for future in futures:
-                future.get(timeout=self.timeout)
+            counts = {topic: len(producer.partitions_for(topic)) for topic in topics}
+            stop, send = self._stop, producer.send
+            futures = [
+                send(
+                    topic,
+                    key=key,
+                    value=value,
+                    headers=headers,
+                    partition=None if key_hash is None else key_hash % counts[topic],
+                ).add_errback(stop)
+                for topic, key, value, headers, key_hash in messages
+            ]
         except Exception as exc:
             self.reset()
             raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
+        return Sent(futures)
+
+    def flush(self) -> None:
+        """Send what lingers in the producer's batches at once and wait until every record sent is answered;
+        PublishFailed (after dropping the producer) if that takes longer than the timeout."""
+        if self._producer is not None:
+            try:
+                self._producer.flush(timeout=self.timeout)
+            except Exception as exc:
+                self.reset()
+                raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    def wait(self, sent: Sent) -> None:
+        """Return once every record of `sent` is acknowledged; PublishFailed (after dropping the producer) if not."""
+        try:
+            deadline = time.monotonic() + self.timeout
+            for future in reversed(sent.futures):  # the newest first: waiting for it mostly covers the rest
+                if not future.is_done:
+                    future.get(timeout=max(deadline - time.monotonic(), 0.001))
+                if future.exception is not None:
+                    raise future.exception
+        except Exception as exc:
+            self.reset()
+            raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    def publish(self, messages: Sequence[Message]) -> None:
+        """Send a batch and wait for every acknowledgement; PublishFailed (after dropping the producer) if any
+        record was not acknowledged."""
+        sent = self.send(messages)
+        self.flush()
+        self.wait(sent)
 
     def end_offset(self, topic: str) -> int:
         """Records in partition 0 of `topic` (0 when it does not exist)."""
@@ -124,6 +267,8 @@ class Publisher:
         consumer = KafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers,
             request_timeout_ms=int(self.timeout * 1000) + 1000,
+            reconnect_backoff_max_ms=1000,
+            enable_auto_commit=False,
         )
         try:
             partition = TopicPartition(topic, 0)
@@ -132,16 +277,25 @@ class Publisher:
             consumer.close()
 
     def reset(self) -> None:
-        """Drop the connection and what is known about topics (after a failure: the broker may be new)."""
+        """Drop the producer, and with it every record not yet acknowledged, and what is known about topics (after
+        a failure: the broker may be new)."""
         producer, self._producer = self._producer, None
         self._known_topics.clear()
         if producer is not None:
             try:
-                producer.close(timeout=1)
-            except Exception:  # noqa: BLE001 - closing a broken producer may fail; it is gone either way.
-                log.debug("kafka.producer_close_failed")
+                producer._sender.force_close()  # unsent records fail now instead of trickling out later
+                producer._sender.join(self.timeout)
+                producer.close(timeout=0)
+            except Exception as exc:  # noqa: BLE001 - closing a broken producer may fail; it is gone either way.
+                log.debug("kafka.producer_close_failed", error=f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:
+        """Wait for what was sent, then close (a clean stop)."""
+        if self._producer is not None:
+            try:
+                self._producer.flush(timeout=self.timeout)
+            except Exception as exc:  # noqa: BLE001 - unacknowledged records are published again by the next relay.
+                log.debug("kafka.producer_flush_failed", error=f"{type(exc).__name__}: {exc}")
         self.reset()
 
 

@@ -1,16 +1,20 @@
 """The Kafka relay: every context's events to `<prefix>.<context>.<aggregate>` topics, at least once, in order.
 
 For each source application the relay reads the notification log after its tracking position
-(`ops.relay_positions`), wraps each event in the envelope (docs/events/envelope.json), publishes the batch keyed
-by aggregate id (one partition per aggregate, so its events stay in order), waits for the broker's
-acknowledgement of every record, and only then moves the position, in PostgreSQL. A crash re-sends at most the
-unacknowledged batch; consumers drop repeats by `event_id`.
+(`ops.relay_positions`), wraps each event in the envelope (docs/events/envelope.json) and publishes it keyed by
+aggregate id (one partition per aggregate, so its events stay in order). Batches stream: while the broker takes
+one, the next is read and built. A batch's position moves in PostgreSQL only once the broker acknowledged every
+record of it and of the batches before it (acks=all); a crash re-sends at most the unacknowledged batches, and
+consumers drop repeats by `event_id`.
 
-One relay publishes at a time (a PostgreSQL advisory lock elects it). While the broker is unreachable it retries
-with backoff and reports itself degraded (`/health`, the `covenant_desk_relay_*` metrics); when the broker is
-back it carries on where it stopped. A broker that lost its topics (the in-memory Tansu used in development
-restarted) is noticed by the epoch marker the relay keeps in `<prefix>._relay`: every position goes back to 0
-and the whole history is published again, so topics never miss an event.
+The relay sleeps on LISTEN for the event store's NOTIFY (sent on every commit) and wakes on a commit, so an event
+reaches its topic milliseconds after it is stored; it re-checks every few seconds in case a notification was
+missed. One relay publishes at a time (a PostgreSQL advisory lock elects it). While the broker is unreachable it
+retries with backoff and reports itself degraded (`/health`, the `covenant_desk_relay_*` metrics, one
+`relay.broker_down` log line, and `relay.broker_up` when it is back); then it carries on where it stopped. A
+broker that lost its topics (the in-memory Tansu used in development restarted) is noticed by the epoch marker
+the relay keeps in `<prefix>._relay`: every position goes back to 0 and the whole history is published again, so
+topics never miss an event.
 """
 
 from __future__ import annotations
@@ -19,23 +23,40 @@ import json
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import psycopg
 import structlog
-from eventsourcing.utils import resolve_topic
+from psycopg.sql import SQL, Identifier
 
-from adapters.kafka import KafkaSettings, Message, Publisher, PublishFailed
-from domain.audit.replay import snake
+from adapters.kafka import KafkaSettings, Message, Publisher, PublishFailed, Sent
+from workers.relay_envelopes import (
+    BrandLookup,
+    StoredRow,
+    envelope,
+    event_id,
+    first_event,
+    log_tables,
+    read_log,
+    standalone_mapper,
+    topic_name,
+)
+
+__all__ = ["Relay", "RelayStatus", "envelope", "event_id", "publish_all", "relay_lag", "topic_name"]
 
 log = structlog.get_logger(__name__)
 
 RELAY_LOCK_KEY = 7_316_002
-_EVENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://covenant-desk/event")
 BATCH = 1000
+#: Batches handed to the producer ahead of the oldest one still unacknowledged (read and built meanwhile).
+AHEAD = 2
+#: Batches of one source per pass, so one busy source does not hold up the others' latest events.
+BATCHES_PER_PASS = 20
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.relay_positions (
         source text PRIMARY KEY,
@@ -43,16 +64,6 @@ DDL = (
         updated_at timestamptz NOT NULL DEFAULT now()
     )""",
 )
-
-
-def topic_name(prefix: str, context: str, aggregate_type: str) -> str:
-    """The topic of an aggregate type's events: `<prefix>.<context>.<aggregate>`."""
-    return f"{prefix}.{context}.{snake(aggregate_type)}"
-
-
-def event_id(context: str, aggregate_id: uuid.UUID, version: int) -> uuid.UUID:
-    """A stable id per event (the same on every re-publication), for consumers to deduplicate on."""
-    return uuid.uuid5(_EVENT_NAMESPACE, f"{context}:{aggregate_id}:{version}")
 
 
 @dataclass
@@ -69,75 +80,6 @@ class RelayStatus:
     republishes: int = 0
 
 
-class BrandLookup:
-    """The brand of an aggregate whose event does not carry it: from its first event, cached."""
-
-    def __init__(self, applications: dict[str, Any], size: int = 200_000) -> None:
-        self.applications = applications
-        self.cache: OrderedDict[uuid.UUID, str | None] = OrderedDict()
-        self.size = size
-
-    def remember(self, aggregate_id: uuid.UUID, brand_id: str | None) -> None:
-        self.cache[aggregate_id] = brand_id
-        if len(self.cache) > self.size:
-            self.cache.popitem(last=False)
-
-    def __call__(self, source: str, aggregate_id: uuid.UUID) -> str | None:
-        if aggregate_id in self.cache:
-            self.cache.move_to_end(aggregate_id)
-            return self.cache[aggregate_id]
-        first = self.applications[source].recorder.select_events(aggregate_id, lte=1, limit=1)
-        brand = json.loads(bytes(first[0].state)).get("brand_id") if first else None
-        if brand is None and first:  # A brand's own aggregate: the brand is itself.
-            brand = str(aggregate_id) if first[0].topic.endswith(":Brand.Created") else None
-        self.remember(aggregate_id, brand)
-        return brand
-
-
-def envelope(source: str, notification: Any, brands: BrandLookup, prefix: str, mapper: Any) -> Message:
-    """The published record of one stored event."""
-    cls = resolve_topic(notification.topic)
-    payload = json.loads(bytes(notification.state))
-    if "class_version" in payload or getattr(cls, "class_version", 1) != 1:
-        # Stored at an older version: publish the current shape (upcast), which schema_version names.
-        payload = mapper.to_domain_event(notification).model_dump(mode="json")
-    else:
-        payload = {
-            "originator_id": str(notification.originator_id),
-            "originator_version": notification.originator_version,
-            **payload,
-        }
-    _, _, qualname = notification.topic.partition(":")
-    aggregate_type = qualname.split(".")[0]
-    aggregate_id = notification.originator_id
-    brand = payload.get("brand_id")
-    if brand is not None:
-        brands.remember(aggregate_id, brand)
-    else:
-        brand = brands(source, aggregate_id)
-    eid = event_id(source, aggregate_id, notification.originator_version)
-    trace = payload.get("trace_id") or str(eid)
-    value = {
-        "event_id": str(eid),
-        "type": notification.topic,
-        "schema_version": int(getattr(cls, "class_version", 1)),
-        "aggregate_type": aggregate_type,
-        "aggregate_id": str(aggregate_id),
-        "aggregate_version": notification.originator_version,
-        "brand_id": brand,
-        "occurred_at": payload.get("timestamp"),
-        "position": notification.id,
-        "actor": payload.get("actor", "system"),
-        "payload": payload,
-    }
-    return Message(
-        topic=topic_name(prefix, source, aggregate_type),
-        key=str(aggregate_id).encode(),
-        value=json.dumps(value, separators=(",", ":")).encode(),
-        headers=[("type", notification.topic.encode()), ("trace_id", trace.encode()), ("event_id", str(eid).encode())],
-    )
-
-
 class Relay(threading.Thread):
     """Publishes every source application's events; one leader per database."""
 
@@ -147,7 +89,7 @@ class Relay(threading.Thread):
         settings: KafkaSettings,
         *,
         batch: int = BATCH,
-        idle: float = 0.2,
+        recheck: float = 5.0,
         backoff_max: float = 10.0,
         timeout: float = 10.0,
     ) -> None:
@@ -155,10 +97,14 @@ class Relay(threading.Thread):
         self.platform = platform
         self.settings = settings
         self.batch = batch
-        self.idle = idle
+        self.recheck = recheck
         self.backoff_max = backoff_max
+        self.timeout = timeout
         self.publisher = Publisher(settings, timeout=timeout)
-        self.brands = BrandLookup(platform.engine.applications)
+        self.logs = log_tables(platform)
+        self.mapper = standalone_mapper()
+        self.brands = BrandLookup(self._first_event)
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="kafka-relay-read")
         self.status = RelayStatus(enabled=True)
         self.stopping = threading.Event()
         self.marker_topic = f"{settings.topic_prefix}._relay"
@@ -173,6 +119,15 @@ class Relay(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
 
+    def _first_event(self, source: str, aggregate_id: str) -> tuple[str, bytes] | None:
+        with self.platform.db.pool.connection() as conn:
+            return first_event(conn, self.logs[source], aggregate_id)
+
+    def close(self) -> None:
+        """Wait for what was sent, then let go of the producer."""
+        self.publisher.close()
+        self._reader.shutdown(wait=False)
+
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
@@ -182,12 +137,13 @@ class Relay(threading.Thread):
                 log.warning("relay.failed", error=f"{type(exc).__name__}: {exc}")
                 self.status.leader = False
                 self.stopping.wait(2.0)
-        self.publisher.close()
+        self.close()
         self.status.state = "stopped"
 
-    def _lead(self, lock_conn: psycopg.Connection[Any]) -> None:
+    def _lead(self, conn: psycopg.Connection[Any]) -> None:
+        """Hold the leader lock on `conn` and publish; `conn` also LISTENs for the event store's commits."""
         while not self.stopping.is_set():
-            row = lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_KEY,)).fetchone()
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_KEY,)).fetchone()
             if row and row[0]:
                 break
             self.status.leader = False
@@ -195,25 +151,46 @@ class Relay(threading.Thread):
         if self.stopping.is_set():
             return
         self.status.leader = True
+        channels = {app.recorder.channel_name: source for source, app in self.platform.engine.applications.items()}
+        for channel in channels:
+            conn.execute(SQL("LISTEN {}").format(Identifier(channel)))
         log.info("relay.leader_acquired", bootstrap=self.settings.bootstrap_servers)
         delay = 0.5
         epoch_checked = False
+        due = set(self.sources)  # every source at first: commits before the LISTEN sent no notification here
+        sweep_at = time.monotonic() + self.recheck
         while not self.stopping.is_set():
             try:
                 if not epoch_checked:
                     self.check_epoch()
                     epoch_checked = True
-                published = self.pump()
+                published = self.pump(due)
                 self._healthy()
                 delay = 0.5
-                if not published:
-                    self.stopping.wait(self.idle)
-                lock_conn.execute("SELECT 1")
+                due = {source for source, count in published.items() if count}  # may have more
+                if not due:
+                    due = self._committed(conn, channels, max(sweep_at - time.monotonic(), 0.0))
+                if time.monotonic() >= sweep_at:
+                    due = set(self.sources)
+                    sweep_at = time.monotonic() + self.recheck
             except PublishFailed as exc:
                 self._degraded(str(exc))
                 epoch_checked = False  # The broker may come back empty: check before publishing more.
+                due = set(self.sources)
                 self.stopping.wait(delay)
                 delay = min(delay * 2, self.backoff_max)
+
+    def _committed(self, conn: psycopg.Connection[Any], channels: dict[str, str], timeout: float) -> set[str]:
+        """Wait up to `timeout` for the next commit notification; the sources that committed."""
+        woken: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while not woken and not self.stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            # In short slices, so a stop request is seen promptly.
+            woken.update(channels[n.channel] for n in conn.notifies(timeout=min(left, 0.5), stop_after=1))
+        return woken
 
     def check_epoch(self) -> None:
         """Publish everything again when the broker lost what it had (its marker topic is empty)."""
@@ -244,44 +221,89 @@ class Relay(threading.Thread):
             rows = conn.execute("SELECT source, position FROM ops.relay_positions").fetchall()
         return {r["source"]: r["position"] for r in rows}
 
-    def pump(self) -> int:
-        """One batch per source that has new events; returns how many events were published."""
+    def pump(self, sources: Iterable[str] | None = None) -> dict[str, int]:
+        """Publish what is new in `sources` (every source by default), a bounded pass each; events published per
+        source."""
         positions = self.positions()
-        total = 0
-        for source in self.sources:
-            app = self.platform.engine.applications[source]
-            position = positions.get(source, 0)
-            notifications = app.recorder.select_notifications(
-                start=position, limit=self.batch, inclusive_of_start=False
-            )
-            head = app.recorder.max_notification_id() or 0
-            if not notifications:
-                self.status.lag[source] = max(head - position, 0)
-                continue
-            messages = [envelope(source, n, self.brands, self.settings.topic_prefix, app.mapper) for n in notifications]
-            self.publisher.publish(messages)
-            last = notifications[-1].id
+        return {source: self._relay(source, positions.get(source, 0)) for source in sources or self.sources}
+
+    def _relay(self, source: str, position: int) -> int:
+        """Stream up to BATCHES_PER_PASS batches of one source; its position moves as the broker acknowledges them.
+
+        Up to AHEAD batches travel unacknowledged while the next is read and built.
+        """
+        log_table, prefix, brands, mapper = self.logs[source], self.settings.topic_prefix, self.brands, self.mapper
+        in_flight: deque[tuple[int, int, Sent]] = deque()
+        read, published = position, 0
+
+        def acknowledge(keep: int) -> None:
+            nonlocal position, published
+            while len(in_flight) > keep:
+                last, count, sent = in_flight.popleft()
+                self.publisher.wait(sent)
+                with self.platform.db.pool.connection() as conn:
+                    conn.execute(
+                        "INSERT INTO ops.relay_positions (source, position) VALUES (%s, %s) "
+                        "ON CONFLICT (source) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
+                        (source, last),
+                    )
+                position, published = last, published + count
+                self.status.published += count
+
+        def read_after(after: int) -> list[StoredRow]:
             with self.platform.db.pool.connection() as conn:
-                conn.execute(
-                    "INSERT INTO ops.relay_positions (source, position) VALUES (%s, %s) "
-                    "ON CONFLICT (source) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
-                    (source, last),
-                )
-            self.status.lag[source] = max(head - last, 0)
-            self.status.published += len(messages)
-            total += len(messages)
-        return total
+                return read_log(conn, log_table, after, self.batch)
+
+        # The next batch is read (PostgreSQL working, the GIL free) while this one is built and handed over.
+        upcoming: Future[list[StoredRow]] | None = self._reader.submit(read_after, read)
+        try:
+            for _ in range(BATCHES_PER_PASS):
+                rows = upcoming.result() if upcoming is not None else []
+                upcoming = None
+                if not rows:
+                    break
+                read = rows[-1].id
+                if len(rows) == self.batch:  # more may follow
+                    upcoming = self._reader.submit(read_after, read)
+                records = [envelope(source, row, brands, prefix, mapper) for row in rows]
+                in_flight.append((read, len(records), self.publisher.send(records)))
+                acknowledge(keep=AHEAD)
+                if upcoming is None:
+                    break  # caught up
+        finally:
+            if upcoming is not None and not upcoming.cancel():
+                upcoming.exception()  # a read in progress finishes before the next pass starts one
+        if in_flight:
+            self.publisher.flush()  # the last batch leaves now, not after the producer's linger
+            acknowledge(keep=0)
+        head = self.platform.engine.applications[source].recorder.max_notification_id() or 0
+        self.status.lag[source] = max(head - position, 0)
+        return published
 
     def _healthy(self) -> None:
         if self.status.state != "ok":
-            log.info("relay.publishing", previous=self.status.state)
-            self.status.since = datetime.now().astimezone()
+            now = datetime.now().astimezone()
+            if self.status.state == "degraded" and self.status.since is not None:
+                log.info(
+                    "relay.broker_up",
+                    bootstrap=self.settings.bootstrap_servers,
+                    down_seconds=round((now - self.status.since).total_seconds(), 1),
+                )
+            else:
+                log.info("relay.publishing", bootstrap=self.settings.bootstrap_servers)
+            self.status.since = now
         self.status.state = "ok"
         self.status.error = None
 
     def _degraded(self, error: str) -> None:
         if self.status.state != "degraded":
-            log.warning("relay.broker_unavailable", error=error)
+            log.warning(
+                "relay.broker_down",
+                bootstrap=self.settings.bootstrap_servers,
+                error=error,
+                lag=sum(self.status.lag.values()),
+                retry_max_seconds=self.backoff_max,
+            )
             self.status.since = datetime.now().astimezone()
         self.status.state = "degraded"
         self.status.error = error
@@ -304,7 +326,7 @@ def publish_all(relay: Relay, timeout: float = 60.0) -> int:
     deadline = time.monotonic() + timeout
     total = 0
     while time.monotonic() < deadline:
-        published = relay.pump()
+        published = sum(relay.pump().values())
         total += published
         if not published:
             return total

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from itertools import takewhile
 from typing import Any, TypedDict
 from uuid import UUID
 
@@ -174,7 +175,8 @@ class AuditReplay:
     def state_as_of(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, as_of: datetime) -> ReplayedState:
         """The state replayed from the events recorded at or before `as_of` (None state before it existed)."""
         _, events = self.events(type_name, aggregate_id, brand_id)
-        upto = [e for e in events if e.timestamp <= as_of]
+        # The history up to the first event after `as_of` (versions are in order; a prefix replays cleanly).
+        upto = list(takewhile(lambda e: e.timestamp <= as_of, events))
         aggregate = replay(None, upto)
         return ReplayedState(
             as_of=as_of,

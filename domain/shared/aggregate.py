@@ -86,8 +86,10 @@ class Aggregate(BaseAggregate[UUID]):
         """Base event of an aggregate."""
 
         def _as_dict(self) -> dict[str, Any]:
-            # Shallow, so nested models reach the decorated method as models, not dicts.
-            return {name: getattr(self, name) for name in type(self).model_fields}
+            # Shallow, so nested models reach the decorated method as models, not dicts. A pydantic model keeps
+            # its fields in __dict__, and the library only reads what this returns: no copy on every replayed
+            # event (a comprehension of getattr calls was a tenth of an as-of replay).
+            return self.__dict__
 
     class Created(Event, CanInitAggregate[UUID]):
         """Base creation event."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import structlog.testing
 from kafka import KafkaConsumer
 
 from adapters.kafka import KafkaSettings, TansuBroker
@@ -116,7 +117,10 @@ def test_every_event_is_published_once_in_order_with_a_valid_envelope(platform: 
     _activity(platform)
     settings = _settings(broker)
     relay = Relay(platform, settings, timeout=5)
-    published = publish_all(relay)
+    try:
+        published = publish_all(relay)
+    finally:
+        relay.close()
     assert published >= len(_stored(platform)) > 0
     received = _consume(settings)
     _check_complete_and_ordered(platform, received)
@@ -148,13 +152,21 @@ def _schema_for(topic: str, version: int) -> dict[str, Any]:
 def test_a_broker_outage_degrades_health_then_the_relay_catches_up_with_nothing_lost(
     platform: Any, broker: TansuBroker, app: Any
 ) -> None:
-    from starlette.testclient import TestClient
-
     _activity(platform, borrowers=2)
     settings = _settings(broker)
-    relay = Relay(platform, settings, timeout=2, backoff_max=1.0, idle=0.1)
+    relay = Relay(platform, settings, timeout=2, backoff_max=1.0)
     relay.start()
     platform.relay = relay
+    with structlog.testing.capture_logs() as logs:
+        _outage(platform, broker, relay, app)
+    changes = [e["event"] for e in logs if e["event"] in ("relay.broker_down", "relay.broker_up")]
+    assert changes == ["relay.broker_down", "relay.broker_up"]  # one line each way, however long it was down
+    _check_complete_and_ordered(platform, _consume(settings))
+
+
+def _outage(platform: Any, broker: TansuBroker, relay: Relay, app: Any) -> None:
+    from starlette.testclient import TestClient
+
     try:
         _wait(lambda: relay.status.state == "ok" and not any(relay.status.lag.values()), "relay caught up")
         broker.stop()
@@ -170,7 +182,6 @@ def test_a_broker_outage_degrades_health_then_the_relay_catches_up_with_nothing_
         relay.stop()
         relay.join(timeout=15)
         platform.relay = None
-    _check_complete_and_ordered(platform, _consume(settings))
 
 
 def test_a_relay_killed_mid_batch_resumes_and_loses_nothing(
@@ -231,3 +242,53 @@ def _wait(condition: Any, what: str, timeout: float = 30.0, step: float = 0.1) -
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for: {what}"
         time.sleep(step)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children, from /proc."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0.0
+    for each in [pid, *map(int, children)]:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def test_an_idle_relay_process_stays_near_zero_cpu(
+    platform: Any, broker: TansuBroker, dsn: str, tmp_path: Path
+) -> None:
+    _activity(platform, borrowers=3)
+    settings = _settings(broker)
+    Relay(platform, settings)  # creates ops.relay_positions
+    with platform.db.pool.connection() as conn:  # a new broker: this relay starts from the beginning
+        conn.execute("DELETE FROM ops.relay_positions")
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": settings.topic_prefix,
+        "LOG_LEVEL": "WARNING",
+    }
+    heads = sum((app.recorder.max_notification_id() or 0) for app in platform.engine.applications.values())
+
+    def relayed() -> int:
+        with platform.db.pool.connection() as conn:
+            row = conn.execute("SELECT coalesce(sum(position), 0) AS n FROM ops.relay_positions").fetchone()
+        return int(row["n"]) if row else 0
+
+    log = tmp_path / "relay.log"
+    with log.open("ab") as out:
+        relay = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "relay"], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+    try:
+        _wait(lambda: relayed() == heads, f"caught up: {log.read_text()[-2000:]}", 90)
+        time.sleep(1.0)
+        before, began = _cpu_seconds(relay.pid), time.monotonic()
+        time.sleep(3.0)
+        share = (_cpu_seconds(relay.pid) - before) / (time.monotonic() - began)
+        # kafka-python's sender thread looping in RecordAccumulator.ready used a whole CPU here (share ~1.0).
+        assert share < 0.05, f"an idle relay used {share:.0%} of a CPU"
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        relay.wait(timeout=15)

@@ -1,0 +1,215 @@
+"""The relay's records: each stored event in its envelope (docs/events/envelope.json), keyed by aggregate.
+
+kafka-python's `send` is pure Python and so is this: they take turns on the GIL, so every microsecond spent here
+is one the producer does not get. The log is read as binary tuples (aggregate id as text), the stored JSON is
+parsed once for the four fields the envelope needs and spliced into the record as it is (not re-serialised), the
+event id's uuid5 is computed without UUID objects, and the key's partition hash is computed here, once, with
+a word-at-a-time murmur2 (the producer then skips its partitioner).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from hashlib import sha1
+from typing import Any, NamedTuple
+
+import psycopg
+from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, StoredEvent, UUIDAsHex
+from eventsourcing.utils import resolve_topic
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+from pydantic_core import from_json, to_json
+
+from adapters.event_store import PydanticMapper
+from adapters.kafka import Message, murmur2
+from domain.audit.replay import snake
+
+_EVENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://covenant-desk/event")
+_NAMESPACE_BYTES = _EVENT_NAMESPACE.bytes
+
+
+def topic_name(prefix: str, context: str, aggregate_type: str) -> str:
+    """The topic of an aggregate type's events: `<prefix>.<context>.<aggregate>`."""
+    return f"{prefix}.{context}.{snake(aggregate_type)}"
+
+
+def event_id(context: str, aggregate_id: uuid.UUID, version: int) -> uuid.UUID:
+    """A stable id per event (the same on every re-publication), for consumers to deduplicate on."""
+    return uuid.uuid5(_EVENT_NAMESPACE, f"{context}:{aggregate_id}:{version}")
+
+
+def _event_id_text(context: str, aggregate_id: str, version: int) -> str:
+    """`str(event_id(...))` for an aggregate id in text: uuid5's SHA-1 without building UUID objects."""
+    digest = bytearray(sha1(_NAMESPACE_BYTES + f"{context}:{aggregate_id}:{version}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class LogTable(NamedTuple):
+    """Where a source application's events are stored."""
+
+    schema: str
+    table: str
+
+
+class StoredRow(NamedTuple):
+    """One stored event as the relay reads it from the notification log."""
+
+    id: int
+    originator_id: str  # as text: the envelope and the key want text, and PostgreSQL formats it
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+def log_tables(platform: Any) -> dict[str, LogTable]:
+    """Each source application's event table."""
+    return {
+        source: LogTable(app.recorder.datastore.schema, app.recorder.events_table_name)
+        for source, app in platform.engine.applications.items()
+    }
+
+
+def read_log(conn: psycopg.Connection[Any], log: LogTable, after: int, limit: int) -> list[StoredRow]:
+    """The next `limit` stored events after notification id `after`, oldest first."""
+    query = SQL(
+        "SELECT notification_id, originator_id::text, originator_version, topic, state FROM {}.{}"
+        " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+    ).format(Identifier(log.schema), Identifier(log.table))
+    with conn.cursor(row_factory=tuple_row, binary=True) as cursor:
+        cursor.execute(query, (after, limit))
+        return [StoredRow._make(row) for row in cursor]
+
+
+def first_event(conn: psycopg.Connection[Any], log: LogTable, aggregate_id: str) -> tuple[str, bytes] | None:
+    """The topic and state of an aggregate's first stored event."""
+    query = SQL("SELECT topic, state FROM {}.{} WHERE originator_id = %s ORDER BY originator_version LIMIT 1").format(
+        Identifier(log.schema), Identifier(log.table)
+    )
+    with conn.cursor(row_factory=tuple_row, binary=True) as cursor:
+        row = cursor.execute(query, (uuid.UUID(aggregate_id),)).fetchone()
+    return (row[0], bytes(row[1])) if row else None
+
+
+class BrandLookup:
+    """The brand of an aggregate whose event does not carry it: from its first event, cached."""
+
+    def __init__(self, first: Callable[[str, str], tuple[str, bytes] | None], size: int = 200_000) -> None:
+        self.first = first  # (source, aggregate id) -> the aggregate's first event (topic, state)
+        self.cache: OrderedDict[str, str | None] = OrderedDict()
+        self.size = size
+
+    def remember(self, aggregate_id: str, brand_id: str | None) -> None:
+        self.cache[aggregate_id] = brand_id
+        if len(self.cache) > self.size:
+            self.cache.popitem(last=False)
+
+    def __call__(self, source: str, aggregate_id: str) -> str | None:
+        if aggregate_id in self.cache:
+            self.cache.move_to_end(aggregate_id)
+            return self.cache[aggregate_id]
+        first = self.first(source, aggregate_id)
+        brand = json.loads(first[1]).get("brand_id") if first else None
+        if brand is None and first:  # A brand's own aggregate: the brand is itself.
+            brand = aggregate_id if first[0].endswith(":Brand.Created") else None
+        self.remember(aggregate_id, brand)
+        return brand
+
+
+@dataclass(frozen=True)
+class _EventType:
+    """What the envelope needs of an event class, worked out once per stored topic."""
+
+    aggregate_type: str
+    schema_version: int
+    kafka_topic: str
+    type_header: bytes
+
+
+_EVENT_TYPES: dict[tuple[str, str, str], _EventType] = {}
+#: Partition hashes of recent keys: an aggregate's later events reuse its hash.
+_KEY_HASHES: dict[bytes, int] = {}
+#: Keys that send an event down the general path: it was stored at another version, or its JSON carries what is
+#: otherwise in columns.
+_NOT_AS_STORED = frozenset({"class_version", "originator_id", "originator_version"})
+
+
+def _event_type(source: str, topic: str, prefix: str) -> _EventType:
+    known = _EVENT_TYPES.get((source, topic, prefix))
+    if known is None:
+        aggregate_type = topic.partition(":")[2].split(".")[0]
+        known = _EVENT_TYPES[(source, topic, prefix)] = _EventType(
+            aggregate_type,
+            int(getattr(resolve_topic(topic), "class_version", 1)),
+            topic_name(prefix, source, aggregate_type),
+            topic.encode(),
+        )
+    return known
+
+
+def envelope(source: str, row: StoredRow, brands: BrandLookup, prefix: str, mapper: Any) -> Message:
+    """The published record of one stored event."""
+    kind = _event_type(source, row.topic, prefix)
+    state = row.state
+    stored = from_json(state)
+    aggregate_id, version = row.originator_id, row.originator_version
+    if kind.schema_version == 1 and state[:1] == b"{" and _NOT_AS_STORED.isdisjoint(stored):
+        # The stored JSON is the payload as it is: the two columns go in front of it, instead of parsing it into
+        # objects and writing it out again.
+        payload_json = b'{"originator_id":"%s","originator_version":%d%s' % (
+            aggregate_id.encode(),
+            version,
+            b"," + state[1:] if stored else b"}",
+        )
+        payload = stored
+    else:
+        # Stored at an older version: publish the current shape (upcast), which schema_version names.
+        event = StoredEvent(uuid.UUID(aggregate_id), version, row.topic, state)
+        payload = mapper.to_domain_event(event).model_dump(mode="json")
+        payload_json = to_json(payload)
+    brand = payload.get("brand_id")
+    if brand is not None:
+        brands.remember(aggregate_id, brand)
+    else:
+        brand = brands(source, aggregate_id)
+    eid = _event_id_text(source, aggregate_id, version)
+    trace = payload.get("trace_id") or eid
+    value = {
+        "event_id": eid,
+        "type": row.topic,
+        "schema_version": kind.schema_version,
+        "aggregate_type": kind.aggregate_type,
+        "aggregate_id": aggregate_id,
+        "aggregate_version": version,
+        "brand_id": brand,
+        "occurred_at": payload.get("timestamp"),
+        "position": row.id,
+        "actor": payload.get("actor", "system"),
+    }
+    key = aggregate_id.encode()
+    key_hash = _KEY_HASHES.get(key)
+    if key_hash is None:
+        if len(_KEY_HASHES) >= 100_000:
+            _KEY_HASHES.clear()
+        key_hash = _KEY_HASHES[key] = murmur2(key) & 0x7FFFFFFF
+    return Message(
+        kind.kafka_topic,
+        key,
+        to_json(value)[:-1] + b',"payload":' + payload_json + b"}",
+        [("type", kind.type_header), ("trace_id", trace.encode()), ("event_id", eid.encode())],
+        key_hash,
+    )
+
+
+def standalone_mapper() -> PydanticMapper:
+    """The applications' event mapper, for a process that reads stored events without opening the applications."""
+    transcoder = JSONTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):  # as eventsourcing's Application registers
+        transcoder.register(transcoding)
+    return PydanticMapper(transcoder=transcoder)
