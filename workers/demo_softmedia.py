@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from adapters.softmedia_simulator import Dataset, SimBorrower, SoftmediaSimulator
+from adapters.simulators.softmedia import Dataset, SimBorrower, SoftmediaSimulator
 from domain.notices.source import SyncAlreadyRunning, source_id_for
 from domain.notices.triggering import request_sync
 from domain.shared.aggregate import acting_as

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adapters.softmedia_simulator import Dataset, SoftmediaSimulator
+from adapters.simulators.softmedia import Dataset, SoftmediaSimulator
 from api.routes.jobs import MAX_QUEUED_MANUAL_RUNS
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_covenants import _borrower, _covenant, _evaluations, _mail_to, _run, hold_business_date
