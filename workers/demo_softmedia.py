@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from adapters.softmedia_simulator import Dataset, SimBorrower, SoftmediaSimulator
+from adapters.simulators.softmedia import Dataset, SimBorrower, SoftmediaSimulator
 from api.services.notice_syncs import SyncRequests
 from domain.notices.source import SyncAlreadyRunning, source_id_for
 from domain.shared.aggregate import acting_as

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adapters.softmedia_simulator import Dataset, SoftmediaSimulator
+from adapters.simulators.softmedia import Dataset, SoftmediaSimulator
 from domain.covenants.application import Covenants
 from domain.identity.application import Identity
 from domain.jobs.application import Jobs

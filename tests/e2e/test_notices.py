@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from adapters.simulators.softmedia import Dataset, SoftmediaSimulator
 from adapters.softmedia import SoftmediaClient
-from adapters.softmedia_simulator import Dataset, SoftmediaSimulator
 from domain.notices.triggering import job_run_id
 from tests.conftest import Tenant, make_tenant
 from workers import notice_sync

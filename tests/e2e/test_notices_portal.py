@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from adapters.simulators.softmedia import Dataset, SoftmediaSimulator
 from adapters.softmedia import SoftmediaClient
-from adapters.softmedia_simulator import Dataset, SoftmediaSimulator
 from domain.notices.triggering import job_run_id
 from domain.shared.clock import business_date
 from tests.conftest import Tenant

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.simulators.softmedia import Dataset, SimBorrower, SoftmediaSimulator
 from adapters.softmedia import (
     NoticePage,
     SoftmediaAuthError,
@@ -21,7 +22,6 @@ from adapters.softmedia import (
     SoftmediaUnavailable,
     SourceNotice,
 )
-from adapters.softmedia_simulator import Dataset, SimBorrower, SoftmediaSimulator
 from domain.customers.values import normalise_loan_number
 from domain.shared.values import normalise_phone
 
