@@ -141,10 +141,11 @@ class CustomerDirectory(Projection):
     )
 
     def __init__(self) -> None:
-        self._counts: Counter[tuple[UUID, str, int]] = Counter()
+        # (brand as an int, name_key) of the names not counted yet: UUIDs hash in Python code, ints do not.
+        self._registered: list[tuple[int, str]] = []
 
     def begin_batch(self) -> None:
-        self._counts.clear()
+        self._registered.clear()
 
     def end_batch(self) -> Iterable[Write]:
         """Add the batch's registered names to the vocabulary in one statement."""
@@ -152,21 +153,35 @@ class CustomerDirectory(Projection):
 
     def _count_names(self) -> Iterable[Write]:
         """The vocabulary counts of the names registered since the last call."""
-        if not self._counts:
+        if not self._registered:
             return
-        keys = sorted(self._counts)  # in key order: the same rows lock in the same order
-        counts = [self._counts[k] for k in keys]
-        self._counts.clear()
+        # name_positions, inlined: this runs for every registration of a rebuild.
+        counted = Counter(
+            [
+                (brand, word, place if place < LONG else LONG)
+                for brand, name_key in self._registered
+                for place, word in enumerate(name_key.split(" "), 1)
+                if word
+            ]
+        )
+        self._registered.clear()
+        # One JSON document, {brand: [[word, place, names], ...]}: psycopg dumps long arrays element by element.
+        brands = {brand: str(UUID(int=brand)) for brand in {key[0] for key in counted}}
+        by_brand: dict[str, list[tuple[str, int, int]]] = {}
+        for (brand, word, place), names in counted.items():
+            by_brand.setdefault(brands[brand], []).append((word, place, names))
         yield Write(
             "INSERT INTO read.customer_name_vocabulary AS v (brand_id, word, place, borrowers) "
-            "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::smallint[], %s::int[]) "
+            "SELECT b.key::uuid, e->>0, (e->>1)::smallint, (e->>2)::int "
+            "FROM jsonb_each(%s::jsonb) AS b CROSS JOIN jsonb_array_elements(b.value) AS e "
             "ON CONFLICT (brand_id, word, place) DO UPDATE SET borrowers = v.borrowers + excluded.borrowers",
-            ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], counts),
+            (Jsonb(by_brand),),
         )
 
     def project(self, position: int, event: Any) -> Iterable[Write]:
         if isinstance(event, C.Registered):
-            self._counts.update((event.brand_id, word, k) for word, k in name_positions(event.name.lower()))
+            name_key = event.name.lower()
+            self._registered.append((event.brand_id.int, name_key))
             yield Write(
                 "INSERT INTO read.customers (id, brand_id, name, name_key, phone, email, pan, pan_masked, date_of_birth, "
                 "addresses, loan_numbers, version, created_at, updated_at) "
@@ -175,7 +190,7 @@ class CustomerDirectory(Projection):
                     event.originator_id,
                     event.brand_id,
                     event.name,
-                    event.name.lower(),
+                    name_key,
                     event.phone,
                     event.email,
                     event.pan,

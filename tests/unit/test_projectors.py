@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import uuid
 
+from psycopg.types.json import Jsonb
+
 from domain.customers.customer import CustomerRecord
 from domain.customers.values import Address
 from projections.customers import CustomerDirectory, CustomerTimeline, name_positions
@@ -40,21 +42,25 @@ def test_directory_counts_a_batchs_names_in_one_vocabulary_write() -> None:
     brand = uuid.uuid4()
     directory = CustomerDirectory()
     directory.begin_batch()
-    for name in ("Asha Kulkarni", "Usha Kulkarni", "Asha Rao"):
+    for name in ("Asha Kulkarni", "Usha Kulkarni", "Asha Rao", "Venkata Naga Sai Krishna Prasad Rao Rao"):
         record = CustomerRecord(brand_id=brand, name=name, phone="+919876543210", addresses=[], loan_numbers=[])
         (registered,) = record.collect_events()
         (write,) = directory.project(1, registered)
         assert "vocabulary" not in write.sql  # counted, not written, per registration
     (counts,) = directory.end_batch()
     assert counts.sql.startswith("INSERT INTO read.customer_name_vocabulary")
-    brands, words, positions, borrowers = counts.params
-    assert set(brands) == {brand}
-    assert dict(zip(zip(words, positions, strict=True), borrowers, strict=True)) == {
+    (document,) = counts.params
+    assert isinstance(document, Jsonb)
+    assert list(document.obj) == [str(brand)]
+    assert {(word, place): names for word, place, names in document.obj[str(brand)]} == {
         ("asha", 1): 2,
         ("usha", 1): 1,
         ("kulkarni", 2): 2,
         ("rao", 2): 1,
+        **dict.fromkeys([("venkata", 1), ("naga", 2), ("sai", 3), ("krishna", 4), ("prasad", 5)], 1),
+        ("rao", 5): 2,  # past the indexed positions, as name_positions places them
     }
+    assert name_positions("venkata naga sai krishna prasad rao rao")[4:] == [("prasad", 5), ("rao", 5), ("rao", 5)]
     assert list(directory.end_batch()) == []  # nothing counted twice
 
 
