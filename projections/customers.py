@@ -21,14 +21,14 @@ from projections.engine import Projection, Write, topics_of
 
 C = CustomerRecord
 
-#: Name words at positions 1..NAME_POSITIONS each have an index in name order; words further on count as one
-#: position more (names that long are few, and searched by walking their own index).
+#: Name words at places (positions) 1..NAME_POSITIONS each have an index in name order; words further on share
+#: the place LONG (names that long are few, and searched by walking their own index).
 NAME_POSITIONS = 4
 LONG = NAME_POSITIONS + 1
 
 
 def name_positions(name_key: str) -> list[tuple[str, int]]:
-    """(word, position) of each word of a search key, as `read.name_positions` gives them in SQL."""
+    """(word, place) of each word of a search key, as `read.name_positions` gives them in SQL."""
     return [(word, min(i, LONG)) for i, word in enumerate(name_key.split(" "), 1) if word]
 
 
@@ -65,11 +65,11 @@ class CustomerDirectory(Projection):
     """One row per borrower with search columns (phones, PAN, loan numbers, name words) and a name vocabulary.
 
     For the name search (CustomerQueries.search), the first NAME_POSITIONS words
-    of a name each have an index (brand, word at that position, name_key, id),
-    so the borrowers with a given word come in name order from one index range;
-    `read.customer_name_vocabulary` counts, per brand, the names with each word
-    at each position, so a fragment turns into the few (word, position) that
-    contain it. Registrations are counted per batch, in one statement.
+    of a name each have an index (brand, word at that place, name_key, id), so
+    the borrowers with a given word there come in name order from one index
+    range; `read.customer_name_vocabulary` counts, per brand, the names with
+    each word at each place, so a fragment turns into the few (word, place)
+    that contain it. A batch's registrations are counted in one statement.
     """
 
     name = "customer_directory"
@@ -413,8 +413,8 @@ class CustomerQueries:
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
-    #: A name fragment found at up to this many (word, position) of the brand's vocabulary is answered from those
-    #: words' indexes; found at more, it is short and common, and a walk of the names in order finds it sooner.
+    #: A name fragment found at up to this many (word, place) of the brand's vocabulary is answered from those
+    #: words' index ranges; found at more, it is short and common, and a walk of the names in order finds it sooner.
     MERGE_WORDS = 64
     #: How many names that walk reads in order before it collects every match instead.
     NAME_WALK = 20_000
@@ -426,16 +426,17 @@ class CustomerQueries:
         "rahul sh" finds Rahul Sharma. Exact keys (loan number, PAN, phone, alternate phone) are index
         lookups. For the name, the query's words are first looked up in the brand's vocabulary
         (`read.customer_name_vocabulary`, a small table): a one-word query is contained in some (word,
-        position) of it; in a query of several words the first ends a word, the last starts one and any
-        between are whole words. The query word found at the fewest (word, position) drives:
+        place) of it; in a query of several words the first ends a word, the last starts one and any
+        between are whole words. The query word in the fewest names drives, by how many (word, place)
+        hold it:
 
         - none: no name matches (a fragment like "qx" costs one vocabulary probe);
-        - up to MERGE_WORDS: from the index of each word's position, the first page after the cursor
-          of the names with that word there (one index range each, already in name order), merged;
-          with several query words each range also filters on the whole query;
+        - up to MERGE_WORDS: from the index of each word's place, the first page after the cursor of the
+          names with that word there (one index range each, already in name order), merged; with several
+          query words each range also filters on the whole query;
         - more (a short, common fragment such as "an"): the brand's names are walked in order for at most
-          NAME_WALK entries, and only when that found less than a page, every name with one of those words
-          is collected and sorted.
+          NAME_WALK entries, and only when that found less than a page, the ranges of every such (word,
+          place) are merged.
 
         A second statement reads the page's rows (with the key matches) ordered by (name_key, id), the
         keyset of the cursor. Each step's cost is bounded whatever the data.
@@ -503,50 +504,59 @@ class CustomerQueries:
         lookup_params = {"brand": params["brand"], "cap": self.MERGE_WORDS + 1}
         for row in conn.execute(lookup, lookup_params | {f"p{i}": p for i, p in enumerate(patterns)}, prepare=False):
             found[row["part"]].append((row["word"], row["place"], row["borrowers"]))
-        # The query word at the fewest (word, position), then in the fewest names, then the longest, drives.
-        driver = min(range(len(parts)), key=lambda i: (len(found[i]), sum(n for *_, n in found[i]), -len(parts[i])))
+        # The query word in the fewest names drives (one in no name: nothing matches); with several query words
+        # its ranges are read until a page matches the whole query, so they cost up to that many names. Words
+        # found at more than MERGE_WORDS places come last (their count is cut short).
+        driver = min(
+            range(len(parts)),
+            key=lambda i: (len(found[i]) > self.MERGE_WORDS, sum(n for *_, n in found[i]), -len(parts[i])),
+        )
         if not found[driver]:
             return [], []
         params["name"] = "%" + _like_escaped(term) + "%"
         after = " AND (c.name_key, c.id) > (%(c_name)s, %(c_id)s)" if page_filter else ""
         whole = " AND c.name_key LIKE %(name)s" if len(parts) > 1 else ""  # one query word is not the whole query
-        # Names with more words than have indexes: walked in order on their own (small) index.
-        long_names = (
-            f"SELECT c.name_key, c.id FROM read.customers c WHERE c.brand_id = %(brand)s "
-            f"AND split_part(c.name_key, ' ', {LONG}) <> '' AND c.name_key LIKE %(name)s{after}"
-        )
-        if len(found[driver]) <= self.MERGE_WORDS:
-            ranges = []
-            for k in sorted({position for _, position, _ in found[driver]}):
-                if k == LONG:
-                    ranges.append(f"({long_names} ORDER BY c.name_key, c.id LIMIT %(limit)s)")
-                    continue
-                params[f"w{k}"] = [word for word, position, _ in found[driver] if position == k]
+
+        def merged(words: dict[int, str]) -> str:
+            """The first page of names with any of `words` (a text[] per place), merged from each word's range."""
+            ranges = [
+                f"SELECT m.name_key, m.id FROM unnest({words[k]}) AS t(word) CROSS JOIN LATERAL "
+                f"(SELECT c.name_key, c.id FROM read.customers c WHERE c.brand_id = %(brand)s "
+                f"AND split_part(c.name_key, ' ', {k}) = t.word AND split_part(c.name_key, ' ', {k}) <> ''"
+                f"{after}{whole} ORDER BY c.name_key, c.id LIMIT %(limit)s) AS m"
+                for k in sorted(words)
+                if k != LONG
+            ]
+            if LONG in words:  # names with more words than have indexes: walked in order on their own index
                 ranges.append(
-                    f"SELECT m.name_key, m.id FROM unnest(%(w{k})s::text[]) AS t(word) CROSS JOIN LATERAL "
                     f"(SELECT c.name_key, c.id FROM read.customers c WHERE c.brand_id = %(brand)s "
-                    f"AND split_part(c.name_key, ' ', {k}) = t.word AND split_part(c.name_key, ' ', {k}) <> ''"
-                    f"{after}{whole} ORDER BY c.name_key, c.id LIMIT %(limit)s) AS m"
+                    f"AND split_part(c.name_key, ' ', {LONG}) <> '' AND c.name_key LIKE %(name)s{after} "
+                    f"AND {words[LONG]} <> '{{}}' ORDER BY c.name_key, c.id LIMIT %(limit)s)"
                 )
-            return [
-                "name_page AS MATERIALIZED (SELECT DISTINCT name_key, id FROM (" + " UNION ALL ".join(ranges) + ") "
-                "AS r ORDER BY name_key, id LIMIT %(limit)s)"
-            ], ["SELECT id FROM name_page"]
+            return (
+                "SELECT DISTINCT name_key, id FROM (" + " UNION ALL ".join(ranges) + ") AS r "
+                "ORDER BY name_key, id LIMIT %(limit)s"
+            )
+
+        if len(found[driver]) <= self.MERGE_WORDS:
+            places = {}
+            for k in sorted({place for _, place, _ in found[driver]}):
+                params[f"w{k}"] = [word for word, place, _ in found[driver] if place == k]
+                places[k] = f"%(w{k})s::text[]"
+            return [f"name_page AS MATERIALIZED ({merged(places)})"], ["SELECT id FROM name_page"]
+        # Every (word, place) of the driving word this time, read in the statement: there are many. (In the
+        # directory's collation, as the word indexes compare; the vocabulary's is "C".)
         params.update(walk=self.NAME_WALK, driver=patterns[driver])
-        collected = [
-            f"SELECT c.name_key, c.id FROM read.customers c WHERE c.brand_id = %(brand)s "
-            f"AND split_part(c.name_key, ' ', {k}) <> '' AND split_part(c.name_key, ' ', {k}) IN "
-            f"(SELECT word FROM read.customer_name_vocabulary WHERE brand_id = %(brand)s AND place = {k} "
-            f"AND word LIKE %(driver)s){after}{whole}"
-            for k in range(1, LONG)
-        ]
+        every = {
+            k: f'ARRAY(SELECT word COLLATE "default" FROM read.customer_name_vocabulary WHERE brand_id = %(brand)s '
+            f"AND place = {k} AND word LIKE %(driver)s)"
+            for k in range(1, LONG + 1)
+        }
         return [
             "name_walk AS MATERIALIZED (SELECT name_key, id FROM (SELECT name_key, id FROM read.customers "
             f"WHERE brand_id = %(brand)s{page_filter} ORDER BY name_key, id LIMIT %(walk)s) AS walked "
             "WHERE name_key LIKE %(name)s ORDER BY name_key, id LIMIT %(limit)s)",
-            "name_all AS MATERIALIZED (SELECT DISTINCT name_key, id FROM ("
-            + " UNION ALL ".join([*collected, long_names])
-            + ") AS r ORDER BY name_key, id LIMIT %(limit)s)",
+            f"name_all AS MATERIALIZED ({merged(every)})",
         ], [
             "SELECT id FROM name_walk",
             "(SELECT id FROM name_all WHERE (SELECT count(*) FROM name_walk) < %(limit)s)",
