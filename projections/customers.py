@@ -416,7 +416,7 @@ class CustomerQueries:
     #: A name fragment found at up to this many (word, place) of the brand's vocabulary is answered from those
     #: words' index ranges; found at more, it is short and common, and a walk of the names in order finds it sooner.
     MERGE_WORDS = 64
-    #: How many names that walk reads in order before it collects every match instead.
+    #: How many names that walk reads in order before it merges the ranges of every such (word, place) instead.
     NAME_WALK = 20_000
 
     def search(self, brand_id: UUID, q: str | None = None, cursor: str | None = None, limit: int = 25) -> Page:
