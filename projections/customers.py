@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -20,16 +21,63 @@ from projections.keyset import KeysetCursor, Page
 
 C = CustomerRecord
 
+#: Name words at places (positions) 1..NAME_POSITIONS each have an index in name order; words further on share
+#: the place LONG (names that long are few, and searched by walking their own index).
+NAME_POSITIONS = 4
+LONG = NAME_POSITIONS + 1
+
+
+def name_positions(name_key: str) -> list[tuple[str, int]]:
+    """(word, place) of each word of a search key, as `read.name_positions` gives them in SQL."""
+    return [(word, min(i, LONG)) for i, word in enumerate(name_key.split(" "), 1) if word]
+
+
+#: Fill the name vocabulary of a directory that has rows but no vocabulary (one made before it existed, or
+#: loaded with COPY); a no-op otherwise, so it runs with the DDL on every start.
+NAME_VOCABULARY_BACKFILL = (
+    "INSERT INTO read.customer_name_vocabulary (brand_id, word, place, borrowers) "
+    "SELECT c.brand_id, p.word, p.place, count(*) FROM read.customers c "
+    "CROSS JOIN read.name_positions(c.name_key) AS p WHERE NOT EXISTS (SELECT FROM read.customer_name_vocabulary) "
+    "GROUP BY 1, 2, 3"
+)
+
+#: Before a rename (the row still has the old name): move the counts from the old name's words to the new one's.
+_RENAME_VOCABULARY = (
+    "WITH c AS (SELECT brand_id, name_key, lower(%(name)s) AS new_key FROM read.customers WHERE id = %(id)s), "
+    "delta AS (SELECT c.brand_id, p.word, p.place, sum(p.d)::int AS d FROM c CROSS JOIN LATERAL ("
+    "SELECT word, place, -1 AS d FROM read.name_positions(c.name_key) "
+    "UNION ALL SELECT word, place, 1 FROM read.name_positions(c.new_key)) AS p "
+    "GROUP BY 1, 2, 3 HAVING sum(p.d) <> 0) "
+    "INSERT INTO read.customer_name_vocabulary AS v (brand_id, word, place, borrowers) "
+    "SELECT brand_id, word, place, d FROM delta "
+    "ON CONFLICT (brand_id, word, place) DO UPDATE SET borrowers = v.borrowers + excluded.borrowers"
+)
+
+#: ... then drop the old name's words no borrower has any more.
+_DROP_UNUSED_WORDS = (
+    "DELETE FROM read.customer_name_vocabulary v USING read.customers c "
+    "CROSS JOIN read.name_positions(c.name_key) AS p WHERE c.id = %(id)s AND v.brand_id = c.brand_id "
+    "AND v.word = p.word AND v.place = p.place AND v.borrowers <= 0"
+)
+
 
 class CustomerDirectory(Projection):
-    """One row per borrower with search columns (name trigram, phones, PAN, loan numbers)."""
+    """One row per borrower with search columns (phones, PAN, loan numbers, name words) and a name vocabulary.
+
+    For the name search (CustomerQueries.search), the first NAME_POSITIONS words
+    of a name each have an index (brand, word at that place, name_key, id), so
+    the borrowers with a given word there come in name order from one index
+    range; `read.customer_name_vocabulary` counts, per brand, the names with
+    each word at each place, so a fragment turns into the few (word, place)
+    that contain it. A batch's registrations are counted in one statement.
+    """
 
     name = "customer_directory"
     source = "customers"
     topics = topics_of(
         C.Registered, C.DetailsUpdated, C.AlternatePhoneAdded, C.AlternatePhoneRemoved, C.LoanNumberLinked
     )
-    tables = ("read.customers",)
+    tables = ("read.customers", "read.customer_name_vocabulary")
     ddl = (
         "CREATE EXTENSION IF NOT EXISTS btree_gin",
         """CREATE TABLE IF NOT EXISTS read.customers (
@@ -66,10 +114,74 @@ class CustomerDirectory(Projection):
                 ORDER BY w), ' ')
             $$""",
         "CREATE INDEX IF NOT EXISTS customers_name_tokens_idx ON read.customers (brand_id, read.name_tokens(name_key))",
+        # Directory search by name: see the class docstring and CustomerQueries.search.
+        rf"""CREATE OR REPLACE FUNCTION read.name_positions(name_key text) RETURNS TABLE (word text, place smallint)
+            LANGUAGE sql IMMUTABLE PARALLEL SAFE ROWS 3 AS $$
+            SELECT w, least(i, {LONG})::smallint FROM unnest(string_to_array(name_key, ' ')) WITH ORDINALITY AS u(w, i)
+            WHERE w <> ''
+            $$""",
+        # Words compare bytewise (COLLATE "C"): a LIKE 'ab%' is an index range whatever the database's collation.
+        """CREATE TABLE IF NOT EXISTS read.customer_name_vocabulary (
+            brand_id uuid NOT NULL,
+            word text COLLATE "C" NOT NULL,
+            place smallint NOT NULL,
+            borrowers int NOT NULL,
+            PRIMARY KEY (brand_id, word, place)
+        )""",
+        NAME_VOCABULARY_BACKFILL,
+        *(
+            f"CREATE INDEX IF NOT EXISTS customers_name_word{k}_idx ON read.customers "
+            f"(brand_id, split_part(name_key, ' ', {k}), name_key, id) WHERE split_part(name_key, ' ', {k}) <> ''"
+            for k in range(1, LONG)
+        ),
+        "CREATE INDEX IF NOT EXISTS customers_long_name_idx ON read.customers (brand_id, name_key, id) "
+        f"WHERE split_part(name_key, ' ', {LONG}) <> ''",
+        "CREATE INDEX IF NOT EXISTS customer_name_vocabulary_trgm_idx ON read.customer_name_vocabulary "
+        "USING gin (brand_id, word gin_trgm_ops)",
     )
+
+    def __init__(self) -> None:
+        # (brand as an int, name_key) of the names not counted yet: UUIDs hash in Python code, ints do not.
+        self._registered: list[tuple[int, str]] = []
+
+    def begin_batch(self) -> None:
+        self._registered.clear()
+
+    def end_batch(self) -> Iterable[Write]:
+        """Add the batch's registered names to the vocabulary in one statement."""
+        yield from self._count_names()
+
+    def _count_names(self) -> Iterable[Write]:
+        """The vocabulary counts of the names registered since the last call."""
+        if not self._registered:
+            return
+        # name_positions, inlined: this runs for every registration of a rebuild.
+        counted = Counter(
+            [
+                (brand, word, place if place < LONG else LONG)
+                for brand, name_key in self._registered
+                for place, word in enumerate(name_key.split(" "), 1)
+                if word
+            ]
+        )
+        self._registered.clear()
+        # One JSON document, {brand: [[word, place, names], ...]}: psycopg dumps long arrays element by element.
+        brands = {brand: str(UUID(int=brand)) for brand in {key[0] for key in counted}}
+        by_brand: dict[str, list[tuple[str, int, int]]] = {}
+        for (brand, word, place), names in counted.items():
+            by_brand.setdefault(brands[brand], []).append((word, place, names))
+        yield Write(
+            "INSERT INTO read.customer_name_vocabulary AS v (brand_id, word, place, borrowers) "
+            "SELECT b.key::uuid, e->>0, (e->>1)::smallint, (e->>2)::int "
+            "FROM jsonb_each(%s::jsonb) AS b CROSS JOIN jsonb_array_elements(b.value) AS e "
+            "ON CONFLICT (brand_id, word, place) DO UPDATE SET borrowers = v.borrowers + excluded.borrowers",
+            (Jsonb(by_brand),),
+        )
 
     def project(self, position: int, event: Any) -> Iterable[Write]:
         if isinstance(event, C.Registered):
+            name_key = event.name.lower()
+            self._registered.append((event.brand_id.int, name_key))
             yield Write(
                 "INSERT INTO read.customers (id, brand_id, name, name_key, phone, email, pan, pan_masked, date_of_birth, "
                 "addresses, loan_numbers, version, created_at, updated_at) "
@@ -78,7 +190,7 @@ class CustomerDirectory(Projection):
                     event.originator_id,
                     event.brand_id,
                     event.name,
-                    event.name.lower(),
+                    name_key,
                     event.phone,
                     event.email,
                     event.pan,
@@ -92,6 +204,10 @@ class CustomerDirectory(Projection):
                 ),
             )
         elif isinstance(event, C.DetailsUpdated):
+            if event.name is not None:  # Counts of this batch first: the rename may take one of them back.
+                yield from self._count_names()
+                yield Write(_RENAME_VOCABULARY, {"name": event.name, "id": event.originator_id})
+                yield Write(_DROP_UNUSED_WORDS, {"id": event.originator_id})
             yield Write(
                 "UPDATE read.customers SET name = coalesce(%(name)s, name), name_key = coalesce(lower(%(name)s), name_key), "
                 "phone = coalesce(%(phone)s, phone), email = coalesce(%(email)s, email), pan = coalesce(%(pan)s, pan), "
@@ -280,29 +396,35 @@ class CustomerQueries:
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
-    #: How many index entries the name search walks in name order before it asks the trigram index instead.
+    #: A name fragment found at up to this many (word, place) of the brand's vocabulary is answered from those
+    #: words' index ranges; found at more, it is short and common, and a walk of the names in order finds it sooner.
+    MERGE_WORDS = 64
+    #: How many names that walk reads in order before it merges the ranges of every such (word, place) instead.
     NAME_WALK = 20_000
 
     def search(self, brand_id: UUID, q: str | None = None, cursor: str | None = None, limit: int = 25) -> Page:
         """Directory search by name, phone (any format), loan number or PAN; keyset pages ordered by name.
 
-        One statement, three kinds of candidates for the page, each with a plan
-        of bounded cost whatever the data (a single OR'ed query let the planner
-        walk a whole brand in name order for a phone or PAN matching one row):
+        A name matches when it contains the query (both lower-cased) anywhere: "harm" finds Sharma,
+        "rahul sh" finds Rahul Sharma. Exact keys (loan number, PAN, phone, alternate phone) are index
+        lookups. For the name, the query's words are first looked up in the brand's vocabulary
+        (`read.customer_name_vocabulary`, a small table): a one-word query is contained in some (word,
+        place) of it; in a query of several words the first ends a word, the last starts one and any
+        between are whole words. The query word in the fewest names drives, by how many (word, place)
+        hold it:
 
-        - exact keys (loan number, PAN, phone, alternate phone): index lookups;
-        - a name fragment, first by walking the brand's name index in order for
-          at most NAME_WALK entries (index-only: no table rows), which finds a
-          page at once for common fragments;
-        - only when that walk found less than a page: every match of the fragment
-          through the trigram index, sorted (rare or late-in-the-alphabet names).
-          Fragments with a digit (a PAN, a loan number, a phone with separators)
-          skip the walk; fragments without a three-letter word cannot use
-          trigrams, so they walk on.
+        - none: no name matches (a fragment like "qx" costs one vocabulary probe);
+        - up to MERGE_WORDS: from the index of each word's place, the first page after the cursor of the
+          names with that word there (one index range each, already in name order), merged; with several
+          query words each range also filters on the whole query;
+        - more (a short, common fragment such as "an"): the brand's names are walked in order for at most
+          NAME_WALK entries, and only when that found less than a page, the ranges of every such (word,
+          place) are merged.
 
-        The page's ids are then read from the table and ordered by (name_key, id).
+        A second statement reads the page's rows (with the key matches) ordered by (name_key, id), the
+        keyset of the cursor. Each step's cost is bounded whatever the data.
         """
-        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1, "walk": self.NAME_WALK}
+        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         page_filter = ""
         if cursor:
             name_key, last_id = DIRECTORY_CURSOR.decode(cursor)
@@ -310,67 +432,23 @@ class CustomerQueries:
             params.update(c_name=name_key, c_id=last_id)
         columns = "id, name, name_key, phone, pan_masked, email, loan_numbers, updated_at"
         term = (q or "").strip()
-        if not term:
-            sql = (
-                f"SELECT {columns} FROM read.customers WHERE brand_id = %(brand)s{page_filter} "
-                "ORDER BY name_key, id LIMIT %(limit)s"
-            )
-        else:
-            upper = term.upper().replace(" ", "")
-            params["loan"] = upper
-            keys = [
-                "SELECT id FROM read.customers WHERE brand_id = %(brand)s AND loan_numbers @> ARRAY[%(loan)s]::text[]"
-            ]
-            if PAN_PATTERN.match(upper):
-                params["pan"] = upper
-                keys.append("SELECT id FROM read.customers WHERE brand_id = %(brand)s AND pan = %(pan)s")
-            if looks_like_phone(term):
-                with suppress(InvalidInput):  # looks like a phone but is not one: no phone keys
-                    params["phone"] = normalise_phone(term)
-                    keys.append("SELECT id FROM read.customers WHERE brand_id = %(brand)s AND phone = %(phone)s")
-                    keys.append(
-                        "SELECT id FROM read.customers WHERE brand_id = %(brand)s "
-                        "AND alternate_numbers @> ARRAY[%(phone)s]::text[]"
-                    )
-            # MATERIALIZED CTEs are separate steps, each planned on its own (and run only when read).
-            ctes = ["matched_keys AS MATERIALIZED (" + " UNION ".join(keys) + ")"]
-            candidates = ["SELECT id FROM matched_keys"]
-            if len(term) >= 2 and not term.replace(" ", "").isdigit():
-                params["name"] = "%" + term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                name_all = (
-                    "name_all AS MATERIALIZED (SELECT name_key, id FROM read.customers "
-                    f"WHERE brand_id = %(brand)s AND name_key LIKE %(name)s{page_filter})"
-                )
-                has_trigrams = any(len(word) >= 3 for word in term.split())
-                if has_trigrams and any(ch.isdigit() for ch in term):
-                    # A PAN, loan number or phone typed with separators: as a name fragment it matches
-                    # next to nothing, so the trigram index alone answers it.
-                    ctes.append(name_all)
-                    candidates.append("(SELECT id FROM name_all ORDER BY name_key, id LIMIT %(limit)s)")
-                elif has_trigrams:
-                    ctes.append(
-                        "name_walk AS MATERIALIZED (SELECT name_key, id FROM (SELECT name_key, id FROM read.customers "
-                        f"WHERE brand_id = %(brand)s{page_filter} ORDER BY name_key, id LIMIT %(walk)s) AS walked "
-                        "WHERE name_key LIKE %(name)s ORDER BY name_key, id LIMIT %(limit)s)"
-                    )
-                    ctes.append(name_all)
-                    candidates.append("SELECT id FROM name_walk")
-                    candidates.append(
-                        "(SELECT id FROM name_all WHERE (SELECT count(*) FROM name_walk) < %(limit)s "
-                        "ORDER BY name_key, id LIMIT %(limit)s)"
-                    )
-                else:
-                    ctes.append(
-                        "name_walk AS MATERIALIZED (SELECT name_key, id FROM read.customers WHERE brand_id = %(brand)s "
-                        f"AND name_key LIKE %(name)s{page_filter} ORDER BY name_key, id LIMIT %(limit)s)"
-                    )
-                    candidates.append("SELECT id FROM name_walk")
-            sql = (
-                "WITH " + ", ".join(ctes) + f" SELECT {columns} FROM read.customers "
-                "WHERE id IN (" + " UNION ".join(candidates) + f"){page_filter} "
-                "ORDER BY name_key, id LIMIT %(limit)s"
-            )
         with self.pool.connection() as conn:
+            if not term:
+                sql = (
+                    f"SELECT {columns} FROM read.customers WHERE brand_id = %(brand)s{page_filter} "
+                    "ORDER BY name_key, id LIMIT %(limit)s"
+                )
+            else:
+                ctes, candidates = _key_candidates(term, params)
+                if len(term) >= 2 and not term.replace(" ", "").isdigit():
+                    name_ctes, name_candidates = self._name_candidates(conn, term.lower(), params, page_filter)
+                    ctes += name_ctes
+                    candidates += name_candidates
+                sql = (
+                    "WITH " + ", ".join(ctes) + f" SELECT {columns} FROM read.customers "
+                    "WHERE id IN (" + " UNION ".join(candidates) + f"){page_filter} "
+                    "ORDER BY name_key, id LIMIT %(limit)s"
+                )
             # Never a prepared statement: a generic plan cannot know how common a name fragment is.
             rows = conn.execute(sql, params, prepare=False).fetchall()
         more = len(rows) > limit
@@ -389,6 +467,83 @@ class CustomerQueries:
         ]
         next_cursor = DIRECTORY_CURSOR.encode(rows[-1]["name_key"], rows[-1]["id"]) if more and rows else None
         return Page(items=items, next_cursor=next_cursor)
+
+    def _name_candidates(
+        self, conn: Any, term: str, params: dict[str, Any], page_filter: str
+    ) -> tuple[list[str], list[str]]:
+        """The CTEs and candidate queries of the names containing `term` (lower-cased), after the cursor."""
+        parts = [part for part in term.split(" ") if part]
+        if len(parts) == 1:
+            patterns = ["%" + _like_escaped(term) + "%"]
+        else:  # "rahul sh": a word ending in "rahul", then one starting with "sh"
+            last = len(parts) - 1
+            patterns = ["%" * (i == 0) + _like_escaped(part) + "%" * (i == last) for i, part in enumerate(parts)]
+        lookup = " UNION ALL ".join(
+            f"(SELECT {i} AS part, word, place, borrowers FROM read.customer_name_vocabulary "
+            f"WHERE brand_id = %(brand)s AND word LIKE %(p{i})s LIMIT %(cap)s)"
+            for i in range(len(patterns))
+        )
+        found: list[list[tuple[str, int, int]]] = [[] for _ in patterns]
+        lookup_params = {"brand": params["brand"], "cap": self.MERGE_WORDS + 1}
+        for row in conn.execute(lookup, lookup_params | {f"p{i}": p for i, p in enumerate(patterns)}, prepare=False):
+            found[row["part"]].append((row["word"], row["place"], row["borrowers"]))
+        # The query word in the fewest names drives (one in no name: nothing matches); with several query words
+        # its ranges are read until a page matches the whole query, so they cost up to that many names. Words
+        # found at more than MERGE_WORDS places come last (their count is cut short).
+        driver = min(
+            range(len(parts)),
+            key=lambda i: (len(found[i]) > self.MERGE_WORDS, sum(n for *_, n in found[i]), -len(parts[i])),
+        )
+        if not found[driver]:
+            return [], []
+        params["name"] = "%" + _like_escaped(term) + "%"
+        after = " AND (c.name_key, c.id) > (%(c_name)s, %(c_id)s)" if page_filter else ""
+        whole = " AND c.name_key LIKE %(name)s" if len(parts) > 1 else ""  # one query word is not the whole query
+
+        def merged(words: dict[int, str]) -> str:
+            """The first page of names with any of `words` (a text[] per place), merged from each word's range."""
+            ranges = [
+                f"SELECT m.name_key, m.id FROM unnest({words[k]}) AS t(word) CROSS JOIN LATERAL "
+                f"(SELECT c.name_key, c.id FROM read.customers c WHERE c.brand_id = %(brand)s "
+                f"AND split_part(c.name_key, ' ', {k}) = t.word AND split_part(c.name_key, ' ', {k}) <> ''"
+                f"{after}{whole} ORDER BY c.name_key, c.id LIMIT %(limit)s) AS m"
+                for k in sorted(words)
+                if k != LONG
+            ]
+            if LONG in words:  # names with more words than have indexes: walked in order on their own index
+                ranges.append(
+                    f"(SELECT c.name_key, c.id FROM read.customers c WHERE c.brand_id = %(brand)s "
+                    f"AND split_part(c.name_key, ' ', {LONG}) <> '' AND c.name_key LIKE %(name)s{after} "
+                    f"AND {words[LONG]} <> '{{}}' ORDER BY c.name_key, c.id LIMIT %(limit)s)"
+                )
+            return (
+                "SELECT DISTINCT name_key, id FROM (" + " UNION ALL ".join(ranges) + ") AS r "
+                "ORDER BY name_key, id LIMIT %(limit)s"
+            )
+
+        if len(found[driver]) <= self.MERGE_WORDS:
+            places = {}
+            for k in sorted({place for _, place, _ in found[driver]}):
+                params[f"w{k}"] = [word for word, place, _ in found[driver] if place == k]
+                places[k] = f"%(w{k})s::text[]"
+            return [f"name_page AS MATERIALIZED ({merged(places)})"], ["SELECT id FROM name_page"]
+        # Every (word, place) of the driving word this time, read in the statement: there are many. (In the
+        # directory's collation, as the word indexes compare; the vocabulary's is "C".)
+        params.update(walk=self.NAME_WALK, driver=patterns[driver])
+        every = {
+            k: f'ARRAY(SELECT word COLLATE "default" FROM read.customer_name_vocabulary WHERE brand_id = %(brand)s '
+            f"AND place = {k} AND word LIKE %(driver)s)"
+            for k in range(1, LONG + 1)
+        }
+        return [
+            "name_walk AS MATERIALIZED (SELECT name_key, id FROM (SELECT name_key, id FROM read.customers "
+            f"WHERE brand_id = %(brand)s{page_filter} ORDER BY name_key, id LIMIT %(walk)s) AS walked "
+            "WHERE name_key LIKE %(name)s ORDER BY name_key, id LIMIT %(limit)s)",
+            f"name_all AS MATERIALIZED ({merged(every)})",
+        ], [
+            "SELECT id FROM name_walk",
+            "(SELECT id FROM name_all WHERE (SELECT count(*) FROM name_walk) < %(limit)s)",
+        ]
 
     def profile(self, brand_id: UUID, customer_id: UUID, timeline_limit: int = 200) -> CustomerProfile | None:
         """The Customer 360 of a borrower of the brand, or None."""
@@ -420,3 +575,28 @@ class CustomerQueries:
             updated_at=row["updated_at"],
             timeline=[TimelineEntry(**e) for e in events],
         )
+
+
+def _key_candidates(term: str, params: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The CTE and candidate query of the exact keys a term can be: loan number, PAN, phone."""
+    upper = term.upper().replace(" ", "")
+    params["loan"] = upper
+    keys = ["SELECT id FROM read.customers WHERE brand_id = %(brand)s AND loan_numbers @> ARRAY[%(loan)s]::text[]"]
+    if PAN_PATTERN.match(upper):
+        params["pan"] = upper
+        keys.append("SELECT id FROM read.customers WHERE brand_id = %(brand)s AND pan = %(pan)s")
+    if looks_like_phone(term):
+        with suppress(InvalidInput):  # looks like a phone but is not one: no phone keys
+            params["phone"] = normalise_phone(term)
+            keys.append("SELECT id FROM read.customers WHERE brand_id = %(brand)s AND phone = %(phone)s")
+            keys.append(
+                "SELECT id FROM read.customers WHERE brand_id = %(brand)s "
+                "AND alternate_numbers @> ARRAY[%(phone)s]::text[]"
+            )
+    # MATERIALIZED CTEs are separate steps, each planned on its own (and run only when read).
+    return ["matched_keys AS MATERIALIZED (" + " UNION ".join(keys) + ")"], ["SELECT id FROM matched_keys"]
+
+
+def _like_escaped(text: str) -> str:
+    """`text` matched literally by LIKE (its backslash, % and _ escaped)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -2,10 +2,12 @@
 
 The search reads only the read model, so the benchmark loads read.customers
 directly with COPY (a rebuild from 1M events would take minutes and measure
-the projection, not the search). The table and its indexes come from
+the projection, not the search), then fills the name vocabulary from it with
+the projection's own backfill statement. The tables and indexes come from
 CustomerDirectory.ddl, so any change to them is what gets measured. Queries go
-through CustomerQueries.search, the code the API and portal call. The baseline
-is a primary-key lookup of one borrower on the same table and pool.
+through CustomerQueries.search, the code the API and portal call. Every kind of
+query has its own p95 target. The baseline is a primary-key lookup of one
+borrower on the same table and pool.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from typing import Any
 
 from adapters.postgres import Database
 from domain.shared.values import mask_pan
-from projections.customers import CustomerDirectory, CustomerQueries
+from projections.customers import NAME_VOCABULARY_BACKFILL, CustomerDirectory, CustomerQueries
 from tests.benchmarks.data import FIRST_NAMES, LAST_NAMES, Borrower, BorrowerFactory, phone_formats
 from tests.benchmarks.harness import Verdict, fresh_database, percentile, say
 
-TARGET_P95_MS = 50.0
+TARGET_P95_MS = 20.0  # for every kind of query
+#: Two letters that are in no name: no trigram to search by, so a substring search used to walk the whole brand.
+ABSENT_PAIRS = ["qx", "xq", "zx", "qz", "jx", "vq"]
 COLUMNS = (
     "id, brand_id, name, name_key, phone, alternate_phones, alternate_numbers, email, pan, pan_masked, "
     "date_of_birth, addresses, loan_numbers, version, created_at, updated_at"
@@ -130,7 +134,13 @@ def _queries(sample: list[tuple[uuid.UUID, Borrower]], rng: random.Random, count
         ("browse (empty query)", lambda: Query("browse (empty query)", "", rng.random() < 0.5)),
     ]
     weights = [18, 8, 6, 10, 3, 20, 8, 12, 10, 5]
-    return [rng.choices(kinds, weights)[0][1]() for _ in range(count)]
+    mix = [rng.choices(kinds, weights)[0][1]() for _ in range(count)]
+    # Two-letter fragments that match no one, about 3 in 100 searches; from a generator of their own, so the
+    # rest of the mix stays the same query for query as before they were added.
+    edge = random.Random(count)
+    for _ in range(count * 3 // 100):
+        mix.insert(edge.randrange(len(mix) + 1), Query("name, two letters, no match", edge.choice(ABSENT_PAIRS)))
+    return mix
 
 
 def run(quick: bool) -> list[Verdict]:
@@ -146,7 +156,7 @@ def run(quick: bool) -> list[Verdict]:
         try:
             db.ensure_schemas()
             directory = CustomerDirectory()
-            tables = [s for s in directory.ddl if "CREATE INDEX" not in s.upper()]
+            tables = [s for s in directory.ddl if "CREATE INDEX" not in s.upper() and s != NAME_VOCABULARY_BACKFILL]
             indexes = [s for s in directory.ddl if "CREATE INDEX" in s.upper()]
             with db.pool.connection() as conn:
                 for statement in tables:
@@ -157,13 +167,19 @@ def run(quick: bool) -> list[Verdict]:
             began = time.perf_counter()
             with db.pool.connection() as conn:
                 conn.execute("SET maintenance_work_mem = '256MB'")
+                conn.execute(NAME_VOCABULARY_BACKFILL)
+                words = conn.execute("SELECT count(*) AS n FROM read.customer_name_vocabulary").fetchone()
+                filled = time.perf_counter() - began
                 for statement in indexes:
                     conn.execute(statement)
-                conn.execute("VACUUM ANALYZE read.customers")
-            indexed = time.perf_counter() - began
+                for table in directory.tables:
+                    conn.execute(f"VACUUM ANALYZE {table}")
+            indexed = time.perf_counter() - began - filled
             say(
-                f"   loaded read.customers directly with COPY in {loaded:.1f} s, built {len(indexes)} indexes and"
-                f" analyzed in {indexed:.1f} s ({weights[0]:.0%} of rows in the searched brand)"
+                f"   loaded read.customers directly with COPY in {loaded:.1f} s, counted its name vocabulary"
+                f" ({words['n'] if words else 0:,} words and places) in {filled:.1f} s, built {len(indexes)} indexes"
+                f" and analyzed in {indexed:.1f} s"
+                f" ({weights[0]:.0%} of rows in the searched brand)"
             )
 
             queries = CustomerQueries(db.pool)
@@ -213,7 +229,10 @@ def run(quick: bool) -> list[Verdict]:
         f"   primary-key lookup (baseline): p50 {percentile(lookups, 0.5):.2f} ms, p95 {pk95:.2f} ms;"
         f" search p95 / lookup p95 = {p95 / pk95:.1f}x"
     )
-    return [Verdict("search", "p95 search latency", p95, TARGET_P95_MS, False, " ms")]
+    return [
+        Verdict("search", f"p95 {kind}", percentile(ts, 0.95), TARGET_P95_MS, False, " ms")
+        for kind, ts in sorted(timings.items())
+    ]
 
 
 def _sample_ids(db: Database, brand: uuid.UUID, count: int) -> list[Any]:

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import uuid
 
+from psycopg.types.json import Jsonb
+
 from domain.customers.customer import CustomerRecord
 from domain.customers.values import Address
-from projections.customers import CustomerDirectory, CustomerTimeline
+from projections.customers import CustomerDirectory, CustomerTimeline, name_positions
 
 
 def _events() -> list[object]:
@@ -28,6 +30,58 @@ def test_directory_projects_registration_with_masked_pan_and_search_key() -> Non
     params = write.params
     assert isinstance(params, tuple)
     assert "asha kulkarni" in params and "ABCDE****F" in params and ["SM1"] in params
+
+
+def test_name_positions_number_the_words_and_lump_the_ones_past_the_indexed_positions() -> None:
+    assert name_positions("asha kulkarni") == [("asha", 1), ("kulkarni", 2)]
+    assert name_positions("r. karthik r.") == [("r.", 1), ("karthik", 2), ("r.", 3)]
+    assert name_positions("a b c d e f") == [("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5), ("f", 5)]
+
+
+def test_directory_counts_a_batchs_names_in_one_vocabulary_write() -> None:
+    brand = uuid.uuid4()
+    directory = CustomerDirectory()
+    directory.begin_batch()
+    for name in ("Asha Kulkarni", "Usha Kulkarni", "Asha Rao", "Venkata Naga Sai Krishna Prasad Rao Rao"):
+        record = CustomerRecord(brand_id=brand, name=name, phone="+919876543210", addresses=[], loan_numbers=[])
+        (registered,) = record.collect_events()
+        (write,) = directory.project(1, registered)
+        assert "vocabulary" not in write.sql  # counted, not written, per registration
+    (counts,) = directory.end_batch()
+    assert counts.sql.startswith("INSERT INTO read.customer_name_vocabulary")
+    (document,) = counts.params
+    assert isinstance(document, Jsonb)
+    assert list(document.obj) == [str(brand)]
+    assert {(word, place): names for word, place, names in document.obj[str(brand)]} == {
+        ("asha", 1): 2,
+        ("usha", 1): 1,
+        ("kulkarni", 2): 2,
+        ("rao", 2): 1,
+        **dict.fromkeys([("venkata", 1), ("naga", 2), ("sai", 3), ("krishna", 4), ("prasad", 5)], 1),
+        ("rao", 5): 2,  # past the indexed positions, as name_positions places them
+    }
+    assert name_positions("venkata naga sai krishna prasad rao rao")[4:] == [("prasad", 5), ("rao", 5), ("rao", 5)]
+    assert list(directory.end_batch()) == []  # nothing counted twice
+
+
+def test_a_rename_writes_the_batchs_counts_first_and_moves_the_vocabulary_counts() -> None:
+    directory = CustomerDirectory()
+    directory.begin_batch()
+    record = CustomerRecord(
+        brand_id=uuid.uuid4(), name="Asha Kulkarni", phone="+919876543210", addresses=[], loan_numbers=[]
+    )
+    record.update_details(email="asha@example.in")
+    record.update_details(name="Asha Deshpande")
+    registered, email_changed, renamed = record.collect_events()
+    list(directory.project(1, registered))
+    (update,) = directory.project(2, email_changed)
+    assert update.sql.startswith("UPDATE read.customers")
+    counts, move, drop, rename = directory.project(3, renamed)
+    assert counts.sql.startswith("INSERT INTO read.customer_name_vocabulary")  # the registration's, before the move
+    assert "lower(%(name)s) AS new_key" in move.sql and move.params == {"name": "Asha Deshpande", "id": record.id}
+    assert drop.sql.startswith("DELETE FROM read.customer_name_vocabulary")
+    assert rename.sql.startswith("UPDATE read.customers")
+    assert list(directory.end_batch()) == []
 
 
 def test_timeline_masks_pan_changes_and_records_the_actor() -> None:
