@@ -272,7 +272,6 @@ def create_source(ctx: Context) -> Reply:
         schedule=body.schedule,
         enabled=body.enabled,
     )
-    ctx.platform.ops.set_source_token(ctx.brand_id, result.id, body.token)
     out = _source_body(ctx, result.id, result.position)
     return json_response(out, 201, headers={"Location": f"/api/v1/notice-sources/{result.id}"})
 
@@ -289,14 +288,9 @@ def update_source(ctx: Context) -> Reply:
     body: SourcePatch = ctx.body
     source_id = ctx.path["source_id"]
     _source_body(ctx, source_id)  # 404 for a source of another brand or an unauthorised company
-    token = body.token
-    if token is not None and token == ctx.platform.ops.source_token(source_id):
-        token = None
     result = ctx.platform.notices.reconfigure_source(
-        ctx.brand_id, source_id, base_url=body.base_url, token=token, schedule=body.schedule, enabled=body.enabled
+        ctx.brand_id, source_id, base_url=body.base_url, token=body.token, schedule=body.schedule, enabled=body.enabled
     )
-    if token is not None:
-        ctx.platform.ops.set_source_token(ctx.brand_id, source_id, token)
     return json_response(_source_body(ctx, source_id, result.position))
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from adapters.operational import SourceTokenStore
 from adapters.outbound import OutboundPolicy
+from adapters.postgres import Database
 from api import portal_notices
 from api.routes import notices
 from api.web import NavItem
@@ -18,7 +20,8 @@ from workers.bounded_context import BackgroundWorker, BoundedContext, Job, Kit, 
 
 
 def _notices(kit: Kit) -> Notices:
-    return Notices(env=kit.env, clock=kit.clock, url_check=kit.get(OutboundPolicy))
+    tokens = SourceTokenStore(kit.get(Database).pool)
+    return Notices(env=kit.env, clock=kit.clock, url_check=kit.get(OutboundPolicy), tokens=tokens)
 
 
 CONTEXT = BoundedContext(
