@@ -63,11 +63,21 @@ class Notices(ContextApplication):
     # Sources -------------------------------------------------------------------------------------------------
 
     def connect_source(
-        self, brand_id: UUID, *, company: str, base_url: str, token: str, schedule: str, enabled: bool = True
+        self,
+        brand_id: UUID,
+        *,
+        company: str,
+        base_url: str,
+        token: str,
+        schedule: str,
+        enabled: bool = True,
+        companies: Sequence[str] = (),
     ) -> CommandResult:
         """Connect a company's Softmedia source (one per company); its token is kept, apart from the events, in the
-        same transaction that records them."""
+        same transaction that records them. `companies`: those the caller may manage (empty: every company)."""
         code = clean_company(company)
+        if companies and code not in companies:
+            raise SourceNotFound(f"company {company} is not one you may manage", company=company)
         check_settings(
             company=code, base_url=base_url.strip(), token=token, schedule=schedule, url_check=self.url_check
         )
@@ -98,16 +108,17 @@ class Notices(ContextApplication):
         token: str | None = None,
         schedule: str | None = None,
         enabled: bool | None = None,
+        companies: Sequence[str] = (),
     ) -> CommandResult:
         """Change a source's URL, token, schedule or enabled flag (the token it already has is no change); a new
         token is kept in the transaction that records the change."""
+        source = self.source(brand_id, source_id, companies)
         check_settings(
             base_url=None if base_url is None else base_url.strip(),
             token=token,
             schedule=schedule,
             url_check=self.url_check,
         )
-        source = self.source(brand_id, source_id)
         if token is not None and token == self.tokens.token(source_id):
             token = None
         changed = source.reconfigure(
@@ -141,9 +152,12 @@ class Notices(ContextApplication):
             ) from exc
         return CommandResult(id=source.id, position=max((r.notification.id for r in recordings), default=0))
 
-    def source(self, brand_id: UUID | None, source_id: UUID) -> NoticeSource:
-        """The source, if in the brand (None: any brand, for workers)."""
-        return self.load(NoticeSource, source_id, brand_id, SourceNotFound)
+    def source(self, brand_id: UUID | None, source_id: UUID, companies: Sequence[str] = ()) -> NoticeSource:
+        """The source, if in the brand (None: any brand, for workers) and of one of `companies` (empty: any)."""
+        source = self.load(NoticeSource, source_id, brand_id, SourceNotFound)
+        if companies and source.company not in companies:
+            raise SourceNotFound(f"NoticeSource {source_id} not found", id=str(source_id))
+        return source
 
     # Sync runs -----------------------------------------------------------------------------------------------
 
@@ -156,13 +170,14 @@ class Notices(ContextApplication):
         requested_by: str,
         modes: Sequence[NoticeMode] = (NoticeMode.OVERDUE, NoticeMode.UPCOMING),
         is_abandoned: Callable[[UUID], bool] = lambda _run_id: False,
+        companies: Sequence[str] = (),
     ) -> CommandResult:
         """Start a sync run of a source; 409 naming the running run while one runs.
 
         A running run whose worker is gone (`is_abandoned`) is ended as failed first, so a dead worker never
-        blocks its source for good.
+        blocks its source for good. `companies`: those the caller may see (empty: every company).
         """
-        source = self.source(brand_id, source_id)
+        source = self.source(brand_id, source_id, companies)
         running = source.running_run_id
         if running is not None and is_abandoned(running):
             self.finish_sync(running, error="abandoned: the worker running it stopped", inactivated=0, retries=0)
