@@ -110,7 +110,7 @@ async def customer_360(request: Request, platform: Any, principal: Principal) ->
         )
     notices = None
     if principal.grants.get(Permission.NOTICES):
-        scope = Scope(principal.brand_id, tuple(c.upper() for c in principal.companies))
+        scope = Scope.of(principal.brand_id, principal.companies)
         notices = await run_in_threadpool(platform.get(NoticeFeedQueries).of_customer, scope, customer_id)
     return render(
         request,

@@ -358,6 +358,11 @@ class Scope:
     brand_id: UUID
     companies: tuple[str, ...] = ()  # empty: every company
 
+    @classmethod
+    def of(cls, brand_id: UUID, companies: Iterable[str]) -> Scope:
+        """The scope of a caller of the brand limited to `companies` (none: every company)."""
+        return cls(brand_id, tuple(c.upper() for c in companies))
+
     def company_filter(self, company: str | None) -> list[str] | None:
         """Companies to filter on (None: all); an unauthorised company gives an empty list (nothing)."""
         if company:

@@ -41,7 +41,7 @@ class NoticeSourcesPort:
 
 def scope_of(principal: Principal) -> Scope:
     """What the caller may see: the brand, limited to their companies when they have any."""
-    return Scope(principal.brand_id, tuple(c.upper() for c in principal.companies))
+    return Scope.of(principal.brand_id, principal.companies)
 
 
 class SourceIn(BaseModel):

@@ -117,7 +117,7 @@ class ManualRuns:
         source the caller may see (`companies`) is synced."""
         self.jobs.definition(name)
         if name == SYNC_JOB:
-            return self._sync(Scope(brand_id, tuple(c.upper() for c in companies)), actor, order)
+            return self._sync(Scope.of(brand_id, companies), actor, order)
         as_of = order.as_of or self.identity.business_date(brand_id)
         with self.queries.manual_request(brand_id, name) as waiting:
             result = self.jobs.request_manual_run(
