@@ -13,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from api.auth import SESSION_COOKIE, session_principal
-from api.pages.actors import staff_and_key_names
 from api.web import input_problem, render
 from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
@@ -72,8 +71,3 @@ def page(
 
 def _brand_timezone(platform: Any, brand_id: Any) -> str:
     return str(platform.identity.brand(brand_id).timezone)
-
-
-def _actor_names(platform: Any, brand_id: Any, actors: set[str]) -> dict[str, str]:
-    """Display names for `staff:<id>` and `apikey:<id>` actors of the brand; others as recorded."""
-    return staff_and_key_names(platform.identity, brand_id, actors)

@@ -20,7 +20,8 @@ from domain.shared.errors import DomainError, InvalidInput
 from projections.blocklist import BlocklistQueries
 from projections.covenants import CovenantQueries
 from projections.customer_queries import CustomerQueries
-from projections.notices import NoticeQueries, Scope
+from projections.notice_feed import NoticeFeedQueries
+from projections.notices import Scope
 
 READ = (Permission.CUSTOMER, Level.READ)
 WRITE = (Permission.CUSTOMER, Level.WRITE)
@@ -38,7 +39,7 @@ class CustomerPagesPort:
     queries: CustomerQueries
     blocklist: BlocklistQueries
     covenants: CovenantQueries
-    notices: NoticeQueries
+    notices: NoticeFeedQueries
     identity: Identity
 
 
@@ -69,7 +70,7 @@ async def customer_360(request: Request, port: CustomerPagesPort, principal: Pri
         )
     notices = None
     if principal.holds(Permission.NOTICES):
-        scope = Scope(brand_id, tuple(c.upper() for c in principal.companies))
+        scope = Scope.of(brand_id, principal.companies)
         notices = await run_in_threadpool(port.notices.of_customer, scope, customer_id)
     return render(
         request,

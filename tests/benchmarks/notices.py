@@ -72,7 +72,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -94,6 +94,8 @@ from domain.shared.aggregate import acting_as
 from domain.shared.values import mask_pan
 from projections.customers import CustomerDirectory
 from projections.engine import topics_of
+from projections.notice_feed import NoticeFeedQueries
+from projections.notice_sources import NoticeSourceQueries
 from projections.notices import NoticeQueries, NoticeViews, Scope
 from tests.benchmarks.data import FIRST_NAMES, LAST_NAMES, Borrower, BorrowerFactory
 from tests.benchmarks.harness import Rate, Verdict, fresh_database, percentile, say
@@ -413,7 +415,8 @@ def _sync_all(
         if not platform.engine.wait_for("notices", platform.engine.head("notices"), timeout=1800):
             raise AssertionError("the notice read models did not catch up within 30 minutes")
         catch_up = time.perf_counter() - began
-    runs = [platform.notice_queries.sync_run(Scope(brand_id), run_id) for run_id in run_ids]
+    found = [platform.get(NoticeSourceQueries).sync_run(Scope(brand_id), run_id) for run_id in run_ids]
+    runs = [asdict(r) if r is not None else None for r in found]
     for company, run in zip(sources, runs, strict=True):
         if run is None or run["status"] != "succeeded":
             raise AssertionError(f"the {company} sync run did not succeed: {run}")
@@ -512,8 +515,6 @@ def run_sync(quick: bool, notices: int | None = None, borrowers: int | None = No
                     ).id
                     for company in SYNC_COMPANIES
                 }
-            for source_id in sources.values():
-                platform.ops.set_source_token(brand_id, source_id, TOKEN)
 
             raw_before = _raw_pull(simulator.base_url, SYNC_COMPANIES)
             platform.start_projection_runners()
@@ -772,7 +773,7 @@ class _RecordingConnection:
 
 def _check_feed(page: Any, companies: set[str], window: tuple[int, int], previous: set[Any]) -> None:
     """Active overdue notices of the companies and window, in feed order, not seen on an earlier page."""
-    items = page.items
+    items = [asdict(i) for i in page.items]
     keys = [(-i["days_overdue"], -Decimal(i["amount_due"]), i["company"], str(i["id"])) for i in items]
     due_from, due_to = TODAY - timedelta(days=window[1]), TODAY - timedelta(days=window[0])
     wrong = [
@@ -804,7 +805,7 @@ def _walk(
     return page
 
 
-def _mix(queries: NoticeQueries, brand_id: uuid.UUID, rng: random.Random, per_kind: int) -> list[Call]:
+def _mix(queries: NoticeFeedQueries, brand_id: uuid.UUID, rng: random.Random, per_kind: int) -> list[Call]:
     """`per_kind` calls of each kind, shuffled; next pages walk untimed to the page before the timed one."""
     everyone, staff = Scope(brand_id), Scope(brand_id, STAFF_COMPANIES)
     companies = [c for c, _ in QUERY_COMPANIES]
@@ -837,7 +838,7 @@ def _mix(queries: NoticeQueries, brand_id: uuid.UUID, rng: random.Random, per_ki
     return calls
 
 
-def _check_queries(db: Database, queries: NoticeQueries, brand_id: uuid.UUID) -> None:
+def _check_queries(db: Database, queries: NoticeFeedQueries, brand_id: uuid.UUID) -> None:
     """Dashboard figures against plain SQL, and walks of the feed through several pages."""
     staff = Scope(brand_id, STAFF_COMPANIES)
     with db.pool.connection() as conn:
@@ -850,10 +851,10 @@ def _check_queries(db: Database, queries: NoticeQueries, brand_id: uuid.UUID) ->
             "SELECT max(amount_due) AS amount FROM read.notices WHERE brand_id = %s AND active AND company = ANY(%s)",
             (brand_id, list(STAFF_COMPANIES)),
         ).fetchone()
-    board = queries.dashboard(Scope(brand_id))
-    mine = queries.dashboard(staff)
+    board = asdict(queries.dashboard(Scope(brand_id)))
+    mine = asdict(queries.dashboard(staff))
     if (
-        board["overdue"] != {"count": totals["n"], "amount": str(totals["amount"])}
+        board["overdue"] != {"count": totals["n"], "amount": totals["amount"]}
         or board["longest_overdue"]["days_overdue"] != totals["days"]
         or Decimal(mine["highest_amount"]["amount_due"]) != staff_max["amount"]
         or mine["highest_amount"]["company"] not in STAFF_COMPANIES
@@ -963,7 +964,7 @@ def run_queries(quick: bool, rows: int | None = None) -> list[Verdict]:
         try:
             db.ensure_schemas()
             _load_notices(db, brand_id, total)
-            queries = NoticeQueries(db.pool)
+            queries = NoticeFeedQueries(db.pool)
             _check_queries(db, queries, brand_id)
             began = time.perf_counter()
             mix = _mix(queries, brand_id, rng, per_kind)
