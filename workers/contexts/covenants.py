@@ -8,7 +8,8 @@ from api.web import NavItem
 from domain.covenants.application import Covenants
 from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotice
 from domain.identity.permissions import Permission
-from projections.covenants import CovenantQueries, CovenantViews
+from projections.covenant_queries import CovenantQueries
+from projections.covenants import CovenantViews
 from workers import covenant_jobs
 from workers.bounded_context import BoundedContext, Job
 
