@@ -10,7 +10,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from domain.covenants.covenant import NoticeKind
+from domain.covenants.covenant import CovenantStatus, CovenantType, EvaluationStatus, NoticeKind, Terms
+from domain.covenants.schedule import Frequency
 from projections.keyset import KeysetCursor, Page
 
 #: The worklist is ordered by (current due date, id).
@@ -26,9 +27,9 @@ class CovenantRow:
     customer_name: str | None
     application_ref: str
     title: str
-    type: str
-    terms: dict[str, Any]
-    frequency: str
+    type: CovenantType
+    terms: Terms
+    frequency: Frequency
     start_date: date
     first_due_date: date
     expiry_date: date
@@ -36,15 +37,46 @@ class CovenantRow:
     lead_days: int
     assignee_id: UUID | None
     company: str | None
-    status: str
+    status: CovenantStatus
     cycles: int
     next_due_date: date | None
     next_evaluation_date: date | None
     current_evaluation_id: UUID | None
-    current_status: str | None
+    current_status: EvaluationStatus | None
     current_due_date: date | None
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> CovenantRow:
+        """A worklist row as the database returns it."""
+        return cls(**_covenant_fields(row))
+
+
+def _covenant_fields(row: dict[str, Any]) -> dict[str, Any]:
+    current = row["current_status"]
+    return {
+        **row,
+        "type": CovenantType(row["type"]),
+        "terms": Terms.model_validate(row["terms"]),
+        "frequency": Frequency(row["frequency"]),
+        "status": CovenantStatus(row["status"]),
+        "current_status": EvaluationStatus(current) if current is not None else None,
+    }
+
+
+@dataclass(frozen=True)
+class CovenantHistory(CovenantRow):
+    """A covenant with its evaluation records, newest cycle first."""
+
+    evaluations: tuple[EvaluationRow, ...]
+
+
+@dataclass(frozen=True)
+class CovenantPage(Page):
+    """A page of the worklist, by current due date."""
+
+    items: list[CovenantRow]
 
 
 @dataclass(frozen=True)
@@ -56,12 +88,12 @@ class EvaluationRow:
     customer_id: UUID
     application_ref: str
     title: str
-    type: str
+    type: CovenantType
     cycle: int
     due_date: date
     overdue_after: date
     notification_date: date
-    status: str
+    status: EvaluationStatus
     value: Decimal | None
     passed: bool | None
     evidence: str | None
@@ -72,6 +104,39 @@ class EvaluationRow:
     overdue_notice_id: UUID | None
     opened_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> EvaluationRow:
+        """An evaluation record as the database returns it."""
+        return cls(**{**row, "type": CovenantType(row["type"]), "status": EvaluationStatus(row["status"])})
+
+
+@dataclass(frozen=True)
+class CovenantCounts:
+    """Dashboard figures: evaluation records by status, and active covenants."""
+
+    open: int
+    complied: int
+    waived: int
+    overdue: int
+    active_covenants: int
+
+
+@dataclass(frozen=True)
+class CovenantNoticeRow:
+    """An email to a borrower about records due or overdue."""
+
+    id: UUID
+    kind: NoticeKind
+    recipient: str
+    subject: str
+    evaluation_ids: tuple[UUID, ...]
+    as_of: date
+    status: str  # queued or sent
+    failures: int
+    error: str | None
+    queued_at: datetime
+    sent_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -97,6 +162,14 @@ _EVALUATION_COLUMNS = (
     "id, covenant_id, customer_id, application_ref, title, type, cycle, due_date, overdue_after, notification_date, "
     "status, value, passed, evidence, reason, reviewed_by, reviewed_at, reminder_notice_id, overdue_notice_id, "
     "opened_at, updated_at"
+)
+_COVENANT_BY_ID = (
+    f"SELECT {_COVENANT_COLUMNS} FROM read.covenants c LEFT JOIN read.customers cu ON cu.id = c.customer_id "
+    "WHERE c.id = %s AND c.brand_id = %s"
+)
+_HISTORY = (
+    f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE brand_id = %s AND covenant_id = %s "
+    "ORDER BY cycle DESC"
 )
 COVENANT_STATUSES = frozenset({"active", "expired", "closed"})
 EVALUATION_STATUSES = frozenset({"open", "complied", "waived", "overdue"})
@@ -129,7 +202,7 @@ class CovenantQueries:
         assignee_id: UUID | None = None,
         cursor: str | None = None,
         limit: int = 50,
-    ) -> Page:
+    ) -> CovenantPage:
         """Covenants by current due date (then id); `status` is a covenant status or the current record's status."""
         due = "coalesce(c.current_due_date, c.next_due_date)"
         where = ["c.brand_id = %(brand)s"]
@@ -166,29 +239,30 @@ class CovenantQueries:
         next_cursor = None
         if more and rows and rows[-1]["sort_due"] is not None:
             next_cursor = WORKLIST_CURSOR.encode(rows[-1]["sort_due"], rows[-1]["id"])
-        return Page(
-            items=[CovenantRow(**{k: v for k, v in r.items() if k != "sort_due"}) for r in rows],
+        return CovenantPage(
+            items=[CovenantRow.of({k: v for k, v in r.items() if k != "sort_due"}) for r in rows],
             next_cursor=next_cursor,
         )
 
     def covenant(self, brand_id: UUID, covenant_id: UUID) -> CovenantRow | None:
         with self.pool.connection() as conn:
-            row = conn.execute(
-                f"SELECT {_COVENANT_COLUMNS} FROM read.covenants c LEFT JOIN read.customers cu ON cu.id = c.customer_id "
-                "WHERE c.id = %s AND c.brand_id = %s",
-                (covenant_id, brand_id),
-            ).fetchone()
-        return CovenantRow(**row) if row else None
+            row = conn.execute(_COVENANT_BY_ID, (covenant_id, brand_id)).fetchone()
+        return CovenantRow.of(row) if row else None
+
+    def history(self, brand_id: UUID, covenant_id: UUID) -> CovenantHistory | None:
+        """A covenant of the brand with its evaluation records, newest cycle first."""
+        with self.pool.connection() as conn:
+            row = conn.execute(_COVENANT_BY_ID, (covenant_id, brand_id)).fetchone()
+            if row is None:
+                return None
+            records = conn.execute(_HISTORY, (brand_id, covenant_id)).fetchall()
+        return CovenantHistory(**_covenant_fields(row), evaluations=tuple(EvaluationRow.of(r) for r in records))
 
     def evaluations(self, brand_id: UUID, covenant_id: UUID) -> list[EvaluationRow]:
         """Evaluation history of a covenant, newest cycle first."""
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE brand_id = %s AND covenant_id = %s "
-                "ORDER BY cycle DESC",
-                (brand_id, covenant_id),
-            ).fetchall()
-        return [EvaluationRow(**r) for r in rows]
+            rows = conn.execute(_HISTORY, (brand_id, covenant_id)).fetchall()
+        return [EvaluationRow.of(r) for r in rows]
 
     def evaluation(self, brand_id: UUID, evaluation_id: UUID) -> EvaluationRow | None:
         with self.pool.connection() as conn:
@@ -196,9 +270,9 @@ class CovenantQueries:
                 f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE brand_id = %s AND id = %s",
                 (brand_id, evaluation_id),
             ).fetchone()
-        return EvaluationRow(**row) if row else None
+        return EvaluationRow.of(row) if row else None
 
-    def counts(self, brand_id: UUID) -> dict[str, int]:
+    def counts(self, brand_id: UUID) -> CovenantCounts:
         """Dashboard figures: records by status and active covenants."""
         with self.pool.connection() as conn:
             rows = conn.execute(
@@ -208,25 +282,25 @@ class CovenantQueries:
             active = conn.execute(
                 "SELECT count(*) AS n FROM read.covenants WHERE brand_id = %s AND status = 'active'", (brand_id,)
             ).fetchone()
-        counts = {status: 0 for status in sorted(EVALUATION_STATUSES)}
-        counts.update({r["status"]: r["n"] for r in rows})
-        counts["active_covenants"] = active["n"] if active else 0
-        return counts
+        by_status = {status: 0 for status in EVALUATION_STATUSES} | {r["status"]: r["n"] for r in rows}
+        return CovenantCounts(**by_status, active_covenants=active["n"] if active else 0)
 
-    def notices(self, brand_id: UUID, customer_id: UUID | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def notices(self, brand_id: UUID, customer_id: UUID | None = None, limit: int = 50) -> list[CovenantNoticeRow]:
         """Notices newest first (optionally of one borrower)."""
         where, params = ["brand_id = %s"], [brand_id]
         if customer_id is not None:
             where.append("customer_id = %s")
             params.append(customer_id)
         with self.pool.connection() as conn:
-            return list(
-                conn.execute(
-                    "SELECT id, kind, recipient, subject, evaluation_ids, as_of, status, failures, error, queued_at, sent_at "
-                    f"FROM read.covenant_notices WHERE {' AND '.join(where)} ORDER BY queued_at DESC LIMIT %s",
-                    (*params, limit),
-                ).fetchall()
-            )
+            rows = conn.execute(
+                "SELECT id, kind, recipient, subject, evaluation_ids, as_of, status, failures, error, queued_at, sent_at "
+                f"FROM read.covenant_notices WHERE {' AND '.join(where)} ORDER BY queued_at DESC LIMIT %s",
+                (*params, limit),
+            ).fetchall()
+        return [
+            CovenantNoticeRow(**{**r, "kind": NoticeKind(r["kind"]), "evaluation_ids": tuple(r["evaluation_ids"])})
+            for r in rows
+        ]
 
     # Job feeds (workers only; brand comes from the run) ----------------------------------------------------
 
