@@ -245,6 +245,7 @@ class CovenantQueries:
         )
 
     def covenant(self, brand_id: UUID, covenant_id: UUID) -> CovenantRow | None:
+        """One covenant of the brand, as the worklist shows it."""
         with self.pool.connection() as conn:
             row = conn.execute(_COVENANT_BY_ID, (covenant_id, brand_id)).fetchone()
         return CovenantRow.of(row) if row else None
@@ -265,6 +266,7 @@ class CovenantQueries:
         return [EvaluationRow.of(r) for r in rows]
 
     def evaluation(self, brand_id: UUID, evaluation_id: UUID) -> EvaluationRow | None:
+        """One evaluation record of the brand."""
         with self.pool.connection() as conn:
             row = conn.execute(
                 f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE brand_id = %s AND id = %s",
