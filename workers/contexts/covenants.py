@@ -59,8 +59,8 @@ CONTEXT = BoundedContext(
     endpoints=routes.ENDPOINTS,
     pages=pages.PAGES,
     jobs=(
-        Job(covenant_jobs.EVALUATION, covenant_jobs.run_evaluation),
-        Job(covenant_jobs.NOTIFICATION, covenant_jobs.run_notification),
+        Job(covenant_jobs.EVALUATION, covenant_jobs.run_evaluation, covenant_jobs.CovenantJobPort),
+        Job(covenant_jobs.NOTIFICATION, covenant_jobs.run_notification, covenant_jobs.CovenantJobPort),
     ),
     nav=(
         NavItem("Dashboard", "/dashboard", "dashboard", None, 10),
