@@ -51,29 +51,17 @@ class CovenantParties(Protocol):
     def defaults(self, brand_id: UUID) -> CovenantDefaults: ...
 
 
-class AnyParties:
-    """Every borrower and staff member exists and no brand has defaults (unit tests of other rules only)."""
-
-    def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool:
-        return True
-
-    def has_staff(self, brand_id: UUID, staff_id: UUID) -> bool:
-        return True
-
-    def defaults(self, brand_id: UUID) -> CovenantDefaults:
-        return CovenantDefaults()
-
-
 class Covenants(ContextApplication):
     """Covenants, their evaluation records and the notices sent about them."""
 
     name = "covenants"
 
     def __init__(
-        self, env: dict[str, str] | None = None, clock: Clock | None = None, parties: CovenantParties | None = None
+        self, env: dict[str, str] | None = None, clock: Clock | None = None, *, parties: CovenantParties
     ) -> None:
         super().__init__(env, clock)
-        self.parties: CovenantParties = parties or AnyParties()
+        #: The other contexts as set-up asks them (see `CovenantParties`); given by the declaration's `build`.
+        self.parties = parties
 
     def _check_parties(self, brand_id: UUID, customer_id: UUID | None, assignee_id: UUID | None) -> None:
         """422 naming each of the borrower and the assignee that is not in the brand."""
