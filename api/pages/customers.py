@@ -18,7 +18,7 @@ from domain.identity.permissions import Level, Permission
 from domain.shared.application import CommandResult
 from domain.shared.errors import DomainError, InvalidInput
 from projections.blocklist import BlocklistQueries
-from projections.covenants import CovenantQueries
+from projections.covenant_queries import CovenantQueries
 from projections.customer_queries import CustomerQueries
 from projections.notice_feed import NoticeFeedQueries
 from projections.notices import Scope
