@@ -92,12 +92,3 @@ def test_timeline_masks_pan_changes_and_records_the_actor() -> None:
     assert updated["kind"] == "details_updated" and updated["summary"] == "Updated pan"
     assert updated["details"].obj == {"pan": "ABCDE****F"}
     assert updated["actor"] == "system"
-
-
-def test_customer_projectors_write_nothing_for_events_they_do_not_handle() -> None:
-    stranger = object()
-    assert list(CustomerDirectory().project(1, stranger)) == []
-    assert list(CustomerTimeline().project(1, stranger)) == []
-    writes = [w for pos, e in enumerate(_events(), 1) for w in CustomerTimeline().project(pos, e)]
-    kinds = [w.params["kind"] for w in writes if isinstance(w.params, dict)]
-    assert kinds == ["registered", "details_updated", "alternate_phone_added"]
