@@ -1,23 +1,19 @@
-"""Read models of borrower records: the customer directory and the Customer 360 timeline."""
+"""Read models of borrower records: the customer directory and the Customer 360 timeline (the projectors; their
+queries are projections/customer_queries.py)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from contextlib import suppress
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from domain.blocklist.entry import BlockKind
+from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
-from domain.shared.errors import InvalidInput
-from domain.shared.values import PAN_PATTERN, looks_like_phone, mask_pan, normalise_phone
+from domain.shared.values import mask_pan
 from projections.engine import Projection, Write, topics_of
-from projections.keyset import KeysetCursor, Page
 
 C = CustomerRecord
 
@@ -73,7 +69,7 @@ class CustomerDirectory(Projection):
     """
 
     name = "customer_directory"
-    source = "customers"
+    source = Customers.name
     topics = topics_of(
         C.Registered, C.DetailsUpdated, C.AlternatePhoneAdded, C.AlternatePhoneRemoved, C.LoanNumberLinked
     )
@@ -179,121 +175,146 @@ class CustomerDirectory(Projection):
         )
 
     def project(self, position: int, event: Any) -> Iterable[Write]:
-        if isinstance(event, C.Registered):
-            name_key = event.name.lower()
-            self._registered.append((event.brand_id.int, name_key))
-            yield Write(
-                "INSERT INTO read.customers (id, brand_id, name, name_key, phone, email, pan, pan_masked, date_of_birth, "
-                "addresses, loan_numbers, version, created_at, updated_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                (
-                    event.originator_id,
-                    event.brand_id,
-                    event.name,
-                    name_key,
-                    event.phone,
-                    event.email,
-                    event.pan,
-                    mask_pan(event.pan),
-                    event.date_of_birth,
-                    Jsonb([a.model_dump() for a in event.addresses]),
-                    list(event.loan_numbers),
-                    event.originator_version,
-                    event.timestamp,
-                    event.timestamp,
-                ),
-            )
-        elif isinstance(event, C.DetailsUpdated):
-            if event.name is not None:  # Counts of this batch first: the rename may take one of them back.
-                yield from self._count_names()
-                yield Write(_RENAME_VOCABULARY, {"name": event.name, "id": event.originator_id})
-                yield Write(_DROP_UNUSED_WORDS, {"id": event.originator_id})
-            yield Write(
-                "UPDATE read.customers SET name = coalesce(%(name)s, name), name_key = coalesce(lower(%(name)s), name_key), "
-                "phone = coalesce(%(phone)s, phone), email = coalesce(%(email)s, email), pan = coalesce(%(pan)s, pan), "
-                "pan_masked = coalesce(%(pan_masked)s, pan_masked), date_of_birth = coalesce(%(dob)s, date_of_birth), "
-                "addresses = coalesce(%(addresses)s, addresses), version = %(version)s, updated_at = %(at)s WHERE id = %(id)s",
-                {
-                    "name": event.name,
-                    "phone": event.phone,
-                    "email": event.email,
-                    "pan": event.pan,
-                    "pan_masked": mask_pan(event.pan),
-                    "dob": event.date_of_birth,
-                    "addresses": Jsonb([a.model_dump() for a in event.addresses])
-                    if event.addresses is not None
-                    else None,
-                    "version": event.originator_version,
-                    "at": event.timestamp,
-                    "id": event.originator_id,
-                },
-            )
-        elif isinstance(event, C.AlternatePhoneAdded):
-            yield Write(
-                "UPDATE read.customers SET alternate_phones = alternate_phones || %s, "
-                "alternate_numbers = array_append(alternate_numbers, %s), version = %s, updated_at = %s WHERE id = %s",
-                (
-                    Jsonb([{"phone": event.phone, "label": event.label}]),
-                    event.phone,
-                    event.originator_version,
-                    event.timestamp,
-                    event.originator_id,
-                ),
-            )
-        elif isinstance(event, C.AlternatePhoneRemoved):
-            yield Write(
-                "UPDATE read.customers SET alternate_phones = coalesce((SELECT jsonb_agg(p) FROM "
-                "jsonb_array_elements(alternate_phones) p WHERE p->>'phone' <> %s), '[]'::jsonb), "
-                "alternate_numbers = array_remove(alternate_numbers, %s), version = %s, updated_at = %s WHERE id = %s",
-                (event.phone, event.phone, event.originator_version, event.timestamp, event.originator_id),
-            )
-        elif isinstance(event, C.LoanNumberLinked):
-            yield Write(
-                "UPDATE read.customers SET loan_numbers = array_append(loan_numbers, %s), version = %s, updated_at = %s "
-                "WHERE id = %s",
-                (event.loan_number, event.originator_version, event.timestamp, event.originator_id),
-            )
+        handle = _DIRECTORY_WRITES.get(type(event))
+        return handle(self, event) if handle is not None else ()
 
+    def _on_registered(self, event: C.Registered) -> Iterator[Write]:
+        name_key = event.name.lower()
+        self._registered.append((event.brand_id.int, name_key))
+        yield Write(
+            "INSERT INTO read.customers (id, brand_id, name, name_key, phone, email, pan, pan_masked, date_of_birth, "
+            "addresses, loan_numbers, version, created_at, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (
+                event.originator_id,
+                event.brand_id,
+                event.name,
+                name_key,
+                event.phone,
+                event.email,
+                event.pan,
+                mask_pan(event.pan),
+                event.date_of_birth,
+                Jsonb([a.model_dump() for a in event.addresses]),
+                list(event.loan_numbers),
+                event.originator_version,
+                event.timestamp,
+                event.timestamp,
+            ),
+        )
 
-def _summary(event: Any) -> tuple[str, str, dict[str, Any]]:
-    """(kind, human summary, details) of a borrower event for the timeline."""
-    if isinstance(event, C.Registered):
-        return (
-            "registered",
-            f"Registered {event.name} ({event.phone})",
+    def _on_details_updated(self, event: C.DetailsUpdated) -> Iterator[Write]:
+        if event.name is not None:  # Counts of this batch first: the rename may take one of them back.
+            yield from self._count_names()
+            yield Write(_RENAME_VOCABULARY, {"name": event.name, "id": event.originator_id})
+            yield Write(_DROP_UNUSED_WORDS, {"id": event.originator_id})
+        yield Write(
+            "UPDATE read.customers SET name = coalesce(%(name)s, name), name_key = coalesce(lower(%(name)s), name_key), "
+            "phone = coalesce(%(phone)s, phone), email = coalesce(%(email)s, email), pan = coalesce(%(pan)s, pan), "
+            "pan_masked = coalesce(%(pan_masked)s, pan_masked), date_of_birth = coalesce(%(dob)s, date_of_birth), "
+            "addresses = coalesce(%(addresses)s, addresses), version = %(version)s, updated_at = %(at)s WHERE id = %(id)s",
             {
-                "loan_numbers": list(event.loan_numbers),
-                "pan": mask_pan(event.pan),
+                "name": event.name,
+                "phone": event.phone,
+                "email": event.email,
+                "pan": event.pan,
+                "pan_masked": mask_pan(event.pan),
+                "dob": event.date_of_birth,
+                "addresses": Jsonb([a.model_dump() for a in event.addresses]) if event.addresses is not None else None,
+                "version": event.originator_version,
+                "at": event.timestamp,
+                "id": event.originator_id,
             },
         )
-    if isinstance(event, C.DetailsUpdated):
-        changed = {
-            k: (mask_pan(v) if k == "pan" else v)
-            for k, v in event.model_dump(
-                mode="json", include={"name", "phone", "email", "pan", "date_of_birth", "addresses"}
-            ).items()
-            if v is not None
-        }
-        return "details_updated", "Updated " + ", ".join(k.replace("_", " ") for k in changed), changed
-    if isinstance(event, C.AlternatePhoneAdded):
-        label = f" ({event.label})" if event.label else ""
-        return (
-            "alternate_phone_added",
-            f"Added alternate phone {event.phone}{label}",
-            {"phone": event.phone, "label": event.label},
+
+    def _on_alternate_phone_added(self, event: C.AlternatePhoneAdded) -> Iterator[Write]:
+        yield Write(
+            "UPDATE read.customers SET alternate_phones = alternate_phones || %s, "
+            "alternate_numbers = array_append(alternate_numbers, %s), version = %s, updated_at = %s WHERE id = %s",
+            (
+                Jsonb([{"phone": event.phone, "label": event.label}]),
+                event.phone,
+                event.originator_version,
+                event.timestamp,
+                event.originator_id,
+            ),
         )
-    if isinstance(event, C.AlternatePhoneRemoved):
-        return "alternate_phone_removed", f"Removed alternate phone {event.phone}", {"phone": event.phone}
-    if isinstance(event, C.LoanNumberLinked):
-        return "loan_linked", f"Linked loan {event.loan_number}", {"loan_number": event.loan_number}
-    raise TypeError(type(event))
+
+    def _on_alternate_phone_removed(self, event: C.AlternatePhoneRemoved) -> Iterator[Write]:
+        yield Write(
+            "UPDATE read.customers SET alternate_phones = coalesce((SELECT jsonb_agg(p) FROM "
+            "jsonb_array_elements(alternate_phones) p WHERE p->>'phone' <> %s), '[]'::jsonb), "
+            "alternate_numbers = array_remove(alternate_numbers, %s), version = %s, updated_at = %s WHERE id = %s",
+            (event.phone, event.phone, event.originator_version, event.timestamp, event.originator_id),
+        )
+
+    def _on_loan_number_linked(self, event: C.LoanNumberLinked) -> Iterator[Write]:
+        yield Write(
+            "UPDATE read.customers SET loan_numbers = array_append(loan_numbers, %s), version = %s, updated_at = %s "
+            "WHERE id = %s",
+            (event.loan_number, event.originator_version, event.timestamp, event.originator_id),
+        )
+
+
+#: The directory's row changes per event type.
+_DIRECTORY_WRITES: dict[type[Any], Callable[[CustomerDirectory, Any], Iterable[Write]]] = {
+    C.Registered: CustomerDirectory._on_registered,
+    C.DetailsUpdated: CustomerDirectory._on_details_updated,
+    C.AlternatePhoneAdded: CustomerDirectory._on_alternate_phone_added,
+    C.AlternatePhoneRemoved: CustomerDirectory._on_alternate_phone_removed,
+    C.LoanNumberLinked: CustomerDirectory._on_loan_number_linked,
+}
+
+
+#: What the timeline shows of an event: (kind, human summary, details).
+Summary = tuple[str, str, dict[str, object]]
+
+
+def _registered(event: C.Registered) -> Summary:
+    details: dict[str, object] = {"loan_numbers": list(event.loan_numbers), "pan": mask_pan(event.pan)}
+    return "registered", f"Registered {event.name} ({event.phone})", details
+
+
+def _details_updated(event: C.DetailsUpdated) -> Summary:
+    changed: dict[str, object] = {
+        k: (mask_pan(v) if k == "pan" else v)
+        for k, v in event.model_dump(
+            mode="json", include={"name", "phone", "email", "pan", "date_of_birth", "addresses"}
+        ).items()
+        if v is not None
+    }
+    return "details_updated", "Updated " + ", ".join(k.replace("_", " ") for k in changed), changed
+
+
+def _alternate_phone_added(event: C.AlternatePhoneAdded) -> Summary:
+    label = f" ({event.label})" if event.label else ""
+    summary = f"Added alternate phone {event.phone}{label}"
+    return "alternate_phone_added", summary, {"phone": event.phone, "label": event.label}
+
+
+def _alternate_phone_removed(event: C.AlternatePhoneRemoved) -> Summary:
+    return "alternate_phone_removed", f"Removed alternate phone {event.phone}", {"phone": event.phone}
+
+
+def _loan_number_linked(event: C.LoanNumberLinked) -> Summary:
+    return "loan_linked", f"Linked loan {event.loan_number}", {"loan_number": event.loan_number}
+
+
+#: The timeline entry of each event type.
+_SUMMARIES: dict[type[Any], Callable[[Any], Summary]] = {
+    C.Registered: _registered,
+    C.DetailsUpdated: _details_updated,
+    C.AlternatePhoneAdded: _alternate_phone_added,
+    C.AlternatePhoneRemoved: _alternate_phone_removed,
+    C.LoanNumberLinked: _loan_number_linked,
+}
 
 
 class CustomerTimeline(Projection):
     """Everything that happened to a borrower record, newest first on the 360 page."""
 
     name = "customer_timeline"
-    source = "customers"
+    source = Customers.name
     topics = CustomerDirectory.topics
     tables = ("read.customer_timeline",)
     ddl = (
@@ -312,7 +333,10 @@ class CustomerTimeline(Projection):
     )
 
     def project(self, position: int, event: Any) -> Iterable[Write]:
-        kind, summary, details = _summary(event)
+        summarise = _SUMMARIES.get(type(event))
+        if summarise is None:
+            return
+        kind, summary, details = summarise(event)
         yield Write(
             "INSERT INTO read.customer_timeline (customer_id, position, brand_id, occurred_at, kind, summary, actor, details) "
             "SELECT %(id)s, %(pos)s, coalesce(%(brand)s, (SELECT brand_id FROM read.customer_timeline WHERE customer_id = %(id)s LIMIT 1)), "
@@ -328,275 +352,3 @@ class CustomerTimeline(Projection):
                 "details": Jsonb(details),
             },
         )
-
-
-# Queries --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CustomerListItem:
-    """A directory row: what lists show (PAN masked)."""
-
-    id: UUID
-    name: str
-    phone: str
-    pan: str | None
-    email: str | None
-    loan_numbers: list[str]
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    """One thing that happened to a borrower record."""
-
-    position: int
-    occurred_at: datetime
-    kind: str
-    summary: str
-    actor: str
-    details: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class CustomerProfile:
-    """The Customer 360: profile plus timeline."""
-
-    id: UUID
-    brand_id: UUID
-    name: str
-    phone: str
-    alternate_phones: list[dict[str, Any]]
-    email: str | None
-    pan: str | None
-    pan_masked: str | None
-    date_of_birth: date | None
-    addresses: list[dict[str, Any]]
-    loan_numbers: list[str]
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    timeline: list[TimelineEntry] = field(default_factory=list)
-
-    def blocklist_candidates(self) -> list[tuple[BlockKind, str]]:
-        """The borrower's values a blocklist may hold: phones (primary and alternate), PAN and address pincodes."""
-        candidates = [(BlockKind.MOBILE, self.phone)] + [(BlockKind.MOBILE, p["phone"]) for p in self.alternate_phones]
-        if self.pan:
-            candidates.append((BlockKind.PAN, self.pan))
-        return candidates + [(BlockKind.PINCODE, a["pincode"]) for a in self.addresses]
-
-
-#: Directory pages are ordered by (name_key, id).
-DIRECTORY_CURSOR = KeysetCursor(str, UUID)
-
-
-class CustomerQueries:
-    """Typed queries over the customer read tables; every query is scoped to one brand."""
-
-    def __init__(self, pool: Any) -> None:
-        self.pool = pool
-
-    #: A name fragment found at up to this many (word, place) of the brand's vocabulary is answered from those
-    #: words' index ranges; found at more, it is short and common, and a walk of the names in order finds it sooner.
-    MERGE_WORDS = 64
-    #: How many names that walk reads in order before it merges the ranges of every such (word, place) instead.
-    NAME_WALK = 20_000
-
-    def search(self, brand_id: UUID, q: str | None = None, cursor: str | None = None, limit: int = 25) -> Page:
-        """Directory search by name, phone (any format), loan number or PAN; keyset pages ordered by name.
-
-        A name matches when it contains the query (both lower-cased) anywhere: "harm" finds Sharma,
-        "rahul sh" finds Rahul Sharma. Exact keys (loan number, PAN, phone, alternate phone) are index
-        lookups. For the name, the query's words are first looked up in the brand's vocabulary
-        (`read.customer_name_vocabulary`, a small table): a one-word query is contained in some (word,
-        place) of it; in a query of several words the first ends a word, the last starts one and any
-        between are whole words. The query word in the fewest names drives, by how many (word, place)
-        hold it:
-
-        - none: no name matches (a fragment like "qx" costs one vocabulary probe);
-        - up to MERGE_WORDS: from the index of each word's place, the first page after the cursor of the
-          names with that word there (one index range each, already in name order), merged; with several
-          query words each range also filters on the whole query;
-        - more (a short, common fragment such as "an"): the brand's names are walked in order for at most
-          NAME_WALK entries, and only when that found less than a page, the ranges of every such (word,
-          place) are merged.
-
-        A second statement reads the page's rows (with the key matches) ordered by (name_key, id), the
-        keyset of the cursor. Each step's cost is bounded whatever the data.
-        """
-        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
-        page_filter = ""
-        if cursor:
-            name_key, last_id = DIRECTORY_CURSOR.decode(cursor)
-            page_filter = " AND (name_key, id) > (%(c_name)s, %(c_id)s)"
-            params.update(c_name=name_key, c_id=last_id)
-        columns = "id, name, name_key, phone, pan_masked, email, loan_numbers, updated_at"
-        term = (q or "").strip()
-        with self.pool.connection() as conn:
-            if not term:
-                sql = (
-                    f"SELECT {columns} FROM read.customers WHERE brand_id = %(brand)s{page_filter} "
-                    "ORDER BY name_key, id LIMIT %(limit)s"
-                )
-            else:
-                ctes, candidates = _key_candidates(term, params)
-                if len(term) >= 2 and not term.replace(" ", "").isdigit():
-                    name_ctes, name_candidates = self._name_candidates(conn, term.lower(), params, page_filter)
-                    ctes += name_ctes
-                    candidates += name_candidates
-                sql = (
-                    "WITH " + ", ".join(ctes) + f" SELECT {columns} FROM read.customers "
-                    "WHERE id IN (" + " UNION ".join(candidates) + f"){page_filter} "
-                    "ORDER BY name_key, id LIMIT %(limit)s"
-                )
-            # Never a prepared statement: a generic plan cannot know how common a name fragment is.
-            rows = conn.execute(sql, params, prepare=False).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        items = [
-            CustomerListItem(
-                id=r["id"],
-                name=r["name"],
-                phone=r["phone"],
-                pan=r["pan_masked"],
-                email=r["email"],
-                loan_numbers=list(r["loan_numbers"]),
-                updated_at=r["updated_at"],
-            )
-            for r in rows
-        ]
-        next_cursor = DIRECTORY_CURSOR.encode(rows[-1]["name_key"], rows[-1]["id"]) if more and rows else None
-        return Page(items=items, next_cursor=next_cursor)
-
-    def _name_candidates(
-        self, conn: Any, term: str, params: dict[str, Any], page_filter: str
-    ) -> tuple[list[str], list[str]]:
-        """The CTEs and candidate queries of the names containing `term` (lower-cased), after the cursor."""
-        parts = [part for part in term.split(" ") if part]
-        if len(parts) == 1:
-            patterns = ["%" + _like_escaped(term) + "%"]
-        else:  # "rahul sh": a word ending in "rahul", then one starting with "sh"
-            last = len(parts) - 1
-            patterns = ["%" * (i == 0) + _like_escaped(part) + "%" * (i == last) for i, part in enumerate(parts)]
-        lookup = " UNION ALL ".join(
-            f"(SELECT {i} AS part, word, place, borrowers FROM read.customer_name_vocabulary "
-            f"WHERE brand_id = %(brand)s AND word LIKE %(p{i})s LIMIT %(cap)s)"
-            for i in range(len(patterns))
-        )
-        found: list[list[tuple[str, int, int]]] = [[] for _ in patterns]
-        lookup_params = {"brand": params["brand"], "cap": self.MERGE_WORDS + 1}
-        for row in conn.execute(lookup, lookup_params | {f"p{i}": p for i, p in enumerate(patterns)}, prepare=False):
-            found[row["part"]].append((row["word"], row["place"], row["borrowers"]))
-        # The query word in the fewest names drives (one in no name: nothing matches); with several query words
-        # its ranges are read until a page matches the whole query, so they cost up to that many names. Words
-        # found at more than MERGE_WORDS places come last (their count is cut short).
-        driver = min(
-            range(len(parts)),
-            key=lambda i: (len(found[i]) > self.MERGE_WORDS, sum(n for *_, n in found[i]), -len(parts[i])),
-        )
-        if not found[driver]:
-            return [], []
-        params["name"] = "%" + _like_escaped(term) + "%"
-        after = " AND (c.name_key, c.id) > (%(c_name)s, %(c_id)s)" if page_filter else ""
-        whole = " AND c.name_key LIKE %(name)s" if len(parts) > 1 else ""  # one query word is not the whole query
-
-        def merged(words: dict[int, str]) -> str:
-            """The first page of names with any of `words` (a text[] per place), merged from each word's range."""
-            ranges = [
-                f"SELECT m.name_key, m.id FROM unnest({words[k]}) AS t(word) CROSS JOIN LATERAL "
-                f"(SELECT c.name_key, c.id FROM read.customers c WHERE c.brand_id = %(brand)s "
-                f"AND split_part(c.name_key, ' ', {k}) = t.word AND split_part(c.name_key, ' ', {k}) <> ''"
-                f"{after}{whole} ORDER BY c.name_key, c.id LIMIT %(limit)s) AS m"
-                for k in sorted(words)
-                if k != LONG
-            ]
-            if LONG in words:  # names with more words than have indexes: walked in order on their own index
-                ranges.append(
-                    f"(SELECT c.name_key, c.id FROM read.customers c WHERE c.brand_id = %(brand)s "
-                    f"AND split_part(c.name_key, ' ', {LONG}) <> '' AND c.name_key LIKE %(name)s{after} "
-                    f"AND {words[LONG]} <> '{{}}' ORDER BY c.name_key, c.id LIMIT %(limit)s)"
-                )
-            return (
-                "SELECT DISTINCT name_key, id FROM (" + " UNION ALL ".join(ranges) + ") AS r "
-                "ORDER BY name_key, id LIMIT %(limit)s"
-            )
-
-        if len(found[driver]) <= self.MERGE_WORDS:
-            places = {}
-            for k in sorted({place for _, place, _ in found[driver]}):
-                params[f"w{k}"] = [word for word, place, _ in found[driver] if place == k]
-                places[k] = f"%(w{k})s::text[]"
-            return [f"name_page AS MATERIALIZED ({merged(places)})"], ["SELECT id FROM name_page"]
-        # Every (word, place) of the driving word this time, read in the statement: there are many. (In the
-        # directory's collation, as the word indexes compare; the vocabulary's is "C".)
-        params.update(walk=self.NAME_WALK, driver=patterns[driver])
-        every = {
-            k: f'ARRAY(SELECT word COLLATE "default" FROM read.customer_name_vocabulary WHERE brand_id = %(brand)s '
-            f"AND place = {k} AND word LIKE %(driver)s)"
-            for k in range(1, LONG + 1)
-        }
-        return [
-            "name_walk AS MATERIALIZED (SELECT name_key, id FROM (SELECT name_key, id FROM read.customers "
-            f"WHERE brand_id = %(brand)s{page_filter} ORDER BY name_key, id LIMIT %(walk)s) AS walked "
-            "WHERE name_key LIKE %(name)s ORDER BY name_key, id LIMIT %(limit)s)",
-            f"name_all AS MATERIALIZED ({merged(every)})",
-        ], [
-            "SELECT id FROM name_walk",
-            "(SELECT id FROM name_all WHERE (SELECT count(*) FROM name_walk) < %(limit)s)",
-        ]
-
-    def profile(self, brand_id: UUID, customer_id: UUID, timeline_limit: int = 200) -> CustomerProfile | None:
-        """The Customer 360 of a borrower of the brand, or None."""
-        with self.pool.connection() as conn:
-            row = conn.execute(
-                "SELECT * FROM read.customers WHERE id = %s AND brand_id = %s", (customer_id, brand_id)
-            ).fetchone()
-            if row is None:
-                return None
-            events = conn.execute(
-                "SELECT position, occurred_at, kind, summary, actor, details FROM read.customer_timeline "
-                "WHERE customer_id = %s AND brand_id = %s ORDER BY position DESC LIMIT %s",
-                (customer_id, brand_id, timeline_limit),
-            ).fetchall()
-        return CustomerProfile(
-            id=row["id"],
-            brand_id=row["brand_id"],
-            name=row["name"],
-            phone=row["phone"],
-            alternate_phones=list(row["alternate_phones"]),
-            email=row["email"],
-            pan=row["pan"],
-            pan_masked=row["pan_masked"],
-            date_of_birth=row["date_of_birth"],
-            addresses=list(row["addresses"]),
-            loan_numbers=list(row["loan_numbers"]),
-            version=row["version"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            timeline=[TimelineEntry(**e) for e in events],
-        )
-
-
-def _key_candidates(term: str, params: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """The CTE and candidate query of the exact keys a term can be: loan number, PAN, phone."""
-    upper = term.upper().replace(" ", "")
-    params["loan"] = upper
-    keys = ["SELECT id FROM read.customers WHERE brand_id = %(brand)s AND loan_numbers @> ARRAY[%(loan)s]::text[]"]
-    if PAN_PATTERN.match(upper):
-        params["pan"] = upper
-        keys.append("SELECT id FROM read.customers WHERE brand_id = %(brand)s AND pan = %(pan)s")
-    if looks_like_phone(term):
-        with suppress(InvalidInput):  # looks like a phone but is not one: no phone keys
-            params["phone"] = normalise_phone(term)
-            keys.append("SELECT id FROM read.customers WHERE brand_id = %(brand)s AND phone = %(phone)s")
-            keys.append(
-                "SELECT id FROM read.customers WHERE brand_id = %(brand)s "
-                "AND alternate_numbers @> ARRAY[%(phone)s]::text[]"
-            )
-    # MATERIALIZED CTEs are separate steps, each planned on its own (and run only when read).
-    return ["matched_keys AS MATERIALIZED (" + " UNION ".join(keys) + ")"], ["SELECT id FROM matched_keys"]
-
-
-def _like_escaped(text: str) -> str:
-    """`text` matched literally by LIKE (its backslash, % and _ escaped)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -68,7 +68,7 @@ _LEGACY_ATTRIBUTES = {
     "blocklists": "domain.blocklist.application:Blocklists",
     "covenants": "domain.covenants.application:Covenants",
     "notices": "domain.notices.application:Notices",
-    "customer_queries": "projections.customers:CustomerQueries",
+    "customer_queries": "projections.customer_queries:CustomerQueries",
     "brand_queries": "projections.brands:BrandQueries",
     "job_queries": "projections.jobs:JobRunQueries",
     "identity_queries": "projections.identity:IdentityQueries",

@@ -20,7 +20,7 @@ from api.web import Page, keyset_page, not_found, pages, path_id, render, templa
 from domain.identity.application import Identity, Principal
 from domain.identity.permissions import Level, Permission
 from domain.shared.clock import Clock, business_date
-from projections.customers import CustomerQueries
+from projections.customer_queries import CustomerQueries
 from projections.engine import ProjectionEngine
 from projections.notice_feed import NoticeFeedQueries, NoticePage
 from projections.notice_sources import NoticeSourceQueries, SyncRunView

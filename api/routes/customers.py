@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from domain.blocklist.entry import BlockKind
+from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound
 from domain.customers.values import Address, normalise_loan_number
 from domain.identity.permissions import Level, Permission
+from domain.shared.application import CommandResult
 from domain.shared.errors import InvalidInput
 from domain.shared.values import BusinessDate, normalise_email, normalise_name, normalise_pan, normalise_phone
-from projections.customers import CustomerProfile
+from projections.blocklist import BlocklistQueries
+from projections.customer_queries import CustomerProfile, CustomerQueries
 
 READ = (Permission.CUSTOMER, Level.READ)
 WRITE = (Permission.CUSTOMER, Level.WRITE)
 
+V = TypeVar("V")
 
-def _domain_check(check: Any, value: Any) -> Any:
+
+@dataclass(frozen=True)
+class CustomersPort:
+    """What the customer endpoints use: the use cases, the borrower read models and the blocklist's hits."""
+
+    customers: Customers
+    queries: CustomerQueries
+    blocklist: BlocklistQueries
+
+
+def _domain_check(check: Callable[[V], object], value: V | None) -> V | None:
     """Run a domain value rule inside pydantic, so every bad field is reported in one 422."""
     if value is None:
         return None
@@ -210,25 +226,23 @@ class CustomerOut(BaseModel):
     blocklist_hits: list[BlocklistHitOut]
 
 
-def _profile(ctx: Context, customer_id: Any, position: int = 0) -> CustomerProfile:
-    if position:
-        ctx.platform.engine.wait_for("customers", position)
-    profile = ctx.platform.customer_queries.profile(ctx.brand_id, customer_id)
+def _customer(ctx: Context[CustomersPort], customer_id: UUID) -> CustomerProfile | None:
+    """The Customer 360 of a borrower of the caller's brand, with the blocklist entries its values match."""
+    profile = ctx.port.queries.profile(ctx.brand_id, customer_id)
     if profile is None:
-        raise CustomerNotFound(f"CustomerRecord {customer_id} not found", id=str(customer_id))
-    return profile
+        return None
+    return profile.with_blocklist_hits(ctx.port.blocklist.hits(ctx.brand_id, profile.blocklist_candidates()))
 
 
-def _profile_response(ctx: Context, customer_id: Any, position: int, status: int = 200) -> Reply:
-    profile = _profile(ctx, customer_id, position)
-    hits = ctx.platform.blocklist_queries.hits(ctx.brand_id, profile.blocklist_candidates())
-    body = {**profile.__dict__, "blocklist_hits": hits}
-    return json_response(body, status, headers={"Location": f"/api/v1/customers/{profile.id}"})
+def _written(ctx: Context[CustomersPort], result: CommandResult, status: int | None = None) -> Reply:
+    """The answer to a command on a borrower: its 360 once the read model shows the change, else 202."""
+    location = f"/api/v1/customers/{result.id}"
+    return ctx.written(result, Customers.name, lambda: _customer(ctx, result.id), location, status)
 
 
-def register_customer(ctx: Context) -> Reply:
+def register_customer(ctx: Context[CustomersPort]) -> Reply:
     body: CustomerIn = ctx.body
-    result = ctx.platform.customers.register(
+    result = ctx.port.customers.register(
         ctx.brand_id,
         name=body.name,
         phone=body.phone,
@@ -238,125 +252,130 @@ def register_customer(ctx: Context) -> Reply:
         addresses=[a.to_domain() for a in body.addresses],
         loan_numbers=body.loan_numbers,
     )
-    return _profile_response(ctx, result.id, result.position, 201)
+    return _written(ctx, result)
 
 
-def search_customers(ctx: Context) -> Reply:
+def search_customers(ctx: Context[CustomersPort]) -> Reply:
     q: CustomerSearch = ctx.query
-    page = ctx.platform.customer_queries.search(ctx.brand_id, q.q, q.cursor, q.limit)
-    return json_response({"items": page.items, "next_cursor": page.next_cursor})
+    return json_response(ctx.port.queries.search(ctx.brand_id, q.q, q.cursor, q.limit))
 
 
-def get_customer(ctx: Context) -> Reply:
-    return _profile_response(ctx, ctx.path["customer_id"], 0)
+def get_customer(ctx: Context[CustomersPort]) -> Reply:
+    customer_id: UUID = ctx.path["customer_id"]
+    profile = _customer(ctx, customer_id)
+    if profile is None:
+        raise CustomerNotFound(f"CustomerRecord {customer_id} not found", id=str(customer_id))
+    return json_response(profile, headers={"Location": f"/api/v1/customers/{profile.id}"})
 
 
-def update_customer(ctx: Context) -> Reply:
+def update_customer(ctx: Context[CustomersPort]) -> Reply:
     body: CustomerPatch = ctx.body
     fields = body.model_dump(exclude_unset=True, exclude={"addresses"})
     if body.addresses is not None:
         fields["addresses"] = [a.to_domain() for a in body.addresses]
-    result = ctx.platform.customers.update_details(
+    result = ctx.port.customers.update_details(
         ctx.brand_id, ctx.path["customer_id"], expected_version=ctx.expected_version(), **fields
     )
-    return _profile_response(ctx, result.id, result.position)
+    return _written(ctx, result)
 
 
-def add_alternate_phone(ctx: Context) -> Reply:
+def add_alternate_phone(ctx: Context[CustomersPort]) -> Reply:
     body: AlternatePhoneIn = ctx.body
-    result = ctx.platform.customers.add_alternate_phone(ctx.brand_id, ctx.path["customer_id"], body.phone, body.label)
-    return _profile_response(ctx, result.id, result.position, 201)
+    result = ctx.port.customers.add_alternate_phone(ctx.brand_id, ctx.path["customer_id"], body.phone, body.label)
+    return _written(ctx, result)
 
 
-def remove_alternate_phone(ctx: Context) -> Reply:
-    result = ctx.platform.customers.remove_alternate_phone(ctx.brand_id, ctx.path["customer_id"], ctx.path["phone"])
-    return _profile_response(ctx, result.id, result.position)
+def remove_alternate_phone(ctx: Context[CustomersPort]) -> Reply:
+    result = ctx.port.customers.remove_alternate_phone(ctx.brand_id, ctx.path["customer_id"], ctx.path["phone"])
+    return _written(ctx, result)
 
 
-def link_loan_number(ctx: Context) -> Reply:
+def link_loan_number(ctx: Context[CustomersPort]) -> Reply:
     body: LoanNumberIn = ctx.body
-    result = ctx.platform.customers.link_loan_number(ctx.brand_id, ctx.path["customer_id"], body.loan_number)
-    return _profile_response(ctx, result.id, result.position, 201 if result.changed else 200)
+    result = ctx.port.customers.link_loan_number(ctx.brand_id, ctx.path["customer_id"], body.loan_number)
+    return _written(ctx, result, None if result.changed else 200)
 
 
-ENDPOINTS = [
-    Endpoint(
-        "POST",
-        "/api/v1/customers",
-        register_customer,
-        "Register a borrower",
-        WRITE,
-        body=CustomerIn,
-        response=CustomerOut,
-        etag=True,
-        status=201,
-        tags=["customers"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/customers",
-        search_customers,
-        "Search the customer directory",
-        READ,
-        query=CustomerSearch,
-        response=CustomerPageOut,
-        tags=["customers"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/customers/{customer_id}",
-        get_customer,
-        "Customer 360: profile and timeline",
-        READ,
-        response=CustomerOut,
-        etag=True,
-        tags=["customers"],
-    ),
-    Endpoint(
-        "PATCH",
-        "/api/v1/customers/{customer_id}",
-        update_customer,
-        "Update contact and identity details",
-        WRITE,
-        body=CustomerPatch,
-        response=CustomerOut,
-        etag=True,
-        if_match=True,
-        tags=["customers"],
-    ),
-    Endpoint(
-        "POST",
-        "/api/v1/customers/{customer_id}/alternate-phones",
-        add_alternate_phone,
-        "Add an alternate phone",
-        WRITE,
-        body=AlternatePhoneIn,
-        response=CustomerOut,
-        etag=True,
-        status=201,
-        tags=["customers"],
-    ),
-    Endpoint(
-        "DELETE",
-        "/api/v1/customers/{customer_id}/alternate-phones/{phone}",
-        remove_alternate_phone,
-        "Remove an alternate phone",
-        WRITE,
-        response=CustomerOut,
-        etag=True,
-        tags=["customers"],
-    ),
-    Endpoint(
-        "POST",
-        "/api/v1/customers/{customer_id}/loan-numbers",
-        link_loan_number,
-        "Link a loan number",
-        WRITE,
-        body=LoanNumberIn,
-        response=CustomerOut,
-        etag=True,
-        status=201,
-        statuses=(200,),
-        tags=["customers"],
-    ),
-]
+ENDPOINTS = serve(
+    CustomersPort,
+    "customers",
+    [
+        Endpoint(
+            "POST",
+            "/api/v1/customers",
+            register_customer,
+            "Register a borrower",
+            WRITE,
+            body=CustomerIn,
+            response=CustomerOut,
+            etag=True,
+            status=201,
+            accepts=True,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/customers",
+            search_customers,
+            "Search the customer directory",
+            READ,
+            query=CustomerSearch,
+            response=CustomerPageOut,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/customers/{customer_id}",
+            get_customer,
+            "Customer 360: profile and timeline",
+            READ,
+            response=CustomerOut,
+            etag=True,
+        ),
+        Endpoint(
+            "PATCH",
+            "/api/v1/customers/{customer_id}",
+            update_customer,
+            "Update contact and identity details",
+            WRITE,
+            body=CustomerPatch,
+            response=CustomerOut,
+            etag=True,
+            if_match=True,
+            accepts=True,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/customers/{customer_id}/alternate-phones",
+            add_alternate_phone,
+            "Add an alternate phone",
+            WRITE,
+            body=AlternatePhoneIn,
+            response=CustomerOut,
+            etag=True,
+            status=201,
+            accepts=True,
+        ),
+        Endpoint(
+            "DELETE",
+            "/api/v1/customers/{customer_id}/alternate-phones/{phone}",
+            remove_alternate_phone,
+            "Remove an alternate phone",
+            WRITE,
+            response=CustomerOut,
+            etag=True,
+            accepts=True,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/customers/{customer_id}/loan-numbers",
+            link_loan_number,
+            "Link a loan number",
+            WRITE,
+            body=LoanNumberIn,
+            response=CustomerOut,
+            etag=True,
+            status=201,
+            statuses=(200,),
+            accepts=True,
+        ),
+    ],
+)

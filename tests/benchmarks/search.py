@@ -23,7 +23,8 @@ from typing import Any
 
 from adapters.postgres import Database
 from domain.shared.values import mask_pan
-from projections.customers import NAME_VOCABULARY_BACKFILL, CustomerDirectory, CustomerQueries
+from projections.customer_queries import CustomerQueries
+from projections.customers import NAME_VOCABULARY_BACKFILL, CustomerDirectory
 from tests.benchmarks.data import FIRST_NAMES, LAST_NAMES, Borrower, BorrowerFactory, phone_formats
 from tests.benchmarks.harness import Verdict, fresh_database, percentile, say
 

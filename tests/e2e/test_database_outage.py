@@ -162,8 +162,9 @@ def test_an_outage_longer_than_the_pool_timeout_gives_fast_503s_and_loses_no_ack
             t.join(timeout=60)
     assert up_at - down_at > POOL_TIMEOUT + 1
 
+    # 202: recorded while the read model was still catching up after the outage (acknowledged, never a 404).
     statuses = {a.status for _, a in writes}
-    assert statuses <= {201, 503}, f"unexpected statuses {statuses}"
+    assert statuses <= {201, 202, 503}, f"unexpected statuses {statuses}"
     refused = [a for _, a in writes if a.status == 503]
     assert refused, "the outage refused no write"
     slowest = max(a.seconds for a in refused)
@@ -182,7 +183,7 @@ def test_an_outage_longer_than_the_pool_timeout_gives_fast_503s_and_loses_no_ack
     assert health[-1].status == 200 and health[-1].body["database"] == "up"
 
     # Every acknowledged write is in the event store and, once caught up, in the read model.
-    acknowledged = [(phone, a.body["id"]) for phone, a in writes if a.status == 201]
+    acknowledged = [(phone, a.body["id"]) for phone, a in writes if a.status in (201, 202)]
     assert platform.engine.wait_for("customers", platform.engine.head("customers"), timeout=15)
     for phone, customer_id in acknowledged:
         record = platform.customers.get(tenant.brand_id, uuid.UUID(customer_id))

@@ -63,3 +63,56 @@ def test_a_write_whose_read_model_lags_is_accepted_with_its_location_then_readab
             headers=auth,
         )
         assert again.status_code == 201 and again.json()["value"] == "110012"
+
+
+def test_a_registration_whose_directory_lags_is_accepted_with_the_borrowers_location(
+    still_platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers.web_app import build_app
+
+    p = still_platform
+    brand = p.get(Identity).create_brand("still-c", "Still Customers")
+    auth = {"Authorization": "Bearer " + p.get(Identity).issue_api_key(brand.id, "admin", "key").secret}
+    monkeypatch.setattr(endpoint, "READ_YOUR_WRITES_SECONDS", 0.2)
+    with TestClient(build_app(lambda: p, close_platform=False)) as client:
+        registered = client.post(
+            "/api/v1/customers", json={"name": "Asha Kulkarni", "phone": "98765 43210"}, headers=auth
+        )
+        assert registered.status_code == 202, registered.text
+        location = registered.headers["location"]
+        assert location == f"/api/v1/customers/{registered.json()['id']}" == registered.json()["location"]
+        assert "etag" not in registered.headers  # no version to promise before the read model has one
+        assert client.get(location, headers=auth).status_code == 404  # not projected yet: a read may say so
+        p.start_projection_runners()
+        deadline = time.monotonic() + 10
+        while (shown := client.get(location, headers=auth)).status_code != 200:
+            assert time.monotonic() < deadline, "the read model never caught up"
+            time.sleep(0.05)
+        assert shown.json()["name"] == "Asha Kulkarni" and shown.headers["etag"] == '"1"'
+        linked = client.post(f"{location}/loan-numbers", json={"loan_number": "sm-1"}, headers=auth)
+        assert linked.status_code == 201 and linked.json()["loan_numbers"] == ["SM-1"]
+
+
+def test_a_borrower_registered_in_the_portal_while_the_directory_lags_is_shown_as_saved(still_platform: Any) -> None:
+    from workers.web_app import build_app
+
+    p = still_platform
+    brand = p.get(Identity).create_brand("still-p", "Still Portal")
+    p.get(Identity).create_staff(brand.id, "ops@still.in", "Priya Ops", ["admin"], "portal-pass-2026")
+    with TestClient(build_app(lambda: p, close_platform=False), follow_redirects=False) as client:
+        signed_in = client.post("/login", data={"email": "ops@still.in", "password": "portal-pass-2026"})
+        assert signed_in.status_code == 303
+        form = client.get("/customers/new")
+        token = form.text.split('name="csrf_token" value="')[1].split('"')[0]
+        saved = client.post(
+            "/customers/new", data={"csrf_token": token, "name": "Asha Kulkarni", "phone": "98765 43210"}
+        )
+        assert saved.status_code == 303 and saved.headers["location"].endswith("?saved=pending")
+        pending = client.get(saved.headers["location"])
+        assert pending.status_code == 202 and "Borrower registered" in pending.text  # not a 404
+        p.start_projection_runners()
+        deadline = time.monotonic() + 10
+        while (shown := client.get(saved.headers["location"])).status_code != 200:
+            assert time.monotonic() < deadline, "the read model never caught up"
+            time.sleep(0.05)
+        assert "Asha Kulkarni" in shown.text and 'id="timeline"' in shown.text

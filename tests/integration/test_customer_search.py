@@ -5,7 +5,8 @@ from uuid import UUID
 
 import psycopg
 
-from projections.customers import CustomerDirectory, CustomerQueries, name_positions
+from projections.customer_queries import CustomerQueries
+from projections.customers import CustomerDirectory, name_positions
 from tests.conftest import make_tenant
 
 # Words shared by many names, "an" inside many different words, initials, and a word inside another ("sharma",

@@ -4,7 +4,7 @@ from typing import Any
 
 import psycopg
 
-from projections.customers import CustomerQueries
+from projections.customer_queries import CustomerQueries
 
 
 def _table(dsn: str, sql: str) -> list[tuple[Any, ...]]:

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from api import portal
-from api.routes import customers
+from api.pages import customers as pages
+from api.routes import customers as routes
 from api.web import NavItem
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
 from domain.identity.permissions import Permission
-from projections.customers import CustomerDirectory, CustomerQueries, CustomerTimeline
+from projections.customer_queries import CustomerQueries
+from projections.customers import CustomerDirectory, CustomerTimeline
 from workers.bounded_context import BoundedContext
 
 CONTEXT = BoundedContext(
     application=Customers,
     queries=(CustomerQueries,),
     projections=(CustomerDirectory(), CustomerTimeline()),
-    endpoints=customers.ENDPOINTS,
-    routes=portal.CUSTOMER_ROUTES,
+    endpoints=routes.ENDPOINTS,
+    pages=pages.PAGES,
     nav=(NavItem("Customers", "/customers", "customers", Permission.CUSTOMER, 40),),
     permissions=(Permission.CUSTOMER,),
     audited=(CustomerRecord,),

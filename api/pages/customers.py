@@ -1,0 +1,145 @@
+"""Customer pages: the directory and its search, the Customer 360, and registering a borrower."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.pages.actors import staff_and_key_names
+from api.web import PENDING, Page, act, after_write, form_text, keyset_page, not_found, pages, path_id, render
+from domain.customers.application import Customers
+from domain.customers.values import Address
+from domain.identity.application import Identity, Principal
+from domain.identity.permissions import Level, Permission
+from domain.shared.application import CommandResult
+from domain.shared.errors import DomainError, InvalidInput
+from projections.blocklist import BlocklistQueries
+from projections.covenant_queries import CovenantQueries
+from projections.customer_queries import CustomerQueries
+from projections.notice_feed import NoticeFeedQueries
+from projections.notices import Scope
+
+READ = (Permission.CUSTOMER, Level.READ)
+WRITE = (Permission.CUSTOMER, Level.WRITE)
+
+#: The registration form's fields, as the form names them.
+FORM_FIELDS = ("name", "phone", "pan", "email", "date_of_birth", "loan_number", "line1", "city", "pincode")
+
+
+@dataclass(frozen=True)
+class CustomerPagesPort:
+    """What the customer pages use: the use cases, the borrower read models, and what the 360 shows beside them
+    (blocklist hits, covenants, repayment notices, the names of the staff in its timeline)."""
+
+    customers: Customers
+    queries: CustomerQueries
+    blocklist: BlocklistQueries
+    covenants: CovenantQueries
+    notices: NoticeFeedQueries
+    identity: Identity
+
+
+async def customer_directory(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    q = request.query_params.get("q", "").strip()[:100]
+    result = await run_in_threadpool(
+        keyset_page, request, lambda cursor: port.queries.search(principal.brand_id, q or None, cursor, 25)
+    )
+    return render(request, "customers.html", page=result, q=q, nav="customers")
+
+
+async def customer_360(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    brand_id = principal.brand_id
+    profile = await run_in_threadpool(port.queries.profile, brand_id, customer_id)
+    if profile is None:
+        if request.query_params.get("saved") == "pending":  # just registered; its read model is behind
+            return render(request, "error.html", 202, title="Borrower registered", message=PENDING)
+        return await not_found(request)
+    actors = await run_in_threadpool(staff_and_key_names, port.identity, brand_id, {e.actor for e in profile.timeline})
+    hits = await run_in_threadpool(port.blocklist.hits, brand_id, profile.blocklist_candidates())
+    covenants = None
+    if principal.holds(Permission.COVENANTS):
+        covenants = await run_in_threadpool(
+            lambda: port.covenants.worklist(brand_id, customer_id=customer_id, limit=100).items
+        )
+    notices = None
+    if principal.holds(Permission.NOTICES):
+        scope = Scope.of(brand_id, principal.companies)
+        notices = await run_in_threadpool(port.notices.of_customer, scope, customer_id)
+    return render(
+        request,
+        "customer.html",
+        c=profile,
+        actors=actors,
+        hits=hits,
+        covenants=covenants,
+        notices=notices,
+        nav="customers",
+    )
+
+
+async def new_customer_form(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    return render(request, "customer_new.html", nav="customers", values={}, errors={})
+
+
+def _registration(values: dict[str, str]) -> tuple[date | None, list[Address], dict[str, str]]:
+    """The form's date of birth and address, and what is wrong with their shape (the use case checks the rest)."""
+    errors: dict[str, str] = {}
+    dob = None
+    if values["date_of_birth"]:
+        try:
+            dob = date.fromisoformat(values["date_of_birth"])
+        except ValueError:
+            errors["date_of_birth"] = "use the date picker (YYYY-MM-DD)"
+    addresses = []
+    if values["line1"] or values["city"] or values["pincode"]:
+        if not (values["line1"] and values["city"] and values["pincode"]):
+            errors["addresses"] = "address needs line, city and pincode"
+        else:
+            addresses.append(Address(line1=values["line1"], city=values["city"], pincode=values["pincode"]))
+    return dob, addresses, errors
+
+
+async def new_customer(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    values = {name: form_text(request, name).strip() for name in FORM_FIELDS}
+    dob, addresses, errors = _registration(values)
+    if not errors:
+
+        def register() -> CommandResult:
+            return port.customers.register(
+                principal.brand_id,
+                name=values["name"],
+                phone=values["phone"],
+                pan=values["pan"] or None,
+                email=values["email"] or None,
+                date_of_birth=dob,
+                addresses=addresses,
+                loan_numbers=[values["loan_number"]] if values["loan_number"] else [],
+            )
+
+        try:
+            result = await act(principal, register)
+        except InvalidInput as exc:
+            errors.update({e.field: e.message for e in exc.errors})
+        except DomainError as exc:
+            errors[str(exc.details.get("field", "form"))] = exc.message
+        else:
+            return await after_write(request, Customers.name, result.position, f"/customers/{result.id}")
+    return render(request, "customer_new.html", 422, nav="customers", values=values, errors=errors)
+
+
+PAGES = pages(
+    CustomerPagesPort,
+    [
+        Page("GET", "/customers", customer_directory, READ),
+        Page("GET", "/customers/new", new_customer_form, WRITE),
+        Page("POST", "/customers/new", new_customer, WRITE, form=True),
+        Page("GET", "/customers/{customer_id}", customer_360, READ),
+    ],
+)

@@ -1,0 +1,34 @@
+"""The customer projectors' dispatch tables: each event type its writes, anything else nothing."""
+
+from __future__ import annotations
+
+import uuid
+
+from domain.customers.customer import CustomerRecord
+from projections.customers import CustomerDirectory, CustomerTimeline
+
+
+def _events() -> list[object]:
+    c = CustomerRecord(
+        brand_id=uuid.uuid4(), name="Asha Kulkarni", phone="+919876543210", addresses=[], loan_numbers=[]
+    )
+    c.update_details(pan="ABCDE9999F")
+    c.add_alternate_phone("+919876543211", "mother")
+    c.remove_alternate_phone("+919876543211")
+    c.link_loan_number("SM1")
+    return list(c.collect_events())
+
+
+def test_customer_projectors_write_nothing_for_events_they_do_not_handle() -> None:
+    stranger = object()
+    assert list(CustomerDirectory().project(1, stranger)) == []
+    assert list(CustomerTimeline().project(1, stranger)) == []
+
+
+def test_every_customer_event_has_its_timeline_entry_and_directory_change() -> None:
+    events = _events()
+    writes = [w for pos, e in enumerate(events, 1) for w in CustomerTimeline().project(pos, e)]
+    kinds = [w.params["kind"] for w in writes if isinstance(w.params, dict)]
+    assert kinds == ["registered", "details_updated", "alternate_phone_added", "alternate_phone_removed", "loan_linked"]
+    directory = CustomerDirectory()
+    assert all(list(directory.project(pos, e)) for pos, e in enumerate(events, 1))
