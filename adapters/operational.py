@@ -12,7 +12,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from domain.identity.application import LoginAttempt
+from domain.identity.authentication import LoginAttempt
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.source_tokens (
