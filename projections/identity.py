@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import JsonValue
 
 from domain.identity.permissions import Level, Permission, effective_grants
-from domain.identity.staff import Leave
+from domain.identity.staff import Leave, on_leave
 from projections.keyset import KeysetCursor, Page
 
 #: Staff pages are ordered by (name_key, id); configuration history by (position, setting), newest first.
@@ -44,7 +44,7 @@ class StaffView:
 
     def on_leave(self, day: date) -> bool:
         """True when planned leave covers `day`."""
-        return any(leave.start <= day <= leave.end for leave in self.leaves)
+        return on_leave(self.leaves, day)
 
     @property
     def permissions(self) -> dict[str, str]:

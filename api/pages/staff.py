@@ -4,7 +4,7 @@ roles, permission overrides, leave, enabling, invites), login history, live sess
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
@@ -98,8 +98,8 @@ class _Profile:
     logins: list[LoginView]
     sessions: list[LiveSession]
     activity: list[ActivityEntry]
-    grants: dict[str, str] = field(default_factory=dict)
-    role_defaults: set[str] = field(default_factory=set)
+    grants: dict[str, str]
+    role_defaults: set[str]
 
 
 def _load_profile(port: StaffPort, brand_id: UUID, staff_id: UUID) -> _Profile | None:
