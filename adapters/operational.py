@@ -151,12 +151,12 @@ class OperationalStore:
                 "(SELECT token_hash FROM ops.sessions WHERE expires_at < %s LIMIT %s)",
                 (before, limit),
             )
-            return cur.rowcount
+            return int(cur.rowcount)
 
     def end_sessions_of(self, staff_id: UUID) -> int:
         """End every session of a staff user (after disabling them or changing their password)."""
         with self.pool.connection() as conn:
-            return conn.execute("DELETE FROM ops.sessions WHERE staff_id = %s", (staff_id,)).rowcount
+            return int(conn.execute("DELETE FROM ops.sessions WHERE staff_id = %s", (staff_id,)).rowcount)
 
     def sessions_of(self, staff_id: UUID, now: datetime) -> list[dict[str, Any]]:
         """The session report of a staff user: live sessions, newest first."""
@@ -224,7 +224,7 @@ class OperationalStore:
                 "WHERE updated_at < %s AND (locked_until IS NULL OR locked_until < %s) LIMIT %s)",
                 (before, before, limit),
             )
-            return cur.rowcount
+            return int(cur.rowcount)
 
     # Idempotency ------------------------------------------------------------------
 
@@ -280,7 +280,7 @@ class OperationalStore:
                 "(SELECT ctid FROM ops.idempotency_keys WHERE created_at < %s LIMIT %s)",
                 (before, limit),
             )
-            return cur.rowcount
+            return int(cur.rowcount)
 
     # Scheduler slots ---------------------------------------------------------------
 
