@@ -12,7 +12,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from domain.identity.application import LoginAttempt
+from domain.identity.authentication import LoginAttempt
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.source_tokens (
@@ -182,12 +182,12 @@ class OperationalStore:
                 "(SELECT token_hash FROM ops.sessions WHERE expires_at < %s LIMIT %s)",
                 (before, limit),
             )
-            return cur.rowcount
+            return int(cur.rowcount)
 
     def end_sessions_of(self, staff_id: UUID) -> int:
         """End every session of a staff user (after disabling them or changing their password)."""
         with self.pool.connection() as conn:
-            return conn.execute("DELETE FROM ops.sessions WHERE staff_id = %s", (staff_id,)).rowcount
+            return int(conn.execute("DELETE FROM ops.sessions WHERE staff_id = %s", (staff_id,)).rowcount)
 
     def sessions_of(self, staff_id: UUID, now: datetime) -> list[dict[str, Any]]:
         """The session report of a staff user: live sessions, newest first."""
@@ -255,7 +255,7 @@ class OperationalStore:
                 "WHERE updated_at < %s AND (locked_until IS NULL OR locked_until < %s) LIMIT %s)",
                 (before, before, limit),
             )
-            return cur.rowcount
+            return int(cur.rowcount)
 
     # Idempotency ------------------------------------------------------------------
 
@@ -311,7 +311,7 @@ class OperationalStore:
                 "(SELECT ctid FROM ops.idempotency_keys WHERE created_at < %s LIMIT %s)",
                 (before, limit),
             )
-            return cur.rowcount
+            return int(cur.rowcount)
 
     # Scheduler slots ---------------------------------------------------------------
 

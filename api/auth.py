@@ -10,7 +10,7 @@ from starlette.requests import Request
 from adapters.operational import Session
 from api.ports import Gate
 from api.problems import HttpProblem
-from domain.identity.application import AuthenticationFailed, Principal
+from domain.identity.principal import AuthenticationFailed, Principal
 from domain.identity.staff import StaffNotFound
 
 SESSION_COOKIE = "cd_session"

@@ -28,8 +28,8 @@ from api.ports import Gate, Services
 from api.problems import HttpProblem, problem_for
 from api.request_input import check_headers, check_query_text, parse_body, parse_path, parse_query, read_body
 from api.security import require_json
-from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
 from domain.shared.aggregate import acting_as, tracing
 from domain.shared.application import CommandResult
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from domain.identity.application import AuthenticationFailed
+from domain.identity.principal import AuthenticationFailed
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, Throttled
 
 log = structlog.get_logger(__name__)

@@ -29,8 +29,9 @@ from starlette.routing import Route
 
 from api.auth import SESSION_COOKIE, session_principal
 from api.ports import Gate, Services
-from domain.identity.application import AccountLocked, AuthenticationFailed, Principal
+from domain.identity.authentication import AccountLocked
 from domain.identity.permissions import Level, Permission
+from domain.identity.principal import AuthenticationFailed, Principal
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import DEFAULT_TIMEZONE
 from domain.shared.errors import DomainError, InvalidInput

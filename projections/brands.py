@@ -7,16 +7,29 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from domain.identity.application import Identity
 from domain.identity.brand import Brand
 from projections.engine import Projection, Write, topics_of
+
+
+def _created(position: int, event: Brand.Created) -> Iterable[Write]:
+    yield Write(
+        "INSERT INTO read.brands (id, slug, name, timezone, created_at) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (id) DO NOTHING",
+        (event.originator_id, event.slug, event.name, event.timezone, event.timestamp),
+    )
+
+
+#: The directory's writes for each event of a brand (a changed timezone comes from the configuration history).
+BRAND_WRITES = {Brand.Created: _created}
 
 
 class BrandDirectory(Projection):
     """One row per brand."""
 
     name = "brands"
-    source = "identity"
-    topics = topics_of(Brand.Created)
+    source = Identity.name
+    topics = topics_of(*BRAND_WRITES)
     tables = ("read.brands",)
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.brands (
@@ -29,12 +42,8 @@ class BrandDirectory(Projection):
     )
 
     def project(self, position: int, event: Any) -> Iterable[Write]:
-        if isinstance(event, Brand.Created):
-            yield Write(
-                "INSERT INTO read.brands (id, slug, name, timezone, created_at) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (id) DO NOTHING",
-                (event.originator_id, event.slug, event.name, event.timezone, event.timestamp),
-            )
+        writes = BRAND_WRITES.get(type(event))
+        return writes(position, event) if writes is not None else ()
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,20 @@ class BrandQueries:
         self.pool = pool
 
     def all(self) -> list[BrandView]:
+        """Every brand, by slug."""
         with self.pool.connection() as conn:
             rows = conn.execute("SELECT id, slug, name, timezone FROM read.brands ORDER BY slug").fetchall()
         return [BrandView(**r) for r in rows]
+
+    def brand(self, brand_id: UUID) -> BrandView | None:
+        """One brand."""
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT id, slug, name, timezone FROM read.brands WHERE id = %s", (brand_id,)).fetchone()
+        return BrandView(**row) if row else None
+
+    def visible(self, brand_id: UUID, cross_brand: bool) -> list[BrandView]:
+        """The brands a caller acting within `brand_id` may see: every brand for a cross-brand caller."""
+        if cross_brand:
+            return self.all()
+        found = self.brand(brand_id)
+        return [found] if found is not None else []

@@ -18,8 +18,9 @@ from starlette.responses import RedirectResponse, Response
 from api.pages.actors import actor_names
 from api.web import Page, keyset_page, local_time, not_found, pages, render, templates
 from domain.audit.replay import AuditedType, AuditReplay, AuditTargetNotFound, snake
-from domain.identity.application import Identity, Principal
+from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
 from domain.shared.aggregate import SECRET_FIELDS
 from domain.shared.clock import Clock
 from domain.shared.errors import InvalidValue

@@ -10,8 +10,8 @@ from api.routes.blocklist import BlocklistPort
 from api.web import Page, act, after_write, error_text, form_text, not_found, pages, path_id, render
 from domain.blocklist.application import Blocklists
 from domain.blocklist.entry import BlockKind
-from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
 from domain.shared.errors import DomainError
 
 READ = (Permission.BLOCKLIST, Level.READ)

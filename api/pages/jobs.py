@@ -9,8 +9,8 @@ from starlette.responses import Response
 from api.routes.jobs import JobsPort
 from api.services.jobs import RunOrder, RunsRequested
 from api.web import Page, act, after_write, error_page, form_text, keyset_page, pages, render
-from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
 from domain.jobs.application import Jobs
 from domain.shared.errors import DomainError, Throttled
 from domain.shared.values import parse_date

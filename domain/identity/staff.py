@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from uuid import UUID
 
@@ -47,6 +48,11 @@ class Leave(BaseModel):
     start: date
     end: date
     reason: str | None = None
+
+
+def on_leave(leaves: Iterable[Leave], day: date) -> bool:
+    """True when one of the planned absences covers `day`."""
+    return any(leave.start <= day <= leave.end for leave in leaves)
 
 
 class StaffUser(Aggregate):
@@ -290,7 +296,7 @@ class StaffUser(Aggregate):
 
     def on_leave(self, day: date) -> bool:
         """True when a planned absence covers `day`."""
-        return any(leave.start <= day <= leave.end for leave in self.leaves.values())
+        return on_leave(self.leaves.values(), day)
 
     @event(InviteIssued)
     def issue_invite(self, code_hash: str, expires_at: datetime) -> None:

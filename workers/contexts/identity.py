@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from adapters.operational import OperationalStore
 from adapters.passwords import Argon2Hasher
-from api import portal_admin
-from api.routes import admin, system
+from api.pages import api_keys as api_key_pages
+from api.pages import invites as invite_pages
+from api.pages import settings as settings_pages
+from api.pages import staff as staff_pages
+from api.routes import api_keys, brands, roles, staff, system
 from api.web import NavItem
 from domain.identity.api_key import ApiKey
 from domain.identity.application import Identity
@@ -15,12 +18,14 @@ from domain.identity.permissions import Permission
 from domain.identity.roster import BrandAdmins
 from domain.identity.staff import StaffUser
 from projections.brands import BrandDirectory, BrandQueries
-from projections.identity import ApiKeyList, BrandConfigHistory, IdentityQueries, StaffDirectory
+from projections.identity import IdentityQueries
+from projections.identity_projectors import ApiKeyList, BrandConfigHistory, StaffDirectory
 from workers.bounded_context import BoundedContext, Kit
 
 
 def _identity(kit: Kit) -> Identity:
-    return Identity(env=kit.env, clock=kit.clock, hasher=Argon2Hasher(), login_throttle=kit.get(OperationalStore))
+    ops = kit.get(OperationalStore)
+    return Identity(env=kit.env, clock=kit.clock, hasher=Argon2Hasher(), login_throttle=ops, sessions=ops)
 
 
 CONTEXT = BoundedContext(
@@ -28,8 +33,8 @@ CONTEXT = BoundedContext(
     build=_identity,
     queries=(BrandQueries, IdentityQueries),
     projections=(BrandDirectory(), StaffDirectory(), ApiKeyList(), BrandConfigHistory()),
-    endpoints=(*admin.ENDPOINTS, *system.ENDPOINTS),
-    routes=portal_admin.ROUTES,
+    endpoints=(*staff.ENDPOINTS, *roles.ENDPOINTS, *brands.ENDPOINTS, *api_keys.ENDPOINTS, *system.ENDPOINTS),
+    pages=(*staff_pages.PAGES, *settings_pages.PAGES, *api_key_pages.PAGES, *invite_pages.PAGES),
     nav=(
         NavItem("Staff", "/staff", "staff", Permission.PARTNER_USER_MANAGEMENT, 50),
         NavItem("Settings", "/settings", "settings", Permission.BRAND_SETTINGS, 60),

@@ -1,0 +1,100 @@
+"""The brand settings page: every setting with its description, saving changes, and the history of changes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.request_input import MAX_JSON_DEPTH, nests_deeper_than
+from api.routes.brands import READ, WRITE, BrandsPort
+from api.web import Page, act, after_write, error_text, keyset_page, pages, render
+from domain.identity.application import Identity
+from domain.identity.brand_config import BrandSettings
+from domain.identity.principal import Principal
+from domain.shared.errors import DomainError
+from projections.identity import ConfigHistoryPage
+
+
+@dataclass(frozen=True)
+class _Settings:
+    config: BrandSettings
+    history: ConfigHistoryPage
+    business_date: date
+
+
+async def _settings(
+    request: Request, port: BrandsPort, principal: Principal, error: str | None = None, status: int = 200
+) -> Response:
+    def load() -> _Settings:
+        state = port.identity.configuration_state(principal.brand_id)
+        history = keyset_page(request, lambda cursor: port.queries.config_history(principal.brand_id, cursor, 50))
+        assert isinstance(history, ConfigHistoryPage)
+        return _Settings(state.settings, history, state.business_date)
+
+    data = await run_in_threadpool(load)
+    return render(
+        request,
+        "settings.html",
+        status,
+        nav="settings",
+        fields=BrandSettings.model_fields,
+        can_edit=principal.holds(*WRITE),
+        error=error,
+        config=data.config,
+        history=data.history,
+        business_date=data.business_date,
+    )
+
+
+async def settings_page(request: Request, port: BrandsPort, principal: Principal) -> Response:
+    return await _settings(request, port, principal)
+
+
+def _updates(form: FormData) -> tuple[dict[str, Any], list[str]]:
+    """The settings as the form gives them (checkboxes, text, JSON of per-frequency maps), and the fields whose
+    JSON could not be read."""
+    updates: dict[str, Any] = {}
+    bad_json = []
+    for name, field in BrandSettings.model_fields.items():
+        if field.annotation is bool:
+            updates[name] = form.get(name) == "on"
+        elif name in form:
+            raw = str(form.get(name)).strip()
+            if isinstance(field.default_factory, type) and field.default_factory is dict:
+                try:
+                    if nests_deeper_than(raw.encode(), MAX_JSON_DEPTH):
+                        raise ValueError("nested too deep")
+                    updates[name] = json.loads(raw or "{}")
+                except ValueError:  # not JSON (JSONDecodeError), or nested too deep to parse
+                    bad_json.append(name)
+            else:
+                updates[name] = raw or None if name == "business_date" else raw
+    return updates, bad_json
+
+
+async def settings_save(request: Request, port: BrandsPort, principal: Principal) -> Response:
+    updates, bad_json = _updates(request.state.form)
+    if bad_json:
+        error = f'{", ".join(bad_json)}: write it as JSON, e.g. {{"monthly": 7}}'
+        return await _settings(request, port, principal, error=error, status=422)
+    try:
+        result, _ = await act(principal, lambda: port.identity.change_configuration(principal.brand_id, updates))
+    except DomainError as exc:
+        return await _settings(request, port, principal, error=error_text(exc), status=422)
+    return await after_write(request, Identity.name, result.position, "/settings")
+
+
+PAGES = pages(
+    BrandsPort,
+    [
+        Page("GET", "/settings", settings_page, READ),
+        Page("POST", "/settings", settings_save, WRITE, form=True),
+    ],
+)

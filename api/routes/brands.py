@@ -1,0 +1,189 @@
+"""Brand endpoints: the brands a caller may see, creating a brand (Super Admin), the brand's configuration and the
+history of its changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from domain.identity.application import Identity
+from domain.identity.brand_config import BrandSettings, SettingChange
+from domain.identity.permissions import Level, Permission
+from projections.brands import BrandQueries
+from projections.identity import IdentityQueries
+
+READ = (Permission.BRAND_SETTINGS, Level.READ)
+WRITE = (Permission.BRAND_SETTINGS, Level.WRITE)
+
+
+@dataclass(frozen=True)
+class BrandsPort:
+    """What the brand endpoints and the settings page use: the use cases, the brand directory and the history."""
+
+    identity: Identity
+    brands: BrandQueries
+    queries: IdentityQueries
+
+
+class BrandOut(BaseModel):
+    """A brand."""
+
+    id: UUID
+    slug: str
+    name: str
+    timezone: str
+
+
+class BrandListOut(BaseModel):
+    """Brands the caller may see."""
+
+    items: list[BrandOut]
+
+
+class BrandIn(BaseModel):
+    """A new brand."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slug: str = Field(max_length=40)
+    name: str = Field(max_length=200)
+    timezone: str = Field("Asia/Kolkata", max_length=64)
+
+
+class HistoryQuery(BaseModel):
+    """History paging."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(100, ge=1, le=500)
+
+
+class ConfigOut(BaseModel):
+    """The brand's settings, the configuration's version and the business date."""
+
+    brand_id: UUID
+    settings: BrandSettings
+    version: int
+    business_date: date
+
+
+class ConfigChangedOut(ConfigOut):
+    """The configuration after a change, and each setting changed."""
+
+    changes: list[SettingChange]
+
+
+class ConfigChangeOut(BaseModel):
+    """One setting change: who, when, old -> new."""
+
+    changed_at: InstantOut
+    actor: str
+    setting: str
+    old: Any
+    new: Any
+
+
+class ConfigHistoryOut(BaseModel):
+    """Setting changes, newest first."""
+
+    items: list[ConfigChangeOut]
+    next_cursor: str | None
+
+
+class ConfigPatch(BaseModel):
+    """Any settings to change (validated by the brand settings' rules)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def list_brands(ctx: Context[BrandsPort]) -> Reply:
+    return json_response({"items": ctx.port.brands.visible(ctx.brand_id, ctx.principal.cross_brand)})
+
+
+def create_brand(ctx: Context[BrandsPort]) -> Reply:
+    body: BrandIn = ctx.body
+    result = ctx.port.identity.create_brand(body.slug, body.name, body.timezone)
+    return ctx.written(result, Identity.name, lambda: ctx.port.brands.brand(result.id), f"/api/v1/brands/{result.id}")
+
+
+def get_config(ctx: Context[BrandsPort]) -> Reply:
+    return json_response(ctx.port.identity.configuration_state(ctx.brand_id))
+
+
+def update_config(ctx: Context[BrandsPort]) -> Reply:
+    updates = ctx.body.model_dump(exclude_unset=True)
+    result, changes = ctx.port.identity.change_configuration(ctx.brand_id, updates, ctx.expected_version())
+
+    def changed() -> ConfigChangedOut:
+        state = ctx.port.identity.configuration_state(ctx.brand_id)
+        return ConfigChangedOut(
+            brand_id=state.brand_id,
+            settings=state.settings,
+            version=state.version,
+            business_date=state.business_date,
+            changes=changes,
+        )
+
+    return ctx.written(result, Identity.name, changed)
+
+
+def config_history(ctx: Context[BrandsPort]) -> Reply:
+    q: HistoryQuery = ctx.query
+    return json_response(ctx.port.queries.config_history(ctx.brand_id, q.cursor, q.limit))
+
+
+ENDPOINTS = serve(
+    BrandsPort,
+    "brands",
+    [
+        Endpoint("GET", "/api/v1/brands", list_brands, "Brands the caller may see", None, response=BrandListOut),
+        Endpoint(
+            "POST",
+            "/api/v1/brands",
+            create_brand,
+            "Create a brand (Super Admin)",
+            (Permission.BRAND_SETTINGS, Level.ALL),
+            body=BrandIn,
+            response=BrandOut,
+            status=201,
+            cross_brand=True,
+            accepts=True,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/brand/config",
+            get_config,
+            "The brand's configuration",
+            READ,
+            response=ConfigOut,
+            etag=True,
+        ),
+        Endpoint(
+            "PATCH",
+            "/api/v1/brand/config",
+            update_config,
+            "Change settings (each change on the record)",
+            WRITE,
+            body=ConfigPatch,
+            response=ConfigChangedOut,
+            etag=True,
+            if_match=True,
+            accepts=True,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/brand/config/history",
+            config_history,
+            "Who changed what, when, old -> new",
+            READ,
+            query=HistoryQuery,
+            response=ConfigHistoryOut,
+        ),
+    ],
+)

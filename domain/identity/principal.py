@@ -1,0 +1,56 @@
+"""Who is calling: the principal every endpoint, page and template asks `holds(permission, level)`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+from uuid import UUID
+
+from domain.identity.permissions import CROSS_BRAND_ROLES, Grants, Level, Permission
+from domain.shared.errors import DomainError
+
+
+class AuthenticationFailed(DomainError):
+    """Raised when credentials are missing, wrong, revoked or belong to a disabled user."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a staff user or an API key, acting within one brand."""
+
+    kind: Literal["staff", "apikey"]
+    id: UUID
+    brand_id: UUID
+    name: str
+    roles: tuple[str, ...]
+    grants: Grants
+    companies: tuple[str, ...] = ()  # empty: every company of the brand
+    home_brand_id: UUID | None = None
+
+    @property
+    def actor(self) -> str:
+        """The actor recorded on events this principal causes."""
+        return f"{self.kind}:{self.id}"
+
+    @property
+    def cross_brand(self) -> bool:
+        """Platform operators (Super Admin) may act within any brand."""
+        return bool(CROSS_BRAND_ROLES & set(self.roles))
+
+    def within(self, brand_id: UUID) -> Principal:
+        """This principal acting within another brand (only a cross-brand principal may)."""
+        if brand_id == self.brand_id:
+            return self
+        if not self.cross_brand:
+            raise AuthenticationFailed("this credential is bound to its own brand")
+        return replace(self, brand_id=brand_id, home_brand_id=self.home_brand_id or self.brand_id)
+
+    def holds(self, permission: Permission | str, level: Level | str = Level.READ) -> bool:
+        """Whether the principal holds `permission` at `level` or above: the one permission check of endpoints,
+        portal pages and templates (which pass the names, e.g. `principal.holds('JOBS', 'WRITE')`)."""
+        granted = self.grants.get(Permission(permission))
+        return granted is not None and granted.covers(Level(level))
+
+    def sees_company(self, company: str) -> bool:
+        """True when the principal may see data of `company` (a lender/source within the brand)."""
+        return not self.companies or company in self.companies
