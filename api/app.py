@@ -173,7 +173,6 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await run_in_threadpool(open_services)
         app.state.services = services
-        app.state.platform = services  # page modules not yet declared as api.web.Page read it
         # One probe per app, shared by overlapping lifespans (tests serve one app from several clients).
         if getattr(app.state, "health_users", 0) == 0:
             app.state.health = HealthProbe(services.dsn, services.engine)
@@ -290,7 +289,6 @@ def create_app(
         Route("/openapi.json", openapi, methods=["GET"]),
         *[ep.route() for ep in web.endpoints],
         *[page.route() for page in web.pages],
-        *web.routes,
         Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     app = Starlette(

@@ -76,11 +76,6 @@ class Context(Generic[P]):
     def brand_id(self) -> UUID:
         return self.principal.brand_id
 
-    @property
-    def platform(self) -> Any:
-        """Transitional: the services, for handlers not yet given a port of their own."""
-        return self.services
-
     def expected_version(self) -> int | None:
         """The record version from an `If-Match` ETag (None without the header); 422 when it is not ours."""
         raw = self.headers.get("if-match")

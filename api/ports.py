@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from starlette.routing import Route
-
 from adapters.operational import OperationalStore
 from domain.identity.application import Identity
 from domain.shared.clock import Clock
@@ -79,4 +77,3 @@ class WebComposition:
     endpoints: Sequence[Endpoint[Any]]
     pages: Sequence[Page[Any] | PublicPage[Any]]
     nav: Sequence[NavItem]
-    routes: Sequence[Route] = ()  # portal routes of page modules not yet declared as pages

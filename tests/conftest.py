@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from domain.identity.application import Identity
 from tests.support import drop_database, fresh_database_dsn
 
 
@@ -60,8 +61,8 @@ class Tenant:
 
 def make_tenant(platform: Any, role: str = "admin") -> Tenant:
     slug = "t" + uuid.uuid4().hex[:12]
-    brand = platform.identity.create_brand(slug, f"Brand {slug}")
-    issued = platform.identity.issue_api_key(brand.id, role, "test key", may_grant_cross_brand=True)
+    brand = platform.get(Identity).create_brand(slug, f"Brand {slug}")
+    issued = platform.get(Identity).issue_api_key(brand.id, role, "test key", may_grant_cross_brand=True)
     platform.engine.wait_for("identity", issued.position)
     return Tenant(brand.id, slug, issued.secret)
 

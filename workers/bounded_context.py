@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from starlette.routing import Route
-
 from api.endpoint import Endpoint
 from api.web import NavItem, Page, PublicPage
 from domain.identity.permissions import Permission
@@ -89,8 +87,6 @@ class BoundedContext(Generic[A]):
     activity: Sequence[str] | None = None
     endpoints: Sequence[Endpoint[Any]] = ()
     pages: Sequence[Page[Any] | PublicPage[Any]] = ()
-    #: Portal routes not yet declared as pages (until every page module declares its pages).
-    routes: Sequence[Route] = ()
     nav: Sequence[NavItem] = ()
     jobs: Sequence[Job[Any]] = ()
     slot_firers: Sequence[SlotFirer[Any]] = ()

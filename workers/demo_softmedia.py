@@ -8,8 +8,11 @@ from typing import Any
 
 import structlog
 
+from adapters.outbound import OutboundPolicy
 from adapters.simulators.softmedia import Dataset, SimBorrower, SoftmediaSimulator
 from api.services.notice_syncs import SyncRequests
+from domain.identity.application import Identity
+from domain.notices.application import Notices
 from domain.notices.source import SyncAlreadyRunning, source_id_for
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import business_date
@@ -26,7 +29,7 @@ DEMO_PORT = 8100
 def start_demo_softmedia(platform: Any, brand_id: Any, borrowers: int = 150, per_company: int = 1500) -> str:
     """Serve realistic notices for the demo brand's two companies (about 60% of them belonging to the demo's
     borrowers) and point the brand's sources at them; the first time, ask for a sync of each. Returns the URL."""
-    brand = platform.identity.brand(brand_id)
+    brand = platform.get(Identity).brand(brand_id)
     today = business_date(platform.clock.now(), brand.timezone)
     known = [SimBorrower(p["name"], p["phone"], list(p["loan_numbers"])) for p in demo_borrowers(borrowers)]
     dataset = Dataset.generate(7, list(DEMO_COMPANIES), per_company, today, borrowers=known, known_share=0.6)
@@ -38,17 +41,17 @@ def start_demo_softmedia(platform: Any, brand_id: Any, borrowers: int = 150, per
         simulator = SoftmediaSimulator(dataset, token=DEMO_TOKEN, port=0)
         url = simulator.start()
     # The demo's own simulator listens on loopback, which notice sources may not point at unless allowed.
-    platform.outbound.allow(url)
+    platform.get(OutboundPolicy).allow(url)
     with acting_as("seed"):
         for company in DEMO_COMPANIES:
             source_id = source_id_for(brand_id, company)
-            if platform.notices.find(source_id) is None:
-                platform.notices.connect_source(
+            if platform.get(Notices).find(source_id) is None:
+                platform.get(Notices).connect_source(
                     brand_id, company=company, base_url=url, token=DEMO_TOKEN, schedule=DEMO_SCHEDULE
                 )
                 with suppress(SyncAlreadyRunning):
                     platform.port(SyncRequests).request(brand_id, source_id, trigger="manual", requested_by="seed")
-            elif platform.notices.source(brand_id, source_id).base_url != url:
-                platform.notices.reconfigure_source(brand_id, source_id, base_url=url)
+            elif platform.get(Notices).source(brand_id, source_id).base_url != url:
+                platform.get(Notices).reconfigure_source(brand_id, source_id, base_url=url)
     log.info("demo.softmedia_started", url=url, notices=len(dataset), companies=list(DEMO_COMPANIES))
     return url

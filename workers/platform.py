@@ -202,10 +202,6 @@ class Platform:
 
         return self.get(resolve_topic(topic))
 
-    @property
-    def scheduler_wake(self) -> RunBell:
-        return self.bell
-
     def relay_report(self) -> RelayReport | None:
         return self.relay.status if self.relay is not None else None
 
@@ -281,5 +277,4 @@ def compose_web(contexts: Sequence[BoundedContext[Any]]) -> WebComposition:
         endpoints=[ep for c in contexts for ep in c.endpoints],
         pages=[*SHELL_PAGES, *(page for c in contexts for page in c.pages)],
         nav=sorted((item for c in contexts for item in c.nav), key=lambda item: item.order),
-        routes=[route for c in contexts for route in c.routes],
     )

@@ -10,10 +10,13 @@ from typing import Any
 
 import structlog
 
+from domain.covenants.application import Covenants
 from domain.covenants.covenant import CovenantType, Operator, Terms
 from domain.covenants.schedule import Frequency, add_months
+from domain.customers.application import Customers
 from domain.customers.customer import DuplicateCustomer
 from domain.customers.values import Address
+from domain.identity.application import Identity
 from domain.identity.brand import BrandNotFound
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict
@@ -164,18 +167,18 @@ def seed_demo(platform: Any, borrowers: int = 150) -> dict[str, Any]:
     """Create the demo brand, its admin and borrowers unless they exist; returns what it did."""
     with acting_as("seed"):
         try:
-            brand = platform.identity.brand_by_slug(DEMO_SLUG)
+            brand = platform.get(Identity).brand_by_slug(DEMO_SLUG)
             created_brand = False
         except BrandNotFound:
-            result = platform.identity.create_brand(DEMO_SLUG, "Demo Finance")
-            brand = platform.identity.brand(result.id)
+            result = platform.get(Identity).create_brand(DEMO_SLUG, "Demo Finance")
+            brand = platform.get(Identity).brand(result.id)
             created_brand = True
         with suppress(Conflict):  # The demo admin exists already.
-            platform.identity.create_staff(brand.id, DEMO_EMAIL, "Demo Admin", ["admin"], DEMO_PASSWORD)
+            platform.get(Identity).create_staff(brand.id, DEMO_EMAIL, "Demo Admin", ["admin"], DEMO_PASSWORD)
         registered: list[Any] = []
         for person in demo_borrowers(borrowers):
             try:
-                registered.append(platform.customers.register(brand.id, **person).id)
+                registered.append(platform.get(Customers).register(brand.id, **person).id)
             except DuplicateCustomer:
                 continue
         covenants = _seed_covenants(platform, brand.id, registered[:24]) if created_brand else 0
@@ -191,7 +194,7 @@ def seed_demo(platform: Any, borrowers: int = 150) -> dict[str, Any]:
 
 def _seed_covenants(platform: Any, brand_id: Any, customer_ids: list[Any]) -> int:
     """Covenants on some demo borrowers around today's business date, with their records opened."""
-    today = platform.identity.business_date(brand_id)
+    today = platform.get(Identity).business_date(brand_id)
     month_end = add_months(date(today.year, today.month, 1), 1) - timedelta(days=1)
     kinds = [
         (Terms(type=CovenantType.FINANCIAL, metric="DSCR", operator=Operator.GE, threshold=Decimal("1.25")), "Debt service coverage", Frequency.QUARTERLY),
@@ -203,7 +206,7 @@ def _seed_covenants(platform: Any, brand_id: Any, customer_ids: list[Any]) -> in
     for i, customer_id in enumerate(customer_ids):
         terms, title, frequency = kinds[i % len(kinds)]
         first_due = add_months(month_end, (i % 5) - 2)  # some overdue, some due soon, some later
-        result = platform.covenants.create(
+        result = platform.get(Covenants).create(
             brand_id,
             customer_id=customer_id,
             application_ref=f"APP-{2024 + i % 3}-{100 + i:04d}",
@@ -217,5 +220,5 @@ def _seed_covenants(platform: Any, brand_id: Any, customer_ids: list[Any]) -> in
             lead_days=None,
         )
         ids.append(result.id)
-    platform.covenants.open_due_cycles(ids, today)
+    platform.get(Covenants).open_due_cycles(ids, today)
     return len(ids)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from domain.identity.application import Identity
 from tests.conftest import make_tenant
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -61,7 +62,7 @@ def browser() -> Iterator[Any]:
 def staff(platform: Any) -> tuple[Any, str]:
     tenant = make_tenant(platform)
     email = f"ops-{uuid.uuid4().hex[:8]}@lender.in"
-    platform.identity.create_staff(tenant.brand_id, email, "Priya Ops", ["admin"], PASSWORD)
+    platform.get(Identity).create_staff(tenant.brand_id, email, "Priya Ops", ["admin"], PASSWORD)
     return tenant, email
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from domain.identity.application import Identity
 from domain.identity.permissions import ROLES, Level, Permission, role_grants
 from tests.conftest import Tenant, make_tenant
 
@@ -20,7 +21,7 @@ def keys(platform: Any) -> dict[str, Tenant]:
     base = make_tenant(platform)
     tenants = {}
     for role in ROLES:
-        issued = platform.identity.issue_api_key(base.brand_id, role, f"{role} key", may_grant_cross_brand=True)
+        issued = platform.get(Identity).issue_api_key(base.brand_id, role, f"{role} key", may_grant_cross_brand=True)
         tenants[role] = Tenant(base.brand_id, base.slug, issued.secret)
     platform.engine.wait_for("identity", platform.engine.head("identity"))
     return tenants
@@ -155,7 +156,7 @@ def _signed_in(app: Any, platform: Any, brand_id: uuid.UUID, role: str) -> tuple
     from starlette.testclient import TestClient
 
     email = f"{role}-{uuid.uuid4().hex[:6]}@matrix.in"
-    platform.identity.create_staff(brand_id, email, f"Matrix {role}", [role], PAGE_PASSWORD)
+    platform.get(Identity).create_staff(brand_id, email, f"Matrix {role}", [role], PAGE_PASSWORD)
     client = TestClient(app, follow_redirects=False)
     client.__enter__()
     signed = client.post("/login", data={"email": email, "password": PAGE_PASSWORD, "next": "/dashboard"})

@@ -5,6 +5,7 @@ from typing import Any
 
 import psycopg
 
+from domain.identity.application import Identity
 from tests.conftest import make_tenant
 
 ASHA = {
@@ -144,7 +145,7 @@ def test_revoked_key_is_refused_at_once(client: Any, platform: Any) -> None:
     other = make_tenant(platform)
     assert client.get("/api/v1/customers", headers=other.auth).status_code == 200
     key_id = uuid.UUID(hex=other.key.split("_")[1])
-    platform.identity.revoke_api_key(other.brand_id, key_id)
+    platform.get(Identity).revoke_api_key(other.brand_id, key_id)
     refused = client.get("/api/v1/customers", headers=other.auth)
     assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
 

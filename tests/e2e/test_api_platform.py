@@ -5,6 +5,7 @@ import re
 import time
 from typing import Any
 
+from domain.identity.application import Identity
 from workers.contexts import CONTEXTS
 from workers.platform import compose_web
 
@@ -129,7 +130,7 @@ def test_manual_job_run_is_accepted_and_runs(client: Any, tenant: Any, platform:
 
     jobs = client.get("/api/v1/jobs", headers=tenant.auth).json()["items"]
     assert "housekeeping" in [j["name"] for j in jobs]
-    today = platform.identity.business_date(tenant.brand_id).isoformat()
+    today = platform.get(Identity).business_date(tenant.brand_id).isoformat()
     accepted = client.post("/api/v1/jobs/housekeeping/runs", json={"as_of": today}, headers=tenant.auth)
     assert accepted.status_code == 202
     run_id = accepted.json()["run_id"]

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from domain.identity.application import Identity
+from domain.jobs.application import Jobs
 from tests.conftest import Tenant, make_tenant
 from workers.runtime import scheduler_for
 
@@ -43,7 +45,7 @@ def _covenant(client: Any, tenant: Tenant, customer_id: str, **overrides: Any) -
 
 def hold_business_date(platform: Any, tenant: Tenant, as_of: str) -> None:
     """Operate the brand as of `as_of` (its configured business date), so job runs may be dated then."""
-    result, _ = platform.identity.change_configuration(tenant.brand_id, {"business_date": as_of})
+    result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {"business_date": as_of})
     platform.engine.wait_for("identity", result.position)
 
 
@@ -114,7 +116,7 @@ def test_reviews_follow_the_status_rules_and_need_the_review_permission(client: 
     tenant = make_tenant(platform)
     stranger = make_tenant(platform, role="loan_ops")
     ops = Tenant(
-        tenant.brand_id, tenant.slug, platform.identity.issue_api_key(tenant.brand_id, "loan_ops", "ops").secret
+        tenant.brand_id, tenant.slug, platform.get(Identity).issue_api_key(tenant.brand_id, "loan_ops", "ops").secret
     )
     covenant = _covenant(client, tenant, _borrower(client, tenant))
     _run(client, platform, tenant, "covenant-evaluation", "2024-01-24")
@@ -124,7 +126,7 @@ def test_reviews_follow_the_status_rules_and_need_the_review_permission(client: 
     collector_same_brand = Tenant(
         tenant.brand_id,
         tenant.slug,
-        platform.identity.issue_api_key(tenant.brand_id, "collection_executive", "c").secret,
+        platform.get(Identity).issue_api_key(tenant.brand_id, "collection_executive", "c").secret,
     )
     assert (
         client.post(f"{url}/comply", json={"evidence": "Audited FY24"}, headers=collector_same_brand.auth).status_code
@@ -186,7 +188,7 @@ def test_notifications_group_by_application_mark_overdue_and_never_repeat(
     _run(client, platform, tenant, "covenant-notification", "2024-04-03")
     assert {r["status"] for r in _evaluations(client, tenant, dscr["id"])} == {"open"}
     ops = Tenant(
-        tenant.brand_id, tenant.slug, platform.identity.issue_api_key(tenant.brand_id, "loan_ops", "ops").secret
+        tenant.brand_id, tenant.slug, platform.get(Identity).issue_api_key(tenant.brand_id, "loan_ops", "ops").secret
     )
     (stock_record,) = _evaluations(client, tenant, stock["id"])
     client.post(
@@ -231,19 +233,19 @@ def test_a_notification_run_killed_mid_way_finishes_on_retry_without_duplicates(
     )
     run_id = uuid.UUID(accepted.json()["run_id"])
     platform.engine.wait_for("jobs", platform.engine.head("jobs"))
-    run = platform.jobs.start_attempt(run_id, "doomed-worker")
+    run = platform.get(Jobs).start_attempt(run_id, "doomed-worker")
     batches = platform.job_handlers()["covenant-notification"](run)
     # The worker dies after queueing the reminders and sending the first batch of two.
     for counts, cursor in batches:
-        platform.jobs.complete_batch(run, counts, cursor)
+        platform.get(Jobs).complete_batch(run, counts, cursor)
         if cursor == "send":
             break
     batches.close()
     sent_before_crash = sum(len(_mail_to(mail_sink, r)) for r in recipients)
     assert sent_before_crash == 2
-    platform.jobs.fail_attempt(run, "worker killed")  # what stalled-run recovery records
+    platform.get(Jobs).fail_attempt(run, "worker killed")  # what stalled-run recovery records
     scheduler_for(platform).execute(run_id)
-    assert platform.jobs.run(tenant.brand_id, run_id).status.value == "succeeded"
+    assert platform.get(Jobs).run(tenant.brand_id, run_id).status.value == "succeeded"
     assert [len(_mail_to(mail_sink, r)) for r in recipients] == [1, 1, 1, 1, 1]
 
 

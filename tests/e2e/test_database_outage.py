@@ -19,6 +19,8 @@ import pytest
 import uvicorn
 
 from api.auth import SESSION_COOKIE
+from domain.customers.application import Customers
+from projections.customer_queries import CustomerQueries
 from tests.conftest import make_tenant
 from tests.e2e.conftest import _free_port
 
@@ -186,9 +188,9 @@ def test_an_outage_longer_than_the_pool_timeout_gives_fast_503s_and_loses_no_ack
     acknowledged = [(phone, a.body["id"]) for phone, a in writes if a.status in (201, 202)]
     assert platform.engine.wait_for("customers", platform.engine.head("customers"), timeout=15)
     for phone, customer_id in acknowledged:
-        record = platform.customers.get(tenant.brand_id, uuid.UUID(customer_id))
+        record = platform.get(Customers).get(tenant.brand_id, uuid.UUID(customer_id))
         assert record.phone == phone
-        assert platform.customer_queries.profile(tenant.brand_id, uuid.UUID(customer_id)) is not None
+        assert platform.get(CustomerQueries).profile(tenant.brand_id, uuid.UUID(customer_id)) is not None
     print(
         f"\n{len(acknowledged)} writes acknowledged, {len(refused)} refused with 503 (slowest {slowest:.2f} s); "
         f"/health slowest {max(a.seconds for a in health):.2f} s over {len(health)} checks"

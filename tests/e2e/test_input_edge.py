@@ -19,6 +19,7 @@ from psycopg import sql
 from pydantic import BaseModel
 
 from api.endpoint import Endpoint
+from domain.identity.application import Identity
 from tests.conftest import Tenant, make_tenant
 from workers.contexts import CONTEXTS
 from workers.platform import compose_web
@@ -71,7 +72,7 @@ def boss(platform: Any) -> Tenant:
 
 @pytest.fixture(scope="module")
 def path_values(platform: Any, boss: Tenant) -> dict[str, str]:
-    staff = platform.identity.create_staff(
+    staff = platform.get(Identity).create_staff(
         boss.brand_id, f"e-{uuid.uuid4().hex[:8]}@lender.in", "Edge Tester", ["admin"]
     )
     platform.engine.wait_for("identity", staff.position)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from starlette.testclient import TestClient
 
+from domain.identity.application import Identity
 from domain.identity.staff import LOCKOUT_AFTER
 from domain.shared.aggregate import acting_as
 from tests.conftest import make_tenant
@@ -54,7 +55,7 @@ def test_thirty_parallel_wrong_passwords_check_at_most_five_and_lock_the_account
     statuses = _guess_in_parallel(server, email, WAVE)
     # 401 = the password was checked and found wrong; 429 = refused before any check.
     assert statuses == Counter({401: LOCKOUT_AFTER, 429: WAVE - LOCKOUT_AFTER}), statuses
-    record = platform.identity.staff_by_email(email)
+    record = platform.get(Identity).staff_by_email(email)
     assert record.failed_logins == LOCKOUT_AFTER  # every checked failure recorded (was 1: conflicts swallowed)
     assert record.locked_until is not None
     with httpx.Client(base_url=server) as http:
@@ -85,8 +86,8 @@ def test_unknown_pending_and_real_accounts_get_the_same_answers_after_the_same_w
     tenant = make_tenant(platform)
     real, pending, unknown = _email("realx"), _email("invit"), _email("nobod")
     with acting_as("test"):
-        platform.identity.create_staff(tenant.brand_id, real, "Real Person", ["sales"], PASSWORD)
-        platform.identity.create_staff(tenant.brand_id, pending, "Invited Person", ["sales"])  # no password yet
+        platform.get(Identity).create_staff(tenant.brand_id, real, "Real Person", ["sales"], PASSWORD)
+        platform.get(Identity).create_staff(tenant.brand_id, pending, "Invited Person", ["sales"])  # no password yet
     attempts = LOCKOUT_AFTER + 1
     seen = {email: list(_answers(app, email, attempts)) for email in (real, pending, unknown)}
     shapes = {email: [(status, body, headers) for status, body, headers, _ in runs] for email, runs in seen.items()}

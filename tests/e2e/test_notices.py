@@ -12,6 +12,8 @@ import pytest
 
 from adapters.simulators.softmedia import Dataset, SoftmediaSimulator
 from adapters.softmedia import SoftmediaClient
+from domain.identity.application import Identity
+from domain.notices.application import Notices
 from domain.notices.triggering import job_run_id
 from tests.conftest import Tenant, make_tenant
 from workers import notice_sync
@@ -162,11 +164,11 @@ def test_sync_imports_matches_ranks_and_reruns_without_writing(
     on_360 = client.get(f"/api/v1/customers/{meena}/notices", headers=tenant.auth).json()["items"]
     assert {n["source_notice_id"] for n in on_360} == {"N1", "U1"}
 
-    events_before = platform.notices.recorder.max_notification_id()
+    events_before = platform.get(Notices).recorder.max_notification_id()
     again = _sync(client, platform, tenant, source_id)
     assert again["status"] == "succeeded" and again["unchanged"] == 7 and again["created"] == 0
     # The rerun wrote only its own run record (started, three pages, finished) and the source's start and end.
-    assert platform.notices.recorder.max_notification_id() - events_before == 1 + 3 + 1 + 2
+    assert platform.get(Notices).recorder.max_notification_id() - events_before == 1 + 3 + 1 + 2
 
 
 def test_stale_notice_is_marked_inactive_and_reappearing_one_is_reactivated(
@@ -303,7 +305,7 @@ def test_staff_see_only_their_companies(client: Any, platform: Any, simulator: S
     kfl_notice = _feed(client, tenant, "overdue", company="KFL")[0]
 
     email = f"sml-only-{uuid.uuid4().hex[:6]}@lender.in"
-    platform.identity.create_staff(
+    platform.get(Identity).create_staff(
         tenant.brand_id, email, "Kiran Collections", ["collection_manager"], PASSWORD, companies=["SML"]
     )
     platform.engine.wait_for("identity", platform.engine.head("identity"))

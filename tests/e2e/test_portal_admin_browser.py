@@ -6,6 +6,7 @@ import json
 import uuid
 from typing import Any
 
+from domain.identity.application import Identity
 from domain.shared.aggregate import acting_as
 from tests.e2e.conftest import ARTIFACTS, login
 
@@ -87,8 +88,8 @@ def test_settings_with_per_frequency_overrides_save_unchanged_from_the_form(
     tenant, admin_email = staff
     overrides = {"covenant_lead_days": {"monthly": 5, "quarterly": 20}, "covenant_grace_days": {"annual": 3}}
     with acting_as("test"):
-        platform.identity.change_configuration(tenant.brand_id, overrides)
-    before = platform.identity.configuration(tenant.brand_id)
+        platform.get(Identity).change_configuration(tenant.brand_id, overrides)
+    before = platform.get(Identity).configuration(tenant.brand_id)
     page = browser.new_page()
     login(page, server, admin_email)
     page.goto(f"{server}/settings")
@@ -97,11 +98,14 @@ def test_settings_with_per_frequency_overrides_save_unchanged_from_the_form(
     page.click("#settings button[type=submit]")
     page.wait_for_url(f"{server}/settings")
     assert page.locator(".alert").count() == 0
-    after = platform.identity.configuration(tenant.brand_id)
+    after = platform.get(Identity).configuration(tenant.brand_id)
     assert after.version == before.version  # saved unchanged: nothing to record
     assert after.settings.covenant_lead_days == {"monthly": 5, "quarterly": 20}
 
     page.fill("#settings input[name=covenant_grace_days]", '{"annual": 4, "monthly": 1}')
     page.click("#settings button[type=submit]")
     page.wait_for_url(f"{server}/settings")
-    assert platform.identity.configuration(tenant.brand_id).settings.covenant_grace_days == {"annual": 4, "monthly": 1}
+    assert platform.get(Identity).configuration(tenant.brand_id).settings.covenant_grace_days == {
+        "annual": 4,
+        "monthly": 1,
+    }

@@ -6,16 +6,17 @@ from typing import Any
 
 import httpx
 
+from domain.customers.application import Customers
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 
 
 def test_login_search_and_open_customer_360(server: str, browser: Any, staff: tuple[Any, str], platform: Any) -> None:
     tenant, email = staff
-    r = platform.customers.register(
+    r = platform.get(Customers).register(
         tenant.brand_id, name="Lakshmi Venkatesh", phone="99001 23456", pan="ABCPV1234L", loan_numbers=["SM808080"]
     )
-    platform.customers.add_alternate_phone(tenant.brand_id, r.id, "99001 23457", "spouse")
-    other = platform.customers.register(tenant.brand_id, name="Rahul Mehta", phone="99001 65432")
+    platform.get(Customers).add_alternate_phone(tenant.brand_id, r.id, "99001 23457", "spouse")
+    other = platform.get(Customers).register(tenant.brand_id, name="Rahul Mehta", phone="99001 65432")
     platform.engine.wait_for("customers", other.position)
 
     page = browser.new_page()

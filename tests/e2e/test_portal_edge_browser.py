@@ -9,6 +9,8 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
+from domain.identity.application import Identity
+from projections.blocklist import BlocklistQueries
 from tests.e2e.conftest import login
 
 LIST_PAGES = ["/customers", "/staff", "/settings", "/jobs", "/covenants", "/audit", "/overdue", "/upcoming", "/sync"]
@@ -56,7 +58,7 @@ def test_a_nul_in_a_page_address_or_a_form_is_a_friendly_422_that_changes_nothin
 
     page.goto(f"{server}/blocklist")
     token = page.locator("input[name=csrf_token]").first.get_attribute("value")
-    before = platform.blocklist_queries.entries(tenant.brand_id).items
+    before = platform.get(BlocklistQueries).entries(tenant.brand_id).items
     refused = page.request.post(
         f"{server}/blocklist",
         form={"csrf_token": token, "kind": "pincode", "value": "110011", "reason": "r\u0000r"},
@@ -69,5 +71,5 @@ def test_a_nul_in_a_page_address_or_a_form_is_a_friendly_422_that_changes_nothin
         f"{server}/settings", form={"csrf_token": token, "covenant_lead_days": "[" * 5000 + "]" * 5000}, max_redirects=0
     )
     assert deep.status == 422 and "covenant_lead_days" in deep.text()
-    assert platform.blocklist_queries.entries(tenant.brand_id).items == before
-    assert str(platform.identity.settings(tenant.brand_id).min_salary) == "15000.00"
+    assert platform.get(BlocklistQueries).entries(tenant.brand_id).items == before
+    assert str(platform.get(Identity).settings(tenant.brand_id).min_salary) == "15000.00"

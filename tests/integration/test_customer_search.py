@@ -5,6 +5,7 @@ from uuid import UUID
 
 import psycopg
 
+from domain.customers.application import Customers
 from projections.customer_queries import CustomerQueries
 from projections.customers import CustomerDirectory, name_positions
 from tests.conftest import make_tenant
@@ -77,7 +78,7 @@ def _register(platform: Any, brand_id: UUID, names: list[str], first_phone: int)
     ids: dict[UUID, str] = {}
     position = 0
     for i, name in enumerate(names):
-        result = platform.customers.register(brand_id, name=name, phone=f"9{first_phone + i:09d}")
+        result = platform.get(Customers).register(brand_id, name=name, phone=f"9{first_phone + i:09d}")
         ids[result.id] = name
         position = result.position
     assert platform.engine.wait_for("customers", position)
@@ -136,7 +137,7 @@ def test_renaming_a_borrower_moves_it_between_searches_and_its_words_in_the_voca
     queries = CustomerQueries(platform.db.pool)
     first, second = _register(platform, tenant.brand_id, ["Quentin Zephyrine", "Quentin Marlow"], 872_000_000)
     assert _vocabulary(dsn, tenant.brand_id) == [("marlow", 2, 1), ("quentin", 1, 2), ("zephyrine", 2, 1)]
-    renamed = platform.customers.update_details(tenant.brand_id, first, name="Ostara Marlow")
+    renamed = platform.get(Customers).update_details(tenant.brand_id, first, name="Ostara Marlow")
     assert platform.engine.wait_for("customers", renamed.position)
 
     assert _all_pages(queries, tenant.brand_id, "zephyr", 25) == []
@@ -149,7 +150,7 @@ def test_renaming_a_borrower_moves_it_between_searches_and_its_words_in_the_voca
 
 def test_rebuilt_directory_has_the_same_vocabulary(platform: Any, tenant: Any, dsn: str) -> None:
     ids = _register(platform, tenant.brand_id, ["Rebuild Word One", "Rebuild Word Two"], 873_000_000)
-    renamed = platform.customers.update_details(tenant.brand_id, next(iter(ids)), name="Rebuilt Three")
+    renamed = platform.get(Customers).update_details(tenant.brand_id, next(iter(ids)), name="Rebuilt Three")
     assert platform.engine.wait_for("customers", renamed.position)
     sql = "SELECT * FROM read.customer_name_vocabulary ORDER BY brand_id, word, place"
     live = _table(dsn, sql)

@@ -5,13 +5,14 @@ from typing import Any
 
 import pytest
 
+from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound, DuplicateCustomer
 from domain.shared.errors import Conflict
 from tests.conftest import make_tenant
 
 
 def test_pan_phone_and_loan_number_are_unique_per_brand(platform: Any, tenant: Any) -> None:
-    first = platform.customers.register(
+    first = platform.get(Customers).register(
         tenant.brand_id, name="Sunita Iyer", phone="98860 11111", pan="ABCPI1111A", loan_numbers=["SM500001"]
     )
     for kwargs, field in (
@@ -20,20 +21,20 @@ def test_pan_phone_and_loan_number_are_unique_per_brand(platform: Any, tenant: A
         ({"phone": "98860 33333", "loan_numbers": ["sm500001"]}, "loan_number"),
     ):
         with pytest.raises(DuplicateCustomer) as err:
-            platform.customers.register(tenant.brand_id, name="Someone Else", **kwargs)
+            platform.get(Customers).register(tenant.brand_id, name="Someone Else", **kwargs)
         assert err.value.details["field"] == field
         assert err.value.details["existing_id"] == str(first.id)
     other = make_tenant(platform)
     # Another brand may have a borrower with the same PAN and phone.
-    platform.customers.register(other.brand_id, name="Sunita Iyer", phone="98860 11111", pan="ABCPI1111A")
+    platform.get(Customers).register(other.brand_id, name="Sunita Iyer", phone="98860 11111", pan="ABCPI1111A")
 
 
 def test_changing_pan_releases_the_old_one(platform: Any, tenant: Any) -> None:
-    a = platform.customers.register(tenant.brand_id, name="Arjun Nair", phone="98860 44444", pan="ABCPN4444A")
-    platform.customers.update_details(tenant.brand_id, a.id, pan="ABCPN4444B", phone="98860 55555")
-    b = platform.customers.register(tenant.brand_id, name="Other Nair", phone="98860 44444", pan="ABCPN4444A")
-    assert platform.customers.owner_of(tenant.brand_id, "pan", "ABCPN4444A") == b.id
-    assert platform.customers.owner_of(tenant.brand_id, "pan", "ABCPN4444B") == a.id
+    a = platform.get(Customers).register(tenant.brand_id, name="Arjun Nair", phone="98860 44444", pan="ABCPN4444A")
+    platform.get(Customers).update_details(tenant.brand_id, a.id, pan="ABCPN4444B", phone="98860 55555")
+    b = platform.get(Customers).register(tenant.brand_id, name="Other Nair", phone="98860 44444", pan="ABCPN4444A")
+    assert platform.get(Customers).owner_of(tenant.brand_id, "pan", "ABCPN4444A") == b.id
+    assert platform.get(Customers).owner_of(tenant.brand_id, "pan", "ABCPN4444B") == a.id
 
 
 def test_concurrent_registrations_of_one_pan_let_exactly_one_win(platform: Any, tenant: Any) -> None:
@@ -44,7 +45,7 @@ def test_concurrent_registrations_of_one_pan_let_exactly_one_win(platform: Any, 
         barrier.wait()
         try:
             results.append(
-                platform.customers.register(
+                platform.get(Customers).register(
                     tenant.brand_id, name=f"Racer {i}", phone=f"98860 6666{i}", pan="ABCPR7777Z"
                 )
             )
@@ -59,13 +60,13 @@ def test_concurrent_registrations_of_one_pan_let_exactly_one_win(platform: Any, 
     winners = [r for r in results if not isinstance(r, Exception)]
     assert len(winners) == 1
     assert all(isinstance(r, Conflict) for r in results if r not in winners)
-    assert platform.customers.owner_of(tenant.brand_id, "pan", "ABCPR7777Z") == winners[0].id
+    assert platform.get(Customers).owner_of(tenant.brand_id, "pan", "ABCPR7777Z") == winners[0].id
 
 
 def test_a_record_is_invisible_to_another_brand(platform: Any, tenant: Any) -> None:
-    a = platform.customers.register(tenant.brand_id, name="Meena Das", phone="98860 77777")
+    a = platform.get(Customers).register(tenant.brand_id, name="Meena Das", phone="98860 77777")
     other = make_tenant(platform)
     with pytest.raises(CustomerNotFound):
-        platform.customers.get(other.brand_id, a.id)
+        platform.get(Customers).get(other.brand_id, a.id)
     with pytest.raises(CustomerNotFound):
-        platform.customers.add_alternate_phone(other.brand_id, a.id, "98860 77778")
+        platform.get(Customers).add_alternate_phone(other.brand_id, a.id, "98860 77778")

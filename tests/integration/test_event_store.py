@@ -8,12 +8,13 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
+from domain.customers.application import Customers
 from domain.shared.application import ConcurrentModification
 from domain.shared.index import UniqueValue
 
 
 def test_events_are_readable_json_in_postgres(platform: Any, dsn: str, tenant: Any) -> None:
-    result = platform.customers.register(tenant.brand_id, name="Ravi Menon", phone="98450 12345", pan="ABCPM1234Q")
+    result = platform.get(Customers).register(tenant.brand_id, name="Ravi Menon", phone="98450 12345", pan="ABCPM1234Q")
     with psycopg.connect(dsn) as conn:
         topic, state = conn.execute(
             "SELECT topic, convert_from(state, 'UTF8')::jsonb FROM events.customers_events "
@@ -29,7 +30,7 @@ def test_events_are_readable_json_in_postgres(platform: Any, dsn: str, tenant: A
 
 
 def test_concurrent_appends_are_group_committed_and_each_keeps_its_outcome(platform: Any) -> None:
-    app = platform.customers
+    app = platform.get(Customers)
     brand = uuid.uuid4()
     aggregates = [UniqueValue.claim(brand, "probe", str(i), uuid.uuid4()) for i in range(40)]
     # Two writers race for the same aggregate version: exactly one may win.
@@ -71,12 +72,12 @@ def test_concurrent_appends_are_group_committed_and_each_keeps_its_outcome(platf
 
 
 def test_stale_write_becomes_a_conflict(platform: Any, tenant: Any) -> None:
-    result = platform.customers.register(tenant.brand_id, name="Kavya Rao", phone="98450 22222")
-    first = platform.customers.get(tenant.brand_id, result.id)
-    second = platform.customers.get(tenant.brand_id, result.id)
+    result = platform.get(Customers).register(tenant.brand_id, name="Kavya Rao", phone="98450 22222")
+    first = platform.get(Customers).get(tenant.brand_id, result.id)
+    second = platform.get(Customers).get(tenant.brand_id, result.id)
     first.update_details(name="Kavya R")
-    platform.customers.commit(first)
+    platform.get(Customers).commit(first)
     second.update_details(name="Kavya Rao N")
     with pytest.raises(ConcurrentModification):
-        platform.customers.commit(second)
-    assert platform.customers.get(tenant.brand_id, result.id).name == "Kavya R"
+        platform.get(Customers).commit(second)
+    assert platform.get(Customers).get(tenant.brand_id, result.id).name == "Kavya R"

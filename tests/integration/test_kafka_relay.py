@@ -19,6 +19,7 @@ import structlog.testing
 from kafka import KafkaConsumer
 
 from adapters.kafka import KafkaSettings, TansuBroker
+from domain.customers.application import Customers
 from tests.conftest import make_tenant
 from tests.support import ROOT
 from workers.event_catalogue import CATALOGUE, ENVELOPE_FILE
@@ -42,10 +43,10 @@ def _activity(platform: Any, borrowers: int = 5) -> None:
     """Events in several contexts: a brand and its key, borrowers (with index aggregates), changes."""
     tenant = make_tenant(platform)
     for i in range(borrowers):
-        result = platform.customers.register(
+        result = platform.get(Customers).register(
             tenant.brand_id, name=f"Relay Borrower {i}", phone=f"9{uuid.uuid4().int % 10**9:09d}"
         )
-        platform.customers.update_details(tenant.brand_id, result.id, email=f"relay{i}@example.in")
+        platform.get(Customers).update_details(tenant.brand_id, result.id, email=f"relay{i}@example.in")
 
 
 def _stored(platform: Any) -> dict[str, tuple[str, int]]:

@@ -17,7 +17,18 @@ from typing import Any
 
 import pytest
 
+from domain.blocklist.application import Blocklists
+from domain.covenants.application import Covenants
+from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
+from domain.identity.application import Identity
+from domain.jobs.application import Jobs
+from domain.notices.application import Notices
+from projections.blocklist import BlocklistQueries
+from projections.brands import BrandQueries
+from projections.covenant_queries import CovenantQueries
+from projections.customer_queries import CustomerQueries
+from projections.identity import IdentityQueries
 from tests.conftest import make_tenant
 from tests.support import drop_database, fresh_database_dsn
 
@@ -41,7 +52,7 @@ def own_platform(mail_sink: Any) -> Iterator[Any]:
 def _store_registration_with_nul(platform: Any, brand_id: uuid.UUID, phone: str) -> tuple[uuid.UUID, int]:
     """Append a CustomerRecord.Registered whose name holds a NUL byte straight through the recorder (no checks)."""
     record = CustomerRecord(brand_id=brand_id, name="Placeholder Name", phone=phone, addresses=[], loan_numbers=[])
-    stored = platform.customers.mapper.to_stored_event(record.collect_events()[0])
+    stored = platform.get(Customers).mapper.to_stored_event(record.collect_events()[0])
     state = json.loads(stored.state)
     state["name"] = "Nul\u0000Byte Name"
     poisoned = type(stored)(
@@ -50,7 +61,7 @@ def _store_registration_with_nul(platform: Any, brand_id: uuid.UUID, phone: str)
         topic=stored.topic,
         state=json.dumps(state).encode(),
     )
-    [position] = platform.customers.recorder.insert_events([poisoned])
+    [position] = platform.get(Customers).recorder.insert_events([poisoned])
     return record.id, position
 
 
@@ -82,12 +93,12 @@ def test_an_event_postgresql_cannot_store_is_recorded_and_later_registrations_of
     poisoned_id, position = _store_registration_with_nul(p, brand_a.brand_id, "+919740011111")
 
     # Later registrations, in the poisoned event's brand and in another, reach their read models at once.
-    later_a = p.customers.register(brand_a.brand_id, name="Asha Rao", phone="97400 11112")
-    later_b = p.customers.register(brand_b.brand_id, name="Bina Das", phone="97400 11113")
+    later_a = p.get(Customers).register(brand_a.brand_id, name="Asha Rao", phone="97400 11112")
+    later_b = p.get(Customers).register(brand_b.brand_id, name="Bina Das", phone="97400 11113")
     assert p.engine.wait_for("customers", later_b.position, timeout=10)
-    assert p.customer_queries.profile(brand_a.brand_id, later_a.id) is not None
-    assert p.customer_queries.profile(brand_b.brand_id, later_b.id) is not None
-    assert p.customer_queries.profile(brand_a.brand_id, poisoned_id) is None
+    assert p.get(CustomerQueries).profile(brand_a.brand_id, later_a.id) is not None
+    assert p.get(CustomerQueries).profile(brand_b.brand_id, later_b.id) is not None
+    assert p.get(CustomerQueries).profile(brand_a.brand_id, poisoned_id) is None
 
     failures = {f.projection: f for f in p.engine.failures() if f.position == position}
     directory = failures["customer_directory"]
@@ -97,7 +108,7 @@ def test_an_event_postgresql_cannot_store_is_recorded_and_later_registrations_of
     assert "0x00" in directory.error and "DataError" in directory.error
 
     # A later event of the poisoned aggregate is parked behind it, not applied on top of a missing row.
-    alternate = p.customers.add_alternate_phone(brand_a.brand_id, poisoned_id, "97400 11114", "spouse")
+    alternate = p.get(Customers).add_alternate_phone(brand_a.brand_id, poisoned_id, "97400 11114", "spouse")
     assert p.engine.wait_for("customers", alternate.position, timeout=10)
     parked = [f for f in p.engine.failures("customer_directory") if f.position == alternate.position]
     assert [f.status for f in parked] == ["parked"] and f"position {position}" in parked[0].error
@@ -146,14 +157,14 @@ def _touch_every_projection(p: Any, brand_id: uuid.UUID, suffix: str) -> dict[st
     from domain.covenants.covenant import CovenantType, Terms
     from domain.covenants.schedule import Frequency
 
-    p.identity.change_configuration(brand_id, {"min_age": 23})
-    staff = p.identity.create_staff(brand_id, f"ops-{suffix}@lender.in", f"Staff {suffix.title()}", ["admin"])
-    p.identity.issue_api_key(brand_id, "admin", f"key {suffix}")
-    customer = p.customers.register(brand_id, name=f"Borrower {suffix.title()}", phone=f"97401 {suffix[-5:]}")
-    today = p.identity.business_date(brand_id)
-    p.jobs.request_run(brand_id, "housekeeping", trigger="manual", requested_by="test", as_of=today)
-    entry = p.blocklists.add(brand_id, BlockKind.PINCODE, "560001", "fraud ring")
-    covenant = p.covenants.create(
+    p.get(Identity).change_configuration(brand_id, {"min_age": 23})
+    staff = p.get(Identity).create_staff(brand_id, f"ops-{suffix}@lender.in", f"Staff {suffix.title()}", ["admin"])
+    p.get(Identity).issue_api_key(brand_id, "admin", f"key {suffix}")
+    customer = p.get(Customers).register(brand_id, name=f"Borrower {suffix.title()}", phone=f"97401 {suffix[-5:]}")
+    today = p.get(Identity).business_date(brand_id)
+    p.get(Jobs).request_run(brand_id, "housekeeping", trigger="manual", requested_by="test", as_of=today)
+    entry = p.get(Blocklists).add(brand_id, BlockKind.PINCODE, "560001", "fraud ring")
+    covenant = p.get(Covenants).create(
         brand_id,
         customer_id=customer.id,
         application_ref=f"APP-{suffix}",
@@ -166,7 +177,7 @@ def _touch_every_projection(p: Any, brand_id: uuid.UUID, suffix: str) -> dict[st
         grace_days=5,
         lead_days=None,
     )
-    p.notices.connect_source(
+    p.get(Notices).connect_source(
         brand_id, company="SML", base_url="http://127.0.0.1:9/api", token="token-" + suffix,
         schedule="0 * * * *",
     )  # fmt: skip
@@ -188,7 +199,7 @@ def test_a_poison_event_in_each_projection_is_recorded_shown_and_cleared_by_a_cl
     p = own_platform
     poison = Poison(p, monkeypatch)
     clean = make_tenant(p)
-    poisoned = p.identity.create_brand("pm" + uuid.uuid4().hex[:10], f"{POISON_MARK} Finance")
+    poisoned = p.get(Identity).create_brand("pm" + uuid.uuid4().hex[:10], f"{POISON_MARK} Finance")
     poison.brands.add(poisoned.id)
     bad = _touch_every_projection(p, poisoned.id, "00001")
     good = _touch_every_projection(p, clean.brand_id, "00002")
@@ -198,11 +209,11 @@ def test_a_poison_event_in_each_projection_is_recorded_shown_and_cleared_by_a_cl
     failed = {f.projection for f in p.engine.failures() if f.status == "failed"}
     assert failed == set(p.engine.projections)
     assert all(f.brand_id in (poisoned.id, None) for f in p.engine.failures())
-    assert p.customer_queries.profile(clean.brand_id, good["customer"]) is not None
-    assert p.identity_queries.staff(clean.brand_id, good["staff"]) is not None
-    assert p.blocklist_queries.entry(clean.brand_id, good["entry"]) is not None
-    assert p.covenant_queries.covenant(clean.brand_id, good["covenant"]) is not None
-    assert p.customer_queries.profile(poisoned.id, bad["customer"]) is None
+    assert p.get(CustomerQueries).profile(clean.brand_id, good["customer"]) is not None
+    assert p.get(IdentityQueries).staff(clean.brand_id, good["staff"]) is not None
+    assert p.get(BlocklistQueries).entry(clean.brand_id, good["entry"]) is not None
+    assert p.get(CovenantQueries).covenant(clean.brand_id, good["covenant"]) is not None
+    assert p.get(CustomerQueries).profile(poisoned.id, bad["customer"]) is None
 
     with TestClient(build_app(lambda: p, close_platform=False)) as client:
         health = client.get("/health")
@@ -226,14 +237,14 @@ def test_a_poison_event_in_each_projection_is_recorded_shown_and_cleared_by_a_cl
         monkeypatch.undo()
         one = _cli(p.dsn, capsys, "projections", "retry", "brands", "--position", str(brand_failure.position))
         assert one.returncode == 0 and "brands: applied 1" in one.stdout, one.stdout + one.stderr
-        assert poisoned.id in {b.id for b in p.brand_queries.all()}
+        assert poisoned.id in {b.id for b in p.get(BrandQueries).all()}
         everything = _cli(p.dsn, capsys, "projections", "retry", "--all")
         assert everything.returncode == 0 and "still failing 1" not in everything.stdout, everything.stdout
         assert p.engine.failures() == []
         assert _cli(p.dsn, capsys, "projections", "failures").stdout.startswith("no failed events")
-        assert p.customer_queries.profile(poisoned.id, bad["customer"]) is not None
-        assert p.covenant_queries.covenant(poisoned.id, bad["covenant"]) is not None
-        assert p.blocklist_queries.entry(poisoned.id, bad["entry"]) is not None
+        assert p.get(CustomerQueries).profile(poisoned.id, bad["customer"]) is not None
+        assert p.get(CovenantQueries).covenant(poisoned.id, bad["covenant"]) is not None
+        assert p.get(BlocklistQueries).entry(poisoned.id, bad["entry"]) is not None
         assert client.get("/health").json()["status"] == "ok"
         assert 'projection_failed_events{projection="customer_directory"} 0.0' in client.get("/metrics").text
 
@@ -260,7 +271,7 @@ def test_a_projection_failing_on_every_event_stops_visibly_and_resumes_once_fixe
                        loan_numbers=[])
         for i in range(MAX_FAILURES_PER_BATCH + 10)
     ]  # fmt: skip
-    saved = p.customers.save(*records)
+    saved = p.get(Customers).save(*records)
     position = max(r.notification.id for r in saved)
 
     # The others of the same source keep flowing; read-your-writes does not wait for the stopped one.
@@ -304,10 +315,10 @@ def test_a_database_from_before_failure_tracking_gains_its_columns_and_keeps_pos
         try:
             status = {s.name: s for s in platform.engine.status()}
             assert (status["brands"].failed, status["brands"].error) == (0, None)
-            brand = platform.identity.create_brand("up" + uuid.uuid4().hex[:10], "Upgraded Finance")
+            brand = platform.get(Identity).create_brand("up" + uuid.uuid4().hex[:10], "Upgraded Finance")
             with platform.db.pool.connection() as conn:
                 assert platform.engine.process_batch(conn, platform.engine.projection("brands")) > 0
-            assert brand.id in {b.id for b in platform.brand_queries.all()}
+            assert brand.id in {b.id for b in platform.get(BrandQueries).all()}
         finally:
             platform.close()
     finally:

@@ -4,6 +4,7 @@ from typing import Any
 
 import psycopg
 
+from domain.customers.application import Customers
 from projections.customer_queries import CustomerQueries
 
 
@@ -13,7 +14,7 @@ def _table(dsn: str, sql: str) -> list[tuple[Any, ...]]:
 
 
 def test_runner_follows_new_events_through_listen_notify(platform: Any, tenant: Any) -> None:
-    result = platform.customers.register(
+    result = platform.get(Customers).register(
         tenant.brand_id, name="Deepa Pillai", phone="97400 10001", loan_numbers=["SM700001"]
     )
     assert platform.engine.wait_for("customers", result.position, timeout=5)
@@ -23,11 +24,11 @@ def test_runner_follows_new_events_through_listen_notify(platform: Any, tenant: 
 
 def test_rebuilt_projection_equals_the_live_one(platform: Any, dsn: str, tenant: Any) -> None:
     ids = [
-        platform.customers.register(tenant.brand_id, name=f"Rebuild Person {i}", phone=f"97400 2000{i}").id
+        platform.get(Customers).register(tenant.brand_id, name=f"Rebuild Person {i}", phone=f"97400 2000{i}").id
         for i in range(5)
     ]
-    platform.customers.add_alternate_phone(tenant.brand_id, ids[0], "97400 29999", "brother")
-    r = platform.customers.update_details(tenant.brand_id, ids[1], email="p1@example.in", loan_numbers=["SM7100"])
+    platform.get(Customers).add_alternate_phone(tenant.brand_id, ids[0], "97400 29999", "brother")
+    r = platform.get(Customers).update_details(tenant.brand_id, ids[1], email="p1@example.in", loan_numbers=["SM7100"])
     assert platform.engine.wait_for("customers", r.position)
     queries = {
         "customer_directory": "SELECT * FROM read.customers ORDER BY id",
@@ -42,7 +43,7 @@ def test_rebuilt_projection_equals_the_live_one(platform: Any, dsn: str, tenant:
 
 
 def test_processing_a_batch_twice_applies_events_once(platform: Any, dsn: str, tenant: Any) -> None:
-    r = platform.customers.register(tenant.brand_id, name="Once Only", phone="97400 30001")
+    r = platform.get(Customers).register(tenant.brand_id, name="Once Only", phone="97400 30001")
     assert platform.engine.wait_for("customers", r.position)
     projection = platform.engine.projection("customer_timeline")
     with platform.db.pool.connection() as conn:
@@ -52,7 +53,7 @@ def test_processing_a_batch_twice_applies_events_once(platform: Any, dsn: str, t
 
 
 def test_status_reports_position_and_lag(platform: Any, tenant: Any) -> None:
-    r = platform.customers.register(tenant.brand_id, name="Lag Check", phone="97400 40001")
+    r = platform.get(Customers).register(tenant.brand_id, name="Lag Check", phone="97400 40001")
     platform.engine.wait_for("customers", r.position)
     status = {s.name: s for s in platform.engine.status()}
     assert status["customer_directory"].position >= r.position

@@ -30,20 +30,20 @@ def _events(dsn: str, source_id: uuid.UUID) -> int:
 
 def test_connecting_keeps_the_token_with_the_sources_events(platform: Any, dsn: str) -> None:
     brand = uuid.uuid4()
-    result = platform.notices.connect_source(
+    result = platform.get(Notices).connect_source(
         brand, company="SML", base_url=URL, token="secret-token-0001", schedule="0 * * * *"
     )
     assert (_events(dsn, result.id), _token_row(dsn, result.id)) == (1, "secret-token-0001")
-    assert platform.notices.source_token(result.id) == "secret-token-0001"
-    changed = platform.notices.reconfigure_source(brand, result.id, token="secret-token-0002")
+    assert platform.get(Notices).source_token(result.id) == "secret-token-0001"
+    changed = platform.get(Notices).reconfigure_source(brand, result.id, token="secret-token-0002")
     assert changed.changed and _events(dsn, result.id) == 2
     assert _token_row(dsn, result.id) == "secret-token-0002"
-    same = platform.notices.reconfigure_source(brand, result.id, token="secret-token-0002")
+    same = platform.get(Notices).reconfigure_source(brand, result.id, token="secret-token-0002")
     assert not same.changed and _events(dsn, result.id) == 2
 
 
 def test_a_failing_token_write_records_no_source(platform: Any, dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    notices: Notices = platform.notices
+    notices: Notices = platform.get(Notices)
     brand = uuid.uuid4()
     source_id = source_id_for(brand, "SML")
     keeping = notices.tokens.keeping
@@ -65,7 +65,7 @@ def test_a_failing_token_write_records_no_source(platform: Any, dsn: str, monkey
 
 
 def test_a_conflicting_source_write_keeps_no_token(platform: Any, dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    notices: Notices = platform.notices
+    notices: Notices = platform.get(Notices)
     brand = uuid.uuid4()
     first = notices.connect_source(brand, company="SML", base_url=URL, token="secret-token-0001", schedule="0 * * * *")
     # A second request that did not see the first one (a race): its events conflict, so its token is not kept.
