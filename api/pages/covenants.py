@@ -14,8 +14,8 @@ from starlette.responses import Response
 
 from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
 from domain.covenants.application import Covenants
-from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
 from domain.shared.application import CommandResult
 from domain.shared.errors import DomainError
 from projections.covenant_queries import CovenantQueries

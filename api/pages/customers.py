@@ -13,8 +13,9 @@ from api.pages.actors import staff_and_key_names
 from api.web import PENDING, Page, act, after_write, form_text, keyset_page, not_found, pages, path_id, render
 from domain.customers.application import Customers
 from domain.customers.values import Address
-from domain.identity.application import Identity, Principal
+from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
 from domain.shared.application import CommandResult
 from domain.shared.errors import DomainError, InvalidInput
 from projections.blocklist import BlocklistQueries

@@ -22,7 +22,7 @@ from api.pages.notices import (
 )
 from api.routes.notice_sources import scope_of
 from api.web import Page, act, error_text, form_text, keyset_page, local_time, not_found, pages, path_id, render
-from domain.identity.application import Principal
+from domain.identity.principal import Principal
 from domain.notices.application import Notices
 from domain.notices.source import SyncAlreadyRunning
 from domain.shared.errors import DomainError

@@ -17,8 +17,9 @@ from api.pages.actors import actor_names
 from api.routes.notice_sources import scope_of
 from api.services.notice_syncs import SyncRequests
 from api.web import Page, keyset_page, not_found, pages, path_id, render, templates
-from domain.identity.application import Identity, Principal
+from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
 from domain.shared.clock import Clock, business_date
 from projections.customer_queries import CustomerQueries
 from projections.engine import ProjectionEngine

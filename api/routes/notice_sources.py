@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.services.notice_syncs import SyncRequests
-from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
 from domain.notices.application import Notices
 from domain.notices.health import SourceHealth
 from domain.notices.source import SourceNotFound

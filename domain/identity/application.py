@@ -433,9 +433,3 @@ class Identity(Authentication):
     def api_key(self, brand_id: UUID, key_id: UUID) -> ApiKey:
         """An API key of the brand."""
         return self.load(ApiKey, key_id, brand_id, ApiKeyNotFound)
-
-
-# Transitional: page modules being converted in parallel (customers, notices, covenants) still import these names
-# from here; their home is domain.identity.principal. Remove once every importer names that module.
-from domain.identity.principal import AuthenticationFailed as AuthenticationFailed  # noqa: E402
-from domain.identity.principal import Principal as Principal  # noqa: E402
