@@ -14,7 +14,7 @@ from croniter import croniter
 from psycopg.types.json import Jsonb
 
 from domain.customers.customer import CustomerRecord
-from domain.notices.matching import Candidate
+from domain.notices.matching import Candidate, name_keys, name_probes
 from domain.notices.notice import Notice, NoticeFacts
 from domain.notices.source import NoticeSource
 from domain.notices.sync_run import SyncRun
@@ -355,6 +355,51 @@ class NoticeRematchQueue(Projection):
             "ON CONFLICT (customer_id) DO UPDATE SET position = EXCLUDED.position",
             (event.originator_id, position),
         )
+
+
+class NoticeNameKeys(Projection):
+    """Borrower records by the keys notice matching blocks on (`domain.notices.matching.name_keys`): the whole
+    name, word order aside, and each pair of its words. A notice's name finds the few borrowers it could match by
+    name with one index probe per key (`NoticeQueries.borrowers_by_name`), fewest words first."""
+
+    name = "notice_name_keys"
+    source = "customers"
+    topics = topics_of(C.Registered, C.DetailsUpdated)
+    tables = ("read.notice_name_keys",)
+    ddl = (
+        # Keys compare bytewise (COLLATE "C"): a key prefix is one index range whatever the database's collation.
+        """CREATE TABLE IF NOT EXISTS read.notice_name_keys (
+            customer_id uuid NOT NULL,
+            key text COLLATE "C" NOT NULL,
+            brand_id uuid NOT NULL,
+            words smallint NOT NULL,
+            PRIMARY KEY (customer_id, key)
+        )""",
+        "CREATE INDEX IF NOT EXISTS notice_name_keys_idx ON read.notice_name_keys (brand_id, key, words, customer_id)",
+    )
+
+    def project(self, position: int, event: Any) -> Iterable[Write]:
+        if isinstance(event, C.Registered):
+            words, keys = name_keys(event.name)
+            yield Write(
+                "INSERT INTO read.notice_name_keys (customer_id, key, brand_id, words) "
+                "SELECT %s, k, %s, %s FROM unnest(%s::text[]) AS k ON CONFLICT DO NOTHING",
+                (event.originator_id, event.brand_id, words, keys),
+            )
+        elif isinstance(event, C.DetailsUpdated) and event.name is not None:
+            # The event does not name the brand: the borrower's present keys do (its whole name always has one).
+            words, keys = name_keys(event.name)
+            yield Write(
+                "INSERT INTO read.notice_name_keys (customer_id, key, brand_id, words) "
+                "SELECT %(id)s, k, o.brand_id, %(words)s FROM (SELECT brand_id FROM read.notice_name_keys "
+                "WHERE customer_id = %(id)s LIMIT 1) AS o CROSS JOIN unnest(%(keys)s::text[]) AS k "
+                "ON CONFLICT (customer_id, key) DO UPDATE SET words = EXCLUDED.words",
+                {"id": event.originator_id, "words": words, "keys": keys},
+            )
+            yield Write(
+                "DELETE FROM read.notice_name_keys WHERE customer_id = %s AND key <> ALL(%s::text[])",
+                (event.originator_id, keys),
+            )
 
 
 # Queries ----------------------------------------------------------------------------------------------------
@@ -749,44 +794,50 @@ class NoticeQueries:
                 found[("phone", phone)].append(candidate)
         return found
 
-    #: Trigram similarity a name must reach to be a candidate at all. Matching counts a name only from about
-    #: 0.55 of its own (word-level) score; trigrams of reordered or initialled names stay above this.
-    NAME_SIMILARITY = 0.6
-
     def borrowers_by_name(
-        self, brand_id: UUID, name_keys: Sequence[str], per_name: int = 5
+        self, brand_id: UUID, name_keys: Sequence[str], per_key: int = 5
     ) -> dict[str, list[Candidate]]:
-        """The few borrower records most similar by name to each name: blocking, never a scan.
+        """The borrower records each name could match by name: blocking, never a scan.
 
-        The same words in any order first (a B-tree probe each on `read.name_tokens`); only names with no such
-        namesake go to the trigram index, with a similarity floor that keeps common surnames from matching a large
-        part of the book.
+        Each name's keys and key prefixes (`domain.notices.matching.name_probes`) are looked up in
+        `read.notice_name_keys`, all names of a call in one statement: one index probe per key, the first
+        `per_key` borrowers of each, fewest words first (the best scores).
         """
-        wanted = sorted({k for k in name_keys if k})
         found: dict[str, list[Candidate]] = defaultdict(list)
-        if not wanted:
+        wanted = sorted({k for k in name_keys if k})
+        exact_at: list[int] = []
+        exact: list[str] = []
+        prefix_at: list[int] = []
+        low: list[str] = []
+        high: list[str] = []
+        for i, name in enumerate(wanted):
+            keys, prefixes = name_probes(name)
+            exact_at += [i] * len(keys)
+            exact += keys
+            for prefix in prefixes:
+                prefix_at.append(i)
+                low.append(prefix)
+                high.append(prefix[:-1] + chr(ord(prefix[-1]) + 1))  # the first key after every one with it
+        if not exact and not low:
             return found
         columns = ", ".join("c." + c for c in _CANDIDATE.split(", "))
-        with self.pool.connection() as conn, conn.transaction():
-            exact = conn.execute(
-                f"SELECT q.name AS query, {columns} FROM unnest(%(names)s::text[]) AS q(name) CROSS JOIN LATERAL ("
-                f"SELECT {_CANDIDATE} FROM read.customers WHERE brand_id = %(b)s "
-                "AND read.name_tokens(name_key) = read.name_tokens(q.name) ORDER BY id LIMIT %(n)s) AS c",
-                {"b": brand_id, "names": wanted, "n": per_name},
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"WITH hits AS MATERIALIZED (SELECT q.i, h.customer_id FROM unnest(%(ei)s::int[], %(ek)s::text[]) "
+                "AS q(i, k) CROSS JOIN LATERAL (SELECT customer_id FROM read.notice_name_keys WHERE brand_id = %(b)s "
+                'AND key = q.k COLLATE "C" ORDER BY words, customer_id LIMIT %(n)s) AS h '
+                "UNION SELECT q.i, h.customer_id FROM unnest(%(pi)s::int[], %(lo)s::text[], %(hi)s::text[]) "
+                "AS q(i, lo, hi) CROSS JOIN LATERAL (SELECT customer_id FROM read.notice_name_keys "
+                'WHERE brand_id = %(b)s AND key >= q.lo COLLATE "C" AND key < q.hi COLLATE "C" '
+                "ORDER BY words, customer_id LIMIT %(n)s) AS h) "
+                f"SELECT array_agg(hits.i) AS names, {columns} FROM hits "
+                "JOIN read.customers c ON c.id = hits.customer_id GROUP BY c.id",
+                {"b": brand_id, "ei": exact_at, "ek": exact, "pi": prefix_at, "lo": low, "hi": high, "n": per_key},
             ).fetchall()
-            for row in exact:
-                found[row["query"]].append(_candidate(row))
-            rest = [name for name in wanted if name not in found]
-            if rest:
-                conn.execute(f"SET LOCAL pg_trgm.similarity_threshold = {self.NAME_SIMILARITY}")
-                similar = conn.execute(
-                    f"SELECT q.name AS query, {columns} FROM unnest(%(names)s::text[]) AS q(name) CROSS JOIN LATERAL ("
-                    f"SELECT {_CANDIDATE}, similarity(name_key, q.name) AS score FROM read.customers "
-                    "WHERE brand_id = %(b)s AND name_key %% q.name ORDER BY score DESC, id LIMIT %(n)s) AS c",
-                    {"b": brand_id, "names": rest, "n": per_name},
-                ).fetchall()
-                for row in similar:
-                    found[row["query"]].append(_candidate(row))
+        for row in rows:
+            candidate = _candidate(row)
+            for i in row["names"]:
+                found[wanted[i]].append(candidate)
         return found
 
     def pending_rematches(self, limit: int = 100) -> list[dict[str, Any]]:

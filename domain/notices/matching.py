@@ -26,6 +26,15 @@ Bands: high >= 80, medium 50-79, low below 50. Below FLOOR nothing is matched. "
 methods when s >= 55, the score at which the name alone reaches FLOOR. Equally good best candidates (the
 same confidence) lower the band one step, capping the confidence at 79 (high -> medium) or 49 (medium ->
 low; tied low candidates stay low); the first of them by customer_id string is chosen.
+
+Blocking by name (`name_keys` for a borrower, `name_probes` for a notice) follows from the score: a name only
+candidate counts from s >= 55, and that needs at least two of the shorter name's words paired, one of them a
+whole word (a one-word name: that word). So a borrower is filed under its whole name (its words sorted, "=..."),
+and under every ordered pair of its words whose first is a whole word: "kartik r:raman" ("folded word, then
+the other's first letter and folded spelling"), "kartik r" for an initial. A notice looks up its whole name,
+each pair of its whole words (or one whole word and the other's initial, for a borrower's initial), and for an
+initial of its own the prefix "kartik r" (any word of the borrower starting with it). Words count as the same
+here only when they fold alike; the score then judges each candidate.
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ INITIAL_SCORE = 90  # an initial agrees with a word but says less than the word 
 SURPLUS_TOKEN_PENALTY = 5
 SINGLE_WORD_CAP = 70  # one word ("Suresh") fits many borrowers
 INITIALS_ONLY_CAP = 50
+KEY_TOKENS = 6  # blocking keys pair the first few words of a name only (n words make n * (n - 1) keys)
 
 HONORIFICS = frozenset(
     {
@@ -237,6 +247,42 @@ def match(loan_number: str | None, phone: str | None, name: str, candidates: Ite
     # Equally good candidates: the choice is a guess, so say so with a lower band.
     confidence = min(best.confidence, HIGH - 1 if best.confidence >= HIGH else MEDIUM - 1)
     return MatchResult(best.customer_id, confidence, band_of(confidence), best.methods, shown)
+
+
+def name_keys(name: str) -> tuple[int, list[str]]:
+    """How many words a borrower's name has, and the keys it is filed under for blocking (module docstring)."""
+    prepared = _prepared(name)
+    tokens = prepared.tokens[:KEY_TOKENS]
+    if not tokens:
+        return 0, []
+    keys = {"=" + " ".join(sorted(_key_word(t) for t in tokens))}
+    for i, first in enumerate(tokens):
+        if not first.initial:
+            keys.update(f"{first.folded} {_key_word(other)}" for j, other in enumerate(tokens) if j != i)
+    return len(prepared.tokens), sorted(keys)
+
+
+def name_probes(name: str) -> tuple[list[str], list[str]]:
+    """The keys (exact) and key prefixes that find the borrowers a notice's name could match by name."""
+    tokens = _prepared(name).tokens[:KEY_TOKENS]
+    if not tokens:
+        return [], []
+    exact = {"=" + " ".join(sorted(_key_word(t) for t in tokens))}
+    prefixes: set[str] = set()
+    if len(tokens) == 1 and not tokens[0].initial:
+        prefixes.add(f"{tokens[0].folded} ")  # one word: borrowers with it (and more words), fewest words first
+    for a, b in itertools.combinations(tokens, 2):
+        if not a.initial and not b.initial:
+            exact.update((f"{a.folded} {_key_word(b)}", f"{a.folded} {b.letter}", f"{b.folded} {a.letter}"))
+        elif not a.initial or not b.initial:
+            word, initial = (a, b) if b.initial else (b, a)
+            prefixes.add(f"{word.folded} {initial.letter}")
+    return sorted(exact), sorted(prefixes)
+
+
+def _key_word(token: _Token) -> str:
+    """A word as the second of a key pair: its first letter (all an initial says), then its folded spelling."""
+    return token.letter if token.initial else f"{token.letter}:{token.folded}"
 
 
 def _score(loan: str | None, e164: str | None, name: _Name, candidate: Candidate) -> Scored:

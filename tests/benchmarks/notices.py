@@ -8,7 +8,7 @@ Run alone with `python -m tests.benchmarks.notices [--quick] [--only sync|querie
    (`read.customers`: name_key, phone, alternate_numbers, loan_numbers), so the
    borrowers are loaded straight into it with COPY, as search.py does, and its
    indexes are built from CustomerDirectory.ddl afterwards. The simulator
-   (`adapters.softmedia_simulator`) serves two companies on loopback, its
+   (`adapters.simulators.softmedia`) serves two companies on loopback, its
    dataset generated with SimBorrowers made from the same identities, so about
    70 % of the notices belong to loaded borrowers (by loan number, by phone
    written another way, or by name alone) and the rest to strangers. Both
@@ -79,29 +79,29 @@ from typing import Any
 
 import structlog
 from psycopg import sql as psycopg_sql
-from workers.job_catalogue import JOB_HANDLERS
 
 from adapters.mail_sink import free_port
 from adapters.mailer import MailSettings
 from adapters.postgres import Database
+from adapters.simulators.softmedia import Dataset, SimBorrower, SoftmediaSimulator
 from adapters.softmedia import SoftmediaClient
-from adapters.softmedia_simulator import Dataset, SimBorrower, SoftmediaSimulator
 from api.services.notice_syncs import SyncRequests
 from domain.jobs.job import RunStatus
+from domain.notices import matching
 from domain.notices.notice import Notice
 from domain.notices.triggering import job_run_id
 from domain.shared.aggregate import acting_as
 from domain.shared.values import mask_pan
 from projections.customers import CustomerDirectory
 from projections.engine import topics_of
-from projections.notices import NoticeQueries, NoticeViews, Scope
+from projections.notices import NoticeNameKeys, NoticeQueries, NoticeViews, Scope
 from tests.benchmarks.data import FIRST_NAMES, LAST_NAMES, Borrower, BorrowerFactory
 from tests.benchmarks.harness import Rate, Verdict, fresh_database, percentile, say
 from tests.benchmarks.search import COLUMNS as CUSTOMER_COLUMNS
 from tests.benchmarks.search import _copy_text
 from workers import notice_sync
 from workers.platform import Platform
-from workers.scheduler import Scheduler
+from workers.runtime import scheduler_for
 
 FULL_NOTICES, QUICK_NOTICES = 100_000, 10_000
 FULL_BORROWERS, QUICK_BORROWERS = 1_000_000, 100_000
@@ -181,8 +181,8 @@ class Meter:
     items: int = 0
     http: float = 0.0
     by_key: float = 0.0  # matcher: borrowers by loan number or phone
-    by_name: float = 0.0  # matcher: trigram-similar names
-    names: int = 0  # names looked up by trigram
+    by_name: float = 0.0  # matcher: borrowers by name keys
+    names: int = 0  # names looked up by their keys
     matching: float = 0.0  # the matcher as a whole
     recording: float = 0.0  # record_page as a whole (includes matching)
     last_by_key: Any = None  # the arguments of the last lookup of each kind, to EXPLAIN them afterwards
@@ -273,7 +273,7 @@ def _instrumented(platform: Platform, meter: Meter) -> Iterator[None]:
         del platform.notices.record_page
 
 
-def _customer_line(b: Borrower, brand: uuid.UUID, rng: random.Random, created: datetime) -> str:
+def _customer_line(b: Borrower, customer_id: uuid.UUID, brand: uuid.UUID, rng: random.Random, created: datetime) -> str:
     """One read.customers row for COPY, shaped as the customer directory writes it."""
     alternates = [{"phone": b.alternate_phone, "label": "spouse"}] if b.alternate_phone else []
     address = {"kind": "current", "line1": "12 MG Road", "line2": None, "city": b.city, "state": b.state,
@@ -281,7 +281,7 @@ def _customer_line(b: Borrower, brand: uuid.UUID, rng: random.Random, created: d
     dob = f"{rng.randrange(1960, 2004)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}"
     return "\t".join(
         (
-            str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            str(customer_id),
             str(brand),
             _copy_text(b.name),
             _copy_text(b.name.lower()),
@@ -302,40 +302,60 @@ def _customer_line(b: Borrower, brand: uuid.UUID, rng: random.Random, created: d
 
 
 def _load_borrowers(platform: Platform, brand_id: uuid.UUID, total: int) -> list[SimBorrower]:
-    """COPY `total` borrowers into read.customers (indexes dropped, rebuilt after); their identities for the
-    simulator."""
+    """COPY `total` borrowers into read.customers and their name keys into read.notice_name_keys (indexes dropped,
+    rebuilt after); their identities for the simulator."""
     factory = BorrowerFactory(seed=31)
     rng = random.Random(31)
     epoch = datetime(2021, 1, 1, tzinfo=UTC)
     identities: list[SimBorrower] = []
-    directory = CustomerDirectory()
+    projections = (CustomerDirectory(), NoticeNameKeys())
+    indexes = [name for p in projections for name in _index_names(p.ddl)]
     with platform.db.pool.connection() as conn:
-        for name in _index_names(directory.ddl):
+        for name in indexes:
             conn.execute(f"DROP INDEX IF EXISTS read.{name}")
     began = time.perf_counter()
-    with platform.db.pool.connection() as conn, conn.cursor() as cur:
-        with cur.copy(f"COPY read.customers ({CUSTOMER_COLUMNS}) FROM STDIN") as copy:
-            lines: list[str] = []
-            for i in range(total):
-                b = factory.borrower()
-                lines.append(_customer_line(b, brand_id, rng, epoch + timedelta(minutes=i)))
-                identities.append(SimBorrower(b.name, b.phone, list(b.loan_numbers)))
-                if len(lines) == 20_000:
-                    copy.write("\n".join(lines) + "\n")
-                    lines = []
-                if (i + 1) % 250_000 == 0 and i + 1 < total:
-                    say(f"     ... {i + 1:,} borrowers copied ({time.perf_counter() - began:.0f} s)")
-            if lines:
+    brand = str(brand_id)
+    keys = 0
+    with (
+        platform.db.pool.connection() as conn,
+        conn.cursor().copy(f"COPY read.customers ({CUSTOMER_COLUMNS}) FROM STDIN") as copy,
+        platform.db.pool.connection() as keys_conn,
+        keys_conn.cursor().copy(
+            "COPY read.notice_name_keys (customer_id, key, brand_id, words) FROM STDIN"
+        ) as keys_copy,
+    ):
+        lines: list[str] = []
+        key_lines: list[str] = []
+        for i in range(total):
+            b = factory.borrower()
+            customer_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+            lines.append(_customer_line(b, customer_id, brand_id, rng, epoch + timedelta(minutes=i)))
+            words, name_keys = matching.name_keys(b.name)
+            key_lines += [f"{customer_id}\t{_copy_text(key)}\t{brand}\t{words}" for key in name_keys]
+            identities.append(SimBorrower(b.name, b.phone, list(b.loan_numbers)))
+            if len(lines) == 20_000:
                 copy.write("\n".join(lines) + "\n")
+                keys_copy.write("\n".join(key_lines) + "\n")
+                keys += len(key_lines)
+                lines, key_lines = [], []
+            if (i + 1) % 250_000 == 0 and i + 1 < total:
+                say(f"     ... {i + 1:,} borrowers copied ({time.perf_counter() - began:.0f} s)")
+        if lines:
+            copy.write("\n".join(lines) + "\n")
+            keys_copy.write("\n".join(key_lines) + "\n")
+            keys += len(key_lines)
     loaded = time.perf_counter() - began
     began = time.perf_counter()
     with platform.db.pool.connection() as conn:
         conn.execute("SET maintenance_work_mem = '256MB'")
-        directory.create_secondary_indexes(conn)
+        for projection in projections:
+            projection.create_secondary_indexes(conn)
         conn.execute("VACUUM ANALYZE read.customers")
+        conn.execute("VACUUM ANALYZE read.notice_name_keys")
     say(
-        f"   loaded {total:,} borrowers into read.customers with COPY in {loaded:.1f} s, built its"
-        f" {len(_index_names(directory.ddl))} indexes and analyzed in {time.perf_counter() - began:.1f} s"
+        f"   loaded {total:,} borrowers into read.customers and their {keys:,} name keys into"
+        f" read.notice_name_keys with COPY in {loaded:.1f} s, built their {len(indexes)} indexes and analyzed in"
+        f" {time.perf_counter() - began:.1f} s"
     )
     return identities
 
@@ -396,14 +416,14 @@ def _sync_all(
         return (
             f"{label}: {meter.pages:,} pages, {meter.items:,} notices in {elapsed:.0f} s ({meter.items / elapsed:,.0f}/s;"
             f" HTTP {meter.http:.0f} s, recording {meter.recording:.0f} s of which matching {meter.matching:.0f} s:"
-            f" by loan or phone {meter.by_key:.0f} s, by trigram name {meter.by_name:.0f} s for {meter.names:,} names)"
+            f" by loan or phone {meter.by_key:.0f} s, by name {meter.by_name:.0f} s for {meter.names:,} names)"
         )
 
     with Ticker(progress), _instrumented(platform, meter):
         for company, source_id in sources.items():
             run_id = platform.port(SyncRequests).request(brand_id, source_id, trigger="manual", requested_by="bench")
             began = time.perf_counter()
-            Scheduler(platform, JOB_HANDLERS).execute(job_run_id(run_id))
+            scheduler_for(platform).execute(job_run_id(run_id))
             seconds += time.perf_counter() - began
             job = platform.jobs.run(brand_id, job_run_id(run_id))
             if job.status is not RunStatus.SUCCEEDED:
@@ -471,7 +491,7 @@ def _explain_matcher(platform: Platform, meter: Meter) -> dict[str, list[str]]:
         (brand_id, names, *rest), kwargs = meter.last_by_name
         recorder = _Recorder(platform.db.pool)
         NoticeQueries(recorder).borrowers_by_name(brand_id, names, *rest, **kwargs)
-        plans[f"lookup by trigram name ({len(set(names))} names)"] = _explain(platform.db, recorder.statements)
+        plans[f"lookup by name keys ({len(set(names))} names)"] = _explain(platform.db, recorder.statements)
     return plans
 
 
@@ -575,7 +595,7 @@ def run_sync(quick: bool, notices: int | None = None, borrowers: int | None = No
         f" ({rest / first.seconds:.0%}: job batches, staleness, start and finish)"
     )
     say(
-        f"     matching: borrowers by loan number or phone {timing.by_key:.1f} s, by trigram name"
+        f"     matching: borrowers by loan number or phone {timing.by_key:.1f} s, by name keys"
         f" {timing.by_name:.1f} s for {timing.names:,} names"
         f" ({timing.by_name / max(timing.names, 1) * 1000:.1f} ms a name),"
         f" scoring {timing.matching - timing.by_key - timing.by_name:.1f} s"

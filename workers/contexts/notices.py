@@ -12,7 +12,7 @@ from domain.notices.notice import Notice
 from domain.notices.source import NoticeSource
 from domain.notices.sync_run import SyncRun
 from projections.engine import topics_of
-from projections.notices import NoticeQueries, NoticeRematchQueue, NoticeViews
+from projections.notices import NoticeNameKeys, NoticeQueries, NoticeRematchQueue, NoticeViews
 from workers import notice_sync
 from workers.bounded_context import BackgroundWorker, BoundedContext, Job, Kit, SlotFirer
 
@@ -25,7 +25,7 @@ CONTEXT = BoundedContext(
     application=Notices,
     build=_notices,
     queries=(NoticeQueries,),
-    projections=(NoticeViews(), NoticeRematchQueue()),
+    projections=(NoticeViews(), NoticeRematchQueue(), NoticeNameKeys()),
     # What staff and jobs do to sources and sync runs; notices themselves (thousands per sync) have their own history.
     activity=topics_of(NoticeSource.Connected, NoticeSource.Reconfigured, SyncRun.Started, SyncRun.Finished),
     endpoints=notices.ENDPOINTS,
