@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from uuid import UUID
 
 import pytest
@@ -16,6 +17,8 @@ from domain.notices.matching import (
     name_similarity,
     phone_key,
 )
+from domain.shared.errors import InvalidInput
+from domain.shared.values import normalise_phone
 
 PHONE = "+919876543210"
 OTHER_PHONE = "+919812345678"
@@ -111,6 +114,23 @@ def test_phone_key_normalises_common_indian_formats(raw: str) -> None:
 @pytest.mark.parametrize("raw", ["", "12345", "not given", "98765 4321"])
 def test_phone_key_is_none_for_what_is_not_a_phone(raw: str) -> None:
     assert phone_key(raw) is None
+
+
+def test_phone_key_agrees_with_the_general_phone_rule_in_every_shape() -> None:
+    # The mobile fast path must answer what normalise_phone answers, valid ranges and unallocated ones alike.
+    rng = random.Random(5)
+    shapes = (
+        "{d}", "{a} {b}", "0{a}-{b}", "+91 {d}", "91{d}", "+91-{a}-{b}", "+91{d}", "0091 {d}", " {d}\t", "91 {d}",
+        "+91 0{d}", "{d}x", "0{d}1",
+    )  # fmt: skip
+    for _ in range(3000):
+        digits = f"{rng.randint(1, 9)}{rng.randrange(10**9):09d}"
+        raw = rng.choice(shapes).format(d=digits, a=digits[:5], b=digits[5:])
+        try:
+            expected: str | None = normalise_phone(raw)
+        except InvalidInput:
+            expected = None
+        assert phone_key(raw) == expected, raw
 
 
 # bands
