@@ -195,6 +195,10 @@ class BorrowerMatcher:
             facts = notice.facts
             found = {c.customer_id: c for c in by_key.get(("loan", facts.loan_number), ())}
             found.update((c.customer_id, c) for c in by_key.get(("phone", facts.phone_e164), ()))
+            if not found:  # nothing by loan number or phone: the name decides
+                results[notice.id] = _UNMATCHED
+                weak.append((notice, found))
+                continue
             result = match(facts.loan_number, facts.phone_e164, facts.customer_name, found.values())
             results[notice.id] = result
             if result.band != "high":
@@ -211,14 +215,18 @@ class BorrowerMatcher:
         return {notice_id: _to_match(result) for notice_id, result in results.items()}
 
 
+_UNMATCHED = match(None, None, "", ())
+
+
 def _to_match(result: MatchResult) -> Match:
-    return Match(
+    """The event's value of a match result (built without validation: `match` made every field of it)."""
+    return Match.model_construct(
         customer_id=result.customer_id,
         confidence=result.confidence,
         band=result.band,
         methods=list(result.methods),
         candidates=[
-            MatchCandidate(customer_id=c.customer_id, confidence=c.confidence, methods=list(c.methods))
+            MatchCandidate.model_construct(customer_id=c.customer_id, confidence=c.confidence, methods=list(c.methods))
             for c in result.candidates
         ],
     )
