@@ -51,12 +51,39 @@ def _facts(facts: NoticeFacts) -> tuple[Any, ...]:
     )
 
 
-def _history(event: Any, kind: str, detail: dict[str, Any]) -> Write:
-    return Write(
-        "INSERT INTO read.notice_history (notice_id, version, at, actor, kind, detail) VALUES (%s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT DO NOTHING",
-        (event.originator_id, event.originator_version, event.timestamp, event.actor, kind, Jsonb(detail)),
-    )
+def _fact_values(facts: NoticeFacts) -> dict[str, Any]:
+    """A notice's facts as JSON values of its read row."""
+    return {
+        "loan_number": facts.loan_number,
+        "customer_name": facts.customer_name,
+        "phone": facts.phone,
+        "phone_e164": facts.phone_e164,
+        "due_date": facts.due_date.isoformat(),
+        "instalment_no": facts.instalment_no,
+        "amount_due": str(facts.amount_due),
+        "days_overdue": facts.days_overdue,
+        "mode": facts.mode.value,
+        "source_updated_at": facts.source_updated_at.isoformat() if facts.source_updated_at else None,
+    }
+
+
+_NOTICE_ROW = (
+    "id uuid, brand_id uuid, source_id uuid, company text, source_notice_id text, loan_number text, "
+    "customer_name text, phone text, phone_e164 text, due_date date, instalment_no int, amount_due numeric, "
+    "days_overdue int, mode text, source_updated_at timestamptz, match_customer_id uuid, match_confidence int, "
+    "match_band text, match_methods text[], match_candidates jsonb, version int, first_seen_at timestamptz, "
+    "updated_at timestamptz"
+)
+#: A batch's new notices, from one JSON array of rows (psycopg would send long arrays value by value).
+_INSERT_NEW = (
+    f"INSERT INTO read.notices ({', '.join(column.split()[0] for column in _NOTICE_ROW.split(', '))}) "
+    f"SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r({_NOTICE_ROW}) ON CONFLICT (id) DO NOTHING"
+)
+_HISTORY_ROW = "notice_id uuid, version int, at timestamptz, actor text, kind text, detail jsonb"
+_INSERT_HISTORY = (
+    "INSERT INTO read.notice_history (notice_id, version, at, actor, kind, detail) "
+    f"SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r({_HISTORY_ROW}) ON CONFLICT DO NOTHING"
+)
 
 
 def _changes(previous: NoticeFacts, facts: NoticeFacts, fields: Iterable[str]) -> dict[str, Any]:
@@ -190,17 +217,42 @@ class NoticeViews(Projection):
 
     def __init__(self) -> None:
         self._deltas: dict[tuple[UUID, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+        # A batch's new notices (their match folded in when it comes in the same batch) and history rows, written
+        # with one statement each: a sync imports and matches every notice of a page together.
+        self._new: dict[UUID, dict[str, Any]] = {}
+        self._history: list[dict[str, Any]] = []
 
     def begin_batch(self) -> None:
         self._deltas.clear()
+        self._new.clear()
+        self._history.clear()
 
     def _delta(self, notice_id: UUID, mode: str, count: int, amount: Decimal) -> None:
         entry = self._deltas[(notice_id, mode)]
         entry[0] += count
         entry[1] += amount * count
 
+    def _note(self, event: Any, kind: str, detail: dict[str, Any]) -> None:
+        """A history row, written with the batch's others."""
+        self._history.append(
+            {"notice_id": str(event.originator_id), "version": event.originator_version, "at": event.timestamp.isoformat(),
+             "actor": event.actor, "kind": kind, "detail": detail}
+        )  # fmt: skip
+
+    def _flush(self) -> Iterable[Write]:
+        """The batch's new notices so far, in one statement (before anything else writes to them)."""
+        if self._new:
+            rows = list(self._new.values())
+            self._new.clear()
+            yield Write(_INSERT_NEW, (Jsonb(rows),))
+
     def end_batch(self) -> Iterable[Write]:
-        """Fold the batch's count and amount changes into the per-company totals in one statement."""
+        """Write the batch's new notices and history rows, then fold its count and amount changes into the
+        per-company totals, one statement each."""
+        yield from self._flush()
+        if self._history:
+            rows, self._history = self._history, []
+            yield Write(_INSERT_HISTORY, (Jsonb(rows),))
         deltas = [(k, v) for k, v in self._deltas.items() if v[0] or v[1]]
         self._deltas.clear()
         if not deltas:
@@ -224,22 +276,23 @@ class NoticeViews(Projection):
         oid, at = event.originator_id, event.timestamp
         if isinstance(event, N.Imported):
             f = event.facts
-            yield Write(
-                "INSERT INTO read.notices (id, brand_id, source_id, company, source_notice_id, loan_number, "
-                "customer_name, phone, phone_e164, due_date, instalment_no, amount_due, days_overdue, mode, "
-                "source_updated_at, version, first_seen_at, updated_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (id) DO NOTHING",
-                (oid, event.brand_id, event.source_id, event.company, event.source_notice_id, *_facts(f), 1, at, at),
-            )
+            self._new[oid] = {
+                "id": str(oid), "brand_id": str(event.brand_id), "source_id": str(event.source_id),
+                "company": event.company, "source_notice_id": event.source_notice_id, **_fact_values(f),
+                "match_customer_id": None, "match_confidence": 0, "match_band": "unmatched", "match_methods": [],
+                "match_candidates": [], "version": 1, "first_seen_at": at.isoformat(), "updated_at": at.isoformat(),
+            }  # fmt: skip
             self._delta(oid, f.mode.value, 1, f.amount_due)
-            yield _history(
+            self._note(
                 event,
                 "imported",
                 {"mode": f.mode.value, "amount_due": str(f.amount_due), "due_date": f.due_date.isoformat(),
                  "days_overdue": f.days_overdue, "run_id": str(event.run_id) if event.run_id else None},
             )  # fmt: skip
-        elif isinstance(event, N.Changed | N.Reactivated):
+            return
+        if isinstance(event, N.Changed | N.Reactivated | N.MarkedInactive):
+            yield from self._flush()  # the notice's row must be there before it changes
+        if isinstance(event, N.Changed | N.Reactivated):
             reactivated = isinstance(event, N.Reactivated)
             yield Write(
                 f"UPDATE read.notices SET {_FACT_COLUMNS}, active = true, version = %s, updated_at = %s WHERE id = %s",
@@ -249,7 +302,7 @@ class NoticeViews(Projection):
                 self._delta(oid, event.previous.mode.value, -1, event.previous.amount_due)
             self._delta(oid, event.facts.mode.value, 1, event.facts.amount_due)
             fields = event.facts.differs_from(event.previous)
-            yield _history(
+            self._note(
                 event,
                 "reactivated" if reactivated else "changed",
                 {"changes": _changes(event.previous, event.facts, fields),
@@ -261,17 +314,25 @@ class NoticeViews(Projection):
                 (event.originator_version, at, oid),
             )
             self._delta(oid, event.mode.value, -1, event.amount_due)
-            yield _history(event, "inactivated", {"run_id": str(event.run_id) if event.run_id else None})
+            self._note(event, "inactivated", {"run_id": str(event.run_id) if event.run_id else None})
         elif isinstance(event, N.Matched):
             m = event.match
             candidates = [c.model_dump(mode="json") for c in m.candidates]
-            yield Write(
-                "UPDATE read.notices SET match_customer_id = %s, match_confidence = %s, match_band = %s, "
-                "match_methods = %s, match_candidates = %s, version = %s, updated_at = %s WHERE id = %s",
-                (m.customer_id, m.confidence, m.band, list(m.methods), Jsonb(candidates),
-                 event.originator_version, at, oid),
-            )  # fmt: skip
-            yield _history(
+            new = self._new.get(oid)
+            if new is not None:  # imported in this batch: written once, matched
+                new.update(
+                    match_customer_id=str(m.customer_id) if m.customer_id else None, match_confidence=m.confidence,
+                    match_band=m.band, match_methods=list(m.methods), match_candidates=candidates,
+                    version=event.originator_version, updated_at=at.isoformat(),
+                )  # fmt: skip
+            else:
+                yield Write(
+                    "UPDATE read.notices SET match_customer_id = %s, match_confidence = %s, match_band = %s, "
+                    "match_methods = %s, match_candidates = %s, version = %s, updated_at = %s WHERE id = %s",
+                    (m.customer_id, m.confidence, m.band, list(m.methods), Jsonb(candidates),
+                     event.originator_version, at, oid),
+                )  # fmt: skip
+            self._note(
                 event,
                 "matched" if m.customer_id else "unmatched",
                 {"customer_id": str(m.customer_id) if m.customer_id else None, "confidence": m.confidence,
