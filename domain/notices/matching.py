@@ -30,11 +30,12 @@ low; tied low candidates stay low); the first of them by customer_id string is c
 Blocking by name (`name_keys` for a borrower, `name_probes` for a notice) follows from the score: a name only
 candidate counts from s >= 55, and that needs at least two of the shorter name's words paired, one of them a
 whole word (a one-word name: that word). So a borrower is filed under its whole name (its words sorted, "=..."),
-and under every ordered pair of its words whose first is a whole word: "kartik r:raman" ("folded word, then
-the other's first letter and folded spelling"), "kartik r" for an initial. A notice looks up its whole name,
-each pair of its whole words (or one whole word and the other's initial, for a borrower's initial), and for an
-initial of its own the prefix "kartik r" (any word of the borrower starting with it). Words count as the same
-here only when they fold alike; the score then judges each candidate.
+and under every ordered pair of its words whose first is a whole word: "kartik r:raman" (the folded word, then
+the other's first letter and folded spelling), "kartik r" for an initial. A notice looks up its whole name, each
+of its whole words alone (a borrower of one word), each pair of its whole words (or one whole word and the
+other's initial, for a borrower's initial), and for an initial of its own the prefix "kartik r" (any word of the
+borrower starting with that letter). Words count as the same here only when they fold alike; the score then
+judges each candidate.
 """
 
 from __future__ import annotations
@@ -324,6 +325,7 @@ def name_probes(name: str) -> tuple[list[str], list[str]]:
     if not tokens:
         return [], []
     exact = {"=" + " ".join(sorted(_key_word(t) for t in tokens))}
+    exact.update("=" + _key_word(t) for t in tokens if not t.initial)  # borrowers named by one of its words alone
     prefixes: set[str] = set()
     if len(tokens) == 1 and not tokens[0].initial:
         prefixes.add(f"{tokens[0].folded} ")  # one word: borrowers with it (and more words), fewest words first

@@ -9,11 +9,14 @@ import pytest
 from domain.notices.matching import (
     FLOOR,
     METHODS,
+    NAME_METHOD_MIN,
     Candidate,
     MatchResult,
     band_of,
     match,
     name_key,
+    name_keys,
+    name_probes,
     name_similarity,
     phone_key,
 )
@@ -287,3 +290,43 @@ def test_the_same_inputs_in_any_order_give_the_same_result() -> None:
     ]
     results = {match("LN-001", PHONE, "Suresh Menon", order) for order in itertools.permutations(candidates)}
     assert len(results) == 1
+
+
+# blocking keys
+
+
+def _blocked(notice_name: str, record_name: str) -> bool:
+    """Whether a notice's name probes find a borrower record's keys."""
+    _, keys = name_keys(record_name)
+    exact, prefixes = name_probes(notice_name)
+    return bool(set(exact) & set(keys)) or any(k.startswith(p) for p in prefixes for k in keys)
+
+
+@pytest.mark.parametrize(
+    "notice_name",
+    ["Karthik Raman", "KARTHIK RAMAN", "Mr. Karthik Raman", "R. Karthik", "K. Raman", "Raman  Karthik", "karthik"],
+)
+def test_a_borrowers_name_as_sources_write_it_finds_the_borrower(notice_name: str) -> None:
+    assert _blocked(notice_name, "Karthik Raman")
+
+
+def test_blocking_finds_every_name_that_could_match_by_name_alone() -> None:
+    # Every pair of names that scores NAME_METHOD_MIN or more meets on a key (words spelled alike once folded).
+    words = ["Suresh", "Kumar", "Menon", "Lakshmi", "Laxmi", "Iyer", "Mohd", "Imran", "Khan", "Priya", "Devi"]
+    rng = random.Random(3)
+    names = ["Suresh", "K. R. Menon", "Md Imran Khan", "Mohammed Imran"]
+    names += [" ".join(rng.sample(words, rng.randint(2, 4))) for _ in range(60)]
+    names += [f"{rng.choice(words)[0]}. {rng.choice(words)}" for _ in range(20)]
+    scored = 0
+    for notice_name in names:
+        for record_name in names:
+            if name_similarity(notice_name, record_name) >= NAME_METHOD_MIN:
+                scored += 1
+                assert _blocked(notice_name, record_name), (notice_name, record_name)
+    assert scored > len(names)  # not only each name with itself
+
+
+def test_name_keys_count_the_words_and_file_the_whole_name_and_its_word_pairs() -> None:
+    assert name_keys("Mr. Karthik R.") == (2, ["=k:kartik r", "kartik r"])
+    words, keys = name_keys("Suresh Kumar Menon")
+    assert words == 3 and len(keys) == 1 + 3 * 2
