@@ -888,18 +888,19 @@ class NoticeQueries:
                 high.append(prefix[:-1] + chr(ord(prefix[-1]) + 1))  # the first key after every one with it
         if not exact and not low:
             return found
-        columns = ", ".join("c." + c for c in _CANDIDATE.split(", "))
         with self.pool.connection() as conn:
             rows = conn.execute(
-                f"WITH hits AS MATERIALIZED (SELECT q.i, h.customer_id FROM unnest(%(ei)s::int[], %(ek)s::text[]) "
+                "WITH hits AS MATERIALIZED (SELECT q.i, h.customer_id FROM unnest(%(ei)s::int[], %(ek)s::text[]) "
                 "AS q(i, k) CROSS JOIN LATERAL (SELECT customer_id FROM read.notice_name_keys WHERE brand_id = %(b)s "
                 'AND key = q.k COLLATE "C" ORDER BY words, customer_id LIMIT %(n)s) AS h '
                 "UNION SELECT q.i, h.customer_id FROM unnest(%(pi)s::int[], %(lo)s::text[], %(hi)s::text[]) "
                 "AS q(i, lo, hi) CROSS JOIN LATERAL (SELECT customer_id FROM read.notice_name_keys "
                 'WHERE brand_id = %(b)s AND key >= q.lo COLLATE "C" AND key < q.hi COLLATE "C" '
                 "ORDER BY words, customer_id LIMIT %(n)s) AS h) "
-                f"SELECT array_agg(hits.i) AS names, {columns} FROM hits "
-                "JOIN read.customers c ON c.id = hits.customer_id GROUP BY c.id",
+                # One primary-key probe per borrower found (LIMIT 1 keeps it a probe: joined, the planner
+                # misjudges how few the hits are and hashes the whole directory).
+                "SELECT h.names, c.* FROM (SELECT customer_id, array_agg(i) AS names FROM hits GROUP BY customer_id) "
+                f"AS h CROSS JOIN LATERAL (SELECT {_CANDIDATE} FROM read.customers WHERE id = h.customer_id LIMIT 1) AS c",
                 {"b": brand_id, "ei": exact_at, "ek": exact, "pi": prefix_at, "lo": low, "hi": high, "n": per_key},
             ).fetchall()
         for row in rows:
