@@ -219,14 +219,13 @@ _UNMATCHED = match(None, None, "", ())
 
 
 def _to_match(result: MatchResult) -> Match:
-    """The event's value of a match result (built without validation: `match` made every field of it)."""
-    return Match.model_construct(
+    return Match(
         customer_id=result.customer_id,
         confidence=result.confidence,
         band=result.band,
         methods=list(result.methods),
         candidates=[
-            MatchCandidate.model_construct(customer_id=c.customer_id, confidence=c.confidence, methods=list(c.methods))
+            MatchCandidate(customer_id=c.customer_id, confidence=c.confidence, methods=list(c.methods))
             for c in result.candidates
         ],
     )

@@ -65,6 +65,17 @@ class RecordingConnection:
         self.statements.append((sql, params))
         return self.conn.execute(sql, params)
 
+    def cursor(self, *args: Any, **kwargs: Any) -> RecordingConnection:
+        """A cursor (with its own row factory) whose statements are noted too."""
+        return RecordingConnection(self.conn.cursor(*args, **kwargs), self.statements)
+
+    def __enter__(self) -> RecordingConnection:
+        self.conn.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.__exit__(*exc)
+
     def __getattr__(self, name: str) -> Any:  # transaction() and the rest, unrecorded
         return getattr(self.conn, name)
 
