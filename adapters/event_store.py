@@ -194,6 +194,9 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
     the checked path.
     """
 
+    #: Takes `beside=(write, ...)` save kwargs: rows kept outside the event history (a source's token), each write
+    #: run with the cursor of the transaction that records the events (the library's path, not a group).
+    writes_beside = True
     #: Groups written at once; a further group waits for the table lock in PostgreSQL.
     groups_in_flight = 2
     #: A group starts beside one in flight only with at least this many appends; a lone append
@@ -341,7 +344,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             before_commit()
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        if kwargs.get("tracking") is not None or not stored_events:
+        if kwargs.get("tracking") is not None or kwargs.get("beside") or not stored_events:
             return super().insert_events(stored_events, **kwargs)
         pending = _Pending(stored_events)
         group: list[_Pending] | None = None
@@ -369,6 +372,12 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         if pending.error is not None:
             raise pending.error
         return pending.ids
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        """The library's hook inside the insert's transaction: run the `beside` writes there too."""
+        super()._insert_events(curs, stored_events, **kwargs)
+        for write in kwargs.get("beside", ()):
+            write(curs)
 
     def _write_group(self, group: list[_Pending]) -> None:
         try:

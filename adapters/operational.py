@@ -94,6 +94,37 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+_KEEP_TOKEN = (
+    "INSERT INTO ops.source_tokens (source_id, brand_id, token) VALUES (%s, %s, %s) "
+    "ON CONFLICT (source_id) DO UPDATE SET token = EXCLUDED.token, updated_at = now()"
+)
+
+
+class SourceTokenStore:
+    """Notice source API tokens (`domain.notices.source.SourceTokens`): secrets stay out of the event history, yet
+    a token is written in the transaction that records its source's events."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def token(self, source_id: UUID) -> str | None:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT token FROM ops.source_tokens WHERE source_id = %s", (source_id,)).fetchone()
+        return str(row["token"]) if row else None
+
+    def keeping(self, brand_id: UUID, source_id: UUID, token: str) -> Callable[[Any], None]:
+        """The write keeping the token: on the events' transaction cursor, or on its own (`None`)."""
+
+        def write(cursor: Any) -> None:
+            if cursor is not None:
+                cursor.execute(_KEEP_TOKEN, (source_id, brand_id, token))
+                return
+            with self.pool.connection() as conn:
+                conn.execute(_KEEP_TOKEN, (source_id, brand_id, token))
+
+        return write
+
+
 class OperationalStore:
     """SQL for sessions, idempotency keys and scheduler slots."""
 
@@ -285,19 +316,12 @@ class OperationalStore:
     # Scheduler slots ---------------------------------------------------------------
 
     def set_source_token(self, brand_id: UUID, source_id: UUID, token: str) -> None:
-        """Keep a notice source's API token (secrets stay out of the event history)."""
-        with self.pool.connection() as conn:
-            conn.execute(
-                "INSERT INTO ops.source_tokens (source_id, brand_id, token) VALUES (%s, %s, %s) "
-                "ON CONFLICT (source_id) DO UPDATE SET token = EXCLUDED.token, updated_at = now()",
-                (source_id, brand_id, token),
-            )
+        """Keep a notice source's API token on its own (the notices application keeps it with its events)."""
+        SourceTokenStore(self.pool).keeping(brand_id, source_id, token)(None)
 
     def source_token(self, source_id: UUID) -> str | None:
         """A notice source's API token."""
-        with self.pool.connection() as conn:
-            row = conn.execute("SELECT token FROM ops.source_tokens WHERE source_id = %s", (source_id,)).fetchone()
-        return row["token"] if row else None
+        return SourceTokenStore(self.pool).token(source_id)
 
     def last_slot(self, brand_id: UUID, job_name: str) -> datetime | None:
         with self.pool.connection() as conn:

@@ -83,7 +83,7 @@ class HealthProbe:
             self._conn = psycopg.connect(
                 self.dsn,
                 autocommit=True,
-                row_factory=dict_row,  # type: ignore[arg-type]
+                row_factory=dict_row,
                 connect_timeout=max(2, int(self.timeout + 0.999)),
                 options=f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}",
                 application_name="covenant-desk health",

@@ -22,6 +22,7 @@ from domain.identity.application import Principal
 from domain.identity.permissions import Level, Permission
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import DomainError, InvalidInput
+from projections.notice_feed import NoticeFeedQueries
 from projections.notices import Scope
 
 PageHandler = Callable[[Request, Any, Principal], Awaitable[Response]]
@@ -109,8 +110,8 @@ async def customer_360(request: Request, platform: Any, principal: Principal) ->
         )
     notices = None
     if principal.grants.get(Permission.NOTICES):
-        scope = Scope(principal.brand_id, tuple(c.upper() for c in principal.companies))
-        notices = await run_in_threadpool(platform.notice_queries.of_customer, scope, customer_id)
+        scope = Scope.of(principal.brand_id, principal.companies)
+        notices = await run_in_threadpool(platform.get(NoticeFeedQueries).of_customer, scope, customer_id)
     return render(
         request,
         "customer.html",

@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from croniter import croniter
 from psycopg.rows import scalar_row, tuple_row
 from psycopg.types.json import Jsonb
 
@@ -20,13 +18,6 @@ from domain.notices.notice import Notice, NoticeFacts
 from domain.notices.source import NoticeSource
 from domain.notices.sync_run import SyncRun
 from projections.engine import Projection, Write, topics_of
-from projections.keyset import Int4, KeysetCursor, Page
-
-#: Sync runs by (started_at, id), newest first; the overdue feed by priority (days overdue, amount, company, id);
-#: the upcoming feed (and the overdue feed within a due window) by (due date, amount, id).
-SYNC_RUNS_CURSOR = KeysetCursor(datetime, UUID)
-PRIORITY_CURSOR = KeysetCursor(Int4, Decimal, str, UUID)
-DUE_CURSOR = KeysetCursor(date, Decimal, UUID)
 
 N, S, R = Notice, NoticeSource, SyncRun
 C = CustomerRecord
@@ -466,65 +457,6 @@ class NoticeNameKeys(Projection):
 
 # Queries ----------------------------------------------------------------------------------------------------
 
-_NOTICE_COLUMNS = (
-    "id, source_id, company, source_notice_id, loan_number, customer_name, phone, phone_e164, due_date, "
-    "instalment_no, amount_due, days_overdue, mode, active, source_updated_at, match_customer_id, "
-    "match_confidence, match_band, match_methods, match_candidates, first_seen_at, updated_at"
-)
-#: What lists show of a notice (`notice_item`): no candidates (JSON, decoded for every row) or timestamps.
-_LIST_COLUMNS = (
-    "id, company, source_notice_id, loan_number, customer_name, phone, due_date, instalment_no, amount_due, "
-    "days_overdue, mode, active, match_customer_id, match_confidence, match_band, match_methods"
-)
-
-
-def notice_item(row: dict[str, Any]) -> dict[str, Any]:
-    """A notice as lists and the API show it, with its match."""
-    return {
-        "id": row["id"],
-        "company": row["company"],
-        "source_notice_id": row["source_notice_id"],
-        "loan_number": row["loan_number"],
-        "customer_name": row["customer_name"],
-        "phone": row["phone"],
-        "amount_due": str(row["amount_due"]),
-        "days_overdue": row["days_overdue"],
-        "due_date": row["due_date"],
-        "instalment_no": row["instalment_no"],
-        "mode": row["mode"],
-        "active": row["active"],
-        "match": {
-            "customer_id": row["match_customer_id"],
-            "confidence": row["match_confidence"],
-            "band": row["match_band"],
-            "methods": list(row["match_methods"]),
-        },
-    }
-
-
-def _schedule_interval(schedule: str, now: datetime) -> timedelta | None:
-    try:
-        it = croniter(schedule, now)
-        first: datetime = it.get_next(datetime)
-        second: datetime = it.get_next(datetime)
-    except (ValueError, KeyError):
-        return None
-    return second - first
-
-
-def source_health(row: dict[str, Any], now: datetime) -> str:
-    """healthy, degraded (last run failed or partial), failing (3+ failures in a row), or stale (no success
-    within twice the schedule interval)."""
-    interval = _schedule_interval(row["schedule"], now)
-    since = row["last_success_at"] or row["created_at"]
-    if interval is not None and now - since > 2 * interval:
-        return "stale"
-    if row["consecutive_failures"] >= 3:
-        return "failing"
-    if row["consecutive_failures"] >= 1 or row["last_status"] == "partial":
-        return "degraded"
-    return "healthy" if row["last_success_at"] else "degraded" if row["last_failure_at"] else "healthy"
-
 
 @dataclass(frozen=True)
 class Scope:
@@ -532,6 +464,11 @@ class Scope:
 
     brand_id: UUID
     companies: tuple[str, ...] = ()  # empty: every company
+
+    @classmethod
+    def of(cls, brand_id: UUID, companies: Iterable[str]) -> Scope:
+        """The scope of a caller of the brand limited to `companies` (none: every company)."""
+        return cls(brand_id, tuple(c.upper() for c in companies))
 
     def company_filter(self, company: str | None) -> list[str] | None:
         """Companies to filter on (None: all); an unauthorised company gives an empty list (nothing)."""
@@ -547,54 +484,6 @@ class NoticeQueries:
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
-    # Sources and runs --------------------------------------------------------------------------------------
-
-    def sources(self, scope: Scope, now: datetime) -> list[dict[str, Any]]:
-        """Sources with their health, by company."""
-        where: list[str] = ["brand_id = %s"]
-        params: list[Any] = [scope.brand_id]
-        companies = scope.company_filter(None)
-        if companies is not None:
-            where.append("company = ANY(%s)")
-            params.append(companies)
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT * FROM read.notice_sources WHERE {' AND '.join(where)} ORDER BY company", params
-            ).fetchall()
-        return [self._source(r, now) for r in rows]
-
-    def source(self, scope: Scope, source_id: UUID, now: datetime) -> dict[str, Any] | None:
-        """One source with its health."""
-        with self.pool.connection() as conn:
-            row = conn.execute(
-                "SELECT * FROM read.notice_sources WHERE brand_id = %s AND id = %s", (scope.brand_id, source_id)
-            ).fetchone()
-        if row is None or (scope.companies and row["company"] not in scope.companies):
-            return None
-        return self._source(row, now)
-
-    @staticmethod
-    def _source(row: dict[str, Any], now: datetime) -> dict[str, Any]:
-        return {
-            "id": row["id"],
-            "company": row["company"],
-            "base_url": row["base_url"],
-            "schedule": row["schedule"],
-            "enabled": row["enabled"],
-            "token": row["token_hint"],
-            "running_run_id": row["running_run_id"],
-            "health": {
-                "state": source_health(row, now),
-                "last_run_id": row["last_run_id"],
-                "last_status": row["last_status"],
-                "last_success_at": row["last_success_at"],
-                "last_failure_at": row["last_failure_at"],
-                "last_error": row["last_error"],
-                "consecutive_failures": row["consecutive_failures"],
-            },
-            "created_at": row["created_at"],
-        }
-
     def enabled_sources(self) -> list[dict[str, Any]]:
         """Every enabled source of every brand (workers only: the scheduler fires their cron slots)."""
         with self.pool.connection() as conn:
@@ -603,225 +492,6 @@ class NoticeQueries:
                     "SELECT id, brand_id, company, schedule, running_run_id FROM read.notice_sources WHERE enabled"
                 ).fetchall()
             )
-
-    def sync_run(self, scope: Scope, run_id: UUID) -> dict[str, Any] | None:
-        """One sync run."""
-        with self.pool.connection() as conn:
-            row = conn.execute(
-                "SELECT * FROM read.sync_runs WHERE brand_id = %s AND id = %s", (scope.brand_id, run_id)
-            ).fetchone()
-        if row is None or (scope.companies and row["company"] not in scope.companies):
-            return None
-        return dict(row)
-
-    def sync_runs(
-        self, scope: Scope, source_id: UUID | None = None, cursor: str | None = None, limit: int = 50
-    ) -> Page:
-        """Sync runs newest first (optionally of one source); keyset pages."""
-        where: list[str] = ["brand_id = %s"]
-        params: list[Any] = [scope.brand_id]
-        if source_id is not None:
-            where.append("source_id = %s")
-            params.append(source_id)
-        companies = scope.company_filter(None)
-        if companies is not None:
-            where.append("company = ANY(%s)")
-            params.append(companies)
-        if cursor:
-            started, last_id = SYNC_RUNS_CURSOR.decode(cursor)
-            where.append("(started_at, id) < (%s::timestamptz, %s::uuid)")
-            params += [started, last_id]
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT * FROM read.sync_runs WHERE {' AND '.join(where)} ORDER BY started_at DESC, id DESC LIMIT %s",
-                (*params, limit + 1),
-            ).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = SYNC_RUNS_CURSOR.encode(rows[-1]["started_at"], rows[-1]["id"]) if more else None
-        return Page(items=[dict(r) for r in rows], next_cursor=next_cursor)
-
-    # Notices -----------------------------------------------------------------------------------------------
-
-    def notice(self, scope: Scope, notice_id: UUID) -> dict[str, Any] | None:
-        """A notice with its history, newest first."""
-        with self.pool.connection() as conn:
-            row = conn.execute(
-                f"SELECT {_NOTICE_COLUMNS} FROM read.notices WHERE brand_id = %s AND id = %s",
-                (scope.brand_id, notice_id),
-            ).fetchone()
-            if row is None or (scope.companies and row["company"] not in scope.companies):
-                return None
-            history = conn.execute(
-                "SELECT version, at, actor, kind, detail FROM read.notice_history WHERE notice_id = %s "
-                "ORDER BY version DESC",
-                (notice_id,),
-            ).fetchall()
-        item = notice_item(row)
-        item.update(
-            source_id=row["source_id"],
-            phone_e164=row["phone_e164"],
-            source_updated_at=row["source_updated_at"],
-            first_seen_at=row["first_seen_at"],
-            updated_at=row["updated_at"],
-        )
-        item["match"]["candidates"] = row["match_candidates"]
-        item["history"] = [dict(h) for h in history]
-        return item
-
-    def of_customer(self, scope: Scope, customer_id: UUID, limit: int = 50) -> list[dict[str, Any]]:
-        """The notices matched to a borrower, active first, then longest overdue."""
-        where: list[str] = ["brand_id = %s", "match_customer_id = %s"]
-        params: list[Any] = [scope.brand_id, customer_id]
-        companies = scope.company_filter(None)
-        if companies is not None:
-            where.append("company = ANY(%s)")
-            params.append(companies)
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT {_NOTICE_COLUMNS} FROM read.notices WHERE {' AND '.join(where)} "
-                "ORDER BY active DESC, days_overdue DESC, due_date LIMIT %s",
-                (*params, limit),
-            ).fetchall()
-        return [notice_item(r) for r in rows]
-
-    def feed(
-        self,
-        scope: Scope,
-        *,
-        kind: str,
-        mode: str | None = None,
-        company: str | None = None,
-        due_from: date | None = None,
-        due_to: date | None = None,
-        cursor: str | None = None,
-        limit: int = 50,
-    ) -> Page:
-        """Active notices by priority: 'overdue' (longest overdue, highest amount, company) or 'upcoming'
-        (soonest due, highest amount); keyset pages."""
-        companies = scope.company_filter(company)
-        if companies == []:
-            return Page(items=[], next_cursor=None)
-        mode = mode or kind
-        where = ["brand_id = %(brand)s", "active", "mode = %(mode)s"]
-        params: dict[str, Any] = {"brand": scope.brand_id, "mode": mode, "limit": limit + 1}
-        if companies is not None:
-            where.append("company = ANY(%(companies)s)" if len(companies) > 1 else "company = %(company)s")
-            params["companies" if len(companies) > 1 else "company"] = companies if len(companies) > 1 else companies[0]
-        if due_from is not None:
-            where.append("due_date >= %(due_from)s")
-            params["due_from"] = due_from
-        if due_to is not None:
-            where.append("due_date <= %(due_to)s")
-            params["due_to"] = due_to
-        # With a due window, the overdue feed walks the window in due-date order (oldest due first, which is
-        # longest overdue first), then highest amount: the window and the order share one index, so a page stops
-        # after `limit` rows. Walking priority order instead filtered away every notice older than a recent
-        # window first (about 400 ms a page at 1M notices).
-        by_due = kind == "upcoming" or (due_from is not None or due_to is not None)
-        if not by_due:
-            order = "(-days_overdue), (-amount_due), company, id"
-            if cursor:
-                days, amount, last_company, last_id = PRIORITY_CURSOR.decode(cursor)
-                where.append(
-                    "((-days_overdue), (-amount_due), company, id) > (%(c1)s::int, %(c2)s::numeric, %(c3)s, %(c4)s::uuid)"
-                )
-                params.update(c1=-days, c2=-amount, c3=last_company, c4=last_id)
-        else:
-            order = "due_date, (-amount_due), id"
-            if cursor:
-                due, amount, last_id = DUE_CURSOR.decode(cursor)
-                where.append("(due_date, (-amount_due), id) > (%(c1)s::date, %(c2)s::numeric, %(c4)s::uuid)")
-                params.update(c1=due, c2=-amount, c4=last_id)
-        sql = f"SELECT {_LIST_COLUMNS} FROM read.notices WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(limit)s"
-        with self.pool.connection() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = None
-        if more and rows:
-            last = rows[-1]
-            next_cursor = (
-                DUE_CURSOR.encode(last["due_date"], last["amount_due"], last["id"])
-                if by_due
-                else PRIORITY_CURSOR.encode(last["days_overdue"], last["amount_due"], last["company"], last["id"])
-            )
-        return Page(items=[notice_item(r) for r in rows], next_cursor=next_cursor)
-
-    def dashboard(self, scope: Scope, company: str | None = None) -> dict[str, Any]:
-        """Combined and per-company overdue and upcoming counts and totals, the longest-overdue and the
-        highest-amount notice, and the company pills: four statements sent in one round trip (a pipeline)."""
-        companies = scope.company_filter(company)
-        where: list[str] = ["brand_id = %s"]
-        params: list[Any] = [scope.brand_id]
-        if companies is not None:
-            where.append("company = ANY(%s)")
-            params.append(companies)
-        pill_where: list[str] = ["brand_id = %s"]
-        pill_params: list[Any] = [scope.brand_id]
-        if scope.companies:
-            pill_where.append("company = ANY(%s)")
-            pill_params.append(list(scope.companies))
-        with self.pool.connection() as conn:
-            with conn.pipeline():
-                totals_cursor = conn.execute(
-                    f"SELECT company, mode, count, total FROM read.notice_totals WHERE {' AND '.join(where)} "
-                    "ORDER BY company, mode",
-                    params,
-                )
-                pills_cursor = conn.execute(
-                    f"SELECT company FROM read.notice_sources WHERE {' AND '.join(pill_where)} "
-                    "UNION SELECT company FROM read.notice_totals WHERE "
-                    f"{' AND '.join(pill_where)} ORDER BY company",
-                    pill_params * 2,
-                )
-                longest_cursor = self._top(
-                    conn, scope, companies, "mode = 'overdue'", ("(-days_overdue)", "(-amount_due)", "company", "id")
-                )
-                highest_cursor = self._top(conn, scope, companies, None, ("(-amount_due)", "id"))
-            totals = totals_cursor.fetchall()
-            pills = [r["company"] for r in pills_cursor.fetchall()]
-            longest = longest_cursor.fetchone() if longest_cursor is not None else None
-            highest = highest_cursor.fetchone() if highest_cursor is not None else None
-        per_company: dict[str, dict[str, Any]] = {}
-        combined = _empty_kpis()
-        for row in totals:
-            entry = per_company.setdefault(row["company"], _empty_kpis())
-            for target in (entry, combined):
-                target[row["mode"]]["count"] += row["count"]
-                target[row["mode"]]["amount"] += row["total"]
-        return {
-            "company": company.strip().upper() if company else None,
-            "companies": pills,
-            "overdue": _money(combined["overdue"]),
-            "upcoming": _money(combined["upcoming"]),
-            "by_company": {c: {m: _money(v[m]) for m in ("overdue", "upcoming")} for c, v in per_company.items()},
-            "longest_overdue": notice_item(longest) if longest else None,
-            "highest_amount": notice_item(highest) if highest else None,
-        }
-
-    @staticmethod
-    def _top(
-        conn: Any, scope: Scope, companies: list[str] | None, condition: str | None, order: tuple[str, ...]
-    ) -> Any:
-        """The cursor of the first active notice in `order` (None: no company visible); with companies, one index
-        probe per company (LATERAL), the best of them first."""
-        if companies == []:
-            return None
-        where = ["brand_id = %s", "active"] + ([condition] if condition else [])
-        if companies is None:
-            return conn.execute(
-                f"SELECT {_LIST_COLUMNS} FROM read.notices WHERE {' AND '.join(where)} "
-                f"ORDER BY {', '.join(order)} LIMIT 1",
-                (scope.brand_id,),
-            )
-        outer = ", ".join(term.replace("(-", "(-n.") if term.startswith("(") else f"n.{term}" for term in order)
-        return conn.execute(
-            f"SELECT n.* FROM unnest(%s::text[]) AS c(company) CROSS JOIN LATERAL (SELECT {_LIST_COLUMNS} "
-            f"FROM read.notices WHERE {' AND '.join(where)} AND company = c.company "
-            f"ORDER BY {', '.join(order)} LIMIT 1) AS n ORDER BY {outer} LIMIT 1",
-            (companies, scope.brand_id),
-        )
 
     # Matching (workers only) -------------------------------------------------------------------------------
 
@@ -961,11 +631,3 @@ def _candidate(values: Sequence[Any]) -> Candidate:
     return Candidate(
         customer_id=customer_id, name=name, phones=(phone, *alternate_numbers), loan_numbers=tuple(loan_numbers)
     )
-
-
-def _empty_kpis() -> dict[str, dict[str, Any]]:
-    return {"overdue": {"count": 0, "amount": Decimal(0)}, "upcoming": {"count": 0, "amount": Decimal(0)}}
-
-
-def _money(entry: dict[str, Any]) -> dict[str, Any]:
-    return {"count": entry["count"], "amount": str(Decimal(entry["amount"]).quantize(Decimal("0.01")))}

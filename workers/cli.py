@@ -8,11 +8,14 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.postgres import resolve_dsn
 from domain.shared.errors import DomainError
 from workers.logging_setup import configure_logging
+
+if TYPE_CHECKING:
+    from workers.platform import Platform
 
 
 class StopSignal(SystemExit):
@@ -35,7 +38,7 @@ def handle_stop_signals() -> None:
         signal.signal(sig, _raise_stop)
 
 
-def _platform() -> Any:
+def _platform() -> Platform:
     from workers.platform import Platform
 
     return Platform.open(resolve_dsn())
@@ -102,21 +105,17 @@ def _mail_settings() -> tuple[Any, str]:
 def cmd_seed(args: argparse.Namespace) -> int:
     from workers.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
 
-    platform = _platform()
-    try:
+    with _platform() as platform:
         result = seed_demo(platform, borrowers=args.borrowers)
         print(
             f"demo brand {result['brand_id']}: {result['registered']} borrowers and {result['covenants']} covenants added now"
         )
         print(f"portal login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
-    finally:
-        platform.close()
     return 0
 
 
 def cmd_projections_status(args: argparse.Namespace) -> int:
-    platform = _platform()
-    try:
+    with _platform() as platform:
         rows = platform.engine.status()
         print(
             f"{'projection':<22} {'source':<10} {'position':>10} {'head':>10} {'lag':>8} {'failed':>7} {'parked':>7}"
@@ -129,33 +128,31 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
             )
             if s.error:
                 print(f"  STOPPED: {s.error}")
-    finally:
-        platform.close()
     return 0
 
 
 def cmd_projections_failures(args: argparse.Namespace) -> int:
-    platform = _platform()
-    try:
-        failures = platform.engine.failures(args.name)
-        if not failures:
-            print(f"no failed events{f' in {args.name}' if args.name else ''}")
-            return 0
-        print(f"{'projection':<22} {'position':>9} {'status':<7} {'tries':>5}  {'event':<34} {'aggregate':<36} brand")
-        for f in failures:
-            event = f.topic.rpartition(":")[2]
+    with _platform() as platform:
+        try:
+            failures = platform.engine.failures(args.name)
+            if not failures:
+                print(f"no failed events{f' in {args.name}' if args.name else ''}")
+                return 0
             print(
-                f"{f.projection:<22} {f.position:>9} {f.status:<7} {f.attempts:>5}  {event:<34} {f.aggregate_id!s:<36}"
-                f" {f.brand_id or '-'}"
+                f"{'projection':<22} {'position':>9} {'status':<7} {'tries':>5}  {'event':<34} {'aggregate':<36} brand"
             )
-            print(f"  first seen {f.first_seen:%Y-%m-%d %H:%M:%S}, last {f.last_seen:%Y-%m-%d %H:%M:%S}: {f.error}")
-        failed = sum(f.status == "failed" for f in failures)
-        print(f"{failed} failed, {len(failures) - failed} parked behind them")
-    except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return 2
-    finally:
-        platform.close()
+            for f in failures:
+                event = f.topic.rpartition(":")[2]
+                print(
+                    f"{f.projection:<22} {f.position:>9} {f.status:<7} {f.attempts:>5}  {event:<34} {f.aggregate_id!s:<36}"
+                    f" {f.brand_id or '-'}"
+                )
+                print(f"  first seen {f.first_seen:%Y-%m-%d %H:%M:%S}, last {f.last_seen:%Y-%m-%d %H:%M:%S}: {f.error}")
+            failed = sum(f.status == "failed" for f in failures)
+            print(f"{failed} failed, {len(failures) - failed} parked behind them")
+        except KeyError as exc:
+            print(f"error: {exc.args[0]}", file=sys.stderr)
+            return 2
     return 0
 
 
@@ -168,95 +165,86 @@ def cmd_projections_retry(args: argparse.Namespace) -> int:
     if args.position is not None and args.name is None:
         print("error: --position needs a projection name", file=sys.stderr)
         return 2
-    platform = _platform()
-    try:
-        names = [args.name] if args.name else sorted({f.projection for f in platform.engine.failures()})
-        still_failing = 0
-        for name in names:
-            outcome = platform.engine.retry(name, args.position)
-            applied = ", ".join(str(p) for p in outcome.applied) or "none"
-            print(f"{name}: applied {len(outcome.applied)} ({applied}); still failing {len(outcome.still_failing)}")
-            for position, error in sorted(outcome.still_failing.items()):
-                print(f"  position {position}: {error}")
-            still_failing += len(outcome.still_failing)
-        if not names:
-            print("no failed events")
-    except (KeyError, NoSuchFailure) as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return 2
-    finally:
-        platform.close()
+    with _platform() as platform:
+        try:
+            names = [args.name] if args.name else sorted({f.projection for f in platform.engine.failures()})
+            still_failing = 0
+            for name in names:
+                outcome = platform.engine.retry(name, args.position)
+                applied = ", ".join(str(p) for p in outcome.applied) or "none"
+                print(f"{name}: applied {len(outcome.applied)} ({applied}); still failing {len(outcome.still_failing)}")
+                for position, error in sorted(outcome.still_failing.items()):
+                    print(f"  position {position}: {error}")
+                still_failing += len(outcome.still_failing)
+            if not names:
+                print("no failed events")
+        except (KeyError, NoSuchFailure) as exc:
+            print(f"error: {exc.args[0]}", file=sys.stderr)
+            return 2
     return 1 if still_failing else 0
 
 
 def cmd_projections_rebuild(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    platform = _platform()
-    try:
-        platform.engine.projection(args.name)
-        bar = tqdm(total=0, unit="ev", desc=f"rebuild {args.name}", file=sys.stderr)
+    with _platform() as platform:
+        try:
+            platform.engine.projection(args.name)
+            bar = tqdm(total=0, unit="ev", desc=f"rebuild {args.name}", file=sys.stderr)
 
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
 
-        count = platform.engine.rebuild(args.name, progress)
-        bar.close()
-        print(f"rebuilt {args.name}: replayed {count} notifications")
-    except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return 2
-    finally:
-        platform.close()
+            count = platform.engine.rebuild(args.name, progress)
+            bar.close()
+            print(f"rebuilt {args.name}: replayed {count} notifications")
+        except KeyError as exc:
+            print(f"error: {exc.args[0]}", file=sys.stderr)
+            return 2
     return 0
 
 
 def cmd_apikey_create(args: argparse.Namespace) -> int:
-    platform = _platform()
-    try:
-        brand = platform.identity.brand_by_slug(args.brand)
+    from domain.identity.application import Identity
+
+    with _platform() as platform:
+        brand = platform.get(Identity).brand_by_slug(args.brand)
         from domain.shared.aggregate import acting_as
 
         with acting_as("cli"):
-            issued = platform.identity.issue_api_key(
+            issued = platform.get(Identity).issue_api_key(
                 brand.id, args.role, args.label or f"cli {args.role}", may_grant_cross_brand=True
             )
         print(issued.secret)
         print(f"(key id {issued.id}, brand {brand.slug}, role {args.role}; shown once, store it now)", file=sys.stderr)
-    finally:
-        platform.close()
     return 0
 
 
 def cmd_brand_create(args: argparse.Namespace) -> int:
+    from domain.identity.application import Identity
     from domain.shared.aggregate import acting_as
 
-    platform = _platform()
-    try:
+    with _platform() as platform:
         with acting_as("cli"):
-            result = platform.identity.create_brand(args.slug, args.name, args.timezone)
+            result = platform.get(Identity).create_brand(args.slug, args.name, args.timezone)
         print(f"brand {args.slug} created: {result.id}")
-    finally:
-        platform.close()
     return 0
 
 
 def cmd_staff_create(args: argparse.Namespace) -> int:
     import getpass
 
+    from domain.identity.application import Identity
     from domain.shared.aggregate import acting_as
 
-    platform = _platform()
-    try:
-        brand = platform.identity.brand_by_slug(args.brand)
+    with _platform() as platform:
+        brand = platform.get(Identity).brand_by_slug(args.brand)
         password = args.password or getpass.getpass("Password: ")
         with acting_as("cli"):
-            result = platform.identity.create_staff(brand.id, args.email, args.name, args.role, password)
+            result = platform.get(Identity).create_staff(brand.id, args.email, args.name, args.role, password)
         print(f"staff user {args.email} created: {result.id}")
-    finally:
-        platform.close()
     return 0
 
 
@@ -295,18 +283,17 @@ def cmd_relay(args: argparse.Namespace) -> int:
     if settings is None:
         print("set KAFKA_BOOTSTRAP_SERVERS (e.g. 127.0.0.1:9092; `make kafka` starts a broker there)", file=sys.stderr)
         return 2
-    platform = Platform.open(resolve_dsn())
-    relay = Relay(platform, settings, batch=args.batch)
-    signal.signal(signal.SIGTERM, lambda *_: relay.stop())
-    print(f"relaying events to {settings.bootstrap_servers} (topics {settings.topic_prefix}.*)", flush=True)
-    relay.start()
-    try:
-        while relay.is_alive():
-            relay.join(timeout=1)
-    except KeyboardInterrupt:
-        relay.stop()
-        relay.join(timeout=10)
-    platform.close()
+    with Platform.open(resolve_dsn()) as platform:
+        relay = Relay(platform, settings, batch=args.batch)
+        signal.signal(signal.SIGTERM, lambda *_: relay.stop())
+        print(f"relaying events to {settings.bootstrap_servers} (topics {settings.topic_prefix}.*)", flush=True)
+        relay.start()
+        try:
+            while relay.is_alive():
+                relay.join(timeout=1)
+        except KeyboardInterrupt:
+            relay.stop()
+            relay.join(timeout=10)
     return 0
 
 

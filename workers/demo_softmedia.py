@@ -46,7 +46,6 @@ def start_demo_softmedia(platform: Any, brand_id: Any, borrowers: int = 150, per
                 platform.notices.connect_source(
                     brand_id, company=company, base_url=url, token=DEMO_TOKEN, schedule=DEMO_SCHEDULE
                 )
-                platform.ops.set_source_token(brand_id, source_id, DEMO_TOKEN)
                 with suppress(SyncAlreadyRunning):
                     platform.port(SyncRequests).request(brand_id, source_id, trigger="manual", requested_by="seed")
             elif platform.notices.source(brand_id, source_id).base_url != url:

@@ -1,7 +1,8 @@
-"""Repayment operations endpoints: notice sources and their health, sync runs, dashboard KPIs, feeds, notices."""
+"""Repayment operations endpoints: dashboard KPIs, the overdue and upcoming feeds, a notice, a borrower's notices."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -9,52 +10,23 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response
-from api.services.notice_syncs import SyncRequests
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.routes.notice_sources import scope_of
+from domain.customers.application import Customers
 from domain.identity.permissions import Level, Permission
 from domain.notices.notice import MatchCandidate, NoticeMode, NoticeNotFound
-from domain.notices.source import SourceNotFound
-from domain.notices.sync_run import SyncRunNotFound, SyncStatus
 from domain.shared.values import BusinessDate
-from projections.notices import Scope
+from projections.notice_feed import NoticeFeedQueries
 
 READ = (Permission.NOTICES, Level.READ)
-SYNC_READ = (Permission.NOTICE_SYNC, Level.READ)
-SYNC = (Permission.NOTICE_SYNC, Level.WRITE)
-CONFIGURE = (Permission.NOTICE_SYNC, Level.ALL)
 
 
-class SourceIn(BaseModel):
-    """A company's Softmedia source: where to pull from, the API token and the cron schedule."""
+@dataclass(frozen=True)
+class NoticesPort:
+    """What the notice endpoints and pages use: the feed queries and, for a borrower's notices, the customers."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    company: str = Field(max_length=30, description="the company (lender) code, e.g. SML")
-    base_url: str = Field(max_length=500)
-    token: str = Field(max_length=500, description="kept apart from the record; lists show its last 4 characters")
-    schedule: str = Field(max_length=100, description="cron, e.g. '*/30 * * * *'")
-    enabled: bool = True
-
-
-class SourcePatch(BaseModel):
-    """Change a source's URL, token, schedule or enabled flag."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    base_url: str | None = Field(None, max_length=500)
-    token: str | None = Field(None, max_length=500)
-    schedule: str | None = Field(None, max_length=100)
-    enabled: bool | None = None
-
-
-class RunsQuery(BaseModel):
-    """Sync runs of one source, or all."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source_id: UUID | None = None
-    cursor: str | None = Field(None, max_length=500)
-    limit: int = Field(50, ge=1, le=200)
+    feed: NoticeFeedQueries
+    customers: Customers
 
 
 class DashboardQuery(BaseModel):
@@ -76,79 +48,6 @@ class FeedQuery(BaseModel):
     due_to: BusinessDate | None = None
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
-
-
-class SourceHealthOut(BaseModel):
-    """How the source's syncs have gone."""
-
-    state: str = Field(description="healthy, degraded, failing or stale")
-    last_run_id: UUID | None
-    last_status: SyncStatus | None
-    last_success_at: InstantOut | None
-    last_failure_at: InstantOut | None
-    last_error: str | None
-    consecutive_failures: int
-
-
-class SourceOut(BaseModel):
-    """A company's notice source (token masked) with its health."""
-
-    id: UUID
-    company: str
-    base_url: str
-    schedule: str
-    enabled: bool
-    token: str = Field(description="the token's last 4 characters")
-    running_run_id: UUID | None
-    health: SourceHealthOut
-    created_at: InstantOut
-
-
-class SourceListOut(BaseModel):
-    """Sources by company."""
-
-    items: list[SourceOut]
-
-
-class SyncAcceptedOut(BaseModel):
-    """A sync started; poll its URL."""
-
-    run_id: UUID
-    status: SyncStatus
-
-
-class SyncRunOut(BaseModel):
-    """A sync run: who, status, pages and counts, retries, error."""
-
-    id: UUID
-    brand_id: UUID
-    source_id: UUID
-    company: str
-    trigger: str = Field(description="manual or schedule")
-    requested_by: str
-    status: SyncStatus
-    pages: int
-    fetched: int
-    created: int
-    updated: int
-    unchanged: int
-    reactivated: int
-    malformed: int
-    matched: int
-    inactivated: int
-    retries: int
-    error: str | None
-    malformed_examples: list[str]
-    started_at: InstantOut
-    finished_at: InstantOut | None
-    duration_ms: int | None
-
-
-class SyncRunPageOut(BaseModel):
-    """Sync runs, newest first."""
-
-    items: list[SyncRunOut]
-    next_cursor: str | None
 
 
 class NoticeMatchOut(BaseModel):
@@ -245,98 +144,15 @@ class NoticeDashboardOut(BaseModel):
     highest_amount: NoticeItemOut | None
 
 
-def scope_of(ctx: Context) -> Scope:
-    """What the caller may see: the brand, limited to their companies when they have any."""
-    return Scope(ctx.brand_id, tuple(c.upper() for c in ctx.principal.companies))
-
-
-def _source_body(ctx: Context, source_id: UUID, position: int = 0) -> dict[str, Any]:
-    if position:
-        ctx.platform.engine.wait_for("notices", position)
-    source = ctx.platform.notice_queries.source(scope_of(ctx), source_id, ctx.platform.clock.now())
-    if source is None:
-        raise SourceNotFound(f"NoticeSource {source_id} not found", id=str(source_id))
-    return dict(source)
-
-
-def create_source(ctx: Context) -> Reply:
-    body: SourceIn = ctx.body
-    scope = scope_of(ctx)
-    if scope.companies and body.company.strip().upper() not in scope.companies:
-        raise SourceNotFound(f"company {body.company} is not one you may manage", company=body.company)
-    result = ctx.platform.notices.connect_source(
-        ctx.brand_id,
-        company=body.company,
-        base_url=body.base_url,
-        token=body.token,
-        schedule=body.schedule,
-        enabled=body.enabled,
-    )
-    ctx.platform.ops.set_source_token(ctx.brand_id, result.id, body.token)
-    out = _source_body(ctx, result.id, result.position)
-    return json_response(out, 201, headers={"Location": f"/api/v1/notice-sources/{result.id}"})
-
-
-def list_sources(ctx: Context) -> Reply:
-    return json_response({"items": ctx.platform.notice_queries.sources(scope_of(ctx), ctx.platform.clock.now())})
-
-
-def get_source(ctx: Context) -> Reply:
-    return json_response(_source_body(ctx, ctx.path["source_id"]))
-
-
-def update_source(ctx: Context) -> Reply:
-    body: SourcePatch = ctx.body
-    source_id = ctx.path["source_id"]
-    _source_body(ctx, source_id)  # 404 for a source of another brand or an unauthorised company
-    token = body.token
-    if token is not None and token == ctx.platform.ops.source_token(source_id):
-        token = None
-    result = ctx.platform.notices.reconfigure_source(
-        ctx.brand_id, source_id, base_url=body.base_url, token=token, schedule=body.schedule, enabled=body.enabled
-    )
-    if token is not None:
-        ctx.platform.ops.set_source_token(ctx.brand_id, source_id, token)
-    return json_response(_source_body(ctx, source_id, result.position))
-
-
-def trigger_sync(ctx: Context) -> Reply:
-    source_id = ctx.path["source_id"]
-    _source_body(ctx, source_id)
-    syncs = ctx.platform.port(SyncRequests)
-    run_id = syncs.request(ctx.brand_id, source_id, trigger="manual", requested_by=ctx.principal.actor)
-    return json_response(
-        {"run_id": run_id, "status": "running"}, 202, headers={"Location": f"/api/v1/sync-runs/{run_id}"}
-    )
-
-
-def get_sync_run(ctx: Context) -> Reply:
-    run_id = ctx.path["run_id"]
-    row = ctx.platform.notice_queries.sync_run(scope_of(ctx), run_id)
-    if row is None:
-        # The run may be newer than the read model (just triggered): answer from the record itself.
-        ctx.platform.engine.wait_for("notices", ctx.platform.engine.head("notices"), timeout=5)
-        row = ctx.platform.notice_queries.sync_run(scope_of(ctx), run_id)
-    if row is None:
-        raise SyncRunNotFound(f"SyncRun {run_id} not found", id=str(run_id))
-    return json_response(row)
-
-
-def list_sync_runs(ctx: Context) -> Reply:
-    q: RunsQuery = ctx.query
-    page = ctx.platform.notice_queries.sync_runs(scope_of(ctx), q.source_id, q.cursor, q.limit)
-    return json_response({"items": page.items, "next_cursor": page.next_cursor})
-
-
-def notice_dashboard(ctx: Context) -> Reply:
+def notice_dashboard(ctx: Context[NoticesPort]) -> Reply:
     q: DashboardQuery = ctx.query
-    return json_response(ctx.platform.notice_queries.dashboard(scope_of(ctx), q.company))
+    return json_response(ctx.port.feed.dashboard(scope_of(ctx.principal), q.company))
 
 
-def _feed(ctx: Context, kind: str) -> Reply:
+def _feed(ctx: Context[NoticesPort], kind: str) -> Reply:
     q: FeedQuery = ctx.query
-    page = ctx.platform.notice_queries.feed(
-        scope_of(ctx),
+    page = ctx.port.feed.feed(
+        scope_of(ctx.principal),
         kind=kind,
         mode=q.mode,
         company=q.company,
@@ -345,146 +161,72 @@ def _feed(ctx: Context, kind: str) -> Reply:
         cursor=q.cursor,
         limit=q.limit,
     )
-    return json_response({"items": page.items, "next_cursor": page.next_cursor})
+    return json_response(page)
 
 
-def overdue_feed(ctx: Context) -> Reply:
+def overdue_feed(ctx: Context[NoticesPort]) -> Reply:
     return _feed(ctx, "overdue")
 
 
-def upcoming_feed(ctx: Context) -> Reply:
+def upcoming_feed(ctx: Context[NoticesPort]) -> Reply:
     return _feed(ctx, "upcoming")
 
 
-def get_notice(ctx: Context) -> Reply:
+def get_notice(ctx: Context[NoticesPort]) -> Reply:
     notice_id = ctx.path["notice_id"]
-    row = ctx.platform.notice_queries.notice(scope_of(ctx), notice_id)
-    if row is None:
+    notice = ctx.port.feed.notice(scope_of(ctx.principal), notice_id)
+    if notice is None:
         raise NoticeNotFound(f"Notice {notice_id} not found", id=str(notice_id))
-    return json_response(row)
+    return json_response(notice)
 
 
-def customer_notices(ctx: Context) -> Reply:
+def customer_notices(ctx: Context[NoticesPort]) -> Reply:
     customer_id = ctx.path["customer_id"]
-    ctx.platform.customers.get(ctx.brand_id, customer_id)  # 404 for another brand's borrower
-    return json_response({"items": ctx.platform.notice_queries.of_customer(scope_of(ctx), customer_id)})
+    ctx.port.customers.get(ctx.brand_id, customer_id)  # 404 for another brand's borrower
+    return json_response({"items": ctx.port.feed.of_customer(scope_of(ctx.principal), customer_id)})
 
 
-ENDPOINTS = [
-    Endpoint(
-        "POST",
-        "/api/v1/notice-sources",
-        create_source,
-        "Connect a company's Softmedia source",
-        CONFIGURE,
-        body=SourceIn,
-        response=SourceOut,
-        status=201,
-        tags=["notices"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/notice-sources",
-        list_sources,
-        "Sources with health",
-        SYNC_READ,
-        response=SourceListOut,
-        tags=["notices"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/notice-sources/{source_id}",
-        get_source,
-        "A source with health",
-        SYNC_READ,
-        response=SourceOut,
-        tags=["notices"],
-    ),
-    Endpoint(
-        "PATCH",
-        "/api/v1/notice-sources/{source_id}",
-        update_source,
-        "Change a source's URL, token, schedule or enabled flag",
-        CONFIGURE,
-        body=SourcePatch,
-        response=SourceOut,
-        tags=["notices"],
-    ),
-    Endpoint(
-        "POST",
-        "/api/v1/notice-sources/{source_id}/sync",
-        trigger_sync,
-        "Sync now (202 with the run id; 409 while a sync of the source runs)",
-        SYNC,
-        response=SyncAcceptedOut,
-        status=202,
-        tags=["notices"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/sync-runs",
-        list_sync_runs,
-        "Sync runs, newest first",
-        SYNC_READ,
-        query=RunsQuery,
-        response=SyncRunPageOut,
-        tags=["notices"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/sync-runs/{run_id}",
-        get_sync_run,
-        "One sync run",
-        SYNC_READ,
-        response=SyncRunOut,
-        tags=["notices"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/notices/dashboard",
-        notice_dashboard,
-        "KPIs: overdue and upcoming counts and totals, longest overdue, highest amount",
-        READ,
-        query=DashboardQuery,
-        response=NoticeDashboardOut,
-        tags=["notices"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/notices/overdue",
-        overdue_feed,
-        "Active notices by priority: longest overdue, highest amount, company",
-        READ,
-        query=FeedQuery,
-        response=NoticePageOut,
-        tags=["notices"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/notices/upcoming",
-        upcoming_feed,
-        "Active upcoming notices: soonest due, highest amount",
-        READ,
-        query=FeedQuery,
-        response=NoticePageOut,
-        tags=["notices"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/notices/{notice_id}",
-        get_notice,
-        "A notice with its history",
-        READ,
-        response=NoticeOut,
-        tags=["notices"],
-    ),
-    Endpoint(
-        "GET",
-        "/api/v1/customers/{customer_id}/notices",
-        customer_notices,
-        "Notices matched to a borrower",
-        READ,
-        response=NoticeListOut,
-        tags=["notices"],
-    ),
-]
+ENDPOINTS = serve(
+    NoticesPort,
+    "notices",
+    [
+        Endpoint(
+            "GET",
+            "/api/v1/notices/dashboard",
+            notice_dashboard,
+            "KPIs: overdue and upcoming counts and totals, longest overdue, highest amount",
+            READ,
+            query=DashboardQuery,
+            response=NoticeDashboardOut,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/notices/overdue",
+            overdue_feed,
+            "Active notices by priority: longest overdue, highest amount, company",
+            READ,
+            query=FeedQuery,
+            response=NoticePageOut,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/notices/upcoming",
+            upcoming_feed,
+            "Active upcoming notices: soonest due, highest amount",
+            READ,
+            query=FeedQuery,
+            response=NoticePageOut,
+        ),
+        Endpoint(
+            "GET", "/api/v1/notices/{notice_id}", get_notice, "A notice with its history", READ, response=NoticeOut
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/customers/{customer_id}/notices",
+            customer_notices,
+            "Notices matched to a borrower",
+            READ,
+            response=NoticeListOut,
+        ),
+    ],
+)

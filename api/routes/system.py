@@ -21,7 +21,7 @@ class MeOut(BaseModel):
     grants: dict[str, str]
 
 
-def me(ctx: Context) -> Reply:
+def me(ctx: Context[None]) -> Reply:
     p = ctx.principal
     return json_response(
         {

@@ -21,7 +21,8 @@ from domain.shared.clock import Clock
 from domain.shared.errors import InvalidValue
 from projections.engine import ProjectionEngine
 from projections.jobs import JobRunQueries, JobRunView, RunPage
-from projections.notices import NoticeQueries, Scope
+from projections.notice_sources import NoticeSourceQueries
+from projections.notices import Scope
 
 log = structlog.get_logger(__name__)
 
@@ -103,7 +104,7 @@ class ManualRuns:
     queries: JobRunQueries
     identity: Identity
     engine: ProjectionEngine
-    notice_queries: NoticeQueries
+    notice_sources: NoticeSourceQueries
     clock: Clock
     bell: RunBell
     syncs: SyncRequests
@@ -116,7 +117,7 @@ class ManualRuns:
         source the caller may see (`companies`) is synced."""
         self.jobs.definition(name)
         if name == SYNC_JOB:
-            return self._sync(Scope(brand_id, tuple(c.upper() for c in companies)), actor, order)
+            return self._sync(Scope.of(brand_id, companies), actor, order)
         as_of = order.as_of or self.identity.business_date(brand_id)
         with self.queries.manual_request(brand_id, name) as waiting:
             result = self.jobs.request_manual_run(
@@ -146,18 +147,18 @@ class ManualRuns:
         )
         now = self.clock.now()
         if source_id is not None:
-            if self.notice_queries.source(scope, source_id, now) is None:
+            if self.notice_sources.source(scope, source_id, now) is None:
                 raise SourceNotFound(f"NoticeSource {source_id} not found", id=str(source_id))
             sync_id = self.syncs.request(scope.brand_id, source_id, trigger="manual", requested_by=actor)
             return RunsRequested([job_run_id(sync_id)], self._settle(self.engine.head(Jobs.name)))
-        sources = [s for s in self.notice_queries.sources(scope, now) if s["enabled"]]
+        sources = [s for s in self.notice_sources.sources(scope, now) if s.enabled]
         if not sources:
             raise InvalidValue("variables.source_id", "there is no enabled notice source to sync; connect one first")
         started: list[UUID] = []
         busy: SyncAlreadyRunning | None = None
         for source in sources:
             try:
-                sync_id = self.syncs.request(scope.brand_id, source["id"], trigger="manual", requested_by=actor)
+                sync_id = self.syncs.request(scope.brand_id, source.id, trigger="manual", requested_by=actor)
             except SyncAlreadyRunning as exc:  # That source is syncing now: this request is already being served.
                 busy = exc
                 continue

@@ -3,6 +3,7 @@ scheduler - for staff (the API, the portal, a manual run of the sync job), a sou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -24,11 +25,25 @@ class SyncRequests:
     clock: Clock
     bell: RunBell
 
-    def request(self, brand_id: UUID | None, source_id: UUID, *, trigger: str, requested_by: str) -> UUID:
+    def request(
+        self,
+        brand_id: UUID | None,
+        source_id: UUID,
+        *,
+        trigger: str,
+        requested_by: str,
+        companies: Sequence[str] = (),
+    ) -> UUID:
         """Start a sync run of a source and ask the scheduler to execute it; SyncAlreadyRunning (409) while one
-        runs (unless the running one was left behind by a worker that died). Returns the sync run's id."""
+        runs (unless the running one was left behind by a worker that died); SourceNotFound (404) for a source not
+        of `companies` the caller may see (empty: any). Returns the sync run's id."""
         result = self.notices.begin_sync(
-            brand_id, source_id, trigger=trigger, requested_by=requested_by, is_abandoned=self._abandoned
+            brand_id,
+            source_id,
+            trigger=trigger,
+            requested_by=requested_by,
+            is_abandoned=self._abandoned,
+            companies=companies,
         )
         source = self.notices.source(brand_id, source_id)
         self.jobs.request_run(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
 from domain.notices.notice import (
     Match,
     Notice,
@@ -17,7 +19,9 @@ from domain.notices.notice import (
 from domain.notices.source import (
     NoticeSource,
     SourceNotFound,
+    SourceTokens,
     SourceUrlCheck,
+    TokensInMemory,
     check_settings,
     clean_company,
     source_id_for,
@@ -46,18 +50,34 @@ class Notices(ContextApplication):
     name = "notices"
 
     def __init__(
-        self, env: dict[str, str] | None = None, clock: Clock | None = None, url_check: SourceUrlCheck | None = None
+        self,
+        env: dict[str, str] | None = None,
+        clock: Clock | None = None,
+        url_check: SourceUrlCheck | None = None,
+        tokens: SourceTokens | None = None,
     ) -> None:
         super().__init__(env, clock)
         self.url_check = url_check  # None only where no source is ever called (unit tests of other use cases)
+        self.tokens: SourceTokens = tokens or TokensInMemory()  # in memory only with the in-memory event store
 
     # Sources -------------------------------------------------------------------------------------------------
 
     def connect_source(
-        self, brand_id: UUID, *, company: str, base_url: str, token: str, schedule: str, enabled: bool = True
+        self,
+        brand_id: UUID,
+        *,
+        company: str,
+        base_url: str,
+        token: str,
+        schedule: str,
+        enabled: bool = True,
+        companies: Sequence[str] = (),
     ) -> CommandResult:
-        """Connect a company's Softmedia source (one per company); the token itself is kept by the caller."""
+        """Connect a company's Softmedia source (one per company); its token is kept, apart from the events, in the
+        same transaction that records them. `companies`: those the caller may manage (empty: every company)."""
         code = clean_company(company)
+        if companies and code not in companies:
+            raise SourceNotFound(f"company {company} is not one you may manage", company=company)
         check_settings(
             company=code, base_url=base_url.strip(), token=token, schedule=schedule, url_check=self.url_check
         )
@@ -75,7 +95,7 @@ class Notices(ContextApplication):
             token_hint=token_hint(token),
         )
         try:
-            return self.commit(source)
+            return self._commit_with_token(source, token)
         except ConcurrentModification:
             raise SourceAlreadyConnected(f"company {code} already has a notice source", id=str(source_id)) from None
 
@@ -88,15 +108,19 @@ class Notices(ContextApplication):
         token: str | None = None,
         schedule: str | None = None,
         enabled: bool | None = None,
+        companies: Sequence[str] = (),
     ) -> CommandResult:
-        """Change a source's URL, token, schedule or enabled flag."""
+        """Change a source's URL, token, schedule or enabled flag (the token it already has is no change); a new
+        token is kept in the transaction that records the change."""
+        source = self.source(brand_id, source_id, companies)
         check_settings(
             base_url=None if base_url is None else base_url.strip(),
             token=token,
             schedule=schedule,
             url_check=self.url_check,
         )
-        source = self.source(brand_id, source_id)
+        if token is not None and token == self.tokens.token(source_id):
+            token = None
         changed = source.reconfigure(
             base_url=None if base_url is None else base_url.strip().rstrip("/"),
             schedule=None if schedule is None else " ".join(schedule.split()),
@@ -105,11 +129,35 @@ class Notices(ContextApplication):
         )
         if not changed:
             return CommandResult(id=source.id, position=0, changed=False)
-        return self.commit(source)
+        return self._commit_with_token(source, token)
 
-    def source(self, brand_id: UUID | None, source_id: UUID) -> NoticeSource:
-        """The source, if in the brand (None: any brand, for workers)."""
-        return self.load(NoticeSource, source_id, brand_id, SourceNotFound)
+    def source_token(self, source_id: UUID) -> str | None:
+        """A source's API token (workers calling the source)."""
+        return self.tokens.token(source_id)
+
+    def _commit_with_token(self, source: NoticeSource, token: str | None) -> CommandResult:
+        """Record the source's events and keep its token in one transaction: neither without the other."""
+        if token is None:
+            return self.commit(source)
+        keep = self.tokens.keeping(source.brand_id, source.id, token)
+        if not getattr(self.recorder, "writes_beside", False):  # no transactions (in memory): record, then keep
+            result = self.commit(source)
+            keep(None)
+            return result
+        try:
+            recordings = self.save(source, beside=(keep,))
+        except IntegrityError as exc:
+            raise ConcurrentModification(
+                "the record was changed by another request at the same time; reload and retry", id=str(source.id)
+            ) from exc
+        return CommandResult(id=source.id, position=max((r.notification.id for r in recordings), default=0))
+
+    def source(self, brand_id: UUID | None, source_id: UUID, companies: Sequence[str] = ()) -> NoticeSource:
+        """The source, if in the brand (None: any brand, for workers) and of one of `companies` (empty: any)."""
+        source = self.load(NoticeSource, source_id, brand_id, SourceNotFound)
+        if companies and source.company not in companies:
+            raise SourceNotFound(f"NoticeSource {source_id} not found", id=str(source_id))
+        return source
 
     # Sync runs -----------------------------------------------------------------------------------------------
 
@@ -122,13 +170,14 @@ class Notices(ContextApplication):
         requested_by: str,
         modes: Sequence[NoticeMode] = (NoticeMode.OVERDUE, NoticeMode.UPCOMING),
         is_abandoned: Callable[[UUID], bool] = lambda _run_id: False,
+        companies: Sequence[str] = (),
     ) -> CommandResult:
         """Start a sync run of a source; 409 naming the running run while one runs.
 
         A running run whose worker is gone (`is_abandoned`) is ended as failed first, so a dead worker never
-        blocks its source for good.
+        blocks its source for good. `companies`: those the caller may see (empty: every company).
         """
-        source = self.source(brand_id, source_id)
+        source = self.source(brand_id, source_id, companies)
         running = source.running_run_id
         if running is not None and is_abandoned(running):
             self.finish_sync(running, error="abandoned: the worker running it stopped", inactivated=0, retries=0)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from croniter import croniter
@@ -46,6 +47,40 @@ class SourceUrlCheck(Protocol):
     def refusal(self, url: str) -> str | None:
         """Why the URL may not be called (a private or metadata address, say), or None."""
         ...
+
+
+#: A row kept beside the events: run with the cursor of the transaction that records them (None: a store without
+#: transactions of its own, which writes it on its own once the events are recorded).
+BesideWrite = Callable[[Any], None]
+
+
+class SourceTokens(Protocol):
+    """Where source API tokens are kept: out of the event history (a secret), yet written in the same transaction as
+    the source's events, so a source never exists without its token nor a token without its source."""
+
+    def token(self, source_id: UUID) -> str | None:
+        """The source's API token, if one is kept."""
+        ...
+
+    def keeping(self, brand_id: UUID, source_id: UUID, token: str) -> BesideWrite:
+        """The write that keeps `token` for the source (run inside the events' transaction)."""
+        ...
+
+
+class TokensInMemory:
+    """Source tokens in a dict: for the in-memory event store (tests), where nothing is a transaction."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[UUID, str] = {}
+
+    def token(self, source_id: UUID) -> str | None:
+        return self.tokens.get(source_id)
+
+    def keeping(self, brand_id: UUID, source_id: UUID, token: str) -> BesideWrite:
+        def write(_cursor: Any) -> None:
+            self.tokens[source_id] = token
+
+        return write
 
 
 def check_settings(

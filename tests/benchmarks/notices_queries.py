@@ -6,13 +6,14 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from adapters.postgres import Database
-from projections.notices import NoticeQueries, Scope
+from projections.notice_feed import NoticeFeedQueries
+from projections.notices import Scope
 from tests.benchmarks.harness import Verdict, fresh_database, percentile, say
 from tests.benchmarks.notices_data import (
     QUERY_COMPANIES,
@@ -45,7 +46,7 @@ class Call:
 
 def _check_feed(page: Any, companies: set[str], window: tuple[int, int], previous: set[Any]) -> None:
     """Active overdue notices of the companies and window, in feed order, not seen on an earlier page."""
-    items = page.items
+    items = [asdict(i) for i in page.items]
     keys = [(-i["days_overdue"], -Decimal(i["amount_due"]), i["company"], str(i["id"])) for i in items]
     due_from, due_to = TODAY - timedelta(days=window[1]), TODAY - timedelta(days=window[0])
     wrong = [
@@ -77,7 +78,7 @@ def _walk(
     return page
 
 
-def _mix(queries: NoticeQueries, brand_id: uuid.UUID, rng: random.Random, per_kind: int) -> list[Call]:
+def _mix(queries: NoticeFeedQueries, brand_id: uuid.UUID, rng: random.Random, per_kind: int) -> list[Call]:
     """`per_kind` calls of each kind, shuffled; next pages walk untimed to the page before the timed one."""
     everyone, staff = Scope(brand_id), Scope(brand_id, STAFF_COMPANIES)
     companies = [c for c, _ in QUERY_COMPANIES]
@@ -110,7 +111,7 @@ def _mix(queries: NoticeQueries, brand_id: uuid.UUID, rng: random.Random, per_ki
     return calls
 
 
-def _check_queries(db: Database, queries: NoticeQueries, brand_id: uuid.UUID) -> None:
+def _check_queries(db: Database, queries: NoticeFeedQueries, brand_id: uuid.UUID) -> None:
     """Dashboard figures against plain SQL, and walks of the feed through several pages."""
     staff = Scope(brand_id, STAFF_COMPANIES)
     with db.pool.connection() as conn:
@@ -123,10 +124,10 @@ def _check_queries(db: Database, queries: NoticeQueries, brand_id: uuid.UUID) ->
             "SELECT max(amount_due) AS amount FROM read.notices WHERE brand_id = %s AND active AND company = ANY(%s)",
             (brand_id, list(STAFF_COMPANIES)),
         ).fetchone()
-    board = queries.dashboard(Scope(brand_id))
-    mine = queries.dashboard(staff)
+    board = asdict(queries.dashboard(Scope(brand_id)))
+    mine = asdict(queries.dashboard(staff))
     if (
-        board["overdue"] != {"count": totals["n"], "amount": str(totals["amount"])}
+        board["overdue"] != {"count": totals["n"], "amount": totals["amount"]}
         or board["longest_overdue"]["days_overdue"] != totals["days"]
         or Decimal(mine["highest_amount"]["amount_due"]) != staff_max["amount"]
         or mine["highest_amount"]["company"] not in STAFF_COMPANIES
@@ -163,7 +164,7 @@ def run_queries(quick: bool, rows: int | None = None) -> list[Verdict]:
         try:
             db.ensure_schemas()
             load_notices(db, brand_id, total)
-            queries = NoticeQueries(db.pool)
+            queries = NoticeFeedQueries(db.pool)
             _check_queries(db, queries, brand_id)
             began = time.perf_counter()
             mix = _mix(queries, brand_id, rng, per_kind)
@@ -206,7 +207,7 @@ def run_queries(quick: bool, rows: int | None = None) -> list[Verdict]:
         finally:
             db.close()
 
-    say(f"   {sum(map(len, timings.values())):,} calls (NoticeQueries, {FEED_LIMIT} a feed page), by kind:"
+    say(f"   {sum(map(len, timings.values())):,} calls (NoticeFeedQueries, {FEED_LIMIT} a feed page), by kind:"
         " p50 / p95 / p99 ms")  # fmt: skip
     for kind in sorted(timings, key=lambda k: (not k.startswith("dashboard"), k)):
         ts = timings[kind]

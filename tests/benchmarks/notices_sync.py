@@ -7,7 +7,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from adapters.mail_sink import free_port
@@ -20,6 +20,7 @@ from domain.notices.notice import Notice
 from domain.notices.triggering import job_run_id
 from domain.shared.aggregate import acting_as
 from projections.engine import topics_of
+from projections.notice_sources import NoticeSourceQueries
 from projections.notices import NoticeQueries, Scope
 from tests.benchmarks.harness import Rate, Verdict, fresh_database, say
 from tests.benchmarks.notices_data import (
@@ -217,7 +218,8 @@ def _sync_all(
         if not platform.engine.wait_for("notices", platform.engine.head("notices"), timeout=1800):
             raise AssertionError("the notice read models did not catch up within 30 minutes")
         catch_up = time.perf_counter() - began
-    runs = [platform.notice_queries.sync_run(Scope(brand_id), run_id) for run_id in run_ids]
+    found = [platform.get(NoticeSourceQueries).sync_run(Scope(brand_id), run_id) for run_id in run_ids]
+    runs = [asdict(r) if r is not None else None for r in found]
     for company, run in zip(sources, runs, strict=True):
         if run is None or run["status"] != "succeeded":
             raise AssertionError(f"the {company} sync run did not succeed: {run}")
@@ -316,8 +318,6 @@ def run_sync(quick: bool, notices: int | None = None, borrowers: int | None = No
                     ).id
                     for company in SYNC_COMPANIES
                 }
-            for source_id in sources.values():
-                platform.ops.set_source_token(brand_id, source_id, TOKEN)
 
             raw_before = _raw_pull(simulator.base_url, SYNC_COMPANIES)
             platform.start_projection_runners()

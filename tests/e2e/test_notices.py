@@ -385,25 +385,3 @@ def test_each_source_follows_its_own_cron_on_the_scheduler(
     platform.engine.wait_for("notices", platform.engine.head("notices"))
     run = client.get(f"/api/v1/sync-runs/{runs[0]['id']}", headers=tenant.auth).json()
     assert run["status"] == "succeeded" and run["created"] == 1
-
-
-def test_source_health_states() -> None:
-    from datetime import UTC, datetime
-
-    from projections.notices import source_health
-
-    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-    base = {
-        "schedule": "*/30 * * * *",
-        "created_at": now - timedelta(days=1),
-        "last_success_at": now - timedelta(minutes=20),
-        "last_failure_at": None,
-        "consecutive_failures": 0,
-        "last_status": "succeeded",
-    }
-    assert source_health(base, now) == "healthy"
-    assert source_health(base | {"consecutive_failures": 1, "last_status": "failed"}, now) == "degraded"
-    assert source_health(base | {"last_status": "partial", "consecutive_failures": 1}, now) == "degraded"
-    assert source_health(base | {"consecutive_failures": 3, "last_status": "failed"}, now) == "failing"
-    assert source_health(base | {"last_success_at": now - timedelta(minutes=61)}, now) == "stale"
-    assert source_health(base | {"last_success_at": None}, now) == "stale"  # never succeeded in a day

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from adapters.operational import SourceTokenStore
 from adapters.outbound import OutboundPolicy
-from api import portal_notices
-from api.routes import notices
+from adapters.postgres import Database
+from api.pages import notice_sync as sync_pages
+from api.pages import notices as pages
+from api.routes import notice_sources, notices
 from api.web import NavItem
 from domain.identity.permissions import Permission
 from domain.notices.application import Notices
@@ -12,24 +15,27 @@ from domain.notices.notice import Notice
 from domain.notices.source import NoticeSource
 from domain.notices.sync_run import SyncRun
 from projections.engine import topics_of
+from projections.notice_feed import NoticeFeedQueries
+from projections.notice_sources import NoticeSourceQueries
 from projections.notices import NoticeNameKeys, NoticeQueries, NoticeRematchQueue, NoticeViews
 from workers import notice_sync
 from workers.bounded_context import BackgroundWorker, BoundedContext, Job, Kit, SlotFirer
 
 
 def _notices(kit: Kit) -> Notices:
-    return Notices(env=kit.env, clock=kit.clock, url_check=kit.get(OutboundPolicy))
+    tokens = SourceTokenStore(kit.get(Database).pool)
+    return Notices(env=kit.env, clock=kit.clock, url_check=kit.get(OutboundPolicy), tokens=tokens)
 
 
 CONTEXT = BoundedContext(
     application=Notices,
     build=_notices,
-    queries=(NoticeQueries,),
+    queries=(NoticeQueries, NoticeSourceQueries, NoticeFeedQueries),
     projections=(NoticeViews(), NoticeRematchQueue(), NoticeNameKeys()),
     # What staff and jobs do to sources and sync runs; notices themselves (thousands per sync) have their own history.
     activity=topics_of(NoticeSource.Connected, NoticeSource.Reconfigured, SyncRun.Started, SyncRun.Finished),
-    endpoints=notices.ENDPOINTS,
-    routes=portal_notices.ROUTES,
+    endpoints=(*notice_sources.ENDPOINTS, *notices.ENDPOINTS),
+    pages=(*pages.PAGES, *sync_pages.PAGES),
     jobs=(Job(notice_sync.DEFINITION, notice_sync.run_sync),),
     slot_firers=(SlotFirer(notice_sync.fire_source_slots),),
     workers=(BackgroundWorker(notice_sync.Rematcher),),

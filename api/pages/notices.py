@@ -1,0 +1,254 @@
+"""Repayment pages: the dashboard's KPIs, the overdue and upcoming feeds, and a notice with its match and history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.pages.actors import actor_names
+from api.routes.notice_sources import scope_of
+from api.services.notice_syncs import SyncRequests
+from api.web import Page, keyset_page, not_found, pages, path_id, render, templates
+from domain.identity.application import Identity, Principal
+from domain.identity.permissions import Level, Permission
+from domain.shared.clock import Clock, business_date
+from projections.customers import CustomerQueries
+from projections.engine import ProjectionEngine
+from projections.notice_feed import NoticeFeedQueries, NoticePage
+from projections.notice_sources import NoticeSourceQueries, SyncRunView
+from projections.notices import Scope
+
+READ = (Permission.NOTICES, Level.READ)
+SYNC_READ = (Permission.NOTICE_SYNC, Level.READ)
+SYNC = (Permission.NOTICE_SYNC, Level.WRITE)
+
+FEED_PAGE = 25
+
+
+@dataclass(frozen=True)
+class RepaymentPagesPort:
+    """What the repayment and sync pages use: the notice read models, sync requests, and names to show."""
+
+    feed: NoticeFeedQueries
+    sources: NoticeSourceQueries
+    syncs: SyncRequests
+    identity: Identity
+    customers: CustomerQueries
+    engine: ProjectionEngine
+    clock: Clock
+
+
+def indian_rupees(value: Any) -> str:
+    """An amount in rupees with Indian digit grouping, e.g. `₹12,34,567.50`."""
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        return "—"
+    whole, fraction = f"{abs(amount):.2f}".split(".")
+    if len(whole) > 3:
+        head, groups = whole[:-3], [whole[-3:]]
+        while head:
+            groups.insert(0, head[-2:])
+            head = head[:-2]
+        whole = ",".join(groups)
+    return f"{'-' if amount < 0 else ''}₹{whole}.{fraction}"
+
+
+def day(value: date | str | None) -> str:
+    """A date (or an ISO date string, as history details keep them) as staff read it, e.g. `28 Nov 2026`."""
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value).strftime("%d %b %Y")
+        except ValueError:
+            return value
+    return value.strftime("%d %b %Y") if value else "—"
+
+
+def duration(ms: int | None) -> str:
+    """A run's duration: `850 ms`, `12.4 s` or `3 min 05 s`."""
+    if ms is None:
+        return "—"
+    if ms < 1000:
+        return f"{ms} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    minutes, seconds = divmod(round(ms / 1000), 60)
+    return f"{minutes} min {seconds:02d} s"
+
+
+templates.filters["inr"] = indian_rupees
+templates.filters["day"] = day
+templates.filters["duration"] = duration
+
+
+def company_param(raw: str | None) -> str | None:
+    """A company code from an address or form (upper case), or None."""
+    value = (raw or "").strip().upper()[:30]
+    return value or None
+
+
+def id_param(raw: str | None) -> UUID | None:
+    """A record id from an address or form, or None when it is not one."""
+    try:
+        return UUID(raw or "")
+    except ValueError:
+        return None
+
+
+def _date(raw: str | None) -> date | None:
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def started_run(port: RepaymentPagesPort, scope: Scope, raw_run_id: str | None) -> SyncRunView | None:
+    """The run a just-pressed "Sync now" started, looked up (never echoed from the URL)."""
+    run_id = id_param(raw_run_id)
+    return port.sources.sync_run(scope, run_id) if run_id else None
+
+
+# Dashboard --------------------------------------------------------------------------------------------------
+
+
+async def repayments(request: Request, port: RepaymentPagesPort, principal: Principal) -> Response:
+    return await repayments_page(request, port, principal, company_param(request.query_params.get("company")))
+
+
+async def repayments_page(
+    request: Request,
+    port: RepaymentPagesPort,
+    principal: Principal,
+    company: str | None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The dashboard, for one company or all; with an error when "Sync now" on it was refused."""
+    scope = scope_of(principal)
+    can_sync = principal.holds(*SYNC)
+
+    def load() -> dict[str, Any]:
+        return {
+            "kpis": port.feed.dashboard(scope, company),
+            "sources": port.sources.sources(scope, port.clock.now()) if can_sync else [],
+            "started": started_run(port, scope, request.query_params.get("started")),
+        }
+
+    data = await run_in_threadpool(load)
+    return render(
+        request,
+        "repayments.html",
+        status,
+        principal=principal,
+        nav="repayments",
+        tab="dashboard",
+        company=company,
+        can_sync=can_sync,
+        error=error,
+        **data,
+    )
+
+
+# Feeds ------------------------------------------------------------------------------------------------------
+
+
+async def _feed(request: Request, port: RepaymentPagesPort, principal: Principal, kind: str) -> Response:
+    params = request.query_params
+    scope = scope_of(principal)
+    mode = params.get("mode") if params.get("mode") in ("overdue", "upcoming") else None
+    company = company_param(params.get("company"))
+    due_from, due_to = _date(params.get("due_from")), _date(params.get("due_to"))
+    filters: dict[str, Any] = {"mode": mode, "company": company, "due_from": due_from, "due_to": due_to}
+    try:
+        limit = min(max(int(params.get("limit", FEED_PAGE)), 1), 100)
+    except ValueError:
+        limit = FEED_PAGE
+
+    def page(cursor: str | None) -> NoticePage:
+        return port.feed.feed(
+            scope, kind=kind, mode=mode, company=company, due_from=due_from, due_to=due_to, cursor=cursor, limit=limit
+        )
+
+    def load() -> dict[str, Any]:
+        return {"rows": keyset_page(request, page), "kpis": port.feed.dashboard(scope, company)}
+
+    data = await run_in_threadpool(load)
+    query = {k: str(v) for k, v in filters.items() if v}
+    if limit != FEED_PAGE:
+        query["limit"] = str(limit)
+    next_url = None
+    if data["rows"].next_cursor:
+        next_url = f"/{kind}?{urlencode({**query, 'cursor': data['rows'].next_cursor})}"
+    today = business_date(port.clock.now(), request.state.timezone)
+    return render(
+        request,
+        "notice_feed.html",
+        principal=principal,
+        nav="repayments",
+        tab=kind,
+        kind=kind,
+        shown_mode=mode or kind,
+        filters=filters,
+        next_url=next_url,
+        first_url=f"/{kind}?{urlencode(query)}" if params.get("cursor") else None,
+        today=today,
+        **data,
+    )
+
+
+async def overdue(request: Request, port: RepaymentPagesPort, principal: Principal) -> Response:
+    return await _feed(request, port, principal, "overdue")
+
+
+async def upcoming(request: Request, port: RepaymentPagesPort, principal: Principal) -> Response:
+    return await _feed(request, port, principal, "upcoming")
+
+
+# A notice ---------------------------------------------------------------------------------------------------
+
+
+async def notice_detail(request: Request, port: RepaymentPagesPort, principal: Principal) -> Response:
+    notice_id = path_id(request, "notice_id")
+    if notice_id is None:
+        return await not_found(request)
+    scope = scope_of(principal)
+
+    def load() -> dict[str, Any] | None:
+        notice = port.feed.notice(scope, notice_id)
+        if notice is None:
+            return None
+        match = notice.match
+        borrower_ids = {c.customer_id for c in match.candidates}
+        if match.customer_id:
+            borrower_ids.add(match.customer_id)
+        names: dict[str, str] = {}
+        for borrower_id in borrower_ids:
+            profile = port.customers.profile(principal.brand_id, borrower_id, 1)
+            if profile is not None:
+                names[str(borrower_id)] = profile.name
+        actors = actor_names(port.identity, principal.brand_id, {h.actor for h in notice.history})
+        return {"n": notice, "names": names, "actors": actors}
+
+    data = await run_in_threadpool(load)
+    if data is None:
+        return await not_found(request)
+    return render(request, "notice.html", principal=principal, nav="repayments", tab=None, **data)
+
+
+PAGES = pages(
+    RepaymentPagesPort,
+    [
+        Page("GET", "/repayments", repayments, READ),
+        Page("GET", "/overdue", overdue, READ),
+        Page("GET", "/upcoming", upcoming, READ),
+        Page("GET", "/notices/{notice_id}", notice_detail, READ),
+    ],
+)
