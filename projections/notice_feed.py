@@ -24,6 +24,11 @@ _NOTICE_COLUMNS = (
     "instalment_no, amount_due, days_overdue, mode, active, source_updated_at, match_customer_id, "
     "match_confidence, match_band, match_methods, match_candidates, first_seen_at, updated_at"
 )
+#: What feeds and lists show of a notice (`NoticeItem`): no candidates (JSON, decoded for every row) or timestamps.
+_LIST_COLUMNS = (
+    "id, company, source_notice_id, loan_number, customer_name, phone, due_date, instalment_no, amount_due, "
+    "days_overdue, mode, active, match_customer_id, match_confidence, match_band, match_methods"
+)
 
 
 @dataclass(frozen=True)
@@ -255,7 +260,7 @@ class NoticeFeedQueries:
                 due, amount, last_id = DUE_CURSOR.decode(cursor)
                 where.append("(due_date, (-amount_due), id) > (%(c1)s::date, %(c2)s::numeric, %(c4)s::uuid)")
                 params.update(c1=due, c2=-amount, c4=last_id)
-        sql = f"SELECT {_NOTICE_COLUMNS} FROM read.notices WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(limit)s"
+        sql = f"SELECT {_LIST_COLUMNS} FROM read.notices WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(limit)s"
         with self.pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
         more = len(rows) > limit
@@ -272,37 +277,39 @@ class NoticeFeedQueries:
 
     def dashboard(self, scope: Scope, company: str | None = None) -> NoticeDashboard:
         """Combined and per-company overdue and upcoming counts and totals, the longest-overdue and the
-        highest-amount notice, and the company pills."""
+        highest-amount notice, and the company pills: four statements sent in one round trip (a pipeline)."""
         companies = scope.company_filter(company)
+        where: list[str] = ["brand_id = %s"]
+        params: list[Any] = [scope.brand_id]
+        if companies is not None:
+            where.append("company = ANY(%s)")
+            params.append(companies)
+        pill_where: list[str] = ["brand_id = %s"]
+        pill_params: list[Any] = [scope.brand_id]
+        if scope.companies:
+            pill_where.append("company = ANY(%s)")
+            pill_params.append(list(scope.companies))
         with self.pool.connection() as conn:
-            where: list[str] = ["brand_id = %s"]
-            params: list[Any] = [scope.brand_id]
-            if companies is not None:
-                where.append("company = ANY(%s)")
-                params.append(companies)
-            totals = conn.execute(
-                f"SELECT company, mode, count, total FROM read.notice_totals WHERE {' AND '.join(where)} "
-                "ORDER BY company, mode",
-                params,
-            ).fetchall()
-            pill_where: list[str] = ["brand_id = %s"]
-            pill_params: list[Any] = [scope.brand_id]
-            if scope.companies:
-                pill_where.append("company = ANY(%s)")
-                pill_params.append(list(scope.companies))
-            pills = [
-                r["company"]
-                for r in conn.execute(
+            with conn.pipeline():
+                totals_cursor = conn.execute(
+                    f"SELECT company, mode, count, total FROM read.notice_totals WHERE {' AND '.join(where)} "
+                    "ORDER BY company, mode",
+                    params,
+                )
+                pills_cursor = conn.execute(
                     f"SELECT company FROM read.notice_sources WHERE {' AND '.join(pill_where)} "
                     "UNION SELECT company FROM read.notice_totals WHERE "
                     f"{' AND '.join(pill_where)} ORDER BY company",
                     pill_params * 2,
-                ).fetchall()
-            ]
-            longest = self._top(
-                conn, scope, companies, "mode = 'overdue'", "(-days_overdue), (-amount_due), company, id"
-            )
-            highest = self._top(conn, scope, companies, None, "(-amount_due), id")
+                )
+                longest_cursor = _top(
+                    conn, scope, companies, "mode = 'overdue'", ("(-days_overdue)", "(-amount_due)", "company", "id")
+                )
+                highest_cursor = _top(conn, scope, companies, None, ("(-amount_due)", "id"))
+            totals = totals_cursor.fetchall()
+            pills = [r["company"] for r in pills_cursor.fetchall()]
+            longest = longest_cursor.fetchone() if longest_cursor is not None else None
+            highest = highest_cursor.fetchone() if highest_cursor is not None else None
         per_company: dict[str, CompanyKpis] = {}
         combined = CompanyKpis()
         for row in totals:
@@ -319,37 +326,22 @@ class NoticeFeedQueries:
             highest_amount=NoticeItem.of(highest) if highest else None,
         )
 
-    def _top(
-        self, conn: Any, scope: Scope, companies: list[str] | None, condition: str | None, order: str
-    ) -> dict[str, Any] | None:
-        """The first active notice in `order`; one index probe per company when the view is limited."""
-        if companies == []:
-            return None
-        where = ["brand_id = %s", "active"] + ([condition] if condition else [])
-        if companies is None:
-            return conn.execute(  # type: ignore[no-any-return]
-                f"SELECT {_NOTICE_COLUMNS} FROM read.notices WHERE {' AND '.join(where)} ORDER BY {order} LIMIT 1",
-                (scope.brand_id,),
-            ).fetchone()
-        best: dict[str, Any] | None = None
-        for company in companies:
-            row = conn.execute(
-                f"SELECT {_NOTICE_COLUMNS} FROM read.notices WHERE {' AND '.join(where)} AND company = %s "
-                f"ORDER BY {order} LIMIT 1",
-                (scope.brand_id, company),
-            ).fetchone()
-            if row is not None and (best is None or _before(row, best, order)):
-                best = row
-        return best
 
-
-def _before(row: dict[str, Any], best: dict[str, Any], order: str) -> bool:
-    key: tuple[Any, ...]
-    other: tuple[Any, ...]
-    if order.startswith("(-days_overdue)"):
-        key = (-row["days_overdue"], -row["amount_due"], row["company"], str(row["id"]))
-        other = (-best["days_overdue"], -best["amount_due"], best["company"], str(best["id"]))
-    else:
-        key = (-row["amount_due"], str(row["id"]))
-        other = (-best["amount_due"], str(best["id"]))
-    return bool(key < other)
+def _top(conn: Any, scope: Scope, companies: list[str] | None, condition: str | None, order: tuple[str, ...]) -> Any:
+    """The cursor of the first active notice in `order` (None: no company visible); with companies, one index probe
+    per company (LATERAL), the best of them first."""
+    if companies == []:
+        return None
+    where = ["brand_id = %s", "active"] + ([condition] if condition else [])
+    if companies is None:
+        return conn.execute(
+            f"SELECT {_LIST_COLUMNS} FROM read.notices WHERE {' AND '.join(where)} ORDER BY {', '.join(order)} LIMIT 1",
+            (scope.brand_id,),
+        )
+    outer = ", ".join(term.replace("(-", "(-n.") if term.startswith("(") else f"n.{term}" for term in order)
+    return conn.execute(
+        f"SELECT n.* FROM unnest(%s::text[]) AS c(company) CROSS JOIN LATERAL (SELECT {_LIST_COLUMNS} "
+        f"FROM read.notices WHERE {' AND '.join(where)} AND company = c.company "
+        f"ORDER BY {', '.join(order)} LIMIT 1) AS n ORDER BY {outer} LIMIT 1",
+        (companies, scope.brand_id),
+    )

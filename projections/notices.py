@@ -9,10 +9,11 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from psycopg.rows import scalar_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from domain.customers.customer import CustomerRecord
-from domain.notices.matching import Candidate
+from domain.notices.matching import Candidate, name_keys, name_probes
 from domain.notices.notice import Notice, NoticeFacts
 from domain.notices.source import NoticeSource
 from domain.notices.sync_run import SyncRun
@@ -42,12 +43,39 @@ def _facts(facts: NoticeFacts) -> tuple[Any, ...]:
     )
 
 
-def _history(event: Any, kind: str, detail: dict[str, Any]) -> Write:
-    return Write(
-        "INSERT INTO read.notice_history (notice_id, version, at, actor, kind, detail) VALUES (%s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT DO NOTHING",
-        (event.originator_id, event.originator_version, event.timestamp, event.actor, kind, Jsonb(detail)),
-    )
+def _fact_values(facts: NoticeFacts) -> dict[str, Any]:
+    """A notice's facts as JSON values of its read row."""
+    return {
+        "loan_number": facts.loan_number,
+        "customer_name": facts.customer_name,
+        "phone": facts.phone,
+        "phone_e164": facts.phone_e164,
+        "due_date": facts.due_date.isoformat(),
+        "instalment_no": facts.instalment_no,
+        "amount_due": str(facts.amount_due),
+        "days_overdue": facts.days_overdue,
+        "mode": facts.mode.value,
+        "source_updated_at": facts.source_updated_at.isoformat() if facts.source_updated_at else None,
+    }
+
+
+_NOTICE_ROW = (
+    "id uuid, brand_id uuid, source_id uuid, company text, source_notice_id text, loan_number text, "
+    "customer_name text, phone text, phone_e164 text, due_date date, instalment_no int, amount_due numeric, "
+    "days_overdue int, mode text, source_updated_at timestamptz, match_customer_id uuid, match_confidence int, "
+    "match_band text, match_methods text[], match_candidates jsonb, version int, first_seen_at timestamptz, "
+    "updated_at timestamptz"
+)
+#: A batch's new notices, from one JSON array of rows (psycopg would send long arrays value by value).
+_INSERT_NEW = (
+    f"INSERT INTO read.notices ({', '.join(column.split()[0] for column in _NOTICE_ROW.split(', '))}) "
+    f"SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r({_NOTICE_ROW}) ON CONFLICT (id) DO NOTHING"
+)
+_HISTORY_ROW = "notice_id uuid, version int, at timestamptz, actor text, kind text, detail jsonb"
+_INSERT_HISTORY = (
+    "INSERT INTO read.notice_history (notice_id, version, at, actor, kind, detail) "
+    f"SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r({_HISTORY_ROW}) ON CONFLICT DO NOTHING"
+)
 
 
 def _changes(previous: NoticeFacts, facts: NoticeFacts, fields: Iterable[str]) -> dict[str, Any]:
@@ -181,17 +209,42 @@ class NoticeViews(Projection):
 
     def __init__(self) -> None:
         self._deltas: dict[tuple[UUID, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+        # A batch's new notices (their match folded in when it comes in the same batch) and history rows, written
+        # with one statement each: a sync imports and matches every notice of a page together.
+        self._new: dict[UUID, dict[str, Any]] = {}
+        self._history: list[dict[str, Any]] = []
 
     def begin_batch(self) -> None:
         self._deltas.clear()
+        self._new.clear()
+        self._history.clear()
 
     def _delta(self, notice_id: UUID, mode: str, count: int, amount: Decimal) -> None:
         entry = self._deltas[(notice_id, mode)]
         entry[0] += count
         entry[1] += amount * count
 
+    def _note(self, event: Any, kind: str, detail: dict[str, Any]) -> None:
+        """A history row, written with the batch's others."""
+        self._history.append(
+            {"notice_id": str(event.originator_id), "version": event.originator_version, "at": event.timestamp.isoformat(),
+             "actor": event.actor, "kind": kind, "detail": detail}
+        )  # fmt: skip
+
+    def _flush(self) -> Iterable[Write]:
+        """The batch's new notices so far, in one statement (before anything else writes to them)."""
+        if self._new:
+            rows = list(self._new.values())
+            self._new.clear()
+            yield Write(_INSERT_NEW, (Jsonb(rows),))
+
     def end_batch(self) -> Iterable[Write]:
-        """Fold the batch's count and amount changes into the per-company totals in one statement."""
+        """Write the batch's new notices and history rows, then fold its count and amount changes into the
+        per-company totals, one statement each."""
+        yield from self._flush()
+        if self._history:
+            rows, self._history = self._history, []
+            yield Write(_INSERT_HISTORY, (Jsonb(rows),))
         deltas = [(k, v) for k, v in self._deltas.items() if v[0] or v[1]]
         self._deltas.clear()
         if not deltas:
@@ -215,22 +268,23 @@ class NoticeViews(Projection):
         oid, at = event.originator_id, event.timestamp
         if isinstance(event, N.Imported):
             f = event.facts
-            yield Write(
-                "INSERT INTO read.notices (id, brand_id, source_id, company, source_notice_id, loan_number, "
-                "customer_name, phone, phone_e164, due_date, instalment_no, amount_due, days_overdue, mode, "
-                "source_updated_at, version, first_seen_at, updated_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (id) DO NOTHING",
-                (oid, event.brand_id, event.source_id, event.company, event.source_notice_id, *_facts(f), 1, at, at),
-            )
+            self._new[oid] = {
+                "id": str(oid), "brand_id": str(event.brand_id), "source_id": str(event.source_id),
+                "company": event.company, "source_notice_id": event.source_notice_id, **_fact_values(f),
+                "match_customer_id": None, "match_confidence": 0, "match_band": "unmatched", "match_methods": [],
+                "match_candidates": [], "version": 1, "first_seen_at": at.isoformat(), "updated_at": at.isoformat(),
+            }  # fmt: skip
             self._delta(oid, f.mode.value, 1, f.amount_due)
-            yield _history(
+            self._note(
                 event,
                 "imported",
                 {"mode": f.mode.value, "amount_due": str(f.amount_due), "due_date": f.due_date.isoformat(),
                  "days_overdue": f.days_overdue, "run_id": str(event.run_id) if event.run_id else None},
             )  # fmt: skip
-        elif isinstance(event, N.Changed | N.Reactivated):
+            return
+        if isinstance(event, N.Changed | N.Reactivated | N.MarkedInactive):
+            yield from self._flush()  # the notice's row must be there before it changes
+        if isinstance(event, N.Changed | N.Reactivated):
             reactivated = isinstance(event, N.Reactivated)
             yield Write(
                 f"UPDATE read.notices SET {_FACT_COLUMNS}, active = true, version = %s, updated_at = %s WHERE id = %s",
@@ -240,7 +294,7 @@ class NoticeViews(Projection):
                 self._delta(oid, event.previous.mode.value, -1, event.previous.amount_due)
             self._delta(oid, event.facts.mode.value, 1, event.facts.amount_due)
             fields = event.facts.differs_from(event.previous)
-            yield _history(
+            self._note(
                 event,
                 "reactivated" if reactivated else "changed",
                 {"changes": _changes(event.previous, event.facts, fields),
@@ -252,17 +306,25 @@ class NoticeViews(Projection):
                 (event.originator_version, at, oid),
             )
             self._delta(oid, event.mode.value, -1, event.amount_due)
-            yield _history(event, "inactivated", {"run_id": str(event.run_id) if event.run_id else None})
+            self._note(event, "inactivated", {"run_id": str(event.run_id) if event.run_id else None})
         elif isinstance(event, N.Matched):
             m = event.match
             candidates = [c.model_dump(mode="json") for c in m.candidates]
-            yield Write(
-                "UPDATE read.notices SET match_customer_id = %s, match_confidence = %s, match_band = %s, "
-                "match_methods = %s, match_candidates = %s, version = %s, updated_at = %s WHERE id = %s",
-                (m.customer_id, m.confidence, m.band, list(m.methods), Jsonb(candidates),
-                 event.originator_version, at, oid),
-            )  # fmt: skip
-            yield _history(
+            new = self._new.get(oid)
+            if new is not None:  # imported in this batch: written once, matched
+                new.update(
+                    match_customer_id=str(m.customer_id) if m.customer_id else None, match_confidence=m.confidence,
+                    match_band=m.band, match_methods=list(m.methods), match_candidates=candidates,
+                    version=event.originator_version, updated_at=at.isoformat(),
+                )  # fmt: skip
+            else:
+                yield Write(
+                    "UPDATE read.notices SET match_customer_id = %s, match_confidence = %s, match_band = %s, "
+                    "match_methods = %s, match_candidates = %s, version = %s, updated_at = %s WHERE id = %s",
+                    (m.customer_id, m.confidence, m.band, list(m.methods), Jsonb(candidates),
+                     event.originator_version, at, oid),
+                )  # fmt: skip
+            self._note(
                 event,
                 "matched" if m.customer_id else "unmatched",
                 {"customer_id": str(m.customer_id) if m.customer_id else None, "confidence": m.confidence,
@@ -348,6 +410,51 @@ class NoticeRematchQueue(Projection):
         )
 
 
+class NoticeNameKeys(Projection):
+    """Borrower records by the keys notice matching blocks on (`domain.notices.matching.name_keys`): the whole
+    name, word order aside, and each pair of its words. A notice's name finds the few borrowers it could match by
+    name with one index probe per key (`NoticeQueries.borrowers_by_name`), fewest words first."""
+
+    name = "notice_name_keys"
+    source = "customers"
+    topics = topics_of(C.Registered, C.DetailsUpdated)
+    tables = ("read.notice_name_keys",)
+    ddl = (
+        # Keys compare bytewise (COLLATE "C"): a key prefix is one index range whatever the database's collation.
+        """CREATE TABLE IF NOT EXISTS read.notice_name_keys (
+            customer_id uuid NOT NULL,
+            key text COLLATE "C" NOT NULL,
+            brand_id uuid NOT NULL,
+            words smallint NOT NULL,
+            PRIMARY KEY (customer_id, key)
+        )""",
+        "CREATE INDEX IF NOT EXISTS notice_name_keys_idx ON read.notice_name_keys (brand_id, key, words, customer_id)",
+    )
+
+    def project(self, position: int, event: Any) -> Iterable[Write]:
+        if isinstance(event, C.Registered):
+            words, keys = name_keys(event.name)
+            yield Write(
+                "INSERT INTO read.notice_name_keys (customer_id, key, brand_id, words) "
+                "SELECT %s, k, %s, %s FROM unnest(%s::text[]) AS k ON CONFLICT DO NOTHING",
+                (event.originator_id, event.brand_id, words, keys),
+            )
+        elif isinstance(event, C.DetailsUpdated) and event.name is not None:
+            # The event does not name the brand: the borrower's present keys do (its whole name always has one).
+            words, keys = name_keys(event.name)
+            yield Write(
+                "INSERT INTO read.notice_name_keys (customer_id, key, brand_id, words) "
+                "SELECT %(id)s, k, o.brand_id, %(words)s FROM (SELECT brand_id FROM read.notice_name_keys "
+                "WHERE customer_id = %(id)s LIMIT 1) AS o CROSS JOIN unnest(%(keys)s::text[]) AS k "
+                "ON CONFLICT (customer_id, key) DO UPDATE SET words = EXCLUDED.words",
+                {"id": event.originator_id, "words": words, "keys": keys},
+            )
+            yield Write(
+                "DELETE FROM read.notice_name_keys WHERE customer_id = %s AND key <> ALL(%s::text[])",
+                (event.originator_id, keys),
+            )
+
+
 # Queries ----------------------------------------------------------------------------------------------------
 
 
@@ -390,12 +497,12 @@ class NoticeQueries:
 
     def active_notice_ids(self, source_id: UUID, modes: Sequence[Any]) -> list[UUID]:
         """Ids of a source's active notices of the modes (staleness: those a complete pull did not list)."""
-        with self.pool.connection() as conn:
-            rows = conn.execute(
+        with self.pool.connection() as conn, conn.cursor(row_factory=scalar_row) as cursor:
+            # Tens of thousands of ids: one value a row, not a dict.
+            return cursor.execute(
                 "SELECT id FROM read.notices WHERE source_id = %s AND mode = ANY(%s) AND active",
                 (source_id, [getattr(m, "value", m) for m in modes]),
             ).fetchall()
-        return [r["id"] for r in rows]
 
     def borrowers_by_loan_or_phone(
         self, brand_id: UUID, loan_numbers: Sequence[str], phones: Sequence[str]
@@ -406,11 +513,11 @@ class NoticeQueries:
         if not loan_numbers and not phones:
             return found
         loans, numbers = set(loan_numbers), set(phones)
-        with self.pool.connection() as conn:
+        with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
             # One index probe per key (LATERAL): an `&&` with hundreds of keys is estimated so dear that the
             # planner scans the whole table instead (3 s at 1M borrowers, against 25 ms probing).
             c = ", ".join("c." + col for col in _CANDIDATE.split(", "))
-            rows = conn.execute(
+            rows = cursor.execute(
                 f"SELECT {c} FROM unnest(%(loans)s::text[]) AS k(v) CROSS JOIN LATERAL (SELECT {_CANDIDATE} "
                 "FROM read.customers WHERE brand_id = %(b)s AND loan_numbers @> ARRAY[k.v]) AS c "
                 f"UNION SELECT {_CANDIDATE} FROM read.customers WHERE brand_id = %(b)s AND phone = ANY(%(phones)s) "
@@ -426,44 +533,51 @@ class NoticeQueries:
                 found[("phone", phone)].append(candidate)
         return found
 
-    #: Trigram similarity a name must reach to be a candidate at all. Matching counts a name only from about
-    #: 0.55 of its own (word-level) score; trigrams of reordered or initialled names stay above this.
-    NAME_SIMILARITY = 0.6
-
     def borrowers_by_name(
-        self, brand_id: UUID, name_keys: Sequence[str], per_name: int = 5
+        self, brand_id: UUID, name_keys: Sequence[str], per_key: int = 5
     ) -> dict[str, list[Candidate]]:
-        """The few borrower records most similar by name to each name: blocking, never a scan.
+        """The borrower records each name could match by name: blocking, never a scan.
 
-        The same words in any order first (a B-tree probe each on `read.name_tokens`); only names with no such
-        namesake go to the trigram index, with a similarity floor that keeps common surnames from matching a large
-        part of the book.
+        Each name's keys and key prefixes (`domain.notices.matching.name_probes`) are looked up in
+        `read.notice_name_keys`, all names of a call in one statement: one index probe per key, the first
+        `per_key` borrowers of each, fewest words first (the best scores).
         """
-        wanted = sorted({k for k in name_keys if k})
         found: dict[str, list[Candidate]] = defaultdict(list)
-        if not wanted:
+        wanted = sorted({k for k in name_keys if k})
+        exact_at: list[int] = []
+        exact: list[str] = []
+        prefix_at: list[int] = []
+        low: list[str] = []
+        high: list[str] = []
+        for i, name in enumerate(wanted):
+            keys, prefixes = name_probes(name)
+            exact_at += [i] * len(keys)
+            exact += keys
+            for prefix in prefixes:
+                prefix_at.append(i)
+                low.append(prefix)
+                high.append(prefix[:-1] + chr(ord(prefix[-1]) + 1))  # the first key after every one with it
+        if not exact and not low:
             return found
-        columns = ", ".join("c." + c for c in _CANDIDATE.split(", "))
-        with self.pool.connection() as conn, conn.transaction():
-            exact = conn.execute(
-                f"SELECT q.name AS query, {columns} FROM unnest(%(names)s::text[]) AS q(name) CROSS JOIN LATERAL ("
-                f"SELECT {_CANDIDATE} FROM read.customers WHERE brand_id = %(b)s "
-                "AND read.name_tokens(name_key) = read.name_tokens(q.name) ORDER BY id LIMIT %(n)s) AS c",
-                {"b": brand_id, "names": wanted, "n": per_name},
+        with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            rows = cursor.execute(
+                "WITH hits AS MATERIALIZED (SELECT q.i, h.customer_id FROM unnest(%(ei)s::int[], %(ek)s::text[]) "
+                "AS q(i, k) CROSS JOIN LATERAL (SELECT customer_id FROM read.notice_name_keys WHERE brand_id = %(b)s "
+                'AND key = q.k COLLATE "C" ORDER BY words, customer_id LIMIT %(n)s) AS h '
+                "UNION SELECT q.i, h.customer_id FROM unnest(%(pi)s::int[], %(lo)s::text[], %(hi)s::text[]) "
+                "AS q(i, lo, hi) CROSS JOIN LATERAL (SELECT customer_id FROM read.notice_name_keys "
+                'WHERE brand_id = %(b)s AND key >= q.lo COLLATE "C" AND key < q.hi COLLATE "C" '
+                "ORDER BY words, customer_id LIMIT %(n)s) AS h) "
+                # One primary-key probe per borrower found (LIMIT 1 keeps it a probe: joined, the planner
+                # misjudges how few the hits are and hashes the whole directory).
+                "SELECT h.names, c.* FROM (SELECT customer_id, array_agg(i) AS names FROM hits GROUP BY customer_id) "
+                f"AS h CROSS JOIN LATERAL (SELECT {_CANDIDATE} FROM read.customers WHERE id = h.customer_id LIMIT 1) AS c",
+                {"b": brand_id, "ei": exact_at, "ek": exact, "pi": prefix_at, "lo": low, "hi": high, "n": per_key},
             ).fetchall()
-            for row in exact:
-                found[row["query"]].append(_candidate(row))
-            rest = [name for name in wanted if name not in found]
-            if rest:
-                conn.execute(f"SET LOCAL pg_trgm.similarity_threshold = {self.NAME_SIMILARITY}")
-                similar = conn.execute(
-                    f"SELECT q.name AS query, {columns} FROM unnest(%(names)s::text[]) AS q(name) CROSS JOIN LATERAL ("
-                    f"SELECT {_CANDIDATE}, similarity(name_key, q.name) AS score FROM read.customers "
-                    "WHERE brand_id = %(b)s AND name_key %% q.name ORDER BY score DESC, id LIMIT %(n)s) AS c",
-                    {"b": brand_id, "names": rest, "n": per_name},
-                ).fetchall()
-                for row in similar:
-                    found[row["query"]].append(_candidate(row))
+        for names, *values in rows:
+            candidate = _candidate(values)
+            for i in names:
+                found[wanted[i]].append(candidate)
         return found
 
     def pending_rematches(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -511,10 +625,9 @@ class NoticeQueries:
 _CANDIDATE = "id, name, phone, alternate_numbers, loan_numbers"
 
 
-def _candidate(row: dict[str, Any]) -> Candidate:
+def _candidate(values: Sequence[Any]) -> Candidate:
+    """A candidate from the values of `_CANDIDATE`, in order."""
+    customer_id, name, phone, alternate_numbers, loan_numbers = values
     return Candidate(
-        customer_id=row["id"],
-        name=row["name"],
-        phones=(row["phone"], *row["alternate_numbers"]),
-        loan_numbers=tuple(row["loan_numbers"]),
+        customer_id=customer_id, name=name, phones=(phone, *alternate_numbers), loan_numbers=tuple(loan_numbers)
     )

@@ -16,7 +16,7 @@ from api.services.notice_syncs import SyncRequests
 from domain.customers.customer import CustomerRecord
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
-from domain.notices.matching import match, name_key, phone_key
+from domain.notices.matching import Candidate, MatchResult, match, name_key, phone_key
 from domain.notices.notice import Match, MatchCandidate, Notice, NoticeFacts, NoticeMode
 from domain.notices.source import SyncAlreadyRunning
 from domain.notices.triggering import JOB
@@ -180,7 +180,7 @@ def _finish(platform: Any, sync_run_id: UUID, error: str | None, inactivated: in
 
 class BorrowerMatcher:
     """Scores notices against borrower records found by blocking: exact loan number, phone (primary or alternate),
-    and, for notices without a high match that way, trigram-similar names."""
+    and, for notices without a high match that way, their names' keys (`NoticeQueries.borrowers_by_name`)."""
 
     def __init__(self, platform: Any) -> None:
         self.queries = platform.notice_queries
@@ -189,35 +189,36 @@ class BorrowerMatcher:
         loans = sorted({n.facts.loan_number for n in notices if n.facts.loan_number})
         phones = sorted({n.facts.phone_e164 for n in notices if n.facts.phone_e164})
         by_key = self.queries.borrowers_by_loan_or_phone(brand_id, loans, phones)
-        results: dict[UUID, Match] = {}
-        weak: list[Notice] = []
+        results: dict[UUID, MatchResult] = {}
+        weak: list[tuple[Notice, dict[UUID, Candidate]]] = []
         for notice in notices:
-            found = {
-                c.customer_id: c
-                for key in (("loan", notice.facts.loan_number), ("phone", notice.facts.phone_e164))
-                for c in by_key.get(key, ())
-            }
-            result = match(
-                notice.facts.loan_number, notice.facts.phone_e164, notice.facts.customer_name, found.values()
-            )
-            results[notice.id] = _to_match(result)
+            facts = notice.facts
+            found = {c.customer_id: c for c in by_key.get(("loan", facts.loan_number), ())}
+            found.update((c.customer_id, c) for c in by_key.get(("phone", facts.phone_e164), ()))
+            if not found:  # nothing by loan number or phone: the name decides
+                results[notice.id] = _UNMATCHED
+                weak.append((notice, found))
+                continue
+            result = match(facts.loan_number, facts.phone_e164, facts.customer_name, found.values())
+            results[notice.id] = result
             if result.band != "high":
-                weak.append(notice)
+                weak.append((notice, found))
         if weak:
-            names = [name_key(n.facts.customer_name) for n in weak]
+            names = [name_key(notice.facts.customer_name) for notice, _ in weak]
             similar = self.queries.borrowers_by_name(brand_id, names)
-            for notice, key in zip(weak, names, strict=True):
-                found = {c.customer_id: c for c in by_key.get(("loan", notice.facts.loan_number), ())}
-                found.update({c.customer_id: c for c in by_key.get(("phone", notice.facts.phone_e164), ())})
-                found.update({c.customer_id: c for c in similar.get(key, ())})
-                result = match(
-                    notice.facts.loan_number, notice.facts.phone_e164, notice.facts.customer_name, found.values()
-                )
-                results[notice.id] = _to_match(result)
-        return results
+            for (notice, found), key in zip(weak, names, strict=True):
+                more = similar.get(key)
+                if more:
+                    facts = notice.facts
+                    found.update((c.customer_id, c) for c in more)
+                    results[notice.id] = match(facts.loan_number, facts.phone_e164, facts.customer_name, found.values())
+        return {notice_id: _to_match(result) for notice_id, result in results.items()}
 
 
-def _to_match(result: Any) -> Match:
+_UNMATCHED = match(None, None, "", ())
+
+
+def _to_match(result: MatchResult) -> Match:
     return Match(
         customer_id=result.customer_id,
         confidence=result.confidence,

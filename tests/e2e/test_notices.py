@@ -294,6 +294,35 @@ def test_notices_rematch_when_a_borrower_record_changes(
     assert after["match"]["methods"] == ["loan_number"]
 
 
+def test_a_name_written_with_an_initial_matches_and_a_renamed_borrower_is_found_by_the_new_name(
+    client: Any, platform: Any, simulator: SoftmediaSimulator
+) -> None:
+    tenant = make_tenant(platform)
+    borrower = _borrower(client, tenant, "Karthikeyan Ramaswamy", "9811100066")
+    simulator.dataset.upsert(_item("I1", name="R. Karthikeyan", phone="9822200077", days=20))
+    simulator.dataset.upsert(_item("I2", name="Tanusree Patnaik", phone="9822200088", days=10))
+    source_id = _source(client, tenant, simulator)
+    _sync(client, platform, tenant, source_id)
+    by_id = {n["source_notice_id"]: n for n in _feed(client, tenant, "overdue")}
+    assert by_id["I1"]["match"]["customer_id"] == borrower and by_id["I1"]["match"]["methods"] == ["name"]
+    assert by_id["I2"]["match"]["customer_id"] is None
+
+    current = client.get(f"/api/v1/customers/{borrower}", headers=tenant.auth)
+    renamed = client.patch(
+        f"/api/v1/customers/{borrower}", json={"name": "Tanusree Patnaik"},
+        headers={**tenant.auth, "If-Match": current.headers["ETag"]},
+    )  # fmt: skip
+    assert renamed.status_code == 200, renamed.text
+    platform.engine.wait_for("customers", platform.engine.head("customers"))
+    rematcher = Rematcher(platform)
+    while rematcher.drain():
+        continue
+    platform.engine.wait_for("notices", platform.engine.head("notices"))
+    by_id = {n["source_notice_id"]: n for n in _feed(client, tenant, "overdue")}
+    assert by_id["I2"]["match"]["customer_id"] == borrower and by_id["I2"]["match"]["methods"] == ["name"]
+    assert by_id["I1"]["match"]["customer_id"] is None  # the old name is no longer the borrower's
+
+
 def test_staff_see_only_their_companies(client: Any, platform: Any, simulator: SoftmediaSimulator) -> None:
     from tests.e2e.conftest import PASSWORD
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from uuid import UUID
 
 import pytest
@@ -8,14 +9,19 @@ import pytest
 from domain.notices.matching import (
     FLOOR,
     METHODS,
+    NAME_METHOD_MIN,
     Candidate,
     MatchResult,
     band_of,
     match,
     name_key,
+    name_keys,
+    name_probes,
     name_similarity,
     phone_key,
 )
+from domain.shared.errors import InvalidInput
+from domain.shared.values import normalise_phone
 
 PHONE = "+919876543210"
 OTHER_PHONE = "+919812345678"
@@ -111,6 +117,23 @@ def test_phone_key_normalises_common_indian_formats(raw: str) -> None:
 @pytest.mark.parametrize("raw", ["", "12345", "not given", "98765 4321"])
 def test_phone_key_is_none_for_what_is_not_a_phone(raw: str) -> None:
     assert phone_key(raw) is None
+
+
+def test_phone_key_agrees_with_the_general_phone_rule_in_every_shape() -> None:
+    # The mobile fast path must answer what normalise_phone answers, valid ranges and unallocated ones alike.
+    rng = random.Random(5)
+    shapes = (
+        "{d}", "{a} {b}", "0{a}-{b}", "+91 {d}", "91{d}", "+91-{a}-{b}", "+91{d}", "0091 {d}", " {d}\t", "91 {d}",
+        "+91 0{d}", "{d}x", "0{d}1",
+    )  # fmt: skip
+    for _ in range(3000):
+        digits = f"{rng.randint(1, 9)}{rng.randrange(10**9):09d}"
+        raw = rng.choice(shapes).format(d=digits, a=digits[:5], b=digits[5:])
+        try:
+            expected: str | None = normalise_phone(raw)
+        except InvalidInput:
+            expected = None
+        assert phone_key(raw) == expected, raw
 
 
 # bands
@@ -267,3 +290,43 @@ def test_the_same_inputs_in_any_order_give_the_same_result() -> None:
     ]
     results = {match("LN-001", PHONE, "Suresh Menon", order) for order in itertools.permutations(candidates)}
     assert len(results) == 1
+
+
+# blocking keys
+
+
+def _blocked(notice_name: str, record_name: str) -> bool:
+    """Whether a notice's name probes find a borrower record's keys."""
+    _, keys = name_keys(record_name)
+    exact, prefixes = name_probes(notice_name)
+    return bool(set(exact) & set(keys)) or any(k.startswith(p) for p in prefixes for k in keys)
+
+
+@pytest.mark.parametrize(
+    "notice_name",
+    ["Karthik Raman", "KARTHIK RAMAN", "Mr. Karthik Raman", "R. Karthik", "K. Raman", "Raman  Karthik", "karthik"],
+)
+def test_a_borrowers_name_as_sources_write_it_finds_the_borrower(notice_name: str) -> None:
+    assert _blocked(notice_name, "Karthik Raman")
+
+
+def test_blocking_finds_every_name_that_could_match_by_name_alone() -> None:
+    # Every pair of names that scores NAME_METHOD_MIN or more meets on a key (words spelled alike once folded).
+    words = ["Suresh", "Kumar", "Menon", "Lakshmi", "Laxmi", "Iyer", "Mohd", "Imran", "Khan", "Priya", "Devi"]
+    rng = random.Random(3)
+    names = ["Suresh", "K. R. Menon", "Md Imran Khan", "Mohammed Imran"]
+    names += [" ".join(rng.sample(words, rng.randint(2, 4))) for _ in range(60)]
+    names += [f"{rng.choice(words)[0]}. {rng.choice(words)}" for _ in range(20)]
+    scored = 0
+    for notice_name in names:
+        for record_name in names:
+            if name_similarity(notice_name, record_name) >= NAME_METHOD_MIN:
+                scored += 1
+                assert _blocked(notice_name, record_name), (notice_name, record_name)
+    assert scored > len(names)  # not only each name with itself
+
+
+def test_name_keys_count_the_words_and_file_the_whole_name_and_its_word_pairs() -> None:
+    assert name_keys("Mr. Karthik R.") == (2, ["=k:kartik r", "kartik r"])
+    words, keys = name_keys("Suresh Kumar Menon")
+    assert words == 3 and len(keys) == 1 + 3 * 2

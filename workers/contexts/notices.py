@@ -17,7 +17,7 @@ from domain.notices.sync_run import SyncRun
 from projections.engine import topics_of
 from projections.notice_feed import NoticeFeedQueries
 from projections.notice_sources import NoticeSourceQueries
-from projections.notices import NoticeQueries, NoticeRematchQueue, NoticeViews
+from projections.notices import NoticeNameKeys, NoticeQueries, NoticeRematchQueue, NoticeViews
 from workers import notice_sync
 from workers.bounded_context import BackgroundWorker, BoundedContext, Job, Kit, SlotFirer
 
@@ -31,7 +31,7 @@ CONTEXT = BoundedContext(
     application=Notices,
     build=_notices,
     queries=(NoticeQueries, NoticeSourceQueries, NoticeFeedQueries),
-    projections=(NoticeViews(), NoticeRematchQueue()),
+    projections=(NoticeViews(), NoticeRematchQueue(), NoticeNameKeys()),
     # What staff and jobs do to sources and sync runs; notices themselves (thousands per sync) have their own history.
     activity=topics_of(NoticeSource.Connected, NoticeSource.Reconfigured, SyncRun.Started, SyncRun.Finished),
     endpoints=(*notice_sources.ENDPOINTS, *notices.ENDPOINTS),
