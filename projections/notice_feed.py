@@ -11,7 +11,7 @@ from uuid import UUID
 
 from domain.notices.notice import MatchCandidate, NoticeMode
 from projections.keyset import Int4, KeysetCursor, Page
-from projections.notices import Scope
+from projections.notice_queries import Scope
 
 #: The overdue feed by priority (days overdue, amount, company, id); the upcoming feed (and the overdue feed within
 #: a due window) by (due date, amount, id).

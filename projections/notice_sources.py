@@ -10,7 +10,7 @@ from uuid import UUID
 from domain.notices.health import SourceHealth, SyncHistory, source_health
 from domain.notices.sync_run import SyncStatus
 from projections.keyset import KeysetCursor, Page
-from projections.notices import Scope
+from projections.notice_queries import Scope
 
 #: Sync runs by (started_at, id), newest first.
 SYNC_RUNS_CURSOR = KeysetCursor(datetime, UUID)

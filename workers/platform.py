@@ -75,7 +75,7 @@ _LEGACY_ATTRIBUTES = {
     "blocklist_queries": "projections.blocklist:BlocklistQueries",
     "activity_queries": "projections.activity:ActivityQueries",
     "covenant_queries": "projections.covenant_queries:CovenantQueries",
-    "notice_queries": "projections.notices:NoticeQueries",
+    "notice_queries": "projections.notice_queries:NoticeQueries",
     "outbound": "adapters.outbound:OutboundPolicy",
 }
 

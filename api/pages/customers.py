@@ -22,7 +22,7 @@ from projections.blocklist import BlocklistQueries
 from projections.covenant_queries import CovenantQueries
 from projections.customer_queries import CustomerQueries
 from projections.notice_feed import NoticeFeedQueries
-from projections.notices import Scope
+from projections.notice_queries import Scope
 
 READ = (Permission.CUSTOMER, Level.READ)
 WRITE = (Permission.CUSTOMER, Level.WRITE)

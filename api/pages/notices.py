@@ -24,8 +24,8 @@ from domain.shared.clock import Clock, business_date
 from projections.customer_queries import CustomerQueries
 from projections.engine import ProjectionEngine
 from projections.notice_feed import NoticeFeedQueries, NoticePage
+from projections.notice_queries import Scope
 from projections.notice_sources import NoticeSourceQueries, SyncRunView
-from projections.notices import Scope
 
 READ = (Permission.NOTICES, Level.READ)
 SYNC_READ = (Permission.NOTICE_SYNC, Level.READ)

@@ -17,8 +17,8 @@ from domain.notices.source import SourceNotFound
 from domain.notices.sync_run import SyncRunNotFound, SyncStatus
 from domain.shared.clock import Clock
 from projections.engine import ProjectionEngine
+from projections.notice_queries import Scope
 from projections.notice_sources import NoticeSourceQueries, NoticeSourceView
-from projections.notices import Scope
 
 SYNC_READ = (Permission.NOTICE_SYNC, Level.READ)
 SYNC = (Permission.NOTICE_SYNC, Level.WRITE)

@@ -21,8 +21,8 @@ from domain.shared.clock import Clock
 from domain.shared.errors import InvalidValue
 from projections.engine import ProjectionEngine
 from projections.jobs import JobRunQueries, JobRunView, RunPage
+from projections.notice_queries import Scope
 from projections.notice_sources import NoticeSourceQueries
-from projections.notices import Scope
 
 log = structlog.get_logger(__name__)
 

@@ -17,7 +17,8 @@ from adapters.simulators.softmedia import SimBorrower
 from domain.notices import matching
 from domain.shared.values import mask_pan
 from projections.customers import CustomerDirectory
-from projections.notices import NoticeNameKeys, NoticeViews
+from projections.notice_matching import NoticeNameKeys
+from projections.notices import NoticeViews
 from tests.benchmarks.data import FIRST_NAMES, LAST_NAMES, Borrower, BorrowerFactory
 from tests.benchmarks.harness import say
 from tests.benchmarks.search import COLUMNS as CUSTOMER_COLUMNS

@@ -13,7 +13,7 @@ from typing import Any
 
 from adapters.postgres import Database
 from projections.notice_feed import NoticeFeedQueries
-from projections.notices import Scope
+from projections.notice_queries import Scope
 from tests.benchmarks.harness import Verdict, fresh_database, percentile, say
 from tests.benchmarks.notices_data import (
     QUERY_COMPANIES,

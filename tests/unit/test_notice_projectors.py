@@ -12,7 +12,8 @@ from domain.notices.matching import name_keys
 from domain.notices.notice import Match, Notice, NoticeFacts, NoticeMode
 from domain.shared.aggregate import with_id
 from projections.engine import Write
-from projections.notices import NoticeNameKeys, NoticeViews
+from projections.notice_matching import NoticeNameKeys
+from projections.notices import NoticeViews
 
 FACTS = NoticeFacts(
     loan_number="SML0000000011",

@@ -16,8 +16,10 @@ from domain.notices.source import NoticeSource
 from domain.notices.sync_run import SyncRun
 from projections.engine import topics_of
 from projections.notice_feed import NoticeFeedQueries
+from projections.notice_matching import NoticeNameKeys, NoticeRematchQueue
+from projections.notice_queries import NoticeQueries
 from projections.notice_sources import NoticeSourceQueries
-from projections.notices import NoticeNameKeys, NoticeQueries, NoticeRematchQueue, NoticeViews
+from projections.notices import NoticeViews
 from workers import notice_sync
 from workers.bounded_context import BackgroundWorker, BoundedContext, Job, Kit, SlotFirer
 
