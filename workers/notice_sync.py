@@ -5,25 +5,45 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import structlog
 
+from adapters.operational import OperationalStore
 from adapters.softmedia import SoftmediaClient, SoftmediaError, SourceNotice
 from api.services.notice_syncs import SyncRequests
+from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
+from domain.identity.application import Identity
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
+from domain.notices.application import Notices
 from domain.notices.matching import Candidate, MatchResult, match, name_key, phone_key
 from domain.notices.notice import Match, MatchCandidate, Notice, NoticeFacts, NoticeMode
 from domain.notices.source import SyncAlreadyRunning
 from domain.notices.triggering import JOB
 from domain.shared.aggregate import acting_as
 from domain.shared.application import ConcurrentModification
+from projections.engine import ProjectionEngine
+from projections.notice_queries import NoticeQueries
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class NoticeJobPort:
+    """What the sync job, the source slots and the rematcher use (filled by type by the platform)."""
+
+    notices: Notices
+    notice_queries: NoticeQueries
+    customers: Customers
+    identity: Identity
+    ops: OperationalStore
+    engine: ProjectionEngine
+    sync_requests: SyncRequests
+
 
 PAGE_SIZE = 500
 PAGE_ATTEMPTS = 3
@@ -41,7 +61,7 @@ DEFINITION = JobDefinition(
 )
 
 
-def fire_source_slots(platform: Any, now: datetime) -> None:
+def fire_source_slots(platform: NoticeJobPort, now: datetime) -> None:
     """Request a sync for each enabled source whose cron slot has come (the latest missed slot only)."""
     for source in platform.notice_queries.enabled_sources():
         slot_key = f"{JOB}:{source['id']}"
@@ -59,7 +79,7 @@ def fire_source_slots(platform: Any, now: datetime) -> None:
         platform.ops.set_last_slot(source["brand_id"], slot_key, due)
         try:
             with acting_as("scheduler"):
-                run_id = platform.port(SyncRequests).request(
+                run_id = platform.sync_requests.request(
                     source["brand_id"], source["id"], trigger="schedule", requested_by="scheduler"
                 )
             log.info("notices.sync_scheduled", company=source["company"], run=str(run_id), slot=due.isoformat())
@@ -96,7 +116,7 @@ def _default_client(base_url: str, token: str) -> SoftmediaClient:
 client_factory: ClientFactory = _default_client
 
 
-def run_sync(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+def run_sync(platform: NoticeJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """The job: pull each mode page by page, then (only after a complete pull of every mode) inactivate the
     source's active notices no page listed, and end the sync run."""
     if "sync_run_id" not in run.settings.variables:
@@ -106,7 +126,7 @@ def run_sync(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | No
     sync = platform.notices.sync_run(run.brand_id, sync_run_id)
     source = platform.notices.source(run.brand_id, sync.source_id)
     token = platform.ops.source_token(source.id) or ""
-    matcher = BorrowerMatcher(platform)
+    matcher = BorrowerMatcher(platform.notice_queries)
     seen: set[UUID] = set()
     error: str | None = None
     retries = 0
@@ -170,7 +190,7 @@ def run_sync(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | No
         raise RuntimeError(error)
 
 
-def _finish(platform: Any, sync_run_id: UUID, error: str | None, inactivated: int, retries: int) -> str:
+def _finish(platform: NoticeJobPort, sync_run_id: UUID, error: str | None, inactivated: int, retries: int) -> str:
     status = platform.notices.finish_sync(sync_run_id, error=error, inactivated=inactivated, retries=retries)
     return str(status.value)
 
@@ -182,8 +202,8 @@ class BorrowerMatcher:
     """Scores notices against borrower records found by blocking: exact loan number, phone (primary or alternate),
     and, for notices without a high match that way, their names' keys (`NoticeQueries.borrowers_by_name`)."""
 
-    def __init__(self, platform: Any) -> None:
-        self.queries = platform.notice_queries
+    def __init__(self, queries: NoticeQueries) -> None:
+        self.queries = queries
 
     def __call__(self, brand_id: UUID, notices: Sequence[Notice]) -> dict[UUID, Match]:
         loans = sorted({n.facts.loan_number for n in notices if n.facts.loan_number})
@@ -193,8 +213,8 @@ class BorrowerMatcher:
         weak: list[tuple[Notice, dict[UUID, Candidate]]] = []
         for notice in notices:
             facts = notice.facts
-            found = {c.customer_id: c for c in by_key.get(("loan", facts.loan_number), ())}
-            found.update((c.customer_id, c) for c in by_key.get(("phone", facts.phone_e164), ()))
+            found = {c.customer_id: c for c in by_key.get(("loan", facts.loan_number or ""), ())}
+            found.update((c.customer_id, c) for c in by_key.get(("phone", facts.phone_e164 or ""), ()))
             if not found:  # nothing by loan number or phone: the name decides
                 results[notice.id] = _UNMATCHED
                 weak.append((notice, found))
@@ -231,7 +251,7 @@ def _to_match(result: MatchResult) -> Match:
     )
 
 
-def rematch_borrower(platform: Any, customer_id: UUID) -> int:
+def rematch_borrower(platform: NoticeJobPort, customer_id: UUID) -> int:
     """Match again the notices a changed borrower record may concern; returns how many matches changed."""
     record = platform.customers.find(customer_id)
     if not isinstance(record, CustomerRecord):
@@ -243,14 +263,16 @@ def rematch_borrower(platform: Any, customer_id: UUID) -> int:
     if not ids:
         return 0
     with acting_as("rematcher"):
-        return int(platform.notices.rematch(record.brand_id, ids, BorrowerMatcher(platform), "borrower changed"))
+        return int(
+            platform.notices.rematch(record.brand_id, ids, BorrowerMatcher(platform.notice_queries), "borrower changed")
+        )
 
 
 class Rematcher(threading.Thread):
     """Drains the queue of changed borrower records, matching their notices again (a worker, in `make run`'s
     process): within a second or two of a new alternate phone or a linked loan number, notices follow."""
 
-    def __init__(self, platform: Any, interval: float = 1.0) -> None:
+    def __init__(self, platform: NoticeJobPort, interval: float = 1.0) -> None:
         super().__init__(name="notice-rematcher", daemon=True)
         self.platform = platform
         self.interval = interval

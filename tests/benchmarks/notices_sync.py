@@ -12,10 +12,14 @@ from typing import Any
 
 from adapters.mail_sink import free_port
 from adapters.mailer import MailSettings
+from adapters.outbound import OutboundPolicy
 from adapters.simulators.softmedia import Dataset, SoftmediaSimulator
 from adapters.softmedia import SoftmediaClient
 from api.services.notice_syncs import SyncRequests
+from domain.identity.application import Identity
+from domain.jobs.application import Jobs
 from domain.jobs.job import RunStatus
+from domain.notices.application import Notices
 from domain.notices.notice import Notice
 from domain.notices.triggering import job_run_id
 from domain.shared.aggregate import acting_as
@@ -113,8 +117,8 @@ def _instrumented(platform: Platform, meter: Meter) -> Iterator[None]:
     """Time HTTP, matching and recording inside the real job (module hooks restored afterwards)."""
 
     class TimedMatcher(notice_sync.BorrowerMatcher):
-        def __init__(self, platform: Any) -> None:
-            super().__init__(platform)
+        def __init__(self, queries: Any) -> None:
+            super().__init__(queries)
             self.queries = _TimedQueries(self.queries, meter)
 
         def __call__(self, brand_id: Any, notices: Any) -> Any:
@@ -124,7 +128,7 @@ def _instrumented(platform: Platform, meter: Meter) -> Iterator[None]:
             finally:
                 meter.matching += time.perf_counter() - began
 
-    record_page = platform.notices.record_page
+    record_page = platform.get(Notices).record_page
 
     def timed_record_page(*args: Any, **kwargs: Any) -> Any:
         began = time.perf_counter()
@@ -136,12 +140,12 @@ def _instrumented(platform: Platform, meter: Meter) -> Iterator[None]:
     factory, matcher = notice_sync.client_factory, notice_sync.BorrowerMatcher
     notice_sync.client_factory = lambda url, token: _TimedClient(meter, url, token, page_size=notice_sync.PAGE_SIZE)
     notice_sync.BorrowerMatcher = TimedMatcher  # type: ignore[misc]
-    platform.notices.record_page = timed_record_page  # type: ignore[method-assign]
+    platform.get(Notices).record_page = timed_record_page  # type: ignore[method-assign]
     try:
         yield
     finally:
         notice_sync.client_factory, notice_sync.BorrowerMatcher = factory, matcher  # type: ignore[misc]
-        del platform.notices.record_page
+        del platform.get(Notices).record_page
 
 
 @dataclass
@@ -210,7 +214,7 @@ def _sync_all(
             began = time.perf_counter()
             scheduler_for(platform).execute(job_run_id(run_id))
             seconds += time.perf_counter() - began
-            job = platform.jobs.run(brand_id, job_run_id(run_id))
+            job = platform.get(Jobs).run(brand_id, job_run_id(run_id))
             if job.status is not RunStatus.SUCCEEDED:
                 raise AssertionError(f"the {company} sync job ended {job.status.value}: {getattr(job, 'error', None)}")
             run_ids.append(run_id)
@@ -295,7 +299,7 @@ def run_sync(quick: bool, notices: int | None = None, borrowers: int | None = No
         platform = Platform.open(dsn, mail=MailSettings(port=free_port()))
         simulator: SoftmediaSimulator | None = None
         try:
-            brand_id = platform.identity.create_brand("bench-notices", "Bench Repayments Finance").id
+            brand_id = platform.get(Identity).create_brand("bench-notices", "Bench Repayments Finance").id
             identities = load_borrowers(platform, brand_id, total_borrowers)
             began = time.perf_counter()
             dataset = Dataset.generate(
@@ -310,12 +314,14 @@ def run_sync(quick: bool, notices: int | None = None, borrowers: int | None = No
                 f" {counts['overdue']:,} overdue and {counts['upcoming']:,} upcoming notices,"
                 f" about {KNOWN_SHARE:.0%} of them of loaded borrowers"
             )
-            platform.outbound.allow(simulator.base_url)  # a loopback simulator: allowed like the demo's
+            platform.get(OutboundPolicy).allow(simulator.base_url)  # a loopback simulator: allowed like the demo's
             with acting_as("bench"):
                 sources = {
-                    company: platform.notices.connect_source(
+                    company: platform.get(Notices)
+                    .connect_source(
                         brand_id, company=company, base_url=simulator.base_url, token=TOKEN, schedule="0 * * * *"
-                    ).id
+                    )
+                    .id
                     for company in SYNC_COMPANIES
                 }
 
@@ -334,11 +340,11 @@ def run_sync(quick: bool, notices: int | None = None, borrowers: int | None = No
             checks = _check_notices(platform, brand_id, raw_before)
             matched, bands = _bands(platform, brand_id)
 
-            events_before = platform.notices.recorder.max_notification_id() or 0
+            events_before = platform.get(Notices).recorder.max_notification_id() or 0
             meter.reset()
             second = _sync_all(platform, brand_id, sources, meter, "second sync")
-            events_after = platform.notices.recorder.max_notification_id() or 0
-            written = platform.notices.recorder.select_notifications(
+            events_after = platform.get(Notices).recorder.max_notification_id() or 0
+            written = platform.get(Notices).recorder.select_notifications(
                 start=events_before, limit=1_000_000, stop=events_after, topics=list(NOTICE_TOPICS),
                 inclusive_of_start=False,
             )  # fmt: skip

@@ -17,7 +17,7 @@ from domain.notices.application import Notices
 from domain.notices.triggering import job_run_id
 from tests.conftest import Tenant, make_tenant
 from workers import notice_sync
-from workers.notice_sync import Rematcher
+from workers.notice_sync import NoticeJobPort, Rematcher
 from workers.runtime import scheduler_for
 
 TODAY = date(2026, 11, 28)
@@ -285,7 +285,7 @@ def test_notices_rematch_when_a_borrower_record_changes(
     )
     assert linked.status_code == 201, linked.text
     platform.engine.wait_for("customers", platform.engine.head("customers"))
-    rematcher = Rematcher(platform)
+    rematcher = Rematcher(platform.port(NoticeJobPort))
     while rematcher.drain():  # the queue also holds borrowers other tests changed
         continue
     platform.engine.wait_for("notices", platform.engine.head("notices"))
@@ -314,7 +314,7 @@ def test_a_name_written_with_an_initial_matches_and_a_renamed_borrower_is_found_
     )  # fmt: skip
     assert renamed.status_code == 200, renamed.text
     platform.engine.wait_for("customers", platform.engine.head("customers"))
-    rematcher = Rematcher(platform)
+    rematcher = Rematcher(platform.port(NoticeJobPort))
     while rematcher.drain():
         continue
     platform.engine.wait_for("notices", platform.engine.head("notices"))
@@ -375,11 +375,15 @@ def test_each_source_follows_its_own_cron_on_the_scheduler(
     source_id = _source(client, tenant, simulator)  # every 30 minutes
     platform.engine.wait_for("notices", platform.engine.head("notices"))
     start = datetime(2026, 11, 28, 9, 5, tzinfo=UTC)
-    fire_source_slots(platform, start)  # first sight: the schedule starts now, nothing is backfilled
-    fire_source_slots(platform, start + timedelta(minutes=20))
+    fire_source_slots(
+        platform.port(NoticeJobPort), start
+    )  # first sight: the schedule starts now, nothing is backfilled
+    fire_source_slots(platform.port(NoticeJobPort), start + timedelta(minutes=20))
     platform.engine.wait_for("notices", platform.engine.head("notices"))
     assert client.get("/api/v1/sync-runs", params={"source_id": source_id}, headers=tenant.auth).json()["items"] == []
-    fire_source_slots(platform, start + timedelta(minutes=80))  # 09:30 and 10:00 passed: only the latest fires
+    fire_source_slots(
+        platform.port(NoticeJobPort), start + timedelta(minutes=80)
+    )  # 09:30 and 10:00 passed: only the latest fires
     platform.engine.wait_for("notices", platform.engine.head("notices"))
     runs = client.get("/api/v1/sync-runs", params={"source_id": source_id}, headers=tenant.auth).json()["items"]
     assert [(r["trigger"], r["requested_by"], r["status"]) for r in runs] == [("schedule", "scheduler", "running")]

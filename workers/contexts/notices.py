@@ -38,9 +38,9 @@ CONTEXT = BoundedContext(
     activity=topics_of(NoticeSource.Connected, NoticeSource.Reconfigured, SyncRun.Started, SyncRun.Finished),
     endpoints=(*notice_sources.ENDPOINTS, *notices.ENDPOINTS),
     pages=(*pages.PAGES, *sync_pages.PAGES),
-    jobs=(Job(notice_sync.DEFINITION, notice_sync.run_sync),),
-    slot_firers=(SlotFirer(notice_sync.fire_source_slots),),
-    workers=(BackgroundWorker(notice_sync.Rematcher),),
+    jobs=(Job(notice_sync.DEFINITION, notice_sync.run_sync, notice_sync.NoticeJobPort),),
+    slot_firers=(SlotFirer(notice_sync.fire_source_slots, notice_sync.NoticeJobPort),),
+    workers=(BackgroundWorker(notice_sync.Rematcher, notice_sync.NoticeJobPort),),
     nav=(
         NavItem("Repayments", "/repayments", "repayments", Permission.NOTICES, 30),
         NavItem("Sync", "/sync", "sync", Permission.NOTICE_SYNC, 100),
