@@ -56,7 +56,6 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from workers.job_catalogue import JOB_HANDLERS
 
 from adapters.mail_sink import MailSink, free_port
 from adapters.mailer import MailSettings, SmtpMailer, render_email
@@ -71,7 +70,7 @@ from tests.benchmarks.data import Borrower, BorrowerFactory
 from tests.benchmarks.harness import Rate, Verdict, fresh_database, say
 from tests.support import ROOT
 from workers.platform import Platform
-from workers.scheduler import Scheduler
+from workers.runtime import scheduler_for
 
 FULL_COVENANTS, QUICK_COVENANTS = 1_000_000, 20_000
 FULL_RECORDS, QUICK_RECORDS = 100_000, 5_000
@@ -276,7 +275,7 @@ def _execute(platform: Platform, brand_id: UUID, job: str) -> tuple[JobRun, floa
     platform.identity.change_configuration(brand_id, {"business_date": AS_OF})
     requested = platform.jobs.request_run(brand_id, job, trigger="manual", requested_by="bench", as_of=AS_OF)
     began = time.perf_counter()
-    Scheduler(platform, JOB_HANDLERS).execute(requested.id)
+    scheduler_for(platform).execute(requested.id)
     seconds = time.perf_counter() - began
     run = platform.jobs.run(brand_id, requested.id)
     if run.status is not RunStatus.SUCCEEDED:

@@ -79,7 +79,6 @@ from typing import Any
 
 import structlog
 from psycopg import sql as psycopg_sql
-from workers.job_catalogue import JOB_HANDLERS
 
 from adapters.mail_sink import free_port
 from adapters.mailer import MailSettings
@@ -101,7 +100,7 @@ from tests.benchmarks.search import COLUMNS as CUSTOMER_COLUMNS
 from tests.benchmarks.search import _copy_text
 from workers import notice_sync
 from workers.platform import Platform
-from workers.scheduler import Scheduler
+from workers.runtime import scheduler_for
 
 FULL_NOTICES, QUICK_NOTICES = 100_000, 10_000
 FULL_BORROWERS, QUICK_BORROWERS = 1_000_000, 100_000
@@ -403,7 +402,7 @@ def _sync_all(
         for company, source_id in sources.items():
             run_id = platform.port(SyncRequests).request(brand_id, source_id, trigger="manual", requested_by="bench")
             began = time.perf_counter()
-            Scheduler(platform, JOB_HANDLERS).execute(job_run_id(run_id))
+            scheduler_for(platform).execute(job_run_id(run_id))
             seconds += time.perf_counter() - began
             job = platform.jobs.run(brand_id, job_run_id(run_id))
             if job.status is not RunStatus.SUCCEEDED:
