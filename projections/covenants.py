@@ -182,7 +182,8 @@ class CovenantViews(Projection):
 
 
 # The bulk kinds: a batch's rows of each go to the server as one statement over arrays (unnest), not a statement per
-# event. A catch-up of the evaluation job's events was mostly statement overhead, on both sides.
+# event: a catch-up of the evaluation job's events was mostly statement overhead, on both sides. The arrays go in
+# binary (%b): psycopg's text array dumper quotes element by element, ten times the cost.
 
 
 @dataclass(frozen=True)
@@ -200,9 +201,9 @@ _COVENANT_ROWS = _Bulk(
     "next_evaluation_date, created_at, updated_at) "
     "SELECT id, brand_id, customer_id, application_ref, title, type, terms::jsonb, frequency, start_date, "
     "first_due_date, expiry_date, grace_days, lead_days, assignee_id, company, 'active', next_due_date, "
-    "next_evaluation_date, at, at FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[], "
-    "%s::text[], %s::text[], %s::date[], %s::date[], %s::date[], %s::int[], %s::int[], %s::uuid[], %s::text[], "
-    "%s::date[], %s::date[], %s::timestamptz[]) AS v(id, brand_id, customer_id, application_ref, title, type, terms, "
+    "next_evaluation_date, at, at FROM unnest(%b::uuid[], %b::uuid[], %b::uuid[], %b::text[], %b::text[], %b::text[], "
+    "%b::text[], %b::text[], %b::date[], %b::date[], %b::date[], %b::int[], %b::int[], %b::uuid[], %b::text[], "
+    "%b::date[], %b::date[], %b::timestamptz[]) AS v(id, brand_id, customer_id, application_ref, title, type, terms, "
     "frequency, start_date, first_due_date, expiry_date, grace_days, lead_days, assignee_id, company, next_due_date, "
     "next_evaluation_date, at) ON CONFLICT (id) DO NOTHING",
 )
@@ -211,7 +212,7 @@ _CYCLE_ROWS = _Bulk(
     "UPDATE read.covenants c SET cycles = v.cycle, next_due_date = v.next_due_date, "
     "next_evaluation_date = v.next_evaluation_date, current_evaluation_id = v.evaluation_id, current_status = 'open', "
     "current_due_date = v.due_date, updated_at = v.at "
-    "FROM unnest(%s::uuid[], %s::int[], %s::date[], %s::date[], %s::uuid[], %s::date[], %s::timestamptz[]) "
+    "FROM unnest(%b::uuid[], %b::int[], %b::date[], %b::date[], %b::uuid[], %b::date[], %b::timestamptz[]) "
     "AS v(id, cycle, next_due_date, next_evaluation_date, evaluation_id, due_date, at) WHERE c.id = v.id",
 )
 _RECORD_ROWS = _Bulk(
@@ -220,8 +221,8 @@ _RECORD_ROWS = _Bulk(
     "cycle, due_date, overdue_after, notification_date, expiry_date, status, opened_at, updated_at) "
     "SELECT id, brand_id, covenant_id, customer_id, application_ref, title, type, cycle, due_date, "
     "due_date + grace_days, notification_date, expiry_date, 'open', at, at "
-    "FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[], %s::int[], "
-    "%s::date[], %s::int[], %s::date[], %s::date[], %s::timestamptz[]) AS v(id, brand_id, covenant_id, customer_id, "
+    "FROM unnest(%b::uuid[], %b::uuid[], %b::uuid[], %b::uuid[], %b::text[], %b::text[], %b::text[], %b::int[], "
+    "%b::date[], %b::int[], %b::date[], %b::date[], %b::timestamptz[]) AS v(id, brand_id, covenant_id, customer_id, "
     "application_ref, title, type, cycle, due_date, grace_days, notification_date, expiry_date, at) "
     "ON CONFLICT (id) DO NOTHING",
 )
