@@ -19,7 +19,9 @@ Run alone with `python -m tests.benchmarks.covenant_jobs [--quick] [--only evalu
    Baseline: the rate at which the same event store took the N
    `Covenant.Created` events while the book was loaded (aggregates built and
    saved in big saves); the ratio shows what reading a covenant and writing its
-   cycle costs over writing the covenant in the first place. The job loads each
+   cycle costs over writing the covenant in the first place (informative: the
+   target, issue #11's, is covenants/s including the read model, i.e. the job's
+   time plus the covenant read model's catch-up). The job loads each
    batch's aggregates in one query when the recorder has `select_events_many`,
    else one query per covenant (the report says which).
 
@@ -77,13 +79,11 @@ FULL_RECORDS, QUICK_RECORDS = 100_000, 5_000
 RAW_SAMPLE = 10_000  # baseline emails: enough for a steady rate
 ISSUE_RECORDS = 100_000  # What issue #4 asks for; a full run prints the time it would take.
 
-#: A night's evaluation of a million covenants inside ten minutes.
-TARGET_COVENANTS_PER_SECOND = 1_700
-#: Evaluating a covenant (read it, open its cycle: two events) at no less than this share of the rate
-#: at which the event store takes new covenants in big saves.
-TARGET_EVALUATION_RATIO = 0.3
-#: Notification mail at no less than this share of the rate of plain SmtpMailer sends to the same server.
-TARGET_EMAIL_RATIO = 0.5
+#: Issue #11: covenants evaluated per second including the read model (the job, then the covenant read model caught
+#: up with every event it wrote). The ratio to the bulk-save baseline is printed for information, without a target.
+TARGET_COVENANTS_PER_SECOND = 8_000
+#: Issue #11: notification mail at no less than this share of the rate of plain SmtpMailer sends to the same server.
+TARGET_EMAIL_RATIO = 0.9
 
 AS_OF = date(2024, 6, 20)
 SAVE_SIZE = 2_000  # aggregates per save() while loading
@@ -387,15 +387,20 @@ def run_evaluation(quick: bool, covenants: int | None = None) -> list[Verdict]:
     say(
         f"   evaluation job (batches of {batch})              {job.per_second:9,.0f} covenants/s"
         f"  ({job.operations:,} in {job.seconds:.1f} s, {run.batches:,} batches)   ratio to baseline "
-        f"{job.per_second / baseline:.2f}"
+        f"{job.per_second / baseline:.2f} (informative)"
     )
     say(
         f"   aggregates loaded {'in one query per batch (select_events_many)' if bulk else 'one query each'}; "
         f"the job's runner-less writes left the covenant read model {projected:,} events behind"
     )
+    with_read_model = Rate(total, job.seconds + catch_up.seconds)
     say(
         f"   covenant read model after the run: caught up in {catch_up.seconds:.1f} s ({catch_up.per_second:,.0f} "
-        f"events/s); job + catch-up {total / (job.seconds + catch_up.seconds):,.0f} covenants/s"
+        f"events/s)"
+    )
+    say(
+        f"   evaluation including the read model (job + catch-up) {with_read_model.per_second:9,.0f} covenants/s"
+        f"  ({total:,} in {job.seconds:.1f} + {catch_up.seconds:.1f} s)"
     )
     if total != FULL_COVENANTS:
         say(
@@ -414,8 +419,14 @@ def run_evaluation(quick: bool, covenants: int | None = None) -> list[Verdict]:
     if rerun.totals.succeeded != 0:
         raise AssertionError(f"a rerun for the same date opened {rerun.totals.succeeded:,} records")
     return [
-        Verdict("covenant-jobs", "evaluation covenants/s", job.per_second, TARGET_COVENANTS_PER_SECOND, True, "/s"),
-        Verdict("covenant-jobs", "evaluation over bulk save", job.per_second / baseline, TARGET_EVALUATION_RATIO, True),
+        Verdict(
+            "covenant-jobs",
+            "evaluation covenants/s including the read model",
+            with_read_model.per_second,
+            TARGET_COVENANTS_PER_SECOND,
+            True,
+            "/s",
+        ),
     ]
 
 
