@@ -314,17 +314,13 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             table=Identifier(self.events_table_name),
             id_type=SQL(self.datastore.originator_id_type),
         )
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        # Binary tuples, as select_events reads: no hex decoding of each state, no dict per row.
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
             curs.execute(statement, (list(originator_ids),), prepare=True)
-            return [
-                StoredEvent(
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=bytes(row["state"]),
-                )
-                for row in curs.fetchall()
-            ]
+            return [StoredEvent(*row) for row in curs]
 
     def insert_events_before_commit(
         self, stored_events: Sequence[StoredEvent], before_commit: Callable[[], None]
