@@ -1,20 +1,15 @@
-"""Read models of covenants: the worklist, evaluation history, notices, dashboard counts and job feeds."""
+"""Read models of covenants: covenants, evaluation records and notices kept in step (queries in covenant_queries)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotice, NoticeKind
 from projections.engine import Projection, Write, topics_of
-from projections.keyset import KeysetCursor, Page
-
-#: The worklist is ordered by (current due date, id).
-WORKLIST_CURSOR = KeysetCursor(date, UUID)
 
 C, E, N = Covenant, CovenantEvaluation, CovenantNotice
 PRESUMED_NOTE = "delivery presumed: the sender stopped after handing the email to the mail server"
@@ -128,57 +123,93 @@ class CovenantViews(Projection):
         rows = _BULK_ROWS.get(type(event))
         if rows is not None:
             return self._rows.add(rows[0], event.originator_id, rows[1](event))
-        return [*self._rows.flush(), *self._writes(event)]
+        writes = _WRITES.get(type(event))
+        return [*self._rows.flush(), *(writes(event, event.originator_id, event.timestamp) if writes else ())]
 
-    def _writes(self, event: Any) -> Iterable[Write]:
-        oid, at = event.originator_id, event.timestamp
-        if isinstance(event, C.Reassigned):
-            yield Write(
-                "UPDATE read.covenants SET assignee_id = %s, updated_at = %s WHERE id = %s",
-                (event.assignee_id, at, oid),
-            )
-        elif isinstance(event, C.Expired | C.Closed):
-            status = "expired" if isinstance(event, C.Expired) else "closed"
-            yield Write("UPDATE read.covenants SET status = %s, updated_at = %s WHERE id = %s", (status, at, oid))
-        elif isinstance(event, E.ValueSubmitted):
-            yield Write(
-                "UPDATE read.covenant_evaluations SET value = %s, passed = %s, updated_at = %s WHERE id = %s",
-                (event.value, event.passed, at, oid),
-            )
-        elif isinstance(event, E.Complied | E.Waived | E.MarkedOverdue):
-            status = {E.Complied: "complied", E.Waived: "waived", E.MarkedOverdue: "overdue"}[type(event)]
-            reviewed = not isinstance(event, E.MarkedOverdue)
-            yield Write(
-                "UPDATE read.covenant_evaluations SET status = %s, evidence = coalesce(%s, evidence), "
-                "reason = coalesce(%s, reason), reviewed_by = CASE WHEN %s THEN %s ELSE reviewed_by END, "
-                "reviewed_at = CASE WHEN %s THEN %s ELSE reviewed_at END, updated_at = %s WHERE id = %s",
-                (status, getattr(event, "evidence", None), getattr(event, "reason", None), reviewed, event.actor,
-                 reviewed, at, at, oid),
-            )  # fmt: skip
-            yield Write(
-                "UPDATE read.covenants SET current_status = %s, updated_at = %s WHERE current_evaluation_id = %s",
-                (status, at, oid),
-            )
-        elif isinstance(event, E.NoticeQueued):
-            column = "reminder_notice_id" if event.kind is NoticeKind.REMINDER else "overdue_notice_id"
-            yield Write(f"UPDATE read.covenant_evaluations SET {column} = %s WHERE id = %s", (event.notice_id, oid))
-        elif isinstance(event, N.Queued):
-            yield Write(
-                "INSERT INTO read.covenant_notices (id, brand_id, kind, customer_id, application_ref, recipient, subject, "
-                "evaluation_ids, as_of, status, queued_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'queued', %s) "
-                "ON CONFLICT (id) DO NOTHING",
-                (oid, event.brand_id, event.kind.value, event.customer_id, event.application_ref, event.recipient,
-                 event.subject, list(event.evaluation_ids), event.as_of, at),
-            )  # fmt: skip
-        elif isinstance(event, N.Sent):
-            yield Write(
-                "UPDATE read.covenant_notices SET status = 'sent', message_id = %s, sent_at = %s, error = %s WHERE id = %s",
-                (event.message_id, at, PRESUMED_NOTE if event.presumed else None, oid),
-            )
-        elif isinstance(event, N.SendFailed):
-            yield Write(
-                "UPDATE read.covenant_notices SET failures = failures + 1, error = %s WHERE id = %s", (event.error, oid)
-            )
+
+def _reassigned(event: Covenant.Reassigned, oid: UUID, at: datetime) -> Iterator[Write]:
+    yield Write(
+        "UPDATE read.covenants SET assignee_id = %s, updated_at = %s WHERE id = %s",
+        (event.assignee_id, at, oid),
+    )
+
+
+def _covenant_ended(event: Covenant.Expired | Covenant.Closed, oid: UUID, at: datetime) -> Iterator[Write]:
+    status = "expired" if isinstance(event, C.Expired) else "closed"
+    yield Write("UPDATE read.covenants SET status = %s, updated_at = %s WHERE id = %s", (status, at, oid))
+
+
+def _value_submitted(event: CovenantEvaluation.ValueSubmitted, oid: UUID, at: datetime) -> Iterator[Write]:
+    yield Write(
+        "UPDATE read.covenant_evaluations SET value = %s, passed = %s, updated_at = %s WHERE id = %s",
+        (event.value, event.passed, at, oid),
+    )
+
+
+def _record_decided(
+    event: CovenantEvaluation.Complied | CovenantEvaluation.Waived | CovenantEvaluation.MarkedOverdue,
+    oid: UUID,
+    at: datetime,
+) -> Iterator[Write]:
+    status = _DECIDED[type(event)]
+    reviewed = not isinstance(event, E.MarkedOverdue)
+    yield Write(
+        "UPDATE read.covenant_evaluations SET status = %s, evidence = coalesce(%s, evidence), "
+        "reason = coalesce(%s, reason), reviewed_by = CASE WHEN %s THEN %s ELSE reviewed_by END, "
+        "reviewed_at = CASE WHEN %s THEN %s ELSE reviewed_at END, updated_at = %s WHERE id = %s",
+        (status, getattr(event, "evidence", None), getattr(event, "reason", None), reviewed, event.actor,
+         reviewed, at, at, oid),
+    )  # fmt: skip
+    yield Write(
+        "UPDATE read.covenants SET current_status = %s, updated_at = %s WHERE current_evaluation_id = %s",
+        (status, at, oid),
+    )
+
+
+def _notice_linked(event: CovenantEvaluation.NoticeQueued, oid: UUID, at: datetime) -> Iterator[Write]:
+    column = "reminder_notice_id" if event.kind is NoticeKind.REMINDER else "overdue_notice_id"
+    yield Write(f"UPDATE read.covenant_evaluations SET {column} = %s WHERE id = %s", (event.notice_id, oid))
+
+
+def _notice_queued(event: CovenantNotice.Queued, oid: UUID, at: datetime) -> Iterator[Write]:
+    yield Write(
+        "INSERT INTO read.covenant_notices (id, brand_id, kind, customer_id, application_ref, recipient, subject, "
+        "evaluation_ids, as_of, status, queued_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'queued', %s) "
+        "ON CONFLICT (id) DO NOTHING",
+        (oid, event.brand_id, event.kind.value, event.customer_id, event.application_ref, event.recipient,
+         event.subject, list(event.evaluation_ids), event.as_of, at),
+    )  # fmt: skip
+
+
+def _notice_sent(event: CovenantNotice.Sent, oid: UUID, at: datetime) -> Iterator[Write]:
+    yield Write(
+        "UPDATE read.covenant_notices SET status = 'sent', message_id = %s, sent_at = %s, error = %s WHERE id = %s",
+        (event.message_id, at, PRESUMED_NOTE if event.presumed else None, oid),
+    )
+
+
+def _notice_failed(event: CovenantNotice.SendFailed, oid: UUID, at: datetime) -> Iterator[Write]:
+    yield Write(
+        "UPDATE read.covenant_notices SET failures = failures + 1, error = %s WHERE id = %s", (event.error, oid)
+    )
+
+
+_DECIDED: dict[type[Any], str] = {E.Complied: "complied", E.Waived: "waived", E.MarkedOverdue: "overdue"}
+
+#: The writes of each event type the projection reads, but the bulk kinds (_BULK_ROWS).
+_WRITES: dict[type[Any], Callable[[Any, UUID, datetime], Iterable[Write]]] = {
+    C.Reassigned: _reassigned,
+    C.Expired: _covenant_ended,
+    C.Closed: _covenant_ended,
+    E.ValueSubmitted: _value_submitted,
+    E.Complied: _record_decided,
+    E.Waived: _record_decided,
+    E.MarkedOverdue: _record_decided,
+    E.NoticeQueued: _notice_linked,
+    N.Queued: _notice_queued,
+    N.Sent: _notice_sent,
+    N.SendFailed: _notice_failed,
+}
 
 
 # The bulk kinds: a batch's rows of each go to the server as one statement over arrays (unnest), not a statement per
@@ -283,328 +314,3 @@ class _BatchRows:
         self.rows = {}
         self.touched = set()
         return writes
-
-
-# Queries ----------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CovenantRow:
-    """A covenant in the worklist."""
-
-    id: UUID
-    customer_id: UUID
-    customer_name: str | None
-    application_ref: str
-    title: str
-    type: str
-    terms: dict[str, Any]
-    frequency: str
-    start_date: date
-    first_due_date: date
-    expiry_date: date
-    grace_days: int
-    lead_days: int
-    assignee_id: UUID | None
-    company: str | None
-    status: str
-    cycles: int
-    next_due_date: date | None
-    next_evaluation_date: date | None
-    current_evaluation_id: UUID | None
-    current_status: str | None
-    current_due_date: date | None
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class EvaluationRow:
-    """One cycle's evaluation record."""
-
-    id: UUID
-    covenant_id: UUID
-    customer_id: UUID
-    application_ref: str
-    title: str
-    type: str
-    cycle: int
-    due_date: date
-    overdue_after: date
-    notification_date: date
-    status: str
-    value: Decimal | None
-    passed: bool | None
-    evidence: str | None
-    reason: str | None
-    reviewed_by: str | None
-    reviewed_at: datetime | None
-    reminder_notice_id: UUID | None
-    overdue_notice_id: UUID | None
-    opened_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class NoticeGroup:
-    """Records of one borrower and application due the same day that owe the same kind of notice."""
-
-    brand_id: UUID
-    customer_id: UUID
-    application_ref: str
-    due_date: date
-    recipient: str | None
-    customer_name: str
-    evaluation_ids: list[UUID]
-
-
-_COVENANT_COLUMNS = (
-    "c.id, c.customer_id, cu.name AS customer_name, c.application_ref, c.title, c.type, c.terms, c.frequency, "
-    "c.start_date, c.first_due_date, c.expiry_date, c.grace_days, c.lead_days, c.assignee_id, c.company, c.status, "
-    "c.cycles, c.next_due_date, c.next_evaluation_date, c.current_evaluation_id, c.current_status, c.current_due_date, "
-    "c.created_at, c.updated_at"
-)
-_EVALUATION_COLUMNS = (
-    "id, covenant_id, customer_id, application_ref, title, type, cycle, due_date, overdue_after, notification_date, "
-    "status, value, passed, evidence, reason, reviewed_by, reviewed_at, reminder_notice_id, overdue_notice_id, "
-    "opened_at, updated_at"
-)
-COVENANT_STATUSES = frozenset({"active", "expired", "closed"})
-EVALUATION_STATUSES = frozenset({"open", "complied", "waived", "overdue"})
-
-
-def _job_filters(filters: dict[str, str], prefix: str = "c.") -> tuple[list[str], dict[str, Any]]:
-    where, params = [], {}
-    for key in ("company", "type", "frequency"):
-        if filters.get(key):
-            where.append(f"{prefix}{key} = %(f_{key})s")
-            params[f"f_{key}"] = filters[key]
-    return where, params
-
-
-class CovenantQueries:
-    """Brand-scoped covenant queries, and the feeds the covenant jobs read."""
-
-    def __init__(self, pool: Any) -> None:
-        self.pool = pool
-
-    def worklist(
-        self,
-        brand_id: UUID,
-        *,
-        status: str | None = None,
-        due_from: date | None = None,
-        due_to: date | None = None,
-        customer_id: UUID | None = None,
-        type: str | None = None,
-        assignee_id: UUID | None = None,
-        cursor: str | None = None,
-        limit: int = 50,
-    ) -> Page:
-        """Covenants by current due date (then id); `status` is a covenant status or the current record's status."""
-        due = "coalesce(c.current_due_date, c.next_due_date)"
-        where = ["c.brand_id = %(brand)s"]
-        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
-        if status in COVENANT_STATUSES:
-            where.append("c.status = %(status)s")
-            params["status"] = status
-        elif status in EVALUATION_STATUSES:
-            where.append("c.current_status = %(status)s")
-            params["status"] = status
-        for column, value in (("customer_id", customer_id), ("type", type), ("assignee_id", assignee_id)):
-            if value is not None:
-                where.append(f"c.{column} = %({column})s")
-                params[column] = value
-        if due_from is not None:
-            where.append(f"{due} >= %(due_from)s")
-            params["due_from"] = due_from
-        if due_to is not None:
-            where.append(f"{due} <= %(due_to)s")
-            params["due_to"] = due_to
-        if cursor:
-            last_due, last_id = WORKLIST_CURSOR.decode(cursor)
-            where.append(f"({due}, c.id) > (%(c_due)s::date, %(c_id)s::uuid)")
-            params.update(c_due=last_due, c_id=last_id)
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT {_COVENANT_COLUMNS}, {due} AS sort_due FROM read.covenants c "
-                "LEFT JOIN read.customers cu ON cu.id = c.customer_id "
-                f"WHERE {' AND '.join(where)} ORDER BY {due} NULLS LAST, c.id LIMIT %(limit)s",
-                params,
-            ).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = None
-        if more and rows and rows[-1]["sort_due"] is not None:
-            next_cursor = WORKLIST_CURSOR.encode(rows[-1]["sort_due"], rows[-1]["id"])
-        return Page(
-            items=[CovenantRow(**{k: v for k, v in r.items() if k != "sort_due"}) for r in rows],
-            next_cursor=next_cursor,
-        )
-
-    def covenant(self, brand_id: UUID, covenant_id: UUID) -> CovenantRow | None:
-        with self.pool.connection() as conn:
-            row = conn.execute(
-                f"SELECT {_COVENANT_COLUMNS} FROM read.covenants c LEFT JOIN read.customers cu ON cu.id = c.customer_id "
-                "WHERE c.id = %s AND c.brand_id = %s",
-                (covenant_id, brand_id),
-            ).fetchone()
-        return CovenantRow(**row) if row else None
-
-    def evaluations(self, brand_id: UUID, covenant_id: UUID) -> list[EvaluationRow]:
-        """Evaluation history of a covenant, newest cycle first."""
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE brand_id = %s AND covenant_id = %s "
-                "ORDER BY cycle DESC",
-                (brand_id, covenant_id),
-            ).fetchall()
-        return [EvaluationRow(**r) for r in rows]
-
-    def evaluation(self, brand_id: UUID, evaluation_id: UUID) -> EvaluationRow | None:
-        with self.pool.connection() as conn:
-            row = conn.execute(
-                f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE brand_id = %s AND id = %s",
-                (brand_id, evaluation_id),
-            ).fetchone()
-        return EvaluationRow(**row) if row else None
-
-    def counts(self, brand_id: UUID) -> dict[str, int]:
-        """Dashboard figures: records by status and active covenants."""
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT status, count(*) AS n FROM read.covenant_evaluations WHERE brand_id = %s GROUP BY status",
-                (brand_id,),
-            ).fetchall()
-            active = conn.execute(
-                "SELECT count(*) AS n FROM read.covenants WHERE brand_id = %s AND status = 'active'", (brand_id,)
-            ).fetchone()
-        counts = {status: 0 for status in sorted(EVALUATION_STATUSES)}
-        counts.update({r["status"]: r["n"] for r in rows})
-        counts["active_covenants"] = active["n"] if active else 0
-        return counts
-
-    def notices(self, brand_id: UUID, customer_id: UUID | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Notices newest first (optionally of one borrower)."""
-        where, params = ["brand_id = %s"], [brand_id]
-        if customer_id is not None:
-            where.append("customer_id = %s")
-            params.append(customer_id)
-        with self.pool.connection() as conn:
-            return list(
-                conn.execute(
-                    "SELECT id, kind, recipient, subject, evaluation_ids, as_of, status, failures, error, queued_at, sent_at "
-                    f"FROM read.covenant_notices WHERE {' AND '.join(where)} ORDER BY queued_at DESC LIMIT %s",
-                    (*params, limit),
-                ).fetchall()
-            )
-
-    # Job feeds (workers only; brand comes from the run) ----------------------------------------------------
-
-    def due_covenants(
-        self, brand_id: UUID, as_of: date, filters: dict[str, str], after: UUID | None, limit: int
-    ) -> list[UUID]:
-        """Active covenants whose next evaluation date has come, by id (keyset)."""
-        extra, params = _job_filters(filters)
-        # Due for a new cycle, or past expiry with no cycle left (so the job can mark it expired).
-        due = "(c.next_evaluation_date <= %(as_of)s OR (c.next_evaluation_date IS NULL AND c.expiry_date < %(as_of)s))"
-        where = ["c.brand_id = %(brand)s", "c.status = 'active'", due, *extra]
-        if after is not None:
-            where.append("c.id > %(after)s")
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT c.id FROM read.covenants c WHERE {' AND '.join(where)} ORDER BY c.id LIMIT %(limit)s",
-                {"brand": brand_id, "as_of": as_of, "after": after, "limit": limit, **params},
-            ).fetchall()
-        return [r["id"] for r in rows]
-
-    def overdue_candidates(
-        self, brand_id: UUID, as_of: date, filters: dict[str, str], after: UUID | None, limit: int
-    ) -> list[UUID]:
-        """Open records past due date plus grace, by id (keyset)."""
-        extra, params = _job_filters(filters)
-        where = ["e.brand_id = %(brand)s", "e.status = 'open'", "e.overdue_after < %(as_of)s", *extra]
-        if after is not None:
-            where.append("e.id > %(after)s")
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT e.id FROM read.covenant_evaluations e JOIN read.covenants c ON c.id = e.covenant_id "
-                f"WHERE {' AND '.join(where)} ORDER BY e.id LIMIT %(limit)s",
-                {"brand": brand_id, "as_of": as_of, "after": after, "limit": limit, **params},
-            ).fetchall()
-        return [r["id"] for r in rows]
-
-    def notice_groups(
-        self,
-        brand_id: UUID,
-        kind: NoticeKind,
-        as_of: date,
-        filters: dict[str, str],
-        after: tuple[Any, ...] | None,
-        limit: int,
-        overdue_by_then: bool = False,
-    ) -> list[NoticeGroup]:
-        """Records owing a notice, grouped by borrower, application and due date (keyset on the group).
-
-        `overdue_by_then` (dry runs, which mark nothing): an open record past its due date and grace by `as_of`
-        owes an overdue notice too.
-        """
-        extra, params = _job_filters(filters)
-        if kind is NoticeKind.REMINDER:
-            where = [
-                "e.status = 'open'", "e.reminder_notice_id IS NULL", "e.notification_date = %(as_of)s",
-                "e.notification_date < e.expiry_date", "c.status = 'active'",
-            ]  # fmt: skip
-        else:
-            overdue = "(e.status = 'overdue' OR (e.status = 'open' AND e.overdue_after < %(as_of)s))"
-            where = [overdue if overdue_by_then else "e.status = 'overdue'", "e.overdue_notice_id IS NULL"]
-        where += ["e.brand_id = %(brand)s", *extra]
-        if after is not None:
-            where.append("(e.customer_id, e.application_ref, e.due_date) > (%(a_cust)s, %(a_app)s, %(a_due)s)")
-            params.update(a_cust=after[0], a_app=after[1], a_due=after[2])
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT e.customer_id, e.application_ref, e.due_date, cu.email, cu.name, array_agg(e.id ORDER BY e.title) AS ids "
-                "FROM read.covenant_evaluations e JOIN read.covenants c ON c.id = e.covenant_id "
-                "LEFT JOIN read.customers cu ON cu.id = e.customer_id "
-                f"WHERE {' AND '.join(where)} GROUP BY e.customer_id, e.application_ref, e.due_date, cu.email, cu.name "
-                "ORDER BY e.customer_id, e.application_ref, e.due_date LIMIT %(limit)s",
-                {"brand": brand_id, "as_of": as_of, "limit": limit, **params},
-            ).fetchall()
-        return [
-            NoticeGroup(
-                brand_id,
-                r["customer_id"],
-                r["application_ref"],
-                r["due_date"],
-                r["email"],
-                r["name"] or "Customer",
-                list(r["ids"]),
-            )
-            for r in rows
-        ]
-
-    def customer_names(self, brand_id: UUID, customer_ids: Iterable[UUID]) -> dict[UUID, str]:
-        """Borrowers' names by id, for addressing a page of notices (missing ids are left out)."""
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT id, name FROM read.customers WHERE brand_id = %s AND id = ANY(%s)",
-                (brand_id, list(customer_ids)),
-            ).fetchall()
-        return {r["id"]: r["name"] for r in rows}
-
-    def pending_notices(
-        self, brand_id: UUID, after: tuple[datetime, UUID] | None, limit: int
-    ) -> list[tuple[datetime, UUID]]:
-        """Notices queued but not yet accepted by the mail server, oldest first (keyset on queued_at, id)."""
-        where = "brand_id = %s AND status = 'queued'"
-        params: list[Any] = [brand_id]
-        if after is not None:
-            where += " AND (queued_at, id) > (%s, %s)"
-            params += [after[0], after[1]]
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT queued_at, id FROM read.covenant_notices WHERE {where} ORDER BY queued_at, id LIMIT %s",
-                (*params, limit),
-            ).fetchall()
-        return [(r["queued_at"], r["id"]) for r in rows]

@@ -6,16 +6,21 @@ import contextvars
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from uuid import UUID
 
 import structlog
 
-from adapters.mailer import MailRefused, render_email
+from adapters.mailer import MailRefused, SmtpMailer, render_email
+from domain.covenants.application import Covenants
 from domain.covenants.covenant import CovenantEvaluation, CovenantNotice, CovenantType, NoticeKind
+from domain.identity.application import Identity
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
+from projections.covenant_queries import CovenantQueries
+from projections.engine import ProjectionEngine
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +50,18 @@ NOTIFICATION = JobDefinition(
 )
 
 
-def _wait(platform: Any) -> None:
+@dataclass(frozen=True)
+class CovenantJobPort:
+    """What the covenant jobs use (named as the platform names them, so either can be passed)."""
+
+    covenants: Covenants
+    covenant_queries: CovenantQueries
+    identity: Identity
+    engine: ProjectionEngine
+    mailer: SmtpMailer
+
+
+def _wait(platform: CovenantJobPort) -> None:
     """Let the covenant read model catch up with what the last batch wrote (the next query reads it)."""
     head = platform.engine.head("covenants")
     if not platform.engine.wait_for("covenants", head, timeout=30):
@@ -53,7 +69,7 @@ def _wait(platform: Any) -> None:
         log.warning("covenant.read_model_lagging", waited_seconds=30, head=head)
 
 
-def run_evaluation(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+def run_evaluation(platform: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """Open due cycles in batches (keyset by covenant id); a batch is one atomic save, so reruns add nothing.
 
     Three batches are in flight: the next page of due covenants is read while this one is evaluated, and this
@@ -96,7 +112,7 @@ def _done() -> Future[None]:
 PHASES = ("overdue", "overdue-notices", "reminders", "send")
 
 
-def run_notification(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+def run_notification(platform: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """Mark overdue, queue overdue notices and reminders (each record and kind at most once), then send queued mail.
 
     Every phase is idempotent, so a retry restarts at the phase it stopped in. Mail that the server refused stays
@@ -128,7 +144,7 @@ def run_notification(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, 
             yield from _send_queued(platform, run)
 
 
-def _count_sends(platform: Any, run: JobRun, would_queue: int) -> BatchCounts:
+def _count_sends(platform: CovenantJobPort, run: JobRun, would_queue: int) -> BatchCounts:
     """What the send phase of a real run would send: the notices queued already and those the run would queue."""
     queued, after = 0, None
     while page := platform.covenant_queries.pending_notices(run.brand_id, after, run.settings.batch_size):
@@ -158,7 +174,7 @@ def _subject(kind: NoticeKind) -> Any:
 
 
 def _queue_notices(
-    platform: Any, run: JobRun, kind: NoticeKind, phase: str
+    platform: CovenantJobPort, run: JobRun, kind: NoticeKind, phase: str
 ) -> Iterator[tuple[BatchCounts, str | None]]:
     """Queue one notice per group owing one; each page of groups is one atomic save."""
     after = None
@@ -174,7 +190,7 @@ def _queue_notices(
         notices = platform.covenants.queue_notices(
             run.brand_id,
             kind,
-            [(group.evaluation_ids, group.recipient) for group in addressed],
+            [(group.evaluation_ids, group.recipient or "") for group in addressed],
             subject_for=_subject(kind),
             as_of=run.as_of,
             dry_run=run.dry_run,
@@ -189,7 +205,7 @@ def _queue_notices(
 SENDERS = 8
 
 
-def _send_queued(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+def _send_queued(platform: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """Send each page of queued notices, a few at once; each email is recorded as handed over, then sent.
 
     A notice found handed over but not sent was being committed at the mail server when an earlier attempt died:
@@ -227,7 +243,7 @@ def _send_queued(platform: Any, run: JobRun) -> Iterator[tuple[BatchCounts, str 
 
 
 def _deliver(
-    platform: Any, records: dict[UUID, CovenantEvaluation], names: dict[UUID, str], brand_name: str,
+    platform: CovenantJobPort, records: dict[UUID, CovenantEvaluation], names: dict[UUID, str], brand_name: str,
     notice: CovenantNotice,
 ) -> bool | str:  # fmt: skip
     """Send one notice and record the outcome; False when it was not delivered (it stays owed).
@@ -261,7 +277,7 @@ ACCEPTED = "accepted"
 
 
 def _deliver_all(
-    platform: Any, notices: list[CovenantNotice], deliver: Callable[[CovenantNotice], bool | str]
+    platform: CovenantJobPort, notices: list[CovenantNotice], deliver: Callable[[CovenantNotice], bool | str]
 ) -> list[bool | str]:
     """`deliver` each notice on up to SENDERS threads; each thread has its own SMTP connection and closes it."""
     outcomes: dict[UUID, bool | str] = {}
@@ -297,7 +313,7 @@ def _deliver_all(
 
 
 def _send(
-    platform: Any,
+    platform: CovenantJobPort,
     notice: Any,
     records: list[CovenantEvaluation],
     names: dict[UUID, str],

@@ -74,7 +74,7 @@ _LEGACY_ATTRIBUTES = {
     "identity_queries": "projections.identity:IdentityQueries",
     "blocklist_queries": "projections.blocklist:BlocklistQueries",
     "activity_queries": "projections.activity:ActivityQueries",
-    "covenant_queries": "projections.covenants:CovenantQueries",
+    "covenant_queries": "projections.covenant_queries:CovenantQueries",
     "notice_queries": "projections.notices:NoticeQueries",
     "outbound": "adapters.outbound:OutboundPolicy",
 }

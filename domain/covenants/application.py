@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -23,8 +24,31 @@ from domain.covenants.covenant import (
 from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Frequency
 from domain.shared.aggregate import Aggregate
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
-from domain.shared.errors import FieldChecks, FieldError, InvalidValue
+from domain.shared.clock import Clock
+from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue
 from domain.shared.values import clean_text
+
+NO_BORROWER = "no borrower with this id in your brand"
+NO_STAFF = "no staff member with this id in your brand"
+
+
+@dataclass(frozen=True)
+class CovenantDefaults:
+    """A brand's covenant defaults by frequency (`Frequency.value`), from its configuration."""
+
+    grace_days: Mapping[str, int] = field(default_factory=dict)  # missing: no grace
+    lead_days: Mapping[str, int] = field(default_factory=dict)  # missing: the product default (DEFAULT_LEAD_DAYS)
+
+
+class CovenantParties(Protocol):
+    """What setting up a covenant asks of other contexts - the borrower and the staff member it names, and the
+    brand's defaults; the composition root answers from the customers and identity contexts."""
+
+    def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool: ...
+
+    def has_staff(self, brand_id: UUID, staff_id: UUID) -> bool: ...
+
+    def defaults(self, brand_id: UUID) -> CovenantDefaults: ...
 
 
 @dataclass(frozen=True)
@@ -48,6 +72,23 @@ class Covenants(ContextApplication):
 
     name = "covenants"
 
+    def __init__(
+        self, env: dict[str, str] | None = None, clock: Clock | None = None, *, parties: CovenantParties
+    ) -> None:
+        super().__init__(env, clock)
+        #: The other contexts as set-up asks them (see `CovenantParties`); given by the declaration's `build`.
+        self.parties = parties
+
+    def _check_parties(self, brand_id: UUID, customer_id: UUID | None, assignee_id: UUID | None) -> None:
+        """422 naming each of the borrower and the assignee that is not in the brand."""
+        problems = []
+        if customer_id is not None and not self.parties.has_borrower(brand_id, customer_id):
+            problems.append(FieldError("customer_id", NO_BORROWER))
+        if assignee_id is not None and not self.parties.has_staff(brand_id, assignee_id):
+            problems.append(FieldError("assignee_id", NO_STAFF))
+        if problems:
+            raise InvalidInput(problems)
+
     def create(
         self,
         brand_id: UUID,
@@ -60,13 +101,22 @@ class Covenants(ContextApplication):
         start_date: date,
         first_due_date: date,
         expiry_date: date,
-        grace_days: int,
-        lead_days: int | None,
-        brand_lead_days: dict[str, int] | None = None,
+        grace_days: int | None = None,
+        lead_days: int | None = None,
         assignee_id: UUID | None = None,
         company: str | None = None,
     ) -> CommandResult:
-        """Set up a covenant on a borrower; lead days default per frequency (brand override, then product default)."""
+        """Set up a covenant on a borrower of the brand (422 when the borrower or the assignee is not in it).
+
+        Grace and lead days not given default per frequency: the brand's setting, else no grace and the product's
+        lead days."""
+        self._check_parties(brand_id, customer_id, assignee_id)
+        if grace_days is None or lead_days is None:
+            defaults = self.parties.defaults(brand_id)
+            if grace_days is None:
+                grace_days = defaults.grace_days.get(frequency.value, 0)
+            if lead_days is None:
+                lead_days = defaults.lead_days.get(frequency.value, DEFAULT_LEAD_DAYS[frequency])
         checks = FieldChecks()
         named = "a title of 3 to 200 characters names the covenant"
         clean_title = " ".join(
@@ -80,11 +130,6 @@ class Covenants(ContextApplication):
             checks.errors.append(FieldError("application_ref", referenced))
         clean_company = checks.check(lambda: clean_text(company, "company")) if company and company.strip() else None
         checked_terms = checks.check(terms.checked)
-        lead = (
-            lead_days
-            if lead_days is not None
-            else (brand_lead_days or {}).get(frequency.value, DEFAULT_LEAD_DAYS[frequency])
-        )
         calendar = checks.check(
             Calendar(
                 frequency=frequency,
@@ -92,7 +137,7 @@ class Covenants(ContextApplication):
                 first_due_date=first_due_date,
                 expiry_date=expiry_date,
                 grace_days=grace_days,
-                lead_days=lead,
+                lead_days=lead_days,
             ).checked
         )
         checks.raise_if_any()
@@ -124,7 +169,8 @@ class Covenants(ContextApplication):
         return self.commit(covenant)
 
     def reassign(self, brand_id: UUID, covenant_id: UUID, assignee_id: UUID | None) -> CommandResult:
-        """Change who follows the covenant up."""
+        """Change who follows the covenant up (422 when the assignee is not a staff member of the brand)."""
+        self._check_parties(brand_id, None, assignee_id)
         covenant = self.covenant(brand_id, covenant_id)
         covenant.reassign(assignee_id)
         return self.commit(covenant)

@@ -2,25 +2,65 @@
 
 from __future__ import annotations
 
-from api import portal_covenants
-from api.routes import covenants
+from dataclasses import dataclass
+from uuid import UUID
+
+from api.pages import covenants as pages
+from api.routes import covenants as routes
 from api.web import NavItem
-from domain.covenants.application import Covenants
+from domain.covenants.application import CovenantDefaults, Covenants
 from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotice
+from domain.customers.application import Customers
+from domain.customers.customer import CustomerNotFound
+from domain.identity.application import Identity
 from domain.identity.permissions import Permission
-from projections.covenants import CovenantQueries, CovenantViews
+from domain.identity.staff import StaffNotFound
+from projections.covenant_queries import CovenantQueries
+from projections.covenants import CovenantViews
 from workers import covenant_jobs
-from workers.bounded_context import BoundedContext, Job
+from workers.bounded_context import BoundedContext, Job, Kit
+
+
+@dataclass(frozen=True)
+class BrandParties:
+    """The covenants context's `CovenantParties`, answered by the customers and identity contexts."""
+
+    customers: Customers
+    identity: Identity
+
+    def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool:
+        try:
+            self.customers.get(brand_id, customer_id)
+        except CustomerNotFound:
+            return False
+        return True
+
+    def has_staff(self, brand_id: UUID, staff_id: UUID) -> bool:
+        try:
+            self.identity.staff(brand_id, staff_id)
+        except StaffNotFound:
+            return False
+        return True
+
+    def defaults(self, brand_id: UUID) -> CovenantDefaults:
+        settings = self.identity.settings(brand_id)
+        return CovenantDefaults(grace_days=settings.covenant_grace_days, lead_days=settings.covenant_lead_days)
+
+
+def _covenants(kit: Kit) -> Covenants:
+    return Covenants(env=kit.env, clock=kit.clock, parties=BrandParties(kit.get(Customers), kit.get(Identity)))
+
 
 CONTEXT = BoundedContext(
     application=Covenants,
+    build=_covenants,
     queries=(CovenantQueries,),
     projections=(CovenantViews(),),
-    endpoints=covenants.ENDPOINTS,
-    routes=portal_covenants.ROUTES,
+    endpoints=routes.ENDPOINTS,
+    pages=pages.PAGES,
     jobs=(
-        Job(covenant_jobs.EVALUATION, covenant_jobs.run_evaluation),
-        Job(covenant_jobs.NOTIFICATION, covenant_jobs.run_notification),
+        Job(covenant_jobs.EVALUATION, covenant_jobs.run_evaluation, covenant_jobs.CovenantJobPort),
+        Job(covenant_jobs.NOTIFICATION, covenant_jobs.run_notification, covenant_jobs.CovenantJobPort),
     ),
     nav=(
         NavItem("Dashboard", "/dashboard", "dashboard", None, 10),

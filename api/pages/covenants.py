@@ -1,0 +1,144 @@
+"""Covenant pages: dashboard counts, the worklist, a covenant with its history, and the review actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
+from domain.covenants.application import Covenants
+from domain.identity.application import Principal
+from domain.identity.permissions import Level, Permission
+from domain.shared.application import CommandResult
+from domain.shared.errors import DomainError
+from projections.covenant_queries import CovenantQueries
+from projections.identity import IdentityQueries
+
+READ = (Permission.COVENANTS, Level.READ)
+REVIEW = (Permission.COVENANT_REVIEW, Level.WRITE)
+#: The worklist's filters, as its address carries them (and its paging links repeat them).
+FILTERS = ("status", "due_from", "due_to", "type", "assignee_id")
+
+
+@dataclass(frozen=True)
+class CovenantPagesPort:
+    """What the covenant pages use: the use cases, the read model and the staff directory (assignees)."""
+
+    covenants: Covenants
+    queries: CovenantQueries
+    staff: IdentityQueries
+
+
+async def dashboard(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
+    counts = None
+    if principal.holds(Permission.COVENANTS):
+        counts = await run_in_threadpool(port.queries.counts, principal.brand_id)
+    return render(request, "dashboard.html", nav="dashboard", counts=counts)
+
+
+def _date(raw: str | None) -> date | None:
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _uuid(raw: str | None) -> UUID | None:
+    try:
+        return UUID(raw) if raw else None
+    except ValueError:
+        return None
+
+
+async def worklist(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
+    params = request.query_params
+    brand_id = principal.brand_id
+
+    def load() -> dict[str, Any]:
+        rows = keyset_page(
+            request,
+            lambda cursor: port.queries.worklist(
+                brand_id,
+                status=params.get("status") or None,
+                due_from=_date(params.get("due_from")),
+                due_to=_date(params.get("due_to")),
+                type=params.get("type") or None,
+                assignee_id=_uuid(params.get("assignee_id")),
+                cursor=cursor,
+            ),
+        )
+        staff = port.staff.staff_list(brand_id, None, None, 200).items
+        return {"rows": rows, "counts": port.queries.counts(brand_id), "staff": staff}
+
+    data = await run_in_threadpool(load)
+    query = "&".join(f"{k}={params.get(k)}" for k in FILTERS if params.get(k))
+    return render(request, "covenants.html", nav="covenants", filters=params, query=query, **data)
+
+
+async def _detail(
+    request: Request, port: CovenantPagesPort, principal: Principal, covenant_id: UUID, error: str | None = None
+) -> Response:
+    history = await run_in_threadpool(port.queries.history, principal.brand_id, covenant_id)
+    if history is None:
+        return await not_found(request)
+    return render(
+        request,
+        "covenant.html",
+        422 if error else 200,
+        nav="covenants",
+        can_review=principal.holds(*REVIEW),
+        error=error,
+        c=history,
+        evaluations=history.evaluations,
+    )
+
+
+async def covenant_detail(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
+    covenant_id = path_id(request, "covenant_id")
+    if covenant_id is None:
+        return await not_found(request)
+    return await _detail(request, port, principal, covenant_id)
+
+
+def _review(port: CovenantPagesPort, action: str) -> Callable[[UUID, UUID, str], CommandResult] | None:
+    """The use case a review form names, or None."""
+    cases = {
+        "comply": port.covenants.comply,
+        "waive": port.covenants.waive,
+        "submit-value": port.covenants.submit_value,
+    }
+    return cases.get(action)
+
+
+async def review(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
+    evaluation_id = path_id(request, "evaluation_id")
+    use_case = _review(port, str(request.path_params["action"]))
+    if evaluation_id is None or use_case is None:
+        return await not_found(request)
+    row = await run_in_threadpool(port.queries.evaluation, principal.brand_id, evaluation_id)
+    if row is None:
+        return await not_found(request)
+    text = form_text(request, "text")
+    try:
+        result = await act(principal, lambda: use_case(principal.brand_id, evaluation_id, text))
+    except DomainError as exc:
+        return await _detail(request, port, principal, row.covenant_id, error=error_text(exc))
+    return await after_write(request, Covenants.name, result.position, f"/covenants/{row.covenant_id}")
+
+
+PAGES = pages(
+    CovenantPagesPort,
+    [
+        Page("GET", "/dashboard", dashboard, None),
+        Page("GET", "/covenants", worklist, READ),
+        Page("GET", "/covenants/{covenant_id}", covenant_detail, READ),
+        Page("POST", "/covenant-evaluations/{evaluation_id}/{action}", review, REVIEW, form=True),
+    ],
+)

@@ -1,0 +1,208 @@
+"""Request and response models of the covenant endpoints (api/routes/covenants.py)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.endpoint import InstantOut
+from domain.covenants.covenant import CovenantStatus, CovenantType, EvaluationStatus, NoticeKind, Operator, Terms
+from domain.covenants.schedule import Frequency
+from domain.shared.values import BusinessDate, Measure
+
+
+class CovenantIn(BaseModel):
+    """A covenant on a borrower under an application or loan reference."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: UUID
+    application_ref: str = Field(max_length=60)
+    title: str = Field(max_length=200)
+    type: CovenantType
+    metric: str | None = Field(None, max_length=100)
+    operator: Operator | None = None
+    threshold: Measure | None = Field(None, description="a decimal string such as 1.25 (15 digits, 6 places)")
+    document: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=1000)
+    frequency: Frequency
+    start_date: BusinessDate
+    first_due_date: BusinessDate
+    expiry_date: BusinessDate
+    grace_days: int | None = Field(None, ge=0, le=365)
+    notification_lead_days: int | None = Field(None, ge=0, le=365)
+    assignee_id: UUID | None = None
+    company: str | None = Field(None, max_length=100)
+
+
+class CovenantPatch(BaseModel):
+    """Reassign the covenant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assignee_id: UUID | None
+
+
+class CloseIn(BaseModel):
+    """Why the covenant is closed before expiry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(max_length=500)
+
+
+class WorklistQuery(BaseModel):
+    """Worklist filters; `status` is a covenant status (active, expired, closed) or a record's (open, complied, waived, overdue)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: str | None = Field(None, pattern="^(active|expired|closed|open|complied|waived|overdue)$")
+    due_from: BusinessDate | None = None
+    due_to: BusinessDate | None = None
+    customer_id: UUID | None = None
+    type: CovenantType | None = None
+    assignee_id: UUID | None = None
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(50, ge=1, le=200)
+
+
+class EvidenceIn(BaseModel):
+    """The evidence or document reference that shows compliance."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evidence: str = Field(max_length=1000)
+
+
+class ReasonIn(BaseModel):
+    """Why the record is waived."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(max_length=1000)
+
+
+class ValueIn(BaseModel):
+    """A measured value (a number or a decimal string)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: Measure = Field(description="a number or decimal string (15 digits, 6 places)")
+
+
+class NoticeQuery(BaseModel):
+    """Notices of one borrower, or all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: UUID | None = None
+    limit: int = Field(50, ge=1, le=200)
+
+
+class EvaluationOut(BaseModel):
+    """One cycle's evaluation record."""
+
+    id: UUID
+    covenant_id: UUID
+    customer_id: UUID
+    application_ref: str
+    title: str
+    type: CovenantType
+    cycle: int
+    due_date: date
+    overdue_after: date
+    notification_date: date
+    status: EvaluationStatus
+    value: Decimal | None
+    passed: bool | None
+    evidence: str | None
+    reason: str | None
+    reviewed_by: str | None
+    reviewed_at: InstantOut | None
+    reminder_notice_id: UUID | None
+    overdue_notice_id: UUID | None
+    opened_at: InstantOut
+    updated_at: InstantOut
+
+
+class EvaluationListOut(BaseModel):
+    """Evaluation records, newest cycle first."""
+
+    items: list[EvaluationOut]
+
+
+class CovenantItemOut(BaseModel):
+    """A covenant as the worklist shows it, with its current record."""
+
+    id: UUID
+    customer_id: UUID
+    customer_name: str | None
+    application_ref: str
+    title: str
+    type: CovenantType
+    terms: Terms
+    frequency: Frequency
+    start_date: date
+    first_due_date: date
+    expiry_date: date
+    grace_days: int
+    lead_days: int
+    assignee_id: UUID | None
+    company: str | None
+    status: CovenantStatus
+    cycles: int
+    next_due_date: date | None
+    next_evaluation_date: date | None
+    current_evaluation_id: UUID | None
+    current_status: EvaluationStatus | None
+    current_due_date: date | None
+    created_at: InstantOut
+    updated_at: InstantOut
+
+
+class CovenantOut(CovenantItemOut):
+    """A covenant with its evaluation history, newest cycle first."""
+
+    evaluations: list[EvaluationOut]
+
+
+class CovenantPageOut(BaseModel):
+    """A page of the worklist."""
+
+    items: list[CovenantItemOut]
+    next_cursor: str | None
+
+
+class CovenantDashboardOut(BaseModel):
+    """Evaluation records by status, and active covenants."""
+
+    open: int
+    complied: int
+    waived: int
+    overdue: int
+    active_covenants: int
+
+
+class CovenantNoticeOut(BaseModel):
+    """An email to a borrower about records due or overdue."""
+
+    id: UUID
+    kind: NoticeKind
+    recipient: str
+    subject: str
+    evaluation_ids: list[UUID]
+    as_of: date
+    status: str = Field(description="queued or sent")
+    failures: int
+    error: str | None
+    queued_at: InstantOut
+    sent_at: InstantOut | None
+
+
+class CovenantNoticeListOut(BaseModel):
+    """Notices newest first."""
+
+    items: list[CovenantNoticeOut]

@@ -1,0 +1,415 @@
+"""Queries over the covenant read models: the worklist, evaluation history, notices, dashboard counts and the
+feeds the covenant jobs read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from domain.covenants.covenant import CovenantStatus, CovenantType, EvaluationStatus, NoticeKind, Terms
+from domain.covenants.schedule import Frequency
+from projections.keyset import KeysetCursor, Page
+
+#: The worklist is ordered by (current due date, id).
+WORKLIST_CURSOR = KeysetCursor(date, UUID)
+
+
+@dataclass(frozen=True)
+class CovenantRow:
+    """A covenant in the worklist."""
+
+    id: UUID
+    customer_id: UUID
+    customer_name: str | None
+    application_ref: str
+    title: str
+    type: CovenantType
+    terms: Terms
+    frequency: Frequency
+    start_date: date
+    first_due_date: date
+    expiry_date: date
+    grace_days: int
+    lead_days: int
+    assignee_id: UUID | None
+    company: str | None
+    status: CovenantStatus
+    cycles: int
+    next_due_date: date | None
+    next_evaluation_date: date | None
+    current_evaluation_id: UUID | None
+    current_status: EvaluationStatus | None
+    current_due_date: date | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> CovenantRow:
+        """A worklist row as the database returns it."""
+        return cls(**_covenant_fields(row))
+
+
+def _covenant_fields(row: dict[str, Any]) -> dict[str, Any]:
+    current = row["current_status"]
+    return {
+        **row,
+        "type": CovenantType(row["type"]),
+        "terms": Terms.model_validate(row["terms"]),
+        "frequency": Frequency(row["frequency"]),
+        "status": CovenantStatus(row["status"]),
+        "current_status": EvaluationStatus(current) if current is not None else None,
+    }
+
+
+@dataclass(frozen=True)
+class CovenantHistory(CovenantRow):
+    """A covenant with its evaluation records, newest cycle first."""
+
+    evaluations: tuple[EvaluationRow, ...]
+
+
+@dataclass(frozen=True)
+class CovenantPage(Page):
+    """A page of the worklist, by current due date."""
+
+    items: list[CovenantRow]
+
+
+@dataclass(frozen=True)
+class EvaluationRow:
+    """One cycle's evaluation record."""
+
+    id: UUID
+    covenant_id: UUID
+    customer_id: UUID
+    application_ref: str
+    title: str
+    type: CovenantType
+    cycle: int
+    due_date: date
+    overdue_after: date
+    notification_date: date
+    status: EvaluationStatus
+    value: Decimal | None
+    passed: bool | None
+    evidence: str | None
+    reason: str | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    reminder_notice_id: UUID | None
+    overdue_notice_id: UUID | None
+    opened_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> EvaluationRow:
+        """An evaluation record as the database returns it."""
+        return cls(**{**row, "type": CovenantType(row["type"]), "status": EvaluationStatus(row["status"])})
+
+
+@dataclass(frozen=True)
+class CovenantCounts:
+    """Dashboard figures: evaluation records by status, and active covenants."""
+
+    open: int
+    complied: int
+    waived: int
+    overdue: int
+    active_covenants: int
+
+
+@dataclass(frozen=True)
+class CovenantNoticeRow:
+    """An email to a borrower about records due or overdue."""
+
+    id: UUID
+    kind: NoticeKind
+    recipient: str
+    subject: str
+    evaluation_ids: tuple[UUID, ...]
+    as_of: date
+    status: str  # queued or sent
+    failures: int
+    error: str | None
+    queued_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NoticeGroup:
+    """Records of one borrower and application due the same day that owe the same kind of notice."""
+
+    brand_id: UUID
+    customer_id: UUID
+    application_ref: str
+    due_date: date
+    recipient: str | None
+    customer_name: str
+    evaluation_ids: list[UUID]
+
+
+_COVENANT_COLUMNS = (
+    "c.id, c.customer_id, cu.name AS customer_name, c.application_ref, c.title, c.type, c.terms, c.frequency, "
+    "c.start_date, c.first_due_date, c.expiry_date, c.grace_days, c.lead_days, c.assignee_id, c.company, c.status, "
+    "c.cycles, c.next_due_date, c.next_evaluation_date, c.current_evaluation_id, c.current_status, c.current_due_date, "
+    "c.created_at, c.updated_at"
+)
+_EVALUATION_COLUMNS = (
+    "id, covenant_id, customer_id, application_ref, title, type, cycle, due_date, overdue_after, notification_date, "
+    "status, value, passed, evidence, reason, reviewed_by, reviewed_at, reminder_notice_id, overdue_notice_id, "
+    "opened_at, updated_at"
+)
+_COVENANT_BY_ID = (
+    f"SELECT {_COVENANT_COLUMNS} FROM read.covenants c LEFT JOIN read.customers cu ON cu.id = c.customer_id "
+    "WHERE c.id = %s AND c.brand_id = %s"
+)
+_HISTORY = (
+    f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE brand_id = %s AND covenant_id = %s "
+    "ORDER BY cycle DESC"
+)
+COVENANT_STATUSES = frozenset({"active", "expired", "closed"})
+EVALUATION_STATUSES = frozenset({"open", "complied", "waived", "overdue"})
+
+
+def _job_filters(filters: dict[str, str], prefix: str = "c.") -> tuple[list[str], dict[str, Any]]:
+    where, params = [], {}
+    for key in ("company", "type", "frequency"):
+        if filters.get(key):
+            where.append(f"{prefix}{key} = %(f_{key})s")
+            params[f"f_{key}"] = filters[key]
+    return where, params
+
+
+class CovenantQueries:
+    """Brand-scoped covenant queries, and the feeds the covenant jobs read."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def worklist(
+        self,
+        brand_id: UUID,
+        *,
+        status: str | None = None,
+        due_from: date | None = None,
+        due_to: date | None = None,
+        customer_id: UUID | None = None,
+        type: str | None = None,
+        assignee_id: UUID | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> CovenantPage:
+        """Covenants by current due date (then id); `status` is a covenant status or the current record's status."""
+        due = "coalesce(c.current_due_date, c.next_due_date)"
+        where = ["c.brand_id = %(brand)s"]
+        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
+        if status in COVENANT_STATUSES:
+            where.append("c.status = %(status)s")
+            params["status"] = status
+        elif status in EVALUATION_STATUSES:
+            where.append("c.current_status = %(status)s")
+            params["status"] = status
+        for column, value in (("customer_id", customer_id), ("type", type), ("assignee_id", assignee_id)):
+            if value is not None:
+                where.append(f"c.{column} = %({column})s")
+                params[column] = value
+        if due_from is not None:
+            where.append(f"{due} >= %(due_from)s")
+            params["due_from"] = due_from
+        if due_to is not None:
+            where.append(f"{due} <= %(due_to)s")
+            params["due_to"] = due_to
+        if cursor:
+            last_due, last_id = WORKLIST_CURSOR.decode(cursor)
+            where.append(f"({due}, c.id) > (%(c_due)s::date, %(c_id)s::uuid)")
+            params.update(c_due=last_due, c_id=last_id)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_COVENANT_COLUMNS}, {due} AS sort_due FROM read.covenants c "
+                "LEFT JOIN read.customers cu ON cu.id = c.customer_id "
+                f"WHERE {' AND '.join(where)} ORDER BY {due} NULLS LAST, c.id LIMIT %(limit)s",
+                params,
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = None
+        if more and rows and rows[-1]["sort_due"] is not None:
+            next_cursor = WORKLIST_CURSOR.encode(rows[-1]["sort_due"], rows[-1]["id"])
+        return CovenantPage(
+            items=[CovenantRow.of({k: v for k, v in r.items() if k != "sort_due"}) for r in rows],
+            next_cursor=next_cursor,
+        )
+
+    def covenant(self, brand_id: UUID, covenant_id: UUID) -> CovenantRow | None:
+        """One covenant of the brand, as the worklist shows it."""
+        with self.pool.connection() as conn:
+            row = conn.execute(_COVENANT_BY_ID, (covenant_id, brand_id)).fetchone()
+        return CovenantRow.of(row) if row else None
+
+    def history(self, brand_id: UUID, covenant_id: UUID) -> CovenantHistory | None:
+        """A covenant of the brand with its evaluation records, newest cycle first."""
+        with self.pool.connection() as conn:
+            row = conn.execute(_COVENANT_BY_ID, (covenant_id, brand_id)).fetchone()
+            if row is None:
+                return None
+            records = conn.execute(_HISTORY, (brand_id, covenant_id)).fetchall()
+        return CovenantHistory(**_covenant_fields(row), evaluations=tuple(EvaluationRow.of(r) for r in records))
+
+    def evaluations(self, brand_id: UUID, covenant_id: UUID) -> list[EvaluationRow]:
+        """Evaluation history of a covenant, newest cycle first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(_HISTORY, (brand_id, covenant_id)).fetchall()
+        return [EvaluationRow.of(r) for r in rows]
+
+    def evaluation(self, brand_id: UUID, evaluation_id: UUID) -> EvaluationRow | None:
+        """One evaluation record of the brand."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE brand_id = %s AND id = %s",
+                (brand_id, evaluation_id),
+            ).fetchone()
+        return EvaluationRow.of(row) if row else None
+
+    def counts(self, brand_id: UUID) -> CovenantCounts:
+        """Dashboard figures: records by status and active covenants."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT status, count(*) AS n FROM read.covenant_evaluations WHERE brand_id = %s GROUP BY status",
+                (brand_id,),
+            ).fetchall()
+            active = conn.execute(
+                "SELECT count(*) AS n FROM read.covenants WHERE brand_id = %s AND status = 'active'", (brand_id,)
+            ).fetchone()
+        by_status = {status: 0 for status in EVALUATION_STATUSES} | {r["status"]: r["n"] for r in rows}
+        return CovenantCounts(**by_status, active_covenants=active["n"] if active else 0)
+
+    def notices(self, brand_id: UUID, customer_id: UUID | None = None, limit: int = 50) -> list[CovenantNoticeRow]:
+        """Notices newest first (optionally of one borrower)."""
+        where, params = ["brand_id = %s"], [brand_id]
+        if customer_id is not None:
+            where.append("customer_id = %s")
+            params.append(customer_id)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, kind, recipient, subject, evaluation_ids, as_of, status, failures, error, queued_at, sent_at "
+                f"FROM read.covenant_notices WHERE {' AND '.join(where)} ORDER BY queued_at DESC LIMIT %s",
+                (*params, limit),
+            ).fetchall()
+        return [
+            CovenantNoticeRow(**{**r, "kind": NoticeKind(r["kind"]), "evaluation_ids": tuple(r["evaluation_ids"])})
+            for r in rows
+        ]
+
+    # Job feeds (workers only; brand comes from the run) ----------------------------------------------------
+
+    def due_covenants(
+        self, brand_id: UUID, as_of: date, filters: dict[str, str], after: UUID | None, limit: int
+    ) -> list[UUID]:
+        """Active covenants whose next evaluation date has come, by id (keyset)."""
+        extra, params = _job_filters(filters)
+        # Due for a new cycle, or past expiry with no cycle left (so the job can mark it expired).
+        due = "(c.next_evaluation_date <= %(as_of)s OR (c.next_evaluation_date IS NULL AND c.expiry_date < %(as_of)s))"
+        where = ["c.brand_id = %(brand)s", "c.status = 'active'", due, *extra]
+        if after is not None:
+            where.append("c.id > %(after)s")
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT c.id FROM read.covenants c WHERE {' AND '.join(where)} ORDER BY c.id LIMIT %(limit)s",
+                {"brand": brand_id, "as_of": as_of, "after": after, "limit": limit, **params},
+            ).fetchall()
+        return [r["id"] for r in rows]
+
+    def overdue_candidates(
+        self, brand_id: UUID, as_of: date, filters: dict[str, str], after: UUID | None, limit: int
+    ) -> list[UUID]:
+        """Open records past due date plus grace, by id (keyset)."""
+        extra, params = _job_filters(filters)
+        where = ["e.brand_id = %(brand)s", "e.status = 'open'", "e.overdue_after < %(as_of)s", *extra]
+        if after is not None:
+            where.append("e.id > %(after)s")
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT e.id FROM read.covenant_evaluations e JOIN read.covenants c ON c.id = e.covenant_id "
+                f"WHERE {' AND '.join(where)} ORDER BY e.id LIMIT %(limit)s",
+                {"brand": brand_id, "as_of": as_of, "after": after, "limit": limit, **params},
+            ).fetchall()
+        return [r["id"] for r in rows]
+
+    def notice_groups(
+        self,
+        brand_id: UUID,
+        kind: NoticeKind,
+        as_of: date,
+        filters: dict[str, str],
+        after: tuple[Any, ...] | None,
+        limit: int,
+        overdue_by_then: bool = False,
+    ) -> list[NoticeGroup]:
+        """Records owing a notice, grouped by borrower, application and due date (keyset on the group).
+
+        `overdue_by_then` (dry runs, which mark nothing): an open record past its due date and grace by `as_of`
+        owes an overdue notice too.
+        """
+        extra, params = _job_filters(filters)
+        if kind is NoticeKind.REMINDER:
+            where = [
+                "e.status = 'open'", "e.reminder_notice_id IS NULL", "e.notification_date = %(as_of)s",
+                "e.notification_date < e.expiry_date", "c.status = 'active'",
+            ]  # fmt: skip
+        else:
+            overdue = "(e.status = 'overdue' OR (e.status = 'open' AND e.overdue_after < %(as_of)s))"
+            where = [overdue if overdue_by_then else "e.status = 'overdue'", "e.overdue_notice_id IS NULL"]
+        where += ["e.brand_id = %(brand)s", *extra]
+        if after is not None:
+            where.append("(e.customer_id, e.application_ref, e.due_date) > (%(a_cust)s, %(a_app)s, %(a_due)s)")
+            params.update(a_cust=after[0], a_app=after[1], a_due=after[2])
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT e.customer_id, e.application_ref, e.due_date, cu.email, cu.name, array_agg(e.id ORDER BY e.title) AS ids "
+                "FROM read.covenant_evaluations e JOIN read.covenants c ON c.id = e.covenant_id "
+                "LEFT JOIN read.customers cu ON cu.id = e.customer_id "
+                f"WHERE {' AND '.join(where)} GROUP BY e.customer_id, e.application_ref, e.due_date, cu.email, cu.name "
+                "ORDER BY e.customer_id, e.application_ref, e.due_date LIMIT %(limit)s",
+                {"brand": brand_id, "as_of": as_of, "limit": limit, **params},
+            ).fetchall()
+        return [
+            NoticeGroup(
+                brand_id,
+                r["customer_id"],
+                r["application_ref"],
+                r["due_date"],
+                r["email"],
+                r["name"] or "Customer",
+                list(r["ids"]),
+            )
+            for r in rows
+        ]
+
+    def customer_names(self, brand_id: UUID, customer_ids: Iterable[UUID]) -> dict[UUID, str]:
+        """Borrowers' names by id, for addressing a page of notices (missing ids are left out)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, name FROM read.customers WHERE brand_id = %s AND id = ANY(%s)",
+                (brand_id, list(customer_ids)),
+            ).fetchall()
+        return {r["id"]: r["name"] for r in rows}
+
+    def pending_notices(
+        self, brand_id: UUID, after: tuple[datetime, UUID] | None, limit: int
+    ) -> list[tuple[datetime, UUID]]:
+        """Notices queued but not yet accepted by the mail server, oldest first (keyset on queued_at, id)."""
+        where = "brand_id = %s AND status = 'queued'"
+        params: list[Any] = [brand_id]
+        if after is not None:
+            where += " AND (queued_at, id) > (%s, %s)"
+            params += [after[0], after[1]]
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT queued_at, id FROM read.covenant_notices WHERE {where} ORDER BY queued_at, id LIMIT %s",
+                (*params, limit),
+            ).fetchall()
+        return [(r["queued_at"], r["id"]) for r in rows]

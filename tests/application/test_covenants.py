@@ -1,0 +1,241 @@
+"""Covenant use cases: set-up (the borrower and assignee checked, the brand's defaults resolved), reviews of a
+cycle's record (submit a value, comply, waive), reassigning and closing - on the in-memory event store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from domain.covenants.application import NO_BORROWER, NO_STAFF, CovenantDefaults, Covenants
+from domain.covenants.covenant import (
+    Covenant,
+    CovenantStatus,
+    CovenantType,
+    EvaluationNotFound,
+    EvaluationStatus,
+    Operator,
+    Terms,
+    evaluation_id,
+)
+from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Frequency
+from domain.shared.clock import FixedClock
+from domain.shared.errors import Conflict, InvalidInput
+from tests.application.conftest import in_memory
+
+BRAND = uuid.UUID("00000000-0000-4000-8000-0000000000c1")
+OTHER = uuid.UUID("00000000-0000-4000-8000-0000000000c2")
+BORROWER = uuid.UUID("00000000-0000-4000-8000-00000000b001")
+ELSEWHERE = uuid.UUID("00000000-0000-4000-8000-00000000b002")  # a borrower of the other brand
+OFFICER = uuid.UUID("00000000-0000-4000-8000-00000000a001")
+
+DSCR = Terms(type=CovenantType.FINANCIAL, metric="DSCR", operator=Operator.GE, threshold=Decimal("1.25"))
+STOCK = Terms(type=CovenantType.DOCUMENT, document="Monthly stock statement")
+
+
+@dataclass
+class Parties:
+    """The other contexts as the covenants context sees them: who exists in which brand, and brand defaults."""
+
+    borrowers: set[tuple[UUID, UUID]] = field(default_factory=lambda: {(BRAND, BORROWER), (OTHER, ELSEWHERE)})
+    staff: set[tuple[UUID, UUID]] = field(default_factory=lambda: {(BRAND, OFFICER)})
+    grace: dict[UUID, Mapping[str, int]] = field(default_factory=dict)
+    lead: dict[UUID, Mapping[str, int]] = field(default_factory=dict)
+    asked: list[UUID] = field(default_factory=list)
+
+    def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool:
+        return (brand_id, customer_id) in self.borrowers
+
+    def has_staff(self, brand_id: UUID, staff_id: UUID) -> bool:
+        return (brand_id, staff_id) in self.staff
+
+    def defaults(self, brand_id: UUID) -> CovenantDefaults:
+        self.asked.append(brand_id)
+        return CovenantDefaults(grace_days=self.grace.get(brand_id, {}), lead_days=self.lead.get(brand_id, {}))
+
+
+@pytest.fixture
+def parties() -> Parties:
+    return Parties()
+
+
+@pytest.fixture
+def covenants(clock: FixedClock, parties: Parties) -> Covenants:
+    return in_memory(Covenants, clock, parties=parties)
+
+
+def _create(covenants: Covenants, **overrides: Any) -> UUID:
+    fields: dict[str, Any] = {
+        "customer_id": BORROWER,
+        "application_ref": "APP-2026-0001",
+        "title": "Debt service coverage",
+        "terms": DSCR,
+        "frequency": Frequency.QUARTERLY,
+        "start_date": date(2026, 10, 1),
+        "first_due_date": date(2026, 12, 31),
+        "expiry_date": date(2028, 12, 31),
+    }
+    return covenants.create(BRAND, **(fields | overrides)).id
+
+
+def _nothing_recorded(covenants: Covenants) -> bool:
+    return covenants.recorder.max_notification_id() in (None, 0)
+
+
+def _first_record(covenants: Covenants, covenant_id: UUID) -> UUID:
+    """Open the covenant's first cycle (its evaluation date has come) and return its record's id."""
+    covenants.open_due_cycles([covenant_id], date(2026, 12, 31))
+    return evaluation_id(covenant_id, 1)
+
+
+def _events(covenants: Covenants, aggregate_id: UUID) -> list[str]:
+    return [type(e).__name__ for e in covenants.events.get(aggregate_id)]
+
+
+# Set-up ------------------------------------------------------------------------------------------------------
+
+
+def test_a_covenant_on_an_unknown_borrower_is_refused_and_nothing_is_recorded(covenants: Covenants) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        _create(covenants, customer_id=uuid.uuid4())
+    assert [(e.field, e.message) for e in refused.value.errors] == [("customer_id", NO_BORROWER)]
+    assert _nothing_recorded(covenants)
+
+
+def test_another_brands_borrower_is_unknown_here(covenants: Covenants) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        _create(covenants, customer_id=ELSEWHERE)
+    assert refused.value.errors[0].field == "customer_id"
+    assert _nothing_recorded(covenants)
+
+
+def test_an_unknown_borrower_and_assignee_are_both_named(covenants: Covenants) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        _create(covenants, customer_id=uuid.uuid4(), assignee_id=uuid.uuid4())
+    assert [(e.field, e.message) for e in refused.value.errors] == [
+        ("customer_id", NO_BORROWER),
+        ("assignee_id", NO_STAFF),
+    ]
+    assert _nothing_recorded(covenants)
+
+
+def test_a_known_borrower_gets_the_covenant_with_its_assignee(covenants: Covenants) -> None:
+    covenant = covenants.covenant(BRAND, _create(covenants, assignee_id=OFFICER, company=" sml "))
+    assert (covenant.customer_id, covenant.assignee_id, covenant.company) == (BORROWER, OFFICER, "sml")
+    assert covenant.status is CovenantStatus.ACTIVE and covenant.next_due_date == date(2026, 12, 31)
+
+
+def test_grace_and_lead_days_default_to_the_brands_settings_per_frequency(
+    covenants: Covenants, parties: Parties
+) -> None:
+    parties.grace[BRAND] = {"quarterly": 10, "monthly": 3}
+    parties.lead[BRAND] = {"quarterly": 21}
+    calendar = covenants.covenant(BRAND, _create(covenants)).calendar
+    assert (calendar.grace_days, calendar.lead_days) == (10, 21)
+    assert parties.asked == [BRAND]
+
+
+def test_without_brand_settings_there_is_no_grace_and_the_products_lead_days(covenants: Covenants) -> None:
+    calendar = covenants.covenant(BRAND, _create(covenants, frequency=Frequency.MONTHLY)).calendar
+    assert (calendar.grace_days, calendar.lead_days) == (0, DEFAULT_LEAD_DAYS[Frequency.MONTHLY])
+
+
+def test_days_given_win_over_the_brands_defaults(covenants: Covenants, parties: Parties) -> None:
+    parties.grace[BRAND] = {"quarterly": 10}
+    parties.lead[BRAND] = {"quarterly": 21}
+    calendar = covenants.covenant(BRAND, _create(covenants, grace_days=0, lead_days=5)).calendar
+    assert (calendar.grace_days, calendar.lead_days) == (0, 5)
+    assert parties.asked == []  # nothing left to resolve
+
+
+def test_an_invalid_covenant_on_a_known_borrower_names_its_fields(covenants: Covenants) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        _create(covenants, title=" x ", terms=Terms(type=CovenantType.FINANCIAL, metric="DSCR"))
+    assert {e.field for e in refused.value.errors} >= {"title", "operator", "threshold"}
+    assert _nothing_recorded(covenants)
+
+
+# Reviews of a cycle's record -----------------------------------------------------------------------------------
+
+
+def test_complying_with_a_document_covenant_records_the_evidence(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants, title="Stock statement", terms=STOCK))
+    result = covenants.comply(BRAND, record_id, "  stock statement for December, DMS ref 4411 ")
+    assert result.id == record_id
+    record = covenants.evaluation(BRAND, record_id)
+    assert record.status is EvaluationStatus.COMPLIED
+    assert _events(covenants, record_id) == ["Opened", "Complied"]
+    (complied,) = covenants.events.get(record_id, gt=1)
+    assert getattr(complied, "evidence", None) == "stock statement for December, DMS ref 4411"
+
+
+def test_a_financial_covenant_is_complied_only_after_a_passing_value(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants))
+    with pytest.raises(Conflict, match="submit the measured value first"):
+        covenants.comply(BRAND, record_id, "audited accounts")
+    covenants.submit_value(BRAND, record_id, "1.40")
+    covenants.comply(BRAND, record_id, "audited accounts")
+    record = covenants.evaluation(BRAND, record_id)
+    assert (record.value, record.passed, record.status) == (Decimal("1.40"), True, EvaluationStatus.COMPLIED)
+    assert _events(covenants, record_id) == ["Opened", "ValueSubmitted", "Complied"]
+
+
+def test_a_failing_value_cannot_be_complied_but_can_be_waived(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants))
+    covenants.submit_value(BRAND, record_id, Decimal("1.1"))
+    with pytest.raises(Conflict, match=r"fails DSCR >= 1\.25"):
+        covenants.comply(BRAND, record_id, "audited accounts")
+    covenants.waive(BRAND, record_id, "seasonal dip approved by credit committee")
+    record = covenants.evaluation(BRAND, record_id)
+    assert (record.passed, record.status) == (False, EvaluationStatus.WAIVED)
+    assert _events(covenants, record_id) == ["Opened", "ValueSubmitted", "Waived"]
+
+
+def test_a_value_of_a_document_covenant_is_refused(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants, terms=STOCK))
+    with pytest.raises(Conflict, match="not a financial one"):
+        covenants.submit_value(BRAND, record_id, "1.5")
+    assert _events(covenants, record_id) == ["Opened"]
+
+
+def test_a_closed_record_takes_no_further_review(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants, terms=STOCK))
+    covenants.waive(BRAND, record_id, "borrower restructured")
+    with pytest.raises(Conflict, match="already waived"):
+        covenants.comply(BRAND, record_id, "late statement")
+    assert _events(covenants, record_id) == ["Opened", "Waived"]
+
+
+def test_another_brands_record_cannot_be_reviewed(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants, terms=STOCK))
+    with pytest.raises(EvaluationNotFound):
+        covenants.comply(OTHER, record_id, "stock statement")
+    assert covenants.evaluation(BRAND, record_id).status is EvaluationStatus.OPEN
+
+
+# Reassigning and closing -----------------------------------------------------------------------------------------
+
+
+def test_reassigning_checks_the_staff_member_is_in_the_brand(covenants: Covenants) -> None:
+    covenant_id = _create(covenants)
+    with pytest.raises(InvalidInput) as refused:
+        covenants.reassign(BRAND, covenant_id, uuid.uuid4())
+    assert [(e.field, e.message) for e in refused.value.errors] == [("assignee_id", NO_STAFF)]
+    covenants.reassign(BRAND, covenant_id, OFFICER)
+    covenants.reassign(BRAND, covenant_id, None)
+    assert _events(covenants, covenant_id) == ["Created", "Reassigned", "Reassigned"]
+    assert covenants.covenant(BRAND, covenant_id).assignee_id is None
+
+
+def test_a_closed_covenant_opens_no_more_cycles(covenants: Covenants) -> None:
+    covenant_id = _create(covenants, terms=STOCK)
+    covenants.close_covenant(BRAND, covenant_id, "loan repaid early")
+    assert covenants.open_due_cycles([covenant_id], date(2027, 12, 31)) == (0, 0)
+    covenant = covenants.load(Covenant, covenant_id, BRAND, EvaluationNotFound)
+    assert covenant.status is CovenantStatus.CLOSED and covenant.cycles == 0
