@@ -111,6 +111,16 @@ class _Pending:
         self.error: Exception | None = None
 
 
+class _Handover:
+    __slots__ = ("before_commit", "done", "error", "events")
+
+    def __init__(self, events: Sequence[StoredEvent], before_commit: Callable[[], None]) -> None:
+        self.events = events
+        self.before_commit = before_commit
+        self.done = False
+        self.error: BaseException | None = None
+
+
 FUNCTION_PREFIX = "gc_append_v2_"
 _UUID = 2950
 _ARRAY_TYPES = {"uuid": (2951, _UUID), "text": (1009, 25)}  # originator id type -> (array oid, element oid)
@@ -207,6 +217,9 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self._queue: list[_Pending] = []
         self._turn = threading.Condition()
+        self._handovers: list[_Handover] = []  # insert_events_before_commit callers waiting for a transaction
+        self._handovers_turn = threading.Condition()
+        self._handing_over = False
         self._writing = 0
         id_type = self.datastore.originator_id_type
         schema, table = Identifier(self.datastore.schema), Identifier(self.events_table_name)
@@ -317,31 +330,64 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             table=Identifier(self.events_table_name),
             id_type=SQL(self.datastore.originator_id_type),
         )
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        # Binary tuples, as select_events reads: no hex decoding of each state, no dict per row.
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
             curs.execute(statement, (list(originator_ids),), prepare=True)
-            return [
-                StoredEvent(
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=bytes(row["state"]),
-                )
-                for row in curs.fetchall()
-            ]
+            return [StoredEvent(*row) for row in curs]
 
     def insert_events_before_commit(
         self, stored_events: Sequence[StoredEvent], before_commit: Callable[[], None]
     ) -> None:
-        """Insert events in a transaction of their own and call `before_commit` just before it commits.
+        """Insert events in a transaction and call `before_commit` just before it commits.
 
         For a record that must exist if, and only if, something outside happened (an email committed at a mail
         server): the outside step runs inside the transaction, so a crash before it rolls the record back, and the
-        commit follows it by one message. A failing `before_commit` rolls the insert back.
+        commit follows it by one message. A failing `before_commit` rolls its own insert back.
+
+        Callers that arrive while a transaction is under way share the next one (the table lock and the commit are
+        most of its cost): each insert and its `before_commit` run in a savepoint of their own, so one failing
+        rolls back only its own insert; the commit follows the last of them.
         """
-        with self.datastore.get_connection() as conn, conn.transaction():
-            with conn.cursor() as curs:
-                self._insert_stored_events(curs, stored_events)
-            before_commit()
+        handover = _Handover(stored_events, before_commit)
+        with self._handovers_turn:
+            self._handovers.append(handover)
+            while self._handing_over and not handover.done:
+                self._handovers_turn.wait()
+            if handover.done:
+                if handover.error is not None:
+                    raise handover.error
+                return
+            self._handing_over = True
+            group, self._handovers = self._handovers, []
+        try:
+            self._hand_over(group)
+        finally:
+            with self._handovers_turn:
+                self._handing_over = False
+                self._handovers_turn.notify_all()
+        if handover.error is not None:
+            raise handover.error
+
+    def _hand_over(self, group: list[_Handover]) -> None:
+        try:
+            with self.datastore.get_connection() as conn, conn.transaction():
+                for handover in group:
+                    try:
+                        with _translated_errors(), conn.transaction(), conn.cursor() as curs:
+                            self._insert_stored_events(curs, handover.events)
+                            handover.before_commit()
+                    except Exception as exc:  # noqa: BLE001 - this caller's own failure: its savepoint rolled back.
+                        handover.error = exc
+        except Exception as exc:  # noqa: BLE001 - the transaction failed: every caller in it sees the error.
+            for handover in group:
+                if handover.error is None:
+                    handover.error = exc
+        finally:
+            for handover in group:
+                handover.done = True
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if kwargs.get("tracking") is not None or kwargs.get("beside") or not stored_events:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -71,17 +72,41 @@ def _wait(platform: CovenantJobPort) -> None:
 def run_evaluation(platform: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """Open due cycles in batches (keyset by covenant id); a batch is one atomic save, so reruns add nothing.
 
-    A dry run counts the cycles it would open and saves nothing.
+    Three batches are in flight: the next page of due covenants is read while this one is evaluated, and this
+    one's save runs while the next is evaluated; a batch is reported (and its cursor recorded) once saved. The
+    next page is unaffected by this one's writes: it holds only covenants after this one's last. A dry run counts
+    the cycles it would open and saves nothing.
     """
     after = UUID(run.cursor) if run.cursor else None
     size = run.settings.batch_size
-    while True:
-        ids = platform.covenant_queries.due_covenants(run.brand_id, run.as_of, run.settings.filters, after, size)
-        if not ids:
-            return
-        changed, opened = platform.covenants.open_due_cycles(ids, run.as_of, dry_run=run.dry_run)
-        after = ids[-1]
-        yield BatchCounts(processed=len(ids), succeeded=opened, skipped=len(ids) - changed), str(after)
+
+    def page(after: UUID | None) -> list[UUID]:
+        ids: list[UUID] = platform.covenant_queries.due_covenants(
+            run.brand_id, run.as_of, run.settings.filters, after, size
+        )
+        return ids
+
+    saving: tuple[Future[None], BatchCounts, str] | None = None
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="covenant-evaluation") as pool:
+        upcoming = pool.submit(page, after)
+        while ids := upcoming.result():
+            upcoming = pool.submit(page, ids[-1])
+            cycles = platform.covenants.due_cycles(ids, run.as_of)
+            if saving is not None:
+                saving[0].result()
+                yield saving[1], saving[2]
+            counts = BatchCounts(processed=len(ids), succeeded=cycles.opened, skipped=len(ids) - cycles.covenants)
+            saved = pool.submit(platform.covenants.save_cycles, cycles) if not run.dry_run else _done()
+            saving = (saved, counts, str(ids[-1]))
+        if saving is not None:
+            saving[0].result()
+            yield saving[1], saving[2]
+
+
+def _done() -> Future[None]:
+    done: Future[None] = Future()
+    done.set_result(None)
+    return done
 
 
 PHASES = ("overdue", "overdue-notices", "reminders", "send")

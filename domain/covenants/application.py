@@ -51,6 +51,22 @@ class CovenantParties(Protocol):
     def defaults(self, brand_id: UUID) -> CovenantDefaults: ...
 
 
+@dataclass(frozen=True)
+class DueCycles:
+    """Covenants whose due cycles were opened in memory, and the records opened, not saved yet."""
+
+    covenants_changed: list[Aggregate]
+    records: list[Aggregate]
+
+    @property
+    def covenants(self) -> int:
+        return len(self.covenants_changed)
+
+    @property
+    def opened(self) -> int:
+        return len(self.records)
+
+
 class Covenants(ContextApplication):
     """Covenants, their evaluation records and the notices sent about them."""
 
@@ -186,17 +202,27 @@ class Covenants(ContextApplication):
 
         A dry run works on the loaded aggregates only and saves nothing (they are not cached, so nothing leaks).
         """
-        changed: list[Aggregate] = []
-        opened = 0
+        cycles = self.due_cycles(covenant_ids, as_of)
+        if not dry_run:
+            self.save_cycles(cycles)
+        return cycles.covenants, cycles.opened
+
+    def due_cycles(self, covenant_ids: list[UUID], as_of: date) -> DueCycles:
+        """`open_due_cycles` up to the save: the covenants with their new records, in memory (see `save_cycles`)."""
+        covenants: list[Aggregate] = []
+        records: list[Aggregate] = []
         for covenant in self.load_many(Covenant, covenant_ids, None, CovenantNotFound):
-            records = covenant.open_due_cycles(as_of)
+            opened = covenant.open_due_cycles(as_of)
             if covenant.pending_events:
-                changed.append(covenant)
-                changed.extend(records)
-                opened += len(records)
-        if changed and not dry_run:
+                covenants.append(covenant)
+                records.extend(opened)
+        return DueCycles(covenants, records)
+
+    def save_cycles(self, cycles: DueCycles) -> None:
+        """Save what `due_cycles` opened in one atomic save (covenants first, then their records)."""
+        changed = [*cycles.covenants_changed, *cycles.records]
+        if changed:
             self.commit(changed[0], *changed[1:])
-        return sum(isinstance(a, Covenant) for a in changed), opened
 
     def mark_overdue(self, evaluation_ids: list[UUID], as_of: date, *, dry_run: bool = False) -> int:
         """System only: move still-open records past due date plus grace to Overdue, atomically; returns how many.

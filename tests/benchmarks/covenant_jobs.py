@@ -19,7 +19,9 @@ Run alone with `python -m tests.benchmarks.covenant_jobs [--quick] [--only evalu
    Baseline: the rate at which the same event store took the N
    `Covenant.Created` events while the book was loaded (aggregates built and
    saved in big saves); the ratio shows what reading a covenant and writing its
-   cycle costs over writing the covenant in the first place. The job loads each
+   cycle costs over writing the covenant in the first place (informative: the
+   target, issue #11's, is covenants/s including the read model, i.e. the job's
+   time plus the covenant read model's catch-up). The job loads each
    batch's aggregates in one query when the recorder has `select_events_many`,
    else one query per covenant (the report says which).
 
@@ -56,35 +58,37 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from workers.job_catalogue import JOB_HANDLERS
 
 from adapters.mail_sink import MailSink, free_port
 from adapters.mailer import MailSettings, SmtpMailer, render_email
+from domain.covenants.application import Covenants
 from domain.covenants.covenant import Calendar, Covenant, CovenantType, Operator, Terms
 from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Frequency, add_months
+from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
 from domain.customers.values import Address
+from domain.identity.application import Identity
+from domain.jobs.application import Jobs
 from domain.jobs.job import JobRun, RunStatus
 from domain.shared.aggregate import Aggregate
+from projections.covenant_queries import CovenantQueries
 from projections.engine import ProjectionRunner
 from tests.benchmarks.data import Borrower, BorrowerFactory
 from tests.benchmarks.harness import Rate, Verdict, fresh_database, say
 from tests.support import ROOT
 from workers.platform import Platform
-from workers.scheduler import Scheduler
+from workers.runtime import scheduler_for
 
 FULL_COVENANTS, QUICK_COVENANTS = 1_000_000, 20_000
 FULL_RECORDS, QUICK_RECORDS = 100_000, 5_000
 RAW_SAMPLE = 10_000  # baseline emails: enough for a steady rate
 ISSUE_RECORDS = 100_000  # What issue #4 asks for; a full run prints the time it would take.
 
-#: A night's evaluation of a million covenants inside ten minutes.
-TARGET_COVENANTS_PER_SECOND = 1_700
-#: Evaluating a covenant (read it, open its cycle: two events) at no less than this share of the rate
-#: at which the event store takes new covenants in big saves.
-TARGET_EVALUATION_RATIO = 0.3
-#: Notification mail at no less than this share of the rate of plain SmtpMailer sends to the same server.
-TARGET_EMAIL_RATIO = 0.5
+#: Issue #11: covenants evaluated per second including the read model (the job, then the covenant read model caught
+#: up with every event it wrote). The ratio to the bulk-save baseline is printed for information, without a target.
+TARGET_COVENANTS_PER_SECOND = 8_000
+#: Issue #11: notification mail at no less than this share of the rate of plain SmtpMailer sends to the same server.
+TARGET_EMAIL_RATIO = 0.9
 
 AS_OF = date(2024, 6, 20)
 SAVE_SIZE = 2_000  # aggregates per save() while loading
@@ -221,7 +225,7 @@ def _save_borrowers(
             records.append((record.id, b))
             yield record
 
-    _save_in_chunks(platform.customers, made())
+    _save_in_chunks(platform.get(Customers), made())
     return records
 
 
@@ -273,12 +277,12 @@ def _stop(runners: list[ProjectionRunner]) -> None:
 def _execute(platform: Platform, brand_id: UUID, job: str) -> tuple[JobRun, float]:
     """Request a manual run for AS_OF and execute it as the scheduler does; returns the finished run and seconds."""
     # The book is dated AS_OF: the brand operates as of that day, so its runs may be dated then.
-    platform.identity.change_configuration(brand_id, {"business_date": AS_OF})
-    requested = platform.jobs.request_run(brand_id, job, trigger="manual", requested_by="bench", as_of=AS_OF)
+    platform.get(Identity).change_configuration(brand_id, {"business_date": AS_OF})
+    requested = platform.get(Jobs).request_run(brand_id, job, trigger="manual", requested_by="bench", as_of=AS_OF)
     began = time.perf_counter()
-    Scheduler(platform, JOB_HANDLERS).execute(requested.id)
+    scheduler_for(platform).execute(requested.id)
     seconds = time.perf_counter() - began
-    run = platform.jobs.run(brand_id, requested.id)
+    run = platform.get(Jobs).run(brand_id, requested.id)
     if run.status is not RunStatus.SUCCEEDED:
         raise AssertionError(f"{job} run ended {run.status.value}: {getattr(run, 'error', None)}")
     return run, seconds
@@ -309,7 +313,7 @@ def _load_evaluation_book(platform: Platform, brand_id: UUID, total: int) -> Boo
                             return
 
     started = time.perf_counter()
-    saved = _save_in_chunks(platform.covenants, covenants())
+    saved = _save_in_chunks(platform.get(Covenants), covenants())
     saves = Rate(saved, time.perf_counter() - started)
     return Book(len(owners), saved, 0, 0, saves, time.perf_counter() - began)
 
@@ -318,7 +322,7 @@ def _feed_scan(platform: Platform, brand_id: UUID, batch: int) -> Rate:
     """Page through the due covenants as the job does, reading ids only."""
     began = time.perf_counter()
     after, seen = None, 0
-    while ids := platform.covenant_queries.due_covenants(brand_id, AS_OF, {}, after, batch):
+    while ids := platform.get(CovenantQueries).due_covenants(brand_id, AS_OF, {}, after, batch):
         seen += len(ids)
         after = ids[-1]
     return Rate(seen, time.perf_counter() - began)
@@ -332,8 +336,8 @@ def run_evaluation(quick: bool, covenants: int | None = None) -> list[Verdict]:
         platform = Platform.open(dsn, mail=MailSettings(port=free_port()))
         runners: list[ProjectionRunner] = []
         try:
-            bulk = callable(getattr(platform.covenants.recorder, "select_events_many", None))
-            brand_id = platform.identity.create_brand("bench-eval", "Bench Evaluation Finance").id
+            bulk = callable(getattr(platform.get(Covenants).recorder, "select_events_many", None))
+            brand_id = platform.get(Identity).create_brand("bench-eval", "Bench Evaluation Finance").id
             book = _load_evaluation_book(platform, brand_id, total)
             say(
                 f"   loaded {book.borrowers:,} borrowers and {book.covenants:,} covenants in {book.seconds:.1f} s "
@@ -350,7 +354,7 @@ def run_evaluation(quick: bool, covenants: int | None = None) -> list[Verdict]:
                 f"{covered:,} notifications in {time.perf_counter() - began:.1f} s"
             )
 
-            batch = platform.jobs.settings(brand_id, "covenant-evaluation").batch_size
+            batch = platform.get(Jobs).settings(brand_id, "covenant-evaluation").batch_size
             feed = _feed_scan(platform, brand_id, batch)
             runners = _follow(platform, {"jobs"})
             run, seconds = _execute(platform, brand_id, "covenant-evaluation")
@@ -388,15 +392,20 @@ def run_evaluation(quick: bool, covenants: int | None = None) -> list[Verdict]:
     say(
         f"   evaluation job (batches of {batch})              {job.per_second:9,.0f} covenants/s"
         f"  ({job.operations:,} in {job.seconds:.1f} s, {run.batches:,} batches)   ratio to baseline "
-        f"{job.per_second / baseline:.2f}"
+        f"{job.per_second / baseline:.2f} (informative)"
     )
     say(
         f"   aggregates loaded {'in one query per batch (select_events_many)' if bulk else 'one query each'}; "
         f"the job's runner-less writes left the covenant read model {projected:,} events behind"
     )
+    with_read_model = Rate(total, job.seconds + catch_up.seconds)
     say(
         f"   covenant read model after the run: caught up in {catch_up.seconds:.1f} s ({catch_up.per_second:,.0f} "
-        f"events/s); job + catch-up {total / (job.seconds + catch_up.seconds):,.0f} covenants/s"
+        f"events/s)"
+    )
+    say(
+        f"   evaluation including the read model (job + catch-up) {with_read_model.per_second:9,.0f} covenants/s"
+        f"  ({total:,} in {job.seconds:.1f} + {catch_up.seconds:.1f} s)"
     )
     if total != FULL_COVENANTS:
         say(
@@ -415,8 +424,14 @@ def run_evaluation(quick: bool, covenants: int | None = None) -> list[Verdict]:
     if rerun.totals.succeeded != 0:
         raise AssertionError(f"a rerun for the same date opened {rerun.totals.succeeded:,} records")
     return [
-        Verdict("covenant-jobs", "evaluation covenants/s", job.per_second, TARGET_COVENANTS_PER_SECOND, True, "/s"),
-        Verdict("covenant-jobs", "evaluation over bulk save", job.per_second / baseline, TARGET_EVALUATION_RATIO, True),
+        Verdict(
+            "covenant-jobs",
+            "evaluation covenants/s including the read model",
+            with_read_model.per_second,
+            TARGET_COVENANTS_PER_SECOND,
+            True,
+            "/s",
+        ),
     ]
 
 
@@ -450,7 +465,7 @@ def _load_notification_book(platform: Platform, brand_id: UUID, total: int) -> B
         raise AssertionError("ran out of borrowers' loans")
 
     started = time.perf_counter()
-    _save_in_chunks(platform.covenants, aggregates())
+    _save_in_chunks(platform.get(Covenants), aggregates())
     saves = Rate(counts["covenants"], time.perf_counter() - started)
     return Book(
         len(used), counts["covenants"], counts["covenants"], counts["groups"], saves, time.perf_counter() - began
@@ -564,7 +579,7 @@ def run_notification(quick: bool, records: int | None = None) -> list[Verdict]:
             platform = Platform.open(dsn, mail=MailSettings(port=sink.port))
             try:
                 brand_name = "Bench Notification Finance"
-                brand_id = platform.identity.create_brand("bench-mail", brand_name).id
+                brand_id = platform.get(Identity).create_brand("bench-mail", brand_name).id
                 book = _load_notification_book(platform, brand_id, total)
                 say(
                     f"   loaded {book.borrowers:,} borrowers with email, {book.covenants:,} covenants and their open "

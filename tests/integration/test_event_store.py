@@ -81,3 +81,59 @@ def test_stale_write_becomes_a_conflict(platform: Any, tenant: Any) -> None:
     with pytest.raises(ConcurrentModification):
         platform.get(Customers).commit(second)
     assert platform.get(Customers).get(tenant.brand_id, result.id).name == "Kavya R"
+
+
+def test_hand_overs_share_transactions_and_each_keeps_its_outcome(platform: Any, dsn: str) -> None:
+    """insert_events_before_commit: concurrent callers share a transaction; each insert and outside step stand or
+    fall alone (a failing step, or a taken key, rolls back only its own insert), and every step runs before the
+    commit that records it."""
+    app = platform.get(Customers)
+    recorder = app.recorder
+    brand = uuid.uuid4()
+    claims = [UniqueValue.claim(brand, "handover", str(i), uuid.uuid4()) for i in range(24)]
+    taken = UniqueValue.claim(brand, "handover", "taken", uuid.uuid4())
+    app.save(UniqueValue.claim(brand, "handover", "taken", uuid.uuid4()))  # the same key: `taken` conflicts
+    outcomes: dict[uuid.UUID, str] = {}
+    seen_before_commit: dict[uuid.UUID, bool] = {}
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(claims) + 1)
+
+    def hand_over(claim: UniqueValue, fail: bool) -> None:
+        stored = [app.mapper.to_stored_event(e) for e in claim.collect_events()]
+
+        def step() -> None:
+            if fail:
+                raise RuntimeError("the outside step failed")
+            # Not committed yet: another connection cannot see the record.
+            with psycopg.connect(dsn) as other:
+                row = other.execute(
+                    "SELECT 1 FROM events.customers_events WHERE originator_id = %s", (claim.id,)
+                ).fetchone()
+            seen_before_commit[claim.id] = row is not None
+
+        barrier.wait()
+        try:
+            recorder.insert_events_before_commit(stored, step)
+            outcome = "ok"
+        except IntegrityError:
+            outcome = "conflict"
+        except RuntimeError:
+            outcome = "failed"
+        with lock:
+            outcomes[claim.id] = outcome
+
+    failing = {claims[3].id, claims[10].id}
+    threads = [threading.Thread(target=hand_over, args=(c, c.id in failing)) for c in claims]
+    threads.append(threading.Thread(target=hand_over, args=(taken, False)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert outcomes[taken.id] == "conflict"
+    assert {i for i, o in outcomes.items() if o == "failed"} == failing
+    ok = {i for i, o in outcomes.items() if o == "ok"}
+    assert len(ok) == len(claims) - 2
+    assert not any(seen_before_commit.values()) and set(seen_before_commit) == ok
+    for claim in claims:
+        assert (app.find(claim.id) is not None) == (claim.id in ok)

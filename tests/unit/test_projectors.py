@@ -92,3 +92,47 @@ def test_timeline_masks_pan_changes_and_records_the_actor() -> None:
     assert updated["kind"] == "details_updated" and updated["summary"] == "Updated pan"
     assert updated["details"].obj == {"pan": "ABCDE****F"}
     assert updated["actor"] == "system"
+
+
+def test_covenant_views_gather_bulk_rows_and_keep_each_read_rows_order() -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    from domain.covenants.covenant import Calendar, Covenant, CovenantType, Operator, Terms
+    from domain.covenants.schedule import Frequency
+    from projections.covenants import CovenantViews
+
+    def covenant() -> Covenant:
+        calendar = Calendar(frequency=Frequency.MONTHLY, start_date=date(2024, 1, 1), first_due_date=date(2024, 1, 31),
+                            expiry_date=date(2025, 12, 31), grace_days=5, lead_days=7)  # fmt: skip
+        terms = Terms(type=CovenantType.FINANCIAL, metric="DSCR", operator=Operator.GE, threshold=Decimal("1.25"))
+        return Covenant(brand_id=uuid.uuid4(), customer_id=uuid.uuid4(), application_ref="APP-1", title="DSCR",
+                        terms=terms, calendar=calendar, assignee_id=None, company=None)  # fmt: skip
+
+    first, second = covenant(), covenant()
+    (created_1,) = first.collect_events()
+    (created_2,) = second.collect_events()
+    (record,) = first.open_due_cycles(date(2024, 1, 24))
+    (cycle_1,) = first.collect_events()
+    (opened,) = record.collect_events()
+    record.mark_overdue(date(2024, 2, 10))
+    (overdue,) = record.collect_events()
+    views = CovenantViews()
+    views.begin_batch()
+    # Two new covenants gather into one statement; nothing is written per event.
+    assert list(views.project(1, created_1)) == [] and list(views.project(2, created_2)) == []
+    # The first covenant's cycle touches a read row gathered already: the gathered rows go first.
+    (inserted,) = views.project(3, cycle_1)
+    assert inserted.sql.startswith("INSERT INTO read.covenants") and "unnest" in inserted.sql
+    assert inserted.params[0] == [first.id, second.id]
+    assert list(views.project(4, opened)) == []
+    # Another kind of event: the gathered rows (the cycle, the record) first, then its own writes.
+    writes = list(views.project(5, overdue))
+    assert [w.sql.split(" (")[0].split(" SET")[0] for w in writes] == [
+        "UPDATE read.covenants c",
+        "INSERT INTO read.covenant_evaluations",
+        "UPDATE read.covenant_evaluations",
+        "UPDATE read.covenants",
+    ]
+    assert writes[0].params[0] == [first.id] and writes[1].params[0] == [record.id]
+    assert list(views.end_batch()) == []
