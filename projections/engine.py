@@ -23,7 +23,7 @@ import json
 import select
 import threading
 import time
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,18 +91,72 @@ class Write:
     params: tuple[Any, ...] | dict[str, Any]
 
 
+#: A projector's handler: (projection, position, event) -> the writes that apply the event.
+Handler = Callable[[Any, int, Any], Iterable["Write"]]
+_HANDLES = "__projects_events__"
+
+
+def handles(*event_classes: type) -> Callable[[Handler], Handler]:
+    """Mark a `Projection` method as the handler of these event classes (and their subclasses).
+
+    The class collects its marked methods into `Projection.handlers`, the table that `project` dispatches on:
+
+        class BlocklistView(Projection):
+            @handles(E.Added)
+            def _added(self, position: int, event: E.Added) -> Iterable[Write]: ...
+    """
+    if not event_classes:
+        raise TypeError("handles() needs at least one event class")
+
+    def mark(method: Handler) -> Handler:
+        setattr(method, _HANDLES, (*getattr(method, _HANDLES, ()), *event_classes))
+        return method
+
+    return mark
+
+
 class Projection(ABC):
-    """An event -> rows projector plus the DDL of the read tables it owns."""
+    """An event -> rows projector plus the DDL of the read tables it owns.
+
+    Dispatch reads as a table: methods marked `@handles(EventClass, ...)` fill `handlers` (event class -> method,
+    inherited and extended by subclasses), and `project` calls the handler of the event's class or, failing that,
+    of its nearest base class; an event nobody handles writes nothing. `topics` defaults to the handled classes'
+    topics, so the projection reads only those events. A projection may override `project` instead.
+    """
 
     name: ClassVar[str]
     source: ClassVar[str]  # name of the Application whose events it reads
     topics: ClassVar[tuple[str, ...]] = ()  # event topics it handles; others are skipped in SQL
     tables: ClassVar[tuple[str, ...]] = ()  # qualified names, dropped on rebuild
     ddl: ClassVar[tuple[str, ...]] = ()  # idempotent CREATE statements
+    handlers: ClassVar[dict[type, Handler]] = {}  # event class -> handler, from the @handles methods
+    _resolved: ClassVar[dict[type, Handler | None]]  # event class -> its handler found along the MRO (a cache)
 
-    @abstractmethod
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = dict(cls.handlers)
+        own: set[type] = set()
+        for attribute in cls.__dict__.values():
+            for event_class in getattr(attribute, _HANDLES, ()):
+                if event_class in own:
+                    raise TypeError(f"{cls.__name__} handles {event_class.__qualname__} twice")
+                own.add(event_class)
+                table[event_class] = attribute
+        cls.handlers = table
+        cls._resolved = {}
+        if own and "topics" not in cls.__dict__:
+            cls.topics = topics_of(*table)
+
     def project(self, position: int, event: Any) -> Iterable[Write]:
-        """Writes that apply `event` (recorded at `position`) to the read tables."""
+        """Writes that apply `event` (recorded at `position`) to the read tables: its handler's, by default."""
+        event_class = type(event)
+        try:
+            handler = self._resolved[event_class]
+        except KeyError:
+            handler = self._resolved[event_class] = next(
+                (self.handlers[c] for c in event_class.__mro__ if c in self.handlers), None
+            )
+        return () if handler is None else handler(self, position, event)
 
     def begin_batch(self) -> None:  # noqa: B027 - an optional hook: most projections keep no batch state
         """Called before a batch's events (a projection that sums over a batch resets here)."""
