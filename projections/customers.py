@@ -16,7 +16,7 @@ from domain.blocklist.entry import BlockKind
 from domain.customers.customer import CustomerRecord
 from domain.shared.errors import InvalidInput
 from domain.shared.values import PAN_PATTERN, looks_like_phone, mask_pan, normalise_phone
-from projections.engine import Projection, Write, topics_of
+from projections.engine import Insert, Projection, Write, topics_of
 from projections.keyset import KeysetCursor, Page
 
 C = CustomerRecord
@@ -178,30 +178,28 @@ class CustomerDirectory(Projection):
             (Jsonb(by_brand),),
         )
 
-    def project(self, position: int, event: Any) -> Iterable[Write]:
+    def project(self, position: int, event: Any) -> Iterable[Write | Insert]:
         if isinstance(event, C.Registered):
             name_key = event.name.lower()
             self._registered.append((event.brand_id.int, name_key))
-            yield Write(
-                "INSERT INTO read.customers (id, brand_id, name, name_key, phone, email, pan, pan_masked, date_of_birth, "
-                "addresses, loan_numbers, version, created_at, updated_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                (
-                    event.originator_id,
-                    event.brand_id,
-                    event.name,
-                    name_key,
-                    event.phone,
-                    event.email,
-                    event.pan,
-                    mask_pan(event.pan),
-                    event.date_of_birth,
-                    Jsonb([a.model_dump() for a in event.addresses]),
-                    list(event.loan_numbers),
-                    event.originator_version,
-                    event.timestamp,
-                    event.timestamp,
-                ),
+            yield Insert(  # one statement for a batch's registrations (a new borrower's row: see Insert)
+                "read.customers",
+                {
+                    "id": event.originator_id,
+                    "brand_id": event.brand_id,
+                    "name": event.name,
+                    "name_key": name_key,
+                    "phone": event.phone,
+                    "email": event.email,
+                    "pan": event.pan,
+                    "pan_masked": mask_pan(event.pan),
+                    "date_of_birth": event.date_of_birth,
+                    "addresses": [a.model_dump(mode="json") for a in event.addresses],
+                    "loan_numbers": list(event.loan_numbers),
+                    "version": event.originator_version,
+                    "created_at": event.timestamp,
+                    "updated_at": event.timestamp,
+                },
             )
         elif isinstance(event, C.DetailsUpdated):
             if event.name is not None:  # Counts of this batch first: the rename may take one of them back.
