@@ -340,7 +340,7 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
             conn.cursor(row_factory=tuple_row, binary=True) as curs,
         ):
             curs.execute(statement, params, prepare=True)
-            return [Notification(*row) for row in curs]  # the dataclass field order: id last
+            return [Notification(*row) for row in curs.fetchall()]  # the dataclass field order: id last
 
     def select_events_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every event of the given aggregates in one round trip, by aggregate then version (for bulk loads)."""

@@ -768,6 +768,8 @@ class _Isolation:
 
 def _json_value(value: Any) -> Any:
     """What `json.dumps` cannot write itself, as PostgreSQL reads it back into a column."""
+    if type(value) is UUID:
+        return value.hex  # PostgreSQL reads the 32 digits without hyphens too, and hex is cheaper than str
     if isinstance(value, UUID | Decimal):
         return str(value)
     if isinstance(value, date):  # datetime too
