@@ -779,7 +779,7 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} into a row")
 
 
-def _insert_rows(table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Write:
+def insert_rows(table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Write:
     """One statement inserting `rows` (ON CONFLICT DO NOTHING), typed by the table's own row type."""
     names = ", ".join(columns)
     document = json.dumps(rows, default=_json_value, separators=(",", ":"))
@@ -865,7 +865,7 @@ class _PipelinedWrites:
         """Send the held rows (one statement per table and columns), then the writes held behind them."""
         rows, behind, self.rows, self.behind, self.held = self.rows, self.behind, {}, [], 0
         for (table, columns), values in rows.items():
-            self._send(_insert_rows(table, columns, values))
+            self._send(insert_rows(table, columns, values))
         for write in behind:
             self._send(write)
 
