@@ -179,13 +179,13 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
     notification ids follow commit order), which serialises writers at one
     transaction each. Here a writer that finds a free write slot leads: it takes
     every append queued meanwhile and writes them in one transaction under one
-    lock: one commit (one WAL flush) for many commands. Two groups may be in
-    flight at once (``groups_in_flight``): the second waits for the table lock
-    inside PostgreSQL, so it starts the moment the first commits instead of a
-    client round trip later; the lock still orders their notification ids by
-    commit. A second group starts only when at least two appends wait
-    (``parallel_group_min``); a lone append waits for the group in flight, so
-    commits stay big when writers are few. Each append succeeds or fails on its
+    lock: one commit (one WAL flush) for many commands. One group is in flight
+    at a time (``groups_in_flight``): the table lock is held through the
+    commit's WAL flush, so a second group in flight would only wait for the lock
+    inside PostgreSQL and halve the appends per flush (measured in alternating
+    rounds with four writers: 0.73 of raw INSERTs with one group in flight, 0.60
+    with two). With more than one, a further group starts only when at least
+    ``parallel_group_min`` appends wait, so commits stay big. Each append succeeds or fails on its
     own: keys that already exist, or that an earlier append in the same group
     takes, fail only that append with IntegrityError, so optimistic concurrency
     per aggregate is unchanged.
@@ -203,8 +203,8 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
     the checked path.
     """
 
-    #: Groups written at once; a further group waits for the table lock in PostgreSQL.
-    groups_in_flight = 2
+    #: Groups written at once; a further one waits for the table lock (held through the WAL flush) in PostgreSQL.
+    groups_in_flight = 1
     #: A group starts beside one in flight only with at least this many appends; a lone append
     #: waits for the group in flight and then leads everything queued by then (fewer, bigger commits).
     parallel_group_min = 2
