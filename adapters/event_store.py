@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import struct
 import threading
 import weakref
@@ -13,9 +12,9 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing import persistence
-from eventsourcing.persistence import IntegrityError, Mapper, ProgrammingError, StoredEvent
+from eventsourcing.persistence import IntegrityError, Mapper, Notification, ProgrammingError, StoredEvent
 from eventsourcing.postgres import ConnectionPool, PostgresApplicationRecorder, PostgresFactory
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import get_topic, resolve_topic, retry
 from psycopg import pq
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
@@ -25,7 +24,8 @@ from domain.shared.aggregate import DomainEvent
 
 _IN_COLUMNS = {"originator_id", "originator_version"}  # stored in their own columns, not in the JSON
 #: Stored JSON that the fast decode cannot take: a version to upcast from, columns repeated, transcoded values.
-_NOT_PLAIN = re.compile(rb'"(?:class_version|originator_id|originator_version|_type_)"')
+#: (Looked for as four substrings: a third cheaper than one regular expression of the alternatives.)
+_VERSIONED, _ID, _VERSION, _TRANSCODED = b'"class_version"', b'"originator_id"', b'"originator_version"', b'"_type_"'
 
 
 class PydanticMapper(Mapper[UUID]):
@@ -55,14 +55,23 @@ class PydanticMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         cls = resolve_topic(stored_event.topic)
         data = stored_event.state
-        if cls.class_version == 1 and data[:1] == b"{" and len(data) > 2 and not _NOT_PLAIN.search(data):
+        if (
+            cls.class_version == 1
+            and data[:1] == b"{"
+            and len(data) > 2
+            and _VERSIONED not in data
+            and _ID not in data
+            and _VERSION not in data
+            and _TRANSCODED not in data
+        ):
             # The common case, on every replay's path: pydantic-core parses and validates the JSON in one pass,
             # with the two columns put in front of the stored object (no transcoded values to look for).
+            originator_id = stored_event.originator_id
             head = b'{"originator_id":"%s","originator_version":%d,' % (
-                str(stored_event.originator_id).encode(),
+                (originator_id.hex if type(originator_id) is UUID else str(originator_id)).encode(),
                 stored_event.originator_version,
             )
-            return cls.model_validate_json(head + data[1:])
+            return cls.__pydantic_validator__.validate_json(head + data[1:])  # = model_validate_json, one call less
         state: dict[str, Any] = self.transcoder.decode(data)
         from_version = state.pop("class_version", 1)
         while from_version < cls.class_version:
@@ -180,13 +189,13 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
     notification ids follow commit order), which serialises writers at one
     transaction each. Here a writer that finds a free write slot leads: it takes
     every append queued meanwhile and writes them in one transaction under one
-    lock: one commit (one WAL flush) for many commands. Two groups may be in
-    flight at once (``groups_in_flight``): the second waits for the table lock
-    inside PostgreSQL, so it starts the moment the first commits instead of a
-    client round trip later; the lock still orders their notification ids by
-    commit. A second group starts only when at least two appends wait
-    (``parallel_group_min``); a lone append waits for the group in flight, so
-    commits stay big when writers are few. Each append succeeds or fails on its
+    lock: one commit (one WAL flush) for many commands. One group is in flight
+    at a time (``groups_in_flight``): the table lock is held through the
+    commit's WAL flush, so a second group in flight would only wait for the lock
+    inside PostgreSQL and halve the appends per flush (measured in alternating
+    rounds with four writers: 0.73 of raw INSERTs with one group in flight, 0.60
+    with two). With more than one, a further group starts only when at least
+    ``parallel_group_min`` appends wait, so commits stay big. Each append succeeds or fails on its
     own: keys that already exist, or that an earlier append in the same group
     takes, fail only that append with IntegrityError, so optimistic concurrency
     per aggregate is unchanged.
@@ -207,8 +216,8 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
     #: Takes `beside=(write, ...)` save kwargs: rows kept outside the event history (a source's token), each write
     #: run with the cursor of the transaction that records the events (the library's path, not a group).
     writes_beside = True
-    #: Groups written at once; a further group waits for the table lock in PostgreSQL.
-    groups_in_flight = 2
+    #: Groups written at once; a further one waits for the table lock (held through the WAL flush) in PostgreSQL.
+    groups_in_flight = 1
     #: A group starts beside one in flight only with at least this many appends; a lone append
     #: waits for the group in flight and then leads everything queued by then (fewer, bigger commits).
     parallel_group_min = 2
@@ -317,6 +326,46 @@ class GroupCommitRecorder(PostgresApplicationRecorder):
         ):
             curs.execute(statement, params, prepare=True)
             return [StoredEvent(aggregate_id, version, topic, state) for version, topic, state in curs]
+
+    @retry((persistence.InterfaceError, persistence.OperationalError), max_attempts=10, wait=0.2)
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """The library's notification query, read as binary tuples (as `select_events`).
+
+        The library reads dict rows in text format and hex-decodes every state: most of the client time of
+        reading the log, which every projection batch and the relay do.
+        """
+        conditions: list[str] = []
+        params: list[Any] = []
+        if start is not None:
+            conditions.append("notification_id >= %s" if inclusive_of_start else "notification_id > %s")
+            params.append(start)
+        if stop is not None:
+            conditions.append("notification_id <= %s")
+            params.append(stop)
+        if topics:
+            conditions.append("topic = ANY(%s)")
+            params.append(list(topics))
+        params.append(limit)
+        statement = SQL(
+            "SELECT originator_id, originator_version, topic, state, notification_id FROM {schema}.{table}"
+            + (" WHERE " + " AND ".join(conditions) if conditions else "")
+            + " ORDER BY notification_id LIMIT %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with (
+            _translated_errors(),
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
+            curs.execute(statement, params, prepare=True)
+            return [Notification(*row) for row in curs.fetchall()]  # the dataclass field order: id last
 
     def select_events_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every event of the given aggregates in one round trip, by aggregate then version (for bulk loads)."""

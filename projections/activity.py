@@ -13,9 +13,9 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 
 from domain.identity.brand import Brand
-from domain.shared.aggregate import SECRET_FIELDS
+from domain.shared.aggregate import SECRET_FIELDS, DomainEvent
 from domain.shared.index import UniqueValue
-from projections.engine import Projection, Write
+from projections.engine import Projection, Write, handles
 from projections.keyset import KeysetCursor, Page
 
 #: Activity pages are ordered by (occurred_at, source, position), newest first.
@@ -34,6 +34,7 @@ class ActivityLog(Projection):
 
     name: ClassVar[str]
     source: ClassVar[str]
+    topics: ClassVar[tuple[str, ...]] = ()  # every event of the source (activity_projection may narrow it)
     tables = ()
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.activity (
@@ -57,11 +58,21 @@ class ActivityLog(Projection):
     def drop(self, conn: Connection[Any]) -> None:
         conn.execute("DELETE FROM read.activity WHERE source = %s", (self.source,))
 
-    def project(self, position: int, event: Any) -> Iterable[Write]:
-        if isinstance(event, UniqueValue.Event):
-            return  # Index aggregates only enforce uniqueness; their owner's events tell the story.
+    @handles(UniqueValue.Event)
+    def _uniqueness(self, position: int, event: UniqueValue.Event) -> Iterable[Write]:
+        return ()  # Index aggregates only enforce uniqueness; their owner's events tell the story.
+
+    @handles(Brand.Created)
+    def _brand_created(self, position: int, event: Brand.Created) -> Iterable[Write]:
+        return self._entry(position, event, event.originator_id)  # A brand is its own brand.
+
+    @handles(DomainEvent)
+    def _any_event(self, position: int, event: DomainEvent) -> Iterable[Write]:
+        return self._entry(position, event, getattr(event, "brand_id", None))
+
+    def _entry(self, position: int, event: DomainEvent, brand: UUID | None) -> Iterable[Write]:
+        """The activity row of an event (of an aggregate with no brand of its own: the brand of its earlier rows)."""
         aggregate, _, event_name = type(event).__qualname__.rpartition(".")
-        brand = event.originator_id if isinstance(event, Brand.Created) else getattr(event, "brand_id", None)
         details = {
             k: v for k, v in event.model_dump(mode="json").items() if k not in _BASE_FIELDS and k not in SECRET_FIELDS
         }

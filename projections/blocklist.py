@@ -11,7 +11,7 @@ from uuid import UUID
 from domain.blocklist.application import Blocklists, entry_id
 from domain.blocklist.entry import BlockKind, BlocklistEntry, mask_blocked_value, normalise_blocked_value
 from domain.shared.errors import InvalidValue
-from projections.engine import Projection, Write, topics_of
+from projections.engine import Projection, Write, handles
 from projections.keyset import KeysetCursor, Page
 
 #: Entries are ordered by (changed_at, id), newest first.
@@ -25,7 +25,6 @@ class BlocklistView(Projection):
 
     name = "blocklist"
     source = Blocklists.name
-    topics = topics_of(E.Added, E.Removed, E.Readded)
     tables = ("read.blocklist",)
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.blocklist (
@@ -43,19 +42,21 @@ class BlocklistView(Projection):
         "CREATE INDEX IF NOT EXISTS blocklist_brand_idx ON read.blocklist (brand_id, active, changed_at DESC, id)",
     )
 
-    def project(self, position: int, event: Any) -> Iterable[Write]:
-        if isinstance(event, E.Added):
-            yield Write(
-                "INSERT INTO read.blocklist (id, brand_id, kind, value, masked, reason, active, changed_by, added_at, "
-                "changed_at) VALUES (%s, %s, %s, %s, %s, %s, true, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                (event.originator_id, event.brand_id, event.kind.value, event.value, mask_blocked_value(event.kind, event.value),
-                 event.reason, event.actor, event.timestamp, event.timestamp),
-            )  # fmt: skip
-        elif isinstance(event, E.Removed | E.Readded):
-            yield Write(
-                "UPDATE read.blocklist SET active = %s, reason = %s, changed_by = %s, changed_at = %s WHERE id = %s",
-                (isinstance(event, E.Readded), event.reason, event.actor, event.timestamp, event.originator_id),
-            )
+    @handles(E.Added)
+    def _added(self, position: int, event: E.Added) -> Iterable[Write]:
+        yield Write(
+            "INSERT INTO read.blocklist (id, brand_id, kind, value, masked, reason, active, changed_by, added_at, "
+            "changed_at) VALUES (%s, %s, %s, %s, %s, %s, true, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (event.originator_id, event.brand_id, event.kind.value, event.value, mask_blocked_value(event.kind, event.value),
+             event.reason, event.actor, event.timestamp, event.timestamp),
+        )  # fmt: skip
+
+    @handles(E.Removed, E.Readded)
+    def _removed_or_readded(self, position: int, event: E.Removed | E.Readded) -> Iterable[Write]:
+        yield Write(
+            "UPDATE read.blocklist SET active = %s, reason = %s, changed_by = %s, changed_at = %s WHERE id = %s",
+            (isinstance(event, E.Readded), event.reason, event.actor, event.timestamp, event.originator_id),
+        )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
 from domain.shared.values import mask_pan
-from projections.engine import Projection, Write, topics_of
+from projections.engine import Change, Insert, Projection, Write, topics_of
 
 C = CustomerRecord
 
@@ -174,33 +174,31 @@ class CustomerDirectory(Projection):
             (Jsonb(by_brand),),
         )
 
-    def project(self, position: int, event: Any) -> Iterable[Write]:
+    def project(self, position: int, event: Any) -> Iterable[Change]:
         handle = _DIRECTORY_WRITES.get(type(event))
         return handle(self, event) if handle is not None else ()
 
-    def _on_registered(self, event: C.Registered) -> Iterator[Write]:
+    def _on_registered(self, event: C.Registered) -> Iterator[Change]:
         name_key = event.name.lower()
         self._registered.append((event.brand_id.int, name_key))
-        yield Write(
-            "INSERT INTO read.customers (id, brand_id, name, name_key, phone, email, pan, pan_masked, date_of_birth, "
-            "addresses, loan_numbers, version, created_at, updated_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-            (
-                event.originator_id,
-                event.brand_id,
-                event.name,
-                name_key,
-                event.phone,
-                event.email,
-                event.pan,
-                mask_pan(event.pan),
-                event.date_of_birth,
-                Jsonb([a.model_dump() for a in event.addresses]),
-                list(event.loan_numbers),
-                event.originator_version,
-                event.timestamp,
-                event.timestamp,
-            ),
+        yield Insert(  # one statement for a batch's registrations (a new borrower's row: see Insert)
+            "read.customers",
+            {
+                "id": event.originator_id,
+                "brand_id": event.brand_id,
+                "name": event.name,
+                "name_key": name_key,
+                "phone": event.phone,
+                "email": event.email,
+                "pan": event.pan,
+                "pan_masked": mask_pan(event.pan),
+                "date_of_birth": event.date_of_birth,
+                "addresses": [a.model_dump(mode="json") for a in event.addresses],
+                "loan_numbers": list(event.loan_numbers),
+                "version": event.originator_version,
+                "created_at": event.timestamp,
+                "updated_at": event.timestamp,
+            },
         )
 
     def _on_details_updated(self, event: C.DetailsUpdated) -> Iterator[Write]:
@@ -257,7 +255,7 @@ class CustomerDirectory(Projection):
 
 
 #: The directory's row changes per event type.
-_DIRECTORY_WRITES: dict[type[Any], Callable[[CustomerDirectory, Any], Iterable[Write]]] = {
+_DIRECTORY_WRITES: dict[type[Any], Callable[[CustomerDirectory, Any], Iterable[Change]]] = {
     C.Registered: CustomerDirectory._on_registered,
     C.DetailsUpdated: CustomerDirectory._on_details_updated,
     C.AlternatePhoneAdded: CustomerDirectory._on_alternate_phone_added,

@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import select
 import threading
 import time
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -85,29 +89,102 @@ def topics_of(*classes: type) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Write:
-    """One SQL statement with parameters; consecutive writes of one statement run as one executemany."""
+    """One SQL statement with parameters, sent in order with the batch's other writes (see _PipelinedWrites)."""
 
     sql: str
     params: tuple[Any, ...] | dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Insert:
+    """A new row of `table` (column -> value), inserted unless its key is taken (ON CONFLICT DO NOTHING).
+
+    The engine inserts a batch's rows of one table and columns together, in one statement, **before** the writes
+    yielded with or after them in the same chunk of the batch (``_PipelinedWrites.CHUNK``): so yield an Insert only
+    for a row that none of the batch's earlier writes touches or reads -- the row of a new aggregate, keyed by its
+    id -- and a Write otherwise. Values are what `json.dumps` takes, plus UUID, date/datetime, Decimal and enums;
+    lists go into array columns, lists and dicts into json columns.
+    """
+
+    table: str
+    row: dict[str, Any]
+
+
+#: What a projection yields for an event.
+Change = Write | Insert
+
+
+#: A projector's handler: (projection, position, event) -> the writes that apply the event.
+Handler = Callable[[Any, int, Any], Iterable[Change]]
+_HANDLES = "__projects_events__"
+
+
+def handles(*event_classes: type) -> Callable[[Handler], Handler]:
+    """Mark a `Projection` method as the handler of these event classes (and their subclasses).
+
+    The class collects its marked methods into `Projection.handlers`, the table that `project` dispatches on:
+
+        class BlocklistView(Projection):
+            @handles(E.Added)
+            def _added(self, position: int, event: E.Added) -> Iterable[Write]: ...
+    """
+    if not event_classes:
+        raise TypeError("handles() needs at least one event class")
+
+    def mark(method: Handler) -> Handler:
+        setattr(method, _HANDLES, (*getattr(method, _HANDLES, ()), *event_classes))
+        return method
+
+    return mark
+
+
 class Projection(ABC):
-    """An event -> rows projector plus the DDL of the read tables it owns."""
+    """An event -> rows projector plus the DDL of the read tables it owns.
+
+    Dispatch reads as a table: methods marked `@handles(EventClass, ...)` fill `handlers` (event class -> method,
+    inherited and extended by subclasses), and `project` calls the handler of the event's class or, failing that,
+    of its nearest base class; an event nobody handles writes nothing. `topics` defaults to the handled classes'
+    topics, so the projection reads only those events. A projection may override `project` instead.
+    """
 
     name: ClassVar[str]
     source: ClassVar[str]  # name of the Application whose events it reads
     topics: ClassVar[tuple[str, ...]] = ()  # event topics it handles; others are skipped in SQL
     tables: ClassVar[tuple[str, ...]] = ()  # qualified names, dropped on rebuild
     ddl: ClassVar[tuple[str, ...]] = ()  # idempotent CREATE statements
+    handlers: ClassVar[dict[type, Handler]] = {}  # event class -> handler, from the @handles methods
+    _resolved: ClassVar[dict[type, Handler | None]]  # event class -> its handler found along the MRO (a cache)
 
-    @abstractmethod
-    def project(self, position: int, event: Any) -> Iterable[Write]:
-        """Writes that apply `event` (recorded at `position`) to the read tables."""
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = dict(cls.handlers)
+        own: set[type] = set()
+        for attribute in cls.__dict__.values():
+            for event_class in getattr(attribute, _HANDLES, ()):
+                if event_class in own:
+                    raise TypeError(f"{cls.__name__} handles {event_class.__qualname__} twice")
+                own.add(event_class)
+                table[event_class] = attribute
+        cls.handlers = table
+        cls._resolved = {}
+        if own and "topics" not in cls.__dict__:
+            cls.topics = topics_of(*table)
+
+    def project(self, position: int, event: Any) -> Iterable[Change]:
+        """Writes that apply `event` (recorded at `position`) to the read tables: its handler's, by default."""
+        event_class = type(event)
+        try:
+            handler = self._resolved[event_class]
+        except KeyError:
+            handler = self._resolved[event_class] = next(
+                (self.handlers[c] for c in event_class.__mro__ if c in self.handlers), None
+            )
+        return () if handler is None else handler(self, position, event)
 
     def begin_batch(self) -> None:  # noqa: B027 - an optional hook: most projections keep no batch state
         """Called before a batch's events (a projection that sums over a batch resets here)."""
 
-    def end_batch(self) -> Iterable[Write]:
+    def end_batch(self) -> Iterable[Change]:
         """Writes that close a batch (sums over the batch), sent after its events' writes, in its transaction."""
         return ()
 
@@ -119,9 +196,12 @@ class Projection(ABC):
 
     def create_secondary_indexes(self, conn: Connection[Any]) -> None:
         """Create the non-unique indexes (a rebuild builds them once, after the replay)."""
-        for statement in self.ddl:
-            if _secondary_index(statement):
-                conn.execute(statement)
+        for statement in self.secondary_index_statements():
+            conn.execute(statement)
+
+    def secondary_index_statements(self) -> list[str]:
+        """The DDL's non-unique indexes, each built on its own (a rebuild builds several at once)."""
+        return [statement for statement in self.ddl if _secondary_index(statement)]
 
     def drop(self, conn: Connection[Any]) -> None:
         """Drop the read tables."""
@@ -537,6 +617,23 @@ class ProjectionEngine:
             with self._advanced:
                 self._advanced.wait(min(remaining, 0.05))
 
+    #: Connections building a rebuilt projection's secondary indexes at once (a GIN index builds on one CPU).
+    INDEX_BUILDERS = 2
+
+    def _build_indexes(self, statements: Sequence[str]) -> None:
+        """Build indexes on up to INDEX_BUILDERS pool connections at once, each in a transaction of its own."""
+
+        def build(statement: str) -> None:
+            with self.pool.connection() as conn, conn.transaction():
+                conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+                conn.execute(statement)
+
+        # The slowest (GIN) first, so the others fill in around them.
+        ordered = sorted(statements, key=lambda s: " using gin " not in s.lower())
+        with ThreadPoolExecutor(max_workers=self.INDEX_BUILDERS, thread_name_prefix="rebuild-index") as builders:
+            for future in [builders.submit(build, statement) for statement in ordered]:
+                future.result()
+
     def rebuild(self, name: str, progress: Callable[[int, int], None] | None = None, batch: int = 5000) -> int:
         """Drop and replay one projection from the event store (its recorded failures too); returns events replayed."""
         projection = self.projection(name)
@@ -563,9 +660,7 @@ class ProjectionEngine:
                     done += covered
                     if progress:
                         progress(done, max(total, done))
-                with conn.transaction():
-                    conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-                    projection.create_secondary_indexes(conn)
+                self._build_indexes(projection.secondary_index_statements())
                 log.info("projection.rebuilt", projection=name, events=done)
                 return done
             finally:
@@ -671,6 +766,36 @@ class _Isolation:
         ]
 
 
+def _json_value(value: Any) -> Any:
+    """What `json.dumps` cannot write itself, as PostgreSQL reads it back into a column."""
+    if type(value) is UUID:
+        return value.hex  # PostgreSQL reads the 32 digits without hyphens too, and hex is cheaper than str
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"cannot write {type(value).__name__} into a row")
+
+
+def insert_rows(table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Write:
+    """One statement inserting `rows` (ON CONFLICT DO NOTHING), typed by the table's own row type."""
+    names = ", ".join(columns)
+    document = json.dumps(rows, default=_json_value, separators=(",", ":"))
+    if "\\u0000" in document and _NUL.search(document):  # The error a Write's text parameter gets from psycopg.
+        raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    return Write(
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) "
+        "ON CONFLICT DO NOTHING",
+        (document,),
+    )
+
+
+#: A NUL character in JSON text: a \u0000 escape not itself escaped (preceded by an even number of backslashes).
+_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
 _STATEMENT_NAMES = itertools.count()  # unique per process, so statements of different batches never clash
 
 
@@ -688,10 +813,17 @@ class _PipelinedWrites:
     The first error is raised on exit, after the pipeline is drained, so the
     surrounding transaction rolls back. Waits poll the socket with the GIL
     released, as psycopg's own waits do.
+
+    `Insert` rows are held and sent as one statement per table and columns (the
+    rows as one JSON document, expanded by ``jsonb_populate_recordset``: one
+    C-encoded parameter instead of a statement and a dump per row); the writes
+    that come after a held row wait behind it, so every ``CHUNK`` changes the
+    rows go first, then the held writes in their order.
     """
 
     SEGMENT = 256  # statements per sync point; the results of a segment are a few kilobytes
     MAX_PREPARED = 50  # statement shapes prepared per batch; any further shapes run unprepared
+    CHUNK = 2000  # changes held behind Insert rows before they are sent
 
     def __init__(self, conn: Connection[Any]) -> None:
         self.conn = conn
@@ -703,6 +835,9 @@ class _PipelinedWrites:
         self.syncs = 0  # sync points whose results are not read yet
         self.error: pq.abc.PGresult | None = None
         self.poller = select.poll()
+        self.rows: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}  # held Insert rows
+        self.behind: list[Write] = []  # writes held behind them
+        self.held = 0
 
     def __enter__(self) -> _PipelinedWrites:
         self.conn.lock.acquire()
@@ -713,8 +848,29 @@ class _PipelinedWrites:
             raise
         return self
 
-    def send(self, write: Write) -> None:
-        """Queue one statement; every SEGMENT statements, sync and read the segment before."""
+    def send(self, change: Change) -> None:
+        """Queue one change: an Insert row is held, a Write is sent unless rows are held before it."""
+        if isinstance(change, Insert):
+            self.rows.setdefault((change.table, tuple(change.row)), []).append(change.row)
+        elif self.held:
+            self.behind.append(change)
+        else:
+            self._send(change)
+            return
+        self.held += 1
+        if self.held >= self.CHUNK:
+            self._send_held()
+
+    def _send_held(self) -> None:
+        """Send the held rows (one statement per table and columns), then the writes held behind them."""
+        rows, behind, self.rows, self.behind, self.held = self.rows, self.behind, {}, [], 0
+        for (table, columns), values in rows.items():
+            self._send(insert_rows(table, columns, values))
+        for write in behind:
+            self._send(write)
+
+    def _send(self, write: Write) -> None:
+        """Send one statement; every SEGMENT statements, sync and read the segment before."""
         query = self.queries.get(write.sql)
         if query is None:
             query = self.queries[write.sql] = PostgresQuery(self.transformer)
@@ -738,8 +894,14 @@ class _PipelinedWrites:
                 self._read_segment()
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        failed: Exception | None = None  # sending the held rows failed: raised once the pipeline is drained
         try:
             if self.pgconn.status == pq.ConnStatus.OK:
+                if exc_type is None and self.held:
+                    try:
+                        self._send_held()
+                    except Exception as exc:  # noqa: BLE001 - raised below, after the pipeline is drained.
+                        failed = exc
                 if self.unsynced:
                     self._sync()
                 # Closes go in a segment of their own: an error aborts the rest of its segment only.
@@ -751,6 +913,8 @@ class _PipelinedWrites:
                 self.pgconn.exit_pipeline_mode()
         finally:
             self.conn.lock.release()
+        if failed is not None:
+            raise failed
         if self.error is not None and exc_type is None:
             raise psycopg.errors.error_from_result(self.error, encoding=self.conn.info.encoding)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 
 from domain.jobs.application import Jobs
 from domain.jobs.job import JobRun, JobSettings, RunQueueFull, RunStatus
-from projections.engine import Projection, Write, topics_of
+from projections.engine import Projection, Write, handles
 from projections.keyset import KeysetCursor, Page
 
 #: Run history is ordered by (requested_at, id), newest first.
@@ -29,7 +29,6 @@ class JobRunHistory(Projection):
 
     name = "job_runs"
     source = Jobs.name
-    topics = topics_of(R.Requested, R.AttemptStarted, R.BatchCompleted, R.AttemptFailed, R.Succeeded, R.Failed)
     tables = ("read.job_runs",)
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.job_runs (
@@ -64,78 +63,63 @@ class JobRunHistory(Projection):
         "WHERE status IN ('requested', 'retrying')",
     )
 
-    def project(self, position: int, event: Any) -> Iterable[Write]:
-        write = _WRITES.get(type(event))
-        return (write(event),) if write is not None else ()
+    @handles(R.Requested)
+    def _requested(self, position: int, event: R.Requested) -> Iterable[Write]:
+        yield Write(
+            "INSERT INTO read.job_runs (id, brand_id, job_name, trigger, requested_by, as_of, settings, dry_run, "
+            "status, requested_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'requested', %s, %s) "
+            "ON CONFLICT (id) DO NOTHING",
+            (
+                event.originator_id,
+                event.brand_id,
+                event.job_name,
+                event.trigger,
+                event.requested_by,
+                event.as_of,
+                Jsonb(event.settings.model_dump(mode="json")),
+                event.dry_run,
+                event.timestamp,
+                event.timestamp,
+            ),
+        )
 
+    @handles(R.AttemptStarted)
+    def _attempt_started(self, position: int, event: R.AttemptStarted) -> Iterable[Write]:
+        yield Write(
+            "UPDATE read.job_runs SET status = 'running', attempt = %s, retry_at = NULL, "
+            "started_at = coalesce(started_at, %s), updated_at = %s WHERE id = %s",
+            (event.attempt, event.timestamp, event.timestamp, event.originator_id),
+        )
 
-def _requested(event: R.Requested) -> Write:
-    return Write(
-        "INSERT INTO read.job_runs (id, brand_id, job_name, trigger, requested_by, as_of, settings, dry_run, "
-        "status, requested_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'requested', %s, %s) "
-        "ON CONFLICT (id) DO NOTHING",
-        (
-            event.originator_id,
-            event.brand_id,
-            event.job_name,
-            event.trigger,
-            event.requested_by,
-            event.as_of,
-            Jsonb(event.settings.model_dump(mode="json")),
-            event.dry_run,
-            event.timestamp,
-            event.timestamp,
-        ),
-    )
+    @handles(R.BatchCompleted)
+    def _batch_completed(self, position: int, event: R.BatchCompleted) -> Iterable[Write]:
+        c = event.counts
+        yield Write(
+            "UPDATE read.job_runs SET batches = batches + 1, processed = processed + %s, succeeded = succeeded + %s, "
+            "failed = failed + %s, skipped = skipped + %s, updated_at = %s WHERE id = %s",
+            (c.processed, c.succeeded, c.failed, c.skipped, event.timestamp, event.originator_id),
+        )
 
+    @handles(R.AttemptFailed)
+    def _attempt_failed(self, position: int, event: R.AttemptFailed) -> Iterable[Write]:
+        yield Write(
+            "UPDATE read.job_runs SET status = 'retrying', error = %s, retry_at = %s, updated_at = %s WHERE id = %s",
+            (event.error, event.retry_at, event.timestamp, event.originator_id),
+        )
 
-def _attempt_started(event: R.AttemptStarted) -> Write:
-    return Write(
-        "UPDATE read.job_runs SET status = 'running', attempt = %s, retry_at = NULL, "
-        "started_at = coalesce(started_at, %s), updated_at = %s WHERE id = %s",
-        (event.attempt, event.timestamp, event.timestamp, event.originator_id),
-    )
+    @handles(R.Succeeded)
+    def _succeeded(self, position: int, event: R.Succeeded) -> Iterable[Write]:
+        yield Write(
+            "UPDATE read.job_runs SET status = 'succeeded', error = NULL, finished_at = %s, updated_at = %s WHERE id = %s",
+            (event.timestamp, event.timestamp, event.originator_id),
+        )
 
-
-def _batch_completed(event: R.BatchCompleted) -> Write:
-    c = event.counts
-    return Write(
-        "UPDATE read.job_runs SET batches = batches + 1, processed = processed + %s, succeeded = succeeded + %s, "
-        "failed = failed + %s, skipped = skipped + %s, updated_at = %s WHERE id = %s",
-        (c.processed, c.succeeded, c.failed, c.skipped, event.timestamp, event.originator_id),
-    )
-
-
-def _attempt_failed(event: R.AttemptFailed) -> Write:
-    return Write(
-        "UPDATE read.job_runs SET status = 'retrying', error = %s, retry_at = %s, updated_at = %s WHERE id = %s",
-        (event.error, event.retry_at, event.timestamp, event.originator_id),
-    )
-
-
-def _succeeded(event: R.Succeeded) -> Write:
-    return Write(
-        "UPDATE read.job_runs SET status = 'succeeded', error = NULL, finished_at = %s, updated_at = %s WHERE id = %s",
-        (event.timestamp, event.timestamp, event.originator_id),
-    )
-
-
-def _failed(event: R.Failed) -> Write:
-    return Write(
-        "UPDATE read.job_runs SET status = 'failed', error = %s, finished_at = %s, updated_at = %s WHERE id = %s",
-        (event.error, event.timestamp, event.timestamp, event.originator_id),
-    )
-
-
-#: The row change each event of a run makes.
-_WRITES: dict[type[Any], Callable[[Any], Write]] = {
-    R.Requested: _requested,
-    R.AttemptStarted: _attempt_started,
-    R.BatchCompleted: _batch_completed,
-    R.AttemptFailed: _attempt_failed,
-    R.Succeeded: _succeeded,
-    R.Failed: _failed,
-}
+    @handles(R.Failed)
+    def _failed(self, position: int, event: R.Failed) -> Iterable[Write]:
+        yield Write(
+            "UPDATE read.job_runs SET status = 'failed', error = %s, finished_at = %s, updated_at = %s WHERE id = %s",
+            (event.error, event.timestamp, event.timestamp, event.originator_id),
+        )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from tests.benchmarks.data import Borrower, BorrowerFactory
 from tests.benchmarks.harness import Rate, Verdict, fresh_database, run_threads, say
 
 WRITERS = 4
-TARGET_RATIO = 0.6
+TARGET_RATIO = 0.8
 GROUP_COMMIT = "adapters.event_store:GroupCommitRecorder"
 LIBRARY_DEFAULT = "eventsourcing.postgres:PostgresApplicationRecorder"
 RAW_TABLE_DDL = (
