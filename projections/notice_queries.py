@@ -9,9 +9,27 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from psycopg.rows import scalar_row, tuple_row
+from psycopg.rows import class_row, scalar_row, tuple_row
 
 from domain.notices.matching import Candidate, name_probes
+
+
+@dataclass(frozen=True)
+class EnabledSource:
+    """A source the scheduler fires on its own cron."""
+
+    id: UUID
+    brand_id: UUID
+    company: str
+    schedule: str
+
+
+@dataclass(frozen=True)
+class PendingRematch:
+    """A changed borrower record whose notices wait to be matched again."""
+
+    customer_id: UUID
+    position: int
 
 
 @dataclass(frozen=True)
@@ -40,14 +58,13 @@ class NoticeQueries:
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
-    def enabled_sources(self) -> list[dict[str, Any]]:
+    def enabled_sources(self) -> list[EnabledSource]:
         """Every enabled source of every brand (workers only: the scheduler fires their cron slots)."""
-        with self.pool.connection() as conn:
-            return list(
-                conn.execute(
-                    "SELECT id, brand_id, company, schedule, running_run_id FROM read.notice_sources WHERE enabled"
-                ).fetchall()
-            )
+        with self.pool.connection() as conn, conn.cursor(row_factory=class_row(EnabledSource)) as cursor:
+            sources: list[EnabledSource] = cursor.execute(
+                "SELECT id, brand_id, company, schedule FROM read.notice_sources WHERE enabled ORDER BY id"
+            ).fetchall()
+            return sources
 
     # Matching (workers only) -------------------------------------------------------------------------------
 
@@ -137,15 +154,13 @@ class NoticeQueries:
                 found[wanted[i]].append(candidate)
         return found
 
-    def pending_rematches(self, limit: int = 100) -> list[dict[str, Any]]:
+    def pending_rematches(self, limit: int = 100) -> list[PendingRematch]:
         """Changed borrower records waiting for their notices to be matched again, oldest change first."""
-        with self.pool.connection() as conn:
-            return list(
-                conn.execute(
-                    "SELECT customer_id, position FROM read.notice_rematch_queue ORDER BY position LIMIT %s",
-                    (limit,),
-                ).fetchall()
-            )
+        with self.pool.connection() as conn, conn.cursor(row_factory=class_row(PendingRematch)) as cursor:
+            pending: list[PendingRematch] = cursor.execute(
+                "SELECT customer_id, position FROM read.notice_rematch_queue ORDER BY position LIMIT %s", (limit,)
+            ).fetchall()
+            return pending
 
     def rematched(self, customer_id: UUID, position: int) -> None:
         """Done with a queued borrower (unless it changed again since: then its row stays)."""

@@ -26,8 +26,9 @@ from domain.notices.source import SyncAlreadyRunning
 from domain.notices.triggering import JOB
 from domain.shared.aggregate import acting_as
 from domain.shared.application import ConcurrentModification
+from domain.shared.errors import DomainError
 from projections.engine import ProjectionEngine
-from projections.notice_queries import NoticeQueries
+from projections.notice_queries import EnabledSource, NoticeQueries
 
 log = structlog.get_logger(__name__)
 
@@ -62,29 +63,37 @@ DEFINITION = JobDefinition(
 
 
 def fire_source_slots(platform: NoticeJobPort, now: datetime) -> None:
-    """Request a sync for each enabled source whose cron slot has come (the latest missed slot only)."""
+    """Request a sync for each enabled source whose cron slot has come (the latest missed slot only). One source
+    that cannot be fired (its brand gone, say) is logged and skipped: it never holds up the others."""
     for source in platform.notice_queries.enabled_sources():
-        slot_key = f"{JOB}:{source['id']}"
-        settings = JobSettings(cron=source["schedule"])
-        brand = platform.identity.brand(source["brand_id"])
-        last = platform.ops.last_slot(source["brand_id"], slot_key)
-        if last is None:
-            platform.ops.set_last_slot(source["brand_id"], slot_key, now)
-            continue
-        slot, due = settings.next_fire_after(last, brand.timezone), None
-        while slot is not None and slot <= now:
-            due, slot = slot, settings.next_fire_after(slot, brand.timezone)
-        if due is None:
-            continue
-        platform.ops.set_last_slot(source["brand_id"], slot_key, due)
         try:
-            with acting_as("scheduler"):
-                run_id = platform.sync_requests.request(
-                    source["brand_id"], source["id"], trigger="schedule", requested_by="scheduler"
-                )
-            log.info("notices.sync_scheduled", company=source["company"], run=str(run_id), slot=due.isoformat())
-        except SyncAlreadyRunning:
-            log.info("notices.sync_slot_skipped", company=source["company"], reason="a sync is running")
+            _fire_source_slot(platform, source, now)
+        except DomainError as exc:
+            log.warning("notices.sync_slot_failed", source=str(source.id), error=exc.message)
+
+
+def _fire_source_slot(platform: NoticeJobPort, source: EnabledSource, now: datetime) -> None:
+    slot_key = f"{JOB}:{source.id}"
+    settings = JobSettings(cron=source.schedule)
+    brand = platform.identity.brand(source.brand_id)
+    last = platform.ops.last_slot(source.brand_id, slot_key)
+    if last is None:
+        platform.ops.set_last_slot(source.brand_id, slot_key, now)
+        return
+    slot, due = settings.next_fire_after(last, brand.timezone), None
+    while slot is not None and slot <= now:
+        due, slot = slot, settings.next_fire_after(slot, brand.timezone)
+    if due is None:
+        return
+    platform.ops.set_last_slot(source.brand_id, slot_key, due)
+    try:
+        with acting_as("scheduler"):
+            run_id = platform.sync_requests.request(
+                source.brand_id, source.id, trigger="schedule", requested_by="scheduler"
+            )
+        log.info("notices.sync_scheduled", company=source.company, run=str(run_id), slot=due.isoformat())
+    except SyncAlreadyRunning:
+        log.info("notices.sync_slot_skipped", company=source.company, reason="a sync is running")
 
 
 # The pull -----------------------------------------------------------------------------------------------------
@@ -295,10 +304,10 @@ class Rematcher(threading.Thread):
         pending = self.platform.notice_queries.pending_rematches(limit)
         started = time.monotonic()
         for row in pending:
-            changed = rematch_borrower(self.platform, row["customer_id"])
-            self.platform.notice_queries.rematched(row["customer_id"], row["position"])
+            changed = rematch_borrower(self.platform, row.customer_id)
+            self.platform.notice_queries.rematched(row.customer_id, row.position)
             if changed:
-                log.info("notices.rematched", customer=str(row["customer_id"]), changed=changed)
+                log.info("notices.rematched", customer=str(row.customer_id), changed=changed)
         if pending:
             log.debug("notices.rematch_pass", borrowers=len(pending), seconds=round(time.monotonic() - started, 3))
         return len(pending)

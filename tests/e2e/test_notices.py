@@ -374,16 +374,23 @@ def test_each_source_follows_its_own_cron_on_the_scheduler(
     simulator.dataset.upsert(_item("C1", days=3))
     source_id = _source(client, tenant, simulator)  # every 30 minutes
     platform.engine.wait_for("notices", platform.engine.head("notices"))
+    # A source row whose brand is gone (left by an earlier test's stub brand, or a deleted tenant) sorts first:
+    # it is logged and skipped, and never holds up the sources after it.
+    with platform.db.pool.connection() as conn:
+        conn.execute(
+            "INSERT INTO read.notice_sources (id, brand_id, company, base_url, schedule, enabled, token_hint, created_at, updated_at) "
+            "VALUES ('00000000-0000-0000-0000-000000000001', %s, 'GONE', 'http://gone.invalid', '*/5 * * * *', "
+            "true, '', now(), now()) ON CONFLICT (id) DO NOTHING",
+            (uuid.uuid4(),),
+        )
     start = datetime(2026, 11, 28, 9, 5, tzinfo=UTC)
-    fire_source_slots(
-        platform.port(NoticeJobPort), start
-    )  # first sight: the schedule starts now, nothing is backfilled
+    # First sight: the schedule starts now, nothing is backfilled.
+    fire_source_slots(platform.port(NoticeJobPort), start)
     fire_source_slots(platform.port(NoticeJobPort), start + timedelta(minutes=20))
     platform.engine.wait_for("notices", platform.engine.head("notices"))
     assert client.get("/api/v1/sync-runs", params={"source_id": source_id}, headers=tenant.auth).json()["items"] == []
-    fire_source_slots(
-        platform.port(NoticeJobPort), start + timedelta(minutes=80)
-    )  # 09:30 and 10:00 passed: only the latest fires
+    # 09:30 and 10:00 passed: only the latest fires.
+    fire_source_slots(platform.port(NoticeJobPort), start + timedelta(minutes=80))
     platform.engine.wait_for("notices", platform.engine.head("notices"))
     runs = client.get("/api/v1/sync-runs", params={"source_id": source_id}, headers=tenant.auth).json()["items"]
     assert [(r["trigger"], r["requested_by"], r["status"]) for r in runs] == [("schedule", "scheduler", "running")]
