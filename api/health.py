@@ -19,7 +19,8 @@ import psycopg
 import structlog
 from psycopg.rows import dict_row
 
-from projections.engine import ProjectionEngine, ProjectionStatus, describe_error
+from projections.engine import ProjectionEngine
+from projections.failures import ProjectionStatus, describe_error
 
 log = structlog.get_logger(__name__)
 

@@ -15,8 +15,8 @@ from psycopg.types.json import Jsonb
 from domain.identity.brand import Brand
 from domain.shared.aggregate import SECRET_FIELDS, DomainEvent
 from domain.shared.index import UniqueValue
-from projections.engine import Projection, Write, handles
 from projections.keyset import KeysetCursor, Page
+from projections.projection import Projection, Write, handles
 
 #: Activity pages are ordered by (occurred_at, source, position), newest first.
 ACTIVITY_CURSOR = KeysetCursor(datetime, str, int)

@@ -11,8 +11,8 @@ from uuid import UUID
 from domain.blocklist.application import Blocklists, entry_id
 from domain.blocklist.entry import BlockKind, BlocklistEntry, mask_blocked_value, normalise_blocked_value
 from domain.shared.errors import InvalidValue
-from projections.engine import Projection, Write, handles
 from projections.keyset import KeysetCursor, Page
+from projections.projection import Projection, Write, handles
 
 #: Entries are ordered by (changed_at, id), newest first.
 ENTRIES_CURSOR = KeysetCursor(datetime, UUID)

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from domain.identity.application import Identity
 from domain.identity.brand import Brand
-from projections.engine import Projection, Write, topics_of
+from projections.projection import Projection, Write, topics_of
 
 
 def _created(position: int, event: Brand.Created) -> Iterable[Write]:

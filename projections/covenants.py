@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotice, NoticeKind
-from projections.engine import Projection, Write, topics_of
+from projections.projection import Projection, Write, topics_of
 
 C, E, N = Covenant, CovenantEvaluation, CovenantNotice
 PRESUMED_NOTE = "delivery presumed: the sender stopped after handing the email to the mail server"

@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
 from domain.shared.values import mask_pan
-from projections.engine import Change, Insert, Projection, Write, topics_of
+from projections.projection import Change, Insert, Projection, Write, topics_of
 
 C = CustomerRecord
 

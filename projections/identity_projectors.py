@@ -15,7 +15,7 @@ from domain.identity.api_key import ApiKey
 from domain.identity.application import Identity
 from domain.identity.brand_config import BrandConfiguration
 from domain.identity.staff import StaffUser
-from projections.engine import Projection, Write, topics_of
+from projections.projection import Projection, Write, topics_of
 
 S = StaffUser
 C = BrandConfiguration

@@ -15,8 +15,8 @@ from psycopg.types.json import Jsonb
 
 from domain.jobs.application import Jobs
 from domain.jobs.job import JobRun, JobSettings, RunQueueFull, RunStatus
-from projections.engine import Projection, Write, handles
 from projections.keyset import KeysetCursor, Page
+from projections.projection import Projection, Write, handles
 
 #: Run history is ordered by (requested_at, id), newest first.
 RUNS_CURSOR = KeysetCursor(datetime, UUID)

@@ -8,7 +8,7 @@ from typing import Any
 
 from domain.customers.customer import CustomerRecord
 from domain.notices.matching import name_keys
-from projections.engine import Projection, Write, topics_of
+from projections.projection import Projection, Write, topics_of
 
 C = CustomerRecord
 

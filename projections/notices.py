@@ -14,7 +14,7 @@ from domain.customers.customer import CustomerRecord
 from domain.notices.notice import Notice, NoticeFacts
 from domain.notices.source import NoticeSource
 from domain.notices.sync_run import SyncRun
-from projections.engine import Projection, Write, topics_of
+from projections.projection import Projection, Write, topics_of
 
 N, S, R = Notice, NoticeSource, SyncRun
 C = CustomerRecord

@@ -21,7 +21,7 @@ from domain.jobs.job import BatchCounts, JobRun
 from domain.shared.aggregate import Aggregate
 from domain.shared.application import ContextApplication
 from domain.shared.clock import Clock
-from projections.engine import Projection
+from projections.projection import Projection
 
 P = TypeVar("P")
 A = TypeVar("A", bound=ContextApplication)

@@ -157,7 +157,7 @@ def cmd_projections_failures(args: argparse.Namespace) -> int:
 
 
 def cmd_projections_retry(args: argparse.Namespace) -> int:
-    from projections.engine import NoSuchFailure
+    from projections.failures import NoSuchFailure
 
     if (args.name is None) == (not args.all):
         print("error: name a projection, or give --all", file=sys.stderr)

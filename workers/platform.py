@@ -29,7 +29,9 @@ from domain.jobs.job import JobRun
 from domain.shared.application import ContextApplication
 from domain.shared.clock import Clock, SystemClock
 from projections.activity import activity_projection
-from projections.engine import Projection, ProjectionEngine, ProjectionRunner
+from projections.engine import ProjectionEngine
+from projections.projection import Projection
+from projections.runner import ProjectionRunner
 from workers.bounded_context import Batches, BoundedContext, Job, Worker
 
 log = structlog.get_logger(__name__)

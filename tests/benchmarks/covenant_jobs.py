@@ -72,7 +72,7 @@ from domain.jobs.application import Jobs
 from domain.jobs.job import JobRun, RunStatus
 from domain.shared.aggregate import Aggregate
 from projections.covenant_queries import CovenantQueries
-from projections.engine import ProjectionRunner
+from projections.runner import ProjectionRunner
 from tests.benchmarks.data import Borrower, BorrowerFactory
 from tests.benchmarks.harness import Rate, Verdict, fresh_database, say
 from tests.support import ROOT

@@ -22,8 +22,9 @@ from eventsourcing.projection import Projection as LibraryProjection
 from eventsourcing.projection import ProjectionRunner
 
 from domain.customers.application import Customers
+from projections.batch_writes import insert_rows
 from projections.customers import CustomerDirectory
-from projections.engine import Change, Insert, Write, insert_rows
+from projections.projection import Change, Insert, Write
 
 
 class DirectoryView(PostgresTrackingRecorder):

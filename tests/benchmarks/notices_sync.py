@@ -23,9 +23,9 @@ from domain.notices.application import Notices
 from domain.notices.notice import Notice
 from domain.notices.triggering import job_run_id
 from domain.shared.aggregate import acting_as
-from projections.engine import topics_of
 from projections.notice_queries import NoticeQueries, Scope
 from projections.notice_sources import NoticeSourceQueries
+from projections.projection import topics_of
 from tests.benchmarks.harness import Rate, Verdict, fresh_database, say
 from tests.benchmarks.notices_data import (
     KNOWN_SHARE,

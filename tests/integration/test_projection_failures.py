@@ -254,7 +254,8 @@ def test_a_projection_failing_on_every_event_stops_visibly_and_resumes_once_fixe
 ) -> None:
     from starlette.testclient import TestClient
 
-    from projections.engine import MAX_FAILURES_PER_BATCH, ProjectionRunner
+    from projections.failures import MAX_FAILURES_PER_BATCH
+    from projections.runner import ProjectionRunner
     from workers.web_app import build_app
 
     p = own_platform

@@ -9,7 +9,7 @@ from psycopg_pool import PoolTimeout
 
 from adapters.postgres import DatabaseUnavailable
 from api.problems import database_unavailable, problem_for
-from projections.engine import describe_error, is_transient
+from projections.failures import describe_error, is_transient
 
 
 def _wrapped(exc: Exception, outer: type[Exception]) -> Exception:

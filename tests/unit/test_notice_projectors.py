@@ -11,9 +11,9 @@ from domain.customers.customer import CustomerRecord
 from domain.notices.matching import name_keys
 from domain.notices.notice import Match, Notice, NoticeFacts, NoticeMode
 from domain.shared.aggregate import with_id
-from projections.engine import Write
 from projections.notice_matching import NoticeNameKeys
 from projections.notices import NoticeViews
+from projections.projection import Write
 
 FACTS = NoticeFacts(
     loan_number="SML0000000011",

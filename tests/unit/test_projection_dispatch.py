@@ -11,7 +11,7 @@ from domain.blocklist.entry import BlockKind, BlocklistEntry
 from domain.shared.index import UniqueValue
 from projections.activity import activity_projection
 from projections.blocklist import BlocklistView
-from projections.engine import Projection, Write, handles, topics_of
+from projections.projection import Projection, Write, handles, topics_of
 
 E = BlocklistEntry
 

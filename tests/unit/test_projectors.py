@@ -7,7 +7,7 @@ from psycopg.types.json import Jsonb
 from domain.customers.customer import CustomerRecord
 from domain.customers.values import Address
 from projections.customers import CustomerDirectory, CustomerTimeline, name_positions
-from projections.engine import Insert, Write
+from projections.projection import Insert, Write
 
 
 def _events() -> list[object]:

@@ -14,12 +14,12 @@ from domain.notices.application import Notices
 from domain.notices.notice import Notice
 from domain.notices.source import NoticeSource
 from domain.notices.sync_run import SyncRun
-from projections.engine import topics_of
 from projections.notice_feed import NoticeFeedQueries
 from projections.notice_matching import NoticeNameKeys, NoticeRematchQueue
 from projections.notice_queries import NoticeQueries
 from projections.notice_sources import NoticeSourceQueries
 from projections.notices import NoticeViews
+from projections.projection import topics_of
 from workers import notice_sync
 from workers.bounded_context import BackgroundWorker, BoundedContext, Job, Kit, SlotFirer
 

@@ -1,0 +1,77 @@
+"""The runner thread of one source application's projections: catches up in batches, then follows new events
+with LISTEN/NOTIFY."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import psycopg
+import structlog
+
+from projections.failures import ProjectionStalled, describe_error, is_transient
+
+if TYPE_CHECKING:
+    from projections.engine import ProjectionEngine
+
+log = structlog.get_logger(__name__)
+
+
+class ProjectionRunner(threading.Thread):
+    """Keeps projections of one source current: catch up in batches, then follow LISTEN/NOTIFY.
+
+    One runner (one thread, one listening connection) serves every projection of a source
+    application, so a process holds a handful of connections however many read models it has.
+    """
+
+    #: A stopped projection is tried again after this many seconds (an operator may have fixed its cause).
+    STOPPED_RETRY_SECONDS = 5.0
+
+    def __init__(self, engine: ProjectionEngine, names: str | list[str], dsn: str, batch: int = 2000) -> None:
+        chosen = [names] if isinstance(names, str) else list(names)
+        super().__init__(name=f"projection-{'+'.join(chosen)}", daemon=True)
+        self.engine = engine
+        self.projections = [engine.projection(name) for name in chosen]
+        sources = {p.source for p in self.projections}
+        if len(sources) != 1:
+            raise ValueError(f"a runner follows one source application, not {sorted(sources)}")
+        self.dsn = dsn
+        self.batch = batch
+        self.stopping = threading.Event()
+        self.resume_at: dict[str, float] = {}  # stopped projection -> when to try it again
+        self.channel = engine.applications[sources.pop()].recorder.channel_name  # type: ignore[attr-defined]
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._follow()
+            except Exception as exc:
+                names = [p.name for p in self.projections]
+                if is_transient(exc):  # An outage: say so once a second, without a traceback each time.
+                    log.warning("projection.runner_waiting_for_database", projections=names, error=describe_error(exc))
+                else:
+                    log.exception("projection.runner_failed", projections=names)
+                self.stopping.wait(1.0)
+
+    def _follow(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as listen_conn:
+            listen_conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel)))
+            while not self.stopping.is_set():
+                covered = 0
+                for projection in self.projections:
+                    # One stopped projection must not hold up the others of its source.
+                    if self.resume_at.get(projection.name, 0.0) > time.monotonic():
+                        continue
+                    try:
+                        with self.engine.pool.connection() as conn:
+                            covered += self.engine.process_batch(conn, projection, self.batch)
+                    except ProjectionStalled:
+                        self.resume_at[projection.name] = time.monotonic() + self.STOPPED_RETRY_SECONDS
+                if covered:
+                    continue
+                # Caught up: sleep until the recorder's NOTIFY (or a periodic re-check).
+                list(listen_conn.notifies(timeout=1.0, stop_after=1))
