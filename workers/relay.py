@@ -37,12 +37,11 @@ from psycopg.sql import SQL, Identifier
 from adapters.kafka import KafkaSettings, Message, Publisher, PublishFailed, Sent
 from workers.relay_envelopes import (
     BrandLookup,
-    StoredRow,
+    RecordReader,
     envelope,
     event_id,
     first_event,
     log_tables,
-    read_log,
     standalone_mapper,
     topic_name,
 )
@@ -104,6 +103,10 @@ class Relay(threading.Thread):
         self.logs = log_tables(platform)
         self.mapper = standalone_mapper()
         self.brands = BrandLookup(self._first_event)
+        self.readers = {
+            source: RecordReader(source, log_table, settings.topic_prefix, self.brands, self.mapper)
+            for source, log_table in self.logs.items()
+        }
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="kafka-relay-read")
         self.status = RelayStatus(enabled=True)
         self.stopping = threading.Event()
@@ -230,11 +233,11 @@ class Relay(threading.Thread):
     def _relay(self, source: str, position: int) -> int:
         """Stream up to BATCHES_PER_PASS batches of one source; its position moves as the broker acknowledges them.
 
-        Up to AHEAD batches travel unacknowledged while the next is read and built.
+        Up to AHEAD batches travel unacknowledged while the next is read (PostgreSQL building its envelopes).
         """
-        log_table, prefix, brands, mapper = self.logs[source], self.settings.topic_prefix, self.brands, self.mapper
+        reader = self.readers[source]
         in_flight: deque[tuple[int, int, Sent]] = deque()
-        read, published = position, 0
+        published = 0
 
         def acknowledge(keep: int) -> None:
             nonlocal position, published
@@ -250,22 +253,20 @@ class Relay(threading.Thread):
                 position, published = last, published + count
                 self.status.published += count
 
-        def read_after(after: int) -> list[StoredRow]:
+        def read_after(after: int) -> tuple[int, list[Message]]:
             with self.platform.db.pool.connection() as conn:
-                return read_log(conn, log_table, after, self.batch)
+                return reader.read(conn, after, self.batch)
 
-        # The next batch is read (PostgreSQL working, the GIL free) while this one is built and handed over.
-        upcoming: Future[list[StoredRow]] | None = self._reader.submit(read_after, read)
+        # The next batch is read (PostgreSQL working, the GIL free) while this one is handed over.
+        upcoming: Future[tuple[int, list[Message]]] | None = self._reader.submit(read_after, position)
         try:
             for _ in range(BATCHES_PER_PASS):
-                rows = upcoming.result() if upcoming is not None else []
+                read, records = upcoming.result() if upcoming is not None else (position, [])
                 upcoming = None
-                if not rows:
+                if not records:
                     break
-                read = rows[-1].id
-                if len(rows) == self.batch:  # more may follow
+                if len(records) == self.batch:  # more may follow
                     upcoming = self._reader.submit(read_after, read)
-                records = [envelope(source, row, brands, prefix, mapper) for row in rows]
                 in_flight.append((read, len(records), self.publisher.send(records)))
                 acknowledge(keep=AHEAD)
                 if upcoming is None:

@@ -1,10 +1,14 @@
 """The relay's records: each stored event in its envelope (docs/events/envelope.json), keyed by aggregate.
 
-kafka-python's `send` is pure Python and so is this: they take turns on the GIL, so every microsecond spent here
-is one the producer does not get. The log is read as binary tuples (aggregate id as text), the stored JSON is
-parsed once for the four fields the envelope needs and spliced into the record as it is (not re-serialised), the
-event id's uuid5 is computed without UUID objects, and the key's partition hash is computed here, once, with
-a word-at-a-time murmur2 (the producer then skips its partitioner).
+kafka-python's `send` is pure Python and so is the relay: they take turns on the GIL, so every microsecond spent
+here is one the producer does not get. PostgreSQL therefore builds the envelope (`RecordReader`): it reads the
+four fields the envelope needs from the stored JSON, finds a missing brand in the aggregate's first event, and
+splices the stored JSON into the record as it is, in its own process, while the relay sends the batch before.
+Python adds what PostgreSQL cannot compute without an extension: the event id (uuid5, its SHA-1 computed
+without UUID objects) and the key's partition hash (a word-at-a-time murmur2, remembered per key; the producer
+then skips its partitioner). An event stored at an older class version, or whose JSON repeats what is in
+columns, takes the general path (`envelope`): parsed, upcast, and written out again in Python. Both paths make
+the same record.
 """
 
 from __future__ import annotations
@@ -205,6 +209,98 @@ def envelope(source: str, row: StoredRow, brands: BrandLookup, prefix: str, mapp
         [("type", kind.type_header), ("trace_id", trace.encode()), ("event_id", eid.encode())],
         key_hash,
     )
+
+
+#: The records of a source's next stored events, their envelope JSON built by PostgreSQL (see the module's
+#: docstring). Per row: position, key (the aggregate id), version, stored topic, the event-id name
+#: (`source:aggregate:version`), the envelope after its first three members, the trace id, and the stored state
+#: when the event takes the general path (its topic not yet known to be at class version 1, its JSON not an
+#: object or holding what is in columns).
+_RECORDS_SQL = """
+SELECT e.notification_id, convert_to(e.originator_id::text, 'UTF8'), e.originator_version, e.topic,
+       convert_to(%(source)s || ':' || e.originator_id::text || ':' || e.originator_version, 'UTF8'),
+       convert_to(
+           ',"aggregate_id":"' || e.originator_id::text || '","aggregate_version":' || e.originator_version
+           || ',"brand_id":' || coalesce(to_json(coalesce(
+                  e.j ->> 'brand_id',
+                  (SELECT coalesce(
+                              convert_from(f.state, 'UTF8')::jsonb ->> 'brand_id',
+                              CASE WHEN f.topic LIKE '%%:Brand.Created' THEN f.originator_id::text END)
+                     FROM {log} AS f WHERE f.originator_id = e.originator_id
+                    ORDER BY f.originator_version LIMIT 1)))::text, 'null')
+           || ',"occurred_at":' || coalesce((e.j -> 'timestamp')::text, 'null')
+           || ',"position":' || e.notification_id
+           || ',"actor":' || coalesce((e.j -> 'actor')::text, '"system"')
+           || ',"payload":{{"originator_id":"' || e.originator_id::text || '","originator_version":'
+           || e.originator_version || CASE WHEN e.j = '{{}}' THEN '}}' ELSE ',' || substr(e.s, 2) END || '}}',
+           'UTF8'),
+       convert_to(nullif(e.j ->> 'trace_id', ''), 'UTF8'),
+       CASE WHEN e.j IS NULL OR e.j ?| ARRAY['class_version', 'originator_id', 'originator_version']
+                 OR NOT e.topic = ANY(%(plain)s) THEN e.state END
+  FROM (SELECT l.*, CASE WHEN left(l.s, 1) = '{{' THEN l.s::jsonb END AS j  -- OFFSET 0: parsed once, not per use
+          FROM (SELECT t.*, convert_from(t.state, 'UTF8') AS s FROM {log} AS t
+                 WHERE t.notification_id > %(after)s ORDER BY t.notification_id LIMIT %(limit)s) AS l
+        OFFSET 0) AS e
+ ORDER BY e.notification_id
+"""
+
+
+class RecordReader:
+    """A source's next stored events as records, PostgreSQL building their envelopes (see the module's docstring).
+
+    `read` gives the same records as `envelope` over `read_log`'s rows, in the same order.
+    """
+
+    def __init__(self, source: str, log: LogTable, prefix: str, brands: BrandLookup, mapper: Any) -> None:
+        self.source, self.log, self.prefix, self.brands, self.mapper = source, log, prefix, brands, mapper
+        self.query = SQL(_RECORDS_SQL).format(log=SQL("{}.{}").format(Identifier(log.schema), Identifier(log.table)))
+        #: Stored topics of classes at version 1 (their records need no upcast): what the envelope says of each.
+        self.plain: dict[str, tuple[str, bytes, bytes]] = {}
+
+    def read(self, conn: psycopg.Connection[Any], after: int, limit: int) -> tuple[int, list[Message]]:
+        """The position of the last event read (`after` when none) and the records of up to `limit` events."""
+        source, plain, hashes = self.source, self.plain, _KEY_HASHES
+        with conn.cursor(row_factory=tuple_row, binary=True) as cursor:
+            cursor.execute(self.query, {"source": source, "plain": list(plain), "after": after, "limit": limit})
+            rows = cursor.fetchall()
+        records: list[Message] = []
+        append = records.append
+        for position, key, version, topic, name, tail, trace, state in rows:
+            if state is not None:  # the general path: a topic new to PostgreSQL's list, or JSON that needs it
+                if topic not in plain:
+                    self._learn(topic)
+                row = StoredRow(position, key.decode(), version, topic, bytes(state))
+                append(envelope(source, row, self.brands, self.prefix, self.mapper))
+                continue
+            kafka_topic, head, type_header = plain[topic]  # PostgreSQL built the record: the topic is in `plain`
+            digest = bytearray(sha1(_NAMESPACE_BYTES + name).digest()[:16])
+            digest[6] = (digest[6] & 0x0F) | 0x50  # uuid5: version 5, RFC 4122 variant
+            digest[8] = (digest[8] & 0x3F) | 0x80
+            h = digest.hex()
+            eid = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode()
+            key_hash = hashes.get(key)
+            if key_hash is None:
+                if len(hashes) >= 100_000:
+                    hashes.clear()
+                key_hash = hashes[key] = murmur2(key) & 0x7FFFFFFF
+            append(
+                Message(
+                    kafka_topic,
+                    key,
+                    b'{"event_id":"' + eid + head + tail,
+                    [("type", type_header), ("trace_id", trace or eid), ("event_id", eid)],
+                    key_hash,
+                )
+            )
+        return (rows[-1][0] if rows else after), records
+
+    def _learn(self, topic: str) -> None:
+        """Note what the envelope says of an event class at version 1 (its records need no upcast); a class at a
+        later version stays out of `plain`, so its records keep taking the general path."""
+        kind = _event_type(self.source, topic, self.prefix)
+        if kind.schema_version == 1:
+            members = to_json({"type": topic, "schema_version": 1, "aggregate_type": kind.aggregate_type})[1:-1]
+            self.plain[topic] = (kind.kafka_topic, b'",' + members, kind.type_header)
 
 
 def standalone_mapper() -> PydanticMapper:

@@ -4,12 +4,12 @@ read from a projection), and what changed between two instants."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from itertools import takewhile
+from itertools import chain, islice, takewhile
 from typing import Any, TypedDict
 from uuid import UUID
 
@@ -138,20 +138,29 @@ class AuditReplay:
 
     def events(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None) -> tuple[AuditedType, list[Any]]:
         """The aggregate's domain events in order; 404 for another brand's or another type's aggregate."""
+        audited, events = self._decoded(type_name, aggregate_id, brand_id)
+        return audited, list(events)
+
+    def _decoded(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None) -> tuple[AuditedType, Iterator[Any]]:
+        """`events`, decoded as they are iterated (the first one at once, to check it): an as-of replay stops
+        decoding at the first event after its instant."""
         audited = self.resolve(type_name)
         app = audited.application
         stored = app.recorder.select_events(aggregate_id)
-        events = [app.mapper.to_domain_event(s) for s in stored]
         missing = AuditTargetNotFound(f"{audited.cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
-        if not events or not type(events[0]).__qualname__.startswith(audited.cls.__name__ + "."):
+        if not stored:
+            raise missing
+        decode = app.mapper.to_domain_event
+        first = decode(stored[0])
+        if not type(first).__qualname__.startswith(audited.cls.__name__ + "."):
             raise missing
         if brand_id is not None:
-            first = replay(None, events[:1])
-            if getattr(first, "brand_id", None) != brand_id and not (
+            created = replay(None, [first])
+            if getattr(created, "brand_id", None) != brand_id and not (
                 audited.cls.__name__ == "Brand" and aggregate_id == brand_id
             ):
                 raise missing
-        return audited, events
+        return audited, chain([first], map(decode, islice(stored, 1, None)))
 
     def history(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None) -> list[HistoryEntry]:
         """Every event of the aggregate, oldest first."""
@@ -174,7 +183,7 @@ class AuditReplay:
 
     def state_as_of(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, as_of: datetime) -> ReplayedState:
         """The state replayed from the events recorded at or before `as_of` (None state before it existed)."""
-        _, events = self.events(type_name, aggregate_id, brand_id)
+        _, events = self._decoded(type_name, aggregate_id, brand_id)
         # The history up to the first event after `as_of` (versions are in order; a prefix replays cleanly).
         upto = list(takewhile(lambda e: e.timestamp <= as_of, events))
         aggregate = replay(None, upto)

@@ -44,10 +44,9 @@ from workers.platform import Platform
 from workers.relay import Relay, publish_all, relay_lag
 from workers.relay_envelopes import (
     BrandLookup,
-    envelope,
+    RecordReader,
     first_event,
     log_tables,
-    read_log,
     standalone_mapper,
     topic_name,
 )
@@ -131,10 +130,12 @@ def _records(platform: Platform) -> list[Message]:
     with platform.db.pool.connection() as conn:
         brands = BrandLookup(lambda source, aggregate_id: first_event(conn, logs[source], aggregate_id))
         for source, log in logs.items():
-            position = 0
-            while batch := read_log(conn, log, position, 5000):
-                records += [envelope(source, row, brands, "raw", mapper) for row in batch]
-                position = batch[-1].id
+            reader, position = RecordReader(source, log, "raw", brands, mapper), 0
+            while True:
+                position, batch = reader.read(conn, position, 5000)
+                if not batch:
+                    break
+                records += batch
     return records
 
 
