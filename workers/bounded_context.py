@@ -46,7 +46,7 @@ class Job(Generic[P]):
 
     definition: JobDefinition
     run: Callable[[P, JobRun], Batches]
-    port: type[P] | None = None  # None: the platform itself (until every job has a port of its own)
+    port: type[P]  # what its handler uses, filled by type
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class SlotFirer(Generic[P]):
     """A schedule kept outside job settings (each notice source's own cron): called on every scheduler tick."""
 
     fire: Callable[[P, datetime], None]
-    port: type[P] | None = None  # None: the platform itself
+    port: type[P]  # what it uses, filled by type
 
 
 class Worker(Protocol):
@@ -70,7 +70,7 @@ class BackgroundWorker(Generic[P]):
     """A background worker the in-process runtime starts and stops, made from its port."""
 
     make: Callable[[P], Worker]
-    port: type[P] | None = None  # None: the platform itself
+    port: type[P]  # what it uses, filled by type
 
 
 @dataclass(frozen=True)

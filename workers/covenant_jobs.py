@@ -52,7 +52,7 @@ NOTIFICATION = JobDefinition(
 
 @dataclass(frozen=True)
 class CovenantJobPort:
-    """What the covenant jobs use (named as the platform names them, so either can be passed)."""
+    """What the covenant jobs use (filled by type by the platform)."""
 
     covenants: Covenants
     covenant_queries: CovenantQueries
@@ -61,15 +61,15 @@ class CovenantJobPort:
     mailer: SmtpMailer
 
 
-def _wait(platform: CovenantJobPort) -> None:
+def _wait(port: CovenantJobPort) -> None:
     """Let the covenant read model catch up with what the last batch wrote (the next query reads it)."""
-    head = platform.engine.head("covenants")
-    if not platform.engine.wait_for("covenants", head, timeout=30):
+    head = port.engine.head("covenants")
+    if not port.engine.wait_for("covenants", head, timeout=30):
         # The phase still runs: anything the lagging read model misses is picked up by the next run.
         log.warning("covenant.read_model_lagging", waited_seconds=30, head=head)
 
 
-def run_evaluation(platform: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+def run_evaluation(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """Open due cycles in batches (keyset by covenant id); a batch is one atomic save, so reruns add nothing.
 
     Three batches are in flight: the next page of due covenants is read while this one is evaluated, and this
@@ -81,7 +81,7 @@ def run_evaluation(platform: CovenantJobPort, run: JobRun) -> Iterator[tuple[Bat
     size = run.settings.batch_size
 
     def page(after: UUID | None) -> list[UUID]:
-        ids: list[UUID] = platform.covenant_queries.due_covenants(
+        ids: list[UUID] = port.covenant_queries.due_covenants(
             run.brand_id, run.as_of, run.settings.filters, after, size
         )
         return ids
@@ -91,12 +91,12 @@ def run_evaluation(platform: CovenantJobPort, run: JobRun) -> Iterator[tuple[Bat
         upcoming = pool.submit(page, after)
         while ids := upcoming.result():
             upcoming = pool.submit(page, ids[-1])
-            cycles = platform.covenants.due_cycles(ids, run.as_of)
+            cycles = port.covenants.due_cycles(ids, run.as_of)
             if saving is not None:
                 saving[0].result()
                 yield saving[1], saving[2]
             counts = BatchCounts(processed=len(ids), succeeded=cycles.opened, skipped=len(ids) - cycles.covenants)
-            saved = pool.submit(platform.covenants.save_cycles, cycles) if not run.dry_run else _done()
+            saved = pool.submit(port.covenants.save_cycles, cycles) if not run.dry_run else _done()
             saving = (saved, counts, str(ids[-1]))
         if saving is not None:
             saving[0].result()
@@ -112,7 +112,7 @@ def _done() -> Future[None]:
 PHASES = ("overdue", "overdue-notices", "reminders", "send")
 
 
-def run_notification(platform: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+def run_notification(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """Mark overdue, queue overdue notices and reminders (each record and kind at most once), then send queued mail.
 
     Every phase is idempotent, so a retry restarts at the phase it stopped in. Mail that the server refused stays
@@ -126,28 +126,28 @@ def run_notification(platform: CovenantJobPort, run: JobRun) -> Iterator[tuple[B
     filters = run.settings.filters
     would_queue = 0
     for phase in PHASES[start:]:
-        _wait(platform)
+        _wait(port)
         if phase == "overdue":
             after = None
-            while ids := platform.covenant_queries.overdue_candidates(run.brand_id, run.as_of, filters, after, size):
-                marked = platform.covenants.mark_overdue(ids, run.as_of, dry_run=run.dry_run)
+            while ids := port.covenant_queries.overdue_candidates(run.brand_id, run.as_of, filters, after, size):
+                marked = port.covenants.mark_overdue(ids, run.as_of, dry_run=run.dry_run)
                 after = ids[-1]
                 yield BatchCounts(processed=len(ids), succeeded=marked, skipped=len(ids) - marked), phase
         elif phase in ("overdue-notices", "reminders"):
             kind = NoticeKind.OVERDUE if phase == "overdue-notices" else NoticeKind.REMINDER
-            for counts, cursor in _queue_notices(platform, run, kind, phase):
+            for counts, cursor in _queue_notices(port, run, kind, phase):
                 would_queue += counts.succeeded
                 yield counts, cursor
         elif run.dry_run:
-            yield _count_sends(platform, run, would_queue), phase
+            yield _count_sends(port, run, would_queue), phase
         else:
-            yield from _send_queued(platform, run)
+            yield from _send_queued(port, run)
 
 
-def _count_sends(platform: CovenantJobPort, run: JobRun, would_queue: int) -> BatchCounts:
+def _count_sends(port: CovenantJobPort, run: JobRun, would_queue: int) -> BatchCounts:
     """What the send phase of a real run would send: the notices queued already and those the run would queue."""
     queued, after = 0, None
-    while page := platform.covenant_queries.pending_notices(run.brand_id, after, run.settings.batch_size):
+    while page := port.covenant_queries.pending_notices(run.brand_id, after, run.settings.batch_size):
         queued += len(page)
         after = page[-1]
     return BatchCounts(processed=queued + would_queue, succeeded=queued + would_queue)
@@ -174,11 +174,11 @@ def _subject(kind: NoticeKind) -> Any:
 
 
 def _queue_notices(
-    platform: CovenantJobPort, run: JobRun, kind: NoticeKind, phase: str
+    port: CovenantJobPort, run: JobRun, kind: NoticeKind, phase: str
 ) -> Iterator[tuple[BatchCounts, str | None]]:
     """Queue one notice per group owing one; each page of groups is one atomic save."""
     after = None
-    while groups := platform.covenant_queries.notice_groups(
+    while groups := port.covenant_queries.notice_groups(
         run.brand_id, kind, run.as_of, run.settings.filters, after, run.settings.batch_size, overdue_by_then=run.dry_run
     ):
         addressed = []
@@ -187,7 +187,7 @@ def _queue_notices(
                 addressed.append(group)
             else:
                 log.warning("covenant.notice_skipped", reason="borrower has no email", customer=str(group.customer_id))
-        notices = platform.covenants.queue_notices(
+        notices = port.covenants.queue_notices(
             run.brand_id,
             kind,
             [(group.evaluation_ids, group.recipient or "") for group in addressed],
@@ -205,34 +205,33 @@ def _queue_notices(
 SENDERS = 8
 
 
-def _send_queued(platform: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+def _send_queued(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """Send each page of queued notices, a few at once; each email is recorded as handed over, then sent.
 
     A notice found handed over but not sent was being committed at the mail server when an earlier attempt died:
     the server has it (or discarded it before the hand-over was recorded), so it is recorded as presumed sent,
     never sent again.
     """
-    brand_name = platform.identity.brand(run.brand_id).name
+    brand_name = port.identity.brand(run.brand_id).name
     failures = 0
     after = None
-    while page := platform.covenant_queries.pending_notices(run.brand_id, after, run.settings.batch_size):
+    while page := port.covenant_queries.pending_notices(run.brand_id, after, run.settings.batch_size):
         # Sent by an earlier attempt that died before the read model caught up: skip.
-        notices = [n for n in platform.covenants.notices([notice_id for _, notice_id in page]) if not n.sent]
+        notices = [n for n in port.covenants.notices([notice_id for _, notice_id in page]) if not n.sent]
         presumed = [n for n in notices if n.handing_over]
         notices = [n for n in notices if not n.handing_over]
         for notice in presumed:
             log.warning("covenant.notice_presumed_sent", notice=str(notice.id), message_id=notice.message_id)
-            platform.covenants.mark_sent(notice, presumed=True)
+            port.covenants.mark_sent(notice, presumed=True)
         records = {
-            r.id: r
-            for r in platform.covenants.evaluations(run.brand_id, [i for n in notices for i in n.evaluation_ids])
+            r.id: r for r in port.covenants.evaluations(run.brand_id, [i for n in notices for i in n.evaluation_ids])
         }
-        names = platform.covenant_queries.customer_names(run.brand_id, {n.customer_id for n in notices})
+        names = port.covenant_queries.customer_names(run.brand_id, {n.customer_id for n in notices})
 
-        outcomes = _deliver_all(platform, notices, partial(_deliver, platform, records, names, brand_name))
+        outcomes = _deliver_all(port, notices, partial(_deliver, port, records, names, brand_name))
         # The server accepted these: one save records them all (each is already on record as handed over, so a
         # crash before this line leaves them presumed sent, never sent again).
-        platform.covenants.mark_sent_many([n for n, ok in zip(notices, outcomes, strict=True) if ok is ACCEPTED])
+        port.covenants.mark_sent_many([n for n, ok in zip(notices, outcomes, strict=True) if ok is ACCEPTED])
         sent = sum(bool(o) for o in outcomes) + len(presumed)
         failed = len(outcomes) - sum(bool(o) for o in outcomes)
         after = page[-1]
@@ -243,7 +242,7 @@ def _send_queued(platform: CovenantJobPort, run: JobRun) -> Iterator[tuple[Batch
 
 
 def _deliver(
-    platform: CovenantJobPort, records: dict[UUID, CovenantEvaluation], names: dict[UUID, str], brand_name: str,
+    port: CovenantJobPort, records: dict[UUID, CovenantEvaluation], names: dict[UUID, str], brand_name: str,
     notice: CovenantNotice,
 ) -> bool | str:  # fmt: skip
     """Send one notice and record the outcome; False when it was not delivered (it stays owed).
@@ -254,20 +253,20 @@ def _deliver(
     handed_over: list[bool] = []
 
     def hand_over(end_of_data: Callable[[], None]) -> None:
-        platform.covenants.mark_handing_over(notice, end_of_data)
+        port.covenants.mark_handing_over(notice, end_of_data)
         handed_over.append(True)
 
     try:
-        _send(platform, notice, [records[i] for i in notice.evaluation_ids], names, brand_name, hand_over)
+        _send(port, notice, [records[i] for i in notice.evaluation_ids], names, brand_name, hand_over)
     except MailRefused as exc:
-        platform.covenants.mark_failed(notice, f"refused: {exc}")
+        port.covenants.mark_failed(notice, f"refused: {exc}")
         return False
     except Exception as exc:  # noqa: BLE001 - a broken line or server; recorded, the notice stays owed.
         if handed_over:
             log.warning("covenant.notice_presumed_sent", notice=str(notice.id), error=f"{type(exc).__name__}: {exc}")
-            platform.covenants.mark_sent(notice, presumed=True)
+            port.covenants.mark_sent(notice, presumed=True)
             return True
-        platform.covenants.mark_failed(notice, f"{type(exc).__name__}: {exc}")
+        port.covenants.mark_failed(notice, f"{type(exc).__name__}: {exc}")
         return False
     return ACCEPTED
 
@@ -277,7 +276,7 @@ ACCEPTED = "accepted"
 
 
 def _deliver_all(
-    platform: CovenantJobPort, notices: list[CovenantNotice], deliver: Callable[[CovenantNotice], bool | str]
+    port: CovenantJobPort, notices: list[CovenantNotice], deliver: Callable[[CovenantNotice], bool | str]
 ) -> list[bool | str]:
     """`deliver` each notice on up to SENDERS threads; each thread has its own SMTP connection and closes it."""
     outcomes: dict[UUID, bool | str] = {}
@@ -296,7 +295,7 @@ def _deliver_all(
         except BaseException as exc:  # noqa: BLE001 - raised in the job's thread below.
             errors.append(exc)
         finally:
-            platform.mailer.close()
+            port.mailer.close()
 
     # Each thread runs in a copy of this context, so the events it records keep the job as their actor.
     threads = [
@@ -313,7 +312,7 @@ def _deliver_all(
 
 
 def _send(
-    platform: CovenantJobPort,
+    port: CovenantJobPort,
     notice: Any,
     records: list[CovenantEvaluation],
     names: dict[UUID, str],
@@ -328,7 +327,7 @@ def _send(
         items=[{"title": r.title, "requirement": _requirement(r)} for r in records],
         brand_name=brand_name,
     )
-    platform.mailer.send(
+    port.mailer.send(
         to=notice.recipient,
         subject=notice.subject,
         text=text,

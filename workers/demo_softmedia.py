@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -18,6 +18,9 @@ from domain.shared.aggregate import acting_as
 from domain.shared.clock import business_date
 from workers.seed import demo_borrowers
 
+if TYPE_CHECKING:
+    from workers.platform import Platform
+
 log = structlog.get_logger(__name__)
 
 DEMO_TOKEN = "demo-softmedia-token-2026"
@@ -26,7 +29,7 @@ DEMO_SCHEDULE = "*/15 * * * *"
 DEMO_PORT = 8100
 
 
-def start_demo_softmedia(platform: Any, brand_id: Any, borrowers: int = 150, per_company: int = 1500) -> str:
+def start_demo_softmedia(platform: Platform, brand_id: Any, borrowers: int = 150, per_company: int = 1500) -> str:
     """Serve realistic notices for the demo brand's two companies (about 60% of them belonging to the demo's
     borrowers) and point the brand's sources at them; the first time, ask for a sync of each. Returns the URL."""
     brand = platform.get(Identity).brand(brand_id)

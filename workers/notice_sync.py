@@ -35,7 +35,7 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class NoticeJobPort:
-    """What the sync job, the source slots and the rematcher use (filled by type by the platform)."""
+    """What the sync job, the source slots and the rematcher use (filled by type by the port)."""
 
     notices: Notices
     notice_queries: NoticeQueries
@@ -62,33 +62,33 @@ DEFINITION = JobDefinition(
 )
 
 
-def fire_source_slots(platform: NoticeJobPort, now: datetime) -> None:
+def fire_source_slots(port: NoticeJobPort, now: datetime) -> None:
     """Request a sync for each enabled source whose cron slot has come (the latest missed slot only). One source
     that cannot be fired (its brand gone, say) is logged and skipped: it never holds up the others."""
-    for source in platform.notice_queries.enabled_sources():
+    for source in port.notice_queries.enabled_sources():
         try:
-            _fire_source_slot(platform, source, now)
+            _fire_source_slot(port, source, now)
         except DomainError as exc:
             log.warning("notices.sync_slot_failed", source=str(source.id), error=exc.message)
 
 
-def _fire_source_slot(platform: NoticeJobPort, source: EnabledSource, now: datetime) -> None:
+def _fire_source_slot(port: NoticeJobPort, source: EnabledSource, now: datetime) -> None:
     slot_key = f"{JOB}:{source.id}"
     settings = JobSettings(cron=source.schedule)
-    brand = platform.identity.brand(source.brand_id)
-    last = platform.ops.last_slot(source.brand_id, slot_key)
+    brand = port.identity.brand(source.brand_id)
+    last = port.ops.last_slot(source.brand_id, slot_key)
     if last is None:
-        platform.ops.set_last_slot(source.brand_id, slot_key, now)
+        port.ops.set_last_slot(source.brand_id, slot_key, now)
         return
     slot, due = settings.next_fire_after(last, brand.timezone), None
     while slot is not None and slot <= now:
         due, slot = slot, settings.next_fire_after(slot, brand.timezone)
     if due is None:
         return
-    platform.ops.set_last_slot(source.brand_id, slot_key, due)
+    port.ops.set_last_slot(source.brand_id, slot_key, due)
     try:
         with acting_as("scheduler"):
-            run_id = platform.sync_requests.request(
+            run_id = port.sync_requests.request(
                 source.brand_id, source.id, trigger="schedule", requested_by="scheduler"
             )
         log.info("notices.sync_scheduled", company=source.company, run=str(run_id), slot=due.isoformat())
@@ -125,17 +125,17 @@ def _default_client(base_url: str, token: str) -> SoftmediaClient:
 client_factory: ClientFactory = _default_client
 
 
-def run_sync(platform: NoticeJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+def run_sync(port: NoticeJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """The job: pull each mode page by page, then (only after a complete pull of every mode) inactivate the
     source's active notices no page listed, and end the sync run."""
     if "sync_run_id" not in run.settings.variables:
         # Only `request_sync` (a source's cron, the dashboard, the jobs API) makes runs of this job; it names them.
         raise LookupError("this run names no sync run; sync a source with POST /api/v1/notice-sources/{id}/sync")
     sync_run_id = UUID(run.settings.variables["sync_run_id"])
-    sync = platform.notices.sync_run(run.brand_id, sync_run_id)
-    source = platform.notices.source(run.brand_id, sync.source_id)
-    token = platform.ops.source_token(source.id) or ""
-    matcher = BorrowerMatcher(platform.notice_queries)
+    sync = port.notices.sync_run(run.brand_id, sync_run_id)
+    source = port.notices.source(run.brand_id, sync.source_id)
+    token = port.ops.source_token(source.id) or ""
+    matcher = BorrowerMatcher(port.notice_queries)
     seen: set[UUID] = set()
     error: str | None = None
     retries = 0
@@ -152,7 +152,7 @@ def run_sync(platform: NoticeJobPort, run: JobRun) -> Iterator[tuple[BatchCounts
                 malformed = page.malformed + len(page.items) - len(items)
                 for attempt in range(1, PAGE_ATTEMPTS + 1):
                     try:
-                        counts, ids = platform.notices.record_page(
+                        counts, ids = port.notices.record_page(
                             sync.id,
                             mode=mode,
                             page=page.page,
@@ -181,26 +181,26 @@ def run_sync(platform: NoticeJobPort, run: JobRun) -> Iterator[tuple[BatchCounts
         error = f"{type(exc).__name__}: {exc}"
         retries = client.retries
         client.close()
-        _finish(platform, sync.id, error, 0, retries)
+        _finish(port, sync.id, error, 0, retries)
         raise
     retries = client.retries
     client.close()
     inactivated = 0
     if error is None:
         # Staleness from the read model of this source's active notices, caught up to this run's last page.
-        platform.engine.wait_for("notices", platform.engine.head("notices"), timeout=60)
-        stale = [i for i in platform.notice_queries.active_notice_ids(source.id, sync.modes) if i not in seen]
-        inactivated = platform.notices.inactivate(sync.id, stale)
+        port.engine.wait_for("notices", port.engine.head("notices"), timeout=60)
+        stale = [i for i in port.notice_queries.active_notice_ids(source.id, sync.modes) if i not in seen]
+        inactivated = port.notices.inactivate(sync.id, stale)
         if inactivated:
             yield BatchCounts(processed=inactivated, succeeded=inactivated), "inactivate"
-    status = _finish(platform, sync.id, error, inactivated, retries)
+    status = _finish(port, sync.id, error, inactivated, retries)
     log.info("notices.sync_finished", run=str(sync.id), company=source.company, status=status, error=error)
     if error is not None:
         raise RuntimeError(error)
 
 
-def _finish(platform: NoticeJobPort, sync_run_id: UUID, error: str | None, inactivated: int, retries: int) -> str:
-    status = platform.notices.finish_sync(sync_run_id, error=error, inactivated=inactivated, retries=retries)
+def _finish(port: NoticeJobPort, sync_run_id: UUID, error: str | None, inactivated: int, retries: int) -> str:
+    status = port.notices.finish_sync(sync_run_id, error=error, inactivated=inactivated, retries=retries)
     return str(status.value)
 
 
@@ -260,30 +260,28 @@ def _to_match(result: MatchResult) -> Match:
     )
 
 
-def rematch_borrower(platform: NoticeJobPort, customer_id: UUID) -> int:
+def rematch_borrower(port: NoticeJobPort, customer_id: UUID) -> int:
     """Match again the notices a changed borrower record may concern; returns how many matches changed."""
-    record = platform.customers.find(customer_id)
+    record = port.customers.find(customer_id)
     if not isinstance(record, CustomerRecord):
         return 0
     phones = [p for p in [record.phone, *record.alternate_phones] if p]
-    ids = platform.notice_queries.notices_for_borrower(
+    ids = port.notice_queries.notices_for_borrower(
         record.brand_id, record.id, list(record.loan_numbers), phones, name_key(record.name)
     )
     if not ids:
         return 0
     with acting_as("rematcher"):
-        return int(
-            platform.notices.rematch(record.brand_id, ids, BorrowerMatcher(platform.notice_queries), "borrower changed")
-        )
+        return int(port.notices.rematch(record.brand_id, ids, BorrowerMatcher(port.notice_queries), "borrower changed"))
 
 
 class Rematcher(threading.Thread):
     """Drains the queue of changed borrower records, matching their notices again (a worker, in `make run`'s
     process): within a second or two of a new alternate phone or a linked loan number, notices follow."""
 
-    def __init__(self, platform: NoticeJobPort, interval: float = 1.0) -> None:
+    def __init__(self, port: NoticeJobPort, interval: float = 1.0) -> None:
         super().__init__(name="notice-rematcher", daemon=True)
-        self.platform = platform
+        self.port = port
         self.interval = interval
         self.stopping = threading.Event()
 
@@ -301,11 +299,11 @@ class Rematcher(threading.Thread):
 
     def drain(self, limit: int = 100) -> int:
         """One pass over the queue; returns how many borrowers it handled."""
-        pending = self.platform.notice_queries.pending_rematches(limit)
+        pending = self.port.notice_queries.pending_rematches(limit)
         started = time.monotonic()
         for row in pending:
-            changed = rematch_borrower(self.platform, row.customer_id)
-            self.platform.notice_queries.rematched(row.customer_id, row.position)
+            changed = rematch_borrower(self.port, row.customer_id)
+            self.port.notice_queries.rematched(row.customer_id, row.position)
             if changed:
                 log.info("notices.rematched", customer=str(row.customer_id), changed=changed)
         if pending:

@@ -63,25 +63,6 @@ class _Kit:
         return self.platform.get(kind)
 
 
-_LEGACY_ATTRIBUTES = {
-    "customers": "domain.customers.application:Customers",
-    "identity": "domain.identity.application:Identity",
-    "jobs": "domain.jobs.application:Jobs",
-    "blocklists": "domain.blocklist.application:Blocklists",
-    "covenants": "domain.covenants.application:Covenants",
-    "notices": "domain.notices.application:Notices",
-    "customer_queries": "projections.customer_queries:CustomerQueries",
-    "brand_queries": "projections.brands:BrandQueries",
-    "job_queries": "projections.jobs:JobRunQueries",
-    "identity_queries": "projections.identity:IdentityQueries",
-    "blocklist_queries": "projections.blocklist:BlocklistQueries",
-    "activity_queries": "projections.activity:ActivityQueries",
-    "covenant_queries": "projections.covenant_queries:CovenantQueries",
-    "notice_queries": "projections.notice_queries:NoticeQueries",
-    "outbound": "adapters.outbound:OutboundPolicy",
-}
-
-
 class Platform:
     """Everything a process needs, built from the registered bounded contexts; a context manager."""
 
@@ -156,11 +137,9 @@ class Platform:
         except KeyError:
             raise LookupError(f"no service of type {kind.__name__} is registered") from None
 
-    def port(self, kind: type[T] | None) -> T:
+    def port(self, kind: type[T]) -> T:
         """The port `kind` (a dataclass), each field filled with the service of its type - or, for a field typed by
         another port (an application service spanning contexts, e.g. `ManualRuns`), with that port; built once."""
-        if kind is None:  # not yet given a port of its own: the platform itself
-            return cast(T, self)
         found = self._ports.get(kind)
         if found is None:
             if not dataclasses.is_dataclass(kind):
@@ -193,16 +172,6 @@ class Platform:
     @property
     def audit(self) -> AuditReplay:
         return self.get(AuditReplay)
-
-    def __getattr__(self, name: str) -> Any:
-        """Transitional: the platform's attribute names from before the bounded-context declarations
-        (`platform.customers`, `platform.notice_queries`, ...), for code not yet given a port."""
-        topic = _LEGACY_ATTRIBUTES.get(name)
-        if topic is None or name.startswith("_"):
-            raise AttributeError(name)
-        from eventsourcing.utils import resolve_topic
-
-        return self.get(resolve_topic(topic))
 
     def relay_report(self) -> RelayReport | None:
         return self.relay.status if self.relay is not None else None

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import structlog
@@ -42,9 +42,13 @@ from workers.relay_envelopes import (
     event_id,
     first_event,
     log_tables,
+    postgres_recorder,
     standalone_mapper,
     topic_name,
 )
+
+if TYPE_CHECKING:
+    from workers.platform import Platform
 
 __all__ = ["Relay", "RelayStatus", "envelope", "event_id", "publish_all", "relay_lag", "topic_name"]
 
@@ -84,7 +88,7 @@ class Relay(threading.Thread):
 
     def __init__(
         self,
-        platform: Any,
+        platform: Platform,
         settings: KafkaSettings,
         *,
         batch: int = BATCH,
@@ -154,7 +158,9 @@ class Relay(threading.Thread):
         if self.stopping.is_set():
             return
         self.status.leader = True
-        channels = {app.recorder.channel_name: source for source, app in self.platform.engine.applications.items()}
+        channels = {
+            postgres_recorder(app).channel_name: source for source, app in self.platform.engine.applications.items()
+        }
         for channel in channels:
             conn.execute(SQL("LISTEN {}").format(Identifier(channel)))
         log.info("relay.leader_acquired", bootstrap=self.settings.bootstrap_servers)
@@ -310,7 +316,7 @@ class Relay(threading.Thread):
         self.status.error = error
 
 
-def relay_lag(platform: Any) -> dict[str, int]:
+def relay_lag(platform: Platform) -> dict[str, int]:
     """Events each source's relay position is behind its head (from the database, for any process)."""
     with platform.db.pool.connection() as conn:
         conn.execute(DDL[0])

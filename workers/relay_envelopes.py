@@ -19,18 +19,22 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import sha1
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import psycopg
+from eventsourcing.application import Application
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, StoredEvent, UUIDAsHex
 from eventsourcing.utils import resolve_topic
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 from pydantic_core import from_json, to_json
 
-from adapters.event_store import PydanticMapper
+from adapters.event_store import GroupCommitRecorder, PydanticMapper
 from adapters.kafka import Message, murmur2
 from domain.audit.replay import snake
+
+if TYPE_CHECKING:
+    from workers.platform import Platform
 
 _EVENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://covenant-desk/event")
 _NAMESPACE_BYTES = _EVENT_NAMESPACE.bytes
@@ -72,12 +76,21 @@ class StoredRow(NamedTuple):
     state: bytes
 
 
-def log_tables(platform: Any) -> dict[str, LogTable]:
+def postgres_recorder(app: Application[Any]) -> GroupCommitRecorder:
+    """The application's recorder, which the relay reads with SQL of its own (PostgreSQL, the project's recorder)."""
+    recorder = app.recorder
+    if not isinstance(recorder, GroupCommitRecorder):
+        raise TypeError(f"the relay reads PostgreSQL event tables; {app.name} records with {type(recorder).__name__}")
+    return recorder
+
+
+def log_tables(platform: Platform) -> dict[str, LogTable]:
     """Each source application's event table."""
-    return {
-        source: LogTable(app.recorder.datastore.schema, app.recorder.events_table_name)
-        for source, app in platform.engine.applications.items()
-    }
+    tables = {}
+    for source, app in platform.engine.applications.items():
+        recorder = postgres_recorder(app)
+        tables[source] = LogTable(recorder.datastore.schema, recorder.events_table_name)
+    return tables
 
 
 def read_log(conn: psycopg.Connection[Any], log: LogTable, after: int, limit: int) -> list[StoredRow]:

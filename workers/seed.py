@@ -6,7 +6,7 @@ import random
 from contextlib import suppress
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -20,6 +20,9 @@ from domain.identity.application import Identity
 from domain.identity.brand import BrandNotFound
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict
+
+if TYPE_CHECKING:
+    from workers.platform import Platform
 
 log = structlog.get_logger(__name__)
 
@@ -163,7 +166,7 @@ def demo_borrowers(count: int, seed: int = 2026) -> list[dict[str, Any]]:
     return people
 
 
-def seed_demo(platform: Any, borrowers: int = 150) -> dict[str, Any]:
+def seed_demo(platform: Platform, borrowers: int = 150) -> dict[str, Any]:
     """Create the demo brand, its admin and borrowers unless they exist; returns what it did."""
     with acting_as("seed"):
         try:
@@ -192,7 +195,7 @@ def seed_demo(platform: Any, borrowers: int = 150) -> dict[str, Any]:
     return {"brand_id": brand.id, "created_brand": created_brand, "registered": len(registered), "covenants": covenants}
 
 
-def _seed_covenants(platform: Any, brand_id: Any, customer_ids: list[Any]) -> int:
+def _seed_covenants(platform: Platform, brand_id: Any, customer_ids: list[Any]) -> int:
     """Covenants on some demo borrowers around today's business date, with their records opened."""
     today = platform.get(Identity).business_date(brand_id)
     month_end = add_months(date(today.year, today.month, 1), 1) - timedelta(days=1)

@@ -37,6 +37,8 @@ import structlog
 from kafka import KafkaConsumer, KafkaProducer
 
 from adapters.kafka import PRODUCER_TUNING, KafkaSettings, Message, Publisher, TansuBroker
+from domain.customers.application import Customers
+from domain.identity.application import Identity
 from tests.benchmarks.catchup import _write_events
 from tests.benchmarks.harness import Verdict, fresh_database, percentile, say
 from tests.support import ROOT
@@ -66,7 +68,7 @@ def _relay_throughput(quick: bool) -> list[Verdict]:
             platform = Platform.open(dsn)
             try:
                 began = time.perf_counter()
-                kinds = _write_events(platform.customers, total)
+                kinds = _write_events(platform.get(Customers), total)
                 say(f"   loaded {sum(kinds.values()):,} events in {time.perf_counter() - began:.1f} s")
                 settings = KafkaSettings(broker.bootstrap_servers, f"bench{uuid.uuid4().hex[:6]}")
                 relay = Relay(platform, settings, timeout=30)
@@ -170,7 +172,7 @@ def _lag_and_idle(quick: bool) -> list[Verdict]:
             settings = KafkaSettings(broker.bootstrap_servers, f"lag{uuid.uuid4().hex[:6]}")
             relay = _relay_process(dsn, settings)
             try:
-                brand = platform.identity.create_brand(f"lag{uuid.uuid4().hex[:6]}", "Lag Bench").id
+                brand = platform.get(Identity).create_brand(f"lag{uuid.uuid4().hex[:6]}", "Lag Bench").id
                 topic = topic_name(settings.topic_prefix, "customers", "CustomerRecord")
                 Publisher(settings).ensure_topics([topic])
                 stop = threading.Event()
@@ -208,7 +210,9 @@ def _lag_and_idle(quick: bool) -> list[Verdict]:
                 began = time.perf_counter()
                 written = 0
                 while time.perf_counter() - began < seconds:
-                    result = platform.customers.register(brand, name=f"Lag Borrower {written}", phone=f"9{written:09d}")
+                    result = platform.get(Customers).register(
+                        brand, name=f"Lag Borrower {written}", phone=f"9{written:09d}"
+                    )
                     committed[str(result.id)] = time.monotonic()
                     written += 1
                     pause = began + written * interval - time.perf_counter()
@@ -293,11 +297,11 @@ def _replay(quick: bool) -> list[Verdict]:
     with fresh_database("cd_bench_replay") as dsn:
         platform = Platform.open(dsn)
         try:
-            brand = platform.identity.create_brand(f"rp{uuid.uuid4().hex[:6]}", "Replay Bench").id
-            customer = platform.customers.register(brand, name="Replay Borrower", phone="9800000001").id
+            brand = platform.get(Identity).create_brand(f"rp{uuid.uuid4().hex[:6]}", "Replay Bench").id
+            customer = platform.get(Customers).register(brand, name="Replay Borrower", phone="9800000001").id
             middle = None
             for i in range(events - 1):
-                platform.customers.update_details(brand, customer, email=f"replay{i}@example.in")
+                platform.get(Customers).update_details(brand, customer, email=f"replay{i}@example.in")
                 if i == events // 2:
                     middle = datetime.now(UTC)
             assert middle is not None
@@ -308,7 +312,7 @@ def _replay(quick: bool) -> list[Verdict]:
             raw_times, mid_times, end_times = [], [], []
             for _ in range(rounds):
                 began = time.perf_counter()
-                stored = platform.customers.recorder.select_events(customer)
+                stored = platform.get(Customers).recorder.select_events(customer)
                 raw_times.append(time.perf_counter() - began)
                 began = time.perf_counter()
                 at_middle = platform.audit.state_as_of("customer", customer, brand, middle)
