@@ -80,10 +80,9 @@ async def sync_now(request: Request, port: RepaymentPagesPort, principal: Princi
     if source_id is None or source is None:
         return await not_found(request)  # another brand's source, or a company the staff member may not see
 
-    def trigger() -> UUID:
+    def trigger() -> tuple[UUID, bool]:
         run_id = port.syncs.request(principal.brand_id, source_id, trigger="manual", requested_by=principal.actor)
-        port.engine.wait_for(Notices.name, port.engine.head(Notices.name))
-        return run_id
+        return run_id, port.engine.wait_for(Notices.name, port.engine.head(Notices.name))
 
     async def again(message: str, status: int) -> Response:
         if back_to_dashboard:
@@ -91,17 +90,18 @@ async def sync_now(request: Request, port: RepaymentPagesPort, principal: Princi
         return await _sync_page(request, port, principal, error=message, status=status)
 
     try:
-        run_id = await act(principal, trigger)
+        run_id, shown = await act(principal, trigger)
     except SyncAlreadyRunning as exc:
         return await again(await _running_text(request, port, principal, source, exc), 409)
     except DomainError as exc:
         return await again(f"Could not start a sync of {source.company}: {error_text(exc)}", 422)
+    # The run is requested either way; when the page would not show it yet, it says so (`saved=pending`).
+    query = {"started": str(run_id), **({} if shown else {"saved": "pending"})}
     if back_to_dashboard:
         return RedirectResponse(
-            f"/repayments?{urlencode({**({'company': company} if company else {}), 'started': str(run_id)})}",
-            status_code=303,
+            f"/repayments?{urlencode({**({'company': company} if company else {}), **query})}", status_code=303
         )
-    return RedirectResponse(f"/sync?{urlencode({'started': str(run_id)})}", status_code=303)
+    return RedirectResponse(f"/sync?{urlencode(query)}", status_code=303)
 
 
 async def _running_text(

@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 
+from domain.customers.application import Customers
 from tests.conftest import make_tenant
 from workers.relay_envelopes import (
     BrandLookup,
@@ -48,8 +49,8 @@ def _compare(conn: psycopg.Connection[Any], source: str, log: LogTable) -> tuple
 def test_every_context_s_records_built_in_postgresql_equal_the_python_envelopes(platform: Any) -> None:
     tenant = make_tenant(platform)  # a brand (its own brand: the Brand.Created case), its staff and keys
     for i in range(3):
-        result = platform.customers.register(tenant.brand_id, name=f"Sql Borrower {i}", phone=f"98{i:08d}")
-        platform.customers.update_details(tenant.brand_id, result.id, email=f"sql{i}@example.in")  # no brand_id
+        result = platform.get(Customers).register(tenant.brand_id, name=f"Sql Borrower {i}", phone=f"98{i:08d}")
+        platform.get(Customers).update_details(tenant.brand_id, result.id, email=f"sql{i}@example.in")  # no brand_id
     with platform.db.pool.connection() as conn:
         for source, log in log_tables(platform).items():
             compared, reader = _compare(conn, source, log)
@@ -60,7 +61,7 @@ def test_every_context_s_records_built_in_postgresql_equal_the_python_envelopes(
 
 def test_stored_json_the_envelope_cannot_splice_takes_the_general_path_with_the_same_records(platform: Any) -> None:
     tenant = make_tenant(platform)
-    borrower = platform.customers.register(tenant.brand_id, name="Sql Edge", phone="9870000001").id
+    borrower = platform.get(Customers).register(tenant.brand_id, name="Sql Edge", phone="9870000001").id
     customers = log_tables(platform)["customers"]
     with platform.db.pool.connection() as conn:
         # A private copy of the log, with stored events as an older release or another writer may have left them.
