@@ -10,8 +10,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from domain.covenants.covenant import CovenantStatus, CovenantType, EvaluationStatus, NoticeKind, Terms
 from domain.covenants.schedule import Frequency
+from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
+from domain.covenants.terms import CovenantType, Terms
 from projections.keyset import KeysetCursor, Page
 
 #: The worklist is ordered by (current due date, id).

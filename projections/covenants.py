@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotice, NoticeKind
+from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotice
+from domain.covenants.status import NoticeKind
 from projections.projection import Projection, Write, topics_of
 
 C, E, N = Covenant, CovenantEvaluation, CovenantNotice

@@ -15,7 +15,9 @@ import structlog
 
 from adapters.mailer import MailRefused, SmtpMailer, render_email
 from domain.covenants.application import Covenants
-from domain.covenants.covenant import CovenantEvaluation, CovenantNotice, CovenantType, NoticeKind
+from domain.covenants.covenant import CovenantEvaluation, CovenantNotice
+from domain.covenants.status import NoticeKind
+from domain.covenants.terms import CovenantType
 from domain.identity.application import Identity
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from domain.covenants.application import Covenants
-from domain.covenants.covenant import CovenantType, Operator, Terms
 from domain.covenants.schedule import Frequency, add_months
+from domain.covenants.terms import CovenantType, Operator, Terms
 from domain.customers.application import Customers
 from domain.customers.customer import DuplicateCustomer
 from domain.customers.values import Address

@@ -9,8 +9,9 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import InstantOut
-from domain.covenants.covenant import CovenantStatus, CovenantType, EvaluationStatus, NoticeKind, Operator, Terms
 from domain.covenants.schedule import Frequency
+from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
+from domain.covenants.terms import CovenantType, Operator, Terms
 from domain.shared.values import BusinessDate, Measure
 
 

@@ -23,7 +23,8 @@ from api.routes.covenant_models import (
     WorklistQuery,
 )
 from domain.covenants.application import Covenants
-from domain.covenants.covenant import CovenantNotFound, EvaluationNotFound, Terms
+from domain.covenants.covenant import CovenantNotFound, EvaluationNotFound
+from domain.covenants.terms import Terms
 from domain.identity.permissions import Level, Permission
 from projections.covenant_queries import CovenantHistory, CovenantQueries, EvaluationRow
 

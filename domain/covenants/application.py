@@ -11,17 +11,10 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from domain.covenants.covenant import (
-    Calendar,
-    Covenant,
-    CovenantEvaluation,
-    CovenantNotFound,
-    CovenantNotice,
-    EvaluationNotFound,
-    NoticeKind,
-    Terms,
-)
-from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Frequency
+from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotFound, CovenantNotice, EvaluationNotFound
+from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Calendar, Frequency
+from domain.covenants.status import NoticeKind
+from domain.covenants.terms import Terms
 from domain.shared.aggregate import Aggregate
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock

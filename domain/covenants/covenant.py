@@ -4,76 +4,19 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from enum import StrEnum
-from functools import partial
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
-from pydantic import BaseModel, ConfigDict
 
-from domain.covenants.schedule import Frequency, due_date, notification_date
+from domain.covenants.schedule import Calendar, notification_date
+from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
+from domain.covenants.terms import CovenantType, Terms, parse_measured_value
 from domain.shared.aggregate import Aggregate
-from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, NotFound
-from domain.shared.values import MEASURE, check_date_range, clean_text, text_problem, visible_characters
+from domain.shared.errors import Conflict, NotFound
+from domain.shared.values import clean_text
 
 _EVALUATION_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/covenant-evaluation")
-
-
-class CovenantType(StrEnum):
-    """What kind of obligation."""
-
-    FINANCIAL = "financial"
-    DOCUMENT = "document"
-    OTHER = "other"
-
-
-class Operator(StrEnum):
-    """How a measured value is compared with a financial covenant's threshold."""
-
-    GE = ">="
-    GT = ">"
-    LE = "<="
-    LT = "<"
-    EQ = "=="
-
-    def holds(self, value: Decimal, threshold: Decimal) -> bool:
-        """True when `value <operator> threshold`."""
-        return {
-            Operator.GE: value >= threshold,
-            Operator.GT: value > threshold,
-            Operator.LE: value <= threshold,
-            Operator.LT: value < threshold,
-            Operator.EQ: value == threshold,
-        }[self]
-
-
-class CovenantStatus(StrEnum):
-    """Whether the covenant still produces cycles."""
-
-    ACTIVE = "active"
-    EXPIRED = "expired"
-    CLOSED = "closed"
-
-
-class EvaluationStatus(StrEnum):
-    """Where one cycle's evaluation record stands."""
-
-    OPEN = "open"
-    COMPLIED = "complied"
-    WAIVED = "waived"
-    OVERDUE = "overdue"
-
-    @property
-    def closed(self) -> bool:
-        return self in (EvaluationStatus.COMPLIED, EvaluationStatus.WAIVED)
-
-
-class NoticeKind(StrEnum):
-    """Which email a notice is."""
-
-    REMINDER = "reminder"
-    OVERDUE = "overdue"
 
 
 class CovenantNotFound(NotFound):
@@ -82,96 +25,6 @@ class CovenantNotFound(NotFound):
 
 class EvaluationNotFound(NotFound):
     """Raised when no evaluation record has the id within the brand."""
-
-
-class Terms(BaseModel):
-    """What the borrower must do: a financial test, a document to deliver, or something else."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    type: CovenantType
-    metric: str | None = None
-    operator: Operator | None = None
-    threshold: Decimal | None = None
-    document: str | None = None
-    description: str | None = None
-
-    def checked(self) -> Terms:
-        """A financial covenant needs metric, operator and threshold; a document covenant needs the document."""
-        errors = []
-        for name, multiline in (("metric", False), ("document", False), ("description", True)):
-            text = getattr(self, name)
-            if text and (problem := text_problem(text, multiline=multiline)) is not None:
-                errors.append(FieldError(name, problem))
-        if self.threshold is not None:
-            try:
-                MEASURE.parse(self.threshold, "threshold")
-            except InvalidInput as exc:
-                errors.extend(exc.errors)
-        if self.type is CovenantType.FINANCIAL:
-            if not visible_characters(self.metric or ""):
-                errors.append(FieldError("metric", "a financial covenant needs the metric it tests"))
-            if self.operator is None:
-                errors.append(FieldError("operator", "a financial covenant needs an operator (>= > <= < ==)"))
-            if self.threshold is None:
-                errors.append(FieldError("threshold", "a financial covenant needs a threshold"))
-        if self.type is CovenantType.DOCUMENT and not visible_characters(self.document or ""):
-            errors.append(FieldError("document", "a document covenant names the document required"))
-        if errors:
-            raise InvalidInput(errors)
-        return self
-
-    def passes(self, value: Decimal) -> bool:
-        """Whether a measured value meets a financial covenant."""
-        assert self.operator is not None and self.threshold is not None
-        return self.operator.holds(value, self.threshold)
-
-
-def parse_measured_value(raw: str | int | float | Decimal) -> Decimal:
-    """A measured value as an exact decimal within MEASURE's precision and range; anything else is a 422."""
-    return MEASURE.parse(raw, "value")
-
-
-class Calendar(BaseModel):
-    """When cycles fall due and when reminders go out."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    frequency: Frequency
-    start_date: date
-    first_due_date: date
-    expiry_date: date
-    grace_days: int = 0
-    lead_days: int
-
-    def checked(self) -> Calendar:
-        """Expiry after start, first due date within start..expiry, non-negative grace and lead days."""
-        checks = FieldChecks()
-        for name in ("start_date", "first_due_date", "expiry_date"):
-            checks.check(partial(check_date_range, getattr(self, name), name))
-        if checks.errors:
-            checks.raise_if_any()
-        if self.expiry_date < self.start_date:
-            checks.errors.append(FieldError("expiry_date", "expiry cannot be before the start date"))
-        elif not self.start_date <= self.first_due_date <= self.expiry_date:
-            checks.errors.append(FieldError("first_due_date", "the first due date must fall between start and expiry"))
-        if not 0 <= self.grace_days <= 365:
-            checks.errors.append(FieldError("grace_days", "grace days must be between 0 and 365"))
-        if not 0 <= self.lead_days <= 365:
-            checks.errors.append(FieldError("notification_lead_days", "lead days must be between 0 and 365"))
-        checks.raise_if_any()
-        return self
-
-    def due(self, cycle: int) -> date | None:
-        """Due date of a cycle, or None when the covenant has no such cycle (one-time, or past expiry)."""
-        if cycle > 1 and self.frequency is Frequency.ONE_TIME:
-            return None
-        due = due_date(self.first_due_date, self.frequency, cycle)
-        return due if due <= self.expiry_date else None
-
-    def opens_on(self, due: date) -> date:
-        """The day a cycle's evaluation record opens: its reminder date, not before the start date."""
-        return max(self.start_date, notification_date(due, self.lead_days))
 
 
 def evaluation_id(covenant_id: UUID, cycle: int) -> UUID:

@@ -1,10 +1,16 @@
-"""Covenant calendars: frequencies and due dates that keep month-ends (31 Jan -> 28/29 Feb -> 31 Mar)."""
+"""Covenant calendars: frequencies, due dates that keep month-ends (31 Jan -> 28/29 Feb -> 31 Mar), the Calendar."""
 
 from __future__ import annotations
 
 import calendar
 from datetime import date, timedelta
 from enum import StrEnum
+from functools import partial
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.shared.errors import FieldChecks, FieldError
+from domain.shared.values import check_date_range
 
 
 class Frequency(StrEnum):
@@ -64,3 +70,45 @@ def due_date(first_due: date, frequency: Frequency, cycle: int) -> date:
 def notification_date(due: date, lead_days: int) -> date:
     """When the reminder for a cycle due on `due` goes out."""
     return due - timedelta(days=lead_days)
+
+
+class Calendar(BaseModel):
+    """When cycles fall due and when reminders go out."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    frequency: Frequency
+    start_date: date
+    first_due_date: date
+    expiry_date: date
+    grace_days: int = 0
+    lead_days: int
+
+    def checked(self) -> Calendar:
+        """Expiry after start, first due date within start..expiry, non-negative grace and lead days."""
+        checks = FieldChecks()
+        for name in ("start_date", "first_due_date", "expiry_date"):
+            checks.check(partial(check_date_range, getattr(self, name), name))
+        if checks.errors:
+            checks.raise_if_any()
+        if self.expiry_date < self.start_date:
+            checks.errors.append(FieldError("expiry_date", "expiry cannot be before the start date"))
+        elif not self.start_date <= self.first_due_date <= self.expiry_date:
+            checks.errors.append(FieldError("first_due_date", "the first due date must fall between start and expiry"))
+        if not 0 <= self.grace_days <= 365:
+            checks.errors.append(FieldError("grace_days", "grace days must be between 0 and 365"))
+        if not 0 <= self.lead_days <= 365:
+            checks.errors.append(FieldError("notification_lead_days", "lead days must be between 0 and 365"))
+        checks.raise_if_any()
+        return self
+
+    def due(self, cycle: int) -> date | None:
+        """Due date of a cycle, or None when the covenant has no such cycle (one-time, or past expiry)."""
+        if cycle > 1 and self.frequency is Frequency.ONE_TIME:
+            return None
+        due = due_date(self.first_due_date, self.frequency, cycle)
+        return due if due <= self.expiry_date else None
+
+    def opens_on(self, due: date) -> date:
+        """The day a cycle's evaluation record opens: its reminder date, not before the start date."""
+        return max(self.start_date, notification_date(due, self.lead_days))

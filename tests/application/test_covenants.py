@@ -14,17 +14,10 @@ from uuid import UUID
 import pytest
 
 from domain.covenants.application import NO_BORROWER, NO_STAFF, CovenantDefaults, Covenants
-from domain.covenants.covenant import (
-    Covenant,
-    CovenantStatus,
-    CovenantType,
-    EvaluationNotFound,
-    EvaluationStatus,
-    Operator,
-    Terms,
-    evaluation_id,
-)
+from domain.covenants.covenant import Covenant, EvaluationNotFound, evaluation_id
 from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Frequency
+from domain.covenants.status import CovenantStatus, EvaluationStatus
+from domain.covenants.terms import CovenantType, Operator, Terms
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput
 from tests.application.conftest import in_memory

@@ -62,8 +62,9 @@ import structlog
 from adapters.mail_sink import MailSink, free_port
 from adapters.mailer import MailSettings, SmtpMailer, render_email
 from domain.covenants.application import Covenants
-from domain.covenants.covenant import Calendar, Covenant, CovenantType, Operator, Terms
-from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Frequency, add_months
+from domain.covenants.covenant import Covenant
+from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Calendar, Frequency, add_months
+from domain.covenants.terms import CovenantType, Operator, Terms
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
 from domain.customers.values import Address

@@ -154,8 +154,8 @@ class Poison:
 def _touch_every_projection(p: Any, brand_id: uuid.UUID, suffix: str) -> dict[str, Any]:
     """Commands that give every projection at least one event of the brand; returns ids to look up afterwards."""
     from domain.blocklist.entry import BlockKind
-    from domain.covenants.covenant import CovenantType, Terms
     from domain.covenants.schedule import Frequency
+    from domain.covenants.terms import CovenantType, Terms
 
     p.get(Identity).change_configuration(brand_id, {"min_age": 23})
     staff = p.get(Identity).create_staff(brand_id, f"ops-{suffix}@lender.in", f"Staff {suffix.title()}", ["admin"])

@@ -7,19 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from domain.covenants.covenant import (
-    Calendar,
-    Covenant,
-    CovenantNotice,
-    CovenantStatus,
-    CovenantType,
-    EvaluationStatus,
-    NoticeKind,
-    Operator,
-    Terms,
-    evaluation_id,
-)
-from domain.covenants.schedule import Frequency, add_months, due_date
+from domain.covenants.covenant import Covenant, CovenantNotice, evaluation_id
+from domain.covenants.schedule import Calendar, Frequency, add_months, due_date
+from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
+from domain.covenants.terms import CovenantType, Operator, Terms
 from domain.shared.errors import Conflict, InvalidInput
 
 DSCR = Terms(type=CovenantType.FINANCIAL, metric="DSCR", operator=Operator.GE, threshold=Decimal("1.25"))

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from api.request_input import nests_deeper_than
-from domain.covenants.covenant import parse_measured_value
+from domain.covenants.terms import parse_measured_value
 from domain.identity.brand_config import BrandSettings
 from domain.shared.errors import InvalidInput
 from domain.shared.values import (

@@ -101,8 +101,9 @@ def test_covenant_views_gather_bulk_rows_and_keep_each_read_rows_order() -> None
     from datetime import date
     from decimal import Decimal
 
-    from domain.covenants.covenant import Calendar, Covenant, CovenantType, Operator, Terms
-    from domain.covenants.schedule import Frequency
+    from domain.covenants.covenant import Covenant
+    from domain.covenants.schedule import Calendar, Frequency
+    from domain.covenants.terms import CovenantType, Operator, Terms
     from projections.covenants import CovenantViews
 
     def covenant() -> Covenant:
