@@ -251,7 +251,7 @@ def eventsourcing_env(dsn: str, pool_size: int = 2, timeout: float | None = None
     """Environment for eventsourcing's PostgreSQL persistence from a DSN."""
     parts = conninfo_to_dict(dsn)
     return {
-        "PERSISTENCE_MODULE": "adapters.event_store:BoundedPostgresFactory",
+        "PERSISTENCE_MODULE": "adapters.event_recorder:BoundedPostgresFactory",
         "DATABASE_POOL_TIMEOUT": str(timeout if timeout is not None else pool_timeout()),
         "POSTGRES_DBNAME": str(parts.get("dbname") or "postgres"),
         "POSTGRES_HOST": str(parts.get("host") or "127.0.0.1"),
@@ -263,8 +263,8 @@ def eventsourcing_env(dsn: str, pool_size: int = 2, timeout: float | None = None
         "POSTGRES_MAX_OVERFLOW": "6",
         "POSTGRES_LOCK_TIMEOUT": "10",
         "CREATE_TABLE": "true",
-        "MAPPER_TOPIC": "adapters.event_store:PydanticMapper",
-        "APPLICATION_RECORDER_TOPIC": "adapters.event_store:GroupCommitRecorder",
+        "MAPPER_TOPIC": "adapters.event_mapper:PydanticMapper",
+        "APPLICATION_RECORDER_TOPIC": "adapters.group_commit:GroupCommitRecorder",
     }
 
 

@@ -29,7 +29,8 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 from pydantic_core import from_json, to_json
 
-from adapters.event_store import GroupCommitRecorder, PydanticMapper
+from adapters.event_mapper import PydanticMapper
+from adapters.group_commit import GroupCommitRecorder
 from adapters.kafka import Message, murmur2
 from domain.audit.replay import snake
 

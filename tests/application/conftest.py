@@ -18,7 +18,7 @@ from domain.shared.clock import FixedClock
 A = TypeVar("A", bound=ContextApplication)
 
 #: The in-memory ("plain old Python objects") event store, with the project's own event mapper.
-IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo", "MAPPER_TOPIC": "adapters.event_store:PydanticMapper"}
+IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo", "MAPPER_TOPIC": "adapters.event_mapper:PydanticMapper"}
 
 
 def in_memory(app_class: type[A], clock: FixedClock, **kwargs: Any) -> A:

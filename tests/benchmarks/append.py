@@ -25,7 +25,7 @@ from tests.benchmarks.harness import Rate, Verdict, fresh_database, run_threads,
 
 WRITERS = 4
 TARGET_RATIO = 0.8
-GROUP_COMMIT = "adapters.event_store:GroupCommitRecorder"
+GROUP_COMMIT = "adapters.group_commit:GroupCommitRecorder"
 LIBRARY_DEFAULT = "eventsourcing.postgres:PostgresApplicationRecorder"
 RAW_TABLE_DDL = (
     "CREATE TABLE bench_raw_events (id uuid NOT NULL, version int NOT NULL, topic text NOT NULL, state bytea NOT NULL)"

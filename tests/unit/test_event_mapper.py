@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from eventsourcing.persistence import JSONTranscoder
 
-from adapters.event_store import PydanticMapper
+from adapters.event_mapper import PydanticMapper
 from domain.shared.aggregate import DomainEvent
 
 

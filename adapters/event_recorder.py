@@ -1,0 +1,254 @@
+"""Event store persistence on PostgreSQL: the bounded factory, and the recorder's reads, bulk loads and hand-overs.
+
+The group-committing appends (adapters/group_commit.py) build on this recorder.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing import persistence
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.postgres import ConnectionPool, PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.utils import retry
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+
+from adapters.postgres import Availability, bound_pool, note_returned, pool_timeout, wait_for_connection
+
+
+class _BoundedPool(ConnectionPool[Any]):
+    """eventsourcing's pool with adapters.postgres' bounded waits (the same behaviour as its BoundedPool)."""
+
+    availability: Availability
+    outages_checked: int
+
+    def getconn(self, timeout: float | None = None) -> Any:
+        return wait_for_connection(self, super().getconn, timeout)
+
+    def putconn(self, conn: Any) -> None:
+        note_returned(self, conn)
+        super().putconn(conn)
+
+
+class BoundedPostgresFactory(PostgresFactory):
+    """eventsourcing's PostgreSQL factory whose pool waits at most DATABASE_POOL_TIMEOUT and fails fast in an outage."""
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        raw = self.env.get("DATABASE_POOL_TIMEOUT")
+        pool = self.datastore.pool
+        # eventsourcing builds its pool itself and takes no pool class: re-class it to a subclass that only adds
+        # behaviour (its attributes are set by bound_pool).
+        pool.__class__ = _BoundedPool
+        bound_pool(pool, float(raw) if raw else pool_timeout())
+
+
+class _Handover:
+    __slots__ = ("before_commit", "done", "error", "events")
+
+    def __init__(self, events: Sequence[StoredEvent], before_commit: Callable[[], None]) -> None:
+        self.events = events
+        self.before_commit = before_commit
+        self.done = False
+        self.error: BaseException | None = None
+
+
+_ERRORS: tuple[tuple[type[psycopg.Error], type[persistence.PersistenceError]], ...] = (
+    (psycopg.InterfaceError, persistence.InterfaceError),
+    (psycopg.OperationalError, persistence.OperationalError),
+    (psycopg.DataError, persistence.DataError),
+    (psycopg.IntegrityError, persistence.IntegrityError),
+    (psycopg.InternalError, persistence.InternalError),
+    (psycopg.ProgrammingError, persistence.ProgrammingError),
+    (psycopg.NotSupportedError, persistence.NotSupportedError),
+    (psycopg.DatabaseError, persistence.DatabaseError),
+    (psycopg.Error, persistence.PersistenceError),
+)
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Raise psycopg errors as the eventsourcing persistence errors, as the library's datastore does."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        for psycopg_error, persistence_error in _ERRORS:
+            if isinstance(exc, psycopg_error):
+                raise persistence_error(str(exc)) from exc
+        raise
+
+
+class EventRecorder(PostgresApplicationRecorder):
+    """The library's application recorder with binary reads, bulk loads, writes beside the events and hand-overs.
+
+    Appends go the library's way (a table lock and a transaction each); GroupCommitRecorder groups them.
+    """
+
+    #: Takes `beside=(write, ...)` save kwargs: rows kept outside the event history (a source's token), each write
+    #: run with the cursor of the transaction that records the events (the library's path, not a group).
+    writes_beside = True
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self._handovers: list[_Handover] = []  # insert_events_before_commit callers waiting for a transaction
+        self._handovers_turn = threading.Condition()
+        self._handing_over = False
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """One aggregate's events, as the library selects them, read as binary tuples.
+
+        The library reads dict rows in text format, every state's bytea hex-decoded: a good share of the time
+        to load or replay an aggregate with a long history.
+        """
+        statement = SQL(
+            "SELECT originator_version, topic, state FROM {schema}.{table} WHERE originator_id = %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        params: list[Any] = [originator_id]
+        if gt is not None:
+            params.append(gt)
+            statement += SQL(" AND originator_version > %s")
+        if lte is not None:
+            params.append(lte)
+            statement += SQL(" AND originator_version <= %s")
+        statement += SQL(" ORDER BY originator_version DESC" if desc else " ORDER BY originator_version ASC")
+        if limit is not None:
+            params.append(limit)
+            statement += SQL(" LIMIT %s")
+        aggregate_id = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
+            curs.execute(statement, params, prepare=True)
+            return [StoredEvent(aggregate_id, version, topic, state) for version, topic, state in curs]
+
+    @retry((persistence.InterfaceError, persistence.OperationalError), max_attempts=10, wait=0.2)
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """The library's notification query, read as binary tuples (as `select_events`).
+
+        The library reads dict rows in text format and hex-decodes every state: most of the client time of
+        reading the log, which every projection batch and the relay do.
+        """
+        conditions: list[str] = []
+        params: list[Any] = []
+        if start is not None:
+            conditions.append("notification_id >= %s" if inclusive_of_start else "notification_id > %s")
+            params.append(start)
+        if stop is not None:
+            conditions.append("notification_id <= %s")
+            params.append(stop)
+        if topics:
+            conditions.append("topic = ANY(%s)")
+            params.append(list(topics))
+        params.append(limit)
+        statement = SQL(
+            "SELECT originator_id, originator_version, topic, state, notification_id FROM {schema}.{table}"
+            + (" WHERE " + " AND ".join(conditions) if conditions else "")
+            + " ORDER BY notification_id LIMIT %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with (
+            translated_errors(),
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
+            curs.execute(statement, params, prepare=True)
+            return [Notification(*row) for row in curs.fetchall()]  # the dataclass field order: id last
+
+    def select_events_many(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every event of the given aggregates in one round trip, by aggregate then version (for bulk loads)."""
+        if not originator_ids:
+            return []
+        statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+            "WHERE originator_id = ANY(%s::{id_type}[]) ORDER BY originator_id, originator_version"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+            id_type=SQL(self.datastore.originator_id_type),
+        )
+        # Binary tuples, as select_events reads: no hex decoding of each state, no dict per row.
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
+            curs.execute(statement, (list(originator_ids),), prepare=True)
+            return [StoredEvent(*row) for row in curs]
+
+    def insert_events_before_commit(
+        self, stored_events: Sequence[StoredEvent], before_commit: Callable[[], None]
+    ) -> None:
+        """Insert events in a transaction and call `before_commit` just before it commits.
+
+        For a record that must exist if, and only if, something outside happened (an email committed at a mail
+        server): the outside step runs inside the transaction, so a crash before it rolls the record back, and the
+        commit follows it by one message. A failing `before_commit` rolls its own insert back.
+
+        Callers that arrive while a transaction is under way share the next one (the table lock and the commit are
+        most of its cost): each insert and its `before_commit` run in a savepoint of their own, so one failing
+        rolls back only its own insert; the commit follows the last of them.
+        """
+        handover = _Handover(stored_events, before_commit)
+        with self._handovers_turn:
+            self._handovers.append(handover)
+            while self._handing_over and not handover.done:
+                self._handovers_turn.wait()
+            if handover.done:
+                if handover.error is not None:
+                    raise handover.error
+                return
+            self._handing_over = True
+            group, self._handovers = self._handovers, []
+        try:
+            self._hand_over(group)
+        finally:
+            with self._handovers_turn:
+                self._handing_over = False
+                self._handovers_turn.notify_all()
+        if handover.error is not None:
+            raise handover.error
+
+    def _hand_over(self, group: list[_Handover]) -> None:
+        try:
+            with self.datastore.get_connection() as conn, conn.transaction():
+                for handover in group:
+                    try:
+                        with translated_errors(), conn.transaction(), conn.cursor() as curs:
+                            self._insert_stored_events(curs, handover.events)
+                            handover.before_commit()
+                    except Exception as exc:  # noqa: BLE001 - this caller's own failure: its savepoint rolled back.
+                        handover.error = exc
+        except Exception as exc:  # noqa: BLE001 - the transaction failed: every caller in it sees the error.
+            for handover in group:
+                if handover.error is None:
+                    handover.error = exc
+        finally:
+            for handover in group:
+                handover.done = True
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        """The library's hook inside the insert's transaction: run the `beside` writes there too."""
+        super()._insert_events(curs, stored_events, **kwargs)
+        for write in kwargs.get("beside", ()):
+            write(curs)
