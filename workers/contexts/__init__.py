@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from importlib import import_module
+from typing import Any, cast
 
 from workers.bounded_context import BoundedContext
-from workers.contexts import audit, blocklist, covenants, customers, identity, jobs, notices
 
-CONTEXTS: tuple[BoundedContext[Any], ...] = (
-    identity.CONTEXT,
-    customers.CONTEXT,
-    blocklist.CONTEXT,
-    jobs.CONTEXT,
-    covenants.CONTEXT,
-    notices.CONTEXT,
-    audit.CONTEXT,
+#: Each name is a module of `workers.contexts` holding that context's `CONTEXT` declaration.
+NAMES = (
+    "identity",
+    "customers",
+    "blocklist",
+    "jobs",
+    "covenants",
+    "notices",
+    "audit",
+)
+
+CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(
+    cast(BoundedContext[Any], import_module(f"{__name__}.{name}").CONTEXT) for name in NAMES
 )
