@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from adapters.providers.bank_data import AaClient, BsaClient
 from adapters.providers.call_log import CallRecord, CallRecorder
+from adapters.providers.digilocker import DigilockerClient
 from adapters.providers.http import ProviderConfig, ProviderHttp
 from adapters.providers.kyc import BureauClient, PanClient, PennyDropClient
 from adapters.providers.sms import SmsClient
@@ -32,6 +33,7 @@ from domain.providers.kyc import (
     AccountAggregator,
     BankAccountVerifier,
     CreditBureau,
+    DigiLocker,
     PanVerifier,
     StatementAnalyser,
 )
@@ -66,6 +68,7 @@ class ProviderDirectory:
         self._bureau = BureauClient(_Link(self, "bureau"))
         self._bsa = BsaClient(_Link(self, "bsa"))
         self._aa = AaClient(_Link(self, "aa"))
+        self._digilocker = DigilockerClient(_Link(self, "digilocker"))
 
     @classmethod
     def from_env(
@@ -138,6 +141,10 @@ class ProviderDirectory:
     def aa(self) -> AaClient:
         """The Account Aggregator client (an `AccountAggregator`)."""
         return self._aa
+
+    def digilocker(self) -> DigilockerClient:
+        """The DigiLocker client (a `DigiLocker`)."""
+        return self._digilocker
 
     def close(self) -> None:
         """Close every connection (a later call opens new ones)."""
@@ -233,6 +240,6 @@ class DevSimulators:
 
 def conforming(
     d: ProviderDirectory,
-) -> tuple[SmsSender, PanVerifier, BankAccountVerifier, CreditBureau, StatementAnalyser, AccountAggregator]:
+) -> tuple[SmsSender, PanVerifier, BankAccountVerifier, CreditBureau, StatementAnalyser, AccountAggregator, DigiLocker]:
     """The directory's clients as the domain's protocols (mypy checks here that each client satisfies its protocol)."""
-    return (d.sms(), d.pan(), d.penny_drop(), d.bureau(), d.bsa(), d.aa())
+    return (d.sms(), d.pan(), d.penny_drop(), d.bureau(), d.bsa(), d.aa(), d.digilocker())

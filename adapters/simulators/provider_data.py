@@ -41,6 +41,10 @@ FIRST_NAMES = (
     "Bikash",
     "Pallavi",
 )
+FEMALE_NAMES = frozenset(
+    {"Priya", "Neha", "Pooja", "Anjali", "Lakshmi", "Divya", "Kavya", "Ananya", "Snehal", "Ayesha", "Simran", "Meena"}
+    | {"Swati", "Pallavi", "Anita", "Sunita", "Kavita", "Rekha", "Deepa", "Geetha", "Fatima", "Harleen"}
+)
 SURNAMES = (
     "Agarwal",
     "Banerjee",

@@ -219,6 +219,8 @@ class AadhaarRecord:
 class DigiLocker(Protocol):
     """Aadhaar through DigiLocker."""
 
-    def start(self, redirect_to: str, *, caller: Caller) -> DigilockerSession: ...
+    def start(
+        self, redirect_to: str, *, name: str | None = None, dob: date | None = None, caller: Caller
+    ) -> DigilockerSession: ...
 
     def fetch(self, consent_id: str, *, caller: Caller) -> AadhaarRecord: ...
