@@ -26,6 +26,7 @@ from adapters.providers.call_log import CallRecord, CallRecorder
 from adapters.providers.digilocker import DigilockerClient
 from adapters.providers.http import ProviderConfig, ProviderHttp
 from adapters.providers.kyc import BureauClient, PanClient, PennyDropClient
+from adapters.providers.payments import EsignClient, GatewayClient
 from adapters.providers.sms import SmsClient
 from domain.providers.calls import SERVICES, Caller
 from domain.providers.errors import ProviderUnavailable
@@ -37,7 +38,7 @@ from domain.providers.kyc import (
     PanVerifier,
     StatementAnalyser,
 )
-from domain.providers.messaging import SmsSender
+from domain.providers.messaging import EsignProvider, PaymentGateway, SmsSender
 from domain.shared.clock import Clock, SystemClock
 
 T = TypeVar("T")
@@ -69,6 +70,8 @@ class ProviderDirectory:
         self._bsa = BsaClient(_Link(self, "bsa"))
         self._aa = AaClient(_Link(self, "aa"))
         self._digilocker = DigilockerClient(_Link(self, "digilocker"))
+        self._esign = EsignClient(_Link(self, "esign"))
+        self._gateway = GatewayClient(_Link(self, "gateway"))
 
     @classmethod
     def from_env(
@@ -145,6 +148,14 @@ class ProviderDirectory:
     def digilocker(self) -> DigilockerClient:
         """The DigiLocker client (a `DigiLocker`)."""
         return self._digilocker
+
+    def esign(self) -> EsignClient:
+        """The e-sign client (an `EsignProvider`)."""
+        return self._esign
+
+    def gateway(self) -> GatewayClient:
+        """The payment gateway client (a `PaymentGateway`)."""
+        return self._gateway
 
     def close(self) -> None:
         """Close every connection (a later call opens new ones)."""
@@ -240,6 +251,16 @@ class DevSimulators:
 
 def conforming(
     d: ProviderDirectory,
-) -> tuple[SmsSender, PanVerifier, BankAccountVerifier, CreditBureau, StatementAnalyser, AccountAggregator, DigiLocker]:
+) -> tuple[
+    SmsSender,
+    PanVerifier,
+    BankAccountVerifier,
+    CreditBureau,
+    StatementAnalyser,
+    AccountAggregator,
+    DigiLocker,
+    EsignProvider,
+    PaymentGateway,
+]:
     """The directory's clients as the domain's protocols (mypy checks here that each client satisfies its protocol)."""
-    return (d.sms(), d.pan(), d.penny_drop(), d.bureau(), d.bsa(), d.aa(), d.digilocker())
+    return (d.sms(), d.pan(), d.penny_drop(), d.bureau(), d.bsa(), d.aa(), d.digilocker(), d.esign(), d.gateway())
