@@ -248,6 +248,11 @@ class DevSimulators:
         with self._lock:
             return dict(self._urls)
 
+    def clear(self) -> None:
+        """Forget them (the simulators were stopped)."""
+        with self._lock:
+            self._urls.clear()
+
 
 def conforming(
     d: ProviderDirectory,

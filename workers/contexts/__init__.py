@@ -16,6 +16,7 @@ NAMES = (
     "covenants",
     "notices",
     "audit",
+    "providers",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(
