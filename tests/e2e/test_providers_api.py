@@ -105,3 +105,12 @@ def test_the_provider_calls_page(app: Any, platform: Any, sms: SmsSimulator) -> 
         stale = browser.get("/provider-calls", params={"cursor": "forged"})
         assert stale.status_code == 422 and "first page" in stale.text  # said on the page, as every list does
         assert re.findall(r"<tr class=\"(ok|error)\">", stale.text) == ["error", "ok"]
+
+
+def test_the_shared_fixture_points_the_platform_at_every_simulator(platform: Any, provider_simulators: Any) -> None:
+    tenant = make_tenant(platform)
+    directory = platform.get(ProviderDirectory)
+    assert set(directory.urls()) >= set(provider_simulators)
+    receipt = directory.sms().send("9876500001", "Your code is 135790", caller=Caller(tenant.brand_id))
+    assert receipt.status == "queued"
+    assert provider_simulators["sms"].last_code("9876500001") == "135790"
