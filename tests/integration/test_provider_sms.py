@@ -180,3 +180,22 @@ def test_a_brand_picks_its_vendor(sms: SmsSimulator, call_log: ProviderCallLog) 
         (row,) = logged(call_log, who)
         assert (row["vendor"], row["outcome"]) == ("msg91", "unavailable")
     assert directory.for_brand({"aadhaar": "simulator"}).vendor("digilocker") == "simulator"
+
+
+def test_old_calls_are_purged_in_batches(call_log: ProviderCallLog) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from adapters.providers.call_log import CallRecord
+
+    who, now = caller(), datetime.now(UTC)
+
+    def row(age_days: int) -> CallRecord:
+        return CallRecord(
+            "sms", "simulator", "send_sms", who.brand_id, None, "ok", 202, 5, 1, None, now - timedelta(days=age_days)
+        )
+
+    for age in (400, 300, 200, 10):
+        call_log.record(row(age))
+    assert call_log.purge(now - timedelta(days=180), 2) == 2
+    assert call_log.purge(now - timedelta(days=180), 2) >= 1
+    assert [r["at"] for r in logged(call_log, who)] == [now - timedelta(days=10)]
