@@ -11,7 +11,6 @@ from typing import Any
 from uuid import UUID
 
 from domain.loans import bre
-from domain.loans.bre import Outcome, Rule
 from domain.loans.loan import AssignedBy, Channel, Check, Loan, LoanNotFound
 from domain.loans.money import parse_money
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
@@ -170,14 +169,9 @@ class Loans(ContextApplication):
 
     def override(self, brand_id: UUID, loan_id: UUID, rule: str, result: str, justification: str) -> CommandResult:
         """Override one rule's result with a justification; the decision follows (docs/loans.md)."""
-        checks = FieldChecks()
-        parsed_rule = checks.check(lambda: _choice(Rule, rule, "rule"))
-        outcome = checks.check(lambda: _choice(Outcome, result, "result"))
-        why = checks.check(lambda: _reason(justification, "justification", at_least=10))
-        checks.raise_if_any()
-        assert parsed_rule is not None and outcome is not None and why is not None
+        override = bre.make_override(rule, result, justification)
         loan = self.get(brand_id, loan_id)
-        loan.override(parsed_rule, outcome, why)
+        loan.override(override)
         self._auto_allocate(loan, self.parties.business_date(brand_id))
         return self.commit(loan)
 

@@ -16,7 +16,6 @@ justification being its recorded approval; `pending → rejected` when a CX over
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -25,10 +24,10 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.loans.bre import ApplicantFacts, BreOutcome, BrandPolicy, Outcome, Override, Rule, RuleResult
+from domain.loans.bre import ApplicantFacts, BrandPolicy, BreOutcome, Outcome, Override, Rule, RuleResult
 from domain.loans.states import CANCELLABLE, LoanStatus, check_transition
 from domain.shared.aggregate import Aggregate
-from domain.shared.errors import Conflict, InvalidValue, NotFound
+from domain.shared.errors import Conflict, NotFound
 
 S = LoanStatus
 
@@ -60,33 +59,6 @@ class AssignedBy(StrEnum):
 
 #: States in which an application may be (re)assigned: open and not yet disbursed.
 ASSIGNABLE = CANCELLABLE
-
-
-def policy_record(policy: BrandPolicy) -> dict[str, Any]:
-    """A BrandPolicy as JSON-safe values (recorded on Submitted, so a re-evaluation uses the policy of that day)."""
-    return {
-        "min_salary": str(policy.min_salary),
-        "min_age": policy.min_age,
-        "max_age": policy.max_age,
-        "rejection_cooldown_days": policy.rejection_cooldown_days,
-        "serviceable_pincodes": None
-        if policy.serviceable_pincodes is None
-        else sorted(policy.serviceable_pincodes),
-        "blocked_pincodes": sorted(policy.blocked_pincodes),
-    }
-
-
-def policy_from_record(record: Mapping[str, Any]) -> BrandPolicy:
-    """The BrandPolicy `policy_record` wrote."""
-    serviceable = record.get("serviceable_pincodes")
-    return BrandPolicy(
-        min_salary=Decimal(record["min_salary"]),
-        min_age=int(record["min_age"]),
-        max_age=int(record["max_age"]),
-        rejection_cooldown_days=int(record["rejection_cooldown_days"]),
-        serviceable_pincodes=None if serviceable is None else frozenset(serviceable),
-        blocked_pincodes=frozenset(record.get("blocked_pincodes") or ()),
-    )
 
 
 class Loan(Aggregate):
@@ -204,7 +176,7 @@ class Loan(Aggregate):
         """The brand policy recorded at submission."""
         if self.policy is None:
             raise Conflict("the application has not been submitted", id=str(self.id))
-        return policy_from_record(self.policy)
+        return BrandPolicy.from_record(self.policy)
 
     # Commands --------------------------------------------------------------------------------------------------
 
@@ -218,7 +190,7 @@ class Loan(Aggregate):
             reason=_decision_reason(outcome),
             submitted_on=today,
             facts=facts.to_record(),
-            policy=policy_record(policy),
+            policy=policy.to_record(),
             results=[r.to_record() for r in outcome.results],
             passed=outcome.passed,
         )
@@ -248,26 +220,17 @@ class Loan(Aggregate):
             raise Conflict(f"cannot {doing}: the application was rejected by a person, not by the BRE")
         raise Conflict(f"cannot {doing}: the application is {self.status} (pending or rejected by the BRE needed)")
 
-    def override(self, rule: Rule, outcome: Outcome, justification: str) -> None:
+    def override(self, override: Override) -> None:
         """Override one evaluated rule's result (pass or fail); the decision follows the overridden results."""
         self._require_bre_open("override a rule")
-        if outcome is Outcome.BYPASSED:
-            raise InvalidValue("result", "a rule is overridden to pass or fail; bypass a check with its own command")
-        current = {r.rule: r.outcome for r in self.bre_outcome().results}
-        if rule not in current:
-            raise InvalidValue("rule", f"{rule} was not evaluated for this application")
-        effective = self.overrides[rule].outcome if rule in self.overrides else current[rule]
-        if effective is outcome:
-            raise Conflict(f"{rule} already has the result {outcome}", rule=str(rule))
-        overrides = {**self.overrides, rule: Override(rule=rule, outcome=outcome, justification=justification)}
-        decided = BreOutcome(results=self.bre_outcome().results, overrides=tuple(overrides.values()))
+        decided = self.bre_outcome().overridden(override)  # 422 naming rule or result when it changes nothing
         target = self._redecide(decided)
         self._bre_overridden(
             status=target,
-            reason=f"{rule} overridden to {outcome}: {justification}",
-            rule=rule,
-            outcome=outcome,
-            justification=justification,
+            reason=f"{override.rule} overridden to {override.outcome}: {override.justification}",
+            rule=override.rule,
+            outcome=override.outcome,
+            justification=override.justification,
         )
 
     @event(BreOverridden)
@@ -293,14 +256,10 @@ class Loan(Aggregate):
             raise Conflict("a submitted application's BRE must be re-run with the bypass")
         decided = BreOutcome(results=reevaluated.results, overrides=tuple(self.overrides.values()))
         target = self._redecide(decided)
-        self._bypassed(
-            status=target, reason=reason, check=check, results=[r.to_record() for r in reevaluated.results]
-        )
+        self._bypassed(status=target, reason=reason, check=check, results=[r.to_record() for r in reevaluated.results])
 
     @event(Bypassed)
-    def _bypassed(
-        self, status: LoanStatus, reason: str, check: Check, results: list[dict[str, Any]] | None
-    ) -> None:
+    def _bypassed(self, status: LoanStatus, reason: str, check: Check, results: list[dict[str, Any]] | None) -> None:
         self.bypassed.add(check)
         if results is not None:
             self.results = list(results)
