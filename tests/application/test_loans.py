@@ -109,7 +109,7 @@ class Book:
 
     def _loans(self) -> list[Loan]:
         assert self.app is not None
-        ids = {n.originator_id for n in self.app.recorder.select_notifications(start=1, limit=10_000)}
+        ids = {UUID(str(n.originator_id)) for n in self.app.recorder.select_notifications(start=1, limit=10_000)}
         found = [self.app.find(i) for i in ids]
         return [loan for loan in found if isinstance(loan, Loan)]
 
