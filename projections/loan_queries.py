@@ -111,8 +111,7 @@ _SUMMARY = (
     "l.tenure, l.status, l.assignee AS assignee_id, s.name AS assignee_name, l.channel, l.created_at, l.updated_at"
 )
 _FROM = (
-    " FROM read.loans l LEFT JOIN read.customers c ON c.id = l.customer_id "
-    "LEFT JOIN read.staff s ON s.id = l.assignee"
+    " FROM read.loans l LEFT JOIN read.customers c ON c.id = l.customer_id LEFT JOIN read.staff s ON s.id = l.assignee"
 )
 
 
@@ -245,6 +244,16 @@ class LoanQueries:
             ).fetchall()
         counts = {r["assignee"]: int(r["n"]) for r in rows}
         return {s: counts.get(s, 0) for s in staff_ids}
+
+    def credit_executives(self, brand_id: UUID, role: str) -> list[UUID]:
+        """Enabled, available staff of the brand holding `role` (leave is checked by the caller on the day)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id FROM read.staff WHERE brand_id = %s AND %s = ANY(roles) AND enabled AND available "
+                "ORDER BY id",
+                (brand_id, role),
+            ).fetchall()
+        return [r["id"] for r in rows]
 
     def _count(self, sql: str, params: tuple[Any, ...]) -> int:
         with self.pool.connection() as conn:

@@ -4,7 +4,7 @@ check, assign, cancel, reject. Every refusal raises before any event, so nothing
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -14,8 +14,8 @@ from domain.loans import bre
 from domain.loans.loan import AssignedBy, Channel, Check, Loan, LoanNotFound
 from domain.loans.money import parse_money
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
-from domain.loans.parties import ApplicantFactsSource, LoanBook, LoanParties
-from domain.loans.pricing import price
+from domain.loans.parties import ApplicantFactsSource, LoanBook, LoanParties, proposed_emi
+from domain.loans.pricing import Pricing, price
 from domain.loans.states import LoanStatus
 from domain.loans.terms import LoanKind
 from domain.shared.application import CommandResult, ContextApplication
@@ -26,6 +26,15 @@ from domain.shared.values import clean_text
 
 _COUPON = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,39}$")
 _REASON_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,39}$")
+
+
+@dataclass(frozen=True)
+class LoanOffer:
+    """A loan's product version, pricing and monthly instalment (EMI, or the payday bullet per month)."""
+
+    product: ProductVersion
+    pricing: Pricing
+    instalment: Decimal
 
 
 def _reason(raw: str, field: str = "reason", at_least: int = 3) -> str:
@@ -223,6 +232,21 @@ class Loans(ContextApplication):
         loan = self.get(brand_id, loan_id)
         loan.reject(code, code.replace("_", " ").lower(), why)
         return self.commit(loan)
+
+    def offer(self, brand_id: UUID, loan_id: UUID) -> LoanOffer:
+        """The product version the loan was priced with, its pricing (the coupon's discount applied while the coupon
+        exists) and the instalment: the loan page's pricing preview."""
+        loan = self.get(brand_id, loan_id)
+        product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
+        coupon = self.catalogue.coupon(brand_id, loan.product_id, loan.coupon_code) if loan.coupon_code else None
+        pricing = price(
+            loan.amount,
+            processing_fee=product.processing_fee,
+            convenience_fee=product.convenience_fee,
+            gst_percent=product.gst_percent,
+            coupon=coupon.discount if coupon is not None else None,
+        )
+        return LoanOffer(product=product, pricing=pricing, instalment=proposed_emi(product, loan.amount, loan.tenure))
 
     def get(self, brand_id: UUID, loan_id: UUID) -> Loan:
         """The loan, if it belongs to the brand."""

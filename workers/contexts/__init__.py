@@ -12,6 +12,7 @@ NAMES = (
     "identity",
     "customers",
     "blocklist",
+    "loans",
     "jobs",
     "covenants",
     "notices",
