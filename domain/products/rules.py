@@ -8,8 +8,8 @@ work's `domain.loans.bre.parse_rules` is merged; then it defers to it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 from decimal import Decimal
+from functools import partial
 
 from pydantic import BaseModel, ConfigDict
 
