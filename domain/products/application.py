@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -226,7 +225,7 @@ class Products(ContextApplication):
         self,
         brand_id: UUID,
         product: UUID,
-        amount: Decimal,
+        amount: object,
         tenure: int,
         coupon_code: str | None = None,
         disbursed_on: date | None = None,

@@ -12,6 +12,7 @@ NAMES = (
     "identity",
     "customers",
     "blocklist",
+    "products",
     "loans",
     "jobs",
     "covenants",
