@@ -26,6 +26,8 @@ from domain.loans.bre import ApplicantFacts, BrandPolicy
 from domain.loans.loan import Loan
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
 from domain.loans.parties import proposed_emi
+from domain.products.application import Products
+from domain.shared.errors import NotFound
 from domain.shared.numbering import brand_prefix
 from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
@@ -134,9 +136,10 @@ class LateCatalogue:
     kit: Any
 
     def _catalogue(self) -> ProductCatalogue:
-        from domain.products.application import Products
-
-        catalogue: ProductCatalogue = self.kit.get(Products)
+        try:
+            catalogue: ProductCatalogue = self.kit.get(Products)
+        except LookupError:  # the products context is not registered: no product exists
+            raise NotFound("no product catalogue is registered") from None
         return catalogue
 
     def current(self, brand_id: UUID, product_id: UUID) -> ProductVersion:
@@ -146,7 +149,10 @@ class LateCatalogue:
         return self._catalogue().version(brand_id, product_id, version)
 
     def coupon(self, brand_id: UUID, product_id: UUID, code: str) -> CouponTerms | None:
-        return self._catalogue().coupon(brand_id, product_id, code)
+        try:
+            return self._catalogue().coupon(brand_id, product_id, code)
+        except NotFound:
+            return None
 
 
 def number_series(kit: Kit) -> PostgresNumberSeries:
