@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from adapters.number_series import PostgresNumberSeries
 from adapters.postgres import Database
 from api.pages import loans as pages
 from api.routes import loans as routes
@@ -28,10 +27,10 @@ from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
 from domain.loans.parties import proposed_emi
 from domain.products.application import Products
 from domain.shared.errors import NotFound
-from domain.shared.numbering import brand_prefix
 from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
 from workers.bounded_context import BoundedContext, Kit
+from workers.numbering import number_series
 
 #: Who auto-allocation assigns applications to: staff holding this role (enabled, available, not on leave).
 CREDIT_EXECUTIVE_ROLE = "credit_executive"
@@ -153,14 +152,6 @@ class LateCatalogue:
             return self._catalogue().coupon(brand_id, product_id, code)
         except NotFound:
             return None
-
-
-def number_series(kit: Kit) -> PostgresNumberSeries:
-    """The brands' number series (loans and customers), prefixed with the brand's code upper-cased."""
-    identity = kit.get(Identity)
-    series = PostgresNumberSeries(kit.get(Database).pool, lambda brand_id: brand_prefix(identity.brand(brand_id).slug))
-    series.setup()
-    return series
 
 
 def _loans(kit: Kit) -> Loans:
