@@ -76,6 +76,7 @@ def test_queue_loan_page_and_its_forms(
     page.click("#cancel-form button")
     page.wait_for_selector("#loan-status:has-text('cancelled')")
     history = page.locator("#loan-history").inner_text()
+    assert "Priya Ops" in history
     for kind in ("created", "submitted", "bypassed", "assigned", "cancelled"):
         assert kind in history
     assert "borrower took another offer" in history
