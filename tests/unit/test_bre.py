@@ -392,3 +392,21 @@ def test_a_backtest_uses_each_applications_own_day_and_policy() -> None:
     result = backtest((RuleSpec(Rule.AGE),), past)
     assert result.now_passing_count == 0
     assert result.failures_after == {Rule.COOLDOWN: 1, Rule.AGE: 1}
+
+
+def test_brand_policy_reads_the_brand_settings_and_the_blocklists_pincodes() -> None:
+    from domain.identity.brand_config import BrandSettings
+    from domain.loans.bre_policy import brand_policy
+
+    settings = BrandSettings().changed({"min_salary": "20000", "min_age": 25, "serviceable_pincodes": ["560001"]})
+    policy = brand_policy(settings, blocked=["110001"])
+    assert policy == BrandPolicy(
+        min_salary=D("20000.00"),
+        min_age=25,
+        max_age=54,
+        rejection_cooldown_days=15,
+        serviceable_pincodes=frozenset({"560001"}),
+        blocked_pincodes=frozenset({"110001"}),
+    )
+    assert brand_policy(BrandSettings()).serviceable_pincodes is None  # no list: every pincode
+    assert brand_policy(settings, serviceable=["400001"]).serviceable_pincodes == frozenset({"400001"})
