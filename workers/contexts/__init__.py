@@ -12,6 +12,7 @@ NAMES = (
     "identity",
     "customers",
     "blocklist",
+    "products",
     "jobs",
     "covenants",
     "notices",
