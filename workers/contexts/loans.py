@@ -12,6 +12,7 @@ from uuid import UUID
 from adapters.number_series import PostgresNumberSeries
 from adapters.postgres import Database
 from api.pages import loans as pages
+from api.routes import bre as bre_routes
 from api.routes import loans as routes
 from api.web import NavItem
 from domain.blocklist.application import Blocklists
@@ -27,6 +28,7 @@ from domain.loans.loan import Loan
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
 from domain.loans.parties import proposed_emi
 from domain.shared.numbering import brand_prefix
+from projections.bre_history import BreHistoryQueries
 from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
 from workers.bounded_context import BoundedContext, Kit
@@ -174,9 +176,9 @@ def _loans(kit: Kit) -> Loans:
 CONTEXT = BoundedContext(
     application=Loans,
     build=_loans,
-    queries=(LoanQueries,),
+    queries=(LoanQueries, BreHistoryQueries),
     projections=(LoanViews(),),
-    endpoints=routes.ENDPOINTS,
+    endpoints=(*routes.ENDPOINTS, *bre_routes.ENDPOINTS),
     pages=pages.PAGES,
     nav=(NavItem("Loans", "/loans", "loans", Permission.LOANS, 25),),
     permissions=(Permission.LOANS, Permission.LOAN_RELOCATE, Permission.LOAN_FORCE_BYPASS),
