@@ -321,6 +321,7 @@ def test_overrides_of_unevaluated_rules_and_bad_input_are_refused() -> None:
         ([{"rule": "FOIR", "max": "50.123"}], "bre_rules[0].max", "at most 2 decimal places"),
         ([{"rule": "SALARY", "min": True}], "bre_rules[0].min", "must be a number"),
         ([{"rule": "AGE", "min": "17"}], "bre_rules[0].min", "between 18 and 100"),
+        ([{"rule": "CREDIT_SCORE", "min": "950"}], "bre_rules[0].min", "between 300 and 900"),
         ([{"rule": "AGE", "min": "40", "max": "30"}], "bre_rules[0].max", "must not be below the min 40"),
         ([{"rule": "PINCODE", "max": "1"}], "bre_rules[0].max", "PINCODE takes no 'max'"),
         ([{"rule": "BLOCKLIST"}], "bre_rules[0].rule", "always evaluated"),
