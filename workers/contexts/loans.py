@@ -11,6 +11,7 @@ from uuid import UUID
 
 from adapters.postgres import Database
 from api.pages import loans as pages
+from api.routes import bre as bre_routes
 from api.routes import loans as routes
 from api.web import NavItem
 from domain.blocklist.application import Blocklists
@@ -22,11 +23,14 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.staff import StaffNotFound, on_leave
 from domain.loans.application import Loans
 from domain.loans.bre import ApplicantFacts, BrandPolicy
+from domain.loans.bre_policy import brand_policy
 from domain.loans.loan import Loan
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
 from domain.loans.parties import proposed_emi
 from domain.products.application import Products
 from domain.shared.errors import NotFound
+from projections.blocklist import BlocklistQueries
+from projections.bre_history import BreHistoryQueries
 from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
 from workers.bounded_context import BoundedContext, Kit
@@ -44,6 +48,7 @@ class BrandLoanParties:
     identity: Identity
     customers: Customers
     queries: LoanQueries
+    blocklist: BlocklistQueries
 
     def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool:
         try:
@@ -56,15 +61,11 @@ class BrandLoanParties:
         return self.identity.business_date(brand_id)
 
     def policy(self, brand_id: UUID) -> BrandPolicy:
-        settings = self.identity.settings(brand_id)
-        serviceable = getattr(settings, "serviceable_pincodes", None)  # a brand setting of the BRE work, when merged
-        return BrandPolicy(
-            min_salary=settings.min_salary,
-            min_age=settings.min_age,
-            max_age=settings.max_age,
-            rejection_cooldown_days=settings.rejection_cooldown_days,
-            serviceable_pincodes=frozenset(serviceable) if serviceable else None,
-        )
+        return brand_policy(self.identity.settings(brand_id), blocked=self.blocklist.blocked_pincodes(brand_id))
+
+    def rejection_reason(self, brand_id: UUID, code: str) -> str | None:
+        reasons = self.identity.settings(brand_id).rejection_reasons
+        return next((r.label for r in reasons if r.code == code), None)
 
     def auto_allocate(self, brand_id: UUID) -> bool:
         return self.identity.settings(brand_id).auto_allocate_loans
@@ -160,7 +161,7 @@ def _loans(kit: Kit) -> Loans:
     return Loans(
         env=kit.env,
         clock=kit.clock,
-        parties=BrandLoanParties(kit.get(Identity), customers, queries),
+        parties=BrandLoanParties(kit.get(Identity), customers, queries, BlocklistQueries(kit.get(Database).pool)),
         book=queries,
         facts=BrandApplicantFacts(customers, kit.get(Blocklists), queries),
         catalogue=LateCatalogue(kit),
@@ -171,9 +172,9 @@ def _loans(kit: Kit) -> Loans:
 CONTEXT = BoundedContext(
     application=Loans,
     build=_loans,
-    queries=(LoanQueries,),
+    queries=(LoanQueries, BreHistoryQueries),
     projections=(LoanViews(),),
-    endpoints=routes.ENDPOINTS,
+    endpoints=(*routes.ENDPOINTS, *bre_routes.ENDPOINTS),
     pages=pages.PAGES,
     nav=(NavItem("Loans", "/loans", "loans", Permission.LOANS, 25),),
     permissions=(Permission.LOANS, Permission.LOAN_RELOCATE, Permission.LOAN_FORCE_BYPASS),
