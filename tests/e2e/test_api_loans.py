@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -223,3 +223,50 @@ def test_a_brand_that_auto_allocates_assigns_the_least_loaded_cx(client: Any, pl
     assert decided["assignee_id"] == str(free.id)  # not the busy one, not the unavailable one
     assigned = decided["history"][-1]
     assert assigned["kind"] == "assigned" and assigned["details"]["by"] == "auto"
+
+
+@dataclass(frozen=True)
+class Credit:
+    credit_score: int | None = 742
+    monthly_salary: Decimal | None = Decimal("60000.00")
+    existing_emis: Decimal | None = Decimal("5000.00")
+    existing_loans: int | None = 1
+    max_dpd: int | None = 0
+
+
+@dataclass
+class CreditSource:
+    asked: list[UUID] = field(default_factory=list)
+
+    def credit_facts(self, brand_id: UUID, customer_id: UUID) -> Credit:
+        self.asked.append(customer_id)
+        return Credit()
+
+
+def test_credit_facts_reach_the_bre_and_a_reason_code_rejects(client: Any, tenant: Any, platform: Any) -> None:
+    loans = platform.get(Loans)
+    source = CreditSource()
+    before, loans._facts = loans._facts, replace(loans._facts, credit=source)
+    try:
+        customer = _borrower(client, tenant, "Usha Pillai", "9876507777")
+        body = {"customer_id": customer, "product_id": str(SCORED), "amount": "50000", "tenure": 12}
+        loan = client.post("/api/v1/loans", json=body, headers=tenant.auth).json()
+        decided = client.post(f"/api/v1/loans/{loan['id']}/submit", headers=tenant.auth).json()
+    finally:
+        loans._facts = before
+    assert source.asked == [UUID(customer)]
+    assert decided["status"] == "pending"
+    assert decided["facts"]["credit_score"] == 742 and decided["facts"]["monthly_salary"] == "60000.00"
+    score = next(r for r in decided["results"] if r["rule"] == "CREDIT_SCORE")
+    assert score["inputs"] == {"credit_score": "742"} and score["outcome"] == "pass"
+
+    url = f"/api/v1/loans/{loan['id']}/reject"
+    unknown = client.post(url, json={"reason_code": "NOPE", "remarks": "salary slips forged"}, headers=tenant.auth)
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "reason_code"
+    rejected = client.post(
+        url, json={"reason_code": "DOCUMENTS", "remarks": "salary slips forged"}, headers=tenant.auth
+    )
+    assert rejected.status_code == 200, rejected.text
+    last = rejected.json()["history"][-1]
+    assert rejected.json()["status"] == "rejected" and last["kind"] == "rejected"
+    assert last["details"] == {"reason_code": "DOCUMENTS", "remarks": "salary slips forged"}
