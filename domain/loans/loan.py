@@ -1,6 +1,6 @@
 """The Loan aggregate: one application of a borrower, from onboarding through the BRE to (later) servicing.
 
-Designed for the whole lifecycle of LENDING.md ("Loan states"): every change of status is a `Loan.Transitioned`
+Designed for the whole lifecycle of LENDING.md ("Loan states"): every change of status is a `Transitioned`
 event carrying the status it leads to and the reason (the base aggregate records the actor and trace on every
 event), and every move is checked by `domain.loans.states.check_transition`. This module implements the
 application stage: Created (onboarding), Submitted (through the BRE: pending or rejected), BreOverridden,
@@ -61,6 +61,13 @@ class AssignedBy(StrEnum):
 ASSIGNABLE = CANCELLABLE
 
 
+class Transitioned(Aggregate.Event):
+    """Base of every Loan event that changes the status: the status it leads to and why (never stored itself)."""
+
+    status: LoanStatus
+    reason: str
+
+
 class Loan(Aggregate):
     """A loan of one brand's borrower, priced with one product version; its status moves only by events."""
 
@@ -76,12 +83,6 @@ class Loan(Aggregate):
         coupon_code: str | None = None
         loan_number: str
         channel: Channel
-
-    class Transitioned(Aggregate.Event):
-        """Base of every event that changes the status: the status it leads to and why."""
-
-        status: LoanStatus
-        reason: str
 
     class Submitted(Transitioned):
         """Submitted through the BRE: the facts and policy it read, each rule's result; pending or rejected."""
