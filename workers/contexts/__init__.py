@@ -13,6 +13,7 @@ NAMES = (
     "customers",
     "blocklist",
     "products",
+    "loans",
     "jobs",
     "covenants",
     "notices",
