@@ -20,6 +20,8 @@ from domain.identity.application import Identity
 from domain.identity.brand import BrandNotFound
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict
+from workers.customer_numbers import number_customers
+from workers.demo_loans import seed_loans
 from workers.demo_products import seed_products
 
 if TYPE_CHECKING:
@@ -187,6 +189,8 @@ def seed_demo(platform: Platform, borrowers: int = 150) -> dict[str, Any]:
                 continue
         covenants = _seed_covenants(platform, brand.id, registered[:24]) if created_brand else 0
         products = seed_products(platform, brand.id, platform.get(Identity).business_date(brand.id))
+        loans = seed_loans(platform, brand.id, registered[24:32]) if created_brand else 0
+        numbered = number_customers(platform, brand.id)  # records of a demo made before formatted ids
     log.info(
         "seed.completed",
         brand=DEMO_SLUG,
@@ -194,6 +198,8 @@ def seed_demo(platform: Platform, borrowers: int = 150) -> dict[str, Any]:
         borrowers_registered=len(registered),
         covenants=covenants,
         products=products,
+        loans=loans,
+        numbered=numbered,
     )
     return {
         "brand_id": brand.id,
@@ -201,6 +207,7 @@ def seed_demo(platform: Platform, borrowers: int = 150) -> dict[str, Any]:
         "registered": len(registered),
         "covenants": covenants,
         "products": products,
+        "loans": loans,
     }
 
 
