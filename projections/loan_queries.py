@@ -90,10 +90,50 @@ class BorrowerView:
 
 
 @dataclass(frozen=True)
+class FeeView:
+    """One fee as charged: amount, GST, whether the GST is inside the amount."""
+
+    amount: Decimal
+    gst: Decimal
+    gst_inclusive: bool
+
+
+@dataclass(frozen=True)
+class PricingView:
+    """The amounts of a loan as priced at creation (LENDING.md "Fees, taxes, payout")."""
+
+    sanctioned: Decimal
+    gst_percent: Decimal
+    processing_fee_before_discount: Decimal
+    coupon_discount: Decimal
+    processing_fee: FeeView
+    convenience_fee: FeeView
+    net_disbursed: Decimal
+
+
+def _fee(raw: dict[str, Any]) -> FeeView:
+    return FeeView(Decimal(str(raw["amount"])), Decimal(str(raw["gst"])), bool(raw["gst_inclusive"]))
+
+
+def _pricing(raw: dict[str, Any]) -> PricingView:
+    return PricingView(
+        sanctioned=Decimal(str(raw["sanctioned"])),
+        gst_percent=Decimal(str(raw["gst_percent"])),
+        processing_fee_before_discount=Decimal(str(raw["processing_fee_before_discount"])),
+        coupon_discount=Decimal(str(raw["coupon_discount"])),
+        processing_fee=_fee(raw["processing_fee"]),
+        convenience_fee=_fee(raw["convenience_fee"]),
+        net_disbursed=Decimal(str(raw["net_disbursed"])),
+    )
+
+
+@dataclass(frozen=True)
 class LoanDetail(LoanSummary):
     """One loan: borrower, amounts, product version, BRE inputs and results, overrides, bypasses, history."""
 
     coupon_code: str | None
+    pricing: PricingView
+    instalment: Decimal
     borrower: BorrowerView
     submitted_on: date | None
     passed: bool | None
@@ -170,7 +210,7 @@ class LoanQueries:
         """One loan of the brand with its BRE results and history."""
         with self.pool.connection() as conn:
             row = conn.execute(
-                f"{_SUMMARY}, l.coupon_code, c.phone AS borrower_phone, l.submitted_on, l.passed, l.facts, l.policy, "
+                f"{_SUMMARY}, l.coupon_code, l.pricing, l.instalment, c.phone AS borrower_phone, l.submitted_on, l.passed, l.facts, l.policy, "
                 f"l.results, l.overrides, l.bypassed, l.version{_FROM} WHERE l.id = %s AND l.brand_id = %s",
                 (loan_id, brand_id),
             ).fetchone()
@@ -196,6 +236,8 @@ class LoanQueries:
         return LoanDetail(
             **{k: row[k] for k in LoanSummary.__dataclass_fields__},
             coupon_code=row["coupon_code"],
+            pricing=_pricing(row["pricing"]),
+            instalment=row["instalment"],
             borrower=BorrowerView(id=row["customer_id"], name=row["borrower_name"], phone=row["borrower_phone"]),
             submitted_on=row["submitted_on"],
             passed=row["passed"],

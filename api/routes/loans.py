@@ -168,10 +168,33 @@ class BorrowerOut(BaseModel):
     phone: str | None
 
 
+class FeeOut(BaseModel):
+    """One fee as charged."""
+
+    amount: Decimal
+    gst: Decimal
+    gst_inclusive: bool
+
+
+class PricingOut(BaseModel):
+    """The loan's amounts as priced at creation: fees (the coupon's discount on the processing fee), GST, net
+    disbursed."""
+
+    sanctioned: Decimal
+    gst_percent: Decimal
+    processing_fee_before_discount: Decimal
+    coupon_discount: Decimal
+    processing_fee: FeeOut
+    convenience_fee: FeeOut
+    net_disbursed: Decimal
+
+
 class LoanOut(LoanSummaryOut):
     """One loan: borrower, product version, amounts, BRE results with inputs and overrides, documents, history."""
 
     coupon_code: str | None
+    pricing: PricingOut
+    instalment: Decimal = Field(description="the EMI, or for a payday loan the bullet per month")
     borrower: BorrowerOut
     submitted_on: date | None
     passed: bool | None

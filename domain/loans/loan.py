@@ -25,6 +25,7 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.loans.bre import ApplicantFacts, BrandPolicy, BreOutcome, Outcome, Override, Rule, RuleResult
+from domain.loans.pricing import Pricing
 from domain.loans.states import CANCELLABLE, LoanStatus, check_transition
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, NotFound
@@ -83,6 +84,8 @@ class Loan(Aggregate):
         coupon_code: str | None = None
         loan_number: str
         channel: Channel
+        pricing: Pricing  # fees, coupon discount, GST, net disbursed as priced at creation
+        instalment: Decimal  # the EMI, or the payday bullet per month
 
     class Submitted(Transitioned):
         """Submitted through the BRE: the facts and policy it read, each rule's result; pending or rejected."""
@@ -134,6 +137,8 @@ class Loan(Aggregate):
         tenure: int,
         loan_number: str,
         channel: Channel,
+        pricing: Pricing,
+        instalment: Decimal,
         coupon_code: str | None = None,
     ) -> None:
         self.brand_id = brand_id
@@ -145,6 +150,8 @@ class Loan(Aggregate):
         self.coupon_code = coupon_code
         self.loan_number = loan_number
         self.channel = channel
+        self.pricing = pricing
+        self.instalment = instalment
         self.status = S.ONBOARDING
         self.assignee: UUID | None = None
         self.submitted_on: date | None = None

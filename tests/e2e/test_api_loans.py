@@ -94,6 +94,8 @@ def test_an_application_through_the_bre_the_queue_and_its_history(client: Any, t
     assert loan["status"] == "onboarding" and loan["amount"] == "50000.00" and loan["borrower_name"] == "Meera Iyer"
     assert loan["loan_number"] == f"{tenant.slug.upper()}-L-000001"
     assert created.headers["location"] == f"/api/v1/loans/{loan['id']}"
+    assert loan["pricing"]["processing_fee"] == {"amount": "1000.00", "gst": "180.00", "gst_inclusive": False}
+    assert loan["pricing"]["net_disbursed"] == "48320.00" and loan["instalment"] == "4727.98"
 
     submitted = client.post(f"/api/v1/loans/{loan['id']}/submit", headers=tenant.auth)
     assert submitted.status_code == 200, submitted.text

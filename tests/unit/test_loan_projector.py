@@ -9,7 +9,9 @@ from decimal import Decimal
 
 from domain.loans.bre import ApplicantFacts, BrandPolicy, RuleSpec, evaluate
 from domain.loans.loan import AssignedBy, Channel, Loan, Transitioned
+from domain.loans.pricing import price
 from domain.loans.states import LoanStatus
+from domain.loans.terms import AmountKind, Fee
 from projections.loans import LoanViews
 from projections.projection import Insert, Write
 
@@ -20,6 +22,8 @@ def _loan() -> Loan:
     return Loan(
         brand_id=uuid.uuid4(), customer_id=uuid.uuid4(), product_id=uuid.uuid4(), product_version=2,
         amount=Decimal("50000.00"), tenure=12, loan_number="DEMO-L-000001", channel=Channel.STAFF,
+        pricing=price(Decimal("50000.00"), processing_fee=Fee(kind=AmountKind.PERCENT, value=Decimal(2))),
+        instalment=Decimal("4727.98"),
     )  # fmt: skip
 
 
@@ -35,6 +39,7 @@ def test_each_event_writes_the_row_the_timeline_and_the_bre_history() -> None:
     assert [type(c) for c in created] == [Insert, Insert]
     assert {c.table for c in created if isinstance(c, Insert)} == {"read.loans", "read.loan_events"}
     assert created[0].row["status"] == "onboarding" and created[0].row["product_version"] == 2  # type: ignore[union-attr]
+    assert created[0].row["pricing"]["net_disbursed"] == "48820.00"  # type: ignore[union-attr]
     statements = [c.sql for c in submitted if isinstance(c, Write)]
     assert statements[0].startswith("UPDATE read.loans SET status")
     assert any("INSERT INTO read.loan_events" in s for s in statements)
