@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from projections.customer_queries import CUSTOMER_NUMBER
 from projections.keyset import KeysetCursor, Page
 from projections.loans import CLOSED
 
@@ -87,6 +88,7 @@ class BorrowerView:
     id: UUID
     name: str | None
     phone: str | None
+    number: str | None  # the brand's formatted customer id (DEMO-C-000123)
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,8 @@ class LoanQueries:
         cursor: str | None = None,
         limit: int = 50,
     ) -> LoanPage:
-        """The brand's loans newest first; `q` matches a loan number exactly (any case) or a borrower's name."""
+        """The brand's loans newest first; `q` matches a loan number or a borrower's formatted id exactly (any
+        case), or part of a borrower's name."""
         where = ["l.brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if status:
@@ -191,7 +194,15 @@ class LoanQueries:
                 "l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND name_key LIKE %(name)s "
                 "LIMIT 5000)"
             )
-            where.append(f"(l.loan_number = %(number)s OR {by_name})" if _LOAN_NUMBER.match(text) else by_name)
+            by_number = (
+                "l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND number = %(number)s)"
+            )
+            if CUSTOMER_NUMBER.match(text.upper()):
+                where.append(f"({by_number} OR {by_name})")
+            elif _LOAN_NUMBER.match(text):
+                where.append(f"(l.loan_number = %(number)s OR {by_name})")
+            else:
+                where.append(by_name)
         if cursor:
             at, last = LOANS_CURSOR.decode(cursor)
             where.append("(l.created_at, l.id) < (%(c_at)s, %(c_id)s)")
@@ -210,7 +221,7 @@ class LoanQueries:
         """One loan of the brand with its BRE results and history."""
         with self.pool.connection() as conn:
             row = conn.execute(
-                f"{_SUMMARY}, l.coupon_code, l.pricing, l.instalment, c.phone AS borrower_phone, l.submitted_on, l.passed, l.facts, l.policy, "
+                f"{_SUMMARY}, l.coupon_code, l.pricing, l.instalment, c.phone AS borrower_phone, c.number AS borrower_number, l.submitted_on, l.passed, l.facts, l.policy, "
                 f"l.results, l.overrides, l.bypassed, l.version{_FROM} WHERE l.id = %s AND l.brand_id = %s",
                 (loan_id, brand_id),
             ).fetchone()
@@ -238,7 +249,12 @@ class LoanQueries:
             coupon_code=row["coupon_code"],
             pricing=_pricing(row["pricing"]),
             instalment=row["instalment"],
-            borrower=BorrowerView(id=row["customer_id"], name=row["borrower_name"], phone=row["borrower_phone"]),
+            borrower=BorrowerView(
+                id=row["customer_id"],
+                name=row["borrower_name"],
+                phone=row["borrower_phone"],
+                number=row["borrower_number"],
+            ),
             submitted_on=row["submitted_on"],
             passed=row["passed"],
             facts=row["facts"],

@@ -97,7 +97,9 @@ class LoansQuery(BaseModel):
 
     status: LoanStatus | None = None
     assignee: UUID | None = None
-    q: str | None = Field(None, max_length=100, description="a loan number, or part of a borrower's name")
+    q: str | None = Field(
+        None, max_length=100, description="a loan number, a borrower's id (DEMO-C-000123) or part of their name"
+    )
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
 
@@ -166,6 +168,7 @@ class BorrowerOut(BaseModel):
     id: UUID
     name: str | None
     phone: str | None
+    number: str | None = Field(None, description="the borrower's formatted id, e.g. DEMO-C-000123")
 
 
 class FeeOut(BaseModel):

@@ -104,6 +104,7 @@ def test_an_application_through_the_bre_the_queue_and_its_history(client: Any, t
     assert {r["rule"]: r["outcome"] for r in decided["results"]} == {"BLOCKLIST": "pass", "COOLDOWN": "pass"}
     assert decided["facts"]["pincode"] == "600001" and decided["facts"]["proposed_emi"] == "4727.98"
     assert [e["kind"] for e in decided["history"]] == ["created", "submitted"]
+    assert decided["borrower"]["number"] == f"{tenant.slug.upper()}-C-000001"
     assert all(e["actor"].startswith("apikey:") for e in decided["history"])
 
     second = client.post("/api/v1/loans", json=body | {"amount": "20000"}, headers=tenant.auth).json()
@@ -114,6 +115,7 @@ def test_an_application_through_the_bre_the_queue_and_its_history(client: Any, t
         ({"status": "pending"}, [loan["id"]]),
         ({"status": "onboarding"}, [second["id"]]),
         ({"q": "nobody"}, []),
+        ({"q": decided["borrower"]["number"].lower()}, [second["id"], loan["id"]]),
     ):
         page = client.get("/api/v1/loans", params=query, headers=tenant.auth)
         assert page.status_code == 200, page.text
