@@ -16,6 +16,8 @@ from projections.loans import CLOSED
 
 #: The queue is ordered by (created_at, id), newest first.
 LOANS_CURSOR = KeysetCursor(datetime, UUID)
+#: Disbursed loans are serviced, no longer an application on anyone's desk.
+_DISBURSED = ("active", "partially_paid", "overdue")
 _LOAN_NUMBER = re.compile(r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$")
 
 
@@ -292,26 +294,19 @@ class LoanQueries:
             ).fetchone()
         return row["at"] if row else None
 
-    def workload(self, brand_id: UUID, staff_ids: list[UUID]) -> dict[UUID, int]:
-        """Open assigned applications per staff member (those without any are 0)."""
+    def least_loaded(self, brand_id: UUID, role: str, day: date) -> UUID | None:
+        """The enabled, available staff member of the brand holding `role`, not on leave on `day`, with the fewest
+        open assigned applications (ties: the smaller id); None when there is nobody."""
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT assignee, count(*) AS n FROM read.loans WHERE brand_id = %s AND assignee = ANY(%s) "
-                "AND status <> ALL(%s) GROUP BY assignee",
-                (brand_id, staff_ids, [*CLOSED, "active", "partially_paid", "overdue"]),
-            ).fetchall()
-        counts = {r["assignee"]: int(r["n"]) for r in rows}
-        return {s: counts.get(s, 0) for s in staff_ids}
-
-    def credit_executives(self, brand_id: UUID, role: str) -> list[UUID]:
-        """Enabled, available staff of the brand holding `role` (leave is checked by the caller on the day)."""
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT id FROM read.staff WHERE brand_id = %s AND %s = ANY(roles) AND enabled AND available "
-                "ORDER BY id",
-                (brand_id, role),
-            ).fetchall()
-        return [r["id"] for r in rows]
+            row = conn.execute(
+                "SELECT s.id FROM read.staff s WHERE s.brand_id = %(brand)s AND %(role)s = ANY(s.roles) "
+                "AND s.enabled AND s.available AND NOT EXISTS (SELECT FROM jsonb_each(s.leaves) AS l(id, leave) "
+                "WHERE (l.leave->>'start')::date <= %(day)s AND (l.leave->>'end')::date >= %(day)s) "
+                "ORDER BY (SELECT count(*) FROM read.loans l WHERE l.brand_id = %(brand)s AND l.assignee = s.id "
+                "AND l.status <> ALL(%(done)s)), s.id LIMIT 1",
+                {"brand": brand_id, "role": role, "day": day, "done": [*CLOSED, *_DISBURSED]},
+            ).fetchone()
+        return row["id"] if row else None
 
     def _count(self, sql: str, params: tuple[Any, ...]) -> int:
         with self.pool.connection() as conn:

@@ -214,6 +214,12 @@ def test_a_brand_that_auto_allocates_assigns_the_least_loaded_cx(client: Any, pl
         tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Away CX", ["credit_executive"]
     )
     identity.update_staff(tenant.brand_id, away.id, available=False)
+    holiday = identity.create_staff(
+        tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Holiday CX", ["credit_executive"]
+    )
+    today = identity.business_date(tenant.brand_id)
+    identity.schedule_leave(tenant.brand_id, holiday.id, today, today, "wedding")
+    sales = identity.create_staff(tenant.brand_id, f"s-{uuid.uuid4().hex[:6]}@lender.in", "Sales Person", ["sales"])
     result, _ = identity.change_configuration(tenant.brand_id, {"auto_allocate_loans": True})
     platform.engine.wait_for("identity", result.position)
 
@@ -224,7 +230,8 @@ def test_a_brand_that_auto_allocates_assigns_the_least_loaded_cx(client: Any, pl
     second = client.post("/api/v1/loans", json=body, headers=tenant.auth).json()
     decided = client.post(f"/api/v1/loans/{second['id']}/submit", headers=tenant.auth).json()
     assert decided["status"] == "pending"
-    assert decided["assignee_id"] == str(free.id)  # not the busy one, not the unavailable one
+    # not the busy one, not the unavailable one, not the one on leave, not someone who is not a credit executive
+    assert decided["assignee_id"] == str(free.id), (busy.id, away.id, holiday.id, sales.id)
     assigned = decided["history"][-1]
     assert assigned["kind"] == "assigned" and assigned["details"]["by"] == "auto"
 

@@ -20,7 +20,7 @@ from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
-from domain.identity.staff import StaffNotFound, on_leave
+from domain.identity.staff import StaffNotFound
 from domain.loans.application import Loans
 from domain.loans.bre import ApplicantFacts, BrandPolicy
 from domain.loans.bre_policy import brand_policy
@@ -79,18 +79,7 @@ class BrandLoanParties:
         return bool(staff.enabled) and level is not None and level.covers(Level.WRITE)
 
     def pick_credit_executive(self, brand_id: UUID, day: date) -> UUID | None:
-        candidates = []
-        for staff_id in self.queries.credit_executives(brand_id, CREDIT_EXECUTIVE_ROLE):
-            try:
-                staff = self.identity.staff(brand_id, staff_id)  # the record itself: availability and leave now
-            except StaffNotFound:
-                continue
-            if staff.enabled and staff.available and not on_leave(staff.leaves.values(), day):
-                candidates.append(staff_id)
-        if not candidates:
-            return None
-        workload = self.queries.workload(brand_id, candidates)
-        return min(candidates, key=lambda s: (workload[s], str(s)))
+        return self.queries.least_loaded(brand_id, CREDIT_EXECUTIVE_ROLE, day)
 
 
 @dataclass(frozen=True)
