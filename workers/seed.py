@@ -20,6 +20,7 @@ from domain.identity.application import Identity
 from domain.identity.brand import BrandNotFound
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict
+from workers.demo_products import seed_products
 
 if TYPE_CHECKING:
     from workers.platform import Platform
@@ -185,14 +186,22 @@ def seed_demo(platform: Platform, borrowers: int = 150) -> dict[str, Any]:
             except DuplicateCustomer:
                 continue
         covenants = _seed_covenants(platform, brand.id, registered[:24]) if created_brand else 0
+        products = seed_products(platform, brand.id, platform.get(Identity).business_date(brand.id))
     log.info(
         "seed.completed",
         brand=DEMO_SLUG,
         created_brand=created_brand,
         borrowers_registered=len(registered),
         covenants=covenants,
+        products=products,
     )
-    return {"brand_id": brand.id, "created_brand": created_brand, "registered": len(registered), "covenants": covenants}
+    return {
+        "brand_id": brand.id,
+        "created_brand": created_brand,
+        "registered": len(registered),
+        "covenants": covenants,
+        "products": products,
+    }
 
 
 def _seed_covenants(platform: Platform, brand_id: Any, customer_ids: list[Any]) -> int:
