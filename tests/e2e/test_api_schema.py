@@ -104,6 +104,17 @@ def _seed(client: Any, platform: Any, tenant: Tenant) -> dict[str, str]:
         },
     )
     sync = post(f"/api/v1/notice-sources/{source['id']}/sync", {}, 202)  # stays running: no scheduler here
+    product = post("/api/v1/loan-products", {
+        "code": "PL", "name": "Personal loan", "type": "emi", "min_amount": "10000", "max_amount": "200000",
+        "min_tenure": 3, "max_tenure": 24, "annual_percent": "24",
+        "processing_fee": {"kind": "percent", "value": "2", "gst_inclusive": False},
+        "convenience_fee": {"kind": "fixed", "value": "500", "gst_inclusive": True}, "gst_percent": "18",
+        "penal": {"kind": "simple", "daily_percent": "0.1"}, "max_active_loans": 50, "bre_rules": [],
+    })  # fmt: skip
+    coupon = post("/api/v1/coupons", {"code": "WELCOME", "product_id": product["id"], "kind": "percent", "value": "50",
+                                      "valid_from": "2026-01-01", "valid_to": "2027-12-31"})  # fmt: skip
+    loan = post("/api/v1/loans", {"customer_id": customer["id"], "product_id": product["id"], "amount": "50000",
+                                  "tenure": 12})  # fmt: skip
     return {
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],
@@ -114,6 +125,10 @@ def _seed(client: Any, platform: Any, tenant: Tenant) -> dict[str, str]:
         "entry_id": entry["id"],
         "key_id": key["id"],
         "source_id": source["id"],
+        "product_id": product["id"],
+        "coupon_id": coupon["id"],
+        "version": "1",
+        "loan_id": loan["id"],
         "job_run_id": run["run_id"],
         "sync_run_id": sync["run_id"],
         "name": "housekeeping",

@@ -12,6 +12,8 @@ NAMES = (
     "identity",
     "customers",
     "blocklist",
+    "products",
+    "loans",
     "jobs",
     "covenants",
     "notices",
