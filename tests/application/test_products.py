@@ -128,12 +128,12 @@ def test_a_duplicate_code_in_any_case_is_a_conflict_and_other_brands_may_use_it(
         ("OK1", {"penal": {"kind": "compound", "daily_percent": "-0.1"}}, {"penal.daily_percent"}),
         ("OK1", {"max_active_loans": 0}, {"max_active_loans"}),
         ("OK1", {"bre_rules": [{"rule": "CREDIT_SCORE"}]}, {"bre_rules[0].min"}),
-        ("OK1", {"bre_rules": [{"rule": "CREDIT_SCORE", "min": "950"}]}, {"bre_rules[0].min"}),
+        ("OK1", {"bre_rules": [{"rule": "CREDIT_SCORE", "min": "1000"}]}, {"bre_rules[0].min"}),
         ("OK1", {"bre_rules": [{"rule": "PINCODE", "min": "1"}]}, {"bre_rules[0].min"}),
         ("OK1", {"bre_rules": [{"rule": "FOIR", "max": "55"}, {"rule": "FOIR", "max": "60"}]}, {"bre_rules[1].rule"}),
         ("OK1", {"bre_rules": [{"rule": "BLOCKLIST"}]}, {"bre_rules[0].rule"}),
         ("OK1", {"bre_rules": [{"rule": "LUCK"}]}, {"bre_rules[0].rule"}),
-        ("OK1", {"bre_rules": [{"rule": "AGE", "min": "40", "max": "30"}]}, {"bre_rules[0].min"}),
+        ("OK1", {"bre_rules": [{"rule": "AGE", "min": "40", "max": "30"}]}, {"bre_rules[0].max"}),
     ],
 )
 def test_each_bad_field_is_named_and_nothing_is_recorded(
