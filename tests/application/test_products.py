@@ -345,3 +345,10 @@ def test_the_aggregate_keeps_every_version(products: Products) -> None:
     products.revise(BRAND, created.id, {"max_active_loans": 3})
     product = products.load(LoanProduct, created.id, BRAND, ProductNotFound)
     assert [t.max_active_loans for t in product.versions] == [2, 3]
+
+
+def test_a_quote_is_disbursed_on_the_brands_business_date_by_default(clock: FixedClock) -> None:
+    products = in_memory(Products, clock, business_day=lambda brand: date(2026, 3, 31))
+    product = products.create(BRAND, "SAL-EMI", emi_terms()).id
+    quote = products.quote(BRAND, product, Decimal("100000"), 12)
+    assert quote.disbursed_on == date(2026, 3, 31) and quote.first_due_date == date(2026, 4, 30)
