@@ -14,6 +14,7 @@ from projections.product_queries import ProductQueries
 from projections.products import ProductsView
 from workers.bounded_context import BoundedContext, Kit
 
+
 def _products(kit: Kit) -> Products:
     return Products(env=kit.env, clock=kit.clock, business_day=kit.get(Identity).business_date)
 
