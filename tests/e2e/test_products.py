@@ -245,3 +245,20 @@ def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str
     assert page.locator("#product-status").inner_text() == "inactive"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "product.png"), full_page=True)
+
+
+def test_an_auditor_replays_a_product_to_any_version(client: Any, tenant: Tenant) -> None:
+    product = _create(client, tenant).json()
+    url = f"/api/v1/loan-products/{product['id']}"
+    assert client.patch(url, json={"max_active_loans": 3}, headers=tenant.auth).status_code == 200
+    state = client.get(
+        f"/api/v1/audit/loan_product/{product['id']}/state",
+        params={"as_of": "2200-01-01T00:00:00Z"},
+        headers=tenant.auth,
+    )
+    assert state.status_code == 200, state.text
+    versions = state.json()["state"]["versions"]
+    assert [v["max_active_loans"] for v in versions] == [2, 3]
+    history = client.get(f"/api/v1/audit/loan_product/{product['id']}/history", headers=tenant.auth).json()
+    assert [e["event"] for e in history["events"]] == ["Created", "Revised"]
+    assert history["events"][1]["data"]["terms"]["max_active_loans"] == 3
