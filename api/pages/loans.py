@@ -12,7 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.pages.actors import actor_names
 from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
+from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
@@ -36,6 +38,7 @@ class LoanPagesPort:
     loans: Loans
     queries: LoanQueries
     staff: IdentityQueries
+    identity: Identity
 
 
 def _uuid(raw: str | None) -> UUID | None:
@@ -78,19 +81,20 @@ async def loans_page(request: Request, port: LoanPagesPort, principal: Principal
 async def _loan_page(
     request: Request, port: LoanPagesPort, principal: Principal, loan_id: UUID, error: str | None = None
 ) -> Response:
-    def load() -> tuple[Any, Any, Any, str | None]:
+    def load() -> tuple[Any, Any, Any, str | None, dict[str, str]]:
         loan = port.queries.loan(principal.brand_id, loan_id)
         if loan is None:
-            return None, None, None, None
+            return None, None, None, None, {}
         offer, offer_error = None, None
         try:
             offer = port.loans.offer(principal.brand_id, loan_id)
         except (DomainError, LookupError) as exc:  # the product gone or the catalogue not wired: no preview
             offer_error = exc.message if isinstance(exc, DomainError) else "the product catalogue is not available"
         staff = port.staff.staff_list(principal.brand_id, None, None, 200).items
-        return loan, offer, staff, offer_error
+        actors = {e.actor for e in loan.history} | {r.override.actor for r in loan.results if r.override}
+        return loan, offer, staff, offer_error, actor_names(port.identity, principal.brand_id, actors)
 
-    loan, offer, staff, offer_error = await run_in_threadpool(load)
+    loan, offer, staff, offer_error, actors = await run_in_threadpool(load)
     if loan is None:
         return await not_found(request)
     return render(
@@ -102,6 +106,7 @@ async def _loan_page(
         offer=offer,
         offer_error=offer_error,
         staff=staff,
+        actors=actors,
         rules=[r.value for r in Rule],
         outcomes=[Outcome.PASS.value, Outcome.FAIL.value],
         checks=[c.value for c in Check],

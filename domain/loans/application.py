@@ -221,16 +221,17 @@ class Loans(ContextApplication):
         return self.commit(loan)
 
     def reject(self, brand_id: UUID, loan_id: UUID, reason_code: str, remarks: str) -> CommandResult:
-        """Reject with a reason code (upper-case token) and remarks."""
+        """Reject with one of the brand's rejection reason codes (brand settings) and remarks."""
         checks = FieldChecks()
         code = (reason_code or "").strip().upper()
-        if not _REASON_CODE.match(code):
-            checks.errors.append(FieldError("reason_code", "a reason code is 2-40 letters, digits or _"))
+        label = self.parties.rejection_reason(brand_id, code) if _REASON_CODE.match(code) else None
+        if label is None:
+            checks.errors.append(FieldError("reason_code", "not one of the brand's rejection reason codes"))
         why = checks.check(lambda: _reason(remarks, "remarks"))
         checks.raise_if_any()
-        assert why is not None
+        assert why is not None and label is not None
         loan = self.get(brand_id, loan_id)
-        loan.reject(code, code.replace("_", " ").lower(), why)
+        loan.reject(code, label, why)
         return self.commit(loan)
 
     def offer(self, brand_id: UUID, loan_id: UUID) -> LoanOffer:

@@ -75,7 +75,7 @@ class _Thresholds:
 
 
 _THRESHOLDS: dict[Rule, _Thresholds] = {
-    Rule.CREDIT_SCORE: _Thresholds(("min",), (), _COUNT, (0, 999)),
+    Rule.CREDIT_SCORE: _Thresholds(("min",), (), _COUNT, (300, 900)),  # CIBIL and Equifax scores
     Rule.SALARY: _Thresholds((), ("min",), MONEY),
     Rule.AGE: _Thresholds((), ("min", "max"), _COUNT, (18, 100)),
     Rule.PINCODE: _Thresholds((), (), _COUNT),

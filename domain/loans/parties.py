@@ -39,6 +39,10 @@ class LoanParties(Protocol):
         """What the brand's settings say the BRE reads."""
         ...
 
+    def rejection_reason(self, brand_id: UUID, code: str) -> str | None:
+        """The label of one of the brand's rejection reason codes, or None when the brand has no such code."""
+        ...
+
     def auto_allocate(self, brand_id: UUID) -> bool:
         """Whether the brand assigns submitted applications to credit executives automatically."""
         ...

@@ -90,6 +90,9 @@ class Parties:
     def policy(self, brand_id: UUID) -> BrandPolicy:
         return BrandPolicy(min_salary=Decimal(15000), min_age=22, max_age=54, rejection_cooldown_days=15)
 
+    def rejection_reason(self, brand_id: UUID, code: str) -> str | None:
+        return {"LOW_INCOME": "Income below our minimum", "INCOME_NOT_VERIFIED": "Income not verified"}.get(code)
+
     def auto_allocate(self, brand_id: UUID) -> bool:
         return self.auto
 
@@ -424,9 +427,13 @@ def test_reject_records_the_code_and_remarks(loans: Loans) -> None:
     with pytest.raises(InvalidInput) as refused:
         loans.reject(BRAND, created.id, "??", "")
     assert _fields(refused) == {"reason_code", "remarks"}
-    loans.reject(BRAND, created.id, "LOW_INCOME", "income below policy after verification")
+    with pytest.raises(InvalidInput) as unknown:
+        loans.reject(BRAND, created.id, "NOT_A_CODE", "income below policy after verification")
+    assert _fields(unknown) == {"reason_code"}
+    loans.reject(BRAND, created.id, "low_income", "income below policy after verification")
     last = list(loans.events.get(created.id))[-1]
     assert last.status == "rejected" and last.reason_code == "LOW_INCOME"  # type: ignore[attr-defined]
+    assert last.reason == "Income below our minimum"  # type: ignore[attr-defined]
 
 
 def test_another_brand_sees_no_loan(loans: Loans) -> None:

@@ -115,6 +115,8 @@ def _seed(client: Any, platform: Any, tenant: Tenant) -> dict[str, str]:
                                   "tenure": 12})  # fmt: skip
     coupon = post("/api/v1/coupons", {"code": "WELCOME", "product_id": product["id"], "kind": "percent", "value": "50",
                                       "valid_from": "2026-01-01", "valid_to": "2027-12-31"})  # fmt: skip
+    loan = post("/api/v1/loans", {"customer_id": customer["id"], "product_id": product["id"], "amount": "50000",
+                                  "tenure": 12})  # fmt: skip
     return {
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],
@@ -129,6 +131,7 @@ def _seed(client: Any, platform: Any, tenant: Tenant) -> dict[str, str]:
         "loan_id": loan["id"],
         "coupon_id": coupon["id"],
         "version": "1",
+        "loan_id": loan["id"],
         "job_run_id": run["run_id"],
         "sync_run_id": sync["run_id"],
         "name": "housekeeping",

@@ -321,6 +321,7 @@ def test_overrides_of_unevaluated_rules_and_bad_input_are_refused() -> None:
         ([{"rule": "FOIR", "max": "50.123"}], "bre_rules[0].max", "at most 2 decimal places"),
         ([{"rule": "SALARY", "min": True}], "bre_rules[0].min", "must be a number"),
         ([{"rule": "AGE", "min": "17"}], "bre_rules[0].min", "between 18 and 100"),
+        ([{"rule": "CREDIT_SCORE", "min": "950"}], "bre_rules[0].min", "between 300 and 900"),
         ([{"rule": "AGE", "min": "40", "max": "30"}], "bre_rules[0].max", "must not be below the min 40"),
         ([{"rule": "PINCODE", "max": "1"}], "bre_rules[0].max", "PINCODE takes no 'max'"),
         ([{"rule": "BLOCKLIST"}], "bre_rules[0].rule", "always evaluated"),
@@ -410,3 +411,21 @@ def test_brand_policy_reads_the_brand_settings_and_the_blocklists_pincodes() -> 
     )
     assert brand_policy(BrandSettings()).serviceable_pincodes is None  # no list: every pincode
     assert brand_policy(settings, serviceable=["400001"]).serviceable_pincodes == frozenset({"400001"})
+
+
+def test_foir_in_paise_and_in_exact_rationals_agree() -> None:
+    from fractions import Fraction
+
+    from domain.loans.bre_checks import _foir
+    from domain.loans.money import round_money
+
+    for owed, earned, limit in [
+        ("7500.00", "15000.00", "50"),
+        ("7500.01", "15000.00", "50"),
+        ("1.00", "3.00", "33.33"),
+        ("2.00", "3.00", "66.67"),
+        ("0.00", "1.00", "0"),
+        ("12345.675", "33333.333", "37.04"),  # 3 places: the exact path
+    ]:
+        exact = Fraction(D(owed)) * 100 / Fraction(D(earned))
+        assert _foir(D(owed), D(earned), D(limit)) == (round_money(exact), exact > Fraction(D(limit)))

@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from adapters.number_series import PostgresNumberSeries
 from adapters.postgres import Database
 from api.pages import loans as pages
 from api.routes import bre as bre_routes
@@ -24,14 +23,18 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.staff import StaffNotFound, on_leave
 from domain.loans.application import Loans
 from domain.loans.bre import ApplicantFacts, BrandPolicy
+from domain.loans.bre_policy import brand_policy
 from domain.loans.loan import Loan
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
 from domain.loans.parties import proposed_emi
-from domain.shared.numbering import brand_prefix
+from domain.products.application import Products
+from domain.shared.errors import NotFound
+from projections.blocklist import BlocklistQueries
 from projections.bre_history import BreHistoryQueries
 from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
 from workers.bounded_context import BoundedContext, Kit
+from workers.numbering import number_series
 
 #: Who auto-allocation assigns applications to: staff holding this role (enabled, available, not on leave).
 CREDIT_EXECUTIVE_ROLE = "credit_executive"
@@ -45,6 +48,7 @@ class BrandLoanParties:
     identity: Identity
     customers: Customers
     queries: LoanQueries
+    blocklist: BlocklistQueries
 
     def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool:
         try:
@@ -57,15 +61,11 @@ class BrandLoanParties:
         return self.identity.business_date(brand_id)
 
     def policy(self, brand_id: UUID) -> BrandPolicy:
-        settings = self.identity.settings(brand_id)
-        serviceable = getattr(settings, "serviceable_pincodes", None)  # a brand setting of the BRE work, when merged
-        return BrandPolicy(
-            min_salary=settings.min_salary,
-            min_age=settings.min_age,
-            max_age=settings.max_age,
-            rejection_cooldown_days=settings.rejection_cooldown_days,
-            serviceable_pincodes=frozenset(serviceable) if serviceable else None,
-        )
+        return brand_policy(self.identity.settings(brand_id), blocked=self.blocklist.blocked_pincodes(brand_id))
+
+    def rejection_reason(self, brand_id: UUID, code: str) -> str | None:
+        reasons = self.identity.settings(brand_id).rejection_reasons
+        return next((r.label for r in reasons if r.code == code), None)
 
     def auto_allocate(self, brand_id: UUID) -> bool:
         return self.identity.settings(brand_id).auto_allocate_loans
@@ -136,9 +136,10 @@ class LateCatalogue:
     kit: Any
 
     def _catalogue(self) -> ProductCatalogue:
-        from domain.products.application import Products
-
-        catalogue: ProductCatalogue = self.kit.get(Products)
+        try:
+            catalogue: ProductCatalogue = self.kit.get(Products)
+        except LookupError:  # the products context is not registered: no product exists
+            raise NotFound("no product catalogue is registered") from None
         return catalogue
 
     def current(self, brand_id: UUID, product_id: UUID) -> ProductVersion:
@@ -148,15 +149,10 @@ class LateCatalogue:
         return self._catalogue().version(brand_id, product_id, version)
 
     def coupon(self, brand_id: UUID, product_id: UUID, code: str) -> CouponTerms | None:
-        return self._catalogue().coupon(brand_id, product_id, code)
-
-
-def number_series(kit: Kit) -> PostgresNumberSeries:
-    """The brands' number series (loans and customers), prefixed with the brand's code upper-cased."""
-    identity = kit.get(Identity)
-    series = PostgresNumberSeries(kit.get(Database).pool, lambda brand_id: brand_prefix(identity.brand(brand_id).slug))
-    series.setup()
-    return series
+        try:
+            return self._catalogue().coupon(brand_id, product_id, code)
+        except NotFound:
+            return None
 
 
 def _loans(kit: Kit) -> Loans:
@@ -165,7 +161,7 @@ def _loans(kit: Kit) -> Loans:
     return Loans(
         env=kit.env,
         clock=kit.clock,
-        parties=BrandLoanParties(kit.get(Identity), customers, queries),
+        parties=BrandLoanParties(kit.get(Identity), customers, queries, BlocklistQueries(kit.get(Database).pool)),
         book=queries,
         facts=BrandApplicantFacts(customers, kit.get(Blocklists), queries),
         catalogue=LateCatalogue(kit),
