@@ -182,10 +182,10 @@ def test_another_brands_products_and_coupons_are_not_found(client: Any, platform
     assert product["id"] not in client.get("/api/v1/coupons", headers=a.auth).text
 
 
-def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str]) -> None:
+def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str], client: Any) -> None:
     from tests.e2e.conftest import ARTIFACTS, login
 
-    _, email = staff
+    tenant, email = staff
     page = browser.new_page()
     login(page, server, email)
     page.click("nav a[href='/products']")
@@ -211,16 +211,24 @@ def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str
     assert "% a day" in page.locator("#terms").inner_text()
 
     page.click("a:has-text('Edit (new version)')")
+    product_id = page.url.split("/")[-2]
+    changed = client.patch(f"/api/v1/loan-products/{product_id}", json={"max_active_loans": 2}, headers=tenant.auth)
+    assert changed.status_code == 200  # someone else records version 2 while the form is open
+    page.locator("#product-form [name=rate]").fill("0.9")
+    page.locator("#product-form button[type=submit]").click()
+    assert "is at version 2, not 1" in page.locator(".alert").inner_text()
+    page.click("a:has-text('PD-30')")
+    page.click("a:has-text('Edit (new version)')")
     page.locator("#product-form [name=rate]").fill("0.9")
     page.locator("#product-form button[type=submit]").click()
     page.wait_for_selector("#versions")
-    assert page.locator("#versions tbody tr").count() == 2
+    assert page.locator("#versions tbody tr").count() == 3
     assert "0.9 % a day" in page.locator("#terms").inner_text()
     assert "Priya Ops" in page.locator("#versions").inner_text()
     page.click("#versions a:has-text('v1')")
     page.wait_for_selector("#terms")
     assert "Version 1" in page.locator("#terms h2").inner_text() and "1 % a day" in page.locator("#terms").inner_text()
-    page.click("#terms a:has-text('v2')")
+    page.click("#terms a:has-text('v3')")
     page.wait_for_selector("#coupon-form")
 
     coupon = page.locator("#coupon-form")
