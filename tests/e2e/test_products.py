@@ -204,6 +204,8 @@ def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str
     form.locator("[name=bre_CREDIT_SCORE_min]").fill("1200")
     form.locator("button[type=submit]").click()
     assert "CREDIT SCORE min: must be between" in page.locator(".alert").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "product-form.png"), full_page=True)
     page.locator("#product-form [name=bre_CREDIT_SCORE_min]").fill("680")
     page.locator("#product-form button[type=submit]").click()
     page.wait_for_selector("#terms")
@@ -251,7 +253,6 @@ def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str
     page.locator("#activation button").click()
     page.wait_for_selector("#product-status")
     assert page.locator("#product-status").inner_text() == "inactive"
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "product.png"), full_page=True)
 
 
