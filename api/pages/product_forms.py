@@ -15,7 +15,7 @@ from projections.product_queries import ProductRecord
 
 #: The rules a product may configure, in the order the form shows them, and which thresholds each takes.
 RULE_ROWS: tuple[tuple[Rule, bool, bool, str], ...] = (
-    (Rule.CREDIT_SCORE, True, False, "bureau score at least min (300-900)"),
+    (Rule.CREDIT_SCORE, True, False, "bureau score at least min"),
     (Rule.SALARY, True, False, "monthly salary at least min (brand minimum when empty)"),
     (Rule.AGE, True, True, "age within min-max (brand range when empty)"),
     (Rule.PINCODE, False, False, "pincode serviceable and not blocked"),

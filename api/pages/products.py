@@ -88,7 +88,8 @@ async def new_product(request: Request, port: ProductPagesPort, principal: Princ
             principal, lambda: port.products.create(principal.brand_id, values["code"], terms_of(values))
         )
     except DomainError as exc:
-        return _form(request, "New loan product", values, _errors(exc, values), 422, action="/products/new")
+        status = 422 if isinstance(exc, InvalidInput) else 409
+        return _form(request, "New loan product", values, _errors(exc, values), status, action="/products/new")
     return await after_write(request, Products.name, result.position, f"/products/{result.id}")
 
 
@@ -127,7 +128,10 @@ async def product_page(request: Request, port: ProductPagesPort, principal: Prin
     quote, quote_error = await run_in_threadpool(_quote, port, brand, product_id, request)
     recorders = {v.recorded_by for v in product.versions} | {shown.changed_by}
     actors = await run_in_threadpool(actor_names, port.identity, brand, recorders)
-    return _product(request, principal, product, shown, coupons, quote=quote, quote_error=quote_error, actors=actors)
+    status = 422 if quote_error else 200
+    return _product(
+        request, principal, product, shown, coupons, status, quote=quote, quote_error=quote_error, actors=actors
+    )
 
 
 def _product(

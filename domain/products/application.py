@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -14,7 +14,7 @@ from domain.products.product import Coupon, CouponNotFound, LoanProduct, Product
 from domain.products.quote import Quote, quote
 from domain.products.terms import ProductTerms, normalise_code, terms_from
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
-from domain.shared.clock import business_date
+from domain.shared.clock import Clock, business_date
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidValue
 from domain.shared.values import check_date_range, clean_text
 
@@ -86,6 +86,16 @@ class Products(ContextApplication):
     pricing preview, and the `ProductCatalogue` lookups of the loans context."""
 
     name = "products"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        clock: Clock | None = None,
+        business_day: Callable[[UUID], date] | None = None,
+    ) -> None:
+        super().__init__(env, clock)
+        #: The brand's business date (the pricing preview's default disbursal day); today in India without one.
+        self.business_day = business_day or (lambda _brand: business_date(self.clock.now()))
 
     # Products ------------------------------------------------------------------------------------------------
 
@@ -233,7 +243,7 @@ class Products(ContextApplication):
         """Fees, GST, net disbursed and instalments of a loan on the product's current version; a coupon must be
         one of the product's, valid on the disbursal day (its uses are not counted here)."""
         current = self.current(brand_id, product)
-        day = disbursed_on or business_date(self.clock.now())
+        day = disbursed_on or self.business_day(brand_id)
         discount = None
         if coupon_code:
             found = self.coupon(brand_id, product, coupon_code)

@@ -128,12 +128,12 @@ def test_a_duplicate_code_in_any_case_is_a_conflict_and_other_brands_may_use_it(
         ("OK1", {"penal": {"kind": "compound", "daily_percent": "-0.1"}}, {"penal.daily_percent"}),
         ("OK1", {"max_active_loans": 0}, {"max_active_loans"}),
         ("OK1", {"bre_rules": [{"rule": "CREDIT_SCORE"}]}, {"bre_rules[0].min"}),
-        ("OK1", {"bre_rules": [{"rule": "CREDIT_SCORE", "min": "950"}]}, {"bre_rules[0].min"}),
+        ("OK1", {"bre_rules": [{"rule": "CREDIT_SCORE", "min": "1000"}]}, {"bre_rules[0].min"}),
         ("OK1", {"bre_rules": [{"rule": "PINCODE", "min": "1"}]}, {"bre_rules[0].min"}),
         ("OK1", {"bre_rules": [{"rule": "FOIR", "max": "55"}, {"rule": "FOIR", "max": "60"}]}, {"bre_rules[1].rule"}),
         ("OK1", {"bre_rules": [{"rule": "BLOCKLIST"}]}, {"bre_rules[0].rule"}),
         ("OK1", {"bre_rules": [{"rule": "LUCK"}]}, {"bre_rules[0].rule"}),
-        ("OK1", {"bre_rules": [{"rule": "AGE", "min": "40", "max": "30"}]}, {"bre_rules[0].min"}),
+        ("OK1", {"bre_rules": [{"rule": "AGE", "min": "40", "max": "30"}]}, {"bre_rules[0].max"}),
     ],
 )
 def test_each_bad_field_is_named_and_nothing_is_recorded(
@@ -345,3 +345,10 @@ def test_the_aggregate_keeps_every_version(products: Products) -> None:
     products.revise(BRAND, created.id, {"max_active_loans": 3})
     product = products.load(LoanProduct, created.id, BRAND, ProductNotFound)
     assert [t.max_active_loans for t in product.versions] == [2, 3]
+
+
+def test_a_quote_is_disbursed_on_the_brands_business_date_by_default(clock: FixedClock) -> None:
+    products = in_memory(Products, clock, business_day=lambda brand: date(2026, 3, 31))
+    product = products.create(BRAND, "SAL-EMI", emi_terms()).id
+    quote = products.quote(BRAND, product, Decimal("100000"), 12)
+    assert quote.disbursed_on == date(2026, 3, 31) and quote.first_due_date == date(2026, 4, 30)

@@ -182,10 +182,10 @@ def test_another_brands_products_and_coupons_are_not_found(client: Any, platform
     assert product["id"] not in client.get("/api/v1/coupons", headers=a.auth).text
 
 
-def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str]) -> None:
+def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str], client: Any) -> None:
     from tests.e2e.conftest import ARTIFACTS, login
 
-    _, email = staff
+    tenant, email = staff
     page = browser.new_page()
     login(page, server, email)
     page.click("nav a[href='/products']")
@@ -201,11 +201,11 @@ def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str
     form.locator("[name=convenience_fee_value]").fill("99")
     form.locator("[name=convenience_fee_gst_inclusive]").check()
     form.locator("[name=bre_CREDIT_SCORE_on]").check()
-    form.locator("[name=bre_CREDIT_SCORE_min]").fill("950")
+    form.locator("[name=bre_CREDIT_SCORE_min]").fill("1200")
     form.locator("button[type=submit]").click()
-    assert (
-        "CREDIT SCORE min: must be a whole number" in page.locator(".alert").inner_text()
-    )  # 950 is above the bureau range
+    assert "CREDIT SCORE min: must be between" in page.locator(".alert").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "product-form.png"), full_page=True)
     page.locator("#product-form [name=bre_CREDIT_SCORE_min]").fill("680")
     page.locator("#product-form button[type=submit]").click()
     page.wait_for_selector("#terms")
@@ -213,16 +213,24 @@ def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str
     assert "% a day" in page.locator("#terms").inner_text()
 
     page.click("a:has-text('Edit (new version)')")
+    product_id = page.url.split("/")[-2]
+    changed = client.patch(f"/api/v1/loan-products/{product_id}", json={"max_active_loans": 2}, headers=tenant.auth)
+    assert changed.status_code == 200  # someone else records version 2 while the form is open
+    page.locator("#product-form [name=rate]").fill("0.9")
+    page.locator("#product-form button[type=submit]").click()
+    assert "is at version 2, not 1" in page.locator(".alert").inner_text()
+    page.click("a:has-text('PD-30')")
+    page.click("a:has-text('Edit (new version)')")
     page.locator("#product-form [name=rate]").fill("0.9")
     page.locator("#product-form button[type=submit]").click()
     page.wait_for_selector("#versions")
-    assert page.locator("#versions tbody tr").count() == 2
+    assert page.locator("#versions tbody tr").count() == 3
     assert "0.9 % a day" in page.locator("#terms").inner_text()
     assert "Priya Ops" in page.locator("#versions").inner_text()
     page.click("#versions a:has-text('v1')")
     page.wait_for_selector("#terms")
     assert "Version 1" in page.locator("#terms h2").inner_text() and "1 % a day" in page.locator("#terms").inner_text()
-    page.click("#terms a:has-text('v2')")
+    page.click("#terms a:has-text('v3')")
     page.wait_for_selector("#coupon-form")
 
     coupon = page.locator("#coupon-form")
@@ -245,5 +253,21 @@ def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str
     page.locator("#activation button").click()
     page.wait_for_selector("#product-status")
     assert page.locator("#product-status").inner_text() == "inactive"
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "product.png"), full_page=True)
+
+
+def test_an_auditor_replays_a_product_to_any_version(client: Any, tenant: Tenant) -> None:
+    product = _create(client, tenant).json()
+    url = f"/api/v1/loan-products/{product['id']}"
+    assert client.patch(url, json={"max_active_loans": 3}, headers=tenant.auth).status_code == 200
+    state = client.get(
+        f"/api/v1/audit/loan_product/{product['id']}/state",
+        params={"as_of": "2200-01-01T00:00:00Z"},
+        headers=tenant.auth,
+    )
+    assert state.status_code == 200, state.text
+    versions = state.json()["state"]["versions"]
+    assert [v["max_active_loans"] for v in versions] == [2, 3]
+    history = client.get(f"/api/v1/audit/loan_product/{product['id']}/history", headers=tenant.auth).json()
+    assert [e["event"] for e in history["events"]] == ["Created", "Revised"]
+    assert history["events"][1]["data"]["terms"]["max_active_loans"] == 3

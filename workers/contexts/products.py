@@ -6,15 +6,22 @@ from __future__ import annotations
 from api.pages import products as pages
 from api.routes import products as routes
 from api.web import NavItem
+from domain.identity.application import Identity
 from domain.identity.permissions import Permission
 from domain.products.application import Products
 from domain.products.product import Coupon, LoanProduct
 from projections.product_queries import ProductQueries
 from projections.products import ProductsView
-from workers.bounded_context import BoundedContext
+from workers.bounded_context import BoundedContext, Kit
+
+
+def _products(kit: Kit) -> Products:
+    return Products(env=kit.env, clock=kit.clock, business_day=kit.get(Identity).business_date)
+
 
 CONTEXT = BoundedContext(
     application=Products,
+    build=_products,
     queries=(ProductQueries,),
     projections=(ProductsView(),),
     endpoints=routes.ENDPOINTS,
