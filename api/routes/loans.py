@@ -12,6 +12,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.routes.disbursal_models import DisbursementOut
+from api.services.disbursal_views import DisbursementBlock, DisbursementBlocks
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from domain.loans.loan import Check, LoanNotFound
@@ -31,6 +33,7 @@ class LoanPort:
 
     loans: Loans
     queries: LoanQueries
+    disbursements: DisbursementBlocks
 
 
 class LoanIn(BaseModel):
@@ -208,6 +211,9 @@ class LoanOut(LoanSummaryOut):
     history: list[LoanEventOut]
     documents: list[str]
     version: int
+    disbursement: DisbursementOut | None = Field(
+        None, description="once in the Ops queue: payout state, mode, gateway reference, attempts, simulator_url"
+    )
 
 
 def _loan(ctx: Context[LoanPort], loan_id: UUID) -> LoanDetail | None:
@@ -228,7 +234,18 @@ def get_loan(ctx: Context[LoanPort]) -> Reply:
     found = _loan(ctx, ctx.path["loan_id"])
     if found is None:
         raise LoanNotFound(f"loan {ctx.path['loan_id']} not found", id=str(ctx.path["loan_id"]))
-    return json_response(found)
+    return json_response(_WithDisbursement(found, ctx.port.disbursements.block(ctx.brand_id, found.id)))
+
+
+class _WithDisbursement:
+    """A loan's detail with its disbursement block (read as attributes by the response model)."""
+
+    def __init__(self, detail: LoanDetail, disbursement: DisbursementBlock | None) -> None:
+        self._detail = detail
+        self.disbursement = disbursement
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._detail, name)
 
 
 def create_loan(ctx: Context[LoanPort]) -> Reply:

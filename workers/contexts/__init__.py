@@ -14,6 +14,7 @@ NAMES = (
     "blocklist",
     "products",
     "loans",
+    "disbursal",
     "jobs",
     "covenants",
     "notices",
