@@ -17,6 +17,7 @@ from domain.loans.loan_events import Cam, SalaryCredit, SendBackTo
 from domain.loans.money import parse_money, parse_rate
 from domain.loans.parties import proposed_emi
 from domain.loans.pricing import Pricing, price
+from domain.loans.terms import LoanKind, LoanTerms
 from domain.shared.application import CommandResult
 from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue
 from domain.shared.values import clean_text
@@ -137,7 +138,14 @@ class DecisionUseCases:
         product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
         _in_range(product, amount, "sanctioned_amount")
         pricing = self._sanction_pricing(brand_id, loan, product, amount)
-        loan.sanction(amount, pricing, proposed_emi(product, amount, loan.tenure), why)
+        terms = LoanTerms(
+            kind=product.kind,
+            principal=amount,
+            tenure=loan.tenure,
+            annual_percent=product.annual_percent if product.kind is LoanKind.EMI else None,
+            daily_percent=product.daily_percent if product.kind is LoanKind.PAYDAY else None,
+        )
+        loan.sanction(amount, pricing, terms, proposed_emi(product, amount, loan.tenure), why)
         return self.commit(loan)
 
     def reactivate(self, brand_id: UUID, loan_id: UUID, reason: str) -> CommandResult:

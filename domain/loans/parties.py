@@ -18,6 +18,7 @@ from typing import Protocol
 from uuid import UUID
 
 from domain.loans.bre import ApplicantFacts, BrandPolicy
+from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.money import percent_of, round_money
 from domain.loans.offer import ProductVersion
 from domain.loans.schedule import emi_amount
@@ -45,6 +46,10 @@ class LoanParties(Protocol):
 
     def cam_required(self, brand_id: UUID) -> bool:
         """Whether the brand's CX must record the Credit Appraisal Memo before approving (`cam_calculation_required`)."""
+        ...
+
+    def repayment_calendar(self, brand_id: UUID) -> RepaymentCalendar:
+        """The brand's repayment calendar (Sundays off, repayment holidays): where due dates fall."""
         ...
 
     def auto_allocate(self, brand_id: UUID) -> bool:

@@ -12,6 +12,7 @@ from uuid import UUID
 from adapters.postgres import Database
 from api.pages import loans as pages
 from api.routes import bre as bre_routes
+from api.routes import loan_decisions as decision_routes
 from api.routes import loans as routes
 from api.web import NavItem
 from domain.blocklist.application import Blocklists
@@ -24,6 +25,7 @@ from domain.identity.staff import StaffNotFound
 from domain.loans.application import Loans
 from domain.loans.bre import ApplicantFacts, BrandPolicy
 from domain.loans.bre_policy import brand_policy
+from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.loan import Loan
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
 from domain.loans.parties import CreditFactsSource, proposed_emi
@@ -31,6 +33,7 @@ from domain.products.application import Products
 from domain.shared.errors import NotFound
 from projections.blocklist import BlocklistQueries
 from projections.bre_history import BreHistoryQueries
+from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
 from workers.bounded_context import BoundedContext, Kit
@@ -72,6 +75,10 @@ class BrandLoanParties:
 
     def cam_required(self, brand_id: UUID) -> bool:
         return self.identity.settings(brand_id).cam_calculation_required
+
+    def repayment_calendar(self, brand_id: UUID) -> RepaymentCalendar:
+        settings = self.identity.settings(brand_id)
+        return RepaymentCalendar(sunday_off=settings.sunday_off, holidays=frozenset(settings.repayment_holidays))
 
     def can_take_loans(self, brand_id: UUID, staff_id: UUID) -> bool:
         try:
@@ -173,11 +180,19 @@ def _loans(kit: Kit) -> Loans:
 CONTEXT = BoundedContext(
     application=Loans,
     build=_loans,
-    queries=(LoanQueries, BreHistoryQueries),
+    queries=(LoanQueries, BreHistoryQueries, DecisionQueries),
     projections=(LoanViews(),),
-    endpoints=(*routes.ENDPOINTS, *bre_routes.ENDPOINTS),
+    endpoints=(*routes.ENDPOINTS, *decision_routes.ENDPOINTS, *bre_routes.ENDPOINTS),
     pages=pages.PAGES,
     nav=(NavItem("Loans", "/loans", "loans", Permission.LOANS, 25),),
-    permissions=(Permission.LOANS, Permission.LOAN_RELOCATE, Permission.LOAN_FORCE_BYPASS),
+    permissions=(
+        Permission.LOANS,
+        Permission.LOAN_RELOCATE,
+        Permission.LOAN_FORCE_BYPASS,
+        Permission.LOAN_SEND_BACK,
+        Permission.SANCTION_MANAGER,
+        Permission.SANCTION_HEAD,
+        Permission.LOAN_REACTIVATE,
+    ),
     audited=(Loan,),
 )
