@@ -25,7 +25,7 @@ from domain.shared.values import clean_text
 if TYPE_CHECKING:
     from domain.loans.loan import Loan
     from domain.loans.offer import ProductCatalogue, ProductVersion
-    from domain.loans.parties import LoanParties
+    from domain.loans.parties import BorrowerContact, LoanParties
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 #: How many salary credits a CAM lists (the last three months).
@@ -91,6 +91,8 @@ class DecisionUseCases:
         def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
         def commit(self, primary: Any, *others: Any) -> CommandResult: ...
 
+        contact: BorrowerContact | None
+
     def record_cam(self, brand_id: UUID, loan_id: UUID, cam: Mapping[str, Any]) -> CommandResult:
         """Record the Credit Appraisal Memo of a pending application (the latest one counts)."""
         memo = parse_cam(cam)
@@ -122,7 +124,10 @@ class DecisionUseCases:
         assert whom is not None and why is not None
         loan = self.get(brand_id, loan_id)
         loan.send_back(whom, why)
-        return self.commit(loan)
+        result = self.commit(loan)
+        if whom is SendBackTo.BORROWER and self.contact is not None:
+            self.contact.sent_back(brand_id, loan.customer_id, loan.loan_number, why)
+        return result
 
     def sanction(
         self, brand_id: UUID, loan_id: UUID, sanctioned_amount: Decimal | str | int, remarks: str

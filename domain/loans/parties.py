@@ -66,6 +66,20 @@ class LoanParties(Protocol):
         ...
 
 
+class BorrowerContact(Protocol):
+    """Telling the borrower about a decision (an SMS through the brand's provider; the onboarding context's funnel
+    step reopened and the borrower's own page showing it, once wired). Never raises: a message that cannot go out is
+    logged, the decision stands."""
+
+    def sent_back(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        """The CX sent the application back to the borrower for documents or information (`reason`)."""
+        ...
+
+    def rejected(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        """The Sanction Manager rejected the application; `reason` is the reason code's text."""
+        ...
+
+
 class LoanBook(Protocol):
     """Counts over the brand's applications (the loans read model)."""
 

@@ -206,3 +206,44 @@ def test_the_cx_worklist_is_mine_oldest_first(client: Any, tenant: Any, platform
     assert [i.id for i in page.items] == [__import__("uuid").UUID(first)]
     rest = DecisionQueries(platform.db.pool).cx_worklist(tenant.brand_id, cx.id, cursor=page.next_cursor)
     assert [str(i.id) for i in rest.items] == [second]
+
+
+def test_the_borrower_is_told_of_a_send_back_and_of_the_sm_s_rejection_by_sms(
+    client: Any, tenant: Any, platform: Any
+) -> None:
+    import httpx
+
+    from adapters.providers.call_log import ProviderCallLog
+    from adapters.providers.directory import ProviderDirectory
+    from adapters.providers.http import ProviderConfig
+    from adapters.simulators.sms import SmsSimulator
+    from domain.customers.application import Customers
+    from domain.identity.application import Identity
+    from domain.loans.application import Loans
+    from workers.contexts.loans import SmsBorrowerContact
+
+    loans = platform.get(Loans)
+    before = loans.contact
+    with SmsSimulator() as sms:
+        directory = ProviderDirectory({"sms": ProviderConfig("sms", sms.base_url, "sim-key", timeout=2.0)},
+                                      platform.get(ProviderCallLog))  # fmt: skip
+        loans.contact = SmsBorrowerContact(platform.get(Identity), platform.get(Customers), directory)
+        try:
+            loan_id = _pending(client, tenant, name="Neha Joshi", phone="9876512351")
+            url = f"/api/v1/loans/{loan_id}"
+            client.post(f"{url}/send-back", json={"to": "borrower", "reason": "upload the last three payslips"},
+                        headers=tenant.auth)  # fmt: skip
+            client.post(f"{url}/submit", headers=tenant.auth)
+            client.post(f"{url}/cx-approve", json={"approved_amount": "90000", "remarks": "payslips fine"},
+                        headers=tenant.auth)  # fmt: skip
+            rejected = client.post(f"{url}/reject", json={"reason_code": "LOW_SALARY", "remarks": "bonus not salary"},
+                                   headers=tenant.auth)  # fmt: skip
+            assert rejected.status_code == 200, rejected.text
+            label = rejected.json()["rejection"]["label"]
+            outbox = httpx.get(f"{sms.base_url}/outbox", params={"to": "9876512351"}).json()["items"]
+        finally:
+            loans.contact = before
+    texts = [item["text"] for item in outbox]
+    assert len(texts) == 2
+    assert "was not approved" in texts[0] and label in texts[0]
+    assert "upload the last three payslips" in texts[1]

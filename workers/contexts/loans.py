@@ -9,7 +9,10 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import structlog
+
 from adapters.postgres import Database
+from adapters.providers.directory import ProviderDirectory
 from api.pages import loans as pages
 from api.routes import bre as bre_routes
 from api.routes import loan_decisions as decision_routes
@@ -30,6 +33,7 @@ from domain.loans.loan import Loan
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
 from domain.loans.parties import CreditFactsSource, proposed_emi
 from domain.products.application import Products
+from domain.providers.calls import Caller
 from domain.shared.errors import NotFound
 from projections.blocklist import BlocklistQueries
 from projections.bre_history import BreHistoryQueries
@@ -38,6 +42,8 @@ from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
 from workers.bounded_context import BoundedContext, Kit
 from workers.numbering import number_series
+
+log = structlog.get_logger(__name__)
 
 #: Who auto-allocation assigns applications to: staff holding this role (enabled, available, not on leave).
 CREDIT_EXECUTIVE_ROLE = "credit_executive"
@@ -90,6 +96,34 @@ class BrandLoanParties:
 
     def pick_credit_executive(self, brand_id: UUID, day: date) -> UUID | None:
         return self.queries.least_loaded(brand_id, CREDIT_EXECUTIVE_ROLE, day)
+
+
+@dataclass(frozen=True)
+class SmsBorrowerContact:
+    """The loans context's `BorrowerContact`: an SMS through the brand's SMS provider to the borrower's phone.
+
+    Reopening the onboarding funnel step on a send back, and the borrower's own page showing the reason, are the
+    onboarding context's (wired here once it is registered: `Onboarding.send_back`)."""
+
+    identity: Identity
+    customers: Customers
+    directory: ProviderDirectory
+
+    def _send(self, brand_id: UUID, customer_id: UUID, text: str) -> None:
+        try:
+            phone = self.customers.get(brand_id, customer_id).phone
+            sms = self.directory.for_brand(self.identity.settings(brand_id).providers).sms()
+            sms.send(phone, text[:480], caller=Caller(brand_id, customer_id))
+        except Exception as exc:  # noqa: BLE001 - a message that cannot go out never undoes the decision
+            log.warning("loans.borrower_sms_failed", brand_id=str(brand_id), customer_id=str(customer_id),
+                        error=type(exc).__name__)  # fmt: skip
+
+    def sent_back(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        self._send(brand_id, customer_id,
+                   f"Your loan application {loan_number} needs more from you: {reason}. Please continue in the app.")  # fmt: skip
+
+    def rejected(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        self._send(brand_id, customer_id, f"Your loan application {loan_number} was not approved. Reason: {reason}.")
 
 
 @dataclass(frozen=True)
@@ -174,6 +208,7 @@ def _loans(kit: Kit) -> Loans:
         facts=BrandApplicantFacts(customers, kit.get(Blocklists), queries),
         catalogue=LateCatalogue(kit),
         numbers=number_series(kit),
+        contact=SmsBorrowerContact(kit.get(Identity), customers, kit.get(ProviderDirectory)),
     )
 
 
