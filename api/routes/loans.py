@@ -12,6 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.problems import HttpProblem
 from api.routes.disbursal_models import DisbursementOut
 from api.services.disbursal_views import DisbursementBlock, DisbursementBlocks
 from domain.identity.permissions import Level, Permission
@@ -19,6 +20,7 @@ from domain.loans.application import Loans
 from domain.loans.loan import Check, LoanNotFound
 from domain.loans.states import LoanStatus
 from domain.shared.values import Money
+from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanDetail, LoanQueries
 
 READ = (Permission.LOANS, Level.READ)
@@ -34,6 +36,7 @@ class LoanPort:
     loans: Loans
     queries: LoanQueries
     disbursements: DisbursementBlocks
+    decisions: DecisionQueries
 
 
 class LoanIn(BaseModel):
@@ -195,8 +198,33 @@ class PricingOut(BaseModel):
     net_disbursed: Decimal
 
 
+class AmountsOut(BaseModel):
+    """The decision's amounts: requested, CX-approved, sanctioned (null until decided), and the fees, GST and net
+    disbursed of the sanctioned amount (before the sanction: of the requested amount)."""
+
+    requested: Decimal
+    cx_approved: Decimal | None
+    sanctioned: Decimal | None
+    processing_fee: Decimal
+    processing_fee_before_discount: Decimal
+    convenience_fee: Decimal
+    gst: Decimal
+    net_disbursed: Decimal
+
+
+class InstalmentOut(BaseModel):
+    """One instalment of the schedule (LENDING.md)."""
+
+    no: int
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    amount: Decimal
+
+
 class LoanOut(LoanSummaryOut):
-    """One loan: borrower, product version, amounts, BRE results with inputs and overrides, documents, history."""
+    """One loan: borrower, product version, amounts, BRE results with inputs and overrides, documents, history;
+    once sanctioned the schedule (from the expected disbursal date - the brand's business date - until disbursed)."""
 
     coupon_code: str | None
     pricing: PricingOut
@@ -214,14 +242,29 @@ class LoanOut(LoanSummaryOut):
     disbursement: DisbursementOut | None = Field(
         None, description="once in the Ops queue: payout state, mode, gateway reference, attempts, simulator_url"
     )
+    amounts: AmountsOut
+    schedule: list[InstalmentOut] | None = Field(description="once sanctioned")
+    cam: dict[str, Any] | None = Field(None, description="the Credit Appraisal Memo, once recorded")
+    rejection: dict[str, Any] | None = Field(None, description="code, label, remarks, by (the status it left)")
+    sent_back: dict[str, Any] | None = Field(None, description="the latest send back: to, reason, actor, at")
+    cx_approved_by: str | None = None
+    sanctioned_by: str | None = None
+    disbursed_on: date | None = None
 
 
 def _loan(ctx: Context[LoanPort], loan_id: UUID) -> LoanDetail | None:
-    return ctx.port.queries.loan(ctx.brand_id, loan_id)
+    parties = ctx.port.loans.parties
+    return ctx.port.queries.loan(
+        ctx.brand_id, loan_id, parties.repayment_calendar(ctx.brand_id), parties.business_date(ctx.brand_id)
+    )
 
 
-def _written(ctx: Context[LoanPort], result: Any) -> Reply:
+def written(ctx: Context[LoanPort], result: Any) -> Reply:
+    """The answer to a loan command: the loan as the read model shows it (202 while it catches up)."""
     return ctx.written(result, Loans.name, lambda: _loan(ctx, result.id), f"/api/v1/loans/{result.id}")
+
+
+_written = written
 
 
 def list_loans(ctx: Context[LoanPort]) -> Reply:
@@ -283,6 +326,11 @@ def cancel_loan(ctx: Context[LoanPort]) -> Reply:
 
 def reject_loan(ctx: Context[LoanPort]) -> Reply:
     body: RejectIn = ctx.body
+    current = ctx.port.queries.loan(ctx.brand_id, ctx.path["loan_id"])
+    sanctioning = (Permission.SANCTION_MANAGER, Level.WRITE)
+    if current is not None and current.status == LoanStatus.CX_APPROVED and not ctx.principal.holds(*sanctioning):
+        raise HttpProblem(403, "rejecting a CX-approved loan needs SANCTION_MANAGER at WRITE", "forbidden",
+                          permission=Permission.SANCTION_MANAGER.value, level=Level.WRITE.value)  # fmt: skip
     result = ctx.port.loans.reject(ctx.brand_id, ctx.path["loan_id"], body.reason_code, body.remarks)
     return _written(ctx, result)
 
