@@ -1,19 +1,23 @@
 """The disbursal read model: one row per loan that reached the Ops queue (`read.loan_disbursals`: net amount,
 payout state, mode, gateway reference, attempts, failure reason, exported payout file) and its payout attempts
-(`read.loan_payout_attempts`). It also writes the payout events that change no status (initiated, failed,
-exported, returned) into the loan's timeline (`read.loan_events`), so the history shows every attempt and file.
+(`read.loan_payout_attempts`); the loan's timeline of these events is the loans projection's.
 Queries: projections/disbursal_queries.py."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
-
-from psycopg.types.json import Jsonb
 
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
+from domain.loans.loan_events import (
+    DisbursalFailed,
+    DisbursalInitiated,
+    DisbursalQueued,
+    Disbursed,
+    PayoutExported,
+    PayoutReturned,
+)
 from projections.projection import Change, Projection, Write, handles
 
 L = Loan  # the aggregate's own event classes (their stored topics are `Loan.<Event>`)
@@ -64,7 +68,7 @@ class DisbursalViews(Projection):
     )
 
     @handles(L.DisbursalQueued)
-    def _queued(self, position: int, event: L.DisbursalQueued) -> Iterator[Change]:
+    def _queued(self, position: int, event: DisbursalQueued) -> Iterator[Change]:
         yield Write(
             "INSERT INTO read.loan_disbursals (loan_id, brand_id, net_disbursed, bank_account_ref, state, queued_at, "
             "updated_at) SELECT %s, brand_id, %s, %s, 'queued', %s, %s FROM read.loans WHERE id = %s "
@@ -76,7 +80,7 @@ class DisbursalViews(Projection):
         )  # fmt: skip
 
     @handles(L.DisbursalInitiated)
-    def _initiated(self, position: int, event: L.DisbursalInitiated) -> Iterator[Change]:
+    def _initiated(self, position: int, event: DisbursalInitiated) -> Iterator[Change]:
         yield Write(
             "UPDATE read.loan_disbursals SET state = 'initiated', mode = %s, gateway_reference = %s, attempts = %s, "
             "reason = NULL, updated_at = %s WHERE loan_id = %s",
@@ -89,13 +93,9 @@ class DisbursalViews(Projection):
             (event.originator_id, event.attempt, event.mode.value, event.gateway_reference, event.amount,
              event.actor, event.timestamp, event.originator_id),
         )  # fmt: skip
-        yield from _timeline(event, f"payout attempt {event.attempt} initiated ({event.mode.value})", {
-            "attempt": event.attempt, "mode": event.mode.value, "gateway_reference": event.gateway_reference,
-            "amount": str(event.amount),
-        })  # fmt: skip
 
     @handles(L.DisbursalFailed)
-    def _failed(self, position: int, event: L.DisbursalFailed) -> Iterator[Change]:
+    def _failed(self, position: int, event: DisbursalFailed) -> Iterator[Change]:
         yield Write(
             "UPDATE read.loan_disbursals SET state = 'failed', reason = %s, updated_at = %s "
             "WHERE loan_id = %s AND gateway_reference = %s",
@@ -106,11 +106,9 @@ class DisbursalViews(Projection):
             "WHERE loan_id = %s AND gateway_reference = %s",
             (event.reason, event.timestamp, event.originator_id, event.reference),
         )
-        yield from _timeline(event, f"payout failed at the gateway: {event.reason}",
-                             {"gateway_reference": event.reference, "reason": event.reason})  # fmt: skip
 
     @handles(L.Disbursed)
-    def _disbursed(self, position: int, event: L.Disbursed) -> Iterator[Change]:
+    def _disbursed(self, position: int, event: Disbursed) -> Iterator[Change]:
         yield Write(
             "UPDATE read.loan_disbursals SET state = 'disbursed', disbursed_on = %s, reason = NULL, updated_at = %s "
             "WHERE loan_id = %s",
@@ -123,40 +121,24 @@ class DisbursalViews(Projection):
         )
 
     @handles(L.PayoutExported)
-    def _exported(self, position: int, event: L.PayoutExported) -> Iterator[Change]:
+    def _exported(self, position: int, event: PayoutExported) -> Iterator[Change]:
         yield Write(
             "UPDATE read.loan_disbursals SET state = 'exported', exported_file_id = %s, updated_at = %s "
             "WHERE loan_id = %s",
             (event.payout_file_id, event.timestamp, event.originator_id),
         )
-        yield from _timeline(event, f"exported in payout file {event.payout_file_id}",
-                             {"payout_file_id": event.payout_file_id, "amount": str(event.amount)})  # fmt: skip
 
     @handles(L.PayoutReturned)
-    def _returned(self, position: int, event: L.PayoutReturned) -> Iterator[Change]:
+    def _returned(self, position: int, event: PayoutReturned) -> Iterator[Change]:
         yield Write(
             "UPDATE read.loan_disbursals SET state = CASE WHEN attempts > 0 THEN 'failed' ELSE 'queued' END, "
             "exported_file_id = NULL, reason = %s, updated_at = %s WHERE loan_id = %s",
             (event.reason, event.timestamp, event.originator_id),
         )
-        yield from _timeline(event, f"payout file {event.payout_file_id} returned: {event.reason}",
-                             {"payout_file_id": event.payout_file_id, "reason": event.reason})  # fmt: skip
 
     @handles(L.Cancelled)
-    def _cancelled(self, position: int, event: L.Cancelled) -> Iterator[Change]:
+    def _cancelled(self, position: int, event: Any) -> Iterator[Change]:
         yield Write(
             "UPDATE read.loan_disbursals SET state = 'cancelled', updated_at = %s WHERE loan_id = %s",
             (event.timestamp, event.originator_id),
         )
-
-
-def _timeline(event: Any, reason: str, details: dict[str, Any]) -> Iterable[Change]:
-    """A payout event that changes no status, in the loan's history (the loans projection writes transitions)."""
-    kind = re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower()
-    yield Write(
-        "INSERT INTO read.loan_events (loan_id, version, brand_id, kind, status, actor, reason, details, at) "
-        "SELECT %s, %s, brand_id, %s, status, %s, %s, %s, %s FROM read.loans WHERE id = %s "
-        "ON CONFLICT (loan_id, version) DO NOTHING",
-        (event.originator_id, event.originator_version, kind, event.actor, reason, Jsonb(details), event.timestamp,
-         event.originator_id),
-    )  # fmt: skip
