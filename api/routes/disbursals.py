@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from adapters.payout_files import XLSX_MEDIA_TYPE
 from adapters.payout_store import PayoutFileRecord
-from adapters.webhooks import WebhookRejected
+from adapters.webhooks import MALFORMED_HEADER, MISSING_HEADER, WebhookRejected
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
 from api.problems import HttpProblem
 from api.request_input import read_body
@@ -68,8 +68,9 @@ def gateway_webhook(ctx: Context[DisbursalPort]) -> Reply:
     raw = anyio.from_thread.run(read_body, ctx.request)
     try:
         outcome = ctx.port.disbursals.webhook(raw, ctx.request.headers)
-    except WebhookRejected as rejected:
-        raise HttpProblem(401, rejected.detail, "invalid-signature", reason=rejected.reason) from None
+    except WebhookRejected as rejected:  # unsigned: a malformed request (400); forged or stale: 401
+        status = 400 if rejected.reason in (MISSING_HEADER, MALFORMED_HEADER) else 401
+        raise HttpProblem(status, rejected.detail, "invalid-signature", reason=rejected.reason) from None
     return json_response(outcome)
 
 

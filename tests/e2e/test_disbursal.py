@@ -173,7 +173,7 @@ def test_repeated_and_forged_webhooks_change_nothing(platform: Any, server: str,
                                                      "Content-Type": "application/json"})  # fmt: skip
     assert forged.status_code == 401 and forged.json()["reason"] == "bad_signature"
     unsigned = httpx.post(hook, content=body, headers={"Content-Type": "application/json"})
-    assert unsigned.status_code == 401
+    assert unsigned.status_code == 400 and unsigned.json()["reason"] == "missing_header"
     stale = httpx.post(hook, content=body, headers=sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time()) - 3600))
     assert stale.status_code == 401 and stale.json()["reason"] == "stale_timestamp"
     assert _loan(server, tenant, loan_id)["status"] == "awaiting_disbursal"
