@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from projections.keyset import KeysetCursor
+from projections.keyset import KeysetCursor, Page
 
 QUEUE_CURSOR = KeysetCursor(datetime, UUID)
 
@@ -34,14 +34,6 @@ class QueueItem:
     reason: str | None  # the gateway's reason of the last failure
     exported_file_id: str | None
     created_at: datetime
-
-
-@dataclass(frozen=True)
-class QueuePage:
-    """A keyset page of the queue."""
-
-    items: list[QueueItem]
-    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -90,7 +82,7 @@ class DisbursalQueries:
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
-    def queue(self, brand_id: UUID, cursor: str | None = None, limit: int = 50) -> QueuePage:
+    def queue(self, brand_id: UUID, cursor: str | None = None, limit: int = 50) -> Page:
         """The brand's loans awaiting disbursal, oldest first (a forged cursor is a 422)."""
         where = ["l.brand_id = %(brand)s", "l.status = 'awaiting_disbursal'"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
@@ -105,7 +97,7 @@ class DisbursalQueries:
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = QUEUE_CURSOR.encode(rows[-1]["created_at"], rows[-1]["loan_id"]) if more and rows else None
-        return QueuePage([QueueItem(**row) for row in rows], next_cursor)
+        return Page([QueueItem(**row) for row in rows], next_cursor)
 
     def disbursement(self, brand_id: UUID, loan_id: UUID) -> DisbursementView | None:
         """A loan's disbursement, None until it reached the Ops queue (or when another brand's)."""

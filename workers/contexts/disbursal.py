@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.payout_store import PayoutStore
+from api.pages import disbursals as pages
 from api.routes import disbursals as routes
+from api.web import NavItem
 from domain.identity.permissions import Permission
 from projections.disbursal_queries import DisbursalQueries
 from projections.disbursals import DisbursalViews
@@ -19,5 +21,7 @@ CONTEXT: BoundedContext[Any] = BoundedContext(
     queries=(DisbursalQueries, PayoutStore),
     projections=(DisbursalViews(),),
     endpoints=routes.ENDPOINTS,
+    pages=pages.PAGES,
+    nav=(NavItem("Disbursal", "/disbursals", "disbursals", Permission.LOAN_OPS, 27),),
     permissions=(Permission.LOAN_OPS,),
 )
