@@ -229,3 +229,27 @@ def test_roles_and_brands(platform: Any, server: str) -> None:
     bad = httpx.post(f"{server}/api/v1/loans/{loan_id}/disburse", json={"mode": "RTGS"}, headers=tenant.auth)
     assert bad.status_code == 422 and "mode" in bad.text
     assert _loan(server, tenant, loan_id)["disbursement"]["state"] == "queued"
+
+
+def test_a_webhook_before_the_attempt_is_recorded_is_delivered_again(platform: Any, server: str) -> None:
+    from adapters.payout_store import AttemptRecord, PayoutStore
+
+    tenant = make_tenant(platform, "loan_ops")
+    loan_id, _ = queued_loan(platform, tenant)
+    # The gateway answered, we noted its payout, and its webhook comes before the attempt is on the loan.
+    platform.get(PayoutStore).note_attempt(
+        AttemptRecord("pout_early", tenant.brand_id, loan_id, 1, "IMPS", None, datetime.now(UTC))
+    )
+    body = json.dumps({"id": "evt_early", "type": "payout.processed", "created_at": datetime.now(UTC).isoformat(),
+                       "data": {"payout_id": "pout_early", "utr": "1"}}).encode()  # fmt: skip
+    hook = f"{server}/api/v1/webhooks/gateway"
+    early = httpx.post(hook, content=body, headers=sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time())))
+    assert early.status_code == 409, early.text
+    loans: Loans = platform.get(Loans)
+    loans.initiate_disbursal(tenant.brand_id, loan_id, "IMPS", "pout_early", attempt=1)
+    again = httpx.post(hook, content=body, headers=sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time())))
+    assert again.status_code == 200 and again.json()["status"] == "processed"  # the same event id, now processed
+    assert loans.get(tenant.brand_id, loan_id).status.value == "active"
+    unknown = body.replace(b"pout_early", b"pout_nobody").replace(b"evt_early", b"evt_nobody")
+    answer = httpx.post(hook, content=unknown, headers=sign(PROVIDER_WEBHOOK_SECRET, unknown, int(time.time())))
+    assert answer.status_code == 404
