@@ -115,6 +115,7 @@ def _seed(client: Any, platform: Any, tenant: Tenant) -> dict[str, str]:
                                       "valid_from": "2026-01-01", "valid_to": "2027-12-31"})  # fmt: skip
     loan = post("/api/v1/loans", {"customer_id": customer["id"], "product_id": product["id"], "amount": "50000",
                                   "tenure": 12})  # fmt: skip
+    post(f"/api/v1/loans/{loan['id']}/submit", {}, 200)  # pending: the credit decision's commands reach their handlers
     return {
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],
