@@ -11,6 +11,7 @@ from workers.bounded_context import BoundedContext
 NAMES = (
     "identity",
     "customers",
+    "documents",
     "blocklist",
     "jobs",
     "covenants",
