@@ -48,10 +48,11 @@ class ContentType(StrEnum):
 
 
 class Uploader(StrEnum):
-    """Who put a document in: the borrower (borrower app) or a staff member (portal, API)."""
+    """Who put a document in: the borrower (borrower app), a staff member (portal, API) or a provider."""
 
     BORROWER = "borrower"
     STAFF = "staff"
+    PROVIDER = "provider"  # fetched from a provider for the borrower (the Aadhaar photo from DigiLocker)
 
 
 _ACCEPTED: tuple[tuple[bytes, ContentType], ...] = (

@@ -49,8 +49,8 @@ class DocumentVault(Protocol):
         is not one of theirs)."""
         ...
 
-    def store_photo(self, brand_id: UUID, customer_id: UUID, photo: bytes) -> UUID:
-        """Store the Aadhaar photo DigiLocker returned as the borrower's document; its id."""
+    def store_photo(self, brand_id: UUID, customer_id: UUID, photo: bytes) -> UUID | None:
+        """Store the Aadhaar photo DigiLocker returned as the borrower's document; its id (None if refused)."""
         ...
 
 
