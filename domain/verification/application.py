@@ -1,26 +1,28 @@
 """Use cases of the verification context: PAN, Aadhaar (DigiLocker), penny drop, bureau pull, statement analysis
 (BSA or the Account Aggregator), each recording its result - or, when the provider cannot answer, a failed check
-that `retry` runs again."""
+that `retry` runs again with what it was run with. Nothing the borrower gave is lost."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 from typing import Protocol, TypeVar
 from uuid import UUID
 
 import structlog
 
-from domain.providers.calls import name_match_score
+from domain.providers.calls import Caller, name_match_score
 from domain.providers.errors import ProviderRejected, ProviderUnavailable
+from domain.providers.kyc import StatementAnalysis
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.clock import Clock
-from domain.shared.errors import Conflict, FieldChecks, InvalidValue
+from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue
 from domain.shared.values import normalise_name
 from domain.verification.account import BankAccount, BankAccountNotFound, account_id
 from domain.verification.profile import KycProfile, KycProfileNotFound, profile_id
-from domain.verification.providers import Applicant, KycProviders, StatementAnswer
+from domain.verification.providers import Applicant, KycProviders
 from domain.verification.records import SalaryCreditRecord, TradelineRecord
 from domain.verification.values import (
     NAME_MATCH_MIN,
@@ -59,6 +61,8 @@ class BrandSwitches(Protocol):
 
     def account_aggregation(self, brand_id: UUID) -> bool: ...
 
+    def statement_months(self, brand_id: UUID) -> int: ...
+
 
 def monthly_salary(credits: list[SalaryCreditRecord]) -> Decimal | None:
     """The average of the monthly salary credits (credits of one month added), None without any."""
@@ -72,6 +76,19 @@ def monthly_salary(credits: list[SalaryCreditRecord]) -> Decimal | None:
 
 def _reason(reasons: list[str]) -> str | None:
     return "; ".join(reasons) if reasons else None
+
+
+def _identity(applicant: Applicant) -> tuple[str, date]:
+    """The PAN and date of birth a PAN check or a bureau pull needs; a 422 naming each one missing."""
+    errors = []
+    if not applicant.pan:
+        errors.append(FieldError("pan", "the borrower has no PAN on record; add it to their details first"))
+    if applicant.date_of_birth is None:
+        errors.append(FieldError("date_of_birth", "the borrower has no date of birth on record; add it first"))
+    if errors:
+        raise InvalidInput(errors)
+    assert applicant.pan is not None and applicant.date_of_birth is not None
+    return applicant.pan, applicant.date_of_birth
 
 
 class Verifications(ContextApplication):
@@ -88,12 +105,14 @@ class Verifications(ContextApplication):
         applicants: Applicants,
         vault: DocumentVault,
         switches: BrandSwitches,
+        return_url: str = "http://127.0.0.1:8000/",
     ) -> None:
         super().__init__(env, clock)
         self.providers = providers
         self.applicants = applicants
         self.vault = vault
         self.switches = switches
+        self.return_url = return_url  # where a borrower comes back to after consenting at a provider
 
     # Bank accounts ---------------------------------------------------------------------------------------------
 
@@ -130,9 +149,10 @@ class Verifications(ContextApplication):
         return self.load(BankAccount, bank_account_id, brand_id, BankAccountNotFound)
 
     def _penny_drop(self, account: BankAccount) -> None:
+        caller = Caller(account.brand_id, account.customer_id)
         try:
-            answer = self.providers.penny_drop.penny_drop(
-                account.account_number, account.ifsc, brand_id=account.brand_id, customer_id=account.customer_id
+            answer = self.providers.penny_drop.verify(
+                account.account_number, account.ifsc, account.holder_name, caller=caller
             )
         except ProviderUnavailable as exc:
             log.warning("verification.provider_failed", check="penny_drop", error=exc.message)
@@ -144,16 +164,17 @@ class Verifications(ContextApplication):
                 reference="", reason=f"the bank refused the transfer: {exc.message}",
             )  # fmt: skip
             return
-        score = name_match_score(account.holder_name, answer.holder_name) if answer.credited else 0
+        credited = answer.verified and answer.account_holder is not None
+        score = name_match_score(account.holder_name, answer.account_holder) if credited else 0
         reasons = []
-        if not answer.credited:
-            reasons.append(f"₹1 was not credited: {answer.failure or 'no reason given'}")
+        if not credited:
+            reasons.append(f"₹1 was not credited: {(answer.failure or 'no reason given').replace('_', ' ')}")
         elif score < NAME_MATCH_MIN:
-            reasons.append(f"the bank's holder name '{answer.holder_name}' does not match (score {score})")
+            reasons.append(f"the bank's holder name '{answer.account_holder}' does not match (score {score})")
         account.penny_dropped(
             status=CheckStatus.NOT_VERIFIED if reasons else CheckStatus.VERIFIED,
-            credited=answer.credited,
-            bank_holder_name=answer.holder_name,
+            credited=credited,
+            bank_holder_name=answer.account_holder,
             name_score=score,
             reference=answer.reference,
             reason=_reason(reasons),
@@ -176,7 +197,8 @@ class Verifications(ContextApplication):
     def _call(
         self, profile: KycProfile, check: CheckKind, source: str, call: Callable[[], T], reference: str | None = None
     ) -> T | None:
-        """The provider's answer, or None after recording the check as failed (the provider could not answer)."""
+        """The provider's answer, or None after recording the check as failed (the provider could not answer).
+        A provider that refuses the request itself is a 422 and records nothing: the same request would fail again."""
         try:
             return call()
         except ProviderUnavailable as exc:
@@ -189,13 +211,11 @@ class Verifications(ContextApplication):
     def verify_pan(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
         """Verify the borrower's PAN: valid, name and date of birth match, Aadhaar linkage, not flagged for fraud."""
         profile, applicant = self._open(brand_id, customer_id)
-        if not applicant.pan:
-            raise InvalidValue("pan", "the borrower has no PAN on record; add it to their details first")
-        pan = applicant.pan
-
-        answer = self._call(profile, CheckKind.PAN, "pan", lambda: self.providers.pan.verify_pan(
-            pan, applicant.name, applicant.date_of_birth, brand_id=brand_id, customer_id=customer_id
-        ))  # fmt: skip
+        pan, dob = _identity(applicant)
+        caller = Caller(brand_id, customer_id)
+        answer = self._call(
+            profile, CheckKind.PAN, "pan", lambda: self.providers.pan.verify(pan, applicant.name, dob, caller=caller)
+        )
         if answer is not None:
             score = name_match_score(applicant.name, answer.name_on_pan) if answer.valid else 0
             reasons = []
@@ -221,36 +241,44 @@ class Verifications(ContextApplication):
         return self.commit(profile)
 
     def pull_bureau(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
-        """Pull the borrower's credit report: score, active tradelines with EMIs, worst DPD."""
+        """Pull the borrower's credit report: score (None: no credit history), active tradelines, worst DPD."""
         profile, applicant = self._open(brand_id, customer_id)
+        pan, dob = _identity(applicant)
+        caller = Caller(brand_id, customer_id)
         answer = self._call(
-            profile, CheckKind.BUREAU, "bureau", lambda: self.providers.bureau.pull(applicant, brand_id=brand_id)
+            profile,
+            CheckKind.BUREAU,
+            "bureau",
+            lambda: self.providers.bureau.pull(pan, applicant.name, dob, applicant.phone, caller=caller),
         )
         if answer is not None:
             lines = [
                 TradelineRecord(
-                    lender=t.lender, kind=t.kind, sanctioned=t.sanctioned, outstanding=t.outstanding, emi=t.emi,
-                    max_dpd=t.max_dpd,
+                    lender=t.lender, kind=t.kind, sanctioned=t.sanctioned_amount, outstanding=t.outstanding,
+                    emi=t.emi, max_dpd=t.max_dpd,
                 )
                 for t in answer.tradelines
             ]  # fmt: skip
             profile.bureau_pulled(
-                score=answer.score,
+                score=None if answer.no_history else answer.score,
                 tradelines=lines,
                 existing_emis=sum((t.emi for t in lines), Decimal("0.00")),
                 max_dpd=max((t.max_dpd for t in lines), default=0),
             )
         return self.commit(profile)
 
+    # Statements ------------------------------------------------------------------------------------------------
+
     def analyse_statement(self, brand_id: UUID, customer_id: UUID, document_id: UUID) -> CommandResult:
         """Analyse an uploaded bank statement (BSA): salary credits, existing EMIs, average balance."""
         profile, _ = self._open(brand_id, customer_id)
-        content_type, data = self.vault.statement(brand_id, customer_id, document_id)
+        _, data = self.vault.statement(brand_id, customer_id, document_id)
+        caller = Caller(brand_id, customer_id)
         answer = self._call(
             profile,
             CheckKind.STATEMENT,
             "bsa",
-            lambda: self.providers.bsa.analyse(data, content_type, brand_id=brand_id, customer_id=customer_id),
+            lambda: self.providers.bsa.analyse(data, caller=caller),
             reference=str(document_id),
         )
         if answer is not None:
@@ -262,12 +290,19 @@ class Verifications(ContextApplication):
         if not self.switches.account_aggregation(brand_id):
             raise Conflict("the brand does not use the Account Aggregator (setting account_aggregation)")
         profile, applicant = self._open(brand_id, customer_id)
+        months = self.switches.statement_months(brand_id)
+        caller = Caller(brand_id, customer_id)
         consent = self._call(
-            profile, CheckKind.STATEMENT, "aa", lambda: self.providers.aa.request_consent(applicant, brand_id=brand_id)
+            profile,
+            CheckKind.STATEMENT,
+            "aa",
+            lambda: self.providers.aa.request_consent(
+                applicant.phone, months=months, redirect_to=self.return_url, caller=caller
+            ),
         )
         if consent is not None:
             profile.consent_started(
-                check=CheckKind.STATEMENT, source="aa", consent_id=consent.consent_id, redirect_url=consent.redirect_url
+                check=CheckKind.STATEMENT, source="aa", consent_id=consent.handle, redirect_url=consent.redirect_url
             )
         return self.commit(profile)
 
@@ -279,19 +314,15 @@ class Verifications(ContextApplication):
         return self.commit(profile)
 
     def _fetch_aa(self, profile: KycProfile, consent_id: str) -> None:
-        brand_id, customer_id = profile.brand_id, profile.customer_id
+        caller = Caller(profile.brand_id, profile.customer_id)
         answer = self._call(
-            profile,
-            CheckKind.STATEMENT,
-            "aa",
-            lambda: self.providers.aa.fetch(consent_id, brand_id=brand_id, customer_id=customer_id),
-            reference=consent_id,
+            profile, CheckKind.STATEMENT, "aa", lambda: self.providers.aa.fetch(consent_id, caller=caller), consent_id
         )
         if answer is not None:
             self._statement(profile, "aa", answer, None)
 
     @staticmethod
-    def _statement(profile: KycProfile, source: str, answer: StatementAnswer, document_id: UUID | None) -> None:
+    def _statement(profile: KycProfile, source: str, answer: StatementAnalysis, document_id: UUID | None) -> None:
         credits = [
             SalaryCreditRecord(month=c.month, amount=c.amount, employer=c.employer) for c in answer.salary_credits
         ]
@@ -300,19 +331,24 @@ class Verifications(ContextApplication):
             document_id=document_id,
             salary_credits=credits,
             monthly_salary=monthly_salary(credits),
-            existing_emis=answer.existing_emis,
+            existing_emis=answer.total_emi,
             average_balance=answer.average_balance,
             bounces=answer.bounces,
         )
 
+    # Aadhaar ---------------------------------------------------------------------------------------------------
+
     def start_aadhaar(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
         """Send the borrower to DigiLocker to share their Aadhaar."""
         profile, applicant = self._open(brand_id, customer_id)
+        caller = Caller(brand_id, customer_id)
         consent = self._call(
             profile,
             CheckKind.AADHAAR,
             "digilocker",
-            lambda: self.providers.digilocker.start(applicant, brand_id=brand_id),
+            lambda: self.providers.digilocker.start(
+                self.return_url, name=applicant.name, dob=applicant.date_of_birth, caller=caller
+            ),
         )
         if consent is not None:
             profile.consent_started(
@@ -330,20 +366,19 @@ class Verifications(ContextApplication):
 
     def _fetch_aadhaar(self, profile: KycProfile, applicant: Applicant, consent_id: str) -> None:
         brand_id, customer_id = profile.brand_id, profile.customer_id
+        caller = Caller(brand_id, customer_id)
         answer = self._call(
             profile,
             CheckKind.AADHAAR,
             "digilocker",
-            lambda: self.providers.digilocker.fetch(consent_id, brand_id=brand_id, customer_id=customer_id),
+            lambda: self.providers.digilocker.fetch(consent_id, caller=caller),
             reference=consent_id,
         )
         if answer is None:
             return
         photo_id = self.vault.store_photo(brand_id, customer_id, answer.photo) if answer.photo else None
         score = name_match_score(applicant.name, answer.name)
-        dob_match = None
-        if applicant.date_of_birth and answer.date_of_birth:
-            dob_match = applicant.date_of_birth == answer.date_of_birth
+        dob_match = applicant.date_of_birth == answer.dob if applicant.date_of_birth else None
         reasons = []
         if score < NAME_MATCH_MIN:
             reasons.append(f"the name on the Aadhaar '{answer.name}' does not match (score {score})")
@@ -354,13 +389,15 @@ class Verifications(ContextApplication):
             source="digilocker",
             name=answer.name,
             name_score=score,
-            date_of_birth=answer.date_of_birth,
+            date_of_birth=answer.dob,
             dob_match=dob_match,
-            address=answer.address,
+            address=f"{answer.address} {answer.pincode}".strip(),
             masked_aadhaar=mask_aadhaar(answer.masked_aadhaar) or "XXXX XXXX XXXX",
             photo_document_id=photo_id,
             reason=_reason(reasons),
         )
+
+    # Retries ---------------------------------------------------------------------------------------------------
 
     def retry(self, brand_id: UUID, customer_id: UUID, check: CheckKind) -> CommandResult:
         """Run a failed check again with what it was run with (the statement document, the consent)."""

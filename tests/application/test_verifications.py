@@ -4,31 +4,33 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from domain.customers.customer import CustomerNotFound
+from domain.providers.calls import Caller
 from domain.providers.errors import ProviderRejected, ProviderUnavailable
+from domain.providers.kyc import (
+    AaConsent,
+    AadhaarRecord,
+    BureauReport,
+    DigilockerSession,
+    EmiDebit,
+    PanVerification,
+    PennyDrop,
+    SalaryCredit,
+    StatementAnalysis,
+    Tradeline,
+)
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput
 from domain.verification.account import BankAccount
 from domain.verification.application import Verifications, monthly_salary
 from domain.verification.profile import KycProfile
-from domain.verification.providers import (
-    AadhaarAnswer,
-    Applicant,
-    BureauAnswer,
-    Consent,
-    KycProviders,
-    PanAnswer,
-    PennyDropAnswer,
-    SalaryCredit,
-    StatementAnswer,
-    Tradeline,
-)
+from domain.verification.providers import Applicant, KycProviders
 from domain.verification.records import SalaryCreditRecord
 from domain.verification.values import CheckKind, CheckStatus
 from tests.application.conftest import in_memory
@@ -44,6 +46,16 @@ def _down(kind: str) -> ProviderUnavailable:
     return ProviderUnavailable("provider answered 503 three times", provider="simulator", kind=kind, status=503)
 
 
+def _analysis(source: str) -> StatementAnalysis:
+    return StatementAnalysis(
+        "ST-1", source, "ASHA KULKARNI", "HDFC Bank", date(2026, 6, 1), date(2026, 9, 30),
+        (SalaryCredit("2026-08", Decimal("52000"), "Infosys", date(2026, 8, 1)),
+         SalaryCredit("2026-09", Decimal("54000"), "Infosys", date(2026, 9, 1))),
+        (EmiDebit("HDFC", Decimal("6500.00"), 5), EmiDebit("Bajaj", Decimal("2100.00"), 10)),
+        Decimal("31000.50"), 1,
+    )  # fmt: skip
+
+
 @dataclass
 class FakeProviders:
     """Answers like the simulators; `down` names the services that fail, `calls` counts calls."""
@@ -51,57 +63,92 @@ class FakeProviders:
     down: set[str] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
     holder: str = "ASHA KULKARNI"
-    pan_answer: PanAnswer = field(default_factory=lambda: PanAnswer(True, "ASHA KULKARNI", True, True, False))
+    pan_answer: PanVerification = field(
+        default_factory=lambda: PanVerification(
+            "ABCPK1234Q", "valid", "ASHA KULKARNI", 100, True, True, False, "individual"
+        )
+    )
 
     def _enter(self, kind: str) -> None:
         self.calls.append(kind)
         if kind in self.down:
             raise _down(kind)
 
-    def verify_pan(self, pan: str, name: str, date_of_birth: date | None, **_: Any) -> PanAnswer:
-        self._enter("pan")
-        return self.pan_answer
 
-    def penny_drop(self, account_number: str, ifsc: str, **_: Any) -> PennyDropAnswer:
-        self._enter("penny_drop")
+@dataclass
+class Pan:
+    fake: FakeProviders
+
+    def verify(self, pan: str, name: str, dob: date, *, caller: Caller) -> PanVerification:
+        self.fake._enter("pan")
+        return self.fake.pan_answer
+
+
+@dataclass
+class PennyDrops:
+    fake: FakeProviders
+
+    def verify(self, account_number: str, ifsc: str, expected_name: str, *, caller: Caller) -> PennyDrop:
+        self.fake._enter("penny_drop")
         if account_number.endswith("0000"):
-            raise ProviderRejected("account closed", provider="simulator", kind="penny_drop", code="closed")
-        return PennyDropAnswer(True, self.holder, "PD-1")
+            raise ProviderRejected("not an account", provider="simulator", kind="penny_drop", code="invalid")
+        if account_number.endswith("1111"):
+            return PennyDrop("PD-2", False, None, None, Decimal("0.00"), "account_closed", "HDFC Bank")
+        return PennyDrop("PD-1", True, self.fake.holder, 100, Decimal("1.00"), None, "HDFC Bank")
 
-    def pull(self, applicant: Applicant, **_: Any) -> BureauAnswer:
-        self._enter("bureau")
+
+@dataclass
+class Bureau:
+    fake: FakeProviders
+
+    def pull(self, pan: str, name: str, dob: date, phone: str, *, caller: Caller) -> BureauReport:
+        self.fake._enter("bureau")
         lines = (
-            Tradeline("HDFC", "personal", Decimal("200000"), Decimal("80000"), Decimal("6500.00"), 0),
-            Tradeline("Bajaj", "consumer", Decimal("40000"), Decimal("12000"), Decimal("2100.00"), 30),
+            Tradeline("HDFC", "personal_loan", Decimal("200000"), Decimal("80000"), Decimal("6500.00"), 0, DOB),
+            Tradeline("Bajaj", "consumer_durable", Decimal("40000"), Decimal("12000"), Decimal("2100.00"), 30, DOB),
         )
-        return BureauAnswer(742, lines)
+        return BureauReport("BR-1", 742, lines, 2)
 
-    def analyse(self, statement: bytes, content_type: str, **_: Any) -> StatementAnswer:
-        self._enter("bsa")
-        return StatementAnswer(
-            (
-                SalaryCredit("2026-08", Decimal("52000"), "Infosys"),
-                SalaryCredit("2026-09", Decimal("54000"), "Infosys"),
-            ),
-            Decimal("8600.00"),
-            Decimal("31000.50"),
-            1,
-        )
 
-    def request_consent(self, applicant: Applicant, **_: Any) -> Consent:
-        self._enter("aa")
-        return Consent("AA-1", "https://aa.example/consent/AA-1")
+@dataclass
+class Bsa:
+    fake: FakeProviders
 
-    def fetch(self, consent_id: str, **_: Any) -> Any:
-        kind = "digilocker" if consent_id.startswith("DL") else "aa"
-        self._enter(kind + "_fetch")
-        if kind == "digilocker":
-            return AadhaarAnswer("Asha Kulkarni", DOB, "12 MG Road, Pune 411001", "XXXXXXXX1234", b"\xff\xd8\xffphoto")
-        return self.analyse(b"", "")
+    def analyse(self, document: bytes, *, caller: Caller) -> StatementAnalysis:
+        self.fake._enter("bsa")
+        return _analysis("bsa")
 
-    def start(self, applicant: Applicant, **_: Any) -> Consent:
-        self._enter("digilocker")
-        return Consent("DL-1", "https://digilocker.example/authorize/DL-1")
+
+@dataclass
+class Aa:
+    fake: FakeProviders
+
+    def request_consent(self, phone: str, *, months: int, redirect_to: str, caller: Caller) -> AaConsent:
+        self.fake._enter("aa")
+        return AaConsent("AA-1", "https://aa.example/consent/AA-1", "pending", datetime(2026, 12, 1, tzinfo=UTC))
+
+    def consent(self, handle: str, *, caller: Caller) -> AaConsent:
+        return AaConsent(handle, "https://aa.example/consent/AA-1", "approved", datetime(2026, 12, 1, tzinfo=UTC))
+
+    def fetch(self, handle: str, *, caller: Caller) -> StatementAnalysis:
+        self.fake._enter("aa_fetch")
+        return _analysis("aa")
+
+
+@dataclass
+class Locker:
+    fake: FakeProviders
+
+    def start(
+        self, redirect_to: str, *, name: str | None = None, dob: date | None = None, caller: Caller
+    ) -> DigilockerSession:
+        self.fake._enter("digilocker")
+        return DigilockerSession("DL-1", "https://digilocker.example/authorize/DL-1", datetime(2026, 12, 1, tzinfo=UTC))
+
+    def fetch(self, consent_id: str, *, caller: Caller) -> AadhaarRecord:
+        self.fake._enter("digilocker_fetch")
+        return AadhaarRecord(consent_id, "Asha Kulkarni", DOB, "F", "12 MG Road, Pune", "411001", b"\xff\xd8\xffphoto",
+                             "XXXX XXXX 1234")  # fmt: skip
 
 
 class FakeWorld:
@@ -131,6 +178,9 @@ class FakeWorld:
     def account_aggregation(self, brand_id: uuid.UUID) -> bool:
         return self.aa
 
+    def statement_months(self, brand_id: uuid.UUID) -> int:
+        return 3
+
 
 @pytest.fixture
 def fake() -> FakeProviders:
@@ -144,7 +194,10 @@ def world() -> FakeWorld:
 
 @pytest.fixture
 def app(clock: FixedClock, fake: FakeProviders, world: FakeWorld) -> Verifications:
-    providers = KycProviders(pan=fake, penny_drop=fake, bureau=fake, bsa=fake, aa=fake, digilocker=fake)
+    providers = KycProviders(
+        pan=Pan(fake), penny_drop=PennyDrops(fake), bureau=Bureau(fake), bsa=Bsa(fake), aa=Aa(fake),
+        digilocker=Locker(fake),
+    )  # fmt: skip
     return in_memory(Verifications, clock, providers=providers, applicants=world, vault=world, switches=world)
 
 
@@ -171,10 +224,13 @@ def test_a_holder_name_that_does_not_match_is_not_verified_with_its_score(
     assert "does not match" in dropped.reason
 
 
-def test_a_closed_account_is_not_verified_with_the_banks_reason(app: Verifications) -> None:
-    result = app.add_bank_account(BRAND, ASHA, "50100012340000", "HDFC0001234", "Asha Kulkarni")
+def test_a_closed_or_refused_account_is_not_verified_with_the_banks_reason(app: Verifications) -> None:
+    result = app.add_bank_account(BRAND, ASHA, "50100012341111", "HDFC0001234", "Asha Kulkarni")
     dropped = _events(app, result.id)[-1]
     assert dropped.status is CheckStatus.NOT_VERIFIED and "account closed" in dropped.reason
+    assert not dropped.credited and dropped.name_score == 0
+    refused = app.add_bank_account(BRAND, ASHA, "50100012340000", "HDFC0001234", "Asha Kulkarni")
+    assert "not an account" in _events(app, refused.id)[-1].reason
 
 
 def test_a_provider_failure_keeps_the_account_as_failed_and_a_retry_verifies_it(
@@ -213,7 +269,7 @@ def test_pan_verification_records_linkage_and_fraud_and_decides(app: Verificatio
     checked = _events(app, result.id)[-1]
     assert isinstance(checked, KycProfile.PanChecked)
     assert checked.status is CheckStatus.VERIFIED and checked.aadhaar_linked and checked.name_score >= 95
-    fake.pan_answer = PanAnswer(True, "ASHA KULKARNI", False, False, True)
+    fake.pan_answer = PanVerification("ABCPK1234Q", "valid", "ASHA KULKARNI", 100, False, False, True, "individual")
     app.verify_pan(BRAND, ASHA)
     checked = _events(app, result.id)[-1]
     assert checked.status is CheckStatus.NOT_VERIFIED
@@ -225,6 +281,9 @@ def test_a_borrower_without_pan_is_a_422_naming_pan(app: Verifications, world: F
     with pytest.raises(InvalidInput) as refused:
         app.verify_pan(BRAND, ASHA)
     assert refused.value.errors[0].field == "pan"
+    with pytest.raises(InvalidInput):
+        app.pull_bureau(BRAND, ASHA)
+    assert (app.recorder.max_notification_id() or 0) == 0
 
 
 def test_a_failed_bureau_pull_is_retried_and_then_records_emis_and_dpd(app: Verifications, fake: FakeProviders) -> None:
@@ -283,6 +342,7 @@ def test_digilocker_stores_the_photo_as_a_document_and_masks_the_aadhaar(
     checked = _events(app, result.id)[-1]
     assert isinstance(checked, KycProfile.AadhaarChecked)
     assert checked.status is CheckStatus.VERIFIED and checked.masked_aadhaar == "XXXX XXXX 1234"
+    assert checked.address == "12 MG Road, Pune 411001"
     assert checked.photo_document_id == uuid.UUID(int=1) and world.photos == [b"\xff\xd8\xffphoto"]
 
 

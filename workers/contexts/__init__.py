@@ -12,6 +12,7 @@ NAMES = (
     "identity",
     "customers",
     "documents",
+    "verification",
     "blocklist",
     "jobs",
     "covenants",

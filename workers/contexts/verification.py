@@ -3,6 +3,7 @@ Account Aggregator) through the provider adapters, each result or failure record
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -18,11 +19,10 @@ from domain.shared.errors import Conflict, InvalidInput, InvalidValue, NotFound
 from domain.verification.account import BankAccount
 from domain.verification.application import Verifications
 from domain.verification.profile import KycProfile
-from domain.verification.providers import Applicant
+from domain.verification.providers import Applicant, KycProviders
 from projections.verification import VerificationView
 from projections.verification_queries import VerificationQueries
 from workers.bounded_context import BoundedContext, Kit
-from workers.verification_providers import directory_providers
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +79,21 @@ class BrandSwitchboard:
     def account_aggregation(self, brand_id: UUID) -> bool:
         return self.identity.settings(brand_id).account_aggregation
 
+    def statement_months(self, brand_id: UUID) -> int:
+        return self.identity.settings(brand_id).bank_statement_months
+
+
+def directory_providers(directory: ProviderDirectory) -> KycProviders:
+    """The directory's clients (each follows its service's current configuration, PROVIDER_<SERVICE>_URL)."""
+    return KycProviders(
+        pan=directory.pan(),
+        penny_drop=directory.penny_drop(),
+        bureau=directory.bureau(),
+        bsa=directory.bsa(),
+        aa=directory.aa(),
+        digilocker=directory.digilocker(),
+    )
+
 
 def _verifications(kit: Kit) -> Verifications:
     return Verifications(
@@ -88,6 +103,8 @@ def _verifications(kit: Kit) -> Verifications:
         applicants=BrandApplicants(kit.get(Customers)),
         vault=BrandDocuments(kit.get(Documents)),
         switches=BrandSwitchboard(kit.get(Identity)),
+        # Where a borrower comes back to after consenting at DigiLocker or the Account Aggregator.
+        return_url=os.environ.get("KYC_RETURN_URL", "http://127.0.0.1:8000/"),
     )
 
 
