@@ -12,6 +12,7 @@ from domain.documents.requirements import missing_kinds, required_kinds
 from domain.identity.application import Identity
 from projections.documents import DocumentQueries
 from projections.keyset import Page
+from projections.verification_queries import VerificationQueries
 
 
 @dataclass(frozen=True)
@@ -31,15 +32,18 @@ class DocumentDesk:
     customers: Customers
     identity: Identity
     queries: DocumentQueries
+    verification: VerificationQueries
 
     def documents(self, brand_id: UUID, customer_id: UUID, cursor: str | None, limit: int) -> Page:
         """The borrower's documents, newest first; CustomerNotFound for another brand's borrower."""
         self.customers.get(brand_id, customer_id)
         return self.queries.of_customer(brand_id, customer_id, cursor, limit)
 
-    def checklist(self, brand_id: UUID, customer_id: UUID, satisfied: tuple[DocumentKind, ...] = ()) -> Checklist:
-        """What the brand requires of the borrower and what is still missing (not yet accepted)."""
+    def checklist(self, brand_id: UUID, customer_id: UUID) -> Checklist:
+        """What the brand requires of the borrower and what is still missing: not yet accepted, and not stood in for
+        by a verification (the Aadhaar card by DigiLocker, statements by the Account Aggregator)."""
         self.customers.get(brand_id, customer_id)
+        satisfied = [DocumentKind(k) for k in self.verification.satisfied_documents(brand_id, customer_id)]
         settings = self.identity.settings(brand_id)
         required = required_kinds(
             require_selfie=settings.require_selfie_video, require_employment=settings.require_employment_data
