@@ -104,6 +104,17 @@ def _seed(client: Any, platform: Any, tenant: Tenant) -> dict[str, str]:
         },
     )
     sync = post(f"/api/v1/notice-sources/{source['id']}/sync", {}, 202)  # stays running: no scheduler here
+    document = client.post(
+        f"/api/v1/customers/{customer['id']}/documents",
+        data={"kind": "pan_card"},
+        files={"file": ("pan.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")},
+        headers=tenant.auth,
+    )
+    assert document.status_code == 201, document.text
+    account = post(  # no penny-drop provider here: recorded as failed, which the retry endpoint needs
+        f"/api/v1/customers/{customer['id']}/bank-accounts",
+        {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Suresh Menon"},
+    )
     return {
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],
@@ -120,6 +131,9 @@ def _seed(client: Any, platform: Any, tenant: Tenant) -> dict[str, str]:
         "aggregate_type": "customer",
         "aggregate_id": customer["id"],
         "brand_id": str(tenant.brand_id),
+        "document_id": document.json()["id"],
+        "bank_account_id": account["id"],
+        "check": "bureau",
     }
 
 
