@@ -18,6 +18,7 @@ NAMES = (
     "covenants",
     "notices",
     "audit",
+    "providers",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(
