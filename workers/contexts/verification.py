@@ -11,6 +11,7 @@ from uuid import UUID
 import structlog
 
 from adapters.providers.directory import ProviderDirectory
+from api.pages import verification as pages
 from api.routes import verification as routes
 from domain.customers.application import Customers
 from domain.documents.application import Documents
@@ -124,6 +125,7 @@ CONTEXT = BoundedContext(
     queries=(VerificationQueries,),
     projections=(VerificationView(),),
     endpoints=routes.ENDPOINTS,
+    pages=pages.PAGES,
     permissions=(),  # its endpoints reuse CUSTOMER, which the customers context owns
     audited=(KycProfile, BankAccount),
 )
