@@ -191,3 +191,27 @@ def test_account_aggregator_statements_when_the_brand_turns_it_on(
     assert done.json()["status"] == "verified" and done.json()["source"] == "aa"
     checklist = client.get(f"/api/v1/customers/{customer}/document-checklist", headers=tenant.auth).json()
     assert "bank_statement" not in checklist["missing"]
+
+
+def test_auditors_replay_a_kyc_profile_and_a_bank_account(client: Any, tenant: Tenant, kyc: dict[str, Any]) -> None:
+    customer = _customer(client, tenant)
+    body = {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Kulkarni"}
+    account = client.post(f"/api/v1/customers/{customer}/bank-accounts", json=body, headers=tenant.auth).json()
+    client.post(f"/api/v1/customers/{customer}/bureau-pulls", headers=tenant.auth)
+    kyc_id = client.get("/api/v1/audit/types", headers=tenant.auth)
+    assert {"kyc_profile", "bank_account", "document"} <= set(kyc_id.json()["items"])
+    state = client.get(
+        f"/api/v1/audit/bank_account/{account['id']}/state",
+        params={"as_of": "2100-01-01T00:00:00+00:00"},
+        headers=tenant.auth,
+    )
+    assert state.status_code == 200, state.text
+    assert state.json()["state"]["status"] == "verified"
+    from domain.verification.profile import profile_id
+
+    profile = profile_id(tenant.brand_id, uuid.UUID(customer))
+    replayed = client.get(
+        f"/api/v1/audit/kyc_profile/{profile}/state", params={"as_of": "2100-01-01T00:00:00+00:00"}, headers=tenant.auth
+    )
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json()["state"]["checks"]["bureau"]["status"] == "verified"
