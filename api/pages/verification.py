@@ -1,4 +1,5 @@
-"""Verification actions on the Customer 360: review a document, add a bank account, run or retry a check."""
+"""Verification actions on the Customer 360: upload and review a document, add a bank account, run or retry a
+check."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.routes.documents import UPLOAD
 from api.web import Page, act, after_write, error_page, error_text, form_text, not_found, pages, path_id
 from domain.documents.application import Documents
+from domain.documents.content import DocumentKind, Uploader
 from domain.documents.document import ReviewDecision
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -48,6 +52,27 @@ async def _run(request: Request, principal: Principal, source: str, work: Callab
 def _ids(request: Request, *names: str) -> list[UUID] | None:
     found = [path_id(request, name) for name in names]
     return None if any(i is None for i in found) else [i for i in found if i is not None]
+
+
+async def upload_document(request: Request, port: VerificationPagesPort, principal: Principal) -> Response:
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    try:
+        kind = DocumentKind(form_text(request, "kind"))
+    except ValueError:
+        return error_page(request, 422, "Cannot upload this", "kind: choose what the document is")
+    file = request.state.form.get("file")
+    if not isinstance(file, UploadFile):
+        return error_page(request, 422, "Cannot upload this", "file: choose a file (PDF, JPEG or PNG)")
+    data = await file.read(UPLOAD.max_bytes + 1)
+    name = file.filename or ""
+    return await _run(
+        request,
+        principal,
+        Documents.name,
+        lambda: port.documents.upload(principal.brand_id, customer_id, kind, name, data, Uploader.STAFF),
+    )
 
 
 async def review_document(request: Request, port: VerificationPagesPort, principal: Principal) -> Response:
@@ -116,6 +141,14 @@ async def run_check(request: Request, port: VerificationPagesPort, principal: Pr
 PAGES = pages(
     VerificationPagesPort,
     [
+        Page(
+            "POST",
+            "/customers/{customer_id}/documents",
+            upload_document,
+            WRITE,
+            form=True,
+            upload_bytes=UPLOAD.max_bytes,
+        ),
         Page("POST", "/customers/{customer_id}/documents/{document_id}/review", review_document, WRITE, form=True),
         Page("POST", "/customers/{customer_id}/bank-accounts", add_bank_account, WRITE, form=True),
         Page(

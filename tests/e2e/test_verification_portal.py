@@ -60,6 +60,22 @@ def test_staff_review_a_document_and_retry_a_failed_penny_drop_on_customer_360(
     page.click("#bank-account-form button")
     assert "not verified" in page.locator("#bank-accounts").inner_text()  # someone else's account: low score
 
+    statement = ARTIFACTS / "statement-upload.png"
+    ARTIFACTS.mkdir(exist_ok=True)
+    statement.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    page.select_option("#document-form select[name=kind]", "bank_statement")
+    page.set_input_files("#document-form input[name=file]", str(statement))
+    page.click("#document-form button")
+    assert "bank statement" in page.locator("#customer-documents").inner_text()
+    assert "image/png" in page.locator("#customer-documents").inner_text()
+    disguised = ARTIFACTS / "statement.pdf"
+    disguised.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    page.goto(f"{server}/customers/{made.id}")
+    page.set_input_files("#document-form input[name=file]", str(disguised))
+    page.click("#document-form button")
+    assert "named .pdf" in page.locator("body").inner_text()  # a PNG named .pdf: refused, said why
+
+    page.goto(f"{server}/customers/{made.id}")
     page.click("tr[data-check='pan'] button")  # no date of birth on record: said, nothing run
     assert "date of birth" in page.locator("body").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
