@@ -86,6 +86,7 @@ def test_disguised_and_oversize_uploads_are_refused_and_nothing_is_recorded(
 
     oversize = _upload(client, tenant, customer, "big.pdf", PDF + b"\x00" * UPLOAD.max_bytes)
     assert oversize.status_code == 413 and oversize.headers["content-type"] == "application/problem+json"
+    assert f"the file is over {UPLOAD.max_bytes} bytes" in oversize.json()["detail"]
     as_json = client.post(f"/api/v1/customers/{customer}/documents", json={"kind": "pan_card"}, headers=tenant.auth)
     assert as_json.status_code == 415
     no_file = client.post(
