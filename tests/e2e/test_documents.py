@@ -111,3 +111,15 @@ def test_another_brands_borrower_and_document_are_not_found(client: Any, tenant:
     assert client.get(f"/api/v1/documents/{doc['id']}/content", headers=other.auth).status_code == 404
     review = client.post(f"/api/v1/documents/{doc['id']}/review", json={"decision": "accepted"}, headers=other.auth)
     assert review.status_code == 404
+
+
+def test_an_upload_with_an_idempotency_key_runs_once(client: Any, tenant: Tenant) -> None:
+    customer = _customer(client, tenant)
+    headers = {**tenant.auth, "Idempotency-Key": f"upload-{uuid.uuid4()}"}
+    url = f"/api/v1/customers/{customer}/documents"
+    first = client.post(url, data={"kind": "salary_slip"}, files={"file": ("slip.pdf", PDF)}, headers=headers)
+    again = client.post(url, data={"kind": "salary_slip"}, files={"file": ("slip.pdf", PDF)}, headers=headers)
+    assert first.status_code == again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    other = client.post(url, data={"kind": "salary_slip"}, files={"file": ("slip.pdf", PDF + b" ")}, headers=headers)
+    assert other.status_code == 422  # the same key with another file
