@@ -363,3 +363,20 @@ def test_monthly_salary_adds_credits_of_a_month_and_averages_months() -> None:
     ]
     assert monthly_salary(credits) == Decimal("51500.00")
     assert monthly_salary([]) is None
+
+
+def test_staff_verify_an_account_manually_against_the_borrowers_statement(
+    app: Verifications, fake: FakeProviders
+) -> None:
+    fake.holder = "RAMESH GUPTA"
+    result = app.add_bank_account(BRAND, ASHA, "50100012345678", "HDFC0001234", "Asha Kulkarni")
+    with pytest.raises(InvalidInput) as refused:
+        app.verify_bank_account_manually(BRAND, result.id, uuid.uuid4(), "passbook checked")
+    assert refused.value.errors[0].field == "document_id"  # not the borrower's statement
+    with pytest.raises(InvalidInput):
+        app.verify_bank_account_manually(BRAND, result.id, STATEMENT, " ")
+    app.verify_bank_account_manually(BRAND, result.id, STATEMENT, "name and number match the passbook")
+    account = app.bank_account(BRAND, result.id)
+    assert account.status is CheckStatus.VERIFIED and account.method == "manual"
+    with pytest.raises(Conflict):
+        app.verify_bank_account_manually(BRAND, result.id, STATEMENT, "again")
