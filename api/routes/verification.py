@@ -3,6 +3,7 @@ analyses (BSA or the Account Aggregator), retries of failed checks, and a borrow
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
@@ -136,7 +137,7 @@ def _account(ctx: Context[VerificationPort], account_id: UUID) -> BankAccountRow
     return ctx.port.queries.bank_account(ctx.brand_id, account_id)
 
 
-def _check_reader(ctx: Context[VerificationPort], kind: CheckKind) -> Any:
+def _check_reader(ctx: Context[VerificationPort], kind: CheckKind) -> Callable[[], CheckRow | None]:
     def read() -> CheckRow | None:
         return ctx.port.queries.checks(ctx.brand_id, ctx.path["customer_id"]).get(kind.value)
 
@@ -248,7 +249,9 @@ def credit_facts(ctx: Context[VerificationPort]) -> Reply:
     )
 
 
-def _command(path: str, handler: Any, summary: str, body: type[BaseModel] | None = None) -> Endpoint[Any]:
+def _command(
+    path: str, handler: Callable[[Context[VerificationPort]], Reply], summary: str, body: type[BaseModel] | None = None
+) -> Endpoint[VerificationPort]:
     return Endpoint("POST", path, handler, summary, WRITE, body=body, response=CheckOut, status=201, accepts=True)
 
 
