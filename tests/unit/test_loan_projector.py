@@ -93,6 +93,7 @@ def test_the_decision_writes_its_amounts_and_the_timeline_carries_them() -> None
     assert Decimal("45000.00") in approved[0].params  # type: ignore[union-attr]
     row, timeline = sanctioned
     assert "sanctioned_amount = %s" in row.sql and Decimal("40000.00") in row.params  # type: ignore[union-attr]
-    details = timeline.params[6].obj  # type: ignore[union-attr]
+    assert isinstance(timeline, Write) and isinstance(timeline.params, tuple)
+    details = timeline.params[6].obj
     assert details["requested"] == "50000.00" and details["cx_approved"] == "45000.00"
     assert details["sanctioned"] == "40000.00" and details["net_disbursed"] == str(pricing.net_disbursed)
