@@ -1,0 +1,366 @@
+"""Use cases of the onboarding context: borrower sign-in by one-time code, bearer sessions, the funnel's steps
+(keeping the brand's Customer 360 record true: one person, never two records), send-backs and closing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from domain.customers.values import Address
+from domain.onboarding.account import (
+    OTP_LIFETIME,
+    SESSION_LIFETIME,
+    BorrowerAccount,
+    BorrowerNotFound,
+    BorrowerSession,
+    SessionNotFound,
+    account_id,
+    funnel_id,
+    new_code,
+    new_token,
+    refuse_while_locked,
+    session_id,
+    wrong_code,
+)
+from domain.onboarding.funnel import Funnel, FunnelStatus, LinkedBy
+from domain.onboarding.steps import STEPS, FunnelRules, Step, checked_details
+from domain.shared.aggregate import with_id
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
+from domain.shared.clock import business_date
+from domain.shared.errors import InvalidValue, Throttled
+from domain.shared.values import clean_text, normalise_phone
+
+T = TypeVar("T")
+
+
+class SmsSender(Protocol):
+    """Sends a text message to a phone (the SMS provider adapter)."""
+
+    def send(self, brand_id: UUID, to: str, text: str) -> None: ...
+
+
+class OnboardingBrands(Protocol):
+    """What the onboarding context asks about brands: a brand by its code, and its funnel rules."""
+
+    def brand_id(self, code: str) -> UUID | None: ...
+    def rules(self, brand_id: UUID) -> FunnelRules: ...
+
+
+class CustomerDirectory(Protocol):
+    """The brand's Customer 360 records (the customers application answers it)."""
+
+    def owner_of(self, brand_id: UUID, kind: str, value: str) -> UUID | None: ...
+    def get(self, brand_id: UUID, customer_id: UUID) -> Any: ...
+    def register(
+        self,
+        brand_id: UUID,
+        *,
+        name: str,
+        phone: str,
+        pan: str | None = None,
+        email: str | None = None,
+        date_of_birth: date | None = None,
+        addresses: list[Address] | None = None,
+        loan_numbers: list[str] | None = None,
+    ) -> CommandResult: ...
+    def update_details(
+        self, brand_id: UUID, customer_id: UUID, *, expected_version: int | None = None, **fields: Any
+    ) -> CommandResult: ...
+
+
+@dataclass(frozen=True)
+class CodeRequest:
+    """The answer to asking for a code (the same whether or not the phone is known)."""
+
+    expires_in: int
+    resend_after: int
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A new session: the bearer token (shown once), the borrower and when it expires."""
+
+    token: str
+    borrower_id: UUID
+    expires_at: datetime
+    position: int
+
+
+@dataclass(frozen=True)
+class BorrowerPrincipal:
+    """A signed-in borrower: who, in which brand, with which session."""
+
+    brand_id: UUID
+    borrower_id: UUID
+    session_id: UUID
+
+    @property
+    def actor(self) -> str:
+        """The actor recorded on events the borrower causes."""
+        return f"borrower:{self.borrower_id}"
+
+
+@dataclass(frozen=True)
+class StepState:
+    """One step of a borrower's funnel."""
+
+    step: Step
+    required: bool
+    done: bool
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class FunnelState:
+    """A borrower's funnel as they (and staff) see it: each step, the next one, what is missing."""
+
+    borrower_id: UUID
+    phone: str
+    status: FunnelStatus
+    customer_id: UUID | None
+    steps: list[StepState]
+    next_step: Step | None
+    missing: list[Step]
+    started_at: datetime
+    updated_at: datetime
+    reason: str | None
+    version: int
+
+
+def _retrying(work: Callable[[], T], attempts: int = 4) -> T:
+    """Run `work` again when another request changed the same record first (counters must not lose a count)."""
+    for _ in range(attempts - 1):
+        try:
+            return work()
+        except ConcurrentModification:
+            continue
+    return work()
+
+
+class Onboarding(ContextApplication):
+    """Borrower accounts, sessions and onboarding funnels per brand."""
+
+    name = "onboarding"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        clock: Any = None,
+        *,
+        brands: OnboardingBrands,
+        customers: CustomerDirectory,
+        sms: SmsSender,
+    ) -> None:
+        super().__init__(env, clock)
+        self.brands = brands
+        self.customers = customers
+        self.sms = sms
+
+    # Signing in ------------------------------------------------------------------------------------------------
+
+    def _brand(self, code: str) -> UUID:
+        found = self.brands.brand_id(code.strip().lower()) if code and code.strip() else None
+        if found is None:
+            raise InvalidValue("brand", f"no brand '{code}'")
+        return found
+
+    def request_code(self, brand: str, phone: str) -> CodeRequest:
+        """Send a six-digit code by SMS unless the phone is locked or asked within its resend wait."""
+        brand_id = self._brand(brand)
+        clean = normalise_phone(phone)
+        return _retrying(lambda: self._request_code(brand_id, clean))
+
+    def _request_code(self, brand_id: UUID, phone: str) -> CodeRequest:
+        now = self.clock.now()
+        account = self.find(account_id(brand_id, phone))
+        if not isinstance(account, BorrowerAccount):
+            account = with_id(BorrowerAccount, account_id(brand_id, phone), brand_id=brand_id, phone=phone)
+        wait = account.locked(now) or account.resend_wait(now)
+        if wait is not None:
+            return CodeRequest(expires_in=0, resend_after=wait)
+        code = new_code()
+        account.issue(code, now)
+        self.commit(account)
+        minutes = int(OTP_LIFETIME.total_seconds() // 60)
+        self.sms.send(brand_id, phone, f"{code} is your verification code. It expires in {minutes} minutes.")
+        return CodeRequest(expires_in=int(OTP_LIFETIME.total_seconds()), resend_after=account.resend_wait(now) or 0)
+
+    def sign_in(self, brand: str, phone: str, code: str) -> SignedIn:
+        """Open a session with the live code: 422 for a wrong one, 429 (Retry-After) once five in a row lock the
+        phone for 15 minutes, the right code included. The first sign-in starts the funnel."""
+        brand_id = self._brand(brand)
+        clean = normalise_phone(phone)
+        if not code.strip().isdigit():
+            raise wrong_code()
+        return _retrying(lambda: self._sign_in(brand_id, clean, code.strip()))
+
+    def _sign_in(self, brand_id: UUID, phone: str, code: str) -> SignedIn:
+        now = self.clock.now()
+        account = self.find(account_id(brand_id, phone))
+        if not isinstance(account, BorrowerAccount):
+            raise wrong_code()
+        refuse_while_locked(account, now)
+        if not account.verify(code, now):
+            self.commit(account)
+            refuse_while_locked(account, now)
+            raise wrong_code()
+        token = new_token()
+        session = with_id(
+            BorrowerSession,
+            session_id(token),
+            brand_id=brand_id,
+            borrower_id=account.id,
+            expires_at=now + SESSION_LIFETIME,
+        )
+        funnel = self.find(funnel_id(account.id))
+        started = None
+        if not isinstance(funnel, Funnel):
+            rules = self.brands.rules(brand_id)
+            started = with_id(
+                Funnel,
+                funnel_id(account.id),
+                brand_id=brand_id,
+                borrower_id=account.id,
+                phone=phone,
+                at=now,
+                next_step=next((s for s in rules.required() if s is not Step.MOBILE), None),
+            )
+            owner = self.customers.owner_of(brand_id, "phone", phone)
+            if owner is not None:
+                started.link_customer(owner, LinkedBy.PHONE, now)
+        result = self.commit(account, session, started)
+        return SignedIn(token, account.id, session.expires_at, result.position)
+
+    def authenticate(self, token: str) -> BorrowerPrincipal:
+        """The borrower of a live session token; SessionNotFound otherwise."""
+        session = self.find(session_id(token)) if token else None
+        if not isinstance(session, BorrowerSession) or not session.live(self.clock.now()):
+            raise SessionNotFound("the borrower session is unknown, expired or ended")
+        return BorrowerPrincipal(session.brand_id, session.borrower_id, session.id)
+
+    def sign_out(self, token: str) -> CommandResult:
+        """End the session of a token."""
+        session = self.find(session_id(token))
+        if not isinstance(session, BorrowerSession):
+            raise SessionNotFound("the borrower session is unknown")
+        session.end("signed out")
+        return self.commit(session)
+
+    # The funnel ------------------------------------------------------------------------------------------------
+
+    def funnel(self, brand_id: UUID, borrower_id: UUID) -> Funnel:
+        """The borrower's funnel within the brand."""
+        return self.load(Funnel, funnel_id(borrower_id), brand_id, BorrowerNotFound)
+
+    def state(self, brand_id: UUID, borrower_id: UUID) -> FunnelState:
+        """The funnel as the borrower sees it: each step done or not (and when), the next step, what is missing."""
+        funnel = self.funnel(brand_id, borrower_id)
+        rules = self.brands.rules(brand_id)
+        required = rules.required()
+        steps = [StepState(s, s in required, s in funnel.done, funnel.done.get(s)) for s in STEPS]
+        return FunnelState(
+            borrower_id=funnel.borrower_id,
+            phone=funnel.phone,
+            status=funnel.status,
+            customer_id=funnel.customer_id,
+            steps=steps,
+            next_step=funnel.next_step(rules) if funnel.status is FunnelStatus.IN_PROGRESS else None,
+            missing=funnel.missing(rules),
+            started_at=funnel.started_at,
+            updated_at=funnel.touched_at,
+            reason=funnel.reason,
+            version=funnel.version,
+        )
+
+    def details(self, brand_id: UUID, borrower_id: UUID, step: Step) -> dict[str, Any] | None:
+        """What the borrower last recorded for `step` (to fill a form again)."""
+        return self.funnel(brand_id, borrower_id).details.get(step)
+
+    def record_step(self, brand_id: UUID, borrower_id: UUID, step: Step, given: BaseModel) -> CommandResult:
+        """Check and record a step (422 per field, 409 out of order; nothing recorded on a refusal), keeping the
+        Customer 360 record true at the PAN and personal steps."""
+        funnel = self.funnel(brand_id, borrower_id)
+        now = self.clock.now()
+        details = checked_details(step, given, business_date(now))
+        rules = self.brands.rules(brand_id)
+        funnel.record(step, details, rules, now)  # order and state checked before anything is written elsewhere
+        if step is Step.PAN:
+            self._customer_at_pan(funnel, details["pan"], now)
+        elif step is Step.PERSONAL:
+            self._customer_at_personal(funnel, details, now)
+        return self.commit(funnel)
+
+    def submit(self, brand_id: UUID, borrower_id: UUID, details: dict[str, Any]) -> CommandResult:
+        """Record the submitted step (every required step must be done)."""
+        funnel = self.funnel(brand_id, borrower_id)
+        funnel.record(Step.SUBMITTED, details, self.brands.rules(brand_id), self.clock.now())
+        return self.commit(funnel)
+
+    def send_back(self, brand_id: UUID, borrower_id: UUID, step: Step, reason: str) -> CommandResult:
+        """Staff re-open a done step: the borrower resumes there."""
+        funnel = self.funnel(brand_id, borrower_id)
+        why = clean_text(
+            reason, "reason", multiline=True, min_visible=3, missing="give a reason (at least 3 characters)"
+        )
+        funnel.reopen(step, " ".join(why.split())[:500], self.brands.rules(brand_id), self.clock.now())
+        return self.commit(funnel)
+
+    def close_funnel(self, brand_id: UUID, borrower_id: UUID, reason: str) -> CommandResult:
+        """Close an unfinished funnel as rejected, with the reason."""
+        funnel = self.funnel(brand_id, borrower_id)
+        funnel.close(reason, self.clock.now())
+        return self.commit(funnel)
+
+    # Customer 360 ----------------------------------------------------------------------------------------------
+
+    def _customer_at_pan(self, funnel: Funnel, pan: str, now: datetime) -> None:
+        if funnel.customer_id is None:
+            owner = self.customers.owner_of(funnel.brand_id, "pan", pan)
+            if owner is not None:
+                funnel.link_customer(owner, LinkedBy.PAN, now)
+            return
+        self.customers.update_details(funnel.brand_id, funnel.customer_id, pan=pan)
+
+    def _customer_at_personal(self, funnel: Funnel, details: dict[str, Any], now: datetime) -> None:
+        brand_id = funnel.brand_id
+        pan = funnel.details.get(Step.PAN, {}).get("pan")
+        born = date.fromisoformat(details["date_of_birth"])
+        given = [Address.model_validate(a) for a in details["addresses"]]
+        if funnel.customer_id is None:
+            owner = self.customers.owner_of(brand_id, "phone", funnel.phone)
+            if owner is None and pan:
+                owner = self.customers.owner_of(brand_id, "pan", pan)
+            if owner is None:
+                created = self.customers.register(
+                    brand_id,
+                    name=details["name"],
+                    phone=funnel.phone,
+                    pan=pan,
+                    email=details["email"],
+                    date_of_birth=born,
+                    addresses=given,
+                )
+                funnel.link_customer(created.id, LinkedBy.CREATED, now)
+                return
+            funnel.link_customer(owner, LinkedBy.PHONE, now)
+        assert funnel.customer_id is not None
+        record = self.customers.get(brand_id, funnel.customer_id)
+        kinds = {a.kind for a in given}
+        kept = [a for a in getattr(record, "addresses", []) if a.kind not in kinds]
+        self.customers.update_details(
+            brand_id,
+            funnel.customer_id,
+            name=details["name"],
+            email=details["email"],
+            date_of_birth=born,
+            addresses=[*given, *kept],
+            pan=pan,
+        )
+
+
+__all__ = ["Onboarding", "Throttled"]
