@@ -22,14 +22,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.auth import acting_brand, authenticate
+from api.auth import acting_brand, authenticate, authenticate_borrower
 from api.idempotency import run_once
-from api.ports import Gate, Services
+from api.ports import BorrowerGate, Gate, Services
 from api.problems import HttpProblem, problem_for
 from api.request_input import check_headers, check_query_text, parse_body, parse_path, parse_query, read_body
 from api.security import require_json
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
+from domain.onboarding.application import BorrowerPrincipal
 from domain.shared.aggregate import acting_as, tracing
 from domain.shared.application import CommandResult
 
@@ -65,16 +66,24 @@ class Context(Generic[P]):
 
     request: Request
     port: P
-    principal: Principal  # None only for public endpoints
+    principal: Principal  # None only for public and borrower endpoints
     body: Any
     query: Any
     path: dict[str, Any]
     headers: dict[str, str]
     services: Services
+    borrower: BorrowerPrincipal | None = None  # the signed-in borrower, on borrower endpoints only
 
     @property
     def brand_id(self) -> UUID:
-        return self.principal.brand_id
+        return self.borrower.brand_id if self.borrower is not None else self.principal.brand_id
+
+    @property
+    def actor(self) -> str:
+        """Who the request acts for, as recorded on events (staff, API key, borrower, or anonymous)."""
+        if self.borrower is not None:
+            return self.borrower.actor
+        return self.principal.actor if self.principal is not None else "anonymous"
 
     def expected_version(self) -> int | None:
         """The record version from an `If-Match` ETag (None without the header); 422 when it is not ours."""
@@ -147,6 +156,7 @@ class Endpoint(Generic[P]):
     response: type[BaseModel] | None = None
     status: int = 200
     public: bool = False  # no credentials needed (e.g. accepting an invite)
+    borrower: bool = False  # only a borrower's bearer token opens it (never a staff key or session)
     cross_brand: bool = False  # only a cross-brand principal (Super Admin) may call it
     tags: list[str] = field(default_factory=list)
     statuses: tuple[int, ...] = ()  # other success statuses with the same body (e.g. 200 when nothing changed)
@@ -180,7 +190,10 @@ class Endpoint(Generic[P]):
         services: Services = request.app.state.services
         raw = await read_body(request) if self.body is not None else b""
         principal = None
-        if not self.public:
+        borrower = None
+        if self.borrower:
+            borrower = await run_in_threadpool(authenticate_borrower, services.port(BorrowerGate), request)
+        elif not self.public:
             gate = services.port(Gate)
             principal = await run_in_threadpool(authenticate, gate, request)
         check_headers(request)
@@ -207,7 +220,9 @@ class Endpoint(Generic[P]):
         path = parse_path(request.path_params)
         port = services.port(self.port) if self.port is not None else cast(P, services)
         # Public endpoints never touch ctx.principal (nor idempotency, which is kept per principal).
-        context = Context(request, port, cast(Principal, principal), body, query, path, dict(request.headers), services)
+        context = Context(
+            request, port, cast(Principal, principal), body, query, path, dict(request.headers), services, borrower
+        )
         commands = ("POST", "PATCH", "PUT", "DELETE")
         key = request.headers.get("idempotency-key") if self.method in commands and not self.public else None
         if key is None:
@@ -217,7 +232,7 @@ class Endpoint(Generic[P]):
     def invoke(self, context: Context[P]) -> Response:
         """Run the handler as the caller (actor and trace recorded on its events) and render its answer."""
         request_id = structlog.contextvars.get_contextvars().get("request_id")
-        with acting_as(context.principal.actor if context.principal else "anonymous"), tracing(request_id):
+        with acting_as(context.actor), tracing(request_id):
             answer = self.handler(context)
         if isinstance(answer, Response):
             if (answer.media_type or "").split(";")[0] not in self.media:

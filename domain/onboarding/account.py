@@ -156,6 +156,7 @@ class BorrowerAccount(Aggregate):
 
     @event(Verified)
     def _verified(self) -> None:
+        self.sent_at = []  # the throttle guards unverified requests: signing in again (another device) may ask now
         self.code_hash = None
         self.expires_at = None
         self.failures = 0

@@ -29,6 +29,8 @@ from domain.onboarding.account import (
 )
 from domain.onboarding.funnel import Funnel, FunnelStatus, LinkedBy
 from domain.onboarding.steps import STEPS, FunnelRules, Step, checked_details
+from domain.providers.calls import Caller
+from domain.providers.messaging import SmsSender
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import business_date
@@ -36,12 +38,6 @@ from domain.shared.errors import InvalidValue, Throttled
 from domain.shared.values import clean_text, normalise_phone
 
 T = TypeVar("T")
-
-
-class SmsSender(Protocol):
-    """Sends a text message to a phone (the SMS provider adapter)."""
-
-    def send(self, brand_id: UUID, to: str, text: str) -> None: ...
 
 
 class OnboardingBrands(Protocol):
@@ -185,9 +181,11 @@ class Onboarding(ContextApplication):
             return CodeRequest(expires_in=0, resend_after=wait)
         code = new_code()
         account.issue(code, now)
-        self.commit(account)
+        # Sent before it is recorded: a provider failure (503, retry at once) leaves no code the borrower never got.
         minutes = int(OTP_LIFETIME.total_seconds() // 60)
-        self.sms.send(brand_id, phone, f"{code} is your verification code. It expires in {minutes} minutes.")
+        text = f"{code} is your verification code. It expires in {minutes} minutes. Never share it."
+        self.sms.send(phone, text, caller=Caller(brand_id))
+        self.commit(account)
         return CodeRequest(expires_in=int(OTP_LIFETIME.total_seconds()), resend_after=account.resend_wait(now) or 0)
 
     def sign_in(self, brand: str, phone: str, code: str) -> SignedIn:
@@ -210,22 +208,23 @@ class Onboarding(ContextApplication):
             refuse_while_locked(account, now)
             raise wrong_code()
         token = new_token()
+        borrower_id = funnel_id(account.id)
         session = with_id(
             BorrowerSession,
             session_id(token),
             brand_id=brand_id,
-            borrower_id=account.id,
+            borrower_id=borrower_id,
             expires_at=now + SESSION_LIFETIME,
         )
-        funnel = self.find(funnel_id(account.id))
+        funnel = self.find(borrower_id)
         started = None
         if not isinstance(funnel, Funnel):
             rules = self.brands.rules(brand_id)
             started = with_id(
                 Funnel,
-                funnel_id(account.id),
+                borrower_id,
                 brand_id=brand_id,
-                borrower_id=account.id,
+                account_id=account.id,
                 phone=phone,
                 at=now,
                 next_step=next((s for s in rules.required() if s is not Step.MOBILE), None),
@@ -234,7 +233,7 @@ class Onboarding(ContextApplication):
             if owner is not None:
                 started.link_customer(owner, LinkedBy.PHONE, now)
         result = self.commit(account, session, started)
-        return SignedIn(token, account.id, session.expires_at, result.position)
+        return SignedIn(token, borrower_id, session.expires_at, result.position)
 
     def authenticate(self, token: str) -> BorrowerPrincipal:
         """The borrower of a live session token; SessionNotFound otherwise."""
@@ -255,7 +254,7 @@ class Onboarding(ContextApplication):
 
     def funnel(self, brand_id: UUID, borrower_id: UUID) -> Funnel:
         """The borrower's funnel within the brand."""
-        return self.load(Funnel, funnel_id(borrower_id), brand_id, BorrowerNotFound)
+        return self.load(Funnel, borrower_id, brand_id, BorrowerNotFound)
 
     def state(self, brand_id: UUID, borrower_id: UUID) -> FunnelState:
         """The funnel as the borrower sees it: each step done or not (and when), the next step, what is missing."""
@@ -264,7 +263,7 @@ class Onboarding(ContextApplication):
         required = rules.required()
         steps = [StepState(s, s in required, s in funnel.done, funnel.done.get(s)) for s in STEPS]
         return FunnelState(
-            borrower_id=funnel.borrower_id,
+            borrower_id=funnel.id,
             phone=funnel.phone,
             status=funnel.status,
             customer_id=funnel.customer_id,

@@ -32,7 +32,8 @@ class LinkedBy(StrEnum):
 
 
 class Funnel(Aggregate):
-    """A borrower's funnel (id: `funnel_id(borrower_id)`); `done` holds each finished step and when."""
+    """A borrower's funnel; its id (`funnel_id(account_id)`) is the borrower's id. `done` holds each finished step
+    and when."""
 
     id: UUID
 
@@ -40,7 +41,7 @@ class Funnel(Aggregate):
         """The phone was verified: the funnel starts with its mobile step done."""
 
         brand_id: UUID
-        borrower_id: UUID
+        account_id: UUID
         phone: str
         at: datetime
         next_step: Step | None
@@ -76,9 +77,9 @@ class Funnel(Aggregate):
         at: datetime
 
     @event(Started)
-    def __init__(self, brand_id: UUID, borrower_id: UUID, phone: str, at: datetime, next_step: Step | None) -> None:
+    def __init__(self, brand_id: UUID, account_id: UUID, phone: str, at: datetime, next_step: Step | None) -> None:
         self.brand_id = brand_id
-        self.borrower_id = borrower_id
+        self.account_id = account_id
         self.phone = phone
         self.started_at = at
         self.touched_at = at

@@ -31,6 +31,8 @@ from domain.onboarding.steps import (
     SelfieIn,
     Step,
 )
+from domain.providers.calls import Caller
+from domain.providers.messaging import SmsReceipt
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput, Throttled
 from tests.application.conftest import in_memory
@@ -56,8 +58,9 @@ class Brands:
 class Outbox:
     sent: list[tuple[UUID, str, str]] = field(default_factory=list)
 
-    def send(self, brand_id: UUID, to: str, text: str) -> None:
-        self.sent.append((brand_id, to, text))
+    def send(self, to: str, text: str, sender: str = "CVDESK", *, caller: Caller) -> SmsReceipt:
+        self.sent.append((caller.brand_id, to, text))
+        return SmsReceipt(f"msg_{len(self.sent)}", to, "queued")
 
     def code(self, to: str = PHONE) -> str:
         found = re.search(r"\b(\d{6})\b", next(t for b, p, t in reversed(self.sent) if p == to))

@@ -12,6 +12,7 @@ NAMES = (
     "identity",
     "customers",
     "blocklist",
+    "onboarding",
     "jobs",
     "covenants",
     "notices",

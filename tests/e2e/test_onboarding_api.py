@@ -1,0 +1,162 @@
+"""Borrower onboarding over the API on PostgreSQL, with the code read from the SMS simulator's outbox: sign-in,
+the lock, steps in order, resume, linking to a staff-registered borrower, the staff lists and conversion, and
+the wall between borrower tokens and staff credentials."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from adapters.simulators.sms import SmsSimulator
+from tests.conftest import Tenant, make_tenant
+from tests.e2e.onboarding_support import bearer, sign_in, sms
+
+__all__ = ["sms"]  # the fixture, used by name
+
+
+def _phone() -> str:
+    return f"9{uuid.uuid4().int % 10**9:09d}"
+
+
+PERSONAL = {
+    "name": "Asha Verma",
+    "date_of_birth": "1994-05-17",
+    "gender": "female",
+    "email": "asha@example.in",
+    "addresses": [
+        {"kind": "current", "line1": "12 MG Road", "city": "Bengaluru", "pincode": "560001"},
+        {"kind": "permanent", "line1": "4 Civil Lines", "city": "Jaipur", "pincode": "302006"},
+    ],
+}
+
+
+def _pan() -> str:
+    n = uuid.uuid4().int
+    letters = "".join(chr(65 + (n >> (5 * i)) % 26) for i in range(5))
+    return f"{letters[:3]}P{letters[3]}{n % 10000:04d}K"
+
+
+def test_sign_in_with_the_code_from_the_sms_outbox_and_walk_the_funnel(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    phone = _phone()
+    session = sign_in(client, sms, tenant.slug, phone)
+    auth = bearer(session)
+    me = client.get("/api/v1/borrower/me", headers=auth)
+    assert me.status_code == 200 and me.json()["next_step"] == "pan"
+    assert "otp" not in me.text and session["token"].startswith("cdb_")
+
+    early = client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth)
+    assert early.status_code == 409 and early.json()["next_step"] == "pan"
+    bad = client.put("/api/v1/borrower/steps/pan", json={"pan": "12345"}, headers=auth)
+    assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["pan"]
+    pan = _pan()
+    assert client.put("/api/v1/borrower/steps/pan", json={"pan": pan}, headers=auth).json()["next_step"] == "personal"
+    done = client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth)
+    assert done.status_code == 200 and done.json()["next_step"] == "employment"
+
+    # Leave and come back: a new sign-in resumes at the next step.
+    again = sign_in(client, sms, tenant.slug, phone)
+    assert again["borrower_id"] == session["borrower_id"] and again["token"] != session["token"]
+    resumed = client.get("/api/v1/borrower/me", headers=bearer(again)).json()
+    assert resumed["next_step"] == "employment"
+    assert [s["step"] for s in resumed["steps"] if s["done"]] == ["mobile", "pan", "personal"]
+
+    # One Customer 360 record, made at the personal step, visible to staff.
+    platform.engine.wait_for("onboarding", platform.engine.head("onboarding"))
+    found = client.get("/api/v1/customers", params={"q": pan}, headers=tenant.auth).json()["items"]
+    assert [c["name"] for c in found] == ["Asha Verma"]
+
+    listed = client.get("/api/v1/onboarding", params={"step": "employment"}, headers=tenant.auth).json()["items"]
+    assert [(r["id"], r["name"], r["step"]) for r in listed] == [(session["borrower_id"], "Asha Verma", "employment")]
+    conversion = client.get("/api/v1/onboarding/conversion", headers=tenant.auth).json()
+    reached = {s["step"]: (s["reached"], s["percent"], s["waiting"]) for s in conversion["steps"]}
+    assert conversion["started"] == 1
+    assert reached["pan"] == (1, "100.0", 0) and reached["employment"] == (0, "0.0", 1)
+
+    assert client.delete("/api/v1/borrower/session", headers=auth).status_code == 200
+    assert client.get("/api/v1/borrower/me", headers=auth).status_code == 401
+
+
+def test_five_wrong_codes_lock_the_phone_with_retry_after(client: Any, tenant: Tenant, sms: SmsSimulator) -> None:
+    phone = _phone()
+    assert client.post("/api/v1/borrower/otp", json={"brand": tenant.slug, "phone": phone}).status_code == 202
+    right = sms.last_code(phone)
+    assert right is not None
+    wrong = f"{(int(right) + 1) % 10**6:06d}"
+    body = {"brand": tenant.slug, "phone": phone, "otp": wrong}
+    statuses = [client.post("/api/v1/borrower/session", json=body).status_code for _ in range(5)]
+    assert statuses == [422, 422, 422, 422, 429]
+    locked = client.post("/api/v1/borrower/session", json={**body, "otp": right})
+    assert locked.status_code == 429 and 800 < int(locked.headers["Retry-After"]) <= 900
+    resend = client.post("/api/v1/borrower/otp", json={"brand": tenant.slug, "phone": phone})
+    assert resend.status_code == 202 and resend.json()["expires_in"] == 0  # nothing sent while locked
+    assert len(sms.messages(phone)) == 1
+
+
+def test_unknown_phones_answer_like_known_ones_and_resends_are_throttled(
+    client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    phone = _phone()
+    first = client.post("/api/v1/borrower/otp", json={"brand": tenant.slug, "phone": phone})
+    second = client.post("/api/v1/borrower/otp", json={"brand": tenant.slug, "phone": phone})
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert first.json()["expires_in"] == 300 and second.json()["expires_in"] == 0
+    assert len(sms.messages(phone)) == 1
+    refused = client.post("/api/v1/borrower/otp", json={"brand": tenant.slug, "phone": "12"})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "phone"
+
+
+def test_a_staff_registered_borrower_is_linked_by_phone(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    phone = _phone()
+    staff_made = client.post("/api/v1/customers", json={"name": "Asha V", "phone": phone}, headers=tenant.auth).json()[
+        "id"
+    ]
+    session = sign_in(client, sms, tenant.slug, phone)
+    auth = bearer(session)
+    client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth)
+    assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth).status_code == 200
+    platform.engine.wait_for("customers", platform.engine.head("customers"))
+    record = client.get(f"/api/v1/customers/{staff_made}", headers=tenant.auth).json()
+    assert record["name"] == "Asha Verma" and record["email"] == "asha@example.in"
+    found = client.get("/api/v1/customers", params={"q": phone}, headers=tenant.auth).json()["items"]
+    assert [c["id"] for c in found] == [staff_made]
+    funnel = client.get(f"/api/v1/onboarding/{session['borrower_id']}", headers=tenant.auth).json()
+    assert funnel["next_step"] == "employment"
+
+
+def test_borrower_tokens_and_staff_credentials_never_cross(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    session = sign_in(client, sms, tenant.slug, _phone())
+    assert client.get("/api/v1/customers", headers=bearer(session)).status_code == 401
+    assert client.get("/api/v1/onboarding", headers=bearer(session)).status_code == 401
+    assert client.get("/api/v1/borrower/me", headers=tenant.auth).status_code == 401
+    other = make_tenant(platform)
+    # Another brand's staff never see this borrower.
+    assert client.get(f"/api/v1/onboarding/{session['borrower_id']}", headers=other.auth).status_code == 404
+    platform.engine.wait_for("onboarding", platform.engine.head("onboarding"))
+    listed = client.get("/api/v1/onboarding", headers=other.auth).text
+    assert session["borrower_id"] not in listed
+
+
+def test_send_back_reopens_a_step_and_the_completed_list_needs_its_permission(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    session = sign_in(client, sms, tenant.slug, _phone())
+    auth = bearer(session)
+    client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth)
+    client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth)
+    sent = client.post(
+        f"/api/v1/onboarding/{session['borrower_id']}/send-back",
+        json={"step": "pan", "reason": "PAN copy unreadable"},
+        headers=tenant.auth,
+    )
+    assert sent.status_code == 200 and sent.json()["next_step"] == "pan"
+    assert client.get("/api/v1/borrower/me", headers=auth).json()["missing"][0] == "pan"
+    sales = make_tenant(platform, role="sales")
+    assert client.get("/api/v1/onboarding", headers=sales.auth).status_code in (200, 403)
+    completed = client.get("/api/v1/onboarding", params={"state": "completed"}, headers=tenant.auth)
+    assert completed.status_code == 200 and completed.json()["items"] == []
