@@ -159,7 +159,8 @@ class Onboarding(ContextApplication):
 
     # Signing in ------------------------------------------------------------------------------------------------
 
-    def _brand(self, code: str) -> UUID:
+    def brand(self, code: str) -> UUID:
+        """The id of the brand with the code (its slug); 422 naming `brand` when there is none."""
         found = self.brands.brand_id(code.strip().lower()) if code and code.strip() else None
         if found is None:
             raise InvalidValue("brand", f"no brand '{code}'")
@@ -167,7 +168,7 @@ class Onboarding(ContextApplication):
 
     def request_code(self, brand: str, phone: str) -> CodeRequest:
         """Send a six-digit code by SMS unless the phone is locked or asked within its resend wait."""
-        brand_id = self._brand(brand)
+        brand_id = self.brand(brand)
         clean = normalise_phone(phone)
         return _retrying(lambda: self._request_code(brand_id, clean))
 
@@ -191,7 +192,7 @@ class Onboarding(ContextApplication):
     def sign_in(self, brand: str, phone: str, code: str) -> SignedIn:
         """Open a session with the live code: 422 for a wrong one, 429 (Retry-After) once five in a row lock the
         phone for 15 minutes, the right code included. The first sign-in starts the funnel."""
-        brand_id = self._brand(brand)
+        brand_id = self.brand(brand)
         clean = normalise_phone(phone)
         if not code.strip().isdigit():
             raise wrong_code()

@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from adapters.providers.directory import ProviderDirectory
+from api.pages import borrower_flow
+from api.pages import onboarding as pages
 from api.routes import borrower as borrower_routes
 from api.routes import onboarding as routes
+from api.web import NavItem
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.identity.brand import BrandNotFound
@@ -61,6 +64,8 @@ CONTEXT = BoundedContext(
     # The trail keeps the funnel's steps; sign-in codes and sessions stay out of it.
     activity=topics_of(Funnel.Started, Funnel.StepRecorded, Funnel.StepReopened, Funnel.CustomerLinked, Funnel.Closed),
     endpoints=(*borrower_routes.ENDPOINTS, *routes.ENDPOINTS),
+    pages=(*pages.PAGES, *borrower_flow.PAGES),
+    nav=(NavItem("Onboarding", "/onboarding", "onboarding", Permission.ONBOARDING_IN_PROGRESS, 45),),
     permissions=(Permission.ONBOARDING_IN_PROGRESS, Permission.ONBOARDING_COMPLETED),
     audited=(Funnel,),
 )
