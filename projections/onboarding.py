@@ -81,7 +81,7 @@ class OnboardingView(Projection):
         "CREATE INDEX IF NOT EXISTS onboarding_step_idx "
         "ON read.onboarding (brand_id, status, step, step_since DESC, id DESC)",
         # The inactivity job: unfinished funnels by last touch.
-        "CREATE INDEX IF NOT EXISTS onboarding_idle_idx ON read.onboarding (brand_id, updated_at) "
+        "CREATE INDEX IF NOT EXISTS onboarding_idle_idx ON read.onboarding (brand_id, updated_at, id) "
         "WHERE status = 'in_progress'",
         """CREATE TABLE IF NOT EXISTS read.onboarding_steps (
             brand_id uuid NOT NULL,
@@ -221,6 +221,25 @@ class OnboardingQueries:
         rows = rows[:limit]
         next_cursor = BORROWERS_CURSOR.encode(rows[-1]["step_since"], rows[-1]["id"]) if more and rows else None
         return Page(items=[OnboardingRow(**r) for r in rows], next_cursor=next_cursor)
+
+    def idle(self, brand_id: UUID, before: datetime, after: str | None, limit: int) -> tuple[list[UUID], str | None]:
+        """Unfinished funnels last touched before `before`, oldest first, after the cursor `after`; the ids and
+        the cursor of the last one (on the partial index of unfinished funnels)."""
+        where = ["brand_id = %(brand)s", "status = 'in_progress'", "updated_at < %(before)s"]
+        params: dict[str, Any] = {"brand": brand_id, "before": before, "limit": limit}
+        if after:
+            at, last = BORROWERS_CURSOR.decode(after)
+            where.append("(updated_at, id) > (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT id, updated_at FROM read.onboarding WHERE {' AND '.join(where)} "
+                "ORDER BY updated_at, id LIMIT %(limit)s",
+                params,
+            ).fetchall()
+        if not rows:
+            return [], after
+        return [r["id"] for r in rows], BORROWERS_CURSOR.encode(rows[-1]["updated_at"], rows[-1]["id"])
 
     def conversion(self, brand_id: UUID) -> Conversion:
         """Each step: how many reached it (count and percent of those who started), how many wait at it."""

@@ -316,6 +316,14 @@ class Onboarding(ContextApplication):
         funnel.close(reason, self.clock.now())
         return self.commit(funnel)
 
+    def close_inactive(self, brand_id: UUID, borrower_id: UUID, before: datetime, reason: str) -> CommandResult:
+        """Close the funnel when it is unfinished and untouched since before `before` (else nothing changes)."""
+        funnel = self.funnel(brand_id, borrower_id)
+        if funnel.status is not FunnelStatus.IN_PROGRESS or funnel.touched_at >= before:
+            return CommandResult(id=funnel.id, position=0, changed=False)
+        funnel.close(reason, self.clock.now())
+        return self.commit(funnel)
+
     # Customer 360 ----------------------------------------------------------------------------------------------
 
     def _customer_at_pan(self, funnel: Funnel, pan: str, now: datetime) -> None:

@@ -344,3 +344,16 @@ def test_closing_rejects_the_funnel_with_its_reason(app: Onboarding, outbox: Out
     assert state.status is FunnelStatus.REJECTED and state.reason == "inactive for 30 days"
     with pytest.raises(Conflict):
         app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+
+
+def test_only_funnels_untouched_since_the_cutoff_are_closed_as_inactive(
+    app: Onboarding, outbox: Outbox, clock: FixedClock
+) -> None:
+    idle = signed_in(app, outbox, clock)
+    clock.instant += timedelta(days=10)
+    busy = signed_in(app, outbox, clock, phone="+919812345671")
+    cutoff = clock.instant - timedelta(days=5)
+    assert app.close_inactive(BRAND, busy, cutoff, "inactive for 5 days").changed is False
+    assert app.close_inactive(BRAND, idle, cutoff, "inactive for 5 days").changed is True
+    assert app.state(BRAND, idle).status is FunnelStatus.REJECTED
+    assert app.close_inactive(BRAND, idle, cutoff, "inactive for 5 days").changed is False  # a rerun changes nothing

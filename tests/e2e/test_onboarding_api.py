@@ -160,3 +160,32 @@ def test_send_back_reopens_a_step_and_the_completed_list_needs_its_permission(
     assert client.get("/api/v1/onboarding", headers=sales.auth).status_code in (200, 403)
     completed = client.get("/api/v1/onboarding", params={"state": "completed"}, headers=tenant.auth)
     assert completed.status_code == 200 and completed.json()["items"] == []
+
+
+def test_the_inactivity_job_closes_idle_funnels_when_the_brand_says_so(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    from datetime import date, timedelta
+
+    from workers.runtime import scheduler_for
+
+    session = sign_in(client, sms, tenant.slug, _phone())
+    later = (date.today() + timedelta(days=3)).isoformat()
+    changed = client.patch(
+        "/api/v1/brand/config",
+        json={"auto_reject_inactive_users": True, "inactive_user_days": 1, "business_date": later},
+        headers=tenant.auth,
+    )
+    assert changed.status_code == 200, changed.text
+    platform.engine.wait_for("onboarding", platform.engine.head("onboarding"))
+    run = client.post("/api/v1/jobs/onboarding-inactive/runs", json={"as_of": later}, headers=tenant.auth)
+    assert run.status_code == 202, run.text
+    scheduler_for(platform).execute(run.json()["run_id"])
+    platform.engine.wait_for("onboarding", platform.engine.head("onboarding"))
+    rejected = client.get("/api/v1/onboarding", params={"state": "rejected"}, headers=tenant.auth).json()["items"]
+    assert [(r["id"], r["reason"]) for r in rejected] == [
+        (session["borrower_id"], "inactive for 1 day: closed automatically")
+    ]
+    me = client.get("/api/v1/borrower/me", headers=bearer(session)).json()
+    assert me["status"] == "rejected" and me["next_step"] is None
+    assert client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=bearer(session)).status_code == 409

@@ -21,7 +21,8 @@ from domain.onboarding.steps import FunnelRules
 from domain.shared.errors import InvalidInput
 from projections.onboarding import OnboardingQueries, OnboardingView
 from projections.projection import topics_of
-from workers.bounded_context import BoundedContext, Kit
+from workers import onboarding_jobs
+from workers.bounded_context import BoundedContext, Job, Kit
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ CONTEXT = BoundedContext(
     endpoints=(*borrower_routes.ENDPOINTS, *routes.ENDPOINTS),
     pages=(*pages.PAGES, *borrower_flow.PAGES),
     nav=(NavItem("Onboarding", "/onboarding", "onboarding", Permission.ONBOARDING_IN_PROGRESS, 45),),
+    jobs=(Job(onboarding_jobs.INACTIVE, onboarding_jobs.run_inactive, onboarding_jobs.OnboardingJobPort),),
     permissions=(Permission.ONBOARDING_IN_PROGRESS, Permission.ONBOARDING_COMPLETED),
     audited=(Funnel,),
 )
