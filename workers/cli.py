@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.postgres import resolve_dsn
 from domain.shared.errors import DomainError
+from workers import customer_numbers
 from workers.logging_setup import configure_logging
 
 if TYPE_CHECKING:
@@ -422,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     create_staff.add_argument("--role", action="append", required=True)
     create_staff.add_argument("--password", default=None, help="prompted when omitted")
     create_staff.set_defaults(func=cmd_staff_create)
+    customer_numbers.register(sub)
     return parser
 
 

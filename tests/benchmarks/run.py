@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "covenants": "covenant_jobs",
     "notices": "notices",
     "relay": "relay",
+    "bre": "bre",
 }
 
 

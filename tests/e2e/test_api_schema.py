@@ -106,6 +106,15 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         },
     )
     sync = post(f"/api/v1/notice-sources/{source['id']}/sync", {}, 202)  # stays running: no scheduler here
+    product = post("/api/v1/loan-products", {
+        "code": "PL", "name": "Personal loan", "type": "emi", "min_amount": "10000", "max_amount": "200000",
+        "min_tenure": 3, "max_tenure": 24, "annual_percent": "24",
+        "processing_fee": {"kind": "percent", "value": "2", "gst_inclusive": False},
+        "convenience_fee": {"kind": "fixed", "value": "500", "gst_inclusive": True}, "gst_percent": "18",
+        "penal": {"kind": "simple", "daily_percent": "0.1"}, "max_active_loans": 50, "bre_rules": [],
+    })  # fmt: skip
+    loan = post("/api/v1/loans", {"customer_id": customer["id"], "product_id": product["id"], "amount": "50000",
+                                  "tenure": 12})  # fmt: skip
     borrower_phone = f"7{uuid.uuid4().int % 10**9:09d}"
     borrower = sign_in(client, sms, tenant.slug, borrower_phone)
     spare = sign_in(client, sms, tenant.slug, borrower_phone)  # for signing out
@@ -119,6 +128,8 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         "entry_id": entry["id"],
         "key_id": key["id"],
         "source_id": source["id"],
+        "product_id": product["id"],
+        "loan_id": loan["id"],
         "job_run_id": run["run_id"],
         "sync_run_id": sync["run_id"],
         "name": "housekeeping",

@@ -12,6 +12,8 @@ NAMES = (
     "identity",
     "customers",
     "blocklist",
+    "products",
+    "loans",
     "onboarding",
     "jobs",
     "covenants",

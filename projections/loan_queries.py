@@ -1,0 +1,272 @@
+"""Queries over the loans read model: the queue (keyset, filters by status, assignee and a search), one loan with
+its BRE results, overrides, bypasses and timeline, and the counts the loans context's rules and allocation read."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from projections.keyset import KeysetCursor, Page
+from projections.loans import CLOSED
+
+#: The queue is ordered by (created_at, id), newest first.
+LOANS_CURSOR = KeysetCursor(datetime, UUID)
+_LOAN_NUMBER = re.compile(r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class LoanSummary:
+    """A loan as the queue shows it."""
+
+    id: UUID
+    loan_number: str
+    customer_id: UUID
+    borrower_name: str | None
+    product_id: UUID
+    product_version: int
+    amount: Decimal
+    tenure: int
+    status: str
+    assignee_id: UUID | None
+    assignee_name: str | None
+    channel: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class LoanPage(Page):
+    """A keyset page of loans, newest first."""
+
+    items: list[LoanSummary]
+
+
+@dataclass(frozen=True)
+class OverrideView:
+    """A CX's override of one rule."""
+
+    outcome: str
+    justification: str
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RuleResultView:
+    """One BRE rule's result with the inputs it read, its threshold, and the override of it if any."""
+
+    rule: str
+    outcome: str
+    inputs: dict[str, str]
+    threshold: dict[str, str]
+    reason: str
+    override: OverrideView | None
+
+
+@dataclass(frozen=True)
+class LoanEventView:
+    """One entry of a loan's history."""
+
+    version: int
+    kind: str
+    status: str | None
+    actor: str
+    reason: str | None
+    details: dict[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BorrowerView:
+    """The borrower of a loan as the customers read model shows them."""
+
+    id: UUID
+    name: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class LoanDetail(LoanSummary):
+    """One loan: borrower, amounts, product version, BRE inputs and results, overrides, bypasses, history."""
+
+    coupon_code: str | None
+    borrower: BorrowerView
+    submitted_on: date | None
+    passed: bool | None
+    facts: dict[str, Any] | None
+    policy: dict[str, Any] | None
+    results: list[RuleResultView]
+    bypassed: list[str]
+    history: list[LoanEventView]
+    documents: list[str]
+    version: int
+
+
+_SUMMARY = (
+    "SELECT l.id, l.loan_number, l.customer_id, c.name AS borrower_name, l.product_id, l.product_version, l.amount, "
+    "l.tenure, l.status, l.assignee AS assignee_id, s.name AS assignee_name, l.channel, l.created_at, l.updated_at"
+)
+_FROM = (
+    " FROM read.loans l LEFT JOIN read.customers c ON c.id = l.customer_id LEFT JOIN read.staff s ON s.id = l.assignee"
+)
+
+
+def _summary(row: dict[str, Any]) -> LoanSummary:
+    return LoanSummary(**{k: row[k] for k in LoanSummary.__dataclass_fields__})
+
+
+class LoanQueries:
+    """Brand-scoped loan queries; also the loans context's `LoanBook` (counts for the creation rules)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def loans(
+        self,
+        brand_id: UUID,
+        status: str | None = None,
+        assignee: UUID | None = None,
+        q: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> LoanPage:
+        """The brand's loans newest first; `q` matches a loan number exactly (any case) or a borrower's name."""
+        where = ["l.brand_id = %(brand)s"]
+        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
+        if status:
+            where.append("l.status = %(status)s")
+            params["status"] = status
+        if assignee is not None:
+            where.append("l.assignee = %(assignee)s")
+            params["assignee"] = assignee
+        text = (q or "").strip()
+        if text:
+            params["number"] = text.upper()
+            params["name"] = "%" + re.sub(r"([%_\\])", r"\\\1", " ".join(text.lower().split())) + "%"
+            by_name = (
+                "l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND name_key LIKE %(name)s "
+                "LIMIT 5000)"
+            )
+            where.append(f"(l.loan_number = %(number)s OR {by_name})" if _LOAN_NUMBER.match(text) else by_name)
+        if cursor:
+            at, last = LOANS_CURSOR.decode(cursor)
+            where.append("(l.created_at, l.id) < (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"{_SUMMARY}{_FROM} WHERE {' AND '.join(where)} ORDER BY l.created_at DESC, l.id DESC LIMIT %(limit)s",
+                params,
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = LOANS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+        return LoanPage(items=[_summary(r) for r in rows], next_cursor=next_cursor)
+
+    def loan(self, brand_id: UUID, loan_id: UUID) -> LoanDetail | None:
+        """One loan of the brand with its BRE results and history."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"{_SUMMARY}, l.coupon_code, c.phone AS borrower_phone, l.submitted_on, l.passed, l.facts, l.policy, "
+                f"l.results, l.overrides, l.bypassed, l.version{_FROM} WHERE l.id = %s AND l.brand_id = %s",
+                (loan_id, brand_id),
+            ).fetchone()
+            if row is None:
+                return None
+            events = conn.execute(
+                "SELECT version, kind, status, actor, reason, details, at FROM read.loan_events "
+                "WHERE loan_id = %s AND brand_id = %s ORDER BY version",
+                (loan_id, brand_id),
+            ).fetchall()
+        overrides = row["overrides"] or {}
+        results = [
+            RuleResultView(
+                rule=r["rule"],
+                outcome=r["outcome"],
+                inputs=dict(r.get("inputs") or {}),
+                threshold=dict(r.get("threshold") or {}),
+                reason=r["reason"],
+                override=_override(overrides.get(r["rule"])),
+            )
+            for r in row["results"] or []
+        ]
+        return LoanDetail(
+            **{k: row[k] for k in LoanSummary.__dataclass_fields__},
+            coupon_code=row["coupon_code"],
+            borrower=BorrowerView(id=row["customer_id"], name=row["borrower_name"], phone=row["borrower_phone"]),
+            submitted_on=row["submitted_on"],
+            passed=row["passed"],
+            facts=row["facts"],
+            policy=row["policy"],
+            results=results,
+            bypassed=list(row["bypassed"]),
+            history=[LoanEventView(**e) for e in events],
+            documents=[],
+            version=row["version"],
+        )
+
+    # The loans context's LoanBook, and what its wiring reads -----------------------------------------------------
+
+    def coupon_uses(self, brand_id: UUID, product_id: UUID, code: str) -> int:
+        """Applications of the brand using the coupon on the product, not cancelled or rejected."""
+        return self._count(
+            "SELECT count(*) AS n FROM read.loans WHERE brand_id = %s AND product_id = %s AND coupon_code = %s "
+            "AND status NOT IN ('cancelled', 'rejected')",
+            (brand_id, product_id, code),
+        )
+
+    def open_loans(self, brand_id: UUID, customer_id: UUID) -> int:
+        """The borrower's applications and loans that are neither closed nor refused."""
+        return self._count(
+            "SELECT count(*) AS n FROM read.loans WHERE brand_id = %s AND customer_id = %s AND status <> ALL(%s)",
+            (brand_id, customer_id, list(CLOSED)),
+        )
+
+    def last_rejected_on(self, brand_id: UUID, customer_id: UUID) -> date | None:
+        """The borrower's latest rejection in the brand."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT max(rejected_on) AS at FROM read.loans WHERE brand_id = %s AND customer_id = %s",
+                (brand_id, customer_id),
+            ).fetchone()
+        return row["at"] if row else None
+
+    def workload(self, brand_id: UUID, staff_ids: list[UUID]) -> dict[UUID, int]:
+        """Open assigned applications per staff member (those without any are 0)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT assignee, count(*) AS n FROM read.loans WHERE brand_id = %s AND assignee = ANY(%s) "
+                "AND status <> ALL(%s) GROUP BY assignee",
+                (brand_id, staff_ids, [*CLOSED, "active", "partially_paid", "overdue"]),
+            ).fetchall()
+        counts = {r["assignee"]: int(r["n"]) for r in rows}
+        return {s: counts.get(s, 0) for s in staff_ids}
+
+    def credit_executives(self, brand_id: UUID, role: str) -> list[UUID]:
+        """Enabled, available staff of the brand holding `role` (leave is checked by the caller on the day)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id FROM read.staff WHERE brand_id = %s AND %s = ANY(roles) AND enabled AND available "
+                "ORDER BY id",
+                (brand_id, role),
+            ).fetchall()
+        return [r["id"] for r in rows]
+
+    def _count(self, sql: str, params: tuple[Any, ...]) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute(sql, params).fetchone()
+        return int(row["n"]) if row else 0
+
+
+def _override(raw: dict[str, Any] | None) -> OverrideView | None:
+    if not raw:
+        return None
+    return OverrideView(
+        outcome=raw["outcome"],
+        justification=raw["justification"],
+        actor=raw["actor"],
+        at=datetime.fromisoformat(raw["at"]),
+    )

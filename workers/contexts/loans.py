@@ -1,0 +1,182 @@
+"""Loans: applications through the BRE, assignment to credit executives, the loan queue (later: sanction,
+disbursal, servicing). The loans context's protocols are answered here from the other contexts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from adapters.postgres import Database
+from api.pages import loans as pages
+from api.routes import bre as bre_routes
+from api.routes import loans as routes
+from api.web import NavItem
+from domain.blocklist.application import Blocklists
+from domain.blocklist.entry import BlockKind
+from domain.customers.application import Customers
+from domain.customers.customer import CustomerNotFound
+from domain.identity.application import Identity
+from domain.identity.permissions import Level, Permission
+from domain.identity.staff import StaffNotFound, on_leave
+from domain.loans.application import Loans
+from domain.loans.bre import ApplicantFacts, BrandPolicy
+from domain.loans.bre_policy import brand_policy
+from domain.loans.loan import Loan
+from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
+from domain.loans.parties import proposed_emi
+from domain.products.application import Products
+from domain.shared.errors import NotFound
+from projections.blocklist import BlocklistQueries
+from projections.bre_history import BreHistoryQueries
+from projections.loan_queries import LoanQueries
+from projections.loans import LoanViews
+from workers.bounded_context import BoundedContext, Kit
+from workers.numbering import number_series
+
+#: Who auto-allocation assigns applications to: staff holding this role (enabled, available, not on leave).
+CREDIT_EXECUTIVE_ROLE = "credit_executive"
+
+
+@dataclass(frozen=True)
+class BrandLoanParties:
+    """The loans context's `LoanParties`, answered by the identity and customers contexts (and the loans read model
+    for the workload)."""
+
+    identity: Identity
+    customers: Customers
+    queries: LoanQueries
+    blocklist: BlocklistQueries
+
+    def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool:
+        try:
+            self.customers.get(brand_id, customer_id)
+        except CustomerNotFound:
+            return False
+        return True
+
+    def business_date(self, brand_id: UUID) -> date:
+        return self.identity.business_date(brand_id)
+
+    def policy(self, brand_id: UUID) -> BrandPolicy:
+        return brand_policy(self.identity.settings(brand_id), blocked=self.blocklist.blocked_pincodes(brand_id))
+
+    def rejection_reason(self, brand_id: UUID, code: str) -> str | None:
+        reasons = self.identity.settings(brand_id).rejection_reasons
+        return next((r.label for r in reasons if r.code == code), None)
+
+    def auto_allocate(self, brand_id: UUID) -> bool:
+        return self.identity.settings(brand_id).auto_allocate_loans
+
+    def can_take_loans(self, brand_id: UUID, staff_id: UUID) -> bool:
+        try:
+            staff = self.identity.staff(brand_id, staff_id)
+        except StaffNotFound:
+            return False
+        level = staff.grants.get(Permission.LOANS)
+        return bool(staff.enabled) and level is not None and level.covers(Level.WRITE)
+
+    def pick_credit_executive(self, brand_id: UUID, day: date) -> UUID | None:
+        candidates = []
+        for staff_id in self.queries.credit_executives(brand_id, CREDIT_EXECUTIVE_ROLE):
+            try:
+                staff = self.identity.staff(brand_id, staff_id)  # the record itself: availability and leave now
+            except StaffNotFound:
+                continue
+            if staff.enabled and staff.available and not on_leave(staff.leaves.values(), day):
+                candidates.append(staff_id)
+        if not candidates:
+            return None
+        workload = self.queries.workload(brand_id, candidates)
+        return min(candidates, key=lambda s: (workload[s], str(s)))
+
+
+@dataclass(frozen=True)
+class BrandApplicantFacts:
+    """The loans context's `ApplicantFactsSource`: the customer record, the blocklist, earlier applications and the
+    product's proposed EMI. Credit facts (bureau score, salary, existing EMIs and loans, DPD) are "not known" until
+    the verification context is wired here (`VerificationQueries.credit_facts`)."""
+
+    customers: Customers
+    blocklists: Blocklists
+    queries: LoanQueries
+
+    def facts(
+        self, brand_id: UUID, customer_id: UUID, product: ProductVersion, amount: Decimal, tenure: int
+    ) -> ApplicantFacts:
+        customer = self.customers.get(brand_id, customer_id)
+        current = next((a for a in customer.addresses if a.kind == "current"), None)
+        address = current or (customer.addresses[0] if customer.addresses else None)
+        pincode = address.pincode.strip() if address else None
+        candidates: list[tuple[str, BlockKind, str | None]] = [
+            ("pan", BlockKind.PAN, customer.pan),
+            ("phone", BlockKind.MOBILE, customer.phone),
+            ("pincode", BlockKind.PINCODE, pincode),
+        ]
+        hits = tuple(
+            label
+            for label, kind, value in candidates
+            if value and self.blocklists.check(brand_id, kind, value) is not None
+        )
+        return ApplicantFacts(
+            date_of_birth=customer.date_of_birth,
+            pincode=pincode,
+            proposed_emi=proposed_emi(product, amount, tenure),
+            blocklist_hits=hits,
+            last_rejected_on=self.queries.last_rejected_on(brand_id, customer_id),
+        )
+
+
+@dataclass(frozen=True)
+class LateCatalogue:
+    """The products context's catalogue, looked up at first use (it may be constructed after loans)."""
+
+    kit: Any
+
+    def _catalogue(self) -> ProductCatalogue:
+        try:
+            catalogue: ProductCatalogue = self.kit.get(Products)
+        except LookupError:  # the products context is not registered: no product exists
+            raise NotFound("no product catalogue is registered") from None
+        return catalogue
+
+    def current(self, brand_id: UUID, product_id: UUID) -> ProductVersion:
+        return self._catalogue().current(brand_id, product_id)
+
+    def version(self, brand_id: UUID, product_id: UUID, version: int) -> ProductVersion:
+        return self._catalogue().version(brand_id, product_id, version)
+
+    def coupon(self, brand_id: UUID, product_id: UUID, code: str) -> CouponTerms | None:
+        try:
+            return self._catalogue().coupon(brand_id, product_id, code)
+        except NotFound:
+            return None
+
+
+def _loans(kit: Kit) -> Loans:
+    queries = LoanQueries(kit.get(Database).pool)
+    customers = kit.get(Customers)
+    return Loans(
+        env=kit.env,
+        clock=kit.clock,
+        parties=BrandLoanParties(kit.get(Identity), customers, queries, BlocklistQueries(kit.get(Database).pool)),
+        book=queries,
+        facts=BrandApplicantFacts(customers, kit.get(Blocklists), queries),
+        catalogue=LateCatalogue(kit),
+        numbers=number_series(kit),
+    )
+
+
+CONTEXT = BoundedContext(
+    application=Loans,
+    build=_loans,
+    queries=(LoanQueries, BreHistoryQueries),
+    projections=(LoanViews(),),
+    endpoints=(*routes.ENDPOINTS, *bre_routes.ENDPOINTS),
+    pages=pages.PAGES,
+    nav=(NavItem("Loans", "/loans", "loans", Permission.LOANS, 25),),
+    permissions=(Permission.LOANS, Permission.LOAN_RELOCATE, Permission.LOAN_FORCE_BYPASS),
+    audited=(Loan,),
+)
