@@ -300,7 +300,8 @@ def create_app(
             PersistenceError: database_error,
         },
     )
-    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
+    uploads = [(ep.route().path_regex, ep.method, ep.upload.max_request_bytes) for ep in web.endpoints if ep.upload]
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES, uploads=uploads)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.state.endpoints = list(web.endpoints)

@@ -28,6 +28,7 @@ from api.ports import BorrowerGate, Gate, Services
 from api.problems import HttpProblem, problem_for
 from api.request_input import check_headers, check_query_text, parse_body, parse_path, parse_query, read_body
 from api.security import require_json
+from api.uploads import Upload, UploadedFile, fingerprint, parse_form, read_multipart
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.onboarding.application import BorrowerPrincipal
@@ -73,6 +74,7 @@ class Context(Generic[P]):
     headers: dict[str, str]
     services: Services
     borrower: BorrowerPrincipal | None = None  # the signed-in borrower, on borrower endpoints only
+    upload: UploadedFile | None = None  # the file of a multipart upload (its `body` holds the text fields)
 
     @property
     def brand_id(self) -> UUID:
@@ -165,6 +167,7 @@ class Endpoint(Generic[P]):
     etag: bool = False  # success answers carry `ETag: "<version>"` of the record (the model's `version`)
     media: tuple[str, ...] = ()  # other media types of the success body, answered as a raw Response (e.g. text/csv)
     accepts: bool = False  # may answer 202 AcceptedOut when its read model is behind (see Context.written)
+    upload: Upload | None = None  # takes multipart/form-data: a file (`ctx.upload`) and `body`'s text fields
     port: type[P] | None = None  # the port its handler takes (set by `serve`)
 
     def __post_init__(self) -> None:
@@ -188,7 +191,7 @@ class Endpoint(Generic[P]):
 
     async def _handle(self, request: Request) -> Response:
         services: Services = request.app.state.services
-        raw = await read_body(request) if self.body is not None else b""
+        raw = await read_body(request) if self.body is not None and self.upload is None else b""
         principal = None
         borrower = None
         if self.borrower:
@@ -214,14 +217,29 @@ class Endpoint(Generic[P]):
         query = parse_query(self.query, request) if self.query is not None else None
         if self.query is None:
             check_query_text(request)  # read by nobody, but a NUL there is still refused
-        if self.body is not None and raw.strip():
-            require_json(request)
-        body = parse_body(self.body, raw) if self.body is not None else None
+        file = None
+        if self.upload is not None:  # read once the caller may upload: nobody else gets to stream megabytes in
+            fields, file = await read_multipart(request, self.upload)
+            body = parse_form(self.body, fields, file, self.upload) if self.body is not None else None
+            raw = fingerprint(fields, file)
+        else:
+            if self.body is not None and raw.strip():
+                require_json(request)
+            body = parse_body(self.body, raw) if self.body is not None else None
         path = parse_path(request.path_params)
         port = services.port(self.port) if self.port is not None else cast(P, services)
         # Public endpoints never touch ctx.principal (nor idempotency, which is kept per principal).
         context = Context(
-            request, port, cast(Principal, principal), body, query, path, dict(request.headers), services, borrower
+            request,
+            port,
+            cast(Principal, principal),
+            body,
+            query,
+            path,
+            dict(request.headers),
+            services,
+            borrower=borrower,
+            upload=file,
         )
         commands = ("POST", "PATCH", "PUT", "DELETE")
         key = request.headers.get("idempotency-key") if self.method in commands and not self.public else None

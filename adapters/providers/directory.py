@@ -21,11 +21,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from adapters.providers.bank_data import AaClient, BsaClient
 from adapters.providers.call_log import CallRecord, CallRecorder
+from adapters.providers.digilocker import DigilockerClient
 from adapters.providers.http import ProviderConfig, ProviderHttp
+from adapters.providers.kyc import BureauClient, PanClient, PennyDropClient
 from adapters.providers.sms import SmsClient
 from domain.providers.calls import SERVICES, Caller
 from domain.providers.errors import ProviderUnavailable
+from domain.providers.kyc import (
+    AccountAggregator,
+    BankAccountVerifier,
+    CreditBureau,
+    DigiLocker,
+    PanVerifier,
+    StatementAnalyser,
+)
+from domain.providers.messaging import SmsSender
 from domain.shared.clock import Clock, SystemClock
 
 T = TypeVar("T")
@@ -51,6 +63,12 @@ class ProviderDirectory:
         self._https: dict[str, ProviderHttp] = {}
         self._lock = threading.Lock()
         self._sms = SmsClient(_Link(self, "sms"))
+        self._pan = PanClient(_Link(self, "pan"))
+        self._penny_drop = PennyDropClient(_Link(self, "penny_drop"))
+        self._bureau = BureauClient(_Link(self, "bureau"))
+        self._bsa = BsaClient(_Link(self, "bsa"))
+        self._aa = AaClient(_Link(self, "aa"))
+        self._digilocker = DigilockerClient(_Link(self, "digilocker"))
 
     @classmethod
     def from_env(
@@ -103,6 +121,30 @@ class ProviderDirectory:
     def sms(self) -> SmsClient:
         """The SMS client (an `SmsSender`)."""
         return self._sms
+
+    def pan(self) -> PanClient:
+        """The PAN verification client (a `PanVerifier`)."""
+        return self._pan
+
+    def penny_drop(self) -> PennyDropClient:
+        """The penny-drop client (a `BankAccountVerifier`)."""
+        return self._penny_drop
+
+    def bureau(self) -> BureauClient:
+        """The credit bureau client (a `CreditBureau`)."""
+        return self._bureau
+
+    def bsa(self) -> BsaClient:
+        """The bank-statement analysis client (a `StatementAnalyser`)."""
+        return self._bsa
+
+    def aa(self) -> AaClient:
+        """The Account Aggregator client (an `AccountAggregator`)."""
+        return self._aa
+
+    def digilocker(self) -> DigilockerClient:
+        """The DigiLocker client (a `DigiLocker`)."""
+        return self._digilocker
 
     def close(self) -> None:
         """Close every connection (a later call opens new ones)."""
@@ -194,3 +236,10 @@ class DevSimulators:
         """service -> base URL."""
         with self._lock:
             return dict(self._urls)
+
+
+def conforming(
+    d: ProviderDirectory,
+) -> tuple[SmsSender, PanVerifier, BankAccountVerifier, CreditBureau, StatementAnalyser, AccountAggregator, DigiLocker]:
+    """The directory's clients as the domain's protocols (mypy checks here that each client satisfies its protocol)."""
+    return (d.sms(), d.pan(), d.penny_drop(), d.bureau(), d.bsa(), d.aa(), d.digilocker())

@@ -137,3 +137,30 @@ def text_field(body: dict[str, Any], name: str, *, required: bool = True, max_le
     if not isinstance(value, str) or (required and not value.strip()) or len(value) > max_length:
         raise ValueError(f"{name} must be a non-empty string of at most {max_length} characters")
     return value.strip()
+
+
+def consent_page(title: str, lines: Sequence[str], allow_url: str, deny_url: str) -> Response:
+    """The page a borrower is sent to (DigiLocker sign-in, AA consent): what is asked, and Allow / Deny links."""
+    from html import escape
+
+    body = "".join(f"<p>{escape(line)}</p>" for line in lines)
+    html = (
+        f"<!doctype html><html><head><meta name='viewport' content='width=device-width'><title>{escape(title)}"
+        f"</title></head><body><h1>{escape(title)}</h1>{body}"
+        f"<p><a id='allow' href='{escape(allow_url)}'>Allow</a> &middot; <a id='deny' href='{escape(deny_url)}'>"
+        "Deny</a></p><p><small>A simulator of Covenant Desk's: no real data.</small></p></body></html>"
+    )
+    return Response(html, media_type="text/html")
+
+
+def back_to(redirect_to: str, **params: str) -> Response:
+    """A 303 to the caller's return address with `params` added to its query."""
+    from urllib.parse import urlencode
+
+    joiner = "&" if "?" in redirect_to else "?"
+    return Response(status_code=303, headers={"Location": f"{redirect_to}{joiner}{urlencode(params)}"})
+
+
+def valid_redirect(value: object) -> bool:
+    """An absolute http(s) URL of at most 2,000 characters."""
+    return isinstance(value, str) and value.startswith(("http://", "https://")) and len(value) <= 2000

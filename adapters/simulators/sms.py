@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from adapters.simulators.provider import ProviderSimulator, e164, error
 
 MAX_TEXT = 918
-_MOBILE = re.compile(r"\+91[6-9][0-9]{9}")
+MOBILE = re.compile(r"\+91[6-9][0-9]{9}")
 _SENDER = re.compile(r"[A-Za-z0-9]{3,11}")
 _OTP = re.compile(r"\b([0-9]{4,8})\b")
 
@@ -57,7 +57,7 @@ class SmsSimulator(ProviderSimulator):
         if isinstance(body, Response):
             return body
         to, text, sender = body.get("to"), body.get("text"), body.get("sender", "CVDESK")
-        if not isinstance(to, str) or not _MOBILE.fullmatch(e164(to)):
+        if not isinstance(to, str) or not MOBILE.fullmatch(e164(to)):
             return error(400, "invalid_number", f"{to!r} is not an Indian mobile number")
         number = e164(to)
         if number.endswith("0000"):

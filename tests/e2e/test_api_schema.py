@@ -118,6 +118,17 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
     borrower_phone = f"7{uuid.uuid4().int % 10**9:09d}"
     borrower = sign_in(client, sms, tenant.slug, borrower_phone)
     spare = sign_in(client, sms, tenant.slug, borrower_phone)  # for signing out
+    document = client.post(
+        f"/api/v1/customers/{customer['id']}/documents",
+        data={"kind": "pan_card"},
+        files={"file": ("pan.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")},
+        headers=tenant.auth,
+    )
+    assert document.status_code == 201, document.text
+    account = post(  # no penny-drop provider here: recorded as failed, which the retry endpoint needs
+        f"/api/v1/customers/{customer['id']}/bank-accounts",
+        {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Suresh Menon"},
+    )
     return {
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],
@@ -139,6 +150,9 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         "borrower_id": borrower["borrower_id"],
         "borrower_token": borrower["token"],
         "spare_borrower_token": spare["token"],
+        "document_id": document.json()["id"],
+        "bank_account_id": account["id"],
+        "check": "bureau",
     }
 
 
