@@ -13,7 +13,7 @@ from api.problems import HttpProblem
 from domain.identity.principal import AuthenticationFailed, Principal
 from domain.identity.staff import StaffNotFound
 from domain.onboarding.account import TOKEN_PREFIX, SessionNotFound
-from domain.onboarding.application import BorrowerPrincipal
+from domain.onboarding.parties import BorrowerPrincipal
 
 SESSION_COOKIE = "cd_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -31,7 +31,7 @@ from api.security import require_json
 from api.uploads import Upload, UploadedFile, fingerprint, parse_form, read_multipart
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
-from domain.onboarding.application import BorrowerPrincipal
+from domain.onboarding.parties import BorrowerPrincipal
 from domain.shared.aggregate import acting_as, tracing
 from domain.shared.application import CommandResult
 

@@ -24,8 +24,9 @@ from api.pages.borrower_forms import FORMS, TITLES, field_of, prefill, step_inpu
 from api.problems import field_errors_from_pydantic
 from api.web import PublicPage, pages, templates
 from domain.onboarding.account import SESSION_LIFETIME, BorrowerNotFound, SessionNotFound
-from domain.onboarding.application import BorrowerPrincipal, Onboarding
+from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import FunnelStatus
+from domain.onboarding.parties import BorrowerPrincipal
 from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, Step
 from domain.providers.errors import ProviderError
 from domain.shared.aggregate import acting_as

@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
-from domain.onboarding.application import FunnelState, Onboarding
+from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import FunnelStatus
+from domain.onboarding.parties import FunnelState
 from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, Step
 from domain.providers.errors import ProviderRejected, ProviderUnavailable
 from domain.shared.errors import InvalidValue
@@ -195,6 +196,7 @@ ENDPOINTS = serve(
             response=FunnelOut,
             borrower=True,
         ),
-        *(_step_handler(step) for step in FORM_STEPS),
+        # The loan request step is a loan application: POST /api/v1/borrower/applications.
+        *(_step_handler(step) for step in FORM_STEPS if step is not Step.LOAN_REQUEST),
     ],
 )

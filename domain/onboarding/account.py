@@ -32,6 +32,10 @@ class BorrowerNotFound(NotFound):
     """Raised when no borrower (or no funnel) has the id within the brand."""
 
 
+class ApplicationNotFound(NotFound):
+    """Raised when a loan application is not the signed-in borrower's (or does not exist)."""
+
+
 class SessionNotFound(NotFound):
     """Raised when a borrower token is unknown, expired or ended."""
 

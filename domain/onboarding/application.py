@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -15,6 +14,7 @@ from domain.customers.values import Address
 from domain.onboarding.account import (
     OTP_LIFETIME,
     SESSION_LIFETIME,
+    ApplicationNotFound,
     BorrowerAccount,
     BorrowerNotFound,
     BorrowerSession,
@@ -28,104 +28,27 @@ from domain.onboarding.account import (
     wrong_code,
 )
 from domain.onboarding.funnel import Funnel, FunnelStatus, LinkedBy
-from domain.onboarding.steps import STEPS, FunnelRules, Step, checked_details
+from domain.onboarding.parties import (
+    AppliedLoan,
+    BorrowerPrincipal,
+    CodeRequest,
+    CustomerDirectory,
+    FunnelState,
+    LoanDesk,
+    OnboardingBrands,
+    SignedIn,
+    StepState,
+)
+from domain.onboarding.steps import STEPS, LoanRequestIn, Step, checked_details
 from domain.providers.calls import Caller
 from domain.providers.messaging import SmsSender
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import business_date
-from domain.shared.errors import InvalidValue, Throttled
+from domain.shared.errors import Conflict, InvalidValue, Throttled
 from domain.shared.values import clean_text, normalise_phone
 
 T = TypeVar("T")
-
-
-class OnboardingBrands(Protocol):
-    """What the onboarding context asks about brands: a brand by its code, and its funnel rules."""
-
-    def brand_id(self, code: str) -> UUID | None: ...
-    def rules(self, brand_id: UUID) -> FunnelRules: ...
-
-
-class CustomerDirectory(Protocol):
-    """The brand's Customer 360 records (the customers application answers it)."""
-
-    def owner_of(self, brand_id: UUID, kind: str, value: str) -> UUID | None: ...
-    def get(self, brand_id: UUID, customer_id: UUID) -> Any: ...
-    def register(
-        self,
-        brand_id: UUID,
-        *,
-        name: str,
-        phone: str,
-        pan: str | None = None,
-        email: str | None = None,
-        date_of_birth: date | None = None,
-        addresses: list[Address] | None = None,
-        loan_numbers: list[str] | None = None,
-    ) -> CommandResult: ...
-    def update_details(
-        self, brand_id: UUID, customer_id: UUID, *, expected_version: int | None = None, **fields: Any
-    ) -> CommandResult: ...
-
-
-@dataclass(frozen=True)
-class CodeRequest:
-    """The answer to asking for a code (the same whether or not the phone is known)."""
-
-    expires_in: int
-    resend_after: int
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    """A new session: the bearer token (shown once), the borrower and when it expires."""
-
-    token: str
-    borrower_id: UUID
-    expires_at: datetime
-    position: int
-
-
-@dataclass(frozen=True)
-class BorrowerPrincipal:
-    """A signed-in borrower: who, in which brand, with which session."""
-
-    brand_id: UUID
-    borrower_id: UUID
-    session_id: UUID
-
-    @property
-    def actor(self) -> str:
-        """The actor recorded on events the borrower causes."""
-        return f"borrower:{self.borrower_id}"
-
-
-@dataclass(frozen=True)
-class StepState:
-    """One step of a borrower's funnel."""
-
-    step: Step
-    required: bool
-    done: bool
-    at: datetime | None
-
-
-@dataclass(frozen=True)
-class FunnelState:
-    """A borrower's funnel as they (and staff) see it: each step, the next one, what is missing."""
-
-    borrower_id: UUID
-    phone: str
-    status: FunnelStatus
-    customer_id: UUID | None
-    steps: list[StepState]
-    next_step: Step | None
-    missing: list[Step]
-    started_at: datetime
-    updated_at: datetime
-    reason: str | None
-    version: int
 
 
 def _retrying(work: Callable[[], T], attempts: int = 4) -> T:
@@ -151,11 +74,20 @@ class Onboarding(ContextApplication):
         brands: OnboardingBrands,
         customers: CustomerDirectory,
         sms: SmsSender,
+        loans: LoanDesk | None = None,
     ) -> None:
         super().__init__(env, clock)
         self.brands = brands
         self.customers = customers
         self.sms = sms
+        self._loans = loans
+
+    @property
+    def loans(self) -> LoanDesk:
+        """The loans context (applications), when wired."""
+        if self._loans is None:
+            raise LookupError("the onboarding application was built without its loan desk")
+        return self._loans
 
     # Signing in ------------------------------------------------------------------------------------------------
 
@@ -300,6 +232,48 @@ class Onboarding(ContextApplication):
         funnel = self.funnel(brand_id, borrower_id)
         funnel.record(Step.SUBMITTED, details, self.brands.rules(brand_id), self.clock.now())
         return self.commit(funnel)
+
+    def apply(self, brand_id: UUID, borrower_id: UUID, given: LoanRequestIn) -> AppliedLoan:
+        """Start the borrower's loan application (the loan request step): every required step before it must be
+        done (409), the product's rules are the loans context's (422 naming each field); nothing is recorded on a
+        refusal. The step records the application's id and number."""
+        funnel = self.funnel(brand_id, borrower_id)
+        now = self.clock.now()
+        details = checked_details(Step.LOAN_REQUEST, given, business_date(now))
+        rules = self.brands.rules(brand_id)
+        funnel.require_can_record(Step.LOAN_REQUEST, rules)
+        if funnel.customer_id is None:  # the personal step makes the record; a brand may have made it optional
+            raise Conflict("finish the personal step first", next_step=Step.PERSONAL.value)
+        applied = self.loans.apply(
+            brand_id, funnel.customer_id, given.product_id, given.amount, given.tenure, details["coupon_code"]
+        )
+        details = {**details, "application_id": str(applied.id), "loan_number": applied.loan_number}
+        funnel.record(Step.LOAN_REQUEST, details, rules, now)
+        self.commit(funnel)
+        return applied
+
+    def submit_application(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> AppliedLoan:
+        """Submit the borrower's own application through the BRE and record the submitted step (409 while a
+        required step is missing; another borrower's application is a 404)."""
+        funnel = self.funnel(brand_id, borrower_id)
+        rules = self.brands.rules(brand_id)
+        funnel.require_can_record(Step.SUBMITTED, rules)
+        self.require_own_application(funnel, loan_id)
+        submitted = self.loans.submit(brand_id, loan_id)
+        details = {"application_id": str(loan_id), "loan_number": submitted.loan_number}
+        funnel.record(Step.SUBMITTED, details, rules, self.clock.now())
+        self.commit(funnel)
+        return submitted
+
+    def application_of(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> UUID:
+        """`loan_id` when it is an application of the borrower (ApplicationNotFound otherwise)."""
+        self.require_own_application(self.funnel(brand_id, borrower_id), loan_id)
+        return loan_id
+
+    def require_own_application(self, funnel: Funnel, loan_id: UUID) -> None:
+        """ApplicationNotFound (404) unless the loan is the funnel's borrower's."""
+        if funnel.customer_id is None or self.loans.owner(funnel.brand_id, loan_id) != funnel.customer_id:
+            raise ApplicationNotFound(f"application {loan_id} not found", id=str(loan_id))
 
     def send_back(self, brand_id: UUID, borrower_id: UUID, step: Step, reason: str) -> CommandResult:
         """Staff re-open a done step: the borrower resumes there."""

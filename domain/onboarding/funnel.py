@@ -104,14 +104,19 @@ class Funnel(Aggregate):
         if self.status is FunnelStatus.COMPLETED:
             raise Conflict("this onboarding was submitted; it can no longer change", status=self.status.value)
 
-    def record(self, step: Step, details: dict[str, Any], rules: FunnelRules, at: datetime) -> None:
-        """Record `step` once every required step before it is done (409 naming the step to do first)."""
+    def require_can_record(self, step: Step, rules: FunnelRules) -> None:
+        """Refuse (409 naming the step to do first) unless the funnel is open and every required step before
+        `step` is done."""
         self._require_open()
         if step is Step.MOBILE:
             raise Conflict("the mobile step is done by signing in")
         before = [s for s in rules.required() if s.position < step.position and s not in self.done]
         if before:
             raise Conflict(f"finish the {before[0].value} step first", next_step=before[0].value)
+
+    def record(self, step: Step, details: dict[str, Any], rules: FunnelRules, at: datetime) -> None:
+        """Record `step` once every required step before it is done (409 naming the step to do first)."""
+        self.require_can_record(step, rules)
         done = {**self.done, step: at}
         required = rules.required()
         upcoming = next((s for s in required if s not in done), None)

@@ -18,6 +18,7 @@ from domain.customers.customer import DuplicateCustomer
 from domain.onboarding.account import BorrowerNotFound, SessionNotFound
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import FunnelStatus
+from domain.onboarding.parties import AppliedLoan
 from domain.onboarding.steps import (
     AadhaarIn,
     AddressIn,
@@ -34,7 +35,7 @@ from domain.onboarding.steps import (
 from domain.providers.calls import Caller
 from domain.providers.messaging import SmsReceipt
 from domain.shared.clock import FixedClock
-from domain.shared.errors import Conflict, InvalidInput, Throttled
+from domain.shared.errors import Conflict, FieldError, InvalidInput, NotFound, Throttled
 from tests.application.conftest import in_memory
 
 BRAND = uuid.UUID("00000000-0000-4000-8000-0000000000d1")
@@ -83,9 +84,41 @@ def customers(clock: FixedClock) -> Customers:
     return in_memory(Customers, clock)
 
 
+@dataclass
+class Desk:
+    """The loans context as onboarding sees it: applications by id, their borrower and status."""
+
+    loans: dict[UUID, tuple[UUID, str]] = field(default_factory=dict)  # id -> (customer, status)
+    refuse: InvalidInput | None = None
+
+    def apply(
+        self, brand_id: UUID, customer_id: UUID, product_id: UUID, amount: Decimal, tenure: int, coupon: str | None
+    ) -> AppliedLoan:
+        if self.refuse is not None:
+            raise self.refuse
+        loan = uuid.uuid4()
+        self.loans[loan] = (customer_id, "onboarding")
+        return AppliedLoan(loan, f"DEMO-L-{len(self.loans):06d}", 1)
+
+    def owner(self, brand_id: UUID, loan_id: UUID) -> UUID | None:
+        return self.loans[loan_id][0] if loan_id in self.loans else None
+
+    def submit(self, brand_id: UUID, loan_id: UUID) -> AppliedLoan:
+        customer, status = self.loans[loan_id]
+        if status != "onboarding":
+            raise Conflict("only an application in onboarding can be submitted")
+        self.loans[loan_id] = (customer, "pending")
+        return AppliedLoan(loan_id, "DEMO-L-000001", 2)
+
+
 @pytest.fixture
-def app(clock: FixedClock, brands: Brands, customers: Customers, outbox: Outbox) -> Onboarding:
-    return in_memory(Onboarding, clock, brands=brands, customers=customers, sms=outbox)
+def desk() -> Desk:
+    return Desk()
+
+
+@pytest.fixture
+def app(clock: FixedClock, brands: Brands, customers: Customers, outbox: Outbox, desk: Desk) -> Onboarding:
+    return in_memory(Onboarding, clock, brands=brands, customers=customers, sms=outbox, loans=desk)
 
 
 def signed_in(app: Onboarding, outbox: Outbox, clock: FixedClock, phone: str = PHONE, brand: str = "demo") -> UUID:
@@ -357,3 +390,59 @@ def test_only_funnels_untouched_since_the_cutoff_are_closed_as_inactive(
     assert app.close_inactive(BRAND, idle, cutoff, "inactive for 5 days").changed is True
     assert app.state(BRAND, idle).status is FunnelStatus.REJECTED
     assert app.close_inactive(BRAND, idle, cutoff, "inactive for 5 days").changed is False  # a rerun changes nothing
+
+
+def _ready_to_apply(app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands) -> UUID:
+    brands.rules_of[BRAND] = FunnelRules(require_employment=False)
+    borrower = signed_in(app, outbox, clock)
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    app.record_step(BRAND, borrower, Step.AADHAAR, AADHAAR)
+    app.record_step(
+        BRAND,
+        borrower,
+        Step.BANK_ACCOUNT,
+        BankAccountIn(account_number="50100012345678", ifsc="HDFC0001234", holder_name="Asha Verma"),
+    )
+    return borrower
+
+
+REQUEST = LoanRequestIn(product_id=uuid.uuid4(), amount=Decimal("50000"), tenure=12, coupon_code="new10")
+
+
+def test_applying_and_submitting_record_the_last_two_steps_with_the_application(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower = _ready_to_apply(app, outbox, clock, brands)
+    with pytest.raises(Conflict) as early:
+        app.apply(BRAND, borrower, REQUEST)
+    assert early.value.details["next_step"] == "bank_statement" and desk.loans == {}
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    applied = app.apply(BRAND, borrower, REQUEST)
+    details = app.details(BRAND, borrower, Step.LOAN_REQUEST) or {}
+    assert details["application_id"] == str(applied.id) and details["coupon_code"] == "NEW10"
+    assert desk.loans[applied.id][0] == app.state(BRAND, borrower).customer_id
+    app.submit_application(BRAND, borrower, applied.id)
+    assert desk.loans[applied.id][1] == "pending"
+    assert app.state(BRAND, borrower).status is FunnelStatus.COMPLETED
+
+
+def test_a_refused_application_records_nothing_and_another_borrowers_is_not_found(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower = _ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    version = app.state(BRAND, borrower).version
+    desk.refuse = InvalidInput([FieldError("amount", "must be between 10000 and 40000")])
+    with pytest.raises(InvalidInput):
+        app.apply(BRAND, borrower, REQUEST)
+    assert app.state(BRAND, borrower).version == version
+    desk.refuse = None
+    someone_elses = uuid.uuid4()
+    desk.loans[someone_elses] = (uuid.uuid4(), "onboarding")
+    with pytest.raises(Conflict):  # the loan request step is not done yet
+        app.submit_application(BRAND, borrower, someone_elses)
+    app.apply(BRAND, borrower, REQUEST)
+    with pytest.raises(NotFound):
+        app.submit_application(BRAND, borrower, someone_elses)
+    assert desk.loans[someone_elses][1] == "onboarding"

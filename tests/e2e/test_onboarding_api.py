@@ -189,3 +189,71 @@ def test_the_inactivity_job_closes_idle_funnels_when_the_brand_says_so(
     me = client.get("/api/v1/borrower/me", headers=bearer(session)).json()
     assert me["status"] == "rejected" and me["next_step"] is None
     assert client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=bearer(session)).status_code == 409
+
+
+PRODUCT = {
+    "code": "PL",
+    "name": "Personal loan",
+    "type": "emi",
+    "min_amount": "10000",
+    "max_amount": "200000",
+    "min_tenure": 3,
+    "max_tenure": 24,
+    "annual_percent": "24",
+    "processing_fee": {"kind": "percent", "value": "2", "gst_inclusive": False},
+    "convenience_fee": {"kind": "fixed", "value": "500", "gst_inclusive": True},
+    "gst_percent": "18",
+    "penal": {"kind": "simple", "daily_percent": "0.1"},
+    "max_active_loans": 2,
+    "bre_rules": [],
+}
+
+
+def test_the_whole_funnel_ends_in_a_submitted_application_with_its_bre_results(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    client.patch("/api/v1/brand/config", json={"require_employment_data": False}, headers=tenant.auth)
+    product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth)
+    assert product.status_code == 201, product.text
+    session = sign_in(client, sms, tenant.slug, _phone())
+    auth = bearer(session)
+    products = client.get("/api/v1/borrower/products", headers=auth).json()["items"]
+    assert [(p["id"], p["min_amount"]) for p in products] == [(product.json()["id"], "10000.00")]
+    steps = [
+        ("pan", {"pan": _pan()}),
+        ("personal", PERSONAL),
+        ("aadhaar", {"method": "digilocker", "aadhaar_number": "2345 6789 0124", "digilocker_reference": "DL-1"}),
+        ("bank_account", {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}),
+    ]
+    for step, body in steps:
+        answer = client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=auth)
+        assert answer.status_code == 200, (step, answer.text)
+    request = {"product_id": product.json()["id"], "amount": "50000", "tenure": 12}
+    early = client.post("/api/v1/borrower/applications", json=request, headers=auth)
+    assert early.status_code == 409 and early.json()["next_step"] == "bank_statement"
+    client.put(
+        "/api/v1/borrower/steps/bank_statement",
+        json={"method": "account_aggregator", "consent_id": "AA-77"},
+        headers=auth,
+    )
+    too_big = client.post("/api/v1/borrower/applications", json={**request, "amount": "900000"}, headers=auth)
+    assert too_big.status_code == 422 and [e["field"] for e in too_big.json()["errors"]] == ["amount"]
+    created = client.post("/api/v1/borrower/applications", json=request, headers=auth)
+    assert created.status_code == 201, created.text
+    application = created.json()
+    assert application["status"] == "onboarding" and application["loan_number"].startswith(tenant.slug.upper())
+    assert client.get("/api/v1/borrower/me", headers=auth).json()["next_step"] == "submitted"
+
+    submitted = client.post(f"/api/v1/borrower/applications/{application['id']}/submit", headers=auth)
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["status"] in ("pending", "rejected") and isinstance(submitted.json()["results"], list)
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert me["status"] == "completed" and me["missing"] == []
+    staff_view = client.get(f"/api/v1/loans/{application['id']}", headers=tenant.auth).json()
+    assert staff_view["channel"] == "borrower" and staff_view["borrower"]["name"] == "Asha Verma"
+    platform.engine.wait_for("onboarding", platform.engine.head("onboarding"))
+    done = client.get("/api/v1/onboarding", params={"state": "completed"}, headers=tenant.auth).json()["items"]
+    assert [r["id"] for r in done] == [session["borrower_id"]]
+
+    other = sign_in(client, sms, tenant.slug, _phone())  # another borrower of the brand
+    assert client.get(f"/api/v1/borrower/applications/{application['id']}", headers=bearer(other)).status_code == 404

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from uuid import UUID
 
 from adapters.providers.directory import ProviderDirectory
 from api.pages import borrower_flow
 from api.pages import onboarding as pages
 from api.routes import borrower as borrower_routes
+from api.routes import borrower_applications
 from api.routes import onboarding as routes
 from api.web import NavItem
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.identity.brand import BrandNotFound
 from domain.identity.permissions import Permission
+from domain.loans.application import Loans
+from domain.loans.loan import Channel, LoanNotFound
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import Funnel
+from domain.onboarding.parties import AppliedLoan
 from domain.onboarding.steps import FunnelRules
 from domain.shared.errors import InvalidInput
 from projections.onboarding import OnboardingQueries, OnboardingView
@@ -47,6 +52,37 @@ class IdentityBrands:
         )
 
 
+@dataclass(frozen=True)
+class BorrowerLoans:
+    """The onboarding context's `LoanDesk`, answered by the loans context (applications on the borrower channel)."""
+
+    loans: Loans
+
+    def apply(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        product_id: UUID,
+        amount: Decimal,
+        tenure: int,
+        coupon_code: str | None,
+    ) -> AppliedLoan:
+        result = self.loans.create(
+            brand_id, customer_id, product_id, amount, tenure, coupon_code, channel=Channel.BORROWER
+        )
+        return AppliedLoan(result.id, self.loans.get(brand_id, result.id).loan_number, result.position)
+
+    def owner(self, brand_id: UUID, loan_id: UUID) -> UUID | None:
+        try:
+            return self.loans.get(brand_id, loan_id).customer_id
+        except LoanNotFound:
+            return None
+
+    def submit(self, brand_id: UUID, loan_id: UUID) -> AppliedLoan:
+        result = self.loans.submit(brand_id, loan_id)
+        return AppliedLoan(loan_id, self.loans.get(brand_id, loan_id).loan_number, result.position)
+
+
 def _onboarding(kit: Kit) -> Onboarding:
     return Onboarding(
         env=kit.env,
@@ -54,6 +90,7 @@ def _onboarding(kit: Kit) -> Onboarding:
         brands=IdentityBrands(kit.get(Identity)),
         customers=kit.get(Customers),
         sms=kit.get(ProviderDirectory).sms(),
+        loans=BorrowerLoans(kit.get(Loans)),
     )
 
 
@@ -64,7 +101,7 @@ CONTEXT = BoundedContext(
     projections=(OnboardingView(),),
     # The trail keeps the funnel's steps; sign-in codes and sessions stay out of it.
     activity=topics_of(Funnel.Started, Funnel.StepRecorded, Funnel.StepReopened, Funnel.CustomerLinked, Funnel.Closed),
-    endpoints=(*borrower_routes.ENDPOINTS, *routes.ENDPOINTS),
+    endpoints=(*borrower_routes.ENDPOINTS, *borrower_applications.ENDPOINTS, *routes.ENDPOINTS),
     pages=(*pages.PAGES, *borrower_flow.PAGES),
     nav=(NavItem("Onboarding", "/onboarding", "onboarding", Permission.ONBOARDING_IN_PROGRESS, 45),),
     jobs=(Job(onboarding_jobs.INACTIVE, onboarding_jobs.run_inactive, onboarding_jobs.OnboardingJobPort),),
