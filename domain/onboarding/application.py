@@ -33,6 +33,7 @@ from domain.onboarding.parties import (
     BorrowerPrincipal,
     CodeRequest,
     CustomerDirectory,
+    DocumentShelf,
     FunnelState,
     LoanDesk,
     OnboardingBrands,
@@ -75,12 +76,14 @@ class Onboarding(ContextApplication):
         customers: CustomerDirectory,
         sms: SmsSender,
         loans: LoanDesk | None = None,
+        documents: DocumentShelf | None = None,
     ) -> None:
         super().__init__(env, clock)
         self.brands = brands
         self.customers = customers
         self.sms = sms
         self._loans = loans
+        self.documents = documents
 
     @property
     def loans(self) -> LoanDesk:
@@ -221,6 +224,7 @@ class Onboarding(ContextApplication):
         details = checked_details(step, given, business_date(now))
         rules = self.brands.rules(brand_id)
         funnel.record(step, details, rules, now)  # order and state checked before anything is written elsewhere
+        self._require_own_documents(funnel, details)
         if step is Step.PAN:
             self._customer_at_pan(funnel, details["pan"], now)
         elif step is Step.PERSONAL:
@@ -274,6 +278,29 @@ class Onboarding(ContextApplication):
         """ApplicationNotFound (404) unless the loan is the funnel's borrower's."""
         if funnel.customer_id is None or self.loans.owner(funnel.brand_id, loan_id) != funnel.customer_id:
             raise ApplicationNotFound(f"application {loan_id} not found", id=str(loan_id))
+
+    def upload_document(
+        self, brand_id: UUID, borrower_id: UUID, kind: str, filename: str, data: bytes
+    ) -> CommandResult:
+        """Store a document the borrower uploads (their Customer 360 record is made at the personal step: 409
+        before it)."""
+        funnel = self.funnel(brand_id, borrower_id)
+        if funnel.customer_id is None:
+            raise Conflict("finish the personal step first: documents belong to your record", next_step="personal")
+        if self.documents is None:
+            raise LookupError("the onboarding application was built without its document shelf")
+        return self.documents.upload(brand_id, funnel.customer_id, kind, filename, data)
+
+    def _require_own_documents(self, funnel: Funnel, details: dict[str, Any]) -> None:
+        """The documents a step names must be the borrower's own uploads (422 naming the field otherwise)."""
+        named = [("document_id", details.get("document_id"))]
+        named += [(f"document_ids[{i}]", d) for i, d in enumerate(details.get("document_ids") or [])]
+        for field, raw in named:
+            if raw is None:
+                continue
+            owner = self.documents.owner(funnel.brand_id, UUID(raw)) if self.documents is not None else None
+            if funnel.customer_id is None or owner != funnel.customer_id:
+                raise InvalidValue(field, "upload the document first (POST /api/v1/borrower/documents)")
 
     def send_back(self, brand_id: UUID, borrower_id: UUID, step: Step, reason: str) -> CommandResult:
         """Staff re-open a done step: the borrower resumes there."""

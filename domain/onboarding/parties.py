@@ -134,3 +134,15 @@ class LoanDesk(Protocol):
     def submit(self, brand_id: UUID, loan_id: UUID) -> AppliedLoan:
         """Submit the application through the BRE (409 unless it is still in onboarding)."""
         ...
+
+
+class DocumentShelf(Protocol):
+    """Borrowers' documents (the documents context answers it)."""
+
+    def upload(self, brand_id: UUID, customer_id: UUID, kind: str, filename: str, data: bytes) -> CommandResult:
+        """Store a file the borrower uploaded (422 naming `file` or `kind` when it is refused)."""
+        ...
+
+    def owner(self, brand_id: UUID, document_id: UUID) -> UUID | None:
+        """The borrower (customer id) of a document of the brand, None when there is none."""
+        ...

@@ -34,6 +34,7 @@ from domain.onboarding.steps import (
 )
 from domain.providers.calls import Caller
 from domain.providers.messaging import SmsReceipt
+from domain.shared.application import CommandResult
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, FieldError, InvalidInput, NotFound, Throttled
 from tests.application.conftest import in_memory
@@ -111,14 +112,36 @@ class Desk:
         return AppliedLoan(loan_id, "DEMO-L-000001", 2)
 
 
+@dataclass
+class Shelf:
+    """The documents context as onboarding sees it: each document's borrower."""
+
+    owners: dict[UUID, UUID] = field(default_factory=dict)
+
+    def upload(self, brand_id: UUID, customer_id: UUID, kind: str, filename: str, data: bytes) -> CommandResult:
+        document = uuid.uuid4()
+        self.owners[document] = customer_id
+        return CommandResult(document, 1)
+
+    def owner(self, brand_id: UUID, document_id: UUID) -> UUID | None:
+        return self.owners.get(document_id)
+
+
 @pytest.fixture
 def desk() -> Desk:
     return Desk()
 
 
 @pytest.fixture
-def app(clock: FixedClock, brands: Brands, customers: Customers, outbox: Outbox, desk: Desk) -> Onboarding:
-    return in_memory(Onboarding, clock, brands=brands, customers=customers, sms=outbox, loans=desk)
+def shelf() -> Shelf:
+    return Shelf()
+
+
+@pytest.fixture
+def app(
+    clock: FixedClock, brands: Brands, customers: Customers, outbox: Outbox, desk: Desk, shelf: Shelf
+) -> Onboarding:
+    return in_memory(Onboarding, clock, brands=brands, customers=customers, sms=outbox, loans=desk, documents=shelf)
 
 
 def signed_in(app: Onboarding, outbox: Outbox, clock: FixedClock, phone: str = PHONE, brand: str = "demo") -> UUID:
@@ -274,7 +297,11 @@ def test_the_whole_funnel_with_brand_rules_and_a_send_back(
     assert app.state(BRAND, borrower).next_step is Step.AADHAAR  # employment is optional here
     app.record_step(BRAND, borrower, Step.AADHAAR, AADHAAR)
     assert app.state(BRAND, borrower).next_step is Step.SELFIE
-    app.record_step(BRAND, borrower, Step.SELFIE, SelfieIn(document_id=uuid.uuid4()))
+    with pytest.raises(InvalidInput) as foreign:  # not an upload of this borrower
+        app.record_step(BRAND, borrower, Step.SELFIE, SelfieIn(document_id=uuid.uuid4()))
+    assert foreign.value.errors[0].field == "document_id"
+    selfie = app.upload_document(BRAND, borrower, "selfie", "me.jpg", b"\xff\xd8").id
+    app.record_step(BRAND, borrower, Step.SELFIE, SelfieIn(document_id=selfie))
     app.record_step(
         BRAND,
         borrower,
@@ -446,3 +473,15 @@ def test_a_refused_application_records_nothing_and_another_borrowers_is_not_foun
     with pytest.raises(NotFound):
         app.submit_application(BRAND, borrower, someone_elses)
     assert desk.loans[someone_elses][1] == "onboarding"
+
+
+def test_documents_wait_for_the_customer_record_of_the_personal_step(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, shelf: Shelf
+) -> None:
+    borrower = signed_in(app, outbox, clock)
+    with pytest.raises(Conflict):
+        app.upload_document(BRAND, borrower, "pan_card", "pan.pdf", b"%PDF-1.7")
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    uploaded = app.upload_document(BRAND, borrower, "pan_card", "pan.pdf", b"%PDF-1.7").id
+    assert shelf.owners[uploaded] == app.state(BRAND, borrower).customer_id

@@ -257,3 +257,55 @@ def test_the_whole_funnel_ends_in_a_submitted_application_with_its_bre_results(
 
     other = sign_in(client, sms, tenant.slug, _phone())  # another borrower of the brand
     assert client.get(f"/api/v1/borrower/applications/{application['id']}", headers=bearer(other)).status_code == 404
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def test_borrower_uploads_are_their_own_and_steps_name_only_their_own(
+    client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    session = sign_in(client, sms, tenant.slug, _phone())
+    auth = bearer(session)
+
+    def upload(headers: dict[str, str], kind: str, name: str, data: bytes) -> Any:
+        return client.post(
+            "/api/v1/borrower/documents", data={"kind": kind}, files={"file": (name, data)}, headers=headers
+        )
+
+    assert upload(auth, "aadhaar_front", "front.png", PNG).status_code == 409  # no record before the personal step
+    client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth)
+    client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth)
+    disguised = upload(auth, "aadhaar_front", "front.pdf", PNG)
+    assert disguised.status_code == 422 and disguised.json()["errors"][0]["field"] == "file"
+    front = upload(auth, "aadhaar_front", "front.png", PNG)
+    assert front.status_code == 201, front.text
+    assert (
+        front.json()["uploaded_by"] == "borrower" and front.json()["uploader"] == f"borrower:{session['borrower_id']}"
+    )
+    listed = client.get("/api/v1/borrower/documents", headers=auth).json()
+    assert [d["id"] for d in listed["items"]] == [front.json()["id"]]
+
+    other = bearer(sign_in(client, sms, tenant.slug, _phone()))
+    client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=other)
+    client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=other)
+    client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=other)
+    aadhaar = {"method": "upload", "aadhaar_number": "2345 6789 0124", "document_id": front.json()["id"]}
+    stolen = client.put("/api/v1/borrower/steps/aadhaar", json=aadhaar, headers=other)
+    assert stolen.status_code == 422 and stolen.json()["errors"][0]["field"] == "document_id"
+    client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=auth)
+    own = client.put("/api/v1/borrower/steps/aadhaar", json=aadhaar, headers=auth)
+    assert own.status_code == 200 and own.json()["next_step"] == "bank_account"
+
+
+EMPLOYMENT = {
+    "company_name": "Infra Softworks",
+    "designation": "Analyst",
+    "date_of_joining": "2021-07-01",
+    "monthly_salary": "48000",
+    "salary_mode": "bank",
+    "salary_date": 1,
+    "office_address": "Tower B, Outer Ring Road",
+    "office_pincode": "560103",
+    "employment_type": "full_time",
+}

@@ -10,10 +10,13 @@ from adapters.providers.directory import ProviderDirectory
 from api.pages import borrower_flow
 from api.pages import onboarding as pages
 from api.routes import borrower as borrower_routes
-from api.routes import borrower_applications
+from api.routes import borrower_applications, borrower_documents
 from api.routes import onboarding as routes
 from api.web import NavItem
 from domain.customers.application import Customers
+from domain.documents.application import Documents
+from domain.documents.content import DocumentKind, Uploader
+from domain.documents.document import DocumentNotFound
 from domain.identity.application import Identity
 from domain.identity.brand import BrandNotFound
 from domain.identity.permissions import Permission
@@ -23,7 +26,8 @@ from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import Funnel
 from domain.onboarding.parties import AppliedLoan
 from domain.onboarding.steps import FunnelRules
-from domain.shared.errors import InvalidInput
+from domain.shared.application import CommandResult
+from domain.shared.errors import InvalidInput, InvalidValue
 from projections.onboarding import OnboardingQueries, OnboardingView
 from projections.projection import topics_of
 from workers import onboarding_jobs
@@ -83,6 +87,26 @@ class BorrowerLoans:
         return AppliedLoan(loan_id, self.loans.get(brand_id, loan_id).loan_number, result.position)
 
 
+@dataclass(frozen=True)
+class BorrowerDocuments:
+    """The onboarding context's `DocumentShelf`, answered by the documents context (uploads by the borrower)."""
+
+    documents: Documents
+
+    def upload(self, brand_id: UUID, customer_id: UUID, kind: str, filename: str, data: bytes) -> CommandResult:
+        try:
+            chosen = DocumentKind(kind)
+        except ValueError:
+            raise InvalidValue("kind", f"'{kind}' is not a kind of document") from None
+        return self.documents.upload(brand_id, customer_id, chosen, filename, data, Uploader.BORROWER)
+
+    def owner(self, brand_id: UUID, document_id: UUID) -> UUID | None:
+        try:
+            return self.documents.document(brand_id, document_id).customer_id
+        except DocumentNotFound:
+            return None
+
+
 def _onboarding(kit: Kit) -> Onboarding:
     return Onboarding(
         env=kit.env,
@@ -91,6 +115,7 @@ def _onboarding(kit: Kit) -> Onboarding:
         customers=kit.get(Customers),
         sms=kit.get(ProviderDirectory).sms(),
         loans=BorrowerLoans(kit.get(Loans)),
+        documents=BorrowerDocuments(kit.get(Documents)),
     )
 
 
@@ -101,7 +126,12 @@ CONTEXT = BoundedContext(
     projections=(OnboardingView(),),
     # The trail keeps the funnel's steps; sign-in codes and sessions stay out of it.
     activity=topics_of(Funnel.Started, Funnel.StepRecorded, Funnel.StepReopened, Funnel.CustomerLinked, Funnel.Closed),
-    endpoints=(*borrower_routes.ENDPOINTS, *borrower_applications.ENDPOINTS, *routes.ENDPOINTS),
+    endpoints=(
+        *borrower_routes.ENDPOINTS,
+        *borrower_applications.ENDPOINTS,
+        *borrower_documents.ENDPOINTS,
+        *routes.ENDPOINTS,
+    ),
     pages=(*pages.PAGES, *borrower_flow.PAGES),
     nav=(NavItem("Onboarding", "/onboarding", "onboarding", Permission.ONBOARDING_IN_PROGRESS, 45),),
     jobs=(Job(onboarding_jobs.INACTIVE, onboarding_jobs.run_inactive, onboarding_jobs.OnboardingJobPort),),
