@@ -20,17 +20,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from api.pages.borrower_forms import FORMS, TITLES, field_of, prefill, step_input
+from api.pages.borrower_forms import FORMS, LABELS, TITLES, field_of, loan_request_form, prefill, step_input
 from api.problems import field_errors_from_pydantic
 from api.web import PublicPage, pages, templates
 from domain.onboarding.account import SESSION_LIFETIME, BorrowerNotFound, SessionNotFound
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.parties import BorrowerPrincipal
-from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, Step
+from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, LoanRequestIn, Step
 from domain.providers.errors import ProviderError
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import DomainError, FieldError, InvalidInput, Throttled
+from projections.loan_queries import LoanQueries
+from projections.product_queries import ProductQueries
 
 COOKIE = "cd_borrower"
 CSRF_COOKIE = "cd_borrower_csrf"
@@ -38,9 +40,11 @@ CSRF_COOKIE = "cd_borrower_csrf"
 
 @dataclass(frozen=True)
 class BorrowerFlowPort:
-    """What the borrower web flow uses: the onboarding use cases."""
+    """What the borrower web flow uses: the onboarding use cases, the products to choose from, the application."""
 
     onboarding: Onboarding
+    products: ProductQueries
+    loans: LoanQueries
 
 
 def _brand(request: Request) -> str:
@@ -203,13 +207,17 @@ async def _step_page(
     for error in errors or []:
         by_field.setdefault(field_of(error.field), error.message)
     required = [s.step for s in state.steps if s.required and s.step in FORM_STEPS]
+    groups = FORMS[step]
+    if step is Step.LOAN_REQUEST:
+        page = await run_in_threadpool(port.products.products, principal.brand_id, True, None, None, 50)
+        groups = loan_request_form(page.items)
     return _page(
         request,
         "apply_step.html",
         422 if errors else 200,
         step=step,
         title=TITLES[step],
-        groups=FORMS[step],
+        groups=groups,
         values=values,
         errors=by_field,
         summary=[f"{e.field.replace('_', ' ')}: {e.message}" for e in errors or []],
@@ -249,7 +257,10 @@ async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
 
     def record() -> None:
         with acting_as(principal.actor):
-            port.onboarding.record_step(principal.brand_id, principal.borrower_id, step, given)
+            if isinstance(given, LoanRequestIn):  # the loan request is an application in the loans context
+                port.onboarding.apply(principal.brand_id, principal.borrower_id, given)
+            else:
+                port.onboarding.record_step(principal.brand_id, principal.borrower_id, step, given)
 
     try:
         await run_in_threadpool(record)
@@ -269,14 +280,47 @@ async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
         state = await run_in_threadpool(port.onboarding.state, principal.brand_id, principal.borrower_id)
     except BorrowerNotFound:
         return RedirectResponse(_base(request), status_code=303)
+    details = await run_in_threadpool(
+        port.onboarding.details, principal.brand_id, principal.borrower_id, Step.LOAN_REQUEST
+    )
+    application = None
+    if details and details.get("application_id"):
+        application = await run_in_threadpool(port.loans.loan, principal.brand_id, UUID(details["application_id"]))
     return _page(
         request,
         "apply_status.html",
         funnel=state,
         done=state.status is FunnelStatus.COMPLETED,
+        application=application,
+        can_submit=state.next_step is Step.SUBMITTED and application is not None,
         csrf=_session_csrf(token),
         form_steps=FORM_STEPS,
+        labels=LABELS,
     )
+
+
+async def apply_submit(request: Request, port: BorrowerFlowPort) -> Response:
+    """Submit the borrower's application through the BRE; the status page shows the outcome."""
+    signed = await _signed_in(request, port)
+    if signed is None:
+        return RedirectResponse(_base(request), status_code=303)
+    principal, token = signed
+    if not _csrf_ok(request, _session_csrf(token)):
+        return _expired(request)
+
+    def submit() -> None:
+        details = port.onboarding.details(principal.brand_id, principal.borrower_id, Step.LOAN_REQUEST) or {}
+        with acting_as(principal.actor):
+            port.onboarding.submit_application(
+                principal.brand_id, principal.borrower_id, UUID(str(details.get("application_id")))
+            )
+
+    try:
+        await run_in_threadpool(submit)
+    except (DomainError, ValueError) as exc:
+        message = exc.message if isinstance(exc, DomainError) else "there is no application to submit yet"
+        return _page(request, "apply_message.html", 409, title="Not submitted", message=message)
+    return RedirectResponse(f"{_base(request)}/status", status_code=303)
 
 
 async def apply_sign_out(request: Request, port: BorrowerFlowPort) -> Response:
@@ -300,6 +344,7 @@ PAGES = pages(
         PublicPage("GET", "/apply/{brand}/steps/{step}", apply_step_form),
         PublicPage("POST", "/apply/{brand}/steps/{step}", apply_step_save),
         PublicPage("GET", "/apply/{brand}/status", apply_status),
+        PublicPage("POST", "/apply/{brand}/submit", apply_submit),
         PublicPage("POST", "/apply/{brand}/sign-out", apply_sign_out),
     ],
 )

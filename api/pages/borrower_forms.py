@@ -149,6 +149,20 @@ FORMS: dict[Step, tuple[Group, ...]] = {
     ),
 }
 
+#: How the status page names each step.
+LABELS: dict[Step, str] = {
+    Step.MOBILE: "Mobile number",
+    Step.PAN: "PAN",
+    Step.PERSONAL: "About you",
+    Step.EMPLOYMENT: "Work",
+    Step.AADHAAR: "Aadhaar",
+    Step.SELFIE: "Selfie",
+    Step.BANK_ACCOUNT: "Bank account",
+    Step.BANK_STATEMENT: "Bank statement",
+    Step.LOAN_REQUEST: "Loan request",
+    Step.SUBMITTED: "Submitted",
+}
+
 TITLES: dict[Step, str] = {
     Step.PAN: "Your PAN",
     Step.PERSONAL: "About you",
@@ -159,6 +173,19 @@ TITLES: dict[Step, str] = {
     Step.BANK_STATEMENT: "Bank statement",
     Step.LOAN_REQUEST: "Your loan",
 }
+
+
+def loan_request_form(products: list[Any]) -> tuple[Group, ...]:
+    """The loan request form with the brand's active products to choose from."""
+    options = tuple(
+        (
+            str(p.id),
+            f"{p.name}: ₹{p.min_amount:,.0f}–₹{p.max_amount:,.0f}, {p.min_tenure}–{p.max_tenure} {p.tenure_unit}",
+        )
+        for p in products
+    )
+    fields = FORMS[Step.LOAN_REQUEST][0].fields
+    return (Group("", (Field("product_id", "Product", "select", options=options), *fields[1:])),)
 
 
 def _blank_none(value: str) -> str | None:

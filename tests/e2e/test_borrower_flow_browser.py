@@ -84,3 +84,41 @@ def test_a_borrower_signs_in_fills_steps_leaves_and_resumes(
     assert "employment" in row.inner_text()
     row.locator("a").click()
     assert staff_page.locator("#next-step").inner_text() == "employment"
+
+
+def test_a_borrower_goes_all_the_way_to_a_submitted_application(
+    server: str, browser: Any, sms: SmsSimulator, staff: tuple[Tenant, str], client: Any
+) -> None:
+    from tests.e2e.test_onboarding_api import PRODUCT
+
+    tenant, _email = staff
+    client.patch("/api/v1/brand/config", json={"require_employment_data": False}, headers=tenant.auth)
+    assert client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).status_code == 201
+    page = _sign_in(browser, server, sms, tenant.slug, f"8{uuid.uuid4().int % 10**9:09d}")
+    page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/pan")
+
+    def fill(values: dict[str, str]) -> None:
+        for name, value in values.items():
+            page.fill(f"#{name}", value)
+        page.click("#step-form button[type=submit]")
+
+    fill({"pan": "ABCPR7788Z"})
+    fill({"name": "Ravi Rao", "date_of_birth": "1990-02-02", "email": "ravi@example.in", "current_line1": "1 Main Rd",
+          "current_city": "Pune", "current_pincode": "411001", "permanent_line1": "1 Main Rd",
+          "permanent_city": "Pune", "permanent_pincode": "411001"})  # fmt: skip
+    page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/aadhaar")  # employment is optional for this brand
+    fill({"aadhaar_number": "234567890124", "digilocker_reference": "DL-42"})
+    fill({"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Ravi Rao"})
+    fill({"consent_id": "AA-9"})
+    page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/loan_request")
+    assert "Personal loan" in page.locator("#product_id").inner_text()
+    fill({"amount": "900000", "tenure": "12"})
+    assert "must be between" in page.locator("#error-amount").inner_text()
+    fill({"amount": "50000", "tenure": "12"})
+    page.wait_for_url(f"{server}/apply/{tenant.slug}/status")
+    page.click("#submit-form button")
+    page.wait_for_url(f"{server}/apply/{tenant.slug}/status")
+    assert page.locator("#status-title").inner_text() == "Application submitted"
+    assert tenant.slug.upper() in page.locator("#application").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "borrower-submitted-phone.png"), full_page=True)
