@@ -140,6 +140,7 @@ class PublicPage(Generic[P]):
     path: str
     handler: PublicHandler[P]
     port: type[P] | None = None
+    max_body: int | None = None  # a form with a file (the borrower's uploads): its own body limit
 
     @property
     def name(self) -> str:

@@ -17,11 +17,22 @@ from uuid import UUID
 
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from api.pages.borrower_forms import FORMS, LABELS, TITLES, field_of, loan_request_form, prefill, step_input
+from api.pages.borrower_forms import (
+    FORMS,
+    LABELS,
+    TITLES,
+    field_of,
+    file_fields,
+    loan_request_form,
+    prefill,
+    step_input,
+)
 from api.problems import field_errors_from_pydantic
+from api.routes.documents import UPLOAD
 from api.web import PublicPage, pages, templates
 from domain.onboarding.account import SESSION_LIFETIME, BorrowerNotFound, SessionNotFound
 from domain.onboarding.application import Onboarding
@@ -30,7 +41,7 @@ from domain.onboarding.parties import BorrowerPrincipal
 from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, LoanRequestIn, Step
 from domain.providers.errors import ProviderError
 from domain.shared.aggregate import acting_as
-from domain.shared.errors import DomainError, FieldError, InvalidInput, Throttled
+from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, Throttled
 from projections.loan_queries import LoanQueries
 from projections.product_queries import ProductQueries
 
@@ -205,7 +216,7 @@ async def _step_page(
         )
     by_field: dict[str, str] = {}
     for error in errors or []:
-        by_field.setdefault(field_of(error.field), error.message)
+        by_field.setdefault(field_of(step, error.field), error.message)
     required = [s.step for s in state.steps if s.required and s.step in FORM_STEPS]
     groups = FORMS[step]
     if step is Step.LOAN_REQUEST:
@@ -218,6 +229,7 @@ async def _step_page(
         step=step,
         title=TITLES[step],
         groups=groups,
+        multipart=bool(file_fields(step)),
         values=values,
         errors=by_field,
         summary=[f"{e.field.replace('_', ' ')}: {e.message}" for e in errors or []],
@@ -250,6 +262,20 @@ async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
     if step is None:
         return _page(request, "apply_message.html", 404, title="Not found", message="There is no such step.")
     form = _form(request)
+    for field in file_fields(step):
+        upload = request.state.form.get(field.name)
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            continue
+        data = await upload.read()
+        try:
+            form[f"{field.name}_document_id"] = await run_in_threadpool(
+                _uploaded, port, principal, field.document, upload.filename, data
+            )
+        except InvalidInput as exc:
+            errors = [FieldError(field.name, e.message) for e in exc.errors]
+            return await _step_page(request, port, principal, token, step, form, errors)
+        except DomainError as exc:
+            return await _step_page(request, port, principal, token, step, form, [FieldError(field.name, exc.message)])
     try:
         given = STEP_INPUTS[step].model_validate(step_input(step, form))
     except ValidationError as exc:
@@ -269,6 +295,19 @@ async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
     except DomainError as exc:
         return await _step_page(request, port, principal, token, step, form, [FieldError("step", exc.message)])
     return RedirectResponse(f"{_base(request)}/next", status_code=303)
+
+
+def _uploaded(port: BorrowerFlowPort, principal: BorrowerPrincipal, kind: str, filename: str, data: bytes) -> str:
+    """Store a file the borrower chose as their document; the same file again is the document already stored."""
+    with acting_as(principal.actor):
+        try:
+            result = port.onboarding.upload_document(principal.brand_id, principal.borrower_id, kind, filename, data)
+        except Conflict as exc:
+            existing = exc.details.get("existing_id")
+            if existing is None:
+                raise
+            return str(existing)
+    return str(result.id)
 
 
 async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
@@ -342,7 +381,7 @@ PAGES = pages(
         PublicPage("POST", "/apply/{brand}/session", apply_verify),
         PublicPage("GET", "/apply/{brand}/next", apply_next),
         PublicPage("GET", "/apply/{brand}/steps/{step}", apply_step_form),
-        PublicPage("POST", "/apply/{brand}/steps/{step}", apply_step_save),
+        PublicPage("POST", "/apply/{brand}/steps/{step}", apply_step_save, max_body=UPLOAD.max_request_bytes),
         PublicPage("GET", "/apply/{brand}/status", apply_status),
         PublicPage("POST", "/apply/{brand}/submit", apply_submit),
         PublicPage("POST", "/apply/{brand}/sign-out", apply_sign_out),

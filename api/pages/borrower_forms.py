@@ -19,11 +19,13 @@ class Field:
 
     name: str
     label: str
-    kind: str = "text"  # text, tel, email, date, number, select
+    kind: str = "text"  # text, tel, email, date, number, select, file
     required: bool = True
     options: tuple[tuple[str, str], ...] = ()
     hint: str = ""
     mode: str = ""  # inputmode for phone keyboards (numeric)
+    accept: str = ""  # a file input's types
+    document: str = ""  # a file input: the kind of document it uploads
 
 
 @dataclass(frozen=True)
@@ -116,15 +118,38 @@ FORMS: dict[Step, tuple[Group, ...]] = {
         ),
     ),
     Step.AADHAAR: (
+        Group("", (Field("aadhaar_number", "Aadhaar number", mode="numeric"),)),
         Group(
-            "",
+            "Through DigiLocker",
             (
-                Field("aadhaar_number", "Aadhaar number", mode="numeric"),
-                Field("digilocker_reference", "DigiLocker reference", hint="From the DigiLocker consent screen"),
+                Field(
+                    "digilocker_reference",
+                    "DigiLocker reference",
+                    required=False,
+                    hint="From the DigiLocker consent screen",
+                ),
+            ),
+        ),
+        Group(
+            "Or upload your Aadhaar card",
+            (
+                Field(
+                    "aadhaar_front",
+                    "Front of the card (photo or PDF)",
+                    "file",
+                    False,
+                    accept="image/jpeg,image/png,application/pdf",
+                    document="aadhaar_front",
+                ),
             ),
         ),
     ),
-    Step.SELFIE: (Group("", (Field("document_id", "Selfie document id", hint="From the upload"),)),),
+    Step.SELFIE: (
+        Group(
+            "",
+            (Field("selfie", "Take a selfie", "file", accept="image/jpeg,image/png", document="selfie"),),
+        ),
+    ),
     Step.BANK_ACCOUNT: (
         Group(
             "",
@@ -135,7 +160,25 @@ FORMS: dict[Step, tuple[Group, ...]] = {
             ),
         ),
     ),
-    Step.BANK_STATEMENT: (Group("", (Field("consent_id", "Account Aggregator consent id", hint="From your AA app"),)),),
+    Step.BANK_STATEMENT: (
+        Group(
+            "Through an Account Aggregator",
+            (Field("consent_id", "Consent id", required=False, hint="From your Account Aggregator app"),),
+        ),
+        Group(
+            "Or upload your statement",
+            (
+                Field(
+                    "statement",
+                    "Bank statement (PDF)",
+                    "file",
+                    False,
+                    accept="application/pdf",
+                    document="bank_statement",
+                ),
+            ),
+        ),
+    ),
     Step.LOAN_REQUEST: (
         Group(
             "",
@@ -208,15 +251,37 @@ def _personal(form: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def _aadhaar(form: Mapping[str, str]) -> dict[str, Any]:
+    number = form.get("aadhaar_number", "")
+    if form.get("aadhaar_front_document_id"):
+        return {"method": "upload", "aadhaar_number": number, "document_id": form["aadhaar_front_document_id"]}
+    return {"method": "digilocker", "aadhaar_number": number, "digilocker_reference": form.get("digilocker_reference")}
+
+
+def _statement(form: Mapping[str, str]) -> dict[str, Any]:
+    if form.get("statement_document_id"):
+        return {"method": "upload", "document_ids": [form["statement_document_id"]]}
+    return {"method": "account_aggregator", "consent_id": form.get("consent_id", "")}
+
+
 _BUILDERS: dict[Step, Callable[[Mapping[str, str]], dict[str, Any]]] = {
     Step.PERSONAL: _personal,
-    Step.AADHAAR: lambda f: {
-        "method": "digilocker",
-        "aadhaar_number": f.get("aadhaar_number", ""),
-        "digilocker_reference": f.get("digilocker_reference", ""),
-    },
-    Step.BANK_STATEMENT: lambda f: {"method": "account_aggregator", "consent_id": f.get("consent_id", "")},
+    Step.AADHAAR: _aadhaar,
+    Step.SELFIE: lambda f: {"document_id": f.get("selfie_document_id") or None},
+    Step.BANK_STATEMENT: _statement,
 }
+
+#: Where a step's input field shows its error on the form, when the form names it otherwise.
+_ERROR_FIELDS: dict[Step, dict[str, str]] = {
+    Step.AADHAAR: {"document_id": "aadhaar_front", "file": "aadhaar_front"},
+    Step.SELFIE: {"document_id": "selfie", "file": "selfie"},
+    Step.BANK_STATEMENT: {"document_ids": "statement", "file": "statement"},
+}
+
+
+def file_fields(step: Step) -> list[Field]:
+    """The step's file inputs."""
+    return [f for group in FORMS[step] for f in group.fields if f.kind == "file"]
 
 
 def step_input(step: Step, form: Mapping[str, str]) -> dict[str, Any]:
@@ -244,8 +309,9 @@ def prefill(step: Step, details: Mapping[str, Any] | None) -> dict[str, str]:
     return values
 
 
-def field_of(error_field: str) -> str:
-    """The form field a validation error names (`addresses[1].city` of the personal step -> `permanent_city`)."""
+def field_of(step: Step, error_field: str) -> str:
+    """The form field that shows a validation error (any address error shows under the addresses)."""
     if error_field.startswith("addresses"):
         return "addresses"
-    return error_field.split(".")[0]
+    name = error_field.split(".")[0].split("[")[0]
+    return _ERROR_FIELDS.get(step, {}).get(name, name)

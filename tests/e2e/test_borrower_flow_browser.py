@@ -17,6 +17,8 @@ from tests.e2e.onboarding_support import sms
 __all__ = ["sms"]  # the fixture, used by name
 
 PHONE_VIEW = {"width": 390, "height": 844}
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PDF = b"%PDF-1.7\n%%EOF\n"
 
 
 def _sign_in(browser: Any, server: str, sms: SmsSimulator, slug: str, phone: str) -> Any:
@@ -92,7 +94,8 @@ def test_a_borrower_goes_all_the_way_to_a_submitted_application(
     from tests.e2e.test_onboarding_api import PRODUCT
 
     tenant, _email = staff
-    client.patch("/api/v1/brand/config", json={"require_employment_data": False}, headers=tenant.auth)
+    settings = {"require_employment_data": False, "require_selfie_video": True}
+    client.patch("/api/v1/brand/config", json=settings, headers=tenant.auth)
     assert client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).status_code == 201
     page = _sign_in(browser, server, sms, tenant.slug, f"8{uuid.uuid4().int % 10**9:09d}")
     page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/pan")
@@ -107,9 +110,18 @@ def test_a_borrower_goes_all_the_way_to_a_submitted_application(
           "current_city": "Pune", "current_pincode": "411001", "permanent_line1": "1 Main Rd",
           "permanent_city": "Pune", "permanent_pincode": "411001"})  # fmt: skip
     page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/aadhaar")  # employment is optional for this brand
-    fill({"aadhaar_number": "234567890124", "digilocker_reference": "DL-42"})
+    page.set_input_files("#aadhaar_front", files=[{"name": "front.png", "mimeType": "image/png", "buffer": PNG}])
+    fill({"aadhaar_number": "234567890124"})
+    page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/selfie")  # this brand wants a selfie
+    page.set_input_files("#selfie", files=[{"name": "me.png", "mimeType": "image/png", "buffer": PDF}])
+    page.click("#step-form button[type=submit]")
+    assert "PDF" in page.locator("#error-selfie").inner_text()  # sniffed from the bytes, not the name
+    page.set_input_files("#selfie", files=[{"name": "me.png", "mimeType": "image/png", "buffer": PNG + b"selfie"}])
+    page.click("#step-form button[type=submit]")
+    page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/bank_account")
     fill({"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Ravi Rao"})
-    fill({"consent_id": "AA-9"})
+    page.set_input_files("#statement", files=[{"name": "may.pdf", "mimeType": "application/pdf", "buffer": PDF}])
+    page.click("#step-form button[type=submit]")
     page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/loan_request")
     assert "Personal loan" in page.locator("#product_id").inner_text()
     fill({"amount": "900000", "tenure": "12"})
