@@ -55,12 +55,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     mail, sink_note = _mail_settings()
     platform = Platform.open(dsn, mail=mail)
     softmedia_note = None
+    providers_note: dict[str, str] = {}
     if args.seed:
         seeded = seed_demo(platform)
         if os.environ.get("SOFTMEDIA_DEMO", "1") != "0":
             from workers.demo_softmedia import start_demo_softmedia
 
             softmedia_note = start_demo_softmedia(platform, seeded["brand_id"])
+        if os.environ.get("PROVIDER_SIMULATORS", "1") != "0":
+            from workers.demo_providers import start_demo_providers
+
+            providers_note = start_demo_providers(platform)
     from workers.runtime import Workers
     from workers.web_app import build_app
 
@@ -73,6 +78,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  email:        {sink_note}", flush=True)
     if softmedia_note:
         print(f"  softmedia:    demo simulator at {softmedia_note} (companies SML, KFL)", flush=True)
+    if providers_note:
+        print(
+            "  providers:    simulators (GET /api/v1/dev/simulators; {base}/outbox?to= shows what they sent)",
+            flush=True,
+        )
+        for service, base_url in providers_note.items():
+            print(f"                {service:<11} {base_url}", flush=True)
     print("", flush=True)
     try:
         # uvicorn catches SIGTERM and SIGINT itself, shuts down gracefully (the lifespan closes the platform),

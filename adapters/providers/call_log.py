@@ -116,6 +116,15 @@ class ProviderCallLog:
         except Exception as exc:  # noqa: BLE001 - the log never fails the call it records
             log.warning("provider_call_log.write_failed", provider=call.provider, kind=call.kind, error=str(exc)[:200])
 
+    def purge(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` calls made before `before`; returns how many (the housekeeping job's)."""
+        with self.pool.connection() as conn:
+            cur = conn.execute(
+                "DELETE FROM ops.provider_calls WHERE id IN (SELECT id FROM ops.provider_calls WHERE at < %s LIMIT %s)",
+                (before, limit),
+            )
+            return int(cur.rowcount)
+
 
 class MemoryCallLog:
     """The call log in a list (for tests of code that makes calls without a database)."""

@@ -8,7 +8,8 @@ Per service (sms, pan, digilocker, penny_drop, bureau, bsa, aa, esign, gateway; 
     PROVIDER_<SERVICE>_VENDOR  the provider's name (default "simulator"); a brand's settings may name it later
     PROVIDER_TIMEOUT_SECONDS   per attempt (default 5), PROVIDER_MAX_RETRIES (default 2)
 
-e.g. PROVIDER_PENNY_DROP_URL. `make run` points every service at its in-process simulator (`configure_url`).
+e.g. PROVIDER_PENNY_DROP_URL. More vendors of a service are added with `configure(..., default=False)`, and a
+brand's choice (BrandSettings `providers`) picks among them through `for_brand`. `make run` points every service at its in-process simulator (`configure_url`).
 A client taken from the directory is the same object for the life of the process and follows the service's
 current configuration, so an application may keep the one it was built with.
 """
@@ -19,13 +20,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from adapters.providers.bank_data import AaClient, BsaClient
 from adapters.providers.call_log import CallRecord, CallRecorder
 from adapters.providers.digilocker import DigilockerClient
-from adapters.providers.http import ProviderConfig, ProviderHttp
+from adapters.providers.http import ProviderCalls, ProviderConfig, ProviderHttp
 from adapters.providers.kyc import BureauClient, PanClient, PennyDropClient
+from adapters.providers.payments import EsignClient, GatewayClient
 from adapters.providers.sms import SmsClient
 from domain.providers.calls import SERVICES, Caller
 from domain.providers.errors import ProviderUnavailable
@@ -37,16 +39,25 @@ from domain.providers.kyc import (
     PanVerifier,
     StatementAnalyser,
 )
-from domain.providers.messaging import SmsSender
+from domain.providers.messaging import EsignProvider, PaymentGateway, SmsSender
 from domain.shared.clock import Clock, SystemClock
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 DEFAULT_KEY = "sim-key"
+DEFAULT_VENDOR = "simulator"  # BrandSettings' default provider name for every service
+#: BrandSettings `providers` names DigiLocker's service `aadhaar`.
+SERVICE_ALIASES = {"aadhaar": "digilocker"}
 
 
 class ProviderDirectory:
-    """Service -> client (see the module doc); thread-safe."""
+    """Service -> client (see the module doc); thread-safe.
+
+    A service may have several providers (vendors), one of them its default: `sms()` is the default's client,
+    `sms("msg91")` that vendor's, and `for_brand(settings.providers)` the clients of the vendors a brand chose
+    (BrandSettings `providers`: service -> provider name). A vendor with no configuration here fails its calls
+    with ProviderUnavailable, logged like any other failure."""
 
     def __init__(
         self,
@@ -56,19 +67,16 @@ class ProviderDirectory:
         clock: Clock | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        self._configs = dict(configs)
+        self._configs: dict[tuple[str, str], ProviderConfig] = {}
+        self._defaults: dict[str, str] = {}  # service -> its default vendor
         self._log = call_log
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._sleep = sleep if sleep is not None else time.sleep
-        self._https: dict[str, ProviderHttp] = {}
+        self._https: dict[tuple[str, str], ProviderHttp] = {}
+        self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
-        self._sms = SmsClient(_Link(self, "sms"))
-        self._pan = PanClient(_Link(self, "pan"))
-        self._penny_drop = PennyDropClient(_Link(self, "penny_drop"))
-        self._bureau = BureauClient(_Link(self, "bureau"))
-        self._bsa = BsaClient(_Link(self, "bsa"))
-        self._aa = AaClient(_Link(self, "aa"))
-        self._digilocker = DigilockerClient(_Link(self, "digilocker"))
+        for config in configs.values():
+            self.configure(config)
 
     @classmethod
     def from_env(
@@ -86,65 +94,84 @@ class ProviderDirectory:
                     service,
                     url,
                     env.get(prefix + "KEY", DEFAULT_KEY),
-                    env.get(prefix + "VENDOR", "simulator"),
+                    env.get(prefix + "VENDOR", DEFAULT_VENDOR),
                     timeout=timeout,
                     max_retries=retries,
                 )
         return cls(configs, call_log, clock=clock)
 
-    def configure(self, config: ProviderConfig) -> None:
-        """Point a service at a provider (its old connections are closed)."""
+    def configure(self, config: ProviderConfig, *, default: bool = True) -> None:
+        """Add or replace a vendor of a service (its old connections are closed); by default it becomes the
+        service's default vendor (`default=False`: only when the service has none yet)."""
         if config.service not in SERVICES:
             raise ValueError(f"unknown service {config.service!r}; one of {SERVICES}")
+        key = (config.service, config.vendor)
         with self._lock:
-            self._configs[config.service] = config
-            old = self._https.pop(config.service, None)
+            self._configs[key] = config
+            if default or config.service not in self._defaults:
+                self._defaults[config.service] = config.vendor
+            old = self._https.pop(key, None)
         if old is not None:
             old.close()
 
     def configure_url(self, service: str, base_url: str, api_key: str = DEFAULT_KEY) -> None:
-        """Point a service at `base_url`, keeping its other settings (or the defaults)."""
-        current = self._configs.get(service)
+        """Point a service's default vendor at `base_url`, keeping its other settings (or the defaults)."""
+        current = self.config(service)
         base = current if current is not None else ProviderConfig(service, base_url, api_key)
         self.configure(replace(base, base_url=base_url, api_key=api_key))
 
-    def config(self, service: str) -> ProviderConfig | None:
-        """The service's configuration, None when it has none."""
-        return self._configs.get(service)
+    def config(self, service: str, vendor: str | None = None) -> ProviderConfig | None:
+        """The configuration of a service's vendor (its default when None), None when it has none."""
+        with self._lock:
+            chosen = vendor if vendor is not None else self._defaults.get(service)
+            return self._configs.get((service, chosen)) if chosen is not None else None
 
     def urls(self) -> dict[str, str]:
-        """Each configured service's base URL."""
-        return {service: config.base_url for service, config in self._configs.items()}
+        """Each configured service's base URL (its default vendor's)."""
+        with self._lock:
+            return {service: self._configs[(service, vendor)].base_url for service, vendor in self._defaults.items()}
+
+    def for_brand(self, providers: Mapping[str, str]) -> BrandProviders:
+        """The clients of the vendors a brand chose (service -> provider name; `aadhaar` names DigiLocker's)."""
+        return BrandProviders(self, providers)
 
     # The clients ------------------------------------------------------------------------------------------------
 
-    def sms(self) -> SmsClient:
-        """The SMS client (an `SmsSender`)."""
-        return self._sms
+    def sms(self, vendor: str | None = None) -> SmsClient:
+        """The SMS client (an `SmsSender`) of `vendor`, or of the service's default vendor."""
+        return self._client("sms", vendor, SmsClient)
 
-    def pan(self) -> PanClient:
+    def pan(self, vendor: str | None = None) -> PanClient:
         """The PAN verification client (a `PanVerifier`)."""
-        return self._pan
+        return self._client("pan", vendor, PanClient)
 
-    def penny_drop(self) -> PennyDropClient:
+    def penny_drop(self, vendor: str | None = None) -> PennyDropClient:
         """The penny-drop client (a `BankAccountVerifier`)."""
-        return self._penny_drop
+        return self._client("penny_drop", vendor, PennyDropClient)
 
-    def bureau(self) -> BureauClient:
+    def bureau(self, vendor: str | None = None) -> BureauClient:
         """The credit bureau client (a `CreditBureau`)."""
-        return self._bureau
+        return self._client("bureau", vendor, BureauClient)
 
-    def bsa(self) -> BsaClient:
+    def bsa(self, vendor: str | None = None) -> BsaClient:
         """The bank-statement analysis client (a `StatementAnalyser`)."""
-        return self._bsa
+        return self._client("bsa", vendor, BsaClient)
 
-    def aa(self) -> AaClient:
+    def aa(self, vendor: str | None = None) -> AaClient:
         """The Account Aggregator client (an `AccountAggregator`)."""
-        return self._aa
+        return self._client("aa", vendor, AaClient)
 
-    def digilocker(self) -> DigilockerClient:
+    def digilocker(self, vendor: str | None = None) -> DigilockerClient:
         """The DigiLocker client (a `DigiLocker`)."""
-        return self._digilocker
+        return self._client("digilocker", vendor, DigilockerClient)
+
+    def esign(self, vendor: str | None = None) -> EsignClient:
+        """The e-sign client (an `EsignProvider`)."""
+        return self._client("esign", vendor, EsignClient)
+
+    def gateway(self, vendor: str | None = None) -> GatewayClient:
+        """The payment gateway client (a `PaymentGateway`)."""
+        return self._client("gateway", vendor, GatewayClient)
 
     def close(self) -> None:
         """Close every connection (a later call opens new ones)."""
@@ -153,24 +180,29 @@ class ProviderDirectory:
         for http in https:
             http.close()
 
-    def http(self, service: str) -> ProviderHttp | None:
-        """The service's current HTTP side, None when it has no provider."""
+    def http(self, service: str, vendor: str | None = None) -> ProviderHttp | None:
+        """The current HTTP side of a service's vendor (its default when None), None when it has none."""
         with self._lock:
-            http = self._https.get(service)
+            chosen = vendor if vendor is not None else self._defaults.get(service)
+            if chosen is None:
+                return None
+            key = (service, chosen)
+            http = self._https.get(key)
             if http is None:
-                config = self._configs.get(service)
+                config = self._configs.get(key)
                 if config is None:
                     return None
-                http = self._https[service] = ProviderHttp(config, self._log, clock=self._clock, sleep=self._sleep)
+                http = self._https[key] = ProviderHttp(config, self._log, clock=self._clock, sleep=self._sleep)
             return http
 
-    def unconfigured(self, service: str, kind: str, caller: Caller) -> ProviderUnavailable:
-        """Log a call to a service without a provider; the error to raise."""
-        message = f"no {service} provider is configured (set PROVIDER_{service.upper()}_URL)"
+    def unconfigured(self, service: str, kind: str, caller: Caller, vendor: str | None = None) -> ProviderUnavailable:
+        """Log a call to a service (or vendor) without a configuration; the error to raise."""
+        which = f"{service} provider {vendor!r}" if vendor else f"{service} provider"
+        message = f"no {which} is configured (set PROVIDER_{service.upper()}_URL)"
         self._log.record(
             CallRecord(
                 provider=service,
-                vendor="none",
+                vendor=vendor or "none",
                 kind=kind,
                 brand_id=caller.brand_id,
                 customer_id=caller.customer_id,
@@ -184,12 +216,69 @@ class ProviderDirectory:
         )
         return ProviderUnavailable(message, provider=service, kind=kind)
 
+    def _client(self, service: str, vendor: str | None, make: Callable[[ProviderCalls], C]) -> C:
+        key = (service, vendor)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = make(_Link(self, service, vendor))
+            return cast(C, client)
+
+
+class BrandProviders:
+    """The clients of the vendors one brand chose (`ProviderDirectory.for_brand`); a service the brand names no
+    vendor for uses the service's default."""
+
+    def __init__(self, directory: ProviderDirectory, providers: Mapping[str, str]) -> None:
+        self._directory = directory
+        self._choice = {SERVICE_ALIASES.get(service, service): vendor for service, vendor in providers.items()}
+
+    def vendor(self, service: str) -> str | None:
+        """The vendor the brand chose for `service`, None for the default."""
+        return self._choice.get(service)
+
+    def sms(self) -> SmsClient:
+        """The brand's SMS client."""
+        return self._directory.sms(self.vendor("sms"))
+
+    def pan(self) -> PanClient:
+        """The brand's PAN verification client."""
+        return self._directory.pan(self.vendor("pan"))
+
+    def penny_drop(self) -> PennyDropClient:
+        """The brand's penny-drop client."""
+        return self._directory.penny_drop(self.vendor("penny_drop"))
+
+    def bureau(self) -> BureauClient:
+        """The brand's bureau client."""
+        return self._directory.bureau(self.vendor("bureau"))
+
+    def bsa(self) -> BsaClient:
+        """The brand's bank-statement analysis client."""
+        return self._directory.bsa(self.vendor("bsa"))
+
+    def aa(self) -> AaClient:
+        """The brand's Account Aggregator client."""
+        return self._directory.aa(self.vendor("aa"))
+
+    def digilocker(self) -> DigilockerClient:
+        """The brand's DigiLocker client (BrandSettings name it `aadhaar`)."""
+        return self._directory.digilocker(self.vendor("digilocker"))
+
+    def esign(self) -> EsignClient:
+        """The brand's e-sign client."""
+        return self._directory.esign(self.vendor("esign"))
+
+    def gateway(self) -> GatewayClient:
+        """The brand's payment gateway client."""
+        return self._directory.gateway(self.vendor("gateway"))
+
 
 class _Link:
     """A client's way to its service's provider: whatever the directory has configured at the time of the call."""
 
-    def __init__(self, directory: ProviderDirectory, service: str) -> None:
-        self.directory, self.service = directory, service
+    def __init__(self, directory: ProviderDirectory, service: str, vendor: str | None = None) -> None:
+        self.directory, self.service, self.vendor = directory, service, vendor
 
     def call(
         self,
@@ -204,9 +293,9 @@ class _Link:
         content_type: str | None = None,
         params: Mapping[str, str] | None = None,
     ) -> T:
-        http = self.directory.http(self.service)
+        http = self.directory.http(self.service, self.vendor)
         if http is None:
-            raise self.directory.unconfigured(self.service, kind, caller)
+            raise self.directory.unconfigured(self.service, kind, caller, self.vendor)
         return http.call(
             kind,
             method,
@@ -237,9 +326,24 @@ class DevSimulators:
         with self._lock:
             return dict(self._urls)
 
+    def clear(self) -> None:
+        """Forget them (the simulators were stopped)."""
+        with self._lock:
+            self._urls.clear()
+
 
 def conforming(
     d: ProviderDirectory,
-) -> tuple[SmsSender, PanVerifier, BankAccountVerifier, CreditBureau, StatementAnalyser, AccountAggregator, DigiLocker]:
+) -> tuple[
+    SmsSender,
+    PanVerifier,
+    BankAccountVerifier,
+    CreditBureau,
+    StatementAnalyser,
+    AccountAggregator,
+    DigiLocker,
+    EsignProvider,
+    PaymentGateway,
+]:
     """The directory's clients as the domain's protocols (mypy checks here that each client satisfies its protocol)."""
-    return (d.sms(), d.pan(), d.penny_drop(), d.bureau(), d.bsa(), d.aa(), d.digilocker())
+    return (d.sms(), d.pan(), d.penny_drop(), d.bureau(), d.bsa(), d.aa(), d.digilocker(), d.esign(), d.gateway())

@@ -161,3 +161,41 @@ def test_the_control_endpoints_are_never_faulted(sms: SmsSimulator) -> None:
     assert httpx.post(f"{sms.base_url}/faults", json={"switch": "nope"}).status_code == 422
     assert httpx.delete(f"{sms.base_url}/faults").status_code == 204
     assert httpx.get(f"{sms.base_url}/outbox", params={"limit": "0"}).status_code == 400
+
+
+def test_a_brand_picks_its_vendor(sms: SmsSimulator, call_log: ProviderCallLog) -> None:
+    directory = directory_for(call_log, RecordingSleep(), sms=sms.base_url)
+    with SmsSimulator() as other:
+        directory.configure(ProviderConfig("sms", other.base_url, "sim-key", vendor="othersms"), default=False)
+        assert directory.config("sms") is not None and directory.config("sms").vendor == "simulator"  # type: ignore[union-attr]
+
+        directory.sms().send("9876501250", "via the default", caller=caller())
+        directory.for_brand({"sms": "othersms"}).sms().send("9876501250", "via the brand's choice", caller=caller())
+        assert [m["text"] for m in sms.sent_to("9876501250")] == ["via the default"]
+        assert [m["text"] for m in other.sent_to("9876501250")] == ["via the brand's choice"]
+
+        who = caller()
+        with pytest.raises(ProviderUnavailable, match="'msg91'"):
+            directory.for_brand({"sms": "msg91"}).sms().send("9876501250", "nowhere", caller=who)
+        (row,) = logged(call_log, who)
+        assert (row["vendor"], row["outcome"]) == ("msg91", "unavailable")
+    assert directory.for_brand({"aadhaar": "simulator"}).vendor("digilocker") == "simulator"
+
+
+def test_old_calls_are_purged_in_batches(call_log: ProviderCallLog) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from adapters.providers.call_log import CallRecord
+
+    who, now = caller(), datetime.now(UTC)
+
+    def row(age_days: int) -> CallRecord:
+        return CallRecord(
+            "sms", "simulator", "send_sms", who.brand_id, None, "ok", 202, 5, 1, None, now - timedelta(days=age_days)
+        )
+
+    for age in (400, 300, 200, 10):
+        call_log.record(row(age))
+    assert call_log.purge(now - timedelta(days=180), 2) == 2
+    assert call_log.purge(now - timedelta(days=180), 2) >= 1
+    assert [r["at"] for r in logged(call_log, who)] == [now - timedelta(days=10)]

@@ -21,6 +21,7 @@ NAMES = (
     "covenants",
     "notices",
     "audit",
+    "providers",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(
