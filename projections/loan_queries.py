@@ -10,11 +10,14 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from projections.customer_queries import CUSTOMER_NUMBER
 from projections.keyset import KeysetCursor, Page
 from projections.loans import CLOSED
 
 #: The queue is ordered by (created_at, id), newest first.
 LOANS_CURSOR = KeysetCursor(datetime, UUID)
+#: Disbursed loans are serviced, no longer an application on anyone's desk.
+_DISBURSED = ("active", "partially_paid", "overdue")
 _LOAN_NUMBER = re.compile(r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$")
 
 
@@ -87,6 +90,45 @@ class BorrowerView:
     id: UUID
     name: str | None
     phone: str | None
+    number: str | None  # the brand's formatted customer id (DEMO-C-000123)
+
+
+@dataclass(frozen=True)
+class FeeView:
+    """One fee as charged: amount, GST, whether the GST is inside the amount."""
+
+    amount: Decimal
+    gst: Decimal
+    gst_inclusive: bool
+
+
+@dataclass(frozen=True)
+class PricingView:
+    """The amounts of a loan as priced at creation (LENDING.md "Fees, taxes, payout")."""
+
+    sanctioned: Decimal
+    gst_percent: Decimal
+    processing_fee_before_discount: Decimal
+    coupon_discount: Decimal
+    processing_fee: FeeView
+    convenience_fee: FeeView
+    net_disbursed: Decimal
+
+
+def _fee(raw: dict[str, Any]) -> FeeView:
+    return FeeView(Decimal(str(raw["amount"])), Decimal(str(raw["gst"])), bool(raw["gst_inclusive"]))
+
+
+def _pricing(raw: dict[str, Any]) -> PricingView:
+    return PricingView(
+        sanctioned=Decimal(str(raw["sanctioned"])),
+        gst_percent=Decimal(str(raw["gst_percent"])),
+        processing_fee_before_discount=Decimal(str(raw["processing_fee_before_discount"])),
+        coupon_discount=Decimal(str(raw["coupon_discount"])),
+        processing_fee=_fee(raw["processing_fee"]),
+        convenience_fee=_fee(raw["convenience_fee"]),
+        net_disbursed=Decimal(str(raw["net_disbursed"])),
+    )
 
 
 @dataclass(frozen=True)
@@ -94,6 +136,8 @@ class LoanDetail(LoanSummary):
     """One loan: borrower, amounts, product version, BRE inputs and results, overrides, bypasses, history."""
 
     coupon_code: str | None
+    pricing: PricingView
+    instalment: Decimal
     borrower: BorrowerView
     submitted_on: date | None
     passed: bool | None
@@ -134,7 +178,8 @@ class LoanQueries:
         cursor: str | None = None,
         limit: int = 50,
     ) -> LoanPage:
-        """The brand's loans newest first; `q` matches a loan number exactly (any case) or a borrower's name."""
+        """The brand's loans newest first; `q` matches a loan number or a borrower's formatted id exactly (any
+        case), or part of a borrower's name."""
         where = ["l.brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if status:
@@ -151,7 +196,15 @@ class LoanQueries:
                 "l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND name_key LIKE %(name)s "
                 "LIMIT 5000)"
             )
-            where.append(f"(l.loan_number = %(number)s OR {by_name})" if _LOAN_NUMBER.match(text) else by_name)
+            by_number = (
+                "l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND number = %(number)s)"
+            )
+            if CUSTOMER_NUMBER.match(text.upper()):
+                where.append(f"({by_number} OR {by_name})")
+            elif _LOAN_NUMBER.match(text):
+                where.append(f"(l.loan_number = %(number)s OR {by_name})")
+            else:
+                where.append(by_name)
         if cursor:
             at, last = LOANS_CURSOR.decode(cursor)
             where.append("(l.created_at, l.id) < (%(c_at)s, %(c_id)s)")
@@ -170,7 +223,7 @@ class LoanQueries:
         """One loan of the brand with its BRE results and history."""
         with self.pool.connection() as conn:
             row = conn.execute(
-                f"{_SUMMARY}, l.coupon_code, c.phone AS borrower_phone, l.submitted_on, l.passed, l.facts, l.policy, "
+                f"{_SUMMARY}, l.coupon_code, l.pricing, l.instalment, c.phone AS borrower_phone, c.number AS borrower_number, l.submitted_on, l.passed, l.facts, l.policy, "
                 f"l.results, l.overrides, l.bypassed, l.version{_FROM} WHERE l.id = %s AND l.brand_id = %s",
                 (loan_id, brand_id),
             ).fetchone()
@@ -196,7 +249,14 @@ class LoanQueries:
         return LoanDetail(
             **{k: row[k] for k in LoanSummary.__dataclass_fields__},
             coupon_code=row["coupon_code"],
-            borrower=BorrowerView(id=row["customer_id"], name=row["borrower_name"], phone=row["borrower_phone"]),
+            pricing=_pricing(row["pricing"]),
+            instalment=row["instalment"],
+            borrower=BorrowerView(
+                id=row["customer_id"],
+                name=row["borrower_name"],
+                phone=row["borrower_phone"],
+                number=row["borrower_number"],
+            ),
             submitted_on=row["submitted_on"],
             passed=row["passed"],
             facts=row["facts"],
@@ -234,26 +294,19 @@ class LoanQueries:
             ).fetchone()
         return row["at"] if row else None
 
-    def workload(self, brand_id: UUID, staff_ids: list[UUID]) -> dict[UUID, int]:
-        """Open assigned applications per staff member (those without any are 0)."""
+    def least_loaded(self, brand_id: UUID, role: str, day: date) -> UUID | None:
+        """The enabled, available staff member of the brand holding `role`, not on leave on `day`, with the fewest
+        open assigned applications (ties: the smaller id); None when there is nobody."""
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT assignee, count(*) AS n FROM read.loans WHERE brand_id = %s AND assignee = ANY(%s) "
-                "AND status <> ALL(%s) GROUP BY assignee",
-                (brand_id, staff_ids, [*CLOSED, "active", "partially_paid", "overdue"]),
-            ).fetchall()
-        counts = {r["assignee"]: int(r["n"]) for r in rows}
-        return {s: counts.get(s, 0) for s in staff_ids}
-
-    def credit_executives(self, brand_id: UUID, role: str) -> list[UUID]:
-        """Enabled, available staff of the brand holding `role` (leave is checked by the caller on the day)."""
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT id FROM read.staff WHERE brand_id = %s AND %s = ANY(roles) AND enabled AND available "
-                "ORDER BY id",
-                (brand_id, role),
-            ).fetchall()
-        return [r["id"] for r in rows]
+            row = conn.execute(
+                "SELECT s.id FROM read.staff s WHERE s.brand_id = %(brand)s AND %(role)s = ANY(s.roles) "
+                "AND s.enabled AND s.available AND NOT EXISTS (SELECT FROM jsonb_each(s.leaves) AS l(id, leave) "
+                "WHERE (l.leave->>'start')::date <= %(day)s AND (l.leave->>'end')::date >= %(day)s) "
+                "ORDER BY (SELECT count(*) FROM read.loans l WHERE l.brand_id = %(brand)s AND l.assignee = s.id "
+                "AND l.status <> ALL(%(done)s)), s.id LIMIT 1",
+                {"brand": brand_id, "role": role, "day": day, "done": [*CLOSED, *_DISBURSED]},
+            ).fetchone()
+        return row["id"] if row else None
 
     def _count(self, sql: str, params: tuple[Any, ...]) -> int:
         with self.pool.connection() as conn:

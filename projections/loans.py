@@ -4,13 +4,14 @@ backtests; DDL and rows from projections/bre_history.py). Queries: projections/l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
 from domain.loans.application import Loans
-from domain.loans.loan import Loan
+from domain.loans.loan import Loan, Transitioned
 from domain.loans.states import LoanStatus
 from projections.bre_history import BRE_HISTORY_DDL, BRE_HISTORY_TABLE
 from projections.projection import Change, Insert, Projection, Write, handles
@@ -42,6 +43,8 @@ class LoanViews(Projection):
             tenure int NOT NULL,
             coupon_code text,
             channel text NOT NULL,
+            pricing jsonb NOT NULL,
+            instalment numeric(16, 2) NOT NULL,
             status text NOT NULL,
             assignee uuid,
             submitted_on date,
@@ -93,6 +96,8 @@ class LoanViews(Projection):
                 "tenure": event.tenure,
                 "coupon_code": event.coupon_code,
                 "channel": event.channel.value,
+                "pricing": event.pricing.model_dump(mode="json"),
+                "instalment": event.instalment,
                 "status": LoanStatus.ONBOARDING.value,
                 "version": event.originator_version,
                 "created_at": event.timestamp,
@@ -184,14 +189,14 @@ class LoanViews(Projection):
         details = {"reason_code": event.reason_code, "remarks": event.remarks} if isinstance(event, L.Rejected) else {}
         yield from self._logged(event, "rejected" if rejected else "cancelled", details)
 
-    @handles(L.Transitioned)
-    def _transitioned(self, position: int, event: L.Transitioned) -> Iterator[Change]:
+    @handles(Transitioned)
+    def _transitioned(self, position: int, event: Transitioned) -> Iterator[Change]:
         """Any later transition this projection has no handler for yet: status and timeline."""
         yield Write(
             "UPDATE read.loans SET status = %s, version = %s, updated_at = %s WHERE id = %s",
             (event.status.value, event.originator_version, event.timestamp, event.originator_id),
         )
-        yield from self._logged(event, type(event).__name__.lower(), {})
+        yield from self._logged(event, re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower(), {})
 
     # The timeline --------------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ preview, editing it (a new version), deactivating and reactivating it, and issui
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -12,9 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.pages.actors import actor_names
 from api.pages.product_forms import RULE_ROWS, field_of, form_values, terms_of, values_of
-from api.routes.products import ProductsPort
 from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
+from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.products.application import Products
@@ -22,14 +24,23 @@ from domain.products.quote import Quote
 from domain.shared.application import CommandResult
 from domain.shared.errors import DomainError, InvalidInput, InvalidValue
 from domain.shared.values import parse_date
-from projections.product_queries import ProductRecord
+from projections.product_queries import ProductQueries
 
 READ = (Permission.BRAND_SETTINGS, Level.READ)
 WRITE = (Permission.BRAND_SETTINGS, Level.WRITE)
 _COUPON_FIELDS = ("code", "kind", "value", "valid_from", "valid_to", "max_uses")
 
 
-async def products_page(request: Request, port: ProductsPort, principal: Principal) -> Response:
+@dataclass(frozen=True)
+class ProductPagesPort:
+    """What the product pages use: the use cases, the read models, and the names of the staff who recorded."""
+
+    products: Products
+    queries: ProductQueries
+    identity: Identity
+
+
+async def products_page(request: Request, port: ProductPagesPort, principal: Principal) -> Response:
     show = request.query_params.get("show", "")
     active = {"active": True, "inactive": False}.get(show)
     result = await run_in_threadpool(
@@ -63,14 +74,14 @@ def _errors(exc: DomainError, values: dict[str, str]) -> dict[str, str]:
     return {str(exc.details.get("field", "form")): exc.message}
 
 
-async def new_product_form(request: Request, port: ProductsPort, principal: Principal) -> Response:
+async def new_product_form(request: Request, port: ProductPagesPort, principal: Principal) -> Response:
     defaults = form_values(lambda name: "")
     defaults.update(type="emi", processing_fee_kind="percent", convenience_fee_kind="fixed", gst_percent="18")
     defaults.update(max_active_loans="1", penal_kind="simple")
     return _form(request, "New loan product", defaults, {}, action="/products/new")
 
 
-async def new_product(request: Request, port: ProductsPort, principal: Principal) -> Response:
+async def new_product(request: Request, port: ProductPagesPort, principal: Principal) -> Response:
     values = form_values(lambda name: form_text(request, name))
     try:
         result = await act(
@@ -81,7 +92,9 @@ async def new_product(request: Request, port: ProductsPort, principal: Principal
     return await after_write(request, Products.name, result.position, f"/products/{result.id}")
 
 
-def _quote(port: ProductsPort, brand_id: UUID, product_id: UUID, request: Request) -> tuple[Quote | None, str | None]:
+def _quote(
+    port: ProductPagesPort, brand_id: UUID, product_id: UUID, request: Request
+) -> tuple[Quote | None, str | None]:
     params = request.query_params
     amount, tenure = params.get("amount", "").strip(), params.get("tenure", "").strip()
     if not amount and not tenure:
@@ -95,7 +108,7 @@ def _quote(port: ProductsPort, brand_id: UUID, product_id: UUID, request: Reques
         return None, error_text(exc)
 
 
-async def product_page(request: Request, port: ProductsPort, principal: Principal) -> Response:
+async def product_page(request: Request, port: ProductPagesPort, principal: Principal) -> Response:
     product_id = path_id(request, "product_id")
     if product_id is None:
         return await not_found(request)
@@ -104,14 +117,17 @@ async def product_page(request: Request, port: ProductsPort, principal: Principa
     product = await run_in_threadpool(port.queries.product, brand, product_id)
     if product is None:
         return await not_found(request)
-    shown: ProductRecord | None = product
+    shown = product
     if raw_version.isdigit() and len(raw_version) <= 7 and int(raw_version) != product.version:
-        shown = await run_in_threadpool(port.queries.version, brand, product_id, int(raw_version))
-        if shown is None:
+        past = await run_in_threadpool(port.queries.version, brand, product_id, int(raw_version))
+        if past is None:
             return await not_found(request)
+        shown = past
     coupons = await run_in_threadpool(lambda: port.queries.coupons(brand, product_id, None, None, 200).items)
     quote, quote_error = await run_in_threadpool(_quote, port, brand, product_id, request)
-    return _product(request, principal, product, shown, coupons, quote=quote, quote_error=quote_error)
+    recorders = {v.recorded_by for v in product.versions} | {shown.changed_by}
+    actors = await run_in_threadpool(actor_names, port.identity, brand, recorders)
+    return _product(request, principal, product, shown, coupons, quote=quote, quote_error=quote_error, actors=actors)
 
 
 def _product(
@@ -119,6 +135,7 @@ def _product(
 ) -> Response:
     context.setdefault("coupon_values", {})
     context.setdefault("quote", None)
+    context.setdefault("actors", {})
     return render(
         request,
         "product.html",
@@ -132,7 +149,7 @@ def _product(
     )
 
 
-async def edit_product_form(request: Request, port: ProductsPort, principal: Principal) -> Response:
+async def edit_product_form(request: Request, port: ProductPagesPort, principal: Principal) -> Response:
     product_id = path_id(request, "product_id")
     product = (
         None if product_id is None else await run_in_threadpool(port.queries.product, principal.brand_id, product_id)
@@ -144,7 +161,7 @@ async def edit_product_form(request: Request, port: ProductsPort, principal: Pri
     )
 
 
-async def edit_product(request: Request, port: ProductsPort, principal: Principal) -> Response:
+async def edit_product(request: Request, port: ProductPagesPort, principal: Principal) -> Response:
     product_id = path_id(request, "product_id")
     product = (
         None if product_id is None else await run_in_threadpool(port.queries.product, principal.brand_id, product_id)
@@ -171,7 +188,7 @@ async def edit_product(request: Request, port: ProductsPort, principal: Principa
 
 
 async def _on_product(
-    request: Request, port: ProductsPort, principal: Principal, work: Callable[[UUID], CommandResult]
+    request: Request, port: ProductPagesPort, principal: Principal, work: Callable[[UUID], CommandResult]
 ) -> Response:
     product_id = path_id(request, "product_id")
     if product_id is None:
@@ -193,14 +210,14 @@ async def _on_product(
     return await after_write(request, Products.name, result.position, f"/products/{product_id}")
 
 
-async def deactivate_product(request: Request, port: ProductsPort, principal: Principal) -> Response:
+async def deactivate_product(request: Request, port: ProductPagesPort, principal: Principal) -> Response:
     reason = form_text(request, "reason") or None
     return await _on_product(
         request, port, principal, lambda pid: port.products.deactivate(principal.brand_id, pid, reason)
     )
 
 
-async def reactivate_product(request: Request, port: ProductsPort, principal: Principal) -> Response:
+async def reactivate_product(request: Request, port: ProductPagesPort, principal: Principal) -> Response:
     reason = form_text(request, "reason") or None
     return await _on_product(
         request, port, principal, lambda pid: port.products.reactivate(principal.brand_id, pid, reason)
@@ -211,7 +228,7 @@ def _day(raw: str, field: str) -> date:
     return parse_date(raw.strip(), field)
 
 
-async def issue_coupon(request: Request, port: ProductsPort, principal: Principal) -> Response:
+async def issue_coupon(request: Request, port: ProductPagesPort, principal: Principal) -> Response:
     values = {name: form_text(request, name).strip() for name in _COUPON_FIELDS}
 
     def issue(product_id: UUID) -> CommandResult:
@@ -232,7 +249,7 @@ async def issue_coupon(request: Request, port: ProductsPort, principal: Principa
     return await _on_product(request, port, principal, issue)
 
 
-async def withdraw_coupon(request: Request, port: ProductsPort, principal: Principal) -> Response:
+async def withdraw_coupon(request: Request, port: ProductPagesPort, principal: Principal) -> Response:
     coupon_id = path_id(request, "coupon_id")
     if coupon_id is None:
         return await not_found(request)
@@ -243,7 +260,7 @@ async def withdraw_coupon(request: Request, port: ProductsPort, principal: Princ
 
 
 PAGES = pages(
-    ProductsPort,
+    ProductPagesPort,
     [
         Page("GET", "/products", products_page, READ),
         Page("GET", "/products/new", new_product_form, WRITE),

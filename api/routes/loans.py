@@ -97,7 +97,9 @@ class LoansQuery(BaseModel):
 
     status: LoanStatus | None = None
     assignee: UUID | None = None
-    q: str | None = Field(None, max_length=100, description="a loan number, or part of a borrower's name")
+    q: str | None = Field(
+        None, max_length=100, description="a loan number, a borrower's id (DEMO-C-000123) or part of their name"
+    )
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
 
@@ -166,12 +168,36 @@ class BorrowerOut(BaseModel):
     id: UUID
     name: str | None
     phone: str | None
+    number: str | None = Field(None, description="the borrower's formatted id, e.g. DEMO-C-000123")
+
+
+class FeeOut(BaseModel):
+    """One fee as charged."""
+
+    amount: Decimal
+    gst: Decimal
+    gst_inclusive: bool
+
+
+class PricingOut(BaseModel):
+    """The loan's amounts as priced at creation: fees (the coupon's discount on the processing fee), GST, net
+    disbursed."""
+
+    sanctioned: Decimal
+    gst_percent: Decimal
+    processing_fee_before_discount: Decimal
+    coupon_discount: Decimal
+    processing_fee: FeeOut
+    convenience_fee: FeeOut
+    net_disbursed: Decimal
 
 
 class LoanOut(LoanSummaryOut):
     """One loan: borrower, product version, amounts, BRE results with inputs and overrides, documents, history."""
 
     coupon_code: str | None
+    pricing: PricingOut
+    instalment: Decimal = Field(description="the EMI, or for a payday loan the bullet per month")
     borrower: BorrowerOut
     submitted_on: date | None
     passed: bool | None

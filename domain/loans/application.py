@@ -117,6 +117,7 @@ class Loans(ContextApplication):
         product = checks.check(lambda: self._product(brand_id, product_id))
         value = checks.check(lambda: parse_money(amount, "amount", positive=True))
         coupon: CouponTerms | None = None
+        pricing: Pricing | None = None
         if product is not None:
             if value is not None and not product.min_amount <= value <= product.max_amount:
                 checks.errors.append(
@@ -132,7 +133,7 @@ class Loans(ContextApplication):
                 coupon = checks.check(lambda: self._coupon(brand_id, product, coupon_code))
             if value is not None:
                 discount = coupon.discount if coupon is not None else None
-                checks.check(lambda: self._priced(product, value, discount))
+                pricing = checks.check(lambda: self._priced(product, value, discount))
             if checks.errors == [] and self.book.open_loans(brand_id, customer_id) >= product.max_active_loans:
                 checks.errors.append(
                     FieldError(
@@ -142,7 +143,7 @@ class Loans(ContextApplication):
                     )
                 )
         checks.raise_if_any()
-        assert product is not None and value is not None
+        assert product is not None and value is not None and pricing is not None
         numbers: NumberSeries = self._need(self._numbers, "number series")
         loan = Loan(
             brand_id=brand_id,
@@ -154,6 +155,8 @@ class Loans(ContextApplication):
             loan_number=numbers.next(brand_id, SeriesKind.LOAN),
             channel=channel,
             coupon_code=coupon.code if coupon is not None else None,
+            pricing=pricing,
+            instalment=proposed_emi(product, value, tenure),
         )
         return self.commit(loan)
 
@@ -279,9 +282,9 @@ class Loans(ContextApplication):
         return coupon
 
     @staticmethod
-    def _priced(product: ProductVersion, amount: Decimal, discount: Any) -> None:
+    def _priced(product: ProductVersion, amount: Decimal, discount: Any) -> Pricing:
         try:
-            price(
+            return price(
                 amount,
                 processing_fee=product.processing_fee,
                 convenience_fee=product.convenience_fee,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from domain.loans.bre import ApplicantFacts, BrandPolicy, Outcome, Rule, RuleResult, RuleSpec
 from domain.loans.money import round_money
@@ -20,6 +21,7 @@ _BUREAU = "bureau"
 _BANK_STATEMENT = "bank_statement"
 
 
+@lru_cache(maxsize=4096)
 def number(value: Decimal | int) -> str:
     """A threshold as written: `700`, `50`, `12.5` (no exponent, no trailing zeros after the point)."""
     if isinstance(value, int):
@@ -154,14 +156,26 @@ def foir(spec: RuleSpec, facts: ApplicantFacts, policy: BrandPolicy, today: date
     }
     if facts.monthly_salary <= 0:
         return _result(Rule.FOIR, False, inputs, threshold, f"FOIR cannot be computed: monthly salary is {rupees(facts.monthly_salary)}")  # fmt: skip
-    exact = Fraction(facts.existing_emis + facts.proposed_emi) * 100 / Fraction(facts.monthly_salary)
-    shown = round_money(exact)
+    shown, above = _foir(facts.existing_emis + facts.proposed_emi, facts.monthly_salary, spec.max)
     inputs["foir"] = str(shown)
     limit = threshold["max"]
-    if exact > Fraction(spec.max):
+    if above:
         just = " (by less than 0.005%)" if shown <= spec.max else ""
         return _result(Rule.FOIR, False, inputs, threshold, f"FOIR {shown}% is above the maximum {limit}%{just}")
     return _result(Rule.FOIR, True, inputs, threshold, f"FOIR {shown}% is within the maximum {limit}%")
+
+
+def _foir(obligations: Decimal, salary: Decimal, limit: Decimal) -> tuple[Decimal, bool]:
+    """FOIR = obligations / salary × 100 rounded half up to 2 places, and whether the exact ratio is above `limit`.
+    In integer paise when the amounts have at most 2 places (always, for recorded money), else exact rationals."""
+    o_exp, s_exp, l_exp = obligations.as_tuple().exponent, salary.as_tuple().exponent, limit.as_tuple().exponent
+    if isinstance(o_exp, int) and isinstance(s_exp, int) and isinstance(l_exp, int) and min(o_exp, s_exp, l_exp) >= -2:
+        owed, earned = int(obligations.scaleb(2)), int(salary.scaleb(2))
+        hundredths = owed * 10_000  # the percent in hundredths, times `earned`
+        shown = Decimal((2 * hundredths + earned) // (2 * earned)).scaleb(-2)
+        return shown, hundredths > int(limit.scaleb(2)) * earned
+    exact = Fraction(obligations) * 100 / Fraction(salary)
+    return round_money(exact), exact > Fraction(limit)
 
 
 def existing_loans(spec: RuleSpec, facts: ApplicantFacts, policy: BrandPolicy, today: date) -> RuleResult:

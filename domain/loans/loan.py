@@ -1,6 +1,6 @@
 """The Loan aggregate: one application of a borrower, from onboarding through the BRE to (later) servicing.
 
-Designed for the whole lifecycle of LENDING.md ("Loan states"): every change of status is a `Loan.Transitioned`
+Designed for the whole lifecycle of LENDING.md ("Loan states"): every change of status is a `Transitioned`
 event carrying the status it leads to and the reason (the base aggregate records the actor and trace on every
 event), and every move is checked by `domain.loans.states.check_transition`. This module implements the
 application stage: Created (onboarding), Submitted (through the BRE: pending or rejected), BreOverridden,
@@ -25,6 +25,7 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.loans.bre import ApplicantFacts, BrandPolicy, BreOutcome, Outcome, Override, Rule, RuleResult
+from domain.loans.pricing import Pricing
 from domain.loans.states import CANCELLABLE, LoanStatus, check_transition
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, NotFound
@@ -61,6 +62,13 @@ class AssignedBy(StrEnum):
 ASSIGNABLE = CANCELLABLE
 
 
+class Transitioned(Aggregate.Event):
+    """Base of every Loan event that changes the status: the status it leads to and why (never stored itself)."""
+
+    status: LoanStatus
+    reason: str
+
+
 class Loan(Aggregate):
     """A loan of one brand's borrower, priced with one product version; its status moves only by events."""
 
@@ -76,12 +84,8 @@ class Loan(Aggregate):
         coupon_code: str | None = None
         loan_number: str
         channel: Channel
-
-    class Transitioned(Aggregate.Event):
-        """Base of every event that changes the status: the status it leads to and why."""
-
-        status: LoanStatus
-        reason: str
+        pricing: Pricing  # fees, coupon discount, GST, net disbursed as priced at creation
+        instalment: Decimal  # the EMI, or the payday bullet per month
 
     class Submitted(Transitioned):
         """Submitted through the BRE: the facts and policy it read, each rule's result; pending or rejected."""
@@ -133,6 +137,8 @@ class Loan(Aggregate):
         tenure: int,
         loan_number: str,
         channel: Channel,
+        pricing: Pricing,
+        instalment: Decimal,
         coupon_code: str | None = None,
     ) -> None:
         self.brand_id = brand_id
@@ -144,6 +150,8 @@ class Loan(Aggregate):
         self.coupon_code = coupon_code
         self.loan_number = loan_number
         self.channel = channel
+        self.pricing = pricing
+        self.instalment = instalment
         self.status = S.ONBOARDING
         self.assignee: UUID | None = None
         self.submitted_on: date | None = None

@@ -69,6 +69,29 @@ class LoanBook(Protocol):
         ...
 
 
+class CreditFacts(Protocol):
+    """A borrower's credit facts as the verification context reports them (None: not known)."""
+
+    @property
+    def credit_score(self) -> int | None: ...
+    @property
+    def monthly_salary(self) -> Decimal | None: ...
+    @property
+    def existing_emis(self) -> Decimal | None: ...
+    @property
+    def existing_loans(self) -> int | None: ...
+    @property
+    def max_dpd(self) -> int | None: ...
+
+
+class CreditFactsSource(Protocol):
+    """The verification context's credit facts (`VerificationQueries.credit_facts`)."""
+
+    def credit_facts(self, brand_id: UUID, customer_id: UUID) -> CreditFacts:
+        """The borrower's latest bureau and bank-statement facts."""
+        ...
+
+
 class ApplicantFactsSource(Protocol):
     """Gathers what the BRE reads about one application (`bypassed` is the loan's own, added by `Loans`)."""
 

@@ -58,7 +58,7 @@ def test_a_backtest_shows_the_decisions_that_would_change(client: Any, tenant: T
     assert empty.json()["evaluated"] == 0 and empty.json()["now_failing"] == {"count": 0, "loan_ids": []}
 
     young, young_status = _apply(client, tenant, product, "2002-06-01", "560001")  # 24 on 2026-11-30
-    thirty, thirty_status = _apply(client, tenant, product, "1996-01-10", "560001")
+    _thirty, thirty_status = _apply(client, tenant, product, "1996-01-10", "560001")
     forty, forty_status = _apply(client, tenant, product, "1986-03-03", "110099")
     assert (young_status, thirty_status, forty_status) == ("rejected", "pending", "pending")
     platform.engine.wait_for("loans", platform.engine.head("loans"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -94,6 +94,8 @@ def test_an_application_through_the_bre_the_queue_and_its_history(client: Any, t
     assert loan["status"] == "onboarding" and loan["amount"] == "50000.00" and loan["borrower_name"] == "Meera Iyer"
     assert loan["loan_number"] == f"{tenant.slug.upper()}-L-000001"
     assert created.headers["location"] == f"/api/v1/loans/{loan['id']}"
+    assert loan["pricing"]["processing_fee"] == {"amount": "1000.00", "gst": "180.00", "gst_inclusive": False}
+    assert loan["pricing"]["net_disbursed"] == "48320.00" and loan["instalment"] == "4727.98"
 
     submitted = client.post(f"/api/v1/loans/{loan['id']}/submit", headers=tenant.auth)
     assert submitted.status_code == 200, submitted.text
@@ -102,6 +104,7 @@ def test_an_application_through_the_bre_the_queue_and_its_history(client: Any, t
     assert {r["rule"]: r["outcome"] for r in decided["results"]} == {"BLOCKLIST": "pass", "COOLDOWN": "pass"}
     assert decided["facts"]["pincode"] == "600001" and decided["facts"]["proposed_emi"] == "4727.98"
     assert [e["kind"] for e in decided["history"]] == ["created", "submitted"]
+    assert decided["borrower"]["number"] == f"{tenant.slug.upper()}-C-000001"
     assert all(e["actor"].startswith("apikey:") for e in decided["history"])
 
     second = client.post("/api/v1/loans", json=body | {"amount": "20000"}, headers=tenant.auth).json()
@@ -112,6 +115,7 @@ def test_an_application_through_the_bre_the_queue_and_its_history(client: Any, t
         ({"status": "pending"}, [loan["id"]]),
         ({"status": "onboarding"}, [second["id"]]),
         ({"q": "nobody"}, []),
+        ({"q": decided["borrower"]["number"].lower()}, [second["id"], loan["id"]]),
     ):
         page = client.get("/api/v1/loans", params=query, headers=tenant.auth)
         assert page.status_code == 200, page.text
@@ -210,6 +214,12 @@ def test_a_brand_that_auto_allocates_assigns_the_least_loaded_cx(client: Any, pl
         tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Away CX", ["credit_executive"]
     )
     identity.update_staff(tenant.brand_id, away.id, available=False)
+    holiday = identity.create_staff(
+        tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Holiday CX", ["credit_executive"]
+    )
+    today = identity.business_date(tenant.brand_id)
+    identity.schedule_leave(tenant.brand_id, holiday.id, today, today, "wedding")
+    sales = identity.create_staff(tenant.brand_id, f"s-{uuid.uuid4().hex[:6]}@lender.in", "Sales Person", ["sales"])
     result, _ = identity.change_configuration(tenant.brand_id, {"auto_allocate_loans": True})
     platform.engine.wait_for("identity", result.position)
 
@@ -220,6 +230,54 @@ def test_a_brand_that_auto_allocates_assigns_the_least_loaded_cx(client: Any, pl
     second = client.post("/api/v1/loans", json=body, headers=tenant.auth).json()
     decided = client.post(f"/api/v1/loans/{second['id']}/submit", headers=tenant.auth).json()
     assert decided["status"] == "pending"
-    assert decided["assignee_id"] == str(free.id)  # not the busy one, not the unavailable one
+    # not the busy one, not the unavailable one, not the one on leave, not someone who is not a credit executive
+    assert decided["assignee_id"] == str(free.id), (busy.id, away.id, holiday.id, sales.id)
     assigned = decided["history"][-1]
     assert assigned["kind"] == "assigned" and assigned["details"]["by"] == "auto"
+
+
+@dataclass(frozen=True)
+class Credit:
+    credit_score: int | None = 742
+    monthly_salary: Decimal | None = Decimal("60000.00")
+    existing_emis: Decimal | None = Decimal("5000.00")
+    existing_loans: int | None = 1
+    max_dpd: int | None = 0
+
+
+@dataclass
+class CreditSource:
+    asked: list[UUID] = field(default_factory=list)
+
+    def credit_facts(self, brand_id: UUID, customer_id: UUID) -> Credit:
+        self.asked.append(customer_id)
+        return Credit()
+
+
+def test_credit_facts_reach_the_bre_and_a_reason_code_rejects(client: Any, tenant: Any, platform: Any) -> None:
+    loans = platform.get(Loans)
+    source = CreditSource()
+    before, loans._facts = loans._facts, replace(loans._facts, credit=source)
+    try:
+        customer = _borrower(client, tenant, "Usha Pillai", "9876507777")
+        body = {"customer_id": customer, "product_id": str(SCORED), "amount": "50000", "tenure": 12}
+        loan = client.post("/api/v1/loans", json=body, headers=tenant.auth).json()
+        decided = client.post(f"/api/v1/loans/{loan['id']}/submit", headers=tenant.auth).json()
+    finally:
+        loans._facts = before
+    assert source.asked == [UUID(customer)]
+    assert decided["status"] == "pending"
+    assert decided["facts"]["credit_score"] == 742 and decided["facts"]["monthly_salary"] == "60000.00"
+    score = next(r for r in decided["results"] if r["rule"] == "CREDIT_SCORE")
+    assert score["inputs"] == {"credit_score": "742"} and score["outcome"] == "pass"
+
+    url = f"/api/v1/loans/{loan['id']}/reject"
+    unknown = client.post(url, json={"reason_code": "NOPE", "remarks": "salary slips forged"}, headers=tenant.auth)
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "reason_code"
+    rejected = client.post(
+        url, json={"reason_code": "DOCUMENTS", "remarks": "salary slips forged"}, headers=tenant.auth
+    )
+    assert rejected.status_code == 200, rejected.text
+    last = rejected.json()["history"][-1]
+    assert rejected.json()["status"] == "rejected" and last["kind"] == "rejected"
+    assert last["details"] == {"reason_code": "DOCUMENTS", "remarks": "salary slips forged"}

@@ -113,6 +113,8 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         "convenience_fee": {"kind": "fixed", "value": "500", "gst_inclusive": True}, "gst_percent": "18",
         "penal": {"kind": "simple", "daily_percent": "0.1"}, "max_active_loans": 50, "bre_rules": [],
     })  # fmt: skip
+    coupon = post("/api/v1/coupons", {"code": "WELCOME", "product_id": product["id"], "kind": "percent", "value": "50",
+                                      "valid_from": "2026-01-01", "valid_to": "2027-12-31"})  # fmt: skip
     loan = post("/api/v1/loans", {"customer_id": customer["id"], "product_id": product["id"], "amount": "50000",
                                   "tenure": 12})  # fmt: skip
     borrower_phone = f"7{uuid.uuid4().int % 10**9:09d}"
@@ -140,6 +142,8 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         "key_id": key["id"],
         "source_id": source["id"],
         "product_id": product["id"],
+        "coupon_id": coupon["id"],
+        "version": "1",
         "loan_id": loan["id"],
         "job_run_id": run["run_id"],
         "sync_run_id": sync["run_id"],

@@ -182,10 +182,10 @@ def test_another_brands_products_and_coupons_are_not_found(client: Any, platform
     assert product["id"] not in client.get("/api/v1/coupons", headers=a.auth).text
 
 
-def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str], client: Any) -> None:
+def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str]) -> None:
     from tests.e2e.conftest import ARTIFACTS, login
 
-    tenant, email = staff
+    _, email = staff
     page = browser.new_page()
     login(page, server, email)
     page.click("nav a[href='/products']")
@@ -203,7 +203,9 @@ def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str
     form.locator("[name=bre_CREDIT_SCORE_on]").check()
     form.locator("[name=bre_CREDIT_SCORE_min]").fill("950")
     form.locator("button[type=submit]").click()
-    assert "CREDIT_SCORE min" in page.locator(".alert").inner_text()  # 950 is above the bureau range
+    assert (
+        "CREDIT SCORE min: must be a whole number" in page.locator(".alert").inner_text()
+    )  # 950 is above the bureau range
     page.locator("#product-form [name=bre_CREDIT_SCORE_min]").fill("680")
     page.locator("#product-form button[type=submit]").click()
     page.wait_for_selector("#terms")
@@ -216,6 +218,12 @@ def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str
     page.wait_for_selector("#versions")
     assert page.locator("#versions tbody tr").count() == 2
     assert "0.9 % a day" in page.locator("#terms").inner_text()
+    assert "Priya Ops" in page.locator("#versions").inner_text()
+    page.click("#versions a:has-text('v1')")
+    page.wait_for_selector("#terms")
+    assert "Version 1" in page.locator("#terms h2").inner_text() and "1 % a day" in page.locator("#terms").inner_text()
+    page.click("#terms a:has-text('v2')")
+    page.wait_for_selector("#coupon-form")
 
     coupon = page.locator("#coupon-form")
     coupon.locator("[name=code]").fill("first50")

@@ -411,3 +411,21 @@ def test_brand_policy_reads_the_brand_settings_and_the_blocklists_pincodes() -> 
     )
     assert brand_policy(BrandSettings()).serviceable_pincodes is None  # no list: every pincode
     assert brand_policy(settings, serviceable=["400001"]).serviceable_pincodes == frozenset({"400001"})
+
+
+def test_foir_in_paise_and_in_exact_rationals_agree() -> None:
+    from fractions import Fraction
+
+    from domain.loans.bre_checks import _foir
+    from domain.loans.money import round_money
+
+    for owed, earned, limit in [
+        ("7500.00", "15000.00", "50"),
+        ("7500.01", "15000.00", "50"),
+        ("1.00", "3.00", "33.33"),
+        ("2.00", "3.00", "66.67"),
+        ("0.00", "1.00", "0"),
+        ("12345.675", "33333.333", "37.04"),  # 3 places: the exact path
+    ]:
+        exact = Fraction(D(owed)) * 100 / Fraction(D(earned))
+        assert _foir(D(owed), D(earned), D(limit)) == (round_money(exact), exact > Fraction(D(limit)))

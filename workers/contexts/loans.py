@@ -20,13 +20,13 @@ from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
-from domain.identity.staff import StaffNotFound, on_leave
+from domain.identity.staff import StaffNotFound
 from domain.loans.application import Loans
 from domain.loans.bre import ApplicantFacts, BrandPolicy
 from domain.loans.bre_policy import brand_policy
 from domain.loans.loan import Loan
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
-from domain.loans.parties import proposed_emi
+from domain.loans.parties import CreditFactsSource, proposed_emi
 from domain.products.application import Products
 from domain.shared.errors import NotFound
 from projections.blocklist import BlocklistQueries
@@ -79,29 +79,19 @@ class BrandLoanParties:
         return bool(staff.enabled) and level is not None and level.covers(Level.WRITE)
 
     def pick_credit_executive(self, brand_id: UUID, day: date) -> UUID | None:
-        candidates = []
-        for staff_id in self.queries.credit_executives(brand_id, CREDIT_EXECUTIVE_ROLE):
-            try:
-                staff = self.identity.staff(brand_id, staff_id)  # the record itself: availability and leave now
-            except StaffNotFound:
-                continue
-            if staff.enabled and staff.available and not on_leave(staff.leaves.values(), day):
-                candidates.append(staff_id)
-        if not candidates:
-            return None
-        workload = self.queries.workload(brand_id, candidates)
-        return min(candidates, key=lambda s: (workload[s], str(s)))
+        return self.queries.least_loaded(brand_id, CREDIT_EXECUTIVE_ROLE, day)
 
 
 @dataclass(frozen=True)
 class BrandApplicantFacts:
-    """The loans context's `ApplicantFactsSource`: the customer record, the blocklist, earlier applications and the
-    product's proposed EMI. Credit facts (bureau score, salary, existing EMIs and loans, DPD) are "not known" until
-    the verification context is wired here (`VerificationQueries.credit_facts`)."""
+    """The loans context's `ApplicantFactsSource`: the customer record, the blocklist, earlier applications, the
+    product's proposed EMI, and the credit facts (bureau score, salary, existing EMIs and loans, DPD) of `credit` —
+    the verification context's `VerificationQueries` once it is registered; without it they are "not known"."""
 
     customers: Customers
     blocklists: Blocklists
     queries: LoanQueries
+    credit: CreditFactsSource | None = None
 
     def facts(
         self, brand_id: UUID, customer_id: UUID, product: ProductVersion, amount: Decimal, tenure: int
@@ -120,10 +110,16 @@ class BrandApplicantFacts:
             for label, kind, value in candidates
             if value and self.blocklists.check(brand_id, kind, value) is not None
         )
+        credit = self.credit.credit_facts(brand_id, customer_id) if self.credit is not None else None
         return ApplicantFacts(
+            credit_score=credit.credit_score if credit else None,
+            monthly_salary=credit.monthly_salary if credit else None,
             date_of_birth=customer.date_of_birth,
             pincode=pincode,
+            existing_emis=credit.existing_emis if credit else None,
             proposed_emi=proposed_emi(product, amount, tenure),
+            existing_loans=credit.existing_loans if credit else None,
+            max_dpd=credit.max_dpd if credit else None,
             blocklist_hits=hits,
             last_rejected_on=self.queries.last_rejected_on(brand_id, customer_id),
         )
@@ -163,6 +159,8 @@ def _loans(kit: Kit) -> Loans:
         clock=kit.clock,
         parties=BrandLoanParties(kit.get(Identity), customers, queries, BlocklistQueries(kit.get(Database).pool)),
         book=queries,
+        # The verification context's credit facts: `credit=VerificationQueries(kit.get(Database).pool)` once it is
+        # registered (branch verification); until then bureau and statement facts are "not known".
         facts=BrandApplicantFacts(customers, kit.get(Blocklists), queries),
         catalogue=LateCatalogue(kit),
         numbers=number_series(kit),
