@@ -28,7 +28,8 @@ from api.ports import Services, WebComposition
 from api.problems import RETRY_AFTER_SECONDS, database_unavailable, problem, unavailable_problem
 from api.request_input import MAX_BODY_BYTES
 from api.security import BodyLimitMiddleware, SecurityHeadersMiddleware
-from api.web import STATIC_DIR, PublicPage, not_found, render
+from api.uploads import ENVELOPE_BYTES
+from api.web import STATIC_DIR, Page, PublicPage, not_found, render
 
 log = structlog.get_logger(__name__)
 
@@ -302,9 +303,9 @@ def create_app(
     )
     uploads = [(ep.route().path_regex, ep.method, ep.upload.max_request_bytes) for ep in web.endpoints if ep.upload]
     uploads += [
-        (page.route().path_regex, page.method, page.max_body)
+        (page.route().path_regex, page.method, page.upload_bytes + ENVELOPE_BYTES)
         for page in web.pages
-        if isinstance(page, PublicPage) and page.max_body
+        if isinstance(page, Page | PublicPage) and page.upload_bytes
     ]
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES, uploads=uploads)
     app.add_middleware(SecurityHeadersMiddleware)

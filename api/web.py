@@ -95,6 +95,7 @@ class Page(Generic[P]):
     permission: tuple[Permission, Level] | None
     form: bool = False
     port: type[P] | None = None
+    upload_bytes: int | None = None  # a form with a file (multipart) of at most this many bytes
 
     @property
     def name(self) -> str:
@@ -140,7 +141,7 @@ class PublicPage(Generic[P]):
     path: str
     handler: PublicHandler[P]
     port: type[P] | None = None
-    max_body: int | None = None  # a form with a file (the borrower's uploads): its own body limit
+    upload_bytes: int | None = None  # a form with a file (multipart) of at most this many bytes
 
     @property
     def name(self) -> str:

@@ -381,7 +381,7 @@ PAGES = pages(
         PublicPage("POST", "/apply/{brand}/session", apply_verify),
         PublicPage("GET", "/apply/{brand}/next", apply_next),
         PublicPage("GET", "/apply/{brand}/steps/{step}", apply_step_form),
-        PublicPage("POST", "/apply/{brand}/steps/{step}", apply_step_save, max_body=UPLOAD.max_request_bytes),
+        PublicPage("POST", "/apply/{brand}/steps/{step}", apply_step_save, upload_bytes=UPLOAD.max_bytes),
         PublicPage("GET", "/apply/{brand}/status", apply_status),
         PublicPage("POST", "/apply/{brand}/submit", apply_submit),
         PublicPage("POST", "/apply/{brand}/sign-out", apply_sign_out),

@@ -37,6 +37,12 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
+class ProviderChoice(Protocol):
+    """The providers a brand uses (its `providers` setting picks a vendor per service)."""
+
+    def for_brand(self, brand_id: UUID) -> KycProviders: ...
+
+
 class Applicants(Protocol):
     """The borrower as the customers context has them (CustomerNotFound, a 404, for another brand's)."""
 
@@ -101,7 +107,7 @@ class Verifications(ContextApplication):
         env: dict[str, str] | None = None,
         clock: Clock | None = None,
         *,
-        providers: KycProviders,
+        providers: ProviderChoice,
         applicants: Applicants,
         vault: DocumentVault,
         switches: BrandSwitches,
@@ -151,7 +157,7 @@ class Verifications(ContextApplication):
     def _penny_drop(self, account: BankAccount) -> None:
         caller = Caller(account.brand_id, account.customer_id)
         try:
-            answer = self.providers.penny_drop.verify(
+            answer = self.providers.for_brand(account.brand_id).penny_drop.verify(
                 account.account_number, account.ifsc, account.holder_name, caller=caller
             )
         except ProviderUnavailable as exc:
@@ -214,7 +220,10 @@ class Verifications(ContextApplication):
         pan, dob = _identity(applicant)
         caller = Caller(brand_id, customer_id)
         answer = self._call(
-            profile, CheckKind.PAN, "pan", lambda: self.providers.pan.verify(pan, applicant.name, dob, caller=caller)
+            profile,
+            CheckKind.PAN,
+            "pan",
+            lambda: self.providers.for_brand(brand_id).pan.verify(pan, applicant.name, dob, caller=caller),
         )
         if answer is not None:
             score = name_match_score(applicant.name, answer.name_on_pan) if answer.valid else 0
@@ -249,7 +258,9 @@ class Verifications(ContextApplication):
             profile,
             CheckKind.BUREAU,
             "bureau",
-            lambda: self.providers.bureau.pull(pan, applicant.name, dob, applicant.phone, caller=caller),
+            lambda: self.providers.for_brand(brand_id).bureau.pull(
+                pan, applicant.name, dob, applicant.phone, caller=caller
+            ),
         )
         if answer is not None:
             lines = [
@@ -278,7 +289,7 @@ class Verifications(ContextApplication):
             profile,
             CheckKind.STATEMENT,
             "bsa",
-            lambda: self.providers.bsa.analyse(data, caller=caller),
+            lambda: self.providers.for_brand(brand_id).bsa.analyse(data, caller=caller),
             reference=str(document_id),
         )
         if answer is not None:
@@ -296,7 +307,7 @@ class Verifications(ContextApplication):
             profile,
             CheckKind.STATEMENT,
             "aa",
-            lambda: self.providers.aa.request_consent(
+            lambda: self.providers.for_brand(brand_id).aa.request_consent(
                 applicant.phone, months=months, redirect_to=self.return_url, caller=caller
             ),
         )
@@ -316,7 +327,11 @@ class Verifications(ContextApplication):
     def _fetch_aa(self, profile: KycProfile, consent_id: str) -> None:
         caller = Caller(profile.brand_id, profile.customer_id)
         answer = self._call(
-            profile, CheckKind.STATEMENT, "aa", lambda: self.providers.aa.fetch(consent_id, caller=caller), consent_id
+            profile,
+            CheckKind.STATEMENT,
+            "aa",
+            lambda: self.providers.for_brand(profile.brand_id).aa.fetch(consent_id, caller=caller),
+            consent_id,
         )
         if answer is not None:
             self._statement(profile, "aa", answer, None)
@@ -346,7 +361,7 @@ class Verifications(ContextApplication):
             profile,
             CheckKind.AADHAAR,
             "digilocker",
-            lambda: self.providers.digilocker.start(
+            lambda: self.providers.for_brand(brand_id).digilocker.start(
                 self.return_url, name=applicant.name, dob=applicant.date_of_birth, caller=caller
             ),
         )
@@ -371,7 +386,7 @@ class Verifications(ContextApplication):
             profile,
             CheckKind.AADHAAR,
             "digilocker",
-            lambda: self.providers.digilocker.fetch(consent_id, caller=caller),
+            lambda: self.providers.for_brand(brand_id).digilocker.fetch(consent_id, caller=caller),
             reference=consent_id,
         )
         if answer is None:

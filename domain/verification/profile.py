@@ -5,12 +5,12 @@ A check the provider could not answer is recorded as `failed` with the reason an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
+from pydantic import BaseModel, ConfigDict
 
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, NotFound
@@ -29,9 +29,10 @@ class KycProfileNotFound(NotFound):
     """Raised when a borrower has no KYC profile (no verification was run) within the brand."""
 
 
-@dataclass
-class CheckState:
-    """Where one check stands on the profile."""
+class CheckState(BaseModel):
+    """Where one check stands on the profile (a model, so auditors' replays show it as JSON)."""
+
+    model_config = ConfigDict(frozen=True)
 
     status: CheckStatus
     reason: str | None = None
@@ -129,7 +130,7 @@ class KycProfile(Aggregate):
         before = self.checks.get(check)
         attempts = (before.attempts if before else 0) + (0 if status is CheckStatus.PENDING else 1)
         reference = fields.pop("reference", before.reference if before else None)
-        self.checks[check] = CheckState(status, attempts=attempts, reference=reference, **fields)  # type: ignore[arg-type]
+        self.checks[check] = CheckState(status=status, attempts=attempts, reference=reference, **fields)
 
     def failed_reference(self, check: CheckKind) -> tuple[str, str | None]:
         """The source and reference of a failed check, to retry it; Conflict when it is not failed."""

@@ -38,3 +38,14 @@ class KycProviders:
     bsa: StatementAnalyser
     aa: AccountAggregator
     digilocker: DigiLocker
+
+
+@dataclass(frozen=True)
+class SameProviders:
+    """Every brand uses the same providers (tests, or a deployment without per-brand vendors)."""
+
+    providers: KycProviders
+
+    def for_brand(self, brand_id: UUID) -> KycProviders:
+        """The providers, whatever the brand."""
+        return self.providers

@@ -30,7 +30,7 @@ from domain.shared.errors import Conflict, InvalidInput
 from domain.verification.account import BankAccount
 from domain.verification.application import Verifications, monthly_salary
 from domain.verification.profile import KycProfile
-from domain.verification.providers import Applicant, KycProviders
+from domain.verification.providers import Applicant, KycProviders, SameProviders
 from domain.verification.records import SalaryCreditRecord
 from domain.verification.values import CheckKind, CheckStatus
 from tests.application.conftest import in_memory
@@ -198,7 +198,9 @@ def app(clock: FixedClock, fake: FakeProviders, world: FakeWorld) -> Verificatio
         pan=Pan(fake), penny_drop=PennyDrops(fake), bureau=Bureau(fake), bsa=Bsa(fake), aa=Aa(fake),
         digilocker=Locker(fake),
     )  # fmt: skip
-    return in_memory(Verifications, clock, providers=providers, applicants=world, vault=world, switches=world)
+    return in_memory(
+        Verifications, clock, providers=SameProviders(providers), applicants=world, vault=world, switches=world
+    )
 
 
 def _events(app: Verifications, aggregate_id: uuid.UUID) -> list[Any]:

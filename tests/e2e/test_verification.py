@@ -4,19 +4,11 @@ provider failures a clear state with a retry, masking, validation, brand isolati
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
-from adapters.providers.directory import ProviderDirectory
-from adapters.simulators.aa import AaSimulator
-from adapters.simulators.bsa import BsaSimulator
-from adapters.simulators.bureau import BureauSimulator
-from adapters.simulators.digilocker import DigilockerSimulator
-from adapters.simulators.pan import PanSimulator
-from adapters.simulators.penny_drop import PennyDropSimulator
 from domain.identity.application import Identity
 from tests.conftest import Tenant, make_tenant
 
@@ -24,31 +16,12 @@ STATEMENT = b"%PDF-1.7\nsalary statement of Asha\n%%EOF\n"
 PASSWORD = "kyc-portal-pass-2026"
 
 
-@pytest.fixture(scope="module")
-def sims(platform: Any) -> Iterator[dict[str, Any]]:
-    """Every KYC simulator on loopback, the platform's provider directory pointed at them."""
-    found: dict[str, Any] = {
-        "pan": PanSimulator(),
-        "penny_drop": PennyDropSimulator(),
-        "bureau": BureauSimulator(),
-        "bsa": BsaSimulator(),
-        "digilocker": DigilockerSimulator(),
-        "aa": AaSimulator(),
-    }
-    directory = platform.get(ProviderDirectory)
-    for service, simulator in found.items():
-        simulator.start()
-        directory.configure_url(service, simulator.base_url)
-    yield found
-    for simulator in found.values():
-        simulator.stop()
-
-
 @pytest.fixture
-def kyc(sims: dict[str, Any]) -> dict[str, Any]:
-    for simulator in sims.values():
+def kyc(provider_simulators: dict[str, Any]) -> dict[str, Any]:
+    """The session's provider simulators (the platform's directory points at them), faults reset."""
+    for simulator in provider_simulators.values():
         simulator.reset_faults()
-    return sims
+    return provider_simulators
 
 
 def _customer(client: Any, tenant: Tenant, pan: str = "ABCPK0742Q") -> str:
@@ -195,3 +168,50 @@ def test_another_brands_borrower_and_account_are_not_found(
     assert client.get(f"/api/v1/customers/{customer}/kyc", headers=other.auth).status_code == 404
     assert client.get(f"/api/v1/customers/{customer}/credit-facts", headers=other.auth).status_code == 404
     assert client.post(f"/api/v1/customers/{customer}/bureau-pulls", headers=other.auth).status_code == 404
+
+
+def test_account_aggregator_statements_when_the_brand_turns_it_on(
+    client: Any, tenant: Tenant, kyc: dict[str, Any]
+) -> None:
+    customer = _customer(client, tenant)
+    path = f"/api/v1/customers/{customer}/statement-analyses"
+    assert client.post(path, json={"source": "aa"}, headers=tenant.auth).status_code == 409  # off by default
+    switched = client.patch("/api/v1/brand/config", json={"account_aggregation": True}, headers=tenant.auth)
+    assert switched.status_code == 200, switched.text
+    started = client.post(path, json={"source": "aa"}, headers=tenant.auth)
+    assert started.status_code == 201 and started.json()["status"] == "pending", started.text
+    handle = started.json()["result"]["consent_id"]
+    kyc["aa"].approve(handle)
+    kyc["aa"].fail_next(10, 503)
+    failed = client.post(f"{path}/complete", headers=tenant.auth)
+    assert failed.status_code == 201 and failed.json()["status"] == "failed" and failed.json()["retryable"]
+    kyc["aa"].reset_faults()
+    done = client.post(f"/api/v1/customers/{customer}/verifications/statement/retry", headers=tenant.auth)
+    assert done.status_code == 201, done.text
+    assert done.json()["status"] == "verified" and done.json()["source"] == "aa"
+    checklist = client.get(f"/api/v1/customers/{customer}/document-checklist", headers=tenant.auth).json()
+    assert "bank_statement" not in checklist["missing"]
+
+
+def test_auditors_replay_a_kyc_profile_and_a_bank_account(client: Any, tenant: Tenant, kyc: dict[str, Any]) -> None:
+    customer = _customer(client, tenant)
+    body = {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Kulkarni"}
+    account = client.post(f"/api/v1/customers/{customer}/bank-accounts", json=body, headers=tenant.auth).json()
+    client.post(f"/api/v1/customers/{customer}/bureau-pulls", headers=tenant.auth)
+    kyc_id = client.get("/api/v1/audit/types", headers=tenant.auth)
+    assert {"kyc_profile", "bank_account", "document"} <= set(kyc_id.json()["items"])
+    state = client.get(
+        f"/api/v1/audit/bank_account/{account['id']}/state",
+        params={"as_of": "2100-01-01T00:00:00+00:00"},
+        headers=tenant.auth,
+    )
+    assert state.status_code == 200, state.text
+    assert state.json()["state"]["status"] == "verified"
+    from domain.verification.profile import profile_id
+
+    profile = profile_id(tenant.brand_id, uuid.UUID(customer))
+    replayed = client.get(
+        f"/api/v1/audit/kyc_profile/{profile}/state", params={"as_of": "2100-01-01T00:00:00+00:00"}, headers=tenant.auth
+    )
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json()["state"]["checks"]["bureau"]["status"] == "verified"

@@ -4,12 +4,14 @@ Account Aggregator) through the provider adapters, each result or failure record
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
 import structlog
 
 from adapters.providers.directory import ProviderDirectory
+from api.pages import verification as pages
 from api.routes import verification as routes
 from domain.customers.application import Customers
 from domain.documents.application import Documents
@@ -83,23 +85,32 @@ class BrandSwitchboard:
         return self.identity.settings(brand_id).bank_statement_months
 
 
-def directory_providers(directory: ProviderDirectory) -> KycProviders:
-    """The directory's clients (each follows its service's current configuration, PROVIDER_<SERVICE>_URL)."""
-    return KycProviders(
-        pan=directory.pan(),
-        penny_drop=directory.penny_drop(),
-        bureau=directory.bureau(),
-        bsa=directory.bsa(),
-        aa=directory.aa(),
-        digilocker=directory.digilocker(),
-    )
+@dataclass(frozen=True)
+class BrandProviderChoice:
+    """The verification context's `ProviderChoice`: the directory's clients of the vendors the brand chose in its
+    `providers` setting (service -> vendor; the service's default vendor where it names none)."""
+
+    directory: ProviderDirectory
+    identity: Identity
+
+    def for_brand(self, brand_id: UUID) -> KycProviders:
+        chosen: Mapping[str, str] = getattr(self.identity.settings(brand_id), "providers", None) or {}
+        clients = self.directory.for_brand(chosen)
+        return KycProviders(
+            pan=clients.pan(),
+            penny_drop=clients.penny_drop(),
+            bureau=clients.bureau(),
+            bsa=clients.bsa(),
+            aa=clients.aa(),
+            digilocker=clients.digilocker(),
+        )
 
 
 def _verifications(kit: Kit) -> Verifications:
     return Verifications(
         env=kit.env,
         clock=kit.clock,
-        providers=directory_providers(kit.get(ProviderDirectory)),
+        providers=BrandProviderChoice(kit.get(ProviderDirectory), kit.get(Identity)),
         applicants=BrandApplicants(kit.get(Customers)),
         vault=BrandDocuments(kit.get(Documents)),
         switches=BrandSwitchboard(kit.get(Identity)),
@@ -114,6 +125,7 @@ CONTEXT = BoundedContext(
     queries=(VerificationQueries,),
     projections=(VerificationView(),),
     endpoints=routes.ENDPOINTS,
+    pages=pages.PAGES,
     permissions=(),  # its endpoints reuse CUSTOMER, which the customers context owns
     audited=(KycProfile, BankAccount),
 )
