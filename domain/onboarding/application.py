@@ -246,6 +246,10 @@ class Onboarding(ContextApplication):
         details = checked_details(Step.LOAN_REQUEST, given, business_date(now))
         rules = self.brands.rules(brand_id)
         funnel.require_can_record(Step.LOAN_REQUEST, rules)
+        earlier = funnel.details.get(Step.LOAN_REQUEST) if Step.LOAN_REQUEST in funnel.done else None
+        if earlier is not None and {k: earlier.get(k) for k in details} == details:
+            # The same request again (a second tap, a resent form): the application it started, not another.
+            return AppliedLoan(UUID(earlier["application_id"]), earlier["loan_number"], 0)
         if funnel.customer_id is None:  # the personal step makes the record; a brand may have made it optional
             raise Conflict("finish the personal step first", next_step=Step.PERSONAL.value)
         applied = self.loans.apply(

@@ -446,6 +446,7 @@ def test_applying_and_submitting_record_the_last_two_steps_with_the_application(
     assert early.value.details["next_step"] == "bank_statement" and desk.loans == {}
     app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
     applied = app.apply(BRAND, borrower, REQUEST)
+    assert app.apply(BRAND, borrower, REQUEST).id == applied.id and len(desk.loans) == 1  # a second tap
     details = app.details(BRAND, borrower, Step.LOAN_REQUEST) or {}
     assert details["application_id"] == str(applied.id) and details["coupon_code"] == "NEW10"
     assert desk.loans[applied.id][0] == app.state(BRAND, borrower).customer_id
