@@ -35,6 +35,7 @@ from domain.onboarding.parties import (
     CustomerDirectory,
     DocumentShelf,
     FunnelState,
+    KycChecks,
     LoanDesk,
     OnboardingBrands,
     SignedIn,
@@ -77,6 +78,7 @@ class Onboarding(ContextApplication):
         sms: SmsSender,
         loans: LoanDesk | None = None,
         documents: DocumentShelf | None = None,
+        kyc: KycChecks | None = None,
     ) -> None:
         super().__init__(env, clock)
         self.brands = brands
@@ -84,6 +86,7 @@ class Onboarding(ContextApplication):
         self.sms = sms
         self._loans = loans
         self.documents = documents
+        self.kyc = kyc
 
     @property
     def loans(self) -> LoanDesk:
@@ -229,7 +232,24 @@ class Onboarding(ContextApplication):
             self._customer_at_pan(funnel, details["pan"], now)
         elif step is Step.PERSONAL:
             self._customer_at_personal(funnel, details, now)
-        return self.commit(funnel)
+        result = self.commit(funnel)
+        self._start_checks(funnel, step, details)
+        return result
+
+    def _start_checks(self, funnel: Funnel, step: Step, details: dict[str, Any]) -> None:
+        """The KYC checks a recorded step makes possible (each records its own outcome; none refuses the step)."""
+        customer = funnel.customer_id
+        if self.kyc is None or customer is None:
+            return
+        if step is Step.PERSONAL or (step is Step.PAN and Step.PERSONAL in funnel.done):
+            self.kyc.verify_pan(funnel.brand_id, customer)
+        elif step is Step.BANK_ACCOUNT:
+            self.kyc.add_bank_account(
+                funnel.brand_id, customer, details["account_number"], details["ifsc"], details["holder_name"]
+            )
+        elif step is Step.BANK_STATEMENT:
+            for document in details.get("document_ids") or []:
+                self.kyc.analyse_statement(funnel.brand_id, customer, UUID(document))
 
     def submit(self, brand_id: UUID, borrower_id: UUID, details: dict[str, Any]) -> CommandResult:
         """Record the submitted step (every required step must be done)."""
@@ -267,6 +287,8 @@ class Onboarding(ContextApplication):
         rules = self.brands.rules(brand_id)
         funnel.require_can_record(Step.SUBMITTED, rules)
         self.require_own_application(funnel, loan_id)
+        if self.kyc is not None and funnel.customer_id is not None:
+            self.kyc.pull_bureau(brand_id, funnel.customer_id)  # the credit facts the BRE reads
         submitted = self.loans.submit(brand_id, loan_id)
         details = {"application_id": str(loan_id), "loan_number": submitted.loan_number}
         funnel.record(Step.SUBMITTED, details, rules, self.clock.now())

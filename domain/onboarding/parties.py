@@ -146,3 +146,27 @@ class DocumentShelf(Protocol):
     def owner(self, brand_id: UUID, document_id: UUID) -> UUID | None:
         """The borrower (customer id) of a document of the brand, None when there is none."""
         ...
+
+
+class KycChecks(Protocol):
+    """The verification context's checks the funnel starts as the borrower gives what each needs. Each records its
+    own outcome on the borrower's KYC profile (a provider failure as a failed, retryable check) and never refuses
+    the step: staff see the result on Customer 360, and the BRE reads it."""
+
+    def verify_pan(self, brand_id: UUID, customer_id: UUID) -> None:
+        """PAN verification (name, date of birth, Aadhaar link, fraud flag), once PAN and personal details exist."""
+        ...
+
+    def add_bank_account(
+        self, brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str, holder_name: str
+    ) -> None:
+        """The account, verified by a penny drop."""
+        ...
+
+    def analyse_statement(self, brand_id: UUID, customer_id: UUID, document_id: UUID) -> None:
+        """Bank statement analysis of an uploaded statement."""
+        ...
+
+    def pull_bureau(self, brand_id: UUID, customer_id: UUID) -> None:
+        """The credit report the BRE reads, before the application is submitted."""
+        ...

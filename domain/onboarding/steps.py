@@ -244,7 +244,8 @@ class AadhaarIn(BaseModel):
         checks.raise_if_any()
         return {
             "method": self.method,
-            "aadhaar_number": number,
+            # Kept masked, as UIDAI asks: the last four digits (checking the number is the verification's work).
+            "aadhaar_number": "XXXXXXXX" + (number or "")[-4:],
             "digilocker_reference": reference,
             "document_id": str(self.document_id) if self.document_id else None,
         }

@@ -127,6 +127,32 @@ class Shelf:
         return self.owners.get(document_id)
 
 
+@dataclass
+class Kyc:
+    """The verification context as onboarding sees it: which checks were started, in order."""
+
+    started: list[tuple[str, UUID]] = field(default_factory=list)
+
+    def verify_pan(self, brand_id: UUID, customer_id: UUID) -> None:
+        self.started.append(("pan", customer_id))
+
+    def add_bank_account(
+        self, brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str, holder_name: str
+    ) -> None:
+        self.started.append((f"penny_drop {account_number} {ifsc}", customer_id))
+
+    def analyse_statement(self, brand_id: UUID, customer_id: UUID, document_id: UUID) -> None:
+        self.started.append(("statement", customer_id))
+
+    def pull_bureau(self, brand_id: UUID, customer_id: UUID) -> None:
+        self.started.append(("bureau", customer_id))
+
+
+@pytest.fixture
+def kyc() -> Kyc:
+    return Kyc()
+
+
 @pytest.fixture
 def desk() -> Desk:
     return Desk()
@@ -139,9 +165,11 @@ def shelf() -> Shelf:
 
 @pytest.fixture
 def app(
-    clock: FixedClock, brands: Brands, customers: Customers, outbox: Outbox, desk: Desk, shelf: Shelf
+    clock: FixedClock, brands: Brands, customers: Customers, outbox: Outbox, desk: Desk, shelf: Shelf, kyc: Kyc
 ) -> Onboarding:
-    return in_memory(Onboarding, clock, brands=brands, customers=customers, sms=outbox, loans=desk, documents=shelf)
+    return in_memory(
+        Onboarding, clock, brands=brands, customers=customers, sms=outbox, loans=desk, documents=shelf, kyc=kyc
+    )
 
 
 def signed_in(app: Onboarding, outbox: Outbox, clock: FixedClock, phone: str = PHONE, brand: str = "demo") -> UUID:
@@ -486,3 +514,17 @@ def test_documents_wait_for_the_customer_record_of_the_personal_step(
     app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
     uploaded = app.upload_document(BRAND, borrower, "pan_card", "pan.pdf", b"%PDF-1.7").id
     assert shelf.owners[uploaded] == app.state(BRAND, borrower).customer_id
+
+
+def test_steps_start_the_kyc_checks_they_make_possible_and_keep_aadhaar_masked(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, kyc: Kyc
+) -> None:
+    borrower = _ready_to_apply(app, outbox, clock, brands)
+    customer = app.state(BRAND, borrower).customer_id
+    assert customer is not None
+    assert kyc.started == [("pan", customer), ("penny_drop 50100012345678 HDFC0001234", customer)]
+    assert (app.details(BRAND, borrower, Step.AADHAAR) or {})["aadhaar_number"] == "XXXXXXXX0124"
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    applied = app.apply(BRAND, borrower, REQUEST)
+    app.submit_application(BRAND, borrower, applied.id)
+    assert kyc.started[-1] == ("bureau", customer)

@@ -3,21 +3,18 @@ with the code read from its outbox (never from our API)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from adapters.providers.directory import ProviderDirectory
 from adapters.simulators.sms import SmsSimulator
 
 
 @pytest.fixture(scope="module")
-def sms(platform: Any) -> Iterator[SmsSimulator]:
-    """An SMS simulator on loopback, the platform's SMS provider for this module."""
-    with SmsSimulator() as simulator:
-        platform.get(ProviderDirectory).configure_url("sms", simulator.base_url)
-        yield simulator
+def sms(provider_simulators: dict[str, Any]) -> SmsSimulator:
+    """The session's SMS simulator, the platform's SMS provider (with every other provider's simulator)."""
+    simulator: SmsSimulator = provider_simulators["sms"]
+    return simulator
 
 
 def sign_in(client: Any, sms: SmsSimulator, brand: str, phone: str) -> dict[str, Any]:

@@ -8,6 +8,8 @@ import uuid
 from typing import Any
 
 from adapters.simulators.sms import SmsSimulator
+from domain.onboarding.application import Onboarding
+from domain.onboarding.steps import Step
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
 
@@ -309,3 +311,31 @@ EMPLOYMENT = {
     "office_pincode": "560103",
     "employment_type": "full_time",
 }
+
+
+def test_steps_start_the_kyc_checks_on_the_provider_simulators(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    session = sign_in(client, sms, tenant.slug, _phone())
+    auth = bearer(session)
+    client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth)
+    client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth)
+    client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=auth)
+    aadhaar = {"method": "digilocker", "aadhaar_number": "2345 6789 0124", "digilocker_reference": "DL-9"}
+    recorded = client.put("/api/v1/borrower/steps/aadhaar", json=aadhaar, headers=auth)
+    assert recorded.status_code == 200
+    account = {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}
+    assert client.put("/api/v1/borrower/steps/bank_account", json=account, headers=auth).status_code == 200
+    customer = client.get(f"/api/v1/onboarding/{session['borrower_id']}", headers=tenant.auth).json()
+    platform.engine.wait_for("verification", platform.engine.head("verification"))
+    customer_id = platform.get(Onboarding).state(tenant.brand_id, uuid.UUID(session["borrower_id"])).customer_id
+    kyc = client.get(f"/api/v1/customers/{customer_id}/kyc", headers=tenant.auth).json()
+    assert [c["kind"] for c in kyc["checks"]] == ["pan"] and kyc["checks"][0]["status"] != "failed"
+    assert [(a["account_masked"][-4:], a["status"]) for a in kyc["bank_accounts"]] == [("5678", "verified")]
+    assert customer["steps"][4]["done"]  # aadhaar, recorded masked:
+    assert (
+        platform.get(Onboarding).details(tenant.brand_id, uuid.UUID(session["borrower_id"]), Step.AADHAAR)[
+            "aadhaar_number"
+        ]
+        == "XXXXXXXX0124"
+    )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
+
+import structlog
 
 from adapters.providers.directory import ProviderDirectory
 from api.pages import borrower_flow
@@ -27,11 +30,14 @@ from domain.onboarding.funnel import Funnel
 from domain.onboarding.parties import AppliedLoan
 from domain.onboarding.steps import FunnelRules
 from domain.shared.application import CommandResult
-from domain.shared.errors import InvalidInput, InvalidValue
+from domain.shared.errors import DomainError, InvalidInput, InvalidValue
+from domain.verification.application import Verifications
 from projections.onboarding import OnboardingQueries, OnboardingView
 from projections.projection import topics_of
 from workers import onboarding_jobs
 from workers.bounded_context import BoundedContext, Job, Kit
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,40 @@ class BorrowerDocuments:
             return None
 
 
+@dataclass(frozen=True)
+class BorrowerKyc:
+    """The onboarding context's `KycChecks`, answered by the verification context. A check the provider or the
+    record refuses is logged and left for staff (Customer 360 shows it; they retry there): never the step's fault."""
+
+    verifications: Verifications
+
+    def _run(self, check: str, customer_id: UUID, work: Callable[[], object]) -> None:
+        try:
+            work()
+        except DomainError as exc:
+            log.info("onboarding.kyc_check_not_run", check=check, customer_id=str(customer_id), reason=exc.message)
+
+    def verify_pan(self, brand_id: UUID, customer_id: UUID) -> None:
+        self._run("pan", customer_id, lambda: self.verifications.verify_pan(brand_id, customer_id))
+
+    def add_bank_account(
+        self, brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str, holder_name: str
+    ) -> None:
+        self._run(
+            "penny_drop",
+            customer_id,
+            lambda: self.verifications.add_bank_account(brand_id, customer_id, account_number, ifsc, holder_name),
+        )
+
+    def analyse_statement(self, brand_id: UUID, customer_id: UUID, document_id: UUID) -> None:
+        self._run(
+            "statement", customer_id, lambda: self.verifications.analyse_statement(brand_id, customer_id, document_id)
+        )
+
+    def pull_bureau(self, brand_id: UUID, customer_id: UUID) -> None:
+        self._run("bureau", customer_id, lambda: self.verifications.pull_bureau(brand_id, customer_id))
+
+
 def _onboarding(kit: Kit) -> Onboarding:
     return Onboarding(
         env=kit.env,
@@ -116,6 +156,7 @@ def _onboarding(kit: Kit) -> Onboarding:
         sms=kit.get(ProviderDirectory).sms(),
         loans=BorrowerLoans(kit.get(Loans)),
         documents=BorrowerDocuments(kit.get(Documents)),
+        kyc=BorrowerKyc(kit.get(Verifications)),
     )
 
 
