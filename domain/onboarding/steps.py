@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.blocklist.entry import BlockKind, normalise_blocked_value
 from domain.customers.values import Address, check_date_of_birth
 from domain.shared.errors import FieldChecks, InvalidInput, InvalidValue
-from domain.shared.values import clean_text, normalise_email, normalise_name, normalise_pan
+from domain.shared.values import BusinessDate, Money, clean_text, normalise_email, normalise_name, normalise_pan
 
 
 class Step(StrEnum):
@@ -135,7 +135,7 @@ class PersonalIn(BaseModel):
     model_config = _STRICT
 
     name: str = Field(max_length=200)
-    date_of_birth: date
+    date_of_birth: BusinessDate
     gender: Literal["female", "male", "other"] | None = None
     email: str = Field(max_length=254)
     addresses: list[AddressIn] = Field(max_length=4)
@@ -179,8 +179,8 @@ class EmploymentIn(BaseModel):
 
     company_name: str = Field(max_length=200)
     designation: str = Field(max_length=200)
-    date_of_joining: date
-    monthly_salary: Decimal = Field(max_digits=14, decimal_places=2)
+    date_of_joining: BusinessDate
+    monthly_salary: Money
     salary_mode: SalaryMode
     salary_date: int = Field(ge=1, le=31, description="Day of the month the salary is credited")
     office_address: str = Field(max_length=300)
@@ -321,11 +321,13 @@ class LoanRequestIn(BaseModel):
     model_config = _STRICT
 
     product_id: UUID
-    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    amount: Money
     tenure: int = Field(ge=1, le=3650)
     coupon_code: str | None = Field(None, max_length=40)
 
     def checked(self, today: date) -> dict[str, Any]:
+        if self.amount <= 0:
+            raise InvalidValue("amount", "must be above 0")
         coupon = None
         if self.coupon_code is not None and self.coupon_code.strip():
             coupon = self.coupon_code.strip().upper()
