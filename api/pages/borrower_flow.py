@@ -237,6 +237,7 @@ async def _step_page(
         total=len(required),
         optional=step not in required,
         next_step=state.next_step,
+        sent_back=next((s.sent_back for s in state.steps if s.step is step), None),
         csrf=_session_csrf(token),
     )
 

@@ -79,6 +79,7 @@ class StepOut(BaseModel):
     required: bool
     done: bool
     at: InstantOut | None
+    sent_back: str | None = Field(None, description="Why staff sent the step back (until it is done again)")
 
 
 class FunnelOut(BaseModel):

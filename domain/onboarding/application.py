@@ -200,7 +200,9 @@ class Onboarding(ContextApplication):
         funnel = self.funnel(brand_id, borrower_id)
         rules = self.brands.rules(brand_id)
         required = rules.required()
-        steps = [StepState(s, s in required, s in funnel.done, funnel.done.get(s)) for s in STEPS]
+        steps = [
+            StepState(s, s in required, s in funnel.done, funnel.done.get(s), funnel.sent_back.get(s)) for s in STEPS
+        ]
         return FunnelState(
             borrower_id=funnel.id,
             phone=funnel.phone,

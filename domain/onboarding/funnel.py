@@ -87,6 +87,7 @@ class Funnel(Aggregate):
         self.reached: set[Step] = {Step.MOBILE}
         self.details: dict[Step, dict[str, Any]] = {}
         self.customer_id: UUID | None = None
+        self.sent_back: dict[Step, str] = {}  # steps staff sent back, and why (until redone)
         self.status = FunnelStatus.IN_PROGRESS
         self.reason: str | None = None
 
@@ -127,6 +128,7 @@ class Funnel(Aggregate):
         self, step: Step, details: dict[str, Any], at: datetime, first: bool, next_step: Step | None
     ) -> None:
         self.done[step] = at
+        self.sent_back.pop(step, None)
         self.reached.add(step)
         self.details[step] = details
         self.touched_at = at
@@ -145,6 +147,7 @@ class Funnel(Aggregate):
     @event(StepReopened)
     def _step_reopened(self, step: Step, reason: str, at: datetime, next_step: Step | None) -> None:
         self.done.pop(step, None)
+        self.sent_back[step] = reason
         self.touched_at = at
 
     def link_customer(self, customer_id: UUID, linked_by: LinkedBy, at: datetime) -> None:

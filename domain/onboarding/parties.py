@@ -84,6 +84,7 @@ class StepState:
     required: bool
     done: bool
     at: datetime | None
+    sent_back: str | None = None  # why staff sent it back, until it is done again
 
 
 @dataclass(frozen=True)

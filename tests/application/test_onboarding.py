@@ -342,9 +342,11 @@ def test_the_whole_funnel_with_brand_rules_and_a_send_back(
     app.send_back(BRAND, borrower, Step.AADHAAR, "the DigiLocker copy is unreadable")
     state = app.state(BRAND, borrower)
     assert state.next_step is Step.AADHAAR and state.missing == [Step.AADHAAR, Step.LOAN_REQUEST, Step.SUBMITTED]
+    assert state.steps[Step.AADHAAR.position].sent_back == "the DigiLocker copy is unreadable"
     with pytest.raises(Conflict):
         app.submit(BRAND, borrower, {})
     app.record_step(BRAND, borrower, Step.AADHAAR, AADHAAR)
+    assert app.state(BRAND, borrower).steps[Step.AADHAAR.position].sent_back is None
     app.record_step(
         BRAND, borrower, Step.LOAN_REQUEST, LoanRequestIn(product_id=uuid.uuid4(), amount=Decimal("50000"), tenure=12)
     )

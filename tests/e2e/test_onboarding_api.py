@@ -157,7 +157,15 @@ def test_send_back_reopens_a_step_and_the_completed_list_needs_its_permission(
         headers=tenant.auth,
     )
     assert sent.status_code == 200 and sent.json()["next_step"] == "pan"
-    assert client.get("/api/v1/borrower/me", headers=auth).json()["missing"][0] == "pan"
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert me["missing"][0] == "pan" and me["steps"][1]["sent_back"] == "PAN copy unreadable"
+    replayed = client.get(
+        f"/api/v1/audit/funnel/{session['borrower_id']}/state",
+        params={"as_of": "2100-01-01T00:00:00+00:00"},
+        headers=tenant.auth,
+    )
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json()["state"]["sent_back"] == {"pan": "PAN copy unreadable"}
     sales = make_tenant(platform, role="sales")
     assert client.get("/api/v1/onboarding", headers=sales.auth).status_code in (200, 403)
     completed = client.get("/api/v1/onboarding", params={"state": "completed"}, headers=tenant.auth)
