@@ -18,7 +18,8 @@ from projections.loans import CLOSED
 LOANS_CURSOR = KeysetCursor(datetime, UUID)
 #: Disbursed loans are serviced, no longer an application on anyone's desk.
 _DISBURSED = ("active", "partially_paid", "overdue")
-_LOAN_NUMBER = re.compile(r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$")
+#: A loan number as the number series writes it (`DEMO-L-000456`), searched exactly.
+LOAN_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]*-L-[0-9]{6,}$")
 
 
 @dataclass(frozen=True)
@@ -190,21 +191,20 @@ class LoanQueries:
             params["assignee"] = assignee
         text = (q or "").strip()
         if text:
-            params["number"] = text.upper()
-            params["name"] = "%" + re.sub(r"([%_\\])", r"\\\1", " ".join(text.lower().split())) + "%"
-            by_name = (
-                "l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND name_key LIKE %(name)s "
-                "LIMIT 5000)"
-            )
-            by_number = (
-                "l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND number = %(number)s)"
-            )
-            if CUSTOMER_NUMBER.match(text.upper()):
-                where.append(f"({by_number} OR {by_name})")
-            elif _LOAN_NUMBER.match(text):
-                where.append(f"(l.loan_number = %(number)s OR {by_name})")
+            # A loan number or a borrower's formatted id is looked up exactly (no name holds "-L-000456"); anything
+            # else is part of a borrower's name (read.customers' trigram index).
+            params["key"] = text.upper()
+            if LOAN_NUMBER.match(params["key"]):
+                where.append("l.loan_number = %(key)s")
+            elif CUSTOMER_NUMBER.match(params["key"]):
+                where.append(
+                    "l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND number = %(key)s)"
+                )
             else:
-                where.append(by_name)
+                params["name"] = "%" + re.sub(r"([%_\\])", r"\\\1", " ".join(text.lower().split())) + "%"
+                where.append(
+                    "l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND name_key LIKE %(name)s)"
+                )
         if cursor:
             at, last = LOANS_CURSOR.decode(cursor)
             where.append("(l.created_at, l.id) < (%(c_at)s, %(c_id)s)")

@@ -193,6 +193,14 @@ def test_bre_rejection_bypass_override_assign_cancel_and_isolation(client: Any, 
     assert client.get(url, headers=other.auth).status_code == 404
     assert client.post(f"{url}/cancel", json={"reason": "not yours"}, headers=other.auth).status_code == 404
 
+    replayed = client.get(
+        f"/api/v1/audit/loan/{loan['id']}/state", params={"as_of": "2100-01-01T00:00:00+00:00"}, headers=tenant.auth
+    )
+    assert replayed.status_code == 200, replayed.text
+    state = replayed.json()["state"]
+    assert state["status"] == "pending" and state["bypassed"] == ["bureau"] and state["assignee"] == str(cx.id)
+    assert state["overrides"]["COOLDOWN"]["outcome"] == "pass"
+
     cancelled = client.post(f"{url}/cancel", json={"reason": "borrower withdrew"}, headers=tenant.auth)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     again = client.post(f"{url}/cancel", json={"reason": "borrower withdrew"}, headers=tenant.auth)

@@ -72,6 +72,10 @@ def test_queue_loan_page_and_its_forms(
     page.click("#assign-form button")
     page.wait_for_selector("#loan-assignee:has-text('Nisha CX')")
 
+    page.goto(f"{server}/loans")
+    page.click("#mine")
+    assert "No loans match" in page.locator("#loan-queue").inner_text()  # assigned to Nisha, not to the admin
+    page.goto(f"{server}/loans/{loan.id}")
     page.fill("#cancel-form input[name=reason]", "borrower took another offer")
     page.click("#cancel-form button")
     page.wait_for_selector("#loan-status:has-text('cancelled')")
