@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import HttpProblem, problem
+from api.uploads import ENVELOPE_BYTES
 
 # The portal has no script and no inline style; `script-src 'self'` leaves room for static files only.
 PORTAL_CSP = (
@@ -112,7 +113,10 @@ class BodyLimitMiddleware:
             await self._refuse(scope, receive, send, limit)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = problem(413, f"request body is over {limit} bytes", "too-large", scope.get("path"))
+        detail = f"request body is over {limit} bytes"
+        if limit > self.limit:  # an upload: say the file's own limit
+            detail = f"the file is over {limit - ENVELOPE_BYTES} bytes (the upload limit)"
+        response = problem(413, detail, "too-large", scope.get("path"))
         response.headers["Connection"] = "close"  # The rest of the body is not read.
         await response(scope, receive, send)
 

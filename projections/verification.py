@@ -51,6 +51,7 @@ class VerificationView(Projection):
             ifsc text NOT NULL,
             holder_name text NOT NULL,
             status text NOT NULL,
+            method text NOT NULL DEFAULT 'penny_drop',
             credited boolean,
             bank_holder_name text,
             name_score integer,
@@ -114,6 +115,13 @@ class VerificationView(Projection):
             "UPDATE read.bank_accounts SET status = %s, reason = %s, attempts = attempts + 1, checked_at = %s "
             "WHERE id = %s",
             (CheckStatus.FAILED.value, event.reason, event.timestamp, event.originator_id),
+        )
+
+    @handles(A.ManuallyVerified)
+    def _manually_verified(self, position: int, event: A.ManuallyVerified) -> Iterable[Change]:
+        yield Write(
+            "UPDATE read.bank_accounts SET status = %s, method = 'manual', reason = %s, checked_at = %s WHERE id = %s",
+            (CheckStatus.VERIFIED.value, f"verified by staff: {event.note}", event.timestamp, event.originator_id),
         )
 
     @handles(K.Opened)

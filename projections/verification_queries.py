@@ -12,7 +12,7 @@ from uuid import UUID
 from projections.verification import decimal_or_none
 
 _ACCOUNT_COLUMNS = (
-    "id, customer_id, account_masked, ifsc, holder_name, status, credited, bank_holder_name, name_score, reason, "
+    "id, customer_id, account_masked, ifsc, holder_name, status, method, credited, bank_holder_name, name_score, reason, "
     "attempts, added_by, added_at, checked_at"
 )
 
@@ -27,6 +27,7 @@ class BankAccountRow:
     ifsc: str
     holder_name: str
     status: str
+    method: str  # penny_drop, or manual (staff reviewed a statement or passbook)
     credited: bool | None
     bank_holder_name: str | None
     name_score: int | None

@@ -3,6 +3,7 @@ analyses (BSA or the Account Aggregator), retries of failed checks, and a borrow
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
@@ -46,6 +47,15 @@ class BankAccountIn(BaseModel):
     holder_name: str = Field(max_length=200, description="The account holder's name, as the borrower gives it")
 
 
+class ManualVerificationIn(BaseModel):
+    """Staff verified the account against the borrower's statement or passbook."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    document_id: UUID = Field(description="The borrower's bank_statement or passbook document that was checked")
+    note: str = Field(max_length=500, description="What was checked")
+
+
 class StatementIn(BaseModel):
     """A statement analysis: of an uploaded bank statement (BSA), or through the Account Aggregator."""
 
@@ -72,6 +82,7 @@ class BankAccountOut(BaseModel):
     ifsc: str
     holder_name: str
     status: CheckStatus
+    method: Literal["penny_drop", "manual"]
     verified: bool
     credited: bool | None
     bank_holder_name: str | None
@@ -126,7 +137,7 @@ def _account(ctx: Context[VerificationPort], account_id: UUID) -> BankAccountRow
     return ctx.port.queries.bank_account(ctx.brand_id, account_id)
 
 
-def _check_reader(ctx: Context[VerificationPort], kind: CheckKind) -> Any:
+def _check_reader(ctx: Context[VerificationPort], kind: CheckKind) -> Callable[[], CheckRow | None]:
     def read() -> CheckRow | None:
         return ctx.port.queries.checks(ctx.brand_id, ctx.path["customer_id"]).get(kind.value)
 
@@ -160,6 +171,14 @@ def get_bank_account(ctx: Context[VerificationPort]) -> Reply:
 
 def retry_penny_drop(ctx: Context[VerificationPort]) -> Reply:
     result = ctx.port.verifications.retry_penny_drop(ctx.brand_id, ctx.path["bank_account_id"])
+    return ctx.written(result, Verifications.name, lambda: _account(ctx, result.id))
+
+
+def verify_bank_account_manually(ctx: Context[VerificationPort]) -> Reply:
+    body: ManualVerificationIn = ctx.body
+    result = ctx.port.verifications.verify_bank_account_manually(
+        ctx.brand_id, ctx.path["bank_account_id"], body.document_id, body.note
+    )
     return ctx.written(result, Verifications.name, lambda: _account(ctx, result.id))
 
 
@@ -230,7 +249,9 @@ def credit_facts(ctx: Context[VerificationPort]) -> Reply:
     )
 
 
-def _command(path: str, handler: Any, summary: str, body: type[BaseModel] | None = None) -> Endpoint[Any]:
+def _command(
+    path: str, handler: Callable[[Context[VerificationPort]], Reply], summary: str, body: type[BaseModel] | None = None
+) -> Endpoint[VerificationPort]:
     return Endpoint("POST", path, handler, summary, WRITE, body=body, response=CheckOut, status=201, accepts=True)
 
 
@@ -273,6 +294,16 @@ ENDPOINTS = serve(
             retry_penny_drop,
             "Run a failed penny drop again",
             WRITE,
+            response=BankAccountOut,
+            accepts=True,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/bank-accounts/{bank_account_id}/manual-verification",
+            verify_bank_account_manually,
+            "Verify an account by reviewing the borrower's statement or passbook (the manual method)",
+            WRITE,
+            body=ManualVerificationIn,
             response=BankAccountOut,
             accepts=True,
         ),

@@ -24,9 +24,10 @@ class BankAccountNotFound(NotFound):
 
 
 class VerificationMethod(StrEnum):
-    """How an account is verified."""
+    """How an account is verified: the penny drop, or staff reviewing a statement or passbook."""
 
     PENNY_DROP = "penny_drop"
+    MANUAL = "manual"
 
 
 class BankAccount(Aggregate):
@@ -58,6 +59,12 @@ class BankAccount(Aggregate):
 
         reason: str
 
+    class ManuallyVerified(Aggregate.Event):
+        """A staff member verified the account against the borrower's statement or passbook."""
+
+        document_id: UUID
+        note: str
+
     @event(Added)
     def __init__(self, brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str, holder_name: str) -> None:
         self.brand_id = brand_id
@@ -68,6 +75,7 @@ class BankAccount(Aggregate):
         self.status = CheckStatus.PENDING
         self.name_score: int | None = None
         self.attempts = 0
+        self.method = VerificationMethod.PENNY_DROP
 
     def require_failed(self) -> None:
         """Only an account whose penny drop failed (the provider did not answer) is retried."""
@@ -94,3 +102,14 @@ class BankAccount(Aggregate):
         """Record that the provider could not answer."""
         self.status = CheckStatus.FAILED
         self.attempts += 1
+
+    def verify_manually(self, document_id: UUID, note: str) -> None:
+        """Verify the account by staff review of a statement or passbook (not once it is verified)."""
+        if self.status is CheckStatus.VERIFIED:
+            raise Conflict("the account is already verified", id=str(self.id))
+        self._manually_verified(document_id=document_id, note=note)
+
+    @event(ManuallyVerified)
+    def _manually_verified(self, document_id: UUID, note: str) -> None:
+        self.status = CheckStatus.VERIFIED
+        self.method = VerificationMethod.MANUAL

@@ -18,6 +18,8 @@ from domain.verification.records import SalaryCreditRecord, TradelineRecord
 from domain.verification.values import CheckKind, CheckStatus
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/kyc-profile")
+#: The providers whose checks wait for the borrower's consent (DigiLocker, the Account Aggregator).
+CONSENT_SOURCES = ("digilocker", "aa")
 
 
 def profile_id(brand_id: UUID, customer_id: UUID) -> UUID:
@@ -141,9 +143,11 @@ class KycProfile(Aggregate):
         return state.source or "", state.reference
 
     def consent(self, check: CheckKind) -> tuple[str, str]:
-        """The source and consent id of a check waiting for the borrower's consent; Conflict otherwise."""
+        """The source and consent id of a check waiting for the borrower's consent (or whose fetch failed: the
+        consent still stands); Conflict otherwise."""
         state = self.checks.get(check)
-        if state is None or state.status is not CheckStatus.PENDING or not state.reference:
+        waiting = state is not None and state.status in (CheckStatus.PENDING, CheckStatus.FAILED)
+        if state is None or not waiting or not state.reference or state.source not in CONSENT_SOURCES:
             raise Conflict(f"no {check.value} consent is waiting; start one first", check=check.value)
         return state.source or "", state.reference
 

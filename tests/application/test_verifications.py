@@ -323,6 +323,9 @@ def test_the_account_aggregator_needs_the_brand_switch_then_a_consent(app: Verif
     world.aa = True
     with pytest.raises(Conflict):
         app.complete_account_aggregator(BRAND, ASHA)  # no consent waiting
+    app.analyse_statement(BRAND, ASHA, STATEMENT)
+    with pytest.raises(Conflict):
+        app.complete_account_aggregator(BRAND, ASHA)  # a BSA result is no consent
     app.start_account_aggregator(BRAND, ASHA)
     state = app.profile(BRAND, ASHA).state(CheckKind.STATEMENT)
     assert state is not None and state.status is CheckStatus.PENDING and state.reference == "AA-1"
@@ -331,8 +334,9 @@ def test_the_account_aggregator_needs_the_brand_switch_then_a_consent(app: Verif
     assert analysed.source == "aa" and analysed.monthly_salary == Decimal("53000.00")
 
 
+@pytest.mark.parametrize("completing_again", [False, True])
 def test_digilocker_stores_the_photo_as_a_document_and_masks_the_aadhaar(
-    app: Verifications, fake: FakeProviders, world: FakeWorld
+    app: Verifications, fake: FakeProviders, world: FakeWorld, completing_again: bool
 ) -> None:
     app.start_aadhaar(BRAND, ASHA)
     fake.down.add("digilocker_fetch")
@@ -340,7 +344,10 @@ def test_digilocker_stores_the_photo_as_a_document_and_masks_the_aadhaar(
     state = app.profile(BRAND, ASHA).state(CheckKind.AADHAAR)
     assert state is not None and state.status is CheckStatus.FAILED and state.reference == "DL-1"
     fake.down.clear()
-    result = app.retry(BRAND, ASHA, CheckKind.AADHAAR)
+    if completing_again:
+        result = app.complete_aadhaar(BRAND, ASHA)  # the consent still stands
+    else:
+        result = app.retry(BRAND, ASHA, CheckKind.AADHAAR)
     checked = _events(app, result.id)[-1]
     assert isinstance(checked, KycProfile.AadhaarChecked)
     assert checked.status is CheckStatus.VERIFIED and checked.masked_aadhaar == "XXXX XXXX 1234"
@@ -356,3 +363,20 @@ def test_monthly_salary_adds_credits_of_a_month_and_averages_months() -> None:
     ]
     assert monthly_salary(credits) == Decimal("51500.00")
     assert monthly_salary([]) is None
+
+
+def test_staff_verify_an_account_manually_against_the_borrowers_statement(
+    app: Verifications, fake: FakeProviders
+) -> None:
+    fake.holder = "RAMESH GUPTA"
+    result = app.add_bank_account(BRAND, ASHA, "50100012345678", "HDFC0001234", "Asha Kulkarni")
+    with pytest.raises(InvalidInput) as refused:
+        app.verify_bank_account_manually(BRAND, result.id, uuid.uuid4(), "passbook checked")
+    assert refused.value.errors[0].field == "document_id"  # not the borrower's statement
+    with pytest.raises(InvalidInput):
+        app.verify_bank_account_manually(BRAND, result.id, STATEMENT, " ")
+    app.verify_bank_account_manually(BRAND, result.id, STATEMENT, "name and number match the passbook")
+    account = app.bank_account(BRAND, result.id)
+    assert account.status is CheckStatus.VERIFIED and account.method == "manual"
+    with pytest.raises(Conflict):
+        app.verify_bank_account_manually(BRAND, result.id, STATEMENT, "again")

@@ -86,6 +86,7 @@ def test_disguised_and_oversize_uploads_are_refused_and_nothing_is_recorded(
 
     oversize = _upload(client, tenant, customer, "big.pdf", PDF + b"\x00" * UPLOAD.max_bytes)
     assert oversize.status_code == 413 and oversize.headers["content-type"] == "application/problem+json"
+    assert f"the file is over {UPLOAD.max_bytes} bytes" in oversize.json()["detail"]
     as_json = client.post(f"/api/v1/customers/{customer}/documents", json={"kind": "pan_card"}, headers=tenant.auth)
     assert as_json.status_code == 415
     no_file = client.post(
@@ -110,3 +111,15 @@ def test_another_brands_borrower_and_document_are_not_found(client: Any, tenant:
     assert client.get(f"/api/v1/documents/{doc['id']}/content", headers=other.auth).status_code == 404
     review = client.post(f"/api/v1/documents/{doc['id']}/review", json={"decision": "accepted"}, headers=other.auth)
     assert review.status_code == 404
+
+
+def test_an_upload_with_an_idempotency_key_runs_once(client: Any, tenant: Tenant) -> None:
+    customer = _customer(client, tenant)
+    headers = {**tenant.auth, "Idempotency-Key": f"upload-{uuid.uuid4()}"}
+    url = f"/api/v1/customers/{customer}/documents"
+    first = client.post(url, data={"kind": "salary_slip"}, files={"file": ("slip.pdf", PDF)}, headers=headers)
+    again = client.post(url, data={"kind": "salary_slip"}, files={"file": ("slip.pdf", PDF)}, headers=headers)
+    assert first.status_code == again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    other = client.post(url, data={"kind": "salary_slip"}, files={"file": ("slip.pdf", PDF + b" ")}, headers=headers)
+    assert other.status_code == 422  # the same key with another file

@@ -55,6 +55,19 @@ def test_a_bank_account_is_verified_by_penny_drop_and_shows_on_the_account_and_c
     mismatch = client.post(f"/api/v1/customers/{customer}/bank-accounts", json=someone_else, headers=tenant.auth)
     assert mismatch.status_code == 201 and mismatch.json()["status"] == "not_verified"
     assert mismatch.json()["name_score"] < 80 and "does not match" in mismatch.json()["reason"]
+    passbook = client.post(
+        f"/api/v1/customers/{customer}/documents",
+        data={"kind": "passbook"},
+        files={"file": ("passbook.pdf", STATEMENT)},
+        headers=tenant.auth,
+    ).json()
+    manual = client.post(
+        f"/api/v1/bank-accounts/{mismatch.json()['id']}/manual-verification",
+        json={"document_id": passbook["id"], "note": "joint account; passbook shows both names"},
+        headers=tenant.auth,
+    )
+    assert manual.status_code == 200, manual.text
+    assert manual.json()["verified"] is True and manual.json()["method"] == "manual"
 
     email = f"kyc-{uuid.uuid4().hex[:8]}@lender.in"
     platform.get(Identity).create_staff(tenant.brand_id, email, "Priya Ops", ["admin"], PASSWORD)
