@@ -4,12 +4,9 @@ or PAN, created at the personal step) - with the real customers application besi
 
 from __future__ import annotations
 
-import re
 import uuid
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from uuid import UUID
 
 import pytest
 
@@ -18,187 +15,37 @@ from domain.customers.customer import DuplicateCustomer
 from domain.onboarding.account import BorrowerNotFound, SessionNotFound
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import FunnelStatus
-from domain.onboarding.parties import AppliedLoan
 from domain.onboarding.steps import (
-    AadhaarIn,
-    AddressIn,
     BankAccountIn,
     BankStatementIn,
-    EmploymentIn,
     FunnelRules,
     LoanRequestIn,
     PanIn,
-    PersonalIn,
     SelfieIn,
     Step,
 )
-from domain.providers.calls import Caller
-from domain.providers.messaging import SmsReceipt
-from domain.shared.application import CommandResult
 from domain.shared.clock import FixedClock
-from domain.shared.errors import Conflict, FieldError, InvalidInput, NotFound, Throttled
-from tests.application.conftest import in_memory
-
-BRAND = uuid.UUID("00000000-0000-4000-8000-0000000000d1")
-OTHER = uuid.UUID("00000000-0000-4000-8000-0000000000d2")
-PHONE = "+919812345670"
-
-
-@dataclass
-class Brands:
-    codes: dict[str, UUID] = field(default_factory=lambda: {"demo": BRAND, "other": OTHER})
-    rules_of: dict[UUID, FunnelRules] = field(default_factory=dict)
-
-    def brand_id(self, code: str) -> UUID | None:
-        return self.codes.get(code)
-
-    def rules(self, brand_id: UUID) -> FunnelRules:
-        return self.rules_of.get(brand_id, FunnelRules())
-
-
-@dataclass
-class Outbox:
-    sent: list[tuple[UUID, str, str]] = field(default_factory=list)
-
-    def send(self, to: str, text: str, sender: str = "CVDESK", *, caller: Caller) -> SmsReceipt:
-        self.sent.append((caller.brand_id, to, text))
-        return SmsReceipt(f"msg_{len(self.sent)}", to, "queued")
-
-    def code(self, to: str = PHONE) -> str:
-        found = re.search(r"\b(\d{6})\b", next(t for b, p, t in reversed(self.sent) if p == to))
-        assert found
-        return found.group(1)
-
-
-@pytest.fixture
-def brands() -> Brands:
-    return Brands()
-
-
-@pytest.fixture
-def outbox() -> Outbox:
-    return Outbox()
-
-
-@pytest.fixture
-def customers(clock: FixedClock) -> Customers:
-    return in_memory(Customers, clock)
-
-
-@dataclass
-class Desk:
-    """The loans context as onboarding sees it: applications by id, their borrower and status."""
-
-    loans: dict[UUID, tuple[UUID, str]] = field(default_factory=dict)  # id -> (customer, status)
-    refuse: InvalidInput | None = None
-
-    def apply(
-        self, brand_id: UUID, customer_id: UUID, product_id: UUID, amount: Decimal, tenure: int, coupon: str | None
-    ) -> AppliedLoan:
-        if self.refuse is not None:
-            raise self.refuse
-        loan = uuid.uuid4()
-        self.loans[loan] = (customer_id, "onboarding")
-        return AppliedLoan(loan, f"DEMO-L-{len(self.loans):06d}", 1)
-
-    def owner(self, brand_id: UUID, loan_id: UUID) -> UUID | None:
-        return self.loans[loan_id][0] if loan_id in self.loans else None
-
-    def submit(self, brand_id: UUID, loan_id: UUID) -> AppliedLoan:
-        customer, status = self.loans[loan_id]
-        if status != "onboarding":
-            raise Conflict("only an application in onboarding can be submitted")
-        self.loans[loan_id] = (customer, "pending")
-        return AppliedLoan(loan_id, "DEMO-L-000001", 2)
-
-
-@dataclass
-class Shelf:
-    """The documents context as onboarding sees it: each document's borrower."""
-
-    owners: dict[UUID, UUID] = field(default_factory=dict)
-
-    def upload(self, brand_id: UUID, customer_id: UUID, kind: str, filename: str, data: bytes) -> CommandResult:
-        document = uuid.uuid4()
-        self.owners[document] = customer_id
-        return CommandResult(document, 1)
-
-    def owner(self, brand_id: UUID, document_id: UUID) -> UUID | None:
-        return self.owners.get(document_id)
-
-
-@dataclass
-class Kyc:
-    """The verification context as onboarding sees it: which checks were started, in order."""
-
-    started: list[tuple[str, UUID]] = field(default_factory=list)
-
-    def verify_pan(self, brand_id: UUID, customer_id: UUID) -> None:
-        self.started.append(("pan", customer_id))
-
-    def add_bank_account(
-        self, brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str, holder_name: str
-    ) -> None:
-        self.started.append((f"penny_drop {account_number} {ifsc}", customer_id))
-
-    def analyse_statement(self, brand_id: UUID, customer_id: UUID, document_id: UUID) -> None:
-        self.started.append(("statement", customer_id))
-
-    def pull_bureau(self, brand_id: UUID, customer_id: UUID) -> None:
-        self.started.append(("bureau", customer_id))
-
-
-@pytest.fixture
-def kyc() -> Kyc:
-    return Kyc()
-
-
-@pytest.fixture
-def desk() -> Desk:
-    return Desk()
-
-
-@pytest.fixture
-def shelf() -> Shelf:
-    return Shelf()
-
-
-@pytest.fixture
-def app(
-    clock: FixedClock, brands: Brands, customers: Customers, outbox: Outbox, desk: Desk, shelf: Shelf, kyc: Kyc
-) -> Onboarding:
-    return in_memory(
-        Onboarding, clock, brands=brands, customers=customers, sms=outbox, loans=desk, documents=shelf, kyc=kyc
-    )
-
-
-def signed_in(app: Onboarding, outbox: Outbox, clock: FixedClock, phone: str = PHONE, brand: str = "demo") -> UUID:
-    app.request_code(brand, phone)
-    return app.sign_in(brand, phone, outbox.code(phone)).borrower_id
-
-
-PERSONAL = PersonalIn(
-    name="Asha Verma",
-    date_of_birth=date(1994, 5, 17),
-    gender="female",
-    email="asha@example.in",
-    addresses=[
-        AddressIn(kind="current", line1="12 MG Road", city="Bengaluru", pincode="560001"),
-        AddressIn(kind="permanent", line1="4 Civil Lines", city="Jaipur", pincode="302006"),
-    ],
+from domain.shared.errors import Conflict, InvalidInput, Throttled
+from tests.application.onboarding_fakes import (
+    AADHAAR,
+    BRAND,
+    EMPLOYMENT,
+    OTHER,
+    PERSONAL,
+    PHONE,
+    Brands,
+    Outbox,
+    app,
+    brands,
+    customers,
+    desk,
+    kyc,
+    outbox,
+    shelf,
+    signed_in,
 )
-EMPLOYMENT = EmploymentIn(
-    company_name="Infra Softworks",
-    designation="Analyst",
-    date_of_joining=date(2021, 7, 1),
-    monthly_salary=Decimal("48000"),
-    salary_mode="bank",
-    salary_date=1,
-    office_address="Tower B, Outer Ring Road",
-    office_pincode="560103",
-    employment_type="full_time",
-)
-AADHAAR = AadhaarIn(method="digilocker", aadhaar_number="2345 6789 0124", digilocker_reference="DL-77812")
+
+__all__ = ["app", "brands", "customers", "desk", "kyc", "outbox", "shelf"]  # fixtures, used by name
 
 
 def test_a_code_goes_out_by_sms_and_signs_the_borrower_in(app: Onboarding, outbox: Outbox, clock: FixedClock) -> None:
@@ -425,108 +272,3 @@ def test_a_pan_of_another_customer_is_a_conflict_and_records_nothing(
     with pytest.raises(DuplicateCustomer):
         app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ZZZPV1234K"))
     assert app.state(BRAND, borrower).version == version
-
-
-def test_closing_rejects_the_funnel_with_its_reason(app: Onboarding, outbox: Outbox, clock: FixedClock) -> None:
-    borrower = signed_in(app, outbox, clock)
-    app.close_funnel(BRAND, borrower, "inactive for 30 days")
-    state = app.state(BRAND, borrower)
-    assert state.status is FunnelStatus.REJECTED and state.reason == "inactive for 30 days"
-    with pytest.raises(Conflict):
-        app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
-
-
-def test_only_funnels_untouched_since_the_cutoff_are_closed_as_inactive(
-    app: Onboarding, outbox: Outbox, clock: FixedClock
-) -> None:
-    idle = signed_in(app, outbox, clock)
-    clock.instant += timedelta(days=10)
-    busy = signed_in(app, outbox, clock, phone="+919812345671")
-    cutoff = clock.instant - timedelta(days=5)
-    assert app.close_inactive(BRAND, busy, cutoff, "inactive for 5 days").changed is False
-    assert app.close_inactive(BRAND, idle, cutoff, "inactive for 5 days").changed is True
-    assert app.state(BRAND, idle).status is FunnelStatus.REJECTED
-    assert app.close_inactive(BRAND, idle, cutoff, "inactive for 5 days").changed is False  # a rerun changes nothing
-
-
-def _ready_to_apply(app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands) -> UUID:
-    brands.rules_of[BRAND] = FunnelRules(require_employment=False)
-    borrower = signed_in(app, outbox, clock)
-    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
-    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
-    app.record_step(BRAND, borrower, Step.AADHAAR, AADHAAR)
-    app.record_step(
-        BRAND,
-        borrower,
-        Step.BANK_ACCOUNT,
-        BankAccountIn(account_number="50100012345678", ifsc="HDFC0001234", holder_name="Asha Verma"),
-    )
-    return borrower
-
-
-REQUEST = LoanRequestIn(product_id=uuid.uuid4(), amount=Decimal("50000"), tenure=12, coupon_code="new10")
-
-
-def test_applying_and_submitting_record_the_last_two_steps_with_the_application(
-    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
-) -> None:
-    borrower = _ready_to_apply(app, outbox, clock, brands)
-    with pytest.raises(Conflict) as early:
-        app.apply(BRAND, borrower, REQUEST)
-    assert early.value.details["next_step"] == "bank_statement" and desk.loans == {}
-    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
-    applied = app.apply(BRAND, borrower, REQUEST)
-    assert app.apply(BRAND, borrower, REQUEST).id == applied.id and len(desk.loans) == 1  # a second tap
-    details = app.details(BRAND, borrower, Step.LOAN_REQUEST) or {}
-    assert details["application_id"] == str(applied.id) and details["coupon_code"] == "NEW10"
-    assert desk.loans[applied.id][0] == app.state(BRAND, borrower).customer_id
-    app.submit_application(BRAND, borrower, applied.id)
-    assert desk.loans[applied.id][1] == "pending"
-    assert app.state(BRAND, borrower).status is FunnelStatus.COMPLETED
-
-
-def test_a_refused_application_records_nothing_and_another_borrowers_is_not_found(
-    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
-) -> None:
-    borrower = _ready_to_apply(app, outbox, clock, brands)
-    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
-    version = app.state(BRAND, borrower).version
-    desk.refuse = InvalidInput([FieldError("amount", "must be between 10000 and 40000")])
-    with pytest.raises(InvalidInput):
-        app.apply(BRAND, borrower, REQUEST)
-    assert app.state(BRAND, borrower).version == version
-    desk.refuse = None
-    someone_elses = uuid.uuid4()
-    desk.loans[someone_elses] = (uuid.uuid4(), "onboarding")
-    with pytest.raises(Conflict):  # the loan request step is not done yet
-        app.submit_application(BRAND, borrower, someone_elses)
-    app.apply(BRAND, borrower, REQUEST)
-    with pytest.raises(NotFound):
-        app.submit_application(BRAND, borrower, someone_elses)
-    assert desk.loans[someone_elses][1] == "onboarding"
-
-
-def test_documents_wait_for_the_customer_record_of_the_personal_step(
-    app: Onboarding, outbox: Outbox, clock: FixedClock, shelf: Shelf
-) -> None:
-    borrower = signed_in(app, outbox, clock)
-    with pytest.raises(Conflict):
-        app.upload_document(BRAND, borrower, "pan_card", "pan.pdf", b"%PDF-1.7")
-    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
-    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
-    uploaded = app.upload_document(BRAND, borrower, "pan_card", "pan.pdf", b"%PDF-1.7").id
-    assert shelf.owners[uploaded] == app.state(BRAND, borrower).customer_id
-
-
-def test_steps_start_the_kyc_checks_they_make_possible_and_keep_aadhaar_masked(
-    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, kyc: Kyc
-) -> None:
-    borrower = _ready_to_apply(app, outbox, clock, brands)
-    customer = app.state(BRAND, borrower).customer_id
-    assert customer is not None
-    assert kyc.started == [("pan", customer), ("penny_drop 50100012345678 HDFC0001234", customer)]
-    assert (app.details(BRAND, borrower, Step.AADHAAR) or {})["aadhaar_number"] == "XXXXXXXX0124"
-    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
-    applied = app.apply(BRAND, borrower, REQUEST)
-    app.submit_application(BRAND, borrower, applied.id)
-    assert kyc.started[-1] == ("bureau", customer)
