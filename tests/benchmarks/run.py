@@ -29,6 +29,8 @@ BENCHMARKS: dict[str, str] = {
     "relay": "relay",
     "bre": "bre",
     "disbursal": "disbursal",
+    "onboarding": "onboarding",
+    "credit": "credit_queues",
 }
 
 

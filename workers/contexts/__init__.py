@@ -11,10 +11,13 @@ from workers.bounded_context import BoundedContext
 NAMES = (
     "identity",
     "customers",
+    "documents",
+    "verification",
     "blocklist",
     "products",
     "loans",
     "disbursal",
+    "onboarding",
     "jobs",
     "covenants",
     "notices",
