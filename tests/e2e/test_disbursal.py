@@ -253,3 +253,42 @@ def test_a_webhook_before_the_attempt_is_recorded_is_delivered_again(platform: A
     unknown = body.replace(b"pout_early", b"pout_nobody").replace(b"evt_early", b"evt_nobody")
     answer = httpx.post(hook, content=unknown, headers=sign(PROVIDER_WEBHOOK_SECRET, unknown, int(time.time())))
     assert answer.status_code == 404
+
+
+def test_the_beneficiary_is_the_verified_account_of_the_verification_context(
+    platform: Any, server: str, provider_simulators: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from domain.verification.application import Verifications
+
+    monkeypatch.undo()  # the real VerifiedAccounts, not the stand-in of `wiring`
+    monkeypatch.setenv(WEBHOOK_SECRET_ENV, PROVIDER_WEBHOOK_SECRET)
+    tenant = make_tenant(platform, "loan_ops")
+    loans: Loans = platform.get(Loans)
+    customer_id, _ = _borrower(platform, tenant)
+    added = platform.get(Verifications).add_bank_account(
+        tenant.brand_id, customer_id, "50100098761234", "ICIC0001234", "Meera Iyer"
+    )
+    unverified = platform.get(Verifications).add_bank_account(
+        tenant.brand_id, customer_id, "50100098760000", "ICIC0001234", "Meera Iyer"
+    )  # penny drop fails: invalid account
+    for account, expected in ((unverified.id, 409), (added.id, 202)):
+        loan_id = loans.create(tenant.brand_id, customer_id, PRODUCT, "100000", 12).id
+        loans.submit(tenant.brand_id, loan_id)
+        loans.cx_approve(tenant.brand_id, loan_id, "90000", "salary supports it")
+        loans.sanction(tenant.brand_id, loan_id, "85000", "within FOIR")
+        now = datetime.now(UTC)
+        loans.issue_agreement(
+            tenant.brand_id, loan_id, "ab" * 32, "a.pdf", "es", "https://e/1", now + timedelta(days=1)
+        )
+        loans.sign(tenant.brand_id, loan_id, "prov", now)
+        platform.engine.wait_for(Loans.name, loans.ready_for_disbursal(tenant.brand_id, loan_id, str(account)).position)
+        answer = _disburse(server, tenant, loan_id)
+        assert answer.status_code == expected, answer.text
+    (payout,) = [
+        p
+        for p in provider_simulators["gateway"].payouts()
+        if p["payout_id"] == answer.json()["disbursement"]["gateway_reference"]
+    ]
+    assert Decimal(payout["amount"]) == Decimal(answer.json()["disbursement"]["net_disbursed"])
+    requests = provider_simulators["gateway"].outbox.records()
+    assert any("50100098761234" in str(r.payload) and "ICIC0001234" in str(r.payload) for r in requests)
