@@ -159,7 +159,9 @@ class Disbursals:
             try:
                 return self._settle(record, event)
             except Conflict as conflict:  # e.g. a failure reported after the confirmation: nothing to change
-                log.warning("disbursal.webhook_conflict", payout_id=reference, event=event.id, detail=conflict.message)
+                log.warning(
+                    "disbursal.webhook_conflict", payout_id=reference, event_id=event.id, detail=conflict.message
+                )
                 return WebhookOutcome("ignored", conflict.message)
         except Exception:
             self.store.forget_delivery("gateway", event.id)  # the gateway's retry gets processed
