@@ -87,10 +87,13 @@ def _loan(server: str, tenant: Tenant, loan_id: UUID) -> dict[str, Any]:
 
 
 def _until(server: str, tenant: Tenant, loan_id: UUID, state: str) -> dict[str, Any]:
+    """The loan once its disbursement is in `state` and its history (another projection) shows the event too."""
+    kind = {"failed": "disbursal_failed", "disbursed": "disbursed", "exported": "payout_exported"}.get(state)
     deadline = time.monotonic() + 10
     while True:
         loan = _loan(server, tenant, loan_id)
-        if (loan.get("disbursement") or {}).get("state") == state:
+        shown = kind is None or any(e["kind"] == kind for e in loan["history"])
+        if (loan.get("disbursement") or {}).get("state") == state and shown:
             return loan
         assert time.monotonic() < deadline, f"the disbursement never became {state}: {loan.get('disbursement')}"
         time.sleep(0.05)
