@@ -11,6 +11,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.loans import bre
+from domain.loans.application_decisions import DecisionUseCases
+from domain.loans.application_payout import PayoutUseCases
 from domain.loans.loan import AssignedBy, Channel, Check, Loan, LoanNotFound
 from domain.loans.money import parse_money
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
@@ -50,8 +52,9 @@ def _choice(kind: type[Any], raw: str, field: str) -> Any:
         raise InvalidValue(field, f"'{raw}' is not one of {', '.join(m.value for m in kind)}") from None
 
 
-class Loans(ContextApplication):
-    """Loan applications of every brand, from onboarding through the BRE (later: sanction, disbursal, servicing)."""
+class Loans(DecisionUseCases, PayoutUseCases, ContextApplication):
+    """Loan applications of every brand, from onboarding through the BRE, the credit decision (DecisionUseCases)
+    and the payout (PayoutUseCases) (later: servicing)."""
 
     name = "loans"
 

@@ -43,6 +43,10 @@ class LoanParties(Protocol):
         """The label of one of the brand's rejection reason codes, or None when the brand has no such code."""
         ...
 
+    def cam_required(self, brand_id: UUID) -> bool:
+        """Whether the brand's CX must record the Credit Appraisal Memo before approving (`cam_calculation_required`)."""
+        ...
+
     def auto_allocate(self, brand_id: UUID) -> bool:
         """Whether the brand assigns submitted applications to credit executives automatically."""
         ...

@@ -70,6 +70,9 @@ class BrandLoanParties:
     def auto_allocate(self, brand_id: UUID) -> bool:
         return self.identity.settings(brand_id).auto_allocate_loans
 
+    def cam_required(self, brand_id: UUID) -> bool:
+        return self.identity.settings(brand_id).cam_calculation_required
+
     def can_take_loans(self, brand_id: UUID, staff_id: UUID) -> bool:
         try:
             staff = self.identity.staff(brand_id, staff_id)

@@ -77,6 +77,7 @@ class Parties:
     staff: set[UUID] = field(default_factory=lambda: {CX_A, CX_B})
     workload: dict[UUID, int] = field(default_factory=lambda: {CX_A: 3, CX_B: 1})
     away: set[UUID] = field(default_factory=set)
+    cam: bool = False
 
     def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool:
         return brand_id == BRAND and customer_id == BORROWER
@@ -92,6 +93,9 @@ class Parties:
 
     def auto_allocate(self, brand_id: UUID) -> bool:
         return self.auto
+
+    def cam_required(self, brand_id: UUID) -> bool:
+        return self.cam
 
     def can_take_loans(self, brand_id: UUID, staff_id: UUID) -> bool:
         return brand_id == BRAND and staff_id in self.staff
