@@ -71,6 +71,7 @@ class Context(Generic[P]):
     path: dict[str, Any]
     headers: dict[str, str]
     services: Services
+    raw_body: bytes = b""  # the body's bytes, for an endpoint declared `raw_body` (a signed webhook)
 
     @property
     def brand_id(self) -> UUID:
@@ -155,6 +156,7 @@ class Endpoint(Generic[P]):
     etag: bool = False  # success answers carry `ETag: "<version>"` of the record (the model's `version`)
     media: tuple[str, ...] = ()  # other media types of the success body, answered as a raw Response (e.g. text/csv)
     accepts: bool = False  # may answer 202 AcceptedOut when its read model is behind (see Context.written)
+    raw_body: bool = False  # the handler reads the body's bytes itself (`Context.raw_body`), e.g. a signed webhook
     port: type[P] | None = None  # the port its handler takes (set by `serve`)
 
     def __post_init__(self) -> None:
@@ -178,7 +180,7 @@ class Endpoint(Generic[P]):
 
     async def _handle(self, request: Request) -> Response:
         services: Services = request.app.state.services
-        raw = await read_body(request) if self.body is not None else b""
+        raw = await read_body(request) if self.body is not None or self.raw_body else b""
         principal = None
         if not self.public:
             gate = services.port(Gate)
@@ -207,7 +209,9 @@ class Endpoint(Generic[P]):
         path = parse_path(request.path_params)
         port = services.port(self.port) if self.port is not None else cast(P, services)
         # Public endpoints never touch ctx.principal (nor idempotency, which is kept per principal).
-        context = Context(request, port, cast(Principal, principal), body, query, path, dict(request.headers), services)
+        context = Context(
+            request, port, cast(Principal, principal), body, query, path, dict(request.headers), services, raw
+        )
         commands = ("POST", "PATCH", "PUT", "DELETE")
         key = request.headers.get("idempotency-key") if self.method in commands and not self.public else None
         if key is None:

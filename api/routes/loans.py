@@ -12,12 +12,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.routes.agreement_models import AgreementOut, EsignOut, with_agreement
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from domain.loans.loan import Check, LoanNotFound
 from domain.loans.states import LoanStatus
 from domain.shared.values import Money
-from projections.loan_queries import LoanDetail, LoanQueries
+from projections.loan_agreements import AgreementQueries
+from projections.loan_queries import LoanQueries
 
 READ = (Permission.LOANS, Level.READ)
 WRITE = (Permission.LOANS, Level.WRITE)
@@ -31,6 +33,7 @@ class LoanPort:
 
     loans: Loans
     queries: LoanQueries
+    agreements: AgreementQueries
 
 
 class LoanIn(BaseModel):
@@ -207,11 +210,14 @@ class LoanOut(LoanSummaryOut):
     bypassed: list[str]
     history: list[LoanEventOut]
     documents: list[str]
+    esign: EsignOut | None = Field(None, description="the latest e-sign link, once the agreement is sent")
+    agreement: AgreementOut | None = Field(None, description="the agreement PDF's SHA-256 and download")
     version: int
 
 
-def _loan(ctx: Context[LoanPort], loan_id: UUID) -> LoanDetail | None:
-    return ctx.port.queries.loan(ctx.brand_id, loan_id)
+def _loan(ctx: Context[LoanPort], loan_id: UUID) -> object | None:
+    found = ctx.port.queries.loan(ctx.brand_id, loan_id)
+    return with_agreement(found, ctx.port.agreements.esign(ctx.brand_id, loan_id) if found else None)
 
 
 def _written(ctx: Context[LoanPort], result: Any) -> Reply:

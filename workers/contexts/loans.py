@@ -12,6 +12,7 @@ from uuid import UUID
 from adapters.postgres import Database
 from api.pages import loans as pages
 from api.routes import bre as bre_routes
+from api.routes import loan_agreements as agreement_routes
 from api.routes import loans as routes
 from api.web import NavItem
 from domain.blocklist.application import Blocklists
@@ -31,9 +32,11 @@ from domain.products.application import Products
 from domain.shared.errors import NotFound
 from projections.blocklist import BlocklistQueries
 from projections.bre_history import BreHistoryQueries
+from projections.loan_agreements import AgreementQueries, LoanAgreementsView
 from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
-from workers.bounded_context import BoundedContext, Kit
+from workers import agreement_jobs
+from workers.bounded_context import BackgroundWorker, BoundedContext, Job, Kit
 from workers.numbering import number_series
 
 #: Who auto-allocation assigns applications to: staff holding this role (enabled, available, not on leave).
@@ -173,11 +176,13 @@ def _loans(kit: Kit) -> Loans:
 CONTEXT = BoundedContext(
     application=Loans,
     build=_loans,
-    queries=(LoanQueries, BreHistoryQueries),
-    projections=(LoanViews(),),
-    endpoints=(*routes.ENDPOINTS, *bre_routes.ENDPOINTS),
+    queries=(LoanQueries, BreHistoryQueries, AgreementQueries),
+    projections=(LoanViews(), LoanAgreementsView()),  # the agreements' rows read the brand from read.loans
+    endpoints=(*routes.ENDPOINTS, *bre_routes.ENDPOINTS, *agreement_routes.ENDPOINTS),
     pages=pages.PAGES,
     nav=(NavItem("Loans", "/loans", "loans", Permission.LOANS, 25),),
     permissions=(Permission.LOANS, Permission.LOAN_RELOCATE, Permission.LOAN_FORCE_BYPASS),
     audited=(Loan,),
+    jobs=(Job(agreement_jobs.EXPIRY, agreement_jobs.run_expiry, agreement_jobs.AgreementJobPort),),
+    workers=(BackgroundWorker(agreement_jobs.AgreementWorker, agreement_jobs.AgreementJobPort),),
 )
