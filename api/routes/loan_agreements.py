@@ -26,12 +26,16 @@ class AgreementPort:
     """What the agreement endpoints use: the e-sign flow and the loans' read models."""
 
     service: AgreementService
+    loans: Loans
     queries: LoanQueries
     agreements: AgreementQueries
 
 
 def _loan(ctx: Context[AgreementPort], loan_id: UUID) -> object | None:
-    found = ctx.port.queries.loan(ctx.brand_id, loan_id)
+    parties = ctx.port.loans.parties
+    found = ctx.port.queries.loan(
+        ctx.brand_id, loan_id, parties.repayment_calendar(ctx.brand_id), parties.business_date(ctx.brand_id)
+    )
     return with_agreement(found, ctx.port.agreements.esign(ctx.brand_id, loan_id) if found else None)
 
 

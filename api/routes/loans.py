@@ -12,6 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.problems import HttpProblem
 from api.routes.agreement_models import AgreementOut, EsignOut, with_agreement
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
@@ -19,6 +20,7 @@ from domain.loans.loan import Check, LoanNotFound
 from domain.loans.states import LoanStatus
 from domain.shared.values import Money
 from projections.loan_agreements import AgreementQueries
+from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanQueries
 
 READ = (Permission.LOANS, Level.READ)
@@ -33,6 +35,7 @@ class LoanPort:
 
     loans: Loans
     queries: LoanQueries
+    decisions: DecisionQueries
     agreements: AgreementQueries
 
 
@@ -195,8 +198,33 @@ class PricingOut(BaseModel):
     net_disbursed: Decimal
 
 
+class AmountsOut(BaseModel):
+    """The decision's amounts: requested, CX-approved, sanctioned (null until decided), and the fees, GST and net
+    disbursed of the sanctioned amount (before the sanction: of the requested amount)."""
+
+    requested: Decimal
+    cx_approved: Decimal | None
+    sanctioned: Decimal | None
+    processing_fee: Decimal
+    processing_fee_before_discount: Decimal
+    convenience_fee: Decimal
+    gst: Decimal
+    net_disbursed: Decimal
+
+
+class InstalmentOut(BaseModel):
+    """One instalment of the schedule (LENDING.md)."""
+
+    no: int
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    amount: Decimal
+
+
 class LoanOut(LoanSummaryOut):
-    """One loan: borrower, product version, amounts, BRE results with inputs and overrides, documents, history."""
+    """One loan: borrower, product version, amounts, BRE results with inputs and overrides, documents, history;
+    once sanctioned the schedule (from the expected disbursal date - the brand's business date - until disbursed)."""
 
     coupon_code: str | None
     pricing: PricingOut
@@ -213,15 +241,30 @@ class LoanOut(LoanSummaryOut):
     esign: EsignOut | None = Field(None, description="the latest e-sign link, once the agreement is sent")
     agreement: AgreementOut | None = Field(None, description="the agreement PDF's SHA-256 and download")
     version: int
+    amounts: AmountsOut
+    schedule: list[InstalmentOut] | None = Field(description="once sanctioned")
+    cam: dict[str, Any] | None = Field(None, description="the Credit Appraisal Memo, once recorded")
+    rejection: dict[str, Any] | None = Field(None, description="code, label, remarks, by (the status it left)")
+    sent_back: dict[str, Any] | None = Field(None, description="the latest send back: to, reason, actor, at")
+    cx_approved_by: str | None = None
+    sanctioned_by: str | None = None
+    disbursed_on: date | None = None
 
 
 def _loan(ctx: Context[LoanPort], loan_id: UUID) -> object | None:
-    found = ctx.port.queries.loan(ctx.brand_id, loan_id)
+    parties = ctx.port.loans.parties
+    found = ctx.port.queries.loan(
+        ctx.brand_id, loan_id, parties.repayment_calendar(ctx.brand_id), parties.business_date(ctx.brand_id)
+    )
     return with_agreement(found, ctx.port.agreements.esign(ctx.brand_id, loan_id) if found else None)
 
 
-def _written(ctx: Context[LoanPort], result: Any) -> Reply:
+def written(ctx: Context[LoanPort], result: Any) -> Reply:
+    """The answer to a loan command: the loan as the read model shows it (202 while it catches up)."""
     return ctx.written(result, Loans.name, lambda: _loan(ctx, result.id), f"/api/v1/loans/{result.id}")
+
+
+_written = written
 
 
 def list_loans(ctx: Context[LoanPort]) -> Reply:
@@ -272,6 +315,11 @@ def cancel_loan(ctx: Context[LoanPort]) -> Reply:
 
 def reject_loan(ctx: Context[LoanPort]) -> Reply:
     body: RejectIn = ctx.body
+    current = ctx.port.queries.loan(ctx.brand_id, ctx.path["loan_id"])
+    sanctioning = (Permission.SANCTION_MANAGER, Level.WRITE)
+    if current is not None and current.status == LoanStatus.CX_APPROVED and not ctx.principal.holds(*sanctioning):
+        raise HttpProblem(403, "rejecting a CX-approved loan needs SANCTION_MANAGER at WRITE", "forbidden",
+                          permission=Permission.SANCTION_MANAGER.value, level=Level.WRITE.value)  # fmt: skip
     result = ctx.port.loans.reject(ctx.brand_id, ctx.path["loan_id"], body.reason_code, body.remarks)
     return _written(ctx, result)
 

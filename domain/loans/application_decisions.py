@@ -17,6 +17,7 @@ from domain.loans.loan_events import Cam, SalaryCredit, SendBackTo
 from domain.loans.money import parse_money, parse_rate
 from domain.loans.parties import proposed_emi
 from domain.loans.pricing import Pricing, price
+from domain.loans.terms import LoanKind, LoanTerms
 from domain.shared.application import CommandResult
 from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue
 from domain.shared.values import clean_text
@@ -24,7 +25,7 @@ from domain.shared.values import clean_text
 if TYPE_CHECKING:
     from domain.loans.loan import Loan
     from domain.loans.offer import ProductCatalogue, ProductVersion
-    from domain.loans.parties import LoanParties
+    from domain.loans.parties import BorrowerContact, LoanParties
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 #: How many salary credits a CAM lists (the last three months).
@@ -90,6 +91,8 @@ class DecisionUseCases:
         def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
         def commit(self, primary: Any, *others: Any) -> CommandResult: ...
 
+        contact: BorrowerContact | None
+
     def record_cam(self, brand_id: UUID, loan_id: UUID, cam: Mapping[str, Any]) -> CommandResult:
         """Record the Credit Appraisal Memo of a pending application (the latest one counts)."""
         memo = parse_cam(cam)
@@ -121,7 +124,10 @@ class DecisionUseCases:
         assert whom is not None and why is not None
         loan = self.get(brand_id, loan_id)
         loan.send_back(whom, why)
-        return self.commit(loan)
+        result = self.commit(loan)
+        if whom is SendBackTo.BORROWER and self.contact is not None:
+            self.contact.sent_back(brand_id, loan.customer_id, loan.loan_number, why)
+        return result
 
     def sanction(
         self, brand_id: UUID, loan_id: UUID, sanctioned_amount: Decimal | str | int, remarks: str
@@ -137,7 +143,14 @@ class DecisionUseCases:
         product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
         _in_range(product, amount, "sanctioned_amount")
         pricing = self._sanction_pricing(brand_id, loan, product, amount)
-        loan.sanction(amount, pricing, proposed_emi(product, amount, loan.tenure), why)
+        terms = LoanTerms(
+            kind=product.kind,
+            principal=amount,
+            tenure=loan.tenure,
+            annual_percent=product.annual_percent if product.kind is LoanKind.EMI else None,
+            daily_percent=product.daily_percent if product.kind is LoanKind.PAYDAY else None,
+        )
+        loan.sanction(amount, pricing, terms, proposed_emi(product, amount, loan.tenure), why)
         return self.commit(loan)
 
     def reactivate(self, brand_id: UUID, loan_id: UUID, reason: str) -> CommandResult:

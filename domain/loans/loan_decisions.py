@@ -23,6 +23,7 @@ from domain.loans.loan_events import (
 )
 from domain.loans.pricing import Pricing
 from domain.loans.states import LoanStatus, check_transition
+from domain.loans.terms import LoanTerms
 from domain.shared.errors import Conflict
 
 S = LoanStatus
@@ -81,12 +82,14 @@ class LoanDecisions:
         target = check_transition(self.status, S.ONBOARDING if to is SendBackTo.BORROWER else S.PENDING)
         self._emit(SentBack, status=target, reason=reason, to=to)
 
-    def sanction(self, sanctioned_amount: Decimal, pricing: Pricing, instalment: Decimal, remarks: str) -> None:
+    def sanction(
+        self, sanctioned_amount: Decimal, pricing: Pricing, terms: LoanTerms, instalment: Decimal, remarks: str
+    ) -> None:
         """The SM sanctions the final amount with its pricing (the application prices it): sm_approved."""
         if self.status is not S.CX_APPROVED or self.cx_approved_amount is None:
             raise Conflict(f"only a CX-approved loan can be sanctioned; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
-        if pricing.sanctioned != sanctioned_amount:
+        if pricing.sanctioned != sanctioned_amount or terms.principal != sanctioned_amount:
             raise Conflict("the pricing is not of the sanctioned amount", sanctioned=str(sanctioned_amount))
         target = check_transition(self.status, S.SM_APPROVED)
         self._emit(
@@ -97,6 +100,7 @@ class LoanDecisions:
             cx_approved_amount=self.cx_approved_amount,
             sanctioned_amount=sanctioned_amount,
             pricing=pricing,
+            terms=terms,
             instalment=instalment,
             remarks=remarks,
         )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from domain.loans.pricing import Pricing
 from domain.loans.states import LoanStatus
+from domain.loans.terms import LoanTerms
 from domain.shared.aggregate import Aggregate
 
 
@@ -98,6 +99,7 @@ def reset_decision(loan: Any) -> None:
     loan.cx_approved_amount = None
     loan.sanctioned_amount = None
     loan.sanction_pricing = None
+    loan.sanction_terms = None
     loan.sanction_instalment = None
     loan.esign_state = None
     loan.esign_request_id = None
@@ -157,6 +159,7 @@ class Sanctioned(Transitioned):
     cx_approved_amount: Decimal
     sanctioned_amount: Decimal
     pricing: Pricing
+    terms: LoanTerms  # what the schedule is built from: the sanctioned principal, tenure and the version's rate
     instalment: Decimal
     remarks: str
 
@@ -164,6 +167,7 @@ class Sanctioned(Transitioned):
         aggregate.status = self.status
         aggregate.sanctioned_amount = self.sanctioned_amount
         aggregate.sanction_pricing = self.pricing
+        aggregate.sanction_terms = self.terms
         aggregate.sanction_instalment = self.instalment
 
 

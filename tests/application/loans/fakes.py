@@ -12,6 +12,7 @@ import pytest
 
 from domain.loans.application import Loans
 from domain.loans.bre import ApplicantFacts, BrandPolicy, Rule, RuleSpec
+from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.loan import Loan
 from domain.loans.offer import CouponTerms, ProductVersion
 from domain.loans.states import LoanStatus
@@ -96,6 +97,9 @@ class Parties:
 
     def cam_required(self, brand_id: UUID) -> bool:
         return self.cam
+
+    def repayment_calendar(self, brand_id: UUID) -> RepaymentCalendar:
+        return RepaymentCalendar()
 
     def can_take_loans(self, brand_id: UUID, staff_id: UUID) -> bool:
         return brand_id == BRAND and staff_id in self.staff
