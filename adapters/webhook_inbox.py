@@ -63,7 +63,7 @@ class WebhookInbox:
                 "INSERT INTO ops.webhook_events (source, event_id, event_type, received_at) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (source, event_id) DO UPDATE SET received_at = EXCLUDED.received_at "
                 "WHERE ops.webhook_events.outcome IS NULL AND ops.webhook_events.received_at < %s "
-                "RETURNING event_id",
+                "RETURNING event_id AS claimed",
                 (source, event_id, event_type, now, now - STALE_CLAIM),
             ).fetchone()
             if taken is not None:
@@ -72,7 +72,10 @@ class WebhookInbox:
                 "SELECT outcome, detail FROM ops.webhook_events WHERE source = %s AND event_id = %s",
                 (source, event_id),
             ).fetchone()
-        return Claim(fresh=False, outcome=row[0] if row else None, detail=row[1] if row else None)
+        if row is None:
+            return Claim(fresh=False)
+        outcome, detail = (row["outcome"], row["detail"]) if isinstance(row, dict) else (row[0], row[1])
+        return Claim(fresh=False, outcome=outcome, detail=detail)
 
     def settle(self, source: str, event_id: str, outcome: str, detail: str | None, now: datetime) -> None:
         """Record what handling the event came to."""

@@ -148,14 +148,15 @@ class BrandAgreementParties:
     def verified_bank_account(self, brand_id: UUID, customer_id: UUID) -> str | None:
         """The borrower's most recently verified bank account (the verification context's `read.bank_accounts`)."""
         with self.db.pool.connection() as conn:
-            if conn.execute("SELECT to_regclass('read.bank_accounts')").fetchone()[0] is None:
+            table = conn.execute("SELECT to_regclass('read.bank_accounts') AS found").fetchone()
+            if table is None or _value(table, "found") is None:
                 return None  # the verification context is not registered: no account is verified
             row = conn.execute(
                 "SELECT id FROM read.bank_accounts WHERE brand_id = %s AND customer_id = %s AND status = 'verified' "
                 "ORDER BY checked_at DESC NULLS LAST LIMIT 1",
                 (brand_id, customer_id),
             ).fetchone()
-        return str(row[0]) if row else None
+        return str(_value(row, "id")) if row else None
 
 
 @dataclass(frozen=True)
@@ -242,9 +243,14 @@ class AgreementService:
             raise
         self.inbox.settle(SOURCE, event.id, result.outcome.value, result.detail, self.clock.now())
         log.info(
-            "esign.webhook", event=event.id, type=event.type, outcome=result.outcome.value, loan=str(result.loan_id)
+            "esign.webhook", event_id=event.id, type=event.type, outcome=result.outcome.value, loan=str(result.loan_id)
         )
         return WebhookAck(event.id, result.outcome.value, result.loan_id, result.detail, result.position)
+
+
+def _value(row: Any, key: str) -> Any:
+    """A column of a row, whichever row factory the pool uses (dicts here, tuples elsewhere)."""
+    return row[key] if isinstance(row, dict) else row[0]
 
 
 def _callback(event: WebhookEvent) -> EsignCallback:

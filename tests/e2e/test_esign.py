@@ -89,10 +89,12 @@ def _sanctioned(client: Any, tenant: Any, platform: Any, phone: str) -> str:
     body = {"customer_id": made.json()["id"], "product_id": str(PRODUCT), "amount": "120000", "tenure": 18}
     loan = client.post("/api/v1/loans", json=body, headers=tenant.auth).json()
     assert client.post(f"/api/v1/loans/{loan['id']}/submit", headers=tenant.auth).json()["status"] == "pending"
-    loans = platform.get(Loans)
-    loans.cx_approve(tenant.brand_id, UUID(loan["id"]), "110000", "salary supports 110k")
-    result = loans.sanction(tenant.brand_id, UUID(loan["id"]), "100000.00", "FOIR at the limit")
-    platform.engine.wait_for(Loans.name, result.position)
+    approve = {"approved_amount": "110000", "remarks": "salary supports 110k"}
+    approved = client.post(f"/api/v1/loans/{loan['id']}/cx-approve", json=approve, headers=tenant.auth)
+    assert approved.status_code == 200, approved.text
+    sanction = {"sanctioned_amount": "100000.00", "remarks": "FOIR at the limit"}
+    sanctioned = client.post(f"/api/v1/loans/{loan['id']}/sanction", json=sanction, headers=tenant.auth)
+    assert sanctioned.status_code == 200 and sanctioned.json()["status"] == "sm_approved", sanctioned.text
     return str(loan["id"])
 
 
@@ -107,13 +109,13 @@ def _loan(client: Any, tenant: Any, loan_id: str) -> dict[str, Any]:
     return dict(answer.json())
 
 
-def _until(client: Any, tenant: Any, loan_id: str, status: str, seconds: float = 15) -> dict[str, Any]:
+def _until(client: Any, tenant: Any, platform: Any, loan_id: str, status: str, seconds: float = 15) -> dict[str, Any]:
+    """The loan once the webhook moved it to `status` and every loans read model caught up."""
     deadline = time.monotonic() + seconds
-    while True:
-        loan = _loan(client, tenant, loan_id)
-        if loan["status"] == status or time.monotonic() > deadline:
-            return loan
+    while _loan(client, tenant, loan_id)["status"] != status and time.monotonic() < deadline:
         time.sleep(0.1)
+    platform.engine.wait_for(Loans.name, platform.get(Loans).recorder.max_notification_id())
+    return _loan(client, tenant, loan_id)
 
 
 def _events(dsn: str, loan_id: str) -> list[str]:
@@ -148,7 +150,7 @@ def test_sanction_link_sign_at_the_simulator_webhook_approved(
 
     signed = httpx.post(esign["link"], json={"action": "sign"}, timeout=10)
     assert signed.status_code == 200, signed.text
-    approved = _until(client, tenant, loan_id, "approved")
+    approved = _until(client, tenant, platform, loan_id, "approved")
     assert approved["status"] == "approved" and approved["esign"]["state"] == "signed"
     assert approved["esign"]["signed_at"] is not None
     assert _events(platform.dsn, loan_id)[-3:] == ["Sanctioned", "AgreementIssued", "Signed"]
@@ -207,7 +209,7 @@ def test_an_expired_link_cannot_be_signed_and_a_resend_can(
     assert fresh["state"] == "sent" and fresh["link"] != first["link"] and fresh["links_sent"] == 2
     assert resent.json()["agreement"]["sha256"] == _loan(client, tenant, loan_id)["agreement"]["sha256"]
     assert httpx.post(fresh["link"], json={"action": "sign"}, timeout=10).status_code == 200
-    assert _until(client, tenant, loan_id, "approved")["status"] == "approved"
+    assert _until(client, tenant, platform, loan_id, "approved")["status"] == "approved"
     assert client.post(f"/api/v1/loans/{loan_id}/esign-link", headers=tenant.auth).status_code == 409
 
 
