@@ -28,6 +28,7 @@ from api.ports import Gate, Services
 from api.problems import HttpProblem, problem_for
 from api.request_input import check_headers, check_query_text, parse_body, parse_path, parse_query, read_body
 from api.security import require_json
+from api.uploads import Upload, UploadedFile, fingerprint, parse_form, read_multipart
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.aggregate import acting_as, tracing
@@ -71,6 +72,7 @@ class Context(Generic[P]):
     path: dict[str, Any]
     headers: dict[str, str]
     services: Services
+    upload: UploadedFile | None = None  # the file of a multipart upload (its `body` holds the text fields)
     raw_body: bytes = b""  # the body's bytes, for an endpoint declared `raw_body` (a signed webhook)
 
     @property
@@ -156,6 +158,7 @@ class Endpoint(Generic[P]):
     etag: bool = False  # success answers carry `ETag: "<version>"` of the record (the model's `version`)
     media: tuple[str, ...] = ()  # other media types of the success body, answered as a raw Response (e.g. text/csv)
     accepts: bool = False  # may answer 202 AcceptedOut when its read model is behind (see Context.written)
+    upload: Upload | None = None  # takes multipart/form-data: a file (`ctx.upload`) and `body`'s text fields
     raw_body: bool = False  # the handler reads the body's bytes itself (`Context.raw_body`), e.g. a signed webhook
     port: type[P] | None = None  # the port its handler takes (set by `serve`)
 
@@ -180,7 +183,8 @@ class Endpoint(Generic[P]):
 
     async def _handle(self, request: Request) -> Response:
         services: Services = request.app.state.services
-        raw = await read_body(request) if self.body is not None or self.raw_body else b""
+        reads = (self.body is not None and self.upload is None) or self.raw_body
+        raw = await read_body(request) if reads else b""
         principal = None
         if not self.public:
             gate = services.port(Gate)
@@ -203,14 +207,20 @@ class Endpoint(Generic[P]):
         query = parse_query(self.query, request) if self.query is not None else None
         if self.query is None:
             check_query_text(request)  # read by nobody, but a NUL there is still refused
-        if self.body is not None and raw.strip():
-            require_json(request)
-        body = parse_body(self.body, raw) if self.body is not None else None
+        file = None
+        if self.upload is not None:  # read once the caller may upload: nobody else gets to stream megabytes in
+            fields, file = await read_multipart(request, self.upload)
+            body = parse_form(self.body, fields, file, self.upload) if self.body is not None else None
+            raw = fingerprint(fields, file)
+        else:
+            if self.body is not None and raw.strip():
+                require_json(request)
+            body = parse_body(self.body, raw) if self.body is not None else None
         path = parse_path(request.path_params)
         port = services.port(self.port) if self.port is not None else cast(P, services)
         # Public endpoints never touch ctx.principal (nor idempotency, which is kept per principal).
         context = Context(
-            request, port, cast(Principal, principal), body, query, path, dict(request.headers), services, raw
+            request, port, cast(Principal, principal), body, query, path, dict(request.headers), services, file, raw
         )
         commands = ("POST", "PATCH", "PUT", "DELETE")
         key = request.headers.get("idempotency-key") if self.method in commands and not self.public else None

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from api.endpoint import AcceptedOut, Endpoint
+from api.uploads import form_schema
 
 COMPONENTS = "#/components/schemas/{model}"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -219,7 +220,9 @@ def _responses(ep: Endpoint[Any], refs: dict[Any, Any]) -> dict[str, Any]:
         }
     for status in error_statuses(ep):
         error: dict[str, Any] = {
-            "description": ERRORS.get(status, "Error"),
+            "description": f"File over {ep.upload.max_bytes} bytes"
+            if status == 413 and ep.upload
+            else ERRORS.get(status, "Error"),
             "content": {"application/problem+json": {"schema": PROBLEM_REF}},
         }
         if status == 401:
@@ -244,7 +247,13 @@ def build_openapi(endpoints: list[Endpoint[Any]]) -> dict[str, Any]:
         params = _parameters(ep, components, refs)
         if params:
             op["parameters"] = params
-        if ep.body is not None:
+        if ep.body is not None and ep.upload is not None:
+            form = components[refs[(ep.body, "validation")]["$ref"].rsplit("/", 1)[1]]
+            op["requestBody"] = {
+                "required": True,
+                "content": {"multipart/form-data": {"schema": form_schema(form, ep.upload)}},
+            }
+        elif ep.body is not None:
             op["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": refs[(ep.body, "validation")]}},

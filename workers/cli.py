@@ -66,6 +66,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from workers.demo_providers import start_demo_providers
 
             providers_note = start_demo_providers(platform)
+            if seeded["created_brand"]:  # KYC of the first demo borrowers, through the simulators just started
+                from workers.demo_verification import seed_verification
+
+                seed_verification(platform, seeded["brand_id"])
     from workers.runtime import Workers
     from workers.web_app import build_app
 

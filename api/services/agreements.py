@@ -6,19 +6,16 @@ time window checked, event ids deduplicated in `ops.webhook_events`).
 Configuration (env): `PUBLIC_BASE_URL` (default `http://127.0.0.1:8000`) is where providers call us back
 (`{PUBLIC_BASE_URL}/api/v1/webhooks/esign`); the webhook's signing secrets are `PROVIDER_ESIGN_WEBHOOK_SECRET`
 or else `PROVIDER_WEBHOOK_SECRET` (comma-separated while rotating; default `whsec_demo_providers`, what the demo's
-simulators sign with); `DOCUMENT_STORE_URL`'s folder (default `var/documents`) holds the agreements when the
-documents context does not provide its store.
+simulators sign with). Agreements are stored in the documents context's content-addressed store
+(`DOCUMENT_STORE_URL`: a folder, `var/documents` by default, or S3).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -39,6 +36,7 @@ from adapters.webhooks import (
 )
 from api.problems import HttpProblem
 from domain.customers.application import Customers
+from domain.documents.application import Documents
 from domain.identity.application import Identity
 from domain.loans.agreement import AgreementBorrower, AgreementStore
 from domain.loans.application import Loans
@@ -47,7 +45,7 @@ from domain.loans.esign import Agreements, CallbackOutcome, EsignCallback
 from domain.providers.messaging import EsignProvider, SmsSender
 from domain.shared.clock import Clock, business_date
 from domain.shared.values import mask_pan
-from projections.engine import ProjectionEngine
+from projections.verification_queries import VerificationQueries
 
 log = structlog.get_logger(__name__)
 
@@ -80,46 +78,13 @@ class WebhookAck:
     position: int = 0
 
 
-class FolderStore:
-    """Bytes in files named by their SHA-256 (`ab/cd/abcd…`, the documents context's folder layout)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError("a document address is a lower-case hex SHA-256")
-        return self.root / sha256[:2] / sha256[2:4] / sha256
-
-    def put(self, sha256: str, data: bytes, content_type: str) -> bool:
-        """Store the bytes unless already there (written to a temporary file, then renamed)."""
-        if hashlib.sha256(data).hexdigest() != sha256:
-            raise ValueError("the bytes do not match their address")
-        path = self._path(sha256)
-        if path.exists():
-            return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".agreement-")
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-        return True
-
-    def get(self, sha256: str) -> bytes:
-        """The stored bytes; KeyError when none."""
-        try:
-            return self._path(sha256).read_bytes()
-        except FileNotFoundError:
-            raise KeyError(sha256) from None
-
-
 @dataclass(frozen=True)
 class BrandAgreementParties:
     """The agreement's `AgreementParties`, answered by identity, customers and the verification read model."""
 
     identity: Identity
     customers: Customers
-    db: Database
+    verification: VerificationQueries
 
     def lender(self, brand_id: UUID) -> str:
         return str(self.identity.brand(brand_id).name)
@@ -146,17 +111,9 @@ class BrandAgreementParties:
         return settings.business_date or business_date(sanctioned_at, settings.timezone)
 
     def verified_bank_account(self, brand_id: UUID, customer_id: UUID) -> str | None:
-        """The borrower's most recently verified bank account (the verification context's `read.bank_accounts`)."""
-        with self.db.pool.connection() as conn:
-            table = conn.execute("SELECT to_regclass('read.bank_accounts') AS found").fetchone()
-            if table is None or _value(table, "found") is None:
-                return None  # the verification context is not registered: no account is verified
-            row = conn.execute(
-                "SELECT id FROM read.bank_accounts WHERE brand_id = %s AND customer_id = %s AND status = 'verified' "
-                "ORDER BY checked_at DESC NULLS LAST LIMIT 1",
-                (brand_id, customer_id),
-            ).fetchone()
-        return str(_value(row, "id")) if row else None
+        """The borrower's newest verified bank account (penny drop or manual; the verification context)."""
+        account = next((a for a in self.verification.bank_accounts(brand_id, customer_id) if a.verified), None)
+        return str(account.id) if account is not None else None
 
 
 @dataclass(frozen=True)
@@ -181,28 +138,22 @@ class AgreementService:
     identity: Identity
     customers: Customers
     directory: ProviderDirectory
+    documents: Documents
+    verification: VerificationQueries
     db: Database
-    engine: ProjectionEngine
     clock: Clock
 
-    @cached_property
+    @property
     def store(self) -> AgreementStore:
-        """The documents context's content-addressed store when it is registered, else a folder of our own."""
-        documents = self.engine.applications.get("documents")
-        store = getattr(documents, "store", None)
-        if store is not None:
-            found: AgreementStore = store
-            return found
-        url = (os.environ.get("DOCUMENT_STORE_URL") or "").strip()
-        folder = Path(url.removeprefix("file://")) if url and not url.startswith("s3://") else None
-        return FolderStore(folder or Path("var/documents"))
+        """The documents context's content-addressed store (a folder or S3, `DOCUMENT_STORE_URL`)."""
+        return self.documents.store
 
     @property
     def agreements(self) -> Agreements:
         """The use cases (built per call: the callback address follows `PUBLIC_BASE_URL`)."""
         return Agreements(
             self.loans,
-            BrandAgreementParties(self.identity, self.customers, self.db),
+            BrandAgreementParties(self.identity, self.customers, self.verification),
             BrandChannels(self.identity, self.directory),
             PdfAgreementRenderer(),
             self.store,
@@ -246,11 +197,6 @@ class AgreementService:
             "esign.webhook", event_id=event.id, type=event.type, outcome=result.outcome.value, loan=str(result.loan_id)
         )
         return WebhookAck(event.id, result.outcome.value, result.loan_id, result.detail, result.position)
-
-
-def _value(row: Any, key: str) -> Any:
-    """A column of a row, whichever row factory the pool uses (dicts here, tuples elsewhere)."""
-    return row[key] if isinstance(row, dict) else row[0]
 
 
 def _callback(event: WebhookEvent) -> EsignCallback:

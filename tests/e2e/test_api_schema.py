@@ -115,6 +115,17 @@ def _seed(client: Any, platform: Any, tenant: Tenant) -> dict[str, str]:
                                       "valid_from": "2026-01-01", "valid_to": "2027-12-31"})  # fmt: skip
     loan = post("/api/v1/loans", {"customer_id": customer["id"], "product_id": product["id"], "amount": "50000",
                                   "tenure": 12})  # fmt: skip
+    document = client.post(
+        f"/api/v1/customers/{customer['id']}/documents",
+        data={"kind": "pan_card"},
+        files={"file": ("pan.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")},
+        headers=tenant.auth,
+    )
+    assert document.status_code == 201, document.text
+    account = post(  # no penny-drop provider here: recorded as failed, which the retry endpoint needs
+        f"/api/v1/customers/{customer['id']}/bank-accounts",
+        {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Suresh Menon"},
+    )
     return {
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],
@@ -135,6 +146,9 @@ def _seed(client: Any, platform: Any, tenant: Tenant) -> dict[str, str]:
         "aggregate_type": "customer",
         "aggregate_id": customer["id"],
         "brand_id": str(tenant.brand_id),
+        "document_id": document.json()["id"],
+        "bank_account_id": account["id"],
+        "check": "bureau",
     }
 
 

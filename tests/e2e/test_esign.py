@@ -157,6 +157,32 @@ def test_sanction_link_sign_at_the_simulator_webhook_approved(
     again = httpx.post(esign["link"], json={"action": "sign"}, timeout=10)
     assert again.status_code == 409  # the simulator: already decided
 
+    # Signed without a verified bank account: approved until one is verified, then in the Ops queue.
+    _verified_account(client, tenant, approved["customer_id"])
+    AgreementWorker(platform.port(AgreementJobPort)).drain(check_queue=True)
+    queued = _until(client, tenant, platform, loan_id, "awaiting_disbursal")
+    assert queued["status"] == "awaiting_disbursal"
+    assert _events(platform.dsn, loan_id)[-2:] == ["Signed", "DisbursalQueued"]
+
+
+def _verified_account(client: Any, tenant: Any, customer_id: str) -> None:
+    """A bank account verified by a penny drop at the simulator."""
+    body = {"account_number": "50100123456789", "ifsc": "HDFC0001234", "holder_name": "Kavya Raman"}
+    added = client.post(f"/api/v1/customers/{customer_id}/bank-accounts", json=body, headers=tenant.auth)
+    assert added.status_code == 201 and added.json()["status"] == "verified", added.text
+
+
+def test_a_signature_with_the_account_already_verified_queues_at_once(
+    client: Any, tenant: Any, platform: Any, wired: dict[str, Any]
+) -> None:
+    loan_id = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5])
+    _verified_account(client, tenant, _loan(client, tenant, loan_id)["customer_id"])
+    _issue(platform)
+    link = _loan(client, tenant, loan_id)["esign"]["link"]
+    assert httpx.post(link, json={"action": "sign"}, timeout=10).status_code == 200
+    queued = _until(client, tenant, platform, loan_id, "awaiting_disbursal")
+    assert queued["status"] == "awaiting_disbursal" and queued["esign"]["state"] == "signed"
+
 
 def _check_pdf(data: bytes, loan: dict[str, Any], issued_at: datetime) -> None:
     """The agreement's figures against tests/unit/lending_reference.py (a second implementation of LENDING.md)."""

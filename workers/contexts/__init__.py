@@ -11,6 +11,8 @@ from workers.bounded_context import BoundedContext
 NAMES = (
     "identity",
     "customers",
+    "documents",
+    "verification",
     "blocklist",
     "products",
     "loans",

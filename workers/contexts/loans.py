@@ -42,6 +42,7 @@ from projections.loan_agreements import AgreementQueries, LoanAgreementsView
 from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
+from projections.verification_queries import VerificationQueries
 from workers import agreement_jobs
 from workers.bounded_context import BackgroundWorker, BoundedContext, Job, Kit
 from workers.numbering import number_series
@@ -206,9 +207,10 @@ def _loans(kit: Kit) -> Loans:
         clock=kit.clock,
         parties=BrandLoanParties(kit.get(Identity), customers, queries, BlocklistQueries(kit.get(Database).pool)),
         book=queries,
-        # The verification context's credit facts: `credit=VerificationQueries(kit.get(Database).pool)` once it is
-        # registered (branch verification); until then bureau and statement facts are "not known".
-        facts=BrandApplicantFacts(customers, kit.get(Blocklists), queries),
+        # Bureau and statement facts come from the verification context's read model.
+        facts=BrandApplicantFacts(
+            customers, kit.get(Blocklists), queries, credit=VerificationQueries(kit.get(Database).pool)
+        ),
         catalogue=LateCatalogue(kit),
         numbers=number_series(kit),
         contact=SmsBorrowerContact(kit.get(Identity), customers, kit.get(ProviderDirectory)),
