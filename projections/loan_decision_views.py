@@ -103,8 +103,9 @@ class LoanDecisionViews(Projection):
         sm = event.actor if event.to.value == "cx" else None
         yield self._moved(
             event,
-            "sent_back = %s, cx_approved_amount = NULL, sm_actor = COALESCE(%s, sm_actor)",
-            (Jsonb(sent), sm),
+            "sent_back = %s, cx_approved_amount = NULL, sm_actor = COALESCE(%s, sm_actor), "
+            "submitted_on = CASE WHEN %s THEN NULL ELSE submitted_on END",
+            (Jsonb(sent), sm, event.to.value == "borrower"),
         )
         yield from self._logged(event, "sent_back", {"to": event.to.value})
 

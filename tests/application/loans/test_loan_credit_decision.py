@@ -410,3 +410,47 @@ def test_a_never_submitted_cancelled_application_is_not_reactivated(loans: Loans
     with pytest.raises(Conflict):
         loans.reactivate(BRAND, created.id, "approved by the head of credit")
     assert loans.get(BRAND, created.id).status is S.CANCELLED
+
+
+# Telling the borrower ---------------------------------------------------------------------------------------------
+
+
+class Told:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, str, str]] = []
+
+    def sent_back(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        self.messages.append(("sent_back", loan_number, reason))
+
+    def rejected(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        self.messages.append(("rejected", loan_number, reason))
+
+
+def test_the_borrower_is_told_of_a_send_back_and_of_the_sm_s_rejection_only(loans: Loans) -> None:
+    told = Told()
+    loans.contact = told
+    by_cx = pending(loans)
+    loans.reject(BRAND, by_cx, "LOW_INCOME", "the CX's decision")
+    loan_id = pending(loans)
+    loans.send_back(BRAND, loan_id, "borrower", "upload the last three payslips")
+    loans.submit(BRAND, loan_id)
+    loans.cx_approve(BRAND, loan_id, "90000", "salary supports 90k")
+    loans.send_back(BRAND, loan_id, "cx", "verify the employer")  # the CX is not the borrower
+    loans.cx_approve(BRAND, loan_id, "90000", "employer verified")
+    loans.reject(BRAND, loan_id, "LOW_INCOME", "bonus is not salary")
+    number = loans.get(BRAND, loan_id).loan_number
+    assert told.messages == [
+        ("sent_back", number, "upload the last three payslips"),
+        ("rejected", number, "Income below our minimum"),
+    ]
+
+
+def test_nobody_is_told_of_a_refused_command(loans: Loans) -> None:
+    told = Told()
+    loans.contact = told
+    loan_id = pending(loans)
+    with pytest.raises(InvalidInput):
+        loans.send_back(BRAND, loan_id, "borrower", "")
+    with pytest.raises(InvalidInput):
+        loans.reject(BRAND, loan_id, "NOPE", "no such code")
+    assert told.messages == []
