@@ -14,7 +14,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from datetime import time as time_of_day
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -29,7 +31,7 @@ log = structlog.get_logger(__name__)
 
 ACTOR = "job:esign"
 #: How often signed loans are checked for a verified bank account (each check reads the verification model).
-QUEUE_CHECK_EVERY = timedelta(seconds=30)
+QUEUE_CHECK_EVERY = timedelta(seconds=5)
 #: The longest wait before issuing again after a provider failure.
 MAX_BACKOFF = timedelta(minutes=5)
 
@@ -37,7 +39,8 @@ EXPIRY = JobDefinition(
     name="esign-expiry",
     title="E-sign link expiry",
     description="Records every unsigned e-sign link past its expiry (the brand's esign_link_expiry_days) as "
-    "expired; staff resend a fresh link.",
+    "expired, by now or by the start of the run's business date when the brand's date is ahead; staff resend a "
+    "fresh link.",
     defaults=JobSettings(cron="*/15 * * * *", batch_size=200, retry_count=3, retry_interval_seconds=60),
 )
 
@@ -51,13 +54,13 @@ class AgreementJobPort:
 
 
 def expire_links(port: AgreementJobPort, now: datetime, limit: int, brand_id: UUID | None = None) -> int:
-    """Record up to `limit` links past their expiry as expired; how many were."""
+    """Record up to `limit` links past their expiry by `now` as expired; how many were."""
     done = 0
     agreements = port.service.agreements
     with acting_as(ACTOR):
         for item in port.queries.expired_links(now, limit, brand_id):
             try:
-                if agreements.expire(item.brand_id, item.loan_id) is not None:
+                if agreements.expire(item.brand_id, item.loan_id, now) is not None:
                     done += 1
             except DomainError as exc:  # changed meanwhile (signed, cancelled): the read model catches up
                 log.info("esign.expire_skipped", loan=str(item.loan_id), error=str(exc))
@@ -65,10 +68,14 @@ def expire_links(port: AgreementJobPort, now: datetime, limit: int, brand_id: UU
 
 
 def run_expiry(port: AgreementJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
-    """The `esign-expiry` job: the brand's expired links, in batches."""
+    """The `esign-expiry` job: the brand's links expired by now, or by the start of the run's business date (`as_of`)
+    when the brand's business date is ahead of the calendar, in batches."""
     size = job_run.settings.batch_size
+    settings = port.service.identity.settings(job_run.brand_id)
+    day_start = datetime.combine(job_run.as_of, time_of_day.min, tzinfo=ZoneInfo(settings.timezone))
+    cutoff = max(port.service.clock.now(), day_start)  # a brand running ahead of the calendar expires by its date
     while True:
-        done = expire_links(port, port.service.clock.now(), size, job_run.brand_id)
+        done = expire_links(port, cutoff, size, job_run.brand_id)
         yield BatchCounts(processed=done, succeeded=done), None
         if done < size:
             return

@@ -292,10 +292,11 @@ class Agreements:
         except ProviderError as exc:  # the link is recorded and shown to staff; a resend texts it again
             log.warning("esign.sms_failed", loan=str(loan.id), error=str(exc), code=exc.code)
 
-    def expire(self, brand_id: UUID, loan_id: UUID) -> CommandResult | None:
-        """Record the loan's live link expired when its expiry has passed (None when there is nothing to do)."""
+    def expire(self, brand_id: UUID, loan_id: UUID, at: datetime | None = None) -> CommandResult | None:
+        """Record the loan's live link expired when its expiry has passed by `at` (default now; a job passes the
+        start of the brand's business date when that is later); None when there is nothing to do."""
         loan = self.loans.get(brand_id, loan_id)
-        now = self.clock.now()
+        now = max(at, self.clock.now()) if at is not None else self.clock.now()
         expires_at = loan.esign_expires_at
         if loan.status is not S.SM_APPROVED or loan.esign_state is not EsignState.SENT or expires_at is None:
             return None

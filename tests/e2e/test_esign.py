@@ -292,3 +292,21 @@ def test_another_brand_sees_no_agreement_and_cannot_resend(
     platform.engine.wait_for("identity", issued.position)
     denied = client.post(f"/api/v1/loans/{loan_id}/esign-link", headers={"Authorization": f"Bearer {issued.secret}"})
     assert denied.status_code == 403
+
+
+def test_the_expiry_job_expires_links_by_the_brands_business_date(
+    client: Any, tenant: Any, platform: Any, wired: dict[str, Any]
+) -> None:
+    from tests.e2e.test_covenants import hold_business_date
+    from workers.runtime import scheduler_for
+
+    loan_id = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5])
+    _issue(platform)
+    expires = datetime.fromisoformat(_loan(client, tenant, loan_id)["esign"]["expires_at"])
+    hold_business_date(platform, tenant, (expires + timedelta(days=1)).date().isoformat())  # two days later
+    accepted = client.post("/api/v1/jobs/esign-expiry/runs", json={}, headers=tenant.auth)
+    assert accepted.status_code == 202, accepted.text
+    scheduler_for(platform).execute(accepted.json()["run_id"])
+    platform.engine.wait_for(Loans.name, platform.get(Loans).recorder.max_notification_id())
+    assert _loan(client, tenant, loan_id)["esign"]["state"] == "expired"
+    assert _events(platform.dsn, loan_id)[-1] == "EsignExpired"
