@@ -329,7 +329,13 @@ class Agreements:
         signed_at = callback.signed_at or self.clock.now()
         if loan.esign_expires_at is not None and signed_at > loan.esign_expires_at:
             return CallbackResult(CallbackOutcome.IGNORED, loan.id, "signed after the link expired; resend it")
-        result = self.loans.sign(loan.brand_id, loan.id, callback.request_id, signed_at)
+        try:
+            result = self.loans.sign(loan.brand_id, loan.id, callback.request_id, signed_at)
+        except Conflict as exc:  # cancelled meanwhile, or another delivery signed it in the same instant
+            again = self.loans.get(loan.brand_id, loan.id)
+            if again.esign_state is EsignState.SIGNED and again.signed_reference == callback.request_id:
+                return CallbackResult(CallbackOutcome.DUPLICATE, loan.id, "already signed")
+            return CallbackResult(CallbackOutcome.IGNORED, loan.id, f"not signed: {exc}")
         if not result.changed:
             return CallbackResult(CallbackOutcome.DUPLICATE, loan.id, "already signed", result.position)
         queued = self.queue_if_ready(loan.brand_id, loan.id)

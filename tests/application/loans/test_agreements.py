@@ -314,3 +314,14 @@ def test_the_stored_document_is_checked_against_its_hash(desk: Agreements, loans
     store.blobs[stored.sha256] = b"%PDF-tampered"
     with pytest.raises(Conflict):
         desk.document(BRAND, loan_id)
+
+
+def test_a_signature_for_a_cancelled_loan_is_ignored(desk: Agreements, loans: Loans) -> None:
+    loan_id = sanctioned(loans)
+    desk.issue(BRAND, loan_id)
+    callback = signed_callback(loans, loan_id)
+    loans.cancel(BRAND, loan_id, "the borrower withdrew")
+    result = desk.receive(callback)
+    assert result.outcome is CallbackOutcome.IGNORED and "not signed" in result.detail
+    assert loans.get(BRAND, loan_id).status is S.CANCELLED
+    assert "Signed" not in event_names(loans, loan_id)
