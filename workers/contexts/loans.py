@@ -13,6 +13,7 @@ import structlog
 
 from adapters.postgres import Database
 from adapters.providers.directory import ProviderDirectory
+from api.pages import loan_agreements as agreement_pages
 from api.pages import loan_decisions as decision_pages
 from api.pages import loans as pages
 from api.routes import bre as bre_routes
@@ -224,7 +225,7 @@ CONTEXT = BoundedContext(
     queries=(LoanQueries, BreHistoryQueries, DecisionQueries, AgreementQueries),
     projections=(LoanViews(), LoanAgreementsView()),  # the agreements' rows read the brand from read.loans
     endpoints=(*routes.ENDPOINTS, *decision_routes.ENDPOINTS, *bre_routes.ENDPOINTS, *agreement_routes.ENDPOINTS),
-    pages=(*pages.PAGES, *decision_pages.PAGES),
+    pages=(*pages.PAGES, *decision_pages.PAGES, *agreement_pages.PAGES),
     nav=(
         NavItem("Loans", "/loans", "loans", Permission.LOANS, 25),
         NavItem("Worklist", "/credit/worklist", "worklist", Permission.LOANS, 26),
