@@ -73,7 +73,6 @@ class Context(Generic[P]):
     headers: dict[str, str]
     services: Services
     upload: UploadedFile | None = None  # the file of a multipart upload (its `body` holds the text fields)
-    raw_body: bytes = b""  # the body's bytes, for an endpoint declared `raw_body` (a signed webhook)
 
     @property
     def brand_id(self) -> UUID:
@@ -159,7 +158,6 @@ class Endpoint(Generic[P]):
     media: tuple[str, ...] = ()  # other media types of the success body, answered as a raw Response (e.g. text/csv)
     accepts: bool = False  # may answer 202 AcceptedOut when its read model is behind (see Context.written)
     upload: Upload | None = None  # takes multipart/form-data: a file (`ctx.upload`) and `body`'s text fields
-    raw_body: bool = False  # the handler reads the body's bytes itself (`Context.raw_body`), e.g. a signed webhook
     port: type[P] | None = None  # the port its handler takes (set by `serve`)
 
     def __post_init__(self) -> None:
@@ -183,8 +181,7 @@ class Endpoint(Generic[P]):
 
     async def _handle(self, request: Request) -> Response:
         services: Services = request.app.state.services
-        reads = (self.body is not None and self.upload is None) or self.raw_body
-        raw = await read_body(request) if reads else b""
+        raw = await read_body(request) if self.body is not None and self.upload is None else b""
         principal = None
         if not self.public:
             gate = services.port(Gate)
@@ -220,7 +217,7 @@ class Endpoint(Generic[P]):
         port = services.port(self.port) if self.port is not None else cast(P, services)
         # Public endpoints never touch ctx.principal (nor idempotency, which is kept per principal).
         context = Context(
-            request, port, cast(Principal, principal), body, query, path, dict(request.headers), services, file, raw
+            request, port, cast(Principal, principal), body, query, path, dict(request.headers), services, file
         )
         commands = ("POST", "PATCH", "PUT", "DELETE")
         key = request.headers.get("idempotency-key") if self.method in commands and not self.public else None

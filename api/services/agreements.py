@@ -27,7 +27,6 @@ from adapters.postgres import Database
 from adapters.providers.directory import ProviderDirectory
 from adapters.webhook_inbox import WebhookInbox
 from adapters.webhooks import (
-    BAD_SIGNATURE,
     MALFORMED_HEADER,
     MISSING_HEADER,
     WebhookEvent,
@@ -167,15 +166,16 @@ class AgreementService:
         return WebhookInbox(self.db.pool)
 
     def receive_webhook(self, body: bytes, headers: Any) -> WebhookAck:
-        """A delivery of the e-sign provider's webhook: 401 unsigned or forged, 400 outside the time window or not
-        an event; a repeated event id answers its first outcome without acting again. Nothing is recorded for
-        a refused delivery."""
+        """A delivery of the e-sign provider's webhook: 400 unsigned or not an event, 401 forged, tampered or
+        outside the time window; a repeated event id answers its first outcome without acting again. Nothing is
+        recorded for a refused delivery."""
         verifier = WebhookVerifier(webhook_secrets(), clock=self.clock)
         try:
             verifier.verify(body, headers)
         except WebhookRejected as exc:
             log.warning("esign.webhook_refused", reason=exc.reason, detail=exc.detail)
-            status = 401 if exc.reason in (MISSING_HEADER, MALFORMED_HEADER, BAD_SIGNATURE) else 400
+            # Unsigned is a malformed request (400); forged, tampered or stale is 401 (as the gateway's webhook).
+            status = 400 if exc.reason in (MISSING_HEADER, MALFORMED_HEADER) else 401
             raise HttpProblem(status, exc.detail, "webhook-refused", reason=exc.reason) from None
         try:
             event = WebhookEvent.model_validate_json(body)
