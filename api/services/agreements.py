@@ -109,6 +109,9 @@ class BrandAgreementParties:
         settings = self.identity.settings(brand_id)
         return settings.business_date or business_date(sanctioned_at, settings.timezone)
 
+    def timezone(self, brand_id: UUID) -> str:
+        return str(self.identity.settings(brand_id).timezone)
+
     def verified_bank_account(self, brand_id: UUID, customer_id: UUID) -> str | None:
         """The borrower's newest verified bank account (penny drop or manual; the verification context)."""
         account = next((a for a in self.verification.bank_accounts(brand_id, customer_id) if a.verified), None)

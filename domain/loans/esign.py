@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -72,6 +73,10 @@ class AgreementParties(Protocol):
 
     def verified_bank_account(self, brand_id: UUID, customer_id: UUID) -> str | None:
         """A reference of the borrower's verified bank account, None while none is verified."""
+        ...
+
+    def timezone(self, brand_id: UUID) -> str:
+        """The brand's IANA timezone (how the borrower is told the link's expiry)."""
         ...
 
 
@@ -283,9 +288,10 @@ class Agreements:
         self, brand_id: UUID, loan: Loan, borrower: AgreementBorrower, link: str, expires_at: datetime, caller: Caller
     ) -> None:
         lender = self.parties.lender(brand_id)
+        local = expires_at.astimezone(ZoneInfo(self.parties.timezone(brand_id)))
         text = (
             f"{lender}: your loan {loan.loan_number} is sanctioned. Read and e-sign the agreement by "
-            f"{expires_at:%d %b %Y %H:%M} UTC: {link}"
+            f"{local:%d %b %Y %H:%M} {local.tzname()}: {link}"
         )
         try:
             self.channels.sms(brand_id).send(borrower.phone, text, caller=caller)

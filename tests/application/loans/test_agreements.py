@@ -110,6 +110,9 @@ class AgreementFacts:
     def verified_bank_account(self, brand_id: UUID, customer_id: UUID) -> str | None:
         return self.account
 
+    def timezone(self, brand_id: UUID) -> str:
+        return "Asia/Kolkata"
+
 
 @pytest.fixture
 def esign(clock: FixedClock) -> Esign:
@@ -174,6 +177,7 @@ def test_issuing_stores_the_pdf_opens_a_request_for_its_hash_and_texts_the_link(
                                "reference": str(loan_id), "callback": "https://lender.example/hook", "days": 3}]  # fmt: skip
     [(to, text)] = sms.sent
     assert to == "+919876501234" and "https://esign.example/sign/es-1" in text and loan.loan_number in text
+    assert "by 03 Dec 2026 15:30 IST" in text  # 10:00 UTC + 3 days, in the brand's timezone
     pdf = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(store.blobs[sha256])).pages)
     assert "Amount sanctioned (principal) 85000.00" in pdf and "Amount recommended 90000.00" in pdf
     assert "Amount requested 100000.00" in pdf
