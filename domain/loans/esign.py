@@ -142,6 +142,12 @@ def _recorded_sha256(loan: Loan) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _recorded_terms(loan: Loan) -> LoanTerms | None:
+    """The terms the sanction recorded (principal, tenure, rate), None on a loan sanctioned before they were."""
+    value = getattr(loan, "sanction_terms", None)
+    return value if isinstance(value, LoanTerms) else None
+
+
 def document_ref(sha256: str) -> str:
     """The stored reference of an agreement: its content address."""
     return f"sha256:{sha256}"
@@ -181,14 +187,16 @@ class Agreements:
         product = self.loans.catalogue.version(brand_id, loan.product_id, loan.product_version)
         sanctioned_at = self._sanctioned_at(loan)
         disbursal_on = self.parties.disbursal_date(brand_id, sanctioned_at)
-        emi = product.kind is LoanKind.EMI
-        terms = LoanTerms(
-            kind=product.kind,
-            principal=loan.sanctioned_amount,
-            tenure=loan.tenure,
-            annual_percent=product.annual_percent if emi else None,
-            daily_percent=None if emi else product.daily_percent,
-        )
+        terms = _recorded_terms(loan)  # what the sanction recorded the schedule is built from
+        if terms is None:  # a sanction recorded before its terms were: the product version's rate
+            emi = product.kind is LoanKind.EMI
+            terms = LoanTerms(
+                kind=product.kind,
+                principal=loan.sanctioned_amount,
+                tenure=loan.tenure,
+                annual_percent=product.annual_percent if emi else None,
+                daily_percent=None if emi else product.daily_percent,
+            )
         rate = terms.rate
         return LoanAgreement(
             lender=self.parties.lender(brand_id),
@@ -198,13 +206,13 @@ class Agreements:
             product_code=product.code,
             product_name=product.name,
             product_version=product.version,
-            kind=product.kind,
+            kind=terms.kind,
             requested=loan.amount,
             cx_approved=loan.cx_approved_amount,
             sanctioned=loan.sanctioned_amount,
             pricing=loan.sanction_pricing,
             rate=rate,
-            tenure=loan.tenure,
+            tenure=terms.tenure,
             penal=product.penal,
             schedule=build_schedule(terms, disbursal_on, self.parties.repayment_calendar(brand_id)),
             disbursal_on=disbursal_on,
