@@ -29,7 +29,7 @@ from api.problems import RETRY_AFTER_SECONDS, database_unavailable, problem, una
 from api.request_input import MAX_BODY_BYTES
 from api.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.uploads import ENVELOPE_BYTES
-from api.web import STATIC_DIR, Page, not_found, render
+from api.web import STATIC_DIR, Page, PublicPage, not_found, render
 
 log = structlog.get_logger(__name__)
 
@@ -305,7 +305,7 @@ def create_app(
     uploads += [
         (page.route().path_regex, page.method, page.upload_bytes + ENVELOPE_BYTES)
         for page in web.pages
-        if isinstance(page, Page) and page.upload_bytes
+        if isinstance(page, Page | PublicPage) and page.upload_bytes
     ]
     app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES, uploads=uploads)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -162,7 +162,7 @@ def _parameters(ep: Endpoint[Any], defs: dict[str, Any], refs: dict[Any, Any]) -
                     "schema": query_schema["properties"][public_name],
                 }
             )
-    if not ep.public:
+    if not ep.public and not ep.borrower:
         params.append(
             {
                 "name": "X-Brand-Id",
@@ -172,16 +172,16 @@ def _parameters(ep: Endpoint[Any], defs: dict[str, Any], refs: dict[Any, Any]) -
                 "description": "A Super Admin acts within this brand; anyone else may name only their own.",
             }
         )
-        if ep.method in COMMANDS:
-            params.append(
-                {
-                    "name": "Idempotency-Key",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-                    "description": "Retry safely: the same key and body return the first response; another body is 422.",
-                }
-            )
+    if not ep.public and ep.method in COMMANDS:
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                "description": "Retry safely: the same key and body return the first response; another body is 422.",
+            }
+        )
     if ep.if_match:
         params.append(
             {
@@ -244,6 +244,9 @@ def build_openapi(endpoints: list[Endpoint[Any]]) -> dict[str, Any]:
             op["x-cross-brand"] = True
         if ep.public:
             op["security"] = []
+        if ep.borrower:
+            op["security"] = [{"borrowerToken": []}]
+            op["x-borrower"] = True
         params = _parameters(ep, components, refs)
         if params:
             op["parameters"] = params
@@ -275,6 +278,11 @@ def build_openapi(endpoints: list[Endpoint[Any]]) -> dict[str, Any]:
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "cd_session"},
+                "borrowerToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A borrower's token from POST /api/v1/borrower/session (borrower endpoints only)",
+                },
             },
         },
         "security": [{"apiKey": []}, {"session": []}],

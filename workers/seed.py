@@ -22,6 +22,7 @@ from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict
 from workers.customer_numbers import number_customers
 from workers.demo_loans import seed_loans
+from workers.demo_onboarding import seed_onboarding
 from workers.demo_products import seed_products
 
 if TYPE_CHECKING:
@@ -190,6 +191,9 @@ def seed_demo(platform: Platform, borrowers: int = 150) -> dict[str, Any]:
         covenants = _seed_covenants(platform, brand.id, registered[:24]) if created_brand else 0
         products = seed_products(platform, brand.id, platform.get(Identity).business_date(brand.id))
         loans = seed_loans(platform, brand.id, registered[24:32]) if created_brand else 0
+        known = demo_borrowers(borrowers)[40] if borrowers > 40 else None
+        staff_registered = (str(known["phone"]), str(known["pan"])) if known else None
+        onboarding = seed_onboarding(platform, brand.id, staff_registered) if created_brand else 0
         numbered = number_customers(platform, brand.id)  # records of a demo made before formatted ids
     log.info(
         "seed.completed",
@@ -199,6 +203,7 @@ def seed_demo(platform: Platform, borrowers: int = 150) -> dict[str, Any]:
         covenants=covenants,
         products=products,
         loans=loans,
+        onboarding=onboarding,
         numbered=numbered,
     )
     return {
@@ -208,6 +213,7 @@ def seed_demo(platform: Platform, borrowers: int = 150) -> dict[str, Any]:
         "covenants": covenants,
         "products": products,
         "loans": loans,
+        "onboarding": onboarding,
     }
 
 

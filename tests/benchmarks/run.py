@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "notices": "notices",
     "relay": "relay",
     "bre": "bre",
+    "onboarding": "onboarding",
     "credit": "credit_queues",
 }
 

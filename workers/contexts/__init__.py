@@ -16,6 +16,7 @@ NAMES = (
     "blocklist",
     "products",
     "loans",
+    "onboarding",
     "jobs",
     "covenants",
     "notices",
