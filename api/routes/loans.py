@@ -13,13 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
+from api.routes.agreement_models import AgreementOut, EsignOut, with_agreement
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from domain.loans.loan import Check, LoanNotFound
 from domain.loans.states import LoanStatus
 from domain.shared.values import Money
+from projections.loan_agreements import AgreementQueries
 from projections.loan_decision_queries import DecisionQueries
-from projections.loan_queries import LoanDetail, LoanQueries
+from projections.loan_queries import LoanQueries
 
 READ = (Permission.LOANS, Level.READ)
 WRITE = (Permission.LOANS, Level.WRITE)
@@ -34,6 +36,7 @@ class LoanPort:
     loans: Loans
     queries: LoanQueries
     decisions: DecisionQueries
+    agreements: AgreementQueries
 
 
 class LoanIn(BaseModel):
@@ -235,6 +238,8 @@ class LoanOut(LoanSummaryOut):
     bypassed: list[str]
     history: list[LoanEventOut]
     documents: list[str]
+    esign: EsignOut | None = Field(None, description="the latest e-sign link, once the agreement is sent")
+    agreement: AgreementOut | None = Field(None, description="the agreement PDF's SHA-256 and download")
     version: int
     amounts: AmountsOut
     schedule: list[InstalmentOut] | None = Field(description="once sanctioned")
@@ -246,11 +251,12 @@ class LoanOut(LoanSummaryOut):
     disbursed_on: date | None = None
 
 
-def _loan(ctx: Context[LoanPort], loan_id: UUID) -> LoanDetail | None:
+def _loan(ctx: Context[LoanPort], loan_id: UUID) -> object | None:
     parties = ctx.port.loans.parties
-    return ctx.port.queries.loan(
+    found = ctx.port.queries.loan(
         ctx.brand_id, loan_id, parties.repayment_calendar(ctx.brand_id), parties.business_date(ctx.brand_id)
     )
+    return with_agreement(found, ctx.port.agreements.esign(ctx.brand_id, loan_id) if found else None)
 
 
 def written(ctx: Context[LoanPort], result: Any) -> Reply:
