@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
+from api.routes.agreement_models import AgreementOut, EsignOut, with_agreement
 from api.routes.disbursal_models import DisbursementOut
 from api.services.disbursal_views import DisbursementBlock, DisbursementBlocks
 from domain.identity.permissions import Level, Permission
@@ -20,8 +21,9 @@ from domain.loans.application import Loans
 from domain.loans.loan import Check, LoanNotFound
 from domain.loans.states import LoanStatus
 from domain.shared.values import Money
+from projections.loan_agreements import AgreementQueries
 from projections.loan_decision_queries import DecisionQueries
-from projections.loan_queries import LoanDetail, LoanQueries
+from projections.loan_queries import LoanQueries
 
 READ = (Permission.LOANS, Level.READ)
 WRITE = (Permission.LOANS, Level.WRITE)
@@ -37,6 +39,7 @@ class LoanPort:
     queries: LoanQueries
     disbursements: DisbursementBlocks
     decisions: DecisionQueries
+    agreements: AgreementQueries
 
 
 class LoanIn(BaseModel):
@@ -238,6 +241,8 @@ class LoanOut(LoanSummaryOut):
     bypassed: list[str]
     history: list[LoanEventOut]
     documents: list[str]
+    esign: EsignOut | None = Field(None, description="the latest e-sign link, once the agreement is sent")
+    agreement: AgreementOut | None = Field(None, description="the agreement PDF's SHA-256 and download")
     version: int
     disbursement: DisbursementOut | None = Field(
         None, description="once in the Ops queue: payout state, mode, gateway reference, attempts, simulator_url"
@@ -252,10 +257,14 @@ class LoanOut(LoanSummaryOut):
     disbursed_on: date | None = None
 
 
-def _loan(ctx: Context[LoanPort], loan_id: UUID) -> LoanDetail | None:
+def _loan(ctx: Context[LoanPort], loan_id: UUID) -> object | None:
     parties = ctx.port.loans.parties
-    return ctx.port.queries.loan(
+    found = ctx.port.queries.loan(
         ctx.brand_id, loan_id, parties.repayment_calendar(ctx.brand_id), parties.business_date(ctx.brand_id)
+    )
+    detailed = with_agreement(found, ctx.port.agreements.esign(ctx.brand_id, loan_id) if found else None)
+    return (
+        None if detailed is None else _WithDisbursement(detailed, ctx.port.disbursements.block(ctx.brand_id, loan_id))
     )
 
 
@@ -277,13 +286,13 @@ def get_loan(ctx: Context[LoanPort]) -> Reply:
     found = _loan(ctx, ctx.path["loan_id"])
     if found is None:
         raise LoanNotFound(f"loan {ctx.path['loan_id']} not found", id=str(ctx.path["loan_id"]))
-    return json_response(_WithDisbursement(found, ctx.port.disbursements.block(ctx.brand_id, found.id)))
+    return json_response(found)
 
 
 class _WithDisbursement:
     """A loan's detail with its disbursement block (read as attributes by the response model)."""
 
-    def __init__(self, detail: LoanDetail, disbursement: DisbursementBlock | None) -> None:
+    def __init__(self, detail: Any, disbursement: DisbursementBlock | None) -> None:
         self._detail = detail
         self.disbursement = disbursement
 
