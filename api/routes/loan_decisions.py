@@ -21,6 +21,7 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from api.problems import HttpProblem
 from api.routes.loans import LoanOut, LoanPort, ReasonIn, written
 from domain.identity.permissions import Level, Permission
+from domain.loans.money import Percent
 from domain.shared.values import Money
 
 WRITE = (Permission.LOANS, Level.WRITE)
@@ -47,10 +48,10 @@ class CamIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     salary_credits: list[SalaryCreditIn] = Field(max_length=12)
-    foir: Decimal = Field(description="Fixed Obligation to Income Ratio, percent")
+    foir: Percent = Field(description="Fixed Obligation to Income Ratio, percent")
     existing_emis: Money = Field(Decimal(0), description="existing EMI obligations per month")
     recommended_amount: Money
-    recommended_rate: Decimal = Field(description="recommended rate of interest, percent a year")
+    recommended_rate: Percent = Field(description="recommended rate of interest, percent a year")
     notes: str = Field(max_length=2000)
 
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
+from typing import Annotated
+
+from pydantic import BeforeValidator, WithJsonSchema
 
 from domain.shared.errors import InvalidValue
 from domain.shared.values import MONEY, DecimalRule
@@ -22,6 +25,8 @@ ZERO = Decimal("0.00")
 
 #: Percent rates (interest, penal, fee and coupon percentages, GST): 0 to 999.9999, at most 4 places.
 RATE = DecimalRule(integer_digits=3, places=4, minimum=Decimal(0))
+#: A percent rate as an API input (a string or number within RATE), like `Money` for rupees.
+Percent = Annotated[Decimal, BeforeValidator(RATE.validate), WithJsonSchema(RATE.json_schema())]
 
 Exact = Fraction | Decimal | int
 
