@@ -30,6 +30,7 @@ import structlog
 from eventsourcing.application import Application
 from psycopg import Connection
 
+from domain.shared.gc_pause import collector_paused
 from projections.batch_writes import _PipelinedWrites
 from projections.failures import (
     _ADVANCE,
@@ -45,7 +46,6 @@ from projections.failures import (
     describe_error,
     is_transient,
 )
-from projections.gc_pause import collector_paused
 from projections.projection import Projection, Write
 
 log = structlog.get_logger(__name__)

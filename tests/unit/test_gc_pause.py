@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from projections import gc_pause
-from projections.gc_pause import collector_paused
+from domain.shared import gc_pause
+from domain.shared.gc_pause import collector_paused
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
-"""Python's cyclic garbage collector paused while projection batches run (their objects die by reference
-counting), for at most about a second at a time."""
+"""Python's cyclic garbage collector paused while projection batches and audit replays run (their objects die by
+reference counting), for at most about a second at a time."""
 
 from __future__ import annotations
 
