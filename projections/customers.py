@@ -97,12 +97,14 @@ class CustomerDirectory(Projection):
         "CREATE INDEX IF NOT EXISTS customers_brand_name_idx ON read.customers (brand_id, name_key, id)",
         "CREATE INDEX IF NOT EXISTS customers_brand_phone_idx ON read.customers (brand_id, phone)",
         "CREATE INDEX IF NOT EXISTS customers_brand_pan_idx ON read.customers (brand_id, pan)",
-        "CREATE INDEX IF NOT EXISTS customers_name_trgm_idx ON read.customers USING gin (brand_id, name_key gin_trgm_ops)",
         "CREATE INDEX IF NOT EXISTS customers_loans_idx ON read.customers USING gin (brand_id, loan_numbers)",
         "CREATE INDEX IF NOT EXISTS customers_alt_phones_idx ON read.customers USING gin (brand_id, alternate_numbers)",
-        # Notice matching blocked on this index of read.name_tokens(name_key) before it moved to
-        # read.notice_name_keys; no query reads it any more, and it was a third of a rebuild's index builds.
+        # Indexes no query reads any more, dropped where an older version made them: notice matching blocked on
+        # read.name_tokens(name_key) and then on trigrams of name_key until it moved to read.notice_name_keys, and
+        # the name search finds words in the vocabulary (its own trigram index) and names by the word indexes. They
+        # were the dearest to build (half of a rebuild's index builds) and to keep on every registration and rename.
         "DROP INDEX IF EXISTS read.customers_name_tokens_idx",
+        "DROP INDEX IF EXISTS read.customers_name_trgm_idx",
         # Directory search by name: see the class docstring and CustomerQueries.search.
         rf"""CREATE OR REPLACE FUNCTION read.name_positions(name_key text) RETURNS TABLE (word text, place smallint)
             LANGUAGE sql IMMUTABLE PARALLEL SAFE ROWS 3 AS $$
