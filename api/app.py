@@ -28,7 +28,8 @@ from api.ports import Services, WebComposition
 from api.problems import RETRY_AFTER_SECONDS, database_unavailable, problem, unavailable_problem
 from api.request_input import MAX_BODY_BYTES
 from api.security import BodyLimitMiddleware, SecurityHeadersMiddleware
-from api.web import STATIC_DIR, not_found, render
+from api.uploads import ENVELOPE_BYTES
+from api.web import STATIC_DIR, Page, PublicPage, not_found, render
 
 log = structlog.get_logger(__name__)
 
@@ -300,7 +301,13 @@ def create_app(
             PersistenceError: database_error,
         },
     )
-    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES)
+    uploads = [(ep.route().path_regex, ep.method, ep.upload.max_request_bytes) for ep in web.endpoints if ep.upload]
+    uploads += [
+        (page.route().path_regex, page.method, page.upload_bytes + ENVELOPE_BYTES)
+        for page in web.pages
+        if isinstance(page, Page | PublicPage) and page.upload_bytes
+    ]
+    app.add_middleware(BodyLimitMiddleware, limit=MAX_BODY_BYTES, uploads=uploads)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.state.endpoints = list(web.endpoints)

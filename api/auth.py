@@ -8,10 +8,12 @@ from uuid import UUID
 from starlette.requests import Request
 
 from adapters.operational import Session
-from api.ports import Gate
+from api.ports import BorrowerGate, Gate
 from api.problems import HttpProblem
 from domain.identity.principal import AuthenticationFailed, Principal
 from domain.identity.staff import StaffNotFound
+from domain.onboarding.account import TOKEN_PREFIX, SessionNotFound
+from domain.onboarding.parties import BorrowerPrincipal
 
 SESSION_COOKIE = "cd_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -45,6 +47,21 @@ def authenticate(gate: Gate, request: Request) -> Principal:
                 )
             return owner
     raise AuthenticationFailed("credentials required: an API key (Authorization: Bearer) or a portal session")
+
+
+def authenticate_borrower(gate: BorrowerGate, request: Request) -> BorrowerPrincipal:
+    """The signed-in borrower of a borrower endpoint; AuthenticationFailed (401) for anything else - a staff API
+    key or portal session never opens a borrower endpoint, as a borrower token never opens a staff one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() == "bearer" and token.startswith(TOKEN_PREFIX):
+        try:
+            return gate.onboarding.authenticate(token)
+        except SessionNotFound:
+            pass
+    raise AuthenticationFailed(
+        "a borrower's token is required: 'Authorization: Bearer <token>' from /api/v1/borrower/session"
+    )
 
 
 def session_principal(gate: Gate, token: str) -> Principal | None:

@@ -22,14 +22,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.auth import acting_brand, authenticate
+from api.auth import acting_brand, authenticate, authenticate_borrower
 from api.idempotency import run_once
-from api.ports import Gate, Services
+from api.ports import BorrowerGate, Gate, Services
 from api.problems import HttpProblem, problem_for
 from api.request_input import check_headers, check_query_text, parse_body, parse_path, parse_query, read_body
 from api.security import require_json
+from api.uploads import Upload, UploadedFile, fingerprint, parse_form, read_multipart
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
+from domain.onboarding.parties import BorrowerPrincipal
 from domain.shared.aggregate import acting_as, tracing
 from domain.shared.application import CommandResult
 
@@ -65,16 +67,25 @@ class Context(Generic[P]):
 
     request: Request
     port: P
-    principal: Principal  # None only for public endpoints
+    principal: Principal  # None only for public and borrower endpoints
     body: Any
     query: Any
     path: dict[str, Any]
     headers: dict[str, str]
     services: Services
+    borrower: BorrowerPrincipal | None = None  # the signed-in borrower, on borrower endpoints only
+    upload: UploadedFile | None = None  # the file of a multipart upload (its `body` holds the text fields)
 
     @property
     def brand_id(self) -> UUID:
-        return self.principal.brand_id
+        return self.borrower.brand_id if self.borrower is not None else self.principal.brand_id
+
+    @property
+    def actor(self) -> str:
+        """Who the request acts for, as recorded on events (staff, API key, borrower, or anonymous)."""
+        if self.borrower is not None:
+            return self.borrower.actor
+        return self.principal.actor if self.principal is not None else "anonymous"
 
     def expected_version(self) -> int | None:
         """The record version from an `If-Match` ETag (None without the header); 422 when it is not ours."""
@@ -147,6 +158,7 @@ class Endpoint(Generic[P]):
     response: type[BaseModel] | None = None
     status: int = 200
     public: bool = False  # no credentials needed (e.g. accepting an invite)
+    borrower: bool = False  # only a borrower's bearer token opens it (never a staff key or session)
     cross_brand: bool = False  # only a cross-brand principal (Super Admin) may call it
     tags: list[str] = field(default_factory=list)
     statuses: tuple[int, ...] = ()  # other success statuses with the same body (e.g. 200 when nothing changed)
@@ -155,6 +167,7 @@ class Endpoint(Generic[P]):
     etag: bool = False  # success answers carry `ETag: "<version>"` of the record (the model's `version`)
     media: tuple[str, ...] = ()  # other media types of the success body, answered as a raw Response (e.g. text/csv)
     accepts: bool = False  # may answer 202 AcceptedOut when its read model is behind (see Context.written)
+    upload: Upload | None = None  # takes multipart/form-data: a file (`ctx.upload`) and `body`'s text fields
     port: type[P] | None = None  # the port its handler takes (set by `serve`)
 
     def __post_init__(self) -> None:
@@ -178,9 +191,12 @@ class Endpoint(Generic[P]):
 
     async def _handle(self, request: Request) -> Response:
         services: Services = request.app.state.services
-        raw = await read_body(request) if self.body is not None else b""
+        raw = await read_body(request) if self.body is not None and self.upload is None else b""
         principal = None
-        if not self.public:
+        borrower = None
+        if self.borrower:
+            borrower = await run_in_threadpool(authenticate_borrower, services.port(BorrowerGate), request)
+        elif not self.public:
             gate = services.port(Gate)
             principal = await run_in_threadpool(authenticate, gate, request)
         check_headers(request)
@@ -201,13 +217,30 @@ class Endpoint(Generic[P]):
         query = parse_query(self.query, request) if self.query is not None else None
         if self.query is None:
             check_query_text(request)  # read by nobody, but a NUL there is still refused
-        if self.body is not None and raw.strip():
-            require_json(request)
-        body = parse_body(self.body, raw) if self.body is not None else None
+        file = None
+        if self.upload is not None:  # read once the caller may upload: nobody else gets to stream megabytes in
+            fields, file = await read_multipart(request, self.upload)
+            body = parse_form(self.body, fields, file, self.upload) if self.body is not None else None
+            raw = fingerprint(fields, file)
+        else:
+            if self.body is not None and raw.strip():
+                require_json(request)
+            body = parse_body(self.body, raw) if self.body is not None else None
         path = parse_path(request.path_params)
         port = services.port(self.port) if self.port is not None else cast(P, services)
         # Public endpoints never touch ctx.principal (nor idempotency, which is kept per principal).
-        context = Context(request, port, cast(Principal, principal), body, query, path, dict(request.headers), services)
+        context = Context(
+            request,
+            port,
+            cast(Principal, principal),
+            body,
+            query,
+            path,
+            dict(request.headers),
+            services,
+            borrower=borrower,
+            upload=file,
+        )
         commands = ("POST", "PATCH", "PUT", "DELETE")
         key = request.headers.get("idempotency-key") if self.method in commands and not self.public else None
         if key is None:
@@ -217,7 +250,7 @@ class Endpoint(Generic[P]):
     def invoke(self, context: Context[P]) -> Response:
         """Run the handler as the caller (actor and trace recorded on its events) and render its answer."""
         request_id = structlog.contextvars.get_contextvars().get("request_id")
-        with acting_as(context.principal.actor if context.principal else "anonymous"), tracing(request_id):
+        with acting_as(context.actor), tracing(request_id):
             answer = self.handler(context)
         if isinstance(answer, Response):
             if (answer.media_type or "").split(";")[0] not in self.media:

@@ -32,7 +32,7 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
     request_hash = hashlib.sha256(
         b"\0".join([endpoint.method.encode(), context.request.url.path.encode(), canonical(raw)])
     ).hexdigest()
-    principal = context.principal.actor
+    principal = context.actor
     earlier = ops.begin_idempotent(context.brand_id, principal, key, request_hash)
     if earlier is not None:
         if earlier.request_hash != request_hash:

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from api.endpoint import AcceptedOut, Endpoint
+from api.uploads import form_schema
 
 COMPONENTS = "#/components/schemas/{model}"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -161,7 +162,7 @@ def _parameters(ep: Endpoint[Any], defs: dict[str, Any], refs: dict[Any, Any]) -
                     "schema": query_schema["properties"][public_name],
                 }
             )
-    if not ep.public:
+    if not ep.public and not ep.borrower:
         params.append(
             {
                 "name": "X-Brand-Id",
@@ -171,16 +172,16 @@ def _parameters(ep: Endpoint[Any], defs: dict[str, Any], refs: dict[Any, Any]) -
                 "description": "A Super Admin acts within this brand; anyone else may name only their own.",
             }
         )
-        if ep.method in COMMANDS:
-            params.append(
-                {
-                    "name": "Idempotency-Key",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-                    "description": "Retry safely: the same key and body return the first response; another body is 422.",
-                }
-            )
+    if not ep.public and ep.method in COMMANDS:
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                "description": "Retry safely: the same key and body return the first response; another body is 422.",
+            }
+        )
     if ep.if_match:
         params.append(
             {
@@ -219,7 +220,9 @@ def _responses(ep: Endpoint[Any], refs: dict[Any, Any]) -> dict[str, Any]:
         }
     for status in error_statuses(ep):
         error: dict[str, Any] = {
-            "description": ERRORS.get(status, "Error"),
+            "description": f"File over {ep.upload.max_bytes} bytes"
+            if status == 413 and ep.upload
+            else ERRORS.get(status, "Error"),
             "content": {"application/problem+json": {"schema": PROBLEM_REF}},
         }
         if status == 401:
@@ -241,10 +244,19 @@ def build_openapi(endpoints: list[Endpoint[Any]]) -> dict[str, Any]:
             op["x-cross-brand"] = True
         if ep.public:
             op["security"] = []
+        if ep.borrower:
+            op["security"] = [{"borrowerToken": []}]
+            op["x-borrower"] = True
         params = _parameters(ep, components, refs)
         if params:
             op["parameters"] = params
-        if ep.body is not None:
+        if ep.body is not None and ep.upload is not None:
+            form = components[refs[(ep.body, "validation")]["$ref"].rsplit("/", 1)[1]]
+            op["requestBody"] = {
+                "required": True,
+                "content": {"multipart/form-data": {"schema": form_schema(form, ep.upload)}},
+            }
+        elif ep.body is not None:
             op["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": refs[(ep.body, "validation")]}},
@@ -266,6 +278,11 @@ def build_openapi(endpoints: list[Endpoint[Any]]) -> dict[str, Any]:
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "cd_session"},
+                "borrowerToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A borrower's token from POST /api/v1/borrower/session (borrower endpoints only)",
+                },
             },
         },
         "security": [{"apiKey": []}, {"session": []}],

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from adapters.operational import OperationalStore
 from domain.identity.application import Identity
+from domain.onboarding.application import Onboarding
 from domain.shared.clock import Clock
 from projections.engine import ProjectionEngine
 
@@ -32,6 +33,13 @@ class Gate:
     identity: Identity
     ops: OperationalStore
     clock: Clock
+
+
+@dataclass(frozen=True)
+class BorrowerGate:
+    """What a borrower endpoint passes through: the borrower's bearer session (never a staff credential)."""
+
+    onboarding: Onboarding
 
 
 class RelayReport(Protocol):

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from domain.identity.principal import AuthenticationFailed
+from domain.providers.errors import ProviderRejected, ProviderUnavailable
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, Throttled
 
 log = structlog.get_logger(__name__)
@@ -140,6 +141,12 @@ def problem_for(exc: Exception, request: Request) -> JSONResponse:
         )
         throttled.headers["Retry-After"] = str(exc.retry_after)
         return throttled
+    if isinstance(exc, ProviderUnavailable):
+        down = problem(503, exc.message, "provider-unavailable", path, provider=exc.provider)
+        down.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return down
+    if isinstance(exc, ProviderRejected):
+        return problem(422, exc.message, "provider-rejected", path, provider=exc.provider, code=exc.code or None)
     if isinstance(exc, DomainError):
         return problem(422, exc.message, "invalid-input", path)
     if database_unavailable(exc):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import HttpProblem, problem
+from api.uploads import ENVELOPE_BYTES
 
 # The portal has no script and no inline style; `script-src 'self'` leaves room for static files only.
 PORTAL_CSP = (
@@ -60,19 +64,29 @@ class BodyTooLarge(HttpProblem):
 
 class BodyLimitMiddleware:
     """Refuse any request body over `limit` bytes with 413, portal forms included: a declared length is
-    refused before reading, a streamed body as soon as it passes the limit."""
+    refused before reading, a streamed body as soon as it passes the limit. `uploads` name the file-upload
+    operations (path pattern, method, their own larger limit), whose endpoints bound the file themselves."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, uploads: Sequence[tuple[re.Pattern[str], str, int]] = ()) -> None:
         self.app = app
         self.limit = limit
+        self.uploads = tuple(uploads)
+
+    def _limit(self, scope: Scope) -> int:
+        path, method = str(scope.get("path", "")), scope.get("method")
+        for pattern, upload_method, limit in self.uploads:
+            if method == upload_method and pattern.match(path):
+                return max(limit, self.limit)
+        return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
-            await self._refuse(scope, receive, send)
+        if length.isdigit() and int(length) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         received = 0
         started = False
@@ -82,8 +96,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -96,10 +110,13 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, f"request body is over {self.limit} bytes", "too-large", scope.get("path"))
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        detail = f"request body is over {limit} bytes"
+        if limit > self.limit:  # an upload: say the file's own limit
+            detail = f"the file is over {limit - ENVELOPE_BYTES} bytes (the upload limit)"
+        response = problem(413, detail, "too-large", scope.get("path"))
         response.headers["Connection"] = "close"  # The rest of the body is not read.
         await response(scope, receive, send)
 

@@ -95,6 +95,7 @@ class Page(Generic[P]):
     permission: tuple[Permission, Level] | None
     form: bool = False
     port: type[P] | None = None
+    upload_bytes: int | None = None  # a form with a file (multipart) of at most this many bytes
 
     @property
     def name(self) -> str:
@@ -140,6 +141,7 @@ class PublicPage(Generic[P]):
     path: str
     handler: PublicHandler[P]
     port: type[P] | None = None
+    upload_bytes: int | None = None  # a form with a file (multipart) of at most this many bytes
 
     @property
     def name(self) -> str:

@@ -146,3 +146,12 @@ class BlocklistQueries:
         rows = rows[:limit]
         next_cursor = ENTRIES_CURSOR.encode(rows[-1]["changed_at"], rows[-1]["id"]) if more and rows else None
         return Page(items=[BlockedValue(**r) for r in rows], next_cursor=next_cursor)
+
+    def blocked_pincodes(self, brand_id: UUID) -> frozenset[str]:
+        """The pincodes on the brand's blocklist (active entries), for the BRE's PINCODE rule."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT value FROM read.blocklist WHERE brand_id = %s AND kind = %s AND active",
+                (brand_id, BlockKind.PINCODE.value),
+            ).fetchall()
+        return frozenset(str(r["value"]) for r in rows)

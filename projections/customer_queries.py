@@ -6,6 +6,7 @@ projections/customers.py.
 
 from __future__ import annotations
 
+import re
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -22,6 +23,9 @@ from projections.blocklist import BlocklistHit
 from projections.customers import LONG
 from projections.keyset import KeysetCursor, Page
 
+#: A customer's formatted id (`DEMO-C-000123`), searched exactly.
+CUSTOMER_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]*-C-[0-9]{6,}$")
+
 
 @dataclass(frozen=True)
 class CustomerListItem:
@@ -34,6 +38,15 @@ class CustomerListItem:
     email: str | None
     loan_numbers: list[str]
     updated_at: datetime
+    number: str | None = None  # the brand's formatted id (DEMO-C-000123)
+
+
+@dataclass(frozen=True)
+class Record:
+    """A borrower record's id and when it was made."""
+
+    id: UUID
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,7 @@ class CustomerProfile:
     timeline: list[TimelineEntry] = field(default_factory=list)
     #: The brand's blocklist entries matching `blocklist_candidates()` (the blocklist context's query, `hits`).
     blocklist_hits: list[BlocklistHit] = field(default_factory=list)
+    number: str | None = None  # the brand's formatted id (DEMO-C-000123)
 
     def blocklist_candidates(self) -> list[tuple[BlockKind, str]]:
         """The borrower's values a blocklist may hold: phones (primary and alternate), PAN and address pincodes."""
@@ -134,7 +148,7 @@ class CustomerQueries:
             name_key, last_id = DIRECTORY_CURSOR.decode(cursor)
             page_filter = " AND (name_key, id) > (%(c_name)s, %(c_id)s)"
             params.update(c_name=name_key, c_id=last_id)
-        columns = "id, name, name_key, phone, pan_masked, email, loan_numbers, updated_at"
+        columns = "id, name, name_key, phone, pan_masked, email, loan_numbers, updated_at, number"
         term = (q or "").strip()
         with self.pool.connection() as conn:
             if not term:
@@ -166,6 +180,7 @@ class CustomerQueries:
                 email=r["email"],
                 loan_numbers=list(r["loan_numbers"]),
                 updated_at=r["updated_at"],
+                number=r["number"],
             )
             for r in rows
         ]
@@ -249,6 +264,17 @@ class CustomerQueries:
             "(SELECT id FROM name_all WHERE (SELECT count(*) FROM name_walk) < %(limit)s)",
         ]
 
+    def unnumbered(self, brand_id: UUID, after: tuple[datetime, UUID] | None = None, limit: int = 500) -> list[Record]:
+        """Records of the brand without a formatted id, oldest first, after the keyset `after` (created_at, id)."""
+        page = " AND (created_at, id) > (%s, %s)" if after else ""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT id, created_at FROM read.customers WHERE brand_id = %s AND number IS NULL{page} "
+                "ORDER BY created_at, id LIMIT %s",
+                (brand_id, *(after or ()), limit),
+            ).fetchall()
+        return [Record(r["id"], r["created_at"]) for r in rows]
+
     def profile(self, brand_id: UUID, customer_id: UUID, timeline_limit: int = 200) -> CustomerProfile | None:
         """The Customer 360 of a borrower of the brand, or None."""
         with self.pool.connection() as conn:
@@ -278,6 +304,7 @@ class CustomerQueries:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             timeline=[TimelineEntry(**e) for e in events],
+            number=row["number"],
         )
 
 
@@ -286,6 +313,8 @@ def _key_candidates(term: str, params: dict[str, Any]) -> tuple[list[str], list[
     upper = term.upper().replace(" ", "")
     params["loan"] = upper
     keys = ["SELECT id FROM read.customers WHERE brand_id = %(brand)s AND loan_numbers @> ARRAY[%(loan)s]::text[]"]
+    if CUSTOMER_NUMBER.match(upper):  # the brand's formatted id, DEMO-C-000123
+        keys.append("SELECT id FROM read.customers WHERE brand_id = %(brand)s AND number = %(loan)s")
     if PAN_PATTERN.match(upper):
         params["pan"] = upper
         keys.append("SELECT id FROM read.customers WHERE brand_id = %(brand)s AND pan = %(pan)s")

@@ -71,7 +71,12 @@ class CustomerDirectory(Projection):
     name = "customer_directory"
     source = Customers.name
     topics = topics_of(
-        C.Registered, C.DetailsUpdated, C.AlternatePhoneAdded, C.AlternatePhoneRemoved, C.LoanNumberLinked
+        C.Registered,
+        C.DetailsUpdated,
+        C.AlternatePhoneAdded,
+        C.AlternatePhoneRemoved,
+        C.LoanNumberLinked,
+        C.NumberAssigned,
     )
     tables = ("read.customers", "read.customer_name_vocabulary")
     ddl = (
@@ -94,7 +99,10 @@ class CustomerDirectory(Projection):
             created_at timestamptz NOT NULL,
             updated_at timestamptz NOT NULL
         )""",
+        # The brand's formatted id (DEMO-C-000123): added after the table's first version, so added when missing.
+        "ALTER TABLE read.customers ADD COLUMN IF NOT EXISTS number text",
         "CREATE INDEX IF NOT EXISTS customers_brand_name_idx ON read.customers (brand_id, name_key, id)",
+        "CREATE INDEX IF NOT EXISTS customers_brand_number_idx ON read.customers (brand_id, number)",
         "CREATE INDEX IF NOT EXISTS customers_brand_phone_idx ON read.customers (brand_id, phone)",
         "CREATE INDEX IF NOT EXISTS customers_brand_pan_idx ON read.customers (brand_id, pan)",
         "CREATE INDEX IF NOT EXISTS customers_loans_idx ON read.customers USING gin (brand_id, loan_numbers)",
@@ -190,6 +198,7 @@ class CustomerDirectory(Projection):
                 "date_of_birth": event.date_of_birth,
                 "addresses": [a.model_dump(mode="json") for a in event.addresses],
                 "loan_numbers": list(event.loan_numbers),
+                "number": event.number,
                 "version": event.originator_version,
                 "created_at": event.timestamp,
                 "updated_at": event.timestamp,
@@ -248,6 +257,12 @@ class CustomerDirectory(Projection):
             (event.loan_number, event.originator_version, event.timestamp, event.originator_id),
         )
 
+    def _on_number_assigned(self, event: C.NumberAssigned) -> Iterator[Write]:
+        yield Write(
+            "UPDATE read.customers SET number = %s, version = %s, updated_at = %s WHERE id = %s",
+            (event.number, event.originator_version, event.timestamp, event.originator_id),
+        )
+
 
 #: The directory's row changes per event type.
 _DIRECTORY_WRITES: dict[type[Any], Callable[[CustomerDirectory, Any], Iterable[Change]]] = {
@@ -256,6 +271,7 @@ _DIRECTORY_WRITES: dict[type[Any], Callable[[CustomerDirectory, Any], Iterable[C
     C.AlternatePhoneAdded: CustomerDirectory._on_alternate_phone_added,
     C.AlternatePhoneRemoved: CustomerDirectory._on_alternate_phone_removed,
     C.LoanNumberLinked: CustomerDirectory._on_loan_number_linked,
+    C.NumberAssigned: CustomerDirectory._on_number_assigned,
 }
 
 
@@ -265,6 +281,8 @@ Summary = tuple[str, str, dict[str, object]]
 
 def _registered(event: C.Registered) -> Summary:
     details: dict[str, object] = {"loan_numbers": list(event.loan_numbers), "pan": mask_pan(event.pan)}
+    if event.number is not None:
+        details["number"] = event.number
     return "registered", f"Registered {event.name} ({event.phone})", details
 
 
@@ -293,6 +311,10 @@ def _loan_number_linked(event: C.LoanNumberLinked) -> Summary:
     return "loan_linked", f"Linked loan {event.loan_number}", {"loan_number": event.loan_number}
 
 
+def _number_assigned(event: C.NumberAssigned) -> Summary:
+    return "number_assigned", f"Given the id {event.number}", {"number": event.number}
+
+
 #: The timeline entry of each event type.
 _SUMMARIES: dict[type[Any], Callable[[Any], Summary]] = {
     C.Registered: _registered,
@@ -300,6 +322,7 @@ _SUMMARIES: dict[type[Any], Callable[[Any], Summary]] = {
     C.AlternatePhoneAdded: _alternate_phone_added,
     C.AlternatePhoneRemoved: _alternate_phone_removed,
     C.LoanNumberLinked: _loan_number_linked,
+    C.NumberAssigned: _number_assigned,
 }
 
 

@@ -87,3 +87,23 @@ def client(app: Any) -> Iterator[Any]:
 
     with TestClient(app) as c:
         yield c
+
+
+#: What the provider simulators of `provider_simulators` sign their webhooks (e-sign, payments) with.
+PROVIDER_WEBHOOK_SECRET = "whsec_test_providers"
+
+
+@pytest.fixture(scope="session")
+def provider_simulators(platform: Any) -> Iterator[dict[str, Any]]:
+    """A simulator of every provider on loopback (service -> simulator), the platform's ProviderDirectory pointed
+    at them: `provider_simulators["sms"].last_code(phone)` reads an OTP (docs/providers.md)."""
+    from adapters.providers.directory import ProviderDirectory
+    from workers.demo_providers import SIMULATORS
+
+    running = {service: kind(webhook_secret=PROVIDER_WEBHOOK_SECRET) for service, kind in SIMULATORS.items()}
+    directory = platform.get(ProviderDirectory)
+    for service, simulator in running.items():
+        directory.configure_url(service, simulator.start())
+    yield running
+    for simulator in running.values():
+        simulator.stop()

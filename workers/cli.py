@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.postgres import resolve_dsn
 from domain.shared.errors import DomainError
+from workers import customer_numbers
 from workers.logging_setup import configure_logging
 
 if TYPE_CHECKING:
@@ -54,17 +55,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     mail, sink_note = _mail_settings()
     platform = Platform.open(dsn, mail=mail)
     softmedia_note = None
+    providers_note: dict[str, str] = {}
     if args.seed:
         seeded = seed_demo(platform)
         if os.environ.get("SOFTMEDIA_DEMO", "1") != "0":
             from workers.demo_softmedia import start_demo_softmedia
 
             softmedia_note = start_demo_softmedia(platform, seeded["brand_id"])
+        if os.environ.get("PROVIDER_SIMULATORS", "1") != "0":
+            from workers.demo_providers import start_demo_providers
+
+            providers_note = start_demo_providers(platform)
+            if seeded["created_brand"]:  # KYC of the first demo borrowers, through the simulators just started
+                from workers.demo_verification import seed_verification
+
+                seed_verification(platform, seeded["brand_id"])
     from workers.runtime import Workers
     from workers.web_app import build_app
 
     app = build_app(lambda: platform, background=None if args.no_workers else Workers)
     url = f"http://{args.host}:{args.port}"
+    # Providers (the e-sign simulator's webhook) call us back here unless the deployment says otherwise.
+    os.environ.setdefault("PUBLIC_BASE_URL", url.replace("://0.0.0.0:", "://127.0.0.1:"))
     print(f"\nCovenant Desk is starting on {url}", flush=True)
     if args.seed:
         print(f"  portal login: {DEMO_EMAIL} / {DEMO_PASSWORD}", flush=True)
@@ -72,6 +84,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  email:        {sink_note}", flush=True)
     if softmedia_note:
         print(f"  softmedia:    demo simulator at {softmedia_note} (companies SML, KFL)", flush=True)
+    if providers_note:
+        print(
+            "  providers:    simulators (GET /api/v1/dev/simulators; {base}/outbox?to= shows what they sent)",
+            flush=True,
+        )
+        for service, base_url in providers_note.items():
+            print(f"                {service:<11} {base_url}", flush=True)
     print("", flush=True)
     try:
         # uvicorn catches SIGTERM and SIGINT itself, shuts down gracefully (the lifespan closes the platform),
@@ -422,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     create_staff.add_argument("--role", action="append", required=True)
     create_staff.add_argument("--password", default=None, help="prompted when omitted")
     create_staff.set_defaults(func=cmd_staff_create)
+    customer_numbers.register(sub)
     return parser
 
 

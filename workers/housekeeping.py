@@ -1,4 +1,5 @@
-"""The housekeeping job: purge expired portal sessions, old idempotency records and idle login counts, in batches."""
+"""The housekeeping job: purge expired portal sessions, old idempotency records, idle login counts and old outbound
+provider calls, in batches."""
 
 from __future__ import annotations
 
@@ -7,19 +8,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
 from adapters.operational import OperationalStore
+from adapters.providers.call_log import ProviderCallLog
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
 from domain.shared.clock import Clock
 
 IDEMPOTENCY_RETENTION = timedelta(days=1)
 LOGIN_THROTTLE_RETENTION = timedelta(days=1)  # failed logins a day apart no longer count as "in a row"
+PROVIDER_CALL_RETENTION = timedelta(days=180)  # the outbound call log (docs/providers.md)
 
 DEFINITION = JobDefinition(
     name="housekeeping",
     title="Housekeeping",
     description=(
         "Deletes expired portal sessions, idempotency records older than a day and the failed-login counts of "
-        "emails not tried for a day (as of the run's date)."
+        "emails not tried for a day and outbound provider calls older than 180 days (as of the run's date)."
     ),
     defaults=JobSettings(cron="30 2 * * *", batch_size=1000, retry_count=3, retry_interval_seconds=300),
     filter_keys=frozenset(),
@@ -33,13 +36,14 @@ class HousekeepingPort:
 
     ops: OperationalStore
     clock: Clock
+    provider_calls: ProviderCallLog
 
 
 def run(port: HousekeepingPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """Yield one (counts, cursor) per batch; safe to rerun (deleting what is gone deletes nothing)."""
     cutoff = datetime.combine(job_run.as_of, time.min, tzinfo=UTC)
     size = job_run.settings.batch_size
-    phases = ("sessions", "idempotency", "login-throttle")
+    phases = ("sessions", "idempotency", "login-throttle", "provider-calls")
     start = phases.index(job_run.cursor) if job_run.cursor in phases else 0
     for phase in phases[start:]:
         while True:
@@ -47,8 +51,10 @@ def run(port: HousekeepingPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, 
                 deleted = port.ops.purge_expired_sessions(min(cutoff, port.clock.now()), size)
             elif phase == "idempotency":
                 deleted = port.ops.purge_idempotency_keys(cutoff - IDEMPOTENCY_RETENTION, size)
-            else:
+            elif phase == "login-throttle":
                 deleted = port.ops.purge_login_throttle(cutoff - LOGIN_THROTTLE_RETENTION, size)
+            else:
+                deleted = port.provider_calls.purge(cutoff - PROVIDER_CALL_RETENTION, size)
             yield BatchCounts(processed=deleted, succeeded=deleted), phase
             if deleted < size:
                 break

@@ -8,6 +8,7 @@ ports handlers and jobs are given. Opened once per process (API, worker, CLI, te
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from adapters.mailer import MailSettings, SmtpMailer
 from adapters.operational import OperationalStore
 from adapters.outbound import OutboundPolicy
 from adapters.postgres import Database, eventsourcing_env
+from adapters.providers.call_log import ProviderCallLog
+from adapters.providers.directory import DevSimulators, ProviderDirectory
 from api.ports import RelayReport, WebComposition
 from domain.audit.replay import AuditReplay
 from domain.jobs.application import JobCatalogue, RunBell
@@ -91,9 +94,14 @@ class Platform:
         self._provide(RunBell, self.bell)
         self._provide(OutboundPolicy, OutboundPolicy.from_env())
         self._provide(SmtpMailer, SmtpMailer(mail or MailSettings.from_env()))
+        call_log = ProviderCallLog(db.pool)
+        self._provide(ProviderCallLog, call_log)
+        self._provide(ProviderDirectory, ProviderDirectory.from_env(os.environ, call_log, clock=clock))
+        self._provide(DevSimulators, DevSimulators())
         self._provide(JobCatalogue, JobCatalogue(tuple(job.definition for job in self.declared_jobs)))
         with db.setup_lock():  # the applications create their tables as they start
             ops.setup()
+            call_log.setup()
             kit = _Kit(eventsourcing_env(db.dsn), clock, self)
             for context in self.contexts:
                 app = context.construct(kit)
@@ -227,6 +235,7 @@ class Platform:
         for runner in self.runners:
             runner.join(timeout=3)
         self.mailer.close()
+        self.get(ProviderDirectory).close()
         for app in self.applications.values():
             app.close()
         self.db.close()

@@ -20,6 +20,10 @@ from domain.identity.application import Identity
 from domain.identity.brand import BrandNotFound
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict
+from workers.customer_numbers import number_customers
+from workers.demo_loans import seed_loans
+from workers.demo_onboarding import seed_onboarding
+from workers.demo_products import seed_products
 
 if TYPE_CHECKING:
     from workers.platform import Platform
@@ -185,14 +189,32 @@ def seed_demo(platform: Platform, borrowers: int = 150) -> dict[str, Any]:
             except DuplicateCustomer:
                 continue
         covenants = _seed_covenants(platform, brand.id, registered[:24]) if created_brand else 0
+        products = seed_products(platform, brand.id, platform.get(Identity).business_date(brand.id))
+        loans = seed_loans(platform, brand.id, registered[24:32]) if created_brand else 0
+        known = demo_borrowers(borrowers)[40] if borrowers > 40 else None
+        staff_registered = (str(known["phone"]), str(known["pan"])) if known else None
+        onboarding = seed_onboarding(platform, brand.id, staff_registered) if created_brand else 0
+        numbered = number_customers(platform, brand.id)  # records of a demo made before formatted ids
     log.info(
         "seed.completed",
         brand=DEMO_SLUG,
         created_brand=created_brand,
         borrowers_registered=len(registered),
         covenants=covenants,
+        products=products,
+        loans=loans,
+        onboarding=onboarding,
+        numbered=numbered,
     )
-    return {"brand_id": brand.id, "created_brand": created_brand, "registered": len(registered), "covenants": covenants}
+    return {
+        "brand_id": brand.id,
+        "created_brand": created_brand,
+        "registered": len(registered),
+        "covenants": covenants,
+        "products": products,
+        "loans": loans,
+        "onboarding": onboarding,
+    }
 
 
 def _seed_covenants(platform: Platform, brand_id: Any, customer_ids: list[Any]) -> int:

@@ -123,6 +123,8 @@ class Simulator(FaultSwitches, ABC):
     """Base of every simulator: subclasses give `name` and `routes()`; the rest is here (see the module doc)."""
 
     name: ClassVar[str] = "simulator"
+    #: Path prefixes of control endpoints: never faulted, never counted or recorded in the outbox.
+    control_paths: ClassVar[tuple[str, ...]] = (CONTROL_PREFIX,)
 
     def __init__(
         self,
@@ -286,7 +288,7 @@ class _Recorder:
         self.app, self.simulator = app, simulator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+        if scope["type"] != "http" or scope["path"].startswith(self.simulator.control_paths):
             await self.app(scope, receive, send)
             return
         simulator = self.simulator

@@ -21,8 +21,10 @@ from domain.shared.errors import DomainError, InvalidInput
 from projections.blocklist import BlocklistQueries
 from projections.covenant_queries import CovenantQueries
 from projections.customer_queries import CustomerQueries
+from projections.documents import DocumentQueries
 from projections.notice_feed import NoticeFeedQueries
 from projections.notice_queries import Scope
+from projections.verification_queries import VerificationQueries
 
 READ = (Permission.CUSTOMER, Level.READ)
 WRITE = (Permission.CUSTOMER, Level.WRITE)
@@ -42,6 +44,8 @@ class CustomerPagesPort:
     covenants: CovenantQueries
     notices: NoticeFeedQueries
     identity: Identity
+    verification: VerificationQueries
+    documents: DocumentQueries
 
 
 async def customer_directory(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
@@ -69,6 +73,8 @@ async def customer_360(request: Request, port: CustomerPagesPort, principal: Pri
         covenants = await run_in_threadpool(
             lambda: port.covenants.worklist(brand_id, customer_id=customer_id, limit=100).items
         )
+    kyc = await run_in_threadpool(port.verification.summary, brand_id, customer_id)
+    documents = await run_in_threadpool(lambda: port.documents.of_customer(brand_id, customer_id, limit=50).items)
     notices = None
     if principal.holds(Permission.NOTICES):
         scope = Scope.of(brand_id, principal.companies)
@@ -81,6 +87,8 @@ async def customer_360(request: Request, port: CustomerPagesPort, principal: Pri
         hits=hits,
         covenants=covenants,
         notices=notices,
+        kyc=kyc,
+        documents=documents,
         nav="customers",
     )
 

@@ -45,6 +45,8 @@ async def _settings(
         status,
         nav="settings",
         fields=BrandSettings.model_fields,
+        json_fields=JSON_FIELDS,
+        values=data.config.model_dump(mode="json"),
         can_edit=principal.holds(*WRITE),
         error=error,
         config=data.config,
@@ -57,6 +59,10 @@ async def settings_page(request: Request, port: BrandsPort, principal: Principal
     return await _settings(request, port, principal)
 
 
+#: The settings written as JSON in the form: maps, lists and nested values (every field with a default factory).
+JSON_FIELDS = frozenset(name for name, field in BrandSettings.model_fields.items() if field.default_factory is not None)
+
+
 def _updates(form: FormData) -> tuple[dict[str, Any], list[str]]:
     """The settings as the form gives them (checkboxes, text, JSON of per-frequency maps), and the fields whose
     JSON could not be read."""
@@ -67,11 +73,11 @@ def _updates(form: FormData) -> tuple[dict[str, Any], list[str]]:
             updates[name] = form.get(name) == "on"
         elif name in form:
             raw = str(form.get(name)).strip()
-            if isinstance(field.default_factory, type) and field.default_factory is dict:
+            if name in JSON_FIELDS:
                 try:
                     if nests_deeper_than(raw.encode(), MAX_JSON_DEPTH):
                         raise ValueError("nested too deep")
-                    updates[name] = json.loads(raw or "{}")
+                    updates[name] = json.loads(raw) if raw else field.get_default(call_default_factory=True)
                 except ValueError:  # not JSON (JSONDecodeError), or nested too deep to parse
                     bad_json.append(name)
             else:
@@ -82,7 +88,7 @@ def _updates(form: FormData) -> tuple[dict[str, Any], list[str]]:
 async def settings_save(request: Request, port: BrandsPort, principal: Principal) -> Response:
     updates, bad_json = _updates(request.state.form)
     if bad_json:
-        error = f'{", ".join(bad_json)}: write it as JSON, e.g. {{"monthly": 7}}'
+        error = f'{", ".join(bad_json)}: write it as JSON, e.g. {{"monthly": 7}} or ["560001", "110001"]'
         return await _settings(request, port, principal, error=error, status=422)
     try:
         result, _ = await act(principal, lambda: port.identity.change_configuration(principal.brand_id, updates))

@@ -158,6 +158,7 @@ class CustomerItemOut(BaseModel):
     email: str | None
     loan_numbers: list[str]
     updated_at: InstantOut
+    number: str | None = Field(None, description="the brand's formatted id, e.g. DEMO-C-000123")
 
 
 class CustomerPageOut(BaseModel):
@@ -224,6 +225,7 @@ class CustomerOut(BaseModel):
     updated_at: InstantOut
     timeline: list[TimelineEntryOut]
     blocklist_hits: list[BlocklistHitOut]
+    number: str | None = Field(None, description="the brand's formatted id, e.g. DEMO-C-000123")
 
 
 def _customer(ctx: Context[CustomersPort], customer_id: UUID) -> CustomerProfile | None:

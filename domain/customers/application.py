@@ -10,9 +10,10 @@ from uuid import UUID
 from domain.customers.customer import CustomerNotFound, CustomerRecord, DuplicateCustomer
 from domain.customers.values import Address, check_date_of_birth, normalise_loan_number
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
-from domain.shared.clock import business_date
+from domain.shared.clock import Clock, business_date
 from domain.shared.errors import FieldChecks
 from domain.shared.index import UniqueValue, index_id
+from domain.shared.numbering import NumberSeries, SeriesKind
 from domain.shared.values import clean_text, normalise_email, normalise_name, normalise_pan, normalise_phone
 
 _LABELS = {"pan": "PAN", "phone": "primary phone", "loan_number": "loan number"}
@@ -22,6 +23,12 @@ class Customers(ContextApplication):
     """Borrower records: register, update contact details, alternate phones, linked loans."""
 
     name = "customers"
+
+    def __init__(
+        self, env: dict[str, str] | None = None, clock: Clock | None = None, numbers: NumberSeries | None = None
+    ) -> None:
+        super().__init__(env, clock)
+        self.numbers = numbers  # without one (tests), new records get no formatted id
 
     def register(
         self,
@@ -59,6 +66,7 @@ class Customers(ContextApplication):
             email=clean_email,
             pan=clean_pan,
             date_of_birth=date_of_birth,
+            number=self.numbers.next(brand_id, SeriesKind.CUSTOMER) if self.numbers is not None else None,
         )
         claims = [self._claim(brand_id, "phone", clean_phone, customer.id)]
         if clean_pan:
@@ -137,6 +145,14 @@ class Customers(ContextApplication):
         if not customer.link_loan_number(loan):
             return CommandResult(id=customer.id, position=0, changed=False)
         return self._commit_claims(customer, [self._claim(brand_id, "loan_number", loan, customer.id)])
+
+    def assign_number(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
+        """Give a record registered before formatted ids existed its number (nothing changes when it has one)."""
+        customer = self.get(brand_id, customer_id)
+        if customer.number is not None or self.numbers is None:
+            return CommandResult(id=customer.id, position=0, changed=False)
+        customer.assign_number(self.numbers.next(brand_id, SeriesKind.CUSTOMER))
+        return self.commit(customer)
 
     def get(self, brand_id: UUID, customer_id: UUID) -> CustomerRecord:
         """The borrower record, if it belongs to the brand."""

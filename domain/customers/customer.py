@@ -37,6 +37,12 @@ class CustomerRecord(Aggregate):
         date_of_birth: date | None = None
         addresses: list[Address]
         loan_numbers: list[str]
+        number: str | None = None  # the brand's formatted id (DEMO-C-000123); absent on records made before it
+
+    class NumberAssigned(Aggregate.Event):
+        """A record registered before formatted ids existed was given one."""
+
+        number: str
 
     class DetailsUpdated(Aggregate.Event):
         """Contact or identity details changed; only the changed fields are set."""
@@ -75,8 +81,10 @@ class CustomerRecord(Aggregate):
         email: str | None = None,
         pan: str | None = None,
         date_of_birth: date | None = None,
+        number: str | None = None,
     ) -> None:
         self.brand_id = brand_id
+        self.number = number
         self.name = name
         self.phone = phone
         self.email = email
@@ -85,6 +93,17 @@ class CustomerRecord(Aggregate):
         self.addresses: list[Address] = list(addresses)
         self.loan_numbers: list[str] = list(loan_numbers)
         self.alternate_phones: dict[str, str | None] = {}
+
+    def assign_number(self, number: str) -> bool:
+        """Give the record its formatted id; False (nothing recorded) when it has one already."""
+        if self.number is not None:
+            return False
+        self._number_assigned(number=number)
+        return True
+
+    @event(NumberAssigned)
+    def _number_assigned(self, number: str) -> None:
+        self.number = number
 
     def update_details(
         self,

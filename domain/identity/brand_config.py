@@ -13,6 +13,19 @@ from uuid import UUID
 from eventsourcing.domain import event
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from domain.identity.brand_lists import (
+    MonthlyTarget,
+    ReasonCode,
+    ReloanHike,
+    default_providers,
+    default_reasons,
+    merge_providers,
+    parse_hike,
+    parse_holidays,
+    parse_pincodes,
+    parse_reasons,
+    parse_targets,
+)
 from domain.shared.aggregate import Aggregate
 from domain.shared.clock import DEFAULT_TIMEZONE
 from domain.shared.errors import FieldChecks, FieldError, InvalidInput
@@ -59,6 +72,24 @@ class BrandSettings(BaseModel):
     )
     covenant_grace_days: dict[str, int] = Field(
         default_factory=dict, description="Grace days per covenant frequency before a record turns overdue"
+    )
+    serviceable_pincodes: list[str] = Field(
+        default_factory=list, description="Serviceable pincodes (empty: every pincode; blocklisted ones never)"
+    )
+    providers: dict[str, str] = Field(
+        default_factory=default_providers, description="Provider of each service (sms, pan, bureau, esign, ...)"
+    )
+    repayment_holidays: list[date] = Field(
+        default_factory=list, description="Holidays on which no instalment falls due (YYYY-MM-DD)"
+    )
+    rejection_reasons: list[ReasonCode] = Field(
+        default_factory=default_reasons, description="Rejection and status reason codes with their labels"
+    )
+    reloan_hike: ReloanHike = Field(
+        default_factory=ReloanHike, description='Re-loan amount increase: {"kind": "fixed"|"percent", "value"}'
+    )
+    monthly_targets: dict[str, MonthlyTarget] = Field(
+        default_factory=dict, description="Monthly targets: month -> disbursal amount, count, collections"
     )
     timezone: str = Field(DEFAULT_TIMEZONE, description="IANA timezone of the brand's business day")
     business_date: date | None = Field(
@@ -110,7 +141,9 @@ class BrandSettings(BaseModel):
         updates = dict(updates)
         for name, value in updates.items():
             rule = _INPUT_RULES.get(name)
-            if rule is not None and value is not None:
+            if name == "providers":
+                updates[name] = checks.check(partial(merge_providers, self.providers, value, name))
+            elif rule is not None and value is not None:
                 updates[name] = checks.check(partial(rule, value, name))
             elif isinstance(value, str) and (problem := text_problem(value, multiline=False)) is not None:
                 checks.errors.append(FieldError(name, problem))
@@ -134,6 +167,11 @@ _INPUT_RULES: dict[str, Callable[[Any, str], Any]] = {
     "min_salary": MONEY.parse,
     "min_loan_amount": MONEY.parse,
     "business_date": _business_date,
+    "serviceable_pincodes": parse_pincodes,
+    "repayment_holidays": parse_holidays,
+    "rejection_reasons": parse_reasons,
+    "reloan_hike": parse_hike,
+    "monthly_targets": parse_targets,
 }
 
 

@@ -27,6 +27,9 @@ BENCHMARKS: dict[str, str] = {
     "covenants": "covenant_jobs",
     "notices": "notices",
     "relay": "relay",
+    "bre": "bre",
+    "onboarding": "onboarding",
+    "credit": "credit_queues",
 }
 
 

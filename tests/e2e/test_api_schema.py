@@ -17,11 +17,13 @@ from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
 
 from tests.conftest import Tenant, make_tenant
+from tests.e2e.onboarding_support import sign_in, sms
 from workers.contexts import CONTEXTS
 from workers.platform import compose_web
 from workers.runtime import scheduler_for
 
 ENDPOINTS = compose_web(CONTEXTS).endpoints
+__all__ = ["sms"]  # the SMS simulator fixture, used by name (borrowers sign in with its codes)
 
 # Generated strings include NUL bytes (the edge refuses them with 422 in bodies, query parameters and headers).
 # Lone surrogates are never generated (no UTF-8 for them on the wire), so tests/e2e/test_input_edge.py sends those.
@@ -53,7 +55,7 @@ SCALE = int(os.environ.get("SCHEMATHESIS_SCALE", "1"))
 EXAMPLES = {GenerationMode.POSITIVE: 20 * SCALE, GenerationMode.NEGATIVE: 8 * SCALE}
 
 
-def _seed(client: Any, platform: Any, tenant: Tenant) -> dict[str, str]:
+def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str]:
     """Records of every kind in the brand, so valid cases reach handlers' success paths, not only 404s."""
 
     def post(path: str, body: dict[str, Any], status: int = 201) -> dict[str, Any]:
@@ -104,6 +106,32 @@ def _seed(client: Any, platform: Any, tenant: Tenant) -> dict[str, str]:
         },
     )
     sync = post(f"/api/v1/notice-sources/{source['id']}/sync", {}, 202)  # stays running: no scheduler here
+    product = post("/api/v1/loan-products", {
+        "code": "PL", "name": "Personal loan", "type": "emi", "min_amount": "10000", "max_amount": "200000",
+        "min_tenure": 3, "max_tenure": 24, "annual_percent": "24",
+        "processing_fee": {"kind": "percent", "value": "2", "gst_inclusive": False},
+        "convenience_fee": {"kind": "fixed", "value": "500", "gst_inclusive": True}, "gst_percent": "18",
+        "penal": {"kind": "simple", "daily_percent": "0.1"}, "max_active_loans": 50, "bre_rules": [],
+    })  # fmt: skip
+    coupon = post("/api/v1/coupons", {"code": "WELCOME", "product_id": product["id"], "kind": "percent", "value": "50",
+                                      "valid_from": "2026-01-01", "valid_to": "2027-12-31"})  # fmt: skip
+    loan = post("/api/v1/loans", {"customer_id": customer["id"], "product_id": product["id"], "amount": "50000",
+                                  "tenure": 12})  # fmt: skip
+    borrower_phone = f"7{uuid.uuid4().int % 10**9:09d}"
+    borrower = sign_in(client, sms, tenant.slug, borrower_phone)
+    spare = sign_in(client, sms, tenant.slug, borrower_phone)  # for signing out
+    document = client.post(
+        f"/api/v1/customers/{customer['id']}/documents",
+        data={"kind": "pan_card"},
+        files={"file": ("pan.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")},
+        headers=tenant.auth,
+    )
+    assert document.status_code == 201, document.text
+    account = post(  # no penny-drop provider here: recorded as failed, which the retry endpoint needs
+        f"/api/v1/customers/{customer['id']}/bank-accounts",
+        {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Suresh Menon"},
+    )
+    post(f"/api/v1/loans/{loan['id']}/submit", {}, 200)  # pending: the credit decision's commands reach their handlers
     return {
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],
@@ -114,20 +142,31 @@ def _seed(client: Any, platform: Any, tenant: Tenant) -> dict[str, str]:
         "entry_id": entry["id"],
         "key_id": key["id"],
         "source_id": source["id"],
+        "product_id": product["id"],
+        "coupon_id": coupon["id"],
+        "version": "1",
+        "loan_id": loan["id"],
         "job_run_id": run["run_id"],
         "sync_run_id": sync["run_id"],
         "name": "housekeeping",
         "aggregate_type": "customer",
         "aggregate_id": customer["id"],
         "brand_id": str(tenant.brand_id),
+        "borrower_id": borrower["borrower_id"],
+        "borrower_token": borrower["token"],
+        "spare_borrower_token": spare["token"],
+        "document_id": document.json()["id"],
+        "bank_account_id": account["id"],
+        "check": "bureau",
     }
 
 
 @pytest.fixture
-def api_schema(app: Any, platform: Any, client: Any) -> tuple[Any, Tenant, dict[str, str]]:
-    """The app's own OpenAPI document, called with an admin key of a fresh brand that has records of each kind."""
+def api_schema(app: Any, platform: Any, client: Any, sms: Any) -> tuple[Any, Tenant, dict[str, str]]:
+    """The app's own OpenAPI document, called with an admin key of a fresh brand that has records of each kind
+    (borrower operations with a borrower's token)."""
     tenant = make_tenant(platform)
-    records = _seed(client, platform, tenant)
+    records = _seed(client, platform, tenant, sms)
     config = schemathesis.Config.from_dict({"headers": tenant.auth, "generation": GENERATION, "checks": CHECKS})
     return schemathesis.openapi.from_asgi("/openapi.json", app, config=config), tenant, records
 
@@ -164,7 +203,11 @@ def _run(operation: Any, mode: GenerationMode, records: dict[str, str], statuses
         suppress_health_check=list(HealthCheck),
     )
     def check(case: Any) -> None:
-        statuses.add(case.call_and_validate().status_code)
+        headers = None
+        if operation.definition.raw.get("x-borrower"):
+            spare = operation.method.upper() == "DELETE"  # signing out ends a token of its own
+            headers = {"Authorization": f"Bearer {records['spare_borrower_token' if spare else 'borrower_token']}"}
+        statuses.add(case.call_and_validate(headers=headers).status_code)
 
     try:
         check()

@@ -29,7 +29,17 @@ def test_seed_is_idempotent_and_an_api_key_from_the_cli_works(dsn: str, client: 
     assert key.startswith("cdk_") and "shown once" in created.stderr
     platform.engine.wait_for("customers", platform.engine.head("customers"))
     page = client.get("/api/v1/customers", params={"limit": 100}, headers={"Authorization": f"Bearer {key}"})
-    assert page.status_code == 200 and len(page.json()["items"]) == 12
+    # 12 registered by staff, 15 demo borrowers who reached the onboarding's personal step (their own records).
+    assert page.status_code == 200 and len(page.json()["items"]) == 12 + 15
+    platform.engine.wait_for("onboarding", platform.engine.head("onboarding"))
+    auth = {"Authorization": f"Bearer {key}"}
+    conversion = client.get("/api/v1/onboarding/conversion", headers=auth).json()
+    assert conversion["started"] == 21 and conversion["steps"][-1]["reached"] == 2  # two submitted
+    platform.engine.wait_for("products", platform.engine.head("products"))
+    products = client.get("/api/v1/loan-products", headers={"Authorization": f"Bearer {key}"}).json()["items"]
+    assert [(p["code"], p["version"]) for p in products] == [("CONSUMER-EMI", 1), ("PAYDAY-30", 1), ("SAL-EMI", 1)]
+    coupons = client.get("/api/v1/coupons", headers={"Authorization": f"Bearer {key}"}).json()["items"]
+    assert [(c["code"], c["product_code"]) for c in coupons] == [("WELCOME50", "SAL-EMI")]
 
     unknown_role = _cli(dsn, "apikey", "create", "--brand", "demo", "--role", "wizard")
     assert unknown_role.returncode != 0 and "unknown role" in unknown_role.stderr

@@ -9,6 +9,7 @@ import json
 import re
 import types
 import uuid
+from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
@@ -19,12 +20,15 @@ from psycopg import sql
 from pydantic import BaseModel
 
 from api.endpoint import Endpoint
+from domain.customers.application import Customers
 from domain.identity.application import Identity
 from tests.conftest import Tenant, make_tenant
+from tests.e2e.onboarding_support import bearer, sign_in, sms
 from workers.contexts import CONTEXTS
 from workers.platform import compose_web
 
 ENDPOINTS = compose_web(CONTEXTS).endpoints
+__all__ = ["sms"]  # the SMS simulator fixture, used by name (a borrower signs in with its code)
 
 #: Path values that exist for every tenant (a real job name); ids come from the fixture below.
 NAMES = {"name": "housekeeping", "phone": "+919999999999", "aggregate_type": "customer_record"}
@@ -76,7 +80,30 @@ def path_values(platform: Any, boss: Tenant) -> dict[str, str]:
         boss.brand_id, f"e-{uuid.uuid4().hex[:8]}@lender.in", "Edge Tester", ["admin"]
     )
     platform.engine.wait_for("identity", staff.position)
-    return NAMES | {"staff_id": str(staff.id)}
+    customer = platform.get(Customers).register(
+        boss.brand_id, name="Edge Borrower", phone=f"9{uuid.uuid4().int % 10**9:09d}"
+    )
+    platform.engine.wait_for("customers", customer.position)
+    return NAMES | {"staff_id": str(staff.id), "customer_id": str(customer.id)}
+
+
+@pytest.fixture(scope="module")
+def borrower(client_module: Any, boss: Tenant, sms: Any) -> dict[str, str]:
+    """A signed-in borrower of the boss's brand: borrower endpoints open to a borrower's token only."""
+    return bearer(sign_in(client_module, sms, boss.slug, f"9{uuid.uuid4().int % 10**9:09d}"))
+
+
+@pytest.fixture(scope="module")
+def client_module(app: Any) -> Iterator[Any]:
+    from starlette.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c
+
+
+def _auth(ep: Endpoint, boss: Tenant, borrower: dict[str, str]) -> dict[str, str]:
+    """The credentials an endpoint opens to: a borrower's token for borrower endpoints, else the boss's key."""
+    return borrower if ep.borrower else boss.auth
 
 
 def _url(ep: Endpoint, path_values: dict[str, str]) -> str:
@@ -142,7 +169,7 @@ def test_a_cursor_from_one_list_is_refused_by_a_list_of_another_key(client: Any,
 
 
 def test_nul_and_control_characters_at_every_query_parameter_are_422_naming_it(
-    client: Any, boss: Tenant, path_values: dict[str, str], dsn: str
+    client: Any, boss: Tenant, path_values: dict[str, str], dsn: str, borrower: dict[str, str]
 ) -> None:
     before = _events(dsn)
     failures = []
@@ -151,7 +178,7 @@ def test_nul_and_control_characters_at_every_query_parameter_are_422_naming_it(
         names = _fields(ep.query) if ep.query is not None else ["anything"]
         for name in names:
             for value in ("%00", "a%00b", "%1B%5B31m", "%E2%80%AE"):  # NUL, ESC, U+202E (right-to-left override)
-                got = client.request(ep.method, f"{url}?{name}={value}", headers=boss.auth)
+                got = client.request(ep.method, f"{url}?{name}={value}", headers=_auth(ep, boss, borrower))
                 if got.status_code != 422 or name not in _errors(got):
                     failures.append((ep.method, url, name, value, got.status_code, got.text[:200]))
     assert failures == []
@@ -203,7 +230,7 @@ def test_an_empty_typed_query_parameter_is_422_and_an_empty_search_term_means_no
 
 
 def test_nul_or_a_lone_surrogate_in_any_body_field_is_422_naming_it_and_writes_nothing(
-    client: Any, boss: Tenant, path_values: dict[str, str], dsn: str
+    client: Any, boss: Tenant, path_values: dict[str, str], dsn: str, borrower: dict[str, str]
 ) -> None:
     before = _events(dsn)
     failures = []
@@ -211,10 +238,26 @@ def test_nul_or_a_lone_surrogate_in_any_body_field_is_422_naming_it_and_writes_n
         if ep.body is None:
             continue
         url = _url(ep, path_values)
+        if ep.upload is not None:  # multipart: the same rule for its text fields
+            for name in _fields(ep.body):
+                for bad in ("x\u0000y", "x\u202ey"):
+                    got = client.request(
+                        ep.method,
+                        url,
+                        data={name: bad},
+                        files={"file": ("a.pdf", b"%PDF-1.7")},
+                        headers=_auth(ep, boss, borrower),
+                    )
+                    if got.status_code != 422 or name not in _errors(got):
+                        failures.append((ep.method, url, name, bad, got.status_code, got.text[:200]))
+            continue
         for name in _fields(ep.body) or ["min_salary"]:
             for raw in (json.dumps({name: "x\u0000y"}), json.dumps({name: "x\ud800y"}), json.dumps({name: ["\u0007"]})):
                 got = client.request(
-                    ep.method, url, content=raw.encode(), headers=boss.auth | {"content-type": "application/json"}
+                    ep.method,
+                    url,
+                    content=raw.encode(),
+                    headers=_auth(ep, boss, borrower) | {"content-type": "application/json"},
                 )
                 if got.status_code != 422 or not any(f == name or f.startswith(name + ".") for f in _errors(got)):
                     failures.append((ep.method, url, name, raw, got.status_code, got.text[:200]))

@@ -11,11 +11,17 @@ from workers.bounded_context import BoundedContext
 NAMES = (
     "identity",
     "customers",
+    "documents",
+    "verification",
     "blocklist",
+    "products",
+    "loans",
+    "onboarding",
     "jobs",
     "covenants",
     "notices",
     "audit",
+    "providers",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(

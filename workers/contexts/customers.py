@@ -10,10 +10,17 @@ from domain.customers.customer import CustomerRecord
 from domain.identity.permissions import Permission
 from projections.customer_queries import CustomerQueries
 from projections.customers import CustomerDirectory, CustomerTimeline
-from workers.bounded_context import BoundedContext
+from workers.bounded_context import BoundedContext, Kit
+from workers.numbering import number_series
+
+
+def _customers(kit: Kit) -> Customers:
+    return Customers(env=kit.env, clock=kit.clock, numbers=number_series(kit))
+
 
 CONTEXT = BoundedContext(
     application=Customers,
+    build=_customers,
     queries=(CustomerQueries,),
     projections=(CustomerDirectory(), CustomerTimeline()),
     endpoints=routes.ENDPOINTS,

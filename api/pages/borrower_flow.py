@@ -1,0 +1,392 @@
+"""The borrower web flow at /apply/{brand}: phone, code, each step's form, the submitted page; server-rendered and
+phone-first, resuming at the next unfinished step.
+
+Its own cookie session, separate from staff sessions: `cd_borrower` (HttpOnly, SameSite=Lax, Secure over HTTPS,
+scoped to /apply/{brand}) holds the same bearer token the API gives, known to the server only by its hash. Forms
+carry a CSRF token: before sign-in a double-submit cookie, after it one derived from the session's token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from api.pages.borrower_forms import (
+    FORMS,
+    LABELS,
+    TITLES,
+    field_of,
+    file_fields,
+    loan_request_form,
+    prefill,
+    step_input,
+)
+from api.problems import field_errors_from_pydantic
+from api.routes.documents import UPLOAD
+from api.web import PublicPage, pages, templates
+from domain.onboarding.account import SESSION_LIFETIME, BorrowerNotFound, SessionNotFound
+from domain.onboarding.application import Onboarding
+from domain.onboarding.funnel import FunnelStatus
+from domain.onboarding.parties import BorrowerPrincipal
+from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, LoanRequestIn, Step
+from domain.providers.errors import ProviderError
+from domain.shared.aggregate import acting_as
+from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, Throttled
+from projections.loan_queries import LoanQueries
+from projections.product_queries import ProductQueries
+
+COOKIE = "cd_borrower"
+CSRF_COOKIE = "cd_borrower_csrf"
+
+
+@dataclass(frozen=True)
+class BorrowerFlowPort:
+    """What the borrower web flow uses: the onboarding use cases, the products to choose from, the application."""
+
+    onboarding: Onboarding
+    products: ProductQueries
+    loans: LoanQueries
+
+
+def _brand(request: Request) -> str:
+    return str(request.path_params["brand"]).strip().lower()
+
+
+def _base(request: Request) -> str:
+    return f"/apply/{_brand(request)}"
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+def _session_csrf(token: str) -> str:
+    return hashlib.sha256(f"csrf:{token}".encode()).hexdigest()[:40]
+
+
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = templates.get_template(name).render(request=request, brand=_brand(request), base=_base(request), **context)
+    return HTMLResponse(html, status_code=status)
+
+
+def _form(request: Request) -> dict[str, str]:
+    data = request.state.form
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+async def _signed_in(request: Request, port: BorrowerFlowPort) -> tuple[BorrowerPrincipal, str] | None:
+    """The borrower of the cookie, when it is a live session of this brand."""
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    try:
+        principal = await run_in_threadpool(port.onboarding.authenticate, token)
+        brand_id = await run_in_threadpool(port.onboarding.brand, _brand(request))
+    except (SessionNotFound, InvalidInput):
+        return None
+    return (principal, token) if principal.brand_id == brand_id else None
+
+
+def _csrf_ok(request: Request, expected: str | None) -> bool:
+    sent = _form(request).get("csrf_token", "")
+    return bool(sent and expected) and hmac.compare_digest(sent.encode(), str(expected).encode())
+
+
+def _expired(request: Request) -> HTMLResponse:
+    return _page(
+        request,
+        "apply_message.html",
+        403,
+        title="This form has expired",
+        message="Reload the page and try again.",
+    )
+
+
+async def apply_start(request: Request, port: BorrowerFlowPort) -> Response:
+    """The phone form, or - signed in - the step to resume at."""
+    try:
+        await run_in_threadpool(port.onboarding.brand, _brand(request))
+    except InvalidInput:
+        return _page(request, "apply_message.html", 404, title="Not found", message="There is no such lender here.")
+    if await _signed_in(request, port) is not None:
+        return RedirectResponse(f"{_base(request)}/next", status_code=303)
+    return _phone_form(request)
+
+
+def _phone_form(request: Request, status: int = 200, error: str | None = None, phone: str = "") -> HTMLResponse:
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = _page(request, "apply_phone.html", status, csrf=csrf, error=error, phone=phone)
+    response.set_cookie(
+        CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=_secure(request), path=_base(request)
+    )
+    return response
+
+
+async def apply_send_code(request: Request, port: BorrowerFlowPort) -> Response:
+    if not _csrf_ok(request, request.cookies.get(CSRF_COOKIE)):
+        return _expired(request)
+    phone = _form(request).get("phone", "")
+    try:
+        await run_in_threadpool(port.onboarding.request_code, _brand(request), phone)
+    except InvalidInput as exc:
+        return _phone_form(request, 422, error=exc.errors[0].message, phone=phone)
+    except ProviderError:
+        return _phone_form(
+            request, 503, error="We could not send the SMS just now. Try again in a minute.", phone=phone
+        )
+    return _code_form(request, phone)
+
+
+def _code_form(request: Request, phone: str, status: int = 200, error: str | None = None) -> HTMLResponse:
+    csrf = request.cookies.get(CSRF_COOKIE, "")
+    return _page(request, "apply_code.html", status, csrf=csrf, phone=phone, error=error)
+
+
+async def apply_verify(request: Request, port: BorrowerFlowPort) -> Response:
+    if not _csrf_ok(request, request.cookies.get(CSRF_COOKIE)):
+        return _expired(request)
+    form = _form(request)
+    phone, code = form.get("phone", ""), form.get("otp", "")
+    try:
+        signed = await run_in_threadpool(port.onboarding.sign_in, _brand(request), phone, code)
+    except Throttled as exc:
+        minutes = exc.retry_after // 60 + 1
+        locked = _code_form(request, phone, 429, f"Too many wrong codes. Try again in {minutes} minutes.")
+        locked.headers["Retry-After"] = str(exc.retry_after)
+        return locked
+    except InvalidInput as exc:
+        return _code_form(request, phone, 422, exc.errors[0].message)
+    response = RedirectResponse(f"{_base(request)}/next", status_code=303)
+    response.set_cookie(
+        COOKIE,
+        signed.token,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path=_base(request),
+    )
+    response.delete_cookie(CSRF_COOKIE, path=_base(request))
+    return response
+
+
+async def apply_next(request: Request, port: BorrowerFlowPort) -> Response:
+    """Where the borrower resumes: their next unfinished step, or the status page."""
+    signed = await _signed_in(request, port)
+    if signed is None:
+        return RedirectResponse(_base(request), status_code=303)
+    principal, _token = signed
+    state = await run_in_threadpool(port.onboarding.state, principal.brand_id, principal.borrower_id)
+    if state.next_step is None or state.next_step not in FORM_STEPS:
+        return RedirectResponse(f"{_base(request)}/status", status_code=303)
+    return RedirectResponse(f"{_base(request)}/steps/{state.next_step.value}", status_code=303)
+
+
+def _step(request: Request) -> Step | None:
+    try:
+        step = Step(str(request.path_params["step"]))
+    except ValueError:
+        return None
+    return step if step in FORM_STEPS else None
+
+
+async def _step_page(
+    request: Request,
+    port: BorrowerFlowPort,
+    principal: BorrowerPrincipal,
+    token: str,
+    step: Step,
+    values: dict[str, str] | None = None,
+    errors: list[FieldError] | None = None,
+) -> Response:
+    state = await run_in_threadpool(port.onboarding.state, principal.brand_id, principal.borrower_id)
+    if values is None:
+        values = prefill(
+            step, await run_in_threadpool(port.onboarding.details, principal.brand_id, principal.borrower_id, step)
+        )
+    by_field: dict[str, str] = {}
+    for error in errors or []:
+        by_field.setdefault(field_of(step, error.field), error.message)
+    required = [s.step for s in state.steps if s.required and s.step in FORM_STEPS]
+    groups = FORMS[step]
+    if step is Step.LOAN_REQUEST:
+        page = await run_in_threadpool(port.products.products, principal.brand_id, True, None, None, 50)
+        groups = loan_request_form(page.items)
+    return _page(
+        request,
+        "apply_step.html",
+        422 if errors else 200,
+        step=step,
+        title=TITLES[step],
+        groups=groups,
+        multipart=bool(file_fields(step)),
+        values=values,
+        errors=by_field,
+        summary=[f"{e.field.replace('_', ' ')}: {e.message}" for e in errors or []],
+        number=required.index(step) + 1 if step in required else None,
+        total=len(required),
+        optional=step not in required,
+        next_step=state.next_step,
+        sent_back=next((s.sent_back for s in state.steps if s.step is step), None),
+        csrf=_session_csrf(token),
+    )
+
+
+async def apply_step_form(request: Request, port: BorrowerFlowPort) -> Response:
+    signed = await _signed_in(request, port)
+    if signed is None:
+        return RedirectResponse(_base(request), status_code=303)
+    step = _step(request)
+    if step is None:
+        return _page(request, "apply_message.html", 404, title="Not found", message="There is no such step.")
+    return await _step_page(request, port, *signed, step)
+
+
+async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
+    signed = await _signed_in(request, port)
+    if signed is None:
+        return RedirectResponse(_base(request), status_code=303)
+    principal, token = signed
+    if not _csrf_ok(request, _session_csrf(token)):
+        return _expired(request)
+    step = _step(request)
+    if step is None:
+        return _page(request, "apply_message.html", 404, title="Not found", message="There is no such step.")
+    form = _form(request)
+    for field in file_fields(step):
+        upload = request.state.form.get(field.name)
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            continue
+        data = await upload.read()
+        try:
+            form[f"{field.name}_document_id"] = await run_in_threadpool(
+                _uploaded, port, principal, field.document, upload.filename, data
+            )
+        except InvalidInput as exc:
+            errors = [FieldError(field.name, e.message) for e in exc.errors]
+            return await _step_page(request, port, principal, token, step, form, errors)
+        except DomainError as exc:
+            return await _step_page(request, port, principal, token, step, form, [FieldError(field.name, exc.message)])
+    try:
+        given = STEP_INPUTS[step].model_validate(step_input(step, form))
+    except ValidationError as exc:
+        return await _step_page(request, port, principal, token, step, form, field_errors_from_pydantic(exc))
+
+    def record() -> None:
+        with acting_as(principal.actor):
+            if isinstance(given, LoanRequestIn):  # the loan request is an application in the loans context
+                port.onboarding.apply(principal.brand_id, principal.borrower_id, given)
+            else:
+                port.onboarding.record_step(principal.brand_id, principal.borrower_id, step, given)
+
+    try:
+        await run_in_threadpool(record)
+    except InvalidInput as exc:
+        return await _step_page(request, port, principal, token, step, form, exc.errors)
+    except DomainError as exc:
+        return await _step_page(request, port, principal, token, step, form, [FieldError("step", exc.message)])
+    return RedirectResponse(f"{_base(request)}/next", status_code=303)
+
+
+def _uploaded(port: BorrowerFlowPort, principal: BorrowerPrincipal, kind: str, filename: str, data: bytes) -> str:
+    """Store a file the borrower chose as their document; the same file again is the document already stored."""
+    with acting_as(principal.actor):
+        try:
+            result = port.onboarding.upload_document(principal.brand_id, principal.borrower_id, kind, filename, data)
+        except Conflict as exc:
+            existing = exc.details.get("existing_id")
+            if existing is None:
+                raise
+            return str(existing)
+    return str(result.id)
+
+
+async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
+    signed = await _signed_in(request, port)
+    if signed is None:
+        return RedirectResponse(_base(request), status_code=303)
+    principal, token = signed
+    try:
+        state = await run_in_threadpool(port.onboarding.state, principal.brand_id, principal.borrower_id)
+    except BorrowerNotFound:
+        return RedirectResponse(_base(request), status_code=303)
+    details = await run_in_threadpool(
+        port.onboarding.details, principal.brand_id, principal.borrower_id, Step.LOAN_REQUEST
+    )
+    application = None
+    if details and details.get("application_id"):
+        application = await run_in_threadpool(port.loans.loan, principal.brand_id, UUID(details["application_id"]))
+    return _page(
+        request,
+        "apply_status.html",
+        funnel=state,
+        done=state.status is FunnelStatus.COMPLETED,
+        application=application,
+        can_submit=state.next_step is Step.SUBMITTED and application is not None,
+        csrf=_session_csrf(token),
+        form_steps=FORM_STEPS,
+        labels=LABELS,
+    )
+
+
+async def apply_submit(request: Request, port: BorrowerFlowPort) -> Response:
+    """Submit the borrower's application through the BRE; the status page shows the outcome."""
+    signed = await _signed_in(request, port)
+    if signed is None:
+        return RedirectResponse(_base(request), status_code=303)
+    principal, token = signed
+    if not _csrf_ok(request, _session_csrf(token)):
+        return _expired(request)
+
+    def submit() -> None:
+        details = port.onboarding.details(principal.brand_id, principal.borrower_id, Step.LOAN_REQUEST) or {}
+        with acting_as(principal.actor):
+            port.onboarding.submit_application(
+                principal.brand_id, principal.borrower_id, UUID(str(details.get("application_id")))
+            )
+
+    try:
+        await run_in_threadpool(submit)
+    except (DomainError, ValueError) as exc:
+        message = exc.message if isinstance(exc, DomainError) else "there is no application to submit yet"
+        return _page(request, "apply_message.html", 409, title="Not submitted", message=message)
+    return RedirectResponse(f"{_base(request)}/status", status_code=303)
+
+
+async def apply_sign_out(request: Request, port: BorrowerFlowPort) -> Response:
+    signed = await _signed_in(request, port)
+    if signed is not None:
+        if not _csrf_ok(request, _session_csrf(signed[1])):
+            return _expired(request)
+        await run_in_threadpool(port.onboarding.sign_out, signed[1])
+    response = RedirectResponse(_base(request), status_code=303)
+    response.delete_cookie(COOKIE, path=_base(request))
+    return response
+
+
+PAGES = pages(
+    BorrowerFlowPort,
+    [
+        PublicPage("GET", "/apply/{brand}", apply_start),
+        PublicPage("POST", "/apply/{brand}/otp", apply_send_code),
+        PublicPage("POST", "/apply/{brand}/session", apply_verify),
+        PublicPage("GET", "/apply/{brand}/next", apply_next),
+        PublicPage("GET", "/apply/{brand}/steps/{step}", apply_step_form),
+        PublicPage("POST", "/apply/{brand}/steps/{step}", apply_step_save, upload_bytes=UPLOAD.max_bytes),
+        PublicPage("GET", "/apply/{brand}/status", apply_status),
+        PublicPage("POST", "/apply/{brand}/submit", apply_submit),
+        PublicPage("POST", "/apply/{brand}/sign-out", apply_sign_out),
+    ],
+)
+
+__all__ = ["PAGES", "UUID", "BorrowerFlowPort"]

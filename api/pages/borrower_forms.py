@@ -1,0 +1,317 @@
+"""The borrower web flow's step forms: the fields each step shows, the step's input built from a posted form, and
+a form filled again from what the borrower last recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from domain.onboarding.steps import Step
+
+_ADDRESS_KINDS = ("current", "permanent", "office", "parental")
+_ADDRESS_PARTS = ("line1", "line2", "city", "state", "pincode")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input of a step's form."""
+
+    name: str
+    label: str
+    kind: str = "text"  # text, tel, email, date, number, select, file
+    required: bool = True
+    options: tuple[tuple[str, str], ...] = ()
+    hint: str = ""
+    mode: str = ""  # inputmode for phone keyboards (numeric)
+    accept: str = ""  # a file input's types
+    document: str = ""  # a file input: the kind of document it uploads
+
+
+@dataclass(frozen=True)
+class Group:
+    """A titled group of fields (an address)."""
+
+    title: str
+    fields: tuple[Field, ...]
+    optional: bool = False
+
+
+def _address(kind: str, required: bool) -> Group:
+    return Group(
+        f"{kind.capitalize()} address",
+        (
+            Field(f"{kind}_line1", "House, street", required=required),
+            Field(f"{kind}_line2", "Area, landmark", required=False),
+            Field(f"{kind}_city", "City", required=required),
+            Field(f"{kind}_state", "State", required=False),
+            Field(f"{kind}_pincode", "Pincode", "text", required, mode="numeric"),
+        ),
+        optional=not required,
+    )
+
+
+FORMS: dict[Step, tuple[Group, ...]] = {
+    Step.PAN: (
+        Group(
+            "",
+            (
+                Field("pan", "PAN", hint="As on the card, e.g. ABCDE1234F"),
+                Field("name_on_pan", "Name on the PAN card", required=False),
+            ),
+        ),
+    ),
+    Step.PERSONAL: (
+        Group(
+            "",
+            (
+                Field("name", "Full name"),
+                Field("date_of_birth", "Date of birth", "date"),
+                Field(
+                    "gender",
+                    "Gender",
+                    "select",
+                    False,
+                    (("", "Prefer not to say"), ("female", "Female"), ("male", "Male"), ("other", "Other")),
+                ),
+                Field("email", "Email", "email"),
+            ),
+        ),
+        _address("current", True),
+        _address("permanent", True),
+        _address("office", False),
+        _address("parental", False),
+    ),
+    Step.EMPLOYMENT: (
+        Group(
+            "",
+            (
+                Field("company_name", "Company name"),
+                Field("designation", "Designation"),
+                Field("date_of_joining", "Date of joining", "date"),
+                Field("monthly_salary", "Monthly salary (₹)", "text", mode="decimal"),
+                Field(
+                    "salary_mode",
+                    "Salary paid by",
+                    "select",
+                    options=(("bank", "Bank transfer"), ("cash", "Cash"), ("cheque", "Cheque"), ("other", "Other")),
+                ),
+                Field("salary_date", "Salary credited on day", "number", hint="Day of the month, 1-31", mode="numeric"),
+                Field("office_address", "Office address"),
+                Field("office_pincode", "Office pincode", mode="numeric"),
+                Field("uan", "UAN", required=False, mode="numeric", hint="EPFO Universal Account Number"),
+                Field(
+                    "employment_type",
+                    "Employment type",
+                    "select",
+                    options=(
+                        ("full_time", "Full-time"),
+                        ("part_time", "Part-time"),
+                        ("contract", "Contract"),
+                        ("freelance", "Freelance"),
+                        ("gig", "Gig"),
+                        ("self_employed", "Self-employed"),
+                        ("other", "Other"),
+                    ),
+                ),
+            ),
+        ),
+    ),
+    Step.AADHAAR: (
+        Group("", (Field("aadhaar_number", "Aadhaar number", mode="numeric"),)),
+        Group(
+            "Through DigiLocker",
+            (
+                Field(
+                    "digilocker_reference",
+                    "DigiLocker reference",
+                    required=False,
+                    hint="From the DigiLocker consent screen",
+                ),
+            ),
+        ),
+        Group(
+            "Or upload your Aadhaar card",
+            (
+                Field(
+                    "aadhaar_front",
+                    "Front of the card (photo or PDF)",
+                    "file",
+                    False,
+                    accept="image/jpeg,image/png,application/pdf",
+                    document="aadhaar_front",
+                ),
+            ),
+        ),
+    ),
+    Step.SELFIE: (
+        Group(
+            "",
+            (Field("selfie", "Take a selfie", "file", accept="image/jpeg,image/png", document="selfie"),),
+        ),
+    ),
+    Step.BANK_ACCOUNT: (
+        Group(
+            "",
+            (
+                Field("account_number", "Account number", mode="numeric"),
+                Field("ifsc", "IFSC"),
+                Field("holder_name", "Account holder's name"),
+            ),
+        ),
+    ),
+    Step.BANK_STATEMENT: (
+        Group(
+            "Through an Account Aggregator",
+            (Field("consent_id", "Consent id", required=False, hint="From your Account Aggregator app"),),
+        ),
+        Group(
+            "Or upload your statement",
+            (
+                Field(
+                    "statement",
+                    "Bank statement (PDF)",
+                    "file",
+                    False,
+                    accept="application/pdf",
+                    document="bank_statement",
+                ),
+            ),
+        ),
+    ),
+    Step.LOAN_REQUEST: (
+        Group(
+            "",
+            (
+                Field("product_id", "Product"),
+                Field("amount", "Amount (₹)", mode="decimal"),
+                Field("tenure", "Tenure", "number", mode="numeric"),
+                Field("coupon_code", "Coupon code", required=False),
+            ),
+        ),
+    ),
+}
+
+#: How the status page names each step.
+LABELS: dict[Step, str] = {
+    Step.MOBILE: "Mobile number",
+    Step.PAN: "PAN",
+    Step.PERSONAL: "About you",
+    Step.EMPLOYMENT: "Work",
+    Step.AADHAAR: "Aadhaar",
+    Step.SELFIE: "Selfie",
+    Step.BANK_ACCOUNT: "Bank account",
+    Step.BANK_STATEMENT: "Bank statement",
+    Step.LOAN_REQUEST: "Loan request",
+    Step.SUBMITTED: "Submitted",
+}
+
+TITLES: dict[Step, str] = {
+    Step.PAN: "Your PAN",
+    Step.PERSONAL: "About you",
+    Step.EMPLOYMENT: "Your work",
+    Step.AADHAAR: "Aadhaar",
+    Step.SELFIE: "Selfie",
+    Step.BANK_ACCOUNT: "Bank account",
+    Step.BANK_STATEMENT: "Bank statement",
+    Step.LOAN_REQUEST: "Your loan",
+}
+
+
+def loan_request_form(products: list[Any]) -> tuple[Group, ...]:
+    """The loan request form with the brand's active products to choose from."""
+    options = tuple(
+        (
+            str(p.id),
+            f"{p.name}: ₹{p.min_amount:,.0f}–₹{p.max_amount:,.0f}, {p.min_tenure}–{p.max_tenure} {p.tenure_unit}",
+        )
+        for p in products
+    )
+    fields = FORMS[Step.LOAN_REQUEST][0].fields
+    return (Group("", (Field("product_id", "Product", "select", options=options), *fields[1:])),)
+
+
+def _blank_none(value: str) -> str | None:
+    return value.strip() or None
+
+
+def _personal(form: Mapping[str, str]) -> dict[str, Any]:
+    addresses = []
+    for kind in _ADDRESS_KINDS:
+        parts = {part: form.get(f"{kind}_{part}", "").strip() for part in _ADDRESS_PARTS}
+        if kind in ("office", "parental") and not any(parts.values()):
+            continue
+        addresses.append({"kind": kind, **{k: (v or None) if k in ("line2", "state") else v for k, v in parts.items()}})
+    return {
+        "name": form.get("name", ""),
+        "date_of_birth": form.get("date_of_birth", ""),
+        "gender": _blank_none(form.get("gender", "")),
+        "email": form.get("email", ""),
+        "addresses": addresses,
+    }
+
+
+def _aadhaar(form: Mapping[str, str]) -> dict[str, Any]:
+    number = form.get("aadhaar_number", "")
+    if form.get("aadhaar_front_document_id"):
+        return {"method": "upload", "aadhaar_number": number, "document_id": form["aadhaar_front_document_id"]}
+    return {"method": "digilocker", "aadhaar_number": number, "digilocker_reference": form.get("digilocker_reference")}
+
+
+def _statement(form: Mapping[str, str]) -> dict[str, Any]:
+    if form.get("statement_document_id"):
+        return {"method": "upload", "document_ids": [form["statement_document_id"]]}
+    return {"method": "account_aggregator", "consent_id": form.get("consent_id", "")}
+
+
+_BUILDERS: dict[Step, Callable[[Mapping[str, str]], dict[str, Any]]] = {
+    Step.PERSONAL: _personal,
+    Step.AADHAAR: _aadhaar,
+    Step.SELFIE: lambda f: {"document_id": f.get("selfie_document_id") or None},
+    Step.BANK_STATEMENT: _statement,
+}
+
+#: Where a step's input field shows its error on the form, when the form names it otherwise.
+_ERROR_FIELDS: dict[Step, dict[str, str]] = {
+    Step.AADHAAR: {"document_id": "aadhaar_front", "file": "aadhaar_front"},
+    Step.SELFIE: {"document_id": "selfie", "file": "selfie"},
+    Step.BANK_STATEMENT: {"document_ids": "statement", "file": "statement"},
+}
+
+
+def file_fields(step: Step) -> list[Field]:
+    """The step's file inputs."""
+    return [f for group in FORMS[step] for f in group.fields if f.kind == "file"]
+
+
+def step_input(step: Step, form: Mapping[str, str]) -> dict[str, Any]:
+    """The step's input (to validate with its model) from a posted form; optional blanks become None."""
+    build = _BUILDERS.get(step)
+    if build is not None:
+        return build(form)
+    data: dict[str, Any] = {}
+    for group in FORMS[step]:
+        for field in group.fields:
+            value = form.get(field.name, "")
+            data[field.name] = value if field.required else _blank_none(value)
+    return data
+
+
+def prefill(step: Step, details: Mapping[str, Any] | None) -> dict[str, str]:
+    """The form's values from what was recorded (or posted)."""
+    if not details:
+        return {}
+    values = {k: "" if v is None else str(v) for k, v in details.items() if not isinstance(v, list | dict)}
+    for address in details.get("addresses", []) if isinstance(details.get("addresses"), list) else []:
+        if isinstance(address, dict):
+            for part in _ADDRESS_PARTS:
+                values[f"{address.get('kind')}_{part}"] = str(address.get(part) or "")
+    return values
+
+
+def field_of(step: Step, error_field: str) -> str:
+    """The form field that shows a validation error (any address error shows under the addresses)."""
+    if error_field.startswith("addresses"):
+        return "addresses"
+    name = error_field.split(".")[0].split("[")[0]
+    return _ERROR_FIELDS.get(step, {}).get(name, name)

@@ -1,0 +1,180 @@
+"""Loan pages: the queue (status, assignee, search) and one loan with its borrower, product version, pricing
+preview, BRE results (inputs, overrides, bypasses), history, and the forms to override, bypass, assign, cancel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.pages.actors import actor_names
+from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
+from domain.identity.application import Identity
+from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
+from domain.loans.application import Loans
+from domain.loans.bre import Outcome, Rule
+from domain.loans.loan import Check
+from domain.loans.states import LoanStatus
+from domain.shared.errors import DomainError
+from projections.identity import IdentityQueries
+from projections.loan_agreements import AgreementQueries
+from projections.loan_queries import LoanQueries
+
+READ = (Permission.LOANS, Level.READ)
+WRITE = (Permission.LOANS, Level.WRITE)
+RELOCATE = (Permission.LOAN_RELOCATE, Level.WRITE)
+BYPASS = (Permission.LOAN_FORCE_BYPASS, Level.WRITE)
+
+
+@dataclass(frozen=True)
+class LoanPagesPort:
+    """What the loan pages use: the use cases, the loans read model, the staff directory (assignees)."""
+
+    loans: Loans
+    queries: LoanQueries
+    staff: IdentityQueries
+    identity: Identity
+    agreements: AgreementQueries
+
+
+def _uuid(raw: str | None) -> UUID | None:
+    try:
+        return UUID(raw) if raw else None
+    except ValueError:
+        return None
+
+
+async def loans_page(request: Request, port: LoanPagesPort, principal: Principal) -> Response:
+    params = request.query_params
+    status = params.get("status") or None
+    if status not in {s.value for s in LoanStatus}:
+        status = None
+    assignee = _uuid(params.get("assignee"))
+    q = (params.get("q") or "").strip()[:100] or None
+
+    def load() -> tuple[Any, Any]:
+        rows = keyset_page(
+            request, lambda cursor: port.queries.loans(principal.brand_id, status, assignee, q, cursor, 50)
+        )
+        return rows, port.staff.staff_list(principal.brand_id, None, None, 200).items
+
+    rows, staff = await run_in_threadpool(load)
+    filters = {
+        k: v for k, v in {"status": status, "assignee": str(assignee) if assignee else None, "q": q}.items() if v
+    }
+    return render(
+        request,
+        "loans.html",
+        nav="loans",
+        rows=rows,
+        staff=staff,
+        statuses=[s.value for s in LoanStatus],
+        filters=filters,
+        query=urlencode(filters),
+    )
+
+
+async def _loan_page(
+    request: Request, port: LoanPagesPort, principal: Principal, loan_id: UUID, error: str | None = None
+) -> Response:
+    def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any]:
+        brand, parties = principal.brand_id, port.loans.parties
+        loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
+        if loan is None:
+            return None, None, None, None, {}, None
+        offer, offer_error = None, None
+        try:
+            offer = port.loans.offer(principal.brand_id, loan_id)
+        except (DomainError, LookupError) as exc:  # the product gone or the catalogue not wired: no preview
+            offer_error = exc.message if isinstance(exc, DomainError) else "the product catalogue is not available"
+        staff = port.staff.staff_list(principal.brand_id, None, None, 200).items
+        actors = {e.actor for e in loan.history} | {r.override.actor for r in loan.results if r.override}
+        agreements = getattr(port, "agreements", None)  # other page modules' ports may lack it (no e-sign card)
+        esign = agreements.esign(brand, loan_id) if agreements is not None else None
+        return loan, offer, staff, offer_error, actor_names(port.identity, principal.brand_id, actors), esign
+
+    loan, offer, staff, offer_error, actors, esign = await run_in_threadpool(load)
+    if loan is None:
+        return await not_found(request)
+    return render(
+        request,
+        "loan.html",
+        422 if error else 200,
+        nav="loans",
+        loan=loan,
+        offer=offer,
+        offer_error=offer_error,
+        staff=staff,
+        actors=actors,
+        rules=[r.value for r in Rule],
+        outcomes=[Outcome.PASS.value, Outcome.FAIL.value],
+        checks=[c.value for c in Check],
+        can_write=principal.holds(*WRITE),
+        can_assign=principal.holds(*RELOCATE),
+        can_bypass=principal.holds(*BYPASS),
+        reasons=port.identity.settings(principal.brand_id).rejection_reasons,
+        esign=esign,
+        error=error,
+    )
+
+
+async def loan_page_with_error(
+    request: Request, port: Any, principal: Principal, loan_id: UUID, error: str
+) -> Response:
+    """The loan page showing why a form was refused (422): for the forms other page modules add to it."""
+    return await _loan_page(request, port, principal, loan_id, error)
+
+
+async def loan_page(request: Request, port: LoanPagesPort, principal: Principal) -> Response:
+    loan_id = path_id(request, "loan_id")
+    if loan_id is None:
+        return await not_found(request)
+    return await _loan_page(request, port, principal, loan_id)
+
+
+def _form_action(use: str) -> Any:
+    async def handle(request: Request, port: LoanPagesPort, principal: Principal) -> Response:
+        loan_id = path_id(request, "loan_id")
+        if loan_id is None:
+            return await not_found(request)
+        brand = principal.brand_id
+        work: dict[str, Any] = {
+            "override": lambda: port.loans.override(
+                brand, loan_id, form_text(request, "rule"), form_text(request, "result"),
+                form_text(request, "justification"),
+            ),
+            "bypass": lambda: port.loans.bypass(brand, loan_id, form_text(request, "check"), form_text(request, "reason")),
+            "assign": lambda: port.loans.assign(
+                brand, loan_id, _uuid(form_text(request, "staff_id")) or UUID(int=0), form_text(request, "reason") or None
+            ),
+            "cancel": lambda: port.loans.cancel(brand, loan_id, form_text(request, "reason")),
+            "submit": lambda: port.loans.submit(brand, loan_id),
+        }  # fmt: skip
+        try:
+            result = await act(principal, work[use])
+        except DomainError as exc:
+            return await _loan_page(request, port, principal, loan_id, error=error_text(exc))
+        return await after_write(request, Loans.name, result.position, f"/loans/{loan_id}")
+
+    handle.__name__ = f"loan_{use}"
+    return handle
+
+
+PAGES = pages(
+    LoanPagesPort,
+    [
+        Page("GET", "/loans", loans_page, READ),
+        Page("GET", "/loans/{loan_id}", loan_page, READ),
+        Page("POST", "/loans/{loan_id}/submit", _form_action("submit"), WRITE, form=True),
+        Page("POST", "/loans/{loan_id}/override", _form_action("override"), WRITE, form=True),
+        Page("POST", "/loans/{loan_id}/bypass", _form_action("bypass"), BYPASS, form=True),
+        Page("POST", "/loans/{loan_id}/assign", _form_action("assign"), RELOCATE, form=True),
+        Page("POST", "/loans/{loan_id}/cancel", _form_action("cancel"), WRITE, form=True),
+    ],
+)

@@ -1,0 +1,159 @@
+"""Verification actions on the Customer 360: upload and review a document, add a bank account, run or retry a
+check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.routes.documents import UPLOAD
+from api.web import Page, act, after_write, error_page, error_text, form_text, not_found, pages, path_id
+from domain.documents.application import Documents
+from domain.documents.content import DocumentKind, Uploader
+from domain.documents.document import ReviewDecision
+from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
+from domain.shared.application import CommandResult
+from domain.shared.errors import Conflict, DomainError, NotFound
+from domain.verification.application import Verifications
+from domain.verification.values import CheckKind
+
+WRITE = (Permission.CUSTOMER, Level.WRITE)
+
+
+@dataclass(frozen=True)
+class VerificationPagesPort:
+    """What the Customer 360's verification forms use."""
+
+    verifications: Verifications
+    documents: Documents
+
+
+async def _run(request: Request, principal: Principal, source: str, work: Callable[[], CommandResult]) -> Response:
+    """Run a use case as the staff member and go back to the Customer 360 (an error page naming what is wrong)."""
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    try:
+        result = await act(principal, work)
+    except NotFound:
+        return await not_found(request)
+    except DomainError as exc:
+        status = 409 if isinstance(exc, Conflict) else 422
+        return error_page(request, status, "Cannot do this", error_text(exc))
+    return await after_write(request, source, result.position, f"/customers/{customer_id}#customer-kyc")
+
+
+def _ids(request: Request, *names: str) -> list[UUID] | None:
+    found = [path_id(request, name) for name in names]
+    return None if any(i is None for i in found) else [i for i in found if i is not None]
+
+
+async def upload_document(request: Request, port: VerificationPagesPort, principal: Principal) -> Response:
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    try:
+        kind = DocumentKind(form_text(request, "kind"))
+    except ValueError:
+        return error_page(request, 422, "Cannot upload this", "kind: choose what the document is")
+    file = request.state.form.get("file")
+    if not isinstance(file, UploadFile):
+        return error_page(request, 422, "Cannot upload this", "file: choose a file (PDF, JPEG or PNG)")
+    data = await file.read(UPLOAD.max_bytes + 1)
+    name = file.filename or ""
+    return await _run(
+        request,
+        principal,
+        Documents.name,
+        lambda: port.documents.upload(principal.brand_id, customer_id, kind, name, data, Uploader.STAFF),
+    )
+
+
+async def review_document(request: Request, port: VerificationPagesPort, principal: Principal) -> Response:
+    ids = _ids(request, "customer_id", "document_id")
+    if ids is None:
+        return await not_found(request)
+    customer_id, document_id = ids
+    try:
+        decision = ReviewDecision(form_text(request, "decision"))
+    except ValueError:
+        return error_page(request, 422, "Cannot do this", "decision: choose accept or reject")
+    reason = form_text(request, "reason") or None
+
+    def review() -> CommandResult:
+        if port.documents.document(principal.brand_id, document_id).customer_id != customer_id:
+            raise NotFound("not this borrower's document")
+        return port.documents.review(principal.brand_id, document_id, decision, reason)
+
+    return await _run(request, principal, Documents.name, review)
+
+
+async def add_bank_account(request: Request, port: VerificationPagesPort, principal: Principal) -> Response:
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    number, ifsc, holder = (form_text(request, n) for n in ("account_number", "ifsc", "holder_name"))
+    return await _run(
+        request,
+        principal,
+        Verifications.name,
+        lambda: port.verifications.add_bank_account(principal.brand_id, customer_id, number, ifsc, holder),
+    )
+
+
+async def retry_penny_drop(request: Request, port: VerificationPagesPort, principal: Principal) -> Response:
+    ids = _ids(request, "customer_id", "bank_account_id")
+    if ids is None:
+        return await not_found(request)
+    _, account_id = ids
+    return await _run(
+        request,
+        principal,
+        Verifications.name,
+        lambda: port.verifications.retry_penny_drop(principal.brand_id, account_id),
+    )
+
+
+async def run_check(request: Request, port: VerificationPagesPort, principal: Principal) -> Response:
+    customer_id = path_id(request, "customer_id")
+    check = request.path_params.get("check")
+    if customer_id is None or check not in ("pan", "bureau", "aadhaar", "retry-pan", "retry-bureau", "retry-aadhaar",
+                                            "retry-statement"):  # fmt: skip
+        return await not_found(request)
+    brand_id, app = principal.brand_id, port.verifications
+    runs: dict[str, Callable[[], CommandResult]] = {
+        "pan": lambda: app.verify_pan(brand_id, customer_id),
+        "bureau": lambda: app.pull_bureau(brand_id, customer_id),
+        "aadhaar": lambda: app.start_aadhaar(brand_id, customer_id),
+    }
+    if check.startswith("retry-"):
+        kind = CheckKind(check.removeprefix("retry-"))
+        return await _run(request, principal, Verifications.name, lambda: app.retry(brand_id, customer_id, kind))
+    return await _run(request, principal, Verifications.name, runs[check])
+
+
+PAGES = pages(
+    VerificationPagesPort,
+    [
+        Page(
+            "POST",
+            "/customers/{customer_id}/documents",
+            upload_document,
+            WRITE,
+            form=True,
+            upload_bytes=UPLOAD.max_bytes,
+        ),
+        Page("POST", "/customers/{customer_id}/documents/{document_id}/review", review_document, WRITE, form=True),
+        Page("POST", "/customers/{customer_id}/bank-accounts", add_bank_account, WRITE, form=True),
+        Page(
+            "POST", "/customers/{customer_id}/bank-accounts/{bank_account_id}/retry", retry_penny_drop, WRITE, form=True
+        ),
+        Page("POST", "/customers/{customer_id}/kyc/{check}", run_check, WRITE, form=True),
+    ],
+)

@@ -1,0 +1,163 @@
+"""Borrower endpoints of loan applications: the brand's products, starting an application (the loan request
+step), submitting it through the BRE (the submitted step) and reading it back - the borrower's own only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from domain.loans.application import Loans
+from domain.loans.states import LoanStatus
+from domain.loans.terms import LoanKind
+from domain.onboarding.account import ApplicationNotFound
+from domain.onboarding.application import Onboarding
+from domain.onboarding.steps import LoanRequestIn
+from domain.shared.application import CommandResult
+from projections.loan_queries import LoanDetail, LoanQueries
+from projections.product_queries import ProductQueries
+
+
+@dataclass(frozen=True)
+class BorrowerApplicationPort:
+    """What the borrower's application endpoints use: onboarding (which checks the borrower's steps and owns the
+    calls to the loans context), the loans and products read models."""
+
+    onboarding: Onboarding
+    loans: LoanQueries
+    products: ProductQueries
+
+
+class ProductOut(BaseModel):
+    """A product the borrower may apply for: amount and tenure ranges, its rate."""
+
+    id: UUID
+    code: str
+    name: str
+    type: LoanKind
+    tenure_unit: str
+    min_amount: Decimal
+    max_amount: Decimal
+    min_tenure: int
+    max_tenure: int
+    annual_percent: Decimal | None
+    daily_percent: Decimal | None
+
+
+class ProductsOut(BaseModel):
+    """The brand's active products."""
+
+    items: list[ProductOut]
+
+
+class RuleOut(BaseModel):
+    """One BRE rule's outcome, as the borrower sees it."""
+
+    rule: str
+    outcome: str
+    reason: str
+
+
+class ApplicationOut(BaseModel):
+    """The borrower's application: `status` `onboarding` until submitted, then `pending` or `rejected` with the
+    BRE's results."""
+
+    id: UUID
+    loan_number: str
+    status: LoanStatus
+    product_id: UUID
+    amount: Decimal
+    tenure: int
+    coupon_code: str | None
+    passed: bool | None
+    results: list[RuleOut]
+    created_at: InstantOut
+    updated_at: InstantOut
+
+
+def _read(ctx: Context[BorrowerApplicationPort], loan_id: UUID) -> LoanDetail | None:
+    return ctx.port.loans.loan(ctx.brand_id, loan_id)
+
+
+def _answer(ctx: Context[BorrowerApplicationPort], loan_id: UUID, position: int, status: int | None = None) -> Reply:
+    location = f"/api/v1/borrower/applications/{loan_id}"
+    return ctx.written(CommandResult(loan_id, position), Loans.name, lambda: _read(ctx, loan_id), location, status)
+
+
+def borrower_products(ctx: Context[BorrowerApplicationPort]) -> Reply:
+    page = ctx.port.products.products(ctx.brand_id, active=True, limit=200)
+    return json_response(ProductsOut(items=[ProductOut.model_validate(p, from_attributes=True) for p in page.items]))
+
+
+def start_application(ctx: Context[BorrowerApplicationPort]) -> Reply:
+    assert ctx.borrower is not None
+    applied = ctx.port.onboarding.apply(ctx.brand_id, ctx.borrower.borrower_id, ctx.body)
+    return _answer(ctx, applied.id, applied.position)
+
+
+def submit_application(ctx: Context[BorrowerApplicationPort]) -> Reply:
+    assert ctx.borrower is not None
+    submitted = ctx.port.onboarding.submit_application(ctx.brand_id, ctx.borrower.borrower_id, ctx.path["loan_id"])
+    return _answer(ctx, submitted.id, submitted.position)
+
+
+def borrower_application(ctx: Context[BorrowerApplicationPort]) -> Reply:
+    assert ctx.borrower is not None
+    loan_id = ctx.port.onboarding.application_of(ctx.brand_id, ctx.borrower.borrower_id, ctx.path["loan_id"])
+    found = _read(ctx, loan_id)
+    if found is None:
+        raise ApplicationNotFound(f"application {loan_id} not found", id=str(loan_id))
+    return json_response(found)
+
+
+ENDPOINTS = serve(
+    BorrowerApplicationPort,
+    "borrower",
+    [
+        Endpoint(
+            "GET",
+            "/api/v1/borrower/products",
+            borrower_products,
+            "The brand's active loan products: amount and tenure ranges, rate",
+            None,
+            response=ProductsOut,
+            borrower=True,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/borrower/applications",
+            start_application,
+            "Start a loan application (the loan request step): 409 while an earlier required step is missing, 422 "
+            "naming each field the product refuses; nothing recorded on a refusal",
+            None,
+            body=LoanRequestIn,
+            response=ApplicationOut,
+            status=201,
+            accepts=True,
+            borrower=True,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/borrower/applications/{loan_id}/submit",
+            submit_application,
+            "Submit the application through the BRE (the submitted step): status pending or rejected, with the "
+            "rules' results",
+            None,
+            response=ApplicationOut,
+            accepts=True,
+            borrower=True,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/borrower/applications/{loan_id}",
+            borrower_application,
+            "The borrower's own application, with its status and BRE results",
+            None,
+            response=ApplicationOut,
+            borrower=True,
+        ),
+    ],
+)

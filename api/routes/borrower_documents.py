@@ -1,0 +1,103 @@
+"""Borrower endpoints of documents: upload one (multipart, stored as the borrower's own) and list them with what
+the brand still needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from api.endpoint import Context, Endpoint, Reply, json_response, serve
+from api.routes.documents import UPLOAD, DocumentOut
+from api.services.documents import DocumentDesk
+from domain.documents.application import Documents
+from domain.documents.content import DocumentKind
+from domain.onboarding.application import Onboarding
+from projections.documents import DocumentQueries
+
+
+@dataclass(frozen=True)
+class BorrowerDocumentPort:
+    """What the borrower's document endpoints use: onboarding (the borrower's record), the documents read model
+    and the checklist."""
+
+    onboarding: Onboarding
+    queries: DocumentQueries
+    desk: DocumentDesk
+
+
+class BorrowerDocumentIn(BaseModel):
+    """The text field of an upload (the file is the multipart part `file`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: DocumentKind
+
+
+class BorrowerDocumentsOut(BaseModel):
+    """The borrower's documents (newest first) and the kinds the brand still needs."""
+
+    items: list[DocumentOut]
+    required: list[DocumentKind]
+    missing: list[DocumentKind]
+
+
+def upload_borrower_document(ctx: Context[BorrowerDocumentPort]) -> Reply:
+    form: BorrowerDocumentIn = ctx.body
+    assert ctx.borrower is not None and ctx.upload is not None  # the wrapper answers 422 without a file
+    result = ctx.port.onboarding.upload_document(
+        ctx.brand_id, ctx.borrower.borrower_id, form.kind.value, ctx.upload.filename, ctx.upload.data
+    )
+    return ctx.written(
+        result,
+        Documents.name,
+        lambda: ctx.port.queries.document(ctx.brand_id, result.id),
+        f"/api/v1/borrower/documents/{result.id}",
+    )
+
+
+def borrower_documents(ctx: Context[BorrowerDocumentPort]) -> Reply:
+    assert ctx.borrower is not None
+    state = ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id)
+    if state.customer_id is None:
+        return json_response(BorrowerDocumentsOut(items=[], required=[], missing=[]))
+    page = ctx.port.queries.of_customer(ctx.brand_id, state.customer_id, None, 200)
+    checklist = ctx.port.desk.checklist(ctx.brand_id, state.customer_id)
+    return json_response(
+        BorrowerDocumentsOut(
+            items=[DocumentOut.model_validate(d, from_attributes=True) for d in page.items],
+            required=checklist.required,
+            missing=checklist.missing,
+        )
+    )
+
+
+ENDPOINTS = serve(
+    BorrowerDocumentPort,
+    "borrower",
+    [
+        Endpoint(
+            "POST",
+            "/api/v1/borrower/documents",
+            upload_borrower_document,
+            "Upload a document (multipart: `file`, `kind`); PDF, JPEG or PNG sniffed from the bytes; 409 before "
+            "the personal step (documents belong to the borrower's record)",
+            None,
+            body=BorrowerDocumentIn,
+            response=DocumentOut,
+            status=201,
+            accepts=True,
+            upload=UPLOAD,
+            borrower=True,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/borrower/documents",
+            borrower_documents,
+            "The borrower's documents, and the kinds the brand still needs",
+            None,
+            response=BorrowerDocumentsOut,
+            borrower=True,
+        ),
+    ],
+)

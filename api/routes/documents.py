@@ -1,0 +1,215 @@
+"""Document endpoints: upload a borrower's document (multipart), list them, download one, review one, and the
+checklist of what the borrower still has to provide."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.services.documents import DocumentDesk
+from api.uploads import Upload
+from domain.documents.application import Documents
+from domain.documents.content import ContentType, DocumentKind, Uploader, max_document_bytes
+from domain.documents.document import DocumentNotFound, DocumentStatus, ReviewDecision
+from domain.identity.permissions import Level, Permission
+from projections.documents import DocumentQueries, DocumentRow
+
+READ = (Permission.CUSTOMER, Level.READ)
+WRITE = (Permission.CUSTOMER, Level.WRITE)
+
+#: The largest file accepted (`DOCUMENT_MAX_BYTES`, default 10 MiB); the application refuses larger ones too.
+UPLOAD = Upload(max_bytes=max_document_bytes(os.environ))
+
+
+@dataclass(frozen=True)
+class DocumentsPort:
+    """What the document endpoints use: the use cases, the read model and the borrower-scoped reads."""
+
+    documents: Documents
+    queries: DocumentQueries
+    desk: DocumentDesk
+
+
+class DocumentFormIn(BaseModel):
+    """The text fields of an upload (the file is the multipart part `file`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: DocumentKind
+
+
+class DocumentListQuery(BaseModel):
+    """Paging of a borrower's documents."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(50, ge=1, le=200)
+
+
+class ReviewIn(BaseModel):
+    """A review: accept, or reject with a reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: ReviewDecision
+    reason: str | None = Field(None, max_length=500)
+
+
+class DocumentOut(BaseModel):
+    """A document (its bytes at `/api/v1/documents/{id}/content`)."""
+
+    id: UUID
+    customer_id: UUID
+    kind: DocumentKind
+    filename: str
+    sha256: str = Field(description="SHA-256 of the bytes (hex): their address in the document store")
+    size: int
+    content_type: ContentType = Field(description="Sniffed from the bytes, not taken from the upload")
+    uploaded_by: Uploader
+    uploader: str = Field(description="The actor who uploaded it (staff:<id>, apikey:<id>, borrower:<id>)")
+    status: DocumentStatus
+    reason: str | None
+    reviewed_by: str | None
+    uploaded_at: InstantOut
+    reviewed_at: InstantOut | None
+
+
+class DocumentPageOut(BaseModel):
+    """A borrower's documents, newest first."""
+
+    items: list[DocumentOut]
+    next_cursor: str | None
+
+
+class ChecklistOut(BaseModel):
+    """What the brand requires of the borrower, what is accepted and what is still missing."""
+
+    customer_id: UUID
+    required: list[DocumentKind]
+    accepted: list[DocumentKind]
+    missing: list[DocumentKind]
+
+
+def _document(ctx: Context[DocumentsPort], document_id: UUID) -> DocumentRow | None:
+    return ctx.port.queries.document(ctx.brand_id, document_id)
+
+
+def upload_document(ctx: Context[DocumentsPort]) -> Reply:
+    form: DocumentFormIn = ctx.body
+    assert ctx.upload is not None  # the wrapper answers 422 without one
+    result = ctx.port.documents.upload(
+        ctx.brand_id, ctx.path["customer_id"], form.kind, ctx.upload.filename, ctx.upload.data, Uploader.STAFF
+    )
+    location = f"/api/v1/documents/{result.id}"
+    return ctx.written(result, Documents.name, lambda: _document(ctx, result.id), location)
+
+
+def list_documents(ctx: Context[DocumentsPort]) -> Reply:
+    q: DocumentListQuery = ctx.query
+    return json_response(ctx.port.desk.documents(ctx.brand_id, ctx.path["customer_id"], q.cursor, q.limit))
+
+
+def document_checklist(ctx: Context[DocumentsPort]) -> Reply:
+    return json_response(ctx.port.desk.checklist(ctx.brand_id, ctx.path["customer_id"]))
+
+
+def get_document(ctx: Context[DocumentsPort]) -> Reply:
+    found = _document(ctx, ctx.path["document_id"])
+    if found is None:
+        raise DocumentNotFound(f"document {ctx.path['document_id']} not found", id=str(ctx.path["document_id"]))
+    return json_response(found)
+
+
+def document_content(ctx: Context[DocumentsPort]) -> Response:
+    stored = ctx.port.documents.content(ctx.brand_id, ctx.path["document_id"])
+    document = stored.document
+    extension = {ContentType.PDF: "pdf", ContentType.JPEG: "jpg", ContentType.PNG: "png"}[document.content_type]
+    # The name we serve under is ours (kind and id): the uploaded name may hold anything a header should not.
+    filename = f"{document.kind.value}-{document.id}.{extension}"
+    return Response(
+        stored.data,
+        media_type=document.content_type.value,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Content-Type-Options": "nosniff",
+            "ETag": f'"{document.sha256}"',
+        },
+    )
+
+
+def review_document(ctx: Context[DocumentsPort]) -> Reply:
+    body: ReviewIn = ctx.body
+    result = ctx.port.documents.review(ctx.brand_id, ctx.path["document_id"], body.decision, body.reason)
+    return ctx.written(result, Documents.name, lambda: _document(ctx, result.id))
+
+
+MEDIA = tuple(content_type.value for content_type in ContentType)
+
+ENDPOINTS = serve(
+    DocumentsPort,
+    "documents",
+    [
+        Endpoint(
+            "POST",
+            "/api/v1/customers/{customer_id}/documents",
+            upload_document,
+            "Upload a borrower's document (multipart: `file`, `kind`); PDF, JPEG or PNG, sniffed from the bytes",
+            WRITE,
+            body=DocumentFormIn,
+            response=DocumentOut,
+            status=201,
+            accepts=True,
+            upload=UPLOAD,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/customers/{customer_id}/documents",
+            list_documents,
+            "A borrower's documents, newest first",
+            READ,
+            query=DocumentListQuery,
+            response=DocumentPageOut,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/customers/{customer_id}/document-checklist",
+            document_checklist,
+            "The documents the brand requires of the borrower and which are still missing",
+            READ,
+            response=ChecklistOut,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/documents/{document_id}",
+            get_document,
+            "A document and its review",
+            READ,
+            response=DocumentOut,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/documents/{document_id}/content",
+            document_content,
+            "The document's bytes (as an attachment, with the sniffed content type)",
+            READ,
+            response=DocumentOut,
+            media=MEDIA,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/documents/{document_id}/review",
+            review_document,
+            "Accept a pending document, or reject it with a reason",
+            WRITE,
+            body=ReviewIn,
+            response=DocumentOut,
+            accepts=True,
+        ),
+    ],
+)

@@ -1,0 +1,373 @@
+"""Loan endpoints: start and submit applications, the queue, one loan, BRE overrides, bypasses, assignment, cancel
+and reject."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.problems import HttpProblem
+from api.routes.agreement_models import AgreementOut, EsignOut, with_agreement
+from domain.identity.permissions import Level, Permission
+from domain.loans.application import Loans
+from domain.loans.loan import Check, LoanNotFound
+from domain.loans.states import LoanStatus
+from domain.shared.values import Money
+from projections.loan_agreements import AgreementQueries
+from projections.loan_decision_queries import DecisionQueries
+from projections.loan_queries import LoanQueries
+
+READ = (Permission.LOANS, Level.READ)
+WRITE = (Permission.LOANS, Level.WRITE)
+RELOCATE = (Permission.LOAN_RELOCATE, Level.WRITE)
+BYPASS = (Permission.LOAN_FORCE_BYPASS, Level.WRITE)
+
+
+@dataclass(frozen=True)
+class LoanPort:
+    """What the loan endpoints and pages use: the use cases and the read model."""
+
+    loans: Loans
+    queries: LoanQueries
+    decisions: DecisionQueries
+    agreements: AgreementQueries
+
+
+class LoanIn(BaseModel):
+    """A new application, priced with the product's current version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: UUID
+    product_id: UUID
+    amount: Money
+    tenure: int = Field(ge=1, le=3650, description="months for an EMI product, days for a payday product")
+    coupon_code: str | None = Field(None, max_length=40)
+
+
+class OverrideIn(BaseModel):
+    """A CX's override of one BRE rule's result."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str = Field(max_length=40)
+    result: str = Field(max_length=20, description="pass or fail")
+    justification: str = Field(max_length=2000)
+
+
+class AssignIn(BaseModel):
+    """Whom to assign the application to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: UUID
+    reason: str | None = Field(None, max_length=500)
+
+
+class BypassIn(BaseModel):
+    """A check to skip and why (LOAN_FORCE_BYPASS)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    check: Check
+    reason: str = Field(max_length=500)
+
+
+class ReasonIn(BaseModel):
+    """Why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(max_length=500)
+
+
+class RejectIn(BaseModel):
+    """A rejection: a reason code and remarks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason_code: str = Field(max_length=40)
+    remarks: str = Field(max_length=2000)
+
+
+class LoansQuery(BaseModel):
+    """Queue filters and paging."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: LoanStatus | None = None
+    assignee: UUID | None = None
+    q: str | None = Field(
+        None, max_length=100, description="a loan number, a borrower's id (DEMO-C-000123) or part of their name"
+    )
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(50, ge=1, le=200)
+
+
+class LoanSummaryOut(BaseModel):
+    """A loan in the queue."""
+
+    id: UUID
+    loan_number: str
+    customer_id: UUID
+    borrower_name: str | None
+    product_id: UUID
+    product_version: int
+    amount: Decimal
+    tenure: int
+    status: LoanStatus
+    assignee_id: UUID | None
+    assignee_name: str | None
+    channel: str
+    created_at: InstantOut
+    updated_at: InstantOut
+
+
+class LoanPageOut(BaseModel):
+    """Loans, newest first."""
+
+    items: list[LoanSummaryOut]
+    next_cursor: str | None
+
+
+class OverrideOut(BaseModel):
+    """An override of a rule's result."""
+
+    outcome: str
+    justification: str
+    actor: str
+    at: InstantOut
+
+
+class RuleResultOut(BaseModel):
+    """One BRE rule's result: the inputs it read, the threshold, the reason, and its override if any."""
+
+    rule: str
+    outcome: str
+    inputs: dict[str, str]
+    threshold: dict[str, str]
+    reason: str
+    override: OverrideOut | None
+
+
+class LoanEventOut(BaseModel):
+    """One entry of a loan's history: what happened, the status it led to, who and why."""
+
+    version: int
+    kind: str
+    status: str | None
+    actor: str
+    reason: str | None
+    details: dict[str, Any]
+    at: InstantOut
+
+
+class BorrowerOut(BaseModel):
+    """The borrower."""
+
+    id: UUID
+    name: str | None
+    phone: str | None
+    number: str | None = Field(None, description="the borrower's formatted id, e.g. DEMO-C-000123")
+
+
+class FeeOut(BaseModel):
+    """One fee as charged."""
+
+    amount: Decimal
+    gst: Decimal
+    gst_inclusive: bool
+
+
+class PricingOut(BaseModel):
+    """The loan's amounts as priced at creation: fees (the coupon's discount on the processing fee), GST, net
+    disbursed."""
+
+    sanctioned: Decimal
+    gst_percent: Decimal
+    processing_fee_before_discount: Decimal
+    coupon_discount: Decimal
+    processing_fee: FeeOut
+    convenience_fee: FeeOut
+    net_disbursed: Decimal
+
+
+class AmountsOut(BaseModel):
+    """The decision's amounts: requested, CX-approved, sanctioned (null until decided), and the fees, GST and net
+    disbursed of the sanctioned amount (before the sanction: of the requested amount)."""
+
+    requested: Decimal
+    cx_approved: Decimal | None
+    sanctioned: Decimal | None
+    processing_fee: Decimal
+    processing_fee_before_discount: Decimal
+    convenience_fee: Decimal
+    gst: Decimal
+    net_disbursed: Decimal
+
+
+class InstalmentOut(BaseModel):
+    """One instalment of the schedule (LENDING.md)."""
+
+    no: int
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    amount: Decimal
+
+
+class LoanOut(LoanSummaryOut):
+    """One loan: borrower, product version, amounts, BRE results with inputs and overrides, documents, history;
+    once sanctioned the schedule (from the expected disbursal date - the brand's business date - until disbursed)."""
+
+    coupon_code: str | None
+    pricing: PricingOut
+    instalment: Decimal = Field(description="the EMI, or for a payday loan the bullet per month")
+    borrower: BorrowerOut
+    submitted_on: date | None
+    passed: bool | None
+    facts: dict[str, Any] | None
+    policy: dict[str, Any] | None
+    results: list[RuleResultOut]
+    bypassed: list[str]
+    history: list[LoanEventOut]
+    documents: list[str]
+    esign: EsignOut | None = Field(None, description="the latest e-sign link, once the agreement is sent")
+    agreement: AgreementOut | None = Field(None, description="the agreement PDF's SHA-256 and download")
+    version: int
+    amounts: AmountsOut
+    schedule: list[InstalmentOut] | None = Field(description="once sanctioned")
+    cam: dict[str, Any] | None = Field(None, description="the Credit Appraisal Memo, once recorded")
+    rejection: dict[str, Any] | None = Field(None, description="code, label, remarks, by (the status it left)")
+    sent_back: dict[str, Any] | None = Field(None, description="the latest send back: to, reason, actor, at")
+    cx_approved_by: str | None = None
+    sanctioned_by: str | None = None
+    disbursed_on: date | None = None
+
+
+def _loan(ctx: Context[LoanPort], loan_id: UUID) -> object | None:
+    parties = ctx.port.loans.parties
+    found = ctx.port.queries.loan(
+        ctx.brand_id, loan_id, parties.repayment_calendar(ctx.brand_id), parties.business_date(ctx.brand_id)
+    )
+    return with_agreement(found, ctx.port.agreements.esign(ctx.brand_id, loan_id) if found else None)
+
+
+def written(ctx: Context[LoanPort], result: Any) -> Reply:
+    """The answer to a loan command: the loan as the read model shows it (202 while it catches up)."""
+    return ctx.written(result, Loans.name, lambda: _loan(ctx, result.id), f"/api/v1/loans/{result.id}")
+
+
+_written = written
+
+
+def list_loans(ctx: Context[LoanPort]) -> Reply:
+    q: LoansQuery = ctx.query
+    status = q.status.value if q.status else None
+    return json_response(ctx.port.queries.loans(ctx.brand_id, status, q.assignee, q.q, q.cursor, q.limit))
+
+
+def get_loan(ctx: Context[LoanPort]) -> Reply:
+    found = _loan(ctx, ctx.path["loan_id"])
+    if found is None:
+        raise LoanNotFound(f"loan {ctx.path['loan_id']} not found", id=str(ctx.path["loan_id"]))
+    return json_response(found)
+
+
+def create_loan(ctx: Context[LoanPort]) -> Reply:
+    body: LoanIn = ctx.body
+    result = ctx.port.loans.create(
+        ctx.brand_id, body.customer_id, body.product_id, body.amount, body.tenure, body.coupon_code
+    )
+    return _written(ctx, result)
+
+
+def submit_loan(ctx: Context[LoanPort]) -> Reply:
+    return _written(ctx, ctx.port.loans.submit(ctx.brand_id, ctx.path["loan_id"]))
+
+
+def override_rule(ctx: Context[LoanPort]) -> Reply:
+    body: OverrideIn = ctx.body
+    result = ctx.port.loans.override(ctx.brand_id, ctx.path["loan_id"], body.rule, body.result, body.justification)
+    return _written(ctx, result)
+
+
+def bypass_check(ctx: Context[LoanPort]) -> Reply:
+    body: BypassIn = ctx.body
+    return _written(ctx, ctx.port.loans.bypass(ctx.brand_id, ctx.path["loan_id"], body.check.value, body.reason))
+
+
+def assign_loan(ctx: Context[LoanPort]) -> Reply:
+    body: AssignIn = ctx.body
+    return _written(ctx, ctx.port.loans.assign(ctx.brand_id, ctx.path["loan_id"], body.staff_id, body.reason))
+
+
+def cancel_loan(ctx: Context[LoanPort]) -> Reply:
+    body: ReasonIn = ctx.body
+    return _written(ctx, ctx.port.loans.cancel(ctx.brand_id, ctx.path["loan_id"], body.reason))
+
+
+def reject_loan(ctx: Context[LoanPort]) -> Reply:
+    body: RejectIn = ctx.body
+    current = ctx.port.queries.loan(ctx.brand_id, ctx.path["loan_id"])
+    sanctioning = (Permission.SANCTION_MANAGER, Level.WRITE)
+    if current is not None and current.status == LoanStatus.CX_APPROVED and not ctx.principal.holds(*sanctioning):
+        raise HttpProblem(403, "rejecting a CX-approved loan needs SANCTION_MANAGER at WRITE", "forbidden",
+                          permission=Permission.SANCTION_MANAGER.value, level=Level.WRITE.value)  # fmt: skip
+    result = ctx.port.loans.reject(ctx.brand_id, ctx.path["loan_id"], body.reason_code, body.remarks)
+    return _written(ctx, result)
+
+
+def _command(path: str, handler: Any, summary: str, permission: Any, body: Any, status: int = 200) -> Endpoint[Any]:
+    return Endpoint(
+        "POST", path, handler, summary, permission, body=body, response=LoanOut, status=status, accepts=True
+    )
+
+
+ENDPOINTS = serve(
+    LoanPort,
+    "loans",
+    [
+        Endpoint(
+            "GET",
+            "/api/v1/loans",
+            list_loans,
+            "The loan queue: filter by status, assignee, loan number or borrower name",
+            READ,
+            query=LoansQuery,
+            response=LoanPageOut,
+        ),
+        _command("/api/v1/loans", create_loan, "Start an application (status onboarding)", WRITE, LoanIn, 201),
+        Endpoint(
+            "GET", "/api/v1/loans/{loan_id}", get_loan, "One loan with BRE results and history", READ, response=LoanOut
+        ),
+        _command(
+            "/api/v1/loans/{loan_id}/submit", submit_loan, "Submit through the BRE: pending or rejected", WRITE, None
+        ),
+        _command(
+            "/api/v1/loans/{loan_id}/bre-overrides", override_rule, "Override a BRE rule's result", WRITE, OverrideIn
+        ),
+        _command(
+            "/api/v1/loans/{loan_id}/bypasses",
+            bypass_check,
+            "Bypass the bureau or bank statement check",
+            BYPASS,
+            BypassIn,
+        ),
+        _command(
+            "/api/v1/loans/{loan_id}/assign",
+            assign_loan,
+            "Assign or reassign to a credit executive",
+            RELOCATE,
+            AssignIn,
+        ),
+        _command("/api/v1/loans/{loan_id}/cancel", cancel_loan, "Cancel before disbursal", WRITE, ReasonIn),
+        _command("/api/v1/loans/{loan_id}/reject", reject_loan, "Reject with a reason code", WRITE, RejectIn),
+    ],
+)

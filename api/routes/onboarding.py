@@ -1,0 +1,163 @@
+"""Staff endpoints of onboarding: borrowers in progress (the step each is on, since when) and completed, the
+funnel's conversion per step, one borrower's funnel, and sending a step back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.problems import HttpProblem
+from api.routes.borrower import FunnelOut, funnel_out
+from domain.identity.permissions import Level, Permission
+from domain.onboarding.application import Onboarding
+from domain.onboarding.funnel import FunnelStatus
+from domain.onboarding.steps import Step
+from projections.onboarding import OnboardingQueries
+
+IN_PROGRESS = (Permission.ONBOARDING_IN_PROGRESS, Level.READ)
+COMPLETED = (Permission.ONBOARDING_COMPLETED, Level.READ)
+SEND_BACK = (Permission.ONBOARDING_IN_PROGRESS, Level.WRITE)
+
+
+@dataclass(frozen=True)
+class OnboardingPort:
+    """What the staff onboarding endpoints and pages use: the use cases and the read model."""
+
+    onboarding: Onboarding
+    queries: OnboardingQueries
+
+
+class OnboardingQuery(BaseModel):
+    """Which list: in progress (ONBOARDING_IN_PROGRESS), completed (ONBOARDING_COMPLETED too) or rejected; the
+    step borrowers are on; paging."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["in_progress", "completed", "rejected"] = "in_progress"
+    step: Step | None = None
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(50, ge=1, le=200)
+
+
+class OnboardingRowOut(BaseModel):
+    """A borrower in a list: the step they are on (for completed: submitted) and since when."""
+
+    id: UUID
+    phone: str
+    name: str | None
+    pan_masked: str | None
+    customer_id: UUID | None
+    status: FunnelStatus
+    step: Step
+    step_since: InstantOut
+    started_at: InstantOut
+    updated_at: InstantOut
+    reason: str | None
+
+
+class OnboardingPageOut(BaseModel):
+    """Borrowers, the most recent arrivals at their step first."""
+
+    items: list[OnboardingRowOut]
+    next_cursor: str | None
+
+
+class StepConversionOut(BaseModel):
+    """A step: how many borrowers reached it, their percent of those who started, and how many wait at it."""
+
+    step: Step
+    reached: int
+    percent: Decimal
+    waiting: int
+
+
+class ConversionOut(BaseModel):
+    """The brand's funnel conversion."""
+
+    started: int
+    steps: list[StepConversionOut]
+
+
+class SendBackIn(BaseModel):
+    """The step to do again, and why (the borrower resumes there)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: Step
+    reason: str = Field(max_length=500)
+
+
+def list_onboarding(ctx: Context[OnboardingPort]) -> Reply:
+    q: OnboardingQuery = ctx.query
+    if q.state != "in_progress" and not ctx.principal.holds(*COMPLETED):
+        raise HttpProblem(
+            403,
+            "this list needs ONBOARDING_COMPLETED at READ",
+            "forbidden",
+            permission=Permission.ONBOARDING_COMPLETED.value,
+            level=Level.READ.value,
+        )
+    return json_response(ctx.port.queries.borrowers(ctx.brand_id, FunnelStatus(q.state), q.step, q.cursor, q.limit))
+
+
+def onboarding_conversion(ctx: Context[OnboardingPort]) -> Reply:
+    return json_response(ctx.port.queries.conversion(ctx.brand_id))
+
+
+def onboarding_funnel(ctx: Context[OnboardingPort]) -> Reply:
+    return json_response(funnel_out(ctx.port.onboarding.state(ctx.brand_id, ctx.path["borrower_id"])))
+
+
+def send_back_step(ctx: Context[OnboardingPort]) -> Reply:
+    body: SendBackIn = ctx.body
+    borrower = ctx.path["borrower_id"]
+    ctx.port.onboarding.send_back(ctx.brand_id, borrower, body.step, body.reason)
+    return json_response(funnel_out(ctx.port.onboarding.state(ctx.brand_id, borrower)))
+
+
+ENDPOINTS = serve(
+    OnboardingPort,
+    "onboarding",
+    [
+        Endpoint(
+            "GET",
+            "/api/v1/onboarding",
+            list_onboarding,
+            "Borrowers in onboarding: in progress (the step each is on, since when; filter by step), completed "
+            "(also needs ONBOARDING_COMPLETED) or rejected",
+            IN_PROGRESS,
+            query=OnboardingQuery,
+            response=OnboardingPageOut,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/onboarding/conversion",
+            onboarding_conversion,
+            "Conversion per step: how many borrowers reached each step (count and percent), how many wait there",
+            IN_PROGRESS,
+            response=ConversionOut,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/onboarding/{borrower_id}",
+            onboarding_funnel,
+            "One borrower's funnel: each step done (and when), the next step, what is missing",
+            IN_PROGRESS,
+            response=FunnelOut,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/onboarding/{borrower_id}/send-back",
+            send_back_step,
+            "Send a done step back to the borrower, with the reason: they resume there",
+            SEND_BACK,
+            body=SendBackIn,
+            response=FunnelOut,
+        ),
+    ],
+)

@@ -1,0 +1,122 @@
+"""Use cases of the documents context: upload a borrower's document (bytes content-addressed), review it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+from domain.documents.content import (
+    DEFAULT_MAX_BYTES,
+    DocumentKind,
+    DocumentStore,
+    Uploader,
+    checked_content,
+    clean_filename,
+    content_address,
+)
+from domain.documents.document import Document, DocumentNotFound, ReviewDecision, document_id
+from domain.shared.aggregate import with_id
+from domain.shared.application import CommandResult, ContextApplication
+from domain.shared.clock import Clock
+from domain.shared.errors import Conflict, FieldChecks, NotFound
+
+
+class BorrowerNotFound(NotFound):
+    """Raised when a document is uploaded for a borrower the brand does not have."""
+
+
+class Borrowers(Protocol):
+    """Whether a brand has a borrower (answered by the customers context at wiring)."""
+
+    def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool: ...
+
+
+@dataclass(frozen=True)
+class StoredContent:
+    """A document's bytes with what the download needs."""
+
+    document: Document
+    data: bytes
+
+
+class Documents(ContextApplication):
+    """Upload borrowers' documents into the content-addressed store, review them, read them back."""
+
+    name = "documents"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        clock: Clock | None = None,
+        *,
+        store: DocumentStore,
+        borrowers: Borrowers,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        super().__init__(env, clock)
+        self.store = store
+        self.borrowers = borrowers
+        self.max_bytes = max_bytes
+
+    def upload(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        kind: DocumentKind,
+        filename: str,
+        data: bytes,
+        uploaded_by: Uploader = Uploader.STAFF,
+    ) -> CommandResult:
+        """Store a borrower's file (PDF, JPEG or PNG, sniffed from its bytes) and record it; the same bytes are
+        stored once, and the same file uploaded again as the same kind is a conflict naming the document."""
+        if not self.borrowers.has_borrower(brand_id, customer_id):
+            raise BorrowerNotFound(f"borrower {customer_id} not found", id=str(customer_id))
+        checks = FieldChecks()
+        name = checks.check(lambda: clean_filename(filename))
+        content_type = checks.check(lambda: checked_content(name or "", data, self.max_bytes))
+        checks.raise_if_any()
+        assert name is not None and content_type is not None
+        sha256 = content_address(data)
+        doc_id = document_id(brand_id, customer_id, kind, sha256)
+        existing = self.find(doc_id)
+        if isinstance(existing, Document):
+            raise Conflict(
+                f"this file was already uploaded as {kind.value} ({existing.status.value})",
+                existing_id=str(doc_id),
+            )
+        # Bytes first: a document event never points at bytes that are not stored. Bytes stored by a command that
+        # then fails are harmless - the next upload of the same bytes finds them there.
+        self.store.put(sha256, data, content_type.value)
+        document = with_id(
+            Document,
+            doc_id,
+            brand_id=brand_id,
+            customer_id=customer_id,
+            kind=kind,
+            filename=name,
+            sha256=sha256,
+            size=len(data),
+            content_type=content_type,
+            uploaded_by=uploaded_by,
+        )
+        return self.commit(document)
+
+    def review(self, brand_id: UUID, doc_id: UUID, decision: ReviewDecision, reason: str | None) -> CommandResult:
+        """Accept or reject a pending document (a reason is required to reject)."""
+        document = self.document(brand_id, doc_id)
+        document.review(decision, reason)
+        return self.commit(document)
+
+    def document(self, brand_id: UUID, doc_id: UUID) -> Document:
+        """A document of the brand (another brand's is DocumentNotFound)."""
+        return self.load(Document, doc_id, brand_id, DocumentNotFound)
+
+    def content(self, brand_id: UUID, doc_id: UUID) -> StoredContent:
+        """A document of the brand with its bytes."""
+        document = self.document(brand_id, doc_id)
+        try:
+            data = self.store.get(document.sha256)
+        except KeyError:
+            raise DocumentNotFound(f"the bytes of document {doc_id} are missing", id=str(doc_id)) from None
+        return StoredContent(document, data)

@@ -1,0 +1,107 @@
+"""A document a borrower or staff member uploaded for a borrower, and its review."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import event
+
+from domain.documents.content import ContentType, DocumentKind, Uploader
+from domain.shared.aggregate import Aggregate
+from domain.shared.errors import Conflict, NotFound
+from domain.shared.values import clean_text
+
+_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/documents")
+
+
+class DocumentNotFound(NotFound):
+    """Raised when no document has the id within the caller's brand."""
+
+
+class DocumentStatus(StrEnum):
+    """Where a document's review stands."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class ReviewDecision(StrEnum):
+    """A reviewer's decision."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+def document_id(brand_id: UUID, customer_id: UUID, kind: DocumentKind, sha256: str) -> UUID:
+    """The id of a borrower's document of a kind with these bytes: the same file uploaded twice is one document."""
+    return uuid5(_NAMESPACE, f"{brand_id}:{customer_id}:{kind.value}:{sha256}")
+
+
+def review_reason(decision: ReviewDecision, reason: str | None) -> str | None:
+    """The reason of a review: required (3 visible characters) to reject, optional to accept."""
+    if decision is ReviewDecision.REJECTED or (reason and reason.strip()):
+        missing = "say why the document is rejected (at least 3 characters)"
+        text = clean_text(reason, "reason", multiline=True, min_visible=3, missing=missing)
+        return " ".join(text.split())[:500]
+    return None
+
+
+class Document(Aggregate):
+    """One uploaded file of a borrower: its bytes are in the document store under `sha256`."""
+
+    id: UUID
+
+    class Uploaded(Aggregate.Created):
+        """A file was uploaded; its bytes are stored under `sha256` (content type sniffed from the bytes)."""
+
+        brand_id: UUID
+        customer_id: UUID
+        kind: DocumentKind
+        filename: str
+        sha256: str
+        size: int
+        content_type: ContentType
+        uploaded_by: Uploader
+
+    class Reviewed(Aggregate.Event):
+        """A staff member accepted or rejected the document."""
+
+        decision: ReviewDecision
+        reason: str | None = None
+
+    @event(Uploaded)
+    def __init__(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        kind: DocumentKind,
+        filename: str,
+        sha256: str,
+        size: int,
+        content_type: ContentType,
+        uploaded_by: Uploader,
+    ) -> None:
+        self.brand_id = brand_id
+        self.customer_id = customer_id
+        self.kind = kind
+        self.filename = filename
+        self.sha256 = sha256
+        self.size = size
+        self.content_type = content_type
+        self.uploaded_by = uploaded_by
+        self.status = DocumentStatus.PENDING
+        self.reason: str | None = None
+
+    def review(self, decision: ReviewDecision, reason: str | None) -> None:
+        """Accept or reject a pending document (a reason is required to reject)."""
+        why = review_reason(decision, reason)
+        if self.status is not DocumentStatus.PENDING:
+            raise Conflict(f"the document was already {self.status.value}", id=str(self.id), status=self.status.value)
+        self._reviewed(decision=decision, reason=why)
+
+    @event(Reviewed)
+    def _reviewed(self, decision: ReviewDecision, reason: str | None) -> None:
+        self.status = DocumentStatus(decision.value)
+        self.reason = reason

@@ -1,0 +1,343 @@
+"""The Loan aggregate: one application of a borrower, from onboarding through the BRE to (later) servicing.
+
+Designed for the whole lifecycle of LENDING.md ("Loan states"): every change of status is a `Transitioned`
+event carrying the status it leads to and the reason (the base aggregate records the actor and trace on every
+event), and every move is checked by `domain.loans.states.check_transition`. This module implements the
+application stage: Created (onboarding), Submitted (through the BRE: pending or rejected), BreOverridden,
+Bypassed, Assigned, Cancelled, Rejected. The next stages add their own `Transitioned` subclasses (CxApproved,
+SentBack, Sanctioned, Signed, DisbursalQueued, Disbursed, Reactivated; servicing events) beside these, without
+changing them.
+
+BRE overrides re-decide (docs/loans.md): the decision is always `BreOutcome(results, overrides).passed`. An override
+may be recorded while the application is `pending`, or `rejected` *by the BRE* (not by a person); when the effective
+decision flips, the same event moves the status (`rejected → pending` is LENDING.md's reactivation, the override's
+justification being its recorded approval; `pending → rejected` when a CX overrides a pass into a fail).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.loans import loan_events as ev
+from domain.loans.bre import ApplicantFacts, BrandPolicy, BreOutcome, Outcome, Override, Rule, RuleResult
+from domain.loans.loan_decisions import LoanDecisions
+from domain.loans.loan_events import Transitioned, reset_decision
+from domain.loans.loan_payout import LoanPayout
+from domain.loans.pricing import Pricing
+from domain.loans.states import CANCELLABLE, LoanStatus, check_transition
+from domain.shared.aggregate import Aggregate
+from domain.shared.errors import Conflict, NotFound
+
+S = LoanStatus
+
+
+class LoanNotFound(NotFound):
+    """Raised when no loan has the id within the caller's brand."""
+
+
+class Channel(StrEnum):
+    """Who started the application: the borrower (web/app funnel) or staff on their behalf."""
+
+    BORROWER = "borrower"
+    STAFF = "staff"
+
+
+class Check(StrEnum):
+    """A verification LOAN_FORCE_BYPASS may skip (the BRE then marks the rules needing it `bypassed`)."""
+
+    BUREAU = "bureau"
+    BANK_STATEMENT = "bank_statement"
+
+
+class AssignedBy(StrEnum):
+    """How an application reached its credit executive."""
+
+    AUTO = "auto"  # the brand's auto-allocation, by workload
+    MANAGER = "manager"  # a manager (LOAN_RELOCATE) assigned or reassigned it
+
+
+#: States in which an application may be (re)assigned: open and not yet disbursed.
+ASSIGNABLE = CANCELLABLE
+
+
+__all__ = ["AssignedBy", "Channel", "Check", "Loan", "LoanNotFound", "Transitioned"]
+
+
+class Loan(LoanDecisions, LoanPayout, Aggregate):
+    """A loan of one brand's borrower, priced with one product version; its status moves only by events."""
+
+    class Created(Aggregate.Created):
+        """An application was started (status onboarding)."""
+
+        brand_id: UUID
+        customer_id: UUID
+        product_id: UUID
+        product_version: int
+        amount: Decimal
+        tenure: int
+        coupon_code: str | None = None
+        loan_number: str
+        channel: Channel
+        pricing: Pricing  # fees, coupon discount, GST, net disbursed as priced at creation
+        instalment: Decimal  # the EMI, or the payday bullet per month
+
+    class Submitted(Transitioned):
+        """Submitted through the BRE: the facts and policy it read, each rule's result; pending or rejected."""
+
+        submitted_on: date
+        facts: dict[str, Any]
+        policy: dict[str, Any]
+        results: list[dict[str, Any]]
+        passed: bool
+
+    class BreOverridden(Transitioned):
+        """A CX overrode one rule's result, with a justification; `status` is the decision it leads to."""
+
+        rule: Rule
+        outcome: Outcome
+        justification: str
+
+    class Bypassed(Transitioned):
+        """LOAN_FORCE_BYPASS skipped a check; after submission the BRE re-ran (`results`) and re-decided."""
+
+        check: Check
+        results: list[dict[str, Any]] | None = None
+
+    class Assigned(Aggregate.Event):
+        """The application was assigned to a credit executive (by auto-allocation or a manager)."""
+
+        staff_id: UUID
+        previous_staff_id: UUID | None = None
+        by: AssignedBy
+        reason: str
+
+    class Cancelled(Transitioned):
+        """The application was cancelled before disbursal."""
+
+    class Rejected(Transitioned):
+        """A person rejected the application with a reason code and remarks (`reason` is the code's text);
+        `previous_status` says who: pending is the CX, cx_approved the SM."""
+
+        reason_code: str
+        remarks: str
+        previous_status: LoanStatus | None = None
+
+    # The credit decision to disbursal (domain/loans/loan_events.py).
+    CamRecorded = ev.CamRecorded
+    CxApproved = ev.CxApproved
+    SentBack = ev.SentBack
+    Sanctioned = ev.Sanctioned
+    AgreementIssued = ev.AgreementIssued
+    EsignExpired = ev.EsignExpired
+    Signed = ev.Signed
+    DisbursalQueued = ev.DisbursalQueued
+    DisbursalInitiated = ev.DisbursalInitiated
+    DisbursalFailed = ev.DisbursalFailed
+    PayoutExported = ev.PayoutExported
+    PayoutReturned = ev.PayoutReturned
+    Disbursed = ev.Disbursed
+    Reactivated = ev.Reactivated
+
+    @event(Created)
+    def __init__(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        product_id: UUID,
+        product_version: int,
+        amount: Decimal,
+        tenure: int,
+        loan_number: str,
+        channel: Channel,
+        pricing: Pricing,
+        instalment: Decimal,
+        coupon_code: str | None = None,
+    ) -> None:
+        self.brand_id = brand_id
+        self.customer_id = customer_id
+        self.product_id = product_id
+        self.product_version = product_version
+        self.amount = amount
+        self.tenure = tenure
+        self.coupon_code = coupon_code
+        self.loan_number = loan_number
+        self.channel = channel
+        self.pricing = pricing
+        self.instalment = instalment
+        self.status = S.ONBOARDING
+        self.assignee: UUID | None = None
+        self.submitted_on: date | None = None
+        self.facts: dict[str, Any] | None = None
+        self.policy: dict[str, Any] | None = None
+        self.results: list[dict[str, Any]] = []
+        self.overrides: dict[Rule, Override] = {}
+        self.bypassed: set[Check] = set()
+        self.rejected_by_bre = False
+        self.cam: ev.Cam | None = None
+        self.sent_back: str | None = None
+        self.rejection: dict[str, Any] | None = None
+        reset_decision(self)
+
+    # Reading the BRE state -------------------------------------------------------------------------------------
+
+    @property
+    def submitted(self) -> bool:
+        """Whether the application has been through the BRE."""
+        return self.submitted_on is not None
+
+    def bre_outcome(self) -> BreOutcome:
+        """The recorded results with the overrides applied (what decides)."""
+        results = tuple(RuleResult.from_record(r) for r in self.results)
+        return BreOutcome(results=results, overrides=tuple(self.overrides.values()))
+
+    def recorded_facts(self) -> ApplicantFacts:
+        """The facts recorded at submission."""
+        if self.facts is None:
+            raise Conflict("the application has not been submitted", id=str(self.id))
+        return ApplicantFacts.from_record(self.facts)
+
+    def recorded_policy(self) -> BrandPolicy:
+        """The brand policy recorded at submission."""
+        if self.policy is None:
+            raise Conflict("the application has not been submitted", id=str(self.id))
+        return BrandPolicy.from_record(self.policy)
+
+    # Commands --------------------------------------------------------------------------------------------------
+
+    def submit(self, facts: ApplicantFacts, policy: BrandPolicy, outcome: BreOutcome, today: date) -> None:
+        """Record the BRE's evaluation: pending when every rule passed (or was bypassed), else rejected."""
+        if self.status is not S.ONBOARDING:
+            raise Conflict(f"only an application in onboarding can be submitted; this one is {self.status}")
+        target = check_transition(self.status, S.PENDING if outcome.passed else S.REJECTED)
+        self._submitted(
+            status=target,
+            reason=_decision_reason(outcome),
+            submitted_on=today,
+            facts=facts.to_record(),
+            policy=policy.to_record(),
+            results=[r.to_record() for r in outcome.results],
+            passed=outcome.passed,
+        )
+
+    @event(Submitted)
+    def _submitted(
+        self,
+        status: LoanStatus,
+        reason: str,
+        submitted_on: date,
+        facts: dict[str, Any],
+        policy: dict[str, Any],
+        results: list[dict[str, Any]],
+        passed: bool,
+    ) -> None:
+        self.status = status
+        self.submitted_on = submitted_on
+        self.facts = facts
+        self.policy = policy
+        self.results = list(results)
+        self.rejected_by_bre = not passed
+
+    def _require_bre_open(self, doing: str) -> None:
+        if self.status is S.PENDING or (self.status is S.REJECTED and self.rejected_by_bre):
+            return
+        if self.status is S.REJECTED:
+            raise Conflict(f"cannot {doing}: the application was rejected by a person, not by the BRE")
+        raise Conflict(f"cannot {doing}: the application is {self.status} (pending or rejected by the BRE needed)")
+
+    def override(self, override: Override) -> None:
+        """Override one evaluated rule's result (pass or fail); the decision follows the overridden results."""
+        self._require_bre_open("override a rule")
+        decided = self.bre_outcome().overridden(override)  # 422 naming rule or result when it changes nothing
+        target = self._redecide(decided)
+        self._bre_overridden(
+            status=target,
+            reason=f"{override.rule} overridden to {override.outcome}: {override.justification}",
+            rule=override.rule,
+            outcome=override.outcome,
+            justification=override.justification,
+        )
+
+    @event(BreOverridden)
+    def _bre_overridden(
+        self, status: LoanStatus, reason: str, rule: Rule, outcome: Outcome, justification: str
+    ) -> None:
+        self.overrides[rule] = Override(rule=rule, outcome=outcome, justification=justification)
+        self.status = status
+        self.rejected_by_bre = status is S.REJECTED
+
+    def bypass(self, check: Check, reason: str, reevaluated: BreOutcome | None = None) -> None:
+        """Skip `check`: before submission it is remembered for the BRE; after it, `reevaluated` (the recorded
+        facts run again with the bypass) replaces the results and the decision follows."""
+        if check in self.bypassed:
+            raise Conflict(f"the {check} check is already bypassed", check=str(check))
+        if not self.submitted:
+            if self.status is not S.ONBOARDING:
+                raise Conflict(f"cannot bypass a check of an application that is {self.status}")
+            self._bypassed(status=self.status, reason=reason, check=check, results=None)
+            return
+        self._require_bre_open("bypass a check")
+        if reevaluated is None:
+            raise Conflict("a submitted application's BRE must be re-run with the bypass")
+        decided = BreOutcome(results=reevaluated.results, overrides=tuple(self.overrides.values()))
+        target = self._redecide(decided)
+        self._bypassed(status=target, reason=reason, check=check, results=[r.to_record() for r in reevaluated.results])
+
+    @event(Bypassed)
+    def _bypassed(self, status: LoanStatus, reason: str, check: Check, results: list[dict[str, Any]] | None) -> None:
+        self.bypassed.add(check)
+        if results is not None:
+            self.results = list(results)
+            self.rejected_by_bre = status is S.REJECTED
+        self.status = status
+
+    def _redecide(self, decided: BreOutcome) -> LoanStatus:
+        target = S.PENDING if decided.passed else S.REJECTED
+        return target if target is self.status else check_transition(self.status, target)
+
+    def assign(self, staff_id: UUID, by: AssignedBy, reason: str) -> None:
+        """Assign the application to a credit executive (again: a reassignment, the previous one recorded)."""
+        if self.status not in ASSIGNABLE:
+            raise Conflict(f"cannot assign an application that is {self.status}", status=str(self.status))
+        if self.assignee == staff_id:
+            raise Conflict("the application is already assigned to this staff member", staff_id=str(staff_id))
+        self._assigned(staff_id=staff_id, previous_staff_id=self.assignee, by=by, reason=reason)
+
+    @event(Assigned)
+    def _assigned(self, staff_id: UUID, previous_staff_id: UUID | None, by: AssignedBy, reason: str) -> None:
+        self.assignee = staff_id
+
+    def cancel(self, reason: str) -> None:
+        """Cancel before disbursal, with a reason (not while a payout may be on its way)."""
+        self.require_no_payout_pending("cancel")
+        self._cancelled(status=check_transition(self.status, S.CANCELLED), reason=reason)
+
+    @event(Cancelled)
+    def _cancelled(self, status: LoanStatus, reason: str) -> None:
+        self.status = status
+
+    def reject(self, reason_code: str, label: str, remarks: str) -> None:
+        """Reject with one of the brand's reason codes (`label` its text) and remarks."""
+        target = check_transition(self.status, S.REJECTED)
+        self._rejected(
+            status=target, reason=label, reason_code=reason_code, remarks=remarks, previous_status=self.status
+        )
+
+    @event(Rejected)
+    def _rejected(
+        self, status: LoanStatus, reason: str, reason_code: str, remarks: str, previous_status: LoanStatus | None
+    ) -> None:
+        self.status = status
+        self.rejected_by_bre = False
+        self.rejection = {"code": reason_code, "label": reason, "remarks": remarks, "by": previous_status}
+
+
+def _decision_reason(outcome: BreOutcome) -> str:
+    if outcome.passed:
+        return "passed the BRE"
+    return "rejected by the BRE: " + "; ".join(f"{r.rule}: {r.reason}" for r in outcome.failed)

@@ -1,0 +1,135 @@
+"""What the loans context asks of other contexts, as protocols answered at wiring (workers/contexts/loans.py).
+
+The domain never imports another context's application: `Loans` is given
+- a `LoanParties` (customers and identity: the borrower exists, the brand's business date, policy and
+  auto-allocation setting, which staff may take applications and whom auto-allocation picks),
+- a `LoanBook` (the loans read model: coupon uses and open loans per borrower, for the creation rules),
+- an `ApplicantFactsSource` (customer record, blocklist, earlier applications, the product's proposed EMI and the
+  verification context's credit facts: everything the BRE reads),
+- a `ProductCatalogue` (domain/loans/offer.py) and a `NumberSeries` (domain/shared/numbering.py).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Protocol
+from uuid import UUID
+
+from domain.loans.bre import ApplicantFacts, BrandPolicy
+from domain.loans.due_dates import RepaymentCalendar
+from domain.loans.money import percent_of, round_money
+from domain.loans.offer import ProductVersion
+from domain.loans.schedule import emi_amount
+from domain.loans.terms import LoanKind
+
+
+class LoanParties(Protocol):
+    """The customers and identity contexts, as the loans context needs them."""
+
+    def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool:
+        """Whether the borrower record exists in the brand."""
+        ...
+
+    def business_date(self, brand_id: UUID) -> date:
+        """The brand's business date today."""
+        ...
+
+    def policy(self, brand_id: UUID) -> BrandPolicy:
+        """What the brand's settings say the BRE reads."""
+        ...
+
+    def rejection_reason(self, brand_id: UUID, code: str) -> str | None:
+        """The label of one of the brand's rejection reason codes, or None when the brand has no such code."""
+        ...
+
+    def cam_required(self, brand_id: UUID) -> bool:
+        """Whether the brand's CX must record the Credit Appraisal Memo before approving (`cam_calculation_required`)."""
+        ...
+
+    def repayment_calendar(self, brand_id: UUID) -> RepaymentCalendar:
+        """The brand's repayment calendar (Sundays off, repayment holidays): where due dates fall."""
+        ...
+
+    def auto_allocate(self, brand_id: UUID) -> bool:
+        """Whether the brand assigns submitted applications to credit executives automatically."""
+        ...
+
+    def can_take_loans(self, brand_id: UUID, staff_id: UUID) -> bool:
+        """Whether the staff member exists in the brand, is enabled and holds LOANS at WRITE."""
+        ...
+
+    def pick_credit_executive(self, brand_id: UUID, day: date) -> UUID | None:
+        """The credit executive with the fewest open assigned applications, skipping anyone unavailable or on
+        leave on `day`; None when nobody can take one."""
+        ...
+
+
+class BorrowerContact(Protocol):
+    """Telling the borrower about a decision (an SMS through the brand's provider; the onboarding context's funnel
+    step reopened and the borrower's own page showing it, once wired). Never raises: a message that cannot go out is
+    logged, the decision stands."""
+
+    def sent_back(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        """The CX sent the application back to the borrower for documents or information (`reason`)."""
+        ...
+
+    def rejected(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        """The Sanction Manager rejected the application; `reason` is the reason code's text."""
+        ...
+
+
+class LoanBook(Protocol):
+    """Counts over the brand's applications (the loans read model)."""
+
+    def coupon_uses(self, brand_id: UUID, product_id: UUID, code: str) -> int:
+        """Applications of the brand using the coupon, not cancelled or rejected."""
+        ...
+
+    def open_loans(self, brand_id: UUID, customer_id: UUID) -> int:
+        """The borrower's applications and loans that are neither closed nor refused."""
+        ...
+
+
+class CreditFacts(Protocol):
+    """A borrower's credit facts as the verification context reports them (None: not known)."""
+
+    @property
+    def credit_score(self) -> int | None: ...
+    @property
+    def monthly_salary(self) -> Decimal | None: ...
+    @property
+    def existing_emis(self) -> Decimal | None: ...
+    @property
+    def existing_loans(self) -> int | None: ...
+    @property
+    def max_dpd(self) -> int | None: ...
+
+
+class CreditFactsSource(Protocol):
+    """The verification context's credit facts (`VerificationQueries.credit_facts`)."""
+
+    def credit_facts(self, brand_id: UUID, customer_id: UUID) -> CreditFacts:
+        """The borrower's latest bureau and bank-statement facts."""
+        ...
+
+
+class ApplicantFactsSource(Protocol):
+    """Gathers what the BRE reads about one application (`bypassed` is the loan's own, added by `Loans`)."""
+
+    def facts(
+        self, brand_id: UUID, customer_id: UUID, product: ProductVersion, amount: Decimal, tenure: int
+    ) -> ApplicantFacts:
+        """The applicant's facts now; None where a fact is not known."""
+        ...
+
+
+def proposed_emi(product: ProductVersion, amount: Decimal, tenure: int) -> Decimal:
+    """This loan's monthly obligation for FOIR: the EMI of an EMI product (LENDING.md), or the payday bullet
+    (principal + interest) spread per 30 days of tenure — the whole bullet when the tenure is a month or less."""
+    if product.kind is LoanKind.EMI:
+        return emi_amount(amount, product.annual_percent or Decimal(0), tenure)
+    interest = percent_of(amount, product.daily_percent or Decimal(0), tenure)
+    bullet = amount + interest
+    return round_money(Fraction(bullet) * 30 / max(tenure, 30))

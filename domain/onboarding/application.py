@@ -1,0 +1,403 @@
+"""Use cases of the onboarding context: borrower sign-in by one-time code, bearer sessions, the funnel's steps
+(keeping the brand's Customer 360 record true: one person, never two records), send-backs and closing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from domain.customers.values import Address
+from domain.onboarding.account import (
+    OTP_LIFETIME,
+    SESSION_LIFETIME,
+    ApplicationNotFound,
+    BorrowerAccount,
+    BorrowerNotFound,
+    BorrowerSession,
+    SessionNotFound,
+    account_id,
+    funnel_id,
+    new_code,
+    new_token,
+    refuse_while_locked,
+    session_id,
+    wrong_code,
+)
+from domain.onboarding.funnel import Funnel, FunnelStatus, LinkedBy
+from domain.onboarding.parties import (
+    AppliedLoan,
+    BorrowerPrincipal,
+    CodeRequest,
+    CustomerDirectory,
+    DocumentShelf,
+    FunnelState,
+    KycChecks,
+    LoanDesk,
+    OnboardingBrands,
+    SignedIn,
+    StepState,
+)
+from domain.onboarding.steps import STEPS, LoanRequestIn, Step, checked_details
+from domain.providers.calls import Caller
+from domain.providers.messaging import SmsSender
+from domain.shared.aggregate import with_id
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
+from domain.shared.clock import business_date
+from domain.shared.errors import Conflict, InvalidValue, Throttled
+from domain.shared.values import clean_text, normalise_phone
+
+T = TypeVar("T")
+
+
+def _retrying(work: Callable[[], T], attempts: int = 4) -> T:
+    """Run `work` again when another request changed the same record first (counters must not lose a count)."""
+    for _ in range(attempts - 1):
+        try:
+            return work()
+        except ConcurrentModification:
+            continue
+    return work()
+
+
+class Onboarding(ContextApplication):
+    """Borrower accounts, sessions and onboarding funnels per brand."""
+
+    name = "onboarding"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        clock: Any = None,
+        *,
+        brands: OnboardingBrands,
+        customers: CustomerDirectory,
+        sms: SmsSender,
+        loans: LoanDesk | None = None,
+        documents: DocumentShelf | None = None,
+        kyc: KycChecks | None = None,
+    ) -> None:
+        super().__init__(env, clock)
+        self.brands = brands
+        self.customers = customers
+        self.sms = sms
+        self._loans = loans
+        self.documents = documents
+        self.kyc = kyc
+
+    @property
+    def loans(self) -> LoanDesk:
+        """The loans context (applications), when wired."""
+        if self._loans is None:
+            raise LookupError("the onboarding application was built without its loan desk")
+        return self._loans
+
+    # Signing in ------------------------------------------------------------------------------------------------
+
+    def brand(self, code: str) -> UUID:
+        """The id of the brand with the code (its slug); 422 naming `brand` when there is none."""
+        found = self.brands.brand_id(code.strip().lower()) if code and code.strip() else None
+        if found is None:
+            raise InvalidValue("brand", f"no brand '{code}'")
+        return found
+
+    def request_code(self, brand: str, phone: str) -> CodeRequest:
+        """Send a six-digit code by SMS unless the phone is locked or asked within its resend wait."""
+        brand_id = self.brand(brand)
+        clean = normalise_phone(phone)
+        return _retrying(lambda: self._request_code(brand_id, clean))
+
+    def _request_code(self, brand_id: UUID, phone: str) -> CodeRequest:
+        now = self.clock.now()
+        account = self.find(account_id(brand_id, phone))
+        if not isinstance(account, BorrowerAccount):
+            account = with_id(BorrowerAccount, account_id(brand_id, phone), brand_id=brand_id, phone=phone)
+        wait = account.locked(now) or account.resend_wait(now)
+        if wait is not None:
+            return CodeRequest(expires_in=0, resend_after=wait)
+        code = new_code()
+        account.issue(code, now)
+        # Sent before it is recorded: a provider failure (503, retry at once) leaves no code the borrower never got.
+        minutes = int(OTP_LIFETIME.total_seconds() // 60)
+        text = f"{code} is your verification code. It expires in {minutes} minutes. Never share it."
+        self.sms.send(phone, text, caller=Caller(brand_id))
+        self.commit(account)
+        return CodeRequest(expires_in=int(OTP_LIFETIME.total_seconds()), resend_after=account.resend_wait(now) or 0)
+
+    def sign_in(self, brand: str, phone: str, code: str) -> SignedIn:
+        """Open a session with the live code: 422 for a wrong one, 429 (Retry-After) once five in a row lock the
+        phone for 15 minutes, the right code included. The first sign-in starts the funnel."""
+        brand_id = self.brand(brand)
+        clean = normalise_phone(phone)
+        if not code.strip().isdigit():
+            raise wrong_code()
+        return _retrying(lambda: self._sign_in(brand_id, clean, code.strip()))
+
+    def _sign_in(self, brand_id: UUID, phone: str, code: str) -> SignedIn:
+        now = self.clock.now()
+        account = self.find(account_id(brand_id, phone))
+        if not isinstance(account, BorrowerAccount):
+            raise wrong_code()
+        refuse_while_locked(account, now)
+        if not account.verify(code, now):
+            self.commit(account)
+            refuse_while_locked(account, now)
+            raise wrong_code()
+        token = new_token()
+        borrower_id = funnel_id(account.id)
+        session = with_id(
+            BorrowerSession,
+            session_id(token),
+            brand_id=brand_id,
+            borrower_id=borrower_id,
+            expires_at=now + SESSION_LIFETIME,
+        )
+        funnel = self.find(borrower_id)
+        started = None
+        if not isinstance(funnel, Funnel):
+            rules = self.brands.rules(brand_id)
+            started = with_id(
+                Funnel,
+                borrower_id,
+                brand_id=brand_id,
+                account_id=account.id,
+                phone=phone,
+                at=now,
+                next_step=next((s for s in rules.required() if s is not Step.MOBILE), None),
+            )
+            owner = self.customers.owner_of(brand_id, "phone", phone)
+            if owner is not None:
+                started.link_customer(owner, LinkedBy.PHONE, now)
+        result = self.commit(account, session, started)
+        return SignedIn(token, borrower_id, session.expires_at, result.position)
+
+    def authenticate(self, token: str) -> BorrowerPrincipal:
+        """The borrower of a live session token; SessionNotFound otherwise."""
+        session = self.find(session_id(token)) if token else None
+        if not isinstance(session, BorrowerSession) or not session.live(self.clock.now()):
+            raise SessionNotFound("the borrower session is unknown, expired or ended")
+        return BorrowerPrincipal(session.brand_id, session.borrower_id, session.id)
+
+    def sign_out(self, token: str) -> CommandResult:
+        """End the session of a token."""
+        session = self.find(session_id(token))
+        if not isinstance(session, BorrowerSession):
+            raise SessionNotFound("the borrower session is unknown")
+        session.end("signed out")
+        return self.commit(session)
+
+    # The funnel ------------------------------------------------------------------------------------------------
+
+    def funnel(self, brand_id: UUID, borrower_id: UUID) -> Funnel:
+        """The borrower's funnel within the brand."""
+        return self.load(Funnel, borrower_id, brand_id, BorrowerNotFound)
+
+    def state(self, brand_id: UUID, borrower_id: UUID) -> FunnelState:
+        """The funnel as the borrower sees it: each step done or not (and when), the next step, what is missing."""
+        funnel = self.funnel(brand_id, borrower_id)
+        rules = self.brands.rules(brand_id)
+        required = rules.required()
+        steps = [
+            StepState(s, s in required, s in funnel.done, funnel.done.get(s), funnel.sent_back.get(s)) for s in STEPS
+        ]
+        return FunnelState(
+            borrower_id=funnel.id,
+            phone=funnel.phone,
+            status=funnel.status,
+            customer_id=funnel.customer_id,
+            steps=steps,
+            next_step=funnel.next_step(rules) if funnel.status is FunnelStatus.IN_PROGRESS else None,
+            missing=funnel.missing(rules),
+            started_at=funnel.started_at,
+            updated_at=funnel.touched_at,
+            reason=funnel.reason,
+            version=funnel.version,
+        )
+
+    def details(self, brand_id: UUID, borrower_id: UUID, step: Step) -> dict[str, Any] | None:
+        """What the borrower last recorded for `step` (to fill a form again)."""
+        return self.funnel(brand_id, borrower_id).details.get(step)
+
+    def record_step(self, brand_id: UUID, borrower_id: UUID, step: Step, given: BaseModel) -> CommandResult:
+        """Check and record a step (422 per field, 409 out of order; nothing recorded on a refusal), keeping the
+        Customer 360 record true at the PAN and personal steps."""
+        funnel = self.funnel(brand_id, borrower_id)
+        now = self.clock.now()
+        details = checked_details(step, given, business_date(now))
+        rules = self.brands.rules(brand_id)
+        funnel.record(step, details, rules, now)  # order and state checked before anything is written elsewhere
+        self._require_own_documents(funnel, details)
+        if step is Step.PAN:
+            self._customer_at_pan(funnel, details["pan"], now)
+        elif step is Step.PERSONAL:
+            self._customer_at_personal(funnel, details, now)
+        result = self.commit(funnel)
+        self._start_checks(funnel, step, details)
+        return result
+
+    def _start_checks(self, funnel: Funnel, step: Step, details: dict[str, Any]) -> None:
+        """The KYC checks a recorded step makes possible (each records its own outcome; none refuses the step)."""
+        customer = funnel.customer_id
+        if self.kyc is None or customer is None:
+            return
+        if step is Step.PERSONAL or (step is Step.PAN and Step.PERSONAL in funnel.done):
+            self.kyc.verify_pan(funnel.brand_id, customer)
+        elif step is Step.BANK_ACCOUNT:
+            self.kyc.add_bank_account(
+                funnel.brand_id, customer, details["account_number"], details["ifsc"], details["holder_name"]
+            )
+        elif step is Step.BANK_STATEMENT:
+            for document in details.get("document_ids") or []:
+                self.kyc.analyse_statement(funnel.brand_id, customer, UUID(document))
+
+    def submit(self, brand_id: UUID, borrower_id: UUID, details: dict[str, Any]) -> CommandResult:
+        """Record the submitted step (every required step must be done)."""
+        funnel = self.funnel(brand_id, borrower_id)
+        funnel.record(Step.SUBMITTED, details, self.brands.rules(brand_id), self.clock.now())
+        return self.commit(funnel)
+
+    def apply(self, brand_id: UUID, borrower_id: UUID, given: LoanRequestIn) -> AppliedLoan:
+        """Start the borrower's loan application (the loan request step): every required step before it must be
+        done (409), the product's rules are the loans context's (422 naming each field); nothing is recorded on a
+        refusal. The step records the application's id and number."""
+        funnel = self.funnel(brand_id, borrower_id)
+        now = self.clock.now()
+        details = checked_details(Step.LOAN_REQUEST, given, business_date(now))
+        rules = self.brands.rules(brand_id)
+        funnel.require_can_record(Step.LOAN_REQUEST, rules)
+        earlier = funnel.details.get(Step.LOAN_REQUEST) if Step.LOAN_REQUEST in funnel.done else None
+        if earlier is not None and {k: earlier.get(k) for k in details} == details:
+            # The same request again (a second tap, a resent form): the application it started, not another.
+            return AppliedLoan(UUID(earlier["application_id"]), earlier["loan_number"], 0)
+        if funnel.customer_id is None:  # the personal step makes the record; a brand may have made it optional
+            raise Conflict("finish the personal step first", next_step=Step.PERSONAL.value)
+        applied = self.loans.apply(
+            brand_id, funnel.customer_id, given.product_id, given.amount, given.tenure, details["coupon_code"]
+        )
+        details = {**details, "application_id": str(applied.id), "loan_number": applied.loan_number}
+        funnel.record(Step.LOAN_REQUEST, details, rules, now)
+        self.commit(funnel)
+        return applied
+
+    def submit_application(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> AppliedLoan:
+        """Submit the borrower's own application through the BRE and record the submitted step (409 while a
+        required step is missing; another borrower's application is a 404)."""
+        funnel = self.funnel(brand_id, borrower_id)
+        rules = self.brands.rules(brand_id)
+        funnel.require_can_record(Step.SUBMITTED, rules)
+        self.require_own_application(funnel, loan_id)
+        if self.kyc is not None and funnel.customer_id is not None:
+            self.kyc.pull_bureau(brand_id, funnel.customer_id)  # the credit facts the BRE reads
+        submitted = self.loans.submit(brand_id, loan_id)
+        details = {"application_id": str(loan_id), "loan_number": submitted.loan_number}
+        funnel.record(Step.SUBMITTED, details, rules, self.clock.now())
+        self.commit(funnel)
+        return submitted
+
+    def application_of(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> UUID:
+        """`loan_id` when it is an application of the borrower (ApplicationNotFound otherwise)."""
+        self.require_own_application(self.funnel(brand_id, borrower_id), loan_id)
+        return loan_id
+
+    def require_own_application(self, funnel: Funnel, loan_id: UUID) -> None:
+        """ApplicationNotFound (404) unless the loan is the funnel's borrower's."""
+        if funnel.customer_id is None or self.loans.owner(funnel.brand_id, loan_id) != funnel.customer_id:
+            raise ApplicationNotFound(f"application {loan_id} not found", id=str(loan_id))
+
+    def upload_document(
+        self, brand_id: UUID, borrower_id: UUID, kind: str, filename: str, data: bytes
+    ) -> CommandResult:
+        """Store a document the borrower uploads (their Customer 360 record is made at the personal step: 409
+        before it)."""
+        funnel = self.funnel(brand_id, borrower_id)
+        if funnel.customer_id is None:
+            raise Conflict("finish the personal step first: documents belong to your record", next_step="personal")
+        if self.documents is None:
+            raise LookupError("the onboarding application was built without its document shelf")
+        return self.documents.upload(brand_id, funnel.customer_id, kind, filename, data)
+
+    def _require_own_documents(self, funnel: Funnel, details: dict[str, Any]) -> None:
+        """The documents a step names must be the borrower's own uploads (422 naming the field otherwise)."""
+        named = [("document_id", details.get("document_id"))]
+        named += [(f"document_ids[{i}]", d) for i, d in enumerate(details.get("document_ids") or [])]
+        for field, raw in named:
+            if raw is None:
+                continue
+            owner = self.documents.owner(funnel.brand_id, UUID(raw)) if self.documents is not None else None
+            if funnel.customer_id is None or owner != funnel.customer_id:
+                raise InvalidValue(field, "upload the document first (POST /api/v1/borrower/documents)")
+
+    def send_back(self, brand_id: UUID, borrower_id: UUID, step: Step, reason: str) -> CommandResult:
+        """Staff re-open a done step: the borrower resumes there."""
+        funnel = self.funnel(brand_id, borrower_id)
+        why = clean_text(
+            reason, "reason", multiline=True, min_visible=3, missing="give a reason (at least 3 characters)"
+        )
+        funnel.reopen(step, " ".join(why.split())[:500], self.brands.rules(brand_id), self.clock.now())
+        return self.commit(funnel)
+
+    def close_funnel(self, brand_id: UUID, borrower_id: UUID, reason: str) -> CommandResult:
+        """Close an unfinished funnel as rejected, with the reason."""
+        funnel = self.funnel(brand_id, borrower_id)
+        funnel.close(reason, self.clock.now())
+        return self.commit(funnel)
+
+    def close_inactive(self, brand_id: UUID, borrower_id: UUID, before: datetime, reason: str) -> CommandResult:
+        """Close the funnel when it is unfinished and untouched since before `before` (else nothing changes)."""
+        funnel = self.funnel(brand_id, borrower_id)
+        if funnel.status is not FunnelStatus.IN_PROGRESS or funnel.touched_at >= before:
+            return CommandResult(id=funnel.id, position=0, changed=False)
+        funnel.close(reason, self.clock.now())
+        return self.commit(funnel)
+
+    # Customer 360 ----------------------------------------------------------------------------------------------
+
+    def _customer_at_pan(self, funnel: Funnel, pan: str, now: datetime) -> None:
+        if funnel.customer_id is None:
+            owner = self.customers.owner_of(funnel.brand_id, "pan", pan)
+            if owner is not None:
+                funnel.link_customer(owner, LinkedBy.PAN, now)
+            return
+        self.customers.update_details(funnel.brand_id, funnel.customer_id, pan=pan)
+
+    def _customer_at_personal(self, funnel: Funnel, details: dict[str, Any], now: datetime) -> None:
+        brand_id = funnel.brand_id
+        pan = funnel.details.get(Step.PAN, {}).get("pan")
+        born = date.fromisoformat(details["date_of_birth"])
+        given = [Address.model_validate(a) for a in details["addresses"]]
+        if funnel.customer_id is None:
+            owner = self.customers.owner_of(brand_id, "phone", funnel.phone)
+            if owner is None and pan:
+                owner = self.customers.owner_of(brand_id, "pan", pan)
+            if owner is None:
+                created = self.customers.register(
+                    brand_id,
+                    name=details["name"],
+                    phone=funnel.phone,
+                    pan=pan,
+                    email=details["email"],
+                    date_of_birth=born,
+                    addresses=given,
+                )
+                funnel.link_customer(created.id, LinkedBy.CREATED, now)
+                return
+            funnel.link_customer(owner, LinkedBy.PHONE, now)
+        assert funnel.customer_id is not None
+        record = self.customers.get(brand_id, funnel.customer_id)
+        kinds = {a.kind for a in given}
+        kept = [a for a in getattr(record, "addresses", []) if a.kind not in kinds]
+        self.customers.update_details(
+            brand_id,
+            funnel.customer_id,
+            name=details["name"],
+            email=details["email"],
+            date_of_birth=born,
+            addresses=[*given, *kept],
+            pan=pan,
+        )
+
+
+__all__ = ["Onboarding", "Throttled"]

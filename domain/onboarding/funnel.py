@@ -1,0 +1,181 @@
+"""The onboarding funnel of one borrower in one brand: each step recorded with when, in the funnel's order,
+redone at will, reopened by a send-back, closed by the inactivity job."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.onboarding.steps import STEPS, FunnelRules, Step
+from domain.shared.aggregate import Aggregate
+from domain.shared.errors import Conflict
+
+
+class FunnelStatus(StrEnum):
+    """Where the funnel stands."""
+
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+
+
+class LinkedBy(StrEnum):
+    """How the funnel found its Customer 360 record."""
+
+    PHONE = "phone"
+    PAN = "pan"
+    CREATED = "created"
+
+
+class Funnel(Aggregate):
+    """A borrower's funnel; its id (`funnel_id(account_id)`) is the borrower's id. `done` holds each finished step
+    and when."""
+
+    id: UUID
+
+    class Started(Aggregate.Created):
+        """The phone was verified: the funnel starts with its mobile step done."""
+
+        brand_id: UUID
+        account_id: UUID
+        phone: str
+        at: datetime
+        next_step: Step | None
+
+    class StepRecorded(Aggregate.Event):
+        """A step was recorded (or redone); `first` when the funnel reached it for the first time."""
+
+        step: Step
+        details: dict[str, Any]
+        at: datetime
+        first: bool
+        next_step: Step | None
+
+    class StepReopened(Aggregate.Event):
+        """Staff sent a step back: it must be done again."""
+
+        step: Step
+        reason: str
+        at: datetime
+        next_step: Step | None
+
+    class CustomerLinked(Aggregate.Event):
+        """The funnel's Customer 360 record: found by phone or PAN, or created at the personal step."""
+
+        customer_id: UUID
+        linked_by: LinkedBy
+        at: datetime
+
+    class Closed(Aggregate.Event):
+        """The funnel was closed as rejected (e.g. inactive for the brand's days)."""
+
+        reason: str
+        at: datetime
+
+    @event(Started)
+    def __init__(self, brand_id: UUID, account_id: UUID, phone: str, at: datetime, next_step: Step | None) -> None:
+        self.brand_id = brand_id
+        self.account_id = account_id
+        self.phone = phone
+        self.started_at = at
+        self.touched_at = at
+        self.done: dict[Step, datetime] = {Step.MOBILE: at}
+        self.reached: set[Step] = {Step.MOBILE}
+        self.details: dict[Step, dict[str, Any]] = {}
+        self.customer_id: UUID | None = None
+        self.sent_back: dict[Step, str] = {}  # steps staff sent back, and why (until redone)
+        self.status = FunnelStatus.IN_PROGRESS
+        self.reason: str | None = None
+
+    def next_step(self, rules: FunnelRules) -> Step | None:
+        """The first required step not done (None when everything is)."""
+        return next((s for s in rules.required() if s not in self.done), None)
+
+    def missing(self, rules: FunnelRules) -> list[Step]:
+        """Every required step not done, in order."""
+        return [s for s in rules.required() if s not in self.done]
+
+    def _require_open(self) -> None:
+        if self.status is FunnelStatus.REJECTED:
+            raise Conflict(f"this onboarding was closed: {self.reason}", status=self.status.value)
+        if self.status is FunnelStatus.COMPLETED:
+            raise Conflict("this onboarding was submitted; it can no longer change", status=self.status.value)
+
+    def require_can_record(self, step: Step, rules: FunnelRules) -> None:
+        """Refuse (409 naming the step to do first) unless the funnel is open and every required step before
+        `step` is done."""
+        self._require_open()
+        if step is Step.MOBILE:
+            raise Conflict("the mobile step is done by signing in")
+        before = [s for s in rules.required() if s.position < step.position and s not in self.done]
+        if before:
+            raise Conflict(f"finish the {before[0].value} step first", next_step=before[0].value)
+
+    def record(self, step: Step, details: dict[str, Any], rules: FunnelRules, at: datetime) -> None:
+        """Record `step` once every required step before it is done (409 naming the step to do first)."""
+        self.require_can_record(step, rules)
+        done = {**self.done, step: at}
+        required = rules.required()
+        upcoming = next((s for s in required if s not in done), None)
+        self._step_recorded(step=step, details=details, at=at, first=step not in self.reached, next_step=upcoming)
+
+    @event(StepRecorded)
+    def _step_recorded(
+        self, step: Step, details: dict[str, Any], at: datetime, first: bool, next_step: Step | None
+    ) -> None:
+        self.done[step] = at
+        self.sent_back.pop(step, None)
+        self.reached.add(step)
+        self.details[step] = details
+        self.touched_at = at
+        if step is Step.SUBMITTED:
+            self.status = FunnelStatus.COMPLETED
+
+    def reopen(self, step: Step, reason: str, rules: FunnelRules, at: datetime) -> None:
+        """Send a done step back to the borrower. A submitted funnel reopens too when its application is sent back to
+        the borrower (the loans context's send back): the step - or the submitted step itself - is to do again, and
+        the borrower submits the same application again."""
+        if self.status is FunnelStatus.REJECTED:
+            self._require_open()
+        if self.status is not FunnelStatus.COMPLETED and step is Step.SUBMITTED:
+            raise Conflict("the submitted step is not done, so it cannot be sent back", step=step.value)
+        if step not in self.done or step is Step.MOBILE:
+            raise Conflict(f"the {step.value} step is not done, so it cannot be sent back", step=step.value)
+        done = {s: t for s, t in self.done.items() if s not in (step, Step.SUBMITTED)}
+        upcoming = next((s for s in rules.required() if s not in done), None)
+        self._step_reopened(step=step, reason=reason, at=at, next_step=upcoming)
+
+    @event(StepReopened)
+    def _step_reopened(self, step: Step, reason: str, at: datetime, next_step: Step | None) -> None:
+        self.done.pop(step, None)
+        self.done.pop(Step.SUBMITTED, None)  # a reopened funnel is submitted again
+        self.sent_back[step] = reason
+        self.touched_at = at
+        self.status = FunnelStatus.IN_PROGRESS
+
+    def link_customer(self, customer_id: UUID, linked_by: LinkedBy, at: datetime) -> None:
+        """Remember the Customer 360 record (once)."""
+        if self.customer_id != customer_id:
+            self._customer_linked(customer_id=customer_id, linked_by=linked_by, at=at)
+
+    @event(CustomerLinked)
+    def _customer_linked(self, customer_id: UUID, linked_by: LinkedBy, at: datetime) -> None:
+        self.customer_id = customer_id
+
+    def close(self, reason: str, at: datetime) -> None:
+        """Close an unfinished funnel as rejected."""
+        self._require_open()
+        self._closed(reason=reason, at=at)
+
+    @event(Closed)
+    def _closed(self, reason: str, at: datetime) -> None:
+        self.status = FunnelStatus.REJECTED
+        self.reason = reason
+        self.touched_at = at
+
+
+__all__ = ["STEPS", "Funnel", "FunnelStatus", "LinkedBy"]

@@ -1,0 +1,173 @@
+"""What the onboarding context asks of others (brands, Customer 360 records, loan applications), as protocols
+answered at wiring (workers/contexts/onboarding.py), and the values its use cases answer with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+from uuid import UUID
+
+from domain.customers.values import Address
+from domain.onboarding.funnel import FunnelStatus
+from domain.onboarding.steps import FunnelRules, Step
+from domain.shared.application import CommandResult
+
+
+class OnboardingBrands(Protocol):
+    """What the onboarding context asks about brands: a brand by its code, and its funnel rules."""
+
+    def brand_id(self, code: str) -> UUID | None: ...
+    def rules(self, brand_id: UUID) -> FunnelRules: ...
+
+
+class CustomerDirectory(Protocol):
+    """The brand's Customer 360 records (the customers application answers it)."""
+
+    def owner_of(self, brand_id: UUID, kind: str, value: str) -> UUID | None: ...
+    def get(self, brand_id: UUID, customer_id: UUID) -> Any: ...
+    def register(
+        self,
+        brand_id: UUID,
+        *,
+        name: str,
+        phone: str,
+        pan: str | None = None,
+        email: str | None = None,
+        date_of_birth: date | None = None,
+        addresses: list[Address] | None = None,
+        loan_numbers: list[str] | None = None,
+    ) -> CommandResult: ...
+    def update_details(
+        self, brand_id: UUID, customer_id: UUID, *, expected_version: int | None = None, **fields: Any
+    ) -> CommandResult: ...
+
+
+@dataclass(frozen=True)
+class CodeRequest:
+    """The answer to asking for a code (the same whether or not the phone is known)."""
+
+    expires_in: int
+    resend_after: int
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A new session: the bearer token (shown once), the borrower and when it expires."""
+
+    token: str
+    borrower_id: UUID
+    expires_at: datetime
+    position: int
+
+
+@dataclass(frozen=True)
+class BorrowerPrincipal:
+    """A signed-in borrower: who, in which brand, with which session."""
+
+    brand_id: UUID
+    borrower_id: UUID
+    session_id: UUID
+
+    @property
+    def actor(self) -> str:
+        """The actor recorded on events the borrower causes."""
+        return f"borrower:{self.borrower_id}"
+
+
+@dataclass(frozen=True)
+class StepState:
+    """One step of a borrower's funnel."""
+
+    step: Step
+    required: bool
+    done: bool
+    at: datetime | None
+    sent_back: str | None = None  # why staff sent it back, until it is done again
+
+
+@dataclass(frozen=True)
+class FunnelState:
+    """A borrower's funnel as they (and staff) see it: each step, the next one, what is missing."""
+
+    borrower_id: UUID
+    phone: str
+    status: FunnelStatus
+    customer_id: UUID | None
+    steps: list[StepState]
+    next_step: Step | None
+    missing: list[Step]
+    started_at: datetime
+    updated_at: datetime
+    reason: str | None
+    version: int
+
+
+@dataclass(frozen=True)
+class AppliedLoan:
+    """A loan application the borrower started (or submitted): its id, number and the loans log position."""
+
+    id: UUID
+    loan_number: str
+    position: int
+
+
+class LoanDesk(Protocol):
+    """Loan applications (the loans context answers it)."""
+
+    def apply(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        product_id: UUID,
+        amount: Decimal,
+        tenure: int,
+        coupon_code: str | None,
+    ) -> AppliedLoan:
+        """Start an application for the borrower (422 naming each field that breaks a product rule)."""
+        ...
+
+    def owner(self, brand_id: UUID, loan_id: UUID) -> UUID | None:
+        """The borrower (customer id) of an application of the brand, None when there is none."""
+        ...
+
+    def submit(self, brand_id: UUID, loan_id: UUID) -> AppliedLoan:
+        """Submit the application through the BRE (409 unless it is still in onboarding)."""
+        ...
+
+
+class DocumentShelf(Protocol):
+    """Borrowers' documents (the documents context answers it)."""
+
+    def upload(self, brand_id: UUID, customer_id: UUID, kind: str, filename: str, data: bytes) -> CommandResult:
+        """Store a file the borrower uploaded (422 naming `file` or `kind` when it is refused)."""
+        ...
+
+    def owner(self, brand_id: UUID, document_id: UUID) -> UUID | None:
+        """The borrower (customer id) of a document of the brand, None when there is none."""
+        ...
+
+
+class KycChecks(Protocol):
+    """The verification context's checks the funnel starts as the borrower gives what each needs. Each records its
+    own outcome on the borrower's KYC profile (a provider failure as a failed, retryable check) and never refuses
+    the step: staff see the result on Customer 360, and the BRE reads it."""
+
+    def verify_pan(self, brand_id: UUID, customer_id: UUID) -> None:
+        """PAN verification (name, date of birth, Aadhaar link, fraud flag), once PAN and personal details exist."""
+        ...
+
+    def add_bank_account(
+        self, brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str, holder_name: str
+    ) -> None:
+        """The account, verified by a penny drop."""
+        ...
+
+    def analyse_statement(self, brand_id: UUID, customer_id: UUID, document_id: UUID) -> None:
+        """Bank statement analysis of an uploaded statement."""
+        ...
+
+    def pull_bureau(self, brand_id: UUID, customer_id: UUID) -> None:
+        """The credit report the BRE reads, before the application is submitted."""
+        ...

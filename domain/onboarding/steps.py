@@ -1,0 +1,365 @@
+"""The onboarding funnel's steps, in order, and the checked details each step records.
+
+Each step's input is a pydantic model (the API's request body too); `checked()` applies the domain rules and
+returns the details as recorded on the event (JSON values: dates as ISO text, money as text), raising one
+InvalidInput naming every failing field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from functools import partial
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.blocklist.entry import BlockKind, normalise_blocked_value
+from domain.customers.values import Address, check_date_of_birth
+from domain.shared.errors import FieldChecks, InvalidInput, InvalidValue
+from domain.shared.values import BusinessDate, Money, clean_text, normalise_email, normalise_name, normalise_pan
+
+
+class Step(StrEnum):
+    """A funnel step; the order of the members is the funnel's order."""
+
+    MOBILE = "mobile"
+    PAN = "pan"
+    PERSONAL = "personal"
+    EMPLOYMENT = "employment"
+    AADHAAR = "aadhaar"
+    SELFIE = "selfie"
+    BANK_ACCOUNT = "bank_account"
+    BANK_STATEMENT = "bank_statement"
+    LOAN_REQUEST = "loan_request"
+    SUBMITTED = "submitted"
+
+    @property
+    def position(self) -> int:
+        """Position in the funnel (mobile is 0)."""
+        return STEPS.index(self)
+
+
+STEPS: tuple[Step, ...] = tuple(Step)
+#: Steps a borrower records with `PUT /api/v1/borrower/steps/{step}` (mobile is signing in; loan_request and
+#: submitted come from the application endpoints, or are recorded directly when no loans desk is wired).
+FORM_STEPS: tuple[Step, ...] = (
+    Step.PAN,
+    Step.PERSONAL,
+    Step.EMPLOYMENT,
+    Step.AADHAAR,
+    Step.SELFIE,
+    Step.BANK_ACCOUNT,
+    Step.BANK_STATEMENT,
+    Step.LOAN_REQUEST,
+)
+
+
+class FunnelRules(BaseModel):
+    """What a brand's settings decide about its funnel."""
+
+    model_config = ConfigDict(frozen=True)
+
+    require_employment: bool = True
+    require_selfie: bool = False
+    auto_reject_inactive: bool = False
+    inactive_days: int = 30
+
+    def required(self) -> tuple[Step, ...]:
+        """The steps a borrower must finish, in order."""
+        skipped = set()
+        if not self.require_employment:
+            skipped.add(Step.EMPLOYMENT)
+        if not self.require_selfie:
+            skipped.add(Step.SELFIE)
+        return tuple(s for s in STEPS if s not in skipped)
+
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def _text(value: str, field: str, max_len: int = 200) -> str:
+    clean = " ".join(clean_text(value, field, multiline=False).split())
+    if len(clean) > max_len:
+        raise InvalidValue(field, f"at most {max_len} characters")
+    return clean
+
+
+def _pincode(value: str, field: str) -> str:
+    clean = value.strip()
+    if not re.fullmatch(r"[1-9][0-9]{5}", clean):
+        raise InvalidValue(field, f"'{value}' is not a valid pincode")
+    return clean
+
+
+class PanIn(BaseModel):
+    """The borrower's PAN (and, optionally, the name printed on it)."""
+
+    model_config = _STRICT
+
+    pan: str = Field(max_length=20)
+    name_on_pan: str | None = Field(None, max_length=200)
+
+    def checked(self, today: date) -> dict[str, Any]:
+        checks = FieldChecks()
+        pan = checks.check(lambda: normalise_pan(self.pan))
+        given = self.name_on_pan
+        name = checks.check(lambda: normalise_name(given, "name_on_pan")) if given else None
+        checks.raise_if_any()
+        return {"pan": pan, "name_on_pan": name}
+
+
+AddressKind = Literal["current", "permanent", "office", "parental"]
+
+
+class AddressIn(BaseModel):
+    """One address of the borrower."""
+
+    model_config = _STRICT
+
+    kind: AddressKind
+    line1: str = Field(max_length=200)
+    line2: str | None = Field(None, max_length=200)
+    city: str = Field(max_length=100)
+    state: str | None = Field(None, max_length=100)
+    pincode: str = Field(max_length=10)
+
+
+class PersonalIn(BaseModel):
+    """Name, date of birth, gender, email and addresses (current and permanent required; office, parental)."""
+
+    model_config = _STRICT
+
+    name: str = Field(max_length=200)
+    date_of_birth: BusinessDate
+    gender: Literal["female", "male", "other"] | None = None
+    email: str = Field(max_length=254)
+    addresses: list[AddressIn] = Field(max_length=4)
+
+    def checked(self, today: date) -> dict[str, Any]:
+        checks = FieldChecks()
+        name = checks.check(lambda: normalise_name(self.name))
+        checks.check(lambda: check_date_of_birth(self.date_of_birth, today))
+        email = checks.check(lambda: normalise_email(self.email))
+        kinds = [a.kind for a in self.addresses]
+        for needed in ("current", "permanent"):
+            if needed not in kinds:
+                checks.errors.append(InvalidValue("addresses", f"give the {needed} address").errors[0])
+        if len(set(kinds)) != len(kinds):
+            checks.errors.append(InvalidValue("addresses", "give each kind of address once").errors[0])
+        addresses = []
+        for i, a in enumerate(self.addresses):
+            address = Address(kind=a.kind, line1=a.line1, line2=a.line2, city=a.city, state=a.state, pincode=a.pincode)
+            if checks.check(partial(address.checked, f"addresses[{i}]")) is not None:
+                addresses.append(address.model_dump(mode="json"))
+        checks.raise_if_any()
+        return {
+            "name": name,
+            "date_of_birth": self.date_of_birth.isoformat(),
+            "gender": self.gender,
+            "email": email,
+            "addresses": addresses,
+        }
+
+
+SalaryMode = Literal["bank", "cash", "cheque", "other"]
+EmploymentType = Literal["full_time", "part_time", "contract", "freelance", "gig", "self_employed", "other"]
+_MAX_SALARY = Decimal("100000000")
+
+
+class EmploymentIn(BaseModel):
+    """Employment as the spec lists it: company and designation, date of joining, monthly salary, mode of salary,
+    expected salary date (day of month), office address and pincode, UAN (optional), employment type."""
+
+    model_config = _STRICT
+
+    company_name: str = Field(max_length=200)
+    designation: str = Field(max_length=200)
+    date_of_joining: BusinessDate
+    monthly_salary: Money
+    salary_mode: SalaryMode
+    salary_date: int = Field(ge=1, le=31, description="Day of the month the salary is credited")
+    office_address: str = Field(max_length=300)
+    office_pincode: str = Field(max_length=10)
+    uan: str | None = Field(None, max_length=20, description="EPFO Universal Account Number (12 digits)")
+    employment_type: EmploymentType
+
+    def checked(self, today: date) -> dict[str, Any]:
+        checks = FieldChecks()
+        company = checks.check(lambda: _text(self.company_name, "company_name"))
+        designation = checks.check(lambda: _text(self.designation, "designation"))
+        office = checks.check(lambda: _text(self.office_address, "office_address", 300))
+        pincode = checks.check(lambda: _pincode(self.office_pincode, "office_pincode"))
+        if self.date_of_joining > today:
+            checks.errors.append(InvalidValue("date_of_joining", "is in the future").errors[0])
+        elif self.date_of_joining.year < today.year - 70:
+            checks.errors.append(InvalidValue("date_of_joining", "is more than 70 years ago").errors[0])
+        if not Decimal(0) < self.monthly_salary < _MAX_SALARY:
+            checks.errors.append(InvalidValue("monthly_salary", "must be above 0 and below 10 crore").errors[0])
+        uan = None
+        if self.uan is not None and self.uan.strip():
+            uan = self.uan.strip()
+            if not re.fullmatch(r"[0-9]{12}", uan):
+                checks.errors.append(InvalidValue("uan", "a UAN has 12 digits").errors[0])
+        checks.raise_if_any()
+        return {
+            "company_name": company,
+            "designation": designation,
+            "date_of_joining": self.date_of_joining.isoformat(),
+            "monthly_salary": str(self.monthly_salary.quantize(Decimal("0.01"))),
+            "salary_mode": self.salary_mode,
+            "salary_date": self.salary_date,
+            "office_address": office,
+            "office_pincode": pincode,
+            "uan": uan,
+            "employment_type": self.employment_type,
+        }
+
+
+class AadhaarIn(BaseModel):
+    """Aadhaar through DigiLocker (its reference) or an uploaded copy (its document id)."""
+
+    model_config = _STRICT
+
+    method: Literal["digilocker", "upload"]
+    aadhaar_number: str = Field(max_length=20)
+    digilocker_reference: str | None = Field(None, max_length=100)
+    document_id: UUID | None = None
+
+    def checked(self, today: date) -> dict[str, Any]:
+        checks = FieldChecks()
+        number = checks.check(lambda: _aadhaar(self.aadhaar_number))
+        reference = None
+        if self.method == "digilocker":
+            if not (self.digilocker_reference or "").strip():
+                checks.errors.append(InvalidValue("digilocker_reference", "give the DigiLocker reference").errors[0])
+            else:
+                reference = checks.check(lambda: _text(self.digilocker_reference or "", "digilocker_reference"))
+        elif self.document_id is None:
+            checks.errors.append(InvalidValue("document_id", "upload the Aadhaar copy first").errors[0])
+        checks.raise_if_any()
+        return {
+            "method": self.method,
+            # Kept masked, as UIDAI asks: the last four digits (checking the number is the verification's work).
+            "aadhaar_number": "XXXXXXXX" + (number or "")[-4:],
+            "digilocker_reference": reference,
+            "document_id": str(self.document_id) if self.document_id else None,
+        }
+
+
+def _aadhaar(raw: str) -> str:
+    try:
+        return normalise_blocked_value(BlockKind.AADHAAR, raw)
+    except InvalidInput as exc:
+        raise InvalidValue("aadhaar_number", exc.errors[0].message) from None
+
+
+class SelfieIn(BaseModel):
+    """The selfie (or liveness video) document."""
+
+    model_config = _STRICT
+
+    document_id: UUID
+
+    def checked(self, today: date) -> dict[str, Any]:
+        return {"document_id": str(self.document_id)}
+
+
+class BankAccountIn(BaseModel):
+    """The account the loan is paid into."""
+
+    model_config = _STRICT
+
+    account_number: str = Field(max_length=30)
+    ifsc: str = Field(max_length=20)
+    holder_name: str = Field(max_length=200)
+
+    def checked(self, today: date) -> dict[str, Any]:
+        checks = FieldChecks()
+        number = re.sub(r"[\s-]", "", self.account_number)
+        if not re.fullmatch(r"[0-9]{9,18}", number):
+            checks.errors.append(InvalidValue("account_number", "a bank account number has 9 to 18 digits").errors[0])
+        ifsc = self.ifsc.strip().upper()
+        if not re.fullmatch(r"[A-Z]{4}0[A-Z0-9]{6}", ifsc):
+            checks.errors.append(InvalidValue("ifsc", f"'{self.ifsc}' is not a valid IFSC").errors[0])
+        holder = checks.check(lambda: normalise_name(self.holder_name, "holder_name"))
+        checks.raise_if_any()
+        return {"account_number": number, "ifsc": ifsc, "holder_name": holder}
+
+
+class BankStatementIn(BaseModel):
+    """Statements: uploaded documents, or an Account Aggregator consent."""
+
+    model_config = _STRICT
+
+    method: Literal["upload", "account_aggregator"]
+    document_ids: list[UUID] = Field(default_factory=list, max_length=12)
+    consent_id: str | None = Field(None, max_length=100)
+
+    def checked(self, today: date) -> dict[str, Any]:
+        if self.method == "upload" and not self.document_ids:
+            raise InvalidValue("document_ids", "upload at least one statement")
+        consent = None
+        if self.method == "account_aggregator":
+            if not (self.consent_id or "").strip():
+                raise InvalidValue("consent_id", "give the Account Aggregator consent id")
+            consent = _text(self.consent_id or "", "consent_id", 100)
+        return {
+            "method": self.method,
+            "document_ids": [str(d) for d in dict.fromkeys(self.document_ids)],
+            "consent_id": consent,
+        }
+
+
+class LoanRequestIn(BaseModel):
+    """What the borrower asks for: the product, amount, tenure and an optional coupon."""
+
+    model_config = _STRICT
+
+    product_id: UUID
+    amount: Money
+    tenure: int = Field(ge=1, le=3650)
+    coupon_code: str | None = Field(None, max_length=40)
+
+    def checked(self, today: date) -> dict[str, Any]:
+        if self.amount <= 0:
+            raise InvalidValue("amount", "must be above 0")
+        coupon = None
+        if self.coupon_code is not None and self.coupon_code.strip():
+            coupon = self.coupon_code.strip().upper()
+            if not re.fullmatch(r"[A-Z0-9_-]{2,40}", coupon):
+                raise InvalidValue("coupon_code", "a coupon code is letters, digits, - and _")
+        return {
+            "product_id": str(self.product_id),
+            "amount": str(self.amount.quantize(Decimal("0.01"))),
+            "tenure": self.tenure,
+            "coupon_code": coupon,
+        }
+
+
+StepInput = PanIn | PersonalIn | EmploymentIn | AadhaarIn | SelfieIn | BankAccountIn | BankStatementIn | LoanRequestIn
+
+#: The input model of each form step.
+STEP_INPUTS: dict[Step, type[BaseModel]] = {
+    Step.PAN: PanIn,
+    Step.PERSONAL: PersonalIn,
+    Step.EMPLOYMENT: EmploymentIn,
+    Step.AADHAAR: AadhaarIn,
+    Step.SELFIE: SelfieIn,
+    Step.BANK_ACCOUNT: BankAccountIn,
+    Step.BANK_STATEMENT: BankStatementIn,
+    Step.LOAN_REQUEST: LoanRequestIn,
+}
+
+
+def checked_details(step: Step, given: BaseModel, today: date) -> dict[str, Any]:
+    """The details `given` records for `step`, checked (InvalidInput naming each field)."""
+    expected = STEP_INPUTS.get(step)
+    if expected is None or not isinstance(given, expected):
+        raise InvalidValue("step", f"'{step.value}' is not recorded with this form")
+    check: Callable[[date], dict[str, Any]] = given.checked  # type: ignore[attr-defined]
+    return check(today)

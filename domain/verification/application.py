@@ -1,0 +1,445 @@
+"""Use cases of the verification context: PAN, Aadhaar (DigiLocker), penny drop, bureau pull, statement analysis
+(BSA or the Account Aggregator), each recording its result - or, when the provider cannot answer, a failed check
+that `retry` runs again with what it was run with. Nothing the borrower gave is lost."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Protocol, TypeVar
+from uuid import UUID
+
+import structlog
+
+from domain.providers.calls import Caller, name_match_score
+from domain.providers.errors import ProviderRejected, ProviderUnavailable
+from domain.providers.kyc import StatementAnalysis
+from domain.shared.aggregate import with_id
+from domain.shared.application import CommandResult, ContextApplication
+from domain.shared.clock import Clock
+from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue
+from domain.shared.values import clean_text, normalise_name
+from domain.verification.account import BankAccount, BankAccountNotFound, account_id
+from domain.verification.profile import KycProfile, KycProfileNotFound, profile_id
+from domain.verification.providers import Applicant, KycProviders
+from domain.verification.records import SalaryCreditRecord, TradelineRecord
+from domain.verification.values import (
+    NAME_MATCH_MIN,
+    CheckKind,
+    CheckStatus,
+    mask_aadhaar,
+    normalise_account_number,
+    normalise_ifsc,
+)
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+class ProviderChoice(Protocol):
+    """The providers a brand uses (its `providers` setting picks a vendor per service)."""
+
+    def for_brand(self, brand_id: UUID) -> KycProviders: ...
+
+
+class Applicants(Protocol):
+    """The borrower as the customers context has them (CustomerNotFound, a 404, for another brand's)."""
+
+    def applicant(self, brand_id: UUID, customer_id: UUID) -> Applicant: ...
+
+
+class DocumentVault(Protocol):
+    """What the verification context needs of the documents context."""
+
+    def statement(self, brand_id: UUID, customer_id: UUID, document_id: UUID) -> tuple[str, bytes]:
+        """The content type and bytes of the borrower's statement document (a 422 naming `document_id` when it
+        is not one of theirs)."""
+        ...
+
+    def store_photo(self, brand_id: UUID, customer_id: UUID, photo: bytes) -> UUID | None:
+        """Store the Aadhaar photo DigiLocker returned as the borrower's document; its id (None if refused)."""
+        ...
+
+
+class BrandSwitches(Protocol):
+    """The brand settings the use cases follow."""
+
+    def account_aggregation(self, brand_id: UUID) -> bool: ...
+
+    def statement_months(self, brand_id: UUID) -> int: ...
+
+
+def monthly_salary(credits: list[SalaryCreditRecord]) -> Decimal | None:
+    """The average of the monthly salary credits (credits of one month added), None without any."""
+    by_month: dict[str, Decimal] = {}
+    for credit in credits:
+        by_month[credit.month] = by_month.get(credit.month, Decimal(0)) + credit.amount
+    if not by_month:
+        return None
+    return (sum(by_month.values(), Decimal(0)) / len(by_month)).quantize(Decimal("0.01"))
+
+
+def _reason(reasons: list[str]) -> str | None:
+    return "; ".join(reasons) if reasons else None
+
+
+def _identity(applicant: Applicant) -> tuple[str, date]:
+    """The PAN and date of birth a PAN check or a bureau pull needs; a 422 naming each one missing."""
+    errors = []
+    if not applicant.pan:
+        errors.append(FieldError("pan", "the borrower has no PAN on record; add it to their details first"))
+    if applicant.date_of_birth is None:
+        errors.append(FieldError("date_of_birth", "the borrower has no date of birth on record; add it first"))
+    if errors:
+        raise InvalidInput(errors)
+    assert applicant.pan is not None and applicant.date_of_birth is not None
+    return applicant.pan, applicant.date_of_birth
+
+
+class Verifications(ContextApplication):
+    """KYC and bank verification of borrowers through the providers."""
+
+    name = "verification"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        clock: Clock | None = None,
+        *,
+        providers: ProviderChoice,
+        applicants: Applicants,
+        vault: DocumentVault,
+        switches: BrandSwitches,
+        return_url: str = "http://127.0.0.1:8000/",
+    ) -> None:
+        super().__init__(env, clock)
+        self.providers = providers
+        self.applicants = applicants
+        self.vault = vault
+        self.switches = switches
+        self.return_url = return_url  # where a borrower comes back to after consenting at a provider
+
+    # Bank accounts ---------------------------------------------------------------------------------------------
+
+    def add_bank_account(
+        self, brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str, holder_name: str
+    ) -> CommandResult:
+        """Record a borrower's account and verify it by a penny drop (a provider failure is recorded as failed)."""
+        checks = FieldChecks()
+        number = checks.check(lambda: normalise_account_number(account_number))
+        code = checks.check(lambda: normalise_ifsc(ifsc))
+        holder = checks.check(lambda: normalise_name(holder_name, "holder_name"))
+        checks.raise_if_any()
+        assert number is not None and code is not None and holder is not None
+        self.applicants.applicant(brand_id, customer_id)
+        new_id = account_id(brand_id, customer_id, number, code)
+        if self.find(new_id) is not None:
+            raise Conflict("this account was already added for the borrower", existing_id=str(new_id))
+        account = with_id(
+            BankAccount, new_id, brand_id=brand_id, customer_id=customer_id, account_number=number, ifsc=code,
+            holder_name=holder,
+        )  # fmt: skip
+        self._penny_drop(account)
+        return self.commit(account)
+
+    def retry_penny_drop(self, brand_id: UUID, bank_account_id: UUID) -> CommandResult:
+        """Run a failed penny drop again."""
+        account = self.bank_account(brand_id, bank_account_id)
+        account.require_failed()
+        self._penny_drop(account)
+        return self.commit(account)
+
+    def verify_bank_account_manually(
+        self, brand_id: UUID, bank_account_id: UUID, document_id: UUID, note: str
+    ) -> CommandResult:
+        """Verify an account by staff review of the borrower's statement or passbook (the spec's manual method)."""
+        account = self.bank_account(brand_id, bank_account_id)
+        why = clean_text(note, "note", multiline=True, min_visible=3, missing="say what was checked (3+ characters)")
+        self.vault.statement(brand_id, account.customer_id, document_id)  # the borrower's statement or passbook
+        account.verify_manually(document_id, " ".join(why.split())[:500])
+        return self.commit(account)
+
+    def bank_account(self, brand_id: UUID, bank_account_id: UUID) -> BankAccount:
+        """A bank account of the brand."""
+        return self.load(BankAccount, bank_account_id, brand_id, BankAccountNotFound)
+
+    def _penny_drop(self, account: BankAccount) -> None:
+        caller = Caller(account.brand_id, account.customer_id)
+        try:
+            answer = self.providers.for_brand(account.brand_id).penny_drop.verify(
+                account.account_number, account.ifsc, account.holder_name, caller=caller
+            )
+        except ProviderUnavailable as exc:
+            log.warning("verification.provider_failed", check="penny_drop", error=exc.message)
+            account.penny_drop_failed(reason=exc.message)
+            return
+        except ProviderRejected as exc:
+            account.penny_dropped(
+                status=CheckStatus.NOT_VERIFIED, credited=False, bank_holder_name=None, name_score=0,
+                reference="", reason=f"the bank refused the transfer: {exc.message}",
+            )  # fmt: skip
+            return
+        credited = answer.verified and answer.account_holder is not None
+        score = name_match_score(account.holder_name, answer.account_holder) if credited else 0
+        reasons = []
+        if not credited:
+            reasons.append(f"₹1 was not credited: {(answer.failure or 'no reason given').replace('_', ' ')}")
+        elif score < NAME_MATCH_MIN:
+            reasons.append(f"the bank's holder name '{answer.account_holder}' does not match (score {score})")
+        account.penny_dropped(
+            status=CheckStatus.NOT_VERIFIED if reasons else CheckStatus.VERIFIED,
+            credited=credited,
+            bank_holder_name=answer.account_holder,
+            name_score=score,
+            reference=answer.reference,
+            reason=_reason(reasons),
+        )
+
+    # The KYC profile -------------------------------------------------------------------------------------------
+
+    def profile(self, brand_id: UUID, customer_id: UUID) -> KycProfile:
+        """The borrower's KYC profile (KycProfileNotFound before any check)."""
+        return self.load(KycProfile, profile_id(brand_id, customer_id), brand_id, KycProfileNotFound)
+
+    def _open(self, brand_id: UUID, customer_id: UUID) -> tuple[KycProfile, Applicant]:
+        applicant = self.applicants.applicant(brand_id, customer_id)
+        found = self.find(profile_id(brand_id, customer_id))
+        if isinstance(found, KycProfile):
+            return found, applicant
+        profile = with_id(KycProfile, profile_id(brand_id, customer_id), brand_id=brand_id, customer_id=customer_id)
+        return profile, applicant
+
+    def _call(
+        self, profile: KycProfile, check: CheckKind, source: str, call: Callable[[], T], reference: str | None = None
+    ) -> T | None:
+        """The provider's answer, or None after recording the check as failed (the provider could not answer).
+        A provider that refuses the request itself is a 422 and records nothing: the same request would fail again."""
+        try:
+            return call()
+        except ProviderUnavailable as exc:
+            log.warning("verification.provider_failed", check=check.value, source=source, error=exc.message)
+            profile.check_failed(check=check, source=source, reason=exc.message, reference=reference)
+            return None
+        except ProviderRejected as exc:
+            raise InvalidValue(check.value, f"the {source} provider refused the request: {exc.message}") from None
+
+    def verify_pan(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
+        """Verify the borrower's PAN: valid, name and date of birth match, Aadhaar linkage, not flagged for fraud."""
+        profile, applicant = self._open(brand_id, customer_id)
+        pan, dob = _identity(applicant)
+        caller = Caller(brand_id, customer_id)
+        answer = self._call(
+            profile,
+            CheckKind.PAN,
+            "pan",
+            lambda: self.providers.for_brand(brand_id).pan.verify(pan, applicant.name, dob, caller=caller),
+        )
+        if answer is not None:
+            score = name_match_score(applicant.name, answer.name_on_pan) if answer.valid else 0
+            reasons = []
+            if not answer.valid:
+                reasons.append("the PAN is not valid")
+            elif score < NAME_MATCH_MIN:
+                reasons.append(f"the name on the PAN '{answer.name_on_pan}' does not match (score {score})")
+            if answer.dob_match is False:
+                reasons.append("the date of birth does not match")
+            if answer.fraud_flag:
+                reasons.append("the PAN is flagged for fraud")
+            profile.pan_checked(
+                status=CheckStatus.NOT_VERIFIED if reasons else CheckStatus.VERIFIED,
+                pan=pan,
+                valid=answer.valid,
+                name_on_pan=answer.name_on_pan,
+                name_score=score,
+                dob_match=answer.dob_match,
+                aadhaar_linked=answer.aadhaar_linked,
+                fraud_flag=answer.fraud_flag,
+                reason=_reason(reasons),
+            )
+        return self.commit(profile)
+
+    def pull_bureau(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
+        """Pull the borrower's credit report: score (None: no credit history), active tradelines, worst DPD."""
+        profile, applicant = self._open(brand_id, customer_id)
+        pan, dob = _identity(applicant)
+        caller = Caller(brand_id, customer_id)
+        answer = self._call(
+            profile,
+            CheckKind.BUREAU,
+            "bureau",
+            lambda: self.providers.for_brand(brand_id).bureau.pull(
+                pan, applicant.name, dob, applicant.phone, caller=caller
+            ),
+        )
+        if answer is not None:
+            lines = [
+                TradelineRecord(
+                    lender=t.lender, kind=t.kind, sanctioned=t.sanctioned_amount, outstanding=t.outstanding,
+                    emi=t.emi, max_dpd=t.max_dpd,
+                )
+                for t in answer.tradelines
+            ]  # fmt: skip
+            profile.bureau_pulled(
+                score=None if answer.no_history else answer.score,
+                tradelines=lines,
+                existing_emis=sum((t.emi for t in lines), Decimal("0.00")),
+                max_dpd=max((t.max_dpd for t in lines), default=0),
+            )
+        return self.commit(profile)
+
+    # Statements ------------------------------------------------------------------------------------------------
+
+    def analyse_statement(self, brand_id: UUID, customer_id: UUID, document_id: UUID) -> CommandResult:
+        """Analyse an uploaded bank statement (BSA): salary credits, existing EMIs, average balance."""
+        profile, _ = self._open(brand_id, customer_id)
+        _, data = self.vault.statement(brand_id, customer_id, document_id)
+        caller = Caller(brand_id, customer_id)
+        answer = self._call(
+            profile,
+            CheckKind.STATEMENT,
+            "bsa",
+            lambda: self.providers.for_brand(brand_id).bsa.analyse(data, caller=caller),
+            reference=str(document_id),
+        )
+        if answer is not None:
+            self._statement(profile, "bsa", answer, document_id)
+        return self.commit(profile)
+
+    def start_account_aggregator(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
+        """Ask the borrower's consent at the Account Aggregator (when the brand's `account_aggregation` is on)."""
+        if not self.switches.account_aggregation(brand_id):
+            raise Conflict("the brand does not use the Account Aggregator (setting account_aggregation)")
+        profile, applicant = self._open(brand_id, customer_id)
+        months = self.switches.statement_months(brand_id)
+        caller = Caller(brand_id, customer_id)
+        consent = self._call(
+            profile,
+            CheckKind.STATEMENT,
+            "aa",
+            lambda: self.providers.for_brand(brand_id).aa.request_consent(
+                applicant.phone, months=months, redirect_to=self.return_url, caller=caller
+            ),
+        )
+        if consent is not None:
+            profile.consent_started(
+                check=CheckKind.STATEMENT, source="aa", consent_id=consent.handle, redirect_url=consent.redirect_url
+            )
+        return self.commit(profile)
+
+    def complete_account_aggregator(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
+        """Fetch the statement data the borrower consented to."""
+        profile, _ = self._open(brand_id, customer_id)
+        _, consent_id = profile.consent(CheckKind.STATEMENT)
+        self._fetch_aa(profile, consent_id)
+        return self.commit(profile)
+
+    def _fetch_aa(self, profile: KycProfile, consent_id: str) -> None:
+        caller = Caller(profile.brand_id, profile.customer_id)
+        answer = self._call(
+            profile,
+            CheckKind.STATEMENT,
+            "aa",
+            lambda: self.providers.for_brand(profile.brand_id).aa.fetch(consent_id, caller=caller),
+            consent_id,
+        )
+        if answer is not None:
+            self._statement(profile, "aa", answer, None)
+
+    @staticmethod
+    def _statement(profile: KycProfile, source: str, answer: StatementAnalysis, document_id: UUID | None) -> None:
+        credits = [
+            SalaryCreditRecord(month=c.month, amount=c.amount, employer=c.employer) for c in answer.salary_credits
+        ]
+        profile.statement_analysed(
+            source=source,
+            document_id=document_id,
+            salary_credits=credits,
+            monthly_salary=monthly_salary(credits),
+            existing_emis=answer.total_emi,
+            average_balance=answer.average_balance,
+            bounces=answer.bounces,
+        )
+
+    # Aadhaar ---------------------------------------------------------------------------------------------------
+
+    def start_aadhaar(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
+        """Send the borrower to DigiLocker to share their Aadhaar."""
+        profile, applicant = self._open(brand_id, customer_id)
+        caller = Caller(brand_id, customer_id)
+        consent = self._call(
+            profile,
+            CheckKind.AADHAAR,
+            "digilocker",
+            lambda: self.providers.for_brand(brand_id).digilocker.start(
+                self.return_url, name=applicant.name, dob=applicant.date_of_birth, caller=caller
+            ),
+        )
+        if consent is not None:
+            profile.consent_started(
+                check=CheckKind.AADHAAR, source="digilocker", consent_id=consent.consent_id,
+                redirect_url=consent.redirect_url,
+            )  # fmt: skip
+        return self.commit(profile)
+
+    def complete_aadhaar(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
+        """Fetch the Aadhaar details the borrower shared through DigiLocker (the photo stored as a document)."""
+        profile, applicant = self._open(brand_id, customer_id)
+        _, consent_id = profile.consent(CheckKind.AADHAAR)
+        self._fetch_aadhaar(profile, applicant, consent_id)
+        return self.commit(profile)
+
+    def _fetch_aadhaar(self, profile: KycProfile, applicant: Applicant, consent_id: str) -> None:
+        brand_id, customer_id = profile.brand_id, profile.customer_id
+        caller = Caller(brand_id, customer_id)
+        answer = self._call(
+            profile,
+            CheckKind.AADHAAR,
+            "digilocker",
+            lambda: self.providers.for_brand(brand_id).digilocker.fetch(consent_id, caller=caller),
+            reference=consent_id,
+        )
+        if answer is None:
+            return
+        photo_id = self.vault.store_photo(brand_id, customer_id, answer.photo) if answer.photo else None
+        score = name_match_score(applicant.name, answer.name)
+        dob_match = applicant.date_of_birth == answer.dob if applicant.date_of_birth else None
+        reasons = []
+        if score < NAME_MATCH_MIN:
+            reasons.append(f"the name on the Aadhaar '{answer.name}' does not match (score {score})")
+        if dob_match is False:
+            reasons.append("the date of birth does not match")
+        profile.aadhaar_checked(
+            status=CheckStatus.NOT_VERIFIED if reasons else CheckStatus.VERIFIED,
+            source="digilocker",
+            name=answer.name,
+            name_score=score,
+            date_of_birth=answer.dob,
+            dob_match=dob_match,
+            address=f"{answer.address} {answer.pincode}".strip(),
+            masked_aadhaar=mask_aadhaar(answer.masked_aadhaar) or "XXXX XXXX XXXX",
+            photo_document_id=photo_id,
+            reason=_reason(reasons),
+        )
+
+    # Retries ---------------------------------------------------------------------------------------------------
+
+    def retry(self, brand_id: UUID, customer_id: UUID, check: CheckKind) -> CommandResult:
+        """Run a failed check again with what it was run with (the statement document, the consent)."""
+        profile, applicant = self._open(brand_id, customer_id)
+        source, reference = profile.failed_reference(check)
+        if check is CheckKind.PAN:
+            return self.verify_pan(brand_id, customer_id)
+        if check is CheckKind.BUREAU:
+            return self.pull_bureau(brand_id, customer_id)
+        if check is CheckKind.STATEMENT and source == "bsa" and reference:
+            return self.analyse_statement(brand_id, customer_id, UUID(reference))
+        if check is CheckKind.STATEMENT and reference:
+            self._fetch_aa(profile, reference)
+            return self.commit(profile)
+        if check is CheckKind.STATEMENT:
+            return self.start_account_aggregator(brand_id, customer_id)
+        if reference:
+            self._fetch_aadhaar(profile, applicant, reference)
+            return self.commit(profile)
+        return self.start_aadhaar(brand_id, customer_id)

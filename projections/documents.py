@@ -1,0 +1,145 @@
+"""Read model of borrowers' documents: one row per document, with its review."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain.documents.application import Documents
+from domain.documents.content import DocumentKind
+from domain.documents.document import Document
+from projections.keyset import KeysetCursor, Page
+from projections.projection import Change, Insert, Projection, Write, handles
+
+#: Documents are listed newest first by (uploaded_at, id).
+DOCUMENTS_CURSOR = KeysetCursor(datetime, UUID)
+
+E = Document
+
+
+class DocumentsView(Projection):
+    """One row per uploaded document."""
+
+    name = "documents"
+    source = Documents.name
+    tables = ("read.documents",)
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS read.documents (
+            id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            customer_id uuid NOT NULL,
+            kind text NOT NULL,
+            filename text NOT NULL,
+            sha256 text NOT NULL,
+            size bigint NOT NULL,
+            content_type text NOT NULL,
+            uploaded_by text NOT NULL,
+            uploader text NOT NULL,
+            status text NOT NULL,
+            reason text,
+            reviewed_by text,
+            uploaded_at timestamptz NOT NULL,
+            reviewed_at timestamptz
+        )""",
+        "CREATE INDEX IF NOT EXISTS documents_customer_idx ON read.documents (brand_id, customer_id, uploaded_at DESC, id)",
+    )
+
+    @handles(E.Uploaded)
+    def _uploaded(self, position: int, event: E.Uploaded) -> Iterable[Change]:
+        yield Insert(
+            "read.documents",
+            {
+                "id": event.originator_id,
+                "brand_id": event.brand_id,
+                "customer_id": event.customer_id,
+                "kind": event.kind.value,
+                "filename": event.filename,
+                "sha256": event.sha256,
+                "size": event.size,
+                "content_type": event.content_type.value,
+                "uploaded_by": event.uploaded_by.value,
+                "uploader": event.actor,
+                "status": "pending",
+                "uploaded_at": event.timestamp,
+            },
+        )
+
+    @handles(E.Reviewed)
+    def _reviewed(self, position: int, event: E.Reviewed) -> Iterable[Change]:
+        yield Write(
+            "UPDATE read.documents SET status = %s, reason = %s, reviewed_by = %s, reviewed_at = %s WHERE id = %s",
+            (event.decision.value, event.reason, event.actor, event.timestamp, event.originator_id),
+        )
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    """A document as staff and the borrower see it (the bytes are downloaded separately)."""
+
+    id: UUID
+    customer_id: UUID
+    kind: str
+    filename: str
+    sha256: str
+    size: int
+    content_type: str
+    uploaded_by: str
+    uploader: str
+    status: str
+    reason: str | None
+    reviewed_by: str | None
+    uploaded_at: datetime
+    reviewed_at: datetime | None
+
+
+_COLUMNS = (
+    "id, customer_id, kind, filename, sha256, size, content_type, uploaded_by, uploader, status, reason, "
+    "reviewed_by, uploaded_at, reviewed_at"
+)
+
+
+class DocumentQueries:
+    """Brand-scoped reads of documents."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def document(self, brand_id: UUID, document_id: UUID) -> DocumentRow | None:
+        """One document of the brand."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM read.documents WHERE id = %s AND brand_id = %s", (document_id, brand_id)
+            ).fetchone()
+        return DocumentRow(**row) if row else None
+
+    def of_customer(self, brand_id: UUID, customer_id: UUID, cursor: str | None = None, limit: int = 50) -> Page:
+        """A borrower's documents, newest first."""
+        where = "brand_id = %(brand)s AND customer_id = %(customer)s"
+        params: dict[str, Any] = {"brand": brand_id, "customer": customer_id, "limit": limit + 1}
+        if cursor:
+            at, last = DOCUMENTS_CURSOR.decode(cursor)
+            where += " AND (uploaded_at, id) < (%(c_at)s, %(c_id)s)"
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM read.documents WHERE {where} ORDER BY uploaded_at DESC, id DESC "
+                "LIMIT %(limit)s",
+                params,
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = DOCUMENTS_CURSOR.encode(rows[-1]["uploaded_at"], rows[-1]["id"]) if more and rows else None
+        return Page(items=[DocumentRow(**r) for r in rows], next_cursor=next_cursor)
+
+    def accepted_kinds(self, brand_id: UUID, customer_id: UUID) -> set[DocumentKind]:
+        """The kinds of which the borrower has an accepted document."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT kind FROM read.documents WHERE brand_id = %s AND customer_id = %s "
+                "AND status = 'accepted'",
+                (brand_id, customer_id),
+            ).fetchall()
+        return {DocumentKind(r["kind"]) for r in rows}

@@ -1,0 +1,355 @@
+"""Queries over the loans read model: the queue (keyset, filters by status, assignee and a search), one loan with
+its BRE results, overrides, bypasses and timeline, and the counts the loans context's rules and allocation read."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from domain.loans.due_dates import RepaymentCalendar
+from projections.customer_queries import CUSTOMER_NUMBER
+from projections.keyset import KeysetCursor, Page
+from projections.loan_decision_queries import AmountsView, InstalmentView, amounts, schedule
+from projections.loans import CLOSED
+
+#: The queue is ordered by (created_at, id), newest first.
+LOANS_CURSOR = KeysetCursor(datetime, UUID)
+#: Disbursed loans are serviced, no longer an application on anyone's desk.
+_DISBURSED = ("active", "partially_paid", "overdue")
+#: A loan number as the number series writes it (`DEMO-L-000456`), searched exactly.
+LOAN_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]*-L-[0-9]{6,}$")
+
+
+@dataclass(frozen=True)
+class LoanSummary:
+    """A loan as the queue shows it."""
+
+    id: UUID
+    loan_number: str
+    customer_id: UUID
+    borrower_name: str | None
+    product_id: UUID
+    product_version: int
+    amount: Decimal
+    tenure: int
+    status: str
+    assignee_id: UUID | None
+    assignee_name: str | None
+    channel: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class LoanPage(Page):
+    """A keyset page of loans, newest first."""
+
+    items: list[LoanSummary]
+
+
+@dataclass(frozen=True)
+class OverrideView:
+    """A CX's override of one rule."""
+
+    outcome: str
+    justification: str
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RuleResultView:
+    """One BRE rule's result with the inputs it read, its threshold, and the override of it if any."""
+
+    rule: str
+    outcome: str
+    inputs: dict[str, str]
+    threshold: dict[str, str]
+    reason: str
+    override: OverrideView | None
+
+
+@dataclass(frozen=True)
+class LoanEventView:
+    """One entry of a loan's history."""
+
+    version: int
+    kind: str
+    status: str | None
+    actor: str
+    reason: str | None
+    details: dict[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BorrowerView:
+    """The borrower of a loan as the customers read model shows them."""
+
+    id: UUID
+    name: str | None
+    phone: str | None
+    number: str | None  # the brand's formatted customer id (DEMO-C-000123)
+
+
+@dataclass(frozen=True)
+class FeeView:
+    """One fee as charged: amount, GST, whether the GST is inside the amount."""
+
+    amount: Decimal
+    gst: Decimal
+    gst_inclusive: bool
+
+
+@dataclass(frozen=True)
+class PricingView:
+    """The amounts of a loan as priced at creation (LENDING.md "Fees, taxes, payout")."""
+
+    sanctioned: Decimal
+    gst_percent: Decimal
+    processing_fee_before_discount: Decimal
+    coupon_discount: Decimal
+    processing_fee: FeeView
+    convenience_fee: FeeView
+    net_disbursed: Decimal
+
+
+def _fee(raw: dict[str, Any]) -> FeeView:
+    return FeeView(Decimal(str(raw["amount"])), Decimal(str(raw["gst"])), bool(raw["gst_inclusive"]))
+
+
+def _pricing(raw: dict[str, Any]) -> PricingView:
+    return PricingView(
+        sanctioned=Decimal(str(raw["sanctioned"])),
+        gst_percent=Decimal(str(raw["gst_percent"])),
+        processing_fee_before_discount=Decimal(str(raw["processing_fee_before_discount"])),
+        coupon_discount=Decimal(str(raw["coupon_discount"])),
+        processing_fee=_fee(raw["processing_fee"]),
+        convenience_fee=_fee(raw["convenience_fee"]),
+        net_disbursed=Decimal(str(raw["net_disbursed"])),
+    )
+
+
+@dataclass(frozen=True)
+class LoanDetail(LoanSummary):
+    """One loan: borrower, amounts, product version, BRE inputs and results, overrides, bypasses, history."""
+
+    coupon_code: str | None
+    pricing: PricingView
+    instalment: Decimal
+    borrower: BorrowerView
+    submitted_on: date | None
+    passed: bool | None
+    facts: dict[str, Any] | None
+    policy: dict[str, Any] | None
+    results: list[RuleResultView]
+    bypassed: list[str]
+    history: list[LoanEventView]
+    documents: list[str]
+    version: int
+    amounts: AmountsView | None = None
+    schedule: list[InstalmentView] | None = None
+    cam: dict[str, Any] | None = None
+    rejection: dict[str, Any] | None = None
+    sent_back: dict[str, Any] | None = None
+    cx_approved_by: str | None = None
+    sanctioned_by: str | None = None
+    disbursed_on: date | None = None
+
+
+_DECISION = (
+    ", l.cx_approved_amount, l.sanctioned_amount, l.sanction_pricing, l.sanction_terms, l.cam, l.rejection, "
+    "l.sent_back, l.cx_approved_by, l.sanctioned_by, l.disbursed_on"
+)
+
+_SUMMARY = (
+    "SELECT l.id, l.loan_number, l.customer_id, c.name AS borrower_name, l.product_id, l.product_version, l.amount, "
+    "l.tenure, l.status, l.assignee AS assignee_id, s.name AS assignee_name, l.channel, l.created_at, l.updated_at"
+)
+_FROM = (
+    " FROM read.loans l LEFT JOIN read.customers c ON c.id = l.customer_id LEFT JOIN read.staff s ON s.id = l.assignee"
+)
+
+
+def _summary(row: dict[str, Any]) -> LoanSummary:
+    return LoanSummary(**{k: row[k] for k in LoanSummary.__dataclass_fields__})
+
+
+class LoanQueries:
+    """Brand-scoped loan queries; also the loans context's `LoanBook` (counts for the creation rules)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def loans(
+        self,
+        brand_id: UUID,
+        status: str | None = None,
+        assignee: UUID | None = None,
+        q: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> LoanPage:
+        """The brand's loans newest first; `q` matches a loan number or a borrower's formatted id exactly (any
+        case), or part of a borrower's name."""
+        where = ["l.brand_id = %(brand)s"]
+        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
+        if status:
+            where.append("l.status = %(status)s")
+            params["status"] = status
+        if assignee is not None:
+            where.append("l.assignee = %(assignee)s")
+            params["assignee"] = assignee
+        text = (q or "").strip()
+        if text:
+            # A loan number or a borrower's formatted id is looked up exactly (no name holds "-L-000456"); anything
+            # else is part of a borrower's name (read.customers' trigram index).
+            params["key"] = text.upper()
+            if LOAN_NUMBER.match(params["key"]):
+                where.append("l.loan_number = %(key)s")
+            elif CUSTOMER_NUMBER.match(params["key"]):
+                where.append(
+                    "l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND number = %(key)s)"
+                )
+            else:
+                params["name"] = "%" + re.sub(r"([%_\\])", r"\\\1", " ".join(text.lower().split())) + "%"
+                where.append(
+                    "l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND name_key LIKE %(name)s)"
+                )
+        if cursor:
+            at, last = LOANS_CURSOR.decode(cursor)
+            where.append("(l.created_at, l.id) < (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"{_SUMMARY}{_FROM} WHERE {' AND '.join(where)} ORDER BY l.created_at DESC, l.id DESC LIMIT %(limit)s",
+                params,
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = LOANS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+        return LoanPage(items=[_summary(r) for r in rows], next_cursor=next_cursor)
+
+    def loan(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        calendar: RepaymentCalendar | None = None,
+        expected_on: date | None = None,
+    ) -> LoanDetail | None:
+        """One loan of the brand with its BRE results, amounts, history, and once sanctioned its schedule (from the
+        disbursal date, or `expected_on` — the brand's business date — until disbursed, on `calendar`)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"{_SUMMARY}, l.coupon_code, l.pricing, l.instalment, c.phone AS borrower_phone, c.number AS borrower_number, l.submitted_on, l.passed, l.facts, l.policy, "
+                f"l.results, l.overrides, l.bypassed, l.version{_DECISION}{_FROM} WHERE l.id = %s AND l.brand_id = %s",
+                (loan_id, brand_id),
+            ).fetchone()
+            if row is None:
+                return None
+            events = conn.execute(
+                "SELECT version, kind, status, actor, reason, details, at FROM read.loan_events "
+                "WHERE loan_id = %s AND brand_id = %s ORDER BY version",
+                (loan_id, brand_id),
+            ).fetchall()
+        overrides = row["overrides"] or {}
+        results = [
+            RuleResultView(
+                rule=r["rule"],
+                outcome=r["outcome"],
+                inputs=dict(r.get("inputs") or {}),
+                threshold=dict(r.get("threshold") or {}),
+                reason=r["reason"],
+                override=_override(overrides.get(r["rule"])),
+            )
+            for r in row["results"] or []
+        ]
+        return LoanDetail(
+            **{k: row[k] for k in LoanSummary.__dataclass_fields__},
+            coupon_code=row["coupon_code"],
+            pricing=_pricing(row["pricing"]),
+            instalment=row["instalment"],
+            borrower=BorrowerView(
+                id=row["customer_id"],
+                name=row["borrower_name"],
+                phone=row["borrower_phone"],
+                number=row["borrower_number"],
+            ),
+            submitted_on=row["submitted_on"],
+            passed=row["passed"],
+            facts=row["facts"],
+            policy=row["policy"],
+            results=results,
+            bypassed=list(row["bypassed"]),
+            history=[LoanEventView(**e) for e in events],
+            documents=[],
+            version=row["version"],
+            amounts=amounts(row),
+            schedule=schedule(row, calendar or RepaymentCalendar(), expected_on or date.today()),
+            cam=row["cam"],
+            rejection=row["rejection"],
+            sent_back=row["sent_back"],
+            cx_approved_by=row["cx_approved_by"],
+            sanctioned_by=row["sanctioned_by"],
+            disbursed_on=row["disbursed_on"],
+        )
+
+    # The loans context's LoanBook, and what its wiring reads -----------------------------------------------------
+
+    def coupon_uses(self, brand_id: UUID, product_id: UUID, code: str) -> int:
+        """Applications of the brand using the coupon on the product, not cancelled or rejected."""
+        return self._count(
+            "SELECT count(*) AS n FROM read.loans WHERE brand_id = %s AND product_id = %s AND coupon_code = %s "
+            "AND status NOT IN ('cancelled', 'rejected')",
+            (brand_id, product_id, code),
+        )
+
+    def open_loans(self, brand_id: UUID, customer_id: UUID) -> int:
+        """The borrower's applications and loans that are neither closed nor refused."""
+        return self._count(
+            "SELECT count(*) AS n FROM read.loans WHERE brand_id = %s AND customer_id = %s AND status <> ALL(%s)",
+            (brand_id, customer_id, list(CLOSED)),
+        )
+
+    def last_rejected_on(self, brand_id: UUID, customer_id: UUID) -> date | None:
+        """The borrower's latest rejection in the brand."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT max(rejected_on) AS at FROM read.loans WHERE brand_id = %s AND customer_id = %s",
+                (brand_id, customer_id),
+            ).fetchone()
+        return row["at"] if row else None
+
+    def least_loaded(self, brand_id: UUID, role: str, day: date) -> UUID | None:
+        """The enabled, available staff member of the brand holding `role`, not on leave on `day`, with the fewest
+        open assigned applications (ties: the smaller id); None when there is nobody."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT s.id FROM read.staff s WHERE s.brand_id = %(brand)s AND %(role)s = ANY(s.roles) "
+                "AND s.enabled AND s.available AND NOT EXISTS (SELECT FROM jsonb_each(s.leaves) AS l(id, leave) "
+                "WHERE (l.leave->>'start')::date <= %(day)s AND (l.leave->>'end')::date >= %(day)s) "
+                "ORDER BY (SELECT count(*) FROM read.loans l WHERE l.brand_id = %(brand)s AND l.assignee = s.id "
+                "AND l.status <> ALL(%(done)s)), s.id LIMIT 1",
+                {"brand": brand_id, "role": role, "day": day, "done": [*CLOSED, *_DISBURSED]},
+            ).fetchone()
+        return row["id"] if row else None
+
+    def _count(self, sql: str, params: tuple[Any, ...]) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute(sql, params).fetchone()
+        return int(row["n"]) if row else 0
+
+
+def _override(raw: dict[str, Any] | None) -> OverrideView | None:
+    if not raw:
+        return None
+    return OverrideView(
+        outcome=raw["outcome"],
+        justification=raw["justification"],
+        actor=raw["actor"],
+        at=datetime.fromisoformat(raw["at"]),
+    )

@@ -1,0 +1,226 @@
+"""Read models of loans: one row per loan (`read.loans`, the queue's filters indexed), each loan's timeline
+(`read.loan_events`: every event with its actor, reason and status) and the BRE history (`read.bre_history`, for
+backtests; DDL and rows from projections/bre_history.py). Queries: projections/loan_queries.py."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from domain.loans.application import Loans
+from domain.loans.loan import Loan, Transitioned
+from domain.loans.states import LoanStatus
+from projections.bre_history import BRE_HISTORY_DDL, BRE_HISTORY_TABLE
+from projections.loan_decision_views import DECISION_DDL, LoanDecisionViews
+from projections.projection import Change, Insert, Write, handles
+
+L = Loan
+
+#: Statuses that hold no open application or loan (counted neither for max_active_loans nor for workload).
+CLOSED = tuple(
+    s.value for s in (LoanStatus.REJECTED, LoanStatus.CANCELLED, LoanStatus.COMPLETED, LoanStatus.SETTLED,
+                      LoanStatus.WRITTEN_OFF)
+)  # fmt: skip
+
+
+class LoanViews(LoanDecisionViews):
+    """The loans queue and detail rows, the timeline of each loan, and the BRE history."""
+
+    name = "loans"
+    source = Loans.name
+    tables = ("read.loans", "read.loan_events", BRE_HISTORY_TABLE)
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS read.loans (
+            id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            loan_number text NOT NULL,
+            customer_id uuid NOT NULL,
+            product_id uuid NOT NULL,
+            product_version int NOT NULL,
+            amount numeric(16, 2) NOT NULL,
+            tenure int NOT NULL,
+            coupon_code text,
+            channel text NOT NULL,
+            pricing jsonb NOT NULL,
+            instalment numeric(16, 2) NOT NULL,
+            status text NOT NULL,
+            assignee uuid,
+            submitted_on date,
+            passed boolean,
+            rejected_on date,
+            facts jsonb,
+            policy jsonb,
+            results jsonb NOT NULL DEFAULT '[]',
+            overrides jsonb NOT NULL DEFAULT '{}',
+            bypassed text[] NOT NULL DEFAULT '{}',
+            version int NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS read.loan_events (
+            loan_id uuid NOT NULL,
+            version int NOT NULL,
+            brand_id uuid NOT NULL,
+            kind text NOT NULL,
+            status text,
+            actor text NOT NULL,
+            reason text,
+            details jsonb NOT NULL DEFAULT '{}',
+            at timestamptz NOT NULL,
+            PRIMARY KEY (loan_id, version)
+        )""",
+        *BRE_HISTORY_DDL,
+        "CREATE UNIQUE INDEX IF NOT EXISTS loans_number_idx ON read.loans (brand_id, loan_number)",
+        "CREATE INDEX IF NOT EXISTS loans_brand_idx ON read.loans (brand_id, created_at DESC, id DESC)",
+        "CREATE INDEX IF NOT EXISTS loans_status_idx ON read.loans (brand_id, status, created_at DESC, id DESC)",
+        "CREATE INDEX IF NOT EXISTS loans_assignee_idx ON read.loans (brand_id, assignee, created_at DESC, id DESC)",
+        "CREATE INDEX IF NOT EXISTS loans_customer_idx ON read.loans (brand_id, customer_id, status)",
+        "CREATE INDEX IF NOT EXISTS loans_coupon_idx ON read.loans (brand_id, product_id, coupon_code) "
+        "WHERE coupon_code IS NOT NULL",
+        *DECISION_DDL,
+    )
+
+    @handles(L.Created)
+    def _created(self, position: int, event: L.Created) -> Iterator[Change]:
+        yield Insert(
+            "read.loans",
+            {
+                "id": event.originator_id,
+                "brand_id": event.brand_id,
+                "loan_number": event.loan_number,
+                "customer_id": event.customer_id,
+                "product_id": event.product_id,
+                "product_version": event.product_version,
+                "amount": event.amount,
+                "tenure": event.tenure,
+                "coupon_code": event.coupon_code,
+                "channel": event.channel.value,
+                "pricing": event.pricing.model_dump(mode="json"),
+                "instalment": event.instalment,
+                "status": LoanStatus.ONBOARDING.value,
+                "version": event.originator_version,
+                "created_at": event.timestamp,
+                "updated_at": event.timestamp,
+            },
+        )
+        details = {
+            "amount": str(event.amount), "tenure": event.tenure, "product_version": event.product_version,
+            "coupon_code": event.coupon_code, "channel": event.channel.value, "loan_number": event.loan_number,
+        }  # fmt: skip
+        yield Insert(
+            "read.loan_events",
+            {
+                "loan_id": event.originator_id,
+                "version": event.originator_version,
+                "brand_id": event.brand_id,
+                "kind": "created",
+                "status": LoanStatus.ONBOARDING.value,
+                "actor": event.actor,
+                "reason": "application started",
+                "details": details,
+                "at": event.timestamp,
+            },
+        )
+
+    @handles(L.Submitted)
+    def _submitted(self, position: int, event: L.Submitted) -> Iterator[Change]:
+        yield Write(
+            "UPDATE read.loans SET status = %s, submitted_on = %s, passed = %s, facts = %s, policy = %s, "
+            "results = %s, rejected_on = CASE WHEN %s THEN %s ELSE rejected_on END, version = %s, updated_at = %s "
+            "WHERE id = %s",
+            (event.status.value, event.submitted_on, event.passed, Jsonb(event.facts), Jsonb(event.policy),
+             Jsonb(event.results), event.status is LoanStatus.REJECTED, event.submitted_on, event.originator_version,
+             event.timestamp, event.originator_id),
+        )  # fmt: skip
+        yield from self._logged(event, "submitted", {"passed": event.passed, "results": event.results})
+        yield Write(
+            "INSERT INTO read.bre_history (loan_id, brand_id, product_id, product_version, submitted_at, submitted_on, "
+            "facts, policy, passed) SELECT l.id, l.brand_id, l.product_id, l.product_version, %s, %s, %s, %s, %s "
+            "FROM read.loans l WHERE l.id = %s ON CONFLICT (loan_id) DO NOTHING",
+            (event.timestamp, event.submitted_on, Jsonb(event.facts), Jsonb(event.policy), event.passed,
+             event.originator_id),
+        )  # fmt: skip
+
+    @handles(L.BreOverridden)
+    def _overridden(self, position: int, event: L.BreOverridden) -> Iterator[Change]:
+        override = {"outcome": event.outcome.value, "justification": event.justification, "actor": event.actor,
+                    "at": event.timestamp.isoformat()}  # fmt: skip
+        yield Write(
+            "UPDATE read.loans SET status = %s, overrides = overrides || jsonb_build_object(%s::text, %s::jsonb), "
+            "rejected_on = CASE WHEN %s THEN %s::date ELSE rejected_on END, version = %s, updated_at = %s "
+            "WHERE id = %s",
+            (event.status.value, event.rule.value, Jsonb(override), event.status is LoanStatus.REJECTED,
+             event.timestamp, event.originator_version, event.timestamp, event.originator_id),
+        )  # fmt: skip
+        yield from self._logged(event, "bre_overridden", {"rule": event.rule.value, "outcome": event.outcome.value,
+                                                          "justification": event.justification})  # fmt: skip
+
+    @handles(L.Bypassed)
+    def _bypassed(self, position: int, event: L.Bypassed) -> Iterator[Change]:
+        yield Write(
+            "UPDATE read.loans SET status = %s, bypassed = array_append(bypassed, %s), "
+            "results = COALESCE(%s, results), version = %s, updated_at = %s WHERE id = %s",
+            (event.status.value, event.check.value, None if event.results is None else Jsonb(event.results),
+             event.originator_version, event.timestamp, event.originator_id),
+        )  # fmt: skip
+        yield from self._logged(event, "bypassed", {"check": event.check.value, "results": event.results})
+
+    @handles(L.Assigned)
+    def _assigned(self, position: int, event: L.Assigned) -> Iterator[Change]:
+        yield Write(
+            "UPDATE read.loans SET assignee = %s, version = %s, updated_at = %s WHERE id = %s",
+            (event.staff_id, event.originator_version, event.timestamp, event.originator_id),
+        )
+        yield from self._logged(event, "assigned", {
+            "staff_id": str(event.staff_id), "by": event.by.value,
+            "previous_staff_id": str(event.previous_staff_id) if event.previous_staff_id else None,
+        })  # fmt: skip
+
+    @handles(L.Cancelled, L.Rejected)
+    def _closed(self, position: int, event: L.Cancelled | L.Rejected) -> Iterator[Change]:
+        rejected = isinstance(event, L.Rejected)
+        rejection = _rejection(event) if isinstance(event, L.Rejected) else None
+        by_sm = isinstance(event, L.Rejected) and event.previous_status is LoanStatus.CX_APPROVED
+        yield Write(
+            "UPDATE read.loans SET status = %s, rejected_on = CASE WHEN %s THEN %s::date ELSE rejected_on END, "
+            "rejection = COALESCE(%s, rejection), sm_actor = CASE WHEN %s THEN %s ELSE sm_actor END, "
+            "status_since = %s, version = %s, updated_at = %s WHERE id = %s",
+            (event.status.value, rejected, event.timestamp, None if rejection is None else Jsonb(rejection), by_sm,
+             event.actor, event.timestamp, event.originator_version, event.timestamp, event.originator_id),
+        )  # fmt: skip
+        details = {"reason_code": event.reason_code, "remarks": event.remarks} if isinstance(event, L.Rejected) else {}
+        yield from self._logged(event, "rejected" if rejected else "cancelled", details)
+
+    @handles(Transitioned)
+    def _transitioned(self, position: int, event: Transitioned) -> Iterator[Change]:
+        """Any later transition this projection has no handler for yet: status and timeline."""
+        yield Write(
+            "UPDATE read.loans SET status = %s, version = %s, updated_at = %s WHERE id = %s",
+            (event.status.value, event.originator_version, event.timestamp, event.originator_id),
+        )
+        yield from self._logged(event, re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower(), {})
+
+    # The timeline --------------------------------------------------------------------------------------------
+
+    def _logged(self, event: Any, kind: str, details: dict[str, Any]) -> Iterable[Change]:
+        yield Write(
+            "INSERT INTO read.loan_events (loan_id, version, brand_id, kind, status, actor, reason, details, at) "
+            "SELECT %s, %s, brand_id, %s, %s, %s, %s, %s, %s FROM read.loans WHERE id = %s "
+            "ON CONFLICT (loan_id, version) DO NOTHING",
+            (event.originator_id, event.originator_version, kind, _status(event), event.actor,
+             getattr(event, "reason", None), Jsonb(details), event.timestamp, event.originator_id),
+        )  # fmt: skip
+
+
+def _rejection(event: Any) -> dict[str, Any]:
+    previous = event.previous_status.value if event.previous_status is not None else None
+    return {"code": event.reason_code, "label": event.reason, "remarks": event.remarks, "by": previous,
+            "actor": event.actor, "at": event.timestamp.isoformat()}  # fmt: skip
+
+
+def _status(event: Any) -> str | None:
+    status = getattr(event, "status", None)
+    return None if status is None else str(status.value if isinstance(status, LoanStatus) else status)

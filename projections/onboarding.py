@@ -1,0 +1,270 @@
+"""Read model of onboarding: one row per borrower funnel (the step they are on, since when) and per-brand step
+counters (how many reached each step, how many wait at it), so the staff lists and the conversion figures read
+an index or a dozen rows however many borrowers a brand has."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from domain.onboarding.application import Onboarding
+from domain.onboarding.funnel import Funnel, FunnelStatus
+from domain.onboarding.steps import STEPS, Step
+from domain.shared.values import mask_pan
+from projections.keyset import KeysetCursor, Page
+from projections.projection import Projection, Write, handles
+
+#: Rows are ordered by (since, id), newest first.
+BORROWERS_CURSOR = KeysetCursor(datetime, UUID)
+
+F = Funnel
+
+_LEAVE_STEP = (
+    "UPDATE read.onboarding_steps AS c SET waiting = c.waiting - 1 FROM read.onboarding AS o "
+    "WHERE o.id = %(id)s AND o.status = 'in_progress' AND c.brand_id = o.brand_id AND c.step = o.step"
+)
+_ENTER_STEP = (
+    "INSERT INTO read.onboarding_steps (brand_id, step, reached, waiting) "
+    "SELECT brand_id, %(step)s, 0, 1 FROM read.onboarding WHERE id = %(id)s AND status = 'in_progress' "
+    "ON CONFLICT (brand_id, step) DO UPDATE SET waiting = read.onboarding_steps.waiting + 1"
+)
+_REACHED = (
+    "INSERT INTO read.onboarding_steps (brand_id, step, reached, waiting) VALUES (%(brand)s, %(step)s, 1, 0) "
+    "ON CONFLICT (brand_id, step) DO UPDATE SET reached = read.onboarding_steps.reached + 1"
+)
+
+
+def _moved(event_id: UUID, step: Step | None, status: FunnelStatus, at: datetime, **extra: Any) -> list[Write]:
+    """Leave the current step's waiting count, move the row, enter the new step's."""
+    sets = ", ".join(f"{name} = %({name})s" for name in extra)
+    params = {"id": event_id, "step": (step or Step.SUBMITTED).value, "status": status.value, "at": at, **extra}
+    return [
+        Write(_LEAVE_STEP, params),
+        Write(
+            "UPDATE read.onboarding SET step_since = CASE WHEN step = %(step)s AND status = %(status)s "
+            "THEN step_since ELSE %(at)s END, step = %(step)s, status = %(status)s, updated_at = %(at)s"
+            + (f", {sets}" if sets else "")
+            + " WHERE id = %(id)s",
+            params,
+        ),
+        Write(_ENTER_STEP, params),
+    ]
+
+
+class OnboardingView(Projection):
+    """`read.onboarding` (a row per funnel) and `read.onboarding_steps` (counters per brand and step)."""
+
+    name = "onboarding"
+    source = Onboarding.name
+    tables = ("read.onboarding", "read.onboarding_steps")
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS read.onboarding (
+            id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            phone text NOT NULL,
+            name text,
+            pan_masked text,
+            customer_id uuid,
+            status text NOT NULL,
+            step text NOT NULL,
+            step_since timestamptz NOT NULL,
+            started_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            reason text
+        )""",
+        # The two lists: by status newest first, and by status and step (the "stuck on" filter).
+        # The borrower of a Customer 360 record (a loan sent back to the borrower reopens their funnel).
+        "CREATE INDEX IF NOT EXISTS onboarding_customer_idx ON read.onboarding (brand_id, customer_id)",
+        "CREATE INDEX IF NOT EXISTS onboarding_status_idx ON read.onboarding (brand_id, status, step_since DESC, id DESC)",
+        "CREATE INDEX IF NOT EXISTS onboarding_step_idx "
+        "ON read.onboarding (brand_id, status, step, step_since DESC, id DESC)",
+        # The inactivity job: unfinished funnels by last touch.
+        "CREATE INDEX IF NOT EXISTS onboarding_idle_idx ON read.onboarding (brand_id, updated_at, id) "
+        "WHERE status = 'in_progress'",
+        """CREATE TABLE IF NOT EXISTS read.onboarding_steps (
+            brand_id uuid NOT NULL,
+            step text NOT NULL,
+            reached bigint NOT NULL,
+            waiting bigint NOT NULL,
+            PRIMARY KEY (brand_id, step)
+        )""",
+    )
+
+    @handles(F.Started)
+    def _started(self, position: int, event: F.Started) -> Iterable[Write]:
+        step = (event.next_step or Step.SUBMITTED).value
+        yield Write(
+            "INSERT INTO read.onboarding (id, brand_id, phone, status, step, step_since, started_at, updated_at) "
+            "VALUES (%s, %s, %s, 'in_progress', %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (event.originator_id, event.brand_id, event.phone, step, event.at, event.at, event.at),
+        )
+        yield Write(_REACHED, {"brand": event.brand_id, "step": Step.MOBILE.value})
+        yield Write(_ENTER_STEP, {"id": event.originator_id, "step": step})
+
+    @handles(F.StepRecorded)
+    def _recorded(self, position: int, event: F.StepRecorded) -> Iterable[Write]:
+        borrower = event.originator_id
+        if event.first:
+            yield Write(
+                _REACHED.replace("%(brand)s", "(SELECT brand_id FROM read.onboarding WHERE id = %(id)s)"),
+                {"id": borrower, "step": event.step.value},
+            )
+        extra: dict[str, Any] = {}
+        if event.step is Step.PERSONAL:
+            extra["name"] = event.details.get("name")
+        elif event.step is Step.PAN:
+            extra["pan_masked"] = mask_pan(event.details.get("pan"))
+        status = FunnelStatus.COMPLETED if event.step is Step.SUBMITTED else FunnelStatus.IN_PROGRESS
+        yield from _moved(borrower, event.next_step, status, event.at, **extra)
+
+    @handles(F.StepReopened)
+    def _reopened(self, position: int, event: F.StepReopened) -> Iterable[Write]:
+        yield from _moved(event.originator_id, event.next_step, FunnelStatus.IN_PROGRESS, event.at)
+
+    @handles(F.CustomerLinked)
+    def _linked(self, position: int, event: F.CustomerLinked) -> Iterable[Write]:
+        yield Write(
+            "UPDATE read.onboarding SET customer_id = %s WHERE id = %s",
+            (event.customer_id, event.originator_id),
+        )
+
+    @handles(F.Closed)
+    def _closed(self, position: int, event: F.Closed) -> Iterable[Write]:
+        borrower = event.originator_id
+        yield Write(_LEAVE_STEP, {"id": borrower})
+        yield Write(
+            "UPDATE read.onboarding SET status = 'rejected', reason = %s, step_since = %s, updated_at = %s "
+            "WHERE id = %s",
+            (event.reason, event.at, event.at, borrower),
+        )
+
+
+@dataclass(frozen=True)
+class OnboardingRow:
+    """A borrower in the staff lists: who, the step they are on and since when."""
+
+    id: UUID
+    phone: str
+    name: str | None
+    pan_masked: str | None
+    customer_id: UUID | None
+    status: str
+    step: str
+    step_since: datetime
+    started_at: datetime
+    updated_at: datetime
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class StepConversion:
+    """How many borrowers reached a step (and its share of those who started), and how many wait at it."""
+
+    step: str
+    reached: int
+    percent: Decimal
+    waiting: int
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """The brand's funnel: borrowers who started, and each step's conversion."""
+
+    started: int
+    steps: list[StepConversion]
+
+
+_COLUMNS = "id, phone, name, pan_masked, customer_id, status, step, step_since, started_at, updated_at, reason"
+
+
+class OnboardingQueries:
+    """Brand-scoped onboarding lists (keyset pages on their indexes) and per-step conversion."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def borrower(self, brand_id: UUID, borrower_id: UUID) -> OnboardingRow | None:
+        """One borrower's row in the brand."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM read.onboarding WHERE id = %s AND brand_id = %s", (borrower_id, brand_id)
+            ).fetchone()
+        return OnboardingRow(**row) if row else None
+
+    def borrower_of_customer(self, brand_id: UUID, customer_id: UUID) -> UUID | None:
+        """The borrower (funnel) linked to a Customer 360 record of the brand, the latest started if several."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT id FROM read.onboarding WHERE brand_id = %s AND customer_id = %s ORDER BY started_at DESC "
+                "LIMIT 1",
+                (brand_id, customer_id),
+            ).fetchone()
+        return row["id"] if row else None
+
+    def borrowers(
+        self,
+        brand_id: UUID,
+        status: FunnelStatus,
+        step: Step | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """Borrowers of a status (optionally on one step), most recently arrived at their step first."""
+        where = ["brand_id = %(brand)s", "status = %(status)s"]
+        params: dict[str, Any] = {"brand": brand_id, "status": status.value, "limit": limit + 1}
+        if step is not None:
+            where.append("step = %(step)s")
+            params["step"] = step.value
+        if cursor:
+            at, last = BORROWERS_CURSOR.decode(cursor)
+            where.append("(step_since, id) < (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM read.onboarding WHERE {' AND '.join(where)} "
+                "ORDER BY step_since DESC, id DESC LIMIT %(limit)s",
+                params,
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = BORROWERS_CURSOR.encode(rows[-1]["step_since"], rows[-1]["id"]) if more and rows else None
+        return Page(items=[OnboardingRow(**r) for r in rows], next_cursor=next_cursor)
+
+    def idle(self, brand_id: UUID, before: datetime, after: str | None, limit: int) -> tuple[list[UUID], str | None]:
+        """Unfinished funnels last touched before `before`, oldest first, after the cursor `after`; the ids and
+        the cursor of the last one (on the partial index of unfinished funnels)."""
+        where = ["brand_id = %(brand)s", "status = 'in_progress'", "updated_at < %(before)s"]
+        params: dict[str, Any] = {"brand": brand_id, "before": before, "limit": limit}
+        if after:
+            at, last = BORROWERS_CURSOR.decode(after)
+            where.append("(updated_at, id) > (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT id, updated_at FROM read.onboarding WHERE {' AND '.join(where)} "
+                "ORDER BY updated_at, id LIMIT %(limit)s",
+                params,
+            ).fetchall()
+        if not rows:
+            return [], after
+        return [r["id"] for r in rows], BORROWERS_CURSOR.encode(rows[-1]["updated_at"], rows[-1]["id"])
+
+    def conversion(self, brand_id: UUID) -> Conversion:
+        """Each step: how many reached it (count and percent of those who started), how many wait at it."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT step, reached, waiting FROM read.onboarding_steps WHERE brand_id = %s", (brand_id,)
+            ).fetchall()
+        found = {r["step"]: r for r in rows}
+        started = int(found[Step.MOBILE.value]["reached"]) if Step.MOBILE.value in found else 0
+        steps = []
+        for step in STEPS:
+            row = found.get(step.value)
+            reached = int(row["reached"]) if row else 0
+            percent = (Decimal(reached * 100) / started).quantize(Decimal("0.1")) if started else Decimal("0.0")
+            steps.append(StepConversion(step.value, reached, percent, int(row["waiting"]) if row else 0))
+        return Conversion(started=started, steps=steps)

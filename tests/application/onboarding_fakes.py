@@ -1,0 +1,213 @@
+"""Fakes and fixtures of the onboarding application tests: the brands, SMS, loans, documents and KYC the onboarding
+context is given (protocols), the real customers application beside it, and the borrower's usual inputs."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+
+from domain.customers.application import Customers
+from domain.onboarding.application import Onboarding
+from domain.onboarding.parties import AppliedLoan
+from domain.onboarding.steps import (
+    AadhaarIn,
+    AddressIn,
+    BankAccountIn,
+    EmploymentIn,
+    FunnelRules,
+    LoanRequestIn,
+    PanIn,
+    PersonalIn,
+    Step,
+)
+from domain.providers.calls import Caller
+from domain.providers.messaging import SmsReceipt
+from domain.shared.application import CommandResult
+from domain.shared.clock import FixedClock
+from domain.shared.errors import Conflict, InvalidInput
+from tests.application.conftest import in_memory
+
+BRAND = uuid.UUID("00000000-0000-4000-8000-0000000000d1")
+OTHER = uuid.UUID("00000000-0000-4000-8000-0000000000d2")
+PHONE = "+919812345670"
+
+
+@dataclass
+class Brands:
+    codes: dict[str, UUID] = field(default_factory=lambda: {"demo": BRAND, "other": OTHER})
+    rules_of: dict[UUID, FunnelRules] = field(default_factory=dict)
+
+    def brand_id(self, code: str) -> UUID | None:
+        return self.codes.get(code)
+
+    def rules(self, brand_id: UUID) -> FunnelRules:
+        return self.rules_of.get(brand_id, FunnelRules())
+
+
+@dataclass
+class Outbox:
+    sent: list[tuple[UUID, str, str]] = field(default_factory=list)
+
+    def send(self, to: str, text: str, sender: str = "CVDESK", *, caller: Caller) -> SmsReceipt:
+        self.sent.append((caller.brand_id, to, text))
+        return SmsReceipt(f"msg_{len(self.sent)}", to, "queued")
+
+    def code(self, to: str = PHONE) -> str:
+        found = re.search(r"\b(\d{6})\b", next(t for b, p, t in reversed(self.sent) if p == to))
+        assert found
+        return found.group(1)
+
+
+@pytest.fixture
+def brands() -> Brands:
+    return Brands()
+
+
+@pytest.fixture
+def outbox() -> Outbox:
+    return Outbox()
+
+
+@pytest.fixture
+def customers(clock: FixedClock) -> Customers:
+    return in_memory(Customers, clock)
+
+
+@dataclass
+class Desk:
+    """The loans context as onboarding sees it: applications by id, their borrower and status."""
+
+    loans: dict[UUID, tuple[UUID, str]] = field(default_factory=dict)  # id -> (customer, status)
+    refuse: InvalidInput | None = None
+
+    def apply(
+        self, brand_id: UUID, customer_id: UUID, product_id: UUID, amount: Decimal, tenure: int, coupon: str | None
+    ) -> AppliedLoan:
+        if self.refuse is not None:
+            raise self.refuse
+        loan = uuid.uuid4()
+        self.loans[loan] = (customer_id, "onboarding")
+        return AppliedLoan(loan, f"DEMO-L-{len(self.loans):06d}", 1)
+
+    def owner(self, brand_id: UUID, loan_id: UUID) -> UUID | None:
+        return self.loans[loan_id][0] if loan_id in self.loans else None
+
+    def submit(self, brand_id: UUID, loan_id: UUID) -> AppliedLoan:
+        customer, status = self.loans[loan_id]
+        if status != "onboarding":
+            raise Conflict("only an application in onboarding can be submitted")
+        self.loans[loan_id] = (customer, "pending")
+        return AppliedLoan(loan_id, "DEMO-L-000001", 2)
+
+
+@dataclass
+class Shelf:
+    """The documents context as onboarding sees it: each document's borrower."""
+
+    owners: dict[UUID, UUID] = field(default_factory=dict)
+
+    def upload(self, brand_id: UUID, customer_id: UUID, kind: str, filename: str, data: bytes) -> CommandResult:
+        document = uuid.uuid4()
+        self.owners[document] = customer_id
+        return CommandResult(document, 1)
+
+    def owner(self, brand_id: UUID, document_id: UUID) -> UUID | None:
+        return self.owners.get(document_id)
+
+
+@dataclass
+class Kyc:
+    """The verification context as onboarding sees it: which checks were started, in order."""
+
+    started: list[tuple[str, UUID]] = field(default_factory=list)
+
+    def verify_pan(self, brand_id: UUID, customer_id: UUID) -> None:
+        self.started.append(("pan", customer_id))
+
+    def add_bank_account(
+        self, brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str, holder_name: str
+    ) -> None:
+        self.started.append((f"penny_drop {account_number} {ifsc}", customer_id))
+
+    def analyse_statement(self, brand_id: UUID, customer_id: UUID, document_id: UUID) -> None:
+        self.started.append(("statement", customer_id))
+
+    def pull_bureau(self, brand_id: UUID, customer_id: UUID) -> None:
+        self.started.append(("bureau", customer_id))
+
+
+@pytest.fixture
+def kyc() -> Kyc:
+    return Kyc()
+
+
+@pytest.fixture
+def desk() -> Desk:
+    return Desk()
+
+
+@pytest.fixture
+def shelf() -> Shelf:
+    return Shelf()
+
+
+@pytest.fixture
+def app(
+    clock: FixedClock, brands: Brands, customers: Customers, outbox: Outbox, desk: Desk, shelf: Shelf, kyc: Kyc
+) -> Onboarding:
+    return in_memory(
+        Onboarding, clock, brands=brands, customers=customers, sms=outbox, loans=desk, documents=shelf, kyc=kyc
+    )
+
+
+def signed_in(app: Onboarding, outbox: Outbox, clock: FixedClock, phone: str = PHONE, brand: str = "demo") -> UUID:
+    app.request_code(brand, phone)
+    return app.sign_in(brand, phone, outbox.code(phone)).borrower_id
+
+
+PERSONAL = PersonalIn(
+    name="Asha Verma",
+    date_of_birth=date(1994, 5, 17),
+    gender="female",
+    email="asha@example.in",
+    addresses=[
+        AddressIn(kind="current", line1="12 MG Road", city="Bengaluru", pincode="560001"),
+        AddressIn(kind="permanent", line1="4 Civil Lines", city="Jaipur", pincode="302006"),
+    ],
+)
+EMPLOYMENT = EmploymentIn(
+    company_name="Infra Softworks",
+    designation="Analyst",
+    date_of_joining=date(2021, 7, 1),
+    monthly_salary=Decimal("48000"),
+    salary_mode="bank",
+    salary_date=1,
+    office_address="Tower B, Outer Ring Road",
+    office_pincode="560103",
+    employment_type="full_time",
+)
+AADHAAR = AadhaarIn(method="digilocker", aadhaar_number="2345 6789 0124", digilocker_reference="DL-77812")
+
+
+def ready_to_apply(app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands) -> UUID:
+    brands.rules_of[BRAND] = FunnelRules(require_employment=False)
+    borrower = signed_in(app, outbox, clock)
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    app.record_step(BRAND, borrower, Step.AADHAAR, AADHAAR)
+    app.record_step(
+        BRAND,
+        borrower,
+        Step.BANK_ACCOUNT,
+        BankAccountIn(account_number="50100012345678", ifsc="HDFC0001234", holder_name="Asha Verma"),
+    )
+    return borrower
+
+
+REQUEST = LoanRequestIn(product_id=uuid.uuid4(), amount=Decimal("50000"), tenure=12, coupon_code="new10")

@@ -1,0 +1,125 @@
+"""Document use cases: uploads sniffed and content-addressed, the same bytes stored once, reviews."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from domain.documents.application import BorrowerNotFound, Documents
+from domain.documents.content import ContentType, DocumentKind, Uploader, content_address
+from domain.documents.document import Document, DocumentNotFound, DocumentStatus, ReviewDecision
+from domain.shared.clock import FixedClock
+from domain.shared.errors import Conflict, InvalidInput
+from tests.application.conftest import in_memory
+
+BRAND = uuid.UUID("00000000-0000-4000-8000-0000000000d1")
+OTHER = uuid.UUID("00000000-0000-4000-8000-0000000000d2")
+ASHA = uuid.UUID("00000000-0000-4000-8000-00000000a5a1")
+PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+class MemoryStore:
+    """A dict keyed by SHA-256, counting writes."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.writes = 0
+
+    def put(self, sha256: str, data: bytes, content_type: str) -> bool:
+        if sha256 in self.blobs:
+            return False
+        self.blobs[sha256] = data
+        self.writes += 1
+        return True
+
+    def get(self, sha256: str) -> bytes:
+        return self.blobs[sha256]
+
+    def exists(self, sha256: str) -> bool:
+        return sha256 in self.blobs
+
+
+class KnownBorrowers:
+    def has_borrower(self, brand_id: uuid.UUID, customer_id: uuid.UUID) -> bool:
+        return (brand_id, customer_id) == (BRAND, ASHA)
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def documents(clock: FixedClock, store: MemoryStore) -> Documents:
+    return in_memory(Documents, clock, store=store, borrowers=KnownBorrowers(), max_bytes=1024)
+
+
+def _recorded(app: Documents) -> int:
+    return app.recorder.max_notification_id() or 0
+
+
+def test_an_upload_records_the_sha256_size_sniffed_type_and_uploader(documents: Documents, store: MemoryStore) -> None:
+    result = documents.upload(BRAND, ASHA, DocumentKind.PAN_CARD, "pan card.pdf", PDF, Uploader.BORROWER)
+    uploaded = documents.events.get(result.id)
+    (event,) = list(uploaded)
+    assert isinstance(event, Document.Uploaded)
+    assert event.sha256 == content_address(PDF) and event.size == len(PDF)
+    assert event.content_type is ContentType.PDF and event.uploaded_by is Uploader.BORROWER
+    assert event.filename == "pan card.pdf" and event.customer_id == ASHA
+    assert store.blobs[content_address(PDF)] == PDF
+
+
+def test_the_same_bytes_are_stored_once_across_kinds_and_the_same_upload_twice_is_a_conflict(
+    documents: Documents, store: MemoryStore
+) -> None:
+    first = documents.upload(BRAND, ASHA, DocumentKind.BANK_STATEMENT, "march.pdf", PDF)
+    second = documents.upload(BRAND, ASHA, DocumentKind.SALARY_SLIP, "march.pdf", PDF)
+    assert first.id != second.id and store.writes == 1
+    with pytest.raises(Conflict) as again:
+        documents.upload(BRAND, ASHA, DocumentKind.BANK_STATEMENT, "copy.pdf", PDF)
+    assert again.value.details["existing_id"] == str(first.id)
+
+
+def test_a_disguised_file_is_refused_and_nothing_is_recorded_or_stored(
+    documents: Documents, store: MemoryStore
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        documents.upload(BRAND, ASHA, DocumentKind.SELFIE, "selfie.pdf", PNG)
+    assert refused.value.errors[0].field == "file"
+    with pytest.raises(InvalidInput):
+        documents.upload(BRAND, ASHA, DocumentKind.SELFIE, "selfie.jpg", b"MZ" + b"\x00" * 30)
+    with pytest.raises(InvalidInput, match="limit is 1024"):
+        documents.upload(BRAND, ASHA, DocumentKind.SELFIE, "big.pdf", PDF + b"\x00" * 2000)
+    assert _recorded(documents) == 0 and store.writes == 0
+
+
+def test_another_brands_borrower_or_document_is_not_found(documents: Documents) -> None:
+    with pytest.raises(BorrowerNotFound):
+        documents.upload(OTHER, ASHA, DocumentKind.PAN_CARD, "pan.pdf", PDF)
+    result = documents.upload(BRAND, ASHA, DocumentKind.PAN_CARD, "pan.pdf", PDF)
+    with pytest.raises(DocumentNotFound):
+        documents.content(OTHER, result.id)
+    with pytest.raises(DocumentNotFound):
+        documents.review(OTHER, result.id, ReviewDecision.ACCEPTED, None)
+    assert documents.content(BRAND, result.id).data == PDF
+
+
+def test_rejecting_needs_a_reason_and_a_decided_document_cannot_be_reviewed_again(documents: Documents) -> None:
+    result = documents.upload(BRAND, ASHA, DocumentKind.AADHAAR_FRONT, "front.png", PNG)
+    before = _recorded(documents)
+    with pytest.raises(InvalidInput) as refused:
+        documents.review(BRAND, result.id, ReviewDecision.REJECTED, "  ")
+    assert refused.value.errors[0].field == "reason" and _recorded(documents) == before
+    documents.review(BRAND, result.id, ReviewDecision.REJECTED, "photo is blurred")
+    document = documents.document(BRAND, result.id)
+    assert document.status is DocumentStatus.REJECTED and document.reason == "photo is blurred"
+    with pytest.raises(Conflict):
+        documents.review(BRAND, result.id, ReviewDecision.ACCEPTED, None)
+
+
+def test_accepting_needs_no_reason(documents: Documents) -> None:
+    result = documents.upload(BRAND, ASHA, DocumentKind.AADHAAR_BACK, "back.png", PNG)
+    documents.review(BRAND, result.id, ReviewDecision.ACCEPTED, None)
+    assert documents.document(BRAND, result.id).status is DocumentStatus.ACCEPTED

@@ -1,0 +1,274 @@
+"""Onboarding use cases on the in-memory event store: sign-in by one-time code (throttle, lock after five wrong
+codes), the funnel's order, resume and redo, send-backs, and one Customer 360 record per person (linked by phone
+or PAN, created at the personal step) - with the real customers application beside it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from domain.customers.application import Customers
+from domain.customers.customer import DuplicateCustomer
+from domain.onboarding.account import BorrowerNotFound, SessionNotFound
+from domain.onboarding.application import Onboarding
+from domain.onboarding.funnel import FunnelStatus
+from domain.onboarding.steps import (
+    BankAccountIn,
+    BankStatementIn,
+    FunnelRules,
+    LoanRequestIn,
+    PanIn,
+    SelfieIn,
+    Step,
+)
+from domain.shared.clock import FixedClock
+from domain.shared.errors import Conflict, InvalidInput, Throttled
+from tests.application.onboarding_fakes import (
+    AADHAAR,
+    BRAND,
+    EMPLOYMENT,
+    OTHER,
+    PERSONAL,
+    PHONE,
+    Brands,
+    Outbox,
+    app,
+    brands,
+    customers,
+    desk,
+    kyc,
+    outbox,
+    shelf,
+    signed_in,
+)
+
+__all__ = ["app", "brands", "customers", "desk", "kyc", "outbox", "shelf"]  # fixtures, used by name
+
+
+def test_a_code_goes_out_by_sms_and_signs_the_borrower_in(app: Onboarding, outbox: Outbox, clock: FixedClock) -> None:
+    answer = app.request_code("demo", "98123 45670")
+    assert answer.expires_in == 300 and len(outbox.sent) == 1 and outbox.sent[0][1] == PHONE
+    signed = app.sign_in("demo", "+91 98123 45670", outbox.code())
+    principal = app.authenticate(signed.token)
+    assert (principal.brand_id, principal.borrower_id) == (BRAND, signed.borrower_id)
+    state = app.state(BRAND, signed.borrower_id)
+    assert state.steps[0].done and state.next_step is Step.PAN and state.status is FunnelStatus.IN_PROGRESS
+    with pytest.raises(InvalidInput):  # the code is spent
+        app.sign_in("demo", PHONE, outbox.code())
+
+
+def test_resends_are_throttled_and_the_old_code_stops_working(
+    app: Onboarding, outbox: Outbox, clock: FixedClock
+) -> None:
+    app.request_code("demo", PHONE)
+    first = outbox.code()
+    again = app.request_code("demo", PHONE)
+    assert again.resend_after == 30 and again.expires_in == 0 and len(outbox.sent) == 1
+    clock.instant += timedelta(seconds=31)
+    app.request_code("demo", PHONE)
+    assert len(outbox.sent) == 2
+    if outbox.code() != first:
+        with pytest.raises(InvalidInput):
+            app.sign_in("demo", PHONE, first)
+    for _ in range(3):
+        clock.instant += timedelta(seconds=31)
+        app.request_code("demo", PHONE)
+    clock.instant += timedelta(seconds=31)
+    assert app.request_code("demo", PHONE).resend_after > 60  # five an hour
+    assert len(outbox.sent) == 5
+
+
+def test_five_wrong_codes_lock_the_phone_for_fifteen_minutes_even_for_the_right_code(
+    app: Onboarding, outbox: Outbox, clock: FixedClock
+) -> None:
+    app.request_code("demo", PHONE)
+    right = outbox.code()
+    wrong = f"{(int(right) + 1) % 10**6:06d}"
+    for _ in range(4):
+        with pytest.raises(InvalidInput) as refused:
+            app.sign_in("demo", PHONE, wrong)
+        assert refused.value.errors[0].field == "otp"
+    with pytest.raises(Throttled) as locked:
+        app.sign_in("demo", PHONE, wrong)
+    assert 890 <= locked.value.retry_after <= 900
+    with pytest.raises(Throttled):
+        app.sign_in("demo", PHONE, right)
+    clock.instant += timedelta(minutes=14)
+    assert app.request_code("demo", PHONE).expires_in == 0  # no code is sent while locked
+    clock.instant += timedelta(minutes=2)
+    app.request_code("demo", PHONE)
+    assert app.sign_in("demo", PHONE, outbox.code()).token
+
+
+def test_a_code_expires_after_five_minutes_and_unknown_phones_answer_alike(
+    app: Onboarding, outbox: Outbox, clock: FixedClock
+) -> None:
+    app.request_code("demo", PHONE)
+    clock.instant += timedelta(minutes=5, seconds=1)
+    with pytest.raises(InvalidInput):
+        app.sign_in("demo", PHONE, outbox.code())
+    with pytest.raises(InvalidInput):
+        app.sign_in("demo", "+919000000001", "123456")
+    with pytest.raises(InvalidInput) as unknown:
+        app.request_code("nobody", PHONE)
+    assert unknown.value.errors[0].field == "brand"
+
+
+def test_sessions_end_and_belong_to_their_brand(app: Onboarding, outbox: Outbox, clock: FixedClock) -> None:
+    app.request_code("demo", PHONE)
+    signed = app.sign_in("demo", PHONE, outbox.code())
+    app.sign_out(signed.token)
+    with pytest.raises(SessionNotFound):
+        app.authenticate(signed.token)
+    with pytest.raises(SessionNotFound):
+        app.authenticate("cdb_forged")
+    with pytest.raises(BorrowerNotFound):
+        app.state(OTHER, signed.borrower_id)
+
+
+def test_steps_go_in_order_and_a_refusal_records_nothing(app: Onboarding, outbox: Outbox, clock: FixedClock) -> None:
+    borrower = signed_in(app, outbox, clock)
+    version = app.state(BRAND, borrower).version
+    with pytest.raises(Conflict) as early:
+        app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    assert early.value.details["next_step"] == "pan"
+    with pytest.raises(InvalidInput) as bad:
+        app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABC123"))
+    assert [e.field for e in bad.value.errors] == ["pan"]
+    bad_personal = PERSONAL.model_copy(update={"email": "nope", "addresses": PERSONAL.addresses[:1]})
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="abcpv1234k"))
+    with pytest.raises(InvalidInput) as many:
+        app.record_step(BRAND, borrower, Step.PERSONAL, bad_personal)
+    assert {e.field for e in many.value.errors} == {"email", "addresses"}
+    assert app.state(BRAND, borrower).version == version + 1  # only the PAN
+
+
+def test_leaving_and_coming_back_resumes_at_the_next_step_and_a_step_can_be_redone(
+    app: Onboarding, outbox: Outbox, clock: FixedClock
+) -> None:
+    borrower = signed_in(app, outbox, clock)
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    clock.instant += timedelta(days=2)
+    assert signed_in(app, outbox, clock) == borrower  # a new sign-in, the same borrower and funnel
+    state = app.state(BRAND, borrower)
+    assert state.next_step is Step.EMPLOYMENT
+    assert [s.step for s in state.steps if s.done] == [Step.MOBILE, Step.PAN, Step.PERSONAL]
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K", name_on_pan="Asha Verma"))
+    assert app.details(BRAND, borrower, Step.PAN) == {"pan": "ABCPV1234K", "name_on_pan": "Asha Verma"}
+    assert app.state(BRAND, borrower).next_step is Step.EMPLOYMENT
+
+
+def test_the_whole_funnel_with_brand_rules_and_a_send_back(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands
+) -> None:
+    brands.rules_of[BRAND] = FunnelRules(require_employment=False, require_selfie=True)
+    borrower = signed_in(app, outbox, clock)
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    assert app.state(BRAND, borrower).next_step is Step.AADHAAR  # employment is optional here
+    app.record_step(BRAND, borrower, Step.AADHAAR, AADHAAR)
+    assert app.state(BRAND, borrower).next_step is Step.SELFIE
+    with pytest.raises(InvalidInput) as foreign:  # not an upload of this borrower
+        app.record_step(BRAND, borrower, Step.SELFIE, SelfieIn(document_id=uuid.uuid4()))
+    assert foreign.value.errors[0].field == "document_id"
+    selfie = app.upload_document(BRAND, borrower, "selfie", "me.jpg", b"\xff\xd8").id
+    app.record_step(BRAND, borrower, Step.SELFIE, SelfieIn(document_id=selfie))
+    app.record_step(
+        BRAND,
+        borrower,
+        Step.BANK_ACCOUNT,
+        BankAccountIn(account_number="50100012345678", ifsc="hdfc0001234", holder_name="Asha Verma"),
+    )
+    app.record_step(
+        BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="AA-1")
+    )
+    app.send_back(BRAND, borrower, Step.AADHAAR, "the DigiLocker copy is unreadable")
+    state = app.state(BRAND, borrower)
+    assert state.next_step is Step.AADHAAR and state.missing == [Step.AADHAAR, Step.LOAN_REQUEST, Step.SUBMITTED]
+    assert state.steps[Step.AADHAAR.position].sent_back == "the DigiLocker copy is unreadable"
+    with pytest.raises(Conflict):
+        app.submit(BRAND, borrower, {})
+    app.record_step(BRAND, borrower, Step.AADHAAR, AADHAAR)
+    assert app.state(BRAND, borrower).steps[Step.AADHAAR.position].sent_back is None
+    app.record_step(
+        BRAND, borrower, Step.LOAN_REQUEST, LoanRequestIn(product_id=uuid.uuid4(), amount=Decimal("50000"), tenure=12)
+    )
+    app.submit(BRAND, borrower, {"application_id": str(uuid.uuid4())})
+    state = app.state(BRAND, borrower)
+    assert state.status is FunnelStatus.COMPLETED and state.next_step is None and state.missing == []
+    with pytest.raises(Conflict):
+        app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+
+
+def test_employment_is_required_by_default_with_the_spec_fields(
+    app: Onboarding, outbox: Outbox, clock: FixedClock
+) -> None:
+    borrower = signed_in(app, outbox, clock)
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    with pytest.raises(Conflict):
+        app.record_step(BRAND, borrower, Step.AADHAAR, AADHAAR)
+    bad = EMPLOYMENT.model_copy(update={"uan": "12", "office_pincode": "012345", "date_of_joining": date(2027, 1, 1)})
+    with pytest.raises(InvalidInput) as refused:
+        app.record_step(BRAND, borrower, Step.EMPLOYMENT, bad)
+    assert {e.field for e in refused.value.errors} == {"uan", "office_pincode", "date_of_joining"}
+    app.record_step(BRAND, borrower, Step.EMPLOYMENT, EMPLOYMENT)
+    assert (app.details(BRAND, borrower, Step.EMPLOYMENT) or {})["monthly_salary"] == "48000.00"
+    assert app.state(BRAND, borrower).next_step is Step.AADHAAR
+
+
+def test_a_borrower_registered_by_staff_is_linked_by_phone_at_sign_in(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, customers: Customers
+) -> None:
+    staff_made = customers.register(BRAND, name="Asha V", phone="98123 45670").id
+    borrower = signed_in(app, outbox, clock)
+    assert app.state(BRAND, borrower).customer_id == staff_made
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    record = customers.get(BRAND, staff_made)
+    assert (record.name, record.pan, record.email) == ("Asha Verma", "ABCPV1234K", "asha@example.in")
+    assert customers.owner_of(BRAND, "phone", PHONE) == staff_made
+
+
+def test_a_borrower_registered_by_staff_is_linked_by_pan_and_never_duplicated(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, customers: Customers
+) -> None:
+    staff_made = customers.register(BRAND, name="Asha Verma", phone="97000 11111", pan="ABCPV1234K").id
+    borrower = signed_in(app, outbox, clock)
+    assert app.state(BRAND, borrower).customer_id is None
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    assert app.state(BRAND, borrower).customer_id == staff_made
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    assert customers.get(BRAND, staff_made).email == "asha@example.in"
+    assert customers.owner_of(BRAND, "phone", PHONE) is None  # no second record was made
+
+
+def test_a_new_borrower_gets_a_customer_record_at_the_personal_step(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, customers: Customers
+) -> None:
+    borrower = signed_in(app, outbox, clock)
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    assert app.state(BRAND, borrower).customer_id is None
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    made = app.state(BRAND, borrower).customer_id
+    assert made is not None and customers.owner_of(BRAND, "pan", "ABCPV1234K") == made
+    record = customers.get(BRAND, made)
+    assert {a.kind for a in record.addresses} == {"current", "permanent"}
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL.model_copy(update={"name": "Asha K Verma"}))
+    assert customers.get(BRAND, made).name == "Asha K Verma" and app.state(BRAND, borrower).customer_id == made
+
+
+def test_a_pan_of_another_customer_is_a_conflict_and_records_nothing(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, customers: Customers
+) -> None:
+    customers.register(BRAND, name="Asha V", phone="98123 45670")
+    customers.register(BRAND, name="Somebody Else", phone="97000 22222", pan="ZZZPV1234K")
+    borrower = signed_in(app, outbox, clock)
+    version = app.state(BRAND, borrower).version
+    with pytest.raises(DuplicateCustomer):
+        app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ZZZPV1234K"))
+    assert app.state(BRAND, borrower).version == version

@@ -1,0 +1,128 @@
+"""Onboarding use cases after the funnel's own steps, on the in-memory event store: closing inactive funnels, the
+loan application and its submission (the last two steps), the borrower's documents and the KYC checks the steps
+start."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from domain.onboarding.application import Onboarding
+from domain.onboarding.funnel import FunnelStatus
+from domain.onboarding.steps import (
+    BankStatementIn,
+    PanIn,
+    Step,
+)
+from domain.shared.clock import FixedClock
+from domain.shared.errors import Conflict, FieldError, InvalidInput, NotFound
+from tests.application.onboarding_fakes import (
+    BRAND,
+    PERSONAL,
+    REQUEST,
+    Brands,
+    Desk,
+    Kyc,
+    Outbox,
+    Shelf,
+    app,
+    brands,
+    customers,
+    desk,
+    kyc,
+    outbox,
+    ready_to_apply,
+    shelf,
+    signed_in,
+)
+
+__all__ = ["app", "brands", "customers", "desk", "kyc", "outbox", "shelf"]  # fixtures, used by name
+
+
+def test_closing_rejects_the_funnel_with_its_reason(app: Onboarding, outbox: Outbox, clock: FixedClock) -> None:
+    borrower = signed_in(app, outbox, clock)
+    app.close_funnel(BRAND, borrower, "inactive for 30 days")
+    state = app.state(BRAND, borrower)
+    assert state.status is FunnelStatus.REJECTED and state.reason == "inactive for 30 days"
+    with pytest.raises(Conflict):
+        app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+
+
+def test_only_funnels_untouched_since_the_cutoff_are_closed_as_inactive(
+    app: Onboarding, outbox: Outbox, clock: FixedClock
+) -> None:
+    idle = signed_in(app, outbox, clock)
+    clock.instant += timedelta(days=10)
+    busy = signed_in(app, outbox, clock, phone="+919812345671")
+    cutoff = clock.instant - timedelta(days=5)
+    assert app.close_inactive(BRAND, busy, cutoff, "inactive for 5 days").changed is False
+    assert app.close_inactive(BRAND, idle, cutoff, "inactive for 5 days").changed is True
+    assert app.state(BRAND, idle).status is FunnelStatus.REJECTED
+    assert app.close_inactive(BRAND, idle, cutoff, "inactive for 5 days").changed is False  # a rerun changes nothing
+
+
+def test_applying_and_submitting_record_the_last_two_steps_with_the_application(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    with pytest.raises(Conflict) as early:
+        app.apply(BRAND, borrower, REQUEST)
+    assert early.value.details["next_step"] == "bank_statement" and desk.loans == {}
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    applied = app.apply(BRAND, borrower, REQUEST)
+    assert app.apply(BRAND, borrower, REQUEST).id == applied.id and len(desk.loans) == 1  # a second tap
+    details = app.details(BRAND, borrower, Step.LOAN_REQUEST) or {}
+    assert details["application_id"] == str(applied.id) and details["coupon_code"] == "NEW10"
+    assert desk.loans[applied.id][0] == app.state(BRAND, borrower).customer_id
+    app.submit_application(BRAND, borrower, applied.id)
+    assert desk.loans[applied.id][1] == "pending"
+    assert app.state(BRAND, borrower).status is FunnelStatus.COMPLETED
+
+
+def test_a_refused_application_records_nothing_and_another_borrowers_is_not_found(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    version = app.state(BRAND, borrower).version
+    desk.refuse = InvalidInput([FieldError("amount", "must be between 10000 and 40000")])
+    with pytest.raises(InvalidInput):
+        app.apply(BRAND, borrower, REQUEST)
+    assert app.state(BRAND, borrower).version == version
+    desk.refuse = None
+    someone_elses = uuid.uuid4()
+    desk.loans[someone_elses] = (uuid.uuid4(), "onboarding")
+    with pytest.raises(Conflict):  # the loan request step is not done yet
+        app.submit_application(BRAND, borrower, someone_elses)
+    app.apply(BRAND, borrower, REQUEST)
+    with pytest.raises(NotFound):
+        app.submit_application(BRAND, borrower, someone_elses)
+    assert desk.loans[someone_elses][1] == "onboarding"
+
+
+def test_documents_wait_for_the_customer_record_of_the_personal_step(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, shelf: Shelf
+) -> None:
+    borrower = signed_in(app, outbox, clock)
+    with pytest.raises(Conflict):
+        app.upload_document(BRAND, borrower, "pan_card", "pan.pdf", b"%PDF-1.7")
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    uploaded = app.upload_document(BRAND, borrower, "pan_card", "pan.pdf", b"%PDF-1.7").id
+    assert shelf.owners[uploaded] == app.state(BRAND, borrower).customer_id
+
+
+def test_steps_start_the_kyc_checks_they_make_possible_and_keep_aadhaar_masked(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, kyc: Kyc
+) -> None:
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    customer = app.state(BRAND, borrower).customer_id
+    assert customer is not None
+    assert kyc.started == [("pan", customer), ("penny_drop 50100012345678 HDFC0001234", customer)]
+    assert (app.details(BRAND, borrower, Step.AADHAAR) or {})["aadhaar_number"] == "XXXXXXXX0124"
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    applied = app.apply(BRAND, borrower, REQUEST)
+    app.submit_application(BRAND, borrower, applied.id)
+    assert kyc.started[-1] == ("bureau", customer)

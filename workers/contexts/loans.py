@@ -1,0 +1,263 @@
+"""Loans: applications through the BRE, assignment to credit executives, the loan queue (later: sanction,
+disbursal, servicing). The loans context's protocols are answered here from the other contexts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from adapters.postgres import Database
+from adapters.providers.directory import ProviderDirectory
+from api.pages import loan_agreements as agreement_pages
+from api.pages import loan_decisions as decision_pages
+from api.pages import loans as pages
+from api.routes import bre as bre_routes
+from api.routes import loan_agreements as agreement_routes
+from api.routes import loan_decisions as decision_routes
+from api.routes import loans as routes
+from api.web import NavItem
+from domain.blocklist.application import Blocklists
+from domain.blocklist.entry import BlockKind
+from domain.customers.application import Customers
+from domain.customers.customer import CustomerNotFound
+from domain.identity.application import Identity
+from domain.identity.permissions import Level, Permission
+from domain.identity.staff import StaffNotFound
+from domain.loans.application import Loans
+from domain.loans.bre import ApplicantFacts, BrandPolicy
+from domain.loans.bre_policy import brand_policy
+from domain.loans.due_dates import RepaymentCalendar
+from domain.loans.loan import Loan
+from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
+from domain.loans.parties import CreditFactsSource, proposed_emi
+from domain.onboarding.application import Onboarding
+from domain.onboarding.steps import Step
+from domain.products.application import Products
+from domain.providers.calls import Caller
+from domain.shared.errors import DomainError, NotFound
+from projections.blocklist import BlocklistQueries
+from projections.bre_history import BreHistoryQueries
+from projections.loan_agreements import AgreementQueries, LoanAgreementsView
+from projections.loan_decision_queries import DecisionQueries
+from projections.loan_queries import LoanQueries
+from projections.loans import LoanViews
+from projections.onboarding import OnboardingQueries
+from projections.verification_queries import VerificationQueries
+from workers import agreement_jobs
+from workers.bounded_context import BackgroundWorker, BoundedContext, Job, Kit
+from workers.numbering import number_series
+
+log = structlog.get_logger(__name__)
+
+#: Who auto-allocation assigns applications to: staff holding this role (enabled, available, not on leave).
+CREDIT_EXECUTIVE_ROLE = "credit_executive"
+
+
+@dataclass(frozen=True)
+class BrandLoanParties:
+    """The loans context's `LoanParties`, answered by the identity and customers contexts (and the loans read model
+    for the workload)."""
+
+    identity: Identity
+    customers: Customers
+    queries: LoanQueries
+    blocklist: BlocklistQueries
+
+    def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool:
+        try:
+            self.customers.get(brand_id, customer_id)
+        except CustomerNotFound:
+            return False
+        return True
+
+    def business_date(self, brand_id: UUID) -> date:
+        return self.identity.business_date(brand_id)
+
+    def policy(self, brand_id: UUID) -> BrandPolicy:
+        return brand_policy(self.identity.settings(brand_id), blocked=self.blocklist.blocked_pincodes(brand_id))
+
+    def rejection_reason(self, brand_id: UUID, code: str) -> str | None:
+        reasons = self.identity.settings(brand_id).rejection_reasons
+        return next((r.label for r in reasons if r.code == code), None)
+
+    def auto_allocate(self, brand_id: UUID) -> bool:
+        return self.identity.settings(brand_id).auto_allocate_loans
+
+    def cam_required(self, brand_id: UUID) -> bool:
+        return self.identity.settings(brand_id).cam_calculation_required
+
+    def repayment_calendar(self, brand_id: UUID) -> RepaymentCalendar:
+        settings = self.identity.settings(brand_id)
+        return RepaymentCalendar(sunday_off=settings.sunday_off, holidays=frozenset(settings.repayment_holidays))
+
+    def can_take_loans(self, brand_id: UUID, staff_id: UUID) -> bool:
+        try:
+            staff = self.identity.staff(brand_id, staff_id)
+        except StaffNotFound:
+            return False
+        level = staff.grants.get(Permission.LOANS)
+        return bool(staff.enabled) and level is not None and level.covers(Level.WRITE)
+
+    def pick_credit_executive(self, brand_id: UUID, day: date) -> UUID | None:
+        return self.queries.least_loaded(brand_id, CREDIT_EXECUTIVE_ROLE, day)
+
+
+@dataclass(frozen=True)
+class SmsBorrowerContact:
+    """The loans context's `BorrowerContact`: an SMS through the brand's SMS provider to the borrower's phone, and on a
+    send back the borrower's onboarding funnel reopened at its submitted step with the reason (their `me` shows it as
+    the step's `sent_back`; they submit the same application again). The onboarding context is looked up at use (it
+    may be built after loans, or not registered)."""
+
+    identity: Identity
+    customers: Customers
+    directory: ProviderDirectory
+    kit: Any = None
+
+    def _send(self, brand_id: UUID, customer_id: UUID, text: str) -> None:
+        try:
+            phone = self.customers.get(brand_id, customer_id).phone
+            sms = self.directory.for_brand(self.identity.settings(brand_id).providers).sms()
+            sms.send(phone, text[:480], caller=Caller(brand_id, customer_id))
+        except Exception as exc:  # noqa: BLE001 - a message that cannot go out never undoes the decision
+            log.warning("loans.borrower_sms_failed", brand_id=str(brand_id), customer_id=str(customer_id),
+                        error=type(exc).__name__)  # fmt: skip
+
+    def _reopen_funnel(self, brand_id: UUID, customer_id: UUID, reason: str) -> None:
+        if self.kit is None:
+            return
+        try:
+            borrower_id = self.kit.get(OnboardingQueries).borrower_of_customer(brand_id, customer_id)
+            if borrower_id is not None:
+                self.kit.get(Onboarding).send_back(brand_id, borrower_id, Step.SUBMITTED, reason)
+        except (LookupError, DomainError) as exc:  # no onboarding context, or the funnel cannot reopen
+            log.info("loans.funnel_not_reopened", brand_id=str(brand_id), customer_id=str(customer_id),
+                     error=type(exc).__name__)  # fmt: skip
+
+    def sent_back(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        self._reopen_funnel(brand_id, customer_id, reason)
+        self._send(brand_id, customer_id,
+                   f"Your loan application {loan_number} needs more from you: {reason}. Please continue in the app.")  # fmt: skip
+
+    def rejected(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        self._send(brand_id, customer_id, f"Your loan application {loan_number} was not approved. Reason: {reason}.")
+
+
+@dataclass(frozen=True)
+class BrandApplicantFacts:
+    """The loans context's `ApplicantFactsSource`: the customer record, the blocklist, earlier applications, the
+    product's proposed EMI, and the credit facts (bureau score, salary, existing EMIs and loans, DPD) of `credit` —
+    the verification context's `VerificationQueries` once it is registered; without it they are "not known"."""
+
+    customers: Customers
+    blocklists: Blocklists
+    queries: LoanQueries
+    credit: CreditFactsSource | None = None
+
+    def facts(
+        self, brand_id: UUID, customer_id: UUID, product: ProductVersion, amount: Decimal, tenure: int
+    ) -> ApplicantFacts:
+        customer = self.customers.get(brand_id, customer_id)
+        current = next((a for a in customer.addresses if a.kind == "current"), None)
+        address = current or (customer.addresses[0] if customer.addresses else None)
+        pincode = address.pincode.strip() if address else None
+        candidates: list[tuple[str, BlockKind, str | None]] = [
+            ("pan", BlockKind.PAN, customer.pan),
+            ("phone", BlockKind.MOBILE, customer.phone),
+            ("pincode", BlockKind.PINCODE, pincode),
+        ]
+        hits = tuple(
+            label
+            for label, kind, value in candidates
+            if value and self.blocklists.check(brand_id, kind, value) is not None
+        )
+        credit = self.credit.credit_facts(brand_id, customer_id) if self.credit is not None else None
+        return ApplicantFacts(
+            credit_score=credit.credit_score if credit else None,
+            monthly_salary=credit.monthly_salary if credit else None,
+            date_of_birth=customer.date_of_birth,
+            pincode=pincode,
+            existing_emis=credit.existing_emis if credit else None,
+            proposed_emi=proposed_emi(product, amount, tenure),
+            existing_loans=credit.existing_loans if credit else None,
+            max_dpd=credit.max_dpd if credit else None,
+            blocklist_hits=hits,
+            last_rejected_on=self.queries.last_rejected_on(brand_id, customer_id),
+        )
+
+
+@dataclass(frozen=True)
+class LateCatalogue:
+    """The products context's catalogue, looked up at first use (it may be constructed after loans)."""
+
+    kit: Any
+
+    def _catalogue(self) -> ProductCatalogue:
+        try:
+            catalogue: ProductCatalogue = self.kit.get(Products)
+        except LookupError:  # the products context is not registered: no product exists
+            raise NotFound("no product catalogue is registered") from None
+        return catalogue
+
+    def current(self, brand_id: UUID, product_id: UUID) -> ProductVersion:
+        return self._catalogue().current(brand_id, product_id)
+
+    def version(self, brand_id: UUID, product_id: UUID, version: int) -> ProductVersion:
+        return self._catalogue().version(brand_id, product_id, version)
+
+    def coupon(self, brand_id: UUID, product_id: UUID, code: str) -> CouponTerms | None:
+        try:
+            return self._catalogue().coupon(brand_id, product_id, code)
+        except NotFound:
+            return None
+
+
+def _loans(kit: Kit) -> Loans:
+    queries = LoanQueries(kit.get(Database).pool)
+    customers = kit.get(Customers)
+    return Loans(
+        env=kit.env,
+        clock=kit.clock,
+        parties=BrandLoanParties(kit.get(Identity), customers, queries, BlocklistQueries(kit.get(Database).pool)),
+        book=queries,
+        # Bureau and statement facts come from the verification context's read model.
+        facts=BrandApplicantFacts(
+            customers, kit.get(Blocklists), queries, credit=VerificationQueries(kit.get(Database).pool)
+        ),
+        catalogue=LateCatalogue(kit),
+        numbers=number_series(kit),
+        contact=SmsBorrowerContact(kit.get(Identity), customers, kit.get(ProviderDirectory), kit),
+    )
+
+
+CONTEXT = BoundedContext(
+    application=Loans,
+    build=_loans,
+    queries=(LoanQueries, BreHistoryQueries, DecisionQueries, AgreementQueries),
+    projections=(LoanViews(), LoanAgreementsView()),  # the agreements' rows read the brand from read.loans
+    endpoints=(*routes.ENDPOINTS, *decision_routes.ENDPOINTS, *bre_routes.ENDPOINTS, *agreement_routes.ENDPOINTS),
+    pages=(*pages.PAGES, *decision_pages.PAGES, *agreement_pages.PAGES),
+    nav=(
+        NavItem("Loans", "/loans", "loans", Permission.LOANS, 25),
+        NavItem("Worklist", "/credit/worklist", "worklist", Permission.LOANS, 26),
+        NavItem("Sanction", "/credit/sanction", "sanction", Permission.SANCTION_MANAGER, 27),
+        NavItem("Sanction Head", "/credit/sanction-head", "sanction_head", Permission.SANCTION_HEAD, 28),
+    ),
+    permissions=(
+        Permission.LOANS,
+        Permission.LOAN_RELOCATE,
+        Permission.LOAN_FORCE_BYPASS,
+        Permission.LOAN_SEND_BACK,
+        Permission.SANCTION_MANAGER,
+        Permission.SANCTION_HEAD,
+        Permission.LOAN_REACTIVATE,
+    ),
+    audited=(Loan,),
+    jobs=(Job(agreement_jobs.EXPIRY, agreement_jobs.run_expiry, agreement_jobs.AgreementJobPort),),
+    workers=(BackgroundWorker(agreement_jobs.AgreementWorker, agreement_jobs.AgreementJobPort),),
+)

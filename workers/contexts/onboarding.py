@@ -1,0 +1,181 @@
+"""Onboarding: borrower sign-in by one-time code, the funnel of steps, staff lists and conversion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
+
+import structlog
+
+from adapters.providers.directory import ProviderDirectory
+from api.pages import borrower_flow
+from api.pages import onboarding as pages
+from api.routes import borrower as borrower_routes
+from api.routes import borrower_applications, borrower_documents
+from api.routes import onboarding as routes
+from api.web import NavItem
+from domain.customers.application import Customers
+from domain.documents.application import Documents
+from domain.documents.content import DocumentKind, Uploader
+from domain.documents.document import DocumentNotFound
+from domain.identity.application import Identity
+from domain.identity.brand import BrandNotFound
+from domain.identity.permissions import Permission
+from domain.loans.application import Loans
+from domain.loans.loan import Channel, LoanNotFound
+from domain.onboarding.application import Onboarding
+from domain.onboarding.funnel import Funnel
+from domain.onboarding.parties import AppliedLoan
+from domain.onboarding.steps import FunnelRules
+from domain.shared.application import CommandResult
+from domain.shared.errors import DomainError, InvalidInput, InvalidValue
+from domain.verification.application import Verifications
+from projections.onboarding import OnboardingQueries, OnboardingView
+from projections.projection import topics_of
+from workers import onboarding_jobs
+from workers.bounded_context import BoundedContext, Job, Kit
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class IdentityBrands:
+    """The onboarding context's `OnboardingBrands`, answered by the identity context."""
+
+    identity: Identity
+
+    def brand_id(self, code: str) -> UUID | None:
+        try:
+            return self.identity.brand_by_slug(code).id
+        except (BrandNotFound, InvalidInput):
+            return None
+
+    def rules(self, brand_id: UUID) -> FunnelRules:
+        settings = self.identity.settings(brand_id)
+        return FunnelRules(
+            require_employment=settings.require_employment_data,
+            require_selfie=settings.require_selfie_video,
+            auto_reject_inactive=settings.auto_reject_inactive_users,
+            inactive_days=settings.inactive_user_days,
+        )
+
+
+@dataclass(frozen=True)
+class BorrowerLoans:
+    """The onboarding context's `LoanDesk`, answered by the loans context (applications on the borrower channel)."""
+
+    loans: Loans
+
+    def apply(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        product_id: UUID,
+        amount: Decimal,
+        tenure: int,
+        coupon_code: str | None,
+    ) -> AppliedLoan:
+        result = self.loans.create(
+            brand_id, customer_id, product_id, amount, tenure, coupon_code, channel=Channel.BORROWER
+        )
+        return AppliedLoan(result.id, self.loans.get(brand_id, result.id).loan_number, result.position)
+
+    def owner(self, brand_id: UUID, loan_id: UUID) -> UUID | None:
+        try:
+            return self.loans.get(brand_id, loan_id).customer_id
+        except LoanNotFound:
+            return None
+
+    def submit(self, brand_id: UUID, loan_id: UUID) -> AppliedLoan:
+        result = self.loans.submit(brand_id, loan_id)
+        return AppliedLoan(loan_id, self.loans.get(brand_id, loan_id).loan_number, result.position)
+
+
+@dataclass(frozen=True)
+class BorrowerDocuments:
+    """The onboarding context's `DocumentShelf`, answered by the documents context (uploads by the borrower)."""
+
+    documents: Documents
+
+    def upload(self, brand_id: UUID, customer_id: UUID, kind: str, filename: str, data: bytes) -> CommandResult:
+        try:
+            chosen = DocumentKind(kind)
+        except ValueError:
+            raise InvalidValue("kind", f"'{kind}' is not a kind of document") from None
+        return self.documents.upload(brand_id, customer_id, chosen, filename, data, Uploader.BORROWER)
+
+    def owner(self, brand_id: UUID, document_id: UUID) -> UUID | None:
+        try:
+            return self.documents.document(brand_id, document_id).customer_id
+        except DocumentNotFound:
+            return None
+
+
+@dataclass(frozen=True)
+class BorrowerKyc:
+    """The onboarding context's `KycChecks`, answered by the verification context. A check the provider or the
+    record refuses is logged and left for staff (Customer 360 shows it; they retry there): never the step's fault."""
+
+    verifications: Verifications
+
+    def _run(self, check: str, customer_id: UUID, work: Callable[[], object]) -> None:
+        try:
+            work()
+        except DomainError as exc:
+            log.info("onboarding.kyc_check_not_run", check=check, customer_id=str(customer_id), reason=exc.message)
+
+    def verify_pan(self, brand_id: UUID, customer_id: UUID) -> None:
+        self._run("pan", customer_id, lambda: self.verifications.verify_pan(brand_id, customer_id))
+
+    def add_bank_account(
+        self, brand_id: UUID, customer_id: UUID, account_number: str, ifsc: str, holder_name: str
+    ) -> None:
+        self._run(
+            "penny_drop",
+            customer_id,
+            lambda: self.verifications.add_bank_account(brand_id, customer_id, account_number, ifsc, holder_name),
+        )
+
+    def analyse_statement(self, brand_id: UUID, customer_id: UUID, document_id: UUID) -> None:
+        self._run(
+            "statement", customer_id, lambda: self.verifications.analyse_statement(brand_id, customer_id, document_id)
+        )
+
+    def pull_bureau(self, brand_id: UUID, customer_id: UUID) -> None:
+        self._run("bureau", customer_id, lambda: self.verifications.pull_bureau(brand_id, customer_id))
+
+
+def _onboarding(kit: Kit) -> Onboarding:
+    return Onboarding(
+        env=kit.env,
+        clock=kit.clock,
+        brands=IdentityBrands(kit.get(Identity)),
+        customers=kit.get(Customers),
+        sms=kit.get(ProviderDirectory).sms(),
+        loans=BorrowerLoans(kit.get(Loans)),
+        documents=BorrowerDocuments(kit.get(Documents)),
+        kyc=BorrowerKyc(kit.get(Verifications)),
+    )
+
+
+CONTEXT = BoundedContext(
+    application=Onboarding,
+    build=_onboarding,
+    queries=(OnboardingQueries,),
+    projections=(OnboardingView(),),
+    # The trail keeps the funnel's steps; sign-in codes and sessions stay out of it.
+    activity=topics_of(Funnel.Started, Funnel.StepRecorded, Funnel.StepReopened, Funnel.CustomerLinked, Funnel.Closed),
+    endpoints=(
+        *borrower_routes.ENDPOINTS,
+        *borrower_applications.ENDPOINTS,
+        *borrower_documents.ENDPOINTS,
+        *routes.ENDPOINTS,
+    ),
+    pages=(*pages.PAGES, *borrower_flow.PAGES),
+    nav=(NavItem("Onboarding", "/onboarding", "onboarding", Permission.ONBOARDING_IN_PROGRESS, 45),),
+    jobs=(Job(onboarding_jobs.INACTIVE, onboarding_jobs.run_inactive, onboarding_jobs.OnboardingJobPort),),
+    permissions=(Permission.ONBOARDING_IN_PROGRESS, Permission.ONBOARDING_COMPLETED),
+    audited=(Funnel,),
+)

@@ -1,0 +1,60 @@
+"""Demo loan applications for the `demo` brand: a few borrowers apply for the demo products (some started, most
+submitted through the BRE, one with the WELCOME50 coupon), so the loan queue and loan pages have something to show.
+Credit facts are not known until verification is wired, so applications on products with bureau rules are rejected
+by the BRE (a CX may override or bypass); the consumer EMI product (no rules of its own) passes."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from domain.loans.application import Loans
+from domain.shared.errors import DomainError
+from workers.demo_products import DEMO_COUPON, demo_product_id
+
+if TYPE_CHECKING:
+    from workers.platform import Platform
+
+#: (product code, amount, tenure, coupon, submit) of each demo application, in order of the borrowers given.
+DEMO_APPLICATIONS = (
+    ("CONSUMER-EMI", "45000", 12, None, True),
+    ("CONSUMER-EMI", "80000", 18, None, True),
+    ("SAL-EMI", "150000", 24, DEMO_COUPON, True),
+    ("PAYDAY-30", "20000", 30, None, True),
+    ("CONSUMER-EMI", "30000", 6, None, False),
+    ("SAL-EMI", "60000", 12, None, False),
+    ("CONSUMER-EMI", "120000", 24, None, True),
+    ("PAYDAY-30", "10000", 15, None, True),
+)
+
+
+#: The credit decision taken on some of them (by their index above): CX-approved (the SM queue shows it), and one
+#: also sanctioned (amounts, fees and schedule on its loan page).
+DEMO_DECISIONS = {1: ("75000", None), 6: ("110000", "100000")}
+DEMO_CAM = {
+    "salary_credits": [{"month": m, "amount": "68000"} for m in ("2026-08", "2026-09", "2026-10")],
+    "foir": "28", "existing_emis": "4500", "recommended_amount": "110000", "recommended_rate": "18",
+    "notes": "salary credited on the 1st by the same employer for three months",
+}  # fmt: skip
+
+
+def seed_loans(platform: Platform, brand_id: UUID, customer_ids: list[UUID]) -> int:
+    """One demo application per borrower given (up to the list above); how many it created. Run once, with the
+    brand (a refused application - e.g. the borrower already holds one - is skipped)."""
+    loans = platform.get(Loans)
+    created = 0
+    applications = zip(customer_ids, DEMO_APPLICATIONS, strict=False)
+    for index, (customer_id, (code, amount, tenure, coupon, submit)) in enumerate(applications):
+        with suppress(DomainError):
+            result = loans.create(brand_id, customer_id, demo_product_id(brand_id, code), amount, tenure, coupon)
+            created += 1
+            if submit:
+                loans.submit(brand_id, result.id)
+            if index in DEMO_DECISIONS:
+                approved, sanctioned = DEMO_DECISIONS[index]
+                loans.record_cam(brand_id, result.id, DEMO_CAM)
+                loans.cx_approve(brand_id, result.id, approved, "salary and FOIR support the amount")
+                if sanctioned is not None:
+                    loans.sanction(brand_id, result.id, sanctioned, "sanctioned a little below the CX's amount")
+    return created
