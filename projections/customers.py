@@ -105,19 +105,14 @@ class CustomerDirectory(Projection):
         "CREATE INDEX IF NOT EXISTS customers_brand_number_idx ON read.customers (brand_id, number)",
         "CREATE INDEX IF NOT EXISTS customers_brand_phone_idx ON read.customers (brand_id, phone)",
         "CREATE INDEX IF NOT EXISTS customers_brand_pan_idx ON read.customers (brand_id, pan)",
-        "CREATE INDEX IF NOT EXISTS customers_name_trgm_idx ON read.customers USING gin (brand_id, name_key gin_trgm_ops)",
         "CREATE INDEX IF NOT EXISTS customers_loans_idx ON read.customers USING gin (brand_id, loan_numbers)",
         "CREATE INDEX IF NOT EXISTS customers_alt_phones_idx ON read.customers USING gin (brand_id, alternate_numbers)",
-        # A name's words in order, without honorifics or punctuation: "Mr. R. Karthik" and "KARTHIK R" meet here.
-        # Notice matching blocks on it (an index probe per name) before it asks the trigram index.
-        r"""CREATE OR REPLACE FUNCTION read.name_tokens(name text) RETURNS text
-            LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-            SELECT array_to_string(ARRAY(
-                SELECT w FROM regexp_split_to_table(regexp_replace(lower(name), '[^[:alnum:]]+', ' ', 'g'), ' ') AS w
-                WHERE w <> '' AND w NOT IN ('mr', 'mrs', 'ms', 'miss', 'shri', 'sri', 'smt', 'kumari', 'dr', 'prof')
-                ORDER BY w), ' ')
-            $$""",
-        "CREATE INDEX IF NOT EXISTS customers_name_tokens_idx ON read.customers (brand_id, read.name_tokens(name_key))",
+        # Indexes no query reads any more, dropped where an older version made them: notice matching blocked on
+        # read.name_tokens(name_key) and then on trigrams of name_key until it moved to read.notice_name_keys, and
+        # the name search finds words in the vocabulary (its own trigram index) and names by the word indexes. They
+        # were the dearest to build (half of a rebuild's index builds) and to keep on every registration and rename.
+        "DROP INDEX IF EXISTS read.customers_name_tokens_idx",
+        "DROP INDEX IF EXISTS read.customers_name_trgm_idx",
         # Directory search by name: see the class docstring and CustomerQueries.search.
         rf"""CREATE OR REPLACE FUNCTION read.name_positions(name_key text) RETURNS TABLE (word text, place smallint)
             LANGUAGE sql IMMUTABLE PARALLEL SAFE ROWS 3 AS $$

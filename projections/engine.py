@@ -30,6 +30,7 @@ import structlog
 from eventsourcing.application import Application
 from psycopg import Connection
 
+from domain.shared.gc_pause import collector_paused
 from projections.batch_writes import _PipelinedWrites
 from projections.failures import (
     _ADVANCE,
@@ -135,13 +136,15 @@ class ProjectionEngine:
         events isolated, recorded and skipped (see the module docstring); ProjectionStalled when too many fail.
         """
         try:
-            covered = self._process(conn, projection, limit, isolate=False)
+            with collector_paused():  # a batch's objects die by reference counting: see gc_pause
+                covered = self._process(conn, projection, limit, isolate=False)
         except Exception as exc:
             if is_transient(exc):
                 raise
             log.warning("projection.batch_failed", projection=projection.name, error=describe_error(exc))
             try:
-                covered = self._process(conn, projection, limit, isolate=True)
+                with collector_paused():
+                    covered = self._process(conn, projection, limit, isolate=True)
             except ProjectionStalled as stalled:
                 log.error("projection.stalled", projection=projection.name, error=str(stalled))
                 with conn.transaction():

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import (
+    CanInitAggregate,
+    CanMutateAggregate,
+    DecoratedFuncCaller,
+    OriginatorIDError,
+    OriginatorVersionError,
+    decorated_funcs,
+)
 from eventsourcing.persistence import IntegrityError
 
 from domain.shared.aggregate import Aggregate
@@ -22,10 +31,52 @@ def replay(aggregate: Any, events: Iterable[Any]) -> Any:
 
     The library's `project_aggregate` asserts each event against a runtime-checkable Protocol: about 13 us an
     event on Python 3.11, a good share of a replay. Our events all derive from Aggregate.Event, which mutates.
+    An event of an ``@event``-decorated method is applied here the way the library's `mutate` and
+    `DecoratedFuncCaller.apply` do it (the same checks, call and bookkeeping), with the method's parameter names
+    looked up once per event class instead of on every event: half the cost of applying it.
     """
+    appliers = _APPLIERS
     for domain_event in events:
-        aggregate = domain_event.mutate(aggregate)
+        try:
+            applier = appliers[type(domain_event)]
+        except KeyError:
+            applier = appliers[type(domain_event)] = _applier(type(domain_event))
+        if applier is None or aggregate is None:
+            aggregate = domain_event.mutate(aggregate)
+            continue
+        method, names = applier
+        if domain_event.originator_id != aggregate.id:
+            raise OriginatorIDError(domain_event.originator_id, aggregate.id)
+        next_version = aggregate.version + 1
+        if domain_event.originator_version != next_version:
+            raise OriginatorVersionError(domain_event.originator_version, next_version)
+        method(aggregate, **{k: v for k, v in domain_event.__dict__.items() if k in names})
+        aggregate.version = domain_event.originator_version
+        aggregate.modified_on = domain_event.timestamp
     return aggregate
+
+
+#: Event class -> (its decorated method, the method's parameter names), or None to call the event's own `mutate`.
+_APPLIERS: dict[type, tuple[Callable[..., Any], frozenset[str]] | None] = {}
+
+
+def _applier(cls: type) -> tuple[Callable[..., Any], frozenset[str]] | None:
+    """How `replay` applies events of `cls` itself: only for a plain ``@event`` method's event class, whose
+    `mutate`, `apply` and `_as_dict` are the library's and Aggregate.Event's, and nothing else in its classes
+    applies anything; None for any other (a created event, an event with its own `apply`)."""
+    method = decorated_funcs.get(cls)
+    if (
+        method is None
+        or not inspect.isfunction(method)
+        or getattr(cls, "mutate", None) is not CanMutateAggregate.mutate
+        or getattr(cls, "_as_dict", None) is not Aggregate.Event._as_dict
+        or issubclass(cls, CanInitAggregate)
+    ):
+        return None
+    appliers = [c for c in cls.__mro__ if "apply" in vars(c)]
+    if appliers != [DecoratedFuncCaller, CanMutateAggregate]:
+        return None
+    return method, frozenset(inspect.signature(method).parameters)
 
 
 def _version(stored: Any) -> int:
