@@ -20,7 +20,7 @@ from tests.conftest import Tenant, make_tenant
 PASSWORD = "provider-pass-2026"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def sms(platform: Any) -> Iterator[SmsSimulator]:
     directory = platform.get(ProviderDirectory)
     before = directory.config("sms")
