@@ -232,12 +232,15 @@ class EventRecorder(PostgresApplicationRecorder):
 
     def _hand_over(self, group: list[_Handover]) -> None:
         try:
-            with self.datastore.get_connection() as conn, conn.transaction():
-                if not self._hand_over_together(conn, group):
+            # Pipeline mode: BEGIN, the savepoint, the lock, NOTIFY and the insert go out together, and the release
+            # and commit after the steps; `sync` waits for the insert's outcome before any outside step runs.
+            with self.datastore.get_connection() as conn, conn.pipeline() as pipeline, conn.transaction():
+                if not self._hand_over_together(conn, pipeline, group):
                     for handover in group:
                         try:
                             with translated_errors(), conn.transaction(), conn.cursor() as curs:
                                 self._insert_stored_events(curs, handover.events)
+                                pipeline.sync()
                                 handover.before_commit()
                         except Exception as exc:  # noqa: BLE001 - this caller's own failure: its savepoint rolled back.
                             handover.error = exc
@@ -249,7 +252,7 @@ class EventRecorder(PostgresApplicationRecorder):
             for handover in group:
                 handover.done = True
 
-    def _hand_over_together(self, conn: Any, group: list[_Handover]) -> bool:
+    def _hand_over_together(self, conn: Any, pipeline: Any, group: list[_Handover]) -> bool:
         """The group's inserts as one (one table lock, one statement), then each caller's outside step.
 
         A step that fails takes the group's inserts back and inserts again those of the steps that ran (their
@@ -261,6 +264,7 @@ class EventRecorder(PostgresApplicationRecorder):
             with translated_errors(), conn.transaction() as together:
                 with conn.cursor() as curs:
                     self._insert_stored_events(curs, [e for handover in group for e in handover.events])
+                pipeline.sync()  # the insert stands (or raises here) before any outside step
                 for handover in group:
                     try:
                         handover.before_commit()

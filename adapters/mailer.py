@@ -38,6 +38,9 @@ class MailSettings:
     password: str | None = None
     starttls: bool = False
     sender: str = "Covenant Desk <covenants@covenant-desk.local>"
+    #: SMTP connections a notification job keeps open at once (one per sending thread): each email's hand-over is
+    #: recorded in a transaction shared by the emails waiting for one, so more connections make larger groups.
+    connections: int = 24
 
     @classmethod
     def from_env(cls) -> MailSettings:
@@ -49,6 +52,7 @@ class MailSettings:
             password=os.environ.get("SMTP_PASSWORD") or None,
             starttls=os.environ.get("SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
             sender=os.environ.get("MAIL_FROM", cls.sender),
+            connections=max(1, int(os.environ.get("SMTP_CONNECTIONS", cls.connections))),
         )
 
 
