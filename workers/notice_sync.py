@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -13,7 +12,7 @@ from uuid import UUID
 import structlog
 
 from adapters.operational import OperationalStore
-from adapters.softmedia import NoticePage, SoftmediaClient, SoftmediaError, SourceNotice
+from adapters.softmedia import SoftmediaClient, SoftmediaError, SourceNotice
 from api.services.notice_syncs import SyncRequests
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
@@ -141,46 +140,49 @@ def run_sync(port: NoticeJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, st
     error: str | None = None
     retries = 0
     client = client_factory(source.base_url, token)
-    ahead = ReadAhead(client, sync.modes, source.company, matcher, sync.brand_id)
     try:
-        for mode, page, items, lookups in ahead:
-            malformed = page.malformed + len(page.items) - len(items)
-            for attempt in range(1, PAGE_ATTEMPTS + 1):
-                try:
-                    counts, ids = port.notices.record_page(
-                        sync.id,
-                        mode=mode,
-                        page=page.page,
-                        total_pages=page.total_pages,
-                        items=items,
-                        malformed=malformed,
-                        errors=page.errors,
-                        match=matcher.using(lookups if attempt == 1 else None),
-                    )
-                    break
-                except ConcurrentModification:  # A rematch saved one of these notices first: redo the page.
-                    if attempt == PAGE_ATTEMPTS:
-                        raise
-            ahead.matched_most = counts.created + counts.updated + counts.reactivated > counts.fetched // 2
-            seen.update(ids)
-            yield (
-                BatchCounts(
-                    processed=counts.fetched,
-                    succeeded=counts.fetched - counts.malformed,
-                    skipped=counts.malformed,
-                ),
-                f"{mode.value}:{page.page}",
-            )
+        for mode in sync.modes:
+            for page in client.pages(mode.value, source.company):
+                items = []
+                for item in page.items:
+                    try:
+                        items.append((item.notice_id, _facts(item)))
+                    except ValueError as exc:  # A value our rules refuse: skipped and counted like a malformed one.
+                        page.errors.append(f"{item.notice_id}: {exc}")
+                malformed = page.malformed + len(page.items) - len(items)
+                for attempt in range(1, PAGE_ATTEMPTS + 1):
+                    try:
+                        counts, ids = port.notices.record_page(
+                            sync.id,
+                            mode=mode,
+                            page=page.page,
+                            total_pages=page.total_pages,
+                            items=items,
+                            malformed=malformed,
+                            errors=page.errors,
+                            match=matcher,
+                        )
+                        break
+                    except ConcurrentModification:  # A rematch saved one of these notices first: redo the page.
+                        if attempt == PAGE_ATTEMPTS:
+                            raise
+                seen.update(ids)
+                yield (
+                    BatchCounts(
+                        processed=counts.fetched,
+                        succeeded=counts.fetched - counts.malformed,
+                        skipped=counts.malformed,
+                    ),
+                    f"{mode.value}:{page.page}",
+                )
     except SoftmediaError as exc:
         error = f"{type(exc).__name__}: {exc}"
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        ahead.close()
         retries = client.retries
         client.close()
         _finish(port, sync.id, error, 0, retries)
         raise
-    ahead.close()
     retries = client.retries
     client.close()
     inactivated = 0
@@ -206,55 +208,6 @@ def _finish(port: NoticeJobPort, sync_run_id: UUID, error: str | None, inactivat
     return str(status.value)
 
 
-def _items(page: NoticePage) -> list[tuple[str, NoticeFacts]]:
-    """The page's notices as (source notice id, facts); a value our rules refuse is skipped and noted."""
-    items = []
-    for item in page.items:
-        try:
-            items.append((item.notice_id, _facts(item)))
-        except ValueError as exc:  # A value our rules refuse: skipped and counted like a malformed one.
-            page.errors.append(f"{item.notice_id}: {exc}")
-    return items
-
-
-class ReadAhead:
-    """A source's pages in order, each fetched, parsed and looked up one page ahead in a background thread.
-
-    While the job records page N (loading its notices, scoring, saving: the job's own CPU), page N+1 is fetched
-    and its borrower lookups run (`BorrowerMatcher.look_up`: PostgreSQL's time, a third of a first sync's), so
-    the two overlap instead of taking turns. Lookups are made only while pages bring mostly new or changed
-    notices (`matched_most`, set by the caller after each page): a re-sync of unchanged notices matches none.
-    """
-
-    def __init__(
-        self, client: SoftmediaClient, modes: Sequence[NoticeMode], company: str, matcher: BorrowerMatcher,
-        brand_id: UUID,
-    ) -> None:  # fmt: skip
-        self.matched_most = True
-        self._pages = self._read(client, modes, company, matcher, brand_id)
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="notice-read-ahead")
-
-    def _read(
-        self, client: SoftmediaClient, modes: Sequence[NoticeMode], company: str, matcher: BorrowerMatcher,
-        brand_id: UUID,
-    ) -> Iterator[tuple[NoticeMode, NoticePage, list[tuple[str, NoticeFacts]], Lookups | None]]:  # fmt: skip
-        for mode in modes:
-            for page in client.pages(mode.value, company):
-                items = _items(page)
-                lookups = matcher.look_up(brand_id, [facts for _, facts in items]) if self.matched_most else None
-                yield mode, page, items, lookups
-
-    def __iter__(self) -> Iterator[tuple[NoticeMode, NoticePage, list[tuple[str, NoticeFacts]], Lookups | None]]:
-        ahead = self._pool.submit(next, self._pages, None)
-        while (current := ahead.result()) is not None:
-            ahead = self._pool.submit(next, self._pages, None)
-            yield current
-
-    def close(self) -> None:
-        """Wait for the page in flight, if any, and end the thread."""
-        self._pool.shutdown(wait=True)
-
-
 # Matching -----------------------------------------------------------------------------------------------------
 
 
@@ -265,33 +218,10 @@ class BorrowerMatcher:
     def __init__(self, queries: NoticeQueries) -> None:
         self.queries = queries
 
-    def look_up(self, brand_id: UUID, facts: Sequence[NoticeFacts]) -> Lookups:
-        """The borrowers the notices of these facts may be: by loan number or phone, and by name for those that
-        find no one that way (made ahead of scoring; `using` takes them)."""
-        loans = sorted({f.loan_number for f in facts if f.loan_number})
-        phones = sorted({f.phone_e164 for f in facts if f.phone_e164})
-        by_key = self.queries.borrowers_by_loan_or_phone(brand_id, loans, phones)
-        names = sorted(
-            {
-                name_key(f.customer_name)
-                for f in facts
-                if ("loan", f.loan_number or "") not in by_key and ("phone", f.phone_e164 or "") not in by_key
-            }
-        )
-        by_name = self.queries.borrowers_by_name(brand_id, names) if names else {}
-        return Lookups(set(loans), set(phones), by_key, set(names), by_name)
-
-    def using(self, lookups: Lookups | None) -> Callable[[UUID, Sequence[Notice]], dict[UUID, Match]]:
-        """The matcher, taking the borrowers `lookups` holds instead of looking them up again."""
-        return lambda brand_id, notices: self(brand_id, notices, lookups)
-
-    def __call__(self, brand_id: UUID, notices: Sequence[Notice], lookups: Lookups | None = None) -> dict[UUID, Match]:
+    def __call__(self, brand_id: UUID, notices: Sequence[Notice]) -> dict[UUID, Match]:
         loans = sorted({n.facts.loan_number for n in notices if n.facts.loan_number})
         phones = sorted({n.facts.phone_e164 for n in notices if n.facts.phone_e164})
-        if lookups is not None and lookups.loans.issuperset(loans) and lookups.phones.issuperset(phones):
-            by_key = lookups.by_key
-        else:
-            by_key = self.queries.borrowers_by_loan_or_phone(brand_id, loans, phones)
+        by_key = self.queries.borrowers_by_loan_or_phone(brand_id, loans, phones)
         results: dict[UUID, MatchResult] = {}
         weak: list[tuple[Notice, dict[UUID, Candidate]]] = []
         for notice in notices:
@@ -308,14 +238,7 @@ class BorrowerMatcher:
                 weak.append((notice, found))
         if weak:
             names = [name_key(notice.facts.customer_name) for notice, _ in weak]
-            similar: Mapping[str, list[Candidate]] = {}
-            if lookups is not None:
-                similar = lookups.by_name
-                missing = [name for name in names if name not in lookups.names]
-                if missing:
-                    similar = {**similar, **self.queries.borrowers_by_name(brand_id, missing)}
-            else:
-                similar = self.queries.borrowers_by_name(brand_id, names)
+            similar = self.queries.borrowers_by_name(brand_id, names)
             for (notice, found), key in zip(weak, names, strict=True):
                 more = similar.get(key)
                 if more:
@@ -326,17 +249,6 @@ class BorrowerMatcher:
 
 
 _UNMATCHED = match(None, None, "", ())
-
-
-@dataclass(frozen=True)
-class Lookups:
-    """Borrowers looked up ahead for a page: the loan numbers, phones and name keys asked, and what they found."""
-
-    loans: set[str]
-    phones: set[str]
-    by_key: Mapping[tuple[str, str], list[Candidate]]
-    names: set[str]
-    by_name: Mapping[str, list[Candidate]]
 
 
 def _to_match(result: MatchResult) -> Match:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections import Counter
@@ -59,8 +58,6 @@ class Meter:
     by_key: float = 0.0  # matcher: borrowers by loan number or phone
     by_name: float = 0.0  # matcher: borrowers by name keys
     names: int = 0  # names looked up by their keys
-    ahead: float = 0.0  # both lookups made a page ahead (notice_sync.ReadAhead), overlapping the recording
-    ahead_names: int = 0
     matching: float = 0.0  # the matcher as a whole
     recording: float = 0.0  # record_page as a whole (includes matching)
     last_by_key: Any = None  # the arguments of the last lookup of each kind, to EXPLAIN them afterwards
@@ -100,10 +97,7 @@ class _TimedQueries:
         try:
             return self._queries.borrowers_by_loan_or_phone(*args, **kwargs)
         finally:
-            if _ahead():
-                self._meter.ahead += time.perf_counter() - began
-            else:
-                self._meter.by_key += time.perf_counter() - began
+            self._meter.by_key += time.perf_counter() - began
 
     def borrowers_by_name(self, brand_id: Any, name_keys: Any, *args: Any, **kwargs: Any) -> Any:
         self._meter.last_by_name = ((brand_id, name_keys, *args), kwargs)
@@ -111,20 +105,11 @@ class _TimedQueries:
         try:
             return self._queries.borrowers_by_name(brand_id, name_keys, *args, **kwargs)
         finally:
-            if _ahead():
-                self._meter.ahead += time.perf_counter() - began
-                self._meter.ahead_names += len(set(name_keys))
-            else:
-                self._meter.by_name += time.perf_counter() - began
-                self._meter.names += len(set(name_keys))
+            self._meter.by_name += time.perf_counter() - began
+            self._meter.names += len(set(name_keys))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._queries, name)
-
-
-def _ahead() -> bool:
-    """True in the thread that looks borrowers up a page ahead (its time overlaps the recording's)."""
-    return threading.current_thread().name.startswith("notice-read-ahead")
 
 
 @contextmanager
@@ -136,10 +121,10 @@ def _instrumented(platform: Platform, meter: Meter) -> Iterator[None]:
             super().__init__(queries)
             self.queries = _TimedQueries(self.queries, meter)
 
-        def __call__(self, brand_id: Any, notices: Any, *args: Any) -> Any:
+        def __call__(self, brand_id: Any, notices: Any) -> Any:
             began = time.perf_counter()
             try:
-                return super().__call__(brand_id, notices, *args)
+                return super().__call__(brand_id, notices)
             finally:
                 meter.matching += time.perf_counter() - began
 
@@ -391,14 +376,13 @@ def run_sync(quick: bool, notices: int | None = None, borrowers: int | None = No
             f"     {company}: {run['pages']} pages, {run['fetched']:,} fetched, {run['created']:,} created,"
             f" {run['matched']:,} matched, {run['malformed']} malformed, run recorded {run['duration_ms'] / 1000:.1f} s"
         )
-    rest = first.seconds - timing.recording
+    rest = first.seconds - timing.http - timing.recording
     say(
-        f"   where the runs' {first.seconds:.1f} s went: recording pages {timing.recording - timing.matching:.1f} s"
+        f"   where the runs' {first.seconds:.1f} s went: HTTP fetch + parse {timing.http:.1f} s"
+        f" ({timing.http / first.seconds:.0%}), recording pages {timing.recording - timing.matching:.1f} s"
         f" ({(timing.recording - timing.matching) / first.seconds:.0%}: load notices, events, commit),"
         f" matching {timing.matching:.1f} s ({timing.matching / first.seconds:.0%}), the rest {rest:.1f} s"
-        f" ({rest / first.seconds:.0%}: job batches, staleness, start and finish, waiting for the page ahead);"
-        f" a page ahead, overlapping these: HTTP fetch + parse {timing.http:.1f} s and borrower lookups"
-        f" {timing.ahead:.1f} s"
+        f" ({rest / first.seconds:.0%}: job batches, staleness, start and finish)"
     )
     say(
         f"     CPU of this process meanwhile (the job, the projection runners, the simulator): {first.cpu:.1f} s"
@@ -409,8 +393,7 @@ def run_sync(quick: bool, notices: int | None = None, borrowers: int | None = No
         f"     matching: borrowers by loan number or phone {timing.by_key:.1f} s, by name keys"
         f" {timing.by_name:.1f} s for {timing.names:,} names"
         f" ({timing.by_name / max(timing.names, 1) * 1000:.1f} ms a name),"
-        f" scoring {timing.matching - timing.by_key - timing.by_name:.1f} s (and looked up a page ahead:"
-        f" {timing.ahead:.1f} s, {timing.ahead_names:,} names)"
+        f" scoring {timing.matching - timing.by_key - timing.by_name:.1f} s"
     )
     total = sum(bands.values())
     say(
