@@ -232,8 +232,9 @@ class EventRecorder(PostgresApplicationRecorder):
 
     def _hand_over(self, group: list[_Handover]) -> None:
         try:
-            # Pipeline mode: BEGIN, the savepoint, the lock, NOTIFY and the insert go out together, and the release
-            # and commit after the steps; `sync` waits for the insert's outcome before any outside step runs.
+            # Pipeline mode: the lock, NOTIFY and the insert go out together, and `sync` waits for the insert's
+            # outcome before any outside step runs. (psycopg's transaction blocks still sync the pipeline as they
+            # open and close: about five round trips a group instead of seven, whatever the group's size.)
             with self.datastore.get_connection() as conn, conn.pipeline() as pipeline, conn.transaction():
                 if not self._hand_over_together(conn, pipeline, group):
                     for handover in group:
