@@ -203,10 +203,6 @@ def _queue_notices(
         yield BatchCounts(processed=len(groups), succeeded=queued, skipped=len(groups) - queued), phase
 
 
-#: Emails in flight at once: SMTP round trips and the mail server's work overlap with composing the next ones.
-SENDERS = 8
-
-
 def _send_queued(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """Send each page of queued notices, a few at once; each email is recorded as handed over, then sent.
 
@@ -280,7 +276,9 @@ ACCEPTED = "accepted"
 def _deliver_all(
     port: CovenantJobPort, notices: list[CovenantNotice], deliver: Callable[[CovenantNotice], bool | str]
 ) -> list[bool | str]:
-    """`deliver` each notice on up to SENDERS threads; each thread has its own SMTP connection and closes it."""
+    """`deliver` each notice on up to `MailSettings.connections` threads (emails in flight at once: SMTP round
+    trips, the mail server's work and the shared hand-over transactions overlap with composing the next ones); each
+    thread has its own SMTP connection and closes it."""
     outcomes: dict[UUID, bool | str] = {}
     queue = iter(notices)
     lock = threading.Lock()
@@ -302,7 +300,7 @@ def _deliver_all(
     # Each thread runs in a copy of this context, so the events it records keep the job as their actor.
     threads = [
         threading.Thread(target=contextvars.copy_context().run, args=(work,), name=f"covenant-mail-{i}")
-        for i in range(min(SENDERS, len(notices)))
+        for i in range(min(port.mailer.settings.connections, len(notices)))
     ]
     for thread in threads:
         thread.start()

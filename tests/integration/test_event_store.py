@@ -137,3 +137,40 @@ def test_hand_overs_share_transactions_and_each_keeps_its_outcome(platform: Any,
     assert not any(seen_before_commit.values()) and set(seen_before_commit) == ok
     for claim in claims:
         assert (app.find(claim.id) is not None) == (claim.id in ok)
+
+
+def test_a_group_of_hand_overs_goes_as_one_insert_and_each_keeps_its_outcome(platform: Any) -> None:
+    """One group, as concurrent callers make it: one insert for all, then each outside step in turn. A failing step
+    leaves only its own record out (the steps before and after it ran: theirs commit); a taken key sends every
+    caller of the group through a savepoint of its own."""
+    from adapters.event_recorder import _Handover
+
+    app = platform.get(Customers)
+    recorder = app.recorder
+    brand = uuid.uuid4()
+
+    ran: dict[uuid.UUID, bool] = {}
+
+    def handover(claim: UniqueValue, fail: bool = False) -> Any:
+        def step() -> None:
+            if fail:
+                raise RuntimeError("the outside step failed")
+            ran[claim.id] = True
+
+        return _Handover([app.mapper.to_stored_event(e) for e in claim.collect_events()], step)
+
+    claims = [UniqueValue.claim(brand, "group", str(i), uuid.uuid4()) for i in range(3)]
+    group = [handover(claims[0]), handover(claims[1], fail=True), handover(claims[2])]
+    recorder._hand_over(group)
+    assert [h.done for h in group] == [True, True, True]
+    assert [h.error is None for h in group] == [True, False, True]
+    assert [c.id in ran for c in claims] == [True, False, True]
+    assert [app.find(c.id) is not None for c in claims] == [True, False, True]
+
+    app.save(UniqueValue.claim(brand, "group", "taken", uuid.uuid4()))
+    claims = [UniqueValue.claim(brand, "group", k, uuid.uuid4()) for k in ("a", "taken", "b")]
+    group = [handover(c) for c in claims]
+    recorder._hand_over(group)
+    assert isinstance(group[1].error, IntegrityError) and group[0].error is None and group[2].error is None
+    assert [c.id in ran for c in claims] == [True, False, True]
+    assert app.find(claims[0].id) is not None and app.find(claims[2].id) is not None  # "taken": the first claim's
