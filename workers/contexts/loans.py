@@ -29,12 +29,14 @@ from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
 from domain.loans.parties import CreditFactsSource, proposed_emi
 from domain.products.application import Products
 from domain.shared.errors import NotFound
+from projections.applicant_checks import ApplicantChecks
 from projections.blocklist import BlocklistQueries
 from projections.bre_history import BreHistoryQueries
 from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
 from projections.verification_queries import VerificationQueries
 from workers.bounded_context import BoundedContext, Kit
+from workers.contexts.loan_facts import ApplicantExtras
 from workers.numbering import number_series
 
 #: Who auto-allocation assigns applications to: staff holding this role (enabled, available, not on leave).
@@ -93,6 +95,8 @@ class BrandApplicantFacts:
     blocklists: Blocklists
     queries: LoanQueries
     credit: CreditFactsSource | None = None
+    extras: ApplicantExtras | None = None  # Aadhaar and bank-account blocklist hits, central dedup
+    identity: Identity | None = None  # the brand's central_dedup switch
 
     def facts(
         self, brand_id: UUID, customer_id: UUID, product: ProductVersion, amount: Decimal, tenure: int
@@ -111,6 +115,11 @@ class BrandApplicantFacts:
             for label, kind, value in candidates
             if value and self.blocklists.check(brand_id, kind, value) is not None
         )
+        other_brand: tuple[bool | None, bool | None] = (None, None)
+        if self.extras is not None:
+            hits = (*hits, *self.extras.blocklist_hits(brand_id, customer_id, self.blocklists))
+            if self.identity is not None:
+                other_brand = self.extras.central_dedup(brand_id, customer.pan, customer.phone, self.identity)
         credit = self.credit.credit_facts(brand_id, customer_id) if self.credit is not None else None
         return ApplicantFacts(
             credit_score=credit.credit_score if credit else None,
@@ -123,6 +132,8 @@ class BrandApplicantFacts:
             max_dpd=credit.max_dpd if credit else None,
             blocklist_hits=hits,
             last_rejected_on=self.queries.last_rejected_on(brand_id, customer_id),
+            other_brand_borrower=other_brand[0],
+            other_brand_rejected=other_brand[1],
         )
 
 
@@ -153,8 +164,10 @@ class LateCatalogue:
 
 
 def _loans(kit: Kit) -> Loans:
-    queries = LoanQueries(kit.get(Database).pool)
+    pool = kit.get(Database).pool
+    queries = LoanQueries(pool)
     customers = kit.get(Customers)
+    verification = VerificationQueries(pool)
     return Loans(
         env=kit.env,
         clock=kit.clock,
@@ -162,7 +175,12 @@ def _loans(kit: Kit) -> Loans:
         book=queries,
         # Bureau and statement facts come from the verification context's read model.
         facts=BrandApplicantFacts(
-            customers, kit.get(Blocklists), queries, credit=VerificationQueries(kit.get(Database).pool)
+            customers,
+            kit.get(Blocklists),
+            queries,
+            credit=verification,
+            extras=ApplicantExtras(kit, ApplicantChecks(pool), verification),
+            identity=kit.get(Identity),
         ),
         catalogue=LateCatalogue(kit),
         numbers=number_series(kit),
