@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from adapters.postgres import Database
+from api.pages import bre_backtest as backtest_pages
 from api.pages import loans as pages
 from api.routes import bre as bre_routes
 from api.routes import loans as routes
@@ -193,7 +194,7 @@ CONTEXT = BoundedContext(
     queries=(LoanQueries, BreHistoryQueries),
     projections=(LoanViews(),),
     endpoints=(*routes.ENDPOINTS, *bre_routes.ENDPOINTS),
-    pages=pages.PAGES,
+    pages=(*pages.PAGES, *backtest_pages.PAGES),
     nav=(NavItem("Loans", "/loans", "loans", Permission.LOANS, 25),),
     permissions=(Permission.LOANS, Permission.LOAN_RELOCATE, Permission.LOAN_FORCE_BYPASS),
     audited=(Loan,),
