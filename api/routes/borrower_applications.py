@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from domain.loans.application import Loans
+from domain.loans.bre import INFORMATIONAL
 from domain.loans.states import LoanStatus
 from domain.loans.terms import LoanKind
 from domain.onboarding.account import ApplicationNotFound
@@ -76,6 +78,14 @@ class ApplicationOut(BaseModel):
     results: list[RuleOut]
     created_at: InstantOut
     updated_at: InstantOut
+
+    @field_validator("results", mode="before")
+    @classmethod
+    def _for_the_borrower(cls, results: Any) -> Any:
+        """Informational flags (central dedup: another brand's borrower) are for the CX, never the borrower."""
+        hidden = {str(r) for r in INFORMATIONAL}
+        rule = lambda r: str(r.get("rule") if isinstance(r, dict) else getattr(r, "rule", ""))  # noqa: E731
+        return [r for r in results if rule(r) not in hidden] if isinstance(results, list) else results
 
 
 def _read(ctx: Context[BorrowerApplicationPort], loan_id: UUID) -> LoanDetail | None:

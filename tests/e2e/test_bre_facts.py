@@ -132,3 +132,35 @@ def test_central_dedup_flags_a_borrower_of_another_brand_and_leaks_nothing_of_it
     assert [(r["outcome"], r["reason"]) for r in alone_dedup] == [("pass", "not a borrower of another brand")]
     off = _staff_loan(client, third, products[third.slug], phone, pan)
     assert "CENTRAL_DEDUP" not in {r["rule"] for r in client.post(f"/api/v1/loans/{off}/submit", headers=third.auth).json()["results"]}  # fmt: skip
+
+
+def test_the_borrower_never_sees_the_central_dedup_flag(client: Any, platform: Any, sms: SmsSimulator) -> None:
+    first, second = make_tenant(platform), make_tenant(platform)
+    phone = _phone()
+    elsewhere = client.post("/api/v1/loan-products", json=PRODUCT, headers=first.auth).json()["id"]
+    _staff_loan(client, first, elsewhere, phone, _pan())
+    client.patch("/api/v1/brand/config", json={"central_dedup": True, "require_employment_data": False}, headers=second.auth)  # fmt: skip
+    product = client.post("/api/v1/loan-products", json=PRODUCT, headers=second.auth).json()["id"]
+    auth = bearer(sign_in(client, sms, second.slug, phone))
+    personal = {
+        "name": "Asha Verma", "date_of_birth": "1994-05-17", "email": "asha@example.in",
+        "addresses": [{"kind": "current", "line1": "12 MG Road", "city": "Bengaluru", "pincode": "560001"},
+                      {"kind": "permanent", "line1": "4 Civil Lines", "city": "Jaipur", "pincode": "302006"}],
+    }  # fmt: skip
+    for step, body in (
+        ("pan", {"pan": _pan()}),
+        ("personal", personal),
+        ("aadhaar", {"method": "digilocker", "aadhaar_number": AADHAAR, "digilocker_reference": "DL-1"}),
+        ("bank_account", {"account_number": ACCOUNT, "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}),
+        ("bank_statement", {"method": "account_aggregator", "consent_id": "AA-1"}),
+    ):
+        assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=auth).status_code == 200, step
+    request = {"product_id": product, "amount": "50000", "tenure": 12}
+    loan = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()["id"]
+    submitted = client.post(f"/api/v1/borrower/applications/{loan}/submit", headers=auth)
+    read = client.get(f"/api/v1/borrower/applications/{loan}", headers=auth)
+    for answer in (submitted, read):
+        assert answer.status_code == 200 and answer.json()["results"], answer.text
+        assert "CENTRAL_DEDUP" not in answer.text and "another brand" not in answer.text
+    staff = client.get(f"/api/v1/loans/{loan}", headers=second.auth).json()
+    assert [r["outcome"] for r in staff["results"] if r["rule"] == "CENTRAL_DEDUP"] == ["flagged"]
