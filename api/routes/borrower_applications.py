@@ -63,6 +63,10 @@ class RuleOut(BaseModel):
     reason: str
 
 
+def _rule_of(result: Any) -> str:
+    return str(result.get("rule") if isinstance(result, dict) else getattr(result, "rule", ""))
+
+
 class ApplicationOut(BaseModel):
     """The borrower's application: `status` `onboarding` until submitted, then `pending` or `rejected` with the
     BRE's results."""
@@ -83,9 +87,9 @@ class ApplicationOut(BaseModel):
     @classmethod
     def _for_the_borrower(cls, results: Any) -> Any:
         """Informational flags (central dedup: another brand's borrower) are for the CX, never the borrower."""
-        hidden = {str(r) for r in INFORMATIONAL}
-        rule = lambda r: str(r.get("rule") if isinstance(r, dict) else getattr(r, "rule", ""))  # noqa: E731
-        return [r for r in results if rule(r) not in hidden] if isinstance(results, list) else results
+        if not isinstance(results, list):
+            return results
+        return [r for r in results if _rule_of(r) not in {str(i) for i in INFORMATIONAL}]
 
 
 def _read(ctx: Context[BorrowerApplicationPort], loan_id: UUID) -> LoanDetail | None:
