@@ -103,7 +103,9 @@ def request_otp(ctx: Context[BorrowerPort]) -> Reply:
     try:
         answer = ctx.port.onboarding.request_code(body.brand, body.phone)
     except ProviderUnavailable:
-        raise HttpProblem(503, "the SMS provider did not answer; ask again in a minute", "sms-unavailable") from None
+        raise HttpProblem(
+            503, "the SMS provider did not answer; ask again in a minute", "sms-unavailable", retry_after=60
+        ) from None
     except ProviderRejected:
         raise InvalidValue("phone", "this number cannot receive SMS; give a mobile number") from None
     return json_response(OtpOut(expires_in=answer.expires_in, resend_after=answer.resend_after))

@@ -201,6 +201,12 @@ def check_funnel(http: Any, h: Headers, brand: str, sms: str) -> None:
         opened = _ok(http.post(f"{API}/borrower/session", json={"brand": brand, "phone": phone, "otp": code}), 201)
         return {"Authorization": f"Bearer {opened['token']}"}
 
+    httpx.post(f"{sms}/faults", json={"switch": "fail_next", "args": {"n": 10, "status": 503}})
+    try:  # the SMS provider down: a clear 503 saying when to ask again, and nothing locked
+        down = http.post(f"{API}/borrower/otp", json={"brand": brand, "phone": phone})
+    finally:
+        httpx.delete(f"{sms}/faults")
+    assert down.status_code == 503 and down.headers["retry-after"] == "60", (down.status_code, down.headers)
     b = session()
     assert "otp" not in str(_ok(http.get(f"{API}/borrower/me", headers=b))).lower()
     _ok(http.put(f"{API}/borrower/steps/pan", json={"pan": pan}, headers=b))
