@@ -162,6 +162,39 @@ def check_each_rule_failing_alone(http: Any, h: Headers) -> None:
         assert reason in failed[rule["rule"]], (rule, failed)
 
 
+def _with_settings(http: Any, h: Headers, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply `changes` to the brand's settings; the settings they replaced (to restore)."""
+    before = _ok(http.get(f"{API}/brand/config", headers=h))["settings"]
+    _ok(http.patch(f"{API}/brand/config", json=changes, headers=h))
+    return {k: before[k] for k in changes}
+
+
+def check_pincode_failing_alone(http: Any, h: Headers) -> None:
+    """PINCODE on its own: the brand serves a list of pincodes, the applicant lives elsewhere."""
+    restore = _with_settings(http, h, {"serviceable_pincodes": ["600001", "560001"]})
+    try:
+        product = _product(http, h, bre_rules=[{"rule": "PINCODE"}])
+        decided = _apply(http, h, _customer(http, h, _pan(), pincode="110099"), product)
+        assert _failed(decided) == {"PINCODE": "pincode 110099 is not serviceable"}, decided["results"]
+    finally:
+        _ok(http.patch(f"{API}/brand/config", json=restore, headers=h))
+
+
+def check_central_dedup(http: Any, h: Headers, other: Headers) -> None:
+    """With central dedup on, a phone that is a borrower of another brand is flagged for the CX (yes/no and
+    rejected there: yes/no), without deciding and without anything of the other brand."""
+    phone = _phone()
+    theirs = _customer(http, other, _pan(), phone=phone)
+    restore = _with_settings(http, h, {"central_dedup": True})
+    try:
+        decided = _apply(http, h, _customer(http, h, _pan(), phone=phone), _product(http, h))
+    finally:
+        _ok(http.patch(f"{API}/brand/config", json=restore, headers=h))
+    flag = next(r for r in decided["results"] if r["rule"] == "CENTRAL_DEDUP")
+    assert (flag["outcome"], flag["reason"]) == ("flagged", "a borrower of another brand (not rejected there)"), flag
+    assert decided["status"] == "pending" and theirs not in str(decided)
+
+
 def check_blocklist_cooldown_override_bypass_audit(http: Any, h: Headers) -> None:
     """A blocklisted PAN is rejected; applying again inside the cooldown fails COOLDOWN; a CX override and an Ops
     bypass re-decide, and the audit trail shows both with the actor and the justification or reason."""
@@ -290,7 +323,9 @@ def run_all(http: Any, h: Headers, other: Headers, brand: str, sims: dict[str, s
     check_pricing(http, h)
     check_funnel(http, h, brand, sims["sms"])
     check_each_rule_failing_alone(http, h)
+    check_pincode_failing_alone(http, h)
     check_blocklist_cooldown_override_bypass_audit(http, h)
+    check_central_dedup(http, h, other)
     check_provider_failure(http, h, sims["bureau"])
     check_uploads(http, h)
     check_isolation(http, h, other)
@@ -310,11 +345,12 @@ if __name__ == "__main__":  # against a running server: base URL, an admin key, 
         other_auth = {"Authorization": f"Bearer {sys.argv[3]}"} if len(sys.argv) > 3 else {"Authorization": "Bearer x"}
         simulators = _ok(live.get(f"{API}/dev/simulators", headers=auth))
         brand = _ok(live.get(f"{API}/brand/config", headers=auth)).get("slug", "demo")
-        for name in ("pricing", "funnel", "each_rule_failing_alone", "blocklist_cooldown_override_bypass_audit",
+        for name in ("pricing", "funnel", "each_rule_failing_alone", "pincode_failing_alone",
+                     "blocklist_cooldown_override_bypass_audit", "central_dedup",
                      "provider_failure", "uploads", "isolation"):  # fmt: skip
             check = globals()[f"check_{name}"]
             args: dict[str, Any] = {"funnel": (brand, simulators["sms"]), "provider_failure": (simulators["bureau"],),
-                                    "isolation": (other_auth,)}.get(name, ())  # fmt: skip
+                                    "isolation": (other_auth,), "central_dedup": (other_auth,)}.get(name, ())  # fmt: skip
             try:
                 check(live, auth, *args)
                 print(f"PASS {name}")
