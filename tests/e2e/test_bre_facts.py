@@ -10,6 +10,7 @@ from typing import Any
 
 from adapters.simulators.sms import SmsSimulator
 from tests.conftest import Tenant, make_tenant
+from tests.e2e.conftest import login
 from tests.e2e.onboarding_support import bearer, sign_in, sms
 
 __all__ = ["sms"]  # the fixture, used by name
@@ -164,3 +165,28 @@ def test_the_borrower_never_sees_the_central_dedup_flag(client: Any, platform: A
         assert "CENTRAL_DEDUP" not in answer.text and "another brand" not in answer.text
     staff = client.get(f"/api/v1/loans/{loan}", headers=second.auth).json()
     assert [r["outcome"] for r in staff["results"] if r["rule"] == "CENTRAL_DEDUP"] == ["flagged"]
+
+
+def test_the_cx_sees_the_central_dedup_flag_on_the_loan_page(
+    server: str, browser: Any, staff: tuple[Any, str], client: Any, platform: Any
+) -> None:
+    tenant, email = staff
+    elsewhere = make_tenant(platform)
+    phone = _phone()
+    theirs = client.post("/api/v1/loan-products", json=PRODUCT, headers=elsewhere.auth).json()["id"]
+    _staff_loan(client, elsewhere, theirs, phone, _pan())
+    client.patch("/api/v1/brand/config", json={"central_dedup": True}, headers=tenant.auth)
+    product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).json()["id"]
+    loan = _staff_loan(client, tenant, product, phone, _pan())
+    assert client.post(f"/api/v1/loans/{loan}/submit", headers=tenant.auth).json()["status"] == "pending"
+    platform.engine.wait_for("loans", platform.engine.head("loans"))
+
+    page = browser.new_page()
+    login(page, server, email)
+    page.goto(f"{server}/loans/{loan}")
+    results = page.locator("#bre-results").inner_text()
+    assert "CENTRAL_DEDUP" in results and "a borrower of another brand (not rejected there)" in results
+    assert elsewhere.slug not in page.content() and str(elsewhere.brand_id) not in page.content()
+    options = page.locator("#override-form select[name=rule] option").all_inner_texts()
+    assert "BLOCKLIST" in options and "CENTRAL_DEDUP" not in options  # informational: not overridable
+    page.close()
