@@ -115,6 +115,40 @@ def _failed(decided: dict[str, Any]) -> dict[str, str]:
     return {r["rule"]: r["reason"] for r in decided["results"] if r["outcome"] == "fail"}
 
 
+def _sign_in(http: Any, brand: str, sms: str, phone: str) -> Headers:
+    _ok(http.post(f"{API}/borrower/otp", json={"brand": brand, "phone": phone}), 202)
+    text = httpx.get(f"{sms}/outbox", params={"to": phone}).json()["items"][0]["text"]
+    code = next(w for w in text.replace(".", " ").split() if w.isdigit() and len(w) >= 4)
+    opened = _ok(http.post(f"{API}/borrower/session", json={"brand": brand, "phone": phone, "otp": code}), 201)
+    return {"Authorization": f"Bearer {opened['token']}"}
+
+
+def check_someone_elses_pan(http: Any, h: Headers, brand: str, sms: str) -> None:
+    """A PAN typed by someone signed in with another phone links to the one Customer 360 record, but does not
+    rewrite what staff recorded; a PAN of another borrower on a record found by phone is a 409 naming no one."""
+    pan, owner_phone = _pan(), _phone()
+    owner = _customer(http, h, pan, phone=owner_phone)
+    stranger = _sign_in(http, brand, sms, _phone())
+    _ok(http.put(f"{API}/borrower/steps/pan", json={"pan": pan}, headers=stranger))
+    personal = {
+        "name": "Someone Else", "date_of_birth": "1999-09-09", "email": "else@example.in",
+        "addresses": [{"kind": "current", "line1": "9 Far Road", "city": "Delhi", "pincode": "110001"},
+                      {"kind": "permanent", "line1": "9 Far Road", "city": "Delhi", "pincode": "110001"}],
+    }  # fmt: skip
+    _ok(http.put(f"{API}/borrower/steps/personal", json=personal, headers=stranger))
+    record = _ok(http.get(f"{API}/customers/{owner}", headers=h))
+    assert (record["name"], record["date_of_birth"]) == ("Ravi Kumar", "1990-01-15"), record
+    assert [a["pincode"] for a in record["addresses"] if a.get("kind", "current") == "current"] == ["600001"], record
+    assert [c["id"] for c in _ok(http.get(f"{API}/customers", params={"q": pan}, headers=h))["items"]] == [owner]
+
+    phone = _phone()
+    other = _customer(http, h, _pan(), phone=phone)
+    known = _sign_in(http, brand, sms, phone)  # linked to `other` by phone
+    clash = http.put(f"{API}/borrower/steps/pan", json={"pan": pan}, headers=known)
+    assert clash.status_code == 409 and clash.json()["field"] == "pan", clash.text
+    assert owner not in clash.text and other not in clash.text and pan not in clash.text
+
+
 def check_each_rule_failing_alone(http: Any, h: Headers) -> None:
     """One product per rule; a borrower whose facts fail exactly that rule: rejected, only that rule failed, the
     reason says why (bureau scores by the PAN's digits, salary by the statement's SALARY line)."""
@@ -322,6 +356,7 @@ def run_all(http: Any, h: Headers, other: Headers, brand: str, sims: dict[str, s
     """Every check, in the order of the issue's list."""
     check_pricing(http, h)
     check_funnel(http, h, brand, sims["sms"])
+    check_someone_elses_pan(http, h, brand, sims["sms"])
     check_each_rule_failing_alone(http, h)
     check_pincode_failing_alone(http, h)
     check_blocklist_cooldown_override_bypass_audit(http, h)
@@ -345,11 +380,11 @@ if __name__ == "__main__":  # against a running server: base URL, an admin key, 
         other_auth = {"Authorization": f"Bearer {sys.argv[3]}"} if len(sys.argv) > 3 else {"Authorization": "Bearer x"}
         simulators = _ok(live.get(f"{API}/dev/simulators", headers=auth))
         brand = _ok(live.get(f"{API}/brand/config", headers=auth)).get("slug", "demo")
-        for name in ("pricing", "funnel", "each_rule_failing_alone", "pincode_failing_alone",
+        for name in ("pricing", "funnel", "someone_elses_pan", "each_rule_failing_alone", "pincode_failing_alone",
                      "blocklist_cooldown_override_bypass_audit", "central_dedup",
                      "provider_failure", "uploads", "isolation"):  # fmt: skip
             check = globals()[f"check_{name}"]
-            args: dict[str, Any] = {"funnel": (brand, simulators["sms"]), "provider_failure": (simulators["bureau"],),
+            args: dict[str, Any] = {"funnel": (brand, simulators["sms"]), "someone_elses_pan": (brand, simulators["sms"]), "provider_failure": (simulators["bureau"],),
                                     "isolation": (other_auth,), "central_dedup": (other_auth,)}.get(name, ())  # fmt: skip
             try:
                 check(live, auth, *args)
