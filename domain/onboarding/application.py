@@ -228,6 +228,8 @@ class Onboarding(ContextApplication):
         now = self.clock.now()
         details = checked_details(step, given, business_date(now))
         rules = self.brands.rules(brand_id)
+        if step is Step.BANK_STATEMENT and details["method"] == "account_aggregator" and not rules.account_aggregation:
+            raise InvalidValue("method", "this lender does not take Account Aggregator consent; upload your statements")
         funnel.record(step, details, rules, now)  # order and state checked before anything is written elsewhere
         self._require_own_documents(funnel, details)
         if step is Step.PAN:

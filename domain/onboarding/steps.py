@@ -68,6 +68,7 @@ class FunnelRules(BaseModel):
     require_selfie: bool = False
     auto_reject_inactive: bool = False
     inactive_days: int = 30
+    account_aggregation: bool = True  # the brand takes statements through Account Aggregator consent
 
     def required(self) -> tuple[Step, ...]:
         """The steps a borrower must finish, in order."""

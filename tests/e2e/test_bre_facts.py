@@ -61,7 +61,11 @@ def _funnel_application(client: Any, tenant: Tenant, sms: SmsSimulator, product_
 def test_a_blocklisted_aadhaar_or_bank_account_fails_the_blocklist_rule(
     client: Any, tenant: Tenant, sms: SmsSimulator
 ) -> None:
-    client.patch("/api/v1/brand/config", json={"require_employment_data": False}, headers=tenant.auth)
+    client.patch(
+        "/api/v1/brand/config",
+        json={"require_employment_data": False, "account_aggregation": True},
+        headers=tenant.auth,
+    )
     product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).json()["id"]
     clean, auth = _funnel_application(client, tenant, sms, product)
     passed = client.post(f"/api/v1/borrower/applications/{clean}/submit", headers=auth).json()
@@ -140,7 +144,7 @@ def test_the_borrower_never_sees_the_central_dedup_flag(client: Any, platform: A
     phone = _phone()
     elsewhere = client.post("/api/v1/loan-products", json=PRODUCT, headers=first.auth).json()["id"]
     _staff_loan(client, first, elsewhere, phone, _pan())
-    client.patch("/api/v1/brand/config", json={"central_dedup": True, "require_employment_data": False}, headers=second.auth)  # fmt: skip
+    client.patch("/api/v1/brand/config", json={"central_dedup": True, "require_employment_data": False, "account_aggregation": True}, headers=second.auth)  # fmt: skip
     product = client.post("/api/v1/loan-products", json=PRODUCT, headers=second.auth).json()["id"]
     auth = bearer(sign_in(client, sms, second.slug, phone))
     personal = {

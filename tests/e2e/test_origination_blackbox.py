@@ -301,6 +301,12 @@ def check_funnel(http: Any, h: Headers, brand: str, sms: str) -> None:
     ]
     for step, body in steps:
         _ok(http.put(f"{API}/borrower/steps/{step}", json=body, headers=b))
+    restore = _with_settings(http, h, {"account_aggregation": False})
+    try:  # a typed consent id does not stand in for statements when the brand takes no AA consent
+        aa = http.put(f"{API}/borrower/steps/bank_statement", json={"method": "account_aggregator", "consent_id": "AA-1"}, headers=b)  # fmt: skip
+    finally:
+        _ok(http.patch(f"{API}/brand/config", json=restore, headers=h))
+    assert aa.status_code == 422 and [e["field"] for e in aa.json()["errors"]] == ["method"], aa.text
     pdf = b"%PDF-1.4\nSALARY=60000\n" + uuid.uuid4().hex.encode() + b"\n%%EOF\n"
     doc = _ok(http.post(f"{API}/borrower/documents", data={"kind": "bank_statement"}, files={"file": ("s.pdf", pdf)}, headers=b), 201)  # fmt: skip
     _ok(http.put(f"{API}/borrower/steps/bank_statement", json={"method": "upload", "document_ids": [doc["id"]]}, headers=b))  # fmt: skip
