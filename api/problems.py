@@ -123,7 +123,10 @@ def problem_for(exc: Exception, request: Request) -> JSONResponse:
     """Map any exception raised while handling `request` to a problem response."""
     path = request.url.path
     if isinstance(exc, HttpProblem):
-        return problem(exc.status, exc.detail, exc.slug, path, **exc.extra)
+        answer = problem(exc.status, exc.detail, exc.slug, path, **exc.extra)
+        if exc.status == 503:  # a dependency is down: say when to ask again (`retry_after` in seconds, if given)
+            answer.headers["Retry-After"] = str(exc.extra.get("retry_after", RETRY_AFTER_SECONDS))
+        return answer
     if isinstance(exc, ValidationError):
         errors = field_errors_from_pydantic(exc)
         return _invalid(errors, path)

@@ -105,6 +105,9 @@ class CustomerDirectory(Projection):
         "CREATE INDEX IF NOT EXISTS customers_brand_number_idx ON read.customers (brand_id, number)",
         "CREATE INDEX IF NOT EXISTS customers_brand_phone_idx ON read.customers (brand_id, phone)",
         "CREATE INDEX IF NOT EXISTS customers_brand_pan_idx ON read.customers (brand_id, pan)",
+        # Central dedup looks across brands (projections/applicant_checks.py).
+        "CREATE INDEX IF NOT EXISTS customers_phone_idx ON read.customers (phone)",
+        "CREATE INDEX IF NOT EXISTS customers_pan_idx ON read.customers (pan) WHERE pan IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS customers_loans_idx ON read.customers USING gin (brand_id, loan_numbers)",
         "CREATE INDEX IF NOT EXISTS customers_alt_phones_idx ON read.customers USING gin (brand_id, alternate_numbers)",
         # Indexes no query reads any more, dropped where an older version made them: notice matching blocked on

@@ -82,6 +82,8 @@ class OnboardingView(Projection):
         "CREATE INDEX IF NOT EXISTS onboarding_status_idx ON read.onboarding (brand_id, status, step_since DESC, id DESC)",
         "CREATE INDEX IF NOT EXISTS onboarding_step_idx "
         "ON read.onboarding (brand_id, status, step, step_since DESC, id DESC)",
+        # The BRE finds a borrower's funnel (its Aadhaar digest).
+        "CREATE INDEX IF NOT EXISTS onboarding_customer_idx ON read.onboarding (brand_id, customer_id)",
         # The inactivity job: unfinished funnels by last touch.
         "CREATE INDEX IF NOT EXISTS onboarding_idle_idx ON read.onboarding (brand_id, updated_at, id) "
         "WHERE status = 'in_progress'",

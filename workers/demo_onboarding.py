@@ -17,6 +17,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from domain.identity.application import Identity
 from domain.onboarding.application import Onboarding
 from domain.onboarding.steps import (
     AadhaarIn,
@@ -68,6 +69,8 @@ def seed_onboarding(platform: Platform, brand_id: UUID, staff_registered: tuple[
     """Demo funnels at every step; how many borrowers it signed in. Run once, with the brand. `staff_registered`
     is the (phone, PAN) of a borrower staff registered: one demo borrower signs in with that phone."""
     live = platform.get(Onboarding)
+    # The demo funnels share their statements through Account Aggregator consent: the brand takes it.
+    platform.get(Identity).change_configuration(brand_id, {"account_aggregation": True})
     sms = _SeedSms()
     onboarding = Onboarding(
         env=dict(live.env),

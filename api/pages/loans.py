@@ -18,7 +18,7 @@ from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
-from domain.loans.bre import Outcome, Rule
+from domain.loans.bre import INFORMATIONAL, Outcome, Rule
 from domain.loans.loan import Check
 from domain.loans.states import LoanStatus
 from domain.shared.errors import DomainError
@@ -113,6 +113,7 @@ async def _loan_page(
         staff=staff,
         actors=actors,
         rules=[r.value for r in Rule],
+        informational=[r.value for r in INFORMATIONAL],  # flags for the CX that cannot be overridden
         outcomes=[Outcome.PASS.value, Outcome.FAIL.value],
         checks=[c.value for c in Check],
         can_write=principal.holds(*WRITE),

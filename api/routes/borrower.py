@@ -14,12 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
+from domain.customers.customer import DuplicateCustomer
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.parties import FunnelState
 from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, Step
 from domain.providers.errors import ProviderRejected, ProviderUnavailable
-from domain.shared.errors import InvalidValue
+from domain.shared.errors import Conflict, InvalidValue
 from projections.loan_queries import LoanQueries
 
 
@@ -118,7 +119,9 @@ def request_otp(ctx: Context[BorrowerPort]) -> Reply:
     try:
         answer = ctx.port.onboarding.request_code(body.brand, body.phone)
     except ProviderUnavailable:
-        raise HttpProblem(503, "the SMS provider did not answer; ask again in a minute", "sms-unavailable") from None
+        raise HttpProblem(
+            503, "the SMS provider did not answer; ask again in a minute", "sms-unavailable", retry_after=60
+        ) from None
     except ProviderRejected:
         raise InvalidValue("phone", "this number cannot receive SMS; give a mobile number") from None
     return json_response(OtpOut(expires_in=answer.expires_in, resend_after=answer.resend_after))
@@ -167,7 +170,13 @@ def borrower_me(ctx: Context[BorrowerPort]) -> Reply:
 def _step_handler(step: Step) -> Endpoint[BorrowerPort]:
     def handler(ctx: Context[BorrowerPort]) -> Reply:
         assert ctx.borrower is not None
-        ctx.port.onboarding.record_step(ctx.brand_id, ctx.borrower.borrower_id, step, ctx.body)
+        try:
+            ctx.port.onboarding.record_step(ctx.brand_id, ctx.borrower.borrower_id, step, ctx.body)
+        except DuplicateCustomer as exc:  # never another borrower's id (or value) to a borrower
+            field = str(exc.details.get("field") or "pan")
+            raise Conflict(
+                f"this {field} is already registered with another account; contact us", field=field
+            ) from None
         return json_response(funnel_out(ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id)))
 
     handler.__name__ = f"record_{step.value}_step"

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from domain.loans.application import Loans
+from domain.loans.bre import INFORMATIONAL
 from domain.loans.states import LoanStatus
 from domain.loans.terms import LoanKind
 from domain.onboarding.account import ApplicationNotFound
@@ -61,6 +63,10 @@ class RuleOut(BaseModel):
     reason: str
 
 
+def _rule_of(result: Any) -> str:
+    return str(result.get("rule") if isinstance(result, dict) else getattr(result, "rule", ""))
+
+
 class ApplicationOut(BaseModel):
     """The borrower's application: `status` `onboarding` until submitted, then `pending` or `rejected` with the
     BRE's results."""
@@ -76,6 +82,14 @@ class ApplicationOut(BaseModel):
     results: list[RuleOut]
     created_at: InstantOut
     updated_at: InstantOut
+
+    @field_validator("results", mode="before")
+    @classmethod
+    def _for_the_borrower(cls, results: Any) -> Any:
+        """Informational flags (central dedup: another brand's borrower) are for the CX, never the borrower."""
+        if not isinstance(results, list):
+            return results
+        return [r for r in results if _rule_of(r) not in {str(i) for i in INFORMATIONAL}]
 
 
 def _read(ctx: Context[BorrowerApplicationPort], loan_id: UUID) -> LoanDetail | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from enum import StrEnum
 from uuid import UUID
@@ -80,6 +81,13 @@ def normalise_blocked_value(kind: BlockKind, raw: str) -> str:
     if kind is BlockKind.BANK_ACCOUNT:
         return _bank_account(raw)
     return _pincode(raw)
+
+
+def aadhaar_digest(number: str) -> str:
+    """What we keep of a borrower's Aadhaar besides its masked form: `"<last four>:<sha256 hex>"` of the 12 digits
+    (salted with a fixed label). The BRE matches the blocklist's Aadhaar entries by it (docs/bre.md)."""
+    digits = re.sub(r"[^0-9]", "", number)
+    return digits[-4:] + ":" + hashlib.sha256(f"covenant-desk/aadhaar:{digits}".encode()).hexdigest()
 
 
 def mask_blocked_value(kind: BlockKind, value: str) -> str:

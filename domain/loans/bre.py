@@ -42,10 +42,14 @@ class Rule(StrEnum):
     # Always evaluated, whatever the product configures:
     BLOCKLIST = "BLOCKLIST"  # PAN, phone, Aadhaar, bank account or pincode on the brand's blocklist
     COOLDOWN = "COOLDOWN"  # rejected less than rejection_cooldown_days ago
+    # Informational, when the brand's central_dedup is on: never decides, cannot be configured or overridden.
+    CENTRAL_DEDUP = "CENTRAL_DEDUP"  # the applicant is a borrower of another brand (and rejected there)
 
 
 #: The rules every application runs, configured or not.
 ALWAYS = (Rule.BLOCKLIST, Rule.COOLDOWN)
+#: Flags shown to the CX that never decide (not configurable, not overridable).
+INFORMATIONAL = (Rule.CENTRAL_DEDUP,)
 
 
 class Outcome(StrEnum):
@@ -54,6 +58,7 @@ class Outcome(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     BYPASSED = "bypassed"  # LOAN_FORCE_BYPASS skipped the check it needs (bureau or bank statement)
+    FLAGGED = "flagged"  # an informational rule found something for the CX to see (never fails the application)
 
 
 # Thresholds -----------------------------------------------------------------------------------------------------
@@ -149,6 +154,9 @@ def _parse_rule(entry: Mapping[str, object], at: str, errors: list[FieldError]) 
     if rule in ALWAYS:
         errors.append(FieldError(f"{at}.rule", f"{rule} is always evaluated and takes no configuration"))
         return None
+    if rule in INFORMATIONAL:
+        errors.append(FieldError(f"{at}.rule", f"{rule} follows the brand's settings and takes no configuration"))
+        return None
     takes = _THRESHOLDS[rule]
     before = len(errors)
     for key in entry:
@@ -204,6 +212,10 @@ class ApplicantFacts:
     blocklist_hits: tuple[str, ...] = ()  # e.g. ("pan", "phone") — kinds of the brand's blocklist that matched
     last_rejected_on: date | None = None  # the borrower's latest rejection in this brand
     bypassed: frozenset[str] = frozenset()  # "bureau" and/or "bank_statement" skipped by LOAN_FORCE_BYPASS
+    # Central dedup (only when the brand's central_dedup is on; None: not checked): whether the PAN or phone is a
+    # borrower of another brand, and whether that borrower was rejected there - nothing else of the other brand.
+    other_brand_borrower: bool | None = None
+    other_brand_rejected: bool | None = None
 
     def to_record(self) -> dict[str, Any]:
         """JSON-safe: amounts as decimal strings, dates ISO, sets as sorted lists; every key present."""
@@ -219,6 +231,8 @@ class ApplicantFacts:
             "blocklist_hits": list(self.blocklist_hits),
             "last_rejected_on": None if self.last_rejected_on is None else self.last_rejected_on.isoformat(),
             "bypassed": sorted(self.bypassed),
+            "other_brand_borrower": self.other_brand_borrower,
+            "other_brand_rejected": self.other_brand_rejected,
         }
 
     @classmethod
@@ -236,6 +250,8 @@ class ApplicantFacts:
             blocklist_hits=tuple(record.get("blocklist_hits") or ()),
             last_rejected_on=_date_or_none(record.get("last_rejected_on")),
             bypassed=frozenset(record.get("bypassed") or ()),
+            other_brand_borrower=record.get("other_brand_borrower"),
+            other_brand_rejected=record.get("other_brand_rejected"),
         )
 
 
@@ -332,7 +348,9 @@ def make_override(rule: object, outcome: object, justification: object) -> Overr
     """A CX's override from input: InvalidValue naming `rule`, `result` or `justification` (pass or fail only; a
     justification of at least 10 visible characters, at most 2,000)."""
     if not isinstance(rule, str) or rule not in Rule.__members__:
-        raise InvalidValue("rule", f"not a rule; use one of {', '.join(Rule)}")
+        raise InvalidValue("rule", f"not a rule; use one of {', '.join(r for r in Rule if r not in INFORMATIONAL)}")
+    if Rule(rule) in INFORMATIONAL:
+        raise InvalidValue("rule", f"{rule} is informational: it does not decide, so it cannot be overridden")
     if outcome not in (Outcome.PASS.value, Outcome.FAIL.value):
         raise InvalidValue("result", "must be 'pass' or 'fail'")
     text = clean_text(
@@ -398,10 +416,11 @@ class BreOutcome:
 
 def evaluate(rules: Sequence[RuleSpec], facts: ApplicantFacts, policy: BrandPolicy, today: date) -> BreOutcome:
     """Run `rules` (in their order) plus ALWAYS over `facts`, on `today`."""
-    from domain.loans.bre_checks import CHECKS, always
+    from domain.loans.bre_checks import CHECKS, always, informational
 
     results = [CHECKS[spec.rule](spec, facts, policy, today) for spec in rules]
     results.extend(always(facts, policy, today))
+    results.extend(informational(facts))
     return BreOutcome(tuple(results))
 
 

@@ -239,6 +239,25 @@ def always(facts: ApplicantFacts, policy: BrandPolicy, today: date) -> tuple[Rul
     return blocklist(facts), cooldown(facts, policy, today)
 
 
+def central_dedup(facts: ApplicantFacts) -> RuleResult | None:
+    """Informational (the brand's central_dedup): is the applicant's PAN or phone a borrower of another brand, and
+    rejected there? Only yes/no - never which brand or anything of its record. None when not checked."""
+    if facts.other_brand_borrower is None:
+        return None
+    found, rejected = facts.other_brand_borrower, bool(facts.other_brand_rejected)
+    inputs = {"other_brand_borrower": "yes" if found else "no", "rejected_there": "yes" if found and rejected else "no"}
+    if not found:
+        return RuleResult(Rule.CENTRAL_DEDUP, Outcome.PASS, inputs, {}, "not a borrower of another brand")
+    there = "rejected there" if rejected else "not rejected there"
+    return RuleResult(Rule.CENTRAL_DEDUP, Outcome.FLAGGED, inputs, {}, f"a borrower of another brand ({there})")
+
+
+def informational(facts: ApplicantFacts) -> tuple[RuleResult, ...]:
+    """The flags shown to the CX that never decide: CENTRAL_DEDUP when the brand checks it."""
+    flag = central_dedup(facts)
+    return () if flag is None else (flag,)
+
+
 #: The configurable rules' checks.
 CHECKS: dict[Rule, Check] = {
     Rule.CREDIT_SCORE: credit_score,

@@ -228,6 +228,8 @@ class Onboarding(ContextApplication):
         now = self.clock.now()
         details = checked_details(step, given, business_date(now))
         rules = self.brands.rules(brand_id)
+        if step is Step.BANK_STATEMENT and details["method"] == "account_aggregator" and not rules.account_aggregation:
+            raise InvalidValue("method", "this lender does not take Account Aggregator consent; upload your statements")
         funnel.record(step, details, rules, now)  # order and state checked before anything is written elsewhere
         self._require_own_documents(funnel, details)
         if step is Step.PAN:
@@ -361,7 +363,14 @@ class Onboarding(ContextApplication):
             if owner is not None:
                 funnel.link_customer(owner, LinkedBy.PAN, now)
             return
-        self.customers.update_details(funnel.brand_id, funnel.customer_id, pan=pan)
+        if self._proven(funnel):
+            self.customers.update_details(funnel.brand_id, funnel.customer_id, pan=pan)
+
+    def _proven(self, funnel: Funnel) -> bool:
+        """The borrower signed in with the linked record's own phone (the OTP proved it). A record found by PAN
+        alone is not theirs to rewrite: anyone can type a PAN."""
+        assert funnel.customer_id is not None
+        return bool(self.customers.get(funnel.brand_id, funnel.customer_id).phone == funnel.phone)
 
     def _customer_at_personal(self, funnel: Funnel, details: dict[str, Any], now: datetime) -> None:
         brand_id = funnel.brand_id
@@ -387,6 +396,18 @@ class Onboarding(ContextApplication):
             funnel.link_customer(owner, LinkedBy.PHONE, now)
         assert funnel.customer_id is not None
         record = self.customers.get(brand_id, funnel.customer_id)
+        if record.phone != funnel.phone:
+            # Linked by PAN alone: what staff recorded stays; only what the record lacks is filled in (the funnel
+            # keeps what the borrower said, and the PAN check compares the name).
+            have = {a.kind for a in record.addresses}
+            fill: dict[str, Any] = {"email": details["email"]} if not record.email else {}
+            if record.date_of_birth is None:
+                fill["date_of_birth"] = born
+            if any(a.kind not in have for a in given):
+                fill["addresses"] = [*record.addresses, *(a for a in given if a.kind not in have)]
+            if fill:
+                self.customers.update_details(brand_id, funnel.customer_id, **fill)
+            return
         kinds = {a.kind for a in given}
         kept = [a for a in getattr(record, "addresses", []) if a.kind not in kinds]
         self.customers.update_details(

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.blocklist.entry import BlockKind, normalise_blocked_value
+from domain.blocklist.entry import BlockKind, aadhaar_digest, normalise_blocked_value
 from domain.customers.values import Address, check_date_of_birth
 from domain.shared.errors import FieldChecks, InvalidInput, InvalidValue
 from domain.shared.values import BusinessDate, Money, clean_text, normalise_email, normalise_name, normalise_pan
@@ -68,6 +68,7 @@ class FunnelRules(BaseModel):
     require_selfie: bool = False
     auto_reject_inactive: bool = False
     inactive_days: int = 30
+    account_aggregation: bool = True  # the brand takes statements through Account Aggregator consent
 
     def required(self) -> tuple[Step, ...]:
         """The steps a borrower must finish, in order."""
@@ -246,6 +247,8 @@ class AadhaarIn(BaseModel):
             "method": self.method,
             # Kept masked, as UIDAI asks: the last four digits (checking the number is the verification's work).
             "aadhaar_number": "XXXXXXXX" + (number or "")[-4:],
+            # Its digest (last four and a SHA-256), so the BRE can match the blocklist's Aadhaar (docs/bre.md).
+            "aadhaar_digest": aadhaar_digest(number or ""),
             "digilocker_reference": reference,
             "document_id": str(self.document_id) if self.document_id else None,
         }

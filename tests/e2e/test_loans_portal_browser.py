@@ -36,6 +36,7 @@ def test_queue_loan_page_and_its_forms(
     loan = platform.get(Loans).create(tenant.brand_id, borrower.id, SCORED, "60000", 12)
     platform.engine.wait_for("identity", cx.position)
     platform.engine.wait_for("loans", loan.position)
+    platform.engine.wait_for("customers", platform.engine.head("customers"))  # the name search reads read.customers
 
     page = browser.new_page()
     login(page, server, email)

@@ -222,7 +222,11 @@ PRODUCT = {
 def test_the_whole_funnel_ends_in_a_submitted_application_with_its_bre_results(
     client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
 ) -> None:
-    client.patch("/api/v1/brand/config", json={"require_employment_data": False}, headers=tenant.auth)
+    client.patch(
+        "/api/v1/brand/config",
+        json={"require_employment_data": False, "account_aggregation": True},
+        headers=tenant.auth,
+    )
     product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth)
     assert product.status_code == 201, product.text
     session = sign_in(client, sms, tenant.slug, _phone())

@@ -13,6 +13,7 @@ import structlog
 
 from adapters.postgres import Database
 from adapters.providers.directory import ProviderDirectory
+from api.pages import bre_backtest as backtest_pages
 from api.pages import loan_agreements as agreement_pages
 from api.pages import loan_decisions as decision_pages
 from api.pages import loans as pages
@@ -40,6 +41,7 @@ from domain.onboarding.steps import Step
 from domain.products.application import Products
 from domain.providers.calls import Caller
 from domain.shared.errors import DomainError, NotFound
+from projections.applicant_checks import ApplicantChecks
 from projections.blocklist import BlocklistQueries
 from projections.bre_history import BreHistoryQueries
 from projections.loan_agreements import AgreementQueries, LoanAgreementsView
@@ -50,6 +52,7 @@ from projections.onboarding import OnboardingQueries
 from projections.verification_queries import VerificationQueries
 from workers import agreement_jobs
 from workers.bounded_context import BackgroundWorker, BoundedContext, Job, Kit
+from workers.contexts.loan_facts import ApplicantExtras
 from workers.numbering import number_series
 
 log = structlog.get_logger(__name__)
@@ -158,6 +161,8 @@ class BrandApplicantFacts:
     blocklists: Blocklists
     queries: LoanQueries
     credit: CreditFactsSource | None = None
+    extras: ApplicantExtras | None = None  # Aadhaar and bank-account blocklist hits, central dedup
+    identity: Identity | None = None  # the brand's central_dedup switch
 
     def facts(
         self, brand_id: UUID, customer_id: UUID, product: ProductVersion, amount: Decimal, tenure: int
@@ -176,6 +181,11 @@ class BrandApplicantFacts:
             for label, kind, value in candidates
             if value and self.blocklists.check(brand_id, kind, value) is not None
         )
+        other_brand: tuple[bool | None, bool | None] = (None, None)
+        if self.extras is not None:
+            hits = (*hits, *self.extras.blocklist_hits(brand_id, customer_id, self.blocklists))
+            if self.identity is not None:
+                other_brand = self.extras.central_dedup(brand_id, customer.pan, customer.phone, self.identity)
         credit = self.credit.credit_facts(brand_id, customer_id) if self.credit is not None else None
         return ApplicantFacts(
             credit_score=credit.credit_score if credit else None,
@@ -188,6 +198,8 @@ class BrandApplicantFacts:
             max_dpd=credit.max_dpd if credit else None,
             blocklist_hits=hits,
             last_rejected_on=self.queries.last_rejected_on(brand_id, customer_id),
+            other_brand_borrower=other_brand[0],
+            other_brand_rejected=other_brand[1],
         )
 
 
@@ -218,8 +230,10 @@ class LateCatalogue:
 
 
 def _loans(kit: Kit) -> Loans:
-    queries = LoanQueries(kit.get(Database).pool)
+    pool = kit.get(Database).pool
+    queries = LoanQueries(pool)
     customers = kit.get(Customers)
+    verification = VerificationQueries(pool)
     return Loans(
         env=kit.env,
         clock=kit.clock,
@@ -227,7 +241,12 @@ def _loans(kit: Kit) -> Loans:
         book=queries,
         # Bureau and statement facts come from the verification context's read model.
         facts=BrandApplicantFacts(
-            customers, kit.get(Blocklists), queries, credit=VerificationQueries(kit.get(Database).pool)
+            customers,
+            kit.get(Blocklists),
+            queries,
+            credit=verification,
+            extras=ApplicantExtras(kit, ApplicantChecks(pool), verification),
+            identity=kit.get(Identity),
         ),
         catalogue=LateCatalogue(kit),
         numbers=number_series(kit),
@@ -241,7 +260,7 @@ CONTEXT = BoundedContext(
     queries=(LoanQueries, BreHistoryQueries, DecisionQueries, AgreementQueries),
     projections=(LoanViews(), LoanAgreementsView()),  # the agreements' rows read the brand from read.loans
     endpoints=(*routes.ENDPOINTS, *decision_routes.ENDPOINTS, *bre_routes.ENDPOINTS, *agreement_routes.ENDPOINTS),
-    pages=(*pages.PAGES, *decision_pages.PAGES, *agreement_pages.PAGES),
+    pages=(*pages.PAGES, *decision_pages.PAGES, *agreement_pages.PAGES, *backtest_pages.PAGES),
     nav=(
         NavItem("Loans", "/loans", "loans", Permission.LOANS, 25),
         NavItem("Worklist", "/credit/worklist", "worklist", Permission.LOANS, 26),

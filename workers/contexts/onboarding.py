@@ -59,6 +59,7 @@ class IdentityBrands:
             require_selfie=settings.require_selfie_video,
             auto_reject_inactive=settings.auto_reject_inactive_users,
             inactive_days=settings.inactive_user_days,
+            account_aggregation=settings.account_aggregation,
         )
 
 
