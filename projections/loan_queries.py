@@ -10,8 +10,10 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from domain.loans.due_dates import RepaymentCalendar
 from projections.customer_queries import CUSTOMER_NUMBER
 from projections.keyset import KeysetCursor, Page
+from projections.loan_decision_queries import AmountsView, InstalmentView, amounts, schedule
 from projections.loans import CLOSED
 
 #: The queue is ordered by (created_at, id), newest first.
@@ -149,7 +151,20 @@ class LoanDetail(LoanSummary):
     history: list[LoanEventView]
     documents: list[str]
     version: int
+    amounts: AmountsView | None = None
+    schedule: list[InstalmentView] | None = None
+    cam: dict[str, Any] | None = None
+    rejection: dict[str, Any] | None = None
+    sent_back: dict[str, Any] | None = None
+    cx_approved_by: str | None = None
+    sanctioned_by: str | None = None
+    disbursed_on: date | None = None
 
+
+_DECISION = (
+    ", l.cx_approved_amount, l.sanctioned_amount, l.sanction_pricing, l.sanction_terms, l.cam, l.rejection, "
+    "l.sent_back, l.cx_approved_by, l.sanctioned_by, l.disbursed_on"
+)
 
 _SUMMARY = (
     "SELECT l.id, l.loan_number, l.customer_id, c.name AS borrower_name, l.product_id, l.product_version, l.amount, "
@@ -219,12 +234,19 @@ class LoanQueries:
         next_cursor = LOANS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
         return LoanPage(items=[_summary(r) for r in rows], next_cursor=next_cursor)
 
-    def loan(self, brand_id: UUID, loan_id: UUID) -> LoanDetail | None:
-        """One loan of the brand with its BRE results and history."""
+    def loan(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        calendar: RepaymentCalendar | None = None,
+        expected_on: date | None = None,
+    ) -> LoanDetail | None:
+        """One loan of the brand with its BRE results, amounts, history, and once sanctioned its schedule (from the
+        disbursal date, or `expected_on` — the brand's business date — until disbursed, on `calendar`)."""
         with self.pool.connection() as conn:
             row = conn.execute(
                 f"{_SUMMARY}, l.coupon_code, l.pricing, l.instalment, c.phone AS borrower_phone, c.number AS borrower_number, l.submitted_on, l.passed, l.facts, l.policy, "
-                f"l.results, l.overrides, l.bypassed, l.version{_FROM} WHERE l.id = %s AND l.brand_id = %s",
+                f"l.results, l.overrides, l.bypassed, l.version{_DECISION}{_FROM} WHERE l.id = %s AND l.brand_id = %s",
                 (loan_id, brand_id),
             ).fetchone()
             if row is None:
@@ -266,6 +288,14 @@ class LoanQueries:
             history=[LoanEventView(**e) for e in events],
             documents=[],
             version=row["version"],
+            amounts=amounts(row),
+            schedule=schedule(row, calendar or RepaymentCalendar(), expected_on or date.today()),
+            cam=row["cam"],
+            rejection=row["rejection"],
+            sent_back=row["sent_back"],
+            cx_approved_by=row["cx_approved_by"],
+            sanctioned_by=row["sanctioned_by"],
+            disbursed_on=row["disbursed_on"],
         )
 
     # The loans context's LoanBook, and what its wiring reads -----------------------------------------------------

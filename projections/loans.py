@@ -14,7 +14,8 @@ from domain.loans.application import Loans
 from domain.loans.loan import Loan, Transitioned
 from domain.loans.states import LoanStatus
 from projections.bre_history import BRE_HISTORY_DDL, BRE_HISTORY_TABLE
-from projections.projection import Change, Insert, Projection, Write, handles
+from projections.loan_decision_views import DECISION_DDL, LoanDecisionViews
+from projections.projection import Change, Insert, Write, handles
 
 L = Loan
 
@@ -25,7 +26,7 @@ CLOSED = tuple(
 )  # fmt: skip
 
 
-class LoanViews(Projection):
+class LoanViews(LoanDecisionViews):
     """The loans queue and detail rows, the timeline of each loan, and the BRE history."""
 
     name = "loans"
@@ -79,6 +80,7 @@ class LoanViews(Projection):
         "CREATE INDEX IF NOT EXISTS loans_customer_idx ON read.loans (brand_id, customer_id, status)",
         "CREATE INDEX IF NOT EXISTS loans_coupon_idx ON read.loans (brand_id, product_id, coupon_code) "
         "WHERE coupon_code IS NOT NULL",
+        *DECISION_DDL,
     )
 
     @handles(L.Created)
@@ -180,11 +182,14 @@ class LoanViews(Projection):
     @handles(L.Cancelled, L.Rejected)
     def _closed(self, position: int, event: L.Cancelled | L.Rejected) -> Iterator[Change]:
         rejected = isinstance(event, L.Rejected)
+        rejection = _rejection(event) if isinstance(event, L.Rejected) else None
+        by_sm = isinstance(event, L.Rejected) and event.previous_status is LoanStatus.CX_APPROVED
         yield Write(
             "UPDATE read.loans SET status = %s, rejected_on = CASE WHEN %s THEN %s::date ELSE rejected_on END, "
-            "version = %s, updated_at = %s WHERE id = %s",
-            (event.status.value, rejected, event.timestamp, event.originator_version, event.timestamp,
-             event.originator_id),
+            "rejection = COALESCE(%s, rejection), sm_actor = CASE WHEN %s THEN %s ELSE sm_actor END, "
+            "status_since = %s, version = %s, updated_at = %s WHERE id = %s",
+            (event.status.value, rejected, event.timestamp, None if rejection is None else Jsonb(rejection), by_sm,
+             event.actor, event.timestamp, event.originator_version, event.timestamp, event.originator_id),
         )  # fmt: skip
         details = {"reason_code": event.reason_code, "remarks": event.remarks} if isinstance(event, L.Rejected) else {}
         yield from self._logged(event, "rejected" if rejected else "cancelled", details)
@@ -208,6 +213,12 @@ class LoanViews(Projection):
             (event.originator_id, event.originator_version, kind, _status(event), event.actor,
              getattr(event, "reason", None), Jsonb(details), event.timestamp, event.originator_id),
         )  # fmt: skip
+
+
+def _rejection(event: Any) -> dict[str, Any]:
+    previous = event.previous_status.value if event.previous_status is not None else None
+    return {"code": event.reason_code, "label": event.reason, "remarks": event.remarks, "by": previous,
+            "actor": event.actor, "at": event.timestamp.isoformat()}  # fmt: skip
 
 
 def _status(event: Any) -> str | None:

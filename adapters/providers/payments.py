@@ -3,6 +3,7 @@ provider's page; the outcome comes back as a webhook signed with the `adapters.w
 
     POST /v1/esign/requests  {"document_sha256", "signer_name", "signer_phone", "reference", "callback_url"}
     POST /v1/orders          {"amount", "reference", "customer_phone", "description", "callback_url"}
+    POST /v1/payouts         {"amount", "mode", "reference", "beneficiary", "idempotency_key", "callback_url"}
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from adapters.providers.http import ProviderCalls
 from domain.providers.calls import Caller
-from domain.providers.messaging import EsignRequest, PaymentOrder
+from domain.providers.messaging import Beneficiary, EsignRequest, PaymentOrder, Payout
 
 
 class EsignClient:
@@ -50,7 +51,7 @@ class EsignClient:
 
 
 class GatewayClient:
-    """Hosted payment orders (a `PaymentGateway`)."""
+    """Hosted payment orders (a `PaymentGateway`) and payouts to bank accounts (a `PayoutGateway`)."""
 
     def __init__(self, http: ProviderCalls) -> None:
         self.http = http
@@ -81,6 +82,52 @@ class GatewayClient:
                 "callback_url": callback_url,
             },
         )
+
+    def create_payout(
+        self,
+        amount: Decimal,
+        *,
+        mode: str,
+        beneficiary: Beneficiary,
+        reference: str,
+        idempotency_key: str,
+        callback_url: str,
+        caller: Caller,
+    ) -> Payout:
+        """A payout of `amount` rupees by `mode` (IMPS, NEFT, UPI) to `beneficiary`; `payout.processed` /
+        `payout.failed` arrive at `callback_url`. Retried requests carry the same `idempotency_key`, so a payout
+        whose answer was lost is never made twice."""
+        return self.http.call(
+            "create_payout",
+            "POST",
+            "/v1/payouts",
+            _payout,
+            caller=caller,
+            json={
+                "amount": str(amount.quantize(Decimal("0.01"))),
+                "mode": mode,
+                "reference": reference,
+                "beneficiary": {
+                    "name": beneficiary.name,
+                    "account_number": beneficiary.account_number,
+                    "ifsc": beneficiary.ifsc,
+                },
+                "idempotency_key": idempotency_key,
+                "callback_url": callback_url,
+            },
+        )
+
+
+def _payout(body: Any) -> Payout:
+    simulator_url = body.get("simulator_url")
+    return Payout(
+        payout_id=str(body["payout_id"]),
+        reference=str(body["reference"]),
+        amount=Decimal(str(body["amount"])),
+        mode=str(body["mode"]),
+        status=str(body["status"]),
+        simulator_url=str(simulator_url) if simulator_url else None,
+    )
 
 
 def _esign(body: Any) -> EsignRequest:

@@ -1,4 +1,5 @@
-"""The payment gateway's simulator: an order, its hosted payment page, and a signed payment webhook to us.
+"""The payment gateway's simulator: an order, its hosted payment page, and a signed payment webhook to us; and
+payouts to a beneficiary's account (`adapters.simulators.payouts`).
 
     POST /v1/orders  {"amount": "1234.50", "reference", "customer_phone", "description", "callback_url"}
     -> 201 {"order_id", "payment_url", "amount", "reference", "status": "created", "expires_at"}
@@ -29,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from adapters.simulators.payouts import PayoutDesk
 from adapters.simulators.provider import ProviderSimulator, consent_page, e164, error, rng, text_field, valid_redirect
 from adapters.simulators.sms import MOBILE
 from adapters.simulators.webhook_sender import WebhookDelivery
@@ -50,8 +52,9 @@ class _Order:
     utr: str | None = None
 
 
-class GatewaySimulator(ProviderSimulator):
-    """A payment gateway on loopback (see the module doc); made with a webhook secret to call us back."""
+class GatewaySimulator(PayoutDesk, ProviderSimulator):
+    """A payment gateway on loopback (see the module doc; payouts: `adapters.simulators.payouts`); made with a
+    webhook secret to call us back."""
 
     name: ClassVar[str] = "gateway"
 
@@ -68,6 +71,7 @@ class GatewaySimulator(ProviderSimulator):
             Route("/v1/orders", self._create, methods=["POST"]),
             Route("/v1/orders/{order_id}", self._status, methods=["GET"]),
             Route("/pay/{order_id}", self._page, methods=["GET"]),
+            *self.payout_routes(),
         ]
 
     def pay(self, order_id: str, success: bool = True) -> Future[WebhookDelivery]:

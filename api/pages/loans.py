@@ -82,7 +82,8 @@ async def _loan_page(
     request: Request, port: LoanPagesPort, principal: Principal, loan_id: UUID, error: str | None = None
 ) -> Response:
     def load() -> tuple[Any, Any, Any, str | None, dict[str, str]]:
-        loan = port.queries.loan(principal.brand_id, loan_id)
+        brand, parties = principal.brand_id, port.loans.parties
+        loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
         if loan is None:
             return None, None, None, None, {}
         offer, offer_error = None, None
@@ -113,8 +114,16 @@ async def _loan_page(
         can_write=principal.holds(*WRITE),
         can_assign=principal.holds(*RELOCATE),
         can_bypass=principal.holds(*BYPASS),
+        reasons=port.identity.settings(principal.brand_id).rejection_reasons,
         error=error,
     )
+
+
+async def loan_page_with_error(
+    request: Request, port: Any, principal: Principal, loan_id: UUID, error: str
+) -> Response:
+    """The loan page showing why a form was refused (422): for the forms other page modules add to it."""
+    return await _loan_page(request, port, principal, loan_id, error)
 
 
 async def loan_page(request: Request, port: LoanPagesPort, principal: Principal) -> Response:

@@ -12,11 +12,15 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.problems import HttpProblem
+from api.routes.disbursal_models import DisbursementOut
+from api.services.disbursal_views import DisbursementBlock, DisbursementBlocks
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from domain.loans.loan import Check, LoanNotFound
 from domain.loans.states import LoanStatus
 from domain.shared.values import Money
+from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanDetail, LoanQueries
 
 READ = (Permission.LOANS, Level.READ)
@@ -31,6 +35,8 @@ class LoanPort:
 
     loans: Loans
     queries: LoanQueries
+    disbursements: DisbursementBlocks
+    decisions: DecisionQueries
 
 
 class LoanIn(BaseModel):
@@ -192,8 +198,33 @@ class PricingOut(BaseModel):
     net_disbursed: Decimal
 
 
+class AmountsOut(BaseModel):
+    """The decision's amounts: requested, CX-approved, sanctioned (null until decided), and the fees, GST and net
+    disbursed of the sanctioned amount (before the sanction: of the requested amount)."""
+
+    requested: Decimal
+    cx_approved: Decimal | None
+    sanctioned: Decimal | None
+    processing_fee: Decimal
+    processing_fee_before_discount: Decimal
+    convenience_fee: Decimal
+    gst: Decimal
+    net_disbursed: Decimal
+
+
+class InstalmentOut(BaseModel):
+    """One instalment of the schedule (LENDING.md)."""
+
+    no: int
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    amount: Decimal
+
+
 class LoanOut(LoanSummaryOut):
-    """One loan: borrower, product version, amounts, BRE results with inputs and overrides, documents, history."""
+    """One loan: borrower, product version, amounts, BRE results with inputs and overrides, documents, history;
+    once sanctioned the schedule (from the expected disbursal date - the brand's business date - until disbursed)."""
 
     coupon_code: str | None
     pricing: PricingOut
@@ -208,14 +239,32 @@ class LoanOut(LoanSummaryOut):
     history: list[LoanEventOut]
     documents: list[str]
     version: int
+    disbursement: DisbursementOut | None = Field(
+        None, description="once in the Ops queue: payout state, mode, gateway reference, attempts, simulator_url"
+    )
+    amounts: AmountsOut
+    schedule: list[InstalmentOut] | None = Field(description="once sanctioned")
+    cam: dict[str, Any] | None = Field(None, description="the Credit Appraisal Memo, once recorded")
+    rejection: dict[str, Any] | None = Field(None, description="code, label, remarks, by (the status it left)")
+    sent_back: dict[str, Any] | None = Field(None, description="the latest send back: to, reason, actor, at")
+    cx_approved_by: str | None = None
+    sanctioned_by: str | None = None
+    disbursed_on: date | None = None
 
 
 def _loan(ctx: Context[LoanPort], loan_id: UUID) -> LoanDetail | None:
-    return ctx.port.queries.loan(ctx.brand_id, loan_id)
+    parties = ctx.port.loans.parties
+    return ctx.port.queries.loan(
+        ctx.brand_id, loan_id, parties.repayment_calendar(ctx.brand_id), parties.business_date(ctx.brand_id)
+    )
 
 
-def _written(ctx: Context[LoanPort], result: Any) -> Reply:
+def written(ctx: Context[LoanPort], result: Any) -> Reply:
+    """The answer to a loan command: the loan as the read model shows it (202 while it catches up)."""
     return ctx.written(result, Loans.name, lambda: _loan(ctx, result.id), f"/api/v1/loans/{result.id}")
+
+
+_written = written
 
 
 def list_loans(ctx: Context[LoanPort]) -> Reply:
@@ -228,7 +277,18 @@ def get_loan(ctx: Context[LoanPort]) -> Reply:
     found = _loan(ctx, ctx.path["loan_id"])
     if found is None:
         raise LoanNotFound(f"loan {ctx.path['loan_id']} not found", id=str(ctx.path["loan_id"]))
-    return json_response(found)
+    return json_response(_WithDisbursement(found, ctx.port.disbursements.block(ctx.brand_id, found.id)))
+
+
+class _WithDisbursement:
+    """A loan's detail with its disbursement block (read as attributes by the response model)."""
+
+    def __init__(self, detail: LoanDetail, disbursement: DisbursementBlock | None) -> None:
+        self._detail = detail
+        self.disbursement = disbursement
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._detail, name)
 
 
 def create_loan(ctx: Context[LoanPort]) -> Reply:
@@ -266,6 +326,11 @@ def cancel_loan(ctx: Context[LoanPort]) -> Reply:
 
 def reject_loan(ctx: Context[LoanPort]) -> Reply:
     body: RejectIn = ctx.body
+    current = ctx.port.queries.loan(ctx.brand_id, ctx.path["loan_id"])
+    sanctioning = (Permission.SANCTION_MANAGER, Level.WRITE)
+    if current is not None and current.status == LoanStatus.CX_APPROVED and not ctx.principal.holds(*sanctioning):
+        raise HttpProblem(403, "rejecting a CX-approved loan needs SANCTION_MANAGER at WRITE", "forbidden",
+                          permission=Permission.SANCTION_MANAGER.value, level=Level.WRITE.value)  # fmt: skip
     result = ctx.port.loans.reject(ctx.brand_id, ctx.path["loan_id"], body.reason_code, body.remarks)
     return _written(ctx, result)
 

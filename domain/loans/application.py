@@ -11,10 +11,12 @@ from typing import Any
 from uuid import UUID
 
 from domain.loans import bre
+from domain.loans.application_decisions import DecisionUseCases
+from domain.loans.application_payout import PayoutUseCases
 from domain.loans.loan import AssignedBy, Channel, Check, Loan, LoanNotFound
 from domain.loans.money import parse_money
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
-from domain.loans.parties import ApplicantFactsSource, LoanBook, LoanParties, proposed_emi
+from domain.loans.parties import ApplicantFactsSource, BorrowerContact, LoanBook, LoanParties, proposed_emi
 from domain.loans.pricing import Pricing, price
 from domain.loans.states import LoanStatus
 from domain.loans.terms import LoanKind
@@ -50,8 +52,9 @@ def _choice(kind: type[Any], raw: str, field: str) -> Any:
         raise InvalidValue(field, f"'{raw}' is not one of {', '.join(m.value for m in kind)}") from None
 
 
-class Loans(ContextApplication):
-    """Loan applications of every brand, from onboarding through the BRE (later: sanction, disbursal, servicing)."""
+class Loans(DecisionUseCases, PayoutUseCases, ContextApplication):
+    """Loan applications of every brand, from onboarding through the BRE, the credit decision (DecisionUseCases)
+    and the payout (PayoutUseCases) (later: servicing)."""
 
     name = "loans"
 
@@ -65,8 +68,10 @@ class Loans(ContextApplication):
         facts: ApplicantFactsSource | None = None,
         catalogue: ProductCatalogue | None = None,
         numbers: NumberSeries | None = None,
+        contact: BorrowerContact | None = None,
     ) -> None:
         super().__init__(env, clock)
+        self.contact = contact
         self._parties = parties
         self._book = book
         self._facts = facts
@@ -234,8 +239,12 @@ class Loans(ContextApplication):
         checks.raise_if_any()
         assert why is not None and label is not None
         loan = self.get(brand_id, loan_id)
+        by_sm = loan.status is LoanStatus.CX_APPROVED
         loan.reject(code, label, why)
-        return self.commit(loan)
+        result = self.commit(loan)
+        if by_sm and self.contact is not None:  # the SM's reason code is communicated to the borrower
+            self.contact.rejected(brand_id, loan.customer_id, loan.loan_number, label)
+        return result
 
     def offer(self, brand_id: UUID, loan_id: UUID) -> LoanOffer:
         """The product version the loan was priced with, its pricing (the coupon's discount applied while the coupon

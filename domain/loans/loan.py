@@ -24,7 +24,11 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
+from domain.loans import loan_events as ev
 from domain.loans.bre import ApplicantFacts, BrandPolicy, BreOutcome, Outcome, Override, Rule, RuleResult
+from domain.loans.loan_decisions import LoanDecisions
+from domain.loans.loan_events import Transitioned, reset_decision
+from domain.loans.loan_payout import LoanPayout
 from domain.loans.pricing import Pricing
 from domain.loans.states import CANCELLABLE, LoanStatus, check_transition
 from domain.shared.aggregate import Aggregate
@@ -62,14 +66,10 @@ class AssignedBy(StrEnum):
 ASSIGNABLE = CANCELLABLE
 
 
-class Transitioned(Aggregate.Event):
-    """Base of every Loan event that changes the status: the status it leads to and why (never stored itself)."""
-
-    status: LoanStatus
-    reason: str
+__all__ = ["AssignedBy", "Channel", "Check", "Loan", "LoanNotFound", "Transitioned"]
 
 
-class Loan(Aggregate):
+class Loan(LoanDecisions, LoanPayout, Aggregate):
     """A loan of one brand's borrower, priced with one product version; its status moves only by events."""
 
     class Created(Aggregate.Created):
@@ -121,10 +121,28 @@ class Loan(Aggregate):
         """The application was cancelled before disbursal."""
 
     class Rejected(Transitioned):
-        """A person rejected the application with a reason code and remarks (`reason` is the code's text)."""
+        """A person rejected the application with a reason code and remarks (`reason` is the code's text);
+        `previous_status` says who: pending is the CX, cx_approved the SM."""
 
         reason_code: str
         remarks: str
+        previous_status: LoanStatus | None = None
+
+    # The credit decision to disbursal (domain/loans/loan_events.py).
+    CamRecorded = ev.CamRecorded
+    CxApproved = ev.CxApproved
+    SentBack = ev.SentBack
+    Sanctioned = ev.Sanctioned
+    AgreementIssued = ev.AgreementIssued
+    EsignExpired = ev.EsignExpired
+    Signed = ev.Signed
+    DisbursalQueued = ev.DisbursalQueued
+    DisbursalInitiated = ev.DisbursalInitiated
+    DisbursalFailed = ev.DisbursalFailed
+    PayoutExported = ev.PayoutExported
+    PayoutReturned = ev.PayoutReturned
+    Disbursed = ev.Disbursed
+    Reactivated = ev.Reactivated
 
     @event(Created)
     def __init__(
@@ -161,6 +179,10 @@ class Loan(Aggregate):
         self.overrides: dict[Rule, Override] = {}
         self.bypassed: set[Check] = set()
         self.rejected_by_bre = False
+        self.cam: ev.Cam | None = None
+        self.sent_back: str | None = None
+        self.rejection: dict[str, Any] | None = None
+        reset_decision(self)
 
     # Reading the BRE state -------------------------------------------------------------------------------------
 
@@ -291,7 +313,8 @@ class Loan(Aggregate):
         self.assignee = staff_id
 
     def cancel(self, reason: str) -> None:
-        """Cancel before disbursal, with a reason."""
+        """Cancel before disbursal, with a reason (not while a payout may be on its way)."""
+        self.require_no_payout_pending("cancel")
         self._cancelled(status=check_transition(self.status, S.CANCELLED), reason=reason)
 
     @event(Cancelled)
@@ -301,12 +324,17 @@ class Loan(Aggregate):
     def reject(self, reason_code: str, label: str, remarks: str) -> None:
         """Reject with one of the brand's reason codes (`label` its text) and remarks."""
         target = check_transition(self.status, S.REJECTED)
-        self._rejected(status=target, reason=label, reason_code=reason_code, remarks=remarks)
+        self._rejected(
+            status=target, reason=label, reason_code=reason_code, remarks=remarks, previous_status=self.status
+        )
 
     @event(Rejected)
-    def _rejected(self, status: LoanStatus, reason: str, reason_code: str, remarks: str) -> None:
+    def _rejected(
+        self, status: LoanStatus, reason: str, reason_code: str, remarks: str, previous_status: LoanStatus | None
+    ) -> None:
         self.status = status
         self.rejected_by_bre = False
+        self.rejection = {"code": reason_code, "label": reason, "remarks": remarks, "by": previous_status}
 
 
 def _decision_reason(outcome: BreOutcome) -> str:

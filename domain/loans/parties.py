@@ -18,6 +18,7 @@ from typing import Protocol
 from uuid import UUID
 
 from domain.loans.bre import ApplicantFacts, BrandPolicy
+from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.money import percent_of, round_money
 from domain.loans.offer import ProductVersion
 from domain.loans.schedule import emi_amount
@@ -43,6 +44,14 @@ class LoanParties(Protocol):
         """The label of one of the brand's rejection reason codes, or None when the brand has no such code."""
         ...
 
+    def cam_required(self, brand_id: UUID) -> bool:
+        """Whether the brand's CX must record the Credit Appraisal Memo before approving (`cam_calculation_required`)."""
+        ...
+
+    def repayment_calendar(self, brand_id: UUID) -> RepaymentCalendar:
+        """The brand's repayment calendar (Sundays off, repayment holidays): where due dates fall."""
+        ...
+
     def auto_allocate(self, brand_id: UUID) -> bool:
         """Whether the brand assigns submitted applications to credit executives automatically."""
         ...
@@ -54,6 +63,20 @@ class LoanParties(Protocol):
     def pick_credit_executive(self, brand_id: UUID, day: date) -> UUID | None:
         """The credit executive with the fewest open assigned applications, skipping anyone unavailable or on
         leave on `day`; None when nobody can take one."""
+        ...
+
+
+class BorrowerContact(Protocol):
+    """Telling the borrower about a decision (an SMS through the brand's provider; the onboarding context's funnel
+    step reopened and the borrower's own page showing it, once wired). Never raises: a message that cannot go out is
+    logged, the decision stands."""
+
+    def sent_back(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        """The CX sent the application back to the borrower for documents or information (`reason`)."""
+        ...
+
+    def rejected(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        """The Sanction Manager rejected the application; `reason` is the reason code's text."""
         ...
 
 

@@ -81,3 +81,44 @@ class PaymentGateway(Protocol):
     ) -> PaymentOrder:
         """Create a payment order of `amount` rupees; ProviderRejected for an amount or reference it refuses."""
         ...
+
+
+@dataclass(frozen=True)
+class Beneficiary:
+    """Whom a payout goes to: the account holder's name, the account number and the branch's IFSC."""
+
+    name: str
+    account_number: str
+    ifsc: str
+
+
+@dataclass(frozen=True)
+class Payout:
+    """A payout the gateway accepted: settled later (`payout.processed` / `payout.failed`, a signed webhook).
+    `simulator_url` is where our simulator settles it from a test or the demo (None at a real gateway)."""
+
+    payout_id: str
+    reference: str
+    amount: Decimal
+    mode: str  # IMPS, NEFT, UPI
+    status: str  # "pending"
+    simulator_url: str | None = None
+
+
+class PayoutGateway(Protocol):
+    """Sends money to a beneficiary's bank account (loan disbursal)."""
+
+    def create_payout(
+        self,
+        amount: Decimal,
+        *,
+        mode: str,
+        beneficiary: Beneficiary,
+        reference: str,
+        idempotency_key: str,
+        callback_url: str,
+        caller: Caller,
+    ) -> Payout:
+        """Start a payout of `amount` rupees; the same `idempotency_key` never pays twice (the gateway answers the
+        payout it made). ProviderRejected for an amount, mode or beneficiary it refuses."""
+        ...

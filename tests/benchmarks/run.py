@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, str] = {
     "relay": "relay",
     "bre": "bre",
     "onboarding": "onboarding",
+    "disbursal": "disbursal",
 }
 
 

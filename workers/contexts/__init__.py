@@ -17,6 +17,7 @@ NAMES = (
     "products",
     "loans",
     "onboarding",
+    "disbursal",
     "jobs",
     "covenants",
     "notices",

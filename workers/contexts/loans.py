@@ -9,9 +9,14 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import structlog
+
 from adapters.postgres import Database
+from adapters.providers.directory import ProviderDirectory
+from api.pages import loan_decisions as decision_pages
 from api.pages import loans as pages
 from api.routes import bre as bre_routes
+from api.routes import loan_decisions as decision_routes
 from api.routes import loans as routes
 from api.web import NavItem
 from domain.blocklist.application import Blocklists
@@ -24,18 +29,23 @@ from domain.identity.staff import StaffNotFound
 from domain.loans.application import Loans
 from domain.loans.bre import ApplicantFacts, BrandPolicy
 from domain.loans.bre_policy import brand_policy
+from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.loan import Loan
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
 from domain.loans.parties import CreditFactsSource, proposed_emi
 from domain.products.application import Products
+from domain.providers.calls import Caller
 from domain.shared.errors import NotFound
 from projections.blocklist import BlocklistQueries
 from projections.bre_history import BreHistoryQueries
+from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
 from projections.verification_queries import VerificationQueries
 from workers.bounded_context import BoundedContext, Kit
 from workers.numbering import number_series
+
+log = structlog.get_logger(__name__)
 
 #: Who auto-allocation assigns applications to: staff holding this role (enabled, available, not on leave).
 CREDIT_EXECUTIVE_ROLE = "credit_executive"
@@ -71,6 +81,13 @@ class BrandLoanParties:
     def auto_allocate(self, brand_id: UUID) -> bool:
         return self.identity.settings(brand_id).auto_allocate_loans
 
+    def cam_required(self, brand_id: UUID) -> bool:
+        return self.identity.settings(brand_id).cam_calculation_required
+
+    def repayment_calendar(self, brand_id: UUID) -> RepaymentCalendar:
+        settings = self.identity.settings(brand_id)
+        return RepaymentCalendar(sunday_off=settings.sunday_off, holidays=frozenset(settings.repayment_holidays))
+
     def can_take_loans(self, brand_id: UUID, staff_id: UUID) -> bool:
         try:
             staff = self.identity.staff(brand_id, staff_id)
@@ -81,6 +98,34 @@ class BrandLoanParties:
 
     def pick_credit_executive(self, brand_id: UUID, day: date) -> UUID | None:
         return self.queries.least_loaded(brand_id, CREDIT_EXECUTIVE_ROLE, day)
+
+
+@dataclass(frozen=True)
+class SmsBorrowerContact:
+    """The loans context's `BorrowerContact`: an SMS through the brand's SMS provider to the borrower's phone.
+
+    Reopening the onboarding funnel step on a send back, and the borrower's own page showing the reason, are the
+    onboarding context's (wired here once it is registered: `Onboarding.send_back`)."""
+
+    identity: Identity
+    customers: Customers
+    directory: ProviderDirectory
+
+    def _send(self, brand_id: UUID, customer_id: UUID, text: str) -> None:
+        try:
+            phone = self.customers.get(brand_id, customer_id).phone
+            sms = self.directory.for_brand(self.identity.settings(brand_id).providers).sms()
+            sms.send(phone, text[:480], caller=Caller(brand_id, customer_id))
+        except Exception as exc:  # noqa: BLE001 - a message that cannot go out never undoes the decision
+            log.warning("loans.borrower_sms_failed", brand_id=str(brand_id), customer_id=str(customer_id),
+                        error=type(exc).__name__)  # fmt: skip
+
+    def sent_back(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        self._send(brand_id, customer_id,
+                   f"Your loan application {loan_number} needs more from you: {reason}. Please continue in the app.")  # fmt: skip
+
+    def rejected(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        self._send(brand_id, customer_id, f"Your loan application {loan_number} was not approved. Reason: {reason}.")
 
 
 @dataclass(frozen=True)
@@ -166,17 +211,31 @@ def _loans(kit: Kit) -> Loans:
         ),
         catalogue=LateCatalogue(kit),
         numbers=number_series(kit),
+        contact=SmsBorrowerContact(kit.get(Identity), customers, kit.get(ProviderDirectory)),
     )
 
 
 CONTEXT = BoundedContext(
     application=Loans,
     build=_loans,
-    queries=(LoanQueries, BreHistoryQueries),
+    queries=(LoanQueries, BreHistoryQueries, DecisionQueries),
     projections=(LoanViews(),),
-    endpoints=(*routes.ENDPOINTS, *bre_routes.ENDPOINTS),
-    pages=pages.PAGES,
-    nav=(NavItem("Loans", "/loans", "loans", Permission.LOANS, 25),),
-    permissions=(Permission.LOANS, Permission.LOAN_RELOCATE, Permission.LOAN_FORCE_BYPASS),
+    endpoints=(*routes.ENDPOINTS, *decision_routes.ENDPOINTS, *bre_routes.ENDPOINTS),
+    pages=(*pages.PAGES, *decision_pages.PAGES),
+    nav=(
+        NavItem("Loans", "/loans", "loans", Permission.LOANS, 25),
+        NavItem("Worklist", "/credit/worklist", "worklist", Permission.LOANS, 26),
+        NavItem("Sanction", "/credit/sanction", "sanction", Permission.SANCTION_MANAGER, 27),
+        NavItem("Sanction Head", "/credit/sanction-head", "sanction_head", Permission.SANCTION_HEAD, 28),
+    ),
+    permissions=(
+        Permission.LOANS,
+        Permission.LOAN_RELOCATE,
+        Permission.LOAN_FORCE_BYPASS,
+        Permission.LOAN_SEND_BACK,
+        Permission.SANCTION_MANAGER,
+        Permission.SANCTION_HEAD,
+        Permission.LOAN_REACTIVATE,
+    ),
     audited=(Loan,),
 )

@@ -12,6 +12,7 @@ import pytest
 
 from domain.loans.application import Loans
 from domain.loans.bre import ApplicantFacts, BrandPolicy, Rule, RuleSpec
+from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.loan import Loan
 from domain.loans.offer import CouponTerms, ProductVersion
 from domain.loans.states import LoanStatus
@@ -77,6 +78,7 @@ class Parties:
     staff: set[UUID] = field(default_factory=lambda: {CX_A, CX_B})
     workload: dict[UUID, int] = field(default_factory=lambda: {CX_A: 3, CX_B: 1})
     away: set[UUID] = field(default_factory=set)
+    cam: bool = False
 
     def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool:
         return brand_id == BRAND and customer_id == BORROWER
@@ -92,6 +94,12 @@ class Parties:
 
     def auto_allocate(self, brand_id: UUID) -> bool:
         return self.auto
+
+    def cam_required(self, brand_id: UUID) -> bool:
+        return self.cam
+
+    def repayment_calendar(self, brand_id: UUID) -> RepaymentCalendar:
+        return RepaymentCalendar()
 
     def can_take_loans(self, brand_id: UUID, staff_id: UUID) -> bool:
         return brand_id == BRAND and staff_id in self.staff

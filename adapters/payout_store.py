@@ -1,0 +1,270 @@
+"""Operational records of disbursal (`ops` schema, not business history — the loan's events are that):
+
+- `ops.payout_attempts`: each payout the gateway accepted (its reference -> brand, loan, attempt; the simulator's
+  settle URL while the simulator runs), written before the attempt is recorded on the loan, so a webhook finds
+  its loan without waiting for a read model;
+- `ops.provider_webhooks`: the event ids of the provider webhooks processed (a replayed delivery is answered as a
+  duplicate and changes nothing);
+- `ops.payout_files` / `ops.payout_file_loans`: the payout and beneficiary registration files (the XLSX bytes),
+  and their loans — a loan is in at most one live file (a unique partial index), even when two files are made at
+  once; a returned file frees its loans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from psycopg import errors as pg_errors
+
+from domain.loans.payout_lines import PayoutLine
+from domain.shared.errors import Conflict, FieldError, InvalidInput
+
+DDL: Sequence[str] = (
+    """CREATE TABLE IF NOT EXISTS ops.payout_attempts (
+        gateway_reference text PRIMARY KEY,
+        brand_id uuid NOT NULL,
+        loan_id uuid NOT NULL,
+        attempt int NOT NULL,
+        mode text NOT NULL,
+        simulator_url text,
+        created_at timestamptz NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS payout_attempts_loan_idx ON ops.payout_attempts (loan_id, attempt)",
+    """CREATE TABLE IF NOT EXISTS ops.provider_webhooks (
+        provider text NOT NULL,
+        event_id text NOT NULL,
+        received_at timestamptz NOT NULL,
+        PRIMARY KEY (provider, event_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS ops.payout_files (
+        id uuid PRIMARY KEY,
+        brand_id uuid NOT NULL,
+        created_at timestamptz NOT NULL,
+        created_by text NOT NULL,
+        row_count int NOT NULL,
+        total numeric(18, 2) NOT NULL,
+        beneficiary_count int NOT NULL,
+        state text NOT NULL CHECK (state IN ('exported', 'returned', 'confirmed')),
+        reason text,
+        payout_xlsx bytea,
+        beneficiary_xlsx bytea
+    )""",
+    "CREATE INDEX IF NOT EXISTS payout_files_brand_idx ON ops.payout_files (brand_id, created_at DESC, id DESC)",
+    """CREATE TABLE IF NOT EXISTS ops.payout_file_loans (
+        file_id uuid NOT NULL REFERENCES ops.payout_files (id) ON DELETE CASCADE,
+        brand_id uuid NOT NULL,
+        loan_id uuid NOT NULL,
+        position int NOT NULL,
+        account_number text NOT NULL,
+        ifsc text NOT NULL,
+        active boolean NOT NULL DEFAULT true,
+        PRIMARY KEY (file_id, loan_id)
+    )""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS payout_file_loans_live_idx ON ops.payout_file_loans (brand_id, loan_id) "
+    "WHERE active",
+    "CREATE INDEX IF NOT EXISTS payout_file_loans_account_idx ON ops.payout_file_loans (brand_id, account_number, ifsc)",
+)
+_SETUP_LOCK = 0x70617930  # "pay0": one process creates the tables at a time
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """A payout the gateway accepted, as we noted it."""
+
+    gateway_reference: str
+    brand_id: UUID
+    loan_id: UUID
+    attempt: int
+    mode: str
+    simulator_url: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PayoutFileRecord:
+    """A payout file (without its bytes)."""
+
+    id: UUID
+    brand_id: UUID
+    created_at: datetime
+    created_by: str
+    row_count: int
+    total: Decimal
+    beneficiary_count: int
+    state: str
+    reason: str | None
+
+
+_FILE_COLUMNS = "id, brand_id, created_at, created_by, row_count, total, beneficiary_count, state, reason"
+
+
+class PayoutStore:
+    """The disbursal's operational tables (see the module doc); created when first constructed."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.setup()
+
+    def setup(self) -> None:
+        """Create the tables (idempotent; serialised between processes)."""
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
+            for statement in DDL:
+                conn.execute(statement)
+
+    # Payout attempts -------------------------------------------------------------------------------------------
+
+    def note_attempt(self, record: AttemptRecord) -> None:
+        """Remember a payout the gateway accepted (the same reference again changes nothing)."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO ops.payout_attempts (gateway_reference, brand_id, loan_id, attempt, mode, simulator_url, "
+                "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (gateway_reference) DO NOTHING",
+                (record.gateway_reference, record.brand_id, record.loan_id, record.attempt, record.mode,
+                 record.simulator_url, record.created_at),
+            )  # fmt: skip
+
+    def attempt(self, gateway_reference: str) -> AttemptRecord | None:
+        """The payout with this gateway reference, if we made it."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT gateway_reference, brand_id, loan_id, attempt, mode, simulator_url, created_at "
+                "FROM ops.payout_attempts WHERE gateway_reference = %s",
+                (gateway_reference,),
+            ).fetchone()
+        return AttemptRecord(**row) if row else None
+
+    # Webhook deliveries ----------------------------------------------------------------------------------------
+
+    def first_delivery(self, provider: str, event_id: str, at: datetime) -> bool:
+        """Note a webhook event as processed: False when it was already (a replay or a redelivery)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "INSERT INTO ops.provider_webhooks (provider, event_id, received_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT DO NOTHING RETURNING event_id",
+                (provider, event_id, at),
+            ).fetchone()
+        return row is not None
+
+    def forget_delivery(self, provider: str, event_id: str) -> None:
+        """Un-note an event whose processing failed, so the provider's retry is processed."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "DELETE FROM ops.provider_webhooks WHERE provider = %s AND event_id = %s", (provider, event_id)
+            )
+
+    # Payout files ----------------------------------------------------------------------------------------------
+
+    def new_accounts(self, brand_id: UUID, lines: Sequence[PayoutLine]) -> list[PayoutLine]:
+        """The lines whose account (number and IFSC) is in no earlier payout file of the brand: the accounts the
+        bank has to register as beneficiaries first."""
+        if not lines:
+            return []
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT f.account_number, f.ifsc FROM ops.payout_file_loans f "
+                "JOIN unnest(%s::text[], %s::text[]) AS a(account_number, ifsc) "
+                "ON f.account_number = a.account_number AND f.ifsc = a.ifsc WHERE f.brand_id = %s",
+                ([line.account_number for line in lines], [line.ifsc for line in lines], brand_id),
+            ).fetchall()
+        known = {(r["account_number"], r["ifsc"]) for r in rows}
+        seen: set[tuple[str, str]] = set()
+        fresh = []
+        for line in lines:
+            key = (line.account_number, line.ifsc)
+            if key not in known and key not in seen:
+                seen.add(key)
+                fresh.append(line)
+        return fresh
+
+    def claim(self, record: PayoutFileRecord, lines: Sequence[PayoutLine], payout: bytes, beneficiaries: bytes) -> None:
+        """Store a file and its loans; 422 naming the first loan already in a live file (nothing stored)."""
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                conn.execute(
+                    f"INSERT INTO ops.payout_files ({_FILE_COLUMNS}, payout_xlsx, beneficiary_xlsx) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (record.id, record.brand_id, record.created_at, record.created_by, record.row_count, record.total,
+                     record.beneficiary_count, record.state, record.reason, payout, beneficiaries),
+                )  # fmt: skip
+                with (
+                    conn.cursor() as cur,
+                    cur.copy(
+                        "COPY ops.payout_file_loans (file_id, brand_id, loan_id, position, account_number, ifsc) FROM STDIN"
+                    ) as copy,
+                ):
+                    for position, line in enumerate(lines):
+                        copy.write_row((record.id, record.brand_id, line.loan_id, position, line.account_number,
+                                        line.ifsc))  # fmt: skip
+        except pg_errors.UniqueViolation:
+            taken = self._taken(record.brand_id, [line.loan_id for line in lines])
+            index = next((i for i, line in enumerate(lines) if line.loan_id in taken), 0)
+            raise InvalidInput(
+                [FieldError(f"loan_ids[{index}]", f"loan {lines[index].loan_number} is already in a payout file")]
+            ) from None
+
+    def _taken(self, brand_id: UUID, loan_ids: list[UUID]) -> set[UUID]:
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT loan_id FROM ops.payout_file_loans WHERE brand_id = %s AND active AND loan_id = ANY(%s)",
+                (brand_id, loan_ids),
+            ).fetchall()
+        return {r["loan_id"] for r in rows}
+
+    def discard(self, file_id: UUID) -> None:
+        """Drop a file whose loans could not be marked exported (its loans rows go with it)."""
+        with self.pool.connection() as conn:
+            conn.execute("DELETE FROM ops.payout_files WHERE id = %s", (file_id,))
+
+    def file(self, brand_id: UUID, file_id: UUID) -> PayoutFileRecord | None:
+        """A payout file of the brand."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_FILE_COLUMNS} FROM ops.payout_files WHERE id = %s AND brand_id = %s", (file_id, brand_id)
+            ).fetchone()
+        return PayoutFileRecord(**row) if row else None
+
+    def files(self, brand_id: UUID, limit: int = 50) -> list[PayoutFileRecord]:
+        """The brand's newest payout files."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_FILE_COLUMNS} FROM ops.payout_files WHERE brand_id = %s "
+                "ORDER BY created_at DESC, id DESC LIMIT %s",
+                (brand_id, limit),
+            ).fetchall()
+        return [PayoutFileRecord(**row) for row in rows]
+
+    def content(self, brand_id: UUID, file_id: UUID, which: str) -> bytes | None:
+        """A file's XLSX bytes: `payout` or `beneficiaries`."""
+        column = {"payout": "payout_xlsx", "beneficiaries": "beneficiary_xlsx"}[which]
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {column} AS data FROM ops.payout_files WHERE id = %s AND brand_id = %s", (file_id, brand_id)
+            ).fetchone()
+        return bytes(row["data"]) if row and row["data"] is not None else None
+
+    def loan_ids(self, file_id: UUID) -> list[UUID]:
+        """A file's loans in file order."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT loan_id FROM ops.payout_file_loans WHERE file_id = %s ORDER BY position", (file_id,)
+            ).fetchall()
+        return [r["loan_id"] for r in rows]
+
+    def settle_file(self, brand_id: UUID, file_id: UUID, state: str, reason: str | None) -> None:
+        """Mark an exported file returned (its loans freed) or confirmed; 409 when it is not exported."""
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "UPDATE ops.payout_files SET state = %s, reason = %s WHERE id = %s AND brand_id = %s "
+                "AND state = 'exported' RETURNING id",
+                (state, reason, file_id, brand_id),
+            ).fetchone()
+            if row is None:
+                raise Conflict("only an exported payout file can be returned or confirmed", file_id=str(file_id))
+            if state == "returned":
+                conn.execute("UPDATE ops.payout_file_loans SET active = false WHERE file_id = %s", (file_id,))

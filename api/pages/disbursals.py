@@ -1,0 +1,123 @@
+"""The Ops disbursal queue page (LOAN_OPS): loans awaiting disbursal with their payout state, multi-select to
+export a payout file or initiate (and retry) payouts; the payout files with their downloads."""
+
+from __future__ import annotations
+
+from functools import partial
+from uuid import UUID
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from adapters.payout_files import XLSX_MEDIA_TYPE
+from api.routes.disbursals import WEBHOOK_PATH, DisbursalPort, public_base
+from api.web import Page, act, error_text, keyset_page, not_found, pages, path_id, render
+from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
+from domain.loans.application import Loans
+from domain.loans.payout_lines import PAYOUT_MODES
+from domain.shared.errors import DomainError
+
+READ = (Permission.LOAN_OPS, Level.READ)
+WRITE = (Permission.LOAN_OPS, Level.WRITE)
+
+
+async def _queue(
+    request: Request, port: DisbursalPort, principal: Principal, error: str | None = None, info: str | None = None
+) -> Response:
+    brand = principal.brand_id
+    queue = await run_in_threadpool(keyset_page, request, lambda cursor: port.queries.queue(brand, cursor, 100))
+    files = await run_in_threadpool(port.disbursals.store.files, brand, 20)
+    return render(
+        request,
+        "disbursals.html",
+        422 if error else 200,
+        nav="disbursals",
+        queue=queue,
+        files=files,
+        modes=PAYOUT_MODES,
+        can_edit=principal.holds(*WRITE),
+        error=error,
+        info=info,
+    )
+
+
+async def disbursal_queue_page(request: Request, port: DisbursalPort, principal: Principal) -> Response:
+    return await _queue(request, port, principal)
+
+
+def _selected(request: Request) -> list[UUID]:
+    chosen = []
+    for raw in request.state.form.getlist("loan_id"):
+        try:
+            chosen.append(UUID(str(raw)))
+        except ValueError:
+            continue
+    return chosen
+
+
+async def disbursal_export(request: Request, port: DisbursalPort, principal: Principal) -> Response:
+    chosen = _selected(request)
+    if not chosen:
+        return await _queue(request, port, principal, error="select the loans to put in the payout file")
+    try:
+        record, position = await act(principal, lambda: port.disbursals.export(principal.brand_id, principal.actor,
+                                                                                chosen))  # fmt: skip
+    except DomainError as exc:
+        return await _queue(request, port, principal, error=error_text(exc))
+    await run_in_threadpool(request.app.state.services.engine.wait_for, Loans.name, position)
+    info = f"Payout file of {record.row_count} loans, total Rs {record.total}: download it below."
+    return await _queue(request, port, principal, info=info)
+
+
+async def disbursal_initiate(request: Request, port: DisbursalPort, principal: Principal) -> Response:
+    chosen = _selected(request)
+    mode = str(request.state.form.get("mode", ""))
+    if not chosen:
+        return await _queue(request, port, principal, error="select the loans to pay")
+    callback = public_base(request) + WEBHOOK_PATH
+    problems, done, last = [], 0, 0
+    for loan_id in chosen:
+        try:
+            result = await act(
+                principal, partial(port.disbursals.disburse, principal.brand_id, loan_id, mode, callback)
+            )
+        except DomainError as exc:
+            problems.append(f"{loan_id}: {error_text(exc)}")
+            continue
+        done, last = done + 1, max(last, result.position)
+    await run_in_threadpool(request.app.state.services.engine.wait_for, Loans.name, last)
+    info = f"Payout initiated for {done} loan(s) by {mode}; each is disbursed when the gateway confirms it."
+    return await _queue(request, port, principal, error="; ".join(problems) or None, info=info if done else None)
+
+
+async def _download(request: Request, port: DisbursalPort, principal: Principal, which: str) -> Response:
+    file_id = path_id(request, "file_id")
+    data = (
+        await run_in_threadpool(port.disbursals.store.content, principal.brand_id, file_id, which) if file_id else None
+    )
+    if file_id is None or data is None:
+        return await not_found(request)
+    disposition = f'attachment; filename="{which}-{str(file_id)[:8]}.xlsx"'
+    return Response(data, 200, {"Content-Disposition": disposition}, media_type=XLSX_MEDIA_TYPE)
+
+
+async def payout_file_download(request: Request, port: DisbursalPort, principal: Principal) -> Response:
+    return await _download(request, port, principal, "payout")
+
+
+async def beneficiary_file_download(request: Request, port: DisbursalPort, principal: Principal) -> Response:
+    return await _download(request, port, principal, "beneficiaries")
+
+
+PAGES = pages(
+    DisbursalPort,
+    [
+        Page("GET", "/disbursals", disbursal_queue_page, READ),
+        Page("POST", "/disbursals/export", disbursal_export, WRITE, form=True),
+        Page("POST", "/disbursals/initiate", disbursal_initiate, WRITE, form=True),
+        Page("GET", "/disbursals/files/{file_id}/payout.xlsx", payout_file_download, READ),
+        Page("GET", "/disbursals/files/{file_id}/beneficiaries.xlsx", beneficiary_file_download, READ),
+    ],
+)

@@ -1,0 +1,177 @@
+"""Credit-decision pages (issue #14): the CX worklist, the review page (profile, blocklist hits, BRE results, CAM,
+amounts, journey on one page), the SM queue, the Sanction Head's view with team figures, and the decision forms of
+the loan page (CAM, CX approve, send back, sanction, reject, reactivate).
+
+The forms post here and, refused, show the loan page again with the reason (422); the loan page's decision card is
+templates/loan_decision.html, included by loan.html.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.pages.actors import actor_names
+from api.pages.loans import loan_page_with_error
+from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
+from domain.identity.application import Identity
+from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
+from domain.loans.application import Loans
+from domain.shared.errors import DomainError
+from projections.blocklist import BlocklistQueries
+from projections.customer_queries import CustomerQueries
+from projections.identity import IdentityQueries
+from projections.loan_decision_queries import DecisionQueries
+from projections.loan_queries import LoanQueries
+
+READ = (Permission.LOANS, Level.READ)
+WRITE = (Permission.LOANS, Level.WRITE)
+SEND_BACK = (Permission.LOAN_SEND_BACK, Level.WRITE)
+SANCTION = (Permission.SANCTION_MANAGER, Level.WRITE)
+SM_READ = (Permission.SANCTION_MANAGER, Level.READ)
+HEAD = (Permission.SANCTION_HEAD, Level.READ)
+REACTIVATE = (Permission.LOAN_REACTIVATE, Level.WRITE)
+
+
+@dataclass(frozen=True)
+class DecisionPagesPort:
+    """What the decision pages use."""
+
+    loans: Loans
+    queries: LoanQueries
+    decisions: DecisionQueries
+    customers: CustomerQueries
+    blocklist: BlocklistQueries
+    staff: IdentityQueries
+    identity: Identity
+
+
+async def worklist_page(request: Request, port: DecisionPagesPort, principal: Principal) -> Response:
+    staff_id = principal.id if principal.kind == "staff" else UUID(int=0)
+    rows = await run_in_threadpool(
+        keyset_page, request, lambda cursor: port.decisions.cx_worklist(principal.brand_id, staff_id, cursor, 50)
+    )
+    return render(request, "credit_queue.html", nav="worklist", rows=rows, title="My worklist", kind="worklist")
+
+
+async def sm_queue_page(request: Request, port: DecisionPagesPort, principal: Principal) -> Response:
+    rows = await run_in_threadpool(
+        keyset_page, request, lambda cursor: port.decisions.sm_queue(principal.brand_id, cursor, 50)
+    )
+    return render(request, "credit_queue.html", nav="sanction", rows=rows, title="Sanction queue", kind="sanction")
+
+
+async def head_page(request: Request, port: DecisionPagesPort, principal: Principal) -> Response:
+    actor = (request.query_params.get("actor") or "").strip()[:100] or None
+
+    def load() -> tuple[Any, Any, Any]:
+        rows = keyset_page(request, lambda cursor: port.decisions.sm_loans(principal.brand_id, actor, cursor, 50))
+        escalated = port.decisions.sm_queue(principal.brand_id, None, 200)
+        return rows, escalated, port.decisions.team_figures(principal.brand_id)
+
+    rows, queue, figures = await run_in_threadpool(load)
+    names = {m.actor: m.name for m in figures.managers}
+    return render(
+        request,
+        "credit_head.html",
+        nav="sanction_head",
+        rows=rows,
+        escalated=[i for i in queue.items if i.escalated],
+        figures=figures,
+        names=names,
+        actor=actor,
+    )
+
+
+async def review_page(request: Request, port: DecisionPagesPort, principal: Principal) -> Response:
+    loan_id = path_id(request, "loan_id")
+    if loan_id is None:
+        return await not_found(request)
+    brand = principal.brand_id
+
+    def load() -> tuple[Any, Any, dict[str, str]]:
+        parties = port.loans.parties
+        loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
+        if loan is None:
+            return None, None, {}
+        profile = port.customers.profile(brand, loan.customer_id, timeline_limit=20)
+        if profile is not None:
+            profile = profile.with_blocklist_hits(port.blocklist.hits(brand, profile.blocklist_candidates()))
+        return loan, profile, actor_names(port.identity, brand, {e.actor for e in loan.history})
+
+    loan, profile, actors = await run_in_threadpool(load)
+    if loan is None:
+        return await not_found(request)
+    return render(request, "credit_review.html", nav="worklist", loan=loan, profile=profile, actors=actors)
+
+
+def _form_action(use: str) -> Any:
+    async def handle(request: Request, port: DecisionPagesPort, principal: Principal) -> Response:
+        loan_id = path_id(request, "loan_id")
+        if loan_id is None:
+            return await not_found(request)
+        brand, loans = principal.brand_id, port.loans
+        work: dict[str, Any] = {
+            "cam": lambda: loans.record_cam(brand, loan_id, {
+                "salary_credits": [
+                    {"month": form_text(request, f"month_{i}"), "amount": form_text(request, f"salary_{i}")}
+                    for i in range(3)
+                ],
+                "foir": form_text(request, "foir"), "existing_emis": form_text(request, "existing_emis") or "0",
+                "recommended_amount": form_text(request, "recommended_amount"),
+                "recommended_rate": form_text(request, "recommended_rate"), "notes": form_text(request, "notes"),
+            }),
+            "cx-approve": lambda: loans.cx_approve(
+                brand, loan_id, form_text(request, "approved_amount"), form_text(request, "remarks")
+            ),
+            "send-back": lambda: loans.send_back(brand, loan_id, form_text(request, "to"), form_text(request, "reason")),
+            "sanction": lambda: loans.sanction(
+                brand, loan_id, form_text(request, "sanctioned_amount"), form_text(request, "remarks")
+            ),
+            "reject": lambda: loans.reject(
+                brand, loan_id, form_text(request, "reason_code"), form_text(request, "remarks")
+            ),
+            "reactivate": lambda: loans.reactivate(brand, loan_id, form_text(request, "reason")),
+        }  # fmt: skip
+        if use == "send-back" and form_text(request, "to") == "cx" and not principal.holds(*SANCTION):
+            return await loan_page_with_error(request, port, principal, loan_id, "sending back to the CX is the SM's")
+        if use == "reject" and not _may_reject(port, principal, loan_id):
+            return await loan_page_with_error(
+                request, port, principal, loan_id, "rejecting a CX-approved loan is the SM's"
+            )
+        try:
+            result = await act(principal, work[use])
+        except DomainError as exc:
+            return await loan_page_with_error(request, port, principal, loan_id, error_text(exc))
+        return await after_write(request, Loans.name, result.position, f"/loans/{loan_id}")
+
+    handle.__name__ = f"loan_{use.replace('-', '_')}"
+    return handle
+
+
+def _may_reject(port: DecisionPagesPort, principal: Principal, loan_id: UUID) -> bool:
+    loan = port.queries.loan(principal.brand_id, loan_id)
+    return loan is None or loan.status != "cx_approved" or principal.holds(*SANCTION)
+
+
+PAGES = pages(
+    DecisionPagesPort,
+    [
+        Page("GET", "/credit/worklist", worklist_page, READ),
+        Page("GET", "/credit/review/{loan_id}", review_page, READ),
+        Page("GET", "/credit/sanction", sm_queue_page, SM_READ),
+        Page("GET", "/credit/sanction-head", head_page, HEAD),
+        Page("POST", "/loans/{loan_id}/cam", _form_action("cam"), WRITE, form=True),
+        Page("POST", "/loans/{loan_id}/cx-approve", _form_action("cx-approve"), WRITE, form=True),
+        Page("POST", "/loans/{loan_id}/send-back", _form_action("send-back"), SEND_BACK, form=True),
+        Page("POST", "/loans/{loan_id}/sanction", _form_action("sanction"), SANCTION, form=True),
+        Page("POST", "/loans/{loan_id}/reject", _form_action("reject"), WRITE, form=True),
+        Page("POST", "/loans/{loan_id}/reactivate", _form_action("reactivate"), REACTIVATE, form=True),
+    ],
+)

@@ -1,0 +1,273 @@
+"""Credit-decision endpoints (issue #14): CAM, CX approval, send back, SM sanction, reactivation, and the
+worklists (CX worklist, SM queue, the Sanction Head's view, team figures). Reject and cancel are in
+api/routes/loans.py; every command answers the loan (`LoanOut`).
+
+Who may do what (the spec's permissions): CAM and CX approval LOANS at WRITE; send back LOAN_SEND_BACK (to the CX:
+also SANCTION_MANAGER, it is the SM's action); sanction SANCTION_MANAGER; reject a CX-approved loan SANCTION_MANAGER
+(checked in api/routes/loans.py); reactivate LOAN_REACTIVATE; the SM queue SANCTION_MANAGER at READ; every SM's
+loans and the team figures SANCTION_HEAD at READ.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.problems import HttpProblem
+from api.routes.loans import LoanOut, LoanPort, ReasonIn, written
+from domain.identity.permissions import Level, Permission
+from domain.shared.values import Money
+
+WRITE = (Permission.LOANS, Level.WRITE)
+READ = (Permission.LOANS, Level.READ)
+SEND_BACK = (Permission.LOAN_SEND_BACK, Level.WRITE)
+SANCTION = (Permission.SANCTION_MANAGER, Level.WRITE)
+SM_READ = (Permission.SANCTION_MANAGER, Level.READ)
+HEAD = (Permission.SANCTION_HEAD, Level.READ)
+REACTIVATE = (Permission.LOAN_REACTIVATE, Level.WRITE)
+
+
+class SalaryCreditIn(BaseModel):
+    """One salary credit: the month and the amount credited."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    month: str = Field(max_length=7, description="YYYY-MM")
+    amount: Money
+
+
+class CamIn(BaseModel):
+    """The Credit Appraisal Memo: the last three salary credits, FOIR, existing EMIs, recommendation, notes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    salary_credits: list[SalaryCreditIn] = Field(max_length=12)
+    foir: Decimal = Field(description="Fixed Obligation to Income Ratio, percent")
+    existing_emis: Money = Field(Decimal(0), description="existing EMI obligations per month")
+    recommended_amount: Money
+    recommended_rate: Decimal = Field(description="recommended rate of interest, percent a year")
+    notes: str = Field(max_length=2000)
+
+
+class CxApproveIn(BaseModel):
+    """The CX's approval: an amount within the product's range (may differ from the requested one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approved_amount: Money
+    remarks: str = Field(max_length=2000)
+
+
+class SendBackIn(BaseModel):
+    """Back to the borrower (documents or information) or to the CX (the SM's comments)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: Literal["borrower", "cx"]
+    reason: str = Field(max_length=2000)
+
+
+class SanctionIn(BaseModel):
+    """The SM's sanction: the final amount."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sanctioned_amount: Money
+    remarks: str = Field(max_length=2000)
+
+
+class WorklistQuery(BaseModel):
+    """Paging of a worklist (oldest first)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(50, ge=1, le=200)
+
+
+class SmLoansQuery(WorklistQuery):
+    """The Sanction Head's view, optionally of one SM (`staff:<id>`)."""
+
+    actor: str | None = Field(None, max_length=100)
+
+
+class WorkItemOut(BaseModel):
+    """A loan on a worklist."""
+
+    id: UUID
+    loan_number: str
+    customer_id: UUID
+    borrower_name: str | None
+    amount: Decimal
+    cx_approved_amount: Decimal | None
+    sanctioned_amount: Decimal | None
+    tenure: int
+    status: str
+    assignee_id: UUID | None
+    assignee_name: str | None
+    cx_approved_by: str | None
+    sm_actor: str | None
+    created_at: InstantOut
+    status_since: datetime | None
+    escalated: bool | None
+
+
+class WorkPageOut(BaseModel):
+    """A page of a worklist, oldest first."""
+
+    items: list[WorkItemOut]
+    next_cursor: str | None
+
+
+class SmFiguresOut(BaseModel):
+    """One SM's figures."""
+
+    actor: str
+    name: str | None
+    decided: int
+    sanctioned: int
+    rejected: int
+    sent_back: int
+    approval_rate: Decimal | None
+
+
+class TeamFiguresOut(BaseModel):
+    """The SM queue and each SM's figures."""
+
+    queue_size: int
+    oldest_hours: Decimal | None
+    escalated: int
+    managers: list[SmFiguresOut]
+
+
+def record_cam(ctx: Context[LoanPort]) -> Reply:
+    body: CamIn = ctx.body
+    return written(ctx, ctx.port.loans.record_cam(ctx.brand_id, ctx.path["loan_id"], body.model_dump()))
+
+
+def cx_approve(ctx: Context[LoanPort]) -> Reply:
+    body: CxApproveIn = ctx.body
+    result = ctx.port.loans.cx_approve(ctx.brand_id, ctx.path["loan_id"], body.approved_amount, body.remarks)
+    return written(ctx, result)
+
+
+def send_back(ctx: Context[LoanPort]) -> Reply:
+    body: SendBackIn = ctx.body
+    if body.to == "cx" and not ctx.principal.holds(*SANCTION):
+        raise HttpProblem(403, "sending back to the CX needs SANCTION_MANAGER at WRITE", "forbidden",
+                          permission=Permission.SANCTION_MANAGER.value, level=Level.WRITE.value)  # fmt: skip
+    return written(ctx, ctx.port.loans.send_back(ctx.brand_id, ctx.path["loan_id"], body.to, body.reason))
+
+
+def sanction(ctx: Context[LoanPort]) -> Reply:
+    body: SanctionIn = ctx.body
+    result = ctx.port.loans.sanction(ctx.brand_id, ctx.path["loan_id"], body.sanctioned_amount, body.remarks)
+    return written(ctx, result)
+
+
+def reactivate(ctx: Context[LoanPort]) -> Reply:
+    body: ReasonIn = ctx.body
+    return written(ctx, ctx.port.loans.reactivate(ctx.brand_id, ctx.path["loan_id"], body.reason))
+
+
+def cx_worklist(ctx: Context[LoanPort]) -> Reply:
+    q: WorklistQuery = ctx.query
+    # A staff member's own worklist; an API key has none (an empty page).
+    staff_id = ctx.principal.id if ctx.principal.kind == "staff" else UUID(int=0)
+    return json_response(ctx.port.decisions.cx_worklist(ctx.brand_id, staff_id, q.cursor, q.limit))
+
+
+def sm_queue(ctx: Context[LoanPort]) -> Reply:
+    q: WorklistQuery = ctx.query
+    return json_response(ctx.port.decisions.sm_queue(ctx.brand_id, q.cursor, q.limit))
+
+
+def sm_loans(ctx: Context[LoanPort]) -> Reply:
+    q: SmLoansQuery = ctx.query
+    return json_response(ctx.port.decisions.sm_loans(ctx.brand_id, q.actor, q.cursor, q.limit))
+
+
+def team_figures(ctx: Context[LoanPort]) -> Reply:
+    return json_response(ctx.port.decisions.team_figures(ctx.brand_id))
+
+
+def _command(path: str, handler: Any, summary: str, permission: Any, body: Any) -> Endpoint[Any]:
+    return Endpoint("POST", path, handler, summary, permission, body=body, response=LoanOut, accepts=True)
+
+
+def _list(path: str, handler: Any, summary: str, permission: Any, query: Any, response: Any) -> Endpoint[Any]:
+    return Endpoint("GET", path, handler, summary, permission, query=query, response=response)
+
+
+ENDPOINTS = serve(
+    LoanPort,
+    "loans",
+    [
+        _command("/api/v1/loans/{loan_id}/cam", record_cam, "Record the Credit Appraisal Memo", WRITE, CamIn),
+        _command(
+            "/api/v1/loans/{loan_id}/cx-approve",
+            cx_approve,
+            "CX approval with an amount: cx_approved",
+            WRITE,
+            CxApproveIn,
+        ),
+        _command(
+            "/api/v1/loans/{loan_id}/send-back",
+            send_back,
+            "Send back to the borrower or to the CX",
+            SEND_BACK,
+            SendBackIn,
+        ),
+        _command(
+            "/api/v1/loans/{loan_id}/sanction",
+            sanction,
+            "SM sanction with the final amount: sm_approved",
+            SANCTION,
+            SanctionIn,
+        ),
+        _command(
+            "/api/v1/loans/{loan_id}/reactivate",
+            reactivate,
+            "Reopen a rejected or cancelled loan to pending",
+            REACTIVATE,
+            ReasonIn,
+        ),
+        _list(
+            "/api/v1/credit/worklist",
+            cx_worklist,
+            "My pending applications, oldest first",
+            READ,
+            WorklistQuery,
+            WorkPageOut,
+        ),
+        _list(
+            "/api/v1/credit/sm-queue",
+            sm_queue,
+            "CX-approved loans awaiting sanction, oldest first",
+            SM_READ,
+            WorklistQuery,
+            WorkPageOut,
+        ),
+        _list(
+            "/api/v1/credit/sm-loans",
+            sm_loans,
+            "Every SM's decided loans (Sanction Head)",
+            HEAD,
+            SmLoansQuery,
+            WorkPageOut,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/credit/team-figures",
+            team_figures,
+            "SM queue size, age and approval rate per SM",
+            HEAD,
+            response=TeamFiguresOut,
+        ),
+    ],
+)

@@ -1,0 +1,283 @@
+"""Disbursal (issue #14 items 4 and 5): payouts through the payment gateway, its webhooks, and bank payout files.
+
+An application service spanning contexts: the Loan aggregate decides (`Loans.initiate_disbursal`,
+`confirm_disbursal`, `fail_disbursal`, `mark_exported`, `mark_export_returned`), the gateway pays, the borrower's
+verified bank account (verification context) is the beneficiary, the borrower gets an SMS.
+
+**Money goes out once.** A payout attempt's idempotency key at the gateway is `<loan id>:<attempt>`, the attempt
+being the loan's next one as loaded: two staff pressing at once ask the gateway with the same key and get the
+same payout, and only one of them records it on the loan (the other's commit is a 409 — the aggregate's version,
+or the attempt already in flight). A request whose answer was lost asks again with the same key. The loan becomes
+`active` only on the gateway's signed `payout.processed` webhook (or a bank payout file confirmed), once: a
+repeated webhook is a duplicate (event id) or a no-op on the loan; a forged or stale one is refused (401) before
+anything is read from it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import structlog
+from pydantic import ValidationError
+
+from adapters.payout_files import beneficiary_workbook, payout_workbook
+from adapters.payout_store import AttemptRecord, PayoutFileRecord, PayoutStore
+from adapters.providers.directory import ProviderDirectory
+from adapters.webhooks import WebhookEvent, WebhookVerifier
+from domain.customers.application import Customers
+from domain.identity.application import Identity
+from domain.loans.application import Loans
+from domain.loans.loan import Loan
+from domain.loans.payout_lines import PAYOUT_MODES, PayoutLine, control_total
+from domain.loans.states import LoanStatus
+from domain.providers.calls import Caller
+from domain.providers.errors import ProviderRejected
+from domain.providers.messaging import Beneficiary
+from domain.shared.application import CommandResult
+from domain.shared.clock import Clock
+from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
+from projections.engine import ProjectionEngine
+
+log = structlog.get_logger(__name__)
+
+WEBHOOK_SECRET_ENV = "PROVIDER_WEBHOOK_SECRET"
+DEFAULT_WEBHOOK_SECRET = "whsec_demo_providers"
+MAX_FILE_LOANS = 10_000
+
+
+class PayoutFileNotFound(NotFound):
+    """No payout file with this id in the brand."""
+
+
+@dataclass(frozen=True)
+class VerifiedAccounts:
+    """The beneficiary of a loan's payout: the borrower's bank account the loan entered the queue with
+    (`bank_account_ref`), read from the verification context and only when verified. None otherwise (also when
+    the verification context is not registered in this process)."""
+
+    engine: ProjectionEngine
+
+    def beneficiary(self, brand_id: UUID, customer_id: UUID, bank_account_ref: str | None) -> Beneficiary | None:
+        """The verified account, or None."""
+        verification: Any = self.engine.applications.get("verification")
+        if verification is None or not bank_account_ref:
+            return None
+        try:
+            account = verification.bank_account(brand_id, UUID(bank_account_ref))
+        except (ValueError, DomainError):
+            return None
+        status = getattr(account.status, "value", account.status)
+        if account.customer_id != customer_id or status != "verified":
+            return None
+        return Beneficiary(account.holder_name, account.account_number, account.ifsc)
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    """What our webhook did with a delivery: processed, duplicate (seen before, nothing changed) or ignored."""
+
+    status: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Disbursals:
+    """Payouts, their webhooks and payout files (see the module doc)."""
+
+    loans: Loans
+    directory: ProviderDirectory
+    store: PayoutStore
+    identity: Identity
+    customers: Customers
+    clock: Clock
+    accounts: VerifiedAccounts
+
+    # Payouts ---------------------------------------------------------------------------------------------------
+
+    def disburse(self, brand_id: UUID, loan_id: UUID, mode: str, callback_url: str) -> CommandResult:
+        """Initiate the loan's next payout attempt by `mode` for its net disbursed amount (not `disbursed` yet)."""
+        if mode not in PAYOUT_MODES:
+            raise InvalidInput([FieldError("mode", f"must be one of {', '.join(PAYOUT_MODES)}")])
+        loan = self.loans.get(brand_id, loan_id)
+        if loan.status is not LoanStatus.AWAITING_DISBURSAL:
+            raise Conflict(f"only a loan awaiting disbursal can be paid out; this one is {loan.status}",
+                           status=str(loan.status))  # fmt: skip
+        loan.require_no_payout_pending("initiate a payout")
+        beneficiary = self._beneficiary(loan)
+        attempt = loan.next_attempt
+        amount = loan.net_disbursed
+        try:
+            payout = self._gateway(brand_id).create_payout(
+                amount,
+                mode=mode,
+                beneficiary=beneficiary,
+                reference=loan.loan_number,
+                idempotency_key=f"{loan_id}:{attempt}",
+                callback_url=callback_url,
+                caller=Caller(brand_id, loan.customer_id),
+            )
+        except ProviderRejected as refused:
+            if refused.code == "idempotency_conflict":  # another member of staff's request for this attempt
+                raise Conflict("another payout of this loan is being initiated", attempt=attempt) from None
+            raise
+        self.store.note_attempt(
+            AttemptRecord(payout.payout_id, brand_id, loan_id, attempt, mode, payout.simulator_url, self.clock.now())
+        )
+        return self.loans.initiate_disbursal(brand_id, loan_id, mode, payout.payout_id, attempt=attempt, amount=amount)
+
+    def simulator_url(self, gateway_reference: str | None) -> str | None:
+        """Where the gateway simulator settles this payout (None at a real gateway)."""
+        if not gateway_reference:
+            return None
+        record = self.store.attempt(gateway_reference)
+        return record.simulator_url if record else None
+
+    def webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookOutcome:
+        """A gateway webhook: verified (WebhookRejected when forged or stale), deduplicated, then applied."""
+        secrets = [s for s in os.environ.get(WEBHOOK_SECRET_ENV, DEFAULT_WEBHOOK_SECRET).split(",") if s]
+        WebhookVerifier(secrets, clock=self.clock).verify(body, headers)
+        try:
+            event = WebhookEvent.model_validate_json(body)
+        except ValidationError:
+            raise InvalidInput([FieldError("body", "not a webhook event")]) from None
+        if event.type not in ("payout.processed", "payout.failed"):
+            return WebhookOutcome("ignored", f"{event.type} is not a payout event")
+        reference = str(event.data.get("payout_id") or "")
+        record = self.store.attempt(reference)
+        if record is None:
+            raise NotFound("no payout of ours has this reference", payout_id=reference)
+        if not self.store.first_delivery("gateway", event.id, self.clock.now()):
+            return WebhookOutcome("duplicate", f"event {event.id} was processed already")
+        try:
+            outcome = self._settle(record, event)
+        except Conflict as conflict:  # e.g. a failure reported after the confirmation: nothing to change
+            log.warning("disbursal.webhook_conflict", payout_id=reference, event=event.id, detail=conflict.message)
+            return WebhookOutcome("ignored", conflict.message)
+        except Exception:
+            self.store.forget_delivery("gateway", event.id)  # the gateway's retry gets processed
+            raise
+        return outcome
+
+    def _settle(self, record: AttemptRecord, event: WebhookEvent) -> WebhookOutcome:
+        brand_id, loan_id = record.brand_id, record.loan_id
+        if event.type == "payout.failed":
+            reason = str(event.data.get("reason") or "failed at the gateway")[:300]
+            result = self.loans.fail_disbursal(brand_id, loan_id, record.gateway_reference, reason)
+            return WebhookOutcome("processed" if result.changed else "duplicate")
+        day = self.identity.business_date(brand_id)
+        result = self.loans.confirm_disbursal(brand_id, loan_id, record.gateway_reference, day)
+        if result.changed:
+            self._tell_borrower(brand_id, loan_id, str(event.data.get("utr") or ""))
+        return WebhookOutcome("processed" if result.changed else "duplicate")
+
+    def _tell_borrower(self, brand_id: UUID, loan_id: UUID, utr: str) -> None:
+        """The disbursal SMS; a messaging failure is logged, never undoes the disbursal."""
+        try:
+            loan = self.loans.get(brand_id, loan_id)
+            borrower = self.customers.get(brand_id, loan.customer_id)
+            brand = self.identity.brand(brand_id)
+            via = f" (UTR {utr})" if utr else ""
+            text = (f"{brand.name}: Rs {loan.net_disbursed} for your loan {loan.loan_number} has been credited to "
+                    f"your bank account{via}.")  # fmt: skip
+            providers = self.identity.settings(brand_id).providers
+            self.directory.for_brand(providers).sms().send(
+                borrower.phone, text, caller=Caller(brand_id, loan.customer_id)
+            )
+        except DomainError as exc:
+            log.warning("disbursal.sms_failed", loan_id=str(loan_id), error=str(exc))
+
+    def _gateway(self, brand_id: UUID) -> Any:
+        return self.directory.for_brand(self.identity.settings(brand_id).providers).gateway()
+
+    def _beneficiary(self, loan: Loan) -> Beneficiary:
+        ref: str | None = getattr(loan, "bank_account_ref", None)  # set by DisbursalQueued
+        found = self.accounts.beneficiary(loan.brand_id, loan.customer_id, ref)
+        if found is None:
+            raise Conflict("the borrower's bank account is not verified", bank_account_ref=ref)
+        return found
+
+    # Payout files ----------------------------------------------------------------------------------------------
+
+    def export(self, brand_id: UUID, actor: str, loan_ids: Sequence[UUID]) -> tuple[PayoutFileRecord, int]:
+        """A payout file of the loans (each awaiting disbursal in the brand, no payout in flight, in no live file;
+        else a 422 naming it and nothing recorded) and the beneficiary registration file of their new accounts;
+        every loan marked exported in its history. Returns the file and the log position of the loans' events."""
+        if not loan_ids or len(loan_ids) > MAX_FILE_LOANS:
+            raise InvalidInput([FieldError("loan_ids", f"give 1 to {MAX_FILE_LOANS} loans")])
+        seen: set[UUID] = set()
+        file_id = uuid.uuid4()
+        loans: list[Loan] = []
+        lines: list[PayoutLine] = []
+        for index, loan_id in enumerate(loan_ids):
+            field = f"loan_ids[{index}]"
+            if loan_id in seen:
+                raise InvalidInput([FieldError(field, f"loan {loan_id} is listed twice")])
+            seen.add(loan_id)
+            try:
+                loan = self.loans.get(brand_id, loan_id)
+                loan.mark_exported(str(file_id))
+                beneficiary = self._beneficiary(loan)
+            except NotFound:
+                raise InvalidInput([FieldError(field, f"loan {loan_id} is not a loan of this brand")]) from None
+            except Conflict as refused:
+                raise InvalidInput([FieldError(field, f"loan {loan_id}: {refused.message}")]) from None
+            loans.append(loan)
+            lines.append(PayoutLine(loan_id, loan.loan_number, beneficiary.name, beneficiary.account_number,
+                                    beneficiary.ifsc, loan.net_disbursed))  # fmt: skip
+        now = self.clock.now()
+        fresh = self.store.new_accounts(brand_id, lines)
+        total = control_total(lines)
+        brand = self.identity.brand(brand_id)
+        record = PayoutFileRecord(
+            file_id, brand_id, now, actor, total.count, total.amount, len(fresh), "exported", None
+        )
+        self.store.claim(
+            record,
+            lines,
+            payout_workbook(lines, file_id=file_id, brand=brand.name, created_at=now),
+            beneficiary_workbook(fresh),
+        )
+        try:
+            result = self.loans.commit(loans[0], *loans[1:])
+        except Exception:
+            self.store.discard(file_id)
+            raise
+        return record, result.position
+
+    def return_file(self, brand_id: UUID, file_id: UUID, reason: str) -> PayoutFileRecord:
+        """The bank returned (or refused) the file: its loans may be paid again."""
+        self._file(brand_id, file_id)
+        loans = [self.loans.get(brand_id, loan_id) for loan_id in self.store.loan_ids(file_id)]
+        for loan in loans:
+            loan.mark_export_returned(str(file_id), reason)
+        self.loans.commit(loans[0], *loans[1:])
+        self.store.settle_file(brand_id, file_id, "returned", reason)
+        return self._file(brand_id, file_id)
+
+    def confirm_file(self, brand_id: UUID, file_id: UUID) -> PayoutFileRecord:
+        """The bank paid the file: every loan in it is disbursed (active) on the business date."""
+        self._file(brand_id, file_id)
+        day = self.identity.business_date(brand_id)
+        loans = [self.loans.get(brand_id, loan_id) for loan_id in self.store.loan_ids(file_id)]
+        changed = [loan for loan in loans if loan.confirm_disbursal(str(file_id), day)]
+        if changed:
+            self.loans.commit(changed[0], *changed[1:])
+        self.store.settle_file(brand_id, file_id, "confirmed", None)
+        for loan in changed:
+            self._tell_borrower(brand_id, loan.id, "")
+        return self._file(brand_id, file_id)
+
+    def _file(self, brand_id: UUID, file_id: UUID) -> PayoutFileRecord:
+        found = self.store.file(brand_id, file_id)
+        if found is None:
+            raise PayoutFileNotFound("no such payout file", file_id=str(file_id))
+        return found
+
+    def file(self, brand_id: UUID, file_id: UUID) -> PayoutFileRecord:
+        """A payout file of the brand (404 otherwise)."""
+        return self._file(brand_id, file_id)

@@ -1,0 +1,190 @@
+"""Use cases of the credit decision (issue #14): CAM, CX approval, send back, SM sanction, reactivation.
+
+A mixin of `domain.loans.application.Loans`: each use case checks its input (422 naming every bad field, nothing
+recorded), loads the loan in the brand (another brand's loan is a 404), runs the aggregate's command (409 when the
+loan's state does not allow it) and commits (409 on a concurrent change).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from domain.loans.loan_events import Cam, SalaryCredit, SendBackTo
+from domain.loans.money import parse_money, parse_rate
+from domain.loans.parties import proposed_emi
+from domain.loans.pricing import Pricing, price
+from domain.loans.terms import LoanKind, LoanTerms
+from domain.shared.application import CommandResult
+from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue
+from domain.shared.values import clean_text
+
+if TYPE_CHECKING:
+    from domain.loans.loan import Loan
+    from domain.loans.offer import ProductCatalogue, ProductVersion
+    from domain.loans.parties import BorrowerContact, LoanParties
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+#: How many salary credits a CAM lists (the last three months).
+SALARY_CREDITS = 3
+
+
+def reason_text(raw: str | None, field: str = "reason", at_least: int = 3) -> str:
+    """A reason or remarks: at least `at_least` visible characters, whitespace folded, at most 1000 characters."""
+    missing = f"give {field.replace('_', ' ')} (at least {at_least} characters)"
+    clean = clean_text(raw, field, multiline=True, min_visible=at_least, missing=missing)
+    return " ".join(clean.split())[:1000]
+
+
+def parse_cam(raw: Mapping[str, Any]) -> Cam:
+    """The CAM from its input: three salary credits (month YYYY-MM, amount), FOIR (percent, at most 100),
+    existing EMI obligations, recommended amount and rate, notes; InvalidInput naming every bad field."""
+    checks = FieldChecks()
+    credits: list[SalaryCredit] = []
+    given = raw.get("salary_credits")
+    if not isinstance(given, Sequence) or isinstance(given, str) or len(given) != SALARY_CREDITS:
+        checks.errors.append(FieldError("salary_credits", f"give the last {SALARY_CREDITS} salary credits"))
+    else:
+        for i, item in enumerate(given):
+            where = f"salary_credits[{i}]"
+            if not isinstance(item, Mapping):
+                checks.errors.append(FieldError(where, "a salary credit is {month, amount}"))
+                continue
+            month = str(item.get("month") or "")
+            if not _MONTH.match(month):
+                checks.errors.append(FieldError(f"{where}.month", "a month is YYYY-MM"))
+            amount = checks.check(_money_of(item.get("amount"), f"{where}.amount"))
+            if _MONTH.match(month) and amount is not None:
+                credits.append(SalaryCredit(month=month, amount=amount))
+        if len({c.month for c in credits}) != len(credits):
+            checks.errors.append(FieldError("salary_credits", "each month once"))
+    foir = checks.check(lambda: parse_rate(raw.get("foir"), "foir", at_most=Decimal(100)))
+    emis = checks.check(lambda: parse_money(raw.get("existing_emis", "0"), "existing_emis"))
+    amount = checks.check(lambda: parse_money(raw.get("recommended_amount"), "recommended_amount", positive=True))
+    rate = checks.check(lambda: parse_rate(raw.get("recommended_rate"), "recommended_rate"))
+    notes = checks.check(lambda: reason_text(raw.get("notes"), "notes"))
+    checks.raise_if_any()
+    assert foir is not None and emis is not None and amount is not None and rate is not None and notes is not None
+    credits.sort(key=lambda c: c.month)
+    return Cam(
+        salary_credits=credits,
+        foir=foir,
+        existing_emis=emis,
+        recommended_amount=amount,
+        recommended_rate=rate,
+        notes=notes,
+    )
+
+
+class DecisionUseCases:
+    """CAM, CX approval, send back, sanction and reactivation (mixed into `Loans`)."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def parties(self) -> LoanParties: ...
+        @property
+        def catalogue(self) -> ProductCatalogue: ...
+        def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
+        def commit(self, primary: Any, *others: Any) -> CommandResult: ...
+
+        contact: BorrowerContact | None
+
+    def record_cam(self, brand_id: UUID, loan_id: UUID, cam: Mapping[str, Any]) -> CommandResult:
+        """Record the Credit Appraisal Memo of a pending application (the latest one counts)."""
+        memo = parse_cam(cam)
+        loan = self.get(brand_id, loan_id)
+        loan.record_cam(memo)
+        return self.commit(loan)
+
+    def cx_approve(
+        self, brand_id: UUID, loan_id: UUID, approved_amount: Decimal | str | int, remarks: str
+    ) -> CommandResult:
+        """The CX approves an amount within the product version's range (CAM first when the brand requires it)."""
+        checks = FieldChecks()
+        amount = checks.check(lambda: parse_money(approved_amount, "approved_amount", positive=True))
+        why = checks.check(lambda: reason_text(remarks, "remarks"))
+        checks.raise_if_any()
+        assert amount is not None and why is not None
+        loan = self.get(brand_id, loan_id)
+        product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
+        _in_range(product, amount, "approved_amount")
+        loan.cx_approve(amount, why, cam_required=self.parties.cam_required(brand_id))
+        return self.commit(loan)
+
+    def send_back(self, brand_id: UUID, loan_id: UUID, to: str, reason: str) -> CommandResult:
+        """Send back to the borrower (pending → onboarding) or to the CX (cx_approved → pending), with the reason."""
+        checks = FieldChecks()
+        whom = checks.check(lambda: _send_back_to(to))
+        why = checks.check(lambda: reason_text(reason))
+        checks.raise_if_any()
+        assert whom is not None and why is not None
+        loan = self.get(brand_id, loan_id)
+        loan.send_back(whom, why)
+        result = self.commit(loan)
+        if whom is SendBackTo.BORROWER and self.contact is not None:
+            self.contact.sent_back(brand_id, loan.customer_id, loan.loan_number, why)
+        return result
+
+    def sanction(
+        self, brand_id: UUID, loan_id: UUID, sanctioned_amount: Decimal | str | int, remarks: str
+    ) -> CommandResult:
+        """The SM sanctions a final amount within the product's range, priced with the loan's product version and
+        coupon (LENDING.md); the requested and CX-approved amounts stay recorded."""
+        checks = FieldChecks()
+        amount = checks.check(lambda: parse_money(sanctioned_amount, "sanctioned_amount", positive=True))
+        why = checks.check(lambda: reason_text(remarks, "remarks"))
+        checks.raise_if_any()
+        assert amount is not None and why is not None
+        loan = self.get(brand_id, loan_id)
+        product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
+        _in_range(product, amount, "sanctioned_amount")
+        pricing = self._sanction_pricing(brand_id, loan, product, amount)
+        terms = LoanTerms(
+            kind=product.kind,
+            principal=amount,
+            tenure=loan.tenure,
+            annual_percent=product.annual_percent if product.kind is LoanKind.EMI else None,
+            daily_percent=product.daily_percent if product.kind is LoanKind.PAYDAY else None,
+        )
+        loan.sanction(amount, pricing, terms, proposed_emi(product, amount, loan.tenure), why)
+        return self.commit(loan)
+
+    def reactivate(self, brand_id: UUID, loan_id: UUID, reason: str) -> CommandResult:
+        """LOAN_REACTIVATE: a rejected or cancelled loan back to pending, the reason being the recorded approval."""
+        why = reason_text(reason)
+        loan = self.get(brand_id, loan_id)
+        loan.reactivate(why)
+        return self.commit(loan)
+
+    def _sanction_pricing(self, brand_id: UUID, loan: Loan, product: ProductVersion, amount: Decimal) -> Pricing:
+        coupon = self.catalogue.coupon(brand_id, loan.product_id, loan.coupon_code) if loan.coupon_code else None
+        try:
+            return price(
+                amount,
+                processing_fee=product.processing_fee,
+                convenience_fee=product.convenience_fee,
+                gst_percent=product.gst_percent,
+                coupon=coupon.discount if coupon is not None else None,
+            )
+        except InvalidInput as exc:
+            raise InvalidValue("sanctioned_amount", "; ".join(e.message for e in exc.errors)) from None
+
+
+def _money_of(raw: object, field: str) -> Callable[[], Decimal]:
+    return lambda: parse_money(raw, field)
+
+
+def _in_range(product: ProductVersion, amount: Decimal, field: str) -> None:
+    if not product.min_amount <= amount <= product.max_amount:
+        raise InvalidValue(field, f"must be between {product.min_amount} and {product.max_amount}")
+
+
+def _send_back_to(raw: str) -> SendBackTo:
+    try:
+        return SendBackTo(raw)
+    except ValueError:
+        raise InvalidValue("to", "send back to 'borrower' or 'cx'") from None

@@ -1,0 +1,121 @@
+"""The Loan's credit-decision commands (issue #14): CAM, CX approval, send back, SM sanction, reactivation.
+
+A mixin of `domain.loans.loan.Loan` (kept apart so each module stays small): every command checks the loan's state
+and raises before any event (nothing recorded), and every move is checked by `states.check_transition`. The values
+(amounts within the product's range, the pricing at the sanctioned amount, reason codes) are checked by the `Loans`
+application, which knows the product version and the brand's settings.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from domain.loans.loan_events import (
+    Cam,
+    CamRecorded,
+    CxApproved,
+    Reactivated,
+    Sanctioned,
+    SendBackTo,
+    SentBack,
+)
+from domain.loans.pricing import Pricing
+from domain.loans.states import LoanStatus, check_transition
+from domain.loans.terms import LoanTerms
+from domain.shared.errors import Conflict
+
+S = LoanStatus
+
+
+class LoanDecisions:
+    """CAM, CX approval, send back, sanction and reactivation of a Loan."""
+
+    if TYPE_CHECKING:
+        status: LoanStatus
+        amount: Decimal
+        cam: Cam | None
+        cx_approved_amount: Decimal | None
+        sanctioned_amount: Decimal | None
+        sanction_pricing: Pricing | None
+        sent_back: str | None
+        submitted_on: date | None
+        rejection: dict[str, Any] | None
+
+        def trigger_event(self, event_class: Any, **kwargs: Any) -> None: ...
+
+    def _emit(self, event_class: type[Any], **kwargs: Any) -> None:
+        """Trigger the Loan's own subclass of `event_class` (its topic is `domain.loans.loan:Loan.<Name>`)."""
+        self.trigger_event(getattr(type(self), event_class.__name__), **kwargs)
+
+    def record_cam(self, cam: Cam) -> None:
+        """Record the Credit Appraisal Memo of a pending application (again: the latest one counts)."""
+        if self.status is not S.PENDING:
+            raise Conflict(f"a CAM is recorded while the application is pending; this one is {self.status}",
+                           status=str(self.status))  # fmt: skip
+        self._emit(CamRecorded, cam=cam)
+
+    def cx_approve(self, approved_amount: Decimal, remarks: str, *, cam_required: bool = False) -> None:
+        """The CX approves `approved_amount` (checked against the product by the application): cx_approved."""
+        if self.status is not S.PENDING:
+            raise Conflict(f"only a pending application can be approved by the CX; this one is {self.status}",
+                           status=str(self.status))  # fmt: skip
+        if cam_required and self.cam is None:
+            raise Conflict("the brand requires the CAM before the CX approves: record it first", field="cam")
+        target = check_transition(self.status, S.CX_APPROVED)
+        self._emit(
+            CxApproved,
+            status=target,
+            reason=f"approved {approved_amount} by the CX: {remarks}",
+            requested_amount=self.amount,
+            approved_amount=approved_amount,
+            remarks=remarks,
+        )
+
+    def send_back(self, to: SendBackTo, reason: str) -> None:
+        """Send back to the borrower (pending → onboarding) or to the CX (cx_approved → pending), with the reason."""
+        needed = S.PENDING if to is SendBackTo.BORROWER else S.CX_APPROVED
+        if self.status is not needed:
+            raise Conflict(f"only a {needed} loan can be sent back to the {to}; this one is {self.status}",
+                           status=str(self.status), to=str(to))  # fmt: skip
+        target = check_transition(self.status, S.ONBOARDING if to is SendBackTo.BORROWER else S.PENDING)
+        self._emit(SentBack, status=target, reason=reason, to=to)
+
+    def sanction(
+        self, sanctioned_amount: Decimal, pricing: Pricing, terms: LoanTerms, instalment: Decimal, remarks: str
+    ) -> None:
+        """The SM sanctions the final amount with its pricing (the application prices it): sm_approved."""
+        if self.status is not S.CX_APPROVED or self.cx_approved_amount is None:
+            raise Conflict(f"only a CX-approved loan can be sanctioned; this one is {self.status}",
+                           status=str(self.status))  # fmt: skip
+        if pricing.sanctioned != sanctioned_amount or terms.principal != sanctioned_amount:
+            raise Conflict("the pricing is not of the sanctioned amount", sanctioned=str(sanctioned_amount))
+        target = check_transition(self.status, S.SM_APPROVED)
+        self._emit(
+            Sanctioned,
+            status=target,
+            reason=f"sanctioned {sanctioned_amount}: {remarks}",
+            requested_amount=self.amount,
+            cx_approved_amount=self.cx_approved_amount,
+            sanctioned_amount=sanctioned_amount,
+            pricing=pricing,
+            terms=terms,
+            instalment=instalment,
+            remarks=remarks,
+        )
+
+    def reactivate(self, reason: str) -> None:
+        """LOAN_REACTIVATE: a rejected or cancelled loan back to pending, `reason` being the recorded approval."""
+        if self.status not in (S.REJECTED, S.CANCELLED):
+            raise Conflict(f"only a rejected or cancelled loan can be reactivated; this one is {self.status}",
+                           status=str(self.status))  # fmt: skip
+        if self.submitted_on is None:
+            raise Conflict("an application never submitted through the BRE cannot be reactivated to pending")
+        target = check_transition(self.status, S.PENDING)
+        self._emit(Reactivated, status=target, reason=reason, previous_status=self.status)
+
+    @property
+    def amounts(self) -> dict[str, Decimal | None]:
+        """The three amounts of the decision: requested, CX-approved, sanctioned (None until decided)."""
+        return {"requested": self.amount, "cx_approved": self.cx_approved_amount, "sanctioned": self.sanctioned_amount}

@@ -1,0 +1,328 @@
+"""The Loan's events from the credit decision to disbursal (issue #14), each with the state change it applies.
+
+`Transitioned` (every event that changes the status) lives here; `domain/loans/loan.py` re-exports it and names
+each of these events on the `Loan` class (so their topics are `domain.loans.loan:Loan.<Name>`, like the application
+stage's events). The commands that trigger them are `domain/loans/loan_decisions.py` (CAM, CX approval, send back,
+sanction, reactivation) and `domain/loans/loan_payout.py` (agreement and e-sign, disbursal, payout files).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.loans.pricing import Pricing
+from domain.loans.states import LoanStatus
+from domain.loans.terms import LoanTerms
+from domain.shared.aggregate import Aggregate
+
+
+class Transitioned(Aggregate.Event):
+    """Base of every Loan event that changes the status: the status it leads to and why (never stored itself)."""
+
+    status: LoanStatus
+    reason: str
+
+
+class SendBackTo(StrEnum):
+    """Whom an application is sent back to."""
+
+    BORROWER = "borrower"  # pending → onboarding: the CX needs documents or information
+    CX = "cx"  # cx_approved → pending: the SM sends it back to the credit executive
+
+
+class PayoutMode(StrEnum):
+    """How a payout reaches the borrower's account."""
+
+    IMPS = "IMPS"
+    NEFT = "NEFT"
+    UPI = "UPI"
+
+
+class EsignState(StrEnum):
+    """The state of the latest e-sign link."""
+
+    SENT = "sent"
+    SIGNED = "signed"
+    EXPIRED = "expired"
+
+
+class AttemptState(StrEnum):
+    """A payout attempt: initiated at the gateway, then confirmed or failed by its webhook."""
+
+    INITIATED = "initiated"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+
+class SalaryCredit(BaseModel):
+    """One salary credit of the CAM: the month (YYYY-MM) and the amount credited."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    month: str
+    amount: Decimal
+
+
+class Cam(BaseModel):
+    """The Credit Appraisal Memo as the CX recorded it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    salary_credits: list[SalaryCredit]
+    foir: Decimal
+    existing_emis: Decimal
+    recommended_amount: Decimal
+    recommended_rate: Decimal
+    notes: str
+
+
+class PayoutAttempt(BaseModel):
+    """One payout attempt of a loan (the `disbursement` block of the loan)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempt: int
+    mode: PayoutMode
+    gateway_reference: str
+    amount: Decimal
+    state: AttemptState
+    reason: str | None = None
+
+
+def reset_decision(loan: Any) -> None:
+    """The decision state of a loan that has none yet (at creation, and again when reactivated to pending)."""
+    loan.cx_approved_amount = None
+    loan.sanctioned_amount = None
+    loan.sanction_pricing = None
+    loan.sanction_terms = None
+    loan.sanction_instalment = None
+    loan.esign_state = None
+    loan.esign_request_id = None
+    loan.esign_link = None
+    loan.esign_expires_at = None
+    loan.agreement_sha256 = None
+    loan.agreement_ref = None
+    loan.signed_reference = None
+    loan.signed_at = None
+    loan.bank_account_ref = None
+    loan.attempts = []
+    loan.exported_file_id = None
+    loan.disbursed_reference = None
+    loan.disbursed_on = None
+
+
+class CamRecorded(Aggregate.Event):
+    """The CX recorded (or re-recorded) the Credit Appraisal Memo of a pending application."""
+
+    cam: Cam
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.cam = self.cam
+
+
+class CxApproved(Transitioned):
+    """The CX approved an amount (within the product's range; may differ from the requested one): cx_approved."""
+
+    requested_amount: Decimal
+    approved_amount: Decimal
+    remarks: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.status = self.status
+        aggregate.cx_approved_amount = self.approved_amount
+
+
+class SentBack(Transitioned):
+    """Sent back to the borrower (pending → onboarding, the funnel step reopens) or to the CX (→ pending)."""
+
+    to: SendBackTo
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.status = self.status
+        if self.to is SendBackTo.BORROWER:
+            aggregate.sent_back = self.reason
+            aggregate.submitted_on = None
+        aggregate.cx_approved_amount = None
+
+
+class Sanctioned(Transitioned):
+    """The SM sanctioned a final amount, priced with the loan's product version and coupon: sm_approved.
+
+    All three amounts are kept: requested, CX-approved, sanctioned."""
+
+    requested_amount: Decimal
+    cx_approved_amount: Decimal
+    sanctioned_amount: Decimal
+    pricing: Pricing
+    terms: LoanTerms  # what the schedule is built from: the sanctioned principal, tenure and the version's rate
+    instalment: Decimal
+    remarks: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.status = self.status
+        aggregate.sanctioned_amount = self.sanctioned_amount
+        aggregate.sanction_pricing = self.pricing
+        aggregate.sanction_terms = self.terms
+        aggregate.sanction_instalment = self.instalment
+
+
+class AgreementIssued(Aggregate.Event):
+    """The agreement (its hash and stored reference) was generated and an e-sign link sent (again, on resend)."""
+
+    document_sha256: str
+    document_ref: str
+    esign_request_id: str
+    link: str
+    expires_at: datetime
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.agreement_sha256 = self.document_sha256
+        aggregate.agreement_ref = self.document_ref
+        aggregate.esign_request_id = self.esign_request_id
+        aggregate.esign_link = self.link
+        aggregate.esign_expires_at = self.expires_at
+        aggregate.esign_state = EsignState.SENT
+
+
+class EsignExpired(Aggregate.Event):
+    """The e-sign link expired unsigned (staff may resend)."""
+
+    esign_request_id: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.esign_state = EsignState.EXPIRED
+
+
+class Signed(Transitioned):
+    """The borrower signed the agreement at the e-sign provider: approved."""
+
+    esign_request_id: str
+    provider_reference: str
+    signed_at: datetime
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.status = self.status
+        aggregate.esign_state = EsignState.SIGNED
+        aggregate.signed_reference = self.provider_reference
+        aggregate.signed_at = self.signed_at
+
+
+class DisbursalQueued(Transitioned):
+    """Signed and the borrower's bank account verified: in the Ops queue (awaiting_disbursal)."""
+
+    bank_account_ref: str
+    net_disbursed: Decimal
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.status = self.status
+        aggregate.bank_account_ref = self.bank_account_ref
+
+
+class DisbursalInitiated(Aggregate.Event):
+    """A payout attempt was sent to the gateway (not yet money out: that is `Disbursed`)."""
+
+    mode: PayoutMode
+    attempt: int
+    gateway_reference: str
+    amount: Decimal
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.attempts = [
+            *aggregate.attempts,
+            PayoutAttempt(
+                attempt=self.attempt,
+                mode=self.mode,
+                gateway_reference=self.gateway_reference,
+                amount=self.amount,
+                state=AttemptState.INITIATED,
+            ),
+        ]
+
+
+class DisbursalFailed(Aggregate.Event):
+    """The gateway failed a payout attempt, with its reason (the loan may be paid again)."""
+
+    reference: str
+    reason: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.attempts = [
+            a.model_copy(update={"state": AttemptState.FAILED, "reason": self.reason})
+            if a.gateway_reference == self.reference
+            else a
+            for a in aggregate.attempts
+        ]
+
+
+class PayoutExported(Aggregate.Event):
+    """The loan was put in a bank payout file: it cannot be paid again unless the file is returned."""
+
+    payout_file_id: str
+    amount: Decimal
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.exported_file_id = self.payout_file_id
+
+
+class PayoutReturned(Aggregate.Event):
+    """The payout file holding the loan failed or was returned by the bank: it may be paid again."""
+
+    payout_file_id: str
+    reason: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.exported_file_id = None
+
+
+class Disbursed(Transitioned):
+    """The gateway (or the bank, for a payout file) confirmed the money reached the borrower: active."""
+
+    reference: str
+    disbursed_on: date
+    amount: Decimal
+    mode: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.status = self.status
+        aggregate.disbursed_reference = self.reference
+        aggregate.disbursed_on = self.disbursed_on
+        aggregate.attempts = [
+            a.model_copy(update={"state": AttemptState.CONFIRMED}) if a.gateway_reference == self.reference else a
+            for a in aggregate.attempts
+        ]
+
+
+class Reactivated(Transitioned):
+    """LOAN_REACTIVATE reopened a rejected or cancelled loan to pending; `reason` is the recorded approval."""
+
+    previous_status: LoanStatus
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.status = self.status
+        aggregate.rejected_by_bre = False
+        aggregate.rejection = None
+        reset_decision(aggregate)
+
+
+#: Every event of this module, as the Loan class names them.
+EVENTS: tuple[type[Aggregate.Event], ...] = (
+    CamRecorded,
+    CxApproved,
+    SentBack,
+    Sanctioned,
+    AgreementIssued,
+    EsignExpired,
+    Signed,
+    DisbursalQueued,
+    DisbursalInitiated,
+    DisbursalFailed,
+    PayoutExported,
+    PayoutReturned,
+    Disbursed,
+    Reactivated,
+)

@@ -1,0 +1,223 @@
+"""Queries of the credit decision (issue #14) over `read.loans`: a loan's amounts and schedule, the CX worklist, the
+SM queue, the Sanction Head's view of every SM's loans, and the team figures. Pages are keyset (projections/keyset.py)
+on indexes of `read.loans` (projections/loan_decision_views.py, projections/loans.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from domain.loans.due_dates import RepaymentCalendar
+from domain.loans.schedule import build_schedule
+from domain.loans.terms import LoanTerms
+from projections.keyset import KeysetCursor, Page
+
+#: Worklists are oldest first on (created_at, id).
+OLDEST_CURSOR = KeysetCursor(datetime, UUID)
+#: A CX-approved loan waiting longer than this for its sanction is escalated to the Sanction Head.
+ESCALATE_AFTER_HOURS = 24
+
+
+@dataclass(frozen=True)
+class AmountsView:
+    """The three amounts of the decision and, once sanctioned, the sanction's fees, GST and net disbursed (before
+    that: the pricing of the requested amount)."""
+
+    requested: Decimal
+    cx_approved: Decimal | None
+    sanctioned: Decimal | None
+    processing_fee: Decimal
+    processing_fee_before_discount: Decimal
+    convenience_fee: Decimal
+    gst: Decimal
+    net_disbursed: Decimal
+
+
+@dataclass(frozen=True)
+class InstalmentView:
+    """One instalment of the schedule."""
+
+    no: int
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A loan on a worklist or queue."""
+
+    id: UUID
+    loan_number: str
+    customer_id: UUID
+    borrower_name: str | None
+    amount: Decimal
+    cx_approved_amount: Decimal | None
+    sanctioned_amount: Decimal | None
+    tenure: int
+    status: str
+    assignee_id: UUID | None
+    assignee_name: str | None
+    cx_approved_by: str | None
+    sm_actor: str | None
+    created_at: datetime
+    status_since: datetime | None
+    escalated: bool
+
+
+@dataclass(frozen=True)
+class WorkPage(Page):
+    """A keyset page of a worklist, oldest first."""
+
+    items: list[WorkItem]
+
+
+@dataclass(frozen=True)
+class SmFigures:
+    """One Sanction Manager's figures: loans decided, sanctioned, rejected, sent back, the approval rate."""
+
+    actor: str
+    name: str | None
+    decided: int
+    sanctioned: int
+    rejected: int
+    sent_back: int
+    approval_rate: Decimal | None  # percent of decided
+
+
+@dataclass(frozen=True)
+class TeamFigures:
+    """The SM queue's size and oldest age, the escalated count, and each SM's figures."""
+
+    queue_size: int
+    oldest_hours: Decimal | None
+    escalated: int
+    managers: list[SmFigures]
+
+
+def amounts(row: dict[str, Any]) -> AmountsView:
+    """The amounts block of a loan row (`read.loans` with `pricing`, `sanction_pricing`)."""
+    pricing = row.get("sanction_pricing") or row["pricing"]
+    fee, convenience = pricing["processing_fee"], pricing["convenience_fee"]
+    return AmountsView(
+        requested=row["amount"],
+        cx_approved=row.get("cx_approved_amount"),
+        sanctioned=row.get("sanctioned_amount"),
+        processing_fee=Decimal(str(fee["amount"])),
+        processing_fee_before_discount=Decimal(str(pricing["processing_fee_before_discount"])),
+        convenience_fee=Decimal(str(convenience["amount"])),
+        gst=Decimal(str(fee["gst"])) + Decimal(str(convenience["gst"])),
+        net_disbursed=Decimal(str(pricing["net_disbursed"])),
+    )
+
+
+def schedule(row: dict[str, Any], calendar: RepaymentCalendar, expected_on: date) -> list[InstalmentView] | None:
+    """The sanctioned loan's schedule (LENDING.md) from its disbursal date, or `expected_on` until disbursed; None
+    before the sanction."""
+    terms = row.get("sanction_terms")
+    if not terms:
+        return None
+    built = build_schedule(LoanTerms.model_validate(terms), row.get("disbursed_on") or expected_on, calendar)
+    return [InstalmentView(i.no, i.due_date, i.principal, i.interest, i.amount) for i in built.instalments]
+
+
+_ITEM = (
+    "SELECT l.id, l.loan_number, l.customer_id, c.name AS borrower_name, l.amount, l.cx_approved_amount, "
+    "l.sanctioned_amount, l.tenure, l.status, l.assignee AS assignee_id, s.name AS assignee_name, l.cx_approved_by, "
+    "l.sm_actor, l.created_at, l.status_since, "
+    "(l.status = 'cx_approved' AND l.status_since < now() - make_interval(hours => %(escalate)s)) AS escalated "
+    "FROM read.loans l LEFT JOIN read.customers c ON c.id = l.customer_id LEFT JOIN read.staff s ON s.id = l.assignee"
+)
+
+
+class DecisionQueries:
+    """Brand-scoped worklists and figures of the credit decision."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def _page(self, where: list[str], params: dict[str, Any], cursor: str | None, limit: int) -> WorkPage:
+        params.update(limit=limit + 1, escalate=ESCALATE_AFTER_HOURS)
+        if cursor:
+            at, last = OLDEST_CURSOR.decode(cursor)
+            where.append("(l.created_at, l.id) > (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"{_ITEM} WHERE {' AND '.join(where)} ORDER BY l.created_at, l.id LIMIT %(limit)s", params
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = OLDEST_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+        return WorkPage(items=[WorkItem(**r) for r in rows], next_cursor=next_cursor)
+
+    def cx_worklist(self, brand_id: UUID, staff_id: UUID, cursor: str | None = None, limit: int = 50) -> WorkPage:
+        """The pending applications allocated to the CX, oldest first."""
+        where = ["l.brand_id = %(brand)s", "l.assignee = %(staff)s", "l.status = 'pending'"]
+        return self._page(where, {"brand": brand_id, "staff": staff_id}, cursor, limit)
+
+    def sm_queue(self, brand_id: UUID, cursor: str | None = None, limit: int = 50) -> WorkPage:
+        """The CX-approved loans awaiting sanction, oldest first."""
+        where = ["l.brand_id = %(brand)s", "l.status = 'cx_approved'"]
+        return self._page(where, {"brand": brand_id}, cursor, limit)
+
+    def sm_loans(
+        self, brand_id: UUID, actor: str | None = None, cursor: str | None = None, limit: int = 50
+    ) -> WorkPage:
+        """The Sanction Head's view: loans an SM decided (sanctioned, rejected, sent back), one SM's or all."""
+        where = ["l.brand_id = %(brand)s", "l.sm_actor IS NOT NULL"]
+        params: dict[str, Any] = {"brand": brand_id}
+        if actor:
+            where.append("l.sm_actor = %(actor)s")
+            params["actor"] = actor
+        return self._page(where, params, cursor, limit)
+
+    def team_figures(self, brand_id: UUID) -> TeamFigures:
+        """The SM queue's size, oldest age and escalations, and per SM: decided, sanctioned, rejected, sent back."""
+        with self.pool.connection() as conn:
+            queue = conn.execute(
+                "SELECT count(*) AS n, min(status_since) AS oldest, count(*) FILTER (WHERE status_since < now() - "
+                "make_interval(hours => %s)) AS escalated FROM read.loans WHERE brand_id = %s AND status = 'cx_approved'",
+                (ESCALATE_AFTER_HOURS, brand_id),
+            ).fetchone()
+            rows = conn.execute(
+                "SELECT e.actor, count(*) FILTER (WHERE e.kind = 'sanctioned') AS sanctioned, "
+                "count(*) FILTER (WHERE e.kind = 'rejected') AS rejected, "
+                "count(*) FILTER (WHERE e.kind = 'sent_back') AS sent_back "
+                "FROM read.loans l JOIN read.loan_events e ON e.loan_id = l.id "
+                "WHERE l.brand_id = %s AND l.sm_actor IS NOT NULL AND e.actor = l.sm_actor "
+                "AND e.kind IN ('sanctioned', 'rejected', 'sent_back') GROUP BY e.actor ORDER BY e.actor",
+                (brand_id,),
+            ).fetchall()
+            names = _staff_names(conn, brand_id, [r["actor"] for r in rows])
+        oldest = queue["oldest"] if queue else None
+        now = datetime.now(oldest.tzinfo) if oldest else None
+        managers = []
+        for r in rows:
+            decided = r["sanctioned"] + r["rejected"] + r["sent_back"]
+            rate = (Decimal(r["sanctioned"] * 100) / decided).quantize(Decimal("0.1")) if decided else None
+            managers.append(SmFigures(r["actor"], names.get(r["actor"]), decided, r["sanctioned"], r["rejected"],
+                                      r["sent_back"], rate))  # fmt: skip
+        return TeamFigures(
+            queue_size=int(queue["n"]) if queue else 0,
+            oldest_hours=None
+            if oldest is None or now is None
+            else Decimal((now - oldest).total_seconds() / 3600).quantize(Decimal("0.1")),
+            escalated=int(queue["escalated"]) if queue else 0,
+            managers=managers,
+        )
+
+
+def _staff_names(conn: Any, brand_id: UUID, actors: list[str]) -> dict[str, str]:
+    ids = [a.removeprefix("staff:") for a in actors if a.startswith("staff:")]
+    if not ids:
+        return {}
+    rows = conn.execute(
+        "SELECT id::text AS id, name FROM read.staff WHERE brand_id = %s AND id::text = ANY(%s)", (brand_id, ids)
+    ).fetchall()
+    return {f"staff:{r['id']}": r["name"] for r in rows}

@@ -1,0 +1,164 @@
+"""The loans read model's part for the credit decision to disbursal (issue #14): the decision columns of
+`read.loans` (CAM, the three amounts, the sanction's pricing and terms, who decided, the rejection and the send back,
+the disbursal date) and the timeline entries of every event of `domain/loans/loan_events.py`.
+
+`LoanViews` (projections/loans.py) inherits these handlers. Every event class is handled by name (a projection reads
+only the topics it handles, so a subclass of `Transitioned` without a handler would never reach it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from psycopg.types.json import Jsonb
+
+from domain.loans import loan_events as ev
+from domain.loans.loan import Loan
+from domain.loans.loan_events import Transitioned
+from projections.projection import Change, Projection, Write, handles
+
+L = Loan
+
+#: The decision columns, added to `read.loans` (idempotent; a fresh table gets them at once).
+DECISION_DDL = (
+    "ALTER TABLE read.loans "
+    + ", ".join(
+        f"ADD COLUMN IF NOT EXISTS {column}"
+        for column in (
+            "cam jsonb",
+            "cx_approved_amount numeric(16, 2)",
+            "cx_approved_by text",
+            "cx_approved_at timestamptz",
+            "sanctioned_amount numeric(16, 2)",
+            "sanction_pricing jsonb",
+            "sanction_terms jsonb",
+            "sanction_instalment numeric(16, 2)",
+            "sanctioned_by text",
+            "sanctioned_at timestamptz",
+            "sm_actor text",
+            "rejection jsonb",
+            "sent_back jsonb",
+            "disbursed_on date",
+            "status_since timestamptz",
+        )
+    ),
+    # The CX worklist: a CX's pending applications, oldest first.
+    "CREATE INDEX IF NOT EXISTS loans_worklist_idx ON read.loans (brand_id, assignee, created_at, id) "
+    "WHERE status = 'pending'",
+    # The Sanction Head's view: each SM's decided loans, newest first.
+    "CREATE INDEX IF NOT EXISTS loans_sm_idx ON read.loans (brand_id, sm_actor, updated_at DESC, id DESC) "
+    "WHERE sm_actor IS NOT NULL",
+)
+
+_CLEARED = (
+    "cx_approved_amount = NULL, cx_approved_by = NULL, cx_approved_at = NULL, sanctioned_amount = NULL, "
+    "sanction_pricing = NULL, sanction_terms = NULL, sanction_instalment = NULL, sanctioned_by = NULL, "
+    "sanctioned_at = NULL"
+)
+
+
+def _money(value: Any) -> str:
+    return str(value)
+
+
+class LoanDecisionViews(Projection):
+    """Handlers of the decision-to-disbursal events (a base of `LoanViews`)."""
+
+    if TYPE_CHECKING:
+
+        def _logged(self, event: Any, kind: str, details: dict[str, Any]) -> Iterable[Change]: ...
+
+    def _moved(self, event: Transitioned, sets: str = "", params: tuple[Any, ...] = ()) -> Write:
+        extra = f", {sets}" if sets else ""
+        return Write(
+            f"UPDATE read.loans SET status = %s, status_since = %s, version = %s, updated_at = %s{extra} WHERE id = %s",
+            (event.status.value, event.timestamp, event.originator_version, event.timestamp, *params,
+             event.originator_id),
+        )  # fmt: skip
+
+    @handles(L.CamRecorded)
+    def _cam(self, position: int, event: ev.CamRecorded) -> Iterator[Change]:
+        cam = event.cam.model_dump(mode="json")
+        yield Write(
+            "UPDATE read.loans SET cam = %s, version = %s, updated_at = %s WHERE id = %s",
+            (Jsonb(cam), event.originator_version, event.timestamp, event.originator_id),
+        )
+        yield from self._logged(event, "cam_recorded", cam)
+
+    @handles(L.CxApproved)
+    def _cx_approved(self, position: int, event: ev.CxApproved) -> Iterator[Change]:
+        yield self._moved(
+            event,
+            "cx_approved_amount = %s, cx_approved_by = %s, cx_approved_at = %s",
+            (event.approved_amount, event.actor, event.timestamp),
+        )
+        details = {"requested": _money(event.requested_amount), "cx_approved": _money(event.approved_amount),
+                   "remarks": event.remarks}  # fmt: skip
+        yield from self._logged(event, "cx_approved", details)
+
+    @handles(L.SentBack)
+    def _sent_back(self, position: int, event: ev.SentBack) -> Iterator[Change]:
+        sent = {"to": event.to.value, "reason": event.reason, "actor": event.actor, "at": event.timestamp.isoformat()}
+        sm = event.actor if event.to.value == "cx" else None
+        yield self._moved(
+            event,
+            "sent_back = %s, cx_approved_amount = NULL, sm_actor = COALESCE(%s, sm_actor), "
+            "submitted_on = CASE WHEN %s THEN NULL ELSE submitted_on END",
+            (Jsonb(sent), sm, event.to.value == "borrower"),
+        )
+        yield from self._logged(event, "sent_back", {"to": event.to.value})
+
+    @handles(L.Sanctioned)
+    def _sanctioned(self, position: int, event: ev.Sanctioned) -> Iterator[Change]:
+        pricing = event.pricing
+        yield self._moved(
+            event,
+            "sanctioned_amount = %s, sanction_pricing = %s, sanction_terms = %s, sanction_instalment = %s, "
+            "sanctioned_by = %s, sanctioned_at = %s, sm_actor = %s",
+            (event.sanctioned_amount, Jsonb(pricing.model_dump(mode="json")), Jsonb(event.terms.model_dump(mode="json")),
+             event.instalment, event.actor, event.timestamp, event.actor),
+        )  # fmt: skip
+        details = {
+            "requested": _money(event.requested_amount), "cx_approved": _money(event.cx_approved_amount),
+            "sanctioned": _money(event.sanctioned_amount), "processing_fee": _money(pricing.processing_fee.amount),
+            "convenience_fee": _money(pricing.convenience_fee.amount), "gst": _money(pricing.gst),
+            "net_disbursed": _money(pricing.net_disbursed), "instalment": _money(event.instalment),
+            "remarks": event.remarks,
+        }  # fmt: skip
+        yield from self._logged(event, "sanctioned", details)
+
+    @handles(L.Reactivated)
+    def _reactivated(self, position: int, event: ev.Reactivated) -> Iterator[Change]:
+        yield self._moved(event, f"rejection = NULL, {_CLEARED}")
+        yield from self._logged(event, "reactivated", {"previous_status": event.previous_status.value})
+
+    @handles(
+        L.AgreementIssued,
+        L.EsignExpired,
+        L.Signed,
+        L.DisbursalQueued,
+        L.DisbursalInitiated,
+        L.DisbursalFailed,
+        L.PayoutExported,
+        L.PayoutReturned,
+        L.Disbursed,
+    )
+    def _payout(self, position: int, event: Any) -> Iterator[Change]:
+        """E-sign and payout events: status (for a transition), the disbursal date, the timeline with the event's
+        own fields (the e-sign and disbursement blocks refine these)."""
+        if isinstance(event, Transitioned):
+            disbursed_on = getattr(event, "disbursed_on", None)
+            yield self._moved(event, "disbursed_on = COALESCE(%s, disbursed_on)", (disbursed_on,))
+        else:
+            yield Write(
+                "UPDATE read.loans SET version = %s, updated_at = %s WHERE id = %s",
+                (event.originator_version, event.timestamp, event.originator_id),
+            )
+        base = {"originator_id", "originator_version", "timestamp", "actor", "trace_id", "status", "reason"}
+        details = {k: v for k, v in event.model_dump(mode="json").items() if k not in base}
+        yield from self._logged(event, _kind(type(event).__name__), details)
+
+
+def _kind(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))

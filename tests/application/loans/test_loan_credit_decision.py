@@ -1,0 +1,412 @@
+"""The credit decision to disbursal (issue #14): CAM, CX approval, send back, sanction, e-sign, payouts, cancel and
+reactivate - on the in-memory event store with the fakes of tests/application/loans/fakes.py. Every refusal records
+nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from domain.loans.application import Loans
+from domain.loans.loan_events import AttemptState, EsignState
+from domain.loans.states import LoanStatus
+from domain.shared.errors import Conflict, InvalidInput
+from tests.application.loans.fakes import BORROWER, BRAND, OTHER, PRODUCT, TODAY, Parties, event_names, fields
+
+S = LoanStatus
+NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+
+
+def cam(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "salary_credits": [
+            {"month": "2026-08", "amount": "52000"},
+            {"month": "2026-09", "amount": "52000"},
+            {"month": "2026-10", "amount": "53500"},
+        ],
+        "foir": "32.5",
+        "existing_emis": "6000",
+        "recommended_amount": "80000",
+        "recommended_rate": "24",
+        "notes": "stable employer, salary account",
+    }
+    return {**base, **changes}
+
+
+def pending(loans: Loans, amount: str = "100000") -> UUID:
+    created = loans.create(BRAND, BORROWER, PRODUCT, amount, 12)
+    loans.submit(BRAND, created.id)
+    assert loans.get(BRAND, created.id).status is S.PENDING
+    return created.id
+
+
+def sanctioned(loans: Loans) -> UUID:
+    loan_id = pending(loans)
+    loans.cx_approve(BRAND, loan_id, "90000", "salary supports 90k")
+    loans.sanction(BRAND, loan_id, "85000", "FOIR at the limit")
+    return loan_id
+
+
+def issued(loans: Loans) -> UUID:
+    loan_id = sanctioned(loans)
+    loans.issue_agreement(
+        BRAND, loan_id, "ab" * 32, "agreements/x.pdf", "es-1", "https://esign/1", NOW + timedelta(days=2)
+    )
+    return loan_id
+
+
+def queued(loans: Loans) -> UUID:
+    loan_id = issued(loans)
+    loans.sign(BRAND, loan_id, "prov-1", NOW)
+    loans.ready_for_disbursal(BRAND, loan_id, "acct-1")
+    return loan_id
+
+
+# CAM and CX approval --------------------------------------------------------------------------------------------
+
+
+def test_a_cam_is_recorded_with_its_figures(loans: Loans) -> None:
+    loan_id = pending(loans)
+    loans.record_cam(BRAND, loan_id, cam())
+    memo = loans.get(BRAND, loan_id).cam
+    assert memo is not None and memo.foir == Decimal("32.5") and memo.recommended_amount == Decimal("80000.00")
+    assert [c.month for c in memo.salary_credits] == ["2026-08", "2026-09", "2026-10"]
+
+
+def test_a_bad_cam_names_each_field_and_records_nothing(loans: Loans) -> None:
+    loan_id = pending(loans)
+    before = event_names(loans, loan_id)
+    bad = cam(
+        salary_credits=[{"month": "2026-13", "amount": "1"}, {"month": "2026-09", "amount": "-5"}, {"month": "x"}],
+        foir="140",
+        recommended_amount="0",
+        notes="",
+    )
+    with pytest.raises(InvalidInput) as refused:
+        loans.record_cam(BRAND, loan_id, bad)
+    assert fields(refused) >= {
+        "salary_credits[0].month",
+        "salary_credits[1].amount",
+        "salary_credits[2].month",
+        "foir",
+        "recommended_amount",
+        "notes",
+    }
+    with pytest.raises(InvalidInput) as refused:
+        loans.record_cam(BRAND, loan_id, cam(salary_credits=[]))
+    assert fields(refused) == {"salary_credits"}
+    assert event_names(loans, loan_id) == before
+
+
+def test_cx_approval_keeps_the_requested_amount_and_records_the_approved_one(loans: Loans) -> None:
+    loan_id = pending(loans)
+    loans.cx_approve(BRAND, loan_id, "90000", "salary supports 90k")
+    loan = loans.get(BRAND, loan_id)
+    assert loan.status is S.CX_APPROVED
+    assert loan.amounts == {"requested": Decimal("100000.00"), "cx_approved": Decimal("90000.00"), "sanctioned": None}
+    assert event_names(loans, loan_id)[-1] == "CxApproved"
+
+
+def test_cx_approval_outside_the_product_range_is_a_422_recording_nothing(loans: Loans) -> None:
+    loan_id = pending(loans)
+    before = event_names(loans, loan_id)
+    for amount in ("5000", "250000", "abc"):
+        with pytest.raises(InvalidInput) as refused:
+            loans.cx_approve(BRAND, loan_id, amount, "fine")
+        assert fields(refused) == {"approved_amount"}
+    with pytest.raises(InvalidInput) as refused:
+        loans.cx_approve(BRAND, loan_id, "50000", "")
+    assert fields(refused) == {"remarks"}
+    assert event_names(loans, loan_id) == before
+
+
+def test_the_brand_requiring_a_cam_refuses_approval_without_one(loans: Loans, parties: Parties) -> None:
+    parties.cam = True
+    loan_id = pending(loans)
+    with pytest.raises(Conflict):
+        loans.cx_approve(BRAND, loan_id, "90000", "looks fine")
+    assert loans.get(BRAND, loan_id).status is S.PENDING
+    loans.record_cam(BRAND, loan_id, cam())
+    loans.cx_approve(BRAND, loan_id, "90000", "looks fine")
+    assert loans.get(BRAND, loan_id).status is S.CX_APPROVED
+
+
+def test_cx_approval_of_an_unsubmitted_application_is_a_409(loans: Loans) -> None:
+    created = loans.create(BRAND, BORROWER, PRODUCT, "100000", 12)
+    with pytest.raises(Conflict):
+        loans.cx_approve(BRAND, created.id, "90000", "looks fine")
+    assert event_names(loans, created.id) == ["Created"]
+
+
+def test_another_brand_s_loan_is_not_found(loans: Loans) -> None:
+    from domain.loans.loan import LoanNotFound
+
+    loan_id = pending(loans)
+    with pytest.raises(LoanNotFound):
+        loans.cx_approve(OTHER, loan_id, "90000", "looks fine")
+    with pytest.raises(LoanNotFound):
+        loans.sanction(OTHER, loan_id, "90000", "looks fine")
+
+
+# Send back, reject -----------------------------------------------------------------------------------------------
+
+
+def test_send_back_to_the_borrower_reopens_onboarding_and_a_resubmission_goes_through_the_bre(loans: Loans) -> None:
+    loan_id = pending(loans)
+    loans.send_back(BRAND, loan_id, "borrower", "upload the last three payslips")
+    loan = loans.get(BRAND, loan_id)
+    assert loan.status is S.ONBOARDING and loan.sent_back == "upload the last three payslips"
+    loans.submit(BRAND, loan_id)
+    assert loans.get(BRAND, loan_id).status is S.PENDING
+
+
+def test_the_sm_sends_back_to_the_cx(loans: Loans) -> None:
+    loan_id = pending(loans)
+    loans.cx_approve(BRAND, loan_id, "90000", "salary supports 90k")
+    loans.send_back(BRAND, loan_id, "cx", "verify the second employer")
+    loan = loans.get(BRAND, loan_id)
+    assert loan.status is S.PENDING and loan.cx_approved_amount is None
+
+
+def test_send_back_refusals_record_nothing(loans: Loans) -> None:
+    loan_id = pending(loans)
+    before = event_names(loans, loan_id)
+    with pytest.raises(InvalidInput) as refused:
+        loans.send_back(BRAND, loan_id, "manager", "x")
+    assert fields(refused) == {"to", "reason"}
+    with pytest.raises(Conflict):
+        loans.send_back(BRAND, loan_id, "cx", "not yet approved by the CX")
+    assert event_names(loans, loan_id) == before
+
+
+def test_the_sm_rejects_a_cx_approved_loan_with_a_reason_code(loans: Loans) -> None:
+    loan_id = pending(loans)
+    loans.cx_approve(BRAND, loan_id, "90000", "salary supports 90k")
+    loans.reject(BRAND, loan_id, "LOW_INCOME", "bonus is not regular income")
+    loan = loans.get(BRAND, loan_id)
+    assert loan.status is S.REJECTED
+    assert loan.rejection == {
+        "code": "LOW_INCOME",
+        "label": "Income below our minimum",
+        "remarks": "bonus is not regular income",
+        "by": S.CX_APPROVED,
+    }
+
+
+def test_a_sanctioned_loan_cannot_be_rejected(loans: Loans) -> None:
+    loan_id = sanctioned(loans)
+    with pytest.raises(Conflict):
+        loans.reject(BRAND, loan_id, "LOW_INCOME", "changed my mind")
+    assert loans.get(BRAND, loan_id).status is S.SM_APPROVED
+
+
+# Sanction --------------------------------------------------------------------------------------------------------
+
+
+def test_sanction_prices_the_sanctioned_amount_and_keeps_all_three_amounts(loans: Loans) -> None:
+    loan_id = sanctioned(loans)
+    loan = loans.get(BRAND, loan_id)
+    assert loan.status is S.SM_APPROVED
+    assert loan.amounts == {
+        "requested": Decimal("100000.00"),
+        "cx_approved": Decimal("90000.00"),
+        "sanctioned": Decimal("85000.00"),
+    }
+    pricing = loan.sanction_pricing
+    assert pricing is not None
+    # 2 % processing fee = 1700.00 + 18 % GST on top = 306.00; convenience 500 GST-inclusive (76.27 inside).
+    assert pricing.processing_fee.amount == Decimal("1700.00") and pricing.processing_fee.gst == Decimal("306.00")
+    assert pricing.convenience_fee.gst == Decimal("76.27")
+    assert pricing.net_disbursed == Decimal("85000.00") - Decimal("1700.00") - Decimal("306.00") - Decimal("500.00")
+    assert loan.net_disbursed == Decimal("82494.00")
+
+
+def test_only_a_cx_approved_loan_is_sanctioned_and_within_range(loans: Loans) -> None:
+    loan_id = pending(loans)
+    with pytest.raises(Conflict):
+        loans.sanction(BRAND, loan_id, "85000", "too early")
+    loans.cx_approve(BRAND, loan_id, "90000", "salary supports 90k")
+    before = event_names(loans, loan_id)
+    with pytest.raises(InvalidInput) as refused:
+        loans.sanction(BRAND, loan_id, "9000", "too small")
+    assert fields(refused) == {"sanctioned_amount"}
+    assert event_names(loans, loan_id) == before
+
+
+# E-sign ----------------------------------------------------------------------------------------------------------
+
+
+def test_an_agreement_is_issued_again_on_resend_and_signing_once_approves(loans: Loans) -> None:
+    loan_id = issued(loans)
+    loans.issue_agreement(
+        BRAND, loan_id, "cd" * 32, "agreements/y.pdf", "es-2", "https://esign/2", NOW + timedelta(days=2)
+    )
+    assert event_names(loans, loan_id).count("AgreementIssued") == 2
+    first = loans.sign(BRAND, loan_id, "prov-1", NOW)
+    again = loans.sign(BRAND, loan_id, "prov-1", NOW)
+    loan = loans.get(BRAND, loan_id)
+    assert first.changed and not again.changed
+    assert loan.status is S.APPROVED and loan.esign_state is EsignState.SIGNED and loan.esign_request_id == "es-2"
+    assert event_names(loans, loan_id).count("Signed") == 1
+
+
+def test_an_expired_link_cannot_be_signed_until_resent(loans: Loans) -> None:
+    loan_id = issued(loans)
+    with pytest.raises(Conflict):
+        loans.expire_esign(BRAND, loan_id, NOW)  # not expired yet
+    loans.expire_esign(BRAND, loan_id, NOW + timedelta(days=3))
+    with pytest.raises(Conflict):
+        loans.sign(BRAND, loan_id, "prov-1", NOW)
+    assert loans.get(BRAND, loan_id).status is S.SM_APPROVED
+    loans.issue_agreement(
+        BRAND, loan_id, "ab" * 32, "agreements/x.pdf", "es-3", "https://esign/3", NOW + timedelta(days=5)
+    )
+    loans.sign(BRAND, loan_id, "prov-2", NOW + timedelta(days=4))
+    assert loans.get(BRAND, loan_id).status is S.APPROVED
+
+
+def test_a_signature_after_the_expiry_is_refused(loans: Loans) -> None:
+    loan_id = issued(loans)
+    with pytest.raises(Conflict):
+        loans.sign(BRAND, loan_id, "prov-1", NOW + timedelta(days=2, seconds=1))
+    assert "Signed" not in event_names(loans, loan_id)
+
+
+def test_a_sanctioned_loan_is_queued_for_disbursal_only_once_signed(loans: Loans) -> None:
+    loan_id = issued(loans)
+    with pytest.raises(Conflict):
+        loans.ready_for_disbursal(BRAND, loan_id, "acct-1")
+    loans.sign(BRAND, loan_id, "prov-1", NOW)
+    loans.ready_for_disbursal(BRAND, loan_id, "acct-1")
+    loan = loans.get(BRAND, loan_id)
+    assert loan.status is S.AWAITING_DISBURSAL and loan.bank_account_ref == "acct-1"
+
+
+# Disbursal -------------------------------------------------------------------------------------------------------
+
+
+def test_a_payout_fails_is_retried_and_confirmed_once(loans: Loans) -> None:
+    loan_id = queued(loans)
+    loans.initiate_disbursal(BRAND, loan_id, "IMPS", "gw-1")
+    with pytest.raises(Conflict):
+        loans.initiate_disbursal(BRAND, loan_id, "IMPS", "gw-2")  # one in flight
+    loans.fail_disbursal(BRAND, loan_id, "gw-1", "beneficiary bank down")
+    assert not loans.fail_disbursal(BRAND, loan_id, "gw-1", "beneficiary bank down").changed
+    loans.initiate_disbursal(BRAND, loan_id, "NEFT", "gw-2")
+    assert loans.confirm_disbursal(BRAND, loan_id, "gw-2", TODAY).changed
+    assert not loans.confirm_disbursal(BRAND, loan_id, "gw-2", TODAY).changed
+    with pytest.raises(Conflict):
+        loans.confirm_disbursal(BRAND, loan_id, "gw-1", TODAY)
+    loan = loans.get(BRAND, loan_id)
+    assert loan.status is S.ACTIVE and loan.disbursed_on == TODAY
+    assert [(a.attempt, a.state, a.amount) for a in loan.attempts] == [
+        (1, AttemptState.FAILED, Decimal("82494.00")),
+        (2, AttemptState.CONFIRMED, Decimal("82494.00")),
+    ]
+    assert event_names(loans, loan_id).count("Disbursed") == 1
+
+
+def test_two_staff_initiating_at_once_the_second_is_a_409(loans: Loans) -> None:
+    loan_id = queued(loans)
+    first, second = loans.get(BRAND, loan_id), loans.get(BRAND, loan_id)
+    first.initiate_disbursal(_imps(), 1, "gw-a")
+    second.initiate_disbursal(_imps(), 1, "gw-b")
+    loans.commit(first)
+    with pytest.raises(Conflict):
+        loans.commit(second)
+    assert [a.gateway_reference for a in loans.get(BRAND, loan_id).attempts] == ["gw-a"]
+
+
+def _imps() -> Any:
+    from domain.loans.loan_events import PayoutMode
+
+    return PayoutMode.IMPS
+
+
+def test_payout_refusals(loans: Loans) -> None:
+    loan_id = issued(loans)
+    with pytest.raises(Conflict):
+        loans.initiate_disbursal(BRAND, loan_id, "IMPS", "gw-1")  # not awaiting disbursal
+    loans.sign(BRAND, loan_id, "prov-1", NOW)
+    loans.ready_for_disbursal(BRAND, loan_id, "acct-1")
+    with pytest.raises(InvalidInput) as refused:
+        loans.initiate_disbursal(BRAND, loan_id, "CHEQUE", "gw-1")
+    assert fields(refused) == {"mode"}
+    with pytest.raises(Conflict):
+        loans.initiate_disbursal(BRAND, loan_id, "IMPS", "gw-1", amount=Decimal("85000.00"))  # not the net
+    with pytest.raises(Conflict):
+        loans.confirm_disbursal(BRAND, loan_id, "gw-unknown", TODAY)
+    assert loans.get(BRAND, loan_id).attempts == []
+
+
+def test_an_exported_loan_is_not_paid_again_until_the_file_is_returned(loans: Loans) -> None:
+    loan_id = queued(loans)
+    loans.mark_exported(BRAND, loan_id, "pf-1")
+    with pytest.raises(Conflict):
+        loans.initiate_disbursal(BRAND, loan_id, "IMPS", "gw-1")
+    with pytest.raises(Conflict):
+        loans.mark_exported(BRAND, loan_id, "pf-2")
+    with pytest.raises(Conflict):
+        loans.cancel(BRAND, loan_id, "borrower withdrew")
+    loans.mark_export_returned(BRAND, loan_id, "pf-1", "bank returned the file")
+    loans.initiate_disbursal(BRAND, loan_id, "IMPS", "gw-1")
+    assert loans.get(BRAND, loan_id).attempt_in_flight is not None
+
+
+def test_an_exported_file_confirmation_disburses(loans: Loans) -> None:
+    loan_id = queued(loans)
+    loans.mark_exported(BRAND, loan_id, "pf-1")
+    loans.confirm_disbursal(BRAND, loan_id, "pf-1", TODAY)
+    assert loans.get(BRAND, loan_id).status is S.ACTIVE
+
+
+# Cancel and reactivate -------------------------------------------------------------------------------------------
+
+
+def test_cancel_before_disbursal_and_not_after(loans: Loans) -> None:
+    loan_id = sanctioned(loans)
+    loans.cancel(BRAND, loan_id, "borrower withdrew")
+    assert loans.get(BRAND, loan_id).status is S.CANCELLED
+    active = queued(loans)
+    loans.initiate_disbursal(BRAND, active, "UPI", "gw-9")
+    with pytest.raises(Conflict):
+        loans.cancel(BRAND, active, "borrower withdrew")  # a payout is in flight
+    loans.confirm_disbursal(BRAND, active, "gw-9", TODAY)
+    with pytest.raises(Conflict):
+        loans.cancel(BRAND, active, "borrower withdrew")
+    assert loans.get(BRAND, active).status is S.ACTIVE
+
+
+def test_reactivation_reopens_a_cancelled_sanctioned_loan_to_pending_without_its_old_decision(loans: Loans) -> None:
+    loan_id = sanctioned(loans)
+    loans.cancel(BRAND, loan_id, "borrower withdrew")
+    loans.reactivate(BRAND, loan_id, "borrower called back, approved by the head of credit")
+    loan = loans.get(BRAND, loan_id)
+    assert loan.status is S.PENDING
+    assert loan.amounts["cx_approved"] is None and loan.sanction_pricing is None
+    assert event_names(loans, loan_id)[-1] == "Reactivated"
+
+
+def test_reactivation_of_a_person_s_rejection_and_refusals(loans: Loans) -> None:
+    loan_id = pending(loans)
+    with pytest.raises(Conflict):
+        loans.reactivate(BRAND, loan_id, "nothing to reactivate")
+    loans.reject(BRAND, loan_id, "LOW_INCOME", "income below the minimum")
+    with pytest.raises(InvalidInput) as refused:
+        loans.reactivate(BRAND, loan_id, "")
+    assert fields(refused) == {"reason"}
+    loans.reactivate(BRAND, loan_id, "payslip shows a raise, approved by the head of credit")
+    loan = loans.get(BRAND, loan_id)
+    assert loan.status is S.PENDING and loan.rejection is None
+
+
+def test_a_never_submitted_cancelled_application_is_not_reactivated(loans: Loans) -> None:
+    created = loans.create(BRAND, BORROWER, PRODUCT, "100000", 12)
+    loans.cancel(BRAND, created.id, "duplicate application")
+    with pytest.raises(Conflict):
+        loans.reactivate(BRAND, created.id, "approved by the head of credit")
+    assert loans.get(BRAND, created.id).status is S.CANCELLED

@@ -1,0 +1,231 @@
+"""Disbursal through the API served by uvicorn (the gateway simulator calls our webhook back over HTTP), on
+PostgreSQL: initiate → the simulator confirms → active (never on initiation, never twice); fail (the gateway's
+reason) → retry → confirm; repeated and forged webhooks; two staff pressing at once; brand isolation; the SMS.
+
+Loans reach `awaiting_disbursal` through the Loans application (the CX/SM/e-sign steps have their own tests), with
+the product catalogue faked as in test_api_loans; the borrower's verified account (verification context) is
+stood in for by `VerifiedAccounts.beneficiary`."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+
+from adapters.webhooks import sign
+from api.services.disbursals import WEBHOOK_SECRET_ENV, VerifiedAccounts
+from domain.customers.application import Customers
+from domain.customers.values import Address
+from domain.loans.application import Loans
+from domain.providers.messaging import Beneficiary
+from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
+from tests.e2e.test_api_loans import PRODUCT, Catalogue
+
+CLOSED_ACCOUNT = "acct-closed"
+
+
+@pytest.fixture(autouse=True)
+def wiring(platform: Any, provider_simulators: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The fake catalogue, the simulators' webhook secret, and a verified account for every loan."""
+    loans = platform.get(Loans)
+    before = loans._catalogue
+    loans._catalogue = Catalogue()
+    monkeypatch.setenv(WEBHOOK_SECRET_ENV, PROVIDER_WEBHOOK_SECRET)
+
+    def beneficiary(self: Any, brand_id: UUID, customer_id: UUID, ref: str | None) -> Beneficiary | None:
+        if not ref:
+            return None
+        number = "501000000" if ref == CLOSED_ACCOUNT else "501001234"
+        return Beneficiary("Meera Iyer", number + ("0000" if ref == CLOSED_ACCOUNT else "5678"), "HDFC0001234")
+
+    monkeypatch.setattr(VerifiedAccounts, "beneficiary", beneficiary)
+    yield
+    loans._catalogue = before
+
+
+def _borrower(platform: Any, tenant: Tenant) -> tuple[UUID, str]:
+    phone = "98" + str(uuid.uuid4().int)[:8]
+    made = platform.get(Customers).register(
+        tenant.brand_id, name="Meera Iyer", phone=phone, date_of_birth=date(1990, 1, 15),
+        addresses=[Address(line1="4 Lake Road", city="Chennai", pincode="600001")],
+    )  # fmt: skip
+    return made.id, phone
+
+
+def queued_loan(platform: Any, tenant: Tenant, account: str = "acct-1") -> tuple[UUID, str]:
+    """A loan awaiting disbursal (sanctioned at 85,000 of a 100,000 application) and its borrower's phone."""
+    loans: Loans = platform.get(Loans)
+    customer_id, phone = _borrower(platform, tenant)
+    brand = tenant.brand_id
+    loan_id = loans.create(brand, customer_id, PRODUCT, "100000", 12).id
+    loans.submit(brand, loan_id)
+    loans.cx_approve(brand, loan_id, "90000", "salary supports 90k")
+    loans.sanction(brand, loan_id, "85000", "FOIR at the limit")
+    now = datetime.now(UTC)
+    loans.issue_agreement(
+        brand, loan_id, "ab" * 32, "agreements/x.pdf", "es-1", "https://esign/1", now + timedelta(days=2)
+    )
+    loans.sign(brand, loan_id, "prov-1", now)
+    result = loans.ready_for_disbursal(brand, loan_id, account)
+    platform.engine.wait_for(Loans.name, result.position)
+    return loan_id, phone
+
+
+def _loan(server: str, tenant: Tenant, loan_id: UUID) -> dict[str, Any]:
+    answer = httpx.get(f"{server}/api/v1/loans/{loan_id}", headers=tenant.auth)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def _until(server: str, tenant: Tenant, loan_id: UUID, state: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 10
+    while True:
+        loan = _loan(server, tenant, loan_id)
+        if (loan.get("disbursement") or {}).get("state") == state:
+            return loan
+        assert time.monotonic() < deadline, f"the disbursement never became {state}: {loan.get('disbursement')}"
+        time.sleep(0.05)
+
+
+def _disburse(server: str, tenant: Tenant, loan_id: UUID, mode: str = "IMPS") -> httpx.Response:
+    return httpx.post(f"{server}/api/v1/loans/{loan_id}/disburse", json={"mode": mode}, headers=tenant.auth, timeout=30)
+
+
+def test_disbursed_only_on_the_gateways_confirmation_and_once(
+    platform: Any, server: str, provider_simulators: Any
+) -> None:
+    tenant = make_tenant(platform, "loan_ops")
+    loan_id, phone = queued_loan(platform, tenant)
+    started = _disburse(server, tenant, loan_id)
+    assert started.status_code == 202, started.text
+    block = started.json()["disbursement"]
+    assert block["state"] == "initiated" and block["mode"] == "IMPS" and block["net_disbursed"]
+    assert [a["state"] for a in block["attempts"]] == ["initiated"] and block["simulator_url"]
+    loan = _loan(server, tenant, loan_id)
+    assert loan["status"] == "awaiting_disbursal"  # never on initiation
+    assert loan["disbursement"]["gateway_reference"] == block["gateway_reference"]
+    assert Decimal(block["net_disbursed"]) == Decimal(block["attempts"][0]["amount"])
+
+    again = _disburse(server, tenant, loan_id, "NEFT")  # a payout is in flight
+    assert again.status_code == 409, again.text
+
+    settled = httpx.post(block["simulator_url"], json={"action": "confirm"})
+    assert settled.status_code == 200, settled.text
+    loan = _until(server, tenant, loan_id, "disbursed")
+    assert loan["status"] == "active"
+    assert [a["state"] for a in loan["disbursement"]["attempts"]] == ["confirmed"]
+    assert loan["disbursement"]["simulator_url"] is None
+    assert sum(1 for e in loan["history"] if e["kind"] == "disbursed") == 1
+    assert _disburse(server, tenant, loan_id).status_code == 409  # active: never twice
+    sms = provider_simulators["sms"].sent_to(phone)
+    assert any(loan["loan_number"] in m["text"] and "credited" in m["text"] for m in sms)
+
+
+def test_a_failed_payout_shows_the_reason_and_a_retry_pays(platform: Any, server: str) -> None:
+    tenant = make_tenant(platform, "loan_ops")
+    loan_id, _ = queued_loan(platform, tenant)
+    first = _disburse(server, tenant, loan_id, "NEFT").json()["disbursement"]
+    failed = httpx.post(first["simulator_url"], json={"action": "fail", "reason": "Beneficiary bank offline"})
+    assert failed.status_code == 200
+    loan = _until(server, tenant, loan_id, "failed")
+    assert loan["status"] == "awaiting_disbursal" and loan["disbursement"]["reason"] == "Beneficiary bank offline"
+    assert loan["disbursement"]["attempts"][0]["reason"] == "Beneficiary bank offline"
+    assert any("Beneficiary bank offline" in (e["reason"] or "") for e in loan["history"])
+
+    retry = _disburse(server, tenant, loan_id, "UPI")
+    assert retry.status_code == 202, retry.text
+    second = retry.json()["disbursement"]
+    assert second["gateway_reference"] != first["gateway_reference"] and second["mode"] == "UPI"
+    httpx.post(second["simulator_url"], json={"action": "confirm"})
+    loan = _until(server, tenant, loan_id, "disbursed")
+    assert loan["status"] == "active"
+    assert [(a["attempt"], a["state"]) for a in loan["disbursement"]["attempts"]] == [(1, "failed"), (2, "confirmed")]
+
+
+def test_a_closed_account_fails_with_the_gateways_reason(platform: Any, server: str) -> None:
+    tenant = make_tenant(platform, "loan_ops")
+    loan_id, _ = queued_loan(platform, tenant, CLOSED_ACCOUNT)
+    block = _disburse(server, tenant, loan_id).json()["disbursement"]
+    httpx.post(block["simulator_url"], json={"action": "confirm"})
+    assert _until(server, tenant, loan_id, "failed")["disbursement"]["reason"] == "account_closed"
+
+
+def test_repeated_and_forged_webhooks_change_nothing(platform: Any, server: str, provider_simulators: Any) -> None:
+    gateway = provider_simulators["gateway"]
+    tenant = make_tenant(platform, "loan_ops")
+    loan_id, _ = queued_loan(platform, tenant)
+    block = _disburse(server, tenant, loan_id).json()["disbursement"]
+    hook = f"{server}/api/v1/webhooks/gateway"
+
+    # A forged confirmation: signed with a secret that is not the gateway's, or not signed at all.
+    body = json.dumps({"id": "evt_forged", "type": "payout.processed", "created_at": datetime.now(UTC).isoformat(),
+                       "data": {"payout_id": block["gateway_reference"], "utr": "1"}}).encode()  # fmt: skip
+    forged = httpx.post(hook, content=body, headers={**sign("not-the-secret", body, int(time.time())),
+                                                     "Content-Type": "application/json"})  # fmt: skip
+    assert forged.status_code == 401 and forged.json()["reason"] == "bad_signature"
+    unsigned = httpx.post(hook, content=body, headers={"Content-Type": "application/json"})
+    assert unsigned.status_code == 400 and unsigned.json()["reason"] == "missing_header"
+    stale = httpx.post(hook, content=body, headers=sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time()) - 3600))
+    assert stale.status_code == 401 and stale.json()["reason"] == "stale_timestamp"
+    assert _loan(server, tenant, loan_id)["status"] == "awaiting_disbursal"
+
+    delivery = gateway.settle(block["gateway_reference"]).result(timeout=10)
+    assert delivery.delivered
+    loan = _until(server, tenant, loan_id, "disbursed")
+    version = loan["version"]
+    for replay in (False, True):  # the provider's repeat (freshly signed) and a captured request sent again
+        repeat = gateway.redeliver(delivery, replay=replay)
+        assert repeat.delivered and repeat.attempts[-1].status == 200
+    time.sleep(0.3)
+    loan = _loan(server, tenant, loan_id)
+    assert loan["version"] == version and loan["status"] == "active"
+    assert sum(1 for e in loan["history"] if e["kind"] == "disbursed") == 1
+    # The same facts under a new event id: the loan answers it as a no-op.
+    fresh = json.dumps({"id": "evt_again", "type": "payout.processed", "created_at": datetime.now(UTC).isoformat(),
+                        "data": {"payout_id": block["gateway_reference"], "utr": "1"}}).encode()  # fmt: skip
+    answer = httpx.post(hook, content=fresh, headers=sign(PROVIDER_WEBHOOK_SECRET, fresh, int(time.time())))
+    assert answer.status_code == 200 and answer.json()["status"] == "duplicate"
+    assert _loan(server, tenant, loan_id)["version"] == version
+
+
+def test_two_staff_pressing_at_once_make_one_payout(platform: Any, server: str, provider_simulators: Any) -> None:
+    tenant = make_tenant(platform, "loan_ops")
+    loan_id, _ = queued_loan(platform, tenant)
+    barrier = threading.Barrier(4)
+    answers: list[int] = []
+
+    def press(mode: str) -> None:
+        barrier.wait()
+        answers.append(_disburse(server, tenant, loan_id, mode).status_code)
+
+    threads = [threading.Thread(target=press, args=(m,)) for m in ("IMPS", "IMPS", "NEFT", "UPI")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [202, 409, 409, 409], answers
+    loan = _loan(server, tenant, loan_id)
+    assert len(loan["disbursement"]["attempts"]) == 1
+    sent = [p for p in provider_simulators["gateway"].payouts() if p["reference"] == loan["loan_number"]]
+    assert len(sent) == 1  # the gateway made one payout: every press carried the attempt's idempotency key
+
+
+def test_roles_and_brands(platform: Any, server: str) -> None:
+    tenant = make_tenant(platform, "loan_ops")
+    loan_id, _ = queued_loan(platform, tenant)
+    other = make_tenant(platform, "loan_ops")
+    assert _disburse(server, other, loan_id).status_code == 404  # another brand's loan
+    viewer = make_tenant(platform, "credit_executive")
+    assert _disburse(server, viewer, loan_id).status_code == 403
+    bad = httpx.post(f"{server}/api/v1/loans/{loan_id}/disburse", json={"mode": "RTGS"}, headers=tenant.auth)
+    assert bad.status_code == 422 and "mode" in bad.text
+    assert _loan(server, tenant, loan_id)["disbursement"]["state"] == "queued"

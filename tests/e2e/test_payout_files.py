@@ -1,0 +1,99 @@
+"""Payout files through the API on PostgreSQL: the XLSX read back with openpyxl (rows, control total), the
+beneficiary registration file (only accounts new to the bank), loans marked exported in their history and then
+not payable twice (no payout, no second file) until the file is returned; 422 naming the loan that does not fit;
+confirmation by the bank disburses every loan; brand isolation."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import httpx
+from openpyxl import load_workbook
+
+from tests.conftest import make_tenant
+from tests.e2e.test_disbursal import _loan, _until, queued_loan, wiring
+
+__all__ = ["wiring"]
+
+
+def _rows(data: bytes, sheet: str) -> list[tuple[Any, ...]]:
+    return list(load_workbook(io.BytesIO(data), read_only=True)[sheet].iter_rows(values_only=True))
+
+
+def test_a_payout_file_its_control_total_and_the_loans_exported(platform: Any, server: str) -> None:
+    tenant = make_tenant(platform, "loan_ops")
+    loans = [queued_loan(platform, tenant, f"acct-{n}")[0] for n in range(3)]
+    details = {loan_id: _loan(server, tenant, loan_id) for loan_id in loans}
+    made = httpx.post(f"{server}/api/v1/payout-files", json={"loan_ids": [str(i) for i in loans]}, headers=tenant.auth)
+    assert made.status_code == 201, made.text
+    out = made.json()
+    nets = [Decimal(details[i]["disbursement"]["net_disbursed"]) for i in loans]
+    assert out["row_count"] == 3 and Decimal(out["total"]) == sum(nets) and out["state"] == "exported"
+
+    payout = httpx.get(out["download_url"], headers=tenant.auth)
+    assert payout.status_code == 200 and payout.headers["content-type"].startswith("application/vnd.openxmlformats")
+    rows = _rows(payout.content, "Payouts")
+    assert rows[0][:6] == ("S.No", "Loan number", "Beneficiary name", "Account number", "IFSC", "Net amount")
+    body, control = rows[1:-1], rows[-1]
+    assert [r[1] for r in body] == [details[i]["loan_number"] for i in loans]
+    assert all(r[2] == "Meera Iyer" and r[3] == "5010012345678" and r[4] == "HDFC0001234" for r in body)
+    assert [Decimal(str(r[5])).quantize(Decimal("0.01")) for r in body] == nets
+    assert control[0] == "CONTROL TOTAL" and control[2] == "3 rows"
+    assert Decimal(str(control[5])).quantize(Decimal("0.01")) == sum(nets)
+    # One account for the three loans (the fake gives every loan the same one): registered once.
+    beneficiaries = _rows(httpx.get(out["beneficiary_download_url"], headers=tenant.auth).content, "Beneficiaries")
+    assert beneficiaries[1:] == [("Meera Iyer", "5010012345678", "HDFC0001234", details[loans[0]]["loan_number"])]
+
+    loan = _loan(server, tenant, loans[0])
+    assert loan["disbursement"]["state"] == "exported" and loan["disbursement"]["exported_file_id"] == out["id"]
+    assert any(e["kind"] == "payout_exported" for e in loan["history"])
+    # Not payable twice: no payout, no second file.
+    disburse = httpx.post(f"{server}/api/v1/loans/{loans[0]}/disburse", json={"mode": "IMPS"}, headers=tenant.auth)
+    assert disburse.status_code == 409, disburse.text
+    fresh = queued_loan(platform, tenant, "acct-9")[0]
+    again = httpx.post(f"{server}/api/v1/payout-files", json={"loan_ids": [str(fresh), str(loans[1])]},
+                       headers=tenant.auth)  # fmt: skip
+    assert again.status_code == 422 and "loan_ids[1]" in again.text, again.text
+    assert _loan(server, tenant, fresh)["disbursement"]["state"] == "queued"  # nothing recorded for the first
+    # A second file: the account is known to the bank now, no registration row.
+    second = httpx.post(f"{server}/api/v1/payout-files", json={"loan_ids": [str(fresh)]}, headers=tenant.auth).json()
+    assert second["beneficiary_count"] == 0
+
+    # The bank returns the first file: its loans may be paid again.
+    returned = httpx.post(f"{out['download_url'].rsplit('/', 1)[0]}/return", json={"reason": "IFSC rejected"},
+                          headers=tenant.auth)  # fmt: skip
+    assert returned.status_code == 200 and returned.json()["state"] == "returned"
+    paid = httpx.post(f"{server}/api/v1/loans/{loans[0]}/disburse", json={"mode": "IMPS"}, headers=tenant.auth)
+    assert paid.status_code == 202, paid.text
+    # The bank pays the second file: its loan is disbursed.
+    confirmed = httpx.post(f"{server}/api/v1/payout-files/{second['id']}/confirm", headers=tenant.auth)
+    assert confirmed.status_code == 200 and confirmed.json()["state"] == "confirmed"
+    loan = _until(server, tenant, fresh, "disbursed")
+    assert loan["status"] == "active" and loan["disbursement"]["disbursed_on"]
+
+
+def test_only_the_brands_awaiting_loans(platform: Any, server: str) -> None:
+    tenant = make_tenant(platform, "loan_ops")
+    other = make_tenant(platform, "loan_ops")
+    mine = queued_loan(platform, tenant)[0]
+    theirs = queued_loan(platform, other)[0]
+
+    def create(*ids: UUID) -> httpx.Response:
+        return httpx.post(f"{server}/api/v1/payout-files", json={"loan_ids": [str(i) for i in ids]},
+                          headers=tenant.auth)  # fmt: skip
+
+    refused = create(mine, theirs)
+    assert refused.status_code == 422 and "loan_ids[1]" in refused.text
+    assert create(mine, mine).status_code == 422
+    assert create().status_code == 422
+    assert _loan(server, tenant, mine)["disbursement"]["state"] == "queued"
+    made = create(mine).json()
+    assert httpx.get(f"{server}/api/v1/payout-files/{made['id']}", headers=other.auth).status_code == 404
+    assert httpx.get(made["download_url"], headers=other.auth).status_code == 404
+    listed = httpx.get(f"{server}/api/v1/payout-files", headers=tenant.auth).json()["items"]
+    assert [f["id"] for f in listed] == [made["id"]]
+    queue = httpx.get(f"{server}/api/v1/disbursal-queue", headers=tenant.auth).json()["items"]
+    assert [(q["loan_id"], q["state"]) for q in queue] == [(str(mine), "exported")]
