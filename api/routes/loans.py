@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
 from api.routes.disbursal_models import DisbursementOut
+from api.routes.servicing_models import NextDueOut, OutstandingOut
 from api.services.disbursal_views import DisbursementBlock, DisbursementBlocks
+from api.services.servicing_fields import servicing_fields
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from domain.loans.loan import Check, LoanNotFound
@@ -220,6 +222,10 @@ class InstalmentOut(BaseModel):
     principal: Decimal
     interest: Decimal
     amount: Decimal
+    paid: Decimal | None = Field(None, description="once disbursed: penal, interest and principal paid on it")
+    status: str | None = Field(None, description="once disbursed: due, paid, partially_paid or overdue")
+    penal: Decimal | None = Field(None, description="once disbursed: penal charges accrued on it")
+    unpaid: Decimal | None = Field(None, description="once disbursed: principal, interest and penal still to pay")
 
 
 class LoanOut(LoanSummaryOut):
@@ -250,6 +256,11 @@ class LoanOut(LoanSummaryOut):
     cx_approved_by: str | None = None
     sanctioned_by: str | None = None
     disbursed_on: date | None = None
+    outstanding: OutstandingOut | None = Field(None, description="once disbursed: the payoff on the business date")
+    dpd: int | None = Field(None, description="once disbursed: days past due on the business date")
+    asset_class: str | None = Field(None, description="once disbursed: standard, SMA-0, SMA-1, SMA-2 or NPA")
+    next_due: NextDueOut | None = Field(None, description="the next instalment not fully paid due on or after today")
+    cob_through: date | None = Field(None, description="the last business date the close of business processed")
 
 
 def _loan(ctx: Context[LoanPort], loan_id: UUID) -> LoanDetail | None:
@@ -277,7 +288,10 @@ def get_loan(ctx: Context[LoanPort]) -> Reply:
     found = _loan(ctx, ctx.path["loan_id"])
     if found is None:
         raise LoanNotFound(f"loan {ctx.path['loan_id']} not found", id=str(ctx.path["loan_id"]))
-    return json_response(_WithDisbursement(found, ctx.port.disbursements.block(ctx.brand_id, found.id)))
+    out = _WithDisbursement(found, ctx.port.disbursements.block(ctx.brand_id, found.id))
+    if found.disbursed_on is not None:
+        out.servicing = servicing_fields(ctx.port.loans, ctx.brand_id, found.id)
+    return json_response(out)
 
 
 class _WithDisbursement:
@@ -286,8 +300,11 @@ class _WithDisbursement:
     def __init__(self, detail: LoanDetail, disbursement: DisbursementBlock | None) -> None:
         self._detail = detail
         self.disbursement = disbursement
+        self.servicing: dict[str, Any] = {}
 
     def __getattr__(self, name: str) -> Any:
+        if name in self.servicing:
+            return self.servicing[name]
         return getattr(self._detail, name)
 
 

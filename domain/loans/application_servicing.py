@@ -17,6 +17,7 @@ from domain.loans.parties import LoanParties
 from domain.loans.payments import PayoffQuote
 from domain.loans.schedule import build_schedule
 from domain.loans.servicing_events import PaymentMode, PaymentRecord
+from domain.loans.terms import LoanTerms
 from domain.shared.application import CommandResult
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
 from domain.shared.values import clean_text
@@ -33,8 +34,11 @@ class ServicingUseCases:
     """Servicing of disbursed loans (mixed into `Loans`)."""
 
     if TYPE_CHECKING:
-        parties: LoanParties
-        catalogue: ProductCatalogue
+
+        @property
+        def parties(self) -> LoanParties: ...
+        @property
+        def catalogue(self) -> ProductCatalogue: ...
 
         def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
         def commit(self, primary: Any, *others: Any) -> CommandResult: ...
@@ -48,14 +52,16 @@ class ServicingUseCases:
         return self.commit(loan)
 
     def _open(self, loan: Loan) -> None:
-        if loan.sanction_terms is None or loan.disbursed_on is None:
+        terms: LoanTerms | None = getattr(loan, "sanction_terms", None)
+        if terms is None or loan.disbursed_on is None:
             return
         calendar = self.parties.repayment_calendar(loan.brand_id)
-        schedule = build_schedule(loan.sanction_terms, loan.disbursed_on, calendar)
+        schedule = build_schedule(terms, loan.disbursed_on, calendar)
         penal = self.catalogue.version(loan.brand_id, loan.product_id, loan.product_version).penal
         loan.open_servicing(schedule, penal)
 
-    def _serviced(self, brand_id: UUID, loan_id: UUID) -> Loan:
+    def serviced(self, brand_id: UUID, loan_id: UUID) -> Loan:
+        """The loan, its servicing opened when it was disbursed before servicing existed (not saved by a read)."""
         loan = self.get(brand_id, loan_id)
         if not loan.servicing_open and loan.disbursed_on is not None:
             self._open(loan)  # a loan disbursed before servicing existed: opened on its first servicing command
@@ -76,9 +82,10 @@ class ServicingUseCases:
         how = checks.check(lambda: _mode(mode))
         ref = checks.check(lambda: clean_text(reference, "reference", min_visible=1, missing="give the reference"))
         checks.raise_if_any()
-        if ref is not None and len(ref) > 100:
+        assert value is not None and how is not None and ref is not None  # raise_if_any raised otherwise
+        if len(ref) > 100:
             raise InvalidValue("reference", "at most 100 characters")
-        loan = self._serviced(brand_id, loan_id)
+        loan = self.serviced(brand_id, loan_id)
         today = self.parties.business_date(brand_id)
         record = loan.record_repayment(str(uuid4()), value, how, ref, paid_on or today, today)
         return self.commit(loan), record
@@ -86,20 +93,18 @@ class ServicingUseCases:
     def reverse_repayment(self, brand_id: UUID, loan_id: UUID, payment_id: str, reason: str) -> CommandResult:
         """Reverse a repayment with a reason (at least 3 characters)."""
         text = " ".join(clean_text(reason, "reason", multiline=True, min_visible=3, missing="give a reason").split())
-        loan = self._serviced(brand_id, loan_id)
+        loan = self.serviced(brand_id, loan_id)
         loan.reverse_repayment(payment_id, text[:1000], self.parties.business_date(brand_id))
         return self.commit(loan)
 
     def payoff(self, brand_id: UUID, loan_id: UUID, as_of: date | None = None) -> PayoffQuote:
         """The payoff quote on `as_of` (the business date unless given)."""
-        loan = self.get(brand_id, loan_id)
-        if not loan.servicing_open and loan.disbursed_on is not None:
-            self._open(loan)
+        loan = self.serviced(brand_id, loan_id)
         return loan.payoff_quote(as_of or self.parties.business_date(brand_id))
 
     def close_business_day(self, brand_id: UUID, loan_id: UUID, day: date) -> CommandResult:
         """COB for one loan through `day` (`changed` False when already closed through it or not serviced)."""
-        loan = self._serviced(brand_id, loan_id)
+        loan = self.serviced(brand_id, loan_id)
         loan.close_business_day(day)
         return self.commit(loan)
 

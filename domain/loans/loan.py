@@ -150,6 +150,7 @@ class Loan(LoanDecisions, LoanPayout, LoanServicing, Aggregate):
     RepaymentRecorded = sv.RepaymentRecorded
     RepaymentReversed = sv.RepaymentReversed
     DayClosed = sv.DayClosed
+    StatusMoved = sv.StatusMoved
 
     @event(Created)
     def __init__(

@@ -28,6 +28,7 @@ from domain.loans.servicing_events import (
     RepaymentRecorded,
     RepaymentReversed,
     ServicingOpened,
+    StatusMoved,
 )
 from domain.loans.states import SERVICING, LoanStatus, check_transition, servicing_status
 from domain.loans.terms import PenalTerms
@@ -129,6 +130,10 @@ class LoanServicing:
         facts = (*self.servicing_facts, PaymentMade(payment_id, amount, paid_on))
         after = self.replayed(facts)  # PaymentAbovePayoff (422) when it does not fit: nothing is recorded
         allocation = dict(after.allocations)[payment_id]
+        on = max(business_date, after.position.open_day)
+        left = (
+            Decimal("0.00") if after.position.completed else payoff(self.position_after(after.position, on), on).total
+        )
         record = PaymentRecord(
             payment_id=payment_id,
             amount=amount,
@@ -141,18 +146,14 @@ class LoanServicing:
                 for line in allocation.lines
             ),
             closes_loan=allocation.closes_loan,
+            payoff_after=left,
         )
         status = self._next_status(after.position, business_date)
-        on = max(business_date, after.position.open_day)
-        left = (
-            Decimal("0.00") if after.position.completed else payoff(self.position_after(after.position, on), on).total
-        )
         self._emit(
             RepaymentRecorded,
             status=status,
             reason=f"repayment {amount} ({mode} {reference}) paid on {paid_on.isoformat()}",
             payment=record,
-            payoff_after=left,
         )
         return record
 
@@ -189,15 +190,12 @@ class LoanServicing:
         earlier = self.cob_through or (self.servicing_schedule.disbursed_on - timedelta(days=1))  # type: ignore[union-attr]
         charged = sum((c.amount for c in after.charges if c.day > earlier), Decimal("0.00"))
         dpd = days_past_due(after.position, day)
-        self._emit(
-            DayClosed,
-            status=self._next_status(after.position, day),
-            reason=f"close of business {day.isoformat()}: DPD {dpd}, {after.position.asset_class}",
-            business_date=day,
-            penal_charged=charged,
-            dpd=dpd,
-            asset_class=str(after.position.asset_class),
-        )
+        asset_class = str(after.position.asset_class)
+        self._emit(DayClosed, business_date=day, penal_charged=charged, dpd=dpd, asset_class=asset_class)
+        status = self._next_status(after.position, day)
+        if status is not self.status:
+            reason = f"close of business {day.isoformat()}: DPD {dpd}, {asset_class}"
+            self._emit(StatusMoved, status=status, reason=reason, dpd=dpd, asset_class=asset_class)
         return True
 
     # Helpers ---------------------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class PaymentRecord(BaseModel):
     recorded_on: date
     allocation: tuple[AllocationRecord, ...]
     closes_loan: bool = False
+    payoff_after: Decimal | None = None  # the payoff on the business date once it was applied
     reversed_on: date | None = None
     reversal_reason: str | None = None
 
@@ -83,7 +84,6 @@ class RepaymentRecorded(Transitioned):
     """A repayment was recorded (staff); `status` is the state it leaves the loan in (the same one when unchanged)."""
 
     payment: PaymentRecord
-    payoff_after: Decimal
 
     def apply(self, aggregate: Any) -> None:
         p = self.payment
@@ -111,9 +111,9 @@ class RepaymentReversed(Transitioned):
         }
 
 
-class DayClosed(Transitioned):
+class DayClosed(Aggregate.Event):
     """COB closed the loan's business days through `business_date`: the penal charges of those days, DPD and the
-    RBI class that evening, and the state it leaves the loan in."""
+    RBI class that evening (the status is unchanged, or moved by the `StatusMoved` recorded with it)."""
 
     business_date: date
     penal_charged: Decimal
@@ -121,9 +121,25 @@ class DayClosed(Transitioned):
     asset_class: str
 
     def apply(self, aggregate: Any) -> None:
-        aggregate.status = self.status
         aggregate.cob_through = self.business_date
 
 
+class StatusMoved(Transitioned):
+    """The close of business moved the loan's state (`active`, `partially_paid`, `overdue`), with DPD and class in
+    the reason."""
+
+    dpd: int
+    asset_class: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.status = self.status
+
+
 #: Every servicing event, as the Loan class names them.
-EVENTS: tuple[type[Aggregate.Event], ...] = (ServicingOpened, RepaymentRecorded, RepaymentReversed, DayClosed)
+EVENTS: tuple[type[Aggregate.Event], ...] = (
+    ServicingOpened,
+    RepaymentRecorded,
+    RepaymentReversed,
+    DayClosed,
+    StatusMoved,
+)

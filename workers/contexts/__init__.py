@@ -18,6 +18,7 @@ NAMES = (
     "loans",
     "onboarding",
     "disbursal",
+    "servicing",
     "jobs",
     "covenants",
     "notices",

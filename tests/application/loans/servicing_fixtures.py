@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
@@ -18,7 +18,7 @@ class MovableParties(Parties):
     """The fakes' parties with a business date and a calendar the test moves."""
 
     today: date = TODAY
-    calendar: RepaymentCalendar = RepaymentCalendar()
+    calendar: RepaymentCalendar = field(default_factory=RepaymentCalendar)
 
     def business_date(self, brand_id: UUID) -> date:
         return self.today
