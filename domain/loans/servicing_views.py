@@ -11,7 +11,7 @@ every due date.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from domain.loans.loan_servicing import LoanServicing
@@ -164,7 +164,9 @@ def ledger(loan: LoanServicing, as_of: date) -> tuple[Posting, ...]:
     schedule = loan.servicing_schedule
     if schedule is None:
         return ()
-    replayed = loan.replayed()
+    # Through the day before `as_of`, like the payoff and the GET (days COB has not run are closed on a copy).
+    through = max(as_of - timedelta(days=1), loan.cob_through or as_of - timedelta(days=1))
+    replayed = loan.replayed(through=through)
     position = replayed.position
     lines: list[tuple[date, str, str, Decimal, Decimal, Decimal, Decimal, str | None]] = []
     # (on, kind, description, principal, interest, penal, fees, payment_id)
