@@ -183,6 +183,8 @@ class LoanServicing:
             return False
         if self.cob_through is not None and day <= self.cob_through:
             return False
+        if day < self.servicing_schedule.disbursed_on:  # type: ignore[union-attr]
+            return False  # a date before the loan existed (COB catching up on missed dates)
         before = self.replayed()
         if day < before.position.closed_through:
             return False
