@@ -92,7 +92,7 @@ def _work(port: CobPort, brand_id: UUID, day: date, name: str, outcomes: queue.Q
     try:
         for outcome in drain(port, brand_id, day, name):
             outcomes.put(outcome)
-    except Exception as exc:  # handed to the run, which fails and is retried
+    except Exception as exc:  # noqa: BLE001 - handed to the run, which fails and is retried
         outcomes.put(exc)
     finally:
         outcomes.put(None)
