@@ -77,6 +77,8 @@ class OnboardingView(Projection):
             reason text
         )""",
         # The two lists: by status newest first, and by status and step (the "stuck on" filter).
+        # The borrower of a Customer 360 record (a loan sent back to the borrower reopens their funnel).
+        "CREATE INDEX IF NOT EXISTS onboarding_customer_idx ON read.onboarding (brand_id, customer_id)",
         "CREATE INDEX IF NOT EXISTS onboarding_status_idx ON read.onboarding (brand_id, status, step_since DESC, id DESC)",
         "CREATE INDEX IF NOT EXISTS onboarding_step_idx "
         "ON read.onboarding (brand_id, status, step, step_since DESC, id DESC)",
@@ -192,6 +194,16 @@ class OnboardingQueries:
                 f"SELECT {_COLUMNS} FROM read.onboarding WHERE id = %s AND brand_id = %s", (borrower_id, brand_id)
             ).fetchone()
         return OnboardingRow(**row) if row else None
+
+    def borrower_of_customer(self, brand_id: UUID, customer_id: UUID) -> UUID | None:
+        """The borrower (funnel) linked to a Customer 360 record of the brand, the latest started if several."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT id FROM read.onboarding WHERE brand_id = %s AND customer_id = %s ORDER BY started_at DESC "
+                "LIMIT 1",
+                (brand_id, customer_id),
+            ).fetchone()
+        return row["id"] if row else None
 
     def borrowers(
         self,

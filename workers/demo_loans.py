@@ -29,15 +29,32 @@ DEMO_APPLICATIONS = (
 )
 
 
+#: The credit decision taken on some of them (by their index above): CX-approved (the SM queue shows it), and one
+#: also sanctioned (amounts, fees and schedule on its loan page).
+DEMO_DECISIONS = {1: ("75000", None), 6: ("110000", "100000")}
+DEMO_CAM = {
+    "salary_credits": [{"month": m, "amount": "68000"} for m in ("2026-08", "2026-09", "2026-10")],
+    "foir": "28", "existing_emis": "4500", "recommended_amount": "110000", "recommended_rate": "18",
+    "notes": "salary credited on the 1st by the same employer for three months",
+}  # fmt: skip
+
+
 def seed_loans(platform: Platform, brand_id: UUID, customer_ids: list[UUID]) -> int:
     """One demo application per borrower given (up to the list above); how many it created. Run once, with the
     brand (a refused application - e.g. the borrower already holds one - is skipped)."""
     loans = platform.get(Loans)
     created = 0
-    for customer_id, (code, amount, tenure, coupon, submit) in zip(customer_ids, DEMO_APPLICATIONS, strict=False):
+    applications = zip(customer_ids, DEMO_APPLICATIONS, strict=False)
+    for index, (customer_id, (code, amount, tenure, coupon, submit)) in enumerate(applications):
         with suppress(DomainError):
             result = loans.create(brand_id, customer_id, demo_product_id(brand_id, code), amount, tenure, coupon)
             created += 1
             if submit:
                 loans.submit(brand_id, result.id)
+            if index in DEMO_DECISIONS:
+                approved, sanctioned = DEMO_DECISIONS[index]
+                loans.record_cam(brand_id, result.id, DEMO_CAM)
+                loans.cx_approve(brand_id, result.id, approved, "salary and FOIR support the amount")
+                if sanctioned is not None:
+                    loans.sanction(brand_id, result.id, sanctioned, "sanctioned a little below the CX's amount")
     return created

@@ -26,9 +26,11 @@ from domain.loans.application import Loans
 from domain.shared.errors import DomainError
 from projections.blocklist import BlocklistQueries
 from projections.customer_queries import CustomerQueries
+from projections.documents import DocumentQueries
 from projections.identity import IdentityQueries
 from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanQueries
+from projections.verification_queries import VerificationQueries
 
 READ = (Permission.LOANS, Level.READ)
 WRITE = (Permission.LOANS, Level.WRITE)
@@ -50,6 +52,8 @@ class DecisionPagesPort:
     blocklist: BlocklistQueries
     staff: IdentityQueries
     identity: Identity
+    verification: VerificationQueries
+    documents: DocumentQueries
 
 
 async def worklist_page(request: Request, port: DecisionPagesPort, principal: Principal) -> Response:
@@ -95,20 +99,26 @@ async def review_page(request: Request, port: DecisionPagesPort, principal: Prin
         return await not_found(request)
     brand = principal.brand_id
 
-    def load() -> tuple[Any, Any, dict[str, str]]:
+    def load() -> tuple[Any, ...]:
         parties = port.loans.parties
         loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
         if loan is None:
-            return None, None, {}
+            return None, None, {}, None, []
         profile = port.customers.profile(brand, loan.customer_id, timeline_limit=20)
         if profile is not None:
             profile = profile.with_blocklist_hits(port.blocklist.hits(brand, profile.blocklist_candidates()))
-        return loan, profile, actor_names(port.identity, brand, {e.actor for e in loan.history})
+        kyc = port.verification.summary(brand, loan.customer_id)
+        documents = port.documents.of_customer(brand, loan.customer_id, limit=50).items
+        actors = actor_names(port.identity, brand, {e.actor for e in loan.history})
+        return loan, profile, actors, kyc, documents
 
-    loan, profile, actors = await run_in_threadpool(load)
+    loan, profile, actors, kyc, documents = await run_in_threadpool(load)
     if loan is None:
         return await not_found(request)
-    return render(request, "credit_review.html", nav="worklist", loan=loan, profile=profile, actors=actors)
+    return render(
+        request, "credit_review.html", nav="worklist", loan=loan, profile=profile, actors=actors, kyc=kyc,
+        documents=documents,
+    )  # fmt: skip
 
 
 def _form_action(use: str) -> Any:

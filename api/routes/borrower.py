@@ -20,13 +20,15 @@ from domain.onboarding.parties import FunnelState
 from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, Step
 from domain.providers.errors import ProviderRejected, ProviderUnavailable
 from domain.shared.errors import InvalidValue
+from projections.loan_queries import LoanQueries
 
 
 @dataclass(frozen=True)
 class BorrowerPort:
-    """What the borrower endpoints use: the onboarding use cases."""
+    """What the borrower endpoints use: the onboarding use cases, and the loans read model (their application)."""
 
     onboarding: Onboarding
+    loans: LoanQueries
 
 
 class OtpIn(BaseModel):
@@ -82,6 +84,16 @@ class StepOut(BaseModel):
     sent_back: str | None = Field(None, description="Why staff sent the step back (until it is done again)")
 
 
+class ApplicationDecisionOut(BaseModel):
+    """The borrower's application as the credit decision left it: its status and, when staff sent it back or
+    rejected it, why (the reason code's text; staff remarks stay internal)."""
+
+    id: UUID
+    loan_number: str
+    status: str
+    reason: str | None = Field(None, description="what is needed (sent back to you) or why it was not approved")
+
+
 class FunnelOut(BaseModel):
     """The borrower's onboarding: each step, the one to do next (where a returning borrower resumes), and what
     is still missing."""
@@ -96,6 +108,9 @@ class FunnelOut(BaseModel):
     updated_at: InstantOut
     reason: str | None
     version: int
+    application: ApplicationDecisionOut | None = Field(
+        None, description="the borrower's application and the credit decision's reason for them (`me` only)"
+    )
 
 
 def request_otp(ctx: Context[BorrowerPort]) -> Reply:
@@ -121,6 +136,19 @@ def end_session(ctx: Context[BorrowerPort]) -> Reply:
     return json_response(SessionEndedOut())
 
 
+def application_decision(loans: LoanQueries, brand_id: UUID, application_id: UUID) -> ApplicationDecisionOut | None:
+    """The application's status and the reason the borrower is told (None when it is not found)."""
+    loan = loans.loan(brand_id, application_id)
+    if loan is None:
+        return None
+    reason = None
+    if loan.status == "rejected" and loan.rejection:
+        reason = loan.rejection.get("label")
+    elif loan.status == "onboarding" and loan.sent_back and loan.sent_back.get("to") == "borrower":
+        reason = loan.sent_back.get("reason")
+    return ApplicationDecisionOut(id=loan.id, loan_number=loan.loan_number, status=loan.status, reason=reason)
+
+
 def funnel_out(state: FunnelState) -> FunnelOut:
     """The funnel as the API shows it."""
     return FunnelOut.model_validate(state, from_attributes=True)
@@ -128,7 +156,12 @@ def funnel_out(state: FunnelState) -> FunnelOut:
 
 def borrower_me(ctx: Context[BorrowerPort]) -> Reply:
     assert ctx.borrower is not None
-    return json_response(funnel_out(ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id)))
+    funnel = funnel_out(ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id))
+    requested = ctx.port.onboarding.details(ctx.brand_id, ctx.borrower.borrower_id, Step.LOAN_REQUEST) or {}
+    if requested.get("application_id"):
+        decision = application_decision(ctx.port.loans, ctx.brand_id, UUID(requested["application_id"]))
+        funnel = funnel.model_copy(update={"application": decision})
+    return json_response(funnel)
 
 
 def _step_handler(step: Step) -> Endpoint[BorrowerPort]:

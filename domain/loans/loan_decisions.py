@@ -39,6 +39,8 @@ class LoanDecisions:
         cx_approved_amount: Decimal | None
         sanctioned_amount: Decimal | None
         sanction_pricing: Pricing | None
+        sanction_terms: LoanTerms | None
+        sanction_instalment: Decimal | None
         sent_back: str | None
         submitted_on: date | None
         rejection: dict[str, Any] | None

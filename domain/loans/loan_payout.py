@@ -45,10 +45,16 @@ class LoanPayout:
         esign_state: EsignState | None
         esign_request_id: str | None
         esign_expires_at: datetime | None
+        esign_link: str | None
+        agreement_sha256: str | None
+        agreement_ref: str | None
         signed_reference: str | None
+        signed_at: datetime | None
+        bank_account_ref: str | None
         attempts: list[PayoutAttempt]
         exported_file_id: str | None
         disbursed_reference: str | None
+        disbursed_on: date | None
 
         def _emit(self, event_class: type[Any], **kwargs: Any) -> None: ...
 

@@ -136,19 +136,26 @@ class Funnel(Aggregate):
             self.status = FunnelStatus.COMPLETED
 
     def reopen(self, step: Step, reason: str, rules: FunnelRules, at: datetime) -> None:
-        """Send a done step back to the borrower."""
-        self._require_open()
-        if step not in self.done or step in (Step.MOBILE, Step.SUBMITTED):
+        """Send a done step back to the borrower. A submitted funnel reopens too when its application is sent back to
+        the borrower (the loans context's send back): the step - or the submitted step itself - is to do again, and
+        the borrower submits the same application again."""
+        if self.status is FunnelStatus.REJECTED:
+            self._require_open()
+        if self.status is not FunnelStatus.COMPLETED and step is Step.SUBMITTED:
+            raise Conflict("the submitted step is not done, so it cannot be sent back", step=step.value)
+        if step not in self.done or step is Step.MOBILE:
             raise Conflict(f"the {step.value} step is not done, so it cannot be sent back", step=step.value)
-        done = {s: t for s, t in self.done.items() if s is not step}
+        done = {s: t for s, t in self.done.items() if s not in (step, Step.SUBMITTED)}
         upcoming = next((s for s in rules.required() if s not in done), None)
         self._step_reopened(step=step, reason=reason, at=at, next_step=upcoming)
 
     @event(StepReopened)
     def _step_reopened(self, step: Step, reason: str, at: datetime, next_step: Step | None) -> None:
         self.done.pop(step, None)
+        self.done.pop(Step.SUBMITTED, None)  # a reopened funnel is submitted again
         self.sent_back[step] = reason
         self.touched_at = at
+        self.status = FunnelStatus.IN_PROGRESS
 
     def link_customer(self, customer_id: UUID, linked_by: LinkedBy, at: datetime) -> None:
         """Remember the Customer 360 record (once)."""

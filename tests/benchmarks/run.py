@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, str] = {
     "bre": "bre",
     "onboarding": "onboarding",
     "disbursal": "disbursal",
+    "credit": "credit_queues",
 }
 
 

@@ -131,6 +131,7 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         f"/api/v1/customers/{customer['id']}/bank-accounts",
         {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Suresh Menon"},
     )
+    post(f"/api/v1/loans/{loan['id']}/submit", {}, 200)  # pending: the credit decision's commands reach their handlers
     return {
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],

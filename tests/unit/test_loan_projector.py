@@ -61,3 +61,39 @@ def test_a_transition_without_its_own_handler_still_moves_the_status() -> None:
     assert isinstance(status, Write) and isinstance(status.params, tuple) and status.params[0] == "cx_approved"
     assert isinstance(timeline, Write) and isinstance(timeline.params, tuple)
     assert "read.loan_events" in timeline.sql and timeline.params[2] == "cx_approved"
+
+
+def test_every_event_of_the_credit_decision_is_read_by_the_projection() -> None:
+    from projections.projection import topics_of
+
+    names = ("CamRecorded", "CxApproved", "SentBack", "Sanctioned", "AgreementIssued", "EsignExpired", "Signed",
+             "DisbursalQueued", "DisbursalInitiated", "DisbursalFailed", "PayoutExported", "PayoutReturned",
+             "Disbursed", "Reactivated")  # fmt: skip
+    # A projection reads only the topics it handles: a Transitioned subclass without its own handler never reaches it.
+    assert set(topics_of(*(getattr(Loan, n) for n in names))) <= set(LoanViews.topics)
+
+
+def test_the_decision_writes_its_amounts_and_the_timeline_carries_them() -> None:
+    from domain.loans.loan_events import Cam, SalaryCredit
+    from domain.loans.terms import LoanKind, LoanTerms
+
+    loan = _loan()
+    facts = ApplicantFacts(credit_score=720)
+    loan.submit(facts, POLICY, evaluate((), facts, POLICY, date(2026, 11, 30)), date(2026, 11, 30))
+    credits = [SalaryCredit(month=f"2026-0{m}", amount=Decimal(50000)) for m in (7, 8, 9)]
+    loan.record_cam(Cam(salary_credits=credits, foir=Decimal(30), existing_emis=Decimal(0),
+                        recommended_amount=Decimal(45000), recommended_rate=Decimal(24), notes="fine"))  # fmt: skip
+    loan.cx_approve(Decimal("45000.00"), "salary supports it")
+    pricing = price(Decimal("40000.00"), processing_fee=Fee(kind=AmountKind.PERCENT, value=Decimal(2)))
+    terms = LoanTerms(kind=LoanKind.EMI, principal=Decimal("40000.00"), tenure=12, annual_percent=Decimal(24))
+    loan.sanction(Decimal("40000.00"), pricing, terms, Decimal("3782.38"), "a little less")
+    view = LoanViews()
+    *_, cam, approved, sanctioned = [list(view.project(i, e)) for i, e in enumerate(loan.collect_events(), 1)]
+    assert cam[0].sql.startswith("UPDATE read.loans SET cam")  # type: ignore[union-attr]
+    assert Decimal("45000.00") in approved[0].params  # type: ignore[union-attr]
+    row, timeline = sanctioned
+    assert "sanctioned_amount = %s" in row.sql and Decimal("40000.00") in row.params  # type: ignore[union-attr]
+    assert isinstance(timeline, Write) and isinstance(timeline.params, tuple)
+    details = timeline.params[6].obj
+    assert details["requested"] == "50000.00" and details["cx_approved"] == "45000.00"
+    assert details["sanctioned"] == "40000.00" and details["net_disbursed"] == str(pricing.net_disbursed)

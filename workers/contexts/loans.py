@@ -33,14 +33,17 @@ from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.loan import Loan
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
 from domain.loans.parties import CreditFactsSource, proposed_emi
+from domain.onboarding.application import Onboarding
+from domain.onboarding.steps import Step
 from domain.products.application import Products
 from domain.providers.calls import Caller
-from domain.shared.errors import NotFound
+from domain.shared.errors import DomainError, NotFound
 from projections.blocklist import BlocklistQueries
 from projections.bre_history import BreHistoryQueries
 from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
+from projections.onboarding import OnboardingQueries
 from projections.verification_queries import VerificationQueries
 from workers.bounded_context import BoundedContext, Kit
 from workers.numbering import number_series
@@ -102,14 +105,15 @@ class BrandLoanParties:
 
 @dataclass(frozen=True)
 class SmsBorrowerContact:
-    """The loans context's `BorrowerContact`: an SMS through the brand's SMS provider to the borrower's phone.
-
-    Reopening the onboarding funnel step on a send back, and the borrower's own page showing the reason, are the
-    onboarding context's (wired here once it is registered: `Onboarding.send_back`)."""
+    """The loans context's `BorrowerContact`: an SMS through the brand's SMS provider to the borrower's phone, and on a
+    send back the borrower's onboarding funnel reopened at its submitted step with the reason (their `me` shows it as
+    the step's `sent_back`; they submit the same application again). The onboarding context is looked up at use (it
+    may be built after loans, or not registered)."""
 
     identity: Identity
     customers: Customers
     directory: ProviderDirectory
+    kit: Any = None
 
     def _send(self, brand_id: UUID, customer_id: UUID, text: str) -> None:
         try:
@@ -120,7 +124,19 @@ class SmsBorrowerContact:
             log.warning("loans.borrower_sms_failed", brand_id=str(brand_id), customer_id=str(customer_id),
                         error=type(exc).__name__)  # fmt: skip
 
+    def _reopen_funnel(self, brand_id: UUID, customer_id: UUID, reason: str) -> None:
+        if self.kit is None:
+            return
+        try:
+            borrower_id = self.kit.get(OnboardingQueries).borrower_of_customer(brand_id, customer_id)
+            if borrower_id is not None:
+                self.kit.get(Onboarding).send_back(brand_id, borrower_id, Step.SUBMITTED, reason)
+        except (LookupError, DomainError) as exc:  # no onboarding context, or the funnel cannot reopen
+            log.info("loans.funnel_not_reopened", brand_id=str(brand_id), customer_id=str(customer_id),
+                     error=type(exc).__name__)  # fmt: skip
+
     def sent_back(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+        self._reopen_funnel(brand_id, customer_id, reason)
         self._send(brand_id, customer_id,
                    f"Your loan application {loan_number} needs more from you: {reason}. Please continue in the app.")  # fmt: skip
 
@@ -211,7 +227,7 @@ def _loans(kit: Kit) -> Loans:
         ),
         catalogue=LateCatalogue(kit),
         numbers=number_series(kit),
-        contact=SmsBorrowerContact(kit.get(Identity), customers, kit.get(ProviderDirectory)),
+        contact=SmsBorrowerContact(kit.get(Identity), customers, kit.get(ProviderDirectory), kit),
     )
 
 

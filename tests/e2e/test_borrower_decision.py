@@ -1,0 +1,66 @@
+"""The credit decision as the borrower sees it (issue #14): a CX's send back reopens the borrower's submitted funnel
+(their `me` shows the submitted step sent back with what is needed, and their application with the reason); they
+submit the same application again; the Sanction Manager's rejection reaches their `me` as the reason code's text
+(never the staff remarks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.simulators.sms import SmsSimulator
+from tests.conftest import Tenant
+from tests.e2e.onboarding_support import bearer, sign_in, sms
+from tests.e2e.test_onboarding_api import PERSONAL, PRODUCT, _pan, _phone
+
+__all__ = ["sms"]  # the fixture, used by name
+
+
+def test_send_back_reopens_the_funnel_and_the_sm_s_reason_reaches_the_borrower(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    client.patch("/api/v1/brand/config", json={"require_employment_data": False}, headers=tenant.auth)
+    product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).json()
+    session = sign_in(client, sms, tenant.slug, _phone())
+    auth = bearer(session)
+    for step, body in (
+        ("pan", {"pan": _pan()}),
+        ("personal", PERSONAL),
+        ("aadhaar", {"method": "digilocker", "aadhaar_number": "2345 6789 0124", "digilocker_reference": "DL-1"}),
+        ("bank_account", {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}),
+        ("bank_statement", {"method": "account_aggregator", "consent_id": "AA-77"}),
+    ):
+        assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=auth).status_code == 200, step
+    request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
+    application = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()
+    submitted = client.post(f"/api/v1/borrower/applications/{application['id']}/submit", headers=auth)
+    assert submitted.json()["status"] == "pending", submitted.text
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert me["status"] == "completed" and me["application"]["status"] == "pending"
+    assert me["application"]["reason"] is None
+
+    url = f"/api/v1/loans/{application['id']}"
+    back = client.post(f"{url}/send-back", json={"to": "borrower", "reason": "upload your last three payslips"},
+                       headers=tenant.auth)  # fmt: skip
+    assert back.status_code == 200, back.text
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert me["status"] == "in_progress" and me["next_step"] == "submitted"
+    submitted_step = next(s for s in me["steps"] if s["step"] == "submitted")
+    assert submitted_step["done"] is False and submitted_step["sent_back"] == "upload your last three payslips"
+    assert me["application"] == {
+        "id": application["id"], "loan_number": application["loan_number"], "status": "onboarding",
+        "reason": "upload your last three payslips",
+    }  # fmt: skip
+
+    again = client.post(f"/api/v1/borrower/applications/{application['id']}/submit", headers=auth)
+    assert again.status_code == 200 and again.json()["status"] == "pending", again.text
+    assert client.get("/api/v1/borrower/me", headers=auth).json()["status"] == "completed"
+    approved = client.post(f"{url}/cx-approve", json={"approved_amount": "45000", "remarks": "payslips fine"},
+                           headers=tenant.auth)  # fmt: skip
+    assert approved.status_code == 200, approved.text
+    rejected = client.post(f"{url}/reject", json={"reason_code": "LOW_SALARY", "remarks": "internal: bonus only"},
+                           headers=tenant.auth)  # fmt: skip
+    assert rejected.status_code == 200, rejected.text
+    label = rejected.json()["rejection"]["label"]
+    decision = client.get("/api/v1/borrower/me", headers=auth).json()["application"]
+    assert decision["status"] == "rejected" and decision["reason"] == label
+    assert "internal" not in str(decision)
