@@ -75,6 +75,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     app = build_app(lambda: platform, background=None if args.no_workers else Workers)
     url = f"http://{args.host}:{args.port}"
+    # Providers (the e-sign simulator's webhook) call us back here unless the deployment says otherwise.
+    os.environ.setdefault("PUBLIC_BASE_URL", url.replace("://0.0.0.0:", "://127.0.0.1:"))
     print(f"\nCovenant Desk is starting on {url}", flush=True)
     if args.seed:
         print(f"  portal login: {DEMO_EMAIL} / {DEMO_PASSWORD}", flush=True)

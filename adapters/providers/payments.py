@@ -32,8 +32,11 @@ class EsignClient:
         reference: str,
         callback_url: str,
         caller: Caller,
+        expires_in_days: int | None = None,
     ) -> EsignRequest:
-        """Open a signing request; `esign.signed` / `esign.declined` arrive at `callback_url`."""
+        """Open a signing request (valid `expires_in_days`, else the provider's default); `esign.signed` /
+        `esign.declined` arrive at `callback_url`."""
+        extra = {} if expires_in_days is None else {"expires_in_days": expires_in_days}
         return self.http.call(
             "create_esign",
             "POST",
@@ -46,6 +49,7 @@ class EsignClient:
                 "signer_phone": signer_phone,
                 "reference": reference,
                 "callback_url": callback_url,
+                **extra,
             },
         )
 

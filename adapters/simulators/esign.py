@@ -1,16 +1,19 @@
 """The e-sign provider's simulator: a signing request, the signer's page, and a signed webhook to us.
 
-    POST /v1/esign/requests  {"document_sha256", "signer_name", "signer_phone", "reference", "callback_url"}
+    POST /v1/esign/requests  {"document_sha256", "signer_name", "signer_phone", "reference", "callback_url",
+                              "expires_in_days"?}
     -> 201 {"request_id", "signing_url", "expires_at", "status": "pending"}
     400 invalid_document_hash | invalid_number | invalid_callback | bad_request
     GET  /v1/esign/requests/{id}  -> {"request_id", "reference", "status": pending|signed|declined|expired, ...}
     GET  {signing_url}            the signer's page; `?decision=sign|decline` signs or declines at once
+    POST {signing_url}            `{"action": "sign"|"decline"}` does the same for a program -> {"request_id",
+                                  "status"}; 409 already_decided, 410 expired
 
 On signing (or declining) the simulator POSTs a webhook to `callback_url`, signed with the scheme of
 `adapters.webhooks` (X-Timestamp, X-Signature v1=HMAC-SHA256), event type `esign.signed` or `esign.declined`,
 data `{"request_id", "reference", "document_sha256", "status", "signer_name", "signed_at", "aadhaar_last4"}`.
 The signing link goes to the signer's phone: GET /outbox?to=<phone> shows it. A request expires after 24
-hours. `sign(request_id)` / `decline(request_id)` do what the page's links do (the webhook's Future returned).
+hours, or after `expires_in_days` (1-90) when the request gives it. `sign(request_id)` / `decline(request_id)` do what the page's links do (the webhook's Future returned).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class _Signing:
     signer_phone: str
     callback_url: str
     created_at: datetime
+    lifetime: timedelta = LIFETIME
     status: str = "pending"
     signed_at: datetime | None = None
 
@@ -66,6 +70,7 @@ class EsignSimulator(ProviderSimulator):
             Route("/v1/esign/requests", self._create, methods=["POST"]),
             Route("/v1/esign/requests/{request_id}", self._status, methods=["GET"]),
             Route("/sign/{request_id}", self._page, methods=["GET"]),
+            Route("/sign/{request_id}", self._act, methods=["POST"]),
         ]
 
     def sign(self, request_id: str) -> Future[WebhookDelivery]:
@@ -87,7 +92,7 @@ class EsignSimulator(ProviderSimulator):
         return self.send_webhook_later(signing.callback_url, f"esign.{status}", data)
 
     def _status_of(self, signing: _Signing) -> str:
-        expired = signing.status == "pending" and self.clock.now() - signing.created_at > LIFETIME
+        expired = signing.status == "pending" and self.clock.now() - signing.created_at > signing.lifetime
         return "expired" if expired else signing.status
 
     def _view(self, signing: _Signing) -> dict[str, Any]:
@@ -115,12 +120,16 @@ class EsignSimulator(ProviderSimulator):
             return error(400, "invalid_number", f"{phone!r} is not an Indian mobile number")
         if not valid_redirect(body.get("callback_url")):
             return error(400, "invalid_callback", "callback_url must be an absolute http(s) URL")
+        days = body.get("expires_in_days", 1)
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 90:
+            return error(400, "bad_request", "expires_in_days must be a whole number of days from 1 to 90")
         try:
             name, reference = text_field(body, "signer_name") or "", text_field(body, "reference", max_length=100) or ""
         except ValueError as exc:
             return error(400, "bad_request", str(exc))
         now = self.clock.now()
-        signing = _Signing(self.new_id("es"), reference, digest, name, e164(phone), body["callback_url"], now)
+        lifetime = timedelta(days=days)
+        signing = _Signing(self.new_id("es"), reference, digest, name, e164(phone), body["callback_url"], now, lifetime)
         with self._state_lock:
             self._requests[signing.request_id] = signing
         url = f"{self.base_url}/sign/{signing.request_id}"
@@ -129,7 +138,7 @@ class EsignSimulator(ProviderSimulator):
             {
                 "request_id": signing.request_id,
                 "signing_url": url,
-                "expires_at": (now + LIFETIME).isoformat(),
+                "expires_at": (now + lifetime).isoformat(),
                 "status": "pending",
             },
             status_code=201,
@@ -143,6 +152,28 @@ class EsignSimulator(ProviderSimulator):
             signing = self._requests.get(request.path_params["request_id"])
             view = self._view(signing) if signing else None
         return JSONResponse(view) if view else error(404, "not_found", "no such signing request")
+
+    async def _act(self, request: Request) -> Response:
+        """`POST {signing_url} {"action": "sign"|"decline"}`: the signer's decision, as the page's links make it."""
+        request_id = request.path_params["request_id"]
+        body = await self.json_body(request)
+        if isinstance(body, Response):
+            return body
+        action = body.get("action")
+        if action not in ("sign", "decline"):
+            return error(400, "bad_request", 'action must be "sign" or "decline"')
+        with self._state_lock:
+            signing = self._requests.get(request_id)
+            status = self._status_of(signing) if signing else None
+        if signing is None:
+            return error(404, "not_found", "no such signing request")
+        if status == "expired":
+            return error(410, "expired", "the signing request has expired")
+        try:
+            self._decide(request_id, "signed" if action == "sign" else "declined")
+        except ValueError as exc:
+            return error(409, "already_decided", str(exc))
+        return JSONResponse({"request_id": request_id, "status": signing.status})
 
     async def _page(self, request: Request) -> Response:
         request_id = request.path_params["request_id"]

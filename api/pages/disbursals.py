@@ -92,6 +92,27 @@ async def disbursal_initiate(request: Request, port: DisbursalPort, principal: P
     return await _queue(request, port, principal, error="; ".join(problems) or None, info=info if done else None)
 
 
+async def payout_file_settle(request: Request, port: DisbursalPort, principal: Principal) -> Response:
+    file_id = path_id(request, "file_id")
+    if file_id is None:
+        return await not_found(request)
+    returned = request.url.path.endswith("/return")
+    reason = str(request.state.form.get("reason", "")).strip()
+    if returned and len(reason) < 3:
+        return await _queue(request, port, principal, error="say why the bank returned the file")
+    try:
+        if returned:
+            await act(principal, partial(port.disbursals.return_file, principal.brand_id, file_id, reason))
+        else:
+            await act(principal, partial(port.disbursals.confirm_file, principal.brand_id, file_id))
+    except DomainError as exc:
+        return await _queue(request, port, principal, error=error_text(exc))
+    services = request.app.state.services
+    await run_in_threadpool(services.engine.wait_for, Loans.name, services.engine.head(Loans.name))
+    info = "The file's loans may be paid again." if returned else "The file's loans are disbursed."
+    return await _queue(request, port, principal, info=info)
+
+
 async def _download(request: Request, port: DisbursalPort, principal: Principal, which: str) -> Response:
     file_id = path_id(request, "file_id")
     data = (
@@ -117,6 +138,8 @@ PAGES = pages(
         Page("GET", "/disbursals", disbursal_queue_page, READ),
         Page("POST", "/disbursals/export", disbursal_export, WRITE, form=True),
         Page("POST", "/disbursals/initiate", disbursal_initiate, WRITE, form=True),
+        Page("POST", "/disbursals/files/{file_id}/return", payout_file_settle, WRITE, form=True),
+        Page("POST", "/disbursals/files/{file_id}/confirm", payout_file_settle, WRITE, form=True),
         Page("GET", "/disbursals/files/{file_id}/payout.xlsx", payout_file_download, READ),
         Page("GET", "/disbursals/files/{file_id}/beneficiaries.xlsx", beneficiary_file_download, READ),
     ],

@@ -23,6 +23,7 @@ from domain.loans.loan import Check
 from domain.loans.states import LoanStatus
 from domain.shared.errors import DomainError
 from projections.identity import IdentityQueries
+from projections.loan_agreements import AgreementQueries
 from projections.loan_queries import LoanQueries
 
 READ = (Permission.LOANS, Level.READ)
@@ -39,6 +40,7 @@ class LoanPagesPort:
     queries: LoanQueries
     staff: IdentityQueries
     identity: Identity
+    agreements: AgreementQueries
 
 
 def _uuid(raw: str | None) -> UUID | None:
@@ -81,11 +83,11 @@ async def loans_page(request: Request, port: LoanPagesPort, principal: Principal
 async def _loan_page(
     request: Request, port: LoanPagesPort, principal: Principal, loan_id: UUID, error: str | None = None
 ) -> Response:
-    def load() -> tuple[Any, Any, Any, str | None, dict[str, str]]:
+    def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any]:
         brand, parties = principal.brand_id, port.loans.parties
         loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
         if loan is None:
-            return None, None, None, None, {}
+            return None, None, None, None, {}, None
         offer, offer_error = None, None
         try:
             offer = port.loans.offer(principal.brand_id, loan_id)
@@ -93,9 +95,11 @@ async def _loan_page(
             offer_error = exc.message if isinstance(exc, DomainError) else "the product catalogue is not available"
         staff = port.staff.staff_list(principal.brand_id, None, None, 200).items
         actors = {e.actor for e in loan.history} | {r.override.actor for r in loan.results if r.override}
-        return loan, offer, staff, offer_error, actor_names(port.identity, principal.brand_id, actors)
+        agreements = getattr(port, "agreements", None)  # other page modules' ports may lack it (no e-sign card)
+        esign = agreements.esign(brand, loan_id) if agreements is not None else None
+        return loan, offer, staff, offer_error, actor_names(port.identity, principal.brand_id, actors), esign
 
-    loan, offer, staff, offer_error, actors = await run_in_threadpool(load)
+    loan, offer, staff, offer_error, actors, esign = await run_in_threadpool(load)
     if loan is None:
         return await not_found(request)
     return render(
@@ -115,6 +119,7 @@ async def _loan_page(
         can_assign=principal.holds(*RELOCATE),
         can_bypass=principal.holds(*BYPASS),
         reasons=port.identity.settings(principal.brand_id).rejection_reasons,
+        esign=esign,
         error=error,
     )
 

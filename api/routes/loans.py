@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
+from api.routes.agreement_models import AgreementOut, EsignOut, with_agreement
 from api.routes.disbursal_models import DisbursementOut
 from api.routes.servicing_models import NextDueOut, OutstandingOut
 from api.services.disbursal_views import DisbursementBlock, DisbursementBlocks
@@ -22,8 +23,9 @@ from domain.loans.application import Loans
 from domain.loans.loan import Check, LoanNotFound
 from domain.loans.states import LoanStatus
 from domain.shared.values import Money
+from projections.loan_agreements import AgreementQueries
 from projections.loan_decision_queries import DecisionQueries
-from projections.loan_queries import LoanDetail, LoanQueries
+from projections.loan_queries import LoanQueries
 
 READ = (Permission.LOANS, Level.READ)
 WRITE = (Permission.LOANS, Level.WRITE)
@@ -39,6 +41,7 @@ class LoanPort:
     queries: LoanQueries
     disbursements: DisbursementBlocks
     decisions: DecisionQueries
+    agreements: AgreementQueries
 
 
 class LoanIn(BaseModel):
@@ -244,6 +247,8 @@ class LoanOut(LoanSummaryOut):
     bypassed: list[str]
     history: list[LoanEventOut]
     documents: list[str]
+    esign: EsignOut | None = Field(None, description="the latest e-sign link, once the agreement is sent")
+    agreement: AgreementOut | None = Field(None, description="the agreement PDF's SHA-256 and download")
     version: int
     disbursement: DisbursementOut | None = Field(
         None, description="once in the Ops queue: payout state, mode, gateway reference, attempts, simulator_url"
@@ -263,11 +268,18 @@ class LoanOut(LoanSummaryOut):
     cob_through: date | None = Field(None, description="the last business date the close of business processed")
 
 
-def _loan(ctx: Context[LoanPort], loan_id: UUID) -> LoanDetail | None:
+def _loan(ctx: Context[LoanPort], loan_id: UUID) -> object | None:
     parties = ctx.port.loans.parties
-    return ctx.port.queries.loan(
+    found = ctx.port.queries.loan(
         ctx.brand_id, loan_id, parties.repayment_calendar(ctx.brand_id), parties.business_date(ctx.brand_id)
     )
+    detailed = with_agreement(found, ctx.port.agreements.esign(ctx.brand_id, loan_id) if found else None)
+    if detailed is None or found is None:
+        return None
+    out = _WithDisbursement(detailed, ctx.port.disbursements.block(ctx.brand_id, loan_id))
+    if found.disbursed_on is not None:  # servicing (issue #15): schedule paid/status, outstanding, DPD, class
+        out.servicing = servicing_fields(ctx.port.loans, ctx.brand_id, loan_id)
+    return out
 
 
 def written(ctx: Context[LoanPort], result: Any) -> Reply:
@@ -288,16 +300,13 @@ def get_loan(ctx: Context[LoanPort]) -> Reply:
     found = _loan(ctx, ctx.path["loan_id"])
     if found is None:
         raise LoanNotFound(f"loan {ctx.path['loan_id']} not found", id=str(ctx.path["loan_id"]))
-    out = _WithDisbursement(found, ctx.port.disbursements.block(ctx.brand_id, found.id))
-    if found.disbursed_on is not None:
-        out.servicing = servicing_fields(ctx.port.loans, ctx.brand_id, found.id)
-    return json_response(out)
+    return json_response(found)
 
 
 class _WithDisbursement:
     """A loan's detail with its disbursement block (read as attributes by the response model)."""
 
-    def __init__(self, detail: LoanDetail, disbursement: DisbursementBlock | None) -> None:
+    def __init__(self, detail: Any, disbursement: DisbursementBlock | None) -> None:
         self._detail = detail
         self.disbursement = disbursement
         self.servicing: dict[str, Any] = {}

@@ -154,14 +154,22 @@ class Disbursals:
         if not self.store.first_delivery("gateway", event.id, self.clock.now()):
             return WebhookOutcome("duplicate", f"event {event.id} was processed already")
         try:
-            outcome = self._settle(record, event)
-        except Conflict as conflict:  # e.g. a failure reported after the confirmation: nothing to change
-            log.warning("disbursal.webhook_conflict", payout_id=reference, event=event.id, detail=conflict.message)
-            return WebhookOutcome("ignored", conflict.message)
+            if not self._recorded(record):  # the gateway answered faster than we recorded the attempt: retry later
+                raise Conflict("the payout is not recorded on the loan yet; deliver again", payout_id=reference)
+            try:
+                return self._settle(record, event)
+            except Conflict as conflict:  # e.g. a failure reported after the confirmation: nothing to change
+                log.warning(
+                    "disbursal.webhook_conflict", payout_id=reference, event_id=event.id, detail=conflict.message
+                )
+                return WebhookOutcome("ignored", conflict.message)
         except Exception:
             self.store.forget_delivery("gateway", event.id)  # the gateway's retry gets processed
             raise
-        return outcome
+
+    def _recorded(self, record: AttemptRecord) -> bool:
+        loan = self.loans.get(record.brand_id, record.loan_id)
+        return any(a.gateway_reference == record.gateway_reference for a in loan.attempts)
 
     def _settle(self, record: AttemptRecord, event: WebhookEvent) -> WebhookOutcome:
         brand_id, loan_id = record.brand_id, record.loan_id

@@ -49,8 +49,10 @@ class EsignProvider(Protocol):
         reference: str,
         callback_url: str,
         caller: Caller,
+        expires_in_days: int | None = None,
     ) -> EsignRequest:
-        """Open a signing request; the provider calls `callback_url` (signed) when it is signed or declined."""
+        """Open a signing request, valid `expires_in_days` (None: the provider's default); the provider calls
+        `callback_url` (signed) when it is signed or declined."""
         ...
 
 

@@ -87,10 +87,13 @@ def _loan(server: str, tenant: Tenant, loan_id: UUID) -> dict[str, Any]:
 
 
 def _until(server: str, tenant: Tenant, loan_id: UUID, state: str) -> dict[str, Any]:
+    """The loan once its disbursement is in `state` and its history (another projection) shows the event too."""
+    kind = {"failed": "disbursal_failed", "disbursed": "disbursed", "exported": "payout_exported"}.get(state)
     deadline = time.monotonic() + 10
     while True:
         loan = _loan(server, tenant, loan_id)
-        if (loan.get("disbursement") or {}).get("state") == state:
+        shown = kind is None or any(e["kind"] == kind for e in loan["history"])
+        if (loan.get("disbursement") or {}).get("state") == state and shown:
             return loan
         assert time.monotonic() < deadline, f"the disbursement never became {state}: {loan.get('disbursement')}"
         time.sleep(0.05)
@@ -229,3 +232,66 @@ def test_roles_and_brands(platform: Any, server: str) -> None:
     bad = httpx.post(f"{server}/api/v1/loans/{loan_id}/disburse", json={"mode": "RTGS"}, headers=tenant.auth)
     assert bad.status_code == 422 and "mode" in bad.text
     assert _loan(server, tenant, loan_id)["disbursement"]["state"] == "queued"
+
+
+def test_a_webhook_before_the_attempt_is_recorded_is_delivered_again(platform: Any, server: str) -> None:
+    from adapters.payout_store import AttemptRecord, PayoutStore
+
+    tenant = make_tenant(platform, "loan_ops")
+    loan_id, _ = queued_loan(platform, tenant)
+    # The gateway answered, we noted its payout, and its webhook comes before the attempt is on the loan.
+    platform.get(PayoutStore).note_attempt(
+        AttemptRecord("pout_early", tenant.brand_id, loan_id, 1, "IMPS", None, datetime.now(UTC))
+    )
+    body = json.dumps({"id": "evt_early", "type": "payout.processed", "created_at": datetime.now(UTC).isoformat(),
+                       "data": {"payout_id": "pout_early", "utr": "1"}}).encode()  # fmt: skip
+    hook = f"{server}/api/v1/webhooks/gateway"
+    early = httpx.post(hook, content=body, headers=sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time())))
+    assert early.status_code == 409, early.text
+    loans: Loans = platform.get(Loans)
+    loans.initiate_disbursal(tenant.brand_id, loan_id, "IMPS", "pout_early", attempt=1)
+    again = httpx.post(hook, content=body, headers=sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time())))
+    assert again.status_code == 200 and again.json()["status"] == "processed"  # the same event id, now processed
+    assert loans.get(tenant.brand_id, loan_id).status.value == "active"
+    unknown = body.replace(b"pout_early", b"pout_nobody").replace(b"evt_early", b"evt_nobody")
+    answer = httpx.post(hook, content=unknown, headers=sign(PROVIDER_WEBHOOK_SECRET, unknown, int(time.time())))
+    assert answer.status_code == 404
+
+
+def test_the_beneficiary_is_the_verified_account_of_the_verification_context(
+    platform: Any, server: str, provider_simulators: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from domain.verification.application import Verifications
+
+    monkeypatch.undo()  # the real VerifiedAccounts, not the stand-in of `wiring`
+    monkeypatch.setenv(WEBHOOK_SECRET_ENV, PROVIDER_WEBHOOK_SECRET)
+    tenant = make_tenant(platform, "loan_ops")
+    loans: Loans = platform.get(Loans)
+    customer_id, _ = _borrower(platform, tenant)
+    added = platform.get(Verifications).add_bank_account(
+        tenant.brand_id, customer_id, "50100098761234", "ICIC0001234", "Meera Iyer"
+    )
+    unverified = platform.get(Verifications).add_bank_account(
+        tenant.brand_id, customer_id, "50100098760000", "ICIC0001234", "Meera Iyer"
+    )  # penny drop fails: invalid account
+    for account, expected in ((unverified.id, 409), (added.id, 202)):
+        loan_id = loans.create(tenant.brand_id, customer_id, PRODUCT, "100000", 12).id
+        loans.submit(tenant.brand_id, loan_id)
+        loans.cx_approve(tenant.brand_id, loan_id, "90000", "salary supports it")
+        loans.sanction(tenant.brand_id, loan_id, "85000", "within FOIR")
+        now = datetime.now(UTC)
+        loans.issue_agreement(
+            tenant.brand_id, loan_id, "ab" * 32, "a.pdf", "es", "https://e/1", now + timedelta(days=1)
+        )
+        loans.sign(tenant.brand_id, loan_id, "prov", now)
+        platform.engine.wait_for(Loans.name, loans.ready_for_disbursal(tenant.brand_id, loan_id, str(account)).position)
+        answer = _disburse(server, tenant, loan_id)
+        assert answer.status_code == expected, answer.text
+    (payout,) = [
+        p
+        for p in provider_simulators["gateway"].payouts()
+        if p["payout_id"] == answer.json()["disbursement"]["gateway_reference"]
+    ]
+    assert Decimal(payout["amount"]) == Decimal(answer.json()["disbursement"]["net_disbursed"])
+    requests = provider_simulators["gateway"].outbox.records()
+    assert any("50100098761234" in str(r.payload) and "ICIC0001234" in str(r.payload) for r in requests)

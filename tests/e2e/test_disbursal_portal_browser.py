@@ -1,6 +1,6 @@
 """The Ops disbursal queue in headless Chromium, as a Loan Ops staff member: the queue, multi-select export of a
 payout file (downloaded and read back), initiating a payout, its failure with the gateway's reason, the retry, and
-the confirmed loan leaving the queue."""
+the confirmed loan leaving the queue; the bank's payment of the file confirmed from the page."""
 
 from __future__ import annotations
 
@@ -78,3 +78,10 @@ def test_the_ops_queue_exports_initiates_and_retries(
     assert page.locator(f"tr[data-loan='{third}']").count() == 0  # active: out of the queue
     page.goto(f"{server}/loans/{third}")
     assert "active" in page.locator("#loan-status").inner_text()
+
+    page.goto(f"{server}/disbursals")  # the bank paid the exported file: its two loans are disbursed
+    page.click("#files .file-confirm button")
+    page.wait_for_selector("#info")
+    assert "disbursed" in page.locator("#info").inner_text()
+    assert page.locator("#queue tbody tr[data-loan]").count() == 0
+    assert "confirmed" in page.locator("#files").inner_text()

@@ -13,9 +13,11 @@ import structlog
 
 from adapters.postgres import Database
 from adapters.providers.directory import ProviderDirectory
+from api.pages import loan_agreements as agreement_pages
 from api.pages import loan_decisions as decision_pages
 from api.pages import loans as pages
 from api.routes import bre as bre_routes
+from api.routes import loan_agreements as agreement_routes
 from api.routes import loan_decisions as decision_routes
 from api.routes import loans as routes
 from api.web import NavItem
@@ -40,12 +42,14 @@ from domain.providers.calls import Caller
 from domain.shared.errors import DomainError, NotFound
 from projections.blocklist import BlocklistQueries
 from projections.bre_history import BreHistoryQueries
+from projections.loan_agreements import AgreementQueries, LoanAgreementsView
 from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanQueries
 from projections.loans import LoanViews
 from projections.onboarding import OnboardingQueries
 from projections.verification_queries import VerificationQueries
-from workers.bounded_context import BoundedContext, Kit
+from workers import agreement_jobs
+from workers.bounded_context import BackgroundWorker, BoundedContext, Job, Kit
 from workers.numbering import number_series
 
 log = structlog.get_logger(__name__)
@@ -234,10 +238,10 @@ def _loans(kit: Kit) -> Loans:
 CONTEXT = BoundedContext(
     application=Loans,
     build=_loans,
-    queries=(LoanQueries, BreHistoryQueries, DecisionQueries),
-    projections=(LoanViews(),),
-    endpoints=(*routes.ENDPOINTS, *decision_routes.ENDPOINTS, *bre_routes.ENDPOINTS),
-    pages=(*pages.PAGES, *decision_pages.PAGES),
+    queries=(LoanQueries, BreHistoryQueries, DecisionQueries, AgreementQueries),
+    projections=(LoanViews(), LoanAgreementsView()),  # the agreements' rows read the brand from read.loans
+    endpoints=(*routes.ENDPOINTS, *decision_routes.ENDPOINTS, *bre_routes.ENDPOINTS, *agreement_routes.ENDPOINTS),
+    pages=(*pages.PAGES, *decision_pages.PAGES, *agreement_pages.PAGES),
     nav=(
         NavItem("Loans", "/loans", "loans", Permission.LOANS, 25),
         NavItem("Worklist", "/credit/worklist", "worklist", Permission.LOANS, 26),
@@ -254,4 +258,6 @@ CONTEXT = BoundedContext(
         Permission.LOAN_REACTIVATE,
     ),
     audited=(Loan,),
+    jobs=(Job(agreement_jobs.EXPIRY, agreement_jobs.run_expiry, agreement_jobs.AgreementJobPort),),
+    workers=(BackgroundWorker(agreement_jobs.AgreementWorker, agreement_jobs.AgreementJobPort),),
 )

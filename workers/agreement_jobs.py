@@ -1,0 +1,151 @@
+"""The agreement worker and the e-sign expiry job (docs/loans.md, "Agreement and e-sign").
+
+`AgreementWorker` (a background thread of `make run`'s process) follows `read.loan_agreements` every
+`interval` seconds: it issues the agreement of every newly sanctioned loan (a provider failure is retried with a
+growing delay), records live links past their expiry as expired, and moves signed loans whose borrower's bank
+account became verified into the disbursal queue. The `esign-expiry` job does the expiry part per brand on its
+schedule (every 15 minutes by default), for deployments that run jobs without the worker.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as time_of_day
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from api.services.agreements import AgreementService
+from domain.jobs.application import JobDefinition
+from domain.jobs.job import BatchCounts, JobRun, JobSettings
+from domain.shared.aggregate import acting_as
+from domain.shared.errors import DomainError
+from projections.loan_agreements import ISSUE, QUEUE, AgreementQueries
+
+log = structlog.get_logger(__name__)
+
+ACTOR = "job:esign"
+#: How often signed loans are checked for a verified bank account (each check reads the verification model).
+QUEUE_CHECK_EVERY = timedelta(seconds=5)
+#: The longest wait before issuing again after a provider failure.
+MAX_BACKOFF = timedelta(minutes=5)
+
+EXPIRY = JobDefinition(
+    name="esign-expiry",
+    title="E-sign link expiry",
+    description="Records every unsigned e-sign link past its expiry (the brand's esign_link_expiry_days) as "
+    "expired, by now or by the start of the run's business date when the brand's date is ahead; staff resend a "
+    "fresh link.",
+    defaults=JobSettings(cron="*/15 * * * *", batch_size=200, retry_count=3, retry_interval_seconds=60),
+)
+
+
+@dataclass(frozen=True)
+class AgreementJobPort:
+    """What the worker and the job use."""
+
+    service: AgreementService
+    queries: AgreementQueries
+
+
+def expire_links(port: AgreementJobPort, now: datetime, limit: int, brand_id: UUID | None = None) -> int:
+    """Record up to `limit` links past their expiry by `now` as expired; how many were."""
+    done = 0
+    agreements = port.service.agreements
+    with acting_as(ACTOR):
+        for item in port.queries.expired_links(now, limit, brand_id):
+            try:
+                if agreements.expire(item.brand_id, item.loan_id, now) is not None:
+                    done += 1
+            except DomainError as exc:  # changed meanwhile (signed, cancelled): the read model catches up
+                log.info("esign.expire_skipped", loan=str(item.loan_id), error=str(exc))
+    return done
+
+
+def run_expiry(port: AgreementJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+    """The `esign-expiry` job: the brand's links expired by now, or by the start of the run's business date (`as_of`)
+    when the brand's business date is ahead of the calendar, in batches."""
+    size = job_run.settings.batch_size
+    settings = port.service.identity.settings(job_run.brand_id)
+    day_start = datetime.combine(job_run.as_of, time_of_day.min, tzinfo=ZoneInfo(settings.timezone))
+    cutoff = max(port.service.clock.now(), day_start)  # a brand running ahead of the calendar expires by its date
+    while True:
+        done = expire_links(port, cutoff, size, job_run.brand_id)
+        yield BatchCounts(processed=done, succeeded=done), None
+        if done < size:
+            return
+
+
+class AgreementWorker(threading.Thread):
+    """Issues agreements of sanctioned loans, expires stale links, queues signed loans once their account is
+    verified (see the module doc)."""
+
+    def __init__(self, port: AgreementJobPort, interval: float = 1.0) -> None:
+        super().__init__(name="agreement-worker", daemon=True)
+        self.port = port
+        self.interval = interval
+        self.stopping = threading.Event()
+        self._retry_at: dict[UUID, tuple[float, float]] = {}  # loan -> (monotonic time, delay)
+        self._queue_checked = 0.0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.drain()
+            except Exception:
+                log.exception("esign.worker_failed")
+                self.stopping.wait(self.interval * 5)
+                continue
+            self.stopping.wait(self.interval)
+
+    def drain(self, limit: int = 50, *, check_queue: bool = False) -> int:
+        """One pass: issue, expire, and (every QUEUE_CHECK_EVERY, or when asked) queue; how much was done."""
+        done = self.issue_pending(limit)
+        done += expire_links(self.port, self.port.service.clock.now(), limit)
+        now = time.monotonic()
+        if check_queue or now - self._queue_checked >= QUEUE_CHECK_EVERY.total_seconds():
+            self._queue_checked = now
+            done += self.queue_signed(limit * 4)
+        return done
+
+    def issue_pending(self, limit: int) -> int:
+        """Issue the agreements of sanctioned loans that have none (skipping loans in their retry delay)."""
+        done = 0
+        agreements = self.port.service.agreements
+        now = time.monotonic()
+        for item in self.port.queries.work(ISSUE, limit):
+            retry = self._retry_at.get(item.loan_id)
+            if retry is not None and now < retry[0]:
+                continue
+            try:
+                with acting_as(ACTOR):
+                    agreements.issue(item.brand_id, item.loan_id)
+            except DomainError as exc:
+                delay = min((retry[1] * 2) if retry else 5.0, MAX_BACKOFF.total_seconds())
+                self._retry_at[item.loan_id] = (now + delay, delay)
+                log.warning("esign.issue_failed", loan=str(item.loan_id), error=str(exc), retry_in=delay)
+                continue
+            self._retry_at.pop(item.loan_id, None)
+            done += 1
+        return done
+
+    def queue_signed(self, limit: int) -> int:
+        """Move signed loans whose borrower's bank account is verified into the disbursal queue."""
+        done = 0
+        agreements = self.port.service.agreements
+        for item in self.port.queries.work(QUEUE, limit):
+            try:
+                with acting_as(ACTOR):
+                    if agreements.queue_if_ready(item.brand_id, item.loan_id) is not None:
+                        done += 1
+            except DomainError as exc:
+                log.info("esign.queue_skipped", loan=str(item.loan_id), error=str(exc))
+        return done
