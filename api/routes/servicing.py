@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from starlette.responses import Response
+
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
 from api.routes.servicing_models import (
     LedgerOut,
+    NoDueOut,
     PayoffOut,
     PayoffQuery,
     RepaymentIn,
@@ -17,11 +20,15 @@ from api.routes.servicing_models import (
     RepaymentOut,
     ReverseIn,
 )
+from api.services.no_due import NoDueCertificates
+from domain.customers.application import Customers
+from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
 from domain.loans.servicing_events import PaymentRecord
 from domain.loans.servicing_views import ledger
+from domain.loans.states import LoanStatus
 
 READ = (Permission.LOANS, Level.READ)
 WRITE = (Permission.LOAN_OPS, Level.WRITE)
@@ -32,6 +39,13 @@ class ServicingPort:
     """What the servicing endpoints use: the loans application (the Loan's events are the figures)."""
 
     loans: Loans
+    customers: Customers
+    identity: Identity
+
+    @property
+    def certificates(self) -> NoDueCertificates:
+        """The no-due certificates."""
+        return NoDueCertificates(self.loans, self.customers, self.identity)
 
 
 def _repayment(loan: Loan, record: PaymentRecord) -> dict[str, Any]:
@@ -57,8 +71,11 @@ def record_repayment(ctx: Context[ServicingPort]) -> Reply:
     result, record = ctx.port.loans.record_repayment(
         ctx.brand_id, loan_id, body.amount, body.mode, body.reference, body.paid_on
     )
-    ctx.settled(Loans.name, result.position)
     loan = ctx.port.loans.get(ctx.brand_id, loan_id)
+    position = result.position
+    if loan.status is LoanStatus.COMPLETED and loan.no_due is None:  # closed: its no-due certificate, once
+        position = max(position, ctx.port.certificates.ensure(ctx.brand_id, loan_id)[1])
+    ctx.settled(Loans.name, position)
     location = f"/api/v1/loans/{loan_id}/repayments/{record.payment_id}"
     return Reply(_repayment(loan, record), 201, {"Location": location})
 
@@ -100,6 +117,17 @@ def get_ledger(ctx: Context[ServicingPort]) -> Reply:
     return json_response({"loan_id": str(loan_id), "as_of": as_of, "items": items})
 
 
+def no_due_certificate(ctx: Context[ServicingPort]) -> Response:
+    loan_id: UUID = ctx.path["loan_id"]
+    pdf, _ = ctx.port.certificates.ensure(ctx.brand_id, loan_id)
+    loan = ctx.port.loans.get(ctx.brand_id, loan_id)
+    headers = {"Content-Disposition": f'attachment; filename="no-due-{loan.loan_number}.pdf"'}
+    if loan.no_due is not None:
+        headers["X-Content-SHA256"] = loan.no_due.sha256
+        headers["X-Verification-Code"] = loan.no_due.verification_code
+    return Response(pdf, 200, headers, media_type="application/pdf")
+
+
 _LOAN = "/api/v1/loans/{loan_id}"
 
 ENDPOINTS = serve(
@@ -138,6 +166,17 @@ ENDPOINTS = serve(
             READ,
             query=PayoffQuery,
             response=PayoffOut,
+            errors=(409,),
+        ),
+        Endpoint(
+            "GET",
+            f"{_LOAN}/no-due-certificate",
+            no_due_certificate,
+            "The no-due certificate (PDF) of a completed loan: borrower, loan number, amounts disbursed and repaid, "
+            "closure date, verification code; generated once, its SHA-256 recorded (X-Content-SHA256)",
+            READ,
+            response=NoDueOut,
+            media=("application/pdf",),
             errors=(409,),
         ),
         Endpoint(

@@ -148,3 +148,13 @@ class NextDueOut(BaseModel):
     no: int
     due_date: date
     amount: Decimal
+
+
+class NoDueOut(BaseModel):
+    """The no-due certificate as recorded (the download itself is application/pdf)."""
+
+    sha256: str
+    verification_code: str
+    closed_on: date
+    disbursed: Decimal
+    repaid: Decimal

@@ -151,6 +151,7 @@ class Loan(LoanDecisions, LoanPayout, LoanServicing, Aggregate):
     RepaymentReversed = sv.RepaymentReversed
     DayClosed = sv.DayClosed
     StatusMoved = sv.StatusMoved
+    NoDueCertificateIssued = sv.NoDueCertificateIssued
 
     @event(Created)
     def __init__(

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+import hashlib
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from domain.loans.overdue import days_past_due
 from domain.loans.payments import PayoffQuote, payoff
@@ -27,6 +29,8 @@ from domain.loans.servicing_events import (
     PaymentRecord,
     RepaymentRecorded,
     RepaymentReversed,
+    NoDue,
+    NoDueCertificateIssued,
     ServicingOpened,
     StatusMoved,
 )
@@ -50,8 +54,10 @@ class LoanServicing:
     servicing_facts: tuple[Fact, ...] = ()
     payments: dict[str, PaymentRecord] = {}  # noqa: RUF012 - replaced whole by each event, never mutated
     cob_through: date | None = None
+    no_due: NoDue | None = None
 
     if TYPE_CHECKING:
+        id: UUID
         status: LoanStatus
         loan_number: str
         sanction_pricing: Pricing | None
@@ -198,6 +204,30 @@ class LoanServicing:
         if status is not self.status:
             reason = f"close of business {day.isoformat()}: DPD {dpd}, {asset_class}"
             self._emit(StatusMoved, status=status, reason=reason, dpd=dpd, asset_class=asset_class)
+        return True
+
+    def closure(self) -> NoDue:
+        """The figures of the no-due certificate of the completed loan (no hash yet): closure date, principal
+        disbursed, amount repaid (the payments that stand), the verification code (from the loan id and the date)."""
+        position = self.replayed().position
+        if position.closed_on is None or self.status is not S.COMPLETED:
+            raise Conflict(f"a no-due certificate needs a completed loan; this one is {self.status}",
+                           status=str(self.status))  # fmt: skip
+        code = hashlib.sha256(f"{self.id}:{position.closed_on.isoformat()}".encode()).hexdigest()[:12].upper()
+        return NoDue(
+            sha256="",
+            verification_code=f"NDC-{code}",
+            closed_on=position.closed_on,
+            disbursed=position.schedule.principal,
+            repaid=position.paid,
+        )
+
+    def issue_no_due_certificate(self, sha256: str) -> bool:
+        """Record the generated certificate's hash, once (False, nothing recorded, when already issued)."""
+        if self.no_due is not None:
+            return False
+        figures = self.closure()
+        self._emit(NoDueCertificateIssued, **figures.model_dump(exclude={"sha256"}), sha256=sha256)
         return True
 
     # Helpers ---------------------------------------------------------------------------------------------------

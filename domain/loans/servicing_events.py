@@ -135,6 +135,37 @@ class StatusMoved(Transitioned):
         aggregate.status = self.status
 
 
+class NoDueCertificateIssued(Aggregate.Event):
+    """The completed loan's no-due certificate was generated (once): its SHA-256, verification code and figures."""
+
+    sha256: str
+    verification_code: str
+    closed_on: date
+    disbursed: Decimal
+    repaid: Decimal
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.no_due = NoDue(
+            sha256=self.sha256,
+            verification_code=self.verification_code,
+            closed_on=self.closed_on,
+            disbursed=self.disbursed,
+            repaid=self.repaid,
+        )
+
+
+class NoDue(BaseModel):
+    """A no-due certificate as recorded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sha256: str
+    verification_code: str
+    closed_on: date
+    disbursed: Decimal
+    repaid: Decimal
+
+
 #: Every servicing event, as the Loan class names them.
 EVENTS: tuple[type[Aggregate.Event], ...] = (
     ServicingOpened,
@@ -142,4 +173,5 @@ EVENTS: tuple[type[Aggregate.Event], ...] = (
     RepaymentReversed,
     DayClosed,
     StatusMoved,
+    NoDueCertificateIssued,
 )

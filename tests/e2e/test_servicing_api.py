@@ -7,6 +7,8 @@ the product catalogue faked as in test_api_loans (penal charges at 0.1 % a day).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from pypdf import PdfReader
 
 from domain.customers.application import Customers
 from domain.customers.values import Address
@@ -169,6 +172,18 @@ def test_repayments_payoff_reversal_ledger_and_closure(client: Any, platform: An
                        headers=tenant.auth)  # fmt: skip
     assert over.status_code == 422
 
+    # the no-due certificate: generated once at closure, its hash recorded, the same bytes every time
+    first = client.get(f"{url}/no-due-certificate", headers=tenant.auth)
+    assert first.status_code == 200 and first.headers["content-type"].startswith("application/pdf")
+    assert first.headers["x-content-sha256"] == hashlib.sha256(first.content).hexdigest()
+    assert client.get(f"{url}/no-due-certificate", headers=tenant.auth).content == first.content
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(first.content)).pages)
+    repaid = Decimal("1000.00") + Decimal(quote["total"])
+    for expected in (loan["loan_number"], "Meera Iyer", "85000.00", str(repaid), first.headers["x-verification-code"]):
+        assert expected in text, expected
+    history = client.get(url, headers=tenant.auth).json()["history"]
+    assert sum(1 for e in history if e["kind"] == "repayment_recorded") == 3
+
 
 def test_before_disbursal_409_and_brand_isolation(client: Any, platform: Any) -> None:
     tenant, other = make_tenant(platform), make_tenant(platform)
@@ -176,6 +191,7 @@ def test_before_disbursal_409_and_brand_isolation(client: Any, platform: Any) ->
     body = {"amount": "10.00", "mode": "cash", "reference": "R-1"}
     assert client.post(f"/api/v1/loans/{loan_id}/repayments", json=body, headers=tenant.auth).status_code == 409
     assert client.get(f"/api/v1/loans/{loan_id}/payoff", headers=tenant.auth).status_code == 409
-    for path in ("payoff", "ledger", "repayments"):
+    assert client.get(f"/api/v1/loans/{loan_id}/no-due-certificate", headers=tenant.auth).status_code == 409
+    for path in ("payoff", "ledger", "repayments", "no-due-certificate"):
         assert client.get(f"/api/v1/loans/{loan_id}/{path}", headers=other.auth).status_code == 404
     assert client.post(f"/api/v1/loans/{loan_id}/repayments", json=body, headers=other.auth).status_code == 404
