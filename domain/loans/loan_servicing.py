@@ -10,9 +10,9 @@ new status with a reason on its event (`servicing_status` of the replayed positi
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 from decimal import Decimal
-import hashlib
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -25,12 +25,12 @@ from domain.loans.schedule import Schedule
 from domain.loans.servicing_events import (
     AllocationRecord,
     DayClosed,
+    NoDue,
+    NoDueCertificateIssued,
     PaymentMode,
     PaymentRecord,
     RepaymentRecorded,
     RepaymentReversed,
-    NoDue,
-    NoDueCertificateIssued,
     ServicingOpened,
     StatusMoved,
 )
