@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "onboarding": "onboarding",
     "disbursal": "disbursal",
     "credit": "credit_queues",
+    "servicing": "servicing",
 }
 
 
