@@ -135,7 +135,7 @@ def run(quick: bool) -> list[Verdict]:
             TARGET_COB_SECONDS,
             False,
             " s",
-        ),  # fmt: skip
+        ),
     ]
 
 
