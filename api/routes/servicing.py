@@ -9,8 +9,11 @@ from uuid import UUID
 
 from starlette.responses import Response
 
+from adapters.cob_store import CobStore
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
 from api.routes.servicing_models import (
+    CobDayListOut,
+    CobDaysQuery,
     LedgerOut,
     NoDueOut,
     PayoffOut,
@@ -41,6 +44,7 @@ class ServicingPort:
     loans: Loans
     customers: Customers
     identity: Identity
+    cob: CobStore
 
     @property
     def certificates(self) -> NoDueCertificates:
@@ -128,12 +132,28 @@ def no_due_certificate(ctx: Context[ServicingPort]) -> Response:
     return Response(pdf, 200, headers, media_type="application/pdf")
 
 
+def cob_days(ctx: Context[ServicingPort]) -> Reply:
+    q: CobDaysQuery = ctx.query
+    days = ctx.port.cob.days(ctx.brand_id, q.limit)
+    return json_response({"items": [d.__dict__ | {"duration_seconds": d.duration_seconds} for d in days]})
+
+
 _LOAN = "/api/v1/loans/{loan_id}"
 
 ENDPOINTS = serve(
     ServicingPort,
     "servicing",
     [
+        Endpoint(
+            "GET",
+            "/api/v1/loan-cob/days",
+            cob_days,
+            "The close of business's run records, newest date first: partitions, loans, loans closed, penal charged, "
+            "transitions by kind (e.g. active->overdue), start, end and duration",
+            (Permission.JOBS, Level.READ),
+            query=CobDaysQuery,
+            response=CobDayListOut,
+        ),
         Endpoint(
             "POST",
             f"{_LOAN}/repayments",

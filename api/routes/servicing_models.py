@@ -3,7 +3,7 @@ and the servicing fields of a loan's GET."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -158,3 +158,34 @@ class NoDueOut(BaseModel):
     closed_on: date
     disbursed: Decimal
     repaid: Decimal
+
+
+class CobDaysQuery(BaseModel):
+    """How many run records."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(30, ge=1, le=366)
+
+
+class CobDayOut(BaseModel):
+    """The close of business of one business date."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    business_date: date
+    state: str = Field(description="running or done")
+    partitions: int
+    loans: int = Field(description="serviced loans processed")
+    closed: int = Field(description="loans whose day was closed by this run (not already closed)")
+    penal_charged: Decimal
+    transitions: dict[str, int] = Field(description="state moves by kind, e.g. active->overdue")
+    started_at: datetime
+    finished_at: datetime | None
+    duration_seconds: float | None
+
+
+class CobDayListOut(BaseModel):
+    """Run records, newest date first."""
+
+    items: list[CobDayOut]

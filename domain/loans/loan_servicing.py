@@ -183,8 +183,9 @@ class LoanServicing:
         )
 
     def close_business_day(self, day: date) -> bool:
-        """COB: close every day through `day`. False, recording nothing, when already closed through it (a rerun)
-        or when the loan is not being serviced (completed, or not disbursed)."""
+        """COB: close every day through `day`. False, recording nothing, when already closed through it (a rerun),
+        when the loan is not being serviced (completed, or not disbursed), or on a quiet day (nothing overdue, no
+        charge, no move of state or class: `cob_through` is then the last day COB recorded something)."""
         if not self.servicing_open or self.status not in SERVICING:
             return False
         if self.cob_through is not None and day <= self.cob_through:
@@ -199,8 +200,17 @@ class LoanServicing:
         charged = sum((c.amount for c in after.charges if c.day > earlier), Decimal("0.00"))
         dpd = days_past_due(after.position, day)
         asset_class = str(after.position.asset_class)
-        self._emit(DayClosed, business_date=day, penal_charged=charged, dpd=dpd, asset_class=asset_class)
         status = self._next_status(after.position, day)
+        if (
+            not charged
+            and not dpd
+            and status is self.status
+            and after.position.asset_class == before.position.asset_class
+        ):
+            # A quiet day (most loans, most days): nothing overdue, nothing charged, nothing moved - nothing recorded.
+            # Its replay is the same whether or not it is recorded, so a rerun or a resumed partition changes nothing.
+            return False
+        self._emit(DayClosed, business_date=day, penal_charged=charged, dpd=dpd, asset_class=asset_class)
         if status is not self.status:
             reason = f"close of business {day.isoformat()}: DPD {dpd}, {asset_class}"
             self._emit(StatusMoved, status=status, reason=reason, dpd=dpd, asset_class=asset_class)

@@ -63,6 +63,9 @@ def test_cob_over_missed_dates_moves_states_and_reruns_change_nothing(client: An
     assert all(d.state == "done" and d.loans == 2 for d in days)
     assert store.day(tenant.brand_id, date(2026, 3, 1)).transitions == {"active->overdue": 1}  # type: ignore[union-attr]
 
+    records = client.get("/api/v1/loan-cob/days", params={"limit": 2}, headers=tenant.auth).json()["items"]
+    assert [r["business_date"] for r in records] == ["2026-03-05", "2026-03-04"]
+    assert records[0]["loans"] == 2 and records[0]["state"] == "done" and records[0]["duration_seconds"] >= 0
     one = client.get(f"/api/v1/loans/{unpaid}", headers=tenant.auth).json()
     assert one["status"] == "overdue" and one["dpd"] == 6 and one["asset_class"] == "SMA-0"
     # 1..5 Mar on 8037.57 unpaid at 0.1 %: 8.04 a day

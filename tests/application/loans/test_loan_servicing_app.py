@@ -101,8 +101,11 @@ def test_reversal_reopens_what_it_paid(loans: Loans, parties: MovableParties) ->
     loans.reverse_repayment(BRAND, loan_id, record.payment_id, "cheque bounced")
     loan = loans.get(BRAND, loan_id)
     assert loan.status is S.OVERDUE
-    # 1..5 Mar overdue on 8037.57: round(8.03757) = 8.04 a day, five days
-    assert loan.replayed().position.instalments[0].penal_accrued == Decimal("40.20")
+    # 1..5 Mar overdue on 8037.57: round(8.03757) = 8.04 a day, five days (the quiet days COB recorded nothing
+    # for are replayed: the reversal re-opened them)
+    assert loans.payoff(BRAND, loan_id, date(2026, 3, 6)).overdue_penal == Decimal("40.20")
+    loans.close_business_day(BRAND, loan_id, date(2026, 3, 6))  # the evening: six days now, charged once
+    assert loans.get(BRAND, loan_id).replayed().position.instalments[0].penal_accrued == Decimal("48.24")
     with pytest.raises(Conflict):
         loans.reverse_repayment(BRAND, loan_id, record.payment_id, "again")
     with pytest.raises(NotFound):
