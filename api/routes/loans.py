@@ -265,7 +265,7 @@ class LoanOut(LoanSummaryOut):
     dpd: int | None = Field(None, description="once disbursed: days past due on the business date")
     asset_class: str | None = Field(None, description="once disbursed: standard, SMA-0, SMA-1, SMA-2 or NPA")
     next_due: NextDueOut | None = Field(None, description="the next instalment not fully paid due on or after today")
-    cob_through: date | None = Field(None, description="the last business date the close of business processed")
+    cob_through: date | None = Field(None, description="the last business date COB recorded something for the loan")
 
 
 def _loan(ctx: Context[LoanPort], loan_id: UUID) -> object | None:
