@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.cob_store import CobStore
+from api.pages import servicing as pages
 from api.routes import servicing as routes
 from workers import loan_cob
 from workers.bounded_context import BoundedContext, Job
@@ -16,5 +17,6 @@ CONTEXT: BoundedContext[Any] = BoundedContext(
     label="servicing",
     queries=(CobStore,),
     endpoints=routes.ENDPOINTS,
+    pages=pages.PAGES,
     jobs=(Job(loan_cob.COB, loan_cob.run_cob, loan_cob.CobPort),),
 )
