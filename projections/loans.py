@@ -14,7 +14,8 @@ from domain.loans.application import Loans
 from domain.loans.loan import Loan, Transitioned
 from domain.loans.states import LoanStatus
 from projections.bre_history import BRE_HISTORY_DDL, BRE_HISTORY_TABLE
-from projections.loan_decision_views import DECISION_DDL, LoanDecisionViews
+from projections.loan_decision_views import DECISION_DDL
+from projections.loan_servicing_views import SERVICING_DDL, LoanServicingViews
 from projections.projection import Change, Insert, Write, handles
 
 L = Loan
@@ -26,7 +27,7 @@ CLOSED = tuple(
 )  # fmt: skip
 
 
-class LoanViews(LoanDecisionViews):
+class LoanViews(LoanServicingViews):
     """The loans queue and detail rows, the timeline of each loan, and the BRE history."""
 
     name = "loans"
@@ -81,6 +82,7 @@ class LoanViews(LoanDecisionViews):
         "CREATE INDEX IF NOT EXISTS loans_coupon_idx ON read.loans (brand_id, product_id, coupon_code) "
         "WHERE coupon_code IS NOT NULL",
         *DECISION_DDL,
+        *SERVICING_DDL,
     )
 
     @handles(L.Created)

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.pages.actors import actor_names
+from api.services.servicing_fields import servicing_fields
 from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
@@ -83,11 +84,11 @@ async def loans_page(request: Request, port: LoanPagesPort, principal: Principal
 async def _loan_page(
     request: Request, port: LoanPagesPort, principal: Principal, loan_id: UUID, error: str | None = None
 ) -> Response:
-    def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any]:
+    def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any, dict[str, Any]]:
         brand, parties = principal.brand_id, port.loans.parties
         loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
         if loan is None:
-            return None, None, None, None, {}, None
+            return None, None, None, None, {}, None, {}
         offer, offer_error = None, None
         try:
             offer = port.loans.offer(principal.brand_id, loan_id)
@@ -97,9 +98,14 @@ async def _loan_page(
         actors = {e.actor for e in loan.history} | {r.override.actor for r in loan.results if r.override}
         agreements = getattr(port, "agreements", None)  # other page modules' ports may lack it (no e-sign card)
         esign = agreements.esign(brand, loan_id) if agreements is not None else None
-        return loan, offer, staff, offer_error, actor_names(port.identity, principal.brand_id, actors), esign
+        serviced: dict[str, Any] = {}
+        if loan.disbursed_on is not None:  # servicing (issue #15): templates/loan_servicing.html
+            serviced = {"servicing": servicing_fields(port.loans, brand, loan_id) or None,
+                        "repayments": list(port.loans.get(brand, loan_id).payments.values())}  # fmt: skip
+        names = actor_names(port.identity, principal.brand_id, actors)
+        return loan, offer, staff, offer_error, names, esign, serviced
 
-    loan, offer, staff, offer_error, actors, esign = await run_in_threadpool(load)
+    loan, offer, staff, offer_error, actors, esign, serviced = await run_in_threadpool(load)
     if loan is None:
         return await not_found(request)
     return render(
@@ -122,6 +128,8 @@ async def _loan_page(
         reasons=port.identity.settings(principal.brand_id).rejection_reasons,
         esign=esign,
         error=error,
+        can_record_payment=principal.holds(Permission.LOAN_OPS, Level.WRITE),
+        **serviced,
     )
 
 

@@ -15,7 +15,9 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from api.problems import HttpProblem
 from api.routes.agreement_models import AgreementOut, EsignOut, with_agreement
 from api.routes.disbursal_models import DisbursementOut
+from api.routes.servicing_models import NextDueOut, OutstandingOut
 from api.services.disbursal_views import DisbursementBlock, DisbursementBlocks
+from api.services.servicing_fields import servicing_fields
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from domain.loans.loan import Check, LoanNotFound
@@ -223,6 +225,10 @@ class InstalmentOut(BaseModel):
     principal: Decimal
     interest: Decimal
     amount: Decimal
+    paid: Decimal | None = Field(None, description="once disbursed: penal, interest and principal paid on it")
+    status: str | None = Field(None, description="once disbursed: due, paid, partially_paid or overdue")
+    penal: Decimal | None = Field(None, description="once disbursed: penal charges accrued on it")
+    unpaid: Decimal | None = Field(None, description="once disbursed: principal, interest and penal still to pay")
 
 
 class LoanOut(LoanSummaryOut):
@@ -255,6 +261,11 @@ class LoanOut(LoanSummaryOut):
     cx_approved_by: str | None = None
     sanctioned_by: str | None = None
     disbursed_on: date | None = None
+    outstanding: OutstandingOut | None = Field(None, description="once disbursed: the payoff on the business date")
+    dpd: int | None = Field(None, description="once disbursed: days past due on the business date")
+    asset_class: str | None = Field(None, description="once disbursed: standard, SMA-0, SMA-1, SMA-2 or NPA")
+    next_due: NextDueOut | None = Field(None, description="the next instalment not fully paid due on or after today")
+    cob_through: date | None = Field(None, description="the last business date COB recorded something for the loan")
 
 
 def _loan(ctx: Context[LoanPort], loan_id: UUID) -> object | None:
@@ -263,9 +274,12 @@ def _loan(ctx: Context[LoanPort], loan_id: UUID) -> object | None:
         ctx.brand_id, loan_id, parties.repayment_calendar(ctx.brand_id), parties.business_date(ctx.brand_id)
     )
     detailed = with_agreement(found, ctx.port.agreements.esign(ctx.brand_id, loan_id) if found else None)
-    return (
-        None if detailed is None else _WithDisbursement(detailed, ctx.port.disbursements.block(ctx.brand_id, loan_id))
-    )
+    if detailed is None or found is None:
+        return None
+    out = _WithDisbursement(detailed, ctx.port.disbursements.block(ctx.brand_id, loan_id))
+    if found.disbursed_on is not None:  # servicing (issue #15): schedule paid/status, outstanding, DPD, class
+        out.servicing = servicing_fields(ctx.port.loans, ctx.brand_id, loan_id)
+    return out
 
 
 def written(ctx: Context[LoanPort], result: Any) -> Reply:
@@ -295,8 +309,11 @@ class _WithDisbursement:
     def __init__(self, detail: Any, disbursement: DisbursementBlock | None) -> None:
         self._detail = detail
         self.disbursement = disbursement
+        self.servicing: dict[str, Any] = {}
 
     def __getattr__(self, name: str) -> Any:
+        if name in self.servicing:
+            return self.servicing[name]
         return getattr(self._detail, name)
 
 

@@ -25,10 +25,12 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.loans import loan_events as ev
+from domain.loans import servicing_events as sv
 from domain.loans.bre import ApplicantFacts, BrandPolicy, BreOutcome, Outcome, Override, Rule, RuleResult
 from domain.loans.loan_decisions import LoanDecisions
 from domain.loans.loan_events import Transitioned, reset_decision
 from domain.loans.loan_payout import LoanPayout
+from domain.loans.loan_servicing import LoanServicing
 from domain.loans.pricing import Pricing
 from domain.loans.states import CANCELLABLE, LoanStatus, check_transition
 from domain.shared.aggregate import Aggregate
@@ -69,7 +71,7 @@ ASSIGNABLE = CANCELLABLE
 __all__ = ["AssignedBy", "Channel", "Check", "Loan", "LoanNotFound", "Transitioned"]
 
 
-class Loan(LoanDecisions, LoanPayout, Aggregate):
+class Loan(LoanDecisions, LoanPayout, LoanServicing, Aggregate):
     """A loan of one brand's borrower, priced with one product version; its status moves only by events."""
 
     class Created(Aggregate.Created):
@@ -143,6 +145,13 @@ class Loan(LoanDecisions, LoanPayout, Aggregate):
     PayoutReturned = ev.PayoutReturned
     Disbursed = ev.Disbursed
     Reactivated = ev.Reactivated
+    # Servicing (domain/loans/servicing_events.py).
+    ServicingOpened = sv.ServicingOpened
+    RepaymentRecorded = sv.RepaymentRecorded
+    RepaymentReversed = sv.RepaymentReversed
+    DayClosed = sv.DayClosed
+    StatusMoved = sv.StatusMoved
+    NoDueCertificateIssued = sv.NoDueCertificateIssued
 
     @event(Created)
     def __init__(

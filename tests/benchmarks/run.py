@@ -28,9 +28,10 @@ BENCHMARKS: dict[str, str] = {
     "notices": "notices",
     "relay": "relay",
     "bre": "bre",
-    "disbursal": "disbursal",
     "onboarding": "onboarding",
+    "disbursal": "disbursal",
     "credit": "credit_queues",
+    "servicing": "servicing",
 }
 
 

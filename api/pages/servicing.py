@@ -1,0 +1,95 @@
+"""Portal forms of servicing on the loan page (issue #15): record a repayment, download the no-due certificate (the
+card itself is `templates/loan_servicing.html`, shown by the loan page)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.pages.loans import loan_page_with_error
+from api.services.no_due import NoDueCertificates
+from api.web import Page, act, after_write, error_text, form_text, not_found, pages, path_id
+from domain.customers.application import Customers
+from domain.identity.application import Identity
+from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
+from domain.loans.application import Loans
+from domain.loans.states import LoanStatus
+from domain.shared.errors import DomainError, InvalidValue, NotFound
+from projections.identity import IdentityQueries
+from projections.loan_agreements import AgreementQueries
+from projections.loan_queries import LoanQueries
+
+READ = (Permission.LOANS, Level.READ)
+WRITE = (Permission.LOAN_OPS, Level.WRITE)
+
+
+@dataclass(frozen=True)
+class ServicingPagesPort:
+    """What the servicing forms use (and what the loan page needs to show a refusal)."""
+
+    loans: Loans
+    customers: Customers
+    queries: LoanQueries
+    staff: IdentityQueries
+    identity: Identity
+    agreements: AgreementQueries
+
+
+def _date(raw: str) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidValue("paid_on", "give a date as YYYY-MM-DD") from None
+
+
+async def record_repayment(request: Request, port: ServicingPagesPort, principal: Principal) -> Response:
+    loan_id = path_id(request, "loan_id")
+    if loan_id is None:
+        return await not_found(request)
+    try:
+        paid_on = _date(form_text(request, "paid_on"))
+
+        def record() -> int:
+            result, _ = port.loans.record_repayment(
+                principal.brand_id, loan_id, form_text(request, "amount"), form_text(request, "mode"),
+                form_text(request, "reference"), paid_on,
+            )  # fmt: skip
+            position = result.position
+            loan = port.loans.get(principal.brand_id, loan_id)
+            if loan.status is LoanStatus.COMPLETED and loan.no_due is None:
+                certificates = NoDueCertificates(port.loans, port.customers, port.identity)
+                position = max(position, certificates.ensure(principal.brand_id, loan_id)[1])
+            return position
+
+        position = await act(principal, record)
+    except DomainError as exc:
+        return await loan_page_with_error(request, port, principal, loan_id, error_text(exc))
+    return await after_write(request, Loans.name, position, f"/loans/{loan_id}")
+
+
+async def no_due_pdf(request: Request, port: ServicingPagesPort, principal: Principal) -> Response:
+    loan_id = path_id(request, "loan_id")
+    if loan_id is None:
+        return await not_found(request)
+    certificates = NoDueCertificates(port.loans, port.customers, port.identity)
+    try:
+        pdf, _ = await act(principal, lambda: certificates.ensure(principal.brand_id, loan_id))
+    except (NotFound, DomainError):
+        return await not_found(request)
+    headers = {"Content-Disposition": 'inline; filename="no-due-certificate.pdf"', "Cache-Control": "private, no-store"}
+    return Response(pdf, 200, headers, media_type="application/pdf")
+
+
+PAGES = pages(
+    ServicingPagesPort,
+    [
+        Page("POST", "/loans/{loan_id}/repayments", record_repayment, WRITE, form=True),
+        Page("GET", "/loans/{loan_id}/no-due-certificate.pdf", no_due_pdf, READ),
+    ],
+)

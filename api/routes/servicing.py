@@ -1,0 +1,213 @@
+"""Loan servicing endpoints (issue #15): staff-recorded repayments and their reversal, the payoff quote, the ledger.
+Figures are the loan's events replayed (domain/loans/servicing_views.py); refusals record nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from starlette.responses import Response
+
+from adapters.cob_store import CobStore
+from api.endpoint import Context, Endpoint, Reply, json_response, serve
+from api.routes.servicing_models import (
+    CobDayListOut,
+    CobDaysQuery,
+    LedgerOut,
+    NoDueOut,
+    PayoffOut,
+    PayoffQuery,
+    RepaymentIn,
+    RepaymentListOut,
+    RepaymentOut,
+    ReverseIn,
+)
+from api.services.no_due import NoDueCertificates
+from domain.customers.application import Customers
+from domain.identity.application import Identity
+from domain.identity.permissions import Level, Permission
+from domain.loans.application import Loans
+from domain.loans.loan import Loan
+from domain.loans.servicing_events import PaymentRecord
+from domain.loans.servicing_views import ledger
+from domain.loans.states import LoanStatus
+
+READ = (Permission.LOANS, Level.READ)
+WRITE = (Permission.LOAN_OPS, Level.WRITE)
+
+
+@dataclass(frozen=True)
+class ServicingPort:
+    """What the servicing endpoints use: the loans application (the Loan's events are the figures)."""
+
+    loans: Loans
+    customers: Customers
+    identity: Identity
+    cob: CobStore
+
+    @property
+    def certificates(self) -> NoDueCertificates:
+        """The no-due certificates."""
+        return NoDueCertificates(self.loans, self.customers, self.identity)
+
+
+def _repayment(loan: Loan, record: PaymentRecord) -> dict[str, Any]:
+    return {
+        "id": record.payment_id,
+        "loan_id": str(loan.id),
+        "amount": record.amount,
+        "mode": str(record.mode),
+        "reference": record.reference,
+        "paid_on": record.paid_on,
+        "allocation": [a.model_dump() for a in record.allocation],
+        "closes_loan": record.closes_loan,
+        "status": str(loan.status),
+        "payoff_after": record.payoff_after,
+        "reversed_on": record.reversed_on,
+        "reversal_reason": record.reversal_reason,
+    }
+
+
+def record_repayment(ctx: Context[ServicingPort]) -> Reply:
+    body: RepaymentIn = ctx.body
+    loan_id: UUID = ctx.path["loan_id"]
+    result, record = ctx.port.loans.record_repayment(
+        ctx.brand_id, loan_id, body.amount, body.mode, body.reference, body.paid_on
+    )
+    loan = ctx.port.loans.get(ctx.brand_id, loan_id)
+    position = result.position
+    if loan.status is LoanStatus.COMPLETED and loan.no_due is None:  # closed: its no-due certificate, once
+        position = max(position, ctx.port.certificates.ensure(ctx.brand_id, loan_id)[1])
+    ctx.settled(Loans.name, position)
+    location = f"/api/v1/loans/{loan_id}/repayments/{record.payment_id}"
+    return Reply(_repayment(loan, record), 201, {"Location": location})
+
+
+def list_repayments(ctx: Context[ServicingPort]) -> Reply:
+    loan = ctx.port.loans.get(ctx.brand_id, ctx.path["loan_id"])
+    return json_response({"items": [_repayment(loan, p) for p in loan.payments.values()]})
+
+
+def reverse_repayment(ctx: Context[ServicingPort]) -> Reply:
+    body: ReverseIn = ctx.body
+    loan_id: UUID = ctx.path["loan_id"]
+    payment_id = str(ctx.path["repayment_id"])
+    result = ctx.port.loans.reverse_repayment(ctx.brand_id, loan_id, payment_id, body.reason)
+    ctx.settled(Loans.name, result.position)
+    loan = ctx.port.loans.get(ctx.brand_id, loan_id)
+    return json_response(_repayment(loan, loan.payments[payment_id]))
+
+
+def get_payoff(ctx: Context[ServicingPort]) -> Reply:
+    q: PayoffQuery = ctx.query
+    loan_id: UUID = ctx.path["loan_id"]
+    quote = ctx.port.loans.payoff(ctx.brand_id, loan_id, q.as_of)
+    return json_response({"loan_id": str(loan_id), "total": quote.total, **_fields(quote)})
+
+
+def _fields(quote: Any) -> dict[str, Any]:
+    names = ("as_of", "overdue_penal", "overdue_interest", "overdue_principal", "principal_not_due",
+             "accrued_interest", "interest_paid_ahead", "current_instalment")  # fmt: skip
+    return {n: getattr(quote, n) for n in names}
+
+
+def get_ledger(ctx: Context[ServicingPort]) -> Reply:
+    loan_id: UUID = ctx.path["loan_id"]
+    loan = ctx.port.loans.serviced(ctx.brand_id, loan_id)
+    as_of = ctx.port.loans.parties.business_date(ctx.brand_id)
+    postings = ledger(loan, as_of)
+    items = [{**p.__dict__, "running": {**p.running.__dict__, "total": p.running.total}} for p in postings]
+    return json_response({"loan_id": str(loan_id), "as_of": as_of, "items": items})
+
+
+def no_due_certificate(ctx: Context[ServicingPort]) -> Response:
+    loan_id: UUID = ctx.path["loan_id"]
+    pdf, _ = ctx.port.certificates.ensure(ctx.brand_id, loan_id)
+    loan = ctx.port.loans.get(ctx.brand_id, loan_id)
+    headers = {"Content-Disposition": f'attachment; filename="no-due-{loan.loan_number}.pdf"'}
+    if loan.no_due is not None:
+        headers["X-Content-SHA256"] = loan.no_due.sha256
+        headers["X-Verification-Code"] = loan.no_due.verification_code
+    return Response(pdf, 200, headers, media_type="application/pdf")
+
+
+def cob_days(ctx: Context[ServicingPort]) -> Reply:
+    q: CobDaysQuery = ctx.query
+    days = ctx.port.cob.days(ctx.brand_id, q.limit)
+    return json_response({"items": [d.__dict__ | {"duration_seconds": d.duration_seconds} for d in days]})
+
+
+_LOAN = "/api/v1/loans/{loan_id}"
+
+ENDPOINTS = serve(
+    ServicingPort,
+    "servicing",
+    [
+        Endpoint(
+            "GET",
+            "/api/v1/loan-cob/days",
+            cob_days,
+            "The close of business's run records, newest date first: partitions, loans, loans closed, penal charged, "
+            "transitions by kind (e.g. active->overdue), start, end and duration",
+            (Permission.JOBS, Level.READ),
+            query=CobDaysQuery,
+            response=CobDayListOut,
+        ),
+        Endpoint(
+            "POST",
+            f"{_LOAN}/repayments",
+            record_repayment,
+            "Record a repayment received (amount, mode, reference, paid_on) and its allocation: oldest instalment "
+            "first, penal then interest then principal; a duplicate reference is a 409, more than the payoff a 422, "
+            "a loan not disbursed a 409",
+            WRITE,
+            body=RepaymentIn,
+            response=RepaymentOut,
+            status=201,
+            errors=(409,),
+        ),
+        Endpoint("GET", f"{_LOAN}/repayments", list_repayments, "A loan's repayments", READ, response=RepaymentListOut),
+        Endpoint(
+            "POST",
+            f"{_LOAN}/repayments/{{repayment_id}}/reverse",
+            reverse_repayment,
+            "Reverse a repayment with a reason: what it paid re-opens, DPD and penal charges recomputed from its date",
+            WRITE,
+            body=ReverseIn,
+            response=RepaymentOut,
+            errors=(409,),
+        ),
+        Endpoint(
+            "GET",
+            f"{_LOAN}/payoff",
+            get_payoff,
+            "The payoff quote as of a date (overdue penal, interest, principal, principal not due, interest accrued)",
+            READ,
+            query=PayoffQuery,
+            response=PayoffOut,
+            errors=(409,),
+        ),
+        Endpoint(
+            "GET",
+            f"{_LOAN}/no-due-certificate",
+            no_due_certificate,
+            "The no-due certificate (PDF) of a completed loan: borrower, loan number, amounts disbursed and repaid, "
+            "closure date, verification code; generated once, its SHA-256 recorded (X-Content-SHA256)",
+            READ,
+            response=NoDueOut,
+            media=("application/pdf",),
+            errors=(409,),
+        ),
+        Endpoint(
+            "GET",
+            f"{_LOAN}/ledger",
+            get_ledger,
+            "The loan ledger: disbursal, fees and GST, interest due, penal charges, payments and their allocation, "
+            "reversals, with the running outstanding split into principal, interest, penal and fees",
+            READ,
+            response=LedgerOut,
+            errors=(409,),
+        ),
+    ],
+)

@@ -1,0 +1,44 @@
+"""No-due certificates (issue #15): rendered from the completed loan's events and its borrower's name, generated
+once (its SHA-256 recorded on the loan by `Loan.issue_no_due_certificate`), the same bytes on every download."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from uuid import UUID
+
+from adapters.no_due_pdf import NoDueContent, render_no_due
+from domain.customers.application import Customers
+from domain.identity.application import Identity
+from domain.loans.application import Loans
+from domain.loans.loan import Loan
+from domain.shared.errors import Conflict
+
+
+@dataclass(frozen=True)
+class NoDueCertificates:
+    """Render, issue once, and serve the certificates."""
+
+    loans: Loans
+    customers: Customers
+    identity: Identity
+
+    def _content(self, loan: Loan) -> NoDueContent:
+        figures = loan.no_due or loan.closure()
+        borrower = self.customers.get(loan.brand_id, loan.customer_id).name
+        lender = self.identity.brand(loan.brand_id).name
+        pricing = loan.sanction_pricing
+        net = pricing.net_disbursed if pricing is not None else figures.disbursed
+        return NoDueContent(lender, borrower, loan.loan_number, figures.disbursed, net, figures)
+
+    def ensure(self, brand_id: UUID, loan_id: UUID) -> tuple[bytes, int]:
+        """The certificate of a completed loan (409 otherwise), issued the first time; and the log position."""
+        loan = self.loans.get(brand_id, loan_id)
+        pdf = render_no_due(self._content(loan))
+        digest = hashlib.sha256(pdf).hexdigest()
+        if loan.no_due is not None:
+            if loan.no_due.sha256 != digest:
+                raise Conflict("the certificate no longer renders to its recorded hash", sha256=loan.no_due.sha256)
+            return pdf, 0
+        loan.issue_no_due_certificate(digest)
+        return pdf, self.loans.commit(loan).position

@@ -1,0 +1,26 @@
+"""The servicing fields of a disbursed loan's GET (issue #15): the schedule with what is paid and each instalment's
+status, `outstanding`, `dpd`, `asset_class`, `next_due` - from the loan's events (domain/loans/servicing_views.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from domain.loans.application import Loans
+from domain.loans.servicing_views import servicing_view
+
+
+def servicing_fields(loans: Loans, brand_id: UUID, loan_id: UUID) -> dict[str, Any]:
+    """The fields the loan's detail adds once disbursed (empty when servicing has not opened)."""
+    loan = loans.serviced(brand_id, loan_id)
+    if not loan.servicing_open:
+        return {}
+    view = servicing_view(loan, loans.parties.business_date(brand_id))
+    return {
+        "schedule": [item.__dict__ | {"status": str(item.status)} for item in view.schedule],
+        "outstanding": view.outstanding,
+        "dpd": view.dpd,
+        "asset_class": view.asset_class,
+        "next_due": view.next_due,
+        "cob_through": view.cob_through,
+    }

@@ -1,0 +1,112 @@
+"""Use cases of loan servicing (issue #15), mixed into `domain.loans.application.Loans`: servicing opened with the
+disbursal, staff-recorded repayments, reversals, the payoff quote and the close of business of one loan.
+
+Every refusal raises before any event (nothing recorded). The business date is the brand's (`LoanParties`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+from domain.loans.loan import Loan
+from domain.loans.money import parse_money
+from domain.loans.offer import ProductCatalogue
+from domain.loans.parties import LoanParties
+from domain.loans.payments import PayoffQuote
+from domain.loans.schedule import build_schedule
+from domain.loans.servicing_events import PaymentMode, PaymentRecord
+from domain.loans.terms import LoanTerms
+from domain.shared.application import CommandResult
+from domain.shared.errors import FieldChecks, FieldError, InvalidValue
+from domain.shared.values import clean_text
+
+
+def _mode(raw: str) -> PaymentMode:
+    try:
+        return PaymentMode(str(raw).lower())
+    except ValueError:
+        raise InvalidValue("mode", f"'{raw}' is not one of {', '.join(m.value for m in PaymentMode)}") from None
+
+
+class ServicingUseCases:
+    """Servicing of disbursed loans (mixed into `Loans`)."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def parties(self) -> LoanParties: ...
+        @property
+        def catalogue(self) -> ProductCatalogue: ...
+
+        def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
+        def commit(self, primary: Any, *others: Any) -> CommandResult: ...
+
+    def confirm_disbursal(self, brand_id: UUID, loan_id: UUID, reference: str, disbursed_on: date) -> CommandResult:
+        """The gateway (or bank) confirmed the payout: active, and in the same commit servicing opens with the
+        schedule built on the disbursal date with the brand's calendar (a repeat: `changed` False)."""
+        loan = self.get(brand_id, loan_id)
+        if loan.confirm_disbursal(reference, disbursed_on):
+            self._open(loan)
+        return self.commit(loan)
+
+    def _open(self, loan: Loan) -> None:
+        terms: LoanTerms | None = getattr(loan, "sanction_terms", None)
+        if terms is None or loan.disbursed_on is None:
+            return
+        calendar = self.parties.repayment_calendar(loan.brand_id)
+        schedule = build_schedule(terms, loan.disbursed_on, calendar)
+        penal = self.catalogue.version(loan.brand_id, loan.product_id, loan.product_version).penal
+        loan.open_servicing(schedule, penal)
+
+    def serviced(self, brand_id: UUID, loan_id: UUID) -> Loan:
+        """The loan, its servicing opened when it was disbursed before servicing existed (not saved by a read)."""
+        loan = self.get(brand_id, loan_id)
+        if not loan.servicing_open and loan.disbursed_on is not None:
+            self._open(loan)  # a loan disbursed before servicing existed: opened on its first servicing command
+        return loan
+
+    def record_repayment(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        amount: Decimal | str,
+        mode: str,
+        reference: str,
+        paid_on: date | None = None,
+    ) -> tuple[CommandResult, PaymentRecord]:
+        """Record a staff-received repayment (paid on the business date unless given) and its allocation."""
+        checks = FieldChecks()
+        value = checks.check(lambda: parse_money(amount, "amount", positive=True))
+        how = checks.check(lambda: _mode(mode))
+        ref = checks.check(lambda: clean_text(reference, "reference", min_visible=1, missing="give the reference"))
+        checks.raise_if_any()
+        assert value is not None and how is not None and ref is not None  # raise_if_any raised otherwise
+        if len(ref) > 100:
+            raise InvalidValue("reference", "at most 100 characters")
+        loan = self.serviced(brand_id, loan_id)
+        today = self.parties.business_date(brand_id)
+        record = loan.record_repayment(str(uuid4()), value, how, ref, paid_on or today, today)
+        return self.commit(loan), record
+
+    def reverse_repayment(self, brand_id: UUID, loan_id: UUID, payment_id: str, reason: str) -> CommandResult:
+        """Reverse a repayment with a reason (at least 3 characters)."""
+        text = " ".join(clean_text(reason, "reason", multiline=True, min_visible=3, missing="give a reason").split())
+        loan = self.serviced(brand_id, loan_id)
+        loan.reverse_repayment(payment_id, text[:1000], self.parties.business_date(brand_id))
+        return self.commit(loan)
+
+    def payoff(self, brand_id: UUID, loan_id: UUID, as_of: date | None = None) -> PayoffQuote:
+        """The payoff quote on `as_of` (the business date unless given)."""
+        loan = self.serviced(brand_id, loan_id)
+        return loan.payoff_quote(as_of or self.parties.business_date(brand_id))
+
+    def close_business_day(self, brand_id: UUID, loan_id: UUID, day: date) -> CommandResult:
+        """COB for one loan through `day` (`changed` False when already closed through it or not serviced)."""
+        loan = self.serviced(brand_id, loan_id)
+        loan.close_business_day(day)
+        return self.commit(loan)
+
+
+__all__ = ["FieldError", "ServicingUseCases"]

@@ -1,0 +1,267 @@
+"""The Loan's servicing commands (issue #15): open servicing at disbursal, record and reverse repayments, close
+business days (COB). A mixin of `domain.loans.loan.Loan`; the events are `domain/loans/servicing_events.py`.
+
+The loan's facts are its payments, its reversals and how far COB has run (`cob_through`); its position — what each
+instalment owes and has paid, penal charges, DPD, the class — is always `replay.replay` of those facts on the
+schedule fixed at disbursal (docs/lending.md, "Order of facts"), so a back-dated payment or a reversal recomputes
+everything from its date. The status stays the Loan's one source of truth: every command that moves it records the
+new status with a reason on its event (`servicing_status` of the replayed position on the business date).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from domain.loans.overdue import days_past_due
+from domain.loans.payments import PayoffQuote, payoff
+from domain.loans.position import LoanPosition, open_position
+from domain.loans.pricing import Pricing
+from domain.loans.replay import Fact, PaymentMade, PaymentReversed, Replayed, replay
+from domain.loans.schedule import Schedule
+from domain.loans.servicing_events import (
+    AllocationRecord,
+    DayClosed,
+    NoDue,
+    NoDueCertificateIssued,
+    PaymentMode,
+    PaymentRecord,
+    RepaymentRecorded,
+    RepaymentReversed,
+    ServicingOpened,
+    StatusMoved,
+)
+from domain.loans.states import SERVICING, LoanStatus, check_transition, servicing_status
+from domain.loans.terms import PenalTerms
+from domain.shared.errors import Conflict, InvalidValue, NotFound
+
+S = LoanStatus
+
+
+class RepaymentNotFound(NotFound):
+    """No repayment of the loan has that id."""
+
+
+class LoanServicing:
+    """Schedule, payments, reversals and COB days of a disbursed Loan."""
+
+    # Defaults for loans that have not been disbursed (immutable values: events replace them, never mutate).
+    servicing_schedule: Schedule | None = None
+    penal_terms: PenalTerms | None = None
+    servicing_facts: tuple[Fact, ...] = ()
+    payments: dict[str, PaymentRecord] = {}  # noqa: RUF012 - replaced whole by each event, never mutated
+    cob_through: date | None = None
+    no_due: NoDue | None = None
+
+    if TYPE_CHECKING:
+        id: UUID
+        status: LoanStatus
+        loan_number: str
+        sanction_pricing: Pricing | None
+        disbursed_on: date | None
+
+        def _emit(self, event_class: type[Any], **kwargs: Any) -> None: ...
+
+    # Reading ---------------------------------------------------------------------------------------------------
+
+    @property
+    def servicing_open(self) -> bool:
+        """Whether the loan was disbursed and its schedule fixed."""
+        return self.servicing_schedule is not None
+
+    def _require_servicing(self, doing: str) -> Schedule:
+        if self.servicing_schedule is None:
+            raise Conflict(f"cannot {doing}: the loan has not been disbursed", status=str(self.status))
+        return self.servicing_schedule
+
+    def opening_position(self) -> LoanPosition:
+        """The position on the disbursal date: every instalment due, nothing paid."""
+        schedule = self._require_servicing("read the position")
+        return open_position(schedule, self.penal_terms or PenalTerms(), self.sanction_pricing)
+
+    def replayed(self, facts: tuple[Fact, ...] | None = None, through: date | None = None) -> Replayed:
+        """The position rebuilt from the facts (these ones, or the loan's) with COB run through `through` (or as
+        far as it ran)."""
+        return replay(
+            self.opening_position(),
+            self.servicing_facts if facts is None else facts,
+            closed_through=self.cob_through if through is None else through,
+        )
+
+    def payoff_quote(self, as_of: date) -> PayoffQuote:
+        """The payoff on `as_of`: the payments made up to that day (and not reversed) replayed, the days before
+        it closed; zero once the loan is completed by then. InvalidValue before the disbursal date."""
+        schedule = self._require_servicing("quote a payoff")
+        if as_of < schedule.disbursed_on:
+            raise InvalidValue("as_of", f"is before the disbursal on {schedule.disbursed_on.isoformat()}")
+        standing = tuple(f for f in self.servicing_facts if not (isinstance(f, PaymentMade) and f.paid_on > as_of))
+        position = self.replayed(standing, through=as_of - timedelta(days=1)).position
+        if position.completed:
+            return _zero_quote(position, as_of)
+        return payoff(position, as_of)
+
+    # Commands --------------------------------------------------------------------------------------------------
+
+    def open_servicing(self, schedule: Schedule, penal: PenalTerms) -> None:
+        """Fix the schedule (built on the disbursal date with the brand's calendar) and the penal terms."""
+        if self.servicing_open:
+            raise Conflict("the loan's servicing is already open")
+        if self.status is not S.ACTIVE or self.disbursed_on is None:
+            raise Conflict(f"only a disbursed loan is serviced; this one is {self.status}", status=str(self.status))
+        self._emit(ServicingOpened, schedule=schedule, penal=penal)
+
+    def record_repayment(
+        self,
+        payment_id: str,
+        amount: Decimal,
+        mode: PaymentMode,
+        reference: str,
+        paid_on: date,
+        business_date: date,
+    ) -> PaymentRecord:
+        """Record a repayment received on `paid_on` (not after the business date, not before disbursal); 409 for a
+        reference already recorded, 422 (PaymentAbovePayoff, nothing recorded) above the payoff."""
+        schedule = self._require_servicing("record a repayment")
+        if self.status not in SERVICING and self.status is not S.COMPLETED:
+            raise Conflict(f"cannot record a repayment on a loan that is {self.status}", status=str(self.status))
+        if any(p.reference == reference for p in self.payments.values()):
+            raise Conflict("a repayment with this reference is already recorded", reference=reference)
+        if paid_on > business_date:
+            raise InvalidValue("paid_on", f"is after the business date {business_date.isoformat()}")
+        if paid_on < schedule.disbursed_on:
+            raise InvalidValue("paid_on", f"is before the disbursal on {schedule.disbursed_on.isoformat()}")
+        facts = (*self.servicing_facts, PaymentMade(payment_id, amount, paid_on))
+        after = self.replayed(facts)  # PaymentAbovePayoff (422) when it does not fit: nothing is recorded
+        allocation = dict(after.allocations)[payment_id]
+        on = max(business_date, after.position.open_day)
+        left = (
+            Decimal("0.00") if after.position.completed else payoff(self.position_after(after.position, on), on).total
+        )
+        record = PaymentRecord(
+            payment_id=payment_id,
+            amount=amount,
+            mode=mode,
+            reference=reference,
+            paid_on=paid_on,
+            recorded_on=business_date,
+            allocation=tuple(
+                AllocationRecord(no=line.no, penal=line.penal, interest=line.interest, principal=line.principal)
+                for line in allocation.lines
+            ),
+            closes_loan=allocation.closes_loan,
+            payoff_after=left,
+        )
+        status = self._next_status(after.position, business_date)
+        self._emit(
+            RepaymentRecorded,
+            status=status,
+            reason=f"repayment {amount} ({mode} {reference}) paid on {paid_on.isoformat()}",
+            payment=record,
+        )
+        return record
+
+    def reverse_repayment(self, payment_id: str, reason: str, business_date: date) -> None:
+        """Reverse a recorded repayment with a reason: what it paid re-opens, DPD and charges recomputed from its
+        date. 404 for an unknown repayment, 409 when it is already reversed."""
+        self._require_servicing("reverse a repayment")
+        payment = self.payments.get(payment_id)
+        if payment is None:
+            raise RepaymentNotFound(f"repayment {payment_id} not found", id=payment_id)
+        if payment.reversed_on is not None:
+            raise Conflict("the repayment is already reversed", reversed_on=payment.reversed_on.isoformat())
+        after = self.replayed((*self.servicing_facts, PaymentReversed(payment_id)))
+        self._emit(
+            RepaymentReversed,
+            status=self._next_status(after.position, business_date),
+            reason=reason,
+            payment_id=payment_id,
+            reversed_on=business_date,
+            amount=payment.amount,
+        )
+
+    def close_business_day(self, day: date) -> bool:
+        """COB: close every day through `day`. False, recording nothing, when already closed through it (a rerun),
+        when the loan is not being serviced (completed, or not disbursed), or on a quiet day (nothing overdue, no
+        charge, no move of state or class: `cob_through` is then the last day COB recorded something)."""
+        if not self.servicing_open or self.status not in SERVICING:
+            return False
+        if self.cob_through is not None and day <= self.cob_through:
+            return False
+        if day < self.servicing_schedule.disbursed_on:  # type: ignore[union-attr]
+            return False  # a date before the loan existed (COB catching up on missed dates)
+        before = self.replayed()
+        if day < before.position.closed_through:
+            return False
+        after = self.replayed(through=day)
+        earlier = self.cob_through or (self.servicing_schedule.disbursed_on - timedelta(days=1))  # type: ignore[union-attr]
+        charged = sum((c.amount for c in after.charges if c.day > earlier), Decimal("0.00"))
+        dpd = days_past_due(after.position, day)
+        asset_class = str(after.position.asset_class)
+        status = self._next_status(after.position, day)
+        if (
+            not charged
+            and not dpd
+            and status is self.status
+            and after.position.asset_class == before.position.asset_class
+        ):
+            # A quiet day (most loans, most days): nothing overdue, nothing charged, nothing moved - nothing recorded.
+            # Its replay is the same whether or not it is recorded, so a rerun or a resumed partition changes nothing.
+            return False
+        self._emit(DayClosed, business_date=day, penal_charged=charged, dpd=dpd, asset_class=asset_class)
+        if status is not self.status:
+            reason = f"close of business {day.isoformat()}: DPD {dpd}, {asset_class}"
+            self._emit(StatusMoved, status=status, reason=reason, dpd=dpd, asset_class=asset_class)
+        return True
+
+    def closure(self) -> NoDue:
+        """The figures of the no-due certificate of the completed loan (no hash yet): closure date, principal
+        disbursed, amount repaid (the payments that stand), the verification code (from the loan id and the date)."""
+        position = self.replayed().position
+        if position.closed_on is None or self.status is not S.COMPLETED:
+            raise Conflict(f"a no-due certificate needs a completed loan; this one is {self.status}",
+                           status=str(self.status))  # fmt: skip
+        code = hashlib.sha256(f"{self.id}:{position.closed_on.isoformat()}".encode()).hexdigest()[:12].upper()
+        return NoDue(
+            sha256="",
+            verification_code=f"NDC-{code}",
+            closed_on=position.closed_on,
+            disbursed=position.schedule.principal,
+            repaid=position.paid,
+        )
+
+    def issue_no_due_certificate(self, sha256: str) -> bool:
+        """Record the generated certificate's hash, once (False, nothing recorded, when already issued)."""
+        if self.no_due is not None:
+            return False
+        figures = self.closure()
+        self._emit(NoDueCertificateIssued, **figures.model_dump(exclude={"sha256"}), sha256=sha256)
+        return True
+
+    # Helpers ---------------------------------------------------------------------------------------------------
+
+    def position_after(self, position: LoanPosition, day: date) -> LoanPosition:
+        """`position` with the days before `day` closed (on a copy)."""
+        if day > position.open_day and not position.completed:
+            return replay(position, (), closed_through=day - timedelta(days=1)).position
+        return position
+
+    def _next_status(self, position: LoanPosition, as_of: date) -> LoanStatus:
+        target = servicing_status(position, as_of)
+        return target if target is self.status else check_transition(self.status, target)
+
+
+def _zero_quote(position: LoanPosition, as_of: date) -> PayoffQuote:
+    zero = Decimal("0.00")
+    return PayoffQuote(
+        as_of=as_of,
+        overdue_penal=zero,
+        overdue_interest=zero,
+        overdue_principal=zero,
+        principal_not_due=zero,
+        accrued_interest=zero,
+        interest_paid_ahead=zero,
+        current_instalment=None,
+    )

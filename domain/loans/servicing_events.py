@@ -1,0 +1,177 @@
+"""The Loan's servicing events (issue #15): servicing opened, repayments recorded and reversed, days closed by COB.
+
+Like `domain/loans/loan_events.py`, each event is named on the `Loan` class (topics `domain.loans.loan:Loan.<Name>`)
+and applies its own state change. What an event records is a *fact* (a payment, a reversal, how far COB has run);
+every figure derived from the facts (allocations, penal charges, DPD, class, the payoff) is recomputed by
+`domain.loans.replay.replay` and recorded on the event for the auditor, never read back as an input. The commands
+are `domain/loans/loan_servicing.py`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.loans.loan_events import Transitioned
+from domain.loans.replay import PaymentMade, PaymentReversed
+from domain.loans.schedule import Schedule
+from domain.loans.terms import PenalTerms
+from domain.shared.aggregate import Aggregate
+
+
+class PaymentMode(StrEnum):
+    """How a staff-recorded repayment was received."""
+
+    CASH = "cash"
+    CHEQUE = "cheque"
+    NEFT = "neft"
+    IMPS = "imps"
+    RTGS = "rtgs"
+    UPI = "upi"
+    NACH = "nach"
+    OTHER = "other"
+
+
+class AllocationRecord(BaseModel):
+    """How much of a payment went to one instalment's penal charges, interest and principal."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    no: int
+    penal: Decimal
+    interest: Decimal
+    principal: Decimal
+
+
+class PaymentRecord(BaseModel):
+    """A repayment as recorded (the allocation it had when recorded; a later back-dated payment or a reversal may
+    re-allocate it, which the replay shows)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    payment_id: str
+    amount: Decimal
+    mode: PaymentMode
+    reference: str
+    paid_on: date
+    recorded_on: date
+    allocation: tuple[AllocationRecord, ...]
+    closes_loan: bool = False
+    payoff_after: Decimal | None = None  # the payoff on the business date once it was applied
+    reversed_on: date | None = None
+    reversal_reason: str | None = None
+
+
+class ServicingOpened(Aggregate.Event):
+    """The disbursed loan's schedule (fixed with the brand's calendar on the disbursal date) and penal terms."""
+
+    schedule: Schedule
+    penal: PenalTerms
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.servicing_schedule = self.schedule
+        aggregate.penal_terms = self.penal
+        aggregate.servicing_facts = ()
+        aggregate.payments = {}
+        aggregate.cob_through = None
+
+
+class RepaymentRecorded(Transitioned):
+    """A repayment was recorded (staff); `status` is the state it leaves the loan in (the same one when unchanged)."""
+
+    payment: PaymentRecord
+
+    def apply(self, aggregate: Any) -> None:
+        p = self.payment
+        aggregate.status = self.status
+        aggregate.servicing_facts = (*aggregate.servicing_facts, PaymentMade(p.payment_id, p.amount, p.paid_on))
+        aggregate.payments = {**aggregate.payments, p.payment_id: p}
+
+
+class RepaymentReversed(Transitioned):
+    """A repayment was reversed (bounced cheque, chargeback) with a reason: what it paid re-opens."""
+
+    payment_id: str
+    reversed_on: date
+    amount: Decimal
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.status = self.status
+        aggregate.servicing_facts = (*aggregate.servicing_facts, PaymentReversed(self.payment_id))
+        payment = aggregate.payments[self.payment_id]
+        aggregate.payments = {
+            **aggregate.payments,
+            self.payment_id: payment.model_copy(
+                update={"reversed_on": self.reversed_on, "reversal_reason": self.reason}
+            ),
+        }
+
+
+class DayClosed(Aggregate.Event):
+    """COB closed the loan's business days through `business_date`: the penal charges of those days, DPD and the
+    RBI class that evening (the status is unchanged, or moved by the `StatusMoved` recorded with it)."""
+
+    business_date: date
+    penal_charged: Decimal
+    dpd: int
+    asset_class: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.cob_through = self.business_date
+
+
+class StatusMoved(Transitioned):
+    """The close of business moved the loan's state (`active`, `partially_paid`, `overdue`), with DPD and class in
+    the reason."""
+
+    dpd: int
+    asset_class: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.status = self.status
+
+
+class NoDueCertificateIssued(Aggregate.Event):
+    """The completed loan's no-due certificate was generated (once): its SHA-256, verification code and figures."""
+
+    sha256: str
+    verification_code: str
+    closed_on: date
+    disbursed: Decimal
+    repaid: Decimal
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.no_due = NoDue(
+            sha256=self.sha256,
+            verification_code=self.verification_code,
+            closed_on=self.closed_on,
+            disbursed=self.disbursed,
+            repaid=self.repaid,
+        )
+
+
+class NoDue(BaseModel):
+    """A no-due certificate as recorded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sha256: str
+    verification_code: str
+    closed_on: date
+    disbursed: Decimal
+    repaid: Decimal
+
+
+#: Every servicing event, as the Loan class names them.
+EVENTS: tuple[type[Aggregate.Event], ...] = (
+    ServicingOpened,
+    RepaymentRecorded,
+    RepaymentReversed,
+    DayClosed,
+    StatusMoved,
+    NoDueCertificateIssued,
+)

@@ -1,0 +1,59 @@
+"""Servicing on the loan page in headless Chromium (issue #15): outstanding, DPD and class, the schedule with paid
+marks, the payment-recording form (a refusal shown on the page), the payoff paid from the form completing the loan,
+and the no-due certificate downloaded."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from domain.identity.application import Identity
+from domain.loans.application import Loans
+from tests.conftest import make_tenant
+from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
+from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+
+__all__ = ["catalogue"]
+
+
+def test_the_loan_page_records_repayments_until_completed(server: str, browser: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    email = f"ops-{uuid.uuid4().hex[:8]}@lender.in"
+    made = platform.get(Identity).create_staff(tenant.brand_id, email, "Ravi Ops", ["admin"], PASSWORD)
+    platform.engine.wait_for("identity", made.position)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+
+    page = browser.new_page()
+    login(page, server, email)
+    page.goto(f"{server}/loans/{loan_id}")
+    assert page.locator("#outstanding-total").inner_text() == "85000.00"
+    assert page.locator("#dpd").inner_text() == "0" and page.locator("#asset-class").inner_text() == "standard"
+    assert page.locator("#servicing-schedule tbody tr").count() == 12
+    assert "2026-02-28: 8037.57" in page.locator("#next-due").inner_text()
+
+    page.fill("#repayment-form input[name=amount]", "1000.00")
+    page.fill("#repayment-form input[name=reference]", "UTR-PORTAL-1")
+    page.click("#repayment-form button")
+    page.wait_for_selector("#repayments")
+    assert "UTR-PORTAL-1" in page.locator("#repayments").inner_text()
+    assert "partially_paid" in page.locator("#servicing-schedule tbody tr").first.inner_text()
+    assert page.locator("#outstanding-total").inner_text() == "84000.00"
+
+    page.fill("#repayment-form input[name=amount]", "99999.00")  # above the payoff: refused, shown
+    page.fill("#repayment-form input[name=reference]", "UTR-PORTAL-2")
+    page.click("#repayment-form button")
+    page.wait_for_selector("#servicing")
+    assert "amount" in page.content().lower() and "payoff" in page.content().lower()
+
+    payoff = platform.get(Loans).payoff(tenant.brand_id, loan_id).total
+    page.goto(f"{server}/loans/{loan_id}")
+    page.fill("#repayment-form input[name=amount]", str(payoff))
+    page.fill("#repayment-form input[name=reference]", "UTR-PORTAL-3")
+    page.click("#repayment-form button")
+    page.wait_for_selector("#ndc-download")
+    assert "completed" in page.locator("#loan-status").inner_text()
+    assert page.locator("#outstanding-total").inner_text() == "0.00"
+    page.screenshot(path=str(ARTIFACTS / "loan_servicing.png"), full_page=True)
+    pdf = page.request.get(f"{server}/loans/{loan_id}/no-due-certificate.pdf")
+    assert pdf.ok and pdf.body().startswith(b"%PDF")

@@ -1,0 +1,142 @@
+"""The `loan-cob` job (issue #15): the close of business of every serviced loan of a brand, date by date.
+
+A run as of D processes each business date from the day after the last one done (or D itself, the first time) up to
+D, in order. For each date: the date is planned once (its run record and partitions of `batch_size` serviced loans,
+`adapters/cob_store.py`), then `workers` threads - and any other process running `drain` for the same brand and
+date - claim partitions with `FOR UPDATE SKIP LOCKED`, close the day of each loan (penal charges, DPD, class, the
+state move: `Loan.close_business_day`) and commit the partition on its own. When no partition is left the date's
+record gets its totals and the brand's business date moves to the next day. A rerun of a done date changes nothing;
+a run killed mid-date resumes with the partitions not done, and a loan closed before the kill is not charged twice
+(its close is idempotent per date)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+import structlog
+
+from adapters.cob_store import CobStore, PartitionOutcome
+from domain.identity.application import Identity
+from domain.jobs.application import JobDefinition
+from domain.jobs.job import BatchCounts, JobRun, JobSettings
+from domain.loans.application import Loans
+from domain.loans.loan import Loan, LoanNotFound
+from domain.shared.errors import Conflict
+from projections.engine import ProjectionEngine
+
+log = structlog.get_logger(__name__)
+
+COB = JobDefinition(
+    name="loan-cob",
+    title="Loan close of business",
+    description="Closes the business date for every serviced loan: overdue marking, penal charges, DPD and the RBI "
+    "class, state moves; then advances the brand's business date. Missed dates are processed in order.",
+    defaults=JobSettings(cron="30 23 * * *", batch_size=500, retry_count=3, retry_interval_seconds=60),
+    variable_keys=frozenset({"as_of", "workers"}),
+)
+
+
+@dataclass(frozen=True)
+class CobPort:
+    """What the COB job uses (filled by type by the platform)."""
+
+    loans: Loans
+    identity: Identity
+    engine: ProjectionEngine
+    store: CobStore
+
+
+def close_partition(loans: Loans, brand_id: UUID, day: date, loan_ids: Sequence[UUID]) -> PartitionOutcome:
+    """Close `day` for the loans of one partition: one load, one save (each loan alone when a concurrent command
+    changed one of them first: that loan is retried from its new version)."""
+    found = loans.load_many(Loan, list(loan_ids), brand_id, LoanNotFound)
+    changed: list[Loan] = []
+    transitions: Counter[str] = Counter()
+    penal = Decimal("0.00")
+    for loan in found:
+        before = loan.status
+        if loan.close_business_day(day):
+            changed.append(loan)
+            penal += sum((e.penal_charged for e in loan.pending_events if isinstance(e, Loan.DayClosed)), Decimal(0))
+            if loan.status is not before:
+                transitions[f"{before}->{loan.status}"] += 1
+    if not changed:
+        return PartitionOutcome(loans=len(found), closed=0, penal_charged=penal, transitions={})
+    try:
+        loans.commit(*changed)
+    except Conflict:
+        for loan in changed:  # one of them moved meanwhile (a repayment): each on its own, from its latest version
+            fresh = loans.get(brand_id, loan.id)
+            if fresh.close_business_day(day):
+                loans.commit(fresh)
+    return PartitionOutcome(loans=len(found), closed=len(changed), penal_charged=penal, transitions=dict(transitions))
+
+
+def drain(port: CobPort, brand_id: UUID, day: date, worker: str) -> Iterator[PartitionOutcome]:
+    """Claim and process partitions of the date until none is left (any number of workers may drain at once)."""
+    while (outcome := port.store.work(
+        brand_id, day, worker, lambda ids: close_partition(port.loans, brand_id, day, ids)
+    )) is not None:  # fmt: skip
+        yield outcome
+
+
+def _work(port: CobPort, brand_id: UUID, day: date, name: str, outcomes: queue.Queue[object]) -> None:
+    try:
+        for outcome in drain(port, brand_id, day, name):
+            outcomes.put(outcome)
+    except Exception as exc:  # noqa: BLE001 - handed to the run, which fails and is retried
+        outcomes.put(exc)
+    finally:
+        outcomes.put(None)
+
+
+def dates_to_close(port: CobPort, brand_id: UUID, as_of: date) -> list[date]:
+    """The business dates a run as of `as_of` processes, oldest first."""
+    last = port.store.last_done(brand_id)
+    first = as_of if last is None or last >= as_of else last + timedelta(days=1)
+    return [first + timedelta(days=n) for n in range((as_of - first).days + 1)] if first <= as_of else []
+
+
+def run_cob(port: CobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+    """The job's handler: every date due, partitions drained by `workers` threads, the business date advanced."""
+    workers = max(1, min(16, int(run.settings.variables.get("workers", "2") or 2)))
+    port.engine.wait_for(Loans.name, port.engine.head(Loans.name), timeout=60)  # newly disbursed loans included
+    for day in dates_to_close(port, run.brand_id, run.as_of):
+        started = datetime.now(UTC)
+        port.store.plan(run.brand_id, day, started, run.settings.batch_size)
+        outcomes: queue.Queue[object] = queue.Queue()
+
+        tag = f"{os.getpid()}-{run.id}"
+        threads = [
+            threading.Thread(target=_work, args=(port, run.brand_id, day, f"{tag}-{n}", outcomes), daemon=True)
+            for n in range(workers)
+        ]
+        for thread in threads:
+            thread.start()
+        running = len(threads)
+        while running:
+            item = outcomes.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
+                for thread in threads:
+                    thread.join()
+                raise item
+            elif isinstance(item, PartitionOutcome):
+                counts = BatchCounts(processed=item.loans, succeeded=item.closed, skipped=item.loans - item.closed)
+                yield counts, day.isoformat()
+        if port.store.pending(run.brand_id, day):
+            raise RuntimeError(f"partitions of {day.isoformat()} are still held by another worker")
+        record = port.store.finish(run.brand_id, day, datetime.now(UTC))
+        log.info("loan_cob.day_done", brand_id=str(run.brand_id), day=day.isoformat(),
+                 loans=record.loans if record else None, transitions=record.transitions if record else None)  # fmt: skip
+        if port.identity.business_date(run.brand_id) <= day:
+            port.identity.change_configuration(run.brand_id, {"business_date": day + timedelta(days=1)})
