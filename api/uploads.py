@@ -51,8 +51,19 @@ class _Part:
     headers: dict[str, str] = field(default_factory=dict)
     chunks: list[bytes] = field(default_factory=list)
     size: int = 0
+    disposition: bytes = b""  # the raw Content-Disposition value: its names are bytes until checked as UTF-8
     name: str = ""
+    name_is_text: bool = True
     filename: str | None = None
+    filename_is_text: bool = True
+
+
+def _utf8(raw: bytes) -> tuple[str, bool]:
+    """The text of raw header bytes and whether they were UTF-8 (if not, a shown form with replacement marks)."""
+    try:
+        return raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace"), False
 
 
 class _Collector:
@@ -77,14 +88,20 @@ class _Collector:
         self.header_value += data[start:end]
 
     def on_header_end(self) -> None:
-        self.part.headers[self.header_field.decode("latin-1").lower()] = self.header_value.decode("utf-8", "replace")
+        header = self.header_field.decode("latin-1").lower()
+        self.part.headers[header] = self.header_value.decode("utf-8", "replace")
+        if header == "content-disposition":
+            self.part.disposition = self.header_value
         self.header_field = self.header_value = b""
 
     def on_headers_finished(self) -> None:
-        _, options = parse_options_header(self.part.headers.get("content-disposition", ""))
-        self.part.name = options.get(b"name", b"").decode("utf-8", "replace")
+        # Parsed as bytes (read as latin-1, every byte round-trips), then each name decoded strictly: a part name or
+        # filename that is not UTF-8 is refused by `_fields_and_file` (422), never a server error.
+        _, options = parse_options_header(self.part.disposition)
+        self.part.name, self.part.name_is_text = _utf8(options.get(b"name", b""))
         filename = options.get(b"filename")
-        self.part.filename = filename.decode("utf-8", "replace") if filename is not None else None
+        if filename is not None:
+            self.part.filename, self.part.filename_is_text = _utf8(filename)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         part = self.part
@@ -146,6 +163,9 @@ def _fields_and_file(parts: list[_Part], upload: Upload) -> tuple[dict[str, str]
     seen: set[str] = set()
     for part in parts:
         name = part.name
+        if not part.name_is_text:
+            errors.append(FieldError("form", "a part without a usable name (its name is not UTF-8)"))
+            continue
         if (problem := text_problem(name, multiline=False)) is not None or not name:
             errors.append(FieldError("form", f"a part without a usable name ({problem or 'no name'})"))
             continue
@@ -156,6 +176,9 @@ def _fields_and_file(parts: list[_Part], upload: Upload) -> tuple[dict[str, str]
         data = b"".join(part.chunks)
         if name == upload.file_field:
             filename = part.filename or ""
+            if not part.filename_is_text:
+                errors.append(FieldError("filename", "is not UTF-8 text"))
+                continue
             if (problem := text_problem(filename, multiline=False)) is not None:
                 errors.append(FieldError("filename", problem))
                 continue

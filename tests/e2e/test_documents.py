@@ -11,6 +11,9 @@ import psycopg
 
 from api.routes.documents import UPLOAD
 from tests.conftest import Tenant, make_tenant
+from tests.e2e.onboarding_support import bearer, sign_in, sms
+
+__all__ = ["sms"]  # the SMS simulator fixture, used by name (a borrower signs in with its code)
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -123,3 +126,44 @@ def test_an_upload_with_an_idempotency_key_runs_once(client: Any, tenant: Tenant
     assert again.json()["id"] == first.json()["id"]
     other = client.post(url, data={"kind": "salary_slip"}, files={"file": ("slip.pdf", PDF + b" ")}, headers=headers)
     assert other.status_code == 422  # the same key with another file
+
+
+BOUNDARY = "edgeb0undary"
+
+
+def _raw_form(kind_name: bytes, filename: bytes, data: bytes = PDF) -> bytes:
+    """A multipart body written byte by byte: part names and filenames may hold bytes that are not UTF-8."""
+    start = f"--{BOUNDARY}\r\n".encode()
+    return (
+        start + b'Content-Disposition: form-data; name="' + kind_name + b'"\r\n\r\npan_card\r\n'
+        + start + b'Content-Disposition: form-data; name="file"; filename="' + filename + b'"\r\n'
+        + b"Content-Type: application/pdf\r\n\r\n" + data + b"\r\n"
+        + f"--{BOUNDARY}--\r\n".encode()
+    )  # fmt: skip
+
+
+def test_part_names_and_filenames_that_are_not_utf8_are_422_on_every_upload_and_record_nothing(
+    client: Any, tenant: Tenant, dsn: str, sms: Any
+) -> None:
+    """The schema fuzzer's reproducer: a latin-1 byte in a part's name and in its filename was a 500."""
+    customer = _customer(client, tenant)
+    borrower = bearer(sign_in(client, sms, tenant.slug, f"9{uuid.uuid4().int % 10**9:09d}"))
+    form = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+    uploads = [(f"/api/v1/customers/{customer}/documents", tenant.auth), ("/api/v1/borrower/documents", borrower)]
+    before = _events(dsn)
+    for url, auth in uploads:
+        both = client.post(url, content=_raw_form(b"ki\xe9nd", b"p\xe1n.pdf"), headers=auth | form)
+        assert both.status_code == 422, (url, both.status_code, both.text)
+        assert both.headers["content-type"] == "application/problem+json"
+        assert {e["field"] for e in both.json()["errors"]} == {"form", "filename"}, both.text
+        filename = client.post(url, content=_raw_form(b"kind", b"\xff\xfe.pdf"), headers=auth | form)
+        assert filename.status_code == 422 and [e["field"] for e in filename.json()["errors"]] == ["filename"]
+        # UTF-8 beyond latin-1 in a name is text like any other: never a server error.
+        named = client.post(url, content=_raw_form("kind₹".encode(), b"pan.pdf"), headers=auth | form)
+        assert 400 <= named.status_code < 500 and named.headers["content-type"] == "application/problem+json"
+    assert _events(dsn) == before
+
+    staff_url, staff_auth = uploads[0]
+    rupee = client.post(staff_url, content=_raw_form(b"kind", "पैन ₹.pdf".encode()), headers=staff_auth | form)
+    assert rupee.status_code == 201, rupee.text
+    assert _events(dsn) == before + 1

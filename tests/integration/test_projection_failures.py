@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Iterator
-from datetime import date
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,14 +23,23 @@ from domain.blocklist.application import Blocklists
 from domain.covenants.application import Covenants
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
+from domain.documents.application import Documents
 from domain.identity.application import Identity
 from domain.jobs.application import Jobs
+from domain.loans.application import Loans
 from domain.notices.application import Notices
+from domain.onboarding.application import Onboarding
+from domain.products.application import Products
+from domain.verification.application import Verifications
 from projections.blocklist import BlocklistQueries
 from projections.brands import BrandQueries
 from projections.covenant_queries import CovenantQueries
 from projections.customer_queries import CustomerQueries
+from projections.documents import DocumentQueries
 from projections.identity import IdentityQueries
+from projections.loan_queries import LoanQueries
+from projections.onboarding import OnboardingQueries
+from projections.product_queries import ProductQueries
 from tests.conftest import make_tenant
 from tests.support import drop_database, fresh_database_dsn
 
@@ -125,22 +136,42 @@ def test_an_event_postgresql_cannot_store_is_recorded_and_later_registrations_of
 
 
 POISON_MARK = "Poisonmark"
+TINY_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+LENDING_TERMS: dict[str, Any] = {
+    "name": "Personal loan",
+    "kind": "emi",
+    "min_amount": "10000",
+    "max_amount": "200000",
+    "min_tenure": 3,
+    "max_tenure": 24,
+    "annual_percent": "24",
+    "processing_fee": {"kind": "percent", "value": "2", "gst_inclusive": False},
+    "convenience_fee": {"kind": "fixed", "value": "500", "gst_inclusive": True},
+    "gst_percent": "18",
+    "max_active_loans": 5,
+}
 
 
 class Poison:
     """Fault injection: every projection raises for the events of marked brands (a brand whose Brand.Created name
-    holds POISON_MARK, or one added to `brands`). `monkeypatch.undo()` removes the cause."""
+    holds POISON_MARK, or one added to `brands`) and of marked aggregates (many events carry no brand_id: an
+    aggregate is marked once any projection sees a marked event of it, or when added to `aggregates`).
+    `monkeypatch.undo()` removes the cause."""
 
     def __init__(self, platform: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         self.brands: set[uuid.UUID] = set()
+        self.aggregates: set[uuid.UUID] = set()
+        self._lock = threading.Lock()  # the runners of every source call in at once
         for projection in platform.engine.projections.values():
             monkeypatch.setattr(projection, "project", self._wrap(projection.project))
 
     def _marked(self, event: Any) -> bool:
-        if type(event).__qualname__ == "Brand.Created" and POISON_MARK in event.name:
-            self.brands.add(event.originator_id)
-            return True
-        return getattr(event, "brand_id", None) in self.brands
+        with self._lock:
+            if type(event).__qualname__ == "Brand.Created" and POISON_MARK in event.name:
+                self.brands.add(event.originator_id)
+            if getattr(event, "brand_id", None) in self.brands or event.originator_id in self.brands:
+                self.aggregates.add(event.originator_id)
+            return event.originator_id in self.aggregates
 
     def _wrap(self, project: Any) -> Any:
         def poisoned(position: int, event: Any) -> Any:
@@ -151,8 +182,11 @@ class Poison:
         return poisoned
 
 
-def _touch_every_projection(p: Any, brand_id: uuid.UUID, suffix: str) -> dict[str, Any]:
-    """Commands that give every projection at least one event of the brand; returns ids to look up afterwards."""
+def _touch_every_projection(
+    p: Any, brand_id: uuid.UUID, suffix: str, mark: Callable[[uuid.UUID], None] = lambda _: None
+) -> dict[str, Any]:
+    """Commands that give every projection at least one event of the brand; returns ids to look up afterwards.
+    `mark` is told each aggregate made before its later events are recorded (those carry no brand_id)."""
     from domain.blocklist.entry import BlockKind
     from domain.covenants.schedule import Frequency
     from domain.covenants.terms import CovenantType, Terms
@@ -181,7 +215,58 @@ def _touch_every_projection(p: Any, brand_id: uuid.UUID, suffix: str) -> dict[st
         brand_id, company="SML", base_url="http://127.0.0.1:9/api", token="token-" + suffix,
         schedule="0 * * * *",
     )  # fmt: skip
-    return {"staff": staff.id, "customer": customer.id, "entry": entry.id, "covenant": covenant.id}
+    mark(customer.id)
+    lending = _touch_lending(p, brand_id, suffix, customer.id, mark)
+    return {"staff": staff.id, "customer": customer.id, "entry": entry.id, "covenant": covenant.id, **lending}
+
+
+class _CodeCatcher:
+    """Stands in for the SMS provider of the onboarding application: keeps the last code sent."""
+
+    def __init__(self) -> None:
+        self.code = ""
+
+    def send(self, to: str, text: str, sender: str = "", *, caller: Any) -> Any:
+        self.code = text.split()[0]
+        return None
+
+
+def _touch_lending(
+    p: Any, brand_id: uuid.UUID, suffix: str, customer_id: uuid.UUID, mark: Callable[[uuid.UUID], None]
+) -> dict[str, Any]:
+    """The lending contexts' commands: a product, a loan taken to its first payout attempt, a document, a bank
+    account (no provider configured: its check is recorded as failed) and a borrower's sign-in (a funnel)."""
+    from domain.documents.content import DocumentKind
+
+    products, loans = p.get(Products), p.get(Loans)
+    product = products.create(brand_id, f"PL{suffix}", LENDING_TERMS)
+    mark(product.id)
+    loan = loans.create(brand_id, customer_id, product.id, "100000", 12)
+    mark(loan.id)
+    loans.submit(brand_id, loan.id)
+    loans.cx_approve(brand_id, loan.id, "90000", "salary supports 90k")
+    loans.sanction(brand_id, loan.id, "85000", "FOIR at the limit")
+    now = datetime.now(UTC)
+    loans.issue_agreement(brand_id, loan.id, "ab" * 32, "agreements/x.pdf", f"es-{suffix}", "https://esign/1",
+                          now + timedelta(days=2))  # fmt: skip
+    loans.sign(brand_id, loan.id, f"prov-{suffix}", now)
+    loans.ready_for_disbursal(brand_id, loan.id, "acct-1")
+    loans.initiate_disbursal(brand_id, loan.id, "IMPS", f"gw-{suffix}")
+    document = p.get(Documents).upload(brand_id, customer_id, DocumentKind.BANK_STATEMENT, "statement.pdf", TINY_PDF)
+    mark(document.id)
+    account = p.get(Verifications).add_bank_account(brand_id, customer_id, "50100123" + suffix, "HDFC0001234",
+                                                    f"Borrower {suffix.title()}")  # fmt: skip
+    mark(account.id)
+    onboarding = p.get(Onboarding)
+    catcher = _CodeCatcher()
+    before, onboarding.sms = onboarding.sms, catcher
+    try:
+        slug = p.get(Identity).brand(brand_id).slug
+        onboarding.request_code(slug, f"97402 {suffix[-5:]}")
+        signed = onboarding.sign_in(slug, f"97402 {suffix[-5:]}", catcher.code)
+    finally:
+        onboarding.sms = before
+    return {"product": product.id, "loan": loan.id, "document": document.id, "funnel": signed.borrower_id}
 
 
 def _caught_up(p: Any) -> None:
@@ -201,7 +286,7 @@ def test_a_poison_event_in_each_projection_is_recorded_shown_and_cleared_by_a_cl
     clean = make_tenant(p)
     poisoned = p.get(Identity).create_brand("pm" + uuid.uuid4().hex[:10], f"{POISON_MARK} Finance")
     poison.brands.add(poisoned.id)
-    bad = _touch_every_projection(p, poisoned.id, "00001")
+    bad = _touch_every_projection(p, poisoned.id, "00001", poison.aggregates.add)
     good = _touch_every_projection(p, clean.brand_id, "00002")
     _caught_up(p)
 
@@ -213,7 +298,15 @@ def test_a_poison_event_in_each_projection_is_recorded_shown_and_cleared_by_a_cl
     assert p.get(IdentityQueries).staff(clean.brand_id, good["staff"]) is not None
     assert p.get(BlocklistQueries).entry(clean.brand_id, good["entry"]) is not None
     assert p.get(CovenantQueries).covenant(clean.brand_id, good["covenant"]) is not None
+    assert (clean_product := p.get(ProductQueries).product(clean.brand_id, good["product"])) is not None
+    assert clean_product.code == "PL00002"
+    assert (clean_loan := p.get(LoanQueries).loan(clean.brand_id, good["loan"])) is not None
+    assert str(clean_loan.status) == "awaiting_disbursal", [e.kind for e in clean_loan.history]
+    assert clean_loan.amounts is not None and clean_loan.amounts.sanctioned == Decimal("85000.00")
+    assert p.get(DocumentQueries).document(clean.brand_id, good["document"]) is not None
+    assert p.get(OnboardingQueries).borrower(clean.brand_id, good["funnel"]) is not None
     assert p.get(CustomerQueries).profile(poisoned.id, bad["customer"]) is None
+    assert p.get(LoanQueries).loan(poisoned.id, bad["loan"]) is None
 
     with TestClient(build_app(lambda: p, close_platform=False)) as client:
         health = client.get("/health")
@@ -245,6 +338,10 @@ def test_a_poison_event_in_each_projection_is_recorded_shown_and_cleared_by_a_cl
         assert p.get(CustomerQueries).profile(poisoned.id, bad["customer"]) is not None
         assert p.get(CovenantQueries).covenant(poisoned.id, bad["covenant"]) is not None
         assert p.get(BlocklistQueries).entry(poisoned.id, bad["entry"]) is not None
+        assert p.get(ProductQueries).product(poisoned.id, bad["product"]) is not None
+        assert (loan := p.get(LoanQueries).loan(poisoned.id, bad["loan"])) is not None
+        assert str(loan.status) == "awaiting_disbursal"
+        assert p.get(OnboardingQueries).borrower(poisoned.id, bad["funnel"]) is not None
         assert client.get("/health").json()["status"] == "ok"
         assert 'projection_failed_events{projection="customer_directory"} 0.0' in client.get("/metrics").text
 

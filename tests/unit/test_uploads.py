@@ -60,3 +60,24 @@ def test_another_content_type_is_415_and_a_repeated_or_unsafe_field_is_422() -> 
     with pytest.raises(InvalidInput) as invalid:
         asyncio.run(read_multipart(request, Upload(max_bytes=100)))
     assert {e.field for e in invalid.value.errors} == {"kind", "note"}
+
+
+def _raw_part(disposition: bytes, data: bytes) -> bytes:
+    return (
+        f"--{BOUNDARY}\r\n".encode() + b"Content-Disposition: form-data; " + disposition + b"\r\n\r\n" + data + b"\r\n"
+    )
+
+
+def test_names_are_utf8_text_and_any_other_byte_is_422_naming_the_part() -> None:
+    end = f"--{BOUNDARY}--\r\n".encode()
+    body = _raw_part(b'name="ki\xe9nd"', b"pan_card") + _raw_part(b'name="file"; filename="p\xe1n.pdf"', b"%PDF") + end
+    request, _ = _request(body)
+    with pytest.raises(InvalidInput) as invalid:
+        asyncio.run(read_multipart(request, Upload(max_bytes=100)))
+    assert {e.field for e in invalid.value.errors} == {"form", "filename"}
+    assert "not UTF-8" in " ".join(e.message for e in invalid.value.errors)
+    # Characters beyond latin-1, sent as UTF-8, are read as they were sent.
+    utf8 = _raw_part('name="note₹"'.encode(), b"x") + _raw_part('name="file"; filename="पैन.pdf"'.encode(), b"%PDF")
+    request, _ = _request(utf8 + end)
+    fields, file = asyncio.run(read_multipart(request, Upload(max_bytes=100)))
+    assert fields == {"note₹": "x"} and file is not None and file.filename == "पैन.pdf"
