@@ -18,7 +18,9 @@ __all__ = ["sms"]  # the fixture, used by name
 def test_send_back_reopens_the_funnel_and_the_sm_s_reason_reaches_the_borrower(
     client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
 ) -> None:
-    client.patch("/api/v1/brand/config", json={"require_employment_data": False}, headers=tenant.auth)
+    # The statement step below uses an Account Aggregator consent, which the brand must have switched on.
+    config = {"require_employment_data": False, "account_aggregation": True}
+    client.patch("/api/v1/brand/config", json=config, headers=tenant.auth)
     product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).json()
     session = sign_in(client, sms, tenant.slug, _phone())
     auth = bearer(session)
