@@ -140,6 +140,7 @@ def test_mandate_active_debit_failure_retry_success_revoke(
     assert twice.status_code == 409
 
     # nothing is presented before the mandate is active
+    set_business_date(platform, tenant, DUE)
     assert _debits_job(server, platform, tenant, DUE)["status"] == "succeeded"
     httpx.get(mandate["approval_url"], params={"outcome": "approve"})  # the payer approves in their UPI app
     listed = _until(lambda: _get(server, tenant, f"/api/v1/loans/{loan_id}/mandates")["items"],
@@ -148,7 +149,6 @@ def test_mandate_active_debit_failure_retry_success_revoke(
 
     gateway_id = mandate["approval_url"].rstrip("/").split("/")[-2]
     gateway.fail_next_debits(gateway_id, 1, "insufficient_funds")
-    set_business_date(platform, tenant, DUE)
     _debits_job(server, platform, tenant, DUE)
     failed = _until(lambda: _get(server, tenant, f"/api/v1/loans/{loan_id}/mandates")["items"][0]["debits"],
                     lambda d: d and d[0]["state"] != "presented")  # fmt: skip
