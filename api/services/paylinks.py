@@ -32,9 +32,11 @@ from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.loans.application import Loans
 from domain.loans.money import ZERO, parse_money
+from domain.loans.servicing_events import PaymentRecord
 from domain.loans.servicing_views import servicing_view
 from domain.loans.states import LoanStatus
 from domain.providers.calls import Caller
+from domain.shared.application import ConcurrentModification
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, InvalidValue, NotFound
 
@@ -187,7 +189,9 @@ class Paylinks:
             if p.reference == reference:
                 return WebhookOutcome("duplicate", "this payment is recorded already"), p.payment_id
         try:
-            _, record = self.loans.record_repayment(brand_id, loan_id, amount, mode, reference)
+            record = self._record_retrying(brand_id, loan_id, amount, mode, reference)
+        except ConcurrentModification:
+            raise  # still racing after the retries: the delivery is forgotten and the gateway's retry processed
         except Conflict as conflict:
             again = self.loans.get(brand_id, loan_id)
             for p in again.payments.values():
@@ -202,3 +206,14 @@ class Paylinks:
         if after.status is LoanStatus.COMPLETED and after.no_due is None:  # closed: its no-due certificate, once
             NoDueCertificates(self.loans, self.customers, self.identity).ensure(brand_id, loan_id)
         return WebhookOutcome("processed"), record.payment_id
+
+    def _record_retrying(self, brand_id: UUID, loan_id: UUID, amount: Decimal, mode: str,
+                         reference: str) -> PaymentRecord:  # fmt: skip
+        """Record the repayment, again from the loan's new version when a concurrent command saved first."""
+        for attempt in range(3):
+            try:
+                return self.loans.record_repayment(brand_id, loan_id, amount, mode, reference)[1]
+            except ConcurrentModification:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
