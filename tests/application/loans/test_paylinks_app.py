@@ -197,7 +197,7 @@ def test_a_link_defaults_to_what_is_due_and_is_paid_once(world: World, loans: Lo
     parties.today = DUE
     link = world.service.create(BRAND, loan_id, None, "sms", "http://us/hook")
     assert link.amount == Decimal("8037.57") and link.state == "sent"  # instalment 1, due today
-    assert world.sms.sent[-1][0] == "+919876543210" and link.payment_url in world.sms.sent[-1][1]
+    assert world.sms.sent[-1][0] == "+919876543210" and str(link.payment_url) in world.sms.sent[-1][1]
     wa = world.service.create(BRAND, loan_id, "100", "whatsapp", "http://us/hook")
     assert world.sms.sent[-1][1].startswith("[WhatsApp] ") and wa.amount == Decimal("100.00")
 
@@ -279,7 +279,7 @@ def test_a_captured_debit_is_one_upi_autopay_repayment(world: World, loans: Loan
     assert plan is not None and plan.amount == Decimal("8037.57")
     debit = mandates.present(plan, DUE)
     assert debit is not None
-    data = {"order_id": debit.order_id, "reference": debit.reference, "amount": "8037.57"}
+    data: dict[str, Any] = {"order_id": debit.order_id, "reference": debit.reference, "amount": "8037.57"}
     assert world.hook("payment.captured", **data).status == "processed"
     assert world.hook("payment.captured", **data).status == "duplicate"  # a new event id, the same payment
     payments = list(loans.get(BRAND, loan_id).payments.values())
