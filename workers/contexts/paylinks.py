@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.paylink_store import PaylinkStore
+from api.pages import paylinks as pages
 from api.routes import paylinks as routes
 from workers import mandate_debits
 from workers.bounded_context import BoundedContext, Job
@@ -16,5 +17,6 @@ CONTEXT: BoundedContext[Any] = BoundedContext(
     label="paylinks",
     queries=(PaylinkStore,),
     endpoints=routes.ENDPOINTS,
+    pages=pages.PAGES,
     jobs=(Job(mandate_debits.MANDATE_DEBITS, mandate_debits.run_mandate_debits, mandate_debits.MandateJobPort),),
 )
