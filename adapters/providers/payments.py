@@ -4,10 +4,13 @@ provider's page; the outcome comes back as a webhook signed with the `adapters.w
     POST /v1/esign/requests  {"document_sha256", "signer_name", "signer_phone", "reference", "callback_url"}
     POST /v1/orders          {"amount", "reference", "customer_phone", "description", "callback_url"}
     POST /v1/payouts         {"amount", "mode", "reference", "beneficiary", "idempotency_key", "callback_url"}
+    POST /v1/mandates        {"vpa", "max_amount", "frequency", "reference", "callback_url"}  (UPI Autopay)
+    POST /v1/mandates/{id}/revoke;  POST /v1/mandates/{id}/debits {"amount", "reference"}
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -120,6 +123,58 @@ class GatewayClient:
                 "callback_url": callback_url,
             },
         )
+
+
+@dataclass(frozen=True)
+class GatewayMandate:
+    """A UPI Autopay mandate at the gateway: `approval_url` is where the payer approves it."""
+
+    mandate_id: str
+    status: str
+    approval_url: str | None
+
+
+@dataclass(frozen=True)
+class MandateDebitOrder:
+    """A debit presented under a mandate: it settles later by a `payment.*` webhook."""
+
+    order_id: str
+    status: str
+
+
+class MandateClient:
+    """UPI Autopay mandates at the payment gateway (over the gateway client's connection)."""
+
+    def __init__(self, gateway: GatewayClient) -> None:
+        self.http = gateway.http
+
+    def register(self, vpa: str, max_amount: Decimal, frequency: str, *, reference: str, callback_url: str,
+                 caller: Caller) -> GatewayMandate:  # fmt: skip
+        """Register a mandate; `mandate.activated` / `mandate.revoked` arrive at `callback_url`."""
+        body = {"vpa": vpa, "max_amount": str(max_amount.quantize(Decimal("0.01"))), "frequency": frequency,
+                "reference": reference, "callback_url": callback_url}  # fmt: skip
+        return self.http.call("create_mandate", "POST", "/v1/mandates", _mandate, caller=caller, json=body)
+
+    def revoke(self, mandate_id: str, *, caller: Caller) -> GatewayMandate:
+        """Revoke a mandate at the gateway."""
+        return self.http.call("revoke_mandate", "POST", f"/v1/mandates/{mandate_id}/revoke", _mandate, caller=caller)
+
+    def debit(self, mandate_id: str, amount: Decimal, *, reference: str, caller: Caller) -> MandateDebitOrder:
+        """Present a debit of `amount`; `payment.captured` / `payment.failed` arrive at the mandate's callback."""
+        body = {"amount": str(amount.quantize(Decimal("0.01"))), "reference": reference}
+        return self.http.call(
+            "debit_mandate",
+            "POST",
+            f"/v1/mandates/{mandate_id}/debits",
+            lambda b: MandateDebitOrder(str(b["order_id"]), str(b["status"])),
+            caller=caller,
+            json=body,
+        )
+
+
+def _mandate(body: Any) -> GatewayMandate:
+    url = body.get("approval_url")
+    return GatewayMandate(str(body["mandate_id"]), str(body["status"]), str(url) if url else None)
 
 
 def _payout(body: Any) -> Payout:

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from adapters.simulators.mandates import MandateDesk
 from adapters.simulators.payouts import PayoutDesk
 from adapters.simulators.provider import ProviderSimulator, consent_page, e164, error, rng, text_field, valid_redirect
 from adapters.simulators.sms import MOBILE
@@ -52,9 +53,9 @@ class _Order:
     utr: str | None = None
 
 
-class GatewaySimulator(PayoutDesk, ProviderSimulator):
-    """A payment gateway on loopback (see the module doc; payouts: `adapters.simulators.payouts`); made with a
-    webhook secret to call us back."""
+class GatewaySimulator(MandateDesk, PayoutDesk, ProviderSimulator):
+    """A payment gateway on loopback (see the module doc; payouts: `adapters.simulators.payouts`; UPI Autopay
+    mandates: `adapters.simulators.mandates`); made with a webhook secret to call us back."""
 
     name: ClassVar[str] = "gateway"
 
@@ -72,6 +73,7 @@ class GatewaySimulator(PayoutDesk, ProviderSimulator):
             Route("/v1/orders/{order_id}", self._status, methods=["GET"]),
             Route("/pay/{order_id}", self._page, methods=["GET"]),
             *self.payout_routes(),
+            *self.mandate_routes(),
         ]
 
     def pay(self, order_id: str, success: bool = True) -> Future[WebhookDelivery]:

@@ -34,6 +34,8 @@ class PaymentMode(StrEnum):
     UPI = "upi"
     NACH = "nach"
     OTHER = "other"
+    PAYMENT_LINK = "payment_link"  # paid through a gateway payment link (api/services/paylinks.py)
+    UPI_AUTOPAY = "upi_autopay"  # debited under a UPI Autopay mandate
 
 
 class AllocationRecord(BaseModel):

@@ -19,6 +19,7 @@ NAMES = (
     "onboarding",
     "disbursal",
     "servicing",
+    "paylinks",
     "jobs",
     "covenants",
     "notices",

@@ -1,0 +1,96 @@
+"""Request and response models of the payment link and UPI Autopay mandate endpoints (api/routes/paylinks.py)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.shared.values import Money
+
+
+class PaymentLinkIn(BaseModel):
+    """A payment link to create and send."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Money | None = Field(None, description="rupees; what is due now unless given; never above the payoff")
+    channel: str = Field("sms", max_length=20, description="sms or whatsapp")
+
+
+class PaymentLinkOut(BaseModel):
+    """A payment link and its state: created, sent, paid, failed or expired."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    loan_id: UUID
+    amount: Decimal
+    channel: str
+    phone: str
+    order_id: str | None
+    payment_url: str | None
+    state: str
+    repayment_id: str | None
+    reason: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    sent_at: datetime | None
+    paid_at: datetime | None
+
+
+class PaymentLinkListOut(BaseModel):
+    """A loan's payment links, oldest first."""
+
+    items: list[PaymentLinkOut]
+
+
+class MandateIn(BaseModel):
+    """A UPI Autopay mandate to register."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vpa: str = Field(max_length=100, description="the payer's UPI id (name@handle)")
+    max_amount: Money = Field(description="the most one debit may take, rupees")
+    frequency: str = Field("monthly", max_length=20, description="monthly, weekly or as_presented")
+
+
+class MandateDebitOut(BaseModel):
+    """One debit presented under a mandate: presented, paid or failed (with the gateway's reason)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    reference: str
+    order_id: str | None
+    instalment: int
+    attempt: int
+    amount: Decimal
+    state: str
+    reason: str | None
+    repayment_id: str | None
+    presented_on: date
+    retry_on: date | None
+
+
+class MandateOut(BaseModel):
+    """A mandate: registered, active or revoked; its debits."""
+
+    id: UUID
+    loan_id: UUID
+    vpa: str
+    max_amount: Decimal
+    frequency: str
+    state: str
+    reason: str | None
+    created_at: datetime
+    changed_at: datetime
+    approval_url: str | None = Field(None, description="where the payer approves it (on registration only)")
+    debits: list[MandateDebitOut] = Field(default_factory=list)
+
+
+class MandateListOut(BaseModel):
+    """A loan's mandates, oldest first."""
+
+    items: list[MandateOut]

@@ -1,0 +1,219 @@
+"""UPI Autopay mandates (issue #15 item 2): staff register a mandate (UPI id, max amount, frequency) at the gateway
+-> `registered`; the payer approves it in their UPI app and the gateway's `mandate.activated` webhook makes it
+`active`; staff revoke it (or the payer does: `mandate.revoked`) -> `revoked`.
+
+The `mandate-debits` job (workers/mandate_debits.py) presents, for each active mandate, what is due on the business
+date (the unpaid part of the instalments due on or before it, capped at the payoff and the mandate's max amount);
+the gateway settles each debit by a `payment.*` webhook. A captured debit is recorded as a repayment (mode
+`upi_autopay`, reference = the gateway's order id) once; a failed one is recorded with the gateway's reason and
+presented again `RETRY_SPACING_DAYS` business days later, at most `RETRIES` more times per instalment."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+import structlog
+
+from adapters.paylink_store import Mandate, MandateDebit, PaylinkStore
+from adapters.providers.directory import ProviderDirectory
+from adapters.providers.payments import MandateClient
+from adapters.webhooks import WebhookEvent
+from api.services.disbursals import WebhookOutcome
+from domain.customers.application import Customers
+from domain.identity.application import Identity
+from domain.loans.application import Loans
+from domain.loans.money import ZERO, parse_money
+from domain.loans.position import InstalmentStatus
+from domain.loans.servicing_views import servicing_view
+from domain.loans.states import SERVICING
+from domain.providers.calls import Caller
+from domain.shared.clock import Clock
+from domain.shared.errors import Conflict, DomainError, InvalidValue, NotFound
+from domain.shared.values import clean_text
+
+log = structlog.get_logger(__name__)
+
+#: The retry policy of a failed debit (the same for every brand): presented again this many more times per
+#: instalment, each this many days after the failure (by the business date the job runs on).
+RETRIES = 2
+RETRY_SPACING_DAYS = 1
+FREQUENCIES = ("monthly", "weekly", "as_presented")
+VPA = re.compile(r"[A-Za-z0-9._-]{2,64}@[A-Za-z][A-Za-z0-9]{1,32}")
+
+Recorder = Callable[[UUID, UUID, Decimal, str, str], tuple[WebhookOutcome, str | None]]
+
+
+class MandateNotFound(NotFound):
+    """No mandate with this id in the brand."""
+
+
+@dataclass(frozen=True)
+class DebitPlan:
+    """What the job presents under one mandate on a date."""
+
+    mandate: Mandate
+    instalment: int
+    attempt: int
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Mandates:
+    """Mandates and their debits (see the module doc)."""
+
+    loans: Loans
+    directory: ProviderDirectory
+    store: PaylinkStore
+    identity: Identity
+    customers: Customers
+    clock: Clock
+
+    def _client(self, brand_id: UUID) -> MandateClient:
+        return MandateClient(self.directory.for_brand(self.identity.settings(brand_id).providers).gateway())
+
+    def register(self, brand_id: UUID, loan_id: UUID, vpa: str, max_amount: Decimal | str, frequency: str,
+                 callback_url: str) -> tuple[Mandate, str | None]:  # fmt: skip
+        """Register a mandate at the gateway: `registered`, and the URL where the payer approves it."""
+        upi = clean_text(vpa, "vpa", min_visible=3, missing="give the UPI id").strip()
+        if not VPA.fullmatch(upi):
+            raise InvalidValue("vpa", "is not a UPI id (name@handle)")
+        limit = parse_money(max_amount, "max_amount", positive=True)
+        if frequency not in FREQUENCIES:
+            raise InvalidValue("frequency", f"must be one of {', '.join(FREQUENCIES)}")
+        loan = self.loans.get(brand_id, loan_id)
+        if loan.status not in SERVICING:
+            raise Conflict(f"a mandate needs a serviced loan; this one is {loan.status}", status=str(loan.status))
+        if any(m.state in ("registered", "active") for m in self.store.mandates(brand_id, loan_id)):
+            raise Conflict("the loan has a mandate registered or active; revoke it first")
+        mandate_id = uuid.uuid4()
+        made = self._client(brand_id).register(
+            upi, limit, frequency, reference=str(mandate_id), callback_url=callback_url,
+            caller=Caller(brand_id, loan.customer_id),
+        )  # fmt: skip
+        now = self.clock.now()
+        mandate = Mandate(mandate_id, brand_id, loan_id, upi, limit, frequency, made.mandate_id, "registered", None,
+                          now, now)  # fmt: skip
+        self.store.add_mandate(mandate)
+        return mandate, made.approval_url
+
+    def mandate(self, brand_id: UUID, mandate_id: UUID) -> Mandate:
+        """A mandate of the brand (404 otherwise)."""
+        found = self.store.mandate(brand_id, mandate_id)
+        if found is None:
+            raise MandateNotFound("no mandate with this id", mandate_id=str(mandate_id))
+        return found
+
+    def of_loan(self, brand_id: UUID, loan_id: UUID) -> list[Mandate]:
+        """A loan's mandates (404 for a loan not of the brand)."""
+        self.loans.get(brand_id, loan_id)
+        return self.store.mandates(brand_id, loan_id)
+
+    def debits(self, brand_id: UUID, mandate_id: UUID) -> list[MandateDebit]:
+        """A mandate's debits."""
+        return self.store.debits(self.mandate(brand_id, mandate_id).id)
+
+    def revoke(self, brand_id: UUID, loan_id: UUID, mandate_id: UUID) -> Mandate:
+        """Staff revoke a mandate (at the gateway too); 409 when it is revoked already."""
+        mandate = self.mandate(brand_id, mandate_id)
+        if mandate.loan_id != loan_id:
+            raise MandateNotFound("no mandate with this id on this loan", mandate_id=str(mandate_id))
+        if mandate.state == "revoked":
+            raise Conflict("the mandate is revoked already")
+        if mandate.gateway_id:
+            try:
+                self._client(brand_id).revoke(mandate.gateway_id, caller=Caller(brand_id))
+            except DomainError as exc:
+                log.warning("mandates.revoke_at_gateway_failed", mandate_id=str(mandate_id), error=str(exc))
+        self.store.move_mandate(mandate.id, ("registered", "active"), "revoked", self.clock.now(), "revoked by staff")
+        return self.mandate(brand_id, mandate_id)
+
+    # The gateway's events --------------------------------------------------------------------------------------
+
+    def mandate_event(self, event: WebhookEvent) -> WebhookOutcome:
+        """`mandate.activated` / `mandate.revoked` (the reference is our mandate id)."""
+        try:
+            mandate_id = UUID(str(event.data.get("reference") or ""))
+        except ValueError:
+            raise NotFound("no mandate of ours has this reference") from None
+        mandate = self.store.mandate(None, mandate_id)
+        if mandate is None:
+            raise NotFound("no mandate of ours has this reference", reference=str(mandate_id))
+        now = self.clock.now()
+        if event.type == "mandate.activated":
+            moved = self.store.move_mandate(mandate_id, ("registered",), "active", now)
+        elif event.type == "mandate.revoked":
+            why = str(event.data.get("reason") or "revoked at the gateway")[:300]
+            moved = self.store.move_mandate(mandate_id, ("registered", "active"), "revoked", now, why)
+        else:
+            return WebhookOutcome("ignored", f"{event.type} changes no mandate")
+        return WebhookOutcome("processed" if moved else "ignored", None if moved else f"the mandate is {mandate.state}")
+
+    def debit_event(self, event: WebhookEvent, record: Recorder) -> WebhookOutcome:
+        """A debit's `payment.captured` (recorded as a repayment once) or `payment.failed` (reason, retry date)."""
+        order_id = str(event.data.get("order_id") or "")
+        reference = str(event.data.get("reference") or "")
+        debit = self.store.debit(reference)
+        if debit is None:
+            raise NotFound("no payment link or mandate debit of ours has this order", order_id=order_id)
+        if event.type == "payment.failed":
+            reason = str(event.data.get("reason") or "failed at the gateway")[:300]
+            retry = None
+            if debit.attempt <= RETRIES:
+                retry = self.identity.business_date(debit.brand_id) + timedelta(days=RETRY_SPACING_DAYS)
+            self.store.settle_debit(reference, "failed", reason=reason, retry_on=retry)
+            return WebhookOutcome("processed")
+        if event.type != "payment.captured":
+            return WebhookOutcome("ignored", f"{event.type} changes no debit")
+        amount = Decimal(str(event.data.get("amount") or debit.amount))
+        outcome, payment_id = record(debit.brand_id, debit.loan_id, amount, "upi_autopay", order_id)
+        if payment_id is not None:
+            self.store.settle_debit(reference, "paid", repayment_id=payment_id)
+        return outcome
+
+    # The job ---------------------------------------------------------------------------------------------------
+
+    def plan(self, mandate: Mandate, day: date) -> DebitPlan | None:
+        """What to present under `mandate` on `day`: None when nothing is due, a debit is in flight, the last
+        failure's retry is not due yet, or the retries are spent."""
+        loan = self.loans.serviced(mandate.brand_id, mandate.loan_id)
+        if loan.status not in SERVICING:
+            return None
+        view = servicing_view(loan, day)
+        due = [i for i in view.schedule if i.due_date <= day and i.status is not InstalmentStatus.PAID and
+               i.unpaid + i.penal > ZERO]  # fmt: skip
+        if not due:
+            return None
+        amount = min(sum((i.unpaid + i.penal for i in due), ZERO), view.outstanding.total, mandate.max_amount)
+        first = due[0].no
+        tried = [d for d in self.store.debits(mandate.id) if d.instalment == first]
+        if not tried:
+            return DebitPlan(mandate, first, 1, amount)
+        last = tried[-1]
+        if last.state == "presented" or last.state == "paid":
+            return None
+        if last.attempt > RETRIES or last.retry_on is None or last.retry_on > day:
+            return None
+        return DebitPlan(mandate, first, last.attempt + 1, amount)
+
+    def present(self, plan: DebitPlan, day: date) -> MandateDebit | None:
+        """Present a planned debit at the gateway (once per instalment and attempt)."""
+        m = plan.mandate
+        reference = f"MD-{m.id.hex[:12]}-{plan.instalment}-{plan.attempt}"
+        debit = MandateDebit(reference, None, m.id, m.brand_id, m.loan_id, plan.instalment, plan.attempt,
+                             plan.amount, "presented", None, None, day, None)  # fmt: skip
+        if not self.store.add_debit(debit):  # presented already (a rerun, another worker)
+            return None
+        try:
+            order = self._client(m.brand_id).debit(m.gateway_id or "", plan.amount, reference=reference,
+                                                   caller=Caller(m.brand_id))  # fmt: skip
+        except Exception:
+            self.store.drop_debit(reference)
+            raise
+        self.store.set_order(reference, order.order_id)
+        return self.store.debit(reference)

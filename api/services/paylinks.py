@@ -1,0 +1,219 @@
+"""Payment links (issue #15 item 2): staff create a gateway order for an amount (by default what is due now, never
+above the payoff), the borrower gets the link by SMS or WhatsApp, and the gateway's signed `payment.*` webhook
+records the payment through the servicing use case (`Loans.record_repayment`, mode `payment_link`, reference = the
+gateway's order id) - once, however often the webhook repeats: the event id is deduplicated
+(`ops.provider_webhooks`, as the payout webhook does), the link moves to `paid` once, and the Loan refuses a second
+repayment with the same reference.
+
+The same webhook (`/api/v1/webhooks/payments`) carries the UPI Autopay mandates' events (`mandate.*` and the
+debits' `payment.*`), handled by `api.services.mandates.Mandates`."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import structlog
+from pydantic import ValidationError
+
+from adapters.paylink_store import PaylinkStore, PaymentLink
+from adapters.payout_store import PayoutStore
+from adapters.providers.directory import ProviderDirectory
+from adapters.webhooks import WebhookEvent, WebhookVerifier
+from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
+from api.services.mandates import Mandates
+from api.services.no_due import NoDueCertificates
+from domain.customers.application import Customers
+from domain.identity.application import Identity
+from domain.loans.application import Loans
+from domain.loans.money import ZERO, parse_money
+from domain.loans.servicing_events import PaymentRecord
+from domain.loans.servicing_views import servicing_view
+from domain.loans.states import LoanStatus
+from domain.providers.calls import Caller
+from domain.shared.application import ConcurrentModification
+from domain.shared.clock import Clock
+from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, InvalidValue, NotFound
+
+log = structlog.get_logger(__name__)
+
+CHANNELS = ("sms", "whatsapp")
+PROVIDER = "gateway-payments"  # the dedupe namespace of this webhook's event ids
+
+
+class PaymentLinkNotFound(NotFound):
+    """No payment link with this id in the brand."""
+
+
+@dataclass(frozen=True)
+class Paylinks:
+    """Payment links and the payments webhook (see the module doc)."""
+
+    loans: Loans
+    directory: ProviderDirectory
+    store: PaylinkStore
+    payouts: PayoutStore
+    identity: Identity
+    customers: Customers
+    clock: Clock
+
+    @property
+    def mandates(self) -> Mandates:
+        """The UPI Autopay mandates over the same parts."""
+        return Mandates(self.loans, self.directory, self.store, self.identity, self.customers, self.clock)
+
+    def due_now(self, brand_id: UUID, loan_id: UUID) -> tuple[Decimal, Decimal]:
+        """What is due now (overdue, else the next instalment's unpaid amount) and the payoff, on the business date."""
+        loan = self.loans.serviced(brand_id, loan_id)
+        today = self.identity.business_date(brand_id)
+        quote = loan.payoff_quote(today)
+        overdue = quote.overdue_penal + quote.overdue_interest + quote.overdue_principal
+        if overdue <= ZERO:
+            upcoming = servicing_view(loan, today).next_due
+            overdue = upcoming.amount if upcoming is not None else quote.total
+        return min(overdue, quote.total), quote.total
+
+    def create(self, brand_id: UUID, loan_id: UUID, amount: Decimal | str | None, channel: str,
+               callback_url: str) -> PaymentLink:  # fmt: skip
+        """Create a gateway order and send its link to the borrower's phone by `channel` (sms or whatsapp)."""
+        if channel not in CHANNELS:
+            raise InvalidValue("channel", f"must be one of {', '.join(CHANNELS)}")
+        value = None if amount is None else parse_money(amount, "amount", positive=True)
+        loan = self.loans.get(brand_id, loan_id)
+        if loan.status not in (LoanStatus.ACTIVE, LoanStatus.PARTIALLY_PAID, LoanStatus.OVERDUE):
+            raise Conflict(f"a payment link needs a serviced loan; this one is {loan.status}", status=str(loan.status))
+        due, payoff = self.due_now(brand_id, loan_id)
+        if value is None:
+            value = due
+        if value > payoff:
+            raise InvalidInput([FieldError("amount", f"{value} is above the payoff amount of {payoff}")])
+        if value <= ZERO:
+            raise Conflict("nothing is due on this loan")
+        borrower = self.customers.get(brand_id, loan.customer_id)
+        link_id = uuid.uuid4()
+        caller = Caller(brand_id, loan.customer_id)
+        order = self._gateway(brand_id).create_order(
+            value,
+            f"PL-{link_id.hex[:20]}",
+            customer_phone=borrower.phone,
+            description=f"Loan {loan.loan_number}",
+            callback_url=callback_url,
+            caller=caller,
+        )
+        now = self.clock.now()
+        link = PaymentLink(link_id, brand_id, loan_id, value, channel, borrower.phone, order.order_id,
+                           order.payment_url, "created", None, None, now, order.expires_at, None, None)  # fmt: skip
+        self.store.add_link(link)
+        self._send(link, loan.loan_number, caller)
+        return self.link(brand_id, link_id)
+
+    def _send(self, link: PaymentLink, loan_number: str, caller: Caller) -> None:
+        """The link by SMS; WhatsApp goes through the SMS provider's channel too (no WhatsApp client exists): the
+        message is marked `[WhatsApp]`. A messaging failure leaves the link `created` (staff may resend)."""
+        brand = self.identity.brand(link.brand_id)
+        prefix = "[WhatsApp] " if link.channel == "whatsapp" else ""
+        text = f"{prefix}{brand.name}: pay Rs {link.amount} towards loan {loan_number} at {link.payment_url}"
+        try:
+            self.directory.for_brand(self.identity.settings(link.brand_id).providers).sms().send(
+                link.phone, text, caller=caller
+            )
+        except DomainError as exc:
+            log.warning("paylinks.send_failed", link_id=str(link.id), error=str(exc))
+            return
+        self.store.mark_link(link.id, "sent", self.clock.now())
+
+    def link(self, brand_id: UUID, link_id: UUID) -> PaymentLink:
+        """A link of the brand (404 otherwise)."""
+        found = self.store.link(brand_id, link_id, self.clock.now())
+        if found is None:
+            raise PaymentLinkNotFound("no payment link with this id", link_id=str(link_id))
+        return found
+
+    def links(self, brand_id: UUID, loan_id: UUID) -> list[PaymentLink]:
+        """A loan's links (404 for a loan not of the brand)."""
+        self.loans.get(brand_id, loan_id)
+        return self.store.links(brand_id, loan_id, self.clock.now())
+
+    def _gateway(self, brand_id: UUID) -> Any:
+        return self.directory.for_brand(self.identity.settings(brand_id).providers).gateway()
+
+    # The webhook -----------------------------------------------------------------------------------------------
+
+    def webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookOutcome:
+        """A payments webhook: verified (WebhookRejected when forged or stale), deduplicated, then applied."""
+        secrets = [s for s in os.environ.get(WEBHOOK_SECRET_ENV, DEFAULT_WEBHOOK_SECRET).split(",") if s]
+        WebhookVerifier(secrets, clock=self.clock).verify(body, headers)
+        try:
+            event = WebhookEvent.model_validate_json(body)
+        except ValidationError:
+            raise InvalidInput([FieldError("body", "not a webhook event")]) from None
+        if not event.type.startswith(("payment.", "mandate.")):
+            return WebhookOutcome("ignored", f"{event.type} is not a payment or mandate event")
+        if not self.payouts.first_delivery(PROVIDER, event.id, self.clock.now()):
+            return WebhookOutcome("duplicate", f"event {event.id} was processed already")
+        try:
+            return self._apply(event)
+        except Exception:
+            self.payouts.forget_delivery(PROVIDER, event.id)  # the gateway's retry gets processed
+            raise
+
+    def _apply(self, event: WebhookEvent) -> WebhookOutcome:
+        if event.type.startswith("mandate."):
+            return self.mandates.mandate_event(event)
+        order_id = str(event.data.get("order_id") or "")
+        link = self.store.link_by_order(order_id, self.clock.now())
+        if link is None:
+            return self.mandates.debit_event(event, self.record)
+        if event.type == "payment.failed":
+            self.store.mark_link(link.id, "failed", self.clock.now(), reason=str(event.data.get("reason") or "")[:300])
+            return WebhookOutcome("processed")
+        if event.type != "payment.captured":
+            return WebhookOutcome("ignored", f"{event.type} changes no link")
+        amount = Decimal(str(event.data.get("amount") or link.amount))
+        outcome, payment_id = self.record(link.brand_id, link.loan_id, amount, "payment_link", order_id)
+        if payment_id is not None:
+            self.store.mark_link(link.id, "paid", self.clock.now(), repayment_id=payment_id)
+        return outcome
+
+    def record(self, brand_id: UUID, loan_id: UUID, amount: Decimal, mode: str,
+               reference: str) -> tuple[WebhookOutcome, str | None]:  # fmt: skip
+        """Record a gateway payment as a repayment once: a reference already recorded is a duplicate; a payment
+        the loan cannot take (above the payoff, a closed loan) is logged and answered `ignored`."""
+        loan = self.loans.get(brand_id, loan_id)
+        for p in loan.payments.values():
+            if p.reference == reference:
+                return WebhookOutcome("duplicate", "this payment is recorded already"), p.payment_id
+        try:
+            record = self._record_retrying(brand_id, loan_id, amount, mode, reference)
+        except ConcurrentModification:
+            raise  # still racing after the retries: the delivery is forgotten and the gateway's retry processed
+        except Conflict as conflict:
+            again = self.loans.get(brand_id, loan_id)
+            for p in again.payments.values():
+                if p.reference == reference:  # recorded by a concurrent delivery
+                    return WebhookOutcome("duplicate", "this payment is recorded already"), p.payment_id
+            log.warning("paylinks.payment_refused", loan_id=str(loan_id), reference=reference, detail=conflict.message)
+            return WebhookOutcome("ignored", conflict.message), None
+        except InvalidValue as refused:  # e.g. above the payoff: the money is refunded outside the product
+            log.warning("paylinks.payment_refused", loan_id=str(loan_id), reference=reference, detail=str(refused))
+            return WebhookOutcome("ignored", str(refused)), None
+        after = self.loans.get(brand_id, loan_id)
+        if after.status is LoanStatus.COMPLETED and after.no_due is None:  # closed: its no-due certificate, once
+            NoDueCertificates(self.loans, self.customers, self.identity).ensure(brand_id, loan_id)
+        return WebhookOutcome("processed"), record.payment_id
+
+    def _record_retrying(self, brand_id: UUID, loan_id: UUID, amount: Decimal, mode: str,
+                         reference: str) -> PaymentRecord:  # fmt: skip
+        """Record the repayment, again from the loan's new version when a concurrent command saved first."""
+        for attempt in range(3):
+            try:
+                return self.loans.record_repayment(brand_id, loan_id, amount, mode, reference)[1]
+            except ConcurrentModification:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")

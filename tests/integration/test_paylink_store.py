@@ -1,0 +1,66 @@
+"""The payment link and mandate tables on PostgreSQL (`adapters/paylink_store.py`): a link reads `expired` past its
+expiry unless paid, a paid link never moves again, a debit is presented once per instalment and attempt, a paid
+debit never moves again, active mandates page by id, a mandate moves only from the states named."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from adapters.paylink_store import Mandate, MandateDebit, PaylinkStore, PaymentLink
+
+NOW = datetime(2026, 2, 28, 10, 0, tzinfo=UTC)
+
+
+def _link(brand: uuid.UUID, loan: uuid.UUID, expires: datetime) -> PaymentLink:
+    return PaymentLink(uuid.uuid4(), brand, loan, Decimal("100.00"), "sms", "+919876543210",
+                       f"order_{uuid.uuid4().hex}", "http://gw/pay", "created", None, None, NOW, expires, None,
+                       None)  # fmt: skip
+
+
+def test_links_expire_on_read_and_a_paid_link_stays_paid(platform: Any) -> None:
+    store: PaylinkStore = platform.get(PaylinkStore)
+    brand, loan = uuid.uuid4(), uuid.uuid4()
+    short, long = _link(brand, loan, NOW + timedelta(minutes=30)), _link(brand, loan, NOW + timedelta(minutes=30))
+    store.add_link(short)
+    store.add_link(long)
+    store.mark_link(long.id, "sent", NOW)
+    store.mark_link(long.id, "paid", NOW, repayment_id="pay-1")
+    later = NOW + timedelta(hours=1)
+    assert [(x.id, x.state) for x in store.links(brand, loan, later)] in (
+        [(short.id, "expired"), (long.id, "paid")],
+        [(long.id, "paid"), (short.id, "expired")],
+    )
+    store.mark_link(long.id, "failed", later, reason="late failure")
+    paid = store.link(brand, long.id, later)
+    assert paid is not None and paid.state == "paid" and paid.repayment_id == "pay-1" and paid.reason is None
+    assert store.link(uuid.uuid4(), long.id, later) is None  # another brand's link
+    assert store.link_by_order(str(short.order_id), NOW) == short
+
+
+def test_debits_once_per_attempt_and_mandate_moves(platform: Any) -> None:
+    store: PaylinkStore = platform.get(PaylinkStore)
+    brand, loan = uuid.uuid4(), uuid.uuid4()
+    mandates = [Mandate(uuid.uuid4(), brand, loan, "a@ok", Decimal("5000.00"), "monthly", f"mdt_{n}", "registered",
+                        None, NOW, NOW) for n in range(3)]  # fmt: skip
+    for m in mandates:
+        store.add_mandate(m)
+    assert store.move_mandate(mandates[0].id, ("registered",), "active", NOW)
+    assert store.move_mandate(mandates[1].id, ("registered",), "active", NOW)
+    assert not store.move_mandate(mandates[0].id, ("registered",), "active", NOW)  # active already
+    ids = sorted(m.id for m in mandates[:2])
+    assert [m.id for m in store.active_mandates(brand, None, 1)] == ids[:1]
+    assert [m.id for m in store.active_mandates(brand, ids[0], 10)] == ids[1:]
+
+    m = mandates[0]
+    debit = MandateDebit(f"MD-{uuid.uuid4().hex}", None, m.id, brand, loan, 1, 1, Decimal("5000.00"), "presented",
+                         None, None, date(2026, 2, 28), None)  # fmt: skip
+    assert store.add_debit(debit)
+    assert not store.add_debit(MandateDebit(**{**debit.__dict__, "reference": f"MD-{uuid.uuid4().hex}"}))
+    store.set_order(debit.reference, "order_x")
+    store.settle_debit(debit.reference, "paid", repayment_id="pay-9")
+    store.settle_debit(debit.reference, "failed", reason="late")
+    [stored] = store.debits(m.id)
+    assert (stored.order_id, stored.state, stored.repayment_id, stored.reason) == ("order_x", "paid", "pay-9", None)
