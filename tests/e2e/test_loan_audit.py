@@ -1,0 +1,106 @@
+"""Auditor replay of loans (issue #15 item 7) on PostgreSQL: the loan's state as of an instant is what
+`GET /api/v1/loans/{id}` said at that instant — recorded while a loan is driven through payments, a reversal, COB
+days and business-date moves, then replayed as of each instant and compared; the diff between two instants; the
+generic replay of other aggregates unchanged."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+from typing import Any
+
+from domain.identity.application import Identity
+from domain.loans.application import Loans
+from tests.conftest import make_tenant
+from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from workers.loan_audit import configuration_id
+
+__all__ = ["catalogue"]  # the fixture faking the product catalogue (penal charges), autouse here too
+
+SERVICING = ("status", "schedule", "outstanding", "dpd", "asset_class", "next_due", "cob_through")
+
+
+def _instant() -> datetime:
+    time.sleep(0.002)  # the next event is strictly later than the recorded instant
+    now = datetime.now(UTC)
+    time.sleep(0.002)
+    return now
+
+
+def test_state_as_of_each_instant_is_what_the_api_said_then(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    loans: Loans = platform.get(Loans)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    url = f"/api/v1/loans/{loan_id}"
+    said: list[tuple[datetime, dict[str, Any]]] = []
+
+    def record() -> None:
+        said.append((_instant(), client.get(url, headers=tenant.auth).json()))
+
+    record()  # disbursed, nothing due
+    set_business_date(platform, tenant, date(2026, 2, 28))
+    record()  # the first instalment due today
+    pay = {"amount": "1000.00", "mode": "upi", "reference": "UTR-A1", "paid_on": "2026-02-28"}
+    assert client.post(f"{url}/repayments", json=pay, headers=tenant.auth).status_code == 201
+    record()  # partially paid
+    loans.close_business_day(tenant.brand_id, loan_id, date(2026, 2, 28))
+    set_business_date(platform, tenant, date(2026, 3, 3))
+    for day in (1, 2):
+        loans.close_business_day(tenant.brand_id, loan_id, date(2026, 3, day))
+    record()  # overdue, penal charges, SMA-0
+    cheque = {"amount": "7051.65", "mode": "cheque", "reference": "CHQ-9", "paid_on": "2026-03-03"}
+    paid = client.post(f"{url}/repayments", json=cheque, headers=tenant.auth)
+    assert paid.status_code == 201, paid.text
+    record()  # the instalment paid
+    rid = paid.json()["id"]
+    back = client.post(f"{url}/repayments/{rid}/reverse", json={"reason": "cheque bounced"}, headers=tenant.auth)
+    assert back.status_code in (200, 201), back.text
+    record()  # re-opened by the reversal
+    set_business_date(platform, tenant, date(2026, 4, 2))
+    record()  # a month on, nothing more paid: higher DPD (the business date alone moved)
+
+    assert len({str(s["dpd"]) + s["status"] for _, s in said}) >= 3  # the walk really moved the loan
+    for instant, then in said:
+        answer = client.get(
+            f"/api/v1/audit/loan/{loan_id}/state", params={"as_of": instant.isoformat()}, headers=tenant.auth
+        )
+        assert answer.status_code == 200, answer.text
+        replayed = answer.json()["state"]
+        for key in SERVICING:
+            assert replayed[key] == then[key], (instant, key, replayed[key], then[key])
+    days = [client.get(f"/api/v1/audit/loan/{loan_id}/state", params={"as_of": i.isoformat()},
+                       headers=tenant.auth).json()["state"]["business_date"] for i, _ in said]  # fmt: skip
+    assert days == ["2026-01-31", "2026-02-28", "2026-02-28", "2026-03-03", "2026-03-03", "2026-03-03", "2026-04-02"]
+
+    # the diff between the overdue instant and the paid one: the schedule, DPD, outstanding moved
+    (start, before), (end, after) = said[3], said[4]
+    diff = client.get(
+        f"/api/v1/audit/loan/{loan_id}/diff",
+        params={"from": start.isoformat(), "to": end.isoformat()},
+        headers=tenant.auth,
+    ).json()
+    assert diff["changes"]["dpd"] == {"from": before["dpd"], "to": after["dpd"]}
+    assert diff["changes"]["outstanding"] == {"from": before["outstanding"], "to": after["outstanding"]}
+    assert "RepaymentRecorded" in [e["event"] for e in diff["events"]]
+
+    # before the loan existed: no state; another brand: 404
+    early = client.get(
+        f"/api/v1/audit/loan/{loan_id}/state", params={"as_of": "2020-01-01T00:00:00Z"}, headers=tenant.auth
+    ).json()
+    assert early["exists"] is False and early["state"] is None
+    other = make_tenant(platform)
+    elsewhere = f"/api/v1/audit/loan/{loan_id}/state"
+    assert client.get(elsewhere, params={"as_of": said[0][0].isoformat()}, headers=other.auth).status_code == 404
+
+
+def test_the_configuration_id_is_identitys_and_other_types_replay_as_before(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    config = platform.get(Identity).configuration(tenant.brand_id)
+    assert config.id == configuration_id(tenant.brand_id)
+    state = client.get(
+        f"/api/v1/audit/brand_configuration/{config.id}/state",
+        params={"as_of": datetime.now(UTC).isoformat()},
+        headers=tenant.auth,
+    ).json()["state"]
+    assert "business_date" not in state and "settings" in state
