@@ -5,10 +5,14 @@ generic replay of other aggregates unchanged."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import time
 from datetime import UTC, date, datetime
 from typing import Any
 
+from api.routes.loan_exports import safe
 from domain.identity.application import Identity
 from domain.loans.application import Loans
 from tests.conftest import make_tenant
@@ -104,3 +108,41 @@ def test_the_configuration_id_is_identitys_and_other_types_replay_as_before(clie
         headers=tenant.auth,
     ).json()["state"]
     assert "business_date" not in state and "settings" in state
+
+
+def test_history_and_ledger_csv_downloads(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, date(2026, 2, 28))
+    loan_id = disbursed_loan(platform, tenant)
+    url = f"/api/v1/loans/{loan_id}"
+    pay = {"amount": "1000.00", "mode": "upi", "reference": "=HYPERLINK(1)", "paid_on": "2026-02-28"}
+    assert client.post(f"{url}/repayments", json=pay, headers=tenant.auth).status_code == 201
+
+    ledger = client.get(f"{url}/ledger.csv", headers=tenant.auth)
+    assert ledger.status_code == 200 and ledger.headers["content-type"].startswith("text/csv")
+    assert "attachment" in ledger.headers["content-disposition"]
+    assert ledger.content.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs for UTF-8
+    rows = list(csv.reader(io.StringIO(ledger.content.decode("utf-8-sig"), newline="")))
+    assert b"\r\n" in ledger.content
+    assert rows[0][:4] == ["date", "kind", "description", "amount"]
+    as_json = client.get(f"{url}/ledger", headers=tenant.auth).json()["items"]
+    assert [r[1] for r in rows[1:]] == [p["kind"] for p in as_json]
+    assert [r[-1] for r in rows[1:]] == [p["running"]["total"] for p in as_json]
+    payment = next(r for r in rows if r[1] == "payment")
+    assert "=HYPERLINK" in payment[2] and payment[2].startswith("payment")  # inside the text, never first
+
+    history = client.get(f"{url}/history.csv", headers=tenant.auth)
+    assert history.status_code == 200 and history.content.startswith(b"\xef\xbb\xbf")
+    events = list(csv.reader(io.StringIO(history.content.decode("utf-8-sig"), newline="")))
+    audited = client.get(f"/api/v1/audit/loan/{loan_id}/history", headers=tenant.auth).json()["events"]
+    assert [r[1] for r in events[1:]] == [e["event"] for e in audited]
+    recorded = next(r for r in events if r[1] == "RepaymentRecorded")
+    assert "=HYPERLINK(1)" in json.dumps(json.loads(recorded[5]))  # the data cell is JSON, never a formula
+
+    other = make_tenant(platform)
+    assert client.get(f"{url}/history.csv", headers=other.auth).status_code == 404
+    assert client.get(f"{url}/ledger.csv", headers=other.auth).status_code == 404
+
+
+def test_safe_prefixes_formula_cells() -> None:
+    assert [safe(t) for t in ("=1+1", "+91", "-x", "@a", "ok", "")] == ["'=1+1", "'+91", "'-x", "'@a", "ok", ""]
