@@ -149,3 +149,35 @@ def test_history_and_ledger_csv_downloads(client: Any, platform: Any) -> None:
 
 def test_safe_prefixes_formula_cells() -> None:
     assert [safe(t) for t in ("=1+1", "+91", "-x", "@a", "ok", "")] == ["'=1+1", "'+91", "'-x", "'@a", "ok", ""]
+
+
+def test_the_audit_page_shows_the_loan_as_it_stood(app: Any, client: Any, platform: Any) -> None:
+    from tests.e2e.test_access_matrix import _signed_in
+
+    tenant = make_tenant(platform)
+    loans: Loans = platform.get(Loans)
+    set_business_date(platform, tenant, date(2026, 2, 28))
+    loan_id = disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, date(2026, 3, 3))
+    for day in (date(2026, 2, 28), date(2026, 3, 1), date(2026, 3, 2)):
+        platform.engine.wait_for(Loans.name, loans.close_business_day(tenant.brand_id, loan_id, day).position)
+    overdue = _instant()
+    body = {"amount": "8037.57", "mode": "upi", "reference": "UTR-P1", "paid_on": "2026-03-03"}
+    assert client.post(f"/api/v1/loans/{loan_id}/repayments", json=body, headers=tenant.auth).status_code == 201
+    said = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()
+    browser, _ = _signed_in(app, platform, tenant.brand_id, "admin")
+    try:
+        then = browser.get(f"/audit/loan/{loan_id}", params={"as_of": overdue.isoformat()})
+        assert then.status_code == 200, then.text
+        assert 'id="as-of-dpd">3<' in then.text and 'id="as-of-class">SMA-0<' in then.text
+        assert 'data-no="1" data-status="overdue"' in then.text
+        now = browser.get(f"/audit/loan/{loan_id}")
+        first = said["schedule"][0]["status"]
+        assert f'id="as-of-dpd">{said["dpd"]}<' in now.text and f'data-no="1" data-status="{first}"' in now.text
+        assert f'data-field="total">{said["outstanding"]["total"]}<' in now.text
+        compared = browser.get(
+            f"/audit/loan/{loan_id}", params={"from": overdue.isoformat(), "to": datetime.now(UTC).isoformat()}
+        )
+        assert 'id="diff-table"' in compared.text and 'data-field="dpd"' in compared.text
+    finally:
+        browser.__exit__(None, None, None)
