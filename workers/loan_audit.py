@@ -11,12 +11,14 @@ are the Loan's own members).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import date, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.audit.replay import AuditReplay, jsonable, state_of
-from domain.loans.servicing_views import servicing_view
+from domain.loans.servicing_views import ServicingView, servicing_view
 from domain.shared.clock import business_date
 
 
@@ -34,6 +36,38 @@ def business_date_at(audit: AuditReplay, brand_id: UUID, instant: datetime) -> d
     return settings.business_date or business_date(instant, settings.timezone)
 
 
+class ViewCache:
+    """Servicing views by (loan, version, business date): a loan's events up to a version and a business date fix
+    its view, so an auditor's page (state, then the diff's two states) computes each one once. Bounded, LRU."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._views: OrderedDict[tuple[UUID, int, date], ServicingView] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def view(self, loan: Any, today: date) -> ServicingView:
+        """The loan's servicing view on `today`, computed once per (id, version, date)."""
+        key = (loan.id, loan.version, today)
+        with self._lock:
+            if key in self._views:
+                self._views.move_to_end(key)
+                return self._views[key]
+        found = servicing_view(loan, today)
+        with self._lock:
+            self._views[key] = found
+            while len(self._views) > self.size:
+                self._views.popitem(last=False)
+        return found
+
+    def clear(self) -> None:
+        """Forget every view (the benchmark measures cold replays)."""
+        with self._lock:
+            self._views.clear()
+
+
+VIEWS = ViewCache()
+
+
 def loan_state(audit: AuditReplay, loan: Any, as_of: datetime) -> dict[str, Any]:
     """The Loan's replayed members and, once servicing had opened, its servicing view as the GET showed it then."""
     state = state_of(loan)
@@ -41,7 +75,7 @@ def loan_state(audit: AuditReplay, loan: Any, as_of: datetime) -> dict[str, Any]
     state["business_date"] = today.isoformat()
     if not getattr(loan, "servicing_open", False):
         return state
-    view = servicing_view(loan, today)
+    view = VIEWS.view(loan, today)
     state["schedule"] = [jsonable(item.__dict__ | {"status": str(item.status)}) for item in view.schedule]
     state["outstanding"] = jsonable(view.outstanding.__dict__)
     state["dpd"] = view.dpd

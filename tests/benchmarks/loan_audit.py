@@ -20,6 +20,7 @@ from domain.loans.application import Loans
 from domain.loans.servicing_views import servicing_view
 from tests.benchmarks.harness import Verdict, fresh_database, percentile, say
 from tests.benchmarks.servicing import D0, _Catalogue, _disburse
+from workers.loan_audit import VIEWS
 from workers.platform import Platform
 
 TARGET_MS = 20.0
@@ -61,12 +62,17 @@ def run(quick: bool) -> list[Verdict]:
             audit.state_as_of("loan", loan_id, brand, latest)  # warm: imports, connections
             worst: list[float] = []
             for _ in range(repeats):
+                VIEWS.clear()  # cold: every figure computed again
                 began = time.perf_counter()
                 state = audit.state_as_of("loan", loan_id, brand, latest)
                 worst.append((time.perf_counter() - began) * 1000)
+            began = time.perf_counter()
+            audit.state_as_of("loan", loan_id, brand, latest)
+            warm = (time.perf_counter() - began) * 1000
             assert state["version"] == version and state["state"] is not None
             spread: list[float] = []
             for instant in instants * max(1, repeats // max(1, len(instants))):
+                VIEWS.clear()
                 began = time.perf_counter()
                 audit.state_as_of("loan", loan_id, brand, instant)
                 spread.append((time.perf_counter() - began) * 1000)
@@ -87,7 +93,7 @@ def run(quick: bool) -> list[Verdict]:
                 f"(as GET /loans/{{id}} computes it) p50 {percentile(arithmetic, 0.5):.1f} ms")  # fmt: skip
             say(f"   state as of the latest instant ({version:,} events): p50 {percentile(worst, 0.5):.1f} ms, "
                 f"p95 {p95:.1f} ms; as of instants over the history: p50 {percentile(spread, 0.5):.1f} ms, "
-                f"p95 {percentile(spread, 0.95):.1f} ms")  # fmt: skip
+                f"p95 {percentile(spread, 0.95):.1f} ms; again at the same instant (the view cached): {warm:.1f} ms")  # fmt: skip
         finally:
             platform.close()
     return [Verdict("loan_audit", f"a loan's state as of an instant at {version:,} events, p95", p95, TARGET_MS,
