@@ -36,6 +36,7 @@ from projections.engine import ProjectionEngine
 from projections.projection import Projection
 from projections.runner import ProjectionRunner
 from workers.bounded_context import Batches, BoundedContext, Job, Worker
+from workers.loan_audit import RENDERERS as AUDIT_RENDERERS  # a loan's servicing view as of an instant
 
 log = structlog.get_logger(__name__)
 
@@ -115,7 +116,7 @@ class Platform:
             for query in context.queries:
                 self._provide(query, query(db.pool))
         audited = [kind for context in self.contexts for kind in context.audited]
-        self._provide(AuditReplay, AuditReplay(dict(self.applications), audited))
+        self._provide(AuditReplay, AuditReplay(dict(self.applications), audited, AUDIT_RENDERERS))
 
     @classmethod
     def open(

@@ -4,8 +4,8 @@ read from a projection), and what changed between two instants."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -93,6 +93,8 @@ def jsonable(value: Any) -> Any:
     """Plain JSON values of an aggregate's state (UUID, Decimal, dates, enums, models as strings or dicts)."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if is_dataclass(value) and not isinstance(value, type):  # e.g. a loan's servicing facts
+        return {f.name: jsonable(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, dict):
         return {str(jsonable(k)): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -120,11 +122,23 @@ def state_of(aggregate: Any) -> dict[str, Any]:
     return {k: jsonable(v) for k, v in sorted(state.items())}
 
 
+#: A type's own rendering of its replayed state: (the replay, the aggregate as of the instant, the instant) -> the
+#: state's JSON members (e.g. a loan's servicing view as the system showed it then). The generic `state_of` else.
+StateRenderer = Callable[["AuditReplay", Any, datetime], dict[str, Any]]
+
+
 class AuditReplay:
     """Replays aggregates of every context for auditors; everything scoped to a brand."""
 
-    def __init__(self, applications: Mapping[str, ContextApplication], classes: list[type]) -> None:
-        """`classes`: the aggregate classes auditors may replay; each is stored by its context's application."""
+    def __init__(
+        self,
+        applications: Mapping[str, ContextApplication],
+        classes: list[type],
+        renderers: Mapping[str, StateRenderer] | None = None,
+    ) -> None:
+        """`classes`: the aggregate classes auditors may replay; each is stored by its context's application.
+        `renderers`: per type name, a state renderer used instead of the generic one."""
+        self.renderers: dict[str, StateRenderer] = dict(renderers or {})
         self.types: dict[str, AuditedType] = {}
         for cls in classes:
             source = cls.__module__.split(".")[1]
@@ -182,19 +196,28 @@ class AuditReplay:
             for e in events
         ]
 
-    def state_as_of(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, as_of: datetime) -> ReplayedState:
-        """The state replayed from the events recorded at or before `as_of` (None state before it existed)."""
+    def aggregate_as_of(
+        self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, as_of: datetime
+    ) -> tuple[AuditedType, Any, int]:
+        """The aggregate replayed from the events recorded at or before `as_of` (None before it existed), and its
+        version then."""
         with collector_paused():  # a thousand events decoded and applied make no cyclic garbage
-            _, events = self._decoded(type_name, aggregate_id, brand_id)
+            audited, events = self._decoded(type_name, aggregate_id, brand_id)
             # The history up to the first event after `as_of` (versions are in order; a prefix replays cleanly).
             upto = list(takewhile(lambda e: e.timestamp <= as_of, events))
             aggregate = replay(None, upto)
-        return ReplayedState(
-            as_of=as_of,
-            version=upto[-1].originator_version if upto else 0,
-            exists=aggregate is not None,
-            state=state_of(aggregate) if aggregate is not None else None,
-        )
+        return audited, aggregate, upto[-1].originator_version if upto else 0
+
+    def state_as_of(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, as_of: datetime) -> ReplayedState:
+        """The state replayed from the events recorded at or before `as_of` (None state before it existed), rendered
+        by the type's own renderer when it has one."""
+        audited, aggregate, version = self.aggregate_as_of(type_name, aggregate_id, brand_id, as_of)
+        render = self.renderers.get(audited.name)
+        state = None
+        if aggregate is not None:
+            with collector_paused():
+                state = render(self, aggregate, as_of) if render is not None else state_of(aggregate)
+        return ReplayedState(as_of=as_of, version=version, exists=aggregate is not None, state=state)
 
     def diff(
         self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, start: datetime, end: datetime

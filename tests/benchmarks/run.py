@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, str] = {
     "disbursal": "disbursal",
     "credit": "credit_queues",
     "servicing": "servicing",
+    "loan_audit": "loan_audit",
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from adapters.cob_store import CobStore
 from api.pages import servicing as pages
+from api.routes import loan_exports
 from api.routes import servicing as routes
 from workers import loan_cob
 from workers.bounded_context import BoundedContext, Job
@@ -16,7 +17,7 @@ CONTEXT: BoundedContext[Any] = BoundedContext(
     application=None,
     label="servicing",
     queries=(CobStore,),
-    endpoints=routes.ENDPOINTS,
+    endpoints=(*routes.ENDPOINTS, *loan_exports.ENDPOINTS),
     pages=pages.PAGES,
     jobs=(Job(loan_cob.COB, loan_cob.run_cob, loan_cob.CobPort),),
 )

@@ -1,0 +1,89 @@
+"""Auditor replay of loans (issue #15 item 7): the Loan's state as of an instant is what the system said then.
+
+`GET /api/v1/loans/{id}` answers from two things only: the loan's events and the brand's business date. So the loan
+"as it stood" at an instant T is the servicing view (domain/loans/servicing_views.py) of the loan replayed from its
+events recorded at or before T, on the business date the brand had at T: its configuration replayed to T (the fixed
+`business_date` setting then, else T's calendar date in the brand's timezone then). The renderer adds to the
+generic replayed members: `business_date`, `schedule` (with `paid`, `unpaid`, `status`), `outstanding`
+{principal, interest, penal, fees, total}, `dpd`, `asset_class`, `next_due`, `closed_on` (`status` and `cob_through`
+are the Loan's own members).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from datetime import date, datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from domain.audit.replay import AuditReplay, jsonable, state_of
+from domain.loans.servicing_views import ServicingView, servicing_view
+from domain.shared.clock import business_date
+
+
+def configuration_id(brand_id: UUID) -> UUID:
+    """The id of the brand's configuration aggregate (as `domain.identity.application` derives it)."""
+    return uuid5(NAMESPACE_URL, f"https://covenant-desk/config/{brand_id}")
+
+
+def business_date_at(audit: AuditReplay, brand_id: UUID, instant: datetime) -> date:
+    """The brand's business date as the system had it at `instant`: its configuration replayed to then."""
+    _, config, _ = audit.aggregate_as_of("brand_configuration", configuration_id(brand_id), None, instant)
+    if config is None:  # a brand created before its configuration existed: the defaults
+        return business_date(instant)
+    settings = config.settings
+    return settings.business_date or business_date(instant, settings.timezone)
+
+
+class ViewCache:
+    """Servicing views by (loan, version, business date): a loan's events up to a version and a business date fix
+    its view, so an auditor's page (state, then the diff's two states) computes each one once. Bounded, LRU."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._views: OrderedDict[tuple[UUID, int, date], ServicingView] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def view(self, loan: Any, today: date) -> ServicingView:
+        """The loan's servicing view on `today`, computed once per (id, version, date)."""
+        key = (loan.id, loan.version, today)
+        with self._lock:
+            if key in self._views:
+                self._views.move_to_end(key)
+                return self._views[key]
+        found = servicing_view(loan, today)
+        with self._lock:
+            self._views[key] = found
+            while len(self._views) > self.size:
+                self._views.popitem(last=False)
+        return found
+
+    def clear(self) -> None:
+        """Forget every view (the benchmark measures cold replays)."""
+        with self._lock:
+            self._views.clear()
+
+
+VIEWS = ViewCache()
+
+
+def loan_state(audit: AuditReplay, loan: Any, as_of: datetime) -> dict[str, Any]:
+    """The Loan's replayed members and, once servicing had opened, its servicing view as the GET showed it then."""
+    state = state_of(loan)
+    today = business_date_at(audit, loan.brand_id, as_of)
+    state["business_date"] = today.isoformat()
+    if not getattr(loan, "servicing_open", False):
+        return state
+    view = VIEWS.view(loan, today)
+    state["schedule"] = [jsonable(item.__dict__ | {"status": str(item.status)}) for item in view.schedule]
+    state["outstanding"] = jsonable(view.outstanding.__dict__)
+    state["dpd"] = view.dpd
+    state["asset_class"] = view.asset_class
+    state["next_due"] = jsonable(view.next_due.__dict__) if view.next_due is not None else None
+    state["closed_on"] = jsonable(view.closed_on)
+    return dict(sorted(state.items()))
+
+
+#: The renderers the platform gives the auditor replay.
+RENDERERS = {"loan": loan_state}
