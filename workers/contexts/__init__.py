@@ -19,6 +19,7 @@ NAMES = (
     "onboarding",
     "disbursal",
     "servicing",
+    "loan360",
     "jobs",
     "covenants",
     "notices",
