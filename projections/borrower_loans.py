@@ -41,3 +41,13 @@ class BorrowerLoanQueries:
                 (brand_id, customer_id, limit),
             ).fetchall()
         return [BorrowerLoanRow(**r) for r in rows]
+
+    def by_number(self, brand_id: UUID, loan_number: str) -> BorrowerLoanRow | None:
+        """The brand's loan with that number (upper-cased, trimmed), if Covenant Desk holds it."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT id, loan_number, status, amount, tenure, dpd, asset_class, disbursed_on, created_at "
+                "FROM read.loans WHERE brand_id = %s AND loan_number = %s",
+                (brand_id, loan_number.strip().upper()),
+            ).fetchone()
+        return BorrowerLoanRow(**row) if row else None

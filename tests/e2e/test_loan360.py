@@ -1,6 +1,6 @@
 """Loans meeting the rest of the desk (issue #15 item 6) on PostgreSQL: Customer 360 lists the borrower's loans
-with status, DPD, class, next due and outstanding (from the loan's events on the business date); another brand's
-borrower is a 404."""
+with status, DPD, class, next due and outstanding (from the loan's events on the business date), another brand
+sees none of them; a Softmedia notice naming a Covenant Desk loan matches its borrower at 100 and links the loan."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from adapters.simulators.softmedia import SoftmediaSimulator
 from api.services.borrower_loans import borrower_loans
 from domain.loans.application import Loans
 from projections.borrower_loans import BorrowerLoanQueries
 from tests.conftest import make_tenant
+from tests.e2e.test_notices import _item, _source, _sync, simulator, small_pages
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
 
-__all__ = ["catalogue"]  # the penal catalogue fixture of the servicing tests applies here too
+# The penal catalogue of the servicing tests and the Softmedia simulator of the notice tests apply here too.
+__all__ = ["catalogue", "simulator", "small_pages"]
 
 
 def _customer_of(platform: Any, brand_id: uuid.UUID, loan_id: uuid.UUID) -> uuid.UUID:
@@ -61,3 +64,64 @@ def test_customer_360_shows_the_borrowers_loans_with_dpd_class_next_due_and_outs
 
     other = make_tenant(platform)
     assert borrower_loans(platform.get(BorrowerLoanQueries), platform.get(Loans), other.brand_id, customer_id) == []
+
+
+def _admin_browser(client: Any, app: Any, tenant: Any) -> TestClient:
+    email = f"admin-{uuid.uuid4().hex[:6]}@lender.in"
+    created = client.post(
+        "/api/v1/staff",
+        json={"name": "Loan Admin", "email": email, "roles": ["admin"], "password": "admin-pass-2026"},
+        headers=tenant.auth,
+    )
+    assert created.status_code == 201, created.text
+    browser = TestClient(app, follow_redirects=False)
+    browser.__enter__()
+    assert browser.post("/login", data={"email": email, "password": "admin-pass-2026"}).status_code == 303
+    return browser
+
+
+def test_a_notice_naming_a_covenant_desk_loan_matches_its_borrower_at_100_and_links_the_loan(
+    client: Any, app: Any, platform: Any, simulator: SoftmediaSimulator
+) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    customer_id = str(_customer_of(platform, tenant.brand_id, loan_id))
+    number = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()["loan_number"]
+    # Another borrower holds the same number as a linked (external) loan number, with the notice's phone and name:
+    # the loan Covenant Desk holds still decides.
+    namesake = client.post(
+        "/api/v1/customers",
+        json={"name": "Ravi Shankar", "phone": "9876500099", "loan_numbers": [number]},
+        headers=tenant.auth,
+    )
+    assert namesake.status_code == 201, namesake.text
+    simulator.dataset.upsert(_item("CD1", loan=number, name="Ravi Shankar", phone="9876500099", days=5))
+    simulator.dataset.upsert(_item("CD3", loan=f" {number.lower()}", name="Someone Else", days=6))
+    simulator.dataset.upsert(_item("CD2", loan="SML-NOT-OURS", name="Nobody Known", days=5))
+    run = _sync(client, platform, tenant, _source(client, tenant, simulator))
+    assert run["status"] == "succeeded", run
+    notices = {
+        n["source_notice_id"]: n for n in client.get("/api/v1/notices/overdue", headers=tenant.auth).json()["items"]
+    }
+    ours = notices["CD1"]["match"]
+    assert (ours["customer_id"], ours["confidence"], ours["band"]) == (customer_id, 100, "high"), (
+        notices["CD1"],
+        number,
+    )
+    assert "loan_number" in ours["methods"]
+    # the namesake (loan number, phone and name all agree: 100) is the runner-up, not a tie
+    detail = client.get(f"/api/v1/notices/{notices['CD1']['id']}", headers=tenant.auth).json()["match"]
+    assert [c["customer_id"] for c in detail["candidates"]][:2] == [customer_id, namesake.json()["id"]]
+    assert detail["candidates"][1]["confidence"] == 100
+    lower = notices["CD3"]["match"]  # the number written in lower case with a space still names the loan
+    assert (lower["customer_id"], lower["confidence"]) == (customer_id, 100)
+    assert notices["CD2"]["match"]["customer_id"] is None
+
+    browser = _admin_browser(client, app, tenant)
+    try:
+        page = browser.get(f"/notices/{notices['CD1']['id']}").text
+        assert f'<a href="/loans/{loan_id}" id="notice-own-loan">{number}</a>' in page
+        assert 'id="notice-own-loan"' not in browser.get(f"/notices/{notices['CD2']['id']}").text
+    finally:
+        browser.__exit__(None, None, None)
