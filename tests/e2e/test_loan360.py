@@ -18,6 +18,7 @@ from projections.borrower_loans import BorrowerLoanQueries
 from tests.conftest import make_tenant
 from tests.e2e.test_notices import _item, _source, _sync, simulator, small_pages
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from workers.runtime import scheduler_for
 
 # The penal catalogue of the servicing tests and the Softmedia simulator of the notice tests apply here too.
 __all__ = ["catalogue", "simulator", "small_pages"]
@@ -123,5 +124,72 @@ def test_a_notice_naming_a_covenant_desk_loan_matches_its_borrower_at_100_and_li
         page = browser.get(f"/notices/{notices['CD1']['id']}").text
         assert f'<a href="/loans/{loan_id}" id="notice-own-loan">{number}</a>' in page
         assert 'id="notice-own-loan"' not in browser.get(f"/notices/{notices['CD2']['id']}").text
+    finally:
+        browser.__exit__(None, None, None)
+
+
+def _close(client: Any, platform: Any, tenant: Any, loan_id: uuid.UUID) -> None:
+    url = f"/api/v1/loans/{loan_id}"
+    quote = client.get(f"{url}/payoff", headers=tenant.auth).json()
+    body = {"amount": quote["total"], "mode": "neft", "reference": f"UTR-END-{loan_id.hex[:6]}"}
+    closing = client.post(f"{url}/repayments", json=body, headers=tenant.auth)
+    assert closing.status_code == 201 and closing.json()["status"] == "completed", closing.text
+    platform.engine.wait_for(Loans.name, platform.engine.head(Loans.name))
+
+
+def test_completed_loans_tabs_list_closed_loans_by_keyset_and_settled_is_empty(
+    client: Any, app: Any, platform: Any
+) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    closed = [disbursed_loan(platform, tenant) for _ in range(3)]
+    open_one = disbursed_loan(platform, tenant)
+    for loan_id in closed:
+        _close(client, platform, tenant, loan_id)
+    api = client.get("/api/v1/loans", params={"status": "completed", "limit": 2}, headers=tenant.auth).json()
+    assert len(api["items"]) == 2 and api["next_cursor"]
+
+    numbers = {
+        i: client.get(f"/api/v1/loans/{i}", headers=tenant.auth).json()["loan_number"] for i in (*closed, open_one)
+    }
+    browser = _admin_browser(client, app, tenant)
+    try:
+        page = browser.get("/completed-loans")
+        assert page.status_code == 200, page.text
+        listed = re.findall(r'<tr data-loan="([^"]+)"', page.text)
+        assert sorted(listed) == sorted(numbers[i] for i in closed) and numbers[open_one] not in listed
+        assert 'id="tab-closed" aria-current="page"' in page.text
+        settled = browser.get("/completed-loans?tab=settled").text
+        assert "<tr data-loan=" not in settled and "No settled loans" in settled
+        assert browser.get("/completed-loans?cursor=forged").status_code == 422
+    finally:
+        browser.__exit__(None, None, None)
+
+
+def test_the_cob_page_runs_cob_for_a_date_and_lists_its_run_record(client: Any, app: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, date(2026, 3, 1))
+    browser = _admin_browser(client, app, tenant)
+    try:
+        empty = browser.get("/loan-cob").text
+        assert 'id="cob-run"' in empty and "No close of business has run yet" in empty
+        html = browser.get("/dashboard").text
+        token = re.search(r'<meta name="csrf-token" content="([^"]+)">', html)
+        assert token is not None
+        started = browser.post("/loan-cob/run", data={"as_of": "2026-03-01", "csrf_token": token.group(1)})
+        assert started.status_code == 303, started.text
+        assert started.headers["location"].startswith("/loan-cob?started=1")
+        run = client.get("/api/v1/jobs/loan-cob/runs", headers=tenant.auth).json()["items"][0]
+        scheduler_for(platform).execute(uuid.UUID(run["id"]))
+        platform.engine.wait_for(Loans.name, platform.engine.head(Loans.name))
+        page = browser.get("/loan-cob").text
+        row = page[page.index('data-date="2026-03-01"') :]
+        row = row[: row.index("</tr>")]
+        assert re.search(r'data-label="Loans processed" class="num">1<', row)
+        assert "active → overdue: 1" in row and "done" in row
+        refused = browser.post("/loan-cob/run", data={"as_of": "not-a-date", "csrf_token": token.group(1)})
+        assert refused.status_code == 422
     finally:
         browser.__exit__(None, None, None)
