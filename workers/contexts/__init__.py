@@ -20,6 +20,7 @@ NAMES = (
     "disbursal",
     "servicing",
     "loan360",
+    "reloans",
     "jobs",
     "covenants",
     "notices",
