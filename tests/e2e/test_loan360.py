@@ -16,6 +16,7 @@ from api.services.borrower_loans import borrower_loans
 from domain.loans.application import Loans
 from projections.borrower_loans import BorrowerLoanQueries
 from tests.conftest import make_tenant
+from tests.e2e.test_covenants import _covenant
 from tests.e2e.test_notices import _item, _source, _sync, simulator, small_pages
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
 from workers.runtime import scheduler_for
@@ -191,5 +192,23 @@ def test_the_cob_page_runs_cob_for_a_date_and_lists_its_run_record(client: Any, 
         assert "active → overdue: 1" in row and "done" in row
         refused = browser.post("/loan-cob/run", data={"as_of": "not-a-date", "csrf_token": token.group(1)})
         assert refused.status_code == 422
+    finally:
+        browser.__exit__(None, None, None)
+
+
+def test_a_covenant_whose_application_reference_names_a_loan_links_to_it(client: Any, app: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    customer_id = str(_customer_of(platform, tenant.brand_id, loan_id))
+    number = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()["loan_number"]
+    named = _covenant(client, tenant, customer_id, application_ref=number)
+    other = _covenant(client, tenant, customer_id, application_ref="APP-2024-001")
+    browser = _admin_browser(client, app, tenant)
+    try:
+        page = browser.get(f"/covenants/{named['id']}").text
+        assert f'<a href="/loans/{loan_id}" id="covenant-loan">{number}</a>' in page
+        plain = browser.get(f"/covenants/{other['id']}").text
+        assert 'id="covenant-loan"' not in plain and "APP-2024-001" in plain
     finally:
         browser.__exit__(None, None, None)
