@@ -64,8 +64,16 @@ def test_customer_360_shows_the_borrowers_loans_with_dpd_class_next_due_and_outs
         assert "SMA-0" in section and re.search(r'data-label="DPD" class="num">3<', section)
         assert "#2" in section  # the next due instalment
 
+    api = client.get(f"/api/v1/customers/{customer_id}/loans", headers=tenant.auth)
+    assert api.status_code == 200, api.text
+    [item] = api.json()["items"]
+    assert (item["id"], item["dpd"], item["asset_class"]) == (str(loan_id), 3, "SMA-0")
+    assert item["next_due"] == {"no": 2, "due_date": "2026-03-31", "amount": str(row.next_due.amount)}
+    assert item["outstanding"] == detail["outstanding"]["total"]
+
     other = make_tenant(platform)
     assert borrower_loans(platform.get(BorrowerLoanQueries), platform.get(Loans), other.brand_id, customer_id) == []
+    assert client.get(f"/api/v1/customers/{customer_id}/loans", headers=other.auth).status_code == 404
 
 
 def _admin_browser(client: Any, app: Any, tenant: Any) -> TestClient:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.pages import loan_books
+from api.routes import loan360 as routes
 from api.web import NavItem
 from domain.identity.permissions import Permission
 from projections.borrower_loans import BorrowerLoanQueries
@@ -16,6 +17,7 @@ CONTEXT: BoundedContext[Any] = BoundedContext(
     application=None,
     label="loan360",
     queries=(BorrowerLoanQueries,),
+    endpoints=routes.ENDPOINTS,
     pages=loan_books.PAGES,
     nav=(
         NavItem("Completed loans", "/completed-loans", "completed-loans", Permission.COMPLETED_LOANS, 28),
