@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -99,9 +99,24 @@ class NoticeQueries:
                 "FROM read.customers WHERE brand_id = %(b)s AND alternate_numbers @> ARRAY[k.v]) AS c",
                 {"b": brand_id, "loans": list(loans), "phones": list(numbers)},
             ).fetchall()
-        for row in rows:
-            candidate = _candidate(row)
-            for loan in loans.intersection(candidate.loan_numbers):
+            # Covenant Desk's own loans with those numbers (issue #15; its numbers are upper-case): their borrowers,
+            # one probe per number, each row naming the number as the notice wrote it.
+            own = cursor.execute(
+                f"SELECT k.v, {c} FROM unnest(%(loans)s::text[]) AS k(v) CROSS JOIN LATERAL (SELECT customer_id "
+                "FROM read.loans WHERE brand_id = %(b)s AND loan_number = upper(btrim(k.v))) AS l "
+                "JOIN read.customers c ON c.id = l.customer_id",
+                {"b": brand_id, "loans": list(loans)},
+            ).fetchall() if loans else []  # fmt: skip
+        # One candidate per borrower, its own loans merged in (the caller keys candidates by borrower).
+        by_id = {row[0]: _candidate(row) for row in rows}
+        owned: dict[UUID, list[str]] = defaultdict(list)
+        for number, *values in own:
+            by_id.setdefault(values[0], _candidate(values))
+            owned[values[0]].append(number)
+        for customer_id, numbers_owned in owned.items():
+            by_id[customer_id] = replace(by_id[customer_id], own_loans=tuple(numbers_owned))
+        for candidate in by_id.values():
+            for loan in loans.intersection((*candidate.loan_numbers, *candidate.own_loans)):
                 found[("loan", loan)].append(candidate)
             for phone in numbers.intersection(candidate.phones):
                 found[("phone", phone)].append(candidate)

@@ -18,6 +18,7 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.application import CommandResult
 from domain.shared.errors import DomainError
+from projections.borrower_loans import BorrowerLoanQueries
 from projections.covenant_queries import CovenantQueries
 from projections.identity import IdentityQueries
 
@@ -34,6 +35,7 @@ class CovenantPagesPort:
     covenants: Covenants
     queries: CovenantQueries
     staff: IdentityQueries
+    loans: BorrowerLoanQueries
 
 
 async def dashboard(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
@@ -88,6 +90,9 @@ async def _detail(
     history = await run_in_threadpool(port.queries.history, principal.brand_id, covenant_id)
     if history is None:
         return await not_found(request)
+    loan = None  # the application reference may name a Covenant Desk loan (issue #15): linked
+    if history.application_ref and principal.holds(Permission.LOANS):
+        loan = await run_in_threadpool(port.loans.by_number, principal.brand_id, history.application_ref)
     return render(
         request,
         "covenant.html",
@@ -96,6 +101,7 @@ async def _detail(
         can_review=principal.holds(*REVIEW),
         error=error,
         c=history,
+        loan=loan,
         evaluations=history.evaluations,
     )
 

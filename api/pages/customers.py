@@ -10,15 +10,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.pages.actors import staff_and_key_names
+from api.services.borrower_loans import borrower_loans
 from api.web import PENDING, Page, act, after_write, form_text, keyset_page, not_found, pages, path_id, render
 from domain.customers.application import Customers
 from domain.customers.values import Address
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
+from domain.loans.application import Loans
 from domain.shared.application import CommandResult
 from domain.shared.errors import DomainError, InvalidInput
 from projections.blocklist import BlocklistQueries
+from projections.borrower_loans import BorrowerLoanQueries
 from projections.covenant_queries import CovenantQueries
 from projections.customer_queries import CustomerQueries
 from projections.documents import DocumentQueries
@@ -46,6 +49,8 @@ class CustomerPagesPort:
     identity: Identity
     verification: VerificationQueries
     documents: DocumentQueries
+    loans: Loans
+    borrower_loans: BorrowerLoanQueries
 
 
 async def customer_directory(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
@@ -75,6 +80,9 @@ async def customer_360(request: Request, port: CustomerPagesPort, principal: Pri
         )
     kyc = await run_in_threadpool(port.verification.summary, brand_id, customer_id)
     documents = await run_in_threadpool(lambda: port.documents.of_customer(brand_id, customer_id, limit=50).items)
+    loans = None
+    if principal.holds(Permission.LOANS):  # issue #15: status, DPD, class, next due, outstanding
+        loans = await run_in_threadpool(borrower_loans, port.borrower_loans, port.loans, brand_id, customer_id)
     notices = None
     if principal.holds(Permission.NOTICES):
         scope = Scope.of(brand_id, principal.companies)
@@ -87,6 +95,7 @@ async def customer_360(request: Request, port: CustomerPagesPort, principal: Pri
         hits=hits,
         covenants=covenants,
         notices=notices,
+        loans=loans,
         kyc=kyc,
         documents=documents,
         nav="customers",

@@ -21,6 +21,7 @@ from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.clock import Clock, business_date
+from projections.borrower_loans import BorrowerLoanQueries
 from projections.customer_queries import CustomerQueries
 from projections.engine import ProjectionEngine
 from projections.notice_feed import NoticeFeedQueries, NoticePage
@@ -45,6 +46,7 @@ class RepaymentPagesPort:
     customers: CustomerQueries
     engine: ProjectionEngine
     clock: Clock
+    loans: BorrowerLoanQueries
 
 
 def indian_rupees(value: Any) -> str:
@@ -236,7 +238,10 @@ async def notice_detail(request: Request, port: RepaymentPagesPort, principal: P
             if profile is not None:
                 names[str(borrower_id)] = profile.name
         actors = actor_names(port.identity, principal.brand_id, {h.actor for h in notice.history})
-        return {"n": notice, "names": names, "actors": actors}
+        own_loan = None  # a Covenant Desk loan with the notice's number (issue #15): linked
+        if notice.loan_number and principal.holds(Permission.LOANS):
+            own_loan = port.loans.by_number(principal.brand_id, notice.loan_number)
+        return {"n": notice, "names": names, "actors": actors, "own_loan": own_loan}
 
     data = await run_in_threadpool(load)
     if data is None:

@@ -17,6 +17,7 @@ equal once spaces are removed ("Sai Kumar" / "Saikumar") score 100 before those 
 Confidence (integer arithmetic, s = name_score):
 
     evidence              confidence         s=100  s=50  s=0
+    own loan number       100                  100   100  100   (a Covenant Desk loan of the borrower)
     loan number + phone   95 + 5*s//100        100    97   95
     loan number           85 + 15*s//100       100    92   85
     phone                 60 + 30*s//100        90    75   60   (high from s >= 67)
@@ -24,8 +25,9 @@ Confidence (integer arithmetic, s = name_score):
 
 Bands: high >= 80, medium 50-79, low below 50. Below FLOOR nothing is matched. "name" is listed among the
 methods when s >= 55, the score at which the name alone reaches FLOOR. Equally good best candidates (the
-same confidence) lower the band one step, capping the confidence at 79 (high -> medium) or 49 (medium ->
-low; tied low candidates stay low); the first of them by customer_id string is chosen.
+same confidence; a candidate agreed by a Covenant Desk loan of its own outranks the others) lower the band one
+step, capping the confidence at 79 (high -> medium) or 49 (medium -> low; tied low candidates stay low); the
+first of them by customer_id string is chosen.
 
 Blocking by name (`name_keys` for a borrower, `name_probes` for a notice) follows from the score: a name only
 candidate counts from s >= 55, and that needs at least two of the shorter name's words paired, one of them a
@@ -60,6 +62,7 @@ FLOOR = 30  # below this confidence: unmatched
 HIGH = 80
 MEDIUM = 50
 MAX_CANDIDATES = 5
+OWN_LOAN = 100  # the notice's loan number is one of Covenant Desk's own loans of the borrower: certain
 
 NAME_METHOD_MIN = 55  # the name score at which the name alone reaches FLOOR (s - 25 >= 30)
 TOKEN_MIN = 85  # a whole-word pair below this ratio is a different word, not a typo
@@ -143,6 +146,8 @@ class Candidate:
     name: str
     phones: tuple[str, ...]  # E.164, primary first then alternates
     loan_numbers: tuple[str, ...]
+    #: Covenant Desk's own loans of the borrower among the notice's loan numbers: a notice naming one is theirs.
+    own_loans: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,7 @@ class Scored:
     confidence: int  # 0..100
     methods: tuple[str, ...]  # subset of METHODS in that order
     name_score: int  # 0..100
+    own_loan: bool = False  # agreed by a Covenant Desk loan of the borrower: outranks any equal confidence
 
 
 @dataclass(frozen=True)
@@ -293,11 +299,11 @@ def match(loan_number: str | None, phone: str | None, name: str, candidates: Ite
         if kept is None or (scored.confidence, scored.name_score) > (kept.confidence, kept.name_score):
             best_by_id[candidate.customer_id] = scored
     # UUID strings are fixed-width lower-case hex, so ordering by `.int` is ordering by the string, only cheaper.
-    ranked = sorted(best_by_id.values(), key=lambda s: (-s.confidence, s.customer_id.int))
+    ranked = sorted(best_by_id.values(), key=lambda s: (-s.confidence, not s.own_loan, s.customer_id.int))
     if not ranked or ranked[0].confidence < FLOOR:
         return MatchResult(None, 0, "unmatched", (), tuple(ranked[:MAX_CANDIDATES]))
     best = ranked[0]
-    tied = sum(1 for s in ranked if s.confidence == best.confidence)
+    tied = sum(1 for s in ranked if s.confidence == best.confidence and s.own_loan == best.own_loan)
     shown = tuple(ranked[: max(MAX_CANDIDATES, tied)])
     if tied == 1:
         return MatchResult(best.customer_id, best.confidence, band_of(best.confidence), best.methods, shown)
@@ -345,10 +351,13 @@ def _key_word(token: _Token) -> str:
 
 def _score(loan: str | None, e164: str | None, name: _Name, candidate: Candidate) -> Scored:
     """One candidate's confidence from the evidence that agrees (the table in the module docstring)."""
-    by_loan = loan is not None and loan in _loan_keys(candidate.loan_numbers)
+    own = loan is not None and bool(candidate.own_loans) and loan in _loan_keys(candidate.own_loans)
+    by_loan = own or (loan is not None and loan in _loan_keys(candidate.loan_numbers))
     by_phone = e164 is not None and e164 in candidate.phones
     s = _name_similarity(name, _prepared(candidate.name))
-    if by_loan and by_phone:
+    if own:
+        confidence = OWN_LOAN
+    elif by_loan and by_phone:
         confidence = 95 + 5 * s // 100
     elif by_loan:
         confidence = 85 + 15 * s // 100
@@ -356,7 +365,8 @@ def _score(loan: str | None, e164: str | None, name: _Name, candidate: Candidate
         confidence = 60 + 30 * s // 100
     else:
         confidence = max(0, s - 25)
-    return Scored(candidate.customer_id, confidence, _METHODS_BY_AGREEMENT[by_loan, by_phone, s >= NAME_METHOD_MIN], s)
+    methods = _METHODS_BY_AGREEMENT[by_loan, by_phone, s >= NAME_METHOD_MIN]
+    return Scored(candidate.customer_id, confidence, methods, s, own)
 
 
 def _loan_key(loan_number: str | None) -> str | None:

@@ -7,6 +7,7 @@ import os
 import re
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
 
+from domain.reloans.application import ReloanOffers
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import sign_in, sms
 from workers.contexts import CONTEXTS
@@ -132,7 +134,14 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Suresh Menon"},
     )
     post(f"/api/v1/loans/{loan['id']}/submit", {}, 200)  # pending: the credit decision's commands reach their handlers
+    reloan = platform.get(ReloanOffers).offer(  # a re-loan offer on a (stand-in) closed loan, for its commands
+        tenant.brand_id, uuid.uuid4(), "SEED-L-000001", uuid.UUID(customer["id"]), uuid.UUID(product["id"]), 12,
+        Decimal("50000.00"), "percent", Decimal("10"),
+    )  # fmt: skip
+    assert reloan is not None
+    platform.engine.wait_for(ReloanOffers.name, reloan.position)
     return {
+        "offer_id": str(reloan.id),
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],
         "covenant_id": covenant["id"],

@@ -330,3 +330,15 @@ def test_name_keys_count_the_words_and_file_the_whole_name_and_its_word_pairs() 
     assert name_keys("Mr. Karthik R.") == (2, ["=k:kartik r", "kartik r"])
     words, keys = name_keys("Suresh Kumar Menon")
     assert words == 3 and len(keys) == 1 + 3 * 2
+
+
+def test_a_covenant_desk_loan_of_the_borrower_is_certain_whatever_the_name_and_phone() -> None:
+    own = Candidate(customer_id=_id(1), name="Lakshmi Iyer", phones=(OTHER_PHONE,), loan_numbers=(),
+                    own_loans=("DEMO-L-000123",))  # fmt: skip
+    linked = _candidate(2, "Ramesh Menon", phones=(PHONE,), loans=("DEMO-L-000123",))
+    result = match(" demo-l-000123 ", PHONE, "Ramesh Menon", [linked, own])
+    assert result.customer_id == _id(1)
+    assert _only(result) == (100, "high", ("loan_number",))
+    # the same borrower named by another loan number is scored as before
+    other = match("DEMO-L-000999", None, "Lakshmi Iyer", [own])
+    assert other.confidence == 75 and other.methods == ("name",)

@@ -20,6 +20,8 @@ NAMES = (
     "disbursal",
     "servicing",
     "paylinks",
+    "loan360",
+    "reloans",
     "jobs",
     "covenants",
     "notices",

@@ -1,0 +1,76 @@
+"""Re-loans across contexts (issue #15 item 5): whether a closed loan earns an offer (the brand's
+`automated_reloan` on; the loan never NPA; the product's current BRE rules still passed on the facts recorded at
+its submission, under the brand's current policy), the offer with the brand's `reloan_hike`, and accepting it,
+which starts an application for the offered amount (KYC is on the borrower's record already, so the application
+goes through the funnel's remaining steps only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from domain.identity.application import Identity
+from domain.loans import bre
+from domain.loans.application import Loans
+from domain.loans.loan import Channel, Loan
+from domain.loans.servicing_events import DayClosed
+from domain.loans.states import LoanStatus
+from domain.reloans.application import ReloanOffers
+from domain.reloans.offer import OfferStatus
+from domain.shared.application import CommandResult
+from domain.shared.errors import Conflict
+
+NPA = "NPA"
+
+
+@dataclass(frozen=True)
+class ReloanDesk:
+    """Offers on closure and their acceptance (filled by type into ports)."""
+
+    loans: Loans
+    offers: ReloanOffers
+    identity: Identity
+
+    def ineligible(self, brand_id: UUID, loan: Loan) -> str | None:
+        """Why the closed loan earns no offer, or None when it does."""
+        if loan.status is not LoanStatus.COMPLETED:
+            return f"the loan is {loan.status.value}, not completed"
+        if any(
+            isinstance(e, DayClosed) and e.asset_class == NPA for e in self.loans.repository.event_store.get(loan.id)
+        ):
+            return "the loan was NPA"
+        if loan.facts is None:
+            return "the loan has no recorded BRE facts"
+        product = self.loans.catalogue.current(brand_id, loan.product_id)
+        today = self.loans.parties.business_date(brand_id)
+        outcome = bre.evaluate(product.bre_rules, loan.recorded_facts(), self.loans.parties.policy(brand_id), today)
+        if not outcome.passed:
+            return "BRE rules no longer passed: " + ", ".join(str(r.rule) for r in outcome.failed)
+        return None
+
+    def offer_for(self, brand_id: UUID, loan_id: UUID) -> CommandResult | None:
+        """Make the closed loan's offer when the brand automates re-loans and the borrower is eligible; None when no
+        offer is due or the loan already has one (idempotent per closed loan)."""
+        settings = self.identity.configuration(brand_id).settings
+        if not settings.automated_reloan:
+            return None
+        loan = self.loans.get(brand_id, loan_id)
+        if self.ineligible(brand_id, loan) is not None:
+            return None
+        hike = settings.reloan_hike
+        previous = getattr(loan, "sanctioned_amount", None) or loan.amount  # what was lent
+        return self.offers.offer(
+            brand_id, loan.id, loan.loan_number, loan.customer_id, loan.product_id, loan.tenure, previous,
+            str(getattr(hike.kind, "value", hike.kind)), hike.value,
+        )  # fmt: skip
+
+    def accept(self, brand_id: UUID, offer_id: UUID, channel: Channel = Channel.STAFF) -> CommandResult:
+        """The borrower accepts: an application for the offered amount and tenure is started on the same product and
+        the offer approved with it (409 unless pending)."""
+        offer = self.offers.get(brand_id, offer_id)
+        if offer.status is not OfferStatus.PENDING:
+            raise Conflict(f"cannot accept a re-loan offer that is {offer.status.value}", id=str(offer_id))
+        started = self.loans.create(
+            brand_id, offer.customer_id, offer.product_id, offer.amount, offer.tenure, None, channel
+        )
+        return self.offers.approve(brand_id, offer_id, started.id)

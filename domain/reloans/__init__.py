@@ -1,0 +1,1 @@
+"""Re-loan offers (issue #15 item 5)."""

@@ -1,0 +1,152 @@
+"""Read model of re-loan offers (`read.reloan_offers`, one row per offer) and its queries: the list by status
+(keyset, newest first), one offer, and the closed loans of a brand still without an offer (for the offer job)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from domain.reloans.application import ReloanOffers
+from domain.reloans.offer import ReloanOffer
+from projections.keyset import KeysetCursor, Page
+from projections.projection import Projection, Write, handles
+
+#: Offers are ordered by (created_at, id), newest first.
+OFFERS_CURSOR = KeysetCursor(datetime, UUID)
+
+R = ReloanOffer
+
+
+class ReloanOfferView(Projection):
+    """One row per re-loan offer."""
+
+    name = "reloan_offers"
+    source = ReloanOffers.name
+    tables = ("read.reloan_offers",)
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS read.reloan_offers (
+            id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            loan_id uuid NOT NULL,
+            loan_number text NOT NULL,
+            customer_id uuid NOT NULL,
+            product_id uuid NOT NULL,
+            tenure int NOT NULL,
+            previous_amount numeric(16, 2) NOT NULL,
+            amount numeric(16, 2) NOT NULL,
+            hike text NOT NULL,
+            status text NOT NULL,
+            application_id uuid,
+            reason text,
+            changed_by text NOT NULL,
+            created_at timestamptz NOT NULL,
+            changed_at timestamptz NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS reloan_offers_brand_idx ON read.reloan_offers (brand_id, created_at DESC, id DESC)",
+        "CREATE INDEX IF NOT EXISTS reloan_offers_status_idx "
+        "ON read.reloan_offers (brand_id, status, created_at DESC, id DESC)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS reloan_offers_loan_idx ON read.reloan_offers (loan_id)",
+    )
+
+    @handles(R.Offered)
+    def _offered(self, position: int, event: R.Offered) -> Iterable[Write]:
+        yield Write(
+            "INSERT INTO read.reloan_offers (id, brand_id, loan_id, loan_number, customer_id, product_id, tenure, "
+            "previous_amount, amount, hike, status, changed_by, created_at, changed_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (event.originator_id, event.brand_id, event.loan_id, event.loan_number, event.customer_id,
+             event.product_id, event.tenure, event.previous_amount, event.amount, event.hike, event.actor,
+             event.timestamp, event.timestamp),
+        )  # fmt: skip
+
+    @handles(R.Approved)
+    def _approved(self, position: int, event: R.Approved) -> Iterable[Write]:
+        yield Write(
+            "UPDATE read.reloan_offers SET status = 'approved', application_id = %s, changed_by = %s, changed_at = %s "
+            "WHERE id = %s",
+            (event.application_id, event.actor, event.timestamp, event.originator_id),
+        )
+
+    @handles(R.Rejected, R.Cancelled)
+    def _closed(self, position: int, event: R.Rejected | R.Cancelled) -> Iterable[Write]:
+        status = "rejected" if isinstance(event, R.Rejected) else "cancelled"
+        yield Write(
+            "UPDATE read.reloan_offers SET status = %s, reason = %s, changed_by = %s, changed_at = %s WHERE id = %s",
+            (status, event.reason, event.actor, event.timestamp, event.originator_id),
+        )
+
+
+@dataclass(frozen=True)
+class OfferRow:
+    """A re-loan offer as lists show it."""
+
+    id: UUID
+    loan_id: UUID
+    loan_number: str
+    customer_id: UUID
+    borrower_name: str | None
+    product_id: UUID
+    tenure: int
+    previous_amount: Decimal
+    amount: Decimal
+    hike: str
+    status: str
+    application_id: UUID | None
+    reason: str | None
+    changed_by: str
+    created_at: datetime
+    changed_at: datetime
+
+
+_SELECT = (
+    "SELECT o.id, o.loan_id, o.loan_number, o.customer_id, c.name AS borrower_name, o.product_id, o.tenure, "
+    "o.previous_amount, o.amount, o.hike, o.status, o.application_id, o.reason, o.changed_by, o.created_at, "
+    "o.changed_at FROM read.reloan_offers o LEFT JOIN read.customers c ON c.id = o.customer_id"
+)
+
+
+class ReloanOfferQueries:
+    """Brand-scoped re-loan offer queries."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def offers(self, brand_id: UUID, status: str | None = None, cursor: str | None = None, limit: int = 50) -> Page:
+        """The brand's offers newest first, of one status or all."""
+        where = ["o.brand_id = %(brand)s"]
+        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
+        if status:
+            where.append("o.status = %(status)s")
+            params["status"] = status
+        if cursor:
+            at, last = OFFERS_CURSOR.decode(cursor)
+            where.append("(o.created_at, o.id) < (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY o.created_at DESC, o.id DESC LIMIT %(limit)s", params
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = OFFERS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+        return Page(items=[OfferRow(**r) for r in rows], next_cursor=next_cursor)
+
+    def offer(self, brand_id: UUID, offer_id: UUID) -> OfferRow | None:
+        """One offer of the brand."""
+        with self.pool.connection() as conn:
+            row = conn.execute(f"{_SELECT} WHERE o.id = %s AND o.brand_id = %s", (offer_id, brand_id)).fetchone()
+        return OfferRow(**row) if row else None
+
+    def closed_without_offer(self, brand_id: UUID, limit: int = 500) -> list[UUID]:
+        """The brand's completed loans that have no offer yet (oldest first)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT l.id FROM read.loans l WHERE l.brand_id = %s AND l.status = 'completed' AND NOT EXISTS "
+                "(SELECT FROM read.reloan_offers o WHERE o.loan_id = l.id) ORDER BY l.updated_at, l.id LIMIT %s",
+                (brand_id, limit),
+            ).fetchall()
+        return [r["id"] for r in rows]

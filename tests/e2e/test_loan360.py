@@ -1,0 +1,222 @@
+"""Loans meeting the rest of the desk (issue #15 item 6) on PostgreSQL: Customer 360 lists the borrower's loans
+with status, DPD, class, next due and outstanding (from the loan's events on the business date), another brand
+sees none of them; a Softmedia notice naming a Covenant Desk loan matches its borrower at 100 and links the loan."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from adapters.simulators.softmedia import SoftmediaSimulator
+from api.services.borrower_loans import borrower_loans
+from domain.loans.application import Loans
+from projections.borrower_loans import BorrowerLoanQueries
+from tests.conftest import make_tenant
+from tests.e2e.test_covenants import _covenant
+from tests.e2e.test_notices import _item, _source, _sync, simulator, small_pages
+from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from workers.runtime import scheduler_for
+
+# The penal catalogue of the servicing tests and the Softmedia simulator of the notice tests apply here too.
+__all__ = ["catalogue", "simulator", "small_pages"]
+
+
+def _customer_of(platform: Any, brand_id: uuid.UUID, loan_id: uuid.UUID) -> uuid.UUID:
+    return platform.get(Loans).get(brand_id, loan_id).customer_id  # type: ignore[no-any-return]
+
+
+def test_customer_360_shows_the_borrowers_loans_with_dpd_class_next_due_and_outstanding(
+    client: Any, app: Any, platform: Any
+) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    customer_id = _customer_of(platform, tenant.brand_id, loan_id)
+    set_business_date(platform, tenant, date(2026, 3, 3))  # the first instalment (28 Feb) unpaid: 3 DPD
+
+    rows = borrower_loans(platform.get(BorrowerLoanQueries), platform.get(Loans), tenant.brand_id, customer_id)
+    assert [r.id for r in rows] == [loan_id]
+    row = rows[0]
+    assert row.status == "active" and row.dpd == 3 and row.asset_class == "SMA-0"
+    assert row.next_due is not None and row.next_due.due_date == date(2026, 3, 31) and row.next_due.no == 2
+    detail = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()
+    assert str(row.outstanding) == detail["outstanding"]["total"] and row.outstanding is not None
+    assert row.outstanding > 85000
+
+    email = f"admin-{uuid.uuid4().hex[:6]}@lender.in"
+    created = client.post(
+        "/api/v1/staff",
+        json={"name": "Loan Admin", "email": email, "roles": ["admin"], "password": "admin-pass-2026"},
+        headers=tenant.auth,
+    )
+    assert created.status_code == 201, created.text
+    with TestClient(app, follow_redirects=False) as browser:
+        assert browser.post("/login", data={"email": email, "password": "admin-pass-2026"}).status_code == 303
+        html = browser.get(f"/customers/{customer_id}").text
+        section = html[html.index('id="customer-loans"') :]
+        section = section[: section.index("</section>")]
+        number = detail["loan_number"]
+        assert f'data-loan="{number}"' in section and f'href="/loans/{loan_id}"' in section
+        assert "SMA-0" in section and re.search(r'data-label="DPD" class="num">3<', section)
+        assert "#2" in section  # the next due instalment
+
+    api = client.get(f"/api/v1/customers/{customer_id}/loans", headers=tenant.auth)
+    assert api.status_code == 200, api.text
+    [item] = api.json()["items"]
+    assert (item["id"], item["dpd"], item["asset_class"]) == (str(loan_id), 3, "SMA-0")
+    assert item["next_due"] == {"no": 2, "due_date": "2026-03-31", "amount": str(row.next_due.amount)}
+    assert item["outstanding"] == detail["outstanding"]["total"]
+
+    other = make_tenant(platform)
+    assert borrower_loans(platform.get(BorrowerLoanQueries), platform.get(Loans), other.brand_id, customer_id) == []
+    assert client.get(f"/api/v1/customers/{customer_id}/loans", headers=other.auth).status_code == 404
+
+
+def _admin_browser(client: Any, app: Any, tenant: Any) -> TestClient:
+    email = f"admin-{uuid.uuid4().hex[:6]}@lender.in"
+    created = client.post(
+        "/api/v1/staff",
+        json={"name": "Loan Admin", "email": email, "roles": ["admin"], "password": "admin-pass-2026"},
+        headers=tenant.auth,
+    )
+    assert created.status_code == 201, created.text
+    browser = TestClient(app, follow_redirects=False)
+    browser.__enter__()
+    assert browser.post("/login", data={"email": email, "password": "admin-pass-2026"}).status_code == 303
+    return browser
+
+
+def test_a_notice_naming_a_covenant_desk_loan_matches_its_borrower_at_100_and_links_the_loan(
+    client: Any, app: Any, platform: Any, simulator: SoftmediaSimulator
+) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    customer_id = str(_customer_of(platform, tenant.brand_id, loan_id))
+    number = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()["loan_number"]
+    # Another borrower holds the same number as a linked (external) loan number, with the notice's phone and name:
+    # the loan Covenant Desk holds still decides.
+    namesake = client.post(
+        "/api/v1/customers",
+        json={"name": "Ravi Shankar", "phone": "9876500099", "loan_numbers": [number]},
+        headers=tenant.auth,
+    )
+    assert namesake.status_code == 201, namesake.text
+    simulator.dataset.upsert(_item("CD1", loan=number, name="Ravi Shankar", phone="9876500099", days=5))
+    simulator.dataset.upsert(_item("CD3", loan=f" {number.lower()}", name="Someone Else", days=6))
+    simulator.dataset.upsert(_item("CD2", loan="SML-NOT-OURS", name="Nobody Known", days=5))
+    run = _sync(client, platform, tenant, _source(client, tenant, simulator))
+    assert run["status"] == "succeeded", run
+    notices = {
+        n["source_notice_id"]: n for n in client.get("/api/v1/notices/overdue", headers=tenant.auth).json()["items"]
+    }
+    ours = notices["CD1"]["match"]
+    assert (ours["customer_id"], ours["confidence"], ours["band"]) == (customer_id, 100, "high"), (
+        notices["CD1"],
+        number,
+    )
+    assert "loan_number" in ours["methods"]
+    # the namesake (loan number, phone and name all agree: 100) is the runner-up, not a tie
+    detail = client.get(f"/api/v1/notices/{notices['CD1']['id']}", headers=tenant.auth).json()["match"]
+    assert [c["customer_id"] for c in detail["candidates"]][:2] == [customer_id, namesake.json()["id"]]
+    assert detail["candidates"][1]["confidence"] == 100
+    lower = notices["CD3"]["match"]  # the number written in lower case with a space still names the loan
+    assert (lower["customer_id"], lower["confidence"]) == (customer_id, 100)
+    assert notices["CD2"]["match"]["customer_id"] is None
+
+    browser = _admin_browser(client, app, tenant)
+    try:
+        page = browser.get(f"/notices/{notices['CD1']['id']}").text
+        assert f'<a href="/loans/{loan_id}" id="notice-own-loan">{number}</a>' in page
+        assert 'id="notice-own-loan"' not in browser.get(f"/notices/{notices['CD2']['id']}").text
+    finally:
+        browser.__exit__(None, None, None)
+
+
+def _close(client: Any, platform: Any, tenant: Any, loan_id: uuid.UUID) -> None:
+    url = f"/api/v1/loans/{loan_id}"
+    quote = client.get(f"{url}/payoff", headers=tenant.auth).json()
+    body = {"amount": quote["total"], "mode": "neft", "reference": f"UTR-END-{loan_id.hex[:6]}"}
+    closing = client.post(f"{url}/repayments", json=body, headers=tenant.auth)
+    assert closing.status_code == 201 and closing.json()["status"] == "completed", closing.text
+    platform.engine.wait_for(Loans.name, platform.engine.head(Loans.name))
+
+
+def test_completed_loans_tabs_list_closed_loans_by_keyset_and_settled_is_empty(
+    client: Any, app: Any, platform: Any
+) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    closed = [disbursed_loan(platform, tenant) for _ in range(3)]
+    open_one = disbursed_loan(platform, tenant)
+    for loan_id in closed:
+        _close(client, platform, tenant, loan_id)
+    api = client.get("/api/v1/loans", params={"status": "completed", "limit": 2}, headers=tenant.auth).json()
+    assert len(api["items"]) == 2 and api["next_cursor"]
+
+    numbers = {
+        i: client.get(f"/api/v1/loans/{i}", headers=tenant.auth).json()["loan_number"] for i in (*closed, open_one)
+    }
+    browser = _admin_browser(client, app, tenant)
+    try:
+        page = browser.get("/completed-loans")
+        assert page.status_code == 200, page.text
+        listed = re.findall(r'<tr data-loan="([^"]+)"', page.text)
+        assert sorted(listed) == sorted(numbers[i] for i in closed) and numbers[open_one] not in listed
+        assert 'id="tab-closed" aria-current="page"' in page.text
+        settled = browser.get("/completed-loans?tab=settled").text
+        assert "<tr data-loan=" not in settled and "No settled loans" in settled
+        assert browser.get("/completed-loans?cursor=forged").status_code == 422
+    finally:
+        browser.__exit__(None, None, None)
+
+
+def test_the_cob_page_runs_cob_for_a_date_and_lists_its_run_record(client: Any, app: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, date(2026, 3, 1))
+    browser = _admin_browser(client, app, tenant)
+    try:
+        empty = browser.get("/loan-cob").text
+        assert 'id="cob-run"' in empty and "No close of business has run yet" in empty
+        html = browser.get("/dashboard").text
+        token = re.search(r'<meta name="csrf-token" content="([^"]+)">', html)
+        assert token is not None
+        started = browser.post("/loan-cob/run", data={"as_of": "2026-03-01", "csrf_token": token.group(1)})
+        assert started.status_code == 303, started.text
+        assert started.headers["location"].startswith("/loan-cob?started=1")
+        run = client.get("/api/v1/jobs/loan-cob/runs", headers=tenant.auth).json()["items"][0]
+        scheduler_for(platform).execute(uuid.UUID(run["id"]))
+        platform.engine.wait_for(Loans.name, platform.engine.head(Loans.name))
+        page = browser.get("/loan-cob").text
+        row = page[page.index('data-date="2026-03-01"') :]
+        row = row[: row.index("</tr>")]
+        assert re.search(r'data-label="Loans processed" class="num">1<', row)
+        assert "active → overdue: 1" in row and "done" in row
+        refused = browser.post("/loan-cob/run", data={"as_of": "not-a-date", "csrf_token": token.group(1)})
+        assert refused.status_code == 422
+    finally:
+        browser.__exit__(None, None, None)
+
+
+def test_a_covenant_whose_application_reference_names_a_loan_links_to_it(client: Any, app: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    customer_id = str(_customer_of(platform, tenant.brand_id, loan_id))
+    number = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()["loan_number"]
+    named = _covenant(client, tenant, customer_id, application_ref=number)
+    other = _covenant(client, tenant, customer_id, application_ref="APP-2024-001")
+    browser = _admin_browser(client, app, tenant)
+    try:
+        page = browser.get(f"/covenants/{named['id']}").text
+        assert f'<a href="/loans/{loan_id}" id="covenant-loan">{number}</a>' in page
+        plain = browser.get(f"/covenants/{other['id']}").text
+        assert 'id="covenant-loan"' not in plain and "APP-2024-001" in plain
+    finally:
+        browser.__exit__(None, None, None)

@@ -1,0 +1,90 @@
+"""Re-loans on PostgreSQL (issue #15 item 5): the `reloan-offers` job offers each closed loan's borrower a re-loan
+raised by the brand's hike, once, only when the brand automates re-loans; the list by status; accepting starts an
+application for the offered amount on the same product; a second accept is 409 and records nothing; another
+brand's offer is a 404; the portal list."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from domain.identity.application import Identity
+from domain.loans.application import Loans
+from domain.reloans.application import ReloanOffers
+from tests.conftest import Tenant, make_tenant
+from tests.e2e.test_loan360 import _admin_browser, _close
+from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from workers.runtime import scheduler_for
+
+__all__ = ["catalogue"]
+
+
+def _job(client: Any, platform: Any, tenant: Tenant) -> dict[str, Any]:
+    accepted = client.post("/api/v1/jobs/reloan-offers/runs", json={}, headers=tenant.auth)
+    assert accepted.status_code == 202, accepted.text
+    run_id = accepted.json()["run_id"]
+    scheduler_for(platform).execute(run_id)
+    platform.engine.wait_for(ReloanOffers.name, platform.engine.head(ReloanOffers.name))
+    return dict(client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())
+
+
+def _offers(client: Any, tenant: Tenant, status: str | None = None) -> list[dict[str, Any]]:
+    params = {"status": status} if status else {}
+    answer = client.get("/api/v1/reloan-offers", params=params, headers=tenant.auth)
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["items"])
+
+
+def test_a_closed_loan_gets_one_offer_with_the_hike_and_accepting_starts_an_application(
+    client: Any, app: Any, platform: Any
+) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    still_open = disbursed_loan(platform, tenant)
+    _close(client, platform, tenant, loan_id)
+
+    # re-loans not automated: the job offers nothing
+    assert _job(client, platform, tenant)["status"] == "succeeded"
+    assert _offers(client, tenant) == []
+
+    result, _ = platform.get(Identity).change_configuration(
+        tenant.brand_id, {"automated_reloan": True, "reloan_hike": {"kind": "percent", "value": "10"}}
+    )
+    platform.engine.wait_for("identity", result.position)
+    assert _job(client, platform, tenant)["status"] == "succeeded"
+    assert _job(client, platform, tenant)["status"] == "succeeded"  # a rerun makes no second offer
+    offers = _offers(client, tenant, "pending")
+    assert len(offers) == 1 and _offers(client, tenant, "approved") == []
+    offer = offers[0]
+    assert offer["loan_id"] == str(loan_id) and offer["loan_id"] != str(still_open)
+    assert (offer["previous_amount"], offer["amount"], offer["hike"]) == ("85000.00", "93500.00", "percent 10")
+
+    url = f"/api/v1/reloan-offers/{offer['id']}"
+    other = make_tenant(platform)
+    assert client.get(url, headers=other.auth).status_code == 404
+    assert client.post(f"{url}/accept", headers=other.auth).status_code == 404
+
+    accepted = client.post(f"{url}/accept", headers=tenant.auth)
+    assert accepted.status_code == 200, accepted.text
+    body = accepted.json()
+    assert body["status"] == "approved" and body["application_id"]
+    application = client.get(f"/api/v1/loans/{body['application_id']}", headers=tenant.auth).json()
+    closed = platform.get(Loans).get(tenant.brand_id, loan_id)
+    assert application["status"] == "onboarding" and application["amount"] == "93500.00"
+    assert application["customer_id"] == str(closed.customer_id) and application["tenure"] == closed.tenure
+    loans_before = len(client.get("/api/v1/loans", params={"limit": 200}, headers=tenant.auth).json()["items"])
+    again = client.post(f"{url}/accept", headers=tenant.auth)
+    assert again.status_code == 409, again.text
+    assert client.post(f"{url}/cancel", json={"reason": "too late"}, headers=tenant.auth).status_code == 409
+    assert len(client.get("/api/v1/loans", params={"limit": 200}, headers=tenant.auth).json()["items"]) == loans_before
+    assert client.get("/api/v1/reloan-offers", params={"status": "won"}, headers=tenant.auth).status_code == 422
+
+    browser = _admin_browser(client, app, tenant)
+    try:
+        page = browser.get("/reloan-offers?status=approved").text
+        assert f'data-offer="{offer["id"]}"' in page and f'href="/loans/{body["application_id"]}"' in page
+        assert re.search(r"₹93,500\.00", page)
+        assert "No pending re-loan offers." in browser.get("/reloan-offers").text
+    finally:
+        browser.__exit__(None, None, None)

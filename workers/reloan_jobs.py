@@ -1,0 +1,50 @@
+"""The `reloan-offers` job (issue #15 item 5): for each closed loan of the brand still without an offer, make the
+offer when the brand's `automated_reloan` is on and the borrower is eligible (api/services/reloans.py). Every
+few minutes, so an offer follows closure promptly; idempotent (one offer per closed loan, uuid5 of the loan)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from api.services.reloans import ReloanDesk
+from domain.identity.application import Identity
+from domain.jobs.application import JobDefinition
+from domain.jobs.job import BatchCounts, JobRun, JobSettings
+from domain.loans.application import Loans
+from domain.reloans.application import ReloanOffers
+from projections.engine import ProjectionEngine
+from projections.reloans import ReloanOfferQueries
+
+DEFINITION = JobDefinition(
+    name="reloan-offers",
+    title="Re-loan offers",
+    description="Offers a re-loan on each closed loan when the brand's automated_reloan is on and the borrower is "
+    "eligible (never NPA, the BRE rules still passed on the recorded facts), raised by the brand's reloan_hike.",
+    defaults=JobSettings(cron="*/10 * * * *", batch_size=200, retry_count=3, retry_interval_seconds=60),
+)
+
+
+@dataclass(frozen=True)
+class ReloanJobPort:
+    """What the job uses (filled by type)."""
+
+    loans: Loans
+    offers: ReloanOffers
+    identity: Identity
+    queries: ReloanOfferQueries
+    engine: ProjectionEngine
+
+
+def run(port: ReloanJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+    """One batch of the brand's closed loans without an offer (nothing to do when re-loans are not automated)."""
+    brand_id = job_run.brand_id
+    if not port.identity.configuration(brand_id).settings.automated_reloan:
+        yield BatchCounts(processed=0, succeeded=0), None
+        return
+    port.engine.wait_for(Loans.name, port.engine.head(Loans.name), timeout=60)
+    port.engine.wait_for(ReloanOffers.name, port.engine.head(ReloanOffers.name), timeout=60)
+    desk = ReloanDesk(port.loans, port.offers, port.identity)
+    loan_ids = port.queries.closed_without_offer(brand_id, job_run.settings.batch_size)
+    made = sum(1 for loan_id in loan_ids if desk.offer_for(brand_id, loan_id) is not None)
+    yield BatchCounts(processed=len(loan_ids), succeeded=made, skipped=len(loan_ids) - made), None
