@@ -13,7 +13,7 @@ from adapters.providers.directory import ProviderDirectory
 from api.pages import borrower_flow
 from api.pages import onboarding as pages
 from api.routes import borrower as borrower_routes
-from api.routes import borrower_applications, borrower_documents
+from api.routes import borrower_applications, borrower_consents, borrower_documents
 from api.routes import onboarding as routes
 from api.web import NavItem
 from domain.customers.application import Customers
@@ -172,6 +172,7 @@ CONTEXT = BoundedContext(
         *borrower_routes.ENDPOINTS,
         *borrower_applications.ENDPOINTS,
         *borrower_documents.ENDPOINTS,
+        *borrower_consents.ENDPOINTS,
         *routes.ENDPOINTS,
     ),
     pages=(*pages.PAGES, *borrower_flow.PAGES),
