@@ -76,7 +76,8 @@ async def consent_start(request: Request, port: BorrowerConsents) -> Response:
         failed = ConsentOut(provider=provider, status="failed", reason=exc.message)
         return _outcome(request, token, provider, failed, 409)
     if out.status == "pending" and out.redirect_url:
-        return RedirectResponse(out.redirect_url, status_code=303)
+        title = "DigiLocker" if provider == "digilocker" else "Account Aggregator"
+        return _page(request, "apply_consent_go.html", title=title, redirect_url=out.redirect_url)
     return _outcome(request, token, provider, out)
 
 
