@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.pages.borrower_flow import COOKIE, _base, _csrf_ok, _expired, _page, _session_csrf
 from api.services.borrower_consents import PROVIDERS, BorrowerConsents, ConsentOut, Provider
-from api.web import PublicPage, pages
+from api.web import PublicPage, pages, templates
 from domain.onboarding.account import SessionNotFound
 from domain.onboarding.parties import BorrowerPrincipal
 from domain.shared.errors import DomainError, InvalidInput
@@ -97,10 +97,23 @@ async def consent_return(request: Request, port: BorrowerConsents) -> Response:
     return _outcome(request, token, provider, out)
 
 
+async def consent_back_to_app(request: Request, port: BorrowerConsents) -> Response:
+    """Where the provider sends a borrower whose consent the API started (an app): nothing to do here but go back
+    to the app, which calls `POST /api/v1/borrower/consents/{provider}/complete`."""
+    provider = _provider(request)
+    name = _NAMES[provider] if provider else "The provider"
+    html = templates.get_template("apply_message.html").render(
+        request=request, brand="", base="/apply", title="Back to the app",
+        message=f"{name[0].upper()}{name[1:]} has your answer. Go back to the app to continue.",
+    )  # fmt: skip
+    return HTMLResponse(html, status_code=200 if provider else 404)
+
+
 PAGES = pages(
     BorrowerConsents,
     [
         PublicPage("POST", "/apply/{brand}/consents/{provider}", consent_start),
         PublicPage("GET", "/apply/{brand}/consents/{provider}", consent_return),
+        PublicPage("GET", "/apply/consents/{provider}", consent_back_to_app),
     ],
 )

@@ -34,6 +34,8 @@ def test_digilocker_allow_records_the_aadhaar_step_and_deny_leaves_it_open(
     started = client.post("/api/v1/borrower/consents/digilocker", headers=auth)
     assert started.status_code == 201, started.text
     assert started.json()["status"] == "pending" and started.json()["redirect_url"].startswith("http")
+    back = client.get("/apply/consents/digilocker")  # where the provider sends an app's borrower back
+    assert back.status_code == 200 and "Go back to the app" in back.text
     waiting = client.post("/api/v1/borrower/consents/digilocker/complete", headers=auth)
     assert waiting.status_code == 200 and waiting.json()["status"] == "pending", waiting.text
     digilocker.deny(started.json()["consent_id"])
