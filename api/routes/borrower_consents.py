@@ -10,32 +10,50 @@ from api.endpoint import Context, Endpoint, Reply, json_response, serve
 from api.services.borrower_consents import PROVIDERS, BorrowerConsents, ConsentOut, Provider
 
 
-def _provider(ctx: Context[BorrowerConsents]) -> Provider:
-    return "digilocker" if "/consents/digilocker" in ctx.request.url.path else "account-aggregator"
-
-
-def start_consent(ctx: Context[BorrowerConsents]) -> Reply:
+def _start(ctx: Context[BorrowerConsents], provider: Provider) -> Reply:
     assert ctx.borrower is not None
-    provider = _provider(ctx)
     return_to = f"{str(ctx.request.base_url).rstrip('/')}/apply/consents/{provider}"
     return json_response(ctx.port.start(ctx.brand_id, ctx.borrower.borrower_id, provider, return_to), 201)
 
 
-def complete_consent(ctx: Context[BorrowerConsents]) -> Reply:
+def _complete(ctx: Context[BorrowerConsents], provider: Provider) -> Reply:
     assert ctx.borrower is not None
-    return json_response(ctx.port.complete(ctx.brand_id, ctx.borrower.borrower_id, _provider(ctx)))
+    return json_response(ctx.port.complete(ctx.brand_id, ctx.borrower.borrower_id, provider))
+
+
+def start_digilocker_consent(ctx: Context[BorrowerConsents]) -> Reply:
+    return _start(ctx, "digilocker")
+
+
+def complete_digilocker_consent(ctx: Context[BorrowerConsents]) -> Reply:
+    return _complete(ctx, "digilocker")
+
+
+def start_account_aggregator_consent(ctx: Context[BorrowerConsents]) -> Reply:
+    return _start(ctx, "account-aggregator")
+
+
+def complete_account_aggregator_consent(ctx: Context[BorrowerConsents]) -> Reply:
+    return _complete(ctx, "account-aggregator")
+
+
+_HANDLERS = {
+    "digilocker": (start_digilocker_consent, complete_digilocker_consent),
+    "account-aggregator": (start_account_aggregator_consent, complete_account_aggregator_consent),
+}
 
 
 def _endpoints() -> list[Endpoint[BorrowerConsents]]:
     found: list[Endpoint[BorrowerConsents]] = []
     for provider in PROVIDERS:
+        start, complete = _HANDLERS[provider]
         label = "DigiLocker (Aadhaar)" if provider == "digilocker" else "the Account Aggregator (statements)"
         off = "" if provider == "digilocker" else " or when the brand's account_aggregation is off"
         found += [
             Endpoint(
                 "POST",
                 f"/api/v1/borrower/consents/{provider}",
-                start_consent,
+                start,
                 f"Start a consent at {label}: 201 with the consent page to open (`redirect_url`), or `failed` "
                 f"(retryable) when the provider cannot answer; 409 before the personal step{off}",
                 None,
@@ -46,7 +64,7 @@ def _endpoints() -> list[Endpoint[BorrowerConsents]]:
             Endpoint(
                 "POST",
                 f"/api/v1/borrower/consents/{provider}/complete",
-                complete_consent,
+                complete,
                 f"After {label}'s consent page: fetch what was shared and record the funnel step (`verified`), or "
                 "say why not (`pending`, `denied`, `not_verified`, `failed`); nothing is recorded unless verified",
                 None,
