@@ -85,3 +85,27 @@ def test_account_aggregator_only_when_the_brand_has_it_then_allow_and_deny(
     assert done.status_code == 200 and done.json()["status"] == "verified", done.text
     assert done.json()["details"]["method"] == "account_aggregator" and done.json()["details"]["source"] == "aa"
     assert client.get("/api/v1/borrower/me", headers=auth).json()["next_step"] == "loan_request"
+
+
+def test_digilocker_someone_elses_aadhaar_or_the_provider_down_records_nothing_on_the_funnel(
+    client: Any, tenant: Tenant, sms: SmsSimulator, provider_simulators: dict[str, Any]
+) -> None:
+    digilocker = provider_simulators["digilocker"]
+    digilocker.reset_faults()
+    auth = bearer(sign_in(client, sms, tenant.slug, _phone()))
+    assert client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth).status_code == 200
+    personal = {**PERSONAL, "name": "Asha Mismatch"}  # the simulator answers someone else's Aadhaar
+    assert client.put("/api/v1/borrower/steps/personal", json=personal, headers=auth).status_code == 200
+    assert client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=auth).status_code == 200
+
+    digilocker.fail_next(10, 503)
+    down = client.post("/api/v1/borrower/consents/digilocker", headers=auth)
+    assert down.status_code == 201 and down.json()["status"] == "failed" and down.json()["retryable"], down.text
+    digilocker.reset_faults()
+
+    started = client.post("/api/v1/borrower/consents/digilocker", headers=auth)
+    digilocker.allow(started.json()["consent_id"])
+    other = client.post("/api/v1/borrower/consents/digilocker/complete", headers=auth)
+    assert other.status_code == 200 and other.json()["status"] == "not_verified", other.text
+    assert "does not match" in other.json()["reason"]
+    assert client.get("/api/v1/borrower/me", headers=auth).json()["next_step"] == "aadhaar"
