@@ -88,9 +88,9 @@ class BorrowerConsents:
             return ConsentOut(provider=provider, status="failed", reason=state.reason, retryable=True)
         if state.status is not CheckStatus.VERIFIED:
             return ConsentOut(provider=provider, status="not_verified", reason=state.reason)
-        details = _aadhaar(profile.aadhaar, state.reference) if check is CheckKind.AADHAAR else {
+        details = _aadhaar(getattr(profile, "aadhaar", None), state.reference) if check is CheckKind.AADHAAR else {
             "method": "account_aggregator", "document_ids": [], "consent_id": state.reference,
-            **dict(profile.statement or {}),
+            **dict(getattr(profile, "statement", None) or {}),
         }  # fmt: skip
         self.onboarding.record_from_provider(brand_id, borrower_id, step, details)
         return ConsentOut(provider=provider, status="verified", consent_id=state.reference, details=details)
