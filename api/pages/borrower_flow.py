@@ -222,10 +222,18 @@ async def _step_page(
     if step is Step.LOAN_REQUEST:
         page = await run_in_threadpool(port.products.products, principal.brand_id, True, None, None, 50)
         groups = loan_request_form(page.items)
+    consent = None
+    if step is Step.AADHAAR:
+        consent = {"provider": "digilocker", "label": "Fetch from DigiLocker"}
+    elif step is Step.BANK_STATEMENT:
+        rules = await run_in_threadpool(port.onboarding.brands.rules, principal.brand_id)
+        if rules.account_aggregation:  # hidden when the brand does not take AA consent
+            consent = {"provider": "account-aggregator", "label": "Share via Account Aggregator"}
     return _page(
         request,
         "apply_step.html",
         422 if errors else 200,
+        consent=consent,
         step=step,
         title=TITLES[step],
         groups=groups,

@@ -120,18 +120,7 @@ FORMS: dict[Step, tuple[Group, ...]] = {
     Step.AADHAAR: (
         Group("", (Field("aadhaar_number", "Aadhaar number", mode="numeric"),)),
         Group(
-            "Through DigiLocker",
-            (
-                Field(
-                    "digilocker_reference",
-                    "DigiLocker reference",
-                    required=False,
-                    hint="From the DigiLocker consent screen",
-                ),
-            ),
-        ),
-        Group(
-            "Or upload your Aadhaar card",
+            "Upload your Aadhaar card",
             (
                 Field(
                     "aadhaar_front",
@@ -162,11 +151,7 @@ FORMS: dict[Step, tuple[Group, ...]] = {
     ),
     Step.BANK_STATEMENT: (
         Group(
-            "Through an Account Aggregator",
-            (Field("consent_id", "Consent id", required=False, hint="From your Account Aggregator app"),),
-        ),
-        Group(
-            "Or upload your statement",
+            "Upload your statement",
             (
                 Field(
                     "statement",
@@ -255,13 +240,15 @@ def _aadhaar(form: Mapping[str, str]) -> dict[str, Any]:
     number = form.get("aadhaar_number", "")
     if form.get("aadhaar_front_document_id"):
         return {"method": "upload", "aadhaar_number": number, "document_id": form["aadhaar_front_document_id"]}
-    return {"method": "digilocker", "aadhaar_number": number, "digilocker_reference": form.get("digilocker_reference")}
+    # DigiLocker is the page's own button (a consent round trip), not a typed reference.
+    return {"method": "upload", "aadhaar_number": number, "document_id": None}
 
 
 def _statement(form: Mapping[str, str]) -> dict[str, Any]:
     if form.get("statement_document_id"):
         return {"method": "upload", "document_ids": [form["statement_document_id"]]}
-    return {"method": "account_aggregator", "consent_id": form.get("consent_id", "")}
+    # The Account Aggregator is the page's own button (a consent round trip), not a typed consent id.
+    return {"method": "upload", "document_ids": []}
 
 
 _BUILDERS: dict[Step, Callable[[Mapping[str, str]], dict[str, Any]]] = {

@@ -240,6 +240,16 @@ class Onboarding(ContextApplication):
         self._start_checks(funnel, step, details)
         return result
 
+    def record_from_provider(
+        self, brand_id: UUID, borrower_id: UUID, step: Step, details: dict[str, Any]
+    ) -> CommandResult:
+        """Record the `aadhaar` or `bank_statement` step from a consent round trip (DigiLocker, the Account
+        Aggregator): the details come from the verification context's fetch, not from the borrower's form."""
+        funnel = self.funnel(brand_id, borrower_id)
+        now = self.clock.now()
+        funnel.record(step, details, self.brands.rules(brand_id), now)
+        return self.commit(funnel)
+
     def _start_checks(self, funnel: Funnel, step: Step, details: dict[str, Any]) -> None:
         """The KYC checks a recorded step makes possible (each records its own outcome; none refuses the step)."""
         customer = funnel.customer_id

@@ -306,8 +306,11 @@ class Verifications(ContextApplication):
             self._statement(profile, "bsa", answer, document_id)
         return self.commit(profile)
 
-    def start_account_aggregator(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
-        """Ask the borrower's consent at the Account Aggregator (when the brand's `account_aggregation` is on)."""
+    def start_account_aggregator(
+        self, brand_id: UUID, customer_id: UUID, return_to: str | None = None
+    ) -> CommandResult:
+        """Ask the borrower's consent at the Account Aggregator (when the brand's `account_aggregation` is on);
+        the borrower comes back to `return_to` (default `KYC_RETURN_URL`)."""
         if not self.switches.account_aggregation(brand_id):
             raise Conflict("the brand does not use the Account Aggregator (setting account_aggregation)")
         profile, applicant = self._open(brand_id, customer_id)
@@ -318,7 +321,7 @@ class Verifications(ContextApplication):
             CheckKind.STATEMENT,
             "aa",
             lambda: self.providers.for_brand(brand_id).aa.request_consent(
-                applicant.phone, months=months, redirect_to=self.return_url, caller=caller
+                applicant.phone, months=months, redirect_to=return_to or self.return_url, caller=caller
             ),
         )
         if consent is not None:
@@ -363,8 +366,8 @@ class Verifications(ContextApplication):
 
     # Aadhaar ---------------------------------------------------------------------------------------------------
 
-    def start_aadhaar(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
-        """Send the borrower to DigiLocker to share their Aadhaar."""
+    def start_aadhaar(self, brand_id: UUID, customer_id: UUID, return_to: str | None = None) -> CommandResult:
+        """Send the borrower to DigiLocker to share their Aadhaar (back to `return_to`, default `KYC_RETURN_URL`)."""
         profile, applicant = self._open(brand_id, customer_id)
         caller = Caller(brand_id, customer_id)
         consent = self._call(
@@ -372,7 +375,7 @@ class Verifications(ContextApplication):
             CheckKind.AADHAAR,
             "digilocker",
             lambda: self.providers.for_brand(brand_id).digilocker.start(
-                self.return_url, name=applicant.name, dob=applicant.date_of_birth, caller=caller
+                return_to or self.return_url, name=applicant.name, dob=applicant.date_of_birth, caller=caller
             ),
         )
         if consent is not None:

@@ -123,6 +123,9 @@ class KycProfile(Aggregate):
         self.checks: dict[CheckKind, CheckState] = {}
         self.credit_score: int | None = None
         self.monthly_salary: Decimal | None = None
+        self.redirect_urls: dict[CheckKind, str] = {}  # the consent page of each check waiting for consent
+        self.aadhaar: dict[str, object] | None = None  # the last DigiLocker answer (masked)
+        self.statement: dict[str, object] | None = None  # the last statement analysis (figures)
 
     def state(self, check: CheckKind) -> CheckState | None:
         """The check's state, None when it was never run."""
@@ -171,6 +174,7 @@ class KycProfile(Aggregate):
     def consent_started(self, check: CheckKind, source: str, consent_id: str, redirect_url: str) -> None:
         """Record that the borrower was sent to consent."""
         self._attempt(check, CheckStatus.PENDING, reference=consent_id, source=source)
+        self.redirect_urls = {**getattr(self, "redirect_urls", {}), check: redirect_url}
 
     @event(AadhaarChecked)
     def aadhaar_checked(
@@ -188,6 +192,11 @@ class KycProfile(Aggregate):
     ) -> None:
         """Record DigiLocker's Aadhaar details."""
         self._attempt(CheckKind.AADHAAR, status, reason=reason, source=source)
+        self.aadhaar = {
+            "name": name, "date_of_birth": date_of_birth.isoformat() if date_of_birth else None,
+            "address": address, "masked_aadhaar": masked_aadhaar, "name_score": name_score,
+            "photo_document_id": str(photo_document_id) if photo_document_id else None,
+        }  # fmt: skip
 
     @event(BureauPulled)
     def bureau_pulled(
@@ -212,6 +221,11 @@ class KycProfile(Aggregate):
         reference = str(document_id) if document_id else None
         self._attempt(CheckKind.STATEMENT, CheckStatus.VERIFIED, source=source, reference=reference)
         self.monthly_salary = monthly_salary
+        self.statement = {
+            "source": source, "monthly_salary": str(monthly_salary) if monthly_salary is not None else None,
+            "salary_credits": len(salary_credits), "existing_emis": str(existing_emis),
+            "average_balance": str(average_balance), "bounces": bounces,
+        }  # fmt: skip
 
     @event(CheckFailed)
     def check_failed(self, check: CheckKind, source: str, reason: str, reference: str | None) -> None:

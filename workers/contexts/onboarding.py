@@ -10,10 +10,11 @@ from uuid import UUID
 import structlog
 
 from adapters.providers.directory import ProviderDirectory
+from api.pages import borrower_consents as consent_pages
 from api.pages import borrower_flow
 from api.pages import onboarding as pages
 from api.routes import borrower as borrower_routes
-from api.routes import borrower_applications, borrower_documents
+from api.routes import borrower_applications, borrower_consents, borrower_documents
 from api.routes import onboarding as routes
 from api.web import NavItem
 from domain.customers.application import Customers
@@ -172,9 +173,10 @@ CONTEXT = BoundedContext(
         *borrower_routes.ENDPOINTS,
         *borrower_applications.ENDPOINTS,
         *borrower_documents.ENDPOINTS,
+        *borrower_consents.ENDPOINTS,
         *routes.ENDPOINTS,
     ),
-    pages=(*pages.PAGES, *borrower_flow.PAGES),
+    pages=(*pages.PAGES, *borrower_flow.PAGES, *consent_pages.PAGES),
     nav=(NavItem("Onboarding", "/onboarding", "onboarding", Permission.ONBOARDING_IN_PROGRESS, 45),),
     jobs=(Job(onboarding_jobs.INACTIVE, onboarding_jobs.run_inactive, onboarding_jobs.OnboardingJobPort),),
     permissions=(Permission.ONBOARDING_IN_PROGRESS, Permission.ONBOARDING_COMPLETED),
