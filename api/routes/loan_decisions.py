@@ -71,6 +71,7 @@ class SendBackIn(BaseModel):
 
     to: Literal["borrower", "cx"]
     reason: str = Field(max_length=2000)
+    step: str | None = Field(default=None, max_length=40)
 
 
 class SanctionIn(BaseModel):
@@ -162,7 +163,7 @@ def send_back(ctx: Context[LoanPort]) -> Reply:
     if body.to == "cx" and not ctx.principal.holds(*SANCTION):
         raise HttpProblem(403, "sending back to the CX needs SANCTION_MANAGER at WRITE", "forbidden",
                           permission=Permission.SANCTION_MANAGER.value, level=Level.WRITE.value)  # fmt: skip
-    return written(ctx, ctx.port.loans.send_back(ctx.brand_id, ctx.path["loan_id"], body.to, body.reason))
+    return written(ctx, ctx.port.loans.send_back(ctx.brand_id, ctx.path["loan_id"], body.to, body.reason, body.step))
 
 
 def sanction(ctx: Context[LoanPort]) -> Reply:

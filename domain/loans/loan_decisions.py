@@ -75,14 +75,15 @@ class LoanDecisions:
             remarks=remarks,
         )
 
-    def send_back(self, to: SendBackTo, reason: str) -> None:
-        """Send back to the borrower (pending → onboarding) or to the CX (cx_approved → pending), with the reason."""
+    def send_back(self, to: SendBackTo, reason: str, step: str | None = None) -> None:
+        """Send back to the borrower (pending → onboarding; `step` the funnel step to do again) or to the CX
+        (cx_approved → pending), with the reason."""
         needed = S.PENDING if to is SendBackTo.BORROWER else S.CX_APPROVED
         if self.status is not needed:
             raise Conflict(f"only a {needed} loan can be sent back to the {to}; this one is {self.status}",
                            status=str(self.status), to=str(to))  # fmt: skip
         target = check_transition(self.status, S.ONBOARDING if to is SendBackTo.BORROWER else S.PENDING)
-        self._emit(SentBack, status=target, reason=reason, to=to)
+        self._emit(SentBack, status=target, reason=reason, to=to, step=step)
 
     def sanction(
         self, sanctioned_amount: Decimal, pricing: Pricing, terms: LoanTerms, instalment: Decimal, remarks: str

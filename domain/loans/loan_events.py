@@ -138,9 +138,11 @@ class CxApproved(Transitioned):
 
 
 class SentBack(Transitioned):
-    """Sent back to the borrower (pending → onboarding, the funnel step reopens) or to the CX (→ pending)."""
+    """Sent back to the borrower (pending → onboarding, the funnel step reopens) or to the CX (→ pending). `step` is
+    the borrower's funnel step to do again (None: the submitted step, as before the field existed)."""
 
     to: SendBackTo
+    step: str | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status

@@ -71,8 +71,11 @@ class BorrowerContact(Protocol):
     step reopened and the borrower's own page showing it, once wired). Never raises: a message that cannot go out is
     logged, the decision stands."""
 
-    def sent_back(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
-        """The CX sent the application back to the borrower for documents or information (`reason`)."""
+    def sent_back(
+        self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str, step: str | None = None
+    ) -> None:
+        """The CX sent the application back to the borrower for documents or information (`reason`); `step` is the
+        funnel step to do again (None: the submitted step)."""
         ...
 
     def rejected(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
