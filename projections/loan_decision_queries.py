@@ -68,6 +68,9 @@ class WorkItem:
     created_at: datetime
     status_since: datetime | None
     escalated: bool
+    escalation_reason: str | None  # why it was escalated (None: not escalated, or only by its day-long wait)
+    sanction_assignee_id: UUID | None  # the SM the Sanction Head assigned it to
+    sanction_assignee_name: str | None
 
 
 @dataclass(frozen=True)
@@ -126,12 +129,22 @@ def schedule(row: dict[str, Any], calendar: RepaymentCalendar, expected_on: date
     return [InstalmentView(i.no, i.due_date, i.principal, i.interest, i.amount) for i in built.instalments]
 
 
+#: A CX-approved loan is escalated when someone escalated it, or when it waited over a day since its approval (or since
+#: the Sanction Head assigned it).
+_ESCALATED = (
+    "(l.escalation IS NOT NULL OR GREATEST(l.sanction_assigned_at, l.status_since) "
+    "< now() - make_interval(hours => %(escalate)s))"
+)
+
 _ITEM = (
     "SELECT l.id, l.loan_number, l.customer_id, c.name AS borrower_name, l.amount, l.cx_approved_amount, "
     "l.sanctioned_amount, l.tenure, l.status, l.assignee AS assignee_id, s.name AS assignee_name, l.cx_approved_by, "
     "l.sm_actor, l.created_at, l.status_since, "
-    "(l.status = 'cx_approved' AND l.status_since < now() - make_interval(hours => %(escalate)s)) AS escalated "
-    "FROM read.loans l LEFT JOIN read.customers c ON c.id = l.customer_id LEFT JOIN read.staff s ON s.id = l.assignee"
+    f"(l.status = 'cx_approved' AND {_ESCALATED}) AS escalated, "
+    "CASE WHEN l.status = 'cx_approved' THEN l.escalation ->> 'reason' END AS escalation_reason, "
+    "l.sanction_assignee AS sanction_assignee_id, a.name AS sanction_assignee_name "
+    "FROM read.loans l LEFT JOIN read.customers c ON c.id = l.customer_id LEFT JOIN read.staff s ON s.id = l.assignee "
+    "LEFT JOIN read.staff a ON a.id = l.sanction_assignee"
 )
 
 
@@ -161,10 +174,23 @@ class DecisionQueries:
         where = ["l.brand_id = %(brand)s", "l.assignee = %(staff)s", "l.status = 'pending'"]
         return self._page(where, {"brand": brand_id, "staff": staff_id}, cursor, limit)
 
-    def sm_queue(self, brand_id: UUID, cursor: str | None = None, limit: int = 50) -> WorkPage:
-        """The CX-approved loans awaiting sanction, oldest first."""
+    def sm_queue(
+        self, brand_id: UUID, cursor: str | None = None, limit: int = 50, staff_id: UUID | None = None
+    ) -> WorkPage:
+        """The CX-approved loans awaiting sanction, oldest first; with `staff_id`, one SM's queue: the loans assigned
+        to them and the unassigned ones (not those the Sanction Head gave to another SM)."""
         where = ["l.brand_id = %(brand)s", "l.status = 'cx_approved'"]
-        return self._page(where, {"brand": brand_id}, cursor, limit)
+        params: dict[str, Any] = {"brand": brand_id}
+        if staff_id is not None:
+            where.append("(l.sanction_assignee IS NULL OR l.sanction_assignee = %(sm)s)")
+            params["sm"] = staff_id
+        return self._page(where, params, cursor, limit)
+
+    def escalations(self, brand_id: UUID, limit: int = 200) -> list[WorkItem]:
+        """The Sanction Head's escalated loans: CX-approved loans escalated by someone or waiting over a day, oldest
+        first (at most `limit`)."""
+        where = ["l.brand_id = %(brand)s", "l.status = 'cx_approved'", _ESCALATED]
+        return self._page(where, {"brand": brand_id}, None, limit).items
 
     def sm_loans(
         self, brand_id: UUID, actor: str | None = None, cursor: str | None = None, limit: int = 50
@@ -181,9 +207,10 @@ class DecisionQueries:
         """The SM queue's size, oldest age and escalations, and per SM: decided, sanctioned, rejected, sent back."""
         with self.pool.connection() as conn:
             queue = conn.execute(
-                "SELECT count(*) AS n, min(status_since) AS oldest, count(*) FILTER (WHERE status_since < now() - "
-                "make_interval(hours => %s)) AS escalated FROM read.loans WHERE brand_id = %s AND status = 'cx_approved'",
-                (ESCALATE_AFTER_HOURS, brand_id),
+                "SELECT count(*) AS n, min(status_since) AS oldest, "
+                f"count(*) FILTER (WHERE {_ESCALATED}) AS escalated "
+                "FROM read.loans l WHERE brand_id = %(brand)s AND status = 'cx_approved'",
+                {"escalate": ESCALATE_AFTER_HOURS, "brand": brand_id},
             ).fetchone()
             rows = conn.execute(
                 "SELECT e.actor, count(*) FILTER (WHERE e.kind = 'sanctioned') AS sanctioned, "

@@ -41,6 +41,9 @@ DECISION_DDL = (
             "sent_back jsonb",
             "disbursed_on date",
             "status_since timestamptz",
+            "escalation jsonb",
+            "sanction_assignee uuid",
+            "sanction_assigned_at timestamptz",
         )
     ),
     # The CX worklist: a CX's pending applications, oldest first.
@@ -54,7 +57,7 @@ DECISION_DDL = (
 _CLEARED = (
     "cx_approved_amount = NULL, cx_approved_by = NULL, cx_approved_at = NULL, sanctioned_amount = NULL, "
     "sanction_pricing = NULL, sanction_terms = NULL, sanction_instalment = NULL, sanctioned_by = NULL, "
-    "sanctioned_at = NULL"
+    "sanctioned_at = NULL, escalation = NULL, sanction_assignee = NULL, sanction_assigned_at = NULL"
 )
 
 
@@ -90,7 +93,7 @@ class LoanDecisionViews(Projection):
     def _cx_approved(self, position: int, event: ev.CxApproved) -> Iterator[Change]:
         yield self._moved(
             event,
-            "cx_approved_amount = %s, cx_approved_by = %s, cx_approved_at = %s",
+            "cx_approved_amount = %s, cx_approved_by = %s, cx_approved_at = %s, escalation = NULL",
             (event.approved_amount, event.actor, event.timestamp),
         )
         details = {"requested": _money(event.requested_amount), "cx_approved": _money(event.approved_amount),
@@ -108,6 +111,25 @@ class LoanDecisionViews(Projection):
             (Jsonb(sent), sm, event.to.value == "borrower"),
         )
         yield from self._logged(event, "sent_back", {"to": event.to.value})
+
+    @handles(L.Escalated)
+    def _escalated(self, position: int, event: ev.Escalated) -> Iterator[Change]:
+        escalation = {"reason": event.reason, "actor": event.actor, "at": event.timestamp.isoformat(),
+                      "automatic": event.automatic}  # fmt: skip
+        yield Write(
+            "UPDATE read.loans SET escalation = %s, version = %s, updated_at = %s WHERE id = %s",
+            (Jsonb(escalation), event.originator_version, event.timestamp, event.originator_id),
+        )
+        yield from self._logged(event, "escalated", {"automatic": event.automatic})
+
+    @handles(L.SanctionAssigned)
+    def _sanction_assigned(self, position: int, event: ev.SanctionAssigned) -> Iterator[Change]:
+        yield Write(
+            "UPDATE read.loans SET escalation = NULL, sanction_assignee = %s, sanction_assigned_at = %s, version = %s, "
+            "updated_at = %s WHERE id = %s",
+            (event.staff_id, event.timestamp, event.originator_version, event.timestamp, event.originator_id),
+        )
+        yield from self._logged(event, "sanction_assigned", {"staff_id": str(event.staff_id)})
 
     @handles(L.Sanctioned)
     def _sanctioned(self, position: int, event: ev.Sanctioned) -> Iterator[Change]:

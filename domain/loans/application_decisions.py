@@ -132,6 +132,27 @@ class DecisionUseCases:
             self.contact.sent_back(brand_id, loan.customer_id, loan.loan_number, why, which)
         return result
 
+    def escalate(self, brand_id: UUID, loan_id: UUID, reason: str, *, automatic: bool = False) -> CommandResult:
+        """An SM (or the day-long wait) escalates a CX-approved loan to the Sanction Head, with the reason."""
+        why = reason_text(reason)
+        loan = self.get(brand_id, loan_id)
+        loan.escalate(why, automatic=automatic)
+        return self.commit(loan)
+
+    def assign_sanction(self, brand_id: UUID, loan_id: UUID, staff_id: UUID | str, reason: str) -> CommandResult:
+        """The Sanction Head gives a CX-approved loan to another Sanction Manager of the brand (enabled, holding
+        SANCTION_MANAGER at WRITE; 422 naming `staff_id` otherwise), with the reason."""
+        checks = FieldChecks()
+        staff = checks.check(lambda: _staff_id(staff_id))
+        why = checks.check(lambda: reason_text(reason))
+        checks.raise_if_any()
+        assert staff is not None and why is not None
+        if not self.parties.can_sanction(brand_id, staff):
+            raise InvalidValue("staff_id", "not an enabled Sanction Manager of this brand")
+        loan = self.get(brand_id, loan_id)
+        loan.assign_sanction(staff, why)
+        return self.commit(loan)
+
     def sanction(
         self, brand_id: UUID, loan_id: UUID, sanctioned_amount: Decimal | str | int, remarks: str
     ) -> CommandResult:
@@ -196,6 +217,13 @@ def _funnel_step(raw: str | None, whom: SendBackTo | None) -> str | None:
     if raw not in names:
         raise InvalidValue("step", f"one of the funnel's steps: {', '.join(names)}")
     return None if raw == Step.SUBMITTED.value else raw
+
+
+def _staff_id(raw: UUID | str) -> UUID:
+    try:
+        return raw if isinstance(raw, UUID) else UUID(str(raw))
+    except ValueError:
+        raise InvalidValue("staff_id", "a staff member's id (UUID)") from None
 
 
 def _send_back_to(raw: str) -> SendBackTo:

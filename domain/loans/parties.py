@@ -60,6 +60,10 @@ class LoanParties(Protocol):
         """Whether the staff member exists in the brand, is enabled and holds LOANS at WRITE."""
         ...
 
+    def can_sanction(self, brand_id: UUID, staff_id: UUID) -> bool:
+        """Whether the staff member exists in the brand, is enabled and holds SANCTION_MANAGER at WRITE."""
+        ...
+
     def pick_credit_executive(self, brand_id: UUID, day: date) -> UUID | None:
         """The credit executive with the fewest open assigned applications, skipping anyone unavailable or on
         leave on `day`; None when nobody can take one."""

@@ -106,6 +106,14 @@ class BrandLoanParties:
         level = staff.grants.get(Permission.LOANS)
         return bool(staff.enabled) and level is not None and level.covers(Level.WRITE)
 
+    def can_sanction(self, brand_id: UUID, staff_id: UUID) -> bool:
+        try:
+            staff = self.identity.staff(brand_id, staff_id)
+        except StaffNotFound:
+            return False
+        level = staff.grants.get(Permission.SANCTION_MANAGER)
+        return bool(staff.enabled) and level is not None and level.covers(Level.WRITE)
+
     def pick_credit_executive(self, brand_id: UUID, day: date) -> UUID | None:
         return self.queries.least_loaded(brand_id, CREDIT_EXECUTIVE_ROLE, day)
 
