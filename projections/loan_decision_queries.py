@@ -6,7 +6,7 @@ on indexes of `read.loans` (projections/loan_decision_views.py, projections/loan
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -82,7 +82,8 @@ class WorkPage(Page):
 
 @dataclass(frozen=True)
 class SmFigures:
-    """One Sanction Manager's figures: loans decided, sanctioned, rejected, sent back, the approval rate."""
+    """One Sanction Manager's figures: loans decided, sanctioned, rejected, sent back, the approval rate, and the
+    queue assigned to them (size, oldest age)."""
 
     actor: str
     name: str | None
@@ -91,6 +92,8 @@ class SmFigures:
     rejected: int
     sent_back: int
     approval_rate: Decimal | None  # percent of decided
+    queue_size: int = 0  # CX-approved loans the Sanction Head assigned to them
+    oldest_hours: Decimal | None = None  # how long the oldest of those has waited
 
 
 @dataclass(frozen=True)
@@ -204,40 +207,48 @@ class DecisionQueries:
         return self._page(where, params, cursor, limit)
 
     def team_figures(self, brand_id: UUID) -> TeamFigures:
-        """The SM queue's size, oldest age and escalations, and per SM: decided, sanctioned, rejected, sent back."""
+        """The SM queue's size, oldest age and escalations, and per SM: the loans assigned to them awaiting sanction
+        (size and oldest age) and their decisions (sanctioned, rejected, sent back; the approval rate). Two small
+        reads: the CX-approved loans grouped by assignee (`loans_sanction_queue_idx`) and `read.sm_figures`."""
         with self.pool.connection() as conn:
-            queue = conn.execute(
-                "SELECT count(*) AS n, min(status_since) AS oldest, "
+            queues = conn.execute(
+                "SELECT l.sanction_assignee AS assignee, count(*) AS n, min(l.status_since) AS oldest, "
                 f"count(*) FILTER (WHERE {_ESCALATED}) AS escalated "
-                "FROM read.loans l WHERE brand_id = %(brand)s AND status = 'cx_approved'",
+                "FROM read.loans l WHERE l.brand_id = %(brand)s AND l.status = 'cx_approved' "
+                "GROUP BY l.sanction_assignee",
                 {"escalate": ESCALATE_AFTER_HOURS, "brand": brand_id},
-            ).fetchone()
-            rows = conn.execute(
-                "SELECT e.actor, count(*) FILTER (WHERE e.kind = 'sanctioned') AS sanctioned, "
-                "count(*) FILTER (WHERE e.kind = 'rejected') AS rejected, "
-                "count(*) FILTER (WHERE e.kind = 'sent_back') AS sent_back "
-                "FROM read.loans l JOIN read.loan_events e ON e.loan_id = l.id "
-                "WHERE l.brand_id = %s AND l.sm_actor IS NOT NULL AND e.actor = l.sm_actor "
-                "AND e.kind IN ('sanctioned', 'rejected', 'sent_back') GROUP BY e.actor ORDER BY e.actor",
+            ).fetchall()
+            decided = conn.execute(
+                "SELECT actor, sanctioned, rejected, sent_back FROM read.sm_figures WHERE brand_id = %s ORDER BY actor",
                 (brand_id,),
             ).fetchall()
-            names = _staff_names(conn, brand_id, [r["actor"] for r in rows])
-        oldest = queue["oldest"] if queue else None
-        now = datetime.now(oldest.tzinfo) if oldest else None
+            per_sm = {f"staff:{q['assignee']}": q for q in queues if q["assignee"] is not None}
+            actors = sorted({r["actor"] for r in decided} | set(per_sm))
+            names = _staff_names(conn, brand_id, actors)
+        counts = {r["actor"]: r for r in decided}
+        now = datetime.now(UTC)
         managers = []
-        for r in rows:
-            decided = r["sanctioned"] + r["rejected"] + r["sent_back"]
-            rate = (Decimal(r["sanctioned"] * 100) / decided).quantize(Decimal("0.1")) if decided else None
-            managers.append(SmFigures(r["actor"], names.get(r["actor"]), decided, r["sanctioned"], r["rejected"],
-                                      r["sent_back"], rate))  # fmt: skip
+        for actor in actors:
+            r = counts.get(actor, {"sanctioned": 0, "rejected": 0, "sent_back": 0})
+            total = r["sanctioned"] + r["rejected"] + r["sent_back"]
+            rate = (Decimal(r["sanctioned"] * 100) / total).quantize(Decimal("0.1")) if total else None
+            queue = per_sm.get(actor)
+            managers.append(SmFigures(actor, names.get(actor), total, r["sanctioned"], r["rejected"], r["sent_back"],
+                                      rate, int(queue["n"]) if queue else 0,
+                                      _hours(now, queue["oldest"] if queue else None)))  # fmt: skip
+        oldest = min((q["oldest"] for q in queues if q["oldest"] is not None), default=None)
         return TeamFigures(
-            queue_size=int(queue["n"]) if queue else 0,
-            oldest_hours=None
-            if oldest is None or now is None
-            else Decimal((now - oldest).total_seconds() / 3600).quantize(Decimal("0.1")),
-            escalated=int(queue["escalated"]) if queue else 0,
+            queue_size=sum(int(q["n"]) for q in queues),
+            oldest_hours=_hours(now, oldest),
+            escalated=sum(int(q["escalated"]) for q in queues),
             managers=managers,
         )
+
+
+def _hours(now: datetime, since: datetime | None) -> Decimal | None:
+    if since is None:
+        return None
+    return Decimal((now - since).total_seconds() / 3600).quantize(Decimal("0.1"))
 
 
 def _staff_names(conn: Any, brand_id: UUID, actors: list[str]) -> dict[str, str]:

@@ -150,6 +150,8 @@ class SmFiguresOut(BaseModel):
     rejected: int
     sent_back: int
     approval_rate: Decimal | None
+    queue_size: int = 0
+    oldest_hours: Decimal | None = None
 
 
 class TeamFiguresOut(BaseModel):

@@ -82,10 +82,15 @@ def test_escalate_assign_and_the_head_decides(client: Any, tenant: Any, platform
     item = next(i for i in decisions.sm_queue(tenant.brand_id, limit=200).items if str(i.id) == loan_id)
     assert item.escalated is False and item.sanction_assignee_name == "Ravi SM"
     assert loan_id not in [str(i.id) for i in decisions.escalations(tenant.brand_id)]
+    team = client.get("/api/v1/credit/team-figures", headers=keys["sanction_head"]).json()
+    ravi_figures = next(m for m in team["managers"] if m["actor"] == f"staff:{ravi.id}")
+    assert ravi_figures["name"] == "Ravi SM" and ravi_figures["queue_size"] == 1 and ravi_figures["decided"] == 0
+    assert ravi_figures["oldest_hours"] is not None and ravi_figures["approval_rate"] is None
 
     sanction = {"sanctioned_amount": "85000", "remarks": "the head decides"}
     sanctioned = client.post(f"{url}/sanction", json=sanction, headers=keys["sanction_head"])
     assert sanctioned.status_code == 200 and sanctioned.json()["status"] == "sm_approved", sanctioned.text
+    head_actor = sanctioned.json()["history"][-1]["actor"]
     late = client.post(f"{url}/escalate", json={"reason": "too late"}, headers=keys["sanction_manager"])
     assert late.status_code == 409
 
@@ -93,6 +98,10 @@ def test_escalate_assign_and_the_head_decides(client: Any, tenant: Any, platform
     reject = {"reason_code": "LOW_SALARY", "remarks": "the head rejects"}
     rejected = client.post(f"/api/v1/loans/{other_loan}/reject", json=reject, headers=keys["sanction_head"])
     assert rejected.status_code == 200 and rejected.json()["status"] == "rejected", rejected.text
+    team = client.get("/api/v1/credit/team-figures", headers=keys["sanction_head"]).json()
+    head_figures = next(m for m in team["managers"] if m["actor"] == head_actor)
+    assert (head_figures["sanctioned"], head_figures["rejected"], head_figures["approval_rate"]) == (1, 1, "50.0")
+    assert all(m["queue_size"] == 0 for m in team["managers"])
 
 
 def test_escalations_of_another_brand_are_not_found(client: Any, tenant: Any, platform: Any, dsn: str) -> None:
