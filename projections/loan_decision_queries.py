@@ -6,7 +6,7 @@ on indexes of `read.loans` (projections/loan_decision_views.py, projections/loan
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -68,6 +68,9 @@ class WorkItem:
     created_at: datetime
     status_since: datetime | None
     escalated: bool
+    escalation_reason: str | None  # why it was escalated (None: not escalated, or only by its day-long wait)
+    sanction_assignee_id: UUID | None  # the SM the Sanction Head assigned it to
+    sanction_assignee_name: str | None
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ class WorkPage(Page):
 
 @dataclass(frozen=True)
 class SmFigures:
-    """One Sanction Manager's figures: loans decided, sanctioned, rejected, sent back, the approval rate."""
+    """One Sanction Manager's figures: loans decided, sanctioned, rejected, sent back, the approval rate, and the
+    queue assigned to them (size, oldest age)."""
 
     actor: str
     name: str | None
@@ -88,6 +92,8 @@ class SmFigures:
     rejected: int
     sent_back: int
     approval_rate: Decimal | None  # percent of decided
+    queue_size: int = 0  # CX-approved loans the Sanction Head assigned to them
+    oldest_hours: Decimal | None = None  # how long the oldest of those has waited
 
 
 @dataclass(frozen=True)
@@ -126,12 +132,22 @@ def schedule(row: dict[str, Any], calendar: RepaymentCalendar, expected_on: date
     return [InstalmentView(i.no, i.due_date, i.principal, i.interest, i.amount) for i in built.instalments]
 
 
+#: A CX-approved loan is escalated when someone escalated it, or when it waited over a day since its approval (or since
+#: the Sanction Head assigned it).
+_ESCALATED = (
+    "(l.escalation IS NOT NULL OR GREATEST(l.sanction_assigned_at, l.status_since) "
+    "< now() - make_interval(hours => %(escalate)s))"
+)
+
 _ITEM = (
     "SELECT l.id, l.loan_number, l.customer_id, c.name AS borrower_name, l.amount, l.cx_approved_amount, "
     "l.sanctioned_amount, l.tenure, l.status, l.assignee AS assignee_id, s.name AS assignee_name, l.cx_approved_by, "
     "l.sm_actor, l.created_at, l.status_since, "
-    "(l.status = 'cx_approved' AND l.status_since < now() - make_interval(hours => %(escalate)s)) AS escalated "
-    "FROM read.loans l LEFT JOIN read.customers c ON c.id = l.customer_id LEFT JOIN read.staff s ON s.id = l.assignee"
+    f"(l.status = 'cx_approved' AND {_ESCALATED}) AS escalated, "
+    "CASE WHEN l.status = 'cx_approved' THEN l.escalation ->> 'reason' END AS escalation_reason, "
+    "l.sanction_assignee AS sanction_assignee_id, a.name AS sanction_assignee_name "
+    "FROM read.loans l LEFT JOIN read.customers c ON c.id = l.customer_id LEFT JOIN read.staff s ON s.id = l.assignee "
+    "LEFT JOIN read.staff a ON a.id = l.sanction_assignee"
 )
 
 
@@ -161,10 +177,23 @@ class DecisionQueries:
         where = ["l.brand_id = %(brand)s", "l.assignee = %(staff)s", "l.status = 'pending'"]
         return self._page(where, {"brand": brand_id, "staff": staff_id}, cursor, limit)
 
-    def sm_queue(self, brand_id: UUID, cursor: str | None = None, limit: int = 50) -> WorkPage:
-        """The CX-approved loans awaiting sanction, oldest first."""
+    def sm_queue(
+        self, brand_id: UUID, cursor: str | None = None, limit: int = 50, staff_id: UUID | None = None
+    ) -> WorkPage:
+        """The CX-approved loans awaiting sanction, oldest first; with `staff_id`, one SM's queue: the loans assigned
+        to them and the unassigned ones (not those the Sanction Head gave to another SM)."""
         where = ["l.brand_id = %(brand)s", "l.status = 'cx_approved'"]
-        return self._page(where, {"brand": brand_id}, cursor, limit)
+        params: dict[str, Any] = {"brand": brand_id}
+        if staff_id is not None:
+            where.append("(l.sanction_assignee IS NULL OR l.sanction_assignee = %(sm)s)")
+            params["sm"] = staff_id
+        return self._page(where, params, cursor, limit)
+
+    def escalations(self, brand_id: UUID, limit: int = 200) -> list[WorkItem]:
+        """The Sanction Head's escalated loans: CX-approved loans escalated by someone or waiting over a day, oldest
+        first (at most `limit`)."""
+        where = ["l.brand_id = %(brand)s", "l.status = 'cx_approved'", _ESCALATED]
+        return self._page(where, {"brand": brand_id}, None, limit).items
 
     def sm_loans(
         self, brand_id: UUID, actor: str | None = None, cursor: str | None = None, limit: int = 50
@@ -178,39 +207,48 @@ class DecisionQueries:
         return self._page(where, params, cursor, limit)
 
     def team_figures(self, brand_id: UUID) -> TeamFigures:
-        """The SM queue's size, oldest age and escalations, and per SM: decided, sanctioned, rejected, sent back."""
+        """The SM queue's size, oldest age and escalations, and per SM: the loans assigned to them awaiting sanction
+        (size and oldest age) and their decisions (sanctioned, rejected, sent back; the approval rate). Two small
+        reads: the CX-approved loans grouped by assignee (`loans_sanction_queue_idx`) and `read.sm_figures`."""
         with self.pool.connection() as conn:
-            queue = conn.execute(
-                "SELECT count(*) AS n, min(status_since) AS oldest, count(*) FILTER (WHERE status_since < now() - "
-                "make_interval(hours => %s)) AS escalated FROM read.loans WHERE brand_id = %s AND status = 'cx_approved'",
-                (ESCALATE_AFTER_HOURS, brand_id),
-            ).fetchone()
-            rows = conn.execute(
-                "SELECT e.actor, count(*) FILTER (WHERE e.kind = 'sanctioned') AS sanctioned, "
-                "count(*) FILTER (WHERE e.kind = 'rejected') AS rejected, "
-                "count(*) FILTER (WHERE e.kind = 'sent_back') AS sent_back "
-                "FROM read.loans l JOIN read.loan_events e ON e.loan_id = l.id "
-                "WHERE l.brand_id = %s AND l.sm_actor IS NOT NULL AND e.actor = l.sm_actor "
-                "AND e.kind IN ('sanctioned', 'rejected', 'sent_back') GROUP BY e.actor ORDER BY e.actor",
+            queues = conn.execute(
+                "SELECT l.sanction_assignee AS assignee, count(*) AS n, min(l.status_since) AS oldest, "
+                f"count(*) FILTER (WHERE {_ESCALATED}) AS escalated "
+                "FROM read.loans l WHERE l.brand_id = %(brand)s AND l.status = 'cx_approved' "
+                "GROUP BY l.sanction_assignee",
+                {"escalate": ESCALATE_AFTER_HOURS, "brand": brand_id},
+            ).fetchall()
+            decided = conn.execute(
+                "SELECT actor, sanctioned, rejected, sent_back FROM read.sm_figures WHERE brand_id = %s ORDER BY actor",
                 (brand_id,),
             ).fetchall()
-            names = _staff_names(conn, brand_id, [r["actor"] for r in rows])
-        oldest = queue["oldest"] if queue else None
-        now = datetime.now(oldest.tzinfo) if oldest else None
+            per_sm = {f"staff:{q['assignee']}": q for q in queues if q["assignee"] is not None}
+            actors = sorted({r["actor"] for r in decided} | set(per_sm))
+            names = _staff_names(conn, brand_id, actors)
+        counts = {r["actor"]: r for r in decided}
+        now = datetime.now(UTC)
         managers = []
-        for r in rows:
-            decided = r["sanctioned"] + r["rejected"] + r["sent_back"]
-            rate = (Decimal(r["sanctioned"] * 100) / decided).quantize(Decimal("0.1")) if decided else None
-            managers.append(SmFigures(r["actor"], names.get(r["actor"]), decided, r["sanctioned"], r["rejected"],
-                                      r["sent_back"], rate))  # fmt: skip
+        for actor in actors:
+            r = counts.get(actor, {"sanctioned": 0, "rejected": 0, "sent_back": 0})
+            total = r["sanctioned"] + r["rejected"] + r["sent_back"]
+            rate = (Decimal(r["sanctioned"] * 100) / total).quantize(Decimal("0.1")) if total else None
+            queue = per_sm.get(actor)
+            managers.append(SmFigures(actor, names.get(actor), total, r["sanctioned"], r["rejected"], r["sent_back"],
+                                      rate, int(queue["n"]) if queue else 0,
+                                      _hours(now, queue["oldest"] if queue else None)))  # fmt: skip
+        oldest = min((q["oldest"] for q in queues if q["oldest"] is not None), default=None)
         return TeamFigures(
-            queue_size=int(queue["n"]) if queue else 0,
-            oldest_hours=None
-            if oldest is None or now is None
-            else Decimal((now - oldest).total_seconds() / 3600).quantize(Decimal("0.1")),
-            escalated=int(queue["escalated"]) if queue else 0,
+            queue_size=sum(int(q["n"]) for q in queues),
+            oldest_hours=_hours(now, oldest),
+            escalated=sum(int(q["escalated"]) for q in queues),
             managers=managers,
         )
+
+
+def _hours(now: datetime, since: datetime | None) -> Decimal | None:
+    if since is None:
+        return None
+    return Decimal((now - since).total_seconds() / 3600).quantize(Decimal("0.1"))
 
 
 def _staff_names(conn: Any, brand_id: UUID, actors: list[str]) -> dict[str, str]:

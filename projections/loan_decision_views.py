@@ -20,6 +20,9 @@ from projections.projection import Change, Projection, Write, handles
 
 L = Loan
 
+#: Each Sanction Manager's decisions, per brand (the team figures).
+SM_FIGURES_TABLE = "read.sm_figures"
+
 #: The decision columns, added to `read.loans` (idempotent; a fresh table gets them at once).
 DECISION_DDL = (
     "ALTER TABLE read.loans "
@@ -41,8 +44,23 @@ DECISION_DDL = (
             "sent_back jsonb",
             "disbursed_on date",
             "status_since timestamptz",
+            "escalation jsonb",
+            "sanction_assignee uuid",
+            "sanction_assigned_at timestamptz",
         )
     ),
+    # The team figures: each SM's decisions, counted as they happen (a small table, not a scan of the timeline).
+    f"""CREATE TABLE IF NOT EXISTS {SM_FIGURES_TABLE} (
+        brand_id uuid NOT NULL,
+        actor text NOT NULL,
+        sanctioned int NOT NULL DEFAULT 0,
+        rejected int NOT NULL DEFAULT 0,
+        sent_back int NOT NULL DEFAULT 0,
+        PRIMARY KEY (brand_id, actor)
+    )""",
+    # The team figures' queue: CX-approved loans per assigned SM, with their age and escalation (index-only).
+    "CREATE INDEX IF NOT EXISTS loans_sanction_queue_idx ON read.loans (brand_id, sanction_assignee, status_since) "
+    "INCLUDE (sanction_assigned_at, escalation) WHERE status = 'cx_approved'",
     # The CX worklist: a CX's pending applications, oldest first.
     "CREATE INDEX IF NOT EXISTS loans_worklist_idx ON read.loans (brand_id, assignee, created_at, id) "
     "WHERE status = 'pending'",
@@ -51,10 +69,21 @@ DECISION_DDL = (
     "WHERE sm_actor IS NOT NULL",
 )
 
+
+def sm_counted(event: Any, column: str) -> Write:
+    """One more sanctioned, rejected or sent-back loan in the figures of the SM who decided (`event.actor`)."""
+    assert column in ("sanctioned", "rejected", "sent_back")
+    return Write(
+        f"INSERT INTO {SM_FIGURES_TABLE} (brand_id, actor, {column}) SELECT brand_id, %s, 1 FROM read.loans "
+        f"WHERE id = %s ON CONFLICT (brand_id, actor) DO UPDATE SET {column} = {SM_FIGURES_TABLE}.{column} + 1",
+        (event.actor, event.originator_id),
+    )
+
+
 _CLEARED = (
     "cx_approved_amount = NULL, cx_approved_by = NULL, cx_approved_at = NULL, sanctioned_amount = NULL, "
     "sanction_pricing = NULL, sanction_terms = NULL, sanction_instalment = NULL, sanctioned_by = NULL, "
-    "sanctioned_at = NULL"
+    "sanctioned_at = NULL, escalation = NULL, sanction_assignee = NULL, sanction_assigned_at = NULL"
 )
 
 
@@ -90,7 +119,7 @@ class LoanDecisionViews(Projection):
     def _cx_approved(self, position: int, event: ev.CxApproved) -> Iterator[Change]:
         yield self._moved(
             event,
-            "cx_approved_amount = %s, cx_approved_by = %s, cx_approved_at = %s",
+            "cx_approved_amount = %s, cx_approved_by = %s, cx_approved_at = %s, escalation = NULL",
             (event.approved_amount, event.actor, event.timestamp),
         )
         details = {"requested": _money(event.requested_amount), "cx_approved": _money(event.approved_amount),
@@ -107,7 +136,28 @@ class LoanDecisionViews(Projection):
             "submitted_on = CASE WHEN %s THEN NULL ELSE submitted_on END",
             (Jsonb(sent), sm, event.to.value == "borrower"),
         )
+        if sm is not None:
+            yield sm_counted(event, "sent_back")
         yield from self._logged(event, "sent_back", {"to": event.to.value})
+
+    @handles(L.Escalated)
+    def _escalated(self, position: int, event: ev.Escalated) -> Iterator[Change]:
+        escalation = {"reason": event.reason, "actor": event.actor, "at": event.timestamp.isoformat(),
+                      "automatic": event.automatic}  # fmt: skip
+        yield Write(
+            "UPDATE read.loans SET escalation = %s, version = %s, updated_at = %s WHERE id = %s",
+            (Jsonb(escalation), event.originator_version, event.timestamp, event.originator_id),
+        )
+        yield from self._logged(event, "escalated", {"automatic": event.automatic})
+
+    @handles(L.SanctionAssigned)
+    def _sanction_assigned(self, position: int, event: ev.SanctionAssigned) -> Iterator[Change]:
+        yield Write(
+            "UPDATE read.loans SET escalation = NULL, sanction_assignee = %s, sanction_assigned_at = %s, version = %s, "
+            "updated_at = %s WHERE id = %s",
+            (event.staff_id, event.timestamp, event.originator_version, event.timestamp, event.originator_id),
+        )
+        yield from self._logged(event, "sanction_assigned", {"staff_id": str(event.staff_id)})
 
     @handles(L.Sanctioned)
     def _sanctioned(self, position: int, event: ev.Sanctioned) -> Iterator[Change]:
@@ -119,6 +169,7 @@ class LoanDecisionViews(Projection):
             (event.sanctioned_amount, Jsonb(pricing.model_dump(mode="json")), Jsonb(event.terms.model_dump(mode="json")),
              event.instalment, event.actor, event.timestamp, event.actor),
         )  # fmt: skip
+        yield sm_counted(event, "sanctioned")
         details = {
             "requested": _money(event.requested_amount), "cx_approved": _money(event.cx_approved_amount),
             "sanctioned": _money(event.sanctioned_amount), "processing_fee": _money(pricing.processing_fee.amount),

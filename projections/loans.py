@@ -14,7 +14,7 @@ from domain.loans.application import Loans
 from domain.loans.loan import Loan, Transitioned
 from domain.loans.states import LoanStatus
 from projections.bre_history import BRE_HISTORY_DDL, BRE_HISTORY_TABLE
-from projections.loan_decision_views import DECISION_DDL
+from projections.loan_decision_views import DECISION_DDL, SM_FIGURES_TABLE, sm_counted
 from projections.loan_servicing_views import SERVICING_DDL, LoanServicingViews
 from projections.projection import Change, Insert, Write, handles
 
@@ -32,7 +32,7 @@ class LoanViews(LoanServicingViews):
 
     name = "loans"
     source = Loans.name
-    tables = ("read.loans", "read.loan_events", BRE_HISTORY_TABLE)
+    tables = ("read.loans", "read.loan_events", BRE_HISTORY_TABLE, SM_FIGURES_TABLE)
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.loans (
             id uuid PRIMARY KEY,
@@ -193,6 +193,8 @@ class LoanViews(LoanServicingViews):
             (event.status.value, rejected, event.timestamp, None if rejection is None else Jsonb(rejection), by_sm,
              event.actor, event.timestamp, event.originator_version, event.timestamp, event.originator_id),
         )  # fmt: skip
+        if by_sm:
+            yield sm_counted(event, "rejected")
         details = {"reason_code": event.reason_code, "remarks": event.remarks} if isinstance(event, L.Rejected) else {}
         yield from self._logged(event, "rejected" if rejected else "cancelled", details)
 

@@ -38,6 +38,7 @@ SEND_BACK = (Permission.LOAN_SEND_BACK, Level.WRITE)
 SANCTION = (Permission.SANCTION_MANAGER, Level.WRITE)
 SM_READ = (Permission.SANCTION_MANAGER, Level.READ)
 HEAD = (Permission.SANCTION_HEAD, Level.READ)
+HEAD_WRITE = (Permission.SANCTION_HEAD, Level.WRITE)
 REACTIVATE = (Permission.LOAN_REACTIVATE, Level.WRITE)
 
 
@@ -65,8 +66,10 @@ async def worklist_page(request: Request, port: DecisionPagesPort, principal: Pr
 
 
 async def sm_queue_page(request: Request, port: DecisionPagesPort, principal: Principal) -> Response:
+    # A Sanction Manager's own queue: unassigned loans and those the Sanction Head gave them (the head sees all).
+    staff = principal.id if principal.kind == "staff" and not principal.holds(*HEAD) else None
     rows = await run_in_threadpool(
-        keyset_page, request, lambda cursor: port.decisions.sm_queue(principal.brand_id, cursor, 50)
+        keyset_page, request, lambda cursor: port.decisions.sm_queue(principal.brand_id, cursor, 50, staff)
     )
     return render(request, "credit_queue.html", nav="sanction", rows=rows, title="Sanction queue", kind="sanction")
 
@@ -74,19 +77,22 @@ async def sm_queue_page(request: Request, port: DecisionPagesPort, principal: Pr
 async def head_page(request: Request, port: DecisionPagesPort, principal: Principal) -> Response:
     actor = (request.query_params.get("actor") or "").strip()[:100] or None
 
-    def load() -> tuple[Any, Any, Any]:
+    def load() -> tuple[Any, Any, Any, Any]:
         rows = keyset_page(request, lambda cursor: port.decisions.sm_loans(principal.brand_id, actor, cursor, 50))
-        escalated = port.decisions.sm_queue(principal.brand_id, None, 200)
-        return rows, escalated, port.decisions.team_figures(principal.brand_id)
+        escalated = port.decisions.escalations(principal.brand_id, 200)
+        staff = port.staff.staff_list(principal.brand_id, limit=200).items
+        managers = [m for m in staff if m.enabled and _sanctions(m.permissions)]
+        return rows, escalated, port.decisions.team_figures(principal.brand_id), managers
 
-    rows, queue, figures = await run_in_threadpool(load)
+    rows, escalated, figures, managers = await run_in_threadpool(load)
     names = {m.actor: m.name for m in figures.managers}
     return render(
         request,
         "credit_head.html",
         nav="sanction_head",
         rows=rows,
-        escalated=[i for i in queue.items if i.escalated],
+        escalated=escalated,
+        managers=managers,
         figures=figures,
         names=names,
         actor=actor,
@@ -140,7 +146,9 @@ def _form_action(use: str) -> Any:
             "cx-approve": lambda: loans.cx_approve(
                 brand, loan_id, form_text(request, "approved_amount"), form_text(request, "remarks")
             ),
-            "send-back": lambda: loans.send_back(brand, loan_id, form_text(request, "to"), form_text(request, "reason")),
+            "send-back": lambda: loans.send_back(
+                brand, loan_id, form_text(request, "to"), form_text(request, "reason"), form_text(request, "step") or None
+            ),
             "sanction": lambda: loans.sanction(
                 brand, loan_id, form_text(request, "sanctioned_amount"), form_text(request, "remarks")
             ),
@@ -148,6 +156,10 @@ def _form_action(use: str) -> Any:
                 brand, loan_id, form_text(request, "reason_code"), form_text(request, "remarks")
             ),
             "reactivate": lambda: loans.reactivate(brand, loan_id, form_text(request, "reason")),
+            "escalate": lambda: loans.escalate(brand, loan_id, form_text(request, "reason")),
+            "sanction-assign": lambda: loans.assign_sanction(
+                brand, loan_id, form_text(request, "staff_id"), form_text(request, "reason")
+            ),
         }  # fmt: skip
         if use == "send-back" and form_text(request, "to") == "cx" and not principal.holds(*SANCTION):
             return await loan_page_with_error(request, port, principal, loan_id, "sending back to the CX is the SM's")
@@ -163,6 +175,11 @@ def _form_action(use: str) -> Any:
 
     handle.__name__ = f"loan_{use.replace('-', '_')}"
     return handle
+
+
+def _sanctions(permissions: dict[str, str]) -> bool:
+    level = permissions.get(Permission.SANCTION_MANAGER.value)
+    return level is not None and Level(level).covers(Level.WRITE)
 
 
 def _may_reject(port: DecisionPagesPort, principal: Principal, loan_id: UUID) -> bool:
@@ -183,5 +200,7 @@ PAGES = pages(
         Page("POST", "/loans/{loan_id}/sanction", _form_action("sanction"), SANCTION, form=True),
         Page("POST", "/loans/{loan_id}/reject", _form_action("reject"), WRITE, form=True),
         Page("POST", "/loans/{loan_id}/reactivate", _form_action("reactivate"), REACTIVATE, form=True),
+        Page("POST", "/loans/{loan_id}/escalate", _form_action("escalate"), SANCTION, form=True),
+        Page("POST", "/loans/{loan_id}/sanction-assign", _form_action("sanction-assign"), HEAD_WRITE, form=True),
     ],
 )

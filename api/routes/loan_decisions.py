@@ -5,7 +5,8 @@ api/routes/loans.py; every command answers the loan (`LoanOut`).
 Who may do what (the spec's permissions): CAM and CX approval LOANS at WRITE; send back LOAN_SEND_BACK (to the CX:
 also SANCTION_MANAGER, it is the SM's action); sanction SANCTION_MANAGER; reject a CX-approved loan SANCTION_MANAGER
 (checked in api/routes/loans.py); reactivate LOAN_REACTIVATE; the SM queue SANCTION_MANAGER at READ; every SM's
-loans and the team figures SANCTION_HEAD at READ.
+loans and the team figures SANCTION_HEAD at READ; escalate SANCTION_MANAGER at WRITE; assign a loan to an SM
+SANCTION_HEAD at WRITE (the Sanction Head's role holds SANCTION_MANAGER too, so he sanctions and rejects himself).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ SEND_BACK = (Permission.LOAN_SEND_BACK, Level.WRITE)
 SANCTION = (Permission.SANCTION_MANAGER, Level.WRITE)
 SM_READ = (Permission.SANCTION_MANAGER, Level.READ)
 HEAD = (Permission.SANCTION_HEAD, Level.READ)
+HEAD_WRITE = (Permission.SANCTION_HEAD, Level.WRITE)
 REACTIVATE = (Permission.LOAN_REACTIVATE, Level.WRITE)
 
 
@@ -70,6 +72,16 @@ class SendBackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: Literal["borrower", "cx"]
+    reason: str = Field(max_length=2000)
+    step: str | None = Field(default=None, max_length=40)
+
+
+class SanctionAssignIn(BaseModel):
+    """The Sanction Head gives a CX-approved loan to a Sanction Manager."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: UUID
     reason: str = Field(max_length=2000)
 
 
@@ -116,6 +128,9 @@ class WorkItemOut(BaseModel):
     created_at: InstantOut
     status_since: datetime | None
     escalated: bool | None
+    escalation_reason: str | None = None
+    sanction_assignee_id: UUID | None = None
+    sanction_assignee_name: str | None = None
 
 
 class WorkPageOut(BaseModel):
@@ -135,6 +150,8 @@ class SmFiguresOut(BaseModel):
     rejected: int
     sent_back: int
     approval_rate: Decimal | None
+    queue_size: int = 0
+    oldest_hours: Decimal | None = None
 
 
 class TeamFiguresOut(BaseModel):
@@ -162,13 +179,23 @@ def send_back(ctx: Context[LoanPort]) -> Reply:
     if body.to == "cx" and not ctx.principal.holds(*SANCTION):
         raise HttpProblem(403, "sending back to the CX needs SANCTION_MANAGER at WRITE", "forbidden",
                           permission=Permission.SANCTION_MANAGER.value, level=Level.WRITE.value)  # fmt: skip
-    return written(ctx, ctx.port.loans.send_back(ctx.brand_id, ctx.path["loan_id"], body.to, body.reason))
+    return written(ctx, ctx.port.loans.send_back(ctx.brand_id, ctx.path["loan_id"], body.to, body.reason, body.step))
 
 
 def sanction(ctx: Context[LoanPort]) -> Reply:
     body: SanctionIn = ctx.body
     result = ctx.port.loans.sanction(ctx.brand_id, ctx.path["loan_id"], body.sanctioned_amount, body.remarks)
     return written(ctx, result)
+
+
+def escalate(ctx: Context[LoanPort]) -> Reply:
+    body: ReasonIn = ctx.body
+    return written(ctx, ctx.port.loans.escalate(ctx.brand_id, ctx.path["loan_id"], body.reason))
+
+
+def sanction_assign(ctx: Context[LoanPort]) -> Reply:
+    body: SanctionAssignIn = ctx.body
+    return written(ctx, ctx.port.loans.assign_sanction(ctx.brand_id, ctx.path["loan_id"], body.staff_id, body.reason))
 
 
 def reactivate(ctx: Context[LoanPort]) -> Reply:
@@ -185,7 +212,10 @@ def cx_worklist(ctx: Context[LoanPort]) -> Reply:
 
 def sm_queue(ctx: Context[LoanPort]) -> Reply:
     q: WorklistQuery = ctx.query
-    return json_response(ctx.port.decisions.sm_queue(ctx.brand_id, q.cursor, q.limit))
+    # A Sanction Manager's own queue (unassigned loans and those assigned to them); the Sanction Head and API keys
+    # see every loan awaiting sanction.
+    staff = ctx.principal.id if ctx.principal.kind == "staff" and not ctx.principal.holds(*HEAD) else None
+    return json_response(ctx.port.decisions.sm_queue(ctx.brand_id, q.cursor, q.limit, staff))
 
 
 def sm_loans(ctx: Context[LoanPort]) -> Reply:
@@ -230,6 +260,20 @@ ENDPOINTS = serve(
             "SM sanction with the final amount: sm_approved",
             SANCTION,
             SanctionIn,
+        ),
+        _command(
+            "/api/v1/loans/{loan_id}/escalate",
+            escalate,
+            "Escalate a CX-approved loan to the Sanction Head",
+            SANCTION,
+            ReasonIn,
+        ),
+        _command(
+            "/api/v1/loans/{loan_id}/sanction-assign",
+            sanction_assign,
+            "Sanction Head: assign a CX-approved loan to a Sanction Manager",
+            HEAD_WRITE,
+            SanctionAssignIn,
         ),
         _command(
             "/api/v1/loans/{loan_id}/reactivate",

@@ -18,6 +18,7 @@ from domain.loans.money import parse_money, parse_rate
 from domain.loans.parties import proposed_emi
 from domain.loans.pricing import Pricing, price
 from domain.loans.terms import LoanKind, LoanTerms
+from domain.onboarding.steps import STEPS, Step
 from domain.shared.application import CommandResult
 from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue
 from domain.shared.values import clean_text
@@ -115,19 +116,42 @@ class DecisionUseCases:
         loan.cx_approve(amount, why, cam_required=self.parties.cam_required(brand_id))
         return self.commit(loan)
 
-    def send_back(self, brand_id: UUID, loan_id: UUID, to: str, reason: str) -> CommandResult:
-        """Send back to the borrower (pending → onboarding) or to the CX (cx_approved → pending), with the reason."""
+    def send_back(self, brand_id: UUID, loan_id: UUID, to: str, reason: str, step: str | None = None) -> CommandResult:
+        """Send back to the borrower (pending → onboarding; `step` names the funnel step to do again, the submitted
+        step when None) or to the CX (cx_approved → pending), with the reason."""
         checks = FieldChecks()
         whom = checks.check(lambda: _send_back_to(to))
         why = checks.check(lambda: reason_text(reason))
+        which = checks.check(lambda: _funnel_step(step, whom))
         checks.raise_if_any()
         assert whom is not None and why is not None
         loan = self.get(brand_id, loan_id)
-        loan.send_back(whom, why)
+        loan.send_back(whom, why, which)
         result = self.commit(loan)
         if whom is SendBackTo.BORROWER and self.contact is not None:
-            self.contact.sent_back(brand_id, loan.customer_id, loan.loan_number, why)
+            self.contact.sent_back(brand_id, loan.customer_id, loan.loan_number, why, which)
         return result
+
+    def escalate(self, brand_id: UUID, loan_id: UUID, reason: str, *, automatic: bool = False) -> CommandResult:
+        """An SM (or the day-long wait) escalates a CX-approved loan to the Sanction Head, with the reason."""
+        why = reason_text(reason)
+        loan = self.get(brand_id, loan_id)
+        loan.escalate(why, automatic=automatic)
+        return self.commit(loan)
+
+    def assign_sanction(self, brand_id: UUID, loan_id: UUID, staff_id: UUID | str, reason: str) -> CommandResult:
+        """The Sanction Head gives a CX-approved loan to another Sanction Manager of the brand (enabled, holding
+        SANCTION_MANAGER at WRITE; 422 naming `staff_id` otherwise), with the reason."""
+        checks = FieldChecks()
+        staff = checks.check(lambda: _staff_id(staff_id))
+        why = checks.check(lambda: reason_text(reason))
+        checks.raise_if_any()
+        assert staff is not None and why is not None
+        if not self.parties.can_sanction(brand_id, staff):
+            raise InvalidValue("staff_id", "not an enabled Sanction Manager of this brand")
+        loan = self.get(brand_id, loan_id)
+        loan.assign_sanction(staff, why)
+        return self.commit(loan)
 
     def sanction(
         self, brand_id: UUID, loan_id: UUID, sanctioned_amount: Decimal | str | int, remarks: str
@@ -181,6 +205,25 @@ def _money_of(raw: object, field: str) -> Callable[[], Decimal]:
 def _in_range(product: ProductVersion, amount: Decimal, field: str) -> None:
     if not product.min_amount <= amount <= product.max_amount:
         raise InvalidValue(field, f"must be between {product.min_amount} and {product.max_amount}")
+
+
+def _funnel_step(raw: str | None, whom: SendBackTo | None) -> str | None:
+    """The funnel step a send back to the borrower reopens (None: the submitted step); not for a send back to the CX."""
+    if raw is None:
+        return None
+    if whom is not SendBackTo.BORROWER:
+        raise InvalidValue("step", "a step is named only when sending back to the borrower")
+    names = [s.value for s in STEPS if s is not Step.MOBILE]
+    if raw not in names:
+        raise InvalidValue("step", f"one of the funnel's steps: {', '.join(names)}")
+    return None if raw == Step.SUBMITTED.value else raw
+
+
+def _staff_id(raw: UUID | str) -> UUID:
+    try:
+        return raw if isinstance(raw, UUID) else UUID(str(raw))
+    except ValueError:
+        raise InvalidValue("staff_id", "a staff member's id (UUID)") from None
 
 
 def _send_back_to(raw: str) -> SendBackTo:

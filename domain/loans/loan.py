@@ -134,6 +134,8 @@ class Loan(LoanDecisions, LoanPayout, LoanServicing, Aggregate):
     CamRecorded = ev.CamRecorded
     CxApproved = ev.CxApproved
     SentBack = ev.SentBack
+    Escalated = ev.Escalated
+    SanctionAssigned = ev.SanctionAssigned
     Sanctioned = ev.Sanctioned
     AgreementIssued = ev.AgreementIssued
     EsignExpired = ev.EsignExpired

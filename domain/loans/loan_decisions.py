@@ -11,12 +11,15 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from domain.loans.loan_events import (
     Cam,
     CamRecorded,
     CxApproved,
+    Escalated,
     Reactivated,
+    SanctionAssigned,
     Sanctioned,
     SendBackTo,
     SentBack,
@@ -44,6 +47,8 @@ class LoanDecisions:
         sent_back: str | None
         submitted_on: date | None
         rejection: dict[str, Any] | None
+        escalation: str | None
+        sanction_assignee: UUID | None
 
         def trigger_event(self, event_class: Any, **kwargs: Any) -> None: ...
 
@@ -75,14 +80,34 @@ class LoanDecisions:
             remarks=remarks,
         )
 
-    def send_back(self, to: SendBackTo, reason: str) -> None:
-        """Send back to the borrower (pending → onboarding) or to the CX (cx_approved → pending), with the reason."""
+    def send_back(self, to: SendBackTo, reason: str, step: str | None = None) -> None:
+        """Send back to the borrower (pending → onboarding; `step` the funnel step to do again) or to the CX
+        (cx_approved → pending), with the reason."""
         needed = S.PENDING if to is SendBackTo.BORROWER else S.CX_APPROVED
         if self.status is not needed:
             raise Conflict(f"only a {needed} loan can be sent back to the {to}; this one is {self.status}",
                            status=str(self.status), to=str(to))  # fmt: skip
         target = check_transition(self.status, S.ONBOARDING if to is SendBackTo.BORROWER else S.PENDING)
-        self._emit(SentBack, status=target, reason=reason, to=to)
+        self._emit(SentBack, status=target, reason=reason, to=to, step=step)
+
+    def escalate(self, reason: str, *, automatic: bool = False) -> None:
+        """Escalate a CX-approved loan to the Sanction Head (an SM's call, or the day-long wait's); 409 when it is not
+        waiting for its sanction or is escalated already."""
+        if self.status is not S.CX_APPROVED:
+            raise Conflict(f"only a CX-approved loan can be escalated; this one is {self.status}",
+                           status=str(self.status))  # fmt: skip
+        if self.escalation is not None:
+            raise Conflict("the loan is escalated already", escalation=self.escalation)
+        self._emit(Escalated, reason=reason, automatic=automatic)
+
+    def assign_sanction(self, staff_id: UUID, reason: str) -> None:
+        """The Sanction Head gives a CX-approved loan to a Sanction Manager (handling its escalation, if any)."""
+        if self.status is not S.CX_APPROVED:
+            raise Conflict(f"only a CX-approved loan can be assigned for sanction; this one is {self.status}",
+                           status=str(self.status))  # fmt: skip
+        if self.sanction_assignee == staff_id and self.escalation is None:
+            raise Conflict("the loan is assigned to that Sanction Manager already", staff_id=str(staff_id))
+        self._emit(SanctionAssigned, staff_id=staff_id, reason=reason)
 
     def sanction(
         self, sanctioned_amount: Decimal, pricing: Pricing, terms: LoanTerms, instalment: Decimal, remarks: str

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
@@ -114,6 +115,8 @@ def reset_decision(loan: Any) -> None:
     loan.exported_file_id = None
     loan.disbursed_reference = None
     loan.disbursed_on = None
+    loan.escalation = None
+    loan.sanction_assignee = None
 
 
 class CamRecorded(Aggregate.Event):
@@ -135,12 +138,15 @@ class CxApproved(Transitioned):
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status
         aggregate.cx_approved_amount = self.approved_amount
+        aggregate.escalation = None  # a fresh approval waits afresh
 
 
 class SentBack(Transitioned):
-    """Sent back to the borrower (pending → onboarding, the funnel step reopens) or to the CX (→ pending)."""
+    """Sent back to the borrower (pending → onboarding, the funnel step reopens) or to the CX (→ pending). `step` is
+    the borrower's funnel step to do again (None: the submitted step, as before the field existed)."""
 
     to: SendBackTo
+    step: str | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status
@@ -148,6 +154,27 @@ class SentBack(Transitioned):
             aggregate.sent_back = self.reason
             aggregate.submitted_on = None
         aggregate.cx_approved_amount = None
+
+
+class Escalated(Aggregate.Event):
+    """A CX-approved loan was escalated to the Sanction Head, by an SM or automatically after waiting over a day."""
+
+    reason: str
+    automatic: bool = False
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.escalation = self.reason
+
+
+class SanctionAssigned(Aggregate.Event):
+    """The Sanction Head assigned a CX-approved loan to a Sanction Manager; an escalation is handled by it."""
+
+    staff_id: UUID
+    reason: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.escalation = None
+        aggregate.sanction_assignee = self.staff_id
 
 
 class Sanctioned(Transitioned):

@@ -60,6 +60,10 @@ class LoanParties(Protocol):
         """Whether the staff member exists in the brand, is enabled and holds LOANS at WRITE."""
         ...
 
+    def can_sanction(self, brand_id: UUID, staff_id: UUID) -> bool:
+        """Whether the staff member exists in the brand, is enabled and holds SANCTION_MANAGER at WRITE."""
+        ...
+
     def pick_credit_executive(self, brand_id: UUID, day: date) -> UUID | None:
         """The credit executive with the fewest open assigned applications, skipping anyone unavailable or on
         leave on `day`; None when nobody can take one."""
@@ -71,8 +75,11 @@ class BorrowerContact(Protocol):
     step reopened and the borrower's own page showing it, once wired). Never raises: a message that cannot go out is
     logged, the decision stands."""
 
-    def sent_back(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
-        """The CX sent the application back to the borrower for documents or information (`reason`)."""
+    def sent_back(
+        self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str, step: str | None = None
+    ) -> None:
+        """The CX sent the application back to the borrower for documents or information (`reason`); `step` is the
+        funnel step to do again (None: the submitted step)."""
         ...
 
     def rejected(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:

@@ -66,3 +66,45 @@ def test_send_back_reopens_the_funnel_and_the_sm_s_reason_reaches_the_borrower(
     decision = client.get("/api/v1/borrower/me", headers=auth).json()["application"]
     assert decision["status"] == "rejected" and decision["reason"] == label
     assert "internal" not in str(decision)
+
+
+def test_send_back_to_a_named_step_reopens_that_step_for_the_borrower(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    config = {"require_employment_data": False, "account_aggregation": True}
+    client.patch("/api/v1/brand/config", json=config, headers=tenant.auth)
+    product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).json()
+    auth = bearer(sign_in(client, sms, tenant.slug, _phone()))
+    statement = {"method": "account_aggregator", "consent_id": "AA-78"}
+    for step, body in (
+        ("pan", {"pan": _pan()}),
+        ("personal", PERSONAL),
+        ("aadhaar", {"method": "digilocker", "aadhaar_number": "2345 6789 0124", "digilocker_reference": "DL-2"}),
+        ("bank_account", {"account_number": "50100012345679", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}),
+        ("bank_statement", statement),
+    ):
+        assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=auth).status_code == 200, step
+    request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
+    application = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()
+    client.post(f"/api/v1/borrower/applications/{application['id']}/submit", headers=auth)
+    url = f"/api/v1/loans/{application['id']}/send-back"
+
+    for bad in ("payslips", "mobile"):
+        refused = client.post(url, json={"to": "borrower", "reason": "again", "step": bad}, headers=tenant.auth)
+        assert refused.status_code == 422 and "step" in refused.text, refused.text
+    assert client.get("/api/v1/borrower/me", headers=auth).json()["application"]["status"] == "pending"
+
+    why = "the statement is of another account"
+    back = client.post(url, json={"to": "borrower", "reason": why, "step": "bank_statement"}, headers=tenant.auth)
+    assert back.status_code == 200, back.text
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert me["status"] == "in_progress" and me["next_step"] == "bank_statement"
+    redo = next(s for s in me["steps"] if s["step"] == "bank_statement")
+    assert redo["done"] is False and redo["sent_back"] == why
+    assert me["application"]["status"] == "onboarding" and me["application"]["reason"] == why
+
+    again = client.put("/api/v1/borrower/steps/bank_statement", json=statement, headers=auth)
+    assert again.status_code == 200, again.text
+    assert client.get("/api/v1/borrower/me", headers=auth).json()["next_step"] == "submitted"
+    resubmitted = client.post(f"/api/v1/borrower/applications/{application['id']}/submit", headers=auth)
+    assert resubmitted.status_code == 200 and resubmitted.json()["status"] == "pending", resubmitted.text

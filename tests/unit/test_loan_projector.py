@@ -68,7 +68,7 @@ def test_every_event_of_the_credit_decision_is_read_by_the_projection() -> None:
 
     names = ("CamRecorded", "CxApproved", "SentBack", "Sanctioned", "AgreementIssued", "EsignExpired", "Signed",
              "DisbursalQueued", "DisbursalInitiated", "DisbursalFailed", "PayoutExported", "PayoutReturned",
-             "Disbursed", "Reactivated")  # fmt: skip
+             "Disbursed", "Reactivated", "Escalated", "SanctionAssigned")  # fmt: skip
     # A projection reads only the topics it handles: a Transitioned subclass without its own handler never reaches it.
     assert set(topics_of(*(getattr(Loan, n) for n in names))) <= set(LoanViews.topics)
 
@@ -91,8 +91,10 @@ def test_the_decision_writes_its_amounts_and_the_timeline_carries_them() -> None
     *_, cam, approved, sanctioned = [list(view.project(i, e)) for i, e in enumerate(loan.collect_events(), 1)]
     assert cam[0].sql.startswith("UPDATE read.loans SET cam")  # type: ignore[union-attr]
     assert Decimal("45000.00") in approved[0].params  # type: ignore[union-attr]
-    row, timeline = sanctioned
+    row, counted, timeline = sanctioned
     assert "sanctioned_amount = %s" in row.sql and Decimal("40000.00") in row.params  # type: ignore[union-attr]
+    # The SM's figures count the sanction (read.sm_figures, the team figures).
+    assert "read.sm_figures" in counted.sql and "sanctioned = read.sm_figures.sanctioned + 1" in counted.sql  # type: ignore[union-attr]
     assert isinstance(timeline, Write) and isinstance(timeline.params, tuple)
     details = timeline.params[6].obj
     assert details["requested"] == "50000.00" and details["cx_approved"] == "45000.00"

@@ -106,6 +106,14 @@ class BrandLoanParties:
         level = staff.grants.get(Permission.LOANS)
         return bool(staff.enabled) and level is not None and level.covers(Level.WRITE)
 
+    def can_sanction(self, brand_id: UUID, staff_id: UUID) -> bool:
+        try:
+            staff = self.identity.staff(brand_id, staff_id)
+        except StaffNotFound:
+            return False
+        level = staff.grants.get(Permission.SANCTION_MANAGER)
+        return bool(staff.enabled) and level is not None and level.covers(Level.WRITE)
+
     def pick_credit_executive(self, brand_id: UUID, day: date) -> UUID | None:
         return self.queries.least_loaded(brand_id, CREDIT_EXECUTIVE_ROLE, day)
 
@@ -113,7 +121,7 @@ class BrandLoanParties:
 @dataclass(frozen=True)
 class SmsBorrowerContact:
     """The loans context's `BorrowerContact`: an SMS through the brand's SMS provider to the borrower's phone, and on a
-    send back the borrower's onboarding funnel reopened at its submitted step with the reason (their `me` shows it as
+    send back the borrower's onboarding funnel reopened at the named step (default: its submitted step) with the reason (their `me` shows it as
     the step's `sent_back`; they submit the same application again). The onboarding context is looked up at use (it
     may be built after loans, or not registered)."""
 
@@ -131,19 +139,29 @@ class SmsBorrowerContact:
             log.warning("loans.borrower_sms_failed", brand_id=str(brand_id), customer_id=str(customer_id),
                         error=type(exc).__name__)  # fmt: skip
 
-    def _reopen_funnel(self, brand_id: UUID, customer_id: UUID, reason: str) -> None:
+    def _reopen_funnel(self, brand_id: UUID, customer_id: UUID, reason: str, step: str | None) -> None:
         if self.kit is None:
             return
         try:
             borrower_id = self.kit.get(OnboardingQueries).borrower_of_customer(brand_id, customer_id)
-            if borrower_id is not None:
-                self.kit.get(Onboarding).send_back(brand_id, borrower_id, Step.SUBMITTED, reason)
+            if borrower_id is None:
+                return
+            onboarding = self.kit.get(Onboarding)
+            if step is not None:
+                try:  # the named step; a step the brand's funnel never had falls back to the submitted step
+                    onboarding.send_back(brand_id, borrower_id, Step(step), reason)
+                    return
+                except DomainError as exc:
+                    log.info("loans.step_not_reopened", step=step, error=type(exc).__name__)
+            onboarding.send_back(brand_id, borrower_id, Step.SUBMITTED, reason)
         except (LookupError, DomainError) as exc:  # no onboarding context, or the funnel cannot reopen
             log.info("loans.funnel_not_reopened", brand_id=str(brand_id), customer_id=str(customer_id),
                      error=type(exc).__name__)  # fmt: skip
 
-    def sent_back(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
-        self._reopen_funnel(brand_id, customer_id, reason)
+    def sent_back(
+        self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str, step: str | None = None
+    ) -> None:
+        self._reopen_funnel(brand_id, customer_id, reason, step)
         self._send(brand_id, customer_id,
                    f"Your loan application {loan_number} needs more from you: {reason}. Please continue in the app.")  # fmt: skip
 

@@ -104,6 +104,9 @@ class Parties:
     def can_take_loans(self, brand_id: UUID, staff_id: UUID) -> bool:
         return brand_id == BRAND and staff_id in self.staff
 
+    def can_sanction(self, brand_id: UUID, staff_id: UUID) -> bool:
+        return brand_id == BRAND and staff_id in self.staff
+
     def pick_credit_executive(self, brand_id: UUID, day: date) -> UUID | None:
         free = [s for s in sorted(self.staff) if s not in self.away]
         return min(free, key=lambda s: self.workload.get(s, 0), default=None)

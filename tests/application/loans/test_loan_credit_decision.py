@@ -290,9 +290,13 @@ def test_a_never_submitted_cancelled_application_is_not_reactivated(loans: Loans
 class Told:
     def __init__(self) -> None:
         self.messages: list[tuple[str, str, str]] = []
+        self.steps: list[str | None] = []
 
-    def sent_back(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
+    def sent_back(
+        self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str, step: str | None = None
+    ) -> None:
         self.messages.append(("sent_back", loan_number, reason))
+        self.steps.append(step)
 
     def rejected(self, brand_id: UUID, customer_id: UUID, loan_number: str, reason: str) -> None:
         self.messages.append(("rejected", loan_number, reason))
@@ -326,3 +330,31 @@ def test_nobody_is_told_of_a_refused_command(loans: Loans) -> None:
     with pytest.raises(InvalidInput):
         loans.reject(BRAND, loan_id, "NOPE", "no such code")
     assert told.messages == []
+
+
+def test_a_send_back_names_the_funnel_step_to_do_again(loans: Loans) -> None:
+    told = Told()
+    loans.contact = told
+    loan_id = pending(loans)
+    loans.send_back(BRAND, loan_id, "borrower", "the statement is for the wrong account", step="bank_statement")
+    loans.submit(BRAND, loan_id)
+    loans.send_back(BRAND, loan_id, "borrower", "upload the payslips again", step="submitted")
+    loans.submit(BRAND, loan_id)
+    loans.send_back(BRAND, loan_id, "borrower", "payslips again")
+    assert told.steps == ["bank_statement", None, None]
+    assert loans.get(BRAND, loan_id).status.value == "onboarding"
+
+
+def test_a_send_back_step_outside_the_funnel_or_to_the_cx_is_refused(loans: Loans) -> None:
+    told = Told()
+    loans.contact = told
+    loan_id = pending(loans)
+    for step in ("mobile", "payslips", ""):
+        with pytest.raises(InvalidInput) as refused:
+            loans.send_back(BRAND, loan_id, "borrower", "redo it please", step=step)
+        assert [e.field for e in refused.value.errors] == ["step"]
+    loans.cx_approve(BRAND, loan_id, "90000", "salary supports 90k")
+    with pytest.raises(InvalidInput):
+        loans.send_back(BRAND, loan_id, "cx", "verify the employer", step="employment")
+    assert told.steps == []
+    assert loans.get(BRAND, loan_id).status.value == "cx_approved"

@@ -1,0 +1,120 @@
+"""Sanction Head escalations through the API on PostgreSQL (issue #14): an SM escalates a CX-approved loan, the
+Sanction Head assigns it to another SM (whose queue then holds it, and no other SM's) or sanctions or rejects it
+himself; every move is in the loan's history with actor and reason; refusals record nothing; other brands get 404.
+
+The product catalogue is the fake of tests/e2e/test_api_loans.py (installed on the platform's Loans)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from domain.identity.application import Identity
+from projections.loan_decision_queries import DecisionQueries
+from tests.conftest import make_tenant
+from tests.e2e.test_api_loan_decisions import _events, _pending
+from tests.e2e.test_api_loans import catalogue  # noqa: F401 - the autouse catalogue fixture
+
+
+def _keys(platform: Any, brand_id: uuid.UUID) -> dict[str, dict[str, str]]:
+    identity = platform.get(Identity)
+    keys = {}
+    for role in ("credit_executive", "sanction_manager", "sanction_head"):
+        issued = identity.issue_api_key(brand_id, role, f"{role} key", may_grant_cross_brand=True)
+        keys[role] = {"Authorization": f"Bearer {issued.secret}"}
+    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    return keys
+
+
+def _cx_approved(client: Any, tenant: Any, name: str, phone: str) -> str:
+    loan_id = _pending(client, tenant, name=name, phone=phone)
+    approved = client.post(f"/api/v1/loans/{loan_id}/cx-approve", json={"approved_amount": "90000", "remarks": "salary fine"},
+                           headers=tenant.auth)  # fmt: skip
+    assert approved.status_code == 200, approved.text
+    return loan_id
+
+
+def test_escalate_assign_and_the_head_decides(client: Any, tenant: Any, platform: Any, dsn: str) -> None:
+    keys = _keys(platform, tenant.brand_id)
+    identity = platform.get(Identity)
+    ravi = identity.create_staff(tenant.brand_id, "ravi-sm@lender.in", "Ravi SM", ["sanction_manager"])
+    meena = identity.create_staff(tenant.brand_id, "meena-sm@lender.in", "Meena SM", ["sanction_manager"])
+    cx = identity.create_staff(tenant.brand_id, "cx-only@lender.in", "Cee Ex", ["credit_executive"])
+    platform.engine.wait_for("identity", cx.position)
+    loan_id = _cx_approved(client, tenant, "Kiran Rao", "9876512361")
+    url = f"/api/v1/loans/{loan_id}"
+
+    assert (
+        client.post(f"{url}/escalate", json={"reason": "not mine"}, headers=keys["credit_executive"]).status_code == 403
+    )
+    escalated = client.post(
+        f"{url}/escalate", json={"reason": "employer unknown to me"}, headers=keys["sanction_manager"]
+    )
+    assert escalated.status_code == 200, escalated.text
+    entry = escalated.json()["history"][-1]
+    assert entry["kind"] == "escalated" and entry["reason"] == "employer unknown to me"
+    assert entry["actor"].startswith("apikey:")
+    before = _events(dsn)
+    again = client.post(f"{url}/escalate", json={"reason": "again"}, headers=keys["sanction_manager"])
+    assert again.status_code == 409, again.text
+    queue = client.get("/api/v1/credit/sm-queue", headers=keys["sanction_head"]).json()["items"]
+    mine = next(i for i in queue if i["id"] == loan_id)
+    assert mine["escalated"] is True and mine["escalation_reason"] == "employer unknown to me"
+    figures = client.get("/api/v1/credit/team-figures", headers=keys["sanction_head"]).json()
+    assert figures["escalated"] >= 1
+
+    assign = {"staff_id": str(ravi.id), "reason": "Ravi knows the employer"}
+    assert client.post(f"{url}/sanction-assign", json=assign, headers=keys["sanction_manager"]).status_code == 403
+    for bad in ({"staff_id": str(uuid.uuid4()), "reason": "a stranger"}, {"staff_id": str(cx.id), "reason": "a CX"},
+                {"staff_id": "nope", "reason": "not an id"}):  # fmt: skip
+        refused = client.post(f"{url}/sanction-assign", json=bad, headers=keys["sanction_head"])
+        assert refused.status_code == 422 and "staff_id" in refused.text, refused.text
+    assert _events(dsn) == before
+    assigned = client.post(f"{url}/sanction-assign", json=assign, headers=keys["sanction_head"])
+    assert assigned.status_code == 200, assigned.text
+    entry = assigned.json()["history"][-1]
+    assert entry["kind"] == "sanction_assigned" and entry["reason"] == "Ravi knows the employer"
+    assert entry["details"] == {"staff_id": str(ravi.id)}
+
+    decisions = DecisionQueries(platform.db.pool)
+    assert loan_id in [str(i.id) for i in decisions.sm_queue(tenant.brand_id, staff_id=ravi.id, limit=200).items]
+    assert loan_id not in [str(i.id) for i in decisions.sm_queue(tenant.brand_id, staff_id=meena.id, limit=200).items]
+    item = next(i for i in decisions.sm_queue(tenant.brand_id, limit=200).items if str(i.id) == loan_id)
+    assert item.escalated is False and item.sanction_assignee_name == "Ravi SM"
+    assert loan_id not in [str(i.id) for i in decisions.escalations(tenant.brand_id)]
+    team = client.get("/api/v1/credit/team-figures", headers=keys["sanction_head"]).json()
+    ravi_figures = next(m for m in team["managers"] if m["actor"] == f"staff:{ravi.id}")
+    assert ravi_figures["name"] == "Ravi SM" and ravi_figures["queue_size"] == 1 and ravi_figures["decided"] == 0
+    assert ravi_figures["oldest_hours"] is not None and ravi_figures["approval_rate"] is None
+
+    sanction = {"sanctioned_amount": "85000", "remarks": "the head decides"}
+    sanctioned = client.post(f"{url}/sanction", json=sanction, headers=keys["sanction_head"])
+    assert sanctioned.status_code == 200 and sanctioned.json()["status"] == "sm_approved", sanctioned.text
+    head_actor = sanctioned.json()["history"][-1]["actor"]
+    late = client.post(f"{url}/escalate", json={"reason": "too late"}, headers=keys["sanction_manager"])
+    assert late.status_code == 409
+
+    other_loan = _cx_approved(client, tenant, "Lata Rao", "9876512362")
+    reject = {"reason_code": "LOW_SALARY", "remarks": "the head rejects"}
+    rejected = client.post(f"/api/v1/loans/{other_loan}/reject", json=reject, headers=keys["sanction_head"])
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected", rejected.text
+    team = client.get("/api/v1/credit/team-figures", headers=keys["sanction_head"]).json()
+    head_figures = next(m for m in team["managers"] if m["actor"] == head_actor)
+    assert (head_figures["sanctioned"], head_figures["rejected"], head_figures["approval_rate"]) == (1, 1, "50.0")
+    assert all(m["queue_size"] == 0 for m in team["managers"])
+
+
+def test_escalations_of_another_brand_are_not_found(client: Any, tenant: Any, platform: Any, dsn: str) -> None:
+    loan_id = _cx_approved(client, tenant, "Mohan Das", "9876512363")
+    other = make_tenant(platform)
+    staff = platform.get(Identity).create_staff(other.brand_id, "sm-other@lender.in", "Other SM", ["sanction_manager"])
+    platform.engine.wait_for("identity", staff.position)
+    before = _events(dsn)
+    url = f"/api/v1/loans/{loan_id}"
+    assert client.post(f"{url}/escalate", json={"reason": "not yours"}, headers=other.auth).status_code == 404
+    assign = {"staff_id": str(staff.id), "reason": "not yours"}
+    assert client.post(f"{url}/sanction-assign", json=assign, headers=other.auth).status_code == 404
+    # Our own loan, another brand's SM: refused naming the field.
+    refused = client.post(f"{url}/sanction-assign", json=assign, headers=tenant.auth)
+    assert refused.status_code == 422 and "staff_id" in refused.text
+    assert _events(dsn) == before
