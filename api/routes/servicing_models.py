@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.shared.values import Money
+from domain.shared.values import BusinessDate, Money
 
 
 class RepaymentIn(BaseModel):
@@ -19,7 +19,7 @@ class RepaymentIn(BaseModel):
     amount: Money
     mode: str = Field(max_length=20, description="cash, cheque, neft, imps, rtgs, upi, nach or other")
     reference: str = Field(max_length=100, description="the UTR, cheque number or receipt: unique per loan")
-    paid_on: date | None = Field(None, description="the business date unless given; never after it")
+    paid_on: BusinessDate | None = Field(None, description="the business date unless given; never after it")
 
 
 class ReverseIn(BaseModel):
@@ -35,7 +35,7 @@ class PayoffQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    as_of: date | None = Field(None, description="YYYY-MM-DD; the business date unless given")
+    as_of: BusinessDate | None = Field(None, description="YYYY-MM-DD; the business date unless given")
 
 
 class AllocationOut(BaseModel):

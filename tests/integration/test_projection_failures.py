@@ -30,6 +30,7 @@ from domain.loans.application import Loans
 from domain.notices.application import Notices
 from domain.onboarding.application import Onboarding
 from domain.products.application import Products
+from domain.reloans.application import ReloanOffers
 from domain.verification.application import Verifications
 from projections.blocklist import BlocklistQueries
 from projections.brands import BrandQueries
@@ -252,6 +253,10 @@ def _touch_lending(
     loans.sign(brand_id, loan.id, f"prov-{suffix}", now)
     loans.ready_for_disbursal(brand_id, loan.id, "acct-1")
     loans.initiate_disbursal(brand_id, loan.id, "IMPS", f"gw-{suffix}")
+    offer = p.get(ReloanOffers).offer(brand_id, loan.id, f"RL-{suffix}", customer_id, product.id, 12, Decimal("85000"),
+                                      "percent", Decimal("10"))  # fmt: skip
+    assert offer is not None
+    mark(offer.id)
     document = p.get(Documents).upload(brand_id, customer_id, DocumentKind.BANK_STATEMENT, "statement.pdf", TINY_PDF)
     mark(document.id)
     account = p.get(Verifications).add_bank_account(brand_id, customer_id, "50100123" + suffix, "HDFC0001234",
@@ -266,7 +271,8 @@ def _touch_lending(
         signed = onboarding.sign_in(slug, f"97402 {suffix[-5:]}", catcher.code)
     finally:
         onboarding.sms = before
-    return {"product": product.id, "loan": loan.id, "document": document.id, "funnel": signed.borrower_id}
+    return {"product": product.id, "loan": loan.id, "document": document.id, "funnel": signed.borrower_id,
+            "offer": offer.id}  # fmt: skip
 
 
 def _caught_up(p: Any) -> None:
