@@ -115,7 +115,9 @@ class Relay(threading.Thread):
         self.status = RelayStatus(enabled=True)
         self.stopping = threading.Event()
         self.marker_topic = f"{settings.topic_prefix}._relay"
-        with platform.db.pool.connection() as conn:
+        # Under the database's setup lock: a relay starting beside another process (a second relay, `serve`)
+        # would otherwise race it on CREATE TABLE IF NOT EXISTS, which PostgreSQL can fail on its catalogue keys.
+        with platform.db.setup_lock(), platform.db.pool.connection() as conn:
             for statement in DDL:
                 conn.execute(statement)
 
