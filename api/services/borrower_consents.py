@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from domain.onboarding.application import Onboarding
-from domain.onboarding.steps import Step
+from domain.onboarding.steps import Step, kept_aadhaar
 from domain.shared.errors import Conflict, InvalidValue
 from domain.verification.application import Verifications
 from domain.verification.values import CheckKind, CheckStatus
@@ -103,7 +103,7 @@ def _aadhaar(fetched: dict[str, object] | None, consent_id: str | None) -> dict[
     masked = str(found.get("masked_aadhaar") or "").replace(" ", "")
     return {
         "method": "digilocker",
-        "aadhaar_number": "XXXXXXXX" + masked[-4:],
+        "aadhaar_number": kept_aadhaar(masked),
         "aadhaar_digest": None,
         "digilocker_reference": consent_id,
         "document_id": found.get("photo_document_id"),

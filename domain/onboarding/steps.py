@@ -246,7 +246,7 @@ class AadhaarIn(BaseModel):
         return {
             "method": self.method,
             # Kept masked, as UIDAI asks: the last four digits (checking the number is the verification's work).
-            "aadhaar_number": "XXXXXXXX" + (number or "")[-4:],
+            "aadhaar_number": kept_aadhaar(number or ""),
             # Its digest (last four and a SHA-256), so the BRE can match the blocklist's Aadhaar (docs/bre.md).
             "aadhaar_digest": aadhaar_digest(number or ""),
             "digilocker_reference": reference,
@@ -366,3 +366,8 @@ def checked_details(step: Step, given: BaseModel, today: date) -> dict[str, Any]
         raise InvalidValue("step", f"'{step.value}' is not recorded with this form")
     check: Callable[[date], dict[str, Any]] = given.checked  # type: ignore[attr-defined]
     return check(today)
+
+
+def kept_aadhaar(number: str) -> str:
+    """An Aadhaar number as the funnel keeps it: masked, as UIDAI asks, to its last four digits."""
+    return "XXXXXXXX" + number[-4:]
