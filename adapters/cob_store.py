@@ -4,7 +4,15 @@ which any number of workers claim with `FOR UPDATE SKIP LOCKED`, each processed 
 
 A partition stays locked while its worker processes it: a worker that dies releases it (the transaction rolls back)
 and another claims it again. What the dead worker had already saved is not charged twice: a loan's close of
-business is idempotent per date (`Loan.close_business_day` records nothing for a date it has closed)."""
+business is idempotent per date (`Loan.close_business_day` records nothing for a date it has closed).
+
+**Quiet loans are passed over.** With each loan it processed, a worker records in `ops.loan_cob_watch` the loan's
+version and the date through which its COB will record nothing while it has no other event (`Loan.cob_quiet_until`:
+a loan paid up to date is quiet until its next due date). A date's plan leaves out the loans whose watch still
+holds: the same version in `read.loans` (any event on the loan since - a payment, a reversal - ends it) and a
+quiet date not passed. Most loans on most days are such loans; the others (overdue, due, just paid, new) are
+partitioned and closed one by one as before. `plan(..., selective=False)` partitions every serviced loan (the
+per-loan path the tests compare with)."""
 
 from __future__ import annotations
 
@@ -47,6 +55,22 @@ DDL = (
     )""",
     "CREATE INDEX IF NOT EXISTS loan_cob_partitions_pending_idx ON ops.loan_cob_partitions "
     "(brand_id, business_date, no) WHERE state = 'pending'",
+    "ALTER TABLE ops.loan_cob_days ADD COLUMN IF NOT EXISTS quiet int NOT NULL DEFAULT 0",
+    """CREATE TABLE IF NOT EXISTS ops.loan_cob_watch (
+        loan_id uuid PRIMARY KEY,
+        brand_id uuid NOT NULL,
+        version int NOT NULL,
+        quiet_until date
+    )""",
+)
+
+#: The serviced loans of a brand a date's plan partitions: all of them, or (selective) those whose watch does not
+#: hold on the date (no row, another version than the read model's, no quiet date or one passed).
+_SERVICED = (
+    "SELECT l.id FROM read.loans l LEFT JOIN ops.loan_cob_watch w ON w.loan_id = l.id "
+    "WHERE l.brand_id = %(brand)s AND l.status IN ('active', 'partially_paid', 'overdue') AND (NOT %(selective)s "
+    "OR w.loan_id IS NULL OR w.version IS DISTINCT FROM l.version OR w.quiet_until IS NULL "
+    "OR w.quiet_until < %(day)s)"
 )
 
 
@@ -58,6 +82,8 @@ class PartitionOutcome:
     closed: int
     penal_charged: Decimal
     transitions: dict[str, int]
+    #: (loan id, version, quiet until) of each loan processed: see `Loan.cob_quiet_until`.
+    watch: tuple[tuple[UUID, int, date | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +100,7 @@ class CobDay:
     transitions: dict[str, int]
     started_at: datetime
     finished_at: datetime | None
+    quiet: int = 0  # serviced loans passed over (quiet on the date), counted in `loans`
 
     @property
     def duration_seconds(self) -> float | None:
@@ -114,7 +141,7 @@ class CobStore:
         with self.pool.connection() as conn:
             row = conn.execute(
                 "SELECT brand_id, business_date, state, partitions, loans, closed, penal_charged, transitions, "
-                "started_at, finished_at FROM ops.loan_cob_days WHERE brand_id = %s AND business_date = %s",
+                "started_at, finished_at, quiet FROM ops.loan_cob_days WHERE brand_id = %s AND business_date = %s",
                 (brand_id, business_date),
             ).fetchone()
         return None if row is None else _day(row)
@@ -125,15 +152,16 @@ class CobStore:
         with self.pool.connection() as conn:
             rows = conn.execute(
                 "SELECT brand_id, business_date, state, partitions, loans, closed, penal_charged, transitions, "
-                "started_at, finished_at FROM ops.loan_cob_days WHERE brand_id = %s "
+                "started_at, finished_at, quiet FROM ops.loan_cob_days WHERE brand_id = %s "
                 "ORDER BY business_date DESC LIMIT %s",
                 (brand_id, limit),
             ).fetchall()
         return [_day(row) for row in rows]
 
-    def plan(self, brand_id: UUID, business_date: date, now: datetime, size: int) -> bool:
+    def plan(self, brand_id: UUID, business_date: date, now: datetime, size: int, *, selective: bool = True) -> bool:
         """Start the date once: its record and its partitions of `size` serviced loans (keyset over the loans read
-        model). False when the date was already planned (a rerun or another worker): nothing changes."""
+        model), the quiet ones left out unless `selective` is off. False when the date was already planned (a rerun
+        or another worker): nothing changes."""
         self.setup()
         with self.pool.connection() as conn, conn.transaction():
             started = conn.execute(
@@ -143,16 +171,21 @@ class CobStore:
             ).fetchone()
             if started is None:
                 return False
+            args = {"brand": brand_id, "day": business_date, "selective": selective, "size": size}
             partitions = conn.execute(
-                "WITH serviced AS (SELECT id, (row_number() OVER (ORDER BY id) - 1) / %s AS no FROM read.loans "
-                "WHERE brand_id = %s AND status IN ('active', 'partially_paid', 'overdue')) "
+                f"WITH serviced AS (SELECT id, (row_number() OVER (ORDER BY id) - 1) / %(size)s AS no "
+                f"FROM ({_SERVICED}) s) "
                 "INSERT INTO ops.loan_cob_partitions (brand_id, business_date, no, loan_ids, state) "
-                "SELECT %s, %s, no, array_agg(id ORDER BY id), 'pending' FROM serviced GROUP BY no",
-                (size, brand_id, brand_id, business_date),
+                "SELECT %(brand)s, %(day)s, no, array_agg(id ORDER BY id), 'pending' FROM serviced GROUP BY no",
+                args,
             ).rowcount
             conn.execute(
-                "UPDATE ops.loan_cob_days SET partitions = %s WHERE brand_id = %s AND business_date = %s",
-                (partitions, brand_id, business_date),
+                "UPDATE ops.loan_cob_days SET partitions = %(partitions)s, quiet = (SELECT count(*) FROM read.loans "
+                "WHERE brand_id = %(brand)s AND status IN ('active', 'partially_paid', 'overdue')) "
+                "- (SELECT coalesce(sum(cardinality(loan_ids)), 0) FROM ops.loan_cob_partitions "
+                "WHERE brand_id = %(brand)s AND business_date = %(day)s) "
+                "WHERE brand_id = %(brand)s AND business_date = %(day)s",
+                args | {"partitions": partitions},
             )
         return True
 
@@ -181,6 +214,14 @@ class CobStore:
                 (worker, outcome.loans, outcome.closed, outcome.penal_charged, Jsonb(outcome.transitions),
                  brand_id, business_date, _get(row, "no")),
             )  # fmt: skip
+            if outcome.watch:
+                ids, versions, until = zip(*outcome.watch, strict=True)
+                conn.execute(
+                    "INSERT INTO ops.loan_cob_watch (loan_id, brand_id, version, quiet_until) "
+                    "SELECT i, %s, v, q FROM unnest(%s::uuid[], %s::int[], %s::date[]) AS t(i, v, q) "
+                    "ON CONFLICT (loan_id) DO UPDATE SET version = excluded.version, quiet_until = excluded.quiet_until",
+                    (brand_id, list(ids), list(versions), list(until)),
+                )
         return outcome
 
     def pending(self, brand_id: UUID, business_date: date) -> int:
@@ -203,7 +244,7 @@ class CobStore:
                 "FROM ops.loan_cob_partitions, jsonb_each_text(transitions) WHERE brand_id = %s "
                 "AND business_date = %s GROUP BY key) t), '{}') AS transitions "
                 "FROM ops.loan_cob_partitions WHERE brand_id = %s AND business_date = %s) "
-                "UPDATE ops.loan_cob_days d SET state = 'done', loans = p.loans, closed = p.closed, "
+                "UPDATE ops.loan_cob_days d SET state = 'done', loans = p.loans + d.quiet, closed = p.closed, "
                 "penal_charged = p.penal, transitions = p.transitions, finished_at = %s FROM p "
                 "WHERE d.brand_id = %s AND d.business_date = %s AND d.state = 'running'",
                 (brand_id, business_date, brand_id, business_date, now, brand_id, business_date),
@@ -212,7 +253,7 @@ class CobStore:
 
 
 _DAY_COLUMNS = ("brand_id", "business_date", "state", "partitions", "loans", "closed", "penal_charged", "transitions",
-                "started_at", "finished_at")  # fmt: skip
+                "started_at", "finished_at", "quiet")  # fmt: skip
 
 
 def _get(row: Any, column: str) -> Any:

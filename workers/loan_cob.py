@@ -4,7 +4,8 @@ A run as of D processes each business date from the day after the last one done 
 D, in order. For each date: the date is planned once (its run record and partitions of `batch_size` serviced loans,
 `adapters/cob_store.py`), then `workers` threads - and any other process running `drain` for the same brand and
 date - claim partitions with `FOR UPDATE SKIP LOCKED`, close the day of each loan (penal charges, DPD, class, the
-state move: `Loan.close_business_day`) and commit the partition on its own. When no partition is left the date's
+state move: `Loan.close_business_day`) and commit the partition on its own. Loans quiet on the date (nothing due or
+overdue, no event since the COB last looked at them) are not partitioned at all (`adapters/cob_store.py`). When no partition is left the date's
 record gets its totals and the brand's business date moves to the next day. A rerun of a done date changes nothing;
 a run killed mid-date resumes with the partitions not done, and a loan closed before the kill is not charged twice
 (its close is idempotent per date)."""
@@ -56,7 +57,9 @@ class CobPort:
 
 def close_partition(loans: Loans, brand_id: UUID, day: date, loan_ids: Sequence[UUID]) -> PartitionOutcome:
     """Close `day` for the loans of one partition: one load, one save (each loan alone when a concurrent command
-    changed one of them first: that loan is retried from its new version)."""
+    changed one of them first: that loan is retried from its new version). With each loan, the date through which
+    its COB will record nothing while it has no other event (`Loan.cob_quiet_until`): the next dates' plans pass
+    it over until then."""
     found = loans.load_many(Loan, list(loan_ids), brand_id, LoanNotFound)
     changed: list[Loan] = []
     transitions: Counter[str] = Counter()
@@ -68,16 +71,21 @@ def close_partition(loans: Loans, brand_id: UUID, day: date, loan_ids: Sequence[
             penal += sum((e.penal_charged for e in loan.pending_events if isinstance(e, Loan.DayClosed)), Decimal(0))
             if loan.status is not before:
                 transitions[f"{before}->{loan.status}"] += 1
-    if not changed:
-        return PartitionOutcome(loans=len(found), closed=0, penal_charged=penal, transitions={})
-    try:
-        loans.commit(*changed)
-    except Conflict:
-        for loan in changed:  # one of them moved meanwhile (a repayment): each on its own, from its latest version
-            fresh = loans.get(brand_id, loan.id)
-            if fresh.close_business_day(day):
-                loans.commit(fresh)
-    return PartitionOutcome(loans=len(found), closed=len(changed), penal_charged=penal, transitions=dict(transitions))
+    saved = found
+    if changed:
+        try:
+            loans.commit(*changed)
+        except Conflict:
+            retried = {}
+            for loan in changed:  # one of them moved meanwhile (a repayment): each on its own, from its latest version
+                fresh = loans.get(brand_id, loan.id)
+                if fresh.close_business_day(day):
+                    loans.commit(fresh)
+                retried[fresh.id] = fresh
+            saved = [retried.get(loan.id, loan) for loan in found]
+    watch = tuple((loan.id, loan.version, loan.cob_quiet_until(day)) for loan in saved)
+    return PartitionOutcome(loans=len(found), closed=len(changed), penal_charged=penal, transitions=dict(transitions),
+                            watch=watch)  # fmt: skip
 
 
 def drain(port: CobPort, brand_id: UUID, day: date, worker: str) -> Iterator[PartitionOutcome]:
@@ -108,8 +116,9 @@ def dates_to_close(port: CobPort, brand_id: UUID, as_of: date) -> list[date]:
 def run_cob(port: CobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """The job's handler: every date due, partitions drained by `workers` threads, the business date advanced."""
     workers = max(1, min(16, int(run.settings.variables.get("workers", "2") or 2)))
-    port.engine.wait_for(Loans.name, port.engine.head(Loans.name), timeout=60)  # newly disbursed loans included
     for day in dates_to_close(port, run.brand_id, run.as_of):
+        # Newly disbursed loans included, and the versions of the day before's closes (the quiet loans' watch).
+        port.engine.wait_for(Loans.name, port.engine.head(Loans.name), timeout=60)
         started = datetime.now(UTC)
         port.store.plan(run.brand_id, day, started, run.settings.batch_size)
         outcomes: queue.Queue[object] = queue.Queue()

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from domain.loans.overdue import days_past_due
 from domain.loans.payments import PayoffQuote, payoff
-from domain.loans.position import LoanPosition, open_position
+from domain.loans.position import AssetClass, LoanPosition, open_position
 from domain.loans.pricing import Pricing
 from domain.loans.replay import Fact, PaymentMade, PaymentReversed, Replayed, replay
 from domain.loans.schedule import Schedule
@@ -215,6 +215,32 @@ class LoanServicing:
             reason = f"close of business {day.isoformat()}: DPD {dpd}, {asset_class}"
             self._emit(StatusMoved, status=status, reason=reason, dpd=dpd, asset_class=asset_class)
         return True
+
+    def cob_quiet_until(self, day: date) -> date | None:
+        """After COB closed `day` on this loan: the last business date through which `close_business_day` records
+        nothing as long as no other event is recorded on the loan, so the COB may pass it over (workers/loan_cob.py);
+        None when the next date must be looked at (overdue, a class other than standard, a charge not yet recorded,
+        a state to move, not serviced).
+
+        Quiet until the oldest unpaid instalment's due date: until then nothing is overdue, so no day charges, DPD
+        stays 0, the class standard and the state what the payments left (a back-dated payment or a reversal is a
+        new event, which ends the promise)."""
+        if not self.servicing_open or self.status not in (S.ACTIVE, S.PARTIALLY_PAID):
+            return None
+        before = self.replayed()
+        if before.position.asset_class is not AssetClass.STANDARD:
+            return None
+        after = self.replayed(through=max(day, self.cob_through or day))
+        position = after.position
+        oldest = position.first_unsettled
+        if position.completed or position.asset_class is not AssetClass.STANDARD or oldest is None:
+            return None
+        earlier = self.cob_through or (self.servicing_schedule.disbursed_on - timedelta(days=1))  # type: ignore[union-attr]
+        if any(c.amount for c in after.charges if c.day > earlier):
+            return None
+        if oldest.due_date <= day or servicing_status(position, day) is not self.status:
+            return None
+        return oldest.due_date
 
     def closure(self) -> NoDue:
         """The figures of the no-due certificate of the completed loan (no hash yet): closure date, principal
