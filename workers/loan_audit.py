@@ -18,6 +18,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.audit.replay import AuditReplay, jsonable, state_of
+from domain.loans.checkpoint import CheckpointStore, position_of
 from domain.loans.servicing_views import ServicingView, servicing_view
 from domain.shared.clock import business_date
 
@@ -45,14 +46,15 @@ class ViewCache:
         self._views: OrderedDict[tuple[UUID, int, date], ServicingView] = OrderedDict()
         self._lock = threading.Lock()
 
-    def view(self, loan: Any, today: date) -> ServicingView:
-        """The loan's servicing view on `today`, computed once per (id, version, date)."""
+    def view(self, loan: Any, today: date, checkpoints: CheckpointStore | None = None) -> ServicingView:
+        """The loan's servicing view on `today`, computed once per (id, version, date), its position resumed from
+        the loan's newest checkpoint at its version or before (domain/loans/checkpoint.py) when one fits."""
         key = (loan.id, loan.version, today)
         with self._lock:
             if key in self._views:
                 self._views.move_to_end(key)
                 return self._views[key]
-        found = servicing_view(loan, today)
+        found = servicing_view(loan, today, position_of(loan, checkpoints))
         with self._lock:
             self._views[key] = found
             while len(self._views) > self.size:
@@ -75,7 +77,7 @@ def loan_state(audit: AuditReplay, loan: Any, as_of: datetime) -> dict[str, Any]
     state["business_date"] = today.isoformat()
     if not getattr(loan, "servicing_open", False):
         return state
-    view = VIEWS.view(loan, today)
+    view = VIEWS.view(loan, today, getattr(audit.resolve("loan").application, "checkpoints", None))
     state["schedule"] = [jsonable(item.__dict__ | {"status": str(item.status)}) for item in view.schedule]
     state["outstanding"] = jsonable(view.outstanding.__dict__)
     state["dpd"] = view.dpd

@@ -74,13 +74,13 @@ def close_partition(loans: Loans, brand_id: UUID, day: date, loan_ids: Sequence[
     saved = found
     if changed:
         try:
-            loans.commit(*changed)
+            loans.commit_serviced(*changed)
         except Conflict:
             retried = {}
             for loan in changed:  # one of them moved meanwhile (a repayment): each on its own, from its latest version
                 fresh = loans.get(brand_id, loan.id)
                 if fresh.close_business_day(day):
-                    loans.commit(fresh)
+                    loans.commit_serviced(fresh)
                 retried[fresh.id] = fresh
             saved = [retried.get(loan.id, loan) for loan in found]
     watch = tuple((loan.id, loan.version, loan.cob_quiet_until(day)) for loan in saved)

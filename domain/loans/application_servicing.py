@@ -10,6 +10,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
+import structlog
+
+from domain.loans.checkpoint import CHECKPOINT_EVERY, Checkpoint, CheckpointStore, position_of
 from domain.loans.loan import Loan
 from domain.loans.money import parse_money
 from domain.loans.offer import ProductCatalogue
@@ -21,6 +24,8 @@ from domain.loans.terms import LoanTerms
 from domain.shared.application import CommandResult
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
 from domain.shared.values import clean_text
+
+log = structlog.get_logger(__name__)
 
 
 def _mode(raw: str) -> PaymentMode:
@@ -42,6 +47,30 @@ class ServicingUseCases:
 
         def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
         def commit(self, primary: Any, *others: Any) -> CommandResult: ...
+
+    #: Where checkpoints of loans' replayed positions are kept (domain/loans/checkpoint.py; set by the platform).
+    checkpoints: CheckpointStore | None = None
+
+    def commit_serviced(self, primary: Loan, *others: Loan) -> CommandResult:
+        """`commit`, then a checkpoint of each loan this save took across a multiple of CHECKPOINT_EVERY events
+        (a cache: a checkpoint that fails to be written is logged, the command stands)."""
+        store = self.checkpoints
+        due = [
+            loan
+            for loan in (primary, *others)
+            if store is not None
+            and loan.servicing_open
+            and any(e.originator_version % CHECKPOINT_EVERY == 0 for e in loan.pending_events)
+        ]
+        result = self.commit(primary, *others)
+        for loan in due:
+            try:
+                position = position_of(loan, store)
+                assert store is not None
+                store.keep(loan.id, Checkpoint(loan.version, len(loan.servicing_facts), position))
+            except Exception:  # a cache write; the saved events stand
+                log.warning("loans.checkpoint_failed", loan_id=str(loan.id), exc_info=True)
+        return result
 
     def confirm_disbursal(self, brand_id: UUID, loan_id: UUID, reference: str, disbursed_on: date) -> CommandResult:
         """The gateway (or bank) confirmed the payout: active, and in the same commit servicing opens with the
@@ -88,14 +117,14 @@ class ServicingUseCases:
         loan = self.serviced(brand_id, loan_id)
         today = self.parties.business_date(brand_id)
         record = loan.record_repayment(str(uuid4()), value, how, ref, paid_on or today, today)
-        return self.commit(loan), record
+        return self.commit_serviced(loan), record
 
     def reverse_repayment(self, brand_id: UUID, loan_id: UUID, payment_id: str, reason: str) -> CommandResult:
         """Reverse a repayment with a reason (at least 3 characters)."""
         text = " ".join(clean_text(reason, "reason", multiline=True, min_visible=3, missing="give a reason").split())
         loan = self.serviced(brand_id, loan_id)
         loan.reverse_repayment(payment_id, text[:1000], self.parties.business_date(brand_id))
-        return self.commit(loan)
+        return self.commit_serviced(loan)
 
     def payoff(self, brand_id: UUID, loan_id: UUID, as_of: date | None = None) -> PayoffQuote:
         """The payoff quote on `as_of` (the business date unless given)."""
@@ -106,7 +135,7 @@ class ServicingUseCases:
         """COB for one loan through `day` (`changed` False when already closed through it or not serviced)."""
         loan = self.serviced(brand_id, loan_id)
         loan.close_business_day(day)
-        return self.commit(loan)
+        return self.commit_serviced(loan)
 
 
 __all__ = ["FieldError", "ServicingUseCases"]

@@ -18,7 +18,7 @@ from domain.loans.loan_servicing import LoanServicing
 from domain.loans.money import ZERO
 from domain.loans.overdue import days_past_due, next_asset_class
 from domain.loans.payments import payoff
-from domain.loans.position import InstalmentStatus
+from domain.loans.position import InstalmentStatus, LoanPosition
 from domain.loans.replay import PaymentMade
 
 
@@ -102,9 +102,10 @@ class Posting:
     running: Running
 
 
-def servicing_view(loan: LoanServicing, as_of: date) -> ServicingView:
-    """The loan on `as_of` (its business date): the days COB has not run yet are closed on a copy."""
-    position = loan.replayed().position
+def servicing_view(loan: LoanServicing, as_of: date, replayed: LoanPosition | None = None) -> ServicingView:
+    """The loan on `as_of` (its business date): the days COB has not run yet are closed on a copy. `replayed`: the
+    loan's replayed position when the caller has it (`domain.loans.checkpoint.position_of`)."""
+    position = loan.replayed().position if replayed is None else replayed
     day = max(as_of, position.open_day)
     position = loan.position_after(position, day)
     items = tuple(

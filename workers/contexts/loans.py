@@ -11,6 +11,7 @@ from uuid import UUID
 
 import structlog
 
+from adapters.loan_checkpoints import LoanCheckpoints
 from adapters.postgres import Database
 from adapters.providers.directory import ProviderDirectory
 from api.pages import bre_backtest as backtest_pages
@@ -252,7 +253,7 @@ def _loans(kit: Kit) -> Loans:
     queries = LoanQueries(pool)
     customers = kit.get(Customers)
     verification = VerificationQueries(pool)
-    return Loans(
+    app = Loans(
         env=kit.env,
         clock=kit.clock,
         parties=BrandLoanParties(kit.get(Identity), customers, queries, BlocklistQueries(kit.get(Database).pool)),
@@ -270,6 +271,10 @@ def _loans(kit: Kit) -> Loans:
         numbers=number_series(kit),
         contact=SmsBorrowerContact(kit.get(Identity), customers, kit.get(ProviderDirectory), kit),
     )
+    app.checkpoints = LoanCheckpoints(
+        pool
+    )  # replayed positions every CHECKPOINT_EVERY events (domain/loans/checkpoint.py)
+    return app
 
 
 CONTEXT = BoundedContext(
