@@ -1,0 +1,78 @@
+"""Checkpoints of loans' replayed positions on PostgreSQL (domain/loans/checkpoint.py, adapters/loan_checkpoints.py):
+kept by the servicing commands and the COB every CHECKPOINT_EVERY events (3 here), they change no figure of the
+auditor's as-of state - with a back-dated payment and a reversal of a payment a checkpoint covers - and the views
+resume from them."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from adapters.loan_checkpoints import LoanCheckpoints
+from domain.loans import application_servicing
+from domain.loans.application import Loans
+from domain.loans.checkpoint import position_of, resume
+from tests.conftest import make_tenant
+from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from workers.loan_audit import VIEWS
+
+__all__ = ["catalogue"]  # the fixture faking the product catalogue (penal charges), autouse here too
+
+
+def test_as_of_states_are_the_same_with_and_without_checkpoints(platform: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(application_servicing, "CHECKPOINT_EVERY", 3)
+    tenant = make_tenant(platform)
+    loans: Loans = platform.get(Loans)
+    brand = tenant.brand_id
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    instants: list[datetime] = []
+
+    def mark() -> None:
+        time.sleep(0.002)
+        instants.append(datetime.now(UTC))
+        time.sleep(0.002)
+
+    set_business_date(platform, tenant, date(2026, 3, 6))
+    for day in range(1, 6):
+        loans.close_business_day(brand, loan_id, date(2026, 3, day))
+        mark()
+    _, first = loans.record_repayment(brand, loan_id, "3000.00", "upi", "UTR-1", date(2026, 3, 2))  # back-dated
+    mark()
+    loans.record_repayment(brand, loan_id, "2000.00", "upi", "UTR-2", date(2026, 3, 6))
+    mark()
+    set_business_date(platform, tenant, date(2026, 4, 3))
+    for day in range(6, 12):
+        loans.close_business_day(brand, loan_id, date(2026, 3, day))
+    mark()
+    loans.reverse_repayment(brand, loan_id, first.payment_id, "cheque bounced")  # covered by checkpoints
+    mark()
+    for day in range(12, 32):
+        loans.close_business_day(brand, loan_id, date(2026, 3, day))
+    loans.record_repayment(brand, loan_id, "9000.00", "neft", "UTR-3", date(2026, 4, 2))
+    mark()
+
+    store = loans.checkpoints
+    assert isinstance(store, LoanCheckpoints)
+    loan = loans.get(brand, loan_id)
+    assert loan.version > 20
+    with platform.db.pool.connection() as conn:
+        kept = conn.execute("SELECT count(*) AS n FROM ops.loan_checkpoints WHERE loan_id = %s", (loan_id,)).fetchone()
+    assert kept is not None and kept["n"] >= 5
+    assert position_of(loan, store) == loan.replayed().position
+    latest = store.latest(loan_id, loan.version, loan.opening_position())
+    assert latest is not None and latest.version > 20
+    assert resume(loan.opening_position(), latest, loan.servicing_facts, loan.cob_through) is not None  # used
+
+    with_checkpoints = []
+    for instant in instants:
+        VIEWS.clear()
+        with_checkpoints.append(platform.audit.state_as_of("loan", loan_id, brand, instant))
+    monkeypatch.setattr(loans, "checkpoints", None)
+    for instant, state in zip(instants, with_checkpoints, strict=True):
+        VIEWS.clear()
+        assert platform.audit.state_as_of("loan", loan_id, brand, instant) == state, instant
+    assert {s["state"]["status"] for s in with_checkpoints} >= {"overdue"}
