@@ -89,12 +89,24 @@ RecordDiff = TypedDict(
 )
 
 
+#: Exact types that are JSON values already (an enum's subclass of str or int is not one of them).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+#: A dataclass's field names, found once per class (a loan's hundreds of servicing facts are all alike).
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def jsonable(value: Any) -> Any:
     """Plain JSON values of an aggregate's state (UUID, Decimal, dates, enums, models as strings or dicts)."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
-    if is_dataclass(value) and not isinstance(value, type):  # e.g. a loan's servicing facts
-        return {f.name: jsonable(getattr(value, f.name)) for f in fields(value)}
+    if kind in _FIELDS or (is_dataclass(value) and not isinstance(value, type)):  # e.g. a loan's servicing facts
+        names = _FIELDS.get(kind)
+        if names is None:
+            names = _FIELDS[kind] = tuple(f.name for f in fields(value))
+        return {name: jsonable(getattr(value, name)) for name in names}
     if isinstance(value, dict):
         return {str(jsonable(k)): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
