@@ -177,8 +177,11 @@ class CobDayOut(BaseModel):
     state: str = Field(description="running or done")
     partitions: int
     loans: int = Field(description="serviced loans processed")
-    quiet: int = Field(0, description="of which passed over: quiet on the date (nothing due or overdue, no event "
-                       "since the COB last looked at them)")
+    quiet: int = Field(
+        0,
+        description="of which passed over: quiet on the date (nothing due or overdue, no event "
+        "since the COB last looked at them)",
+    )
     closed: int = Field(description="loans whose day was closed by this run (not already closed)")
     penal_charged: Decimal
     transitions: dict[str, int] = Field(description="state moves by kind, e.g. active->overdue")

@@ -84,11 +84,6 @@ def resume(
     return replay(start, tail, closed_through=closed_through).position
 
 
-def take(loan: Any) -> Checkpoint:
-    """A checkpoint of a serviced loan as it stands (its facts replayed through its `cob_through`)."""
-    return Checkpoint(version=loan.version, facts=len(loan.servicing_facts), position=loan.replayed().position)
-
-
 def position_of(loan: Any, store: CheckpointStore | None) -> LoanPosition:
     """`loan.replayed().position`, resumed from the loan's newest stored checkpoint when one fits."""
     if store is not None:
@@ -98,7 +93,8 @@ def position_of(loan: Any, store: CheckpointStore | None) -> LoanPosition:
             resumed = resume(opening, found, loan.servicing_facts, loan.cob_through)
             if resumed is not None:
                 return resumed
-    return loan.replayed().position
+    whole: LoanPosition = loan.replayed().position
+    return whole
 
 
 def encode(position: LoanPosition) -> dict[str, Any]:
