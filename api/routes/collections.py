@@ -72,7 +72,7 @@ def guard(port: CollectionsPort, principal: Principal, loan_id: UUID, level: Lev
     a manager (404 otherwise, as for a loan of another brand). A loan never in collections: managers only."""
     case = port.queries.case(principal.brand_id, loan_id, port.clock.now())
     if case is None or not case.open:
-        if not is_manager(principal):
+        if not is_manager(principal) or (case is None and not port.queries.has_loan(principal.brand_id, loan_id)):
             raise CollectionCaseNotFound(f"loan {loan_id} is not on your worklist", id=str(loan_id))
         return case
     if not is_manager(principal) and case.assignee != principal.id:
