@@ -30,6 +30,7 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.clock import Clock
 from projections.collection_queries import CaseView, CollectionQueries
+from projections.collection_team import TeamQueries
 
 READ = (Permission.COLLECTIONS, Level.READ)
 WRITE = (Permission.COLLECTIONS, Level.WRITE)
@@ -52,6 +53,7 @@ class CollectionsPort:
     queries: CollectionQueries
     identity: Identity
     clock: Clock
+    team: TeamQueries
 
 
 def is_manager(principal: Principal) -> bool:
