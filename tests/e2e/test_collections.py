@@ -126,6 +126,15 @@ def test_stages_allocation_contacts_promises_and_reallocation(
                           headers=csrf)  # fmt: skip
     assert logged.status_code == 201, logged.text
     assert logged.json()["outcome"] == "switched_off" and logged.json()["staff_id"] == str(asha)
+    contact_id = logged.json()["contact_id"]
+    evidence = browser.post(f"/api/v1/loans/{mine}/contacts/{contact_id}/evidence", headers=csrf,
+                            files={"file": ("visit.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")})  # fmt: skip
+    assert evidence.status_code == 201, evidence.text
+    (document_id,) = evidence.json()["evidence"]
+    assert client.get(f"/api/v1/documents/{document_id}", headers=tenant.auth).json()["kind"] == "other"
+    forged = browser.post(f"/api/v1/loans/{mine}/contacts/{uuid.uuid4()}/evidence", headers=csrf,
+                          files={"file": ("visit.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")})  # fmt: skip
+    assert forged.status_code == 404
     soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     callback = {"outcome": "callback_requested", "remarks": "after lunch", "callback_at": soon}
     assert browser.post(f"/api/v1/loans/{mine}/contacts", json=callback, headers=csrf).status_code == 201
@@ -170,6 +179,17 @@ def test_stages_allocation_contacts_promises_and_reallocation(
     assert figures[str(asha)]["open_cases"] == 1 and figures[str(asha)]["calls"] == 2
     assert figures[str(asha)]["ptp_kept_rate"] == "1.0000"
     assert kiran not in figures
+
+    # Legal: managers move a loan to post-collections; it leaves the executive's collections worklist.
+    legal = {"reason": "no response for 30 days"}
+    assert browser.post(f"/api/v1/loans/{theirs}/collection-legal", json=legal, headers=csrf).status_code == 403
+    moved_on = client.post(f"/api/v1/loans/{theirs}/collection-legal", json=legal, headers=tenant.auth)
+    assert moved_on.status_code == 200, moved_on.text
+    assert moved_on.json()["case"]["stage"] == "post" and moved_on.json()["case"]["legal"] is True
+    assert worklist(browser, csrf, stage="collections") == []
+    assert [i["loan_id"] for i in worklist(client, tenant.auth, stage="post")] == [theirs]
+    assert browser.get("/api/v1/collections/worklist", params={"stage": "post"}).status_code == 403
+    assert client.post(f"/api/v1/loans/{mine}/collection-legal", json=legal, headers=tenant.auth).status_code == 200
 
     # Another brand's probes get 404.
     other = make_tenant(platform)
