@@ -10,7 +10,7 @@ the sweep read only read models, and a million event-sourced loans take ten comm
   projection catching up (the allocations visible on the worklists). Baseline in the same run: the sweep's
   candidate query alone.
 - **Worklist**: `CollectionQueries.worklist` of a random executive (about 5,000 open cases each; 1 % with a
-  callback due), first pages and the next page by cursor, p95. Baseline: a primary-key read of one case row.
+  callback due), first pages and the next page by cursor, p95 of the pages (one statement each). Baseline: a primary-key read of one case row.
 """
 
 from __future__ import annotations
@@ -145,15 +145,17 @@ def _worklists(platform: Platform, brand: UUID, staff: list[UUID], samples: int)
         executive = rng.choice(staff)
         began = time.perf_counter()
         page = queries.worklist(brand, Stage.COLLECTIONS, executive, now, None, 50)
-        if n % 2 and page.next_cursor:
-            queries.worklist(brand, Stage.COLLECTIONS, executive, now, page.next_cursor, 50)
         timings.append((time.perf_counter() - began) * 1000)
         assert page.items, "an executive with an empty worklist"
+        if n % 2 and page.next_cursor:  # every other one, the next page too
+            began = time.perf_counter()
+            queries.worklist(brand, Stage.COLLECTIONS, executive, now, page.next_cursor, 50)
+            timings.append((time.perf_counter() - began) * 1000)
         began = time.perf_counter()
         with platform.db.pool.connection() as conn:
             conn.execute("SELECT * FROM read.collection_cases WHERE loan_id = %s", (rng.choice(ids),)).fetchone()
         base.append((time.perf_counter() - began) * 1000)
     p95, base_p95 = percentile(timings, 0.95), percentile(base, 0.95)
-    say(f"   executive worklist: p50 {percentile(timings, 0.5):.2f} ms, p95 {p95:.2f} ms ({samples} worklists, every "
-        f"other with its next page); baseline, one case by primary key: p95 {base_p95:.2f} ms")  # fmt: skip
+    say(f"   executive worklist: p50 {percentile(timings, 0.5):.2f} ms, p95 {p95:.2f} ms ({len(timings)} pages: {samples} "
+        f"first pages, every other one's next page); baseline, one case by primary key: p95 {base_p95:.2f} ms")  # fmt: skip
     return p95, base_p95
