@@ -37,6 +37,8 @@ class CollectionDuesView(Projection):
             reversed boolean NOT NULL DEFAULT false,
             PRIMARY KEY (loan_id, payment_id)
         )""",
+        # The sweep finds the loans falling due within the pre-collection window by their due dates.
+        "CREATE INDEX IF NOT EXISTS collection_dues_dates_idx ON read.collection_dues USING gin (due_dates)",
     )
 
     @handles(L.Created)

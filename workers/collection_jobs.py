@@ -44,6 +44,14 @@ _POST_STATUSES = ("settled", "written_off")
 _SERVICING = ("active", "partially_paid", "overdue")
 
 _CANDIDATES = """
+WITH ids AS (
+    SELECT id FROM read.loans WHERE brand_id = %(brand)s AND status = ANY(%(hard)s)
+    UNION
+    SELECT loan_id FROM read.collection_cases WHERE brand_id = %(brand)s AND open
+    UNION
+    SELECT d.loan_id FROM read.collection_dues d JOIN read.loans w ON w.id = d.loan_id
+    WHERE d.due_dates && %(window)s::date[] AND w.brand_id = %(brand)s AND w.status IN ('active', 'partially_paid')
+)
 SELECT l.id AS loan_id, l.status, coalesce(l.dpd, 0) AS dpd, c.open, c.stage, c.assignee, coalesce(c.legal, false) AS legal,
        c.dpd AS cur_dpd, c.amount AS cur_amount, c.due_on AS cur_due,
        (SELECT min(x.due) FROM unnest(d.due_dates, d.cum_due) AS x(due, cum) WHERE x.cum > d.paid) AS next_due,
@@ -51,12 +59,10 @@ SELECT l.id AS loan_id, l.status, coalesce(l.dpd, 0) AS dpd, c.open, c.stage, c.
        greatest(coalesce((SELECT max(x.cum) FROM unnest(d.due_dates, d.cum_due) AS x(due, cum) WHERE x.due <= %(day)s),
                 0) - d.paid, 0) AS overdue_amount,
        greatest(d.cum_due[array_upper(d.cum_due, 1)] - d.paid, 0) AS unpaid
-FROM read.loans l
+FROM ids
+JOIN read.loans l ON l.id = ids.id
 LEFT JOIN read.collection_dues d ON d.loan_id = l.id
 LEFT JOIN read.collection_cases c ON c.loan_id = l.id
-WHERE l.brand_id = %(brand)s AND (
-    l.status = ANY(%(hard)s) OR c.open
-    OR (l.status IN ('active', 'partially_paid') AND d.due_dates && %(window)s::date[]))
 """
 
 
