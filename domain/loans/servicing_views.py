@@ -91,7 +91,8 @@ class Posting:
     """One ledger line: what it moved in each bucket (positive: owed more) and the running outstanding after it."""
 
     on: date
-    kind: str  # disbursal, fee, gst, fees_deducted, interest_due, penal_charge, payment, reversal
+    kind: str  # disbursal, fee, gst, fees_deducted, interest_due, penal_charge, payment, reversal, waiver,
+    # settlement_waiver, write_off, recovery (domain/loans/recovery_views.py)
     description: str
     amount: Decimal
     principal: Decimal
@@ -104,6 +105,11 @@ class Posting:
 
 def servicing_view(loan: LoanServicing, as_of: date) -> ServicingView:
     """The loan on `as_of` (its business date): the days COB has not run yet are closed on a copy."""
+    ending = getattr(loan, "ending", None)
+    if ending is not None and as_of >= ending.on:
+        from domain.loans.recovery_views import ended_view  # noqa: PLC0415 - it builds on this module
+
+        return ended_view(loan, ending.through, as_of)
     position = loan.replayed().position
     day = max(as_of, position.open_day)
     position = loan.position_after(position, day)
@@ -156,7 +162,7 @@ def servicing_view(loan: LoanServicing, as_of: date) -> ServicingView:
 
 
 _ORDER = {"disbursal": 0, "fee": 1, "gst": 2, "fees_deducted": 3, "interest_due": 4, "payment": 5, "reversal": 6,
-          "penal_charge": 7}  # fmt: skip
+          "penal_charge": 7, "waiver": 6, "settlement_waiver": 9, "write_off": 9, "recovery": 10}  # fmt: skip
 
 
 def ledger(loan: LoanServicing, as_of: date) -> tuple[Posting, ...]:
@@ -166,6 +172,9 @@ def ledger(loan: LoanServicing, as_of: date) -> tuple[Posting, ...]:
         return ()
     # Through the day before `as_of`, like the payoff and the GET (days COB has not run are closed on a copy).
     through = max(as_of - timedelta(days=1), loan.cob_through or as_of - timedelta(days=1))
+    ending = getattr(loan, "ending", None)
+    if ending is not None and as_of >= ending.on:
+        through, as_of = ending.through, ending.on  # nothing accrues after a settlement or write-off
     replayed = loan.replayed(through=through)
     position = replayed.position
     lines: list[tuple[date, str, str, Decimal, Decimal, Decimal, Decimal, str | None]] = []
@@ -211,7 +220,11 @@ def ledger(loan: LoanServicing, as_of: date) -> tuple[Posting, ...]:
             why = f"reversal of the payment {payment.reference}: {payment.reversal_reason}"
             lines.append((max(payment.reversed_on, payment.paid_on), "reversal", why, principal, interest, penal,
                           ZERO, payment.payment_id))  # fmt: skip
+    from domain.loans.recovery_views import recovery_lines  # noqa: PLC0415 - it builds on this module
+
+    lines.extend(recovery_lines(loan, replayed))
     lines.sort(key=lambda line: (line[0], _ORDER[line[1]]))
+    amounts = {r.payment_id: r.amount for r in (*loan.payments.values(), *getattr(loan, "recoveries", {}).values())}
     running = Running(ZERO, ZERO, ZERO, ZERO)
     postings: list[Posting] = []
     for on, kind, what, principal, interest, penal, fees, payment_id in lines:
@@ -220,8 +233,8 @@ def ledger(loan: LoanServicing, as_of: date) -> tuple[Posting, ...]:
         )
         amount = (
             abs(principal + interest + penal + fees)
-            if kind not in ("payment", "reversal")
-            else next(p.amount for p in loan.payments.values() if p.payment_id == payment_id)
+            if kind not in ("payment", "reversal", "recovery")
+            else amounts[payment_id or ""]
         )
         postings.append(Posting(on, kind, what, amount, principal, interest, penal, fees, payment_id, running))
     return tuple(postings)
