@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+from uuid import UUID
 
 from domain.loans.loan_servicing import LoanServicing, RepaymentNotFound
 from domain.loans.payments import PayoffQuote
@@ -62,6 +63,9 @@ class LoanRecoveries(LoanServicing):
     settlements: dict[str, SettlementRecord] = {}  # noqa: RUF012
     recoveries: dict[str, PaymentRecord] = {}  # noqa: RUF012
     ending: Ending | None = None
+
+    if TYPE_CHECKING:
+        brand_id: UUID
 
     # Reading ---------------------------------------------------------------------------------------------------
 
@@ -114,7 +118,7 @@ class LoanRecoveries(LoanServicing):
         ceiling = self._ceiling(request.requested_on)
         if request.amount > ceiling:
             raise InvalidValue("amount", f"{request.amount} is above the {self._ceiling_name()} of {ceiling}")
-        self._emit(CollectionRequested, request=request)
+        self._emit(CollectionRequested, brand_id=self.brand_id, loan_number=self.loan_number, request=request)
 
     def approve_collection(self, request_id: str, kind: CollectionKind, payment_id: str, today: date) -> None:
         """Approve a pending request of `kind`: its money is recorded (a repayment by the waterfall, or a recovery
@@ -142,7 +146,7 @@ class LoanRecoveries(LoanServicing):
         penal = self.penal_outstanding(waiver.requested_on)
         if waiver.amount > penal:
             raise InvalidValue("amount", f"{waiver.amount} is above the penal charges outstanding ({penal})")
-        self._emit(WaiverRequested, waiver=waiver)
+        self._emit(WaiverRequested, brand_id=self.brand_id, loan_number=self.loan_number, waiver=waiver)
 
     def approve_waiver(self, waiver_id: str, today: date) -> None:
         """Approve a pending waiver: posted to the ledger on the business date, the status following. 409 when the
@@ -174,7 +178,8 @@ class LoanRecoveries(LoanServicing):
         payoff = self.payoff_quote(settlement.proposed_on).total
         if settlement.amount >= payoff:
             raise InvalidValue("amount", f"{settlement.amount} is not below the payoff of {payoff}")
-        self._emit(SettlementProposed, settlement=settlement.model_copy(update={"payoff_at_proposal": payoff}))
+        self._emit(SettlementProposed, brand_id=self.brand_id, loan_number=self.loan_number,
+                   settlement=settlement.model_copy(update={"payoff_at_proposal": payoff}))  # fmt: skip
 
     def approve_settlement(self, settlement_id: str, today: date) -> None:
         """Approve a pending settlement: payments from now on count toward it (409 when it is no longer below the

@@ -123,6 +123,8 @@ def _update(aggregate: Any, name: str, key: str, **changes: Any) -> None:
 class CollectionRequested(Aggregate.Event):
     """An executive reported money collected (or uploaded a manual receipt): pending approval."""
 
+    brand_id: UUID
+    loan_number: str
     request: CollectionRequest
 
     def apply(self, aggregate: Any) -> None:
@@ -156,6 +158,8 @@ class CollectionRejected(Aggregate.Event):
 class WaiverRequested(Aggregate.Event):
     """A penal-charge waiver was asked for (at most the penal charges outstanding then)."""
 
+    brand_id: UUID
+    loan_number: str
     waiver: WaiverRecord
 
     def apply(self, aggregate: Any) -> None:
@@ -193,6 +197,8 @@ class WaiverRejected(Aggregate.Event):
 class SettlementProposed(Aggregate.Event):
     """An executive proposed a settlement below the payoff."""
 
+    brand_id: UUID
+    loan_number: str
     settlement: SettlementRecord
 
     def apply(self, aggregate: Any) -> None:
