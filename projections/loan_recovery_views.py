@@ -34,17 +34,31 @@ class LoanRecoveryViews(LoanServicingViews):
     @handles(L.CollectionRequested)
     def _collection_requested(self, position: int, event: rv.CollectionRequested) -> Iterator[Change]:
         r = event.request
-        details = {"request_id": r.request_id, "kind": str(r.kind), "amount": str(r.amount), "mode": r.mode,
-                   "reference": r.reference, "collected_on": r.collected_on.isoformat()}  # fmt: skip
+        details = {
+            "request_id": r.request_id,
+            "kind": str(r.kind),
+            "amount": str(r.amount),
+            "mode": r.mode,
+            "reference": r.reference,
+            "collected_on": r.collected_on.isoformat(),
+        }
         yield from self._logged(event, f"{r.kind}_requested", details)
 
     @handles(L.CollectionApproved, L.CollectionRejected, L.WaiverRejected, L.SettlementApproved, L.SettlementRejected)
     def _decided(self, position: int, event: Any) -> Iterator[Change]:
-        details = {k: str(v) for k, v in event.model_dump(include={"request_id", "waiver_id", "settlement_id",
-                                                                     "payment_id", "reason"}).items()}  # fmt: skip
-        kind = {"CollectionApproved": "collection_approved", "CollectionRejected": "collection_rejected",
-                "WaiverRejected": "waiver_rejected", "SettlementApproved": "settlement_approved",
-                "SettlementRejected": "settlement_rejected"}[type(event).__name__]  # fmt: skip
+        details = {
+            k: str(v)
+            for k, v in event.model_dump(
+                include={"request_id", "waiver_id", "settlement_id", "payment_id", "reason"}
+            ).items()
+        }
+        kind = {
+            "CollectionApproved": "collection_approved",
+            "CollectionRejected": "collection_rejected",
+            "WaiverRejected": "waiver_rejected",
+            "SettlementApproved": "settlement_approved",
+            "SettlementRejected": "settlement_rejected",
+        }[type(event).__name__]
         yield from self._logged(event, kind, details)
 
     @handles(L.WaiverRequested)
@@ -69,15 +83,25 @@ class LoanRecoveryViews(LoanServicingViews):
     def _ended(self, position: int, event: rv.Settled | rv.WrittenOff) -> Iterator[Change]:
         yield self._moved(event, "dpd = 0")
         e = event.ending
-        details = {"on": e.on.isoformat(), "principal": str(e.principal), "interest": str(e.interest),
-                   "penal": str(e.penal), "total": str(e.total)}  # fmt: skip
+        details = {
+            "on": e.on.isoformat(),
+            "principal": str(e.principal),
+            "interest": str(e.interest),
+            "penal": str(e.penal),
+            "total": str(e.total),
+        }
         yield from self._logged(event, str(e.kind), details)
 
     @handles(L.RecoveryRecorded)
     def _recovered(self, position: int, event: rv.RecoveryRecorded) -> Iterator[Change]:
         p = event.payment
-        details = {"payment_id": p.payment_id, "amount": str(p.amount), "mode": str(p.mode),
-                   "reference": p.reference, "paid_on": p.paid_on.isoformat()}  # fmt: skip
+        details = {
+            "payment_id": p.payment_id,
+            "amount": str(p.amount),
+            "mode": str(p.mode),
+            "reference": p.reference,
+            "paid_on": p.paid_on.isoformat(),
+        }
         yield from self._logged(event, "recovery_recorded", details)
 
 
@@ -114,16 +138,35 @@ class RecoveryRequestViews(Projection):
     )
 
     def _row(self, event: Any, id_: str, kind: str, amount: Decimal, **extra: Any) -> Insert:
-        return Insert(TABLE, {"id": UUID(id_), "brand_id": event.brand_id, "loan_id": event.originator_id,
-                              "loan_number": event.loan_number, "kind": kind,
-                              "status": rv.RequestStatus.PENDING_APPROVAL.value, "amount": amount,
-                              "requested_by": event.actor, "requested_at": event.timestamp, **extra})  # fmt: skip
+        return Insert(
+            TABLE,
+            {
+                "id": UUID(id_),
+                "brand_id": event.brand_id,
+                "loan_id": event.originator_id,
+                "loan_number": event.loan_number,
+                "kind": kind,
+                "status": rv.RequestStatus.PENDING_APPROVAL.value,
+                "amount": amount,
+                "requested_by": event.actor,
+                "requested_at": event.timestamp,
+                **extra,
+            },
+        )
 
     @handles(L.CollectionRequested)
     def _collection(self, position: int, event: rv.CollectionRequested) -> Iterator[Change]:
         r = event.request
-        yield self._row(event, r.request_id, str(r.kind), r.amount, mode=r.mode, reference=r.reference,
-                        collected_on=r.collected_on, document_id=r.document_id)  # fmt: skip
+        yield self._row(
+            event,
+            r.request_id,
+            str(r.kind),
+            r.amount,
+            mode=r.mode,
+            reference=r.reference,
+            collected_on=r.collected_on,
+            document_id=r.document_id,
+        )
 
     @handles(L.WaiverRequested)
     def _waiver(self, position: int, event: rv.WaiverRequested) -> Iterator[Change]:

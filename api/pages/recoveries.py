@@ -105,8 +105,14 @@ def _on_loan(work: Callable[[RecoveriesPort, Principal, UUID, Request], CommandR
 
 def _collection(port: RecoveriesPort, principal: Principal, loan_id: UUID, request: Request) -> CommandResult:
     on = _date(form_text(request, "collected_on"), "collected_on")
-    return port.loans.request_collection(principal.brand_id, loan_id, form_text(request, "amount"),
-                                         form_text(request, "mode"), form_text(request, "reference"), on)[0]  # fmt: skip
+    return port.loans.request_collection(
+        principal.brand_id,
+        loan_id,
+        form_text(request, "amount"),
+        form_text(request, "mode"),
+        form_text(request, "reference"),
+        on,
+    )[0]
 
 
 def _receipt(port: RecoveriesPort, principal: Principal, loan_id: UUID, request: Request) -> CommandResult:
@@ -123,13 +129,15 @@ def _receipt(port: RecoveriesPort, principal: Principal, loan_id: UUID, request:
 
 
 def _waiver(port: RecoveriesPort, principal: Principal, loan_id: UUID, request: Request) -> CommandResult:
-    return port.loans.request_waiver(principal.brand_id, loan_id, form_text(request, "amount"),
-                                     form_text(request, "justification"))[0]  # fmt: skip
+    return port.loans.request_waiver(
+        principal.brand_id, loan_id, form_text(request, "amount"), form_text(request, "justification")
+    )[0]
 
 
 def _settlement(port: RecoveriesPort, principal: Principal, loan_id: UUID, request: Request) -> CommandResult:
-    return port.loans.propose_settlement(principal.brand_id, loan_id, form_text(request, "amount"),
-                                         form_text(request, "remarks"))[0]  # fmt: skip
+    return port.loans.propose_settlement(
+        principal.brand_id, loan_id, form_text(request, "amount"), form_text(request, "remarks")
+    )[0]
 
 
 def _write_off(port: RecoveriesPort, principal: Principal, loan_id: UUID, request: Request) -> CommandResult:
@@ -139,17 +147,30 @@ def _write_off(port: RecoveriesPort, principal: Principal, loan_id: UUID, reques
 # The approvers' queues -----------------------------------------------------------------------------------------
 
 
-async def _queue(request: Request, port: RecoveriesPort, principal: Principal, kind: str,
-                 error: str | None = None) -> Response:  # fmt: skip
+async def _queue(
+    request: Request, port: RecoveriesPort, principal: Principal, kind: str, error: str | None = None
+) -> Response:
     status = request.query_params.get("status") or "pending_approval"
     if status not in ("pending_approval", "approved", "rejected"):
         status = "pending_approval"
     page = await run_in_threadpool(port.queries.requests, principal.brand_id, kind, status, None, 100)
     tabs = [(k, seg, title) for k, (seg, title, perm, _) in QUEUES.items() if principal.holds(perm, Level.READ)]
     segment, title, permission, word = QUEUES[kind]
-    return render(request, "approvals.html", 422 if error else 200, nav="approvals", kind=kind, segment=segment,
-                  title=title, word=word, tabs=tabs, items=page.items, status=status, error=error,
-                  can_decide=principal.holds(permission, Level.WRITE))  # fmt: skip
+    return render(
+        request,
+        "approvals.html",
+        422 if error else 200,
+        nav="approvals",
+        kind=kind,
+        segment=segment,
+        title=title,
+        word=word,
+        tabs=tabs,
+        items=page.items,
+        showing=status,
+        error=error,
+        can_decide=principal.holds(permission, Level.WRITE),
+    )
 
 
 def _queue_page(kind: str) -> PageHandler:
@@ -163,8 +184,11 @@ def _queue_page(kind: str) -> PageHandler:
 def _decision(kind: str, approve: bool) -> PageHandler:
     async def decide(request: Request, port: RecoveriesPort, principal: Principal) -> Response:
         request_id = path_id(request, "request_id")
-        row = None if request_id is None else await run_in_threadpool(
-            port.queries.request, principal.brand_id, request_id, (kind,))  # fmt: skip
+        row = (
+            None
+            if request_id is None
+            else await run_in_threadpool(port.queries.request, principal.brand_id, request_id, (kind,))
+        )
         if row is None:
             return await not_found(request)
         loans, brand, rid, reason = port.loans, principal.brand_id, str(row.id), form_text(request, "reason")
@@ -172,13 +196,22 @@ def _decision(kind: str, approve: bool) -> PageHandler:
         def work() -> CommandResult:
             if kind in ("collection", "receipt"):
                 k = CollectionKind(kind)
-                return (loans.approve_collection(brand, row.loan_id, rid, k) if approve
-                        else loans.reject_collection(brand, row.loan_id, rid, reason, k))  # fmt: skip
+                return (
+                    loans.approve_collection(brand, row.loan_id, rid, k)
+                    if approve
+                    else loans.reject_collection(brand, row.loan_id, rid, reason, k)
+                )
             if kind == "waiver":
-                return (loans.approve_waiver(brand, row.loan_id, rid) if approve
-                        else loans.reject_waiver(brand, row.loan_id, rid, reason))  # fmt: skip
-            return (loans.approve_settlement(brand, row.loan_id, rid) if approve
-                    else loans.reject_settlement(brand, row.loan_id, rid, reason))  # fmt: skip
+                return (
+                    loans.approve_waiver(brand, row.loan_id, rid)
+                    if approve
+                    else loans.reject_waiver(brand, row.loan_id, rid, reason)
+                )
+            return (
+                loans.approve_settlement(brand, row.loan_id, rid)
+                if approve
+                else loans.reject_settlement(brand, row.loan_id, rid, reason)
+            )
 
         try:
             result = await act(principal, work)
@@ -201,14 +234,14 @@ def _queue_pages() -> list[Page[RecoveriesPort]]:
                 _decision(kind, True),
                 (permission, Level.WRITE),
                 form=True,
-            ),  # fmt: skip
+            ),
             Page(
                 "POST",
                 f"/approvals/{segment}/{{request_id}}/reject",
                 _decision(kind, False),
                 (permission, Level.WRITE),
                 form=True,
-            ),  # fmt: skip
+            ),
         ]
     return declared
 
@@ -220,7 +253,7 @@ PAGES = pages(
         Page("POST", "/loans/{loan_id}/collection-requests", _on_loan(_collection), COLLECT, form=True),
         Page(
             "POST", "/loans/{loan_id}/receipts", _on_loan(_receipt), COLLECT, form=True, upload_bytes=UPLOAD.max_bytes
-        ),  # fmt: skip
+        ),
         Page("POST", "/loans/{loan_id}/waivers", _on_loan(_waiver), COLLECT, form=True),
         Page("POST", "/loans/{loan_id}/settlements", _on_loan(_settlement), COLLECT, form=True),
         Page("POST", "/loans/{loan_id}/write-off", _on_loan(_write_off), (P.LOAN_WRITE_OFF, Level.WRITE), form=True),

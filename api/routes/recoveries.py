@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
@@ -57,8 +58,14 @@ def _found(ctx: Context[RecoveriesPort], kind: str) -> RecoveryRequestRow:
     return row
 
 
-def _answer(ctx: Context[RecoveriesPort], result: CommandResult, request_id: UUID | str, kind: str,
-            where: str, status: int | None = None) -> Reply:  # fmt: skip
+def _answer(
+    ctx: Context[RecoveriesPort],
+    result: CommandResult,
+    request_id: UUID | str,
+    kind: str,
+    where: str,
+    status: int | None = None,
+) -> Reply:
     rid = UUID(str(request_id))
     return ctx.written(result, Loans.name, lambda: _row(ctx, rid, kind), f"/api/v1/{where}/{rid}", status)
 
@@ -80,13 +87,22 @@ def upload_receipt(ctx: Context[RecoveriesPort]) -> Reply:
     loan_id: UUID = ctx.path["loan_id"]
     receipt = CollectionKind.RECEIPT
     # Checked first (nothing recorded), so a refused receipt stores no document.
-    loan, _ = ctx.port.loans.collection_request(ctx.brand_id, loan_id, form.amount, form.mode, form.reference,
-                                                form.collected_on, kind=receipt)  # fmt: skip
-    stored = ctx.port.documents.upload(ctx.brand_id, loan.customer_id, DocumentKind.OTHER, ctx.upload.filename,
-                                       ctx.upload.data, Uploader.STAFF)  # fmt: skip
-    result, request = ctx.port.loans.request_collection(ctx.brand_id, loan_id, form.amount, form.mode, form.reference,
-                                                        form.collected_on, kind=receipt,
-                                                        document_id=stored.id)  # fmt: skip
+    loan, _ = ctx.port.loans.collection_request(
+        ctx.brand_id, loan_id, form.amount, form.mode, form.reference, form.collected_on, kind=receipt
+    )
+    stored = ctx.port.documents.upload(
+        ctx.brand_id, loan.customer_id, DocumentKind.OTHER, ctx.upload.filename, ctx.upload.data, Uploader.STAFF
+    )
+    result, request = ctx.port.loans.request_collection(
+        ctx.brand_id,
+        loan_id,
+        form.amount,
+        form.mode,
+        form.reference,
+        form.collected_on,
+        kind=receipt,
+        document_id=stored.id,
+    )
     return _answer(ctx, result, request.request_id, "receipt", "receipts", 201)
 
 
@@ -97,14 +113,23 @@ def _decide(kind: str, where: str, approve: bool) -> Callable[[Context[Recoverie
         reason = None if approve else ctx.body.reason
         if kind in ("collection", "receipt"):
             k = CollectionKind(kind)
-            result = (loans.approve_collection(brand, row.loan_id, rid, k) if approve
-                      else loans.reject_collection(brand, row.loan_id, rid, reason or "", k))  # fmt: skip
+            result = (
+                loans.approve_collection(brand, row.loan_id, rid, k)
+                if approve
+                else loans.reject_collection(brand, row.loan_id, rid, reason or "", k)
+            )
         elif kind == "waiver":
-            result = (loans.approve_waiver(brand, row.loan_id, rid) if approve
-                      else loans.reject_waiver(brand, row.loan_id, rid, reason or ""))  # fmt: skip
+            result = (
+                loans.approve_waiver(brand, row.loan_id, rid)
+                if approve
+                else loans.reject_waiver(brand, row.loan_id, rid, reason or "")
+            )
         else:
-            result = (loans.approve_settlement(brand, row.loan_id, rid) if approve
-                      else loans.reject_settlement(brand, row.loan_id, rid, reason or ""))  # fmt: skip
+            result = (
+                loans.approve_settlement(brand, row.loan_id, rid)
+                if approve
+                else loans.reject_settlement(brand, row.loan_id, rid, reason or "")
+            )
         return _answer(ctx, result, row.id, kind, where)
 
     decide.__name__ = f"{'approve' if approve else 'reject'}_{kind}"
@@ -136,8 +161,7 @@ def create_waiver(ctx: Context[RecoveriesPort]) -> Reply:
 
 def create_settlement(ctx: Context[RecoveriesPort]) -> Reply:
     body: SettlementIn = ctx.body
-    result, settlement = ctx.port.loans.propose_settlement(ctx.brand_id, ctx.path["loan_id"], body.amount,
-                                                           body.remarks)  # fmt: skip
+    result, settlement = ctx.port.loans.propose_settlement(ctx.brand_id, ctx.path["loan_id"], body.amount, body.remarks)
     return _answer(ctx, result, settlement.settlement_id, "settlement", "settlements", 201)
 
 
@@ -146,15 +170,23 @@ def write_off(ctx: Context[RecoveriesPort]) -> Reply:
     loan_id: UUID = ctx.path["loan_id"]
     result, ending = ctx.port.loans.write_off(ctx.brand_id, loan_id, body.reason)
     ctx.settled(Loans.name, result.position)
-    return json_response({"loan_id": loan_id, "status": "written_off", "written_off_on": ending.on,
-                          "principal": ending.principal, "interest": ending.interest, "penal": ending.penal,
-                          "total": ending.total})  # fmt: skip
+    return json_response(
+        {
+            "loan_id": loan_id,
+            "status": "written_off",
+            "written_off_on": ending.on,
+            "principal": ending.principal,
+            "interest": ending.interest,
+            "penal": ending.penal,
+            "total": ending.total,
+        }
+    )
 
 
 _LOAN = "/api/v1/loans/{loan_id}"
 
 
-def _workflow(kind: str, where: str, approve_word: str, permission: Permission, who: str) -> list[Endpoint]:
+def _workflow(kind: str, where: str, approve_word: str, permission: Permission, who: str) -> list[Endpoint[Any]]:
     base = f"/api/v1/{where}"
     return [
         Endpoint(
@@ -165,7 +197,7 @@ def _workflow(kind: str, where: str, approve_word: str, permission: Permission, 
             (permission, Level.READ),
             query=RequestsQuery,
             response=RecoveryRequestPageOut,
-        ),  # fmt: skip
+        ),
         Endpoint(
             "POST",
             f"{base}/{{request_id}}/{approve_word}",
@@ -175,7 +207,7 @@ def _workflow(kind: str, where: str, approve_word: str, permission: Permission, 
             response=RecoveryRequestOut,
             errors=(409,),
             accepts=True,
-        ),  # fmt: skip
+        ),
         Endpoint(
             "POST",
             f"{base}/{{request_id}}/reject",
@@ -186,7 +218,7 @@ def _workflow(kind: str, where: str, approve_word: str, permission: Permission, 
             response=RecoveryRequestOut,
             errors=(409,),
             accepts=True,
-        ),  # fmt: skip
+        ),
     ]
 
 
@@ -206,7 +238,7 @@ ENDPOINTS = serve(
             status=201,
             errors=(409,),
             accepts=True,
-        ),  # fmt: skip
+        ),
         Endpoint(
             "POST",
             f"{_LOAN}/receipts",
@@ -220,7 +252,7 @@ ENDPOINTS = serve(
             errors=(409,),
             accepts=True,
             upload=UPLOAD,
-        ),  # fmt: skip
+        ),
         Endpoint(
             "GET",
             f"{_LOAN}/recovery-requests",
@@ -228,7 +260,7 @@ ENDPOINTS = serve(
             "A loan's collection requests, receipts, waivers and settlements with their decisions",
             COLLECT_READ,
             response=RecoveryRequestListOut,
-        ),  # fmt: skip
+        ),
         *_workflow(
             "collection", "collection-requests", "approve", P.COLLECTION_APPROVALS, "Ops, collection managers and heads"
         ),
@@ -244,7 +276,7 @@ ENDPOINTS = serve(
             status=201,
             errors=(409,),
             accepts=True,
-        ),  # fmt: skip
+        ),
         *_workflow("waiver", "waivers", "approve", P.PENAL_WAIVERS, "collection managers and heads"),
         Endpoint(
             "POST",
@@ -258,7 +290,7 @@ ENDPOINTS = serve(
             status=201,
             errors=(409,),
             accepts=True,
-        ),  # fmt: skip
+        ),
         *_workflow("settlement", "settlements", "approve", P.POST_COLLECTIONS, "the collection head"),
         Endpoint(
             "POST",
@@ -270,6 +302,6 @@ ENDPOINTS = serve(
             body=ReasonIn,
             response=WriteOffOut,
             errors=(409,),
-        ),  # fmt: skip
+        ),
     ],
 )

@@ -62,9 +62,16 @@ class RecoveryUseCases:
             raise InvalidValue("reference", "at most 100 characters")
         loan = self.serviced(brand_id, loan_id)
         today = self.parties.business_date(brand_id)
-        request = CollectionRequest(request_id=str(uuid4()), kind=kind, amount=value, mode=str(how), reference=ref,
-                                    collected_on=collected_on or today, requested_on=today,
-                                    document_id=document_id)  # fmt: skip
+        request = CollectionRequest(
+            request_id=str(uuid4()),
+            kind=kind,
+            amount=value,
+            mode=str(how),
+            reference=ref,
+            collected_on=collected_on or today,
+            requested_on=today,
+            document_id=document_id,
+        )
         loan.request_collection(request)
         return loan, request
 
@@ -85,8 +92,9 @@ class RecoveryUseCases:
         document_id: UUID | None = None,
     ) -> tuple[CommandResult, CollectionRequest]:
         """Record money collected (pending approval): 201 `pending_approval`."""
-        loan, request = self.collection_request(brand_id, loan_id, amount, mode, reference, collected_on,
-                                                kind=kind, document_id=document_id)  # fmt: skip
+        loan, request = self.collection_request(
+            brand_id, loan_id, amount, mode, reference, collected_on, kind=kind, document_id=document_id
+        )
         return self.commit(loan), request
 
     def approve_collection(
@@ -98,9 +106,13 @@ class RecoveryUseCases:
         return self.commit(loan)
 
     def reject_collection(
-        self, brand_id: UUID, loan_id: UUID, request_id: str, reason: str,
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        request_id: str,
+        reason: str,
         kind: CollectionKind = CollectionKind.COLLECTION,
-    ) -> CommandResult:  # fmt: skip
+    ) -> CommandResult:
         """Reject a pending collection (or receipt) with a reason."""
         text = _reason(reason)
         loan = self.serviced(brand_id, loan_id)
@@ -146,8 +158,9 @@ class RecoveryUseCases:
         assert value is not None and why is not None
         loan = self.serviced(brand_id, loan_id)
         today = self.parties.business_date(brand_id)
-        settlement = SettlementRecord(settlement_id=str(uuid4()), amount=value, payoff_at_proposal=Decimal("0.00"),
-                                      remarks=why, proposed_on=today)  # fmt: skip
+        settlement = SettlementRecord(
+            settlement_id=str(uuid4()), amount=value, payoff_at_proposal=Decimal("0.00"), remarks=why, proposed_on=today
+        )
         loan.propose_settlement(settlement)
         return self.commit(loan), loan.settlements[settlement.settlement_id]
 

@@ -25,12 +25,12 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.loans import loan_events as ev
+from domain.loans import recovery_events as rv
 from domain.loans import servicing_events as sv
 from domain.loans.bre import ApplicantFacts, BrandPolicy, BreOutcome, Outcome, Override, Rule, RuleResult
 from domain.loans.loan_decisions import LoanDecisions
 from domain.loans.loan_events import Transitioned, reset_decision
 from domain.loans.loan_payout import LoanPayout
-from domain.loans import recovery_events as rv
 from domain.loans.loan_recoveries import LoanRecoveries
 from domain.loans.pricing import Pricing
 from domain.loans.states import CANCELLABLE, LoanStatus, check_transition

@@ -24,15 +24,15 @@ from domain.loans.recovery_events import (
     CollectionRejected,
     CollectionRequest,
     CollectionRequested,
-    EndKind,
     Ending,
+    EndKind,
     RecoveryRecorded,
     RequestStatus,
+    Settled,
     SettlementApproved,
     SettlementProposed,
     SettlementRecord,
     SettlementRejected,
-    Settled,
     WaiverApproved,
     WaiverRecord,
     WaiverRejected,
@@ -79,8 +79,10 @@ class LoanRecoveries(LoanServicing):
     def paid_standing(self) -> Decimal:
         """What the payments that stand add up to."""
         reversed_ids = {p.payment_id for p in self.payments.values() if p.reversed_on is not None}
-        return sum((f.amount for f in self.servicing_facts if isinstance(f, PaymentMade)
-                    and f.payment_id not in reversed_ids), ZERO)  # fmt: skip
+        return sum(
+            (f.amount for f in self.servicing_facts if isinstance(f, PaymentMade) and f.payment_id not in reversed_ids),
+            ZERO,
+        )
 
     def settlement_remaining(self, settlement: SettlementRecord) -> Decimal:
         """What is still to pay of an approved settlement."""
@@ -127,8 +129,9 @@ class LoanRecoveries(LoanServicing):
         if request.kind is not kind:
             raise Conflict(f"this is a {request.kind}: it is decided at its own address", kind=str(request.kind))
         mode = PaymentMode(request.mode)
-        self.record_repayment(payment_id, request.amount, mode, request.reference, request.collected_on, today,
-                              request_id=request_id)  # fmt: skip
+        self.record_repayment(
+            payment_id, request.amount, mode, request.reference, request.collected_on, today, request_id=request_id
+        )
         self._emit(CollectionApproved, request_id=request_id, decided_on=today, payment_id=payment_id)
 
     def reject_collection(self, request_id: str, kind: CollectionKind, reason: str, today: date) -> None:
@@ -155,13 +158,19 @@ class LoanRecoveries(LoanServicing):
         self._require_serviced("waive penal charges")
         penal = self.penal_outstanding(today)
         if waiver.amount > penal:
-            raise Conflict(f"the penal charges outstanding are now {penal}, below the waiver's {waiver.amount}",
-                           penal=str(penal))  # fmt: skip
+            raise Conflict(
+                f"the penal charges outstanding are now {penal}, below the waiver's {waiver.amount}", penal=str(penal)
+            )
         on = max(today, self.replayed().position.open_day)
         after = self.replayed((*self.servicing_facts, PenalWaived(waiver_id, waiver.amount, on)))
-        self._emit(WaiverApproved, status=self._next_status(after.position, today),
-                   reason=f"penal charges of {waiver.amount} waived: {waiver.justification}",
-                   waiver_id=waiver_id, amount=waiver.amount, waived_on=on)  # fmt: skip
+        self._emit(
+            WaiverApproved,
+            status=self._next_status(after.position, today),
+            reason=f"penal charges of {waiver.amount} waived: {waiver.justification}",
+            waiver_id=waiver_id,
+            amount=waiver.amount,
+            waived_on=on,
+        )
 
     def reject_waiver(self, waiver_id: str, reason: str, today: date) -> None:
         """Reject a pending waiver with a reason."""
@@ -178,8 +187,12 @@ class LoanRecoveries(LoanServicing):
         payoff = self.payoff_quote(settlement.proposed_on).total
         if settlement.amount >= payoff:
             raise InvalidValue("amount", f"{settlement.amount} is not below the payoff of {payoff}")
-        self._emit(SettlementProposed, brand_id=self.brand_id, loan_number=self.loan_number,
-                   settlement=settlement.model_copy(update={"payoff_at_proposal": payoff}))  # fmt: skip
+        self._emit(
+            SettlementProposed,
+            brand_id=self.brand_id,
+            loan_number=self.loan_number,
+            settlement=settlement.model_copy(update={"payoff_at_proposal": payoff}),
+        )
 
     def approve_settlement(self, settlement_id: str, today: date) -> None:
         """Approve a pending settlement: payments from now on count toward it (409 when it is no longer below the
@@ -202,8 +215,12 @@ class LoanRecoveries(LoanServicing):
         """Write the loan off (a serviced loan only; 409 otherwise): `written_off`, its balance off the ledger."""
         self._require_serviced("write off")
         ending = self._ending(EndKind.WRITTEN_OFF, today)
-        self._emit(WrittenOff, status=check_transition(self.status, S.WRITTEN_OFF),
-                   reason=f"written off ({ending.total}): {reason}", ending=ending)  # fmt: skip
+        self._emit(
+            WrittenOff,
+            status=check_transition(self.status, S.WRITTEN_OFF),
+            reason=f"written off ({ending.total}): {reason}",
+            ending=ending,
+        )
         return ending
 
     # Repayments meet collections -------------------------------------------------------------------------------
@@ -232,9 +249,12 @@ class LoanRecoveries(LoanServicing):
         record = super().record_repayment(payment_id, amount, mode, reference, paid_on, business_date)
         if settlement is not None and remaining == amount and self.status in SERVICING:
             ending = self._ending(EndKind.SETTLED, business_date, settlement.settlement_id)
-            self._emit(Settled, status=check_transition(self.status, S.SETTLED),
-                       reason=f"settlement of {settlement.amount} paid in full; {ending.total} waived",
-                       ending=ending)  # fmt: skip
+            self._emit(
+                Settled,
+                status=check_transition(self.status, S.SETTLED),
+                reason=f"settlement of {settlement.amount} paid in full; {ending.total} waived",
+                ending=ending,
+            )
         return record
 
     def _record_recovery(
@@ -246,8 +266,16 @@ class LoanRecoveries(LoanServicing):
         left = self.ending.total - self.recovered
         if amount > left:
             raise InvalidValue("amount", f"{amount} is above what is left to recover ({left})")
-        record = PaymentRecord(payment_id=payment_id, amount=amount, mode=mode, reference=reference, paid_on=paid_on,
-                               recorded_on=today, allocation=(), payoff_after=ZERO)  # fmt: skip
+        record = PaymentRecord(
+            payment_id=payment_id,
+            amount=amount,
+            mode=mode,
+            reference=reference,
+            paid_on=paid_on,
+            recorded_on=today,
+            allocation=(),
+            payoff_after=ZERO,
+        )
         self._emit(RecoveryRecorded, payment=record)
         return record
 
@@ -262,9 +290,11 @@ class LoanRecoveries(LoanServicing):
         taken = (
             any(p.reference == reference for p in self.payments.values())
             or any(r.reference == reference for r in self.recoveries.values())
-            or any(r.reference == reference and r.status is not RequestStatus.REJECTED
-                   for r in self.collection_requests.values())
-        )  # fmt: skip
+            or any(
+                r.reference == reference and r.status is not RequestStatus.REJECTED
+                for r in self.collection_requests.values()
+            )
+        )
         if taken:
             raise Conflict("a payment or collection with this reference is already recorded", reference=reference)
 
@@ -294,8 +324,15 @@ class LoanRecoveries(LoanServicing):
         through = max(today - timedelta(days=1), self.cob_through or today - timedelta(days=1))
         position = self.replayed(through=through).position
         left = balance_left(position, today)
-        return Ending(kind=kind, on=today, through=through, principal=left.principal, interest=left.interest,
-                      penal=left.penal, settlement_id=settlement_id)  # fmt: skip
+        return Ending(
+            kind=kind,
+            on=today,
+            through=through,
+            principal=left.principal,
+            interest=left.interest,
+            penal=left.penal,
+            settlement_id=settlement_id,
+        )
 
 
 __all__ = ["LoanRecoveries", "RecoveryRequestNotFound", "RepaymentNotFound"]

@@ -139,8 +139,14 @@ class CollectionApproved(Aggregate.Event):
     payment_id: str
 
     def apply(self, aggregate: Any) -> None:
-        _update(aggregate, "collection_requests", self.request_id, status=RequestStatus.APPROVED,
-                decided_on=self.decided_on, payment_id=self.payment_id)  # fmt: skip
+        _update(
+            aggregate,
+            "collection_requests",
+            self.request_id,
+            status=RequestStatus.APPROVED,
+            decided_on=self.decided_on,
+            payment_id=self.payment_id,
+        )
 
 
 class CollectionRejected(Aggregate.Event):
@@ -151,8 +157,14 @@ class CollectionRejected(Aggregate.Event):
     reason: str
 
     def apply(self, aggregate: Any) -> None:
-        _update(aggregate, "collection_requests", self.request_id, status=RequestStatus.REJECTED,
-                decided_on=self.decided_on, reason=self.reason)  # fmt: skip
+        _update(
+            aggregate,
+            "collection_requests",
+            self.request_id,
+            status=RequestStatus.REJECTED,
+            decided_on=self.decided_on,
+            reason=self.reason,
+        )
 
 
 class WaiverRequested(Aggregate.Event):
@@ -176,10 +188,18 @@ class WaiverApproved(Transitioned):
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status
-        aggregate.servicing_facts = (*aggregate.servicing_facts, PenalWaived(self.waiver_id, self.amount,
-                                                                             self.waived_on))  # fmt: skip
-        _update(aggregate, "waivers", self.waiver_id, status=RequestStatus.APPROVED, decided_on=self.waived_on,
-                waived=self.amount)  # fmt: skip
+        aggregate.servicing_facts = (
+            *aggregate.servicing_facts,
+            PenalWaived(self.waiver_id, self.amount, self.waived_on),
+        )
+        _update(
+            aggregate,
+            "waivers",
+            self.waiver_id,
+            status=RequestStatus.APPROVED,
+            decided_on=self.waived_on,
+            waived=self.amount,
+        )
 
 
 class WaiverRejected(Aggregate.Event):
@@ -190,8 +210,14 @@ class WaiverRejected(Aggregate.Event):
     reason: str
 
     def apply(self, aggregate: Any) -> None:
-        _update(aggregate, "waivers", self.waiver_id, status=RequestStatus.REJECTED, decided_on=self.decided_on,
-                reason=self.reason)  # fmt: skip
+        _update(
+            aggregate,
+            "waivers",
+            self.waiver_id,
+            status=RequestStatus.REJECTED,
+            decided_on=self.decided_on,
+            reason=self.reason,
+        )
 
 
 class SettlementProposed(Aggregate.Event):
@@ -213,8 +239,14 @@ class SettlementApproved(Aggregate.Event):
     paid_before: Decimal
 
     def apply(self, aggregate: Any) -> None:
-        _update(aggregate, "settlements", self.settlement_id, status=RequestStatus.APPROVED,
-                decided_on=self.decided_on, paid_before=self.paid_before)  # fmt: skip
+        _update(
+            aggregate,
+            "settlements",
+            self.settlement_id,
+            status=RequestStatus.APPROVED,
+            decided_on=self.decided_on,
+            paid_before=self.paid_before,
+        )
 
 
 class SettlementRejected(Aggregate.Event):
@@ -225,8 +257,14 @@ class SettlementRejected(Aggregate.Event):
     reason: str
 
     def apply(self, aggregate: Any) -> None:
-        _update(aggregate, "settlements", self.settlement_id, status=RequestStatus.REJECTED,
-                decided_on=self.decided_on, reason=self.reason)  # fmt: skip
+        _update(
+            aggregate,
+            "settlements",
+            self.settlement_id,
+            status=RequestStatus.REJECTED,
+            decided_on=self.decided_on,
+            reason=self.reason,
+        )
 
 
 class Settled(Transitioned):

@@ -54,7 +54,7 @@ def ended_view(loan: Any, through: date, as_of: date) -> ServicingView:
             paid=i.paid,
             unpaid=i.unpaid,
             status=i.status(min(as_of, through)),
-        )  # fmt: skip
+        )
         for i in position.instalments
     )
     return ServicingView(

@@ -107,7 +107,7 @@ def servicing_view(loan: LoanServicing, as_of: date) -> ServicingView:
     """The loan on `as_of` (its business date): the days COB has not run yet are closed on a copy."""
     ending = getattr(loan, "ending", None)
     if ending is not None and as_of >= ending.on:
-        from domain.loans.recovery_views import ended_view  # noqa: PLC0415 - it builds on this module
+        from domain.loans.recovery_views import ended_view  # late: that module builds on this one
 
         return ended_view(loan, ending.through, as_of)
     position = loan.replayed().position
@@ -220,7 +220,7 @@ def ledger(loan: LoanServicing, as_of: date) -> tuple[Posting, ...]:
             why = f"reversal of the payment {payment.reference}: {payment.reversal_reason}"
             lines.append((max(payment.reversed_on, payment.paid_on), "reversal", why, principal, interest, penal,
                           ZERO, payment.payment_id))  # fmt: skip
-    from domain.loans.recovery_views import recovery_lines  # noqa: PLC0415 - it builds on this module
+    from domain.loans.recovery_views import recovery_lines  # late: that module builds on this one
 
     lines.extend(recovery_lines(loan, replayed))
     lines.sort(key=lambda line: (line[0], _ORDER[line[1]]))

@@ -18,8 +18,10 @@ from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_busi
 __all__ = ["catalogue"]  # the penal-charging catalogue fixture (autouse)
 
 LATE = date(2026, 3, 20)
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-       b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")  # fmt: skip
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 def _key(platform: Any, tenant: Tenant, role: str) -> dict[str, str]:
@@ -99,8 +101,12 @@ def test_receipt_waiver_and_settlement(client: Any, platform: Any) -> None:
     manager, head = _key(platform, tenant, "collection_manager"), _key(platform, tenant, "collection_head")
     url = f"/api/v1/loans/{loan_id}"
 
-    receipt = client.post(f"{url}/receipts", headers=executive, files={"file": ("receipt.png", PNG, "image/png")},
-                          data={"amount": "50.00", "mode": "cash", "reference": "MR-1"})  # fmt: skip
+    receipt = client.post(
+        f"{url}/receipts",
+        headers=executive,
+        files={"file": ("receipt.png", PNG, "image/png")},
+        data={"amount": "50.00", "mode": "cash", "reference": "MR-1"},
+    )
     assert receipt.status_code == 201, receipt.text
     rid = receipt.json()["id"]
     assert receipt.json()["kind"] == "receipt" and receipt.json()["document_id"]
@@ -114,8 +120,9 @@ def test_receipt_waiver_and_settlement(client: Any, platform: Any) -> None:
     assert penal > 0
     too_much = {"amount": str(penal + Decimal("0.01")), "justification": "goodwill"}
     assert client.post(f"{url}/waivers", json=too_much, headers=executive).status_code == 422
-    waiver = client.post(f"{url}/waivers", json={"amount": str(penal), "justification": "hospital stay"},
-                         headers=executive)  # fmt: skip
+    waiver = client.post(
+        f"{url}/waivers", json={"amount": str(penal), "justification": "hospital stay"}, headers=executive
+    )
     assert waiver.status_code == 201, waiver.text
     assert client.post(f"/api/v1/waivers/{waiver.json()['id']}/approve", headers=ops).status_code == 403
     assert client.post(f"/api/v1/waivers/{waiver.json()['id']}/approve", headers=manager).status_code == 200
@@ -124,10 +131,15 @@ def test_receipt_waiver_and_settlement(client: Any, platform: Any) -> None:
     assert any(p["kind"] == "waiver" for p in client.get(f"{url}/ledger", headers=tenant.auth).json()["items"])
 
     payoff = Decimal(client.get(f"{url}/payoff", headers=tenant.auth).json()["total"])
-    assert client.post(f"{url}/settlements", json={"amount": str(payoff), "remarks": "offer"},
-                       headers=executive).status_code == 422  # fmt: skip
-    settlement = client.post(f"{url}/settlements", json={"amount": "40000.00", "remarks": "job lost; one-time"},
-                             headers=executive).json()  # fmt: skip
+    assert (
+        client.post(
+            f"{url}/settlements", json={"amount": str(payoff), "remarks": "offer"}, headers=executive
+        ).status_code
+        == 422
+    )
+    settlement = client.post(
+        f"{url}/settlements", json={"amount": "40000.00", "remarks": "job lost; one-time"}, headers=executive
+    ).json()
     sid = settlement["id"]
     assert client.post(f"/api/v1/settlements/{sid}/approve", headers=manager).status_code == 403  # the head
     assert client.post(f"/api/v1/settlements/{sid}/approve", headers=head).status_code == 200
@@ -155,19 +167,20 @@ def test_write_off_recoveries_and_audit_replay(client: Any, platform: Any) -> No
     assert done.json()["status"] == "written_off" and done.json()["principal"] == "85000.00"
     assert client.post(f"{url}/write-off", json={"reason": "again"}, headers=tenant.auth).status_code == 409
     assert client.get(url, headers=tenant.auth).json()["status"] == "written_off"
-    recovery = client.post(f"{url}/repayments", json={"amount": "1500.00", "mode": "cash", "reference": "REC-1"},
-                           headers=tenant.auth)  # fmt: skip
+    recovery = client.post(
+        f"{url}/repayments", json={"amount": "1500.00", "mode": "cash", "reference": "REC-1"}, headers=tenant.auth
+    )
     assert recovery.status_code == 201, recovery.text
     assert recovery.json()["allocation"] == [] and recovery.json()["status"] == "written_off"
     items = client.get(f"{url}/ledger", headers=tenant.auth).json()["items"]
     assert [p["kind"] for p in items][-2:] == ["write_off", "recovery"]
     assert _sum_ledger(client, tenant, loan_id) == {b: 0 for b in ("principal", "interest", "penal", "fees")}
     # the auditor's replay before and after
-    then = client.get(f"/api/v1/audit/loan/{loan_id}/state", params={"as_of": before.isoformat()},
-                      headers=tenant.auth)  # fmt: skip
+    then = client.get(f"/api/v1/audit/loan/{loan_id}/state", params={"as_of": before.isoformat()}, headers=tenant.auth)
     assert then.status_code == 200, then.text
     assert then.json()["state"]["status"] in ("active", "overdue")  # COB has not run: the status recorded
-    now = client.get(f"/api/v1/audit/loan/{loan_id}/state", params={"as_of": datetime.now(UTC).isoformat()},
-                     headers=tenant.auth)  # fmt: skip
+    now = client.get(
+        f"/api/v1/audit/loan/{loan_id}/state", params={"as_of": datetime.now(UTC).isoformat()}, headers=tenant.auth
+    )
     assert now.status_code == 200, now.text
     assert now.json()["state"]["status"] == "written_off" and now.json()["state"]["ending"]["kind"] == "written_off"

@@ -31,8 +31,7 @@ def parties() -> MovableParties:
 
 @pytest.fixture
 def catalogue() -> Catalogue:
-    return Catalogue(products={(BRAND, PRODUCT): product_version(
-        penal=PenalTerms(daily_percent=Decimal("0.1")))})  # fmt: skip
+    return Catalogue(products={(BRAND, PRODUCT): product_version(penal=PenalTerms(daily_percent=Decimal("0.1")))})
 
 
 def _overdue(loans: Loans, parties: MovableParties, day: date = LATE) -> object:
@@ -53,7 +52,7 @@ def _balance(loans: Loans, loan_id: object, as_of: date) -> tuple[Decimal, Decim
 def test_a_collection_counts_only_once_approved(loans: Loans, parties: MovableParties) -> None:
     loan_id = _overdue(loans, parties)
     before = loans.payoff(BRAND, loan_id).total
-    result, request = loans.request_collection(BRAND, loan_id, "3000.00", "cash", "RCPT-1", date(2026, 3, 19))
+    _, request = loans.request_collection(BRAND, loan_id, "3000.00", "cash", "RCPT-1", date(2026, 3, 19))
     assert request.status is RequestStatus.PENDING_APPROVAL
     loan = loans.get(BRAND, loan_id)
     assert loan.payments == {} and loans.payoff(BRAND, loan_id).total == before

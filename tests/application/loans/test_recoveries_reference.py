@@ -101,8 +101,9 @@ def test_generated_loans_end_with_a_balanced_ledger(loans: Loans, parties: Movab
     assert (sums["principal"], sums["interest"], sums["penal"], sums["fees"]) == (ZERO, ZERO, ZERO, ZERO), sums
     # what was lent and charged = what was paid + what was waived or taken off
     owed = sums["kind:disbursal"] + sums.get("kind:interest_due", ZERO) + sums.get("kind:penal_charge", ZERO)
-    forgiven = -(sums.get("kind:waiver", ZERO) + sums.get("kind:settlement_waiver", ZERO)
-                 + sums.get("kind:write_off", ZERO))  # fmt: skip
+    forgiven = -(
+        sums.get("kind:waiver", ZERO) + sums.get("kind:settlement_waiver", ZERO) + sums.get("kind:write_off", ZERO)
+    )
     repaid = loan.paid_standing()
     assert owed == repaid + forgiven
     assert repaid >= paid
