@@ -167,6 +167,7 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         "document_id": document.json()["id"],
         "bank_account_id": account["id"],
         "check": "bureau",
+        "request_id": str(uuid.uuid4()),  # collection money: no disbursed loan here, so the handler's own 404
     }
 
 
