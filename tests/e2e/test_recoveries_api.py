@@ -184,3 +184,38 @@ def test_write_off_recoveries_and_audit_replay(client: Any, platform: Any) -> No
     )
     assert now.status_code == 200, now.text
     assert now.json()["state"]["status"] == "written_off" and now.json()["state"]["ending"]["kind"] == "written_off"
+
+
+def test_portal_forms_receipt_upload_and_refusals(app: Any, client: Any, platform: Any) -> None:
+    """The portal's receipt form (multipart) stores the document and a pending receipt; Ops confirms it from the
+    queue page; a form refusal shows on the page and records nothing."""
+    from domain.loans.application import Loans
+    from tests.e2e.test_access_matrix import _signed_in
+
+    tenant = make_tenant(platform)
+    loan_id = _overdue_loan(platform, tenant)
+    browser, csrf = _signed_in(app, platform, tenant.brand_id, "collection_executive")
+    ops, ops_csrf = _signed_in(app, platform, tenant.brand_id, "loan_ops")
+    try:
+        fields = {"csrf_token": csrf, "amount": "40.00", "mode": "cash", "reference": "MR-PORTAL"}
+        sent = browser.post(f"/loans/{loan_id}/receipts", data=fields, files={"file": ("r.png", PNG, "image/png")})
+        assert sent.status_code == 303, sent.text
+        page = browser.get(f"/loans/{loan_id}/recoveries")
+        assert page.status_code == 200 and "MR-PORTAL" in page.text and "receipt" in page.text
+        loans = platform.get(Loans)
+        (receipt,) = loans.get(tenant.brand_id, loan_id).collection_requests.values()
+        assert receipt.kind == "receipt" and receipt.document_id is not None
+        refused = browser.post(
+            f"/loans/{loan_id}/waivers", data={"csrf_token": csrf, "amount": "99999.00", "justification": "too much"}
+        )
+        assert refused.status_code == 422 and "penal" in refused.text
+        assert len(loans.get(tenant.brand_id, loan_id).waivers) == 0
+        assert browser.get("/approvals/receipts").status_code == 403  # Ops' queue
+        queue = ops.get("/approvals/receipts")
+        assert queue.status_code == 200 and "MR-PORTAL" in queue.text
+        confirmed = ops.post(f"/approvals/receipts/{receipt.request_id}/confirm", data={"csrf_token": ops_csrf})
+        assert confirmed.status_code == 303, confirmed.text
+        assert [p.reference for p in loans.get(tenant.brand_id, loan_id).payments.values()] == ["MR-PORTAL"]
+    finally:
+        browser.__exit__(None, None, None)
+        ops.__exit__(None, None, None)
