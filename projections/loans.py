@@ -15,7 +15,8 @@ from domain.loans.loan import Loan, Transitioned
 from domain.loans.states import LoanStatus
 from projections.bre_history import BRE_HISTORY_DDL, BRE_HISTORY_TABLE
 from projections.loan_decision_views import DECISION_DDL, SM_FIGURES_TABLE, sm_counted
-from projections.loan_servicing_views import SERVICING_DDL, LoanServicingViews
+from projections.loan_recovery_views import LoanRecoveryViews
+from projections.loan_servicing_views import SERVICING_DDL
 from projections.projection import Change, Insert, Write, handles
 
 L = Loan
@@ -27,7 +28,7 @@ CLOSED = tuple(
 )  # fmt: skip
 
 
-class LoanViews(LoanServicingViews):
+class LoanViews(LoanRecoveryViews):
     """The loans queue and detail rows, the timeline of each loan, and the BRE history."""
 
     name = "loans"

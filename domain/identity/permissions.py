@@ -55,6 +55,9 @@ class Permission(StrEnum):
     COLLECTIONS = "COLLECTIONS"
     POST_COLLECTIONS = "POST_COLLECTIONS"
     COLLECTION_REALLOCATE_LOANS = "COLLECTION_REALLOCATE_LOANS"
+    COLLECTION_APPROVALS = "COLLECTION_APPROVALS"  # approve partial collections (Ops, collection managers/heads)
+    PENAL_WAIVERS = "PENAL_WAIVERS"  # approve penal-charge waivers (collection managers/heads)
+    LOAN_WRITE_OFF = "LOAN_WRITE_OFF"  # write a loan off (admins only by default)
     # Admin permissions
     BRAND_SETTINGS = "BRAND_SETTINGS"
     PARTNER_USER_MANAGEMENT = "PARTNER_USER_MANAGEMENT"
@@ -121,6 +124,8 @@ ROLES: dict[str, tuple[str, Grants]] = {
             {
                 P.COLLECTION_REALLOCATE_LOANS: W,
                 P.POST_COLLECTIONS: R,
+                P.COLLECTION_APPROVALS: W,
+                P.PENAL_WAIVERS: W,
                 P.NOTICES: W,
                 P.NOTICE_SYNC: W,
                 P.MASTER_REPORTS: R,
@@ -136,6 +141,8 @@ ROLES: dict[str, tuple[str, Grants]] = {
                 P.PRE_COLLECTIONS: A,
                 P.POST_COLLECTIONS: A,
                 P.COLLECTION_REALLOCATE_LOANS: A,
+                P.COLLECTION_APPROVALS: W,
+                P.PENAL_WAIVERS: W,
                 P.NOTICES: A,
                 P.NOTICE_SYNC: A,
                 P.MASTER_REPORTS: R,
@@ -149,6 +156,7 @@ ROLES: dict[str, tuple[str, Grants]] = {
             P.GLOBAL_SEARCH: R,
             P.LOANS: R,
             P.LOAN_OPS: A,
+            P.COLLECTION_APPROVALS: W,
             P.LOAN_REACTIVATE: W,
             P.LOAN_FORCE_BYPASS: W,
             P.COMPLETED_LOANS: R,

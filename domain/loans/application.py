@@ -13,6 +13,7 @@ from uuid import UUID
 from domain.loans import bre
 from domain.loans.application_decisions import DecisionUseCases
 from domain.loans.application_payout import PayoutUseCases
+from domain.loans.application_recoveries import RecoveryUseCases
 from domain.loans.application_servicing import ServicingUseCases
 from domain.loans.loan import AssignedBy, Channel, Check, Loan, LoanNotFound
 from domain.loans.money import parse_money
@@ -53,7 +54,7 @@ def _choice(kind: type[Any], raw: str, field: str) -> Any:
         raise InvalidValue(field, f"'{raw}' is not one of {', '.join(m.value for m in kind)}") from None
 
 
-class Loans(ServicingUseCases, DecisionUseCases, PayoutUseCases, ContextApplication):
+class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCases, ContextApplication):
     """Loan applications of every brand, from onboarding through the BRE, the credit decision (DecisionUseCases)
     and the payout (PayoutUseCases) (later: servicing)."""
 

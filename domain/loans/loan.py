@@ -25,12 +25,13 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.loans import loan_events as ev
+from domain.loans import recovery_events as rv
 from domain.loans import servicing_events as sv
 from domain.loans.bre import ApplicantFacts, BrandPolicy, BreOutcome, Outcome, Override, Rule, RuleResult
 from domain.loans.loan_decisions import LoanDecisions
 from domain.loans.loan_events import Transitioned, reset_decision
 from domain.loans.loan_payout import LoanPayout
-from domain.loans.loan_servicing import LoanServicing
+from domain.loans.loan_recoveries import LoanRecoveries
 from domain.loans.pricing import Pricing
 from domain.loans.states import CANCELLABLE, LoanStatus, check_transition
 from domain.shared.aggregate import Aggregate
@@ -71,7 +72,7 @@ ASSIGNABLE = CANCELLABLE
 __all__ = ["AssignedBy", "Channel", "Check", "Loan", "LoanNotFound", "Transitioned"]
 
 
-class Loan(LoanDecisions, LoanPayout, LoanServicing, Aggregate):
+class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
     """A loan of one brand's borrower, priced with one product version; its status moves only by events."""
 
     class Created(Aggregate.Created):
@@ -154,6 +155,19 @@ class Loan(LoanDecisions, LoanPayout, LoanServicing, Aggregate):
     DayClosed = sv.DayClosed
     StatusMoved = sv.StatusMoved
     NoDueCertificateIssued = sv.NoDueCertificateIssued
+    # Collection money (domain/loans/recovery_events.py).
+    CollectionRequested = rv.CollectionRequested
+    CollectionApproved = rv.CollectionApproved
+    CollectionRejected = rv.CollectionRejected
+    WaiverRequested = rv.WaiverRequested
+    WaiverApproved = rv.WaiverApproved
+    WaiverRejected = rv.WaiverRejected
+    SettlementProposed = rv.SettlementProposed
+    SettlementApproved = rv.SettlementApproved
+    SettlementRejected = rv.SettlementRejected
+    Settled = rv.Settled
+    WrittenOff = rv.WrittenOff
+    RecoveryRecorded = rv.RecoveryRecorded
 
     @event(Created)
     def __init__(

@@ -20,7 +20,7 @@ from domain.loans.overdue import days_past_due
 from domain.loans.payments import PayoffQuote, payoff
 from domain.loans.position import AssetClass, LoanPosition, open_position
 from domain.loans.pricing import Pricing
-from domain.loans.replay import Fact, PaymentMade, PaymentReversed, Replayed, replay
+from domain.loans.replay import Fact, PaymentMade, PaymentReversed, PenalWaived, Replayed, replay
 from domain.loans.schedule import Schedule
 from domain.loans.servicing_events import (
     AllocationRecord,
@@ -97,7 +97,8 @@ class LoanServicing:
         schedule = self._require_servicing("quote a payoff")
         if as_of < schedule.disbursed_on:
             raise InvalidValue("as_of", f"is before the disbursal on {schedule.disbursed_on.isoformat()}")
-        standing = tuple(f for f in self.servicing_facts if not (isinstance(f, PaymentMade) and f.paid_on > as_of))
+        standing = tuple(f for f in self.servicing_facts if not (isinstance(f, PaymentMade) and f.paid_on > as_of)
+                         and not (isinstance(f, PenalWaived) and f.on > as_of))  # fmt: skip
         position = self.replayed(standing, through=as_of - timedelta(days=1)).position
         if position.completed:
             return _zero_quote(position, as_of)

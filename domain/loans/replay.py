@@ -12,6 +12,7 @@ from decimal import Decimal
 from domain.loans.overdue import PenalCharge, advance_to
 from domain.loans.payments import Allocation, allocate
 from domain.loans.position import LoanPosition
+from domain.loans.waivers import waive_penal
 from domain.shared.errors import InvalidValue
 
 
@@ -31,7 +32,17 @@ class PaymentReversed:
     payment_id: str
 
 
-Fact = PaymentMade | PaymentReversed
+@dataclass(frozen=True, slots=True)
+class PenalWaived:
+    """An approved penal-charge waiver (issue #16): on `on` (after the days before it are closed) up to `amount` of
+    the unpaid penal charges are forgiven, oldest instalment first (`domain.loans.waivers.waive_penal`)."""
+
+    waiver_id: str
+    amount: Decimal
+    on: date
+
+
+Fact = PaymentMade | PaymentReversed | PenalWaived
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +52,7 @@ class Replayed:
     position: LoanPosition
     allocations: tuple[tuple[str, Allocation], ...]
     charges: tuple[PenalCharge, ...]
+    waivers: tuple[tuple[str, Decimal], ...] = ()  # (waiver id, amount forgiven) of each PenalWaived replayed
 
     @property
     def penal_charged(self) -> Decimal:
@@ -56,13 +68,21 @@ def replay(opening: LoanPosition, facts: Iterable[Fact], *, closed_through: date
     facts = list(facts)
     reversed_ids = {f.payment_id for f in facts if isinstance(f, PaymentReversed)}
     payments = sorted(
-        (f for f in facts if isinstance(f, PaymentMade) and f.payment_id not in reversed_ids),
-        key=lambda p: p.paid_on,  # sorted() is stable: the recorded order within a day stays
-    )
+        (f for f in facts if (isinstance(f, PaymentMade) and f.payment_id not in reversed_ids)
+         or isinstance(f, PenalWaived)),
+        key=lambda p: p.on if isinstance(p, PenalWaived) else p.paid_on,  # stable: the recorded order within a day
+    )  # fmt: skip
     position = opening
     allocations: list[tuple[str, Allocation]] = []
     charges: list[PenalCharge] = []
+    waivers: list[tuple[str, Decimal]] = []
     for payment in payments:
+        if isinstance(payment, PenalWaived):
+            position, closed = advance_to(position, max(payment.on, position.open_day))
+            charges.extend(closed)
+            position, forgiven = waive_penal(position, payment.amount)
+            waivers.append((payment.waiver_id, forgiven))
+            continue
         if payment.paid_on < opening.open_day:
             raise InvalidValue(
                 "paid_on", f"payment {payment.payment_id} is dated before {opening.open_day.isoformat()}"
@@ -75,4 +95,4 @@ def replay(opening: LoanPosition, facts: Iterable[Fact], *, closed_through: date
     if closed_through is not None and closed_through >= position.open_day:
         position, closed = advance_to(position, closed_through + timedelta(days=1))
         charges.extend(closed)
-    return Replayed(position=position, allocations=tuple(allocations), charges=tuple(charges))
+    return Replayed(position=position, allocations=tuple(allocations), charges=tuple(charges), waivers=tuple(waivers))

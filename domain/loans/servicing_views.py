@@ -91,7 +91,8 @@ class Posting:
     """One ledger line: what it moved in each bucket (positive: owed more) and the running outstanding after it."""
 
     on: date
-    kind: str  # disbursal, fee, gst, fees_deducted, interest_due, penal_charge, payment, reversal
+    kind: str  # disbursal, fee, gst, fees_deducted, interest_due, penal_charge, payment, reversal, waiver,
+    # settlement_waiver, write_off, recovery (domain/loans/recovery_views.py)
     description: str
     amount: Decimal
     principal: Decimal
@@ -105,6 +106,11 @@ class Posting:
 def servicing_view(loan: LoanServicing, as_of: date, replayed: LoanPosition | None = None) -> ServicingView:
     """The loan on `as_of` (its business date): the days COB has not run yet are closed on a copy. `replayed`: the
     loan's replayed position when the caller has it (`domain.loans.checkpoint.position_of`)."""
+    ending = getattr(loan, "ending", None)
+    if ending is not None and as_of >= ending.on:
+        from domain.loans.recovery_views import ended_view  # late: that module builds on this one
+
+        return ended_view(loan, ending.through, as_of)
     position = loan.replayed().position if replayed is None else replayed
     day = max(as_of, position.open_day)
     position = loan.position_after(position, day)
@@ -157,7 +163,7 @@ def servicing_view(loan: LoanServicing, as_of: date, replayed: LoanPosition | No
 
 
 _ORDER = {"disbursal": 0, "fee": 1, "gst": 2, "fees_deducted": 3, "interest_due": 4, "payment": 5, "reversal": 6,
-          "penal_charge": 7}  # fmt: skip
+          "penal_charge": 7, "waiver": 6, "settlement_waiver": 9, "write_off": 9, "recovery": 10}  # fmt: skip
 
 
 def ledger(loan: LoanServicing, as_of: date) -> tuple[Posting, ...]:
@@ -167,6 +173,9 @@ def ledger(loan: LoanServicing, as_of: date) -> tuple[Posting, ...]:
         return ()
     # Through the day before `as_of`, like the payoff and the GET (days COB has not run are closed on a copy).
     through = max(as_of - timedelta(days=1), loan.cob_through or as_of - timedelta(days=1))
+    ending = getattr(loan, "ending", None)
+    if ending is not None and as_of >= ending.on:
+        through, as_of = ending.through, ending.on  # nothing accrues after a settlement or write-off
     replayed = loan.replayed(through=through)
     position = replayed.position
     lines: list[tuple[date, str, str, Decimal, Decimal, Decimal, Decimal, str | None]] = []
@@ -212,7 +221,11 @@ def ledger(loan: LoanServicing, as_of: date) -> tuple[Posting, ...]:
             why = f"reversal of the payment {payment.reference}: {payment.reversal_reason}"
             lines.append((max(payment.reversed_on, payment.paid_on), "reversal", why, principal, interest, penal,
                           ZERO, payment.payment_id))  # fmt: skip
+    from domain.loans.recovery_views import recovery_lines  # late: that module builds on this one
+
+    lines.extend(recovery_lines(loan, replayed))
     lines.sort(key=lambda line: (line[0], _ORDER[line[1]]))
+    amounts = {r.payment_id: r.amount for r in (*loan.payments.values(), *getattr(loan, "recoveries", {}).values())}
     running = Running(ZERO, ZERO, ZERO, ZERO)
     postings: list[Posting] = []
     for on, kind, what, principal, interest, penal, fees, payment_id in lines:
@@ -221,8 +234,8 @@ def ledger(loan: LoanServicing, as_of: date) -> tuple[Posting, ...]:
         )
         amount = (
             abs(principal + interest + penal + fees)
-            if kind not in ("payment", "reversal")
-            else next(p.amount for p in loan.payments.values() if p.payment_id == payment_id)
+            if kind not in ("payment", "reversal", "recovery")
+            else amounts[payment_id or ""]
         )
         postings.append(Posting(on, kind, what, amount, principal, interest, penal, fees, payment_id, running))
     return tuple(postings)

@@ -220,3 +220,22 @@ def test_collection_worklists_need_their_stage_permission(client: Any, keys: dic
                 mismatches.append((role, stage, answer.status_code))
     assert mismatches == []
     assert role_grants(["collection_executive"]).get(Permission.POST_COLLECTIONS) is None  # a case the test covers
+def test_who_decides_collection_money(client: Any) -> None:
+    """Issue #16: executives create; Ops or collection managers/heads approve collections; Ops confirms receipts;
+    managers/heads approve waivers; the head approves settlements; only admins write off (every route's grants)."""
+    doc = client.get("/openapi.json").json()["paths"]
+    expected = {
+        ("/api/v1/loans/{loan_id}/collection-requests", "post"): {"collection_executive", "collection_manager",
+                                                                 "collection_head"},
+        ("/api/v1/collection-requests/{request_id}/approve", "post"): {"loan_ops", "collection_manager",
+                                                                      "collection_head"},
+        ("/api/v1/receipts/{request_id}/confirm", "post"): {"loan_ops"},
+        ("/api/v1/waivers/{request_id}/approve", "post"): {"collection_manager", "collection_head"},
+        ("/api/v1/settlements/{request_id}/approve", "post"): {"collection_head"},
+        ("/api/v1/loans/{loan_id}/write-off", "post"): set(),
+    }  # fmt: skip
+    for (path, method), roles in expected.items():
+        op = doc[path][method]
+        allowed = {r for r in ROLES if _allowed(r, op)} - {"admin", "super_admin"}
+        assert allowed == roles, (path, allowed)
+        assert _allowed("admin", op)

@@ -169,6 +169,7 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         "bank_account_id": account["id"],
         "check": "bureau",
         "contact_id": contact["contact_id"],
+        "request_id": str(uuid.uuid4()),  # collection money: no disbursed loan here, so the handler's own 404
     }
 
 

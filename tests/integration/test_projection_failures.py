@@ -256,6 +256,7 @@ def _touch_lending(
     loans.ready_for_disbursal(brand_id, loan.id, "acct-1")
     loans.initiate_disbursal(brand_id, loan.id, "IMPS", f"gw-{suffix}")
     p.get(Collections).log_contact(brand_id, loan.id, Outcome.CONNECTED, "reminder call")
+    _touch_recoveries(loans, brand_id, customer_id, product.id, suffix, mark)
     offer = p.get(ReloanOffers).offer(brand_id, loan.id, f"RL-{suffix}", customer_id, product.id, 12, Decimal("85000"),
                                       "percent", Decimal("10"))  # fmt: skip
     assert offer is not None
@@ -276,6 +277,30 @@ def _touch_lending(
         onboarding.sms = before
     return {"product": product.id, "loan": loan.id, "document": document.id, "funnel": signed.borrower_id,
             "offer": offer.id}  # fmt: skip
+
+
+def _touch_recoveries(
+    loans: Any,
+    brand_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    product_id: uuid.UUID,
+    suffix: str,
+    mark: Callable[[uuid.UUID], None],
+) -> None:
+    """A second loan disbursed, with a collection request pending (the recoveries' queue projection)."""
+    second = loans.create(brand_id, customer_id, product_id, "50000", 6)
+    mark(second.id)
+    loans.submit(brand_id, second.id)
+    loans.cx_approve(brand_id, second.id, "50000", "salary supports it")
+    loans.sanction(brand_id, second.id, "50000", "within limits")
+    now = datetime.now(UTC)
+    loans.issue_agreement(brand_id, second.id, "cd" * 32, "agreements/y.pdf", f"es2-{suffix}", "https://esign/2",
+                          now + timedelta(days=2))  # fmt: skip
+    loans.sign(brand_id, second.id, f"prov2-{suffix}", now)
+    loans.ready_for_disbursal(brand_id, second.id, "acct-2")
+    loans.initiate_disbursal(brand_id, second.id, "IMPS", f"gw2-{suffix}")
+    loans.confirm_disbursal(brand_id, second.id, f"gw2-{suffix}", loans.parties.business_date(brand_id))
+    loans.request_collection(brand_id, second.id, "10.00", "cash", f"RC-{suffix}")
 
 
 def _caught_up(p: Any) -> None:

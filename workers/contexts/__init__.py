@@ -21,6 +21,7 @@ NAMES = (
     "servicing",
     "paylinks",
     "loan360",
+    "recoveries",
     "reloans",
     "collections",
     "jobs",

@@ -1,0 +1,307 @@
+"""Collection money endpoints (issue #16 items 5-7): partial collections approved by Ops or a collection manager
+or head, manual receipts confirmed by Ops, penal-charge waivers approved by a collection manager or head,
+settlements approved by the collection head, write-off by an admin. Requests are recorded on the Loan; a request's
+id finds its loan through `read.loan_recovery_requests`, within the caller's brand (another brand's: 404)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from api.endpoint import Context, Endpoint, Reply, json_response, serve
+from api.routes.documents import UPLOAD
+from api.routes.recovery_models import (
+    CollectionIn,
+    ReasonIn,
+    RecoveryRequestListOut,
+    RecoveryRequestOut,
+    RecoveryRequestPageOut,
+    RequestsQuery,
+    SettlementIn,
+    WaiverIn,
+    WriteOffOut,
+)
+from domain.documents.application import Documents
+from domain.documents.content import DocumentKind, Uploader
+from domain.identity.permissions import Level, Permission
+from domain.loans.application import Loans
+from domain.loans.loan_recoveries import RecoveryRequestNotFound
+from domain.loans.recovery_events import CollectionKind
+from domain.shared.application import CommandResult
+from projections.loan_recovery_views import RecoveryQueries, RecoveryRequestRow
+
+P = Permission
+COLLECT = (P.COLLECTIONS, Level.WRITE)
+COLLECT_READ = (P.COLLECTIONS, Level.READ)
+
+
+@dataclass(frozen=True)
+class RecoveriesPort:
+    """What the collection-money endpoints and pages use."""
+
+    loans: Loans
+    queries: RecoveryQueries
+    documents: Documents
+
+
+def _row(ctx: Context[RecoveriesPort], request_id: UUID, kind: str) -> RecoveryRequestRow | None:
+    return ctx.port.queries.request(ctx.brand_id, request_id, (kind,))
+
+
+def _found(ctx: Context[RecoveriesPort], kind: str) -> RecoveryRequestRow:
+    request_id: UUID = ctx.path["request_id"]
+    row = _row(ctx, request_id, kind)
+    if row is None:
+        raise RecoveryRequestNotFound(f"{kind} {request_id} not found", id=str(request_id))
+    return row
+
+
+def _answer(
+    ctx: Context[RecoveriesPort],
+    result: CommandResult,
+    request_id: UUID | str,
+    kind: str,
+    where: str,
+    status: int | None = None,
+) -> Reply:
+    rid = UUID(str(request_id))
+    return ctx.written(result, Loans.name, lambda: _row(ctx, rid, kind), f"/api/v1/{where}/{rid}", status)
+
+
+# Partial collections and receipts ------------------------------------------------------------------------------
+
+
+def create_collection_request(ctx: Context[RecoveriesPort]) -> Reply:
+    body: CollectionIn = ctx.body
+    result, request = ctx.port.loans.request_collection(
+        ctx.brand_id, ctx.path["loan_id"], body.amount, body.mode, body.reference, body.collected_on
+    )
+    return _answer(ctx, result, request.request_id, "collection", "collection-requests", 201)
+
+
+def upload_receipt(ctx: Context[RecoveriesPort]) -> Reply:
+    form: CollectionIn = ctx.body
+    assert ctx.upload is not None  # the wrapper answers 422 without one
+    loan_id: UUID = ctx.path["loan_id"]
+    receipt = CollectionKind.RECEIPT
+    # Checked first (nothing recorded), so a refused receipt stores no document.
+    loan, _ = ctx.port.loans.collection_request(
+        ctx.brand_id, loan_id, form.amount, form.mode, form.reference, form.collected_on, kind=receipt
+    )
+    stored = ctx.port.documents.upload(
+        ctx.brand_id, loan.customer_id, DocumentKind.OTHER, ctx.upload.filename, ctx.upload.data, Uploader.STAFF
+    )
+    result, request = ctx.port.loans.request_collection(
+        ctx.brand_id,
+        loan_id,
+        form.amount,
+        form.mode,
+        form.reference,
+        form.collected_on,
+        kind=receipt,
+        document_id=stored.id,
+    )
+    return _answer(ctx, result, request.request_id, "receipt", "receipts", 201)
+
+
+def _decide(kind: str, where: str, approve: bool) -> Callable[[Context[RecoveriesPort]], Reply]:
+    def decide(ctx: Context[RecoveriesPort]) -> Reply:
+        row = _found(ctx, kind)
+        loans, brand, rid = ctx.port.loans, ctx.brand_id, str(row.id)
+        reason = None if approve else ctx.body.reason
+        if kind in ("collection", "receipt"):
+            k = CollectionKind(kind)
+            result = (
+                loans.approve_collection(brand, row.loan_id, rid, k)
+                if approve
+                else loans.reject_collection(brand, row.loan_id, rid, reason or "", k)
+            )
+        elif kind == "waiver":
+            result = (
+                loans.approve_waiver(brand, row.loan_id, rid)
+                if approve
+                else loans.reject_waiver(brand, row.loan_id, rid, reason or "")
+            )
+        else:
+            result = (
+                loans.approve_settlement(brand, row.loan_id, rid)
+                if approve
+                else loans.reject_settlement(brand, row.loan_id, rid, reason or "")
+            )
+        return _answer(ctx, result, row.id, kind, where)
+
+    decide.__name__ = f"{'approve' if approve else 'reject'}_{kind}"
+    return decide
+
+
+def _queue(kind: str) -> Callable[[Context[RecoveriesPort]], Reply]:
+    def queue(ctx: Context[RecoveriesPort]) -> Reply:
+        q: RequestsQuery = ctx.query
+        return json_response(ctx.port.queries.requests(ctx.brand_id, kind, q.status.value, q.cursor, q.limit))
+
+    queue.__name__ = f"list_{kind}_requests"
+    return queue
+
+
+def loan_requests(ctx: Context[RecoveriesPort]) -> Reply:
+    loan = ctx.port.loans.get(ctx.brand_id, ctx.path["loan_id"])  # 404 for another brand's loan
+    return json_response({"items": ctx.port.queries.of_loan(ctx.brand_id, loan.id)})
+
+
+# Waivers, settlements, write-off -------------------------------------------------------------------------------
+
+
+def create_waiver(ctx: Context[RecoveriesPort]) -> Reply:
+    body: WaiverIn = ctx.body
+    result, waiver = ctx.port.loans.request_waiver(ctx.brand_id, ctx.path["loan_id"], body.amount, body.justification)
+    return _answer(ctx, result, waiver.waiver_id, "waiver", "waivers", 201)
+
+
+def create_settlement(ctx: Context[RecoveriesPort]) -> Reply:
+    body: SettlementIn = ctx.body
+    result, settlement = ctx.port.loans.propose_settlement(ctx.brand_id, ctx.path["loan_id"], body.amount, body.remarks)
+    return _answer(ctx, result, settlement.settlement_id, "settlement", "settlements", 201)
+
+
+def write_off(ctx: Context[RecoveriesPort]) -> Reply:
+    body: ReasonIn = ctx.body
+    loan_id: UUID = ctx.path["loan_id"]
+    result, ending = ctx.port.loans.write_off(ctx.brand_id, loan_id, body.reason)
+    ctx.settled(Loans.name, result.position)
+    return json_response(
+        {
+            "loan_id": loan_id,
+            "status": "written_off",
+            "written_off_on": ending.on,
+            "principal": ending.principal,
+            "interest": ending.interest,
+            "penal": ending.penal,
+            "total": ending.total,
+        }
+    )
+
+
+_LOAN = "/api/v1/loans/{loan_id}"
+
+
+def _workflow(kind: str, where: str, approve_word: str, permission: Permission, who: str) -> list[Endpoint[Any]]:
+    base = f"/api/v1/{where}"
+    return [
+        Endpoint(
+            "GET",
+            base,
+            _queue(kind),
+            f"The {kind} requests of the brand, pending approval unless `status` says otherwise, newest first ({who})",
+            (permission, Level.READ),
+            query=RequestsQuery,
+            response=RecoveryRequestPageOut,
+        ),
+        Endpoint(
+            "POST",
+            f"{base}/{{request_id}}/{approve_word}",
+            _decide(kind, where, True),
+            f"{approve_word.capitalize()} a pending {kind} ({who}); already decided: 409",
+            (permission, Level.WRITE),
+            response=RecoveryRequestOut,
+            errors=(409,),
+            accepts=True,
+        ),
+        Endpoint(
+            "POST",
+            f"{base}/{{request_id}}/reject",
+            _decide(kind, where, False),
+            f"Reject a pending {kind} with a reason ({who}); already decided: 409",
+            (permission, Level.WRITE),
+            body=ReasonIn,
+            response=RecoveryRequestOut,
+            errors=(409,),
+            accepts=True,
+        ),
+    ]
+
+
+ENDPOINTS = serve(
+    RecoveriesPort,
+    "recoveries",
+    [
+        Endpoint(
+            "POST",
+            f"{_LOAN}/collection-requests",
+            create_collection_request,
+            "Record money an executive collected (less than the due): pending_approval until Ops or a "
+            "collection manager or head approves; a reference already used is a 409, above the payoff a 422",
+            COLLECT,
+            body=CollectionIn,
+            response=RecoveryRequestOut,
+            status=201,
+            errors=(409,),
+            accepts=True,
+        ),
+        Endpoint(
+            "POST",
+            f"{_LOAN}/receipts",
+            upload_receipt,
+            "Upload a manual receipt (multipart: the file, amount, mode, reference, collected_on): stored as the "
+            "borrower's document, pending until Ops confirms it",
+            COLLECT,
+            body=CollectionIn,
+            response=RecoveryRequestOut,
+            status=201,
+            errors=(409,),
+            accepts=True,
+            upload=UPLOAD,
+        ),
+        Endpoint(
+            "GET",
+            f"{_LOAN}/recovery-requests",
+            loan_requests,
+            "A loan's collection requests, receipts, waivers and settlements with their decisions",
+            COLLECT_READ,
+            response=RecoveryRequestListOut,
+        ),
+        *_workflow(
+            "collection", "collection-requests", "approve", P.COLLECTION_APPROVALS, "Ops, collection managers and heads"
+        ),
+        *_workflow("receipt", "receipts", "confirm", P.LOAN_OPS, "Ops"),
+        Endpoint(
+            "POST",
+            f"{_LOAN}/waivers",
+            create_waiver,
+            "Ask to waive penal charges (at most those outstanding: 422) with a justification",
+            COLLECT,
+            body=WaiverIn,
+            response=RecoveryRequestOut,
+            status=201,
+            errors=(409,),
+            accepts=True,
+        ),
+        *_workflow("waiver", "waivers", "approve", P.PENAL_WAIVERS, "collection managers and heads"),
+        Endpoint(
+            "POST",
+            f"{_LOAN}/settlements",
+            create_settlement,
+            "Propose a settlement below the payoff (422 otherwise); once approved, payments count toward it and "
+            "the one completing it ends the loan settled",
+            COLLECT,
+            body=SettlementIn,
+            response=RecoveryRequestOut,
+            status=201,
+            errors=(409,),
+            accepts=True,
+        ),
+        *_workflow("settlement", "settlements", "approve", P.POST_COLLECTIONS, "the collection head"),
+        Endpoint(
+            "POST",
+            f"{_LOAN}/write-off",
+            write_off,
+            "Write the loan off with a reason (admin): written_off, its balance off the ledger; later payments "
+            "are recoveries",
+            (P.LOAN_WRITE_OFF, Level.WRITE),
+            body=ReasonIn,
+            response=WriteOffOut,
+            errors=(409,),
+        ),
+    ],
+)

@@ -1,0 +1,185 @@
+"""Use cases of collection money (issue #16 items 5-7), mixed into `domain.loans.application.Loans`: partial
+collections and manual receipts awaiting approval, penal-charge waivers, settlements, write-off.
+
+Each checks its input (422 naming every field, nothing recorded), loads the loan of the caller's brand, runs the
+Loan's command on the brand's business date and commits. Who may call which is the endpoints' permissions
+(docs/recoveries.md); the aggregate decides what the loan allows."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+from domain.loans.application_servicing import _mode
+from domain.loans.loan import Loan
+from domain.loans.money import parse_money
+from domain.loans.parties import LoanParties
+from domain.loans.recovery_events import CollectionKind, CollectionRequest, Ending, SettlementRecord, WaiverRecord
+from domain.shared.application import CommandResult
+from domain.shared.errors import FieldChecks, InvalidValue
+from domain.shared.values import clean_text
+
+
+def _reason(raw: str, field: str = "reason") -> str:
+    text = clean_text(raw, field, multiline=True, min_visible=3, missing=f"give a {field}")
+    return " ".join(text.split())[:1000]
+
+
+class RecoveryUseCases:
+    """Collections' money on disbursed loans (mixed into `Loans`)."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def parties(self) -> LoanParties: ...
+
+        def serviced(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
+        def commit(self, primary: Any, *others: Any) -> CommandResult: ...
+
+    def collection_request(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        amount: Decimal | str,
+        mode: str,
+        reference: str,
+        collected_on: date | None,
+        *,
+        kind: CollectionKind = CollectionKind.COLLECTION,
+        document_id: UUID | None = None,
+    ) -> tuple[Loan, CollectionRequest]:
+        """The loan and the request checked against it (nothing recorded): `record_collection` commits it. The
+        receipt upload checks first, so a refused receipt stores no document."""
+        checks = FieldChecks()
+        value = checks.check(lambda: parse_money(amount, "amount", positive=True))
+        how = checks.check(lambda: _mode(mode))
+        ref = checks.check(lambda: clean_text(reference, "reference", min_visible=1, missing="give the reference"))
+        checks.raise_if_any()
+        assert value is not None and how is not None and ref is not None
+        if len(ref) > 100:
+            raise InvalidValue("reference", "at most 100 characters")
+        loan = self.serviced(brand_id, loan_id)
+        today = self.parties.business_date(brand_id)
+        request = CollectionRequest(
+            request_id=str(uuid4()),
+            kind=kind,
+            amount=value,
+            mode=str(how),
+            reference=ref,
+            collected_on=collected_on or today,
+            requested_on=today,
+            document_id=document_id,
+        )
+        loan.request_collection(request)
+        return loan, request
+
+    def record_collection(self, loan: Loan) -> CommandResult:
+        """Commit a request checked by `collection_request`."""
+        return self.commit(loan)
+
+    def request_collection(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        amount: Decimal | str,
+        mode: str,
+        reference: str,
+        collected_on: date | None = None,
+        *,
+        kind: CollectionKind = CollectionKind.COLLECTION,
+        document_id: UUID | None = None,
+    ) -> tuple[CommandResult, CollectionRequest]:
+        """Record money collected (pending approval): 201 `pending_approval`."""
+        loan, request = self.collection_request(
+            brand_id, loan_id, amount, mode, reference, collected_on, kind=kind, document_id=document_id
+        )
+        return self.commit(loan), request
+
+    def approve_collection(
+        self, brand_id: UUID, loan_id: UUID, request_id: str, kind: CollectionKind = CollectionKind.COLLECTION
+    ) -> CommandResult:
+        """Approve a pending collection (or confirm a receipt): its money is recorded as a repayment."""
+        loan = self.serviced(brand_id, loan_id)
+        loan.approve_collection(request_id, kind, str(uuid4()), self.parties.business_date(brand_id))
+        return self.commit(loan)
+
+    def reject_collection(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        request_id: str,
+        reason: str,
+        kind: CollectionKind = CollectionKind.COLLECTION,
+    ) -> CommandResult:
+        """Reject a pending collection (or receipt) with a reason."""
+        text = _reason(reason)
+        loan = self.serviced(brand_id, loan_id)
+        loan.reject_collection(request_id, kind, text, self.parties.business_date(brand_id))
+        return self.commit(loan)
+
+    def request_waiver(
+        self, brand_id: UUID, loan_id: UUID, amount: Decimal | str, justification: str
+    ) -> tuple[CommandResult, WaiverRecord]:
+        """Ask to waive penal charges (at most those outstanding), with a justification."""
+        checks = FieldChecks()
+        value = checks.check(lambda: parse_money(amount, "amount", positive=True))
+        why = checks.check(lambda: _reason(justification, "justification"))
+        checks.raise_if_any()
+        assert value is not None and why is not None
+        loan = self.serviced(brand_id, loan_id)
+        today = self.parties.business_date(brand_id)
+        waiver = WaiverRecord(waiver_id=str(uuid4()), amount=value, justification=why, requested_on=today)
+        loan.request_waiver(waiver)
+        return self.commit(loan), waiver
+
+    def approve_waiver(self, brand_id: UUID, loan_id: UUID, waiver_id: str) -> CommandResult:
+        """Approve a waiver: posted to the ledger on the business date."""
+        loan = self.serviced(brand_id, loan_id)
+        loan.approve_waiver(waiver_id, self.parties.business_date(brand_id))
+        return self.commit(loan)
+
+    def reject_waiver(self, brand_id: UUID, loan_id: UUID, waiver_id: str, reason: str) -> CommandResult:
+        """Reject a waiver with a reason."""
+        text = _reason(reason)
+        loan = self.serviced(brand_id, loan_id)
+        loan.reject_waiver(waiver_id, text, self.parties.business_date(brand_id))
+        return self.commit(loan)
+
+    def propose_settlement(
+        self, brand_id: UUID, loan_id: UUID, amount: Decimal | str, remarks: str
+    ) -> tuple[CommandResult, SettlementRecord]:
+        """Propose a settlement below the payoff, with remarks."""
+        checks = FieldChecks()
+        value = checks.check(lambda: parse_money(amount, "amount", positive=True))
+        why = checks.check(lambda: _reason(remarks, "remarks"))
+        checks.raise_if_any()
+        assert value is not None and why is not None
+        loan = self.serviced(brand_id, loan_id)
+        today = self.parties.business_date(brand_id)
+        settlement = SettlementRecord(
+            settlement_id=str(uuid4()), amount=value, payoff_at_proposal=Decimal("0.00"), remarks=why, proposed_on=today
+        )
+        loan.propose_settlement(settlement)
+        return self.commit(loan), loan.settlements[settlement.settlement_id]
+
+    def approve_settlement(self, brand_id: UUID, loan_id: UUID, settlement_id: str) -> CommandResult:
+        """Approve a settlement: payments from now count toward it."""
+        loan = self.serviced(brand_id, loan_id)
+        loan.approve_settlement(settlement_id, self.parties.business_date(brand_id))
+        return self.commit(loan)
+
+    def reject_settlement(self, brand_id: UUID, loan_id: UUID, settlement_id: str, reason: str) -> CommandResult:
+        """Reject a settlement with a reason."""
+        text = _reason(reason)
+        loan = self.serviced(brand_id, loan_id)
+        loan.reject_settlement(settlement_id, text, self.parties.business_date(brand_id))
+        return self.commit(loan)
+
+    def write_off(self, brand_id: UUID, loan_id: UUID, reason: str) -> tuple[CommandResult, Ending]:
+        """Write the loan off with a reason."""
+        text = _reason(reason)
+        loan = self.serviced(brand_id, loan_id)
+        ending = loan.write_off(text, self.parties.business_date(brand_id))
+        return self.commit(loan), ending

@@ -1,0 +1,338 @@
+"""The Loan's collection-money commands (issue #16 items 5-7): partial collections and manual receipts counted only
+once approved, penal-charge waivers, settlements and write-off, and recoveries on a written-off loan. A mixin of
+`domain.loans.loan.Loan` over `LoanServicing`; the events are `domain/loans/recovery_events.py`.
+
+Every command raises before any event, so a refusal records nothing. Approving money records it through
+`record_repayment` (the LENDING.md waterfall, the payoff check) in the same commit as the approval. Once a
+settlement is approved the loan's payments count toward it; the one that completes it ends the loan `settled`, the
+ledger's remaining balance taken off by a settlement waiver. A write-off takes the balance off the same way; money
+received after it is a recovery, which changes no balance.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, TypeVar
+from uuid import UUID
+
+from domain.loans.loan_servicing import LoanServicing, RepaymentNotFound
+from domain.loans.payments import PayoffQuote
+from domain.loans.recovery_events import (
+    CollectionApproved,
+    CollectionKind,
+    CollectionRejected,
+    CollectionRequest,
+    CollectionRequested,
+    Ending,
+    EndKind,
+    RecoveryRecorded,
+    RequestStatus,
+    Settled,
+    SettlementApproved,
+    SettlementProposed,
+    SettlementRecord,
+    SettlementRejected,
+    WaiverApproved,
+    WaiverRecord,
+    WaiverRejected,
+    WaiverRequested,
+    WrittenOff,
+)
+from domain.loans.replay import PaymentMade, PenalWaived
+from domain.loans.servicing_events import PaymentMode, PaymentRecord
+from domain.loans.states import SERVICING, LoanStatus, check_transition
+from domain.loans.waivers import balance_left
+from domain.shared.errors import Conflict, InvalidValue, NotFound
+
+S = LoanStatus
+R = TypeVar("R", CollectionRequest, WaiverRecord, SettlementRecord)
+ZERO = Decimal("0.00")
+PENDING = RequestStatus.PENDING_APPROVAL
+
+
+class RecoveryRequestNotFound(NotFound):
+    """No collection request, waiver or settlement of the loan has that id."""
+
+
+class LoanRecoveries(LoanServicing):
+    """Collections' money on a disbursed Loan."""
+
+    collection_requests: dict[str, CollectionRequest] = {}  # noqa: RUF012 - replaced whole by each event
+    waivers: dict[str, WaiverRecord] = {}  # noqa: RUF012
+    settlements: dict[str, SettlementRecord] = {}  # noqa: RUF012
+    recoveries: dict[str, PaymentRecord] = {}  # noqa: RUF012
+    ending: Ending | None = None
+
+    if TYPE_CHECKING:
+        brand_id: UUID
+
+    # Reading ---------------------------------------------------------------------------------------------------
+
+    @property
+    def live_settlement(self) -> SettlementRecord | None:
+        """The approved settlement payments count toward, while the loan is serviced."""
+        if self.status not in SERVICING:
+            return None
+        return next((s for s in self.settlements.values() if s.status is RequestStatus.APPROVED), None)
+
+    def paid_standing(self) -> Decimal:
+        """What the payments that stand add up to."""
+        reversed_ids = {p.payment_id for p in self.payments.values() if p.reversed_on is not None}
+        return sum(
+            (f.amount for f in self.servicing_facts if isinstance(f, PaymentMade) and f.payment_id not in reversed_ids),
+            ZERO,
+        )
+
+    def settlement_remaining(self, settlement: SettlementRecord) -> Decimal:
+        """What is still to pay of an approved settlement."""
+        return max(ZERO, settlement.amount - (self.paid_standing() - (settlement.paid_before or ZERO)))
+
+    @property
+    def recovered(self) -> Decimal:
+        """Money received after the write-off."""
+        return sum((r.amount for r in self.recoveries.values()), ZERO)
+
+    def penal_outstanding(self, today: date) -> Decimal:
+        """The penal charges unpaid on the business date (the payoff's overdue penal)."""
+        return self.payoff_quote(today).overdue_penal
+
+    def payoff_quote(self, as_of: date) -> PayoffQuote:
+        """Zero once the loan is settled or written off; else the servicing quote."""
+        if self.ending is not None and as_of >= self.ending.on:
+            return PayoffQuote(as_of, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, None)
+        return super().payoff_quote(as_of)
+
+    # Partial collections and receipts --------------------------------------------------------------------------
+
+    def request_collection(self, request: CollectionRequest) -> None:
+        """Report money collected (pending approval): 409 for a loan not serviced nor written off or a reference
+        already used (payments, recoveries, requests not rejected), 422 for a date outside disbursal..business
+        date or an amount above the payoff (or above what is left to recover)."""
+        schedule = self._require_servicing("record a collection")
+        if self.status not in SERVICING and self.status is not S.WRITTEN_OFF:
+            raise Conflict(f"cannot record a collection on a loan that is {self.status}", status=str(self.status))
+        self._require_new_reference(request.reference)
+        if request.collected_on > request.requested_on:
+            raise InvalidValue("collected_on", f"is after the business date {request.requested_on.isoformat()}")
+        if request.collected_on < schedule.disbursed_on:
+            raise InvalidValue("collected_on", f"is before the disbursal on {schedule.disbursed_on.isoformat()}")
+        ceiling = self._ceiling(request.requested_on)
+        if request.amount > ceiling:
+            raise InvalidValue("amount", f"{request.amount} is above the {self._ceiling_name()} of {ceiling}")
+        self._emit(CollectionRequested, brand_id=self.brand_id, loan_number=self.loan_number, request=request)
+
+    def approve_collection(self, request_id: str, kind: CollectionKind, payment_id: str, today: date) -> None:
+        """Approve a pending request of `kind`: its money is recorded (a repayment by the waterfall, or a recovery
+        on a written-off loan) in the same commit. 409 when already decided, 422 when it no longer fits."""
+        request = self._pending(self.collection_requests, request_id, "collection request")
+        if request.kind is not kind:
+            raise Conflict(f"this is a {request.kind}: it is decided at its own address", kind=str(request.kind))
+        mode = PaymentMode(request.mode)
+        self.record_repayment(
+            payment_id, request.amount, mode, request.reference, request.collected_on, today, request_id=request_id
+        )
+        self._emit(CollectionApproved, request_id=request_id, decided_on=today, payment_id=payment_id)
+
+    def reject_collection(self, request_id: str, kind: CollectionKind, reason: str, today: date) -> None:
+        """Reject a pending request with a reason: its money never counts."""
+        request = self._pending(self.collection_requests, request_id, "collection request")
+        if request.kind is not kind:
+            raise Conflict(f"this is a {request.kind}: it is decided at its own address", kind=str(request.kind))
+        self._emit(CollectionRejected, request_id=request_id, decided_on=today, reason=reason)
+
+    # Waivers ---------------------------------------------------------------------------------------------------
+
+    def request_waiver(self, waiver: WaiverRecord) -> None:
+        """Ask to waive penal charges: at most those outstanding on the business date (422 `amount`)."""
+        self._require_serviced("waive penal charges")
+        penal = self.penal_outstanding(waiver.requested_on)
+        if waiver.amount > penal:
+            raise InvalidValue("amount", f"{waiver.amount} is above the penal charges outstanding ({penal})")
+        self._emit(WaiverRequested, brand_id=self.brand_id, loan_number=self.loan_number, waiver=waiver)
+
+    def approve_waiver(self, waiver_id: str, today: date) -> None:
+        """Approve a pending waiver: posted to the ledger on the business date, the status following. 409 when the
+        penal charges outstanding are now below its amount (paid meanwhile)."""
+        waiver = self._pending(self.waivers, waiver_id, "waiver")
+        self._require_serviced("waive penal charges")
+        penal = self.penal_outstanding(today)
+        if waiver.amount > penal:
+            raise Conflict(
+                f"the penal charges outstanding are now {penal}, below the waiver's {waiver.amount}", penal=str(penal)
+            )
+        on = max(today, self.replayed().position.open_day)
+        after = self.replayed((*self.servicing_facts, PenalWaived(waiver_id, waiver.amount, on)))
+        self._emit(
+            WaiverApproved,
+            status=self._next_status(after.position, today),
+            reason=f"penal charges of {waiver.amount} waived: {waiver.justification}",
+            waiver_id=waiver_id,
+            amount=waiver.amount,
+            waived_on=on,
+        )
+
+    def reject_waiver(self, waiver_id: str, reason: str, today: date) -> None:
+        """Reject a pending waiver with a reason."""
+        self._pending(self.waivers, waiver_id, "waiver")
+        self._emit(WaiverRejected, waiver_id=waiver_id, decided_on=today, reason=reason)
+
+    # Settlement ------------------------------------------------------------------------------------------------
+
+    def propose_settlement(self, settlement: SettlementRecord) -> None:
+        """Propose a settlement below the payoff (422 `amount` otherwise); one open at a time (409)."""
+        self._require_serviced("settle")
+        if any(s.status is not RequestStatus.REJECTED for s in self.settlements.values()):
+            raise Conflict("the loan already has a settlement proposed or approved")
+        payoff = self.payoff_quote(settlement.proposed_on).total
+        if settlement.amount >= payoff:
+            raise InvalidValue("amount", f"{settlement.amount} is not below the payoff of {payoff}")
+        self._emit(
+            SettlementProposed,
+            brand_id=self.brand_id,
+            loan_number=self.loan_number,
+            settlement=settlement.model_copy(update={"payoff_at_proposal": payoff}),
+        )
+
+    def approve_settlement(self, settlement_id: str, today: date) -> None:
+        """Approve a pending settlement: payments from now on count toward it (409 when it is no longer below the
+        payoff)."""
+        settlement = self._pending(self.settlements, settlement_id, "settlement")
+        self._require_serviced("settle")
+        payoff = self.payoff_quote(today).total
+        if settlement.amount >= payoff:
+            raise Conflict(f"the payoff is now {payoff}, not above the settlement's {settlement.amount}")
+        self._emit(SettlementApproved, settlement_id=settlement_id, decided_on=today, paid_before=self.paid_standing())
+
+    def reject_settlement(self, settlement_id: str, reason: str, today: date) -> None:
+        """Reject a pending settlement with a reason."""
+        self._pending(self.settlements, settlement_id, "settlement")
+        self._emit(SettlementRejected, settlement_id=settlement_id, decided_on=today, reason=reason)
+
+    # Write-off -------------------------------------------------------------------------------------------------
+
+    def write_off(self, reason: str, today: date) -> Ending:
+        """Write the loan off (a serviced loan only; 409 otherwise): `written_off`, its balance off the ledger."""
+        self._require_serviced("write off")
+        ending = self._ending(EndKind.WRITTEN_OFF, today)
+        self._emit(
+            WrittenOff,
+            status=check_transition(self.status, S.WRITTEN_OFF),
+            reason=f"written off ({ending.total}): {reason}",
+            ending=ending,
+        )
+        return ending
+
+    # Repayments meet collections -------------------------------------------------------------------------------
+
+    def record_repayment(
+        self,
+        payment_id: str,
+        amount: Decimal,
+        mode: PaymentMode,
+        reference: str,
+        paid_on: date,
+        business_date: date,
+        *,
+        request_id: str | None = None,
+    ) -> PaymentRecord:
+        """A repayment; on a written-off loan a recovery. With an approved settlement, at most what is left of it
+        (422 `amount`), and the payment that completes it ends the loan `settled`."""
+        if request_id is None:
+            self._require_new_reference(reference)
+        if self.status is S.WRITTEN_OFF:
+            return self._record_recovery(payment_id, amount, mode, reference, paid_on, business_date)
+        settlement = self.live_settlement
+        remaining = self.settlement_remaining(settlement) if settlement is not None else None
+        if remaining is not None and amount > remaining:
+            raise InvalidValue("amount", f"{amount} is above what is left of the settlement ({remaining})")
+        record = super().record_repayment(payment_id, amount, mode, reference, paid_on, business_date)
+        if settlement is not None and remaining == amount and self.status in SERVICING:
+            ending = self._ending(EndKind.SETTLED, business_date, settlement.settlement_id)
+            self._emit(
+                Settled,
+                status=check_transition(self.status, S.SETTLED),
+                reason=f"settlement of {settlement.amount} paid in full; {ending.total} waived",
+                ending=ending,
+            )
+        return record
+
+    def _record_recovery(
+        self, payment_id: str, amount: Decimal, mode: PaymentMode, reference: str, paid_on: date, today: date
+    ) -> PaymentRecord:
+        assert self.ending is not None
+        if paid_on > today:
+            raise InvalidValue("paid_on", f"is after the business date {today.isoformat()}")
+        left = self.ending.total - self.recovered
+        if amount > left:
+            raise InvalidValue("amount", f"{amount} is above what is left to recover ({left})")
+        record = PaymentRecord(
+            payment_id=payment_id,
+            amount=amount,
+            mode=mode,
+            reference=reference,
+            paid_on=paid_on,
+            recorded_on=today,
+            allocation=(),
+            payoff_after=ZERO,
+        )
+        self._emit(RecoveryRecorded, payment=record)
+        return record
+
+    # Helpers ---------------------------------------------------------------------------------------------------
+
+    def _require_serviced(self, doing: str) -> None:
+        self._require_servicing(doing)
+        if self.status not in SERVICING:
+            raise Conflict(f"cannot {doing}: the loan is {self.status}", status=str(self.status))
+
+    def _require_new_reference(self, reference: str) -> None:
+        taken = (
+            any(p.reference == reference for p in self.payments.values())
+            or any(r.reference == reference for r in self.recoveries.values())
+            or any(
+                r.reference == reference and r.status is not RequestStatus.REJECTED
+                for r in self.collection_requests.values()
+            )
+        )
+        if taken:
+            raise Conflict("a payment or collection with this reference is already recorded", reference=reference)
+
+    def _ceiling(self, today: date) -> Decimal:
+        if self.status is S.WRITTEN_OFF:
+            assert self.ending is not None
+            return self.ending.total - self.recovered
+        settlement = self.live_settlement
+        if settlement is not None:
+            return self.settlement_remaining(settlement)
+        return self.payoff_quote(today).total
+
+    def _ceiling_name(self) -> str:
+        if self.status is S.WRITTEN_OFF:
+            return "amount left to recover"
+        return "settlement left to pay" if self.live_settlement is not None else "payoff"
+
+    def _pending(self, records: dict[str, R], record_id: str, what: str) -> R:
+        record = records.get(record_id)
+        if record is None:
+            raise RecoveryRequestNotFound(f"{what} {record_id} not found", id=record_id)
+        if record.status is not PENDING:
+            raise Conflict(f"the {what} is already {record.status}", status=str(record.status))
+        return record
+
+    def _ending(self, kind: EndKind, today: date, settlement_id: str | None = None) -> Ending:
+        through = max(today - timedelta(days=1), self.cob_through or today - timedelta(days=1))
+        position = self.replayed(through=through).position
+        left = balance_left(position, today)
+        return Ending(
+            kind=kind,
+            on=today,
+            through=through,
+            principal=left.principal,
+            interest=left.interest,
+            penal=left.penal,
+            settlement_id=settlement_id,
+        )
+
+
+__all__ = ["LoanRecoveries", "RecoveryRequestNotFound", "RepaymentNotFound"]

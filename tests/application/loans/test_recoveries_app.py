@@ -1,0 +1,247 @@
+"""Collection money on the in-memory store (issue #16 items 5-7): partial collections counted only once approved,
+manual receipts, penal-charge waivers, settlements and write-off, recoveries after it; every refusal records
+nothing."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from domain.loans.application import Loans
+from domain.loans.loan_recoveries import RecoveryRequestNotFound
+from domain.loans.recovery_events import CollectionKind, RequestStatus
+from domain.loans.servicing_views import ledger, servicing_view
+from domain.loans.states import LoanStatus
+from domain.loans.terms import PenalTerms
+from domain.shared.errors import Conflict, InvalidInput
+from tests.application.loans.fakes import BRAND, PRODUCT, Catalogue, event_names, product_version
+from tests.application.loans.servicing_fixtures import MovableParties, disbursed
+
+S = LoanStatus
+D0 = date(2026, 1, 31)  # dues 28 Feb, 31 Mar, ...
+LATE = date(2026, 3, 20)  # instalment 1 twenty days overdue
+
+
+@pytest.fixture
+def parties() -> MovableParties:
+    return MovableParties(today=D0)
+
+
+@pytest.fixture
+def catalogue() -> Catalogue:
+    return Catalogue(products={(BRAND, PRODUCT): product_version(penal=PenalTerms(daily_percent=Decimal("0.1")))})
+
+
+def _overdue(loans: Loans, parties: MovableParties, day: date = LATE) -> object:
+    loan_id = disbursed(loans, D0)
+    parties.today = day
+    loans.close_business_day(BRAND, loan_id, day - timedelta(days=1))
+    return loan_id
+
+
+def _balance(loans: Loans, loan_id: object, as_of: date) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    postings = ledger(loans.get(BRAND, loan_id), as_of)  # type: ignore[arg-type]
+    p = i = n = f = Decimal("0.00")
+    for post in postings:
+        p, i, n, f = p + post.principal, i + post.interest, n + post.penal, f + post.fees
+    return p, i, n, f
+
+
+def test_a_collection_counts_only_once_approved(loans: Loans, parties: MovableParties) -> None:
+    loan_id = _overdue(loans, parties)
+    before = loans.payoff(BRAND, loan_id).total
+    _, request = loans.request_collection(BRAND, loan_id, "3000.00", "cash", "RCPT-1", date(2026, 3, 19))
+    assert request.status is RequestStatus.PENDING_APPROVAL
+    loan = loans.get(BRAND, loan_id)
+    assert loan.payments == {} and loans.payoff(BRAND, loan_id).total == before
+    loans.approve_collection(BRAND, loan_id, request.request_id)
+    loan = loans.get(BRAND, loan_id)
+    (payment,) = loan.payments.values()
+    assert payment.amount == Decimal("3000.00") and payment.paid_on == date(2026, 3, 19)
+    assert loan.collection_requests[request.request_id].payment_id == payment.payment_id
+    # penal first (19 days by then), then interest: the LENDING.md waterfall
+    assert payment.allocation[0].penal > 0 and payment.allocation[0].interest > 0
+    assert event_names(loans, loan_id)[-2:] == ["RepaymentRecorded", "CollectionApproved"]
+    with pytest.raises(Conflict):  # approve twice
+        loans.approve_collection(BRAND, loan_id, request.request_id)
+    with pytest.raises(Conflict):
+        loans.reject_collection(BRAND, loan_id, request.request_id, "changed my mind")
+
+
+def test_a_rejected_collection_never_counts(loans: Loans, parties: MovableParties) -> None:
+    loan_id = _overdue(loans, parties)
+    _, request = loans.request_collection(BRAND, loan_id, "3000.00", "cash", "RCPT-2")
+    with pytest.raises(InvalidInput):  # a reason is needed
+        loans.reject_collection(BRAND, loan_id, request.request_id, " ")
+    loans.reject_collection(BRAND, loan_id, request.request_id, "cash never reached the branch")
+    loan = loans.get(BRAND, loan_id)
+    assert loan.payments == {} and loan.collection_requests[request.request_id].status is RequestStatus.REJECTED
+    with pytest.raises(Conflict):
+        loans.approve_collection(BRAND, loan_id, request.request_id)
+    # the reference of a rejected request is free again
+    loans.request_collection(BRAND, loan_id, "10.00", "cash", "RCPT-2")
+
+
+def test_duplicate_references_and_bad_input_are_refused_with_nothing_recorded(
+    loans: Loans, parties: MovableParties
+) -> None:
+    loan_id = _overdue(loans, parties)
+    loans.record_repayment(BRAND, loan_id, "100.00", "upi", "UTR-9")
+    loans.request_collection(BRAND, loan_id, "50.00", "cash", "RCPT-3")
+    version = loans.get(BRAND, loan_id).version
+    with pytest.raises(Conflict):
+        loans.request_collection(BRAND, loan_id, "50.00", "cash", "UTR-9")  # a repayment's reference
+    with pytest.raises(Conflict):
+        loans.request_collection(BRAND, loan_id, "50.00", "cash", "RCPT-3")  # a pending request's
+    with pytest.raises(Conflict):
+        loans.record_repayment(BRAND, loan_id, "50.00", "cash", "RCPT-3")  # nor a repayment with it
+    with pytest.raises(InvalidInput) as caught:
+        loans.request_collection(BRAND, loan_id, "-5", "barter", "")
+    assert {e.field for e in caught.value.errors} == {"amount", "mode", "reference"}
+    with pytest.raises(InvalidInput):  # above the payoff
+        loans.request_collection(BRAND, loan_id, "999999.00", "cash", "RCPT-4")
+    with pytest.raises(InvalidInput):  # after the business date
+        loans.request_collection(BRAND, loan_id, "5.00", "cash", "RCPT-5", date(2026, 3, 21))
+    with pytest.raises(RecoveryRequestNotFound):
+        loans.approve_collection(BRAND, loan_id, "no-such-request")
+    assert loans.get(BRAND, loan_id).version == version
+
+
+def test_a_receipt_is_confirmed_at_its_own_address(loans: Loans, parties: MovableParties) -> None:
+    loan_id = _overdue(loans, parties)
+    _, receipt = loans.request_collection(BRAND, loan_id, "700.00", "cash", "MR-1", kind=CollectionKind.RECEIPT)
+    with pytest.raises(Conflict):  # not through the collections approval
+        loans.approve_collection(BRAND, loan_id, receipt.request_id)
+    loans.approve_collection(BRAND, loan_id, receipt.request_id, CollectionKind.RECEIPT)
+    assert [p.amount for p in loans.get(BRAND, loan_id).payments.values()] == [Decimal("700.00")]
+
+
+def test_an_approval_above_the_payoff_then_is_refused(loans: Loans, parties: MovableParties) -> None:
+    loan_id = _overdue(loans, parties)
+    payoff = loans.payoff(BRAND, loan_id).total
+    _, request = loans.request_collection(BRAND, loan_id, str(payoff - 10), "cash", "R-A")
+    loans.record_repayment(BRAND, loan_id, "100.00", "upi", "UTR-B")
+    with pytest.raises(InvalidInput):
+        loans.approve_collection(BRAND, loan_id, request.request_id)
+    assert loans.get(BRAND, loan_id).collection_requests[request.request_id].status is RequestStatus.PENDING_APPROVAL
+
+
+def test_a_waiver_reduces_penal_outstanding_and_follows_into_the_ledger(loans: Loans, parties: MovableParties) -> None:
+    loan_id = _overdue(loans, parties)
+    loan = loans.get(BRAND, loan_id)
+    penal = loan.penal_outstanding(LATE)
+    assert penal > 0
+    with pytest.raises(InvalidInput):  # above the penal outstanding
+        loans.request_waiver(BRAND, loan_id, str(penal + Decimal("0.01")), "goodwill after a hospital stay")
+    with pytest.raises(InvalidInput):  # a justification is needed
+        loans.request_waiver(BRAND, loan_id, "1.00", "")
+    payoff = loans.payoff(BRAND, loan_id).total
+    _, waiver = loans.request_waiver(BRAND, loan_id, str(penal), "goodwill after a hospital stay")
+    assert loans.payoff(BRAND, loan_id).total == payoff  # pending: nothing yet
+    loans.approve_waiver(BRAND, loan_id, waiver.waiver_id)
+    loan = loans.get(BRAND, loan_id)
+    assert loan.penal_outstanding(LATE) == 0
+    assert loans.payoff(BRAND, loan_id).total == payoff - penal
+    postings = ledger(loan, LATE)
+    assert [p.penal for p in postings if p.kind == "waiver"] == [-penal]
+    assert postings[-1].running.penal == 0
+    with pytest.raises(Conflict):
+        loans.approve_waiver(BRAND, loan_id, waiver.waiver_id)
+    # COB goes on charging on the overdue instalment from the waiver's day
+    parties.today = date(2026, 3, 22)
+    loans.close_business_day(BRAND, loan_id, date(2026, 3, 21))
+    assert loans.get(BRAND, loan_id).penal_outstanding(date(2026, 3, 22)) > 0
+
+
+def test_a_waiver_that_no_longer_fits_is_refused_at_approval(loans: Loans, parties: MovableParties) -> None:
+    loan_id = _overdue(loans, parties)
+    penal = loans.get(BRAND, loan_id).penal_outstanding(LATE)
+    _, waiver = loans.request_waiver(BRAND, loan_id, str(penal), "goodwill")
+    loans.record_repayment(BRAND, loan_id, "100.00", "upi", "UTR-P")  # pays the penal charges first
+    with pytest.raises(Conflict):
+        loans.approve_waiver(BRAND, loan_id, waiver.waiver_id)
+    loans.reject_waiver(BRAND, loan_id, waiver.waiver_id, "paid meanwhile")
+    assert loans.get(BRAND, loan_id).waivers[waiver.waiver_id].status is RequestStatus.REJECTED
+
+
+def test_settlement_ends_settled_with_the_ledger_at_zero(loans: Loans, parties: MovableParties) -> None:
+    loan_id = _overdue(loans, parties)
+    payoff = loans.payoff(BRAND, loan_id).total
+    with pytest.raises(InvalidInput):  # not below the payoff
+        loans.propose_settlement(BRAND, loan_id, str(payoff), "full and final")
+    _, settlement = loans.propose_settlement(BRAND, loan_id, "50000.00", "borrower lost his job; one-time offer")
+    assert settlement.payoff_at_proposal == payoff
+    with pytest.raises(Conflict):  # one at a time
+        loans.propose_settlement(BRAND, loan_id, "40000.00", "another")
+    loans.record_repayment(BRAND, loan_id, "1000.00", "upi", "UTR-before")  # before approval: not toward it
+    loans.approve_settlement(BRAND, loan_id, settlement.settlement_id)
+    with pytest.raises(InvalidInput):  # above what is left of the settlement
+        loans.record_repayment(BRAND, loan_id, "50000.01", "upi", "UTR-over")
+    loans.record_repayment(BRAND, loan_id, "20000.00", "neft", "UTR-s1")
+    assert loans.get(BRAND, loan_id).status is not S.SETTLED
+    _, request = loans.request_collection(BRAND, loan_id, "30000.00", "cash", "RCPT-s2")
+    loans.approve_collection(BRAND, loan_id, request.request_id)
+    loan = loans.get(BRAND, loan_id)
+    assert loan.status is S.SETTLED and loan.ending is not None
+    assert event_names(loans, loan_id)[-3:] == ["RepaymentRecorded", "Settled", "CollectionApproved"]
+    assert _balance(loans, loan_id, LATE) == (0, 0, 0, 0)
+    assert [p.kind for p in ledger(loan, LATE)][-1] == "settlement_waiver"
+    view = servicing_view(loan, date(2026, 6, 1))
+    assert view.outstanding.total == 0 and view.dpd == 0 and loans.payoff(BRAND, loan_id).total == 0
+    assert not loans.close_business_day(BRAND, loan_id, date(2026, 3, 20)).changed
+    with pytest.raises(Conflict):  # settled is final
+        loans.record_repayment(BRAND, loan_id, "10.00", "upi", "UTR-after")
+
+
+def test_a_rejected_settlement_changes_nothing(loans: Loans, parties: MovableParties) -> None:
+    loan_id = _overdue(loans, parties)
+    _, settlement = loans.propose_settlement(BRAND, loan_id, "50000.00", "offer")
+    loans.reject_settlement(BRAND, loan_id, settlement.settlement_id, "too low")
+    loans.record_repayment(BRAND, loan_id, "50000.00", "upi", "UTR-r")
+    assert loans.get(BRAND, loan_id).status is S.PARTIALLY_PAID or loans.get(BRAND, loan_id).status is S.ACTIVE
+
+
+def test_write_off_then_recoveries(loans: Loans, parties: MovableParties) -> None:
+    loan_id = _overdue(loans, parties)
+    loans.record_repayment(BRAND, loan_id, "2000.00", "upi", "UTR-w1")
+    with pytest.raises(InvalidInput):
+        loans.write_off(BRAND, loan_id, "")
+    _, ending = loans.write_off(BRAND, loan_id, "borrower deceased; no estate")
+    loan = loans.get(BRAND, loan_id)
+    assert loan.status is S.WRITTEN_OFF
+    assert ending.principal == Decimal("85000.00") - sum(
+        (a.principal for p in loan.payments.values() for a in p.allocation), Decimal(0)
+    )
+    assert _balance(loans, loan_id, LATE) == (0, 0, 0, 0)
+    with pytest.raises(Conflict):
+        loans.write_off(BRAND, loan_id, "again")
+    parties.today = date(2026, 4, 10)
+    _, recovery = loans.record_repayment(BRAND, loan_id, "5000.00", "cash", "REC-1")
+    assert recovery.allocation == ()
+    _, request = loans.request_collection(BRAND, loan_id, "1000.00", "cash", "REC-2")
+    loans.approve_collection(BRAND, loan_id, request.request_id)
+    loan = loans.get(BRAND, loan_id)
+    assert loan.status is S.WRITTEN_OFF and loan.recovered == Decimal("6000.00")
+    assert [p.kind for p in ledger(loan, date(2026, 4, 10))][-2:] == ["recovery", "recovery"]
+    assert _balance(loans, loan_id, date(2026, 4, 10)) == (0, 0, 0, 0)
+    with pytest.raises(InvalidInput):  # more than was written off
+        loans.record_repayment(BRAND, loan_id, str(ending.total), "cash", "REC-3")
+    with pytest.raises(Conflict):
+        loans.record_repayment(BRAND, loan_id, "1.00", "cash", "REC-1")
+
+
+def test_nothing_before_disbursal_or_after_completion(loans: Loans, parties: MovableParties) -> None:
+    loan_id = disbursed(loans, D0)
+    payoff = loans.payoff(BRAND, loan_id).total
+    loans.record_repayment(BRAND, loan_id, str(payoff), "neft", "UTR-all")
+    assert loans.get(BRAND, loan_id).status is S.COMPLETED
+    for attempt in (
+        lambda: loans.write_off(BRAND, loan_id, "no reason at all"),
+        lambda: loans.propose_settlement(BRAND, loan_id, "1.00", "offer"),
+        lambda: loans.request_waiver(BRAND, loan_id, "1.00", "goodwill"),
+        lambda: loans.request_collection(BRAND, loan_id, "1.00", "cash", "X-1"),
+    ):
+        with pytest.raises(Conflict):
+            attempt()

@@ -1,0 +1,221 @@
+"""Collection money through the API on PostgreSQL (issue #16 items 5-7): a partial collection applied only after
+approval (never when rejected; approve twice 409; duplicate reference 409), who may create and approve, a manual
+receipt confirmed by Ops, a penal waiver, a settlement ending `settled` and a write-off ending `written_off` with
+the ledger at zero and recoveries after it, the completed-loans tabs, brand isolation (404) and the auditor's
+as-of replay across the new events."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from domain.identity.application import Identity
+from tests.conftest import Tenant, make_tenant
+from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+
+__all__ = ["catalogue"]  # the penal-charging catalogue fixture (autouse)
+
+LATE = date(2026, 3, 20)
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+def _key(platform: Any, tenant: Tenant, role: str) -> dict[str, str]:
+    issued = platform.get(Identity).issue_api_key(tenant.brand_id, role, f"{role} key")
+    platform.engine.wait_for("identity", issued.position)
+    return {"Authorization": f"Bearer {issued.secret}"}
+
+
+def _overdue_loan(platform: Any, tenant: Tenant) -> UUID:
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, LATE)
+    return loan_id
+
+
+def _sum_ledger(client: Any, tenant: Tenant, loan_id: UUID) -> dict[str, Decimal]:
+    items = client.get(f"/api/v1/loans/{loan_id}/ledger", headers=tenant.auth).json()["items"]
+    return {b: sum((Decimal(p[b]) for p in items), Decimal(0)) for b in ("principal", "interest", "penal", "fees")}
+
+
+def test_partial_collection_only_after_approval(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    loan_id = _overdue_loan(platform, tenant)
+    executive, ops = _key(platform, tenant, "collection_executive"), _key(platform, tenant, "loan_ops")
+    manager, sales = _key(platform, tenant, "collection_manager"), _key(platform, tenant, "sales")
+    url = f"/api/v1/loans/{loan_id}"
+    body = {"amount": "3000.00", "mode": "cash", "reference": "RCPT-1", "collected_on": "2026-03-19"}
+    assert client.post(f"{url}/collection-requests", json=body, headers=ops).status_code == 403
+    made = client.post(f"{url}/collection-requests", json=body, headers=executive)
+    assert made.status_code == 201, made.text
+    request = made.json()
+    assert request["status"] == "pending_approval" and request["kind"] == "collection" and "id" in request
+    assert client.post(f"{url}/collection-requests", json=body, headers=executive).status_code == 409  # duplicate
+    assert client.get(f"{url}/repayments", headers=tenant.auth).json()["items"] == []  # nothing counts yet
+    queue = client.get("/api/v1/collection-requests", headers=ops).json()["items"]
+    assert [r["id"] for r in queue] == [request["id"]]
+    approve = f"/api/v1/collection-requests/{request['id']}/approve"
+    assert client.post(approve, headers=executive).status_code == 403  # executives do not approve
+    assert client.post(approve, headers=sales).status_code == 403
+    approved = client.post(approve, headers=manager)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "approved" and approved.json()["payment_id"]
+    assert client.post(approve, headers=ops).status_code == 409  # approve twice
+    (payment,) = client.get(f"{url}/repayments", headers=tenant.auth).json()["items"]
+    assert payment["amount"] == "3000.00" and payment["reference"] == "RCPT-1"
+    assert Decimal(payment["allocation"][0]["penal"]) > 0  # penal charges first
+    assert client.get("/api/v1/collection-requests", headers=ops).json()["items"] == []
+
+    # a rejected one never counts; a reason is needed
+    second = client.post(f"{url}/collection-requests", json=body | {"reference": "RCPT-2"}, headers=executive).json()
+    reject = f"/api/v1/collection-requests/{second['id']}/reject"
+    assert client.post(reject, json={"reason": ""}, headers=ops).status_code == 422
+    rejected = client.post(reject, json={"reason": "never reached the branch"}, headers=ops)
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    assert client.post(f"/api/v1/collection-requests/{second['id']}/approve", headers=ops).status_code == 409
+    assert len(client.get(f"{url}/repayments", headers=tenant.auth).json()["items"]) == 1
+    # above the payoff: 422, nothing recorded
+    huge = body | {"reference": "RCPT-3", "amount": "999999.00"}
+    assert client.post(f"{url}/collection-requests", json=huge, headers=executive).status_code == 422
+    kinds = [r["status"] for r in client.get(f"{url}/recovery-requests", headers=executive).json()["items"]]
+    assert sorted(kinds) == ["approved", "rejected"]
+
+    # another brand: 404 everywhere
+    other = make_tenant(platform)
+    assert client.post(approve, headers=other.auth).status_code == 404
+    assert (
+        client.post(f"{url}/collection-requests", json=body | {"reference": "X"}, headers=other.auth).status_code == 404
+    )
+    assert client.post(f"{url}/write-off", json={"reason": "probe"}, headers=other.auth).status_code == 404
+    assert client.get("/api/v1/collection-requests?status=approved", headers=other.auth).json()["items"] == []
+
+
+def test_receipt_waiver_and_settlement(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    loan_id = _overdue_loan(platform, tenant)
+    executive, ops = _key(platform, tenant, "collection_executive"), _key(platform, tenant, "loan_ops")
+    manager, head = _key(platform, tenant, "collection_manager"), _key(platform, tenant, "collection_head")
+    url = f"/api/v1/loans/{loan_id}"
+
+    receipt = client.post(
+        f"{url}/receipts",
+        headers=executive,
+        files={"file": ("receipt.png", PNG, "image/png")},
+        data={"amount": "50.00", "mode": "cash", "reference": "MR-1"},
+    )
+    assert receipt.status_code == 201, receipt.text
+    rid = receipt.json()["id"]
+    assert receipt.json()["kind"] == "receipt" and receipt.json()["document_id"]
+    assert client.post(f"/api/v1/collection-requests/{rid}/approve", headers=manager).status_code == 404  # a receipt
+    assert client.post(f"/api/v1/receipts/{rid}/confirm", headers=manager).status_code == 403  # Ops confirms
+    assert client.post(f"/api/v1/receipts/{rid}/confirm", headers=ops).status_code == 200
+    assert [p["amount"] for p in client.get(f"{url}/repayments", headers=tenant.auth).json()["items"]] == ["50.00"]
+
+    loan = client.get(url, headers=tenant.auth).json()
+    penal = Decimal(loan["outstanding"]["penal"])
+    assert penal > 0
+    too_much = {"amount": str(penal + Decimal("0.01")), "justification": "goodwill"}
+    assert client.post(f"{url}/waivers", json=too_much, headers=executive).status_code == 422
+    waiver = client.post(
+        f"{url}/waivers", json={"amount": str(penal), "justification": "hospital stay"}, headers=executive
+    )
+    assert waiver.status_code == 201, waiver.text
+    assert client.post(f"/api/v1/waivers/{waiver.json()['id']}/approve", headers=ops).status_code == 403
+    assert client.post(f"/api/v1/waivers/{waiver.json()['id']}/approve", headers=manager).status_code == 200
+    loan = client.get(url, headers=tenant.auth).json()
+    assert loan["outstanding"]["penal"] == "0.00"
+    assert any(p["kind"] == "waiver" for p in client.get(f"{url}/ledger", headers=tenant.auth).json()["items"])
+
+    payoff = Decimal(client.get(f"{url}/payoff", headers=tenant.auth).json()["total"])
+    assert (
+        client.post(
+            f"{url}/settlements", json={"amount": str(payoff), "remarks": "offer"}, headers=executive
+        ).status_code
+        == 422
+    )
+    settlement = client.post(
+        f"{url}/settlements", json={"amount": "40000.00", "remarks": "job lost; one-time"}, headers=executive
+    ).json()
+    sid = settlement["id"]
+    assert client.post(f"/api/v1/settlements/{sid}/approve", headers=manager).status_code == 403  # the head
+    assert client.post(f"/api/v1/settlements/{sid}/approve", headers=head).status_code == 200
+    assert client.post(f"/api/v1/settlements/{sid}/approve", headers=head).status_code == 409
+    pay = {"amount": "40000.00", "mode": "neft", "reference": "UTR-SETTLE"}
+    assert client.post(f"{url}/repayments", json=pay | {"amount": "40000.01"}, headers=tenant.auth).status_code == 422
+    paid = client.post(f"{url}/repayments", json=pay, headers=tenant.auth)
+    assert paid.status_code == 201, paid.text
+    loan = client.get(url, headers=tenant.auth).json()
+    assert loan["status"] == "settled" and loan["outstanding"]["total"] == "0.00"
+    assert _sum_ledger(client, tenant, loan_id) == {b: 0 for b in ("principal", "interest", "penal", "fees")}
+    assert client.post(f"{url}/repayments", json=pay | {"reference": "late"}, headers=tenant.auth).status_code == 409
+
+
+def test_write_off_recoveries_and_audit_replay(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    loan_id = _overdue_loan(platform, tenant)
+    head = _key(platform, tenant, "collection_head")
+    url = f"/api/v1/loans/{loan_id}"
+    before = datetime.now(UTC)
+    assert client.post(f"{url}/write-off", json={"reason": "deceased"}, headers=head).status_code == 403  # admins
+    assert client.post(f"{url}/write-off", json={"reason": ""}, headers=tenant.auth).status_code == 422
+    done = client.post(f"{url}/write-off", json={"reason": "borrower deceased; no estate"}, headers=tenant.auth)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "written_off" and done.json()["principal"] == "85000.00"
+    assert client.post(f"{url}/write-off", json={"reason": "again"}, headers=tenant.auth).status_code == 409
+    assert client.get(url, headers=tenant.auth).json()["status"] == "written_off"
+    recovery = client.post(
+        f"{url}/repayments", json={"amount": "1500.00", "mode": "cash", "reference": "REC-1"}, headers=tenant.auth
+    )
+    assert recovery.status_code == 201, recovery.text
+    assert recovery.json()["allocation"] == [] and recovery.json()["status"] == "written_off"
+    items = client.get(f"{url}/ledger", headers=tenant.auth).json()["items"]
+    assert [p["kind"] for p in items][-2:] == ["write_off", "recovery"]
+    assert _sum_ledger(client, tenant, loan_id) == {b: 0 for b in ("principal", "interest", "penal", "fees")}
+    # the auditor's replay before and after
+    then = client.get(f"/api/v1/audit/loan/{loan_id}/state", params={"as_of": before.isoformat()}, headers=tenant.auth)
+    assert then.status_code == 200, then.text
+    assert then.json()["state"]["status"] in ("active", "overdue")  # COB has not run: the status recorded
+    now = client.get(
+        f"/api/v1/audit/loan/{loan_id}/state", params={"as_of": datetime.now(UTC).isoformat()}, headers=tenant.auth
+    )
+    assert now.status_code == 200, now.text
+    assert now.json()["state"]["status"] == "written_off" and now.json()["state"]["ending"]["kind"] == "written_off"
+
+
+def test_portal_forms_receipt_upload_and_refusals(app: Any, client: Any, platform: Any) -> None:
+    """The portal's receipt form (multipart) stores the document and a pending receipt; Ops confirms it from the
+    queue page; a form refusal shows on the page and records nothing."""
+    from domain.loans.application import Loans
+    from tests.e2e.test_access_matrix import _signed_in
+
+    tenant = make_tenant(platform)
+    loan_id = _overdue_loan(platform, tenant)
+    browser, csrf = _signed_in(app, platform, tenant.brand_id, "collection_executive")
+    ops, ops_csrf = _signed_in(app, platform, tenant.brand_id, "loan_ops")
+    try:
+        fields = {"csrf_token": csrf, "amount": "40.00", "mode": "cash", "reference": "MR-PORTAL"}
+        sent = browser.post(f"/loans/{loan_id}/receipts", data=fields, files={"file": ("r.png", PNG, "image/png")})
+        assert sent.status_code == 303, sent.text
+        page = browser.get(f"/loans/{loan_id}/recoveries")
+        assert page.status_code == 200 and "MR-PORTAL" in page.text and "receipt" in page.text
+        loans = platform.get(Loans)
+        (receipt,) = loans.get(tenant.brand_id, loan_id).collection_requests.values()
+        assert receipt.kind == "receipt" and receipt.document_id is not None
+        refused = browser.post(
+            f"/loans/{loan_id}/waivers", data={"csrf_token": csrf, "amount": "99999.00", "justification": "too much"}
+        )
+        assert refused.status_code == 422 and "penal" in refused.text
+        assert len(loans.get(tenant.brand_id, loan_id).waivers) == 0
+        assert browser.get("/approvals/receipts").status_code == 403  # Ops' queue
+        queue = ops.get("/approvals/receipts")
+        assert queue.status_code == 200 and "MR-PORTAL" in queue.text
+        confirmed = ops.post(f"/approvals/receipts/{receipt.request_id}/confirm", data={"csrf_token": ops_csrf})
+        assert confirmed.status_code == 303, confirmed.text
+        assert [p.reference for p in loans.get(tenant.brand_id, loan_id).payments.values()] == ["MR-PORTAL"]
+    finally:
+        browser.__exit__(None, None, None)
+        ops.__exit__(None, None, None)
