@@ -27,6 +27,7 @@ NAMES = (
     "notices",
     "audit",
     "providers",
+    "fieldwork",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(
