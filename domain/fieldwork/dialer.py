@@ -150,7 +150,10 @@ class DialerSetup(Aggregate):
 
 
 class DialerCall(Aggregate):
-    """One click-to-call: who called which number about which loan, and how the call ended."""
+    """One click-to-call: who called which number about which loan, and how the call ended. Its id is made before
+    the call is placed: the provider carries it as the call's reference and echoes it in its events."""
+
+    id: UUID
 
     class Placed(Aggregate.Created):
         """The dialer accepted the call (it rings the agent's extension, then the borrower)."""
