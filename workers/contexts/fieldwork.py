@@ -35,7 +35,7 @@ from domain.loans.loan import LoanNotFound
 from domain.shared.errors import Conflict, DomainError
 from projections.collection_dashboard import CollectionDashboardQueries
 from projections.fieldwork import FieldworkView
-from projections.fieldwork_queries import FieldworkQueries
+from projections.fieldwork_queries import FieldworkPicks, FieldworkQueries
 from workers.bounded_context import BoundedContext, Kit
 
 log = structlog.get_logger(__name__)
@@ -132,7 +132,7 @@ def _fieldwork(kit: Kit) -> FieldWork:
 CONTEXT = BoundedContext(
     application=FieldWork,
     build=_fieldwork,
-    queries=(FieldworkQueries, CollectionDashboardQueries),
+    queries=(FieldworkQueries, FieldworkPicks, CollectionDashboardQueries),
     projections=(FieldworkView(),),
     endpoints=(*dialer_routes.ENDPOINTS, *visit_routes.ENDPOINTS),
     pages=(*pages.PAGES, *visit_pages.PAGES),
