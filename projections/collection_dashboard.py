@@ -54,7 +54,7 @@ class CollectionDashboardQueries:
         )
         with self.pool.connection() as conn:
             rows = conn.execute(
-                f"SELECT CASE {cases} END AS bucket, count(*) AS n, coalesce(sum(amount), 0) AS amount "
+                f"SELECT CASE {cases} END AS bucket, count(*) AS n, coalesce(sum(coalesce(sanctioned_amount, amount)), 0) AS amount "
                 "FROM read.loans WHERE brand_id = %s AND status IN ('active', 'partially_paid', 'overdue') "
                 "GROUP BY 1",
                 (brand_id,),

@@ -8,10 +8,10 @@ from html import escape
 
 from markupsafe import Markup
 
-WIDTH = 560
+WIDTH = 360
 ROW = 30
-LABEL = 130
-VALUE = 110
+LABEL = 96
+VALUE = 112
 
 
 def bar_chart(chart_id: str, title: str, rows: Sequence[tuple[str, float, str]]) -> Markup:
@@ -30,12 +30,12 @@ def bar_chart(chart_id: str, title: str, rows: Sequence[tuple[str, float, str]])
         parts.append(
             f'<g class="bar" data-label="{escape(label)}" data-value="{escape(shown)}">'
             f"<title>{escape(label)}: {escape(shown)}</title>"
-            f'<text x="0" y="{y + 19}" font-size="13">{escape(label)}</text>'
+            f'<text x="0" y="{y + 19}" font-size="14">{escape(label)}</text>'
             f'<rect x="{LABEL}" y="{y + 4}" width="{length:.1f}" height="{ROW - 10}" rx="3" fill="#2f6fb3"></rect>'
-            f'<text x="{LABEL + length + 6:.1f}" y="{y + 19}" font-size="13">{escape(shown)}</text></g>'
+            f'<text x="{LABEL + length + 6:.1f}" y="{y + 19}" font-size="14">{escape(shown)}</text></g>'
         )
     if not rows:
-        parts.append('<text x="0" y="20" font-size="13">No data yet.</text>')
+        parts.append('<text x="0" y="20" font-size="14">No data yet.</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
