@@ -6,6 +6,7 @@ flagged, recorded with a geo-tag and a photo, bad input refused with nothing wri
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -227,3 +228,54 @@ def test_a_field_visit_is_flagged_recorded_with_geo_tag_and_photo(platform: Any,
     assert [v["id"] for v in mine["items"]] == [visit["id"]]
     logged = _until(lambda: _contacts(platform, tenant, loan_id), lambda c: len(c) == 1)
     assert [(c.channel, c.outcome, c.staff_id) for c in logged] == [("field", "promised_to_pay", agent)]
+
+
+def _session(server: str, email: str) -> httpx.Client:
+    """An API client signed in as a staff member (the session cookie and its CSRF token, as a portal script)."""
+    client = httpx.Client(base_url=server, follow_redirects=False)
+    signed = client.post("/login", data={"email": email, "password": "Str0ng-passphrase!", "next": "/dashboard"})
+    assert signed.status_code == 303, signed.text
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)">', client.get("/dashboard").text)
+    assert token is not None
+    client.headers["X-CSRF-Token"] = token.group(1)
+    return client
+
+
+def test_other_brands_and_other_executives_get_404(platform: Any, server: str) -> None:
+    a, b = make_tenant(platform), make_tenant(platform)
+    set_business_date(platform, b, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, b)
+    agent, other_agent = _agent(platform, b), _agent(platform, b)
+    _dialer_ready(server, b, agent)
+    call = httpx.post(f"{server}/api/v1/loans/{loan_id}/calls", json={"staff_id": str(agent)}, headers=b.auth).json()
+    visit = httpx.post(f"{server}/api/v1/loans/{loan_id}/field-visits", headers=b.auth,
+                       json={"assignee_id": str(other_agent), "reason": "skip tracing"}).json()  # fmt: skip
+    probes = [
+        ("GET", f"/api/v1/calls/{call['id']}", None),
+        ("POST", f"/api/v1/loans/{loan_id}/calls", {"staff_id": str(agent)}),
+        ("POST", f"/api/v1/loans/{loan_id}/field-visits", {"assignee_id": str(agent), "reason": "probe"}),
+        ("GET", f"/api/v1/field-visits/{visit['id']}", None),
+        ("POST", f"/api/v1/field-visits/{visit['id']}/reassign", {"assignee_id": str(agent)}),
+        ("POST", f"/api/v1/field-visits/{visit['id']}/cancel", {"reason": "probe"}),
+        ("PUT", f"/api/v1/dialer/extensions/{agent}", {"extension": "1777"}),
+    ]
+    for method, url, body in probes:
+        answer = httpx.request(method, f"{server}{url}", headers=a.auth, **({"json": body} if body else {}))
+        assert answer.status_code == 404, (method, url, answer.status_code, answer.text)
+    for url in ("/api/v1/field-visits", f"/api/v1/loans/{loan_id}/calls", f"/api/v1/loans/{loan_id}/field-visits"):
+        text = httpx.get(f"{server}{url}", headers=a.auth).text
+        assert call["id"] not in text and visit["id"] not in text, url
+
+    # An executive of brand B works only their own loans and visits (the loan is on nobody's worklist yet).
+    email = platform.get(Identity).staff(b.brand_id, agent).email
+    executive = _session(server, email)
+    assert executive.post(f"/api/v1/loans/{loan_id}/calls", json={}).status_code == 404
+    assert executive.post(f"/api/v1/loans/{loan_id}/field-visits",
+                          json={"assignee_id": str(agent), "reason": "probe"}).status_code == 404  # fmt: skip
+    assert executive.get(f"/api/v1/field-visits/{visit['id']}").status_code == 404
+    assert executive.get("/api/v1/field-visits").json()["items"] == []
+    recorded = executive.post(f"/api/v1/field-visits/{visit['id']}/visit", files={"file": ("a.jpg", JPEG, "image/jpeg")},
+                              data={"outcome": "shifted", "latitude": "13.08", "longitude": "80.27"})  # fmt: skip
+    assert recorded.status_code == 404, recorded.text
+    assert httpx.get(f"{server}/api/v1/field-visits/{visit['id']}", headers=b.auth).json()["status"] == "assigned"
+    executive.close()
