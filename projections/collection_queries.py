@@ -128,7 +128,8 @@ _FROM = (
 
 
 def _item(row: dict[str, Any], now: datetime) -> WorkItem:
-    return WorkItem(**row, next_action=next_action(row, now))
+    fields = {k: v for k, v in row.items() if k != "segment"}
+    return WorkItem(**fields, next_action=next_action(row, now))
 
 
 class CollectionQueries:
@@ -154,33 +155,29 @@ class CollectionQueries:
         if assignee is not None:
             where += " AND c.assignee = %(assignee)s"
             params["assignee"] = assignee
-        rows: list[dict[str, Any]] = []
+        rest = (
+            f"SELECT {_COLUMNS}, 1 AS segment {_FROM} WHERE {where} AND (c.attention_at IS NULL OR c.attention_at > "
+            "%(now)s){keyset} ORDER BY c.dpd DESC, c.amount DESC, c.loan_id DESC LIMIT %(limit)s"
+        )
+        if segment == 0:  # one statement: what needs attention, then (read only as far as the page needs) the rest
+            after = " AND (c.attention_at, c.loan_id) > (%(at)s, %(last)s)" if last is not None else ""
+            sql = (
+                f"(SELECT {_COLUMNS}, 0 AS segment {_FROM} WHERE {where} AND c.attention_at IS NOT NULL "
+                f"AND c.attention_at <= %(now)s{after} ORDER BY c.attention_at, c.loan_id LIMIT %(limit)s) "
+                f"UNION ALL ({rest.format(keyset='')}) LIMIT %(limit)s"
+            )
+        else:
+            sql = rest.format(keyset=" AND (c.dpd, c.amount, c.loan_id) < (%(dpd)s, %(amount)s, %(last)s)")
         with self.pool.connection() as conn:
-            if segment == 0:
-                keyset = " AND (c.attention_at, c.loan_id) > (%(at)s, %(last)s)" if last is not None else ""
-                rows = conn.execute(
-                    f"SELECT {_COLUMNS} {_FROM} WHERE {where} AND c.attention_at IS NOT NULL "
-                    f"AND c.attention_at <= %(now)s{keyset} ORDER BY c.attention_at, c.loan_id LIMIT %(limit)s",
-                    params | {"at": at, "last": last},
-                ).fetchall()
-                if len(rows) <= limit:
-                    segment, last = 1, None
-            if segment == 1 and len(rows) <= limit:
-                keyset = " AND (c.dpd, c.amount, c.loan_id) < (%(dpd)s, %(amount)s, %(last)s)" if last else ""
-                rows += conn.execute(
-                    f"SELECT {_COLUMNS} {_FROM} WHERE {where} AND (c.attention_at IS NULL OR c.attention_at > %(now)s)"
-                    f"{keyset} ORDER BY c.dpd DESC, c.amount DESC, c.loan_id DESC LIMIT %(limit)s",
-                    params | {"dpd": dpd, "amount": amount, "last": last, "limit": limit + 1 - len(rows)},
-                ).fetchall()
+            rows = conn.execute(sql, params | {"at": at, "last": last, "dpd": dpd, "amount": amount}).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = None
         if more and rows:
             tail = rows[-1]
-            due = tail["attention_at"] is not None and tail["attention_at"] <= now
             next_cursor = (
                 WORKLIST_CURSOR.encode(0, tail["attention_at"], 0, Decimal(0), tail["loan_id"])
-                if due
+                if tail["segment"] == 0
                 else WORKLIST_CURSOR.encode(1, _EPOCH, tail["dpd"], tail["amount"], tail["loan_id"])
             )
         return Page(items=[_item(r, now) for r in rows], next_cursor=next_cursor)
@@ -196,6 +193,14 @@ class CollectionQueries:
         if row is None:
             return None
         return CaseView(**row, next_action=next_action(row, now))
+
+    def has_loan(self, brand_id: UUID, loan_id: UUID) -> bool:
+        """Whether the loan is the brand's."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM read.loans WHERE id = %s AND brand_id = %s", (loan_id, brand_id)
+            ).fetchone()
+        return row is not None
 
     def contacts(self, brand_id: UUID, loan_id: UUID, limit: int = 200) -> list[ContactRow]:
         """The loan's contacts, newest first."""
