@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, str] = {
     "loan_audit": "loan_audit",
     "cob": "cob",
     "collections": "collections",
+    "fieldwork": "fieldwork",
 }
 
 

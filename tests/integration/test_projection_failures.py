@@ -195,6 +195,9 @@ def _touch_every_projection(
     p.get(Identity).change_configuration(brand_id, {"min_age": 23})
     staff = p.get(Identity).create_staff(brand_id, f"ops-{suffix}@lender.in", f"Staff {suffix.title()}", ["admin"])
     p.get(Identity).issue_api_key(brand_id, "admin", f"key {suffix}")
+    from domain.fieldwork.application import FieldWork
+
+    p.get(FieldWork).set_extension(brand_id, staff.id, "10" + suffix[-3:])  # the fieldwork projection's event
     customer = p.get(Customers).register(brand_id, name=f"Borrower {suffix.title()}", phone=f"97401 {suffix[-5:]}")
     today = p.get(Identity).business_date(brand_id)
     p.get(Jobs).request_run(brand_id, "housekeeping", trigger="manual", requested_by="test", as_of=today)

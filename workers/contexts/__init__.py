@@ -29,6 +29,7 @@ NAMES = (
     "notices",
     "audit",
     "providers",
+    "fieldwork",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(
