@@ -27,6 +27,7 @@ NAMES = (
     "notices",
     "audit",
     "providers",
+    "engagement",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(
