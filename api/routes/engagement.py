@@ -68,6 +68,7 @@ def message_out(m: Message) -> dict[str, Any]:
 def list_templates(ctx: Context[EngagementPort]) -> Reply:
     q: TemplateQuery = ctx.query
     after = _CURSOR.decode(q.cursor) if q.cursor else None
+    ctx.port.engagement.seed_defaults(ctx.brand_id)  # a brand's first look at its templates finds the defaults
     rows = ctx.port.engagement.store.templates(
         ctx.brand_id, q.channel and q.channel.value, q.kind and q.kind.value, q.language and q.language.value,
         (after[0], after[1]) if after else None, q.limit + 1,

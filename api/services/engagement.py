@@ -80,6 +80,7 @@ class Engagement:
         """A new template, or the next version of the brand's template of that name, channel and language. A new
         WhatsApp version awaits the provider's approval (`pending`) before it goes out."""
         clean_name = clean_text(name, "name", min_visible=3)[:100]
+        self.seed_defaults(brand_id)
         subject, body = check_template(channel, subject, body)
         approval = Approval.PENDING.value if channel is Channel.WHATSAPP else None
         template_id, version = self.store.save_template(
@@ -249,6 +250,7 @@ class Engagement:
             return template
         if kind is None:
             raise InvalidValue("template_id", "give a template or a kind")
+        self.seed_defaults(brand_id)
         usable = self.store.usable(brand_id, kind.value, channel.value)
         found = usable.get(language) or usable.get("en")
         if found is None:

@@ -12,7 +12,8 @@ from adapters.message_store import MessageStore
 from api.routes import engagement as routes
 from domain.identity.permissions import Permission
 from projections.engagement_dues import EngagementDueQueries, EngagementDuesView
-from workers.bounded_context import BoundedContext
+from workers import borrower_notifications as notify
+from workers.bounded_context import BoundedContext, Job
 
 CONTEXT: BoundedContext[Any] = BoundedContext(
     application=None,
@@ -21,4 +22,5 @@ CONTEXT: BoundedContext[Any] = BoundedContext(
     projections=(EngagementDuesView(),),
     endpoints=routes.ENDPOINTS,
     permissions=(Permission.MESSAGES, Permission.MESSAGE_TEMPLATES),
+    jobs=(Job(notify.BORROWER_NOTIFICATIONS, notify.run_borrower_notifications, notify.NotificationJobPort),),
 )
