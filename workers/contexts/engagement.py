@@ -9,7 +9,9 @@ from typing import Any
 
 from adapters.engagement_store import EngagementStore
 from adapters.message_store import MessageStore
+from api.pages import engagement as pages
 from api.routes import engagement as routes
+from api.web import NavItem
 from domain.identity.permissions import Permission
 from projections.engagement_dues import EngagementDueQueries, EngagementDuesView
 from workers import borrower_notifications as notify
@@ -21,6 +23,8 @@ CONTEXT: BoundedContext[Any] = BoundedContext(
     queries=(EngagementStore, MessageStore, EngagementDueQueries),
     projections=(EngagementDuesView(),),
     endpoints=routes.ENDPOINTS,
+    pages=pages.PAGES,
+    nav=(NavItem("Messages", "/engagement/deliveries", "engagement", Permission.MESSAGES, 85),),
     permissions=(Permission.MESSAGES, Permission.MESSAGE_TEMPLATES),
     jobs=(Job(notify.BORROWER_NOTIFICATIONS, notify.run_borrower_notifications, notify.NotificationJobPort),),
 )
