@@ -132,8 +132,6 @@ async def messages_page(request: Request, port: EngagementPort, principal: Princ
     items = await run_in_threadpool(lambda: port.engagement.messages.page(
         principal.brand_id, customer_id=customer_id, loan_id=loan_id, channel=channel, status=status, after=None,
         limit=100))  # fmt: skip
-    if request.query_params.get("embed"):
-        return render(request, "engagement_embed.html", items=items)
     return render(request, "engagement_messages.html", nav="engagement", items=items, channel=channel, status_filter=status,
                   statuses=STATUSES, channels=[c.value for c in Channel])  # fmt: skip
 
