@@ -140,7 +140,14 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
     )  # fmt: skip
     assert reloan is not None
     platform.engine.wait_for(ReloanOffers.name, reloan.position)
+    template = post(
+        "/api/v1/message-templates", {"name": "Seed note", "channel": "sms", "body": "Hi {{borrower_name}}"}
+    )
+    message = post("/api/v1/messages", {"customer_id": customer["id"], "channel": "sms", "template_id": template["id"],
+                                        "idempotency_key": "seed-1"})  # fmt: skip
     return {
+        "template_id": template["id"],
+        "message_id": message["id"],
         "offer_id": str(reloan.id),
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],
