@@ -133,7 +133,7 @@ class Engagement:
             return 0
         now = self.clock.now()
         for kind, channel, language, subject, body in default_templates():
-            name = f"{kind.value} {channel.value}"
+            name = f"{kind.value} {channel.value} {language.value}"
             approval = Approval.APPROVED.value if channel is Channel.WHATSAPP else None
             self.store.save_template(brand_id, uuid.uuid4(), name, kind.value, channel.value, language.value, subject,
                                      body, approval, "system", now)  # fmt: skip
