@@ -253,3 +253,43 @@ def test_a_send_a_crash_left_mid_way_reaches_the_handset_once(platform: Any, pro
     # The key stays claimed: sending it again is refused by the table, not by luck.
     again = engagement.compose(brand, recipient, Channel.SMS, "due_0", "crash:1", template, {})
     assert again is not None and engagement.messages.claim([again]) == []
+
+
+def test_one_message_by_email_once_per_key_escaped_and_opt_out_recorded(
+    server: str, platform: Any, mail_sink: Any
+) -> None:
+    tenant = make_tenant(platform)
+    address = f"kiran.{uuid.uuid4().hex[:8]}@example.in"
+    customer = httpx.post(f"{server}/api/v1/customers", headers=tenant.auth, json={
+        "name": "Kiran <b>Rao</b>", "phone": "96" + str(uuid.uuid4().int)[:8], "email": address})  # fmt: skip
+    assert customer.status_code in (201, 422), customer.text
+    if customer.status_code == 422:  # the name rules refuse markup: a plain name, hostile values come as variables
+        customer = httpx.post(f"{server}/api/v1/customers", headers=tenant.auth, json={
+            "name": "Kiran Rao", "phone": "96" + str(uuid.uuid4().int)[:8], "email": address})  # fmt: skip
+    customer_id = customer.json()["id"]
+    body = {"customer_id": customer_id, "channel": "email", "kind": "due_1", "idempotency_key": "call-42",
+            "variables": {"amount": "<script>x</script>", "due_date": "01 Mar 2026"}}  # fmt: skip
+    first = httpx.post(f"{server}/api/v1/messages", json=body, headers=tenant.auth)
+    assert first.status_code == 201, first.text
+    again = httpx.post(f"{server}/api/v1/messages", json=body, headers=tenant.auth)
+    assert again.json()["id"] == first.json()["id"]
+    mails = until(lambda: [m for m in mail_sink.messages if m["To"] == address], lambda found: len(found) >= 1)
+    time.sleep(0.5)
+    mails = [m for m in mail_sink.messages if m["To"] == address]
+    assert len(mails) == 1 and first.json()["status"] == "sent" and first.json()["template_version"] == 1
+    html = mails[0].get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+    prefs = httpx.put(f"{server}/api/v1/customers/{customer_id}/messaging-preferences", headers=tenant.auth,
+                      json={"opted_out": ["email"], "language": "hi"})  # fmt: skip
+    assert prefs.status_code == 200
+    suppressed = httpx.post(f"{server}/api/v1/messages", headers=tenant.auth,
+                            json={**body, "idempotency_key": "call-43"}).json()  # fmt: skip
+    assert suppressed["status"] == "suppressed" and suppressed["language"] == "hi"
+    assert len([m for m in mail_sink.messages if m["To"] == address]) == 1
+    bad = httpx.put(f"{server}/api/v1/customers/{customer_id}/messaging-preferences", headers=tenant.auth,
+                    json={"opted_out": ["pigeon"]})  # fmt: skip
+    assert bad.status_code == 422 and "opted_out" in bad.text
+    other = make_tenant(platform)
+    assert httpx.get(f"{server}/api/v1/customers/{customer_id}/messaging-preferences",
+                     headers=other.auth).status_code == 404  # fmt: skip
