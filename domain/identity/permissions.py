@@ -72,6 +72,8 @@ class Permission(StrEnum):
     API_KEYS = "API_KEYS"
     JOBS = "JOBS"
     BLOCKLIST = "BLOCKLIST"
+    MESSAGES = "MESSAGES"
+    MESSAGE_TEMPLATES = "MESSAGE_TEMPLATES"
 
 
 Grants = dict[Permission, Level]

@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, str] = {
     "cob": "cob",
     "collections": "collections",
     "fieldwork": "fieldwork",
+    "engagement": "engagement",
 }
 
 

@@ -142,8 +142,15 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
     assert reloan is not None
     platform.engine.wait_for(ReloanOffers.name, reloan.position)
     visit = post(f"/api/v1/loans/{loan['id']}/field-visits", {"assignee_id": staff["id"], "reason": "seeded visit"})
+    template = post(
+        "/api/v1/message-templates", {"name": "Seed note", "channel": "sms", "body": "Hi {{borrower_name}}"}
+    )
+    message = post("/api/v1/messages", {"customer_id": customer["id"], "channel": "sms", "template_id": template["id"],
+                                        "idempotency_key": "seed-1"})  # fmt: skip
     return {
         "visit_id": visit["id"],
+        "template_id": template["id"],
+        "message_id": message["id"],
         "offer_id": str(reloan.id),
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],

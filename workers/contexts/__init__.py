@@ -30,6 +30,7 @@ NAMES = (
     "audit",
     "providers",
     "fieldwork",
+    "engagement",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(
