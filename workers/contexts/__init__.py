@@ -27,6 +27,7 @@ NAMES = (
     "notices",
     "audit",
     "providers",
+    "staff_notices",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(
