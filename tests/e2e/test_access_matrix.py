@@ -102,6 +102,11 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
     ).json()
     run = client.post("/api/v1/jobs/housekeeping/runs", json={}, headers=b.auth).json()
     client.patch("/api/v1/brand/config", json={"min_age": 25}, headers=b.auth)
+    notice = client.post(
+        "/api/v1/staff-notifications",
+        json={"title": "Brand B notice", "body": "B only", "priority": "HIGH", "roles": ["admin", "sales"]},
+        headers=b.auth,
+    ).json()
 
     probes = [
         ("GET", f"/api/v1/customers/{customer['id']}", None),
@@ -119,12 +124,15 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
         ("POST", f"/api/v1/api-keys/{key['id']}/revoke", None),
         ("DELETE", f"/api/v1/blocklist/{blocked['id']}", None),
         ("GET", f"/api/v1/jobs/runs/{run['run_id']}", None),
+        ("POST", f"/api/v1/staff-notifications/{notice['id']}/ack", None),
+        ("GET", f"/api/v1/staff-notifications/{notice['id']}/receipts", None),
     ]
     for method, url, body in probes:
         response = client.request(method, url, headers=a.auth, **({"json": body} if body is not None else {}))
         assert response.status_code == 404, (method, url, response.status_code)
 
     b_ids = {customer["id"], staff["id"], key["id"], blocked["id"], run["run_id"], str(b.brand_id)}
+    b_ids.add(notice["id"])
     lists = [
         ("/api/v1/customers", {}),
         ("/api/v1/customers", {"q": "Brand B"}),
@@ -138,6 +146,8 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
         ("/api/v1/brand/config/history", {}),
         ("/api/v1/activity", {}),
         ("/api/v1/brands", {}),
+        ("/api/v1/staff-notifications", {}),
+        ("/api/v1/staff-notifications/mine", {}),
     ]
     for url, params in lists:
         text = client.get(url, params=params, headers=a.auth).text

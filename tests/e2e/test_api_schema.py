@@ -140,7 +140,10 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
     )  # fmt: skip
     assert reloan is not None
     platform.engine.wait_for(ReloanOffers.name, reloan.position)
+    notice = post("/api/v1/staff-notifications", {"title": "Seeded notice", "body": "For admins", "priority": "LOW",
+                                                  "roles": ["admin"]})  # fmt: skip
     return {
+        "notice_id": notice["id"],
         "offer_id": str(reloan.id),
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],
