@@ -27,6 +27,7 @@ NAMES = (
     "notices",
     "audit",
     "providers",
+    "engagement",
     "staff_notices",
 )
 
