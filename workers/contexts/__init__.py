@@ -29,6 +29,7 @@ NAMES = (
     "providers",
     "engagement",
     "staff_notices",
+    "reminders",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(
