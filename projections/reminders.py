@@ -138,11 +138,17 @@ class ReminderFilters:
     q: str | None = None
 
 
+#: A reminder whose message the channel finally failed (a failed delivery receipt after its retries, or suppressed
+#: on the way) shows as failed, with the message's reason: `ops.messages` (the engagement context) is where the
+#: message's life is tracked.
+_STATUS = "CASE WHEN r.status = 'sent' AND m.status IN ('failed', 'suppressed') THEN 'failed' ELSE r.status END"
 _SELECT = (
     "SELECT r.id, r.customer_id, c.name AS borrower_name, c.phone AS borrower_phone, r.channel, r.template_id, "
-    "r.template_name, r.scheduled_at, r.status, r.reason, r.message_id, r.message_status, r.created_by, "
-    "r.created_at, r.updated_at FROM read.reminders r "
-    "LEFT JOIN read.customers c ON c.id = r.customer_id AND c.brand_id = r.brand_id"
+    f"r.template_name, r.scheduled_at, {_STATUS} AS status, coalesce(r.reason, m.reason) AS reason, r.message_id, "
+    "coalesce(m.status, r.message_status) AS message_status, r.created_by, r.created_at, r.updated_at "
+    "FROM read.reminders r "
+    "LEFT JOIN read.customers c ON c.id = r.customer_id AND c.brand_id = r.brand_id "
+    "LEFT JOIN ops.messages m ON m.id = r.message_id AND m.brand_id = r.brand_id"
 )
 
 
@@ -171,10 +177,12 @@ class ReminderQueries:
         `q` matches the borrower's name anywhere (any case) or, with 4 or more digits, their phone."""
         where = ["r.brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
-        for column, value in (("channel", filters.channel), ("status", filters.status)):
-            if value is not None:
-                where.append(f"r.{column} = %({column})s")
-                params[column] = value.value
+        if filters.channel is not None:
+            where.append("r.channel = %(channel)s")
+            params["channel"] = filters.channel.value
+        if filters.status is not None:
+            where.append(f"{_STATUS} = %(status)s")
+            params["status"] = filters.status.value
         for name, column, op in (
             ("created_from", "created_at", ">="),
             ("created_to", "created_at", "<"),
@@ -228,7 +236,9 @@ class ReminderQueries:
         """How many reminders of the brand are in each status (the reminders page's summary)."""
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT status, count(*) AS n FROM read.reminders WHERE brand_id = %s GROUP BY status", (brand_id,)
+                f"SELECT {_STATUS} AS status, count(*) AS n FROM read.reminders r LEFT JOIN ops.messages m "
+                "ON m.id = r.message_id AND m.brand_id = r.brand_id WHERE r.brand_id = %s GROUP BY 1",
+                (brand_id,),
             ).fetchall()
         found = {r["status"]: int(r["n"]) for r in rows}
         return {s.value: found.get(s.value, 0) for s in ReminderStatus}

@@ -18,7 +18,7 @@ from api.services.disbursals import WEBHOOK_SECRET_ENV
 from api.services.reminder_messages import ReminderMessages
 from domain.reminders.application import Reminders
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
-from tests.e2e.test_engagement import DAY, configure, zone_at
+from tests.e2e.test_engagement import DAY, configure, until, zone_at
 from workers.runtime import scheduler_for
 
 
@@ -30,7 +30,7 @@ def wiring(provider_simulators: Any, server: str, monkeypatch: pytest.MonkeyPatc
 
 
 def dispatch(server: str, platform: Any, tenant: Tenant) -> dict[str, Any]:
-    accepted = httpx.post(f"{server}/api/v1/jobs/reminder-dispatch/runs", json={}, headers=tenant.auth)
+    accepted = httpx.post(f"{server}/api/v1/jobs/reminder-dispatch/runs", json={}, headers=tenant.auth, timeout=30)
     assert accepted.status_code == 202, accepted.text
     run_id = accepted.json()["run_id"]
     scheduler_for(platform).execute(run_id)
@@ -207,3 +207,26 @@ def test_bad_input_cross_brand_and_roles(server: str, platform: Any) -> None:
         answer = schedule(server, key, asha, template, now + timedelta(hours=1))
         assert answer.status_code == (422 if allowed else 403), (role, answer.status_code)
     assert httpx.get(f"{server}/api/v1/reminders/{made['id']}", headers=tenant.auth).json()["status"] == "scheduled"
+
+
+def test_a_reminder_whose_delivery_finally_fails_shows_failed_with_the_reason(
+    server: str, platform: Any, provider_simulators: Any
+) -> None:
+    sms = provider_simulators["sms"]
+    tenant = make_tenant(platform)
+    configure(platform, tenant, timezone=zone_at(DAY), message_max_attempts=1)
+    asha, asha_phone = borrower(server, tenant, "Asha Verma")
+    template = sms_template(server, tenant)
+    made = schedule(server, tenant, asha, template, datetime.now(UTC)).json()
+    sms.fail_next_deliveries(1, "handset_unreachable")
+    assert dispatch(server, platform, tenant)["status"] == "succeeded"
+    assert len(sms.messages(asha_phone)) == 1  # handed to the provider; its receipt says it failed
+
+    def shown() -> dict[str, Any]:
+        return dict(httpx.get(f"{server}/api/v1/reminders/{made['id']}", headers=tenant.auth).json())
+
+    failed = until(shown, lambda r: r["status"] == "failed")
+    assert failed["status"] == "failed" and failed["message_status"] == "failed"
+    assert failed["reason"] == "handset_unreachable"
+    assert [r["id"] for r in listed(server, tenant, status="failed")] == [made["id"]]
+    assert listed(server, tenant, status="sent") == []
