@@ -7,6 +7,7 @@ import os
 import re
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -147,10 +148,19 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
     )
     message = post("/api/v1/messages", {"customer_id": customer["id"], "channel": "sms", "template_id": template["id"],
                                         "idempotency_key": "seed-1"})  # fmt: skip
+    notice = post("/api/v1/staff-notifications", {"title": "Seeded notice", "body": "For admins", "priority": "LOW",
+                                                  "roles": ["admin"]})  # fmt: skip
+    nudge = post(
+        "/api/v1/message-templates", {"name": "Seeded nudge", "channel": "sms", "body": "Hi {{borrower_name}}"}
+    )
+    reminder = post("/api/v1/reminders", {"customer_id": customer["id"], "channel": "sms", "template_id": nudge["id"],
+                                          "scheduled_at": (datetime.now(UTC) + timedelta(days=30)).isoformat()})  # fmt: skip
     return {
         "visit_id": visit["id"],
         "template_id": template["id"],
         "message_id": message["id"],
+        "reminder_id": reminder["id"],
+        "notice_id": notice["id"],
         "offer_id": str(reloan.id),
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],

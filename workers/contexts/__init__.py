@@ -31,6 +31,8 @@ NAMES = (
     "providers",
     "fieldwork",
     "engagement",
+    "staff_notices",
+    "reminders",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(
