@@ -27,6 +27,7 @@ NAMES = (
     "notices",
     "audit",
     "providers",
+    "insight",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(
