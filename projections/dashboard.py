@@ -49,6 +49,8 @@ FUNNEL = (
     ("sanctioned", "sanctioned"),
     ("disbursed", "disbursed"),
 )
+#: The timeline's kinds that can leave a loan overdue: the close of business, a reversal, a part payment.
+OVERDUE_KINDS = ("status_moved", "repayment_reversed", "repayment_recorded")
 #: States a loan that fell overdue is back in when it recovered.
 RECOVERED = (S.ACTIVE, S.PARTIALLY_PAID, S.COMPLETED)
 CENT = Decimal("0.01")
@@ -246,10 +248,10 @@ class DashboardQueries:
         with self.pool.connection() as conn:
             row = conn.execute(
                 "WITH fell AS (SELECT DISTINCT loan_id FROM read.loan_events WHERE brand_id = %s "
-                "AND kind = 'status_moved' AND status = 'overdue' AND at >= %s) "
+                "AND kind = ANY(%s) AND status = 'overdue' AND at >= %s) "
                 "SELECT count(*) AS fell, count(*) FILTER (WHERE l.status = ANY(%s)) AS recovered "
                 "FROM fell JOIN read.loans l ON l.id = fell.loan_id",
-                (brand_id, since, _values(RECOVERED)),
+                (brand_id, list(OVERDUE_KINDS), since, _values(RECOVERED)),
             ).fetchone()
         return Recovery(row["fell"], row["recovered"], percent(row["recovered"], row["fell"]))
 
