@@ -28,6 +28,7 @@ MIN_LENGTH = 2
 #: Results per group.
 GROUP_LIMIT = 8
 
+
 @dataclass(frozen=True)
 class BorrowerHit:
     """A borrower found: what the result list shows (PAN masked) and the profile's address."""
@@ -110,7 +111,9 @@ class GlobalSearchQueries:
                 (brand_id, _like(term.lower()) + "%", limit),
             ).fetchall()
         by_email = [
-            BorrowerHit(r["id"], r["name"], r["phone"], r["email"], r["pan_masked"], r["number"], f"/customers/{r['id']}")
+            BorrowerHit(
+                r["id"], r["name"], r["phone"], r["email"], r["pan_masked"], r["number"], f"/customers/{r['id']}"
+            )
             for r in rows
         ]
         seen = {h.id for h in by_email}

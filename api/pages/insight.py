@@ -36,7 +36,7 @@ def money(value: Decimal) -> str:
     sign = "-" if value < 0 else ""
     whole, _, cents = f"{abs(value):.2f}".partition(".")
     head, tail = whole[:-3], whole[-3:]
-    groups = []
+    groups: list[str] = []
     while len(head) > 2:
         groups.insert(0, head[-2:])
         head = head[:-2]

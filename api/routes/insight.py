@@ -32,7 +32,9 @@ class SearchQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    q: str = Field(max_length=100, description="part of a name, a phone, an email, a PAN, a formatted id or loan number")
+    q: str = Field(
+        max_length=100, description="part of a name, a phone, an email, a PAN, a formatted id or loan number"
+    )
 
     @field_validator("q")
     @classmethod
