@@ -137,15 +137,15 @@ class GlobalSearchQueries:
             params.update(prefix=pattern + "%", suffix=_like(key[::-1]) + "%")
             parts += [
                 "(SELECT 0 AS rank, id FROM read.loans WHERE brand_id = %(brand)s AND loan_number = %(key)s)",
-                "(SELECT 1, id FROM read.loans WHERE brand_id = %(brand)s AND loan_number LIKE %(prefix)s "
+                "(SELECT 1 AS rank, id FROM read.loans WHERE brand_id = %(brand)s AND loan_number LIKE %(prefix)s "
                 "ORDER BY loan_number LIMIT %(limit)s)",
-                "(SELECT 2, id FROM read.loans WHERE brand_id = %(brand)s AND reverse(loan_number) LIKE %(suffix)s "
+                "(SELECT 2 AS rank, id FROM read.loans WHERE brand_id = %(brand)s AND reverse(loan_number) LIKE %(suffix)s "
                 "ORDER BY reverse(loan_number) LIMIT %(limit)s)",
             ]
         if borrower_ids:
             params["borrowers"] = borrower_ids
             parts.append(
-                "(SELECT 3, id FROM read.loans WHERE brand_id = %(brand)s AND customer_id = ANY(%(borrowers)s) "
+                "(SELECT 3 AS rank, id FROM read.loans WHERE brand_id = %(brand)s AND customer_id = ANY(%(borrowers)s) "
                 "ORDER BY created_at DESC LIMIT %(limit)s)"
             )
         if not parts:

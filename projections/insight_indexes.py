@@ -1,6 +1,6 @@
-"""The indexes global search and the dashboards read (projections/global_search.py, projections/dashboard.py),
-created with their tables' DDL by the customers, loans and identity projections (a module of its own, importing
-nothing, so that those import nothing of the insight queries)."""
+"""The indexes global search reads (projections/global_search.py) on other contexts' read tables, created with
+those tables' DDL by the customers, loans and identity projections (a module of its own, importing nothing, so
+that those import nothing of the search)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,4 @@ STAFF_SEARCH_DDL = (
     "CREATE EXTENSION IF NOT EXISTS btree_gin",
     "CREATE INDEX IF NOT EXISTS staff_name_trgm_idx ON read.staff USING gin (brand_id, name_key gin_trgm_ops)",
     "CREATE INDEX IF NOT EXISTS staff_email_trgm_idx ON read.staff USING gin (brand_id, lower(email) gin_trgm_ops)",
-)
-#: The dashboards' figures: disbursals by day, and the loans' timeline by kind and time (collections, TAT, funnel).
-LOAN_DASHBOARD_DDL = (
-    "CREATE INDEX IF NOT EXISTS loans_disbursed_on_idx ON read.loans (brand_id, disbursed_on) "
-    "WHERE disbursed_on IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS loan_events_brand_kind_idx ON read.loan_events (brand_id, kind, at)",
 )

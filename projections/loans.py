@@ -14,7 +14,7 @@ from domain.loans.application import Loans
 from domain.loans.loan import Loan, Transitioned
 from domain.loans.states import LoanStatus
 from projections.bre_history import BRE_HISTORY_DDL, BRE_HISTORY_TABLE
-from projections.insight_indexes import LOAN_DASHBOARD_DDL, LOAN_SEARCH_DDL
+from projections.insight_indexes import LOAN_SEARCH_DDL
 from projections.loan_decision_views import DECISION_DDL, SM_FIGURES_TABLE, sm_counted
 from projections.loan_servicing_views import SERVICING_DDL, LoanServicingViews
 from projections.projection import Change, Insert, Write, handles
@@ -85,7 +85,6 @@ class LoanViews(LoanServicingViews):
         *DECISION_DDL,
         *SERVICING_DDL,
         *LOAN_SEARCH_DDL,
-        *LOAN_DASHBOARD_DDL,
     )
 
     @handles(L.Created)

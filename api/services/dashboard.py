@@ -97,20 +97,20 @@ class DashboardDesk:
             loans,
             activity,
             window_start=start,
-            daily=self.figures.daily(brand_id, start, today, tz),
+            daily=self.figures.daily(brand_id, start, today),
             dpd_buckets=self.figures.dpd_buckets(brand_id),
             recovery=self.figures.recovery(brand_id, since),
             tat=self.figures.tat(brand_id, since),
             funnel=self.figures.funnel(brand_id, since),
-            targets=self._targets(brand_id, today, tz),
+            targets=self._targets(brand_id, today),
             reminders=None,
             missing=["reminders"],
         )
 
-    def _targets(self, brand_id: UUID, today: date, tz: str) -> Targets:
+    def _targets(self, brand_id: UUID, today: date) -> Targets:
         month = today.strftime("%Y-%m")
         target = self.identity.settings(brand_id).monthly_targets.get(month)
-        actual = self.figures.month(brand_id, today.replace(day=1), today, tz)
+        actual = self.figures.month(brand_id, today.replace(day=1), today)
         goals = (
             ("disbursal_amount", target.disbursal_amount if target else Decimal("0.00"), actual.disbursal_amount),
             ("disbursal_count", Decimal(target.disbursal_count if target else 0), Decimal(actual.disbursal_count)),

@@ -12,12 +12,14 @@ from api.web import NavItem
 from domain.identity.permissions import Permission
 from projections.dashboard import DashboardQueries
 from projections.global_search import GlobalSearchQueries
+from projections.insight_figures import InsightFigures
 from workers.bounded_context import BoundedContext
 
 CONTEXT: BoundedContext[Any] = BoundedContext(
     application=None,
     label="insight",
     queries=(GlobalSearchQueries, DashboardQueries),
+    projections=(InsightFigures(),),
     endpoints=routes.ENDPOINTS,
     pages=pages.PAGES,
     nav=(NavItem("Dashboard", "/dashboard", "dashboard", None, 10),),
