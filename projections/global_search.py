@@ -107,7 +107,7 @@ class GlobalSearchQueries:
             rows = conn.execute(
                 "SELECT id, name, phone, email, pan_masked, number FROM read.customers "
                 "WHERE brand_id = %s AND email IS NOT NULL AND lower(email) LIKE %s "
-                "ORDER BY lower(email), id LIMIT %s",
+                "ORDER BY lower(email) USING ~<~ LIMIT %s",
                 (brand_id, _like(term.lower()) + "%", limit),
             ).fetchall()
         by_email = [
@@ -138,9 +138,9 @@ class GlobalSearchQueries:
             parts += [
                 "(SELECT 0 AS rank, id FROM read.loans WHERE brand_id = %(brand)s AND loan_number = %(key)s)",
                 "(SELECT 1 AS rank, id FROM read.loans WHERE brand_id = %(brand)s AND loan_number LIKE %(prefix)s "
-                "ORDER BY loan_number LIMIT %(limit)s)",
+                "ORDER BY loan_number USING ~<~ LIMIT %(limit)s)",
                 "(SELECT 2 AS rank, id FROM read.loans WHERE brand_id = %(brand)s AND reverse(loan_number) LIKE %(suffix)s "
-                "ORDER BY reverse(loan_number) LIMIT %(limit)s)",
+                "ORDER BY reverse(loan_number) USING ~<~ LIMIT %(limit)s)",
             ]
         if borrower_ids:
             params["borrowers"] = borrower_ids

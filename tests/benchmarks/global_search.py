@@ -3,7 +3,7 @@
 The search and the dashboards read only read models, so the benchmark loads them directly: read.customers with
 COPY (search.py's loader, the same borrowers), then one loan per borrower in read.loans and each loan's
 timeline in read.loan_events (submitted, CX-approved, sanctioned, disbursed, two repayments) made by
-INSERT ... SELECT in the server, and a staff directory. Tables and indexes come from the projections' own DDL,
+INSERT ... SELECT in the server, the dashboards' counters filled from them, and a staff directory. Tables and indexes come from the projections' own DDL,
 so any change to them is what gets measured. Queries go through GlobalSearchQueries.search and DashboardQueries,
 the code the API and portal call. The baseline is a primary-key lookup of one loan on the same pool.
 """
@@ -25,13 +25,14 @@ from projections.customers import NAME_VOCABULARY_BACKFILL, CustomerDirectory
 from projections.dashboard import DashboardQueries
 from projections.global_search import GlobalSearchQueries
 from projections.identity_projectors import StaffDirectory
+from projections.insight_figures import InsightFigures
 from projections.loans import LoanViews
 from tests.benchmarks.data import FIRST_NAMES, LAST_NAMES, Borrower, phone_formats
 from tests.benchmarks.harness import Verdict, fresh_database, percentile, say
 from tests.benchmarks.search import _load as load_borrowers
 
 TARGET_P95_MS = 20.0  # global search, every kind of query (issue #18)
-DASHBOARD_P95_MS = 250.0  # the V2 dashboard's figures, all of them (the page's whole read)
+DASHBOARD_P95_MS = 50.0  # the V2 dashboard's figures, all of them (the page's whole read)
 TODAY = date(2026, 11, 30)
 TZ = "Asia/Kolkata"
 
@@ -75,6 +76,35 @@ WHERE CASE WHEN l.status IN ('onboarding', 'rejected', 'cancelled') THEN 0 WHEN 
 """
 
 
+#: The dashboards' counters (projections/insight_figures.py) of the loaded book, as its projection would have
+#: left them: filled from the loans and their timeline in the server (a replay of 1M loans' events is not what
+#: is measured here).
+_COUNTERS = (
+    "INSERT INTO read.insight_loans (loan_id, brand_id, status, dpd, principal, created_at, submitted_at, "
+    "cx_approved_at, sanctioned_at) SELECT id, brand_id, status, dpd, COALESCE(sanctioned_amount, amount), created_at, "
+    "(SELECT at FROM read.loan_events e WHERE e.loan_id = l.id AND kind = 'submitted'), "
+    "(SELECT at FROM read.loan_events e WHERE e.loan_id = l.id AND kind = 'cx_approved'), "
+    "(SELECT at FROM read.loan_events e WHERE e.loan_id = l.id AND kind = 'sanctioned') FROM read.loans l",
+    "INSERT INTO read.insight_counts (brand_id, dimension, key, loans, amount) "
+    "SELECT brand_id, 'status', status, count(*), sum(principal) FROM read.insight_loans GROUP BY 1, 2, 3 "
+    "UNION ALL SELECT brand_id, 'bucket', read.insight_bucket(status, dpd), count(*), sum(principal) "
+    "FROM read.insight_loans WHERE read.insight_bucket(status, dpd) IS NOT NULL GROUP BY 1, 2, 3",
+    "INSERT INTO read.insight_daily (brand_id, metric, day, n, amount) "
+    "SELECT brand_id, 'disbursed', disbursed_on, count(*), sum(COALESCE(sanctioned_amount, amount)) FROM read.loans "
+    "WHERE disbursed_on IS NOT NULL GROUP BY 1, 2, 3 UNION ALL "
+    "SELECT brand_id, 'collected', (details->>'paid_on')::date, count(*), sum((details->>'amount')::numeric) "
+    "FROM read.loan_events WHERE kind = 'repayment_recorded' GROUP BY 1, 2, 3",
+    "INSERT INTO read.insight_stage_ends (brand_id, stage, ended_at, loan_id, seconds) "
+    "SELECT e.brand_id, s.stage, e.at, e.loan_id, extract(epoch FROM e.at - COALESCE((SELECT max(f.at) "
+    "FROM read.loan_events f WHERE f.loan_id = e.loan_id AND f.kind = s.began), l.created_at)) "
+    "FROM read.loan_events e JOIN read.loans l ON l.id = e.loan_id JOIN (VALUES ('submitted', 'application', '-'), "
+    "('cx_approved', 'credit review', 'submitted'), ('sanctioned', 'sanction', 'cx_approved'), "
+    "('disbursed', 'disbursal', 'sanctioned')) AS s(kind, stage, began) ON s.kind = e.kind",
+    "INSERT INTO read.insight_overdue_spells (brand_id, loan_id, fell_at) "
+    "SELECT brand_id, loan_id, at FROM read.loan_events WHERE status = 'overdue' ON CONFLICT DO NOTHING",
+)
+
+
 @dataclass(frozen=True)
 class Query:
     kind: str
@@ -105,7 +135,7 @@ def _queries(sample: list[Borrower], loans: list[str], staff: list[tuple[str, st
 
 def _build(db: Database, brands: list[uuid.UUID], total: int) -> list[Borrower]:
     """Load the borrowers, one loan each with its timeline, a staff directory; index and analyze; a sample."""
-    projections = (CustomerDirectory(), LoanViews(), StaffDirectory())
+    projections = (CustomerDirectory(), LoanViews(), StaffDirectory(), InsightFigures())
     statements = [s for p in projections for s in p.ddl] + list(ActivityLog.ddl)
     indexes = [s for s in statements if "CREATE INDEX" in s.upper() or "CREATE UNIQUE INDEX" in s.upper()]
     with db.pool.connection() as conn:
@@ -118,6 +148,8 @@ def _build(db: Database, brands: list[uuid.UUID], total: int) -> list[Borrower]:
         conn.execute("SET maintenance_work_mem = '256MB'")
         conn.execute(_LOANS, {"product": uuid.uuid4(), "today": datetime.combine(TODAY, clock_time(), UTC)})
         conn.execute(_EVENTS, {"today": datetime.combine(TODAY, clock_time(), UTC)})
+        for statement in _COUNTERS:
+            conn.execute(statement)
         rng = random.Random(3)
         with conn.cursor().copy(
             "COPY read.staff (id, brand_id, name, name_key, email, roles, has_password, version, created_at, "
@@ -133,7 +165,7 @@ def _build(db: Database, brands: list[uuid.UUID], total: int) -> list[Borrower]:
         for statement in indexes:
             conn.execute(statement)
         for table in ("read.customers", "read.customer_name_vocabulary", "read.loans", "read.loan_events",
-                      "read.staff"):  # fmt: skip
+                      "read.staff", *InsightFigures.tables):  # fmt: skip
             conn.execute(f"VACUUM ANALYZE {table}")
         counts = conn.execute(
             "SELECT (SELECT count(*) FROM read.loans) AS loans, (SELECT count(*) FROM read.loan_events) AS events"
@@ -183,7 +215,9 @@ def run(quick: bool) -> list[Verdict]:
             with db.pool.connection() as conn:
                 for loan_id in loan_ids:
                     began = time.perf_counter()
-                    conn.execute("SELECT * FROM read.loans WHERE id = %s AND brand_id = %s", (loan_id, brand)).fetchone()
+                    conn.execute(
+                        "SELECT * FROM read.loans WHERE id = %s AND brand_id = %s", (loan_id, brand)
+                    ).fetchone()
                     lookups.append((time.perf_counter() - began) * 1000)
             figures = _dashboard(DashboardQueries(db.pool), brand, 5 if quick else 10)
         finally:
@@ -218,8 +252,8 @@ def _dashboard(queries: DashboardQueries, brand: uuid.UUID, rounds: int) -> list
     parts: dict[str, Callable[[], object]] = {
         "loan counts": lambda: queries.loan_counts(brand),
         "recent activity": lambda: queries.recent_activity(brand),
-        "by day (30 days)": lambda: queries.daily(brand, start, TODAY, TZ),
-        "month actuals": lambda: queries.month(brand, TODAY.replace(day=1), TODAY, TZ),
+        "by day (30 days)": lambda: queries.daily(brand, start, TODAY),
+        "month actuals": lambda: queries.month(brand, TODAY.replace(day=1), TODAY),
         "DPD buckets": lambda: queries.dpd_buckets(brand),
         "recovery": lambda: queries.recovery(brand, since),
         "TAT": lambda: queries.tat(brand, since),
