@@ -27,9 +27,9 @@ def _scale(values: Sequence[Decimal]) -> Decimal:
     return top if top > 0 else Decimal(1)
 
 
-def columns(title: str, bars: Sequence[Bar], css: str = "series-a", every: int = 5) -> Markup:
+def columns(title: str, bars: Sequence[Bar], css: str = "series-a", every: int = 7) -> Markup:
     """A column chart (e.g. one column per day), a label under every `every`-th column."""
-    width, height, base, left = 600, 180, 150, 8
+    width, height, base, left = 480, 190, 160, 8
     step = (width - left * 2) / max(len(bars), 1)
     top = _scale([b.value for b in bars])
     parts = [
@@ -45,15 +45,15 @@ def columns(title: str, bars: Sequence[Bar], css: str = "series-a", every: int =
             f'height="{h:.1f}"><title>{escape(bar.label)}: {escape(bar.text)}</title></rect>'
         )
         if i % every == 0 or i == len(bars) - 1:
-            parts.append(f'<text class="tick" x="{x + step / 2:.1f}" y="{base + 16}">{escape(bar.label)}</text>')
-    parts.append(f'<text class="peak" x="{left}" y="12">max {escape(_peak(bars))}</text>')
+            parts.append(f'<text class="tick" x="{x + step / 2:.1f}" y="{base + 20}">{escape(bar.label)}</text>')
+    parts.append(f'<text class="peak" x="{left}" y="14">max {escape(_peak(bars))}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
 def bars(title: str, rows: Sequence[Bar], css: str = "series-a") -> Markup:
     """A horizontal bar chart (buckets, funnel steps, targets): a row per bar with its label and text."""
-    width, row, label_w = 600, 34, 150
+    width, row, label_w = 480, 34, 130
     height = row * max(len(rows), 1) + 6
     top = _scale([b.value for b in rows])
     parts = [
@@ -62,7 +62,7 @@ def bars(title: str, rows: Sequence[Bar], css: str = "series-a") -> Markup:
     ]
     for i, bar in enumerate(rows):
         y = i * row + 4
-        w = float(bar.value / top) * (width - label_w - 150)
+        w = float(bar.value / top) * (width - label_w - 140)
         parts.append(f'<text class="label" x="0" y="{y + 20}">{escape(bar.label)}</text>')
         parts.append(
             f'<rect class="{css}" x="{label_w}" y="{y + 4}" width="{max(w, 1):.1f}" height="{row - 12}">'

@@ -83,7 +83,9 @@ async def dashboard_page(request: Request, port: InsightPagesPort, principal: Pr
 
 
 async def search_page(request: Request, port: InsightPagesPort, principal: Principal) -> Response:
-    q = " ".join(request.query_params.get("q", "")[:100].split())
+    # `q` from this page's form, `find` from the top bar's box (named apart so a page's own `q` field stays unique).
+    params = request.query_params
+    q = " ".join((params.get("q") or params.get("find") or "")[:100].split())
     results = None
     if len(q) >= MIN_LENGTH:
         results = await run_in_threadpool(port.search.search, principal.brand_id, q)
