@@ -21,6 +21,7 @@ from adapters.simulators.pan import PanSimulator
 from adapters.simulators.penny_drop import PennyDropSimulator
 from adapters.simulators.provider import DEFAULT_KEY, ProviderSimulator
 from adapters.simulators.sms import SmsSimulator
+from adapters.simulators.whatsapp import WhatsAppSimulator
 
 if TYPE_CHECKING:
     from workers.platform import Platform
@@ -38,7 +39,10 @@ SIMULATORS: dict[str, type[ProviderSimulator]] = {
     "aa": AaSimulator,
     "esign": EsignSimulator,
     "gateway": GatewaySimulator,
+    "whatsapp": WhatsAppSimulator,
 }
+#: Services on a port of their own rather than the base + their offset (issue #17: WhatsApp on 8211).
+FIXED_PORTS = {"whatsapp": 8211}
 DEFAULT_PORT_BASE = 8201
 WEBHOOK_SECRET_ENV = "PROVIDER_WEBHOOK_SECRET"
 DEFAULT_WEBHOOK_SECRET = "whsec_demo_providers"
@@ -54,7 +58,7 @@ def start_demo_providers(platform: Platform) -> dict[str, str]:
     running: list[ProviderSimulator] = []
     for offset, (service, kind) in enumerate(SIMULATORS.items()):
         url = None
-        for port in (base + offset, 0):
+        for port in (FIXED_PORTS.get(service, base + offset), 0):
             simulator = kind(port=port, webhook_secret=secret)
             try:
                 url = simulator.start()

@@ -8,6 +8,10 @@ with +91/91/0) is `400 invalid_number`; a number ending in 0000 is on the DND/bl
 an empty text or one over 918 characters (six segments) is `400 invalid_text`; a sender that is not 3-11
 letters or digits is `400 invalid_sender`. Each accepted message is in GET /outbox (`to`, `text`, `sender`,
 `message_id`), newest first: the only place a test reads an OTP from.
+
+Optional `reference` and `callback_url` (the engagement channel, issue #17): a repeated reference answers the
+first message's id with `"duplicate": true` and sends nothing; signed delivery receipts go to `callback_url`
+(`adapters.simulators.receipts`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.simulators.provider import ProviderSimulator, e164, error
+from adapters.simulators.receipts import DeliveryReceipts
 
 MAX_TEXT = 918
 MOBILE = re.compile(r"\+91[6-9][0-9]{9}")
@@ -28,10 +33,20 @@ _SENDER = re.compile(r"[A-Za-z0-9]{3,11}")
 _OTP = re.compile(r"\b([0-9]{4,8})\b")
 
 
-class SmsSimulator(ProviderSimulator):
+class SmsSimulator(DeliveryReceipts, ProviderSimulator):
     """An SMS gateway on loopback (see the module doc)."""
 
     name: ClassVar[str] = "sms"
+    fault_switches: ClassVar[tuple[str, ...]] = (*ProviderSimulator.fault_switches, "fail_next_deliveries")
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._receipts_init()
+        super().__init__(**kwargs)
+
+    def reset_faults(self) -> None:
+        """Every fault switch off, the delivery failures too."""
+        super().reset_faults()
+        self.reset_receipts()
 
     def provider_routes(self) -> Sequence[BaseRoute]:
         """POST /v1/messages."""
@@ -66,6 +81,15 @@ class SmsSimulator(ProviderSimulator):
             return error(400, "invalid_text", f"text must be 1..{MAX_TEXT} characters")
         if not isinstance(sender, str) or not _SENDER.fullmatch(sender):
             return error(400, "invalid_sender", "sender must be 3-11 letters or digits")
+        reference = body.get("reference") if isinstance(body.get("reference"), str) else None
+        earlier = self.known_reference(reference)
+        if earlier is not None:
+            return JSONResponse({"message_id": earlier, "to": number, "status": "queued", "duplicate": True}, 202)
         message_id = self.new_id("msg")
-        self.sent(number, text=text, sender=sender, message_id=message_id, channel="sms")
+        earlier = self.remember(reference, message_id)
+        if earlier is not None:
+            return JSONResponse({"message_id": earlier, "to": number, "status": "queued", "duplicate": True}, 202)
+        extra = {"reference": reference} if reference else {}
+        self.sent(number, text=text, sender=sender, message_id=message_id, channel="sms", **extra)
+        self.schedule_receipts(number, message_id, reference, body.get("callback_url"))
         return JSONResponse({"message_id": message_id, "to": number, "status": "queued"}, status_code=202)

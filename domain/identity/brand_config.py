@@ -91,6 +91,18 @@ class BrandSettings(BaseModel):
     monthly_targets: dict[str, MonthlyTarget] = Field(
         default_factory=dict, description="Monthly targets: month -> disbursal amount, count, collections"
     )
+    message_senders: dict[str, str] = Field(
+        default_factory=lambda: {"sms": "CVDESK", "whatsapp": "CVDESK"},
+        description="Sender per borrower messaging channel: SMS sender id, WhatsApp business sender (issue #17)",
+    )
+    notification_channels: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Channels of each automatic notification kind (due_7, due_3, due_1, due_0, overdue, disbursed, "
+        "paid); a kind not named uses the spec's channels",
+    )
+    overdue_reminder_days: int = Field(3, ge=1, le=90, description="Days between overdue reminders until paid")
+    message_retry_minutes: int = Field(10, ge=0, le=1440, description="Wait before retrying a failed delivery")
+    message_max_attempts: int = Field(3, ge=1, le=10, description="Delivery attempts of a message (first + retries)")
     timezone: str = Field(DEFAULT_TIMEZONE, description="IANA timezone of the brand's business day")
     business_date: date | None = Field(
         None, description="Fixed business date for 'as of' operation; empty: today in the timezone"
@@ -121,6 +133,27 @@ class BrandSettings(BaseModel):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"'{value}' is not a known timezone") from None
+        return value
+
+    @field_validator("message_senders")
+    @classmethod
+    def _senders(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - {"sms", "whatsapp", "email"})
+        if unknown:
+            raise ValueError(f"unknown channel {unknown}; use sms, whatsapp, email")
+        if any(not isinstance(v, str) or len(v) > 100 for v in value.values()):
+            raise ValueError("a sender is text of at most 100 characters")
+        return value
+
+    @field_validator("notification_channels")
+    @classmethod
+    def _notification_channels(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        kinds = {"due_7", "due_3", "due_1", "due_0", "overdue", "disbursed", "paid"}
+        unknown = sorted(set(value) - kinds)
+        if unknown:
+            raise ValueError(f"unknown notification kind {unknown}; use {sorted(kinds)}")
+        if any(not set(channels) <= {"sms", "whatsapp", "email"} for channels in value.values()):
+            raise ValueError("channels are sms, whatsapp, email")
         return value
 
     @field_validator("max_age")

@@ -69,6 +69,10 @@ class Permission(StrEnum):
     API_KEYS = "API_KEYS"
     JOBS = "JOBS"
     BLOCKLIST = "BLOCKLIST"
+    MESSAGES = "MESSAGES"
+    MESSAGE_TEMPLATES = "MESSAGE_TEMPLATES"
+    STAFF_NOTIFICATIONS = "STAFF_NOTIFICATIONS"
+    REMINDERS = "REMINDERS"
 
 
 Grants = dict[Permission, Level]
@@ -88,6 +92,7 @@ _SANCTION_MANAGER: Grants = {
 _COLLECTION_EXECUTIVE: Grants = {
     P.CUSTOMER: R, P.GLOBAL_SEARCH: R, P.PRE_COLLECTIONS: W, P.COLLECTIONS: W, P.COMPLETED_LOANS: R, P.NOTICES: R,
     P.VIEW_DASHBOARD: R, P.COVENANTS: R,
+    P.REMINDERS: W,
 }
 _SALES: Grants = {
     P.CUSTOMER: R, P.ONBOARDING_IN_PROGRESS: R, P.ONBOARDING_COMPLETED: R, P.GLOBAL_SEARCH: R, P.VIEW_DASHBOARD: R,
@@ -158,6 +163,7 @@ ROLES: dict[str, tuple[str, Grants]] = {
             P.NOTICE_SYNC: W,
             P.COVENANTS: W,
             P.COVENANT_REVIEW: W,
+            P.REMINDERS: W,
         },
     ),
     "admin": ("Admin", _ADMIN),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -88,6 +89,17 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
         json={"name": "Brand B Borrower", "phone": "96111 00001", "pan": "ABCPB0001B"},
         headers=b.auth,
     ).json()
+    sms_template = client.post(
+        "/api/v1/message-templates",
+        json={"name": "B nudge", "channel": "sms", "body": "Hi {{borrower_name}}"},
+        headers=b.auth,
+    ).json()
+    reminder = client.post(
+        "/api/v1/reminders",
+        json={"customer_id": customer["id"], "channel": "sms", "template_id": sms_template["id"],
+              "scheduled_at": (datetime.now(UTC) + timedelta(days=30)).isoformat()},
+        headers=b.auth,
+    ).json()  # fmt: skip
     staff = client.post(
         "/api/v1/staff",
         json={"name": "Brand B Staff", "email": f"b-{uuid.uuid4().hex[:6]}@b.in", "roles": ["sales"]},
@@ -102,6 +114,11 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
     ).json()
     run = client.post("/api/v1/jobs/housekeeping/runs", json={}, headers=b.auth).json()
     client.patch("/api/v1/brand/config", json={"min_age": 25}, headers=b.auth)
+    notice = client.post(
+        "/api/v1/staff-notifications",
+        json={"title": "Brand B notice", "body": "B only", "priority": "HIGH", "roles": ["admin", "sales"]},
+        headers=b.auth,
+    ).json()
 
     probes = [
         ("GET", f"/api/v1/customers/{customer['id']}", None),
@@ -119,12 +136,18 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
         ("POST", f"/api/v1/api-keys/{key['id']}/revoke", None),
         ("DELETE", f"/api/v1/blocklist/{blocked['id']}", None),
         ("GET", f"/api/v1/jobs/runs/{run['run_id']}", None),
+        ("POST", f"/api/v1/staff-notifications/{notice['id']}/ack", None),
+        ("GET", f"/api/v1/staff-notifications/{notice['id']}/receipts", None),
+        ("GET", f"/api/v1/reminders/{reminder['id']}", None),
+        ("POST", f"/api/v1/reminders/{reminder['id']}/cancel", None),
     ]
     for method, url, body in probes:
         response = client.request(method, url, headers=a.auth, **({"json": body} if body is not None else {}))
         assert response.status_code == 404, (method, url, response.status_code)
 
     b_ids = {customer["id"], staff["id"], key["id"], blocked["id"], run["run_id"], str(b.brand_id)}
+    b_ids.add(notice["id"])
+    b_ids.add(reminder["id"])
     lists = [
         ("/api/v1/customers", {}),
         ("/api/v1/customers", {"q": "Brand B"}),
@@ -142,6 +165,10 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
         ("/api/v1/brand/config/history", {}),
         ("/api/v1/activity", {}),
         ("/api/v1/brands", {}),
+        ("/api/v1/staff-notifications", {}),
+        ("/api/v1/staff-notifications/mine", {}),
+        ("/api/v1/reminders", {}),
+        ("/api/v1/reminders", {"q": "Brand B"}),
     ]
     for url, params in lists:
         text = client.get(url, params=params, headers=a.auth).text

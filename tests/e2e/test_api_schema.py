@@ -7,6 +7,7 @@ import os
 import re
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -140,7 +141,16 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
     )  # fmt: skip
     assert reloan is not None
     platform.engine.wait_for(ReloanOffers.name, reloan.position)
+    notice = post("/api/v1/staff-notifications", {"title": "Seeded notice", "body": "For admins", "priority": "LOW",
+                                                  "roles": ["admin"]})  # fmt: skip
+    nudge = post(
+        "/api/v1/message-templates", {"name": "Seeded nudge", "channel": "sms", "body": "Hi {{borrower_name}}"}
+    )
+    reminder = post("/api/v1/reminders", {"customer_id": customer["id"], "channel": "sms", "template_id": nudge["id"],
+                                          "scheduled_at": (datetime.now(UTC) + timedelta(days=30)).isoformat()})  # fmt: skip
     return {
+        "reminder_id": reminder["id"],
+        "notice_id": notice["id"],
         "offer_id": str(reloan.id),
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],

@@ -28,6 +28,9 @@ NAMES = (
     "audit",
     "providers",
     "insight",
+    "engagement",
+    "staff_notices",
+    "reminders",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(

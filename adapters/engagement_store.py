@@ -1,0 +1,244 @@
+"""Message templates (versioned) and borrowers' messaging preferences in PostgreSQL (issue #17, docs/engagement.md).
+
+- `ops.message_templates`: one row per template (brand, name, channel, language, kind), pointing at its latest
+  version; `ops.message_template_versions`: every version's subject and body, who wrote it and, for WhatsApp, its
+  approval state. A change never edits a version: it adds the next one, so each message names the version it used.
+- `ops.messaging_preferences`: a borrower's language and the channels they opted out of (DND / opt-out), with when
+  and why; read by every send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS ops.message_templates (
+        id uuid PRIMARY KEY,
+        brand_id uuid NOT NULL,
+        name text NOT NULL,
+        kind text NOT NULL,
+        channel text NOT NULL,
+        language text NOT NULL,
+        version int NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        UNIQUE (brand_id, name, channel, language)
+    )""",
+    "CREATE INDEX IF NOT EXISTS message_templates_kind_idx ON ops.message_templates (brand_id, kind, channel, language)",
+    "CREATE INDEX IF NOT EXISTS message_templates_list_idx ON ops.message_templates (brand_id, created_at, id)",
+    """CREATE TABLE IF NOT EXISTS ops.message_template_versions (
+        template_id uuid NOT NULL,
+        version int NOT NULL,
+        subject text,
+        body text NOT NULL,
+        approval text,
+        created_by text NOT NULL,
+        created_at timestamptz NOT NULL,
+        PRIMARY KEY (template_id, version)
+    )""",
+    """CREATE TABLE IF NOT EXISTS ops.messaging_preferences (
+        brand_id uuid NOT NULL,
+        customer_id uuid NOT NULL,
+        language text NOT NULL DEFAULT 'en',
+        opted_out text[] NOT NULL DEFAULT '{}',
+        reason text,
+        changed_by text NOT NULL,
+        changed_at timestamptz NOT NULL,
+        PRIMARY KEY (brand_id, customer_id)
+    )""",
+)
+_SETUP_LOCK = 0x454E4754  # "ENGT"
+
+_TEMPLATE = (
+    "t.id, t.brand_id, t.name, t.kind, t.channel, t.language, t.version, t.created_at, t.updated_at, "
+    "v.subject, v.body, v.approval, v.created_by"
+)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A template at one version (its latest unless asked for another)."""
+
+    id: UUID
+    brand_id: UUID
+    name: str
+    kind: str
+    channel: str
+    language: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    subject: str | None
+    body: str
+    approval: str | None
+    created_by: str
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """A borrower's messaging language and opted-out channels."""
+
+    customer_id: UUID
+    language: str
+    opted_out: tuple[str, ...]
+    reason: str | None
+    changed_by: str | None
+    changed_at: datetime | None
+
+
+def _template(row: Any) -> Template:
+    return Template(**row)
+
+
+class EngagementStore:
+    """SQL of the templates and the preferences (see the module doc)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.setup()
+
+    def setup(self) -> None:
+        """Create the tables (idempotent; serialised between processes)."""
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
+            for statement in DDL:
+                conn.execute(statement)
+
+    # Templates ---------------------------------------------------------------------------------------------------
+
+    def save_template(self, brand_id: UUID, new_id: UUID, name: str, kind: str, channel: str, language: str,
+                      subject: str | None, body: str, approval: str | None, by: str,
+                      now: datetime) -> tuple[UUID, int]:  # fmt: skip
+        """Add a template, or the next version of the brand's template of that name, channel and language: its id
+        and the version written (one transaction; the row lock orders concurrent edits)."""
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "INSERT INTO ops.message_templates (id, brand_id, name, kind, channel, language, version, created_at, "
+                "updated_at) VALUES (%s, %s, %s, %s, %s, %s, 1, %s, %s) "
+                "ON CONFLICT (brand_id, name, channel, language) DO UPDATE SET version = "
+                "ops.message_templates.version + 1, updated_at = EXCLUDED.updated_at "
+                "RETURNING id, version",
+                (new_id, brand_id, name, kind, channel, language, now, now),
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO ops.message_template_versions (template_id, version, subject, body, approval, "
+                "created_by, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (row["id"], row["version"], subject, body, approval, by, now),
+            )
+        return row["id"], int(row["version"])
+
+    def new_version(self, brand_id: UUID, template_id: UUID, subject: str | None, body: str, approval: str | None,
+                    by: str, now: datetime) -> int | None:  # fmt: skip
+        """The next version of a template of the brand (None when it has no such template)."""
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "UPDATE ops.message_templates SET version = version + 1, updated_at = %s "
+                "WHERE brand_id = %s AND id = %s RETURNING version",
+                (now, brand_id, template_id),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "INSERT INTO ops.message_template_versions (template_id, version, subject, body, approval, "
+                "created_by, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (template_id, row["version"], subject, body, approval, by, now),
+            )
+        return int(row["version"])
+
+    def set_approval(self, brand_id: UUID, template_id: UUID, version: int, approval: str) -> bool:
+        """Record the provider's approval decision on a WhatsApp template's version."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "UPDATE ops.message_template_versions v SET approval = %s FROM ops.message_templates t "
+                "WHERE t.id = v.template_id AND t.brand_id = %s AND t.id = %s AND v.version = %s "
+                "AND t.channel = 'whatsapp' RETURNING v.version",
+                (approval, brand_id, template_id, version),
+            ).fetchone()
+        return row is not None
+
+    def template(self, brand_id: UUID, template_id: UUID, version: int | None = None) -> Template | None:
+        """A template of the brand at `version` (its latest when None)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_TEMPLATE} FROM ops.message_templates t JOIN ops.message_template_versions v "
+                "ON v.template_id = t.id AND v.version = COALESCE(%s, t.version) WHERE t.brand_id = %s AND t.id = %s",
+                (version, brand_id, template_id),
+            ).fetchone()
+        return None if row is None else _template(row)
+
+    def versions(self, brand_id: UUID, template_id: UUID) -> list[Template]:
+        """Every version of a template, newest first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_TEMPLATE.replace('t.version', 'v.version')} FROM ops.message_templates t "
+                "JOIN ops.message_template_versions v ON v.template_id = t.id WHERE t.brand_id = %s AND t.id = %s "
+                "ORDER BY v.version DESC LIMIT 200",
+                (brand_id, template_id),
+            ).fetchall()
+        return [_template(r) for r in rows]
+
+    def templates(self, brand_id: UUID, channel: str | None, kind: str | None, language: str | None,
+                  after: tuple[datetime, UUID] | None, limit: int) -> list[Template]:  # fmt: skip
+        """The brand's templates at their latest version, oldest first, a keyset page."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_TEMPLATE} FROM ops.message_templates t JOIN ops.message_template_versions v "
+                "ON v.template_id = t.id AND v.version = t.version WHERE t.brand_id = %s "
+                "AND (%s::text IS NULL OR t.channel = %s) AND (%s::text IS NULL OR t.kind = %s) "
+                "AND (%s::text IS NULL OR t.language = %s) "
+                "AND (%s::timestamptz IS NULL OR (t.created_at, t.id) > (%s, %s)) ORDER BY t.created_at, t.id LIMIT %s",
+                (brand_id, channel, channel, kind, kind, language, language,
+                 *((after[0], after[0], after[1]) if after else (None, None, None)), limit),
+            ).fetchall()  # fmt: skip
+        return [_template(r) for r in rows]
+
+    def usable(self, brand_id: UUID, kind: str, channel: str) -> dict[str, Template]:
+        """language -> the template of `kind` on `channel` at its latest usable version: for WhatsApp the latest
+        approved one (a version awaiting approval never goes out)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT DISTINCT ON (t.language) {_TEMPLATE.replace('t.version', 'v.version')} "
+                "FROM ops.message_templates t JOIN ops.message_template_versions v ON v.template_id = t.id "
+                "WHERE t.brand_id = %s AND t.kind = %s AND t.channel = %s "
+                "AND (t.channel <> 'whatsapp' OR v.approval = 'approved') "
+                "ORDER BY t.language, t.created_at, v.version DESC",
+                (brand_id, kind, channel),
+            ).fetchall()
+        return {r["language"]: _template(r) for r in rows}
+
+    def has_templates(self, brand_id: UUID) -> bool:
+        """Whether the brand has any template (the defaults are seeded once)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM ops.message_templates WHERE brand_id = %s LIMIT 1", (brand_id,)
+            ).fetchone()
+        return row is not None
+
+    # Preferences -------------------------------------------------------------------------------------------------
+
+    def set_preferences(self, brand_id: UUID, customer_id: UUID, language: str, opted_out: list[str],
+                        reason: str | None, by: str, now: datetime) -> None:  # fmt: skip
+        """Replace a borrower's language and opted-out channels."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO ops.messaging_preferences (brand_id, customer_id, language, opted_out, reason, "
+                "changed_by, changed_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (brand_id, customer_id) "
+                "DO UPDATE SET language = EXCLUDED.language, opted_out = EXCLUDED.opted_out, reason = EXCLUDED.reason, "
+                "changed_by = EXCLUDED.changed_by, changed_at = EXCLUDED.changed_at",
+                (brand_id, customer_id, language, sorted(set(opted_out)), reason, by, now),
+            )
+
+    def preferences(self, brand_id: UUID, customer_id: UUID) -> Preferences:
+        """A borrower's preferences (English and no opt-outs when never set)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT customer_id, language, opted_out, reason, changed_by, changed_at FROM ops.messaging_preferences "
+                "WHERE brand_id = %s AND customer_id = %s",
+                (brand_id, customer_id),
+            ).fetchone()
+        if row is None:
+            return Preferences(customer_id, "en", (), None, None, None)
+        return Preferences(**{**row, "opted_out": tuple(row["opted_out"])})

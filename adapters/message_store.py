@@ -1,0 +1,278 @@
+"""Every message sent to a borrower and its life, in PostgreSQL (`ops.messages`, issue #17, docs/engagement.md).
+
+A message is **claimed before it is sent**: its row is inserted with a unique `(brand_id, dedupe_key)` (loan,
+instalment, kind and channel for the automatic ones; the caller's idempotency key otherwise), so a rerun, a second
+worker, a killed job's retry or a repeated webhook finds the key taken and sends nothing. The states:
+
+    queued -> sending -> sent -> delivered | failed
+    deferred (quiet hours: `next_attempt_at` is 08:00 brand time) -> sending ...
+    suppressed (the borrower opted out of the channel, or DND: recorded, never sent)
+    failed with a retryable reason -> queued again (`attempts` < the policy's) at `next_attempt_at`
+
+`sending` is written before the provider is called; the provider call carries the message's reference
+(`<id>:<attempt>`), which our providers deduplicate, so re-sending a message left `sending` by a crash never
+reaches the handset twice. Email left `sending` is presumed sent (the mail server may have it), never sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS ops.messages (
+        id uuid PRIMARY KEY,
+        brand_id uuid NOT NULL,
+        dedupe_key text NOT NULL,
+        customer_id uuid NOT NULL,
+        loan_id uuid,
+        instalment int,
+        kind text NOT NULL,
+        channel text NOT NULL,
+        source text NOT NULL,
+        template_id uuid,
+        template_version int,
+        language text,
+        recipient text,
+        subject text,
+        body text NOT NULL,
+        status text NOT NULL CHECK (status IN ('queued', 'deferred', 'sending', 'sent', 'delivered', 'failed',
+            'suppressed')),
+        reason text,
+        provider text,
+        provider_id text,
+        attempts int NOT NULL DEFAULT 0,
+        next_attempt_at timestamptz,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        sent_at timestamptz,
+        delivered_at timestamptz,
+        UNIQUE (brand_id, dedupe_key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS messages_brand_idx ON ops.messages (brand_id, created_at DESC, id DESC)",
+    "CREATE INDEX IF NOT EXISTS messages_customer_idx ON ops.messages (brand_id, customer_id, created_at DESC, id DESC)",
+    "CREATE INDEX IF NOT EXISTS messages_loan_idx ON ops.messages (brand_id, loan_id, created_at DESC, id DESC) "
+    "WHERE loan_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS messages_pending_idx ON ops.messages (brand_id, next_attempt_at, id) "
+    "WHERE status IN ('queued', 'deferred', 'sending')",
+    "CREATE INDEX IF NOT EXISTS messages_provider_idx ON ops.messages (provider_id) WHERE provider_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS messages_day_idx ON ops.messages (brand_id, created_at, channel, status)",
+)
+_SETUP_LOCK = 0x454E474D  # "ENGM"
+
+_COLUMNS = (
+    "id, brand_id, dedupe_key, customer_id, loan_id, instalment, kind, channel, source, template_id, "
+    "template_version, language, recipient, subject, body, status, reason, provider, provider_id, attempts, "
+    "next_attempt_at, created_at, updated_at, sent_at, delivered_at"
+)
+_NAMES = [c.strip() for c in _COLUMNS.split(",")]
+PENDING = ("queued", "deferred", "sending")
+#: A message `sending` for longer than this was left by a crashed sender: the next one sends it again (with the
+#: same provider reference, which the provider deduplicates).
+STUCK = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message and where it is in its life (see the module doc)."""
+
+    id: UUID
+    brand_id: UUID
+    dedupe_key: str
+    customer_id: UUID
+    loan_id: UUID | None
+    instalment: int | None
+    kind: str
+    channel: str
+    source: str
+    template_id: UUID | None
+    template_version: int | None
+    language: str | None
+    recipient: str | None
+    subject: str | None
+    body: str
+    status: str
+    reason: str | None
+    provider: str | None
+    provider_id: str | None
+    attempts: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DayCount:
+    """Messages of one channel on one day (brand time) by status, for the delivery dashboard."""
+
+    day: date
+    channel: str
+    status: str
+    count: int
+
+
+class MessageStore:
+    """SQL of `ops.messages` (see the module doc)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.setup()
+
+    def setup(self) -> None:
+        """Create the table (idempotent; serialised between processes)."""
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
+            for statement in DDL:
+                conn.execute(statement)
+
+    def claim(self, messages: Sequence[Message]) -> list[Message]:
+        """Insert the messages whose key is free, in one statement; the ones inserted (a taken key: none)."""
+        if not messages:
+            return []
+        values = ", ".join([f"({', '.join(['%s'] * len(_NAMES))})"] * len(messages))
+        params = [getattr(m, name) for m in messages for name in _NAMES]
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"INSERT INTO ops.messages ({_COLUMNS}) VALUES {values} ON CONFLICT (brand_id, dedupe_key) "
+                "DO NOTHING RETURNING id",
+                params,
+            ).fetchall()
+        taken = {r["id"] for r in rows}
+        return [m for m in messages if m.id in taken]
+
+    def by_key(self, brand_id: UUID, dedupe_key: str) -> Message | None:
+        """The message claimed under a key."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM ops.messages WHERE brand_id = %s AND dedupe_key = %s", (brand_id, dedupe_key)
+            ).fetchone()
+        return None if row is None else Message(**row)
+
+    def taken_keys(self, brand_id: UUID, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` are claimed already."""
+        if not keys:
+            return set()
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT dedupe_key FROM ops.messages WHERE brand_id = %s AND dedupe_key = ANY(%s)",
+                (brand_id, list(keys)),
+            ).fetchall()
+        return {r["dedupe_key"] for r in rows}
+
+    def message(self, brand_id: UUID | None, message_id: UUID) -> Message | None:
+        """A message (of the brand, when given)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM ops.messages WHERE id = %s AND (%s::uuid IS NULL OR brand_id = %s)",
+                (message_id, brand_id, brand_id),
+            ).fetchone()
+        return None if row is None else Message(**row)
+
+    def by_provider_id(self, channel: str, provider_id: str) -> Message | None:
+        """The message a provider knows by `provider_id`."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM ops.messages WHERE provider_id = %s AND channel = %s", (provider_id, channel)
+            ).fetchone()
+        return None if row is None else Message(**row)
+
+    def due(self, brand_id: UUID, now: datetime, limit: int, after: UUID | None = None) -> list[Message]:
+        """Messages to send now: queued or deferred ones whose time has come, and `sending` ones a crash left."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM ops.messages WHERE brand_id = %s AND status IN ('queued', 'deferred', "
+                "'sending') AND (next_attempt_at IS NULL OR next_attempt_at <= %s) AND (%s::uuid IS NULL OR id > %s) "
+                "AND (status <> 'sending' OR updated_at < %s) ORDER BY id LIMIT %s",
+                (brand_id, now, after, after, now - STUCK, limit),
+            ).fetchall()
+        return [Message(**r) for r in rows]
+
+    def mark_sending(self, ids: Sequence[UUID], now: datetime) -> None:
+        """Record that these messages are being handed to their provider."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "UPDATE ops.messages SET status = 'sending', updated_at = %s "
+                "WHERE id = ANY(%s) AND status IN ('queued', 'deferred', 'sending')",
+                (now, list(ids)),
+            )
+
+    def record_outcomes(self, outcomes: Sequence[tuple[UUID, str, str | None, str | None, str | None,
+                                                         datetime | None]], now: datetime) -> None:  # fmt: skip
+        """Each (id, status, reason, provider, provider_id, next_attempt_at) of a page of sends, in one statement;
+        a receipt that already moved a message on (delivered, failed) is never overwritten by `sent`."""
+        if not outcomes:
+            return
+        values = ", ".join(["(%s::uuid, %s, %s, %s, %s, %s::timestamptz)"] * len(outcomes))
+        with self.pool.connection() as conn:
+            conn.execute(
+                "UPDATE ops.messages m SET status = o.status, reason = o.reason, provider = COALESCE(o.provider, "
+                "m.provider), provider_id = COALESCE(o.provider_id, m.provider_id), next_attempt_at = o.next_at, "
+                "updated_at = %s, sent_at = CASE WHEN o.status = 'sent' THEN %s ELSE m.sent_at END "
+                f"FROM (VALUES {values}) AS o (id, status, reason, provider, provider_id, next_at) "
+                "WHERE m.id = o.id AND m.status IN ('queued', 'deferred', 'sending')",
+                [now, now, *(v for outcome in outcomes for v in outcome)],
+            )
+
+    def receipt(self, message_id: UUID, status: str, reason: str | None, at: datetime) -> bool:
+        """Apply a delivery receipt (sent, delivered, failed): never backwards (a late `sent` after `delivered`
+        changes nothing), a delivered message stays delivered. False when it changed nothing."""
+        order = {"sent": 1, "failed": 2, "delivered": 2}
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "UPDATE ops.messages SET status = %s, reason = COALESCE(%s, reason), updated_at = %s, "
+                "delivered_at = CASE WHEN %s = 'delivered' THEN %s ELSE delivered_at END, "
+                "sent_at = COALESCE(sent_at, %s) "
+                "WHERE id = %s AND (status IN ('queued', 'deferred', 'sending') OR "
+                "(status = 'sent' AND %s > 1)) RETURNING id",
+                (status, reason, at, status, at, at, message_id, order[status]),
+            ).fetchone()
+        return row is not None
+
+    def requeue(self, message_id: UUID, reason: str, at: datetime, next_at: datetime) -> None:
+        """Queue a failed message again for a retry at `next_at` (the failure's reason kept): the next attempt,
+        with a new provider reference."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "UPDATE ops.messages SET status = 'queued', reason = %s, next_attempt_at = %s, updated_at = %s, "
+                "attempts = attempts + 1, provider_id = NULL WHERE id = %s AND status = 'failed'",
+                (reason, next_at, at, message_id),
+            )
+
+    def defer(self, message_id: UUID, until: datetime, at: datetime) -> None:
+        """Hold a message for quiet hours until `until`."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "UPDATE ops.messages SET status = 'deferred', reason = 'quiet_hours', next_attempt_at = %s, "
+                "updated_at = %s WHERE id = %s AND status IN ('queued', 'deferred', 'sending')",
+                (until, at, message_id),
+            )
+
+    def page(self, brand_id: UUID, *, customer_id: UUID | None, loan_id: UUID | None, channel: str | None,
+             status: str | None, after: tuple[datetime, UUID] | None, limit: int) -> list[Message]:  # fmt: skip
+        """The brand's messages, newest first, filtered, a keyset page."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM ops.messages WHERE brand_id = %s "
+                "AND (%s::uuid IS NULL OR customer_id = %s) AND (%s::uuid IS NULL OR loan_id = %s) "
+                "AND (%s::text IS NULL OR channel = %s) AND (%s::text IS NULL OR status = %s) "
+                "AND (%s::timestamptz IS NULL OR (created_at, id) < (%s, %s)) "
+                "ORDER BY created_at DESC, id DESC LIMIT %s",
+                (brand_id, customer_id, customer_id, loan_id, loan_id, channel, channel, status, status,
+                 *((after[0], after[0], after[1]) if after else (None, None, None)), limit),
+            ).fetchall()  # fmt: skip
+        return [Message(**r) for r in rows]
+
+    def by_day(self, brand_id: UUID, since: datetime, timezone: str) -> list[DayCount]:
+        """Messages created since `since`, counted by day (in `timezone`), channel and status."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT (created_at AT TIME ZONE %s)::date AS day, channel, status, count(*) AS count "
+                "FROM ops.messages WHERE brand_id = %s AND created_at >= %s GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                (timezone, brand_id, since),
+            ).fetchall()
+        return [DayCount(**r) for r in rows]

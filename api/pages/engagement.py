@@ -1,0 +1,155 @@
+"""Engagement portal pages (issue #17 item 5): message templates (list, edit = a new version, preview), the delivery
+dashboard with a server-rendered SVG chart (sent, delivered, failed by day), and the message list."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from adapters.message_store import DayCount
+from api.routes.engagement import EngagementPort
+from api.web import Page, act, error_text, form_text, not_found, pages, path_id, render
+from domain.engagement.templates import PLACEHOLDERS, Channel
+from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
+from domain.shared.errors import DomainError, NotFound
+
+READ = (Permission.MESSAGES, Level.READ)
+TEMPLATES_READ = (Permission.MESSAGE_TEMPLATES, Level.READ)
+TEMPLATES_WRITE = (Permission.MESSAGE_TEMPLATES, Level.WRITE)
+STATUSES = ("queued", "deferred", "sending", "sent", "delivered", "failed", "suppressed")
+_CHART = ("sent", "delivered", "failed")
+_COLOURS = {"sent": "#4a7bd0", "delivered": "#2e9d5b", "failed": "#c94a3a"}
+
+
+async def templates_page(request: Request, port: EngagementPort, principal: Principal) -> Response:
+    def load() -> list[Any]:
+        port.engagement.seed_defaults(principal.brand_id)
+        return port.engagement.store.templates(principal.brand_id, None, None, None, None, 200)
+
+    templates = await run_in_threadpool(load)
+    return render(request, "engagement_templates.html", nav="engagement", templates=templates,
+                  can_edit=principal.holds(*TEMPLATES_WRITE))  # fmt: skip
+
+
+async def _template_page(request: Request, port: EngagementPort, principal: Principal, template_id: UUID,
+                         error: str | None = None, draft: tuple[str | None, str] | None = None) -> Response:  # fmt: skip
+    def load() -> dict[str, Any]:
+        template = port.engagement.template(principal.brand_id, template_id)
+        subject, body = draft if draft else (template.subject, template.body)
+        try:
+            _, preview = port.engagement.preview(principal.brand_id, template_id, None, subject, body)
+        except DomainError:
+            preview = None
+        return {"template": template, "preview": preview, "subject": subject, "body": body,
+                "versions": port.engagement.store.versions(principal.brand_id, template_id)}  # fmt: skip
+
+    try:
+        data = await run_in_threadpool(load)
+    except NotFound:
+        return await not_found(request)
+    return render(request, "engagement_template.html", 422 if error else 200, nav="engagement", error=error,
+                  placeholders=sorted(PLACEHOLDERS), can_edit=principal.holds(*TEMPLATES_WRITE), **data)  # fmt: skip
+
+
+async def template_page(request: Request, port: EngagementPort, principal: Principal) -> Response:
+    template_id = path_id(request, "template_id")
+    if template_id is None:
+        return await not_found(request)
+    return await _template_page(request, port, principal, template_id)
+
+
+async def template_save(request: Request, port: EngagementPort, principal: Principal) -> Response:
+    template_id = path_id(request, "template_id")
+    if template_id is None:
+        return await not_found(request)
+    subject, body = form_text(request, "subject") or None, form_text(request, "body")
+    if form_text(request, "action") == "preview":
+        return await _template_page(request, port, principal, template_id, draft=(subject, body))
+    try:
+        await act(principal, lambda: port.engagement.update_template(principal.brand_id, template_id, subject, body,
+                                                                     principal.actor))  # fmt: skip
+    except NotFound:
+        return await not_found(request)
+    except DomainError as exc:
+        return await _template_page(request, port, principal, template_id, error_text(exc), (subject, body))
+    return RedirectResponse(f"/engagement/templates/{template_id}", status_code=303)
+
+
+def chart(counts: list[DayCount], days: list[date]) -> str:
+    """An SVG bar chart: sent, delivered and failed per day (every channel), grouped bars, with a legend."""
+    totals: dict[tuple[date, str], int] = defaultdict(int)
+    for c in counts:
+        if c.status in _CHART:
+            totals[(c.day, c.status)] += c.count
+    top = max([1, *totals.values()])
+    width, height, pad = max(320, 36 * len(days) + 40), 180, 24
+    group = (width - 2 * pad) / max(1, len(days))
+    bar = group / 4
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 40}" role="img" '
+             f'aria-label="Messages sent, delivered and failed by day" class="chart" id="delivery-chart">']  # fmt: skip
+    for i, day in enumerate(days):
+        x0 = pad + i * group
+        for j, status in enumerate(_CHART):
+            value = totals.get((day, status), 0)
+            h = (height - pad) * value / top
+            parts.append(f'<rect x="{x0 + j * bar:.1f}" y="{height - h:.1f}" width="{bar - 1:.1f}" height="{h:.1f}" '
+                         f'fill="{_COLOURS[status]}"><title>{day.isoformat()} {status}: {value}</title></rect>')  # fmt: skip
+        parts.append(f'<text x="{x0:.1f}" y="{height + 14}" font-size="9">{day.strftime("%d %b")}</text>')
+    for j, status in enumerate(_CHART):
+        parts.append(f'<rect x="{pad + j * 90}" y="{height + 24}" width="10" height="10" fill="{_COLOURS[status]}"/>'
+                     f'<text x="{pad + j * 90 + 14}" y="{height + 33}" font-size="11">{status}</text>')  # fmt: skip
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+async def deliveries_page(request: Request, port: EngagementPort, principal: Principal) -> Response:
+    def load() -> dict[str, Any]:
+        counts = port.engagement.dashboard(principal.brand_id, 14)
+        days = sorted({c.day for c in counts})
+        table: dict[tuple[date, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for c in counts:
+            table[(c.day, c.channel)][c.status] += c.count
+        rows = [(day, channel, dict(table[(day, channel)])) for day in days for channel in (ch.value for ch in Channel)
+                if (day, channel) in table]  # fmt: skip
+        return {"svg": chart(counts, days), "rows": rows, "statuses": STATUSES}
+
+    return render(request, "engagement_deliveries.html", nav="engagement", **await run_in_threadpool(load))
+
+
+async def messages_page(request: Request, port: EngagementPort, principal: Principal) -> Response:
+    channel = request.query_params.get("channel") or None
+    status = request.query_params.get("status") or None
+    channel = channel if channel in {c.value for c in Channel} else None
+    status = status if status in STATUSES else None
+    customer_id, loan_id = _uuid(request.query_params.get("customer_id")), _uuid(request.query_params.get("loan_id"))
+    items = await run_in_threadpool(lambda: port.engagement.messages.page(
+        principal.brand_id, customer_id=customer_id, loan_id=loan_id, channel=channel, status=status, after=None,
+        limit=100))  # fmt: skip
+    return render(request, "engagement_messages.html", nav="engagement", items=items, channel=channel, status_filter=status,
+                  statuses=STATUSES, channels=[c.value for c in Channel])  # fmt: skip
+
+
+def _uuid(raw: str | None) -> UUID | None:
+    try:
+        return UUID(raw) if raw else None
+    except ValueError:
+        return None
+
+
+PAGES = pages(
+    EngagementPort,
+    [
+        Page("GET", "/engagement/templates", templates_page, TEMPLATES_READ),
+        Page("GET", "/engagement/templates/{template_id}", template_page, TEMPLATES_READ),
+        Page("POST", "/engagement/templates/{template_id}", template_save, TEMPLATES_WRITE, form=True),
+        Page("GET", "/engagement/deliveries", deliveries_page, READ),
+        Page("GET", "/engagement/messages", messages_page, READ),
+    ],
+)

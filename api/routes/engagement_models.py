@@ -1,0 +1,206 @@
+"""Request and response models of the engagement endpoints (issue #17)."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.endpoint import InstantOut
+from domain.engagement.templates import Approval, Channel, Kind, Language
+
+
+class TemplateIn(BaseModel):
+    """A new template (or, for a name, channel and language the brand has, its next version)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=100, description="The template's name, unique per channel and language")
+    kind: Kind = Field(Kind.CUSTOM, description="The automatic notification it serves, or custom")
+    channel: Channel
+    language: Language = Language.EN
+    subject: str | None = Field(None, max_length=200, description="Email only")
+    body: str = Field(max_length=20_000, description="Text with {{placeholders}} (HTML for email)")
+
+
+class TemplateChangeIn(BaseModel):
+    """A template's next version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str | None = Field(None, max_length=200)
+    body: str = Field(max_length=20_000)
+
+
+class ApprovalIn(BaseModel):
+    """The provider's decision on a WhatsApp template version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: Approval
+    version: int | None = Field(None, ge=1, le=1_000_000, description="Default: the latest version")
+
+
+class PreviewIn(BaseModel):
+    """Sample values overriding the defaults, and optionally an unsaved draft to render instead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variables: dict[str, str] = Field(default_factory=dict, max_length=20)
+    subject: str | None = Field(None, max_length=200)
+    body: str | None = Field(None, max_length=20_000)
+
+
+class TemplateQuery(BaseModel):
+    """Template filters and paging."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel | None = None
+    kind: Kind | None = None
+    language: Language | None = None
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(100, ge=1, le=200)
+
+
+class TemplateOut(BaseModel):
+    """A template at one version."""
+
+    id: UUID
+    name: str
+    kind: str
+    channel: str
+    language: str
+    version: int
+    subject: str | None
+    body: str
+    approval: str | None
+    created_by: str
+    created_at: InstantOut
+    updated_at: InstantOut
+
+
+class TemplatePageOut(BaseModel):
+    """Templates, oldest first."""
+
+    items: list[TemplateOut]
+    next_cursor: str | None
+
+
+class PreviewOut(BaseModel):
+    """A template rendered with sample data (values escaped as the channel needs)."""
+
+    template_id: UUID
+    version: int
+    channel: str
+    subject: str | None
+    body: str
+    text: str
+
+
+class MessageQuery(BaseModel):
+    """Message filters and paging."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: UUID | None = None
+    loan_id: UUID | None = None
+    channel: Channel | None = None
+    status: str | None = Field(None, pattern="^(queued|deferred|sending|sent|delivered|failed|suppressed)$")
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(50, ge=1, le=200)
+
+
+class MessageOut(BaseModel):
+    """One message and its life."""
+
+    id: UUID
+    customer_id: UUID
+    loan_id: UUID | None
+    instalment: int | None
+    kind: str
+    channel: str
+    source: str
+    template_id: UUID | None
+    template_version: int | None
+    language: str | None
+    recipient: str | None
+    subject: str | None
+    body: str
+    status: str
+    reason: str | None
+    provider: str | None
+    provider_id: str | None
+    attempts: int
+    next_attempt_at: InstantOut | None
+    created_at: InstantOut
+    updated_at: InstantOut
+    sent_at: InstantOut | None
+    delivered_at: InstantOut | None
+
+
+class MessagePageOut(BaseModel):
+    """Messages, newest first."""
+
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
+class SendIn(BaseModel):
+    """One message to a borrower now (opt-outs and quiet hours apply), once per idempotency key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: UUID
+    channel: Channel
+    template_id: UUID | None = None
+    kind: Kind | None = None
+    loan_id: UUID | None = None
+    variables: dict[str, str] = Field(default_factory=dict, max_length=20)
+    idempotency_key: str = Field(min_length=1, max_length=200)
+
+
+class PreferencesIn(BaseModel):
+    """A borrower's messaging language and the channels they opted out of (DND)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    language: Language = Language.EN
+    opted_out: list[str] = Field(default_factory=list, max_length=3, description="sms, whatsapp, email")
+    reason: str | None = Field(None, max_length=300)
+
+
+class PreferencesOut(BaseModel):
+    """A borrower's messaging preferences."""
+
+    customer_id: UUID
+    language: str
+    opted_out: list[str]
+    reason: str | None
+    changed_by: str | None
+    changed_at: InstantOut | None
+
+
+class DayCountOut(BaseModel):
+    """Messages of one channel on one day by status."""
+
+    day: date
+    channel: str
+    status: str
+    count: int
+
+
+class DashboardOut(BaseModel):
+    """The brand's deliveries by day, channel and status (brand time)."""
+
+    days: int
+    items: list[DayCountOut]
+
+
+class DashboardQuery(BaseModel):
+    """How many days back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days: int = Field(14, ge=1, le=90)

@@ -1,0 +1,321 @@
+"""Engagement (issue #17): message templates, borrowers' opt-outs, sending one message on a channel, the delivery
+receipts' webhooks and the message list. The automatic notifications (workers/borrower_notifications.py) and the
+scheduled reminders send through `Engagement.send` / `Engagement.claim_and_deliver` too. docs/engagement.md."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from adapters.engagement_store import EngagementStore, Preferences, Template
+from adapters.mailer import SmtpMailer
+from adapters.message_store import DayCount, Message, MessageStore
+from adapters.providers.channels import ChannelClients
+from adapters.providers.directory import ProviderDirectory
+from adapters.webhook_inbox import WebhookInbox
+from adapters.webhooks import WebhookEvent, WebhookVerifier
+from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
+from api.services.engagement_delivery import BrandMessaging, Deliveries, Sent, parse_reference
+from domain.engagement.defaults import default_templates
+from domain.engagement.templates import (
+    PLACEHOLDERS,
+    Approval,
+    Channel,
+    Kind,
+    Language,
+    Rendered,
+    check_template,
+    render,
+)
+from domain.identity.application import Identity
+from domain.shared.clock import Clock
+from domain.shared.errors import Conflict, FieldError, InvalidInput, InvalidValue, NotFound
+from domain.shared.values import clean_text
+from projections.engagement_dues import EngagementDueQueries, Recipient
+
+
+class TemplateNotFound(NotFound):
+    """No message template with this id in the brand."""
+
+
+class MessageNotFound(NotFound):
+    """No message with this id in the brand."""
+
+
+class CustomerNotFound(NotFound):
+    """No borrower with this id in the brand."""
+
+
+@dataclass(frozen=True)
+class Engagement:
+    """The engagement use cases (see the module doc)."""
+
+    store: EngagementStore
+    messages: MessageStore
+    dues: EngagementDueQueries
+    directory: ProviderDirectory
+    mailer: SmtpMailer
+    identity: Identity
+    clock: Clock
+
+    @property
+    def deliveries(self) -> Deliveries:
+        """The sender of claimed messages."""
+        return Deliveries(self.messages, ChannelClients(self.directory), self.mailer)
+
+    def brand(self, brand_id: UUID) -> BrandMessaging:
+        """The brand's messaging settings (read once per batch)."""
+        return BrandMessaging.of(brand_id, self.identity.brand(brand_id).name, self.identity.settings(brand_id))
+
+    # Templates ---------------------------------------------------------------------------------------------------
+
+    def create_template(self, brand_id: UUID, name: str, kind: Kind, channel: Channel, language: Language,
+                        subject: str | None, body: str, by: str) -> Template:  # fmt: skip
+        """A new template, or the next version of the brand's template of that name, channel and language. A new
+        WhatsApp version awaits the provider's approval (`pending`) before it goes out."""
+        clean_name = clean_text(name, "name", min_visible=3)[:100]
+        self.seed_defaults(brand_id)
+        subject, body = check_template(channel, subject, body)
+        approval = Approval.PENDING.value if channel is Channel.WHATSAPP else None
+        template_id, version = self.store.save_template(
+            brand_id, uuid.uuid4(), clean_name, kind.value, channel.value, language.value, subject, body, approval,
+            by, self.clock.now(),
+        )  # fmt: skip
+        return self.template(brand_id, template_id, version)
+
+    def update_template(self, brand_id: UUID, template_id: UUID, subject: str | None, body: str, by: str) -> Template:
+        """The template's next version (each message keeps naming the version it used)."""
+        current = self.template(brand_id, template_id)
+        subject, body = check_template(Channel(current.channel), subject, body)
+        approval = Approval.PENDING.value if current.channel == Channel.WHATSAPP else None
+        version = self.store.new_version(brand_id, template_id, subject, body, approval, by, self.clock.now())
+        if version is None:
+            raise TemplateNotFound("no such message template")
+        return self.template(brand_id, template_id, version)
+
+    def set_approval(self, brand_id: UUID, template_id: UUID, version: int | None, approval: Approval) -> Template:
+        """Record the provider's approval of a WhatsApp template version (its latest when None)."""
+        current = self.template(brand_id, template_id, version)
+        if current.channel != Channel.WHATSAPP:
+            raise Conflict("only WhatsApp templates need approval")
+        self.store.set_approval(brand_id, template_id, current.version, approval.value)
+        return self.template(brand_id, template_id, current.version)
+
+    def template(self, brand_id: UUID, template_id: UUID, version: int | None = None) -> Template:
+        """A template of the brand (TemplateNotFound otherwise)."""
+        found = self.store.template(brand_id, template_id, version)
+        if found is None:
+            raise TemplateNotFound("no such message template")
+        return found
+
+    def preview(self, brand_id: UUID, template_id: UUID, variables: Mapping[str, str] | None,
+                subject: str | None = None, body: str | None = None) -> tuple[Template, Rendered]:  # fmt: skip
+        """The template (or an unsaved draft of it) rendered with sample data, `variables` overriding it."""
+        template = self.template(brand_id, template_id)
+        if body is not None:
+            subject, body = check_template(Channel(template.channel), subject, body)
+            template = replace(template, subject=subject, body=body)
+        unknown = sorted(set(variables or {}) - set(PLACEHOLDERS))
+        if unknown:
+            raise InvalidValue("variables", f"unknown placeholder {unknown}; use {sorted(PLACEHOLDERS)}")
+        values = {**PLACEHOLDERS, "brand_name": self.identity.brand(brand_id).name, **(variables or {})}
+        return template, render(Channel(template.channel), template.subject, template.body, values)
+
+    def seed_defaults(self, brand_id: UUID) -> int:
+        """Give a brand without templates the defaults (en + hi for every automatic kind); how many were added."""
+        if self.store.has_templates(brand_id):
+            return 0
+        now = self.clock.now()
+        for kind, channel, language, subject, body in default_templates():
+            name = f"{kind.value} {channel.value}"
+            approval = Approval.APPROVED.value if channel is Channel.WHATSAPP else None
+            self.store.save_template(brand_id, uuid.uuid4(), name, kind.value, channel.value, language.value, subject,
+                                     body, approval, "system", now)  # fmt: skip
+        return len(default_templates())
+
+    # Preferences -------------------------------------------------------------------------------------------------
+
+    def set_preferences(self, brand_id: UUID, customer_id: UUID, language: Language, opted_out: Sequence[str],
+                        reason: str | None, by: str) -> Preferences:  # fmt: skip
+        """Record a borrower's language and the channels they opted out of (DND), with why."""
+        self._recipient(brand_id, customer_id)
+        channels = []
+        for i, raw in enumerate(opted_out):
+            if raw not in {c.value for c in Channel}:
+                raise InvalidValue(f"opted_out[{i}]", f"one of {[c.value for c in Channel]}")
+            channels.append(raw)
+        why = clean_text(reason, "reason", multiline=True)[:300] if reason else None
+        self.store.set_preferences(brand_id, customer_id, language.value, channels, why, by, self.clock.now())
+        return self.store.preferences(brand_id, customer_id)
+
+    def preferences(self, brand_id: UUID, customer_id: UUID) -> Preferences:
+        """A borrower's messaging preferences."""
+        self._recipient(brand_id, customer_id)
+        return self.store.preferences(brand_id, customer_id)
+
+    def _recipient(self, brand_id: UUID, customer_id: UUID) -> Recipient:
+        found = self.dues.recipient(brand_id, customer_id)
+        if found is None:
+            raise CustomerNotFound("no such borrower")
+        return found
+
+    # Sending -----------------------------------------------------------------------------------------------------
+
+    def compose(self, brand: BrandMessaging, recipient: Recipient, channel: Channel, kind: str, key: str,
+                template: Template | None, variables: Mapping[str, object], *, loan_id: UUID | None = None,
+                instalment: int | None = None, source: str = "auto") -> Message | None:  # fmt: skip
+        """A message to claim (not yet stored): rendered, suppressed when the borrower opted out, deferred in quiet
+        hours, failed `no_template` when there is none; None when the borrower has no address on the channel."""
+        address = recipient.email if channel is Channel.EMAIL else recipient.phone
+        if not address:
+            return None
+        now = self.clock.now()
+        status, reason, next_at = "queued", None, None
+        if channel.value in recipient.opted_out:
+            status, reason = "suppressed", "opted_out"
+        elif template is None:
+            status, reason = "failed", "no_template"
+        elif (until := brand.quiet_until(channel.value, now)) is not None:
+            status, reason, next_at = "deferred", "quiet_hours", until
+        rendered = (
+            render(channel, template.subject, template.body, {"borrower_name": recipient.name,
+                                                              "brand_name": brand.name, **variables})
+            if template is not None else Rendered(None, "", "")
+        )  # fmt: skip
+        return Message(
+            id=uuid.uuid4(), brand_id=brand.brand_id, dedupe_key=key, customer_id=recipient.customer_id,
+            loan_id=loan_id, instalment=instalment, kind=kind, channel=channel.value, source=source,
+            template_id=template.id if template else None, template_version=template.version if template else None,
+            language=template.language if template else recipient.language, recipient=address,
+            subject=rendered.subject, body=rendered.body or "(no template)", status=status, reason=reason,
+            provider=None, provider_id=None, attempts=1, next_attempt_at=next_at, created_at=now, updated_at=now,
+            sent_at=None, delivered_at=None,
+        )  # fmt: skip
+
+    def claim_and_deliver(self, brand: BrandMessaging, messages: Sequence[Message], *, dry_run: bool = False) -> Sent:
+        """Claim the messages whose keys are free (one statement) and send the queued ones among them."""
+        if dry_run:
+            free = self.messages.taken_keys(brand.brand_id, [m.dedupe_key for m in messages])
+            return Sent(sent=sum(m.dedupe_key not in free and m.status == "queued" for m in messages))
+        claimed = self.messages.claim(messages)
+        result = self.deliveries.deliver(brand, [m for m in claimed if m.status == "queued"], self.clock.now())
+        result.deferred += sum(m.status == "deferred" for m in claimed)
+        return result
+
+    def send(self, brand_id: UUID, customer_id: UUID, channel: Channel, *, idempotency_key: str,
+             template_id: UUID | None = None, kind: Kind | None = None, variables: Mapping[str, object] | None = None,
+             loan_id: UUID | None = None, source: str = "manual") -> Message:  # fmt: skip
+        """Send one message to a borrower on `channel` with a template (by id, or the brand's template of `kind`
+        in the borrower's language), once per `idempotency_key`: a repeated key returns the first message.
+        Opt-outs and quiet hours apply. The interface scheduled reminders send through."""
+        key = f"{source}:{clean_text(idempotency_key, 'idempotency_key')[:200]}"
+        existing = self.messages.by_key(brand_id, key)
+        if existing is not None:
+            return existing
+        recipient = self._recipient(brand_id, customer_id)
+        template = self._pick(brand_id, channel, template_id, kind, recipient.language)
+        brand = self.brand(brand_id)
+        values: dict[str, object] = dict(variables or {})
+        if loan_id is not None:
+            found = self.dues.loan_number(brand_id, loan_id)
+            if found is None or found[1] != customer_id:
+                raise InvalidInput([FieldError("loan_id", "not a loan of this borrower")])
+            values.setdefault("loan_number", found[0])
+        message = self.compose(brand, recipient, channel, (kind or Kind(template.kind)).value, key, template, values,
+                               loan_id=loan_id, source=source)  # fmt: skip
+        if message is None:
+            raise Conflict(f"the borrower has no {'email address' if channel is Channel.EMAIL else 'phone'}")
+        self.claim_and_deliver(brand, [message])
+        stored = self.messages.by_key(brand_id, key)
+        assert stored is not None
+        return stored
+
+    def _pick(self, brand_id: UUID, channel: Channel, template_id: UUID | None, kind: Kind | None,
+              language: str) -> Template:  # fmt: skip
+        if template_id is not None:
+            template = self.template(brand_id, template_id)
+            if template.channel != channel.value:
+                raise InvalidValue("template_id", f"a {template.channel} template cannot go out by {channel.value}")
+            if template.channel == Channel.WHATSAPP and template.approval != Approval.APPROVED:
+                approved = [v for v in self.store.versions(brand_id, template.id) if v.approval == Approval.APPROVED]
+                if not approved:
+                    raise Conflict("no version of this WhatsApp template is approved yet")
+                return approved[0]
+            return template
+        if kind is None:
+            raise InvalidValue("template_id", "give a template or a kind")
+        self.seed_defaults(brand_id)
+        usable = self.store.usable(brand_id, kind.value, channel.value)
+        found = usable.get(language) or usable.get("en")
+        if found is None:
+            raise Conflict(f"the brand has no usable {channel.value} template of kind {kind.value}")
+        return found
+
+    def deliver_due(self, brand_id: UUID, limit: int = 500) -> Sent:
+        """Send the brand's messages whose time has come: deferred past quiet hours, retries, ones a crash left."""
+        brand = self.brand(brand_id)
+        total, after = Sent(), None
+        while page := self.messages.due(brand_id, self.clock.now(), limit, after):
+            result = self.deliveries.deliver(brand, page, self.clock.now())
+            total.sent += result.sent
+            total.failed += result.failed
+            total.retry += result.retry
+            total.deferred += result.deferred
+            after = page[-1].id
+        return total
+
+    # Receipts ----------------------------------------------------------------------------------------------------
+
+    def receipt(self, channel: Channel, body: bytes, headers: Mapping[str, str]) -> WebhookOutcome:
+        """A provider's signed delivery receipt: verified (WebhookRejected when forged or stale), deduplicated by
+        event id, applied once; a retryable failure queues the next attempt per the brand's policy."""
+        secrets = [s for s in os.environ.get(WEBHOOK_SECRET_ENV, DEFAULT_WEBHOOK_SECRET).split(",") if s]
+        WebhookVerifier(secrets, clock=self.clock).verify(body, headers)
+        try:
+            event = WebhookEvent.model_validate_json(body)
+        except ValidationError:
+            raise InvalidInput([FieldError("body", "not a webhook event")]) from None
+        status = str(event.data.get("status") or event.type.removeprefix("message."))
+        if status not in ("sent", "delivered", "failed"):
+            return WebhookOutcome("ignored", f"{event.type} is not a delivery receipt")
+        message_id = parse_reference(event.data.get("reference"))
+        message = self.messages.message(None, message_id) if message_id is not None else None
+        if message is None:
+            message = self.messages.by_provider_id(channel.value, str(event.data.get("message_id") or ""))
+        if message is None or message.channel != channel.value:
+            raise MessageNotFound("no message of ours has this reference")
+        inbox, source, now = WebhookInbox(self.messages.pool), f"{channel.value}-receipts", self.clock.now()
+        if not inbox.claim(source, event.id, event.type, now).fresh:
+            return WebhookOutcome("duplicate", f"event {event.id} was processed already")
+        try:
+            reason = str(event.data.get("reason") or "")[:200] or None
+            changed = self.messages.receipt(message.id, status, reason, now)
+            retried = False
+            if changed and status == "failed":
+                retried = self.deliveries.after_failure(self.brand(message.brand_id), message, reason, now)
+            outcome = WebhookOutcome("processed", "retry queued" if retried else None)
+        except Exception:
+            inbox.release(source, event.id)
+            raise
+        inbox.settle(source, event.id, outcome.status, outcome.detail, now)
+        return outcome
+
+    # Reading -----------------------------------------------------------------------------------------------------
+
+    def message(self, brand_id: UUID, message_id: UUID) -> Message:
+        """A message of the brand."""
+        found = self.messages.message(brand_id, message_id)
+        if found is None:
+            raise MessageNotFound("no such message")
+        return found
+
+    def dashboard(self, brand_id: UUID, days: int = 14) -> list[DayCount]:
+        """Messages of the last `days` days by day, channel and status (brand time)."""
+        timezone = self.identity.settings(brand_id).timezone
+        return self.messages.by_day(brand_id, self.clock.now() - timedelta(days=days), timezone)

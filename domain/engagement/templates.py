@@ -1,0 +1,167 @@
+"""Message templates (issue #17 item 2): channels, languages, kinds, placeholders and their escaping rendering.
+
+A template body holds `{{placeholder}}` names from `PLACEHOLDERS`; rendering substitutes each in ONE pass (a value
+holding `{{amount}}` stays literal text, it is never rendered again). Values are cleaned first: control
+characters, line breaks and bidi overrides are dropped, each is cut to `MAX_VALUE` characters. Email bodies are
+HTML: every value is HTML-escaped there (the template's own markup is the admin's); SMS, WhatsApp and the email's
+subject and text part are plain text. A hostile borrower name (`<script>`, `{{payment_link}}`, a newline and a
+fake "PAY HERE" line) therefore shows as the literal characters, on one line, and nothing else.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue
+from domain.shared.values import clean_text
+
+
+class Channel(StrEnum):
+    """How a message reaches the borrower."""
+
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+
+
+class Language(StrEnum):
+    """The languages templates are written in (a borrower's preference picks one; English is the fallback)."""
+
+    EN = "en"
+    HI = "hi"
+
+
+class Kind(StrEnum):
+    """The automatic notifications (issue #17 item 3); templates of staff's own have kind `custom`."""
+
+    DUE_7 = "due_7"  # 7 days before a due date
+    DUE_3 = "due_3"
+    DUE_1 = "due_1"
+    DUE_0 = "due_0"  # on the due date
+    OVERDUE = "overdue"  # repeated on the brand's cadence until paid
+    DISBURSED = "disbursed"
+    PAID = "paid"  # fully paid: receipt and no-due certificate link
+    CUSTOM = "custom"
+
+
+class Approval(StrEnum):
+    """A WhatsApp template's approval by the provider (Meta); other channels need none."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+#: Days before the due date of each due-date reminder.
+DUE_OFFSETS: dict[Kind, int] = {Kind.DUE_7: 7, Kind.DUE_3: 3, Kind.DUE_1: 1, Kind.DUE_0: 0}
+
+PLACEHOLDERS: dict[str, str] = {
+    "borrower_name": "Asha Verma",
+    "loan_number": "DEMO-L-000123",
+    "amount": "₹5,250.00",
+    "due_date": "05 Dec 2026",
+    "payment_link": "https://pay.example.in/l/abc123",
+    "brand_name": "Demo Finance",
+    "days_overdue": "3",
+    "ndc_link": "https://desk.example.in/ndc/VERIFY123",
+}
+MAX_VALUE = 200
+MAX_BODY = {Channel.SMS: 918, Channel.WHATSAPP: 1024, Channel.EMAIL: 20_000}
+MAX_SUBJECT = 200
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+_UNSAFE_IN_VALUE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b-\u200f\ufeff]")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A template rendered for one message: the subject (email) and the body (HTML for email, text otherwise)."""
+
+    subject: str | None
+    body: str
+    text: str  # the plain-text form (the body itself for SMS and WhatsApp)
+
+
+def placeholders_of(text: str) -> set[str]:
+    """The placeholder names used in `text`."""
+    return {m.group(1) for m in _PLACEHOLDER.finditer(text)}
+
+
+def check_template(channel: Channel, subject: str | None, body: str) -> tuple[str | None, str]:
+    """A template's subject and body, cleaned; InvalidInput naming `body`/`subject` (unknown placeholder, length)."""
+    checks = FieldChecks()
+    clean_body = checks.check(lambda: clean_text(body, "body", multiline=True, min_visible=3))
+    clean_subject: str | None = None
+    if channel is Channel.EMAIL:
+        clean_subject = checks.check(lambda: clean_text(subject, "subject", min_visible=3))
+    elif subject:
+        checks.errors.append(FieldError("subject", "only email templates have a subject"))
+    checks.raise_if_any()
+    assert clean_body is not None
+    errors = []
+    for field, text in (("body", clean_body), ("subject", clean_subject or "")):
+        unknown = sorted(placeholders_of(text) - set(PLACEHOLDERS))
+        if unknown:
+            errors.append(FieldError(field, f"unknown placeholder {unknown}; use {sorted(PLACEHOLDERS)}"))
+    if len(clean_body) > MAX_BODY[channel]:
+        errors.append(FieldError("body", f"at most {MAX_BODY[channel]} characters for {channel.value}"))
+    if clean_subject is not None and len(clean_subject) > MAX_SUBJECT:
+        errors.append(FieldError("subject", f"at most {MAX_SUBJECT} characters"))
+    if errors:
+        raise InvalidInput(errors)
+    return clean_subject, clean_body
+
+
+def clean_value(value: object) -> str:
+    """A placeholder's value as it may appear: one line, no control or bidi characters, at most MAX_VALUE long."""
+    text = _UNSAFE_IN_VALUE.sub(" ", str(value))
+    return " ".join(text.split())[:MAX_VALUE]
+
+
+def _substitute(text: str, values: Mapping[str, str], escape: bool) -> str:
+    def one(match: re.Match[str]) -> str:
+        value = values.get(match.group(1), "")
+        return html.escape(value, quote=True) if escape else value
+
+    return _PLACEHOLDER.sub(one, text)
+
+
+def render(channel: Channel, subject: str | None, body: str, variables: Mapping[str, object]) -> Rendered:
+    """Render a template with `variables` (unknown names are ignored, missing ones render empty; see the module doc)."""
+    values = {name: clean_value(v) for name, v in variables.items() if name in PLACEHOLDERS and v is not None}
+    if channel is Channel.EMAIL:
+        html_body = _substitute(body, values, escape=True)
+        text = _substitute(_TAGS.sub("", body), values, escape=False)
+        return Rendered(_substitute(subject or "", values, escape=False), html_body, text)
+    text = _substitute(body, values, escape=False)
+    return Rendered(None, text, text)
+
+
+_TAGS = re.compile(r"<[^>]{0,500}>")
+
+
+def parse_channel(raw: str, field: str = "channel") -> Channel:
+    """A channel name; InvalidValue naming `field` otherwise."""
+    try:
+        return Channel(raw)
+    except ValueError:
+        raise InvalidValue(field, f"one of {[c.value for c in Channel]}") from None
+
+
+def parse_language(raw: str, field: str = "language") -> Language:
+    """A language code; InvalidValue naming `field` otherwise."""
+    try:
+        return Language(raw)
+    except ValueError:
+        raise InvalidValue(field, f"one of {[lang.value for lang in Language]}") from None
+
+
+def parse_kind(raw: str, field: str = "kind") -> Kind:
+    """A template kind; InvalidValue naming `field` otherwise."""
+    try:
+        return Kind(raw)
+    except ValueError:
+        raise InvalidValue(field, f"one of {[k.value for k in Kind]}") from None

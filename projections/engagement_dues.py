@@ -1,0 +1,251 @@
+"""The loans' read model the borrower notifications are sent from (issue #17 item 3): `read.engagement_loans` (a
+serviced loan's borrower, number, status, disbursal and closure, what was repaid) and `read.engagement_dues` (each
+instalment's due date, amount and the running total due through it). An instalment counts as paid once what the
+loan was repaid reaches that running total (payments settle the oldest instalment first; penal charges, which the
+schedule does not hold, are ignored here: a borrower who paid every instalment's amount is not reminded).
+
+`EngagementDueQueries` pages the instalments owing a reminder on a date, joined with the borrower's contact and
+messaging preferences, skipping those whose message keys are taken (`ops.messages`), so a rerun reads nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from domain.loans import servicing_events as sv
+from domain.loans.application import Loans
+from domain.loans.loan import Loan, Transitioned
+from domain.loans.loan_events import Disbursed
+from projections.projection import Change, Insert, Projection, Write, handles
+
+L = Loan
+SERVICED = ("active", "partially_paid", "overdue")
+
+
+class EngagementDuesView(Projection):
+    """Loan events -> `read.engagement_loans` and `read.engagement_dues` (see the module doc)."""
+
+    name = "engagement_dues"
+    source = Loans.name
+    tables = ("read.engagement_loans", "read.engagement_dues")
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS read.engagement_loans (
+            loan_id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            customer_id uuid NOT NULL,
+            loan_number text NOT NULL,
+            amount numeric(16, 2) NOT NULL,
+            status text NOT NULL,
+            disbursed_on date,
+            disbursed_amount numeric(16, 2),
+            closed_on date,
+            repaid numeric(16, 2) NOT NULL DEFAULT 0,
+            ndc_code text
+        )""",
+        "CREATE INDEX IF NOT EXISTS engagement_loans_disbursed_idx ON read.engagement_loans (brand_id, disbursed_on) "
+        "WHERE disbursed_on IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS engagement_loans_closed_idx ON read.engagement_loans (brand_id, closed_on) "
+        "WHERE closed_on IS NOT NULL",
+        """CREATE TABLE IF NOT EXISTS read.engagement_dues (
+            loan_id uuid NOT NULL,
+            no int NOT NULL,
+            brand_id uuid NOT NULL,
+            due_date date NOT NULL,
+            amount numeric(16, 2) NOT NULL,
+            through numeric(16, 2) NOT NULL,
+            PRIMARY KEY (loan_id, no)
+        )""",
+        "CREATE INDEX IF NOT EXISTS engagement_dues_date_idx ON read.engagement_dues (brand_id, due_date, loan_id, no)",
+    )
+
+    @handles(L.Created)
+    def _created(self, position: int, event: Any) -> Iterator[Change]:
+        yield Insert(
+            "read.engagement_loans",
+            {"loan_id": event.originator_id, "brand_id": event.brand_id, "customer_id": event.customer_id,
+             "loan_number": event.loan_number, "amount": event.amount, "status": "onboarding"},
+        )  # fmt: skip
+
+    @handles(Transitioned)
+    def _moved(self, position: int, event: Any) -> Iterator[Change]:
+        yield Write(
+            "UPDATE read.engagement_loans SET status = %s WHERE loan_id = %s", (str(event.status), event.originator_id)
+        )
+
+    @handles(L.Disbursed)
+    def _disbursed(self, position: int, event: Disbursed) -> Iterator[Change]:
+        yield Write(
+            "UPDATE read.engagement_loans SET status = %s, disbursed_on = %s, disbursed_amount = %s WHERE loan_id = %s",
+            (str(event.status), event.disbursed_on, event.amount, event.originator_id),
+        )
+
+    @handles(L.ServicingOpened)
+    def _opened(self, position: int, event: sv.ServicingOpened) -> Iterator[Change]:
+        yield Write("DELETE FROM read.engagement_dues WHERE loan_id = %s", (event.originator_id,))
+        through = Decimal(0)
+        for item in event.schedule.instalments:
+            through += item.amount
+            yield Write(
+                "INSERT INTO read.engagement_dues (loan_id, no, brand_id, due_date, amount, through) "
+                "SELECT %s, %s, brand_id, %s, %s, %s FROM read.engagement_loans WHERE loan_id = %s "
+                "ON CONFLICT (loan_id, no) DO NOTHING",
+                (event.originator_id, item.no, item.due_date, item.amount, through, event.originator_id),
+            )
+
+    @handles(L.RepaymentRecorded)
+    def _repaid(self, position: int, event: sv.RepaymentRecorded) -> Iterator[Change]:
+        p = event.payment
+        yield Write(
+            "UPDATE read.engagement_loans SET status = %s, repaid = repaid + %s, "
+            "closed_on = CASE WHEN %s THEN %s ELSE closed_on END WHERE loan_id = %s",
+            (str(event.status), p.amount, p.closes_loan, p.paid_on, event.originator_id),
+        )
+
+    @handles(L.RepaymentReversed)
+    def _reversed(self, position: int, event: sv.RepaymentReversed) -> Iterator[Change]:
+        yield Write(
+            "UPDATE read.engagement_loans SET status = %s, repaid = repaid - %s, "
+            "closed_on = CASE WHEN %s = 'completed' THEN closed_on END WHERE loan_id = %s",
+            (str(event.status), event.amount, str(event.status), event.originator_id),
+        )
+
+    @handles(L.NoDueCertificateIssued)
+    def _no_due(self, position: int, event: sv.NoDueCertificateIssued) -> Iterator[Change]:
+        yield Write(
+            "UPDATE read.engagement_loans SET ndc_code = %s, closed_on = COALESCE(closed_on, %s) WHERE loan_id = %s",
+            (event.verification_code, event.closed_on, event.originator_id),
+        )
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A borrower as a message addresses them: contact details, language, opted-out channels."""
+
+    customer_id: UUID
+    name: str
+    phone: str
+    email: str | None
+    language: str
+    opted_out: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DueItem:
+    """An instalment (or a loan event: disbursal, closure) owing a notification, with its borrower."""
+
+    loan_id: UUID
+    loan_number: str
+    instalment: int | None
+    due_date: date | None
+    amount: Decimal
+    recipient: Recipient
+    ndc_code: str | None = None
+
+
+_RECIPIENT = (
+    "c.id AS customer_id, c.name, c.phone, c.email, COALESCE(p.language, 'en') AS language, "
+    "COALESCE(p.opted_out, '{}') AS opted_out"
+)
+_PEOPLE = (
+    "JOIN read.customers c ON c.id = l.customer_id "
+    "LEFT JOIN ops.messaging_preferences p ON p.brand_id = l.brand_id AND p.customer_id = l.customer_id"
+)
+
+
+def _recipient(row: Any) -> Recipient:
+    return Recipient(row["customer_id"], row["name"], row["phone"], row["email"], row["language"],
+                     tuple(row["opted_out"] or ()))  # fmt: skip
+
+
+class EngagementDueQueries:
+    """What the borrower-notifications job reads (see the module doc)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def instalments_due(self, brand_id: UUID, due_date: date, key_prefix: str, channels: Sequence[str],
+                        after: tuple[UUID, int] | None, limit: int) -> list[DueItem]:  # fmt: skip
+        """Unpaid instalments of serviced loans falling due on `due_date` that still owe a message on one of
+        `channels` (the key `<key_prefix>:<loan>:<no>:<channel>` not taken), a keyset page by (loan, no)."""
+        keys = [f"{key_prefix}:' || d.loan_id || ':' || d.no || ':{c}" for c in channels]
+        missing = " OR ".join(
+            f"NOT EXISTS (SELECT 1 FROM ops.messages m WHERE m.brand_id = d.brand_id AND m.dedupe_key = '{k}')"
+            for k in keys
+        )
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT d.loan_id, l.loan_number, d.no, d.due_date, d.amount, l.ndc_code, {_RECIPIENT} "
+                f"FROM read.engagement_dues d JOIN read.engagement_loans l ON l.loan_id = d.loan_id {_PEOPLE} "
+                "WHERE d.brand_id = %s AND d.due_date = %s AND l.status = ANY(%s) AND l.repaid < d.through "
+                f"AND ({missing}) AND (%s::uuid IS NULL OR (d.loan_id, d.no) > (%s, %s)) "
+                "ORDER BY d.loan_id, d.no LIMIT %s",
+                (brand_id, due_date, list(SERVICED), *((after[0], after[0], after[1]) if after else (None, None, None)),
+                 limit),
+            ).fetchall()  # fmt: skip
+        return [_item(r) for r in rows]
+
+    def overdue(self, brand_id: UUID, as_of: date, after: UUID | None, limit: int) -> list[DueItem]:
+        """Each serviced loan's oldest unpaid instalment past its due date on `as_of`, a keyset page by loan."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT DISTINCT ON (d.loan_id) d.loan_id, l.loan_number, d.no, d.due_date, "
+                f"d.through - l.repaid AS amount, l.ndc_code, {_RECIPIENT} "
+                f"FROM read.engagement_dues d JOIN read.engagement_loans l ON l.loan_id = d.loan_id {_PEOPLE} "
+                "WHERE d.brand_id = %s AND d.due_date < %s AND l.status = ANY(%s) AND l.repaid < d.through "
+                "AND (%s::uuid IS NULL OR d.loan_id > %s) ORDER BY d.loan_id, d.no LIMIT %s",
+                (brand_id, as_of, list(SERVICED), after, after, limit),
+            ).fetchall()
+        return [_item(r) for r in rows]
+
+    def disbursed(self, brand_id: UUID, since: date, until: date, after: UUID | None, limit: int) -> list[DueItem]:
+        """Loans disbursed between `since` and `until` (their first instalment's date as `due_date`)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT l.loan_id, l.loan_number, NULL AS no, (SELECT min(due_date) FROM read.engagement_dues d "
+                "WHERE d.loan_id = l.loan_id) AS due_date, COALESCE(l.disbursed_amount, l.amount) AS amount, "
+                f"l.ndc_code, {_RECIPIENT} FROM read.engagement_loans l {_PEOPLE} "
+                "WHERE l.brand_id = %s AND l.disbursed_on BETWEEN %s AND %s AND (%s::uuid IS NULL OR l.loan_id > %s) "
+                "ORDER BY l.loan_id LIMIT %s",
+                (brand_id, since, until, after, after, limit),
+            ).fetchall()
+        return [_item(r) for r in rows]
+
+    def closed(self, brand_id: UUID, since: date, until: date, after: UUID | None, limit: int) -> list[DueItem]:
+        """Loans fully paid (completed) between `since` and `until`; `amount` is what was repaid."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT l.loan_id, l.loan_number, NULL AS no, l.closed_on AS due_date, l.repaid AS amount, "
+                f"l.ndc_code, {_RECIPIENT} FROM read.engagement_loans l {_PEOPLE} "
+                "WHERE l.brand_id = %s AND l.status = 'completed' AND l.closed_on BETWEEN %s AND %s "
+                "AND (%s::uuid IS NULL OR l.loan_id > %s) ORDER BY l.loan_id LIMIT %s",
+                (brand_id, since, until, after, after, limit),
+            ).fetchall()
+        return [_item(r) for r in rows]
+
+    def recipient(self, brand_id: UUID, customer_id: UUID) -> Recipient | None:
+        """A borrower of the brand as a message addresses them."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_RECIPIENT} FROM read.customers c LEFT JOIN ops.messaging_preferences p "
+                "ON p.brand_id = c.brand_id AND p.customer_id = c.id WHERE c.brand_id = %s AND c.id = %s",
+                (brand_id, customer_id),
+            ).fetchone()
+        return None if row is None else _recipient(row)
+
+    def loan_number(self, brand_id: UUID, loan_id: UUID) -> tuple[str, UUID] | None:
+        """A loan's number and borrower, when the loan is the brand's."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT loan_number, customer_id FROM read.engagement_loans WHERE brand_id = %s AND loan_id = %s",
+                (brand_id, loan_id),
+            ).fetchone()
+        return None if row is None else (row["loan_number"], row["customer_id"])
+
+
+def _item(row: Any) -> DueItem:
+    return DueItem(row["loan_id"], row["loan_number"], row["no"], row["due_date"], Decimal(row["amount"]),
+                   _recipient(row), row["ndc_code"])  # fmt: skip

@@ -1,0 +1,84 @@
+"""Staff notice use cases: addressed to roles or named staff of the brand (refused otherwise, recording nothing),
+scheduled ones not acknowledgeable before they show, one receipt per reader, brand isolation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from uuid import UUID
+
+import pytest
+
+from domain.shared.clock import FixedClock
+from domain.shared.errors import InvalidInput
+from domain.staff_notices.application import StaffNotices, receipt_id
+from domain.staff_notices.notice import NoticeReceipt, Priority, StaffNotice, StaffNoticeNotFound
+from tests.application.conftest import in_memory
+
+BRAND = uuid.UUID("00000000-0000-4000-8000-0000000000d1")
+OTHER = uuid.UUID("00000000-0000-4000-8000-0000000000d2")
+ALICE = uuid.UUID("00000000-0000-4000-8000-00000000a11c")
+
+
+class Staff:
+    """Alice is the brand's only named staff member."""
+
+    def has_staff(self, brand_id: UUID, staff_id: UUID) -> bool:
+        return brand_id == BRAND and staff_id == ALICE
+
+
+@pytest.fixture
+def notices(clock: FixedClock) -> StaffNotices:
+    return in_memory(StaffNotices, clock, parties=Staff())
+
+
+def _events(app: StaffNotices) -> int:
+    return len(list(app.recorder.select_notifications(start=1, limit=1000)))
+
+
+def test_a_notice_to_roles_and_a_named_person_reaches_them_once_each(notices: StaffNotices) -> None:
+    made = notices.publish(BRAND, "Month-end close", "Post all receipts by 6 pm", Priority.HIGH, ["loan_ops"], [ALICE])
+    notice = notices.notice(BRAND, made.id)
+    assert notice.roles == ["loan_ops"] and notice.staff_ids == [ALICE] and notice.priority is Priority.HIGH
+
+    someone = uuid.uuid4()
+    first = notices.acknowledge(BRAND, made.id, someone, "staff", "Ravi", ("loan_ops",))
+    assert first.changed and first.position > 0
+    again = notices.acknowledge(BRAND, made.id, someone, "staff", "Ravi", ("loan_ops",))
+    assert not again.changed and _events(notices) == 2
+    receipt = notices.find(receipt_id(made.id, someone))
+    assert isinstance(receipt, NoticeReceipt) and receipt.reader_name == "Ravi"
+    assert notices.acknowledge(BRAND, made.id, ALICE, "staff", "Alice", ("sales",)).changed  # named, other role
+
+
+def test_a_notice_not_addressed_to_the_reader_or_of_another_brand_is_not_found(notices: StaffNotices) -> None:
+    made = notices.publish(BRAND, "Collections drive", "Call every DPD 1-7 today", Priority.MEDIUM, ["sales"], [])
+    with pytest.raises(StaffNoticeNotFound):
+        notices.acknowledge(BRAND, made.id, uuid.uuid4(), "staff", "Ravi", ("loan_ops",))
+    with pytest.raises(StaffNoticeNotFound):
+        notices.acknowledge(OTHER, made.id, uuid.uuid4(), "staff", "Ravi", ("sales",))
+    assert _events(notices) == 1
+
+
+def test_a_scheduled_notice_cannot_be_acknowledged_before_it_shows(notices: StaffNotices, clock: FixedClock) -> None:
+    made = notices.publish(
+        BRAND, "Holiday", "Office closed Friday", Priority.LOW, ["sales"], [], clock.now() + timedelta(hours=2)
+    )
+    assert isinstance(notices.find(made.id), StaffNotice)
+    with pytest.raises(StaffNoticeNotFound):
+        notices.acknowledge(BRAND, made.id, uuid.uuid4(), "staff", "Ravi", ("sales",))
+    clock.instant += timedelta(hours=2)
+    assert notices.acknowledge(BRAND, made.id, uuid.uuid4(), "staff", "Ravi", ("sales",)).changed
+
+
+def test_bad_input_names_every_field_and_records_nothing(notices: StaffNotices) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        notices.publish(BRAND, " ", "", Priority.LOW, ["wizard"], [uuid.uuid4()])
+    fields = {e.field for e in refused.value.errors}
+    assert fields == {"title", "body", "roles", "staff_ids"}
+    with pytest.raises(InvalidInput) as nobody:
+        notices.publish(BRAND, "To nobody", "Hello", Priority.LOW, [], [])
+    assert [e.field for e in nobody.value.errors] == ["roles"]
+    with pytest.raises(InvalidInput):  # Alice is not staff of the other brand
+        notices.publish(OTHER, "Hello there", "Hi", Priority.LOW, [], [ALICE])
+    assert _events(notices) == 0

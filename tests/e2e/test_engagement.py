@@ -1,0 +1,214 @@
+"""Engagement through the API and the simulators over HTTP (issue #17): templates (defaults, versions, hostile
+values escaped, WhatsApp approval), the `borrower-notifications` job across due dates (exactly one message per
+loan, instalment, kind and channel across reruns), signed receipts (forged refused, repeats once), a failed
+delivery retried, opt-outs and quiet hours recorded, brand isolation and roles."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+
+from adapters.webhooks import sign
+from api.services.disbursals import WEBHOOK_SECRET_ENV
+from domain.identity.application import Identity
+from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
+from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+from workers.runtime import scheduler_for
+
+__all__ = ["catalogue"]
+
+DUE = date(2026, 2, 28)  # instalment 1 of the servicing tests' loan (disbursed 2026-01-31)
+
+
+@pytest.fixture(autouse=True)
+def wiring(provider_simulators: Any, server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv(WEBHOOK_SECRET_ENV, PROVIDER_WEBHOOK_SECRET)
+    monkeypatch.setenv("PUBLIC_BASE_URL", server)
+    yield
+
+
+def zone_at(hours: set[int]) -> str:
+    """A fixed-offset timezone whose local hour now is one of `hours`."""
+    now = datetime.now(UTC)
+    for offset in range(-12, 15):
+        if (now.hour + offset) % 24 in hours:
+            return "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+    raise AssertionError(f"no zone has an hour in {hours}")
+
+
+DAY = set(range(10, 19))
+NIGHT = {22, 23, 0, 1, 2, 3, 4, 5}
+
+
+def configure(platform: Any, tenant: Tenant, **settings: Any) -> None:
+    result, _ = platform.get(Identity).change_configuration(tenant.brand_id, settings)
+    platform.engine.wait_for("identity", result.position)
+
+
+def run_job(server: str, platform: Any, tenant: Tenant) -> dict[str, Any]:
+    accepted = httpx.post(f"{server}/api/v1/jobs/borrower-notifications/runs", json={}, headers=tenant.auth)
+    assert accepted.status_code == 202, accepted.text
+    run_id = accepted.json()["run_id"]
+    scheduler_for(platform).execute(run_id)
+    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+    answer = httpx.get(f"{server}/api/v1/jobs/runs/{run_id}", headers=tenant.auth)
+    return dict(answer.json())
+
+
+def messages(server: str, tenant: Tenant, **query: str) -> list[dict[str, Any]]:
+    answer = httpx.get(f"{server}/api/v1/messages", params=query, headers=tenant.auth)
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["items"])
+
+
+def until(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 10) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def _phone(platform: Any, tenant: Tenant, loan_id: UUID) -> str:
+    from domain.loans.application import Loans
+
+    loan = platform.get(Loans).get(tenant.brand_id, loan_id)
+    with platform.db.pool.connection() as conn:
+        row = conn.execute("SELECT phone FROM read.customers WHERE id = %s", (loan.customer_id,)).fetchone()
+    return str(row["phone"])
+
+
+def test_templates_versions_preview_escaping_approval_and_isolation(server: str, platform: Any) -> None:
+    tenant, other = make_tenant(platform), make_tenant(platform)
+    url = f"{server}/api/v1/message-templates"
+    listed = httpx.get(url, params={"limit": 200}, headers=tenant.auth).json()["items"]
+    assert {(t["kind"], t["channel"], t["language"]) for t in listed} >= {
+        ("due_7", "sms", "hi"),
+        ("paid", "email", "en"),
+    }
+    assert all(t["approval"] == "approved" for t in listed if t["channel"] == "whatsapp")
+
+    bad = httpx.post(url, json={"name": "x1 promo", "channel": "sms", "body": "Hi {{nickname}}"}, headers=tenant.auth)
+    assert bad.status_code == 422 and "nickname" in bad.text
+    email = {"name": "Hostile test", "channel": "email", "subject": "For {{borrower_name}}",
+             "body": "<p>Dear {{borrower_name}}, pay {{amount}}</p>"}  # fmt: skip
+    made = httpx.post(url, json=email, headers=tenant.auth)
+    assert made.status_code == 201, made.text
+    template = made.json()
+    assert template["version"] == 1
+    changed = httpx.put(f"{url}/{template['id']}", json={"subject": "To {{borrower_name}}",
+                        "body": "<p>Hello {{borrower_name}}: {{amount}} by {{due_date}}</p>"}, headers=tenant.auth)  # fmt: skip
+    assert changed.status_code == 200 and changed.json()["version"] == 2
+    hostile = {"borrower_name": "<script>alert(1)</script>{{payment_link}}\nPAY AT evil.example", "amount": "₹10"}
+    preview = httpx.post(f"{url}/{template['id']}/preview", json={"variables": hostile}, headers=tenant.auth)
+    assert preview.status_code == 200, preview.text
+    body = preview.json()["body"]
+    assert "<script>" not in body and "&lt;script&gt;" in body and "{{payment_link}}" in body
+    assert "https://pay" not in body and "\n" not in body and preview.json()["version"] == 2
+    assert "\n" not in preview.json()["subject"]
+
+    wa = httpx.post(url, json={"name": "WA custom", "channel": "whatsapp", "body": "Hi {{borrower_name}}"},
+                    headers=tenant.auth).json()  # fmt: skip
+    assert wa["approval"] == "pending"
+    approved = httpx.post(f"{url}/{wa['id']}/approval", json={"state": "approved"}, headers=tenant.auth)
+    assert approved.status_code == 200 and approved.json()["approval"] == "approved"
+
+    assert httpx.get(f"{url}/{template['id']}", headers=other.auth).status_code == 404
+    assert httpx.post(f"{url}/{template['id']}/preview", json={}, headers=other.auth).status_code == 404
+    collector = make_tenant(platform, role="collection_executive")
+    assert httpx.post(url, json=email, headers=collector.auth).status_code == 403
+
+
+def test_due_date_reminders_once_per_key_receipts_retries_opt_outs_and_quiet_hours(
+    server: str, platform: Any, provider_simulators: Any
+) -> None:
+    sms, wa = provider_simulators["sms"], provider_simulators["whatsapp"]
+    tenant = make_tenant(platform)
+    configure(platform, tenant, timezone=zone_at(DAY), message_retry_minutes=0)
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    phone = _phone(platform, tenant, loan_id)
+
+    first = run_job(server, platform, tenant)
+    assert first["status"] == "succeeded", first
+    # The disbursal confirmation: SMS and WhatsApp, once.
+    assert [m["kind"] for m in messages(server, tenant, loan_id=str(loan_id))] == ["disbursed", "disbursed"]
+
+    set_business_date(platform, tenant, DUE - timedelta(days=7))
+    sms_before, wa_before = len(sms.messages(phone)), len(wa.messages(phone))
+    run_job(server, platform, tenant)
+    run_job(server, platform, tenant)  # a rerun sends nothing
+    assert len(sms.messages(phone)) == sms_before + 1 and len(wa.messages(phone)) == wa_before + 1
+    assert "8,037.57" in sms.messages(phone)[0]["text"] and "28 Feb 2026" in sms.messages(phone)[0]["text"]
+    due7 = [m for m in messages(server, tenant, loan_id=str(loan_id)) if m["kind"] == "due_7"]
+    assert sorted(m["channel"] for m in due7) == ["sms", "whatsapp"] and all(m["instalment"] == 1 for m in due7)
+    delivered = until(lambda: messages(server, tenant, loan_id=str(loan_id), status="delivered"),
+                      lambda found: len(found) >= 4)  # fmt: skip
+    assert len(delivered) >= 4 and all(m["provider_id"] for m in delivered)
+
+    # A failed delivery (handset unreachable) is retried per the policy: the next run sends it again, once.
+    sms.fail_next_deliveries(1, "handset_unreachable")
+    set_business_date(platform, tenant, DUE - timedelta(days=3))
+    run_job(server, platform, tenant)
+    failed = until(lambda: [m for m in messages(server, tenant, loan_id=str(loan_id), channel="sms")
+                            if m["kind"] == "due_3"], lambda f: f and f[0]["status"] == "queued")  # fmt: skip
+    assert failed[0]["reason"] == "handset_unreachable" and failed[0]["attempts"] == 2
+    run_job(server, platform, tenant)
+    again = until(lambda: messages(server, tenant, loan_id=str(loan_id), channel="sms"),
+                  lambda f: next(m for m in f if m["kind"] == "due_3")["status"] == "delivered")  # fmt: skip
+    assert next(m for m in again if m["kind"] == "due_3")["status"] == "delivered"
+    assert len([m for m in sms.messages(phone) if "in 3 days" in m["text"]]) == 2
+
+    # Signed receipts: forged refused (nothing changes), a repeat is a duplicate.
+    target = next(m for m in again if m["kind"] == "due_3")
+    raw = (b'{"id": "evt-forged", "type": "message.failed", "created_at": "2026-01-01T00:00:00Z", "data": '
+           b'{"message_id": "%s", "status": "failed", "reason": "x"}}' % target["provider_id"].encode())  # fmt: skip
+    forged = httpx.post(f"{server}/api/v1/webhooks/sms", content=raw,
+                        headers=sign("not-the-secret", raw, int(time.time())))  # fmt: skip
+    assert forged.status_code == 401
+    signed = sign(PROVIDER_WEBHOOK_SECRET, raw, int(time.time()))
+    assert httpx.post(f"{server}/api/v1/webhooks/sms", content=raw, headers=signed).json()["status"] == "processed"
+    assert httpx.post(f"{server}/api/v1/webhooks/sms", content=raw, headers=signed).json()["status"] == "duplicate"
+    assert messages(server, tenant, loan_id=str(loan_id), channel="sms")[0]["status"] == "delivered"
+
+    # Opt-out of WhatsApp: the next reminder's WhatsApp message is recorded suppressed and never sent.
+    customer_id = due7[0]["customer_id"]
+    prefs = httpx.put(f"{server}/api/v1/customers/{customer_id}/messaging-preferences",
+                      json={"opted_out": ["whatsapp"], "reason": "asked on call"}, headers=tenant.auth)  # fmt: skip
+    assert prefs.status_code == 200 and prefs.json()["opted_out"] == ["whatsapp"]
+    wa_count = len(wa.messages(phone))
+    set_business_date(platform, tenant, DUE - timedelta(days=1))
+    run_job(server, platform, tenant)
+    due1 = {m["channel"]: m for m in messages(server, tenant, loan_id=str(loan_id)) if m["kind"] == "due_1"}
+    assert due1["whatsapp"]["status"] == "suppressed" and due1["whatsapp"]["reason"] == "opted_out"
+    assert len(wa.messages(phone)) == wa_count
+
+    # Quiet hours: at night, brand time, SMS is deferred (recorded), not sent.
+    configure(platform, tenant, timezone=zone_at(NIGHT))
+    sms_count = len(sms.messages(phone))
+    set_business_date(platform, tenant, DUE)
+    run_job(server, platform, tenant)
+    due0 = {m["channel"]: m for m in messages(server, tenant, loan_id=str(loan_id)) if m["kind"] == "due_0"}
+    assert due0["sms"]["status"] == "deferred" and due0["sms"]["reason"] == "quiet_hours"
+    assert due0["sms"]["next_attempt_at"] is not None and len(sms.messages(phone)) == sms_count
+
+    # Overdue reminders on the cadence: day 1 and day 4 (cadence 3), nothing on days 2-3.
+    configure(platform, tenant, timezone=zone_at(DAY), overdue_reminder_days=3)
+    for day in (1, 2, 3, 4):
+        set_business_date(platform, tenant, DUE + timedelta(days=day))
+        run_job(server, platform, tenant)
+    overdue = [m for m in messages(server, tenant, loan_id=str(loan_id), channel="sms") if m["kind"] == "overdue"]
+    assert len(overdue) == 2
+
+    other = make_tenant(platform)
+    assert messages(server, other, loan_id=str(loan_id)) == []
+    assert httpx.get(f"{server}/api/v1/messages/{overdue[0]['id']}", headers=other.auth).status_code == 404
+    assert uuid.UUID(overdue[0]["id"])

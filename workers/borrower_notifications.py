@@ -1,0 +1,177 @@
+"""The `borrower-notifications` job (issue #17 item 3): from the loans' read model (projections/engagement_dues.py),
+on the run's business date, the 7, 3 and 1 day reminders before a due date and the one on it, overdue reminders
+every `overdue_reminder_days` until paid, the disbursal confirmation and the fully-paid receipt with the no-due
+certificate's link; then whatever is due to go out (deferred past quiet hours, retries).
+
+Exactly one message per loan, instalment, kind and channel: each message's key is claimed in PostgreSQL before it
+is sent (`ops.messages`, adapters/message_store.py), so reruns, a killed run's retry and repeated receipts send
+nothing twice. Each phase pages by keyset and reports its batches; a retry restarts at the phase it stopped in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+from adapters.engagement_store import Template
+from adapters.message_store import Message
+from api.services.engagement import Engagement
+from api.services.engagement_delivery import BrandMessaging, public_base
+from domain.engagement.defaults import KIND_CHANNELS
+from domain.engagement.templates import DUE_OFFSETS, Channel, Kind
+from domain.jobs.application import JobDefinition
+from domain.jobs.job import BatchCounts, JobRun, JobSettings
+from projections.engagement_dues import DueItem
+
+BORROWER_NOTIFICATIONS = JobDefinition(
+    name="borrower-notifications",
+    title="Borrower notifications",
+    description="Due-date reminders 7, 3 and 1 days before and on the due date, overdue reminders on the brand's "
+    "cadence until paid, disbursal confirmations and fully-paid receipts with the no-due certificate, by SMS, "
+    "WhatsApp and email; exactly one message per loan, instalment, kind and channel; quiet hours and opt-outs apply.",
+    defaults=JobSettings(cron="0 * * * *", batch_size=500, retry_count=3, retry_interval_seconds=120),
+    lane="engagement",
+)
+PHASES = ("due_7", "due_3", "due_1", "due_0", "overdue", "disbursed", "paid", "pending")
+#: Disbursals and closures this many days back still get their message (a run missed over a weekend).
+EVENT_WINDOW_DAYS = 3
+
+
+@dataclass(frozen=True)
+class NotificationJobPort:
+    """What the job uses (filled by type by the platform)."""
+
+    engagement: Engagement
+
+
+def rupees(amount: Decimal) -> str:
+    """₹ and Indian digit grouping: ₹1,23,456.70."""
+    whole, _, paise = f"{amount.quantize(Decimal('0.01'))}".partition(".")
+    sign = "-" if whole.startswith("-") else ""
+    whole = whole.lstrip("-")
+    head, tail = whole[:-3], whole[-3:]
+    groups: list[str] = []
+    while len(head) > 2:
+        groups.insert(0, head[-2:])
+        head = head[:-2]
+    if head:
+        groups.insert(0, head)
+    return f"{sign}₹{','.join([*groups, tail])}.{paise}"
+
+
+Builder = Callable[[DueItem, "_Templates"], list[Message]]
+
+
+class _Templates:
+    """The usable template of each kind, channel and language, read once per run."""
+
+    def __init__(self, engagement: Engagement, brand_id: UUID) -> None:
+        self.engagement, self.brand_id = engagement, brand_id
+        self._found: dict[tuple[str, str], dict[str, Template]] = {}
+
+    def pick(self, kind: str, channel: Channel, language: str) -> Template | None:
+        key = (kind, channel.value)
+        if key not in self._found:
+            self._found[key] = self.engagement.store.usable(self.brand_id, kind, channel.value)
+        usable = self._found[key]
+        return usable.get(language) or usable.get("en")
+
+
+def channels_of(settings_channels: dict[str, list[str]], kind: Kind) -> tuple[Channel, ...]:
+    """The channels a kind goes out on for the brand (its setting, else the spec's)."""
+    named = settings_channels.get(kind.value)
+    return tuple(Channel(c) for c in named) if named is not None else KIND_CHANNELS[kind]
+
+
+def run_borrower_notifications(port: NotificationJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+    """The job's handler (see the module doc)."""
+    engagement = port.engagement
+    engagement.seed_defaults(run.brand_id)
+    settings = engagement.identity.settings(run.brand_id)
+    brand = BrandMessaging.of(run.brand_id, engagement.identity.brand(run.brand_id).name, settings)
+    templates = _Templates(engagement, run.brand_id)
+    start = PHASES.index(run.cursor) if run.cursor in PHASES else 0
+    size = run.settings.batch_size
+    for phase in PHASES[start:]:
+        if phase == "pending":
+            sent = engagement.deliver_due(run.brand_id, size)
+            yield BatchCounts(processed=sent.sent + sent.failed + sent.retry + sent.deferred, succeeded=sent.sent,
+                              failed=sent.failed, skipped=sent.deferred + sent.retry), phase  # fmt: skip
+            continue
+        kind = Kind(phase)
+        channels = channels_of(settings.notification_channels, kind)
+        if not channels:
+            continue
+        for items, build in _pages(engagement, brand, kind, channels, run.as_of, size, settings.overdue_reminder_days):
+            messages = [m for item in items for m in build(item, templates)]
+            taken = engagement.messages.taken_keys(run.brand_id, [m.dedupe_key for m in messages])
+            fresh = [m for m in messages if m.dedupe_key not in taken]
+            sent = engagement.claim_and_deliver(brand, fresh)
+            yield BatchCounts(processed=len(items), succeeded=sent.sent, failed=sent.failed,
+                              skipped=len(messages) - sent.sent - sent.failed), phase  # fmt: skip
+
+
+def _pages(engagement: Engagement, brand: BrandMessaging, kind: Kind, channels: Sequence[Channel], as_of: date,
+           size: int, cadence: int) -> Iterator[tuple[list[DueItem], Builder]]:  # fmt: skip
+    """Pages of the items owing `kind`, each with the function composing its messages."""
+    dues = engagement.dues
+    base = public_base()
+
+    def compose(item: DueItem, templates: _Templates, key: str, channel: Channel, extra: dict[str, object],
+                instalment: int | None) -> Message | None:  # fmt: skip
+        template = templates.pick(kind.value, channel, item.recipient.language)
+        values: dict[str, object] = {
+            "loan_number": item.loan_number, "amount": rupees(item.amount),
+            "due_date": item.due_date.strftime("%d %b %Y") if item.due_date else "",
+            "payment_link": f"{base}/apply", **extra,
+        }  # fmt: skip
+        return engagement.compose(brand, item.recipient, channel, kind.value, key, template, values,
+                                  loan_id=item.loan_id, instalment=instalment)  # fmt: skip
+
+    if kind in DUE_OFFSETS:
+        due_date = as_of + timedelta(days=DUE_OFFSETS[kind])
+
+        def due(item: DueItem, templates: _Templates) -> list[Message]:
+            found = [compose(item, templates, f"{kind.value}:{item.loan_id}:{item.instalment}:{c.value}", c, {},
+                             item.instalment) for c in channels]  # fmt: skip
+            return [m for m in found if m is not None]
+
+        after: tuple[UUID, int] | None = None
+        while items := dues.instalments_due(brand.brand_id, due_date, kind.value, [c.value for c in channels],
+                                            after, size):  # fmt: skip
+            yield items, due
+            after = (items[-1].loan_id, items[-1].instalment or 0)
+        return
+
+    def overdue(item: DueItem, templates: _Templates) -> list[Message]:
+        assert item.due_date is not None
+        days = (as_of - item.due_date).days
+        cycle = (days - 1) // cadence
+        found = [compose(item, templates, f"overdue:{item.loan_id}:{item.instalment}:{cycle}:{c.value}", c,
+                         {"days_overdue": days}, item.instalment) for c in channels]  # fmt: skip
+        return [m for m in found if m is not None]
+
+    def event(item: DueItem, templates: _Templates) -> list[Message]:
+        extra: dict[str, object] = {}
+        if kind is Kind.PAID:
+            extra["ndc_link"] = f"{base}/api/v1/loans/{item.loan_id}/no-due-certificate" + (
+                f" (code {item.ndc_code})" if item.ndc_code else ""
+            )
+        found = [compose(item, templates, f"{kind.value}:{item.loan_id}:{c.value}", c, extra, None) for c in channels]
+        return [m for m in found if m is not None]
+
+    since = as_of - timedelta(days=EVENT_WINDOW_DAYS)
+    after_loan = None
+    while True:
+        if kind is Kind.OVERDUE:
+            items = dues.overdue(brand.brand_id, as_of, after_loan, size)
+        elif kind is Kind.DISBURSED:
+            items = dues.disbursed(brand.brand_id, since, as_of, after_loan, size)
+        else:
+            items = dues.closed(brand.brand_id, since, as_of, after_loan, size)
+        if not items:
+            return
+        yield items, overdue if kind is Kind.OVERDUE else event
+        after_loan = items[-1].loan_id
