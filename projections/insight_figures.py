@@ -29,7 +29,7 @@ def _subclass_topics(cls: type) -> tuple[str, ...]:
     """The stored topics (module:qualname) of every subclass of `cls`, once each: the aggregate's metaclass makes
     more than one class object of some events, so they are named rather than registered (`get_topic`)."""
     found: set[str] = set()
-    pending = list(cls.__subclasses__())
+    pending: list[type] = list(cls.__subclasses__())
     while pending:
         sub = pending.pop()
         found.add(f"{sub.__module__}:{sub.__qualname__}")

@@ -21,6 +21,7 @@ from projections.dashboard import (
     StageTat,
     percent,
 )
+from projections.reminders import ReminderQueries
 
 #: The V2 charts' window: this many business days up to the business date.
 WINDOW_DAYS = 30
@@ -47,7 +48,8 @@ class Targets:
 
 @dataclass(frozen=True)
 class ReminderCounts:
-    """The reminders' panel: reminders by state."""
+    """The reminders' panel: the brand's reminders by state (`ReminderQueries.counts`: a sent reminder whose
+    message finally failed counts as failed)."""
 
     scheduled: int
     sent: int
@@ -79,6 +81,7 @@ class DashboardDesk:
 
     identity: Identity
     figures: DashboardQueries
+    reminders: ReminderQueries
 
     def dashboard(self, brand_id: UUID) -> Dashboard:
         settings = self.identity.settings(brand_id)
@@ -103,9 +106,12 @@ class DashboardDesk:
             tat=self.figures.tat(brand_id, since),
             funnel=self.figures.funnel(brand_id, since),
             targets=self._targets(brand_id, today),
-            reminders=None,
-            missing=["reminders"],
+            reminders=self._reminders(brand_id),
         )
+
+    def _reminders(self, brand_id: UUID) -> ReminderCounts:
+        counts = self.reminders.counts(brand_id)
+        return ReminderCounts(counts["scheduled"], counts["sent"], counts["failed"])
 
     def _targets(self, brand_id: UUID, today: date) -> Targets:
         month = today.strftime("%Y-%m")

@@ -246,6 +246,28 @@ def test_v1_and_v2_figures_match_the_book_recomputed_from_the_loans(client: Any,
     }  # fmt: skip
     assert lines["disbursal_count"]["actual"] == "0" and lines["disbursal_amount"]["achieved"] == "0.00"
 
+    # The reminders panel: two reminders scheduled, one cancelled.
+    template = client.post(
+        "/api/v1/message-templates",
+        json={"name": "Call us", "channel": "sms", "body": "Hi {{borrower_name}}, please call us."},
+        headers=tenant.auth,
+    ).json()["id"]
+    customer = str(platform.get(Loans).get(tenant.brand_id, book["first"]).customer_id)
+    made = [
+        client.post(
+            "/api/v1/reminders",
+            json={"customer_id": customer, "channel": "sms", "template_id": template,
+                  "scheduled_at": f"2099-01-0{day}T10:00:00+05:30"},
+            headers=tenant.auth,
+        )
+        for day in (1, 2)
+    ]  # fmt: skip
+    assert [m.status_code for m in made] == [201, 201], made[0].text
+    cancelled = client.post(f"/api/v1/reminders/{made[1].json()['id']}/cancel", headers=tenant.auth)
+    assert cancelled.status_code == 200, cancelled.text
+    board = client.get("/api/v1/dashboard", headers=tenant.auth).json()
+    assert board["reminders"] == {"scheduled": 1, "sent": 0, "failed": 0} and board["missing"] == []
+
     other = make_tenant(platform)
     theirs = client.get("/api/v1/dashboard", headers=other.auth).json()
     assert theirs["loans"]["total"] == 0 and all(str(i) not in str(theirs) for i in book.values())

@@ -35,8 +35,8 @@ from domain.verification.application import Verifications
 from projections.blocklist import BlocklistQueries
 from projections.brands import BrandQueries
 from projections.covenant_queries import CovenantQueries
-from projections.dashboard import DashboardQueries
 from projections.customer_queries import CustomerQueries
+from projections.dashboard import DashboardQueries
 from projections.documents import DocumentQueries
 from projections.identity import IdentityQueries
 from projections.loan_queries import LoanQueries
