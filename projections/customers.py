@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
 from domain.shared.values import mask_pan
+from projections.insight_indexes import CUSTOMER_SEARCH_DDL
 from projections.projection import Change, Insert, Projection, Write, topics_of
 
 C = CustomerRecord
@@ -140,6 +141,7 @@ class CustomerDirectory(Projection):
         f"WHERE split_part(name_key, ' ', {LONG}) <> ''",
         "CREATE INDEX IF NOT EXISTS customer_name_vocabulary_trgm_idx ON read.customer_name_vocabulary "
         "USING gin (brand_id, word gin_trgm_ops)",
+        *CUSTOMER_SEARCH_DDL,
     )
 
     def __init__(self) -> None:

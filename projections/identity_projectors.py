@@ -15,6 +15,7 @@ from domain.identity.api_key import ApiKey
 from domain.identity.application import Identity
 from domain.identity.brand_config import BrandConfiguration
 from domain.identity.staff import StaffUser
+from projections.insight_indexes import STAFF_SEARCH_DDL
 from projections.projection import Projection, Write, topics_of
 
 S = StaffUser
@@ -150,6 +151,7 @@ class StaffDirectory(Projection):
         )""",
         "CREATE INDEX IF NOT EXISTS staff_brand_name_idx ON read.staff (brand_id, name_key, id)",
         "CREATE INDEX IF NOT EXISTS staff_manager_idx ON read.staff (manager_id)",
+        *STAFF_SEARCH_DDL,
         """CREATE TABLE IF NOT EXISTS read.staff_logins (
             staff_id uuid NOT NULL,
             position bigint NOT NULL,

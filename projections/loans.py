@@ -14,6 +14,7 @@ from domain.loans.application import Loans
 from domain.loans.loan import Loan, Transitioned
 from domain.loans.states import LoanStatus
 from projections.bre_history import BRE_HISTORY_DDL, BRE_HISTORY_TABLE
+from projections.insight_indexes import LOAN_SEARCH_DDL
 from projections.loan_decision_views import DECISION_DDL, SM_FIGURES_TABLE, sm_counted
 from projections.loan_recovery_views import LoanRecoveryViews
 from projections.loan_servicing_views import SERVICING_DDL
@@ -84,6 +85,7 @@ class LoanViews(LoanRecoveryViews):
         "WHERE coupon_code IS NOT NULL",
         *DECISION_DDL,
         *SERVICING_DDL,
+        *LOAN_SEARCH_DDL,
     )
 
     @handles(L.Created)

@@ -1,4 +1,5 @@
-"""Covenant pages: dashboard counts, the worklist, a covenant with its history, and the review actions."""
+"""Covenant pages: the worklist, a covenant with its history, and the review actions (their counts on the dashboard
+are api/pages/insight.py's)."""
 
 from __future__ import annotations
 
@@ -36,13 +37,6 @@ class CovenantPagesPort:
     queries: CovenantQueries
     staff: IdentityQueries
     loans: BorrowerLoanQueries
-
-
-async def dashboard(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
-    counts = None
-    if principal.holds(Permission.COVENANTS):
-        counts = await run_in_threadpool(port.queries.counts, principal.brand_id)
-    return render(request, "dashboard.html", nav="dashboard", counts=counts)
 
 
 def _date(raw: str | None) -> date | None:
@@ -142,7 +136,6 @@ async def review(request: Request, port: CovenantPagesPort, principal: Principal
 PAGES = pages(
     CovenantPagesPort,
     [
-        Page("GET", "/dashboard", dashboard, None),
         Page("GET", "/covenants", worklist, READ),
         Page("GET", "/covenants/{covenant_id}", covenant_detail, READ),
         Page("POST", "/covenant-evaluations/{evaluation_id}/{action}", review, REVIEW, form=True),

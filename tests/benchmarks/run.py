@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, str] = {
     "servicing": "servicing",
     "loan_audit": "loan_audit",
     "cob": "cob",
+    "global_search": "global_search",
     "collections": "collections",
     "fieldwork": "fieldwork",
     "engagement": "engagement",

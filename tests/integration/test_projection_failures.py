@@ -36,6 +36,7 @@ from projections.blocklist import BlocklistQueries
 from projections.brands import BrandQueries
 from projections.covenant_queries import CovenantQueries
 from projections.customer_queries import CustomerQueries
+from projections.dashboard import DashboardQueries
 from projections.documents import DocumentQueries
 from projections.identity import IdentityQueries
 from projections.loan_queries import LoanQueries
@@ -350,6 +351,7 @@ def test_a_poison_event_in_each_projection_is_recorded_shown_and_cleared_by_a_cl
     assert (clean_loan := p.get(LoanQueries).loan(clean.brand_id, good["loan"])) is not None
     assert str(clean_loan.status) == "awaiting_disbursal", [e.kind for e in clean_loan.history]
     assert clean_loan.amounts is not None and clean_loan.amounts.sanctioned == Decimal("85000.00")
+    assert p.get(DashboardQueries).loan_counts(clean.brand_id).by_status["awaiting_disbursal"] == 1
     assert p.get(DocumentQueries).document(clean.brand_id, good["document"]) is not None
     assert p.get(OnboardingQueries).borrower(clean.brand_id, good["funnel"]) is not None
     assert p.get(CustomerQueries).profile(poisoned.id, bad["customer"]) is None

@@ -30,6 +30,7 @@ NAMES = (
     "audit",
     "providers",
     "fieldwork",
+    "insight",
     "engagement",
     "staff_notices",
     "reminders",

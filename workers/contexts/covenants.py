@@ -62,10 +62,7 @@ CONTEXT = BoundedContext(
         Job(covenant_jobs.EVALUATION, covenant_jobs.run_evaluation, covenant_jobs.CovenantJobPort),
         Job(covenant_jobs.NOTIFICATION, covenant_jobs.run_notification, covenant_jobs.CovenantJobPort),
     ),
-    nav=(
-        NavItem("Dashboard", "/dashboard", "dashboard", None, 10),
-        NavItem("Covenants", "/covenants", "covenants", Permission.COVENANTS, 20),
-    ),
+    nav=(NavItem("Covenants", "/covenants", "covenants", Permission.COVENANTS, 20),),
     permissions=(Permission.COVENANTS, Permission.COVENANT_REVIEW),
     audited=(Covenant, CovenantEvaluation, CovenantNotice),
 )

@@ -1,0 +1,101 @@
+"""Portal pages of global search and the dashboard: `/dashboard` (V1 or V2 by the brand's `dashboard_version`,
+with the covenant counts for those who hold COVENANTS) and `/search?q=` (the top bar's box without script; with
+script, /static/search.js shows the same groups as suggestions from `GET /api/v1/search`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.pages.charts import Bar, bars, columns
+from api.routes.insight import SEARCH
+from api.services.dashboard import Dashboard, DashboardDesk
+from api.web import Page, pages, render
+from domain.identity.permissions import Permission
+from domain.identity.principal import Principal
+from projections.covenant_queries import CovenantQueries
+from projections.global_search import MIN_LENGTH, GlobalSearchQueries
+
+
+@dataclass(frozen=True)
+class InsightPagesPort:
+    """What the pages use: the search, the dashboard and the covenant counts."""
+
+    search: GlobalSearchQueries
+    desk: DashboardDesk
+    covenants: CovenantQueries
+
+
+def money(value: Decimal) -> str:
+    """An amount with Indian digit grouping (12,34,567.00)."""
+    sign = "-" if value < 0 else ""
+    whole, _, cents = f"{abs(value):.2f}".partition(".")
+    head, tail = whole[:-3], whole[-3:]
+    groups: list[str] = []
+    while len(head) > 2:
+        groups.insert(0, head[-2:])
+        head = head[:-2]
+    if head:
+        groups.insert(0, head)
+    return sign + ",".join([*groups, tail]) + "." + cents
+
+
+def charts(board: Dashboard) -> dict[str, Any]:
+    """The V2 charts, rendered."""
+    if board.daily is None or board.dpd_buckets is None or board.funnel is None:
+        return {}
+    days = board.daily
+    return {
+        "disbursals": columns(
+            "Disbursals by day",
+            [Bar(d.day.strftime("%d %b"), Decimal(d.disbursed_count),
+                 f"{d.disbursed_count} loans, {money(d.disbursed_amount)}") for d in days],
+        ),
+        "collections": columns(
+            "Collections by day",
+            [Bar(d.day.strftime("%d %b"), d.collected_amount,
+                 f"{money(d.collected_amount)} in {d.collected_count} payments") for d in days],
+            css="series-b",
+        ),
+        "buckets": bars(
+            "Serviced loans by DPD bucket",
+            [Bar(b.bucket, Decimal(b.loans), f"{b.loans} · {money(b.amount)}") for b in board.dpd_buckets],
+            css="series-c",
+        ),
+        "funnel": bars(
+            "Approval funnel", [Bar(s.stage, Decimal(s.loans), str(s.loans)) for s in board.funnel]
+        ),
+    }  # fmt: skip
+
+
+async def dashboard_page(request: Request, port: InsightPagesPort, principal: Principal) -> Response:
+    def load() -> dict[str, Any]:
+        board = port.desk.dashboard(principal.brand_id) if principal.holds(Permission.VIEW_DASHBOARD) else None
+        counts = port.covenants.counts(principal.brand_id) if principal.holds(Permission.COVENANTS) else None
+        return {"board": board, "counts": counts, "charts": charts(board) if board else {}}
+
+    return render(request, "dashboard.html", nav="dashboard", money=money, **await run_in_threadpool(load))
+
+
+async def search_page(request: Request, port: InsightPagesPort, principal: Principal) -> Response:
+    # `q` from this page's form, `find` from the top bar's box (named apart so a page's own `q` field stays unique).
+    params = request.query_params
+    q = " ".join((params.get("q") or params.get("find") or "")[:100].split())
+    results = None
+    if len(q) >= MIN_LENGTH:
+        results = await run_in_threadpool(port.search.search, principal.brand_id, q)
+    return render(request, "search.html", q=q, results=results, min_length=MIN_LENGTH)
+
+
+PAGES = pages(
+    InsightPagesPort,
+    [
+        Page("GET", "/dashboard", dashboard_page, None),
+        Page("GET", "/search", search_page, SEARCH),
+    ],
+)

@@ -1,0 +1,221 @@
+"""The dashboards' counters (issue #18 item 3): a projection of the loans' events kept so that no dashboard figure
+scans the book (docs/insight.md). Its tables:
+
+- `read.insight_loans` — each loan's status, DPD, principal and when it entered each stage (what a later event
+  needs to know to move a counter or time a stage);
+- `read.insight_counts` — per brand, loans (and principal) by `status` and by DPD `bucket` of the serviced loans,
+  moved by each event's delta (old row out, new row in, in one statement);
+- `read.insight_daily` — per brand and business day, `disbursed` (count, principal) and `collected` (payments,
+  amount by `paid_on`; a reversal takes its payment back out of its day);
+- `read.insight_payments` — each repayment's day and amount (for its reversal);
+- `read.insight_stage_ends` — one row each time a loan finishes a stage, with how long it took (TAT, funnel);
+- `read.insight_overdue_spells` — one row each time a loan falls overdue (recovery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from domain.loans import servicing_events as sv
+from domain.loans.application import Loans
+from domain.loans.loan import Loan, Transitioned
+from projections.projection import Change, Insert, Projection, Write, handles, topics_of
+
+L = Loan
+
+
+def _subclass_topics(cls: type) -> tuple[str, ...]:
+    """The stored topics (module:qualname) of every subclass of `cls`, once each: the aggregate's metaclass makes
+    more than one class object of some events, so they are named rather than registered (`get_topic`)."""
+    found: set[str] = set()
+    pending: list[type] = list(cls.__subclasses__())
+    while pending:
+        sub = pending.pop()
+        found.add(f"{sub.__module__}:{sub.__qualname__}")
+        pending += sub.__subclasses__()
+    return tuple(sorted(found))
+
+
+#: Each stage a loan finishes: the event that ends it -> (stage, the column of its start, the column it sets).
+STAGE_ENDS: dict[type, tuple[str, str, str | None]] = {
+    L.Submitted: ("application", "created_at", "submitted_at"),
+    L.CxApproved: ("credit review", "submitted_at", "cx_approved_at"),
+    L.Sanctioned: ("sanction", "cx_approved_at", "sanctioned_at"),
+    L.Disbursed: ("disbursal", "sanctioned_at", None),
+}
+
+#: Move a loan's row and the brand's counters by the difference (the old row counted out, the new one in), and
+#: open an overdue spell when the loan falls overdue. Every CTE reads the snapshot before the UPDATE.
+_MOVE = """
+WITH old AS (SELECT brand_id, status, dpd, principal FROM read.insight_loans WHERE loan_id = %(id)s),
+new AS (
+    UPDATE read.insight_loans SET status = COALESCE(%(status)s, status),
+        dpd = CASE WHEN %(set_dpd)s THEN %(dpd)s ELSE dpd END, principal = COALESCE(%(principal)s, principal)
+    WHERE loan_id = %(id)s RETURNING brand_id, status, dpd, principal),
+delta AS (
+    SELECT brand_id, 'status' AS dimension, status AS key, -1 AS n, -principal AS amount FROM old
+    UNION ALL SELECT brand_id, 'status', status, 1, principal FROM new
+    UNION ALL SELECT brand_id, 'bucket', read.insight_bucket(status, dpd), -1, -principal FROM old
+        WHERE read.insight_bucket(status, dpd) IS NOT NULL
+    UNION ALL SELECT brand_id, 'bucket', read.insight_bucket(status, dpd), 1, principal FROM new
+        WHERE read.insight_bucket(status, dpd) IS NOT NULL),
+spell AS (
+    INSERT INTO read.insight_overdue_spells (brand_id, loan_id, fell_at)
+    SELECT new.brand_id, %(id)s, %(at)s FROM new, old WHERE new.status = 'overdue' AND old.status <> 'overdue'
+    ON CONFLICT DO NOTHING)
+INSERT INTO read.insight_counts AS c (brand_id, dimension, key, loans, amount)
+SELECT brand_id, dimension, key, sum(n), sum(amount) FROM delta GROUP BY 1, 2, 3 HAVING sum(n) <> 0
+ON CONFLICT (brand_id, dimension, key) DO UPDATE SET loans = c.loans + excluded.loans, amount = c.amount + excluded.amount
+"""
+
+_DAY = (
+    "INSERT INTO read.insight_daily AS d (brand_id, metric, day, n, amount) {select} "
+    "ON CONFLICT (brand_id, metric, day) DO UPDATE SET n = d.n + excluded.n, amount = d.amount + excluded.amount"
+)
+
+
+class InsightFigures(Projection):
+    """Counters and stage times of the loans, for the dashboards (see the module's docstring)."""
+
+    name = "insight_figures"
+    source = Loans.name
+    topics = topics_of(L.Created, L.DayClosed, L.ServicingOpened) + _subclass_topics(Transitioned)
+    tables = (
+        "read.insight_loans",
+        "read.insight_counts",
+        "read.insight_daily",
+        "read.insight_payments",
+        "read.insight_stage_ends",
+        "read.insight_overdue_spells",
+    )
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS read.insight_loans (
+            loan_id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            status text NOT NULL,
+            dpd int,
+            principal numeric(16, 2) NOT NULL,
+            created_at timestamptz NOT NULL,
+            submitted_at timestamptz,
+            cx_approved_at timestamptz,
+            sanctioned_at timestamptz
+        )""",
+        """CREATE TABLE IF NOT EXISTS read.insight_counts (
+            brand_id uuid NOT NULL,
+            dimension text NOT NULL,
+            key text NOT NULL,
+            loans bigint NOT NULL,
+            amount numeric(18, 2) NOT NULL,
+            PRIMARY KEY (brand_id, dimension, key)
+        )""",
+        """CREATE TABLE IF NOT EXISTS read.insight_daily (
+            brand_id uuid NOT NULL,
+            metric text NOT NULL,
+            day date NOT NULL,
+            n bigint NOT NULL,
+            amount numeric(18, 2) NOT NULL,
+            PRIMARY KEY (brand_id, metric, day)
+        )""",
+        """CREATE TABLE IF NOT EXISTS read.insight_payments (
+            loan_id uuid NOT NULL,
+            payment_id text NOT NULL,
+            paid_on date NOT NULL,
+            amount numeric(16, 2) NOT NULL,
+            PRIMARY KEY (loan_id, payment_id)
+        )""",
+        """CREATE TABLE IF NOT EXISTS read.insight_stage_ends (
+            brand_id uuid NOT NULL,
+            stage text NOT NULL,
+            ended_at timestamptz NOT NULL,
+            loan_id uuid NOT NULL,
+            seconds double precision NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS read.insight_overdue_spells (
+            brand_id uuid NOT NULL,
+            loan_id uuid NOT NULL,
+            fell_at timestamptz NOT NULL,
+            PRIMARY KEY (loan_id, fell_at)
+        )""",
+        """CREATE OR REPLACE FUNCTION read.insight_bucket(status text, dpd int) RETURNS text
+            LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+            SELECT CASE WHEN status NOT IN ('active', 'partially_paid', 'overdue') THEN NULL
+                WHEN COALESCE(dpd, 0) = 0 THEN 'current' WHEN dpd <= 30 THEN '1-30' WHEN dpd <= 60 THEN '31-60'
+                WHEN dpd <= 90 THEN '61-90' ELSE '91+' END
+            $$""",
+        "CREATE INDEX IF NOT EXISTS insight_stage_ends_idx ON read.insight_stage_ends (brand_id, stage, ended_at)",
+        "CREATE INDEX IF NOT EXISTS insight_overdue_spells_idx ON read.insight_overdue_spells (brand_id, fell_at)",
+    )
+
+    @handles(L.Created)
+    def _created(self, position: int, event: Any) -> Iterator[Change]:
+        yield Insert(
+            "read.insight_loans",
+            {"loan_id": event.originator_id, "brand_id": event.brand_id, "status": "onboarding", "dpd": None,
+             "principal": event.amount, "created_at": event.timestamp},
+        )  # fmt: skip
+        yield Write(
+            "INSERT INTO read.insight_counts AS c (brand_id, dimension, key, loans, amount) "
+            "VALUES (%s, 'status', 'onboarding', 1, %s) ON CONFLICT (brand_id, dimension, key) "
+            "DO UPDATE SET loans = c.loans + 1, amount = c.amount + excluded.amount",
+            (event.brand_id, event.amount),
+        )
+
+    @handles(Transitioned)
+    def _moved(self, position: int, event: Any) -> Iterator[Change]:
+        stage = STAGE_ENDS.get(type(event))
+        if stage is not None:
+            name, began, sets = stage
+            yield Write(
+                "INSERT INTO read.insight_stage_ends (brand_id, stage, ended_at, loan_id, seconds) "
+                f"SELECT brand_id, %s, %s, loan_id, extract(epoch FROM %s - {began}) FROM read.insight_loans "
+                f"WHERE loan_id = %s AND {began} IS NOT NULL",
+                (name, event.timestamp, event.timestamp, event.originator_id),
+            )
+            if sets is not None:
+                yield Write(
+                    f"UPDATE read.insight_loans SET {sets} = %s WHERE loan_id = %s",
+                    (event.timestamp, event.originator_id),
+                )
+        principal = getattr(event, "sanctioned_amount", None) if isinstance(event, L.Sanctioned) else None
+        yield self._move(event, status=event.status.value, principal=principal)
+        if isinstance(event, L.Disbursed):
+            yield Write(
+                _DAY.format(select="SELECT brand_id, 'disbursed', %s, 1, principal FROM read.insight_loans "
+                            "WHERE loan_id = %s"),
+                (event.disbursed_on, event.originator_id),
+            )  # fmt: skip
+        elif isinstance(event, sv.RepaymentRecorded):
+            p = event.payment
+            yield Write(
+                "INSERT INTO read.insight_payments (loan_id, payment_id, paid_on, amount) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (event.originator_id, p.payment_id, p.paid_on, p.amount),
+            )
+            yield Write(
+                _DAY.format(
+                    select="SELECT brand_id, 'collected', %s, 1, %s FROM read.insight_loans WHERE loan_id = %s"
+                ),
+                (p.paid_on, p.amount, event.originator_id),
+            )
+        elif isinstance(event, sv.RepaymentReversed):
+            yield Write(
+                _DAY.format(select="SELECT l.brand_id, 'collected', p.paid_on, -1, -p.amount FROM read.insight_payments p "
+                            "JOIN read.insight_loans l USING (loan_id) WHERE p.loan_id = %s AND p.payment_id = %s"),
+                (event.originator_id, event.payment_id),
+            )  # fmt: skip
+
+    @handles(sv.DayClosed)
+    def _day_closed(self, position: int, event: sv.DayClosed) -> Iterator[Change]:
+        yield self._move(event, dpd=event.dpd)
+
+    @handles(sv.ServicingOpened)
+    def _opened(self, position: int, event: sv.ServicingOpened) -> Iterator[Change]:
+        yield self._move(event, dpd=0)
+
+    def _move(self, event: Any, status: str | None = None, dpd: int | None = None, principal: Any = None) -> Write:
+        return Write(
+            _MOVE,
+            {"id": event.originator_id, "status": status, "set_dpd": dpd is not None, "dpd": dpd,
+             "principal": principal, "at": event.timestamp},
+        )  # fmt: skip
