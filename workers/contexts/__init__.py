@@ -27,6 +27,7 @@ NAMES = (
     "notices",
     "audit",
     "providers",
+    "reports",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(
