@@ -57,6 +57,9 @@ class BrandSettings(BaseModel):
     auto_allocate_collections: bool = Field(
         False, description="Assign overdue loans to Collection Agents automatically"
     )
+    pre_collection_window_days: int = Field(
+        3, ge=0, le=60, description="Days before a due date a loan enters pre-collections"
+    )
     account_aggregation: bool = Field(False, description="Enable AA-based bank statement retrieval")
     require_employment_data: bool = Field(True, description="Employment section is mandatory")
     require_selfie_video: bool = Field(False, description="Liveness checks during KYC")

@@ -22,6 +22,7 @@ NAMES = (
     "paylinks",
     "loan360",
     "reloans",
+    "collections",
     "jobs",
     "covenants",
     "notices",

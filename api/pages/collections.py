@@ -1,0 +1,196 @@
+"""Collections pages: the worklist (phone-width usable), a loan's collection panel with the contact and promise
+forms, the team view with the reallocation form. The same rules as the API (api/routes/collections.py)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from uuid import UUID
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.problems import HttpProblem
+from api.routes.collections import (
+    LEGAL,
+    READ,
+    REALLOCATE,
+    WRITE,
+    CollectionsPort,
+    guard,
+    is_manager,
+    panel,
+    require_stage,
+)
+from api.web import (
+    Page,
+    act,
+    after_write,
+    error_page,
+    error_text,
+    form_text,
+    keyset_page,
+    not_found,
+    pages,
+    path_id,
+    render,
+)
+from domain.collections.application import Collections
+from domain.collections.case import Outcome, Stage
+from domain.identity.permissions import Level
+from domain.identity.principal import Principal
+from domain.shared.errors import DomainError, NotFound
+
+
+def _stage(request: Request) -> Stage | None:
+    try:
+        return Stage(request.query_params.get("stage") or Stage.COLLECTIONS.value)
+    except ValueError:
+        return None
+
+
+async def worklist_page(request: Request, port: CollectionsPort, principal: Principal) -> Response:
+    stage = _stage(request)
+    if stage is None:
+        return await not_found(request)
+    try:
+        require_stage(principal, stage, Level.READ)
+    except HttpProblem:
+        return error_page(request, 403, "Not allowed", f"You may not see the {stage.value} worklist.")
+    manager = is_manager(principal)
+    assignee: UUID | None = principal.id
+    if manager:
+        raw = request.query_params.get("assignee") or ""
+        try:
+            assignee = UUID(raw) if raw else None
+        except ValueError:
+            assignee = None
+    now = port.clock.now()
+
+    def load(cursor: str | None) -> Any:
+        return port.queries.worklist(principal.brand_id, stage, assignee, now, cursor, 50)
+
+    items = await run_in_threadpool(keyset_page, request, load)
+    return render(request, "collections.html", nav="collections", items=items, stage=stage.value,
+                  stages=[s.value for s in Stage], manager=manager, assignee=assignee,
+                  can_reallocate=principal.holds(*REALLOCATE), now=now)  # fmt: skip
+
+
+async def _panel(
+    request: Request, port: CollectionsPort, principal: Principal, loan_id: UUID, error: str | None = None
+) -> Response:
+    try:
+        await run_in_threadpool(guard, port, principal, loan_id, Level.READ)
+    except (NotFound, HttpProblem):
+        return await not_found(request)
+    view = await run_in_threadpool(panel, port, principal.brand_id, loan_id)
+    return render(request, "collection_case.html", 422 if error else 200, nav="collections", view=view,
+                  outcomes=[o.value for o in Outcome], can_write=principal.holds(*WRITE),
+                  manager=is_manager(principal), error=error)  # fmt: skip
+
+
+async def case_page(request: Request, port: CollectionsPort, principal: Principal) -> Response:
+    loan_id = path_id(request, "loan_id")
+    if loan_id is None:
+        return await not_found(request)
+    return await _panel(request, port, principal, loan_id)
+
+
+async def _write(request: Request, port: CollectionsPort, principal: Principal, work: Any) -> Response:
+    loan_id = path_id(request, "loan_id")
+    if loan_id is None:
+        return await not_found(request)
+    try:
+        await run_in_threadpool(guard, port, principal, loan_id, Level.WRITE)
+    except NotFound:
+        return await not_found(request)
+    except HttpProblem as exc:
+        return error_page(request, 403, "Not allowed", exc.detail)
+    try:
+        result = await act(principal, lambda: work(loan_id))
+    except DomainError as exc:
+        return await _panel(request, port, principal, loan_id, error=error_text(exc))
+    except ValueError:
+        return await _panel(request, port, principal, loan_id, error="check the values entered")
+    return await after_write(request, Collections.name, result.position, f"/collections/loans/{loan_id}")
+
+
+def _staff(principal: Principal) -> UUID | None:
+    return principal.id if principal.kind == "staff" else None
+
+
+async def contact_add(request: Request, port: CollectionsPort, principal: Principal) -> Response:
+    def work(loan_id: UUID) -> Any:
+        outcome = Outcome(form_text(request, "outcome"))
+        raw = form_text(request, "callback_at")
+        callback = datetime.fromisoformat(raw) if raw else None
+        if callback is not None and callback.tzinfo is None:
+            callback = callback.replace(tzinfo=_tz(request))
+        return port.collections.log_contact(principal.brand_id, loan_id, outcome, form_text(request, "remarks"),
+                                            callback, staff_id=_staff(principal))  # fmt: skip
+
+    return await _write(request, port, principal, work)
+
+
+def _tz(request: Request) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(getattr(request.state, "timezone", "Asia/Kolkata"))
+
+
+async def ptp_add(request: Request, port: CollectionsPort, principal: Principal) -> Response:
+    def work(loan_id: UUID) -> Any:
+        try:
+            amount = Decimal(form_text(request, "amount"))
+        except InvalidOperation:
+            raise ValueError("amount") from None
+        due = date.fromisoformat(form_text(request, "date"))
+        return port.collections.promise(principal.brand_id, loan_id, due, amount, _staff(principal))
+
+    return await _write(request, port, principal, work)
+
+
+async def legal_move(request: Request, port: CollectionsPort, principal: Principal) -> Response:
+    loan_id = path_id(request, "loan_id")
+    if loan_id is None or not is_manager(principal):
+        return await not_found(request)
+    reason = form_text(request, "reason")
+    try:
+        result = await act(principal, lambda: port.collections.move_to_post(principal.brand_id, loan_id, reason))
+    except DomainError as exc:
+        return await _panel(request, port, principal, loan_id, error=error_text(exc))
+    return await after_write(request, Collections.name, result.position, f"/collections/loans/{loan_id}")
+
+
+async def allocate(request: Request, port: CollectionsPort, principal: Principal) -> Response:
+    form = request.state.form
+    try:
+        loans = [UUID(v) for v in form.getlist("loan_id") if isinstance(v, str)]
+        staff = UUID(form_text(request, "staff_id"))
+    except ValueError:
+        return error_page(request, 422, "Cannot reallocate", "Choose the loans and an executive.")
+    back = form_text(request, "back") or "/collections"
+    if not back.startswith("/collections"):
+        back = "/collections"
+    try:
+        day = await run_in_threadpool(port.identity.business_date, principal.brand_id)
+        result = await act(principal, lambda: port.collections.reallocate(principal.brand_id, loans, staff, day))
+    except DomainError as exc:
+        return error_page(request, 422, "Cannot reallocate", error_text(exc))
+    return await after_write(request, Collections.name, result.position, back)
+
+
+PAGES = pages(
+    CollectionsPort,
+    [
+        Page("GET", "/collections", worklist_page, READ),
+        Page("GET", "/collections/loans/{loan_id}", case_page, READ),
+        Page("POST", "/collections/loans/{loan_id}/contacts", contact_add, WRITE, form=True),
+        Page("POST", "/collections/loans/{loan_id}/ptps", ptp_add, WRITE, form=True),
+        Page("POST", "/collections/loans/{loan_id}/legal", legal_move, LEGAL,
+             form=True),
+        Page("POST", "/collections/allocations", allocate, REALLOCATE, form=True),
+    ],
+)  # fmt: skip

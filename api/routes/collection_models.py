@@ -1,0 +1,173 @@
+"""Request and response models of the collections endpoints."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.endpoint import InstantOut
+from domain.collections.case import Outcome, Stage
+
+
+class WorklistQuery(BaseModel):
+    """A stage's worklist: one executive's (executives see only their own), or every assignee's (managers)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Stage = Stage.COLLECTIONS
+    assignee: UUID | None = None
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(50, ge=1, le=200)
+
+
+class ContactIn(BaseModel):
+    """A contact with the borrower."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Outcome
+    remarks: str = Field("", max_length=2000)
+    callback_at: datetime | None = None
+
+
+class PtpIn(BaseModel):
+    """A promise to pay `amount` by `date`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date: date
+    amount: Decimal = Field(gt=0, max_digits=16, decimal_places=2)
+
+
+class AllocationIn(BaseModel):
+    """Loans to move to one executive."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loan_ids: list[UUID] = Field(min_length=1, max_length=1000)
+    staff_id: UUID
+
+
+class LegalIn(BaseModel):
+    """Why the loan moves to post-collections (legal)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(max_length=500)
+
+
+class EvidenceFormIn(BaseModel):
+    """The text fields of an evidence upload (the file is the multipart part `file`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TeamQuery(BaseModel):
+    """The team view of a stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Stage = Stage.COLLECTIONS
+
+
+class WorkItemOut(BaseModel):
+    """A loan on a worklist, with what to do next."""
+
+    loan_id: UUID
+    loan_number: str | None
+    customer_id: UUID | None
+    customer_name: str | None
+    stage: Stage
+    assignee: UUID | None
+    dpd: int
+    amount: Decimal
+    due_on: date | None
+    legal: bool
+    attention_at: InstantOut | None
+    callback_at: InstantOut | None
+    last_contact_at: InstantOut | None
+    last_outcome: Outcome | None
+    contacts: int
+    ptp_due_on: date | None
+    ptp_amount: Decimal | None
+    ptp_status: str | None
+    next_action: str
+
+
+class WorklistOut(BaseModel):
+    """A worklist page: attention due first, then DPD and amount, highest first."""
+
+    items: list[WorkItemOut]
+    next_cursor: str | None
+
+
+class ContactOut(BaseModel):
+    """A logged contact."""
+
+    contact_id: UUID
+    outcome: Outcome
+    remarks: str
+    callback_at: InstantOut | None
+    channel: str
+    staff_id: UUID | None
+    call: dict[str, Any] | None
+    evidence: list[UUID]
+    actor: str
+    at: InstantOut
+
+
+class PtpOut(BaseModel):
+    """A promise to pay and its judgement."""
+
+    ptp_id: UUID
+    staff_id: UUID | None
+    due_on: date
+    amount: Decimal
+    made_on: date
+    status: str
+    paid: Decimal
+    judged_on: date | None
+    at: InstantOut
+
+
+class PtpListOut(BaseModel):
+    """A loan's promises, newest first."""
+
+    items: list[PtpOut]
+
+
+class AllocationOut(BaseModel):
+    """One move of a loan between executives."""
+
+    staff_id: UUID | None
+    previous: UUID | None
+    stage: str | None
+    kind: str
+    business_date: date
+    actor: str
+    at: InstantOut
+
+
+class CaseOut(BaseModel):
+    """A loan's collection panel: its case (absent when never in collections), contacts, promises, allocations."""
+
+    loan_id: UUID
+    case: WorkItemOut | None
+    open: bool
+    closed_reason: str | None
+    contacts: list[ContactOut]
+    ptps: list[PtpOut]
+    allocations: list[AllocationOut]
+
+
+class AllocationResultOut(BaseModel):
+    """The loans moved (those already with the executive are left as they were)."""
+
+    id: UUID
+    staff_id: UUID
+    moved: int
+    loan_ids: list[UUID]

@@ -1,0 +1,187 @@
+"""Collections endpoints: the worklist, a loan's collection panel, contacts and evidence, promises to pay, the move
+to legal and managers' reallocation. Who may act on a loan: its stage's permission (PRE_COLLECTIONS, COLLECTIONS,
+POST_COLLECTIONS) at the level the action needs, and - unless a manager (COLLECTION_REALLOCATE_LOANS) - only on the
+loans allocated to them (another's loan is a 404, like another brand's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from api.endpoint import Context, Endpoint, Reply, json_response, serve
+from api.problems import HttpProblem
+from api.routes.collection_models import (
+    AllocationIn,
+    AllocationResultOut,
+    CaseOut,
+    ContactIn,
+    ContactOut,
+    LegalIn,
+    PtpIn,
+    PtpListOut,
+    PtpOut,
+    WorklistOut,
+    WorklistQuery,
+)
+from domain.collections.application import Collections
+from domain.collections.case import CollectionCaseNotFound, Stage
+from domain.identity.application import Identity
+from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
+from domain.shared.clock import Clock
+from projections.collection_queries import CaseView, CollectionQueries
+
+READ = (Permission.COLLECTIONS, Level.READ)
+WRITE = (Permission.COLLECTIONS, Level.WRITE)
+REALLOCATE = (Permission.COLLECTION_REALLOCATE_LOANS, Level.WRITE)
+LEGAL = (Permission.POST_COLLECTIONS, Level.WRITE)
+
+#: The permission each stage's work needs.
+STAGE_PERMISSION = {
+    Stage.PRE: Permission.PRE_COLLECTIONS,
+    Stage.COLLECTIONS: Permission.COLLECTIONS,
+    Stage.POST: Permission.POST_COLLECTIONS,
+}
+
+
+@dataclass(frozen=True)
+class CollectionsPort:
+    """What the collections endpoints and pages use."""
+
+    collections: Collections
+    queries: CollectionQueries
+    identity: Identity
+    clock: Clock
+
+
+def is_manager(principal: Principal) -> bool:
+    """Managers (COLLECTION_REALLOCATE_LOANS) see and work every loan of the brand; executives only their own."""
+    return principal.holds(Permission.COLLECTION_REALLOCATE_LOANS, Level.READ)
+
+
+def require_stage(principal: Principal, stage: Stage, level: Level) -> None:
+    """403 unless the principal holds the stage's permission at `level`."""
+    permission = STAGE_PERMISSION[stage]
+    if not principal.holds(permission, level):
+        raise HttpProblem(403, f"this needs {permission.value} at {level.value}", "forbidden",
+                          permission=permission.value, level=level.value)  # fmt: skip
+
+
+def guard(port: CollectionsPort, principal: Principal, loan_id: UUID, level: Level) -> CaseView | None:
+    """The loan's case when the principal may work it at `level`: its stage's permission, and their own loan unless
+    a manager (404 otherwise, as for a loan of another brand). A loan never in collections: managers only."""
+    case = port.queries.case(principal.brand_id, loan_id, port.clock.now())
+    if case is None or not case.open:
+        if not is_manager(principal):
+            raise CollectionCaseNotFound(f"loan {loan_id} is not on your worklist", id=str(loan_id))
+        return case
+    if not is_manager(principal) and case.assignee != principal.id:
+        raise CollectionCaseNotFound(f"loan {loan_id} is not on your worklist", id=str(loan_id))
+    require_stage(principal, Stage(case.stage), level)
+    return case
+
+
+def worklist(ctx: Context[CollectionsPort]) -> Reply:
+    q: WorklistQuery = ctx.query
+    require_stage(ctx.principal, q.stage, Level.READ)
+    assignee = q.assignee
+    if not is_manager(ctx.principal):
+        if assignee is not None and assignee != ctx.principal.id:
+            raise HttpProblem(403, "only a collection manager sees another executive's worklist", "forbidden")
+        assignee = ctx.principal.id
+    page = ctx.port.queries.worklist(ctx.brand_id, q.stage, assignee, ctx.port.clock.now(), q.cursor, q.limit)
+    return json_response(page)
+
+
+def panel(port: CollectionsPort, brand_id: UUID, loan_id: UUID) -> CaseOut:
+    """A loan's collection panel."""
+    case = port.queries.case(brand_id, loan_id, port.clock.now())
+    return CaseOut(
+        loan_id=loan_id,
+        case=case.__dict__ if case else None,
+        open=bool(case and case.open),
+        closed_reason=case.closed_reason if case else None,
+        contacts=[c.__dict__ for c in port.queries.contacts(brand_id, loan_id)],
+        ptps=[p.__dict__ for p in port.queries.ptps(brand_id, loan_id)],
+        allocations=[a.__dict__ for a in port.queries.allocations(brand_id, loan_id)],
+    )
+
+
+def collection_panel(ctx: Context[CollectionsPort]) -> Reply:
+    loan_id = ctx.path["loan_id"]
+    guard(ctx.port, ctx.principal, loan_id, Level.READ)
+    return json_response(panel(ctx.port, ctx.brand_id, loan_id))
+
+
+def log_contact(ctx: Context[CollectionsPort]) -> Reply:
+    body: ContactIn = ctx.body
+    loan_id = ctx.path["loan_id"]
+    guard(ctx.port, ctx.principal, loan_id, Level.WRITE)
+    staff = ctx.principal.id if ctx.principal.kind == "staff" else None
+    result = ctx.port.collections.log_contact(
+        ctx.brand_id, loan_id, body.outcome, body.remarks, body.callback_at, staff_id=staff
+    )
+    location = f"/api/v1/loans/{loan_id}/collection"
+    return ctx.written(result, Collections.name, lambda: ctx.port.queries.contact(ctx.brand_id, result.id), location)
+
+
+def make_ptp(ctx: Context[CollectionsPort]) -> Reply:
+    body: PtpIn = ctx.body
+    loan_id = ctx.path["loan_id"]
+    guard(ctx.port, ctx.principal, loan_id, Level.WRITE)
+    staff = ctx.principal.id if ctx.principal.kind == "staff" else None
+    result = ctx.port.collections.promise(ctx.brand_id, loan_id, body.date, body.amount, staff)
+    location = f"/api/v1/loans/{loan_id}/ptps"
+    return ctx.written(result, Collections.name, lambda: ctx.port.queries.ptp(ctx.brand_id, result.id), location)
+
+
+def list_ptps(ctx: Context[CollectionsPort]) -> Reply:
+    loan_id = ctx.path["loan_id"]
+    guard(ctx.port, ctx.principal, loan_id, Level.READ)
+    return json_response(PtpListOut(items=[p.__dict__ for p in ctx.port.queries.ptps(ctx.brand_id, loan_id)]))
+
+
+def move_to_legal(ctx: Context[CollectionsPort]) -> Reply:
+    body: LegalIn = ctx.body
+    loan_id = ctx.path["loan_id"]
+    if not is_manager(ctx.principal):
+        raise CollectionCaseNotFound(f"loan {loan_id} is not on your worklist", id=str(loan_id))
+    result = ctx.port.collections.move_to_post(ctx.brand_id, loan_id, body.reason)
+    return ctx.written(result, Collections.name, lambda: panel(ctx.port, ctx.brand_id, loan_id))
+
+
+def allocate(ctx: Context[CollectionsPort]) -> Reply:
+    body: AllocationIn = ctx.body
+    day = ctx.port.identity.business_date(ctx.brand_id)
+    result = ctx.port.collections.reallocate(ctx.brand_id, body.loan_ids, body.staff_id, day)
+    moved = [m.loan_id for m in ctx.port.collections.moves(result.id)]
+    out = AllocationResultOut(id=result.id, staff_id=body.staff_id, moved=len(moved), loan_ids=moved)
+    return ctx.written(result, Collections.name, lambda: out)
+
+
+ENDPOINTS = serve(
+    CollectionsPort,
+    "collections",
+    [
+        Endpoint("GET", "/api/v1/collections/worklist", worklist,
+                 "A stage's worklist (executives: their own; managers: anyone's or all): callbacks due and broken "
+                 "promises first, then DPD and amount, highest first", READ, query=WorklistQuery,
+                 response=WorklistOut),
+        Endpoint("POST", "/api/v1/collections/allocations", allocate,
+                 "Reallocate loans in collections to an executive (each move recorded)", REALLOCATE,
+                 body=AllocationIn, response=AllocationResultOut, status=201, accepts=True),
+        Endpoint("GET", "/api/v1/loans/{loan_id}/collection", collection_panel,
+                 "A loan's collection panel: case, contacts, promises, allocation history", READ, response=CaseOut),
+        Endpoint("POST", "/api/v1/loans/{loan_id}/contacts", log_contact,
+                 "Log a contact with the borrower (a callback needs `callback_at`)", WRITE, body=ContactIn,
+                 response=ContactOut, status=201, accepts=True),
+        Endpoint("POST", "/api/v1/loans/{loan_id}/ptps", make_ptp,
+                 "Record a promise to pay (judged kept or broken at the close of its date)", WRITE, body=PtpIn,
+                 response=PtpOut, status=201, accepts=True),
+        Endpoint("GET", "/api/v1/loans/{loan_id}/ptps", list_ptps, "A loan's promises to pay, newest first", READ,
+                 response=PtpListOut),
+        Endpoint("POST", "/api/v1/loans/{loan_id}/collection-legal", move_to_legal,
+                 "Move a loan to post-collections (legal), with a reason (managers)", LEGAL, body=LegalIn,
+                 response=CaseOut, accepts=True),
+    ],
+)  # fmt: skip

@@ -1,0 +1,214 @@
+"""Use cases of the collections context: contacts, promises to pay, the move to legal, reallocation, and the
+batches the close-of-business sweep records (`workers/collection_jobs.py` decides them, set-based)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Protocol
+from uuid import UUID, uuid4
+
+from domain.collections.case import (
+    CallDetails,
+    Channel,
+    CollectionCase,
+    CollectionCaseNotFound,
+    Contact,
+    Outcome,
+    Promise,
+    Stage,
+    case_id,
+    check_contact,
+)
+from domain.collections.moves import BATCH, CaseMoves, CollectionDay, Move, MoveKind, day_id
+from domain.shared.aggregate import with_id
+from domain.shared.application import CommandResult, ContextApplication
+from domain.shared.errors import InvalidValue
+from domain.shared.values import DecimalRule, clean_text
+
+AMOUNT = DecimalRule(integer_digits=14, places=2)
+
+
+@dataclass(frozen=True)
+class LoanFacts:
+    """What collections needs of a loan: its brand's business date and its status."""
+
+    loan_id: UUID
+    status: str
+    business_date: date
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """A loan's place in collections as the read model shows it."""
+
+    loan_id: UUID
+    stage: Stage
+    assignee: UUID | None
+
+
+class CollectionParties(Protocol):
+    """What collections asks of the other contexts (answered in workers/contexts/collections.py)."""
+
+    def loan(self, brand_id: UUID, loan_id: UUID) -> LoanFacts | None: ...
+
+    def can_collect(self, brand_id: UUID, staff_id: UUID, stage: Stage) -> bool: ...
+
+    def open_cases(self, brand_id: UUID, loan_ids: Sequence[UUID]) -> Mapping[UUID, OpenCase]: ...
+
+
+def _remarks(raw: str, field: str = "remarks") -> str:
+    clean = clean_text(raw, field, multiline=True, min_visible=0)
+    return clean[:2000]
+
+
+class Collections(ContextApplication):
+    """Contacts, promises, legal moves and allocation of a brand's loans in collections."""
+
+    name = "collections"
+
+    def __init__(
+        self, env: dict[str, str] | None = None, clock: object | None = None, parties: CollectionParties | None = None
+    ) -> None:
+        super().__init__(env, clock)  # type: ignore[arg-type]
+        self.parties = parties
+
+    def _parties(self) -> CollectionParties:
+        if self.parties is None:
+            raise RuntimeError("collections was built without its parties")
+        return self.parties
+
+    def _facts(self, brand_id: UUID, loan_id: UUID) -> LoanFacts:
+        facts = self._parties().loan(brand_id, loan_id)
+        if facts is None:
+            raise CollectionCaseNotFound(f"loan {loan_id} not found", id=str(loan_id))
+        return facts
+
+    def case(self, brand_id: UUID, loan_id: UUID) -> CollectionCase:
+        """The loan's case (opened, not yet saved, when it has none)."""
+        found = self.find(case_id(brand_id, loan_id))
+        if isinstance(found, CollectionCase):
+            if found.brand_id != brand_id:
+                raise CollectionCaseNotFound(f"loan {loan_id} not found", id=str(loan_id))
+            return found
+        self._facts(brand_id, loan_id)
+        return with_id(CollectionCase, case_id(brand_id, loan_id), brand_id=brand_id, loan_id=loan_id)
+
+    def log_contact(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        outcome: Outcome,
+        remarks: str,
+        callback_at: datetime | None = None,
+        *,
+        staff_id: UUID | None = None,
+        channel: Channel = Channel.MANUAL,
+        call: CallDetails | None = None,
+    ) -> CommandResult:
+        """Log a contact with the borrower of a loan of the brand (the result's id is the contact's). Other contexts call this too: the dialer's webhook
+        logs each call (channel `dialer`, the call's id, status, duration and recording link; a call id already
+        logged is a 409), field visits log theirs (channel `field`)."""
+        check_contact(outcome, callback_at, self.clock.now())
+        text = _remarks(remarks)
+        record = self.case(brand_id, loan_id)
+        contact = Contact(contact_id=uuid4(), outcome=outcome, remarks=text, callback_at=callback_at, channel=channel,
+                          staff_id=staff_id, call=call)  # fmt: skip
+        record.log_contact(contact)
+        return replace(self.commit(record), id=contact.contact_id)
+
+    def attach_evidence(self, brand_id: UUID, loan_id: UUID, contact_id: UUID, document_id: UUID) -> CommandResult:
+        """Attach an uploaded document (documents context) to a contact."""
+        found = self.find(case_id(brand_id, loan_id))
+        if not isinstance(found, CollectionCase) or found.brand_id != brand_id:
+            raise CollectionCaseNotFound(f"contact {contact_id} not found", id=str(contact_id))
+        found.attach_evidence(contact_id, document_id)
+        return self.commit(found)
+
+    def promise(
+        self, brand_id: UUID, loan_id: UUID, due_on: date, amount: Decimal, staff_id: UUID | None = None
+    ) -> CommandResult:
+        """Record a promise to pay `amount` by `due_on` (not before the brand's business date); the result's id is the
+        promise's."""
+        money = AMOUNT.parse(str(amount), "amount")
+        facts = self._facts(brand_id, loan_id)
+        record = self.case(brand_id, loan_id)
+        promise = Promise(ptp_id=uuid4(), due_on=due_on, amount=money, made_on=facts.business_date, staff_id=staff_id)
+        record.promise(promise)
+        return replace(self.commit(record), id=promise.ptp_id)
+
+    def judge_promises(self, brand_id: UUID, day: date, paid: Mapping[UUID, Decimal]) -> int:
+        """Judge the open promises due by `day` of the loans in `paid` (loan -> paid since the promise was made)."""
+        ids = [case_id(brand_id, loan_id) for loan_id in paid]
+        judged = 0
+        for start in range(0, len(ids), 200):
+            changed = []
+            for record in self.find_many(ids[start : start + 200]).values():
+                if not isinstance(record, CollectionCase) or record.brand_id != brand_id:
+                    continue
+                promise = record.open_promise
+                if promise is not None and record.judge(promise.ptp_id, paid[record.loan_id], day):
+                    changed.append(record)
+            if changed:
+                self.commit(*changed)
+                judged += len(changed)
+        return judged
+
+    def move_to_post(self, brand_id: UUID, loan_id: UUID, reason: str) -> CommandResult:
+        """Move a loan to post-collections (legal); the sweep keeps it there."""
+        why = clean_text(
+            reason, "reason", multiline=True, min_visible=3, missing="give a reason (at least 3 characters)"
+        )
+        record = self.case(brand_id, loan_id)
+        record.move_to_post(why[:500])
+        return self.commit(record)
+
+    def reallocate(self, brand_id: UUID, loan_ids: Sequence[UUID], staff_id: UUID, day: date) -> CommandResult:
+        """Move loans in collections to `staff_id` (who must hold the write permission of each loan's stage)."""
+        wanted = list(dict.fromkeys(loan_ids))
+        if not wanted:
+            raise InvalidValue("loan_ids", "name at least one loan")
+        if len(wanted) > 1000:
+            raise InvalidValue("loan_ids", "at most 1000 loans at a time")
+        cases = self._parties().open_cases(brand_id, wanted)
+        missing = [str(i) for i in wanted if i not in cases]
+        if missing:
+            raise CollectionCaseNotFound(f"not in collections: {', '.join(missing[:5])}", ids=missing[:20])
+        for stage in {c.stage for c in cases.values()}:
+            if not self._parties().can_collect(brand_id, staff_id, stage):
+                raise InvalidValue("staff_id", f"not an enabled staff member of the brand who may work {stage} loans")
+        moves = tuple(
+            Move(loan_id=c.loan_id, stage=c.stage, staff_id=staff_id, previous=c.assignee)
+            for c in (cases[i] for i in wanted)
+            if c.assignee != staff_id
+        )
+        batch = with_id(CaseMoves, uuid4(), brand_id=brand_id, kind=MoveKind.REALLOCATION, business_date=day,
+                        moves=moves, reason="reallocated by a manager")  # fmt: skip
+        return self.commit(batch)
+
+    def record_moves(self, brand_id: UUID, day: date, moves: Sequence[Move]) -> int:
+        """Record the sweep's moves in batches (each batch committed on its own); the last log position."""
+        position = 0
+        for start in range(0, len(moves), BATCH):
+            chunk = tuple(moves[start : start + BATCH])
+            batch = with_id(CaseMoves, uuid4(), brand_id=brand_id, kind=MoveKind.SWEEP, business_date=day,
+                            moves=chunk, reason="close of business")  # fmt: skip
+            position = self.commit(batch).position
+        return position
+
+    def swept(self, brand_id: UUID, day: date) -> bool:
+        """Whether the sweep of `day` is done."""
+        return isinstance(self.find(day_id(brand_id, day)), CollectionDay)
+
+    def close_day(self, brand_id: UUID, day: date, counts: Mapping[str, int]) -> CommandResult:
+        """Record that the sweep of `day` is done."""
+        record = with_id(CollectionDay, day_id(brand_id, day), brand_id=brand_id, business_date=day,
+                         counts=dict(counts))  # fmt: skip
+        return self.commit(record)
+
+    def moves(self, batch_id: UUID) -> tuple[Move, ...]:
+        """The moves of a recorded batch."""
+        found = self.find(batch_id)
+        return found.moves if isinstance(found, CaseMoves) else ()

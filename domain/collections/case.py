@@ -1,0 +1,249 @@
+"""A loan's collection case: the contacts made with the borrower (calls, visits, dialer events), the promises to
+pay and their judgement, and the manual move to post-collections (legal). One aggregate per loan, created at its
+first fact (uuid5 of brand and loan). Stages and allocation are recorded in batches (`domain/collections/moves.py`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import event
+from pydantic import BaseModel, ConfigDict
+
+from domain.shared.aggregate import Aggregate
+from domain.shared.errors import Conflict, InvalidValue, NotFound
+
+_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/collections/case")
+
+
+class Stage(StrEnum):
+    """Where a loan is in collections."""
+
+    PRE = "pre"  # due within the brand's window, not yet overdue
+    COLLECTIONS = "collections"  # overdue
+    POST = "post"  # settled, written off, or moved to legal
+
+
+class Outcome(StrEnum):
+    """What came of a contact with the borrower."""
+
+    CONNECTED = "connected"
+    NOT_REACHABLE = "not_reachable"
+    SWITCHED_OFF = "switched_off"
+    WRONG_NUMBER = "wrong_number"
+    CALLBACK_REQUESTED = "callback_requested"
+    REFUSED_TO_PAY = "refused_to_pay"
+    PROMISED_TO_PAY = "promised_to_pay"
+
+
+class Channel(StrEnum):
+    """How the contact was made."""
+
+    MANUAL = "manual"  # logged by the executive
+    DIALER = "dialer"  # a call event of the dialer (logged by its webhook)
+    FIELD = "field"  # a field visit
+
+
+class PtpStatus(StrEnum):
+    """A promise to pay: open until its date has closed, then kept or broken by the payments made."""
+
+    OPEN = "open"
+    KEPT = "kept"
+    BROKEN = "broken"
+
+
+class CollectionCaseNotFound(NotFound):
+    """Raised when the loan has no collection case in the brand."""
+
+
+class CallDetails(BaseModel):
+    """A dialer call's facts, when the contact is a call the dialer reported."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    call_id: str
+    status: str
+    duration_seconds: int
+    recording_url: str | None = None
+
+
+class Contact(BaseModel):
+    """One contact with the borrower as recorded."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    contact_id: UUID
+    outcome: Outcome
+    remarks: str
+    callback_at: datetime | None
+    channel: Channel
+    staff_id: UUID | None
+    call: CallDetails | None = None
+
+
+class Promise(BaseModel):
+    """A promise to pay `amount` by `due_on`, made on business date `made_on`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ptp_id: UUID
+    due_on: date
+    amount: Decimal
+    made_on: date
+    staff_id: UUID | None
+    status: PtpStatus = PtpStatus.OPEN
+    paid: Decimal = Decimal("0.00")
+
+
+def case_id(brand_id: UUID, loan_id: UUID) -> UUID:
+    """The id of a loan's collection case."""
+    return uuid5(_NAMESPACE, f"{brand_id}:{loan_id}")
+
+
+def check_contact(outcome: Outcome, callback_at: datetime | None, now: datetime) -> None:
+    """A callback needs its time (timezone-aware, not in the past); other outcomes take none."""
+    if outcome is Outcome.CALLBACK_REQUESTED:
+        if callback_at is None:
+            raise InvalidValue("callback_at", "a requested callback needs the time to call back")
+        if callback_at.tzinfo is None:
+            raise InvalidValue("callback_at", "give the time with its offset (e.g. 2026-05-01T15:00:00+05:30)")
+        if callback_at < now:
+            raise InvalidValue("callback_at", "the callback time has passed")
+    elif callback_at is not None:
+        raise InvalidValue("callback_at", "only a requested callback takes a time")
+
+
+class CollectionCase(Aggregate):
+    """The collection facts of one loan."""
+
+    id: UUID
+
+    class Opened(Aggregate.Created):
+        """The loan's collection case was opened (at its first contact, promise or move)."""
+
+        brand_id: UUID
+        loan_id: UUID
+
+    class ContactLogged(Aggregate.Event):
+        """A contact with the borrower: outcome, remarks, a callback time, and the call's facts from the dialer."""
+
+        brand_id: UUID
+        loan_id: UUID
+        contact: Contact
+
+    class EvidenceAttached(Aggregate.Event):
+        """A document (photo, recording, receipt) uploaded as evidence of a contact."""
+
+        brand_id: UUID
+        loan_id: UUID
+        contact_id: UUID
+        document_id: UUID
+
+    class PromiseMade(Aggregate.Event):
+        """The borrower promised to pay."""
+
+        brand_id: UUID
+        loan_id: UUID
+        promise: Promise
+
+    class PromiseJudged(Aggregate.Event):
+        """At the close of its date a promise was judged kept or broken by the payments made since it was given."""
+
+        brand_id: UUID
+        loan_id: UUID
+        ptp_id: UUID
+        status: PtpStatus
+        paid: Decimal
+        judged_on: date
+
+    class MovedToPost(Aggregate.Event):
+        """A manager moved the loan to post-collections (legal) with a reason."""
+
+        brand_id: UUID
+        loan_id: UUID
+        reason: str
+
+    @event(Opened)
+    def __init__(self, brand_id: UUID, loan_id: UUID) -> None:
+        self.brand_id = brand_id
+        self.loan_id = loan_id
+        self.contacts: dict[UUID, Contact] = {}
+        self.evidence: dict[UUID, tuple[UUID, ...]] = {}
+        self.promises: dict[UUID, Promise] = {}
+        self.legal = False
+
+    def log_contact(self, contact: Contact) -> None:
+        """Record a contact (a repeated dialer call id is refused: the webhook logs each call once)."""
+        if contact.call is not None and any(
+            c.call is not None and c.call.call_id == contact.call.call_id for c in self.contacts.values()
+        ):
+            raise Conflict(f"call {contact.call.call_id} is already logged", call_id=contact.call.call_id)
+        self._contact_logged(brand_id=self.brand_id, loan_id=self.loan_id, contact=contact)
+
+    @event(ContactLogged)
+    def _contact_logged(self, brand_id: UUID, loan_id: UUID, contact: Contact) -> None:
+        self.contacts = {**self.contacts, contact.contact_id: contact}
+
+    def attach_evidence(self, contact_id: UUID, document_id: UUID) -> None:
+        """Attach an uploaded document to a contact of this case."""
+        if contact_id not in self.contacts:
+            raise CollectionCaseNotFound(f"contact {contact_id} not found", id=str(contact_id))
+        self._evidence_attached(
+            brand_id=self.brand_id, loan_id=self.loan_id, contact_id=contact_id, document_id=document_id
+        )
+
+    @event(EvidenceAttached)
+    def _evidence_attached(self, brand_id: UUID, loan_id: UUID, contact_id: UUID, document_id: UUID) -> None:
+        self.evidence = {**self.evidence, contact_id: (*self.evidence.get(contact_id, ()), document_id)}
+
+    @property
+    def open_promise(self) -> Promise | None:
+        """The promise not yet judged, if any."""
+        return next((p for p in self.promises.values() if p.status is PtpStatus.OPEN), None)
+
+    def promise(self, promise: Promise) -> None:
+        """Record a promise to pay; one promise is open at a time, and it falls due no earlier than today."""
+        if promise.amount <= 0:
+            raise InvalidValue("amount", "a promise is of a positive amount")
+        if promise.due_on < promise.made_on:
+            raise InvalidValue("date", f"the promised date is before the business date {promise.made_on}")
+        if (open_one := self.open_promise) is not None:
+            raise Conflict(
+                f"a promise to pay {open_one.amount} by {open_one.due_on} is still open", ptp_id=str(open_one.ptp_id)
+            )
+        self._promise_made(brand_id=self.brand_id, loan_id=self.loan_id, promise=promise)
+
+    @event(PromiseMade)
+    def _promise_made(self, brand_id: UUID, loan_id: UUID, promise: Promise) -> None:
+        self.promises = {**self.promises, promise.ptp_id: promise}
+
+    def judge(self, ptp_id: UUID, paid: Decimal, day: date) -> bool:
+        """Judge an open promise whose date has closed: kept when `paid` (since it was made) reaches its amount."""
+        found = self.promises.get(ptp_id)
+        if found is None or found.status is not PtpStatus.OPEN or day < found.due_on:
+            return False
+        status = PtpStatus.KEPT if paid >= found.amount else PtpStatus.BROKEN
+        self._promise_judged(
+            brand_id=self.brand_id, loan_id=self.loan_id, ptp_id=ptp_id, status=status, paid=paid, judged_on=day
+        )
+        return True
+
+    @event(PromiseJudged)
+    def _promise_judged(
+        self, brand_id: UUID, loan_id: UUID, ptp_id: UUID, status: PtpStatus, paid: Decimal, judged_on: date
+    ) -> None:
+        found = self.promises[ptp_id]
+        self.promises = {**self.promises, ptp_id: found.model_copy(update={"status": status, "paid": paid})}
+
+    def move_to_post(self, reason: str) -> None:
+        """Move the loan to post-collections (legal)."""
+        if self.legal:
+            raise Conflict("the loan is already in post-collections (legal)")
+        self._moved_to_post(brand_id=self.brand_id, loan_id=self.loan_id, reason=reason)
+
+    @event(MovedToPost)
+    def _moved_to_post(self, brand_id: UUID, loan_id: UUID, reason: str) -> None:
+        self.legal = True

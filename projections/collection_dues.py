@@ -1,0 +1,74 @@
+"""The loan side of collections, from the loans' own events: each serviced loan's due dates with the cumulative
+amount falling due by each (principal + interest of the schedule), and its payments (`read.collection_payments`,
+reversals marked). The close-of-business sweep reads them set-based to find the loans due within the brand's
+pre-collection window and each loan's unpaid amount; promises are judged by the payments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from domain.loans import servicing_events as sv
+from domain.loans.application import Loans
+from domain.loans.loan import Loan
+from projections.projection import Change, Insert, Projection, Write, handles
+
+L = Loan
+
+
+class CollectionDuesView(Projection):
+    """Due dates, cumulative dues and payments of every serviced loan."""
+
+    name = "collection_dues"
+    source = Loans.name
+    tables = ("read.collection_dues", "read.collection_payments")
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS read.collection_dues (
+            loan_id uuid PRIMARY KEY,
+            due_dates date[] NOT NULL,
+            cum_due numeric(16, 2)[] NOT NULL,
+            paid numeric(16, 2) NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE IF NOT EXISTS read.collection_payments (
+            loan_id uuid NOT NULL,
+            payment_id text NOT NULL,
+            amount numeric(16, 2) NOT NULL,
+            paid_on date NOT NULL,
+            reversed boolean NOT NULL DEFAULT false,
+            PRIMARY KEY (loan_id, payment_id)
+        )""",
+    )
+
+    @handles(L.ServicingOpened)
+    def _opened(self, position: int, event: sv.ServicingOpened) -> Iterator[Change]:
+        total = Decimal("0.00")
+        cumulative = []
+        for instalment in event.schedule.instalments:
+            total += instalment.amount
+            cumulative.append(total)
+        yield Insert("read.collection_dues", {
+            "loan_id": event.originator_id, "due_dates": [i.due_date for i in event.schedule.instalments],
+            "cum_due": cumulative,
+        })  # fmt: skip
+
+    @handles(L.RepaymentRecorded)
+    def _paid(self, position: int, event: sv.RepaymentRecorded) -> Iterator[Change]:
+        p = event.payment
+        yield Write(
+            "INSERT INTO read.collection_payments (loan_id, payment_id, amount, paid_on) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING",
+            (event.originator_id, p.payment_id, p.amount, p.paid_on),
+        )
+        yield Write(
+            "UPDATE read.collection_dues SET paid = paid + %s WHERE loan_id = %s", (p.amount, event.originator_id)
+        )
+
+    @handles(L.RepaymentReversed)
+    def _reversed(self, position: int, event: sv.RepaymentReversed) -> Iterator[Change]:
+        yield Write(
+            "UPDATE read.collection_payments SET reversed = true WHERE loan_id = %s AND payment_id = %s",
+            (event.originator_id, event.payment_id),
+        )
+        yield Write(
+            "UPDATE read.collection_dues SET paid = paid - %s WHERE loan_id = %s", (event.amount, event.originator_id)
+        )

@@ -1,0 +1,258 @@
+"""Typed queries of the collections read models: the worklist (what needs attention first - a callback due, a
+broken promise - then DPD, then amount), a loan's case with its contacts, promises and allocation history, and the
+open cases the reallocation and the sweep start from. Every query takes the caller's brand."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from domain.collections.application import OpenCase
+from domain.collections.case import Stage
+from projections.keyset import Int4, KeysetCursor, Page
+
+#: (segment, attention instant, DPD, amount, loan): segment 0 needs attention now, segment 1 the rest.
+WORKLIST_CURSOR = KeysetCursor(Int4, datetime, Int4, Decimal, UUID)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A loan on a worklist, with what to do next."""
+
+    loan_id: UUID
+    loan_number: str | None
+    customer_id: UUID | None
+    customer_name: str | None
+    stage: str
+    assignee: UUID | None
+    dpd: int
+    amount: Decimal
+    due_on: date | None
+    legal: bool
+    attention_at: datetime | None
+    callback_at: datetime | None
+    last_contact_at: datetime | None
+    last_outcome: str | None
+    contacts: int
+    ptp_due_on: date | None
+    ptp_amount: Decimal | None
+    ptp_status: str | None
+    next_action: str
+
+
+@dataclass(frozen=True)
+class CaseView(WorkItem):
+    """A loan's case: its worklist item, whether it is open and why it closed."""
+
+    open: bool
+    closed_reason: str | None
+    opened_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    """A contact as the loan's panel lists it."""
+
+    contact_id: UUID
+    outcome: str
+    remarks: str
+    callback_at: datetime | None
+    channel: str
+    staff_id: UUID | None
+    call: dict[str, Any] | None
+    evidence: list[UUID]
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PtpRow:
+    """A promise to pay and how it was judged."""
+
+    ptp_id: UUID
+    staff_id: UUID | None
+    due_on: date
+    amount: Decimal
+    made_on: date
+    status: str
+    paid: Decimal
+    judged_on: date | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AllocationRow:
+    """One move of a loan between executives."""
+
+    staff_id: UUID | None
+    previous: UUID | None
+    stage: str | None
+    kind: str
+    business_date: date
+    actor: str
+    at: datetime
+
+
+def next_action(row: dict[str, Any], now: datetime) -> str:
+    """What the executive should do next with the loan."""
+    if row["attention_at"] is not None and row["attention_at"] <= now:
+        if row["callback_at"] is not None:
+            return "call back (requested)"
+        if row["ptp_status"] == "broken":
+            return "promise broken: call again"
+    if row["ptp_status"] == "open":
+        return f"follow up the promise due {row['ptp_due_on'].isoformat()}"
+    if row["callback_at"] is not None:
+        return f"call back at {row['callback_at'].isoformat()}"
+    if row["stage"] == Stage.PRE:
+        return "reminder call before the due date"
+    if row["stage"] == Stage.POST:
+        return "recovery follow-up (settlement, legal)"
+    return "call the borrower" if not row["contacts"] else "call again"
+
+
+_COLUMNS = (
+    "c.loan_id, l.loan_number, l.customer_id, cu.name AS customer_name, c.stage, c.assignee, c.dpd, c.amount, "
+    "c.due_on, c.legal, c.attention_at, c.callback_at, c.last_contact_at, c.last_outcome, c.contacts, c.ptp_due_on, "
+    "c.ptp_amount, c.ptp_status"
+)
+_FROM = (
+    "FROM read.collection_cases c LEFT JOIN read.loans l ON l.id = c.loan_id "
+    "LEFT JOIN read.customers cu ON cu.id = l.customer_id"
+)
+
+
+def _item(row: dict[str, Any], now: datetime) -> WorkItem:
+    return WorkItem(**row, next_action=next_action(row, now))
+
+
+class CollectionQueries:
+    """Worklists, cases and their history."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def worklist(
+        self,
+        brand_id: UUID,
+        stage: Stage,
+        assignee: UUID | None,
+        now: datetime,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """Open cases of `stage` (of one assignee, or all): those needing attention now first (oldest first), then
+        by DPD and amount, highest first."""
+        segment, at, dpd, amount, last = WORKLIST_CURSOR.decode(cursor) if cursor else (0, _EPOCH, 0, Decimal(0), None)
+        where = "c.brand_id = %(brand)s AND c.stage = %(stage)s AND c.open"
+        params: dict[str, Any] = {"brand": brand_id, "stage": stage.value, "now": now, "limit": limit + 1}
+        if assignee is not None:
+            where += " AND c.assignee = %(assignee)s"
+            params["assignee"] = assignee
+        rows: list[dict[str, Any]] = []
+        with self.pool.connection() as conn:
+            if segment == 0:
+                keyset = " AND (c.attention_at, c.loan_id) > (%(at)s, %(last)s)" if last is not None else ""
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} {_FROM} WHERE {where} AND c.attention_at IS NOT NULL "
+                    f"AND c.attention_at <= %(now)s{keyset} ORDER BY c.attention_at, c.loan_id LIMIT %(limit)s",
+                    params | {"at": at, "last": last},
+                ).fetchall()
+                if len(rows) <= limit:
+                    segment, last = 1, None
+            if segment == 1 and len(rows) <= limit:
+                keyset = " AND (c.dpd, c.amount, c.loan_id) < (%(dpd)s, %(amount)s, %(last)s)" if last else ""
+                rows += conn.execute(
+                    f"SELECT {_COLUMNS} {_FROM} WHERE {where} AND (c.attention_at IS NULL OR c.attention_at > %(now)s)"
+                    f"{keyset} ORDER BY c.dpd DESC, c.amount DESC, c.loan_id DESC LIMIT %(limit)s",
+                    params | {"dpd": dpd, "amount": amount, "last": last, "limit": limit + 1 - len(rows)},
+                ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = None
+        if more and rows:
+            tail = rows[-1]
+            due = tail["attention_at"] is not None and tail["attention_at"] <= now
+            next_cursor = (
+                WORKLIST_CURSOR.encode(0, tail["attention_at"], 0, Decimal(0), tail["loan_id"])
+                if due
+                else WORKLIST_CURSOR.encode(1, _EPOCH, tail["dpd"], tail["amount"], tail["loan_id"])
+            )
+        return Page(items=[_item(r, now) for r in rows], next_cursor=next_cursor)
+
+    def case(self, brand_id: UUID, loan_id: UUID, now: datetime) -> CaseView | None:
+        """A loan's case row (None when the loan never was in collections)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS}, c.open, c.closed_reason, c.opened_at {_FROM} "
+                "WHERE c.loan_id = %s AND c.brand_id = %s",
+                (loan_id, brand_id),
+            ).fetchone()
+        if row is None:
+            return None
+        return CaseView(**row, next_action=next_action(row, now))
+
+    def contacts(self, brand_id: UUID, loan_id: UUID, limit: int = 200) -> list[ContactRow]:
+        """The loan's contacts, newest first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT contact_id, outcome, remarks, callback_at, channel, staff_id, call, evidence, actor, at "
+                "FROM read.collection_contacts WHERE loan_id = %s AND brand_id = %s ORDER BY at DESC LIMIT %s",
+                (loan_id, brand_id, limit),
+            ).fetchall()
+        return [ContactRow(**r) for r in rows]
+
+    def contact(self, brand_id: UUID, contact_id: UUID) -> ContactRow | None:
+        """One contact."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT contact_id, outcome, remarks, callback_at, channel, staff_id, call, evidence, actor, at "
+                "FROM read.collection_contacts WHERE contact_id = %s AND brand_id = %s",
+                (contact_id, brand_id),
+            ).fetchone()
+        return ContactRow(**row) if row else None
+
+    def ptps(self, brand_id: UUID, loan_id: UUID) -> list[PtpRow]:
+        """The loan's promises to pay, newest first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT ptp_id, staff_id, due_on, amount, made_on, status, paid, judged_on, at "
+                "FROM read.collection_ptps WHERE loan_id = %s AND brand_id = %s ORDER BY at DESC",
+                (loan_id, brand_id),
+            ).fetchall()
+        return [PtpRow(**r) for r in rows]
+
+    def ptp(self, brand_id: UUID, ptp_id: UUID) -> PtpRow | None:
+        """One promise."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT ptp_id, staff_id, due_on, amount, made_on, status, paid, judged_on, at "
+                "FROM read.collection_ptps WHERE ptp_id = %s AND brand_id = %s",
+                (ptp_id, brand_id),
+            ).fetchone()
+        return PtpRow(**row) if row else None
+
+    def allocations(self, brand_id: UUID, loan_id: UUID) -> list[AllocationRow]:
+        """Every move of the loan between executives, newest first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT staff_id, previous, stage, kind, business_date, actor, at FROM read.collection_allocations "
+                "WHERE loan_id = %s AND brand_id = %s ORDER BY at DESC",
+                (loan_id, brand_id),
+            ).fetchall()
+        return [AllocationRow(**r) for r in rows]
+
+    def open_cases(self, brand_id: UUID, loan_ids: Sequence[UUID]) -> dict[UUID, OpenCase]:
+        """The open cases among `loan_ids`."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT loan_id, stage, assignee FROM read.collection_cases "
+                "WHERE brand_id = %s AND loan_id = ANY(%s) AND open",
+                (brand_id, list(loan_ids)),
+            ).fetchall()
+        return {r["loan_id"]: OpenCase(r["loan_id"], Stage(r["stage"]), r["assignee"]) for r in rows}

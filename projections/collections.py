@@ -1,0 +1,231 @@
+"""Read models of collections: one row per loan in (or once in) collections - its stage, assignee, figures,
+last contact, promise and what needs attention (`read.collection_cases`, the worklist's table) - and the contacts,
+promises, evidence and allocation history of each loan. Queries: projections/collection_queries.py; the loan side
+(dues and payments) in projections/collection_dues.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from domain.collections.application import Collections
+from domain.collections.case import CollectionCase, Outcome, PtpStatus
+from domain.collections.moves import CaseMoves, MoveKind
+from projections.projection import Change, Insert, Projection, Write, handles
+
+C = CollectionCase
+
+_CASES = """CREATE TABLE IF NOT EXISTS read.collection_cases (
+    loan_id uuid PRIMARY KEY,
+    brand_id uuid NOT NULL,
+    stage text,
+    open boolean NOT NULL DEFAULT false,
+    assignee uuid,
+    dpd int NOT NULL DEFAULT 0,
+    amount numeric(16, 2) NOT NULL DEFAULT 0,
+    due_on date,
+    legal boolean NOT NULL DEFAULT false,
+    attention_at timestamptz,
+    callback_at timestamptz,
+    last_contact_at timestamptz,
+    last_outcome text,
+    contacts int NOT NULL DEFAULT 0,
+    ptp_id uuid,
+    ptp_due_on date,
+    ptp_amount numeric(16, 2),
+    ptp_status text,
+    closed_reason text,
+    opened_at timestamptz,
+    opened_on date,
+    updated_at timestamptz NOT NULL
+)"""
+
+#: The tables and the indexes the worklist, the team view and the sweep read by.
+DDL = (
+    _CASES,
+    # An executive's worklist: open cases of a stage, by DPD then amount.
+    "CREATE INDEX IF NOT EXISTS collection_worklist_idx ON read.collection_cases "
+    "(brand_id, assignee, stage, dpd DESC, amount DESC, loan_id DESC) WHERE open",
+    # A manager's view of a stage, every assignee.
+    "CREATE INDEX IF NOT EXISTS collection_stage_idx ON read.collection_cases "
+    "(brand_id, stage, dpd DESC, amount DESC, loan_id DESC) WHERE open",
+    # What needs attention first: a callback due, a broken promise.
+    "CREATE INDEX IF NOT EXISTS collection_closed_idx ON read.collection_cases (brand_id, assignee) WHERE NOT open "
+    "AND closed_reason IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS collection_attention_idx ON read.collection_cases "
+    "(brand_id, assignee, stage, attention_at, loan_id) WHERE open AND attention_at IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS read.collection_contacts (
+        contact_id uuid PRIMARY KEY,
+        loan_id uuid NOT NULL,
+        brand_id uuid NOT NULL,
+        outcome text NOT NULL,
+        remarks text NOT NULL,
+        callback_at timestamptz,
+        channel text NOT NULL,
+        staff_id uuid,
+        call jsonb,
+        evidence uuid[] NOT NULL DEFAULT '{}',
+        actor text NOT NULL,
+        at timestamptz NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS collection_contacts_loan_idx ON read.collection_contacts (loan_id, at DESC)",
+    "CREATE INDEX IF NOT EXISTS collection_contacts_staff_idx ON read.collection_contacts (brand_id, staff_id, at)",
+    """CREATE TABLE IF NOT EXISTS read.collection_ptps (
+        ptp_id uuid PRIMARY KEY,
+        loan_id uuid NOT NULL,
+        brand_id uuid NOT NULL,
+        staff_id uuid,
+        due_on date NOT NULL,
+        amount numeric(16, 2) NOT NULL,
+        made_on date NOT NULL,
+        status text NOT NULL,
+        paid numeric(16, 2) NOT NULL DEFAULT 0,
+        judged_on date,
+        actor text NOT NULL,
+        at timestamptz NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS collection_ptps_loan_idx ON read.collection_ptps (loan_id, at DESC)",
+    "CREATE INDEX IF NOT EXISTS collection_ptps_open_idx ON read.collection_ptps (brand_id, due_on) "
+    "WHERE status = 'open'",
+    "CREATE INDEX IF NOT EXISTS collection_ptps_staff_idx ON read.collection_ptps (brand_id, staff_id, status)",
+    """CREATE TABLE IF NOT EXISTS read.collection_allocations (
+        batch_id uuid NOT NULL,
+        loan_id uuid NOT NULL,
+        brand_id uuid NOT NULL,
+        staff_id uuid,
+        previous uuid,
+        stage text,
+        kind text NOT NULL,
+        business_date date NOT NULL,
+        actor text NOT NULL,
+        at timestamptz NOT NULL,
+        PRIMARY KEY (loan_id, batch_id)
+    )""",
+)
+
+_SWEEP = (
+    "INSERT INTO read.collection_cases AS c (loan_id, brand_id, stage, open, assignee, dpd, amount, due_on, "
+    "closed_reason, opened_at, opened_on, updated_at) "
+    "SELECT m.loan_id, %(brand)s, m.stage, m.closed IS NULL, m.staff_id, m.dpd, m.amount, m.due_on, m.closed, "
+    "%(at)s, %(day)s, %(at)s FROM unnest(%(loans)s::uuid[], %(stages)s::text[], %(staff)s::uuid[], %(dpd)s::int[], "
+    "%(amounts)s::numeric[], %(due)s::date[], %(closed)s::text[]) AS m(loan_id, stage, staff_id, dpd, amount, due_on, "
+    "closed) ON CONFLICT (loan_id) DO UPDATE SET stage = EXCLUDED.stage, open = EXCLUDED.open, "
+    "assignee = EXCLUDED.assignee, dpd = EXCLUDED.dpd, amount = EXCLUDED.amount, due_on = EXCLUDED.due_on, "
+    "closed_reason = EXCLUDED.closed_reason, updated_at = EXCLUDED.updated_at, "
+    "opened_at = CASE WHEN c.open AND EXCLUDED.open THEN c.opened_at ELSE EXCLUDED.opened_at END, "
+    "opened_on = CASE WHEN c.open AND EXCLUDED.open THEN c.opened_on ELSE EXCLUDED.opened_on END, "
+    "attention_at = CASE WHEN EXCLUDED.open THEN c.attention_at END "
+    "WHERE c.brand_id = EXCLUDED.brand_id"
+)
+_REALLOCATE = (
+    "UPDATE read.collection_cases c SET assignee = m.staff_id, updated_at = %(at)s "
+    "FROM unnest(%(loans)s::uuid[], %(staff)s::uuid[]) AS m(loan_id, staff_id) "
+    "WHERE c.loan_id = m.loan_id AND c.brand_id = %(brand)s"
+)
+_HISTORY = (
+    "INSERT INTO read.collection_allocations (batch_id, loan_id, brand_id, staff_id, previous, stage, kind, "
+    "business_date, actor, at) SELECT %(batch)s, m.loan_id, %(brand)s, m.staff_id, m.previous, m.stage, %(kind)s, "
+    "%(day)s, %(actor)s, %(at)s FROM unnest(%(loans)s::uuid[], %(staff)s::uuid[], %(previous)s::uuid[], "
+    "%(stages)s::text[]) AS m(loan_id, staff_id, previous, stage) WHERE m.staff_id IS DISTINCT FROM m.previous "
+    "ON CONFLICT DO NOTHING"
+)
+
+#: A case row for a loan that has none yet (a contact or promise before any sweep): not open, no stage.
+_ENSURE = "INSERT INTO read.collection_cases (loan_id, brand_id, updated_at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+
+
+class CollectionViews(Projection):
+    """Cases, contacts, promises and allocation history."""
+
+    name = "collections"
+    source = Collections.name
+    tables = ("read.collection_cases", "read.collection_contacts", "read.collection_ptps",
+              "read.collection_allocations")  # fmt: skip
+    ddl = DDL
+
+    @handles(CaseMoves.Recorded)
+    def _moves(self, position: int, event: CaseMoves.Recorded) -> Iterator[Change]:
+        moves = event.moves
+        common: dict[str, Any] = {
+            "brand": event.brand_id, "at": event.timestamp, "loans": [m.loan_id for m in moves],
+            "staff": [m.staff_id for m in moves], "stages": [m.stage.value for m in moves],
+        }  # fmt: skip
+        if event.kind is MoveKind.SWEEP:
+            yield Write(_SWEEP, common | {
+                "day": event.business_date, "dpd": [m.dpd for m in moves], "amounts": [m.amount for m in moves],
+                "due": [m.due_on for m in moves], "closed": [m.closed for m in moves],
+            })  # fmt: skip
+        else:
+            yield Write(_REALLOCATE, {k: common[k] for k in ("brand", "at", "loans", "staff")})
+        yield Write(_HISTORY, common | {
+            "batch": event.originator_id, "kind": event.kind.value, "day": event.business_date,
+            "actor": event.actor, "previous": [m.previous for m in moves],
+        })  # fmt: skip
+
+    @handles(C.Opened)
+    def _opened(self, position: int, event: C.Opened) -> Iterator[Change]:
+        yield Write(_ENSURE, (event.loan_id, event.brand_id, event.timestamp))
+
+    @handles(C.ContactLogged)
+    def _contact(self, position: int, event: C.ContactLogged) -> Iterator[Change]:
+        c = event.contact
+        loan_id, brand_id = event.loan_id, event.brand_id
+        yield Insert("read.collection_contacts", {
+            "contact_id": c.contact_id, "loan_id": loan_id, "brand_id": brand_id, "outcome": c.outcome.value,
+            "remarks": c.remarks, "callback_at": c.callback_at, "channel": c.channel.value, "staff_id": c.staff_id,
+            "call": Jsonb(c.call.model_dump(mode="json")) if c.call else None, "actor": event.actor,
+            "at": event.timestamp,
+        })  # fmt: skip
+        callback = c.callback_at if c.outcome is Outcome.CALLBACK_REQUESTED else None
+        yield Write(
+            "UPDATE read.collection_cases SET callback_at = %(cb)s, attention_at = %(cb)s, last_contact_at = %(at)s, "
+            "last_outcome = %(outcome)s, contacts = contacts + 1, updated_at = %(at)s WHERE loan_id = %(loan)s",
+            {"cb": callback, "at": event.timestamp, "outcome": c.outcome.value, "loan": loan_id},
+        )
+
+    @handles(C.EvidenceAttached)
+    def _evidence(self, position: int, event: C.EvidenceAttached) -> Iterator[Change]:
+        yield Write(
+            "UPDATE read.collection_contacts SET evidence = array_append(evidence, %s) WHERE contact_id = %s",
+            (event.document_id, event.contact_id),
+        )
+
+    @handles(C.PromiseMade)
+    def _promised(self, position: int, event: C.PromiseMade) -> Iterator[Change]:
+        p = event.promise
+        loan_id, brand_id = event.loan_id, event.brand_id
+        yield Insert("read.collection_ptps", {
+            "ptp_id": p.ptp_id, "loan_id": loan_id, "brand_id": brand_id, "staff_id": p.staff_id,
+            "due_on": p.due_on, "amount": p.amount, "made_on": p.made_on, "status": PtpStatus.OPEN.value,
+            "actor": event.actor, "at": event.timestamp,
+        })  # fmt: skip
+        yield Write(
+            "UPDATE read.collection_cases SET ptp_id = %s, ptp_due_on = %s, ptp_amount = %s, ptp_status = 'open', "
+            "updated_at = %s WHERE loan_id = %s",
+            (p.ptp_id, p.due_on, p.amount, event.timestamp, loan_id),
+        )
+
+    @handles(C.PromiseJudged)
+    def _judged(self, position: int, event: C.PromiseJudged) -> Iterator[Change]:
+        loan_id = event.loan_id
+        yield Write(
+            "UPDATE read.collection_ptps SET status = %s, paid = %s, judged_on = %s WHERE ptp_id = %s",
+            (event.status.value, event.paid, event.judged_on, event.ptp_id),
+        )
+        broken = event.status is PtpStatus.BROKEN
+        yield Write(
+            "UPDATE read.collection_cases SET ptp_status = %s, updated_at = %s, "
+            "attention_at = CASE WHEN %s THEN %s ELSE attention_at END WHERE loan_id = %s AND ptp_id = %s",
+            (event.status.value, event.timestamp, broken, event.timestamp, loan_id, event.ptp_id),
+        )
+
+    @handles(C.MovedToPost)
+    def _legal(self, position: int, event: C.MovedToPost) -> Iterator[Change]:
+        loan_id = event.loan_id
+        yield Write(
+            "UPDATE read.collection_cases SET legal = true, stage = CASE WHEN open THEN 'post' ELSE stage END, "
+            "updated_at = %s WHERE loan_id = %s",
+            (event.timestamp, loan_id),
+        )

@@ -1,0 +1,173 @@
+"""Collections use cases: contacts (callbacks, dialer calls once), promises and their judgement, the legal move
+and reallocation, on the in-memory event store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from domain.collections.application import Collections, LoanFacts, OpenCase
+from domain.collections.case import (
+    CallDetails,
+    Channel,
+    CollectionCase,
+    CollectionCaseNotFound,
+    Outcome,
+    PtpStatus,
+    Stage,
+    case_id,
+)
+from domain.collections.moves import CaseMoves, CollectionDay, Move, day_id
+from domain.shared.clock import FixedClock
+from domain.shared.errors import Conflict, InvalidInput
+from tests.application.conftest import in_memory
+
+BRAND = uuid.UUID("00000000-0000-4000-8000-0000000000c1")
+OTHER = uuid.UUID("00000000-0000-4000-8000-0000000000c2")
+LOAN = uuid.UUID("00000000-0000-4000-8000-00000000a001")
+LOAN2 = uuid.UUID("00000000-0000-4000-8000-00000000a002")
+EXEC = uuid.UUID("00000000-0000-4000-8000-00000000e001")
+EXEC2 = uuid.UUID("00000000-0000-4000-8000-00000000e002")
+DAY = date(2026, 5, 4)
+
+
+@dataclass
+class FakeParties:
+    """Loans LOAN and LOAN2 in BRAND; EXEC works pre and collections, EXEC2 only collections."""
+
+    cases: dict[uuid.UUID, OpenCase] = field(default_factory=dict)
+
+    def loan(self, brand_id: uuid.UUID, loan_id: uuid.UUID) -> LoanFacts | None:
+        if brand_id == BRAND and loan_id in (LOAN, LOAN2):
+            return LoanFacts(loan_id, "overdue", DAY)
+        return None
+
+    def can_collect(self, brand_id: uuid.UUID, staff_id: uuid.UUID, stage: Stage) -> bool:
+        return brand_id == BRAND and (
+            (staff_id == EXEC and stage is not Stage.POST) or (staff_id == EXEC2 and stage is Stage.COLLECTIONS)
+        )
+
+    def open_cases(self, brand_id: uuid.UUID, loan_ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, OpenCase]:
+        return {i: c for i, c in self.cases.items() if i in loan_ids and brand_id == BRAND}
+
+
+@pytest.fixture
+def parties() -> FakeParties:
+    return FakeParties()
+
+
+@pytest.fixture
+def app(clock: FixedClock, parties: FakeParties) -> Collections:
+    return in_memory(Collections, clock, parties=parties)
+
+
+def _case(app: Collections) -> CollectionCase:
+    return app.load(CollectionCase, case_id(BRAND, LOAN), BRAND, CollectionCaseNotFound)
+
+
+def test_a_contact_opens_the_case_and_is_recorded_with_its_outcome(app: Collections, clock: FixedClock) -> None:
+    result = app.log_contact(BRAND, LOAN, Outcome.NOT_REACHABLE, " rang twice ", staff_id=EXEC)
+    case = _case(app)
+    contact = case.contacts[result.id]
+    assert contact.outcome is Outcome.NOT_REACHABLE and contact.remarks == "rang twice" and contact.staff_id == EXEC
+    assert [type(e).__name__ for e in app.events.get(case.id)] == ["Opened", "ContactLogged"]
+
+
+def test_a_callback_needs_a_future_time_and_other_outcomes_take_none(app: Collections, clock: FixedClock) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        app.log_contact(BRAND, LOAN, Outcome.CALLBACK_REQUESTED, "call me later")
+    assert refused.value.errors[0].field == "callback_at"
+    with pytest.raises(InvalidInput):
+        app.log_contact(BRAND, LOAN, Outcome.CALLBACK_REQUESTED, "x", clock.now() - timedelta(minutes=1))
+    with pytest.raises(InvalidInput):
+        app.log_contact(BRAND, LOAN, Outcome.CONNECTED, "x", clock.now() + timedelta(hours=1))
+    assert app.recorder.max_notification_id() in (None, 0)
+    app.log_contact(BRAND, LOAN, Outcome.CALLBACK_REQUESTED, "after 6", clock.now() + timedelta(hours=2))
+    assert len(_case(app).contacts) == 1
+
+
+def test_a_loan_of_another_brand_is_not_found_and_nothing_is_recorded(app: Collections) -> None:
+    with pytest.raises(CollectionCaseNotFound):
+        app.log_contact(OTHER, LOAN, Outcome.CONNECTED, "")
+    with pytest.raises(CollectionCaseNotFound):
+        app.promise(OTHER, LOAN, DAY, Decimal("100.00"))
+    assert app.recorder.max_notification_id() in (None, 0)
+
+
+def test_a_dialer_call_is_logged_once_however_often_it_is_reported(app: Collections) -> None:
+    call = CallDetails(call_id="c-1", status="answered", duration_seconds=42, recording_url="https://rec/1")
+    app.log_contact(BRAND, LOAN, Outcome.CONNECTED, "dialer", channel=Channel.DIALER, call=call)
+    with pytest.raises(Conflict):
+        app.log_contact(BRAND, LOAN, Outcome.CONNECTED, "dialer", channel=Channel.DIALER, call=call)
+    (only,) = _case(app).contacts.values()
+    assert only.call == call and only.channel is Channel.DIALER
+
+
+def test_one_promise_is_open_at_a_time_and_it_is_judged_by_the_payments(app: Collections) -> None:
+    first = app.promise(BRAND, LOAN, DAY + timedelta(days=2), Decimal("1500.00"), EXEC)
+    with pytest.raises(Conflict):
+        app.promise(BRAND, LOAN, DAY + timedelta(days=3), Decimal("100.00"), EXEC)
+    # Not judged before its date has closed.
+    assert app.judge_promises(BRAND, DAY + timedelta(days=1), {LOAN: Decimal("0")}) == 0
+    assert app.judge_promises(BRAND, DAY + timedelta(days=2), {LOAN: Decimal("1499.99")}) == 1
+    promise = _case(app).promises[first.id]
+    assert promise.status is PtpStatus.BROKEN and promise.paid == Decimal("1499.99")
+    second = app.promise(BRAND, LOAN, DAY + timedelta(days=4), Decimal("500.00"), EXEC)
+    assert app.judge_promises(BRAND, DAY + timedelta(days=5), {LOAN: Decimal("500.00")}) == 1
+    assert _case(app).promises[second.id].status is PtpStatus.KEPT
+
+
+def test_a_promise_is_positive_and_not_before_the_business_date(app: Collections) -> None:
+    with pytest.raises(InvalidInput):
+        app.promise(BRAND, LOAN, DAY - timedelta(days=1), Decimal("10.00"))
+    with pytest.raises(InvalidInput):
+        app.promise(BRAND, LOAN, DAY, Decimal("0.00"))
+    with pytest.raises(InvalidInput):
+        app.promise(BRAND, LOAN, DAY, Decimal("10.001"))
+    assert app.recorder.max_notification_id() in (None, 0)
+
+
+def test_moving_to_legal_needs_a_reason_and_happens_once(app: Collections) -> None:
+    with pytest.raises(InvalidInput):
+        app.move_to_post(BRAND, LOAN, " ")
+    app.move_to_post(BRAND, LOAN, "no response for 90 days")
+    assert _case(app).legal
+    with pytest.raises(Conflict):
+        app.move_to_post(BRAND, LOAN, "again")
+
+
+def test_reallocation_records_each_move_with_who_had_the_loan(app: Collections, parties: FakeParties) -> None:
+    parties.cases[LOAN] = OpenCase(LOAN, Stage.COLLECTIONS, EXEC)
+    parties.cases[LOAN2] = OpenCase(LOAN2, Stage.COLLECTIONS, EXEC2)
+    result = app.reallocate(BRAND, [LOAN, LOAN2], EXEC2, DAY)
+    batch = app.load(CaseMoves, result.id, BRAND, CollectionCaseNotFound)
+    assert batch.moves == (Move(loan_id=LOAN, stage=Stage.COLLECTIONS, staff_id=EXEC2, previous=EXEC),)
+
+
+def test_reallocation_refuses_unknown_loans_and_staff_without_the_stage(app: Collections, parties: FakeParties) -> None:
+    parties.cases[LOAN] = OpenCase(LOAN, Stage.PRE, EXEC)
+    with pytest.raises(CollectionCaseNotFound):
+        app.reallocate(BRAND, [LOAN, LOAN2], EXEC, DAY)
+    with pytest.raises(InvalidInput) as refused:
+        app.reallocate(BRAND, [LOAN], EXEC2, DAY)  # EXEC2 does not work pre-collections
+    assert refused.value.errors[0].field == "staff_id"
+    with pytest.raises(CollectionCaseNotFound):
+        app.reallocate(OTHER, [LOAN], EXEC, DAY)
+    assert app.recorder.max_notification_id() in (None, 0)
+
+
+def test_the_sweep_records_batches_and_its_day_once(app: Collections) -> None:
+    moves = [
+        Move(loan_id=uuid.uuid4(), stage=Stage.COLLECTIONS, staff_id=EXEC, previous=None, dpd=1) for _ in range(4100)
+    ]
+    app.record_moves(BRAND, DAY, moves)
+    assert app.recorder.max_notification_id() == 3  # 2000 + 2000 + 100
+    assert not app.swept(BRAND, DAY)
+    app.close_day(BRAND, DAY, {"opened": 4100})
+    assert app.swept(BRAND, DAY) and not app.swept(OTHER, DAY)
+    assert app.load(CollectionDay, day_id(BRAND, DAY), BRAND, CollectionCaseNotFound).counts == {"opened": 4100}

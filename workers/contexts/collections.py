@@ -1,0 +1,75 @@
+"""Collections (issue #16 items 1-4, 11): stages and worklists, allocation (automatic after the close of business,
+and managers' reallocation), the contact log, promises to pay and the team view."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from adapters.postgres import Database
+from api.pages import collections as pages
+from api.routes import collection_team
+from api.routes import collections as routes
+from api.web import NavItem
+from domain.collections.application import CollectionParties, Collections, LoanFacts, OpenCase
+from domain.collections.case import CollectionCase, Stage
+from domain.collections.moves import CaseMoves, CollectionDay
+from domain.identity.application import Identity
+from domain.identity.permissions import Level
+from domain.identity.staff import StaffNotFound
+from domain.loans.application import Loans
+from domain.loans.loan import LoanNotFound
+from projections.collection_dues import CollectionDuesView
+from projections.collection_queries import CollectionQueries
+from projections.collection_team import TeamQueries
+from projections.collections import CollectionViews
+from workers.bounded_context import BoundedContext, Kit
+
+
+@dataclass(frozen=True)
+class BrandCollectionParties:
+    """The collections context's `CollectionParties`: the loans and identity contexts, and its own read model for
+    the open cases."""
+
+    loans: Loans
+    identity: Identity
+    queries: CollectionQueries
+
+    def loan(self, brand_id: UUID, loan_id: UUID) -> LoanFacts | None:
+        try:
+            found = self.loans.get(brand_id, loan_id)
+        except LoanNotFound:
+            return None
+        return LoanFacts(loan_id, str(found.status), self.identity.business_date(brand_id))
+
+    def can_collect(self, brand_id: UUID, staff_id: UUID, stage: Stage) -> bool:
+        try:
+            staff = self.identity.staff(brand_id, staff_id)
+        except StaffNotFound:
+            return False
+        level = staff.grants.get(routes.STAGE_PERMISSION[stage])
+        return bool(staff.enabled) and level is not None and level.covers(Level.WRITE)
+
+    def open_cases(self, brand_id: UUID, loan_ids: Sequence[UUID]) -> Mapping[UUID, OpenCase]:
+        return self.queries.open_cases(brand_id, loan_ids)
+
+
+def _collections(kit: Kit) -> Collections:
+    parties: CollectionParties = BrandCollectionParties(
+        kit.get(Loans), kit.get(Identity), CollectionQueries(kit.get(Database).pool)
+    )
+    return Collections(env=kit.env, clock=kit.clock, parties=parties)
+
+
+CONTEXT = BoundedContext(
+    application=Collections,
+    build=_collections,
+    queries=(CollectionQueries, TeamQueries),
+    projections=(CollectionViews(), CollectionDuesView()),
+    endpoints=(*routes.ENDPOINTS, *collection_team.ENDPOINTS),
+    pages=pages.PAGES,
+    nav=(NavItem("Collections", "/collections", "collections", routes.READ[0], 30),),
+    permissions=(routes.READ[0], routes.REALLOCATE[0], routes.LEGAL[0]),
+    audited=(CollectionCase, CaseMoves, CollectionDay),
+)
