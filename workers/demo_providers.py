@@ -14,6 +14,7 @@ from adapters.providers.directory import DevSimulators, ProviderDirectory
 from adapters.simulators.aa import AaSimulator
 from adapters.simulators.bsa import BsaSimulator
 from adapters.simulators.bureau import BureauSimulator
+from adapters.simulators.dialer import DialerSimulator
 from adapters.simulators.digilocker import DigilockerSimulator
 from adapters.simulators.esign import EsignSimulator
 from adapters.simulators.gateway import GatewaySimulator
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-#: service -> simulator, in port order from PROVIDER_SIM_PORT_BASE (default 8201: sms 8201 ... gateway 8209).
+#: service -> simulator, in port order from PROVIDER_SIM_PORT_BASE (default 8201: sms 8201 ... gateway 8209, dialer 8210).
 SIMULATORS: dict[str, type[ProviderSimulator]] = {
     "sms": SmsSimulator,
     "pan": PanSimulator,
@@ -38,6 +39,7 @@ SIMULATORS: dict[str, type[ProviderSimulator]] = {
     "aa": AaSimulator,
     "esign": EsignSimulator,
     "gateway": GatewaySimulator,
+    "dialer": DialerSimulator,
 }
 DEFAULT_PORT_BASE = 8201
 WEBHOOK_SECRET_ENV = "PROVIDER_WEBHOOK_SECRET"

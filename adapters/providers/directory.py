@@ -24,12 +24,14 @@ from typing import Any, TypeVar, cast
 
 from adapters.providers.bank_data import AaClient, BsaClient
 from adapters.providers.call_log import CallRecord, CallRecorder
+from adapters.providers.dialer import DialerClient
 from adapters.providers.digilocker import DigilockerClient
 from adapters.providers.http import ProviderCalls, ProviderConfig, ProviderHttp
 from adapters.providers.kyc import BureauClient, PanClient, PennyDropClient
 from adapters.providers.payments import EsignClient, GatewayClient
 from adapters.providers.sms import SmsClient
 from domain.providers.calls import SERVICES, Caller
+from domain.providers.dialer import Dialer
 from domain.providers.errors import ProviderUnavailable
 from domain.providers.kyc import (
     AccountAggregator,
@@ -173,6 +175,10 @@ class ProviderDirectory:
         """The payment gateway client (a `PaymentGateway`)."""
         return self._client("gateway", vendor, GatewayClient)
 
+    def dialer(self, vendor: str | None = None) -> DialerClient:
+        """The VoIP dialer client (a `Dialer`: click-to-call)."""
+        return self._client("dialer", vendor, DialerClient)
+
     def close(self) -> None:
         """Close every connection (a later call opens new ones)."""
         with self._lock:
@@ -273,6 +279,10 @@ class BrandProviders:
         """The brand's payment gateway client."""
         return self._directory.gateway(self.vendor("gateway"))
 
+    def dialer(self) -> DialerClient:
+        """The brand's dialer client."""
+        return self._directory.dialer(self.vendor("dialer"))
+
 
 class _Link:
     """A client's way to its service's provider: whatever the directory has configured at the time of the call."""
@@ -347,3 +357,8 @@ def conforming(
 ]:
     """The directory's clients as the domain's protocols (mypy checks here that each client satisfies its protocol)."""
     return (d.sms(), d.pan(), d.penny_drop(), d.bureau(), d.bsa(), d.aa(), d.digilocker(), d.esign(), d.gateway())
+
+
+def conforming_dialer(d: ProviderDirectory) -> Dialer:
+    """The directory's dialer client as the domain's protocol (mypy checks the client satisfies it)."""
+    return d.dialer()

@@ -17,7 +17,7 @@ from projections.provider_calls import ProviderCallQueries
 
 READ = (Permission.BRAND_SETTINGS, Level.READ)
 
-Service = Literal["sms", "pan", "digilocker", "penny_drop", "bureau", "bsa", "aa", "esign", "gateway"]
+Service = Literal["sms", "pan", "digilocker", "penny_drop", "bureau", "bsa", "aa", "esign", "gateway", "dialer"]
 assert set(get_args(Service)) == set(SERVICES), "Service must list domain.providers.calls.SERVICES"
 
 

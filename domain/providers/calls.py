@@ -8,7 +8,7 @@ from uuid import UUID
 from domain.notices.matching import name_similarity
 
 #: The services a brand picks a provider for (BrandSettings `providers`: service -> provider name).
-SERVICES = ("sms", "pan", "digilocker", "penny_drop", "bureau", "bsa", "aa", "esign", "gateway")
+SERVICES = ("sms", "pan", "digilocker", "penny_drop", "bureau", "bsa", "aa", "esign", "gateway", "dialer")
 
 
 @dataclass(frozen=True)

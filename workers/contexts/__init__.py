@@ -29,6 +29,7 @@ NAMES = (
     "audit",
     "providers",
     "reports",
+    "fieldwork",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(

@@ -1,0 +1,84 @@
+"""The collection dashboard's figures that the fieldwork read models and the loans' read model answer: loans by DPD
+bucket (count and amount) and dialer calls per executive. Recovery and promise-kept rates come from the
+collections context's team view when it is there (the dashboard page asks both)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+#: (label, lowest DPD, highest DPD or None); a loan falls in the first bucket that holds its DPD.
+DPD_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("Current", 0, 0),
+    ("1-30", 1, 30),
+    ("31-60", 31, 60),
+    ("61-90", 61, 90),
+    ("90+", 91, None),
+)
+
+
+@dataclass(frozen=True)
+class DpdBucket:
+    """Serviced loans of a DPD range: how many, and their amount (principal sanctioned, INR)."""
+
+    label: str
+    count: int
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class ExecutiveCalls:
+    """One executive's dialer calls in the window: placed, answered, and talk time."""
+
+    staff_id: UUID
+    name: str
+    calls: int
+    answered: int
+    talk_seconds: int
+
+
+class CollectionDashboardQueries:
+    """The dashboard's own figures, per brand."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def dpd_buckets(self, brand_id: UUID) -> list[DpdBucket]:
+        """Every bucket (empty ones too), over the brand's serviced loans (active, partially paid, overdue)."""
+        cases = " ".join(
+            f"WHEN coalesce(dpd, 0) BETWEEN {low} AND {high if high is not None else 2147483647} THEN {i}"
+            for i, (_, low, high) in enumerate(DPD_BUCKETS)
+        )
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT CASE {cases} END AS bucket, count(*) AS n, coalesce(sum(amount), 0) AS amount "
+                "FROM read.loans WHERE brand_id = %s AND status IN ('active', 'partially_paid', 'overdue') "
+                "GROUP BY 1",
+                (brand_id,),
+            ).fetchall()
+        found = {r["bucket"]: r for r in rows}
+        return [
+            DpdBucket(
+                label,
+                int(found[i]["n"]) if i in found else 0,
+                Decimal(found[i]["amount"]).quantize(Decimal("0.01")) if i in found else Decimal("0.00"),
+            )
+            for i, (label, _, _) in enumerate(DPD_BUCKETS)
+        ]
+
+    def calls_per_executive(self, brand_id: UUID, since: datetime) -> list[ExecutiveCalls]:
+        """Dialer calls placed since `since`, per executive, most calls first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT c.staff_id, coalesce(s.name, '(unknown)') AS name, count(*) AS calls, "
+                "count(*) FILTER (WHERE c.status = 'answered') AS answered, "
+                "coalesce(sum(c.duration_seconds), 0) AS talk_seconds "
+                "FROM read.dialer_calls c LEFT JOIN read.staff s ON s.id = c.staff_id "
+                "WHERE c.brand_id = %s AND c.placed_at >= %s GROUP BY c.staff_id, s.name "
+                "ORDER BY calls DESC, name LIMIT 50",
+                (brand_id, since),
+            ).fetchall()
+        return [ExecutiveCalls(**{**r, "talk_seconds": int(r["talk_seconds"])}) for r in rows]

@@ -1,0 +1,217 @@
+"""Read models of the fieldwork context: the brand's dialer settings and extensions, each dialer call, and field
+visits (the agent's list, a loan's visits), with their typed queries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from uuid import UUID
+
+from domain.fieldwork.application import FieldWork
+from domain.fieldwork.dialer import DialerCall, DialerSetup
+from domain.fieldwork.visit import FieldVisit
+from projections.keyset import KeysetCursor
+from projections.projection import Change, Insert, Projection, Write, handles
+
+#: Visits and calls are listed newest first by (created_at, id).
+VISITS_CURSOR = KeysetCursor(datetime, UUID)
+CALLS_CURSOR = KeysetCursor(datetime, UUID)
+
+D = DialerSetup
+C = DialerCall
+V = FieldVisit
+
+
+class FieldworkView(Projection):
+    """read.dialer_settings (one row per brand), read.dialer_extensions, read.dialer_calls, read.field_visits."""
+
+    name = "fieldwork"
+    source = FieldWork.name
+    tables = ("read.dialer_settings", "read.dialer_extensions", "read.dialer_calls", "read.field_visits")
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS read.dialer_settings (
+            id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL UNIQUE,
+            enabled boolean NOT NULL,
+            account_id text,
+            token_hint text,
+            changed_by text NOT NULL,
+            changed_at timestamptz NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS read.dialer_extensions (
+            setup_id uuid NOT NULL,
+            brand_id uuid NOT NULL,
+            staff_id uuid NOT NULL,
+            extension text NOT NULL,
+            PRIMARY KEY (setup_id, staff_id)
+        )""",
+        "CREATE INDEX IF NOT EXISTS dialer_extensions_brand_idx ON read.dialer_extensions (brand_id, staff_id)",
+        """CREATE TABLE IF NOT EXISTS read.dialer_calls (
+            id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            loan_id uuid NOT NULL,
+            customer_id uuid NOT NULL,
+            staff_id uuid NOT NULL,
+            extension text NOT NULL,
+            destination text NOT NULL,
+            alternate boolean NOT NULL,
+            provider_call_id text NOT NULL,
+            status text NOT NULL,
+            duration_seconds int NOT NULL DEFAULT 0,
+            recording_url text,
+            contact_logged boolean NOT NULL DEFAULT false,
+            placed_at timestamptz NOT NULL,
+            ended_at timestamptz
+        )""",
+        "CREATE INDEX IF NOT EXISTS dialer_calls_loan_idx ON read.dialer_calls (brand_id, loan_id, placed_at DESC, id)",
+        "CREATE INDEX IF NOT EXISTS dialer_calls_brand_idx ON read.dialer_calls (brand_id, placed_at)",
+        "CREATE INDEX IF NOT EXISTS dialer_calls_staff_idx ON read.dialer_calls (brand_id, staff_id, placed_at DESC)",
+        """CREATE TABLE IF NOT EXISTS read.field_visits (
+            id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            loan_id uuid NOT NULL,
+            loan_number text NOT NULL,
+            customer_id uuid NOT NULL,
+            assignee_id uuid NOT NULL,
+            reason text NOT NULL,
+            due_on date,
+            address text NOT NULL,
+            status text NOT NULL,
+            outcome text,
+            remarks text,
+            latitude numeric(9, 6),
+            longitude numeric(9, 6),
+            visited_at timestamptz,
+            photos jsonb NOT NULL DEFAULT '[]',
+            cancel_reason text,
+            flagged_by text NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS field_visits_agent_idx ON read.field_visits "
+        "(brand_id, assignee_id, status, created_at DESC, id)",
+        "CREATE INDEX IF NOT EXISTS field_visits_brand_idx ON read.field_visits (brand_id, status, created_at DESC, id)",
+        "CREATE INDEX IF NOT EXISTS field_visits_loan_idx ON read.field_visits (brand_id, loan_id, created_at DESC)",
+    )
+
+    # Dialer settings --------------------------------------------------------------------------------------------
+
+    @handles(D.Configured)
+    def _configured(self, position: int, event: D.Configured) -> Iterable[Change]:
+        yield Write(
+            "INSERT INTO read.dialer_settings (id, brand_id, enabled, account_id, token_hint, changed_by, changed_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (event.originator_id, event.brand_id, event.enabled, event.account_id, event.token_hint, event.actor,
+             event.timestamp),
+        )  # fmt: skip
+
+    @handles(D.Changed)
+    def _changed(self, position: int, event: D.Changed) -> Iterable[Change]:
+        yield Write(
+            "UPDATE read.dialer_settings SET enabled = %s, account_id = %s, token_hint = %s, changed_by = %s, "
+            "changed_at = %s WHERE id = %s",
+            (event.enabled, event.account_id, event.token_hint, event.actor, event.timestamp, event.originator_id),
+        )
+
+    @handles(D.ExtensionSet)
+    def _extension(self, position: int, event: D.ExtensionSet) -> Iterable[Change]:
+        if event.extension is None:
+            yield Write(
+                "DELETE FROM read.dialer_extensions WHERE setup_id = %s AND staff_id = %s",
+                (event.originator_id, event.staff_id),
+            )
+            return
+        yield Write(
+            "INSERT INTO read.dialer_extensions (setup_id, brand_id, staff_id, extension) "
+            "SELECT id, brand_id, %s, %s FROM read.dialer_settings WHERE id = %s "
+            "ON CONFLICT (setup_id, staff_id) DO UPDATE SET extension = EXCLUDED.extension",
+            (event.staff_id, event.extension, event.originator_id),
+        )
+
+    # Calls ------------------------------------------------------------------------------------------------------
+
+    @handles(C.Placed)
+    def _placed(self, position: int, event: C.Placed) -> Iterable[Change]:
+        yield Insert(
+            "read.dialer_calls",
+            {
+                "id": event.originator_id,
+                "brand_id": event.brand_id,
+                "loan_id": event.loan_id,
+                "customer_id": event.customer_id,
+                "staff_id": event.staff_id,
+                "extension": event.extension,
+                "destination": event.destination,
+                "alternate": event.alternate,
+                "provider_call_id": event.provider_call_id,
+                "status": "placed",
+                "placed_at": event.timestamp,
+            },
+        )
+
+    @handles(C.Ended)
+    def _ended(self, position: int, event: C.Ended) -> Iterable[Change]:
+        yield Write(
+            "UPDATE read.dialer_calls SET status = %s, duration_seconds = %s, recording_url = %s, ended_at = %s "
+            "WHERE id = %s",
+            (event.status.value, event.duration_seconds, event.recording_url, event.ended_at, event.originator_id),
+        )
+
+    @handles(C.ContactLogged)
+    def _logged(self, position: int, event: C.ContactLogged) -> Iterable[Change]:
+        yield Write("UPDATE read.dialer_calls SET contact_logged = true WHERE id = %s", (event.originator_id,))
+
+    # Field visits -----------------------------------------------------------------------------------------------
+
+    @handles(V.Flagged)
+    def _flagged(self, position: int, event: V.Flagged) -> Iterable[Change]:
+        yield Insert(
+            "read.field_visits",
+            {
+                "id": event.originator_id,
+                "brand_id": event.brand_id,
+                "loan_id": event.loan_id,
+                "loan_number": event.loan_number,
+                "customer_id": event.customer_id,
+                "assignee_id": event.assignee_id,
+                "reason": event.reason,
+                "due_on": event.due_on,
+                "address": event.address,
+                "status": "assigned",
+                "flagged_by": event.actor,
+                "created_at": event.timestamp,
+                "updated_at": event.timestamp,
+            },
+        )
+
+    @handles(V.Reassigned)
+    def _reassigned(self, position: int, event: V.Reassigned) -> Iterable[Change]:
+        yield Write(
+            "UPDATE read.field_visits SET assignee_id = %s, updated_at = %s WHERE id = %s",
+            (event.assignee_id, event.timestamp, event.originator_id),
+        )
+
+    @handles(V.Visited)
+    def _visited(self, position: int, event: V.Visited) -> Iterable[Change]:
+        photos = json.dumps([p.model_dump(mode="json") for p in event.photos])
+        yield Write(
+            "UPDATE read.field_visits SET status = 'visited', outcome = %s, remarks = %s, latitude = %s, "
+            "longitude = %s, visited_at = %s, photos = %s::jsonb, updated_at = %s WHERE id = %s",
+            (event.outcome.value, event.remarks, event.latitude, event.longitude, event.visited_at, photos,
+             event.timestamp, event.originator_id),
+        )  # fmt: skip
+
+    @handles(V.PhotoAdded)
+    def _photo(self, position: int, event: V.PhotoAdded) -> Iterable[Change]:
+        yield Write(
+            "UPDATE read.field_visits SET photos = photos || %s::jsonb, updated_at = %s WHERE id = %s",
+            (json.dumps([event.photo.model_dump(mode="json")]), event.timestamp, event.originator_id),
+        )
+
+    @handles(V.Cancelled)
+    def _cancelled(self, position: int, event: V.Cancelled) -> Iterable[Change]:
+        yield Write(
+            "UPDATE read.field_visits SET status = 'cancelled', cancel_reason = %s, updated_at = %s WHERE id = %s",
+            (event.reason, event.timestamp, event.originator_id),
+        )
