@@ -17,8 +17,8 @@ from domain.onboarding.account import BorrowerSession
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import Funnel
 from domain.onboarding.steps import Step
-from projections.reports import CELL_FUNCTION
 from projections.projection import Change, Insert, Projection, Write, handles
+from projections.reports import CELL_FUNCTION
 
 L = Loan
 S = BorrowerSession
@@ -192,5 +192,3 @@ class BorrowerActivityView(Projection):
             "UPDATE read.report_borrower_sessions SET ended_at = %s, end_reason = %s WHERE id = %s",
             (event.timestamp, event.reason, event.originator_id),
         )
-
-

@@ -4,7 +4,7 @@ agent and team performance): SQL over `read.loans`, the reports' instalments and
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from uuid import UUID
 
 from projections.report_sql_loans import (
@@ -36,9 +36,11 @@ MASTER_COLLECTION = Report(
     title="Master collection",
     category=CATEGORY,
     definition="One row per overdue loan (an instalment due by the business date not fully paid) whose oldest "
-    "unpaid instalment fell due in the range: amounts, DPD, every contact number and email.",
+    "unpaid instalment fell due in the range: amounts, DPD, every contact number and email, the collection "
+    "case's stage, executive, last contact and promise to pay.",
     date_basis="the oldest unpaid instalment's due date",
-    source=f"{LOANS}{OVERDUE}{OUTSTANDING}",
+    source=f"{LOANS}{OVERDUE}{OUTSTANDING} LEFT JOIN read.collection_cases cc ON cc.loan_id = l.id "
+    "AND cc.brand_id = l.brand_id LEFT JOIN read.staff s ON s.id = cc.assignee AND s.brand_id = l.brand_id",
     where=f"{BRAND} AND l.status IN {SERVICED} AND d.amount > 0",
     date_sql="d.since",
     columns=(
@@ -52,6 +54,12 @@ MASTER_COLLECTION = Report(
         C("dpd", "l.dpd", "int"),
         C("asset_class", "l.asset_class"),
         C("status", "l.status"),
+        C("collection_stage", "cc.stage"),
+        C("collection_executive", "s.name"),
+        C("last_contact_at", "cc.last_contact_at", "instant"),
+        C("last_outcome", "cc.last_outcome"),
+        C("ptp_status", "cc.ptp_status"),
+        C("ptp_due_on", "cc.ptp_due_on", "date"),
     ),
     key=_loan_key("d.since", LOAN_KEY_DATE),
 )
@@ -124,11 +132,14 @@ COLLECTION_DUE = Report(
         C("due_amount", "i.principal + i.interest", "number"),
         C("paid_amount", "i.paid_principal + i.paid_interest", "number"),
         C("left_amount", _LEFT, "number"),
-        C("state", f"CASE WHEN {_LEFT} <= 0 THEN 'paid' WHEN i.paid_principal + i.paid_interest > 0 "
-                   "THEN 'partly_paid' ELSE 'unpaid' END"),
+        C(
+            "state",
+            f"CASE WHEN {_LEFT} <= 0 THEN 'paid' WHEN i.paid_principal + i.paid_interest > 0 "
+            "THEN 'partly_paid' ELSE 'unpaid' END",
+        ),
         C("dpd", "l.dpd", "int"),
         C("loan_status", "l.status"),
-    ),  # fmt: skip
+    ),
     key=(("i.due_date", date), ("i.loan_id", UUID), ("i.no", int)),
     filters=(
         Filter(
@@ -219,9 +230,7 @@ _BUCKET = (
     "CASE WHEN coalesce(l.dpd, 0) = 0 THEN 0 WHEN l.dpd <= 30 THEN 1 WHEN l.dpd <= 60 THEN 2 WHEN l.dpd <= 90 THEN 3 "
     "ELSE 4 END"
 )
-_BUCKET_NAME = (
-    f"(ARRAY['current', '1-30', '31-60', '61-90', '90+'])[({_BUCKET}) + 1]"
-)
+_BUCKET_NAME = f"(ARRAY['current', '1-30', '31-60', '61-90', '90+'])[({_BUCKET}) + 1]"
 DPD_BUCKETS = Report(
     slug="dpd-buckets-report",
     title="DPD buckets",
@@ -269,28 +278,5 @@ TEAM_PERFORMANCE = Report(
     key=(("e.actor", str),),
 )
 
-_PAY_STAFF = "LEFT JOIN read.staff s ON p.recorded_by = 'staff:' || s.id::text AND s.brand_id = p.brand_id"
-AGENT_PERFORMANCE = Report(
-    slug="agent-performance-report",
-    title="Agent performance",
-    category=CATEGORY,
-    definition="One row per person who recorded repayments paid in the range: repayments standing, the amount "
-    "collected, loans collected from, and reversals among them.",
-    date_basis="the payment date (paid_on)",
-    source=f"read.report_payments p {_PAY_STAFF}",
-    where="p.brand_id = %(brand)s",
-    date_sql="p.paid_on",
-    group_by="p.recorded_by, s.name",
-    columns=(
-        C("agent", "p.recorded_by"),
-        C("name", "s.name"),
-        C("repayments", "count(*) FILTER (WHERE p.reversed_on IS NULL)", "int"),
-        C("collected", "coalesce(sum(p.amount) FILTER (WHERE p.reversed_on IS NULL), 0)", "number"),
-        C("loans", "count(DISTINCT p.loan_id) FILTER (WHERE p.reversed_on IS NULL)", "int"),
-        C("reversed", "count(*) FILTER (WHERE p.reversed_on IS NOT NULL)", "int"),
-    ),
-    key=(("p.recorded_by", str),),
-)
-
 REPORTS = (MASTER_COLLECTION, COLLECTION_LOAN, COLLECTION_DUE, COLLECTION_BY_APPROVED, CX_ALLOCATION, TOTAL_RECOVERY,
-           RECOVERY_EFFICIENCY, DPD_BUCKETS, TEAM_PERFORMANCE, AGENT_PERFORMANCE)  # fmt: skip
+           RECOVERY_EFFICIENCY, DPD_BUCKETS, TEAM_PERFORMANCE)  # fmt: skip

@@ -43,7 +43,9 @@ BORROWER = (
     C("phone", "c.phone"),
 )
 STATUS_FILTER = Filter("status", "l.status = %(status)s", "the loan's current status", choices=LOAN_STATUSES)
-CHANNEL_FILTER = Filter("channel", "l.channel = %(channel)s", "who started the application", choices=("borrower", "staff"))
+CHANNEL_FILTER = Filter(
+    "channel", "l.channel = %(channel)s", "who started the application", choices=("borrower", "staff")
+)
 LOAN_KEY_DATE = (date, UUID)
 LOAN_KEY_INSTANT = (datetime, UUID)
 
@@ -161,11 +163,17 @@ DISBURSE_NON_DISBURSE = Report(
         C("sanctioned", "count(*)", "int"),
         C("disbursed", "count(*) FILTER (WHERE l.disbursed_on IS NOT NULL)", "int"),
         C("not_disbursed", "count(*) FILTER (WHERE l.disbursed_on IS NULL)", "int"),
-        C("disbursed_amount", "coalesce(sum(l.sanctioned_amount) FILTER (WHERE l.disbursed_on IS NOT NULL), 0)",
-          "number"),
-        C("not_disbursed_amount", "coalesce(sum(l.sanctioned_amount) FILTER (WHERE l.disbursed_on IS NULL), 0)",
-          "number"),
-    ),  # fmt: skip
+        C(
+            "disbursed_amount",
+            "coalesce(sum(l.sanctioned_amount) FILTER (WHERE l.disbursed_on IS NOT NULL), 0)",
+            "number",
+        ),
+        C(
+            "not_disbursed_amount",
+            "coalesce(sum(l.sanctioned_amount) FILTER (WHERE l.disbursed_on IS NULL), 0)",
+            "number",
+        ),
+    ),
     key=((_SANCTION_DAY, date),),
 )
 
@@ -189,8 +197,9 @@ ACTIVE_BY_DUE = Report(
         C("status", "l.status"),
     ),
     key=_loan_key("n.due_date", LOAN_KEY_DATE),
-    filters=(Filter("status", "l.status = %(status)s", "the loan's status", choices=("active", "partially_paid",
-                                                                                       "overdue")),),  # fmt: skip
+    filters=(
+        Filter("status", "l.status = %(status)s", "the loan's status", choices=("active", "partially_paid", "overdue")),
+    ),
 )
 
 NO_REPAYMENT = Report(
@@ -213,8 +222,9 @@ NO_REPAYMENT = Report(
         C("closed_at", "l.status_since", "instant"),
     ),
     key=_loan_key("l.status_since", LOAN_KEY_INSTANT),
-    filters=(Filter("status", "l.status = %(status)s", "the closed state", choices=("completed", "settled",
-                                                                                      "written_off")),),  # fmt: skip
+    filters=(
+        Filter("status", "l.status = %(status)s", "the closed state", choices=("completed", "settled", "written_off")),
+    ),
 )
 
 LOAN_CLOSE = Report(

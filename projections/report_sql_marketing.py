@@ -67,9 +67,12 @@ INTERNAL_MARKETING = Report(
         C("sanctioned", "count(*) FILTER (WHERE l.sanctioned_at IS NOT NULL)", "int"),
         C("disbursed", "count(*) FILTER (WHERE l.disbursed_on IS NOT NULL)", "int"),
         C("rejected", "count(*) FILTER (WHERE l.status = 'rejected')", "int"),
-        C("disbursed_amount", "coalesce(sum(l.sanctioned_amount) FILTER (WHERE l.disbursed_on IS NOT NULL), 0)",
-          "number"),
-    ),  # fmt: skip
+        C(
+            "disbursed_amount",
+            "coalesce(sum(l.sanctioned_amount) FILTER (WHERE l.disbursed_on IS NOT NULL), 0)",
+            "number",
+        ),
+    ),
     key=(("l.channel", str), ("coalesce(l.coupon_code, '')", str)),
     filters=(CHANNEL_FILTER,),
 )

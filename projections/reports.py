@@ -204,7 +204,7 @@ class ReportQueries:
     def totals(self, report: Report, request: ReportRequest) -> dict[str, Any]:
         """The row count and the sum of each number column over the whole range (not just a page)."""
         inner, params = _sql(report, request, safe=False, keys=False)
-        sums = [f'sum(q.{_quoted(c.name)}) AS {_quoted(c.name)}' for c in report.columns if c.kind == "number"]
+        sums = [f"sum(q.{_quoted(c.name)}) AS {_quoted(c.name)}" for c in report.columns if c.kind == "number"]
         sql = f"SELECT count(*) AS rows{''.join(', ' + s for s in sums)} FROM ({inner}) q"
         with self.pool.connection() as conn:
             found = conn.execute(sql, params).fetchone()

@@ -74,14 +74,16 @@ def run(port: ReportJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str
         )
         if size <= ATTACH_LIMIT:
             message.set_content(f"{report.title} from {start} to {end} is attached ({name}).\n\n{report.definition}\n")
-            message.add_attachment(spool.read(), maintype="text", subtype="csv", filename=name)
+            message.add_attachment(spool.read().decode("utf-8"), subtype="csv", filename=name)
         else:
             message.set_content(
                 f"{report.title} from {start} to {end} is {size} bytes, too large to attach: download it (signed "
                 f"in, with MASTER_REPORTS) at\n{link}\n\n{report.definition}\n"
             )
     _send(port.mailer, v["to"], message)
-    log.info("report.emailed", slug=report.slug, brand_id=str(job_run.brand_id), bytes=size, attached=size <= ATTACH_LIMIT)
+    log.info(
+        "report.emailed", slug=report.slug, brand_id=str(job_run.brand_id), bytes=size, attached=size <= ATTACH_LIMIT
+    )
     yield BatchCounts(processed=1, succeeded=1), None
 
 

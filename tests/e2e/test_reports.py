@@ -147,7 +147,9 @@ def test_a_small_book_recomputed_independently_with_hostile_cells_across_brands(
     # outstanding recomputed from the loan's schedule and the repayment's allocation as the API shows them
     loan = client.get(f"/api/v1/loans/{paid}", headers=tenant.auth).json()
     allocation = repaid.json()["allocation"]
-    principal = sum(Decimal(i["principal"]) for i in loan["schedule"]) - sum(Decimal(a["principal"]) for a in allocation)
+    principal = sum(Decimal(i["principal"]) for i in loan["schedule"]) - sum(
+        Decimal(a["principal"]) for a in allocation
+    )
     interest = sum(Decimal(i["interest"]) for i in loan["schedule"]) - sum(Decimal(a["interest"]) for a in allocation)
     outstanding = {r["loan_number"]: r for r in _rows(client, tenant, "outstanding-data-report", **window)["rows"]}
     row = outstanding[loan["loan_number"]]
@@ -179,7 +181,11 @@ def test_a_small_book_recomputed_independently_with_hostile_cells_across_brands(
     header, rows = table[0], table[1:]
     assert header == CATALOGUE["reject-report"].header and len(rows) == 1
     got = dict(zip(header, rows[0], strict=True))
-    assert got["loan_number"] == rejected_number and got["remarks"] == " ".join(REMARKS.split()) and got["borrower"] == "Rejected Person"
+    assert (
+        got["loan_number"] == rejected_number
+        and got["remarks"] == " ".join(REMARKS.split())
+        and got["borrower"] == "Rejected Person"
+    )
 
     # the CSV of disbursed loans: quotes and commas round-trip, unicode intact, the formula neutralised
     table = _csv(client, tenant, "disbursed-loan-report", **window)
