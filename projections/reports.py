@@ -198,8 +198,8 @@ class ReportQueries:
         if more and rows:
             last = rows[-1]
             next_cursor = report.cursor.encode(*(last[f"_k{i}"] for i in range(len(report.key))))
-        names = report.header
-        return ReportPage(report, [{n: r[n] for n in names} for r in rows], next_cursor)
+        header = report.header
+        return ReportPage(report, [{n: r[n] for n in header} for r in rows], next_cursor)
 
     def totals(self, report: Report, request: ReportRequest) -> dict[str, Any]:
         """The row count and the sum of each number column over the whole range (not just a page)."""
