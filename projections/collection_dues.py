@@ -17,7 +17,7 @@ L = Loan
 
 
 class CollectionDuesView(Projection):
-    """Due dates, cumulative dues and payments of every serviced loan."""
+    """Due dates, cumulative dues and payments of every loan (a row from its creation, its dues once serviced)."""
 
     name = "collection_dues"
     source = Loans.name
@@ -39,6 +39,10 @@ class CollectionDuesView(Projection):
         )""",
     )
 
+    @handles(L.Created)
+    def _created(self, position: int, event: Loan.Created) -> Iterator[Change]:
+        yield Insert("read.collection_dues", {"loan_id": event.originator_id, "due_dates": [], "cum_due": []})
+
     @handles(L.ServicingOpened)
     def _opened(self, position: int, event: sv.ServicingOpened) -> Iterator[Change]:
         total = Decimal("0.00")
@@ -46,10 +50,11 @@ class CollectionDuesView(Projection):
         for instalment in event.schedule.instalments:
             total += instalment.amount
             cumulative.append(total)
-        yield Insert("read.collection_dues", {
-            "loan_id": event.originator_id, "due_dates": [i.due_date for i in event.schedule.instalments],
-            "cum_due": cumulative,
-        })  # fmt: skip
+        yield Write(
+            "INSERT INTO read.collection_dues (loan_id, due_dates, cum_due) VALUES (%s, %s, %s) "
+            "ON CONFLICT (loan_id) DO UPDATE SET due_dates = EXCLUDED.due_dates, cum_due = EXCLUDED.cum_due",
+            (event.originator_id, [i.due_date for i in event.schedule.instalments], cumulative),
+        )
 
     @handles(L.RepaymentRecorded)
     def _paid(self, position: int, event: sv.RepaymentRecorded) -> Iterator[Change]:

@@ -197,6 +197,14 @@ class CollectionQueries:
             return None
         return CaseView(**row, next_action=next_action(row, now))
 
+    def has_loan(self, brand_id: UUID, loan_id: UUID) -> bool:
+        """Whether the loan is the brand's."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM read.loans WHERE id = %s AND brand_id = %s", (loan_id, brand_id)
+            ).fetchone()
+        return row is not None
+
     def contacts(self, brand_id: UUID, loan_id: UUID, limit: int = 200) -> list[ContactRow]:
         """The loan's contacts, newest first."""
         with self.pool.connection() as conn:

@@ -65,11 +65,34 @@ def rate(part: int, whole: int) -> Decimal | None:
     return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
 
 
+@dataclass(frozen=True)
+class Collector:
+    """A staff member of a collections team (for the reallocation form)."""
+
+    id: UUID
+    name: str
+    available: bool
+
+
+#: The roles of the collections teams.
+COLLECTION_ROLES = ["collection_executive", "collection_manager", "collection_head"]
+
+
 class TeamQueries:
     """The team view."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
+
+    def collectors(self, brand_id: UUID) -> list[Collector]:
+        """Enabled staff of the brand in a collections role, by name."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, name, available FROM read.staff WHERE brand_id = %s AND enabled AND roles && %s::text[] "
+                "ORDER BY name, id LIMIT 500",
+                (brand_id, COLLECTION_ROLES),
+            ).fetchall()
+        return [Collector(**r) for r in rows]
 
     def team(self, brand_id: UUID, stage: Stage, now: datetime) -> TeamView:
         """DPD buckets and per-executive figures of the stage."""

@@ -226,6 +226,6 @@ class CollectionViews(Projection):
         loan_id = event.loan_id
         yield Write(
             "UPDATE read.collection_cases SET legal = true, stage = CASE WHEN open THEN 'post' ELSE stage END, "
-            "updated_at = %s WHERE loan_id = %s",
+            "assignee = CASE WHEN open THEN NULL ELSE assignee END, updated_at = %s WHERE loan_id = %s",
             (event.timestamp, loan_id),
         )

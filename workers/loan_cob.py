@@ -31,6 +31,7 @@ from domain.loans.application import Loans
 from domain.loans.loan import Loan, LoanNotFound
 from domain.shared.errors import Conflict
 from projections.engine import ProjectionEngine
+from workers.collection_jobs import NO_SWEEP, SweepPort, after_close
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +53,7 @@ class CobPort:
     identity: Identity
     engine: ProjectionEngine
     store: CobStore
+    collections: SweepPort = NO_SWEEP  # the collections sweep after each date (filled by type)
 
 
 def close_partition(loans: Loans, brand_id: UUID, day: date, loan_ids: Sequence[UUID]) -> PartitionOutcome:
@@ -138,5 +140,6 @@ def run_cob(port: CobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | Non
         record = port.store.finish(run.brand_id, day, datetime.now(UTC))
         log.info("loan_cob.day_done", brand_id=str(run.brand_id), day=day.isoformat(),
                  loans=record.loans if record else None, transitions=record.transitions if record else None)  # fmt: skip
+        after_close(port.collections, run.brand_id, day)  # collections: stages, allocation, promises judged
         if port.identity.business_date(run.brand_id) <= day:
             port.identity.change_configuration(run.brand_id, {"business_date": day + timedelta(days=1)})

@@ -73,9 +73,10 @@ async def worklist_page(request: Request, port: CollectionsPort, principal: Prin
         return port.queries.worklist(principal.brand_id, stage, assignee, now, cursor, 50)
 
     items = await run_in_threadpool(keyset_page, request, load)
+    collectors = await run_in_threadpool(port.team.collectors, principal.brand_id) if manager else []
     return render(request, "collections.html", nav="collections", items=items, stage=stage.value,
                   stages=[s.value for s in Stage], manager=manager, assignee=assignee,
-                  can_reallocate=principal.holds(*REALLOCATE), now=now)  # fmt: skip
+                  can_reallocate=principal.holds(*REALLOCATE), now=now, collectors=collectors)  # fmt: skip
 
 
 async def _panel(

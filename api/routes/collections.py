@@ -30,6 +30,7 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.clock import Clock
 from projections.collection_queries import CaseView, CollectionQueries
+from projections.collection_team import TeamQueries
 
 READ = (Permission.COLLECTIONS, Level.READ)
 WRITE = (Permission.COLLECTIONS, Level.WRITE)
@@ -52,6 +53,7 @@ class CollectionsPort:
     queries: CollectionQueries
     identity: Identity
     clock: Clock
+    team: TeamQueries
 
 
 def is_manager(principal: Principal) -> bool:
@@ -72,7 +74,7 @@ def guard(port: CollectionsPort, principal: Principal, loan_id: UUID, level: Lev
     a manager (404 otherwise, as for a loan of another brand). A loan never in collections: managers only."""
     case = port.queries.case(principal.brand_id, loan_id, port.clock.now())
     if case is None or not case.open:
-        if not is_manager(principal):
+        if not is_manager(principal) or (case is None and not port.queries.has_loan(principal.brand_id, loan_id)):
             raise CollectionCaseNotFound(f"loan {loan_id} is not on your worklist", id=str(loan_id))
         return case
     if not is_manager(principal) and case.assignee != principal.id:

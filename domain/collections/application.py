@@ -25,7 +25,7 @@ from domain.collections.case import (
 from domain.collections.moves import BATCH, CaseMoves, CollectionDay, Move, MoveKind, day_id
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
-from domain.shared.errors import InvalidValue
+from domain.shared.errors import Conflict, InvalidValue
 from domain.shared.values import DecimalRule, clean_text
 
 AMOUNT = DecimalRule(integer_digits=14, places=2)
@@ -157,10 +157,14 @@ class Collections(ContextApplication):
         return judged
 
     def move_to_post(self, brand_id: UUID, loan_id: UUID, reason: str) -> CommandResult:
-        """Move a loan to post-collections (legal); the sweep keeps it there."""
+        """Move a loan being repaid to post-collections (legal); it leaves its executive (the post-collections team
+        takes over at the next sweep) and the sweep keeps it there."""
         why = clean_text(
             reason, "reason", multiline=True, min_visible=3, missing="give a reason (at least 3 characters)"
         )
+        facts = self._facts(brand_id, loan_id)
+        if facts.status not in ("active", "partially_paid", "overdue"):
+            raise Conflict(f"only a loan being repaid moves to legal; this one is {facts.status}", status=facts.status)
         record = self.case(brand_id, loan_id)
         record.move_to_post(why[:500])
         return self.commit(record)

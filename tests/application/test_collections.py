@@ -41,10 +41,11 @@ class FakeParties:
     """Loans LOAN and LOAN2 in BRAND; EXEC works pre and collections, EXEC2 only collections."""
 
     cases: dict[uuid.UUID, OpenCase] = field(default_factory=dict)
+    status: str = "overdue"
 
     def loan(self, brand_id: uuid.UUID, loan_id: uuid.UUID) -> LoanFacts | None:
         if brand_id == BRAND and loan_id in (LOAN, LOAN2):
-            return LoanFacts(loan_id, "overdue", DAY)
+            return LoanFacts(loan_id, self.status, DAY)
         return None
 
     def can_collect(self, brand_id: uuid.UUID, staff_id: uuid.UUID, stage: Stage) -> bool:
@@ -129,6 +130,13 @@ def test_a_promise_is_positive_and_not_before_the_business_date(app: Collections
         app.promise(BRAND, LOAN, DAY, Decimal("0.00"))
     with pytest.raises(InvalidInput):
         app.promise(BRAND, LOAN, DAY, Decimal("10.001"))
+    assert app.recorder.max_notification_id() in (None, 0)
+
+
+def test_only_a_loan_being_repaid_moves_to_legal(app: Collections, parties: FakeParties) -> None:
+    parties.status = "completed"
+    with pytest.raises(Conflict):
+        app.move_to_post(BRAND, LOAN, "no response for 90 days")
     assert app.recorder.max_notification_id() in (None, 0)
 
 

@@ -201,3 +201,22 @@ def test_every_portal_page_allows_and_denies_exactly_per_its_declared_permission
         finally:
             client.__exit__(None, None, None)
     assert mismatches == []
+
+
+def test_collection_worklists_need_their_stage_permission(client: Any, keys: dict[str, Tenant]) -> None:
+    """Beyond the declared COLLECTIONS READ, each stage's worklist needs the stage's own permission (issue #16)."""
+    stages = {"pre": Permission.PRE_COLLECTIONS, "collections": Permission.COLLECTIONS,
+              "post": Permission.POST_COLLECTIONS}  # fmt: skip
+    mismatches = []
+    for role, tenant in keys.items():
+        grants = role_grants([role])
+        for stage, permission in stages.items():
+            answer = client.get("/api/v1/collections/worklist", params={"stage": stage}, headers=tenant.auth)
+            allowed = all(
+                (granted := grants.get(p)) is not None and granted.covers(Level.READ)
+                for p in (Permission.COLLECTIONS, permission)
+            )
+            if allowed != (answer.status_code == 200) or (not allowed and answer.status_code != 403):
+                mismatches.append((role, stage, answer.status_code))
+    assert mismatches == []
+    assert role_grants(["collection_executive"]).get(Permission.POST_COLLECTIONS) is None  # a case the test covers

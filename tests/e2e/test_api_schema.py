@@ -133,6 +133,7 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         f"/api/v1/customers/{customer['id']}/bank-accounts",
         {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Suresh Menon"},
     )
+    contact = post(f"/api/v1/loans/{loan['id']}/contacts", {"outcome": "connected", "remarks": "seed"})
     post(f"/api/v1/loans/{loan['id']}/submit", {}, 200)  # pending: the credit decision's commands reach their handlers
     reloan = platform.get(ReloanOffers).offer(  # a re-loan offer on a (stand-in) closed loan, for its commands
         tenant.brand_id, uuid.uuid4(), "SEED-L-000001", uuid.UUID(customer["id"]), uuid.UUID(product["id"]), 12,
@@ -167,6 +168,7 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         "document_id": document.json()["id"],
         "bank_account_id": account["id"],
         "check": "bureau",
+        "contact_id": contact["contact_id"],
     }
 
 

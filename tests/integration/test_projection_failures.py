@@ -237,6 +237,8 @@ def _touch_lending(
 ) -> dict[str, Any]:
     """The lending contexts' commands: a product, a loan taken to its first payout attempt, a document, a bank
     account (no provider configured: its check is recorded as failed) and a borrower's sign-in (a funnel)."""
+    from domain.collections.application import Collections
+    from domain.collections.case import Outcome
     from domain.documents.content import DocumentKind
 
     products, loans = p.get(Products), p.get(Loans)
@@ -253,6 +255,7 @@ def _touch_lending(
     loans.sign(brand_id, loan.id, f"prov-{suffix}", now)
     loans.ready_for_disbursal(brand_id, loan.id, "acct-1")
     loans.initiate_disbursal(brand_id, loan.id, "IMPS", f"gw-{suffix}")
+    p.get(Collections).log_contact(brand_id, loan.id, Outcome.CONNECTED, "reminder call")
     offer = p.get(ReloanOffers).offer(brand_id, loan.id, f"RL-{suffix}", customer_id, product.id, 12, Decimal("85000"),
                                       "percent", Decimal("10"))  # fmt: skip
     assert offer is not None

@@ -1,0 +1,215 @@
+"""Collections on PostgreSQL through the API (issue #16): loans enter pre-collections and collections as the close of
+business moves the date, are allocated by workload to available executives (not to one on leave) and stay with them;
+executives see only their own loans; contacts and callbacks; promises kept and broken by real payments; managers'
+reallocation with its history; the team view; another brand's probes get 404."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+from starlette.testclient import TestClient
+
+from domain.collections.application import Collections
+from domain.identity.application import Identity
+from domain.loans.application import Loans
+from tests.conftest import Tenant, make_tenant
+from tests.e2e.conftest import PASSWORD
+from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+from workers.runtime import scheduler_for
+
+__all__ = ["catalogue"]
+
+D0 = date(2026, 1, 31)  # disbursal; the first instalment falls due on 28 Feb
+
+
+def cob(client: Any, platform: Any, tenant: Tenant, as_of: date) -> None:
+    set_business_date(platform, tenant, as_of)
+    accepted = client.post("/api/v1/jobs/loan-cob/runs", json={"as_of": as_of.isoformat()}, headers=tenant.auth)
+    assert accepted.status_code == 202, accepted.text
+    scheduler_for(platform).execute(accepted.json()["run_id"])
+    run = client.get(f"/api/v1/jobs/runs/{accepted.json()['run_id']}", headers=tenant.auth).json()
+    assert run["status"] == "succeeded", run
+    platform.engine.wait_for(Collections.name, platform.engine.head(Collections.name))
+
+
+def executive(platform: Any, tenant: Tenant, name: str) -> tuple[UUID, str]:
+    email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@lender.in"
+    created = platform.get(Identity).create_staff(tenant.brand_id, email, name, ["collection_executive"], PASSWORD)
+    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    return created.id, email
+
+
+@pytest.fixture
+def book(client: Any, platform: Any) -> Iterator[dict[str, Any]]:
+    """A brand with auto-allocation on, executives Asha and Ravi (Kiran on leave), three disbursed loans."""
+    tenant = make_tenant(platform)
+    identity = platform.get(Identity)
+    result, _ = identity.change_configuration(tenant.brand_id, {"auto_allocate_collections": True})
+    platform.engine.wait_for("identity", result.position)
+    set_business_date(platform, tenant, D0)
+    asha, ravi, kiran = (executive(platform, tenant, n) for n in ("Asha", "Ravi", "Kiran"))
+    identity.schedule_leave(tenant.brand_id, kiran[0], date(2026, 2, 1), date(2026, 3, 31), "annual leave")
+    loans = [disbursed_loan(platform, tenant) for _ in range(3)]
+    yield {"tenant": tenant, "asha": asha, "ravi": ravi, "kiran": kiran, "loans": loans}
+
+
+def signed_in(app: Any, email: str) -> tuple[TestClient, dict[str, str]]:
+    browser = TestClient(app, follow_redirects=False)
+    assert browser.post("/login", data={"email": email, "password": PASSWORD}).status_code == 303
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)">', browser.get("/dashboard").text)
+    assert token is not None
+    return browser, {"X-CSRF-Token": token.group(1)}
+
+
+def worklist(client: Any, headers: dict[str, str], **params: str) -> list[dict[str, Any]]:
+    answer = client.get("/api/v1/collections/worklist", params=params, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["items"])
+
+
+def test_stages_allocation_contacts_promises_and_reallocation(
+    app: Any, client: Any, platform: Any, book: dict[str, Any]
+) -> None:
+    tenant: Tenant = book["tenant"]
+    a, b, c = book["loans"]
+    asha, ravi, kiran = book["asha"][0], book["ravi"][0], book["kiran"][0]
+
+    cob(client, platform, tenant, date(2026, 2, 26))  # 28 Feb is within the 3-day window
+    pre = worklist(client, tenant.auth, stage="pre")
+    assert {i["loan_id"] for i in pre} == {str(a), str(b), str(c)}
+    assert {i["assignee"] for i in pre} == {str(asha), str(ravi)}  # Kiran is on leave
+    assert all(i["dpd"] == 0 and i["due_on"] == "2026-02-28" and i["amount"] == "8037.57" for i in pre)
+    assert worklist(client, tenant.auth, stage="collections") == []
+
+    set_business_date(platform, tenant, date(2026, 2, 28))
+    paid = {"amount": "8037.57", "mode": "nach", "reference": "NACH-A", "paid_on": "2026-02-28"}
+    assert client.post(f"/api/v1/loans/{a}/repayments", json=paid, headers=tenant.auth).status_code == 201
+    cob(client, platform, tenant, date(2026, 3, 1))  # b and c are overdue; a paid its instalment
+    overdue = worklist(client, tenant.auth, stage="collections")
+    assert {i["loan_id"] for i in overdue} == {str(b), str(c)}
+    assert all(i["dpd"] == 1 and i["amount"] == "8037.57" for i in overdue)
+    owners = {i["loan_id"]: i["assignee"] for i in overdue}
+    assert sorted(owners.values()) == sorted([str(asha), str(ravi)])  # one each, by workload
+    assert worklist(client, tenant.auth, stage="pre") == []
+    panel_a = client.get(f"/api/v1/loans/{a}/collection", headers=tenant.auth).json()
+    assert panel_a["open"] is False and panel_a["closed_reason"] == "not_due"
+
+    # Sticky: another day in collections keeps each loan with its executive; DPD moves on.
+    cob(client, platform, tenant, date(2026, 3, 2))
+    again = worklist(client, tenant.auth, stage="collections")
+    assert {i["loan_id"]: i["assignee"] for i in again} == owners and {i["dpd"] for i in again} == {2}
+
+    # Executives see only their own loans.
+    mine = next(loan for loan, owner in owners.items() if owner == str(asha))
+    theirs = next(loan for loan, owner in owners.items() if owner == str(ravi))
+    browser, csrf = signed_in(app, book["asha"][1])
+    assert [i["loan_id"] for i in worklist(browser, csrf, stage="collections")] == [mine]
+    assert browser.get(f"/api/v1/loans/{theirs}/collection").status_code == 404
+    assert browser.get("/api/v1/collections/worklist", params={"assignee": str(ravi)}).status_code == 403
+    refused = browser.post(f"/api/v1/loans/{theirs}/contacts", json={"outcome": "connected"}, headers=csrf)
+    assert refused.status_code == 404
+    assert browser.get("/api/v1/collections/team").status_code == 403
+    assert browser.post("/api/v1/collections/allocations", json={"loan_ids": [mine], "staff_id": str(ravi)},
+                        headers=csrf).status_code == 403  # fmt: skip
+
+    # A contact, then a callback: the callback shows first once it is due.
+    bad = browser.post(f"/api/v1/loans/{mine}/contacts", json={"outcome": "callback_requested"}, headers=csrf)
+    assert bad.status_code == 422 and "callback_at" in bad.text
+    logged = browser.post(f"/api/v1/loans/{mine}/contacts", json={"outcome": "switched_off", "remarks": "twice"},
+                          headers=csrf)  # fmt: skip
+    assert logged.status_code == 201, logged.text
+    assert logged.json()["outcome"] == "switched_off" and logged.json()["staff_id"] == str(asha)
+    contact_id = logged.json()["contact_id"]
+    evidence = browser.post(f"/api/v1/loans/{mine}/contacts/{contact_id}/evidence", headers=csrf,
+                            files={"file": ("visit.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")})  # fmt: skip
+    assert evidence.status_code == 201, evidence.text
+    (document_id,) = evidence.json()["evidence"]
+    assert client.get(f"/api/v1/documents/{document_id}", headers=tenant.auth).json()["kind"] == "other"
+    forged = browser.post(f"/api/v1/loans/{mine}/contacts/{uuid.uuid4()}/evidence", headers=csrf,
+                          files={"file": ("visit.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")})  # fmt: skip
+    assert forged.status_code == 404
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    callback = {"outcome": "callback_requested", "remarks": "after lunch", "callback_at": soon}
+    assert browser.post(f"/api/v1/loans/{mine}/contacts", json=callback, headers=csrf).status_code == 201
+    time.sleep(1.2)
+    (item,) = worklist(browser, csrf, stage="collections")
+    assert item["next_action"] == "call back (requested)" and item["last_outcome"] == "callback_requested"
+
+    # Promises: Asha's is kept by a real payment, Ravi's is broken and resurfaces.
+    ptp = browser.post(f"/api/v1/loans/{mine}/ptps", json={"date": "2026-03-04", "amount": "8037.57"}, headers=csrf)
+    assert ptp.status_code == 201, ptp.text and ptp.json()["status"] == "open"
+    assert client.post(f"/api/v1/loans/{theirs}/ptps", json={"date": "2026-03-04", "amount": "500.00"},
+                       headers=tenant.auth).status_code == 201  # fmt: skip
+    dup = browser.post(f"/api/v1/loans/{mine}/ptps", json={"date": "2026-03-05", "amount": "1.00"}, headers=csrf)
+    assert dup.status_code == 409
+    set_business_date(platform, tenant, date(2026, 3, 3))
+    paid = {"amount": "8100.00", "mode": "upi", "reference": "UPI-M", "paid_on": "2026-03-03"}
+    assert client.post(f"/api/v1/loans/{mine}/repayments", json=paid, headers=tenant.auth).status_code == 201
+    cob(client, platform, tenant, date(2026, 3, 4))
+    kept = client.get(f"/api/v1/loans/{mine}/ptps", headers=tenant.auth).json()["items"]
+    assert kept[0]["status"] == "kept" and kept[0]["paid"] == "8100.00"
+    broken = client.get(f"/api/v1/loans/{theirs}/ptps", headers=tenant.auth).json()["items"]
+    assert broken[0]["status"] == "broken" and broken[0]["paid"] == "0.00"
+    top = worklist(client, tenant.auth, stage="collections", assignee=str(ravi))[0]
+    assert top["loan_id"] == theirs and top["next_action"] == "promise broken: call again"
+    cured = client.get(f"/api/v1/loans/{mine}/collection", headers=tenant.auth).json()
+    assert cured["open"] is False and cured["closed_reason"] == "cured"
+
+    # A manager reallocates; the move is recorded; the old executive no longer sees it.
+    moved = client.post("/api/v1/collections/allocations", json={"loan_ids": [theirs], "staff_id": str(asha)},
+                        headers=tenant.auth)  # fmt: skip
+    assert moved.status_code == 201, moved.text and moved.json()["moved"] == 1
+    history = client.get(f"/api/v1/loans/{theirs}/collection", headers=tenant.auth).json()["allocations"]
+    assert [(h["kind"], h["staff_id"], h["previous"]) for h in history[:1]] == [("reallocation", str(asha), str(ravi))]
+    on_leave = client.post("/api/v1/collections/allocations", json={"loan_ids": [theirs], "staff_id": str(uuid.uuid4())},
+                           headers=tenant.auth)  # fmt: skip
+    assert on_leave.status_code == 422
+    assert [i["loan_id"] for i in worklist(browser, csrf, stage="collections")] == [theirs]
+
+    team = client.get("/api/v1/collections/team", params={"stage": "collections"}, headers=tenant.auth).json()
+    assert {b["bucket"]: b["count"] for b in team["buckets"]} == {"0": 0, "1-30": 1, "31-60": 0, "61-90": 0, "90+": 0}
+    figures = {e["staff_id"]: e for e in team["executives"]}
+    assert figures[str(asha)]["open_cases"] == 1 and figures[str(asha)]["calls"] == 2
+    assert figures[str(asha)]["ptp_kept_rate"] == "1.0000"
+    assert kiran not in figures
+
+    # Legal: managers move a loan to post-collections; it leaves the executive's collections worklist.
+    legal = {"reason": "no response for 30 days"}
+    assert browser.post(f"/api/v1/loans/{theirs}/collection-legal", json=legal, headers=csrf).status_code == 403
+    moved_on = client.post(f"/api/v1/loans/{theirs}/collection-legal", json=legal, headers=tenant.auth)
+    assert moved_on.status_code == 200, moved_on.text
+    assert moved_on.json()["case"]["stage"] == "post" and moved_on.json()["case"]["legal"] is True
+    assert worklist(browser, csrf, stage="collections") == []
+    assert [i["loan_id"] for i in worklist(client, tenant.auth, stage="post")] == [theirs]
+    assert browser.get("/api/v1/collections/worklist", params={"stage": "post"}).status_code == 403
+    assert client.post(f"/api/v1/loans/{mine}/collection-legal", json=legal, headers=tenant.auth).status_code == 200
+
+    # Another brand's probes get 404.
+    other = make_tenant(platform)
+    assert client.get(f"/api/v1/loans/{theirs}/collection", headers=other.auth).status_code == 404
+    assert client.post(f"/api/v1/loans/{theirs}/contacts", json={"outcome": "connected"},
+                       headers=other.auth).status_code == 404  # fmt: skip
+    assert client.post("/api/v1/collections/allocations", json={"loan_ids": [theirs], "staff_id": str(asha)},
+                       headers=other.auth).status_code == 404  # fmt: skip
+    assert worklist(client, other.auth, stage="collections") == []
+    browser.close()
+
+
+def test_without_auto_allocation_cases_open_unassigned_and_a_rerun_changes_nothing(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan = disbursed_loan(platform, tenant)
+    cob(client, platform, tenant, date(2026, 3, 1))
+    (item,) = worklist(client, tenant.auth, stage="collections")
+    assert item["loan_id"] == str(loan) and item["assignee"] is None and item["next_action"] == "call the borrower"
+    head = platform.engine.head(Collections.name)
+    cob(client, platform, tenant, date(2026, 3, 1))  # the date is done: no sweep again
+    assert platform.engine.head(Collections.name) == head
+    platform.engine.wait_for(Loans.name, platform.engine.head(Loans.name))

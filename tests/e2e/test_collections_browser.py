@@ -1,0 +1,89 @@
+"""Collections in headless Chromium (issue #16): an executive's worklist at a phone's width (nothing overflows
+sideways), logging a contact and a promise from the loan's panel, a refusal shown on the page; a manager's worklist
+with the reallocation form, and the team view."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from domain.identity.application import Identity
+from tests.conftest import make_tenant
+from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
+from tests.e2e.test_collections import D0, cob
+from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+
+__all__ = ["catalogue"]
+
+PHONE = {"width": 390, "height": 844}
+
+
+def _staff(platform: Any, brand_id: Any, name: str, role: str) -> tuple[Any, str]:
+    email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@lender.in"
+    made = platform.get(Identity).create_staff(brand_id, email, name, [role], PASSWORD)
+    platform.engine.wait_for("identity", made.position)
+    return made.id, email
+
+
+def test_worklist_panel_reallocation_and_team(server: str, browser: Any, client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {"auto_allocate_collections": True})
+    platform.engine.wait_for("identity", result.position)
+    set_business_date(platform, tenant, D0)
+    asha, asha_email = _staff(platform, tenant.brand_id, "Asha", "collection_executive")
+    ravi, _ = _staff(platform, tenant.brand_id, "Ravi", "collection_executive")
+    _, manager_email = _staff(platform, tenant.brand_id, "Meena", "collection_manager")
+    loans = [disbursed_loan(platform, tenant) for _ in range(2)]
+    cob(client, platform, tenant, date(2026, 3, 1))
+
+    phone = browser.new_context(viewport=PHONE).new_page()
+    login(phone, server, asha_email)
+    phone.goto(f"{server}/collections")
+    items = phone.locator("#worklist .work-item")
+    assert items.count() == 1  # one loan each, by workload
+    assert "DPD 1" in items.first.inner_text() and "call the borrower" in items.first.inner_text()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    mine = items.first.get_attribute("data-loan")
+    assert mine in {str(i) for i in loans}
+    phone.screenshot(path=str(ARTIFACTS / "collections_worklist_phone.png"), full_page=True)
+
+    items.first.locator("a").click()
+    phone.wait_for_selector("#contact-form")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    phone.select_option("#contact-form select[name=outcome]", "promised_to_pay")
+    phone.fill("#contact-form textarea[name=remarks]", "will pay on salary day")
+    phone.click("#contact-form button")
+    phone.wait_for_selector("#contacts")
+    assert "will pay on salary day" in phone.locator("#contacts").inner_text()
+    phone.fill("#ptp-form input[name=date]", "2026-03-05")
+    phone.fill("#ptp-form input[name=amount]", "8037.57")
+    phone.click("#ptp-form button")
+    phone.wait_for_selector("#ptps")
+    assert "8037.57" in phone.locator("#ptps").inner_text() and "open" in phone.locator("#ptps").inner_text()
+    phone.fill("#ptp-form input[name=date]", "2026-03-06")  # a second open promise: refused, shown
+    phone.fill("#ptp-form input[name=amount]", "10")
+    phone.click("#ptp-form button")
+    phone.wait_for_selector("[role=alert]")
+    assert "still open" in phone.locator("[role=alert]").inner_text()
+    theirs = next(str(i) for i in loans if str(i) != mine)
+    assert phone.goto(f"{server}/collections/loans/{theirs}").status == 404  # another executive's loan
+    assert phone.goto(f"{server}/collections/team").status == 403
+
+    page = browser.new_page()
+    login(page, server, manager_email)
+    page.goto(f"{server}/collections")
+    assert page.locator("#worklist .work-item").count() == 2
+    page.check(f"#worklist .work-item[data-loan='{theirs}'] input[type=checkbox]")
+    page.select_option("#reallocate-form select[name=staff_id]", str(asha))
+    page.click("#reallocate-form button[type=submit]")
+    page.wait_for_selector("#worklist")
+    page.goto(f"{server}/collections/team")
+    rows = {r.locator("td").first.inner_text(): r.inner_text() for r in page.locator("#executives tbody tr").all()}
+    assert rows["Asha"].split("\t")[1] == "2", rows
+    assert "Ravi" not in rows or rows["Ravi"].split("\t")[1] == "0"
+    assert "1-30\t2" in page.locator("#buckets").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "collections_team.png"), full_page=True)
+    page.goto(f"{server}/collections/loans/{theirs}")
+    assert "reallocation" in page.locator("#allocations").inner_text()
+    assert str(ravi) in page.locator("#allocations").inner_text()

@@ -1,0 +1,224 @@
+"""The collections sweep after the close of business of a date (called by the `loan-cob` job, workers/loan_cob.py):
+set-based over the read models, one pass per brand and date.
+
+1. Every loan that is serviced or post-collection (settled, written off), or has an open case, is put in its stage
+   for the next business date: post (settled, written off, or moved to legal), collections (overdue), pre
+   (due within the brand's `pre_collection_window_days`, not yet overdue), or none (its case closes: cured,
+   completed, not due).
+2. With the brand's `auto_allocate_collections` on, a loan entering a stage (or still unassigned) goes to the
+   least-loaded executive of the stage's team (enabled, available, not on leave on the next business date), the
+   highest DPD and amount first; a loan staying in its stage stays with its executive (sticky).
+3. The moves are recorded in batches (`Collections.record_moves`), then promises due by the date are judged from
+   the payments made since each was given, then the date is marked swept (a rerun of the date does nothing).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, cast
+from uuid import UUID
+
+import structlog
+
+from adapters.postgres import Database
+from domain.collections.application import Collections
+from domain.collections.case import Stage
+from domain.collections.moves import Move
+from domain.identity.application import Identity
+from domain.loans.application import Loans
+from projections.engine import ProjectionEngine
+
+log = structlog.get_logger(__name__)
+
+#: Who auto-allocation gives each stage's loans to (enabled, available, not on leave).
+STAGE_ROLES: dict[Stage, tuple[str, ...]] = {
+    Stage.PRE: ("collection_executive",),
+    Stage.COLLECTIONS: ("collection_executive",),
+    Stage.POST: ("collection_head",),
+}
+_POST_STATUSES = ("settled", "written_off")
+_SERVICING = ("active", "partially_paid", "overdue")
+
+_CANDIDATES = """
+SELECT l.id AS loan_id, l.status, coalesce(l.dpd, 0) AS dpd, c.open, c.stage, c.assignee, coalesce(c.legal, false) AS legal,
+       c.dpd AS cur_dpd, c.amount AS cur_amount, c.due_on AS cur_due,
+       (SELECT min(x.due) FROM unnest(d.due_dates, d.cum_due) AS x(due, cum) WHERE x.cum > d.paid) AS next_due,
+       (SELECT min(x.cum) FROM unnest(d.due_dates, d.cum_due) AS x(due, cum) WHERE x.cum > d.paid) - d.paid AS next_amount,
+       greatest(coalesce((SELECT max(x.cum) FROM unnest(d.due_dates, d.cum_due) AS x(due, cum) WHERE x.due <= %(day)s),
+                0) - d.paid, 0) AS overdue_amount,
+       greatest(d.cum_due[array_upper(d.cum_due, 1)] - d.paid, 0) AS unpaid
+FROM read.loans l
+LEFT JOIN read.collection_dues d ON d.loan_id = l.id
+LEFT JOIN read.collection_cases c ON c.loan_id = l.id
+WHERE l.brand_id = %(brand)s AND (
+    l.status = ANY(%(hard)s) OR c.open
+    OR (l.status IN ('active', 'partially_paid') AND d.due_dates && %(window)s::date[]))
+"""
+
+
+@dataclass(frozen=True)
+class SweepPort:
+    """What the sweep uses (filled by type; the loan-cob job's port names it)."""
+
+    collections: Collections
+    identity: Identity
+    engine: ProjectionEngine
+    db: Database
+
+
+def target_stage(row: dict[str, Any], day: date, window: int) -> Stage | None:
+    """The stage a loan is in for the business date after `day` (None: not in collections)."""
+    if row["status"] in _POST_STATUSES or (row["legal"] and row["status"] in _SERVICING):
+        return Stage.POST
+    if row["status"] == "overdue" or (row["status"] in _SERVICING and row["dpd"] > 0):
+        return Stage.COLLECTIONS
+    due = row["next_due"]
+    if row["status"] in ("active", "partially_paid") and due is not None and day < due <= day + timedelta(days=window):
+        return Stage.PRE
+    return None
+
+
+def _figures(row: dict[str, Any], stage: Stage) -> tuple[Decimal, date | None]:
+    """The unpaid amount shown for the stage (the next instalment's, the overdue, all that is left) and the due date."""
+    if stage is Stage.PRE:
+        return Decimal(row["next_amount"] or 0), row["next_due"]
+    if stage is Stage.COLLECTIONS:
+        return Decimal(row["overdue_amount"] or 0), row["next_due"]
+    return Decimal(row["unpaid"] or 0), None
+
+
+def _closed_reason(row: dict[str, Any]) -> str:
+    if row["status"] == "completed":
+        return "completed"
+    return "cured" if row["stage"] in (Stage.COLLECTIONS.value, Stage.POST.value) else "not_due"
+
+
+class Allocator:
+    """Least-loaded first among a stage's eligible staff (ties: the smaller id)."""
+
+    def __init__(self, workload: dict[UUID, int], staff: Iterable[UUID]) -> None:
+        self.heap = [(workload.get(s, 0), str(s), s) for s in staff]
+        heapq.heapify(self.heap)
+
+    def pick(self) -> UUID | None:
+        if not self.heap:
+            return None
+        load, key, staff = heapq.heappop(self.heap)
+        heapq.heappush(self.heap, (load + 1, key, staff))
+        return staff
+
+
+def eligible_staff(conn: Any, brand_id: UUID, roles: Sequence[str], day: date) -> list[UUID]:
+    """Enabled, available staff of the brand with one of `roles`, not on leave on `day`."""
+    rows = conn.execute(
+        "SELECT s.id FROM read.staff s WHERE s.brand_id = %(brand)s AND s.roles && %(roles)s::text[] "
+        "AND s.enabled AND s.available AND NOT EXISTS (SELECT FROM jsonb_each(s.leaves) AS l(id, leave) "
+        "WHERE (l.leave->>'start')::date <= %(day)s AND (l.leave->>'end')::date >= %(day)s)",
+        {"brand": brand_id, "roles": list(roles), "day": day},
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
+def plan_moves(conn: Any, brand_id: UUID, day: date, window: int, auto: bool) -> list[Move]:
+    """The moves of the sweep of `day` (nothing is written)."""
+    window_dates = [day + timedelta(days=n) for n in range(1, window + 1)]
+    rows = conn.execute(
+        _CANDIDATES, {"brand": brand_id, "day": day, "hard": ["overdue", *_POST_STATUSES], "window": window_dates}
+    ).fetchall()
+    moves: list[Move] = []
+    unassigned: list[tuple[dict[str, Any], Stage, Decimal, date | None]] = []
+    for row in rows:
+        stage = target_stage(row, day, window)
+        current = Stage(row["stage"]) if row["open"] and row["stage"] else None
+        if stage is None:
+            if current is not None:
+                moves.append(Move(loan_id=row["loan_id"], stage=current, staff_id=row["assignee"],
+                                  previous=row["assignee"], dpd=row["dpd"], closed=_closed_reason(row)))  # fmt: skip
+            continue
+        amount, due_on = _figures(row, stage)
+        keep = row["assignee"] if current is stage or not auto else None
+        if keep is not None and stage is Stage.POST and current is not Stage.POST:
+            keep = None  # the post-collections team takes over
+        if keep is None and auto:
+            unassigned.append((row, stage, amount, due_on))
+            continue
+        if current is stage and (row["cur_dpd"], row["cur_amount"], row["cur_due"]) == (row["dpd"], amount, due_on):
+            continue  # nothing changed
+        moves.append(Move(loan_id=row["loan_id"], stage=stage, staff_id=keep, previous=row["assignee"] if current else None,
+                          dpd=row["dpd"], amount=amount, due_on=due_on))  # fmt: skip
+    if unassigned:
+        moves.extend(_allocate(conn, brand_id, day, unassigned))
+    return moves
+
+
+def _allocate(
+    conn: Any, brand_id: UUID, day: date, loans: list[tuple[dict[str, Any], Stage, Decimal, date | None]]
+) -> list[Move]:
+    workload = {r["assignee"]: int(r["n"]) for r in conn.execute(
+        "SELECT assignee, count(*) AS n FROM read.collection_cases WHERE brand_id = %s AND open AND assignee IS NOT NULL "
+        "GROUP BY assignee", (brand_id,),
+    ).fetchall()}  # fmt: skip
+    for row, _, _, _ in loans:  # loans leaving their executive no longer count for them
+        if row["open"] and row["assignee"] is not None:
+            workload[row["assignee"]] = workload.get(row["assignee"], 1) - 1
+    allocators: dict[Stage, Allocator] = {}
+    moves = []
+    for row, stage, amount, due_on in sorted(loans, key=lambda t: (-t[0]["dpd"], -t[2], str(t[0]["loan_id"]))):
+        if stage not in allocators:
+            allocators[stage] = Allocator(
+                workload, eligible_staff(conn, brand_id, STAGE_ROLES[stage], day + timedelta(days=1))
+            )
+        staff = allocators[stage].pick()
+        previous = row["assignee"] if row["open"] else None
+        moves.append(Move(loan_id=row["loan_id"], stage=stage, staff_id=staff, previous=previous, dpd=row["dpd"],
+                          amount=amount, due_on=due_on))  # fmt: skip
+    return moves
+
+
+def promises_due(conn: Any, brand_id: UUID, day: date) -> dict[UUID, Decimal]:
+    """Loans with an open promise due by `day` -> what was paid (not reversed) from the day it was made to `day`."""
+    rows = conn.execute(
+        "SELECT t.loan_id, coalesce((SELECT sum(p.amount) FROM read.collection_payments p WHERE p.loan_id = t.loan_id "
+        "AND NOT p.reversed AND p.paid_on BETWEEN t.made_on AND %(day)s), 0) AS paid "
+        "FROM read.collection_ptps t WHERE t.brand_id = %(brand)s AND t.status = 'open' AND t.due_on <= %(day)s",
+        {"brand": brand_id, "day": day},
+    ).fetchall()
+    return {r["loan_id"]: Decimal(r["paid"]) for r in rows}
+
+
+def sweep(port: SweepPort, brand_id: UUID, day: date) -> dict[str, int]:
+    """The collections sweep of a closed business date (once per brand and date)."""
+    collections = port.collections
+    if collections.swept(brand_id, day):
+        return {}
+    port.engine.wait_for(Loans.name, port.engine.head(Loans.name), timeout=120)
+    port.engine.wait_for(Collections.name, port.engine.head(Collections.name), timeout=120)
+    settings = port.identity.settings(brand_id)
+    with port.db.pool.connection() as conn:
+        moves = plan_moves(conn, brand_id, day, settings.pre_collection_window_days, settings.auto_allocate_collections)
+        paid = promises_due(conn, brand_id, day)
+    collections.record_moves(brand_id, day, moves)
+    judged = collections.judge_promises(brand_id, day, paid) if paid else 0
+    counts = {
+        "moves": len(moves),
+        "allocated": sum(1 for m in moves if m.staff_id is not None and m.staff_id != m.previous and m.closed is None),
+        "closed": sum(1 for m in moves if m.closed is not None),
+        "judged": judged,
+    }
+    collections.close_day(brand_id, day, counts)
+    log.info("collections.swept", brand_id=str(brand_id), day=day.isoformat(), **counts)
+    return counts
+
+
+#: A COB port built without the sweep (tests building `CobPort` by hand).
+NO_SWEEP = cast(SweepPort, None)
+
+
+def after_close(sweeper: SweepPort | None, brand_id: UUID, day: date) -> None:
+    """The loan-cob job's hook after it closed `day` for a brand (None: a port built without collections)."""
+    if sweeper is not None:
+        sweep(sweeper, brand_id, day)
