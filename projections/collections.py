@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from domain.collections.application import Collections
 from domain.collections.case import CollectionCase, Outcome, PtpStatus
 from domain.collections.moves import CaseMoves, MoveKind
@@ -175,7 +173,7 @@ class CollectionViews(Projection):
         yield Insert("read.collection_contacts", {
             "contact_id": c.contact_id, "loan_id": loan_id, "brand_id": brand_id, "outcome": c.outcome.value,
             "remarks": c.remarks, "callback_at": c.callback_at, "channel": c.channel.value, "staff_id": c.staff_id,
-            "call": Jsonb(c.call.model_dump(mode="json")) if c.call else None, "actor": event.actor,
+            "call": c.call.model_dump(mode="json") if c.call else None, "actor": event.actor,
             "at": event.timestamp,
         })  # fmt: skip
         callback = c.callback_at if c.outcome is Outcome.CALLBACK_REQUESTED else None

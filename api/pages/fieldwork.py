@@ -15,16 +15,20 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from api.pages.collection_charts import bar_chart, rate_gauge
+from api.routes.collections import CollectionsPort, guard
 from api.routes.disbursals import public_base
 from api.services.dialer_calls import WEBHOOK_PATH
 from api.web import Page, act, after_write, error_page, error_text, form_text, not_found, pages, path_id, render
+from domain.collections.case import Stage
 from domain.fieldwork.application import FieldWork
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.providers.errors import ProviderUnavailable
+from domain.shared.application import CommandResult
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, NotFound
 from projections.collection_dashboard import CollectionDashboardQueries
+from projections.collection_team import TeamQueries
 from projections.fieldwork_queries import FieldworkPicks, FieldworkQueries
 
 SETTINGS_READ = (Permission.BRAND_SETTINGS, Level.READ)
@@ -42,6 +46,8 @@ class FieldworkPagesPort:
     queries: FieldworkQueries
     picks: FieldworkPicks
     dashboard: CollectionDashboardQueries
+    team: TeamQueries
+    collections: CollectionsPort
     clock: Clock
 
 
@@ -114,10 +120,13 @@ async def call_loan(request: Request, port: FieldworkPagesPort, principal: Princ
         return await not_found(request)
     phone = form_text(request, "phone").strip() or None
     callback = public_base(request) + WEBHOOK_PATH
+
+    def call() -> CommandResult:
+        guard(port.collections, principal, loan_id, Level.WRITE)  # executives call their own loans only
+        return port.fieldwork.place_call(principal.brand_id, loan_id, principal.id, phone, callback)
+
     try:
-        result = await act(
-            principal, lambda: port.fieldwork.place_call(principal.brand_id, loan_id, principal.id, phone, callback)
-        )
+        result = await act(principal, call)
     except NotFound:
         return await not_found(request)
     except DomainError as exc:
@@ -131,41 +140,55 @@ async def call_loan(request: Request, port: FieldworkPagesPort, principal: Princ
 # The collection dashboard -----------------------------------------------------------------------------------------
 
 
-def _dashboard_data(port: FieldworkPagesPort, brand_id: UUID) -> dict[str, Any]:
-    buckets = port.dashboard.dpd_buckets(brand_id)
-    calls = port.dashboard.calls_per_executive(brand_id, port.clock.now() - CALL_WINDOW)
-    rates = _team_rates(port, brand_id)
+def _dashboard_data(port: FieldworkPagesPort, brand_id: UUID, stage: Stage) -> dict[str, Any]:
+    now = port.clock.now()
+    team = port.team.team(brand_id, stage, now)
+    portfolio = port.dashboard.dpd_buckets(brand_id)
+    dialer = {c.staff_id: c for c in port.dashboard.calls_per_executive(brand_id, now - CALL_WINDOW)}
+    executives = [{"figures": f, "dialer": dialer.get(f.staff_id) if f.staff_id else None} for f in team.executives]
+    calls_rows = [(c.name, c.calls, f"{c.calls} ({c.answered} answered)") for c in dialer.values()]
     return {
-        "buckets": buckets,
-        "calls": calls,
-        "rates": rates,
+        "team": team,
+        "portfolio": portfolio,
+        "executives": executives,
+        "dialer_calls": list(dialer.values()),
         "count_chart": bar_chart(
-            "chart-dpd-count", "Loans by DPD bucket", [(b.label, b.count, str(b.count)) for b in buckets]
+            "chart-dpd-count", "Open cases by DPD bucket", [(b.bucket, b.count, str(b.count)) for b in team.buckets]
         ),
         "amount_chart": bar_chart(
             "chart-dpd-amount",
             "Amount by DPD bucket (INR)",
-            [(b.label, float(b.amount), f"₹{b.amount:,.2f}") for b in buckets],
+            [(b.bucket, float(b.amount), f"₹{b.amount:,.2f}") for b in team.buckets],
         ),
-        "calls_chart": bar_chart(
-            "chart-calls",
-            "Dialer calls per executive (30 days)",
-            [(c.name, c.calls, f"{c.calls} ({c.answered} answered)") for c in calls],
+        "portfolio_chart": bar_chart(
+            "chart-portfolio",
+            "Serviced loans by DPD (count)",
+            [(b.label, b.count, f"{b.count} · ₹{b.amount:,.2f}") for b in portfolio],
         ),
-        "recovery_gauge": rate_gauge("chart-recovery", "Recovery rate", rates.get("recovery_rate")),
-        "ptp_gauge": rate_gauge("chart-ptp", "PTP kept rate", rates.get("ptp_kept_rate")),
+        "calls_chart": bar_chart("chart-calls", "Dialer calls per executive (30 days)", calls_rows),
+        "recovery_gauge": rate_gauge(
+            "chart-recovery", "Recovery rate", float(team.recovery_rate) if team.recovery_rate is not None else None
+        ),
+        "ptp_gauge": rate_gauge(
+            "chart-ptp", "PTP kept rate", float(team.ptp_kept_rate) if team.ptp_kept_rate is not None else None
+        ),
     }
 
 
-def _team_rates(port: FieldworkPagesPort, brand_id: UUID) -> dict[str, float | None]:
-    """Recovery and PTP kept rates: the collections context's team figures (None until it has any)."""
-    return {"recovery_rate": None, "ptp_kept_rate": None}
-
-
 async def collection_dashboard(request: Request, port: FieldworkPagesPort, principal: Principal) -> Response:
-    data = await run_in_threadpool(_dashboard_data, port, principal.brand_id)
-    total = sum((b.amount for b in data["buckets"]), Decimal("0.00"))
-    return render(request, "collection_dashboard.html", nav="collection-dashboard", total=total, **data)
+    chosen = request.query_params.get("stage", Stage.COLLECTIONS.value)
+    stage = Stage(chosen) if chosen in {s.value for s in Stage} else Stage.COLLECTIONS
+    data = await run_in_threadpool(_dashboard_data, port, principal.brand_id, stage)
+    total = sum((b.amount for b in data["team"].buckets), Decimal("0.00"))
+    return render(
+        request,
+        "collection_dashboard.html",
+        nav="collection-dashboard",
+        total=total,
+        stage=stage.value,
+        stages=[s.value for s in Stage],
+        **data,
+    )
 
 
 PAGES = pages(

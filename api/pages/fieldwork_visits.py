@@ -12,12 +12,14 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.routes.collections import CollectionsPort, guard
 from api.routes.field_visits import UPLOAD, agent_scope
 from api.web import Page, act, after_write, error_text, form_text, not_found, pages, path_id, render
 from domain.fieldwork.application import FieldWork
 from domain.fieldwork.visit import FieldVisitNotFound, VisitOutcome, VisitStatus
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
+from domain.shared.application import CommandResult
 from domain.shared.errors import DomainError, InvalidValue, NotFound
 from domain.shared.values import parse_date
 from projections.fieldwork_queries import FieldworkPicks, FieldworkQueries
@@ -33,6 +35,7 @@ class FieldVisitPagesPort:
     fieldwork: FieldWork
     queries: FieldworkQueries
     picks: FieldworkPicks
+    collections: CollectionsPort
 
 
 async def _list(
@@ -80,10 +83,13 @@ async def flag_visit(request: Request, port: FieldVisitPagesPort, principal: Pri
     if loan_id is None:
         return await _list(request, port, principal, error="loan_number: no loan of this brand has this number")
     reason = form_text(request, "reason")
+
+    def flag() -> CommandResult:
+        guard(port.collections, principal, loan_id, Level.WRITE)  # executives flag their own loans only
+        return port.fieldwork.flag_visit(principal.brand_id, loan_id, assignee, reason, due)
+
     try:
-        result = await act(
-            principal, lambda: port.fieldwork.flag_visit(principal.brand_id, loan_id, assignee, reason, due)
-        )
+        result = await act(principal, flag)
     except DomainError as exc:
         return await _list(request, port, principal, error=error_text(exc))
     return await after_write(request, FieldWork.name, result.position, "/field-visits")

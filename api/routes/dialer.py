@@ -13,6 +13,7 @@ from adapters.webhooks import MALFORMED_HEADER, MISSING_HEADER, WebhookRejected
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
 from api.request_input import read_body
+from api.routes.collections import CollectionsPort, guard
 from api.routes.disbursal_models import WebhookOut
 from api.routes.disbursals import public_base
 from api.services.dialer_calls import WEBHOOK_PATH, DialerWebhooks
@@ -35,6 +36,7 @@ class DialerPort:
     fieldwork: FieldWork
     queries: FieldworkQueries
     webhooks: DialerWebhooks
+    collections: CollectionsPort
 
 
 class DialerSettingsIn(BaseModel):
@@ -158,6 +160,7 @@ def place_call(ctx: Context[DialerPort]) -> Reply:
     body: CallIn = ctx.body
     loan_id: UUID = ctx.path["loan_id"]
     staff_id = caller_staff(ctx, body.staff_id)
+    guard(ctx.port.collections, ctx.principal, loan_id, Level.WRITE)  # executives call their own loans only
     callback = public_base(ctx.request) + WEBHOOK_PATH
     result = ctx.port.fieldwork.place_call(ctx.brand_id, loan_id, staff_id, body.phone, callback)
     ctx.settled(FieldWork.name, result.position)
@@ -180,6 +183,7 @@ def get_call(ctx: Context[DialerPort]) -> Reply:
 
 def loan_calls(ctx: Context[DialerPort]) -> Reply:
     q: CallListQuery = ctx.query
+    guard(ctx.port.collections, ctx.principal, ctx.path["loan_id"], Level.READ)
     return json_response(
         ctx.port.queries.calls(ctx.brand_id, loan_id=ctx.path["loan_id"], cursor=q.cursor, limit=q.limit)
     )

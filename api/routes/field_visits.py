@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.routes.collections import CollectionsPort, guard
 from api.uploads import Upload
 from domain.documents.content import max_document_bytes
 from domain.fieldwork.application import FieldWork
@@ -35,6 +36,7 @@ class FieldVisitPort:
 
     fieldwork: FieldWork
     queries: FieldworkQueries
+    collections: CollectionsPort
 
 
 def agent_scope(principal: Principal) -> UUID | None:
@@ -147,6 +149,7 @@ def _visit(ctx: Context[FieldVisitPort], visit_id: UUID) -> VisitRow | None:
 
 def flag_visit(ctx: Context[FieldVisitPort]) -> Reply:
     body: FlagIn = ctx.body
+    guard(ctx.port.collections, ctx.principal, ctx.path["loan_id"], Level.WRITE)  # executives flag their own loans
     result = ctx.port.fieldwork.flag_visit(
         ctx.brand_id, ctx.path["loan_id"], body.assignee_id, body.reason, body.due_on
     )
@@ -157,6 +160,8 @@ def flag_visit(ctx: Context[FieldVisitPort]) -> Reply:
 def loan_visits(ctx: Context[FieldVisitPort]) -> Reply:
     q: VisitQuery = ctx.query
     scope = agent_scope(ctx.principal) or q.assignee
+    if agent_scope(ctx.principal) is not None:  # an agent sees their visits of their own loans
+        guard(ctx.port.collections, ctx.principal, ctx.path["loan_id"], Level.READ)
     status = q.status.value if q.status else None
     page = ctx.port.queries.visits(
         ctx.brand_id, assignee_id=scope, status=status, loan_id=ctx.path["loan_id"], cursor=q.cursor, limit=q.limit

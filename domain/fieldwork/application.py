@@ -27,7 +27,7 @@ from domain.fieldwork.dialer import (
     check_token,
     token_hint,
 )
-from domain.fieldwork.visit import FieldVisit, FieldVisitNotFound, Photo, VisitOutcome, geotag
+from domain.fieldwork.visit import VISIT_CONTACTS, FieldVisit, FieldVisitNotFound, Photo, VisitOutcome, geotag
 from domain.providers.calls import Caller
 from domain.providers.dialer import Dialer, DialerCredentials
 from domain.shared.aggregate import with_id
@@ -80,11 +80,15 @@ class StaffDirectory(Protocol):
 
 
 class ContactLog(Protocol):
-    """The collections context's contact log, which each ended call is written onto."""
+    """The collections context's contact log, which each ended call and each recorded visit is written onto."""
 
-    def log_call(
-        self, brand_id: UUID, loan_id: UUID, staff_id: UUID, outcome: str, remarks: str, call_id: UUID
-    ) -> None: ...
+    def log_call(self, call: DialerCall, outcome: str, remarks: str) -> None:
+        """Log an ended call once (a call already logged is no error)."""
+        ...
+
+    def log_visit(self, visit: FieldVisit, outcome: str, remarks: str) -> None:
+        """Log a recorded field visit."""
+        ...
 
 
 class DialerTokens(Protocol):
@@ -282,9 +286,7 @@ class FieldWork(ContextApplication):
         remarks = f"Dialer call ({call.status.value.replace('_', ' ')}, {minutes}m {seconds:02d}s)"
         if call.recording_url:
             remarks += f"; recording: {call.recording_url}"
-        self.contact_log.log_call(
-            call.brand_id, call.loan_id, call.staff_id, CONTACT_OUTCOMES[call.status], remarks, call.id
-        )
+        self.contact_log.log_call(call, CONTACT_OUTCOMES[call.status], remarks)
         call.mark_logged()
         return self.commit(call)
 
@@ -349,7 +351,11 @@ class FieldWork(ContextApplication):
         lat, lon = where
         visit.record(outcome, note, lat, lon, self.clock.now(), photo)
         self._store(photo, data)
-        return self.commit(visit)
+        result = self.commit(visit)
+        if self.contact_log is not None:  # after the visit is recorded: the contact log never shows an unrecorded one
+            text = f"Field visit: {outcome.value.replace('_', ' ')} at {lat}, {lon}" + (f"; {note}" if note else "")
+            self.contact_log.log_visit(visit, VISIT_CONTACTS[outcome], text[:1000])
+        return result
 
     def add_visit_photo(
         self, brand_id: UUID, visit_id: UUID, agent_id: UUID | None, filename: str, data: bytes

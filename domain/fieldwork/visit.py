@@ -43,6 +43,19 @@ class VisitOutcome(StrEnum):
     DOOR_LOCKED = "door_locked"
 
 
+#: How a recorded visit reads on the loan's contact log (the collections context's contact outcomes).
+VISIT_CONTACTS = {
+    VisitOutcome.MET_BORROWER: "connected",
+    VisitOutcome.PROMISED_TO_PAY: "promised_to_pay",
+    VisitOutcome.PAYMENT_COLLECTED: "connected",
+    VisitOutcome.REFUSED_TO_PAY: "refused_to_pay",
+    VisitOutcome.BORROWER_ABSENT: "not_reachable",
+    VisitOutcome.ADDRESS_NOT_FOUND: "wrong_number",
+    VisitOutcome.SHIFTED: "not_reachable",
+    VisitOutcome.DOOR_LOCKED: "not_reachable",
+}
+
+
 class Photo(BaseModel):
     """A photo of the visit: its address in the document store, type and size."""
 

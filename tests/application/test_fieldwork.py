@@ -17,8 +17,8 @@ from domain.fieldwork.application import (
     StaffNotInBrand,
     TokensInMemory,
 )
-from domain.fieldwork.dialer import CallStatus, DialerNotConfigured
-from domain.fieldwork.visit import FieldVisitNotFound, VisitOutcome, VisitStatus
+from domain.fieldwork.dialer import CallStatus, DialerCall, DialerNotConfigured
+from domain.fieldwork.visit import FieldVisit, FieldVisitNotFound, VisitOutcome, VisitStatus
 from domain.providers.calls import Caller
 from domain.providers.dialer import DialerCredentials, PlacedCall
 from domain.providers.errors import ProviderRejected
@@ -78,16 +78,11 @@ class Dialer:
 class ContactLog:
     entries: list[tuple[uuid.UUID, uuid.UUID, str, str]] = field(default_factory=list)
 
-    def log_call(
-        self,
-        brand_id: uuid.UUID,
-        loan_id: uuid.UUID,
-        staff_id: uuid.UUID,
-        outcome: str,
-        remarks: str,
-        call_id: uuid.UUID,
-    ) -> None:
-        self.entries.append((loan_id, staff_id, outcome, remarks))
+    def log_call(self, call: DialerCall, outcome: str, remarks: str) -> None:
+        self.entries.append((call.loan_id, call.staff_id, outcome, remarks))
+
+    def log_visit(self, visit: FieldVisit, outcome: str, remarks: str) -> None:
+        self.entries.append((visit.loan_id, visit.assignee_id, outcome, remarks))
 
 
 @pytest.fixture
@@ -225,6 +220,14 @@ def test_a_visit_is_flagged_assigned_and_recorded_with_geo_tag_and_photo(work: F
     last = list(visited)[-1]
     assert (last.latitude, last.longitude) == (Decimal("18.520430"), Decimal("73.856744"))
     assert parts[2].blobs[visit.photos[0].sha256] == JPEG
+    assert parts[1].entries == [
+        (
+            LOAN,
+            AGENT,
+            "promised_to_pay",
+            "Field visit: promised to pay at 18.520430, 73.856744; met the borrower's wife",
+        )
+    ]
     assert work.visit_photo(BRAND, visit_id, visit.photos[0].sha256, AGENT)[1] == JPEG
 
 

@@ -141,7 +141,9 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
     )  # fmt: skip
     assert reloan is not None
     platform.engine.wait_for(ReloanOffers.name, reloan.position)
+    visit = post(f"/api/v1/loans/{loan['id']}/field-visits", {"assignee_id": staff["id"], "reason": "seeded visit"})
     return {
+        "visit_id": visit["id"],
         "offer_id": str(reloan.id),
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],

@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from uuid import UUID
 
+import structlog
+
 from adapters.dialer_tokens import DialerTokenStore
 from adapters.document_store import document_store_from_env
 from adapters.postgres import Database
@@ -17,6 +19,8 @@ from api.pages import fieldwork_visits as visit_pages
 from api.routes import dialer as dialer_routes
 from api.routes import field_visits as visit_routes
 from api.web import NavItem
+from domain.collections.application import Collections
+from domain.collections.case import CallDetails, Channel, Outcome
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound
 from domain.documents.content import max_document_bytes
@@ -28,10 +32,13 @@ from domain.identity.permissions import Permission
 from domain.identity.staff import StaffNotFound
 from domain.loans.application import Loans
 from domain.loans.loan import LoanNotFound
+from domain.shared.errors import Conflict, DomainError
 from projections.collection_dashboard import CollectionDashboardQueries
 from projections.fieldwork import FieldworkView
-from projections.fieldwork_queries import FieldworkQueries
+from projections.fieldwork_queries import FieldworkPicks, FieldworkQueries
 from workers.bounded_context import BoundedContext, Kit
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,38 @@ class BrandStaff:
             return False
 
 
+@dataclass(frozen=True)
+class CollectionsContactLog:
+    """The fieldwork context's `ContactLog`, answered by the collections context's contact log."""
+
+    collections: Collections
+
+    def log_call(self, call: DialerCall, outcome: str, remarks: str) -> None:
+        details = CallDetails(
+            call_id=str(call.id),
+            status=call.status.value,
+            duration_seconds=call.duration_seconds,
+            recording_url=call.recording_url,
+        )
+        try:
+            self.collections.log_contact(
+                call.brand_id, call.loan_id, Outcome(outcome), remarks, staff_id=call.staff_id,
+                channel=Channel.DIALER, call=details,
+            )  # fmt: skip
+        except Conflict as conflict:
+            if conflict.details.get("call_id") != details.call_id:
+                raise  # not "already logged": the webhook's retry tries again
+
+    def log_visit(self, visit: FieldVisit, outcome: str, remarks: str) -> None:
+        try:
+            self.collections.log_contact(
+                visit.brand_id, visit.loan_id, Outcome(outcome), remarks, staff_id=visit.assignee_id,
+                channel=Channel.FIELD,
+            )  # fmt: skip
+        except DomainError as exc:  # the visit is recorded; its line on the contact log is a convenience
+            log.warning("fieldwork.visit_not_logged", visit_id=str(visit.id), error=str(exc))
+
+
 def _fieldwork(kit: Kit) -> FieldWork:
     directory = kit.get(ProviderDirectory)
     return FieldWork(
@@ -86,13 +125,14 @@ def _fieldwork(kit: Kit) -> FieldWork:
         tokens=DialerTokenStore(kit.get(Database).pool),
         photos=document_store_from_env(os.environ),
         max_photo_bytes=max_document_bytes(os.environ),
+        contact_log=CollectionsContactLog(kit.get(Collections)),
     )
 
 
 CONTEXT = BoundedContext(
     application=FieldWork,
     build=_fieldwork,
-    queries=(FieldworkQueries, CollectionDashboardQueries),
+    queries=(FieldworkQueries, FieldworkPicks, CollectionDashboardQueries),
     projections=(FieldworkView(),),
     endpoints=(*dialer_routes.ENDPOINTS, *visit_routes.ENDPOINTS),
     pages=(*pages.PAGES, *visit_pages.PAGES),

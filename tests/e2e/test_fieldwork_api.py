@@ -1,0 +1,229 @@
+"""The dialer and field visits over HTTP against the dialer simulator (issue #16 items 8, 9): the dialer's token is
+never shown back; click-to-call rings the agent's extension, the simulator's signed `call.completed` is logged once
+on the loan's contact log however often it is delivered, forged and unsigned webhooks change nothing; field visits
+flagged, recorded with a geo-tag and a photo, bad input refused with nothing written; brands and agents isolated."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+
+from adapters.webhooks import sign
+from domain.collections.application import Collections
+from domain.identity.application import Identity
+from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
+from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+
+__all__ = ["catalogue"]  # the fixture (autouse) of the servicing tests
+
+TOKEN = "acefone-live-7c1d"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4
+
+
+@pytest.fixture(autouse=True)
+def wiring(provider_simulators: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("PROVIDER_WEBHOOK_SECRET", PROVIDER_WEBHOOK_SECRET)
+    monkeypatch.setenv("PUBLIC_BASE_URL", "")
+    yield
+
+
+def _until(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 10) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def _agent(platform: Any, tenant: Tenant, role: str = "collection_executive") -> UUID:
+    made = platform.get(Identity).create_staff(
+        tenant.brand_id, f"agent-{uuid.uuid4().hex[:8]}@lender.in", "Ravi Field", [role], "Str0ng-passphrase!"
+    )
+    platform.engine.wait_for("identity", made.position)
+    return UUID(str(made.id))
+
+
+def _dialer_ready(server: str, tenant: Tenant, staff_id: UUID, extension: str = "1021") -> None:
+    on = httpx.patch(f"{server}/api/v1/dialer/settings", headers=tenant.auth,
+                     json={"enabled": True, "account_id": "covenant-demo", "api_token": TOKEN})  # fmt: skip
+    assert on.status_code == 200, on.text
+    ext = httpx.put(f"{server}/api/v1/dialer/extensions/{staff_id}", json={"extension": extension}, headers=tenant.auth)
+    assert ext.status_code == 200, ext.text
+
+
+def _contacts(platform: Any, tenant: Tenant, loan_id: UUID) -> list[Any]:
+    """The loan's contact log as the collections context holds it (its read model may be behind)."""
+    return list(platform.get(Collections).case(tenant.brand_id, loan_id).contacts.values())
+
+
+def test_the_dialer_token_is_write_only_and_settings_are_per_brand(platform: Any, server: str) -> None:
+    tenant, other = make_tenant(platform), make_tenant(platform)
+    agent = _agent(platform, tenant)
+    _dialer_ready(server, tenant, agent)
+    shown = httpx.get(f"{server}/api/v1/dialer/settings", headers=tenant.auth)
+    assert shown.status_code == 200 and TOKEN not in shown.text
+    body = shown.json()
+    assert (body["enabled"], body["account_id"], body["token_hint"]) == (True, "covenant-demo", "****7c1d")
+    assert [(e["staff_id"], e["extension"]) for e in body["extensions"]] == [(str(agent), "1021")]
+    assert httpx.get(f"{server}/api/v1/dialer/settings", headers=other.auth).json()["configured"] is False
+
+    for bad in ({"api_token": "short"}, {"account_id": "bad account!"}, {"enabled": "yes please"}):
+        refused = httpx.patch(f"{server}/api/v1/dialer/settings", json=bad, headers=tenant.auth)
+        assert refused.status_code == 422, refused.text
+    taken = httpx.put(f"{server}/api/v1/dialer/extensions/{_agent(platform, tenant)}", json={"extension": "1021"},
+                      headers=tenant.auth)  # fmt: skip
+    assert taken.status_code == 409, taken.text
+    stranger = httpx.put(f"{server}/api/v1/dialer/extensions/{agent}", json={"extension": "1099"}, headers=other.auth)
+    assert stranger.status_code == 404, stranger.text
+    assert httpx.get(f"{server}/api/v1/dialer/settings", headers=tenant.auth).json() == body  # nothing changed
+    executive = make_tenant(platform, "collection_executive")
+    assert httpx.get(f"{server}/api/v1/dialer/settings", headers=executive.auth).status_code == 403
+
+
+def test_a_call_is_placed_and_logged_once_on_the_contact_log(
+    platform: Any, server: str, provider_simulators: Any
+) -> None:
+    dialer = provider_simulators["dialer"]
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    agent = _agent(platform, tenant)
+    url = f"{server}/api/v1/loans/{loan_id}/calls"
+
+    unready = httpx.post(url, json={"staff_id": str(agent)}, headers=tenant.auth)
+    assert unready.status_code == 409, unready.text  # no dialer yet
+    _dialer_ready(server, tenant, agent)
+    assert httpx.post(url, json={}, headers=tenant.auth).status_code == 422  # a key names the staff member
+    stranger = httpx.post(url, json={"staff_id": str(agent), "phone": "9000000001"}, headers=tenant.auth)
+    assert stranger.status_code == 422 and "phone" in stranger.text
+
+    dialer.auto_complete = False
+    try:
+        placed = httpx.post(url, json={"staff_id": str(agent)}, headers=tenant.auth)
+        assert placed.status_code == 202, placed.text
+        call = placed.json()
+        assert placed.headers["location"] == f"/api/v1/calls/{call['id']}"
+        assert (call["status"], call["extension"], call["alternate"]) == ("placed", "1021", False)
+        sim = next(c for c in dialer.calls() if c["reference"] == call["id"])
+        assert (sim["agent_extension"], sim["destination"]) == ("1021", call["destination"])
+        delivery = dialer.complete(sim["call_id"], status="answered", duration=135).result(timeout=10)
+        assert delivery.delivered, delivery.attempts
+    finally:
+        dialer.auto_complete = True
+    ended = _until(lambda: httpx.get(f"{server}/api/v1/calls/{call['id']}", headers=tenant.auth).json(),
+                   lambda c: c["contact_logged"])  # fmt: skip
+    assert (ended["status"], ended["duration_seconds"]) == ("answered", 135)
+    assert ended["recording_url"].endswith(f"/recordings/{sim['call_id']}.mp3")
+    logged = _until(lambda: _contacts(platform, tenant, loan_id), lambda c: len(c) == 1)
+    assert [(c.channel, c.outcome, c.call.duration_seconds, c.staff_id) for c in logged] == [
+        ("dialer", "connected", 135, agent)
+    ]
+
+    again = dialer.redeliver(delivery)  # the provider delivers the same event again
+    assert again.delivered and json.loads(again.attempts[-1].body or b"{}").get("status") in (None, "duplicate")
+    replay = dialer.redeliver(delivery, replay=True)  # a captured request sent again, byte for byte
+    assert replay.status in (200, 401)
+    time.sleep(0.3)
+    assert len(_contacts(platform, tenant, loan_id)) == 1
+
+
+def test_forged_and_unsigned_dialer_webhooks_change_nothing(platform: Any, server: str) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    agent = _agent(platform, tenant)
+    _dialer_ready(server, tenant, agent)
+    placed = httpx.post(f"{server}/api/v1/loans/{loan_id}/calls", json={"staff_id": str(agent)}, headers=tenant.auth)
+    call_id = placed.json()["id"]
+    event = {"id": "evt_forged", "type": "call.completed", "created_at": "2026-01-31T10:00:00+00:00",
+             "data": {"call_id": "call_x", "reference": call_id, "status": "answered", "duration_seconds": 9}}  # fmt: skip
+    body = json.dumps(event).encode()
+    hook = f"{server}/api/v1/webhooks/dialer"
+    forged = httpx.post(hook, content=body, headers={**sign("not-the-secret", body, int(time.time())),
+                                                    "Content-Type": "application/json"})  # fmt: skip
+    assert forged.status_code == 401, forged.text
+    unsigned = httpx.post(hook, content=body, headers={"Content-Type": "application/json"})
+    assert unsigned.status_code == 400, unsigned.text
+    stale = httpx.post(hook, content=body, headers={**sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time()) - 3600),
+                                                   "Content-Type": "application/json"})  # fmt: skip
+    assert stale.status_code == 401, stale.text
+    wrong_call = httpx.post(hook, content=body, headers={**sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time())),
+                                                        "Content-Type": "application/json"})  # fmt: skip
+    assert wrong_call.status_code == 409, wrong_call.text  # signed, but not the provider id of our call
+    row = httpx.get(f"{server}/api/v1/calls/{call_id}", headers=tenant.auth).json()
+    assert row["duration_seconds"] != 9 and row["status"] in ("placed", "answered", "no_answer", "busy", "failed")
+
+
+def test_a_dialer_that_cannot_be_reached_records_no_call(platform: Any, server: str, provider_simulators: Any) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    agent = _agent(platform, tenant)
+    _dialer_ready(server, tenant, agent)
+    provider_simulators["dialer"].fail_next(3, status=503)
+    down = httpx.post(f"{server}/api/v1/loans/{loan_id}/calls", json={"staff_id": str(agent)}, headers=tenant.auth)
+    assert down.status_code == 503, down.text
+    listed = httpx.get(f"{server}/api/v1/loans/{loan_id}/calls", headers=tenant.auth).json()
+    assert listed["items"] == []
+
+
+def test_a_field_visit_is_flagged_recorded_with_geo_tag_and_photo(platform: Any, server: str) -> None:
+    tenant, other = make_tenant(platform), make_tenant(platform)
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    agent = _agent(platform, tenant)
+    flag_url = f"{server}/api/v1/loans/{loan_id}/field-visits"
+    for bad in ({"assignee_id": str(agent), "reason": "x"}, {"assignee_id": str(uuid.uuid4()), "reason": "skip"},
+                {"assignee_id": str(agent), "reason": "skip trace", "due_on": "31-01-2026"}):  # fmt: skip
+        assert httpx.post(flag_url, json=bad, headers=tenant.auth).status_code == 422
+    flagged = httpx.post(flag_url, json={"assignee_id": str(agent), "reason": "not reachable by phone",
+                                         "due_on": "2026-02-03"}, headers=tenant.auth)  # fmt: skip
+    assert flagged.status_code == 201, flagged.text
+    visit = flagged.json()
+    assert (visit["status"], visit["assignee_id"], visit["address"]) == (
+        "assigned",
+        str(agent),
+        "4 Lake Road, Chennai, 600001",
+    )
+    visit_url = f"{server}/api/v1/field-visits/{visit['id']}"
+    assert httpx.get(visit_url, headers=other.auth).status_code == 404
+    assert httpx.post(f"{server}/api/v1/loans/{loan_id}/field-visits", json={"assignee_id": str(agent),
+                      "reason": "probe"}, headers=other.auth).status_code == 404  # fmt: skip
+
+    fields = {"outcome": "promised_to_pay", "latitude": "13.082680", "longitude": "80.270718", "remarks": "met him"}
+    for key, value in (("latitude", "95"), ("longitude", "80.2707181"), ("outcome", "vanished")):
+        refused = httpx.post(f"{visit_url}/visit", data={**fields, key: value},
+                             files={"file": ("door.jpg", JPEG, "image/jpeg")}, headers=tenant.auth)  # fmt: skip
+        assert refused.status_code == 422 and key in refused.text, refused.text
+    not_photo = httpx.post(f"{visit_url}/visit", data=fields, files={"file": ("a.pdf", b"%PDF-1.4 x", "application/pdf")},
+                           headers=tenant.auth)  # fmt: skip
+    assert not_photo.status_code == 422
+    assert httpx.get(visit_url, headers=tenant.auth).json()["status"] == "assigned"
+
+    recorded = httpx.post(f"{visit_url}/visit", data=fields, files={"file": ("door.jpg", JPEG, "image/jpeg")},
+                          headers=tenant.auth)  # fmt: skip
+    assert recorded.status_code == 200, recorded.text
+    done = recorded.json()
+    assert (done["status"], done["outcome"], done["latitude"], done["longitude"]) == (
+        "visited", "promised_to_pay", "13.082680", "80.270718")  # fmt: skip
+    photo = done["photos"][0]
+    got = httpx.get(f"{visit_url}/photos/{photo['sha256']}", headers=tenant.auth)
+    assert got.status_code == 200 and got.content == JPEG and got.headers["content-type"] == "image/jpeg"
+    assert httpx.get(f"{server}/api/v1/field-visits/{visit['id']}/photos/{photo['sha256']}",
+                     headers=other.auth).status_code == 404  # fmt: skip
+    again = httpx.post(f"{visit_url}/visit", data=fields, files={"file": ("b.jpg", JPEG + b"1", "image/jpeg")},
+                       headers=tenant.auth)  # fmt: skip
+    assert again.status_code == 409
+    mine = httpx.get(f"{server}/api/v1/field-visits", params={"assignee": str(agent)}, headers=tenant.auth).json()
+    assert [v["id"] for v in mine["items"]] == [visit["id"]]
+    logged = _until(lambda: _contacts(platform, tenant, loan_id), lambda c: len(c) == 1)
+    assert [(c.channel, c.outcome, c.staff_id) for c in logged] == [("field", "promised_to_pay", agent)]
