@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, str] = {
     "servicing": "servicing",
     "loan_audit": "loan_audit",
     "collections": "collections",
+    "reports": "reports",
 }
 
 

@@ -262,3 +262,28 @@ def test_the_master_report_is_emailed_by_its_job_as_a_csv_attachment(
     rows = list(csv.reader(io.StringIO(attachment.get_content().lstrip("\ufeff"), newline="")))
     assert rows[0] == CATALOGUE["master-report"].header
     assert sorted(r[1] for r in rows[1:]) == sorted([QUOTED, "'" + HOSTILE])
+
+
+def test_collection_remarks_keep_newlines_quotes_and_neutralise_formulas_in_the_csv(client: Any, platform: Any) -> None:
+    from domain.collections.application import Collections
+    from domain.collections.case import Outcome
+
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = _loan(platform, tenant, UNICODE)
+    _settle(platform)
+    collections = platform.get(Collections)
+    texts = ['Called twice,\nsaid "next week" – ₹5,000', "-5000 short\r\nasked for waiver", "@boss please call"]
+    for text in texts:
+        collections.log_contact(tenant.brand_id, loan_id, Outcome.CONNECTED, text)
+    platform.engine.wait_for("collections", platform.engine.head("collections"), timeout=30)
+    table = _csv(client, tenant, "collection-remarks-report")
+    assert table[0] == CATALOGUE["collection-remarks-report"].header
+    got = sorted(dict(zip(table[0], r, strict=True))["remarks"] for r in table[1:])
+    answer = _rows(client, tenant, "collection-remarks-report")
+    kept = sorted(r["remarks"] for r in answer["rows"])  # the JSON is the text as stored, never prefixed
+    assert len(kept) == 3 and any("\n" in k for k in kept)
+    expected = sorted(("'" + k) if k[0] in "=+-@\t\r" else k for k in kept)
+    assert got == expected
+    assert any(g.startswith("'-5000") for g in got) and any(g.startswith("'@boss") for g in got)
+    assert all(r["borrower"] == UNICODE for r in answer["rows"])
