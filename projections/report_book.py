@@ -68,6 +68,19 @@ class ReportBookView(Projection):
         )""",
         "CREATE INDEX IF NOT EXISTS report_payments_paid_idx ON read.report_payments (brand_id, paid_on, loan_id)",
         CELL_FUNCTION,
+        # The reports' date keys on other contexts' tables (created after them: the contexts declared before this
+        # one create theirs first; a rebuild of those projections drops these until the next start recreates them).
+        *(
+            f"CREATE INDEX IF NOT EXISTS report_{name}_idx ON read.{table} (brand_id, {column}, id) "
+            f"WHERE {column} IS NOT NULL"
+            for name, table, column in (
+                ("loans_disbursed", "loans", "disbursed_on"),
+                ("loans_sanctioned", "loans", "sanctioned_at"),
+                ("loans_closed", "loans", "status_since"),
+                ("loans_rejected", "loans", "rejected_on"),
+                ("customers_created", "customers", "created_at"),
+            )
+        ),
     )
 
     @handles(L.Created)
