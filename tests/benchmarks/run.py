@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, str] = {
     "collections": "collections",
     "fieldwork": "fieldwork",
     "engagement": "engagement",
+    "reports": "reports",
 }
 
 

@@ -29,6 +29,7 @@ NAMES = (
     "notices",
     "audit",
     "providers",
+    "reports",
     "fieldwork",
     "insight",
     "engagement",

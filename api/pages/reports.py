@@ -1,0 +1,122 @@
+"""The reports page (issue #18 item 1): choose a report, its dates and filters, see its rows a page at a time with
+the range's totals, export the CSV (streamed, as the API does) and email the report as a job run."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from api.routes.reports import EMAIL_ADDRESS, EMAIL_JOB, FILTER_NAMES, ReportFilters, ReportPort, report_request
+from api.services.jobs import RunOrder, RunsRequested
+from api.web import Page, act, after_write, error_page, form_text, pages, render
+from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
+from domain.jobs.application import Jobs
+from domain.shared.errors import DomainError, InvalidInput, InvalidValue, Throttled
+from projections.keyset import InvalidCursor
+from projections.report_catalogue import CATALOGUE, EMAILED
+from projections.reports import Report, ReportPage
+
+READ = (Permission.MASTER_REPORTS, Level.READ)
+
+
+def _chosen(request: Request) -> tuple[Report, ReportFilters, dict[str, str]]:
+    """The report of the address (the master report by default) and its dates and filters, as given."""
+    report = CATALOGUE.get(request.query_params.get("report") or EMAILED, CATALOGUE[EMAILED])
+    taken = {f.name for f in report.filters}
+    names = ("from", "to", *(n for n in FILTER_NAMES if n in taken))
+    raw = {k: v for k in names if (v := request.query_params.get(k))}
+    return report, ReportFilters.model_validate(raw), raw
+
+
+async def reports_page(request: Request, port: ReportPort, principal: Principal) -> Response:
+    try:
+        report, filters, raw = _chosen(request)
+    except ValidationError as exc:
+        return error_page(request, 422, "Cannot run this report", "; ".join(str(e["msg"]) for e in exc.errors()))
+    generate = request.query_params.get("generate") == "1"
+    cursor = request.query_params.get("cursor") or None
+
+    def load() -> tuple[ReportPage | None, dict[str, Any] | None]:
+        if not generate:
+            return None, None
+        req = report_request(port.identity, principal.brand_id, filters)
+        try:
+            page = port.queries.page(report, req, cursor, 50)
+        except InvalidCursor:
+            request.state.notice = "That page link is out of date: showing the first page."
+            page = port.queries.page(report, req, None, 50)
+        return page, port.queries.totals(report, req)
+
+    try:
+        page, totals = await run_in_threadpool(load)
+    except InvalidInput as exc:
+        return error_page(request, 422, "Cannot run this report", str(exc))
+    query = urlencode(raw)
+    return render(
+        request,
+        "reports.html",
+        nav="reports",
+        reports=list(CATALOGUE.values()),
+        report=report,
+        raw=raw,
+        page=page,
+        totals=totals,
+        query=query,
+        today=date.today().isoformat(),
+    )
+
+
+async def export_csv(request: Request, port: ReportPort, principal: Principal) -> Response:
+    try:
+        report, filters, _ = _chosen(request)
+        req = report_request(port.identity, principal.brand_id, filters)
+        chunks = port.queries.csv(report, req)
+    except (ValidationError, InvalidInput) as exc:
+        return error_page(request, 422, "Cannot export this report", str(exc))
+    return StreamingResponse(
+        chunks,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{report.slug}.csv"', "Cache-Control": "no-store"},
+    )
+
+
+async def email_report(request: Request, port: ReportPort, principal: Principal) -> Response:
+    slug, to = form_text(request, "report") or EMAILED, form_text(request, "to").strip()
+
+    def start() -> RunsRequested:
+        if slug not in CATALOGUE:
+            raise InvalidValue("report", "is not a report")
+        if not EMAIL_ADDRESS.fullmatch(to):
+            raise InvalidValue("to", "is not an email address")
+        start, end = date.fromisoformat(form_text(request, "from")), date.fromisoformat(form_text(request, "to_date"))
+        if start > end:
+            raise InvalidValue("to_date", "is before from")
+        order = RunOrder(variables={"slug": slug, "to": to, "from": start.isoformat(), "to_date": end.isoformat()})
+        return port.runs.start(principal.brand_id, EMAIL_JOB, order, actor=principal.actor, companies=())
+
+    try:
+        requested = await act(principal, start)
+    except Throttled as exc:
+        busy = error_page(request, 429, "Too many emails waiting", str(exc))
+        busy.headers["Retry-After"] = str(exc.retry_after)
+        return busy
+    except (DomainError, ValueError) as exc:
+        return error_page(request, 422, "Could not email the report", str(exc))
+    return await after_write(request, Jobs.name, requested.position, f"/reports?report={slug}&emailed=1")
+
+
+PAGES = pages(
+    ReportPort,
+    [
+        Page("GET", "/reports", reports_page, READ),
+        Page("GET", "/reports/export.csv", export_csv, READ),
+        Page("POST", "/reports/email", email_report, READ, form=True),
+    ],
+)

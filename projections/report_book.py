@@ -1,0 +1,207 @@
+"""The reports' own read model of the loan book (issue #18 item 1): each disbursed loan's instalments with what was
+paid against each (principal, interest, penal, as the payment's allocation recorded it), every repayment, and the
+borrowers' sign-in sessions. The reports (projections/report_sql_*.py) read these beside `read.loans`,
+`read.customers` and the other contexts' read models; docs/reports.md says what each figure counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from psycopg.types.json import Jsonb
+
+from domain.loans import servicing_events as sv
+from domain.loans.application import Loans
+from domain.loans.loan import Loan
+from domain.onboarding.account import BorrowerSession
+from domain.onboarding.application import Onboarding
+from domain.onboarding.funnel import Funnel
+from domain.onboarding.steps import Step
+from projections.projection import Change, Insert, Projection, Write, handles
+from projections.reports import CELL_FUNCTION
+
+L = Loan
+S = BorrowerSession
+F = Funnel
+_ZERO = Decimal("0.00")
+
+
+class ReportBookView(Projection):
+    """Instalments (scheduled and paid per bucket) and repayments of each disbursed loan."""
+
+    name = "report_book"
+    source = Loans.name
+    tables = ("read.report_loan_brands", "read.report_instalments", "read.report_payments")
+    ddl = (
+        "CREATE TABLE IF NOT EXISTS read.report_loan_brands (loan_id uuid PRIMARY KEY, brand_id uuid NOT NULL)",
+        """CREATE TABLE IF NOT EXISTS read.report_instalments (
+            loan_id uuid NOT NULL,
+            no int NOT NULL,
+            brand_id uuid NOT NULL,
+            due_date date NOT NULL,
+            principal numeric(16, 2) NOT NULL,
+            interest numeric(16, 2) NOT NULL,
+            paid_principal numeric(16, 2) NOT NULL DEFAULT 0,
+            paid_interest numeric(16, 2) NOT NULL DEFAULT 0,
+            paid_penal numeric(16, 2) NOT NULL DEFAULT 0,
+            PRIMARY KEY (loan_id, no)
+        )""",
+        "CREATE INDEX IF NOT EXISTS report_instalments_due_idx ON read.report_instalments (brand_id, due_date, loan_id)",
+        """CREATE TABLE IF NOT EXISTS read.report_payments (
+            payment_id text NOT NULL,
+            loan_id uuid NOT NULL,
+            brand_id uuid NOT NULL,
+            amount numeric(16, 2) NOT NULL,
+            principal numeric(16, 2) NOT NULL,
+            interest numeric(16, 2) NOT NULL,
+            penal numeric(16, 2) NOT NULL,
+            mode text NOT NULL,
+            reference text NOT NULL,
+            paid_on date NOT NULL,
+            recorded_on date NOT NULL,
+            recorded_by text NOT NULL,
+            allocation jsonb NOT NULL,
+            closes_loan boolean NOT NULL,
+            reversed_on date,
+            reversal_reason text,
+            PRIMARY KEY (loan_id, payment_id)
+        )""",
+        "CREATE INDEX IF NOT EXISTS report_payments_paid_idx ON read.report_payments (brand_id, paid_on, loan_id)",
+        CELL_FUNCTION,
+        # The reports' date keys on other contexts' tables (created after them: the contexts declared before this
+        # one create theirs first; a rebuild of those projections drops these until the next start recreates them).
+        *(
+            f"CREATE INDEX IF NOT EXISTS report_{name}_idx ON read.{table} (brand_id, {column}, id) "
+            f"WHERE {column} IS NOT NULL"
+            for name, table, column in (
+                ("loans_disbursed", "loans", "disbursed_on"),
+                ("loans_sanctioned", "loans", "sanctioned_at"),
+                ("loans_closed", "loans", "status_since"),
+                ("loans_rejected", "loans", "rejected_on"),
+                ("customers_created", "customers", "created_at"),
+            )
+        ),
+    )
+
+    @handles(L.Created)
+    def _created(self, position: int, event: L.Created) -> Iterator[Change]:
+        # Later events carry no brand: the reports' rows take it from here (never from another projection's table,
+        # which may be behind this one).
+        yield Insert("read.report_loan_brands", {"loan_id": event.originator_id, "brand_id": event.brand_id})
+
+    @handles(L.ServicingOpened)
+    def _opened(self, position: int, event: sv.ServicingOpened) -> Iterator[Change]:
+        rows = event.schedule.instalments
+        yield Write(
+            "INSERT INTO read.report_instalments (loan_id, no, brand_id, due_date, principal, interest) "
+            "SELECT b.loan_id, u.no, b.brand_id, u.due, u.principal, u.interest FROM read.report_loan_brands b, "
+            "unnest(%s::int[], %s::date[], %s::numeric[], %s::numeric[]) AS u(no, due, principal, interest) "
+            "WHERE b.loan_id = %s ON CONFLICT (loan_id, no) DO NOTHING",
+            ([i.no for i in rows], [i.due_date for i in rows], [i.principal for i in rows],
+             [i.interest for i in rows], event.originator_id),
+        )  # fmt: skip
+
+    @handles(L.RepaymentRecorded)
+    def _repaid(self, position: int, event: sv.RepaymentRecorded) -> Iterator[Change]:
+        p = event.payment
+        allocation = [a.model_dump(mode="json") for a in p.allocation]
+        yield Write(
+            "INSERT INTO read.report_payments (payment_id, loan_id, brand_id, amount, principal, interest, penal, mode, "
+            "reference, paid_on, recorded_on, recorded_by, allocation, closes_loan) "
+            "SELECT %s, %s, brand_id, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM read.report_loan_brands "
+            "WHERE loan_id = %s ON CONFLICT (loan_id, payment_id) DO NOTHING",
+            (p.payment_id, event.originator_id, p.amount, sum((a.principal for a in p.allocation), start=_ZERO),
+             sum((a.interest for a in p.allocation), start=_ZERO), sum((a.penal for a in p.allocation), start=_ZERO),
+             p.mode.value, p.reference, p.paid_on, p.recorded_on, event.actor, Jsonb(allocation), p.closes_loan,
+             event.originator_id),
+        )  # fmt: skip
+        for a in p.allocation:
+            yield Write(
+                "UPDATE read.report_instalments SET paid_principal = paid_principal + %s, "
+                "paid_interest = paid_interest + %s, paid_penal = paid_penal + %s WHERE loan_id = %s AND no = %s",
+                (a.principal, a.interest, a.penal, event.originator_id, a.no),
+            )
+
+    @handles(L.RepaymentReversed)
+    def _reversed(self, position: int, event: sv.RepaymentReversed) -> Iterator[Change]:
+        yield Write(
+            "UPDATE read.report_instalments i SET paid_principal = i.paid_principal - a.principal, "
+            "paid_interest = i.paid_interest - a.interest, paid_penal = i.paid_penal - a.penal "
+            "FROM read.report_payments p, jsonb_to_recordset(p.allocation) "
+            "AS a(no int, principal numeric, interest numeric, penal numeric) "
+            "WHERE p.loan_id = %s AND p.payment_id = %s AND p.reversed_on IS NULL AND i.loan_id = p.loan_id "
+            "AND i.no = a.no",
+            (event.originator_id, event.payment_id),
+        )
+        yield Write(
+            "UPDATE read.report_payments SET reversed_on = %s, reversal_reason = %s WHERE loan_id = %s "
+            "AND payment_id = %s AND reversed_on IS NULL",
+            (event.reversed_on, event.reason, event.originator_id, event.payment_id),
+        )
+
+
+class BorrowerActivityView(Projection):
+    """Each borrower sign-in session (when it started, until when it runs, how it ended) and each funnel's
+    employment step with its Customer 360 record (the master report's employment columns)."""
+
+    name = "report_borrowers"
+    source = Onboarding.name
+    tables = ("read.report_borrower_sessions", "read.report_employment")
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS read.report_employment (
+            funnel_id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            customer_id uuid,
+            employment jsonb,
+            updated_at timestamptz NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS report_employment_customer_idx ON read.report_employment (customer_id)",
+        """CREATE TABLE IF NOT EXISTS read.report_borrower_sessions (
+            id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            borrower_id uuid NOT NULL,
+            started_at timestamptz NOT NULL,
+            expires_at timestamptz NOT NULL,
+            ended_at timestamptz,
+            end_reason text
+        )""",
+        "CREATE INDEX IF NOT EXISTS report_sessions_started_idx "
+        "ON read.report_borrower_sessions (brand_id, started_at, id)",
+    )
+
+    @handles(S.Started)
+    def _started(self, position: int, event: S.Started) -> Iterator[Change]:
+        yield Insert(
+            "read.report_borrower_sessions",
+            {"id": event.originator_id, "brand_id": event.brand_id, "borrower_id": event.borrower_id,
+             "started_at": event.timestamp, "expires_at": event.expires_at},
+        )  # fmt: skip
+
+    @handles(F.Started)
+    def _funnel(self, position: int, event: F.Started) -> Iterator[Change]:
+        yield Insert(
+            "read.report_employment",
+            {"funnel_id": event.originator_id, "brand_id": event.brand_id, "updated_at": event.timestamp},
+        )
+
+    @handles(F.CustomerLinked)
+    def _linked(self, position: int, event: F.CustomerLinked) -> Iterator[Change]:
+        yield Write(
+            "UPDATE read.report_employment SET customer_id = %s, updated_at = %s WHERE funnel_id = %s",
+            (event.customer_id, event.timestamp, event.originator_id),
+        )
+
+    @handles(F.StepRecorded)
+    def _step(self, position: int, event: F.StepRecorded) -> Iterator[Change]:
+        if event.step is Step.EMPLOYMENT:
+            yield Write(
+                "UPDATE read.report_employment SET employment = %s, updated_at = %s WHERE funnel_id = %s",
+                (Jsonb(event.details), event.timestamp, event.originator_id),
+            )
+
+    @handles(S.Ended)
+    def _ended(self, position: int, event: S.Ended) -> Iterator[Change]:
+        yield Write(
+            "UPDATE read.report_borrower_sessions SET ended_at = %s, end_reason = %s WHERE id = %s",
+            (event.timestamp, event.reason, event.originator_id),
+        )

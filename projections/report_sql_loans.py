@@ -1,0 +1,374 @@
+"""The User & Loan reports of the spec (12 slugs): their SQL over `read.loans`, `read.customers` and the reports'
+own read model (projections/report_book.py). docs/reports.md has each definition in words."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+from projections.reports import Column, Filter, Report
+
+C = Column
+CATEGORY = "User & Loan Reports"
+
+LOAN_STATUSES = ("onboarding", "pending", "cx_approved", "sm_approved", "approved", "awaiting_disbursal", "active",
+                 "partially_paid", "overdue", "completed", "rejected", "cancelled", "settled", "written_off")  # fmt: skip
+SERVICED = "('active', 'partially_paid', 'overdue')"
+FINAL = "('completed', 'settled', 'written_off')"
+
+#: A loan with its borrower (same brand), the usual source of the loan reports.
+LOANS = "read.loans l JOIN read.customers c ON c.id = l.customer_id AND c.brand_id = l.brand_id"
+BRAND = "l.brand_id = %(brand)s"
+
+#: What is left of each disbursed loan's schedule: unpaid principal and interest, and the next instalment not fully
+#: paid (its due date and what is left of it). Allocation as each payment recorded it (docs/reports.md).
+OUTSTANDING = (
+    " LEFT JOIN LATERAL (SELECT sum(i.principal - i.paid_principal) AS principal, "
+    "sum(i.interest - i.paid_interest) AS interest, sum(i.paid_penal) AS penal_paid "
+    "FROM read.report_instalments i WHERE i.loan_id = l.id) o ON true"
+    " LEFT JOIN LATERAL (SELECT i.due_date, i.principal + i.interest - i.paid_principal - i.paid_interest AS left_due "
+    "FROM read.report_instalments i WHERE i.loan_id = l.id "
+    "AND i.principal + i.interest > i.paid_principal + i.paid_interest ORDER BY i.no LIMIT 1) n ON true"
+)
+#: The loan's repayments that stand (not reversed).
+REPAID = (
+    " LEFT JOIN LATERAL (SELECT count(*) AS payments, coalesce(sum(p.amount), 0) AS amount, max(p.paid_on) AS last_on "
+    "FROM read.report_payments p WHERE p.loan_id = l.id AND p.reversed_on IS NULL) r ON true"
+)
+
+BORROWER = (
+    C("loan_number", "l.loan_number"),
+    C("customer_number", "c.number"),
+    C("borrower", "c.name"),
+    C("phone", "c.phone"),
+)
+STATUS_FILTER = Filter("status", "l.status = %(status)s", "the loan's current status", choices=LOAN_STATUSES)
+CHANNEL_FILTER = Filter(
+    "channel", "l.channel = %(channel)s", "who started the application", choices=("borrower", "staff")
+)
+LOAN_KEY_DATE = (date, UUID)
+LOAN_KEY_INSTANT = (datetime, UUID)
+
+
+def _loan_key(date_sql: str, kinds: tuple[type, type]) -> tuple[tuple[str, type], ...]:
+    return ((date_sql, kinds[0]), ("l.id", kinds[1]))
+
+
+_ADDRESS = (
+    "(SELECT string_agg(concat_ws(', ', a->>'line1', a->>'line2', a->>'city', a->>'state', a->>'pincode'), ' | ') "
+    "FROM jsonb_array_elements(c.addresses) a)"
+)
+
+MASTER = Report(
+    slug="master-report",
+    title="Master report",
+    category=CATEGORY,
+    definition="One row per borrower (Customer 360 record) of the brand: profile, PAN, masked Aadhaar, employment, "
+    "latest bank account, addresses and every loan (number:status:amount).",
+    date_basis="the borrower's registration (Customer 360 record created)",
+    source="read.customers c"
+    " LEFT JOIN LATERAL (SELECT count(*) AS n, string_agg(l.loan_number || ':' || l.status || ':' || l.amount, '; ' "
+    "ORDER BY l.created_at, l.id) AS loans FROM read.loans l WHERE l.brand_id = c.brand_id AND l.customer_id = c.id) ln"
+    " ON true"
+    " LEFT JOIN LATERAL (SELECT e.employment FROM read.report_employment e WHERE e.customer_id = c.id "
+    "AND e.brand_id = c.brand_id AND e.employment IS NOT NULL ORDER BY e.updated_at DESC LIMIT 1) e ON true"
+    " LEFT JOIN LATERAL (SELECT b.account_masked, b.ifsc, b.holder_name, b.status FROM read.bank_accounts b "
+    "WHERE b.brand_id = c.brand_id AND b.customer_id = c.id ORDER BY b.added_at DESC, b.id LIMIT 1) b ON true"
+    " LEFT JOIN read.kyc_checks ka ON ka.customer_id = c.id AND ka.kind = 'aadhaar'",
+    where="c.brand_id = %(brand)s",
+    date_sql="c.created_at",
+    date_kind="instant",
+    columns=(
+        C("customer_number", "c.number"),
+        C("name", "c.name"),
+        C("phone", "c.phone"),
+        C("email", "c.email"),
+        C("pan", "c.pan"),
+        C("aadhaar_masked", "ka.result->>'masked_aadhaar'"),
+        C("date_of_birth", "c.date_of_birth", "date"),
+        C("employer", "e.employment->>'company_name'"),
+        C("designation", "e.employment->>'designation'"),
+        C("employment_type", "e.employment->>'employment_type'"),
+        C("monthly_salary", "(e.employment->>'monthly_salary')::numeric", "number"),
+        C("bank_account", "b.account_masked"),
+        C("ifsc", "b.ifsc"),
+        C("account_holder", "b.holder_name"),
+        C("bank_verification", "b.status"),
+        C("addresses", _ADDRESS),
+        C("loans_count", "coalesce(ln.n, 0)", "int"),
+        C("loans", "ln.loans"),
+        C("registered_at", "c.created_at", "instant"),
+    ),
+    key=(("c.created_at", datetime), ("c.id", UUID)),
+)
+
+DISBURSED = Report(
+    slug="disbursed-loan-report",
+    title="Disbursed loans",
+    category=CATEGORY,
+    definition="One row per loan disbursed in the range: amount disbursed (the sanctioned amount), borrower, date.",
+    date_basis="the disbursal date",
+    source=LOANS,
+    where=BRAND,
+    date_sql="l.disbursed_on",
+    columns=(
+        *BORROWER,
+        C("disbursed_on", "l.disbursed_on", "date"),
+        C("requested_amount", "l.amount", "number"),
+        C("disbursed_amount", "coalesce(l.sanctioned_amount, l.amount)", "number"),
+        C("tenure", "l.tenure", "int"),
+        C("channel", "l.channel"),
+        C("status", "l.status"),
+    ),
+    key=_loan_key("l.disbursed_on", LOAN_KEY_DATE),
+    filters=(STATUS_FILTER, CHANNEL_FILTER),
+)
+
+NON_DISBURSED = Report(
+    slug="non-disbursed-loan-report",
+    title="Sanctioned, not disbursed",
+    category=CATEGORY,
+    definition="One row per loan sanctioned in the range and not disbursed (now sm_approved, approved or "
+    "awaiting_disbursal).",
+    date_basis="the sanction instant",
+    source=LOANS,
+    where=f"{BRAND} AND l.status IN ('sm_approved', 'approved', 'awaiting_disbursal')",
+    date_sql="l.sanctioned_at",
+    date_kind="instant",
+    columns=(
+        *BORROWER,
+        C("sanctioned_at", "l.sanctioned_at", "instant"),
+        C("sanctioned_amount", "l.sanctioned_amount", "number"),
+        C("sanctioned_by", "l.sanctioned_by"),
+        C("status", "l.status"),
+    ),
+    key=_loan_key("l.sanctioned_at", LOAN_KEY_INSTANT),
+)
+
+_SANCTION_DAY = "(l.sanctioned_at AT TIME ZONE %(tz)s)::date"
+DISBURSE_NON_DISBURSE = Report(
+    slug="disburse-non-disburse-report",
+    title="Disbursed vs not disbursed",
+    category=CATEGORY,
+    definition="One row per day (in the brand's timezone) on which loans were sanctioned: how many of them are "
+    "disbursed now and how many not, with their amounts.",
+    date_basis="the sanction day",
+    source="read.loans l",
+    where=f"{BRAND} AND l.sanctioned_at IS NOT NULL",
+    date_sql="l.sanctioned_at",
+    date_kind="instant",
+    group_by=_SANCTION_DAY,
+    columns=(
+        C("sanctioned_on", _SANCTION_DAY, "date"),
+        C("sanctioned", "count(*)", "int"),
+        C("disbursed", "count(*) FILTER (WHERE l.disbursed_on IS NOT NULL)", "int"),
+        C("not_disbursed", "count(*) FILTER (WHERE l.disbursed_on IS NULL)", "int"),
+        C(
+            "disbursed_amount",
+            "coalesce(sum(l.sanctioned_amount) FILTER (WHERE l.disbursed_on IS NOT NULL), 0)",
+            "number",
+        ),
+        C(
+            "not_disbursed_amount",
+            "coalesce(sum(l.sanctioned_amount) FILTER (WHERE l.disbursed_on IS NULL), 0)",
+            "number",
+        ),
+    ),
+    key=((_SANCTION_DAY, date),),
+)
+
+ACTIVE_BY_DUE = Report(
+    slug="active-loans-by-due-date-report",
+    title="Active loans by due date",
+    category=CATEGORY,
+    definition="One row per loan being repaid (active, partially_paid, overdue) whose next instalment not fully "
+    "paid falls due in the range, ordered by that due date.",
+    date_basis="the next unpaid instalment's due date",
+    source=LOANS + OUTSTANDING,
+    where=f"{BRAND} AND l.status IN {SERVICED}",
+    date_sql="n.due_date",
+    columns=(
+        *BORROWER,
+        C("next_due_date", "n.due_date", "date"),
+        C("next_due_amount", "n.left_due", "number"),
+        C("outstanding_principal", "o.principal", "number"),
+        C("outstanding_interest", "o.interest", "number"),
+        C("dpd", "l.dpd", "int"),
+        C("status", "l.status"),
+    ),
+    key=_loan_key("n.due_date", LOAN_KEY_DATE),
+    filters=(
+        Filter("status", "l.status = %(status)s", "the loan's status", choices=("active", "partially_paid", "overdue")),
+    ),
+)
+
+NO_REPAYMENT = Report(
+    slug="completed-loan-with-no-repet-report",
+    title="Completed loans with no repayment",
+    category=CATEGORY,
+    definition="One row per loan closed (completed, settled or written off) in the range with no repayment "
+    "standing (none recorded, or all reversed): bad-debt identification.",
+    date_basis="the instant the loan reached its closed state",
+    source=LOANS,
+    where=f"{BRAND} AND l.status IN {FINAL} AND NOT EXISTS (SELECT 1 FROM read.report_payments p "
+    "WHERE p.loan_id = l.id AND p.reversed_on IS NULL)",
+    date_sql="l.status_since",
+    date_kind="instant",
+    columns=(
+        *BORROWER,
+        C("disbursed_on", "l.disbursed_on", "date"),
+        C("disbursed_amount", "coalesce(l.sanctioned_amount, l.amount)", "number"),
+        C("status", "l.status"),
+        C("closed_at", "l.status_since", "instant"),
+    ),
+    key=_loan_key("l.status_since", LOAN_KEY_INSTANT),
+    filters=(
+        Filter("status", "l.status = %(status)s", "the closed state", choices=("completed", "settled", "written_off")),
+    ),
+)
+
+LOAN_CLOSE = Report(
+    slug="loan-close-report",
+    title="Closed loans",
+    category=CATEGORY,
+    definition="One row per loan fully repaid (completed) in the range, with what was repaid (repayments standing).",
+    date_basis="the instant the loan was completed",
+    source=LOANS + REPAID,
+    where=f"{BRAND} AND l.status = 'completed'",
+    date_sql="l.status_since",
+    date_kind="instant",
+    columns=(
+        *BORROWER,
+        C("disbursed_on", "l.disbursed_on", "date"),
+        C("disbursed_amount", "coalesce(l.sanctioned_amount, l.amount)", "number"),
+        C("repaid", "r.amount", "number"),
+        C("payments", "r.payments", "int"),
+        C("last_paid_on", "r.last_on", "date"),
+        C("closed_at", "l.status_since", "instant"),
+    ),
+    key=_loan_key("l.status_since", LOAN_KEY_INSTANT),
+)
+
+OUTSTANDING_DATA = Report(
+    slug="outstanding-data-report",
+    title="Outstanding",
+    category=CATEGORY,
+    definition="One row per loan being repaid, disbursed in the range: unpaid scheduled principal and interest "
+    "(their sum is outstanding_total; penal charges are not included), DPD and class.",
+    date_basis="the disbursal date",
+    source=LOANS + OUTSTANDING,
+    where=f"{BRAND} AND l.status IN {SERVICED}",
+    date_sql="l.disbursed_on",
+    columns=(
+        *BORROWER,
+        C("disbursed_on", "l.disbursed_on", "date"),
+        C("disbursed_amount", "coalesce(l.sanctioned_amount, l.amount)", "number"),
+        C("outstanding_principal", "coalesce(o.principal, 0)", "number"),
+        C("outstanding_interest", "coalesce(o.interest, 0)", "number"),
+        C("outstanding_total", "coalesce(o.principal, 0) + coalesce(o.interest, 0)", "number"),
+        C("next_due_date", "n.due_date", "date"),
+        C("dpd", "l.dpd", "int"),
+        C("asset_class", "l.asset_class"),
+        C("status", "l.status"),
+    ),
+    key=_loan_key("l.disbursed_on", LOAN_KEY_DATE),
+    filters=ACTIVE_BY_DUE.filters,
+)
+
+REJECT = Report(
+    slug="reject-report",
+    title="Rejected applications",
+    category=CATEGORY,
+    definition="One row per application rejected in the range, with the reason code, label, remarks and who "
+    "rejected it at which stage.",
+    date_basis="the rejection date",
+    source=LOANS,
+    where=f"{BRAND} AND l.status = 'rejected'",
+    date_sql="l.rejected_on",
+    columns=(
+        *BORROWER,
+        C("requested_amount", "l.amount", "number"),
+        C("rejected_on", "l.rejected_on", "date"),
+        C("reason_code", "l.rejection->>'code'"),
+        C("reason", "l.rejection->>'label'"),
+        C("remarks", "l.rejection->>'remarks'"),
+        C("stage", "l.rejection->>'by'"),
+        C("rejected_by", "l.rejection->>'actor'"),
+    ),
+    key=_loan_key("l.rejected_on", LOAN_KEY_DATE),
+)
+
+SANCTIONED = Report(
+    slug="total-approve-sanction-report",
+    title="Approved and sanctioned",
+    category=CATEGORY,
+    definition="One row per loan sanctioned in the range (whatever happened after): requested, CX-approved and "
+    "sanctioned amounts, who decided.",
+    date_basis="the sanction instant",
+    source=LOANS,
+    where=f"{BRAND} AND l.sanctioned_at IS NOT NULL",
+    date_sql="l.sanctioned_at",
+    date_kind="instant",
+    columns=(
+        *BORROWER,
+        C("requested_amount", "l.amount", "number"),
+        C("cx_approved_amount", "l.cx_approved_amount", "number"),
+        C("cx_approved_by", "l.cx_approved_by"),
+        C("sanctioned_amount", "l.sanctioned_amount", "number"),
+        C("sanctioned_by", "l.sanctioned_by"),
+        C("sanctioned_at", "l.sanctioned_at", "instant"),
+        C("status", "l.status"),
+    ),
+    key=_loan_key("l.sanctioned_at", LOAN_KEY_INSTANT),
+    filters=(STATUS_FILTER,),
+)
+
+AFFILIATE = Report(
+    slug="affiliate-report",
+    title="Affiliate and partner sourcing",
+    category=CATEGORY,
+    definition="One row per application created in the range with how it was sourced: the channel (borrower "
+    "funnel or staff on the borrower's behalf) and the partner coupon code.",
+    date_basis="the application's creation",
+    source=LOANS,
+    where=BRAND,
+    date_sql="l.created_at",
+    date_kind="instant",
+    columns=(
+        *BORROWER,
+        C("channel", "l.channel"),
+        C("coupon_code", "l.coupon_code"),
+        C("requested_amount", "l.amount", "number"),
+        C("status", "l.status"),
+        C("created_at", "l.created_at", "instant"),
+    ),
+    key=_loan_key("l.created_at", LOAN_KEY_INSTANT),
+    filters=(CHANNEL_FILTER, STATUS_FILTER),
+)
+
+SESSIONS = Report(
+    slug="login-sessions-report",
+    title="Borrower login sessions",
+    category=CATEGORY,
+    definition="One row per borrower sign-in (bearer session) started in the range: who, when, until when, how it "
+    "ended.",
+    date_basis="the sign-in instant",
+    source="read.report_borrower_sessions s LEFT JOIN read.onboarding f ON f.id = s.borrower_id "
+    "LEFT JOIN read.customers c ON c.id = f.customer_id AND c.brand_id = s.brand_id",
+    where="s.brand_id = %(brand)s",
+    date_sql="s.started_at",
+    date_kind="instant",
+    columns=(
+        C("phone", "f.phone"),
+        C("name", "coalesce(c.name, f.name)"),
+        C("customer_number", "c.number"),
+        C("started_at", "s.started_at", "instant"),
+        C("expires_at", "s.expires_at", "instant"),
+        C("ended_at", "s.ended_at", "instant"),
+        C("end_reason", "s.end_reason"),
+    ),
+    key=(("s.started_at", datetime), ("s.id", UUID)),
+)
+
+REPORTS = (MASTER, DISBURSED, NON_DISBURSED, DISBURSE_NON_DISBURSE, ACTIVE_BY_DUE, NO_REPAYMENT, LOAN_CLOSE,
+           OUTSTANDING_DATA, REJECT, SANCTIONED, AFFILIATE, SESSIONS)  # fmt: skip

@@ -1,0 +1,186 @@
+"""The Marketing & Credit reports of the spec: the borrower funnel (`read.onboarding`) as the lead pipeline, the
+applications by source, and the bureau pulls (`ops.provider_calls`, the outbound call log). docs/reports.md has
+each definition."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+from projections.report_sql_loans import CHANNEL_FILTER
+from projections.reports import Column, Filter, Report
+
+C = Column
+CATEGORY = "Marketing & Credit Reports"
+
+FUNNEL_STATUSES = ("in_progress", "completed", "rejected")
+STEPS = ("mobile", "pan", "personal", "employment", "aadhaar", "selfie", "bank_account", "bank_statement",
+         "loan_request", "submitted")  # fmt: skip
+FUNNEL = "read.onboarding f LEFT JOIN read.customers c ON c.id = f.customer_id AND c.brand_id = f.brand_id"
+
+MARKETING = Report(
+    slug="marketing-report",
+    title="Marketing (leads)",
+    category=CATEGORY,
+    definition="One row per lead (a borrower funnel started by a verified phone) in the range: its stage (the "
+    "step it is on), status, the rejection reason, the email domain and the Customer 360 record it became.",
+    date_basis="the lead's start (phone verified)",
+    source=FUNNEL,
+    where="f.brand_id = %(brand)s",
+    date_sql="f.started_at",
+    date_kind="instant",
+    columns=(
+        C("phone", "f.phone"),
+        C("name", "coalesce(c.name, f.name)"),
+        C("stage", "f.step"),
+        C("status", "f.status"),
+        C("rejection_reason", "f.reason"),
+        C("email_domain", "split_part(c.email, '@', 2)"),
+        C("customer_number", "c.number"),
+        C("started_at", "f.started_at", "instant"),
+        C("stage_since", "f.step_since", "instant"),
+    ),
+    key=(("f.started_at", datetime), ("f.id", UUID)),
+    filters=(
+        Filter("status", "f.status = %(status)s", "the lead's status", choices=FUNNEL_STATUSES),
+        Filter("stage", "f.step = %(stage)s", "the step the lead is on", choices=STEPS),
+    ),
+)
+
+_CREATED_DAY = "(l.created_at AT TIME ZONE %(tz)s)::date"
+INTERNAL_MARKETING = Report(
+    slug="internal-marketing-report",
+    title="Internal marketing",
+    category=CATEGORY,
+    definition="One row per source (channel and partner coupon code) of applications created in the range: "
+    "applications, sanctioned, disbursed, rejected, and the amount disbursed.",
+    date_basis="the application's creation",
+    source="read.loans l",
+    where="l.brand_id = %(brand)s",
+    date_sql="l.created_at",
+    date_kind="instant",
+    group_by="l.channel, coalesce(l.coupon_code, '')",
+    columns=(
+        C("channel", "l.channel"),
+        C("coupon_code", "coalesce(l.coupon_code, '')"),
+        C("applications", "count(*)", "int"),
+        C("sanctioned", "count(*) FILTER (WHERE l.sanctioned_at IS NOT NULL)", "int"),
+        C("disbursed", "count(*) FILTER (WHERE l.disbursed_on IS NOT NULL)", "int"),
+        C("rejected", "count(*) FILTER (WHERE l.status = 'rejected')", "int"),
+        C(
+            "disbursed_amount",
+            "coalesce(sum(l.sanctioned_amount) FILTER (WHERE l.disbursed_on IS NOT NULL), 0)",
+            "number",
+        ),
+    ),
+    key=(("l.channel", str), ("coalesce(l.coupon_code, '')", str)),
+    filters=(CHANNEL_FILTER,),
+)
+
+INTERNAL_ANALYSIS = Report(
+    slug="internal-marketing-analysis-report",
+    title="Internal marketing analysis (funnel)",
+    category=CATEGORY,
+    definition="One row per funnel step: of the leads started in the range, how many are on that step now in "
+    "progress, completed, rejected, and their share of all leads of the range (per cent, 2 places).",
+    date_basis="the lead's start",
+    source="read.onboarding f",
+    where="f.brand_id = %(brand)s",
+    date_sql="f.started_at",
+    date_kind="instant",
+    group_by="f.step",
+    columns=(
+        C("stage", "f.step"),
+        C("in_progress", "count(*) FILTER (WHERE f.status = 'in_progress')", "int"),
+        C("completed", "count(*) FILTER (WHERE f.status = 'completed')", "int"),
+        C("rejected", "count(*) FILTER (WHERE f.status = 'rejected')", "int"),
+        C("leads", "count(*)", "int"),
+        C("share", "round(100.0 * count(*) / sum(count(*)) OVER (), 2)", "number"),
+    ),
+    key=((f"array_position(ARRAY{list(STEPS)}::text[], f.step)", int), ("f.step", str)),
+)
+
+_DAY = "(f.started_at AT TIME ZONE %(tz)s)::date"
+DAILY_MIS = Report(
+    slug="daily-marketing-mis-report",
+    title="Daily marketing MIS",
+    category=CATEGORY,
+    definition="One row per day (brand timezone) with leads started: leads, leads that reached the borrower "
+    "record (personal step), submitted applications, rejected leads.",
+    date_basis="the lead's start",
+    source="read.onboarding f",
+    where="f.brand_id = %(brand)s",
+    date_sql="f.started_at",
+    date_kind="instant",
+    group_by=_DAY,
+    columns=(
+        C("day", _DAY, "date"),
+        C("leads", "count(*)", "int"),
+        C("registered", "count(*) FILTER (WHERE f.customer_id IS NOT NULL)", "int"),
+        C("submitted", "count(*) FILTER (WHERE f.status = 'completed')", "int"),
+        C("rejected", "count(*) FILTER (WHERE f.status = 'rejected')", "int"),
+    ),
+    key=((_DAY, date),),
+)
+
+LEAD_TOTAL = Report(
+    slug="lead-total-report",
+    title="Lead totals",
+    category=CATEGORY,
+    definition="One row per lead status: how many leads started in the range have it.",
+    date_basis="the lead's start",
+    source="read.onboarding f",
+    where="f.brand_id = %(brand)s",
+    date_sql="f.started_at",
+    date_kind="instant",
+    group_by="f.status",
+    columns=(C("status", "f.status"), C("leads", "count(*)", "int")),
+    key=(("f.status", str),),
+)
+
+_BUREAU = (
+    "ops.provider_calls p LEFT JOIN read.customers c ON c.id = p.customer_id AND c.brand_id = p.brand_id "
+    "LEFT JOIN read.kyc_checks k ON k.customer_id = p.customer_id AND k.kind = 'bureau'"
+)
+_BUREAU_COLUMNS = (
+    C("at", "p.at", "instant"),
+    C("vendor", "p.vendor"),
+    C("customer_number", "c.number"),
+    C("borrower", "c.name"),
+    C("pan_masked", "c.pan_masked"),
+    C("status", "p.status"),
+    C("outcome", "p.outcome"),
+    C("http_status", "p.http_status", "int"),
+    C("latency_ms", "p.latency_ms", "int"),
+    C("latest_score", "(k.result->>'score')::int", "int"),
+)
+
+
+def _bureau(slug: str, title: str, vendors: str, which: str) -> Report:
+    return Report(
+        slug=slug,
+        title=title,
+        category=CATEGORY,
+        definition=f"One row per credit bureau pull ({which}) made in the range, as the outbound call log recorded "
+        "it (success or error), with the borrower's latest bureau score.",
+        date_basis="the instant of the pull",
+        source=_BUREAU,
+        where=f"p.brand_id = %(brand)s AND p.provider = 'bureau'{vendors}",
+        date_sql="p.at",
+        date_kind="instant",
+        columns=_BUREAU_COLUMNS,
+        key=(("p.at", datetime), ("p.id", UUID)),
+        filters=(Filter("status", "p.status = %(status)s", "the call's result", choices=("ok", "error")),),
+    )
+
+
+CIC = _bureau("cic-report", "CIC bureau pulls", "", "any credit information company")
+EQUIFAX = _bureau("equifax-credit-report", "Equifax pulls", " AND p.vendor ILIKE 'equifax%%'", "Equifax")
+TRANSUNION = _bureau(
+    "transunion-report",
+    "TransUnion (CIBIL) pulls",
+    " AND (p.vendor ILIKE 'transunion%%' OR p.vendor ILIKE 'cibil%%')",
+    "TransUnion CIBIL",
+)
+
+REPORTS = (MARKETING, INTERNAL_MARKETING, INTERNAL_ANALYSIS, DAILY_MIS, LEAD_TOTAL, CIC, EQUIFAX, TRANSUNION)

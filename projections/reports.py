@@ -1,0 +1,247 @@
+"""The reports engine (issue #18 item 1): a report is a declared SQL row source over the read models (its columns,
+the date it filters on, its filters and its sort key); this module turns one into a keyset page of JSON rows or a
+streamed CSV (`COPY ... TO STDOUT` inside the database, handed on in 256 KiB chunks: constant memory at any size).
+
+Every query is scoped to the caller's brand (`%(brand)s` is in every report's `where`), dates are inclusive and read
+in the brand's timezone, and a filter a report does not declare is a 422. The definitions are in
+`projections/report_sql_loans.py`, `report_sql_collections.py` and `report_sql_marketing.py`; docs/reports.md says
+what each counts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from domain.shared.errors import FieldError, InvalidInput, NotFound
+from projections.keyset import KeysetCursor
+
+BOM = "\ufeff"
+CHUNK = 256 * 1024  # bytes handed to the HTTP answer at a time (psycopg yields COPY data row by row)
+
+#: Text cells a spreadsheet would run as a formula are prefixed with a quote (CSV injection), inside the database.
+CELL_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION read.report_cell(t text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS "
+    "$$ SELECT CASE WHEN left(t, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN '''' || t ELSE t END $$"
+)
+
+KINDS = ("text", "number", "int", "date", "instant", "bool")
+
+
+class ReportNotFound(NotFound):
+    """Raised when no report has the slug."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a report: its name (the CSV header), its SQL over the report's source, and its kind."""
+
+    name: str
+    sql: str
+    kind: str = "text"
+
+    def __post_init__(self) -> None:
+        assert self.kind in KINDS, self.kind
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A filter a report takes: `sql` is the condition, reading the value as `%(name)s`; `choices` bound a
+    choice, `kind` is text, choice, uuid or int."""
+
+    name: str
+    sql: str
+    description: str
+    kind: str = "choice"
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    """A report: where its rows come from (`source`: FROM ... with joins; `where`: conditions incl. the brand),
+    the date its From/To filter ("date" or "instant" column), its columns and its unique ascending sort key."""
+
+    slug: str
+    title: str
+    category: str
+    definition: str  # what one row is (docs and the catalogue)
+    date_basis: str  # which date From/To filter, in words
+    source: str
+    where: str
+    date_sql: str
+    columns: tuple[Column, ...]
+    key: tuple[tuple[str, type], ...]
+    date_kind: str = "date"
+    group_by: str | None = None
+    filters: tuple[Filter, ...] = ()
+    cursor: KeysetCursor = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cursor", KeysetCursor(*(t for _, t in self.key)))
+        assert "%(brand)s" in self.where, f"{self.slug} is not scoped to the brand"
+
+    @property
+    def header(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """A report asked for: the dates (inclusive, either may be open), the brand's timezone and filter values."""
+
+    brand_id: UUID
+    start: date | None = None
+    end: date | None = None
+    timezone: str = "Asia/Kolkata"
+    today: date | None = None  # the brand's business date (overdue amounts are what fell due by then)
+    filters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """A keyset page of a report's rows (each a dict of its columns)."""
+
+    report: Report
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _sql(report: Report, request: ReportRequest, *, safe: bool, keys: bool) -> tuple[str, dict[str, Any]]:
+    """The report's SELECT (columns, optional hidden sort keys `_k0..`) and its parameters."""
+    _check(report, request)
+    params: dict[str, Any] = {"brand": request.brand_id, "tz": request.timezone, "today": request.today}
+    conds = [f"({report.where})", f"{report.date_sql} IS NOT NULL"]
+    zone = ZoneInfo(request.timezone)
+    if request.start is not None:
+        if report.date_kind == "instant":
+            params["from_at"] = datetime.combine(request.start, time(), zone)
+            conds.append(f"{report.date_sql} >= %(from_at)s")
+        else:
+            params["from_date"] = request.start
+            conds.append(f"{report.date_sql} >= %(from_date)s")
+    if request.end is not None:
+        if report.date_kind == "instant":
+            params["to_at"] = datetime.combine(request.end + timedelta(days=1), time(), zone)
+            conds.append(f"{report.date_sql} < %(to_at)s")
+        else:
+            params["to_date"] = request.end
+            conds.append(f"{report.date_sql} <= %(to_date)s")
+    declared = {f.name: f for f in report.filters}
+    for name, value in sorted(request.filters.items()):
+        conds.append(f"({declared[name].sql})")
+        params[name] = value
+    cells = [
+        f"read.report_cell(({c.sql})::text) AS {_quoted(c.name)}"
+        if safe and c.kind == "text"
+        else f"{c.sql} AS {_quoted(c.name)}"
+        for c in report.columns
+    ]
+    if keys:
+        cells += [f"{sql} AS _k{i}" for i, (sql, _) in enumerate(report.key)]
+    group = f" GROUP BY {report.group_by}" if report.group_by else ""
+    return f"SELECT {', '.join(cells)} FROM {report.source} WHERE {' AND '.join(conds)}{group}", params
+
+
+def _check(report: Report, request: ReportRequest) -> None:
+    errors: list[FieldError] = []
+    if request.start is not None and request.end is not None and request.start > request.end:
+        errors.append(FieldError("to", "is before from"))
+    declared = {f.name: f for f in report.filters}
+    for name, value in request.filters.items():
+        found = declared.get(name)
+        if found is None:
+            taken = ", ".join(sorted(declared)) or "none"
+            errors.append(FieldError(name, f"{report.slug} does not filter on {name} (it takes: {taken})"))
+        elif found.choices and value not in found.choices:
+            errors.append(FieldError(name, f"must be one of {', '.join(found.choices)}"))
+    if errors:
+        raise InvalidInput(errors)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _order(report: Report) -> str:
+    return ", ".join(f"_k{i}" for i in range(len(report.key)))
+
+
+class ReportQueries:
+    """The reports: pages of rows for the API and the portal, and streamed CSV."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def page(self, report: Report, request: ReportRequest, cursor: str | None, limit: int = 50) -> ReportPage:
+        """One keyset page, in the report's key order; a forged cursor is a 422."""
+        inner, params = _sql(report, request, safe=False, keys=True)
+        keys = report.cursor.decode(cursor) if cursor else None
+        after = ""
+        if keys is not None:
+            names = ", ".join(f"_k{i}" for i in range(len(keys)))
+            marks = ", ".join(f"%(_c{i})s" for i in range(len(keys)))
+            after = f"WHERE ({names}) > ({marks}) "
+            params.update({f"_c{i}": v for i, v in enumerate(keys)})
+        params["_limit"] = limit + 1
+        sql = f"SELECT * FROM ({inner}) q {after}ORDER BY {_order(report)} LIMIT %(_limit)s"
+        with self.pool.connection() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = None
+        if more and rows:
+            last = rows[-1]
+            next_cursor = report.cursor.encode(*(last[f"_k{i}"] for i in range(len(report.key))))
+        header = report.header
+        return ReportPage(report, [{n: r[n] for n in header} for r in rows], next_cursor)
+
+    def totals(self, report: Report, request: ReportRequest) -> dict[str, Any]:
+        """The row count and the sum of each number column over the whole range (not just a page)."""
+        inner, params = _sql(report, request, safe=False, keys=False)
+        sums = [f"sum(q.{_quoted(c.name)}) AS {_quoted(c.name)}" for c in report.columns if c.kind == "number"]
+        sql = f"SELECT count(*) AS rows{''.join(', ' + s for s in sums)} FROM ({inner}) q"
+        with self.pool.connection() as conn:
+            found = conn.execute(sql, params).fetchone()
+        return dict(found or {})
+
+    def copy_sql(self, report: Report, request: ReportRequest, *, safe: bool = True) -> tuple[str, dict[str, Any]]:
+        """The `COPY ... TO STDOUT` of the report's rows in key order (CSV, no header), and its parameters."""
+        inner, params = _sql(report, request, safe=safe, keys=True)
+        names = ", ".join(_quoted(n) for n in report.header)
+        return f"COPY (SELECT {names} FROM ({inner}) q ORDER BY {_order(report)}) TO STDOUT (FORMAT csv)", params
+
+    def csv(self, report: Report, request: ReportRequest) -> Iterator[bytes]:
+        """The report as CSV bytes: a UTF-8 byte-order mark and the header, then the rows as PostgreSQL writes them
+        (RFC 4180 quoting; NULL as an empty cell), in chunks of about CHUNK bytes. Checked before the first byte:
+        bad filters raise here, not mid-stream."""
+        sql, params = self.copy_sql(report, request)
+        head = io.StringIO()
+        head.write(BOM)
+        csv.writer(head, lineterminator="\n").writerow(report.header)
+        return self._stream(head.getvalue().encode("utf-8"), sql, params)
+
+    def _stream(self, head: bytes, sql: str, params: dict[str, Any]) -> Iterator[bytes]:
+        yield head
+        with self.pool.connection() as conn, conn.cursor() as cur, cur.copy(sql, params) as copy:
+            buffer = bytearray()
+            for data in copy:
+                buffer += data
+                if len(buffer) >= CHUNK:
+                    yield bytes(buffer)
+                    buffer.clear()
+            if buffer:
+                yield bytes(buffer)
+
+
+def find(reports: dict[str, Report], slug: str) -> Report:
+    """The report with the slug; ReportNotFound (404) otherwise."""
+    found = reports.get(slug)
+    if found is None:
+        raise ReportNotFound(f"no report '{slug}'")
+    return found

@@ -1,0 +1,54 @@
+"""The report declarations (issue #18 item 1): every one scoped to the brand, keyed, with columns named once, its
+filters checked before SQL, and documented in docs/reports.md with the definition the catalogue serves."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from domain.shared.errors import InvalidInput
+from projections.report_catalogue import CATALOGUE
+from projections.reports import CELL_FUNCTION, ReportRequest, _sql
+
+DOCS = (Path(__file__).parents[2] / "docs" / "reports.md").read_text()
+
+
+def test_there_are_the_29_spec_reports_and_four_more() -> None:
+    assert len(CATALOGUE) == 33
+    by_category = {
+        c: sum(r.category == c for r in CATALOGUE.values()) for c in {r.category for r in CATALOGUE.values()}
+    }
+    assert by_category == {"User & Loan Reports": 12, "Collection Reports": 13, "Marketing & Credit Reports": 8}
+    assert "completed-loan-with-no-repet-report" in CATALOGUE
+
+
+@pytest.mark.parametrize("slug", sorted(CATALOGUE))
+def test_each_report_is_brand_scoped_keyed_and_documented(slug: str) -> None:
+    report = CATALOGUE[slug]
+    names = report.header
+    assert len(names) == len(set(names)) and report.key
+    sql, params = _sql(report, ReportRequest(uuid4(), date(2026, 1, 1), date(2026, 1, 31)), safe=True, keys=True)
+    assert "%(brand)s" in sql and params["from_date" if report.date_kind == "date" else "from_at"]
+    assert f"`{slug}`" in DOCS and report.definition in DOCS.replace("\n", " ")
+
+
+def test_an_undeclared_filter_a_bad_choice_or_reversed_dates_are_refused_before_sql() -> None:
+    report = CATALOGUE["disbursed-loan-report"]
+    for request in (
+        ReportRequest(uuid4(), filters={"stage": "pan"}),
+        ReportRequest(uuid4(), filters={"status": "nonsense"}),
+        ReportRequest(uuid4(), date(2026, 2, 1), date(2026, 1, 1)),
+    ):
+        with pytest.raises(InvalidInput):
+            _sql(report, request, safe=False, keys=False)
+
+
+def test_text_cells_are_neutralised_in_the_database_and_numbers_are_not() -> None:
+    sql, _ = _sql(CATALOGUE["disbursed-loan-report"], ReportRequest(uuid4()), safe=True, keys=False)
+    assert 'read.report_cell((c.name)::text) AS "borrower"' in sql
+    assert 'coalesce(l.sanctioned_amount, l.amount) AS "disbursed_amount"' in sql
+    for prefix in ("'='", "'+'", "'-'", "'@'", "chr(9)", "chr(13)"):
+        assert prefix in CELL_FUNCTION
