@@ -251,6 +251,8 @@ def test_collection_worklists_need_their_stage_permission(client: Any, keys: dic
                 mismatches.append((role, stage, answer.status_code))
     assert mismatches == []
     assert role_grants(["collection_executive"]).get(Permission.POST_COLLECTIONS) is None  # a case the test covers
+
+
 def test_who_decides_collection_money(client: Any) -> None:
     """Issue #16: executives create; Ops or collection managers/heads approve collections; Ops confirms receipts;
     managers/heads approve waivers; the head approves settlements; only admins write off (every route's grants)."""
