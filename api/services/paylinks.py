@@ -185,7 +185,7 @@ class Paylinks:
         """Record a gateway payment as a repayment once: a reference already recorded is a duplicate; a payment
         the loan cannot take (above the payoff, a closed loan) is logged and answered `ignored`."""
         loan = self.loans.get(brand_id, loan_id)
-        for p in loan.payments.values():
+        for p in (*loan.payments.values(), *loan.recoveries.values()):  # a written-off loan's are recoveries
             if p.reference == reference:
                 return WebhookOutcome("duplicate", "this payment is recorded already"), p.payment_id
         try:
@@ -194,7 +194,7 @@ class Paylinks:
             raise  # still racing after the retries: the delivery is forgotten and the gateway's retry processed
         except Conflict as conflict:
             again = self.loans.get(brand_id, loan_id)
-            for p in again.payments.values():
+            for p in (*again.payments.values(), *again.recoveries.values()):
                 if p.reference == reference:  # recorded by a concurrent delivery
                     return WebhookOutcome("duplicate", "this payment is recorded already"), p.payment_id
             log.warning("paylinks.payment_refused", loan_id=str(loan_id), reference=reference, detail=conflict.message)

@@ -125,6 +125,11 @@ def test_receipt_waiver_and_settlement(client: Any, platform: Any) -> None:
     )
     assert waiver.status_code == 201, waiver.text
     assert client.post(f"/api/v1/waivers/{waiver.json()['id']}/approve", headers=ops).status_code == 403
+    other = make_tenant(platform)  # another brand's admin: 404, nothing decided
+    assert client.post(f"/api/v1/waivers/{waiver.json()['id']}/approve", headers=other.auth).status_code == 404
+    assert (
+        client.post(f"/api/v1/receipts/{rid}/reject", json={"reason": "probe"}, headers=other.auth).status_code == 404
+    )
     assert client.post(f"/api/v1/waivers/{waiver.json()['id']}/approve", headers=manager).status_code == 200
     loan = client.get(url, headers=tenant.auth).json()
     assert loan["outstanding"]["penal"] == "0.00"
@@ -142,6 +147,7 @@ def test_receipt_waiver_and_settlement(client: Any, platform: Any) -> None:
     ).json()
     sid = settlement["id"]
     assert client.post(f"/api/v1/settlements/{sid}/approve", headers=manager).status_code == 403  # the head
+    assert client.post(f"/api/v1/settlements/{sid}/approve", headers=other.auth).status_code == 404
     assert client.post(f"/api/v1/settlements/{sid}/approve", headers=head).status_code == 200
     assert client.post(f"/api/v1/settlements/{sid}/approve", headers=head).status_code == 409
     pay = {"amount": "40000.00", "mode": "neft", "reference": "UTR-SETTLE"}

@@ -15,6 +15,7 @@ from domain.loans.recovery_events import CollectionKind, RequestStatus
 from domain.loans.servicing_views import ledger, servicing_view
 from domain.loans.states import LoanStatus
 from domain.loans.terms import PenalTerms
+from domain.shared.application import ConcurrentModification
 from domain.shared.errors import Conflict, InvalidInput
 from tests.application.loans.fakes import BRAND, PRODUCT, Catalogue, event_names, product_version
 from tests.application.loans.servicing_fixtures import MovableParties, disbursed
@@ -245,3 +246,15 @@ def test_nothing_before_disbursal_or_after_completion(loans: Loans, parties: Mov
     ):
         with pytest.raises(Conflict):
             attempt()
+
+
+def test_two_approvers_at_once_record_the_money_once(loans: Loans, parties: MovableParties) -> None:
+    loan_id = _overdue(loans, parties)
+    _, request = loans.request_collection(BRAND, loan_id, "800.00", "cash", "RCPT-RACE")
+    first, second = loans.serviced(BRAND, loan_id), loans.serviced(BRAND, loan_id)  # both loaded before either saves
+    first.approve_collection(request.request_id, CollectionKind.COLLECTION, "pay-1", LATE)
+    second.approve_collection(request.request_id, CollectionKind.COLLECTION, "pay-2", LATE)
+    loans.commit(first)
+    with pytest.raises(ConcurrentModification):  # a 409: the second approver's version is stale
+        loans.commit(second)
+    assert list(loans.get(BRAND, loan_id).payments) == ["pay-1"]
