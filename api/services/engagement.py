@@ -133,7 +133,7 @@ class Engagement:
             return 0
         now = self.clock.now()
         for kind, channel, language, subject, body in default_templates():
-            name = f"{kind.value} {channel.value}"
+            name = f"{kind.value} {channel.value} {language.value}"
             approval = Approval.APPROVED.value if channel is Channel.WHATSAPP else None
             self.store.save_template(brand_id, uuid.uuid4(), name, kind.value, channel.value, language.value, subject,
                                      body, approval, "system", now)  # fmt: skip
@@ -203,8 +203,14 @@ class Engagement:
         if dry_run:
             free = self.messages.taken_keys(brand.brand_id, [m.dedupe_key for m in messages])
             return Sent(sent=sum(m.dedupe_key not in free and m.status == "queued" for m in messages))
-        claimed = self.messages.claim(messages)
-        result = self.deliveries.deliver(brand, [m for m in claimed if m.status == "queued"], self.clock.now())
+        # SMS and WhatsApp to send now are claimed `sending` (one write fewer; a crash leaves them to be re-sent with
+        # the same reference); email is marked `sending` at its hand-over to the mail server.
+        now = self.clock.now()
+        claimed = self.messages.claim([
+            replace(m, status="sending") if m.status == "queued" and m.channel != Channel.EMAIL and
+            brand.quiet_until(m.channel, now) is None else m for m in messages
+        ])  # fmt: skip
+        result = self.deliveries.deliver(brand, [m for m in claimed if m.status in ("queued", "sending")], now)
         result.deferred += sum(m.status == "deferred" for m in claimed)
         return result
 

@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, str] = {
     "credit": "credit_queues",
     "servicing": "servicing",
     "loan_audit": "loan_audit",
+    "engagement": "engagement",
 }
 
 
