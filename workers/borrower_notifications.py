@@ -10,6 +10,7 @@ nothing twice. Each phase pages by keyset and reports its batches; a retry resta
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -138,11 +139,15 @@ def _pages(engagement: Engagement, brand: BrandMessaging, kind: Kind, channels: 
                              item.instalment) for c in channels]  # fmt: skip
             return [m for m in found if m is not None]
 
-        after: tuple[UUID, int] | None = None
-        while items := dues.instalments_due(brand.brand_id, due_date, kind.value, [c.value for c in channels],
-                                            after, size):  # fmt: skip
-            yield items, due
-            after = (items[-1].loan_id, items[-1].instalment or 0)
+        def page(after: tuple[UUID, int] | None) -> list[DueItem]:
+            return dues.instalments_due(brand.brand_id, due_date, kind.value, [c.value for c in channels], after, size)
+
+        # The next page is read while this one is sent (it holds only instalments after this one's last).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="notifications-read") as reader:
+            upcoming = reader.submit(page, None)
+            while items := upcoming.result():
+                upcoming = reader.submit(page, (items[-1].loan_id, items[-1].instalment or 0))
+                yield items, due
         return
 
     def overdue(item: DueItem, templates: _Templates) -> list[Message]:

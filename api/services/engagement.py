@@ -18,7 +18,6 @@ from adapters.mailer import SmtpMailer
 from adapters.message_store import DayCount, Message, MessageStore
 from adapters.providers.channels import ChannelClients
 from adapters.providers.directory import ProviderDirectory
-from adapters.webhook_inbox import WebhookInbox
 from adapters.webhooks import WebhookEvent, WebhookVerifier
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
 from api.services.engagement_delivery import BrandMessaging, Deliveries, Sent, parse_reference
@@ -296,7 +295,7 @@ class Engagement:
             message = self.messages.by_provider_id(channel.value, str(event.data.get("message_id") or ""))
         if message is None or message.channel != channel.value:
             raise MessageNotFound("no message of ours has this reference")
-        inbox, source, now = WebhookInbox(self.messages.pool), f"{channel.value}-receipts", self.clock.now()
+        inbox, source, now = self.messages.inbox, f"{channel.value}-receipts", self.clock.now()
         if not inbox.claim(source, event.id, event.type, now).fresh:
             return WebhookOutcome("duplicate", f"event {event.id} was processed already")
         try:
