@@ -186,14 +186,16 @@ class MessageStore:
             ).fetchone()
         return None if row is None else Message(**row)
 
-    def due(self, brand_id: UUID, now: datetime, limit: int, after: UUID | None = None) -> list[Message]:
-        """Messages to send now: queued or deferred ones whose time has come, and `sending` ones a crash left."""
+    def due(self, brand_id: UUID, now: datetime, limit: int, after: UUID | None = None,
+            stuck: timedelta = STUCK) -> list[Message]:  # fmt: skip
+        """Messages to send now: queued or deferred ones whose time has come, and `sending` ones untouched for
+        `stuck` (a crash left them; re-sending one is safe: the provider deduplicates its reference)."""
         with self.pool.connection() as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM ops.messages WHERE brand_id = %s AND status IN ('queued', 'deferred', "
                 "'sending') AND (next_attempt_at IS NULL OR next_attempt_at <= %s) AND (%s::uuid IS NULL OR id > %s) "
                 "AND (status <> 'sending' OR updated_at < %s) ORDER BY id LIMIT %s",
-                (brand_id, now, after, after, now - STUCK, limit),
+                (brand_id, now, after, after, now - stuck, limit),
             ).fetchall()
         return [Message(**r) for r in rows]
 

@@ -97,7 +97,8 @@ def run_borrower_notifications(port: NotificationJobPort, run: JobRun) -> Iterat
     size = run.settings.batch_size
     for phase in PHASES[start:]:
         if phase == "pending":
-            sent = engagement.deliver_due(run.brand_id, size)
+            # Alone in its lane: nothing else is sending, so a `sending` row was left by a killed attempt.
+            sent = engagement.deliver_due(run.brand_id, size, stuck=timedelta(0))
             yield BatchCounts(processed=sent.sent + sent.failed + sent.retry + sent.deferred, succeeded=sent.sent,
                               failed=sent.failed, skipped=sent.deferred + sent.retry), phase  # fmt: skip
             continue
