@@ -15,10 +15,9 @@ from pydantic import ValidationError
 
 from adapters.engagement_store import EngagementStore, Preferences, Template
 from adapters.mailer import SmtpMailer
-from adapters.message_store import DayCount, Message, MessageStore
+from adapters.message_store import STUCK, DayCount, Message, MessageStore
 from adapters.providers.channels import ChannelClients
 from adapters.providers.directory import ProviderDirectory
-from adapters.webhook_inbox import WebhookInbox
 from adapters.webhooks import WebhookEvent, WebhookVerifier
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
 from api.services.engagement_delivery import BrandMessaging, Deliveries, Sent, parse_reference
@@ -263,11 +262,12 @@ class Engagement:
             raise Conflict(f"the brand has no usable {channel.value} template of kind {kind.value}")
         return found
 
-    def deliver_due(self, brand_id: UUID, limit: int = 500) -> Sent:
-        """Send the brand's messages whose time has come: deferred past quiet hours, retries, ones a crash left."""
+    def deliver_due(self, brand_id: UUID, limit: int = 500, stuck: timedelta = STUCK) -> Sent:
+        """Send the brand's messages whose time has come: deferred past quiet hours, retries, ones a crash left
+        `sending` (untouched for `stuck`; the notifications job, which runs alone in its lane, passes 0)."""
         brand = self.brand(brand_id)
         total, after = Sent(), None
-        while page := self.messages.due(brand_id, self.clock.now(), limit, after):
+        while page := self.messages.due(brand_id, self.clock.now(), limit, after, stuck):
             result = self.deliveries.deliver(brand, page, self.clock.now())
             total.sent += result.sent
             total.failed += result.failed
@@ -296,7 +296,7 @@ class Engagement:
             message = self.messages.by_provider_id(channel.value, str(event.data.get("message_id") or ""))
         if message is None or message.channel != channel.value:
             raise MessageNotFound("no message of ours has this reference")
-        inbox, source, now = WebhookInbox(self.messages.pool), f"{channel.value}-receipts", self.clock.now()
+        inbox, source, now = self.messages.inbox, f"{channel.value}-receipts", self.clock.now()
         if not inbox.claim(source, event.id, event.type, now).fresh:
             return WebhookOutcome("duplicate", f"event {event.id} was processed already")
         try:

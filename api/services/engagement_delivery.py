@@ -84,7 +84,7 @@ class Sent:
     ids: list[UUID] = field(default_factory=list)
 
 
-Outcome = tuple[UUID, str, str | None, str | None, str | None, datetime | None]
+Outcome = tuple[UUID, str, str | None, str | None, str | None, datetime | None, int]
 
 
 @dataclass(frozen=True)
@@ -146,16 +146,24 @@ class Deliveries:
                 language=message.language,
             )
         except ProviderRejected as exc:
-            return (message.id, "failed", f"rejected: {exc.code or exc.message}"[:300], provider, None, None)
+            return (
+                message.id,
+                "failed",
+                f"rejected: {exc.code or exc.message}"[:300],
+                provider,
+                None,
+                None,
+                message.attempts,
+            )
         except ProviderUnavailable as exc:
             log.warning("engagement.provider_unavailable", message=str(message.id), error=exc.message)
             return (message.id, "queued", f"unavailable: {exc.message}"[:300], provider, None,
-                    now + UNAVAILABLE_BACKOFF)  # fmt: skip
-        return (message.id, "sent", None, provider, accepted.message_id, None)
+                    now + UNAVAILABLE_BACKOFF, message.attempts)  # fmt: skip
+        return (message.id, "sent", None, provider, accepted.message_id, None, message.attempts)
 
     def _email(self, brand: BrandMessaging, message: Message, now: datetime) -> Outcome:
         if message.status == "sending":  # a crash mid-hand-over: the server may have it; never sent twice
-            return (message.id, "sent", "presumed_sent", "smtp", None, None)
+            return (message.id, "sent", "presumed_sent", "smtp", None, None, message.attempts)
         handed: list[bool] = []
 
         def hand_over(end_of_data: Callable[[], None]) -> None:
@@ -172,13 +180,13 @@ class Deliveries:
                 handing_over=hand_over,
             )
         except MailRefused as exc:
-            return (message.id, "failed", f"refused: {exc}"[:300], "smtp", None, None)
+            return (message.id, "failed", f"refused: {exc}"[:300], "smtp", None, None, message.attempts)
         except Exception as exc:  # noqa: BLE001 - the line or server broke: retried later, unless handed over
             if handed:
-                return (message.id, "sent", "presumed_sent", "smtp", None, None)
+                return (message.id, "sent", "presumed_sent", "smtp", None, None, message.attempts)
             return (message.id, "queued", f"{type(exc).__name__}: {exc}"[:300], "smtp", None,
-                    now + UNAVAILABLE_BACKOFF)  # fmt: skip
-        return (message.id, "sent", None, "smtp", str(message.id), None)
+                    now + UNAVAILABLE_BACKOFF, message.attempts)  # fmt: skip
+        return (message.id, "sent", None, "smtp", str(message.id), None, message.attempts)
 
     def _handing_over(self, message_id: UUID, now: datetime, end_of_data: Callable[[], None]) -> None:
         """Record the email as `sending` just before the mail server is told the message is complete: from here on

@@ -59,14 +59,17 @@ class SmsProcess:
         code = "from tests.benchmarks.engagement import serve_sms; serve_sms()"
         self.process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True)  # fmt: skip
-        self.url = self._answer()
+        self.url = self._answer(lambda line: line.startswith("http"))
 
-    def _answer(self) -> str:
+    def _answer(self, wanted: Any = str.isdigit) -> str:
+        """The next line of the child's output that is an answer (its log lines go to the same stream)."""
         assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the SMS simulator process ended (exit status {self.process.wait()})")
-        return line.strip()
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the SMS simulator process ended (exit status {self.process.wait()})")
+            if wanted(line.strip()):
+                return line.strip()
 
     def requests(self) -> int:
         assert self.process.stdin is not None

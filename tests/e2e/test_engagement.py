@@ -68,7 +68,7 @@ def messages(server: str, tenant: Tenant, **query: str) -> list[dict[str, Any]]:
     return list(answer.json()["items"])
 
 
-def until(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 10) -> Any:
+def until(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 30) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = fetch()
