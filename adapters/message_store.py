@@ -22,6 +22,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from adapters.webhook_inbox import DDL as INBOX_DDL
+from adapters.webhook_inbox import WebhookInbox
+
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.messages (
         id uuid PRIMARY KEY,
@@ -121,14 +124,16 @@ class MessageStore:
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
+        self.inbox = WebhookInbox(pool)  # the receipts' event ids (one table of every provider's webhooks)
         self.setup()
 
     def setup(self) -> None:
         """Create the table (idempotent; serialised between processes)."""
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
-            for statement in DDL:
+            for statement in (*DDL, *INBOX_DDL):
                 conn.execute(statement)
+        self.inbox._ready = True
 
     def claim(self, messages: Sequence[Message]) -> list[Message]:
         """Insert the messages whose key is free, in one statement; the ones inserted (a taken key: none)."""
@@ -181,14 +186,16 @@ class MessageStore:
             ).fetchone()
         return None if row is None else Message(**row)
 
-    def due(self, brand_id: UUID, now: datetime, limit: int, after: UUID | None = None) -> list[Message]:
-        """Messages to send now: queued or deferred ones whose time has come, and `sending` ones a crash left."""
+    def due(self, brand_id: UUID, now: datetime, limit: int, after: UUID | None = None,
+            stuck: timedelta = STUCK) -> list[Message]:  # fmt: skip
+        """Messages to send now: queued or deferred ones whose time has come, and `sending` ones untouched for
+        `stuck` (a crash left them; re-sending one is safe: the provider deduplicates its reference)."""
         with self.pool.connection() as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM ops.messages WHERE brand_id = %s AND status IN ('queued', 'deferred', "
                 "'sending') AND (next_attempt_at IS NULL OR next_attempt_at <= %s) AND (%s::uuid IS NULL OR id > %s) "
                 "AND (status <> 'sending' OR updated_at < %s) ORDER BY id LIMIT %s",
-                (brand_id, now, after, after, now - STUCK, limit),
+                (brand_id, now, after, after, now - stuck, limit),
             ).fetchall()
         return [Message(**r) for r in rows]
 
@@ -202,19 +209,23 @@ class MessageStore:
             )
 
     def record_outcomes(self, outcomes: Sequence[tuple[UUID, str, str | None, str | None, str | None,
-                                                         datetime | None]], now: datetime) -> None:  # fmt: skip
-        """Each (id, status, reason, provider, provider_id, next_attempt_at) of a page of sends, in one statement;
-        a receipt that already moved a message on (delivered, failed) is never overwritten by `sent`."""
+                                                         datetime | None, int]], now: datetime) -> None:  # fmt: skip
+        """Each (id, status, reason, provider, provider_id, next_attempt_at, attempt) of a page of sends, in one
+        statement. A receipt that already moved the message on (sent, delivered, failed) keeps its status (the
+        provider id is filled in all the same); an outcome of an earlier attempt than the message's changes nothing."""
         if not outcomes:
             return
-        values = ", ".join(["(%s::uuid, %s, %s, %s, %s, %s::timestamptz)"] * len(outcomes))
+        values = ", ".join(["(%s::uuid, %s, %s, %s, %s, %s::timestamptz, %s::int)"] * len(outcomes))
+        pending = "m.status IN ('queued', 'deferred', 'sending')"
         with self.pool.connection() as conn:
             conn.execute(
-                "UPDATE ops.messages m SET status = o.status, reason = o.reason, provider = COALESCE(o.provider, "
-                "m.provider), provider_id = COALESCE(o.provider_id, m.provider_id), next_attempt_at = o.next_at, "
-                "updated_at = %s, sent_at = CASE WHEN o.status = 'sent' THEN %s ELSE m.sent_at END "
-                f"FROM (VALUES {values}) AS o (id, status, reason, provider, provider_id, next_at) "
-                "WHERE m.id = o.id AND m.status IN ('queued', 'deferred', 'sending')",
+                f"UPDATE ops.messages m SET status = CASE WHEN {pending} THEN o.status ELSE m.status END, "
+                f"reason = CASE WHEN {pending} THEN o.reason ELSE m.reason END, "
+                f"next_attempt_at = CASE WHEN {pending} THEN o.next_at ELSE m.next_attempt_at END, "
+                "provider = COALESCE(o.provider, m.provider), provider_id = COALESCE(m.provider_id, o.provider_id), "
+                "updated_at = %s, sent_at = CASE WHEN o.status = 'sent' THEN COALESCE(m.sent_at, %s) ELSE m.sent_at END "
+                f"FROM (VALUES {values}) AS o (id, status, reason, provider, provider_id, next_at, attempt) "
+                "WHERE m.id = o.id AND m.attempts = o.attempt",
                 [now, now, *(v for outcome in outcomes for v in outcome)],
             )
 

@@ -20,10 +20,16 @@ from domain.loans import servicing_events as sv
 from domain.loans.application import Loans
 from domain.loans.loan import Loan, Transitioned
 from domain.loans.loan_events import Disbursed
-from projections.projection import Change, Insert, Projection, Write, handles
+from projections.projection import Change, Insert, Projection, Write, handles, topics_of
 
 L = Loan
 SERVICED = ("active", "partially_paid", "overdue")
+#: Every status change of a loan reaches this projection (a projection reads only the topics it names, and a
+#: `Transitioned` subclass without a handler of its own would otherwise never arrive: StatusMoved, Settled, ...).
+_TRANSITIONS = sorted(
+    {kind for name in dir(Loan) if isinstance(kind := getattr(Loan, name), type) and issubclass(kind, Transitioned)},
+    key=lambda kind: kind.__qualname__,
+)
 
 
 class EngagementDuesView(Projection):
@@ -32,6 +38,7 @@ class EngagementDuesView(Projection):
     name = "engagement_dues"
     source = Loans.name
     tables = ("read.engagement_loans", "read.engagement_dues")
+    topics = topics_of(L.Created, L.ServicingOpened, L.NoDueCertificateIssued, *_TRANSITIONS)
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.engagement_loans (
             loan_id uuid PRIMARY KEY,

@@ -10,6 +10,7 @@ nothing twice. Each phase pages by keyset and reports its batches; a retry resta
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -96,7 +97,8 @@ def run_borrower_notifications(port: NotificationJobPort, run: JobRun) -> Iterat
     size = run.settings.batch_size
     for phase in PHASES[start:]:
         if phase == "pending":
-            sent = engagement.deliver_due(run.brand_id, size)
+            # Alone in its lane: nothing else is sending, so a `sending` row was left by a killed attempt.
+            sent = engagement.deliver_due(run.brand_id, size, stuck=timedelta(0))
             yield BatchCounts(processed=sent.sent + sent.failed + sent.retry + sent.deferred, succeeded=sent.sent,
                               failed=sent.failed, skipped=sent.deferred + sent.retry), phase  # fmt: skip
             continue
@@ -138,11 +140,15 @@ def _pages(engagement: Engagement, brand: BrandMessaging, kind: Kind, channels: 
                              item.instalment) for c in channels]  # fmt: skip
             return [m for m in found if m is not None]
 
-        after: tuple[UUID, int] | None = None
-        while items := dues.instalments_due(brand.brand_id, due_date, kind.value, [c.value for c in channels],
-                                            after, size):  # fmt: skip
-            yield items, due
-            after = (items[-1].loan_id, items[-1].instalment or 0)
+        def page(after: tuple[UUID, int] | None) -> list[DueItem]:
+            return dues.instalments_due(brand.brand_id, due_date, kind.value, [c.value for c in channels], after, size)
+
+        # The next page is read while this one is sent (it holds only instalments after this one's last).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="notifications-read") as reader:
+            upcoming = reader.submit(page, None)
+            while items := upcoming.result():
+                upcoming = reader.submit(page, (items[-1].loan_id, items[-1].instalment or 0))
+                yield items, due
         return
 
     def overdue(item: DueItem, templates: _Templates) -> list[Message]:

@@ -8,13 +8,14 @@ from datetime import date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.reminders.application import Reminders
 from domain.reminders.reminder import ReminderChannel, ReminderNotFound, ReminderStatus
+from domain.shared.values import BusinessDate, Instant
 from projections.reminders import ReminderFilters, ReminderQueries, ReminderRow
 
 READ = (Permission.REMINDERS, Level.READ)
@@ -38,7 +39,7 @@ class ReminderIn(BaseModel):
     customer_id: UUID
     channel: ReminderChannel
     template_id: UUID
-    scheduled_at: AwareDatetime
+    scheduled_at: Instant
 
 
 class CancelQuery(BaseModel):
@@ -51,16 +52,16 @@ class CancelQuery(BaseModel):
 
 class ReminderQuery(BaseModel):
     """Filters, search and keyset paging. A date bound is a whole day in the brand's time zone (`to` inclusive);
-    an instant bound is that instant (`to` inclusive)."""
+    an instant bound is that instant (`to` inclusive; without an offset, in the brand's time zone)."""
 
     model_config = ConfigDict(extra="forbid")
 
     channel: ReminderChannel | None = None
     status: ReminderStatus | None = None
-    created_from: AwareDatetime | date | None = None
-    created_to: AwareDatetime | date | None = None
-    scheduled_from: AwareDatetime | date | None = None
-    scheduled_to: AwareDatetime | date | None = None
+    created_from: Instant | BusinessDate | None = None
+    created_to: Instant | BusinessDate | None = None
+    scheduled_from: Instant | BusinessDate | None = None
+    scheduled_to: Instant | BusinessDate | None = None
     q: str | None = Field(None, max_length=100)
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
@@ -95,8 +96,10 @@ class ReminderPageOut(BaseModel):
 
 def lower_bound(value: datetime | date | None, timezone: str) -> datetime | None:
     """A `from` bound as an instant: a date is the start of that day in the brand's time zone."""
-    if value is None or isinstance(value, datetime):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(timezone))
     return datetime.combine(value, time(0), ZoneInfo(timezone))
 
 
@@ -105,7 +108,7 @@ def upper_bound(value: datetime | date | None, timezone: str) -> datetime | None
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value + timedelta(microseconds=1)
+        return (value if value.tzinfo else value.replace(tzinfo=ZoneInfo(timezone))) + timedelta(microseconds=1)
     return datetime.combine(value + timedelta(days=1), time(0), ZoneInfo(timezone))
 
 

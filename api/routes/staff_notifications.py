@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.clock import Clock
+from domain.shared.values import Instant
 from domain.staff_notices.application import MAX_RECIPIENTS, StaffNotices
 from domain.staff_notices.notice import Priority, StaffNoticeNotFound
 from projections.staff_notices import MyNotice, NoticeRow, StaffNoticeQueries
@@ -39,7 +40,7 @@ class StaffNotificationIn(BaseModel):
     priority: Priority
     roles: list[str] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
     staff_ids: list[UUID] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
-    publish_at: AwareDatetime | None = None
+    publish_at: Instant | None = None
 
 
 class MineQuery(BaseModel):

@@ -15,10 +15,9 @@ from pydantic import ValidationError
 
 from adapters.engagement_store import EngagementStore, Preferences, Template
 from adapters.mailer import SmtpMailer
-from adapters.message_store import DayCount, Message, MessageStore
+from adapters.message_store import STUCK, DayCount, Message, MessageStore
 from adapters.providers.channels import ChannelClients
 from adapters.providers.directory import ProviderDirectory
-from adapters.webhook_inbox import WebhookInbox
 from adapters.webhooks import WebhookEvent, WebhookVerifier
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
 from api.services.engagement_delivery import BrandMessaging, Deliveries, Sent, parse_reference
@@ -133,7 +132,7 @@ class Engagement:
             return 0
         now = self.clock.now()
         for kind, channel, language, subject, body in default_templates():
-            name = f"{kind.value} {channel.value}"
+            name = f"{kind.value} {channel.value} {language.value}"
             approval = Approval.APPROVED.value if channel is Channel.WHATSAPP else None
             self.store.save_template(brand_id, uuid.uuid4(), name, kind.value, channel.value, language.value, subject,
                                      body, approval, "system", now)  # fmt: skip
@@ -203,8 +202,14 @@ class Engagement:
         if dry_run:
             free = self.messages.taken_keys(brand.brand_id, [m.dedupe_key for m in messages])
             return Sent(sent=sum(m.dedupe_key not in free and m.status == "queued" for m in messages))
-        claimed = self.messages.claim(messages)
-        result = self.deliveries.deliver(brand, [m for m in claimed if m.status == "queued"], self.clock.now())
+        # SMS and WhatsApp to send now are claimed `sending` (one write fewer; a crash leaves them to be re-sent with
+        # the same reference); email is marked `sending` at its hand-over to the mail server.
+        now = self.clock.now()
+        claimed = self.messages.claim([
+            replace(m, status="sending") if m.status == "queued" and m.channel != Channel.EMAIL and
+            brand.quiet_until(m.channel, now) is None else m for m in messages
+        ])  # fmt: skip
+        result = self.deliveries.deliver(brand, [m for m in claimed if m.status in ("queued", "sending")], now)
         result.deferred += sum(m.status == "deferred" for m in claimed)
         return result
 
@@ -257,11 +262,12 @@ class Engagement:
             raise Conflict(f"the brand has no usable {channel.value} template of kind {kind.value}")
         return found
 
-    def deliver_due(self, brand_id: UUID, limit: int = 500) -> Sent:
-        """Send the brand's messages whose time has come: deferred past quiet hours, retries, ones a crash left."""
+    def deliver_due(self, brand_id: UUID, limit: int = 500, stuck: timedelta = STUCK) -> Sent:
+        """Send the brand's messages whose time has come: deferred past quiet hours, retries, ones a crash left
+        `sending` (untouched for `stuck`; the notifications job, which runs alone in its lane, passes 0)."""
         brand = self.brand(brand_id)
         total, after = Sent(), None
-        while page := self.messages.due(brand_id, self.clock.now(), limit, after):
+        while page := self.messages.due(brand_id, self.clock.now(), limit, after, stuck):
             result = self.deliveries.deliver(brand, page, self.clock.now())
             total.sent += result.sent
             total.failed += result.failed
@@ -290,7 +296,7 @@ class Engagement:
             message = self.messages.by_provider_id(channel.value, str(event.data.get("message_id") or ""))
         if message is None or message.channel != channel.value:
             raise MessageNotFound("no message of ours has this reference")
-        inbox, source, now = WebhookInbox(self.messages.pool), f"{channel.value}-receipts", self.clock.now()
+        inbox, source, now = self.messages.inbox, f"{channel.value}-receipts", self.clock.now()
         if not inbox.claim(source, event.id, event.type, now).fresh:
             return WebhookOutcome("duplicate", f"event {event.id} was processed already")
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -84,7 +84,7 @@ class Sent:
     ids: list[UUID] = field(default_factory=list)
 
 
-Outcome = tuple[UUID, str, str | None, str | None, str | None, datetime | None]
+Outcome = tuple[UUID, str, str | None, str | None, str | None, datetime | None, int]
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class Deliveries:
                 ready.append(message)
         if not ready:
             return result
-        self.messages.mark_sending([m.id for m in ready if m.status != "sending"], now)
+        self.messages.mark_sending([m.id for m in ready if m.status != "sending" and m.channel != "email"], now)
         ctx = contextvars.copy_context()
         if len(ready) == 1:
             outcomes = [self._one(brand, ready[0], now)]
@@ -146,16 +146,30 @@ class Deliveries:
                 language=message.language,
             )
         except ProviderRejected as exc:
-            return (message.id, "failed", f"rejected: {exc.code or exc.message}"[:300], provider, None, None)
+            return (
+                message.id,
+                "failed",
+                f"rejected: {exc.code or exc.message}"[:300],
+                provider,
+                None,
+                None,
+                message.attempts,
+            )
         except ProviderUnavailable as exc:
             log.warning("engagement.provider_unavailable", message=str(message.id), error=exc.message)
             return (message.id, "queued", f"unavailable: {exc.message}"[:300], provider, None,
-                    now + UNAVAILABLE_BACKOFF)  # fmt: skip
-        return (message.id, "sent", None, provider, accepted.message_id, None)
+                    now + UNAVAILABLE_BACKOFF, message.attempts)  # fmt: skip
+        return (message.id, "sent", None, provider, accepted.message_id, None, message.attempts)
 
     def _email(self, brand: BrandMessaging, message: Message, now: datetime) -> Outcome:
         if message.status == "sending":  # a crash mid-hand-over: the server may have it; never sent twice
-            return (message.id, "sent", "presumed_sent", "smtp", None, None)
+            return (message.id, "sent", "presumed_sent", "smtp", None, None, message.attempts)
+        handed: list[bool] = []
+
+        def hand_over(end_of_data: Callable[[], None]) -> None:
+            self._handing_over(message.id, now, end_of_data)
+            handed.append(True)
+
         try:
             self.mailer.send(
                 to=message.recipient or "",
@@ -163,13 +177,22 @@ class Deliveries:
                 text=_text_of(message.body),
                 html=message.body,
                 message_id=f"<{message.id}@covenant-desk>",
+                handing_over=hand_over,
             )
         except MailRefused as exc:
-            return (message.id, "failed", f"refused: {exc}"[:300], "smtp", None, None)
-        except Exception as exc:  # noqa: BLE001 - the line or server broke: retried later
+            return (message.id, "failed", f"refused: {exc}"[:300], "smtp", None, None, message.attempts)
+        except Exception as exc:  # noqa: BLE001 - the line or server broke: retried later, unless handed over
+            if handed:
+                return (message.id, "sent", "presumed_sent", "smtp", None, None, message.attempts)
             return (message.id, "queued", f"{type(exc).__name__}: {exc}"[:300], "smtp", None,
-                    now + UNAVAILABLE_BACKOFF)  # fmt: skip
-        return (message.id, "sent", None, "smtp", str(message.id), None)
+                    now + UNAVAILABLE_BACKOFF, message.attempts)  # fmt: skip
+        return (message.id, "sent", None, "smtp", str(message.id), None, message.attempts)
+
+    def _handing_over(self, message_id: UUID, now: datetime, end_of_data: Callable[[], None]) -> None:
+        """Record the email as `sending` just before the mail server is told the message is complete: from here on
+        a crash leaves it presumed sent (the server may have it), never sent twice."""
+        self.messages.mark_sending([message_id], now)
+        end_of_data()
 
     def after_failure(self, brand: BrandMessaging, message: Message, reason: str | None, now: datetime) -> bool:
         """Queue a failed delivery again when the policy allows (a retryable reason, attempts left): True if so."""

@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, str] = {
     "loan_audit": "loan_audit",
     "global_search": "global_search",
     "collections": "collections",
+    "engagement": "engagement",
 }
 
 

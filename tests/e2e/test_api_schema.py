@@ -142,6 +142,11 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
     )  # fmt: skip
     assert reloan is not None
     platform.engine.wait_for(ReloanOffers.name, reloan.position)
+    template = post(
+        "/api/v1/message-templates", {"name": "Seed note", "channel": "sms", "body": "Hi {{borrower_name}}"}
+    )
+    message = post("/api/v1/messages", {"customer_id": customer["id"], "channel": "sms", "template_id": template["id"],
+                                        "idempotency_key": "seed-1"})  # fmt: skip
     notice = post("/api/v1/staff-notifications", {"title": "Seeded notice", "body": "For admins", "priority": "LOW",
                                                   "roles": ["admin"]})  # fmt: skip
     nudge = post(
@@ -150,6 +155,8 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
     reminder = post("/api/v1/reminders", {"customer_id": customer["id"], "channel": "sms", "template_id": nudge["id"],
                                           "scheduled_at": (datetime.now(UTC) + timedelta(days=30)).isoformat()})  # fmt: skip
     return {
+        "template_id": template["id"],
+        "message_id": message["id"],
         "reminder_id": reminder["id"],
         "notice_id": notice["id"],
         "offer_id": str(reloan.id),

@@ -68,7 +68,7 @@ def messages(server: str, tenant: Tenant, **query: str) -> list[dict[str, Any]]:
     return list(answer.json()["items"])
 
 
-def until(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 10) -> Any:
+def until(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 30) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = fetch()
@@ -212,3 +212,84 @@ def test_due_date_reminders_once_per_key_receipts_retries_opt_outs_and_quiet_hou
     assert messages(server, other, loan_id=str(loan_id)) == []
     assert httpx.get(f"{server}/api/v1/messages/{overdue[0]['id']}", headers=other.auth).status_code == 404
     assert uuid.UUID(overdue[0]["id"])
+
+
+def test_a_send_a_crash_left_mid_way_reaches_the_handset_once(platform: Any, provider_simulators: Any) -> None:
+    from adapters.providers.channels import ChannelClients
+    from api.services.engagement import Engagement
+    from api.services.engagement_delivery import reference
+    from domain.customers.application import Customers
+    from domain.engagement.templates import Channel, Kind
+    from domain.providers.calls import Caller
+
+    sms = provider_simulators["sms"]
+    tenant = make_tenant(platform)
+    configure(platform, tenant, timezone=zone_at(DAY))
+    phone = "97" + str(uuid.uuid4().int)[:8]
+    made = platform.get(Customers).register(tenant.brand_id, name="Kiran Rao", phone=phone)
+    platform.engine.wait_for(Customers.name, made.position)
+    engagement = platform.port(Engagement)
+    engagement.seed_defaults(tenant.brand_id)
+    brand = engagement.brand(tenant.brand_id)
+    recipient = engagement.dues.recipient(tenant.brand_id, made.id)
+    template = engagement.store.usable(tenant.brand_id, Kind.DUE_0.value, "sms")["en"]
+    message = engagement.compose(brand, recipient, Channel.SMS, "due_0", "crash:1", template, {"amount": "₹1.00"})
+    assert message is not None and engagement.messages.claim([message]) == [message]
+    # The sender marked it `sending`, the provider took it, and the process died before recording the answer.
+    engagement.messages.mark_sending([message.id], datetime.now(UTC))
+    first = ChannelClients(engagement.directory).send(
+        "sms", None, to=phone, text=message.body, sender="CVDESK", reference=reference(message), callback_url=None,
+        caller=Caller(tenant.brand_id),
+    )  # fmt: skip
+    with platform.db.pool.connection() as conn:
+        conn.execute("UPDATE ops.messages SET updated_at = updated_at - interval '3 minutes' WHERE id = %s",
+                     (message.id,))  # fmt: skip
+    done = engagement.deliver_due(tenant.brand_id)
+    assert done.sent == 1
+    assert len(sms.messages(phone)) == 1  # the provider kept one message for the repeated reference
+    stored = engagement.message(tenant.brand_id, message.id)
+    assert stored.status == "sent" and stored.provider_id == first.message_id
+    assert engagement.deliver_due(tenant.brand_id).sent == 0
+    # The key stays claimed: sending it again is refused by the table, not by luck.
+    again = engagement.compose(brand, recipient, Channel.SMS, "due_0", "crash:1", template, {})
+    assert again is not None and engagement.messages.claim([again]) == []
+
+
+def test_one_message_by_email_once_per_key_escaped_and_opt_out_recorded(
+    server: str, platform: Any, mail_sink: Any
+) -> None:
+    tenant = make_tenant(platform)
+    address = f"kiran.{uuid.uuid4().hex[:8]}@example.in"
+    customer = httpx.post(f"{server}/api/v1/customers", headers=tenant.auth, json={
+        "name": "Kiran <b>Rao</b>", "phone": "96" + str(uuid.uuid4().int)[:8], "email": address})  # fmt: skip
+    assert customer.status_code in (201, 422), customer.text
+    if customer.status_code == 422:  # the name rules refuse markup: a plain name, hostile values come as variables
+        customer = httpx.post(f"{server}/api/v1/customers", headers=tenant.auth, json={
+            "name": "Kiran Rao", "phone": "96" + str(uuid.uuid4().int)[:8], "email": address})  # fmt: skip
+    customer_id = customer.json()["id"]
+    body = {"customer_id": customer_id, "channel": "email", "kind": "due_1", "idempotency_key": "call-42",
+            "variables": {"amount": "<script>x</script>", "due_date": "01 Mar 2026"}}  # fmt: skip
+    first = httpx.post(f"{server}/api/v1/messages", json=body, headers=tenant.auth)
+    assert first.status_code == 201, first.text
+    again = httpx.post(f"{server}/api/v1/messages", json=body, headers=tenant.auth)
+    assert again.json()["id"] == first.json()["id"]
+    mails = until(lambda: [m for m in mail_sink.messages if m["To"] == address], lambda found: len(found) >= 1)
+    time.sleep(0.5)
+    mails = [m for m in mail_sink.messages if m["To"] == address]
+    assert len(mails) == 1 and first.json()["status"] == "sent" and first.json()["template_version"] == 1
+    html = mails[0].get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+    prefs = httpx.put(f"{server}/api/v1/customers/{customer_id}/messaging-preferences", headers=tenant.auth,
+                      json={"opted_out": ["email"], "language": "hi"})  # fmt: skip
+    assert prefs.status_code == 200
+    suppressed = httpx.post(f"{server}/api/v1/messages", headers=tenant.auth,
+                            json={**body, "idempotency_key": "call-43"}).json()  # fmt: skip
+    assert suppressed["status"] == "suppressed" and suppressed["language"] == "hi"
+    assert len([m for m in mail_sink.messages if m["To"] == address]) == 1
+    bad = httpx.put(f"{server}/api/v1/customers/{customer_id}/messaging-preferences", headers=tenant.auth,
+                    json={"opted_out": ["pigeon"]})  # fmt: skip
+    assert bad.status_code == 422 and "opted_out" in bad.text
+    other = make_tenant(platform)
+    assert httpx.get(f"{server}/api/v1/customers/{customer_id}/messaging-preferences",
+                     headers=other.auth).status_code == 404  # fmt: skip

@@ -74,6 +74,11 @@ def test_schedule_filter_and_cancel_from_the_reminders_page(server: str, browser
     listed = httpx.get(f"{server}/api/v1/reminders", params={"status": "cancelled"}, headers=tenant.auth).json()
     assert [r["borrower_name"] for r in listed["items"]] == ["Asha Verma"]
 
+    page.goto(f"{server}/customers/{meena['id']}")  # Customer 360 links to the form, the borrower filled in
+    page.click("#schedule-reminder")
+    page.wait_for_selector("#reminder-form")
+    assert page.input_value("#reminder-form input[name=customer]") == meena["id"]
+
     page.set_viewport_size({"width": 375, "height": 812})
     page.goto(f"{server}/reminders")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375

@@ -43,7 +43,7 @@ CONTEXT = BoundedContext(
     projections=(StaffNoticeView(),),
     endpoints=routes.ENDPOINTS,
     pages=pages.PAGES,
-    nav=(NavItem("Notices", "/staff-notifications", "staff-notifications", Permission.STAFF_NOTIFICATIONS, 85),),
+    nav=(NavItem("Staff notices", "/staff-notifications", "staff-notifications", Permission.STAFF_NOTIFICATIONS, 85),),
     permissions=(Permission.STAFF_NOTIFICATIONS,),
     audited=(StaffNotice, NoticeReceipt),
 )
