@@ -146,15 +146,18 @@ class CollectionQueries:
         now: datetime,
         cursor: str | None = None,
         limit: int = 50,
+        unassigned: bool = False,
     ) -> Page:
-        """Open cases of `stage` (of one assignee, or all): those needing attention now first (oldest first), then
-        by DPD and amount, highest first."""
+        """Open cases of `stage` (of one assignee, the unassigned ones, or all): those needing attention now first
+        (oldest first), then by DPD and amount, highest first."""
         segment, at, dpd, amount, last = WORKLIST_CURSOR.decode(cursor) if cursor else (0, _EPOCH, 0, Decimal(0), None)
         where = "c.brand_id = %(brand)s AND c.stage = %(stage)s AND c.open"
         params: dict[str, Any] = {"brand": brand_id, "stage": stage.value, "now": now, "limit": limit + 1}
         if assignee is not None:
             where += " AND c.assignee = %(assignee)s"
             params["assignee"] = assignee
+        elif unassigned:
+            where += " AND c.assignee IS NULL"
         rest = (
             f"SELECT {_COLUMNS}, 1 AS segment {_FROM} WHERE {where} AND (c.attention_at IS NULL OR c.attention_at > "
             "%(now)s){keyset} ORDER BY c.dpd DESC, c.amount DESC, c.loan_id DESC LIMIT %(limit)s"

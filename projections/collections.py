@@ -5,7 +5,7 @@ promises, evidence and allocation history of each loan. Queries: projections/col
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -136,6 +136,12 @@ _HISTORY = (
 _ENSURE = "INSERT INTO read.collection_cases (loan_id, brand_id, updated_at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
 
 
+def _array(values: Iterable[object]) -> str:
+    """A PostgreSQL array literal of ids, numbers, dates and enum values (none holds a quote, comma or brace): a
+    batch's thousands of values sent as one text parameter, cast in SQL (`::uuid[]`), not dumped one by one."""
+    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+
+
 class CollectionViews(Projection):
     """Cases, contacts, promises and allocation history."""
 
@@ -149,19 +155,19 @@ class CollectionViews(Projection):
     def _moves(self, position: int, event: CaseMoves.Recorded) -> Iterator[Change]:
         moves = event.moves
         common: dict[str, Any] = {
-            "brand": event.brand_id, "at": event.timestamp, "loans": [m.loan_id for m in moves],
-            "staff": [m.staff_id for m in moves], "stages": [m.stage.value for m in moves],
+            "brand": event.brand_id, "at": event.timestamp, "loans": _array(m.loan_id for m in moves),
+            "staff": _array(m.staff_id for m in moves), "stages": _array(m.stage.value for m in moves),
         }  # fmt: skip
         if event.kind is MoveKind.SWEEP:
             yield Write(_SWEEP, common | {
-                "day": event.business_date, "dpd": [m.dpd for m in moves], "amounts": [m.amount for m in moves],
-                "due": [m.due_on for m in moves], "closed": [m.closed for m in moves],
+                "day": event.business_date, "dpd": _array(m.dpd for m in moves), "amounts": _array(m.amount for m in moves),
+                "due": _array(m.due_on for m in moves), "closed": _array(m.closed for m in moves),
             })  # fmt: skip
         else:
             yield Write(_REALLOCATE, {k: common[k] for k in ("brand", "at", "loans", "staff")})
         yield Write(_HISTORY, common | {
             "batch": event.originator_id, "kind": event.kind.value, "day": event.business_date,
-            "actor": event.actor, "previous": [m.previous for m in moves],
+            "actor": event.actor, "previous": _array(m.previous for m in moves),
         })  # fmt: skip
 
     @handles(C.Opened)

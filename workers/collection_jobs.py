@@ -142,7 +142,7 @@ def plan_moves(conn: Any, brand_id: UUID, day: date, window: int, auto: bool) ->
         current = Stage(row["stage"]) if row["open"] and row["stage"] else None
         if stage is None:
             if current is not None:
-                moves.append(Move(loan_id=row["loan_id"], stage=current, staff_id=row["assignee"],
+                moves.append(Move.model_construct(loan_id=row["loan_id"], stage=current, staff_id=row["assignee"],
                                   previous=row["assignee"], dpd=row["dpd"], closed=_closed_reason(row)))  # fmt: skip
             continue
         amount, due_on = _figures(row, stage)
@@ -154,7 +154,7 @@ def plan_moves(conn: Any, brand_id: UUID, day: date, window: int, auto: bool) ->
             continue
         if current is stage and (row["cur_dpd"], row["cur_amount"], row["cur_due"]) == (row["dpd"], amount, due_on):
             continue  # nothing changed
-        moves.append(Move(loan_id=row["loan_id"], stage=stage, staff_id=keep, previous=row["assignee"] if current else None,
+        moves.append(Move.model_construct(loan_id=row["loan_id"], stage=stage, staff_id=keep, previous=row["assignee"] if current else None,
                           dpd=row["dpd"], amount=amount, due_on=due_on))  # fmt: skip
     if unassigned:
         moves.extend(_allocate(conn, brand_id, day, unassigned))
@@ -180,7 +180,7 @@ def _allocate(
             )
         staff = allocators[stage].pick()
         previous = row["assignee"] if row["open"] else None
-        moves.append(Move(loan_id=row["loan_id"], stage=stage, staff_id=staff, previous=previous, dpd=row["dpd"],
+        moves.append(Move.model_construct(loan_id=row["loan_id"], stage=stage, staff_id=staff, previous=previous, dpd=row["dpd"],
                           amount=amount, due_on=due_on))  # fmt: skip
     return moves
 

@@ -61,21 +61,22 @@ async def worklist_page(request: Request, port: CollectionsPort, principal: Prin
         return error_page(request, 403, "Not allowed", f"You may not see the {stage.value} worklist.")
     manager = is_manager(principal)
     assignee: UUID | None = principal.id
+    raw = request.query_params.get("assignee") or ""
+    unassigned = manager and raw == "unassigned"
     if manager:
-        raw = request.query_params.get("assignee") or ""
         try:
-            assignee = UUID(raw) if raw else None
+            assignee = UUID(raw) if raw and not unassigned else None
         except ValueError:
             assignee = None
     now = port.clock.now()
 
     def load(cursor: str | None) -> Any:
-        return port.queries.worklist(principal.brand_id, stage, assignee, now, cursor, 50)
+        return port.queries.worklist(principal.brand_id, stage, assignee, now, cursor, 50, unassigned)
 
     items = await run_in_threadpool(keyset_page, request, load)
     collectors = await run_in_threadpool(port.team.collectors, principal.brand_id) if manager else []
     return render(request, "collections.html", nav="collections", items=items, stage=stage.value,
-                  stages=[s.value for s in Stage], manager=manager, assignee=assignee,
+                  stages=[s.value for s in Stage], manager=manager, assignee=assignee, unassigned=unassigned,
                   can_reallocate=principal.holds(*REALLOCATE), now=now, collectors=collectors)  # fmt: skip
 
 

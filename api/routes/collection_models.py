@@ -20,6 +20,7 @@ class WorklistQuery(BaseModel):
 
     stage: Stage = Stage.COLLECTIONS
     assignee: UUID | None = None
+    unassigned: bool = False  # managers: only the loans nobody has
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
 

@@ -91,7 +91,10 @@ def worklist(ctx: Context[CollectionsPort]) -> Reply:
         if assignee is not None and assignee != ctx.principal.id:
             raise HttpProblem(403, "only a collection manager sees another executive's worklist", "forbidden")
         assignee = ctx.principal.id
-    page = ctx.port.queries.worklist(ctx.brand_id, q.stage, assignee, ctx.port.clock.now(), q.cursor, q.limit)
+    unassigned = q.unassigned and assignee is None
+    page = ctx.port.queries.worklist(
+        ctx.brand_id, q.stage, assignee, ctx.port.clock.now(), q.cursor, q.limit, unassigned
+    )
     return json_response(page)
 
 

@@ -57,6 +57,10 @@ def test_pages_cover_every_case_once_in_priority_order(platform: Any) -> None:
     assert [i.next_action for i in first] == ["promise broken: call again", "call back (requested)"]
     everyone = queries.worklist(brand, Stage.COLLECTIONS, None, NOW, None, 50).items
     assert len(everyone) == 7 and everyone[2].assignee == ravi  # DPD 90 after the two needing attention
+    with platform.db.pool.connection() as conn:
+        nobody = _case(conn, brand, None, 7, "70.00")
+    only = queries.worklist(brand, Stage.COLLECTIONS, None, NOW, None, 50, unassigned=True).items
+    assert [i.loan_id for i in only] == [nobody]
     with pytest.raises(InvalidInput):
         queries.worklist(brand, Stage.COLLECTIONS, asha, NOW, "bm90LWEtY3Vyc29y", 2)
 
