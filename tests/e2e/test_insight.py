@@ -257,7 +257,7 @@ def test_v1_and_v2_figures_match_the_book_recomputed_from_the_loans(client: Any,
         client.post(
             "/api/v1/reminders",
             json={"customer_id": customer, "channel": "sms", "template_id": template,
-                  "scheduled_at": f"2099-01-0{day}T10:00:00+05:30"},
+                  "scheduled_at": f"2027-01-0{day}T10:00:00+05:30"},
             headers=tenant.auth,
         )
         for day in (1, 2)
