@@ -196,7 +196,7 @@ class LoanServicing:
         before = self.replayed()
         if day < before.position.closed_through:
             return False
-        after = self.replayed(through=day)
+        after = _closed_on(before, day)
         earlier = self.cob_through or (self.servicing_schedule.disbursed_on - timedelta(days=1))  # type: ignore[union-attr]
         charged = sum((c.amount for c in after.charges if c.day > earlier), Decimal("0.00"))
         dpd = days_past_due(after.position, day)
@@ -231,7 +231,7 @@ class LoanServicing:
         before = self.replayed()
         if before.position.asset_class is not AssetClass.STANDARD:
             return None
-        after = self.replayed(through=max(day, self.cob_through or day))
+        after = _closed_on(before, max(day, self.cob_through or day))
         position = after.position
         oldest = position.first_unsettled
         if position.completed or position.asset_class is not AssetClass.STANDARD or oldest is None:
@@ -278,6 +278,13 @@ class LoanServicing:
     def _next_status(self, position: LoanPosition, as_of: date) -> LoanStatus:
         target = servicing_status(position, as_of)
         return target if target is self.status else check_transition(self.status, target)
+
+
+def _closed_on(before: Replayed, day: date) -> Replayed:
+    """`loan.replayed(through=day)` from `before` = `loan.replayed()` (the same facts, closed less far): the days
+    after `before` closed on it, its charges added (closing days in two steps gives what one step gives)."""
+    extra = replay(before.position, (), closed_through=day)
+    return Replayed(position=extra.position, allocations=before.allocations, charges=before.charges + extra.charges)
 
 
 def _zero_quote(position: LoanPosition, as_of: date) -> PayoffQuote:

@@ -75,9 +75,12 @@ def overdue_amounts(position: LoanPosition, as_of: date) -> Overdue:
 def next_asset_class(previous: AssetClass, position: LoanPosition, as_of: date) -> AssetClass:
     """The class on `as_of` after `previous`: by DPD, except that an NPA stays NPA until every overdue amount
     (principal, interest, penal charges) is paid — a DPD that merely drops does not upgrade it."""
-    if previous is AssetClass.NPA and overdue_amounts(position, as_of).total > 0:
+    # Every unpaid part is >= 0 (a payment never pays more than is unpaid), so something is overdue exactly when an
+    # instalment due before `as_of` is not settled: when DPD > 0 (no sums over the overdue instalments needed).
+    dpd = days_past_due(position, as_of)
+    if previous is AssetClass.NPA and dpd > 0:
         return AssetClass.NPA
-    return AssetClass.for_dpd(days_past_due(position, as_of))
+    return AssetClass.for_dpd(dpd)
 
 
 def penal_charge(instalment: InstalmentPosition, terms: PenalTerms) -> Decimal:
@@ -115,17 +118,36 @@ def close_day(position: LoanPosition, day: date) -> ClosedDay:
             continue
         amount = penal_charge(instalment, position.penal)
         if amount:
-            instalments[index] = replace(instalment, penal_accrued=instalment.penal_accrued + amount)
+            instalments[index] = InstalmentPosition(  # the constructor: dataclasses.replace costs 3x (every day)
+                instalment.no,
+                instalment.due_date,
+                instalment.principal_due,
+                instalment.interest_due,
+                instalment.penal_accrued + amount,
+                instalment.principal_paid,
+                instalment.interest_paid,
+                instalment.penal_paid,
+            )
             charges.append(PenalCharge(no=instalment.no, day=day, amount=amount))
-    charged = position.with_instalments(tuple(instalments)) if charges else position
-    asset_class = next_asset_class(position.asset_class, charged, day)
+    closed = _closed(position, tuple(instalments) if charges else position.instalments, day, position.asset_class)
+    asset_class = next_asset_class(position.asset_class, closed, day)  # of the instalments only
+    if asset_class is not position.asset_class:
+        closed = _closed(position, closed.instalments, day, asset_class)
     return ClosedDay(
-        position=replace(charged, closed_through=day, asset_class=asset_class),
+        position=closed,
         day=day,
         charges=tuple(charges),
         dpd=(day - oldest.due_date).days,
         asset_class=asset_class,
     )
+
+
+def _closed(
+    position: LoanPosition, instalments: tuple[InstalmentPosition, ...], day: date, asset_class: AssetClass
+) -> LoanPosition:
+    """`position` with these instalments, closed through `day` in `asset_class` (the constructor, not replace)."""
+    return LoanPosition(position.schedule, position.penal, instalments, day, asset_class, position.closed_on,
+                        position.pricing)  # fmt: skip
 
 
 def advance_to(position: LoanPosition, day: date) -> tuple[LoanPosition, tuple[PenalCharge, ...]]:
@@ -145,11 +167,8 @@ def advance_to(position: LoanPosition, day: date) -> tuple[LoanPosition, tuple[P
         # the class that DPD 0 gives (an NPA with nothing overdue is upgraded).
         quiet_until = last if oldest is None else min(last, oldest.due_date)
         if quiet_until >= position.open_day:
-            position = replace(
-                position,
-                closed_through=quiet_until,
-                asset_class=next_asset_class(position.asset_class, position, quiet_until),
-            )
+            quiet_class = next_asset_class(position.asset_class, position, quiet_until)
+            position = _closed(position, position.instalments, quiet_until, quiet_class)
             continue
         closed = close_day(position, position.open_day)
         position = closed.position

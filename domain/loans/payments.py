@@ -142,6 +142,20 @@ def _quote(position: LoanPosition, as_of: date) -> PayoffQuote:
     )
 
 
+def _payoff_floor(position: LoanPosition, as_of: date) -> Decimal:
+    """The payoff on `as_of` without the current period's accrued interest (never negative, so at most the payoff):
+    a payment below it is below the payoff, and its quote (the interest accrued by days) need not be computed."""
+    floor = ZERO
+    for i in position.instalments:
+        if i.due_date < as_of:
+            floor += (
+                i.principal_due - i.principal_paid + i.interest_due - i.interest_paid + i.penal_accrued - i.penal_paid
+            )
+        else:
+            floor += i.principal_due - i.principal_paid - i.interest_paid
+    return floor
+
+
 def _check_date(position: LoanPosition, on: date, field: str, error: type[DayOutOfOrder]) -> None:
     if on < position.schedule.disbursed_on:
         raise InvalidValue(field, f"{on.isoformat()} is before the disbursal date {position.schedule.disbursed_on}")
@@ -176,11 +190,12 @@ def allocate(position: LoanPosition, amount: Decimal, on: date) -> AppliedPaymen
             on=on.isoformat(),
             open_day=position.open_day.isoformat(),
         )
-    quote = _quote(position, on)
-    if amount > quote.total:
-        raise PaymentAbovePayoff(amount, quote.total, on)
-    if amount == quote.total:
-        return _close(position, amount, quote)
+    if amount >= _payoff_floor(position, on):  # else below the payoff for sure: the waterfall, no quote needed
+        quote = _quote(position, on)
+        if amount > quote.total:
+            raise PaymentAbovePayoff(amount, quote.total, on)
+        if amount == quote.total:
+            return _close(position, amount, quote)
     remaining = amount
     instalments: list[InstalmentPosition] = []
     lines: list[AllocationLine] = []
@@ -195,12 +210,16 @@ def allocate(position: LoanPosition, amount: Decimal, on: date) -> AppliedPaymen
         principal = min(remaining, instalment.principal_unpaid)
         remaining -= principal
         lines.append(AllocationLine(instalment.no, penal, interest, principal))
-        instalments.append(
-            replace(
-                instalment,
-                penal_paid=instalment.penal_paid + penal,
-                interest_paid=instalment.interest_paid + interest,
-                principal_paid=instalment.principal_paid + principal,
+        instalments.append(  # the constructor, not dataclasses.replace: this runs for every payment of a replay
+            InstalmentPosition(
+                instalment.no,
+                instalment.due_date,
+                instalment.principal_due,
+                instalment.interest_due,
+                instalment.penal_accrued,
+                instalment.principal_paid + principal,
+                instalment.interest_paid + interest,
+                instalment.penal_paid + penal,
             )
         )
     # Below the payoff there is always room: the schedule's unpaid amounts are at least the payoff.
