@@ -5,7 +5,7 @@ collections context's team view when it is there (the dashboard page asks both).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -70,15 +70,15 @@ class CollectionDashboardQueries:
         ]
 
     def calls_per_executive(self, brand_id: UUID, since: datetime) -> list[ExecutiveCalls]:
-        """Dialer calls placed since `since`, per executive, most calls first."""
+        """Dialer calls placed from the day of `since` (UTC days), per executive, most calls first: a sum over the
+        executives' days (`read.dialer_call_days`), not over the calls."""
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT c.staff_id, coalesce(s.name, '(unknown)') AS name, count(*) AS calls, "
-                "count(*) FILTER (WHERE c.status = 'answered') AS answered, "
-                "coalesce(sum(c.duration_seconds), 0) AS talk_seconds "
-                "FROM read.dialer_calls c LEFT JOIN read.staff s ON s.id = c.staff_id "
-                "WHERE c.brand_id = %s AND c.placed_at >= %s GROUP BY c.staff_id, s.name "
+                "SELECT d.staff_id, coalesce(s.name, '(unknown)') AS name, sum(d.calls)::int AS calls, "
+                "sum(d.answered)::int AS answered, sum(d.talk_seconds)::bigint AS talk_seconds "
+                "FROM read.dialer_call_days d LEFT JOIN read.staff s ON s.id = d.staff_id "
+                "WHERE d.brand_id = %s AND d.day >= %s GROUP BY d.staff_id, s.name "
                 "ORDER BY calls DESC, name LIMIT 50",
-                (brand_id, since),
+                (brand_id, since.astimezone(UTC).date()),
             ).fetchall()
         return [ExecutiveCalls(**{**r, "talk_seconds": int(r["talk_seconds"])}) for r in rows]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from domain.fieldwork.application import FieldWork
-from domain.fieldwork.dialer import DialerCall, DialerSetup
+from domain.fieldwork.dialer import CallStatus, DialerCall, DialerSetup
 from domain.fieldwork.visit import FieldVisit
 from projections.keyset import KeysetCursor
 from projections.projection import Change, Insert, Projection, Write, handles
@@ -28,7 +28,13 @@ class FieldworkView(Projection):
 
     name = "fieldwork"
     source = FieldWork.name
-    tables = ("read.dialer_settings", "read.dialer_extensions", "read.dialer_calls", "read.field_visits")
+    tables = (
+        "read.dialer_settings",
+        "read.dialer_extensions",
+        "read.dialer_calls",
+        "read.dialer_call_days",
+        "read.field_visits",
+    )
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.dialer_settings (
             id uuid PRIMARY KEY,
@@ -66,6 +72,16 @@ class FieldworkView(Projection):
         )""",
         "CREATE INDEX IF NOT EXISTS dialer_calls_loan_idx ON read.dialer_calls (brand_id, loan_id, placed_at DESC, id)",
         "CREATE INDEX IF NOT EXISTS dialer_calls_brand_idx ON read.dialer_calls (brand_id, placed_at)",
+        # Calls per executive and day (UTC), so the dashboard sums days, not calls.
+        """CREATE TABLE IF NOT EXISTS read.dialer_call_days (
+            brand_id uuid NOT NULL,
+            day date NOT NULL,
+            staff_id uuid NOT NULL,
+            calls int NOT NULL DEFAULT 0,
+            answered int NOT NULL DEFAULT 0,
+            talk_seconds bigint NOT NULL DEFAULT 0,
+            PRIMARY KEY (brand_id, day, staff_id)
+        )""",
         "CREATE INDEX IF NOT EXISTS dialer_calls_staff_idx ON read.dialer_calls (brand_id, staff_id, placed_at DESC)",
         """CREATE TABLE IF NOT EXISTS read.field_visits (
             id uuid PRIMARY KEY,
@@ -91,6 +107,8 @@ class FieldworkView(Projection):
         )""",
         "CREATE INDEX IF NOT EXISTS field_visits_agent_idx ON read.field_visits "
         "(brand_id, assignee_id, status, created_at DESC, id)",
+        "CREATE INDEX IF NOT EXISTS field_visits_agent_all_idx ON read.field_visits "
+        "(brand_id, assignee_id, created_at DESC, id)",
         "CREATE INDEX IF NOT EXISTS field_visits_brand_idx ON read.field_visits (brand_id, status, created_at DESC, id)",
         "CREATE INDEX IF NOT EXISTS field_visits_loan_idx ON read.field_visits (brand_id, loan_id, created_at DESC)",
     )
@@ -149,6 +167,11 @@ class FieldworkView(Projection):
                 "placed_at": event.timestamp,
             },
         )
+        yield Write(
+            "INSERT INTO read.dialer_call_days (brand_id, day, staff_id, calls) VALUES (%s, %s, %s, 1) "
+            "ON CONFLICT (brand_id, day, staff_id) DO UPDATE SET calls = read.dialer_call_days.calls + 1",
+            (event.brand_id, event.timestamp.astimezone(UTC).date(), event.staff_id),
+        )
 
     @handles(C.Ended)
     def _ended(self, position: int, event: C.Ended) -> Iterable[Change]:
@@ -156,6 +179,13 @@ class FieldworkView(Projection):
             "UPDATE read.dialer_calls SET status = %s, duration_seconds = %s, recording_url = %s, ended_at = %s "
             "WHERE id = %s",
             (event.status.value, event.duration_seconds, event.recording_url, event.ended_at, event.originator_id),
+        )
+        answered = 1 if event.status is CallStatus.ANSWERED else 0
+        yield Write(
+            "UPDATE read.dialer_call_days d SET answered = d.answered + %s, talk_seconds = d.talk_seconds + %s "
+            "FROM read.dialer_calls c WHERE c.id = %s AND d.brand_id = c.brand_id AND d.staff_id = c.staff_id "
+            "AND d.day = (c.placed_at AT TIME ZONE 'UTC')::date",
+            (answered, event.duration_seconds, event.originator_id),
         )
 
     @handles(C.ContactLogged)

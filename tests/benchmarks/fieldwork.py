@@ -61,10 +61,16 @@ def _load(dsn: str, total: int, agents: list[uuid.UUID], execs: list[uuid.UUID],
         common = {"brand": BRAND, "loans": loans, "loan_count": len(loans), "total": total}
         conn.execute(_VISITS, {**common, "agents": agents, "agent_count": len(agents)})
         conn.execute(_CALLS, {**common, "execs": execs, "exec_count": len(execs)})
+        conn.execute(  # what the projection keeps per executive and day
+            "INSERT INTO read.dialer_call_days (brand_id, day, staff_id, calls, answered, talk_seconds) "
+            "SELECT brand_id, (placed_at AT TIME ZONE 'UTC')::date, staff_id, count(*), "
+            "count(*) FILTER (WHERE status = 'answered'), sum(duration_seconds) FROM read.dialer_calls GROUP BY 1, 2, 3"
+        )
         for statement in indexes:
             conn.execute(statement)
         conn.execute("VACUUM ANALYZE read.field_visits")
         conn.execute("VACUUM ANALYZE read.dialer_calls")
+        conn.execute("VACUUM ANALYZE read.dialer_call_days")
     return time.perf_counter() - started
 
 
