@@ -9,8 +9,9 @@ nothing twice. Each phase pages by keyset and reports its batches; a retry resta
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,7 +20,7 @@ from uuid import UUID
 from adapters.engagement_store import Template
 from adapters.message_store import Message
 from api.services.engagement import Engagement
-from api.services.engagement_delivery import BrandMessaging, public_base
+from api.services.engagement_delivery import BrandMessaging, Sent, public_base
 from domain.engagement.defaults import KIND_CHANNELS
 from domain.engagement.templates import DUE_OFFSETS, Channel, Kind
 from domain.jobs.application import JobDefinition
@@ -106,13 +107,26 @@ def run_borrower_notifications(port: NotificationJobPort, run: JobRun) -> Iterat
         channels = channels_of(settings.notification_channels, kind)
         if not channels:
             continue
-        for items, build in _pages(engagement, brand, kind, channels, run.as_of, size, settings.overdue_reminder_days):
-            messages = [m for item in items for m in build(item, templates)]
-            taken = engagement.messages.taken_keys(run.brand_id, [m.dedupe_key for m in messages])
-            fresh = [m for m in messages if m.dedupe_key not in taken]
-            sent = engagement.claim_and_deliver(brand, fresh)
-            yield BatchCounts(processed=len(items), succeeded=sent.sent, failed=sent.failed,
-                              skipped=len(messages) - sent.sent - sent.failed), phase  # fmt: skip
+        # A page is claimed here while the one before it is being sent (its claims are made before its sends).
+        sending: tuple[Future[Sent], int, int] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="notifications-send") as sender:
+            for items, build in _pages(engagement, brand, kind, channels, run.as_of, size,
+                                       settings.overdue_reminder_days):  # fmt: skip
+                messages = [m for item in items for m in build(item, templates)]
+                taken = engagement.messages.taken_keys(run.brand_id, [m.dedupe_key for m in messages])
+                claimed = engagement.claim(brand, [m for m in messages if m.dedupe_key not in taken])
+                upcoming = sender.submit(contextvars.copy_context().run, engagement.deliver_claimed, brand, claimed)
+                if sending is not None:
+                    yield _counts(*sending), phase
+                sending = (upcoming, len(items), len(messages))
+            if sending is not None:
+                yield _counts(*sending), phase
+
+
+def _counts(sending: Future[Sent], items: int, messages: int) -> BatchCounts:
+    sent = sending.result()
+    return BatchCounts(processed=items, succeeded=sent.sent, failed=sent.failed,
+                       skipped=messages - sent.sent - sent.failed)  # fmt: skip
 
 
 def _pages(engagement: Engagement, brand: BrandMessaging, kind: Kind, channels: Sequence[Channel], as_of: date,

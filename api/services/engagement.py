@@ -197,21 +197,26 @@ class Engagement:
             sent_at=None, delivered_at=None,
         )  # fmt: skip
 
-    def claim_and_deliver(self, brand: BrandMessaging, messages: Sequence[Message], *, dry_run: bool = False) -> Sent:
-        """Claim the messages whose keys are free (one statement) and send the queued ones among them."""
-        if dry_run:
-            free = self.messages.taken_keys(brand.brand_id, [m.dedupe_key for m in messages])
-            return Sent(sent=sum(m.dedupe_key not in free and m.status == "queued" for m in messages))
-        # SMS and WhatsApp to send now are claimed `sending` (one write fewer; a crash leaves them to be re-sent with
-        # the same reference); email is marked `sending` at its hand-over to the mail server.
+    def claim(self, brand: BrandMessaging, messages: Sequence[Message]) -> list[Message]:
+        """Claim the messages whose keys are free (one statement): the ones claimed. SMS and WhatsApp to send now
+        are claimed `sending` (one write fewer; a crash leaves them to be re-sent with the same reference, which the
+        provider deduplicates); email is marked `sending` at its hand-over to the mail server."""
         now = self.clock.now()
-        claimed = self.messages.claim([
+        return self.messages.claim([
             replace(m, status="sending") if m.status == "queued" and m.channel != Channel.EMAIL and
             brand.quiet_until(m.channel, now) is None else m for m in messages
         ])  # fmt: skip
-        result = self.deliveries.deliver(brand, [m for m in claimed if m.status in ("queued", "sending")], now)
+
+    def deliver_claimed(self, brand: BrandMessaging, claimed: Sequence[Message]) -> Sent:
+        """Send the claimed messages that are to go now; the deferred ones are counted."""
+        result = self.deliveries.deliver(brand, [m for m in claimed if m.status in ("queued", "sending")],
+                                         self.clock.now())  # fmt: skip
         result.deferred += sum(m.status == "deferred" for m in claimed)
         return result
+
+    def claim_and_deliver(self, brand: BrandMessaging, messages: Sequence[Message]) -> Sent:
+        """Claim the messages whose keys are free and send the ones to go now."""
+        return self.deliver_claimed(brand, self.claim(brand, messages))
 
     def send(self, brand_id: UUID, customer_id: UUID, channel: Channel, *, idempotency_key: str,
              template_id: UUID | None = None, kind: Kind | None = None, variables: Mapping[str, object] | None = None,
