@@ -80,7 +80,8 @@ def _load(pool: Any, brand: uuid.UUID, other: uuid.UUID, loans: int) -> None:
                 "COPY read.customers (id, brand_id, name, name_key, phone, email, pan, pan_masked, number, version, "
                 "created_at, updated_at) FROM STDIN"
             ) as copy,
-            conn.cursor() as cur2,
+            pool.connection() as conn2,
+            conn2.cursor() as cur2,
             cur2.copy(
                 "COPY read.loans (id, brand_id, loan_number, customer_id, product_id, product_version, amount, tenure, "
                 "channel, pricing, instalment, status, assignee, version, created_at, updated_at, sanctioned_at, "
