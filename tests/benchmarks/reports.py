@@ -74,13 +74,15 @@ def _load(pool: Any, brand: uuid.UUID, other: uuid.UUID, loans: int) -> None:
     kinds = [s for s, _ in STATUSES]
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
     product = uuid.uuid4()
+    staff = [uuid.uuid4() for _ in range(25)]  # credit executives (assignees) and field agents
     with pool.connection() as conn, conn.cursor() as cur:
         with (
             cur.copy(
                 "COPY read.customers (id, brand_id, name, name_key, phone, email, pan, pan_masked, number, version, "
                 "created_at, updated_at) FROM STDIN"
             ) as copy,
-            conn.cursor() as cur2,
+            pool.connection() as conn2,
+            conn2.cursor() as cur2,
             cur2.copy(
                 "COPY read.loans (id, brand_id, loan_number, customer_id, product_id, product_version, amount, tenure, "
                 "channel, pricing, instalment, status, assignee, version, created_at, updated_at, sanctioned_at, "
@@ -101,7 +103,7 @@ def _load(pool: Any, brand: uuid.UUID, other: uuid.UUID, loans: int) -> None:
                 amount = 10_000 + (n % 90) * 1_000
                 loan_copy.write_row((
                     lid, b, f"L-{n:08d}", cid, product, 1, amount, 3, "borrower" if n % 3 else "staff", "{}",
-                    round(amount / 3, 2), status, None, 1, at, at, at + timedelta(days=1) if sanctioned else None,
+                    round(amount / 3, 2), status, staff[n % len(staff)], 1, at, at, at + timedelta(days=1) if sanctioned else None,
                     amount if sanctioned else None, "staff:x" if sanctioned else None,
                     (at + timedelta(days=2)).date() if disbursed else None, at + timedelta(days=40),
                     (n % 120) if disbursed else None, "standard" if disbursed else None,
@@ -115,12 +117,17 @@ def _load(pool: Any, brand: uuid.UUID, other: uuid.UUID, loans: int) -> None:
             "INSERT INTO read.report_loan_brands SELECT id, brand_id FROM read.loans",
             "INSERT INTO read.report_instalments (loan_id, no, brand_id, due_date, principal, interest, "
             "paid_principal, paid_interest) SELECT l.id, k, l.brand_id, l.disbursed_on + 30 * k, "
-            f"round(l.amount / 3, 2), 200, CASE WHEN k = 1 THEN round(l.amount / 3, 2) ELSE 0 END, "
-            f"CASE WHEN k = 1 THEN 200 ELSE 0 END FROM {d}, generate_series(1, 3) k",
+            "round(l.amount / 3, 2), 200, CASE WHEN k = 1 THEN round(l.amount / 3, 2) ELSE 0 END, "
+            "CASE WHEN k = 1 THEN 200 ELSE 0 END FROM read.loans l, generate_series(1, 3) k "
+            "WHERE l.disbursed_on IS NOT NULL",
             "INSERT INTO read.report_payments (payment_id, loan_id, brand_id, amount, principal, interest, penal, "
             "mode, reference, paid_on, recorded_on, recorded_by, allocation, closes_loan) SELECT 'p1', l.id, "
             "l.brand_id, round(l.amount / 3, 2) + 200, round(l.amount / 3, 2), 200, 0, 'upi', 'UTR-' || l.loan_number, "
-            f"l.disbursed_on + 30, l.disbursed_on + 30, 'staff:x', '[]', false FROM {d}",
+            f"l.disbursed_on + 30, l.disbursed_on + 30, 'staff:x', '[]', false FROM {d} AND right(l.loan_number, 1) <> '0'",
+            "INSERT INTO read.field_visits (id, brand_id, loan_id, loan_number, customer_id, assignee_id, reason, "
+            "address, status, flagged_by, created_at, updated_at) SELECT gen_random_uuid(), l.brand_id, l.id, "
+            "l.loan_number, l.customer_id, l.assignee, 'no answer, 3 calls', '4 Lake Road, Chennai', 'assigned', "
+            "'staff:x', l.created_at, l.created_at FROM read.loans l WHERE l.status = 'overdue'",
             "INSERT INTO read.onboarding (id, brand_id, phone, name, customer_id, status, step, step_since, "
             "started_at, updated_at) SELECT c.id, c.brand_id, c.phone, c.name, c.id, 'completed', 'submitted', "
             "c.created_at, c.created_at, c.created_at FROM read.customers c",
@@ -146,7 +153,7 @@ def _load(pool: Any, brand: uuid.UUID, other: uuid.UUID, loans: int) -> None:
         conn.commit()
         for table in ("read.customers", "read.loans", "read.report_instalments", "read.report_payments",
                       "read.onboarding", "read.report_borrower_sessions", "ops.provider_calls", "read.loan_events",
-                      "read.collection_cases", "read.collection_contacts"):  # fmt: skip
+                      "read.collection_cases", "read.collection_contacts", "read.field_visits"):  # fmt: skip
             cur.execute(f"VACUUM ANALYZE {table}")
 
 
