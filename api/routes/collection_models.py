@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import InstantOut
 from domain.collections.case import Outcome, Stage
+from domain.shared.values import BusinessDate, Instant, Money
 
 
 class WorklistQuery(BaseModel):
@@ -32,7 +33,7 @@ class ContactIn(BaseModel):
 
     outcome: Outcome
     remarks: str = Field("", max_length=2000)
-    callback_at: datetime | None = None
+    callback_at: Instant | None = None
 
 
 class PtpIn(BaseModel):
@@ -40,8 +41,8 @@ class PtpIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    date: date
-    amount: Decimal = Field(gt=0, max_digits=16, decimal_places=2)
+    date: BusinessDate
+    amount: Money = Field(gt=0)
 
 
 class AllocationIn(BaseModel):

@@ -153,7 +153,7 @@ def set_preferences(ctx: Context[EngagementPort]) -> Reply:
     return json_response({**p.__dict__, "opted_out": list(p.opted_out)})
 
 
-def dashboard(ctx: Context[EngagementPort]) -> Reply:
+def message_deliveries(ctx: Context[EngagementPort]) -> Reply:
     q: DashboardQuery = ctx.query
     rows = ctx.port.engagement.dashboard(ctx.brand_id, q.days)
     return json_response({"days": q.days, "items": [r.__dict__ for r in rows]})
@@ -267,7 +267,7 @@ ENDPOINTS = serve(
         Endpoint(
             "GET",
             "/api/v1/message-deliveries",
-            dashboard,
+            message_deliveries,
             "Messages by day, channel and status",
             READ,
             query=DashboardQuery,

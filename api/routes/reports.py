@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +24,7 @@ from api.services.jobs import ManualRuns, RunOrder
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.shared.errors import InvalidValue
+from domain.shared.values import BusinessDate
 from projections.report_catalogue import CATALOGUE
 from projections.reports import Report, ReportQueries, ReportRequest, find
 
@@ -51,8 +51,8 @@ class ReportFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: date | None = Field(None, alias="from", description="first day (inclusive)")
-    to: date | None = Field(None, description="last day (inclusive)")
+    from_: BusinessDate | None = Field(None, alias="from", description="first day (inclusive)")
+    to: BusinessDate | None = Field(None, description="last day (inclusive)")
     status: str | None = Field(None, max_length=40)
     channel: str | None = Field(None, max_length=40)
     state: str | None = Field(None, max_length=40)
@@ -113,8 +113,8 @@ class EmailIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     to: str = Field(max_length=254, description="the recipient's email address")
-    from_: date = Field(alias="from")
-    to_date: date
+    from_: BusinessDate = Field(alias="from")
+    to_date: BusinessDate
 
 
 class EmailQueuedOut(BaseModel):

@@ -31,7 +31,7 @@ ENDPOINTS = compose_web(CONTEXTS).endpoints
 __all__ = ["sms"]  # the SMS simulator fixture, used by name (a borrower signs in with its code)
 
 #: Path values that exist for every tenant (a real job name); ids come from the fixture below.
-NAMES = {"name": "housekeeping", "phone": "+919999999999", "aggregate_type": "customer_record"}
+NAMES = {"name": "housekeeping", "phone": "+919999999999", "aggregate_type": "customer_record", "slug": "master-report"}
 
 
 def _forge(values: object) -> str:
@@ -75,7 +75,7 @@ def boss(platform: Any) -> Tenant:
 
 
 @pytest.fixture(scope="module")
-def path_values(platform: Any, boss: Tenant) -> dict[str, str]:
+def path_values(platform: Any, boss: Tenant, client_module: Any) -> dict[str, str]:
     staff = platform.get(Identity).create_staff(
         boss.brand_id, f"e-{uuid.uuid4().hex[:8]}@lender.in", "Edge Tester", ["admin"]
     )
@@ -84,7 +84,18 @@ def path_values(platform: Any, boss: Tenant) -> dict[str, str]:
         boss.brand_id, name="Edge Borrower", phone=f"9{uuid.uuid4().int % 10**9:09d}"
     )
     platform.engine.wait_for("customers", customer.position)
-    return NAMES | {"staff_id": str(staff.id), "customer_id": str(customer.id)}
+    product = client_module.post("/api/v1/loan-products", headers=boss.auth, json={
+        "code": "EDGE", "name": "Edge loan", "type": "emi", "min_amount": "10000", "max_amount": "200000",
+        "min_tenure": 3, "max_tenure": 24, "annual_percent": "24", "gst_percent": "18",
+        "processing_fee": {"kind": "percent", "value": "2", "gst_inclusive": False},
+        "penal": {"kind": "simple", "daily_percent": "0.1"}, "max_active_loans": 50, "bre_rules": [],
+    })  # fmt: skip
+    assert product.status_code == 201, product.text
+    loan = client_module.post("/api/v1/loans", headers=boss.auth, json={
+        "customer_id": str(customer.id), "product_id": product.json()["id"], "amount": "50000", "tenure": 12,
+    })  # fmt: skip
+    assert loan.status_code == 201, loan.text  # the loan-scoped lists (calls, field visits) page a real loan
+    return NAMES | {"staff_id": str(staff.id), "customer_id": str(customer.id), "loan_id": loan.json()["id"]}
 
 
 @pytest.fixture(scope="module")
