@@ -69,6 +69,7 @@ class Permission(StrEnum):
     API_KEYS = "API_KEYS"
     JOBS = "JOBS"
     BLOCKLIST = "BLOCKLIST"
+    LEADS = "LEADS"
 
 
 Grants = dict[Permission, Level]
@@ -91,6 +92,7 @@ _COLLECTION_EXECUTIVE: Grants = {
 }
 _SALES: Grants = {
     P.CUSTOMER: R, P.ONBOARDING_IN_PROGRESS: R, P.ONBOARDING_COMPLETED: R, P.GLOBAL_SEARCH: R, P.VIEW_DASHBOARD: R,
+    P.LEADS: W,
 }
 # fmt: on
 _ADMIN: Grants = {p: A for p in Permission}
@@ -164,6 +166,7 @@ ROLES: dict[str, tuple[str, Grants]] = {
     "super_admin": ("Super Admin", _ADMIN),
     "sales": ("Sales", _SALES),
     "sales_manager": ("Sales Manager", _plus(_SALES, {P.RELOCATE_USER: W, P.MASTER_REPORTS: R})),
+    "sales_head": ("Sales Head", _plus(_SALES, {P.RELOCATE_USER: W, P.MASTER_REPORTS: R, P.LEADS: A})),
 }
 
 # fmt: on

@@ -177,8 +177,9 @@ def _row(line: int, source: LeadSource, cells: dict[str, str | None]) -> LeadRow
     if not name or not re.search(r"\w", name):
         raise InvalidValue("full_name", "a lead needs a name")
     phone = _phone(cells.get("phone"))
-    email = normalise_email(cells["email"], field="email") if cells.get("email") else None
-    pan = normalise_pan(cells["pan"]) if cells.get("pan") else None
+    raw_email, raw_pan = cells.get("email"), cells.get("pan")
+    email = normalise_email(raw_email, field="email") if raw_email else None
+    pan = normalise_pan(raw_pan) if raw_pan else None
     if phone is None and email is None:
         raise InvalidValue("phone", "a lead needs a phone number or an email address")
     organic = _organic(cells.get("is_organic"))

@@ -92,8 +92,8 @@ def dedupe(rows: Sequence[LeadRow], known: Sequence[Known]) -> list[Outcome]:
             known_by_id.setdefault(key, item)
     known_by_name: dict[str, list[Known]] = defaultdict(list)
     for item in known:
-        for key in lead_name_keys(item.name):
-            known_by_name[key].append(item)
+        for name_key_ in lead_name_keys(item.name):
+            known_by_name[name_key_].append(item)
     kept_by_id: dict[tuple[str, str], LeadRow] = {}
     kept_by_name: dict[str, list[LeadRow]] = defaultdict(list)
     outcomes: list[Outcome] = []
@@ -104,8 +104,8 @@ def dedupe(rows: Sequence[LeadRow], known: Sequence[Known]) -> list[Outcome]:
             continue
         for key in _ids(row):
             kept_by_id.setdefault(key, row)
-        for key in lead_name_keys(row.name):
-            kept_by_name[key].append(row)
+        for name_key_ in lead_name_keys(row.name):
+            kept_by_name[name_key_].append(row)
     return outcomes
 
 

@@ -42,7 +42,12 @@ class FakeDirectory:
         self.items = known
 
     def known(
-        self, brand_id: uuid.UUID, phones: Sequence[str], emails: Sequence[str], pans: Sequence[str], keys: Sequence[str]
+        self,
+        brand_id: uuid.UUID,
+        phones: Sequence[str],
+        emails: Sequence[str],
+        pans: Sequence[str],
+        keys: Sequence[str],
     ) -> list[Known]:
         wanted = set(keys)
         return [
@@ -64,7 +69,9 @@ def _import(app: Leads, data: bytes, source: LeadSource | None = None) -> LeadIm
 
 
 def test_a_clean_file_creates_one_lead_per_row_with_its_campaign(leads: Leads) -> None:
-    record = _import(leads, fb(row(1, "Asha Rao", "9876500001", "asha@example.in"), row(2, "Vikram Shah", "9876500002")))
+    record = _import(
+        leads, fb(row(1, "Asha Rao", "9876500001", "asha@example.in"), row(2, "Vikram Shah", "9876500002"))
+    )
     assert (record.rows, record.created, record.duplicates, record.source) == (2, 2, 0, "facebook")
     assert [line.line for line in record.lines] == [2, 3]
     lead = leads.lead(BRAND, record.lines[0].lead_id)  # type: ignore[arg-type]
@@ -157,7 +164,7 @@ def test_broken_rows_are_rejected_with_their_line_numbers_and_the_rest_imported(
         row(7, "Good Too", "9876500007"),
     )
     record = _import(leads, data)
-    rejected = {line.line: line.reason for line in record.lines if line.outcome == "rejected"}
+    rejected = {line.line: line.reason or "" for line in record.lines if line.outcome == "rejected"}
     assert sorted(rejected) == [3, 4, 5, 6, 7]
     assert "phone" in rejected[3] and "cells" in rejected[5] and "email" in rejected[6] and "is_organic" in rejected[7]
     assert (record.rows, record.created) == (7, 2)
@@ -165,7 +172,7 @@ def test_broken_rows_are_rejected_with_their_line_numbers_and_the_rest_imported(
 
 def test_quoted_newlines_keep_line_numbers_of_where_each_record_starts(leads: Leads) -> None:
     data = fb(
-        row(1, '"Asha\nRao"', "9876500001").replace(',Form,', ',"Form\nwith, comma",'),
+        row(1, '"Asha\nRao"', "9876500001").replace(",Form,", ',"Form\nwith, comma",'),
         row(2, "Vikram Shah", "12"),
     )
     record = _import(leads, data)
@@ -192,9 +199,9 @@ def test_hostile_cells_are_stored_as_given(leads: Leads) -> None:
 
 def test_google_ads_export_is_detected(leads: Leads) -> None:
     data = (
-        "Lead ID,Campaign ID,Campaign,Ad group name,Submission time,Full Name,User Phone,User Email,GCL ID\n"
-        "g1,77,Search Brand,Group,2026-11-02T09:00:00Z,Kiran Das,+919876500011,kiran@example.in,abc\n"
-    ).encode()
+        b"Lead ID,Campaign ID,Campaign,Ad group name,Submission time,Full Name,User Phone,User Email,GCL ID\n"
+        b"g1,77,Search Brand,Group,2026-11-02T09:00:00Z,Kiran Das,+919876500011,kiran@example.in,abc\n"
+    )
     record = _import(leads, data)
     lead = leads.lead(BRAND, record.lines[0].lead_id)  # type: ignore[arg-type]
     assert record.source == "google" and lead.details.campaign_name == "Search Brand"

@@ -27,6 +27,7 @@ NAMES = (
     "notices",
     "audit",
     "providers",
+    "leads",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(
