@@ -7,6 +7,7 @@ from api.routes import leads as routes
 from domain.identity.permissions import Permission
 from domain.leads.application import Leads
 from domain.leads.lead import Lead, LeadImport
+from projections.lead_attribution import AttributionViews
 from projections.lead_queries import LeadQueries
 from projections.leads import LeadViews
 from workers.bounded_context import BoundedContext, Kit
@@ -21,7 +22,7 @@ CONTEXT = BoundedContext(
     application=Leads,
     build=_leads,
     queries=(LeadQueries,),
-    projections=(LeadViews(),),
+    projections=(LeadViews(), AttributionViews()),
     endpoints=routes.ENDPOINTS,
     pages=(),
     nav=(),
