@@ -18,9 +18,20 @@ from domain.leads.lead import (
     LeadStatus,
     LineResult,
 )
+from domain.leads.rating import (
+    Criterion,
+    RatingMatrix,
+    RatingMatrixNotFound,
+    StaffRating,
+    check_criteria,
+    check_period,
+    check_scores,
+    matrix_id,
+)
 from domain.shared.aggregate import with_id
-from domain.shared.application import CommandResult, ContextApplication
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock
+from domain.shared.errors import NotFound
 from domain.shared.values import clean_text
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/leads")
@@ -42,16 +53,69 @@ class LeadDirectory(Protocol):
     ) -> list[Known]: ...
 
 
+class StaffDirectory(Protocol):
+    """Whether a staff member belongs to the brand (the identity context answers it)."""
+
+    def has_staff(self, brand_id: UUID, staff_id: UUID) -> bool: ...
+
+
+class RatedStaffNotFound(NotFound):
+    """Raised when the staff member to rate is not the brand's."""
+
+
 class Leads(ContextApplication):
-    """Lead files, the lead funnel."""
+    """Lead files, the lead funnel, the rating matrix and staff ratings."""
 
     name = "leads"
 
     def __init__(
-        self, env: dict[str, str] | None = None, clock: Clock | None = None, directory: LeadDirectory | None = None
+        self,
+        env: dict[str, str] | None = None,
+        clock: Clock | None = None,
+        directory: LeadDirectory | None = None,
+        staff: StaffDirectory | None = None,
     ) -> None:
         super().__init__(env, clock)
         self.directory = directory
+        self.staff = staff
+
+    # The rating matrix -------------------------------------------------------------------------------------
+
+    def set_matrix(self, brand_id: UUID, criteria: list[Criterion], expected_version: int | None) -> CommandResult:
+        """Configure the brand's rating matrix (weights per role sum to 100); If-Match with the version read
+        refuses a concurrent change with 409 (the first matrix: version 0 or no If-Match)."""
+        checked = check_criteria(criteria)
+        found = self.find(matrix_id(brand_id))
+        if isinstance(found, RatingMatrix):
+            self.check_version(found, expected_version)
+            found.change(checked)
+            return self.commit(found)
+        if expected_version not in (None, 0):
+            raise ConcurrentModification(
+                f"the rating matrix is at version 0, not {expected_version}", current_version=0
+            )
+        return self.commit(with_id(RatingMatrix, matrix_id(brand_id), brand_id=brand_id, criteria=checked))
+
+    def matrix(self, brand_id: UUID) -> RatingMatrix:
+        """The brand's matrix (404 before it is configured)."""
+        return self.load(RatingMatrix, matrix_id(brand_id), brand_id, RatingMatrixNotFound)
+
+    def rate(
+        self, brand_id: UUID, staff_id: UUID, period: str, scores: dict[str, int], note: str | None
+    ) -> CommandResult:
+        """An admin rates a staff member of the brand 1..10 per metric for a month."""
+        if self.staff is not None and not self.staff.has_staff(brand_id, staff_id):
+            raise RatedStaffNotFound(f"staff {staff_id} not found", id=str(staff_id))
+        text = clean_text(note, "note", multiline=True)[:500] if note else None
+        return self.commit(
+            StaffRating(
+                brand_id=brand_id,
+                staff_id=staff_id,
+                period=check_period(period),
+                scores=check_scores(scores),
+                note=text,
+            )
+        )
 
     def import_file(self, brand_id: UUID, data: bytes, filename: str, source: LeadSource | None) -> CommandResult:
         """Parse, validate and dedupe a file, and record the import and every lead it creates in one

@@ -2,30 +2,57 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from uuid import UUID
+
 from adapters.postgres import Database
 from api.routes import leads as routes
+from api.routes import ratings as rating_routes
+from domain.identity.application import Identity
 from domain.identity.permissions import Permission
+from domain.identity.staff import StaffNotFound
 from domain.leads.application import Leads
 from domain.leads.lead import Lead, LeadImport
+from domain.leads.rating import RatingMatrix, StaffRating
 from projections.lead_attribution import AttributionViews
 from projections.lead_queries import LeadQueries
 from projections.leads import LeadViews
+from projections.ratings import RatingQueries, RatingViews
 from workers.bounded_context import BoundedContext, Kit
 
 
+@dataclass(frozen=True)
+class BrandStaff:
+    """The leads context's `StaffDirectory`, answered by the identity context."""
+
+    identity: Identity
+
+    def has_staff(self, brand_id: UUID, staff_id: UUID) -> bool:
+        try:
+            self.identity.staff(brand_id, staff_id)
+        except StaffNotFound:
+            return False
+        return True
+
+
 def _leads(kit: Kit) -> Leads:
-    """The application, deduping against the read models (`LeadQueries.known`)."""
-    return Leads(env=kit.env, clock=kit.clock, directory=LeadQueries(kit.get(Database).pool))
+    """The application, deduping against the read models (`LeadQueries.known`), rating the brand's staff."""
+    return Leads(
+        env=kit.env,
+        clock=kit.clock,
+        directory=LeadQueries(kit.get(Database).pool),
+        staff=BrandStaff(kit.get(Identity)),
+    )
 
 
 CONTEXT = BoundedContext(
     application=Leads,
     build=_leads,
-    queries=(LeadQueries,),
-    projections=(LeadViews(), AttributionViews()),
-    endpoints=routes.ENDPOINTS,
+    queries=(LeadQueries, RatingQueries),
+    projections=(LeadViews(), AttributionViews(), RatingViews()),
+    endpoints=(*routes.ENDPOINTS, *rating_routes.ENDPOINTS),
     pages=(),
     nav=(),
-    permissions=(Permission.LEADS,),
-    audited=(Lead, LeadImport),
+    permissions=(Permission.LEADS, Permission.BRAND_SETTINGS, Permission.PARTNER_USER_MANAGEMENT),
+    audited=(Lead, LeadImport, RatingMatrix, StaffRating),
 )
