@@ -99,3 +99,34 @@ def test_funnel_if_match_and_brand_isolation(client: Any, tenant: Tenant, platfo
     assert client.get("/api/v1/leads", headers=other.auth).json()["items"] == []
     sales = make_tenant(platform, role="credit_executive")
     assert client.get("/api/v1/leads", headers=sales.auth).status_code == 403
+
+
+def test_sales_overview_targets_and_funnel(client: Any, tenant: Tenant, platform: Any) -> None:
+    from datetime import UTC, datetime
+
+    month = datetime.now(UTC).strftime("%Y-%m")
+    goals = {month: {"disbursal_amount": "500000.00", "disbursal_count": 10, "collections": "100000.00"}}
+    patched = client.patch("/api/v1/brand/config", json={"monthly_targets": goals}, headers=tenant.auth)
+    assert patched.status_code == 200, patched.text
+    text = HEADER + "".join(f"{i},,c1,Diwali,false,Person {chr(65 + i)} Kumar,{_phone()},\n" for i in range(4))
+    made = _upload(client, tenant, text + f"9,,,,true,Organic Olga,{_phone()},\n").json()
+    ids = [x["lead_id"] for x in made["lines"]]
+    for lead, status in ((ids[0], "contacted"), (ids[1], "applied"), (ids[2], "converted"), (ids[3], "rejected")):
+        moved = client.post(f"/api/v1/leads/{lead}/status", json={"status": status}, headers=tenant.auth)
+        assert moved.status_code == 200, moved.text
+    overview = client.get(f"/api/v1/sales/overview?month={month}", headers=tenant.auth)
+    assert overview.status_code == 200, overview.text
+    body = overview.json()
+    funnel = {s["step"]: (s["reached"], s["conversion_percent"]) for s in body["lead_funnel"]}
+    assert funnel == {"new": (5, None), "contacted": (3, "60.00"), "applied": (2, "66.67"), "converted": (1, "50.00")}
+    assert body["lead_rejected"] == 1
+    targets = {t["name"]: t for t in body["targets"]}
+    assert targets["disbursal_count"]["goal"] == "10" and targets["disbursal_count"]["actual"] == "0"
+    assert targets["disbursal_amount"]["achieved_percent"] == "0.00"
+    sources = {(s["is_organic"], s["campaign"]): s["leads"] for s in body["by_source"]}
+    assert sources == {(False, "Diwali"): 4, (True, None): 1}
+    assert client.get("/api/v1/sales/overview?month=2026-13", headers=tenant.auth).status_code == 422
+    sales = make_tenant(platform, role="sales")
+    assert client.get("/api/v1/sales/overview", headers=sales.auth).status_code == 403
+    manager = make_tenant(platform, role="sales_manager")
+    assert client.get("/api/v1/sales/overview", headers=manager.auth).status_code == 200

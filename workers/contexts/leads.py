@@ -8,6 +8,7 @@ from uuid import UUID
 from adapters.postgres import Database
 from api.routes import leads as routes
 from api.routes import ratings as rating_routes
+from api.routes import sales as sales_routes
 from domain.identity.application import Identity
 from domain.identity.permissions import Permission
 from domain.identity.staff import StaffNotFound
@@ -18,6 +19,7 @@ from projections.lead_attribution import AttributionViews
 from projections.lead_queries import LeadQueries
 from projections.leads import LeadViews
 from projections.ratings import RatingQueries, RatingViews
+from projections.sales_queries import SalesQueries
 from workers.bounded_context import BoundedContext, Kit
 
 
@@ -48,11 +50,16 @@ def _leads(kit: Kit) -> Leads:
 CONTEXT = BoundedContext(
     application=Leads,
     build=_leads,
-    queries=(LeadQueries, RatingQueries),
+    queries=(LeadQueries, RatingQueries, SalesQueries),
     projections=(LeadViews(), AttributionViews(), RatingViews()),
-    endpoints=(*routes.ENDPOINTS, *rating_routes.ENDPOINTS),
+    endpoints=(*routes.ENDPOINTS, *rating_routes.ENDPOINTS, *sales_routes.ENDPOINTS),
     pages=(),
     nav=(),
-    permissions=(Permission.LEADS, Permission.BRAND_SETTINGS, Permission.PARTNER_USER_MANAGEMENT),
+    permissions=(
+        Permission.LEADS,
+        Permission.BRAND_SETTINGS,
+        Permission.PARTNER_USER_MANAGEMENT,
+        Permission.MASTER_REPORTS,
+    ),
     audited=(Lead, LeadImport, RatingMatrix, StaffRating),
 )
