@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from adapters.postgres import Database
+from api.pages import leads as lead_pages
 from api.routes import leads as routes
 from api.routes import ratings as rating_routes
 from api.routes import sales as sales_routes
+from api.web import NavItem
 from domain.identity.application import Identity
 from domain.identity.permissions import Permission
 from domain.identity.staff import StaffNotFound
@@ -53,8 +55,12 @@ CONTEXT = BoundedContext(
     queries=(LeadQueries, RatingQueries, SalesQueries),
     projections=(LeadViews(), AttributionViews(), RatingViews()),
     endpoints=(*routes.ENDPOINTS, *rating_routes.ENDPOINTS, *sales_routes.ENDPOINTS),
-    pages=(),
-    nav=(),
+    pages=lead_pages.PAGES,
+    nav=(
+        NavItem("Leads", "/leads", "leads", Permission.LEADS, 85),
+        NavItem("Sales", "/sales", "sales", Permission.MASTER_REPORTS, 86),
+        NavItem("Rating matrix", "/rating-matrix", "ratings", Permission.BRAND_SETTINGS, 96),
+    ),
     permissions=(
         Permission.LEADS,
         Permission.BRAND_SETTINGS,
