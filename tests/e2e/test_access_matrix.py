@@ -102,6 +102,14 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
     ).json()
     run = client.post("/api/v1/jobs/housekeeping/runs", json={}, headers=b.auth).json()
     client.patch("/api/v1/brand/config", json={"min_age": 25}, headers=b.auth)
+    lead_csv = "full_name,phone_number\nBrand B Lead,96111 00009\n"
+    lead_import = client.post(
+        "/api/v1/leads/imports", files={"file": ("l.csv", lead_csv.encode())}, headers=b.auth
+    ).json()
+    lead_id = lead_import["lines"][0]["lead_id"]
+    client.post(
+        f"/api/v1/staff/{staff['id']}/ratings", json={"period": "2026-11", "scores": {"manual": 5}}, headers=b.auth
+    )
 
     probes = [
         ("GET", f"/api/v1/customers/{customer['id']}", None),
@@ -119,12 +127,19 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
         ("POST", f"/api/v1/api-keys/{key['id']}/revoke", None),
         ("DELETE", f"/api/v1/blocklist/{blocked['id']}", None),
         ("GET", f"/api/v1/jobs/runs/{run['run_id']}", None),
+        ("GET", f"/api/v1/leads/{lead_id}", None),
+        ("GET", f"/api/v1/leads/imports/{lead_import['id']}", None),
+        ("POST", f"/api/v1/leads/{lead_id}/status", {"status": "rejected"}),
+        ("POST", f"/api/v1/leads/{lead_id}/borrower", {"borrower_id": customer["id"]}),
+        ("GET", f"/api/v1/staff/{staff['id']}/ratings", None),
+        ("POST", f"/api/v1/staff/{staff['id']}/ratings", {"period": "2026-11", "scores": {"manual": 1}}),
     ]
     for method, url, body in probes:
         response = client.request(method, url, headers=a.auth, **({"json": body} if body is not None else {}))
         assert response.status_code == 404, (method, url, response.status_code)
 
     b_ids = {customer["id"], staff["id"], key["id"], blocked["id"], run["run_id"], str(b.brand_id)}
+    b_ids.update({lead_id, lead_import["id"], "Brand B Lead"})
     lists = [
         ("/api/v1/customers", {}),
         ("/api/v1/customers", {"q": "Brand B"}),
@@ -138,6 +153,9 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
         ("/api/v1/brand/config/history", {}),
         ("/api/v1/activity", {}),
         ("/api/v1/brands", {}),
+        ("/api/v1/leads", {}),
+        ("/api/v1/sales/overview", {}),
+        ("/api/v1/rating-matrix", {}),
     ]
     for url, params in lists:
         text = client.get(url, params=params, headers=a.auth).text

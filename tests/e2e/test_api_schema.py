@@ -140,7 +140,15 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
     )  # fmt: skip
     assert reloan is not None
     platform.engine.wait_for(ReloanOffers.name, reloan.position)
+    leads = client.post(
+        "/api/v1/leads/imports",
+        files={"file": ("leads.csv", f"full_name,phone_number\nLead Seed,{alternate}\n".encode())},
+        headers=tenant.auth,
+    )
+    assert leads.status_code == 201, leads.text
     return {
+        "lead_id": leads.json()["lines"][0]["lead_id"],
+        "import_id": leads.json()["id"],
         "offer_id": str(reloan.id),
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],
