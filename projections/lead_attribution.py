@@ -20,7 +20,7 @@ class AttributionViews(Projection):
 
     name = "lead_attribution"
     source = "onboarding"
-    tables = ("read.borrower_attribution", "read.loan_attribution")
+    tables = ("read.borrower_attribution", "read.loan_attribution", "read.lead_signup_queue")
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.borrower_attribution (
             borrower_id uuid PRIMARY KEY,
@@ -48,6 +48,15 @@ class AttributionViews(Projection):
             applied_at timestamptz NOT NULL
         )""",
         "CREATE INDEX IF NOT EXISTS loan_attribution_brand_idx ON read.loan_attribution (brand_id, applied_at, loan_id)",
+        # Borrowers whose Customer 360 record became known: the sign-up linker links the lead with their phone.
+        """CREATE TABLE IF NOT EXISTS read.lead_signup_queue (
+            borrower_id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            phone text NOT NULL,
+            customer_id uuid NOT NULL,
+            position bigint NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS lead_signup_queue_position_idx ON read.lead_signup_queue (position)",
     )
 
     @handles(F.Started)
@@ -72,6 +81,12 @@ class AttributionViews(Projection):
         yield Write(
             "UPDATE read.borrower_attribution SET customer_id = %s WHERE borrower_id = %s",
             (event.customer_id, event.originator_id),
+        )
+        yield Write(
+            "INSERT INTO read.lead_signup_queue (borrower_id, brand_id, phone, customer_id, position) "
+            "SELECT borrower_id, brand_id, phone, %s, %s FROM read.borrower_attribution WHERE borrower_id = %s "
+            "ON CONFLICT (borrower_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, position = EXCLUDED.position",
+            (event.customer_id, position, event.originator_id),
         )
 
     @handles(F.StepRecorded)

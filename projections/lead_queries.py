@@ -75,6 +75,17 @@ class ImportRow:
     imported_at: datetime
 
 
+@dataclass(frozen=True)
+class Signup:
+    """A borrower whose record became known at sign-up, waiting to be linked to their lead."""
+
+    borrower_id: UUID
+    brand_id: UUID
+    phone: str
+    customer_id: UUID
+    position: int
+
+
 class LeadQueries:
     """Brand-scoped reads of leads and imports."""
 
@@ -134,6 +145,24 @@ class LeadQueries:
                 (import_id, brand_id),
             ).fetchone()
         return ImportRow(**row) if row else None
+
+    def pending_signups(self, limit: int = 100) -> list[Signup]:
+        """The oldest sign-ups waiting for the linker."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT borrower_id, brand_id, phone, customer_id, position FROM read.lead_signup_queue "
+                "ORDER BY position LIMIT %s",
+                (limit,),
+            ).fetchall()
+        return [Signup(**r) for r in rows]
+
+    def signup_done(self, signup: Signup) -> None:
+        """Take a handled sign-up off the queue (unless it changed meanwhile)."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "DELETE FROM read.lead_signup_queue WHERE borrower_id = %s AND position = %s",
+                (signup.borrower_id, signup.position),
+            )
 
     def known(
         self, brand_id: UUID, phones: Sequence[str], emails: Sequence[str], pans: Sequence[str], keys: Sequence[str]

@@ -212,6 +212,14 @@ class Leads(ContextApplication):
         found.move(status, text)
         return self.commit(found)
 
+    def link_signup(self, brand_id: UUID, phone: str, borrower_id: UUID) -> CommandResult | None:
+        """A borrower signed up with `phone`: the brand's lead with that phone (its id is uuid5 of it), if any and
+        not linked yet, is linked to them and moves to applied. None when there is nothing to link."""
+        found = self.find(uuid5(_NAMESPACE, f"{brand_id}:{phone.casefold()}"))
+        if not isinstance(found, Lead) or found.brand_id != brand_id or found.borrower_id is not None:
+            return None
+        return self.link(brand_id, found.id, borrower_id)
+
     def link(self, brand_id: UUID, lead: UUID, borrower_id: UUID) -> CommandResult:
         """The lead signed up as `borrower_id`: link it and move it to applied (unless it is further on)."""
         found = self.lead(brand_id, lead)

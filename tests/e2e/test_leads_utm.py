@@ -13,6 +13,7 @@ from adapters.simulators.sms import SmsSimulator
 from tests.conftest import Tenant
 from tests.e2e.onboarding_support import bearer, sms
 from tests.e2e.test_onboarding_api import PERSONAL, PRODUCT, _pan
+from workers.lead_jobs import LeadJobPort, SignupLinker
 
 __all__ = ["sms"]
 
@@ -77,3 +78,23 @@ def test_utm_at_sign_up_is_kept_first_touch_and_carried_to_the_application(
     loan = _row(dsn, "SELECT * FROM read.loan_attribution WHERE loan_id = %s", created.json()["id"])
     assert (loan["utm_source"], loan["utm_medium"], loan["utm_campaign"]) == tuple(utm.values())
     assert loan["customer_id"] is not None and loan["loan_number"] == created.json()["loan_number"]
+
+
+def test_a_lead_is_linked_when_they_sign_up(client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any) -> None:
+    phone = _phone()
+    text = f"full_name,phone_number\nLeela Lead,{phone}\n"
+    made = client.post("/api/v1/leads/imports", files={"file": ("l.csv", text.encode())}, headers=tenant.auth)
+    assert made.status_code == 201, made.text
+    lead_id = made.json()["lines"][0]["lead_id"]
+    customer = client.post("/api/v1/customers", json={"name": "Leela Lead", "phone": phone}, headers=tenant.auth)
+    assert customer.status_code == 201, customer.text
+    _session(client, sms, tenant.slug, phone)  # the funnel finds the record by phone: the lead follows
+    linker = SignupLinker(platform.port(LeadJobPort))  # the worker `make run` starts; here one pass at a time
+    deadline = time.monotonic() + 15
+    while True:
+        linker.drain()
+        lead = client.get(f"/api/v1/leads/{lead_id}", headers=tenant.auth).json()
+        if lead["borrower_id"] is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert (lead["borrower_id"], lead["status"]) == (customer.json()["id"], "applied")

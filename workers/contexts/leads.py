@@ -22,7 +22,8 @@ from projections.lead_queries import LeadQueries
 from projections.leads import LeadViews
 from projections.ratings import RatingQueries, RatingViews
 from projections.sales_queries import SalesQueries
-from workers.bounded_context import BoundedContext, Kit
+from workers.bounded_context import BackgroundWorker, BoundedContext, Kit
+from workers.lead_jobs import LeadJobPort, SignupLinker
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ CONTEXT = BoundedContext(
     projections=(LeadViews(), AttributionViews(), RatingViews()),
     endpoints=(*routes.ENDPOINTS, *rating_routes.ENDPOINTS, *sales_routes.ENDPOINTS),
     pages=lead_pages.PAGES,
+    workers=(BackgroundWorker(SignupLinker, LeadJobPort),),
     nav=(
         NavItem("Leads", "/leads", "leads", Permission.LEADS, 85),
         NavItem("Sales", "/sales", "sales", Permission.MASTER_REPORTS, 86),
