@@ -166,7 +166,6 @@ ROLES: dict[str, tuple[str, Grants]] = {
     "super_admin": ("Super Admin", _ADMIN),
     "sales": ("Sales", _SALES),
     "sales_manager": ("Sales Manager", _plus(_SALES, {P.RELOCATE_USER: W, P.MASTER_REPORTS: R})),
-    "sales_head": ("Sales Head", _plus(_SALES, {P.RELOCATE_USER: W, P.MASTER_REPORTS: R, P.LEADS: A})),
 }
 
 # fmt: on
