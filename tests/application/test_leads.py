@@ -256,3 +256,33 @@ def test_name_match_kinds() -> None:
 def test_directory_protocol_is_satisfied_by_the_fake() -> None:
     directory: LeadDirectory = FakeDirectory([])
     assert directory.known(BRAND, [], [], [], []) == []
+
+
+def test_an_unterminated_quote_rejects_from_its_line_and_keeps_what_came_before(leads: Leads) -> None:
+    data = fb(row(1, "Asha Rao", "9876500001")) + b'l:2,,,,,,,,,,false,fb,"Open quote,9876500002,\nl:3,more\n'
+    record = _import(leads, data)
+    assert [(x.line, x.outcome) for x in record.lines] == [(2, "created"), (3, "rejected")]
+
+
+def test_semicolons_ads_manager_phone_prefix_and_pan_duplicates(leads: Leads) -> None:
+    data = (
+        "full_name;phone_number;email;pan\n"
+        "Kiran Das;p:+919876500021;;abcde1234f\n"
+        "Kiran D;p:+919876500022;;ABCDE1234F\n"
+        "Bad Pan;9876500023;;1234\n"
+    ).encode()
+    record = _import(leads, data)
+    assert [(x.outcome, x.match_kind) for x in record.lines] == [
+        ("created", None),
+        ("duplicate", "pan"),
+        ("rejected", None),
+    ]
+    lead = leads.lead(BRAND, record.lines[0].lead_id)  # type: ignore[arg-type]
+    assert (lead.details.phone, lead.details.pan) == ("+919876500021", "ABCDE1234F")
+
+
+def test_blank_lines_are_not_records_and_cells_are_bounded(leads: Leads) -> None:
+    data = fb(row(1, "Asha Rao", "9876500001"), "", row(3, "X" * 501, "9876500003"))
+    record = _import(leads, data)
+    assert [(x.line, x.outcome) for x in record.lines] == [(2, "created"), (4, "rejected")]
+    assert "500" in (record.lines[1].reason or "")
