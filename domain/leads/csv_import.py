@@ -71,6 +71,7 @@ _COLUMNS: dict[str, str] = {
 }
 _GOOGLE_MARKERS = frozenset({"lead_id", "user_phone", "user_email", "gcl_id", "gclid", "submission_time"})
 _FACEBOOK_MARKERS = frozenset({"adset_id", "form_id", "is_organic", "phone_number", "created_time"})
+_INDIAN_MOBILE = re.compile(r"^(?:\+91|0091|91|0)?([6-9][0-9]{9})$")
 _TRUE = frozenset({"true", "1", "yes", "y"})
 _FALSE = frozenset({"false", "0", "no", "n", ""})
 
@@ -151,7 +152,11 @@ def _phone(raw: str | None) -> str | None:
     if raw is None:
         return None
     # Ads Manager writes "p:+919876543210" for phone answers.
-    return normalise_phone(re.sub(r"^p:", "", raw), field="phone")
+    text = re.sub(r"^p:", "", raw)
+    mobile = _INDIAN_MOBILE.match(re.sub(r"[\s\-().]", "", text))
+    if mobile:  # the common case, without the full parse (a tenth of the time per row)
+        return "+91" + mobile.group(1)
+    return normalise_phone(text, field="phone")
 
 
 def _organic(raw: str | None) -> bool:

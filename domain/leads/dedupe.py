@@ -22,6 +22,7 @@ from domain.leads.csv_import import LeadRow
 from domain.notices.matching import name_key, name_keys, name_similarity
 
 FUZZY_MIN = 80
+PER_KEY = 5  # records kept per blocking key (as the notice matcher's blocking: the first few are enough)
 ID_KINDS = ("phone", "email", "pan")
 NAME_KINDS = ("name_exact", "name_partial", "name_fuzzy")
 MATCH_KINDS = (*ID_KINDS, *NAME_KINDS)
@@ -105,7 +106,9 @@ def dedupe(rows: Sequence[LeadRow], known: Sequence[Known]) -> list[Outcome]:
         for key in _ids(row):
             kept_by_id.setdefault(key, row)
         for name_key_ in lead_name_keys(row.name):
-            kept_by_name[name_key_].append(row)
+            bucket = kept_by_name[name_key_]
+            if len(bucket) < PER_KEY:
+                bucket.append(row)
     return outcomes
 
 
