@@ -67,7 +67,9 @@ def test_import_list_sales_and_ratings_pages(server: str, browser: Any, platform
     page.click("#matrix-form button")
     page.wait_for_selector("text=Version 1")
     staff_id = made.id
-    page.goto(f"{server}/staff/{staff_id}/ratings")
+    page.goto(f"{server}/staff/{staff_id}")
+    page.click("#ratings-link")  # the rating history from the staff profile
+    page.wait_for_url(f"{server}/staff/{staff_id}/ratings")
     page.fill("#rate-form input[name=score_manual]", "9")
     page.click("#rate-form button")
     page.wait_for_selector("section[data-period] .overall >> text=9.00")
