@@ -266,11 +266,11 @@ def test_an_unterminated_quote_rejects_from_its_line_and_keeps_what_came_before(
 
 def test_semicolons_ads_manager_phone_prefix_and_pan_duplicates(leads: Leads) -> None:
     data = (
-        "full_name;phone_number;email;pan\n"
-        "Kiran Das;p:+919876500021;;abcde1234f\n"
-        "Kiran D;p:+919876500022;;ABCDE1234F\n"
-        "Bad Pan;9876500023;;1234\n"
-    ).encode()
+        b"full_name;phone_number;email;pan\n"
+        b"Kiran Das;p:+919876500021;;abcde1234f\n"
+        b"Kiran D;p:+919876500022;;ABCDE1234F\n"
+        b"Bad Pan;9876500023;;1234\n"
+    )
     record = _import(leads, data)
     assert [(x.outcome, x.match_kind) for x in record.lines] == [
         ("created", None),
