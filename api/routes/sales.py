@@ -32,7 +32,7 @@ class SalesQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    month: str | None = Field(None, pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+    month: str | None = Field(None, pattern=r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])$")
 
 
 class TargetOut(BaseModel):

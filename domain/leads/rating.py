@@ -23,7 +23,7 @@ from domain.shared.aggregate import Aggregate
 from domain.shared.errors import FieldError, InvalidInput, InvalidValue, NotFound
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/rating-matrix")
-PERIOD = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+PERIOD = re.compile(r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])$")  # a month of years 1900-2199
 
 
 class Metric(StrEnum):

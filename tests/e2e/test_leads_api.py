@@ -126,6 +126,7 @@ def test_sales_overview_targets_and_funnel(client: Any, tenant: Tenant, platform
     sources = {(s["is_organic"], s["campaign"]): s["leads"] for s in body["by_source"]}
     assert sources == {(False, "Diwali"): 4, (True, None): 1}
     assert client.get("/api/v1/sales/overview?month=2026-13", headers=tenant.auth).status_code == 422
+    assert client.get("/api/v1/sales/overview?month=0000-05", headers=tenant.auth).status_code == 422
     sales = make_tenant(platform, role="sales")
     assert client.get("/api/v1/sales/overview", headers=sales.auth).status_code == 403
     manager = make_tenant(platform, role="sales_manager")
