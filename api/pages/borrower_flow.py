@@ -31,6 +31,7 @@ from api.pages.borrower_forms import (
     prefill,
     step_input,
 )
+from api.pages.borrower_utm import UTM_COOKIE, remember_utm, remembered_utm
 from api.problems import field_errors_from_pydantic
 from api.routes.documents import UPLOAD
 from api.web import PublicPage, pages, templates
@@ -120,7 +121,9 @@ async def apply_start(request: Request, port: BorrowerFlowPort) -> Response:
         return _page(request, "apply_message.html", 404, title="Not found", message="There is no such lender here.")
     if await _signed_in(request, port) is not None:
         return RedirectResponse(f"{_base(request)}/next", status_code=303)
-    return _phone_form(request)
+    response = _phone_form(request)
+    remember_utm(request, response, _base(request), _secure(request))
+    return response
 
 
 def _phone_form(request: Request, status: int = 200, error: str | None = None, phone: str = "") -> HTMLResponse:
@@ -158,7 +161,7 @@ async def apply_verify(request: Request, port: BorrowerFlowPort) -> Response:
     form = _form(request)
     phone, code = form.get("phone", ""), form.get("otp", "")
     try:
-        signed = await run_in_threadpool(port.onboarding.sign_in, _brand(request), phone, code)
+        signed = await run_in_threadpool(port.onboarding.sign_in, _brand(request), phone, code, remembered_utm(request))
     except Throttled as exc:
         minutes = exc.retry_after // 60 + 1
         locked = _code_form(request, phone, 429, f"Too many wrong codes. Try again in {minutes} minutes.")
@@ -177,6 +180,7 @@ async def apply_verify(request: Request, port: BorrowerFlowPort) -> Response:
         path=_base(request),
     )
     response.delete_cookie(CSRF_COOKIE, path=_base(request))
+    response.delete_cookie(UTM_COOKIE, path=_base(request))
     return response
 
 

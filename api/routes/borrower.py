@@ -16,6 +16,7 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from api.problems import HttpProblem
 from domain.customers.customer import DuplicateCustomer
 from domain.onboarding.application import Onboarding
+from domain.onboarding.attribution import attribution
 from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.parties import FunnelState
 from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, Step
@@ -58,6 +59,9 @@ class SessionIn(BaseModel):
     brand: str = Field(max_length=60)
     phone: str = Field(max_length=20)
     otp: str = Field(max_length=10)
+    utm_source: str | None = Field(None, max_length=100)
+    utm_medium: str | None = Field(None, max_length=100)
+    utm_campaign: str | None = Field(None, max_length=100)
 
 
 class SessionOut(BaseModel):
@@ -129,7 +133,8 @@ def request_otp(ctx: Context[BorrowerPort]) -> Reply:
 
 def start_session(ctx: Context[BorrowerPort]) -> Reply:
     body: SessionIn = ctx.body
-    signed = ctx.port.onboarding.sign_in(body.brand, body.phone, body.otp)
+    utm = attribution(body.utm_source, body.utm_medium, body.utm_campaign)
+    signed = ctx.port.onboarding.sign_in(body.brand, body.phone, body.otp, utm)
     return json_response(SessionOut(token=signed.token, borrower_id=signed.borrower_id, expires_at=signed.expires_at))
 
 

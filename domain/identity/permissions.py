@@ -76,6 +76,7 @@ class Permission(StrEnum):
     MESSAGE_TEMPLATES = "MESSAGE_TEMPLATES"
     STAFF_NOTIFICATIONS = "STAFF_NOTIFICATIONS"
     REMINDERS = "REMINDERS"
+    LEADS = "LEADS"
 
 
 Grants = dict[Permission, Level]
@@ -99,6 +100,7 @@ _COLLECTION_EXECUTIVE: Grants = {
 }
 _SALES: Grants = {
     P.CUSTOMER: R, P.ONBOARDING_IN_PROGRESS: R, P.ONBOARDING_COMPLETED: R, P.GLOBAL_SEARCH: R, P.VIEW_DASHBOARD: R,
+    P.LEADS: W,
 }
 # fmt: on
 _ADMIN: Grants = {p: A for p in Permission}

@@ -27,6 +27,7 @@ from domain.onboarding.account import (
     session_id,
     wrong_code,
 )
+from domain.onboarding.attribution import Attribution
 from domain.onboarding.funnel import Funnel, FunnelStatus, LinkedBy
 from domain.onboarding.parties import (
     AppliedLoan,
@@ -127,16 +128,17 @@ class Onboarding(ContextApplication):
         self.commit(account)
         return CodeRequest(expires_in=int(OTP_LIFETIME.total_seconds()), resend_after=account.resend_wait(now) or 0)
 
-    def sign_in(self, brand: str, phone: str, code: str) -> SignedIn:
+    def sign_in(self, brand: str, phone: str, code: str, attribution: Attribution | None = None) -> SignedIn:
         """Open a session with the live code: 422 for a wrong one, 429 (Retry-After) once five in a row lock the
-        phone for 15 minutes, the right code included. The first sign-in starts the funnel."""
+        phone for 15 minutes, the right code included. The first sign-in starts the funnel; the UTM
+        `attribution` of the link the borrower came by is kept on the funnel (the first one given)."""
         brand_id = self.brand(brand)
         clean = normalise_phone(phone)
         if not code.strip().isdigit():
             raise wrong_code()
-        return _retrying(lambda: self._sign_in(brand_id, clean, code.strip()))
+        return _retrying(lambda: self._sign_in(brand_id, clean, code.strip(), attribution))
 
-    def _sign_in(self, brand_id: UUID, phone: str, code: str) -> SignedIn:
+    def _sign_in(self, brand_id: UUID, phone: str, code: str, attribution: Attribution | None = None) -> SignedIn:
         now = self.clock.now()
         account = self.find(account_id(brand_id, phone))
         if not isinstance(account, BorrowerAccount):
@@ -171,6 +173,9 @@ class Onboarding(ContextApplication):
             owner = self.customers.owner_of(brand_id, "phone", phone)
             if owner is not None:
                 started.link_customer(owner, LinkedBy.PHONE, now)
+        attributed = started or funnel
+        if attribution is not None and isinstance(attributed, Funnel) and attributed.attribute(attribution):
+            started = attributed
         result = self.commit(account, session, started)
         return SignedIn(token, borrower_id, session.expires_at, result.position)
 
@@ -290,6 +295,8 @@ class Onboarding(ContextApplication):
             brand_id, funnel.customer_id, given.product_id, given.amount, given.tenure, details["coupon_code"]
         )
         details = {**details, "application_id": str(applied.id), "loan_number": applied.loan_number}
+        if funnel.attribution is not None:  # the sign-up's UTM, carried to the application (docs/leads.md)
+            details.update(funnel.attribution.model_dump(exclude_none=True))
         funnel.record(Step.LOAN_REQUEST, details, rules, now)
         self.commit(funnel)
         return applied

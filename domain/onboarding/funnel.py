@@ -10,6 +10,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
+from domain.onboarding.attribution import Attribution
 from domain.onboarding.steps import STEPS, FunnelRules, Step
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict
@@ -75,6 +76,25 @@ class Funnel(Aggregate):
 
         reason: str
         at: datetime
+
+    class AttributionRecorded(Aggregate.Event):
+        """The UTM parameters of the link the borrower signed up by (first touch; docs/leads.md)."""
+
+        attribution: Attribution
+
+    #: The sign-up's UTM attribution (None when the link carried none); set once, by `attribute`.
+    attribution: Attribution | None = None
+
+    def attribute(self, attribution: Attribution) -> bool:
+        """Keep the first attribution the borrower came with; later ones change nothing."""
+        if self.attribution is not None:
+            return False
+        self._attributed(attribution=attribution)
+        return True
+
+    @event(AttributionRecorded)
+    def _attributed(self, attribution: Attribution) -> None:
+        self.attribution = attribution
 
     @event(Started)
     def __init__(self, brand_id: UUID, account_id: UUID, phone: str, at: datetime, next_step: Step | None) -> None:

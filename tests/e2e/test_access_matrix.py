@@ -119,6 +119,14 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
         json={"title": "Brand B notice", "body": "B only", "priority": "HIGH", "roles": ["admin", "sales"]},
         headers=b.auth,
     ).json()
+    lead_csv = "full_name,phone_number\nBrand B Lead,96111 00009\n"
+    lead_import = client.post(
+        "/api/v1/leads/imports", files={"file": ("l.csv", lead_csv.encode())}, headers=b.auth
+    ).json()
+    lead_id = lead_import["lines"][0]["lead_id"]
+    client.post(
+        f"/api/v1/staff/{staff['id']}/ratings", json={"period": "2026-11", "scores": {"manual": 5}}, headers=b.auth
+    )
 
     probes = [
         ("GET", f"/api/v1/customers/{customer['id']}", None),
@@ -140,6 +148,12 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
         ("GET", f"/api/v1/staff-notifications/{notice['id']}/receipts", None),
         ("GET", f"/api/v1/reminders/{reminder['id']}", None),
         ("POST", f"/api/v1/reminders/{reminder['id']}/cancel", None),
+        ("GET", f"/api/v1/leads/{lead_id}", None),
+        ("GET", f"/api/v1/leads/imports/{lead_import['id']}", None),
+        ("POST", f"/api/v1/leads/{lead_id}/status", {"status": "rejected"}),
+        ("POST", f"/api/v1/leads/{lead_id}/borrower", {"borrower_id": customer["id"]}),
+        ("GET", f"/api/v1/staff/{staff['id']}/ratings", None),
+        ("POST", f"/api/v1/staff/{staff['id']}/ratings", {"period": "2026-11", "scores": {"manual": 1}}),
     ]
     for method, url, body in probes:
         response = client.request(method, url, headers=a.auth, **({"json": body} if body is not None else {}))
@@ -148,6 +162,7 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
     b_ids = {customer["id"], staff["id"], key["id"], blocked["id"], run["run_id"], str(b.brand_id)}
     b_ids.add(notice["id"])
     b_ids.add(reminder["id"])
+    b_ids.update({lead_id, lead_import["id"], "Brand B Lead"})
     lists = [
         ("/api/v1/customers", {}),
         ("/api/v1/customers", {"q": "Brand B"}),
@@ -169,6 +184,9 @@ def test_a_brand_never_reaches_another_brands_records(client: Any, platform: Any
         ("/api/v1/staff-notifications/mine", {}),
         ("/api/v1/reminders", {}),
         ("/api/v1/reminders", {"q": "Brand B"}),
+        ("/api/v1/leads", {}),
+        ("/api/v1/sales/overview", {}),
+        ("/api/v1/rating-matrix", {}),
     ]
     for url, params in lists:
         text = client.get(url, params=params, headers=a.auth).text

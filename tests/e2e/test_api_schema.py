@@ -155,12 +155,20 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
     )
     reminder = post("/api/v1/reminders", {"customer_id": customer["id"], "channel": "sms", "template_id": nudge["id"],
                                           "scheduled_at": (datetime.now(UTC) + timedelta(days=30)).isoformat()})  # fmt: skip
+    leads = client.post(
+        "/api/v1/leads/imports",
+        files={"file": ("leads.csv", f"full_name,phone_number\nLead Seed,{alternate}\n".encode())},
+        headers=tenant.auth,
+    )
+    assert leads.status_code == 201, leads.text
     return {
         "visit_id": visit["id"],
         "template_id": template["id"],
         "message_id": message["id"],
         "reminder_id": reminder["id"],
         "notice_id": notice["id"],
+        "lead_id": leads.json()["lines"][0]["lead_id"],
+        "import_id": leads.json()["id"],
         "offer_id": str(reloan.id),
         "customer_id": customer["id"],
         "phone": customer["alternate_phones"][0]["phone"],

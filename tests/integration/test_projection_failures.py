@@ -231,6 +231,14 @@ def _touch_every_projection(
         schedule="0 * * * *",
     )  # fmt: skip
     mark(customer.id)
+    from domain.leads.application import Leads
+    from domain.leads.rating import Criterion, Metric
+
+    lead_file = f"full_name,phone_number\nLead {suffix.title()},97403 {suffix[-5:]}\n".encode()
+    p.get(Leads).import_file(brand_id, lead_file, "leads.csv", None)
+    p.get(Leads).set_matrix(
+        brand_id, [Criterion(metric=Metric.MANUAL, label="Conduct", weight=100, role="admin")], None
+    )
     lending = _touch_lending(p, brand_id, suffix, customer.id, mark)
     return {"staff": staff.id, "customer": customer.id, "entry": entry.id, "covenant": covenant.id, **lending}
 

@@ -35,6 +35,7 @@ NAMES = (
     "engagement",
     "staff_notices",
     "reminders",
+    "leads",
 )
 
 CONTEXTS: tuple[BoundedContext[Any], ...] = tuple(

@@ -1,0 +1,195 @@
+"""Rating matrix endpoints: the brand's criteria (GET/PUT with If-Match), a staff member's rating history (computed
+from activity and admins' ratings) and an admin's 1-10 rating of a staff member per metric."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from domain.identity.permissions import Level, Permission
+from domain.leads.application import Leads, RatedStaffNotFound
+from domain.leads.rating import Criterion, Metric
+from projections.ratings import MatrixRow, RatingQueries
+
+MATRIX_READ = (Permission.BRAND_SETTINGS, Level.READ)
+MATRIX_WRITE = (Permission.BRAND_SETTINGS, Level.WRITE)
+RATINGS_READ = (Permission.PARTNER_USER_MANAGEMENT, Level.READ)
+RATINGS_WRITE = (Permission.PARTNER_USER_MANAGEMENT, Level.WRITE)
+
+
+@dataclass(frozen=True)
+class RatingsPort:
+    """What the rating endpoints and pages use."""
+
+    leads: Leads
+    ratings: RatingQueries
+
+
+class CriterionIn(BaseModel):
+    """One criterion: the metric, a label, its weightage (per role the weights sum to 100), the role, a target."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: Metric
+    label: str = Field(max_length=100)
+    weight: int = Field(ge=1, le=100)
+    role: str = Field(max_length=60)
+    target: Decimal = Field(Decimal("1"), gt=0, le=100000, decimal_places=2)
+
+
+class MatrixIn(BaseModel):
+    """The whole matrix (replaces the criteria)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    criteria: list[CriterionIn] = Field(max_length=100)
+
+
+class CriterionOut(BaseModel):
+    """A criterion of the matrix."""
+
+    metric: Metric
+    label: str
+    weight: int
+    role: str
+    target: Decimal
+
+
+class MatrixOut(BaseModel):
+    """The brand's matrix and its version (also the ETag; 0 before it is configured)."""
+
+    criteria: list[CriterionOut]
+    version: int
+    updated_by: str | None
+    updated_at: InstantOut | None
+
+
+class RatingIn(BaseModel):
+    """An admin's rating of a staff member for a month: metric -> 1..10."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    period: str = Field(max_length=7, description="YYYY-MM")
+    scores: dict[Metric, int] = Field(max_length=10)
+    note: str | None = Field(None, max_length=500)
+
+
+class CriterionScoreOut(BaseModel):
+    """A criterion in a month: measured value, computed score, admin rating, the score used."""
+
+    metric: str
+    label: str
+    weight: int
+    target: Decimal
+    value: Decimal | None
+    computed: int | None
+    rated: int | None
+    score: int | None
+
+
+class PeriodOut(BaseModel):
+    """One month."""
+
+    period: str
+    criteria: list[CriterionScoreOut]
+    overall: Decimal | None
+    notes: list[str]
+
+
+class HistoryOut(BaseModel):
+    """A staff member's rating history, newest month first."""
+
+    staff_id: UUID
+    roles: list[str]
+    periods: list[PeriodOut]
+
+
+def _matrix_out(row: MatrixRow | None) -> MatrixOut:
+    if row is None:
+        return MatrixOut(criteria=[], version=0, updated_by=None, updated_at=None)
+    return MatrixOut(
+        criteria=[CriterionOut(**c.model_dump()) for c in row.criteria],
+        version=row.version,
+        updated_by=row.updated_by,
+        updated_at=row.updated_at,
+    )
+
+
+def get_matrix(ctx: Context[RatingsPort]) -> Reply:
+    out = _matrix_out(ctx.port.ratings.matrix(ctx.brand_id))
+    return json_response(out, headers={"ETag": f'"{out.version}"'})
+
+
+def put_matrix(ctx: Context[RatingsPort]) -> Reply:
+    body: MatrixIn = ctx.body
+    criteria = [Criterion(**c.model_dump()) for c in body.criteria]
+    result = ctx.port.leads.set_matrix(ctx.brand_id, criteria, ctx.expected_version())
+    return ctx.written(result, Leads.name, lambda: _matrix_out(ctx.port.ratings.matrix(ctx.brand_id)))
+
+
+def staff_ratings(ctx: Context[RatingsPort]) -> Reply:
+    found = ctx.port.ratings.history(ctx.brand_id, ctx.path["staff_id"])
+    if found is None:
+        raise RatedStaffNotFound(f"staff {ctx.path['staff_id']} not found", id=str(ctx.path["staff_id"]))
+    return json_response(found)
+
+
+def rate_staff(ctx: Context[RatingsPort]) -> Reply:
+    body: RatingIn = ctx.body
+    scores = {m.value: v for m, v in body.scores.items()}
+    result = ctx.port.leads.rate(ctx.brand_id, ctx.path["staff_id"], body.period, scores, body.note)
+    return ctx.written(
+        result,
+        Leads.name,
+        lambda: ctx.port.ratings.history(ctx.brand_id, ctx.path["staff_id"]),
+        f"/api/v1/staff/{ctx.path['staff_id']}/ratings",
+    )
+
+
+ENDPOINTS = serve(
+    RatingsPort,
+    "ratings",
+    [
+        Endpoint(
+            "GET",
+            "/api/v1/rating-matrix",
+            get_matrix,
+            "The brand's rating matrix (ETag: its version)",
+            MATRIX_READ,
+            response=MatrixOut,
+        ),
+        Endpoint(
+            "PUT",
+            "/api/v1/rating-matrix",
+            put_matrix,
+            "Replace the rating matrix (weights per role sum to 100); If-Match with the version read, 409 when stale",
+            MATRIX_WRITE,
+            body=MatrixIn,
+            response=MatrixOut,
+            accepts=True,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/staff/{staff_id}/ratings",
+            staff_ratings,
+            "A staff member's rating history: per month, each criterion's measured value and scores, overall",
+            RATINGS_READ,
+            response=HistoryOut,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/staff/{staff_id}/ratings",
+            rate_staff,
+            "Rate a staff member 1-10 per metric for a month",
+            RATINGS_WRITE,
+            body=RatingIn,
+            response=HistoryOut,
+            status=201,
+            accepts=True,
+        ),
+    ],
+)

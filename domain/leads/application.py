@@ -1,0 +1,243 @@
+"""Use cases of the leads context: import a lead file, move a lead through the funnel, link it to a borrower."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Protocol
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+
+from domain.leads.csv_import import LeadRow, LeadSource, parse_leads
+from domain.leads.dedupe import MATCH_KINDS, Known, Outcome, dedupe, lead_name_keys
+from domain.leads.lead import (
+    Lead,
+    LeadDetails,
+    LeadImport,
+    LeadImportNotFound,
+    LeadNotFound,
+    LeadStatus,
+    LineResult,
+)
+from domain.leads.rating import (
+    Criterion,
+    RatingMatrix,
+    RatingMatrixNotFound,
+    StaffRating,
+    check_criteria,
+    check_period,
+    check_scores,
+    matrix_id,
+)
+from domain.shared.aggregate import with_id
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
+from domain.shared.clock import Clock
+from domain.shared.errors import NotFound
+from domain.shared.values import clean_text
+
+_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/leads")
+
+
+def lead_id(brand_id: UUID, row: LeadRow) -> UUID:
+    """A lead's id: uuid5 of the brand and its first identifier, so two imports racing with the same person
+    cannot both create them (the second is a 409)."""
+    key = row.phone or row.email or f"{row.source}:{row.external_id}:{row.line}"
+    return uuid5(_NAMESPACE, f"{brand_id}:{key.casefold()}")
+
+
+class LeadDirectory(Protocol):
+    """Who a brand already knows: its leads and borrowers with any of the identifiers, or filed under any of
+    the name keys (blocking; at most a few per key)."""
+
+    def known(
+        self, brand_id: UUID, phones: Sequence[str], emails: Sequence[str], pans: Sequence[str], keys: Sequence[str]
+    ) -> list[Known]: ...
+
+
+class StaffDirectory(Protocol):
+    """Whether a staff member belongs to the brand (the identity context answers it)."""
+
+    def has_staff(self, brand_id: UUID, staff_id: UUID) -> bool: ...
+
+
+class RatedStaffNotFound(NotFound):
+    """Raised when the staff member to rate is not the brand's."""
+
+
+class Leads(ContextApplication):
+    """Lead files, the lead funnel, the rating matrix and staff ratings."""
+
+    name = "leads"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        clock: Clock | None = None,
+        directory: LeadDirectory | None = None,
+        staff: StaffDirectory | None = None,
+    ) -> None:
+        super().__init__(env, clock)
+        self.directory = directory
+        self.staff = staff
+
+    # The rating matrix -------------------------------------------------------------------------------------
+
+    def set_matrix(self, brand_id: UUID, criteria: list[Criterion], expected_version: int | None) -> CommandResult:
+        """Configure the brand's rating matrix (weights per role sum to 100); If-Match with the version read
+        refuses a concurrent change with 409 (the first matrix: version 0 or no If-Match)."""
+        checked = check_criteria(criteria)
+        found = self.find(matrix_id(brand_id))
+        if isinstance(found, RatingMatrix):
+            self.check_version(found, expected_version)
+            found.change(checked)
+            return self.commit(found)
+        if expected_version not in (None, 0):
+            raise ConcurrentModification(
+                f"the rating matrix is at version 0, not {expected_version}", current_version=0
+            )
+        return self.commit(with_id(RatingMatrix, matrix_id(brand_id), brand_id=brand_id, criteria=checked))
+
+    def matrix(self, brand_id: UUID) -> RatingMatrix:
+        """The brand's matrix (404 before it is configured)."""
+        return self.load(RatingMatrix, matrix_id(brand_id), brand_id, RatingMatrixNotFound)
+
+    def rate(
+        self, brand_id: UUID, staff_id: UUID, period: str, scores: dict[str, int], note: str | None
+    ) -> CommandResult:
+        """An admin rates a staff member of the brand 1..10 per metric for a month."""
+        if self.staff is not None and not self.staff.has_staff(brand_id, staff_id):
+            raise RatedStaffNotFound(f"staff {staff_id} not found", id=str(staff_id))
+        text = clean_text(note, "note", multiline=True)[:500] if note else None
+        return self.commit(
+            StaffRating(
+                brand_id=brand_id,
+                staff_id=staff_id,
+                period=check_period(period),
+                scores=check_scores(scores),
+                note=text,
+            )
+        )
+
+    def import_file(self, brand_id: UUID, data: bytes, filename: str, source: LeadSource | None) -> CommandResult:
+        """Parse, validate and dedupe a file, and record the import and every lead it creates in one
+        transaction. Bad records are rejected with their line numbers and the rest imported; a file that is not
+        a lead CSV at all is a 422 and records nothing."""
+        parsed = parse_leads(data, source)
+        known: list[Known] = []
+        if self.directory is not None and parsed.rows:
+            rows = parsed.rows
+            known = self.directory.known(
+                brand_id,
+                sorted({r.phone for r in rows if r.phone}),
+                sorted({r.email for r in rows if r.email}),
+                sorted({r.pan for r in rows if r.pan}),
+                sorted({k for r in rows for k in lead_name_keys(r.name)}),
+            )
+        outcomes = dedupe(parsed.rows, known)
+        import_id = uuid4()
+        leads: list[Lead] = []
+        lines: list[LineResult] = []
+        matched: Counter[str] = Counter()
+        for outcome in outcomes:
+            lead = None if outcome.duplicate else self._lead(brand_id, import_id, outcome)
+            if lead is not None:
+                leads.append(lead)
+            if outcome.match_kind:
+                matched[outcome.match_kind] += 1
+            lines.append(_line(outcome, lead))
+        lines += [LineResult(line=r.line, outcome="rejected", reason=r.reason) for r in parsed.rejected]
+        lines.sort(key=lambda x: x.line)
+        record = with_id(
+            LeadImport,
+            import_id,
+            brand_id=brand_id,
+            source=parsed.source.value,
+            filename=clean_text(filename or "leads.csv", "filename", multiline=False)[:200] or "leads.csv",
+            rows=len(outcomes) + len(parsed.rejected),
+            created=len(leads),
+            duplicates=sum(1 for o in outcomes if o.duplicate),
+            organic=sum(1 for lead in leads if lead.details.is_organic),
+            matched={kind: matched[kind] for kind in MATCH_KINDS},
+            lines=lines,
+        )
+        return self.commit(record, *leads)
+
+    def _lead(self, brand_id: UUID, import_id: UUID, outcome: Outcome) -> Lead:
+        row = outcome.row
+        details = LeadDetails(
+            source=row.source.value,
+            is_organic=row.is_organic,
+            name=row.name,
+            phone=row.phone,
+            email=row.email,
+            pan=row.pan,
+            external_id=row.external_id,
+            campaign_id=row.campaign_id,
+            campaign_name=row.campaign_name,
+            adset_name=row.adset_name,
+            ad_name=row.ad_name,
+            form_name=row.form_name,
+            platform=row.platform,
+            city=row.city,
+            submitted_at=row.created_time,
+        )
+        return with_id(
+            Lead,
+            lead_id(brand_id, row),
+            brand_id=brand_id,
+            import_id=import_id,
+            line=row.line,
+            details=details,
+            match_kind=outcome.match_kind,
+            match_score=outcome.score,
+            matched_kind=outcome.matched_kind,
+            matched_id=outcome.matched_id,
+            borrower_id=outcome.borrower_id,
+        )
+
+    def lead(self, brand_id: UUID, lead: UUID) -> Lead:
+        """A lead of the brand."""
+        return self.load(Lead, lead, brand_id, LeadNotFound)
+
+    def lead_import(self, brand_id: UUID, import_id: UUID) -> LeadImport:
+        """An import of the brand."""
+        return self.load(LeadImport, import_id, brand_id, LeadImportNotFound)
+
+    def move(
+        self, brand_id: UUID, lead: UUID, status: LeadStatus, note: str | None, expected_version: int | None = None
+    ) -> CommandResult:
+        """Move a lead in the funnel (If-Match: the version it was read at)."""
+        found = self.lead(brand_id, lead)
+        self.check_version(found, expected_version)
+        text = clean_text(note, "note", multiline=True)[:500] if note else None
+        found.move(status, text)
+        return self.commit(found)
+
+    def link_signup(self, brand_id: UUID, phone: str, borrower_id: UUID) -> CommandResult | None:
+        """A borrower signed up with `phone`: the brand's lead with that phone (its id is uuid5 of it), if any and
+        not linked yet, is linked to them and moves to applied. None when there is nothing to link."""
+        found = self.find(uuid5(_NAMESPACE, f"{brand_id}:{phone.casefold()}"))
+        if not isinstance(found, Lead) or found.brand_id != brand_id or found.borrower_id is not None:
+            return None
+        return self.link(brand_id, found.id, borrower_id)
+
+    def link(self, brand_id: UUID, lead: UUID, borrower_id: UUID) -> CommandResult:
+        """The lead signed up as `borrower_id`: link it and move it to applied (unless it is further on)."""
+        found = self.lead(brand_id, lead)
+        found.link(borrower_id)
+        if found.status in (LeadStatus.NEW, LeadStatus.CONTACTED):
+            found.move(LeadStatus.APPLIED, "signed up")
+        return self.commit(found)
+
+
+def _line(outcome: Outcome, lead: Lead | None) -> LineResult:
+    return LineResult(
+        line=outcome.row.line,
+        outcome="duplicate" if outcome.duplicate else "created",
+        name=outcome.row.name,
+        lead_id=lead.id if lead else outcome.matched_id if outcome.matched_kind == "lead" else None,
+        match_kind=outcome.match_kind,
+        score=outcome.score,
+        matched_kind=outcome.matched_kind,
+        matched_id=outcome.matched_id,
+        matched_line=outcome.matched_line,
+    )

@@ -1,0 +1,197 @@
+"""Queries of the leads read models: the lead list (keyset), one lead, an import's result table, and the
+directory a lead import dedupes against (the brand's leads and borrowers, by identifier or name key)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain.leads.dedupe import Known
+from domain.leads.lead import LeadStatus
+from projections.keyset import KeysetCursor, Page
+
+#: Leads are listed newest first by (created_at, id).
+LEADS_CURSOR = KeysetCursor(datetime, UUID)
+PER_KEY = 5  # candidates per name key (blocking)
+
+_LEAD_COLUMNS = (
+    "id, source, is_organic, name, phone, email, pan, external_id, campaign_id, campaign_name, adset_name, ad_name, "
+    "form_name, platform, city, submitted_at, status, borrower_id, match_kind, match_score, matched_kind, "
+    "matched_id, import_id, line, version, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class LeadRow:
+    """A lead as the list shows it (campaign fields are empty for organic leads)."""
+
+    id: UUID
+    source: str
+    is_organic: bool
+    name: str
+    phone: str | None
+    email: str | None
+    pan: str | None
+    external_id: str | None
+    campaign_id: str | None
+    campaign_name: str | None
+    adset_name: str | None
+    ad_name: str | None
+    form_name: str | None
+    platform: str | None
+    city: str | None
+    submitted_at: datetime | None
+    status: str
+    borrower_id: UUID | None
+    match_kind: str | None
+    match_score: int | None
+    matched_kind: str | None
+    matched_id: UUID | None
+    import_id: UUID
+    line: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """An import: its counts and the result of every record."""
+
+    id: UUID
+    source: str
+    filename: str
+    rows: int
+    created: int
+    duplicates: int
+    rejected: int
+    organic: int
+    matched: dict[str, int]
+    lines: list[dict[str, Any]]
+    imported_by: str
+    imported_at: datetime
+
+
+@dataclass(frozen=True)
+class Signup:
+    """A borrower whose record became known at sign-up, waiting to be linked to their lead."""
+
+    borrower_id: UUID
+    brand_id: UUID
+    phone: str
+    customer_id: UUID
+    position: int
+
+
+class LeadQueries:
+    """Brand-scoped reads of leads and imports."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def lead(self, brand_id: UUID, lead_id: UUID) -> LeadRow | None:
+        """One lead of the brand."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_LEAD_COLUMNS} FROM read.leads WHERE id = %s AND brand_id = %s", (lead_id, brand_id)
+            ).fetchone()
+        return LeadRow(**row) if row else None
+
+    def leads(
+        self,
+        brand_id: UUID,
+        status: LeadStatus | None = None,
+        source: str | None = None,
+        organic: bool | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """Leads newest first, by status, source (facebook, google) and organic or campaign."""
+        where = ["brand_id = %(brand)s"]
+        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
+        if status is not None:
+            where.append("status = %(status)s")
+            params["status"] = status.value
+        if source is not None:
+            where.append("source = %(source)s")
+            params["source"] = source
+        if organic is not None:
+            where.append("is_organic = %(organic)s")
+            params["organic"] = organic
+        if cursor:
+            at, last = LEADS_CURSOR.decode(cursor)
+            where.append("(created_at, id) < (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_LEAD_COLUMNS} FROM read.leads WHERE {' AND '.join(where)} "
+                "ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
+                params,
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = LEADS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+        return Page(items=[LeadRow(**r) for r in rows], next_cursor=next_cursor)
+
+    def lead_import(self, brand_id: UUID, import_id: UUID) -> ImportRow | None:
+        """One import of the brand with its result table."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT id, source, filename, rows, created, duplicates, rejected, organic, matched, lines, "
+                "imported_by, imported_at FROM read.lead_imports WHERE id = %s AND brand_id = %s",
+                (import_id, brand_id),
+            ).fetchone()
+        return ImportRow(**row) if row else None
+
+    def pending_signups(self, limit: int = 100) -> list[Signup]:
+        """The oldest sign-ups waiting for the linker."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT borrower_id, brand_id, phone, customer_id, position FROM read.lead_signup_queue "
+                "ORDER BY position LIMIT %s",
+                (limit,),
+            ).fetchall()
+        return [Signup(**r) for r in rows]
+
+    def signup_done(self, signup: Signup) -> None:
+        """Take a handled sign-up off the queue (unless it changed meanwhile)."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "DELETE FROM read.lead_signup_queue WHERE borrower_id = %s AND position = %s",
+                (signup.borrower_id, signup.position),
+            )
+
+    def known(
+        self, brand_id: UUID, phones: Sequence[str], emails: Sequence[str], pans: Sequence[str], keys: Sequence[str]
+    ) -> list[Known]:
+        """The brand's leads and borrowers with any of the identifiers, and the first few filed under each name
+        key (index probes only: `read.lead_name_keys`, and `read.notice_name_keys` for borrowers)."""
+        params = {
+            "b": brand_id,
+            "ph": list(phones),
+            "em": list(emails),
+            "pan": list(pans),
+            "k": list(keys),
+            "n": PER_KEY,
+        }
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT 'lead' AS kind, id, name, phone, email, pan FROM read.leads WHERE brand_id = %(b)s AND "
+                "(phone = ANY(%(ph)s) OR email = ANY(%(em)s) OR pan = ANY(%(pan)s)) "
+                "UNION SELECT 'lead', l.id, l.name, l.phone, l.email, l.pan FROM unnest(%(k)s::text[]) AS q(k) "
+                "CROSS JOIN LATERAL (SELECT lead_id FROM read.lead_name_keys WHERE brand_id = %(b)s "
+                'AND key = q.k COLLATE "C" ORDER BY lead_id LIMIT %(n)s) AS h JOIN read.leads l ON l.id = h.lead_id '
+                "UNION SELECT 'borrower', id, name, phone, email, pan FROM read.customers WHERE brand_id = %(b)s AND "
+                "(phone = ANY(%(ph)s) OR pan = ANY(%(pan)s)) "
+                "UNION SELECT 'borrower', id, name, phone, email, pan FROM read.customers WHERE brand_id = %(b)s "
+                "AND email = ANY(%(em)s) "
+                "UNION SELECT 'borrower', c.id, c.name, c.phone, c.email, c.pan FROM unnest(%(k)s::text[]) AS q(k) "
+                "CROSS JOIN LATERAL (SELECT customer_id FROM read.notice_name_keys WHERE brand_id = %(b)s "
+                'AND key = q.k COLLATE "C" ORDER BY words, customer_id LIMIT %(n)s) AS h '
+                "JOIN read.customers c ON c.id = h.customer_id",
+                params,
+            ).fetchall()
+        return [Known(**r) for r in rows]

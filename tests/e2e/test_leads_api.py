@@ -1,0 +1,133 @@
+"""Lead imports through the API: counts and line numbers, dedupe against earlier imports and borrowers, nothing
+written for a file that is not a lead CSV, the list with its filters and keyset pages, the funnel with If-Match,
+brand isolation."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+
+from tests.conftest import Tenant, make_tenant
+
+HEADER = "id,created_time,campaign_id,campaign_name,is_organic,full_name,phone_number,email\n"
+
+
+def _phone() -> str:
+    return f"9{uuid.uuid4().int % 10**9:09d}"
+
+
+def _upload(client: Any, tenant: Tenant, text: str, **data: str) -> Any:
+    return client.post(
+        "/api/v1/leads/imports",
+        data=data,
+        files={"file": ("leads.csv", text.encode(), "text/csv")},
+        headers=tenant.auth,
+    )
+
+
+def _events(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM events.leads_events").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_import_counts_dedupes_and_lists(client: Any, tenant: Tenant, platform: Any) -> None:
+    p1, p2, p3 = _phone(), _phone(), _phone()
+    borrower = client.post("/api/v1/customers", json={"name": "Meera Pillai", "phone": p3}, headers=tenant.auth)
+    assert borrower.status_code == 201, borrower.text
+    text = HEADER + (
+        f"1,2026-11-01T10:00:00Z,c1,Diwali,false,Asha Rao,{p1},asha@example.in\n"
+        f'2,2026-11-01T10:00:00Z,c1,"=HYPERLINK(""http://x"")",false,"Vikram\nShah",{p2},\n'
+        f"3,2026-11-01T10:00:00Z,c1,Diwali,false,Asha R,+91{p1},\n"
+        "4,2026-11-01T10:00:00Z,c1,Diwali,false,Broken,12,\n"
+        f"5,2026-11-01T10:00:00Z,,,true,Meera P,{p3},\n"
+    )
+    made = _upload(client, tenant, text)
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert (body["rows"], body["created"], body["duplicates"], body["organic"]) == (5, 3, 1, 1)
+    assert body["rejected"] == [{"line": 6, "reason": body["rejected"][0]["reason"]}]
+    assert body["matched"]["phone"] == 2 and body["source"] == "facebook"
+    assert made.headers["location"] == f"/api/v1/leads/imports/{body['id']}"
+    linked = next(x for x in body["lines"] if x["line"] == 7)
+    assert linked["matched_kind"] == "borrower" and linked["matched_id"] == borrower.json()["id"]
+
+    listed = client.get("/api/v1/leads?limit=2", headers=tenant.auth).json()
+    assert len(listed["items"]) == 2 and listed["next_cursor"]
+    rest = client.get(f"/api/v1/leads?limit=2&cursor={listed['next_cursor']}", headers=tenant.auth).json()
+    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+    organic = client.get("/api/v1/leads?organic=true", headers=tenant.auth).json()["items"]
+    assert [x["name"] for x in organic] == ["Meera P"] and organic[0]["campaign_name"] is None
+    hostile = next(x for x in listed["items"] + rest["items"] if x["name"] == "Vikram Shah")
+    assert hostile["campaign_name"] == '=HYPERLINK("http://x")'
+
+    again = _upload(client, tenant, text)
+    assert again.status_code == 201 and again.json()["created"] == 0 and again.json()["duplicates"] == 4
+    assert client.get("/api/v1/leads?status=new&source=facebook", headers=tenant.auth).json()["items"]
+    assert client.get("/api/v1/leads?cursor=forged", headers=tenant.auth).status_code == 422
+
+
+def test_a_file_that_is_not_a_lead_csv_is_422_and_writes_nothing(client: Any, tenant: Tenant, dsn: str) -> None:
+    before = _events(dsn)
+    for text in ("", "a,b\n1,2\n"):
+        bad = _upload(client, tenant, text)
+        assert bad.status_code == 422, bad.text
+        assert bad.headers["content-type"].startswith("application/problem+json")
+    assert _upload(client, tenant, HEADER, source="myspace").status_code == 422
+    assert _events(dsn) == before
+
+
+def test_funnel_if_match_and_brand_isolation(client: Any, tenant: Tenant, platform: Any) -> None:
+    made = _upload(client, tenant, HEADER + f"1,,,,false,Kiran Das,{_phone()},\n").json()
+    lead_id = made["lines"][0]["lead_id"]
+    lead = client.get(f"/api/v1/leads/{lead_id}", headers=tenant.auth)
+    assert lead.headers["etag"] == '"1"'
+    url = f"/api/v1/leads/{lead_id}/status"
+    moved = client.post(url, json={"status": "contacted"}, headers={**tenant.auth, "If-Match": '"1"'})
+    assert moved.status_code == 200 and moved.json()["status"] == "contacted"
+    stale = client.post(url, json={"status": "applied"}, headers={**tenant.auth, "If-Match": '"1"'})
+    assert stale.status_code == 409
+    back = client.post(url, json={"status": "new"}, headers=tenant.auth)
+    assert back.status_code == 409
+    other = make_tenant(platform)
+    assert client.get(f"/api/v1/leads/{lead_id}", headers=other.auth).status_code == 404
+    assert client.post(url, json={"status": "rejected"}, headers=other.auth).status_code == 404
+    assert client.get(f"/api/v1/leads/imports/{made['id']}", headers=other.auth).status_code == 404
+    assert client.get("/api/v1/leads", headers=other.auth).json()["items"] == []
+    sales = make_tenant(platform, role="credit_executive")
+    assert client.get("/api/v1/leads", headers=sales.auth).status_code == 403
+
+
+def test_sales_overview_targets_and_funnel(client: Any, tenant: Tenant, platform: Any) -> None:
+    from datetime import UTC, datetime
+
+    month = datetime.now(UTC).strftime("%Y-%m")
+    goals = {month: {"disbursal_amount": "500000.00", "disbursal_count": 10, "collections": "100000.00"}}
+    patched = client.patch("/api/v1/brand/config", json={"monthly_targets": goals}, headers=tenant.auth)
+    assert patched.status_code == 200, patched.text
+    text = HEADER + "".join(f"{i},,c1,Diwali,false,Person {chr(65 + i)} Kumar,{_phone()},\n" for i in range(4))
+    made = _upload(client, tenant, text + f"9,,,,true,Organic Olga,{_phone()},\n").json()
+    ids = [x["lead_id"] for x in made["lines"]]
+    for lead, status in ((ids[0], "contacted"), (ids[1], "applied"), (ids[2], "converted"), (ids[3], "rejected")):
+        moved = client.post(f"/api/v1/leads/{lead}/status", json={"status": status}, headers=tenant.auth)
+        assert moved.status_code == 200, moved.text
+    overview = client.get(f"/api/v1/sales/overview?month={month}", headers=tenant.auth)
+    assert overview.status_code == 200, overview.text
+    body = overview.json()
+    funnel = {s["step"]: (s["reached"], s["conversion_percent"]) for s in body["lead_funnel"]}
+    assert funnel == {"new": (5, None), "contacted": (3, "60.00"), "applied": (2, "66.67"), "converted": (1, "50.00")}
+    assert body["lead_rejected"] == 1
+    targets = {t["name"]: t for t in body["targets"]}
+    assert targets["disbursal_count"]["goal"] == "10" and targets["disbursal_count"]["actual"] == "0"
+    assert targets["disbursal_amount"]["achieved_percent"] == "0.00"
+    sources = {(s["is_organic"], s["campaign"]): s["leads"] for s in body["by_source"]}
+    assert sources == {(False, "Diwali"): 4, (True, None): 1}
+    assert client.get("/api/v1/sales/overview?month=2026-13", headers=tenant.auth).status_code == 422
+    assert client.get("/api/v1/sales/overview?month=0000-05", headers=tenant.auth).status_code == 422
+    sales = make_tenant(platform, role="sales")
+    assert client.get("/api/v1/sales/overview", headers=sales.auth).status_code == 403
+    manager = make_tenant(platform, role="sales_manager")
+    assert client.get("/api/v1/sales/overview", headers=manager.auth).status_code == 200

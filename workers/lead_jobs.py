@@ -1,0 +1,61 @@
+"""The sign-up linker: a background worker that links a brand's lead to the borrower who signed up with its phone
+(moving it to applied), from the queue `read.lead_signup_queue` the attribution projection fills."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import structlog
+
+from domain.leads.application import Leads
+from domain.shared.aggregate import acting_as
+from domain.shared.errors import DomainError
+from projections.lead_queries import LeadQueries
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class LeadJobPort:
+    """What the linker uses."""
+
+    leads: Leads
+    queries: LeadQueries
+
+
+class SignupLinker(threading.Thread):
+    """Drains the sign-up queue every second."""
+
+    def __init__(self, port: LeadJobPort, interval: float = 1.0) -> None:
+        super().__init__(name="lead-signup-linker", daemon=True)
+        self.port = port
+        self.interval = interval
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                if not self.drain():
+                    self.stopping.wait(self.interval)
+            except Exception:
+                log.exception("leads.signup_link_failed")
+                self.stopping.wait(self.interval * 5)
+
+    def drain(self, limit: int = 100) -> int:
+        """One pass over the queue; how many sign-ups it handled."""
+        pending = self.port.queries.pending_signups(limit)
+        for signup in pending:
+            try:
+                with acting_as("lead-linker"):
+                    linked = self.port.leads.link_signup(signup.brand_id, signup.phone, signup.customer_id)
+            except DomainError as exc:  # e.g. the lead was linked concurrently: nothing more to do
+                log.info("leads.signup_not_linked", borrower=str(signup.borrower_id), reason=exc.message)
+                linked = None
+            if linked is not None:
+                log.info("leads.signup_linked", lead=str(linked.id), customer=str(signup.customer_id))
+            self.port.queries.signup_done(signup)
+        return len(pending)
