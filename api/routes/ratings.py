@@ -13,6 +13,7 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from domain.identity.permissions import Level, Permission
 from domain.leads.application import Leads, RatedStaffNotFound
 from domain.leads.rating import Criterion, Metric
+from domain.shared.values import Measure
 from projections.ratings import MatrixRow, RatingQueries
 
 MATRIX_READ = (Permission.BRAND_SETTINGS, Level.READ)
@@ -38,7 +39,7 @@ class CriterionIn(BaseModel):
     label: str = Field(max_length=100)
     weight: int = Field(ge=1, le=100)
     role: str = Field(max_length=60)
-    target: Decimal = Field(Decimal("1"), gt=0, le=100000, decimal_places=2)
+    target: Measure = Field(Decimal("1"), gt=0, le=100000)
 
 
 class MatrixIn(BaseModel):
