@@ -9,6 +9,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict
+
+from domain.leads.csv_import import LeadSource
 from domain.leads.dedupe import Known
 from domain.leads.lead import LeadStatus
 from projections.keyset import KeysetCursor, Page
@@ -22,6 +25,17 @@ _LEAD_COLUMNS = (
     "form_name, platform, city, submitted_at, status, borrower_id, match_kind, match_score, matched_kind, "
     "matched_id, import_id, line, version, created_at, updated_at"
 )
+
+
+class LeadFilter(BaseModel):
+    """Which leads a list shows: by funnel status, source (facebook, google), organic or campaign (None: any).
+    The API parses its query string into it (api/routes/leads.py) and the lead page builds one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: LeadStatus | None = None
+    source: LeadSource | None = None
+    organic: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -101,26 +115,21 @@ class LeadQueries:
         return LeadRow(**row) if row else None
 
     def leads(
-        self,
-        brand_id: UUID,
-        status: LeadStatus | None = None,
-        source: str | None = None,
-        organic: bool | None = None,
-        cursor: str | None = None,
-        limit: int = 50,
+        self, brand_id: UUID, filters: LeadFilter | None = None, cursor: str | None = None, limit: int = 50
     ) -> Page:
-        """Leads newest first, by status, source (facebook, google) and organic or campaign."""
+        """Leads newest first, as `filters` chooses."""
+        chosen = filters or LeadFilter()
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
-        if status is not None:
+        if chosen.status is not None:
             where.append("status = %(status)s")
-            params["status"] = status.value
-        if source is not None:
+            params["status"] = chosen.status.value
+        if chosen.source is not None:
             where.append("source = %(source)s")
-            params["source"] = source
-        if organic is not None:
+            params["source"] = chosen.source.value
+        if chosen.organic is not None:
             where.append("is_organic = %(organic)s")
-            params["organic"] = organic
+            params["organic"] = chosen.organic
         if cursor:
             at, last = LEADS_CURSOR.decode(cursor)
             where.append("(created_at, id) < (%(c_at)s, %(c_id)s)")

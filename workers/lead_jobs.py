@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import structlog
@@ -12,6 +11,7 @@ from domain.leads.application import Leads
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import DomainError
 from projections.lead_queries import LeadQueries
+from workers.polling import QueueDrainer
 
 log = structlog.get_logger(__name__)
 
@@ -24,26 +24,14 @@ class LeadJobPort:
     queries: LeadQueries
 
 
-class SignupLinker(threading.Thread):
+class SignupLinker(QueueDrainer):
     """Drains the sign-up queue every second."""
 
+    failure_event = "leads.signup_link_failed"
+
     def __init__(self, port: LeadJobPort, interval: float = 1.0) -> None:
-        super().__init__(name="lead-signup-linker", daemon=True)
+        super().__init__("lead-signup-linker", interval)
         self.port = port
-        self.interval = interval
-        self.stopping = threading.Event()
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                if not self.drain():
-                    self.stopping.wait(self.interval)
-            except Exception:
-                log.exception("leads.signup_link_failed")
-                self.stopping.wait(self.interval * 5)
 
     def drain(self, limit: int = 100) -> int:
         """One pass over the queue; how many sign-ups it handled."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from domain.shared.errors import DomainError
 from domain.shared.gc_pause import collector_paused
 from projections.engine import ProjectionEngine
 from projections.notice_queries import EnabledSource, NoticeQueries
+from workers.polling import QueueDrainer
 
 log = structlog.get_logger(__name__)
 
@@ -287,27 +287,15 @@ def rematch_borrower(port: NoticeJobPort, customer_id: UUID) -> int:
         return int(port.notices.rematch(record.brand_id, ids, BorrowerMatcher(port.notice_queries), "borrower changed"))
 
 
-class Rematcher(threading.Thread):
+class Rematcher(QueueDrainer):
     """Drains the queue of changed borrower records, matching their notices again (a worker, in `make run`'s
     process): within a second or two of a new alternate phone or a linked loan number, notices follow."""
 
+    failure_event = "notices.rematch_failed"
+
     def __init__(self, port: NoticeJobPort, interval: float = 1.0) -> None:
-        super().__init__(name="notice-rematcher", daemon=True)
+        super().__init__("notice-rematcher", interval)
         self.port = port
-        self.interval = interval
-        self.stopping = threading.Event()
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                if not self.drain():
-                    self.stopping.wait(self.interval)
-            except Exception:
-                log.exception("notices.rematch_failed")
-                self.stopping.wait(self.interval * 5)
 
     def drain(self, limit: int = 100) -> int:
         """One pass over the queue; returns how many borrowers it handled."""

@@ -33,7 +33,7 @@ from domain.leads.csv_import import LeadSource
 from domain.leads.lead import LeadStatus
 from domain.leads.rating import PERIOD, Criterion, Metric
 from domain.shared.errors import DomainError
-from projections.lead_queries import LeadQueries
+from projections.lead_queries import LeadFilter, LeadQueries
 from projections.ratings import RatingQueries
 
 LEADS_READ = (Permission.LEADS, Level.READ)
@@ -68,7 +68,14 @@ async def _leads(request: Request, port: LeadPagesPort, principal: Principal, er
         keyset_page,
         request,
         lambda cursor: port.queries.leads(
-            principal.brand_id, LeadStatus(status) if status else None, source, organic, cursor, 50
+            principal.brand_id,
+            LeadFilter(
+                status=LeadStatus(status) if status else None,
+                source=LeadSource(source) if source else None,
+                organic=organic,
+            ),
+            cursor,
+            50,
         ),
     )
     return render(

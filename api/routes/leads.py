@@ -15,7 +15,7 @@ from domain.identity.permissions import Level, Permission
 from domain.leads.application import Leads
 from domain.leads.csv_import import LeadSource
 from domain.leads.lead import LeadImportNotFound, LeadNotFound, LeadStatus
-from projections.lead_queries import ImportRow, LeadQueries, LeadRow
+from projections.lead_queries import ImportRow, LeadFilter, LeadQueries, LeadRow
 
 READ = (Permission.LEADS, Level.READ)
 WRITE = (Permission.LEADS, Level.WRITE)
@@ -38,14 +38,9 @@ class ImportFormIn(BaseModel):
     source: LeadSource | None = None
 
 
-class LeadListQuery(BaseModel):
-    """Lead filters and paging."""
+class LeadListQuery(LeadFilter):
+    """Lead filters (the query's own `LeadFilter`) and paging."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    status: LeadStatus | None = None
-    source: LeadSource | None = None
-    organic: bool | None = None
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
 
@@ -185,8 +180,7 @@ def get_import(ctx: Context[LeadsPort]) -> Reply:
 
 def list_leads(ctx: Context[LeadsPort]) -> Reply:
     q: LeadListQuery = ctx.query
-    source = q.source.value if q.source else None
-    return json_response(ctx.port.queries.leads(ctx.brand_id, q.status, source, q.organic, q.cursor, q.limit))
+    return json_response(ctx.port.queries.leads(ctx.brand_id, q, q.cursor, q.limit))  # q is a LeadFilter
 
 
 def _lead(ctx: Context[LeadsPort], lead_id: UUID) -> LeadRow | None:

@@ -68,6 +68,12 @@ def test_import_counts_dedupes_and_lists(client: Any, tenant: Tenant, platform: 
     assert again.status_code == 201 and again.json()["created"] == 0 and again.json()["duplicates"] == 4
     assert client.get("/api/v1/leads?status=new&source=facebook", headers=tenant.auth).json()["items"]
     assert client.get("/api/v1/leads?cursor=forged", headers=tenant.auth).status_code == 422
+    # The filters are the query's own LeadFilter: each narrows, an unknown value is a 422.
+    paid = client.get("/api/v1/leads?organic=false&source=facebook", headers=tenant.auth).json()["items"]
+    assert sorted(x["name"] for x in paid) == ["Asha Rao", "Vikram Shah"]
+    assert client.get("/api/v1/leads?source=google", headers=tenant.auth).json()["items"] == []
+    assert client.get("/api/v1/leads?status=converted", headers=tenant.auth).json()["items"] == []
+    assert client.get("/api/v1/leads?status=won", headers=tenant.auth).status_code == 422
 
 
 def test_a_file_that_is_not_a_lead_csv_is_422_and_writes_nothing(client: Any, tenant: Tenant, dsn: str) -> None:
