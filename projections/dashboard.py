@@ -2,9 +2,8 @@
 
 - loan counts by status and the DPD buckets: `read.insight_counts` (a few rows per brand);
 - disbursals and collections by day, and a month's actuals: `read.insight_daily` (one row per day and metric);
-- recovery: `read.insight_overdue_spells` of the window with the loans' current status;
-- TAT per stage and the approval funnel: `read.insight_stage_ends` of the window, and the loans created in it
-  (`read.loans`, `loans_brand_idx`);
+- recovery and the approval funnel: `read.insight_flow_days` of the window's days (one row per step and day);
+- TAT per stage: `read.insight_stage_days` of the window's days (a row per stage, day and tenth of an hour taken);
 - recent activity: `read.activity` (`activity_brand_time_idx`).
 
 The counters are projections/insight_figures.py's (`InsightFigures`, a projection of the loans' events).
@@ -226,43 +225,61 @@ class DashboardQueries:
             ).fetchall()
         return {(r["metric"], r["day"]): (r["n"], r["amount"]) for r in rows}
 
-    def recovery(self, brand_id: UUID, since: datetime) -> Recovery:
+    def recovery(self, brand_id: UUID, start: date) -> Recovery:
+        """The loans that fell overdue from the day `start` on, and how many of them are recovered now: a sum over
+        the window's days (`read.insight_flow_days`, step `overdue`)."""
         with self._read() as conn:
             row = conn.execute(
-                "WITH fell AS (SELECT DISTINCT loan_id FROM read.insight_overdue_spells WHERE brand_id = %s "
-                "AND fell_at >= %s) SELECT count(*) AS fell, count(*) FILTER (WHERE l.status = ANY(%s)) AS recovered "
-                "FROM fell JOIN read.insight_loans l USING (loan_id)",
-                (brand_id, since, _values(RECOVERED)),
+                "SELECT COALESCE(sum(loans), 0)::bigint AS fell, COALESCE(sum(recovered), 0)::bigint AS recovered "
+                "FROM read.insight_flow_days WHERE brand_id = %s AND step = 'overdue' AND day >= %s",
+                (brand_id, start),
             ).fetchone()
         return Recovery(row["fell"], row["recovered"], percent(row["recovered"], row["fell"]))
 
-    def tat(self, brand_id: UUID, since: datetime) -> list[StageTat]:
-        """For each stage, the loans that finished it in the window: how long it took them."""
+    def tat(self, brand_id: UUID, start: date) -> list[StageTat]:
+        """For each stage, the loans that finished it from the day `start` on: how long it took them (count,
+        average, lower median), from the window's days binned by tenths of an hour (`read.insight_stage_days`)."""
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT stage, count(*) AS n, avg(seconds) AS average, "
-                "percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median FROM read.insight_stage_ends "
-                "WHERE brand_id = %s AND stage = ANY(%s) AND ended_at >= %s GROUP BY stage",
-                (brand_id, [stage for stage, _, _ in STAGES], since),
+                "SELECT stage, tenths, sum(loans)::bigint AS n, sum(seconds) AS seconds FROM read.insight_stage_days "
+                "WHERE brand_id = %s AND stage = ANY(%s) AND day >= %s GROUP BY stage, tenths ORDER BY stage, tenths",
+                (brand_id, [stage for stage, _, _ in STAGES], start),
             ).fetchall()
-        found = {r["stage"]: r for r in rows}
-        return [
-            StageTat(stage, found[stage]["n"], _hours(found[stage]["average"]), _hours(found[stage]["median"]))
-            if stage in found
-            else StageTat(stage, 0, None, None)
-            for stage, _, _ in STAGES
-        ]
+        bins: dict[str, list[tuple[int, int, Decimal]]] = {}
+        for r in rows:
+            bins.setdefault(r["stage"], []).append((r["tenths"], r["n"], r["seconds"]))
+        found = []
+        for stage, _, _ in STAGES:
+            counted = [(tenths, n) for tenths, n, _ in bins.get(stage, ()) if n]
+            loans = sum(n for _, n in counted)
+            if not loans:
+                found.append(StageTat(stage, 0, None, None))
+                continue
+            seconds = sum((secs for _, _, secs in bins[stage]), Decimal(0))
+            median = Decimal(lower_median(counted)) / 10
+            found.append(StageTat(stage, loans, _hours(seconds / loans), median.quantize(TENTH)))
+        return found
 
-    def funnel(self, brand_id: UUID, since: datetime) -> list[FunnelStep]:
-        """Distinct loans that reached each step in the window (created: the loans started in it)."""
+    def funnel(self, brand_id: UUID, start: date) -> list[FunnelStep]:
+        """Distinct loans that reached each step from the day `start` on (created: the loans started in it): a
+        sum over the window's days of the loans whose last reach of the step was that day."""
         with self._read() as conn:
-            created = conn.execute(
-                "SELECT count(*) AS n FROM read.loans WHERE brand_id = %s AND created_at >= %s", (brand_id, since)
-            ).fetchone()["n"]
             rows = conn.execute(
-                "SELECT stage, count(DISTINCT loan_id) AS n FROM read.insight_stage_ends WHERE brand_id = %s "
-                "AND stage = ANY(%s) AND ended_at >= %s GROUP BY stage",
-                (brand_id, [stage for stage, _, _ in STAGES], since),
+                "SELECT step, sum(loans)::bigint AS n FROM read.insight_flow_days WHERE brand_id = %s "
+                "AND step = ANY(%s) AND day >= %s GROUP BY step",
+                (brand_id, [stage for _, stage in FUNNEL], start),
             ).fetchall()
-        reached = {"created": created} | {r["stage"]: r["n"] for r in rows}
+        reached = {r["step"]: r["n"] for r in rows}
         return [FunnelStep(step, reached.get(stage, 0)) for step, stage in FUNNEL]
+
+
+def lower_median(counted: list[tuple[int, int]]) -> int:
+    """The lower median of values given as (value, how many) in ascending order: the middle one, or of the two
+    middle ones the lower (`percentile_disc(0.5)`; rounding each value first does not change which one it is)."""
+    middle = (sum(n for _, n in counted) - 1) // 2  # 0-based rank
+    seen = 0
+    for value, n in counted:
+        seen += n
+        if seen > middle:
+            return value
+    raise ValueError("no values")

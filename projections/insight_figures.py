@@ -8,8 +8,19 @@ scans the book (docs/insight.md). Its tables:
 - `read.insight_daily` — per brand and business day, `disbursed` (count, principal) and `collected` (payments,
   amount by `paid_on`; a reversal takes its payment back out of its day);
 - `read.insight_payments` — each repayment's day and amount (for its reversal);
-- `read.insight_stage_ends` — one row each time a loan finishes a stage, with how long it took (TAT, funnel);
-- `read.insight_overdue_spells` — one row each time a loan falls overdue (recovery).
+- `read.insight_stage_ends` — one row each time a loan finishes a stage, with how long it took (the raw rows the
+  per-day tables below are checked against);
+- `read.insight_overdue_spells` — one row each time a loan falls overdue (raw, as above);
+- `read.insight_stage_days` — per brand, stage, day and duration in tenths of an hour (rounded half up): the
+  stage ends and the sum of their seconds (TAT: count, average and median of a window from O(days) rows);
+- `read.insight_loan_steps` — per loan and funnel step (`created`, each stage, `overdue`), the day it last reached
+  it;
+- `read.insight_flow_days` — per brand, step and day, the loans whose last reach of the step was that day (and, for
+  `overdue`, how many of them are recovered now): the funnel and recovery of a window are a sum over its days,
+  since a loan reached a step in a window that runs up to now exactly when its last reach is in it.
+
+Days are the brand's local days (`read.brands.timezone`, Asia/Kolkata when the brand is not known there yet) at the
+time the event is projected.
 """
 
 from __future__ import annotations
@@ -69,6 +80,47 @@ SELECT brand_id, dimension, key, sum(n), sum(amount) FROM delta GROUP BY 1, 2, 3
 ON CONFLICT (brand_id, dimension, key) DO UPDATE SET loans = c.loans + excluded.loans, amount = c.amount + excluded.amount
 """
 
+#: The brand's local day of an instant (its timezone from the brand directory).
+_LOCAL_DAY = (
+    "(({at}) AT TIME ZONE COALESCE((SELECT b.timezone FROM read.brands b WHERE b.id = {brand}), 'Asia/Kolkata'))::date"
+)
+
+#: States a loan that fell overdue is back in when it recovered (projections/dashboard.py's RECOVERED).
+RECOVERED_STATES = ("active", "partially_paid", "completed")
+
+#: A loan reaches a funnel step on a day: its last reach moves from its previous day (if any) to this one.
+_REACH = """
+WITH loan AS (SELECT brand_id, {day} AS day FROM read.insight_loans WHERE loan_id = %(id)s{condition}),
+prev AS (SELECT day FROM read.insight_loan_steps WHERE loan_id = %(id)s AND step = %(step)s),
+mark AS (
+    INSERT INTO read.insight_loan_steps (loan_id, step, day) SELECT %(id)s, %(step)s, day FROM loan
+    ON CONFLICT (loan_id, step) DO UPDATE SET day = excluded.day),
+delta AS (SELECT brand_id, day, 1 AS n FROM loan UNION ALL SELECT loan.brand_id, prev.day, -1 FROM loan, prev)
+INSERT INTO read.insight_flow_days AS f (brand_id, step, day, loans, recovered)
+SELECT brand_id, %(step)s, day, sum(n), 0 FROM delta GROUP BY brand_id, day HAVING sum(n) <> 0
+ON CONFLICT (brand_id, step, day) DO UPDATE SET loans = f.loans + excluded.loans
+""".format(day=_LOCAL_DAY.format(at="%(at)s", brand="brand_id"), condition="{condition}")
+
+#: Before a status change: a fall into overdue moves the loan's last fall to today (out of its old day with its
+#: recovered mark); any other change in or out of the recovered states moves the mark on its last fall's day.
+_OVERDUE_FLOW = """
+WITH cur AS (
+    SELECT brand_id, status AS old, %(status)s AS new FROM read.insight_loans WHERE loan_id = %(id)s),
+prev AS (SELECT day FROM read.insight_loan_steps WHERE loan_id = %(id)s AND step = 'overdue'),
+falls AS (SELECT brand_id, {day} AS day FROM cur WHERE new = 'overdue' AND old <> 'overdue'),
+mark AS (
+    INSERT INTO read.insight_loan_steps (loan_id, step, day) SELECT %(id)s, 'overdue', day FROM falls
+    ON CONFLICT (loan_id, step) DO UPDATE SET day = excluded.day),
+delta AS (
+    SELECT brand_id, day, 1 AS n, 0 AS r FROM falls
+    UNION ALL SELECT cur.brand_id, prev.day, -1, -(cur.old = ANY(%(recovered)s))::int FROM cur, prev, falls
+    UNION ALL SELECT cur.brand_id, prev.day, 0, (cur.new = ANY(%(recovered)s))::int - (cur.old = ANY(%(recovered)s))::int
+        FROM cur, prev WHERE NOT EXISTS (SELECT FROM falls))
+INSERT INTO read.insight_flow_days AS f (brand_id, step, day, loans, recovered)
+SELECT brand_id, 'overdue', day, sum(n), sum(r) FROM delta GROUP BY brand_id, day HAVING sum(n) <> 0 OR sum(r) <> 0
+ON CONFLICT (brand_id, step, day) DO UPDATE SET loans = f.loans + excluded.loans, recovered = f.recovered + excluded.recovered
+""".format(day=_LOCAL_DAY.format(at="%(at)s", brand="brand_id"))
+
 _DAY = (
     "INSERT INTO read.insight_daily AS d (brand_id, metric, day, n, amount) {select} "
     "ON CONFLICT (brand_id, metric, day) DO UPDATE SET n = d.n + excluded.n, amount = d.amount + excluded.amount"
@@ -88,6 +140,9 @@ class InsightFigures(Projection):
         "read.insight_payments",
         "read.insight_stage_ends",
         "read.insight_overdue_spells",
+        "read.insight_stage_days",
+        "read.insight_loan_steps",
+        "read.insight_flow_days",
     )
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.insight_loans (
@@ -143,6 +198,29 @@ class InsightFigures(Projection):
                 WHEN COALESCE(dpd, 0) = 0 THEN 'current' WHEN dpd <= 30 THEN '1-30' WHEN dpd <= 60 THEN '31-60'
                 WHEN dpd <= 90 THEN '61-90' ELSE '91+' END
             $$""",
+        """CREATE TABLE IF NOT EXISTS read.insight_stage_days (
+            brand_id uuid NOT NULL,
+            stage text NOT NULL,
+            day date NOT NULL,
+            tenths int NOT NULL,
+            loans bigint NOT NULL,
+            seconds numeric NOT NULL,
+            PRIMARY KEY (brand_id, stage, day, tenths)
+        )""",
+        """CREATE TABLE IF NOT EXISTS read.insight_loan_steps (
+            loan_id uuid NOT NULL,
+            step text NOT NULL,
+            day date NOT NULL,
+            PRIMARY KEY (loan_id, step)
+        )""",
+        """CREATE TABLE IF NOT EXISTS read.insight_flow_days (
+            brand_id uuid NOT NULL,
+            step text NOT NULL,
+            day date NOT NULL,
+            loans bigint NOT NULL,
+            recovered bigint NOT NULL DEFAULT 0,
+            PRIMARY KEY (brand_id, step, day)
+        )""",
         "CREATE INDEX IF NOT EXISTS insight_stage_ends_idx ON read.insight_stage_ends (brand_id, stage, ended_at)",
         "CREATE INDEX IF NOT EXISTS insight_overdue_spells_idx ON read.insight_overdue_spells (brand_id, fell_at)",
     )
@@ -160,6 +238,7 @@ class InsightFigures(Projection):
             "DO UPDATE SET loans = c.loans + 1, amount = c.amount + excluded.amount",
             (event.brand_id, event.amount),
         )
+        yield Write(_REACH.format(condition=""), {"id": event.originator_id, "step": "created", "at": event.timestamp})
 
     @handles(Transitioned)
     def _moved(self, position: int, event: Any) -> Iterator[Change]:
@@ -172,12 +251,31 @@ class InsightFigures(Projection):
                 f"WHERE loan_id = %s AND {began} IS NOT NULL",
                 (name, event.timestamp, event.timestamp, event.originator_id),
             )
+            took = f"extract(epoch FROM %(at)s - {began})"
+            yield Write(
+                "INSERT INTO read.insight_stage_days AS s (brand_id, stage, day, tenths, loans, seconds) "
+                f"SELECT brand_id, %(step)s, {_LOCAL_DAY.format(at='%(at)s', brand='brand_id')}, "
+                f"round({took} / 360)::int, 1, {took} FROM read.insight_loans "
+                f"WHERE loan_id = %(id)s AND {began} IS NOT NULL "
+                "ON CONFLICT (brand_id, stage, day, tenths) DO UPDATE SET loans = s.loans + 1, "
+                "seconds = s.seconds + excluded.seconds",
+                {"id": event.originator_id, "step": name, "at": event.timestamp},
+            )
+            yield Write(
+                _REACH.format(condition=f" AND {began} IS NOT NULL"),
+                {"id": event.originator_id, "step": name, "at": event.timestamp},
+            )
             if sets is not None:
                 yield Write(
                     f"UPDATE read.insight_loans SET {sets} = %s WHERE loan_id = %s",
                     (event.timestamp, event.originator_id),
                 )
         principal = getattr(event, "sanctioned_amount", None) if isinstance(event, L.Sanctioned) else None
+        yield Write(
+            _OVERDUE_FLOW,
+            {"id": event.originator_id, "status": event.status.value, "at": event.timestamp,
+             "recovered": list(RECOVERED_STATES)},
+        )  # fmt: skip
         yield self._move(event, status=event.status.value, principal=principal)
         if isinstance(event, L.Disbursed):
             yield Write(

@@ -4,10 +4,9 @@ date. The figures are projections/dashboard.py's queries; what each means is in 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from domain.identity.application import Identity
 from projections.dashboard import (
@@ -91,9 +90,7 @@ class DashboardDesk:
         version = settings.dashboard_version.value
         if version != "V2":
             return Dashboard(version, today, loans, activity)
-        tz = settings.timezone
-        start = today - timedelta(days=WINDOW_DAYS - 1)
-        since = datetime.combine(start, time(), ZoneInfo(tz))
+        start = today - timedelta(days=WINDOW_DAYS - 1)  # the window's days are the brand's local days
         return Dashboard(
             version,
             today,
@@ -102,9 +99,9 @@ class DashboardDesk:
             window_start=start,
             daily=self.figures.daily(brand_id, start, today),
             dpd_buckets=self.figures.dpd_buckets(brand_id),
-            recovery=self.figures.recovery(brand_id, since),
-            tat=self.figures.tat(brand_id, since),
-            funnel=self.figures.funnel(brand_id, since),
+            recovery=self.figures.recovery(brand_id, start),
+            tat=self.figures.tat(brand_id, start),
+            funnel=self.figures.funnel(brand_id, start),
             targets=self._targets(brand_id, today),
             reminders=self._reminders(brand_id),
         )

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
-from zoneinfo import ZoneInfo
 
 from adapters.postgres import Database
 from projections.activity import ActivityLog
@@ -32,7 +31,6 @@ from tests.benchmarks.harness import Verdict, fresh_database, percentile, say
 from tests.benchmarks.search import _load as load_borrowers
 
 TARGET_P95_MS = 20.0  # global search, every kind of query (issue #18)
-DASHBOARD_P95_MS = 50.0  # the V2 dashboard's figures, all of them (the page's whole read)
 TODAY = date(2026, 11, 30)
 TZ = "Asia/Kolkata"
 
@@ -102,6 +100,19 @@ _COUNTERS = (
     "('disbursed', 'disbursal', 'sanctioned')) AS s(kind, stage, began) ON s.kind = e.kind",
     "INSERT INTO read.insight_overdue_spells (brand_id, loan_id, fell_at) "
     "SELECT brand_id, loan_id, at FROM read.loan_events WHERE status = 'overdue' ON CONFLICT DO NOTHING",
+    # The per-day rows the dashboard reads (local days of the brand's timezone, as the projection keys them).
+    f"INSERT INTO read.insight_stage_days (brand_id, stage, day, tenths, loans, seconds) "
+    f"SELECT brand_id, stage, (ended_at AT TIME ZONE '{TZ}')::date, round(seconds::numeric / 360)::int, count(*), "
+    f"sum(seconds::numeric) FROM read.insight_stage_ends GROUP BY 1, 2, 3, 4",
+    f"INSERT INTO read.insight_loan_steps (loan_id, step, day) "
+    f"SELECT loan_id, 'created', (created_at AT TIME ZONE '{TZ}')::date FROM read.insight_loans UNION ALL "
+    f"SELECT loan_id, stage, (max(ended_at) AT TIME ZONE '{TZ}')::date FROM read.insight_stage_ends GROUP BY 1, 2 "
+    f"UNION ALL SELECT loan_id, 'overdue', (max(fell_at) AT TIME ZONE '{TZ}')::date FROM read.insight_overdue_spells "
+    f"GROUP BY 1",
+    "INSERT INTO read.insight_flow_days (brand_id, step, day, loans, recovered) "
+    "SELECT l.brand_id, s.step, s.day, count(*), count(*) FILTER (WHERE s.step = 'overdue' "
+    "AND l.status IN ('active', 'partially_paid', 'completed')) "
+    "FROM read.insight_loan_steps s JOIN read.insight_loans l USING (loan_id) GROUP BY 1, 2, 3",
 )
 
 
@@ -114,9 +125,10 @@ class Query:
 def _queries(sample: list[Borrower], loans: list[str], staff: list[tuple[str, str]], rng: random.Random,
              count: int) -> list[Query]:  # fmt: skip
     """What staff type in the top bar: names, phones, emails, PANs, loan numbers whole and in part, colleagues."""
-    common = [n.lower() for n in FIRST_NAMES[:30] + LAST_NAMES[:15]] + ["kumar", "sharma", "ra", "an"]
+    common = [n.lower() for n in FIRST_NAMES[:30] + LAST_NAMES[:15]] + ["kumar", "sharma"]
     partial = [n.lower()[:4] for n in FIRST_NAMES[::7]] + [n.lower()[1:5] for n in LAST_NAMES[::9]]
     emails = [b.email for b in sample if b.email]
+    two_letters = ["ra", "an", "sh", "ku", "pr", "ma", "ar", "ni", "su", "de"]  # the shortest query searched
     kinds: list[tuple[str, Callable[[], str]]] = [
         ("borrower name, common word", lambda: rng.choice(common)),
         ("borrower full name", lambda: rng.choice(sample).name),
@@ -127,9 +139,10 @@ def _queries(sample: list[Borrower], loans: list[str], staff: list[tuple[str, st
         ("loan id, whole", lambda: rng.choice(loans).lower()),
         ("loan id, last digits", lambda: rng.choice(loans)[-rng.randrange(4, 8) :]),
         ("staff name or email", lambda: rng.choice(staff)[rng.randrange(2)][:7]),
+        ("two letters", lambda: rng.choice(two_letters)),
         ("no match", lambda: rng.choice(["xqzv", "zzyzx", "qwerty", "jjjj", "qx"])),
     ]
-    weights = [15, 8, 10, 15, 8, 8, 10, 12, 8, 6]
+    weights = [15, 8, 10, 15, 8, 8, 10, 12, 8, 6, 6]
     return [Query(kind, make()) for kind, make in rng.choices(kinds, weights, k=count)]
 
 
@@ -233,31 +246,30 @@ def run(quick: bool) -> list[Verdict]:
     say(f"   all searches: p50 {percentile(everything, 0.5):.2f} ms, p95 {p95:.2f} ms; primary-key lookup of a loan"
         f" (baseline) p95 {pk95:.2f} ms; search p95 / lookup p95 = {p95 / pk95:.1f}x")  # fmt: skip
     dash95 = percentile(figures, 0.95)
-    say(f"   V2 dashboard figures (every query of the page): p50 {percentile(figures, 0.5):.1f} ms, p95 {dash95:.1f} ms"
-        f" = {dash95 / pk95:.0f}x the lookup")  # fmt: skip
+    # No product target for the dashboard (issue #11's rule: a benchmark without one prints none): figures only.
+    say(f"   V2 dashboard figures (every query of the page; no target): p50 {percentile(figures, 0.5):.1f} ms,"
+        f" p95 {dash95:.1f} ms = {dash95 / pk95:.0f}x the lookup")  # fmt: skip
     return [
         Verdict("global search", "p95 every query", p95, TARGET_P95_MS, False, " ms"),
         *[
             Verdict("global search", f"p95 {kind}", percentile(ts, 0.95), TARGET_P95_MS, False, " ms")
             for kind, ts in sorted(timings.items())
         ],
-        Verdict("dashboard", "p95 V2 figures", dash95, DASHBOARD_P95_MS, False, " ms"),
     ]
 
 
 def _dashboard(queries: DashboardQueries, brand: uuid.UUID, rounds: int) -> list[float]:
     """Time the V2 dashboard's every query `rounds` times (as DashboardDesk runs them), printing each part once."""
     start = TODAY - timedelta(days=29)
-    since = datetime.combine(start, clock_time(), ZoneInfo(TZ))
     parts: dict[str, Callable[[], object]] = {
         "loan counts": lambda: queries.loan_counts(brand),
         "recent activity": lambda: queries.recent_activity(brand),
         "by day (30 days)": lambda: queries.daily(brand, start, TODAY),
         "month actuals": lambda: queries.month(brand, TODAY.replace(day=1), TODAY),
         "DPD buckets": lambda: queries.dpd_buckets(brand),
-        "recovery": lambda: queries.recovery(brand, since),
-        "TAT": lambda: queries.tat(brand, since),
-        "funnel": lambda: queries.funnel(brand, since),
+        "recovery": lambda: queries.recovery(brand, start),
+        "TAT": lambda: queries.tat(brand, start),
+        "funnel": lambda: queries.funnel(brand, start),
     }
     each: dict[str, list[float]] = {}
     totals = []
