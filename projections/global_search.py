@@ -77,6 +77,13 @@ class SearchResults:
     staff: list[StaffHit]
 
 
+#: The borrowers whose email starts with the term, in email order (`customers_brand_email_idx`).
+_EMAIL = (
+    "SELECT id, name, phone, email, pan_masked, number FROM read.customers "
+    "WHERE brand_id = %s AND email IS NOT NULL AND lower(email) LIKE %s ORDER BY lower(email) USING ~<~ LIMIT %s"
+)
+
+
 def _like(text: str) -> str:
     """`text` matched literally by LIKE."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -90,47 +97,66 @@ class GlobalSearchQueries:
         self.customers = CustomerQueries(pool)
 
     def search(self, brand_id: UUID, q: str, limit: int = GROUP_LIMIT) -> SearchResults:
-        """Borrowers, loans and staff of the brand matching `q` (whitespace trimmed and collapsed)."""
+        """Borrowers, loans and staff of the brand matching `q` (whitespace trimmed and collapsed).
+
+        Three round trips: the directory search's two (its vocabulary probe, then its page), then one pipeline of
+        the rest — the email prefix, the loans (by number, and of the borrowers found by name or email) and the
+        staff — each an index range with a LIMIT. The borrower group is merged in Python, then the loans of the
+        borrowers it kept are picked from what the pipeline read."""
         term = " ".join(q.split())
         if len(term) < MIN_LENGTH:
             return SearchResults([], [], [])
-        borrowers = self._borrowers(brand_id, term, limit)
-        loans = self._loans(brand_id, term, [b.id for b in borrowers], limit)
-        return SearchResults(borrowers, loans, self._staff(brand_id, term, limit))
-
-    def _borrowers(self, brand_id: UUID, term: str, limit: int) -> list[BorrowerHit]:
         found = self.customers.search(brand_id, term, None, limit).items
-        hits = [BorrowerHit(c.id, c.name, c.phone, c.email, c.pan, c.number, f"/customers/{c.id}") for c in found]
-        if " " in term or (len(hits) >= limit and "@" not in term):
-            return hits
+        by_name = [BorrowerHit(c.id, c.name, c.phone, c.email, c.pan, c.number, f"/customers/{c.id}") for c in found]
+        by_email_wanted = " " not in term and (len(by_name) < limit or "@" in term)
+        email = _like(term.lower()) + "%"
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT id, name, phone, email, pan_masked, number FROM read.customers "
-                "WHERE brand_id = %s AND email IS NOT NULL AND lower(email) LIKE %s "
-                "ORDER BY lower(email) USING ~<~ LIMIT %s",
-                (brand_id, _like(term.lower()) + "%", limit),
-            ).fetchall()
+            with conn.pipeline():
+                emails = conn.execute(_EMAIL, (brand_id, email, limit)) if by_email_wanted else None
+                loans = self._loans(
+                    conn, brand_id, term, [b.id for b in by_name], email if by_email_wanted else None, limit
+                )
+                staff = self._staff(conn, brand_id, term, limit)
+            borrowers = self._borrowers(term, by_name, emails.fetchall() if emails else [], limit)
+            owners = {b.id for b in borrowers}
+            rows = [r for r in loans.fetchall() if r["rank"] < 3 or r["customer_id"] in owners] if loans else []
+            staff_rows = staff.fetchall()
+        rows.sort(key=lambda r: (r["rank"], -r["created_at"].timestamp(), r["id"]))
+        return SearchResults(
+            borrowers,
+            [
+                LoanHit(r["id"], r["loan_number"], r["status"], r["amount"], r["customer_id"], r["name"],
+                        r["created_at"], f"/loans/{r['id']}")
+                for r in rows[:limit]
+            ],
+            [StaffHit(r["id"], r["name"], r["email"], list(r["roles"]), r["enabled"], f"/staff/{r['id']}")
+             for r in staff_rows],
+        )  # fmt: skip
+
+    @staticmethod
+    def _borrowers(term: str, by_name: list[BorrowerHit], email_rows: list[Any], limit: int) -> list[BorrowerHit]:
+        """The name (and key) matches, then the email matches (email first when `q` holds an `@`), once each."""
         by_email = [
             BorrowerHit(
                 r["id"], r["name"], r["phone"], r["email"], r["pan_masked"], r["number"], f"/customers/{r['id']}"
             )
-            for r in rows
+            for r in email_rows
         ]
-        seen = {h.id for h in by_email}
-        merged = by_email + [h for h in hits if h.id not in seen] if "@" in term else hits + by_email
+        merged = by_email + by_name if "@" in term else by_name + by_email
         unique: dict[UUID, BorrowerHit] = {}
         for hit in merged:
             unique.setdefault(hit.id, hit)
         return list(unique.values())[:limit]
 
-    def _loans(self, brand_id: UUID, term: str, borrower_ids: list[UUID], limit: int) -> list[LoanHit]:
+    def _loans(
+        self, conn: Any, brand_id: UUID, term: str, borrower_ids: list[UUID], email: str | None, limit: int
+    ) -> Any:
+        """Sends the loans' statement (None when nothing can match): each loan with its best rank — 0 the whole
+        number, 1 a number starting with the term, 2 ending with it, 3 a loan of a borrower found (by name or key,
+        or by the email prefix: up to `limit` newest loans of each); the caller keeps rank 3 only for the
+        borrowers it shows."""
         key = term.upper().replace(" ", "")
         pattern = _like(key)
-        columns = (
-            "l.id, l.loan_number, l.status, l.amount, l.customer_id, l.created_at, "
-            "(SELECT c.name FROM read.customers c WHERE c.id = l.customer_id AND c.brand_id = l.brand_id) AS name"
-        )
-        # Each part is its own index probe; the number parts only for a term that can be part of a loan number.
         parts = []
         params: dict[str, Any] = {"brand": brand_id, "limit": limit, "key": key}
         if " " not in term and any(ch.isdigit() for ch in key):
@@ -142,38 +168,38 @@ class GlobalSearchQueries:
                 "(SELECT 2 AS rank, id FROM read.loans WHERE brand_id = %(brand)s AND reverse(loan_number) LIKE %(suffix)s "
                 "ORDER BY reverse(loan_number) USING ~<~ LIMIT %(limit)s)",
             ]
+        owners = []
         if borrower_ids:
             params["borrowers"] = borrower_ids
+            owners.append("SELECT unnest(%(borrowers)s::uuid[]) AS id")
+        if email is not None:
+            params["email"] = email
+            owners.append(
+                "(SELECT id FROM read.customers WHERE brand_id = %(brand)s AND email IS NOT NULL "
+                "AND lower(email) LIKE %(email)s ORDER BY lower(email) USING ~<~ LIMIT %(limit)s)"
+            )
+        if owners:
             parts.append(
-                "(SELECT 3 AS rank, id FROM read.loans WHERE brand_id = %(brand)s AND customer_id = ANY(%(borrowers)s) "
-                "ORDER BY created_at DESC LIMIT %(limit)s)"
+                f"(SELECT 3 AS rank, m.id FROM ({' UNION '.join(owners)}) AS o CROSS JOIN LATERAL "
+                "(SELECT id FROM read.loans WHERE brand_id = %(brand)s AND customer_id = o.id "
+                "ORDER BY created_at DESC LIMIT %(limit)s) AS m)"
             )
         if not parts:
-            return []
+            return None
         sql = (
             f"WITH found AS MATERIALIZED ({' UNION ALL '.join(parts)}), "
             "best AS (SELECT id, min(rank) AS rank FROM found GROUP BY id) "
-            f"SELECT {columns} FROM best JOIN read.loans l ON l.id = best.id AND l.brand_id = %(brand)s "
-            "ORDER BY best.rank, l.created_at DESC, l.id LIMIT %(limit)s"
+            "SELECT best.rank, l.id, l.loan_number, l.status, l.amount, l.customer_id, l.created_at, "
+            "(SELECT c.name FROM read.customers c WHERE c.id = l.customer_id AND c.brand_id = l.brand_id) AS name "
+            "FROM best JOIN read.loans l ON l.id = best.id AND l.brand_id = %(brand)s"
         )
-        with self.pool.connection() as conn:
-            rows = conn.execute(sql, params, prepare=False).fetchall()
-        return [
-            LoanHit(
-                r["id"], r["loan_number"], r["status"], r["amount"], r["customer_id"], r["name"], r["created_at"],
-                f"/loans/{r['id']}",
-            )
-            for r in rows
-        ]  # fmt: skip
+        return conn.execute(sql, params, prepare=False)
 
-    def _staff(self, brand_id: UUID, term: str, limit: int) -> list[StaffHit]:
+    def _staff(self, conn: Any, brand_id: UUID, term: str, limit: int) -> Any:
+        """Sends the staff statement: a fragment of the name or the email, in name order."""
         pattern = "%" + _like(term.lower()) + "%"
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT id, name, email, roles, enabled FROM read.staff WHERE brand_id = %s "
-                "AND (name_key LIKE %s OR lower(email) LIKE %s) ORDER BY name_key, id LIMIT %s",
-                (brand_id, pattern, pattern, limit),
-            ).fetchall()
-        return [
-            StaffHit(r["id"], r["name"], r["email"], list(r["roles"]), r["enabled"], f"/staff/{r['id']}") for r in rows
-        ]
+        return conn.execute(
+            "SELECT id, name, email, roles, enabled FROM read.staff WHERE brand_id = %s "
+            "AND (name_key LIKE %s OR lower(email) LIKE %s) ORDER BY name_key, id LIMIT %s",
+            (brand_id, pattern, pattern, limit),
+        )
