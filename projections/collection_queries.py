@@ -28,7 +28,7 @@ class WorkItem:
     loan_number: str | None
     customer_id: UUID | None
     customer_name: str | None
-    stage: str
+    stage: str | None  # None only for a case opened by a contact before any sweep put the loan in a stage
     assignee: UUID | None
     dpd: int
     amount: Decimal
@@ -221,6 +221,17 @@ class CollectionQueries:
                 "SELECT 1 FROM read.loans WHERE id = %s AND brand_id = %s", (loan_id, brand_id)
             ).fetchone()
         return row is not None
+
+    def worked_by(self, brand_id: UUID, loan_id: UUID, staff_id: UUID) -> bool:
+        """Whether the staff member ever had the loan allocated or logged a contact on it."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM read.collection_allocations WHERE loan_id = %(loan)s AND brand_id = "
+                "%(brand)s AND staff_id = %(staff)s) OR EXISTS (SELECT 1 FROM read.collection_contacts WHERE "
+                "loan_id = %(loan)s AND brand_id = %(brand)s AND staff_id = %(staff)s) AS worked",
+                {"loan": loan_id, "brand": brand_id, "staff": staff_id},
+            ).fetchone()
+        return bool(row["worked"])
 
     def contacts(self, brand_id: UUID, loan_id: UUID, limit: int = 200) -> list[ContactRow]:
         """The loan's contacts, newest first."""
