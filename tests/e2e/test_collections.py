@@ -271,6 +271,14 @@ def test_an_executive_sees_collection_money_of_their_own_loans_only(app: Any, pl
     give_case(platform, tenant, own, asha)
     give_case(platform, tenant, other, ravi)
     browser, _ = signed_in(app, asha_email)
+    (item,) = worklist(browser, {}, stage="collections")  # the loan's number and borrower copied onto the case
+    with platform.db.pool.connection() as conn:
+        loan_row = conn.execute(
+            "SELECT l.loan_number, c.name FROM read.loans l JOIN read.customers c ON c.id = l.customer_id "
+            "WHERE l.id = %s", (own,)
+        ).fetchone()  # fmt: skip
+    assert item["loan_id"] == str(own) and item["loan_number"] == loan_row["loan_number"] is not None
+    assert item["customer_name"] == loan_row["name"] is not None
     token = re.search(r'<meta name="csrf-token" content="([^"]+)">', browser.get("/dashboard").text)
     assert token is not None
     page = browser.get(f"/loans/{own}/recoveries")
