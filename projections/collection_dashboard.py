@@ -74,11 +74,13 @@ class CollectionDashboardQueries:
         executives' days (`read.dialer_call_days`), not over the calls."""
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT d.staff_id, coalesce(s.name, '(unknown)') AS name, sum(d.calls)::int AS calls, "
-                "sum(d.answered)::int AS answered, sum(d.talk_seconds)::bigint AS talk_seconds "
-                "FROM read.dialer_call_days d LEFT JOIN read.staff s ON s.id = d.staff_id "
-                "WHERE d.brand_id = %s AND d.day >= %s GROUP BY d.staff_id, s.name "
-                "ORDER BY calls DESC, name LIMIT 50",
+                # Summed first (an index-only range of dialer_call_days_window_idx), then the few hundred
+                # executives' names joined: joining every day row before grouping took half the time.
+                "SELECT t.staff_id, coalesce(s.name, '(unknown)') AS name, t.calls, t.answered, t.talk_seconds "
+                "FROM (SELECT staff_id, sum(calls)::int AS calls, sum(answered)::int AS answered, "
+                "sum(talk_seconds)::bigint AS talk_seconds FROM read.dialer_call_days WHERE brand_id = %s "
+                "AND day >= %s GROUP BY staff_id) t LEFT JOIN read.staff s ON s.id = t.staff_id "
+                "ORDER BY t.calls DESC, name LIMIT 50",
                 (brand_id, since.astimezone(UTC).date()),
             ).fetchall()
         return [ExecutiveCalls(**{**r, "talk_seconds": int(r["talk_seconds"])}) for r in rows]

@@ -28,7 +28,7 @@ class WorkItem:
     loan_number: str | None
     customer_id: UUID | None
     customer_name: str | None
-    stage: str
+    stage: str | None  # None only for a case opened by a contact before any sweep put the loan in a stage
     assignee: UUID | None
     dpd: int
     amount: Decimal
@@ -116,14 +116,20 @@ def next_action(row: dict[str, Any], now: datetime) -> str:
     return "call the borrower" if not row["contacts"] else "call again"
 
 
+_CASE_COLUMNS = (
+    "c.stage, c.assignee, c.dpd, c.amount, c.due_on, c.legal, c.attention_at, c.callback_at, c.last_contact_at, "
+    "c.last_outcome, c.contacts, c.ptp_due_on, c.ptp_amount, c.ptp_status"
+)
+#: A worklist row reads the case table alone: the loan number and borrower are copied onto the case by the projection.
+_WORK_COLUMNS = f"c.loan_id, c.loan_number, c.customer_id, c.customer_name, {_CASE_COLUMNS}"
+#: One case (the loan's panel) joins the loan and borrower for their current figures.
 _COLUMNS = (
-    "c.loan_id, l.loan_number, l.customer_id, cu.name AS customer_name, c.stage, c.assignee, c.dpd, c.amount, "
-    "c.due_on, c.legal, c.attention_at, c.callback_at, c.last_contact_at, c.last_outcome, c.contacts, c.ptp_due_on, "
-    "c.ptp_amount, c.ptp_status"
+    "c.loan_id, coalesce(l.loan_number, c.loan_number) AS loan_number, coalesce(l.customer_id, c.customer_id) "
+    f"AS customer_id, coalesce(cu.name, c.customer_name) AS customer_name, {_CASE_COLUMNS}"
 )
 _FROM = (
     "FROM read.collection_cases c LEFT JOIN read.loans l ON l.id = c.loan_id "
-    "LEFT JOIN read.customers cu ON cu.id = l.customer_id"
+    "LEFT JOIN read.customers cu ON cu.id = coalesce(l.customer_id, c.customer_id)"
 )
 
 
@@ -158,19 +164,30 @@ class CollectionQueries:
             params["assignee"] = assignee
         elif unassigned:
             where += " AND c.assignee IS NULL"
+        # Each part is one range of one partial index, read in its order and cut by LIMIT, from the case table alone:
+        # what needs attention now (collection_attention_idx, by attention instant; a callback whose time has come
+        # is in it at once, no job has to move it), then the rest (collection_worklist_idx by executive,
+        # collection_stage_idx for everyone's; by DPD, amount, loan, highest first).
         rest = (
-            f"SELECT {_COLUMNS}, 1 AS segment {_FROM} WHERE {where} AND (c.attention_at IS NULL OR c.attention_at > "
-            "%(now)s){keyset} ORDER BY c.dpd DESC, c.amount DESC, c.loan_id DESC LIMIT %(limit)s"
+            f"SELECT {_WORK_COLUMNS}, 1 AS segment FROM read.collection_cases c WHERE {where} AND (c.attention_at IS "
+            "NULL OR c.attention_at > %(now)s){keyset} ORDER BY c.dpd DESC, c.amount DESC, c.loan_id DESC LIMIT %(limit)s"
         )
         if segment == 0:  # one statement: what needs attention, then (read only as far as the page needs) the rest
             after = " AND (c.attention_at, c.loan_id) > (%(at)s, %(last)s)" if last is not None else ""
             sql = (
-                f"(SELECT {_COLUMNS}, 0 AS segment {_FROM} WHERE {where} AND c.attention_at IS NOT NULL "
-                f"AND c.attention_at <= %(now)s{after} ORDER BY c.attention_at, c.loan_id LIMIT %(limit)s) "
+                f"(SELECT {_WORK_COLUMNS}, 0 AS segment FROM read.collection_cases c WHERE {where} AND c.attention_at "
+                f"IS NOT NULL AND c.attention_at <= %(now)s{after} ORDER BY c.attention_at, c.loan_id LIMIT %(limit)s) "
                 f"UNION ALL ({rest.format(keyset='')}) LIMIT %(limit)s"
             )
         else:
-            sql = rest.format(keyset=" AND (c.dpd, c.amount, c.loan_id) < (%(dpd)s, %(amount)s, %(last)s)")
+            # The row-value bound is an index condition of the (dpd DESC, amount DESC, loan_id DESC) range. It is
+            # written `<=` with the last loan left out because the planner estimates a row comparison by its first
+            # column alone: with `<` and every case at the cursor's DPD it expects no row from either index, ties
+            # their costs and may read the stage-wide index filtering out the other executives' cases (seen at 1M
+            # loans: 969 rows read for a page of 51); with `<=` it counts the executive's rows and takes their range.
+            sql = rest.format(
+                keyset=" AND (c.dpd, c.amount, c.loan_id) <= (%(dpd)s, %(amount)s, %(last)s) AND c.loan_id <> %(last)s"
+            )
         with self.pool.connection() as conn:
             rows = conn.execute(sql, params | {"at": at, "last": last, "dpd": dpd, "amount": amount}).fetchall()
         more = len(rows) > limit
@@ -204,6 +221,17 @@ class CollectionQueries:
                 "SELECT 1 FROM read.loans WHERE id = %s AND brand_id = %s", (loan_id, brand_id)
             ).fetchone()
         return row is not None
+
+    def worked_by(self, brand_id: UUID, loan_id: UUID, staff_id: UUID) -> bool:
+        """Whether the staff member ever had the loan allocated or logged a contact on it."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM read.collection_allocations WHERE loan_id = %(loan)s AND brand_id = "
+                "%(brand)s AND staff_id = %(staff)s) OR EXISTS (SELECT 1 FROM read.collection_contacts WHERE "
+                "loan_id = %(loan)s AND brand_id = %(brand)s AND staff_id = %(staff)s) AS worked",
+                {"loan": loan_id, "brand": brand_id, "staff": staff_id},
+            ).fetchone()
+        return bool(row["worked"])
 
     def contacts(self, brand_id: UUID, loan_id: UUID, limit: int = 200) -> list[ContactRow]:
         """The loan's contacts, newest first."""

@@ -40,9 +40,18 @@ _CASES = """CREATE TABLE IF NOT EXISTS read.collection_cases (
     updated_at timestamptz NOT NULL
 )"""
 
+#: The loan's number and borrower, copied onto the case (from `read.loans` and `read.customers` when the case row is
+#: written) so that a worklist page reads one table by one index range and joins nothing: a join per row into a
+#: million-loan table was most of a page's time (docs/collections.md, "Worklist").
+_LOAN_COLUMNS = (
+    "ALTER TABLE read.collection_cases ADD COLUMN IF NOT EXISTS loan_number text, "
+    "ADD COLUMN IF NOT EXISTS customer_id uuid, ADD COLUMN IF NOT EXISTS customer_name text"
+)
+
 #: The tables and the indexes the worklist, the team view and the sweep read by.
 DDL = (
     _CASES,
+    _LOAN_COLUMNS,
     # An executive's worklist: open cases of a stage, by DPD then amount.
     "CREATE INDEX IF NOT EXISTS collection_worklist_idx ON read.collection_cases "
     "(brand_id, assignee, stage, dpd DESC, amount DESC, loan_id DESC) WHERE open",
@@ -105,16 +114,21 @@ DDL = (
 
 _SWEEP = (
     "INSERT INTO read.collection_cases AS c (loan_id, brand_id, stage, open, assignee, dpd, amount, due_on, "
-    "closed_reason, opened_at, opened_on, updated_at) "
+    "closed_reason, opened_at, opened_on, updated_at, loan_number, customer_id, customer_name) "
     "SELECT m.loan_id, %(brand)s, m.stage, m.closed IS NULL, m.staff_id, m.dpd, m.amount, m.due_on, m.closed, "
-    "%(at)s, %(day)s, %(at)s FROM unnest(%(loans)s::uuid[], %(stages)s::text[], %(staff)s::uuid[], %(dpd)s::int[], "
-    "%(amounts)s::numeric[], %(due)s::date[], %(closed)s::text[]) AS m(loan_id, stage, staff_id, dpd, amount, due_on, "
-    "closed) ON CONFLICT (loan_id) DO UPDATE SET stage = EXCLUDED.stage, open = EXCLUDED.open, "
+    "%(at)s, %(day)s, %(at)s, l.loan_number, l.customer_id, cu.name FROM unnest(%(loans)s::uuid[], %(stages)s::text[], "
+    "%(staff)s::uuid[], %(dpd)s::int[], %(amounts)s::numeric[], %(due)s::date[], %(closed)s::text[]) AS m(loan_id, "
+    "stage, staff_id, dpd, amount, due_on, closed) LEFT JOIN read.loans l ON l.id = m.loan_id "
+    "LEFT JOIN read.customers cu ON cu.id = l.customer_id WHERE true ON CONFLICT (loan_id) DO UPDATE SET "
+    "stage = EXCLUDED.stage, open = EXCLUDED.open, "
     "assignee = EXCLUDED.assignee, dpd = EXCLUDED.dpd, amount = EXCLUDED.amount, due_on = EXCLUDED.due_on, "
     "closed_reason = EXCLUDED.closed_reason, updated_at = EXCLUDED.updated_at, "
     "opened_at = CASE WHEN c.open AND EXCLUDED.open THEN c.opened_at ELSE EXCLUDED.opened_at END, "
     "opened_on = CASE WHEN c.open AND EXCLUDED.open THEN c.opened_on ELSE EXCLUDED.opened_on END, "
-    "attention_at = CASE WHEN EXCLUDED.open THEN c.attention_at END "
+    "attention_at = CASE WHEN EXCLUDED.open THEN c.attention_at END, "
+    "loan_number = coalesce(EXCLUDED.loan_number, c.loan_number), "
+    "customer_id = coalesce(EXCLUDED.customer_id, c.customer_id), "
+    "customer_name = coalesce(EXCLUDED.customer_name, c.customer_name) "
     "WHERE c.brand_id = EXCLUDED.brand_id"
 )
 _REALLOCATE = (
@@ -131,7 +145,12 @@ _HISTORY = (
 )
 
 #: A case row for a loan that has none yet (a contact or promise before any sweep): not open, no stage.
-_ENSURE = "INSERT INTO read.collection_cases (loan_id, brand_id, updated_at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+_ENSURE = (
+    "INSERT INTO read.collection_cases (loan_id, brand_id, updated_at, loan_number, customer_id, customer_name) "
+    "SELECT %(loan)s, %(brand)s, %(at)s, l.loan_number, l.customer_id, cu.name FROM (SELECT) AS one "
+    "LEFT JOIN read.loans l ON l.id = %(loan)s LEFT JOIN read.customers cu ON cu.id = l.customer_id "
+    "WHERE true ON CONFLICT DO NOTHING"
+)
 
 
 def _array(values: Iterable[object]) -> str:
@@ -170,7 +189,7 @@ class CollectionViews(Projection):
 
     @handles(C.Opened)
     def _opened(self, position: int, event: C.Opened) -> Iterator[Change]:
-        yield Write(_ENSURE, (event.loan_id, event.brand_id, event.timestamp))
+        yield Write(_ENSURE, {"loan": event.loan_id, "brand": event.brand_id, "at": event.timestamp})
 
     @handles(C.ContactLogged)
     def _contact(self, position: int, event: C.ContactLogged) -> Iterator[Change]:
@@ -185,7 +204,8 @@ class CollectionViews(Projection):
         callback = c.callback_at if c.outcome is Outcome.CALLBACK_REQUESTED else None
         yield Write(
             "UPDATE read.collection_cases SET callback_at = %(cb)s, attention_at = %(cb)s, last_contact_at = %(at)s, "
-            "last_outcome = %(outcome)s, contacts = contacts + 1, updated_at = %(at)s WHERE loan_id = %(loan)s",
+            "last_outcome = %(outcome)s, contacts = contacts + 1, updated_at = %(at)s, customer_name = coalesce(("
+            "SELECT cu.name FROM read.customers cu WHERE cu.id = customer_id), customer_name) WHERE loan_id = %(loan)s",
             {"cb": callback, "at": event.timestamp, "outcome": c.outcome.value, "loan": loan_id},
         )
 

@@ -83,6 +83,9 @@ class FieldworkView(Projection):
             PRIMARY KEY (brand_id, day, staff_id)
         )""",
         "CREATE INDEX IF NOT EXISTS dialer_calls_staff_idx ON read.dialer_calls (brand_id, staff_id, placed_at DESC)",
+        # The dashboard's window of days read index-only (the figures included), not from the table.
+        "CREATE INDEX IF NOT EXISTS dialer_call_days_window_idx ON read.dialer_call_days (brand_id, day) "
+        "INCLUDE (staff_id, calls, answered, talk_seconds)",
         """CREATE TABLE IF NOT EXISTS read.field_visits (
             id uuid PRIMARY KEY,
             brand_id uuid NOT NULL,

@@ -115,10 +115,24 @@ def dates_to_close(port: CobPort, brand_id: UUID, as_of: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((as_of - first).days + 1)] if first <= as_of else []
 
 
+def resume_after_close(port: CobPort, brand_id: UUID, days: Sequence[date]) -> None:
+    """Finish the last done date's work after its close when an attempt failed there (the collections sweep, the
+    business date moved on): the date is done, so the retry (or the next run) does not close it again and would
+    otherwise never sweep it. The sweep of a date already swept does nothing."""
+    last = port.store.last_done(brand_id)
+    if last is None or last in days:
+        return  # nothing done yet, or the run closes that date again anyway (a rerun of a done date)
+    after_close(port.collections, brand_id, last)
+    if port.identity.business_date(brand_id) <= last:
+        port.identity.change_configuration(brand_id, {"business_date": last + timedelta(days=1)})
+
+
 def run_cob(port: CobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """The job's handler: every date due, partitions drained by `workers` threads, the business date advanced."""
     workers = max(1, min(16, int(run.settings.variables.get("workers", "2") or 2)))
-    for day in dates_to_close(port, run.brand_id, run.as_of):
+    days = dates_to_close(port, run.brand_id, run.as_of)
+    resume_after_close(port, run.brand_id, days)
+    for day in days:
         # Newly disbursed loans included, and the versions of the day before's closes (the quiet loans' watch).
         port.engine.wait_for(Loans.name, port.engine.head(Loans.name), timeout=60)
         started = datetime.now(UTC)

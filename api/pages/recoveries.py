@@ -1,7 +1,9 @@
 """Portal pages of collection money (issue #16 items 5-7): a loan's collection-money page (what it owes, its
 requests and their decisions, the forms to report a collection, upload a receipt, ask for a waiver, propose a
 settlement and write it off - each shown to those holding its permission), and the approvers' queues with their
-approve / reject forms. The loan page shows the same forms (`templates/loan_recoveries.html`)."""
+approve / reject forms. The loan page shows the same forms (`templates/loan_recoveries.html`). Who may open a loan's
+money page and post its forms is decided as for the collections pages (`api.routes.collections.guard`): managers any
+loan of the brand, an executive the loans allocated to them (a closed case they worked: read only), 404 otherwise."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.problems import HttpProblem
+from api.routes.collections import guard
 from api.routes.documents import UPLOAD
 from api.routes.recoveries import RecoveriesPort
 from api.web import Page, act, after_write, error_text, form_text, not_found, pages, path_id, render
@@ -73,8 +77,9 @@ async def _loan_money(
     request: Request, port: RecoveriesPort, principal: Principal, loan_id: UUID, error: str | None = None
 ) -> Response:
     try:
+        await run_in_threadpool(guard, port.collections, principal, loan_id, Level.READ)
         data = await run_in_threadpool(_money_page, port, principal.brand_id, loan_id)
-    except NotFound:
+    except (NotFound, HttpProblem):
         return await not_found(request)
     return render(request, "recoveries.html", 422 if error else 200, nav="approvals", error=error, **data)
 
@@ -90,6 +95,10 @@ def _on_loan(work: Callable[[RecoveriesPort, Principal, UUID, Request], CommandR
     async def handler(request: Request, port: RecoveriesPort, principal: Principal) -> Response:
         loan_id = path_id(request, "loan_id")
         if loan_id is None:
+            return await not_found(request)
+        try:  # like the collections pages: an executive works only the loans on their worklist
+            await run_in_threadpool(guard, port.collections, principal, loan_id, Level.WRITE)
+        except (NotFound, HttpProblem):
             return await not_found(request)
         try:
             result = await act(principal, lambda: work(port, principal, loan_id, request))
@@ -191,27 +200,10 @@ def _decision(kind: str, approve: bool) -> PageHandler:
         )
         if row is None:
             return await not_found(request)
-        loans, brand, rid, reason = port.loans, principal.brand_id, str(row.id), form_text(request, "reason")
+        reason = "" if approve else form_text(request, "reason")
 
         def work() -> CommandResult:
-            if kind in ("collection", "receipt"):
-                k = CollectionKind(kind)
-                return (
-                    loans.approve_collection(brand, row.loan_id, rid, k)
-                    if approve
-                    else loans.reject_collection(brand, row.loan_id, rid, reason, k)
-                )
-            if kind == "waiver":
-                return (
-                    loans.approve_waiver(brand, row.loan_id, rid)
-                    if approve
-                    else loans.reject_waiver(brand, row.loan_id, rid, reason)
-                )
-            return (
-                loans.approve_settlement(brand, row.loan_id, rid)
-                if approve
-                else loans.reject_settlement(brand, row.loan_id, rid, reason)
-            )
+            return port.loans.decide(principal.brand_id, row.loan_id, kind, str(row.id), approve=approve, reason=reason)
 
         try:
             result = await act(principal, work)

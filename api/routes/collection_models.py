@@ -154,11 +154,18 @@ class AllocationOut(BaseModel):
     at: InstantOut
 
 
+class CaseItemOut(WorkItemOut):
+    """A loan's case on its panel: like a worklist item, but with no stage while a case opened by a contact (a call,
+    a field visit) has not yet been put in one by the sweep."""
+
+    stage: Stage | None  # type: ignore[assignment]
+
+
 class CaseOut(BaseModel):
     """A loan's collection panel: its case (absent when never in collections), contacts, promises, allocations."""
 
     loan_id: UUID
-    case: WorkItemOut | None
+    case: CaseItemOut | None
     open: bool
     closed_reason: str | None
     contacts: list[ContactOut]

@@ -71,16 +71,33 @@ def require_stage(principal: Principal, stage: Stage, level: Level) -> None:
 
 def guard(port: CollectionsPort, principal: Principal, loan_id: UUID, level: Level) -> CaseView | None:
     """The loan's case when the principal may work it at `level`: its stage's permission, and their own loan unless
-    a manager (404 otherwise, as for a loan of another brand). A loan never in collections: managers only."""
-    case = port.queries.case(principal.brand_id, loan_id, port.clock.now())
-    if case is None or not case.open:
-        if not is_manager(principal) or (case is None and not port.queries.has_loan(principal.brand_id, loan_id)):
+    a manager (404 otherwise, as for a loan of another brand). A loan not in a stage now (never in collections, a
+    case opened by a contact alone, a closed case) is the managers' to work; reading it is also open to whoever
+    worked it (had it allocated, or logged a contact on it)."""
+    brand = principal.brand_id
+    case = port.queries.case(brand, loan_id, port.clock.now())
+    if case is None or not case.open or case.stage is None:
+        if case is None and not port.queries.has_loan(brand, loan_id):
             raise CollectionCaseNotFound(f"loan {loan_id} is not on your worklist", id=str(loan_id))
-        return case
+        if is_manager(principal):
+            return case
+        if level is Level.READ and case is not None and worked_it(port, principal, case):
+            if case.stage is not None:
+                require_stage(principal, Stage(case.stage), Level.READ)
+            return case
+        raise CollectionCaseNotFound(f"loan {loan_id} is not on your worklist", id=str(loan_id))
     if not is_manager(principal) and case.assignee != principal.id:
         raise CollectionCaseNotFound(f"loan {loan_id} is not on your worklist", id=str(loan_id))
     require_stage(principal, Stage(case.stage), level)
     return case
+
+
+def worked_it(port: CollectionsPort, principal: Principal, case: CaseView) -> bool:
+    """Whether the staff member had the case (its last executive, or one in its allocation history) or logged a
+    contact on it."""
+    if principal.kind != "staff":
+        return False
+    return case.assignee == principal.id or port.queries.worked_by(principal.brand_id, case.loan_id, principal.id)
 
 
 def worklist(ctx: Context[CollectionsPort]) -> Reply:

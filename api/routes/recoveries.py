@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
+from api.routes.collections import CollectionsPort
 from api.routes.documents import UPLOAD
 from api.routes.recovery_models import (
     CollectionIn,
@@ -44,6 +45,7 @@ class RecoveriesPort:
     loans: Loans
     queries: RecoveryQueries
     documents: Documents
+    collections: CollectionsPort  # the portal's money pages show an executive only the loans they work
 
 
 def _row(ctx: Context[RecoveriesPort], request_id: UUID, kind: str) -> RecoveryRequestRow | None:
@@ -109,27 +111,8 @@ def upload_receipt(ctx: Context[RecoveriesPort]) -> Reply:
 def _decide(kind: str, where: str, approve: bool) -> Callable[[Context[RecoveriesPort]], Reply]:
     def decide(ctx: Context[RecoveriesPort]) -> Reply:
         row = _found(ctx, kind)
-        loans, brand, rid = ctx.port.loans, ctx.brand_id, str(row.id)
-        reason = None if approve else ctx.body.reason
-        if kind in ("collection", "receipt"):
-            k = CollectionKind(kind)
-            result = (
-                loans.approve_collection(brand, row.loan_id, rid, k)
-                if approve
-                else loans.reject_collection(brand, row.loan_id, rid, reason or "", k)
-            )
-        elif kind == "waiver":
-            result = (
-                loans.approve_waiver(brand, row.loan_id, rid)
-                if approve
-                else loans.reject_waiver(brand, row.loan_id, rid, reason or "")
-            )
-        else:
-            result = (
-                loans.approve_settlement(brand, row.loan_id, rid)
-                if approve
-                else loans.reject_settlement(brand, row.loan_id, rid, reason or "")
-            )
+        reason = "" if approve else (ctx.body.reason or "")
+        result = ctx.port.loans.decide(ctx.brand_id, row.loan_id, kind, str(row.id), approve=approve, reason=reason)
         return _answer(ctx, result, row.id, kind, where)
 
     decide.__name__ = f"{'approve' if approve else 'reject'}_{kind}"

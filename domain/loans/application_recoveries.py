@@ -7,9 +7,10 @@ Loan's command on the brand's business date and commits. Who may call which is t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid4
 
 from domain.loans.application_servicing import _mode
@@ -25,6 +26,22 @@ from domain.shared.values import clean_text
 def _reason(raw: str, field: str = "reason") -> str:
     text = clean_text(raw, field, multiline=True, min_visible=3, missing=f"give a {field}")
     return " ".join(text.split())[:1000]
+
+
+_Asked = TypeVar("_Asked", WaiverRecord, SettlementRecord)
+
+_C, _R = CollectionKind.COLLECTION, CollectionKind.RECEIPT
+#: kind -> (approve, reject) on the loan. An approved collection or receipt is recorded as a payment (a new id).
+_DECISIONS: dict[str, tuple[Callable[[Loan, str, date], None], Callable[[Loan, str, str, date], None]]] = {
+    "collection": (lambda loan, rid, day: loan.approve_collection(rid, _C, str(uuid4()), day),
+                   lambda loan, rid, why, day: loan.reject_collection(rid, _C, why, day)),
+    "receipt": (lambda loan, rid, day: loan.approve_collection(rid, _R, str(uuid4()), day),
+                lambda loan, rid, why, day: loan.reject_collection(rid, _R, why, day)),
+    "waiver": (lambda loan, rid, day: loan.approve_waiver(rid, day),
+               lambda loan, rid, why, day: loan.reject_waiver(rid, why, day)),
+    "settlement": (lambda loan, rid, day: loan.approve_settlement(rid, day),
+                   lambda loan, rid, why, day: loan.reject_settlement(rid, why, day)),
+}  # fmt: skip
 
 
 class RecoveryUseCases:
@@ -101,9 +118,7 @@ class RecoveryUseCases:
         self, brand_id: UUID, loan_id: UUID, request_id: str, kind: CollectionKind = CollectionKind.COLLECTION
     ) -> CommandResult:
         """Approve a pending collection (or confirm a receipt): its money is recorded as a repayment."""
-        loan = self.serviced(brand_id, loan_id)
-        loan.approve_collection(request_id, kind, str(uuid4()), self.parties.business_date(brand_id))
-        return self.commit(loan)
+        return self.decide(brand_id, loan_id, kind.value, request_id, approve=True)
 
     def reject_collection(
         self,
@@ -114,67 +129,82 @@ class RecoveryUseCases:
         kind: CollectionKind = CollectionKind.COLLECTION,
     ) -> CommandResult:
         """Reject a pending collection (or receipt) with a reason."""
-        text = _reason(reason)
-        loan = self.serviced(brand_id, loan_id)
-        loan.reject_collection(request_id, kind, text, self.parties.business_date(brand_id))
-        return self.commit(loan)
+        return self.decide(brand_id, loan_id, kind.value, request_id, approve=False, reason=reason)
 
     def request_waiver(
         self, brand_id: UUID, loan_id: UUID, amount: Decimal | str, justification: str
     ) -> tuple[CommandResult, WaiverRecord]:
         """Ask to waive penal charges (at most those outstanding), with a justification."""
-        checks = FieldChecks()
-        value = checks.check(lambda: parse_money(amount, "amount", positive=True))
-        why = checks.check(lambda: _reason(justification, "justification"))
-        checks.raise_if_any()
-        assert value is not None and why is not None
-        loan = self.serviced(brand_id, loan_id)
-        today = self.parties.business_date(brand_id)
-        waiver = WaiverRecord(waiver_id=str(uuid4()), amount=value, justification=why, requested_on=today)
-        loan.request_waiver(waiver)
-        return self.commit(loan), waiver
+
+        def waiver(loan: Loan, value: Decimal, why: str, today: date) -> WaiverRecord:
+            record = WaiverRecord(waiver_id=str(uuid4()), amount=value, justification=why, requested_on=today)
+            loan.request_waiver(record)
+            return record
+
+        return self._ask(brand_id, loan_id, amount, justification, "justification", waiver)
 
     def approve_waiver(self, brand_id: UUID, loan_id: UUID, waiver_id: str) -> CommandResult:
         """Approve a waiver: posted to the ledger on the business date."""
-        loan = self.serviced(brand_id, loan_id)
-        loan.approve_waiver(waiver_id, self.parties.business_date(brand_id))
-        return self.commit(loan)
+        return self.decide(brand_id, loan_id, "waiver", waiver_id, approve=True)
 
     def reject_waiver(self, brand_id: UUID, loan_id: UUID, waiver_id: str, reason: str) -> CommandResult:
         """Reject a waiver with a reason."""
-        text = _reason(reason)
-        loan = self.serviced(brand_id, loan_id)
-        loan.reject_waiver(waiver_id, text, self.parties.business_date(brand_id))
-        return self.commit(loan)
+        return self.decide(brand_id, loan_id, "waiver", waiver_id, approve=False, reason=reason)
 
     def propose_settlement(
         self, brand_id: UUID, loan_id: UUID, amount: Decimal | str, remarks: str
     ) -> tuple[CommandResult, SettlementRecord]:
         """Propose a settlement below the payoff, with remarks."""
-        checks = FieldChecks()
-        value = checks.check(lambda: parse_money(amount, "amount", positive=True))
-        why = checks.check(lambda: _reason(remarks, "remarks"))
-        checks.raise_if_any()
-        assert value is not None and why is not None
-        loan = self.serviced(brand_id, loan_id)
-        today = self.parties.business_date(brand_id)
-        settlement = SettlementRecord(
-            settlement_id=str(uuid4()), amount=value, payoff_at_proposal=Decimal("0.00"), remarks=why, proposed_on=today
-        )
-        loan.propose_settlement(settlement)
-        return self.commit(loan), loan.settlements[settlement.settlement_id]
+
+        def settlement(loan: Loan, value: Decimal, why: str, today: date) -> SettlementRecord:
+            record = SettlementRecord(settlement_id=str(uuid4()), amount=value, payoff_at_proposal=Decimal("0.00"),
+                                      remarks=why, proposed_on=today)  # fmt: skip
+            loan.propose_settlement(record)
+            return loan.settlements[record.settlement_id]  # with the payoff the loan computed
+
+        return self._ask(brand_id, loan_id, amount, remarks, "remarks", settlement)
 
     def approve_settlement(self, brand_id: UUID, loan_id: UUID, settlement_id: str) -> CommandResult:
         """Approve a settlement: payments from now count toward it."""
-        loan = self.serviced(brand_id, loan_id)
-        loan.approve_settlement(settlement_id, self.parties.business_date(brand_id))
-        return self.commit(loan)
+        return self.decide(brand_id, loan_id, "settlement", settlement_id, approve=True)
 
     def reject_settlement(self, brand_id: UUID, loan_id: UUID, settlement_id: str, reason: str) -> CommandResult:
         """Reject a settlement with a reason."""
-        text = _reason(reason)
+        return self.decide(brand_id, loan_id, "settlement", settlement_id, approve=False, reason=reason)
+
+    def _ask(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        amount: Decimal | str,
+        text: str,
+        field: str,
+        make: Callable[[Loan, Decimal, str, date], _Asked],
+    ) -> tuple[CommandResult, _Asked]:
+        """The one path of a request with an amount and a reason (a waiver, a settlement): both checked (422 naming
+        each), the loan of the brand loaded, the request made on the business date and committed."""
+        checks = FieldChecks()
+        value = checks.check(lambda: parse_money(amount, "amount", positive=True))
+        why = checks.check(lambda: _reason(text, field))
+        checks.raise_if_any()
+        assert value is not None and why is not None
         loan = self.serviced(brand_id, loan_id)
-        loan.reject_settlement(settlement_id, text, self.parties.business_date(brand_id))
+        record = make(loan, value, why, self.parties.business_date(brand_id))
+        return self.commit(loan), record
+
+    def decide(
+        self, brand_id: UUID, loan_id: UUID, kind: str, request_id: str, *, approve: bool, reason: str = ""
+    ) -> CommandResult:
+        """Approve, or reject with a reason, a pending request of `kind` (`collection`, `receipt`, `waiver`,
+        `settlement`) on the business date: the one path of every decision (the reason is checked first, 422)."""
+        approving, rejecting = _DECISIONS[kind]
+        text = None if approve else _reason(reason)
+        loan = self.serviced(brand_id, loan_id)
+        today = self.parties.business_date(brand_id)
+        if text is None:
+            approving(loan, request_id, today)
+        else:
+            rejecting(loan, request_id, text, today)
         return self.commit(loan)
 
     def write_off(self, brand_id: UUID, loan_id: UUID, reason: str) -> tuple[CommandResult, Ending]:

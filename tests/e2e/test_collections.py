@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -17,11 +18,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from domain.collections.application import Collections
+from domain.collections.case import Channel, Outcome, Stage
+from domain.collections.moves import Move
 from domain.identity.application import Identity
 from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+from workers import collection_jobs
 from workers.runtime import scheduler_for
 
 __all__ = ["catalogue"]
@@ -213,3 +217,115 @@ def test_without_auto_allocation_cases_open_unassigned_and_a_rerun_changes_nothi
     cob(client, platform, tenant, date(2026, 3, 1))  # the date is done: no sweep again
     assert platform.engine.head(Collections.name) == head
     platform.engine.wait_for(Loans.name, platform.engine.head(Loans.name))
+
+
+def give_case(platform: Any, tenant: Tenant, loan_id: UUID, staff_id: UUID | None, closed: str | None = None) -> None:
+    """Put the loan in collections with `staff_id` (or close its case) as the sweep would, without a COB."""
+    moves = [Move(loan_id=loan_id, stage=Stage.COLLECTIONS, staff_id=staff_id, previous=staff_id, dpd=3,
+                  amount=Decimal("8037.57"), closed=closed)]  # fmt: skip
+    position = platform.get(Collections).record_moves(tenant.brand_id, date(2026, 3, 3), moves)
+    platform.engine.wait_for(Collections.name, position)
+
+
+def test_a_case_opened_by_a_contact_and_a_closed_case_are_readable_to_who_worked_them(
+    app: Any, client: Any, platform: Any
+) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    visited, cured = disbursed_loan(platform, tenant), disbursed_loan(platform, tenant)
+    (asha, asha_email), (ravi, ravi_email) = executive(platform, tenant, "Asha"), executive(platform, tenant, "Ravi")
+    # A field visit logs a contact on a loan no sweep has put in a stage: its case has no stage.
+    logged = platform.get(Collections).log_contact(tenant.brand_id, visited, Outcome.CONNECTED, "met at home",
+                                                   staff_id=asha, channel=Channel.FIELD)  # fmt: skip
+    platform.engine.wait_for(Collections.name, logged.position)
+    panel = client.get(f"/api/v1/loans/{visited}/collection", headers=tenant.auth)
+    assert panel.status_code == 200, panel.text
+    body = panel.json()
+    assert body["open"] is False and body["case"]["stage"] is None and body["case"]["loan_id"] == str(visited)
+    assert [c["remarks"] for c in body["contacts"]] == ["met at home"]
+    # A case Ravi worked until it was cured.
+    give_case(platform, tenant, cured, ravi)
+    give_case(platform, tenant, cured, ravi, closed="cured")
+    asha_browser, asha_csrf = signed_in(app, asha_email)
+    ravi_browser, ravi_csrf = signed_in(app, ravi_email)
+    mine = asha_browser.get(f"/api/v1/loans/{visited}/collection")
+    assert mine.status_code == 200 and mine.json()["contacts"][0]["staff_id"] == str(asha)
+    assert ravi_browser.get(f"/api/v1/loans/{visited}/collection").status_code == 404
+    closed = ravi_browser.get(f"/api/v1/loans/{cured}/collection")
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["closed_reason"] == "cured" and closed.json()["case"]["assignee"] == str(ravi)
+    assert ravi_browser.get(f"/collections/loans/{cured}").status_code == 200
+    assert asha_browser.get(f"/api/v1/loans/{cured}/collection").status_code == 404
+    # Reading is not working: a closed case takes no contact from an executive.
+    refused = ravi_browser.post(f"/api/v1/loans/{cured}/contacts", json={"outcome": "connected"}, headers=ravi_csrf)
+    assert refused.status_code == 404
+    assert asha_browser.post(f"/api/v1/loans/{visited}/contacts", json={"outcome": "connected"},
+                             headers=asha_csrf).status_code == 404  # fmt: skip
+
+
+def test_an_executive_sees_collection_money_of_their_own_loans_only(app: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    own, other = disbursed_loan(platform, tenant), disbursed_loan(platform, tenant)
+    (asha, asha_email), (ravi, _) = executive(platform, tenant, "Asha"), executive(platform, tenant, "Ravi")
+    give_case(platform, tenant, own, asha)
+    give_case(platform, tenant, other, ravi)
+    browser, _ = signed_in(app, asha_email)
+    (item,) = worklist(browser, {}, stage="collections")  # the loan's number and borrower copied onto the case
+    with platform.db.pool.connection() as conn:
+        loan_row = conn.execute(
+            "SELECT l.loan_number, c.name FROM read.loans l JOIN read.customers c ON c.id = l.customer_id "
+            "WHERE l.id = %s", (own,)
+        ).fetchone()  # fmt: skip
+    assert item["loan_id"] == str(own) and item["loan_number"] == loan_row["loan_number"] is not None
+    assert item["customer_name"] == loan_row["name"] is not None
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)">', browser.get("/dashboard").text)
+    assert token is not None
+    page = browser.get(f"/loans/{own}/recoveries")
+    assert page.status_code == 200 and 'id="collection-request-form"' in page.text
+    assert browser.get(f"/loans/{other}/recoveries").status_code == 404
+    form = {"csrf_token": token.group(1), "amount": "10.00", "mode": "cash", "reference": "NOT-MINE"}
+    assert browser.post(f"/loans/{other}/collection-requests", data=form).status_code == 404
+    assert browser.post(f"/loans/{other}/waivers", data=form | {"justification": "x" * 5}).status_code == 404
+    loan = platform.get(Loans).get(tenant.brand_id, other)
+    assert not loan.collection_requests and not loan.waivers  # nothing recorded
+    sent = browser.post(f"/loans/{own}/collection-requests", data=form | {"reference": "MINE-1"})
+    assert sent.status_code == 303, sent.text
+    assert [r.reference for r in platform.get(Loans).get(tenant.brand_id, own).collection_requests.values()] == [
+        "MINE-1"
+    ]
+
+
+def test_a_sweep_that_failed_after_the_close_is_retried_by_the_scheduler(
+    client: Any, platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    disbursed_loan(platform, tenant)
+    configured = client.patch("/api/v1/jobs/loan-cob", json={"retry_interval_seconds": 0}, headers=tenant.auth)
+    assert configured.status_code == 200, configured.text
+    cob(client, platform, tenant, date(2026, 2, 26))
+    real_sweep, failed = collection_jobs.sweep, []
+
+    def flaky(port: Any, brand_id: UUID, day: date) -> dict[str, int]:
+        if day == date(2026, 2, 27) and not failed:
+            failed.append(day)
+            raise RuntimeError("database went away")
+        return real_sweep(port, brand_id, day)
+
+    monkeypatch.setattr(collection_jobs, "sweep", flaky)
+    set_business_date(platform, tenant, date(2026, 3, 1))
+    accepted = client.post("/api/v1/jobs/loan-cob/runs", json={"as_of": "2026-03-01"}, headers=tenant.auth)
+    assert accepted.status_code == 202, accepted.text
+    run_id = accepted.json()["run_id"]
+    scheduler = scheduler_for(platform)
+    scheduler.execute(run_id)  # 27 Feb is closed, its sweep fails: the attempt fails
+    collections = platform.get(Collections)
+    assert failed and not collections.swept(tenant.brand_id, date(2026, 2, 27))
+    assert client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json()["status"] == "retrying"
+    scheduler.execute(run_id)  # the retry sweeps 27 Feb (done, so not closed again), then closes 28 Feb and 1 Mar
+    run = client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json()
+    assert run["status"] == "succeeded", run
+    assert all(collections.swept(tenant.brand_id, date(2026, m, d)) for m, d in ((2, 27), (2, 28), (3, 1)))
+    platform.engine.wait_for(Collections.name, platform.engine.head(Collections.name))
+    assert len(worklist(client, tenant.auth, stage="collections")) == 1  # overdue since 28 Feb

@@ -200,7 +200,12 @@ def test_portal_forms_receipt_upload_and_refusals(app: Any, client: Any, platfor
 
     tenant = make_tenant(platform)
     loan_id = _overdue_loan(platform, tenant)
-    browser, csrf = _signed_in(app, platform, tenant.brand_id, "collection_executive")
+    from tests.e2e.test_collections import executive, give_case, signed_in
+
+    staff_id, email = executive(platform, tenant, "Esha")
+    give_case(platform, tenant, loan_id, staff_id)  # the portal's money page shows an executive their own loans
+    browser, headers = signed_in(app, email)
+    csrf = headers["X-CSRF-Token"]
     ops, ops_csrf = _signed_in(app, platform, tenant.brand_id, "loan_ops")
     try:
         fields = {"csrf_token": csrf, "amount": "40.00", "mode": "cash", "reference": "MR-PORTAL"}
@@ -223,5 +228,5 @@ def test_portal_forms_receipt_upload_and_refusals(app: Any, client: Any, platfor
         assert confirmed.status_code == 303, confirmed.text
         assert [p.reference for p in loans.get(tenant.brand_id, loan_id).payments.values()] == ["MR-PORTAL"]
     finally:
-        browser.__exit__(None, None, None)
+        browser.close()
         ops.__exit__(None, None, None)

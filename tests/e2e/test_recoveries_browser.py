@@ -12,6 +12,8 @@ from domain.identity.application import Identity
 from domain.loans.application import Loans
 from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
+from tests.e2e.test_collections import executive as collection_executive
+from tests.e2e.test_collections import give_case
 from tests.e2e.test_recoveries_api import LATE
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
 
@@ -28,11 +30,12 @@ def _staff(platform: Any, brand: Any, role: str) -> str:
 
 def test_collection_approved_in_the_queue_and_write_off(server: str, browser: Any, platform: Any) -> None:
     tenant = make_tenant(platform)
-    executive = _staff(platform, tenant.brand_id, "collection_executive")
+    executive_id, executive = collection_executive(platform, tenant, "Esha")
     manager = _staff(platform, tenant.brand_id, "collection_manager")
     admin = _staff(platform, tenant.brand_id, "admin")
     set_business_date(platform, tenant, D0)
     loan_id = disbursed_loan(platform, tenant)
+    give_case(platform, tenant, loan_id, executive_id)  # the money page shows an executive their own loans
     set_business_date(platform, tenant, LATE)
 
     # the executive, on a phone

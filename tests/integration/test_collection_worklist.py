@@ -35,6 +35,7 @@ def test_pages_cover_every_case_once_in_priority_order(platform: Any) -> None:
         low = _case(conn, brand, asha, 3, "100.00")
         high = _case(conn, brand, asha, 40, "50.00")
         rich = _case(conn, brand, asha, 3, "900.00")
+        twin = _case(conn, brand, asha, 3, "100.00")  # ties `low` on DPD and amount: the loan id decides
         called = _case(conn, brand, asha, 1, "10.00", attention_at=NOW - timedelta(hours=1), callback_at=NOW)
         broken = _case(conn, brand, asha, 2, "10.00", attention_at=NOW - timedelta(hours=2), ptp_status="broken")
         later = _case(conn, brand, asha, 5, "10.00", attention_at=NOW + timedelta(hours=1), callback_at=NOW)
@@ -43,7 +44,7 @@ def test_pages_cover_every_case_once_in_priority_order(platform: Any) -> None:
         _case(conn, brand, asha, 99, "9999.00", stage="pre")  # another stage
         _case(conn, uuid.uuid4(), asha, 99, "9999.00")  # another brand
     queries = platform.get(CollectionQueries)
-    expected = [broken, called, high, later, rich, low]
+    expected = [broken, called, high, later, rich, *sorted([low, twin], reverse=True)]
     for size in (1, 2, 4, 50):
         seen, cursor = [], None
         while True:
@@ -56,7 +57,7 @@ def test_pages_cover_every_case_once_in_priority_order(platform: Any) -> None:
     first = queries.worklist(brand, Stage.COLLECTIONS, asha, NOW, None, 2).items
     assert [i.next_action for i in first] == ["promise broken: call again", "call back (requested)"]
     everyone = queries.worklist(brand, Stage.COLLECTIONS, None, NOW, None, 50).items
-    assert len(everyone) == 7 and everyone[2].assignee == ravi  # DPD 90 after the two needing attention
+    assert len(everyone) == 8 and everyone[2].assignee == ravi  # DPD 90 after the two needing attention
     with platform.db.pool.connection() as conn:
         nobody = _case(conn, brand, None, 7, "70.00")
     only = queries.worklist(brand, Stage.COLLECTIONS, None, NOW, None, 50, unassigned=True).items
