@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-from projections.report_sql_loans import CHANNEL_FILTER
+from projections.report_sql_parts import CHANNEL_FILTER, counted, day, summed
 from projections.reports import Column, Filter, Report
 
 C = Column
@@ -47,7 +47,6 @@ MARKETING = Report(
     ),
 )
 
-_CREATED_DAY = "(l.created_at AT TIME ZONE %(tz)s)::date"
 INTERNAL_MARKETING = Report(
     slug="internal-marketing-report",
     title="Internal marketing",
@@ -63,15 +62,11 @@ INTERNAL_MARKETING = Report(
     columns=(
         C("channel", "l.channel"),
         C("coupon_code", "coalesce(l.coupon_code, '')"),
-        C("applications", "count(*)", "int"),
-        C("sanctioned", "count(*) FILTER (WHERE l.sanctioned_at IS NOT NULL)", "int"),
-        C("disbursed", "count(*) FILTER (WHERE l.disbursed_on IS NOT NULL)", "int"),
-        C("rejected", "count(*) FILTER (WHERE l.status = 'rejected')", "int"),
-        C(
-            "disbursed_amount",
-            "coalesce(sum(l.sanctioned_amount) FILTER (WHERE l.disbursed_on IS NOT NULL), 0)",
-            "number",
-        ),
+        C("applications", counted(), "int"),
+        C("sanctioned", counted("l.sanctioned_at IS NOT NULL"), "int"),
+        C("disbursed", counted("l.disbursed_on IS NOT NULL"), "int"),
+        C("rejected", counted("l.status = 'rejected'"), "int"),
+        C("disbursed_amount", summed("l.sanctioned_amount", "l.disbursed_on IS NOT NULL"), "number"),
     ),
     key=(("l.channel", str), ("coalesce(l.coupon_code, '')", str)),
     filters=(CHANNEL_FILTER,),
@@ -91,16 +86,16 @@ INTERNAL_ANALYSIS = Report(
     group_by="f.step",
     columns=(
         C("stage", "f.step"),
-        C("in_progress", "count(*) FILTER (WHERE f.status = 'in_progress')", "int"),
-        C("completed", "count(*) FILTER (WHERE f.status = 'completed')", "int"),
-        C("rejected", "count(*) FILTER (WHERE f.status = 'rejected')", "int"),
-        C("leads", "count(*)", "int"),
+        C("in_progress", counted("f.status = 'in_progress'"), "int"),
+        C("completed", counted("f.status = 'completed'"), "int"),
+        C("rejected", counted("f.status = 'rejected'"), "int"),
+        C("leads", counted(), "int"),
         C("share", "round(100.0 * count(*) / sum(count(*)) OVER (), 2)", "number"),
     ),
     key=((f"array_position(ARRAY{list(STEPS)}::text[], f.step)", int), ("f.step", str)),
 )
 
-_DAY = "(f.started_at AT TIME ZONE %(tz)s)::date"
+_DAY = day("f.started_at")
 DAILY_MIS = Report(
     slug="daily-marketing-mis-report",
     title="Daily marketing MIS",
@@ -115,10 +110,10 @@ DAILY_MIS = Report(
     group_by=_DAY,
     columns=(
         C("day", _DAY, "date"),
-        C("leads", "count(*)", "int"),
-        C("registered", "count(*) FILTER (WHERE f.customer_id IS NOT NULL)", "int"),
-        C("submitted", "count(*) FILTER (WHERE f.status = 'completed')", "int"),
-        C("rejected", "count(*) FILTER (WHERE f.status = 'rejected')", "int"),
+        C("leads", counted(), "int"),
+        C("registered", counted("f.customer_id IS NOT NULL"), "int"),
+        C("submitted", counted("f.status = 'completed'"), "int"),
+        C("rejected", counted("f.status = 'rejected'"), "int"),
     ),
     key=((_DAY, date),),
 )
@@ -134,7 +129,7 @@ LEAD_TOTAL = Report(
     date_sql="f.started_at",
     date_kind="instant",
     group_by="f.status",
-    columns=(C("status", "f.status"), C("leads", "count(*)", "int")),
+    columns=(C("status", "f.status"), C("leads", counted(), "int")),
     key=(("f.status", str),),
 )
 
