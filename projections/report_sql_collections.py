@@ -16,8 +16,8 @@ from projections.report_sql_parts import (
     FINAL_STATUSES,
     LOANS,
     OUTSTANDING,
+    OUTSTANDING_OVERDUE,
     OUTSTANDING_TOTAL,
-    OVERDUE,
     REPAID,
     REPAID_COLUMNS,
     SERVICED,
@@ -46,17 +46,17 @@ MASTER_COLLECTION = Report(
     "unpaid instalment fell due in the range: amounts, DPD, every contact number and email, the collection "
     "case's stage, executive, last contact and promise to pay.",
     date_basis="the oldest unpaid instalment's due date",
-    source=f"{LOANS}{OVERDUE}{OUTSTANDING} LEFT JOIN read.collection_cases cc ON cc.loan_id = l.id "
+    source=f"{LOANS}{OUTSTANDING_OVERDUE} LEFT JOIN read.collection_cases cc ON cc.loan_id = l.id "
     f"AND cc.brand_id = l.brand_id {staff('cc.assignee', 'l.brand_id')}",
-    where=f"{BRAND} AND l.status IN {SERVICED} AND d.amount > 0",
-    date_sql="d.since",
+    where=f"{BRAND} AND l.status IN {SERVICED} AND o.overdue > 0",
+    date_sql="o.since",
     columns=(
         *BORROWER,
         C("alternate_phones", "array_to_string(c.alternate_numbers, '; ')"),
         C("email", "c.email"),
-        C("overdue_since", "d.since", "date"),
-        C("overdue_instalments", "d.instalments", "int"),
-        C("overdue_amount", "d.amount", "number"),
+        C("overdue_since", "o.since", "date"),
+        C("overdue_instalments", "o.overdue_instalments", "int"),
+        C("overdue_amount", "o.overdue", "number"),
         OUTSTANDING_TOTAL,
         C("dpd", "l.dpd", "int"),
         C("asset_class", "l.asset_class"),
@@ -68,7 +68,7 @@ MASTER_COLLECTION = Report(
         C("ptp_status", "cc.ptp_status"),
         C("ptp_due_on", "cc.ptp_due_on", "date"),
     ),
-    key=_loan_key("d.since", LOAN_KEY_DATE),
+    key=_loan_key("o.since", LOAN_KEY_DATE),
 )
 
 _COLLECTION_COLUMNS = (

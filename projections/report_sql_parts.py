@@ -1,7 +1,7 @@
 """The pieces of SQL the report declarations share (projections/report_sql_*.py): the loan-and-borrower source, the
 joins to staff, the instalment arithmetic, the per-loan figures of the reports' read model and the usual columns.
 
-The per-loan figures (`OUTSTANDING` with `NEXT_DUE_DATE`/`NEXT_LEFT`, `REPAID`, `OVERDUE`) are **grouped passes**: one `GROUP BY loan_id`
+The per-loan figures (`OUTSTANDING` with `NEXT_DUE_DATE`/`NEXT_LEFT`, `OUTSTANDING_OVERDUE`, `REPAID`) are **grouped passes**: one `GROUP BY loan_id`
 over the brand's rows of `read.report_instalments` / `read.report_payments`, hash-joined to the loans by id, rather
 than a correlated subquery per loan (docs/reports.md, "Benchmark": a full export or the totals read every loan of
 the range, and one pass over the table beats one index probe per loan by 5-10x). Each pass is scoped to the brand.
@@ -100,12 +100,15 @@ OUTSTANDING = (
 )
 NEXT_DUE_DATE = f"({_EPOCH} + (o.next)[2]::int)"
 NEXT_LEFT = "(o.next)[3]"
-#: Unpaid principal + interest of each loan's instalments due by the business date, the oldest such due date and how
-#: many (`d.amount`, `d.since`, `d.instalments`); only loans with such an instalment (an inner join).
-OVERDUE = (
-    f" JOIN (SELECT i.loan_id, sum({left()}) AS amount, min(i.due_date) AS since, count(*) AS instalments "
-    f"FROM read.report_instalments i WHERE i.brand_id = %(brand)s AND i.due_date <= %(today)s AND {unpaid()} "
-    "GROUP BY i.loan_id) d ON d.loan_id = l.id"
+#: OUTSTANDING's `o.principal` and `o.interest` and, in the same pass, what is overdue: the unpaid principal +
+#: interest of the instalments due by the business date (`o.overdue`), the oldest such due date (`o.since`) and how
+#: many (`o.overdue_instalments`); NULL / 0 when none. An inner join: loans with instalments only.
+_OVERDUE = f"i.due_date <= %(today)s AND {unpaid()}"
+OUTSTANDING_OVERDUE = (
+    " JOIN (SELECT i.loan_id, sum(i.principal - i.paid_principal) AS principal, "
+    f"sum(i.interest - i.paid_interest) AS interest, sum({left()}) FILTER (WHERE {_OVERDUE}) AS overdue, "
+    f"min(i.due_date) FILTER (WHERE {_OVERDUE}) AS since, count(*) FILTER (WHERE {_OVERDUE}) AS overdue_instalments "
+    "FROM read.report_instalments i WHERE i.brand_id = %(brand)s GROUP BY i.loan_id) o ON o.loan_id = l.id"
 )
 #: Each loan's repayments that stand (not reversed): `r.payments`, `r.amount`, `r.last_on` (NULL when none: use
 #: REPAID_COLUMNS).

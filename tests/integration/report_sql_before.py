@@ -43,6 +43,9 @@ _OLD_COLUMNS = {
     "next_due_amount": "n.left_due",
     "repaid": "r.amount",
     "payments": "r.payments",
+    "overdue_since": "d.since",
+    "overdue_instalments": "d.instalments",
+    "overdue_amount": "d.amount",
 }
 
 
@@ -52,6 +55,8 @@ def _old(slug: str, source: str, where: str | None = None) -> Report:
     old = dataclasses.replace(new, source=source, where=where or new.where, columns=columns)
     if slug == "active-loans-by-due-date-report":
         old = dataclasses.replace(old, date_sql="n.due_date", key=(("n.due_date", new.key[0][1]), new.key[1]))
+    if slug == "master-collection-report":
+        old = dataclasses.replace(old, date_sql="d.since", key=(("d.since", new.key[0][1]), new.key[1]))
     return old
 
 
@@ -72,6 +77,7 @@ BEFORE: dict[str, Report] = {
             "master-collection-report",
             f"{_LOANS}{_OVERDUE}{_OUTSTANDING} LEFT JOIN read.collection_cases cc ON cc.loan_id = l.id "
             "AND cc.brand_id = l.brand_id LEFT JOIN read.staff s ON s.id = cc.assignee AND s.brand_id = l.brand_id",
+            "l.brand_id = %(brand)s AND l.status IN ('active', 'partially_paid', 'overdue') AND d.amount > 0",
         ),
         _old("collection-loan-report", f"{_LOANS}{_REPAID}{_OUTSTANDING}"),
         _old("collection-loan-report-by-approved-date", f"{_LOANS}{_REPAID}{_OUTSTANDING}"),
