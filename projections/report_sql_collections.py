@@ -7,29 +7,36 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID
 
-from projections.report_sql_loans import (
+from projections.report_sql_loans import LOAN_KEY_DATE, LOAN_KEY_INSTANT, _loan_key
+from projections.report_sql_parts import (
     BORROWER,
     BRAND,
-    LOAN_KEY_DATE,
-    LOAN_KEY_INSTANT,
+    DISBURSED_AMOUNT,
+    DISBURSED_ON,
+    FINAL_STATUSES,
     LOANS,
     OUTSTANDING,
+    OUTSTANDING_OVERDUE,
+    OUTSTANDING_TOTAL,
     REPAID,
+    REPAID_COLUMNS,
     SERVICED,
-    _loan_key,
+    SERVICED_STATUSES,
+    actor_staff,
+    counted,
+    due,
+    left,
+    loan_of,
+    paid,
+    percent,
+    staff,
+    status_filter,
 )
 from projections.reports import Column, Filter, Report
 
 C = Column
 CATEGORY = "Collection Reports"
 
-#: Unpaid principal and interest of the loan's instalments due by the business date, and the oldest such due date.
-OVERDUE = (
-    " LEFT JOIN LATERAL (SELECT sum(i.principal + i.interest - i.paid_principal - i.paid_interest) AS amount, "
-    "min(i.due_date) AS since, count(*) AS instalments FROM read.report_instalments i WHERE i.loan_id = l.id "
-    "AND i.due_date <= %(today)s AND i.principal + i.interest > i.paid_principal + i.paid_interest) d ON true"
-)
-STAFF = "LEFT JOIN read.staff s ON s.id = l.assignee AND s.brand_id = l.brand_id"
 
 MASTER_COLLECTION = Report(
     slug="master-collection-report",
@@ -39,18 +46,18 @@ MASTER_COLLECTION = Report(
     "unpaid instalment fell due in the range: amounts, DPD, every contact number and email, the collection "
     "case's stage, executive, last contact and promise to pay.",
     date_basis="the oldest unpaid instalment's due date",
-    source=f"{LOANS}{OVERDUE}{OUTSTANDING} LEFT JOIN read.collection_cases cc ON cc.loan_id = l.id "
-    "AND cc.brand_id = l.brand_id LEFT JOIN read.staff s ON s.id = cc.assignee AND s.brand_id = l.brand_id",
-    where=f"{BRAND} AND l.status IN {SERVICED} AND d.amount > 0",
-    date_sql="d.since",
+    source=f"{LOANS}{OUTSTANDING_OVERDUE} LEFT JOIN read.collection_cases cc ON cc.loan_id = l.id "
+    f"AND cc.brand_id = l.brand_id {staff('cc.assignee', 'l.brand_id')}",
+    where=f"{BRAND} AND l.status IN {SERVICED} AND o.overdue > 0",
+    date_sql="o.since",
     columns=(
         *BORROWER,
         C("alternate_phones", "array_to_string(c.alternate_numbers, '; ')"),
         C("email", "c.email"),
-        C("overdue_since", "d.since", "date"),
-        C("overdue_instalments", "d.instalments", "int"),
-        C("overdue_amount", "d.amount", "number"),
-        C("outstanding_total", "coalesce(o.principal, 0) + coalesce(o.interest, 0)", "number"),
+        C("overdue_since", "o.since", "date"),
+        C("overdue_instalments", "o.overdue_instalments", "int"),
+        C("overdue_amount", "o.overdue", "number"),
+        OUTSTANDING_TOTAL,
         C("dpd", "l.dpd", "int"),
         C("asset_class", "l.asset_class"),
         C("status", "l.status"),
@@ -61,27 +68,20 @@ MASTER_COLLECTION = Report(
         C("ptp_status", "cc.ptp_status"),
         C("ptp_due_on", "cc.ptp_due_on", "date"),
     ),
-    key=_loan_key("d.since", LOAN_KEY_DATE),
+    key=_loan_key("o.since", LOAN_KEY_DATE),
 )
 
 _COLLECTION_COLUMNS = (
     *BORROWER,
-    C("disbursed_on", "l.disbursed_on", "date"),
+    DISBURSED_ON,
     C("sanctioned_at", "l.sanctioned_at", "instant"),
-    C("disbursed_amount", "coalesce(l.sanctioned_amount, l.amount)", "number"),
-    C("repaid", "r.amount", "number"),
-    C("payments", "r.payments", "int"),
-    C("last_paid_on", "r.last_on", "date"),
-    C("outstanding_total", "coalesce(o.principal, 0) + coalesce(o.interest, 0)", "number"),
+    DISBURSED_AMOUNT,
+    *REPAID_COLUMNS,
+    OUTSTANDING_TOTAL,
     C("dpd", "l.dpd", "int"),
     C("status", "l.status"),
 )
-_DISBURSED_STATUS = Filter(
-    "status",
-    "l.status = %(status)s",
-    "the loan's status",
-    choices=("active", "partially_paid", "overdue", "completed", "settled", "written_off"),
-)
+_DISBURSED_STATUS = status_filter("the loan's status", SERVICED_STATUSES + FINAL_STATUSES)
 
 COLLECTION_LOAN = Report(
     slug="collection-loan-report",
@@ -113,7 +113,7 @@ COLLECTION_BY_APPROVED = Report(
     filters=(_DISBURSED_STATUS,),
 )
 
-_LEFT = "i.principal + i.interest - i.paid_principal - i.paid_interest"
+_STATE = f"CASE WHEN {left()} <= 0 THEN 'paid' WHEN {paid()} > 0 THEN 'partly_paid' ELSE 'unpaid' END"
 COLLECTION_DUE = Report(
     slug="collection-due-report",
     title="Collection due",
@@ -121,22 +121,17 @@ COLLECTION_DUE = Report(
     definition="One row per instalment falling due in the range: what was due, what was paid against it and what "
     "is left, with paid / partly_paid / unpaid.",
     date_basis="the instalment's due date",
-    source="read.report_instalments i JOIN read.loans l ON l.id = i.loan_id AND l.brand_id = i.brand_id "
-    "JOIN read.customers c ON c.id = l.customer_id AND c.brand_id = l.brand_id",
+    source=f"read.report_instalments i {loan_of('i')}",
     where="i.brand_id = %(brand)s",
     date_sql="i.due_date",
     columns=(
         *BORROWER,
         C("instalment", "i.no", "int"),
         C("due_date", "i.due_date", "date"),
-        C("due_amount", "i.principal + i.interest", "number"),
-        C("paid_amount", "i.paid_principal + i.paid_interest", "number"),
-        C("left_amount", _LEFT, "number"),
-        C(
-            "state",
-            f"CASE WHEN {_LEFT} <= 0 THEN 'paid' WHEN i.paid_principal + i.paid_interest > 0 "
-            "THEN 'partly_paid' ELSE 'unpaid' END",
-        ),
+        C("due_amount", due(), "number"),
+        C("paid_amount", paid(), "number"),
+        C("left_amount", left(), "number"),
+        C("state", _STATE),
         C("dpd", "l.dpd", "int"),
         C("loan_status", "l.status"),
     ),
@@ -144,8 +139,7 @@ COLLECTION_DUE = Report(
     filters=(
         Filter(
             "state",
-            f"(CASE WHEN {_LEFT} <= 0 THEN 'paid' WHEN i.paid_principal + i.paid_interest > 0 THEN 'partly_paid' "
-            "ELSE 'unpaid' END) = %(state)s",
+            f"({_STATE}) = %(state)s",
             "whether the instalment is paid",
             choices=("paid", "partly_paid", "unpaid"),
         ),
@@ -159,7 +153,7 @@ CX_ALLOCATION = Report(
     definition="One row per credit executive with applications assigned, created in the range: how many are "
     "waiting (pending), CX-approved, sanctioned or later, rejected, and in all.",
     date_basis="the application's creation",
-    source=f"read.loans l {STAFF}",
+    source=f"read.loans l {staff('l.assignee', 'l.brand_id')}",
     where=f"{BRAND} AND l.assignee IS NOT NULL",
     date_sql="l.created_at",
     date_kind="instant",
@@ -167,17 +161,17 @@ CX_ALLOCATION = Report(
     columns=(
         C("executive", "coalesce(s.name, l.assignee::text)"),
         C("email", "s.email"),
-        C("pending", "count(*) FILTER (WHERE l.status = 'pending')", "int"),
-        C("cx_approved", "count(*) FILTER (WHERE l.status = 'cx_approved')", "int"),
-        C("sanctioned_or_later", "count(*) FILTER (WHERE l.sanctioned_at IS NOT NULL)", "int"),
-        C("rejected", "count(*) FILTER (WHERE l.status = 'rejected')", "int"),
-        C("assigned", "count(*)", "int"),
+        C("pending", counted("l.status = 'pending'"), "int"),
+        C("cx_approved", counted("l.status = 'cx_approved'"), "int"),
+        C("sanctioned_or_later", counted("l.sanctioned_at IS NOT NULL"), "int"),
+        C("rejected", counted("l.status = 'rejected'"), "int"),
+        C("assigned", counted(), "int"),
     ),
     key=(("coalesce(s.name, '')", str), ("l.assignee", UUID)),
 )
 
-_DAY_DUE = "i.principal + i.interest"
-_DAY_PAID = "i.paid_principal + i.paid_interest"
+_DAY_DUE = due()
+_DAY_PAID = paid()
 TOTAL_RECOVERY = Report(
     slug="total-recovery-report",
     title="Total recovery",
@@ -192,11 +186,11 @@ TOTAL_RECOVERY = Report(
     group_by="i.due_date",
     columns=(
         C("due_date", "i.due_date", "date"),
-        C("instalments", "count(*)", "int"),
+        C("instalments", counted(), "int"),
         C("due", f"sum({_DAY_DUE})", "number"),
         C("recovered", f"sum({_DAY_PAID})", "number"),
         C("outstanding", f"sum({_DAY_DUE} - {_DAY_PAID})", "number"),
-        C("recovery_rate", f"round(100 * sum({_DAY_PAID}) / nullif(sum({_DAY_DUE}), 0), 2)", "number"),
+        C("recovery_rate", percent(f"sum({_DAY_PAID})", f"sum({_DAY_DUE})"), "number"),
     ),
     key=(("i.due_date", date),),
 )
@@ -215,13 +209,13 @@ RECOVERY_EFFICIENCY = Report(
     group_by=_MONTH,
     columns=(
         C("month", _MONTH, "date"),
-        C("instalments", "count(*)", "int"),
-        C("paid", f"count(*) FILTER (WHERE {_DAY_PAID} >= {_DAY_DUE})", "int"),
-        C("partly_paid", f"count(*) FILTER (WHERE {_DAY_PAID} > 0 AND {_DAY_PAID} < {_DAY_DUE})", "int"),
-        C("unpaid", f"count(*) FILTER (WHERE {_DAY_PAID} = 0)", "int"),
+        C("instalments", counted(), "int"),
+        C("paid", counted(f"{_DAY_PAID} >= {_DAY_DUE}"), "int"),
+        C("partly_paid", counted(f"{_DAY_PAID} > 0 AND {_DAY_PAID} < {_DAY_DUE}"), "int"),
+        C("unpaid", counted(f"{_DAY_PAID} = 0"), "int"),
         C("demand", f"sum({_DAY_DUE})", "number"),
         C("collection", f"sum({_DAY_PAID})", "number"),
-        C("efficiency", f"round(100 * sum({_DAY_PAID}) / nullif(sum({_DAY_DUE}), 0), 2)", "number"),
+        C("efficiency", percent(f"sum({_DAY_PAID})", f"sum({_DAY_DUE})"), "number"),
     ),
     key=((_MONTH, date),),
 )
@@ -244,14 +238,14 @@ DPD_BUCKETS = Report(
     group_by=_BUCKET,
     columns=(
         C("bucket", _BUCKET_NAME),
-        C("loans", "count(*)", "int"),
+        C("loans", counted(), "int"),
         C("outstanding_principal", "coalesce(sum(o.principal), 0)", "number"),
         C("outstanding_total", "coalesce(sum(o.principal + o.interest), 0)", "number"),
     ),
     key=((_BUCKET, int),),
 )
 
-_ACTOR_STAFF = "LEFT JOIN read.staff s ON e.actor = 'staff:' || s.id::text AND s.brand_id = e.brand_id"
+_ACTOR_STAFF = actor_staff("e.actor", "e.brand_id")
 TEAM_PERFORMANCE = Report(
     slug="team-performance-report",
     title="Team performance",
@@ -267,13 +261,13 @@ TEAM_PERFORMANCE = Report(
     columns=(
         C("actor", "e.actor"),
         C("name", "s.name"),
-        C("cx_approved", "count(*) FILTER (WHERE e.kind = 'cx_approved')", "int"),
-        C("sanctioned", "count(*) FILTER (WHERE e.kind = 'sanctioned')", "int"),
-        C("rejected", "count(*) FILTER (WHERE e.kind = 'rejected')", "int"),
-        C("sent_back", "count(*) FILTER (WHERE e.kind = 'sent_back')", "int"),
-        C("disbursed", "count(*) FILTER (WHERE e.kind = 'disbursed')", "int"),
-        C("repayments", "count(*) FILTER (WHERE e.kind = 'repayment_recorded')", "int"),
-        C("actions", "count(*)", "int"),
+        C("cx_approved", counted("e.kind = 'cx_approved'"), "int"),
+        C("sanctioned", counted("e.kind = 'sanctioned'"), "int"),
+        C("rejected", counted("e.kind = 'rejected'"), "int"),
+        C("sent_back", counted("e.kind = 'sent_back'"), "int"),
+        C("disbursed", counted("e.kind = 'disbursed'"), "int"),
+        C("repayments", counted("e.kind = 'repayment_recorded'"), "int"),
+        C("actions", counted(), "int"),
     ),
     key=(("e.actor", str),),
 )

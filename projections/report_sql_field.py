@@ -9,16 +9,13 @@ from datetime import date, datetime
 from uuid import UUID
 
 from projections.report_sql_collections import CATEGORY
+from projections.report_sql_parts import actor_staff, counted, loan_of, staff, summed
 from projections.reports import Column, Filter, Report
 
 C = Column
 
 #: A collection case's loan and borrower (same brand) and its assigned executive.
-CASE = (
-    "read.collection_cases cc JOIN read.loans l ON l.id = cc.loan_id AND l.brand_id = cc.brand_id "
-    "JOIN read.customers c ON c.id = l.customer_id AND c.brand_id = l.brand_id "
-    "LEFT JOIN read.staff s ON s.id = cc.assignee AND s.brand_id = cc.brand_id"
-)
+CASE = f"read.collection_cases cc {loan_of('cc')} {staff('cc.assignee', 'cc.brand_id')}"
 
 ALLOCATION = Report(
     slug="collection-allocation-executive-report",
@@ -66,9 +63,7 @@ REMARKS = Report(
     definition="One row per contact logged by collections in the range: the loan, who logged it, the channel, "
     "the outcome, the remarks and any callback asked for.",
     date_basis="the instant the contact was logged",
-    source="read.collection_contacts k JOIN read.loans l ON l.id = k.loan_id AND l.brand_id = k.brand_id "
-    "JOIN read.customers c ON c.id = l.customer_id AND c.brand_id = l.brand_id "
-    "LEFT JOIN read.staff s ON s.id = k.staff_id AND s.brand_id = k.brand_id",
+    source=f"read.collection_contacts k {loan_of('k')} {staff('k.staff_id', 'k.brand_id')}",
     where="k.brand_id = %(brand)s",
     date_sql="k.at",
     date_kind="instant",
@@ -94,7 +89,7 @@ FIELD_VISITS = Report(
     "was made, the outcome, remarks, location and photos taken.",
     date_basis="the instant the visit was flagged",
     source="read.field_visits v JOIN read.customers c ON c.id = v.customer_id AND c.brand_id = v.brand_id "
-    "LEFT JOIN read.staff s ON s.id = v.assignee_id AND s.brand_id = v.brand_id",
+    f"{staff('v.assignee_id', 'v.brand_id')}",
     where="v.brand_id = %(brand)s",
     date_sql="v.created_at",
     date_kind="instant",
@@ -135,7 +130,7 @@ AGENT_PERFORMANCE = Report(
     definition="One row per person with collection activity in the range: contacts logged, promises to pay taken "
     "(and how many were kept or broken), repayments recorded and the amount collected by them, loans worked.",
     date_basis="the instant of each contact and promise, the payment date of each repayment",
-    source=f"({_PEOPLE}) a LEFT JOIN read.staff s ON a.agent = 'staff:' || s.id::text AND s.brand_id = a.brand_id",
+    source=f"({_PEOPLE}) a {actor_staff('a.agent', 'a.brand_id')}",
     where="a.brand_id = %(brand)s",
     date_sql="a.at",
     date_kind="instant",
@@ -143,13 +138,13 @@ AGENT_PERFORMANCE = Report(
     columns=(
         C("agent", "a.agent"),
         C("name", "s.name"),
-        C("contacts", "count(*) FILTER (WHERE a.kind = 'contact')", "int"),
-        C("ptps", "count(*) FILTER (WHERE a.kind = 'ptp')", "int"),
-        C("ptps_kept", "count(*) FILTER (WHERE a.kind = 'ptp' AND a.status = 'kept')", "int"),
-        C("ptps_broken", "count(*) FILTER (WHERE a.kind = 'ptp' AND a.status = 'broken')", "int"),
-        C("promised", "coalesce(sum(a.amount) FILTER (WHERE a.kind = 'ptp'), 0)", "number"),
-        C("repayments", "count(*) FILTER (WHERE a.kind = 'repayment')", "int"),
-        C("collected", "coalesce(sum(a.amount) FILTER (WHERE a.kind = 'repayment'), 0)", "number"),
+        C("contacts", counted("a.kind = 'contact'"), "int"),
+        C("ptps", counted("a.kind = 'ptp'"), "int"),
+        C("ptps_kept", counted("a.kind = 'ptp' AND a.status = 'kept'"), "int"),
+        C("ptps_broken", counted("a.kind = 'ptp' AND a.status = 'broken'"), "int"),
+        C("promised", summed("a.amount", "a.kind = 'ptp'"), "number"),
+        C("repayments", counted("a.kind = 'repayment'"), "int"),
+        C("collected", summed("a.amount", "a.kind = 'repayment'"), "number"),
         C("loans", "count(DISTINCT a.loan_id)", "int"),
     ),
     key=(("a.agent", str),),

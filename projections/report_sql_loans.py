@@ -6,46 +6,34 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-from projections.reports import Column, Filter, Report
+from projections.report_sql_parts import (
+    BORROWER,
+    BRAND,
+    CHANNEL_FILTER,
+    DISBURSED_AMOUNT,
+    DISBURSED_ON,
+    FINAL,
+    FINAL_STATUSES,
+    LOANS,
+    NEXT_DUE_DATE,
+    NEXT_LEFT,
+    OUTSTANDING,
+    OUTSTANDING_TOTAL,
+    REPAID,
+    REPAID_COLUMNS,
+    SERVICED,
+    SERVICED_STATUSES,
+    counted,
+    day,
+    status_filter,
+    summed,
+)
+from projections.reports import Column, Report
 
 C = Column
 CATEGORY = "User & Loan Reports"
 
-LOAN_STATUSES = ("onboarding", "pending", "cx_approved", "sm_approved", "approved", "awaiting_disbursal", "active",
-                 "partially_paid", "overdue", "completed", "rejected", "cancelled", "settled", "written_off")  # fmt: skip
-SERVICED = "('active', 'partially_paid', 'overdue')"
-FINAL = "('completed', 'settled', 'written_off')"
-
-#: A loan with its borrower (same brand), the usual source of the loan reports.
-LOANS = "read.loans l JOIN read.customers c ON c.id = l.customer_id AND c.brand_id = l.brand_id"
-BRAND = "l.brand_id = %(brand)s"
-
-#: What is left of each disbursed loan's schedule: unpaid principal and interest, and the next instalment not fully
-#: paid (its due date and what is left of it). Allocation as each payment recorded it (docs/reports.md).
-OUTSTANDING = (
-    " LEFT JOIN LATERAL (SELECT sum(i.principal - i.paid_principal) AS principal, "
-    "sum(i.interest - i.paid_interest) AS interest, sum(i.paid_penal) AS penal_paid "
-    "FROM read.report_instalments i WHERE i.loan_id = l.id) o ON true"
-    " LEFT JOIN LATERAL (SELECT i.due_date, i.principal + i.interest - i.paid_principal - i.paid_interest AS left_due "
-    "FROM read.report_instalments i WHERE i.loan_id = l.id "
-    "AND i.principal + i.interest > i.paid_principal + i.paid_interest ORDER BY i.no LIMIT 1) n ON true"
-)
-#: The loan's repayments that stand (not reversed).
-REPAID = (
-    " LEFT JOIN LATERAL (SELECT count(*) AS payments, coalesce(sum(p.amount), 0) AS amount, max(p.paid_on) AS last_on "
-    "FROM read.report_payments p WHERE p.loan_id = l.id AND p.reversed_on IS NULL) r ON true"
-)
-
-BORROWER = (
-    C("loan_number", "l.loan_number"),
-    C("customer_number", "c.number"),
-    C("borrower", "c.name"),
-    C("phone", "c.phone"),
-)
-STATUS_FILTER = Filter("status", "l.status = %(status)s", "the loan's current status", choices=LOAN_STATUSES)
-CHANNEL_FILTER = Filter(
-    "channel", "l.channel = %(channel)s", "who started the application", choices=("borrower", "staff")
-)
+STATUS_FILTER = status_filter("the loan's current status")
 LOAN_KEY_DATE = (date, UUID)
 LOAN_KEY_INSTANT = (datetime, UUID)
 
@@ -59,6 +47,24 @@ _ADDRESS = (
     "FROM jsonb_array_elements(c.addresses) a)"
 )
 
+#: Each borrower's loans (`ln.n`, `ln.loans`: number:status:amount in creation order), latest employment (`e`) and
+#: latest bank account (`b`): one grouped pass each over the brand's rows.
+_LOANS_OF = (
+    " LEFT JOIN (SELECT l.customer_id, count(*) AS n, string_agg(l.loan_number || ':' || l.status || ':' || l.amount, "
+    "'; ' ORDER BY l.created_at, l.id) AS loans FROM read.loans l WHERE l.brand_id = %(brand)s GROUP BY l.customer_id)"
+    " ln ON ln.customer_id = c.id"
+)
+_EMPLOYMENT = (
+    " LEFT JOIN (SELECT DISTINCT ON (e.customer_id) e.customer_id, e.employment FROM read.report_employment e "
+    "WHERE e.brand_id = %(brand)s AND e.employment IS NOT NULL ORDER BY e.customer_id, e.updated_at DESC) e "
+    "ON e.customer_id = c.id"
+)
+_BANK_ACCOUNT = (
+    " LEFT JOIN (SELECT DISTINCT ON (b.customer_id) b.customer_id, b.account_masked, b.ifsc, b.holder_name, b.status "
+    "FROM read.bank_accounts b WHERE b.brand_id = %(brand)s ORDER BY b.customer_id, b.added_at DESC, b.id) b "
+    "ON b.customer_id = c.id"
+)
+
 MASTER = Report(
     slug="master-report",
     title="Master report",
@@ -66,14 +72,7 @@ MASTER = Report(
     definition="One row per borrower (Customer 360 record) of the brand: profile, PAN, masked Aadhaar, employment, "
     "latest bank account, addresses and every loan (number:status:amount).",
     date_basis="the borrower's registration (Customer 360 record created)",
-    source="read.customers c"
-    " LEFT JOIN LATERAL (SELECT count(*) AS n, string_agg(l.loan_number || ':' || l.status || ':' || l.amount, '; ' "
-    "ORDER BY l.created_at, l.id) AS loans FROM read.loans l WHERE l.brand_id = c.brand_id AND l.customer_id = c.id) ln"
-    " ON true"
-    " LEFT JOIN LATERAL (SELECT e.employment FROM read.report_employment e WHERE e.customer_id = c.id "
-    "AND e.brand_id = c.brand_id AND e.employment IS NOT NULL ORDER BY e.updated_at DESC LIMIT 1) e ON true"
-    " LEFT JOIN LATERAL (SELECT b.account_masked, b.ifsc, b.holder_name, b.status FROM read.bank_accounts b "
-    "WHERE b.brand_id = c.brand_id AND b.customer_id = c.id ORDER BY b.added_at DESC, b.id LIMIT 1) b ON true"
+    source=f"read.customers c{_LOANS_OF}{_EMPLOYMENT}{_BANK_ACCOUNT}"
     " LEFT JOIN read.kyc_checks ka ON ka.customer_id = c.id AND ka.kind = 'aadhaar'",
     where="c.brand_id = %(brand)s",
     date_sql="c.created_at",
@@ -113,9 +112,9 @@ DISBURSED = Report(
     date_sql="l.disbursed_on",
     columns=(
         *BORROWER,
-        C("disbursed_on", "l.disbursed_on", "date"),
+        DISBURSED_ON,
         C("requested_amount", "l.amount", "number"),
-        C("disbursed_amount", "coalesce(l.sanctioned_amount, l.amount)", "number"),
+        DISBURSED_AMOUNT,
         C("tenure", "l.tenure", "int"),
         C("channel", "l.channel"),
         C("status", "l.status"),
@@ -145,7 +144,7 @@ NON_DISBURSED = Report(
     key=_loan_key("l.sanctioned_at", LOAN_KEY_INSTANT),
 )
 
-_SANCTION_DAY = "(l.sanctioned_at AT TIME ZONE %(tz)s)::date"
+_SANCTION_DAY = day("l.sanctioned_at")
 DISBURSE_NON_DISBURSE = Report(
     slug="disburse-non-disburse-report",
     title="Disbursed vs not disbursed",
@@ -160,19 +159,11 @@ DISBURSE_NON_DISBURSE = Report(
     group_by=_SANCTION_DAY,
     columns=(
         C("sanctioned_on", _SANCTION_DAY, "date"),
-        C("sanctioned", "count(*)", "int"),
-        C("disbursed", "count(*) FILTER (WHERE l.disbursed_on IS NOT NULL)", "int"),
-        C("not_disbursed", "count(*) FILTER (WHERE l.disbursed_on IS NULL)", "int"),
-        C(
-            "disbursed_amount",
-            "coalesce(sum(l.sanctioned_amount) FILTER (WHERE l.disbursed_on IS NOT NULL), 0)",
-            "number",
-        ),
-        C(
-            "not_disbursed_amount",
-            "coalesce(sum(l.sanctioned_amount) FILTER (WHERE l.disbursed_on IS NULL), 0)",
-            "number",
-        ),
+        C("sanctioned", counted(), "int"),
+        C("disbursed", counted("l.disbursed_on IS NOT NULL"), "int"),
+        C("not_disbursed", counted("l.disbursed_on IS NULL"), "int"),
+        C("disbursed_amount", summed("l.sanctioned_amount", "l.disbursed_on IS NOT NULL"), "number"),
+        C("not_disbursed_amount", summed("l.sanctioned_amount", "l.disbursed_on IS NULL"), "number"),
     ),
     key=((_SANCTION_DAY, date),),
 )
@@ -186,20 +177,18 @@ ACTIVE_BY_DUE = Report(
     date_basis="the next unpaid instalment's due date",
     source=LOANS + OUTSTANDING,
     where=f"{BRAND} AND l.status IN {SERVICED}",
-    date_sql="n.due_date",
+    date_sql=NEXT_DUE_DATE,
     columns=(
         *BORROWER,
-        C("next_due_date", "n.due_date", "date"),
-        C("next_due_amount", "n.left_due", "number"),
+        C("next_due_date", NEXT_DUE_DATE, "date"),
+        C("next_due_amount", NEXT_LEFT, "number"),
         C("outstanding_principal", "o.principal", "number"),
         C("outstanding_interest", "o.interest", "number"),
         C("dpd", "l.dpd", "int"),
         C("status", "l.status"),
     ),
-    key=_loan_key("n.due_date", LOAN_KEY_DATE),
-    filters=(
-        Filter("status", "l.status = %(status)s", "the loan's status", choices=("active", "partially_paid", "overdue")),
-    ),
+    key=_loan_key(NEXT_DUE_DATE, LOAN_KEY_DATE),
+    filters=(status_filter("the loan's status", SERVICED_STATUSES),),
 )
 
 NO_REPAYMENT = Report(
@@ -211,20 +200,18 @@ NO_REPAYMENT = Report(
     date_basis="the instant the loan reached its closed state",
     source=LOANS,
     where=f"{BRAND} AND l.status IN {FINAL} AND NOT EXISTS (SELECT 1 FROM read.report_payments p "
-    "WHERE p.loan_id = l.id AND p.reversed_on IS NULL)",
+    "WHERE p.loan_id = l.id AND p.brand_id = l.brand_id AND p.reversed_on IS NULL)",
     date_sql="l.status_since",
     date_kind="instant",
     columns=(
         *BORROWER,
-        C("disbursed_on", "l.disbursed_on", "date"),
-        C("disbursed_amount", "coalesce(l.sanctioned_amount, l.amount)", "number"),
+        DISBURSED_ON,
+        DISBURSED_AMOUNT,
         C("status", "l.status"),
         C("closed_at", "l.status_since", "instant"),
     ),
     key=_loan_key("l.status_since", LOAN_KEY_INSTANT),
-    filters=(
-        Filter("status", "l.status = %(status)s", "the closed state", choices=("completed", "settled", "written_off")),
-    ),
+    filters=(status_filter("the closed state", FINAL_STATUSES),),
 )
 
 LOAN_CLOSE = Report(
@@ -239,11 +226,9 @@ LOAN_CLOSE = Report(
     date_kind="instant",
     columns=(
         *BORROWER,
-        C("disbursed_on", "l.disbursed_on", "date"),
-        C("disbursed_amount", "coalesce(l.sanctioned_amount, l.amount)", "number"),
-        C("repaid", "r.amount", "number"),
-        C("payments", "r.payments", "int"),
-        C("last_paid_on", "r.last_on", "date"),
+        DISBURSED_ON,
+        DISBURSED_AMOUNT,
+        *REPAID_COLUMNS,
         C("closed_at", "l.status_since", "instant"),
     ),
     key=_loan_key("l.status_since", LOAN_KEY_INSTANT),
@@ -261,12 +246,12 @@ OUTSTANDING_DATA = Report(
     date_sql="l.disbursed_on",
     columns=(
         *BORROWER,
-        C("disbursed_on", "l.disbursed_on", "date"),
-        C("disbursed_amount", "coalesce(l.sanctioned_amount, l.amount)", "number"),
+        DISBURSED_ON,
+        DISBURSED_AMOUNT,
         C("outstanding_principal", "coalesce(o.principal, 0)", "number"),
         C("outstanding_interest", "coalesce(o.interest, 0)", "number"),
-        C("outstanding_total", "coalesce(o.principal, 0) + coalesce(o.interest, 0)", "number"),
-        C("next_due_date", "n.due_date", "date"),
+        OUTSTANDING_TOTAL,
+        C("next_due_date", NEXT_DUE_DATE, "date"),
         C("dpd", "l.dpd", "int"),
         C("asset_class", "l.asset_class"),
         C("status", "l.status"),

@@ -1,13 +1,14 @@
-"""The Marketing & Credit reports of the spec: the borrower funnel (`read.onboarding`) as the lead pipeline, the
-applications by source, and the bureau pulls (`ops.provider_calls`, the outbound call log). docs/reports.md has
-each definition."""
+"""The Marketing & Credit reports of the spec: the borrower funnel (`read.onboarding`) with the UTM it signed up by
+(`read.borrower_attribution`) and the imported lead it became (`read.leads`: source, campaign, paid or organic, lead
+status), the imported leads and sign-ups counted by status and by day, the applications by source, and the bureau
+pulls (`ops.provider_calls`, the outbound call log). docs/reports.md has each definition."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from uuid import UUID
 
-from projections.report_sql_loans import CHANNEL_FILTER
+from projections.report_sql_parts import CHANNEL_FILTER, counted, day, summed
 from projections.reports import Column, Filter, Report
 
 C = Column
@@ -17,15 +18,34 @@ FUNNEL_STATUSES = ("in_progress", "completed", "rejected")
 STEPS = ("mobile", "pan", "personal", "employment", "aadhaar", "selfie", "bank_account", "bank_statement",
          "loan_request", "submitted")  # fmt: skip
 FUNNEL = "read.onboarding f LEFT JOIN read.customers c ON c.id = f.customer_id AND c.brand_id = f.brand_id"
+#: The sign-up's UTM (`ba`, first touch) and the imported lead linked to its Customer 360 record (`ld`; the first
+#: imported when several are).
+ATTRIBUTED = (
+    " LEFT JOIN read.borrower_attribution ba ON ba.borrower_id = f.id AND ba.brand_id = f.brand_id"
+    " LEFT JOIN (SELECT DISTINCT ON (ld.borrower_id) ld.borrower_id, ld.source, ld.is_organic, ld.campaign_name, "
+    "ld.status FROM read.leads ld WHERE ld.brand_id = %(brand)s AND ld.borrower_id IS NOT NULL "
+    "ORDER BY ld.borrower_id, ld.created_at, ld.id) ld ON ld.borrower_id = f.customer_id"
+)
+#: Both lead pipelines as rows `m` (brand_id, kind, at, status): imported leads (`paid_lead` / `organic_lead`, at
+#: their import, with their lead status) and borrower sign-ups (`sign_up`, at the funnel's start, with its status and
+#: whether it reached the Customer 360 record).
+PIPELINES = (
+    "(SELECT ld.brand_id, CASE WHEN ld.is_organic THEN 'organic_lead' ELSE 'paid_lead' END AS kind, "
+    "ld.created_at AS at, ld.status, false AS registered FROM read.leads ld WHERE ld.brand_id = %(brand)s "
+    "UNION ALL SELECT f.brand_id, 'sign_up', f.started_at, f.status, f.customer_id IS NOT NULL "
+    "FROM read.onboarding f WHERE f.brand_id = %(brand)s) m"
+)
 
 MARKETING = Report(
     slug="marketing-report",
     title="Marketing (leads)",
     category=CATEGORY,
     definition="One row per lead (a borrower funnel started by a verified phone) in the range: its stage (the "
-    "step it is on), status, the rejection reason, the email domain and the Customer 360 record it became.",
+    "step it is on), status, the rejection reason, the email domain and the Customer 360 record it became, the UTM "
+    "source, medium and campaign of the link it signed up by, and the imported lead linked to that record: its "
+    "source, campaign, paid or organic, and lead status.",
     date_basis="the lead's start (phone verified)",
-    source=FUNNEL,
+    source=FUNNEL + ATTRIBUTED,
     where="f.brand_id = %(brand)s",
     date_sql="f.started_at",
     date_kind="instant",
@@ -39,15 +59,29 @@ MARKETING = Report(
         C("customer_number", "c.number"),
         C("started_at", "f.started_at", "instant"),
         C("stage_since", "f.step_since", "instant"),
+        C("utm_source", "ba.utm_source"),
+        C("utm_medium", "ba.utm_medium"),
+        C("utm_campaign", "ba.utm_campaign"),
+        C("lead_source", "ld.source"),
+        C("lead_campaign", "ld.campaign_name"),
+        C("lead_organic", "ld.is_organic", "bool"),
+        C("lead_status", "ld.status"),
     ),
     key=(("f.started_at", datetime), ("f.id", UUID)),
     filters=(
         Filter("status", "f.status = %(status)s", "the lead's status", choices=FUNNEL_STATUSES),
         Filter("stage", "f.step = %(stage)s", "the step the lead is on", choices=STEPS),
+        Filter(
+            "attribution",
+            "(CASE WHEN ld.borrower_id IS NOT NULL AND ld.is_organic THEN 'organic_lead' WHEN ld.borrower_id IS NOT "
+            "NULL THEN 'paid_lead' WHEN ba.utm_source IS NOT NULL OR ba.utm_campaign IS NOT NULL THEN 'utm' "
+            "ELSE 'none' END) = %(attribution)s",
+            "how the lead was attributed: an imported paid or organic lead, else a UTM link, else none",
+            choices=("paid_lead", "organic_lead", "utm", "none"),
+        ),
     ),
 )
 
-_CREATED_DAY = "(l.created_at AT TIME ZONE %(tz)s)::date"
 INTERNAL_MARKETING = Report(
     slug="internal-marketing-report",
     title="Internal marketing",
@@ -63,15 +97,11 @@ INTERNAL_MARKETING = Report(
     columns=(
         C("channel", "l.channel"),
         C("coupon_code", "coalesce(l.coupon_code, '')"),
-        C("applications", "count(*)", "int"),
-        C("sanctioned", "count(*) FILTER (WHERE l.sanctioned_at IS NOT NULL)", "int"),
-        C("disbursed", "count(*) FILTER (WHERE l.disbursed_on IS NOT NULL)", "int"),
-        C("rejected", "count(*) FILTER (WHERE l.status = 'rejected')", "int"),
-        C(
-            "disbursed_amount",
-            "coalesce(sum(l.sanctioned_amount) FILTER (WHERE l.disbursed_on IS NOT NULL), 0)",
-            "number",
-        ),
+        C("applications", counted(), "int"),
+        C("sanctioned", counted("l.sanctioned_at IS NOT NULL"), "int"),
+        C("disbursed", counted("l.disbursed_on IS NOT NULL"), "int"),
+        C("rejected", counted("l.status = 'rejected'"), "int"),
+        C("disbursed_amount", summed("l.sanctioned_amount", "l.disbursed_on IS NOT NULL"), "number"),
     ),
     key=(("l.channel", str), ("coalesce(l.coupon_code, '')", str)),
     filters=(CHANNEL_FILTER,),
@@ -91,34 +121,39 @@ INTERNAL_ANALYSIS = Report(
     group_by="f.step",
     columns=(
         C("stage", "f.step"),
-        C("in_progress", "count(*) FILTER (WHERE f.status = 'in_progress')", "int"),
-        C("completed", "count(*) FILTER (WHERE f.status = 'completed')", "int"),
-        C("rejected", "count(*) FILTER (WHERE f.status = 'rejected')", "int"),
-        C("leads", "count(*)", "int"),
+        C("in_progress", counted("f.status = 'in_progress'"), "int"),
+        C("completed", counted("f.status = 'completed'"), "int"),
+        C("rejected", counted("f.status = 'rejected'"), "int"),
+        C("leads", counted(), "int"),
         C("share", "round(100.0 * count(*) / sum(count(*)) OVER (), 2)", "number"),
     ),
     key=((f"array_position(ARRAY{list(STEPS)}::text[], f.step)", int), ("f.step", str)),
 )
 
-_DAY = "(f.started_at AT TIME ZONE %(tz)s)::date"
+_DAY = day("m.at")
 DAILY_MIS = Report(
     slug="daily-marketing-mis-report",
     title="Daily marketing MIS",
     category=CATEGORY,
-    definition="One row per day (brand timezone) with leads started: leads, leads that reached the borrower "
-    "record (personal step), submitted applications, rejected leads.",
-    date_basis="the lead's start",
-    source="read.onboarding f",
-    where="f.brand_id = %(brand)s",
-    date_sql="f.started_at",
+    definition="One row per day (brand timezone) with leads started or imported: leads (borrower funnels "
+    "started), leads that reached the borrower record (personal step), submitted applications, rejected leads; "
+    "and the leads imported that day (paid and organic) and how many of them are converted now.",
+    date_basis="the lead's start; an imported lead's import",
+    source=PIPELINES,
+    where="m.brand_id = %(brand)s",
+    date_sql="m.at",
     date_kind="instant",
     group_by=_DAY,
     columns=(
         C("day", _DAY, "date"),
-        C("leads", "count(*)", "int"),
-        C("registered", "count(*) FILTER (WHERE f.customer_id IS NOT NULL)", "int"),
-        C("submitted", "count(*) FILTER (WHERE f.status = 'completed')", "int"),
-        C("rejected", "count(*) FILTER (WHERE f.status = 'rejected')", "int"),
+        C("leads", counted("m.kind = 'sign_up'"), "int"),
+        C("registered", counted("m.kind = 'sign_up' AND m.registered"), "int"),
+        C("submitted", counted("m.kind = 'sign_up' AND m.status = 'completed'"), "int"),
+        C("rejected", counted("m.kind = 'sign_up' AND m.status = 'rejected'"), "int"),
+        C("imported_leads", counted("m.kind <> 'sign_up'"), "int"),
+        C("paid_leads", counted("m.kind = 'paid_lead'"), "int"),
+        C("organic_leads", counted("m.kind = 'organic_lead'"), "int"),
+        C("converted_leads", counted("m.kind <> 'sign_up' AND m.status = 'converted'"), "int"),
     ),
     key=((_DAY, date),),
 )
@@ -127,15 +162,25 @@ LEAD_TOTAL = Report(
     slug="lead-total-report",
     title="Lead totals",
     category=CATEGORY,
-    definition="One row per lead status: how many leads started in the range have it.",
-    date_basis="the lead's start",
-    source="read.onboarding f",
-    where="f.brand_id = %(brand)s",
-    date_sql="f.started_at",
+    definition="One row per pipeline and status: how many leads of the range have it - imported leads, paid and "
+    "organic apart (paid_lead, organic_lead: new, contacted, applied, converted, rejected), and borrower sign-ups "
+    "(sign_up: in_progress, completed, rejected).",
+    date_basis="the lead's start; an imported lead's import",
+    source=PIPELINES,
+    where="m.brand_id = %(brand)s",
+    date_sql="m.at",
     date_kind="instant",
-    group_by="f.status",
-    columns=(C("status", "f.status"), C("leads", "count(*)", "int")),
-    key=(("f.status", str),),
+    group_by="m.kind, m.status",
+    columns=(C("pipeline", "m.kind"), C("status", "m.status"), C("leads", counted(), "int")),
+    key=(("m.kind", str), ("m.status", str)),
+    filters=(
+        Filter(
+            "pipeline",
+            "m.kind = %(pipeline)s",
+            "imported paid or organic leads, or borrower sign-ups",
+            choices=("paid_lead", "organic_lead", "sign_up"),
+        ),
+    ),
 )
 
 _BUREAU = (

@@ -33,6 +33,10 @@ CELL_FUNCTION = (
 
 KINDS = ("text", "number", "int", "date", "instant", "bool")
 
+#: Memory each sort or hash of a report's query may use before spilling to disk (`SET LOCAL` in the query's own
+#: transaction): the grouped per-loan passes (projections/report_sql_parts.py) hash a row per loan of the brand.
+WORK_MEM = "64MB"
+
 
 class ReportNotFound(NotFound):
     """Raised when no report has the slug."""
@@ -190,7 +194,8 @@ class ReportQueries:
             params.update({f"_c{i}": v for i, v in enumerate(keys)})
         params["_limit"] = limit + 1
         sql = f"SELECT * FROM ({inner}) q {after}ORDER BY {_order(report)} LIMIT %(_limit)s"
-        with self.pool.connection() as conn:
+        with self.pool.connection() as conn, conn.transaction():
+            _tune(conn)
             rows = conn.execute(sql, params).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
@@ -206,7 +211,8 @@ class ReportQueries:
         inner, params = _sql(report, request, safe=False, keys=False)
         sums = [f"sum(q.{_quoted(c.name)}) AS {_quoted(c.name)}" for c in report.columns if c.kind == "number"]
         sql = f"SELECT count(*) AS rows{''.join(', ' + s for s in sums)} FROM ({inner}) q"
-        with self.pool.connection() as conn:
+        with self.pool.connection() as conn, conn.transaction():
+            _tune(conn)
             found = conn.execute(sql, params).fetchone()
         return dict(found or {})
 
@@ -228,15 +234,27 @@ class ReportQueries:
 
     def _stream(self, head: bytes, sql: str, params: dict[str, Any]) -> Iterator[bytes]:
         yield head
-        with self.pool.connection() as conn, conn.cursor() as cur, cur.copy(sql, params) as copy:
-            buffer = bytearray()
-            for data in copy:
-                buffer += data
-                if len(buffer) >= CHUNK:
-                    yield bytes(buffer)
-                    buffer.clear()
-            if buffer:
-                yield bytes(buffer)
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            _tune(conn)
+            with cur.copy(sql, params) as copy:
+                yield from _chunks(copy)
+
+
+def _tune(conn: Any) -> None:
+    """The report query's session settings, for its transaction only."""
+    conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+
+
+def _chunks(copy: Any) -> Iterator[bytes]:
+    """COPY data regrouped into chunks of about CHUNK bytes."""
+    buffer = bytearray()
+    for data in copy:
+        buffer += data
+        if len(buffer) >= CHUNK:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
 
 
 def find(reports: dict[str, Report], slug: str) -> Report:

@@ -1,0 +1,86 @@
+"""The report declarations as they were before the per-loan correlated subqueries became grouped passes
+(projections/report_sql_parts.py): the old `LATERAL` / `NOT EXISTS` sources of the nine reports whose structure
+changed, kept only so tests/integration/test_report_rewrites.py can compare the old SQL's output with the new."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from projections.report_catalogue import CATALOGUE
+from projections.reports import Report
+
+_LOANS = "read.loans l JOIN read.customers c ON c.id = l.customer_id AND c.brand_id = l.brand_id"
+_OUTSTANDING = (
+    " LEFT JOIN LATERAL (SELECT sum(i.principal - i.paid_principal) AS principal, "
+    "sum(i.interest - i.paid_interest) AS interest, sum(i.paid_penal) AS penal_paid "
+    "FROM read.report_instalments i WHERE i.loan_id = l.id) o ON true"
+    " LEFT JOIN LATERAL (SELECT i.due_date, i.principal + i.interest - i.paid_principal - i.paid_interest AS left_due "
+    "FROM read.report_instalments i WHERE i.loan_id = l.id "
+    "AND i.principal + i.interest > i.paid_principal + i.paid_interest ORDER BY i.no LIMIT 1) n ON true"
+)
+_REPAID = (
+    " LEFT JOIN LATERAL (SELECT count(*) AS payments, coalesce(sum(p.amount), 0) AS amount, max(p.paid_on) AS last_on "
+    "FROM read.report_payments p WHERE p.loan_id = l.id AND p.reversed_on IS NULL) r ON true"
+)
+_OVERDUE = (
+    " LEFT JOIN LATERAL (SELECT sum(i.principal + i.interest - i.paid_principal - i.paid_interest) AS amount, "
+    "min(i.due_date) AS since, count(*) AS instalments FROM read.report_instalments i WHERE i.loan_id = l.id "
+    "AND i.due_date <= %(today)s AND i.principal + i.interest > i.paid_principal + i.paid_interest) d ON true"
+)
+_MASTER = (
+    "read.customers c"
+    " LEFT JOIN LATERAL (SELECT count(*) AS n, string_agg(l.loan_number || ':' || l.status || ':' || l.amount, '; ' "
+    "ORDER BY l.created_at, l.id) AS loans FROM read.loans l WHERE l.brand_id = c.brand_id AND l.customer_id = c.id) ln"
+    " ON true"
+    " LEFT JOIN LATERAL (SELECT e.employment FROM read.report_employment e WHERE e.customer_id = c.id "
+    "AND e.brand_id = c.brand_id AND e.employment IS NOT NULL ORDER BY e.updated_at DESC LIMIT 1) e ON true"
+    " LEFT JOIN LATERAL (SELECT b.account_masked, b.ifsc, b.holder_name, b.status FROM read.bank_accounts b "
+    "WHERE b.brand_id = c.brand_id AND b.customer_id = c.id ORDER BY b.added_at DESC, b.id LIMIT 1) b ON true"
+    " LEFT JOIN read.kyc_checks ka ON ka.customer_id = c.id AND ka.kind = 'aadhaar'"
+)
+_OLD_COLUMNS = {
+    "next_due_date": "n.due_date",
+    "next_due_amount": "n.left_due",
+    "repaid": "r.amount",
+    "payments": "r.payments",
+    "overdue_since": "d.since",
+    "overdue_instalments": "d.instalments",
+    "overdue_amount": "d.amount",
+}
+
+
+def _old(slug: str, source: str, where: str | None = None) -> Report:
+    new = CATALOGUE[slug]
+    columns = tuple(dataclasses.replace(c, sql=_OLD_COLUMNS.get(c.name, c.sql)) for c in new.columns)
+    old = dataclasses.replace(new, source=source, where=where or new.where, columns=columns)
+    if slug == "active-loans-by-due-date-report":
+        old = dataclasses.replace(old, date_sql="n.due_date", key=(("n.due_date", new.key[0][1]), new.key[1]))
+    if slug == "master-collection-report":
+        old = dataclasses.replace(old, date_sql="d.since", key=(("d.since", new.key[0][1]), new.key[1]))
+    return old
+
+
+BEFORE: dict[str, Report] = {
+    r.slug: r
+    for r in (
+        _old("master-report", _MASTER),
+        _old("active-loans-by-due-date-report", _LOANS + _OUTSTANDING),
+        _old(
+            "completed-loan-with-no-repet-report",
+            _LOANS,
+            "l.brand_id = %(brand)s AND l.status IN ('completed', 'settled', 'written_off') AND NOT EXISTS "
+            "(SELECT 1 FROM read.report_payments p WHERE p.loan_id = l.id AND p.reversed_on IS NULL)",
+        ),
+        _old("loan-close-report", _LOANS + _REPAID),
+        _old("outstanding-data-report", _LOANS + _OUTSTANDING),
+        _old(
+            "master-collection-report",
+            f"{_LOANS}{_OVERDUE}{_OUTSTANDING} LEFT JOIN read.collection_cases cc ON cc.loan_id = l.id "
+            "AND cc.brand_id = l.brand_id LEFT JOIN read.staff s ON s.id = cc.assignee AND s.brand_id = l.brand_id",
+            "l.brand_id = %(brand)s AND l.status IN ('active', 'partially_paid', 'overdue') AND d.amount > 0",
+        ),
+        _old("collection-loan-report", f"{_LOANS}{_REPAID}{_OUTSTANDING}"),
+        _old("collection-loan-report-by-approved-date", f"{_LOANS}{_REPAID}{_OUTSTANDING}"),
+        _old("dpd-buckets-report", f"read.loans l{_OUTSTANDING}"),
+    )
+}
