@@ -1,16 +1,24 @@
 """Checkpoints of loans' replayed positions in PostgreSQL (`domain/loans/checkpoint.py`): one row per loan and version,
 written after a save takes a loan across a multiple of CHECKPOINT_EVERY events, read by the views that replay a
-loan (the auditor's as-of state). A cache: dropping the table changes no figure, only how long a replay takes."""
+loan (the auditor's as-of state). Each row also holds the Loan's snapshot at that version (`domain/shared/snapshot.py`)
+and when its last event was recorded: the auditor's as-of replay starts from the newest one recorded by the instant
+and decodes only the events after it. A cache: dropping the table changes no figure, only how long a replay takes."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import structlog
 from psycopg.types.json import Jsonb
 
 from domain.loans.checkpoint import Checkpoint, decode, encode
 from domain.loans.position import LoanPosition
+from domain.shared import snapshot as snapshots
+from domain.shared.snapshot import Snapshot, SnapshotError
+
+log = structlog.get_logger(__name__)
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.loan_checkpoints (
@@ -20,6 +28,9 @@ DDL = (
         position jsonb NOT NULL,
         PRIMARY KEY (loan_id, version)
     )""",
+    # The Loan's snapshot (JSON bytes) and its last event's instant; NULL in rows kept before snapshots existed.
+    "ALTER TABLE ops.loan_checkpoints ADD COLUMN IF NOT EXISTS snapshot bytea",
+    "ALTER TABLE ops.loan_checkpoints ADD COLUMN IF NOT EXISTS recorded_at timestamptz",
 )
 
 
@@ -59,7 +70,41 @@ class LoanCheckpoints:
         self.setup()
         with self.pool.connection() as conn:
             conn.execute(
-                "INSERT INTO ops.loan_checkpoints (loan_id, version, facts, position) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
-                (loan_id, checkpoint.version, checkpoint.facts, Jsonb(encode(checkpoint.position))),
+                "INSERT INTO ops.loan_checkpoints (loan_id, version, facts, position, snapshot, recorded_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (
+                    loan_id,
+                    checkpoint.version,
+                    checkpoint.facts,
+                    Jsonb(encode(checkpoint.position)),
+                    checkpoint.snapshot,
+                    checkpoint.recorded_at,
+                ),
             )
+
+    def snapshot_before(self, loan_id: UUID, as_of: datetime) -> Snapshot | None:
+        """The Loan as of its newest snapshot whose last event was recorded at or before `as_of` (a
+        `domain.shared.snapshot.SnapshotSource`), with the version of the next one recorded after `as_of`; None
+        when there is none, or it cannot be decoded (the caller replays every event)."""
+        self.setup()
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT c.version, c.snapshot, c.recorded_at, (SELECT min(n.version) FROM ops.loan_checkpoints n "
+                "WHERE n.loan_id = c.loan_id AND n.version > c.version AND n.recorded_at > %s) AS until "
+                "FROM ops.loan_checkpoints c WHERE c.loan_id = %s AND c.recorded_at <= %s AND c.snapshot IS NOT NULL "
+                "ORDER BY c.version DESC LIMIT 1",
+                (as_of, loan_id, as_of),
+            ).fetchone()
+        if row is None:
+            return None
+        version, data, recorded_at, until = (
+            (row["version"], row["snapshot"], row["recorded_at"], row["until"]) if isinstance(row, dict) else row
+        )
+        try:
+            aggregate = snapshots.decode(bytes(data))
+        except (SnapshotError, ValueError, TypeError, KeyError):
+            log.warning("loans.snapshot_unreadable", loan_id=str(loan_id), version=version, exc_info=True)
+            return None
+        if aggregate.id != loan_id or aggregate.version != version:
+            return None
+        return Snapshot(version=version, recorded_at=recorded_at, aggregate=aggregate, until=until)

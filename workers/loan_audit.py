@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -21,6 +22,7 @@ from domain.audit.replay import AuditReplay, jsonable, state_of
 from domain.loans.checkpoint import CheckpointStore, position_of
 from domain.loans.servicing_views import ServicingView, servicing_view
 from domain.shared.clock import business_date
+from domain.shared.snapshot import SnapshotSource
 
 
 def configuration_id(brand_id: UUID) -> UUID:
@@ -89,3 +91,9 @@ def loan_state(audit: AuditReplay, loan: Any, as_of: datetime) -> dict[str, Any]
 
 #: The renderers the platform gives the auditor replay.
 RENDERERS = {"loan": loan_state}
+
+
+def snapshot_sources(applications: Mapping[str, Any]) -> dict[str, SnapshotSource]:
+    """Where the auditor replay finds snapshots: a Loan's, with its checkpoints (adapters/loan_checkpoints.py)."""
+    checkpoints: Any = getattr(applications.get("loans"), "checkpoints", None)
+    return {"loan": checkpoints} if hasattr(checkpoints, "snapshot_before") else {}
