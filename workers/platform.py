@@ -117,7 +117,7 @@ class Platform:
             for query in context.queries:
                 self._provide(query, query(db.pool))
         audited = [kind for context in self.contexts for kind in context.audited]
-        snapshots = snapshot_sources(self.applications)
+        snapshots = snapshot_sources(self.applications, audited)
         self._provide(AuditReplay, AuditReplay(dict(self.applications), audited, AUDIT_RENDERERS, snapshots))
 
     @classmethod

@@ -60,6 +60,13 @@ class SnapshotSource(Protocol):
         """The newest snapshot of the aggregate whose last event was recorded at or before `as_of`."""
 
 
+class SnapshotKeeper(Protocol):
+    """Where an application keeps its aggregates' snapshots (adapters/aggregate_snapshots.py)."""
+
+    def keep(self, aggregate: Any) -> None:
+        """Store the aggregate's snapshot at its version (a cache: none when it cannot be taken)."""
+
+
 # Encoding ------------------------------------------------------------------------------------------------------
 
 
