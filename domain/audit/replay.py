@@ -136,7 +136,16 @@ def jsonable(value: Any) -> Any:
         names = _FIELDS.get(kind)
         if names is None:
             names = _FIELDS[kind] = tuple(f.name for f in fields(value))
-        return {name: jsonable(getattr(value, name)) for name in names}
+        rendered = {}
+        for name in names:  # the common leaves inline: a loan renders hundreds of these
+            member = getattr(value, name)
+            member_kind = type(member)
+            if member_kind in _PLAIN:
+                rendered[name] = member
+            else:
+                leaf = _LEAVES.get(member_kind)
+                rendered[name] = leaf(member) if leaf is not None else jsonable(member)
+        return rendered
     if isinstance(value, dict):
         models = _models(list(value.values()))
         if models is not None:

@@ -135,3 +135,9 @@ def test_many_models_render_as_one_by_one() -> None:
     assert jsonable({uuid4(): 1}) != {}
     assert jsonable(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01T00:00:00+00:00"
     assert jsonable(Decimal("1E+2")) == "1E+2" and jsonable(date(2026, 1, 1)) == "2026-01-01"
+    fact = PaymentMade("p1", Decimal("100.00"), date(2026, 2, 2))
+    assert jsonable((fact, PaymentReversed("p1"))) == [
+        {"payment_id": "p1", "amount": "100.00", "paid_on": "2026-02-02"},
+        {"payment_id": "p1"},
+    ]
+    assert jsonable(_Opaque(handle=PaymentMode.UPI)) == {"handle": "upi"}
