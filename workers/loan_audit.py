@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from domain.audit.replay import AuditReplay, jsonable, state_of
+from domain.audit.replay import AuditReplay, jsonable, snake, state_of
 from domain.loans.checkpoint import CheckpointStore, position_of
 from domain.loans.servicing_views import ServicingView, servicing_view
 from domain.shared.clock import business_date
+from domain.shared.snapshot import SnapshotSource
 
 
 def configuration_id(brand_id: UUID) -> UUID:
@@ -89,3 +91,17 @@ def loan_state(audit: AuditReplay, loan: Any, as_of: datetime) -> dict[str, Any]
 
 #: The renderers the platform gives the auditor replay.
 RENDERERS = {"loan": loan_state}
+
+
+def snapshot_sources(applications: Mapping[str, Any], audited: Iterable[type] = ()) -> dict[str, SnapshotSource]:
+    """Where the auditor replay finds snapshots: a Loan's with its checkpoints (adapters/loan_checkpoints.py); an
+    audited type of an application that keeps snapshots (`snapshot_keeper`, e.g. borrower records) in its keeper."""
+    found: dict[str, SnapshotSource] = {}
+    for cls in audited:
+        keeper: Any = getattr(applications.get(cls.__module__.split(".")[1]), "snapshot_keeper", None)
+        if hasattr(keeper, "snapshot_before"):
+            found[snake(cls.__name__)] = keeper
+    checkpoints: Any = getattr(applications.get("loans"), "checkpoints", None)
+    if hasattr(checkpoints, "snapshot_before"):
+        found["loan"] = checkpoints
+    return found

@@ -37,6 +37,7 @@ from projections.projection import Projection
 from projections.runner import ProjectionRunner
 from workers.bounded_context import Batches, BoundedContext, Job, Worker
 from workers.loan_audit import RENDERERS as AUDIT_RENDERERS  # a loan's servicing view as of an instant
+from workers.loan_audit import snapshot_sources  # a loan's as-of replay starts from its newest snapshot
 
 log = structlog.get_logger(__name__)
 
@@ -116,7 +117,8 @@ class Platform:
             for query in context.queries:
                 self._provide(query, query(db.pool))
         audited = [kind for context in self.contexts for kind in context.audited]
-        self._provide(AuditReplay, AuditReplay(dict(self.applications), audited, AUDIT_RENDERERS))
+        snapshots = snapshot_sources(self.applications, audited)
+        self._provide(AuditReplay, AuditReplay(dict(self.applications), audited, AUDIT_RENDERERS, snapshots))
 
     @classmethod
     def open(

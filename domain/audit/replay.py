@@ -13,12 +13,13 @@ from itertools import chain, islice, takewhile
 from typing import Any, TypedDict
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from domain.shared.aggregate import SECRET_FIELDS
 from domain.shared.application import ContextApplication, replay
 from domain.shared.errors import InvalidValue, NotFound
 from domain.shared.gc_pause import collector_paused
+from domain.shared.snapshot import SnapshotSource
 
 #: Event fields every event has; the rest is what the event says.
 _BASE = {"originator_id", "originator_version", "timestamp", "actor", "trace_id", "originator_topic"}
@@ -95,22 +96,64 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+#: Exact types rendered by one call (checked before the walk below, which they would reach last).
+_LEAVES: dict[type, Callable[[Any], Any]] = {
+    UUID: str,
+    Decimal: str,
+    datetime: datetime.isoformat,
+    date: date.isoformat,
+}
+#: Per model class, the adapter dumping many of its instances in one call (a loan's hundreds of payments).
+_MANY: dict[type, TypeAdapter[Any]] = {}
+
+
+def _models(values: list[Any]) -> list[Any] | None:
+    """`[v.model_dump(mode="json") for v in values]` in one pydantic call when they are all models of one class;
+    None otherwise."""
+    if len(values) < 2:
+        return None
+    kind = type(values[0])
+    if not issubclass(kind, BaseModel) or any(type(v) is not kind for v in values):
+        return None
+    adapter = _MANY.get(kind)
+    if adapter is None:
+        adapter = _MANY[kind] = TypeAdapter(list[kind])  # type: ignore[valid-type]
+    dumped: list[Any] = adapter.dump_python(values, mode="json")
+    return dumped
+
+
 def jsonable(value: Any) -> Any:
     """Plain JSON values of an aggregate's state (UUID, Decimal, dates, enums, models as strings or dicts)."""
     kind = type(value)
     if kind in _PLAIN:
         return value
+    leaf = _LEAVES.get(kind)
+    if leaf is not None:
+        return leaf(value)
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if kind in _FIELDS or (is_dataclass(value) and not isinstance(value, type)):  # e.g. a loan's servicing facts
         names = _FIELDS.get(kind)
         if names is None:
             names = _FIELDS[kind] = tuple(f.name for f in fields(value))
-        return {name: jsonable(getattr(value, name)) for name in names}
+        rendered = {}
+        for name in names:  # the common leaves inline: a loan renders hundreds of these
+            member = getattr(value, name)
+            member_kind = type(member)
+            if member_kind in _PLAIN:
+                rendered[name] = member
+            else:
+                leaf = _LEAVES.get(member_kind)
+                rendered[name] = leaf(member) if leaf is not None else jsonable(member)
+        return rendered
     if isinstance(value, dict):
+        models = _models(list(value.values()))
+        if models is not None:
+            return {str(jsonable(k)): m for k, m in zip(value, models, strict=True)}
         return {str(jsonable(k)): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        items = [jsonable(v) for v in value]
+        models = _models(list(value)) if isinstance(value, list | tuple) else None
+        items = models if models is not None else [jsonable(v) for v in value]
         return sorted(items, key=str) if isinstance(value, set | frozenset) else items
     if isinstance(value, Enum):
         return value.value
@@ -147,10 +190,13 @@ class AuditReplay:
         applications: Mapping[str, ContextApplication],
         classes: list[type],
         renderers: Mapping[str, StateRenderer] | None = None,
+        snapshots: Mapping[str, SnapshotSource] | None = None,
     ) -> None:
         """`classes`: the aggregate classes auditors may replay; each is stored by its context's application.
-        `renderers`: per type name, a state renderer used instead of the generic one."""
+        `renderers`: per type name, a state renderer used instead of the generic one. `snapshots`: per type name,
+        where its snapshots are kept (an as-of replay starts from the newest one recorded by the instant)."""
         self.renderers: dict[str, StateRenderer] = dict(renderers or {})
+        self.snapshots: dict[str, SnapshotSource] = dict(snapshots or {})
         self.types: dict[str, AuditedType] = {}
         for cls in classes:
             source = cls.__module__.split(".")[1]
@@ -212,8 +258,23 @@ class AuditReplay:
         self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, as_of: datetime
     ) -> tuple[AuditedType, Any, int]:
         """The aggregate replayed from the events recorded at or before `as_of` (None before it existed), and its
-        version then."""
+        version then: from the newest snapshot recorded by then when the type keeps snapshots, else from its first
+        event."""
         with collector_paused():  # a thousand events decoded and applied make no cyclic garbage
+            audited = self.resolve(type_name)
+            source = self.snapshots.get(audited.name)
+            snapshot = source.snapshot_before(aggregate_id, as_of) if source is not None else None
+            if snapshot is not None and isinstance(snapshot.aggregate, audited.cls):
+                start = snapshot.aggregate
+                if brand_id is not None and getattr(start, "brand_id", None) != brand_id:
+                    raise AuditTargetNotFound(f"{audited.cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
+                # Only the events after it, up to the next snapshot (recorded after `as_of`), are read and decoded.
+                app = audited.application
+                stored = app.recorder.select_events(aggregate_id, gt=snapshot.version, lte=snapshot.until)
+                decode: Callable[[Any], Any] = app.mapper.to_domain_event
+                tail = takewhile(lambda e: e.timestamp <= as_of, map(decode, stored))
+                aggregate = replay(start, tail)
+                return audited, aggregate, aggregate.version
             audited, events = self._decoded(type_name, aggregate_id, brand_id)
             # The history up to the first event after `as_of` (versions are in order; a prefix replays cleanly).
             upto = list(takewhile(lambda e: e.timestamp <= as_of, events))

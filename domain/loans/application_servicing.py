@@ -23,6 +23,7 @@ from domain.loans.servicing_events import PaymentMode, PaymentRecord
 from domain.loans.terms import LoanTerms
 from domain.shared.application import CommandResult
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
+from domain.shared.snapshot import snapshot_of
 from domain.shared.values import clean_text
 
 log = structlog.get_logger(__name__)
@@ -52,8 +53,9 @@ class ServicingUseCases:
     checkpoints: CheckpointStore | None = None
 
     def commit_serviced(self, primary: Loan, *others: Loan) -> CommandResult:
-        """`commit`, then a checkpoint of each loan this save took across a multiple of CHECKPOINT_EVERY events
-        (a cache: a checkpoint that fails to be written is logged, the command stands)."""
+        """`commit`, then a checkpoint of each loan this save took across a multiple of CHECKPOINT_EVERY events, with
+        the loan's snapshot for the auditor's as-of replay (a cache: a checkpoint that fails to be written is
+        logged, the command stands)."""
         store = self.checkpoints
         due = [
             loan
@@ -67,7 +69,9 @@ class ServicingUseCases:
             try:
                 position = position_of(loan, store)
                 assert store is not None
-                store.keep(loan.id, Checkpoint(loan.version, len(loan.servicing_facts), position))
+                snapshot = snapshot_of(loan)  # the as-of replay starts here too (None: the events only)
+                kept = Checkpoint(loan.version, len(loan.servicing_facts), position, snapshot, loan.modified_on)
+                store.keep(loan.id, kept)
             except Exception:  # a cache write; the saved events stand
                 log.warning("loans.checkpoint_failed", loan_id=str(loan.id), exc_info=True)
         return result

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 from uuid import UUID
@@ -34,11 +34,15 @@ CHECKPOINT_EVERY = 100
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """The position replayed from the loan's first `facts` facts, as of the loan's `version`."""
+    """The position replayed from the loan's first `facts` facts, as of the loan's `version`; with the Loan's own
+    snapshot at that version (`domain/shared/snapshot.py`; None when it has none) and when its last event was
+    recorded, so the auditor's as-of replay starts there too."""
 
     version: int
     facts: int
     position: LoanPosition
+    snapshot: bytes | None = None
+    recorded_at: datetime | None = None
 
 
 class CheckpointStore(Protocol):

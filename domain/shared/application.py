@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
+import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import (
     CanInitAggregate,
@@ -22,8 +23,10 @@ from eventsourcing.persistence import IntegrityError
 from domain.shared.aggregate import Aggregate
 from domain.shared.clock import Clock, SystemClock
 from domain.shared.errors import Conflict, NotFound
+from domain.shared.snapshot import SnapshotKeeper
 
 A = TypeVar("A", bound=Aggregate)
+log = structlog.get_logger(__name__)
 
 
 def replay(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -99,6 +102,11 @@ class ConcurrentModification(Conflict):
 class ContextApplication(Application[UUID]):
     """An eventsourcing Application with an injected clock, brand-scoped loading and atomic saves."""
 
+    #: A commit that takes an aggregate across a multiple of this many events keeps its snapshot with
+    #: `snapshot_keeper` for the auditor's as-of replay (domain/shared/snapshot.py); 0 or no keeper: never.
+    snapshot_every: int = 0
+    snapshot_keeper: SnapshotKeeper | None = None
+
     def __init__(self, env: dict[str, str] | None = None, clock: Clock | None = None) -> None:
         super().__init__(env)
         self.clock: Clock = clock or SystemClock()
@@ -168,6 +176,13 @@ class ContextApplication(Application[UUID]):
 
     def commit(self, primary: Aggregate, *others: Aggregate | None) -> CommandResult:
         """Save `primary` and `others` atomically; a concurrent change of any becomes a 409 Conflict."""
+        keeper, every = self.snapshot_keeper, self.snapshot_every
+        due = (
+            [a for a in (primary, *others) if a is not None and any(e.originator_version % every == 0
+                                                                    for e in a.pending_events)]
+            if keeper is not None and every > 0
+            else []
+        )  # fmt: skip
         try:
             recordings = self.save(primary, *others)
         except IntegrityError as exc:
@@ -175,6 +190,11 @@ class ContextApplication(Application[UUID]):
                 "the record was changed by another request at the same time; reload and retry",
                 id=str(primary.id),
             ) from exc
+        for aggregate in due:
+            try:
+                keeper.keep(aggregate)  # type: ignore[union-attr]
+            except Exception:  # a cache write; the saved events stand
+                log.warning("audit.snapshot_failed", aggregate_id=str(aggregate.id), exc_info=True)
         position = max((r.notification.id for r in recordings), default=0)
         return CommandResult(id=primary.id, position=position, changed=bool(recordings))
 

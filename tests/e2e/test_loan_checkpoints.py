@@ -5,8 +5,9 @@ resume from them."""
 
 from __future__ import annotations
 
+import random
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -72,7 +73,60 @@ def test_as_of_states_are_the_same_with_and_without_checkpoints(platform: Any, m
         VIEWS.clear()
         with_checkpoints.append(platform.audit.state_as_of("loan", loan_id, brand, instant))
     monkeypatch.setattr(loans, "checkpoints", None)
+    monkeypatch.setattr(platform.audit, "snapshots", {})  # every event replayed, as before snapshots
     for instant, state in zip(instants, with_checkpoints, strict=True):
         VIEWS.clear()
         assert platform.audit.state_as_of("loan", loan_id, brand, instant) == state, instant
     assert {s["state"]["status"] for s in with_checkpoints} >= {"overdue"}
+
+
+@pytest.mark.parametrize("seed", [11, 23, 37])
+def test_as_of_states_from_snapshots_equal_the_whole_replay(
+    platform: Any, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """A generated loan (seeded): COB days, payments on the day and back-dated, reversals of payments snapshots
+    already cover; snapshots every 4 events. At many instants - on a snapshot, between two, after reversals - the
+    auditor's as-of state from the snapshots is the one replayed from every event."""
+    monkeypatch.setattr(application_servicing, "CHECKPOINT_EVERY", 4)
+    rng = random.Random(seed)
+    tenant = make_tenant(platform)
+    loans: Loans = platform.get(Loans)
+    brand = tenant.brand_id
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, D0 + timedelta(days=200))  # payments may be dated up to then
+    instants: list[datetime] = []
+    paid: list[str] = []
+    day, n = D0, 0
+    while loans.get(brand, loan_id).version < 45:
+        roll = rng.random()
+        if roll < 0.45:
+            day += timedelta(days=rng.randint(1, 12))
+            loans.close_business_day(brand, loan_id, day)
+        elif roll < 0.85 or not paid:
+            on = day - timedelta(days=rng.randint(0, 10)) if rng.random() < 0.3 else day
+            amount = f"{rng.choice([150, 999, 2500, 7000])}.{rng.randint(0, 99):02d}"
+            _, record = loans.record_repayment(brand, loan_id, amount, "upi", f"UTR-{seed}-{n}", max(on, D0))
+            paid.append(record.payment_id)
+            n += 1
+        else:
+            loans.reverse_repayment(brand, loan_id, paid.pop(rng.randrange(len(paid))), "cheque bounced")
+        if rng.random() < 0.6:
+            instants.append(datetime.now(UTC))
+    instants.append(datetime.now(UTC))
+
+    store = loans.checkpoints
+    assert isinstance(store, LoanCheckpoints)
+    snapshot = store.snapshot_before(loan_id, instants[-1])
+    assert snapshot is not None and snapshot.version >= 40  # the latest state starts from a snapshot
+    assert platform.audit.snapshots["loan"] is store
+    with_snapshots = []
+    for instant in instants:
+        VIEWS.clear()
+        with_snapshots.append(platform.audit.state_as_of("loan", loan_id, brand, instant))
+    monkeypatch.setattr(loans, "checkpoints", None)
+    monkeypatch.setattr(platform.audit, "snapshots", {})
+    for instant, state in zip(instants, with_snapshots, strict=True):
+        VIEWS.clear()
+        assert platform.audit.state_as_of("loan", loan_id, brand, instant) == state, instant
+    assert len({s["version"] for s in with_snapshots}) > 10

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from adapters.aggregate_snapshots import AggregateSnapshots
+from adapters.postgres import Database
 from api.pages import customers as pages
 from api.routes import customers as routes
 from api.web import NavItem
@@ -15,7 +17,10 @@ from workers.numbering import number_series
 
 
 def _customers(kit: Kit) -> Customers:
-    return Customers(env=kit.env, clock=kit.clock, numbers=number_series(kit))
+    app = Customers(env=kit.env, clock=kit.clock, numbers=number_series(kit))
+    # A borrower record's snapshot every 100 events: the auditor's as-of replay decodes at most the 100 after it.
+    app.snapshot_every, app.snapshot_keeper = 100, AggregateSnapshots(kit.get(Database).pool)
+    return app
 
 
 CONTEXT = BoundedContext(
