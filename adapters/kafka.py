@@ -150,8 +150,8 @@ class Publisher:
     `send` hands a batch to the producer without waiting, so the next batch can be read and built while this one
     travels; `wait` returns once every record of a batch is acknowledged, or raises PublishFailed after dropping
     the producer. One request is in flight per connection (see `max_in_flight`) and the first failed record stops
-    the producer (see _StopOnFirstFailure), so the records of one
-    key (one aggregate) land in the order sent, with no later record ahead of a lost one.
+    the producer (see _StopOnFirstFailure), so the records of one key (one aggregate) land in the order sent, with
+    no later record ahead of a lost one.
     """
 
     #: Requests in flight per broker connection. The idempotent producer keeps one batch per partition in flight
