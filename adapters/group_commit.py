@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from contextlib import suppress
@@ -20,10 +21,11 @@ from adapters.event_recorder import EventRecorder, translated_errors
 
 
 class _Pending:
-    __slots__ = ("done", "error", "events", "ids", "taken")
+    __slots__ = ("done", "error", "events", "ids", "taken", "thread")
 
     def __init__(self, events: Sequence[StoredEvent]) -> None:
         self.events = events
+        self.thread = threading.get_ident()
         self.taken = False  # in a group that a leader is writing
         self.done = False
         self.ids: list[int] | None = None
@@ -93,12 +95,21 @@ class GroupCommitRecorder(EventRecorder):
     #: A group starts beside one in flight only with at least this many appends; a lone append
     #: waits for the group in flight and then leads everything queued by then (fewer, bigger commits).
     parallel_group_min = 2
+    #: A forming group waits for the last group's writers for at most this share of a group's write time...
+    gather_share = 0.5
+    #: ...and at most this long (a commit's WAL flush on a fast disk is well below it).
+    gather_max_seconds = 0.002
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self._queue: list[_Pending] = []
         self._turn = threading.Condition()
+        self._formed = threading.Condition(self._turn._lock)  # type: ignore[attr-defined] # a leader gathering
         self._writing = 0
+        self._gathering = 0  # appends a leader waits for before it writes (0: none is waiting)
+        self._last_writers: frozenset[int] = frozenset()  # the threads whose appends the last group wrote
+        self._write_seconds = 0.0  # moving average of a group's write (its round trip and commit)
+        self._last_written = 0.0  # when the last group's write ended (time.perf_counter)
         id_type = self.datastore.originator_id_type
         schema, table = Identifier(self.datastore.schema), Identifier(self.events_table_name)
         self._select_existing = SQL(
@@ -167,28 +178,64 @@ class GroupCommitRecorder(EventRecorder):
         group: list[_Pending] | None = None
         with self._turn:
             self._queue.append(pending)
+            if self._gathering and len(self._queue) >= self._gathering:
+                self._formed.notify()
             while not pending.taken and (
                 self._writing >= self.groups_in_flight or (self._writing and len(self._queue) < self.parallel_group_min)
             ):
                 self._turn.wait()
             if not pending.taken:  # A slot is free: lead everything queued so far, this append included.
                 self._writing += 1
+                self._gather()
                 group, self._queue = self._queue, []
                 for p in group:
                     p.taken = True
+                self._last_writers = frozenset(p.thread for p in group)
             else:
                 while not pending.done:
                     self._turn.wait()
         if group is not None:
+            began = time.perf_counter()
             try:
                 self._write_group(group)
             finally:
                 with self._turn:
+                    self._last_written = time.perf_counter()
+                    self._write_seconds += (self._last_written - began - self._write_seconds) / 8
                     self._writing -= 1
                     self._turn.notify_all()
         if pending.error is not None:
             raise pending.error
         return pending.ids
+
+    def _gather(self) -> None:
+        """Wait briefly (the lock held by the caller) for the appends of the writers the last group served.
+
+        With one group in flight, the writers whose appends the last group wrote are still on their way back when
+        the next group forms: without a wait, groups alternate between the writers that were queued and those that
+        were not (four writers: groups of 2-3 where 4 would fit), and each group costs a WAL flush. So a leader
+        waits until the writers of the last group and of the queue have all queued an append again, for at most
+        `gather_share` of a group's write time (an append path's Python is a small part of that) and never more
+        than `gather_max_seconds`. A lone writer never waits (it is the only writer it expects), and neither does a
+        group formed longer than that wait after the last one ended (its writers are not coming straight back).
+        """
+        timeout = min(self._write_seconds * self.gather_share, self.gather_max_seconds)
+        now = time.perf_counter()
+        if now - self._last_written > timeout:
+            return  # the last group is not just done: its writers are not on their way back
+        expected = len(self._last_writers | {p.thread for p in self._queue})
+        if len(self._queue) >= expected:
+            return
+        deadline = now + timeout
+        self._gathering = expected
+        try:
+            while len(self._queue) < expected:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    break
+                self._formed.wait(left)
+        finally:
+            self._gathering = 0
 
     def _write_group(self, group: list[_Pending]) -> None:
         try:

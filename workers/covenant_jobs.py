@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -206,14 +207,23 @@ def _queue_notices(
 def _send_queued(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """Send each page of queued notices, a few at once; each email is recorded as handed over, then sent.
 
+    The sender threads (one SMTP connection each, `MailSettings.connections`) live for the whole phase, and the next
+    page is claimed (its notices, records and names loaded) while the senders work through this one; a page's
+    accepted emails are recorded once they are all answered. The next page is unaffected by this one's writes: it
+    holds only notices after this one's last.
+
     A notice found handed over but not sent was being committed at the mail server when an earlier attempt died:
     the server has it (or discarded it before the hand-over was recorded), so it is recorded as presumed sent,
     never sent again.
     """
     brand_name = port.identity.brand(run.brand_id).name
     failures = 0
-    after = None
-    while page := port.covenant_queries.pending_notices(run.brand_id, after, run.settings.batch_size):
+
+    def claim(after: Any) -> tuple[list[Any], list[CovenantNotice], int] | None:
+        """The next page after `after`: its queue entries, the notices to send, how many were presumed sent."""
+        page = port.covenant_queries.pending_notices(run.brand_id, after, run.settings.batch_size)
+        if not page:
+            return None
         # Sent by an earlier attempt that died before the read model caught up: skip.
         notices = [n for n in port.covenants.notices([notice_id for _, notice_id in page]) if not n.sent]
         presumed = [n for n in notices if n.handing_over]
@@ -221,20 +231,38 @@ def _send_queued(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCoun
         for notice in presumed:
             log.warning("covenant.notice_presumed_sent", notice=str(notice.id), message_id=notice.message_id)
             port.covenants.mark_sent(notice, presumed=True)
-        records = {
-            r.id: r for r in port.covenants.evaluations(run.brand_id, [i for n in notices for i in n.evaluation_ids])
-        }
-        names = port.covenant_queries.customer_names(run.brand_id, {n.customer_id for n in notices})
+        return page, notices, len(presumed)
 
-        outcomes = _deliver_all(port, notices, partial(_deliver, port, records, names, brand_name))
+    def finish(notices: list[CovenantNotice], outcomes: list[bool | str], presumed: int) -> BatchCounts:
         # The server accepted these: one save records them all (each is already on record as handed over, so a
         # crash before this line leaves them presumed sent, never sent again).
         port.covenants.mark_sent_many([n for n, ok in zip(notices, outcomes, strict=True) if ok is ACCEPTED])
-        sent = sum(bool(o) for o in outcomes) + len(presumed)
+        sent = sum(bool(o) for o in outcomes) + presumed
         failed = len(outcomes) - sum(bool(o) for o in outcomes)
-        after = page[-1]
-        failures += failed
-        yield BatchCounts(processed=sent + failed, succeeded=sent, failed=failed), "send"
+        return BatchCounts(processed=sent + failed, succeeded=sent, failed=failed)
+
+    with _Senders(port.mailer) as senders:
+        claimed = claim(None)
+        sending: tuple[list[CovenantNotice], list[Future[bool | str]], int] | None = None
+        while claimed is not None:
+            page, notices, presumed = claimed
+            records = {
+                r.id: r
+                for r in port.covenants.evaluations(run.brand_id, [i for n in notices for i in n.evaluation_ids])
+            }
+            names = port.covenant_queries.customer_names(run.brand_id, {n.customer_id for n in notices})
+            deliver = partial(_deliver, port, records, names, brand_name)
+            futures = [senders.submit(deliver, notice) for notice in notices]
+            if sending is not None:  # the previous page: its emails went out while this one was claimed
+                counts = finish(sending[0], [f.result() for f in sending[1]], sending[2])
+                failures += counts.failed
+                yield counts, "send"
+            sending = (notices, futures, presumed)
+            claimed = claim(page[-1])
+        if sending is not None:
+            counts = finish(sending[0], [f.result() for f in sending[1]], sending[2])
+            failures += counts.failed
+            yield counts, "send"
     if failures:
         raise RuntimeError(f"{failures} email(s) were not accepted by the mail server; they stay queued for the retry")
 
@@ -273,42 +301,63 @@ def _deliver(
 ACCEPTED = "accepted"
 
 
-def _deliver_all(
-    port: CovenantJobPort, notices: list[CovenantNotice], deliver: Callable[[CovenantNotice], bool | str]
-) -> list[bool | str]:
-    """`deliver` each notice on up to `MailSettings.connections` threads (emails in flight at once: SMTP round
-    trips, the mail server's work and the shared hand-over transactions overlap with composing the next ones); each
-    thread has its own SMTP connection and closes it."""
-    outcomes: dict[UUID, bool | str] = {}
-    queue = iter(notices)
-    lock = threading.Lock()
-    errors: list[BaseException] = []
+class _Senders:
+    """Sender threads for a send phase, each with its own SMTP connection (the mailer's, per thread) kept open
+    from page to page and closed when the phase ends: up to `MailSettings.connections` emails in flight at once
+    (SMTP round trips, the mail server's work and the shared hand-over transactions overlap with composing the next
+    ones). The threads start on demand and run in a copy of the caller's context, so the events they record keep
+    the job as their actor. After a failure the remaining work is cancelled and the failure is each future's."""
 
-    def work() -> None:
+    def __init__(self, mailer: SmtpMailer) -> None:
+        self.mailer = mailer
+        self.size = mailer.settings.connections
+        self.work: queue.SimpleQueue[tuple[Callable[[Any], bool | str], Any, Future[bool | str]] | None] = (
+            queue.SimpleQueue()
+        )
+        self.threads: list[threading.Thread] = []
+        self.failed: BaseException | None = None
+        self.stopping = False
+        self.context = contextvars.copy_context()
+
+    def __enter__(self) -> _Senders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:  # the phase failed: what is still queued is not sent
+            self.stopping = True
+        for _ in self.threads:
+            self.work.put(None)
+        for thread in self.threads:
+            thread.join()
+
+    def submit(self, deliver: Callable[[Any], bool | str], item: Any) -> Future[bool | str]:
+        future: Future[bool | str] = Future()
+        self.work.put((deliver, item, future))
+        if len(self.threads) < self.size:
+            thread = threading.Thread(
+                target=self.context.copy().run, args=(self._work,), name=f"covenant-mail-{len(self.threads)}"
+            )
+            thread.start()
+            self.threads.append(thread)
+        return future
+
+    def _work(self) -> None:
         try:
-            while not errors:
-                with lock:
-                    notice = next(queue, None)
-                if notice is None:
-                    return
-                outcomes[notice.id] = deliver(notice)
-        except BaseException as exc:  # noqa: BLE001 - raised in the job's thread below.
-            errors.append(exc)
+            while (task := self.work.get()) is not None:
+                deliver, item, future = task
+                if self.stopping:
+                    future.cancel()
+                    continue
+                if self.failed is not None:
+                    future.set_exception(self.failed)
+                    continue
+                try:
+                    future.set_result(deliver(item))
+                except BaseException as exc:  # noqa: BLE001 - the caller raises it from the future.
+                    self.failed = exc
+                    future.set_exception(exc)
         finally:
-            port.mailer.close()
-
-    # Each thread runs in a copy of this context, so the events it records keep the job as their actor.
-    threads = [
-        threading.Thread(target=contextvars.copy_context().run, args=(work,), name=f"covenant-mail-{i}")
-        for i in range(min(port.mailer.settings.connections, len(notices)))
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return [outcomes[n.id] for n in notices]
+            self.mailer.close()
 
 
 def _send(

@@ -235,14 +235,15 @@ def test_a_notification_run_killed_mid_way_finishes_on_retry_without_duplicates(
     platform.engine.wait_for("jobs", platform.engine.head("jobs"))
     run = platform.get(Jobs).start_attempt(run_id, "doomed-worker")
     batches = platform.job_handlers()["covenant-notification"](run)
-    # The worker dies after queueing the reminders and sending the first batch of two.
+    # The worker dies after queueing the reminders and sending the first batch of two (the next batch of two goes
+    # out while the first one is recorded: some or all of it may be sent too, and is on record as handed over).
     for counts, cursor in batches:
         platform.get(Jobs).complete_batch(run, counts, cursor)
         if cursor == "send":
             break
     batches.close()
     sent_before_crash = sum(len(_mail_to(mail_sink, r)) for r in recipients)
-    assert sent_before_crash == 2
+    assert 2 <= sent_before_crash <= 4
     platform.get(Jobs).fail_attempt(run, "worker killed")  # what stalled-run recovery records
     scheduler_for(platform).execute(run_id)
     assert platform.get(Jobs).run(tenant.brand_id, run_id).status.value == "succeeded"

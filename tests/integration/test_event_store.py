@@ -71,6 +71,55 @@ def test_concurrent_appends_are_group_committed_and_each_keeps_its_outcome(platf
     assert {n.id for n in logged} >= set(ids)
 
 
+def test_a_forming_group_waits_for_the_writers_of_the_last_group(platform: Any, monkeypatch: Any) -> None:
+    recorder = platform.get(Customers).recorder
+    app = platform.get(Customers)
+    brand = uuid.uuid4()
+    groups: list[int] = []
+    write_group = recorder._write_group
+
+    def counted(group: list[Any]) -> None:
+        groups.append(len(group))
+        write_group(group)
+
+    monkeypatch.setattr(recorder, "_write_group", counted)
+    monkeypatch.setattr(recorder, "gather_share", 1e9)
+    monkeypatch.setattr(recorder, "gather_max_seconds", 60.0)  # only the awaited writer ends the wait here
+    monkeypatch.setattr(recorder, "_last_writers", frozenset())  # no writer of an earlier test is awaited
+
+    def claim(value: str) -> Any:
+        return UniqueValue.claim(brand, "gather", value, uuid.uuid4())
+
+    first_done, second_started = threading.Event(), threading.Event()
+
+    def writer_a() -> None:  # writes a group alone, then comes back with another append
+        app.save(claim("a1"))
+        first_done.set()
+        second_started.wait(10)
+        app.save(claim("a2"))
+
+    def writer_b() -> None:  # leads the next group: it expects writer A again
+        first_done.wait(10)
+        second_started.set()
+        app.save(claim("b1"))
+
+    threads = [threading.Thread(target=writer_a), threading.Thread(target=writer_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert groups == [1, 2]  # without the wait: [1, 1, 1] (B's append alone, then A's)
+
+    # A writer that does not come back only delays the group by the bounded wait.
+    monkeypatch.setattr(recorder, "gather_max_seconds", 0.01)
+    groups.clear()
+    app.save(claim("alone"))
+    done = threading.Thread(target=lambda: app.save(claim("other thread")))
+    done.start()
+    done.join(30)
+    assert groups == [1, 1] and not done.is_alive()
+
+
 def test_stale_write_becomes_a_conflict(platform: Any, tenant: Any) -> None:
     result = platform.get(Customers).register(tenant.brand_id, name="Kavya Rao", phone="98450 22222")
     first = platform.get(Customers).get(tenant.brand_id, result.id)
