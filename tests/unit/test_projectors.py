@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import uuid
 
 from psycopg.types.json import Jsonb
@@ -24,12 +25,56 @@ def _events() -> list[object]:
     return list(c.collect_events())
 
 
+def _inserted(write: Write) -> list[dict[str, object]]:
+    """The rows of a batch's INSERT of new borrowers (one JSON document)."""
+    assert write.sql.startswith("INSERT INTO read.customers (")
+    (document,) = write.params
+    assert isinstance(document, str)
+    rows: list[dict[str, object]] = json.loads(document)
+    return rows
+
+
 def test_directory_projects_registration_with_masked_pan_and_search_key() -> None:
     registered = _events()[0]
-    (insert,) = CustomerDirectory().project(1, registered)
-    assert isinstance(insert, Insert) and insert.table == "read.customers"  # a new borrower's row, sent in bulk
-    row = insert.row
+    directory = CustomerDirectory()
+    directory.begin_batch()
+    assert list(directory.project(1, registered)) == []  # a new borrower's row, sent in bulk at the batch's end
+    _counts, insert = directory.end_batch()
+    assert isinstance(insert, Write)
+    (row,) = _inserted(insert)
     assert (row["name_key"], row["pan_masked"], row["loan_numbers"]) == ("asha kulkarni", "ABCDE****F", ["SM1"])
+
+
+def test_directory_folds_a_batchs_changes_of_a_new_row_into_its_insert() -> None:
+    registered, pan_changed, phone_added = _events()
+    directory = CustomerDirectory()
+    directory.begin_batch()
+    for position, event in enumerate((registered, pan_changed, phone_added), 1):
+        assert list(directory.project(position, event)) == []
+    _counts, insert = directory.end_batch()
+    (row,) = _inserted(insert)  # one row, no UPDATE: the changes are in it
+    assert (row["pan"], row["pan_masked"], row["alternate_numbers"], row["version"]) == (
+        "ABCDE9999F", "ABCDE****F", ["+919876543211"], 3,
+    )  # fmt: skip
+    assert row["alternate_phones"] == [{"phone": "+919876543211", "label": "mother"}]
+
+
+def test_directory_changes_rows_of_earlier_batches_in_one_update() -> None:
+    registered, pan_changed, phone_added = _events()
+    directory = CustomerDirectory()
+    directory.begin_batch()
+    list(directory.project(1, registered))
+    list(directory.end_batch())
+    directory.begin_batch()  # the next batch: the row is in the table now
+    assert list(directory.project(2, pan_changed)) == list(directory.project(3, phone_added)) == []
+    (update,) = directory.end_batch()
+    assert isinstance(update, Write) and update.sql.startswith("UPDATE read.customers c SET")
+    (document,) = update.params
+    assert isinstance(document, str)
+    (change,) = json.loads(document)
+    assert (change["pan"], change["pan_masked"], change["numbers"], change["version"]) == (
+        "ABCDE9999F", "ABCDE****F", ["+919876543211"], 3,
+    )  # fmt: skip
 
 
 def test_name_positions_number_the_words_and_lump_the_ones_past_the_indexed_positions() -> None:
@@ -45,9 +90,9 @@ def test_directory_counts_a_batchs_names_in_one_vocabulary_write() -> None:
     for name in ("Asha Kulkarni", "Usha Kulkarni", "Asha Rao", "Venkata Naga Sai Krishna Prasad Rao Rao"):
         record = CustomerRecord(brand_id=brand, name=name, phone="+919876543210", addresses=[], loan_numbers=[])
         (registered,) = record.collect_events()
-        (write,) = directory.project(1, registered)
-        assert isinstance(write, Insert) and write.table == "read.customers"  # counted, not written, per registration
-    (counts,) = directory.end_batch()
+        assert list(directory.project(1, registered)) == []  # counted and gathered, not written, per registration
+    counts, rows = directory.end_batch()
+    assert len(_inserted(rows)) == 4  # and the four rows in one statement
     assert isinstance(counts, Write) and counts.sql.startswith("INSERT INTO read.customer_name_vocabulary")
     (document,) = counts.params
     assert isinstance(document, Jsonb)
@@ -74,17 +119,17 @@ def test_a_rename_writes_the_batchs_counts_first_and_moves_the_vocabulary_counts
     record.update_details(name="Asha Deshpande")
     registered, email_changed, renamed = record.collect_events()
     list(directory.project(1, registered))
-    (update,) = directory.project(2, email_changed)
-    assert isinstance(update, Write) and update.sql.startswith("UPDATE read.customers")
-    counts, move, drop, rename = directory.project(3, renamed)
+    assert list(directory.project(2, email_changed)) == []  # gathered into the new row
+    counts, row, move, drop = directory.project(3, renamed)
     assert isinstance(counts, Write) and isinstance(move, Write) and isinstance(drop, Write)
-    assert isinstance(rename, Write) and counts.sql.startswith(
-        "INSERT INTO read.customer_name_vocabulary"
-    )  # the registration's, before the move
+    assert counts.sql.startswith("INSERT INTO read.customer_name_vocabulary")  # the registration's, before the move
+    # The move reads the row's old name in SQL: the row goes first, as gathered so far (the email, not the name).
+    assert isinstance(row, Insert) and (row.row["name"], row.row["email"]) == ("Asha Kulkarni", "asha@example.in")
     assert "lower(%(name)s) AS new_key" in move.sql and move.params == {"name": "Asha Deshpande", "id": record.id}
     assert drop.sql.startswith("DELETE FROM read.customer_name_vocabulary")
-    assert rename.sql.startswith("UPDATE read.customers")
-    assert list(directory.end_batch()) == []
+    (rename,) = directory.end_batch()
+    assert isinstance(rename, Write) and rename.sql.startswith("UPDATE read.customers")
+    assert '"name":"Asha Deshpande"' in str(rename.params[0])
 
 
 def test_timeline_masks_pan_changes_and_records_the_actor() -> None:
