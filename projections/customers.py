@@ -290,27 +290,36 @@ class _BatchEffects:
     """A batch's effects on `read.customers`, gathered per row in memory and written at the batch's end.
 
     A borrower registered in the batch is a row dict that the batch's later events change in place, inserted with
-    the batch's other new rows in one statement (an `Insert`). The changes to a borrower of an earlier batch are
+    the batch's other new rows in one statement (`insert_rows`) -- one per ROWS new rows, sent as they fill, so the
+    server inserts them while the next events are decoded; a row's changes after that go to the UPDATE. The changes to a borrower of an earlier batch are
     folded into one row of an UPDATE document (`_UPDATE_ROWS`), so the batch's changes to such rows are one
     statement too. Each follows what the events' one-by-one statements did, in order (the test
-    tests/integration/test_projections.py compares the two on a generated stream).
+    tests/integration/test_directory_batching.py compares the two on a generated stream).
 
     What must see the row as written so far -- the vocabulary move of a rename, which reads the row's old name in
     SQL -- first writes out what was gathered for that row (`write_out`): a new row is inserted there and then, and
     the row's later changes in the batch go to the UPDATE document.
     """
 
+    ROWS = 1000  # new rows per INSERT
+
     def __init__(self) -> None:
         # Keyed by the borrower's id as an int (UUIDs hash in Python code, ints do not):
         self.new: dict[int, dict[str, Any]] = {}  # rows registered in this batch, as they will be inserted
+        self.inserted: set[int] = set()  # rows registered in this batch and sent already
         self.changed: dict[int, dict[str, Any]] = {}  # the UPDATE document's row of each earlier borrower
 
     def register(self, oid: UUID, row: dict[str, Any]) -> list[Change]:
         """A new borrower's row; written at once (after what was gathered for it) if the id was seen already."""
-        if oid.int in self.new or oid.int in self.changed:  # Registered again: insert now, in order (may do nothing).
-            return [*self.write_out(oid), Insert("read.customers", row)]
-        self.new[oid.int] = row
-        return []
+        key = oid.int
+        if key in self.new or key in self.changed or key in self.inserted:  # Registered again: insert now, in order
+            return [*self.write_out(oid), Insert("read.customers", row)]  # (it may well do nothing).
+        self.new[key] = row
+        if len(self.new) < self.ROWS:
+            return []
+        self.inserted.update(self.new)
+        rows, self.new = list(self.new.values()), {}
+        return [insert_rows("read.customers", _COLUMNS, rows)]
 
     def _changes(self, oid: UUID, version: int, at: Any) -> dict[str, Any]:
         change = self.changed.get(oid.int)
@@ -387,7 +396,7 @@ class _BatchEffects:
             writes.append(insert_rows("read.customers", _COLUMNS, list(self.new.values())))
         if self.changed:
             writes.append(_updates(list(self.changed.values())))
-        self.new, self.changed = {}, {}
+        self.new, self.changed, self.inserted = {}, {}, set()
         return writes
 
 

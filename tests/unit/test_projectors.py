@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 from psycopg.types.json import Jsonb
 
@@ -185,3 +186,38 @@ def test_covenant_views_gather_bulk_rows_and_keep_each_read_rows_order() -> None
     ]
     assert writes[0].params[0] == [first.id] and writes[1].params[0] == [record.id]
     assert list(views.end_batch()) == []
+
+
+def test_covenant_views_send_gathered_rows_as_they_fill(monkeypatch: Any) -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    from domain.covenants.covenant import Covenant
+    from domain.covenants.schedule import Calendar, Frequency
+    from domain.covenants.terms import CovenantType, Operator, Terms
+    from projections.covenants import CovenantViews, _BatchRows
+
+    monkeypatch.setattr(_BatchRows, "ROWS", 2)
+    calendar = Calendar(frequency=Frequency.MONTHLY, start_date=date(2024, 1, 1), first_due_date=date(2024, 1, 31),
+                        expiry_date=date(2025, 12, 31), grace_days=5, lead_days=7)  # fmt: skip
+    terms = Terms(type=CovenantType.FINANCIAL, metric="DSCR", operator=Operator.GE, threshold=Decimal("1.25"))
+    covenants = [
+        Covenant(
+            brand_id=uuid.uuid4(),
+            customer_id=uuid.uuid4(),
+            application_ref=f"APP-{i}",
+            title="DSCR",
+            terms=terms,
+            calendar=calendar,
+            assignee_id=None,
+            company=None,
+        )
+        for i in range(5)
+    ]
+    views = CovenantViews()
+    views.begin_batch()
+    sent = [[w.params[0] for w in views.project(i, c.collect_events()[0])] for i, c in enumerate(covenants, 1)]
+    # Every second covenant's row fills a statement: it goes with the one before; the fifth waits for the end.
+    assert sent == [[], [[covenants[0].id, covenants[1].id]], [], [[covenants[2].id, covenants[3].id]], []]
+    (last,) = views.end_batch()
+    assert last.params[0] == [covenants[4].id]
