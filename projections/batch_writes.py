@@ -27,14 +27,20 @@ def insert_rows(table: str, columns: tuple[str, ...], rows: list[dict[str, Any]]
     `json.dumps` with a `default` for those types, on every rebuild's registrations.
     """
     names = ", ".join(columns)
-    document = to_json(rows)
-    if b"\\u0000" in document and _NUL.search(document):  # The error a Write's text parameter gets from psycopg.
-        raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
     return Write(
         f"INSERT INTO {table} ({names}) SELECT {names} FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) "
         "ON CONFLICT DO NOTHING",
-        (document.decode(),),
+        (json_document(rows),),
     )
+
+
+def json_document(rows: Any) -> str:
+    """`rows` as one JSON text parameter, written by pydantic-core (UUID, date/datetime, Decimal, enums and pydantic
+    models included); a NUL character raises the DataError a text parameter would."""
+    document = to_json(rows)
+    if b"\\u0000" in document and _NUL.search(document):  # The error a Write's text parameter gets from psycopg.
+        raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    return document.decode()
 
 
 #: A NUL character in JSON text: a \u0000 escape not itself escaped (preceded by an even number of backslashes).

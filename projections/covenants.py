@@ -300,12 +300,18 @@ class _BatchRows:
         self.rows: dict[_Bulk, list[tuple[Any, ...]]] = {}
         self.touched: set[tuple[str, UUID]] = set()
 
+    ROWS = 1000  # rows gathered for one statement at most: sent as they fill, the server writes them while the
+    # next events are decoded (gathered to the batch's end, its writes waited for the whole batch's decoding)
+
     def add(self, bulk: _Bulk, key: UUID, row: tuple[Any, ...]) -> list[Write]:
         """Gather `row` for `bulk`; the writes that must go first (none unless its read row was touched already)."""
         touched = (bulk.table, key)
         written = self.flush() if touched in self.touched else []
         self.touched.add(touched)
-        self.rows.setdefault(bulk, []).append(row)
+        rows = self.rows.setdefault(bulk, [])
+        rows.append(row)
+        if len(rows) >= self.ROWS:  # Everything gathered goes, in the order it would at the batch's end.
+            written.extend(self.flush())
         return written
 
     def flush(self) -> list[Write]:

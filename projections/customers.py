@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
 from domain.shared.values import mask_pan
+from projections.batch_writes import insert_rows, json_document
 from projections.insight_indexes import CUSTOMER_SEARCH_DDL
 from projections.projection import Change, Insert, Projection, Write, topics_of
 
@@ -147,13 +148,18 @@ class CustomerDirectory(Projection):
     def __init__(self) -> None:
         # (brand as an int, name_key) of the names not counted yet: UUIDs hash in Python code, ints do not.
         self._registered: list[tuple[int, str]] = []
+        # The batch's effects on read.customers rows, written at the batch's end (see `_BatchEffects`).
+        self._effects = _BatchEffects()
 
     def begin_batch(self) -> None:
         self._registered.clear()
+        self._effects = _BatchEffects()
 
-    def end_batch(self) -> Iterable[Write]:
-        """Add the batch's registered names to the vocabulary in one statement."""
+    def end_batch(self) -> Iterable[Change]:
+        """Add the batch's registered names to the vocabulary in one statement, then write the batch's rows: the new
+        borrowers' rows (one INSERT), then the changes to rows of earlier batches (one UPDATE)."""
         yield from self._count_names()
+        yield from self._effects.flush()
 
     def _count_names(self) -> Iterable[Write]:
         """The vocabulary counts of the names registered since the last call."""
@@ -183,90 +189,224 @@ class CustomerDirectory(Projection):
         )
 
     def project(self, position: int, event: Any) -> Iterable[Change]:
+        """The writes that must go before the batch's end (none, but around a rename or a repeated registration):
+        a batch's changes to a row are gathered in memory and written at `end_batch`."""
         handle = _DIRECTORY_WRITES.get(type(event))
         return handle(self, event) if handle is not None else ()
 
-    def _on_registered(self, event: C.Registered) -> Iterator[Change]:
+    def _on_registered(self, event: C.Registered) -> Iterable[Change]:
         name_key = event.name.lower()
         self._registered.append((event.brand_id.int, name_key))
-        yield Insert(  # one statement for a batch's registrations (a new borrower's row: see Insert)
-            "read.customers",
-            {
-                "id": event.originator_id,
-                "brand_id": event.brand_id,
-                "name": event.name,
-                "name_key": name_key,
-                "phone": event.phone,
-                "email": event.email,
-                "pan": event.pan,
-                "pan_masked": mask_pan(event.pan),
-                "date_of_birth": event.date_of_birth,
-                "addresses": [a.model_dump(mode="json") for a in event.addresses],
-                "loan_numbers": list(event.loan_numbers),
-                "number": event.number,
-                "version": event.originator_version,
-                "created_at": event.timestamp,
-                "updated_at": event.timestamp,
-            },
-        )
+        row = {
+            "id": event.originator_id,
+            "brand_id": event.brand_id,
+            "name": event.name,
+            "name_key": name_key,
+            "phone": event.phone,
+            "alternate_phones": [],
+            "alternate_numbers": [],
+            "email": event.email,
+            "pan": event.pan,
+            "pan_masked": mask_pan(event.pan),
+            "date_of_birth": event.date_of_birth,
+            "addresses": list(event.addresses),  # the models: pydantic-core writes their JSON (see insert_rows)
+            "loan_numbers": list(event.loan_numbers),
+            "number": event.number,
+            "version": event.originator_version,
+            "created_at": event.timestamp,
+            "updated_at": event.timestamp,
+        }
+        return self._effects.register(event.originator_id, row)
 
-    def _on_details_updated(self, event: C.DetailsUpdated) -> Iterator[Write]:
+    def _on_details_updated(self, event: C.DetailsUpdated) -> Iterator[Change]:
+        oid = event.originator_id
         if event.name is not None:  # Counts of this batch first: the rename may take one of them back.
             yield from self._count_names()
-            yield Write(_RENAME_VOCABULARY, {"name": event.name, "id": event.originator_id})
-            yield Write(_DROP_UNUSED_WORDS, {"id": event.originator_id})
-        yield Write(
-            "UPDATE read.customers SET name = coalesce(%(name)s, name), name_key = coalesce(lower(%(name)s), name_key), "
-            "phone = coalesce(%(phone)s, phone), email = coalesce(%(email)s, email), pan = coalesce(%(pan)s, pan), "
-            "pan_masked = coalesce(%(pan_masked)s, pan_masked), date_of_birth = coalesce(%(dob)s, date_of_birth), "
-            "addresses = coalesce(%(addresses)s, addresses), version = %(version)s, updated_at = %(at)s WHERE id = %(id)s",
-            {
-                "name": event.name,
-                "phone": event.phone,
-                "email": event.email,
-                "pan": event.pan,
-                "pan_masked": mask_pan(event.pan),
-                "dob": event.date_of_birth,
-                "addresses": Jsonb([a.model_dump() for a in event.addresses]) if event.addresses is not None else None,
-                "version": event.originator_version,
-                "at": event.timestamp,
-                "id": event.originator_id,
-            },
+            # The vocabulary moves by the row's name as written so far: the row's gathered changes go first.
+            yield from self._effects.write_out(oid)
+            yield Write(_RENAME_VOCABULARY, {"name": event.name, "id": oid})
+            yield Write(_DROP_UNUSED_WORDS, {"id": oid})
+        addresses = [a.model_dump(mode="json") for a in event.addresses] if event.addresses is not None else None
+        self._effects.set(
+            oid,
+            event.originator_version,
+            event.timestamp,
+            name=event.name,
+            phone=event.phone,
+            email=event.email,
+            pan=event.pan,
+            pan_masked=mask_pan(event.pan),
+            date_of_birth=event.date_of_birth,
+            addresses=addresses,
         )
 
-    def _on_alternate_phone_added(self, event: C.AlternatePhoneAdded) -> Iterator[Write]:
-        yield Write(
-            "UPDATE read.customers SET alternate_phones = alternate_phones || %s, "
-            "alternate_numbers = array_append(alternate_numbers, %s), version = %s, updated_at = %s WHERE id = %s",
-            (
-                Jsonb([{"phone": event.phone, "label": event.label}]),
-                event.phone,
-                event.originator_version,
-                event.timestamp,
-                event.originator_id,
-            ),
+    def _on_alternate_phone_added(self, event: C.AlternatePhoneAdded) -> Iterable[Change]:
+        self._effects.add_phone(
+            event.originator_id, event.originator_version, event.timestamp, event.phone, event.label
         )
+        return ()
 
-    def _on_alternate_phone_removed(self, event: C.AlternatePhoneRemoved) -> Iterator[Write]:
-        yield Write(
-            "UPDATE read.customers SET alternate_phones = coalesce((SELECT jsonb_agg(p) FROM "
-            "jsonb_array_elements(alternate_phones) p WHERE p->>'phone' <> %s), '[]'::jsonb), "
-            "alternate_numbers = array_remove(alternate_numbers, %s), version = %s, updated_at = %s WHERE id = %s",
-            (event.phone, event.phone, event.originator_version, event.timestamp, event.originator_id),
-        )
+    def _on_alternate_phone_removed(self, event: C.AlternatePhoneRemoved) -> Iterable[Change]:
+        self._effects.remove_phone(event.originator_id, event.originator_version, event.timestamp, event.phone)
+        return ()
 
-    def _on_loan_number_linked(self, event: C.LoanNumberLinked) -> Iterator[Write]:
-        yield Write(
-            "UPDATE read.customers SET loan_numbers = array_append(loan_numbers, %s), version = %s, updated_at = %s "
-            "WHERE id = %s",
-            (event.loan_number, event.originator_version, event.timestamp, event.originator_id),
-        )
+    def _on_loan_number_linked(self, event: C.LoanNumberLinked) -> Iterable[Change]:
+        self._effects.link_loan(event.originator_id, event.originator_version, event.timestamp, event.loan_number)
+        return ()
 
-    def _on_number_assigned(self, event: C.NumberAssigned) -> Iterator[Write]:
-        yield Write(
-            "UPDATE read.customers SET number = %s, version = %s, updated_at = %s WHERE id = %s",
-            (event.number, event.originator_version, event.timestamp, event.originator_id),
-        )
+    def _on_number_assigned(self, event: C.NumberAssigned) -> Iterable[Change]:
+        self._effects.set(event.originator_id, event.originator_version, event.timestamp, number=event.number)
+        return ()
+
+
+#: The columns of a new borrower's row (`_on_registered`), inserted by `_BatchEffects.flush`.
+_COLUMNS = ("id", "brand_id", "name", "name_key", "phone", "alternate_phones", "alternate_numbers", "email", "pan",
+            "pan_masked", "date_of_birth", "addresses", "loan_numbers", "number", "version", "created_at",
+            "updated_at")  # fmt: skip
+
+#: The changes of a batch to rows of earlier batches, one row of the document per borrower (see _BatchEffects).
+#: Each column follows what one event's UPDATE did: a field is kept when the batch gave no value for it (the last
+#: value given wins); the alternate phones the batch removed are taken out of the stored ones before the phones it
+#: added (the added ones the batch removed again are gone already) are appended; loan numbers are appended.
+_UPDATE_ROWS = (
+    "UPDATE read.customers c SET name = coalesce(v.name, c.name), name_key = coalesce(lower(v.name), c.name_key), "
+    "phone = coalesce(v.phone, c.phone), email = coalesce(v.email, c.email), pan = coalesce(v.pan, c.pan), "
+    "pan_masked = coalesce(v.pan_masked, c.pan_masked), date_of_birth = coalesce(v.date_of_birth, c.date_of_birth), "
+    "addresses = coalesce(v.addresses, c.addresses), number = coalesce(v.number, c.number), "
+    "alternate_phones = CASE WHEN v.removed IS NULL THEN c.alternate_phones ELSE coalesce((SELECT jsonb_agg(p) "
+    "FROM jsonb_array_elements(c.alternate_phones) p WHERE p->>'phone' <> ALL (v.removed)), '[]'::jsonb) END "
+    "|| coalesce(v.phones, '[]'::jsonb), "
+    "alternate_numbers = CASE WHEN v.removed IS NULL THEN c.alternate_numbers ELSE ARRAY(SELECT n "
+    "FROM unnest(c.alternate_numbers) n WHERE n IS NULL OR n <> ALL (v.removed)) END "
+    "|| coalesce(v.numbers, '{}'::text[]), "
+    "loan_numbers = c.loan_numbers || coalesce(v.loans, '{}'::text[]), version = v.version, updated_at = v.at "
+    "FROM jsonb_to_recordset(%s::jsonb) AS v(id uuid, name text, phone text, email text, pan text, pan_masked text, "
+    "date_of_birth date, addresses jsonb, number text, removed text[], phones jsonb, numbers text[], loans text[], "
+    "version int, at timestamptz) WHERE c.id = v.id"
+)
+
+
+class _BatchEffects:
+    """A batch's effects on `read.customers`, gathered per row in memory and written at the batch's end.
+
+    A borrower registered in the batch is a row dict that the batch's later events change in place, inserted with
+    the batch's other new rows in one statement (`insert_rows`) -- one per ROWS new rows, sent as they fill, so the
+    server inserts them while the next events are decoded; a row's changes after that go to the UPDATE. The changes to a borrower of an earlier batch are
+    folded into one row of an UPDATE document (`_UPDATE_ROWS`), so the batch's changes to such rows are one
+    statement too. Each follows what the events' one-by-one statements did, in order (the test
+    tests/integration/test_directory_batching.py compares the two on a generated stream).
+
+    What must see the row as written so far -- the vocabulary move of a rename, which reads the row's old name in
+    SQL -- first writes out what was gathered for that row (`write_out`): a new row is inserted there and then, and
+    the row's later changes in the batch go to the UPDATE document.
+    """
+
+    ROWS = 1000  # new rows per INSERT
+
+    def __init__(self) -> None:
+        # Keyed by the borrower's id as an int (UUIDs hash in Python code, ints do not):
+        self.new: dict[int, dict[str, Any]] = {}  # rows registered in this batch, as they will be inserted
+        self.inserted: set[int] = set()  # rows registered in this batch and sent already
+        self.changed: dict[int, dict[str, Any]] = {}  # the UPDATE document's row of each earlier borrower
+
+    def register(self, oid: UUID, row: dict[str, Any]) -> list[Change]:
+        """A new borrower's row; written at once (after what was gathered for it) if the id was seen already."""
+        key = oid.int
+        if key in self.new or key in self.changed or key in self.inserted:  # Registered again: insert now, in order
+            return [*self.write_out(oid), Insert("read.customers", row)]  # (it may well do nothing).
+        self.new[key] = row
+        if len(self.new) < self.ROWS:
+            return []
+        self.inserted.update(self.new)
+        rows, self.new = list(self.new.values()), {}
+        return [insert_rows("read.customers", _COLUMNS, rows)]
+
+    def _changes(self, oid: UUID, version: int, at: Any) -> dict[str, Any]:
+        change = self.changed.get(oid.int)
+        if change is None:
+            change = self.changed[oid.int] = {"id": oid}
+        change["version"] = version
+        change["at"] = at
+        return change
+
+    def set(self, oid: UUID, version: int, at: Any, **values: Any) -> None:
+        """Columns given a value (None keeps the column as it is)."""
+        row = self.new.get(oid.int)
+        if row is not None:
+            for column, value in values.items():  # (never a name: a rename writes the new row out first)
+                if value is not None:
+                    row[column] = value
+            row["version"] = version
+            row["updated_at"] = at
+            return
+        change = self._changes(oid, version, at)
+        for column, value in values.items():
+            if value is not None:
+                change[column] = value
+
+    def add_phone(self, oid: UUID, version: int, at: Any, phone: str, label: str | None) -> None:
+        row = self.new.get(oid.int)
+        if row is None:
+            row = self._changes(oid, version, at)
+            row.setdefault("phones", []).append({"phone": phone, "label": label})
+            row.setdefault("numbers", []).append(phone)
+            return
+        row["alternate_phones"].append({"phone": phone, "label": label})
+        row["alternate_numbers"].append(phone)
+        row["version"] = version
+        row["updated_at"] = at
+
+    def remove_phone(self, oid: UUID, version: int, at: Any, phone: str) -> None:
+        row = self.new.get(oid.int)
+        if row is None:  # Out of the stored phones (in SQL) and of those the batch added.
+            change = self._changes(oid, version, at)
+            removed = change.setdefault("removed", [])
+            if phone not in removed:
+                removed.append(phone)
+            if "phones" in change:
+                change["phones"] = [p for p in change["phones"] if p["phone"] != phone]
+                change["numbers"] = [n for n in change["numbers"] if n != phone]
+            return
+        row["alternate_phones"] = [p for p in row["alternate_phones"] if p["phone"] != phone]
+        row["alternate_numbers"] = [n for n in row["alternate_numbers"] if n != phone]
+        row["version"] = version
+        row["updated_at"] = at
+
+    def link_loan(self, oid: UUID, version: int, at: Any, loan_number: str) -> None:
+        row = self.new.get(oid.int)
+        if row is None:
+            self._changes(oid, version, at).setdefault("loans", []).append(loan_number)
+            return
+        row["loan_numbers"].append(loan_number)
+        row["version"] = version
+        row["updated_at"] = at
+
+    def write_out(self, oid: UUID) -> list[Change]:
+        """Write what was gathered for one row now; the row's later changes in the batch go to the UPDATE."""
+        row = self.new.pop(oid.int, None)
+        if row is not None:
+            return [Insert("read.customers", row)]
+        change = self.changed.pop(oid.int, None)
+        return [] if change is None else [_update(change)]
+
+    def flush(self) -> list[Change]:
+        """The new rows (one statement, see Insert), then the changes to earlier rows (one statement)."""
+        writes: list[Change] = []
+        if self.new:  # Built here, not as Insert changes: a batch's new rows are all known by now.
+            writes.append(insert_rows("read.customers", _COLUMNS, list(self.new.values())))
+        if self.changed:
+            writes.append(_updates(list(self.changed.values())))
+        self.new, self.changed, self.inserted = {}, {}, set()
+        return writes
+
+
+def _update(change: dict[str, Any]) -> Write:
+    return _updates([change])
+
+
+def _updates(changes: list[dict[str, Any]]) -> Write:
+    """One UPDATE of the rows of the document (`_UPDATE_ROWS`); columns not in a row's dict are NULL there."""
+    return Write(_UPDATE_ROWS, (json_document(changes),))
 
 
 #: The directory's row changes per event type.

@@ -46,12 +46,21 @@ DEFAULT_LEAD_DAYS = {
 }
 
 
+#: Days in each month of a common year.
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def _last_day(year: int, month: int) -> int:
-    return calendar.monthrange(year, month)[1]
+    """The last day of the month (= calendar.monthrange(year, month)[1], without the weekday it also computes)."""
+    if month == 2 and calendar.isleap(year):
+        return 29
+    return _MONTH_DAYS[month - 1]
 
 
 def add_months(anchor: date, months: int) -> date:
     """`anchor` moved by whole months; a month-end anchor stays at month-end, other days clamp to short months."""
+    if months == 0:  # (every cycle-1 due date: the evaluation job asks for one per covenant)
+        return anchor
     index = anchor.year * 12 + (anchor.month - 1) + months
     year, month = divmod(index, 12)
     month += 1

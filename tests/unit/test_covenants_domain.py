@@ -192,3 +192,25 @@ def test_a_notice_is_presumed_sent_only_once_handed_over_and_never_fails_after_s
     refused.mark_handing_over()
     refused.mark_failed("550 mailbox unavailable")
     assert not refused.handing_over and refused.failures == 1 and not refused.sent
+
+
+def test_evaluation_ids_are_the_uuid5_of_covenant_and_cycle() -> None:
+    namespace = uuid.uuid5(uuid.NAMESPACE_URL, "https://covenant-desk/covenant-evaluation")
+    for cycle in (1, 2, 12, 1_000):
+        covenant_id = uuid.uuid4()
+        derived = evaluation_id(covenant_id, cycle)
+        assert derived == uuid.uuid5(namespace, f"{covenant_id}:{cycle}") and derived.version == 5
+
+
+def test_month_ends_and_leap_days_match_the_calendar_module() -> None:
+    import calendar
+
+    for year in (1900, 2000, 2023, 2024, 2100):
+        for month in range(1, 13):
+            last = date(year, month, calendar.monthrange(year, month)[1])
+            assert add_months(last, 0) == last
+            moved = add_months(last, 1)
+            assert moved.day == calendar.monthrange(moved.year, moved.month)[1]  # a month-end stays at month-end
+    assert add_months(date(2024, 1, 30), 1) == date(2024, 2, 29) and add_months(date(2023, 1, 30), 1) == date(
+        2023, 2, 28
+    )

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 from psycopg.types.json import Jsonb
 
@@ -24,12 +26,56 @@ def _events() -> list[object]:
     return list(c.collect_events())
 
 
+def _inserted(write: Write) -> list[dict[str, object]]:
+    """The rows of a batch's INSERT of new borrowers (one JSON document)."""
+    assert write.sql.startswith("INSERT INTO read.customers (")
+    (document,) = write.params
+    assert isinstance(document, str)
+    rows: list[dict[str, object]] = json.loads(document)
+    return rows
+
+
 def test_directory_projects_registration_with_masked_pan_and_search_key() -> None:
     registered = _events()[0]
-    (insert,) = CustomerDirectory().project(1, registered)
-    assert isinstance(insert, Insert) and insert.table == "read.customers"  # a new borrower's row, sent in bulk
-    row = insert.row
+    directory = CustomerDirectory()
+    directory.begin_batch()
+    assert list(directory.project(1, registered)) == []  # a new borrower's row, sent in bulk at the batch's end
+    _counts, insert = directory.end_batch()
+    assert isinstance(insert, Write)
+    (row,) = _inserted(insert)
     assert (row["name_key"], row["pan_masked"], row["loan_numbers"]) == ("asha kulkarni", "ABCDE****F", ["SM1"])
+
+
+def test_directory_folds_a_batchs_changes_of_a_new_row_into_its_insert() -> None:
+    registered, pan_changed, phone_added = _events()
+    directory = CustomerDirectory()
+    directory.begin_batch()
+    for position, event in enumerate((registered, pan_changed, phone_added), 1):
+        assert list(directory.project(position, event)) == []
+    _counts, insert = directory.end_batch()
+    (row,) = _inserted(insert)  # one row, no UPDATE: the changes are in it
+    assert (row["pan"], row["pan_masked"], row["alternate_numbers"], row["version"]) == (
+        "ABCDE9999F", "ABCDE****F", ["+919876543211"], 3,
+    )  # fmt: skip
+    assert row["alternate_phones"] == [{"phone": "+919876543211", "label": "mother"}]
+
+
+def test_directory_changes_rows_of_earlier_batches_in_one_update() -> None:
+    registered, pan_changed, phone_added = _events()
+    directory = CustomerDirectory()
+    directory.begin_batch()
+    list(directory.project(1, registered))
+    list(directory.end_batch())
+    directory.begin_batch()  # the next batch: the row is in the table now
+    assert list(directory.project(2, pan_changed)) == list(directory.project(3, phone_added)) == []
+    (update,) = directory.end_batch()
+    assert isinstance(update, Write) and update.sql.startswith("UPDATE read.customers c SET")
+    (document,) = update.params
+    assert isinstance(document, str)
+    (change,) = json.loads(document)
+    assert (change["pan"], change["pan_masked"], change["numbers"], change["version"]) == (
+        "ABCDE9999F", "ABCDE****F", ["+919876543211"], 3,
+    )  # fmt: skip
 
 
 def test_name_positions_number_the_words_and_lump_the_ones_past_the_indexed_positions() -> None:
@@ -45,9 +91,9 @@ def test_directory_counts_a_batchs_names_in_one_vocabulary_write() -> None:
     for name in ("Asha Kulkarni", "Usha Kulkarni", "Asha Rao", "Venkata Naga Sai Krishna Prasad Rao Rao"):
         record = CustomerRecord(brand_id=brand, name=name, phone="+919876543210", addresses=[], loan_numbers=[])
         (registered,) = record.collect_events()
-        (write,) = directory.project(1, registered)
-        assert isinstance(write, Insert) and write.table == "read.customers"  # counted, not written, per registration
-    (counts,) = directory.end_batch()
+        assert list(directory.project(1, registered)) == []  # counted and gathered, not written, per registration
+    counts, rows = directory.end_batch()
+    assert len(_inserted(rows)) == 4  # and the four rows in one statement
     assert isinstance(counts, Write) and counts.sql.startswith("INSERT INTO read.customer_name_vocabulary")
     (document,) = counts.params
     assert isinstance(document, Jsonb)
@@ -74,17 +120,17 @@ def test_a_rename_writes_the_batchs_counts_first_and_moves_the_vocabulary_counts
     record.update_details(name="Asha Deshpande")
     registered, email_changed, renamed = record.collect_events()
     list(directory.project(1, registered))
-    (update,) = directory.project(2, email_changed)
-    assert isinstance(update, Write) and update.sql.startswith("UPDATE read.customers")
-    counts, move, drop, rename = directory.project(3, renamed)
+    assert list(directory.project(2, email_changed)) == []  # gathered into the new row
+    counts, row, move, drop = directory.project(3, renamed)
     assert isinstance(counts, Write) and isinstance(move, Write) and isinstance(drop, Write)
-    assert isinstance(rename, Write) and counts.sql.startswith(
-        "INSERT INTO read.customer_name_vocabulary"
-    )  # the registration's, before the move
+    assert counts.sql.startswith("INSERT INTO read.customer_name_vocabulary")  # the registration's, before the move
+    # The move reads the row's old name in SQL: the row goes first, as gathered so far (the email, not the name).
+    assert isinstance(row, Insert) and (row.row["name"], row.row["email"]) == ("Asha Kulkarni", "asha@example.in")
     assert "lower(%(name)s) AS new_key" in move.sql and move.params == {"name": "Asha Deshpande", "id": record.id}
     assert drop.sql.startswith("DELETE FROM read.customer_name_vocabulary")
-    assert rename.sql.startswith("UPDATE read.customers")
-    assert list(directory.end_batch()) == []
+    (rename,) = directory.end_batch()
+    assert isinstance(rename, Write) and rename.sql.startswith("UPDATE read.customers")
+    assert '"name":"Asha Deshpande"' in str(rename.params[0])
 
 
 def test_timeline_masks_pan_changes_and_records_the_actor() -> None:
@@ -140,3 +186,38 @@ def test_covenant_views_gather_bulk_rows_and_keep_each_read_rows_order() -> None
     ]
     assert writes[0].params[0] == [first.id] and writes[1].params[0] == [record.id]
     assert list(views.end_batch()) == []
+
+
+def test_covenant_views_send_gathered_rows_as_they_fill(monkeypatch: Any) -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    from domain.covenants.covenant import Covenant
+    from domain.covenants.schedule import Calendar, Frequency
+    from domain.covenants.terms import CovenantType, Operator, Terms
+    from projections.covenants import CovenantViews, _BatchRows
+
+    monkeypatch.setattr(_BatchRows, "ROWS", 2)
+    calendar = Calendar(frequency=Frequency.MONTHLY, start_date=date(2024, 1, 1), first_due_date=date(2024, 1, 31),
+                        expiry_date=date(2025, 12, 31), grace_days=5, lead_days=7)  # fmt: skip
+    terms = Terms(type=CovenantType.FINANCIAL, metric="DSCR", operator=Operator.GE, threshold=Decimal("1.25"))
+    covenants = [
+        Covenant(
+            brand_id=uuid.uuid4(),
+            customer_id=uuid.uuid4(),
+            application_ref=f"APP-{i}",
+            title="DSCR",
+            terms=terms,
+            calendar=calendar,
+            assignee_id=None,
+            company=None,
+        )
+        for i in range(5)
+    ]
+    views = CovenantViews()
+    views.begin_batch()
+    sent = [[w.params[0] for w in views.project(i, c.collect_events()[0])] for i, c in enumerate(covenants, 1)]
+    # Every second covenant's row fills a statement: it goes with the one before; the fifth waits for the end.
+    assert sent == [[], [[covenants[0].id, covenants[1].id]], [], [[covenants[2].id, covenants[3].id]], []]
+    (last,) = views.end_batch()
+    assert last.params[0] == [covenants[4].id]

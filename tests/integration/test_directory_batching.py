@@ -1,0 +1,160 @@
+"""The customer directory gathers a batch's changes per row and writes them in a few statements: a rebuild in big
+batches must give exactly the read model that event-at-a-time processing gives, on a generated stream with many
+changes to the same row within one batch (and across batches)."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+
+from adapters.postgres import Database, eventsourcing_env
+from domain.customers.application import Customers
+from domain.customers.customer import CustomerRecord
+from domain.customers.values import Address
+from projections.customers import CustomerDirectory, _BatchEffects, name_positions
+from projections.engine import ProjectionEngine
+from tests.support import drop_database, fresh_database_dsn
+
+FIRST = ("Asha", "Ravi", "Meena", "Arjun", "Kavya", "Imran", "Lakshmi", "Joseph")
+LAST = ("Kulkarni", "Iyer", "Reddy", "Khan", "Das", "Nair", "Venkata Naga Sai", "Rao")
+TABLES = {
+    "read.customers": "SELECT * FROM read.customers ORDER BY id",
+    "read.customer_name_vocabulary": "SELECT * FROM read.customer_name_vocabulary ORDER BY brand_id, word, place",
+}
+
+
+@pytest.fixture
+def directory_store() -> Iterator[tuple[Customers, ProjectionEngine, Database]]:
+    dsn = fresh_database_dsn("cd_test_batching")
+    db = Database(dsn, min_size=1, max_size=3)
+    db.ensure_schemas()
+    app = Customers(env=eventsourcing_env(dsn))
+    try:
+        engine = ProjectionEngine(db.pool, {"customers": app}, [CustomerDirectory()])
+        engine.setup()
+        yield app, engine, db
+    finally:
+        app.close()
+        db.close()
+        drop_database(dsn)
+
+
+def _change(record: CustomerRecord, rng: random.Random, serial: list[int]) -> None:
+    """One random change through the record's commands (a valid history, as the aggregate holds it)."""
+    serial[0] += 1
+    n = serial[0]
+    roll = rng.random()
+    if roll < 0.12:
+        record.update_details(name=f"{rng.choice(FIRST)} {rng.choice(LAST)}")  # a rename moves vocabulary counts
+    elif roll < 0.3:
+        record.update_details(
+            email=rng.choice([f"b{n}@example.in", None]),
+            phone=rng.choice([f"+9198{n:08d}", None]),
+            pan=rng.choice([f"ABCDE{n % 10_000:04d}F", None]),
+            date_of_birth=rng.choice([date(1980, 1, 1 + n % 28), None]),
+            addresses=rng.choice([[Address(line1=f"{n} MG Road", city="Pune", pincode="411001")], None]),
+        )
+    elif roll < 0.55 and len(record.alternate_phones) < 10:
+        record.add_alternate_phone(f"+9197{n:08d}", rng.choice(["spouse", None]))
+    elif roll < 0.7 and record.alternate_phones:
+        record.remove_alternate_phone(rng.choice(list(record.alternate_phones)))
+    elif roll < 0.9:
+        record.link_loan_number(f"SM{n:07d}")
+    else:
+        record.assign_number(f"B-C-{n:06d}")
+
+
+def _write_stream(app: Customers, seed: int = 11) -> list[CustomerRecord]:
+    """Saves of new borrowers with several changes each, then saves changing borrowers of earlier saves."""
+    rng = random.Random(seed)
+    brands = [uuid.uuid4() for _ in range(2)]
+    serial = [0]
+    everyone: list[CustomerRecord] = []
+    for _ in range(4):
+        records = [
+            CustomerRecord(
+                brand_id=rng.choice(brands),
+                name=f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+                phone=f"+9199{len(everyone) * 100 + i:08d}",
+                addresses=[Address(line1="12 MG Road", city="Pune", pincode="411001")],
+                loan_numbers=[f"CD{len(everyone) * 100 + i:07d}"],
+                pan=rng.choice([None, f"PQRST{i:04d}Z"]),
+            )
+            for i in range(60)
+        ]
+        for _ in range(240):  # about four changes a borrower, in one save with the registrations
+            _change(rng.choice(records), rng, serial)
+        app.save(*records)
+        everyone.extend(records)
+        earlier = everyone[:-60]
+        if earlier:
+            changed = rng.sample(earlier, 30)
+            for _ in range(120):  # changes to borrowers of earlier saves, several to the same row
+                _change(rng.choice(changed), rng, serial)
+            app.save(*changed)
+    # A removal of a phone added twice before (the events' order alone decides the row): raw events, no command.
+    odd = everyone[0]
+    odd._alternate_phone_added(phone="+919700000001", label="x")  # type: ignore[attr-defined]
+    odd._alternate_phone_added(phone="+919700000001", label="y")  # type: ignore[attr-defined]
+    odd._alternate_phone_removed(phone="+919700000001")  # type: ignore[attr-defined]
+    odd._alternate_phone_added(phone="+919700000001", label="z")  # type: ignore[attr-defined]
+    app.save(odd)
+    return everyone
+
+
+def _tables(db: Database) -> dict[str, list[Any]]:
+    with db.pool.connection() as conn:
+        return {table: conn.execute(sql).fetchall() for table, sql in TABLES.items()}
+
+
+def test_a_batched_rebuild_gives_the_read_model_of_event_at_a_time_processing(
+    directory_store: tuple[Customers, ProjectionEngine, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, engine, db = directory_store
+    records = _write_stream(app)
+    head = engine.head("customers")
+    assert head > 1_500
+
+    assert engine.rebuild("customer_directory", batch=1) == head  # each event its own batch and transaction
+    one_at_a_time = _tables(db)
+    for batch in (7, 250, 5_000):  # batches cut saves apart, hold a save, and hold the whole stream
+        assert engine.rebuild("customer_directory", batch=batch) == head
+        assert _tables(db) == one_at_a_time, f"batch of {batch} events"
+    # New rows sent in small INSERTs as they fill, so later changes in the batch update rows sent already.
+    monkeypatch.setattr(_BatchEffects, "ROWS", 16)
+    assert engine.rebuild("customer_directory", batch=5_000) == head
+    assert _tables(db) == one_at_a_time, "new rows sent 16 at a time"
+
+    # And the read model is the borrowers' state (not merely the same mistakes twice): every row against its
+    # aggregate, the vocabulary against the names' words.
+    rows = {r["id"]: r for r in one_at_a_time["read.customers"]}
+    assert len(rows) == len(records)
+    odd = records[0].id
+    for stored in records:
+        record = app.repository.get(stored.id)
+        row = rows[record.id]
+        assert (row["name"], row["name_key"], row["phone"], row["email"], row["pan"]) == (
+            record.name, record.name.lower(), record.phone, record.email, record.pan,
+        )  # fmt: skip
+        assert (row["date_of_birth"], row["number"], row["version"]) == (
+            record.date_of_birth, record.number, record.version,
+        )  # fmt: skip
+        assert row["addresses"] == [a.model_dump(mode="json") for a in record.addresses]
+        assert row["loan_numbers"] == record.loan_numbers
+        if record.id != odd:  # (the odd record's raw events added one phone twice: its dict holds it once)
+            assert row["alternate_numbers"] == list(record.alternate_phones)
+            assert row["alternate_phones"] == [{"phone": p, "label": lb} for p, lb in record.alternate_phones.items()]
+    assert rows[odd]["alternate_phones"][-1:] == [{"phone": "+919700000001", "label": "z"}]
+    assert rows[odd]["alternate_numbers"].count("+919700000001") == 1
+    words = Counter(
+        (r["brand_id"], word, place) for r in rows.values() for word, place in name_positions(r["name_key"])
+    )
+    vocabulary = {(v["brand_id"], v["word"], v["place"]): v["borrowers"] for v in one_at_a_time[
+        "read.customer_name_vocabulary"]}  # fmt: skip
+    assert vocabulary == dict(words)
