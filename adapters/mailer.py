@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -154,10 +154,10 @@ class SmtpMailer:
         self._local.conn = conn
         return conn
 
-    def _envelope(self, conn: smtplib.SMTP, to: str) -> None:
+    def _envelope(self, conn: smtplib.SMTP, to: str, sender: str) -> None:
         """MAIL, RCPT and DATA up to the server's go-ahead (354)."""
         conn.ehlo_or_helo_if_needed()
-        for code, reply in (conn.mail(self.settings.sender), conn.rcpt(to)):
+        for code, reply in (conn.mail(parseaddr(sender)[1] or sender), conn.rcpt(to)):
             if code not in (250, 251):
                 with suppress(smtplib.SMTPException, OSError):
                     conn.rset()
@@ -176,9 +176,12 @@ class SmtpMailer:
         html: str,
         message_id: str,
         handing_over: Callable[[Callable[[], None]], None] | None = None,
+        sender: str | None = None,
     ) -> None:
-        """Send one email; MailRefused when the server refuses it, OSError/SMTPException when the line fails."""
-        body = re.sub(rb"(?m)^\.", b"..", compose(self.settings.sender, to, subject, message_id, text, html))
+        """Send one email (from `sender`, e.g. the brand's address, else MAIL_FROM); MailRefused when the server
+        refuses it, OSError/SMTPException when the line fails."""
+        sender = sender or self.settings.sender
+        body = re.sub(rb"(?m)^\.", b"..", compose(sender, to, subject, message_id, text, html))
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
 
@@ -187,10 +190,10 @@ class SmtpMailer:
             if conn is None:
                 conn = self._connect()
             try:
-                self._envelope(conn, to)
+                self._envelope(conn, to, sender)
             except (smtplib.SMTPServerDisconnected, ConnectionError):  # A reused connection the server closed.
                 conn = self._connect()
-                self._envelope(conn, to)
+                self._envelope(conn, to, sender)
             conn.send(body)
             ended: list[bool] = []
 

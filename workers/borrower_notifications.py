@@ -10,6 +10,7 @@ nothing twice. Each phase pages by keyset and reports its batches; a retry resta
 from __future__ import annotations
 
 import contextvars
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from uuid import UUID
 from adapters.engagement_store import Template
 from adapters.message_store import Message
 from api.services.engagement import Engagement
-from api.services.engagement_delivery import BrandMessaging, Sent, public_base
+from api.services.engagement_delivery import PARALLEL, BrandMessaging, Sent, public_base
+from api.services.no_due_links import NoDueLinks
 from domain.engagement.defaults import KIND_CHANNELS
 from domain.engagement.templates import DUE_OFFSETS, Channel, Kind
 from domain.jobs.application import JobDefinition
@@ -107,20 +109,23 @@ def run_borrower_notifications(port: NotificationJobPort, run: JobRun) -> Iterat
         channels = channels_of(settings.notification_channels, kind)
         if not channels:
             continue
-        # A page is claimed here while the one before it is being sent (its claims are made before its sends).
-        sending: tuple[Future[Sent], int, int] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="notifications-send") as sender:
+        # Pages overlap: page N+1 is read and claimed while page N sends, and its sends queue in the same pool of
+        # PARALLEL sender threads behind page N's, so no thread idles while page N's tail finishes and its outcomes
+        # are recorded (by page N's own delivering thread; at most two pages are in flight).
+        inflight: deque[tuple[Future[Sent], int, int]] = deque()
+        with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="notifications-send") as senders, \
+                ThreadPoolExecutor(max_workers=2, thread_name_prefix="notifications-page") as pages:  # fmt: skip
             for items, build in _pages(engagement, brand, kind, channels, run.as_of, size,
                                        settings.overdue_reminder_days):  # fmt: skip
                 messages = [m for item in items for m in build(item, templates)]
-                taken = engagement.messages.taken_keys(run.brand_id, [m.dedupe_key for m in messages])
-                claimed = engagement.claim(brand, [m for m in messages if m.dedupe_key not in taken])
-                upcoming = sender.submit(contextvars.copy_context().run, engagement.deliver_claimed, brand, claimed)
-                if sending is not None:
-                    yield _counts(*sending), phase
-                sending = (upcoming, len(items), len(messages))
-            if sending is not None:
-                yield _counts(*sending), phase
+                # A taken key is skipped by the claim itself (ON CONFLICT DO NOTHING): no query for the taken ones.
+                claimed = engagement.claim(brand, messages)
+                inflight.append((pages.submit(contextvars.copy_context().run, engagement.deliver_claimed, brand,
+                                              claimed, senders), len(items), len(messages)))  # fmt: skip
+                while len(inflight) >= 2:
+                    yield _counts(*inflight.popleft()), phase
+            while inflight:
+                yield _counts(*inflight.popleft()), phase
 
 
 def _counts(sending: Future[Sent], items: int, messages: int) -> BatchCounts:
@@ -134,6 +139,7 @@ def _pages(engagement: Engagement, brand: BrandMessaging, kind: Kind, channels: 
     """Pages of the items owing `kind`, each with the function composing its messages."""
     dues = engagement.dues
     base = public_base()
+    links = NoDueLinks.configured()
 
     def compose(item: DueItem, templates: _Templates, key: str, channel: Channel, extra: dict[str, object],
                 instalment: int | None) -> Message | None:  # fmt: skip
@@ -176,7 +182,8 @@ def _pages(engagement: Engagement, brand: BrandMessaging, kind: Kind, channels: 
     def event(item: DueItem, templates: _Templates) -> list[Message]:
         extra: dict[str, object] = {}
         if kind is Kind.PAID:
-            extra["ndc_link"] = f"{base}/api/v1/loans/{item.loan_id}/no-due-certificate" + (
+            # The borrower's signed share link (no login), not the staff endpoint; the code verifies it with us.
+            extra["ndc_link"] = links.url(base, brand.brand_id, item.loan_id, engagement.clock.now()) + (
                 f" (code {item.ndc_code})" if item.ndc_code else ""
             )
         found = [compose(item, templates, f"{kind.value}:{item.loan_id}:{c.value}", c, extra, None) for c in channels]

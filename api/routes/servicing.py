@@ -4,6 +4,7 @@ Figures are the loan's events replayed (domain/loans/servicing_views.py); refusa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +12,7 @@ from starlette.responses import Response
 
 from adapters.cob_store import CobStore
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
+from api.problems import HttpProblem
 from api.routes.servicing_models import (
     CobDayListOut,
     CobDaysQuery,
@@ -24,6 +26,7 @@ from api.routes.servicing_models import (
     ReverseIn,
 )
 from api.services.no_due import NoDueCertificates
+from api.services.no_due_links import NoDueLinks
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
@@ -132,6 +135,21 @@ def no_due_certificate(ctx: Context[ServicingPort]) -> Response:
     return Response(pdf, 200, headers, media_type="application/pdf")
 
 
+def shared_no_due_certificate(ctx: Context[ServicingPort]) -> Response:
+    opened = NoDueLinks.open(str(ctx.path["token"])[:200], datetime.now(UTC))
+    if opened is None:
+        raise HttpProblem(403, "the link is not valid (changed, forged or expired); ask the lender for a new one")
+    brand_id, loan_id = opened
+    pdf, _ = ctx.port.certificates.ensure(brand_id, loan_id)
+    loan = ctx.port.loans.get(brand_id, loan_id)
+    headers = {"Content-Disposition": f'inline; filename="no-due-{loan.loan_number}.pdf"',
+               "Cache-Control": "private, no-store"}  # fmt: skip
+    if loan.no_due is not None:
+        headers["X-Content-SHA256"] = loan.no_due.sha256
+        headers["X-Verification-Code"] = loan.no_due.verification_code
+    return Response(pdf, 200, headers, media_type="application/pdf")
+
+
 def cob_days(ctx: Context[ServicingPort]) -> Reply:
     q: CobDaysQuery = ctx.query
     days = ctx.port.cob.days(ctx.brand_id, q.limit)
@@ -187,6 +205,18 @@ ENDPOINTS = serve(
             query=PayoffQuery,
             response=PayoffOut,
             errors=(409,),
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/no-due-certificates/{token}",
+            shared_no_due_certificate,
+            "The no-due certificate (PDF) through the borrower's signed share link (the 'loan fully paid' "
+            "message's); no login; 403 when the link is changed, forged or expired",
+            None,
+            response=NoDueOut,
+            media=("application/pdf",),
+            public=True,
+            errors=(403, 404, 409),
         ),
         Endpoint(
             "GET",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from uuid import UUID
@@ -207,10 +208,13 @@ class Engagement:
             brand.quiet_until(m.channel, now) is None else m for m in messages
         ])  # fmt: skip
 
-    def deliver_claimed(self, brand: BrandMessaging, claimed: Sequence[Message]) -> Sent:
-        """Send the claimed messages that are to go now; the deferred ones are counted."""
+    def deliver_claimed(
+        self, brand: BrandMessaging, claimed: Sequence[Message], senders: Executor | None = None
+    ) -> Sent:
+        """Send the claimed messages that are to go now (through `senders` when given: see `Deliveries.deliver`);
+        the deferred ones are counted."""
         result = self.deliveries.deliver(brand, [m for m in claimed if m.status in ("queued", "sending")],
-                                         self.clock.now())  # fmt: skip
+                                         self.clock.now(), senders)  # fmt: skip
         result.deferred += sum(m.status == "deferred" for m in claimed)
         return result
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextvars
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -95,8 +95,11 @@ class Deliveries:
     channels: ChannelClients
     mailer: SmtpMailer
 
-    def deliver(self, brand: BrandMessaging, page: Sequence[Message], now: datetime) -> Sent:
-        """Send a page of queued (or due deferred, or stuck `sending`) messages; every outcome recorded."""
+    def deliver(self, brand: BrandMessaging, page: Sequence[Message], now: datetime,
+                senders: Executor | None = None) -> Sent:  # fmt: skip
+        """Send a page of queued (or due deferred, or stuck `sending`) messages; every outcome recorded. `senders`:
+        a pool shared by consecutive pages (the job's), so the next page's sends start in threads this page's
+        tail leaves free while its outcomes are recorded; else a pool of PARALLEL threads for this page."""
         result = Sent()
         ready: list[Message] = []
         for message in page:
@@ -111,7 +114,10 @@ class Deliveries:
             return result
         self.messages.mark_sending([m.id for m in ready if m.status != "sending" and m.channel != "email"], now)
         ctx = contextvars.copy_context()
-        if len(ready) == 1:
+        if senders is not None:
+            futures = [senders.submit(ctx.copy().run, self._one, brand, m, now) for m in ready]
+            outcomes = [f.result() for f in futures]
+        elif len(ready) == 1:
             outcomes = [self._one(brand, ready[0], now)]
         else:
             with ThreadPoolExecutor(max_workers=min(PARALLEL, len(ready)), thread_name_prefix="engagement") as pool:
@@ -178,6 +184,7 @@ class Deliveries:
                 html=message.body,
                 message_id=f"<{message.id}@covenant-desk>",
                 handing_over=hand_over,
+                sender=brand.senders.get("email"),  # the brand's From address (`message_senders`), else MAIL_FROM
             )
         except MailRefused as exc:
             return (message.id, "failed", f"refused: {exc}"[:300], "smtp", None, None, message.attempts)

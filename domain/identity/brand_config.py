@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -30,6 +31,13 @@ from domain.shared.aggregate import Aggregate
 from domain.shared.clock import DEFAULT_TIMEZONE
 from domain.shared.errors import FieldChecks, FieldError, InvalidInput
 from domain.shared.values import MONEY, parse_date, text_problem
+
+#: A From address: `local@domain`, or `Display Name <local@domain>` (printable, no line breaks: no header injection).
+_EMAIL_SENDER = re.compile(
+    r"(?:[A-Za-z0-9 .,'&()-]{1,60} <ADDR>|ADDR)".replace(
+        "ADDR", r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,200}\.[A-Za-z]{2,24}"
+    )
+)
 
 
 class DashboardVersion(StrEnum):
@@ -96,7 +104,8 @@ class BrandSettings(BaseModel):
     )
     message_senders: dict[str, str] = Field(
         default_factory=lambda: {"sms": "CVDESK", "whatsapp": "CVDESK"},
-        description="Sender per borrower messaging channel: SMS sender id, WhatsApp business sender (issue #17)",
+        description="Sender per borrower messaging channel: SMS sender id, WhatsApp business sender, email From "
+        "address (`Name <notify@brand.in>`; unset: the mailer's MAIL_FROM) (issue #17)",
     )
     notification_channels: dict[str, list[str]] = Field(
         default_factory=dict,
@@ -146,6 +155,8 @@ class BrandSettings(BaseModel):
             raise ValueError(f"unknown channel {unknown}; use sms, whatsapp, email")
         if any(not isinstance(v, str) or len(v) > 100 for v in value.values()):
             raise ValueError("a sender is text of at most 100 characters")
+        if "email" in value and not _EMAIL_SENDER.fullmatch(value["email"]):
+            raise ValueError("the email sender is an address, optionally with a name: Name <notify@brand.in>")
         return value
 
     @field_validator("notification_channels")

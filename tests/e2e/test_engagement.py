@@ -293,3 +293,77 @@ def test_one_message_by_email_once_per_key_escaped_and_opt_out_recorded(
     other = make_tenant(platform)
     assert httpx.get(f"{server}/api/v1/customers/{customer_id}/messaging-preferences",
                      headers=other.auth).status_code == 404  # fmt: skip
+
+
+def test_email_goes_out_from_the_brands_own_sender_address(server: str, platform: Any, mail_sink: Any) -> None:
+    from domain.shared.errors import InvalidInput
+
+    own, plain = make_tenant(platform), make_tenant(platform)
+    configure(platform, own, message_senders={"sms": "ACMEFN", "whatsapp": "ACMEFN",
+                                              "email": "Acme Finance <notify@acme-finance.in>"})  # fmt: skip
+    with pytest.raises(InvalidInput):  # a line break would smuggle a header in: refused, nothing changed
+        platform.get(Identity).change_configuration(own.brand_id, {"message_senders": {
+            "email": "Acme <notify@acme-finance.in>\r\nBcc: spy@example.in"}})  # fmt: skip
+    sent_to: dict[str, str] = {}
+    for tenant in (own, plain):
+        address = f"payer.{uuid.uuid4().hex[:8]}@example.in"
+        customer = httpx.post(f"{server}/api/v1/customers", headers=tenant.auth, json={
+            "name": "Meena Iyer", "phone": "95" + str(uuid.uuid4().int)[:8], "email": address})  # fmt: skip
+        assert customer.status_code == 201, customer.text
+        sent = httpx.post(f"{server}/api/v1/messages", headers=tenant.auth, json={
+            "customer_id": customer.json()["id"], "channel": "email", "kind": "due_1", "idempotency_key": "from-1",
+            "variables": {"amount": "₹10.00", "due_date": "01 Mar 2026"}})  # fmt: skip
+        assert sent.status_code == 201 and sent.json()["status"] == "sent", sent.text
+        sent_to[str(tenant.brand_id)] = address
+    mails = until(lambda: [m for m in mail_sink.messages if m["To"] in sent_to.values()], lambda found: len(found) >= 2)
+    by_to = {m["To"]: m for m in mails}
+    assert by_to[sent_to[str(own.brand_id)]]["From"] == "Acme Finance <notify@acme-finance.in>"
+    assert "acme-finance" not in str(by_to[sent_to[str(plain.brand_id)]]["From"])  # the mailer's MAIL_FROM
+
+
+def test_the_fully_paid_message_links_to_the_borrowers_signed_certificate_not_the_staff_endpoint(
+    server: str, platform: Any, provider_simulators: Any
+) -> None:
+    import hashlib
+    import re
+
+    sms = provider_simulators["sms"]
+    tenant = make_tenant(platform)
+    configure(platform, tenant, timezone=zone_at(DAY))
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    phone = _phone(platform, tenant, loan_id)
+    quote = httpx.get(f"{server}/api/v1/loans/{loan_id}/payoff", headers=tenant.auth).json()
+    closing = httpx.post(f"{server}/api/v1/loans/{loan_id}/repayments", headers=tenant.auth,
+                         json={"amount": quote["total"], "mode": "neft", "reference": "UTR-NDC"})  # fmt: skip
+    assert closing.status_code == 201 and closing.json()["status"] == "completed", closing.text
+    until(lambda: run_job(server, platform, tenant) and [m for m in sms.messages(phone) if "/no-due" in m["text"]],
+          bool)  # fmt: skip
+    texts = [m["text"] for m in sms.messages(phone) if "no-due-certificates/" in m["text"]]
+    assert len(texts) == 1 and f"/api/v1/loans/{loan_id}/no-due-certificate" not in texts[0]
+    link = re.search(r"(http\S+/api/v1/no-due-certificates/[A-Za-z0-9_-]+)", texts[0])
+    assert link is not None and len(link.group(1)) <= 200
+
+    # The borrower opens it with no login; the same certificate the staff download serves.
+    shared = httpx.get(link.group(1))
+    assert shared.status_code == 200 and shared.headers["content-type"].startswith("application/pdf")
+    staff = httpx.get(f"{server}/api/v1/loans/{loan_id}/no-due-certificate", headers=tenant.auth)
+    assert shared.content == staff.content
+    assert shared.headers["x-content-sha256"] == hashlib.sha256(shared.content).hexdigest()
+    # A changed or forged token opens nothing; the staff endpoint still needs a login.
+    token = link.group(1).rsplit("/", 1)[1]
+    tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    assert httpx.get(f"{server}/api/v1/no-due-certificates/{tampered}").status_code == 403
+    assert httpx.get(f"{server}/api/v1/no-due-certificates/not-a-token").status_code == 403
+    assert httpx.get(f"{server}/api/v1/loans/{loan_id}/no-due-certificate").status_code == 401
+
+
+def test_a_no_due_link_is_bound_to_its_brand_and_loan_and_expires() -> None:
+    from api.services.no_due_links import NoDueLinks
+
+    brand, loan, now = uuid.uuid4(), uuid.uuid4(), datetime.now(UTC)
+    token = NoDueLinks(days=90).token(brand, loan, now)
+    assert NoDueLinks.open(token, now) == (brand, loan) and len(token) == 70
+    assert NoDueLinks.open(token, now + timedelta(days=91)) is None  # expired
+    forged = token[:30] + ("A" if token[30] != "A" else "B") + token[31:]
+    assert NoDueLinks.open(forged, now) is None

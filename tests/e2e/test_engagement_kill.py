@@ -1,0 +1,152 @@
+"""The `borrower-notifications` job's worker process killed (SIGKILL) mid-run, then a second worker: each (loan,
+instalment, kind, channel) reaches the SMS provider exactly once (issue #17 item 3, docs/engagement.md "Exactly once").
+
+The worker is a real `covenant-desk serve` process. The SMS simulator kills it at the worst moment: it has just
+accepted message KILL_AT and not yet answered, so the worker dies not knowing the provider has it (and with up to
+`ENGAGEMENT_SEND_THREADS` other sends in flight). A second worker finds the run orphaned and retries it: the rows the
+dead worker left `sending` are sent again with the same provider reference, which the provider answers `duplicate`
+and does not send; the keys it had not claimed are claimed and sent once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from adapters.simulators.sms import SmsSimulator
+from domain.identity.application import Identity
+from domain.jobs.application import Jobs
+from tests.conftest import make_tenant
+from tests.e2e.test_engagement import DAY, zone_at
+from tests.e2e.test_job_kill import _run_status, _worker
+
+LOANS = 40
+KILL_AT = 13
+AS_OF = date(2026, 3, 5)
+
+
+class KillingSms(SmsSimulator):
+    """The SMS simulator; on the KILL_AT-th message it accepts, it SIGKILLs the worker before answering."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.victim: int | None = None
+        self.accepted = 0
+        self.duplicates: list[str] = []
+        self.url = ""
+
+    async def _send(self, request: Request) -> Response:
+        answer = await super()._send(request)
+        body = json.loads(bytes(answer.body))
+        if body.get("duplicate"):
+            self.duplicates.append(str(body["message_id"]))
+        elif answer.status_code == 202:
+            self.accepted += 1
+            if self.accepted == KILL_AT and self.victim is not None:
+                os.kill(self.victim, signal.SIGKILL)
+                time.sleep(0.2)  # the worker is gone before it could read this answer
+        return answer
+
+
+@pytest.fixture
+def sms() -> Iterator[KillingSms]:
+    simulator = KillingSms()
+    simulator.url = simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+def _load(platform: Any, brand_id: uuid.UUID) -> list[str]:
+    """LOANS borrowers, each with a serviced loan whose instalment 1 falls due on AS_OF (straight into the job's read
+    models, as the benchmark does); their phones."""
+    now = datetime.now(UTC)
+    phones = []
+    with platform.db.pool.connection() as conn:
+        for i in range(LOANS):
+            customer_id, loan_id = uuid.uuid4(), uuid.uuid4()
+            phone = f"+919{random.randrange(10**8, 10**9)}"
+            phones.append(phone)
+            conn.execute("INSERT INTO read.customers (id, brand_id, name, name_key, phone, version, created_at, "
+                         "updated_at) VALUES (%s, %s, %s, %s, %s, 1, %s, %s)",
+                         (customer_id, brand_id, f"Borrower {i}", f"borrower {i}", phone, now, now))  # fmt: skip
+            conn.execute("INSERT INTO read.engagement_loans (loan_id, brand_id, customer_id, loan_number, amount, "
+                         "status, disbursed_on) VALUES (%s, %s, %s, %s, 50000, 'active', %s)",
+                         (loan_id, brand_id, customer_id, f"KILL-{i:04d}", date(2026, 2, 5)))  # fmt: skip
+            conn.execute("INSERT INTO read.engagement_dues (loan_id, no, brand_id, due_date, amount, through) "
+                         "VALUES (%s, 1, %s, %s, 4716.25, 4716.25)", (loan_id, brand_id, AS_OF))  # fmt: skip
+    return phones
+
+
+def test_a_notifications_worker_killed_mid_run_sends_each_message_once_after_a_restart(
+    client: Any, platform: Any, dsn: str, sms: KillingSms, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = make_tenant(platform)
+    off: dict[str, list[str]] = {k: [] for k in ("due_7", "due_3", "due_1", "overdue", "disbursed", "paid")}
+    result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {
+        "business_date": AS_OF, "timezone": zone_at(DAY), "notification_channels": {**off, "due_0": ["sms"]}})  # fmt: skip
+    platform.engine.wait_for("identity", result.position)
+    phones = _load(platform, tenant.brand_id)
+    configured = client.patch("/api/v1/jobs/borrower-notifications",
+                              json={"retry_interval_seconds": 0, "batch_size": 4}, headers=tenant.auth)  # fmt: skip
+    assert configured.status_code == 200, configured.text
+
+    # The workers send to this simulator; its receipts go nowhere (a closed port): this test is about the sends.
+    monkeypatch.setenv("PROVIDER_SMS_URL", sms.url)
+    monkeypatch.setenv("PUBLIC_BASE_URL", "http://127.0.0.1:9")
+    log = tmp_path / "workers.log"
+    first, _ = _worker(dsn, 0, log)
+    try:
+        sms.victim = first.pid
+        accepted = client.post("/api/v1/jobs/borrower-notifications/runs", json={}, headers=tenant.auth)
+        assert accepted.status_code == 202, accepted.text
+        run_id = accepted.json()["run_id"]
+        assert first.wait(timeout=300) == -signal.SIGKILL, log.read_text()[-3000:]
+    finally:
+        if first.poll() is None:
+            first.kill()
+    killed_at = len([m for m in sms.sent_to() if m["to"] in phones])
+    assert KILL_AT <= killed_at < LOANS  # some but not all reached the provider
+    with platform.db.pool.connection() as conn:
+        left = conn.execute("SELECT count(*) AS n FROM ops.messages WHERE brand_id = %s AND status = 'sending'",
+                            (tenant.brand_id,)).fetchone()["n"]  # fmt: skip
+    assert left >= 1  # at least message KILL_AT: the provider has it, our ledger does not know
+    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    assert _run_status(client, tenant, run_id)["status"] == "running"  # as the dead worker left it
+
+    sms.victim = None
+    second, _ = _worker(dsn, 0, log)
+    try:
+        deadline = time.monotonic() + 300
+        while _run_status(client, tenant, run_id)["status"] != "succeeded":
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+
+    # The handsets: one message each. The provider saw the in-flight ones again, as duplicates of one reference.
+    outbox = [m for m in sms.sent_to() if m["to"] in phones]
+    assert sorted(m["to"] for m in outbox) == sorted(phones)
+    assert len(sms.duplicates) >= 1
+    # The ledger: one row per key, all sent, each naming the provider's one message for it.
+    with platform.db.pool.connection() as conn:
+        rows = conn.execute("SELECT dedupe_key, status, provider_id, recipient FROM ops.messages WHERE brand_id = %s",
+                            (tenant.brand_id,)).fetchall()  # fmt: skip
+    assert len(rows) == LOANS and {r["status"] for r in rows} == {"sent"}
+    assert len({r["dedupe_key"] for r in rows}) == LOANS
+    assert {r["provider_id"] for r in rows} == {m["message_id"] for m in outbox}
+    assert sorted(r["recipient"] for r in rows) == sorted(phones)
+    run = _run_status(client, tenant, run_id)
+    assert run["attempt"] == 2 and "scheduler.run_orphaned" in log.read_text()
