@@ -28,9 +28,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(app: Any) -> Iterator[str]:
-    """The ASGI app served by uvicorn on a free loopback port."""
+    """The session's ASGI app served by uvicorn on a free loopback port (started once, like the platform)."""
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     srv = uvicorn.Server(config)
@@ -45,8 +45,9 @@ def server(app: Any) -> Iterator[str]:
     thread.join(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="session")
+def _chromium() -> Iterator[Any]:
+    """Debian's Chromium, launched once per session (a launch costs seconds; each test gets fresh contexts)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -56,6 +57,15 @@ def browser() -> Iterator[Any]:
         )
         yield b
         b.close()
+
+
+@pytest.fixture
+def browser(_chromium: Any) -> Iterator[Any]:
+    """The session's Chromium; the pages and contexts a test opens are closed after it, so no test sees another's
+    cookies or pages and no page left open keeps polling the server."""
+    yield _chromium
+    for context in list(_chromium.contexts):
+        context.close()
 
 
 @pytest.fixture
