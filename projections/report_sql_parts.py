@@ -117,6 +117,13 @@ REPAID = (
     "FROM read.report_payments p WHERE p.brand_id = %(brand)s AND p.reversed_on IS NULL GROUP BY p.loan_id) r "
     "ON r.loan_id = l.id"
 )
+#: REPAID for a report that reads a small share of the loans (`loan-close-report`: the completed ones): one index
+#: probe per loan beats a pass over every repayment of the brand there (measured 2x on the benchmark book).
+REPAID_PER_LOAN = (
+    " LEFT JOIN LATERAL (SELECT count(*) AS payments, sum(p.amount) AS amount, max(p.paid_on) AS last_on "
+    "FROM read.report_payments p WHERE p.loan_id = l.id AND p.brand_id = l.brand_id AND p.reversed_on IS NULL) r "
+    "ON true"
+)
 
 # -- columns and filters ---------------------------------------------------------------------------------------------
 
