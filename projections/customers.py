@@ -185,7 +185,7 @@ class CustomerDirectory(Projection):
             "SELECT b.key::uuid, e->>0, (e->>1)::smallint, (e->>2)::int "
             "FROM jsonb_each(%s::jsonb) AS b CROSS JOIN jsonb_array_elements(b.value) AS e "
             "ON CONFLICT (brand_id, word, place) DO UPDATE SET borrowers = v.borrowers + excluded.borrowers",
-            (Jsonb(by_brand),),
+            (json_document(by_brand),),  # (written by pydantic-core: a third of json.dumps's time)
         )
 
     def project(self, position: int, event: Any) -> Iterable[Change]:

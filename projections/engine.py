@@ -162,7 +162,13 @@ class ProjectionEngine:
     def _process(self, conn: Connection[Any], projection: Projection, limit: int, *, isolate: bool) -> int:
         app = self.applications[projection.source]
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (projection.name,))
+            # Asynchronous commit (this transaction only): a batch's commit does not wait for its WAL flush (5-6 ms
+            # a batch of 5,000 here). A crash may lose the last batches' commits, but each whole -- its rows with
+            # its tracking position -- so they are applied again from the position that survived: still exactly once.
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s)), set_config('synchronous_commit', 'off', true)",
+                (projection.name,),
+            )
             row = conn.execute(
                 "SELECT position, failures FROM ops.projection_tracking WHERE projection = %s FOR UPDATE",
                 (projection.name,),
