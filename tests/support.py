@@ -10,9 +10,15 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from adapters import postgres
 from adapters.postgres import embedded_server_dsn, ensure_database
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: The tests' embedded server (var/test-pgdata) is shared by the pytest-xdist workers: each holds a platform's pools
+#: (about 85 connections), and a test may open a second platform or a `serve` process beside them. Written into the
+#: data directory when it is created (`make clean-db` recreates an older one).
+TEST_SERVER_SETTINGS = {"max_connections": "600"}
 
 
 def fresh_database_dsn(prefix: str = "cd_test") -> str:
@@ -22,6 +28,7 @@ def fresh_database_dsn(prefix: str = "cd_test") -> str:
     if url:
         ensure_database(url, name)
         return make_conninfo(url, dbname=name)
+    postgres.EMBEDDED_SETTINGS.update(TEST_SERVER_SETTINGS)
     return embedded_server_dsn(ROOT / "var" / "test-pgdata", name)
 
 
