@@ -138,7 +138,8 @@ def no_due_certificate(ctx: Context[ServicingPort]) -> Response:
 def shared_no_due_certificate(ctx: Context[ServicingPort]) -> Response:
     opened = NoDueLinks.open(str(ctx.path["token"])[:200], datetime.now(UTC))
     if opened is None:
-        raise HttpProblem(403, "the link is not valid (changed, forged or expired); ask the lender for a new one")
+        # 404, not 403: a changed, forged or expired link names no certificate (and tells a prober nothing more).
+        raise HttpProblem(404, "no certificate at this link (changed, forged or expired); ask the lender for a new one")
     brand_id, loan_id = opened
     pdf, _ = ctx.port.certificates.ensure(brand_id, loan_id)
     loan = ctx.port.loans.get(brand_id, loan_id)
@@ -211,12 +212,12 @@ ENDPOINTS = serve(
             "/api/v1/no-due-certificates/{token}",
             shared_no_due_certificate,
             "The no-due certificate (PDF) through the borrower's signed share link (the 'loan fully paid' "
-            "message's); no login; 403 when the link is changed, forged or expired",
+            "message's); no login; 404 when the link is changed, forged or expired",
             None,
             response=NoDueOut,
             media=("application/pdf",),
             public=True,
-            errors=(403, 404, 409),
+            errors=(404, 409, 422),
         ),
         Endpoint(
             "GET",

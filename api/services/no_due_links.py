@@ -8,7 +8,7 @@ certificate until it expires.
 HMAC-SHA256 over `ndc` + those 36 bytes with `SHARE_LINK_SECRET` (comma-separated while rotating: the first signs,
 any verifies; default `shlsec_demo_links`, what `make run` uses): 70 characters, so the link fits an SMS and a
 template value (200 characters). Links live `NDC_LINK_DAYS` days (default 90). A changed, forged or expired link is
-a 403 and serves nothing.
+a 404 and serves nothing.
 """
 
 from __future__ import annotations

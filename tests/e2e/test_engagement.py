@@ -353,8 +353,8 @@ def test_the_fully_paid_message_links_to_the_borrowers_signed_certificate_not_th
     # A changed or forged token opens nothing; the staff endpoint still needs a login.
     token = link.group(1).rsplit("/", 1)[1]
     tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
-    assert httpx.get(f"{server}/api/v1/no-due-certificates/{tampered}").status_code == 403
-    assert httpx.get(f"{server}/api/v1/no-due-certificates/not-a-token").status_code == 403
+    assert httpx.get(f"{server}/api/v1/no-due-certificates/{tampered}").status_code == 404
+    assert httpx.get(f"{server}/api/v1/no-due-certificates/not-a-token").status_code == 404
     assert httpx.get(f"{server}/api/v1/loans/{loan_id}/no-due-certificate").status_code == 401
 
 
