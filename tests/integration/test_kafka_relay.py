@@ -66,7 +66,25 @@ def _stored(platform: Any) -> dict[str, tuple[str, int]]:
     return events
 
 
-def _consume(settings: KafkaSettings, idle: float = 4.0) -> list[dict[str, Any]]:
+def _describe(platform: Any, ids: set[str]) -> list[tuple[str, str, int, str, int]]:
+    """Where each of `ids` is stored: source, aggregate id, version, stored topic, notification id."""
+    from workers.relay import event_id
+
+    found = []
+    for source, app in platform.engine.applications.items():
+        position = 0
+        while batch := app.recorder.select_notifications(start=position, limit=5000, inclusive_of_start=False):
+            for n in batch:
+                if str(event_id(source, n.originator_id, n.originator_version)) in ids:
+                    found.append((source, str(n.originator_id), n.originator_version, n.topic, n.id))
+            position = batch[-1].id
+    return found
+
+
+def _consume(settings: KafkaSettings, expect: set[str] | None = None, idle: float = 4.0) -> list[dict[str, Any]]:
+    """Everything on the topics: read until every id in `expect` arrived (a pattern subscription may discover a
+    late-created topic after a quiet spell, so an idle window alone can end too early under load), then until `idle`
+    seconds pass with nothing new, so duplicates would show too."""
     consumer = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         group_id=f"test-{uuid.uuid4().hex[:8]}",
@@ -77,7 +95,7 @@ def _consume(settings: KafkaSettings, idle: float = 4.0) -> list[dict[str, Any]]
         max_poll_interval_ms=30000,
         metadata_max_age_ms=1000,
     )
-    consumer.subscribe(pattern=f"^{settings.topic_prefix}\\.[a-z]+\\.[a-z_]+$")
+    consumer.subscribe(pattern=f"^{settings.topic_prefix}\\.[a-z0-9_]+\\.[a-z0-9_]+$")
     received: list[dict[str, Any]] = []
     deadline = time.monotonic() + 90
     try:
@@ -85,7 +103,9 @@ def _consume(settings: KafkaSettings, idle: float = 4.0) -> list[dict[str, Any]]
             for records in consumer.poll(timeout_ms=500).values():
                 received += [_decoded(r) for r in records]
         last = time.monotonic()
-        while time.monotonic() - last < idle and time.monotonic() < deadline:
+        while time.monotonic() < deadline and (
+            time.monotonic() - last < idle or (expect is not None and not expect <= {e["event_id"] for e in received})
+        ):
             for records in consumer.poll(timeout_ms=500).values():
                 received += [_decoded(r) for r in records]
                 last = time.monotonic()
@@ -105,7 +125,9 @@ def _check_complete_and_ordered(platform: Any, received: list[dict[str, Any]]) -
     stored = _stored(platform)
     got = {e["event_id"] for e in received}
     missing = set(stored) - got
-    assert not missing, f"{len(missing)} of {len(stored)} events missing from the topics"
+    assert not missing, (
+        f"{len(missing)} of {len(stored)} events missing from the topics: {_describe(platform, missing)}"
+    )
     by_aggregate: dict[str, list[int]] = {}
     for event in received:  # in delivery order per partition: an aggregate lives in one partition
         by_aggregate.setdefault(event["aggregate_id"], []).append(event["aggregate_version"])
@@ -123,7 +145,7 @@ def test_every_event_is_published_once_in_order_with_a_valid_envelope(platform: 
     finally:
         relay.close()
     assert published >= len(_stored(platform)) > 0
-    received = _consume(settings)
+    received = _consume(settings, set(_stored(platform)))
     _check_complete_and_ordered(platform, received)
     assert len(received) == len({e["event_id"] for e in received})  # no crash, no repeats
     topics = {e["_topic"] for e in received}
@@ -162,7 +184,7 @@ def test_a_broker_outage_degrades_health_then_the_relay_catches_up_with_nothing_
         _outage(platform, broker, relay, app)
     changes = [e["event"] for e in logs if e["event"] in ("relay.broker_down", "relay.broker_up")]
     assert changes == ["relay.broker_down", "relay.broker_up"]  # one line each way, however long it was down
-    _check_complete_and_ordered(platform, _consume(settings))
+    _check_complete_and_ordered(platform, _consume(settings, set(_stored(platform))))
 
 
 def _outage(platform: Any, broker: TansuBroker, relay: Relay, app: Any) -> None:
@@ -235,7 +257,7 @@ def test_a_relay_killed_mid_batch_resumes_and_loses_nothing(
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=15)
-    _check_complete_and_ordered(platform, _consume(settings))
+    _check_complete_and_ordered(platform, _consume(settings, set(_stored(platform))))
 
 
 def _wait(condition: Any, what: str, timeout: float = 30.0, step: float = 0.1) -> None:
