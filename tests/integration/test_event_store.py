@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -96,6 +97,9 @@ def test_a_forming_group_waits_for_the_writers_of_the_last_group(platform: Any, 
         app.save(claim("a1"))
         first_done.set()
         second_started.wait(10)
+        deadline = time.monotonic() + 10  # B leads first: A's append must find B gathering, not lead a group itself
+        while not recorder._gathering and time.monotonic() < deadline:
+            time.sleep(0.001)
         app.save(claim("a2"))
 
     def writer_b() -> None:  # leads the next group: it expects writer A again
