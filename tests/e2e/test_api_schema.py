@@ -254,7 +254,7 @@ def _run(operation: Any, mode: GenerationMode, records: dict[str, str], statuses
         pass  # nothing of this operation can be made invalid (no inputs in this mode)
 
 
-@pytest.mark.timeout(300 * SCALE)
+@pytest.mark.timeout(900 * SCALE)  # about 3 min quiet; a loaded 2-CPU machine needs more
 def test_every_operation_answers_as_documented(api_schema: Any, client: Any) -> None:
     schema, tenant, records = api_schema
     started = time.monotonic()

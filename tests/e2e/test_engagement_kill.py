@@ -89,6 +89,7 @@ def _load(platform: Any, brand_id: uuid.UUID) -> list[str]:
     return phones
 
 
+@pytest.mark.timeout(900)  # two fresh workers each catch up every projection of the session's database first
 def test_a_notifications_worker_killed_mid_run_sends_each_message_once_after_a_restart(
     client: Any, platform: Any, dsn: str, sms: KillingSms, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -90,6 +90,7 @@ def _run_status(client: Any, tenant: Any, run_id: str) -> dict[str, Any]:
     return dict(client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())
 
 
+@pytest.mark.timeout(900)  # two fresh workers each catch up every projection of the session's database first
 def test_a_worker_killed_mid_send_is_recovered_by_the_next_worker_without_duplicates(
     client: Any, platform: Any, dsn: str, smtp: tuple[KillingServer, int], tmp_path: Path
 ) -> None:
@@ -119,7 +120,9 @@ def test_a_worker_killed_mid_send_is_recovered_by_the_next_worker_without_duplic
     finally:
         if first.poll() is None:
             first.kill()
-    assert len(server.messages) == KILL_AT
+    # The killing answer is message KILL_AT; the next page (claimed while one sends) may have handed one more email
+    # to the server, which it took before the worker died: some but not all arrived.
+    assert KILL_AT <= len(server.messages) < BORROWERS
     assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
     assert _run_status(client, tenant, run_id)["status"] == "running"  # as the dead worker left it
 
