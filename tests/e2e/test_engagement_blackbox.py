@@ -233,7 +233,7 @@ def check_reminders(http: httpx.Client, h: Headers, sims: dict[str, str], drive:
     tag = uuid.uuid4().hex[:6]
     phone = f"9{uuid.uuid4().int % 10**8:08d}3"
     made = _ok(http.post(f"{API}/customers", json={"name": f"Rem {tag} Kumar", "phone": phone}, headers=h), 201)
-    tmpl = _ok(http.post(f"{API}/message-templates", json={"name": f"Call {tag}", "channel": "sms", "body": "Hi {{borrower_name}}, call us."}, headers=h), 201)  # fmt: skip
+    tmpl = _ok(http.post(f"{API}/message-templates", json={"name": f"Call {tag}", "channel": "sms", "body": "Hi {{borrower_name}}, call us. Pay: {{payment_link}}"}, headers=h), 201)  # fmt: skip
     now = datetime.now(UTC)
     body = {"customer_id": made["id"], "channel": "sms", "template_id": tmpl["id"]}
     due = _ok(http.post(f"{API}/reminders", json={**body, "scheduled_at": now.isoformat()}, headers=h), 201)
@@ -250,7 +250,8 @@ def check_reminders(http: httpx.Client, h: Headers, sims: dict[str, str], drive:
 
     sent = _until(lambda: listed(status="sent"), lambda s: due["id"] in s)
     assert sent == {due["id"]}, sent
-    assert len([m for m in _outbox(sims["sms"], phone) if "call us" in m["text"]]) == 1
+    texts = [m["text"] for m in _outbox(sims["sms"], phone) if "call us" in m["text"]]
+    assert len(texts) == 1 and texts[0].endswith("/apply"), texts  # the payment link filled in, not blank
     assert listed(status="scheduled") == {later["id"]} and listed(status="cancelled") == {gone["id"]}
     assert listed(channel="sms") == {due["id"], later["id"], gone["id"]} and listed(channel="email") == set()
     today = now.date().isoformat()
