@@ -271,13 +271,11 @@ class Disbursals:
         """The bank paid the file: every loan in it is disbursed (active) on the business date."""
         self._file(brand_id, file_id)
         day = self.identity.business_date(brand_id)
-        loans = [self.loans.get(brand_id, loan_id) for loan_id in self.store.loan_ids(file_id)]
-        changed = [loan for loan in loans if loan.confirm_disbursal(str(file_id), day)]
-        if changed:
-            self.loans.commit(changed[0], *changed[1:])
+        # Through the Loans use case, so servicing opens (the schedule the reminders and COB read) in the same save.
+        changed = self.loans.confirm_file_disbursals(brand_id, list(self.store.loan_ids(file_id)), str(file_id), day)
         self.store.settle_file(brand_id, file_id, "confirmed", None)
-        for loan in changed:
-            self._tell_borrower(brand_id, loan.id, "")
+        for loan_id in changed:
+            self._tell_borrower(brand_id, loan_id, "")
         return self._file(brand_id, file_id)
 
     def _file(self, brand_id: UUID, file_id: UUID) -> PayoutFileRecord:

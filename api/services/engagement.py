@@ -21,7 +21,7 @@ from adapters.providers.channels import ChannelClients
 from adapters.providers.directory import ProviderDirectory
 from adapters.webhooks import WebhookEvent, WebhookVerifier
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
-from api.services.engagement_delivery import BrandMessaging, Deliveries, Sent, parse_reference
+from api.services.engagement_delivery import BrandMessaging, Deliveries, Sent, parse_reference, public_base
 from domain.engagement.defaults import default_templates
 from domain.engagement.templates import (
     PLACEHOLDERS,
@@ -235,7 +235,9 @@ class Engagement:
         recipient = self._recipient(brand_id, customer_id)
         template = self._pick(brand_id, channel, template_id, kind, recipient.language)
         brand = self.brand(brand_id)
-        values: dict[str, object] = dict(variables or {})
+        # The borrower portal, as the automatic messages link it: a reminder's template with {{payment_link}} is not
+        # sent with the link blank.
+        values: dict[str, object] = {"payment_link": f"{public_base()}/apply", **(variables or {})}
         if loan_id is not None:
             found = self.dues.loan_number(brand_id, loan_id)
             if found is None or found[1] != customer_id:

@@ -84,6 +84,18 @@ class ServicingUseCases:
             self._open(loan)
         return self.commit(loan)
 
+    def confirm_file_disbursals(self, brand_id: UUID, loan_ids: list[UUID], reference: str,
+                                disbursed_on: date) -> list[UUID]:  # fmt: skip
+        """A bank payout file was paid: each of its loans not yet disbursed becomes active on `disbursed_on` and its
+        servicing opens (the schedule), all in one save, as `confirm_disbursal` does for one; the ids it changed."""
+        loans = [self.get(brand_id, loan_id) for loan_id in loan_ids]
+        changed = [loan for loan in loans if loan.confirm_disbursal(reference, disbursed_on)]
+        for loan in changed:
+            self._open(loan)
+        if changed:
+            self.commit(changed[0], *changed[1:])
+        return [loan.id for loan in changed]
+
     def _open(self, loan: Loan) -> None:
         terms: LoanTerms | None = getattr(loan, "sanction_terms", None)
         if terms is None or loan.disbursed_on is None:

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+import psycopg
 from openpyxl import load_workbook
 
 from tests.conftest import make_tenant
@@ -73,6 +74,11 @@ def test_a_payout_file_its_control_total_and_the_loans_exported(platform: Any, s
     assert confirmed.status_code == 200 and confirmed.json()["state"] == "confirmed"
     loan = _until(server, tenant, fresh, "disbursed")
     assert loan["status"] == "active" and loan["disbursement"]["disbursed_on"]
+    # Servicing opened in the same save (the schedule the reminders, COB and collections read), as for a webhook.
+    with psycopg.connect(platform.dsn) as conn:
+        topics = [str(t).rsplit(".", 1)[-1] for (t,) in conn.execute(
+            "SELECT topic FROM events.loans_events WHERE originator_id = %s ORDER BY originator_version", (fresh,))]  # fmt: skip
+    assert topics[-2:] == ["Disbursed", "ServicingOpened"], topics
 
 
 def test_only_the_brands_awaiting_loans(platform: Any, server: str) -> None:
