@@ -25,13 +25,46 @@ S = BorrowerSession
 F = Funnel
 _ZERO = Decimal("0.00")
 
+#: Each loan's totals (`read.report_loan_totals`) recomputed from its rows of `read.report_instalments` and
+#: `read.report_payments`, for the loans of `report_loan_brands b` meeting `{where}`: the very figures the grouped
+#: passes computed (docs/reports.md, "How the per-loan figures are computed"), so the reports read one row per loan.
+#: One loan's refresh is two index probes (its instalments, its repayments) and an upsert of its row.
+_EPOCH = "DATE '2000-01-01'"
+_LEFT = "i.principal + i.interest - i.paid_principal - i.paid_interest"
+_UNPAID = "i.principal + i.interest > i.paid_principal + i.paid_interest"
+_TOTALS = ("principal", "interest", "next_no", "next_due", "next_left", "unpaid_since", "unpaid_due", "unpaid_left",
+           "payments", "repaid", "last_paid_on")  # fmt: skip
+REFRESH_TOTALS = (
+    "INSERT INTO read.report_loan_totals (loan_id, brand_id, " + ", ".join(_TOTALS) + ") "
+    "SELECT b.loan_id, b.brand_id, i.principal, i.interest, (i.next)[1]::int, "
+    f"{_EPOCH} + (i.next)[2]::int, (i.next)[3], i.since, i.dues, i.lefts, "
+    "coalesce(p.payments, 0), coalesce(p.amount, 0), p.last_on FROM read.report_loan_brands b "
+    "LEFT JOIN LATERAL (SELECT sum(i.principal - i.paid_principal) AS principal, "
+    "sum(i.interest - i.paid_interest) AS interest, "
+    f"min(ARRAY[i.no, i.due_date - {_EPOCH}, {_LEFT}]) FILTER (WHERE {_UNPAID}) AS next, "
+    f"min(i.due_date) FILTER (WHERE {_UNPAID}) AS since, "
+    f"array_agg(i.due_date ORDER BY i.no) FILTER (WHERE {_UNPAID}) AS dues, "
+    f"array_agg({_LEFT} ORDER BY i.no) FILTER (WHERE {_UNPAID}) AS lefts "
+    "FROM read.report_instalments i WHERE i.loan_id = b.loan_id) i ON true "
+    "LEFT JOIN LATERAL (SELECT count(*) AS payments, sum(p.amount) AS amount, max(p.paid_on) AS last_on "
+    "FROM read.report_payments p WHERE p.loan_id = b.loan_id AND p.reversed_on IS NULL) p ON true "
+    "WHERE {where} ON CONFLICT (loan_id) DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in _TOTALS)
+)
+#: One loan's refresh (the projection's, after each change to its instalments or repayments).
+REFRESH_LOAN_TOTALS = REFRESH_TOTALS.replace("{where}", "b.loan_id = %s")
+#: Every loan with instalments or repayments (a book loaded into the tables directly: benchmarks, tests).
+REFRESH_ALL_TOTALS = REFRESH_TOTALS.replace(
+    "{where}",
+    "b.loan_id IN (SELECT loan_id FROM read.report_instalments UNION SELECT loan_id FROM read.report_payments)",
+)
+
 
 class ReportBookView(Projection):
     """Instalments (scheduled and paid per bucket) and repayments of each disbursed loan."""
 
     name = "report_book"
     source = Loans.name
-    tables = ("read.report_loan_brands", "read.report_instalments", "read.report_payments")
+    tables = ("read.report_loan_brands", "read.report_instalments", "read.report_payments", "read.report_loan_totals")
     ddl = (
         "CREATE TABLE IF NOT EXISTS read.report_loan_brands (loan_id uuid PRIMARY KEY, brand_id uuid NOT NULL)",
         """CREATE TABLE IF NOT EXISTS read.report_instalments (
@@ -67,6 +100,29 @@ class ReportBookView(Projection):
             PRIMARY KEY (loan_id, payment_id)
         )""",
         "CREATE INDEX IF NOT EXISTS report_payments_paid_idx ON read.report_payments (brand_id, paid_on, loan_id)",
+        # Each loan's totals, kept by the handlers below (REFRESH_LOAN_TOTALS after every change to the loan's
+        # instalments or repayments): NULL principal / interest when it has no instalments, next_* NULL when every
+        # instalment is paid; unpaid_due / unpaid_left are its unpaid instalments' due dates and what is left of
+        # each (in instalment order), so what is overdue at any business date is read from the row.
+        """CREATE TABLE IF NOT EXISTS read.report_loan_totals (
+            loan_id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            principal numeric,
+            interest numeric,
+            next_no int,
+            next_due date,
+            next_left numeric,
+            unpaid_since date,
+            unpaid_due date[],
+            unpaid_left numeric[],
+            payments int NOT NULL,
+            repaid numeric NOT NULL,
+            last_paid_on date
+        )""",
+        "CREATE INDEX IF NOT EXISTS report_loan_totals_next_idx ON read.report_loan_totals (brand_id, next_due, loan_id) "
+        "WHERE next_due IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS report_loan_totals_since_idx "
+        "ON read.report_loan_totals (brand_id, unpaid_since, loan_id) WHERE unpaid_since IS NOT NULL",
         CELL_FUNCTION,
         # The reports' date keys on other contexts' tables (created after them: the contexts declared before this
         # one create theirs first; a rebuild of those projections drops these until the next start recreates them).
@@ -100,6 +156,7 @@ class ReportBookView(Projection):
             ([i.no for i in rows], [i.due_date for i in rows], [i.principal for i in rows],
              [i.interest for i in rows], event.originator_id),
         )  # fmt: skip
+        yield Write(REFRESH_LOAN_TOTALS, (event.originator_id,))
 
     @handles(L.RepaymentRecorded)
     def _repaid(self, position: int, event: sv.RepaymentRecorded) -> Iterator[Change]:
@@ -121,6 +178,7 @@ class ReportBookView(Projection):
                 "paid_interest = paid_interest + %s, paid_penal = paid_penal + %s WHERE loan_id = %s AND no = %s",
                 (a.principal, a.interest, a.penal, event.originator_id, a.no),
             )
+        yield Write(REFRESH_LOAN_TOTALS, (event.originator_id,))
 
     @handles(L.RepaymentReversed)
     def _reversed(self, position: int, event: sv.RepaymentReversed) -> Iterator[Change]:
@@ -138,6 +196,7 @@ class ReportBookView(Projection):
             "AND payment_id = %s AND reversed_on IS NULL",
             (event.reversed_on, event.reason, event.originator_id, event.payment_id),
         )
+        yield Write(REFRESH_LOAN_TOTALS, (event.originator_id,))
 
 
 class BorrowerActivityView(Projection):

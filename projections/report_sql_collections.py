@@ -15,13 +15,14 @@ from projections.report_sql_parts import (
     DISBURSED_ON,
     FINAL_STATUSES,
     LOANS,
-    OUTSTANDING,
-    OUTSTANDING_OVERDUE,
     OUTSTANDING_TOTAL,
-    REPAID,
+    OVERDUE,
+    OVERDUE_AT_TODAY,
     REPAID_COLUMNS,
     SERVICED,
     SERVICED_STATUSES,
+    TOTALS,
+    TOTALS_INNER,
     actor_staff,
     counted,
     due,
@@ -46,17 +47,17 @@ MASTER_COLLECTION = Report(
     "unpaid instalment fell due in the range: amounts, DPD, every contact number and email, the collection "
     "case's stage, executive, last contact and promise to pay.",
     date_basis="the oldest unpaid instalment's due date",
-    source=f"{LOANS}{OUTSTANDING_OVERDUE} LEFT JOIN read.collection_cases cc ON cc.loan_id = l.id "
+    source=f"{LOANS}{TOTALS_INNER}{OVERDUE} LEFT JOIN read.collection_cases cc ON cc.loan_id = l.id "
     f"AND cc.brand_id = l.brand_id {staff('cc.assignee', 'l.brand_id')}",
-    where=f"{BRAND} AND l.status IN {SERVICED} AND o.overdue > 0",
-    date_sql="o.since",
+    where=f"{BRAND} AND l.status IN {SERVICED} AND {OVERDUE_AT_TODAY}",
+    date_sql="t.unpaid_since",
     columns=(
         *BORROWER,
         C("alternate_phones", "array_to_string(c.alternate_numbers, '; ')"),
         C("email", "c.email"),
-        C("overdue_since", "o.since", "date"),
-        C("overdue_instalments", "o.overdue_instalments", "int"),
-        C("overdue_amount", "o.overdue", "number"),
+        C("overdue_since", "t.unpaid_since", "date"),
+        C("overdue_instalments", "d.instalments", "int"),
+        C("overdue_amount", "d.amount", "number"),
         OUTSTANDING_TOTAL,
         C("dpd", "l.dpd", "int"),
         C("asset_class", "l.asset_class"),
@@ -68,7 +69,7 @@ MASTER_COLLECTION = Report(
         C("ptp_status", "cc.ptp_status"),
         C("ptp_due_on", "cc.ptp_due_on", "date"),
     ),
-    key=_loan_key("o.since", LOAN_KEY_DATE),
+    key=_loan_key("t.unpaid_since", LOAN_KEY_DATE),
 )
 
 _COLLECTION_COLUMNS = (
@@ -90,7 +91,7 @@ COLLECTION_LOAN = Report(
     definition="One row per loan disbursed in the range: its status, DPD and payment history (repayments standing, "
     "their total and the last one) and what is outstanding.",
     date_basis="the disbursal date",
-    source=f"{LOANS}{REPAID}{OUTSTANDING}",
+    source=f"{LOANS}{TOTALS}",
     where=f"{BRAND} AND l.disbursed_on IS NOT NULL",
     date_sql="l.disbursed_on",
     columns=_COLLECTION_COLUMNS,
@@ -104,7 +105,7 @@ COLLECTION_BY_APPROVED = Report(
     category=CATEGORY,
     definition="The collection-loan-report's rows, for loans sanctioned (approved) in the range.",
     date_basis="the sanction instant",
-    source=f"{LOANS}{REPAID}{OUTSTANDING}",
+    source=f"{LOANS}{TOTALS}",
     where=f"{BRAND} AND l.disbursed_on IS NOT NULL",
     date_sql="l.sanctioned_at",
     date_kind="instant",
@@ -232,15 +233,15 @@ DPD_BUCKETS = Report(
     definition="One row per DPD bucket (current, 1-30, 31-60, 61-90, 90+) of the loans being repaid, disbursed in "
     "the range: loans and their outstanding principal and total (DPD as of the last close of business).",
     date_basis="the disbursal date",
-    source=f"read.loans l{OUTSTANDING}",
+    source=f"read.loans l{TOTALS}",
     where=f"{BRAND} AND l.status IN {SERVICED}",
     date_sql="l.disbursed_on",
     group_by=_BUCKET,
     columns=(
         C("bucket", _BUCKET_NAME),
         C("loans", counted(), "int"),
-        C("outstanding_principal", "coalesce(sum(o.principal), 0)", "number"),
-        C("outstanding_total", "coalesce(sum(o.principal + o.interest), 0)", "number"),
+        C("outstanding_principal", "coalesce(sum(t.principal), 0)", "number"),
+        C("outstanding_total", "coalesce(sum(t.principal + t.interest), 0)", "number"),
     ),
     key=((_BUCKET, int),),
 )

@@ -1,10 +1,10 @@
 """The pieces of SQL the report declarations share (projections/report_sql_*.py): the loan-and-borrower source, the
 joins to staff, the instalment arithmetic, the per-loan figures of the reports' read model and the usual columns.
 
-The per-loan figures (`OUTSTANDING` with `NEXT_DUE_DATE`/`NEXT_LEFT`, `OUTSTANDING_OVERDUE`, `REPAID`) are **grouped passes**: one `GROUP BY loan_id`
-over the brand's rows of `read.report_instalments` / `read.report_payments`, hash-joined to the loans by id, rather
-than a correlated subquery per loan (docs/reports.md, "Benchmark": a full export or the totals read every loan of
-the range, and one pass over the table beats one index probe per loan by 5-10x). Each pass is scoped to the brand.
+The per-loan figures (`TOTALS` with `NEXT_DUE_DATE`/`NEXT_LEFT`, `OVERDUE`) are one row per loan of
+`read.report_loan_totals`, kept by the reports' projection on every payment and reversal, joined by loan id: no
+report groups instalments or repayments per loan any more (docs/reports.md, "How the per-loan figures are
+computed"), so a page costs its rows and an export one row per loan.
 """
 
 from __future__ import annotations
@@ -85,45 +85,26 @@ def day(instant: str) -> str:
     return f"({instant} AT TIME ZONE %(tz)s)::date"
 
 
-# -- per-loan figures of the reports' read model: grouped passes joined by loan id -----------------------------------
+# -- per-loan figures of the reports' read model: one row per loan, read by key ------------------------------------
 
-#: Each loan's unpaid scheduled principal and interest (`o.principal`, `o.interest`) and its first instalment not
-#: fully paid, in one pass: `o.next` is the least `[no, due date as days since 2000-01-01, what is left]` of its unpaid
-#: instalments (arrays compare element by element, and `no` is unique within a loan), read by NEXT_DUE_DATE and
-#: NEXT_LEFT. Allocation as each payment recorded it (docs/reports.md).
-_EPOCH = "DATE '2000-01-01'"
-OUTSTANDING = (
-    " LEFT JOIN (SELECT i.loan_id, sum(i.principal - i.paid_principal) AS principal, "
-    "sum(i.interest - i.paid_interest) AS interest, "
-    f"min(ARRAY[i.no, i.due_date - {_EPOCH}, {left()}]) FILTER (WHERE {unpaid()}) AS next "
-    "FROM read.report_instalments i WHERE i.brand_id = %(brand)s GROUP BY i.loan_id) o ON o.loan_id = l.id"
+#: Each loan's totals, kept by the reports' projection (`read.report_loan_totals`, projections/report_book.py):
+#: unpaid scheduled principal and interest (`t.principal`, `t.interest`, NULL when the loan has no instalments), its
+#: first instalment not fully paid (`t.next_due`, `t.next_left`), the oldest unpaid due date (`t.unpaid_since`) and
+#: the repayments that stand (`t.payments`, `t.repaid`, `t.last_paid_on`). Allocation as each payment recorded it
+#: (docs/reports.md). A LEFT JOIN (no row: no instalments and no repayments); TOTALS_INNER for the reports that need
+#: a row (a next due date, something overdue).
+TOTALS = " LEFT JOIN read.report_loan_totals t ON t.loan_id = l.id AND t.brand_id = l.brand_id"
+TOTALS_INNER = " JOIN read.report_loan_totals t ON t.loan_id = l.id AND t.brand_id = l.brand_id"
+NEXT_DUE_DATE = "t.next_due"
+NEXT_LEFT = "t.next_left"
+#: What is overdue at the business date, from the totals row's unpaid instalments (no pass over the instalments):
+#: the unpaid principal + interest of those due by then (`d.amount`) and how many (`d.instalments`). The oldest
+#: such due date is `t.unpaid_since` when `OVERDUE_AT_TODAY` holds (the oldest unpaid instalment is due by then).
+OVERDUE = (
+    " LEFT JOIN LATERAL (SELECT sum(u.left_) AS amount, count(*) AS instalments "
+    "FROM unnest(t.unpaid_due, t.unpaid_left) AS u(due, left_) WHERE u.due <= %(today)s) d ON true"
 )
-NEXT_DUE_DATE = f"({_EPOCH} + (o.next)[2]::int)"
-NEXT_LEFT = "(o.next)[3]"
-#: OUTSTANDING's `o.principal` and `o.interest` and, in the same pass, what is overdue: the unpaid principal +
-#: interest of the instalments due by the business date (`o.overdue`), the oldest such due date (`o.since`) and how
-#: many (`o.overdue_instalments`); NULL / 0 when none. An inner join: loans with instalments only.
-_OVERDUE = f"i.due_date <= %(today)s AND {unpaid()}"
-OUTSTANDING_OVERDUE = (
-    " JOIN (SELECT i.loan_id, sum(i.principal - i.paid_principal) AS principal, "
-    f"sum(i.interest - i.paid_interest) AS interest, sum({left()}) FILTER (WHERE {_OVERDUE}) AS overdue, "
-    f"min(i.due_date) FILTER (WHERE {_OVERDUE}) AS since, count(*) FILTER (WHERE {_OVERDUE}) AS overdue_instalments "
-    "FROM read.report_instalments i WHERE i.brand_id = %(brand)s GROUP BY i.loan_id) o ON o.loan_id = l.id"
-)
-#: Each loan's repayments that stand (not reversed): `r.payments`, `r.amount`, `r.last_on` (NULL when none: use
-#: REPAID_COLUMNS).
-REPAID = (
-    " LEFT JOIN (SELECT p.loan_id, count(*) AS payments, sum(p.amount) AS amount, max(p.paid_on) AS last_on "
-    "FROM read.report_payments p WHERE p.brand_id = %(brand)s AND p.reversed_on IS NULL GROUP BY p.loan_id) r "
-    "ON r.loan_id = l.id"
-)
-#: REPAID for a report that reads a small share of the loans (`loan-close-report`: the completed ones): one index
-#: probe per loan beats a pass over every repayment of the brand there (measured 2x on the benchmark book).
-REPAID_PER_LOAN = (
-    " LEFT JOIN LATERAL (SELECT count(*) AS payments, sum(p.amount) AS amount, max(p.paid_on) AS last_on "
-    "FROM read.report_payments p WHERE p.loan_id = l.id AND p.brand_id = l.brand_id AND p.reversed_on IS NULL) r "
-    "ON true"
-)
+OVERDUE_AT_TODAY = "t.unpaid_since <= %(today)s"
 
 # -- columns and filters ---------------------------------------------------------------------------------------------
 
@@ -135,11 +116,11 @@ BORROWER = (
 )
 DISBURSED_ON = C("disbursed_on", "l.disbursed_on", "date")
 DISBURSED_AMOUNT = C("disbursed_amount", "coalesce(l.sanctioned_amount, l.amount)", "number")
-OUTSTANDING_TOTAL = C("outstanding_total", "coalesce(o.principal, 0) + coalesce(o.interest, 0)", "number")
+OUTSTANDING_TOTAL = C("outstanding_total", "coalesce(t.principal, 0) + coalesce(t.interest, 0)", "number")
 REPAID_COLUMNS = (
-    C("repaid", "coalesce(r.amount, 0)", "number"),
-    C("payments", "coalesce(r.payments, 0)", "int"),
-    C("last_paid_on", "r.last_on", "date"),
+    C("repaid", "coalesce(t.repaid, 0)", "number"),
+    C("payments", "coalesce(t.payments, 0)", "int"),
+    C("last_paid_on", "t.last_paid_on", "date"),
 )
 
 

@@ -19,6 +19,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from projections.report_book import REFRESH_ALL_TOTALS
 from projections.report_catalogue import CATALOGUE
 from projections.reports import Column, Report, ReportQueries, ReportRequest, _sql, _tune
 from tests.benchmarks.harness import Verdict, fresh_database, say
@@ -159,13 +160,14 @@ def _load(pool: Any, brand: uuid.UUID, other: uuid.UUID, loans: int) -> None:
             "INSERT INTO read.collection_contacts (contact_id, loan_id, brand_id, outcome, remarks, channel, actor, "
             "at) SELECT gen_random_uuid(), c.loan_id, c.brand_id, 'ptp', 'said, \"next week\"', 'call', 'staff:x', "
             "c.opened_at FROM read.collection_cases c",
+            REFRESH_ALL_TOTALS,  # each loan's totals row, as the projection keeps it
         ):
             cur.execute(statement)
         conn.commit()
         for table in ("read.customers", "read.loans", "read.report_instalments", "read.report_payments",
                       "read.onboarding", "read.report_borrower_sessions", "ops.provider_calls", "read.loan_events",
                       "read.collection_cases", "read.collection_contacts", "read.field_visits",
-                      "read.borrower_attribution", "read.leads"):  # fmt: skip
+                      "read.borrower_attribution", "read.leads", "read.report_loan_totals"):  # fmt: skip
             cur.execute(f"VACUUM ANALYZE {table}")
 
 

@@ -1,10 +1,12 @@
-"""The report declarations as they were before the per-loan correlated subqueries became grouped passes
-(projections/report_sql_parts.py): the old `LATERAL` / `NOT EXISTS` sources of the nine reports whose structure
-changed, kept only so tests/integration/test_report_rewrites.py can compare the old SQL's output with the new."""
+"""The report declarations as they were before the per-loan figures became grouped passes and then one row per
+loan of `read.report_loan_totals` (projections/report_sql_parts.py): the old `LATERAL` / `NOT EXISTS` sources of
+the nine reports whose structure changed, computing every figure from the instalments and repayments themselves,
+kept only so tests/integration/test_report_rewrites.py can compare the old SQL's output with the new."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from projections.report_catalogue import CATALOGUE
 from projections.reports import Report
@@ -38,26 +40,30 @@ _MASTER = (
     "WHERE b.brand_id = c.brand_id AND b.customer_id = c.id ORDER BY b.added_at DESC, b.id LIMIT 1) b ON true"
     " LEFT JOIN read.kyc_checks ka ON ka.customer_id = c.id AND ka.kind = 'aadhaar'"
 )
-_OLD_COLUMNS = {
-    "next_due_date": "n.due_date",
-    "next_due_amount": "n.left_due",
+#: The new SQL's columns of the loans' totals row (`t`, read.report_loan_totals) in the old SQL's aliases.
+_OLD_TOTALS = {
+    "principal": "o.principal",
+    "interest": "o.interest",
+    "next_due": "n.due_date",
+    "next_left": "n.left_due",
     "repaid": "r.amount",
     "payments": "r.payments",
-    "overdue_since": "d.since",
-    "overdue_instalments": "d.instalments",
-    "overdue_amount": "d.amount",
+    "last_paid_on": "r.last_on",
+    "unpaid_since": "d.since",
 }
+
+
+def _before(sql: str) -> str:
+    return re.sub(r"\bt\.(\w+)", lambda m: _OLD_TOTALS[m.group(1)], sql)
 
 
 def _old(slug: str, source: str, where: str | None = None) -> Report:
     new = CATALOGUE[slug]
-    columns = tuple(dataclasses.replace(c, sql=_OLD_COLUMNS.get(c.name, c.sql)) for c in new.columns)
-    old = dataclasses.replace(new, source=source, where=where or new.where, columns=columns)
-    if slug == "active-loans-by-due-date-report":
-        old = dataclasses.replace(old, date_sql="n.due_date", key=(("n.due_date", new.key[0][1]), new.key[1]))
-    if slug == "master-collection-report":
-        old = dataclasses.replace(old, date_sql="d.since", key=(("d.since", new.key[0][1]), new.key[1]))
-    return old
+    columns = tuple(dataclasses.replace(c, sql=_before(c.sql)) for c in new.columns)
+    key = tuple((_before(sql), kind) for sql, kind in new.key)
+    return dataclasses.replace(
+        new, source=source, where=where or new.where, columns=columns, date_sql=_before(new.date_sql), key=key
+    )
 
 
 BEFORE: dict[str, Report] = {

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from projections.report_book import REFRESH_ALL_TOTALS
 from projections.report_catalogue import CATALOGUE
 from projections.reports import Report, ReportQueries, ReportRequest, _order, _sql
 from tests.benchmarks.reports import _load
@@ -90,6 +91,7 @@ def book() -> Iterator[Any]:
         with pool.connection() as conn:
             for statement in VARIETY:
                 conn.execute(statement)
+            conn.execute(REFRESH_ALL_TOTALS)  # the loans' totals rows, from the instalments and repayments above
         yield pool
     finally:
         platform.close()

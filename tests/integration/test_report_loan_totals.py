@@ -1,0 +1,163 @@
+"""The reports' per-loan totals (`read.report_loan_totals`, projections/report_book.py) stay exact as a loan's real
+events arrive: after every event of loans serviced by the Loans application (disbursal, a partial payment, a full
+instalment, COB days, a reversal, a payoff that completes the loan and its chargeback), each totals row equals the
+figures computed afresh from the loan's instalments and repayments in the same read model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from domain.loans.application import Loans
+from domain.loans.terms import PenalTerms
+from domain.shared.clock import FixedClock
+from domain.shared.numbering import CountingSeries
+from projections.projection import Insert
+from projections.report_book import ReportBookView
+from tests.application.conftest import in_memory
+from tests.application.loans.fakes import BRAND, PRODUCT, Book, Catalogue, Facts, product_version
+from tests.application.loans.servicing_fixtures import MovableParties, disbursed
+from tests.support import drop_database, fresh_database_dsn
+
+D0 = date(2026, 1, 31)
+
+#: The figures computed afresh from the instalments and repayments, per loan (what the old correlated SQL read).
+FRESH = """
+SELECT b.loan_id,
+  (SELECT sum(i.principal - i.paid_principal) FROM read.report_instalments i WHERE i.loan_id = b.loan_id) AS principal,
+  (SELECT sum(i.interest - i.paid_interest) FROM read.report_instalments i WHERE i.loan_id = b.loan_id) AS interest,
+  n.due_date AS next_due, n.left_ AS next_left,
+  (SELECT min(i.due_date) FROM read.report_instalments i WHERE i.loan_id = b.loan_id
+   AND i.principal + i.interest > i.paid_principal + i.paid_interest) AS unpaid_since,
+  (SELECT count(*) FROM read.report_payments p WHERE p.loan_id = b.loan_id AND p.reversed_on IS NULL) AS payments,
+  (SELECT coalesce(sum(p.amount), 0) FROM read.report_payments p WHERE p.loan_id = b.loan_id
+   AND p.reversed_on IS NULL) AS repaid,
+  (SELECT max(p.paid_on) FROM read.report_payments p WHERE p.loan_id = b.loan_id AND p.reversed_on IS NULL)
+   AS last_paid_on
+FROM read.report_loan_brands b
+LEFT JOIN LATERAL (SELECT i.due_date, i.principal + i.interest - i.paid_principal - i.paid_interest AS left_
+  FROM read.report_instalments i WHERE i.loan_id = b.loan_id
+  AND i.principal + i.interest > i.paid_principal + i.paid_interest ORDER BY i.no LIMIT 1) n ON true
+WHERE b.loan_id = %s
+"""
+KEPT = (
+    "SELECT loan_id, principal, interest, next_due, next_left, unpaid_since, payments, repaid, last_paid_on "
+    "FROM read.report_loan_totals WHERE loan_id = %s"
+)
+
+
+@pytest.fixture
+def conn() -> Iterator[psycopg.Connection[Any]]:
+    dsn = fresh_database_dsn("cd_test_report_totals")
+    try:
+        with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as c:
+            c.execute("CREATE SCHEMA IF NOT EXISTS read")
+            ReportBookView().create(c, secondary_indexes=False)  # (some are on other contexts' tables)
+            yield c
+    finally:
+        drop_database(dsn)
+
+
+def _loans(parties: MovableParties) -> Loans:
+    book = Book()
+    catalogue = Catalogue(products={(BRAND, PRODUCT): product_version(penal=PenalTerms(daily_percent=Decimal("0.1")))})
+    app = in_memory(
+        Loans,
+        FixedClock(datetime(2026, 11, 30, 10, 0, tzinfo=UTC)),
+        parties=parties,
+        book=book,
+        facts=Facts(),
+        catalogue=catalogue,
+        numbers=CountingSeries("DEMO"),
+    )
+    book.app = app
+    return app
+
+
+class _Feed:
+    """Projects each loan's new events into the tables, one at a time, checking the totals after each."""
+
+    def __init__(self, conn: psycopg.Connection[Any], loans: Loans) -> None:
+        self.conn, self.loans, self.view = conn, loans, ReportBookView()
+        self.seen: dict[UUID, int] = {}
+        self.position = 0
+
+    def catch_up(self, loan_id: UUID) -> dict[str, Any]:
+        events = list(self.loans.events.get(loan_id))
+        for event in events[self.seen.get(loan_id, 0) :]:
+            self.position += 1
+            for change in self.view.project(self.position, event):
+                if isinstance(change, Insert):
+                    names = ", ".join(change.row)
+                    marks = ", ".join(["%s"] * len(change.row))
+                    self.conn.execute(
+                        f"INSERT INTO {change.table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+                        tuple(change.row.values()),
+                    )
+                else:
+                    self.conn.execute(change.sql, change.params)
+            kept = self.conn.execute(KEPT, (loan_id,)).fetchone()
+            fresh = self.conn.execute(FRESH, (loan_id,)).fetchone()
+            if kept is not None:  # a row from the servicing's opening on
+                assert kept == fresh, f"after {type(event).__name__}"
+        self.seen[loan_id] = len(events)
+        row = self.conn.execute(KEPT, (loan_id,)).fetchone()
+        assert row is not None
+        return row
+
+
+def test_the_totals_row_follows_payments_cob_reversals_and_closure(conn: psycopg.Connection[Any]) -> None:
+    parties = MovableParties(today=D0)
+    loans = _loans(parties)
+    feed = _Feed(conn, loans)
+
+    loan_id = disbursed(loans, D0)
+    opened = feed.catch_up(loan_id)
+    assert opened["principal"] == Decimal("85000.00") and opened["payments"] == 0
+    assert opened["next_due"] == date(2026, 2, 28) and opened["next_left"] == Decimal("8037.57")
+
+    parties.today = date(2026, 2, 28)
+    _, partial = loans.record_repayment(BRAND, loan_id, "1000.00", "upi", "UTR-1")  # interest first
+    row = feed.catch_up(loan_id)
+    assert row["interest"] == opened["interest"] - Decimal("1000.00") and row["principal"] == opened["principal"]
+    assert row["next_left"] == Decimal("7037.57") and row["repaid"] == Decimal("1000.00")
+
+    loans.close_business_day(BRAND, loan_id, date(2026, 3, 2))  # overdue now: penal, DPD (not in these figures)
+    parties.today = date(2026, 3, 3)
+    _, rest = loans.record_repayment(BRAND, loan_id, "7100.00", "neft", "UTR-2")
+    row = feed.catch_up(loan_id)
+    assert row["payments"] == 2 and row["last_paid_on"] == date(2026, 3, 3)
+    assert row["next_due"] == date(2026, 3, 31)  # the first instalment is paid
+
+    parties.today = date(2026, 3, 4)
+    loans.reverse_repayment(BRAND, loan_id, rest.payment_id, "bounced")
+    row = feed.catch_up(loan_id)
+    assert row["payments"] == 1 and row["repaid"] == Decimal("1000.00") and row["next_due"] == date(2026, 2, 28)
+    assert row["unpaid_since"] == date(2026, 2, 28)
+    loans.reverse_repayment(BRAND, loan_id, partial.payment_id, "bounced")
+    row = feed.catch_up(loan_id)
+    assert (row["principal"], row["interest"]) == (opened["principal"], opened["interest"])
+    assert row["payments"] == 0 and row["repaid"] == 0 and row["last_paid_on"] is None
+
+    # a payoff that completes a second loan (a second book: one open loan per borrower), then its chargeback
+    parties.today = D0
+    loans = _loans(parties)
+    feed = _Feed(conn, loans)
+    other = disbursed(loans, D0)
+    feed.catch_up(other)
+    parties.today = date(2026, 2, 10)
+    quote = loans.payoff(BRAND, other)
+    _, closing = loans.record_repayment(BRAND, other, str(quote.total), "neft", "UTR-9")
+    row = feed.catch_up(other)
+    # all the principal is paid; the scheduled interest not accrued stays unpaid (allocation as recorded)
+    assert row["principal"] == 0 and row["payments"] == 1 and row["repaid"] == quote.total
+    loans.reverse_repayment(BRAND, other, closing.payment_id, "chargeback")
+    row = feed.catch_up(other)
+    assert row["principal"] == Decimal("85000.00") and row["next_due"] == date(2026, 2, 28) and row["payments"] == 0
