@@ -2,7 +2,9 @@
 
 An application service spanning contexts: the Loan aggregate decides (`Loans.initiate_disbursal`,
 `confirm_disbursal`, `fail_disbursal`, `mark_exported`, `mark_export_returned`), the gateway pays, the borrower's
-verified bank account (verification context) is the beneficiary, the borrower gets an SMS.
+verified bank account (verification context) is the beneficiary. The borrower hears of it once, from the
+engagement context's `disbursed` message (SMS and WhatsApp by the `borrower-notifications` job, with its quiet
+hours, opt-outs and one-message-per-key guarantee; docs/engagement.md), not from a second SMS sent here.
 
 **Money goes out once.** A payout attempt's idempotency key at the gateway is `<loan id>:<attempt>`, the attempt
 being the loan's next one as loaded: two staff pressing at once ask the gateway with the same key and get the
@@ -179,25 +181,7 @@ class Disbursals:
             return WebhookOutcome("processed" if result.changed else "duplicate")
         day = self.identity.business_date(brand_id)
         result = self.loans.confirm_disbursal(brand_id, loan_id, record.gateway_reference, day)
-        if result.changed:
-            self._tell_borrower(brand_id, loan_id, str(event.data.get("utr") or ""))
         return WebhookOutcome("processed" if result.changed else "duplicate")
-
-    def _tell_borrower(self, brand_id: UUID, loan_id: UUID, utr: str) -> None:
-        """The disbursal SMS; a messaging failure is logged, never undoes the disbursal."""
-        try:
-            loan = self.loans.get(brand_id, loan_id)
-            borrower = self.customers.get(brand_id, loan.customer_id)
-            brand = self.identity.brand(brand_id)
-            via = f" (UTR {utr})" if utr else ""
-            text = (f"{brand.name}: Rs {loan.net_disbursed} for your loan {loan.loan_number} has been credited to "
-                    f"your bank account{via}.")  # fmt: skip
-            providers = self.identity.settings(brand_id).providers
-            self.directory.for_brand(providers).sms().send(
-                borrower.phone, text, caller=Caller(brand_id, loan.customer_id)
-            )
-        except DomainError as exc:
-            log.warning("disbursal.sms_failed", loan_id=str(loan_id), error=str(exc))
 
     def _gateway(self, brand_id: UUID) -> Any:
         return self.directory.for_brand(self.identity.settings(brand_id).providers).gateway()
@@ -272,10 +256,8 @@ class Disbursals:
         self._file(brand_id, file_id)
         day = self.identity.business_date(brand_id)
         # Through the Loans use case, so servicing opens (the schedule the reminders and COB read) in the same save.
-        changed = self.loans.confirm_file_disbursals(brand_id, list(self.store.loan_ids(file_id)), str(file_id), day)
+        self.loans.confirm_file_disbursals(brand_id, list(self.store.loan_ids(file_id)), str(file_id), day)
         self.store.settle_file(brand_id, file_id, "confirmed", None)
-        for loan_id in changed:
-            self._tell_borrower(brand_id, loan_id, "")
         return self._file(brand_id, file_id)
 
     def _file(self, brand_id: UUID, file_id: UUID) -> PayoutFileRecord:

@@ -29,6 +29,7 @@ from domain.loans.application import Loans
 from domain.providers.messaging import Beneficiary
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.test_api_loans import PRODUCT, Catalogue
+from tests.e2e.test_engagement import DAY, configure, run_job, zone_at
 
 CLOSED_ACCOUNT = "acct-closed"
 
@@ -129,8 +130,13 @@ def test_disbursed_only_on_the_gateways_confirmation_and_once(
     assert loan["disbursement"]["simulator_url"] is None
     assert sum(1 for e in loan["history"] if e["kind"] == "disbursed") == 1
     assert _disburse(server, tenant, loan_id).status_code == 409  # active: never twice
+    # The borrower hears of it once, from the engagement context's `disbursed` message (not a second SMS here).
+    assert provider_simulators["sms"].sent_to(phone) == []
+    configure(platform, tenant, timezone=zone_at(DAY))
+    run_job(server, platform, tenant)
+    run_job(server, platform, tenant)  # a rerun sends nothing more
     sms = provider_simulators["sms"].sent_to(phone)
-    assert any(loan["loan_number"] in m["text"] and "credited" in m["text"] for m in sms)
+    assert len(sms) == 1 and loan["loan_number"] in sms[0]["text"] and "disbursed" in sms[0]["text"]
 
 
 def test_a_failed_payout_shows_the_reason_and_a_retry_pays(platform: Any, server: str) -> None:

@@ -143,6 +143,8 @@ def check_due_dates_quiet_hours_opt_outs_retries(
     job()
     job()
     assert kinds() == [("disbursed", "sms"), ("disbursed", "whatsapp")], kinds()
+    told = [t for t in texts(sms) if "disbursed" in t or "credited" in t]
+    assert len(told) == 1, told  # one disbursal SMS: the engagement message, no second one from the payout
     sms_n, wa_n = len(texts(sms)), len(texts(wa))
 
     _settings(http, h, business_date=(due - timedelta(days=7)).isoformat())
