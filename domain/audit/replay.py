@@ -270,7 +270,11 @@ class AuditReplay:
                     raise AuditTargetNotFound(f"{audited.cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
                 # Only the events after it, up to the next snapshot (recorded after `as_of`), are read and decoded.
                 app = audited.application
-                stored = app.recorder.select_events(aggregate_id, gt=snapshot.version, lte=snapshot.until)
+                stored = (
+                    snapshot.events
+                    if snapshot.events is not None  # read with the snapshot
+                    else app.recorder.select_events(aggregate_id, gt=snapshot.version, lte=snapshot.until)
+                )
                 decode: Callable[[Any], Any] = app.mapper.to_domain_event
                 tail = takewhile(lambda e: e.timestamp <= as_of, map(decode, stored))
                 aggregate = replay(start, tail)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -53,12 +53,14 @@ class SnapshotError(ValueError):
 class Snapshot:
     """An aggregate as replayed from its events up to `version` (the last of them recorded at `recorded_at`), and
     the version of the next snapshot when it was taken after the instant asked for (the events to replay end
-    there), else None."""
+    there), else None. `events`: the stored events after `version` (up to `until`) when the source read them with
+    the snapshot (one round trip), else None (the replay reads them)."""
 
     version: int
     recorded_at: datetime
     aggregate: Any
     until: int | None = None
+    events: Sequence[Any] | None = None
 
 
 class SnapshotSource(Protocol):

@@ -149,6 +149,7 @@ def test_batches_are_raw_json_segments_decoded_as_the_one_document_snapshots_wer
     assert data is not None
     header, segments = _split(data)
     topics, which, spans = header["members"]["payments"]["D"][1]
+    assert topics == ["domain.loans.servicing_events:PaymentRecord"]
     assert which is None and len(spans) == 1  # one class: one segment, no per-value class
     at, length = spans[0]
     assert json.loads(segments[at : at + length])[0]["payment_id"] == "p0"  # the values are not in the header
