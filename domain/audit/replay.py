@@ -270,7 +270,11 @@ class AuditReplay:
                     raise AuditTargetNotFound(f"{audited.cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
                 # Only the events after it, up to the next snapshot (recorded after `as_of`), are read and decoded.
                 app = audited.application
-                stored = app.recorder.select_events(aggregate_id, gt=snapshot.version, lte=snapshot.until)
+                stored = (
+                    snapshot.events
+                    if snapshot.events is not None  # read with the snapshot
+                    else app.recorder.select_events(aggregate_id, gt=snapshot.version, lte=snapshot.until)
+                )
                 decode: Callable[[Any], Any] = app.mapper.to_domain_event
                 tail = takewhile(lambda e: e.timestamp <= as_of, map(decode, stored))
                 aggregate = replay(start, tail)
@@ -284,13 +288,19 @@ class AuditReplay:
     def state_as_of(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, as_of: datetime) -> ReplayedState:
         """The state replayed from the events recorded at or before `as_of` (None state before it existed), rendered
         by the type's own renderer when it has one."""
-        audited, aggregate, version = self.aggregate_as_of(type_name, aggregate_id, brand_id, as_of)
-        render = self.renderers.get(audited.name)
-        state = None
-        if aggregate is not None:
-            with collector_paused():
+        # One pause around the replay and the rendering, the aggregate dropped inside it: its objects (a loan's
+        # hundreds of payments) are freed by reference counting before the collector resumes, instead of being
+        # walked by the collections their allocation count triggers then (and promoted towards the oldest
+        # generation, whose full collections they made more frequent).
+        with collector_paused():
+            audited, aggregate, version = self.aggregate_as_of(type_name, aggregate_id, brand_id, as_of)
+            render = self.renderers.get(audited.name)
+            state = None
+            exists = aggregate is not None
+            if exists:
                 state = render(self, aggregate, as_of) if render is not None else state_of(aggregate)
-        return ReplayedState(as_of=as_of, version=version, exists=aggregate is not None, state=state)
+            del aggregate
+        return ReplayedState(as_of=as_of, version=version, exists=exists, state=state)
 
     def diff(
         self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, start: datetime, end: datetime

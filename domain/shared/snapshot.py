@@ -13,12 +13,20 @@ class, and which fields were set when some were left to their defaults), `c`
 dataclass (its fields), `d` dict (key, value pairs), `l` list, `t` tuple, `s` set, `f` frozenset; a dict's values
 or a sequence made only of models and dataclasses (a loan's payments and facts) as `D`, `L`, `T`, `S`, `F`: their
 classes, each value's class and their JSON dumps, validated by one pydantic call per class.
+
+The layout (`encode`): `MAGIC`, the length of the header as 10 ASCII digits, the header (the document above, JSON),
+then the segments: each batch's JSON dumps of one class are not in the header but one segment of raw JSON bytes
+(`dump_json`), named in the header by its offset and length, and decoded straight from those bytes by pydantic
+(`validate_json`: no Python dicts built first, about half the CPU of `json.loads` + `validate_python` for a loan's
+481 payments). A snapshot without `MAGIC` (taken before the segments) is one JSON document, its dumps inline; it
+decodes as before.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -45,12 +53,14 @@ class SnapshotError(ValueError):
 class Snapshot:
     """An aggregate as replayed from its events up to `version` (the last of them recorded at `recorded_at`), and
     the version of the next snapshot when it was taken after the instant asked for (the events to replay end
-    there), else None."""
+    there), else None. `events`: the stored events after `version` (up to `until`) when the source read them with
+    the snapshot (one round trip), else None (the replay reads them)."""
 
     version: int
     recorded_at: datetime
     aggregate: Any
     until: int | None = None
+    events: Sequence[Any] | None = None
 
 
 class SnapshotSource(Protocol):
@@ -70,7 +80,26 @@ class SnapshotKeeper(Protocol):
 # Encoding ------------------------------------------------------------------------------------------------------
 
 
-def _encode(value: Any) -> Any:
+#: The first bytes of a snapshot with segments (a JSON document never starts with them).
+MAGIC = b"\x00CDS2"
+_HEADER_DIGITS = 10
+
+
+class _Segments:
+    """The raw JSON segments of a snapshot being encoded, and their offsets."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, data: bytes) -> list[int]:
+        at = [self.size, len(data)]
+        self.parts.append(data)
+        self.size += len(data)
+        return at
+
+
+def _encode(value: Any, segments: _Segments | None = None) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
@@ -79,17 +108,17 @@ def _encode(value: Any) -> Any:
     if isinstance(value, Enum):
         return {"e": [get_topic(kind), value.value]}
     if is_dataclass(value) and not isinstance(value, type):
-        return {"c": [get_topic(kind), {f.name: _encode(getattr(value, f.name)) for f in fields(value)}]}
+        return {"c": [get_topic(kind), {f.name: _encode(getattr(value, f.name), segments) for f in fields(value)}]}
     if kind is dict:
-        batch = _batch(list(value.values()))
+        batch = _batch(list(value.values()), segments)
         if batch is not None:
-            return {"D": [[_encode(k) for k in value], batch]}
-        return {"d": [[_encode(k), _encode(v)] for k, v in value.items()]}
+            return {"D": [[_encode(k, segments) for k in value], batch]}
+        return {"d": [[_encode(k, segments), _encode(v, segments)] for k, v in value.items()]}
     if kind in _SEQUENCES:
-        batch = _batch(list(value))
+        batch = _batch(list(value), segments)
         if batch is not None:
             return {_SEQUENCES[kind].upper(): batch}
-        return {_SEQUENCES[kind]: [_encode(v) for v in value]}
+        return {_SEQUENCES[kind]: [_encode(v, segments) for v in value]}
     if kind is UUID:
         return {"u": value.hex}
     if kind is Decimal:
@@ -113,10 +142,11 @@ def _adapter(cls: type) -> TypeAdapter[Any]:
     return found
 
 
-def _batch(values: list[Any]) -> list[Any] | None:
+def _batch(values: list[Any], segments: _Segments | None = None) -> list[Any] | None:
     """Many models or dataclasses (a loan's hundreds of payments and facts) as [their classes' topics, each one's
     class, their JSON dumps], decoded by one pydantic call per class instead of a walk per value; None for values
-    of any other kind."""
+    of any other kind. With `segments`: [topics, each one's class (None when they are all of one), per class the
+    [offset, length] of the segment holding its values' JSON]."""
     if len(values) < 2:
         return None
     classes: dict[type, int] = {}
@@ -127,6 +157,12 @@ def _batch(values: list[Any]) -> list[Any] | None:
                 return None
             classes[kind] = len(classes)
     which = [classes[type(v)] for v in values]
+    if segments is not None:
+        spans = []
+        for kind, index in classes.items():
+            of_kind = values if len(classes) == 1 else [v for v, w in zip(values, which, strict=True) if w == index]
+            spans.append(segments.add(_adapter(kind).dump_json(of_kind, exclude_unset=True)))
+        return [[get_topic(k) for k in classes], which if len(classes) > 1 else None, spans]
     dumps: list[Any] = [None] * len(values)
     for kind, index in classes.items():
         at = [i for i, w in enumerate(which) if w == index]
@@ -137,9 +173,11 @@ def _batch(values: list[Any]) -> list[Any] | None:
 
 
 def encode(aggregate: Any) -> bytes:
-    """The aggregate's members as JSON bytes (its class named by topic)."""
-    members = {k: _encode(v) for k, v in vars(aggregate).items() if k not in _SKIPPED}
-    return json.dumps({"class": get_topic(type(aggregate)), "members": members}, separators=(",", ":")).encode()
+    """The aggregate's members as a JSON header (its class named by topic) and the segments of its batches."""
+    segments = _Segments()
+    members = {k: _encode(v, segments) for k, v in vars(aggregate).items() if k not in _SKIPPED}
+    header = json.dumps({"class": get_topic(type(aggregate)), "members": members}, separators=(",", ":")).encode()
+    return b"".join((MAGIC, b"%0*d" % (_HEADER_DIGITS, len(header)), header, *segments.parts))
 
 
 # Decoding ------------------------------------------------------------------------------------------------------
@@ -185,13 +223,33 @@ def _dataclass(payload: list[Any]) -> Any:
     return cls(**{k: _decode(v) for k, v in payload[1].items()})
 
 
+#: Per thread, the segments of the snapshot being decoded (bytes after its header), else None.
+_reading = threading.local()
+
+
+def _batch_class(topic: str) -> type:
+    cls = _class(topic)
+    if not (issubclass(cls, BaseModel) or is_dataclass(cls)):
+        raise SnapshotError(f"{topic} is neither a model nor a dataclass")
+    return cls
+
+
 def _unbatch(payload: list[Any]) -> list[Any]:
     topics, which, dumps = payload
+    segments: bytes | None = getattr(_reading, "segments", None)
+    if segments is not None:  # per class, the [offset, length] of its values' raw JSON
+        decoded = [
+            _adapter(_batch_class(topic)).validate_json(segments[at : at + length])
+            for topic, (at, length) in zip(topics, dumps, strict=True)
+        ]
+        if which is None:
+            (only,) = decoded
+            return list(only)
+        iterators = [iter(d) for d in decoded]
+        return [next(iterators[w]) for w in which]
     values: list[Any] = [None] * len(dumps)
     for index, topic in enumerate(topics):
-        cls = _class(topic)
-        if not (issubclass(cls, BaseModel) or is_dataclass(cls)):
-            raise SnapshotError(f"{topic} is neither a model nor a dataclass")
+        cls = _batch_class(topic)
         at = [i for i, w in enumerate(which) if w == index]
         for i, value in zip(at, _adapter(cls).validate_python([dumps[i] for i in at]), strict=True):
             values[i] = value
@@ -232,11 +290,26 @@ def _decode(value: Any) -> Any:
 
 
 def decode(data: bytes | str) -> Any:
-    """The aggregate `encode` stored (a new object; no event pending)."""
-    document = json.loads(data)
+    """The aggregate `encode` stored (a new object; no event pending); also a snapshot of one JSON document (taken
+    before segments)."""
+    segments = None
+    if isinstance(data, bytes | bytearray) and data.startswith(MAGIC):
+        start = len(MAGIC) + _HEADER_DIGITS
+        try:
+            end = start + int(data[len(MAGIC) : start])
+        except ValueError as exc:
+            raise SnapshotError("a snapshot's header length is unreadable") from exc
+        document = json.loads(data[start:end])
+        segments = bytes(data[end:])
+    else:
+        document = json.loads(data)
     cls = _class(document["class"])
     aggregate: Any = object.__new__(cls)
-    members = {k: _decode(v) for k, v in document["members"].items()}
+    _reading.segments = segments
+    try:
+        members = {k: _decode(v) for k, v in document["members"].items()}
+    finally:
+        _reading.segments = None
     members["_pending_events"] = []
     aggregate.__dict__.update(members)
     return aggregate

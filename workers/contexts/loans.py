@@ -272,9 +272,18 @@ def _loans(kit: Kit) -> Loans:
         contact=SmsBorrowerContact(kit.get(Identity), customers, kit.get(ProviderDirectory), kit),
     )
     app.checkpoints = LoanCheckpoints(
-        pool
+        pool, _events_table(app)
     )  # replayed positions every CHECKPOINT_EVERY events (domain/loans/checkpoint.py)
     return app
+
+
+def _events_table(app: Loans) -> tuple[str, str] | None:
+    """The loans' event table (schema, name) when it is in PostgreSQL: the auditor's as-of replay reads a loan's
+    snapshot and the events after it in one round trip (adapters/loan_checkpoints.py)."""
+    recorder: Any = app.recorder
+    schema = getattr(getattr(recorder, "datastore", None), "schema", None)
+    table = getattr(recorder, "events_table_name", None)
+    return (schema, table) if isinstance(schema, str) and isinstance(table, str) else None
 
 
 CONTEXT = BoundedContext(
