@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
-from api.routes.collections import CollectionsPort
+from api.routes.collections import CollectionsPort, guard
 from api.routes.documents import UPLOAD
 from api.routes.recovery_models import (
     CollectionIn,
@@ -72,11 +72,19 @@ def _answer(
     return ctx.written(result, Loans.name, lambda: _row(ctx, rid, kind), f"/api/v1/{where}/{rid}", status)
 
 
+def _works_it(ctx: Context[RecoveriesPort]) -> None:
+    """Asking for money on a loan (a collection, receipt, waiver or settlement) is for who works it, as every
+    collections action: an executive only on the loans allocated to them, managers on any (404 otherwise, as for a
+    loan of another brand), the loan's stage permission at WRITE (`api.routes.collections.guard`)."""
+    guard(ctx.port.collections, ctx.principal, ctx.path["loan_id"], Level.WRITE)
+
+
 # Partial collections and receipts ------------------------------------------------------------------------------
 
 
 def create_collection_request(ctx: Context[RecoveriesPort]) -> Reply:
     body: CollectionIn = ctx.body
+    _works_it(ctx)
     result, request = ctx.port.loans.request_collection(
         ctx.brand_id, ctx.path["loan_id"], body.amount, body.mode, body.reference, body.collected_on
     )
@@ -86,6 +94,7 @@ def create_collection_request(ctx: Context[RecoveriesPort]) -> Reply:
 def upload_receipt(ctx: Context[RecoveriesPort]) -> Reply:
     form: CollectionIn = ctx.body
     assert ctx.upload is not None  # the wrapper answers 422 without one
+    _works_it(ctx)
     loan_id: UUID = ctx.path["loan_id"]
     receipt = CollectionKind.RECEIPT
     # Checked first (nothing recorded), so a refused receipt stores no document.
@@ -138,12 +147,14 @@ def loan_requests(ctx: Context[RecoveriesPort]) -> Reply:
 
 def create_waiver(ctx: Context[RecoveriesPort]) -> Reply:
     body: WaiverIn = ctx.body
+    _works_it(ctx)
     result, waiver = ctx.port.loans.request_waiver(ctx.brand_id, ctx.path["loan_id"], body.amount, body.justification)
     return _answer(ctx, result, waiver.waiver_id, "waiver", "waivers", 201)
 
 
 def create_settlement(ctx: Context[RecoveriesPort]) -> Reply:
     body: SettlementIn = ctx.body
+    _works_it(ctx)
     result, settlement = ctx.port.loans.propose_settlement(ctx.brand_id, ctx.path["loan_id"], body.amount, body.remarks)
     return _answer(ctx, result, settlement.settlement_id, "settlement", "settlements", 201)
 

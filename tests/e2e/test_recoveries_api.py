@@ -50,11 +50,11 @@ def test_partial_collection_only_after_approval(client: Any, platform: Any) -> N
     url = f"/api/v1/loans/{loan_id}"
     body = {"amount": "3000.00", "mode": "cash", "reference": "RCPT-1", "collected_on": "2026-03-19"}
     assert client.post(f"{url}/collection-requests", json=body, headers=ops).status_code == 403
-    made = client.post(f"{url}/collection-requests", json=body, headers=executive)
+    made = client.post(f"{url}/collection-requests", json=body, headers=manager)
     assert made.status_code == 201, made.text
     request = made.json()
     assert request["status"] == "pending_approval" and request["kind"] == "collection" and "id" in request
-    assert client.post(f"{url}/collection-requests", json=body, headers=executive).status_code == 409  # duplicate
+    assert client.post(f"{url}/collection-requests", json=body, headers=manager).status_code == 409  # duplicate
     assert client.get(f"{url}/repayments", headers=tenant.auth).json()["items"] == []  # nothing counts yet
     queue = client.get("/api/v1/collection-requests", headers=ops).json()["items"]
     assert [r["id"] for r in queue] == [request["id"]]
@@ -71,7 +71,7 @@ def test_partial_collection_only_after_approval(client: Any, platform: Any) -> N
     assert client.get("/api/v1/collection-requests", headers=ops).json()["items"] == []
 
     # a rejected one never counts; a reason is needed
-    second = client.post(f"{url}/collection-requests", json=body | {"reference": "RCPT-2"}, headers=executive).json()
+    second = client.post(f"{url}/collection-requests", json=body | {"reference": "RCPT-2"}, headers=manager).json()
     reject = f"/api/v1/collection-requests/{second['id']}/reject"
     assert client.post(reject, json={"reason": ""}, headers=ops).status_code == 422
     rejected = client.post(reject, json={"reason": "never reached the branch"}, headers=ops)
@@ -80,7 +80,7 @@ def test_partial_collection_only_after_approval(client: Any, platform: Any) -> N
     assert len(client.get(f"{url}/repayments", headers=tenant.auth).json()["items"]) == 1
     # above the payoff: 422, nothing recorded
     huge = body | {"reference": "RCPT-3", "amount": "999999.00"}
-    assert client.post(f"{url}/collection-requests", json=huge, headers=executive).status_code == 422
+    assert client.post(f"{url}/collection-requests", json=huge, headers=manager).status_code == 422
     kinds = [r["status"] for r in client.get(f"{url}/recovery-requests", headers=executive).json()["items"]]
     assert sorted(kinds) == ["approved", "rejected"]
 
@@ -97,13 +97,13 @@ def test_partial_collection_only_after_approval(client: Any, platform: Any) -> N
 def test_receipt_waiver_and_settlement(client: Any, platform: Any) -> None:
     tenant = make_tenant(platform)
     loan_id = _overdue_loan(platform, tenant)
-    executive, ops = _key(platform, tenant, "collection_executive"), _key(platform, tenant, "loan_ops")
+    ops = _key(platform, tenant, "loan_ops")  # executives ask only on their own loans: the manager asks here
     manager, head = _key(platform, tenant, "collection_manager"), _key(platform, tenant, "collection_head")
     url = f"/api/v1/loans/{loan_id}"
 
     receipt = client.post(
         f"{url}/receipts",
-        headers=executive,
+        headers=manager,
         files={"file": ("receipt.png", PNG, "image/png")},
         data={"amount": "50.00", "mode": "cash", "reference": "MR-1"},
     )
@@ -119,9 +119,9 @@ def test_receipt_waiver_and_settlement(client: Any, platform: Any) -> None:
     penal = Decimal(loan["outstanding"]["penal"])
     assert penal > 0
     too_much = {"amount": str(penal + Decimal("0.01")), "justification": "goodwill"}
-    assert client.post(f"{url}/waivers", json=too_much, headers=executive).status_code == 422
+    assert client.post(f"{url}/waivers", json=too_much, headers=manager).status_code == 422
     waiver = client.post(
-        f"{url}/waivers", json={"amount": str(penal), "justification": "hospital stay"}, headers=executive
+        f"{url}/waivers", json={"amount": str(penal), "justification": "hospital stay"}, headers=manager
     )
     assert waiver.status_code == 201, waiver.text
     assert client.post(f"/api/v1/waivers/{waiver.json()['id']}/approve", headers=ops).status_code == 403
@@ -137,13 +137,11 @@ def test_receipt_waiver_and_settlement(client: Any, platform: Any) -> None:
 
     payoff = Decimal(client.get(f"{url}/payoff", headers=tenant.auth).json()["total"])
     assert (
-        client.post(
-            f"{url}/settlements", json={"amount": str(payoff), "remarks": "offer"}, headers=executive
-        ).status_code
+        client.post(f"{url}/settlements", json={"amount": str(payoff), "remarks": "offer"}, headers=manager).status_code
         == 422
     )
     settlement = client.post(
-        f"{url}/settlements", json={"amount": "40000.00", "remarks": "job lost; one-time"}, headers=executive
+        f"{url}/settlements", json={"amount": "40000.00", "remarks": "job lost; one-time"}, headers=manager
     ).json()
     sid = settlement["id"]
     assert client.post(f"/api/v1/settlements/{sid}/approve", headers=manager).status_code == 403  # the head
@@ -230,3 +228,38 @@ def test_portal_forms_receipt_upload_and_refusals(app: Any, client: Any, platfor
     finally:
         browser.close()
         ops.__exit__(None, None, None)
+
+
+def test_an_executive_asks_for_money_only_on_their_own_loans(app: Any, client: Any, platform: Any) -> None:
+    """Found by the black-box walk (tests/e2e/test_collections_blackbox.py): an executive could record a collection,
+    a waiver or a settlement on a loan allocated to another executive. Each is now a 404 (as for another brand's
+    loan) with nothing recorded; the executive who works the loan still asks."""
+    from domain.loans.application import Loans
+    from tests.e2e.test_collections import executive, give_case, signed_in
+
+    tenant = make_tenant(platform)
+    loan_id = _overdue_loan(platform, tenant)
+    (asha, asha_email), (_, ravi_email) = executive(platform, tenant, "Asha"), executive(platform, tenant, "Ravi")
+    give_case(platform, tenant, loan_id, asha)
+    url = f"/api/v1/loans/{loan_id}"
+    collection = {"amount": "100.00", "mode": "cash", "reference": "R-OWN", "collected_on": "2026-03-19"}
+    asks = [
+        ("collection-requests", collection, None),
+        ("receipts", None, collection | {"reference": "R-REC"}),
+        ("waivers", {"amount": "1.00", "justification": "hospital stay"}, None),
+        ("settlements", {"amount": "40000.00", "remarks": "job lost; one-time"}, None),
+    ]
+    ravi, ravi_headers = signed_in(app, ravi_email)
+    asha_client, asha_headers = signed_in(app, asha_email)
+    try:
+        for path, body, form in asks:
+            files = {"file": ("r.png", PNG, "image/png")} if form is not None else None
+            probe = ravi.post(f"{url}/{path}", json=body, data=form, files=files, headers=ravi_headers)
+            assert probe.status_code == 404, (path, probe.status_code, probe.text)
+        recorded = platform.get(Loans).get(tenant.brand_id, loan_id)
+        assert not recorded.collection_requests and not recorded.waivers and not recorded.settlements
+        made = asha_client.post(f"{url}/collection-requests", json=collection, headers=asha_headers)
+        assert made.status_code == 201 and made.json()["status"] == "pending_approval", made.text
+    finally:
+        ravi.close()
+        asha_client.close()
