@@ -108,10 +108,10 @@ class TeamQueries:
             by_bucket = {r["bucket"]: r for r in conn.execute(cases_sql, (brand_id, stage.value)).fetchall()}
             execs = conn.execute(
                 "SELECT c.assignee AS staff_id, count(*) FILTER (WHERE c.open) AS open_cases, "
-                "coalesce(sum(c.amount) FILTER (WHERE c.open), 0) AS open_amount, "
+                "coalesce(sum(c.amount) FILTER (WHERE c.open), 0.00) AS open_amount, "
                 "count(*) FILTER (WHERE NOT c.open AND c.closed_reason IN ('cured', 'completed')) AS resolved, "
                 "coalesce(sum((SELECT sum(p.amount) FROM read.collection_payments p WHERE p.loan_id = c.loan_id "
-                "AND NOT p.reversed AND p.paid_on >= c.opened_on)), 0) AS collected "
+                "AND NOT p.reversed AND p.paid_on >= c.opened_on)), 0.00) AS collected "
                 "FROM read.collection_cases c WHERE c.brand_id = %s AND c.stage = %s AND c.opened_on IS NOT NULL "
                 "GROUP BY c.assignee",
                 (brand_id, stage.value),
