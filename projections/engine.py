@@ -438,7 +438,12 @@ class ProjectionEngine:
 
         def build(statement: str) -> None:
             with self.pool.connection() as conn, conn.transaction():
-                conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+                # Asynchronous commit, as the batches commit: an index lost to a crash is made again by `setup` at
+                # the next start (the DDL's CREATE INDEX IF NOT EXISTS), so each build need not wait for a WAL flush.
+                conn.execute(
+                    "SELECT set_config('maintenance_work_mem', '256MB', true), "
+                    "set_config('synchronous_commit', 'off', true)"
+                )
                 conn.execute(statement)
 
         # The slowest (GIN) first, so the others fill in around them.
