@@ -31,7 +31,6 @@ from eventsourcing.application import Application
 from psycopg import Connection
 
 from domain.shared.gc_pause import collector_paused
-from projections.batch_reader import BatchReader, ReadBatch
 from projections.batch_writes import _PipelinedWrites
 from projections.failures import (
     _ADVANCE,
@@ -130,19 +129,15 @@ class ProjectionEngine:
         """The newest notification id of a source application."""
         return self.applications[source].recorder.max_notification_id() or 0
 
-    def process_batch(
-        self, conn: Connection[Any], projection: Projection, limit: int = 2000, ahead: ReadBatch | None = None
-    ) -> int:
+    def process_batch(self, conn: Connection[Any], projection: Projection, limit: int = 2000) -> int:
         """Apply the next batch of events in one transaction; return how many notifications it covered.
 
-        `ahead`: the batch read (and decoded) already by a `BatchReader`, applied when it starts at the tracking
-        position (read in the transaction, so it is still exactly once); otherwise the batch is read here.
         When the batch fails because of its events (not the database), it is applied again with the failing
         events isolated, recorded and skipped (see the module docstring); ProjectionStalled when too many fail.
         """
         try:
             with collector_paused():  # a batch's objects die by reference counting: see gc_pause
-                covered = self._process(conn, projection, limit, isolate=False, ahead=ahead)
+                covered = self._process(conn, projection, limit, isolate=False)
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -164,15 +159,7 @@ class ProjectionEngine:
                 self._advanced.notify_all()
         return covered
 
-    def _process(
-        self,
-        conn: Connection[Any],
-        projection: Projection,
-        limit: int,
-        *,
-        isolate: bool,
-        ahead: ReadBatch | None = None,
-    ) -> int:
+    def _process(self, conn: Connection[Any], projection: Projection, limit: int, *, isolate: bool) -> int:
         app = self.applications[projection.source]
         with conn.transaction():
             # Asynchronous commit (this transaction only): a batch's commit does not wait for its WAL flush (5-6 ms
@@ -187,17 +174,6 @@ class ProjectionEngine:
                 (projection.name,),
             ).fetchone()
             position, failures = (row["position"], row["failures"]) if row else (0, 0)
-            if ahead is not None and ahead.start == position and not failures and not isolate:
-                # Read and decoded by the reader thread while the last batch was applied: the hot path of a rebuild.
-                self._apply(
-                    conn,
-                    projection,
-                    app,
-                    ahead.notifications,
-                    [Write(_ADVANCE, (ahead.stop, projection.name))],
-                    ahead.events,
-                )
-                return ahead.stop - position
             head = app.recorder.max_notification_id() or 0
             if head <= position:
                 return 0
@@ -237,20 +213,13 @@ class ProjectionEngine:
         app: Any,
         notifications: Sequence[Any],
         tail: Sequence[Write],
-        events: Sequence[Any] | None = None,
     ) -> None:
-        """Decode, project and write `notifications` (one projection batch), then `tail`, on `conn`.
-
-        `events`: the notifications decoded already (one each, in order)."""
+        """Decode, project and write `notifications` (one projection batch), then `tail`, on `conn`."""
         # Writes stream to the server while later events are still being decoded and projected.
         projection.begin_batch()
         with _PipelinedWrites(conn) as out:
-            decoded = (
-                ((n, app.mapper.to_domain_event(n)) for n in notifications)
-                if events is None
-                else zip(notifications, events, strict=True)
-            )
-            for notification, event in decoded:
+            for notification in notifications:
+                event = app.mapper.to_domain_event(notification)
                 for write in projection.project(notification.id, event):
                     out.send(write)
             for write in projection.end_batch():
@@ -471,13 +440,6 @@ class ProjectionEngine:
                     )
                 done = 0
                 total = self.head(projection.source)
-                # The next batch is read and decoded while this one is applied (see batch_reader); then, to be sure
-                # of the head, batches are read here until one is empty.
-                with BatchReader(self.applications[projection.source], projection, 0, batch) as reader:
-                    for ahead in reader:
-                        done += self.process_batch(conn, projection, limit=batch, ahead=ahead)
-                        if progress:
-                            progress(done, max(total, done))
                 while True:
                     covered = self.process_batch(conn, projection, limit=batch)
                     if covered == 0:
