@@ -399,15 +399,22 @@ class ProjectionEngine:
             with self._advanced:
                 self._advanced.wait(min(remaining, 0.05))
 
-    #: Connections building a rebuilt projection's secondary indexes at once (a GIN index builds on one CPU).
-    INDEX_BUILDERS = 2
+    #: Connections building a rebuilt projection's secondary indexes at once (a GIN index builds on one CPU). Three on
+    #: two CPUs: a B-tree build ends by syncing its file to disk, time in which a third build works (the index phase
+    #: of a 20,000-event directory rebuild: 0.19-0.30 s with two, 0.11-0.26 s with three, alternating, load 5).
+    INDEX_BUILDERS = 3
 
     def _build_indexes(self, statements: Sequence[str]) -> None:
         """Build indexes on up to INDEX_BUILDERS pool connections at once, each in a transaction of its own."""
 
         def build(statement: str) -> None:
             with self.pool.connection() as conn, conn.transaction():
-                conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+                # Asynchronous commit, as the batches commit: an index lost to a crash is made again by `setup` at
+                # the next start (the DDL's CREATE INDEX IF NOT EXISTS), so each build need not wait for a WAL flush.
+                conn.execute(
+                    "SELECT set_config('maintenance_work_mem', '256MB', true), "
+                    "set_config('synchronous_commit', 'off', true)"
+                )
                 conn.execute(statement)
 
         # The slowest (GIN) first, so the others fill in around them.
