@@ -11,6 +11,7 @@ from uuid import UUID
 
 import structlog
 
+from adapters.postgres import create_tables
 from domain.shared import snapshot as snapshots
 from domain.shared.snapshot import Snapshot, SnapshotError, snapshot_of
 
@@ -38,10 +39,7 @@ class AggregateSnapshots:
         """Create the table (idempotent)."""
         if self._ready:
             return
-        with self.pool.connection() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('ops.aggregate_snapshots'))")
-            for statement in DDL:
-                conn.execute(statement)
+        create_tables(self.pool, "ops.aggregate_snapshots", DDL)
         self._ready = True
 
     def keep(self, aggregate: Any) -> None:

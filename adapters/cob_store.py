@@ -25,6 +25,8 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from adapters.postgres import create_tables
+
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.loan_cob_days (
         brand_id uuid NOT NULL,
@@ -119,10 +121,7 @@ class CobStore:
         """Create the tables (idempotent)."""
         if self._ready:
             return
-        with self.pool.connection() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('ops.loan_cob'))")
-            for statement in DDL:
-                conn.execute(statement)
+        create_tables(self.pool, "ops.loan_cob", DDL)
         self._ready = True
 
     def last_done(self, brand_id: UUID) -> date | None:

@@ -16,6 +16,7 @@ from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
 from psycopg.types.json import Jsonb
 
+from adapters.postgres import create_tables
 from domain.loans.checkpoint import Checkpoint, decode, encode
 from domain.loans.position import LoanPosition
 from domain.shared import snapshot as snapshots
@@ -54,10 +55,7 @@ class LoanCheckpoints:
         """Create the table (idempotent)."""
         if self._ready:
             return
-        with self.pool.connection() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('ops.loan_checkpoints'))")
-            for statement in DDL:
-                conn.execute(statement)
+        create_tables(self.pool, "ops.loan_checkpoints", DDL)
         self._ready = True
 
     def latest(self, loan_id: UUID, version: int, opening: LoanPosition) -> Checkpoint | None:

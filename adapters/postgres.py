@@ -6,7 +6,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,16 @@ def pool_timeout() -> float:
     if not 0.1 <= value <= 300:
         raise ValueError(f"DATABASE_POOL_TIMEOUT must be between 0.1 and 300 seconds, not {raw!r}")
     return value
+
+
+def create_tables(pool: Any, name: str, ddl: Iterable[str]) -> None:
+    """Run a store's idempotent DDL in one transaction under an advisory lock named `name`: processes starting
+    together create its tables one after the other (concurrent CREATE ... IF NOT EXISTS can fail on PostgreSQL's
+    catalogue keys)."""
+    with pool.connection() as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+        for statement in ddl:
+            conn.execute(statement)
 
 
 class DatabaseUnavailable(psycopg.Error):
