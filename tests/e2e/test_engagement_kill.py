@@ -30,7 +30,7 @@ from domain.identity.application import Identity
 from domain.jobs.application import Jobs
 from tests.conftest import make_tenant
 from tests.e2e.test_engagement import DAY, zone_at
-from tests.e2e.test_job_kill import _run_status, _worker
+from tests.e2e.test_job_kill import _run_status, _until_succeeded, _worker
 
 LOANS = 40
 KILL_AT = 13
@@ -129,10 +129,7 @@ def test_a_notifications_worker_killed_mid_run_sends_each_message_once_after_a_r
     sms.victim = None
     second, _ = _worker(dsn, 0, log)
     try:
-        deadline = time.monotonic() + 300
-        while _run_status(client, tenant, run_id)["status"] != "succeeded":
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
+        _until_succeeded(client, tenant, run_id, log, 300)
     finally:
         second.terminate()
         second.wait(timeout=30)

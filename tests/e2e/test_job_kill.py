@@ -90,6 +90,14 @@ def _run_status(client: Any, tenant: Any, run_id: str) -> dict[str, Any]:
     return dict(client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())
 
 
+def _until_succeeded(client: Any, tenant: Any, run_id: str, log: Path, seconds: float) -> None:
+    """Wait for the run to succeed (a fresh worker first catches up every projection); the workers' log if not."""
+    deadline = time.monotonic() + seconds
+    while _run_status(client, tenant, run_id)["status"] != "succeeded":
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.5)
+
+
 @pytest.mark.timeout(900)  # two fresh workers each catch up every projection of the session's database first
 def test_a_worker_killed_mid_send_is_recovered_by_the_next_worker_without_duplicates(
     client: Any, platform: Any, dsn: str, smtp: tuple[KillingServer, int], tmp_path: Path
@@ -128,10 +136,7 @@ def test_a_worker_killed_mid_send_is_recovered_by_the_next_worker_without_duplic
 
     second, _ = _worker(dsn, smtp_port, log)
     try:
-        deadline = time.monotonic() + 240
-        while _run_status(client, tenant, run_id)["status"] != "succeeded":
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
+        _until_succeeded(client, tenant, run_id, log, 240)
     finally:
         second.terminate()
         second.wait(timeout=30)
