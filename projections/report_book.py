@@ -13,6 +13,8 @@ from psycopg.types.json import Jsonb
 from domain.loans import servicing_events as sv
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
+from domain.loans.loan_events import Transitioned
+from domain.loans.states import LoanStatus
 from domain.onboarding.account import BorrowerSession
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import Funnel
@@ -56,6 +58,24 @@ REFRESH_LOAN_TOTALS = REFRESH_TOTALS.replace("{where}", "b.loan_id = %s")
 REFRESH_ALL_TOTALS = REFRESH_TOTALS.replace(
     "{where}",
     "b.loan_id IN (SELECT loan_id FROM read.report_instalments UNION SELECT loan_id FROM read.report_payments)",
+)
+#: Whether the loan is closed (completed, settled or written off), from a status-changing event's status: the row is
+#: created if the loan has none yet (a loan closed without instalments or repayments has the figures of no row:
+#: NULL amounts, no repayments), so every closed loan has its row (`completed-loan-with-no-repet-report` reads the
+#: closed loans with no repayment standing from `report_loan_totals_closed_unpaid_idx`, never every closed loan).
+MARK_CLOSED = (
+    "INSERT INTO read.report_loan_totals (loan_id, brand_id, payments, repaid, closed) "
+    "SELECT b.loan_id, b.brand_id, 0, 0, %s FROM read.report_loan_brands b WHERE b.loan_id = %s "
+    "ON CONFLICT (loan_id) DO UPDATE SET closed = EXCLUDED.closed"
+)
+#: The loan statuses that close it (`closed`).
+CLOSED_STATUSES = frozenset({LoanStatus.COMPLETED, LoanStatus.SETTLED, LoanStatus.WRITTEN_OFF})
+#: `closed` of every loan of a book loaded into the tables directly (benchmarks, tests), from `read.loans`' status
+#: (run after REFRESH_ALL_TOTALS; the projection itself reads only the Loan events).
+MARK_ALL_CLOSED = (
+    "INSERT INTO read.report_loan_totals (loan_id, brand_id, payments, repaid, closed) "
+    "SELECT l.id, l.brand_id, 0, 0, true FROM read.loans l WHERE l.status IN ('completed', 'settled', 'written_off') "
+    "ON CONFLICT (loan_id) DO UPDATE SET closed = true"
 )
 
 
@@ -117,12 +137,18 @@ class ReportBookView(Projection):
             unpaid_left numeric[],
             payments int NOT NULL,
             repaid numeric NOT NULL,
-            last_paid_on date
+            last_paid_on date,
+            closed boolean NOT NULL DEFAULT false
         )""",
+        # (a database made before `closed`: the column, false until `projections rebuild report_book` fills it)
+        "ALTER TABLE read.report_loan_totals ADD COLUMN IF NOT EXISTS closed boolean NOT NULL DEFAULT false",
         "CREATE INDEX IF NOT EXISTS report_loan_totals_next_idx ON read.report_loan_totals (brand_id, next_due, loan_id) "
         "WHERE next_due IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS report_loan_totals_since_idx "
         "ON read.report_loan_totals (brand_id, unpaid_since, loan_id) WHERE unpaid_since IS NOT NULL",
+        # the closed loans with no repayment standing (a few per cent of the closed loans; index-only)
+        "CREATE INDEX IF NOT EXISTS report_loan_totals_closed_unpaid_idx ON read.report_loan_totals (brand_id, loan_id) "
+        "WHERE closed AND payments = 0",
         CELL_FUNCTION,
         # The reports' date keys on other contexts' tables (created after them: the contexts declared before this
         # one create theirs first; a rebuild of those projections drops these until the next start recreates them).
@@ -179,6 +205,7 @@ class ReportBookView(Projection):
                 (a.principal, a.interest, a.penal, event.originator_id, a.no),
             )
         yield Write(REFRESH_LOAN_TOTALS, (event.originator_id,))
+        yield _closed(event)
 
     @handles(L.RepaymentReversed)
     def _reversed(self, position: int, event: sv.RepaymentReversed) -> Iterator[Change]:
@@ -197,6 +224,19 @@ class ReportBookView(Projection):
             (event.reversed_on, event.reason, event.originator_id, event.payment_id),
         )
         yield Write(REFRESH_LOAN_TOTALS, (event.originator_id,))
+        yield _closed(event)
+
+    @handles(L.StatusMoved, L.WaiverApproved, L.Settled, L.WrittenOff)
+    def _moved(self, position: int, event: Transitioned) -> Iterator[Change]:
+        # The other events that may close a loan (COB, a waiver of the last penal charges, settlement, write-off);
+        # a repayment and its reversal (above) may close and re-open one. No other event leaves a closed state
+        # (domain/loans/states.py: settled and written_off are final, completed re-opens only by a reversal).
+        yield _closed(event)
+
+
+def _closed(event: Transitioned) -> Write:
+    """The loan's `closed`, from the status a status-changing event leads to."""
+    return Write(MARK_CLOSED, (event.status in CLOSED_STATUSES, event.originator_id))
 
 
 class BorrowerActivityView(Projection):

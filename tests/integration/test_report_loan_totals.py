@@ -161,3 +161,79 @@ def test_the_totals_row_follows_payments_cob_reversals_and_closure(conn: psycopg
     loans.reverse_repayment(BRAND, other, closing.payment_id, "chargeback")
     row = feed.catch_up(other)
     assert row["principal"] == Decimal("85000.00") and row["next_due"] == date(2026, 2, 28) and row["payments"] == 0
+
+
+CLOSED = "SELECT closed, payments FROM read.report_loan_totals WHERE loan_id = %s"
+#: The index `completed-loan-with-no-repet-report` reads: the closed loans with no repayment standing.
+CLOSED_UNPAID = "SELECT loan_id FROM read.report_loan_totals WHERE closed AND payments = 0 ORDER BY loan_id"
+TABLES = ("read.report_loan_brands", "read.report_instalments", "read.report_payments", "read.report_loan_totals")
+
+
+def _table(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    return list(conn.execute("SELECT * FROM read.report_loan_totals ORDER BY loan_id").fetchall())
+
+
+def test_closed_follows_completion_chargeback_write_off_and_settlement_and_a_rebuild_gives_the_same_rows(
+    conn: psycopg.Connection[Any],
+) -> None:
+    parties = MovableParties(today=D0)
+    feeds: list[tuple[_Feed, list[UUID]]] = []
+
+    # a payoff completes a loan (closed, one repayment), its chargeback re-opens it (not closed, none)
+    loans = _loans(parties)
+    feed = _Feed(conn, loans)
+    paid_off = disbursed(loans, D0)
+    feed.catch_up(paid_off)
+    assert conn.execute(CLOSED, (paid_off,)).fetchone() == {"closed": False, "payments": 0}
+    parties.today = date(2026, 2, 10)
+    quote = loans.payoff(BRAND, paid_off)
+    _, closing = loans.record_repayment(BRAND, paid_off, str(quote.total), "neft", "UTR-9")
+    feed.catch_up(paid_off)
+    assert conn.execute(CLOSED, (paid_off,)).fetchone() == {"closed": True, "payments": 1}
+    loans.reverse_repayment(BRAND, paid_off, closing.payment_id, "chargeback")
+    feed.catch_up(paid_off)
+    assert conn.execute(CLOSED, (paid_off,)).fetchone() == {"closed": False, "payments": 0}
+    feeds.append((feed, [paid_off]))
+
+    # a loan written off after COB made it overdue, never repaid: closed with no repayment (the report's row)
+    parties.today = D0
+    loans = _loans(parties)
+    feed = _Feed(conn, loans)
+    written_off = disbursed(loans, D0)
+    parties.today = date(2026, 3, 10)
+    loans.close_business_day(BRAND, written_off, date(2026, 3, 9))
+    feed.catch_up(written_off)
+    assert conn.execute(CLOSED, (written_off,)).fetchone() == {"closed": False, "payments": 0}
+    loans.write_off(BRAND, written_off, "borrower deceased; no estate")
+    feed.catch_up(written_off)
+    assert conn.execute(CLOSED, (written_off,)).fetchone() == {"closed": True, "payments": 0}
+    feeds.append((feed, [written_off]))
+
+    # a settlement after a repayment: closed, with a repayment standing (not the report's row)
+    parties.today = D0
+    loans = _loans(parties)
+    feed = _Feed(conn, loans)
+    settled = disbursed(loans, D0)
+    parties.today = date(2026, 3, 10)
+    loans.close_business_day(BRAND, settled, date(2026, 3, 9))
+    loans.record_repayment(BRAND, settled, "2000.00", "upi", "UTR-s1")
+    _, settlement = loans.propose_settlement(BRAND, settled, "50000.00", "one-time offer")
+    loans.approve_settlement(BRAND, settled, settlement.settlement_id)
+    loans.record_repayment(BRAND, settled, "50000.00", "neft", "UTR-s2")  # the settlement paid: Settled
+    feed.catch_up(settled)
+    assert str(loans.get(BRAND, settled).status) == "settled"
+    assert conn.execute(CLOSED, (settled,)).fetchone() == {"closed": True, "payments": 2}
+    feeds.append((feed, [settled]))
+
+    assert [r["loan_id"] for r in conn.execute(CLOSED_UNPAID)] == [written_off]
+
+    # a rebuild (the tables emptied, every event projected again in order) gives the very same rows
+    kept = _table(conn)
+    assert len(kept) == 3
+    for table in TABLES:
+        conn.execute(f"TRUNCATE {table}")
+    for old, loan_ids in feeds:
+        again = _Feed(conn, old.loans)
+        for loan_id in loan_ids:
+            again.catch_up(loan_id)
+    assert _table(conn) == kept

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from projections.report_book import REFRESH_ALL_TOTALS
+from projections.report_book import MARK_ALL_CLOSED, REFRESH_ALL_TOTALS
 from projections.report_catalogue import CATALOGUE
 from projections.reports import Report, ReportQueries, ReportRequest, _order, _sql
 from tests.benchmarks.reports import _load
@@ -92,6 +92,7 @@ def book() -> Iterator[Any]:
             for statement in VARIETY:
                 conn.execute(statement)
             conn.execute(REFRESH_ALL_TOTALS)  # the loans' totals rows, from the instalments and repayments above
+            conn.execute(MARK_ALL_CLOSED)  # and the closed loans' (incl. second loans without instalments)
         yield pool
     finally:
         platform.close()
