@@ -50,11 +50,12 @@ class BoundedPostgresFactory(PostgresFactory):
 
 
 class _Handover:
-    __slots__ = ("before_commit", "done", "error", "events")
+    __slots__ = ("before_commit", "done", "error", "events", "notify")
 
-    def __init__(self, events: Sequence[StoredEvent], before_commit: Callable[[], None]) -> None:
+    def __init__(self, events: Sequence[StoredEvent], before_commit: Callable[[], None], notify: bool = True) -> None:
         self.events = events
         self.before_commit = before_commit
+        self.notify = notify
         self.done = False
         self.error: BaseException | None = None
 
@@ -197,7 +198,7 @@ class EventRecorder(PostgresApplicationRecorder):
             return [StoredEvent(*row) for row in curs]
 
     def insert_events_before_commit(
-        self, stored_events: Sequence[StoredEvent], before_commit: Callable[[], None]
+        self, stored_events: Sequence[StoredEvent], before_commit: Callable[[], None], *, notify: bool = True
     ) -> None:
         """Insert events in a transaction and call `before_commit` just before it commits.
 
@@ -209,8 +210,13 @@ class EventRecorder(PostgresApplicationRecorder):
         most of its cost): their inserts go as one statement, then each `before_commit` runs; one failing rolls
         back only its own insert, and a taken key only its own (`_hand_over_together`); the commit follows the
         last of them.
+
+        `notify=False` leaves the channel's NOTIFY out (when every caller of the transaction says so): followers
+        (projection runners, the relay) read these events with the next notified commit, or at their periodic
+        re-check (a second), instead of waking for each small transaction. For records whose readers need not
+        see them at once (a notification job's hand-overs, each followed by the page's Sent within a page).
         """
-        handover = _Handover(stored_events, before_commit)
+        handover = _Handover(stored_events, before_commit, notify)
         with self._handovers_turn:
             self._handovers.append(handover)
             while self._handing_over and not handover.done:
@@ -240,7 +246,7 @@ class EventRecorder(PostgresApplicationRecorder):
                     for handover in group:
                         try:
                             with translated_errors(), conn.transaction(), conn.cursor() as curs:
-                                self._insert_stored_events(curs, handover.events)
+                                self._insert_handed_over(curs, handover.events, handover.notify)
                                 pipeline.sync()
                                 handover.before_commit()
                         except Exception as exc:  # noqa: BLE001 - this caller's own failure: its savepoint rolled back.
@@ -261,10 +267,11 @@ class EventRecorder(PostgresApplicationRecorder):
         nothing kept, when the insert fails (a taken key): then each caller goes in a savepoint of its own.
         """
         failed: list[_Handover] = []
+        notify = any(handover.notify for handover in group)
         try:
             with translated_errors(), conn.transaction() as together:
                 with conn.cursor() as curs:
-                    self._insert_stored_events(curs, [e for handover in group for e in handover.events])
+                    self._insert_handed_over(curs, [e for handover in group for e in handover.events], notify)
                 pipeline.sync()  # the insert stands (or raises here) before any outside step
                 for handover in group:
                     try:
@@ -280,8 +287,16 @@ class EventRecorder(PostgresApplicationRecorder):
             stepped = [e for handover in group if handover.error is None for e in handover.events]
             if stepped:
                 with translated_errors(), conn.cursor() as curs:
-                    self._insert_stored_events(curs, stepped)
+                    self._insert_handed_over(curs, stepped, notify)
         return True
+
+    def _insert_handed_over(self, curs: Any, stored_events: Sequence[StoredEvent], notify: bool) -> None:
+        """The library's insert under the table lock, with the channel's NOTIFY or (`notify=False`) without."""
+        if notify:
+            self._insert_stored_events(curs, stored_events)
+            return
+        self._lock_table(curs)
+        super(PostgresApplicationRecorder, self)._insert_stored_events(curs, stored_events)
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         """The library's hook inside the insert's transaction: run the `beside` writes there too."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import email.policy
+import functools
 import os
 import re
 import smtplib
@@ -25,6 +26,9 @@ TEMPLATES = Environment(
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
+    # The templates ship with the code: no file-system check of each one on every email (get_template stats the
+    # file each time when on; a notification job renders two templates an email).
+    auto_reload=False,
 )
 
 
@@ -119,6 +123,23 @@ def _composed_by_email_package(headers: tuple[tuple[str, str], ...], text: str, 
     return message.as_bytes(policy=_WIRE_POLICY)
 
 
+#: An address that needs no parsing to be routed: no display name, comment, quoting or spaces.
+_PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:@\"]+@[^\s<>()\[\]\\,;:@\"]+")
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_route(address: str) -> str:
+    return smtplib.quoteaddr(parseaddr(address)[1] or address)
+
+
+def _route(address: str) -> str:
+    """The envelope's `<address>` of a To or From value, as smtplib's mail() and rcpt() write it (`quoteaddr` of
+    the parsed address): written directly for a plain address, parsed (once per distinct value) otherwise."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return _parsed_route(address)
+
+
 class MailRefused(Exception):
     """The mail server answered with an error: the email was definitely not accepted."""
 
@@ -157,7 +178,10 @@ class SmtpMailer:
     def _envelope(self, conn: smtplib.SMTP, to: str, sender: str) -> None:
         """MAIL, RCPT and DATA up to the server's go-ahead (354)."""
         conn.ehlo_or_helo_if_needed()
-        for code, reply in (conn.mail(parseaddr(sender)[1] or sender), conn.rcpt(to)):
+        for command, route in (("mail", f"FROM:{_route(sender)}"), ("rcpt", f"TO:{_route(to)}")):
+            # What smtplib's mail() and rcpt() send (no options), without parsing the addresses on every email.
+            conn.putcmd(command, route)
+            code, reply = conn.getreply()
             if code not in (250, 251):
                 with suppress(smtplib.SMTPException, OSError):
                     conn.rset()

@@ -323,7 +323,10 @@ class Covenants(ContextApplication):
             end_of_data()
             return
         try:
-            insert(stored, end_of_data)
+            # No NOTIFY for each hand-over: only the activity log reads HandingOver, and the page's Sent (or the
+            # followers' periodic re-check) brings it along, so the runners follow a page at a time rather than
+            # waking for every few emails.
+            insert(stored, end_of_data, notify=False)
         except IntegrityError as exc:
             raise ConcurrentModification("the notice was changed by another worker", id=str(notice.id)) from exc
 

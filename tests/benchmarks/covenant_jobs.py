@@ -35,10 +35,13 @@ Run alone with `python -m tests.benchmarks.covenant_jobs [--quick] [--only evalu
    answer (what makes a killed run safe to resume). Checks: the server got
    exactly one email per group, each with its own Message-ID and a "Reminder:"
    subject, and a rerun sends none. Baseline: up to RAW_SAMPLE similar emails
-   (the same template, rendered once) sent one by one straight through
-   `SmtpMailer` to the same server, half before and half after the job; the
+   (the same template, rendered once) sent straight through `SmtpMailer` to
+   the same server at the job's parallelism (`MailSettings.connections`
+   threads, one SMTP connection each), half before and half after the job; the
    faster half's rate is the baseline (a half the machine slowed would flatter
-   the ratio). The full run takes about 15 minutes on a 2-CPU machine.
+   the ratio). The CPU an email of this process, PostgreSQL's backends and the
+   sink is printed for both. The full run takes about 15 minutes on a 2-CPU
+   machine.
 
 The books are built and loaded in `covenant_jobs_data.py` (with what both runs
 share: catching read models up, executing a run as the scheduler does); the

@@ -4,9 +4,12 @@ tests/benchmarks/covenant_jobs.py."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -109,8 +112,9 @@ class SinkProcess:
             self.process.kill()
 
 
-def _raw_smtp(port: int, first: int, count: int, brand_name: str) -> Rate:
-    """Send `count` reminder-like emails straight through SmtpMailer (bodies rendered once, outside the clock)."""
+def _raw_smtp(port: int, first: int, count: int, brand_name: str, connections: int) -> Rate:
+    """Send `count` reminder-like emails straight through SmtpMailer from `connections` threads, one SMTP connection
+    each, as the job sends (bodies rendered once, outside the clock)."""
     text, html = render_email(
         "covenant_reminder",
         name="Suresh Menon",
@@ -120,19 +124,74 @@ def _raw_smtp(port: int, first: int, count: int, brand_name: str) -> Rate:
         brand_name=brand_name,
     )
     mailer = SmtpMailer(MailSettings(port=port))
+    numbers = iter(range(first, first + count))
+    taking = threading.Lock()
+
+    def sender() -> None:
+        try:
+            while True:
+                with taking:
+                    i = next(numbers, None)
+                if i is None:
+                    return
+                mailer.send(
+                    to=f"borrower.{i}@example.in",
+                    subject=f"Reminder: Debt service coverage due 05 Jul 2024 (CDL{i:010d})",
+                    text=text,
+                    html=html,
+                    message_id=f"<raw-{i}@covenant-desk-bench>",
+                )
+        finally:
+            mailer.close()  # this thread's connection
+
     began = time.perf_counter()
-    try:
-        for i in range(first, first + count):
-            mailer.send(
-                to=f"borrower.{i}@example.in",
-                subject=f"Reminder: Debt service coverage due 05 Jul 2024 (CDL{i:010d})",
-                text=text,
-                html=html,
-                message_id=f"<raw-{i}@covenant-desk-bench>",
-            )
-    finally:
-        mailer.close()
+    with ThreadPoolExecutor(max_workers=connections) as pool:
+        for done in [pool.submit(sender) for _ in range(connections)]:
+            done.result()
     return Rate(count, time.perf_counter() - began)
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds used so far by this process (every thread), the mail sink's process and the database's backends."""
+
+    client: float
+    sink: float
+    server: float
+
+    def __sub__(self, other: Cpu) -> Cpu:
+        return Cpu(self.client - other.client, self.sink - other.sink, self.server - other.server)
+
+    def __add__(self, other: Cpu) -> Cpu:
+        return Cpu(self.client + other.client, self.sink + other.sink, self.server + other.server)
+
+    def per_email(self, emails: int) -> str:
+        """Microseconds of each per email."""
+        return (
+            f"CPU an email: this process {self.client / emails * 1e6:,.0f} us, PostgreSQL "
+            f"{self.server / emails * 1e6:,.0f} us, mail sink {self.sink / emails * 1e6:,.0f} us"
+        )
+
+
+def _cpu_of(pids: list[int]) -> float:
+    """User and system CPU seconds the processes used so far (clock ticks of /proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(platform: Platform, sink: SinkProcess) -> Cpu:
+    """This process's, the sink's and the database's backends' CPU so far (backends only on this machine)."""
+    with platform.db.pool.connection() as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()").fetchall()
+    backends = [int(row["pid"]) for row in rows]
+    return Cpu(time.process_time(), _cpu_of([sink.process.pid]), _cpu_of(backends))
 
 
 def run_notification(quick: bool, records: int | None = None) -> list[Verdict]:
@@ -140,9 +199,10 @@ def run_notification(quick: bool, records: int | None = None) -> list[Verdict]:
     total = records or (QUICK_RECORDS if quick else FULL_RECORDS)
     say(f"== Covenant notification job ({total:,} evaluation records reminded on {AS_OF:%d %b %Y}, real SMTP)")
     sink = SinkProcess()
+    settings = MailSettings(port=sink.port)
     try:
         with fresh_database("cd_bench_covmail") as dsn:
-            platform = Platform.open(dsn, mail=MailSettings(port=sink.port))
+            platform = Platform.open(dsn, mail=settings)
             try:
                 brand_name = "Bench Notification Finance"
                 brand_id = platform.get(Identity).create_brand("bench-mail", brand_name).id
@@ -160,12 +220,18 @@ def run_notification(quick: bool, records: int | None = None) -> list[Verdict]:
                 # The baseline runs half before and half after the job, so drift on the machine hits both alike.
                 sample = min(book.groups, RAW_SAMPLE)
                 half = sample // 2
-                raw_before = _raw_smtp(sink.port, 0, half, brand_name)
                 platform.start_projection_runners()
+                mark = _cpu(platform, sink)
+                raw_before = _raw_smtp(sink.port, 0, half, brand_name, settings.connections)
+                raw_cpu = _cpu(platform, sink) - mark
+                mark = _cpu(platform, sink)
                 run, seconds = execute(platform, brand_id, "covenant-notification")
+                job_cpu = _cpu(platform, sink) - mark
                 after_run = sink.mailbox()
                 rerun, rerun_seconds = execute(platform, brand_id, "covenant-notification")
-                raw_after = _raw_smtp(sink.port, half, sample - half, brand_name)
+                mark = _cpu(platform, sink)
+                raw_after = _raw_smtp(sink.port, half, sample - half, brand_name, settings.connections)
+                raw_cpu += _cpu(platform, sink) - mark
                 after_rerun = sink.mailbox()
             finally:
                 stop(platform.runners)  # Given longer than close() gives them, so none outlives the database.
@@ -179,15 +245,17 @@ def run_notification(quick: bool, records: int | None = None) -> list[Verdict]:
     raw = max(raw_before, raw_after, key=lambda r: r.per_second)
     batch = run.settings.batch_size
     say(
-        f"   raw SmtpMailer sends (baseline)                {raw.per_second:9,.0f} emails/s"
+        f"   raw SmtpMailer sends on {settings.connections} connections (baseline) {raw.per_second:6,.0f} emails/s"
         f"  (the faster half: {raw_before.operations:,} before the job at {raw_before.per_second:,.0f}/s, "
         f"{raw_after.operations:,} after at {raw_after.per_second:,.0f}/s)"
     )
+    say(f"      {raw_cpu.per_email(sample)}")
     say(
-        f"   notification job (batches of {batch})            {job.per_second:9,.0f} emails/s"
+        f"   notification job (batches of {batch}, {settings.connections} connections) {job.per_second:6,.0f} emails/s"
         f"  ({job.operations:,} emails for {book.records:,} records in {seconds:.1f} s, "
         f"{book.records / seconds:,.0f} records/s)   ratio to raw SMTP {job.per_second / raw.per_second:.2f}"
     )
+    say(f"      {job_cpu.per_email(max(job.operations, 1))} (with the projection runners following)")
     if total != ISSUE_RECORDS:
         say(
             f"   at this rate {ISSUE_RECORDS:,} records ({ISSUE_RECORDS * book.groups // book.records:,} emails) would "

@@ -227,3 +227,22 @@ def test_a_group_of_hand_overs_goes_as_one_insert_and_each_keeps_its_outcome(pla
     assert isinstance(group[1].error, IntegrityError) and group[0].error is None and group[2].error is None
     assert [c.id in ran for c in claims] == [True, False, True]
     assert app.find(claims[0].id) is not None and app.find(claims[2].id) is not None  # "taken": the first claim's
+
+
+def test_a_hand_over_without_notify_wakes_no_follower_and_one_with_notify_does(platform: Any, dsn: str) -> None:
+    """insert_events_before_commit(notify=False) records the events without the channel's NOTIFY (followers read
+    them with the next notified commit); the default notifies as every append does."""
+    app = platform.get(Customers)
+    recorder = app.recorder
+    brand = uuid.uuid4()
+    with psycopg.connect(dsn, autocommit=True) as listener:
+        listener.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(recorder.channel_name)))
+        quiet = UniqueValue.claim(brand, "notify", "quiet", uuid.uuid4())
+        recorder.insert_events_before_commit([app.mapper.to_stored_event(e) for e in quiet.collect_events()],
+                                             lambda: None, notify=False)  # fmt: skip
+        assert list(listener.notifies(timeout=0.5, stop_after=1)) == []
+        assert app.find(quiet.id) is not None
+        loud = UniqueValue.claim(brand, "notify", "loud", uuid.uuid4())
+        recorder.insert_events_before_commit([app.mapper.to_stored_event(e) for e in loud.collect_events()],
+                                             lambda: None)  # fmt: skip
+        assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == [recorder.channel_name]
