@@ -244,8 +244,8 @@ class ProjectionEngine:
         projection.begin_batch()
         with _PipelinedWrites(conn) as out:
             if positions:
-                for write in projection.stored_writes(_events_table(app), positions):
-                    out.send(write)
+                for stored_write in projection.stored_writes(_events_table(app), positions):
+                    out.send(stored_write)
                 out.push()
             for notification in notifications:
                 event = app.mapper.to_domain_event(notification)
