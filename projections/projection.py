@@ -125,7 +125,8 @@ class Projection(ABC):
 
     def stored_writes(self, events_table: str, positions: list[int]) -> Iterable[Write]:
         """The writes applying the stored events at `positions` (each `applies_stored`) in SQL, reading them from
-        `events_table` (qualified and quoted); the first writes of their batch."""
+        `events_table` (qualified and quoted: the event store and the read tables share one database, as the platform
+        composes them); the first writes of their batch."""
         return ()
 
     def begin_batch(self) -> None:  # noqa: B027 - an optional hook: most projections keep no batch state
