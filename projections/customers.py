@@ -314,13 +314,15 @@ def _fields(model: Any, exclude: tuple[str, ...] = ()) -> tuple[str, str, str]:
 
 _EVENT_FIELDS, _EVENT_REQUIRED, _ = _fields(C.Registered, _IN_COLUMNS)
 _, _, _ADDRESS_DEFAULTS = _fields(Address)
+_ADDRESS_DEFAULTED = "{" + ",".join(n for n, f in Address.model_fields.items() if not f.is_required()) + "}"
 
 #: A batch's registrations stored as their class's JSON (`CustomerDirectory.applies_stored`), read from the event
 #: store by position and inserted as `_on_registered` builds the row, their name words counted as `_count_names`
 #: does. Stored JSON is the class's own (class version 1: docs/events.md -- a field removed, retyped or made required
 #: needs a new class_version, and then the event is decoded in Python); what may still differ is an optional field
 #: added since, which the model fills with its default: the event's optional fields the row reads default to None
-#: (`->>` gives NULL), an address's defaulted fields are filled here as the model fills them. Stored JSON that the
+#: (`->>` gives NULL), an address's defaulted fields are filled here as the model fills them (the one address of most borrowers
+#: is taken as stored when it has them all: the merge costs a subquery a row). Stored JSON that the
 #: class would not take at the top -- a field unknown or a required one missing -- raises
 #: (`read.stored_event_rejected`), so the batch is applied again event by event through `project`, where the decode
 #: fails and the event is recorded as failed, as it would have been. (Checking each address's keys too cost a
@@ -329,10 +331,12 @@ _STORED_REGISTRATIONS = f"""WITH r AS MATERIALIZED (
     SELECT e.originator_id AS id, e.originator_version AS version, (j.s->>'brand_id')::uuid AS brand_id,
         j.s->>'name' AS name, lower(j.s->>'name') AS name_key, j.s->>'phone' AS phone, j.s->>'email' AS email,
         j.s->>'pan' AS pan, (j.s->>'date_of_birth')::date AS date_of_birth, j.s->>'number' AS number,
-        (j.s->>'timestamp')::timestamptz AS at, (
+        (j.s->>'timestamp')::timestamptz AS at,
+        CASE WHEN jsonb_array_length(j.s->'addresses') = 1 AND j.s->'addresses'->0 ?& '{_ADDRESS_DEFAULTED}'
+        THEN j.s->'addresses' ELSE (
             SELECT jsonb_agg('{_ADDRESS_DEFAULTS}'::jsonb || a ORDER BY i)
             FROM jsonb_array_elements(j.s->'addresses') WITH ORDINALITY AS x(a, i)
-        ) AS addresses, ARRAY(SELECT jsonb_array_elements_text(j.s->'loan_numbers')) AS loan_numbers,
+        ) END AS addresses, ARRAY(SELECT jsonb_array_elements_text(j.s->'loan_numbers')) AS loan_numbers,
         CASE WHEN j.s ?& '{_EVENT_REQUIRED}' AND j.s - '{_EVENT_FIELDS}'::text[] = '{{}}'
             AND jsonb_typeof(j.s->'addresses') = 'array' AND jsonb_typeof(j.s->'loan_numbers') = 'array'
         THEN true ELSE read.stored_event_rejected(e.notification_id) END AS taken
