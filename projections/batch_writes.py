@@ -112,6 +112,11 @@ class _PipelinedWrites:
         if self.held >= self.CHUNK:
             self._send_held()
 
+    def push(self) -> None:
+        """Send what is queued now (a sync point), so the server starts on it while the caller works on."""
+        if self.unsynced and not self.held:
+            self._sync()
+
     def _send_held(self) -> None:
         """Send the held rows (one statement per table and columns), then the writes held behind them."""
         rows, behind, self.rows, self.behind, self.held = self.rows, self.behind, {}, [], 0

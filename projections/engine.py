@@ -50,6 +50,13 @@ from projections.projection import Projection, Write
 
 log = structlog.get_logger(__name__)
 
+
+def _events_table(app: Any) -> str:
+    """The qualified, quoted name of an application's events table."""
+    recorder = app.recorder
+    return f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+
+
 TRACKING_DDL = (
     """CREATE TABLE IF NOT EXISTS ops.projection_tracking (
         projection text PRIMARY KEY,
@@ -182,7 +189,8 @@ class ProjectionEngine:
                 start=position, limit=limit, stop=stop, topics=list(projection.topics), inclusive_of_start=False
             )
             if not failures and not isolate:  # The hot path: no aggregate is parked, nothing has failed.
-                self._apply(conn, projection, app, notifications, [Write(_ADVANCE, (stop, projection.name))])
+                advance_only = [Write(_ADVANCE, (stop, projection.name))]
+                self._apply(conn, projection, app, notifications, advance_only, stored=True)
                 return stop - position
             isolation = _Isolation(
                 self, conn, projection, app, self._parked_aggregates(conn, projection) if failures else {}
@@ -190,7 +198,7 @@ class ProjectionEngine:
             advance = Write(_ADVANCE_COUNTING, (stop, projection.name, projection.name))
             if not isolate:  # Nothing fails, but some aggregates wait behind failed events: park theirs.
                 ready = isolation.hold(notifications)
-                self._apply(conn, projection, app, ready, [*isolation.records(), advance])
+                self._apply(conn, projection, app, ready, [*isolation.records(), advance], stored=True)
             else:
                 isolation.open_failures = self._open_failures(conn, projection)
                 isolation.apply(notifications)
@@ -213,11 +221,32 @@ class ProjectionEngine:
         app: Any,
         notifications: Sequence[Any],
         tail: Sequence[Write],
+        *,
+        stored: bool = False,
     ) -> None:
-        """Decode, project and write `notifications` (one projection batch), then `tail`, on `conn`."""
+        """Decode, project and write `notifications` (one projection batch), then `tail`, on `conn`.
+
+        With `stored`, the events the projection applies in SQL from the event store (`Projection.applies_stored`,
+        stored as their class's current JSON) are not decoded here: their `stored_writes` go first, and the server
+        runs them while the other events are decoded and projected."""
+        overridden = type(projection).applies_stored is not Projection.applies_stored
+        current = getattr(app.mapper, "stored_as_current", None) if stored and overridden else None
+        positions: list[int] = []
+        if current is not None:
+            applies, rest = projection.applies_stored, []
+            for notification in notifications:
+                if applies(notification.topic, notification.state) and current(notification):
+                    positions.append(notification.id)
+                else:
+                    rest.append(notification)
+            notifications = rest
         # Writes stream to the server while later events are still being decoded and projected.
         projection.begin_batch()
         with _PipelinedWrites(conn) as out:
+            if positions:
+                for stored_write in projection.stored_writes(_events_table(app), positions):
+                    out.send(stored_write)
+                out.push()
             for notification in notifications:
                 event = app.mapper.to_domain_event(notification)
                 for write in projection.project(notification.id, event):

@@ -114,6 +114,21 @@ class Projection(ABC):
             )
         return () if handler is None else handler(self, position, event)
 
+    def applies_stored(self, topic: str, state: bytes) -> bool:
+        """Whether the stored event (its topic and JSON, stored as its class writes it today) is applied in SQL from
+        the event store by `stored_writes` rather than decoded and projected here: none by default.
+
+        Only an aggregate's first event may be, and only one whose effect does not depend on the batch's other
+        events: the engine sends `stored_writes` before the batch's other writes, so such events act as if they
+        came first in their batch. A batch that fails is applied again event by event through `project`."""
+        return False
+
+    def stored_writes(self, events_table: str, positions: list[int]) -> Iterable[Write]:
+        """The writes applying the stored events at `positions` (each `applies_stored`) in SQL, reading them from
+        `events_table` (qualified and quoted: the event store and the read tables share one database, as the platform
+        composes them); the first writes of their batch."""
+        return ()
+
     def begin_batch(self) -> None:  # noqa: B027 - an optional hook: most projections keep no batch state
         """Called before a batch's events (a projection that sums over a batch resets here)."""
 

@@ -158,7 +158,8 @@ class Poison:
     """Fault injection: every projection raises for the events of marked brands (a brand whose Brand.Created name
     holds POISON_MARK, or one added to `brands`) and of marked aggregates (many events carry no brand_id: an
     aggregate is marked once any projection sees a marked event of it, or when added to `aggregates`).
-    `monkeypatch.undo()` removes the cause."""
+    `monkeypatch.undo()` removes the cause. The poison is in `project`, so the events a projection would apply in
+    SQL from the event store (`applies_stored`: the directory's registrations) go through `project` meanwhile."""
 
     def __init__(self, platform: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         self.brands: set[uuid.UUID] = set()
@@ -166,6 +167,7 @@ class Poison:
         self._lock = threading.Lock()  # the runners of every source call in at once
         for projection in platform.engine.projections.values():
             monkeypatch.setattr(projection, "project", self._wrap(projection.project))
+            monkeypatch.setattr(projection, "applies_stored", lambda topic, state: False)
 
     def _marked(self, event: Any) -> bool:
         with self._lock:
