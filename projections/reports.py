@@ -44,11 +44,13 @@ class ReportNotFound(NotFound):
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a report: its name (the CSV header), its SQL over the report's source, and its kind."""
+    """One column of a report: its name (the CSV header), its SQL over the report's source, and its kind.
+    `total` is a number column's total over the rows `q` (default: their sum; a rate's is the rate of the sums)."""
 
     name: str
     sql: str
     kind: str = "text"
+    total: str | None = None
 
     def __post_init__(self) -> None:
         assert self.kind in KINDS, self.kind
@@ -209,7 +211,11 @@ class ReportQueries:
     def totals(self, report: Report, request: ReportRequest) -> dict[str, Any]:
         """The row count and the sum of each number column over the whole range (not just a page)."""
         inner, params = _sql(report, request, safe=False, keys=False)
-        sums = [f"sum(q.{_quoted(c.name)}) AS {_quoted(c.name)}" for c in report.columns if c.kind == "number"]
+        sums = [
+            f"{c.total or f'sum(q.{_quoted(c.name)})'} AS {_quoted(c.name)}"
+            for c in report.columns
+            if c.kind == "number"
+        ]
         sql = f"SELECT count(*) AS rows{''.join(', ' + s for s in sums)} FROM ({inner}) q"
         with self.pool.connection() as conn, conn.transaction():
             _tune(conn)
