@@ -432,3 +432,221 @@ def check_search(base: str, http: httpx.Client, h: Headers, other: Headers, book
         assert _until(lambda: denied.get(f"{API}/search", params={"q": "ab"}).status_code == 403, "the permission")
     finally:
         denied.close()
+
+
+FACEBOOK = ("id,created_time,ad_id,ad_name,adset_id,adset_name,campaign_id,campaign_name,form_id,form_name,"
+            "is_organic,platform,full_name,phone_number,email,pan\n")  # fmt: skip
+GOOGLE = "Lead ID,Campaign ID,Campaign,Ad group name,Submission time,Full Name,User Phone,User Email,GCL ID\n"
+
+
+def _upload(http: httpx.Client, h: Headers, text: str, name: str = "leads.csv") -> httpx.Response:
+    return http.post(f"{API}/leads/imports", files={"file": (name, text.encode("utf-8"), "text/csv")}, headers=h)
+
+
+def _all_leads(http: httpx.Client, h: Headers, **params: str) -> list[dict[str, Any]]:
+    page = _ok(http.get(f"{API}/leads", params={**params, "limit": 2}, headers=h))
+    items = list(page["items"])
+    while page["next_cursor"]:
+        page = _ok(http.get(f"{API}/leads", params={**params, "limit": 2, "cursor": page["next_cursor"]}, headers=h))
+        items += page["items"]
+    return items
+
+
+def check_leads(http: httpx.Client, h: Headers, other: Headers, book: dict[str, Any]) -> None:
+    """A Facebook file: in-file duplicates, a near-duplicate name, a borrower's phone and PAN, broken rows with their
+    line numbers, a hostile campaign, an organic lead, a quoted name across two lines; a second file repeating an
+    existing lead; a Google Ads export; listing by status and source to the end; the lead reports' counts."""
+    p1, p2, p3, p4 = _phone(), _phone(), _phone(), _phone()
+    hindi, quote = book["people"]["hindi"], book["people"]["quote"]
+    ad = "a1,Ad,s1,Set,c1"
+    text = FACEBOOK + (
+        f'1,2026-02-01T10:00:00+0530,{ad},"{HOSTILE.replace(chr(34), chr(34) * 2)}",f1,Form,false,fb,Meera Krishnan,p:+91{p1},meera.{p1}@example.in,\n'  # line 2
+        f"2,2026-02-01T11:00:00+0530,{ad},Diwali,f1,Form,false,fb,Meera K Krishnan,{p1},,\n"  # 3: in-file duplicate (phone)
+        f"3,2026-02-01T12:00:00+0530,{ad},Diwali,f1,Form,false,ig,Meera Krishnann,{p2},,\n"  # 4: near-duplicate name
+        f"4,2026-02-02T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Rahul S,{hindi['phone']},,\n"  # 5: a borrower's phone
+        f"5,2026-02-02T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Some One,{p3},,{quote['pan']}\n"  # 6: a borrower's PAN
+        "6,2026-02-02T10:00:00+0530,a1,Ad,s1,Set,c1,Diwali,f1,Form,false,fb,Broken Phone,12,,\n"  # 7: no valid contact
+        f"7,yesterday,{ad},Diwali,f1,Form,false,fb,Bad Date,{_phone()},,\n"  # 8: a bad created_time
+        f"8,2026-02-03T10:00:00+0530,,,,,,,f2,Form,true,fb,@SUM(1+1),{p4},,\n"  # 9: organic, hostile name
+        f'9,2026-02-03T10:00:00+0530,{ad},Diwali,f1,Form,maybe,fb,"Ravi\nTeja",{_phone()},,\n'  # 10-11: bad is_organic
+        f"10,2026-02-03T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Sunil Rao,{_phone()},sunil@example.in,\n"  # 12
+    )
+    made = _upload(http, h, text)
+    body = _ok(made, 201)
+    assert body["rows"] == 10, body
+    rejected = {r["line"] for r in body["rejected"]}
+    assert rejected == {7, 8, 10}, body["rejected"]
+    assert body["duplicates"] == 1 and body["created"] == 6 and body["organic"] == 1, body
+    lines = {x["line"]: x for x in body["lines"]}
+    assert lines[3]["outcome"] == "duplicate" and lines[3].get("matched_line") == 2, lines[3]
+    assert lines[4]["outcome"] == "created" and lines[4]["match_kind"] in ("name_fuzzy", "name_partial"), lines[4]
+    assert lines[5]["matched_kind"] == "borrower" and lines[5]["matched_id"] == hindi["id"], lines[5]
+    assert lines[6]["matched_kind"] == "borrower" and lines[6]["matched_id"] == quote["id"], lines[6]
+    assert body["matched"]["phone"] >= 2 and body["matched"]["pan"] == 1, body["matched"]
+    # nothing half-imported: exactly the created leads are listed, the rejected ones nowhere
+    listed = _all_leads(http, h)
+    assert len(listed) == 6, [x["name"] for x in listed]
+    assert not {"Broken Phone", "Bad Date", "Ravi Teja", "Ravi\nTeja"} & {x["name"] for x in listed}
+    hostile = next(x for x in listed if x["phone"].endswith(p1))
+    assert hostile["campaign_name"] == HOSTILE  # stored as given; the portal escapes, CSV exports neutralise
+    page = http.get("/leads", headers=h)
+    if page.status_code == 200:
+        assert HOSTILE not in page.text and "<script" not in page.text.split("@SUM", 1)[0][-50:]
+    organic = _ok(http.get(f"{API}/leads", params={"organic": "true"}, headers=h))["items"]
+    assert [x["name"] for x in organic] == ["@SUM(1+1)"] and organic[0]["campaign_name"] is None, organic
+    # a second file: the first file's lead again (duplicate of an existing lead), and a new one
+    p5 = _phone()
+    again = _ok(_upload(http, h, FACEBOOK + f"11,2026-02-04T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,M Krishnan,{p1},,\n"
+                          f"12,2026-02-04T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Anil Kapoor,{p5},,\n"), 201)  # fmt: skip
+    assert (again["created"], again["duplicates"]) == (1, 1), again
+    google = GOOGLE + (
+        f"g1,99,Brand Search,Group A,2026-02-05 10:00:00,Kavya Nair,+91{_phone()},kavya@example.in,gclid1\n"
+        f"g2,99,Brand Search,Group A,2026-02-05 11:00:00,Kavya Nair,{p5},,gclid2\n"  # duplicate of the Facebook lead
+    )
+    g = _ok(_upload(http, h, google, "google.csv"), 201)
+    assert g["source"] == "google" and (g["created"], g["duplicates"]) == (1, 1), g
+    assert len(_all_leads(http, h, source="google")) == 1 and len(_all_leads(http, h, source="facebook")) == 7
+    assert len(_all_leads(http, h, status="new")) == 8 and _all_leads(http, h, status="converted") == []
+    assert http.get(f"{API}/leads", params={"status": "won"}, headers=h).status_code == 422
+    assert _all_leads(http, other) == []
+    # the lead reports count the imported leads: 7 paid, 1 organic, all new
+    totals = {(r["pipeline"], r["status"]): r["leads"] for r in report_json(http, h, "lead-total-report")[0]}
+    assert totals.get(("paid_lead", "new")) == 7 and totals.get(("organic_lead", "new")) == 1, totals
+    mis, _ = report_json(http, h, "daily-marketing-mis-report")
+    assert sum(r["imported_leads"] for r in mis) == 8 and sum(r["organic_leads"] for r in mis) == 1, mis
+
+
+def check_rating_matrix(base: str, http: httpx.Client, h: Headers, other: Headers, book: dict[str, Any]) -> None:
+    """GET/PUT with ETag/If-Match (stale 409); a credit executive's measured loans per week from what they did,
+    the score and the overall with an admin's rating; another brand 404."""
+    import calendar
+    from datetime import UTC, datetime
+
+    got = http.get(f"{API}/rating-matrix", headers=h)
+    version = got.headers["etag"]
+    criteria = [
+        {"metric": "loans_processed_per_week", "label": "Loans / week", "weight": 70, "role": "credit_executive", "target": 2},  # fmt: skip
+        {"metric": "manual", "label": f"Attitude {uuid.uuid4().hex[:4]}", "weight": 30, "role": "credit_executive", "target": 10},
+    ]
+    put = http.put(f"{API}/rating-matrix", json={"criteria": criteria}, headers={**h, "If-Match": version})
+    assert put.status_code == 200, put.text
+    assert http.put(f"{API}/rating-matrix", json={"criteria": criteria}, headers={**h, "If-Match": version}).status_code == 409  # fmt: skip
+    assert http.get(f"{API}/rating-matrix", headers=h).headers["etag"] == put.headers["etag"] != version
+    clerk = _staff(http, h, "credit_executive")
+    ce = _session(base, clerk["email"])
+    try:
+        loan = book["loans"]["at"]
+        _ok(ce.post(f"{API}/loans/{loan}/cx-approve", json={"approved_amount": "30000", "remarks": "salary fine"}))
+    finally:
+        ce.close()
+    now = datetime.now(UTC)
+    weeks = Decimal(calendar.monthrange(now.year, now.month)[1]) / 7
+    value = Decimal(1) / weeks
+    score = max(1, min(10, round(10 * value / 2)))
+
+    def current() -> dict[str, Any] | None:
+        periods = _ok(http.get(f"{API}/staff/{clerk['id']}/ratings", headers=h))["periods"]
+        first = periods[0]
+        measured = next(c for c in first["criteria"] if c["metric"] == "loans_processed_per_week")
+        return first if measured.get("value") not in (None, "0", "0.00") else None
+
+    period = _until(current, "the measured activity")
+    assert period["period"] == now.strftime("%Y-%m"), period
+    measured = next(c for c in period["criteria"] if c["metric"] == "loans_processed_per_week")
+    assert abs(Decimal(str(measured["value"])) - value) < Decimal("0.01") and measured["computed"] == score, measured
+    rated = _ok(http.post(f"{API}/staff/{clerk['id']}/ratings", json={"period": period["period"], "scores": {"manual": 8}}, headers=h), 201)  # fmt: skip
+    overall = Decimal(rated["periods"][0]["overall"])
+    assert overall == (Decimal(70 * score + 30 * 8) / 100).quantize(Decimal("0.01")), rated["periods"][0]
+    assert http.get(f"{API}/staff/{clerk['id']}/ratings", headers=other).status_code == 404
+
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1366, "height": 768}
+
+
+def check_dashboard_figures(http: httpx.Client, h: Headers, book: dict[str, Any]) -> dict[str, Any]:
+    """V1 and V2 figures recomputed from the loans API (docs/insight.md definitions)."""
+    statuses = {k: _loan(http, h, v)["status"] for k, v in book["loans"].items()}
+    _ok(http.patch(f"{API}/brand/config", json={"dashboard_version": "V1"}, headers=h))
+    v1 = _ok(http.get(f"{API}/dashboard", headers=h))
+    assert v1["version"] == "V1", v1
+    paid_out = {"active", "partially_paid", "overdue", "completed", "settled", "written_off"}
+    waiting = {"pending", "cx_approved", "sm_approved", "approved", "awaiting_disbursal"}
+    loans = v1["loans"]
+    assert loans["total"] == len(statuses), (loans, statuses)
+    assert loans["disbursed"] == sum(s in paid_out for s in statuses.values()), (loans, statuses)
+    assert loans["pending"] == sum(s in waiting for s in statuses.values()), (loans, statuses)
+    assert loans["overdue"] == sum(s == "overdue" for s in statuses.values()), (loans, statuses)
+    by_status = {k: v for k, v in loans["by_status"].items() if v} if isinstance(loans["by_status"], dict) else {r["status"]: r["count"] for r in loans["by_status"] if r["count"]}  # fmt: skip
+    want: dict[str, int] = {}
+    for s in statuses.values():
+        want[s] = want.get(s, 0) + 1
+    assert by_status == want, (by_status, want)
+    _ok(http.patch(f"{API}/brand/config", json={"dashboard_version": "V2"}, headers=h))
+    v2 = _ok(http.get(f"{API}/dashboard", headers=h))
+    assert v2["version"] == "V2", v2
+    collected = {d["date"] if "date" in d else d["day"]: d for d in v2["daily"]}
+    repaid = Decimal(0)
+    for k in ("quote", "newline"):
+        repaid += sum((_money(p["amount"]) for p in _ok(http.get(f"{API}/loans/{book['loans'][k]}/repayments", headers=h))["items"]), Decimal(0))  # fmt: skip
+    day = collected.get(book["first_due"])
+    assert day is not None and _money(day["collected_amount"]) == repaid and day["collected_count"] == 2, (day, repaid)
+    buckets = {b["bucket"]: b["loans"] for b in v2["dpd_buckets"] if b["loans"]}
+    assert buckets == {"current": 1, "1-30": 1}, v2["dpd_buckets"]
+    serviced_principal = sum((_money(b["amount"]) for b in v2["dpd_buckets"]), Decimal(0))
+    assert serviced_principal == Decimal("120000"), v2["dpd_buckets"]
+    recovery = v2["recovery"]
+    assert recovery["fell_overdue"] == 2 and recovery["recovered"] == 0, recovery  # hindi, and hostile (written off)
+    funnel = {f["stage"]: f["loans"] for f in v2["funnel"]}
+    assert funnel.get("created") == 7 and funnel.get("submitted") == 7 and funnel.get("disbursed") == 4, funnel
+    assert funnel.get("sanctioned") == 5 and funnel.get("credit approved") == 6, funnel
+    tat = {t["stage"]: t["loans"] for t in v2["tat"]}
+    assert tat == {"application": 7, "credit review": 6, "sanction": 5, "disbursal": 4}, v2["tat"]
+    month = v2["as_of"][:7]
+    targets = {month: {"disbursal_amount": "0", "disbursal_count": 0, "collections": "100000"}}
+    _ok(http.patch(f"{API}/brand/config", json={"monthly_targets": targets}, headers=h))
+    lines = {x["metric"]: x for x in _ok(http.get(f"{API}/dashboard", headers=h))["targets"]["lines"]}
+    in_month = repaid if book["first_due"][:7] == month else Decimal(0)
+    assert _money(lines["collections"]["actual"]) == in_month, lines
+    assert _money(lines["collections"]["achieved"]) == (in_month / 1000).quantize(Decimal("0.01")), lines
+    return dict(v2)
+
+
+def check_dashboards_in_browser(base: str, http: httpx.Client, h: Headers, v2: dict[str, Any]) -> None:
+    """V1 then V2 in headless Chromium at phone and desktop widths: figures as the API's, charts drawn, nothing
+    wider than the screen."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM
+
+    admin = _staff(http, h, "admin")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            for version in ("V1", "V2"):
+                _ok(http.patch(f"{API}/brand/config", json={"dashboard_version": version}, headers=h))
+                figures = _ok(http.get(f"{API}/dashboard", headers=h))
+                for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+                    page = chromium.new_context(viewport=viewport).new_page()
+                    page.goto(f"{base}/login")
+                    page.fill("input[name=email]", admin["email"])
+                    page.fill("input[name=password]", PASSWORD)
+                    page.click("button[type=submit]")
+                    page.goto(f"{base}/dashboard")
+                    assert page.locator(f"#dashboard-{version.lower()}").is_visible(), (version, name)
+                    if version == "V1":
+                        for kpi in ("total", "disbursed", "pending", "overdue"):
+                            shown = page.locator(f"#kpi-{kpi} .figure").inner_text().replace(",", "")
+                            assert shown == str(figures["loans"][kpi]), (kpi, shown, figures["loans"])
+                    else:
+                        charts = page.locator("svg.chart").all()
+                        assert len(charts) >= 4, (name, len(charts))
+                        for chart in charts:
+                            box = chart.bounding_box()
+                            assert box is not None and box["width"] <= viewport["width"] and box["height"] > 40
+                        assert f"{Decimal(str(v2['recovery']['fell_overdue']))}" in page.locator("body").inner_text()
+                    wide = page.evaluate("document.documentElement.scrollWidth")
+                    assert wide <= viewport["width"], (version, name, wide)
+                    page.context.close()
+        finally:
+            chromium.close()
