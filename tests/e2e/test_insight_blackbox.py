@@ -18,9 +18,10 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -29,6 +30,8 @@ Headers = dict[str, str]
 PASSWORD = "bb18-Password-2026!"
 D0 = date(2026, 1, 10)  # brand A's first business date: disbursals
 HOSTILE = '=HYPERLINK("http://x","y")'
+REMARKS = 'said "no", twice; =1+1 कारण'
+CONTACT = '-called,\nsaid "next week"\r\n=1+1 बाद में'
 
 #: The agreement worker's pass (issue agreements; with True also queue signed loans) and how a requested job run is
 #: executed: the live server does both by itself; under pytest the test does.
@@ -179,7 +182,7 @@ def build_book(http: httpx.Client, h: Headers, other: Headers) -> dict[str, Any]
         elif fate == "rejected":
             reasons = _ok(http.get(f"{API}/brand/config", headers=h))["settings"].get("rejection_reasons") or []
             code = reasons[0]["code"] if reasons else "OTHER"
-            _ok(http.post(f"{API}/loans/{loans[key]}/reject", json={"reason_code": code, "remarks": 'said "no", twice'}, headers=h))  # fmt: skip
+            _ok(http.post(f"{API}/loans/{loans[key]}/reject", json={"reason_code": code, "remarks": REMARKS}, headers=h))  # fmt: skip
     book = {"product": product, "people": people, "loans": loans}
     # brand B
     _business_date(http, other, D0)
@@ -206,12 +209,15 @@ def service_book(http: httpx.Client, h: Headers, book: dict[str, Any]) -> None:
     _pay(http, h, loans["newline"], str(emi + Decimal("1000.00")), first_due)
     _cob(http, h, first_due + timedelta(days=5))
     _until(lambda: _loan(http, h, loans["hindi"])["status"] == "overdue", "the overdue loan")
+    _ok(http.post(f"{API}/loans/{loans['hindi']}/contacts", json={"outcome": "connected", "remarks": CONTACT}, headers=h), 201)  # fmt: skip
     _ok(http.post(f"{API}/loans/{loans['hostile']}/write-off", json={"reason": "uncontactable for 90 days"}, headers=h))  # fmt: skip
     book["first_due"] = first_due.isoformat()
     book["today"] = _ok(http.get(f"{API}/brand/config", headers=h))["business_date"]
 
 
-def report_json(http: httpx.Client, h: Headers, slug: str, **params: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def report_json(
+    http: httpx.Client, h: Headers, slug: str, **params: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every row of a report, paged 2 at a time by its cursor to the end, and the first page's totals."""
     first = _ok(http.get(f"{API}/reports/{slug}", params={**params, "limit": 2}, headers=h))
     rows, totals, cursor = list(first["rows"]), first["totals"], first["next_cursor"]
@@ -268,8 +274,10 @@ def check_reports(http: httpx.Client, h: Headers, book: dict[str, Any]) -> dict[
             assert list(got) == names, (slug, list(got))
             for column in entry["columns"]:
                 expected = want[column["name"]]
-                if column["kind"] == "instant" and expected:
-                    continue  # the same instant, written by PostgreSQL's CSV in its own format
+                if column["kind"] == "instant" and expected:  # PostgreSQL's own format, the same instant
+                    written = datetime.fromisoformat(got[column["name"]])
+                    assert written == datetime.fromisoformat(expected.replace("Z", "+00:00")), (slug, column, written)
+                    continue
                 cell = _cell(expected) if column["kind"] == "text" else ("" if expected is None else str(expected))
                 if column["kind"] == "bool" and expected is not None:
                     cell = "t" if expected else "f"
@@ -302,12 +310,18 @@ def recompute(http: httpx.Client, h: Headers, book: dict[str, Any], reports: dic
         assert _money(row["disbursed_amount"]) == Decimal("60000") and row["status"] == loans[k]["status"], row
     assert set(by_loan("non-disbursed-loan-report")) == {number["plus"]}
     assert set(by_loan("reject-report")) == {number["minus"]}
-    assert by_loan("reject-report")[number["minus"]]["remarks"] == 'said "no", twice'
+    assert by_loan("reject-report")[number["minus"]]["remarks"] == REMARKS
     assert set(by_loan("total-approve-sanction-report")) == {number[k] for k in (*disbursed, "plus")}
     assert set(by_loan("affiliate-report")) == set(number.values())
     assert set(by_loan("loan-close-report")) == {number["quote"]}
     assert set(by_loan("completed-loan-with-no-repet-report")) == {number["hostile"]}
     assert set(by_loan("master-collection-report")) == {number["hindi"]}
+    remarks = reports["collection-remarks-report"]
+    assert [(r["loan_number"], r["remarks"]) for r in remarks] == [(number["hindi"], CONTACT)], remarks
+    # the same person's contact and repayments make one agent-performance row (whoever recorded them)
+    agents = {r["agent"]: r for r in reports["agent-performance-report"]}
+    me = agents[remarks[0]["agent"]]
+    assert (me["contacts"], me["repayments"], me["loans"]) == (1, 2, 3), me
     # payments: what each repayment recorded
     repaid: dict[str, Decimal] = {}
     for k in disbursed:
@@ -338,6 +352,24 @@ def recompute(http: httpx.Client, h: Headers, book: dict[str, Any], reports: dic
     assert _sum(due, "paid_amount") == sum(repaid.values(), Decimal(0)) - Decimal(0)  # no penal paid in this book
     buckets = {r["bucket"]: r["loans"] for r in reports["dpd-buckets-report"]}
     assert buckets == {"current": 1, "1-30": 1}, buckets
+    # From/To: a date basis inclusive on both ends; an instant basis read as days in the brand's timezone
+    day = loans["quote"]["disbursed_on"]
+    after = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+    assert report_json(http, h, "disbursed-loan-report", **{"from": day, "to": day})[1]["rows"] == 4
+    assert report_json(http, h, "disbursed-loan-report", **{"from": after})[1]["rows"] == 0
+    assert len(report_csv(http, h, "disbursed-loan-report", **{"from": after})) == 0
+    assert report_json(http, h, "disbursed-loan-report", status="completed")[0][0]["loan_number"] == number["quote"]
+    sanctioned = {r["loan_number"]: r["sanctioned_at"] for r in reports["total-approve-sanction-report"]}
+    zone = ZoneInfo(_ok(http.get(f"{API}/brand/config", headers=h))["settings"].get("timezone") or "Asia/Kolkata")
+    local = {
+        n: datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(zone).date() for n, at in sanctioned.items()
+    }
+    for d in set(local.values()):
+        got = {r["loan_number"] for r in report_json(http, h, "total-approve-sanction-report", **{"from": d.isoformat(), "to": d.isoformat()})[0]}  # fmt: skip
+        assert got == {n for n, x in local.items() if x == d}, (d, got, local)
+    for bad in ({"from": "2026-02-01", "to": "2026-01-01"}, {"from": "2026-13-01"}, {"status": "bogus"}, {"foo": "1"}):
+        assert http.get(f"{API}/reports/disbursed-loan-report.csv", params=bad, headers=h).status_code == 422, bad
+    assert http.get(f"{API}/reports/no-such-report", headers=h).status_code == 404
 
 
 #: The emails the SMTP sink received (under pytest the session's sink; standalone the server's var/mail folder).
@@ -381,7 +413,14 @@ def check_brands_roles_email(
         ce.close()
     # the emailed report of brand B: its own rows only, as an attachment
     to = f"ops.{uuid.uuid4().hex[:6]}@bb18.example.in"
-    run = _ok(http.post(f"{API}/reports/collection-loan-report/email", json={"to": to, "from": "2026-01-01", "to_date": "2026-12-31"}, headers=other), 202)
+    run = _ok(
+        http.post(
+            f"{API}/reports/collection-loan-report/email",
+            json={"to": to, "from": "2026-01-01", "to_date": "2026-12-31"},
+            headers=other,
+        ),
+        202,
+    )
     for execute in RUN_JOB:
         execute(str(run["run_id"]))
     done = _until(lambda: (lambda r: r if r["status"] in ("succeeded", "failed") else None)(_ok(http.get(f"{API}/jobs/runs/{run['run_id']}", headers=other))), "the report email", 90)  # fmt: skip
@@ -459,17 +498,20 @@ def check_leads(http: httpx.Client, h: Headers, other: Headers, book: dict[str, 
     p1, p2, p3, p4 = _phone(), _phone(), _phone(), _phone()
     hindi, quote = book["people"]["hindi"], book["people"]["quote"]
     ad = "a1,Ad,s1,Set,c1"
-    text = FACEBOOK + (
-        f'1,2026-02-01T10:00:00+0530,{ad},"{HOSTILE.replace(chr(34), chr(34) * 2)}",f1,Form,false,fb,Meera Krishnan,p:+91{p1},meera.{p1}@example.in,\n'  # line 2
-        f"2,2026-02-01T11:00:00+0530,{ad},Diwali,f1,Form,false,fb,Meera K Krishnan,{p1},,\n"  # 3: in-file duplicate (phone)
-        f"3,2026-02-01T12:00:00+0530,{ad},Diwali,f1,Form,false,ig,Meera Krishnann,{p2},,\n"  # 4: near-duplicate name
-        f"4,2026-02-02T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Rahul S,{hindi['phone']},,\n"  # 5: a borrower's phone
-        f"5,2026-02-02T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Some One,{p3},,{quote['pan']}\n"  # 6: a borrower's PAN
-        "6,2026-02-02T10:00:00+0530,a1,Ad,s1,Set,c1,Diwali,f1,Form,false,fb,Broken Phone,12,,\n"  # 7: no valid contact
-        f"7,yesterday,{ad},Diwali,f1,Form,false,fb,Bad Date,{_phone()},,\n"  # 8: a bad created_time
-        f"8,2026-02-03T10:00:00+0530,,,,,,,f2,Form,true,fb,@SUM(1+1),{p4},,\n"  # 9: organic, hostile name
-        f'9,2026-02-03T10:00:00+0530,{ad},Diwali,f1,Form,maybe,fb,"Ravi\nTeja",{_phone()},,\n'  # 10-11: bad is_organic
-        f"10,2026-02-03T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Sunil Rao,{_phone()},sunil@example.in,\n"  # 12
+    text = (
+        FACEBOOK
+        + (
+            f'1,2026-02-01T10:00:00+0530,{ad},"{HOSTILE.replace(chr(34), chr(34) * 2)}",f1,Form,false,fb,Meera Krishnan,p:+91{p1},meera.{p1}@example.in,\n'  # line 2
+            f"2,2026-02-01T11:00:00+0530,{ad},Diwali,f1,Form,false,fb,Meera K Krishnan,{p1},,\n"  # 3: in-file duplicate (phone)
+            f"3,2026-02-01T12:00:00+0530,{ad},Diwali,f1,Form,false,ig,Meera Krishnann,{p2},,\n"  # 4: near-duplicate name
+            f"4,2026-02-02T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Rahul S,{hindi['phone']},,\n"  # 5: a borrower's phone
+            f"5,2026-02-02T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Some One,{p3},,{quote['pan']}\n"  # 6: a borrower's PAN
+            "6,2026-02-02T10:00:00+0530,a1,Ad,s1,Set,c1,Diwali,f1,Form,false,fb,Broken Phone,12,,\n"  # 7: no valid contact
+            f"7,yesterday,{ad},Diwali,f1,Form,false,fb,Bad Date,{_phone()},,\n"  # 8: a bad created_time
+            f"8,2026-02-03T10:00:00+0530,,,,,,,f2,Form,true,fb,@SUM(1+1),{p4},,\n"  # 9: organic, hostile name
+            f'9,2026-02-03T10:00:00+0530,{ad},Diwali,f1,Form,maybe,fb,"Ravi\nTeja",{_phone()},,\n'  # 10-11: bad is_organic
+            f"10,2026-02-03T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Sunil Rao,{_phone()},sunil@example.in,\n"  # 12
+        )
     )
     made = _upload(http, h, text)
     body = _ok(made, 201)
@@ -520,13 +562,24 @@ def check_rating_matrix(base: str, http: httpx.Client, h: Headers, other: Header
     """GET/PUT with ETag/If-Match (stale 409); a credit executive's measured loans per week from what they did,
     the score and the overall with an admin's rating; another brand 404."""
     import calendar
-    from datetime import UTC, datetime
 
     got = http.get(f"{API}/rating-matrix", headers=h)
     version = got.headers["etag"]
     criteria = [
-        {"metric": "loans_processed_per_week", "label": "Loans / week", "weight": 70, "role": "credit_executive", "target": 2},  # fmt: skip
-        {"metric": "manual", "label": f"Attitude {uuid.uuid4().hex[:4]}", "weight": 30, "role": "credit_executive", "target": 10},
+        {
+            "metric": "loans_processed_per_week",
+            "label": "Loans / week",
+            "weight": 70,
+            "role": "credit_executive",
+            "target": 2,
+        },
+        {
+            "metric": "manual",
+            "label": f"Attitude {uuid.uuid4().hex[:4]}",
+            "weight": 30,
+            "role": "credit_executive",
+            "target": 10,
+        },
     ]
     put = http.put(f"{API}/rating-matrix", json={"criteria": criteria}, headers={**h, "If-Match": version})
     assert put.status_code == 200, put.text
@@ -560,8 +613,8 @@ def check_rating_matrix(base: str, http: httpx.Client, h: Headers, other: Header
     assert http.get(f"{API}/staff/{clerk['id']}/ratings", headers=other).status_code == 404
 
 
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1366, "height": 768}
+PHONE: Any = {"width": 390, "height": 844}
+DESKTOP: Any = {"width": 1366, "height": 768}
 
 
 def check_dashboard_figures(http: httpx.Client, h: Headers, book: dict[str, Any]) -> dict[str, Any]:
@@ -650,3 +703,63 @@ def check_dashboards_in_browser(base: str, http: httpx.Client, h: Headers, v2: d
                     page.context.close()
         finally:
             chromium.close()
+
+
+def run_all(base: str, http: httpx.Client, h: Headers, other: Headers, report: Callable[[str], None] = print) -> None:
+    """The whole walk on brand A (`h`, its business date moved) and brand B (`other`)."""
+    started = time.monotonic()
+    book = build_book(http, h, other)
+    service_book(http, h, book)
+    report(f"book built ({time.monotonic() - started:.1f} s)")
+    reports = check_reports(http, h, book)
+    report(f"33 reports: JSON paged = CSV, totals, figures recomputed ({time.monotonic() - started:.1f} s)")
+    check_brands_roles_email(base, http, h, other, book, reports)
+    report("brands, roles, the emailed report")
+    check_search(base, http, h, other, book)
+    report("global search")
+    check_leads(http, h, other, book)
+    report("leads")
+    check_rating_matrix(base, http, h, other, book)
+    report("rating matrix")
+    v2 = check_dashboard_figures(http, h, book)
+    check_dashboards_in_browser(base, http, h, v2)
+    report(f"dashboards V1/V2, API and browser ({time.monotonic() - started:.1f} s)")
+
+
+def test_insight_black_box(server: str, platform: Any, provider_simulators: dict[str, Any], mail_sink: Any, monkeypatch: Any) -> None:  # fmt: skip
+    """The walk against the session's live server (uvicorn) on two fresh brands."""
+    from domain.loans.application import Loans
+    from tests.conftest import PROVIDER_WEBHOOK_SECRET, make_tenant
+    from workers.agreement_jobs import AgreementJobPort, AgreementWorker
+    from workers.runtime import scheduler_for
+
+    monkeypatch.setenv("PROVIDER_WEBHOOK_SECRET", PROVIDER_WEBHOOK_SECRET)
+    monkeypatch.setenv("PUBLIC_BASE_URL", server)  # providers call us back at the test server
+    worker = AgreementWorker(platform.port(AgreementJobPort))
+
+    def drain(check_queue: bool) -> None:
+        worker.drain(check_queue=check_queue)
+        platform.engine.wait_for(Loans.name, platform.get(Loans).recorder.max_notification_id())
+
+    module = sys.modules[__name__]
+    monkeypatch.setattr(module, "DRAIN", [drain])
+    monkeypatch.setattr(module, "RUN_JOB", [lambda run_id: scheduler_for(platform).execute(run_id)])
+    monkeypatch.setattr(module, "MAILS", [lambda: mail_sink.messages])
+    a, b = make_tenant(platform), make_tenant(platform)
+    with httpx.Client(base_url=server, timeout=60) as http:
+        run_all(server, http, a.auth, b.auth, report=lambda _: None)
+
+
+if __name__ == "__main__":
+    import email
+    import os
+    from email import policy
+    from pathlib import Path
+
+    base, key, other_key = sys.argv[1], sys.argv[2], sys.argv[3]
+    folder = Path(os.environ.get("MAIL_DIR", "var/mail"))  # the server's SMTP sink folder, when it is local
+    if folder.is_dir():
+        MAILS.append(lambda: [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in folder.glob("*.eml")])  # fmt: skip
+    with httpx.Client(base_url=base, timeout=60) as live:
+        run_all(base, live, {"Authorization": f"Bearer {key}"}, {"Authorization": f"Bearer {other_key}"})
+    print("PASS all")
