@@ -697,7 +697,14 @@ def check_dashboards_in_browser(base: str, http: httpx.Client, h: Headers, v2: d
                         for chart in charts:
                             box = chart.bounding_box()
                             assert box is not None and box["width"] <= viewport["width"] and box["height"] > 40
-                        assert f"{Decimal(str(v2['recovery']['fell_overdue']))}" in page.locator("body").inner_text()
+                        text = " ".join(page.locator("body").inner_text().split())
+                        recovery = figures["recovery"]
+                        assert f"{recovery['recovered']} of {recovery['fell_overdue']} fallen overdue" in text, text[
+                            :500
+                        ]
+                        for day in figures["daily"]:  # the day table: the API's collections (below a lakh here)
+                            if _money(day["collected_amount"]):
+                                assert f"{_money(day['collected_amount']):,.2f}" in text, day
                     wide = page.evaluate("document.documentElement.scrollWidth")
                     assert wide <= viewport["width"], (version, name, wide)
                     page.context.close()
