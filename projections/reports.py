@@ -20,7 +20,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from domain.shared.errors import FieldError, InvalidInput, NotFound
-from projections.keyset import KeysetCursor
+from projections.keyset import InvalidCursor, KeysetCursor
 
 BOM = "\ufeff"
 CHUNK = 256 * 1024  # bytes handed to the HTTP answer at a time (psycopg yields COPY data row by row)
@@ -89,7 +89,8 @@ class Report:
     cursor: KeysetCursor = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cursor", KeysetCursor(*(t for _, t in self.key)))
+        # the slug leads the cursor: a cursor of another report with the same key types is refused too
+        object.__setattr__(self, "cursor", KeysetCursor(str, *(t for _, t in self.key)))
         assert "%(brand)s" in self.where, f"{self.slug} is not scoped to the brand"
 
     @property
@@ -187,7 +188,11 @@ class ReportQueries:
     def page(self, report: Report, request: ReportRequest, cursor: str | None, limit: int = 50) -> ReportPage:
         """One keyset page, in the report's key order; a forged cursor is a 422."""
         inner, params = _sql(report, request, safe=False, keys=True)
-        keys = report.cursor.decode(cursor) if cursor else None
+        keys = None
+        if cursor:
+            slug, *keys = report.cursor.decode(cursor)
+            if slug != report.slug:
+                raise InvalidCursor()
         after = ""
         if keys is not None:
             names = ", ".join(f"_k{i}" for i in range(len(keys)))
@@ -204,7 +209,7 @@ class ReportQueries:
         next_cursor = None
         if more and rows:
             last = rows[-1]
-            next_cursor = report.cursor.encode(*(last[f"_k{i}"] for i in range(len(report.key))))
+            next_cursor = report.cursor.encode(report.slug, *(last[f"_k{i}"] for i in range(len(report.key))))
         header = report.header
         return ReportPage(report, [{n: r[n] for n in header} for r in rows], next_cursor)
 

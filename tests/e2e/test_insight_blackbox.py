@@ -370,6 +370,11 @@ def recompute(http: httpx.Client, h: Headers, book: dict[str, Any], reports: dic
     for bad in ({"from": "2026-02-01", "to": "2026-01-01"}, {"from": "2026-13-01"}, {"status": "bogus"}, {"foo": "1"}):
         assert http.get(f"{API}/reports/disbursed-loan-report.csv", params=bad, headers=h).status_code == 422, bad
     assert http.get(f"{API}/reports/no-such-report", headers=h).status_code == 404
+    # a cursor is its report's: another report with the same key types (date, loan id) refuses it
+    cursor = _ok(http.get(f"{API}/reports/disbursed-loan-report", params={"limit": 1}, headers=h))["next_cursor"]
+    for slug in ("collection-loan-report", "outstanding-data-report", "total-recovery-report"):
+        answer = http.get(f"{API}/reports/{slug}", params={"cursor": cursor}, headers=h)
+        assert answer.status_code == 422 and "cursor" in answer.text, (slug, answer.status_code)
 
 
 #: The emails the SMTP sink received (under pytest the session's sink; standalone the server's var/mail folder).
