@@ -318,6 +318,9 @@ def recompute(http: httpx.Client, h: Headers, book: dict[str, Any], reports: dic
     assert set(by_loan("master-collection-report")) == {number["hindi"]}
     remarks = reports["collection-remarks-report"]
     assert [(r["loan_number"], r["remarks"]) for r in remarks] == [(number["hindi"], CONTACT)], remarks
+    # the gateway's webhook paid the four loans out: its own row, not "anonymous"
+    team = {r["actor"]: r for r in reports["team-performance-report"]}
+    assert "anonymous" not in team and team["webhook:gateway"]["disbursed"] == 4, sorted(team)
     # the same person's contact and repayments make one agent-performance row (whoever recorded them)
     agents = {r["agent"]: r for r in reports["agent-performance-report"]}
     me = agents[remarks[0]["agent"]]
