@@ -544,6 +544,16 @@ def check_leads(http: httpx.Client, h: Headers, other: Headers, book: dict[str, 
         assert HOSTILE not in page.text and "<script" not in page.text.split("@SUM", 1)[0][-50:]
     organic = _ok(http.get(f"{API}/leads", params={"organic": "true"}, headers=h))["items"]
     assert [x["name"] for x in organic] == ["@SUM(1+1)"] and organic[0]["campaign_name"] is None, organic
+    # the funnel: a move answers the lead's new ETag; the old one is stale (409)
+    url = f"{API}/leads/{hostile['id']}"
+    tag = http.get(url, headers=h).headers["etag"]
+    moved = http.post(f"{url}/status", json={"status": "contacted", "note": "called"}, headers={**h, "If-Match": tag})
+    assert moved.status_code == 200 and moved.headers.get("etag") == f'"{moved.json()["version"]}"' != tag, (
+        moved.headers
+    )
+    stale = http.post(f"{url}/status", json={"status": "applied", "note": "x"}, headers={**h, "If-Match": tag})
+    assert stale.status_code == 409, stale.text
+    _ok(http.post(f"{url}/status", json={"status": "new", "note": "back"}, headers=h), 409)  # forward only
     # a second file: the first file's lead again (duplicate of an existing lead), and a new one
     p5 = _phone()
     again = _ok(_upload(http, h, FACEBOOK + f"11,2026-02-04T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,M Krishnan,{p1},,\n"
@@ -556,12 +566,14 @@ def check_leads(http: httpx.Client, h: Headers, other: Headers, book: dict[str, 
     g = _ok(_upload(http, h, google, "google.csv"), 201)
     assert g["source"] == "google" and (g["created"], g["duplicates"]) == (1, 1), g
     assert len(_all_leads(http, h, source="google")) == 1 and len(_all_leads(http, h, source="facebook")) == 7
-    assert len(_all_leads(http, h, status="new")) == 8 and _all_leads(http, h, status="converted") == []
+    assert len(_all_leads(http, h, status="new")) == 7 and len(_all_leads(http, h, status="contacted")) == 1
+    assert _all_leads(http, h, status="converted") == []
     assert http.get(f"{API}/leads", params={"status": "won"}, headers=h).status_code == 422
     assert _all_leads(http, other) == []
     # the lead reports count the imported leads: 7 paid, 1 organic, all new
     totals = {(r["pipeline"], r["status"]): r["leads"] for r in report_json(http, h, "lead-total-report")[0]}
-    assert totals.get(("paid_lead", "new")) == 7 and totals.get(("organic_lead", "new")) == 1, totals
+    assert totals.get(("paid_lead", "new")) == 6 and totals.get(("paid_lead", "contacted")) == 1, totals
+    assert totals.get(("organic_lead", "new")) == 1, totals
     mis, _ = report_json(http, h, "daily-marketing-mis-report")
     assert sum(r["imported_leads"] for r in mis) == 8 and sum(r["organic_leads"] for r in mis) == 1, mis
 
