@@ -61,6 +61,10 @@ class AcceptedOut(BaseModel):
     position: int
 
 
+#: Where providers deliver their signed webhooks; what they change is recorded as `webhook:<provider>`.
+WEBHOOKS = "/api/v1/webhooks/"
+
+
 @dataclass
 class Context(Generic[P]):
     """What a handler gets: its port, the caller, parsed inputs and path parameters."""
@@ -82,10 +86,16 @@ class Context(Generic[P]):
 
     @property
     def actor(self) -> str:
-        """Who the request acts for, as recorded on events (staff, API key, borrower, or anonymous)."""
+        """Who the request acts for, as recorded on events (staff, API key, borrower, a provider's webhook -
+        `webhook:gateway` - or anonymous)."""
         if self.borrower is not None:
             return self.borrower.actor
-        return self.principal.actor if self.principal is not None else "anonymous"
+        if self.principal is not None:
+            return self.principal.actor
+        path = self.request.url.path
+        if path.startswith(WEBHOOKS):
+            return "webhook:" + path.removeprefix(WEBHOOKS).split("/", 1)[0]
+        return "anonymous"
 
     def expected_version(self) -> int | None:
         """The record version from an `If-Match` ETag (None without the header); 422 when it is not ours."""

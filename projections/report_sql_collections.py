@@ -25,9 +25,9 @@ from projections.report_sql_parts import (
     TOTALS_INNER,
     actor_staff,
     counted,
-    due,
-    left,
     loan_of,
+    owed,
+    owed_left,
     paid,
     percent,
     staff,
@@ -114,7 +114,7 @@ COLLECTION_BY_APPROVED = Report(
     filters=(_DISBURSED_STATUS,),
 )
 
-_STATE = f"CASE WHEN {left()} <= 0 THEN 'paid' WHEN {paid()} > 0 THEN 'partly_paid' ELSE 'unpaid' END"
+_STATE = f"CASE WHEN {owed_left()} <= 0 THEN 'paid' WHEN {paid()} > 0 THEN 'partly_paid' ELSE 'unpaid' END"
 COLLECTION_DUE = Report(
     slug="collection-due-report",
     title="Collection due",
@@ -129,9 +129,9 @@ COLLECTION_DUE = Report(
         *BORROWER,
         C("instalment", "i.no", "int"),
         C("due_date", "i.due_date", "date"),
-        C("due_amount", due(), "number"),
+        C("due_amount", owed(), "number"),
         C("paid_amount", paid(), "number"),
-        C("left_amount", left(), "number"),
+        C("left_amount", owed_left(), "number"),
         C("state", _STATE),
         C("dpd", "l.dpd", "int"),
         C("loan_status", "l.status"),
@@ -171,8 +171,9 @@ CX_ALLOCATION = Report(
     key=(("coalesce(s.name, '')", str), ("l.assignee", UUID)),
 )
 
-_DAY_DUE = due()
+_DAY_DUE = owed()
 _DAY_PAID = paid()
+_INSTALMENT_LOAN = "read.report_instalments i JOIN read.loans l ON l.id = i.loan_id AND l.brand_id = i.brand_id"
 TOTAL_RECOVERY = Report(
     slug="total-recovery-report",
     title="Total recovery",
@@ -181,7 +182,7 @@ TOTAL_RECOVERY = Report(
     "recovered against them (principal and interest), what is outstanding and the recovery rate (recovered / due, "
     "in per cent, 2 places).",
     date_basis="the instalments' due date",
-    source="read.report_instalments i",
+    source=_INSTALMENT_LOAN,
     where="i.brand_id = %(brand)s",
     date_sql="i.due_date",
     group_by="i.due_date",
@@ -191,7 +192,12 @@ TOTAL_RECOVERY = Report(
         C("due", f"sum({_DAY_DUE})", "number"),
         C("recovered", f"sum({_DAY_PAID})", "number"),
         C("outstanding", f"sum({_DAY_DUE} - {_DAY_PAID})", "number"),
-        C("recovery_rate", percent(f"sum({_DAY_PAID})", f"sum({_DAY_DUE})"), "number"),
+        C(
+            "recovery_rate",
+            percent(f"sum({_DAY_PAID})", f"sum({_DAY_DUE})"),
+            "number",
+            total=percent("sum(q.recovered)", "sum(q.due)"),
+        ),
     ),
     key=(("i.due_date", date),),
 )
@@ -204,7 +210,7 @@ RECOVERY_EFFICIENCY = Report(
     definition="One row per month of due dates in the range: instalments due, how many are fully paid, partly paid "
     "and unpaid, the demand, the collection and the efficiency (collection / demand, per cent, 2 places).",
     date_basis="the instalments' due date",
-    source="read.report_instalments i",
+    source=_INSTALMENT_LOAN,
     where="i.brand_id = %(brand)s",
     date_sql="i.due_date",
     group_by=_MONTH,
@@ -216,7 +222,12 @@ RECOVERY_EFFICIENCY = Report(
         C("unpaid", counted(f"{_DAY_PAID} = 0"), "int"),
         C("demand", f"sum({_DAY_DUE})", "number"),
         C("collection", f"sum({_DAY_PAID})", "number"),
-        C("efficiency", percent(f"sum({_DAY_PAID})", f"sum({_DAY_DUE})"), "number"),
+        C(
+            "efficiency",
+            percent(f"sum({_DAY_PAID})", f"sum({_DAY_DUE})"),
+            "number",
+            total=percent("sum(q.collection)", "sum(q.demand)"),
+        ),
     ),
     key=((_MONTH, date),),
 )

@@ -115,11 +115,13 @@ FIELD_VISITS = Report(
     ),
 )
 
+#: Who did it: the staff member a contact or promise is filed under, else whoever recorded it (an API key, a job)
+#: - as the repayments' `recorded_by`, so one person's contacts, promises and repayments make one row.
 _PEOPLE = (
-    "SELECT k.brand_id, 'staff:' || k.staff_id::text AS agent, k.at AS at, 'contact' AS kind, 0::numeric AS amount, "
-    "k.loan_id, NULL::text AS status FROM read.collection_contacts k WHERE k.staff_id IS NOT NULL "
-    "UNION ALL SELECT t.brand_id, 'staff:' || t.staff_id::text, t.at, 'ptp', t.amount, t.loan_id, t.status "
-    "FROM read.collection_ptps t WHERE t.staff_id IS NOT NULL "
+    "SELECT k.brand_id, coalesce('staff:' || k.staff_id::text, k.actor) AS agent, k.at AS at, 'contact' AS kind, "
+    "0::numeric AS amount, k.loan_id, NULL::text AS status FROM read.collection_contacts k "
+    "UNION ALL SELECT t.brand_id, coalesce('staff:' || t.staff_id::text, t.actor), t.at, 'ptp', t.amount, t.loan_id, "
+    "t.status FROM read.collection_ptps t "
     "UNION ALL SELECT p.brand_id, p.recorded_by, (p.paid_on::timestamp AT TIME ZONE %(tz)s), 'repayment', p.amount, "
     "p.loan_id, NULL FROM read.report_payments p WHERE p.reversed_on IS NULL"
 )

@@ -46,18 +46,33 @@ def actor_staff(actor: str, brand_id: str) -> str:
 
 
 def due(alias: str = "i") -> str:
-    """What the instalment asks: principal + interest."""
-    return f"{alias}.principal + {alias}.interest"
+    """What the instalment asks: principal + interest (parenthesised: it is subtracted from)."""
+    return f"({alias}.principal + {alias}.interest)"
 
 
 def paid(alias: str = "i") -> str:
     """What was paid against it (principal + interest, as each payment's allocation recorded it)."""
-    return f"{alias}.paid_principal + {alias}.paid_interest"
+    return f"({alias}.paid_principal + {alias}.paid_interest)"
 
 
 def left(alias: str = "i") -> str:
     """What is left of it."""
-    return f"{alias}.principal + {alias}.interest - {alias}.paid_principal - {alias}.paid_interest"
+    return f"({alias}.principal + {alias}.interest - {alias}.paid_principal - {alias}.paid_interest)"
+
+
+#: A loan paid off (completed, joined as `l`): its instalments are settled by what was paid against them, the
+#: interest a payoff before the schedule's end saved is neither due nor left.
+COMPLETED = "l.status = 'completed'"
+
+
+def owed(alias: str = "i") -> str:
+    """What the instalment asks of a loan not completed; of a completed loan, what was paid against it."""
+    return f"(CASE WHEN {COMPLETED} THEN {paid(alias)} ELSE {due(alias)} END)"
+
+
+def owed_left(alias: str = "i") -> str:
+    """What is left of it (nothing, once the loan is completed)."""
+    return f"(CASE WHEN {COMPLETED} THEN 0 ELSE {left(alias)} END)"
 
 
 def unpaid(alias: str = "i") -> str:
@@ -116,7 +131,11 @@ BORROWER = (
 )
 DISBURSED_ON = C("disbursed_on", "l.disbursed_on", "date")
 DISBURSED_AMOUNT = C("disbursed_amount", "coalesce(l.sanctioned_amount, l.amount)", "number")
-OUTSTANDING_TOTAL = C("outstanding_total", "coalesce(t.principal, 0) + coalesce(t.interest, 0)", "number")
+OUTSTANDING_TOTAL = C(
+    "outstanding_total",
+    f"CASE WHEN {COMPLETED} THEN 0 ELSE coalesce(t.principal, 0) + coalesce(t.interest, 0) END",
+    "number",
+)
 REPAID_COLUMNS = (
     C("repaid", "coalesce(t.repaid, 0)", "number"),
     C("payments", "coalesce(t.payments, 0)", "int"),

@@ -20,7 +20,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from domain.shared.errors import FieldError, InvalidInput, NotFound
-from projections.keyset import KeysetCursor
+from projections.keyset import InvalidCursor, KeysetCursor
 
 BOM = "\ufeff"
 CHUNK = 256 * 1024  # bytes handed to the HTTP answer at a time (psycopg yields COPY data row by row)
@@ -44,11 +44,13 @@ class ReportNotFound(NotFound):
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a report: its name (the CSV header), its SQL over the report's source, and its kind."""
+    """One column of a report: its name (the CSV header), its SQL over the report's source, and its kind.
+    `total` is a number column's total over the rows `q` (default: their sum; a rate's is the rate of the sums)."""
 
     name: str
     sql: str
     kind: str = "text"
+    total: str | None = None
 
     def __post_init__(self) -> None:
         assert self.kind in KINDS, self.kind
@@ -87,7 +89,8 @@ class Report:
     cursor: KeysetCursor = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cursor", KeysetCursor(*(t for _, t in self.key)))
+        # the slug leads the cursor: a cursor of another report with the same key types is refused too
+        object.__setattr__(self, "cursor", KeysetCursor(str, *(t for _, t in self.key)))
         assert "%(brand)s" in self.where, f"{self.slug} is not scoped to the brand"
 
     @property
@@ -185,7 +188,11 @@ class ReportQueries:
     def page(self, report: Report, request: ReportRequest, cursor: str | None, limit: int = 50) -> ReportPage:
         """One keyset page, in the report's key order; a forged cursor is a 422."""
         inner, params = _sql(report, request, safe=False, keys=True)
-        keys = report.cursor.decode(cursor) if cursor else None
+        keys = None
+        if cursor:
+            slug, *keys = report.cursor.decode(cursor)
+            if slug != report.slug:
+                raise InvalidCursor()
         after = ""
         if keys is not None:
             names = ", ".join(f"_k{i}" for i in range(len(keys)))
@@ -202,14 +209,18 @@ class ReportQueries:
         next_cursor = None
         if more and rows:
             last = rows[-1]
-            next_cursor = report.cursor.encode(*(last[f"_k{i}"] for i in range(len(report.key))))
+            next_cursor = report.cursor.encode(report.slug, *(last[f"_k{i}"] for i in range(len(report.key))))
         header = report.header
         return ReportPage(report, [{n: r[n] for n in header} for r in rows], next_cursor)
 
     def totals(self, report: Report, request: ReportRequest) -> dict[str, Any]:
         """The row count and the sum of each number column over the whole range (not just a page)."""
         inner, params = _sql(report, request, safe=False, keys=False)
-        sums = [f"sum(q.{_quoted(c.name)}) AS {_quoted(c.name)}" for c in report.columns if c.kind == "number"]
+        sums = [
+            f"{c.total or f'sum(q.{_quoted(c.name)})'} AS {_quoted(c.name)}"
+            for c in report.columns
+            if c.kind == "number"
+        ]
         sql = f"SELECT count(*) AS rows{''.join(', ' + s for s in sums)} FROM ({inner}) q"
         with self.pool.connection() as conn, conn.transaction():
             _tune(conn)

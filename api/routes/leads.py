@@ -251,6 +251,7 @@ ENDPOINTS = serve(
             body=MoveIn,
             response=LeadOut,
             accepts=True,
+            etag=True,
         ),
         Endpoint(
             "POST",
@@ -261,6 +262,7 @@ ENDPOINTS = serve(
             body=LinkIn,
             response=LeadOut,
             accepts=True,
+            etag=True,
         ),
     ],
 )

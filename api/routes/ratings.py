@@ -172,6 +172,7 @@ ENDPOINTS = serve(
             body=MatrixIn,
             response=MatrixOut,
             accepts=True,
+            etag=True,
         ),
         Endpoint(
             "GET",

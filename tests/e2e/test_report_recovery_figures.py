@@ -1,0 +1,54 @@
+"""Defects the #18 black-box walk found in the reports' figures, each pinned on a two-loan book built by the use
+cases: a loan paid off at its first due date (interest charged only to the payoff) and one partly repaid.
+`total-recovery-report`'s outstanding is due - recovered; a completed loan's instalments are settled (nothing left,
+no outstanding); a rate column's total is the rate of the sums; an API key's contacts count in agent performance."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from tests.conftest import make_tenant
+from tests.e2e.test_reports import _loan, _rows, _settle
+from tests.e2e.test_servicing_api import catalogue, set_business_date
+
+__all__ = ["catalogue"]  # the autouse fixture: the test products' catalogue
+
+
+def _pay(client: Any, auth: dict[str, str], loan_id: Any, amount: str, on: date, ref: str) -> None:
+    body = {"amount": amount, "mode": "upi", "reference": ref, "paid_on": on.isoformat()}
+    assert client.post(f"/api/v1/loans/{loan_id}/repayments", json=body, headers=auth).status_code == 201
+
+
+def test_paid_off_loan_rate_totals_and_outstanding(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    paid_off, partial = _loan(platform, tenant, "Asha Paidoff"), _loan(platform, tenant, "Ravi Partial")
+    first = client.get(f"/api/v1/loans/{paid_off}", headers=tenant.auth).json()["schedule"][0]
+    due_on = date.fromisoformat(first["due_date"])
+    set_business_date(platform, tenant, due_on)
+    payoff = client.get(f"/api/v1/loans/{paid_off}/payoff", headers=tenant.auth).json()["total"]
+    _pay(client, tenant.auth, paid_off, payoff, due_on, "UTR-OFF")
+    _pay(client, tenant.auth, partial, str(Decimal(first["amount"]) + 500), due_on, "UTR-PART")
+    contact = {"outcome": "connected", "remarks": "called"}
+    assert client.post(f"/api/v1/loans/{partial}/contacts", json=contact, headers=tenant.auth).status_code == 201
+    _settle(platform)
+    platform.engine.wait_for("collections", platform.engine.head("collections"), timeout=30)
+
+    recovery = _rows(client, tenant, "total-recovery-report", limit="500")
+    for row in recovery["rows"]:
+        assert Decimal(row["due"]) - Decimal(row["recovered"]) == Decimal(row["outstanding"]), row
+    due, got = Decimal(recovery["totals"]["due"]), Decimal(recovery["totals"]["recovered"])
+    assert Decimal(recovery["totals"]["recovery_rate"]) == (100 * got / due).quantize(Decimal("0.01"))
+    efficiency = _rows(client, tenant, "recovery-efficiency-report")["totals"]
+    assert Decimal(efficiency["efficiency"]) == (100 * got / due).quantize(Decimal("0.01")), efficiency
+
+    loans = {r["status"]: r for r in _rows(client, tenant, "collection-loan-report")["rows"]}
+    assert Decimal(loans["completed"]["outstanding_total"]) == 0, loans["completed"]
+    instalments = _rows(client, tenant, "collection-due-report", limit="500")["rows"]
+    settled = [r for r in instalments if r["loan_status"] == "completed"]
+    assert settled and all(r["state"] == "paid" and Decimal(r["left_amount"]) == 0 for r in settled), settled
+    assert sum(Decimal(r["due_amount"]) for r in settled) == Decimal(payoff)
+
+    agents = _rows(client, tenant, "agent-performance-report")["rows"]
+    assert [(a["contacts"], a["repayments"]) for a in agents] == [(1, 2)], agents
