@@ -108,6 +108,9 @@ def test_disbursed_only_on_the_gateways_confirmation_and_once(
     platform: Any, server: str, provider_simulators: Any
 ) -> None:
     tenant = make_tenant(platform, "loan_ops")
+    # A zone where it is day now, set before the disbursal: its business date is the day the `disbursed` message
+    # is for, and outside the quiet hours the SMS goes at once (whatever the hour this test runs at).
+    configure(platform, tenant, timezone=zone_at(DAY))
     loan_id, phone = queued_loan(platform, tenant)
     started = _disburse(server, tenant, loan_id)
     assert started.status_code == 202, started.text
@@ -132,7 +135,6 @@ def test_disbursed_only_on_the_gateways_confirmation_and_once(
     assert _disburse(server, tenant, loan_id).status_code == 409  # active: never twice
     # The borrower hears of it once, from the engagement context's `disbursed` message (not a second SMS here).
     assert provider_simulators["sms"].sent_to(phone) == []
-    configure(platform, tenant, timezone=zone_at(DAY))
     run_job(server, platform, tenant)
     run_job(server, platform, tenant)  # a rerun sends nothing more
     sms = provider_simulators["sms"].sent_to(phone)

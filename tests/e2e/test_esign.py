@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
@@ -303,7 +304,9 @@ def test_the_expiry_job_expires_links_by_the_brands_business_date(
     loan_id = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5])
     _issue(platform)
     expires = datetime.fromisoformat(_loan(client, tenant, loan_id)["esign"]["expires_at"])
-    hold_business_date(platform, tenant, (expires + timedelta(days=1)).date().isoformat())  # two days later
+    zone = client.get("/api/v1/brand/config", headers=tenant.auth).json()["settings"]["timezone"]
+    local = expires.astimezone(ZoneInfo(zone))  # the brand's date, not UTC's
+    hold_business_date(platform, tenant, (local + timedelta(days=1)).date().isoformat())  # two days later
     accepted = client.post("/api/v1/jobs/esign-expiry/runs", json={}, headers=tenant.auth)
     assert accepted.status_code == 202, accepted.text
     scheduler_for(platform).execute(accepted.json()["run_id"])
