@@ -72,6 +72,52 @@ def test_concurrent_appends_are_group_committed_and_each_keeps_its_outcome(platf
     assert {n.id for n in logged} >= set(ids)
 
 
+def test_every_event_of_a_group_gets_the_notification_id_of_its_own_row(platform: Any) -> None:
+    """The append function returns ids in its arguments' order, unjoined: each event must still get its own row's."""
+    app = platform.get(Customers)
+    brand = uuid.uuid4()
+    groups: list[int] = []
+    write_group = app.recorder._write_group
+
+    def counted(group: list[Any]) -> None:
+        groups.append(len(group))
+        write_group(group)
+
+    barrier = threading.Barrier(6)
+    saved: list[tuple[uuid.UUID, int, int]] = []  # (originator id, version, notification id) as save() returned them
+    lock = threading.Lock()
+
+    def write(writer: int) -> None:
+        barrier.wait()
+        for round_ in range(8):
+            # Appends of 1 to 6 events, their aggregate ids in random order (not the order of any index).
+            claims = [
+                UniqueValue.claim(brand, "order", f"{writer}-{round_}-{i}", uuid.uuid4()) for i in range(writer + 1)
+            ]
+            recordings = app.save(*claims)
+            with lock:
+                saved.extend(
+                    (r.domain_event.originator_id, r.domain_event.originator_version, r.notification.id)
+                    for r in recordings
+                )
+
+    app.recorder._write_group = counted  # type: ignore[method-assign]
+    try:
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        del app.recorder._write_group
+    assert len(saved) == 8 * (1 + 2 + 3 + 4 + 5 + 6)
+    assert max(groups) > 1  # some groups held several appends
+    ids = [n for _, _, n in saved]
+    logged = app.recorder.select_notifications(start=min(ids), limit=10_000, stop=max(ids))
+    rows = {n.id: (n.originator_id, n.originator_version) for n in logged}
+    assert {n: rows.get(n) for _, _, n in saved} == {n: (i, v) for i, v, n in saved}
+
+
 def test_a_forming_group_waits_for_the_writers_of_the_last_group(platform: Any, monkeypatch: Any) -> None:
     recorder = platform.get(Customers).recorder
     app = platform.get(Customers)
