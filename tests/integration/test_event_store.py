@@ -30,8 +30,12 @@ def test_events_are_readable_json_in_postgres(platform: Any, dsn: str, tenant: A
     )
 
 
-def test_concurrent_appends_are_group_committed_and_each_keeps_its_outcome(platform: Any) -> None:
+@pytest.mark.parametrize("groups_in_flight", [1, 2])
+def test_concurrent_appends_are_group_committed_and_each_keeps_its_outcome(
+    platform: Any, monkeypatch: Any, groups_in_flight: int
+) -> None:
     app = platform.get(Customers)
+    monkeypatch.setattr(app.recorder, "groups_in_flight", groups_in_flight)  # 2: leads are handed on per slot
     brand = uuid.uuid4()
     aggregates = [UniqueValue.claim(brand, "probe", str(i), uuid.uuid4()) for i in range(40)]
     # Two writers race for the same aggregate version: exactly one may win.
