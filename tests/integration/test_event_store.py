@@ -30,8 +30,12 @@ def test_events_are_readable_json_in_postgres(platform: Any, dsn: str, tenant: A
     )
 
 
-def test_concurrent_appends_are_group_committed_and_each_keeps_its_outcome(platform: Any) -> None:
+@pytest.mark.parametrize("groups_in_flight", [1, 2])
+def test_concurrent_appends_are_group_committed_and_each_keeps_its_outcome(
+    platform: Any, monkeypatch: Any, groups_in_flight: int
+) -> None:
     app = platform.get(Customers)
+    monkeypatch.setattr(app.recorder, "groups_in_flight", groups_in_flight)  # 2: leads are handed on per slot
     brand = uuid.uuid4()
     aggregates = [UniqueValue.claim(brand, "probe", str(i), uuid.uuid4()) for i in range(40)]
     # Two writers race for the same aggregate version: exactly one may win.
@@ -70,6 +74,52 @@ def test_concurrent_appends_are_group_committed_and_each_keeps_its_outcome(platf
     # Notification ids follow commit order: reading the log in id order sees every saved event.
     logged = app.recorder.select_notifications(start=ids[0], limit=1000, stop=ids[-1])
     assert {n.id for n in logged} >= set(ids)
+
+
+def test_every_event_of_a_group_gets_the_notification_id_of_its_own_row(platform: Any) -> None:
+    """The append function returns ids in its arguments' order, unjoined: each event must still get its own row's."""
+    app = platform.get(Customers)
+    brand = uuid.uuid4()
+    groups: list[int] = []
+    write_group = app.recorder._write_group
+
+    def counted(group: list[Any]) -> None:
+        groups.append(len(group))
+        write_group(group)
+
+    barrier = threading.Barrier(6)
+    saved: list[tuple[uuid.UUID, int, int]] = []  # (originator id, version, notification id) as save() returned them
+    lock = threading.Lock()
+
+    def write(writer: int) -> None:
+        barrier.wait()
+        for round_ in range(8):
+            # Appends of 1 to 6 events, their aggregate ids in random order (not the order of any index).
+            claims = [
+                UniqueValue.claim(brand, "order", f"{writer}-{round_}-{i}", uuid.uuid4()) for i in range(writer + 1)
+            ]
+            recordings = app.save(*claims)
+            with lock:
+                saved.extend(
+                    (r.domain_event.originator_id, r.domain_event.originator_version, r.notification.id)
+                    for r in recordings
+                )
+
+    app.recorder._write_group = counted  # type: ignore[method-assign]
+    try:
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        del app.recorder._write_group
+    assert len(saved) == 8 * (1 + 2 + 3 + 4 + 5 + 6)
+    assert max(groups) > 1  # some groups held several appends
+    ids = [n for _, _, n in saved]
+    logged = app.recorder.select_notifications(start=min(ids), limit=10_000, stop=max(ids))
+    rows = {n.id: (n.originator_id, n.originator_version) for n in logged}
+    assert {n: rows.get(n) for _, _, n in saved} == {n: (i, v) for i, v, n in saved}
 
 
 def test_a_forming_group_waits_for_the_writers_of_the_last_group(platform: Any, monkeypatch: Any) -> None:
