@@ -232,10 +232,15 @@ class Publisher:
             self.ensure_topics(topics)
             producer = self._connect()
             counts = {topic: len(producer.partitions_for(topic)) for topic in topics}
-            stop, send, append, wakeup = self._stop, producer.send, producer._accumulator.append, producer._sender.wakeup
+            stop, send, append, wakeup = (
+                self._stop,
+                producer.send,
+                producer._accumulator.append,
+                producer._sender.wakeup,
+            )
             partitions = {topic: [TopicPartition(topic, i) for i in range(n)] for topic, n in counts.items()}
             largest = self._largest_appended
-            futures = []
+            futures: list[Any] = []
             add = futures.append
             for topic, key, value, headers, key_hash in messages:
                 if key_hash is None or len(value) > largest:  # the producer's own checks and partitioner

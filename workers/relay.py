@@ -269,20 +269,23 @@ class Relay(threading.Thread):
                 position, published = last, published + count
                 self.status.published += count
 
-        def read_after(after: int) -> tuple[int, list[Message]]:
+        def fetch_after(after: int, plain: list[str]) -> list[tuple[Any, ...]]:
             with self.platform.db.pool.connection() as conn:
-                return reader.read(conn, after, self.batch)
+                return reader.fetch(conn, after, self.batch, plain)
 
-        # The next batch is read (PostgreSQL working, the GIL free) while this one is handed over.
-        upcoming: Future[tuple[int, list[Message]]] | None = self._reader.submit(read_after, position)
+        # The next batch's rows are fetched (PostgreSQL building their envelopes, the GIL free) while this one's
+        # records are built and handed over.
+        upcoming: Future[list[tuple[Any, ...]]] | None = self._reader.submit(fetch_after, position, list(reader.plain))
         try:
             for _ in range(BATCHES_PER_PASS):
-                read, records = upcoming.result() if upcoming is not None else (position, [])
+                rows = upcoming.result() if upcoming is not None else []
                 upcoming = None
-                if not records:
+                if not rows:
                     break
-                if len(records) == self.batch:  # more may follow
-                    upcoming = self._reader.submit(read_after, read)
+                read = reader.last(rows, position)
+                if len(rows) == self.batch:  # more may follow
+                    upcoming = self._reader.submit(fetch_after, read, list(reader.plain))
+                _, records = reader.build(rows, read)
                 in_flight.append((read, len(records), self.publisher.send(records)))
                 acknowledge(keep=AHEAD)
                 if upcoming is None:
