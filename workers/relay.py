@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 import structlog
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 from adapters.kafka import KafkaSettings, Message, Publisher, PublishFailed, Sent
 from domain.shared.gc_pause import collector_paused
@@ -237,7 +237,31 @@ class Relay(threading.Thread):
         """Publish what is new in `sources` (every source by default), a bounded pass each; events published per
         source."""
         positions = self.positions()
-        return {source: self._relay(source, positions.get(source, 0)) for source in sources or self.sources}
+        chosen = list(sources or self.sources)
+        heads = self.heads(chosen)
+        published = {}
+        for source in chosen:
+            position = positions.get(source, 0)
+            if heads.get(source, 0) <= position:  # nothing new: no read, no pass (one query for every source)
+                self.status.lag[source] = 0
+                published[source] = 0
+            else:
+                published[source] = self._relay(source, position)
+        return published
+
+    def heads(self, sources: Iterable[str]) -> dict[str, int]:
+        """The newest notification id of each source (0 when it has none), in one round trip."""
+        parts = [
+            SQL("SELECT {} AS source, max(notification_id) AS head FROM {}.{}").format(
+                Literal(source), Identifier(self.logs[source].schema), Identifier(self.logs[source].table)
+            )
+            for source in sources
+        ]
+        if not parts:
+            return {}
+        with self.platform.db.pool.connection() as conn:
+            rows = conn.execute(SQL(" UNION ALL ").join(parts)).fetchall()
+        return {r["source"]: r["head"] or 0 for r in rows}
 
     def _relay(self, source: str, position: int) -> int:
         """Stream up to BATCHES_PER_PASS batches of one source; its position moves as the broker acknowledges them.
