@@ -168,6 +168,8 @@ class Publisher:
         self._producer: KafkaProducer | None = None
         self._stop: _StopOnFirstFailure | None = None
         self._known_topics: set[str] = set()
+        #: Values up to this size skip `KafkaProducer.send`'s checks (see `_connect`).
+        self._largest_appended = 0
 
     def _connect(self) -> KafkaProducer:
         if self._producer is None:
@@ -187,6 +189,13 @@ class Publisher:
             if type(accumulator) is RecordAccumulator:  # before any send: see _DrainedPartitionsIgnored
                 accumulator.__class__ = _DrainedPartitionsIgnored
             self._producer, self._stop = producer, _StopOnFirstFailure(producer)
+            # Records of bytes whose partition the message names are appended to the producer's accumulator as
+            # `KafkaProducer.send` would append them, without its per-record work: checking the headers' types,
+            # running serializers that are not set, asking the partitioner, estimating the record's size, and
+            # formatting its debug line (`str(producer)`) whether or not it is logged -- a fifth of the relay's
+            # CPU. Only a value far below the request limit goes that way, so the size check it skips cannot fail;
+            # a larger one takes `send` and its checks.
+            self._largest_appended = producer.config["max_request_size"] - 64 * 1024
         return self._producer
 
     def ensure_topics(self, topics: Iterable[str]) -> None:
@@ -223,17 +232,28 @@ class Publisher:
             self.ensure_topics(topics)
             producer = self._connect()
             counts = {topic: len(producer.partitions_for(topic)) for topic in topics}
-            stop, send = self._stop, producer.send
-            futures = [
-                send(
-                    topic,
-                    key=key,
-                    value=value,
-                    headers=headers,
-                    partition=None if key_hash is None else key_hash % counts[topic],
-                ).add_errback(stop)
-                for topic, key, value, headers, key_hash in messages
-            ]
+            stop, send, append, wakeup = (
+                self._stop,
+                producer.send,
+                producer._accumulator.append,
+                producer._sender.wakeup,
+            )
+            partitions = {topic: [TopicPartition(topic, i) for i in range(n)] for topic, n in counts.items()}
+            largest = self._largest_appended
+            futures: list[Any] = []
+            add = futures.append
+            for topic, key, value, headers, key_hash in messages:
+                if key_hash is None or len(value) > largest:  # the producer's own checks and partitioner
+                    partition = None if key_hash is None else key_hash % counts[topic]
+                    add(send(topic, key=key, value=value, headers=headers, partition=partition).add_errback(stop))
+                    continue
+                # What `KafkaProducer.send` does for a record of bytes with its partition chosen, without its
+                # per-record checks (see `_connect`): straight into the partition's batch.
+                tps = partitions[topic]
+                future, full, new_batch, _ = append(tps[key_hash % len(tps)], None, key, value, headers)
+                if full or new_batch:
+                    wakeup()
+                add(future.add_errback(stop))
         except Exception as exc:
             self.reset()
             raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc

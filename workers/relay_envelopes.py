@@ -273,10 +273,28 @@ class RecordReader:
 
     def read(self, conn: psycopg.Connection[Any], after: int, limit: int) -> tuple[int, list[Message]]:
         """The position of the last event read (`after` when none) and the records of up to `limit` events."""
-        source, plain, hashes = self.source, self.plain, _KEY_HASHES
+        return self.build(self.fetch(conn, after, limit), after)
+
+    def fetch(
+        self, conn: psycopg.Connection[Any], after: int, limit: int, plain: list[str] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """The rows `build` makes the records of: PostgreSQL's part of `read`, which another thread may run while
+        this one builds the records of rows fetched before. `plain` is the stored topics known to need no upcast
+        (`list(self.plain)` when not given): a topic learnt after the snapshot only sends its rows down the
+        general path, which makes the same records."""
+        params = {"source": self.source, "plain": list(self.plain) if plain is None else plain}
         with conn.cursor(row_factory=tuple_row, binary=True) as cursor:
-            cursor.execute(self.query, {"source": source, "plain": list(plain), "after": after, "limit": limit})
-            rows = cursor.fetchall()
+            cursor.execute(self.query, {**params, "after": after, "limit": limit})
+            return cursor.fetchall()
+
+    @staticmethod
+    def last(rows: list[tuple[Any, ...]], after: int) -> int:
+        """The position of the last of fetched `rows` (`after` when there are none)."""
+        return int(rows[-1][0]) if rows else after
+
+    def build(self, rows: list[tuple[Any, ...]], after: int) -> tuple[int, list[Message]]:
+        """The position of the last of fetched `rows` (`after` when none) and their records, in order."""
+        source, plain, hashes = self.source, self.plain, _KEY_HASHES
         records: list[Message] = []
         append = records.append
         for position, key, version, topic, name, tail, trace, state in rows:
@@ -306,7 +324,7 @@ class RecordReader:
                     key_hash,
                 )
             )
-        return (rows[-1][0] if rows else after), records
+        return self.last(rows, after), records
 
     def _learn(self, topic: str) -> None:
         """Note what the envelope says of an event class at version 1 (its records need no upcast); a class at a

@@ -17,8 +17,9 @@ import jsonschema
 import pytest
 import structlog.testing
 from kafka import KafkaConsumer
+from kafka.partitioner.default import murmur2
 
-from adapters.kafka import KafkaSettings, TansuBroker
+from adapters.kafka import PARTITIONS, KafkaSettings, TansuBroker
 from domain.customers.application import Customers
 from tests.conftest import make_tenant
 from tests.support import ROOT
@@ -116,7 +117,7 @@ def _consume(settings: KafkaSettings, expect: set[str] | None = None, idle: floa
 
 def _decoded(record: Any) -> dict[str, Any]:
     event = json.loads(record.value)
-    event["_topic"], event["_key"] = record.topic, record.key.decode()
+    event["_topic"], event["_key"], event["_partition"] = record.topic, record.key.decode(), record.partition
     event["_headers"] = dict(record.headers)
     return dict(event)
 
@@ -151,6 +152,8 @@ def test_every_event_is_published_once_in_order_with_a_valid_envelope(platform: 
     topics = {e["_topic"] for e in received}
     assert f"{settings.topic_prefix}.customers.customer_record" in topics
     assert f"{settings.topic_prefix}.identity.brand" in topics
+    for event in received:  # appended past KafkaProducer.send: the partition its default partitioner picks
+        assert event["_partition"] == (murmur2(event["_key"].encode()) & 0x7FFFFFFF) % PARTITIONS, event["_key"]
     for event in received[:300]:
         jsonschema.validate({k: v for k, v in event.items() if not k.startswith("_")}, ENVELOPE)
         assert event["_key"] == event["aggregate_id"] and event["_headers"]["type"].decode() == event["type"]
