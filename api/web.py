@@ -274,7 +274,7 @@ async def not_found(request: Request) -> Response:
 
 
 def _brand_timezone(gate: Gate, principal: Principal) -> str:
-    return str(gate.identity.brand(principal.brand_id).timezone)
+    return gate.identity.timezone(principal.brand_id)
 
 
 def _secure(request: Request) -> bool:

@@ -32,8 +32,7 @@ DEMO_PORT = 8100
 def start_demo_softmedia(platform: Platform, brand_id: Any, borrowers: int = 150, per_company: int = 1500) -> str:
     """Serve realistic notices for the demo brand's two companies (about 60% of them belonging to the demo's
     borrowers) and point the brand's sources at them; the first time, ask for a sync of each. Returns the URL."""
-    brand = platform.get(Identity).brand(brand_id)
-    today = business_date(platform.clock.now(), brand.timezone)
+    today = business_date(platform.clock.now(), platform.get(Identity).timezone(brand_id))
     known = [SimBorrower(p["name"], p["phone"], list(p["loan_numbers"])) for p in demo_borrowers(borrowers)]
     dataset = Dataset.generate(7, list(DEMO_COMPANIES), per_company, today, borrowers=known, known_share=0.6)
     port = int(os.environ.get("SOFTMEDIA_SIM_PORT", DEMO_PORT))

@@ -76,14 +76,14 @@ def fire_source_slots(port: NoticeJobPort, now: datetime) -> None:
 def _fire_source_slot(port: NoticeJobPort, source: EnabledSource, now: datetime) -> None:
     slot_key = f"{JOB}:{source.id}"
     settings = JobSettings(cron=source.schedule)
-    brand = port.identity.brand(source.brand_id)
+    zone = port.identity.timezone(source.brand_id)
     last = port.ops.last_slot(source.brand_id, slot_key)
     if last is None:
         port.ops.set_last_slot(source.brand_id, slot_key, now)
         return
-    slot, due = settings.next_fire_after(last, brand.timezone), None
+    slot, due = settings.next_fire_after(last, zone), None
     while slot is not None and slot <= now:
-        due, slot = slot, settings.next_fire_after(slot, brand.timezone)
+        due, slot = slot, settings.next_fire_after(slot, zone)
     if due is None:
         return
     port.ops.set_last_slot(source.brand_id, slot_key, due)

@@ -68,7 +68,7 @@ async def _list(request: Request, port: ReminderPagePort, principal: Principal, 
     query, ignored = _query(request)
 
     def load() -> tuple[Any, Any, dict[str, int], str]:
-        timezone = str(port.identity.brand(principal.brand_id).timezone)
+        timezone = port.identity.timezone(principal.brand_id)
         filters = filters_of(query, timezone)
         page = keyset_page(request, lambda cursor: port.queries.reminders(principal.brand_id, filters, cursor, 50))
         templates = port.templates.templates(principal.brand_id, None, None, None, None, 200)

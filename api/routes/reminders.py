@@ -145,7 +145,7 @@ def create_reminder(ctx: Context[ReminderPort]) -> Reply:
 
 def list_reminders(ctx: Context[ReminderPort]) -> Reply:
     q: ReminderQuery = ctx.query
-    timezone = str(ctx.port.identity.brand(ctx.brand_id).timezone)
+    timezone = ctx.port.identity.timezone(ctx.brand_id)
     page = ctx.port.queries.reminders(ctx.brand_id, filters_of(q, timezone), q.cursor, q.limit)
     return json_response(ReminderPageOut(items=[reminder_out(r) for r in page.items], next_cursor=page.next_cursor))
 

@@ -181,6 +181,11 @@ class Identity(Authentication):
         """The brand's current settings."""
         return self.configuration(brand_id).settings
 
+    def timezone(self, brand_id: UUID) -> str:
+        """The brand's business-day timezone: its configured setting (the brand record's `timezone` is only the one
+        it was created with)."""
+        return self.settings(brand_id).timezone
+
     def change_configuration(
         self, brand_id: UUID, updates: dict[str, Any], expected_version: int | None = None
     ) -> tuple[CommandResult, list[SettingChange]]:

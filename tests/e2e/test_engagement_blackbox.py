@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -256,10 +257,12 @@ def check_reminders(http: httpx.Client, h: Headers, sims: dict[str, str], drive:
     assert len(texts) == 1 and texts[0].endswith("/apply"), texts  # the payment link filled in, not blank
     assert listed(status="scheduled") == {later["id"]} and listed(status="cancelled") == {gone["id"]}
     assert listed(channel="sms") == {due["id"], later["id"], gone["id"]} and listed(channel="email") == set()
-    today = now.date().isoformat()
-    tomorrow = (now + timedelta(days=1)).date().isoformat()
+    zone = _ok(http.get(f"{API}/brand/config", headers=h))["settings"]["timezone"]
+    local = now.astimezone(ZoneInfo(zone))  # date filters are the brand's dates, not UTC's
+    today = local.date().isoformat()
+    tomorrow = (local + timedelta(days=1)).date().isoformat()
     assert listed(created_from=today, created_to=tomorrow) == {due["id"], later["id"], gone["id"]}
-    assert listed(scheduled_from=tomorrow) == {later["id"], gone["id"]}
+    assert listed(scheduled_from=tomorrow) == {later["id"], gone["id"]}, (zone, tomorrow, due, later, gone)
     assert listed(scheduled_to=(now + timedelta(days=2, hours=1)).isoformat()) == {due["id"], later["id"]}
     assert {r["id"] for r in _ok(http.get(f"{API}/reminders", params={"q": phone[-6:]}, headers=h))["items"]} == {due["id"], later["id"], gone["id"]}  # fmt: skip
     assert http.get(f"{API}/reminders", params={"cursor": "forged"}, headers=h).status_code == 422

@@ -687,7 +687,15 @@ def check_dashboard_figures(http: httpx.Client, h: Headers, book: dict[str, Any]
 
 def check_dashboards_in_browser(base: str, http: httpx.Client, h: Headers, v2: dict[str, Any]) -> None:
     """V1 then V2 in headless Chromium at phone and desktop widths: figures as the API's, charts drawn, nothing
-    wider than the screen."""
+    wider than the screen. On a thread of its own: under pytest the session's browser (Playwright's sync API)
+    keeps an event loop on the main thread, where a second sync_playwright() refuses to start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(_dashboards_in_browser, base, http, h, v2).result()
+
+
+def _dashboards_in_browser(base: str, http: httpx.Client, h: Headers, v2: dict[str, Any]) -> None:
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.conftest import CHROMIUM
