@@ -15,13 +15,14 @@ from uuid import UUID
 import structlog
 
 from adapters.mailer import MailRefused, SmtpMailer, render_email
-from domain.covenants.application import Covenants
+from domain.covenants.application import Covenants, DueCycles
 from domain.covenants.covenant import CovenantEvaluation, CovenantNotice
 from domain.covenants.status import NoticeKind
 from domain.covenants.terms import CovenantType
 from domain.identity.application import Identity
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
+from domain.shared.gc_pause import collector_paused
 from projections.covenant_queries import CovenantQueries
 from projections.engine import ProjectionEngine
 
@@ -94,16 +95,22 @@ def run_evaluation(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCo
         upcoming = pool.submit(page, after)
         while ids := upcoming.result():
             upcoming = pool.submit(page, ids[-1])
-            cycles = port.covenants.due_cycles(ids, run.as_of)
+            with collector_paused():  # the batch's aggregates and events die by reference counting: see gc_pause
+                cycles = port.covenants.due_cycles(ids, run.as_of)
             if saving is not None:
                 saving[0].result()
                 yield saving[1], saving[2]
             counts = BatchCounts(processed=len(ids), succeeded=cycles.opened, skipped=len(ids) - cycles.covenants)
-            saved = pool.submit(port.covenants.save_cycles, cycles) if not run.dry_run else _done()
+            saved = pool.submit(_save_cycles, port.covenants, cycles) if not run.dry_run else _done()
             saving = (saved, counts, str(ids[-1]))
         if saving is not None:
             saving[0].result()
             yield saving[1], saving[2]
+
+
+def _save_cycles(covenants: Covenants, cycles: DueCycles) -> None:
+    with collector_paused():  # encoding the batch's events makes no cyclic garbage either
+        covenants.save_cycles(cycles)
 
 
 def _done() -> Future[None]:
