@@ -78,8 +78,10 @@ def run_evaluation(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCo
 
     Three batches are in flight: the next page of due covenants is read while this one is evaluated, and this
     one's save runs while the next is evaluated; a batch is reported (and its cursor recorded) once saved. The
-    next page is unaffected by this one's writes: it holds only covenants after this one's last. A dry run counts
-    the cycles it would open and saves nothing.
+    evaluation runs on a worker thread too (in a copy of the caller's context, so its events keep the job as their
+    actor), so the next batch is evaluated while the scheduler records the last one's progress. The next page is
+    unaffected by this one's writes: it holds only covenants after this one's last. A dry run counts the cycles it
+    would open and saves nothing.
     """
     after = UUID(run.cursor) if run.cursor else None
     size = run.settings.batch_size
@@ -90,16 +92,20 @@ def run_evaluation(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCo
         )
         return ids
 
+    def evaluate(ids: list[UUID]) -> DueCycles:
+        with collector_paused():  # the batch's aggregates and events die by reference counting: see gc_pause
+            return port.covenants.due_cycles(ids, run.as_of)
+
     saving: tuple[Future[None], BatchCounts, str] | None = None
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="covenant-evaluation") as pool:
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="covenant-evaluation") as pool:
         upcoming = pool.submit(page, after)
         while ids := upcoming.result():
             upcoming = pool.submit(page, ids[-1])
-            with collector_paused():  # the batch's aggregates and events die by reference counting: see gc_pause
-                cycles = port.covenants.due_cycles(ids, run.as_of)
+            evaluating = pool.submit(contextvars.copy_context().run, evaluate, ids)
             if saving is not None:
                 saving[0].result()
                 yield saving[1], saving[2]
+            cycles = evaluating.result()
             counts = BatchCounts(processed=len(ids), succeeded=cycles.opened, skipped=len(ids) - cycles.covenants)
             saved = pool.submit(_save_cycles, port.covenants, cycles) if not run.dry_run else _done()
             saving = (saved, counts, str(ids[-1]))
