@@ -124,9 +124,7 @@ def test_the_cycles_the_evaluation_job_opens_on_its_worker_thread_name_the_job_a
     opened = [e for e in covenants.events.get(uuid.UUID(covenant["id"])) if type(e).__name__ == "CycleOpened"]
     records = [next(iter(covenants.events.get(e.evaluation_id))) for e in opened]
     assert [e.cycle for e in opened] == [1, 2] and [type(r).__name__ for r in records] == ["Opened", "Opened"]
-    assert {(e.actor, e.trace_id) for e in [*opened, *records]} == {
-        ("job:covenant-evaluation", f"job-run:{run['id']}")
-    }
+    assert {(e.actor, e.trace_id) for e in [*opened, *records]} == {("job:covenant-evaluation", f"job-run:{run['id']}")}
 
 
 def test_reviews_follow_the_status_rules_and_need_the_review_permission(client: Any, platform: Any) -> None:
