@@ -86,7 +86,9 @@ class CovenantViews(Projection):
         "CREATE INDEX IF NOT EXISTS covenant_evals_open_idx ON read.covenant_evaluations (overdue_after, id) WHERE status = 'open'",
         "CREATE INDEX IF NOT EXISTS covenant_evals_remind_idx ON read.covenant_evaluations (notification_date, customer_id, application_ref, due_date) WHERE status = 'open' AND reminder_notice_id IS NULL",
         "CREATE INDEX IF NOT EXISTS covenant_evals_overdue_idx ON read.covenant_evaluations (brand_id, customer_id, application_ref, due_date) WHERE status = 'overdue' AND overdue_notice_id IS NULL",
-        "CREATE INDEX IF NOT EXISTS covenant_evals_covenant_idx ON read.covenant_evaluations (covenant_id, cycle DESC)",
+        # A covenant's history (cycle DESC) reads the UNIQUE (covenant_id, cycle) index backwards: a second index on
+        # the same columns only cost every new record one more index entry (the evaluation job writes one each).
+        "DROP INDEX IF EXISTS read.covenant_evals_covenant_idx",
         "CREATE INDEX IF NOT EXISTS covenant_evals_brand_status_idx ON read.covenant_evaluations (brand_id, status)",
         """CREATE TABLE IF NOT EXISTS read.covenant_notices (
             id uuid PRIMARY KEY,

@@ -15,13 +15,14 @@ from uuid import UUID
 import structlog
 
 from adapters.mailer import MailRefused, SmtpMailer, render_email
-from domain.covenants.application import Covenants
+from domain.covenants.application import Covenants, DueCycles
 from domain.covenants.covenant import CovenantEvaluation, CovenantNotice
 from domain.covenants.status import NoticeKind
 from domain.covenants.terms import CovenantType
 from domain.identity.application import Identity
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
+from domain.shared.gc_pause import collector_paused
 from projections.covenant_queries import CovenantQueries
 from projections.engine import ProjectionEngine
 
@@ -77,8 +78,10 @@ def run_evaluation(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCo
 
     Three batches are in flight: the next page of due covenants is read while this one is evaluated, and this
     one's save runs while the next is evaluated; a batch is reported (and its cursor recorded) once saved. The
-    next page is unaffected by this one's writes: it holds only covenants after this one's last. A dry run counts
-    the cycles it would open and saves nothing.
+    evaluation runs on a worker thread too (in a copy of the caller's context, so its events keep the job as their
+    actor), so the next batch is evaluated while the scheduler records the last one's progress. The next page is
+    unaffected by this one's writes: it holds only covenants after this one's last. A dry run counts the cycles it
+    would open and saves nothing.
     """
     after = UUID(run.cursor) if run.cursor else None
     size = run.settings.batch_size
@@ -89,21 +92,31 @@ def run_evaluation(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCo
         )
         return ids
 
+    def evaluate(ids: list[UUID]) -> DueCycles:
+        with collector_paused():  # the batch's aggregates and events die by reference counting: see gc_pause
+            return port.covenants.due_cycles(ids, run.as_of)
+
     saving: tuple[Future[None], BatchCounts, str] | None = None
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="covenant-evaluation") as pool:
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="covenant-evaluation") as pool:
         upcoming = pool.submit(page, after)
         while ids := upcoming.result():
             upcoming = pool.submit(page, ids[-1])
-            cycles = port.covenants.due_cycles(ids, run.as_of)
+            evaluating = pool.submit(contextvars.copy_context().run, evaluate, ids)
             if saving is not None:
                 saving[0].result()
                 yield saving[1], saving[2]
+            cycles = evaluating.result()
             counts = BatchCounts(processed=len(ids), succeeded=cycles.opened, skipped=len(ids) - cycles.covenants)
-            saved = pool.submit(port.covenants.save_cycles, cycles) if not run.dry_run else _done()
+            saved = pool.submit(_save_cycles, port.covenants, cycles) if not run.dry_run else _done()
             saving = (saved, counts, str(ids[-1]))
         if saving is not None:
             saving[0].result()
             yield saving[1], saving[2]
+
+
+def _save_cycles(covenants: Covenants, cycles: DueCycles) -> None:
+    with collector_paused():  # encoding the batch's events makes no cyclic garbage either
+        covenants.save_cycles(cycles)
 
 
 def _done() -> Future[None]:

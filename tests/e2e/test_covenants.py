@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from domain.covenants.application import Covenants
 from domain.identity.application import Identity
 from domain.jobs.application import Jobs
 from tests.conftest import Tenant, make_tenant
@@ -110,6 +111,20 @@ def test_evaluation_job_opens_one_record_per_cycle_across_month_ends_and_reruns_
     assert (
         client.get(f"/api/v1/covenants/{covenant['id']}", headers=tenant.auth).json()["next_due_date"] == "2024-05-31"
     )
+
+
+def test_the_cycles_the_evaluation_job_opens_on_its_worker_thread_name_the_job_and_its_run(
+    client: Any, platform: Any
+) -> None:
+    tenant = make_tenant(platform)
+    covenant = _covenant(client, tenant, _borrower(client, tenant))
+    run = _run(client, platform, tenant, "covenant-evaluation", "2024-02-25")
+    assert run["succeeded"] == 2
+    covenants = platform.get(Covenants)
+    opened = [e for e in covenants.events.get(uuid.UUID(covenant["id"])) if type(e).__name__ == "CycleOpened"]
+    records = [next(iter(covenants.events.get(e.evaluation_id))) for e in opened]
+    assert [e.cycle for e in opened] == [1, 2] and [type(r).__name__ for r in records] == ["Opened", "Opened"]
+    assert {(e.actor, e.trace_id) for e in [*opened, *records]} == {("job:covenant-evaluation", f"job-run:{run['id']}")}
 
 
 def test_reviews_follow_the_status_rules_and_need_the_review_permission(client: Any, platform: Any) -> None:
