@@ -203,9 +203,10 @@ class Engagement:
         are claimed `sending` (one write fewer; a crash leaves them to be re-sent with the same reference, which the
         provider deduplicates); email is marked `sending` at its hand-over to the mail server."""
         now = self.clock.now()
+        quiet = {channel: brand.quiet_until(channel, now) is not None for channel in {m.channel for m in messages}}
         return self.messages.claim([
             replace(m, status="sending") if m.status == "queued" and m.channel != Channel.EMAIL and
-            brand.quiet_until(m.channel, now) is None else m for m in messages
+            not quiet[m.channel] else m for m in messages
         ])  # fmt: skip
 
     def deliver_claimed(
