@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -72,6 +73,7 @@ _COLUMNS = (
     "next_attempt_at, created_at, updated_at, sent_at, delivered_at"
 )
 _NAMES = [c.strip() for c in _COLUMNS.split(",")]
+_ROW = attrgetter(*_NAMES)
 #: Each column's type, for the one-array-per-column `unnest` insert (a page of claims is 25 parameters, not 25 a row).
 _TYPES = ("uuid", "uuid", "text", "uuid", "uuid", "int", "text", "text", "text", "uuid", "int", "text", "text", "text",
           "text", "text", "text", "text", "text", "int", "timestamptz", "timestamptz", "timestamptz", "timestamptz",
@@ -93,7 +95,7 @@ def _rows(columns: Sequence[list[Any]], names: Sequence[str], types: Sequence[st
     client cost in these writes, and PostgreSQL parses fewer)."""
     select: list[str] = []
     scalars: list[Any] = []
-    arrays: list[list[Any]] = []
+    arrays: list[Any] = []
     unnested: list[str] = []
     for name, kind, values in zip(names, types, columns, strict=True):
         first = values[0]
@@ -103,7 +105,9 @@ def _rows(columns: Sequence[list[Any]], names: Sequence[str], types: Sequence[st
         else:
             select.append(f"u.{name}")
             unnested.append(name)
-            arrays.append(values)
+            # uuids as one array literal (PostgreSQL parses it; psycopg's per-element dumping cost more than the rest)
+            arrays.append("{" + ",".join("NULL" if v is None else str(v) for v in values) + "}" if kind == "uuid"
+                          else values)  # fmt: skip
     if not arrays:
         return f"SELECT {', '.join(select)}", scalars
     types_of = dict(zip(names, types, strict=True))
@@ -172,7 +176,7 @@ class MessageStore:
         """Insert the messages whose key is free, in one statement; the ones inserted (a taken key: none)."""
         if not messages:
             return []
-        rows, params = _rows([[getattr(m, name) for m in messages] for name in _NAMES], _NAMES, _TYPES)
+        rows, params = _rows([list(column) for column in zip(*map(_ROW, messages), strict=True)], _NAMES, _TYPES)
         with self.pool.connection() as conn:
             found = conn.execute(
                 f"INSERT INTO ops.messages ({_COLUMNS}) {rows} ON CONFLICT (brand_id, dedupe_key) DO NOTHING RETURNING id",
