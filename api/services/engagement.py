@@ -171,7 +171,8 @@ class Engagement:
                 template: Template | None, variables: Mapping[str, object], *, loan_id: UUID | None = None,
                 instalment: int | None = None, source: str = "auto") -> Message | None:  # fmt: skip
         """A message to claim (not yet stored): rendered, suppressed when the borrower opted out, deferred in quiet
-        hours, failed `no_template` when there is none; None when the borrower has no address on the channel."""
+        hours, failed `no_template` when there is none; None when the borrower has no address on the channel. SMS and
+        WhatsApp to go now come `sending` (as `claim` stores them), email `queued` (marked at its hand-over)."""
         address = recipient.email if channel is Channel.EMAIL else recipient.phone
         if not address:
             return None
@@ -183,6 +184,8 @@ class Engagement:
             status, reason = "failed", "no_template"
         elif (until := brand.quiet_until(channel.value, now)) is not None:
             status, reason, next_at = "deferred", "quiet_hours", until
+        elif channel is not Channel.EMAIL:
+            status = "sending"  # claimed `sending`, sent right after (see `claim`): no copy of the message to make
         rendered = (
             render(channel, template.subject, template.body, {"borrower_name": recipient.name,
                                                               "brand_name": brand.name, **variables})
@@ -203,9 +206,10 @@ class Engagement:
         are claimed `sending` (one write fewer; a crash leaves them to be re-sent with the same reference, which the
         provider deduplicates); email is marked `sending` at its hand-over to the mail server."""
         now = self.clock.now()
+        quiet = {channel: brand.quiet_until(channel, now) is not None for channel in {m.channel for m in messages}}
         return self.messages.claim([
             replace(m, status="sending") if m.status == "queued" and m.channel != Channel.EMAIL and
-            brand.quiet_until(m.channel, now) is None else m for m in messages
+            not quiet[m.channel] else m for m in messages
         ])  # fmt: skip
 
     def deliver_claimed(

@@ -102,8 +102,9 @@ class Deliveries:
         tail leaves free while its outcomes are recorded; else a pool of PARALLEL threads for this page."""
         result = Sent()
         ready: list[Message] = []
+        quiet = {channel: brand.quiet_until(channel, now) for channel in {m.channel for m in page}}
         for message in page:
-            until = brand.quiet_until(message.channel, now)
+            until = quiet[message.channel]
             if until is not None:
                 if message.status != "deferred" or message.next_attempt_at != until:
                     self.messages.defer(message.id, until, now)

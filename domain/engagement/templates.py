@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue
 from domain.shared.values import clean_text
@@ -117,7 +118,13 @@ def check_template(channel: Channel, subject: str | None, body: str) -> tuple[st
 
 def clean_value(value: object) -> str:
     """A placeholder's value as it may appear: one line, no control or bidi characters, at most MAX_VALUE long."""
-    text = _UNSAFE_IN_VALUE.sub(" ", str(value))
+    return _clean(str(value))
+
+
+@lru_cache(maxsize=4096)
+def _clean(raw: str) -> str:
+    """`clean_value` of a string (cached: a page of messages repeats the brand, link, date and amounts)."""
+    text = _UNSAFE_IN_VALUE.sub(" ", raw)
     return " ".join(text.split())[:MAX_VALUE]
 
 
