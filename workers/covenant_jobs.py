@@ -8,13 +8,14 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from typing import Any
 from uuid import UUID
 
 import structlog
 
-from adapters.mailer import MailRefused, SmtpMailer, render_email
+from adapters.mailer import MailRefused, Slot, SmtpMailer, render_shaped
 from domain.covenants.application import Covenants
 from domain.covenants.covenant import CovenantEvaluation, CovenantNotice
 from domain.covenants.status import NoticeKind
@@ -368,14 +369,16 @@ def _send(
     brand_name: str,
     hand_over: Callable[[Callable[[], None]], None],
 ) -> None:
-    text, html = render_email(
-        f"covenant_{notice.kind.value}",
-        name=names.get(notice.customer_id, "Customer"),
-        due_date=records[0].due_date,
-        application_ref=notice.application_ref,
-        items=[{"title": r.title, "requirement": _requirement(r)} for r in records],
-        brand_name=brand_name,
-    )
+    requirements = [_requirement(r) for r in records]
+    values = [names.get(notice.customer_id, "Customer"), notice.application_ref]
+    for record, requirement in zip(records, requirements, strict=True):
+        values.append(record.title)
+        if requirement:
+            values.append(requirement)
+    # The templates are rendered once per shape (kind, due date, brand, which items have a requirement) and
+    # filled in with each email's name, reference, titles and requirements.
+    shape = (records[0].due_date, brand_name, tuple(bool(r) for r in requirements))
+    text, html = render_shaped(f"covenant_{notice.kind.value}", _context, shape, values)
     port.mailer.send(
         to=notice.recipient,
         subject=notice.subject,
@@ -384,3 +387,15 @@ def _send(
         message_id=notice.message_id,
         handing_over=hand_over,
     )
+
+
+def _context(
+    slot: Callable[[], Slot], due_date: date, brand_name: str, requirements: tuple[bool, ...]
+) -> dict[str, Any]:
+    """A notice email's template context with slots for its per-email strings, in `_send`'s order of values."""
+    name, application_ref = slot(), slot()
+    items = [{"title": slot(), "requirement": slot() if has else None} for has in requirements]
+    return {
+        "name": name, "due_date": due_date, "application_ref": application_ref, "items": items,
+        "brand_name": brand_name,
+    }  # fmt: skip
