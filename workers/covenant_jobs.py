@@ -220,19 +220,23 @@ def _send_queued(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCoun
     brand_name = port.identity.brand(run.brand_id).name
     failures = 0
 
-    def claim(after: Any) -> tuple[list[Any], list[CovenantNotice], int] | None:
-        """The next page after `after`: its queue entries, the notices to send, how many were presumed sent."""
-        page = port.covenant_queries.pending_notices(run.brand_id, after, run.settings.batch_size)
+    def claim(after: Any) -> tuple[Any, list[CovenantNotice], dict[UUID, CovenantEvaluation], int] | None:
+        """The next page after `after`: its last queue entry, the notices to send with their records (one read),
+        how many were presumed sent."""
+        page = port.covenant_queries.pending_notices_with_records(run.brand_id, after, run.settings.batch_size)
         if not page:
             return None
+        loaded, records = port.covenants.notices_and_records(
+            [notice_id for _, notice_id, _ in page], [i for _, _, ids in page for i in ids]
+        )
         # Sent by an earlier attempt that died before the read model caught up: skip.
-        notices = [n for n in port.covenants.notices([notice_id for _, notice_id in page]) if not n.sent]
+        notices = [n for n in loaded if not n.sent]
         presumed = [n for n in notices if n.handing_over]
         notices = [n for n in notices if not n.handing_over]
         for notice in presumed:
             log.warning("covenant.notice_presumed_sent", notice=str(notice.id), message_id=notice.message_id)
             port.covenants.mark_sent(notice, presumed=True)
-        return page, notices, len(presumed)
+        return page[-1][:2], notices, records, len(presumed)
 
     def finish(notices: list[CovenantNotice], outcomes: list[bool | str], presumed: int) -> BatchCounts:
         # The server accepted these: one save records them all (each is already on record as handed over, so a
@@ -246,11 +250,7 @@ def _send_queued(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCoun
         claimed = claim(None)
         sending: tuple[list[CovenantNotice], list[Future[bool | str]], int] | None = None
         while claimed is not None:
-            page, notices, presumed = claimed
-            records = {
-                r.id: r
-                for r in port.covenants.evaluations(run.brand_id, [i for n in notices for i in n.evaluation_ids])
-            }
+            last, notices, records, presumed = claimed
             names = port.covenant_queries.customer_names(run.brand_id, {n.customer_id for n in notices})
             deliver = partial(_deliver, port, records, names, brand_name)
             futures = [senders.submit(deliver, notice) for notice in notices]
@@ -259,7 +259,7 @@ def _send_queued(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCoun
                 failures += counts.failed
                 yield counts, "send"
             sending = (notices, futures, presumed)
-            claimed = claim(page[-1])
+            claimed = claim(last)
         if sending is not None:
             counts = finish(sending[0], [f.result() for f in sending[1]], sending[2])
             failures += counts.failed
