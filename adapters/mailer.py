@@ -252,7 +252,9 @@ class SmtpMailer:
         """Send one email (from `sender`, e.g. the brand's address, else MAIL_FROM); MailRefused when the server
         refuses it, OSError/SMTPException when the line fails."""
         sender = sender or self.settings.sender
-        body = re.sub(rb"(?m)^\.", b"..", compose(sender, to, subject, message_id, text, html))
+        body = compose(sender, to, subject, message_id, text, html)
+        if body.startswith(b".") or b"\n." in body:  # dot-stuffing, only when a line starts with a dot
+            body = re.sub(rb"(?m)^\.", b"..", body)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
 

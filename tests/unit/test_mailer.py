@@ -78,3 +78,19 @@ def test_a_shaped_notice_email_is_the_template_rendered_for_it(template: str, it
             items=[{"title": title, "requirement": req or None} for title, req in items],
             brand_name=brand,
         )
+
+
+def test_lines_starting_with_a_dot_reach_the_server_as_written() -> None:
+    from adapters.mail_sink import MailSink
+    from adapters.mailer import MailSettings, SmtpMailer
+
+    sink = MailSink().start()
+    mailer = SmtpMailer(MailSettings(port=sink.port))
+    try:
+        for i, text in enumerate([".first line\n..two\nmiddle\n.\nend\n", "no dot at a line's start\n"]):
+            mailer.send(to="b@example.in", subject="s", text=text, html=f"<p>{i}</p>", message_id=f"<m-{i}@cd>")
+        mailer.close()
+        received = [m.get_body(("plain",)).get_content().replace("\r\n", "\n") for m in sink.messages]  # type: ignore[union-attr]
+    finally:
+        sink.stop()
+    assert received == [".first line\n..two\nmiddle\n.\nend\n", "no dot at a line's start\n"]
