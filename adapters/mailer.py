@@ -67,6 +67,53 @@ def render_email(template: str, **context: Any) -> tuple[str, str]:
     ).render(**context)
 
 
+class Slot(str):
+    """A stand-in for a per-email string in a template rendered once per shape (see `render_shaped`)."""
+
+    __slots__ = ()
+
+
+#: A slot in a rendered shape: NUL, its number, NUL (NUL passes HTML escaping unchanged and is never in a template).
+_SLOT = re.compile("\x00([0-9]+)\x00")
+
+
+#: A builder of a template's context with slots: `build(slot, *shape)` (see `render_shaped`).
+ContextWithSlots = Callable[..., dict[str, Any]]
+
+
+@functools.lru_cache(maxsize=1024)
+def _shape(template: str, build: ContextWithSlots, shape: tuple[Any, ...]) -> tuple[list[str], list[str]]:
+    numbers = iter(range(1_000_000))
+    context = build(lambda: Slot(f"\x00{next(numbers)}\x00"), *shape)
+    text, html = render_email(template, **context)
+    return _SLOT.split(text), _SLOT.split(html)
+
+
+def render_shaped(template: str, build: ContextWithSlots, shape: tuple[Any, ...], values: list[str]) -> tuple[str, str]:
+    """(text, html) of `template`, rendered once per shape and filled in per email.
+
+    `build(slot, *shape)` returns the template's context with `slot()` in place of each per-email string,
+    numbered in the order of the calls; `shape` (hashable) holds what else the context depends on (e.g. how many
+    items, which are empty, the due date), and `values` are the email's strings in the order of the slots
+    (HTML-escaped here for the html body, as the template's autoescape does). A slot may only be printed as is,
+    never tested, measured or filtered. Rendering the two templates is ~60 us; filling a shape in is a few.
+    """
+    text, html = _shape(template, build, shape)
+    return _filled(text, values, escaped=False), _filled(html, values, escaped=True)
+
+
+#: What Jinja's autoescape (markupsafe.escape) writes for each character it escapes.
+_HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#39;", '"': "&#34;"})
+
+
+def _filled(parts: list[str], values: list[str], *, escaped: bool) -> str:
+    out = parts[:]
+    for i in range(1, len(out), 2):
+        value = values[int(out[i])]
+        out[i] = value.translate(_HTML_ESCAPES) if escaped else value
+    return "".join(out)
+
+
 def compose(sender: str, to: str, subject: str, message_id: str, text: str, html: str) -> bytes:
     """The wire bytes (CRLF lines, not yet dot-stuffed) of a multipart/alternative email of `text` and `html`.
 
@@ -205,7 +252,9 @@ class SmtpMailer:
         """Send one email (from `sender`, e.g. the brand's address, else MAIL_FROM); MailRefused when the server
         refuses it, OSError/SMTPException when the line fails."""
         sender = sender or self.settings.sender
-        body = re.sub(rb"(?m)^\.", b"..", compose(sender, to, subject, message_id, text, html))
+        body = compose(sender, to, subject, message_id, text, html)
+        if body.startswith(b".") or b"\n." in body:  # dot-stuffing, only when a line starts with a dot
+            body = re.sub(rb"(?m)^\.", b"..", body)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
 

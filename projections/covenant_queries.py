@@ -399,6 +399,24 @@ class CovenantQueries:
             ).fetchall()
         return {r["id"]: r["name"] for r in rows}
 
+    def pending_notices_with_records(
+        self, brand_id: UUID, after: tuple[datetime, UUID] | None, limit: int
+    ) -> list[tuple[datetime, UUID, list[UUID]]]:
+        """`pending_notices` with the evaluation records each notice covers (so a page's notices and records can
+        be loaded in one read)."""
+        where = "brand_id = %s AND status = 'queued'"
+        params: list[Any] = [brand_id]
+        if after is not None:
+            where += " AND (queued_at, id) > (%s, %s)"
+            params += [after[0], after[1]]
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT queued_at, id, evaluation_ids FROM read.covenant_notices WHERE {where} "
+                "ORDER BY queued_at, id LIMIT %s",
+                (*params, limit),
+            ).fetchall()
+        return [(r["queued_at"], r["id"], list(r["evaluation_ids"])) for r in rows]
+
     def pending_notices(
         self, brand_id: UUID, after: tuple[datetime, UUID] | None, limit: int
     ) -> list[tuple[datetime, UUID]]:

@@ -27,6 +27,9 @@ class ProjectionRunner(threading.Thread):
 
     #: A stopped projection is tried again after this many seconds (an operator may have fixed its cause).
     STOPPED_RETRY_SECONDS = 5.0
+    #: An idle runner's re-check reads only the source's head unless this long has passed since the projections
+    #: were last asked themselves (e.g. one was reset to replay by another process while nothing new was recorded).
+    FULL_CHECK_SECONDS = 10.0
 
     def __init__(self, engine: ProjectionEngine, names: str | list[str], dsn: str, batch: int = 2000) -> None:
         chosen = [names] if isinstance(names, str) else list(names)
@@ -40,7 +43,8 @@ class ProjectionRunner(threading.Thread):
         self.batch = batch
         self.stopping = threading.Event()
         self.resume_at: dict[str, float] = {}  # stopped projection -> when to try it again
-        self.channel = engine.applications[sources.pop()].recorder.channel_name  # type: ignore[attr-defined]
+        self.source = sources.pop()
+        self.channel = engine.applications[self.source].recorder.channel_name  # type: ignore[attr-defined]
 
     def stop(self) -> None:
         self.stopping.set()
@@ -60,7 +64,22 @@ class ProjectionRunner(threading.Thread):
     def _follow(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as listen_conn:
             listen_conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel)))
+            idle_head: int | None = None  # the source's head every projection had reached when last idle
+            checked_at = time.monotonic()
             while not self.stopping.is_set():
+                if (
+                    idle_head is not None
+                    and not self.resume_at
+                    and time.monotonic() - checked_at < self.FULL_CHECK_SECONDS
+                ):
+                    # Woken with nothing new said (the periodic re-check): one read of the source's head tells
+                    # whether anything was recorded without a NOTIFY; the projections are not asked one by one.
+                    if self.engine.head(self.source) == idle_head:
+                        if list(listen_conn.notifies(timeout=1.0, stop_after=1)):
+                            idle_head = None
+                        continue
+                head = self.engine.head(self.source)
+                checked_at = time.monotonic()
                 covered = 0
                 for projection in self.projections:
                     # One stopped projection must not hold up the others of its source.
@@ -69,9 +88,14 @@ class ProjectionRunner(threading.Thread):
                     try:
                         with self.engine.pool.connection() as conn:
                             covered += self.engine.process_batch(conn, projection, self.batch)
+                        self.resume_at.pop(projection.name, None)
                     except ProjectionStalled:
                         self.resume_at[projection.name] = time.monotonic() + self.STOPPED_RETRY_SECONDS
                 if covered:
+                    idle_head = None
                     continue
-                # Caught up: sleep until the recorder's NOTIFY (or a periodic re-check).
-                list(listen_conn.notifies(timeout=1.0, stop_after=1))
+                # Caught up (each projection found nothing after `head`, read before the pass): sleep until the
+                # recorder's NOTIFY (or a periodic re-check).
+                idle_head = head
+                if list(listen_conn.notifies(timeout=1.0, stop_after=1)):
+                    idle_head = None

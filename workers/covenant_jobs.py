@@ -8,13 +8,14 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from typing import Any
 from uuid import UUID
 
 import structlog
 
-from adapters.mailer import MailRefused, SmtpMailer, render_email
+from adapters.mailer import MailRefused, Slot, SmtpMailer, render_shaped
 from domain.covenants.application import Covenants, DueCycles
 from domain.covenants.covenant import CovenantEvaluation, CovenantNotice
 from domain.covenants.status import NoticeKind
@@ -232,19 +233,23 @@ def _send_queued(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCoun
     brand_name = port.identity.brand(run.brand_id).name
     failures = 0
 
-    def claim(after: Any) -> tuple[list[Any], list[CovenantNotice], int] | None:
-        """The next page after `after`: its queue entries, the notices to send, how many were presumed sent."""
-        page = port.covenant_queries.pending_notices(run.brand_id, after, run.settings.batch_size)
+    def claim(after: Any) -> tuple[Any, list[CovenantNotice], dict[UUID, CovenantEvaluation], int] | None:
+        """The next page after `after`: its last queue entry, the notices to send with their records (one read),
+        how many were presumed sent."""
+        page = port.covenant_queries.pending_notices_with_records(run.brand_id, after, run.settings.batch_size)
         if not page:
             return None
+        loaded, records = port.covenants.notices_and_records(
+            [notice_id for _, notice_id, _ in page], [i for _, _, ids in page for i in ids]
+        )
         # Sent by an earlier attempt that died before the read model caught up: skip.
-        notices = [n for n in port.covenants.notices([notice_id for _, notice_id in page]) if not n.sent]
+        notices = [n for n in loaded if not n.sent]
         presumed = [n for n in notices if n.handing_over]
         notices = [n for n in notices if not n.handing_over]
         for notice in presumed:
             log.warning("covenant.notice_presumed_sent", notice=str(notice.id), message_id=notice.message_id)
             port.covenants.mark_sent(notice, presumed=True)
-        return page, notices, len(presumed)
+        return page[-1][:2], notices, records, len(presumed)
 
     def finish(notices: list[CovenantNotice], outcomes: list[bool | str], presumed: int) -> BatchCounts:
         # The server accepted these: one save records them all (each is already on record as handed over, so a
@@ -258,11 +263,7 @@ def _send_queued(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCoun
         claimed = claim(None)
         sending: tuple[list[CovenantNotice], list[Future[bool | str]], int] | None = None
         while claimed is not None:
-            page, notices, presumed = claimed
-            records = {
-                r.id: r
-                for r in port.covenants.evaluations(run.brand_id, [i for n in notices for i in n.evaluation_ids])
-            }
+            last, notices, records, presumed = claimed
             names = port.covenant_queries.customer_names(run.brand_id, {n.customer_id for n in notices})
             deliver = partial(_deliver, port, records, names, brand_name)
             futures = [senders.submit(deliver, notice) for notice in notices]
@@ -271,7 +272,7 @@ def _send_queued(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCoun
                 failures += counts.failed
                 yield counts, "send"
             sending = (notices, futures, presumed)
-            claimed = claim(page[-1])
+            claimed = claim(last)
         if sending is not None:
             counts = finish(sending[0], [f.result() for f in sending[1]], sending[2])
             failures += counts.failed
@@ -381,14 +382,16 @@ def _send(
     brand_name: str,
     hand_over: Callable[[Callable[[], None]], None],
 ) -> None:
-    text, html = render_email(
-        f"covenant_{notice.kind.value}",
-        name=names.get(notice.customer_id, "Customer"),
-        due_date=records[0].due_date,
-        application_ref=notice.application_ref,
-        items=[{"title": r.title, "requirement": _requirement(r)} for r in records],
-        brand_name=brand_name,
-    )
+    requirements = [_requirement(r) for r in records]
+    values = [names.get(notice.customer_id, "Customer"), notice.application_ref]
+    for record, requirement in zip(records, requirements, strict=True):
+        values.append(record.title)
+        if requirement:
+            values.append(requirement)
+    # The templates are rendered once per shape (kind, due date, brand, which items have a requirement) and
+    # filled in with each email's name, reference, titles and requirements.
+    shape = (records[0].due_date, brand_name, tuple(bool(r) for r in requirements))
+    text, html = render_shaped(f"covenant_{notice.kind.value}", _context, shape, values)
     port.mailer.send(
         to=notice.recipient,
         subject=notice.subject,
@@ -397,3 +400,15 @@ def _send(
         message_id=notice.message_id,
         handing_over=hand_over,
     )
+
+
+def _context(
+    slot: Callable[[], Slot], due_date: date, brand_name: str, requirements: tuple[bool, ...]
+) -> dict[str, Any]:
+    """A notice email's template context with slots for its per-email strings, in `_send`'s order of values."""
+    name, application_ref = slot(), slot()
+    items = [{"title": slot(), "requirement": slot() if has else None} for has in requirements]
+    return {
+        "name": name, "due_date": due_date, "application_ref": application_ref, "items": items,
+        "brand_name": brand_name,
+    }  # fmt: skip

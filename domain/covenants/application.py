@@ -303,6 +303,25 @@ class Covenants(ContextApplication):
         """Notices in the order of the ids (workers only)."""
         return self.load_many(CovenantNotice, notice_ids, None, EvaluationNotFound)
 
+    def notices_and_records(
+        self, notice_ids: Sequence[UUID], evaluation_ids: Sequence[UUID]
+    ) -> tuple[list[CovenantNotice], dict[UUID, CovenantEvaluation]]:
+        """Notices in the order of their ids and the evaluation records they cover, by id, in one read (workers
+        only). `evaluation_ids` is what the caller expects them to cover; any record of theirs not among them is
+        loaded after."""
+        found = self.find_many([*notice_ids, *evaluation_ids])
+        notices = []
+        for notice_id in notice_ids:
+            notice = found.get(notice_id)
+            if not isinstance(notice, CovenantNotice):
+                raise EvaluationNotFound(f"CovenantNotice {notice_id} not found", id=str(notice_id))
+            notices.append(notice)
+        records = {i: r for i, r in found.items() if isinstance(r, CovenantEvaluation)}
+        missing = [i for n in notices for i in n.evaluation_ids if i not in records]
+        if missing:
+            records.update((r.id, r) for r in self.evaluations(None, missing))
+        return notices, records
+
     def evaluations(self, brand_id: UUID | None, evaluation_ids: Sequence[UUID]) -> list[CovenantEvaluation]:
         """Evaluation records of the brand in the order of the ids (None: any brand, for workers)."""
         return self.load_many(CovenantEvaluation, evaluation_ids, brand_id, EvaluationNotFound)

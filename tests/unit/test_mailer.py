@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from email import message_from_bytes, policy
 from typing import Any
 
 import pytest
 
-from adapters.mailer import _composed_by_email_package, compose
+from adapters.mailer import _composed_by_email_package, compose, render_email, render_shaped
+from workers.covenant_jobs import _context
 
 SENDER = "Covenant Desk <covenants@covenant-desk.local>"
 
@@ -52,3 +54,43 @@ def test_composed_email_reads_as_the_email_package_writes_it(text: str, html: st
 def test_a_header_with_a_line_break_is_refused_as_the_email_package_refuses_it() -> None:
     with pytest.raises(ValueError, match="linefeed or carriage return"):
         compose(SENDER, "borrower@example.in", "Hello\r\nBcc: someone@example.org", "<n@x>", "text", "<p>html</p>")
+
+
+@pytest.mark.parametrize("template", ["covenant_reminder", "covenant_overdue"])
+@pytest.mark.parametrize(
+    "items",
+    [
+        [("Debt service coverage", "DSCR >= 1.25")],
+        [("Audited accounts", None), ("Insurance <renewal> & \"copy\" 'now'", "Policy ₹5,000 & up"), ("Site", "")],
+        [("Stock statement", "monthly"), ("Net worth", "NW > 10 cr"), ("\x00 1 \x00", "{{ name }}")],
+    ],
+)
+def test_a_shaped_notice_email_is_the_template_rendered_for_it(template: str, items: list[Any]) -> None:
+    name, ref, brand, due = "Suresh <Menon> & Sons", "CDL'0012\"345", "Bench & Co", date(2024, 7, 5)
+    values = [name, ref, *(v for title, req in items for v in ((title, req) if req else (title,)))]
+    shape = (due, brand, tuple(bool(req) for _, req in items))
+    for _ in range(2):  # rendered, then from the shape kept
+        assert render_shaped(template, _context, shape, values) == render_email(
+            template,
+            name=name,
+            due_date=due,
+            application_ref=ref,
+            items=[{"title": title, "requirement": req or None} for title, req in items],
+            brand_name=brand,
+        )
+
+
+def test_lines_starting_with_a_dot_reach_the_server_as_written() -> None:
+    from adapters.mail_sink import MailSink
+    from adapters.mailer import MailSettings, SmtpMailer
+
+    sink = MailSink().start()
+    mailer = SmtpMailer(MailSettings(port=sink.port))
+    try:
+        for i, text in enumerate([".first line\n..two\nmiddle\n.\nend\n", "no dot at a line's start\n"]):
+            mailer.send(to="b@example.in", subject="s", text=text, html=f"<p>{i}</p>", message_id=f"<m-{i}@cd>")
+        mailer.close()
+        received = [m.get_body(("plain",)).get_content().replace("\r\n", "\n") for m in sink.messages]  # type: ignore[union-attr]
+    finally:
+        sink.stop()
+    assert received == [".first line\n..two\nmiddle\n.\nend\n", "no dot at a line's start\n"]
