@@ -88,7 +88,7 @@ class CustomerDirectory(Projection):
             id uuid PRIMARY KEY,
             brand_id uuid NOT NULL,
             name text NOT NULL,
-            name_key text NOT NULL,
+            name_key text COLLATE "C" NOT NULL,
             phone text NOT NULL,
             alternate_phones jsonb NOT NULL DEFAULT '[]',
             alternate_numbers text[] NOT NULL DEFAULT '{}',
