@@ -104,6 +104,12 @@ class CustomerProfile:
         return replace(self, blocklist_hits=hits)
 
 
+#: Whether read.customers.name_key compares in "C" (directories made since branch catchup4) or not (made before).
+_NAME_KEY_IS_C = (
+    "SELECT a.attcollation = 'pg_catalog.\"C\"'::regcollation AS c FROM pg_attribute a "
+    "WHERE a.attrelid = 'read.customers'::regclass AND a.attname = 'name_key'"
+)
+
 #: Directory pages are ordered by (name_key, id).
 DIRECTORY_CURSOR = KeysetCursor(str, UUID)
 
@@ -246,11 +252,13 @@ class CustomerQueries:
                 params[f"w{k}"] = [word for word, place, _ in found[driver] if place == k]
                 places[k] = f"%(w{k})s::text[]"
             return [f"name_page AS MATERIALIZED ({merged(places)})"], ["SELECT id FROM name_page"]
-        # Every (word, place) of the driving word this time, read in the statement: there are many. (In the
-        # directory's collation, as the word indexes compare; the vocabulary's is "C".)
+        # Every (word, place) of the driving word this time, read in the statement: there are many. (In name_key's
+        # collation, as the word indexes compare: "C" since directories are made so, "default" in one made before
+        # and not rebuilt since; the vocabulary's is "C".)
         params.update(walk=self.NAME_WALK, driver=patterns[driver])
+        collation = "C" if conn.execute(_NAME_KEY_IS_C).fetchone()["c"] else "default"
         every = {
-            k: f'ARRAY(SELECT word COLLATE "default" FROM read.customer_name_vocabulary WHERE brand_id = %(brand)s '
+            k: f'ARRAY(SELECT word COLLATE "{collation}" FROM read.customer_name_vocabulary WHERE brand_id = %(brand)s '
             f"AND place = {k} AND word LIKE %(driver)s)"
             for k in range(1, LONG + 1)
         }

@@ -88,12 +88,14 @@ class CustomerDirectory(Projection):
             id uuid PRIMARY KEY,
             brand_id uuid NOT NULL,
             name text NOT NULL,
-            name_key text NOT NULL,
-            phone text NOT NULL,
+            -- The keys the directory's B-tree indexes sort compare bytewise (COLLATE "C": the same order as the
+            -- database's C.UTF-8 for UTF-8 text, but index builds sort with memcmp); tables made before keep theirs.
+            name_key text COLLATE "C" NOT NULL,
+            phone text COLLATE "C" NOT NULL,
             alternate_phones jsonb NOT NULL DEFAULT '[]',
             alternate_numbers text[] NOT NULL DEFAULT '{}',
             email text,
-            pan text,
+            pan text COLLATE "C",
             pan_masked text,
             date_of_birth date,
             addresses jsonb NOT NULL DEFAULT '[]',
@@ -103,7 +105,7 @@ class CustomerDirectory(Projection):
             updated_at timestamptz NOT NULL
         )""",
         # The brand's formatted id (DEMO-C-000123): added after the table's first version, so added when missing.
-        "ALTER TABLE read.customers ADD COLUMN IF NOT EXISTS number text",
+        'ALTER TABLE read.customers ADD COLUMN IF NOT EXISTS number text COLLATE "C"',
         "CREATE INDEX IF NOT EXISTS customers_brand_name_idx ON read.customers (brand_id, name_key, id)",
         "CREATE INDEX IF NOT EXISTS customers_brand_number_idx ON read.customers (brand_id, number)",
         "CREATE INDEX IF NOT EXISTS customers_brand_phone_idx ON read.customers (brand_id, phone)",

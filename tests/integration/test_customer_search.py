@@ -6,7 +6,7 @@ from uuid import UUID
 import psycopg
 
 from domain.customers.application import Customers
-from projections.customer_queries import CustomerQueries
+from projections.customer_queries import _NAME_KEY_IS_C, CustomerQueries
 from projections.customers import CustomerDirectory, name_positions
 from tests.conftest import make_tenant
 
@@ -121,6 +121,37 @@ def test_name_search_finds_every_name_containing_the_query_in_name_order_whichev
                 assert [str(i) for i in found] == [i for _, i in expected], (term, limit, queries.MERGE_WORDS)
                 assert not set(found) & set(others)
     assert len(_all_pages(merged, tenant.brand_id, "an", 3)) == 21  # "an" is in 19 different words
+
+
+def test_a_directory_made_before_name_keys_compared_in_c_is_searched_alike(
+    platform: Any, tenant: Any, dsn: str
+) -> None:
+    """name_key is COLLATE "C" (index builds sort bytes); one made in the database's collation and not rebuilt
+    since is searched the same way, the walk's vocabulary words cast to its collation so its word indexes serve."""
+    ids = _register(platform, tenant.brand_id, NAMES, 876_000_000)
+    column = "SELECT attcollation::regcollation::text FROM pg_attribute WHERE attrelid = 'read.customers'::regclass "
+    column += "AND attname = 'name_key'"
+    assert _table(dsn, column) == [('"C"',)] and _table(dsn, _NAME_KEY_IS_C) == [(True,)]
+    walked = CustomerQueries(platform.db.pool)
+    walked.MERGE_WORDS = 0
+    collected = CustomerQueries(platform.db.pool)
+    collected.MERGE_WORDS, collected.NAME_WALK = 0, 2
+
+    def pages() -> list[list[UUID]]:
+        return [_all_pages(q, tenant.brand_id, term, 3) for term in TERMS for q in (walked, collected)]
+
+    in_c = pages()
+    assert sum(map(len, in_c)) > 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute('ALTER TABLE read.customers ALTER COLUMN name_key TYPE text COLLATE "default"')
+    try:
+        assert _table(dsn, column) == [('"default"',)]
+        assert pages() == in_c
+        # The walk casts the vocabulary's words to this collation (so the word indexes, built in it, serve).
+        assert ids and _table(dsn, _NAME_KEY_IS_C) == [(False,)]
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute('ALTER TABLE read.customers ALTER COLUMN name_key TYPE text COLLATE "C"')
 
 
 def _vocabulary(dsn: str, brand_id: UUID) -> list[tuple[Any, ...]]:
