@@ -404,31 +404,25 @@ class CovenantQueries:
     ) -> list[tuple[datetime, UUID, list[UUID]]]:
         """`pending_notices` with the evaluation records each notice covers (so a page's notices and records can
         be loaded in one read)."""
-        where = "brand_id = %s AND status = 'queued'"
-        params: list[Any] = [brand_id]
-        if after is not None:
-            where += " AND (queued_at, id) > (%s, %s)"
-            params += [after[0], after[1]]
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT queued_at, id, evaluation_ids FROM read.covenant_notices WHERE {where} "
-                "ORDER BY queued_at, id LIMIT %s",
-                (*params, limit),
-            ).fetchall()
-        return [(r["queued_at"], r["id"], list(r["evaluation_ids"])) for r in rows]
+        return [(r["queued_at"], r["id"], list(r["evaluation_ids"])) for r in self._pending(brand_id, after, limit)]
 
     def pending_notices(
         self, brand_id: UUID, after: tuple[datetime, UUID] | None, limit: int
     ) -> list[tuple[datetime, UUID]]:
         """Notices queued but not yet accepted by the mail server, oldest first (keyset on queued_at, id)."""
+        return [(r["queued_at"], r["id"]) for r in self._pending(brand_id, after, limit)]
+
+    def _pending(self, brand_id: UUID, after: tuple[datetime, UUID] | None, limit: int) -> list[Any]:
+        """A page of queued notices (queued_at, id, evaluation_ids), oldest first (keyset on queued_at, id)."""
         where = "brand_id = %s AND status = 'queued'"
         params: list[Any] = [brand_id]
         if after is not None:
             where += " AND (queued_at, id) > (%s, %s)"
             params += [after[0], after[1]]
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT queued_at, id FROM read.covenant_notices WHERE {where} ORDER BY queued_at, id LIMIT %s",
+            rows: list[Any] = conn.execute(
+                f"SELECT queued_at, id, evaluation_ids FROM read.covenant_notices WHERE {where} "
+                "ORDER BY queued_at, id LIMIT %s",
                 (*params, limit),
             ).fetchall()
-        return [(r["queued_at"], r["id"]) for r in rows]
+        return rows
