@@ -24,64 +24,44 @@ import httpx
 import pytest
 
 from adapters.webhooks import sign
+from tests.e2e.blackbox import API, Headers, eventually, ok, phone, staff_session
 
-API = "/api/v1"
-Headers = dict[str, str]
 PASSWORD = "bb16-Password-2026!"
 SECRET = "whsec_demo_providers"  # the demo simulators' webhook secret (PROVIDER_WEBHOOK_SECRET unset)
 
 
-def _ok(answer: httpx.Response, status: int = 200) -> Any:
-    assert answer.status_code == status, (answer.request.method, str(answer.request.url), answer.status_code, answer.text[:600])  # fmt: skip
-    return answer.json()
-
-
-def _until(probe: Callable[[], Any], what: str, seconds: float = 60) -> Any:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _phone() -> str:
-    return f"9{uuid.uuid4().int % 10**8:08d}7"
-
-
 def _loan(http: httpx.Client, h: Headers, loan_id: str) -> dict[str, Any]:
-    return dict(_ok(http.get(f"{API}/loans/{loan_id}", headers=h)))
+    return dict(ok(http.get(f"{API}/loans/{loan_id}", headers=h)))
 
 
 def disbursed_loan(http: httpx.Client, h: Headers, product: str, amount: str = "60000") -> str:
     """A borrower with a penny-dropped account, applied, approved, sanctioned, e-signed at the simulator and paid out
     by the gateway simulator: an `active` loan disbursed on the business date."""
-    body = {"name": "Ravi Kumar", "phone": _phone(), "date_of_birth": "1990-01-15",
+    body = {"name": "Ravi Kumar", "phone": phone(), "date_of_birth": "1990-01-15",
             "addresses": [{"line1": "4 Lake Road", "city": "Chennai", "pincode": "600001"}]}  # fmt: skip
-    customer = _ok(http.post(f"{API}/customers", json=body, headers=h), 201)["id"]
+    customer = ok(http.post(f"{API}/customers", json=body, headers=h), 201)["id"]
     account = {"account_number": f"5010{uuid.uuid4().int % 10**10:010d}", "ifsc": "HDFC0001234", "holder_name": "Ravi Kumar"}  # fmt: skip
-    assert _ok(http.post(f"{API}/customers/{customer}/bank-accounts", json=account, headers=h), 201)["verified"]
-    loan = _ok(http.post(f"{API}/loans", json={"customer_id": customer, "product_id": product, "amount": amount, "tenure": 12}, headers=h), 201)  # fmt: skip
+    assert ok(http.post(f"{API}/customers/{customer}/bank-accounts", json=account, headers=h), 201)["verified"]
+    loan = ok(http.post(f"{API}/loans", json={"customer_id": customer, "product_id": product, "amount": amount, "tenure": 12}, headers=h), 201)  # fmt: skip
     loan_id = loan["id"]
-    assert _ok(http.post(f"{API}/loans/{loan_id}/submit", headers=h))["status"] == "pending"
-    _ok(http.post(f"{API}/loans/{loan_id}/cx-approve", json={"approved_amount": amount, "remarks": "salary fine"}, headers=h))  # fmt: skip
-    _ok(http.post(f"{API}/loans/{loan_id}/sanction", json={"sanctioned_amount": amount, "remarks": "FOIR fine"}, headers=h))  # fmt: skip
+    assert ok(http.post(f"{API}/loans/{loan_id}/submit", headers=h))["status"] == "pending"
+    ok(http.post(f"{API}/loans/{loan_id}/cx-approve", json={"approved_amount": amount, "remarks": "salary fine"}, headers=h))  # fmt: skip
+    ok(http.post(f"{API}/loans/{loan_id}/sanction", json={"sanctioned_amount": amount, "remarks": "FOIR fine"}, headers=h))  # fmt: skip
     for drain in DRAIN:
         drain(False)
-    link = _until(lambda: (_loan(http, h, loan_id).get("esign") or {}).get("link"), "the e-sign link")
-    _ok(httpx.post(link, json={"action": "sign"}, timeout=30))
+    link = eventually(lambda: (_loan(http, h, loan_id).get("esign") or {}).get("link"), "the e-sign link")
+    ok(httpx.post(link, json={"action": "sign"}, timeout=30))
 
     def queued() -> bool:
         for drain in DRAIN:
             drain(True)
         return bool(_loan(http, h, loan_id)["status"] == "awaiting_disbursal")
 
-    _until(queued, "the signature")
-    _ok(http.post(f"{API}/loans/{loan_id}/disburse", json={"mode": "IMPS"}, headers=h), 202)
-    payout = _until(lambda: (_loan(http, h, loan_id).get("disbursement") or {}).get("simulator_url"), "the payout")
-    _ok(httpx.post(payout, json={"action": "confirm"}, timeout=30))
-    _until(lambda: _loan(http, h, loan_id)["status"] == "active", "the disbursal")
+    eventually(queued, "the signature")
+    ok(http.post(f"{API}/loans/{loan_id}/disburse", json={"mode": "IMPS"}, headers=h), 202)
+    payout = eventually(lambda: (_loan(http, h, loan_id).get("disbursement") or {}).get("simulator_url"), "the payout")
+    ok(httpx.post(payout, json={"action": "confirm"}, timeout=30))
+    eventually(lambda: _loan(http, h, loan_id)["status"] == "active", "the disbursal")
     return str(loan_id)
 
 
@@ -92,17 +72,8 @@ def _in_status(http: httpx.Client, h: Headers, loan_id: str, status: str) -> dic
 
 def _staff(http: httpx.Client, h: Headers, role: str) -> tuple[str, str]:
     email = f"{role}.{uuid.uuid4().hex[:8]}@bb16.example.in"
-    made = _ok(http.post(f"{API}/staff", json={"name": f"{role} {email[-20:-16]}", "email": email, "roles": [role], "password": PASSWORD}, headers=h), 201)  # fmt: skip
+    made = ok(http.post(f"{API}/staff", json={"name": f"{role} {email[-20:-16]}", "email": email, "roles": [role], "password": PASSWORD}, headers=h), 201)  # fmt: skip
     return str(made["id"]), email
-
-
-def _session(base: str, email: str) -> httpx.Client:
-    """A staff member signed in through the portal's login: the cookie and the CSRF header on every request."""
-    browser = httpx.Client(base_url=base, timeout=60, follow_redirects=False)
-    assert browser.post("/login", data={"email": email, "password": PASSWORD}).status_code == 303
-    token = browser.get("/dashboard").text.split('<meta name="csrf-token" content="', 1)[1].split('"', 1)[0]
-    browser.headers["X-CSRF-Token"] = token
-    return browser
 
 
 #: The agreement worker's pass (issue agreements; with True also queue signed loans): a thread of the live server;
@@ -115,30 +86,30 @@ RUN_JOB: list[Callable[[str], None]] = []
 def _cob(http: httpx.Client, h: Headers, as_of: date) -> None:
     """Close every business date through `as_of` (the brand's business date then moves to the next day): the
     business date is set to `as_of` first (the run closes every date from the day after the last one done)."""
-    if _ok(http.get(f"{API}/brand/config", headers=h))["business_date"] != as_of.isoformat():
-        _ok(http.patch(f"{API}/brand/config", json={"business_date": as_of.isoformat()}, headers=h))
-    run = _ok(http.post(f"{API}/jobs/loan-cob/runs", json={"as_of": as_of.isoformat()}, headers=h), 202)
+    if ok(http.get(f"{API}/brand/config", headers=h))["business_date"] != as_of.isoformat():
+        ok(http.patch(f"{API}/brand/config", json={"business_date": as_of.isoformat()}, headers=h))
+    run = ok(http.post(f"{API}/jobs/loan-cob/runs", json={"as_of": as_of.isoformat()}, headers=h), 202)
     for execute in RUN_JOB:
         execute(str(run["run_id"]))
 
     def finished() -> bool:
-        states = [_ok(http.get(f"{API}/jobs/runs/{rid}", headers=h))["status"] for rid in run.get("run_ids") or [run["run_id"]]]  # fmt: skip
+        states = [ok(http.get(f"{API}/jobs/runs/{rid}", headers=h))["status"] for rid in run.get("run_ids") or [run["run_id"]]]  # fmt: skip
         assert "failed" not in states, states
         return all(s == "succeeded" for s in states)
 
-    _until(finished, f"the close of business through {as_of}", 120)
+    eventually(finished, f"the close of business through {as_of}", 120)
     nxt = (as_of + timedelta(days=1)).isoformat()
-    _until(lambda: _ok(http.get(f"{API}/brand/config", headers=h))["business_date"] == nxt, "the business date")
+    eventually(lambda: ok(http.get(f"{API}/brand/config", headers=h))["business_date"] == nxt, "the business date")
 
 
 def _ledger_zero(http: httpx.Client, h: Headers, loan_id: str) -> None:
-    items = _ok(http.get(f"{API}/loans/{loan_id}/ledger", headers=h))["items"]
+    items = ok(http.get(f"{API}/loans/{loan_id}/ledger", headers=h))["items"]
     sums = {b: sum((Decimal(p[b]) for p in items), Decimal(0)) for b in ("principal", "interest", "penal", "fees")}
     assert all(v == 0 for v in sums.values()), sums
 
 
 def _worklist(http: httpx.Client, h: Headers | None = None, **params: str) -> list[dict[str, Any]]:
-    return list(_ok(http.get(f"{API}/collections/worklist", params=params, headers=h or {}))["items"])
+    return list(ok(http.get(f"{API}/collections/worklist", params=params, headers=h or {}))["items"])
 
 
 def walk(base: str, http: httpx.Client, h: Headers, other: Headers, product: str, report: Callable[[str, bool, str], None],
@@ -154,30 +125,30 @@ def walk(base: str, http: httpx.Client, h: Headers, other: Headers, product: str
     state: dict[str, Any] = {}
 
     def setup() -> str:
-        _ok(http.patch(f"{API}/brand/config", json={"auto_allocate_collections": True}, headers=h))
-        today = date.fromisoformat(_ok(http.get(f"{API}/brand/config", headers=h))["business_date"])
+        ok(http.patch(f"{API}/brand/config", json={"auto_allocate_collections": True}, headers=h))
+        today = date.fromisoformat(ok(http.get(f"{API}/brand/config", headers=h))["business_date"])
         # executives already in the brand (a demo database walked before) are marked unavailable: the walk's
         # loans can then only go to its own executives, which also checks the availability flag
         cursor: str | None = None
         while True:
-            page = _ok(http.get(f"{API}/staff", params={"limit": 100, **({"cursor": cursor} if cursor else {})}, headers=h))  # fmt: skip
+            page = ok(http.get(f"{API}/staff", params={"limit": 100, **({"cursor": cursor} if cursor else {})}, headers=h))  # fmt: skip
             for person in page["items"]:
                 if "collection_executive" in person["roles"] and person["available"]:
-                    _ok(http.patch(f"{API}/staff/{person['id']}", json={"available": False}, headers=h))
+                    ok(http.patch(f"{API}/staff/{person['id']}", json={"available": False}, headers=h))
             cursor = page.get("next_cursor")
             if not cursor:
                 break
         execs = [_staff(http, h, "collection_executive") for _ in range(3)]
         # the third is on leave over the whole walk: never allocated
-        _ok(http.post(f"{API}/staff/{execs[2][0]}/leaves", json={"start": today.isoformat(), "end": (today + timedelta(days=90)).isoformat(), "reason": "holiday"}, headers=h), 201)  # fmt: skip
+        ok(http.post(f"{API}/staff/{execs[2][0]}/leaves", json={"start": today.isoformat(), "end": (today + timedelta(days=90)).isoformat(), "reason": "holiday"}, headers=h), 201)  # fmt: skip
         loans = [disbursed_loan(http, h, product) for _ in range(6)]
         first_due = date.fromisoformat(_loan(http, h, loans[0])["next_due"]["due_date"])
         _cob(http, h, first_due + timedelta(days=2))
         state.update(today=today, execs=execs, loans=loans, due=first_due)
-        state["sessions"] = [_session(base, email) for _, email in execs]
-        state["manager"] = _session(base, _staff(http, h, "collection_manager")[1])
-        state["head"] = _session(base, _staff(http, h, "collection_head")[1])
-        state["ops"] = _session(base, _staff(http, h, "loan_ops")[1])
+        state["sessions"] = [staff_session(base, email, PASSWORD) for _, email in execs]
+        state["manager"] = staff_session(base, _staff(http, h, "collection_manager")[1], PASSWORD)
+        state["head"] = staff_session(base, _staff(http, h, "collection_head")[1], PASSWORD)
+        state["ops"] = staff_session(base, _staff(http, h, "loan_ops")[1], PASSWORD)
         return f"6 loans disbursed {today}, closed through {first_due + timedelta(days=2)}"
 
     def overdue_and_allocation() -> str:
@@ -200,13 +171,13 @@ def walk(base: str, http: httpx.Client, h: Headers, other: Headers, product: str
         # a manager reallocates (the walk's loans: three to each executive at work); an executive may not
         body = {"loan_ids": loans[:3], "staff_id": execs[0][0]}
         assert state["sessions"][1].post(f"{API}/collections/allocations", json=body).status_code == 403
-        _ok(state["manager"].post(f"{API}/collections/allocations", json=body), 201)
-        _ok(state["manager"].post(f"{API}/collections/allocations", json={"loan_ids": loans[3:], "staff_id": execs[1][0]}), 201)  # fmt: skip
+        ok(state["manager"].post(f"{API}/collections/allocations", json=body), 201)
+        ok(state["manager"].post(f"{API}/collections/allocations", json={"loan_ids": loans[3:], "staff_id": execs[1][0]}), 201)  # fmt: skip
         state["owner"] = {lid: (0 if n < 3 else 1) for n, lid in enumerate(loans)}
         assert set(loans[3:]) <= {rid(r) for r in _worklist(state["sessions"][1], limit="200")}
         moved = next((lid for lid in loans[:3] if owner.get(lid) == 1), None)
         if moved is not None:
-            panel = _ok(state["manager"].get(f"{API}/loans/{moved}/collection"))
+            panel = ok(state["manager"].get(f"{API}/loans/{moved}/collection"))
             assert len(panel.get("allocations") or []) >= 2, {k: panel[k] for k in panel if "alloc" in k}
         return f"allocation {counts}, sticky after another close, reallocation recorded"
 
@@ -217,40 +188,40 @@ def walk(base: str, http: httpx.Client, h: Headers, other: Headers, product: str
         loan_id = mine(1)[0]
         ex = state["sessions"][1]
         url = f"{API}/loans/{loan_id}"
-        bd = _ok(http.get(f"{API}/brand/config", headers=h))["business_date"]
+        bd = ok(http.get(f"{API}/brand/config", headers=h))["business_date"]
         body = {"amount": "1500.00", "mode": "cash", "reference": f"R-{uuid.uuid4().hex[:6]}", "collected_on": bd}
-        made = _ok(ex.post(f"{url}/collection-requests", json=body), 201)
+        made = ok(ex.post(f"{url}/collection-requests", json=body), 201)
         assert made["status"] == "pending_approval", made
-        before = _ok(http.get(f"{url}/repayments", headers=h))["items"]
+        before = ok(http.get(f"{url}/repayments", headers=h))["items"]
         assert before == [], before
         assert ex.post(f"{API}/collection-requests/{made['id']}/approve").status_code == 403
-        rejected = _ok(state["ops"].post(f"{API}/collection-requests/{made['id']}/reject", json={"reason": "cash never deposited"}))  # fmt: skip
+        rejected = ok(state["ops"].post(f"{API}/collection-requests/{made['id']}/reject", json={"reason": "cash never deposited"}))  # fmt: skip
         assert rejected["status"] == "rejected"
         assert state["ops"].post(f"{API}/collection-requests/{made['id']}/approve").status_code == 409
-        assert _ok(http.get(f"{url}/repayments", headers=h))["items"] == []
-        second = _ok(ex.post(f"{url}/collection-requests", json=body | {"reference": body["reference"] + "B"}), 201)
-        payoff = Decimal(_ok(http.get(f"{url}/payoff", headers=h))["total"])
-        _ok(state["manager"].post(f"{API}/collection-requests/{second['id']}/approve"))
-        (paid,) = _ok(http.get(f"{url}/repayments", headers=h))["items"]
+        assert ok(http.get(f"{url}/repayments", headers=h))["items"] == []
+        second = ok(ex.post(f"{url}/collection-requests", json=body | {"reference": body["reference"] + "B"}), 201)
+        payoff = Decimal(ok(http.get(f"{url}/payoff", headers=h))["total"])
+        ok(state["manager"].post(f"{API}/collection-requests/{second['id']}/approve"))
+        (paid,) = ok(http.get(f"{url}/repayments", headers=h))["items"]
         assert paid["amount"] == "1500.00"
-        assert Decimal(_ok(http.get(f"{url}/payoff", headers=h))["total"]) == payoff - Decimal("1500.00")
+        assert Decimal(ok(http.get(f"{url}/payoff", headers=h))["total"]) == payoff - Decimal("1500.00")
         return "rejected never counted; approved counted once (payoff down 1500.00)"
 
     def promises() -> str:
         kept, broken = mine(0)[0], mine(0)[1]
         ex = state["sessions"][0]
-        bd = date.fromisoformat(_ok(http.get(f"{API}/brand/config", headers=h))["business_date"])
+        bd = date.fromisoformat(ok(http.get(f"{API}/brand/config", headers=h))["business_date"])
         for loan_id in (kept, broken):
-            _ok(ex.post(f"{API}/loans/{loan_id}/ptps", json={"date": bd.isoformat(), "amount": "2000.00"}), 201)
+            ok(ex.post(f"{API}/loans/{loan_id}/ptps", json={"date": bd.isoformat(), "amount": "2000.00"}), 201)
         ref = f"UTR-{uuid.uuid4().hex[:6]}"
-        _ok(http.post(f"{API}/loans/{kept}/repayments", json={"amount": "2000.00", "mode": "upi", "reference": ref, "paid_on": bd.isoformat()}, headers=h), 201)  # fmt: skip
+        ok(http.post(f"{API}/loans/{kept}/repayments", json={"amount": "2000.00", "mode": "upi", "reference": ref, "paid_on": bd.isoformat()}, headers=h), 201)  # fmt: skip
         _cob(http, h, bd)
 
         def status(loan_id: str) -> str:
-            items = _ok(ex.get(f"{API}/loans/{loan_id}/ptps"))["items"]
+            items = ok(ex.get(f"{API}/loans/{loan_id}/ptps"))["items"]
             return str(items[0]["status"])
 
-        _until(lambda: status(kept) != "open" and status(broken) != "open", "the promises judged")
+        eventually(lambda: status(kept) != "open" and status(broken) != "open", "the promises judged")
         assert (status(kept), status(broken)) == ("kept", "broken"), (status(kept), status(broken))
         top = _worklist(ex)[0]
         assert (top.get("loan_id") or top.get("id")) == broken, top
@@ -260,14 +231,14 @@ def walk(base: str, http: httpx.Client, h: Headers, other: Headers, product: str
         loan_id = mine(1)[1]
         ex = state["sessions"][1]
         url = f"{API}/loans/{loan_id}"
-        payoff = Decimal(_ok(http.get(f"{url}/payoff", headers=h))["total"])
+        payoff = Decimal(ok(http.get(f"{url}/payoff", headers=h))["total"])
         offer = (payoff * Decimal("0.7")).quantize(Decimal("0.01"))
-        made = _ok(ex.post(f"{url}/settlements", json={"amount": str(offer), "remarks": "job lost, one-time offer"}), 201)  # fmt: skip
+        made = ok(ex.post(f"{url}/settlements", json={"amount": str(offer), "remarks": "job lost, one-time offer"}), 201)  # fmt: skip
         assert ex.post(f"{API}/settlements/{made['id']}/approve").status_code == 403
-        _ok(state["head"].post(f"{API}/settlements/{made['id']}/approve"))
-        bd = _ok(http.get(f"{API}/brand/config", headers=h))["business_date"]
-        _ok(http.post(f"{url}/repayments", json={"amount": str(offer), "mode": "neft", "reference": f"S-{uuid.uuid4().hex[:6]}", "paid_on": bd}, headers=h), 201)  # fmt: skip
-        loan = _until(lambda: _in_status(http, h, loan_id, "settled"), "settled")
+        ok(state["head"].post(f"{API}/settlements/{made['id']}/approve"))
+        bd = ok(http.get(f"{API}/brand/config", headers=h))["business_date"]
+        ok(http.post(f"{url}/repayments", json={"amount": str(offer), "mode": "neft", "reference": f"S-{uuid.uuid4().hex[:6]}", "paid_on": bd}, headers=h), 201)  # fmt: skip
+        loan = eventually(lambda: _in_status(http, h, loan_id, "settled"), "settled")
         assert Decimal(loan["outstanding"]["total"]) == 0, loan["outstanding"]
         _ledger_zero(http, h, loan_id)
         return f"settled at {offer} of {payoff}, ledger at zero"
@@ -276,34 +247,34 @@ def walk(base: str, http: httpx.Client, h: Headers, other: Headers, product: str
         loan_id = mine(1)[2] if len(mine(1)) > 2 else mine(0)[2]
         url = f"{API}/loans/{loan_id}"
         assert state["head"].post(f"{url}/write-off", json={"reason": "uncontactable"}).status_code == 403
-        _ok(http.post(f"{url}/write-off", json={"reason": "uncontactable for 90 days"}, headers=h))
-        loan = _until(lambda: _in_status(http, h, loan_id, "written_off"), "written off")
+        ok(http.post(f"{url}/write-off", json={"reason": "uncontactable for 90 days"}, headers=h))
+        loan = eventually(lambda: _in_status(http, h, loan_id, "written_off"), "written off")
         assert Decimal(loan["outstanding"]["total"]) == 0
         _ledger_zero(http, h, loan_id)
-        bd = _ok(http.get(f"{API}/brand/config", headers=h))["business_date"]
-        _ok(http.post(f"{url}/repayments", json={"amount": "500.00", "mode": "cash", "reference": f"W-{uuid.uuid4().hex[:6]}", "paid_on": bd}, headers=h), 201)  # fmt: skip
-        ledger = _ok(http.get(f"{url}/ledger", headers=h))["items"]
+        bd = ok(http.get(f"{API}/brand/config", headers=h))["business_date"]
+        ok(http.post(f"{url}/repayments", json={"amount": "500.00", "mode": "cash", "reference": f"W-{uuid.uuid4().hex[:6]}", "paid_on": bd}, headers=h), 201)  # fmt: skip
+        ledger = ok(http.get(f"{url}/ledger", headers=h))["items"]
         assert any(p.get("kind") == "recovery" or p.get("type") == "recovery" for p in ledger), ledger[-2:]
         return "written off, ledger at zero, a later recovery recorded"
 
     def dialer() -> str:
         sid, _ = state["execs"][0]
         ex = state["sessions"][0]
-        _ok(http.patch(f"{API}/dialer/settings", json={"enabled": True, "account_id": "acc-bb16", "api_token": "tok_bb16_secret"}, headers=h))  # fmt: skip
+        ok(http.patch(f"{API}/dialer/settings", json={"enabled": True, "account_id": "acc-bb16", "api_token": "tok_bb16_secret"}, headers=h))  # fmt: skip
         extension = f"{uuid.uuid4().int % 10**6:06d}"  # one extension is one person's: a fresh one each walk
-        _ok(http.put(f"{API}/dialer/extensions/{sid}", json={"extension": extension}, headers=h))
+        ok(http.put(f"{API}/dialer/extensions/{sid}", json={"extension": extension}, headers=h))
         loan_id = mine(0)[0]
-        call = _ok(ex.post(f"{API}/loans/{loan_id}/calls", json={}), 202)
-        _until(lambda: _ok(ex.get(f"{API}/calls/{call['id']}"))["status"] != "placed", "the call ended")
+        call = ok(ex.post(f"{API}/loans/{loan_id}/calls", json={}), 202)
+        eventually(lambda: ok(ex.get(f"{API}/calls/{call['id']}"))["status"] != "placed", "the call ended")
 
         def contacts() -> list[dict[str, Any]]:
-            panel = _ok(ex.get(f"{API}/loans/{loan_id}/collection"))
+            panel = ok(ex.get(f"{API}/loans/{loan_id}/collection"))
             return [c for c in panel["contacts"] if c.get("channel") == "dialer"]
 
-        _until(contacts, "the call on the contact log")
+        eventually(contacts, "the call on the contact log")
         assert len(contacts()) == 1
-        dialer_sim = dialer_url or _ok(http.get(f"{API}/dev/simulators", headers=h))["dialer"]
-        outbox = _ok(httpx.get(f"{dialer_sim}/outbox", timeout=30))["items"]
+        dialer_sim = dialer_url or ok(http.get(f"{API}/dev/simulators", headers=h))["dialer"]
+        outbox = ok(httpx.get(f"{dialer_sim}/outbox", timeout=30))["items"]
         provider_id = next(item["call_id"] for item in outbox if item["reference"] == call["id"])
         data = {"call_id": provider_id, "reference": call["id"], "status": "answered", "duration_seconds": 42,
                 "recording_url": "https://rec.example/x.mp3", "ended_at": "2026-12-01T10:00:00+05:30"}  # fmt: skip
@@ -323,7 +294,7 @@ def walk(base: str, http: httpx.Client, h: Headers, other: Headers, product: str
     def isolation() -> str:
         theirs = mine(1)[0]
         ex = state["sessions"][0]
-        bd = _ok(http.get(f"{API}/brand/config", headers=h))["business_date"]
+        bd = ok(http.get(f"{API}/brand/config", headers=h))["business_date"]
         probes = [("get", f"/loans/{theirs}/collection", None), ("post", f"/loans/{theirs}/contacts", {"outcome": "connected", "remarks": "x"}),
                   ("post", f"/loans/{theirs}/ptps", {"date": bd, "amount": "100.00"}),
                   ("post", f"/loans/{theirs}/collection-requests", {"amount": "10.00", "mode": "cash", "reference": "ISO-1", "collected_on": bd}),
@@ -339,7 +310,7 @@ def walk(base: str, http: httpx.Client, h: Headers, other: Headers, product: str
             answer = http.request(method.upper(), f"{API}{path}", json=probe, headers=other)
             assert answer.status_code == 404, ("other brand", path, answer.status_code, answer.text[:200])
         assert ex.get(f"{API}/collections/worklist", params={"assignee": state["execs"][1][0]}).status_code == 403
-        listed = json.dumps(_ok(http.get(f"{API}/collections/worklist", headers=other)))
+        listed = json.dumps(ok(http.get(f"{API}/collections/worklist", headers=other)))
         assert theirs not in listed
         return "another executive's loan 404 on every action; another brand 404"
 
@@ -389,7 +360,7 @@ if __name__ == "__main__":
     base, key, other_key = sys.argv[1], sys.argv[2], sys.argv[3]
     with httpx.Client(base_url=base, timeout=60) as live:
         auth, other_auth = {"Authorization": f"Bearer {key}"}, {"Authorization": f"Bearer {other_key}"}
-        products = _ok(live.get(f"{API}/loan-products", headers=auth))["items"]
+        products = ok(live.get(f"{API}/loan-products", headers=auth))["items"]
         product = next(p["id"] for p in products if not p.get("bre_rules") and p.get("type", "emi") == "emi")
 
         def show(name: str, passed: bool, detail: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -19,6 +19,7 @@ from adapters.webhooks import sign
 from api.services.disbursals import WEBHOOK_SECRET_ENV
 from domain.identity.application import Identity
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
+from tests.e2e.blackbox import DAY, NIGHT, poll, zone_at
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
 from workers.runtime import scheduler_for
 
@@ -32,19 +33,6 @@ def wiring(provider_simulators: Any, server: str, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv(WEBHOOK_SECRET_ENV, PROVIDER_WEBHOOK_SECRET)
     monkeypatch.setenv("PUBLIC_BASE_URL", server)
     yield
-
-
-def zone_at(hours: set[int]) -> str:
-    """A fixed-offset timezone whose local hour now is one of `hours`."""
-    now = datetime.now(UTC)
-    for offset in range(-12, 15):
-        if (now.hour + offset) % 24 in hours:
-            return "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
-    raise AssertionError(f"no zone has an hour in {hours}")
-
-
-DAY = set(range(10, 19))
-NIGHT = {22, 23, 0, 1, 2, 3, 4, 5}
 
 
 def configure(platform: Any, tenant: Tenant, **settings: Any) -> None:
@@ -66,15 +54,6 @@ def messages(server: str, tenant: Tenant, **query: str) -> list[dict[str, Any]]:
     answer = httpx.get(f"{server}/api/v1/messages", params=query, headers=tenant.auth)
     assert answer.status_code == 200, answer.text
     return list(answer.json()["items"])
-
-
-def until(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def _phone(platform: Any, tenant: Tenant, loan_id: UUID) -> str:
@@ -150,7 +129,7 @@ def test_due_date_reminders_once_per_key_receipts_retries_opt_outs_and_quiet_hou
     assert "8,037.57" in sms.messages(phone)[0]["text"] and "28 Feb 2026" in sms.messages(phone)[0]["text"]
     due7 = [m for m in messages(server, tenant, loan_id=str(loan_id)) if m["kind"] == "due_7"]
     assert sorted(m["channel"] for m in due7) == ["sms", "whatsapp"] and all(m["instalment"] == 1 for m in due7)
-    delivered = until(lambda: messages(server, tenant, loan_id=str(loan_id), status="delivered"),
+    delivered = poll(lambda: messages(server, tenant, loan_id=str(loan_id), status="delivered"),
                       lambda found: len(found) >= 4)  # fmt: skip
     assert len(delivered) >= 4 and all(m["provider_id"] for m in delivered)
 
@@ -158,11 +137,11 @@ def test_due_date_reminders_once_per_key_receipts_retries_opt_outs_and_quiet_hou
     sms.fail_next_deliveries(1, "handset_unreachable")
     set_business_date(platform, tenant, DUE - timedelta(days=3))
     run_job(server, platform, tenant)
-    failed = until(lambda: [m for m in messages(server, tenant, loan_id=str(loan_id), channel="sms")
+    failed = poll(lambda: [m for m in messages(server, tenant, loan_id=str(loan_id), channel="sms")
                             if m["kind"] == "due_3"], lambda f: f and f[0]["status"] == "queued")  # fmt: skip
     assert failed[0]["reason"] == "handset_unreachable" and failed[0]["attempts"] == 2
     run_job(server, platform, tenant)
-    again = until(lambda: messages(server, tenant, loan_id=str(loan_id), channel="sms"),
+    again = poll(lambda: messages(server, tenant, loan_id=str(loan_id), channel="sms"),
                   lambda f: next(m for m in f if m["kind"] == "due_3")["status"] == "delivered")  # fmt: skip
     assert next(m for m in again if m["kind"] == "due_3")["status"] == "delivered"
     assert len([m for m in sms.messages(phone) if "in 3 days" in m["text"]]) == 2
@@ -273,7 +252,7 @@ def test_one_message_by_email_once_per_key_escaped_and_opt_out_recorded(
     assert first.status_code == 201, first.text
     again = httpx.post(f"{server}/api/v1/messages", json=body, headers=tenant.auth)
     assert again.json()["id"] == first.json()["id"]
-    mails = until(lambda: [m for m in mail_sink.messages if m["To"] == address], lambda found: len(found) >= 1)
+    mails = poll(lambda: [m for m in mail_sink.messages if m["To"] == address], lambda found: len(found) >= 1)
     time.sleep(0.5)
     mails = [m for m in mail_sink.messages if m["To"] == address]
     assert len(mails) == 1 and first.json()["status"] == "sent" and first.json()["template_version"] == 1
@@ -315,7 +294,7 @@ def test_email_goes_out_from_the_brands_own_sender_address(server: str, platform
             "variables": {"amount": "₹10.00", "due_date": "01 Mar 2026"}})  # fmt: skip
         assert sent.status_code == 201 and sent.json()["status"] == "sent", sent.text
         sent_to[str(tenant.brand_id)] = address
-    mails = until(lambda: [m for m in mail_sink.messages if m["To"] in sent_to.values()], lambda found: len(found) >= 2)
+    mails = poll(lambda: [m for m in mail_sink.messages if m["To"] in sent_to.values()], lambda found: len(found) >= 2)
     by_to = {m["To"]: m for m in mails}
     assert by_to[sent_to[str(own.brand_id)]]["From"] == "Acme Finance <notify@acme-finance.in>"
     assert "acme-finance" not in str(by_to[sent_to[str(plain.brand_id)]]["From"])  # the mailer's MAIL_FROM
@@ -337,7 +316,7 @@ def test_the_fully_paid_message_links_to_the_borrowers_signed_certificate_not_th
     closing = httpx.post(f"{server}/api/v1/loans/{loan_id}/repayments", headers=tenant.auth,
                          json={"amount": quote["total"], "mode": "neft", "reference": "UTR-NDC"})  # fmt: skip
     assert closing.status_code == 201 and closing.json()["status"] == "completed", closing.text
-    until(lambda: run_job(server, platform, tenant) and [m for m in sms.messages(phone) if "/no-due" in m["text"]],
+    poll(lambda: run_job(server, platform, tenant) and [m for m in sms.messages(phone) if "/no-due" in m["text"]],
           bool)  # fmt: skip
     texts = [m["text"] for m in sms.messages(phone) if "no-due-certificates/" in m["text"]]
     assert len(texts) == 1 and f"/api/v1/loans/{loan_id}/no-due-certificate" not in texts[0]

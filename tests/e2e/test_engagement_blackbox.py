@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-API = "/api/v1"
-Headers = dict[str, str]
+from tests.e2e.blackbox import API, DAY, NIGHT, Headers, ok, poll, zone_at
+
 Runner = Callable[[str], None]
 
 
@@ -35,42 +35,16 @@ class Drive:
     tick: Callable[[], None] | None = None
 
 
-def _ok(answer: httpx.Response, status: int = 200) -> Any:
-    assert answer.status_code == status, (answer.request.method, answer.request.url, answer.status_code, answer.text[:500])  # fmt: skip
-    return answer.json()
-
-
-def _until(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
-
-
-def zone_at(hours: set[int]) -> str:
-    """A fixed-offset timezone whose local hour now is one of `hours`."""
-    now = datetime.now(UTC)
-    for offset in range(-12, 15):
-        if (now.hour + offset) % 24 in hours:
-            return "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
-    raise AssertionError(f"no zone has an hour in {hours}")
-
-
-DAY, NIGHT = set(range(10, 19)), {22, 23, 0, 1, 2, 3, 4, 5}
-
-
 def _settings(http: httpx.Client, h: Headers, **changes: Any) -> None:
-    _ok(http.patch(f"{API}/brand/config", json=changes, headers=h))
+    ok(http.patch(f"{API}/brand/config", json=changes, headers=h))
 
 
 def run_job(http: httpx.Client, h: Headers, name: str, drive: Drive = Drive()) -> dict[str, Any]:
     """Ask for a run through the API; wait for its end (a live server's scheduler runs it; pytest's `execute`)."""
-    run_id = _ok(http.post(f"{API}/jobs/{name}/runs", json={}, headers=h), 202)["run_id"]
+    run_id = ok(http.post(f"{API}/jobs/{name}/runs", json={}, headers=h), 202)["run_id"]
     if drive.execute is not None:
         drive.execute(run_id)
-    run = _until(lambda: _ok(http.get(f"{API}/jobs/runs/{run_id}", headers=h)),
+    run = poll(lambda: ok(http.get(f"{API}/jobs/runs/{run_id}", headers=h)),
                  lambda r: r["status"] in ("succeeded", "failed"), timeout=60)  # fmt: skip
     assert run["status"] == "succeeded", run
     return dict(run)
@@ -81,7 +55,7 @@ def _outbox(sim: str, phone: str) -> list[dict[str, Any]]:
 
 
 def _messages(http: httpx.Client, h: Headers, **query: str) -> list[dict[str, Any]]:
-    return list(_ok(http.get(f"{API}/messages", params={"limit": 200, **query}, headers=h))["items"])
+    return list(ok(http.get(f"{API}/messages", params={"limit": 200, **query}, headers=h))["items"])
 
 
 def disbursed_loan(http: httpx.Client, h: Headers, on: date, drive: Drive = Drive()) -> tuple[str, str, str]:
@@ -90,33 +64,33 @@ def disbursed_loan(http: httpx.Client, h: Headers, on: date, drive: Drive = Driv
     phone = f"9{uuid.uuid4().int % 10**8:08d}1"
     body = {"name": "Asha Verma", "phone": phone, "email": f"asha.{uuid.uuid4().hex[:8]}@example.in",
             "date_of_birth": "1990-01-15", "addresses": [{"line1": "4 Lake Road", "city": "Chennai", "pincode": "600001"}]}  # fmt: skip
-    customer = _ok(http.post(f"{API}/customers", json=body, headers=h), 201)["id"]
+    customer = ok(http.post(f"{API}/customers", json=body, headers=h), 201)["id"]
     account = {"account_number": "50100123456789", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}
-    _ok(http.post(f"{API}/customers/{customer}/bank-accounts", json=account, headers=h), 201)
+    ok(http.post(f"{API}/customers/{customer}/bank-accounts", json=account, headers=h), 201)
     product = {"name": "BB17", "code": "B17" + uuid.uuid4().hex[:6].upper(), "type": "emi", "min_amount": "10000",
                "max_amount": "500000", "min_tenure": 3, "max_tenure": 36, "annual_percent": "18", "gst_percent": "18",
                "penal": {"kind": "simple", "daily_percent": "0.1"}, "max_active_loans": 3, "bre_rules": [],
                "processing_fee": {"kind": "percent", "value": "2", "gst_inclusive": False}}  # fmt: skip
-    product_id = _ok(http.post(f"{API}/loan-products", json=product, headers=h), 201)["id"]
-    loan = _ok(http.post(f"{API}/loans", json={"customer_id": customer, "product_id": product_id, "amount": "60000", "tenure": 6}, headers=h), 201)  # fmt: skip
+    product_id = ok(http.post(f"{API}/loan-products", json=product, headers=h), 201)["id"]
+    loan = ok(http.post(f"{API}/loans", json={"customer_id": customer, "product_id": product_id, "amount": "60000", "tenure": 6}, headers=h), 201)  # fmt: skip
     url = f"{API}/loans/{loan['id']}"
 
     def current() -> dict[str, Any]:
         if drive.tick is not None:
             drive.tick()
-        return dict(_ok(http.get(url, headers=h)))
+        return dict(ok(http.get(url, headers=h)))
 
-    assert _ok(http.post(f"{url}/submit", headers=h))["status"] == "pending"
-    _ok(http.post(f"{url}/cx-approve", json={"approved_amount": "60000", "remarks": "salary supports it"}, headers=h))
-    _ok(http.post(f"{url}/sanction", json={"sanctioned_amount": "60000", "remarks": "salary supports it"}, headers=h))
-    sent = _until(current, lambda v: bool(v.get("esign")))
+    assert ok(http.post(f"{url}/submit", headers=h))["status"] == "pending"
+    ok(http.post(f"{url}/cx-approve", json={"approved_amount": "60000", "remarks": "salary supports it"}, headers=h))
+    ok(http.post(f"{url}/sanction", json={"sanctioned_amount": "60000", "remarks": "salary supports it"}, headers=h))
+    sent = poll(current, lambda v: bool(v.get("esign")))
     assert sent["esign"], sent["status"]
-    _ok(httpx.post(sent["esign"]["link"], json={"action": "sign"}, timeout=10))
-    queued = _until(current, lambda v: v["status"] == "awaiting_disbursal")
+    ok(httpx.post(sent["esign"]["link"], json={"action": "sign"}, timeout=10))
+    queued = poll(current, lambda v: v["status"] == "awaiting_disbursal")
     assert queued["status"] == "awaiting_disbursal", queued["status"]
-    file = _ok(http.post(f"{API}/payout-files", json={"loan_ids": [loan["id"]]}, headers=h), 201)
-    _ok(http.post(f"{API}/payout-files/{file['id']}/confirm", headers=h))
-    active = _until(current, lambda v: v["status"] == "active")
+    file = ok(http.post(f"{API}/payout-files", json={"loan_ids": [loan["id"]]}, headers=h), 201)
+    ok(http.post(f"{API}/payout-files/{file['id']}/confirm", headers=h))
+    active = poll(current, lambda v: v["status"] == "active")
     assert active["status"] == "active" and active["disbursed_on"] == on.isoformat(), active["status"]
     return loan["id"], customer, phone
 
@@ -130,7 +104,7 @@ def check_due_dates_quiet_hours_opt_outs_retries(
     _settings(http, h, timezone=zone_at(DAY), message_retry_minutes=0, overdue_reminder_days=3)
     on = date(2026, 1, 31)
     loan_id, customer, phone = disbursed_loan(http, h, on, drive)
-    due = date.fromisoformat(_ok(http.get(f"{API}/loans/{loan_id}", headers=h))["schedule"][0]["due_date"])
+    due = date.fromisoformat(ok(http.get(f"{API}/loans/{loan_id}", headers=h))["schedule"][0]["due_date"])
 
     def job() -> None:
         run_job(http, h, "borrower-notifications", drive)
@@ -159,18 +133,18 @@ def check_due_dates_quiet_hours_opt_outs_retries(
     httpx.post(f"{sms}/faults", json={"switch": "fail_next_deliveries", "args": {"n": 1, "reason": "handset_unreachable"}})  # fmt: skip
     _settings(http, h, business_date=(due - timedelta(days=3)).isoformat())
     job()
-    failed = _until(lambda: [m for m in _messages(http, h, loan_id=loan_id, channel="sms") if m["kind"] == "due_3"],
+    failed = poll(lambda: [m for m in _messages(http, h, loan_id=loan_id, channel="sms") if m["kind"] == "due_3"],
                     lambda f: bool(f) and f[0]["status"] == "queued")  # fmt: skip
     assert failed[0]["status"] == "queued" and failed[0]["reason"] == "handset_unreachable", failed
     job()
     job()
-    again = _until(lambda: [m for m in _messages(http, h, loan_id=loan_id, channel="sms") if m["kind"] == "due_3"],
+    again = poll(lambda: [m for m in _messages(http, h, loan_id=loan_id, channel="sms") if m["kind"] == "due_3"],
                    lambda f: f[0]["status"] == "delivered")  # fmt: skip
     assert again[0]["status"] == "delivered" and again[0]["attempts"] == 2, again
     assert len(texts(sms)) == sms_n + 3, texts(sms)  # due_7, due_3 twice (the failed one and its retry)
 
     # opt-out of WhatsApp: due_1's WhatsApp recorded suppressed, nothing sent
-    _ok(http.put(f"{API}/customers/{customer}/messaging-preferences", json={"opted_out": ["whatsapp"], "reason": "asked"}, headers=h))  # fmt: skip
+    ok(http.put(f"{API}/customers/{customer}/messaging-preferences", json={"opted_out": ["whatsapp"], "reason": "asked"}, headers=h))  # fmt: skip
     wa_n = len(texts(wa))
     _settings(http, h, business_date=(due - timedelta(days=1)).isoformat())
     job()
@@ -218,15 +192,15 @@ def check_hostile_template(http: httpx.Client, h: Headers) -> None:
     url = f"{API}/message-templates"
     email = {"name": f"Hostile {uuid.uuid4().hex[:6]}", "channel": "email", "subject": "For {{borrower_name}}",
              "body": "<p>Dear {{borrower_name}}, pay {{amount}} at {{payment_link}}</p>"}  # fmt: skip
-    template = _ok(http.post(url, json=email, headers=h), 201)
+    template = ok(http.post(url, json=email, headers=h), 201)
     hostile = {"borrower_name": "<script>alert(1)</script>{{payment_link}}\r\nBcc: x@evil.example <a href=x>",
                "amount": "<b>10</b>"}  # fmt: skip
-    preview = _ok(http.post(f"{url}/{template['id']}/preview", json={"variables": hostile}, headers=h))
+    preview = ok(http.post(f"{url}/{template['id']}/preview", json={"variables": hostile}, headers=h))
     body, subject = preview["body"], preview["subject"]
     assert "<script>" not in body and "&lt;script&gt;" in body and "<a href" not in body, body
     assert "\n" not in subject and "\r" not in subject and "<b>" not in body, (subject, body)
-    sms = _ok(http.post(url, json={"name": f"H sms {uuid.uuid4().hex[:6]}", "channel": "sms", "body": "Hi {{borrower_name}}"}, headers=h), 201)  # fmt: skip
-    text = _ok(http.post(f"{url}/{sms['id']}/preview", json={"variables": hostile}, headers=h))["body"]
+    sms = ok(http.post(url, json={"name": f"H sms {uuid.uuid4().hex[:6]}", "channel": "sms", "body": "Hi {{borrower_name}}"}, headers=h), 201)  # fmt: skip
+    text = ok(http.post(f"{url}/{sms['id']}/preview", json={"variables": hostile}, headers=h))["body"]
     assert "\n" not in text and "{{payment_link}}" in text, text
     bad = http.post(url, json={"name": "bad", "channel": "sms", "body": "Hi {{nickname}}"}, headers=h)
     assert bad.status_code == 422, bad.text
@@ -235,56 +209,56 @@ def check_hostile_template(http: httpx.Client, h: Headers) -> None:
 def check_reminders(http: httpx.Client, h: Headers, sims: dict[str, str], drive: Drive = Drive()) -> None:
     tag = uuid.uuid4().hex[:6]
     phone = f"9{uuid.uuid4().int % 10**8:08d}3"
-    made = _ok(http.post(f"{API}/customers", json={"name": f"Rem {tag} Kumar", "phone": phone}, headers=h), 201)
-    tmpl = _ok(http.post(f"{API}/message-templates", json={"name": f"Call {tag}", "channel": "sms", "body": "Hi {{borrower_name}}, call us. Pay: {{payment_link}}"}, headers=h), 201)  # fmt: skip
+    made = ok(http.post(f"{API}/customers", json={"name": f"Rem {tag} Kumar", "phone": phone}, headers=h), 201)
+    tmpl = ok(http.post(f"{API}/message-templates", json={"name": f"Call {tag}", "channel": "sms", "body": "Hi {{borrower_name}}, call us. Pay: {{payment_link}}"}, headers=h), 201)  # fmt: skip
     now = datetime.now(UTC)
     body = {"customer_id": made["id"], "channel": "sms", "template_id": tmpl["id"]}
-    due = _ok(http.post(f"{API}/reminders", json={**body, "scheduled_at": now.isoformat()}, headers=h), 201)
-    later = _ok(http.post(f"{API}/reminders", json={**body, "scheduled_at": (now + timedelta(days=2)).isoformat()}, headers=h), 201)  # fmt: skip
-    gone = _ok(http.post(f"{API}/reminders", json={**body, "scheduled_at": (now + timedelta(days=3)).isoformat()}, headers=h), 201)  # fmt: skip
-    assert _ok(http.post(f"{API}/reminders/{gone['id']}/cancel", headers=h))["status"] == "cancelled"
+    due = ok(http.post(f"{API}/reminders", json={**body, "scheduled_at": now.isoformat()}, headers=h), 201)
+    later = ok(http.post(f"{API}/reminders", json={**body, "scheduled_at": (now + timedelta(days=2)).isoformat()}, headers=h), 201)  # fmt: skip
+    gone = ok(http.post(f"{API}/reminders", json={**body, "scheduled_at": (now + timedelta(days=3)).isoformat()}, headers=h), 201)  # fmt: skip
+    assert ok(http.post(f"{API}/reminders/{gone['id']}/cancel", headers=h))["status"] == "cancelled"
     assert http.post(f"{API}/reminders/{gone['id']}/cancel", headers=h).status_code == 409
     run_job(http, h, "reminder-dispatch", drive)
     run_job(http, h, "reminder-dispatch", drive)
 
     def listed(**q: str) -> set[str]:
-        got = _ok(http.get(f"{API}/reminders", params={"q": f"Rem {tag}", **q}, headers=h))
+        got = ok(http.get(f"{API}/reminders", params={"q": f"Rem {tag}", **q}, headers=h))
         return {r["id"] for r in got["items"]}
 
-    sent = _until(lambda: listed(status="sent"), lambda s: due["id"] in s)
+    sent = poll(lambda: listed(status="sent"), lambda s: due["id"] in s)
     assert sent == {due["id"]}, sent
     texts = [m["text"] for m in _outbox(sims["sms"], phone) if "call us" in m["text"]]
     assert len(texts) == 1 and texts[0].endswith("/apply"), texts  # the payment link filled in, not blank
     assert listed(status="scheduled") == {later["id"]} and listed(status="cancelled") == {gone["id"]}
     assert listed(channel="sms") == {due["id"], later["id"], gone["id"]} and listed(channel="email") == set()
-    zone = _ok(http.get(f"{API}/brand/config", headers=h))["settings"]["timezone"]
+    zone = ok(http.get(f"{API}/brand/config", headers=h))["settings"]["timezone"]
     local = now.astimezone(ZoneInfo(zone))  # date filters are the brand's dates, not UTC's
     today = local.date().isoformat()
     tomorrow = (local + timedelta(days=1)).date().isoformat()
     assert listed(created_from=today, created_to=tomorrow) == {due["id"], later["id"], gone["id"]}
     assert listed(scheduled_from=tomorrow) == {later["id"], gone["id"]}, (zone, tomorrow, due, later, gone)
     assert listed(scheduled_to=(now + timedelta(days=2, hours=1)).isoformat()) == {due["id"], later["id"]}
-    assert {r["id"] for r in _ok(http.get(f"{API}/reminders", params={"q": phone[-6:]}, headers=h))["items"]} == {due["id"], later["id"], gone["id"]}  # fmt: skip
+    assert {r["id"] for r in ok(http.get(f"{API}/reminders", params={"q": phone[-6:]}, headers=h))["items"]} == {due["id"], later["id"], gone["id"]}  # fmt: skip
     assert http.get(f"{API}/reminders", params={"cursor": "forged"}, headers=h).status_code == 422
 
 
 def check_staff_acknowledgements(http: httpx.Client, h: Headers) -> None:
-    made = _ok(http.post(f"{API}/staff-notifications", json={"title": "Audit", "body": "Read me", "priority": "HIGH", "roles": ["admin"]}, headers=h), 201)  # fmt: skip
-    mine = _ok(http.get(f"{API}/staff-notifications/mine", headers=h))
+    made = ok(http.post(f"{API}/staff-notifications", json={"title": "Audit", "body": "Read me", "priority": "HIGH", "roles": ["admin"]}, headers=h), 201)  # fmt: skip
+    mine = ok(http.get(f"{API}/staff-notifications/mine", headers=h))
     assert made["id"] in [n["id"] for n in mine["items"]], mine
-    first = _ok(http.post(f"{API}/staff-notifications/{made['id']}/ack", headers=h))
-    again = _ok(http.post(f"{API}/staff-notifications/{made['id']}/ack", headers=h))
+    first = ok(http.post(f"{API}/staff-notifications/{made['id']}/ack", headers=h))
+    again = ok(http.post(f"{API}/staff-notifications/{made['id']}/ack", headers=h))
     assert first["read_at"] and first["read_at"] == again["read_at"]
-    receipts = _ok(http.get(f"{API}/staff-notifications/{made['id']}/receipts", headers=h))
+    receipts = ok(http.get(f"{API}/staff-notifications/{made['id']}/receipts", headers=h))
     assert receipts["read_count"] == 1, receipts
     later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-    hidden = _ok(http.post(f"{API}/staff-notifications", json={"title": "Later", "body": "x", "priority": "LOW", "roles": ["admin"], "publish_at": later}, headers=h), 201)  # fmt: skip
-    assert hidden["id"] not in str(_ok(http.get(f"{API}/staff-notifications/mine", headers=h)))
+    hidden = ok(http.post(f"{API}/staff-notifications", json={"title": "Later", "body": "x", "priority": "LOW", "roles": ["admin"], "publish_at": later}, headers=h), 201)  # fmt: skip
+    assert hidden["id"] not in str(ok(http.get(f"{API}/staff-notifications/mine", headers=h)))
     assert http.post(f"{API}/staff-notifications/{hidden['id']}/ack", headers=h).status_code == 404
 
 
 def check_isolation(http: httpx.Client, h: Headers, other: Headers, loan: dict[str, Any]) -> None:
-    assert _ok(http.get(f"{API}/messages", params={"loan_id": loan["loan_id"]}, headers=other))["items"] == []
+    assert ok(http.get(f"{API}/messages", params={"loan_id": loan["loan_id"]}, headers=other))["items"] == []
     msg = _messages(http, h, loan_id=loan["loan_id"])[0]
     assert http.get(f"{API}/messages/{msg['id']}", headers=other).status_code == 404
 
@@ -328,8 +302,8 @@ if __name__ == "__main__":
     with httpx.Client(base_url=base, timeout=60) as live:
         auth = {"Authorization": f"Bearer {key}"}
         other_auth = {"Authorization": f"Bearer {sys.argv[3] if len(sys.argv) > 3 else 'x'}"}
-        sims = _ok(live.get(f"{API}/dev/simulators", headers=auth))
-        before = _ok(live.get(f"{API}/brand/config", headers=auth))["settings"]
+        sims = ok(live.get(f"{API}/dev/simulators", headers=auth))
+        before = ok(live.get(f"{API}/brand/config", headers=auth))["settings"]
         try:
             run_all(live, auth, other_auth, sims)
             print("PASS all")

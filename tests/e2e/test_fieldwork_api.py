@@ -9,7 +9,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -21,6 +21,7 @@ from adapters.webhooks import sign
 from domain.collections.application import Collections
 from domain.identity.application import Identity
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
+from tests.e2e.blackbox import poll
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
 
 __all__ = ["catalogue"]  # the fixture (autouse) of the servicing tests
@@ -34,15 +35,6 @@ def wiring(provider_simulators: Any, monkeypatch: pytest.MonkeyPatch) -> Iterato
     monkeypatch.setenv("PROVIDER_WEBHOOK_SECRET", PROVIDER_WEBHOOK_SECRET)
     monkeypatch.setenv("PUBLIC_BASE_URL", "")
     yield
-
-
-def _until(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def _agent(platform: Any, tenant: Tenant, role: str = "collection_executive") -> UUID:
@@ -120,11 +112,11 @@ def test_a_call_is_placed_and_logged_once_on_the_contact_log(
         assert delivery.delivered, delivery.attempts
     finally:
         dialer.auto_complete = True
-    ended = _until(lambda: httpx.get(f"{server}/api/v1/calls/{call['id']}", headers=tenant.auth).json(),
+    ended = poll(lambda: httpx.get(f"{server}/api/v1/calls/{call['id']}", headers=tenant.auth).json(),
                    lambda c: c["contact_logged"])  # fmt: skip
     assert (ended["status"], ended["duration_seconds"]) == ("answered", 135)
     assert ended["recording_url"].endswith(f"/recordings/{sim['call_id']}.mp3")
-    logged = _until(lambda: _contacts(platform, tenant, loan_id), lambda c: len(c) == 1)
+    logged = poll(lambda: _contacts(platform, tenant, loan_id), lambda c: len(c) == 1)
     assert [(c.channel, c.outcome, c.call.duration_seconds, c.staff_id) for c in logged] == [
         ("dialer", "connected", 135, agent)
     ]
@@ -226,7 +218,7 @@ def test_a_field_visit_is_flagged_recorded_with_geo_tag_and_photo(platform: Any,
     assert again.status_code == 409
     mine = httpx.get(f"{server}/api/v1/field-visits", params={"assignee": str(agent)}, headers=tenant.auth).json()
     assert [v["id"] for v in mine["items"]] == [visit["id"]]
-    logged = _until(lambda: _contacts(platform, tenant, loan_id), lambda c: len(c) == 1)
+    logged = poll(lambda: _contacts(platform, tenant, loan_id), lambda c: len(c) == 1)
     assert [(c.channel, c.outcome, c.staff_id) for c in logged] == [("field", "promised_to_pay", agent)]
 
 

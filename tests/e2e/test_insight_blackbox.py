@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-API = "/api/v1"
-Headers = dict[str, str]
+from tests.e2e.blackbox import API, Headers, eventually, ok, phone, staff_session
+
 PASSWORD = "bb18-Password-2026!"
 D0 = date(2026, 1, 10)  # brand A's first business date: disbursals
 HOSTILE = '=HYPERLINK("http://x","y")'
@@ -39,25 +39,6 @@ DRAIN: list[Callable[[bool], None]] = []
 RUN_JOB: list[Callable[[str], None]] = []
 
 
-def _ok(answer: httpx.Response, status: int = 200) -> Any:
-    assert answer.status_code == status, (answer.request.method, str(answer.request.url), answer.status_code, answer.text[:600])  # fmt: skip
-    return answer.json()
-
-
-def _until(probe: Callable[[], Any], what: str, seconds: float = 60) -> Any:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _phone() -> str:
-    return f"9{uuid.uuid4().int % 10**8:08d}8"
-
-
 def _pan() -> str:
     n = uuid.uuid4().int
     letters = "".join(chr(65 + (n >> (5 * i)) % 26) for i in range(5))
@@ -65,26 +46,26 @@ def _pan() -> str:
 
 
 def _loan(http: httpx.Client, h: Headers, loan_id: str) -> dict[str, Any]:
-    return dict(_ok(http.get(f"{API}/loans/{loan_id}", headers=h)))
+    return dict(ok(http.get(f"{API}/loans/{loan_id}", headers=h)))
 
 
 def _business_date(http: httpx.Client, h: Headers, on: date) -> None:
-    _ok(http.patch(f"{API}/brand/config", json={"business_date": on.isoformat()}, headers=h))
+    ok(http.patch(f"{API}/brand/config", json={"business_date": on.isoformat()}, headers=h))
 
 
 def _cob(http: httpx.Client, h: Headers, as_of: date) -> None:
     """Close every business date through `as_of` (the business date then moves to the next day)."""
     _business_date(http, h, as_of)
-    run = _ok(http.post(f"{API}/jobs/loan-cob/runs", json={"as_of": as_of.isoformat()}, headers=h), 202)
+    run = ok(http.post(f"{API}/jobs/loan-cob/runs", json={"as_of": as_of.isoformat()}, headers=h), 202)
     for execute in RUN_JOB:
         execute(str(run["run_id"]))
 
     def finished() -> bool:
-        states = [_ok(http.get(f"{API}/jobs/runs/{rid}", headers=h))["status"] for rid in run.get("run_ids") or [run["run_id"]]]  # fmt: skip
+        states = [ok(http.get(f"{API}/jobs/runs/{rid}", headers=h))["status"] for rid in run.get("run_ids") or [run["run_id"]]]  # fmt: skip
         assert "failed" not in states, states
         return all(s == "succeeded" for s in states)
 
-    _until(finished, f"the close of business through {as_of}", 120)
+    eventually(finished, f"the close of business through {as_of}", 120)
 
 
 def _product(http: httpx.Client, h: Headers) -> str:
@@ -92,55 +73,55 @@ def _product(http: httpx.Client, h: Headers) -> str:
             "max_amount": "500000", "min_tenure": 3, "max_tenure": 36, "annual_percent": "18", "gst_percent": "18",
             "penal": {"kind": "simple", "daily_percent": "0.1"}, "max_active_loans": 3, "bre_rules": [],
             "processing_fee": {"kind": "percent", "value": "2", "gst_inclusive": False}}  # fmt: skip
-    return str(_ok(http.post(f"{API}/loan-products", json=body, headers=h), 201)["id"])
+    return str(ok(http.post(f"{API}/loan-products", json=body, headers=h), 201)["id"])
 
 
 def _borrower(http: httpx.Client, h: Headers, name: str) -> dict[str, Any] | None:
     """A Customer 360 record with PAN, email and a penny-dropped account; None when the API refuses the name (a
     422 naming it: control characters)."""
-    body = {"name": name, "phone": _phone(), "pan": _pan(), "email": f"bb18.{uuid.uuid4().hex[:8]}@example.in",
+    body = {"name": name, "phone": phone("8"), "pan": _pan(), "email": f"bb18.{uuid.uuid4().hex[:8]}@example.in",
             "date_of_birth": "1990-01-15", "addresses": [{"line1": "4, Lake Road", "city": "Chennai", "pincode": "600001"}]}  # fmt: skip
     answer = http.post(f"{API}/customers", json=body, headers=h)
     if answer.status_code == 422 and "name" in answer.text:
         return None
-    made = _ok(answer, 201)
+    made = ok(answer, 201)
     account = {"account_number": f"5010{uuid.uuid4().int % 10**10:010d}", "ifsc": "HDFC0001234", "holder_name": name}  # fmt: skip
-    _ok(http.post(f"{API}/customers/{made['id']}/bank-accounts", json=account, headers=h), 201)
+    ok(http.post(f"{API}/customers/{made['id']}/bank-accounts", json=account, headers=h), 201)
     return {**body, "id": str(made["id"]), "number": made.get("number")}
 
 
 def _apply(http: httpx.Client, h: Headers, customer: str, product: str, amount: str) -> str:
-    loan = _ok(http.post(f"{API}/loans", json={"customer_id": customer, "product_id": product, "amount": amount, "tenure": 6}, headers=h), 201)  # fmt: skip
-    assert _ok(http.post(f"{API}/loans/{loan['id']}/submit", headers=h))["status"] == "pending"
+    loan = ok(http.post(f"{API}/loans", json={"customer_id": customer, "product_id": product, "amount": amount, "tenure": 6}, headers=h), 201)  # fmt: skip
+    assert ok(http.post(f"{API}/loans/{loan['id']}/submit", headers=h))["status"] == "pending"
     return str(loan["id"])
 
 
 def _sanction(http: httpx.Client, h: Headers, loan_id: str, amount: str) -> None:
-    _ok(http.post(f"{API}/loans/{loan_id}/cx-approve", json={"approved_amount": amount, "remarks": "salary fine"}, headers=h))  # fmt: skip
-    _ok(http.post(f"{API}/loans/{loan_id}/sanction", json={"sanctioned_amount": amount, "remarks": "FOIR fine"}, headers=h))  # fmt: skip
+    ok(http.post(f"{API}/loans/{loan_id}/cx-approve", json={"approved_amount": amount, "remarks": "salary fine"}, headers=h))  # fmt: skip
+    ok(http.post(f"{API}/loans/{loan_id}/sanction", json={"sanctioned_amount": amount, "remarks": "FOIR fine"}, headers=h))  # fmt: skip
     for drain in DRAIN:
         drain(False)
-    link = _until(lambda: (_loan(http, h, loan_id).get("esign") or {}).get("link"), "the e-sign link")
-    _ok(httpx.post(link, json={"action": "sign"}, timeout=30))
+    link = eventually(lambda: (_loan(http, h, loan_id).get("esign") or {}).get("link"), "the e-sign link")
+    ok(httpx.post(link, json={"action": "sign"}, timeout=30))
 
     def queued() -> bool:
         for drain in DRAIN:
             drain(True)
         return bool(_loan(http, h, loan_id)["status"] == "awaiting_disbursal")
 
-    _until(queued, "the signature")
+    eventually(queued, "the signature")
 
 
 def _disburse(http: httpx.Client, h: Headers, loan_id: str) -> dict[str, Any]:
-    _ok(http.post(f"{API}/loans/{loan_id}/disburse", json={"mode": "IMPS"}, headers=h), 202)
-    payout = _until(lambda: (_loan(http, h, loan_id).get("disbursement") or {}).get("simulator_url"), "the payout")
-    _ok(httpx.post(payout, json={"action": "confirm"}, timeout=30))
-    return dict(_until(lambda: (lambda v: v if v["status"] == "active" else None)(_loan(http, h, loan_id)), "the disbursal"))  # fmt: skip
+    ok(http.post(f"{API}/loans/{loan_id}/disburse", json={"mode": "IMPS"}, headers=h), 202)
+    payout = eventually(lambda: (_loan(http, h, loan_id).get("disbursement") or {}).get("simulator_url"), "the payout")
+    ok(httpx.post(payout, json={"action": "confirm"}, timeout=30))
+    return dict(eventually(lambda: (lambda v: v if v["status"] == "active" else None)(_loan(http, h, loan_id)), "the disbursal"))  # fmt: skip
 
 
 def _pay(http: httpx.Client, h: Headers, loan_id: str, amount: str, on: date) -> dict[str, Any]:
     body = {"amount": amount, "mode": "upi", "reference": f"UTR-{uuid.uuid4().hex[:10]}", "paid_on": on.isoformat()}
-    return dict(_ok(http.post(f"{API}/loans/{loan_id}/repayments", json=body, headers=h), 201))
+    return dict(ok(http.post(f"{API}/loans/{loan_id}/repayments", json=body, headers=h), 201))
 
 
 NAMES = {
@@ -180,9 +161,9 @@ def build_book(http: httpx.Client, h: Headers, other: Headers) -> dict[str, Any]
         if fate == "sanctioned":
             _sanction(http, h, loans[key], "30000")
         elif fate == "rejected":
-            reasons = _ok(http.get(f"{API}/brand/config", headers=h))["settings"].get("rejection_reasons") or []
+            reasons = ok(http.get(f"{API}/brand/config", headers=h))["settings"].get("rejection_reasons") or []
             code = reasons[0]["code"] if reasons else "OTHER"
-            _ok(http.post(f"{API}/loans/{loans[key]}/reject", json={"reason_code": code, "remarks": REMARKS}, headers=h))  # fmt: skip
+            ok(http.post(f"{API}/loans/{loans[key]}/reject", json={"reason_code": code, "remarks": REMARKS}, headers=h))  # fmt: skip
     book = {"product": product, "people": people, "loans": loans}
     # brand B
     _business_date(http, other, D0)
@@ -203,26 +184,26 @@ def service_book(http: httpx.Client, h: Headers, book: dict[str, Any]) -> None:
     loans = book["loans"]
     first_due = date.fromisoformat(_loan(http, h, loans["quote"])["schedule"][0]["due_date"])
     _business_date(http, h, first_due)
-    total = _ok(http.get(f"{API}/loans/{loans['quote']}/payoff", headers=h))["total"]
+    total = ok(http.get(f"{API}/loans/{loans['quote']}/payoff", headers=h))["total"]
     assert _pay(http, h, loans["quote"], total, first_due)["status"] == "completed"
     emi = Decimal(_loan(http, h, loans["newline"])["schedule"][0]["amount"])
     _pay(http, h, loans["newline"], str(emi + Decimal("1000.00")), first_due)
     _cob(http, h, first_due + timedelta(days=5))
-    _until(lambda: _loan(http, h, loans["hindi"])["status"] == "overdue", "the overdue loan")
-    _ok(http.post(f"{API}/loans/{loans['hindi']}/contacts", json={"outcome": "connected", "remarks": CONTACT}, headers=h), 201)  # fmt: skip
-    _ok(http.post(f"{API}/loans/{loans['hostile']}/write-off", json={"reason": "uncontactable for 90 days"}, headers=h))  # fmt: skip
+    eventually(lambda: _loan(http, h, loans["hindi"])["status"] == "overdue", "the overdue loan")
+    ok(http.post(f"{API}/loans/{loans['hindi']}/contacts", json={"outcome": "connected", "remarks": CONTACT}, headers=h), 201)  # fmt: skip
+    ok(http.post(f"{API}/loans/{loans['hostile']}/write-off", json={"reason": "uncontactable for 90 days"}, headers=h))  # fmt: skip
     book["first_due"] = first_due.isoformat()
-    book["today"] = _ok(http.get(f"{API}/brand/config", headers=h))["business_date"]
+    book["today"] = ok(http.get(f"{API}/brand/config", headers=h))["business_date"]
 
 
 def report_json(
     http: httpx.Client, h: Headers, slug: str, **params: str
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every row of a report, paged 2 at a time by its cursor to the end, and the first page's totals."""
-    first = _ok(http.get(f"{API}/reports/{slug}", params={**params, "limit": 2}, headers=h))
+    first = ok(http.get(f"{API}/reports/{slug}", params={**params, "limit": 2}, headers=h))
     rows, totals, cursor = list(first["rows"]), first["totals"], first["next_cursor"]
     while cursor:
-        page = _ok(http.get(f"{API}/reports/{slug}", params={**params, "limit": 2, "cursor": cursor}, headers=h))
+        page = ok(http.get(f"{API}/reports/{slug}", params={**params, "limit": 2, "cursor": cursor}, headers=h))
         assert "totals" not in page or page["totals"] in (None, totals), page
         rows += page["rows"]
         cursor = page["next_cursor"]
@@ -260,7 +241,7 @@ def _sum(rows: list[dict[str, Any]], column: str) -> Decimal:
 def check_reports(http: httpx.Client, h: Headers, book: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Every report of the catalogue: JSON paged to the end equals the CSV cell for cell (formulas neutralised),
     totals are the rows' count and sums; then the book's figures recomputed from the loans API."""
-    catalogue = _ok(http.get(f"{API}/reports", headers=h))["items"]
+    catalogue = ok(http.get(f"{API}/reports", headers=h))["items"]
     slugs = [r["slug"] for r in catalogue]
     assert len(slugs) == 33 and "completed-loan-with-no-repet-report" in slugs, slugs
     everything: dict[str, list[dict[str, Any]]] = {}
@@ -328,7 +309,7 @@ def recompute(http: httpx.Client, h: Headers, book: dict[str, Any], reports: dic
     # payments: what each repayment recorded
     repaid: dict[str, Decimal] = {}
     for k in disbursed:
-        items = _ok(http.get(f"{API}/loans/{book['loans'][k]}/repayments", headers=h))["items"]
+        items = ok(http.get(f"{API}/loans/{book['loans'][k]}/repayments", headers=h))["items"]
         repaid[k] = sum((_money(p["amount"]) for p in items if not p.get("reversed_on")), Decimal(0))
     close = by_loan("loan-close-report")[number["quote"]]
     assert _money(close["repaid"]) == repaid["quote"] and close["payments"] == 1, close
@@ -363,7 +344,7 @@ def recompute(http: httpx.Client, h: Headers, book: dict[str, Any], reports: dic
     assert len(report_csv(http, h, "disbursed-loan-report", **{"from": after})) == 0
     assert report_json(http, h, "disbursed-loan-report", status="completed")[0][0]["loan_number"] == number["quote"]
     sanctioned = {r["loan_number"]: r["sanctioned_at"] for r in reports["total-approve-sanction-report"]}
-    zone = ZoneInfo(_ok(http.get(f"{API}/brand/config", headers=h))["settings"].get("timezone") or "Asia/Kolkata")
+    zone = ZoneInfo(ok(http.get(f"{API}/brand/config", headers=h))["settings"].get("timezone") or "Asia/Kolkata")
     local = {
         n: datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(zone).date() for n, at in sanctioned.items()
     }
@@ -374,7 +355,7 @@ def recompute(http: httpx.Client, h: Headers, book: dict[str, Any], reports: dic
         assert http.get(f"{API}/reports/disbursed-loan-report.csv", params=bad, headers=h).status_code == 422, bad
     assert http.get(f"{API}/reports/no-such-report", headers=h).status_code == 404
     # a cursor is its report's: another report with the same key types (date, loan id) refuses it
-    cursor = _ok(http.get(f"{API}/reports/disbursed-loan-report", params={"limit": 1}, headers=h))["next_cursor"]
+    cursor = ok(http.get(f"{API}/reports/disbursed-loan-report", params={"limit": 1}, headers=h))["next_cursor"]
     for slug in ("collection-loan-report", "outstanding-data-report", "total-recovery-report"):
         answer = http.get(f"{API}/reports/{slug}", params={"cursor": cursor}, headers=h)
         assert answer.status_code == 422 and "cursor" in answer.text, (slug, answer.status_code)
@@ -387,16 +368,7 @@ MAILS: list[Callable[[], list[Any]]] = []
 def _staff(http: httpx.Client, h: Headers, role: str, name: str | None = None) -> dict[str, Any]:
     email = f"{role}.{uuid.uuid4().hex[:8]}@bb18.example.in"
     body = {"name": name or f"{role.title()} {email[-22:-18]}", "email": email, "roles": [role], "password": PASSWORD}
-    return {**_ok(http.post(f"{API}/staff", json=body, headers=h), 201), "email": email}
-
-
-def _session(base: str, email: str) -> httpx.Client:
-    """A staff member signed in through the portal's login: the cookie and the CSRF header on every request."""
-    browser = httpx.Client(base_url=base, timeout=60, follow_redirects=False)
-    assert browser.post("/login", data={"email": email, "password": PASSWORD}).status_code == 303
-    token = browser.get("/dashboard").text.split('<meta name="csrf-token" content="', 1)[1].split('"', 1)[0]
-    browser.headers["X-CSRF-Token"] = token
-    return browser
+    return {**ok(http.post(f"{API}/staff", json=body, headers=h), 201), "email": email}
 
 
 def check_brands_roles_email(
@@ -411,7 +383,7 @@ def check_brands_roles_email(
         text = http.get(f"{API}/reports/{slug}.csv", headers=other).text
         assert not any(n in text for n in mine) and "Brien" not in text and "राहुल" not in text, slug
     clerk = _staff(http, h, "credit_executive")
-    ce = _session(base, clerk["email"])
+    ce = staff_session(base, clerk["email"], PASSWORD)
     try:
         assert ce.get(f"{API}/reports").status_code == 403
         assert ce.get(f"{API}/reports/master-report").status_code == 403
@@ -421,7 +393,7 @@ def check_brands_roles_email(
         ce.close()
     # the emailed report of brand B: its own rows only, as an attachment
     to = f"ops.{uuid.uuid4().hex[:6]}@bb18.example.in"
-    run = _ok(
+    run = ok(
         http.post(
             f"{API}/reports/collection-loan-report/email",
             json={"to": to, "from": "2026-01-01", "to_date": "2026-12-31"},
@@ -431,10 +403,10 @@ def check_brands_roles_email(
     )
     for execute in RUN_JOB:
         execute(str(run["run_id"]))
-    done = _until(lambda: (lambda r: r if r["status"] in ("succeeded", "failed") else None)(_ok(http.get(f"{API}/jobs/runs/{run['run_id']}", headers=other))), "the report email", 90)  # fmt: skip
+    done = eventually(lambda: (lambda r: r if r["status"] in ("succeeded", "failed") else None)(ok(http.get(f"{API}/jobs/runs/{run['run_id']}", headers=other))), "the report email", 90)  # fmt: skip
     assert done["status"] == "succeeded", done
     if MAILS:
-        mails = _until(lambda: [m for m in MAILS[0]() if m["To"] == to], "the email in the sink", 30)
+        mails = eventually(lambda: [m for m in MAILS[0]() if m["To"] == to], "the email in the sink", 30)
         assert len(mails) == 1, mails
         attachment = next(iter(mails[0].iter_attachments())).get_content()
         body = attachment.decode("utf-8") if isinstance(attachment, bytes) else attachment
@@ -446,7 +418,7 @@ def check_search(base: str, http: httpx.Client, h: Headers, other: Headers, book
     fewer than 2 characters 422; without GLOBAL_SEARCH 403."""
 
     def search(q: str, headers: Headers = h) -> dict[str, list[dict[str, Any]]]:
-        return dict(_ok(http.get(f"{API}/search", params={"q": q}, headers=headers)))
+        return dict(ok(http.get(f"{API}/search", params={"q": q}, headers=headers)))
 
     def ids(q: str, group: str, headers: Headers = h) -> set[str]:
         return {hit["id"] for hit in search(q, headers)[group]}
@@ -473,10 +445,10 @@ def check_search(base: str, http: httpx.Client, h: Headers, other: Headers, book
     for short in ("", " ", "a", " a "):
         assert http.get(f"{API}/search", params={"q": short}, headers=h).status_code == 422, short
     assert http.get(f"{API}/search", params={"q": "x" * 101}, headers=h).status_code == 422
-    _ok(http.patch(f"{API}/staff/{person['id']}", json={"permissions": {"GLOBAL_SEARCH": "NONE"}}, headers=h))
-    denied = _session(base, person["email"])
+    ok(http.patch(f"{API}/staff/{person['id']}", json={"permissions": {"GLOBAL_SEARCH": "NONE"}}, headers=h))
+    denied = staff_session(base, person["email"], PASSWORD)
     try:
-        assert _until(lambda: denied.get(f"{API}/search", params={"q": "ab"}).status_code == 403, "the permission")
+        assert eventually(lambda: denied.get(f"{API}/search", params={"q": "ab"}).status_code == 403, "the permission")
     finally:
         denied.close()
 
@@ -491,10 +463,10 @@ def _upload(http: httpx.Client, h: Headers, text: str, name: str = "leads.csv") 
 
 
 def _all_leads(http: httpx.Client, h: Headers, **params: str) -> list[dict[str, Any]]:
-    page = _ok(http.get(f"{API}/leads", params={**params, "limit": 2}, headers=h))
+    page = ok(http.get(f"{API}/leads", params={**params, "limit": 2}, headers=h))
     items = list(page["items"])
     while page["next_cursor"]:
-        page = _ok(http.get(f"{API}/leads", params={**params, "limit": 2, "cursor": page["next_cursor"]}, headers=h))
+        page = ok(http.get(f"{API}/leads", params={**params, "limit": 2, "cursor": page["next_cursor"]}, headers=h))
         items += page["items"]
     return items
 
@@ -503,7 +475,7 @@ def check_leads(http: httpx.Client, h: Headers, other: Headers, book: dict[str, 
     """A Facebook file: in-file duplicates, a near-duplicate name, a borrower's phone and PAN, broken rows with their
     line numbers, a hostile campaign, an organic lead, a quoted name across two lines; a second file repeating an
     existing lead; a Google Ads export; listing by status and source to the end; the lead reports' counts."""
-    p1, p2, p3, p4 = _phone(), _phone(), _phone(), _phone()
+    p1, p2, p3, p4 = phone("8"), phone("8"), phone("8"), phone("8")
     hindi, quote = book["people"]["hindi"], book["people"]["quote"]
     ad = "a1,Ad,s1,Set,c1"
     text = (
@@ -515,14 +487,14 @@ def check_leads(http: httpx.Client, h: Headers, other: Headers, book: dict[str, 
             f"4,2026-02-02T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Rahul S,{hindi['phone']},,\n"  # 5: a borrower's phone
             f"5,2026-02-02T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Some One,{p3},,{quote['pan']}\n"  # 6: a borrower's PAN
             "6,2026-02-02T10:00:00+0530,a1,Ad,s1,Set,c1,Diwali,f1,Form,false,fb,Broken Phone,12,,\n"  # 7: no valid contact
-            f"7,yesterday,{ad},Diwali,f1,Form,false,fb,Bad Date,{_phone()},,\n"  # 8: a bad created_time
+            f"7,yesterday,{ad},Diwali,f1,Form,false,fb,Bad Date,{phone('8')},,\n"  # 8: a bad created_time
             f"8,2026-02-03T10:00:00+0530,,,,,,,f2,Form,true,fb,@SUM(1+1),{p4},,\n"  # 9: organic, hostile name
-            f'9,2026-02-03T10:00:00+0530,{ad},Diwali,f1,Form,maybe,fb,"Ravi\nTeja",{_phone()},,\n'  # 10-11: bad is_organic
-            f"10,2026-02-03T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Sunil Rao,{_phone()},sunil@example.in,\n"  # 12
+            f'9,2026-02-03T10:00:00+0530,{ad},Diwali,f1,Form,maybe,fb,"Ravi\nTeja",{phone("8")},,\n'  # 10-11: bad is_organic
+            f"10,2026-02-03T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Sunil Rao,{phone('8')},sunil@example.in,\n"  # 12
         )
     )
     made = _upload(http, h, text)
-    body = _ok(made, 201)
+    body = ok(made, 201)
     assert body["rows"] == 10, body
     rejected = {r["line"] for r in body["rejected"]}
     assert rejected == {7, 8, 10}, body["rejected"]
@@ -542,7 +514,7 @@ def check_leads(http: httpx.Client, h: Headers, other: Headers, book: dict[str, 
     page = http.get("/leads", headers=h)
     if page.status_code == 200:
         assert HOSTILE not in page.text and "<script" not in page.text.split("@SUM", 1)[0][-50:]
-    organic = _ok(http.get(f"{API}/leads", params={"organic": "true"}, headers=h))["items"]
+    organic = ok(http.get(f"{API}/leads", params={"organic": "true"}, headers=h))["items"]
     assert [x["name"] for x in organic] == ["@SUM(1+1)"] and organic[0]["campaign_name"] is None, organic
     # the funnel: a move answers the lead's new ETag; the old one is stale (409)
     url = f"{API}/leads/{hostile['id']}"
@@ -553,17 +525,17 @@ def check_leads(http: httpx.Client, h: Headers, other: Headers, book: dict[str, 
     )
     stale = http.post(f"{url}/status", json={"status": "applied", "note": "x"}, headers={**h, "If-Match": tag})
     assert stale.status_code == 409, stale.text
-    _ok(http.post(f"{url}/status", json={"status": "new", "note": "back"}, headers=h), 409)  # forward only
+    ok(http.post(f"{url}/status", json={"status": "new", "note": "back"}, headers=h), 409)  # forward only
     # a second file: the first file's lead again (duplicate of an existing lead), and a new one
-    p5 = _phone()
-    again = _ok(_upload(http, h, FACEBOOK + f"11,2026-02-04T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,M Krishnan,{p1},,\n"
+    p5 = phone("8")
+    again = ok(_upload(http, h, FACEBOOK + f"11,2026-02-04T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,M Krishnan,{p1},,\n"
                           f"12,2026-02-04T10:00:00+0530,{ad},Diwali,f1,Form,false,fb,Anil Kapoor,{p5},,\n"), 201)  # fmt: skip
     assert (again["created"], again["duplicates"]) == (1, 1), again
     google = GOOGLE + (
-        f"g1,99,Brand Search,Group A,2026-02-05 10:00:00,Kavya Nair,+91{_phone()},kavya@example.in,gclid1\n"
+        f"g1,99,Brand Search,Group A,2026-02-05 10:00:00,Kavya Nair,+91{phone('8')},kavya@example.in,gclid1\n"
         f"g2,99,Brand Search,Group A,2026-02-05 11:00:00,Kavya Nair,{p5},,gclid2\n"  # duplicate of the Facebook lead
     )
-    g = _ok(_upload(http, h, google, "google.csv"), 201)
+    g = ok(_upload(http, h, google, "google.csv"), 201)
     assert g["source"] == "google" and (g["created"], g["duplicates"]) == (1, 1), g
     assert len(_all_leads(http, h, source="google")) == 1 and len(_all_leads(http, h, source="facebook")) == 7
     assert len(_all_leads(http, h, status="new")) == 7 and len(_all_leads(http, h, status="contacted")) == 1
@@ -606,10 +578,10 @@ def check_rating_matrix(base: str, http: httpx.Client, h: Headers, other: Header
     assert http.put(f"{API}/rating-matrix", json={"criteria": criteria}, headers={**h, "If-Match": version}).status_code == 409  # fmt: skip
     assert http.get(f"{API}/rating-matrix", headers=h).headers["etag"] == put.headers["etag"] != version
     clerk = _staff(http, h, "credit_executive")
-    ce = _session(base, clerk["email"])
+    ce = staff_session(base, clerk["email"], PASSWORD)
     try:
         loan = book["loans"]["at"]
-        _ok(ce.post(f"{API}/loans/{loan}/cx-approve", json={"approved_amount": "30000", "remarks": "salary fine"}))
+        ok(ce.post(f"{API}/loans/{loan}/cx-approve", json={"approved_amount": "30000", "remarks": "salary fine"}))
     finally:
         ce.close()
     now = datetime.now(UTC)
@@ -618,16 +590,16 @@ def check_rating_matrix(base: str, http: httpx.Client, h: Headers, other: Header
     score = max(1, min(10, round(10 * value / 2)))
 
     def current() -> dict[str, Any] | None:
-        periods = _ok(http.get(f"{API}/staff/{clerk['id']}/ratings", headers=h))["periods"]
+        periods = ok(http.get(f"{API}/staff/{clerk['id']}/ratings", headers=h))["periods"]
         first = periods[0]
         measured = next(c for c in first["criteria"] if c["metric"] == "loans_processed_per_week")
         return first if measured.get("value") not in (None, "0", "0.00") else None
 
-    period = _until(current, "the measured activity")
+    period = eventually(current, "the measured activity")
     assert period["period"] == now.strftime("%Y-%m"), period
     measured = next(c for c in period["criteria"] if c["metric"] == "loans_processed_per_week")
     assert abs(Decimal(str(measured["value"])) - value) < Decimal("0.01") and measured["computed"] == score, measured
-    rated = _ok(http.post(f"{API}/staff/{clerk['id']}/ratings", json={"period": period["period"], "scores": {"manual": 8}}, headers=h), 201)  # fmt: skip
+    rated = ok(http.post(f"{API}/staff/{clerk['id']}/ratings", json={"period": period["period"], "scores": {"manual": 8}}, headers=h), 201)  # fmt: skip
     overall = Decimal(rated["periods"][0]["overall"])
     assert overall == (Decimal(70 * score + 30 * 8) / 100).quantize(Decimal("0.01")), rated["periods"][0]
     assert http.get(f"{API}/staff/{clerk['id']}/ratings", headers=other).status_code == 404
@@ -640,8 +612,8 @@ DESKTOP: Any = {"width": 1366, "height": 768}
 def check_dashboard_figures(http: httpx.Client, h: Headers, book: dict[str, Any]) -> dict[str, Any]:
     """V1 and V2 figures recomputed from the loans API (docs/insight.md definitions)."""
     statuses = {k: _loan(http, h, v)["status"] for k, v in book["loans"].items()}
-    _ok(http.patch(f"{API}/brand/config", json={"dashboard_version": "V1"}, headers=h))
-    v1 = _ok(http.get(f"{API}/dashboard", headers=h))
+    ok(http.patch(f"{API}/brand/config", json={"dashboard_version": "V1"}, headers=h))
+    v1 = ok(http.get(f"{API}/dashboard", headers=h))
     assert v1["version"] == "V1", v1
     paid_out = {"active", "partially_paid", "overdue", "completed", "settled", "written_off"}
     waiting = {"pending", "cx_approved", "sm_approved", "approved", "awaiting_disbursal"}
@@ -655,13 +627,13 @@ def check_dashboard_figures(http: httpx.Client, h: Headers, book: dict[str, Any]
     for s in statuses.values():
         want[s] = want.get(s, 0) + 1
     assert by_status == want, (by_status, want)
-    _ok(http.patch(f"{API}/brand/config", json={"dashboard_version": "V2"}, headers=h))
-    v2 = _ok(http.get(f"{API}/dashboard", headers=h))
+    ok(http.patch(f"{API}/brand/config", json={"dashboard_version": "V2"}, headers=h))
+    v2 = ok(http.get(f"{API}/dashboard", headers=h))
     assert v2["version"] == "V2", v2
     collected = {d["date"] if "date" in d else d["day"]: d for d in v2["daily"]}
     repaid = Decimal(0)
     for k in ("quote", "newline"):
-        repaid += sum((_money(p["amount"]) for p in _ok(http.get(f"{API}/loans/{book['loans'][k]}/repayments", headers=h))["items"]), Decimal(0))  # fmt: skip
+        repaid += sum((_money(p["amount"]) for p in ok(http.get(f"{API}/loans/{book['loans'][k]}/repayments", headers=h))["items"]), Decimal(0))  # fmt: skip
     day = collected.get(book["first_due"])
     assert day is not None and _money(day["collected_amount"]) == repaid and day["collected_count"] == 2, (day, repaid)
     buckets = {b["bucket"]: b["loans"] for b in v2["dpd_buckets"] if b["loans"]}
@@ -677,8 +649,8 @@ def check_dashboard_figures(http: httpx.Client, h: Headers, book: dict[str, Any]
     assert tat == {"application": 7, "credit review": 6, "sanction": 5, "disbursal": 4}, v2["tat"]
     month = v2["as_of"][:7]
     targets = {month: {"disbursal_amount": "0", "disbursal_count": 0, "collections": "100000"}}
-    _ok(http.patch(f"{API}/brand/config", json={"monthly_targets": targets}, headers=h))
-    lines = {x["metric"]: x for x in _ok(http.get(f"{API}/dashboard", headers=h))["targets"]["lines"]}
+    ok(http.patch(f"{API}/brand/config", json={"monthly_targets": targets}, headers=h))
+    lines = {x["metric"]: x for x in ok(http.get(f"{API}/dashboard", headers=h))["targets"]["lines"]}
     in_month = repaid if book["first_due"][:7] == month else Decimal(0)
     assert _money(lines["collections"]["actual"]) == in_month, lines
     assert _money(lines["collections"]["achieved"]) == (in_month / 1000).quantize(Decimal("0.01")), lines
@@ -705,8 +677,8 @@ def _dashboards_in_browser(base: str, http: httpx.Client, h: Headers, v2: dict[s
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
         try:
             for version in ("V1", "V2"):
-                _ok(http.patch(f"{API}/brand/config", json={"dashboard_version": version}, headers=h))
-                figures = _ok(http.get(f"{API}/dashboard", headers=h))
+                ok(http.patch(f"{API}/brand/config", json={"dashboard_version": version}, headers=h))
+                figures = ok(http.get(f"{API}/dashboard", headers=h))
                 for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
                     page = chromium.new_context(viewport=viewport).new_page()
                     page.goto(f"{base}/login")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -18,6 +18,7 @@ import pytest
 from adapters.webhooks import sign
 from api.services.disbursals import WEBHOOK_SECRET_ENV
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
+from tests.e2e.blackbox import poll
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
 from workers.runtime import scheduler_for
 
@@ -30,15 +31,6 @@ DUE = date(2026, 2, 28)  # instalment 1 of the servicing tests' loan: 8037.57
 def wiring(provider_simulators: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv(WEBHOOK_SECRET_ENV, PROVIDER_WEBHOOK_SECRET)
     yield
-
-
-def _until(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def _get(server: str, tenant: Tenant, path: str) -> Any:
@@ -143,14 +135,14 @@ def test_mandate_active_debit_failure_retry_success_revoke(
     set_business_date(platform, tenant, DUE)
     assert _debits_job(server, platform, tenant, DUE)["status"] == "succeeded"
     httpx.get(mandate["approval_url"], params={"outcome": "approve"})  # the payer approves in their UPI app
-    listed = _until(lambda: _get(server, tenant, f"/api/v1/loans/{loan_id}/mandates")["items"],
+    listed = poll(lambda: _get(server, tenant, f"/api/v1/loans/{loan_id}/mandates")["items"],
                     lambda items: items[0]["state"] == "active")  # fmt: skip
     assert listed[0]["state"] == "active" and listed[0]["debits"] == []
 
     gateway_id = mandate["approval_url"].rstrip("/").split("/")[-2]
     gateway.fail_next_debits(gateway_id, 1, "insufficient_funds")
     _debits_job(server, platform, tenant, DUE)
-    failed = _until(lambda: _get(server, tenant, f"/api/v1/loans/{loan_id}/mandates")["items"][0]["debits"],
+    failed = poll(lambda: _get(server, tenant, f"/api/v1/loans/{loan_id}/mandates")["items"][0]["debits"],
                     lambda d: d and d[0]["state"] != "presented")  # fmt: skip
     assert [(d["attempt"], d["state"], d["reason"], d["retry_on"]) for d in failed] == [
         (1, "failed", "insufficient_funds", "2026-03-01")
@@ -161,7 +153,7 @@ def test_mandate_active_debit_failure_retry_success_revoke(
 
     set_business_date(platform, tenant, date(2026, 3, 1))
     _debits_job(server, platform, tenant, date(2026, 3, 1))
-    debits = _until(lambda: _get(server, tenant, f"/api/v1/loans/{loan_id}/mandates")["items"][0]["debits"],
+    debits = poll(lambda: _get(server, tenant, f"/api/v1/loans/{loan_id}/mandates")["items"][0]["debits"],
                     lambda d: len(d) == 2 and d[1]["state"] == "paid")  # fmt: skip
     assert [(d["attempt"], d["state"]) for d in debits] == [(1, "failed"), (2, "paid")]
     paid = _repayments(server, tenant, loan_id)

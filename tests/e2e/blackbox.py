@@ -1,0 +1,68 @@
+"""Helpers the black-box walks share (`test_*_blackbox.py`): they speak HTTP only, so this module imports nothing of
+the product (a walk also runs standalone against a live server: `python -m tests.e2e.test_..._blackbox URL keys`)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+API = "/api/v1"
+Headers = dict[str, str]
+
+#: Local hours of the day (brand time) outside and inside the quiet hours (21:00-08:00) of SMS and WhatsApp.
+DAY, NIGHT = set(range(10, 19)), {22, 23, 0, 1, 2, 3, 4, 5}
+
+
+def ok(answer: httpx.Response, status: int = 200) -> Any:
+    """The answer's JSON, once its status is `status` (else an assertion naming the request and the answer)."""
+    assert answer.status_code == status, (answer.request.method, str(answer.request.url), answer.status_code, answer.text[:600])  # fmt: skip
+    return answer.json()
+
+
+def eventually(probe: Callable[[], Any], what: str, seconds: float = 60) -> Any:
+    """`probe()`'s first truthy value within `seconds`; an assertion naming `what` when there is none."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def poll(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 30) -> Any:
+    """`fetch()` until `done` holds of its value or `timeout` seconds pass; the last value (the caller asserts on it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def phone(last: str = "7") -> str:
+    """A random ten-digit Indian mobile number ending in `last` (each walk its own digit)."""
+    return f"9{uuid.uuid4().int % 10**8:08d}{last}"
+
+
+def zone_at(hours: set[int]) -> str:
+    """A fixed-offset timezone whose local hour now is one of `hours`."""
+    now = datetime.now(UTC)
+    for offset in range(-12, 15):
+        if (now.hour + offset) % 24 in hours:
+            return "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+    raise AssertionError(f"no zone has an hour in {hours}")
+
+
+def staff_session(base: str, email: str, password: str) -> httpx.Client:
+    """A staff member signed in through the portal's login: the cookie and the CSRF header on every request."""
+    browser = httpx.Client(base_url=base, timeout=60, follow_redirects=False)
+    assert browser.post("/login", data={"email": email, "password": password}).status_code == 303
+    token = browser.get("/dashboard").text.split('<meta name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    browser.headers["X-CSRF-Token"] = token
+    return browser
