@@ -18,6 +18,7 @@ the projection stops and says why (``ops.projection_tracking.error``).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -66,6 +67,8 @@ _PAIR_BEGIN = (
 #: ... and after its stored writes waits for the lock of the batch before (its commit or rollback), then moves the
 #: position on from where this batch starts, or raises (the batch before did not commit).
 _PAIR_ADVANCE = "SELECT ops.projection_advance_after(%s::text, %s::bigint, %s::bigint, %s::bigint)"
+
+_INSERT_INTO = re.compile(r"INSERT INTO ([\w.\"]+)", re.IGNORECASE)
 
 TRACKING_DDL = (
     """CREATE TABLE IF NOT EXISTS ops.projection_tracking (
@@ -463,8 +466,12 @@ class ProjectionEngine:
     #: of a 20,000-event directory rebuild: 0.19-0.30 s with two, 0.11-0.26 s with three, alternating, load 5).
     INDEX_BUILDERS = 3
 
-    def _build_indexes(self, statements: Sequence[str]) -> None:
-        """Build indexes on up to INDEX_BUILDERS pool connections at once, each in a transaction of its own."""
+    def _build_indexes(self, statements: Sequence[str], first: Sequence[str] = ()) -> None:
+        """Build indexes on up to INDEX_BUILDERS pool connections at once, each in a transaction of its own.
+
+        `first` (a projection's `rebuilt_statements`) run in order beside the builds (each in its own transaction), then the
+        builds of the indexes of the tables they insert into (the directory's vocabulary count and its trigram
+        index: 0.27-0.34 s at 160,000 rows, no longer alone between the replay and the builds)."""
 
         def build(statement: str) -> None:
             with self.pool.connection() as conn, conn.transaction():
@@ -476,10 +483,18 @@ class ProjectionEngine:
                 )
                 conn.execute(statement)
 
+        def build_after(statements: Sequence[str]) -> None:
+            for statement in statements:
+                build(statement)
+
+        filled = {m.group(1) for statement in first for m in _INSERT_INTO.finditer(statement)}
+        after = [s for s in statements if any(f" ON {table} " in s for table in filled)] if first else []
         # The slowest (GIN) first, so the others fill in around them.
-        ordered = sorted(statements, key=lambda s: " using gin " not in s.lower())
+        ordered = sorted((s for s in statements if s not in after), key=lambda s: " using gin " not in s.lower())
         with ThreadPoolExecutor(max_workers=self.INDEX_BUILDERS, thread_name_prefix="rebuild-index") as builders:
-            for future in [builders.submit(build, statement) for statement in ordered]:
+            tasks = [builders.submit(build_after, [*first, *after])] if first else []
+            tasks += [builders.submit(build, statement) for statement in ordered]
+            for future in tasks:
                 future.result()
 
     def rebuild(self, name: str, progress: Callable[[int, int], None] | None = None, batch: int = 5000) -> int:
@@ -501,6 +516,7 @@ class ProjectionEngine:
                     )
                 total = self.head(projection.source)
                 projection.rebuilding = True
+                replayed = False
                 try:
                     done = self._replay_in_pairs(conn, projection, batch, progress, total)
                     while True:  # (the rest, or all of it: batch by batch, isolating events that fail)
@@ -510,12 +526,14 @@ class ProjectionEngine:
                         done += covered
                         if progress:
                             progress(done, max(total, done))
+                    replayed = True
                 finally:
                     projection.rebuilding = False
-                    with conn.transaction():  # Also after a failure: the live runners go on from these rows.
-                        for statement in projection.rebuilt_statements():
-                            conn.execute(statement)
-                self._build_indexes(projection.secondary_index_statements())
+                    if not replayed:  # The live runners go on from the rows committed: make what they rely on.
+                        with conn.transaction():
+                            for statement in projection.rebuilt_statements():
+                                conn.execute(statement)
+                self._build_indexes(projection.secondary_index_statements(), projection.rebuilt_statements())
                 log.info("projection.rebuilt", projection=name, events=done)
                 return done
             finally:
