@@ -112,6 +112,19 @@ class _PipelinedWrites:
         if self.held >= self.CHUNK:
             self._send_held()
 
+    def send_command(self, sql: bytes) -> None:
+        """Send a statement with no parameters, unprepared (BEGIN, COMMIT: a rebuild's batches on two connections)."""
+        self.pgconn.send_query_params(sql, None)
+        self.unsynced += 1
+
+    def settle(self) -> None:
+        """Sync and read every result sent so far (raising the first error): a round trip, then the caller goes on."""
+        self._sync()
+        while self.syncs:
+            self._read_segment()
+        if self.error is not None:
+            raise psycopg.errors.error_from_result(self.error, encoding=self.conn.info.encoding)
+
     def push(self) -> None:
         """Send what is queued now (a sync point), so the server starts on it while the caller works on."""
         if self.unsynced and not self.held:

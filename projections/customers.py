@@ -4,7 +4,7 @@ queries are projections/customer_queries.py)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -163,8 +163,17 @@ class CustomerDirectory(Projection):
         thirds of a rebuild's client time. ASCII, because PostgreSQL's lower() and Python's str.lower() agree on it."""
         return topic == _REGISTERED and state.isascii() and b"\\u" not in state
 
+    #: A rebuild's stored registrations insert new rows only (their vocabulary is counted after the replay).
+    concurrent_rebuild = True
+
     def stored_writes(self, events_table: str, positions: list[int]) -> Iterable[Write]:
-        yield Write(_STORED_REGISTRATIONS.replace("{events}", events_table), (positions,))
+        statement = _STORED_ROWS if self.rebuilding else _STORED_REGISTRATIONS
+        yield Write(statement.replace("{events}", events_table), (positions,))
+
+    def rebuilt_statements(self) -> Sequence[str]:
+        """A rebuild counts the vocabulary once from the rows, after the replay (the batches leave it out while
+        `rebuilding`): one GROUP BY instead of an upsert per batch -- a sixth of the replay's server time."""
+        return (NAME_VOCABULARY_BACKFILL,)
 
     def begin_batch(self) -> None:
         self._registered.clear()
@@ -179,6 +188,9 @@ class CustomerDirectory(Projection):
     def _count_names(self) -> Iterable[Write]:
         """The vocabulary counts of the names registered since the last call."""
         if not self._registered:
+            return
+        if self.rebuilding:  # Counted from the rows after the replay (rebuilt_statements).
+            self._registered.clear()
             return
         # name_positions, inlined: this runs for every registration of a rebuild.
         counted = Counter(
@@ -239,8 +251,9 @@ class CustomerDirectory(Projection):
             yield from self._count_names()
             # The vocabulary moves by the row's name as written so far: the row's gathered changes go first.
             yield from self._effects.write_out(oid)
-            yield Write(_RENAME_VOCABULARY, {"name": event.name, "id": oid})
-            yield Write(_DROP_UNUSED_WORDS, {"id": oid})
+            if not self.rebuilding:
+                yield Write(_RENAME_VOCABULARY, {"name": event.name, "id": oid})
+                yield Write(_DROP_UNUSED_WORDS, {"id": oid})
         addresses = [a.model_dump(mode="json") for a in event.addresses] if event.addresses is not None else None
         self._effects.set(
             oid,
@@ -355,6 +368,19 @@ INSERT INTO read.customer_name_vocabulary AS v (brand_id, word, place, borrowers
 SELECT r.brand_id, p.word, p.place, count(*) FROM r CROSS JOIN read.name_positions(r.name_key) AS p WHERE r.taken
 GROUP BY 1, 2, 3
 ON CONFLICT (brand_id, word, place) DO UPDATE SET borrowers = v.borrowers + excluded.borrowers"""
+
+#: The same rows without the vocabulary counts, as a rebuild inserts them (`CustomerDirectory.rebuilt_statements`),
+#: and without ON CONFLICT (a sixth of the statement's server time): a rebuild's tables start empty and a registration
+#: is its aggregate's first event, so a conflict means a corrupt store -- the batch then fails and is applied again
+#: event by event through `project`, whose INSERT does nothing on a conflict, as before.
+_STORED_ROWS = (
+    _STORED_REGISTRATIONS.replace("WITH r AS MATERIALIZED (", "WITH r AS (").split("), inserted AS (")[0]
+    + ")\n"
+    + _STORED_REGISTRATIONS.split("), inserted AS (\n", 1)[1]
+    .split("\n)\nINSERT INTO read.customer_name_vocabulary")[0]
+    .replace(" ON CONFLICT DO NOTHING", "")
+)
+assert "ON CONFLICT" not in _STORED_ROWS and "customer_name_vocabulary" not in _STORED_ROWS
 
 
 class _BatchEffects:

@@ -4,7 +4,7 @@ event types its handlers form (`@handles`). No database access here: projectors 
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -127,6 +127,21 @@ class Projection(ABC):
         """The writes applying the stored events at `positions` (each `applies_stored`) in SQL, reading them from
         `events_table` (qualified and quoted: the event store and the read tables share one database, as the platform
         composes them); the first writes of their batch."""
+        return ()
+
+    #: Whether a rebuild may run two batches at once on two connections (`ProjectionEngine.rebuild`): each batch's
+    #: `stored_writes` run while the batch before is still being applied; its other writes wait for that batch's
+    #: commit. True only where the stored writes, while `rebuilding`, touch no row another batch writes.
+    concurrent_rebuild = False
+
+    #: Set by the engine while it replays this projection into empty tables (a rebuild): a projection may leave
+    #: sums over all rows out of the batches then, and make them once from the rows in `rebuilt_statements`.
+    rebuilding = False
+
+    def rebuilt_statements(self) -> Sequence[str]:
+        """Statements run once after a rebuild's replay (and after a replay that failed part way), before its
+        index builds: what the batches left out while `rebuilding`. Each must also run at setup (`ddl`) when what
+        it makes is missing, so a rebuild cut short by a crash is made whole by the next start."""
         return ()
 
     def begin_batch(self) -> None:  # noqa: B027 - an optional hook: most projections keep no batch state

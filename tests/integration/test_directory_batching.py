@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+import psycopg
 import pytest
 
 from adapters.postgres import Database, eventsourcing_env
@@ -210,3 +211,59 @@ def test_a_rebuild_isolates_events_that_do_not_decode_or_store_and_applies_the_r
     assert len(tables["read.customers"]) == len(records)
     assert engine.rebuild("customer_directory", batch=5_000) == head
     assert _tables(db) == tables
+
+
+def _vocabulary_of_rows(tables: dict[str, list[Any]]) -> tuple[dict[Any, int], Counter[Any]]:
+    """The vocabulary table, and the counts of the rows' name words it should hold."""
+    vocabulary = {
+        (v["brand_id"], v["word"], v["place"]): v["borrowers"] for v in tables["read.customer_name_vocabulary"]
+    }
+    words = Counter(
+        (r["brand_id"], word, place) for r in tables["read.customers"] for word, place in name_positions(r["name_key"])
+    )
+    return vocabulary, words
+
+
+def test_a_runner_catching_up_batch_by_batch_gives_the_tables_of_a_rebuild(
+    directory_store: tuple[Customers, ProjectionEngine, Database],
+) -> None:
+    """A rebuild counts the name vocabulary once from its rows after the replay (its batches run two at a time and
+    count none); a runner counts each batch's names as it goes, renames moving counts: the same tables."""
+    app, engine, db = directory_store
+    _write_stream(app)
+    directory = engine.projection("customer_directory")
+    with db.pool.connection() as conn:
+        while engine.process_batch(conn, directory, limit=300):
+            pass
+    caught_up = _tables(db)
+    vocabulary, words = _vocabulary_of_rows(caught_up)
+    assert vocabulary and vocabulary == dict(words)
+    assert engine.rebuild("customer_directory", batch=300) == engine.head("customers")
+    assert _tables(db) == caught_up
+
+
+def test_a_rebuild_cut_short_leaves_rows_and_vocabulary_that_agree(
+    directory_store: tuple[Customers, ProjectionEngine, Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batches committed before a failure stay (the runners go on from their position), and so the vocabulary
+    the rebuild would have counted at its end is counted from the rows it has."""
+    app, engine, db = directory_store
+    _write_stream(app)
+    recorder = type(app.recorder)
+    read = recorder.select_notifications
+    reads: list[int] = []
+
+    def failing_read(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        if len(reads) > 3:
+            raise psycopg.OperationalError("the event store went away")
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(recorder, "select_notifications", failing_read)
+    with pytest.raises(psycopg.OperationalError):
+        engine.rebuild("customer_directory", batch=300)
+    [status] = engine.status()
+    assert 0 < status.position < status.head
+    tables = _tables(db)
+    vocabulary, words = _vocabulary_of_rows(tables)
+    assert tables["read.customers"] and vocabulary == dict(words)

@@ -88,3 +88,16 @@ def test_old_event_versions_are_upcast_on_read() -> None:
     state["name"] = state.pop("full_name")
     old = type(stored)(stored.originator_id, stored.originator_version, stored.topic, json.dumps(state).encode())
     assert mapper.to_domain_event(old).full_name == "A B"
+
+
+def test_only_the_class_s_own_json_is_plain() -> None:
+    """The fast decode (and SQL reading the fields) takes stored JSON without a class version, the columns or
+    transcoded values; any of the four keys anywhere sends the event the upcasting way."""
+    from adapters.event_mapper import _plain
+
+    assert _plain(b'{"timestamp":"2026-11-30T00:00:00Z","originator_topic":"x:Y","name":"Asha"}')
+    for key in (b"class_version", b"originator_id", b"originator_version", b"_type_"):
+        assert not _plain(b'{"name":"Asha","' + key + b'":1}')
+        assert not _plain(b'{"addresses":[{"' + key + b'":"x"}]}')
+    assert _plain(b'{"note":"originator_idx"}')  # (a key only when quoted whole)
+    assert not _plain(b"[]") and not _plain(b"{}")
