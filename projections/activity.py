@@ -77,17 +77,29 @@ class ActivityLog(Projection):
     def _any_event(self, position: int, event: DomainEvent) -> Iterable[Change]:
         return self._entry(position, event, getattr(event, "brand_id", None))
 
+    #: Aggregates' brands as this projection wrote them (aggregate id -> brand id), so the rows of their later
+    #: events, which carry no brand, are Inserts too; emptied when full (a miss only takes the Write's way).
+    BRANDS_KEPT = 100_000
+
     def _entry(self, position: int, event: DomainEvent, brand: UUID | None) -> Iterable[Change]:
         """The activity row of an event (of an aggregate with no brand of its own: the brand of its earlier rows).
 
-        With the brand known the row is an `Insert` (a batch's rows go as one statement, the engine's cheap path:
-        a new row keyed by (source, position) that no earlier write of the batch touches); without, a `Write`
-        that looks the brand up in the aggregate's earlier rows (sent after any rows held before it).
+        With the brand known (the event's, or the one this projection wrote the aggregate's earlier rows with) the
+        row is an `Insert` (a batch's rows go as one statement, the engine's cheap path: a new row keyed by
+        (source, position) that no earlier write of the batch touches); without, a `Write` that looks the brand up
+        in the aggregate's earlier rows (sent after any rows held before it).
         """
         aggregate, _, event_name = type(event).__qualname__.rpartition(".")
         details = {
             k: v for k, v in event.model_dump(mode="json").items() if k not in _BASE_FIELDS and k not in SECRET_FIELDS
         }
+        brands: dict[UUID, UUID] = self.__dict__.setdefault("_brands", {})
+        if brand is None:
+            brand = brands.get(event.originator_id)
+        elif brands.get(event.originator_id) != brand:
+            if len(brands) >= self.BRANDS_KEPT:
+                brands.clear()
+            brands[event.originator_id] = brand
         if brand is not None:
             yield Insert(
                 "read.activity",
