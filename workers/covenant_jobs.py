@@ -126,6 +126,7 @@ def _done() -> Future[None]:
     return done
 
 
+#: The cursors a notification run reports, one per phase (a retry runs every phase again: see run_notification).
 PHASES = ("overdue", "overdue-notices", "reminders", "send")
 
 
