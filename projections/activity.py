@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from domain.identity.brand import Brand
 from domain.shared.aggregate import SECRET_FIELDS, DomainEvent
 from domain.shared.index import UniqueValue
 from projections.keyset import KeysetCursor, Page
-from projections.projection import Projection, Write, handles
+from projections.projection import Change, Insert, Projection, Write, handles
 
 #: Activity pages are ordered by (occurred_at, source, position), newest first.
 ACTIVITY_CURSOR = KeysetCursor(datetime, str, int)
@@ -27,6 +28,12 @@ _BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "actor", "tr
 
 def _words(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
+
+
+@functools.lru_cache(maxsize=4096)
+def _summary(aggregate: str, event_name: str) -> str:
+    """`covenant notice handing over` for CovenantNotice.HandingOver (one per event class, so cached)."""
+    return f"{_words(aggregate)} {_words(event_name)}"
 
 
 class ActivityLog(Projection):
@@ -63,19 +70,53 @@ class ActivityLog(Projection):
         return ()  # Index aggregates only enforce uniqueness; their owner's events tell the story.
 
     @handles(Brand.Created)
-    def _brand_created(self, position: int, event: Brand.Created) -> Iterable[Write]:
+    def _brand_created(self, position: int, event: Brand.Created) -> Iterable[Change]:
         return self._entry(position, event, event.originator_id)  # A brand is its own brand.
 
     @handles(DomainEvent)
-    def _any_event(self, position: int, event: DomainEvent) -> Iterable[Write]:
+    def _any_event(self, position: int, event: DomainEvent) -> Iterable[Change]:
         return self._entry(position, event, getattr(event, "brand_id", None))
 
-    def _entry(self, position: int, event: DomainEvent, brand: UUID | None) -> Iterable[Write]:
-        """The activity row of an event (of an aggregate with no brand of its own: the brand of its earlier rows)."""
+    #: Aggregates' brands as this projection wrote them (aggregate id -> brand id), so the rows of their later
+    #: events, which carry no brand, are Inserts too; emptied when full (a miss only takes the Write's way).
+    BRANDS_KEPT = 100_000
+
+    def _entry(self, position: int, event: DomainEvent, brand: UUID | None) -> Iterable[Change]:
+        """The activity row of an event (of an aggregate with no brand of its own: the brand of its earlier rows).
+
+        With the brand known (the event's, or the one this projection wrote the aggregate's earlier rows with) the
+        row is an `Insert` (a batch's rows go as one statement, the engine's cheap path: a new row keyed by
+        (source, position) that no earlier write of the batch touches); without, a `Write` that looks the brand up
+        in the aggregate's earlier rows (sent after any rows held before it).
+        """
         aggregate, _, event_name = type(event).__qualname__.rpartition(".")
         details = {
             k: v for k, v in event.model_dump(mode="json").items() if k not in _BASE_FIELDS and k not in SECRET_FIELDS
         }
+        brands: dict[UUID, UUID] = self.__dict__.setdefault("_brands", {})
+        if brand is None:
+            brand = brands.get(event.originator_id)
+        elif brands.get(event.originator_id) != brand:
+            if len(brands) >= self.BRANDS_KEPT:
+                brands.clear()
+            brands[event.originator_id] = brand
+        if brand is not None:
+            yield Insert(
+                "read.activity",
+                {
+                    "source": self.source,
+                    "position": position,
+                    "brand_id": brand,
+                    "occurred_at": event.timestamp,
+                    "actor": event.actor,
+                    "aggregate_type": aggregate,
+                    "aggregate_id": event.originator_id,
+                    "event_type": event_name,
+                    "summary": _summary(aggregate, event_name),
+                    "details": details,
+                },
+            )
+            return
         yield Write(
             "INSERT INTO read.activity (source, position, brand_id, occurred_at, actor, aggregate_type, aggregate_id, "
             "event_type, summary, details) SELECT %(source)s, %(pos)s, b.brand_id, %(at)s, %(actor)s, %(type)s, %(id)s, "
@@ -90,7 +131,7 @@ class ActivityLog(Projection):
                 "type": aggregate,
                 "id": event.originator_id,
                 "event": event_name,
-                "summary": f"{_words(aggregate)} {_words(event_name)}",
+                "summary": _summary(aggregate, event_name),
                 "details": Jsonb(details),
             },
         )

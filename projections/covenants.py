@@ -121,11 +121,13 @@ class CovenantViews(Projection):
         return self._rows.flush()
 
     def project(self, position: int, event: Any) -> Iterable[Write]:
-        """The writes of `event`: the bulk kinds (new covenants, opened cycles, new records) as rows of the batch's
-        few multi-row statements, anything else as its own statements after the rows gathered so far."""
+        """The writes of `event`: the bulk kinds (new covenants, opened cycles, new records, notices, their records'
+        links to them and their sends) as rows of the batch's few multi-row statements, anything else as its own
+        statements after the rows gathered so far."""
         rows = _BULK_ROWS.get(type(event))
         if rows is not None:
-            return self._rows.add(rows[0], event.originator_id, rows[1](event))
+            bulk = rows[0] if isinstance(rows[0], _Bulk) else rows[0](event)
+            return self._rows.add(bulk, event.originator_id, rows[1](event))
         writes = _WRITES.get(type(event))
         return [*self._rows.flush(), *(writes(event, event.originator_id, event.timestamp) if writes else ())]
 
@@ -169,28 +171,6 @@ def _record_decided(
     )
 
 
-def _notice_linked(event: CovenantEvaluation.NoticeQueued, oid: UUID, at: datetime) -> Iterator[Write]:
-    column = "reminder_notice_id" if event.kind is NoticeKind.REMINDER else "overdue_notice_id"
-    yield Write(f"UPDATE read.covenant_evaluations SET {column} = %s WHERE id = %s", (event.notice_id, oid))
-
-
-def _notice_queued(event: CovenantNotice.Queued, oid: UUID, at: datetime) -> Iterator[Write]:
-    yield Write(
-        "INSERT INTO read.covenant_notices (id, brand_id, kind, customer_id, application_ref, recipient, subject, "
-        "evaluation_ids, as_of, status, queued_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'queued', %s) "
-        "ON CONFLICT (id) DO NOTHING",
-        (oid, event.brand_id, event.kind.value, event.customer_id, event.application_ref, event.recipient,
-         event.subject, list(event.evaluation_ids), event.as_of, at),
-    )  # fmt: skip
-
-
-def _notice_sent(event: CovenantNotice.Sent, oid: UUID, at: datetime) -> Iterator[Write]:
-    yield Write(
-        "UPDATE read.covenant_notices SET status = 'sent', message_id = %s, sent_at = %s, error = %s WHERE id = %s",
-        (event.message_id, at, PRESUMED_NOTE if event.presumed else None, oid),
-    )
-
-
 def _notice_failed(event: CovenantNotice.SendFailed, oid: UUID, at: datetime) -> Iterator[Write]:
     yield Write(
         "UPDATE read.covenant_notices SET failures = failures + 1, error = %s WHERE id = %s", (event.error, oid)
@@ -208,9 +188,6 @@ _WRITES: dict[type[Any], Callable[[Any, UUID, datetime], Iterable[Write]]] = {
     E.Complied: _record_decided,
     E.Waived: _record_decided,
     E.MarkedOverdue: _record_decided,
-    E.NoticeQueued: _notice_linked,
-    N.Queued: _notice_queued,
-    N.Sent: _notice_sent,
     N.SendFailed: _notice_failed,
 }
 
@@ -282,11 +259,62 @@ def _record_row(event: Any) -> tuple[Any, ...]:
             event.notification_date, event.expiry_date, event.timestamp)  # fmt: skip
 
 
-#: Event type -> (its multi-row statement, its row).
-_BULK_ROWS: dict[type[Any], tuple[_Bulk, Any]] = {
+# A notification run's events: each email's notice, its records' links to it and its Sent (three statements an
+# email when written one by one, most of the read model's work in a run).
+_REMINDER_LINKS = _Bulk(
+    "read.covenant_evaluations",
+    "UPDATE read.covenant_evaluations e SET reminder_notice_id = v.notice_id "
+    "FROM unnest(%b::uuid[], %b::uuid[]) AS v(id, notice_id) WHERE e.id = v.id",
+)
+_OVERDUE_LINKS = _Bulk(
+    "read.covenant_evaluations",
+    "UPDATE read.covenant_evaluations e SET overdue_notice_id = v.notice_id "
+    "FROM unnest(%b::uuid[], %b::uuid[]) AS v(id, notice_id) WHERE e.id = v.id",
+)
+_NOTICE_ROWS = _Bulk(
+    "read.covenant_notices",
+    "INSERT INTO read.covenant_notices (id, brand_id, kind, customer_id, application_ref, recipient, subject, "
+    "evaluation_ids, as_of, status, queued_at) "
+    "SELECT id, brand_id, kind, customer_id, application_ref, recipient, subject, evaluation_ids::uuid[], as_of, "
+    "'queued', at FROM unnest(%b::uuid[], %b::uuid[], %b::text[], %b::uuid[], %b::text[], %b::text[], %b::text[], "
+    "%b::text[], %b::date[], %b::timestamptz[]) AS v(id, brand_id, kind, customer_id, application_ref, recipient, "
+    "subject, evaluation_ids, as_of, at) ON CONFLICT (id) DO NOTHING",
+)
+_SENT_ROWS = _Bulk(
+    "read.covenant_notices",
+    "UPDATE read.covenant_notices n SET status = 'sent', message_id = v.message_id, sent_at = v.at, error = v.error "
+    "FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[], %b::text[]) AS v(id, message_id, at, error) "
+    "WHERE n.id = v.id",
+)
+
+
+def _link_rows(event: CovenantEvaluation.NoticeQueued) -> _Bulk:
+    return _REMINDER_LINKS if event.kind is NoticeKind.REMINDER else _OVERDUE_LINKS
+
+
+def _link_row(event: Any) -> tuple[Any, ...]:
+    return (event.originator_id, event.notice_id)
+
+
+def _notice_row(event: Any) -> tuple[Any, ...]:
+    # The records' ids as one array literal a row (unnest flattens arrays of arrays), cast back by the statement.
+    ids = "{" + ",".join(str(i) for i in event.evaluation_ids) + "}"
+    return (event.originator_id, event.brand_id, event.kind.value, event.customer_id, event.application_ref,
+            event.recipient, event.subject, ids, event.as_of, event.timestamp)  # fmt: skip
+
+
+def _sent_row(event: Any) -> tuple[Any, ...]:
+    return (event.originator_id, event.message_id, event.timestamp, PRESUMED_NOTE if event.presumed else None)
+
+
+#: Event type -> (its multi-row statement, or the function choosing it by the event, and its row).
+_BULK_ROWS: dict[type[Any], tuple[_Bulk | Callable[[Any], _Bulk], Any]] = {
     C.Created: (_COVENANT_ROWS, _covenant_row),
     C.CycleOpened: (_CYCLE_ROWS, _cycle_row),
     E.Opened: (_RECORD_ROWS, _record_row),
+    E.NoticeQueued: (_link_rows, _link_row),
+    N.Queued: (_NOTICE_ROWS, _notice_row),
+    N.Sent: (_SENT_ROWS, _sent_row),
 }
 
 

@@ -126,39 +126,54 @@ def _done() -> Future[None]:
     return done
 
 
+#: The cursors a notification run reports, one per phase (a retry runs every phase again: see run_notification).
 PHASES = ("overdue", "overdue-notices", "reminders", "send")
 
 
 def run_notification(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
-    """Mark overdue, queue overdue notices and reminders (each record and kind at most once), then send queued mail.
+    """Mark overdue, queue overdue notices and reminders (each record and kind at most once), and send them.
 
-    Every phase is idempotent, so a retry restarts at the phase it stopped in. Mail that the server refused stays
-    queued; the attempt then fails so the scheduler retries after the retry interval.
+    Each page of notices is sent as soon as it is queued (the page's notices and records are in memory: nothing is
+    read again), while the next page is queued: so the mail server works from the first page on rather than after
+    the last. Before queueing, the notices an earlier run or attempt queued and did not send go out (the `send`
+    step, read from the read model). Sends are reported with the cursor `send`.
+
+    Every phase is idempotent, so a retry runs them all again: those finished find nothing left to do, and the
+    notices a dead attempt queued but did not send are sent by the retry's `send` step. Mail that the server
+    refused stays queued; the attempt then fails so the scheduler retries after the retry interval.
 
     A dry run saves nothing and sends nothing: each phase reports what a real run would do (records it would mark
     overdue, notices it would queue, emails it would send — those already queued and those it would queue).
     """
-    start = PHASES.index(run.cursor) if run.cursor in PHASES else 0
     size = run.settings.batch_size
     filters = run.settings.filters
-    would_queue = 0
-    for phase in PHASES[start:]:
-        _wait(port)
-        if phase == "overdue":
-            after = None
-            while ids := port.covenant_queries.overdue_candidates(run.brand_id, run.as_of, filters, after, size):
-                marked = port.covenants.mark_overdue(ids, run.as_of, dry_run=run.dry_run)
-                after = ids[-1]
-                yield BatchCounts(processed=len(ids), succeeded=marked, skipped=len(ids) - marked), phase
-        elif phase in ("overdue-notices", "reminders"):
-            kind = NoticeKind.OVERDUE if phase == "overdue-notices" else NoticeKind.REMINDER
-            for counts, cursor in _queue_notices(port, run, kind, phase):
+    _wait(port)
+    after = None
+    while ids := port.covenant_queries.overdue_candidates(run.brand_id, run.as_of, filters, after, size):
+        marked = port.covenants.mark_overdue(ids, run.as_of, dry_run=run.dry_run)
+        after = ids[-1]
+        yield BatchCounts(processed=len(ids), succeeded=marked, skipped=len(ids) - marked), "overdue"
+    if run.dry_run:
+        would_queue = 0
+        for phase, kind in (("overdue-notices", NoticeKind.OVERDUE), ("reminders", NoticeKind.REMINDER)):
+            _wait(port)
+            for counts, cursor in _queue_notices(port, run, kind, phase, None):
                 would_queue += counts.succeeded
                 yield counts, cursor
-        elif run.dry_run:
-            yield _count_sends(port, run, would_queue), phase
-        else:
-            yield from _send_queued(port, run)
+        _wait(port)
+        yield _count_sends(port, run, would_queue), "send"
+        return
+    with _Mailing(port, run) as mailing:
+        _wait(port)
+        yield from mailing.send_queued()  # what an earlier run or attempt queued and did not send
+        for phase, kind in (("overdue-notices", NoticeKind.OVERDUE), ("reminders", NoticeKind.REMINDER)):
+            _wait(port)
+            yield from _queue_notices(port, run, kind, phase, mailing)
+        yield from mailing.flush()
+    if mailing.failures:
+        raise RuntimeError(
+            f"{mailing.failures} email(s) were not accepted by the mail server; they stay queued for the retry"
+        )
 
 
 def _count_sends(port: CovenantJobPort, run: JobRun, would_queue: int) -> BatchCounts:
@@ -191,9 +206,9 @@ def _subject(kind: NoticeKind) -> Any:
 
 
 def _queue_notices(
-    port: CovenantJobPort, run: JobRun, kind: NoticeKind, phase: str
+    port: CovenantJobPort, run: JobRun, kind: NoticeKind, phase: str, mailing: _Mailing | None
 ) -> Iterator[tuple[BatchCounts, str | None]]:
-    """Queue one notice per group owing one; each page of groups is one atomic save."""
+    """Queue one notice per group owing one; each page of groups is one atomic save, then (`mailing`) sent."""
     after = None
     while groups := port.covenant_queries.notice_groups(
         run.brand_id, kind, run.as_of, run.settings.filters, after, run.settings.batch_size, overdue_by_then=run.dry_run
@@ -204,7 +219,7 @@ def _queue_notices(
                 addressed.append(group)
             else:
                 log.warning("covenant.notice_skipped", reason="borrower has no email", customer=str(group.customer_id))
-        notices = port.covenants.queue_notices(
+        notices, records = port.covenants.queue_notices_with_records(
             run.brand_id,
             kind,
             [(group.evaluation_ids, group.recipient or "") for group in addressed],
@@ -212,73 +227,93 @@ def _queue_notices(
             as_of=run.as_of,
             dry_run=run.dry_run,
         )
-        queued = sum(notice is not None for notice in notices)
+        queued = [notice for notice in notices if notice is not None]
         last = groups[-1]
         after = (last.customer_id, last.application_ref, last.due_date)
-        yield BatchCounts(processed=len(groups), succeeded=queued, skipped=len(groups) - queued), phase
+        # This page's emails go out while the last page's outcome is recorded and the next page is queued.
+        sent = mailing.submit(queued, records, {g.customer_id: g.customer_name for g in groups}) if mailing else None
+        yield BatchCounts(processed=len(groups), succeeded=len(queued), skipped=len(groups) - len(queued)), phase
+        if sent is not None:
+            yield sent, "send"
 
 
-def _send_queued(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
-    """Send each page of queued notices, a few at once; each email is recorded as handed over, then sent.
+class _Mailing:
+    """A notification run's sending: pages of notices with their records go to the sender threads (`_Senders`),
+    one page in flight while the next is prepared; a page's accepted emails are recorded (`Sent`, one save) once
+    they are all answered, when the next page is submitted or at `flush`.
 
-    The sender threads (one SMTP connection each, `MailSettings.connections`) live for the whole phase, and the next
-    page is claimed (its notices, records and names loaded) while the senders work through this one; a page's
-    accepted emails are recorded once they are all answered. The next page is unaffected by this one's writes: it
-    holds only notices after this one's last.
-
-    A notice found handed over but not sent was being committed at the mail server when an earlier attempt died:
-    the server has it (or discarded it before the hand-over was recorded), so it is recorded as presumed sent,
-    never sent again.
+    A notice found handed over but not sent (`send_queued`) was being committed at the mail server when an earlier
+    attempt died: the server has it (or discarded it before the hand-over was recorded), so it is recorded as
+    presumed sent, never sent again.
     """
-    brand_name = port.identity.brand(run.brand_id).name
-    failures = 0
 
-    def claim(after: Any) -> tuple[Any, list[CovenantNotice], dict[UUID, CovenantEvaluation], int] | None:
-        """The next page after `after`: its last queue entry, the notices to send with their records (one read),
-        how many were presumed sent."""
-        page = port.covenant_queries.pending_notices_with_records(run.brand_id, after, run.settings.batch_size)
-        if not page:
-            return None
-        loaded, records = port.covenants.notices_and_records(
-            [notice_id for _, notice_id, _ in page], [i for _, _, ids in page for i in ids]
-        )
-        # Sent by an earlier attempt that died before the read model caught up: skip.
-        notices = [n for n in loaded if not n.sent]
-        presumed = [n for n in notices if n.handing_over]
-        notices = [n for n in notices if not n.handing_over]
-        for notice in presumed:
-            log.warning("covenant.notice_presumed_sent", notice=str(notice.id), message_id=notice.message_id)
-            port.covenants.mark_sent(notice, presumed=True)
-        return page[-1][:2], notices, records, len(presumed)
+    def __init__(self, port: CovenantJobPort, run: JobRun) -> None:
+        self.port = port
+        self.run = run
+        self.brand_name = port.identity.brand(run.brand_id).name
+        self.senders = _Senders(port.mailer)
+        self.sending: tuple[list[CovenantNotice], list[Future[bool | str]], int] | None = None
+        self.failures = 0
 
-    def finish(notices: list[CovenantNotice], outcomes: list[bool | str], presumed: int) -> BatchCounts:
+    def __enter__(self) -> _Mailing:
+        self.senders.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.senders.__exit__(*exc)
+
+    def submit(
+        self, notices: list[CovenantNotice], records: dict[UUID, CovenantEvaluation], names: dict[UUID, str],
+        presumed: int = 0,
+    ) -> BatchCounts | None:  # fmt: skip
+        """Hand a page's notices to the senders; the previous page's counts once its emails are all answered."""
+        deliver = partial(_deliver, self.port, records, names, self.brand_name)
+        futures = [self.senders.submit(deliver, notice) for notice in notices]
+        counts = self._finish() if self.sending is not None else None
+        self.sending = (notices, futures, presumed)
+        return counts
+
+    def flush(self) -> Iterator[tuple[BatchCounts, str | None]]:
+        """The last page's counts, once its emails are all answered."""
+        if self.sending is not None:
+            yield self._finish(), "send"
+
+    def _finish(self) -> BatchCounts:
+        assert self.sending is not None
+        notices, futures, presumed = self.sending
+        self.sending = None
+        outcomes = [f.result() for f in futures]
         # The server accepted these: one save records them all (each is already on record as handed over, so a
         # crash before this line leaves them presumed sent, never sent again).
-        port.covenants.mark_sent_many([n for n, ok in zip(notices, outcomes, strict=True) if ok is ACCEPTED])
+        self.port.covenants.mark_sent_many([n for n, ok in zip(notices, outcomes, strict=True) if ok is ACCEPTED])
         sent = sum(bool(o) for o in outcomes) + presumed
         failed = len(outcomes) - sum(bool(o) for o in outcomes)
+        self.failures += failed
         return BatchCounts(processed=sent + failed, succeeded=sent, failed=failed)
 
-    with _Senders(port.mailer) as senders:
-        claimed = claim(None)
-        sending: tuple[list[CovenantNotice], list[Future[bool | str]], int] | None = None
-        while claimed is not None:
-            last, notices, records, presumed = claimed
+    def send_queued(self) -> Iterator[tuple[BatchCounts, str | None]]:
+        """Send the notices queued before this run (the read model's pending notices), a page claimed (its notices
+        and records loaded in one read) while the last one sends. The next page is unaffected by this one's
+        writes: it holds only notices after this one's last."""
+        port, run = self.port, self.run
+        after: Any = None
+        while page := port.covenant_queries.pending_notices_with_records(run.brand_id, after, run.settings.batch_size):
+            after = page[-1][:2]
+            loaded, records = port.covenants.notices_and_records(
+                [notice_id for _, notice_id, _ in page], [i for _, _, ids in page for i in ids]
+            )
+            # Sent by an earlier attempt that died before the read model caught up: skip.
+            notices = [n for n in loaded if not n.sent]
+            presumed = [n for n in notices if n.handing_over]
+            notices = [n for n in notices if not n.handing_over]
+            for notice in presumed:
+                log.warning("covenant.notice_presumed_sent", notice=str(notice.id), message_id=notice.message_id)
+                port.covenants.mark_sent(notice, presumed=True)
             names = port.covenant_queries.customer_names(run.brand_id, {n.customer_id for n in notices})
-            deliver = partial(_deliver, port, records, names, brand_name)
-            futures = [senders.submit(deliver, notice) for notice in notices]
-            if sending is not None:  # the previous page: its emails went out while this one was claimed
-                counts = finish(sending[0], [f.result() for f in sending[1]], sending[2])
-                failures += counts.failed
+            counts = self.submit(notices, records, names, len(presumed))
+            if counts is not None:
                 yield counts, "send"
-            sending = (notices, futures, presumed)
-            claimed = claim(last)
-        if sending is not None:
-            counts = finish(sending[0], [f.result() for f in sending[1]], sending[2])
-            failures += counts.failed
-            yield counts, "send"
-    if failures:
-        raise RuntimeError(f"{failures} email(s) were not accepted by the mail server; they stay queued for the retry")
+        yield from self.flush()
 
 
 def _deliver(

@@ -262,6 +262,23 @@ class Covenants(ContextApplication):
         A dry run saves nothing; it first marks overdue (in memory) what a real run would have marked by now, so
         it counts the overdue notices a real run would queue.
         """
+        notices, _ = self.queue_notices_with_records(
+            brand_id, kind, groups, subject_for=subject_for, as_of=as_of, dry_run=dry_run
+        )
+        return notices
+
+    def queue_notices_with_records(
+        self,
+        brand_id: UUID,
+        kind: NoticeKind,
+        groups: Sequence[tuple[Sequence[UUID], str]],
+        *,
+        subject_for: Callable[[list[CovenantEvaluation]], str],
+        as_of: date,
+        dry_run: bool = False,
+    ) -> tuple[list[CovenantNotice | None], dict[UUID, CovenantEvaluation]]:
+        """`queue_notices`, and the evaluation records it loaded (as saved), by id: what sending the queued
+        notices needs, so a job can send them without loading them again (workers only)."""
         ids = list(dict.fromkeys(i for evaluation_ids, _ in groups for i in evaluation_ids))
         loaded = {r.id: r for r in self.load_many(CovenantEvaluation, ids, brand_id, EvaluationNotFound)}
         if dry_run and kind is NoticeKind.OVERDUE:
@@ -293,7 +310,7 @@ class Covenants(ContextApplication):
             changed += [notice, *records]
         if changed and not dry_run:
             self.commit(changed[0], *changed[1:])
-        return notices
+        return notices, loaded
 
     def notice(self, notice_id: UUID) -> CovenantNotice:
         """A notice (workers only)."""

@@ -11,7 +11,7 @@ from domain.blocklist.entry import BlockKind, BlocklistEntry
 from domain.shared.index import UniqueValue
 from projections.activity import activity_projection
 from projections.blocklist import BlocklistView
-from projections.projection import Projection, Write, handles, topics_of
+from projections.projection import Insert, Projection, Write, handles, topics_of
 
 E = BlocklistEntry
 
@@ -81,6 +81,21 @@ def test_activity_falls_back_to_the_base_event_handler_and_skips_index_aggregate
     activity = activity_projection("blocklists")
     assert activity.topics == ()  # every event of its source
     (added, *_) = _entry_events()
-    (write,) = activity.project(3, added)
-    assert isinstance(write.params, dict) and write.params["event"] == "Added" and write.params["pos"] == 3
+    (row,) = activity.project(3, added)
+    # An event with its brand is a new row (inserted with the batch's others), keyed by its position.
+    assert isinstance(row, Insert) and row.table == "read.activity"
+    assert row.row["event_type"] == "Added" and row.row["position"] == 3 and row.row["brand_id"] == added.brand_id
+    assert row.row["summary"] == "blocklist entry added" and row.row["details"]["reason"] == "fraud"
+
+
+def test_activity_rows_of_events_without_a_brand_take_the_brand_their_aggregate_was_written_with() -> None:
+    added, removed, _ = _entry_events()
+    assert getattr(removed, "brand_id", None) is None
+    # An aggregate this projection has not written yet: the row looks its brand up in the table.
+    (lookup,) = activity_projection("blocklists").project(2, removed)
+    assert isinstance(lookup, Write) and lookup.params["brand"] is None and lookup.params["id"] == removed.originator_id
+    activity = activity_projection("blocklists")
+    assert len(list(activity.project(1, added))) == 1
+    (row,) = activity.project(2, removed)
+    assert isinstance(row, Insert) and row.row["brand_id"] == added.brand_id and row.row["event_type"] == "Removed"
     assert UniqueValue.Event in type(activity).handlers

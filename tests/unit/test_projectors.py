@@ -219,3 +219,44 @@ def test_covenant_views_send_gathered_rows_as_they_fill(monkeypatch: Any) -> Non
     assert sent == [[], [[covenants[0].id, covenants[1].id]], [], [[covenants[2].id, covenants[3].id]], []]
     (last,) = views.end_batch()
     assert last.params[0] == [covenants[4].id]
+
+
+def test_covenant_views_gather_notices_their_links_and_sends() -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    from domain.covenants.covenant import Covenant, CovenantNotice
+    from domain.covenants.schedule import Calendar, Frequency
+    from domain.covenants.status import NoticeKind
+    from domain.covenants.terms import CovenantType, Operator, Terms
+    from projections.covenants import PRESUMED_NOTE, CovenantViews
+
+    calendar = Calendar(frequency=Frequency.MONTHLY, start_date=date(2024, 1, 1), first_due_date=date(2024, 1, 31),
+                        expiry_date=date(2025, 12, 31), grace_days=5, lead_days=7)  # fmt: skip
+    terms = Terms(type=CovenantType.FINANCIAL, metric="DSCR", operator=Operator.GE, threshold=Decimal("1.25"))
+    covenant = Covenant(brand_id=uuid.uuid4(), customer_id=uuid.uuid4(), application_ref="APP-1", title="DSCR",
+                        terms=terms, calendar=calendar, assignee_id=None, company=None)  # fmt: skip
+    (record,) = covenant.open_due_cycles(date(2024, 1, 24))
+    record.collect_events()
+    notice = CovenantNotice(brand_id=covenant.brand_id, kind=NoticeKind.REMINDER, customer_id=covenant.customer_id,
+                            application_ref="APP-1", recipient="a@example.in", subject="Reminder: DSCR",
+                            evaluation_ids=[record.id], as_of=date(2024, 1, 24))  # fmt: skip
+    record.queue_notice(NoticeKind.REMINDER, notice.id)
+    (queued,) = notice.collect_events()
+    (linked,) = record.collect_events()
+    notice.mark_handing_over()
+    notice.mark_sent(presumed=True)
+    _, sent = notice.collect_events()
+    views = CovenantViews()
+    views.begin_batch()
+    # The notice's row and the record's link gather (nothing per event) ...
+    assert list(views.project(1, queued)) == [] and list(views.project(2, linked)) == []
+    # ... until its Sent touches the notice's row gathered already: the gathered rows go first.
+    inserted, link = views.project(3, sent)
+    assert inserted.sql.startswith("INSERT INTO read.covenant_notices") and "unnest" in inserted.sql
+    assert inserted.params[0] == [notice.id] and inserted.params[7] == [f"{{{record.id}}}"]
+    assert link.sql.startswith("UPDATE read.covenant_evaluations e SET reminder_notice_id")
+    assert link.params == ([record.id], [notice.id])
+    (update,) = views.end_batch()
+    assert update.sql.startswith("UPDATE read.covenant_notices n SET status = 'sent'")
+    assert update.params == ([notice.id], [notice.message_id], [sent.timestamp], [PRESUMED_NOTE])
