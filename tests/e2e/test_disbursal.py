@@ -28,8 +28,9 @@ from domain.customers.values import Address
 from domain.loans.application import Loans
 from domain.providers.messaging import Beneficiary
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
+from tests.e2e.blackbox import DAY, zone_at
 from tests.e2e.test_api_loans import PRODUCT, Catalogue
-from tests.e2e.test_engagement import DAY, configure, run_job, zone_at
+from tests.e2e.test_engagement import configure, run_job
 
 CLOSED_ACCOUNT = "acct-closed"
 

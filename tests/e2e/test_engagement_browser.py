@@ -15,8 +15,9 @@ import pytest
 from api.services.disbursals import WEBHOOK_SECRET_ENV
 from domain.identity.application import Identity
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, make_tenant
+from tests.e2e.blackbox import DAY, zone_at
 from tests.e2e.conftest import PASSWORD, login
-from tests.e2e.test_engagement import DAY, configure, run_job, zone_at
+from tests.e2e.test_engagement import configure, run_job
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
 
 __all__ = ["catalogue"]

@@ -29,7 +29,7 @@ from adapters.simulators.sms import SmsSimulator
 from domain.identity.application import Identity
 from domain.jobs.application import Jobs
 from tests.conftest import make_tenant
-from tests.e2e.test_engagement import DAY, zone_at
+from tests.e2e.blackbox import DAY, zone_at
 from tests.e2e.test_job_kill import _run_status, _until_succeeded, _worker
 
 LOANS = 40

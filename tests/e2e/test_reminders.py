@@ -18,7 +18,8 @@ from api.services.disbursals import WEBHOOK_SECRET_ENV
 from api.services.reminder_messages import ReminderMessages
 from domain.reminders.application import Reminders
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
-from tests.e2e.test_engagement import DAY, configure, until, zone_at
+from tests.e2e.blackbox import DAY, poll, zone_at
+from tests.e2e.test_engagement import configure
 from workers.runtime import scheduler_for
 
 
@@ -225,7 +226,7 @@ def test_a_reminder_whose_delivery_finally_fails_shows_failed_with_the_reason(
     def shown() -> dict[str, Any]:
         return dict(httpx.get(f"{server}/api/v1/reminders/{made['id']}", headers=tenant.auth).json())
 
-    failed = until(shown, lambda r: r["status"] == "failed")
+    failed = poll(shown, lambda r: r["status"] == "failed")
     assert failed["status"] == "failed" and failed["message_status"] == "failed"
     assert failed["reason"] == "handset_unreachable"
     assert [r["id"] for r in listed(server, tenant, status="failed")] == [made["id"]]
