@@ -179,8 +179,10 @@ class EngagementDueQueries:
         """Unpaid instalments of serviced loans falling due on `due_date` that still owe a message on one of
         `channels` (the key `<key_prefix>:<loan>:<no>:<channel>` not taken), a keyset page by (loan, no)."""
         keys = [f"{key_prefix}:' || d.loan_id || ':' || d.no || ':{c}" for c in channels]
+        # OFFSET 0 keeps each NOT EXISTS a probe of the key's unique index per candidate row: pulled up into an
+        # anti-join (as PostgreSQL does with one channel), the plan may hash every message of the brand per page.
         missing = " OR ".join(
-            f"NOT EXISTS (SELECT 1 FROM ops.messages m WHERE m.brand_id = d.brand_id AND m.dedupe_key = '{k}')"
+            f"NOT EXISTS (SELECT 1 FROM ops.messages m WHERE m.brand_id = d.brand_id AND m.dedupe_key = '{k}' OFFSET 0)"
             for k in keys
         )
         with self.pool.connection() as conn:

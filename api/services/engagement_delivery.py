@@ -116,8 +116,10 @@ class Deliveries:
         self.messages.mark_sending([m.id for m in ready if m.status != "sending" and m.channel != "email"], now)
         ctx = contextvars.copy_context()
         if senders is not None:
-            futures = [senders.submit(ctx.copy().run, self._one, brand, m, now) for m in ready]
-            outcomes = [f.result() for f in futures]
+            # One task per sender thread, each sending its share of the page in turn (not a future per message).
+            shares = [ready[at::PARALLEL] for at in range(min(PARALLEL, len(ready)))]
+            futures = [senders.submit(ctx.copy().run, self._share, brand, share, now) for share in shares]
+            outcomes = [outcome for f in futures for outcome in f.result()]
         elif len(ready) == 1:
             outcomes = [self._one(brand, ready[0], now)]
         else:
@@ -132,6 +134,9 @@ class Deliveries:
             result.retry += status == "queued"
         result.ids.extend(m.id for m in ready)
         return result
+
+    def _share(self, brand: BrandMessaging, share: Sequence[Message], now: datetime) -> list[Outcome]:
+        return [self._one(brand, message, now) for message in share]
 
     def _one(self, brand: BrandMessaging, message: Message, now: datetime) -> Outcome:
         if message.channel == "email":

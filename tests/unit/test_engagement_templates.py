@@ -7,10 +7,12 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.services.engagement_delivery import BrandMessaging
 from domain.engagement.defaults import default_templates
-from domain.engagement.templates import Channel, Language, check_template, render
+from domain.engagement.templates import PLACEHOLDERS, Channel, Language, check_template, clean_value, render
 from domain.shared.errors import InvalidInput
 from workers.borrower_notifications import rupees
 
@@ -68,3 +70,31 @@ def test_rupees_use_indian_grouping() -> None:
     assert rupees(Decimal("123456.7")) == "₹1,23,456.70"
     assert rupees(Decimal("12345678")) == "₹1,23,45,678.00"
     assert rupees(Decimal("5")) == "₹5.00"
+
+
+_NAMES = ["borrower_name", "loan_number", "amount", "due_date", "payment_link", "brand_name", "not_a_placeholder"]
+
+
+@given(
+    pieces=st.lists(st.one_of(st.text(max_size=12), st.sampled_from([f"{{{{{n}}}}}" for n in _NAMES]),
+                              st.sampled_from(["{{ amount }}", "{{", "}}", "{{{amount}}}", "{{AMOUNT}}"])), max_size=12),
+    values=st.dictionaries(st.sampled_from(_NAMES), st.text(max_size=20), max_size=7),
+)  # fmt: skip
+def test_rendering_substitutes_exactly_as_one_regex_pass_would(pieces: list[str], values: dict[str, str]) -> None:
+    """The renderer splits a template once and joins values in; a second implementation (one `re.sub` pass over the
+    text, the first rendering's way) must agree on every template, escaped or not."""
+    import html
+    import re
+
+    text = "".join(pieces)
+    clean = {name: clean_value(v) for name, v in values.items() if name in PLACEHOLDERS}
+
+    def reference(escape: bool) -> str:
+        def one(match: re.Match[str]) -> str:
+            value = clean.get(match.group(1), "")
+            return html.escape(value, quote=True) if escape else value
+
+        return re.sub(r"\{\{\s*([a-z_]+)\s*\}\}", one, text)
+
+    assert render(Channel.SMS, None, text, values).body == reference(escape=False)
+    assert render(Channel.EMAIL, "s", text, values).body == reference(escape=True)
