@@ -36,6 +36,8 @@ LEADER_LOCK_KEY = 7_316_001
 #: First key of the two-key advisory locks an executor holds on the lane (brand, lane) of the run it executes.
 LANE_LOCK_CLASS = 7_316_002
 STALLED_AFTER = timedelta(minutes=15)
+#: Seconds of a long cron-firing pass between two dispatches of the runs already due.
+DISPATCH_DURING_FIRING = 1.0
 #: Executor threads by default (JOB_WORKERS overrides): runs of different brands, or of different lanes of one
 #: brand, proceed in parallel up to this many.
 DEFAULT_WORKERS = 4
@@ -132,7 +134,7 @@ class Scheduler(threading.Thread):
     def tick(self) -> None:
         """One pass: fire due cron slots, recover stalled runs, hand due runs to the executors."""
         now = self.port.clock.now()
-        self.fire_due_slots(now)
+        self.fire_due_slots(now, dispatching=True)
         for fire in self.firers:
             try:
                 fire(now)
@@ -142,14 +144,22 @@ class Scheduler(threading.Thread):
         if not self.stopping.is_set():
             self.dispatch(now)
 
-    def fire_due_slots(self, now: datetime) -> None:
-        """Request a run for the latest missed cron slot of each enabled job of each brand."""
+    def fire_due_slots(self, now: datetime, dispatching: bool = False) -> None:
+        """Request a run for the latest missed cron slot of each enabled job of each brand. `dispatching` (the
+        leader's tick): runs already asked for are dispatched every DISPATCH_DURING_FIRING seconds of the pass, so a
+        worker starting on many brands' missed slots (minutes of writes) does not hold back a run asked for meanwhile."""
+        dispatched = time.monotonic()
         for brand in self.port.brand_queries.all():
             for name in list(self.port.jobs.catalogue):
+                if self.stopping.is_set():
+                    return
                 try:
                     self._fire_slot(brand, name, now)
                 except Exception:  # One brand's bad schedule must not stop the others'.
                     log.exception("scheduler.slot_failed", brand=brand.slug, job=name)
+                if dispatching and time.monotonic() - dispatched >= DISPATCH_DURING_FIRING:
+                    self.dispatch(now)
+                    dispatched = time.monotonic()
         self._settle()
 
     def _fire_slot(self, brand: Any, name: str, now: datetime) -> None:

@@ -158,8 +158,48 @@ def test_only_one_scheduler_leads(platform: Any) -> None:
 class DispatchOnly(Scheduler):
     """The real scheduler without cron firing: earlier tests' brands have schedules; these tests are about dispatch."""
 
-    def fire_due_slots(self, now: datetime) -> None:
+    def fire_due_slots(self, now: datetime, dispatching: bool = False) -> None:
         pass
+
+
+class SlowFiring(Scheduler):
+    """The real scheduler whose cron firing takes a while per brand and job (as a worker starting on many brands'
+    missed slots does: a write each); nothing is fired."""
+
+    def _fire_slot(self, brand: Any, name: str, now: datetime) -> None:
+        time.sleep(0.2)
+
+
+def test_a_run_asked_for_starts_while_a_long_pass_fires_missed_slots(platform: Any, tenant: Any) -> None:
+    name = "prompt-" + uuid.uuid4().hex[:6]
+    _register(platform, name)
+    started = threading.Event()
+
+    def handler(run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+        started.set()
+        yield BatchCounts(processed=1, succeeded=1), None
+
+    _hold_business_date(platform, tenant, date(2026, 11, 1))
+    scheduler = SlowFiring(platform.port(SchedulerPort), {name: handler}, workers=2)
+    mine = make_tenant(platform)  # its own brand: no other brand's due runs are handed to this scheduler first
+    _hold_business_date(platform, mine, date(2026, 11, 1))
+    asked = platform.get(Jobs).request_run(mine.brand_id, name, trigger="manual", requested_by="test",
+                                           as_of=date(2026, 11, 1))  # fmt: skip
+    assert platform.engine.wait_for(Jobs.name, asked.position)
+    firing = threading.Thread(target=scheduler.tick)
+    began = time.monotonic()
+    firing.start()
+    try:
+        # Every brand of the database times every job at 0.2 s: the pass takes far longer than the wait below.
+        assert started.wait(timeout=20), "the run waited for the whole firing pass"
+        assert firing.is_alive()  # started while the pass was still firing
+        assert time.monotonic() - began < 20
+    finally:
+        scheduler.stop()
+        firing.join(timeout=30)
+    assert not firing.is_alive()
+    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    assert platform.get(Jobs).run(mine.brand_id, asked.id).status is RunStatus.SUCCEEDED
 
 
 class Gate:
