@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import uuid4
@@ -83,9 +85,6 @@ _NAMES = ["borrower_name", "loan_number", "amount", "due_date", "payment_link", 
 def test_rendering_substitutes_exactly_as_one_regex_pass_would(pieces: list[str], values: dict[str, str]) -> None:
     """The renderer splits a template once and joins values in; a second implementation (one `re.sub` pass over the
     text, the first rendering's way) must agree on every template, escaped or not."""
-    import html
-    import re
-
     text = "".join(pieces)
     clean = {name: clean_value(v) for name, v in values.items() if name in PLACEHOLDERS}
 
