@@ -132,15 +132,16 @@ class Scheduler(threading.Thread):
             self.port.bell.wait(max(0.0, next_tick - time.monotonic()) if self.is_leader else self.interval)
 
     def tick(self) -> None:
-        """One pass: fire due cron slots, recover stalled runs, hand due runs to the executors."""
+        """One pass: recover stalled runs, fire due cron slots, hand due runs to the executors. Recovery comes first:
+        a run a dead worker left is due for its retry while a long firing pass dispatches (see `fire_due_slots`)."""
         now = self.port.clock.now()
+        self.recover_stalled(now)
         self.fire_due_slots(now, dispatching=True)
         for fire in self.firers:
             try:
                 fire(now)
             except Exception:
                 log.exception("scheduler.firer_failed", firer=getattr(fire, "__name__", repr(fire)))
-        self.recover_stalled(now)
         if not self.stopping.is_set():
             self.dispatch(now)
 
