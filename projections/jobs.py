@@ -61,6 +61,10 @@ class JobRunHistory(Projection):
         # The queue of one brand and job (the dispatcher's heads, the bound on queued manual runs).
         "CREATE INDEX IF NOT EXISTS job_runs_queue_idx ON read.job_runs (brand_id, job_name, requested_at) "
         "WHERE status IN ('requested', 'retrying')",
+        # Added with recovery by worker: the worker of the current attempt (rows of older runs: NULL, the aggregate
+        # has it), and the runs marked running (the leader checks their workers every tick).
+        "ALTER TABLE read.job_runs ADD COLUMN IF NOT EXISTS worker text",
+        "CREATE INDEX IF NOT EXISTS job_runs_running_idx ON read.job_runs (updated_at, id) WHERE status = 'running'",
     )
 
     @handles(R.Requested)
@@ -86,9 +90,9 @@ class JobRunHistory(Projection):
     @handles(R.AttemptStarted)
     def _attempt_started(self, position: int, event: R.AttemptStarted) -> Iterable[Write]:
         yield Write(
-            "UPDATE read.job_runs SET status = 'running', attempt = %s, retry_at = NULL, "
+            "UPDATE read.job_runs SET status = 'running', attempt = %s, worker = %s, retry_at = NULL, "
             "started_at = coalesce(started_at, %s), updated_at = %s WHERE id = %s",
-            (event.attempt, event.timestamp, event.timestamp, event.originator_id),
+            (event.attempt, event.worker, event.timestamp, event.timestamp, event.originator_id),
         )
 
     @handles(R.BatchCompleted)
@@ -266,22 +270,30 @@ class JobRunQueries:
         finally:
             local.release()
 
-    def stalled(self, before: datetime, limit: int = 20) -> list[UUID]:
-        """Runs marked running whose last progress is older than `before` (their worker died)."""
+    def stalled(self, before: datetime, besides: Iterable[UUID] = (), limit: int = 20) -> list[UUID]:
+        """Runs marked running whose last progress is older than `before` (their worker died), `besides` those."""
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT id FROM read.job_runs WHERE status = 'running' AND updated_at < %s ORDER BY updated_at LIMIT %s",
-                (before, limit),
+                "SELECT id FROM read.job_runs WHERE status = 'running' AND updated_at < %s AND NOT id = ANY(%s) "
+                "ORDER BY updated_at, id LIMIT %s",
+                (before, list(besides), limit),
             ).fetchall()
         return [r["id"] for r in rows]
 
-    def running(self, limit: int = 100) -> list[UUID]:
-        """Runs marked running, across brands (workers only: the leader checks their workers are alive)."""
+    def running_by_worker(self) -> dict[str | None, list[UUID]]:
+        """Every run marked running, by the worker of its attempt (None: started before the read model kept it).
+
+        Workers only: the leader checks each worker is alive. All of them, however many: a dead worker's run must
+        not hide behind the runs of live ones. Few rows (runs in flight), read through their own partial index.
+        """
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT id FROM read.job_runs WHERE status = 'running' ORDER BY updated_at LIMIT %s", (limit,)
+                "SELECT id, worker FROM read.job_runs WHERE status = 'running' ORDER BY updated_at, id"
             ).fetchall()
-        return [r["id"] for r in rows]
+        held: dict[str | None, list[UUID]] = {}
+        for r in rows:
+            held.setdefault(r["worker"], []).append(r["id"])
+        return held
 
     def last_runs(self, brand_id: UUID) -> dict[str, JobRunView]:
         """The newest run of each job of the brand."""

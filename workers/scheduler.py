@@ -297,20 +297,23 @@ class Scheduler(threading.Thread):
     def recover_stalled(self, now: datetime) -> None:
         """A run left 'running' by a dead worker gets a failed attempt, so it retries (from its cursor).
 
-        A worker process on this host that no longer exists (killed, crashed, restarted) is known dead at once;
-        a worker elsewhere is presumed dead when its run has shown no progress for STALLED_AFTER.
+        A worker process on this host that no longer exists (killed, crashed, restarted) is known dead at once,
+        whatever runs live workers hold; a worker elsewhere is presumed dead when its run has shown no progress for
+        STALLED_AFTER.
         """
         mine = self.in_flight()  # Alive by definition: this process's executors are running them.
-        stalled = set(self.port.job_queries.stalled(now - STALLED_AFTER)) - mine
-        for run_id in self.port.job_queries.running():
-            if run_id in stalled or run_id in mine:
+        for worker, run_ids in self.port.job_queries.running_by_worker().items():
+            if worker is not None and _alive(worker):
                 continue
-            run = self.port.jobs.run(None, run_id)
-            if run.status == RunStatus.RUNNING and run.worker and not _alive(run.worker):
-                with acting_as("scheduler"):
-                    self.port.jobs.fail_attempt(run, f"worker {run.worker} is gone (process exited)")
-                log.warning("scheduler.run_orphaned", run=str(run_id), worker=run.worker)
-        for run_id in stalled:
+            for run_id in run_ids:
+                if run_id in mine:
+                    continue
+                run = self.port.jobs.run(None, run_id)  # the worker of a row the read model has none for
+                if run.status == RunStatus.RUNNING and run.worker and not _alive(run.worker):
+                    with acting_as("scheduler"):
+                        self.port.jobs.fail_attempt(run, f"worker {run.worker} is gone (process exited)")
+                    log.warning("scheduler.run_orphaned", run=str(run_id), worker=run.worker)
+        for run_id in self.port.job_queries.stalled(now - STALLED_AFTER, besides=mine):
             run = self.port.jobs.run(None, run_id)
             if run.status == RunStatus.RUNNING:
                 with acting_as("scheduler"):

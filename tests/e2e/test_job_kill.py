@@ -93,8 +93,9 @@ def _run_status(client: Any, tenant: Any, run_id: str) -> dict[str, Any]:
 def _until_succeeded(client: Any, tenant: Any, run_id: str, log: Path, seconds: float) -> None:
     """Wait for the run to succeed (a fresh worker first catches up every projection); the workers' log if not."""
     deadline = time.monotonic() + seconds
-    while _run_status(client, tenant, run_id)["status"] != "succeeded":
-        assert time.monotonic() < deadline, log.read_text()[-3000:]
+    while (run := _run_status(client, tenant, run_id))["status"] != "succeeded":
+        mentions = [line for line in log.read_text().splitlines() if run_id in line]
+        assert time.monotonic() < deadline, "\n".join([str(run), *mentions[-10:], log.read_text()[-3000:]])
         time.sleep(0.5)
 
 

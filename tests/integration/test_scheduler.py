@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -200,6 +204,36 @@ def test_a_run_asked_for_starts_while_a_long_pass_fires_missed_slots(platform: A
     assert not firing.is_alive()
     assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
     assert platform.get(Jobs).run(mine.brand_id, asked.id).status is RunStatus.SUCCEEDED
+
+
+def test_a_dead_workers_run_is_recovered_however_many_runs_live_workers_hold(platform: Any, tenant: Any) -> None:
+    """More runs held by live workers than the leader used to look at (100, oldest first) do not hide the run of a
+    worker that died after them: it gets a failed attempt at the next tick, theirs are left alone."""
+    name = "held-" + uuid.uuid4().hex[:6]
+    platform.get(Jobs).register(JobDefinition(name, name.title(), "test job", JobSettings(cron=None, retry_count=0)))
+    _hold_business_date(platform, tenant, date(2026, 11, 1))
+    jobs = platform.get(Jobs)
+    slot = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
+    alive = f"{socket.gethostname()}:{os.getpid()}"
+    dead_process = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead = f"{socket.gethostname()}:{dead_process.pid}"
+    assert dead_process.wait(timeout=30) == 0
+    held = []
+    for i in range(101):
+        run_id = jobs.request_run(tenant.brand_id, name, trigger="schedule", requested_by="scheduler",
+                                  as_of=date(2026, 11, 1), scheduled_for=slot + timedelta(minutes=i)).id  # fmt: skip
+        held.append(jobs.start_attempt(run_id, alive))
+    orphan = jobs.request_run(tenant.brand_id, name, trigger="manual", requested_by="test", as_of=date(2026, 11, 1)).id
+    jobs.start_attempt(orphan, dead)
+    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    try:
+        DispatchOnly(platform.port(SchedulerPort), {}).recover_stalled(platform.clock.now())
+        run = jobs.run(tenant.brand_id, orphan)
+        assert run.status is RunStatus.FAILED and f"worker {dead} is gone" in (run.error or "")
+        assert all(jobs.run(tenant.brand_id, r.id).status is RunStatus.RUNNING for r in held)
+    finally:  # They would otherwise stay running in the session's database, under this live process.
+        for run in held:
+            jobs.fail_attempt(run, "test over")
 
 
 class Gate:
