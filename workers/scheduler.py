@@ -143,7 +143,7 @@ class Scheduler(threading.Thread):
             except Exception:
                 log.exception("scheduler.firer_failed", firer=getattr(fire, "__name__", repr(fire)))
         if not self.stopping.is_set():
-            self.dispatch(now)
+            self.dispatch(self.port.clock.now())
 
     def fire_due_slots(self, now: datetime, dispatching: bool = False) -> None:
         """Request a run for the latest missed cron slot of each enabled job of each brand. `dispatching` (the
@@ -159,7 +159,9 @@ class Scheduler(threading.Thread):
                 except Exception:  # One brand's bad schedule must not stop the others'.
                     log.exception("scheduler.slot_failed", brand=brand.slug, job=name)
                 if dispatching and time.monotonic() - dispatched >= DISPATCH_DURING_FIRING:
-                    self.dispatch(now)
+                    # Due by the clock now, not at the pass's start: a retry recovered just before it is due at
+                    # its failure time, after the pass's `now`.
+                    self.dispatch(self.port.clock.now())
                     dispatched = time.monotonic()
         self._settle()
 

@@ -236,6 +236,40 @@ def test_a_dead_workers_run_is_recovered_however_many_runs_live_workers_hold(pla
             jobs.fail_attempt(run, "test over")
 
 
+def test_a_dead_workers_run_is_retried_while_a_long_pass_fires_missed_slots(platform: Any) -> None:
+    """The run a killed worker left is recovered at the tick's start, due at its failure time (after the tick's
+    `now`): the dispatches during the firing pass start it (they used the pass's `now` and never found it due)."""
+    name = "orphaned-" + uuid.uuid4().hex[:6]
+    _register(platform, name)  # retry_interval_seconds=0: the retry is due when the attempt fails
+    started = threading.Event()
+
+    def handler(run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
+        started.set()
+        yield BatchCounts(processed=1, succeeded=1), None
+
+    mine = make_tenant(platform)
+    _hold_business_date(platform, mine, date(2026, 11, 1))
+    jobs = platform.get(Jobs)
+    run_id = jobs.request_run(mine.brand_id, name, trigger="manual", requested_by="test", as_of=date(2026, 11, 1)).id
+    dead_process = subprocess.Popen([sys.executable, "-c", "pass"])
+    assert dead_process.wait(timeout=30) == 0
+    jobs.start_attempt(run_id, f"{socket.gethostname()}:{dead_process.pid}")
+    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    scheduler = SlowFiring(platform.port(SchedulerPort), {name: handler}, workers=2)
+    firing = threading.Thread(target=scheduler.tick)
+    firing.start()
+    try:
+        assert started.wait(timeout=20), "the retry waited for the whole firing pass"
+        assert firing.is_alive()  # started while the pass was still firing
+    finally:
+        scheduler.stop()
+        firing.join(timeout=30)
+    assert not firing.is_alive()
+    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    run = jobs.run(mine.brand_id, run_id)
+    assert run.status is RunStatus.SUCCEEDED and run.attempt == 2
+
+
 class Gate:
     """Job handlers whose runs block until released; they record overlap per lane and who started when."""
 
