@@ -178,11 +178,13 @@ class MessageStore:
             return []
         rows, params = _rows([list(column) for column in zip(*map(_ROW, messages), strict=True)], _NAMES, _TYPES)
         with self.pool.connection() as conn:
-            found = conn.execute(
+            cursor = conn.execute(
                 f"INSERT INTO ops.messages ({_COLUMNS}) {rows} ON CONFLICT (brand_id, dedupe_key) DO NOTHING RETURNING id",
                 params,
-            ).fetchall()
-        taken = {r["id"] for r in found}
+            )
+            if cursor.rowcount == len(messages):  # every key was free (a first run): no ids to read back
+                return list(messages)
+            taken = {r["id"] for r in cursor.fetchall()}
         return [m for m in messages if m.id in taken]
 
     def by_key(self, brand_id: UUID, dedupe_key: str) -> Message | None:

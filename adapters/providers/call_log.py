@@ -3,12 +3,18 @@
 Operational data, not business history: kept in `ops.provider_calls`, written by `ProviderHttp` after each call,
 read by `projections.provider_calls.ProviderCallQueries` (the admin list). A failing write is logged and
 swallowed: the log must never fail the call it records.
+
+Inside `calls_logged_together()` (a batch job's page of sends), the calls are kept and written when the block ends,
+in one statement per log, rather than one row (one insert, one commit) each as they end: the same rows, a page at
+a time.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from threading import Lock
@@ -77,6 +83,37 @@ class CallRecorder(Protocol):
     def record(self, call: CallRecord) -> None: ...
 
 
+_COLUMNS = (
+    "id, brand_id, customer_id, provider, vendor, kind, status, outcome, http_status, latency_ms, attempts, error, at"
+)
+_INSERT = f"INSERT INTO ops.provider_calls ({_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})"
+#: The calls kept by the innermost `calls_logged_together` block of this context (None: none is open).
+_KEPT: ContextVar[list[tuple[ProviderCallLog, CallRecord]] | None] = ContextVar("provider_calls_kept", default=None)
+
+
+@contextmanager
+def calls_logged_together() -> Iterator[None]:
+    """Keep the calls recorded in this block -- in this thread and in threads running copies of its context (a pool
+    of senders) -- and write them when it ends, in one statement per log."""
+    kept: list[tuple[ProviderCallLog, CallRecord]] = []
+    token = _KEPT.set(kept)
+    try:
+        yield
+    finally:
+        _KEPT.reset(token)
+        logs: dict[int, tuple[ProviderCallLog, list[CallRecord]]] = {}
+        for call_log, call in kept:
+            logs.setdefault(id(call_log), (call_log, []))[1].append(call)
+        for call_log, calls in logs.values():
+            call_log.record_many(calls)
+
+
+def _row(call: CallRecord) -> tuple[Any, ...]:
+    error = call.error[:MAX_ERROR_CHARS] if call.error else None
+    return (call.id, call.brand_id, call.customer_id, call.provider, call.vendor, call.kind, call.status, call.outcome,
+            call.http_status, call.latency_ms, call.attempts, error, call.at)  # fmt: skip
+
+
 class ProviderCallLog:
     """The call log in PostgreSQL (`ops.provider_calls`)."""
 
@@ -90,31 +127,29 @@ class ProviderCallLog:
                 conn.execute(statement)
 
     def record(self, call: CallRecord) -> None:
-        """Insert the row; a database failure is logged, never raised."""
+        """Insert the row (kept for the end of an open `calls_logged_together` block); a database failure is logged,
+        never raised."""
+        kept = _KEPT.get()
+        if kept is not None:
+            kept.append((self, call))
+            return
         try:
             with self.pool.connection() as conn:
-                conn.execute(
-                    "INSERT INTO ops.provider_calls (id, brand_id, customer_id, provider, vendor, kind, status, "
-                    "outcome, http_status, latency_ms, attempts, error, at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        call.id,
-                        call.brand_id,
-                        call.customer_id,
-                        call.provider,
-                        call.vendor,
-                        call.kind,
-                        call.status,
-                        call.outcome,
-                        call.http_status,
-                        call.latency_ms,
-                        call.attempts,
-                        call.error[:MAX_ERROR_CHARS] if call.error else None,
-                        call.at,
-                    ),
-                )
+                conn.execute(_INSERT, _row(call))
         except Exception as exc:  # noqa: BLE001 - the log never fails the call it records
             log.warning("provider_call_log.write_failed", provider=call.provider, kind=call.kind, error=str(exc)[:200])
+
+    def record_many(self, calls: Sequence[CallRecord]) -> None:
+        """Insert the rows in one statement (COPY); a database failure is logged, never raised."""
+        if not calls:
+            return
+        try:
+            with self.pool.connection() as conn, conn.cursor() as cursor:
+                with cursor.copy(f"COPY ops.provider_calls ({_COLUMNS}) FROM STDIN") as copy:
+                    for call in calls:
+                        copy.write_row(_row(call))
+        except Exception as exc:  # noqa: BLE001 - the log never fails the calls it records
+            log.warning("provider_call_log.write_failed", calls=len(calls), error=str(exc)[:200])
 
     def purge(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` calls made before `before`; returns how many (the housekeeping job's)."""

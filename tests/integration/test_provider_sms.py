@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from adapters.providers.call_log import ProviderCallLog
+from adapters.providers.call_log import ProviderCallLog, calls_logged_together
 from adapters.providers.directory import ProviderDirectory
 from adapters.providers.http import ProviderConfig
 from adapters.simulators.sms import SmsSimulator
@@ -199,3 +201,34 @@ def test_old_calls_are_purged_in_batches(call_log: ProviderCallLog) -> None:
     assert call_log.purge(now - timedelta(days=180), 2) == 2
     assert call_log.purge(now - timedelta(days=180), 2) >= 1
     assert [r["at"] for r in logged(call_log, who)] == [now - timedelta(days=10)]
+
+
+def test_calls_logged_together_are_written_when_the_block_ends_from_every_sender_thread(
+    sms: SmsSimulator, call_log: ProviderCallLog
+) -> None:
+    """A page of sends (as the notifications job makes them): calls from a pool of threads running copies of the
+    block's context are kept, then written at its end with what each call logs alone (a refusal included)."""
+    who = caller()
+    client = directory_for(call_log, RecordingSleep(), sms=sms.base_url).sms()
+    numbers = [f"+9198765{i:05d}" for i in range(1, 13)] + ["+919876540000"]  # the last is on the DND list
+
+    def send(number: str) -> str:
+        try:
+            return client.send(number, "Your instalment is due today", caller=who).status
+        except ProviderRejected as refused:
+            return refused.code or "rejected"
+
+    with calls_logged_together():
+        context = contextvars.copy_context()
+        with ThreadPoolExecutor(max_workers=4) as senders:
+            outcomes = list(senders.map(lambda n: context.copy().run(send, n), numbers))
+        assert logged(call_log, who) == []  # kept, not yet written
+    assert outcomes == ["queued"] * 12 + ["blocked_number"]
+    rows = logged(call_log, who)
+    assert (
+        sorted((r["kind"], r["status"], r["outcome"], r["http_status"]) for r in rows)
+        == [("send_sms", "error", "rejected", 422)] + [("send_sms", "ok", "ok", 202)] * 12
+    )
+    assert {r["customer_id"] for r in rows} == {who.customer_id} and len({r["id"] for r in rows}) == 13
+    client.send("+919876500099", "Outside a block: written at once", caller=who)
+    assert len(logged(call_log, who)) == 14
