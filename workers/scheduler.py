@@ -310,7 +310,7 @@ class Scheduler(threading.Thread):
             for run_id in run_ids:
                 if run_id in mine:
                     continue
-                run = self.port.jobs.run(None, run_id)  # the worker of a row the read model has none for
+                run = self.port.jobs.run(None, run_id)  # the run itself: the read model may lag, or predate `worker`
                 if run.status == RunStatus.RUNNING and run.worker and not _alive(run.worker):
                     with acting_as("scheduler"):
                         self.port.jobs.fail_attempt(run, f"worker {run.worker} is gone (process exited)")
