@@ -87,6 +87,7 @@ _COLUMNS = (
     "id, brand_id, customer_id, provider, vendor, kind, status, outcome, http_status, latency_ms, attempts, error, at"
 )
 _INSERT = f"INSERT INTO ops.provider_calls ({_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})"
+_COPY = f"COPY ops.provider_calls ({_COLUMNS}) FROM STDIN"
 #: The calls kept by the innermost `calls_logged_together` block of this context (None: none is open).
 _KEPT: ContextVar[list[tuple[ProviderCallLog, CallRecord]] | None] = ContextVar("provider_calls_kept", default=None)
 
@@ -101,10 +102,10 @@ def calls_logged_together() -> Iterator[None]:
         yield
     finally:
         _KEPT.reset(token)
-        logs: dict[int, tuple[ProviderCallLog, list[CallRecord]]] = {}
+        logs: dict[ProviderCallLog, list[CallRecord]] = {}
         for call_log, call in kept:
-            logs.setdefault(id(call_log), (call_log, []))[1].append(call)
-        for call_log, calls in logs.values():
+            logs.setdefault(call_log, []).append(call)
+        for call_log, calls in logs.items():
             call_log.record_many(calls)
 
 
@@ -145,7 +146,7 @@ class ProviderCallLog:
             return
         try:
             with self.pool.connection() as conn, conn.cursor() as cursor:
-                with cursor.copy(f"COPY ops.provider_calls ({_COLUMNS}) FROM STDIN") as copy:
+                with cursor.copy(_COPY) as copy:
                     for call in calls:
                         copy.write_row(_row(call))
         except Exception as exc:  # noqa: BLE001 - the log never fails the calls it records

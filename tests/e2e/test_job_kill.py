@@ -94,8 +94,10 @@ def _until_succeeded(client: Any, tenant: Any, run_id: str, log: Path, seconds: 
     """Wait for the run to succeed (a fresh worker first catches up every projection); the workers' log if not."""
     deadline = time.monotonic() + seconds
     while (run := _run_status(client, tenant, run_id))["status"] != "succeeded":
-        mentions = [line for line in log.read_text().splitlines() if run_id in line]
-        assert time.monotonic() < deadline, "\n".join([str(run), *mentions[-10:], log.read_text()[-3000:]])
+        if time.monotonic() >= deadline:
+            text = log.read_text()
+            mentions = [line for line in text.splitlines() if run_id in line]
+            raise AssertionError("\n".join([str(run), *mentions[-10:], text[-3000:]]))
         time.sleep(0.5)
 
 

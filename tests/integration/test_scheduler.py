@@ -206,6 +206,13 @@ def test_a_run_asked_for_starts_while_a_long_pass_fires_missed_slots(platform: A
     assert platform.get(Jobs).run(mine.brand_id, asked.id).status is RunStatus.SUCCEEDED
 
 
+def _dead_worker() -> str:
+    """The worker id (host:pid) of a process of this host that has exited."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    assert process.wait(timeout=30) == 0
+    return f"{socket.gethostname()}:{process.pid}"
+
+
 def test_a_dead_workers_run_is_recovered_however_many_runs_live_workers_hold(platform: Any, tenant: Any) -> None:
     """More runs held by live workers than the leader used to look at (100, oldest first) do not hide the run of a
     worker that died after them: it gets a failed attempt at the next tick, theirs are left alone."""
@@ -215,9 +222,7 @@ def test_a_dead_workers_run_is_recovered_however_many_runs_live_workers_hold(pla
     jobs = platform.get(Jobs)
     slot = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
     alive = f"{socket.gethostname()}:{os.getpid()}"
-    dead_process = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead = f"{socket.gethostname()}:{dead_process.pid}"
-    assert dead_process.wait(timeout=30) == 0
+    dead = _dead_worker()
     held = []
     for i in range(101):
         run_id = jobs.request_run(tenant.brand_id, name, trigger="schedule", requested_by="scheduler",
@@ -251,9 +256,7 @@ def test_a_dead_workers_run_is_retried_while_a_long_pass_fires_missed_slots(plat
     _hold_business_date(platform, mine, date(2026, 11, 1))
     jobs = platform.get(Jobs)
     run_id = jobs.request_run(mine.brand_id, name, trigger="manual", requested_by="test", as_of=date(2026, 11, 1)).id
-    dead_process = subprocess.Popen([sys.executable, "-c", "pass"])
-    assert dead_process.wait(timeout=30) == 0
-    jobs.start_attempt(run_id, f"{socket.gethostname()}:{dead_process.pid}")
+    jobs.start_attempt(run_id, _dead_worker())
     assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
     scheduler = SlowFiring(platform.port(SchedulerPort), {name: handler}, workers=2)
     firing = threading.Thread(target=scheduler.tick)
