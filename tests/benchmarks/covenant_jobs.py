@@ -12,16 +12,18 @@ Run alone with `python -m tests.benchmarks.covenant_jobs [--quick] [--only evalu
    the clock starts, the read models the job reads are caught up (covenant
    worklist, customer directory, identity, job runs). The run is requested and
    executed as the scheduler does it (`Scheduler.execute`, the job's default
-   batch size of 500) with the job-run views followed by runners; the covenant
-   read model is caught up after the run and timed apart. Checks: one open
+   batch size of 500) with the job-run views and the covenant read model
+   followed by runners, as in the worker process; the clock stops when the
+   covenant read model has applied the last event the run wrote (the job's own
+   time and the read model's tail after it are printed). Checks: one open
    record per covenant and every covenant moved to its next date in the read
    model, and a rerun for the same date opens none.
    Baseline: the rate at which the same event store took the N
    `Covenant.Created` events while the book was loaded (aggregates built and
    saved in big saves); the ratio shows what reading a covenant and writing its
    cycle costs over writing the covenant in the first place (informative: the
-   target, issue #11's, is covenants/s including the read model, i.e. the job's
-   time plus the covenant read model's catch-up). The job loads each
+   target, issue #11's, is covenants/s including the read model, i.e. from the
+   run's start until the covenant read model is at the head). The job loads each
    batch's aggregates in one query when the recorder has `select_events_many`,
    else one query per covenant (the report says which).
 
