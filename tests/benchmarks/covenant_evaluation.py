@@ -51,15 +51,20 @@ def _follow(platform: Platform, sources: set[str]) -> list[ProjectionRunner]:
     return runners
 
 
-def _caught_up(platform: Platform, projection: str, head: int) -> None:
-    """Wait until `projection` has committed every notification up to `head` (its runner is following)."""
+def _caught_up(platform: Platform, projection: str, head: int, timeout: float = 900.0) -> None:
+    """Wait until `projection` has committed every notification up to `head` (its runner is following); raise if
+    it has not within `timeout` seconds (a stopped runner or projection, said with its position and error)."""
+    deadline = time.monotonic() + timeout
     while True:
         with platform.db.pool.connection() as conn:
             row = conn.execute(
-                "SELECT position FROM ops.projection_tracking WHERE projection = %s", (projection,)
+                "SELECT position, error FROM ops.projection_tracking WHERE projection = %s", (projection,)
             ).fetchone()
         if row and row["position"] >= head:
             return
+        if time.monotonic() > deadline:
+            where = f"at {row['position']:,} ({row['error'] or 'no error recorded'})" if row else "not started"
+            raise AssertionError(f"the {projection} read model did not reach {head:,} within {timeout:.0f} s: {where}")
         time.sleep(0.01)
 
 
