@@ -162,19 +162,15 @@ class ProjectionEngine:
         """The newest notification id of a source application."""
         return self.applications[source].recorder.max_notification_id() or 0
 
-    def process_batch(
-        self, conn: Connection[Any], projection: Projection, limit: int = 2000, decoded: dict[int, Any] | None = None
-    ) -> int:
+    def process_batch(self, conn: Connection[Any], projection: Projection, limit: int = 2000) -> int:
         """Apply the next batch of events in one transaction; return how many notifications it covered.
 
         When the batch fails because of its events (not the database), it is applied again with the failing
         events isolated, recorded and skipped (see the module docstring); ProjectionStalled when too many fail.
-        `decoded` (position -> event) shares decoded events between the batches of a source's projections that one
-        runner applies in turn: an event is decoded once however many of them read it (events are immutable).
         """
         try:
             with collector_paused():  # a batch's objects die by reference counting: see gc_pause
-                covered = self._process(conn, projection, limit, isolate=False, decoded=decoded)
+                covered = self._process(conn, projection, limit, isolate=False)
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -196,15 +192,7 @@ class ProjectionEngine:
                 self._advanced.notify_all()
         return covered
 
-    def _process(
-        self,
-        conn: Connection[Any],
-        projection: Projection,
-        limit: int,
-        *,
-        isolate: bool,
-        decoded: dict[int, Any] | None = None,
-    ) -> int:
+    def _process(self, conn: Connection[Any], projection: Projection, limit: int, *, isolate: bool) -> int:
         app = self.applications[projection.source]
         with conn.transaction():
             # Asynchronous commit (this transaction only): a batch's commit does not wait for its WAL flush (5-6 ms
@@ -228,7 +216,7 @@ class ProjectionEngine:
             )
             if not failures and not isolate:  # The hot path: no aggregate is parked, nothing has failed.
                 advance_only = [Write(_ADVANCE, (stop, projection.name))]
-                self._apply(conn, projection, app, notifications, advance_only, stored=True, decoded=decoded)
+                self._apply(conn, projection, app, notifications, advance_only, stored=True)
                 return stop - position
             isolation = _Isolation(
                 self, conn, projection, app, self._parked_aggregates(conn, projection) if failures else {}
@@ -236,7 +224,7 @@ class ProjectionEngine:
             advance = Write(_ADVANCE_COUNTING, (stop, projection.name, projection.name))
             if not isolate:  # Nothing fails, but some aggregates wait behind failed events: park theirs.
                 ready = isolation.hold(notifications)
-                self._apply(conn, projection, app, ready, [*isolation.records(), advance], stored=True, decoded=decoded)
+                self._apply(conn, projection, app, ready, [*isolation.records(), advance], stored=True)
             else:
                 isolation.open_failures = self._open_failures(conn, projection)
                 isolation.apply(notifications)
@@ -261,14 +249,12 @@ class ProjectionEngine:
         tail: Sequence[Write],
         *,
         stored: bool = False,
-        decoded: dict[int, Any] | None = None,
     ) -> None:
         """Decode, project and write `notifications` (one projection batch), then `tail`, on `conn`.
 
         With `stored`, the events the projection applies in SQL from the event store (`Projection.applies_stored`,
         stored as their class's current JSON) are not decoded here: their `stored_writes` go first, and the server
-        runs them while the other events are decoded and projected. Events already in `decoded` (by position) are
-        not decoded again; the ones decoded here are added."""
+        runs them while the other events are decoded and projected."""
         overridden = type(projection).applies_stored is not Projection.applies_stored
         current = getattr(app.mapper, "stored_as_current", None) if stored and overridden else None
         positions: list[int] = []
@@ -287,12 +273,8 @@ class ProjectionEngine:
                 for stored_write in projection.stored_writes(_events_table(app), positions):
                     out.send(stored_write)
                 out.push()
-            decode = app.mapper.to_domain_event
             for notification in notifications:
-                if decoded is None:
-                    event = decode(notification)
-                elif (event := decoded.get(notification.id)) is None:
-                    event = decoded[notification.id] = decode(notification)
+                event = app.mapper.to_domain_event(notification)
                 for write in projection.project(notification.id, event):
                     out.send(write)
             for write in projection.end_batch():

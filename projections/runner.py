@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import psycopg
 import structlog
@@ -81,15 +81,13 @@ class ProjectionRunner(threading.Thread):
                 head = self.engine.head(self.source)
                 checked_at = time.monotonic()
                 covered = 0
-                # The pass's projections read the same new events: each is decoded once (see process_batch).
-                decoded: dict[int, Any] | None = {} if len(self.projections) > 1 else None
                 for projection in self.projections:
                     # One stopped projection must not hold up the others of its source.
                     if self.resume_at.get(projection.name, 0.0) > time.monotonic():
                         continue
                     try:
                         with self.engine.pool.connection() as conn:
-                            covered += self.engine.process_batch(conn, projection, self.batch, decoded)
+                            covered += self.engine.process_batch(conn, projection, self.batch)
                         self.resume_at.pop(projection.name, None)
                     except ProjectionStalled:
                         self.resume_at[projection.name] = time.monotonic() + self.STOPPED_RETRY_SECONDS

@@ -19,7 +19,7 @@ from adapters.postgres import Database, eventsourcing_env
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
 from domain.customers.values import Address
-from projections.customers import CustomerDirectory, CustomerTimeline, _BatchEffects, name_positions
+from projections.customers import CustomerDirectory, _BatchEffects, name_positions
 from projections.engine import ProjectionEngine
 from tests.support import drop_database, fresh_database_dsn
 
@@ -267,58 +267,3 @@ def test_a_rebuild_cut_short_leaves_rows_and_vocabulary_that_agree(
     tables = _tables(db)
     vocabulary, words = _vocabulary_of_rows(tables)
     assert tables["read.customers"] and vocabulary == dict(words)
-
-
-def test_a_runner_pass_decodes_each_event_once_for_every_projection_of_its_source(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A runner applies its source's projections in turn, each a batch of the same new events: the pass shares the
-    decoded events (`process_batch(..., decoded)`), and each projection's rows are what it builds on its own."""
-    dsn = fresh_database_dsn("cd_test_shared_decode")
-    db = Database(dsn, min_size=1, max_size=3)
-    db.ensure_schemas()
-    app = Customers(env=eventsourcing_env(dsn))
-    try:
-        engine = ProjectionEngine(db.pool, {"customers": app}, [CustomerDirectory(), CustomerTimeline()])
-        engine.setup()
-        _write_stream(app)
-        head = engine.head("customers")
-        tables = {
-            **TABLES,
-            "read.customer_timeline": "SELECT * FROM read.customer_timeline ORDER BY customer_id, position",
-        }
-
-        decodes: Counter[int] = Counter()
-        with monkeypatch.context() as counted:
-            # Every event through the decode (registrations too), each call counted.
-            counted.setattr(CustomerDirectory, "applies_stored", lambda self, topic, state: False)
-            decode = app.mapper.to_domain_event
-
-            def counting(notification: Any) -> Any:
-                decodes[notification.id] += 1
-                return decode(notification)
-
-            counted.setattr(app.mapper, "to_domain_event", counting)
-            projections = [engine.projection("customer_directory"), engine.projection("customer_timeline")]
-            passes = 0
-            with db.pool.connection() as conn:
-                while True:
-                    decoded: dict[int, Any] = {}  # one pass of the runner's
-                    if not sum([engine.process_batch(conn, p, 300, decoded) for p in projections]):
-                        break
-                    passes += 1
-        assert passes >= head // 300
-        assert len(decodes) > 1_500 and max(decodes) <= head
-        assert set(decodes.values()) == {1}, "an event decoded more than once in a pass"
-        with db.pool.connection() as conn:
-            shared = {table: conn.execute(sql).fetchall() for table, sql in tables.items()}
-        assert all(shared.values())
-
-        for name in ("customer_directory", "customer_timeline"):  # each on its own, nothing shared
-            assert engine.rebuild(name, batch=300) == head
-        with db.pool.connection() as conn:
-            assert {table: conn.execute(sql).fetchall() for table, sql in tables.items()} == shared
-    finally:
-        app.close()
-        db.close()
-        drop_database(dsn)
