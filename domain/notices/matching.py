@@ -52,7 +52,7 @@ from typing import Any
 from uuid import UUID
 
 import phonenumbers
-from rapidfuzz import fuzz
+from rapidfuzz.fuzz import ratio as _ratio
 
 from domain.shared.errors import InvalidInput
 from domain.shared.values import normalise_phone
@@ -291,25 +291,35 @@ def match(loan_number: str | None, phone: str | None, name: str, candidates: Ite
     loan = _loan_key(loan_number)
     e164 = phone_key(phone) if phone else None
     prepared = _prepared(name)
-    best_by_id: dict[UUID, Scored] = {}
+    # Borrowers share names (a notice's candidates by name often are several of one name): each name is scored once.
+    similarity: dict[str, int] = {}
+    # By borrower: (confidence, name score, own loan, methods); a Scored is made only for the few shown.
+    best: dict[UUID, tuple[int, int, bool, tuple[str, ...]]] = {}
     for candidate in candidates:
-        scored = _score(loan, e164, prepared, candidate)
-        kept = best_by_id.get(candidate.customer_id)
+        s = similarity.get(candidate.name)
+        if s is None:
+            s = similarity[candidate.name] = _name_similarity(prepared, _prepared(candidate.name))
+        evidence = _evidence(loan, e164, s, candidate)
+        kept = best.get(candidate.customer_id)
         # The caller's blocking may return one borrower more than once; keep its best score.
-        if kept is None or (scored.confidence, scored.name_score) > (kept.confidence, kept.name_score):
-            best_by_id[candidate.customer_id] = scored
+        if kept is None or (evidence[0], s) > (kept[0], kept[1]):
+            best[candidate.customer_id] = evidence
     # UUID strings are fixed-width lower-case hex, so ordering by `.int` is ordering by the string, only cheaper.
-    ranked = sorted(best_by_id.values(), key=lambda s: (-s.confidence, not s.own_loan, s.customer_id.int))
-    if not ranked or ranked[0].confidence < FLOOR:
-        return MatchResult(None, 0, "unmatched", (), tuple(ranked[:MAX_CANDIDATES]))
-    best = ranked[0]
-    tied = sum(1 for s in ranked if s.confidence == best.confidence and s.own_loan == best.own_loan)
-    shown = tuple(ranked[: max(MAX_CANDIDATES, tied)])
+    ranked = sorted(best.items(), key=lambda item: (-item[1][0], not item[1][2], item[0].int))
+    if not ranked or ranked[0][1][0] < FLOOR:
+        return MatchResult(None, 0, "unmatched", (), _shown(ranked[:MAX_CANDIDATES]))
+    best_id, (top, _, top_own, methods) = ranked[0]
+    tied = sum(1 for _, e in ranked if e[0] == top and e[2] == top_own)
+    shown = _shown(ranked[: max(MAX_CANDIDATES, tied)])
     if tied == 1:
-        return MatchResult(best.customer_id, best.confidence, band_of(best.confidence), best.methods, shown)
+        return MatchResult(best_id, top, band_of(top), methods, shown)
     # Equally good candidates: the choice is a guess, so say so with a lower band.
-    confidence = min(best.confidence, HIGH - 1 if best.confidence >= HIGH else MEDIUM - 1)
-    return MatchResult(best.customer_id, confidence, band_of(confidence), best.methods, shown)
+    confidence = min(top, HIGH - 1 if top >= HIGH else MEDIUM - 1)
+    return MatchResult(best_id, confidence, band_of(confidence), methods, shown)
+
+
+def _shown(ranked: list[tuple[UUID, tuple[int, int, bool, tuple[str, ...]]]]) -> tuple[Scored, ...]:
+    return tuple(Scored(customer_id, c, methods, s, own) for customer_id, (c, s, own, methods) in ranked)
 
 
 def name_keys(name: str) -> tuple[int, list[str]]:
@@ -349,12 +359,14 @@ def _key_word(token: _Token) -> str:
     return token.letter if token.initial else f"{token.letter}:{token.folded}"
 
 
-def _score(loan: str | None, e164: str | None, name: _Name, candidate: Candidate) -> Scored:
-    """One candidate's confidence from the evidence that agrees (the table in the module docstring)."""
+def _evidence(
+    loan: str | None, e164: str | None, s: int, candidate: Candidate
+) -> tuple[int, int, bool, tuple[str, ...]]:
+    """One candidate's confidence from the evidence that agrees (the table in the module docstring), given its name
+    score `s`: (confidence, s, agreed by a Covenant Desk loan of its own, the methods that agreed)."""
     own = loan is not None and bool(candidate.own_loans) and loan in _loan_keys(candidate.own_loans)
     by_loan = own or (loan is not None and loan in _loan_keys(candidate.loan_numbers))
     by_phone = e164 is not None and e164 in candidate.phones
-    s = _name_similarity(name, _prepared(candidate.name))
     if own:
         confidence = OWN_LOAN
     elif by_loan and by_phone:
@@ -365,8 +377,7 @@ def _score(loan: str | None, e164: str | None, name: _Name, candidate: Candidate
         confidence = 60 + 30 * s // 100
     else:
         confidence = max(0, s - 25)
-    methods = _METHODS_BY_AGREEMENT[by_loan, by_phone, s >= NAME_METHOD_MIN]
-    return Scored(candidate.customer_id, confidence, methods, s, own)
+    return confidence, s, own, _METHODS_BY_AGREEMENT[by_loan, by_phone, s >= NAME_METHOD_MIN]
 
 
 def _loan_key(loan_number: str | None) -> str | None:
@@ -384,28 +395,23 @@ def _loan_keys(loan_numbers: tuple[str, ...]) -> frozenset[str | None]:
 @lru_cache(maxsize=32768)
 def _prepared(name: str) -> _Name:
     """A name's words ready for pairing; cached because one borrower is a candidate for many notices."""
-    tokens: list[_Token] = []
-    for word in name_key(name).split():
-        word = _ALIASES.get(word, word)
-        if len(word) == 1:
-            tokens.append(_Token(word, word, True))
-        elif len(word) <= 3 and word.isascii() and word.isalpha() and not _VOWELS.intersection(word):
-            # "KR Ramesh": vowel-less short words are run-together initials.
-            tokens.extend(_Token(letter, letter, True) for letter in word)
-        else:
-            folded = _DOUBLED_RE.sub(r"\1", _FOLD_RE.sub(lambda m: _FOLDS[m.group()], word).translate(_LETTER_FOLDS))
-            tokens.append(_Token(word[0], folded, False))
+    tokens = tuple(token for word in name_key(name).split() for token in _word_tokens(word))
     has_word = not all(t.initial for t in tokens)
-    return _Name(tuple(tokens), "".join(t.folded for t in tokens), has_word)
+    return _Name(tokens, "".join(t.folded for t in tokens), has_word)
 
 
-def _pair_score(a: _Token, b: _Token) -> float:
-    """How alike two words are: 0 when different, an initial agrees with a word it could stand for."""
-    if a.initial or b.initial:
-        if a.letter != b.letter:
-            return 0.0
-        return 100.0 if a.initial and b.initial else INITIAL_SCORE
-    return fuzz.ratio(a.folded, b.folded, score_cutoff=TOKEN_MIN)
+@lru_cache(maxsize=16384)
+def _word_tokens(word: str) -> tuple[_Token, ...]:
+    """One word of a name key as tokens (run-together initials are several); cached: names share their words, and
+    more names than `_prepared` keeps are scored in a large sync (about 84,000 at a million borrowers)."""
+    word = _ALIASES.get(word, word)
+    if len(word) == 1:
+        return (_Token(word, word, True),)
+    if len(word) <= 3 and word.isascii() and word.isalpha() and not _VOWELS.intersection(word):
+        # "KR Ramesh": vowel-less short words are run-together initials.
+        return tuple(_Token(letter, letter, True) for letter in word)
+    folded = _DOUBLED_RE.sub(r"\1", _FOLD_RE.sub(lambda m: _FOLDS[m.group()], word).translate(_LETTER_FOLDS))
+    return (_Token(word[0], folded, False),)
 
 
 def _name_similarity(a: _Name, b: _Name) -> int:
@@ -416,11 +422,18 @@ def _name_similarity(a: _Name, b: _Name) -> int:
     if a.joined == b.joined and a.has_word:
         return SINGLE_WORD_CAP if len(short) == 1 else 100
     # (-score, i, j) sorts best first, ties by position: deterministic and symmetric enough for names.
+    # Two words pair when alike: an initial with a word it could stand for (or the same initial), whole words at a
+    # ratio of TOKEN_MIN or more (equal spellings need no ratio). Inline: it runs for every pair of every candidate.
     pairs: list[tuple[float, int, int]] = []
     for i, x in enumerate(short):
+        x_initial, x_letter, x_folded = x.initial, x.letter, x.folded
         for j, y in enumerate(long):
-            score = _pair_score(x, y)
-            if score:
+            if x_initial or y.initial:
+                if x_letter == y.letter:
+                    pairs.append((-100.0 if x_initial and y.initial else -INITIAL_SCORE, i, j))
+            elif x_folded == y.folded:
+                pairs.append((-100.0, i, j))
+            elif score := _ratio(x_folded, y.folded, score_cutoff=TOKEN_MIN):
                 pairs.append((-score, i, j))
     if not pairs:
         return 0
