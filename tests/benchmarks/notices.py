@@ -5,10 +5,11 @@ Run alone with `python -m tests.benchmarks.notices [--quick] [--only sync|querie
 
 1. Sync (100,000 notices matched against 1,000,000 borrowers; 10,000 against
    100,000 with --quick). The matcher reads only the customer directory
-   (`read.customers`: name_key, phone, alternate_numbers, loan_numbers) and the
+   (`read.customers`: name_key, phone, alternate_numbers, loan_numbers), the
    borrowers' name keys (`read.notice_name_keys`, from
-   `domain.notices.matching.name_keys`), so the borrowers are loaded straight
-   into both with COPY (`notices_data.py`), as search.py does, and their
+   `domain.notices.matching.name_keys`) and their loan numbers and alternate
+   phones (`read.notice_borrower_keys`), so the borrowers are loaded straight
+   into the three with COPY (`notices_data.py`), as search.py does, and their
    indexes are built from the projections' DDL afterwards. The simulator
    (`adapters.simulators.softmedia`) serves two companies on loopback, its
    dataset generated with SimBorrowers made from the same identities, so about

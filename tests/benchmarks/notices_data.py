@@ -72,8 +72,9 @@ def _customer_line(b: Borrower, customer_id: uuid.UUID, brand: uuid.UUID, rng: r
 
 
 def load_borrowers(platform: Platform, brand_id: uuid.UUID, total: int) -> list[SimBorrower]:
-    """COPY `total` borrowers into read.customers and their name keys into read.notice_name_keys (indexes dropped,
-    rebuilt after); their identities for the simulator."""
+    """COPY `total` borrowers into read.customers, their name keys into read.notice_name_keys and their loan numbers
+    and alternate phones into read.notice_borrower_keys (indexes dropped, rebuilt after); their identities for the
+    simulator."""
     factory = BorrowerFactory(seed=31)
     rng = random.Random(31)
     epoch = datetime(2021, 1, 1, tzinfo=UTC)
@@ -85,7 +86,7 @@ def load_borrowers(platform: Platform, brand_id: uuid.UUID, total: int) -> list[
             conn.execute(f"DROP INDEX IF EXISTS read.{name}")
     began = time.perf_counter()
     brand = str(brand_id)
-    keys = 0
+    keys = numbers = 0
     with (
         platform.db.pool.connection() as conn,
         conn.cursor().copy(f"COPY read.customers ({CUSTOMER_COLUMNS}) FROM STDIN") as copy,
@@ -93,27 +94,39 @@ def load_borrowers(platform: Platform, brand_id: uuid.UUID, total: int) -> list[
         keys_conn.cursor().copy(
             "COPY read.notice_name_keys (customer_id, key, brand_id, words) FROM STDIN"
         ) as keys_copy,
+        platform.db.pool.connection() as numbers_conn,
+        numbers_conn.cursor().copy(
+            "COPY read.notice_borrower_keys (kind, key, customer_id) FROM STDIN"
+        ) as numbers_copy,
     ):
         lines: list[str] = []
         key_lines: list[str] = []
+        number_lines: list[str] = []
         for i in range(total):
             b = factory.borrower()
             customer_id = uuid.UUID(int=rng.getrandbits(128), version=4)
             lines.append(_customer_line(b, customer_id, brand_id, rng, epoch + timedelta(minutes=i)))
             words, name_keys = matching.name_keys(b.name)
             key_lines += [f"{customer_id}\t{_copy_text(key)}\t{brand}\t{words}" for key in name_keys]
+            number_lines += [f"loan\t{_copy_text(loan)}\t{customer_id}" for loan in dict.fromkeys(b.loan_numbers)]
+            if b.alternate_phone:
+                number_lines.append(f"alternate\t{b.alternate_phone}\t{customer_id}")
             identities.append(SimBorrower(b.name, b.phone, list(b.loan_numbers)))
             if len(lines) == 20_000:
                 copy.write("\n".join(lines) + "\n")
                 keys_copy.write("\n".join(key_lines) + "\n")
+                numbers_copy.write("".join(line + "\n" for line in number_lines))
                 keys += len(key_lines)
-                lines, key_lines = [], []
+                numbers += len(number_lines)
+                lines, key_lines, number_lines = [], [], []
             if (i + 1) % 250_000 == 0 and i + 1 < total:
                 say(f"     ... {i + 1:,} borrowers copied ({time.perf_counter() - began:.0f} s)")
         if lines:
             copy.write("\n".join(lines) + "\n")
             keys_copy.write("\n".join(key_lines) + "\n")
+            numbers_copy.write("".join(line + "\n" for line in number_lines))
             keys += len(key_lines)
+            numbers += len(number_lines)
     loaded = time.perf_counter() - began
     began = time.perf_counter()
     with platform.db.pool.connection() as conn:
@@ -122,9 +135,10 @@ def load_borrowers(platform: Platform, brand_id: uuid.UUID, total: int) -> list[
             projection.create_secondary_indexes(conn)
         conn.execute("VACUUM ANALYZE read.customers")
         conn.execute("VACUUM ANALYZE read.notice_name_keys")
+        conn.execute("VACUUM ANALYZE read.notice_borrower_keys")
     say(
-        f"   loaded {total:,} borrowers into read.customers and their {keys:,} name keys into"
-        f" read.notice_name_keys with COPY in {loaded:.1f} s, built their {len(indexes)} indexes and analyzed in"
+        f"   loaded {total:,} borrowers into read.customers, their {keys:,} name keys into read.notice_name_keys"
+        f" and {numbers:,} loan numbers and alternate phones into read.notice_borrower_keys with COPY in {loaded:.1f} s, built their {len(indexes)} indexes and analyzed in"
         f" {time.perf_counter() - began:.1f} s"
     )
     return identities

@@ -15,7 +15,7 @@ from domain.notices.notice import Notice
 from domain.notices.source import NoticeSource
 from domain.notices.sync_run import SyncRun
 from projections.notice_feed import NoticeFeedQueries
-from projections.notice_matching import NoticeNameKeys, NoticeRematchQueue
+from projections.notice_matching import NoticeBorrowerKeys, NoticeNameKeys, NoticeRematchQueue
 from projections.notice_queries import NoticeQueries
 from projections.notice_sources import NoticeSourceQueries
 from projections.notices import NoticeViews
@@ -33,7 +33,7 @@ CONTEXT = BoundedContext(
     application=Notices,
     build=_notices,
     queries=(NoticeQueries, NoticeSourceQueries, NoticeFeedQueries),
-    projections=(NoticeViews(), NoticeRematchQueue(), NoticeNameKeys()),
+    projections=(NoticeViews(), NoticeRematchQueue(), NoticeNameKeys(), NoticeBorrowerKeys()),
     # What staff and jobs do to sources and sync runs; notices themselves (thousands per sync) have their own history.
     activity=topics_of(NoticeSource.Connected, NoticeSource.Reconfigured, SyncRun.Started, SyncRun.Finished),
     endpoints=(*notice_sources.ENDPOINTS, *notices.ENDPOINTS),
