@@ -14,6 +14,7 @@ from domain.customers.customer import CustomerRecord
 from domain.notices.notice import Notice, NoticeFacts
 from domain.notices.source import NoticeSource
 from domain.notices.sync_run import SyncRun
+from projections.batch_writes import json_document
 from projections.projection import Projection, Write, topics_of
 
 N, S, R = Notice, NoticeSource, SyncRun
@@ -233,7 +234,7 @@ class NoticeViews(Projection):
         if self._new:
             rows = list(self._new.values())
             self._new.clear()
-            yield Write(_INSERT_NEW, (Jsonb(rows),))
+            yield Write(_INSERT_NEW, (json_document(rows),))
 
     def end_batch(self) -> Iterable[Write]:
         """Write the batch's new notices and history rows, then fold its count and amount changes into the
@@ -241,7 +242,7 @@ class NoticeViews(Projection):
         yield from self._flush()
         if self._history:
             rows, self._history = self._history, []
-            yield Write(_INSERT_HISTORY, (Jsonb(rows),))
+            yield Write(_INSERT_HISTORY, (json_document(rows),))
         deltas = [(k, v) for k, v in self._deltas.items() if v[0] or v[1]]
         self._deltas.clear()
         if not deltas:
@@ -317,8 +318,8 @@ class NoticeViews(Projection):
             else:
                 yield Write(
                     "UPDATE read.notices SET match_customer_id = %s, match_confidence = %s, match_band = %s, "
-                    "match_methods = %s, match_candidates = %s, version = %s, updated_at = %s WHERE id = %s",
-                    (m.customer_id, m.confidence, m.band, list(m.methods), Jsonb(candidates),
+                    "match_methods = %s, match_candidates = %s::jsonb, version = %s, updated_at = %s WHERE id = %s",
+                    (m.customer_id, m.confidence, m.band, list(m.methods), json_document(candidates),
                      event.originator_version, at, oid),
                 )  # fmt: skip
             self._note(
