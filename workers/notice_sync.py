@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -11,7 +13,7 @@ from uuid import UUID
 import structlog
 
 from adapters.operational import OperationalStore
-from adapters.softmedia import SoftmediaClient, SoftmediaError, SourceNotice
+from adapters.softmedia import NoticePage, SoftmediaClient, SoftmediaError, SourceNotice
 from api.services.notice_syncs import SyncRequests
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
@@ -143,7 +145,7 @@ def run_sync(port: NoticeJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, st
     client = client_factory(source.base_url, token)
     try:
         for mode in sync.modes:
-            for page in client.pages(mode.value, source.company):
+            for page in _prefetching(client.pages(mode.value, source.company)):
                 items = []
                 for item in page.items:
                     try:
@@ -205,6 +207,25 @@ def run_sync(port: NoticeJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, st
     log.info("notices.sync_finished", run=str(sync.id), company=source.company, status=status, error=error)
     if error is not None:
         raise RuntimeError(error)
+
+
+def _prefetching(pages: Iterator[NoticePage]) -> Generator[NoticePage, None, None]:
+    """The source's pages, each next one fetched (on a thread of its own) while the caller records this one: the
+    source's latency and the parse overlap the matching and the save instead of adding to them. A fetch's error is
+    raised where its page would have been; a caller that stops early does not wait for the fetch in flight."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notice-fetch")
+    context = contextvars.copy_context()  # the fetch's log lines keep the run's bound context
+
+    def fetch() -> NoticePage | None:
+        return context.run(next, pages, None)  # one fetch at a time: the context is never entered twice
+
+    try:
+        upcoming = pool.submit(fetch)
+        while (page := upcoming.result()) is not None:
+            upcoming = pool.submit(fetch)
+            yield page
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _finish(port: NoticeJobPort, sync_run_id: UUID, error: str | None, inactivated: int, retries: int) -> str:

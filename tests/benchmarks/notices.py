@@ -21,10 +21,11 @@ Run alone with `python -m tests.benchmarks.notices [--quick] [--only sync|querie
    scheduler does (`Scheduler.execute(job_run_id(...))`, pages of 500); the
    clock runs until the read models have caught up with the last event.
    Printed: notices/s and total time, pages, matched share and band
-   distribution from read.notices, and where the time went (HTTP fetch and
-   parse, the matcher's two lookups and its scoring, recording pages, the
-   rest), measured by wrapping the client factory, the matcher and
-   `record_page`. Baseline: a raw pull of the same pages through
+   distribution from read.notices, and where the time went (waiting for the
+   next page, which the job fetches and parses on a thread of its own while it
+   records the last; the matcher's two lookups and its scoring, recording
+   pages, the rest), measured by wrapping the client factory, the page
+   prefetching, the matcher and `record_page`. Baseline: a raw pull of the same pages through
    `SoftmediaClient.pages` with nothing recorded, half before and half after
    the sync (ratio = sync rate / raw pull rate). Checks: both runs succeeded,
    read.notices holds exactly the well-formed notices the raw pull saw, every
