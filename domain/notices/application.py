@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
@@ -29,7 +30,7 @@ from domain.notices.source import (
 )
 from domain.notices.sync_run import PageCounts, SyncRun, SyncRunNotFound, SyncStatus
 from domain.shared.aggregate import Aggregate, with_id
-from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication, replay
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict
 
@@ -59,6 +60,9 @@ class Notices(ContextApplication):
         super().__init__(env, clock)
         self.url_check = url_check  # None only where no source is ever called (unit tests of other use cases)
         self.tokens: SourceTokens = tokens or TokensInMemory()  # in memory only with the in-memory event store
+        #: Sync runs as their last page left them, by id: the next page reads only what was recorded since.
+        self._runs: dict[UUID, SyncRun] = {}
+        self._runs_lock = threading.Lock()  # syncs of several sources may record pages at once
 
     # Sources -------------------------------------------------------------------------------------------------
 
@@ -211,7 +215,7 @@ class Notices(ContextApplication):
     ) -> tuple[PageCounts, list[UUID]]:
         """Record one fetched page in one atomic save: new, changed and reappearing notices, their matches, the
         page's counts on the run. Returns the counts and the ids of every notice the page listed."""
-        run = self.sync_run(None, run_id)
+        run = self._run_for_page(run_id)
         latest: dict[str, NoticeFacts] = {}
         for source_notice_id, facts in items:  # A notice repeated on a page: the later copy is the newer.
             latest[source_notice_id] = facts
@@ -255,7 +259,30 @@ class Notices(ContextApplication):
         counts = PageCounts(fetched=len(items) + malformed, malformed=malformed, matched=matched, **seen)
         run.record_page(mode, page, total_pages, counts, list(errors))
         self.commit(run, *changed)
+        self._keep_run(run)
         return counts, list(ids.values())
+
+    #: Sync runs kept between pages (one per source syncing at once in this process).
+    RUNS_KEPT = 16
+
+    def _run_for_page(self, run_id: UUID) -> SyncRun:
+        """The run as its store holds it. A run gains an event a page, so loading it whole for every page would
+        replay its pages over and over (quadratic in a source's pages): the run as the last page saved it is kept,
+        and only the events recorded since (by anyone) are read and applied."""
+        with self._runs_lock:
+            kept = self._runs.pop(run_id, None)
+        if kept is None:
+            return self.sync_run(None, run_id)
+        newer = self.recorder.select_events(run_id, gt=kept.version)
+        run: SyncRun = replay(kept, map(self.mapper.to_domain_event, newer))
+        return run
+
+    def _keep_run(self, run: SyncRun) -> None:
+        """Keep a run its page just saved (only saved state is kept: a page that fails leaves none)."""
+        with self._runs_lock:
+            if len(self._runs) >= self.RUNS_KEPT:
+                self._runs.pop(next(iter(self._runs)))  # the longest kept
+            self._runs[run.id] = run
 
     def inactivate(self, run_id: UUID, notice_ids: Sequence[UUID]) -> int:
         """Mark notices a complete pull did not list as inactive, in atomic batches; returns how many changed."""
@@ -270,6 +297,8 @@ class Notices(ContextApplication):
 
     def finish_sync(self, run_id: UUID, *, error: str | None, inactivated: int, retries: int) -> SyncStatus:
         """End a run and free its source for the next one."""
+        with self._runs_lock:
+            self._runs.pop(run_id, None)
         run = self.sync_run(None, run_id)
         source = self.source(None, run.source_id)
         status = run.finish(error=error, inactivated=inactivated, retries=retries, now=self.clock.now())

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from domain.notices.notice import Match, Notice, NoticeFacts, NoticeMode
 from domain.notices.source import NoticeSource, SourceNotFound, SyncAlreadyRunning, TokensInMemory, source_id_for
 from domain.notices.sync_run import SyncStatus
 from domain.shared.clock import FixedClock
-from domain.shared.errors import InvalidInput
+from domain.shared.errors import Conflict, InvalidInput
 from tests.application.conftest import in_memory
 
 URL = "https://softmedia.example/api"
@@ -189,3 +190,43 @@ def test_a_run_that_pulled_nothing_before_failing_failed(notices: Notices) -> No
     run_id = notices.begin_sync(BRAND, source_id, trigger="manual", requested_by="staff:s").id
     assert notices.finish_sync(run_id, error="401 from the source", inactivated=0, retries=0) is SyncStatus.FAILED
     assert notices.begin_sync(BRAND, source_id, trigger="manual", requested_by="staff:s").id != run_id
+
+
+def test_a_run_kept_between_pages_follows_what_was_recorded_since_and_counts_every_page(
+    notices: Notices, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source_id = _connect(notices)
+    run_id = notices.begin_sync(BRAND, source_id, trigger="manual", requested_by="staff:s").id
+    replayed: list[int] = []  # how many of the run's events each page's load replayed
+    select_events = notices.recorder.select_events
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        found = select_events(*args, **kwargs)
+        if (args[0] if args else kwargs.get("originator_id")) == run_id:
+            replayed.append(len(found))
+        return found
+
+    monkeypatch.setattr(notices.recorder, "select_events", counting)
+    for page in (1, 2, 3):
+        items = [(f"N-{page}-{i}", _facts("100.00")) for i in range(2)]
+        notices.record_page(
+            run_id, mode=NoticeMode.OVERDUE, page=page, total_pages=4, items=items, malformed=0, errors=[],
+            match=_unmatched,
+        )  # fmt: skip
+    assert replayed == [1, 0, 0]  # the whole run for page 1, then nothing new: not the run's pages again
+    run = notices.sync_run(None, run_id)
+    assert (run.pages, run.counts.created, run.version) == (3, 6, 4)
+
+    # Another writer (the next trigger, finding this run abandoned) ends the run between two pages: the next page
+    # sees it ended, as a fresh load would, and records nothing.
+    elsewhere = notices.sync_run(None, run_id)
+    elsewhere.finish(error="abandoned: the worker running it stopped", inactivated=0, retries=0, now=clock.now())
+    notices.save(elsewhere)
+    before = _recorded(notices)
+    with pytest.raises(Conflict, match="is partial"):
+        notices.record_page(
+            run_id, mode=NoticeMode.OVERDUE, page=4, total_pages=4, items=[("N-4-0", _facts("1.00"))], malformed=0,
+            errors=[], match=_unmatched,
+        )  # fmt: skip
+    assert _recorded(notices) == before
+    assert notices.sync_run(None, run_id).pages == 3
