@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from playwright.sync_api import expect
 
 from domain.customers.application import Customers
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
@@ -26,7 +27,7 @@ def test_login_search_and_open_customer_360(server: str, browser: Any, staff: tu
     page.fill("input[name=q]", "099001-23456")
     page.click("form.search button")
     rows = page.locator("#customer-results tbody tr")
-    assert rows.count() == 1
+    expect(rows).to_have_count(1)  # waits for the results (read at once, the old page may still be showing)
     assert "ABCPV****L" in rows.first.inner_text()
 
     page.click("text=Lakshmi Venkatesh")
