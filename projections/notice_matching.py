@@ -88,7 +88,7 @@ class NoticeBorrowerKeys(Projection):
     loan numbers and phones find their borrowers in one index scan (`NoticeQueries.borrowers_by_loan_or_phone`).
 
     read.customers holds the same values as arrays under GIN indexes, but a GIN index is read by bitmap scans only:
-    probing one number at a time cost 20-45 us each at a million borrowers (26 ms a page of 500 notices), and one
+    probing one number at a time cost 20-45 us each at a million borrowers (about 23 ms a page of 500 notices), and one
     `&&` over a page's numbers is estimated so unselective that the planner scans the table. Primary phones are
     read from read.customers' own B-tree. The brand is checked on the borrower's row when the candidates are read:
     the keys are the values alone, so an alternate phone or linked loan needs no lookup of the brand to be filed."""
