@@ -102,6 +102,18 @@ def load_borrowers(platform: Platform, brand_id: uuid.UUID, total: int) -> list[
         lines: list[str] = []
         key_lines: list[str] = []
         number_lines: list[str] = []
+
+        def flush() -> None:
+            nonlocal keys, numbers
+            copy.write("".join(line + "\n" for line in lines))
+            keys_copy.write("".join(line + "\n" for line in key_lines))
+            numbers_copy.write("".join(line + "\n" for line in number_lines))
+            keys += len(key_lines)
+            numbers += len(number_lines)
+            lines.clear()
+            key_lines.clear()
+            number_lines.clear()
+
         for i in range(total):
             b = factory.borrower()
             customer_id = uuid.UUID(int=rng.getrandbits(128), version=4)
@@ -113,20 +125,11 @@ def load_borrowers(platform: Platform, brand_id: uuid.UUID, total: int) -> list[
                 number_lines.append(f"alternate\t{b.alternate_phone}\t{customer_id}")
             identities.append(SimBorrower(b.name, b.phone, list(b.loan_numbers)))
             if len(lines) == 20_000:
-                copy.write("\n".join(lines) + "\n")
-                keys_copy.write("\n".join(key_lines) + "\n")
-                numbers_copy.write("".join(line + "\n" for line in number_lines))
-                keys += len(key_lines)
-                numbers += len(number_lines)
-                lines, key_lines, number_lines = [], [], []
+                flush()
             if (i + 1) % 250_000 == 0 and i + 1 < total:
                 say(f"     ... {i + 1:,} borrowers copied ({time.perf_counter() - began:.0f} s)")
         if lines:
-            copy.write("\n".join(lines) + "\n")
-            keys_copy.write("\n".join(key_lines) + "\n")
-            numbers_copy.write("".join(line + "\n" for line in number_lines))
-            keys += len(key_lines)
-            numbers += len(number_lines)
+            flush()
     loaded = time.perf_counter() - began
     began = time.perf_counter()
     with platform.db.pool.connection() as conn:

@@ -9,6 +9,7 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -21,6 +22,7 @@ from domain.customers.customer import CustomerRecord
 from domain.customers.values import Address
 from projections.customers import CustomerDirectory, _BatchEffects, name_positions
 from projections.engine import ProjectionEngine
+from projections.projection import Projection
 from tests.support import drop_database, fresh_database_dsn
 
 FIRST = ("Asha", "Ravi", "Meena", "Arjun", "Kavya", "Imran", "Lakshmi", "Joseph")
@@ -31,20 +33,27 @@ TABLES = {
 }
 
 
-@pytest.fixture
-def directory_store() -> Iterator[tuple[Customers, ProjectionEngine, Database]]:
-    dsn = fresh_database_dsn("cd_test_batching")
+@contextmanager
+def customers_store(prefix: str, *projections: Projection) -> Iterator[tuple[Customers, ProjectionEngine, Database]]:
+    """A fresh database with the customers event store and an engine holding `projections` (set up), dropped after."""
+    dsn = fresh_database_dsn(prefix)
     db = Database(dsn, min_size=1, max_size=3)
     db.ensure_schemas()
     app = Customers(env=eventsourcing_env(dsn))
     try:
-        engine = ProjectionEngine(db.pool, {"customers": app}, [CustomerDirectory()])
+        engine = ProjectionEngine(db.pool, {"customers": app}, list(projections))
         engine.setup()
         yield app, engine, db
     finally:
         app.close()
         db.close()
         drop_database(dsn)
+
+
+@pytest.fixture
+def directory_store() -> Iterator[tuple[Customers, ProjectionEngine, Database]]:
+    with customers_store("cd_test_batching", CustomerDirectory()) as store:
+        yield store
 
 
 def _change(record: CustomerRecord, rng: random.Random, serial: list[int]) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.postgres import Database, eventsourcing_env
+from adapters.postgres import Database
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
 from projections.customers import CustomerDirectory
@@ -17,26 +17,15 @@ from projections.engine import ProjectionEngine
 from projections.loans import LoanViews
 from projections.notice_matching import NoticeBorrowerKeys
 from projections.notice_queries import NoticeQueries
-from tests.integration.test_directory_batching import _write_stream
-from tests.support import drop_database, fresh_database_dsn
+from tests.integration.test_directory_batching import _write_stream, customers_store
 
 
 @pytest.fixture
 def store() -> Iterator[tuple[Customers, ProjectionEngine, Database]]:
-    dsn = fresh_database_dsn("cd_test_borrower_keys")
-    db = Database(dsn, min_size=1, max_size=3)
-    db.ensure_schemas()
-    app = Customers(env=eventsourcing_env(dsn))
-    try:
-        engine = ProjectionEngine(db.pool, {"customers": app}, [CustomerDirectory(), NoticeBorrowerKeys()])
-        engine.setup()
+    with customers_store("cd_test_borrower_keys", CustomerDirectory(), NoticeBorrowerKeys()) as (app, engine, db):
         with db.pool.connection() as conn:
             LoanViews().create(conn)  # the matcher also looks for Covenant Desk's own loans of those numbers
         yield app, engine, db
-    finally:
-        app.close()
-        db.close()
-        drop_database(dsn)
 
 
 def test_the_keys_are_each_records_loan_numbers_and_alternate_phones_and_find_borrowers_in_their_brand(
