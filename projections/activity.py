@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
+from eventsourcing.utils import resolve_topic
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
 from domain.identity.brand import Brand
 from domain.shared.aggregate import SECRET_FIELDS, DomainEvent
 from domain.shared.index import UniqueValue
+from projections.batch_writes import json_document
 from projections.keyset import KeysetCursor, Page
 from projections.projection import Change, Insert, Projection, Write, handles
 
@@ -62,8 +64,44 @@ class ActivityLog(Projection):
         "CREATE INDEX IF NOT EXISTS activity_aggregate_idx ON read.activity (aggregate_id, position)",
     )
 
+    def __init__(self) -> None:
+        self._topics: dict[str, dict[str, Any] | None] = {}  # topic -> its row's constants (None: decoded)
+        self._topics_document = "[]"
+        self._stored: tuple[str, list[int]] | None = None  # this batch's stored events (events table, positions)
+
     def drop(self, conn: Connection[Any]) -> None:
         conn.execute("DELETE FROM read.activity WHERE source = %s", (self.source,))
+
+    def applies_stored(self, topic: str, state: bytes) -> bool:
+        """Every event stored as its class's own JSON is copied into its row in SQL (`_STORED_BRANDED`,
+        `_STORED_BRANDLESS`) -- but an index aggregate's (no row) and a brand's creation (its own brand): decoding each
+        event and dumping it back to JSON for its details was most of an activity projection's time, in every runner."""
+        try:
+            constants = self._topics[topic]
+        except KeyError:
+            constants = self._topics[topic] = _row_constants(topic)
+            self._topics_document = json_document([c for c in self._topics.values() if c is not None])
+        return constants is not None
+
+    def stored_writes(self, events_table: str, positions: list[int]) -> Iterable[Write]:
+        """The rows of the stored events that carry their brand, first in the batch (each row is new and stands
+        alone); those without wait for the batch's end (`end_batch`), when every row they may take their brand from
+        -- a decoded event's too -- is written."""
+        self._stored = (events_table, positions)
+        yield Write(_STORED_BRANDED.replace("{events}", events_table), self._stored_params(positions))
+
+    def _stored_params(self, positions: Sequence[int]) -> dict[str, Any]:
+        return {"source": self.source, "topics": self._topics_document, "positions": list(positions),
+                "dropped": _DROPPED}  # fmt: skip
+
+    def begin_batch(self) -> None:
+        self._stored = None
+
+    def end_batch(self) -> Iterable[Change]:
+        if self._stored is not None:
+            events_table, positions = self._stored
+            self._stored = None
+            yield Write(_STORED_BRANDLESS.replace("{events}", events_table), self._stored_params(positions))
 
     @handles(UniqueValue.Event)
     def _uniqueness(self, position: int, event: UniqueValue.Event) -> Iterable[Write]:
@@ -121,7 +159,8 @@ class ActivityLog(Projection):
             "INSERT INTO read.activity (source, position, brand_id, occurred_at, actor, aggregate_type, aggregate_id, "
             "event_type, summary, details) SELECT %(source)s, %(pos)s, b.brand_id, %(at)s, %(actor)s, %(type)s, %(id)s, "
             "%(event)s, %(summary)s, %(details)s FROM (SELECT coalesce(%(brand)s::uuid, (SELECT brand_id FROM read.activity "
-            "WHERE aggregate_id = %(id)s LIMIT 1)) AS brand_id) b WHERE b.brand_id IS NOT NULL ON CONFLICT DO NOTHING",
+            "WHERE aggregate_id = %(id)s AND position < %(pos)s LIMIT 1)) AS brand_id) b WHERE b.brand_id IS NOT NULL "
+            "ON CONFLICT DO NOTHING",
             {
                 "source": self.source,
                 "pos": position,
@@ -135,6 +174,61 @@ class ActivityLog(Projection):
                 "details": Jsonb(details),
             },
         )
+
+
+def _row_constants(topic: str) -> dict[str, Any] | None:
+    """What an activity row of a stored event of `topic` takes from its class (None: its events are decoded): the
+    aggregate and event names, the summary, and the class's defaulted fields as JSON (an optional field added since
+    the event was stored is in the decoded event's details with its default, so in the stored event's too)."""
+    try:
+        cls = resolve_topic(topic)
+    except Exception:  # noqa: BLE001 - a class gone from the code: decoding fails too, and records the event as failed
+        return None
+    if issubclass(cls, UniqueValue.Event) or issubclass(cls, Brand.Created) or cls.class_version != 1:
+        return None
+    aggregate, _, event_name = cls.__qualname__.rpartition(".")
+    defaults = {
+        name: field.get_default(call_default_factory=True)
+        for name, field in cls.model_fields.items()
+        if not field.is_required() and name not in _BASE_FIELDS and name not in SECRET_FIELDS
+    }
+    return {"topic": topic, "aggregate_type": aggregate, "event_type": event_name,
+            "summary": _summary(aggregate, event_name), "defaults": defaults}  # fmt: skip
+
+
+#: What a row's details leave out of the event's JSON (`_entry`'s filter).
+_DROPPED = sorted(_BASE_FIELDS | SECRET_FIELDS)
+
+#: Activity rows of stored events (`ActivityLog.applies_stored`), read from the event store by position, as `_entry`
+#: builds them from the decoded event: the details are the stored JSON over the class's defaults, less the base and
+#: secret fields. The stored JSON is the class's own as it writes it today (class version 1: docs/events.md -- a field
+#: removed, retyped or made required needs a new class_version, and then the event is decoded in Python). JSON that
+#: jsonb refuses (a NUL escape) fails the batch, which is applied again event by event, where the event fails as
+#: decoded. `{events}` is the events table; %(topics)s the constants of every topic (`_row_constants`).
+_STORED_ROWS = """INSERT INTO read.activity (source, position, brand_id, occurred_at, actor, aggregate_type,
+    aggregate_id, event_type, summary, details)
+SELECT %(source)s, e.notification_id, {brand}, (j.s->>'timestamp')::timestamptz, coalesce(j.s->>'actor', 'system'),
+    t.aggregate_type, e.originator_id, t.event_type, t.summary, (t.defaults || j.s) - %(dropped)s::text[]
+FROM {events} e
+CROSS JOIN LATERAL (SELECT convert_from(e.state, 'UTF8')::jsonb AS s OFFSET 0) AS j
+JOIN jsonb_to_recordset(%(topics)s::jsonb) AS t(topic text, aggregate_type text, event_type text, summary text,
+    defaults jsonb) ON t.topic = e.topic
+{lookup}WHERE e.notification_id = ANY(%(positions)s::bigint[]) AND {which}
+ON CONFLICT DO NOTHING"""
+
+#: The stored events that carry their brand: rows that stand alone, written first in their batch.
+_STORED_BRANDED = _STORED_ROWS.format(
+    brand="(j.s->>'brand_id')::uuid", events="{events}", lookup="", which="jsonb_typeof(j.s->'brand_id') = 'string'"
+)
+#: The others take their aggregate's brand from its earlier rows (as `_entry`'s Write does), at the batch's end: an
+#: earlier row may be one of this batch's, stored or decoded. None found: no row, as for a decoded event.
+_STORED_BRANDLESS = _STORED_ROWS.format(
+    brand="b.brand_id",
+    events="{events}",
+    lookup="CROSS JOIN LATERAL (SELECT a.brand_id FROM read.activity a WHERE a.aggregate_id = e.originator_id "
+    "AND a.position < e.notification_id LIMIT 1) AS b\n",
+    which="jsonb_typeof(j.s->'brand_id') IS DISTINCT FROM 'string'",
+)
 
 
 def activity_projection(source: str, topics: tuple[str, ...] = ()) -> ActivityLog:

@@ -118,9 +118,11 @@ class Projection(ABC):
         """Whether the stored event (its topic and JSON, stored as its class writes it today) is applied in SQL from
         the event store by `stored_writes` rather than decoded and projected here: none by default.
 
-        Only an aggregate's first event may be, and only one whose effect does not depend on the batch's other
-        events: the engine sends `stored_writes` before the batch's other writes, so such events act as if they
-        came first in their batch. A batch that fails is applied again event by event through `project`."""
+        Only an event whose effect does not depend on the batch's other events may be -- an aggregate's first
+        event, or a row of its own keyed by position (the activity log's): the engine sends `stored_writes` before
+        the batch's other writes, so such events act as if they came first in their batch. (A stored event that
+        reads rows the batch's others write is written by the projection's `end_batch` instead, after them: see
+        `ActivityLog.stored_writes`.) A batch that fails is applied again event by event through `project`."""
         return False
 
     def stored_writes(self, events_table: str, positions: list[int]) -> Iterable[Write]:
