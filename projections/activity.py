@@ -192,8 +192,15 @@ def _row_constants(topic: str) -> dict[str, Any] | None:
         for name, field in cls.model_fields.items()
         if not field.is_required() and name not in _BASE_FIELDS and name not in SECRET_FIELDS
     }
+    # Whether its events carry their brand: never (no such field), always (a UUID each must have), or by the value.
+    brand = cls.model_fields.get("brand_id")
+    branded: bool | None = None
+    if brand is None:
+        branded = False
+    elif brand.is_required() and brand.annotation is UUID:
+        branded = True
     return {"topic": topic, "aggregate_type": aggregate, "event_type": event_name,
-            "summary": _summary(aggregate, event_name), "defaults": defaults}  # fmt: skip
+            "summary": _summary(aggregate, event_name), "defaults": defaults, "branded": branded}  # fmt: skip
 
 
 #: What a row's details leave out of the event's JSON (`_entry`'s filter).
@@ -204,27 +211,35 @@ _DROPPED = sorted(_BASE_FIELDS | SECRET_FIELDS)
 #: secret fields. The stored JSON is the class's own as it writes it today (class version 1: docs/events.md -- a field
 #: removed, retyped or made required needs a new class_version, and then the event is decoded in Python). JSON that
 #: jsonb refuses (a NUL escape) fails the batch, which is applied again event by event, where the event fails as
-#: decoded. `{events}` is the events table; %(topics)s the constants of every topic (`_row_constants`).
+#: decoded. `{events}` is the events table; %(topics)s the constants of every topic (`_row_constants`): a statement
+#: parses only the JSON of the events of topics that may have rows of its kind (`branded`), the subquery fenced so.
 _STORED_ROWS = """INSERT INTO read.activity (source, position, brand_id, occurred_at, actor, aggregate_type,
     aggregate_id, event_type, summary, details)
 SELECT %(source)s, e.notification_id, {brand}, (j.s->>'timestamp')::timestamptz, coalesce(j.s->>'actor', 'system'),
-    t.aggregate_type, e.originator_id, t.event_type, t.summary, (t.defaults || j.s) - %(dropped)s::text[]
-FROM {events} e
-CROSS JOIN LATERAL (SELECT convert_from(e.state, 'UTF8')::jsonb AS s OFFSET 0) AS j
-JOIN jsonb_to_recordset(%(topics)s::jsonb) AS t(topic text, aggregate_type text, event_type text, summary text,
-    defaults jsonb) ON t.topic = e.topic
-{lookup}WHERE e.notification_id = ANY(%(positions)s::bigint[]) AND {which}
+    e.aggregate_type, e.originator_id, e.event_type, e.summary, (e.defaults || j.s) - %(dropped)s::text[]
+FROM (
+    SELECT e.notification_id, e.originator_id, e.state, t.* FROM {events} e
+    JOIN jsonb_to_recordset(%(topics)s::jsonb) AS t(topic text, aggregate_type text, event_type text, summary text,
+        defaults jsonb, branded boolean) ON t.topic = e.topic
+    WHERE e.notification_id = ANY(%(positions)s::bigint[]) AND t.branded IS NOT {skipped} OFFSET 0
+) AS e CROSS JOIN LATERAL (SELECT convert_from(e.state, 'UTF8')::jsonb AS s OFFSET 0) AS j
+{lookup}WHERE {which}
 ON CONFLICT DO NOTHING"""
 
 #: The stored events that carry their brand: rows that stand alone, written first in their batch.
 _STORED_BRANDED = _STORED_ROWS.format(
-    brand="(j.s->>'brand_id')::uuid", events="{events}", lookup="", which="jsonb_typeof(j.s->'brand_id') = 'string'"
+    brand="(j.s->>'brand_id')::uuid",
+    events="{events}",
+    skipped="false",
+    lookup="",
+    which="jsonb_typeof(j.s->'brand_id') = 'string'",
 )
 #: The others take their aggregate's brand from its earlier rows (as `_entry`'s Write does), at the batch's end: an
 #: earlier row may be one of this batch's, stored or decoded. None found: no row, as for a decoded event.
 _STORED_BRANDLESS = _STORED_ROWS.format(
     brand="b.brand_id",
     events="{events}",
+    skipped="true",
     lookup="CROSS JOIN LATERAL (SELECT a.brand_id FROM read.activity a WHERE a.aggregate_id = e.originator_id "
     "AND a.position < e.notification_id LIMIT 1) AS b\n",
     which="jsonb_typeof(j.s->'brand_id') IS DISTINCT FROM 'string'",
