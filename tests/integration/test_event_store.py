@@ -296,3 +296,39 @@ def test_a_hand_over_without_notify_wakes_no_follower_and_one_with_notify_does(p
         recorder.insert_events_before_commit([app.mapper.to_stored_event(e) for e in loud.collect_events()],
                                              lambda: None)  # fmt: skip
         assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == [recorder.channel_name]
+
+
+def test_an_append_is_on_disk_when_its_save_returns(platform: Any, dsn: str, tenant: Any) -> None:
+    """An append that returned is on disk: the commit record of the transaction that wrote the event is at or before
+    the end of the WAL flushed when save() returned (pg_walinspect reads the record). Guards the write path against
+    an asynchronous commit: one without its flush (the group's commit with `synchronous_commit` off followed by a
+    transaction id alone, which commits without a flush when it wrote no WAL) failed here."""
+    app = platform.get(Customers)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+        except psycopg.Error:
+            pytest.skip("pg_walinspect is not available on this server")
+        start = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+        flushed_after: dict[uuid.UUID, Any] = {}
+        for i in range(25):
+            customer = app.register(tenant.brand_id, name=f"Durable Borrower {i}", phone=f"98450{i:05d}")
+            flushed_after[customer.id] = conn.execute("SELECT pg_current_wal_flush_lsn()").fetchone()[0]
+        conn.execute("SELECT pg_switch_wal()")  # nothing of the test's WAL is left unread by pg_walinspect
+        commits = dict(
+            conn.execute(
+                "SELECT xid::text, end_lsn FROM pg_get_wal_records_info(%s, pg_current_wal_flush_lsn()) "
+                "WHERE resource_manager = 'Transaction' AND record_type = 'COMMIT'",
+                (start,),
+            ).fetchall()
+        )
+        late = []
+        for customer_id, flushed in flushed_after.items():
+            xid = conn.execute(
+                "SELECT xmin::text FROM events.customers_events WHERE originator_id = %s AND originator_version = 1",
+                (customer_id,),
+            ).fetchone()[0]
+            assert xid in commits, (customer_id, xid)
+            if commits[xid] > flushed:
+                late.append((customer_id, str(commits[xid]), str(flushed)))
+    assert not late, f"saves returned before their commit was on disk: {late[:3]}"
