@@ -12,7 +12,7 @@ Run alone with `python -m tests.benchmarks.covenant_jobs [--quick] [--only evalu
    the clock starts, the read models the job reads are caught up (covenant
    worklist, customer directory, identity, job runs). The run is requested and
    executed as the scheduler does it (`Scheduler.execute`, the job's default
-   batch size of 500) with the job-run views and the covenant read model
+   batch size, 1,000) with the job-run views and the covenant read model
    followed by runners, as in the worker process; the clock stops when the
    covenant read model has applied the last event the run wrote (the job's own
    time and the read model's tail after it are printed). Checks: one open
