@@ -91,19 +91,20 @@ class NoticeQueries:
         with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
             # Loan numbers and alternate phones from their B-tree (`NoticeBorrowerKeys`: one index scan for the
             # page's keys; the brand is checked on the borrower's row), primary phones from read.customers' own.
+            # The key arrays go in binary (%b): psycopg's text array dumper quotes element by element, in Python.
             rows = cursor.execute(
                 f"SELECT {c} FROM (SELECT DISTINCT customer_id FROM read.notice_borrower_keys "
-                "WHERE (kind = 'loan' AND key = ANY(%(loans)s::text[])) "
-                "OR (kind = 'alternate' AND key = ANY(%(phones)s::text[]))) AS k "
+                "WHERE (kind = 'loan' AND key = ANY(%(loans)b::text[])) "
+                "OR (kind = 'alternate' AND key = ANY(%(phones)b::text[]))) AS k "
                 "CROSS JOIN LATERAL (SELECT * FROM read.customers WHERE id = k.customer_id LIMIT 1) AS c "
                 "WHERE c.brand_id = %(b)s "
-                f"UNION SELECT {_CANDIDATE} FROM read.customers WHERE brand_id = %(b)s AND phone = ANY(%(phones)s)",
+                f"UNION SELECT {_CANDIDATE} FROM read.customers WHERE brand_id = %(b)s AND phone = ANY(%(phones)b::text[])",
                 {"b": brand_id, "loans": list(loans), "phones": list(numbers)},
             ).fetchall()
             # Covenant Desk's own loans with those numbers (issue #15; its numbers are upper-case): their borrowers,
             # one probe per number, each row naming the number as the notice wrote it.
             own = cursor.execute(
-                f"SELECT k.v, {c} FROM unnest(%(loans)s::text[]) AS k(v) CROSS JOIN LATERAL (SELECT customer_id "
+                f"SELECT k.v, {c} FROM unnest(%(loans)b::text[]) AS k(v) CROSS JOIN LATERAL (SELECT customer_id "
                 "FROM read.loans WHERE brand_id = %(b)s AND loan_number = upper(btrim(k.v))) AS l "
                 "JOIN read.customers c ON c.id = l.customer_id",
                 {"b": brand_id, "loans": list(loans)},
@@ -151,10 +152,10 @@ class NoticeQueries:
             return found
         with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
             rows = cursor.execute(
-                "WITH hits AS MATERIALIZED (SELECT q.i, h.customer_id FROM unnest(%(ei)s::int[], %(ek)s::text[]) "
+                "WITH hits AS MATERIALIZED (SELECT q.i, h.customer_id FROM unnest(%(ei)b::int[], %(ek)b::text[]) "
                 "AS q(i, k) CROSS JOIN LATERAL (SELECT customer_id FROM read.notice_name_keys WHERE brand_id = %(b)s "
                 'AND key = q.k COLLATE "C" ORDER BY words, customer_id LIMIT %(n)s) AS h '
-                "UNION SELECT q.i, h.customer_id FROM unnest(%(pi)s::int[], %(lo)s::text[], %(hi)s::text[]) "
+                "UNION SELECT q.i, h.customer_id FROM unnest(%(pi)b::int[], %(lo)b::text[], %(hi)b::text[]) "
                 "AS q(i, lo, hi) CROSS JOIN LATERAL (SELECT customer_id FROM read.notice_name_keys "
                 'WHERE brand_id = %(b)s AND key >= q.lo COLLATE "C" AND key < q.hi COLLATE "C" '
                 "ORDER BY words, customer_id LIMIT %(n)s) AS h) "

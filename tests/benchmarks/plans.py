@@ -81,7 +81,8 @@ class RecordingConnection:
 
 
 def _numbered(text: str, params: Any) -> tuple[str, list[Any]]:
-    """A psycopg statement (%s or %(name)s placeholders) with $1, $2, ... instead, and its values in that order."""
+    """A psycopg statement (%s or %(name)s placeholders, or their binary %b forms) with $1, $2, ... instead, and its
+    values in that order."""
     values: list[Any] = []
     if isinstance(params, dict):
         numbers: dict[str, int] = {}
@@ -92,11 +93,11 @@ def _numbered(text: str, params: Any) -> tuple[str, list[Any]]:
                 values.append(params[match.group(1)])
             return f"${numbers[match.group(1)]}"
 
-        text = re.sub(r"(?<!%)%\((\w+)\)s", number, text)
+        text = re.sub(r"(?<!%)%\((\w+)\)[sb]", number, text)
     else:
         values = list(params or ())
         counter = iter(range(1, len(values) + 1))
-        text = re.sub(r"(?<!%)%s", lambda _: f"${next(counter)}", text)
+        text = re.sub(r"(?<!%)%[sb]", lambda _: f"${next(counter)}", text)
     return text.replace("%%", "%"), values
 
 
