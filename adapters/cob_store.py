@@ -217,7 +217,7 @@ class CobStore:
                 ids, versions, until = zip(*outcome.watch, strict=True)
                 conn.execute(
                     "INSERT INTO ops.loan_cob_watch (loan_id, brand_id, version, quiet_until) "
-                    "SELECT i, %s, v, q FROM unnest(%s::uuid[], %s::int[], %s::date[]) AS t(i, v, q) "
+                    "SELECT i, %s, v, q FROM unnest(%b::uuid[], %b::int[], %b::date[]) AS t(i, v, q) "
                     "ON CONFLICT (loan_id) DO UPDATE SET version = excluded.version, quiet_until = excluded.quiet_until",
                     (brand_id, list(ids), list(versions), list(until)),
                 )

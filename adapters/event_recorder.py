@@ -183,13 +183,14 @@ class EventRecorder(PostgresApplicationRecorder):
             return []
         statement = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
-            "WHERE originator_id = ANY(%s::{id_type}[]) ORDER BY originator_id, originator_version"
+            "WHERE originator_id = ANY(%b::{id_type}[]) ORDER BY originator_id, originator_version"
         ).format(
             schema=Identifier(self.datastore.schema),
             table=Identifier(self.events_table_name),
             id_type=SQL(self.datastore.originator_id_type),
         )
-        # Binary tuples, as select_events reads: no hex decoding of each state, no dict per row.
+        # Binary tuples, as select_events reads: no hex decoding of each state, no dict per row. The ids go in binary
+        # too (%b): a list passed as %s goes through psycopg's text array dumper, element by element in Python.
         with (
             self.datastore.get_connection() as conn,
             conn.cursor(row_factory=tuple_row, binary=True) as curs,

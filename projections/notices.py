@@ -250,7 +250,7 @@ class NoticeViews(Projection):
         yield Write(
             "INSERT INTO read.notice_totals (brand_id, company, mode, count, total) "
             "SELECT n.brand_id, n.company, d.mode, sum(d.dc), sum(d.da) "
-            "FROM unnest(%s::uuid[], %s::text[], %s::bigint[], %s::numeric[]) AS d(id, mode, dc, da) "
+            "FROM unnest(%b::uuid[], %b::text[], %b::bigint[], %b::numeric[]) AS d(id, mode, dc, da) "
             "JOIN read.notices n ON n.id = d.id GROUP BY n.brand_id, n.company, d.mode "
             "ON CONFLICT (brand_id, company, mode) DO UPDATE SET "
             "count = read.notice_totals.count + EXCLUDED.count, total = read.notice_totals.total + EXCLUDED.total",
