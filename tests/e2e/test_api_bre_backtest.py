@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from tests.conftest import Tenant, make_tenant
+from tests.support import mobile
 
 PRODUCT = {
     "code": "bt-emi",
@@ -33,7 +34,7 @@ def _apply(client: Any, tenant: Tenant, product_id: str, born: str, pincode: str
         "/api/v1/customers",
         json={
             "name": "Kavya Rao",
-            "phone": f"98{uuid.uuid4().int % 10**8:08d}",
+            "phone": mobile("98"),
             "date_of_birth": born,
             "addresses": [{"line1": "12 MG Road", "city": "Bengaluru", "pincode": pincode}],
         },

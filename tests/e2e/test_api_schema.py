@@ -21,6 +21,7 @@ from schemathesis.core.parameters import ParameterLocation
 from domain.reloans.application import ReloanOffers
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import sign_in, sms
+from tests.support import mobile
 from workers.contexts import CONTEXTS
 from workers.platform import compose_web
 from workers.runtime import scheduler_for
@@ -66,9 +67,9 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         assert answer.status_code == status, answer.text
         return dict(answer.json())
 
-    phone = f"9{uuid.uuid4().int % 10**9:09d}"
+    phone = mobile("9")
     customer = post("/api/v1/customers", {"name": "Suresh Menon", "phone": phone, "email": "suresh@example.in"})
-    alternate = f"8{uuid.uuid4().int % 10**9:09d}"
+    alternate = mobile("8")
     customer = post(f"/api/v1/customers/{customer['id']}/alternate-phones", {"phone": alternate, "label": "wife"})
     covenant = post(
         "/api/v1/covenants",
@@ -120,7 +121,7 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
                                       "valid_from": "2026-01-01", "valid_to": "2027-12-31"})  # fmt: skip
     loan = post("/api/v1/loans", {"customer_id": customer["id"], "product_id": product["id"], "amount": "50000",
                                   "tenure": 12})  # fmt: skip
-    borrower_phone = f"7{uuid.uuid4().int % 10**9:09d}"
+    borrower_phone = mobile("7")
     borrower = sign_in(client, sms, tenant.slug, borrower_phone)
     spare = sign_in(client, sms, tenant.slug, borrower_phone)  # for signing out
     document = client.post(

@@ -5,13 +5,13 @@ takes Account Aggregator consent."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from adapters.simulators.sms import SmsSimulator
 from tests.conftest import Tenant
 from tests.e2e.onboarding_support import sms
 from tests.e2e.test_borrower_flow_browser import _sign_in
+from tests.support import mobile
 
 __all__ = ["sms"]  # the fixture, used by name
 
@@ -22,7 +22,7 @@ def test_fetch_from_digilocker_round_trip_deny_then_allow(
     tenant, _email = staff
     settings = {"require_employment_data": False, "require_selfie_video": False, "account_aggregation": False}
     assert client.patch("/api/v1/brand/config", json=settings, headers=tenant.auth).status_code == 200
-    page = _sign_in(browser, server, sms, tenant.slug, f"7{uuid.uuid4().int % 10**9:09d}")
+    page = _sign_in(browser, server, sms, tenant.slug, mobile("7"))
     page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/pan")
 
     def fill(values: dict[str, str]) -> None:

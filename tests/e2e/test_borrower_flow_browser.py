@@ -4,7 +4,6 @@ then staff see the borrower on the onboarding page."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
@@ -13,6 +12,7 @@ from adapters.simulators.sms import SmsSimulator
 from tests.conftest import Tenant
 from tests.e2e.conftest import ARTIFACTS, login
 from tests.e2e.onboarding_support import sms
+from tests.support import mobile
 
 __all__ = ["sms"]  # the fixture, used by name
 
@@ -38,7 +38,7 @@ def test_a_borrower_signs_in_fills_steps_leaves_and_resumes(
     server: str, browser: Any, sms: SmsSimulator, staff: tuple[Tenant, str]
 ) -> None:
     tenant, email = staff
-    phone = f"9{uuid.uuid4().int % 10**9:09d}"
+    phone = mobile("9")
     page = _sign_in(browser, server, sms, tenant.slug, phone)
     page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/pan")
     assert page.locator("h1").inner_text() == "Your PAN"
@@ -97,7 +97,7 @@ def test_a_borrower_goes_all_the_way_to_a_submitted_application(
     settings = {"require_employment_data": False, "require_selfie_video": True}
     client.patch("/api/v1/brand/config", json=settings, headers=tenant.auth)
     assert client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).status_code == 201
-    page = _sign_in(browser, server, sms, tenant.slug, f"8{uuid.uuid4().int % 10**9:09d}")
+    page = _sign_in(browser, server, sms, tenant.slug, mobile("8"))
     page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/pan")
 
     def fill(values: dict[str, str]) -> None:

@@ -12,6 +12,7 @@ from adapters.simulators.sms import SmsSimulator
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.conftest import login
 from tests.e2e.onboarding_support import bearer, sign_in, sms
+from tests.support import mobile
 
 __all__ = ["sms"]  # the fixture, used by name
 
@@ -26,7 +27,7 @@ ACCOUNT = "50100012345678"
 
 
 def _phone() -> str:
-    return f"9{uuid.uuid4().int % 10**9:09d}"
+    return mobile("9")
 
 
 def _pan() -> str:

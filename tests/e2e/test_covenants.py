@@ -12,11 +12,12 @@ from domain.covenants.application import Covenants
 from domain.identity.application import Identity
 from domain.jobs.application import Jobs
 from tests.conftest import Tenant, make_tenant
+from tests.support import mobile
 from workers.runtime import scheduler_for
 
 
 def _borrower(client: Any, tenant: Tenant, email: str | None = None) -> str:
-    phone = f"9{uuid.uuid4().int % 10**9:09d}"
+    phone = mobile("9")
     body = {"name": "Suresh Menon", "phone": phone} | ({"email": email} if email else {})
     created = client.post("/api/v1/customers", json=body, headers=tenant.auth)
     assert created.status_code == 201, created.text

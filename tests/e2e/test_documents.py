@@ -12,6 +12,7 @@ import psycopg
 from api.routes.documents import UPLOAD
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
+from tests.support import mobile
 
 __all__ = ["sms"]  # the SMS simulator fixture, used by name (a borrower signs in with its code)
 
@@ -20,7 +21,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 def _customer(client: Any, tenant: Tenant) -> str:
-    phone = f"9{uuid.uuid4().int % 10**9:09d}"
+    phone = mobile("9")
     made = client.post("/api/v1/customers", json={"name": "Asha Kulkarni", "phone": phone}, headers=tenant.auth)
     assert made.status_code == 201, made.text
     return str(made.json()["id"])
@@ -147,7 +148,7 @@ def test_part_names_and_filenames_that_are_not_utf8_are_422_on_every_upload_and_
 ) -> None:
     """The schema fuzzer's reproducer: a latin-1 byte in a part's name and in its filename was a 500."""
     customer = _customer(client, tenant)
-    borrower = bearer(sign_in(client, sms, tenant.slug, f"9{uuid.uuid4().int % 10**9:09d}"))
+    borrower = bearer(sign_in(client, sms, tenant.slug, mobile("9")))
     form = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
     uploads = [(f"/api/v1/customers/{customer}/documents", tenant.auth), ("/api/v1/borrower/documents", borrower)]
     before = _events(dsn)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import time
 import uuid
@@ -31,6 +30,7 @@ from domain.jobs.application import Jobs
 from tests.conftest import make_tenant
 from tests.e2e.blackbox import DAY, zone_at
 from tests.e2e.test_job_kill import _run_status, _until_succeeded, _worker
+from tests.support import mobile
 
 LOANS = 40
 KILL_AT = 13
@@ -76,7 +76,7 @@ def _load(platform: Any, brand_id: uuid.UUID) -> list[str]:
     with platform.db.pool.connection() as conn:
         for i in range(LOANS):
             customer_id, loan_id = uuid.uuid4(), uuid.uuid4()
-            phone = f"+919{random.randrange(10**8, 10**9)}"
+            phone = "+91" + mobile("9")
             phones.append(phone)
             conn.execute("INSERT INTO read.customers (id, brand_id, name, name_key, phone, version, created_at, "
                          "updated_at) VALUES (%s, %s, %s, %s, %s, 1, %s, %s)",

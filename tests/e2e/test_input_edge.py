@@ -24,6 +24,7 @@ from domain.customers.application import Customers
 from domain.identity.application import Identity
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
+from tests.support import mobile
 from workers.contexts import CONTEXTS
 from workers.platform import compose_web
 
@@ -80,9 +81,7 @@ def path_values(platform: Any, boss: Tenant, client_module: Any) -> dict[str, st
         boss.brand_id, f"e-{uuid.uuid4().hex[:8]}@lender.in", "Edge Tester", ["admin"]
     )
     platform.engine.wait_for("identity", staff.position)
-    customer = platform.get(Customers).register(
-        boss.brand_id, name="Edge Borrower", phone=f"9{uuid.uuid4().int % 10**9:09d}"
-    )
+    customer = platform.get(Customers).register(boss.brand_id, name="Edge Borrower", phone=mobile("9"))
     platform.engine.wait_for("customers", customer.position)
     product = client_module.post("/api/v1/loan-products", headers=boss.auth, json={
         "code": "EDGE", "name": "Edge loan", "type": "emi", "min_amount": "10000", "max_amount": "200000",
@@ -101,7 +100,7 @@ def path_values(platform: Any, boss: Tenant, client_module: Any) -> dict[str, st
 @pytest.fixture(scope="module")
 def borrower(client_module: Any, boss: Tenant, sms: Any) -> dict[str, str]:
     """A signed-in borrower of the boss's brand: borrower endpoints open to a borrower's token only."""
-    return bearer(sign_in(client_module, sms, boss.slug, f"9{uuid.uuid4().int % 10**9:09d}"))
+    return bearer(sign_in(client_module, sms, boss.slug, mobile("9")))
 
 
 @pytest.fixture(scope="module")

@@ -4,18 +4,18 @@ brand isolation."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import psycopg
 
 from tests.conftest import Tenant, make_tenant
+from tests.support import mobile
 
 HEADER = "id,created_time,campaign_id,campaign_name,is_organic,full_name,phone_number,email\n"
 
 
 def _phone() -> str:
-    return f"9{uuid.uuid4().int % 10**9:09d}"
+    return mobile("9")
 
 
 def _upload(client: Any, tenant: Tenant, text: str, **data: str) -> Any:

@@ -11,12 +11,13 @@ from typing import Any
 from domain.identity.application import Identity
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD, login
+from tests.support import mobile
 
 PHONE = {"width": 390, "height": 844}
 
 
 def _phone() -> str:
-    return f"9{uuid.uuid4().int % 10**9:09d}"
+    return mobile("9")
 
 
 def test_import_list_sales_and_ratings_pages(server: str, browser: Any, platform: Any, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import psycopg
@@ -13,13 +12,14 @@ from adapters.simulators.sms import SmsSimulator
 from tests.conftest import Tenant
 from tests.e2e.onboarding_support import bearer, sms
 from tests.e2e.test_onboarding_api import PERSONAL, PRODUCT, _pan
+from tests.support import mobile
 from workers.lead_jobs import LeadJobPort, SignupLinker
 
 __all__ = ["sms"]
 
 
 def _phone() -> str:
-    return f"9{uuid.uuid4().int % 10**9:09d}"
+    return mobile("9")
 
 
 def _row(dsn: str, sql: str, key: str) -> dict[str, Any]:

@@ -12,12 +12,13 @@ from domain.onboarding.application import Onboarding
 from domain.onboarding.steps import Step
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
+from tests.support import mobile
 
 __all__ = ["sms"]  # the fixture, used by name
 
 
 def _phone() -> str:
-    return f"9{uuid.uuid4().int % 10**9:09d}"
+    return mobile("9")
 
 
 PERSONAL = {

@@ -20,6 +20,7 @@ from domain.reminders.application import Reminders
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.blackbox import DAY, poll, zone_at
 from tests.e2e.test_engagement import configure
+from tests.support import mobile
 from workers.runtime import scheduler_for
 
 
@@ -41,7 +42,7 @@ def dispatch(server: str, platform: Any, tenant: Tenant) -> dict[str, Any]:
 
 
 def borrower(server: str, tenant: Tenant, name: str) -> tuple[str, str]:
-    phone = f"9{uuid.uuid4().int % 10**9:09d}"
+    phone = mobile("9")
     made = httpx.post(f"{server}/api/v1/customers", json={"name": name, "phone": phone}, headers=tenant.auth)
     assert made.status_code == 201, made.text
     return made.json()["id"], made.json()["phone"]

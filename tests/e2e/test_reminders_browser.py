@@ -14,6 +14,7 @@ import httpx
 from domain.identity.application import Identity
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD, login
+from tests.support import mobile
 
 
 def test_schedule_filter_and_cancel_from_the_reminders_page(server: str, browser: Any, platform: Any) -> None:
@@ -21,11 +22,11 @@ def test_schedule_filter_and_cancel_from_the_reminders_page(server: str, browser
     email = f"coll-{uuid.uuid4().hex[:8]}@lender.in"
     made = platform.get(Identity).create_staff(tenant.brand_id, email, "Kiran Coll", ["collection_executive"], PASSWORD)
     platform.engine.wait_for("identity", made.position)
-    phone = f"9{uuid.uuid4().int % 10**9:09d}"
+    phone = mobile("9")
     asha = httpx.post(f"{server}/api/v1/customers", json={"name": "Asha Verma", "phone": phone}, headers=tenant.auth)
     assert asha.status_code == 201, asha.text
     meena = httpx.post(f"{server}/api/v1/customers", headers=tenant.auth,
-                       json={"name": "Meena Iyer", "phone": f"8{uuid.uuid4().int % 10**9:09d}"}).json()  # fmt: skip
+                       json={"name": "Meena Iyer", "phone": mobile("8")}).json()  # fmt: skip
     template = httpx.post(f"{server}/api/v1/message-templates", headers=tenant.auth, json={
         "name": "Call us", "channel": "sms", "body": "Hi {{borrower_name}}, please call us."}).json()  # fmt: skip
     soon = datetime.now(UTC) + timedelta(days=2)

@@ -11,6 +11,7 @@ import pytest
 
 from domain.identity.application import Identity
 from tests.conftest import Tenant, make_tenant
+from tests.support import mobile
 
 STATEMENT = b"%PDF-1.7\nsalary statement of Asha\n%%EOF\n"
 PASSWORD = "kyc-portal-pass-2026"
@@ -25,7 +26,7 @@ def kyc(provider_simulators: dict[str, Any]) -> dict[str, Any]:
 
 
 def _customer(client: Any, tenant: Tenant, pan: str = "ABCPK0742Q") -> str:
-    phone = f"9{uuid.uuid4().int % 10**9:09d}"
+    phone = mobile("9")
     body = {"name": "Asha Kulkarni", "phone": phone, "pan": pan, "date_of_birth": "1990-04-12"}
     made = client.post("/api/v1/customers", json=body, headers=tenant.auth)
     assert made.status_code == 201, made.text
@@ -159,7 +160,7 @@ def test_bad_formats_are_422_naming_the_field_and_nothing_is_recorded(
     assert refused.status_code == 422
     assert {e["field"] for e in refused.json()["errors"]} == {"account_number", "ifsc"}
     no_pan = client.post(
-        "/api/v1/customers", json={"name": "Ravi Das", "phone": f"8{uuid.uuid4().int % 10**9:09d}"}, headers=tenant.auth
+        "/api/v1/customers", json={"name": "Ravi Das", "phone": mobile("8")}, headers=tenant.auth
     ).json()
     refused = client.post(f"/api/v1/customers/{no_pan['id']}/pan-verifications", headers=tenant.auth)
     assert refused.status_code == 422 and {e["field"] for e in refused.json()["errors"]} == {"pan", "date_of_birth"}

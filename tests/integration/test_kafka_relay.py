@@ -22,7 +22,7 @@ from kafka.partitioner.default import murmur2
 from adapters.kafka import PARTITIONS, KafkaSettings, TansuBroker
 from domain.customers.application import Customers
 from tests.conftest import make_tenant
-from tests.support import ROOT
+from tests.support import ROOT, mobile
 from workers.event_catalogue import CATALOGUE, ENVELOPE_FILE
 from workers.relay import Relay, publish_all
 
@@ -44,9 +44,7 @@ def _activity(platform: Any, borrowers: int = 5) -> None:
     """Events in several contexts: a brand and its key, borrowers (with index aggregates), changes."""
     tenant = make_tenant(platform)
     for i in range(borrowers):
-        result = platform.get(Customers).register(
-            tenant.brand_id, name=f"Relay Borrower {i}", phone=f"9{uuid.uuid4().int % 10**9:09d}"
-        )
+        result = platform.get(Customers).register(tenant.brand_id, name=f"Relay Borrower {i}", phone=mobile("9"))
         platform.get(Customers).update_details(tenant.brand_id, result.id, email=f"relay{i}@example.in")
 
 
