@@ -21,13 +21,28 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_SERVER_SETTINGS = {"max_connections": "600"}
 
 
-def mobile(prefix: str = "9") -> str:
-    """A random ten-digit Indian mobile number starting with `prefix`, never one the SMS simulator refuses (it puts
-    numbers ending in 0000 on its do-not-disturb list: drawn at random, one test in ten thousand met one)."""
+#: Endings the simulators treat specially: SMS and WhatsApp refuse numbers ending 0000 (do-not-disturb), the account
+#: aggregator rejects consents of phones ending 1111, receipts do not reach numbers ending 9999; payouts fail accounts
+#: ending 0000 and the penny drop 4444 and 5555. Drawn at random, one test in a few thousand met one.
+_SPECIAL_PHONE_ENDINGS = ("0000", "1111", "9999")
+_SPECIAL_ACCOUNT_ENDINGS = ("0000", "4444", "5555")
+
+
+def _digits(prefix: str, length: int, refused: tuple[str, ...]) -> str:
     while True:
-        number = f"{prefix}{uuid.uuid4().int % 10 ** (10 - len(prefix)):0{10 - len(prefix)}d}"
-        if not number.endswith("0000"):
+        number = f"{prefix}{uuid.uuid4().int % 10 ** (length - len(prefix)):0{length - len(prefix)}d}"
+        if not number.endswith(refused):
             return number
+
+
+def mobile(prefix: str = "9") -> str:
+    """A random ten-digit Indian mobile number starting with `prefix`, never one a simulator treats specially."""
+    return _digits(prefix, 10, _SPECIAL_PHONE_ENDINGS)
+
+
+def account_number(prefix: str = "5010") -> str:
+    """A random fourteen-digit bank account number starting with `prefix`, never one a simulator treats specially."""
+    return _digits(prefix, 14, _SPECIAL_ACCOUNT_ENDINGS)
 
 
 def fresh_database_dsn(prefix: str = "cd_test") -> str:

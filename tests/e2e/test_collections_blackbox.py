@@ -25,6 +25,7 @@ import pytest
 
 from adapters.webhooks import sign
 from tests.e2e.blackbox import API, Headers, eventually, ok, phone, staff_session
+from tests.support import account_number
 
 PASSWORD = "bb16-Password-2026!"
 SECRET = "whsec_demo_providers"  # the demo simulators' webhook secret (PROVIDER_WEBHOOK_SECRET unset)
@@ -40,7 +41,7 @@ def disbursed_loan(http: httpx.Client, h: Headers, product: str, amount: str = "
     body = {"name": "Ravi Kumar", "phone": phone(), "date_of_birth": "1990-01-15",
             "addresses": [{"line1": "4 Lake Road", "city": "Chennai", "pincode": "600001"}]}  # fmt: skip
     customer = ok(http.post(f"{API}/customers", json=body, headers=h), 201)["id"]
-    account = {"account_number": f"5010{uuid.uuid4().int % 10**10:010d}", "ifsc": "HDFC0001234", "holder_name": "Ravi Kumar"}  # fmt: skip
+    account = {"account_number": account_number(), "ifsc": "HDFC0001234", "holder_name": "Ravi Kumar"}  # fmt: skip
     assert ok(http.post(f"{API}/customers/{customer}/bank-accounts", json=account, headers=h), 201)["verified"]
     loan = ok(http.post(f"{API}/loans", json={"customer_id": customer, "product_id": product, "amount": amount, "tenure": 12}, headers=h), 201)  # fmt: skip
     loan_id = loan["id"]

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from tests.e2e.blackbox import API, Headers, eventually, ok, phone, staff_session
+from tests.support import account_number
 
 PASSWORD = "bb18-Password-2026!"
 D0 = date(2026, 1, 10)  # brand A's first business date: disbursals
@@ -85,7 +86,7 @@ def _borrower(http: httpx.Client, h: Headers, name: str) -> dict[str, Any] | Non
     if answer.status_code == 422 and "name" in answer.text:
         return None
     made = ok(answer, 201)
-    account = {"account_number": f"5010{uuid.uuid4().int % 10**10:010d}", "ifsc": "HDFC0001234", "holder_name": name}  # fmt: skip
+    account = {"account_number": account_number(), "ifsc": "HDFC0001234", "holder_name": name}  # fmt: skip
     ok(http.post(f"{API}/customers/{made['id']}/bank-accounts", json=account, headers=h), 201)
     return {**body, "id": str(made["id"]), "number": made.get("number")}
 
