@@ -9,13 +9,14 @@ from typing import Any
 from adapters.simulators.sms import SmsSimulator
 from tests.conftest import Tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
-from tests.e2e.test_onboarding_api import EMPLOYMENT, PERSONAL, _pan, _phone
+from tests.e2e.test_onboarding_api import EMPLOYMENT, PERSONAL, _pan
+from tests.support import mobile
 
 __all__ = ["sms"]  # the fixture, used by name
 
 
 def _to_aadhaar(client: Any, sms: SmsSimulator, tenant: Tenant, phone: str | None = None) -> dict[str, str]:
-    auth = bearer(sign_in(client, sms, tenant.slug, phone or _phone()))
+    auth = bearer(sign_in(client, sms, tenant.slug, phone or mobile()))
     assert client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth).status_code == 200
     assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth).status_code == 200
     assert client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=auth).status_code == 200
@@ -27,7 +28,7 @@ def test_digilocker_allow_records_the_aadhaar_step_and_deny_leaves_it_open(
 ) -> None:
     digilocker = provider_simulators["digilocker"]
     digilocker.reset_faults()
-    early = bearer(sign_in(client, sms, tenant.slug, _phone()))
+    early = bearer(sign_in(client, sms, tenant.slug, mobile()))
     assert client.post("/api/v1/borrower/consents/digilocker", headers=early).status_code == 409  # no record yet
     auth = _to_aadhaar(client, sms, tenant)
 
@@ -92,7 +93,7 @@ def test_digilocker_someone_elses_aadhaar_or_the_provider_down_records_nothing_o
 ) -> None:
     digilocker = provider_simulators["digilocker"]
     digilocker.reset_faults()
-    auth = bearer(sign_in(client, sms, tenant.slug, _phone()))
+    auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
     assert client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth).status_code == 200
     personal = {**PERSONAL, "name": "Asha Mismatch"}  # the simulator answers someone else's Aadhaar
     assert client.put("/api/v1/borrower/steps/personal", json=personal, headers=auth).status_code == 200

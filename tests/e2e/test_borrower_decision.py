@@ -10,7 +10,8 @@ from typing import Any
 from adapters.simulators.sms import SmsSimulator
 from tests.conftest import Tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
-from tests.e2e.test_onboarding_api import PERSONAL, PRODUCT, _pan, _phone
+from tests.e2e.test_onboarding_api import PERSONAL, PRODUCT, _pan
+from tests.support import mobile
 
 __all__ = ["sms"]  # the fixture, used by name
 
@@ -22,7 +23,7 @@ def test_send_back_reopens_the_funnel_and_the_sm_s_reason_reaches_the_borrower(
     config = {"require_employment_data": False, "account_aggregation": True}
     client.patch("/api/v1/brand/config", json=config, headers=tenant.auth)
     product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).json()
-    session = sign_in(client, sms, tenant.slug, _phone())
+    session = sign_in(client, sms, tenant.slug, mobile())
     auth = bearer(session)
     for step, body in (
         ("pan", {"pan": _pan()}),
@@ -74,7 +75,7 @@ def test_send_back_to_a_named_step_reopens_that_step_for_the_borrower(
     config = {"require_employment_data": False, "account_aggregation": True}
     client.patch("/api/v1/brand/config", json=config, headers=tenant.auth)
     product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).json()
-    auth = bearer(sign_in(client, sms, tenant.slug, _phone()))
+    auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
     statement = {"method": "account_aggregator", "consent_id": "AA-78"}
     for step, body in (
         ("pan", {"pan": _pan()}),

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.e2e.conftest import login
-from tests.e2e.test_bre_facts import PRODUCT, _pan, _phone, _staff_loan
+from tests.e2e.test_bre_facts import PRODUCT, _pan, _staff_loan
+from tests.support import mobile
 
 
 def test_backtest_current_and_edited_rules_from_the_product_page(
@@ -15,7 +16,7 @@ def test_backtest_current_and_edited_rules_from_the_product_page(
     tenant, email = staff
     scored = {**PRODUCT, "bre_rules": [{"rule": "CREDIT_SCORE", "min": "700"}]}
     product = client.post("/api/v1/loan-products", json=scored, headers=tenant.auth).json()["id"]
-    loans = [_staff_loan(client, tenant, product, _phone(), _pan()) for _ in range(2)]
+    loans = [_staff_loan(client, tenant, product, mobile(), _pan()) for _ in range(2)]
     for loan in loans:  # no bureau report: both rejected by CREDIT_SCORE
         assert client.post(f"/api/v1/loans/{loan}/submit", headers=tenant.auth).json()["status"] == "rejected"
     platform.engine.wait_for("loans", platform.engine.head("loans"))

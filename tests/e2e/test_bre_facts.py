@@ -26,10 +26,6 @@ AADHAAR = "2345 6789 0124"  # passes the Verhoeff check
 ACCOUNT = "50100012345678"
 
 
-def _phone() -> str:
-    return mobile("9")
-
-
 def _pan() -> str:
     n = uuid.uuid4().int
     letters = "".join(chr(65 + (n >> (5 * i)) % 26) for i in range(5))
@@ -37,7 +33,7 @@ def _pan() -> str:
 
 
 def _funnel_application(client: Any, tenant: Tenant, sms: SmsSimulator, product_id: str) -> tuple[str, dict[str, str]]:
-    auth = bearer(sign_in(client, sms, tenant.slug, _phone()))
+    auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
     personal = {
         "name": "Asha Verma", "date_of_birth": "1994-05-17", "gender": "female", "email": "asha@example.in",
         "addresses": [{"kind": "current", "line1": "12 MG Road", "city": "Bengaluru", "pincode": "560001"},
@@ -103,7 +99,7 @@ def _staff_loan(client: Any, tenant: Tenant, product: str, phone: str, pan: str)
 
 def test_central_dedup_flags_a_borrower_of_another_brand_and_leaks_nothing_of_it(client: Any, platform: Any) -> None:
     first, second, third = make_tenant(platform), make_tenant(platform), make_tenant(platform)
-    phone, pan = _phone(), _pan()
+    phone, pan = mobile(), _pan()
     products = {t.slug: client.post("/api/v1/loan-products", json=PRODUCT, headers=t.auth).json()["id"] for t in (first, second, third)}  # fmt: skip
     # In the first brand the borrower is rejected (their PAN is on that brand's blocklist).
     client.post("/api/v1/blocklist", json={"kind": "pan", "value": pan, "reason": "fraud"}, headers=first.auth)
@@ -133,7 +129,7 @@ def test_central_dedup_flags_a_borrower_of_another_brand_and_leaks_nothing_of_it
     assert client.get(f"/api/v1/loans/{theirs}", headers=first.auth).json()["history"] == before["history"]
 
     # A borrower known nowhere else: a pass; a brand with central dedup off: no such result at all.
-    alone = _staff_loan(client, second, products[second.slug], _phone(), _pan())
+    alone = _staff_loan(client, second, products[second.slug], mobile(), _pan())
     alone_dedup = [r for r in client.post(f"/api/v1/loans/{alone}/submit", headers=second.auth).json()["results"] if r["rule"] == "CENTRAL_DEDUP"]  # fmt: skip
     assert [(r["outcome"], r["reason"]) for r in alone_dedup] == [("pass", "not a borrower of another brand")]
     off = _staff_loan(client, third, products[third.slug], phone, pan)
@@ -142,7 +138,7 @@ def test_central_dedup_flags_a_borrower_of_another_brand_and_leaks_nothing_of_it
 
 def test_the_borrower_never_sees_the_central_dedup_flag(client: Any, platform: Any, sms: SmsSimulator) -> None:
     first, second = make_tenant(platform), make_tenant(platform)
-    phone = _phone()
+    phone = mobile()
     elsewhere = client.post("/api/v1/loan-products", json=PRODUCT, headers=first.auth).json()["id"]
     _staff_loan(client, first, elsewhere, phone, _pan())
     client.patch("/api/v1/brand/config", json={"central_dedup": True, "require_employment_data": False, "account_aggregation": True}, headers=second.auth)  # fmt: skip
@@ -177,7 +173,7 @@ def test_the_cx_sees_the_central_dedup_flag_on_the_loan_page(
 ) -> None:
     tenant, email = staff
     elsewhere = make_tenant(platform)
-    phone = _phone()
+    phone = mobile()
     theirs = client.post("/api/v1/loan-products", json=PRODUCT, headers=elsewhere.auth).json()["id"]
     _staff_loan(client, elsewhere, theirs, phone, _pan())
     client.patch("/api/v1/brand/config", json={"central_dedup": True}, headers=tenant.auth)

@@ -14,10 +14,6 @@ from tests.support import mobile
 HEADER = "id,created_time,campaign_id,campaign_name,is_organic,full_name,phone_number,email\n"
 
 
-def _phone() -> str:
-    return mobile("9")
-
-
 def _upload(client: Any, tenant: Tenant, text: str, **data: str) -> Any:
     return client.post(
         "/api/v1/leads/imports",
@@ -35,7 +31,7 @@ def _events(dsn: str) -> int:
 
 
 def test_import_counts_dedupes_and_lists(client: Any, tenant: Tenant, platform: Any) -> None:
-    p1, p2, p3 = _phone(), _phone(), _phone()
+    p1, p2, p3 = mobile(), mobile(), mobile()
     borrower = client.post("/api/v1/customers", json={"name": "Meera Pillai", "phone": p3}, headers=tenant.auth)
     assert borrower.status_code == 201, borrower.text
     text = HEADER + (
@@ -87,7 +83,7 @@ def test_a_file_that_is_not_a_lead_csv_is_422_and_writes_nothing(client: Any, te
 
 
 def test_funnel_if_match_and_brand_isolation(client: Any, tenant: Tenant, platform: Any) -> None:
-    made = _upload(client, tenant, HEADER + f"1,,,,false,Kiran Das,{_phone()},\n").json()
+    made = _upload(client, tenant, HEADER + f"1,,,,false,Kiran Das,{mobile()},\n").json()
     lead_id = made["lines"][0]["lead_id"]
     lead = client.get(f"/api/v1/leads/{lead_id}", headers=tenant.auth)
     assert lead.headers["etag"] == '"1"'
@@ -114,8 +110,8 @@ def test_sales_overview_targets_and_funnel(client: Any, tenant: Tenant, platform
     goals = {month: {"disbursal_amount": "500000.00", "disbursal_count": 10, "collections": "100000.00"}}
     patched = client.patch("/api/v1/brand/config", json={"monthly_targets": goals}, headers=tenant.auth)
     assert patched.status_code == 200, patched.text
-    text = HEADER + "".join(f"{i},,c1,Diwali,false,Person {chr(65 + i)} Kumar,{_phone()},\n" for i in range(4))
-    made = _upload(client, tenant, text + f"9,,,,true,Organic Olga,{_phone()},\n").json()
+    text = HEADER + "".join(f"{i},,c1,Diwali,false,Person {chr(65 + i)} Kumar,{mobile()},\n" for i in range(4))
+    made = _upload(client, tenant, text + f"9,,,,true,Organic Olga,{mobile()},\n").json()
     ids = [x["lead_id"] for x in made["lines"]]
     for lead, status in ((ids[0], "contacted"), (ids[1], "applied"), (ids[2], "converted"), (ids[3], "rejected")):
         moved = client.post(f"/api/v1/leads/{lead}/status", json={"status": status}, headers=tenant.auth)

@@ -16,23 +16,19 @@ from tests.support import mobile
 PHONE = {"width": 390, "height": 844}
 
 
-def _phone() -> str:
-    return mobile("9")
-
-
 def test_import_list_sales_and_ratings_pages(server: str, browser: Any, platform: Any, tmp_path: Path) -> None:
     tenant = make_tenant(platform)
     email = f"sales-{uuid.uuid4().hex[:8]}@lender.in"
     made = platform.get(Identity).create_staff(tenant.brand_id, email, "Sana Admin", ["admin"], PASSWORD)
     platform.engine.wait_for("identity", made.position)
-    p1 = _phone()
+    p1 = mobile()
     csv = tmp_path / "leads.csv"
     csv.write_text(
         "id,created_time,campaign_name,is_organic,full_name,phone_number,email\n"
         f'1,,"<script>window.pwned=1</script>",false,Asha Rao,{p1},\n'
         f"2,,Diwali,false,Asha R,{p1},\n"
         "3,,Diwali,false,Broken Phone,12,\n"
-        f"4,,,true,Olga Organic,{_phone()},\n",
+        f"4,,,true,Olga Organic,{mobile()},\n",
         encoding="utf-8",
     )
     page = browser.new_page()

@@ -18,10 +18,6 @@ from workers.lead_jobs import LeadJobPort, SignupLinker
 __all__ = ["sms"]
 
 
-def _phone() -> str:
-    return mobile("9")
-
-
 def _row(dsn: str, sql: str, key: str) -> dict[str, Any]:
     deadline = time.monotonic() + 10
     while True:
@@ -52,7 +48,7 @@ def test_utm_at_sign_up_is_kept_first_touch_and_carried_to_the_application(
     )
     product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth)
     assert product.status_code == 201, product.text
-    phone = _phone()
+    phone = mobile()
     utm = {"utm_source": "facebook", "utm_medium": "cpc", "utm_campaign": '=HYPERLINK("x")'}
     session = _session(client, sms, tenant.slug, phone, **utm)
     again = _session(client, sms, tenant.slug, phone, utm_source="google")  # a later link: first touch stays
@@ -81,7 +77,7 @@ def test_utm_at_sign_up_is_kept_first_touch_and_carried_to_the_application(
 
 
 def test_a_lead_is_linked_when_they_sign_up(client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any) -> None:
-    phone = _phone()
+    phone = mobile()
     text = f"full_name,phone_number\nLeela Lead,{phone}\n"
     made = client.post("/api/v1/leads/imports", files={"file": ("l.csv", text.encode())}, headers=tenant.auth)
     assert made.status_code == 201, made.text

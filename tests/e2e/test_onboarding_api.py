@@ -17,10 +17,6 @@ from tests.support import mobile
 __all__ = ["sms"]  # the fixture, used by name
 
 
-def _phone() -> str:
-    return mobile("9")
-
-
 PERSONAL = {
     "name": "Asha Verma",
     "date_of_birth": "1994-05-17",
@@ -42,7 +38,7 @@ def _pan() -> str:
 def test_sign_in_with_the_code_from_the_sms_outbox_and_walk_the_funnel(
     client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
 ) -> None:
-    phone = _phone()
+    phone = mobile()
     session = sign_in(client, sms, tenant.slug, phone)
     auth = bearer(session)
     me = client.get("/api/v1/borrower/me", headers=auth)
@@ -82,7 +78,7 @@ def test_sign_in_with_the_code_from_the_sms_outbox_and_walk_the_funnel(
 
 
 def test_five_wrong_codes_lock_the_phone_with_retry_after(client: Any, tenant: Tenant, sms: SmsSimulator) -> None:
-    phone = _phone()
+    phone = mobile()
     assert client.post("/api/v1/borrower/otp", json={"brand": tenant.slug, "phone": phone}).status_code == 202
     right = sms.last_code(phone)
     assert right is not None
@@ -100,7 +96,7 @@ def test_five_wrong_codes_lock_the_phone_with_retry_after(client: Any, tenant: T
 def test_unknown_phones_answer_like_known_ones_and_resends_are_throttled(
     client: Any, tenant: Tenant, sms: SmsSimulator
 ) -> None:
-    phone = _phone()
+    phone = mobile()
     first = client.post("/api/v1/borrower/otp", json={"brand": tenant.slug, "phone": phone})
     second = client.post("/api/v1/borrower/otp", json={"brand": tenant.slug, "phone": phone})
     assert (first.status_code, second.status_code) == (202, 202)
@@ -113,7 +109,7 @@ def test_unknown_phones_answer_like_known_ones_and_resends_are_throttled(
 def test_a_staff_registered_borrower_is_linked_by_phone(
     client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
 ) -> None:
-    phone = _phone()
+    phone = mobile()
     staff_made = client.post("/api/v1/customers", json={"name": "Asha V", "phone": phone}, headers=tenant.auth).json()[
         "id"
     ]
@@ -133,7 +129,7 @@ def test_a_staff_registered_borrower_is_linked_by_phone(
 def test_borrower_tokens_and_staff_credentials_never_cross(
     client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
 ) -> None:
-    session = sign_in(client, sms, tenant.slug, _phone())
+    session = sign_in(client, sms, tenant.slug, mobile())
     assert client.get("/api/v1/customers", headers=bearer(session)).status_code == 401
     assert client.get("/api/v1/onboarding", headers=bearer(session)).status_code == 401
     assert client.get("/api/v1/borrower/me", headers=tenant.auth).status_code == 401
@@ -148,7 +144,7 @@ def test_borrower_tokens_and_staff_credentials_never_cross(
 def test_send_back_reopens_a_step_and_the_completed_list_needs_its_permission(
     client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
 ) -> None:
-    session = sign_in(client, sms, tenant.slug, _phone())
+    session = sign_in(client, sms, tenant.slug, mobile())
     auth = bearer(session)
     client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth)
     client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth)
@@ -180,7 +176,7 @@ def test_the_inactivity_job_closes_idle_funnels_when_the_brand_says_so(
 
     from workers.runtime import scheduler_for
 
-    session = sign_in(client, sms, tenant.slug, _phone())
+    session = sign_in(client, sms, tenant.slug, mobile())
     later = (date.today() + timedelta(days=3)).isoformat()
     changed = client.patch(
         "/api/v1/brand/config",
@@ -230,7 +226,7 @@ def test_the_whole_funnel_ends_in_a_submitted_application_with_its_bre_results(
     )
     product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth)
     assert product.status_code == 201, product.text
-    session = sign_in(client, sms, tenant.slug, _phone())
+    session = sign_in(client, sms, tenant.slug, mobile())
     auth = bearer(session)
     products = client.get("/api/v1/borrower/products", headers=auth).json()["items"]
     assert [(p["id"], p["min_amount"]) for p in products] == [(product.json()["id"], "10000.00")]
@@ -270,7 +266,7 @@ def test_the_whole_funnel_ends_in_a_submitted_application_with_its_bre_results(
     done = client.get("/api/v1/onboarding", params={"state": "completed"}, headers=tenant.auth).json()["items"]
     assert [r["id"] for r in done] == [session["borrower_id"]]
 
-    other = sign_in(client, sms, tenant.slug, _phone())  # another borrower of the brand
+    other = sign_in(client, sms, tenant.slug, mobile())  # another borrower of the brand
     assert client.get(f"/api/v1/borrower/applications/{application['id']}", headers=bearer(other)).status_code == 404
 
 
@@ -280,7 +276,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 def test_borrower_uploads_are_their_own_and_steps_name_only_their_own(
     client: Any, tenant: Tenant, sms: SmsSimulator
 ) -> None:
-    session = sign_in(client, sms, tenant.slug, _phone())
+    session = sign_in(client, sms, tenant.slug, mobile())
     auth = bearer(session)
 
     def upload(headers: dict[str, str], kind: str, name: str, data: bytes) -> Any:
@@ -301,7 +297,7 @@ def test_borrower_uploads_are_their_own_and_steps_name_only_their_own(
     listed = client.get("/api/v1/borrower/documents", headers=auth).json()
     assert [d["id"] for d in listed["items"]] == [front.json()["id"]]
 
-    other = bearer(sign_in(client, sms, tenant.slug, _phone()))
+    other = bearer(sign_in(client, sms, tenant.slug, mobile()))
     client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=other)
     client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=other)
     client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=other)
@@ -329,7 +325,7 @@ EMPLOYMENT = {
 def test_steps_start_the_kyc_checks_on_the_provider_simulators(
     client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
 ) -> None:
-    session = sign_in(client, sms, tenant.slug, _phone())
+    session = sign_in(client, sms, tenant.slug, mobile())
     auth = bearer(session)
     client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth)
     client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth)
