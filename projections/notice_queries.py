@@ -78,6 +78,19 @@ class NoticeQueries:
             ).fetchall()
             return ids
 
+    def notice_identities(self, notice_ids: Sequence[UUID]) -> dict[UUID, tuple[str, str | None, str]]:
+        """What matching looks at (loan number, E.164 phone, name) of those of the notices the read model holds: the
+        sync's speculative matching skips a page's notices whose identity it already matched. The read model may
+        lag, so the answer is a hint, never the decision."""
+        if not notice_ids:
+            return {}
+        with self.pool.connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            rows = cursor.execute(
+                "SELECT id, loan_number, phone_e164, customer_name FROM read.notices WHERE id = ANY(%b::uuid[])",
+                (list(notice_ids),),
+            ).fetchall()
+        return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
     def borrowers_by_loan_or_phone(
         self, brand_id: UUID, loan_numbers: Sequence[str], phones: Sequence[str]
     ) -> dict[tuple[str, str], list[Candidate]]:

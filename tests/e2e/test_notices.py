@@ -171,6 +171,38 @@ def test_sync_imports_matches_ranks_and_reruns_without_writing(
     assert platform.get(Notices).recorder.max_notification_id() - events_before == 1 + 3 + 1 + 2
 
 
+def test_a_notice_whose_borrower_details_change_at_the_source_is_matched_again_on_the_next_sync(
+    client: Any, platform: Any, simulator: SoftmediaSimulator
+) -> None:
+    """The sync matches a page's new and changed notices a page ahead (told which from the read model); a notice
+    whose name and phone change is matched again, one whose amount alone changes keeps its match."""
+    tenant = make_tenant(platform)
+    kavya = _borrower(client, tenant, "Kavya Raghunathan", "9876511144")
+    simulator.dataset.upsert(_item("C1", name="Stranger Person", phone="9123400001", days=12))
+    simulator.dataset.upsert(_item("C2", name="Kavya Raghunathan", phone="9876511144", days=15))
+    source_id = _source(client, tenant, simulator)
+    _sync(client, platform, tenant, source_id)
+    by_id = {n["source_notice_id"]: n for n in _feed(client, tenant, "overdue")}
+    assert by_id["C1"]["match"]["customer_id"] is None
+    assert by_id["C2"]["match"]["customer_id"] == kavya and by_id["C2"]["match"]["band"] == "high"
+
+    simulator.dataset.upsert(_item("C1", name="Kavya Raghunathan", phone="98765 11144", days=12))
+    simulator.dataset.upsert(_item("C2", name="Kavya Raghunathan", phone="9876511144", days=15, amount="2500.00"))
+    simulator.dataset.upsert(_item("C3", name="Kavya Raghunathan", phone="+919876511144", days=20))
+    run = _sync(client, platform, tenant, source_id)
+    assert (run["created"], run["updated"]) == (1, 2), run
+    by_id = {n["source_notice_id"]: n for n in _feed(client, tenant, "overdue")}
+    for notice in ("C1", "C3"):
+        assert by_id[notice]["match"]["customer_id"] == kavya and by_id[notice]["match"]["band"] == "high"
+        assert by_id[notice]["match"]["methods"] == ["phone", "name"]
+    history = client.get(f"/api/v1/notices/{by_id['C1']['id']}", headers=tenant.auth).json()["history"]
+    reasons = [h["detail"]["reason"] for h in reversed(history) if h["kind"] in ("matched", "unmatched")]
+    assert reasons == ["imported", "source changed"]
+    kept = client.get(f"/api/v1/notices/{by_id['C2']['id']}", headers=tenant.auth).json()
+    assert kept["amount_due"] == "2500.00" and kept["match"]["customer_id"] == kavya
+    assert [h["detail"]["reason"] for h in kept["history"] if h["kind"] == "matched"] == ["imported"]
+
+
 def test_stale_notice_is_marked_inactive_and_reappearing_one_is_reactivated(
     client: Any, platform: Any, simulator: SoftmediaSimulator
 ) -> None:
