@@ -24,7 +24,7 @@ from tests.benchmarks.covenant_jobs_data import (
     projections,
     stop,
 )
-from tests.benchmarks.harness import Rate, Verdict, fresh_database, say
+from tests.benchmarks.harness import CpuSplit, Rate, Verdict, fresh_database, say
 from workers.platform import Platform
 
 FULL_COVENANTS, QUICK_COVENANTS = 1_000_000, 20_000
@@ -112,7 +112,7 @@ def run_evaluation(quick: bool, covenants: int | None = None) -> list[Verdict]:
             covenant_runner = ProjectionRunner(platform.engine, ["covenants"], platform.dsn)
             covenant_runner.start()
             runners.append(covenant_runner)
-            began = time.perf_counter()
+            began, split = time.perf_counter(), CpuSplit().start()
             run, seconds = execute(platform, brand_id, "covenant-evaluation")
             job = Rate(run.totals.processed, seconds)
             ended = time.perf_counter()
@@ -120,6 +120,7 @@ def run_evaluation(quick: bool, covenants: int | None = None) -> list[Verdict]:
             _caught_up(platform, "covenants", head)
             tail = time.perf_counter() - ended
             with_read_model = Rate(total, time.perf_counter() - began)
+            split.stop()
             lagging = catch_up_projections(platform, {"covenants"})  # none: the runner covered the head
             records = _scalar(
                 platform,
@@ -161,6 +162,7 @@ def run_evaluation(quick: bool, covenants: int | None = None) -> list[Verdict]:
         f"   evaluation including the read model (run start to read model at head) {with_read_model.per_second:9,.0f} "
         f"covenants/s  ({total:,} in {with_read_model.seconds:.1f} s)"
     )
+    say(f"   CPU meanwhile: {split.line()} ({split.process / total * 1e6:,.0f} us a covenant in this process)")
     if total != FULL_COVENANTS:
         say(
             f"   at this rate {FULL_COVENANTS:,} covenants would take {FULL_COVENANTS / job.per_second / 60:.1f} min "
