@@ -117,6 +117,7 @@ def run_evaluation(quick: bool, covenants: int | None = None) -> list[Verdict]:
             job = Rate(run.totals.processed, seconds)
             ended = time.perf_counter()
             head = platform.engine.head("covenants")
+            at_end = _scalar(platform, "SELECT position FROM ops.projection_tracking WHERE projection = 'covenants'")
             _caught_up(platform, "covenants", head)
             tail = time.perf_counter() - ended
             with_read_model = Rate(total, time.perf_counter() - began)
@@ -156,7 +157,8 @@ def run_evaluation(quick: bool, covenants: int | None = None) -> list[Verdict]:
     say(
         f"   aggregates loaded {'in one query per batch (select_events_many)' if bulk else 'one query each'}; "
         f"the covenant read model's runner followed the run and applied its last event {tail:.2f} s after it ended "
-        f"(head {head:,}; {lagging:,} left for a catch-up after it)"
+        f"(head {head:,}, the read model {head - at_end:,} notifications behind at the run's end:"
+        f" {(head - at_end) / max(tail, 1e-9):,.0f}/s after it; {lagging:,} left for a catch-up after it)"
     )
     say(
         f"   evaluation including the read model (run start to read model at head) {with_read_model.per_second:9,.0f} "
