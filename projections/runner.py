@@ -31,7 +31,14 @@ class ProjectionRunner(threading.Thread):
     #: were last asked themselves (e.g. one was reset to replay by another process while nothing new was recorded).
     FULL_CHECK_SECONDS = 10.0
 
-    def __init__(self, engine: ProjectionEngine, names: str | list[str], dsn: str, batch: int = 2000) -> None:
+    #: Notifications a catching-up batch covers at most (one transaction). A runner behind a busy writer in the same
+    #: process pays each of a batch's round trips again in waiting for the GIL, so bigger batches catch up faster:
+    #: the covenant read model following a 1M-covenant evaluation run (2M events) reached the head 2.8 s after the run
+    #: with 10,000 (8,032 covenants/s in all) and 37 s after with 2,000 (6,956/s); quick runs 10,016 and 10,303
+    #: against 8,933 and 7,037/s. A batch holds its notifications and decoded events in memory at once.
+    BATCH = 10_000
+
+    def __init__(self, engine: ProjectionEngine, names: str | list[str], dsn: str, batch: int = BATCH) -> None:
         chosen = [names] if isinstance(names, str) else list(names)
         super().__init__(name=f"projection-{'+'.join(chosen)}", daemon=True)
         self.engine = engine
