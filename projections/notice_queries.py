@@ -78,9 +78,9 @@ class NoticeQueries:
             ).fetchall()
             return ids
 
-    def notice_identities(self, notice_ids: Sequence[UUID]) -> dict[UUID, tuple[str, str | None, str]]:
+    def notice_match_keys(self, notice_ids: Sequence[UUID]) -> dict[UUID, tuple[str, str | None, str]]:
         """What matching looks at (loan number, E.164 phone, name) of those of the notices the read model holds: the
-        sync's speculative matching skips a page's notices whose identity it already matched. The read model may
+        sync's matching ahead skips a page's notices whose keys it already matched. The read model may
         lag, so the answer is a hint, never the decision."""
         if not notice_ids:
             return {}

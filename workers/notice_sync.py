@@ -213,7 +213,7 @@ _Prepared = TypeVar("_Prepared")
 
 
 def _prepared_page(port: NoticeJobPort, source: NoticeSource, page: NoticePage, plain: BorrowerMatcher) -> PreparedPage:
-    """A fetched page made ready to record, on the fetching thread: its facts, and the matches of its notices
+    """A fetched page made ready to record, on a preparing thread: its facts, and the matches of its notices
     that are new or changed what matching looks at, as far as the read model tells (a hint: `record_page` decides
     which notices it matches, and matches any the hint missed itself). Matching here, a page ahead, overlaps the
     matcher's lookups (waits on PostgreSQL, about 40% of a sync at a million borrowers) with the recording."""
@@ -224,9 +224,9 @@ def _prepared_page(port: NoticeJobPort, source: NoticeSource, page: NoticePage, 
         except ValueError as exc:  # A value our rules refuse: skipped and counted like a malformed one.
             page.errors.append(f"{item.notice_id}: {exc}")
     ids = [notice_id_for(source.id, sid) for sid, _ in items]
-    known = port.notice_queries.notice_identities(ids)
+    known = port.notice_queries.notice_match_keys(ids)
     fresh = [
-        facts for (_, facts), notice_id in zip(items, ids, strict=True) if known.get(notice_id) != _identity(facts)
+        facts for (_, facts), notice_id in zip(items, ids, strict=True) if known.get(notice_id) != _match_key(facts)
     ]
     return page, items, plain.prepare(source.brand_id, fresh) if fresh else plain
 
@@ -282,7 +282,7 @@ def _finish(port: NoticeJobPort, sync_run_id: UUID, error: str | None, inactivat
 MatchKey = tuple[str, str | None, str]
 
 
-def _identity(facts: NoticeFacts) -> MatchKey:
+def _match_key(facts: NoticeFacts) -> MatchKey:
     return facts.loan_number, facts.phone_e164, facts.customer_name
 
 
@@ -290,8 +290,8 @@ class BorrowerMatcher:
     """Scores notices against borrower records found by blocking: exact loan number, phone (primary or alternate),
     and, for notices without a high match that way, their names' keys (`NoticeQueries.borrowers_by_name`).
 
-    `prepare` matches a page's notices ahead (the sync does it on its fetching thread, for the page after the one
-    it records, so the lookups' waits on PostgreSQL overlap the recording); the matcher it returns answers those
+    `prepare` matches a page's notices ahead (the sync does it on threads of their own for the next pages while it
+    records one, so the lookups' waits on PostgreSQL overlap the recording); the matcher it returns answers those
     notices from what it prepared and matches any other as usual."""
 
     def __init__(
@@ -304,28 +304,28 @@ class BorrowerMatcher:
     def prepare(self, brand_id: UUID, facts: Sequence[NoticeFacts]) -> BorrowerMatcher:
         """A matcher holding these notices' matches as the borrower records stand now (a borrower changing before
         the page is saved is matched again by the rematcher, as with a match made at the save)."""
-        identities = list(dict.fromkeys(_identity(f) for f in facts))
-        results = self.results(brand_id, identities)
-        return type(self)(self.queries, brand_id, {i: _to_match(r) for i, r in zip(identities, results, strict=True)})
+        keys = list(dict.fromkeys(_match_key(f) for f in facts))
+        results = self.results(brand_id, keys)
+        return type(self)(self.queries, brand_id, {k: _to_match(r) for k, r in zip(keys, results, strict=True)})
 
     def __call__(self, brand_id: UUID, notices: Sequence[Notice]) -> dict[UUID, Match]:
         prepared = self._prepared if brand_id == self._brand_id else {}
-        identities = {notice.id: _identity(notice.facts) for notice in notices}
-        missing = list(dict.fromkeys(i for i in identities.values() if i not in prepared))
-        # A Match is immutable: notices of one identity share theirs.
+        keys = {notice.id: _match_key(notice.facts) for notice in notices}
+        missing = list(dict.fromkeys(k for k in keys.values() if k not in prepared))
+        # A Match is immutable: notices of one key share theirs.
         found = (
-            {i: _to_match(r) for i, r in zip(missing, self.results(brand_id, missing), strict=True)} if missing else {}
+            {k: _to_match(r) for k, r in zip(missing, self.results(brand_id, missing), strict=True)} if missing else {}
         )
-        return {nid: prepared[i] if i in prepared else found[i] for nid, i in identities.items()}
+        return {nid: prepared[k] if k in prepared else found[k] for nid, k in keys.items()}
 
-    def results(self, brand_id: UUID, identities: Sequence[MatchKey]) -> list[MatchResult]:
-        """Each notice identity's match, in order."""
-        loans = sorted({loan for loan, _, _ in identities if loan})
-        phones = sorted({phone for _, phone, _ in identities if phone})
+    def results(self, brand_id: UUID, keys: Sequence[MatchKey]) -> list[MatchResult]:
+        """The match of each notice's key (loan number, phone, name), in order."""
+        loans = sorted({loan for loan, _, _ in keys if loan})
+        phones = sorted({phone for _, phone, _ in keys if phone})
         by_key = self.queries.borrowers_by_loan_or_phone(brand_id, loans, phones)
         results: list[MatchResult] = []
         weak: list[tuple[int, dict[UUID, Candidate]]] = []
-        for at, (loan, phone, name) in enumerate(identities):
+        for at, (loan, phone, name) in enumerate(keys):
             found = {c.customer_id: c for c in by_key.get(("loan", loan or ""), ())}
             found.update((c.customer_id, c) for c in by_key.get(("phone", phone or ""), ()))
             if not found:  # nothing by loan number or phone: the name decides
@@ -337,12 +337,12 @@ class BorrowerMatcher:
             if result.band != "high":
                 weak.append((at, found))
         if weak:
-            names = [name_key(identities[at][2]) for at, _ in weak]
+            names = [name_key(keys[at][2]) for at, _ in weak]
             similar = self.queries.borrowers_by_name(brand_id, names)
             for (at, found), key in zip(weak, names, strict=True):
                 more = similar.get(key)
                 if more:
-                    loan, phone, name = identities[at]
+                    loan, phone, name = keys[at]
                     found.update((c.customer_id, c) for c in more)
                     results[at] = match(loan, phone, name, found.values())
         return results
