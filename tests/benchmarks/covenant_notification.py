@@ -25,7 +25,7 @@ from tests.benchmarks.covenant_jobs_data import (
     load_notification_book,
     stop,
 )
-from tests.benchmarks.harness import Rate, Verdict, fresh_database, say
+from tests.benchmarks.harness import CpuSplit, Rate, Verdict, fresh_database, say
 from tests.support import ROOT
 from workers.platform import Platform
 
@@ -224,9 +224,10 @@ def run_notification(quick: bool, records: int | None = None) -> list[Verdict]:
                 mark = _cpu(platform, sink)
                 raw_before = _raw_smtp(sink.port, 0, half, brand_name, settings.connections)
                 raw_cpu = _cpu(platform, sink) - mark
-                mark = _cpu(platform, sink)
+                mark, split = _cpu(platform, sink), CpuSplit().start()
                 run, seconds = execute(platform, brand_id, "covenant-notification")
                 job_cpu = _cpu(platform, sink) - mark
+                split.stop()
                 after_run = sink.mailbox()
                 rerun, rerun_seconds = execute(platform, brand_id, "covenant-notification")
                 mark = _cpu(platform, sink)
@@ -256,6 +257,7 @@ def run_notification(quick: bool, records: int | None = None) -> list[Verdict]:
         f"{book.records / seconds:,.0f} records/s)   ratio to raw SMTP {job.per_second / raw.per_second:.2f}"
     )
     say(f"      {job_cpu.per_email(max(job.operations, 1))} (with the projection runners following)")
+    say(f"      by thread: {split.line(8)} (PostgreSQL: every server process, the sink's mail included)")
     if total != ISSUE_RECORDS:
         say(
             f"   at this rate {ISSUE_RECORDS:,} records ({ISSUE_RECORDS * book.groups // book.records:,} emails) would "
