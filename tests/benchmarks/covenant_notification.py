@@ -4,7 +4,6 @@ tests/benchmarks/covenant_jobs.py."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from tests.benchmarks.covenant_jobs_data import (
     load_notification_book,
     stop,
 )
-from tests.benchmarks.harness import CpuSplit, Rate, Verdict, fresh_database, say
+from tests.benchmarks.harness import CpuSplit, Rate, Verdict, cpu_of, fresh_database, say
 from tests.support import ROOT
 from workers.platform import Platform
 
@@ -173,25 +172,12 @@ class Cpu:
         )
 
 
-def _cpu_of(pids: list[int]) -> float:
-    """User and system CPU seconds the processes used so far (clock ticks of /proc/PID/stat)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def _cpu(platform: Platform, sink: SinkProcess) -> Cpu:
     """This process's, the sink's and the database's backends' CPU so far (backends only on this machine)."""
     with platform.db.pool.connection() as conn:
         rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()").fetchall()
     backends = [int(row["pid"]) for row in rows]
-    return Cpu(time.process_time(), _cpu_of([sink.process.pid]), _cpu_of(backends))
+    return Cpu(time.process_time(), cpu_of([sink.process.pid]), cpu_of(backends))
 
 
 def run_notification(quick: bool, records: int | None = None) -> list[Verdict]:

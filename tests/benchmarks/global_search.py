@@ -28,7 +28,7 @@ from projections.identity_projectors import StaffDirectory
 from projections.insight_figures import InsightFigures
 from projections.loans import LoanViews
 from tests.benchmarks.data import FIRST_NAMES, LAST_NAMES, Borrower, phone_formats
-from tests.benchmarks.harness import Verdict, fresh_database, percentile, say
+from tests.benchmarks.harness import Verdict, cpu_of, fresh_database, percentile, say
 from tests.benchmarks.search import _load as load_borrowers
 
 TARGET_P95_MS = 20.0  # global search, every kind of query (issue #18)
@@ -221,11 +221,11 @@ def run(quick: bool) -> list[Verdict]:
             backends = _backends(db)
             misses = 0
             for query in mix:
-                began, began_cpu, server = time.perf_counter(), time.thread_time(), _cpu_of(backends)
+                began, began_cpu, server = time.perf_counter(), time.thread_time(), cpu_of(backends)
                 found = search.search(brand, query.text)
                 timings.setdefault(query.kind, []).append((time.perf_counter() - began) * 1000)
                 cpu.setdefault(query.kind, []).append(
-                    (time.thread_time() - began_cpu) * 1000 + (_cpu_of(backends) - server) * 1000
+                    (time.thread_time() - began_cpu) * 1000 + (cpu_of(backends) - server) * 1000
                 )
                 hits = {"loan id, whole": found.loans, "PAN": found.borrowers, "borrower full name": found.borrowers}
                 if query.kind in hits and not hits[query.kind]:
@@ -273,19 +273,6 @@ def _backends(db: Database) -> list[int]:
     with db.pool.connection() as conn:
         pids = [r["pid"] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
     return [pid for pid in pids if os.path.exists(f"/proc/{pid}/stat")]
-
-
-def _cpu_of(pids: list[int]) -> float:
-    """User and system CPU seconds the processes used so far (clock ticks of /proc/PID/stat)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _dashboard(queries: DashboardQueries, brand: uuid.UUID, rounds: int) -> list[float]:

@@ -118,12 +118,23 @@ def _ticks(stat_path: str) -> tuple[str, int]:
     return name, int(fields[11]) + int(fields[12])
 
 
+def cpu_of(pids: list[int]) -> float:
+    """User and system CPU seconds the processes used so far (clock ticks of /proc/PID/stat); one gone counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            total += _ticks(f"/proc/{pid}/stat")[1]
+        except OSError:
+            continue
+    return total / _TICK
+
+
 def _thread_ticks() -> dict[int, int]:
     ticks = {}
     for tid in os.listdir("/proc/self/task"):
         try:
             ticks[int(tid)] = _ticks(f"/proc/self/task/{tid}/stat")[1]
-        except (FileNotFoundError, ProcessLookupError):
+        except OSError:
             continue
     return ticks
 
@@ -135,7 +146,7 @@ def _postgres_ticks() -> int:
         if pid.isdigit():
             try:
                 name, ticks = _ticks(f"/proc/{pid}/stat")
-            except (FileNotFoundError, ProcessLookupError):
+            except OSError:
                 continue
             if name == "postgres":
                 total += ticks

@@ -148,8 +148,10 @@ def _instrumented(platform: Platform, meter: Meter) -> Iterator[None]:
 
     prefetching = notice_sync._prefetching
 
-    def timed_prefetching(pages: Iterator[Any], prepare: Any) -> Generator[Any, None, None]:
-        inner = prefetching(pages, prepare)
+    def timed_prefetching(
+        pages: Iterator[Any], prepare: Any, ahead: int = notice_sync.PREPARED_AHEAD
+    ) -> Generator[Any, None, None]:
+        inner = prefetching(pages, prepare, ahead)
         try:
             while True:
                 began = time.perf_counter()
