@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from api import endpoint
 from api.auth import SESSION_COOKIE, session_principal
 from api.ports import Gate, Services
 from domain.identity.authentication import AccountLocked
@@ -235,7 +236,9 @@ async def after_write(request: Request, source: str, position: int, target: str)
     """A redirect to `target` once the read models of `source` show a write at `position`; when they are still
     behind after the bound, `target` says so (`?saved=pending`) rather than showing stale data as if it were all."""
     services: Services = request.app.state.services
-    settled = position <= 0 or await run_in_threadpool(services.engine.wait_for, source, position)
+    # The API's bound (read when called, so one setting governs both the API's 202 and the portal's `saved=pending`).
+    bound = endpoint.READ_YOUR_WRITES_SECONDS
+    settled = position <= 0 or await run_in_threadpool(services.engine.wait_for, source, position, bound)
     if not settled:
         target += ("&" if "?" in target else "?") + "saved=pending"
     return RedirectResponse(target, status_code=303)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from domain.identity.application import Identity
-from tests.support import drop_database, fresh_database_dsn
+from tests.support import drop_database, fresh_database_dsn, settle
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +63,7 @@ def make_tenant(platform: Any, role: str = "admin") -> Tenant:
     slug = "t" + uuid.uuid4().hex[:12]
     brand = platform.get(Identity).create_brand(slug, f"Brand {slug}")
     issued = platform.get(Identity).issue_api_key(brand.id, role, "test key", may_grant_cross_brand=True)
-    platform.engine.wait_for("identity", issued.position)
+    settle(platform, "identity", issued.position)
     return Tenant(brand.id, slug, issued.secret)
 
 

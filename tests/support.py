@@ -6,6 +6,7 @@ import os
 import uuid
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -64,3 +65,17 @@ def drop_database(dsn: str) -> None:
         conn.execute(
             psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(str(name)))
         )
+
+
+#: How long a test waits for read models before it fails (generous: a loaded CI machine runs the suite 2-3x slower).
+SETTLE_SECONDS = 30.0
+
+
+def settle(platform: Any, source: str, position: int | None = None, timeout: float = SETTLE_SECONDS) -> None:
+    """Wait until every running read model of `source` has reached `position` (default: the source's head); fail the
+    test when they have not (`ProjectionEngine.wait_for` answers False after its timeout, which a test ignoring it
+    would only find later as a confusing assertion about stale data -- or not at all, asserting an absence)."""
+    target = platform.engine.head(source) if position is None else position
+    assert platform.engine.wait_for(source, target, timeout=timeout), (
+        f"the read models of {source} did not reach position {target} within {timeout:g} s"
+    )

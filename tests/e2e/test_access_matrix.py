@@ -12,6 +12,7 @@ import pytest
 from domain.identity.application import Identity
 from domain.identity.permissions import ROLES, Level, Permission, role_grants
 from tests.conftest import Tenant, make_tenant
+from tests.support import settle
 
 PATH_VALUES = {"name": "housekeeping", "phone": "+919999999999"}
 
@@ -24,7 +25,7 @@ def keys(platform: Any) -> dict[str, Tenant]:
     for role in ROLES:
         issued = platform.get(Identity).issue_api_key(base.brand_id, role, f"{role} key", may_grant_cross_brand=True)
         tenants[role] = Tenant(base.brand_id, base.slug, issued.secret)
-    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    settle(platform, "identity")
     return tenants
 
 

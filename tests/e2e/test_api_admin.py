@@ -8,6 +8,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from tests.conftest import Tenant, make_tenant
+from tests.support import settle
 
 
 def _staff(client: Any, tenant: Tenant, **extra: Any) -> dict[str, Any]:
@@ -67,7 +68,7 @@ def test_invite_flow_from_creation_to_login(client: Any, app: Any, tenant: Tenan
     browser = _portal_login(app, staff["email"], "a-long-passphrase-1")
     me = browser.get("/api/v1/me").json()
     assert me["id"] == staff["id"] and me["grants"]["COLLECTIONS"] == "WRITE"
-    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    settle(platform, "identity")
     logins = client.get(f"/api/v1/staff/{staff['id']}/logins", headers=tenant.auth).json()["items"]
     assert logins[0]["succeeded"] is True
     assert len(client.get(f"/api/v1/staff/{staff['id']}/sessions", headers=tenant.auth).json()["items"]) == 1

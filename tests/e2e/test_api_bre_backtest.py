@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from tests.conftest import Tenant, make_tenant
-from tests.support import mobile
+from tests.support import mobile, settle
 
 PRODUCT = {
     "code": "bt-emi",
@@ -62,7 +62,7 @@ def test_a_backtest_shows_the_decisions_that_would_change(client: Any, tenant: T
     _thirty, thirty_status = _apply(client, tenant, product, "1996-01-10", "560001")
     forty, forty_status = _apply(client, tenant, product, "1986-03-03", "110099")
     assert (young_status, thirty_status, forty_status) == ("rejected", "pending", "pending")
-    platform.engine.wait_for("loans", platform.engine.head("loans"))
+    settle(platform, "loans")
 
     current = client.post(url, json={}, headers=tenant.auth).json()
     assert current["evaluated"] == 3 and current["version"] == 1

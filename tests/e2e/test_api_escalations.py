@@ -14,6 +14,7 @@ from projections.loan_decision_queries import DecisionQueries
 from tests.conftest import make_tenant
 from tests.e2e.test_api_loan_decisions import _events, _pending
 from tests.e2e.test_api_loans import catalogue  # noqa: F401 - the autouse catalogue fixture
+from tests.support import settle
 
 
 def _keys(platform: Any, brand_id: uuid.UUID) -> dict[str, dict[str, str]]:
@@ -22,7 +23,7 @@ def _keys(platform: Any, brand_id: uuid.UUID) -> dict[str, dict[str, str]]:
     for role in ("credit_executive", "sanction_manager", "sanction_head"):
         issued = identity.issue_api_key(brand_id, role, f"{role} key", may_grant_cross_brand=True)
         keys[role] = {"Authorization": f"Bearer {issued.secret}"}
-    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    settle(platform, "identity")
     return keys
 
 
@@ -40,7 +41,7 @@ def test_escalate_assign_and_the_head_decides(client: Any, tenant: Any, platform
     ravi = identity.create_staff(tenant.brand_id, "ravi-sm@lender.in", "Ravi SM", ["sanction_manager"])
     meena = identity.create_staff(tenant.brand_id, "meena-sm@lender.in", "Meena SM", ["sanction_manager"])
     cx = identity.create_staff(tenant.brand_id, "cx-only@lender.in", "Cee Ex", ["credit_executive"])
-    platform.engine.wait_for("identity", cx.position)
+    settle(platform, "identity", cx.position)
     loan_id = _cx_approved(client, tenant, "Kiran Rao", "9876512361")
     url = f"/api/v1/loans/{loan_id}"
 
@@ -108,7 +109,7 @@ def test_escalations_of_another_brand_are_not_found(client: Any, tenant: Any, pl
     loan_id = _cx_approved(client, tenant, "Mohan Das", "9876512363")
     other = make_tenant(platform)
     staff = platform.get(Identity).create_staff(other.brand_id, "sm-other@lender.in", "Other SM", ["sanction_manager"])
-    platform.engine.wait_for("identity", staff.position)
+    settle(platform, "identity", staff.position)
     before = _events(dsn)
     url = f"/api/v1/loans/{loan_id}"
     assert client.post(f"{url}/escalate", json={"reason": "not yours"}, headers=other.auth).status_code == 404

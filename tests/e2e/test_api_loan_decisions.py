@@ -13,6 +13,7 @@ import psycopg
 
 from tests.conftest import make_tenant
 from tests.e2e.test_api_loans import PRODUCT, _borrower, catalogue  # noqa: F401 - the autouse catalogue fixture
+from tests.support import settle
 
 CAM = {
     "salary_credits": [
@@ -154,7 +155,7 @@ def test_permissions_per_role_and_brand_isolation(client: Any, tenant: Any, plat
     for role in ("credit_executive", "sanction_manager", "sanction_head", "loan_ops"):
         issued = identity.issue_api_key(tenant.brand_id, role, f"{role} key", may_grant_cross_brand=True)
         keys[role] = {"Authorization": f"Bearer {issued.secret}"}
-    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    settle(platform, "identity")
     loan_id = _pending(client, tenant, name="Ravi Kumar", phone="9876512348")
     url = f"/api/v1/loans/{loan_id}"
     approve = {"approved_amount": "90000", "remarks": "fine"}
@@ -194,7 +195,7 @@ def test_the_cx_worklist_is_mine_oldest_first(client: Any, tenant: Any, platform
 
     identity = platform.get(Identity)
     cx = identity.create_staff(tenant.brand_id, "cx-worklist@lender.in", "Ravi CX", ["credit_executive"])
-    platform.engine.wait_for("identity", cx.position)
+    settle(platform, "identity", cx.position)
     first = _pending(client, tenant, name="Anu One", phone="9876512349")
     second = _pending(client, tenant, name="Anu Two", phone="9876512350")
     for loan_id in (second, first):

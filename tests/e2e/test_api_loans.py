@@ -23,6 +23,7 @@ from domain.loans.offer import CouponTerms, ProductVersion
 from domain.loans.terms import AmountKind, Fee, LoanKind, PenalTerms
 from domain.shared.errors import NotFound
 from tests.conftest import make_tenant
+from tests.support import settle
 
 PRODUCT = uuid.UUID("00000000-0000-4000-8000-0000000a0001")
 SCORED = uuid.UUID("00000000-0000-4000-8000-0000000a0002")
@@ -180,7 +181,7 @@ def test_bre_rejection_bypass_override_assign_cancel_and_isolation(client: Any, 
 
     identity = platform.get(Identity)
     cx = identity.create_staff(tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Ravi CX", ["credit_executive"])
-    platform.engine.wait_for("identity", cx.position)
+    settle(platform, "identity", cx.position)
     assigned = client.post(f"{url}/assign", json={"staff_id": str(cx.id)}, headers=tenant.auth)
     assert assigned.status_code == 200, assigned.text
     assert assigned.json()["assignee_name"] == "Ravi CX"
@@ -229,7 +230,7 @@ def test_a_brand_that_auto_allocates_assigns_the_least_loaded_cx(client: Any, pl
     identity.schedule_leave(tenant.brand_id, holiday.id, today, today, "wedding")
     sales = identity.create_staff(tenant.brand_id, f"s-{uuid.uuid4().hex[:6]}@lender.in", "Sales Person", ["sales"])
     result, _ = identity.change_configuration(tenant.brand_id, {"auto_allocate_loans": True})
-    platform.engine.wait_for("identity", result.position)
+    settle(platform, "identity", result.position)
 
     customer = _borrower(client, tenant, "Anil Das", "9876509999")
     body = {"customer_id": customer, "product_id": str(PRODUCT), "amount": "50000", "tenure": 12}

@@ -21,7 +21,7 @@ from schemathesis.core.parameters import ParameterLocation
 from domain.reloans.application import ReloanOffers
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import sign_in, sms
-from tests.support import mobile
+from tests.support import mobile, settle
 from workers.contexts import CONTEXTS
 from workers.platform import compose_web
 from workers.runtime import scheduler_for
@@ -92,7 +92,7 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
     assert held.status_code == 200, held.text
     run = post("/api/v1/jobs/covenant-evaluation/runs", {"as_of": "2024-03-15"}, 202)
     scheduler_for(platform).execute(run["run_id"])
-    platform.engine.wait_for("covenants", platform.engine.head("covenants"))
+    settle(platform, "covenants")
     evaluations = client.get(f"/api/v1/covenants/{covenant['id']}/evaluations", headers=tenant.auth).json()["items"]
     staff = post(
         "/api/v1/staff", {"name": "Priya Ops", "email": f"p{uuid.uuid4().hex[:8]}@lender.in", "roles": ["loan_ops"]}
@@ -142,7 +142,7 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         Decimal("50000.00"), "percent", Decimal("10"),
     )  # fmt: skip
     assert reloan is not None
-    platform.engine.wait_for(ReloanOffers.name, reloan.position)
+    settle(platform, ReloanOffers.name, reloan.position)
     visit = post(f"/api/v1/loans/{loan['id']}/field-visits", {"assignee_id": staff["id"], "reason": "seeded visit"})
     template = post(
         "/api/v1/message-templates", {"name": "Seed note", "channel": "sms", "body": "Hi {{borrower_name}}"}

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.e2e.conftest import login
 from tests.e2e.test_bre_facts import PRODUCT, _pan, _staff_loan
-from tests.support import mobile
+from tests.support import mobile, settle
 
 
 def test_backtest_current_and_edited_rules_from_the_product_page(
@@ -19,7 +19,7 @@ def test_backtest_current_and_edited_rules_from_the_product_page(
     loans = [_staff_loan(client, tenant, product, mobile(), _pan()) for _ in range(2)]
     for loan in loans:  # no bureau report: both rejected by CREDIT_SCORE
         assert client.post(f"/api/v1/loans/{loan}/submit", headers=tenant.auth).json()["status"] == "rejected"
-    platform.engine.wait_for("loans", platform.engine.head("loans"))
+    settle(platform, "loans")
 
     page = browser.new_page()
     login(page, server, email)

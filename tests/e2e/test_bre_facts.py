@@ -12,7 +12,7 @@ from adapters.simulators.sms import SmsSimulator
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.conftest import login
 from tests.e2e.onboarding_support import bearer, sign_in, sms
-from tests.support import mobile
+from tests.support import mobile, settle
 
 __all__ = ["sms"]  # the fixture, used by name
 
@@ -180,7 +180,7 @@ def test_the_cx_sees_the_central_dedup_flag_on_the_loan_page(
     product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).json()["id"]
     loan = _staff_loan(client, tenant, product, phone, _pan())
     assert client.post(f"/api/v1/loans/{loan}/submit", headers=tenant.auth).json()["status"] == "pending"
-    platform.engine.wait_for("loans", platform.engine.head("loans"))
+    settle(platform, "loans")
 
     page = browser.new_page()
     login(page, server, email)

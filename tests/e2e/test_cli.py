@@ -7,7 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
-from tests.support import ROOT
+from tests.support import ROOT, settle
 
 
 def _cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -27,15 +27,15 @@ def test_seed_is_idempotent_and_an_api_key_from_the_cli_works(dsn: str, client: 
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     assert key.startswith("cdk_") and "shown once" in created.stderr
-    platform.engine.wait_for("customers", platform.engine.head("customers"))
+    settle(platform, "customers")
     page = client.get("/api/v1/customers", params={"limit": 100}, headers={"Authorization": f"Bearer {key}"})
     # 12 registered by staff, 15 demo borrowers who reached the onboarding's personal step (their own records).
     assert page.status_code == 200 and len(page.json()["items"]) == 12 + 15
-    platform.engine.wait_for("onboarding", platform.engine.head("onboarding"))
+    settle(platform, "onboarding")
     auth = {"Authorization": f"Bearer {key}"}
     conversion = client.get("/api/v1/onboarding/conversion", headers=auth).json()
     assert conversion["started"] == 21 and conversion["steps"][-1]["reached"] == 2  # two submitted
-    platform.engine.wait_for("products", platform.engine.head("products"))
+    settle(platform, "products")
     products = client.get("/api/v1/loan-products", headers={"Authorization": f"Bearer {key}"}).json()["items"]
     assert [(p["code"], p["version"]) for p in products] == [("CONSUMER-EMI", 1), ("PAYDAY-30", 1), ("SAL-EMI", 1)]
     coupons = client.get("/api/v1/coupons", headers={"Authorization": f"Bearer {key}"}).json()["items"]

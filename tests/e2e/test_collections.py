@@ -25,6 +25,7 @@ from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 from workers import collection_jobs
 from workers.runtime import scheduler_for
 
@@ -40,13 +41,13 @@ def cob(client: Any, platform: Any, tenant: Tenant, as_of: date) -> None:
     scheduler_for(platform).execute(accepted.json()["run_id"])
     run = client.get(f"/api/v1/jobs/runs/{accepted.json()['run_id']}", headers=tenant.auth).json()
     assert run["status"] == "succeeded", run
-    platform.engine.wait_for(Collections.name, platform.engine.head(Collections.name))
+    settle(platform, Collections.name)
 
 
 def executive(platform: Any, tenant: Tenant, name: str) -> tuple[UUID, str]:
     email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@lender.in"
     created = platform.get(Identity).create_staff(tenant.brand_id, email, name, ["collection_executive"], PASSWORD)
-    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    settle(platform, "identity")
     return created.id, email
 
 
@@ -56,7 +57,7 @@ def book(client: Any, platform: Any) -> Iterator[dict[str, Any]]:
     tenant = make_tenant(platform)
     identity = platform.get(Identity)
     result, _ = identity.change_configuration(tenant.brand_id, {"auto_allocate_collections": True})
-    platform.engine.wait_for("identity", result.position)
+    settle(platform, "identity", result.position)
     set_business_date(platform, tenant, D0)
     asha, ravi, kiran = (executive(platform, tenant, n) for n in ("Asha", "Ravi", "Kiran"))
     identity.schedule_leave(tenant.brand_id, kiran[0], date(2026, 2, 1), date(2026, 3, 31), "annual leave")
@@ -216,7 +217,7 @@ def test_without_auto_allocation_cases_open_unassigned_and_a_rerun_changes_nothi
     head = platform.engine.head(Collections.name)
     cob(client, platform, tenant, date(2026, 3, 1))  # the date is done: no sweep again
     assert platform.engine.head(Collections.name) == head
-    platform.engine.wait_for(Loans.name, platform.engine.head(Loans.name))
+    settle(platform, Loans.name)
 
 
 def give_case(platform: Any, tenant: Tenant, loan_id: UUID, staff_id: UUID | None, closed: str | None = None) -> None:
@@ -224,7 +225,7 @@ def give_case(platform: Any, tenant: Tenant, loan_id: UUID, staff_id: UUID | Non
     moves = [Move(loan_id=loan_id, stage=Stage.COLLECTIONS, staff_id=staff_id, previous=staff_id, dpd=3,
                   amount=Decimal("8037.57"), closed=closed)]  # fmt: skip
     position = platform.get(Collections).record_moves(tenant.brand_id, date(2026, 3, 3), moves)
-    platform.engine.wait_for(Collections.name, position)
+    settle(platform, Collections.name, position)
 
 
 def test_a_case_opened_by_a_contact_and_a_closed_case_are_readable_to_who_worked_them(
@@ -237,7 +238,7 @@ def test_a_case_opened_by_a_contact_and_a_closed_case_are_readable_to_who_worked
     # A field visit logs a contact on a loan no sweep has put in a stage: its case has no stage.
     logged = platform.get(Collections).log_contact(tenant.brand_id, visited, Outcome.CONNECTED, "met at home",
                                                    staff_id=asha, channel=Channel.FIELD)  # fmt: skip
-    platform.engine.wait_for(Collections.name, logged.position)
+    settle(platform, Collections.name, logged.position)
     panel = client.get(f"/api/v1/loans/{visited}/collection", headers=tenant.auth)
     assert panel.status_code == 200, panel.text
     body = panel.json()
@@ -327,5 +328,5 @@ def test_a_sweep_that_failed_after_the_close_is_retried_by_the_scheduler(
     run = client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json()
     assert run["status"] == "succeeded", run
     assert all(collections.swept(tenant.brand_id, date(2026, m, d)) for m, d in ((2, 27), (2, 28), (3, 1)))
-    platform.engine.wait_for(Collections.name, platform.engine.head(Collections.name))
+    settle(platform, Collections.name)
     assert len(worklist(client, tenant.auth, stage="collections")) == 1  # overdue since 28 Feb

@@ -25,7 +25,7 @@ import pytest
 
 from adapters.webhooks import sign
 from tests.e2e.blackbox import API, Headers, eventually, ok, phone, staff_session
-from tests.support import account_number
+from tests.support import account_number, settle
 
 PASSWORD = "bb16-Password-2026!"
 SECRET = "whsec_demo_providers"  # the demo simulators' webhook secret (PROVIDER_WEBHOOK_SECRET unset)
@@ -339,7 +339,7 @@ def test_collections_black_box(
 
     def drain(check_queue: bool) -> None:
         worker.drain(check_queue=check_queue)
-        platform.engine.wait_for(Loans.name, platform.get(Loans).recorder.max_notification_id())
+        settle(platform, Loans.name, platform.get(Loans).recorder.max_notification_id())
 
     monkeypatch.setattr(sys.modules[__name__], "DRAIN", [drain])
     monkeypatch.setattr(sys.modules[__name__], "RUN_JOB", [lambda run_id: scheduler_for(platform).execute(run_id)])

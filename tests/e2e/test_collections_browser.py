@@ -13,6 +13,7 @@ from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.e2e.test_collections import D0, cob
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 
 __all__ = ["catalogue"]
 
@@ -22,14 +23,14 @@ PHONE = {"width": 390, "height": 844}
 def _staff(platform: Any, brand_id: Any, name: str, role: str) -> tuple[Any, str]:
     email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@lender.in"
     made = platform.get(Identity).create_staff(brand_id, email, name, [role], PASSWORD)
-    platform.engine.wait_for("identity", made.position)
+    settle(platform, "identity", made.position)
     return made.id, email
 
 
 def test_worklist_panel_reallocation_and_team(server: str, browser: Any, client: Any, platform: Any) -> None:
     tenant = make_tenant(platform)
     result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {"auto_allocate_collections": True})
-    platform.engine.wait_for("identity", result.position)
+    settle(platform, "identity", result.position)
     set_business_date(platform, tenant, D0)
     asha, asha_email = _staff(platform, tenant.brand_id, "Asha", "collection_executive")
     ravi, _ = _staff(platform, tenant.brand_id, "Ravi", "collection_executive")

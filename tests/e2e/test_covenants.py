@@ -12,7 +12,7 @@ from domain.covenants.application import Covenants
 from domain.identity.application import Identity
 from domain.jobs.application import Jobs
 from tests.conftest import Tenant, make_tenant
-from tests.support import mobile
+from tests.support import mobile, settle
 from workers.runtime import scheduler_for
 
 
@@ -48,7 +48,7 @@ def _covenant(client: Any, tenant: Tenant, customer_id: str, **overrides: Any) -
 def hold_business_date(platform: Any, tenant: Tenant, as_of: str) -> None:
     """Operate the brand as of `as_of` (its configured business date), so job runs may be dated then."""
     result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {"business_date": as_of})
-    platform.engine.wait_for("identity", result.position)
+    settle(platform, "identity", result.position)
 
 
 def _run(client: Any, platform: Any, tenant: Tenant, job: str, as_of: str) -> dict[str, Any]:
@@ -57,8 +57,8 @@ def _run(client: Any, platform: Any, tenant: Tenant, job: str, as_of: str) -> di
     assert accepted.status_code == 202, accepted.text
     run_id = accepted.json()["run_id"]
     scheduler_for(platform).execute(run_id)
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
-    platform.engine.wait_for("covenants", platform.engine.head("covenants"))
+    settle(platform, "jobs")
+    settle(platform, "covenants")
     return dict(client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())
 
 
@@ -248,7 +248,7 @@ def test_a_notification_run_killed_mid_way_finishes_on_retry_without_duplicates(
         "/api/v1/jobs/covenant-notification/runs", json={"as_of": "2024-06-23", "batch_size": 2}, headers=tenant.auth
     )
     run_id = uuid.UUID(accepted.json()["run_id"])
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+    settle(platform, "jobs")
     run = platform.get(Jobs).start_attempt(run_id, "doomed-worker")
     batches = platform.job_handlers()["covenant-notification"](run)
     # The worker dies after queueing the reminders and sending the first batch of two (the next batch of two goes

@@ -16,6 +16,7 @@ from domain.identity.application import Identity
 from domain.loans.application import Loans
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.e2e.test_api_loans import PRODUCT, Catalogue
+from tests.support import settle
 
 
 @pytest.fixture
@@ -40,9 +41,9 @@ def test_cx_approves_and_the_sm_sanctions(
     loans = platform.get(Loans)
     loan = loans.create(tenant.brand_id, borrower.id, PRODUCT, "100000", 12)
     loans.submit(tenant.brand_id, loan.id)
-    platform.engine.wait_for("identity", sm.position)
+    settle(platform, "identity", sm.position)
     assigned = loans.assign(tenant.brand_id, loan.id, cx.id, "for the browser test")
-    platform.engine.wait_for("loans", assigned.position)
+    settle(platform, "loans", assigned.position)
 
     cx_page = browser.new_context().new_page()
     login(cx_page, server, "cx.decide@lender.in")

@@ -10,6 +10,7 @@ from typing import Any
 from adapters.number_series import PostgresNumberSeries
 from domain.customers.application import Customers
 from domain.shared.numbering import SeriesKind
+from tests.support import settle
 from workers.customer_numbers import number_customers
 
 
@@ -39,10 +40,10 @@ def test_the_command_numbers_records_made_before(client: Any, tenant: Any, platf
         old = customers.register(tenant.brand_id, name="Old Record", phone="9876511002")
     finally:
         customers.numbers = series
-    platform.engine.wait_for("customers", old.position)
+    settle(platform, "customers", old.position)
     assert client.get(f"/api/v1/customers/{old.id}", headers=tenant.auth).json()["number"] is None
     assert number_customers(platform, tenant.brand_id) == 1
-    platform.engine.wait_for("customers", platform.engine.head("customers"))
+    settle(platform, "customers")
     profile = client.get(f"/api/v1/customers/{old.id}", headers=tenant.auth).json()
     assert profile["number"] == f"{tenant.slug.upper()}-C-000001"
     assert profile["timeline"][0]["kind"] == "number_assigned"

@@ -31,6 +31,7 @@ from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.blackbox import DAY, zone_at
 from tests.e2e.test_api_loans import PRODUCT, Catalogue
 from tests.e2e.test_engagement import configure, run_job
+from tests.support import settle
 
 CLOSED_ACCOUNT = "acct-closed"
 
@@ -78,7 +79,7 @@ def queued_loan(platform: Any, tenant: Tenant, account: str = "acct-1") -> tuple
     )
     loans.sign(brand, loan_id, "prov-1", now)
     result = loans.ready_for_disbursal(brand, loan_id, account)
-    platform.engine.wait_for(Loans.name, result.position)
+    settle(platform, Loans.name, result.position)
     return loan_id, phone
 
 
@@ -293,7 +294,7 @@ def test_the_beneficiary_is_the_verified_account_of_the_verification_context(
             tenant.brand_id, loan_id, "ab" * 32, "a.pdf", "es", "https://e/1", now + timedelta(days=1)
         )
         loans.sign(tenant.brand_id, loan_id, "prov", now)
-        platform.engine.wait_for(Loans.name, loans.ready_for_disbursal(tenant.brand_id, loan_id, str(account)).position)
+        settle(platform, Loans.name, loans.ready_for_disbursal(tenant.brand_id, loan_id, str(account)).position)
         answer = _disburse(server, tenant, loan_id)
         assert answer.status_code == expected, answer.text
     (payout,) = [

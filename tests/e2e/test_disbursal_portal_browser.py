@@ -16,6 +16,7 @@ from projections.disbursal_queries import DisbursalQueries
 from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.e2e.test_disbursal import queued_loan, wiring
+from tests.support import settle
 
 __all__ = ["wiring"]
 
@@ -26,7 +27,7 @@ def test_the_ops_queue_exports_initiates_and_retries(
     tenant = make_tenant(platform)
     email = f"loan-ops-{uuid.uuid4().hex[:8]}@lender.in"
     made = platform.get(Identity).create_staff(tenant.brand_id, email, "Ravi Ops", ["loan_ops"], PASSWORD)
-    platform.engine.wait_for("identity", made.position)
+    settle(platform, "identity", made.position)
     first, second, third = (queued_loan(platform, tenant, f"acct-{n}")[0] for n in range(3))
     queries: DisbursalQueries = platform.get(DisbursalQueries)
 

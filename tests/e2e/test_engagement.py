@@ -21,6 +21,7 @@ from domain.identity.application import Identity
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.blackbox import DAY, NIGHT, poll, zone_at
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 from workers.runtime import scheduler_for
 
 __all__ = ["catalogue"]
@@ -37,7 +38,7 @@ def wiring(provider_simulators: Any, server: str, monkeypatch: pytest.MonkeyPatc
 
 def configure(platform: Any, tenant: Tenant, **settings: Any) -> None:
     result, _ = platform.get(Identity).change_configuration(tenant.brand_id, settings)
-    platform.engine.wait_for("identity", result.position)
+    settle(platform, "identity", result.position)
 
 
 def run_job(server: str, platform: Any, tenant: Tenant) -> dict[str, Any]:
@@ -45,7 +46,7 @@ def run_job(server: str, platform: Any, tenant: Tenant) -> dict[str, Any]:
     assert accepted.status_code == 202, accepted.text
     run_id = accepted.json()["run_id"]
     scheduler_for(platform).execute(run_id)
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+    settle(platform, "jobs")
     answer = httpx.get(f"{server}/api/v1/jobs/runs/{run_id}", headers=tenant.auth)
     return dict(answer.json())
 
@@ -206,7 +207,7 @@ def test_a_send_a_crash_left_mid_way_reaches_the_handset_once(platform: Any, pro
     configure(platform, tenant, timezone=zone_at(DAY))
     phone = "97" + str(uuid.uuid4().int)[:8]
     made = platform.get(Customers).register(tenant.brand_id, name="Kiran Rao", phone=phone)
-    platform.engine.wait_for(Customers.name, made.position)
+    settle(platform, Customers.name, made.position)
     engagement = platform.port(Engagement)
     engagement.seed_defaults(tenant.brand_id)
     brand = engagement.brand(tenant.brand_id)

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from tests.e2e.blackbox import API, DAY, NIGHT, Headers, ok, poll, zone_at
+from tests.support import settle
 
 Runner = Callable[[str], None]
 
@@ -289,7 +290,7 @@ def test_engagement_black_box(
 
     def tick() -> None:
         AgreementWorker(platform.port(AgreementJobPort)).drain(check_queue=True)
-        platform.engine.wait_for(Loans.name, platform.get(Loans).recorder.max_notification_id())
+        settle(platform, Loans.name, platform.get(Loans).recorder.max_notification_id())
 
     drive = Drive(execute=scheduler_for(platform).execute, tick=tick)
     sims = {name: sim.base_url for name, sim in provider_simulators.items()}

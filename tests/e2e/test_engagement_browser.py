@@ -19,6 +19,7 @@ from tests.e2e.blackbox import DAY, zone_at
 from tests.e2e.conftest import PASSWORD, login
 from tests.e2e.test_engagement import configure, run_job
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 
 __all__ = ["catalogue"]
 
@@ -34,7 +35,7 @@ def test_templates_dashboard_and_messages_pages(server: str, browser: Any, platf
     tenant = make_tenant(platform)
     email = f"admin-{uuid.uuid4().hex[:8]}@lender.in"
     made = platform.get(Identity).create_staff(tenant.brand_id, email, "Asha Admin", ["admin"], PASSWORD)
-    platform.engine.wait_for("identity", made.position)
+    settle(platform, "identity", made.position)
     configure(platform, tenant, timezone=zone_at(DAY))
     set_business_date(platform, tenant, date(2026, 1, 31))
     loan_id = disbursed_loan(platform, tenant)

@@ -30,7 +30,7 @@ from domain.jobs.application import Jobs
 from tests.conftest import make_tenant
 from tests.e2e.blackbox import DAY, zone_at
 from tests.e2e.test_job_kill import _run_status, _until_succeeded, _worker
-from tests.support import mobile
+from tests.support import mobile, settle
 
 LOANS = 40
 KILL_AT = 13
@@ -97,7 +97,7 @@ def test_a_notifications_worker_killed_mid_run_sends_each_message_once_after_a_r
     off: dict[str, list[str]] = {k: [] for k in ("due_7", "due_3", "due_1", "overdue", "disbursed", "paid")}
     result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {
         "business_date": AS_OF, "timezone": zone_at(DAY), "notification_channels": {**off, "due_0": ["sms"]}})  # fmt: skip
-    platform.engine.wait_for("identity", result.position)
+    settle(platform, "identity", result.position)
     phones = _load(platform, tenant.brand_id)
     configured = client.patch("/api/v1/jobs/borrower-notifications",
                               json={"retry_interval_seconds": 0, "batch_size": 4}, headers=tenant.auth)  # fmt: skip

@@ -14,6 +14,7 @@ from domain.loans.application import Loans
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.e2e.test_api_loans import PRODUCT, Catalogue
 from tests.e2e.test_credit_decision_browser import catalogue
+from tests.support import settle
 
 __all__ = ["catalogue"]  # the fixture, used by name
 
@@ -39,8 +40,8 @@ def test_escalate_then_the_head_assigns_and_a_send_back_names_its_step(
     loan = _loan(platform, tenant.brand_id, "Kavya Rao", "9876522031")
     loans.cx_approve(tenant.brand_id, loan.id, "90000", "salary supports 90k")
     waiting = _loan(platform, tenant.brand_id, "Dev Shah", "9876522032")
-    platform.engine.wait_for("identity", meena.position)
-    platform.engine.wait_for("loans", platform.engine.head("loans"))
+    settle(platform, "identity", meena.position)
+    settle(platform, "loans")
 
     arjun = browser.new_context().new_page()
     login(arjun, server, "sm.one@lender.in")

@@ -33,6 +33,7 @@ from domain.loans.terms import AmountKind, Fee, LoanKind, PenalKind, PenalTerms
 from domain.shared.clock import FixedClock
 from domain.shared.errors import NotFound
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, make_tenant
+from tests.support import settle
 from tests.unit import lending_reference as ref
 from workers.agreement_jobs import AgreementJobPort, AgreementWorker, expire_links
 
@@ -101,7 +102,7 @@ def _sanctioned(client: Any, tenant: Any, platform: Any, phone: str) -> str:
 
 def _issue(platform: Any) -> None:
     AgreementWorker(platform.port(AgreementJobPort)).drain()
-    platform.engine.wait_for(Loans.name, platform.get(Loans).recorder.max_notification_id())
+    settle(platform, Loans.name, platform.get(Loans).recorder.max_notification_id())
 
 
 def _loan(client: Any, tenant: Any, loan_id: str) -> dict[str, Any]:
@@ -115,7 +116,7 @@ def _until(client: Any, tenant: Any, platform: Any, loan_id: str, status: str, s
     deadline = time.monotonic() + seconds
     while _loan(client, tenant, loan_id)["status"] != status and time.monotonic() < deadline:
         time.sleep(0.1)
-    platform.engine.wait_for(Loans.name, platform.get(Loans).recorder.max_notification_id())
+    settle(platform, Loans.name, platform.get(Loans).recorder.max_notification_id())
     return _loan(client, tenant, loan_id)
 
 
@@ -222,7 +223,7 @@ def test_an_expired_link_cannot_be_signed_and_a_resend_can(
     port = platform.port(AgreementJobPort)
     later = replace(port, service=replace(port.service, clock=FixedClock(datetime.now(UTC) + timedelta(days=3))))
     assert expire_links(later, later.service.clock.now(), 100, tenant.brand_id) == 1
-    platform.engine.wait_for(Loans.name, platform.get(Loans).recorder.max_notification_id())
+    settle(platform, Loans.name, platform.get(Loans).recorder.max_notification_id())
     assert _loan(client, tenant, loan_id)["esign"]["state"] == "expired"
 
     httpx.post(first["link"], json={"action": "sign"}, timeout=10)  # the provider still lets them sign...
@@ -291,7 +292,7 @@ def test_another_brand_sees_no_agreement_and_cannot_resend(
     assert client.get(f"/api/v1/loans/{loan_id}/agreement", headers=other.auth).status_code == 404
     assert client.post(f"/api/v1/loans/{loan_id}/esign-link", headers=other.auth).status_code == 404
     issued = platform.get(Identity).issue_api_key(tenant.brand_id, "collection_executive", "no loans writes")
-    platform.engine.wait_for("identity", issued.position)
+    settle(platform, "identity", issued.position)
     denied = client.post(f"/api/v1/loans/{loan_id}/esign-link", headers={"Authorization": f"Bearer {issued.secret}"})
     assert denied.status_code == 403
 
@@ -311,6 +312,6 @@ def test_the_expiry_job_expires_links_by_the_brands_business_date(
     accepted = client.post("/api/v1/jobs/esign-expiry/runs", json={}, headers=tenant.auth)
     assert accepted.status_code == 202, accepted.text
     scheduler_for(platform).execute(accepted.json()["run_id"])
-    platform.engine.wait_for(Loans.name, platform.get(Loans).recorder.max_notification_id())
+    settle(platform, Loans.name, platform.get(Loans).recorder.max_notification_id())
     assert _loan(client, tenant, loan_id)["esign"]["state"] == "expired"
     assert _events(platform.dsn, loan_id)[-1] == "EsignExpired"

@@ -16,6 +16,7 @@ from domain.loans.application import Loans
 from tests.conftest import PROVIDER_WEBHOOK_SECRET
 from tests.e2e.conftest import ARTIFACTS, login
 from tests.e2e.test_esign import PRODUCT, Catalogue
+from tests.support import settle
 from workers.agreement_jobs import AgreementJobPort, AgreementWorker
 
 
@@ -47,11 +48,9 @@ def test_the_esign_card_the_pdf_and_a_resend(
     loan_id: UUID = loans.create(tenant.brand_id, borrower.id, PRODUCT, "80000", 12).id
     loans.submit(tenant.brand_id, loan_id)
     loans.cx_approve(tenant.brand_id, loan_id, "80000", "salary supports it")
-    platform.engine.wait_for(
-        Loans.name, loans.sanction(tenant.brand_id, loan_id, "75000", "FOIR at the limit").position
-    )
+    settle(platform, Loans.name, loans.sanction(tenant.brand_id, loan_id, "75000", "FOIR at the limit").position)
     AgreementWorker(platform.port(AgreementJobPort)).drain()
-    platform.engine.wait_for(Loans.name, loans.recorder.max_notification_id())
+    settle(platform, Loans.name, loans.recorder.max_notification_id())
 
     page = browser.new_page()
     login(page, server, email)

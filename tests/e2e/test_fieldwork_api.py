@@ -23,6 +23,7 @@ from domain.identity.application import Identity
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.blackbox import poll
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 
 __all__ = ["catalogue"]  # the fixture (autouse) of the servicing tests
 
@@ -41,7 +42,7 @@ def _agent(platform: Any, tenant: Tenant, role: str = "collection_executive") ->
     made = platform.get(Identity).create_staff(
         tenant.brand_id, f"agent-{uuid.uuid4().hex[:8]}@lender.in", "Ravi Field", [role], "Str0ng-passphrase!"
     )
-    platform.engine.wait_for("identity", made.position)
+    settle(platform, "identity", made.position)
     return UUID(str(made.id))
 
 

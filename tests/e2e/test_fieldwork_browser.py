@@ -20,6 +20,7 @@ from domain.loans.application import Loans
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 
 __all__ = ["catalogue"]
 
@@ -38,7 +39,7 @@ def wiring(provider_simulators: Any, monkeypatch: pytest.MonkeyPatch) -> Iterato
 def _staff(platform: Any, tenant: Tenant, role: str, name: str) -> tuple[UUID, str]:
     email = f"{role.split('_')[0]}-{uuid.uuid4().hex[:8]}@lender.in"
     made = platform.get(Identity).create_staff(tenant.brand_id, email, name, [role], PASSWORD)
-    platform.engine.wait_for("identity", made.position)
+    settle(platform, "identity", made.position)
     return UUID(str(made.id)), email
 
 

@@ -24,7 +24,7 @@ from domain.customers.application import Customers
 from domain.identity.application import Identity
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
-from tests.support import mobile
+from tests.support import mobile, settle
 from workers.contexts import CONTEXTS
 from workers.platform import compose_web
 
@@ -80,9 +80,9 @@ def path_values(platform: Any, boss: Tenant, client_module: Any) -> dict[str, st
     staff = platform.get(Identity).create_staff(
         boss.brand_id, f"e-{uuid.uuid4().hex[:8]}@lender.in", "Edge Tester", ["admin"]
     )
-    platform.engine.wait_for("identity", staff.position)
+    settle(platform, "identity", staff.position)
     customer = platform.get(Customers).register(boss.brand_id, name="Edge Borrower", phone=mobile("9"))
-    platform.engine.wait_for("customers", customer.position)
+    settle(platform, "customers", customer.position)
     product = client_module.post("/api/v1/loan-products", headers=boss.auth, json={
         "code": "EDGE", "name": "Edge loan", "type": "emi", "min_amount": "10000", "max_amount": "200000",
         "min_tenure": 3, "max_tenure": 24, "annual_percent": "24", "gst_percent": "18",

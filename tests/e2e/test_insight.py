@@ -20,6 +20,7 @@ from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_api_loans import PRODUCT
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 
 __all__ = ["catalogue"]  # the penal catalogue of the servicing tests applies here too
 
@@ -28,7 +29,7 @@ def _borrower(platform: Any, tenant: Tenant, name: str, email: str, pan: str) ->
     result = platform.get(Customers).register(
         tenant.brand_id, name=name, phone="97" + str(uuid.uuid4().int)[:8], email=email, pan=pan
     )
-    platform.engine.wait_for(Customers.name, result.position)
+    settle(platform, Customers.name, result.position)
     return result.id  # type: ignore[no-any-return]
 
 
@@ -36,7 +37,7 @@ def _loan(platform: Any, tenant: Tenant, customer_id: UUID, submit: bool = False
     loans: Loans = platform.get(Loans)
     loan_id: UUID = loans.create(tenant.brand_id, customer_id, PRODUCT, "100000", 12).id
     result = loans.submit(tenant.brand_id, loan_id) if submit else None
-    platform.engine.wait_for(Loans.name, result.position if result else platform.engine.head(Loans.name))
+    settle(platform, Loans.name, result.position if result else platform.engine.head(Loans.name))
     return loan_id
 
 
@@ -117,8 +118,8 @@ def _staff_browser(app: Any, platform: Any, tenant: Tenant, denied: tuple[str, .
     created = identity.create_staff(tenant.brand_id, email, "Sales Person", ["sales"], "sales-pass-2026")
     if denied:
         result = identity.update_staff(tenant.brand_id, created.id, permissions=dict.fromkeys(denied, "NONE"))
-        platform.engine.wait_for("identity", result.position)
-    platform.engine.wait_for("identity", created.position)
+        settle(platform, "identity", result.position)
+    settle(platform, "identity", created.position)
     browser = TestClient(app, follow_redirects=False)
     browser.__enter__()
     assert browser.post("/login", data={"email": email, "password": "sales-pass-2026"}).status_code == 303

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from tests.e2e.blackbox import API, Headers, eventually, ok, phone, staff_session
-from tests.support import account_number
+from tests.support import account_number, settle
 
 PASSWORD = "bb18-Password-2026!"
 D0 = date(2026, 1, 10)  # brand A's first business date: disbursals
@@ -747,7 +747,7 @@ def test_insight_black_box(server: str, platform: Any, provider_simulators: dict
 
     def drain(check_queue: bool) -> None:
         worker.drain(check_queue=check_queue)
-        platform.engine.wait_for(Loans.name, platform.get(Loans).recorder.max_notification_id())
+        settle(platform, Loans.name, platform.get(Loans).recorder.max_notification_id())
 
     module = sys.modules[__name__]
     monkeypatch.setattr(module, "DRAIN", [drain])

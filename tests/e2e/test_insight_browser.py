@@ -15,6 +15,7 @@ from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.e2e.test_api_loans import PRODUCT
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 
 __all__ = ["catalogue"]
 
@@ -25,7 +26,7 @@ DESKTOP = {"width": 1280, "height": 900}
 def _admin(platform: Any, tenant: Any, name: str = "Dev Admin") -> str:
     email = f"admin-{uuid.uuid4().hex[:8]}@lender.in"
     made = platform.get(Identity).create_staff(tenant.brand_id, email, name, ["admin"], PASSWORD)
-    platform.engine.wait_for("identity", made.position)
+    settle(platform, "identity", made.position)
     return email
 
 
@@ -37,9 +38,9 @@ def test_top_bar_search_groups_results_and_opens_the_profile(server: str, browse
     customers: Customers = platform.get(Customers)
     mine = customers.register(tenant.brand_id, name=f"Farzana {surname}", phone="96" + str(uuid.uuid4().int)[:8])
     theirs = customers.register(other.brand_id, name=f"Farzana {surname}", phone="96" + str(uuid.uuid4().int)[:8])
-    platform.engine.wait_for(Customers.name, theirs.position)
+    settle(platform, Customers.name, theirs.position)
     loan = platform.get(Loans).create(tenant.brand_id, mine.id, PRODUCT, "50000", 6)
-    platform.engine.wait_for(Loans.name, loan.position)
+    settle(platform, Loans.name, loan.position)
     number = platform.get(Loans).get(tenant.brand_id, loan.id).loan_number
 
     page = browser.new_context(viewport=DESKTOP).new_page()
@@ -90,7 +91,7 @@ def test_dashboard_v1_then_v2_at_phone_and_desktop_widths(server: str, browser: 
     assert page.locator("#kpi-disbursed .figure").inner_text() == "1"
 
     changed, _ = platform.get(Identity).change_configuration(tenant.brand_id, {"dashboard_version": "V2"})
-    platform.engine.wait_for("identity", changed.position)
+    settle(platform, "identity", changed.position)
     for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         view = browser.new_context(viewport=viewport).new_page()
         login(view, server, email)

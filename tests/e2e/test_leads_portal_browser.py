@@ -11,7 +11,7 @@ from typing import Any
 from domain.identity.application import Identity
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD, login
-from tests.support import mobile
+from tests.support import mobile, settle
 
 PHONE = {"width": 390, "height": 844}
 
@@ -20,7 +20,7 @@ def test_import_list_sales_and_ratings_pages(server: str, browser: Any, platform
     tenant = make_tenant(platform)
     email = f"sales-{uuid.uuid4().hex[:8]}@lender.in"
     made = platform.get(Identity).create_staff(tenant.brand_id, email, "Sana Admin", ["admin"], PASSWORD)
-    platform.engine.wait_for("identity", made.position)
+    settle(platform, "identity", made.position)
     p1 = mobile()
     csv = tmp_path / "leads.csv"
     csv.write_text(

@@ -19,6 +19,7 @@ from tests.conftest import make_tenant
 from tests.e2e.test_covenants import _covenant
 from tests.e2e.test_notices import _item, _source, _sync, simulator, small_pages
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 from workers.runtime import scheduler_for
 
 # The penal catalogue of the servicing tests and the Softmedia simulator of the notice tests apply here too.
@@ -143,7 +144,7 @@ def _close(client: Any, platform: Any, tenant: Any, loan_id: uuid.UUID) -> None:
     body = {"amount": quote["total"], "mode": "neft", "reference": f"UTR-END-{loan_id.hex[:6]}"}
     closing = client.post(f"{url}/repayments", json=body, headers=tenant.auth)
     assert closing.status_code == 201 and closing.json()["status"] == "completed", closing.text
-    platform.engine.wait_for(Loans.name, platform.engine.head(Loans.name))
+    settle(platform, Loans.name)
 
 
 def test_completed_loans_tabs_list_closed_loans_by_keyset_and_settled_is_empty(
@@ -192,7 +193,7 @@ def test_the_cob_page_runs_cob_for_a_date_and_lists_its_run_record(client: Any, 
         assert started.headers["location"].startswith("/loan-cob?started=1")
         run = client.get("/api/v1/jobs/loan-cob/runs", headers=tenant.auth).json()["items"][0]
         scheduler_for(platform).execute(uuid.UUID(run["id"]))
-        platform.engine.wait_for(Loans.name, platform.engine.head(Loans.name))
+        settle(platform, Loans.name)
         page = browser.get("/loan-cob").text
         row = page[page.index('data-date="2026-03-01"') :]
         row = row[: row.index("</tr>")]

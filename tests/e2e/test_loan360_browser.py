@@ -13,6 +13,7 @@ from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.e2e.test_reloans import _job
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 
 __all__ = ["catalogue"]
 
@@ -24,17 +25,17 @@ def test_completed_loans_customer_360_reloan_acceptance_and_cob(
     identity = platform.get(Identity)
     email = f"ops-{uuid.uuid4().hex[:8]}@lender.in"
     made = identity.create_staff(tenant.brand_id, email, "Ravi Ops", ["admin"], PASSWORD)
-    platform.engine.wait_for("identity", made.position)
+    settle(platform, "identity", made.position)
     changed, _ = identity.change_configuration(
         tenant.brand_id, {"automated_reloan": True, "reloan_hike": {"kind": "fixed", "value": "5000"}}
     )
-    platform.engine.wait_for("identity", changed.position)
+    settle(platform, "identity", changed.position)
     set_business_date(platform, tenant, D0)
     loans: Loans = platform.get(Loans)
     paid, open_one = disbursed_loan(platform, tenant), disbursed_loan(platform, tenant)
     payoff = loans.payoff(tenant.brand_id, paid).total
     closing, _ = loans.record_repayment(tenant.brand_id, paid, payoff, "neft", "UTR-BROWSER-END")
-    platform.engine.wait_for(Loans.name, closing.position)
+    settle(platform, Loans.name, closing.position)
     number = loans.get(tenant.brand_id, paid).loan_number
     customer_id = loans.get(tenant.brand_id, paid).customer_id
 

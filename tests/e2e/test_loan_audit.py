@@ -17,6 +17,7 @@ from domain.identity.application import Identity
 from domain.loans.application import Loans
 from tests.conftest import make_tenant
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 from workers.loan_audit import configuration_id
 
 __all__ = ["catalogue"]  # the fixture faking the product catalogue (penal charges), autouse here too
@@ -40,7 +41,7 @@ def test_state_as_of_each_instant_is_what_the_api_said_then(client: Any, platfor
     said: list[tuple[datetime, dict[str, Any]]] = []
 
     def cob(day: date) -> None:  # the loan's COB day, its read model caught up (the GET's status is the read model)
-        platform.engine.wait_for(Loans.name, loans.close_business_day(tenant.brand_id, loan_id, day).position)
+        settle(platform, Loans.name, loans.close_business_day(tenant.brand_id, loan_id, day).position)
 
     def record() -> None:
         said.append((_instant(), client.get(url, headers=tenant.auth).json()))
@@ -160,7 +161,7 @@ def test_the_audit_page_shows_the_loan_as_it_stood(app: Any, client: Any, platfo
     loan_id = disbursed_loan(platform, tenant)
     set_business_date(platform, tenant, date(2026, 3, 3))
     for day in (date(2026, 2, 28), date(2026, 3, 1), date(2026, 3, 2)):
-        platform.engine.wait_for(Loans.name, loans.close_business_day(tenant.brand_id, loan_id, day).position)
+        settle(platform, Loans.name, loans.close_business_day(tenant.brand_id, loan_id, day).position)
     overdue = _instant()
     body = {"amount": "8037.57", "mode": "upi", "reference": "UTR-P1", "paid_on": "2026-03-03"}
     assert client.post(f"/api/v1/loans/{loan_id}/repayments", json=body, headers=tenant.auth).status_code == 201

@@ -17,6 +17,7 @@ from domain.identity.application import Identity
 from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 from workers import loan_cob
 from workers.runtime import scheduler_for
 
@@ -30,8 +31,8 @@ def _cob(client: Any, platform: Any, tenant: Tenant, as_of: str) -> dict[str, An
     assert accepted.status_code == 202, accepted.text
     run_id = accepted.json()["run_id"]
     scheduler_for(platform).execute(run_id)
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
-    platform.engine.wait_for(Loans.name, platform.engine.head(Loans.name))
+    settle(platform, "jobs")
+    settle(platform, Loans.name)
     return dict(client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())
 
 

@@ -21,6 +21,7 @@ from domain.loans.application import Loans
 from domain.loans.servicing_views import servicing_view
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 from workers import loan_cob
 
 __all__ = ["catalogue"]  # the fixture (autouse) of the servicing tests: penal charges at 0.1 % a day
@@ -90,7 +91,7 @@ def test_the_quiet_path_gives_the_same_states_dpd_classes_and_charges_as_the_per
                     paid[(tenant.brand_id, n)] = record.payment_id
                 else:
                     loans.reverse_repayment(tenant.brand_id, loan_id, paid[(tenant.brand_id, n)], "cheque bounced")
-            platform.engine.wait_for(Loans.name, platform.engine.head(Loans.name))
+            settle(platform, Loans.name)
             assert store.plan(tenant.brand_id, day, datetime.now(UTC), 3, selective=tenant is selective)
             list(loan_cob.drain(port, tenant.brand_id, day, "w"))
             store.finish(tenant.brand_id, day, datetime.now(UTC))

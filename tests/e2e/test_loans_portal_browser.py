@@ -14,6 +14,7 @@ from domain.identity.application import Identity
 from domain.loans.application import Loans
 from tests.e2e.conftest import ARTIFACTS, login
 from tests.e2e.test_api_loans import SCORED, Catalogue
+from tests.support import settle
 
 
 @pytest.fixture
@@ -34,9 +35,9 @@ def test_queue_loan_page_and_its_forms(
     )  # fmt: skip
     cx = platform.get(Identity).create_staff(tenant.brand_id, "cx.farah@lender.in", "Nisha CX", ["credit_executive"])
     loan = platform.get(Loans).create(tenant.brand_id, borrower.id, SCORED, "60000", 12)
-    platform.engine.wait_for("identity", cx.position)
-    platform.engine.wait_for("loans", loan.position)
-    platform.engine.wait_for("customers", platform.engine.head("customers"))  # the name search reads read.customers
+    settle(platform, "identity", cx.position)
+    settle(platform, "loans", loan.position)
+    settle(platform, "customers")  # the name search reads read.customers
 
     page = browser.new_page()
     login(page, server, email)

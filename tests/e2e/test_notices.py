@@ -16,6 +16,7 @@ from domain.identity.application import Identity
 from domain.notices.application import Notices
 from domain.notices.triggering import job_run_id
 from tests.conftest import Tenant, make_tenant
+from tests.support import settle
 from workers import notice_sync
 from workers.notice_sync import NoticeJobPort, Rematcher
 from workers.runtime import scheduler_for
@@ -94,7 +95,7 @@ def _sync(client: Any, platform: Any, tenant: Tenant, source_id: str) -> dict[st
     assert accepted.status_code == 202, accepted.text
     run_id = accepted.json()["run_id"]
     scheduler_for(platform).execute(job_run_id(uuid.UUID(run_id)))
-    platform.engine.wait_for("notices", platform.engine.head("notices"))
+    settle(platform, "notices")
     run = client.get(f"/api/v1/sync-runs/{run_id}", headers=tenant.auth)
     assert run.status_code == 200, run.text
     return dict(run.json())
@@ -316,11 +317,11 @@ def test_notices_rematch_when_a_borrower_record_changes(
         f"/api/v1/customers/{borrower}/loan-numbers", json={"loan_number": "SML0000009999"}, headers=tenant.auth
     )
     assert linked.status_code == 201, linked.text
-    platform.engine.wait_for("customers", platform.engine.head("customers"))
+    settle(platform, "customers")
     rematcher = Rematcher(platform.port(NoticeJobPort))
     while rematcher.drain():  # the queue also holds borrowers other tests changed
         continue
-    platform.engine.wait_for("notices", platform.engine.head("notices"))
+    settle(platform, "notices")
     (after,) = _feed(client, tenant, "overdue")
     assert after["match"]["customer_id"] == borrower and after["match"]["band"] == "high"
     assert after["match"]["methods"] == ["loan_number"]
@@ -345,11 +346,11 @@ def test_a_name_written_with_an_initial_matches_and_a_renamed_borrower_is_found_
         headers={**tenant.auth, "If-Match": current.headers["ETag"]},
     )  # fmt: skip
     assert renamed.status_code == 200, renamed.text
-    platform.engine.wait_for("customers", platform.engine.head("customers"))
+    settle(platform, "customers")
     rematcher = Rematcher(platform.port(NoticeJobPort))
     while rematcher.drain():
         continue
-    platform.engine.wait_for("notices", platform.engine.head("notices"))
+    settle(platform, "notices")
     by_id = {n["source_notice_id"]: n for n in _feed(client, tenant, "overdue")}
     assert by_id["I2"]["match"]["customer_id"] == borrower and by_id["I2"]["match"]["methods"] == ["name"]
     assert by_id["I1"]["match"]["customer_id"] is None  # the old name is no longer the borrower's
@@ -369,7 +370,7 @@ def test_staff_see_only_their_companies(client: Any, platform: Any, simulator: S
     platform.get(Identity).create_staff(
         tenant.brand_id, email, "Kiran Collections", ["collection_manager"], PASSWORD, companies=["SML"]
     )
-    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    settle(platform, "identity")
     client.cookies.clear()
     logged_in = client.post("/login", data={"email": email, "password": PASSWORD}, follow_redirects=False)
     assert logged_in.status_code in (302, 303), logged_in.text
@@ -405,7 +406,7 @@ def test_each_source_follows_its_own_cron_on_the_scheduler(
     tenant = make_tenant(platform)
     simulator.dataset.upsert(_item("C1", days=3))
     source_id = _source(client, tenant, simulator)  # every 30 minutes
-    platform.engine.wait_for("notices", platform.engine.head("notices"))
+    settle(platform, "notices")
     # A source row whose brand is gone (left by an earlier test's stub brand, or a deleted tenant) sorts first:
     # it is logged and skipped, and never holds up the sources after it.
     with platform.db.pool.connection() as conn:
@@ -419,14 +420,14 @@ def test_each_source_follows_its_own_cron_on_the_scheduler(
     # First sight: the schedule starts now, nothing is backfilled.
     fire_source_slots(platform.port(NoticeJobPort), start)
     fire_source_slots(platform.port(NoticeJobPort), start + timedelta(minutes=20))
-    platform.engine.wait_for("notices", platform.engine.head("notices"))
+    settle(platform, "notices")
     assert client.get("/api/v1/sync-runs", params={"source_id": source_id}, headers=tenant.auth).json()["items"] == []
     # 09:30 and 10:00 passed: only the latest fires.
     fire_source_slots(platform.port(NoticeJobPort), start + timedelta(minutes=80))
-    platform.engine.wait_for("notices", platform.engine.head("notices"))
+    settle(platform, "notices")
     runs = client.get("/api/v1/sync-runs", params={"source_id": source_id}, headers=tenant.auth).json()["items"]
     assert [(r["trigger"], r["requested_by"], r["status"]) for r in runs] == [("schedule", "scheduler", "running")]
     scheduler_for(platform).execute(job_run_id(uuid.UUID(runs[0]["id"])))
-    platform.engine.wait_for("notices", platform.engine.head("notices"))
+    settle(platform, "notices")
     run = client.get(f"/api/v1/sync-runs/{runs[0]['id']}", headers=tenant.auth).json()
     assert run["status"] == "succeeded" and run["created"] == 1

@@ -17,6 +17,7 @@ from domain.notices.triggering import job_run_id
 from domain.shared.clock import business_date
 from tests.conftest import Tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
+from tests.support import settle
 from workers import notice_sync
 from workers.runtime import scheduler_for
 
@@ -70,7 +71,7 @@ def _latest_run(client: Any, tenant: Tenant, source_id: str) -> dict[str, Any]:
 
 def _execute(platform: Any, run_id: str) -> None:
     scheduler_for(platform).execute(job_run_id(uuid.UUID(run_id)))
-    platform.engine.wait_for("notices", platform.engine.head("notices"))
+    settle(platform, "notices")
 
 
 def _rows(page: Any, table: str) -> list[str]:
@@ -107,7 +108,7 @@ def _drive_the_portal(
     )
     assert borrower.status_code == 201, borrower.text
     meena = borrower.json()["id"]
-    platform.engine.wait_for("customers", platform.engine.head("customers"))
+    settle(platform, "customers")
     for item in (
         _notice(today, "N1", "SML", 40, "5000.00", loan="SML0000000011", name="MEENA IYER"),
         _notice(today, "N2", "SML", 90, "1200.00", name="Zorawar Thakkar", phone="9123412345"),
@@ -272,7 +273,7 @@ def _drive_the_portal(
     platform.get(Identity).create_staff(
         tenant.brand_id, limited, "Kiran Collections", ["collection_manager"], PASSWORD, companies=["SML"]
     )
-    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    settle(platform, "identity")
     context = browser.new_context()
     other = context.new_page()
     login(other, server, limited)
@@ -287,7 +288,7 @@ def _drive_the_portal(
     # A collection executive reads notices but neither sees sync monitoring nor can press "Sync now".
     reader = f"exec-{uuid.uuid4().hex[:6]}@lender.in"
     platform.get(Identity).create_staff(tenant.brand_id, reader, "Ravi Calls", ["collection_executive"], PASSWORD)
-    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    settle(platform, "identity")
     context = browser.new_context()
     other = context.new_page()
     login(other, server, reader)

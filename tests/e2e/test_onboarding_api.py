@@ -12,7 +12,7 @@ from domain.onboarding.application import Onboarding
 from domain.onboarding.steps import Step
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
-from tests.support import mobile
+from tests.support import mobile, settle
 
 __all__ = ["sms"]  # the fixture, used by name
 
@@ -62,7 +62,7 @@ def test_sign_in_with_the_code_from_the_sms_outbox_and_walk_the_funnel(
     assert [s["step"] for s in resumed["steps"] if s["done"]] == ["mobile", "pan", "personal"]
 
     # One Customer 360 record, made at the personal step, visible to staff.
-    platform.engine.wait_for("onboarding", platform.engine.head("onboarding"))
+    settle(platform, "onboarding")
     found = client.get("/api/v1/customers", params={"q": pan}, headers=tenant.auth).json()["items"]
     assert [c["name"] for c in found] == ["Asha Verma"]
 
@@ -117,7 +117,7 @@ def test_a_staff_registered_borrower_is_linked_by_phone(
     auth = bearer(session)
     client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth)
     assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth).status_code == 200
-    platform.engine.wait_for("customers", platform.engine.head("customers"))
+    settle(platform, "customers")
     record = client.get(f"/api/v1/customers/{staff_made}", headers=tenant.auth).json()
     assert record["name"] == "Asha Verma" and record["email"] == "asha@example.in"
     found = client.get("/api/v1/customers", params={"q": phone}, headers=tenant.auth).json()["items"]
@@ -136,7 +136,7 @@ def test_borrower_tokens_and_staff_credentials_never_cross(
     other = make_tenant(platform)
     # Another brand's staff never see this borrower.
     assert client.get(f"/api/v1/onboarding/{session['borrower_id']}", headers=other.auth).status_code == 404
-    platform.engine.wait_for("onboarding", platform.engine.head("onboarding"))
+    settle(platform, "onboarding")
     listed = client.get("/api/v1/onboarding", headers=other.auth).text
     assert session["borrower_id"] not in listed
 
@@ -184,11 +184,11 @@ def test_the_inactivity_job_closes_idle_funnels_when_the_brand_says_so(
         headers=tenant.auth,
     )
     assert changed.status_code == 200, changed.text
-    platform.engine.wait_for("onboarding", platform.engine.head("onboarding"))
+    settle(platform, "onboarding")
     run = client.post("/api/v1/jobs/onboarding-inactive/runs", json={"as_of": later}, headers=tenant.auth)
     assert run.status_code == 202, run.text
     scheduler_for(platform).execute(run.json()["run_id"])
-    platform.engine.wait_for("onboarding", platform.engine.head("onboarding"))
+    settle(platform, "onboarding")
     rejected = client.get("/api/v1/onboarding", params={"state": "rejected"}, headers=tenant.auth).json()["items"]
     assert [(r["id"], r["reason"]) for r in rejected] == [
         (session["borrower_id"], "inactive for 1 day: closed automatically")
@@ -262,7 +262,7 @@ def test_the_whole_funnel_ends_in_a_submitted_application_with_its_bre_results(
     assert me["status"] == "completed" and me["missing"] == []
     staff_view = client.get(f"/api/v1/loans/{application['id']}", headers=tenant.auth).json()
     assert staff_view["channel"] == "borrower" and staff_view["borrower"]["name"] == "Asha Verma"
-    platform.engine.wait_for("onboarding", platform.engine.head("onboarding"))
+    settle(platform, "onboarding")
     done = client.get("/api/v1/onboarding", params={"state": "completed"}, headers=tenant.auth).json()["items"]
     assert [r["id"] for r in done] == [session["borrower_id"]]
 
@@ -336,7 +336,7 @@ def test_steps_start_the_kyc_checks_on_the_provider_simulators(
     account = {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}
     assert client.put("/api/v1/borrower/steps/bank_account", json=account, headers=auth).status_code == 200
     customer = client.get(f"/api/v1/onboarding/{session['borrower_id']}", headers=tenant.auth).json()
-    platform.engine.wait_for("verification", platform.engine.head("verification"))
+    settle(platform, "verification")
     customer_id = platform.get(Onboarding).state(tenant.brand_id, uuid.UUID(session["borrower_id"])).customer_id
     kyc = client.get(f"/api/v1/customers/{customer_id}/kyc", headers=tenant.auth).json()
     assert [c["kind"] for c in kyc["checks"]] == ["pan"] and kyc["checks"][0]["status"] != "failed"

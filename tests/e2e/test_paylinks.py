@@ -20,6 +20,7 @@ from api.services.disbursals import WEBHOOK_SECRET_ENV
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.blackbox import poll
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 from workers.runtime import scheduler_for
 
 __all__ = ["catalogue"]  # the fixture (autouse) of the servicing tests
@@ -49,7 +50,7 @@ def _debits_job(server: str, platform: Any, tenant: Tenant, as_of: date) -> dict
     assert accepted.status_code == 202, accepted.text
     run_id = accepted.json()["run_id"]
     scheduler_for(platform).execute(run_id)
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+    settle(platform, "jobs")
     return dict(_get(server, tenant, f"/api/v1/jobs/runs/{run_id}"))
 
 

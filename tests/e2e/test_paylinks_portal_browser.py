@@ -18,6 +18,7 @@ from domain.identity.application import Identity
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 
 __all__ = ["catalogue"]
 
@@ -44,7 +45,7 @@ def test_links_and_mandates_from_the_payments_page(
     tenant = make_tenant(platform)
     email = f"ops-{uuid.uuid4().hex[:8]}@lender.in"
     made = platform.get(Identity).create_staff(tenant.brand_id, email, "Ravi Ops", ["admin"], PASSWORD)
-    platform.engine.wait_for("identity", made.position)
+    settle(platform, "identity", made.position)
     set_business_date(platform, tenant, D0)
     loan_id = disbursed_loan(platform, tenant)
     set_business_date(platform, tenant, date(2026, 2, 28))

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from domain.customers.application import Customers
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
+from tests.support import settle
 
 
 def test_login_search_and_open_customer_360(server: str, browser: Any, staff: tuple[Any, str], platform: Any) -> None:
@@ -18,7 +19,7 @@ def test_login_search_and_open_customer_360(server: str, browser: Any, staff: tu
     )
     platform.get(Customers).add_alternate_phone(tenant.brand_id, r.id, "99001 23457", "spouse")
     other = platform.get(Customers).register(tenant.brand_id, name="Rahul Mehta", phone="99001 65432")
-    platform.engine.wait_for("customers", other.position)
+    settle(platform, "customers", other.position)
 
     page = browser.new_page()
     login(page, server, email)

@@ -16,6 +16,7 @@ from domain.identity.application import Identity
 from domain.providers.calls import Caller
 from domain.providers.errors import ProviderRejected
 from tests.conftest import Tenant, make_tenant
+from tests.support import settle
 
 PASSWORD = "provider-pass-2026"
 
@@ -90,7 +91,7 @@ def test_the_provider_calls_page(app: Any, platform: Any, sms: SmsSimulator) -> 
     tenant = make_tenant(platform)
     email = f"admin-{uuid.uuid4().hex[:8]}@lender.in"
     created = platform.get(Identity).create_staff(tenant.brand_id, email, "Asha Admin", ["admin"], PASSWORD)
-    platform.engine.wait_for("identity", created.position)
+    settle(platform, "identity", created.position)
     _send(platform, tenant, "9876543210", "Your code is 424242")
     with pytest.raises(ProviderRejected):
         _send(platform, tenant, "12345", "nope")

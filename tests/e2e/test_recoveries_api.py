@@ -14,6 +14,7 @@ from uuid import UUID
 from domain.identity.application import Identity
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 
 __all__ = ["catalogue"]  # the penal-charging catalogue fixture (autouse)
 
@@ -26,7 +27,7 @@ PNG = (
 
 def _key(platform: Any, tenant: Tenant, role: str) -> dict[str, str]:
     issued = platform.get(Identity).issue_api_key(tenant.brand_id, role, f"{role} key")
-    platform.engine.wait_for("identity", issued.position)
+    settle(platform, "identity", issued.position)
     return {"Authorization": f"Bearer {issued.secret}"}
 
 

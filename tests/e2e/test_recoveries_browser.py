@@ -16,6 +16,7 @@ from tests.e2e.test_collections import executive as collection_executive
 from tests.e2e.test_collections import give_case
 from tests.e2e.test_recoveries_api import LATE
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 
 __all__ = ["catalogue"]
 PHONE = {"width": 390, "height": 844}
@@ -24,7 +25,7 @@ PHONE = {"width": 390, "height": 844}
 def _staff(platform: Any, brand: Any, role: str) -> str:
     email = f"{role}-{uuid.uuid4().hex[:8]}@lender.in"
     made = platform.get(Identity).create_staff(brand, email, f"Test {role}", [role], PASSWORD)
-    platform.engine.wait_for("identity", made.position)
+    settle(platform, "identity", made.position)
     return email
 
 

@@ -14,6 +14,7 @@ from domain.reloans.application import ReloanOffers
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_loan360 import _admin_browser, _close
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 from workers.runtime import scheduler_for
 
 __all__ = ["catalogue"]
@@ -24,7 +25,7 @@ def _job(client: Any, platform: Any, tenant: Tenant) -> dict[str, Any]:
     assert accepted.status_code == 202, accepted.text
     run_id = accepted.json()["run_id"]
     scheduler_for(platform).execute(run_id)
-    platform.engine.wait_for(ReloanOffers.name, platform.engine.head(ReloanOffers.name))
+    settle(platform, ReloanOffers.name)
     return dict(client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())
 
 
@@ -51,7 +52,7 @@ def test_a_closed_loan_gets_one_offer_with_the_hike_and_accepting_starts_an_appl
     result, _ = platform.get(Identity).change_configuration(
         tenant.brand_id, {"automated_reloan": True, "reloan_hike": {"kind": "percent", "value": "10"}}
     )
-    platform.engine.wait_for("identity", result.position)
+    settle(platform, "identity", result.position)
     assert _job(client, platform, tenant)["status"] == "succeeded"
     assert _job(client, platform, tenant)["status"] == "succeeded"  # a rerun makes no second offer
     offers = _offers(client, tenant, "pending")

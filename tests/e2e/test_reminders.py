@@ -20,7 +20,7 @@ from domain.reminders.application import Reminders
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.blackbox import DAY, poll, zone_at
 from tests.e2e.test_engagement import configure
-from tests.support import mobile
+from tests.support import mobile, settle
 from workers.runtime import scheduler_for
 
 
@@ -36,8 +36,8 @@ def dispatch(server: str, platform: Any, tenant: Tenant) -> dict[str, Any]:
     assert accepted.status_code == 202, accepted.text
     run_id = accepted.json()["run_id"]
     scheduler_for(platform).execute(run_id)
-    platform.engine.wait_for(Reminders.name, platform.engine.head(Reminders.name))
-    platform.engine.wait_for("jobs", platform.engine.head("jobs"))
+    settle(platform, Reminders.name)
+    settle(platform, "jobs")
     return dict(httpx.get(f"{server}/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())
 
 

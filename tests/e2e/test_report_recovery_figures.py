@@ -12,6 +12,7 @@ from typing import Any
 from tests.conftest import make_tenant
 from tests.e2e.test_reports import _loan, _rows, _settle
 from tests.e2e.test_servicing_api import catalogue, set_business_date
+from tests.support import settle
 
 __all__ = ["catalogue"]  # the autouse fixture: the test products' catalogue
 
@@ -37,7 +38,7 @@ def test_paid_off_loan_rate_totals_and_outstanding(client: Any, platform: Any) -
     contact = {"outcome": "connected", "remarks": "called"}
     assert client.post(f"/api/v1/loans/{partial}/contacts", json=contact, headers=tenant.auth).status_code == 201
     _settle(platform)
-    platform.engine.wait_for("collections", platform.engine.head("collections"), timeout=30)
+    settle(platform, "collections")
 
     recovery = _rows(client, tenant, "total-recovery-report", limit="500")
     for row in recovery["rows"]:

@@ -21,6 +21,7 @@ from projections.report_catalogue import CATALOGUE
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_api_loans import PRODUCT
 from tests.e2e.test_servicing_api import D0, catalogue, set_business_date
+from tests.support import settle
 from workers.runtime import scheduler_for
 
 __all__ = ["catalogue"]
@@ -71,7 +72,7 @@ def _loan(platform: Any, tenant: Tenant, name: str, *, disburse: bool = True, re
 
 def _settle(platform: Any) -> None:
     for source in ("loans", "customers", "onboarding", "identity"):
-        platform.engine.wait_for(source, platform.engine.head(source), timeout=30)
+        settle(platform, source)
 
 
 def _rows(client: Any, tenant: Tenant, slug: str, **params: str) -> dict[str, Any]:
@@ -276,7 +277,7 @@ def test_collection_remarks_keep_newlines_quotes_and_neutralise_formulas_in_the_
     texts = ['Called twice,\nsaid "next week" – ₹5,000', "-5000 short\r\nasked for waiver", "@boss please call"]
     for text in texts:
         collections.log_contact(tenant.brand_id, loan_id, Outcome.CONNECTED, text)
-    platform.engine.wait_for("collections", platform.engine.head("collections"), timeout=30)
+    settle(platform, "collections")
     table = _csv(client, tenant, "collection-remarks-report")
     assert table[0] == CATALOGUE["collection-remarks-report"].header
     got = sorted(dict(zip(table[0], r, strict=True))["remarks"] for r in table[1:])

@@ -28,6 +28,7 @@ from domain.loans.offer import CouponTerms, ProductVersion
 from domain.loans.terms import PenalTerms
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_api_loans import PRODUCT, _product
+from tests.support import settle
 
 D0 = date(2026, 1, 31)
 
@@ -58,7 +59,7 @@ def catalogue(platform: Any) -> Iterator[None]:
 
 def set_business_date(platform: Any, tenant: Tenant, day: date) -> None:
     result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {"business_date": day})
-    platform.engine.wait_for("identity", result.position)
+    settle(platform, "identity", result.position)
 
 
 def approved_loan(platform: Any, tenant: Tenant) -> UUID:
@@ -85,7 +86,7 @@ def disbursed_loan(platform: Any, tenant: Tenant, on: date = D0) -> UUID:
     loan_id = approved_loan(platform, tenant)
     loans.initiate_disbursal(tenant.brand_id, loan_id, "IMPS", f"gw-{loan_id}")
     result = loans.confirm_disbursal(tenant.brand_id, loan_id, f"gw-{loan_id}", on)
-    platform.engine.wait_for(Loans.name, result.position)
+    settle(platform, Loans.name, result.position)
     return loan_id
 
 

@@ -12,6 +12,7 @@ from domain.loans.application import Loans
 from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from tests.support import settle
 
 __all__ = ["catalogue"]
 
@@ -20,7 +21,7 @@ def test_the_loan_page_records_repayments_until_completed(server: str, browser: 
     tenant = make_tenant(platform)
     email = f"ops-{uuid.uuid4().hex[:8]}@lender.in"
     made = platform.get(Identity).create_staff(tenant.brand_id, email, "Ravi Ops", ["admin"], PASSWORD)
-    platform.engine.wait_for("identity", made.position)
+    settle(platform, "identity", made.position)
     set_business_date(platform, tenant, D0)
     loan_id = disbursed_loan(platform, tenant)
 

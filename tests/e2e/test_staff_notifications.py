@@ -11,11 +11,12 @@ from typing import Any
 
 from domain.identity.application import Identity
 from tests.conftest import make_tenant
+from tests.support import settle
 
 
 def _key(platform: Any, brand_id: uuid.UUID, role: str) -> dict[str, str]:
     issued = platform.get(Identity).issue_api_key(brand_id, role, f"{role} key")
-    platform.engine.wait_for("identity", issued.position)
+    settle(platform, "identity", issued.position)
     return {"Authorization": f"Bearer {issued.secret}"}
 
 

@@ -14,12 +14,13 @@ import httpx
 from domain.identity.application import Identity
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD, login
+from tests.support import settle
 
 
 def _staff(platform: Any, brand_id: uuid.UUID, name: str, roles: list[str]) -> tuple[str, uuid.UUID]:
     email = f"{name.split()[0].lower()}-{uuid.uuid4().hex[:8]}@lender.in"
     made = platform.get(Identity).create_staff(brand_id, email, name, roles, PASSWORD)
-    platform.engine.wait_for("identity", made.position)
+    settle(platform, "identity", made.position)
     return email, made.id
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from domain.identity.application import Identity
 from tests.conftest import Tenant, make_tenant
-from tests.support import mobile
+from tests.support import mobile, settle
 
 STATEMENT = b"%PDF-1.7\nsalary statement of Asha\n%%EOF\n"
 PASSWORD = "kyc-portal-pass-2026"
@@ -72,7 +72,7 @@ def test_a_bank_account_is_verified_by_penny_drop_and_shows_on_the_account_and_c
 
     email = f"kyc-{uuid.uuid4().hex[:8]}@lender.in"
     platform.get(Identity).create_staff(tenant.brand_id, email, "Priya Ops", ["admin"], PASSWORD)
-    platform.engine.wait_for("identity", platform.engine.head("identity"))
+    settle(platform, "identity")
     client.cookies.clear()
     logged_in = client.post("/login", data={"email": email, "password": PASSWORD}, follow_redirects=False)
     assert logged_in.status_code in (302, 303), logged_in.text

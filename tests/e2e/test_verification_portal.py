@@ -12,6 +12,7 @@ from domain.documents.application import Documents
 from domain.documents.content import DocumentKind, Uploader
 from domain.verification.application import Verifications
 from tests.e2e.conftest import ARTIFACTS, login
+from tests.support import settle
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\n%%EOF\n"
 
@@ -38,7 +39,7 @@ def test_staff_review_a_document_and_retry_a_failed_penny_drop_on_customer_360(
         ("documents", doc.position),
         ("verification", account.position),
     ):
-        platform.engine.wait_for(source, position)
+        settle(platform, source, position)
 
     page = browser.new_page()
     login(page, server, email)

@@ -6,6 +6,7 @@ import psycopg
 
 from domain.customers.application import Customers
 from projections.customer_queries import CustomerQueries
+from tests.support import settle
 
 
 def _table(dsn: str, sql: str) -> list[tuple[Any, ...]]:
@@ -54,7 +55,7 @@ def test_processing_a_batch_twice_applies_events_once(platform: Any, dsn: str, t
 
 def test_status_reports_position_and_lag(platform: Any, tenant: Any) -> None:
     r = platform.get(Customers).register(tenant.brand_id, name="Lag Check", phone="97400 40001")
-    platform.engine.wait_for("customers", r.position)
+    settle(platform, "customers", r.position)
     status = {s.name: s for s in platform.engine.status()}
     assert status["customer_directory"].position >= r.position
     assert status["customer_directory"].lag == max(
