@@ -461,6 +461,16 @@ class ProjectionEngine:
             with self._advanced:
                 self._advanced.wait(min(remaining, 0.05))
 
+    def caught_up(self, source: str, timeout: float, purpose: str) -> bool:
+        """Wait for every running read model of `source` to reach the source's head, for a job about to read them;
+        when they have not within `timeout`, log a warning naming `purpose` and answer False. The caller goes on with
+        what they show (what they miss is picked up by its next run or date), so an operator sees why it did less."""
+        head = self.head(source)
+        if self.wait_for(source, head, timeout=timeout):
+            return True
+        log.warning("projection.read_model_lagging", source=source, head=head, waited_seconds=timeout, purpose=purpose)
+        return False
+
     #: Connections building a rebuilt projection's secondary indexes at once (a GIN index builds on one CPU). Three on
     #: two CPUs: a B-tree build ends by syncing its file to disk, time in which a third build works (the index phase
     #: of a 20,000-event directory rebuild: 0.19-0.30 s with two, 0.11-0.26 s with three, alternating, load 5).

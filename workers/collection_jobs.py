@@ -201,8 +201,8 @@ def sweep(port: SweepPort, brand_id: UUID, day: date) -> dict[str, int]:
     collections = port.collections
     if collections.swept(brand_id, day):
         return {}
-    port.engine.wait_for(Loans.name, port.engine.head(Loans.name), timeout=120)
-    port.engine.wait_for(Collections.name, port.engine.head(Collections.name), timeout=120)
+    port.engine.caught_up(Loans.name, 120, f"collections sweep of {day.isoformat()}")
+    port.engine.caught_up(Collections.name, 120, f"collections sweep of {day.isoformat()}")
     settings = port.identity.settings(brand_id)
     with port.db.pool.connection() as conn:
         moves = plan_moves(conn, brand_id, day, settings.pre_collection_window_days, settings.auto_allocate_collections)

@@ -134,7 +134,7 @@ def run_cob(port: CobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | Non
     resume_after_close(port, run.brand_id, days)
     for day in days:
         # Newly disbursed loans included, and the versions of the day before's closes (the quiet loans' watch).
-        port.engine.wait_for(Loans.name, port.engine.head(Loans.name), timeout=60)
+        port.engine.caught_up(Loans.name, 60, f"close of business {day.isoformat()}")
         started = datetime.now(UTC)
         port.store.plan(run.brand_id, day, started, run.settings.batch_size)
         outcomes: queue.Queue[object] = queue.Queue()

@@ -42,8 +42,8 @@ def run(port: ReloanJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str
     if not port.identity.configuration(brand_id).settings.automated_reloan:
         yield BatchCounts(processed=0, succeeded=0), None
         return
-    port.engine.wait_for(Loans.name, port.engine.head(Loans.name), timeout=60)
-    port.engine.wait_for(ReloanOffers.name, port.engine.head(ReloanOffers.name), timeout=60)
+    port.engine.caught_up(Loans.name, 60, "re-loan offers")
+    port.engine.caught_up(ReloanOffers.name, 60, "re-loan offers")
     desk = ReloanDesk(port.loans, port.offers, port.identity)
     loan_ids = port.queries.closed_without_offer(brand_id, job_run.settings.batch_size)
     made = sum(1 for loan_id in loan_ids if desk.offer_for(brand_id, loan_id) is not None)

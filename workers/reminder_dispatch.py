@@ -47,7 +47,7 @@ class ReminderJobPort:
 def run(port: ReminderJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """Batches of due reminders, oldest first, until none is due."""
     brand_id = job_run.brand_id
-    port.engine.wait_for(Reminders.name, port.engine.head(Reminders.name), timeout=30)
+    port.engine.caught_up(Reminders.name, 30, "reminder dispatch")
     now = port.clock.now()
     after = None
     batches = 0

@@ -119,3 +119,19 @@ def test_a_borrower_registered_in_the_portal_while_the_directory_lags_is_shown_a
             assert time.monotonic() < deadline, "the read model never caught up"
             time.sleep(0.05)
         assert "Asha Kulkarni" in shown.text and 'id="timeline"' in shown.text
+
+
+def test_a_job_reading_a_lagging_read_model_is_told_and_says_so_in_the_log(still_platform: Any) -> None:
+    import structlog
+
+    p = still_platform
+    p.get(Identity).create_brand("still-j", "Still Jobs")
+    with structlog.testing.capture_logs() as logs:
+        assert p.engine.caught_up("identity", 0.2, "a test job") is False
+    (warning,) = [entry for entry in logs if entry["event"] == "projection.read_model_lagging"]
+    assert warning["log_level"] == "warning" and warning["source"] == "identity"
+    assert warning["purpose"] == "a test job" and warning["head"] == p.engine.head("identity") > 0
+    p.start_projection_runners()
+    with structlog.testing.capture_logs() as logs:
+        assert p.engine.caught_up("identity", 30, "a test job") is True
+    assert not [entry for entry in logs if entry["event"] == "projection.read_model_lagging"]
