@@ -438,12 +438,16 @@ class ProjectionEngine:
         return statuses
 
     def wait_for(self, source: str, position: int, timeout: float = 5.0) -> bool:
-        """Block until every running projection of `source` has reached `position` (read-your-writes).
+        """Block until every running projection of `source` (a source application's name) has reached `position`
+        (read-your-writes); KeyError for a name that is not a source.
 
         Reads the tracking table each time (a rebuild elsewhere may have moved a position back);
         an in-process runner's progress wakes the wait early. A stopped projection is not waited
         for: it will not move until an operator acts, and /health reports it.
         """
+        if source not in self.applications:
+            # A projection's name here (e.g. "activity_customers") would match no projection and "catch up" at once.
+            raise KeyError(f"{source!r} is not a source application (one of {sorted(self.applications)})")
         names = [p.name for p in self.projections.values() if p.source == source]
         deadline = time.monotonic() + timeout
         while True:

@@ -123,7 +123,7 @@ def test_a_notifications_worker_killed_mid_run_sends_each_message_once_after_a_r
         left = conn.execute("SELECT count(*) AS n FROM ops.messages WHERE brand_id = %s AND status = 'sending'",
                             (tenant.brand_id,)).fetchone()["n"]  # fmt: skip
     assert left >= 1  # at least message KILL_AT: the provider has it, our ledger does not know
-    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    settle(platform, Jobs.name)
     assert _run_status(client, tenant, run_id)["status"] == "running"  # as the dead worker left it
 
     sms.victim = None

@@ -29,7 +29,7 @@ from domain.covenants.application import Covenants
 from domain.jobs.application import Jobs
 from tests.conftest import make_tenant
 from tests.e2e.test_covenants import _borrower, _covenant, _run
-from tests.support import ROOT
+from tests.support import ROOT, settle
 
 BORROWERS = 6
 KILL_AT = 3
@@ -134,7 +134,7 @@ def test_a_worker_killed_mid_send_is_recovered_by_the_next_worker_without_duplic
     # The killing answer is message KILL_AT; the next page (claimed while one sends) may have handed one more email
     # to the server, which it took before the worker died: some but not all arrived.
     assert KILL_AT <= len(server.messages) < BORROWERS
-    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    settle(platform, Jobs.name)
     assert _run_status(client, tenant, run_id)["status"] == "running"  # as the dead worker left it
 
     second, _ = _worker(dsn, smtp_port, log)
@@ -147,7 +147,7 @@ def test_a_worker_killed_mid_send_is_recovered_by_the_next_worker_without_duplic
     delivered = [m["To"] for m in server.messages]
     assert sorted(delivered) == sorted(recipients), "every borrower gets exactly one reminder"
     assert len({m["Message-ID"] for m in server.messages}) == BORROWERS
-    assert platform.engine.wait_for(Covenants.name, platform.engine.head(Covenants.name))
+    settle(platform, Covenants.name)
     notices = client.get("/api/v1/covenant-notices", params={"limit": 50}, headers=tenant.auth).json()["items"]
     assert {n["status"] for n in notices} == {"sent"} and len(notices) == BORROWERS
     presumed = [n for n in notices if n["error"] and "presumed" in n["error"]]

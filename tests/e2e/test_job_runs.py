@@ -19,12 +19,13 @@ from domain.notices.application import Notices
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_covenants import _borrower, _covenant, _evaluations, _mail_to, _run, hold_business_date
 from tests.e2e.test_notices import TOKEN, _item, _source
+from tests.support import settle
 from workers.runtime import scheduler_for
 
 
 def _execute(client: Any, platform: Any, tenant: Tenant, run_id: str) -> dict[str, Any]:
     scheduler_for(platform).execute(run_id)
-    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    settle(platform, Jobs.name)
     return dict(client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())
 
 
@@ -168,7 +169,7 @@ def test_a_burst_of_parallel_run_requests_queues_exactly_the_bound(client: Any, 
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(post, range(16)))
     assert statuses.count(202) == MAX_QUEUED_MANUAL_RUNS and statuses.count(429) == 16 - MAX_QUEUED_MANUAL_RUNS
-    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    settle(platform, Jobs.name)
     assert (
         len(client.get("/api/v1/jobs/housekeeping/runs", headers=tenant.auth).json()["items"]) == MAX_QUEUED_MANUAL_RUNS
     )
@@ -224,7 +225,7 @@ def test_a_manual_notice_sync_run_syncs_every_source_or_the_one_named(
     for run_id in run_ids:
         run = _execute(client, platform, tenant, run_id)
         assert (run["status"], run["trigger"], run["processed"]) == ("succeeded", "manual", 1), run
-    assert platform.engine.wait_for(Notices.name, platform.engine.head(Notices.name))
+    settle(platform, Notices.name)
     notices = client.get("/api/v1/notices/overdue", headers=tenant.auth).json()["items"]
     assert sorted(n["source_notice_id"] for n in notices) == ["K1", "S1"]
 

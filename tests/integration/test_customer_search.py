@@ -9,6 +9,7 @@ from domain.customers.application import Customers
 from projections.customer_queries import _NAME_KEY_IS_C, CustomerQueries
 from projections.customers import CustomerDirectory, name_positions
 from tests.conftest import make_tenant
+from tests.support import settle
 
 # Words shared by many names, "an" inside many different words, initials, and a word inside another ("sharma",
 # "sharmaji"): what decides how the search finds its candidates.
@@ -81,7 +82,7 @@ def _register(platform: Any, brand_id: UUID, names: list[str], first_phone: int)
         result = platform.get(Customers).register(brand_id, name=name, phone=f"9{first_phone + i:09d}")
         ids[result.id] = name
         position = result.position
-    assert platform.engine.wait_for("customers", position)
+    settle(platform, "customers", position)
     return ids
 
 
@@ -169,7 +170,7 @@ def test_renaming_a_borrower_moves_it_between_searches_and_its_words_in_the_voca
     first, second = _register(platform, tenant.brand_id, ["Quentin Zephyrine", "Quentin Marlow"], 872_000_000)
     assert _vocabulary(dsn, tenant.brand_id) == [("marlow", 2, 1), ("quentin", 1, 2), ("zephyrine", 2, 1)]
     renamed = platform.get(Customers).update_details(tenant.brand_id, first, name="Ostara Marlow")
-    assert platform.engine.wait_for("customers", renamed.position)
+    settle(platform, "customers", renamed.position)
 
     assert _all_pages(queries, tenant.brand_id, "zephyr", 25) == []
     assert _all_pages(queries, tenant.brand_id, "ostara m", 25) == [first]
@@ -182,7 +183,7 @@ def test_renaming_a_borrower_moves_it_between_searches_and_its_words_in_the_voca
 def test_rebuilt_directory_has_the_same_vocabulary(platform: Any, tenant: Any, dsn: str) -> None:
     ids = _register(platform, tenant.brand_id, ["Rebuild Word One", "Rebuild Word Two"], 873_000_000)
     renamed = platform.get(Customers).update_details(tenant.brand_id, next(iter(ids)), name="Rebuilt Three")
-    assert platform.engine.wait_for("customers", renamed.position)
+    settle(platform, "customers", renamed.position)
     sql = "SELECT * FROM read.customer_name_vocabulary ORDER BY brand_id, word, place"
     live = _table(dsn, sql)
     assert ("rebuild", 1, 1) in [row[1:] for row in live if row[0] == tenant.brand_id]

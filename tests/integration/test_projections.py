@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 
 from domain.customers.application import Customers
 from projections.customer_queries import CustomerQueries
@@ -30,7 +31,7 @@ def test_rebuilt_projection_equals_the_live_one(platform: Any, dsn: str, tenant:
     ]
     platform.get(Customers).add_alternate_phone(tenant.brand_id, ids[0], "97400 29999", "brother")
     r = platform.get(Customers).update_details(tenant.brand_id, ids[1], email="p1@example.in", loan_numbers=["SM7100"])
-    assert platform.engine.wait_for("customers", r.position)
+    settle(platform, "customers", r.position)
     queries = {
         "customer_directory": "SELECT * FROM read.customers ORDER BY id",
         "customer_timeline": "SELECT * FROM read.customer_timeline ORDER BY customer_id, position",
@@ -45,7 +46,7 @@ def test_rebuilt_projection_equals_the_live_one(platform: Any, dsn: str, tenant:
 
 def test_processing_a_batch_twice_applies_events_once(platform: Any, dsn: str, tenant: Any) -> None:
     r = platform.get(Customers).register(tenant.brand_id, name="Once Only", phone="97400 30001")
-    assert platform.engine.wait_for("customers", r.position)
+    settle(platform, "customers", r.position)
     projection = platform.engine.projection("customer_timeline")
     with platform.db.pool.connection() as conn:
         assert platform.engine.process_batch(conn, projection) == 0
@@ -61,3 +62,11 @@ def test_status_reports_position_and_lag(platform: Any, tenant: Any) -> None:
     assert status["customer_directory"].lag == max(
         status["customer_directory"].head - status["customer_directory"].position, 0
     )
+
+
+def test_waiting_for_a_name_that_is_not_a_source_is_an_error_not_an_instant_yes(platform: Any) -> None:
+    # "activity_customers" is a projection of the source "customers": no projection has it as its source, so a wait
+    # on it once answered True at once (three tests waited so for the activity log and never waited).
+    with pytest.raises(KeyError, match="activity_customers"):
+        platform.engine.wait_for("activity_customers", platform.engine.head("customers"))
+    assert platform.engine.wait_for("customers", platform.engine.head("customers"), timeout=30)

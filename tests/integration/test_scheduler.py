@@ -19,6 +19,7 @@ from domain.jobs.application import JobDefinition, Jobs
 from domain.jobs.job import BatchCounts, JobRun, JobSettings, RunStatus
 from projections.jobs import JobRunQueries
 from tests.conftest import make_tenant
+from tests.support import settle
 from workers.scheduler import Scheduler, SchedulerPort
 
 
@@ -50,7 +51,7 @@ def _forget_test_jobs(platform: Any) -> Iterator[None]:
 def _hold_business_date(platform: Any, tenant: Any, day: date) -> None:
     """Operate the brand as of `day`, so its runs may be dated then."""
     result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {"business_date": day.isoformat()})
-    assert platform.engine.wait_for(Identity.name, result.position)
+    settle(platform, Identity.name, result.position)
 
 
 def _register(platform: Any, name: str, cron: str | None = None) -> None:
@@ -79,7 +80,7 @@ def test_manual_run_retries_then_succeeds_with_history(platform: Any, tenant: An
         as_of=date(2026, 11, 1),
         filters={"company": "acme"},
     )
-    assert platform.engine.wait_for(Jobs.name, result.position)
+    settle(platform, Jobs.name, result.position)
     scheduler.execute(result.id)
     run = platform.get(Jobs).run(tenant.brand_id, result.id)
     assert run.status == RunStatus.RETRYING and "transient failure 1" in (run.error or "")
@@ -87,7 +88,7 @@ def test_manual_run_retries_then_succeeds_with_history(platform: Any, tenant: An
     run = platform.get(Jobs).run(tenant.brand_id, result.id)
     assert run.status == RunStatus.SUCCEEDED and run.attempt == 2
     assert run.settings.filters == {"company": "acme"} and run.settings.variables["as_of"] == "2026-11-01"
-    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    settle(platform, Jobs.name)
     view = platform.get(JobRunQueries).run(tenant.brand_id, result.id)
     assert (view.status, view.attempt, view.batches, view.processed) == ("succeeded", 2, 4, 6)
     assert platform.get(JobRunQueries).run(uuid.uuid4(), result.id) is None  # invisible to another brand
@@ -142,7 +143,7 @@ def test_scheduler_fires_the_latest_missed_slot_once(platform: Any, tenant: Any)
     # Hourly at :00 in Asia/Kolkata is :30 UTC: the 10:30, 11:30 and 12:30 slots were missed.
     scheduler.fire_due_slots(start + timedelta(hours=3, minutes=10))
     scheduler.fire_due_slots(start + timedelta(hours=3, minutes=20))
-    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    settle(platform, Jobs.name)
     runs = platform.get(JobRunQueries).history(tenant.brand_id, name).items
     assert [(r.trigger, r.as_of) for r in runs] == [("schedule", date(2026, 11, 22))]
     assert platform.ops.last_slot(tenant.brand_id, name) == datetime(2026, 11, 22, 12, 30, tzinfo=UTC)
@@ -189,7 +190,7 @@ def test_a_run_asked_for_starts_while_a_long_pass_fires_missed_slots(platform: A
     _hold_business_date(platform, mine, date(2026, 11, 1))
     asked = platform.get(Jobs).request_run(mine.brand_id, name, trigger="manual", requested_by="test",
                                            as_of=date(2026, 11, 1))  # fmt: skip
-    assert platform.engine.wait_for(Jobs.name, asked.position)
+    settle(platform, Jobs.name, asked.position)
     firing = threading.Thread(target=scheduler.tick)
     began = time.monotonic()
     firing.start()
@@ -202,7 +203,7 @@ def test_a_run_asked_for_starts_while_a_long_pass_fires_missed_slots(platform: A
         scheduler.stop()
         firing.join(timeout=30)
     assert not firing.is_alive()
-    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    settle(platform, Jobs.name)
     assert platform.get(Jobs).run(mine.brand_id, asked.id).status is RunStatus.SUCCEEDED
 
 
@@ -230,7 +231,7 @@ def test_a_dead_workers_run_is_recovered_however_many_runs_live_workers_hold(pla
         held.append(jobs.start_attempt(run_id, alive))
     orphan = jobs.request_run(tenant.brand_id, name, trigger="manual", requested_by="test", as_of=date(2026, 11, 1)).id
     jobs.start_attempt(orphan, dead)
-    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    settle(platform, Jobs.name)
     try:
         DispatchOnly(platform.port(SchedulerPort), {}).recover_stalled(platform.clock.now())
         run = jobs.run(tenant.brand_id, orphan)
@@ -257,7 +258,7 @@ def test_a_dead_workers_run_is_retried_while_a_long_pass_fires_missed_slots(plat
     jobs = platform.get(Jobs)
     run_id = jobs.request_run(mine.brand_id, name, trigger="manual", requested_by="test", as_of=date(2026, 11, 1)).id
     jobs.start_attempt(run_id, _dead_worker())
-    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    settle(platform, Jobs.name)
     scheduler = SlowFiring(platform.port(SchedulerPort), {name: handler}, workers=2)
     firing = threading.Thread(target=scheduler.tick)
     firing.start()
@@ -268,7 +269,7 @@ def test_a_dead_workers_run_is_retried_while_a_long_pass_fires_missed_slots(plat
         scheduler.stop()
         firing.join(timeout=30)
     assert not firing.is_alive()
-    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    settle(platform, Jobs.name)
     run = jobs.run(mine.brand_id, run_id)
     assert run.status is RunStatus.SUCCEEDED and run.attempt == 2
 
@@ -330,7 +331,7 @@ def test_a_brand_with_many_queued_runs_does_not_hold_up_another_brands_run(platf
 
     a_runs = [_request(platform, a.brand_id, names[i % 5], day) for i in range(40)]
     b_run = _request(platform, b.brand_id, quick, day)
-    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    settle(platform, Jobs.name)
 
     scheduler = DispatchOnly(
         platform.port(SchedulerPort), {quick: quick_job, **dict.fromkeys(names, gate)}, interval=0.2, workers=4
@@ -377,7 +378,7 @@ def test_runs_are_handed_out_brand_by_brand_in_turn(platform: Any) -> None:
 
     for tenant in (brands[0], brands[0], brands[0], brands[1], brands[2]):
         _request(platform, tenant.brand_id, name, day)
-    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    settle(platform, Jobs.name)
     scheduler = DispatchOnly(platform.port(SchedulerPort), {name: record}, interval=0.1, workers=1)
     scheduler.start()
     try:
@@ -400,7 +401,7 @@ def test_a_scheduled_run_of_a_brand_held_at_a_past_date_runs_as_of_that_date(pla
     start = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     scheduler.fire_due_slots(start)
     scheduler.fire_due_slots(start + timedelta(hours=1))
-    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    settle(platform, Jobs.name)
     (run,) = platform.get(JobRunQueries).history(tenant.brand_id, name).items
     assert (run.trigger, run.as_of) == ("schedule", date(2026, 11, 20))
 
@@ -431,6 +432,6 @@ def test_one_brands_unusable_schedule_does_not_stop_the_others(platform: Any, te
     start = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     scheduler.fire_due_slots(start)
     scheduler.fire_due_slots(start + timedelta(hours=1))
-    assert platform.engine.wait_for(Jobs.name, platform.engine.head(Jobs.name))
+    settle(platform, Jobs.name)
     assert len(platform.get(JobRunQueries).history(tenant.brand_id, name).items) == 1
     assert platform.get(JobRunQueries).history(broken.brand_id, name).items == []
