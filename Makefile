@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test unit integration e2e check lint typecheck contracts events bench browser kafka clean-db help
+.PHONY: run test unit integration e2e check lint typecheck contracts events bench browser kafka clean-db help bytecode
 
 help:
 	@echo "make run    - build the environment, start embedded PostgreSQL, seed the demo brand, serve http://127.0.0.1:8000"
@@ -20,11 +20,18 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --quiet
+# Bytecode is compiled ahead: where PYTHONDONTWRITEBYTECODE is set (it is on these machines) Python never caches it,
+# so every process compiled its ~1,400 modules again at start -- 6 s of CPU for `covenant-desk projections status`
+# (11.3 s -> 6.5 s with it; `import workers.cli` 2.3 -> 1.1 s). Python still reads .pyc files with the variable set.
+$(VENV)/.synced: pyproject.toml uv.lock Makefile | $(UV)
+	$(UV) sync --frozen --quiet --compile-bytecode
 	@touch $@
 
-run: $(VENV)/.synced
+# Our own modules (compileall skips those already up to date; an edited module is compiled in memory until then).
+bytecode: $(VENV)/.synced
+	@$(BIN)/python -m compileall -q -j 0 api domain projections adapters workers tests >/dev/null
+
+run: $(VENV)/.synced bytecode
 	$(BIN)/covenant-desk serve --seed
 
 # Debian's chromium for the portal tests (a test tool's own browser download cannot work here).
@@ -47,13 +54,13 @@ events: $(VENV)/.synced
 
 check: lint typecheck contracts
 
-test: check browser
+test: check browser bytecode
 	$(BIN)/pytest
 
-unit: $(VENV)/.synced
+unit: $(VENV)/.synced bytecode
 	$(BIN)/pytest tests/unit
 
-bench: $(VENV)/.synced
+bench: $(VENV)/.synced bytecode
 	$(BIN)/python -m tests.benchmarks.run
 
 kafka: $(VENV)/.synced
