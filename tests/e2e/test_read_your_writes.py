@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import structlog
 from starlette.testclient import TestClient
 
 from api import endpoint
@@ -122,8 +123,6 @@ def test_a_borrower_registered_in_the_portal_while_the_directory_lags_is_shown_a
 
 
 def test_a_job_reading_a_lagging_read_model_is_told_and_says_so_in_the_log(still_platform: Any) -> None:
-    import structlog
-
     p = still_platform
     p.get(Identity).create_brand("still-j", "Still Jobs")
     with structlog.testing.capture_logs() as logs:
