@@ -21,7 +21,7 @@ from adapters.postgres import Database, eventsourcing_env
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
 from tests.benchmarks.data import Borrower, BorrowerFactory
-from tests.benchmarks.harness import Rate, Verdict, fresh_database, run_threads, say
+from tests.benchmarks.harness import Rate, Verdict, fresh_database, run_threads, say, thread_handoff_us
 
 WRITERS = 4
 TARGET_RATIO = 0.8
@@ -166,4 +166,9 @@ def run(quick: bool) -> list[Verdict]:
     library_ratio = contenders[2].total.per_second / raw if raw else 0.0
     say(f"   library default recorder ratio {library_ratio:.2f} is for reference (no target)")
     say(f"   machine: {os.cpu_count()} CPUs; one event per save(), one aggregate per save()")
+    # Between two groups the writers wake one another (a wake-up, then the GIL passed on): ~3 hand-offs a group in
+    # series, where each raw writer's wake-ups overlap the others'. On a virtual machine whose other CPU is idle a
+    # hand-off waits for the host to run that CPU, so a quiet hour gives a lower ratio than a busy one.
+    across, one = thread_handoff_us(), thread_handoff_us(one_cpu=True)
+    say(f"   thread hand-off round trip (lock ping-pong): {across:,.0f} us across CPUs, {one:,.0f} us on one CPU")
     return [Verdict("append", "group-commit events/s over raw INSERTs/s", group_ratio, TARGET_RATIO, True)]
