@@ -123,6 +123,7 @@ class ProjectionEngine:
         self.applications = applications
         self.projections = {p.name: p for p in projections}
         self._advanced = threading.Condition()
+        self._advances = 0  # how often an in-process batch has moved a projection (under `_advanced`)
 
     def setup(self) -> None:
         """Create tracking, the failure table and every projection's tables (idempotent)."""
@@ -188,8 +189,7 @@ class ProjectionEngine:
                     )
                 raise
         if covered:
-            with self._advanced:
-                self._advanced.notify_all()
+            self._advance()
         return covered
 
     def _process(self, conn: Connection[Any], projection: Projection, limit: int, *, isolate: bool) -> int:
@@ -355,8 +355,7 @@ class ProjectionEngine:
         if outcome.applied:
             log.info("projection.failures_retried", projection=name, applied=outcome.applied,
                      still_failing=sorted(outcome.still_failing))  # fmt: skip
-            with self._advanced:
-                self._advanced.notify_all()
+            self._advance()
         return outcome
 
     def _retry_chain(
@@ -437,6 +436,10 @@ class ProjectionEngine:
             )
         return statuses
 
+    #: How often `wait_for` reads the tracking again with no in-process batch to wake it (a runner in another
+    #: process, a rebuild elsewhere).
+    POLL_SECONDS = 0.05
+
     def wait_for(self, source: str, position: int, timeout: float = 5.0) -> bool:
         """Block until every running projection of `source` (a source application's name) has reached `position`
         (read-your-writes); KeyError for a name that is not a source.
@@ -451,6 +454,10 @@ class ProjectionEngine:
         names = [p.name for p in self.projections.values() if p.source == source]
         deadline = time.monotonic() + timeout
         while True:
+            # Noted before the read: a batch that moves a projection after it (even before the wait below begins)
+            # changes the count, and the wait does not begin: read again at once instead of one poll later.
+            with self._advanced:
+                seen = self._advances
             with self.pool.connection() as conn:
                 rows = conn.execute(
                     "SELECT position, error IS NOT NULL AS stopped FROM ops.projection_tracking "
@@ -463,7 +470,14 @@ class ProjectionEngine:
             if remaining <= 0:
                 return False
             with self._advanced:
-                self._advanced.wait(min(remaining, 0.05))
+                if self._advances == seen:
+                    self._advanced.wait(min(remaining, self.POLL_SECONDS))
+
+    def _advance(self) -> None:
+        """Wake the `wait_for`s of this process: a batch has moved a projection."""
+        with self._advanced:
+            self._advances += 1
+            self._advanced.notify_all()
 
     def caught_up(self, source: str, timeout: float, purpose: str) -> bool:
         """Wait for every running read model of `source` to reach the source's head, for a job about to read them;
@@ -667,6 +681,5 @@ class ProjectionEngine:
             settle(turn ^ 1)
             self.pool.putconn(other)
         if done:
-            with self._advanced:
-                self._advanced.notify_all()
+            self._advance()
         return self._committed(conn, projection)

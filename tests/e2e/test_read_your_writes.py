@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -134,3 +135,35 @@ def test_a_job_reading_a_lagging_read_model_is_told_and_says_so_in_the_log(still
     with structlog.testing.capture_logs() as logs:
         assert p.engine.caught_up("identity", 30, "a test job") is True
     assert not [entry for entry in logs if entry["event"] == "projection.read_model_lagging"]
+
+
+def test_a_batch_landing_between_a_waits_read_and_its_sleep_still_wakes_it(
+    still_platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lost wake-up: wait_for reads the tracking (behind), then an in-process batch catches up and notifies before
+    # the wait has begun to listen. The wait must read again at once, not sleep a whole poll.
+    p = still_platform
+    engine = p.engine
+    p.get(Identity).create_brand("still-w", "Still Wakes")
+    head = engine.head("identity")
+    identity = [name for name, projection in engine.projections.items() if projection.source == "identity"]
+    original = engine.pool.connection
+    reads: list[int] = []
+
+    @contextmanager
+    def connection(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        with original(*args, **kwargs) as conn:
+            yield conn
+        reads.append(1)
+        if len(reads) == 1:  # right after the wait's first read: the runner's batches land (and notify) here
+            for name in identity:
+                with original() as other:
+                    while engine.process_batch(other, engine.projection(name)):
+                        pass
+
+    monkeypatch.setattr(engine.pool, "connection", connection)
+    monkeypatch.setattr(engine, "POLL_SECONDS", 60.0)  # a wait that missed the notice would sleep to the deadline
+    began = time.monotonic()
+    assert engine.wait_for("identity", head, timeout=20)
+    assert time.monotonic() - began < 10
+    assert len(reads) == 2  # the read that found it behind, and one more straight after the batches
