@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import structlog
@@ -88,13 +88,14 @@ class ProjectionRunner(threading.Thread):
                 head = self.engine.head(self.source)
                 checked_at = time.monotonic()
                 covered = 0
+                shared: dict[tuple[int, int], Any] = {}  # this pass's batches of events, read once (process_batch)
                 for projection in self.projections:
                     # One stopped projection must not hold up the others of its source.
                     if self.resume_at.get(projection.name, 0.0) > time.monotonic():
                         continue
                     try:
                         with self.engine.pool.connection() as conn:
-                            covered += self.engine.process_batch(conn, projection, self.batch)
+                            covered += self.engine.process_batch(conn, projection, self.batch, head=head, shared=shared)
                         self.resume_at.pop(projection.name, None)
                     except ProjectionStalled:
                         self.resume_at[projection.name] = time.monotonic() + self.STOPPED_RETRY_SECONDS

@@ -70,3 +70,27 @@ def test_waiting_for_a_name_that_is_not_a_source_is_an_error_not_an_instant_yes(
     with pytest.raises(KeyError, match="activity_customers"):
         platform.engine.wait_for("activity_customers", platform.engine.head("customers"))
     assert platform.engine.wait_for("customers", platform.engine.head("customers"), timeout=30)
+
+
+def test_a_runner_pass_reads_a_small_batch_once_and_each_projection_keeps_its_own_topics(
+    platform: Any, tenant: Any
+) -> None:
+    from projections.engine import SHARED_READ_MAX, _batch_events
+
+    customers = platform.get(Customers)
+    first = customers.register(tenant.brand_id, name="Shared Read One", phone="97400 50001")
+    customers.add_alternate_phone(tenant.brand_id, first.id, "97400 50002", "sister")
+    customers.update_details(tenant.brand_id, first.id, email="one@example.in", loan_numbers=["SM750001"])
+    last = customers.register(tenant.brand_id, name="Shared Read Two", phone="97400 50003")
+    start, stop = first.position - 1, last.position
+    assert 0 < stop - start <= SHARED_READ_MAX
+    app = platform.engine.applications["customers"]
+    of_source = [p for p in platform.engine.projections.values() if p.source == "customers"]
+    assert len({p.topics for p in of_source}) > 2  # projections of several topic sets, and one of every topic
+    shared: dict[tuple[int, int], Any] = {}
+    for projection in of_source:
+        alone = [n.id for n in _batch_events(app, projection, start, stop, None)]
+        together = [n.id for n in _batch_events(app, projection, start, stop, shared)]
+        assert together == alone
+    assert list(shared) == [(start, stop)]  # one read served the pass
+    assert [n.id for n in shared[(start, stop)]] == list(range(start + 1, stop + 1))
