@@ -115,31 +115,41 @@ TRACKING_DDL = (
 TRACKING_COLUMNS = {"failures": "integer NOT NULL DEFAULT 0", "error": "text", "error_at": "timestamptz"}
 
 
-#: The largest batch (in notification ids) that the projections of a runner's pass read once together: following
-#: the writes, a few events each, where one read instead of one a projection is most of a batch's saving. A bigger
-#: batch (catching up) reads only its own topics, as a projection alone would.
-SHARED_READ_MAX = 1_000
+#: How far behind a runner's pass head (in notification ids) a projection may be for its batch to take that head
+#: (no head of its own) and share the pass's read of the batch's events (`_batch_events`): following the writes a
+#: few events at a time, where one read instead of one a projection is most of a batch's saving. Further behind (a
+#: busy writer, a catch-up) it reads a head of its own, so the writes since the pass began make one bigger batch.
+SHARED_READ_MAX = 100
 
 
 def _batch_events(
-    app: Any, projection: Projection, position: int, stop: int, shared: dict[tuple[int, int], Sequence[Any]] | None
+    app: Any,
+    projection: Projection,
+    position: int,
+    stop: int,
+    shared: dict[tuple[int, int], Sequence[Any] | None] | None,
 ) -> Sequence[Any]:
-    """The stored events of a batch (position, stop] of the projection's topics; with `shared` (a runner's pass), a
-    small batch is read once for every projection of the pass at the same (position, stop) and filtered here."""
-    if shared is None or stop - position > SHARED_READ_MAX:
-        return app.recorder.select_notifications(  # type: ignore[no-any-return]
-            start=position, limit=stop - position, stop=stop, topics=list(projection.topics), inclusive_of_start=False
-        )
-    every = shared.get((position, stop))
-    if every is None:
-        shared.clear()  # one batch kept: the pass's projections are at one position when they follow the writes
-        every = shared[(position, stop)] = app.recorder.select_notifications(
-            start=position, limit=stop - position, stop=stop, inclusive_of_start=False
-        )
-    if not projection.topics:
-        return every
-    topics = set(projection.topics)
-    return [n for n in every if n.topic in topics]
+    """The stored events of a batch (position, stop] of the projection's topics. With `shared` (a runner's pass), the
+    first projection of the pass at that batch reads its own topics and notes the batch; a second reads every topic
+    once for itself and the rest, each filtering its own here. Projections at different positions (each batch asked
+    for once) read no more than alone."""
+    key = (position, stop)
+    if shared is not None and key in shared:
+        every = shared[key]
+        if every is None:
+            every = shared[key] = app.recorder.select_notifications(
+                start=position, limit=stop - position, stop=stop, inclusive_of_start=False
+            )
+        if not projection.topics:
+            return every
+        topics = set(projection.topics)
+        return [n for n in every if n.topic in topics]
+    if shared is not None:
+        shared.clear()  # one batch noted: the pass's projections are at one position when they follow the writes
+        shared[key] = None
+    return app.recorder.select_notifications(  # type: ignore[no-any-return]
+        start=position, limit=stop - position, stop=stop, topics=list(projection.topics), inclusive_of_start=False
+    )
 
 
 class ProjectionEngine:
@@ -197,7 +207,7 @@ class ProjectionEngine:
         limit: int = 2000,
         *,
         head: int | None = None,
-        shared: dict[tuple[int, int], Sequence[Any]] | None = None,
+        shared: dict[tuple[int, int], Sequence[Any] | None] | None = None,
     ) -> int:
         """Apply the next batch of events in one transaction; return how many notifications it covered.
 
@@ -240,7 +250,7 @@ class ProjectionEngine:
         *,
         isolate: bool,
         head: int | None = None,
-        shared: dict[tuple[int, int], Sequence[Any]] | None = None,
+        shared: dict[tuple[int, int], Sequence[Any] | None] | None = None,
     ) -> int:
         app = self.applications[projection.source]
         with conn.transaction():
@@ -256,8 +266,10 @@ class ProjectionEngine:
                 (projection.name,),
             ).fetchone()
             position, failures = (row["position"], row["failures"]) if row else (0, 0)
-            if head is None:
-                head = app.recorder.max_notification_id() or 0
+            if head is None or head - position > SHARED_READ_MAX:
+                # Further behind than a few events (or not in a runner's pass): a head of its own, so the writes
+                # since the pass began make one bigger batch, and a read of its own topics, as before.
+                head, shared = app.recorder.max_notification_id() or 0, None
             if head <= position:
                 return 0
             stop = min(head, position + limit)
