@@ -215,9 +215,9 @@ class ProjectionEngine:
         events isolated, recorded and skipped (see the module docstring); ProjectionStalled when too many fail.
 
         A runner passes its source's `head` as read once for a pass over its projections, and a `shared` dict for
-        that pass: the projections at the same position then read their events from the event store once (every
-        topic, each keeping its own), not one read (and one head) each. The events up to a head read are final
-        (notification ids follow commit order), so a later projection's read would return the same rows.
+        that pass: a projection within SHARED_READ_MAX of that head takes it instead of reading its own, and the
+        projections with a batch in common share one read of its events (`_batch_events`). The events up to a head
+        once read are final (notification ids follow commit order), so a later read would return the same rows.
         """
         try:
             with collector_paused():  # a batch's objects die by reference counting: see gc_pause
