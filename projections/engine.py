@@ -160,7 +160,7 @@ class ProjectionEngine:
         self.applications = applications
         self.projections = {p.name: p for p in projections}
         self._advanced = threading.Condition()
-        self._advances = 0  # how often an in-process batch has moved a projection (under `_advanced`)
+        self._committed_at: dict[str, int] = {}  # projection -> the position its last in-process batch committed
 
     def setup(self) -> None:
         """Create tracking, the failure table and every projection's tables (idempotent)."""
@@ -221,14 +221,14 @@ class ProjectionEngine:
         """
         try:
             with collector_paused():  # a batch's objects die by reference counting: see gc_pause
-                covered = self._process(conn, projection, limit, isolate=False, head=head, shared=shared)
+                covered, stop = self._process(conn, projection, limit, isolate=False, head=head, shared=shared)
         except Exception as exc:
             if is_transient(exc):
                 raise
             log.warning("projection.batch_failed", projection=projection.name, error=describe_error(exc))
             try:
                 with collector_paused():
-                    covered = self._process(conn, projection, limit, isolate=True, head=head, shared=shared)
+                    covered, stop = self._process(conn, projection, limit, isolate=True, head=head, shared=shared)
             except ProjectionStalled as stalled:
                 log.error("projection.stalled", projection=projection.name, error=str(stalled))
                 with conn.transaction():
@@ -239,7 +239,7 @@ class ProjectionEngine:
                     )
                 raise
         if covered:
-            self._advance()
+            self._advance(projection.name, stop)
         return covered
 
     def _process(
@@ -251,7 +251,9 @@ class ProjectionEngine:
         isolate: bool,
         head: int | None = None,
         shared: dict[tuple[int, int], Sequence[Any] | None] | None = None,
-    ) -> int:
+    ) -> tuple[int, int]:
+        """One batch's transaction: (notifications covered, the position committed); (0, position) when there was
+        nothing to do."""
         app = self.applications[projection.source]
         with conn.transaction():
             # Asynchronous commit (this transaction only): a batch's commit does not wait for its WAL flush (5-6 ms
@@ -271,13 +273,13 @@ class ProjectionEngine:
                 # since the pass began make one bigger batch, and a read of its own topics, as before.
                 head, shared = app.recorder.max_notification_id() or 0, None
             if head <= position:
-                return 0
+                return 0, position
             stop = min(head, position + limit)
             notifications = _batch_events(app, projection, position, stop, shared)
             if not failures and not isolate:  # The hot path: no aggregate is parked, nothing has failed.
                 advance_only = [Write(_ADVANCE, (stop, projection.name))]
                 self._apply(conn, projection, app, notifications, advance_only, stored=True)
-                return stop - position
+                return stop - position, stop
             isolation = _Isolation(
                 self, conn, projection, app, self._parked_aggregates(conn, projection) if failures else {}
             )
@@ -298,7 +300,7 @@ class ProjectionEngine:
                 positions=[n.id for n, _, _ in isolation.failed],
                 parked=len(isolation.parked),
             )
-        return stop - position
+        return stop - position, stop
 
     def _apply(
         self,
@@ -415,7 +417,6 @@ class ProjectionEngine:
         if outcome.applied:
             log.info("projection.failures_retried", projection=name, applied=outcome.applied,
                      still_failing=sorted(outcome.still_failing))  # fmt: skip
-            self._advance()
         return outcome
 
     def _retry_chain(
@@ -496,17 +497,19 @@ class ProjectionEngine:
             )
         return statuses
 
-    #: How often `wait_for` reads the tracking again with no in-process batch to wake it (a runner in another
-    #: process, a rebuild elsewhere).
+    #: How often `wait_for` reads the tracking again when no in-process batch says the projections it waits for are
+    #: there (a runner in another process, a rebuild elsewhere).
     POLL_SECONDS = 0.05
 
     def wait_for(self, source: str, position: int, timeout: float = 5.0) -> bool:
         """Block until every running projection of `source` (a source application's name) has reached `position`
         (read-your-writes); KeyError for a name that is not a source.
 
-        Reads the tracking table each time (a rebuild elsewhere may have moved a position back);
-        an in-process runner's progress wakes the wait early. A stopped projection is not waited
-        for: it will not move until an operator acts, and /health reports it.
+        The answer is always the tracking table's (a rebuild elsewhere may have moved a position back). Between
+        reads the wait sleeps until the in-process batches have committed `position` for every projection the last
+        read found behind -- one read more, not one a batch: a source's runner moves its projections one after
+        another -- or for a poll, which sees runners in other processes. A stopped projection is not waited for:
+        it will not move until an operator acts, and /health reports it.
         """
         if source not in self.applications:
             # A projection's name here (e.g. "activity_customers") would match no projection and "catch up" at once.
@@ -514,29 +517,43 @@ class ProjectionEngine:
         names = [p.name for p in self.projections.values() if p.source == source]
         deadline = time.monotonic() + timeout
         while True:
-            # Noted before the read: a batch that moves a projection after it (even before the wait below begins)
-            # changes the count, and the wait does not begin: read again at once instead of one poll later.
+            # Noted before the read: a batch committed after it (even before the sleep below begins) shows as a
+            # change here, so the wait reads again at once instead of one poll later.
             with self._advanced:
-                seen = self._advances
+                before = dict(self._committed_at)
             with self.pool.connection() as conn:
                 rows = conn.execute(
-                    "SELECT position, error IS NOT NULL AS stopped FROM ops.projection_tracking "
+                    "SELECT projection, position, error IS NOT NULL AS stopped FROM ops.projection_tracking "
                     "WHERE projection = ANY(%s)",
                     (names,),
                 ).fetchall()
-            if len(rows) == len(names) and all(r["position"] >= position or r["stopped"] for r in rows):
+            reached = {r["projection"] for r in rows if r["position"] >= position or r["stopped"]}
+            behind = [name for name in names if name not in reached]
+            if not behind:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
+            poll_ends = time.monotonic() + min(remaining, self.POLL_SECONDS)
             with self._advanced:
-                if self._advances == seen:
-                    self._advanced.wait(min(remaining, self.POLL_SECONDS))
+                while not self._committed_since(before, behind, position):
+                    if (left := poll_ends - time.monotonic()) <= 0:
+                        break
+                    self._advanced.wait(left)
 
-    def _advance(self) -> None:
-        """Wake the `wait_for`s of this process: a batch has moved a projection."""
+    def _committed_since(self, before: dict[str, int], names: list[str], position: int) -> bool:
+        """Whether in-process batches have committed `position` for each of `names` since `before` (a copy of
+        `_committed_at`, under `_advanced`). Only what changed since counts: an older position (say, before a
+        rebuild elsewhere reset it) is what the read after `before` has just contradicted."""
+        return all(
+            (at := self._committed_at.get(name)) is not None and at != before.get(name) and at >= position
+            for name in names
+        )
+
+    def _advance(self, name: str, position: int) -> None:
+        """Wake the `wait_for`s of this process: a batch has moved projection `name` to `position` (committed)."""
         with self._advanced:
-            self._advances += 1
+            self._committed_at[name] = position
             self._advanced.notify_all()
 
     def caught_up(self, source: str, timeout: float, purpose: str) -> bool:
@@ -740,6 +757,7 @@ class ProjectionEngine:
             settle(turn)  # the earlier batch first (the later one waits for it)
             settle(turn ^ 1)
             self.pool.putconn(other)
+        committed = self._committed(conn, projection)
         if done:
-            self._advance()
-        return self._committed(conn, projection)
+            self._advance(projection.name, committed)
+        return committed

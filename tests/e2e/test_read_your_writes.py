@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
 import structlog
 from starlette.testclient import TestClient
@@ -166,3 +168,87 @@ def test_a_batch_landing_between_a_waits_read_and_its_sleep_still_wakes_it(
     assert engine.wait_for("identity", head, timeout=20)
     assert time.monotonic() - began < 10
     assert len(reads) == 2  # the read that found it behind, and one more straight after the batches
+
+
+def _counting_reads(engine: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the engine pool's connections taken from now on (a wait's reads of the tracking, in these tests)."""
+    original = engine.pool.connection
+    reads: list[int] = []
+
+    @contextmanager
+    def connection(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        reads.append(1)
+        with original(*args, **kwargs) as conn:
+            yield conn
+
+    monkeypatch.setattr(engine.pool, "connection", connection)
+    return reads
+
+
+def test_a_wait_reads_the_tracking_again_once_every_projection_it_waits_for_is_there_not_after_each_batch(
+    still_platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A source's runner moves its projections one after another; each batch wakes the waits of the process. A wait
+    # reads the tracking again when the batches have moved every projection it found behind, not once a batch.
+    p = still_platform
+    engine = p.engine
+    p.get(Identity).create_brand("still-r", "Still Reads")
+    head = engine.head("identity")
+    identity = [engine.projection(n) for n, pr in engine.projections.items() if pr.source == "identity"]
+    assert len(identity) >= 3
+    conns = [engine.pool.getconn() for _ in identity]  # taken before the count begins
+    reads = _counting_reads(engine, monkeypatch)
+    monkeypatch.setattr(engine, "POLL_SECONDS", 60.0)  # only the in-process batches can end the wait early
+    landed: list[int] = []
+
+    def runner() -> None:
+        time.sleep(0.3)  # the wait has read (all behind) and sleeps
+        for conn, projection in zip(conns, identity, strict=True):
+            landed.append(engine.process_batch(conn, projection, limit=10_000))
+            time.sleep(0.05)  # each batch wakes the wait on its own
+
+    thread = threading.Thread(target=runner)
+    thread.start()
+    try:
+        assert engine.wait_for("identity", head, timeout=20)
+    finally:
+        thread.join()
+        for conn in conns:
+            engine.pool.putconn(conn)
+    assert len(landed) == len(identity) and all(landed)
+    assert len(reads) == 2  # the read that found every projection behind, and one after the last batch
+
+
+def test_a_position_committed_before_the_read_does_not_end_the_wait_nor_keep_it_reading(
+    still_platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This process's batches moved every projection to the head; then a rebuild elsewhere set one back to 0. The
+    # wait must trust the tracking, not what this process last committed, and poll for the other process's progress
+    # (not read in a busy loop).
+    p = still_platform
+    engine = p.engine
+    p.get(Identity).create_brand("still-b", "Still Rebuilt")
+    head = engine.head("identity")
+    identity = [n for n, pr in engine.projections.items() if pr.source == "identity"]
+    with engine.pool.connection() as conn:
+        for name in identity:
+            engine.process_batch(conn, engine.projection(name), limit=10_000)
+        conn.execute("UPDATE ops.projection_tracking SET position = 0 WHERE projection = %s", (identity[0],))
+    reads = _counting_reads(engine, monkeypatch)
+    monkeypatch.setattr(engine, "POLL_SECONDS", 0.1)
+    began = time.monotonic()
+    assert engine.wait_for("identity", head, timeout=0.5) is False
+    assert time.monotonic() - began >= 0.5
+    assert 4 <= len(reads) <= 8  # a read a poll, about 0.5 / 0.1 + 1
+
+    def elsewhere() -> None:  # the other process's rebuild reaches the head again
+        time.sleep(0.2)
+        with psycopg.connect(p.dsn, autocommit=True) as other:
+            other.execute("UPDATE ops.projection_tracking SET position = %s WHERE projection = %s", (head, identity[0]))
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    try:
+        assert engine.wait_for("identity", head, timeout=20)
+    finally:
+        thread.join()
