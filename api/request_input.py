@@ -197,3 +197,24 @@ def canonical(raw: bytes) -> bytes:
         return json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
     except (json.JSONDecodeError, UnicodeDecodeError):
         return raw
+
+
+def check_ranges(model: BaseModel, *pairs: tuple[str, str]) -> None:
+    """A 422 naming each range of `model`'s (start field, end field) pairs whose end is before its start (both
+    given, of one kind: two dates, or two instants both with or both without an offset), by their parameter
+    names. A reversed range would match nothing and answer an empty page as if nothing were there."""
+    errors: list[FieldError] = []
+    for start_name, end_name in pairs:
+        start, end = getattr(model, start_name), getattr(model, end_name)
+        if start is None or end is None or type(start) is not type(end):
+            continue
+        try:
+            reversed_ = end < start
+        except TypeError:  # an instant with an offset and one without: the brand's time zone decides, later
+            continue
+        if reversed_:
+            fields = type(model).model_fields
+            shown_start = fields[start_name].alias or start_name
+            errors.append(FieldError(fields[end_name].alias or end_name, f"must not be before '{shown_start}'"))
+    if errors:
+        raise InvalidInput(errors)

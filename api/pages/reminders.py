@@ -23,7 +23,7 @@ from domain.identity.principal import Principal
 from domain.reminders.application import Reminders
 from domain.reminders.reminder import ReminderChannel, ReminderStatus
 from domain.shared.clock import DEFAULT_TIMEZONE
-from domain.shared.errors import DomainError, InvalidValue, NotFound
+from domain.shared.errors import DomainError, InvalidInput, InvalidValue, NotFound
 from projections.customer_queries import CustomerQueries
 from projections.reminders import ReminderQueries
 
@@ -60,7 +60,16 @@ def _query(request: Request) -> tuple[ReminderQuery, str | None]:
                 values[name] = date.fromisoformat(raw)
         except ValueError:
             bad.append(name.replace("_", " "))
-    return ReminderQuery(**values), (f"ignored: {', '.join(bad)} (not a valid value)" if bad else None)
+    notes = [f"ignored: {', '.join(bad)} (not a valid value)"] if bad else []
+    try:
+        query = ReminderQuery(**values)
+    except InvalidInput as reversed_:  # a range whose end is before its start: its end is dropped, and named
+        for error in reversed_.errors:
+            values.pop(error.field, None)
+            start = error.field.removesuffix("_to") + " from"
+            notes.append(f"ignored: {error.field.replace('_', ' ')} (before {start})")
+        query = ReminderQuery(**values)
+    return query, "; ".join(notes) or None
 
 
 async def _list(request: Request, port: ReminderPagePort, principal: Principal, error: str | None = None,

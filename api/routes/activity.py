@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import check_ranges
 from domain.identity.permissions import Level, Permission
 from domain.shared.values import Instant
 from projections.activity import ActivityQueries
@@ -39,6 +40,11 @@ class ActivityQuery(BaseModel):
     to: Instant | None = None
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ActivityQuery:
+        check_ranges(self, ("from_", "to"))
+        return self
 
 
 class ActivityEntryOut(BaseModel):

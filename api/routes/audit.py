@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import Response
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import check_ranges
 from api.routes.activity import ActivityPageOut
 from domain.audit.replay import AuditReplay
 from domain.identity.permissions import Level, Permission
@@ -69,6 +70,11 @@ class TrailQuery(BaseModel):
     to: Instant | None = None
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> TrailQuery:
+        check_ranges(self, ("from_", "to"))
+        return self
 
 
 class AuditTypesOut(BaseModel):

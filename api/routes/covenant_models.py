@@ -6,9 +6,10 @@ from datetime import date
 from decimal import Decimal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.endpoint import InstantOut
+from api.request_input import check_ranges
 from domain.covenants.schedule import Frequency
 from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
 from domain.covenants.terms import CovenantType, Operator, Terms
@@ -68,6 +69,11 @@ class WorklistQuery(BaseModel):
     assignee_id: UUID | None = None
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> WorklistQuery:
+        check_ranges(self, ("due_from", "due_to"))
+        return self
 
 
 class EvidenceIn(BaseModel):

@@ -20,6 +20,7 @@ from domain.fieldwork.application import FieldWork
 from domain.fieldwork.visit import FieldVisitNotFound, VisitOutcome, VisitStatus
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
+from domain.loans.loan import LoanNotFound
 from domain.shared.values import BusinessDate
 from projections.fieldwork_queries import FieldworkQueries, VisitRow
 
@@ -162,6 +163,8 @@ def loan_visits(ctx: Context[FieldVisitPort]) -> Reply:
     scope = agent_scope(ctx.principal) or q.assignee
     if agent_scope(ctx.principal) is not None:  # an agent sees their visits of their own loans
         guard(ctx.port.collections, ctx.principal, ctx.path["loan_id"], Level.READ)
+    elif not ctx.port.collections.queries.has_loan(ctx.brand_id, ctx.path["loan_id"]):  # none, or another brand's
+        raise LoanNotFound(f"loan {ctx.path['loan_id']} not found", id=str(ctx.path["loan_id"]))
     status = q.status.value if q.status else None
     page = ctx.port.queries.visits(
         ctx.brand_id, assignee_id=scope, status=status, loan_id=ctx.path["loan_id"], cursor=q.cursor, limit=q.limit

@@ -8,9 +8,10 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import check_ranges
 from api.routes.notice_sources import scope_of
 from domain.customers.application import Customers
 from domain.identity.permissions import Level, Permission
@@ -48,6 +49,11 @@ class FeedQuery(BaseModel):
     due_to: BusinessDate | None = None
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> FeedQuery:
+        check_ranges(self, ("due_from", "due_to"))
+        return self
 
 
 class NoticeMatchOut(BaseModel):

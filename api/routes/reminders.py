@@ -8,9 +8,10 @@ from datetime import date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import check_ranges
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.reminders.application import Reminders
@@ -65,6 +66,11 @@ class ReminderQuery(BaseModel):
     q: str | None = Field(None, max_length=100)
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ReminderQuery:
+        check_ranges(self, ("created_from", "created_to"), ("scheduled_from", "scheduled_to"))
+        return self
 
 
 class ReminderOut(BaseModel):

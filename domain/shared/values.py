@@ -145,6 +145,8 @@ def clean_text(
 # Decimals ---------------------------------------------------------------------------------------------------------
 
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: A decimal string as the API's schemas publish it (`DecimalRule.json_schema`); digits and places are checked after.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,17 @@ class DecimalRule:
         return value
 
     def validate(self, raw: object) -> Decimal:
-        """`parse` for a pydantic validator (ValueError, so one 422 names every bad field)."""
+        """`parse` for a pydantic validator (ValueError, so one 422 names every bad field). A string must be what
+        `json_schema` publishes, a plain decimal: no exponent, '+', spaces or bare point (`parse`, for files and the
+        command line, takes those too). "1e5" where "1.5" was meant would otherwise be a lakh of rupees."""
+        if isinstance(raw, str) and not _PLAIN_DECIMAL.fullmatch(raw):
+            if raw.strip().lower().lstrip("+-") in ("nan", "snan", "inf", "infinity"):
+                raise ValueError("must be a finite number")
+            shown = raw if len(raw) <= 40 else raw[:40] + "…"
+            raise ValueError(
+                f"'{shown}' is not a decimal number as written here: digits with an optional point and decimals "
+                "(no exponent, '+' or spaces)"
+            )
         try:
             return self.parse(raw)
         except InvalidValue as exc:

@@ -115,6 +115,8 @@ def test_manager_cycles_and_leave_dates_are_refused(client: Any, tenant: Tenant)
         f"/api/v1/staff/{a['id']}/leaves", json={"start": "2026-12-10", "end": "2026-12-01"}, headers=tenant.auth
     )
     assert backwards.status_code == 422
+    assert [e["field"] for e in backwards.json()["errors"]] == ["end"], backwards.text
+    assert client.get(f"/api/v1/staff/{a['id']}", headers=tenant.auth).json()["leaves"] == []  # nothing recorded
     leave = client.post(
         f"/api/v1/staff/{a['id']}/leaves",
         json={"start": "2026-12-01", "end": "2026-12-10", "reason": "wedding"},

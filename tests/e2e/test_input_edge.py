@@ -331,7 +331,11 @@ def test_deep_huge_or_non_standard_json_is_400(client: Any, boss: Tenant) -> Non
 @pytest.mark.parametrize(
     ("value", "says"),
     [
-        ("1e999999999", "digits before the decimal point"),
+        ("1e999999999", "no exponent"),
+        ("1e3", "no exponent"),  # a thousand where 1.3 was meant: the schema's plain decimals only
+        ("+1", "no exponent, '+' or spaces"),
+        (" 1", "not a decimal number"),
+        ("1.", "not a decimal number"),
         (1e308 * 10, "finite"),  # sent as the JSON number 1e999, too large for a float
         ("NaN", "finite"),
         ("Infinity", "finite"),
@@ -483,3 +487,26 @@ def test_every_date_instant_and_decimal_input_uses_the_shared_bounded_types() ->
         if model is not None and (bare := _bare(model, set()))
     }
     assert offenders == {}
+
+
+@pytest.mark.parametrize(
+    ("path", "start", "end", "first", "last"),
+    [
+        ("/api/v1/audit/trail", "from", "to", "2027-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+        ("/api/v1/activity", "from", "to", "2027-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+        ("/api/v1/notices/upcoming", "due_from", "due_to", "2027-01-01", "2026-01-01"),
+        ("/api/v1/notices/overdue", "due_from", "due_to", "2027-01-01", "2026-01-01"),
+        ("/api/v1/covenants", "due_from", "due_to", "2027-01-01", "2026-01-01"),
+        ("/api/v1/reminders", "created_from", "created_to", "2027-01-01", "2026-01-01"),
+        ("/api/v1/reminders", "scheduled_from", "scheduled_to", "2027-01-01T10:00:00Z", "2027-01-01T09:59:59Z"),
+    ],
+)
+def test_a_reversed_range_on_a_list_is_422_naming_its_end_and_a_one_day_range_is_a_page(
+    client: Any, boss: Tenant, path: str, start: str, end: str, first: str, last: str
+) -> None:
+    # A range whose end is before its start matches nothing: an empty page would read as "there is nothing".
+    got = client.get(path, params={start: first, end: last}, headers=boss.auth)
+    assert got.status_code == 422 and got.headers["content-type"].startswith("application/problem+json"), got.text
+    assert got.json()["errors"] == [{"field": end, "message": f"must not be before '{start}'"}]
+    same = client.get(path, params={start: first, end: first}, headers=boss.auth)
+    assert same.status_code == 200 and "items" in same.json(), same.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -184,3 +185,22 @@ def test_json_nesting_is_measured_without_parsing_and_ignores_brackets_in_string
     assert nests_deeper_than(b"[" * 1000 + b"]" * 1000, 32)
     assert nests_deeper_than(b"[" * 100_000, 32)
     assert not nests_deeper_than(b"[" + b"{}," * 100_000 + b"{}]", 2)
+
+
+@pytest.mark.parametrize("raw", ["1e3", "1E+3", "+100", " 100", "100 ", "1.", ".5", "1_000", "0x10"])
+def test_an_api_decimal_string_is_the_schemas_plain_digits(raw: str) -> None:
+    # `parse` (files, the command line) reads these; the API's schemas publish plain digits, and "1e5" typed for
+    # "1.5" must not become a lakh of rupees.
+    with pytest.raises(ValueError, match="no exponent"):
+        MONEY.validate(raw)
+    assert re.fullmatch(str(MONEY.json_schema()["anyOf"][1]["pattern"]), raw) is None  # type: ignore[index]
+
+
+def test_plain_api_decimals_and_numbers_are_read_as_before() -> None:
+    assert MONEY.validate("1000") == Decimal("1000.00")
+    assert MONEY.validate("1000.5") == Decimal("1000.50")
+    assert MONEY.validate(1e3) == Decimal("1000.00")  # a JSON number may have an exponent: it is a number
+    assert MEASURE.validate("-2.5") == Decimal("-2.5")
+    for raw, says in (("-5", "at least 0"), ("1.005", "decimal places"), ("NaN", "finite"), ("Infinity", "finite")):
+        with pytest.raises(ValueError, match=says):
+            MONEY.validate(raw)
