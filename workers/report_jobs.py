@@ -36,6 +36,7 @@ DEFINITION = JobDefinition(
     "to 10 MiB, otherwise a link to the download. Requested from the reports page or the API.",
     defaults=JobSettings(cron=None, batch_size=1, retry_count=2, retry_interval_seconds=60),
     variable_keys=frozenset({"as_of", "slug", "to", "from", "to_date"}),
+    required_variables=frozenset({"to", "from", "to_date"}),
     scheduled=False,
 )
 

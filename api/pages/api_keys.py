@@ -11,7 +11,7 @@ from api.web import PENDING, Page, act, after_write, error_text, form_text, not_
 from domain.identity.application import Identity, IssuedKey
 from domain.identity.permissions import CROSS_BRAND_ROLES, ROLES
 from domain.identity.principal import Principal
-from domain.shared.errors import DomainError
+from domain.shared.errors import DomainError, NotFound
 
 
 async def _keys(
@@ -66,6 +66,8 @@ async def keys_revoke(request: Request, port: ApiKeysPort, principal: Principal)
         return await not_found(request)
     try:
         result = await act(principal, lambda: port.identity.revoke_api_key(principal.brand_id, key_id))
+    except NotFound:  # none, or another brand's: as if there were none
+        return await not_found(request)
     except DomainError as exc:
         return await _keys(request, port, principal, error=error_text(exc))
     return await after_write(request, Identity.name, result.position, "/api-keys")

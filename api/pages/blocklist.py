@@ -12,7 +12,7 @@ from domain.blocklist.application import Blocklists
 from domain.blocklist.entry import BlockKind
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
-from domain.shared.errors import DomainError
+from domain.shared.errors import DomainError, NotFound
 
 READ = (Permission.BLOCKLIST, Level.READ)
 WRITE = (Permission.BLOCKLIST, Level.WRITE)
@@ -58,6 +58,8 @@ async def blocklist_remove(request: Request, port: BlocklistPort, principal: Pri
     reason = form_text(request, "reason") or "removed by staff"
     try:
         result = await act(principal, lambda: port.blocklists.remove(principal.brand_id, entry_id, reason))
+    except NotFound:  # none, or another brand's: as if there were none
+        return await not_found(request)
     except DomainError as exc:
         return await _blocklist(request, port, principal, error=error_text(exc))
     return await after_write(request, Blocklists.name, result.position, "/blocklist")

@@ -38,6 +38,8 @@ class JobDefinition:
     defaults: JobSettings
     filter_keys: frozenset[str] = field(default_factory=frozenset)
     variable_keys: frozenset[str] = field(default_factory=lambda: frozenset({"as_of"}))
+    #: Variables a run cannot do without (a run asked for without them is a 422, not an attempt that fails).
+    required_variables: frozenset[str] = field(default_factory=frozenset)
     #: Whether its handler honours `JobRun.dry_run` (computes and reports counts, writes nothing).
     dry_run: bool = False
     #: Runs of one brand whose jobs share a lane run one at a time (default: the job's own name), e.g. jobs that
@@ -175,6 +177,8 @@ class Jobs(ContextApplication):
             overrides["batch_size"] = batch_size
         settings = JobSettings.model_validate({**base.model_dump(), **overrides}).checked()
         self._check_keys(definition, settings.filters, settings.variables)
+        if missing := sorted(definition.required_variables - set(settings.variables)):
+            raise InvalidValue("variables", f"{job_name} needs {', '.join(missing)}: {definition.description}")
         run_id = run_id or uuid4()
         if scheduled_for is not None:
             run_id = uuid5(_RUN_NAMESPACE, f"{brand_id}:{job_name}:{scheduled_for.isoformat()}")

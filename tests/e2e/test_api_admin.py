@@ -323,3 +323,24 @@ def test_customer_360_flags_blocklisted_values(client: Any, tenant: Tenant) -> N
     )
     hits = client.get(f"/api/v1/customers/{customer['id']}", headers=tenant.auth).json()["blocklist_hits"]
     assert [(h["kind"], h["value"], h["reason"]) for h in hits] == [("pan", "ABCPF3333F", "identity fraud")]
+
+
+def test_the_portal_answers_404_for_another_brands_blocklist_entry_or_api_key_and_changes_nothing(
+    client: Any, app: Any, platform: Any
+) -> None:
+    mine, theirs = make_tenant(platform), make_tenant(platform)
+    entry = client.post("/api/v1/blocklist", json={"kind": "pincode", "value": "560001", "reason": "theirs"},
+                        headers=theirs.auth).json()  # fmt: skip
+    key = client.post("/api/v1/api-keys", json={"label": "their script", "role": "loan_ops"}, headers=theirs.auth)
+    email = f"admin-{uuid.uuid4().hex[:6]}@lender.in"
+    client.post("/api/v1/staff", json={"name": "Mine Admin", "email": email, "roles": ["admin"],
+                "password": "admin-pass-2026"}, headers=mine.auth)  # fmt: skip
+    browser = _portal_login(app, email, "admin-pass-2026")
+    form = {"csrf_token": browser.headers["X-CSRF-Token"], "reason": "not mine"}
+    for path in (f"/blocklist/{entry['id']}/remove", f"/api-keys/{key.json()['id']}/revoke"):
+        answer = browser.post(path, data=form)
+        assert answer.status_code == 404, (path, answer.status_code, answer.text[:300])
+    listed = client.get("/api/v1/blocklist", headers=theirs.auth).json()["items"]
+    assert [e["id"] for e in listed] == [entry["id"]]
+    keys = client.get("/api/v1/api-keys", headers=theirs.auth).json()["items"]
+    assert any(k["id"] == key.json()["id"] and not k.get("revoked_at") for k in keys), keys

@@ -288,3 +288,18 @@ def test_collection_remarks_keep_newlines_quotes_and_neutralise_formulas_in_the_
     assert got == expected
     assert any(g.startswith("'-5000") for g in got) and any(g.startswith("'@boss") for g in got)
     assert all(r["borrower"] == UNICODE for r in answer["rows"])
+
+
+def test_the_report_email_job_asked_for_without_its_recipient_and_dates_is_422_and_queues_nothing(
+    client: Any, platform: Any
+) -> None:
+    # The jobs page's "Run now" (and POST /api/v1/jobs/{name}/runs) sends only an as-of date: the run used to be
+    # queued and fail every attempt on the missing dates. It is refused when asked for.
+    tenant = make_tenant(platform)
+    today = platform.get(Identity).business_date(tenant.brand_id)
+    answer = client.post("/api/v1/jobs/report-email/runs", json={"as_of": today.isoformat()}, headers=tenant.auth)
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["errors"]
+    assert error["field"] == "variables" and "from, to, to_date" in error["message"], error
+    runs = client.get("/api/v1/jobs/report-email/runs", headers=tenant.auth)
+    assert runs.status_code == 200 and runs.json()["items"] == [], runs.text
