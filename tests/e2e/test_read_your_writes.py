@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -139,6 +139,26 @@ def test_a_job_reading_a_lagging_read_model_is_told_and_says_so_in_the_log(still
     assert not [entry for entry in logs if entry["event"] == "projection.read_model_lagging"]
 
 
+def _counting_reads(
+    engine: Any, monkeypatch: pytest.MonkeyPatch, after_first: Callable[[], None] | None = None
+) -> list[int]:
+    """Count the engine pool's connections taken from now on (a wait's reads of the tracking, in these tests);
+    `after_first` runs once the first of them is given back."""
+    original = engine.pool.connection
+    reads: list[int] = []
+
+    @contextmanager
+    def connection(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        reads.append(1)
+        with original(*args, **kwargs) as conn:
+            yield conn
+        if after_first is not None and len(reads) == 1:
+            after_first()
+
+    monkeypatch.setattr(engine.pool, "connection", connection)
+    return reads
+
+
 def test_a_batch_landing_between_a_waits_read_and_its_sleep_still_wakes_it(
     still_platform: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -150,39 +170,18 @@ def test_a_batch_landing_between_a_waits_read_and_its_sleep_still_wakes_it(
     head = engine.head("identity")
     identity = [name for name, projection in engine.projections.items() if projection.source == "identity"]
     original = engine.pool.connection
-    reads: list[int] = []
 
-    @contextmanager
-    def connection(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        with original(*args, **kwargs) as conn:
-            yield conn
-        reads.append(1)
-        if len(reads) == 1:  # right after the wait's first read: the runner's batches land (and notify) here
-            for name in identity:
-                with original() as other:  # one batch covers the few events since the platform opened
-                    engine.process_batch(other, engine.projection(name), limit=10_000)
+    def batches_land() -> None:  # right after the wait's first read: the runner's batches land (and notify) here
+        for name in identity:
+            with original() as other:  # one batch covers the few events since the platform opened
+                engine.process_batch(other, engine.projection(name), limit=10_000)
 
-    monkeypatch.setattr(engine.pool, "connection", connection)
+    reads = _counting_reads(engine, monkeypatch, after_first=batches_land)
     monkeypatch.setattr(engine, "POLL_SECONDS", 60.0)  # a wait that missed the notice would sleep to the deadline
     began = time.monotonic()
     assert engine.wait_for("identity", head, timeout=20)
     assert time.monotonic() - began < 10
     assert len(reads) == 2  # the read that found it behind, and one more straight after the batches
-
-
-def _counting_reads(engine: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count the engine pool's connections taken from now on (a wait's reads of the tracking, in these tests)."""
-    original = engine.pool.connection
-    reads: list[int] = []
-
-    @contextmanager
-    def connection(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        reads.append(1)
-        with original(*args, **kwargs) as conn:
-            yield conn
-
-    monkeypatch.setattr(engine.pool, "connection", connection)
-    return reads
 
 
 def test_a_wait_reads_the_tracking_again_once_every_projection_it_waits_for_is_there_not_after_each_batch(
