@@ -50,7 +50,10 @@ class BoundedPostgresFactory(PostgresFactory):
 
 
 class _Handover:
-    __slots__ = ("before_commit", "done", "error", "events", "notify")
+    """One insert_events_before_commit call: its events and outside step, and the lock its thread sleeps on until
+    its group's transaction is over (`done`) or it is handed the lane to lead the next group."""
+
+    __slots__ = ("before_commit", "done", "error", "events", "notify", "wake")
 
     def __init__(self, events: Sequence[StoredEvent], before_commit: Callable[[], None], notify: bool = True) -> None:
         self.events = events
@@ -58,6 +61,8 @@ class _Handover:
         self.notify = notify
         self.done = False
         self.error: BaseException | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()  # released once, by the thread that finishes its group or hands it the lane
 
 
 _ERRORS: tuple[tuple[type[psycopg.Error], type[persistence.PersistenceError]], ...] = (
@@ -98,8 +103,8 @@ class EventRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self._handovers: list[_Handover] = []  # insert_events_before_commit callers waiting for a transaction
-        self._handovers_turn = threading.Condition()
-        self._handing_over = False
+        self._handovers_lock = threading.Lock()  # guards _handovers and _handing_over
+        self._handing_over = False  # a group's transaction is under way (or its leader is being woken)
 
     def select_events(
         self,
@@ -218,22 +223,32 @@ class EventRecorder(PostgresApplicationRecorder):
         see them at once (a notification job's hand-overs, each followed by the page's Sent within a page).
         """
         handover = _Handover(stored_events, before_commit, notify)
-        with self._handovers_turn:
+        with self._handovers_lock:
             self._handovers.append(handover)
-            while self._handing_over and not handover.done:
-                self._handovers_turn.wait()
+            leads = not self._handing_over
+            self._handing_over = True
+        if not leads:
+            # Asleep until the group that takes this hand-over is over, or until this caller is to lead one: each
+            # caller is woken once, by name (a shared condition's notify_all woke every waiter for every group,
+            # some ten context switches a hand-over with 24 senders).
+            handover.wake.acquire()
             if handover.done:
                 if handover.error is not None:
                     raise handover.error
                 return
-            self._handing_over = True
+        with self._handovers_lock:
             group, self._handovers = self._handovers, []
         try:
             self._hand_over(group)
         finally:
-            with self._handovers_turn:
-                self._handing_over = False
-                self._handovers_turn.notify_all()
+            with self._handovers_lock:
+                following = self._handovers[0] if self._handovers else None
+                self._handing_over = following is not None
+            for member in group:
+                if member is not handover:
+                    member.wake.release()
+            if following is not None:
+                following.wake.release()  # the oldest waiter leads the next group
         if handover.error is not None:
             raise handover.error
 

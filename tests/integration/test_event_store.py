@@ -279,6 +279,44 @@ def test_a_group_of_hand_overs_goes_as_one_insert_and_each_keeps_its_outcome(pla
     assert app.find(claims[0].id) is not None and app.find(claims[2].id) is not None  # "taken": the first claim's
 
 
+def test_many_senders_hand_over_in_shared_groups_and_none_is_left_waiting(platform: Any) -> None:
+    """24 threads handing over again and again, as a notification job's senders do: each caller sleeps until its
+    group is over or it is handed the lane, so every call returns (none left waiting for a wake-up that went to
+    another), every record commits once, and callers share groups (a step run by another caller's thread)."""
+    app = platform.get(Customers)
+    recorder = app.recorder
+    brand = uuid.uuid4()
+    senders, rounds = 24, 15
+    stepped_by: dict[uuid.UUID, tuple[int, int]] = {}  # claim -> (caller thread, thread that ran its step)
+    errors: list[BaseException] = []
+
+    def sender(n: int) -> None:
+        try:
+            for r in range(rounds):
+                claim = UniqueValue.claim(brand, "lane", f"{n}-{r}", uuid.uuid4())
+                caller = threading.get_ident()
+
+                def step(claim_id: uuid.UUID = claim.id, caller: int = caller) -> None:
+                    stepped_by[claim_id] = (caller, threading.get_ident())
+
+                stored = [app.mapper.to_stored_event(e) for e in claim.collect_events()]
+                recorder.insert_events_before_commit(stored, step, notify=False)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sender, args=(n,), daemon=True) for n in range(senders)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not [t for t in threads if t.is_alive()], "a sender was left waiting"
+    assert not errors
+    assert len(stepped_by) == senders * rounds
+    assert all(app.find(claim_id) is not None for claim_id in stepped_by)
+    assert any(caller != runner for caller, runner in stepped_by.values()), "no group was shared"
+
+
 def test_a_hand_over_without_notify_wakes_no_follower_and_one_with_notify_does(platform: Any, dsn: str) -> None:
     """insert_events_before_commit(notify=False) records the events without the channel's NOTIFY (followers read
     them with the next notified commit); the default notifies as every append does."""

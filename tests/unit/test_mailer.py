@@ -94,3 +94,69 @@ def test_lines_starting_with_a_dot_reach_the_server_as_written() -> None:
     finally:
         sink.stop()
     assert received == [".first line\n..two\nmiddle\n.\nend\n", "no dot at a line's start\n"]
+
+
+class _CountingSocket:
+    """A connected socket that counts its writes (smtplib sends each command or message with one sendall)."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.writes = 0
+
+    def sendall(self, data: bytes) -> None:
+        self.writes += 1
+        self.sock.sendall(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
+@pytest.mark.parametrize(("pipelining", "writes_an_email"), [(True, 3), (False, 5)])
+def test_the_envelope_goes_in_one_write_when_the_server_offers_pipelining(
+    pipelining: bool, writes_an_email: int
+) -> None:
+    """With PIPELINING offered, MAIL, RCPT and DATA go in one write (then the message and its end mark): three
+    writes an email instead of five, one round trip to the server instead of three before the message."""
+    from adapters.mail_sink import MailSink
+    from adapters.mailer import MailSettings, SmtpMailer
+
+    sink = MailSink(pipelining=pipelining).start()
+    mailer = SmtpMailer(MailSettings(port=sink.port))
+    try:
+        mailer.send(to="first@example.in", subject="s0", text="t", html="<p>h</p>", message_id="<p-0@cd>")
+        conn = mailer._local.conn
+        counting = conn.sock = _CountingSocket(conn.sock)
+        for i in range(1, 4):
+            mailer.send(to=f"b{i}@example.in", subject=f"s{i}", text="t", html="<p>h</p>", message_id=f"<p-{i}@cd>")
+        writes = counting.writes
+        mailer.close()
+        received = [(str(m["To"]), str(m["Message-ID"])) for m in sink.messages]
+    finally:
+        sink.stop()
+    assert writes == 3 * writes_an_email
+    assert received == [("first@example.in", "<p-0@cd>")] + [(f"b{i}@example.in", f"<p-{i}@cd>") for i in range(1, 4)]
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_refused_recipient_is_mail_refused_and_the_next_email_goes_through(pipelining: bool) -> None:
+    from adapters.mail_sink import MailSink
+    from adapters.mailer import MailRefused, MailSettings, SmtpMailer
+
+    sink = MailSink(pipelining=pipelining, refuse={"Closed@Example.in"}).start()
+    mailer = SmtpMailer(MailSettings(port=sink.port))
+    handed_over: list[str] = []
+    try:
+        with pytest.raises(MailRefused, match=r"^550 .*closed@example\.in.*mailbox unavailable"):
+            mailer.send(
+                to="closed@example.in", subject="s", text="t", html="<p>h</p>", message_id="<r-0@cd>",
+                handing_over=lambda end: (handed_over.append("closed"), end()),
+            )  # fmt: skip
+        mailer.send(to="open@example.in", subject="s", text="t", html="<p>h</p>", message_id="<r-1@cd>",
+                    handing_over=lambda end: (handed_over.append("open"), end()))  # fmt: skip
+        mailer.close()
+        received = [str(m["Message-ID"]) for m in sink.messages]
+    finally:
+        sink.stop()
+    # Refused before the message went out: nothing was handed over (so a job records it failed, still owed).
+    assert handed_over == ["open"]
+    assert received == ["<r-1@cd>"]
