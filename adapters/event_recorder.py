@@ -244,11 +244,13 @@ class EventRecorder(PostgresApplicationRecorder):
             with self._handovers_lock:
                 following = self._handovers[0] if self._handovers else None
                 self._handing_over = following is not None
+            if following is not None:
+                # The oldest waiter leads the next group, woken first: the next end-of-data marks wait on it, while
+                # this group's callers only go on to read their servers' answers.
+                following.wake.release()
             for member in group:
                 if member is not handover:
                     member.wake.release()
-            if following is not None:
-                following.wake.release()  # the oldest waiter leads the next group
         if handover.error is not None:
             raise handover.error
 
