@@ -309,6 +309,8 @@ class SmtpMailer:
             if not ended:
                 end_of_data()
             code, reply = conn.getreply()
+        except MailRefused:
+            raise  # the envelope was refused and the transaction reset: the connection goes on to the next email
         except BaseException:
             self._drop()
             raise

@@ -12,6 +12,9 @@ import pytest
 from domain.identity.application import Identity
 from tests.support import drop_database, fresh_database_dsn, settle
 
+#: The one address the tests' mail server answers 550 (mailbox unavailable).
+REFUSED_RECIPIENT = "closed.mailbox@refused.example.in"
+
 
 @pytest.fixture(scope="session")
 def dsn() -> Iterator[str]:
@@ -23,10 +26,10 @@ def dsn() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def mail_sink() -> Iterator[Any]:
-    """A real SMTP server on loopback that keeps every message."""
+    """A real SMTP server on loopback that keeps every message (and refuses REFUSED_RECIPIENT, for refused mail)."""
     from adapters.mail_sink import MailSink
 
-    sink = MailSink().start()
+    sink = MailSink(refuse={REFUSED_RECIPIENT}).start()
     yield sink
     sink.stop()
 

@@ -11,7 +11,7 @@ import pytest
 from domain.covenants.application import Covenants
 from domain.identity.application import Identity
 from domain.jobs.application import Jobs
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import REFUSED_RECIPIENT, Tenant, make_tenant
 from tests.support import mobile, settle
 from workers.runtime import scheduler_for
 
@@ -264,6 +264,45 @@ def test_a_notification_run_killed_mid_way_finishes_on_retry_without_duplicates(
     scheduler_for(platform).execute(run_id)
     assert platform.get(Jobs).run(tenant.brand_id, run_id).status.value == "succeeded"
     assert [len(_mail_to(mail_sink, r)) for r in recipients] == [1, 1, 1, 1, 1]
+
+
+def test_an_email_the_server_refuses_stays_owed_and_the_run_fails_for_its_retry(
+    client: Any, platform: Any, mail_sink: Any
+) -> None:
+    """The server answers 550 to one borrower's address: the others' reminders go out once, the refused one is
+    recorded as a failed send (still queued, never marked sent) and the attempt fails so the scheduler retries it;
+    a later run sends nothing twice and tries the refused notice again."""
+    tenant = make_tenant(platform)
+    good = [f"owed-{i}-{uuid.uuid4().hex[:6]}@example.in" for i in range(3)]
+    customers = {}
+    for email in [*good, REFUSED_RECIPIENT]:
+        customers[email] = _borrower(client, tenant, email)
+        _covenant(client, tenant, customers[email], first_due_date="2024-06-30", title="Stock statement")
+    _run(client, platform, tenant, "covenant-evaluation", "2024-06-23")
+    client.patch("/api/v1/jobs/covenant-notification", json={"retry_interval_seconds": 0}, headers=tenant.auth)
+
+    first = _run(client, platform, tenant, "covenant-notification", "2024-06-23")
+    assert (first["status"], first["failed"]) == ("retrying", 1), first
+    assert "1 email(s) were not accepted by the mail server" in first["error"]
+    assert [len(_mail_to(mail_sink, r)) for r in good] == [1, 1, 1]
+    assert _mail_to(mail_sink, REFUSED_RECIPIENT) == []
+
+    def notices(email: str) -> list[dict[str, Any]]:
+        found = client.get("/api/v1/covenant-notices", params={"customer_id": customers[email]}, headers=tenant.auth)
+        assert found.status_code == 200, found.text
+        return list(found.json()["items"])
+
+    assert [[n["status"] for n in notices(r)] for r in good] == [["sent"], ["sent"], ["sent"]]
+    (refused,) = notices(REFUSED_RECIPIENT)
+    assert (refused["status"], refused["failures"], refused["sent_at"]) == ("queued", 1, None), refused
+    assert refused["error"].startswith("refused: 550 5.1.1 <closed.mailbox@refused.example.in>")
+
+    again = _run(client, platform, tenant, "covenant-notification", "2024-06-23")  # a new run tries it again
+    assert (again["status"], again["failed"]) == ("retrying", 1), again
+    assert [len(_mail_to(mail_sink, r)) for r in good] == [1, 1, 1]  # nothing sent twice
+    assert _mail_to(mail_sink, REFUSED_RECIPIENT) == []
+    (still,) = notices(REFUSED_RECIPIENT)
+    assert (still["id"], still["status"], still["failures"]) == (refused["id"], "queued", 2), still
 
 
 @pytest.mark.parametrize("as_of", ["2024-02-22", "2028-02-22"])

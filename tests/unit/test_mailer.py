@@ -151,12 +151,16 @@ def test_a_refused_recipient_is_mail_refused_and_the_next_email_goes_through(pip
                 to="closed@example.in", subject="s", text="t", html="<p>h</p>", message_id="<r-0@cd>",
                 handing_over=lambda end: (handed_over.append("closed"), end()),
             )  # fmt: skip
+        connection = mailer._local.conn
         mailer.send(to="open@example.in", subject="s", text="t", html="<p>h</p>", message_id="<r-1@cd>",
                     handing_over=lambda end: (handed_over.append("open"), end()))  # fmt: skip
+        same_connection = connection is not None and mailer._local.conn is connection
         mailer.close()
         received = [str(m["Message-ID"]) for m in sink.messages]
     finally:
         sink.stop()
-    # Refused before the message went out: nothing was handed over (so a job records it failed, still owed).
+    # Refused before the message went out: nothing was handed over (so a job records it failed, still owed), and
+    # the connection, reset, carried the next email (no new connection and greeting for each refused address).
     assert handed_over == ["open"]
     assert received == ["<r-1@cd>"]
+    assert same_connection
