@@ -270,8 +270,8 @@ def test_an_email_the_server_refuses_stays_owed_and_the_run_fails_for_its_retry(
     client: Any, platform: Any, mail_sink: Any
 ) -> None:
     """The server answers 550 to one borrower's address: the others' reminders go out once, the refused one is
-    recorded as a failed send (still queued, never marked sent) and the attempt fails so the scheduler retries it;
-    a later run sends nothing twice and tries the refused notice again."""
+    recorded as a failed send (still queued, never marked sent) and the attempt fails (with retries, the scheduler
+    would try again); a later run sends nothing twice and tries the refused notice again."""
     tenant = make_tenant(platform)
     good = [f"owed-{i}-{uuid.uuid4().hex[:6]}@example.in" for i in range(3)]
     customers = {}
@@ -279,10 +279,13 @@ def test_an_email_the_server_refuses_stays_owed_and_the_run_fails_for_its_retry(
         customers[email] = _borrower(client, tenant, email)
         _covenant(client, tenant, customers[email], first_due_date="2024-06-30", title="Stock statement")
     _run(client, platform, tenant, "covenant-evaluation", "2024-06-23")
-    client.patch("/api/v1/jobs/covenant-notification", json={"retry_interval_seconds": 0}, headers=tenant.auth)
+    # No retries and, at the end, the job off: no worker process another test starts on this session's database may
+    # take this brand's failed run or owed notice up (it would mail that test's own server).
+    configured = client.patch("/api/v1/jobs/covenant-notification", json={"retry_count": 0}, headers=tenant.auth)
+    assert configured.status_code == 200, configured.text
 
     first = _run(client, platform, tenant, "covenant-notification", "2024-06-23")
-    assert (first["status"], first["failed"]) == ("retrying", 1), first
+    assert (first["status"], first["failed"]) == ("failed", 1), first
     assert "1 email(s) were not accepted by the mail server" in first["error"]
     assert [len(_mail_to(mail_sink, r)) for r in good] == [1, 1, 1]
     assert _mail_to(mail_sink, REFUSED_RECIPIENT) == []
@@ -298,11 +301,13 @@ def test_an_email_the_server_refuses_stays_owed_and_the_run_fails_for_its_retry(
     assert refused["error"].startswith("refused: 550 5.1.1 <closed.mailbox@refused.example.in>")
 
     again = _run(client, platform, tenant, "covenant-notification", "2024-06-23")  # a new run tries it again
-    assert (again["status"], again["failed"]) == ("retrying", 1), again
+    assert (again["status"], again["failed"]) == ("failed", 1), again
     assert [len(_mail_to(mail_sink, r)) for r in good] == [1, 1, 1]  # nothing sent twice
     assert _mail_to(mail_sink, REFUSED_RECIPIENT) == []
     (still,) = notices(REFUSED_RECIPIENT)
     assert (still["id"], still["status"], still["failures"]) == (refused["id"], "queued", 2), still
+    disabled = client.patch("/api/v1/jobs/covenant-notification", json={"enabled": False}, headers=tenant.auth)
+    assert disabled.status_code == 200, disabled.text
 
 
 @pytest.mark.parametrize("as_of", ["2024-02-22", "2028-02-22"])
