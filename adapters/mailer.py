@@ -224,36 +224,27 @@ class SmtpMailer:
 
     def _envelope(self, conn: smtplib.SMTP, to: str, sender: str) -> None:
         """MAIL, RCPT and DATA up to the server's go-ahead (354): in one write when the server offers PIPELINING
-        (RFC 2920; one round trip instead of three), else one command at a time."""
-        conn.ehlo_or_helo_if_needed()
-        commands = (("MAIL", f"FROM:{_route(sender)}"), ("RCPT", f"TO:{_route(to)}"))
-        if conn.has_extn("pipelining"):
-            self._pipelined_envelope(conn, commands)
-            return
-        for command, route in commands:
-            # What smtplib's mail() and rcpt() send (no options), without parsing the addresses on every email.
-            conn.putcmd(command.lower(), route)
-            code, reply = conn.getreply()
-            if code not in (250, 251):
-                with suppress(smtplib.SMTPException, OSError):
-                    conn.rset()
-                raise MailRefused(f"{code} {reply.decode(errors='replace')}")
-        conn.putcmd("data")
-        code, reply = conn.getreply()
-        if code != 354:
-            raise MailRefused(f"{code} {reply.decode(errors='replace')}")
+        (RFC 2920; one round trip instead of three), else one command at a time, stopping at the first refusal.
 
-    @staticmethod
-    def _pipelined_envelope(conn: smtplib.SMTP, commands: tuple[tuple[str, str], ...]) -> None:
-        """MAIL, RCPT and DATA in one write, then their three replies in order (RFC 2920: DATA ends the group).
-        A refused MAIL or RCPT refuses the email; should the server still answer DATA with 354, a lone end-of-data
-        mark ends the empty message (RFC 2920 section 3.1) before the transaction is reset."""
-        lines = "".join(f"{command} {route}\r\n" for command, route in commands) + "DATA\r\n"
-        if lines.count("\n") != len(commands) + 1:  # a line break inside an address, as smtplib's putcmd refuses
+        A refused command refuses the email and resets the transaction, so the connection can carry the next one;
+        should a pipelining server still answer DATA with 354 after a refusal, a lone end-of-data mark ends the empty
+        message first (RFC 2920 section 3.1)."""
+        conn.ehlo_or_helo_if_needed()
+        # What smtplib's mail() and rcpt() send (no options), without parsing the addresses on every email.
+        lines = [f"MAIL FROM:{_route(sender)}\r\n", f"RCPT TO:{_route(to)}\r\n", "DATA\r\n"]
+        if any("\r" in line[:-2] or "\n" in line[:-2] for line in lines):  # as smtplib's putcmd refuses
             raise ValueError("command and arguments contain prohibited newline characters")
-        conn.send(lines)  # encoded as smtplib encodes its commands
-        replies = [conn.getreply() for _ in range(len(commands) + 1)]
-        refused = next(((code, reply) for code, reply in replies[:-1] if code not in (250, 251)), None)
+        replies: list[tuple[int, bytes]] = []
+        if conn.has_extn("pipelining"):
+            conn.send("".join(lines))  # encoded as smtplib encodes its commands
+            replies = [conn.getreply() for _ in lines]
+        else:
+            for line in lines:
+                conn.send(line)
+                replies.append(conn.getreply())
+                if replies[-1][0] not in (250, 251, 354):
+                    break
+        refused = next((r for r in replies[:-1] if r[0] not in (250, 251)), None)
         code, reply = replies[-1]
         if refused is None and code == 354:
             return
