@@ -90,15 +90,20 @@ def _loan(server: str, tenant: Tenant, loan_id: UUID) -> dict[str, Any]:
 
 
 def _until(server: str, tenant: Tenant, loan_id: UUID, state: str) -> dict[str, Any]:
-    """The loan once its disbursement is in `state` and its history (another projection) shows the event too."""
+    """The loan once its disbursement is in `state` and the other read models (each catches up on its own) show it
+    too: its history the event, and on a confirmed payout the loan itself no longer awaiting disbursal. The callers
+    assert what the loan's status then is."""
     kind = {"failed": "disbursal_failed", "disbursed": "disbursed", "exported": "payout_exported"}.get(state)
     deadline = time.monotonic() + 10
     while True:
         loan = _loan(server, tenant, loan_id)
         shown = kind is None or any(e["kind"] == kind for e in loan["history"])
-        if (loan.get("disbursement") or {}).get("state") == state and shown:
+        moved = state != "disbursed" or loan["status"] != "awaiting_disbursal"
+        if (loan.get("disbursement") or {}).get("state") == state and shown and moved:
             return loan
-        assert time.monotonic() < deadline, f"the disbursement never became {state}: {loan.get('disbursement')}"
+        assert time.monotonic() < deadline, (
+            f"the disbursement never became {state}: {loan['status']}, {loan.get('disbursement')}"
+        )
         time.sleep(0.05)
 
 
