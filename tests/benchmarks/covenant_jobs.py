@@ -42,8 +42,11 @@ Run alone with `python -m tests.benchmarks.covenant_jobs [--quick] [--only evalu
    threads, one SMTP connection each), half before and half after the job; the
    faster half's rate is the baseline (a half the machine slowed would flatter
    the ratio). The CPU an email of this process, PostgreSQL's backends and the
-   sink is printed for both. The full run takes about 15 minutes on a 2-CPU
-   machine.
+   sink is printed for both, with the share of the time the sink was busy and
+   the share in which some task on the machine waited for a CPU (the kernel's
+   pressure stall information): the sink, the bottleneck, is busy through the
+   raw sends; through the job it waits for a CPU or for work. The full run
+   takes about 15 minutes on a 2-CPU machine.
 
 The books are built and loaded in `covenant_jobs_data.py` (with what both runs
 share: catching read models up, executing a run as the scheduler does); the

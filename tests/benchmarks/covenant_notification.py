@@ -10,7 +10,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from datetime import timedelta
 
 from adapters.mail_sink import MailSink
@@ -24,7 +24,7 @@ from tests.benchmarks.covenant_jobs_data import (
     load_notification_book,
     stop,
 )
-from tests.benchmarks.harness import CpuSplit, Rate, Verdict, cpu_of, fresh_database, say
+from tests.benchmarks.harness import CpuSplit, Rate, Verdict, cpu_of, cpu_stalled, fresh_database, say
 from tests.support import ROOT
 from workers.platform import Platform
 
@@ -152,32 +152,55 @@ def _raw_smtp(port: int, first: int, count: int, brand_name: str, connections: i
 
 @dataclass(frozen=True)
 class Cpu:
-    """CPU seconds used so far by this process (every thread), the mail sink's process and the database's backends."""
+    """CPU seconds used so far by this process (every thread), the mail sink's process and the database's backends;
+    the machine's CPU stall seconds and the wall clock (for the shares of the time)."""
 
     client: float
     sink: float
     server: float
+    stalled: float  # seconds in which some task waited for a CPU (cpu_stalled)
+    wall: float
 
     def __sub__(self, other: Cpu) -> Cpu:
-        return Cpu(self.client - other.client, self.sink - other.sink, self.server - other.server)
+        return Cpu(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
     def __add__(self, other: Cpu) -> Cpu:
-        return Cpu(self.client + other.client, self.sink + other.sink, self.server + other.server)
+        return Cpu(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
     def per_email(self, emails: int) -> str:
         """Microseconds of each per email."""
         return (
             f"CPU an email: this process {self.client / emails * 1e6:,.0f} us, PostgreSQL "
-            f"{self.server / emails * 1e6:,.0f} us, mail sink {self.sink / emails * 1e6:,.0f} us"
+            f"{self.server / emails * 1e6:,.0f} us, mail sink {self.sink / emails * 1e6:,.0f} us; the sink busy "
+            f"{self.sink / self.wall:.2f} of the time, some task waiting for a CPU {self.stalled / self.wall:.2f}"
         )
 
 
-def _cpu(platform: Platform, sink: SinkProcess) -> Cpu:
+class _Backends:
+    """The CPU the database's backends used so far, from every backend seen: one that has ended keeps what it
+    used until it was last seen (read afresh each time, the sum over the live ones went down when one ended)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, float] = {}
+        self.gone = 0.0  # what backends used whose process id a later one took
+
+    def total(self, platform: Platform) -> float:
+        with platform.db.pool.connection() as conn:
+            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()").fetchall()
+        for row in rows:
+            pid = int(row["pid"])
+            used = cpu_of([pid])
+            if used < self.seen.get(pid, 0.0):  # a new backend with an ended one's process id
+                self.gone += self.seen[pid]
+            if used:  # 0: it ended between the query and the read
+                self.seen[pid] = used
+        return self.gone + sum(self.seen.values())
+
+
+def _cpu(platform: Platform, sink: SinkProcess, backends: _Backends) -> Cpu:
     """This process's, the sink's and the database's backends' CPU so far (backends only on this machine)."""
-    with platform.db.pool.connection() as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()").fetchall()
-    backends = [int(row["pid"]) for row in rows]
-    return Cpu(time.process_time(), cpu_of([sink.process.pid]), cpu_of(backends))
+    server = backends.total(platform)
+    return Cpu(time.process_time(), cpu_of([sink.process.pid]), server, cpu_stalled(), time.perf_counter())
 
 
 def run_notification(quick: bool, records: int | None = None) -> list[Verdict]:
@@ -207,18 +230,19 @@ def run_notification(quick: bool, records: int | None = None) -> list[Verdict]:
                 sample = min(book.groups, RAW_SAMPLE)
                 half = sample // 2
                 platform.start_projection_runners()
-                mark = _cpu(platform, sink)
+                backends = _Backends()
+                mark = _cpu(platform, sink, backends)
                 raw_before = _raw_smtp(sink.port, 0, half, brand_name, settings.connections)
-                raw_cpu = _cpu(platform, sink) - mark
-                mark, split = _cpu(platform, sink), CpuSplit().start()
+                raw_cpu = _cpu(platform, sink, backends) - mark
+                mark, split = _cpu(platform, sink, backends), CpuSplit().start()
                 run, seconds = execute(platform, brand_id, "covenant-notification")
-                job_cpu = _cpu(platform, sink) - mark
+                job_cpu = _cpu(platform, sink, backends) - mark
                 split.stop()
                 after_run = sink.mailbox()
                 rerun, rerun_seconds = execute(platform, brand_id, "covenant-notification")
-                mark = _cpu(platform, sink)
+                mark = _cpu(platform, sink, backends)
                 raw_after = _raw_smtp(sink.port, half, sample - half, brand_name, settings.connections)
-                raw_cpu += _cpu(platform, sink) - mark
+                raw_cpu += _cpu(platform, sink, backends) - mark
                 after_rerun = sink.mailbox()
             finally:
                 stop(platform.runners)  # Given longer than close() gives them, so none outlives the database.

@@ -169,6 +169,17 @@ def cpu_of(pids: list[int]) -> float:
     return total / _TICK
 
 
+def cpu_stalled() -> float:
+    """Seconds so far in which some task on the machine was ready to run and waited for a CPU (the kernel's pressure
+    stall information, /proc/pressure/cpu `some` total); 0 where the kernel does not report it."""
+    try:
+        with open("/proc/pressure/cpu") as pressure:
+            some = pressure.readline()
+    except OSError:
+        return 0.0
+    return int(some.rsplit("total=", 1)[1]) / 1e6
+
+
 def _thread_ticks() -> dict[int, int]:
     ticks = {}
     for tid in os.listdir("/proc/self/task"):
