@@ -13,6 +13,8 @@ from psycopg.conninfo import make_conninfo
 
 from adapters import postgres
 from adapters.postgres import embedded_server_dsn, ensure_database
+from adapters.simulators.dialer import ENDINGS as DIALER_ENDINGS
+from adapters.simulators.penny_drop import FAILURES as PENNY_DROP_FAILURES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,10 +25,12 @@ TEST_SERVER_SETTINGS = {"max_connections": "600"}
 
 
 #: Endings the simulators treat specially: SMS and WhatsApp refuse numbers ending 0000 (do-not-disturb), the account
-#: aggregator rejects consents of phones ending 1111, receipts do not reach numbers ending 9999; payouts fail accounts
-#: ending 0000 and the penny drop 4444 and 5555. Drawn at random, one test in a few thousand met one.
-_SPECIAL_PHONE_ENDINGS = ("0000", "1111", "9999")
-_SPECIAL_ACCOUNT_ENDINGS = ("0000", "4444", "5555")
+#: aggregator rejects consents of phones ending 1111 and gives those ending 2222 no salary and 3333 bounced EMIs, the
+#: dialer's calls to 1111, 2222 and 3333 go unanswered, busy or failed, receipts do not reach numbers ending 9999;
+#: payouts fail accounts ending 0000, the penny drop fails 0000-3333 (`FAILURES`) and answers 4444 and 5555 with
+#: another name. Drawn at random, one test in a few thousand met one (a CI run failed on an account ending 1111-3333).
+_SPECIAL_PHONE_ENDINGS = ("0000", "9999", *DIALER_ENDINGS)
+_SPECIAL_ACCOUNT_ENDINGS = ("4444", "5555", *PENNY_DROP_FAILURES)  # FAILURES holds 0000
 
 
 def _digits(prefix: str, length: int, refused: tuple[str, ...]) -> str:

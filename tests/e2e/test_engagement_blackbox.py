@@ -62,7 +62,7 @@ def _messages(http: httpx.Client, h: Headers, **query: str) -> list[dict[str, An
 def disbursed_loan(http: httpx.Client, h: Headers, on: date, drive: Drive = Drive()) -> tuple[str, str, str]:
     """A borrower's loan taken to disbursal over HTTP on business date `on`: (loan id, customer id, phone)."""
     _settings(http, h, business_date=on.isoformat())
-    phone = f"9{uuid.uuid4().int % 10**8:08d}1"
+    phone = f"9{uuid.uuid4().int % 10**7:07d}71"  # never ending 1111 (the simulators treat that specially)
     body = {"name": "Asha Verma", "phone": phone, "email": f"asha.{uuid.uuid4().hex[:8]}@example.in",
             "date_of_birth": "1990-01-15", "addresses": [{"line1": "4 Lake Road", "city": "Chennai", "pincode": "600001"}]}  # fmt: skip
     customer = ok(http.post(f"{API}/customers", json=body, headers=h), 201)["id"]
@@ -209,7 +209,7 @@ def check_hostile_template(http: httpx.Client, h: Headers) -> None:
 
 def check_reminders(http: httpx.Client, h: Headers, sims: dict[str, str], drive: Drive = Drive()) -> None:
     tag = uuid.uuid4().hex[:6]
-    phone = f"9{uuid.uuid4().int % 10**8:08d}3"
+    phone = f"9{uuid.uuid4().int % 10**7:07d}73"  # never ending 3333 (the simulators treat that specially)
     made = ok(http.post(f"{API}/customers", json={"name": f"Rem {tag} Kumar", "phone": phone}, headers=h), 201)
     tmpl = ok(http.post(f"{API}/message-templates", json={"name": f"Call {tag}", "channel": "sms", "body": "Hi {{borrower_name}}, call us. Pay: {{payment_link}}"}, headers=h), 201)  # fmt: skip
     now = datetime.now(UTC)
