@@ -15,6 +15,7 @@ from adapters import postgres
 from adapters.postgres import embedded_server_dsn, ensure_database
 from adapters.simulators.dialer import ENDINGS as DIALER_ENDINGS
 from adapters.simulators.penny_drop import FAILURES as PENNY_DROP_FAILURES
+from adapters.simulators.receipts import UNREACHABLE_SUFFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +30,7 @@ TEST_SERVER_SETTINGS = {"max_connections": "600"}
 #: dialer's calls to 1111, 2222 and 3333 go unanswered, busy or failed, receipts do not reach numbers ending 9999;
 #: payouts fail accounts ending 0000, the penny drop fails 0000-3333 (`FAILURES`) and answers 4444 and 5555 with
 #: another name. Drawn at random, one test in a few thousand met one (a CI run failed on an account ending 1111-3333).
-_SPECIAL_PHONE_ENDINGS = ("0000", "9999", *DIALER_ENDINGS)
+_SPECIAL_PHONE_ENDINGS = ("0000", UNREACHABLE_SUFFIX, *DIALER_ENDINGS)
 _SPECIAL_ACCOUNT_ENDINGS = ("4444", "5555", *PENNY_DROP_FAILURES)  # FAILURES holds 0000
 
 
