@@ -108,7 +108,6 @@ class GroupCommitRecorder(EventRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self._queue: list[_Pending] = []
         self._turn = threading.Condition()
-        self._formed = threading.Condition(self._turn._lock)  # type: ignore[attr-defined] # a leader gathering
         self._writing = 0  # groups being written, and the append handed the lead (a slot passed on)
         self._handed: _Pending | None = None  # the append handed the lead that has not taken its group yet
         self._forming = False  # a leader is gathering its group
@@ -182,30 +181,39 @@ class GroupCommitRecorder(EventRecorder):
         if kwargs.get("tracking") is not None or kwargs.get("beside") or not stored_events:
             return super().insert_events(stored_events, **kwargs)
         pending = _Pending(stored_events)
-        group: list[_Pending] = []
+        group: list[_Pending] | None = None
         with self._turn:
             self._queue.append(pending)
             if self._gathering and len(self._queue) >= self._gathering:
-                self._formed.notify()
-            if (
+                # This append completes the group a leader is gathering: it takes the lead (and the leader's slot)
+                # and writes the group now; the gatherer, asleep on its own lock, is woken with the other members
+                # once the group is written. Waking the gatherer to write instead put one more thread wake-up in
+                # series between two groups.
+                self._gathering = 0
+                self._forming = False
+                group = self._claim_queue()
+            elif (
                 self._handed is None  # else the append handed the lead takes this one with its group
                 and not self._forming  # else the leader gathering takes this one with its group
                 and self._writing < self.groups_in_flight
                 and (not self._writing or len(self._queue) >= self.parallel_group_min)
             ):
                 self._writing += 1
-                group = self._take_group()
-        if not group:
+                group = self._take_group(pending)
+        if not group and not pending.taken:
             # Released once a leader has written this append's group, or to hand this append the lead (a slot
             # came free with it first in the queue). A member is woken once, by its own lock, when it is done.
             pending.written.acquire()
-            if pending.taken:
-                if pending.error is not None:
-                    raise pending.error
-                return pending.ids
-            with self._turn:  # Handed the lead: its slot is counted in `_writing` already.
-                self._handed = None
-                group = self._take_group()
+            if not pending.taken:
+                with self._turn:  # Handed the lead: its slot is counted in `_writing` already.
+                    self._handed = None
+                    group = self._take_group(pending)
+        if not group:  # A member of a group another append leads (perhaps one that completed this one's gathering).
+            if not pending.done:
+                pending.written.acquire()
+            if pending.error is not None:
+                raise pending.error
+            return pending.ids
         began = time.perf_counter()
         successor: _Pending | None = None
         try:
@@ -229,21 +237,26 @@ class GroupCommitRecorder(EventRecorder):
             raise pending.error
         return pending.ids
 
-    def _take_group(self) -> list[_Pending]:
-        """Gather (the lock held by the caller), then take every queued append as the group to write."""
-        self._forming = True  # no other append leads while this group forms (the gather lets go of the lock)
-        try:
-            self._gather()
-        finally:
-            self._forming = False
+    def _claim_queue(self) -> list[_Pending]:
+        """Take every queued append as the group to write (the lock held by the caller)."""
         group, self._queue = self._queue, []
         for p in group:
             p.taken = True
         self._last_writers = frozenset(p.thread for p in group)
         return group
 
-    def _gather(self) -> None:
-        """Wait briefly (the lock held by the caller) for the appends of the writers the last group served.
+    def _take_group(self, leader: _Pending) -> list[_Pending] | None:
+        """Gather (the lock held by the caller), then take every queued append as the group to write; None when
+        the append that completed the gathering took the group (and the lead) instead."""
+        self._forming = True  # no other append leads while this group forms (the gather lets go of the lock)
+        if not self._gather(leader):
+            return None  # The thief has reset `_forming` (and another group may be forming by now).
+        self._forming = False
+        return self._claim_queue()
+
+    def _gather(self, leader: _Pending) -> bool:
+        """Wait briefly (the lock held by the caller) for the appends of the writers the last group served; False
+        when the append that completed the group took it (`leader` is then a member of that group).
 
         With one group in flight, the writers whose appends the last group wrote are still on their way back when
         the next group forms: without a wait, groups alternate between the writers that were queued and those that
@@ -252,24 +265,33 @@ class GroupCommitRecorder(EventRecorder):
         `gather_share` of a group's write time (an append path's Python is a small part of that) and never more
         than `gather_max_seconds`. A lone writer never waits (it is the only writer it expects), and neither does a
         group formed longer than that wait after the last one ended (its writers are not coming straight back).
+        The leader waits on its own append's lock: the last expected append to come takes the group and writes it,
+        and the leader wakes only when it is written, as any member does.
         """
         timeout = min(self._write_seconds * self.gather_share, self.gather_max_seconds)
         now = time.perf_counter()
         if now - self._last_written > timeout:
-            return  # the last group is not just done: its writers are not on their way back
+            return True  # the last group is not just done: its writers are not on their way back
         expected = len(self._last_writers | {p.thread for p in self._queue})
         if len(self._queue) >= expected:
-            return
+            return True
         deadline = now + timeout
         self._gathering = expected
-        try:
-            while len(self._queue) < expected:
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    break
-                self._formed.wait(left)
-        finally:
-            self._gathering = 0
+        while True:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            self._turn.release()
+            try:
+                written = leader.written.acquire(timeout=left)
+            finally:
+                self._turn.acquire()
+            if written:
+                leader.written.release()  # taken and written already: the caller's wait returns at once
+            if leader.taken:
+                return False
+        self._gathering = 0
+        return True
 
     def _write_group(self, group: list[_Pending]) -> None:
         try:

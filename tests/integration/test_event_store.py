@@ -127,10 +127,12 @@ def test_a_forming_group_waits_for_the_writers_of_the_last_group(platform: Any, 
     app = platform.get(Customers)
     brand = uuid.uuid4()
     groups: list[int] = []
+    writers: list[str] = []  # the thread that wrote each group
     write_group = recorder._write_group
 
     def counted(group: list[Any]) -> None:
         groups.append(len(group))
+        writers.append(threading.current_thread().name)
         write_group(group)
 
     monkeypatch.setattr(recorder, "_write_group", counted)
@@ -157,12 +159,14 @@ def test_a_forming_group_waits_for_the_writers_of_the_last_group(platform: Any, 
         second_started.set()
         app.save(claim("b1"))
 
-    threads = [threading.Thread(target=writer_a), threading.Thread(target=writer_b)]
+    threads = [threading.Thread(target=writer_a, name="A"), threading.Thread(target=writer_b, name="B")]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
     assert groups == [1, 2]  # without the wait: [1, 1, 1] (B's append alone, then A's)
+    # The append that completes the group writes it (B, gathering, is woken once, when it is written).
+    assert writers == ["A", "A"]
 
     # A writer that does not come back only delays the group by the bounded wait.
     monkeypatch.setattr(recorder, "gather_max_seconds", 0.01)
