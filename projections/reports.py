@@ -37,6 +37,12 @@ KINDS = ("text", "number", "int", "date", "instant", "bool")
 #: transaction): the grouped per-loan passes (projections/report_sql_parts.py) hash a row per loan of the brand.
 WORK_MEM = "64MB"
 
+#: The planner settings a report may set for its own queries (`Report.planner`): cost constants and plan switches.
+PLANNER_SETTINGS = frozenset(
+    {"random_page_cost", "seq_page_cost", "cpu_tuple_cost", "cpu_index_tuple_cost", "enable_hashjoin",
+     "enable_seqscan", "enable_bitmapscan", "enable_nestloop", "max_parallel_workers_per_gather"}
+)  # fmt: skip
+
 
 class ReportNotFound(NotFound):
     """Raised when no report has the slug."""
@@ -71,7 +77,9 @@ class Filter:
 @dataclass(frozen=True)
 class Report:
     """A report: where its rows come from (`source`: FROM ... with joins; `where`: conditions incl. the brand),
-    the date its From/To filter ("date" or "instant" column), its columns and its unique ascending sort key."""
+    the date its From/To filter ("date" or "instant" column), its columns and its unique ascending sort key.
+    `planner`: settings (name, value) for the report's own queries (its pages, totals and export), where the
+    default cost model picks a plan measured to be worse (each one's reason beside the report)."""
 
     slug: str
     title: str
@@ -86,12 +94,15 @@ class Report:
     date_kind: str = "date"
     group_by: str | None = None
     filters: tuple[Filter, ...] = ()
+    planner: tuple[tuple[str, str], ...] = ()
     cursor: KeysetCursor = field(init=False)
 
     def __post_init__(self) -> None:
         # the slug leads the cursor: a cursor of another report with the same key types is refused too
         object.__setattr__(self, "cursor", KeysetCursor(str, *(t for _, t in self.key)))
         assert "%(brand)s" in self.where, f"{self.slug} is not scoped to the brand"
+        unknown = {name for name, _ in self.planner} - PLANNER_SETTINGS
+        assert not unknown, f"{self.slug}: {sorted(unknown)} are not planner settings a report may set"
 
     @property
     def header(self) -> list[str]:
@@ -202,7 +213,7 @@ class ReportQueries:
         params["_limit"] = limit + 1
         sql = f"SELECT * FROM ({inner}) q {after}ORDER BY {_order(report)} LIMIT %(_limit)s"
         with self.pool.connection() as conn, conn.transaction():
-            _tune(conn)
+            _tune(conn, report)
             rows = conn.execute(sql, params).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
@@ -223,7 +234,7 @@ class ReportQueries:
         ]
         sql = f"SELECT count(*) AS rows{''.join(', ' + s for s in sums)} FROM ({inner}) q"
         with self.pool.connection() as conn, conn.transaction():
-            _tune(conn)
+            _tune(conn, report)
             found = conn.execute(sql, params).fetchone()
         return dict(found or {})
 
@@ -241,19 +252,21 @@ class ReportQueries:
         head = io.StringIO()
         head.write(BOM)
         csv.writer(head, lineterminator="\n").writerow(report.header)
-        return self._stream(head.getvalue().encode("utf-8"), sql, params)
+        return self._stream(report, head.getvalue().encode("utf-8"), sql, params)
 
-    def _stream(self, head: bytes, sql: str, params: dict[str, Any]) -> Iterator[bytes]:
+    def _stream(self, report: Report, head: bytes, sql: str, params: dict[str, Any]) -> Iterator[bytes]:
         yield head
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            _tune(conn)
+            _tune(conn, report)
             with cur.copy(sql, params) as copy:
                 yield from _chunks(copy)
 
 
-def _tune(conn: Any) -> None:
-    """The report query's session settings, for its transaction only."""
+def _tune(conn: Any, report: Report) -> None:
+    """The report query's session settings, for its transaction only: the work memory, then the report's own."""
     conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+    for name, value in report.planner:
+        conn.execute("SELECT set_config(%s, %s, true)", (name, value))
 
 
 def _chunks(copy: Any) -> Iterator[bytes]:

@@ -183,12 +183,13 @@ def _input_rows(pool: Any, report: Report, request: ReportRequest) -> int:
     return int(row["n"])
 
 
-def _raw_copy(pool: Any, sql: str, params: dict[str, Any]) -> tuple[int, float]:
-    """The baseline: the report's rows by a bare COPY, with the session settings the export uses (work_mem)."""
+def _raw_copy(pool: Any, report: Report, sql: str, params: dict[str, Any]) -> tuple[int, float]:
+    """The baseline: the report's rows by a bare COPY, with the session settings the export uses (work_mem and the
+    report's planner settings)."""
     began = time.perf_counter()
     size = 0
     with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-        _tune(conn)
+        _tune(conn, report)
         with cur.copy(sql, params) as copy:
             for data in copy:
                 size += len(data)
@@ -216,7 +217,7 @@ def run(quick: bool) -> list[Verdict]:
             for slug, report in CATALOGUE.items():
                 rows = _input_rows(pool, report, request)
                 raw_sql, params = queries.copy_sql(report, request, safe=False)
-                _, raw_seconds = _raw_copy(pool, raw_sql, params)
+                _, raw_seconds = _raw_copy(pool, report, raw_sql, params)
                 size = 0
                 with PeakRss() as memory:
                     started = time.perf_counter()

@@ -6,6 +6,7 @@ accounts), over the whole range, a date range and a filter."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -15,7 +16,7 @@ import pytest
 
 from projections.report_book import MARK_ALL_CLOSED, REFRESH_ALL_TOTALS
 from projections.report_catalogue import CATALOGUE
-from projections.reports import Report, ReportQueries, ReportRequest, _order, _sql
+from projections.reports import Column, Report, ReportQueries, ReportRequest, _order, _sql
 from tests.benchmarks.reports import _load
 from tests.integration.report_sql_before import BEFORE
 from tests.support import drop_database, fresh_database_dsn
@@ -146,3 +147,31 @@ def test_the_variety_reaches_the_rows_it_was_made_for(book: Any) -> None:
     assert {0, 1, 2} <= payments
     none = _rows(book, CATALOGUE["completed-loan-with-no-repet-report"], whole)
     assert none
+
+
+def test_a_reports_planner_settings_hold_for_its_page_totals_and_export_only(book: Any) -> None:
+    """`Report.planner` reaches each of the report's own queries (a column reads the setting back) and no other:
+    the same report without it, and the next query on the pooled connection, see the server's value."""
+    report = CATALOGUE["completed-loan-with-no-repet-report"]
+    assert dict(report.planner)["random_page_cost"] == "1.1"
+    probe = Column("cost", "current_setting('random_page_cost')")
+    tuned = dataclasses.replace(report, columns=(*report.columns, probe))
+    plain = dataclasses.replace(tuned, planner=())
+    queries, request = ReportQueries(book), REQUESTS["whole book, business date mid-2026"]
+    with book.connection() as conn:
+        default = conn.execute("SHOW random_page_cost").fetchone()["random_page_cost"]
+    assert default != "1.1"
+    page = queries.page(tuned, request, None)
+    assert page.rows and {r["cost"] for r in page.rows} == {"1.1"}
+    export = b"".join(queries.csv(tuned, request)).decode("utf-8-sig").splitlines()
+    assert len(export) == len(_rows(book, report, request)) + 1 and all(line.endswith(",1.1") for line in export[1:])
+    assert {r["cost"] for r in queries.page(plain, request, None).rows} == {default}
+    assert queries.totals(tuned, request)["rows"] == queries.totals(plain, request)["rows"] > 0
+    with book.connection() as conn:  # SET LOCAL: gone with the report's transaction
+        assert conn.execute("SHOW random_page_cost").fetchone()["random_page_cost"] == default
+
+
+def test_a_report_may_set_only_planner_settings() -> None:
+    report = CATALOGUE["completed-loan-with-no-repet-report"]
+    with pytest.raises(AssertionError, match="statement_timeout"):
+        dataclasses.replace(report, planner=(("statement_timeout", "0"),))
