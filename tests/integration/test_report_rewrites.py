@@ -13,6 +13,8 @@ from datetime import date
 from typing import Any
 
 import pytest
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 
 from projections.report_book import MARK_ALL_CLOSED, REFRESH_ALL_TOTALS
 from projections.report_catalogue import CATALOGUE
@@ -169,6 +171,24 @@ def test_a_reports_planner_settings_hold_for_its_page_totals_and_export_only(boo
     assert queries.totals(tuned, request)["rows"] == queries.totals(plain, request)["rows"] > 0
     with book.connection() as conn:  # SET LOCAL: gone with the report's transaction
         assert conn.execute("SHOW random_page_cost").fetchone()["random_page_cost"] == default
+
+
+def test_report_queries_plan_for_their_own_values_on_a_pooled_connection(book: Any) -> None:
+    """Pages run over and over on one connection are prepared (psycopg, after five) and keep being planned for
+    each range's own dates: PostgreSQL never falls back to one generic plan for every range."""
+    dsn = book.conninfo
+    with ConnectionPool(dsn, min_size=1, max_size=1, kwargs={"row_factory": dict_row}) as one:
+        queries = ReportQueries(one)
+        report = CATALOGUE["completed-loan-with-no-repet-report"]
+        for month in [1, 2, 3, 4, 5, 6] * 2:
+            request = ReportRequest(BRAND, date(2025, month, 1), date(2025, month, 28), today=date(2026, 6, 30))
+            queries.page(report, request, None)
+        with one.connection() as conn:
+            plans = conn.execute(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%LIMIT%'"
+            ).fetchall()
+    assert plans and max(p["custom_plans"] for p in plans) >= 6
+    assert all(p["generic_plans"] == 0 for p in plans)
 
 
 def test_a_report_may_set_only_planner_settings() -> None:
