@@ -79,7 +79,9 @@ class Report:
     """A report: where its rows come from (`source`: FROM ... with joins; `where`: conditions incl. the brand),
     the date its From/To filter ("date" or "instant" column), its columns and its unique ascending sort key.
     `planner`: settings (name, value) for the report's own queries (its pages, totals and export), where the
-    default cost model picks a plan measured to be worse (each one's reason beside the report)."""
+    default cost model picks a plan measured to be worse (each one's reason beside the report). `page_source`: the
+    FROM a keyset page reads instead of `source`, where `source` computes a part for every row of the brand in one
+    grouped pass (fast for an export) and a page wants it for its few rows only (the same rows, probed per row)."""
 
     slug: str
     title: str
@@ -95,6 +97,7 @@ class Report:
     group_by: str | None = None
     filters: tuple[Filter, ...] = ()
     planner: tuple[tuple[str, str], ...] = ()
+    page_source: str | None = None
     cursor: KeysetCursor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -130,8 +133,11 @@ class ReportPage:
     next_cursor: str | None
 
 
-def _sql(report: Report, request: ReportRequest, *, safe: bool, keys: bool) -> tuple[str, dict[str, Any]]:
-    """The report's SELECT (columns, optional hidden sort keys `_k0..`) and its parameters."""
+def _sql(
+    report: Report, request: ReportRequest, *, safe: bool, keys: bool, paged: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """The report's SELECT (columns, optional hidden sort keys `_k0..`) and its parameters; `paged`: for a keyset
+    page (the report's `page_source` when it has one)."""
     _check(report, request)
     params: dict[str, Any] = {"brand": request.brand_id, "tz": request.timezone, "today": request.today}
     conds = [f"({report.where})", f"{report.date_sql} IS NOT NULL"]
@@ -163,7 +169,8 @@ def _sql(report: Report, request: ReportRequest, *, safe: bool, keys: bool) -> t
     if keys:
         cells += [f"{sql} AS _k{i}" for i, (sql, _) in enumerate(report.key)]
     group = f" GROUP BY {report.group_by}" if report.group_by else ""
-    return f"SELECT {', '.join(cells)} FROM {report.source} WHERE {' AND '.join(conds)}{group}", params
+    source = report.page_source if paged and report.page_source else report.source
+    return f"SELECT {', '.join(cells)} FROM {source} WHERE {' AND '.join(conds)}{group}", params
 
 
 def _check(report: Report, request: ReportRequest) -> None:
@@ -198,7 +205,7 @@ class ReportQueries:
 
     def page(self, report: Report, request: ReportRequest, cursor: str | None, limit: int = 50) -> ReportPage:
         """One keyset page, in the report's key order; a forged cursor is a 422."""
-        inner, params = _sql(report, request, safe=False, keys=True)
+        inner, params = _sql(report, request, safe=False, keys=True, paged=True)
         keys = None
         if cursor:
             slug, *keys = report.cursor.decode(cursor)
@@ -214,7 +221,13 @@ class ReportQueries:
         sql = f"SELECT * FROM ({inner}) q {after}ORDER BY {_order(report)} LIMIT %(_limit)s"
         with self.pool.connection() as conn, conn.transaction():
             _tune(conn, report)
-            rows = conn.execute(sql, params).fetchall()
+            # Unprepared: psycopg prepares a statement once a connection has run it five times, and PostgreSQL may
+            # then plan it once for any values (a generic plan), one date range's plan for every other. At 1M loans,
+            # after eight one-month pages of closed loans with no repayment on a connection, six-month first pages
+            # took 216-375 ms and all-dates ones 520-653 ms instead of ~3 ms. (`plan_cache_mode =
+            # force_custom_plan` did the same for pages but made the master report's export 40 % slower.) Planning
+            # a report query costs ~2 ms; exports (COPY) are never prepared.
+            rows = conn.execute(sql, params, prepare=False).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = None
@@ -235,7 +248,7 @@ class ReportQueries:
         sql = f"SELECT count(*) AS rows{''.join(', ' + s for s in sums)} FROM ({inner}) q"
         with self.pool.connection() as conn, conn.transaction():
             _tune(conn, report)
-            found = conn.execute(sql, params).fetchone()
+            found = conn.execute(sql, params, prepare=False).fetchone()  # unprepared, as a page
         return dict(found or {})
 
     def copy_sql(self, report: Report, request: ReportRequest, *, safe: bool = True) -> tuple[str, dict[str, Any]]:
@@ -263,15 +276,9 @@ class ReportQueries:
 
 
 def _tune(conn: Any, report: Report) -> None:
-    """The report query's session settings, for its transaction only (one round trip): the work memory, a plan made
-    for each query's own values, then the report's own planner settings.
-
-    `plan_cache_mode`: psycopg prepares a statement run five times on a connection, and PostgreSQL may then switch
-    it to a generic plan made without the values - for a report, one date range's plan reused for every other. At
-    1M loans the closed-loans-with-no-repayment page went from 3 ms to 215-375 ms (six months) and 520-650 ms (all
-    dates) that way after eight pages of one month on the connection (tests/benchmarks/README.md); planning each
-    report query costs ~2 ms."""
-    settings = [("work_mem", WORK_MEM), ("plan_cache_mode", "force_custom_plan"), *report.planner]
+    """The report query's session settings, for its transaction only (one round trip): the work memory, then the
+    report's own planner settings."""
+    settings = [("work_mem", WORK_MEM), *report.planner]
     calls = ", ".join("set_config(%s, %s, true)" for _ in settings)
     conn.execute(f"SELECT {calls}", [v for pair in settings for v in pair])
 

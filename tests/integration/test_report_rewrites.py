@@ -174,21 +174,40 @@ def test_a_reports_planner_settings_hold_for_its_page_totals_and_export_only(boo
 
 
 def test_report_queries_plan_for_their_own_values_on_a_pooled_connection(book: Any) -> None:
-    """Pages run over and over on one connection are prepared (psycopg, after five) and keep being planned for
-    each range's own dates: PostgreSQL never falls back to one generic plan for every range."""
-    dsn = book.conninfo
-    with ConnectionPool(dsn, min_size=1, max_size=1, kwargs={"row_factory": dict_row}) as one:
+    """Pages and totals run over and over on one connection are never prepared (psycopg prepares what a connection
+    ran five times, and PostgreSQL may then use one generic plan for every date range): each is planned for its own
+    dates. The connection does prepare what it repeats otherwise (the report's settings statement)."""
+    with ConnectionPool(book.conninfo, min_size=1, max_size=1, kwargs={"row_factory": dict_row}) as one:
         queries = ReportQueries(one)
         report = CATALOGUE["completed-loan-with-no-repet-report"]
         for month in [1, 2, 3, 4, 5, 6] * 2:
             request = ReportRequest(BRAND, date(2025, month, 1), date(2025, month, 28), today=date(2026, 6, 30))
             queries.page(report, request, None)
+            queries.totals(report, request)
         with one.connection() as conn:
-            plans = conn.execute(
-                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%LIMIT%'"
-            ).fetchall()
-    assert plans and max(p["custom_plans"] for p in plans) >= 6
-    assert all(p["generic_plans"] == 0 for p in plans)
+            prepared = [r["statement"] for r in conn.execute("SELECT statement FROM pg_prepared_statements")]
+    assert any("set_config" in s for s in prepared)
+    assert not [s for s in prepared if "report_loan_totals" in s]
+
+
+@pytest.mark.parametrize("when", sorted(REQUESTS))
+def test_the_master_reports_pages_walk_the_exports_rows(book: Any, when: str) -> None:
+    """master-report pages read `page_source` (each borrower's loans, employment and bank account probed per row),
+    the export `source` (grouped over the brand): walked to the end, the pages give the export's rows in order."""
+    report, request = CATALOGUE["master-report"], REQUESTS[when]
+    assert report.page_source and report.page_source != report.source
+    inner, params = _sql(report, request, safe=False, keys=True)
+    with book.connection() as conn:
+        exported = list(conn.execute(f"SELECT * FROM ({inner}) q ORDER BY {_order(report)}", params).fetchall())
+    queries, walked, cursor = ReportQueries(book), [], None
+    while True:
+        page = queries.page(report, request, cursor, limit=97)
+        walked += page.rows
+        if not (cursor := page.next_cursor):
+            break
+    assert len(exported) > 97 and walked == [{n: r[n] for n in report.header} for r in exported]
+    assert any(r["loans_count"] == 2 for r in walked) and any(r["bank_account"] for r in walked)
+    assert any(r["employer"] for r in walked)
 
 
 def test_a_report_may_set_only_planner_settings() -> None:
