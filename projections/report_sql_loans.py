@@ -47,12 +47,19 @@ _ADDRESS = (
     "FROM jsonb_array_elements(c.addresses) a)"
 )
 
-#: Each borrower's loans (`ln.n`, `ln.loans`: number:status:amount in creation order), latest employment (`e`) and
-#: latest bank account (`b`): one grouped pass each over the brand's rows.
+#: What the two shapes below share: a borrower's loans (number:status:amount in creation order) and the columns of
+#: the latest bank account.
+_LOAN_LIST = (
+    "count(*) AS n, string_agg(l.loan_number || ':' || l.status || ':' || l.amount, '; ' ORDER BY l.created_at, l.id)"
+    " AS loans"
+)
+_BANK_COLUMNS = "b.account_masked, b.ifsc, b.holder_name, b.status"
+
+#: Each borrower's loans (`ln.n`, `ln.loans`), latest employment (`e`) and latest bank account (`b`): one grouped
+#: pass each over the brand's rows.
 _LOANS_OF = (
-    " LEFT JOIN (SELECT l.customer_id, count(*) AS n, string_agg(l.loan_number || ':' || l.status || ':' || l.amount, "
-    "'; ' ORDER BY l.created_at, l.id) AS loans FROM read.loans l WHERE l.brand_id = %(brand)s GROUP BY l.customer_id)"
-    " ln ON ln.customer_id = c.id"
+    f" LEFT JOIN (SELECT l.customer_id, {_LOAN_LIST} FROM read.loans l WHERE l.brand_id = %(brand)s"
+    " GROUP BY l.customer_id) ln ON ln.customer_id = c.id"
 )
 _EMPLOYMENT = (
     " LEFT JOIN (SELECT DISTINCT ON (e.customer_id) e.customer_id, e.employment FROM read.report_employment e "
@@ -60,7 +67,7 @@ _EMPLOYMENT = (
     "ON e.customer_id = c.id"
 )
 _BANK_ACCOUNT = (
-    " LEFT JOIN (SELECT DISTINCT ON (b.customer_id) b.customer_id, b.account_masked, b.ifsc, b.holder_name, b.status "
+    f" LEFT JOIN (SELECT DISTINCT ON (b.customer_id) b.customer_id, {_BANK_COLUMNS} "
     "FROM read.bank_accounts b WHERE b.brand_id = %(brand)s ORDER BY b.customer_id, b.added_at DESC, b.id) b "
     "ON b.customer_id = c.id"
 )
@@ -69,8 +76,7 @@ _BANK_ACCOUNT = (
 #: (`loans_customer_idx`, `report_employment_customer_idx`, `bank_accounts_customer_idx`) instead of grouping the
 #: whole brand's first (at 1M loans a page went from ~4.5 s to a few ms; tests/benchmarks/README.md).
 _EACH_LOANS = (
-    " LEFT JOIN LATERAL (SELECT count(*) AS n, string_agg(l.loan_number || ':' || l.status || ':' || l.amount, '; ' "
-    "ORDER BY l.created_at, l.id) AS loans FROM read.loans l WHERE l.brand_id = %(brand)s AND l.customer_id = c.id)"
+    f" LEFT JOIN LATERAL (SELECT {_LOAN_LIST} FROM read.loans l WHERE l.brand_id = %(brand)s AND l.customer_id = c.id)"
     " ln ON true"
 )
 _EACH_EMPLOYMENT = (
@@ -78,7 +84,7 @@ _EACH_EMPLOYMENT = (
     "AND e.customer_id = c.id AND e.employment IS NOT NULL ORDER BY e.updated_at DESC LIMIT 1) e ON true"
 )
 _EACH_BANK_ACCOUNT = (
-    " LEFT JOIN LATERAL (SELECT b.account_masked, b.ifsc, b.holder_name, b.status FROM read.bank_accounts b "
+    f" LEFT JOIN LATERAL (SELECT {_BANK_COLUMNS} FROM read.bank_accounts b "
     "WHERE b.brand_id = %(brand)s AND b.customer_id = c.id ORDER BY b.added_at DESC, b.id LIMIT 1) b ON true"
 )
 _AADHAAR = " LEFT JOIN read.kyc_checks ka ON ka.customer_id = c.id AND ka.kind = 'aadhaar'"
