@@ -113,6 +113,8 @@ class FieldworkView(Projection):
         "CREATE INDEX IF NOT EXISTS field_visits_agent_all_idx ON read.field_visits "
         "(brand_id, assignee_id, created_at DESC, id)",
         "CREATE INDEX IF NOT EXISTS field_visits_brand_idx ON read.field_visits (brand_id, status, created_at DESC, id)",
+        # field-visit-report's key (keyset pages, a date range's rows: all dates' first page ~90 ms -> ~4 ms at 150k)
+        "CREATE INDEX IF NOT EXISTS field_visits_created_idx ON read.field_visits (brand_id, created_at, id)",
         "CREATE INDEX IF NOT EXISTS field_visits_loan_idx ON read.field_visits (brand_id, loan_id, created_at DESC)",
     )
 

@@ -77,13 +77,14 @@ class OnboardingView(Projection):
             reason text
         )""",
         # The two lists: by status newest first, and by status and step (the "stuck on" filter).
-        # The borrower of a Customer 360 record (a loan sent back to the borrower reopens their funnel).
+        # The borrower of a Customer 360 record (a loan sent back to the borrower reopens their funnel; the BRE finds
+        # a borrower's funnel, its Aadhaar digest).
         "CREATE INDEX IF NOT EXISTS onboarding_customer_idx ON read.onboarding (brand_id, customer_id)",
         "CREATE INDEX IF NOT EXISTS onboarding_status_idx ON read.onboarding (brand_id, status, step_since DESC, id DESC)",
         "CREATE INDEX IF NOT EXISTS onboarding_step_idx "
         "ON read.onboarding (brand_id, status, step, step_since DESC, id DESC)",
-        # The BRE finds a borrower's funnel (its Aadhaar digest).
-        "CREATE INDEX IF NOT EXISTS onboarding_customer_idx ON read.onboarding (brand_id, customer_id)",
+        # The marketing reports' key: funnels by their start (keyset pages, a date range's rows).
+        "CREATE INDEX IF NOT EXISTS onboarding_started_idx ON read.onboarding (brand_id, started_at, id)",
         # The inactivity job: unfinished funnels by last touch.
         "CREATE INDEX IF NOT EXISTS onboarding_idle_idx ON read.onboarding (brand_id, updated_at, id) "
         "WHERE status = 'in_progress'",

@@ -79,6 +79,19 @@ MARK_ALL_CLOSED = (
 )
 
 
+#: The reports' date keys on other contexts' tables, each indexed (brand_id, date, id) for keyset pages and date
+#: ranges: (index name, table, date column, id column, whether the date may be NULL).
+REPORT_DATE_KEYS = (
+    ("loans_disbursed", "loans", "disbursed_on", "id", True),
+    ("loans_sanctioned", "loans", "sanctioned_at", "id", True),
+    ("loans_closed", "loans", "status_since", "id", True),
+    ("loans_rejected", "loans", "rejected_on", "id", True),
+    ("customers_created_at", "customers", "created_at", "id", False),
+    ("collection_contacts_at", "collection_contacts", "at", "contact_id", False),
+    ("collection_cases_opened", "collection_cases", "opened_on", "loan_id", True),
+)
+
+
 class ReportBookView(Projection):
     """Instalments (scheduled and paid per bucket) and repayments of each disbursed loan."""
 
@@ -152,16 +165,14 @@ class ReportBookView(Projection):
         CELL_FUNCTION,
         # The reports' date keys on other contexts' tables (created after them: the contexts declared before this
         # one create theirs first; a rebuild of those projections drops these until the next start recreates them).
+        # A NOT NULL date is indexed whole: PostgreSQL 17+ drops a query's `created_at IS NOT NULL` as redundant and
+        # then cannot match a partial index on it (the partial one made before: master-report's pages of all dates
+        # sorted the brand's 990k borrowers, ~300 ms, instead of reading the index in order, ~2 ms).
+        "DROP INDEX IF EXISTS read.report_customers_created_idx",
         *(
-            f"CREATE INDEX IF NOT EXISTS report_{name}_idx ON read.{table} (brand_id, {column}, id) "
-            f"WHERE {column} IS NOT NULL"
-            for name, table, column in (
-                ("loans_disbursed", "loans", "disbursed_on"),
-                ("loans_sanctioned", "loans", "sanctioned_at"),
-                ("loans_closed", "loans", "status_since"),
-                ("loans_rejected", "loans", "rejected_on"),
-                ("customers_created", "customers", "created_at"),
-            )
+            f"CREATE INDEX IF NOT EXISTS report_{name}_idx ON read.{table} (brand_id, {column}, {key})"
+            + (f" WHERE {column} IS NOT NULL" if nullable else "")
+            for name, table, column, key, nullable in REPORT_DATE_KEYS
         ),
     )
 

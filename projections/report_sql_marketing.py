@@ -20,11 +20,17 @@ STEPS = ("mobile", "pan", "personal", "employment", "aadhaar", "selfie", "bank_a
 FUNNEL = "read.onboarding f LEFT JOIN read.customers c ON c.id = f.customer_id AND c.brand_id = f.brand_id"
 #: The sign-up's UTM (`ba`, first touch) and the imported lead linked to its Customer 360 record (`ld`; the first
 #: imported when several are).
+_UTM = " LEFT JOIN read.borrower_attribution ba ON ba.borrower_id = f.id AND ba.brand_id = f.brand_id"
+_LEAD = "ld.borrower_id, ld.source, ld.is_organic, ld.campaign_name, ld.status"
 ATTRIBUTED = (
-    " LEFT JOIN read.borrower_attribution ba ON ba.borrower_id = f.id AND ba.brand_id = f.brand_id"
-    " LEFT JOIN (SELECT DISTINCT ON (ld.borrower_id) ld.borrower_id, ld.source, ld.is_organic, ld.campaign_name, "
-    "ld.status FROM read.leads ld WHERE ld.brand_id = %(brand)s AND ld.borrower_id IS NOT NULL "
-    "ORDER BY ld.borrower_id, ld.created_at, ld.id) ld ON ld.borrower_id = f.customer_id"
+    f"{_UTM} LEFT JOIN (SELECT DISTINCT ON (ld.borrower_id) {_LEAD} FROM read.leads ld WHERE ld.brand_id = %(brand)s "
+    "AND ld.borrower_id IS NOT NULL ORDER BY ld.borrower_id, ld.created_at, ld.id) ld ON ld.borrower_id = f.customer_id"
+)
+#: The same, the lead probed per funnel by `leads_borrower_idx` (a keyset page, a date range's export: the grouped
+#: pass above sorts every linked lead of the brand first, ~0.5-0.7 s a page at 300k leads).
+ATTRIBUTED_PROBED = (
+    f"{_UTM} LEFT JOIN LATERAL (SELECT {_LEAD} FROM read.leads ld WHERE ld.brand_id = %(brand)s "
+    "AND ld.borrower_id = f.customer_id ORDER BY ld.created_at, ld.id LIMIT 1) ld ON true"
 )
 #: Both lead pipelines as rows `m` (brand_id, kind, at, status): imported leads (`paid_lead` / `organic_lead`, at
 #: their import, with their lead status) and borrower sign-ups (`sign_up`, at the funnel's start, with its status and
@@ -46,6 +52,7 @@ MARKETING = Report(
     "source, campaign, paid or organic, and lead status.",
     date_basis="the lead's start (phone verified)",
     source=FUNNEL + ATTRIBUTED,
+    probed_source=FUNNEL + ATTRIBUTED_PROBED,
     where="f.brand_id = %(brand)s",
     date_sql="f.started_at",
     date_kind="instant",

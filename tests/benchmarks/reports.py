@@ -196,6 +196,54 @@ def _raw_copy(pool: Any, report: Report, sql: str, params: dict[str, Any]) -> tu
     return size, time.perf_counter() - began
 
 
+def _ms(call: Any, *args: Any) -> tuple[float, Any]:
+    """Milliseconds `call(*args)` took, and what it returned."""
+    began = time.perf_counter()
+    found = call(*args)
+    return (time.perf_counter() - began) * 1e3, found
+
+
+def _csv_rows(queries: ReportQueries, report: Report, request: ReportRequest) -> int:
+    """The rows of the report's CSV export (read to the end), its header aside."""
+    return sum(chunk.count(b"\n") for chunk in queries.csv(report, request)) - 1
+
+
+def _pages(queries: ReportQueries, brand: uuid.UUID) -> None:
+    """Figures without a target (the issue set none): each report's first and next JSON page and its totals, for all
+    dates and for one month (the median registration's), and the month's CSV export (which may read a report's
+    `probed_source`)."""
+    with queries.pool.connection() as conn:
+        found = conn.execute(
+            "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY created_at) AS at FROM read.customers "
+            "WHERE brand_id = %s",
+            (brand,),
+        ).fetchone()
+    first = found["at"].date().replace(day=1)
+    month = (first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1))
+    say(f"   pages (50 rows) and totals, ms, all dates | {first:%b %Y}; that month's CSV export:")
+    say(f"   {'report':<44} {'first':>7} {'next':>7} {'totals':>7} | {'first':>7} {'next':>7} {'totals':>7} "
+        f"{'rows':>8} {'rows/s':>9}")  # fmt: skip
+    slowest: list[tuple[float, str]] = []
+    for slug, report in CATALOGUE.items():
+        figures = []
+        for start, end in ((None, None), month):
+            request = ReportRequest(brand, start, end, "Asia/Kolkata", date(2026, 6, 30))
+            first, page = _ms(queries.page, report, request, None)
+            after = page.next_cursor
+            following = _ms(queries.page, report, request, after)[0] if after else float("nan")
+            figures += [first, following, _ms(queries.totals, report, request)[0]]
+        slowest.append((max(f for f in figures if f == f), slug))
+        request = ReportRequest(brand, *month, "Asia/Kolkata", date(2026, 6, 30))
+        seconds, rows = _ms(_csv_rows, queries, report, request)
+        say(f"   {slug:<44} " + " ".join(f"{f:7.1f}" for f in figures[:3]) + " | "
+            + " ".join(f"{f:7.1f}" for f in figures[3:]) + f" {rows:>8,} {rows / seconds * 1e3:>9,.0f}")  # fmt: skip
+    worst = sorted(slowest, reverse=True)[:3]
+    say(
+        "   slowest: " + ", ".join(f"{slug} {ms:.0f} ms" for ms, slug in worst) + " (no target; totals read every row "
+        "in the range, and a grouped report's page computes its groups)"
+    )
+
+
 def run(quick: bool) -> list[Verdict]:
     """Load the book, then export every report's CSV against its raw COPY."""
     loans = 100_000 if quick else 1_000_000
@@ -231,6 +279,7 @@ def run(quick: bool) -> list[Verdict]:
                 verdicts.append(Verdict("reports", f"{slug} CSV peak RSS growth", memory.growth, TARGET_PEAK_MB,
                                         False, " MB"))  # fmt: skip
             say(f"   (ratio: the export's time over the raw COPY's; process RSS {_rss_mb():.0f} MB; pid {os.getpid()})")
+            _pages(queries, brand)
         finally:
             platform.close()
     return verdicts

@@ -6,6 +6,7 @@ accounts), over the whole range, a date range and a filter."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from projections.report_book import MARK_ALL_CLOSED, REFRESH_ALL_TOTALS
+from projections.report_book import MARK_ALL_CLOSED, REFRESH_ALL_TOTALS, REPORT_DATE_KEYS
 from projections.report_catalogue import CATALOGUE
 from projections.reports import Column, Report, ReportQueries, ReportRequest, _order, _sql
 from tests.benchmarks.reports import _load
@@ -58,6 +59,11 @@ VARIETY = (
     "INSERT INTO read.kyc_checks (brand_id, customer_id, kind, status, attempts, result, updated_at, updated_by) "
     "SELECT c.brand_id, c.id, 'aadhaar', 'verified', 1, '{\"masked_aadhaar\": \"XXXX-XXXX-1234\"}', c.created_at, "
     "'system' FROM read.customers c WHERE right(c.id::text, 1) = 'e'",
+    # a second imported lead linked to some borrowers, imported later (the marketing report shows the first)
+    "INSERT INTO read.leads (id, brand_id, import_id, line, source, is_organic, name, campaign_name, status, "
+    "borrower_id, version, created_at, updated_at) SELECT gen_random_uuid(), brand_id, import_id, line + 1, "
+    "'later_source', NOT is_organic, name, 'later campaign', 'converted', borrower_id, 1, created_at + interval "
+    "'1 day', updated_at FROM read.leads WHERE borrower_id IS NOT NULL AND right(borrower_id::text, 1) IN ('5', '6')",
 )
 
 
@@ -190,24 +196,70 @@ def test_report_queries_plan_for_their_own_values_on_a_pooled_connection(book: A
     assert not [s for s in prepared if "report_loan_totals" in s]
 
 
+PROBED = sorted(slug for slug, report in CATALOGUE.items() if report.probed_source)
+
+
 @pytest.mark.parametrize("when", sorted(REQUESTS))
-def test_the_master_reports_pages_walk_the_exports_rows(book: Any, when: str) -> None:
-    """master-report pages read `page_source` (each borrower's loans, employment and bank account probed per row),
-    the export `source` (grouped over the brand): walked to the end, the pages give the export's rows in order."""
-    report, request = CATALOGUE["master-report"], REQUESTS[when]
-    assert report.page_source and report.page_source != report.source
+@pytest.mark.parametrize("slug", PROBED)
+def test_probed_pages_and_exports_give_the_grouped_rows(book: Any, slug: str, when: str) -> None:
+    """Pages, and exports of a date range, read a report's `probed_source` (master-report: each borrower's loans,
+    employment and bank account probed per row; marketing-report: each funnel's first imported lead); totals and
+    exports of all dates read `source` (grouped over the brand). Walked to the end, the pages give the grouped
+    rows in order, and the export's CSV their cells."""
+    assert PROBED == ["marketing-report", "master-report"]
+    report, request = CATALOGUE[slug], REQUESTS[when]
+    assert report.probed_source and report.probed_source != report.source
     inner, params = _sql(report, request, safe=False, keys=True)
     with book.connection() as conn:
-        exported = list(conn.execute(f"SELECT * FROM ({inner}) q ORDER BY {_order(report)}", params).fetchall())
+        grouped = list(conn.execute(f"SELECT * FROM ({inner}) q ORDER BY {_order(report)}", params).fetchall())
     queries, walked, cursor = ReportQueries(book), [], None
     while True:
         page = queries.page(report, request, cursor, limit=97)
         walked += page.rows
         if not (cursor := page.next_cursor):
             break
-    assert len(exported) > 97 and walked == [{n: r[n] for n in report.header} for r in exported]
-    assert any(r["loans_count"] == 2 for r in walked) and any(r["bank_account"] for r in walked)
-    assert any(r["employer"] for r in walked)
+    assert len(grouped) > 97 and walked == [{n: r[n] for n in report.header} for r in grouped]
+    if slug == "master-report":  # the probed parts are there to compare
+        assert any(r["loans_count"] == 2 for r in walked) and any(r["bank_account"] for r in walked)
+        assert any(r["employer"] for r in walked)
+    else:
+        assert any(r["lead_source"] for r in walked) and any(r["customer_number"] for r in walked)
+        assert not any(r["lead_source"] == "later_source" for r in walked)  # the first imported lead, not the later
+
+    ranged = request.start is not None or request.end is not None
+    copy, _ = queries.copy_sql(report, request)
+    assert ("LATERAL" in copy) == ranged, copy
+    safe, params = _sql(report, request, safe=True, keys=True)  # the grouped shape, as the export writes cells
+    names = ", ".join(f'"{n}"' for n in report.header)
+    with book.connection() as conn, conn.cursor() as cur:
+        with cur.copy(f"COPY (SELECT {names} FROM ({safe}) q ORDER BY {_order(report)}) TO STDOUT (FORMAT csv)",
+                      params) as rows:  # fmt: skip
+            expected = b"".join(bytes(data) for data in rows).decode("utf-8")
+    exported = b"".join(queries.csv(report, request)).decode("utf-8-sig")
+    head, _, body = exported.partition("\n")
+    assert next(csv.reader([head])) == report.header
+    assert body == expected and body.count("\n") == len(grouped)
+
+
+def test_the_reports_date_keys_are_indexed_whole_when_never_null(book: Any) -> None:
+    """A NOT NULL date is indexed whole, a nullable one partially: PostgreSQL 17+ drops a query's `IS NOT NULL` on a
+    NOT NULL column and then cannot use a partial index on it (master-report's all-dates pages sorted every
+    borrower); each index exists as declared, and the partial index made before is gone."""
+    with book.connection() as conn:
+        for name, table, column, key, nullable in REPORT_DATE_KEYS:
+            found = conn.execute(
+                "SELECT is_nullable = 'YES' AS nullable FROM information_schema.columns "
+                "WHERE table_schema = 'read' AND table_name = %s AND column_name = %s",
+                (table, column),
+            ).fetchone()
+            assert found is not None and found["nullable"] == nullable, (table, column)
+            index = conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = 'read' AND indexname = %s", (f"report_{name}_idx",)
+            ).fetchone()
+            assert index is not None and f"(brand_id, {column}, {key})" in index["indexdef"], name
+            assert ("WHERE" in index["indexdef"]) == nullable, index["indexdef"]
+        gone = conn.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'report_customers_created_idx'").fetchone()
+        assert gone is None
 
 
 def test_a_report_may_set_only_planner_settings() -> None:
