@@ -208,33 +208,31 @@ def _csv_rows(queries: ReportQueries, report: Report, request: ReportRequest) ->
     return sum(chunk.count(b"\n") for chunk in queries.csv(report, request)) - 1
 
 
-def _pages(queries: ReportQueries, brand: uuid.UUID) -> None:
+def _pages(queries: ReportQueries, request: ReportRequest) -> None:
     """Figures without a target (the issue set none): each report's first and next JSON page and its totals, for all
-    dates and for one month (the median registration's), and the month's CSV export (which may read a report's
-    `probed_source`)."""
+    dates (`request`) and for one month (the median registration's), and the month's CSV export (which may read a
+    report's `probed_source`)."""
     with queries.pool.connection() as conn:
         found = conn.execute(
             "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY created_at) AS at FROM read.customers "
             "WHERE brand_id = %s",
-            (brand,),
+            (request.brand_id,),
         ).fetchone()
-    first = found["at"].date().replace(day=1)
-    month = (first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1))
-    say(f"   pages (50 rows) and totals, ms, all dates | {first:%b %Y}; that month's CSV export:")
+    start = found["at"].date().replace(day=1)
+    month = dataclasses.replace(request, start=start, end=(start + timedelta(days=32)).replace(day=1) - timedelta(1))
+    say(f"   pages (50 rows) and totals, ms, all dates | {start:%b %Y}; that month's CSV export:")
     say(f"   {'report':<44} {'first':>7} {'next':>7} {'totals':>7} | {'first':>7} {'next':>7} {'totals':>7} "
         f"{'rows':>8} {'rows/s':>9}")  # fmt: skip
     slowest: list[tuple[float, str]] = []
     for slug, report in CATALOGUE.items():
         figures = []
-        for start, end in ((None, None), month):
-            request = ReportRequest(brand, start, end, "Asia/Kolkata", date(2026, 6, 30))
-            first, page = _ms(queries.page, report, request, None)
+        for asked in (request, month):
+            first, page = _ms(queries.page, report, asked, None)
             after = page.next_cursor
-            following = _ms(queries.page, report, request, after)[0] if after else float("nan")
-            figures += [first, following, _ms(queries.totals, report, request)[0]]
+            following = _ms(queries.page, report, asked, after)[0] if after else float("nan")
+            figures += [first, following, _ms(queries.totals, report, asked)[0]]
         slowest.append((max(f for f in figures if f == f), slug))
-        request = ReportRequest(brand, *month, "Asia/Kolkata", date(2026, 6, 30))
-        seconds, rows = _ms(_csv_rows, queries, report, request)
+        seconds, rows = _ms(_csv_rows, queries, report, month)
         say(f"   {slug:<44} " + " ".join(f"{f:7.1f}" for f in figures[:3]) + " | "
             + " ".join(f"{f:7.1f}" for f in figures[3:]) + f" {rows:>8,} {rows / seconds * 1e3:>9,.0f}")  # fmt: skip
     worst = sorted(slowest, reverse=True)[:3]
@@ -279,7 +277,7 @@ def run(quick: bool) -> list[Verdict]:
                 verdicts.append(Verdict("reports", f"{slug} CSV peak RSS growth", memory.growth, TARGET_PEAK_MB,
                                         False, " MB"))  # fmt: skip
             say(f"   (ratio: the export's time over the raw COPY's; process RSS {_rss_mb():.0f} MB; pid {os.getpid()})")
-            _pages(queries, brand)
+            _pages(queries, request)
         finally:
             platform.close()
     return verdicts
