@@ -3,7 +3,7 @@ the range's totals, export the CSV (streamed, as the API does) and email the rep
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,19 +43,22 @@ async def reports_page(request: Request, port: ReportPort, principal: Principal)
     generate = request.query_params.get("generate") == "1"
     cursor = request.query_params.get("cursor") or None
 
-    def load() -> tuple[ReportPage | None, dict[str, Any] | None]:
+    def load() -> tuple[ReportPage | None, dict[str, Any] | None, datetime | None]:
         if not generate:
-            return None, None
+            return None, None, None
         req = report_request(port.identity, principal.brand_id, filters)
         try:
             page = port.queries.page(report, req, cursor, 50)
         except InvalidCursor:
             request.state.notice = "That page link is out of date: showing the first page."
             page = port.queries.page(report, req, None, 50)
-        return page, port.queries.totals(report, req)
+        if cursor is None:  # generating the report sums its range afresh; the pages after it show those totals
+            return page, port.queries.totals(report, req), None
+        totals, at = port.queries.recent_totals(report, req)
+        return page, totals, at
 
     try:
-        page, totals = await run_in_threadpool(load)
+        page, totals, totals_at = await run_in_threadpool(load)
     except InvalidInput as exc:
         return error_page(request, 422, "Cannot run this report", str(exc))
     query = urlencode(raw)
@@ -68,6 +71,7 @@ async def reports_page(request: Request, port: ReportPort, principal: Principal)
         raw=raw,
         page=page,
         totals=totals,
+        totals_at=totals_at,
         query=query,
         today=date.today().isoformat(),
     )

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from typing import Any
 
+from projections.report_catalogue import CATALOGUE
+from projections.reports import ReportQueries, ReportRequest
 from tests.e2e.conftest import ARTIFACTS, login
-from tests.e2e.test_reports import HOSTILE, QUOTED, _loan, _settle
+from tests.e2e.test_reports import HOSTILE, QUOTED, UNICODE, _loan, _settle
 from tests.e2e.test_servicing_api import D0, catalogue, set_business_date
 
 __all__ = ["catalogue"]
@@ -39,13 +42,32 @@ def test_choose_generate_export_and_email_a_report(
     assert QUOTED in table and HOSTILE in table  # shown as text on the page, never run
     assert page.locator("#totals").inner_text().startswith("2 rows")
     assert "170000.00" in page.locator("#totals").inner_text()
+    assert page.locator("#totals-at").count() == 0  # generated: summed just now
+
+    # A page after the first shows the totals the report was generated with (not summed again a click, and said
+    # so) until it is generated again; a third loan disbursed meanwhile shows then.
+    queries, report = platform.get(ReportQueries), CATALOGUE["disbursed-loan-report"]
+    asked = ReportRequest(tenant.brand_id, date(2026, 1, 1), date(2026, 1, 31), filters={"status": "active"})
+    after_first = queries.page(report, asked, None, 1).next_cursor
+    _loan(platform, tenant, UNICODE)
+    _settle(platform)
+    page.goto(f"{page.url}&cursor={after_first}")
+    page.wait_for_selector("#report-rows")
+    shown = page.locator("#report-rows tbody tr").count()
+    assert (
+        shown == len(queries.page(report, asked, after_first).rows) >= 1
+    )  # the rows after the first, the new one's too
+    assert page.locator("#totals").inner_text().startswith("2 rows") and page.locator("#totals-at").is_visible()
+    page.click("#generate")
+    page.wait_for_selector("#report-rows")
+    assert page.locator("#totals").inner_text().startswith("3 rows") and page.locator("#totals-at").count() == 0
 
     with page.expect_download() as info:
         page.click("#export-csv")
     data = open(info.value.path(), encoding="utf-8-sig").read()
     rows = list(csv.reader(io.StringIO(data, newline="")))
-    assert rows[0][:3] == ["loan_number", "customer_number", "borrower"] and len(rows) == 3
-    assert {r[2] for r in rows[1:]} == {QUOTED, "'" + HOSTILE}
+    assert rows[0][:3] == ["loan_number", "customer_number", "borrower"] and len(rows) == 4
+    assert {r[2] for r in rows[1:]} == {QUOTED, "'" + HOSTILE, UNICODE}
 
     page.fill("#email-to", "ops-reports@lender.in")
     page.click("#email-send")

@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from projections.report_book import MARK_ALL_CLOSED, REFRESH_ALL_TOTALS, REPORT_DATE_KEYS
 from projections.report_catalogue import CATALOGUE
-from projections.reports import Column, Report, ReportQueries, ReportRequest, _order, _sql
+from projections.reports import TOTALS_KEPT_SECONDS, Column, Report, ReportQueries, ReportRequest, _order, _sql
 from tests.benchmarks.reports import _load
 from tests.integration.report_sql_before import BEFORE
 from tests.support import drop_database, fresh_database_dsn
@@ -263,3 +263,42 @@ def test_a_report_may_set_only_planner_settings() -> None:
     report = CATALOGUE["completed-loan-with-no-repet-report"]
     with pytest.raises(AssertionError, match="statement_timeout"):
         dataclasses.replace(report, planner=(("statement_timeout", "0"),))
+
+
+def test_the_pages_after_the_first_show_the_totals_it_computed_until_they_expire(book: Any) -> None:
+    """The portal sums a report's range when it is generated and shows those totals on the pages after it: a change
+    to the book shows in them once the report is generated again or TOTALS_KEPT_SECONDS have passed; another brand,
+    other dates or a filter never get them."""
+    now = [0.0]
+    queries = ReportQueries(book, timer=lambda: now[0])
+    report = CATALOGUE["collection-loan-report"]
+    asked = ReportRequest(BRAND, date(2025, 1, 1), date(2025, 12, 31), today=date(2026, 6, 30))
+    first = queries.totals(report, asked)
+    assert first["rows"] > 1
+    with book.connection() as conn:
+        loan = conn.execute(
+            "SELECT id, disbursed_on FROM read.loans WHERE brand_id = %s AND disbursed_on BETWEEN %s AND %s "
+            "ORDER BY id LIMIT 1",
+            (BRAND, asked.start, asked.end),
+        ).fetchone()
+        conn.execute("UPDATE read.loans SET disbursed_on = NULL WHERE id = %s", (loan["id"],))
+    try:
+        kept, at = queries.recent_totals(report, asked)
+        assert kept == first
+        others = {
+            "another brand": dataclasses.replace(asked, brand_id=OTHER),
+            "other dates": dataclasses.replace(asked, start=date(2025, 2, 1)),
+            "a filter": dataclasses.replace(asked, filters={"status": "active"}),
+            "another business date": dataclasses.replace(asked, today=date(2026, 7, 1)),
+        }
+        for name, other in others.items():
+            assert queries.recent_totals(report, other)[0] == ReportQueries(book).totals(report, other), name
+        assert queries.recent_totals(report, others["another brand"])[0]["rows"] != first["rows"]
+        regenerated = ReportQueries(book).totals(report, asked)
+        assert regenerated["rows"] == first["rows"] - 1
+        now[0] += TOTALS_KEPT_SECONDS + 1
+        expired, later = queries.recent_totals(report, asked)
+        assert expired == regenerated and later > at
+    finally:
+        with book.connection() as conn:
+            conn.execute("UPDATE read.loans SET disbursed_on = %s WHERE id = %s", (loan["disbursed_on"], loan["id"]))
