@@ -171,9 +171,11 @@ CX_ALLOCATION = Report(
     key=(("coalesce(s.name, '')", str), ("l.assignee", UUID)),
 )
 
-_DAY_DUE = owed()
-_DAY_PAID = paid()
-_INSTALMENT_LOAN = "read.report_instalments i JOIN read.loans l ON l.id = i.loan_id AND l.brand_id = i.brand_id"
+# Each day's instalments summed (`read.report_due_days`, kept by triggers on the reports' instalments: a completed
+# loan's instalments ask what was paid against them): a page of due dates reads a row a day, by key. Summing the
+# instalments joined to their loans here took 1.5-2 s a page of all dates at 1M loans (2.4M instalments).
+_DAYS = "read.report_due_days d"
+_DAYS_WHERE = "d.brand_id = %(brand)s AND d.instalments > 0"
 TOTAL_RECOVERY = Report(
     slug="total-recovery-report",
     title="Total recovery",
@@ -182,27 +184,21 @@ TOTAL_RECOVERY = Report(
     "recovered against them (principal and interest), what is outstanding and the recovery rate (recovered / due, "
     "in per cent, 2 places).",
     date_basis="the instalments' due date",
-    source=_INSTALMENT_LOAN,
-    where="i.brand_id = %(brand)s",
-    date_sql="i.due_date",
-    group_by="i.due_date",
+    source=_DAYS,
+    where=_DAYS_WHERE,
+    date_sql="d.due_date",
     columns=(
-        C("due_date", "i.due_date", "date"),
-        C("instalments", counted(), "int"),
-        C("due", f"sum({_DAY_DUE})", "number"),
-        C("recovered", f"sum({_DAY_PAID})", "number"),
-        C("outstanding", f"sum({_DAY_DUE} - {_DAY_PAID})", "number"),
-        C(
-            "recovery_rate",
-            percent(f"sum({_DAY_PAID})", f"sum({_DAY_DUE})"),
-            "number",
-            total=percent("sum(q.recovered)", "sum(q.due)"),
-        ),
+        C("due_date", "d.due_date", "date"),
+        C("instalments", "d.instalments", "int"),
+        C("due", "d.owed", "number"),
+        C("recovered", "d.paid", "number"),
+        C("outstanding", "d.owed - d.paid", "number"),
+        C("recovery_rate", percent("d.paid", "d.owed"), "number", total=percent("sum(q.recovered)", "sum(q.due)")),
     ),
-    key=(("i.due_date", date),),
+    key=(("d.due_date", date),),
 )
 
-_MONTH = "date_trunc('month', i.due_date)::date"
+_MONTH = "date_trunc('month', d.due_date)::date"
 RECOVERY_EFFICIENCY = Report(
     slug="recovery-efficiency-report",
     title="Recovery efficiency",
@@ -210,21 +206,21 @@ RECOVERY_EFFICIENCY = Report(
     definition="One row per month of due dates in the range: instalments due, how many are fully paid, partly paid "
     "and unpaid, the demand, the collection and the efficiency (collection / demand, per cent, 2 places).",
     date_basis="the instalments' due date",
-    source=_INSTALMENT_LOAN,
-    where="i.brand_id = %(brand)s",
-    date_sql="i.due_date",
+    source=_DAYS,
+    where=_DAYS_WHERE,
+    date_sql="d.due_date",
     group_by=_MONTH,
     columns=(
         C("month", _MONTH, "date"),
-        C("instalments", counted(), "int"),
-        C("paid", counted(f"{_DAY_PAID} >= {_DAY_DUE}"), "int"),
-        C("partly_paid", counted(f"{_DAY_PAID} > 0 AND {_DAY_PAID} < {_DAY_DUE}"), "int"),
-        C("unpaid", counted(f"{_DAY_PAID} = 0"), "int"),
-        C("demand", f"sum({_DAY_DUE})", "number"),
-        C("collection", f"sum({_DAY_PAID})", "number"),
+        C("instalments", "sum(d.instalments)::bigint", "int"),
+        C("paid", "sum(d.fully_paid)::bigint", "int"),
+        C("partly_paid", "sum(d.partly_paid)::bigint", "int"),
+        C("unpaid", "sum(d.unpaid)::bigint", "int"),
+        C("demand", "sum(d.owed)", "number"),
+        C("collection", "sum(d.paid)", "number"),
         C(
             "efficiency",
-            percent(f"sum({_DAY_PAID})", f"sum({_DAY_DUE})"),
+            percent("sum(d.paid)", "sum(d.owed)"),
             "number",
             total=percent("sum(q.collection)", "sum(q.demand)"),
         ),

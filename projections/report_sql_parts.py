@@ -65,14 +65,18 @@ def left(alias: str = "i") -> str:
 COMPLETED = "l.status = 'completed'"
 
 
-def owed(alias: str = "i") -> str:
+#: The same of an instalment alone (`completed`, kept on it by the reports' projection): no join to the loan.
+INSTALMENT_COMPLETED = "i.completed"
+
+
+def owed(alias: str = "i", completed: str = COMPLETED) -> str:
     """What the instalment asks of a loan not completed; of a completed loan, what was paid against it."""
-    return f"(CASE WHEN {COMPLETED} THEN {paid(alias)} ELSE {due(alias)} END)"
+    return f"(CASE WHEN {completed} THEN {paid(alias)} ELSE {due(alias)} END)"
 
 
-def owed_left(alias: str = "i") -> str:
+def owed_left(alias: str = "i", completed: str = COMPLETED) -> str:
     """What is left of it (nothing, once the loan is completed)."""
-    return f"(CASE WHEN {COMPLETED} THEN 0 ELSE {left(alias)} END)"
+    return f"(CASE WHEN {completed} THEN 0 ELSE {left(alias)} END)"
 
 
 def unpaid(alias: str = "i") -> str:

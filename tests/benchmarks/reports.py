@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from projections.report_book import MARK_ALL_CLOSED, REFRESH_ALL_TOTALS
+from projections.report_book import MARK_ALL_CLOSED, MARK_ALL_COMPLETED, REFRESH_ALL_TOTALS
 from projections.report_catalogue import CATALOGUE
 from projections.reports import Column, Report, ReportQueries, ReportRequest, _sql, _tune
 from tests.benchmarks.harness import Verdict, fresh_database, say
@@ -162,6 +162,7 @@ def _load(pool: Any, brand: uuid.UUID, other: uuid.UUID, loans: int) -> None:
             "c.opened_at FROM read.collection_cases c",
             REFRESH_ALL_TOTALS,  # each loan's totals row, as the projection keeps it
             MARK_ALL_CLOSED,  # and whether the loan is closed
+            MARK_ALL_COMPLETED,  # and its instalments whether it is completed
         ):
             cur.execute(statement)
         conn.commit()

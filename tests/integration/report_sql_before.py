@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import date
 
 from projections.report_catalogue import CATALOGUE
-from projections.reports import Report
+from projections.reports import Column, Report
 
+_INSTALMENT_LOAN = "read.report_instalments i JOIN read.loans l ON l.id = i.loan_id AND l.brand_id = i.brand_id"
 _LOANS = "read.loans l JOIN read.customers c ON c.id = l.customer_id AND c.brand_id = l.brand_id"
 _OUTSTANDING = (
     " LEFT JOIN LATERAL (SELECT sum(i.principal - i.paid_principal) AS principal, "
@@ -66,6 +68,50 @@ def _old(slug: str, source: str, where: str | None = None) -> Report:
     )
 
 
+# total-recovery and recovery-efficiency before they read each day's row (read.report_due_days): the instalments
+# joined to their loans, a completed loan's instalments asking what was paid against them.
+_OWED = (
+    "(CASE WHEN l.status = 'completed' THEN (i.paid_principal + i.paid_interest) ELSE (i.principal + i.interest) END)"
+)
+_PAID = "(i.paid_principal + i.paid_interest)"
+_BY_DAY = dataclasses.replace(
+    CATALOGUE["total-recovery-report"],
+    source=_INSTALMENT_LOAN,
+    where="i.brand_id = %(brand)s",
+    date_sql="i.due_date",
+    group_by="i.due_date",
+    columns=(
+        Column("due_date", "i.due_date", "date"),
+        Column("instalments", "count(*)", "int"),
+        Column("due", f"sum({_OWED})", "number"),
+        Column("recovered", f"sum({_PAID})", "number"),
+        Column("outstanding", f"sum({_OWED} - {_PAID})", "number"),
+        Column("recovery_rate", f"round(100 * sum({_PAID}) / nullif(sum({_OWED}), 0), 2)", "number",
+               total="round(100 * sum(q.recovered) / nullif(sum(q.due), 0), 2)"),
+    ),
+    key=(("i.due_date", date),),
+)  # fmt: skip
+_MONTH = "date_trunc('month', i.due_date)::date"
+_BY_MONTH = dataclasses.replace(
+    CATALOGUE["recovery-efficiency-report"],
+    source=_INSTALMENT_LOAN,
+    where="i.brand_id = %(brand)s",
+    date_sql="i.due_date",
+    group_by=_MONTH,
+    columns=(
+        Column("month", _MONTH, "date"),
+        Column("instalments", "count(*)", "int"),
+        Column("paid", f"count(*) FILTER (WHERE {_PAID} >= {_OWED})", "int"),
+        Column("partly_paid", f"count(*) FILTER (WHERE {_PAID} > 0 AND {_PAID} < {_OWED})", "int"),
+        Column("unpaid", f"count(*) FILTER (WHERE {_PAID} = 0)", "int"),
+        Column("demand", f"sum({_OWED})", "number"),
+        Column("collection", f"sum({_PAID})", "number"),
+        Column("efficiency", f"round(100 * sum({_PAID}) / nullif(sum({_OWED}), 0), 2)", "number",
+               total="round(100 * sum(q.collection) / nullif(sum(q.demand), 0), 2)"),
+    ),
+    key=((_MONTH, date),),
+)  # fmt: skip
+
 BEFORE: dict[str, Report] = {
     r.slug: r
     for r in (
@@ -88,5 +134,7 @@ BEFORE: dict[str, Report] = {
         _old("collection-loan-report", f"{_LOANS}{_REPAID}{_OUTSTANDING}"),
         _old("collection-loan-report-by-approved-date", f"{_LOANS}{_REPAID}{_OUTSTANDING}"),
         _old("dpd-buckets-report", f"read.loans l{_OUTSTANDING}"),
+        _BY_DAY,
+        _BY_MONTH,
     )
 }

@@ -17,7 +17,12 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from projections.report_book import MARK_ALL_CLOSED, REFRESH_ALL_TOTALS, REPORT_DATE_KEYS
+from projections.report_book import (
+    MARK_ALL_CLOSED,
+    REFRESH_ALL_TOTALS,
+    REPORT_DATE_KEYS,
+    ReportBookView,
+)
 from projections.report_catalogue import CATALOGUE
 from projections.reports import TOTALS_KEPT_SECONDS, Column, Report, ReportQueries, ReportRequest, _order, _sql
 from tests.benchmarks.reports import _load
@@ -37,6 +42,10 @@ VARIETY = (
     # every instalment paid on some (nothing left, no next instalment)
     "UPDATE read.report_instalments SET paid_principal = principal, paid_interest = interest "
     "WHERE right(loan_id::text, 1) = 'f'",
+    # loans paid off before their schedule's end: the interest of their last instalment was never paid (saved)
+    "UPDATE read.report_instalments i SET paid_interest = 0 FROM read.loans l WHERE l.id = i.loan_id "
+    "AND l.status = 'completed' AND right(l.id::text, 1) IN ('7', '8') "
+    "AND i.no = (SELECT max(no) FROM read.report_instalments WHERE loan_id = i.loan_id)",
     # reversed repayments (a loan left with none standing) and second repayments
     "UPDATE read.report_payments SET reversed_on = paid_on + 1, reversal_reason = 'bounced' "
     "WHERE right(loan_id::text, 1) IN ('1', '2')",
@@ -302,3 +311,70 @@ def test_the_pages_after_the_first_show_the_totals_it_computed_until_they_expire
     finally:
         with book.connection() as conn:
             conn.execute("UPDATE read.loans SET disbursed_on = %s WHERE id = %s", (loan["disbursed_on"], loan["id"]))
+
+
+_DAYS_AGAIN = (
+    "SELECT brand_id, due_date, count(*) AS instalments, sum(o) AS owed, sum(p) AS paid, "
+    "count(*) FILTER (WHERE p >= o) AS fully_paid, count(*) FILTER (WHERE p > 0 AND p < o) AS partly_paid, "
+    "count(*) FILTER (WHERE p = 0) AS unpaid FROM (SELECT i.brand_id, i.due_date, i.paid_principal + i.paid_interest "
+    "AS p, CASE WHEN i.completed THEN i.paid_principal + i.paid_interest ELSE i.principal + i.interest END AS o "
+    "FROM read.report_instalments i) x GROUP BY 1, 2 ORDER BY 1, 2"
+)
+_DAYS_KEPT = (
+    "SELECT brand_id, due_date, instalments, owed, paid, fully_paid, partly_paid, unpaid FROM read.report_due_days "
+    "WHERE instalments > 0 ORDER BY 1, 2"
+)
+
+
+def test_a_database_made_before_the_days_rows_gets_them_at_start(book: Any) -> None:
+    """A database made before the instalments carried their loan's completion and before the days' rows: the
+    projection's DDL (run at every start) adds `completed`, filled from the loans' statuses, then the days' table with
+    its triggers, filled from the instalments; run again, it changes nothing."""
+    flags = (
+        "SELECT count(*) FILTER (WHERE i.completed) AS marked, count(*) FILTER (WHERE l.status = 'completed') AS done, "
+        "count(*) FILTER (WHERE i.completed <> (l.status = 'completed')) AS wrong "
+        "FROM read.report_instalments i JOIN read.loans l ON l.id = i.loan_id"
+    )
+    view = ReportBookView()
+    with book.connection() as conn:
+        before = conn.execute(_DAYS_KEPT).fetchall()
+        conn.execute("DROP TABLE read.report_due_days")
+        for op in ("insert", "update", "delete"):
+            conn.execute(f"DROP TRIGGER report_due_days_{op} ON read.report_instalments")
+        conn.execute("ALTER TABLE read.report_instalments DROP COLUMN completed")
+        view.create(conn)
+        found = conn.execute(flags).fetchone()
+        assert found["wrong"] == 0 and found["marked"] == found["done"] > 0
+        assert conn.execute(_DAYS_KEPT).fetchall() == before == conn.execute(_DAYS_AGAIN).fetchall()
+        view.create(conn)  # at the next start: nothing is filled again
+        assert conn.execute(_DAYS_KEPT).fetchall() == before
+        assert conn.execute(flags).fetchone()["wrong"] == 0
+
+
+def test_each_days_row_is_the_sum_of_its_instalments_whatever_changes_them(book: Any) -> None:
+    """read.report_due_days, kept by triggers on read.report_instalments, equals the instalments summed again by day
+    and brand after the book's load and its variety, and after instalments are paid, completed, re-opened, deleted
+    and added (for two brands) -- in a transaction rolled back, the book left as it was."""
+    with book.connection() as conn, conn.transaction(force_rollback=True):
+        days = conn.execute(_DAYS_KEPT).fetchall()
+        assert days == conn.execute(_DAYS_AGAIN).fetchall() and {d["brand_id"] for d in days} == {BRAND, OTHER}
+        for change in (
+            "UPDATE read.report_instalments SET paid_principal = principal, paid_interest = interest / 2 "
+            "WHERE right(loan_id::text, 1) = '9'",
+            "UPDATE read.report_instalments SET completed = NOT completed WHERE right(loan_id::text, 2) IN ('1a', '2b')",
+            "DELETE FROM read.report_instalments WHERE right(loan_id::text, 1) = 'c' AND no = 3",
+            "INSERT INTO read.report_instalments (loan_id, no, brand_id, due_date, principal, interest, paid_principal) "
+            "SELECT loan_id, no + 10, brand_id, due_date + 365, principal, interest, 1 FROM read.report_instalments "
+            "WHERE right(loan_id::text, 1) IN ('d', 'e')",
+            "DELETE FROM read.report_instalments WHERE due_date = (SELECT min(due_date) FROM read.report_instalments)",
+        ):
+            assert conn.execute(change).rowcount > 0, change
+            assert conn.execute(_DAYS_KEPT).fetchall() == conn.execute(_DAYS_AGAIN).fetchall(), change
+
+
+@pytest.mark.parametrize("slug", ["total-recovery-report", "recovery-efficiency-report"])
+def test_the_reports_by_due_date_total_like_the_instalments_joined_to_their_loans(book: Any, slug: str) -> None:
+    queries = ReportQueries(book)
+    for request in REQUESTS.values():
+        totals = queries.totals(CATALOGUE[slug], request)
+        assert totals == queries.totals(BEFORE[slug], request) and totals["rows"] > 0
