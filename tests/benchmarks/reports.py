@@ -282,6 +282,9 @@ def run(quick: bool) -> list[Verdict]:
                 verdicts.append(Verdict("reports", f"{slug} CSV peak RSS growth", memory.growth, TARGET_PEAK_MB,
                                         False, " MB"))  # fmt: skip
             say(f"   (ratio: the export's time over the raw COPY's; process RSS {_rss_mb():.0f} MB; pid {os.getpid()})")
+            kept = ", ".join(slug for slug, r in CATALOGUE.items() if r.source.startswith(DUE_DAYS_TABLE))
+            say(f"   ({kept}: a row a day of {DUE_DAYS_TABLE}, kept as the instalments change; 'rows' are the "
+                "instalments those rows sum)")  # fmt: skip
             _pages(queries, request)
         finally:
             platform.close()
