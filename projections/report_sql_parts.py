@@ -74,9 +74,9 @@ def owed(alias: str = "i", completed: str = COMPLETED) -> str:
     return f"(CASE WHEN {completed} THEN {paid(alias)} ELSE {due(alias)} END)"
 
 
-def owed_left(alias: str = "i", completed: str = COMPLETED) -> str:
+def owed_left(alias: str = "i") -> str:
     """What is left of it (nothing, once the loan is completed)."""
-    return f"(CASE WHEN {completed} THEN 0 ELSE {left(alias)} END)"
+    return f"(CASE WHEN {COMPLETED} THEN 0 ELSE {left(alias)} END)"
 
 
 def unpaid(alias: str = "i") -> str:

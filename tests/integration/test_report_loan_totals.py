@@ -47,6 +47,18 @@ LEFT JOIN LATERAL (SELECT i.due_date, i.principal + i.interest - i.paid_principa
   AND i.principal + i.interest > i.paid_principal + i.paid_interest ORDER BY i.no LIMIT 1) n ON true
 WHERE b.loan_id = %s
 """
+#: Each day's instalments summed again from them, and as the triggers keep them (read.report_due_days).
+DAYS_AGAIN = (
+    "SELECT brand_id, due_date, count(*) AS instalments, sum(o) AS owed, sum(p) AS paid, "
+    "count(*) FILTER (WHERE p >= o) AS fully_paid, count(*) FILTER (WHERE p > 0 AND p < o) AS partly_paid, "
+    "count(*) FILTER (WHERE p = 0) AS unpaid FROM (SELECT i.brand_id, i.due_date, i.paid_principal + i.paid_interest "
+    "AS p, CASE WHEN i.completed THEN i.paid_principal + i.paid_interest ELSE i.principal + i.interest END AS o "
+    "FROM read.report_instalments i) x GROUP BY 1, 2 ORDER BY 1, 2"
+)
+DAYS_KEPT = (
+    "SELECT brand_id, due_date, instalments, owed, paid, fully_paid, partly_paid, unpaid FROM read.report_due_days "
+    "WHERE instalments > 0 ORDER BY 1, 2"
+)
 KEPT = (
     "SELECT loan_id, principal, interest, next_due, next_left, unpaid_since, payments, repaid, last_paid_on "
     "FROM read.report_loan_totals WHERE loan_id = %s"
@@ -107,7 +119,15 @@ class _Feed:
             fresh = self.conn.execute(FRESH, (loan_id,)).fetchone()
             if kept is not None:  # a row from the servicing's opening on
                 assert kept == fresh, f"after {type(event).__name__}"
+            days = self.conn.execute(DAYS_KEPT).fetchall()
+            assert days == self.conn.execute(DAYS_AGAIN).fetchall(), f"after {type(event).__name__}"
         self.seen[loan_id] = len(events)
+        # the instalments carry whether their loan is completed (the days' sums read that, not the loan)
+        completed = str(self.loans.get(BRAND, loan_id).status) == "completed"
+        flags = {r["completed"] for r in self.conn.execute(
+            "SELECT completed FROM read.report_instalments WHERE loan_id = %s", (loan_id,)
+        )}  # fmt: skip
+        assert flags <= {completed}, (flags, completed)
         row = self.conn.execute(KEPT, (loan_id,)).fetchone()
         assert row is not None
         return row
@@ -166,7 +186,7 @@ def test_the_totals_row_follows_payments_cob_reversals_and_closure(conn: psycopg
 CLOSED = "SELECT closed, payments FROM read.report_loan_totals WHERE loan_id = %s"
 #: The index `completed-loan-with-no-repet-report` reads: the closed loans with no repayment standing.
 CLOSED_UNPAID = "SELECT loan_id FROM read.report_loan_totals WHERE closed AND payments = 0 ORDER BY loan_id"
-TABLES = ("read.report_loan_brands", "read.report_instalments", "read.report_payments", "read.report_loan_totals")
+TABLES = ReportBookView.tables
 
 
 def _table(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from projections.report_catalogue import CATALOGUE
 from projections.reports import TOTALS_KEPT_SECONDS, Column, Report, ReportQueries, ReportRequest, _order, _sql
 from tests.benchmarks.reports import _load
 from tests.integration.report_sql_before import BEFORE
+from tests.integration.test_report_loan_totals import DAYS_AGAIN, DAYS_KEPT
 from tests.support import drop_database, fresh_database_dsn
 from workers.platform import Platform
 
@@ -313,19 +314,6 @@ def test_the_pages_after_the_first_show_the_totals_it_computed_until_they_expire
             conn.execute("UPDATE read.loans SET disbursed_on = %s WHERE id = %s", (loan["disbursed_on"], loan["id"]))
 
 
-_DAYS_AGAIN = (
-    "SELECT brand_id, due_date, count(*) AS instalments, sum(o) AS owed, sum(p) AS paid, "
-    "count(*) FILTER (WHERE p >= o) AS fully_paid, count(*) FILTER (WHERE p > 0 AND p < o) AS partly_paid, "
-    "count(*) FILTER (WHERE p = 0) AS unpaid FROM (SELECT i.brand_id, i.due_date, i.paid_principal + i.paid_interest "
-    "AS p, CASE WHEN i.completed THEN i.paid_principal + i.paid_interest ELSE i.principal + i.interest END AS o "
-    "FROM read.report_instalments i) x GROUP BY 1, 2 ORDER BY 1, 2"
-)
-_DAYS_KEPT = (
-    "SELECT brand_id, due_date, instalments, owed, paid, fully_paid, partly_paid, unpaid FROM read.report_due_days "
-    "WHERE instalments > 0 ORDER BY 1, 2"
-)
-
-
 def test_a_database_made_before_the_days_rows_gets_them_at_start(book: Any) -> None:
     """A database made before the instalments carried their loan's completion and before the days' rows: the
     projection's DDL (run at every start) adds `completed`, filled from the loans' statuses, then the days' table with
@@ -337,7 +325,7 @@ def test_a_database_made_before_the_days_rows_gets_them_at_start(book: Any) -> N
     )
     view = ReportBookView()
     with book.connection() as conn:
-        before = conn.execute(_DAYS_KEPT).fetchall()
+        before = conn.execute(DAYS_KEPT).fetchall()
         conn.execute("DROP TABLE read.report_due_days")
         for op in ("insert", "update", "delete"):
             conn.execute(f"DROP TRIGGER report_due_days_{op} ON read.report_instalments")
@@ -345,9 +333,9 @@ def test_a_database_made_before_the_days_rows_gets_them_at_start(book: Any) -> N
         view.create(conn)
         found = conn.execute(flags).fetchone()
         assert found["wrong"] == 0 and found["marked"] == found["done"] > 0
-        assert conn.execute(_DAYS_KEPT).fetchall() == before == conn.execute(_DAYS_AGAIN).fetchall()
+        assert conn.execute(DAYS_KEPT).fetchall() == before == conn.execute(DAYS_AGAIN).fetchall()
         view.create(conn)  # at the next start: nothing is filled again
-        assert conn.execute(_DAYS_KEPT).fetchall() == before
+        assert conn.execute(DAYS_KEPT).fetchall() == before
         assert conn.execute(flags).fetchone()["wrong"] == 0
 
 
@@ -356,8 +344,8 @@ def test_each_days_row_is_the_sum_of_its_instalments_whatever_changes_them(book:
     and brand after the book's load and its variety, and after instalments are paid, completed, re-opened, deleted
     and added (for two brands) -- in a transaction rolled back, the book left as it was."""
     with book.connection() as conn, conn.transaction(force_rollback=True):
-        days = conn.execute(_DAYS_KEPT).fetchall()
-        assert days == conn.execute(_DAYS_AGAIN).fetchall() and {d["brand_id"] for d in days} == {BRAND, OTHER}
+        days = conn.execute(DAYS_KEPT).fetchall()
+        assert days == conn.execute(DAYS_AGAIN).fetchall() and {d["brand_id"] for d in days} == {BRAND, OTHER}
         for change in (
             "UPDATE read.report_instalments SET paid_principal = principal, paid_interest = interest / 2 "
             "WHERE right(loan_id::text, 1) = '9'",
@@ -369,7 +357,7 @@ def test_each_days_row_is_the_sum_of_its_instalments_whatever_changes_them(book:
             "DELETE FROM read.report_instalments WHERE due_date = (SELECT min(due_date) FROM read.report_instalments)",
         ):
             assert conn.execute(change).rowcount > 0, change
-            assert conn.execute(_DAYS_KEPT).fetchall() == conn.execute(_DAYS_AGAIN).fetchall(), change
+            assert conn.execute(DAYS_KEPT).fetchall() == conn.execute(DAYS_AGAIN).fetchall(), change
 
 
 @pytest.mark.parametrize("slug", ["total-recovery-report", "recovery-efficiency-report"])
