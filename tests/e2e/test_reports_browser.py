@@ -58,6 +58,7 @@ def test_choose_generate_export_and_email_a_report(
         shown == len(queries.page(report, asked, after_first).rows) >= 1
     )  # the rows after the first, the new one's too
     assert page.locator("#totals").inner_text().startswith("2 rows") and page.locator("#totals-at").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "reports-next-page-kept-totals.png"), full_page=True)
     page.click("#generate")
     page.wait_for_selector("#report-rows")
     assert page.locator("#totals").inner_text().startswith("3 rows") and page.locator("#totals-at").count() == 0
