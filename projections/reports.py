@@ -255,6 +255,18 @@ class ReportQueries:
 
     def totals(self, report: Report, request: ReportRequest) -> dict[str, Any]:
         """The row count and the sum of each number column over the whole range (not just a page)."""
+        return self._summed(report, request)[0]
+
+    def recent_totals(self, report: Report, request: ReportRequest) -> tuple[dict[str, Any], datetime]:
+        """The totals as `totals` last computed them for the same report, brand, dates and filters within
+        TOTALS_KEPT_SECONDS (computed now otherwise), and when they were computed: what the portal shows on the pages
+        after the first, so that paging through a report of a big book does not sum the whole range again a click."""
+        with self._recent_lock:
+            kept = self._recent.get(_request_key(report, request))
+        return (dict(kept[0]), kept[1]) if kept is not None else self._summed(report, request)
+
+    def _summed(self, report: Report, request: ReportRequest) -> tuple[dict[str, Any], datetime]:
+        """The totals computed now, and when (kept for `recent_totals`)."""
         inner, params = _sql(report, request, safe=False, keys=False)
         sums = [
             f"{c.total or f'sum(q.{_quoted(c.name)})'} AS {_quoted(c.name)}"
@@ -267,21 +279,8 @@ class ReportQueries:
             totals = dict(conn.execute(sql, params, prepare=False).fetchone())  # unprepared, as a page
         at = totals.pop("_at")
         with self._recent_lock:
-            self._recent[_request_key(report, request)] = (totals, at)
-        return totals
-
-    def recent_totals(self, report: Report, request: ReportRequest) -> tuple[dict[str, Any], datetime]:
-        """The totals as `totals` last computed them for the same report, brand, dates and filters within
-        TOTALS_KEPT_SECONDS (computed now otherwise), and when they were computed: what the portal shows on the pages
-        after the first, so that paging through a report of a big book does not sum the whole range again a click."""
-        key = _request_key(report, request)
-        with self._recent_lock:
-            kept = self._recent.get(key)
-        if kept is not None:
-            return kept
-        totals = self.totals(report, request)
-        with self._recent_lock:
-            return self._recent.get(key) or (totals, datetime.now().astimezone())
+            self._recent[_request_key(report, request)] = (dict(totals), at)
+        return totals, at
 
     def copy_sql(self, report: Report, request: ReportRequest, *, safe: bool = True) -> tuple[str, dict[str, Any]]:
         """The `COPY ... TO STDOUT` of the report's rows in key order (CSV, no header), and its parameters.
