@@ -212,8 +212,7 @@ class ReportBookView(Projection):
         ADD_COMPLETED,
         "CREATE INDEX IF NOT EXISTS report_instalments_due_idx ON read.report_instalments (brand_id, due_date, loan_id)",
         DUE_DAYS_FUNCTION,
-        DUE_DAYS,
-        *DUE_DAYS_TRIGGERS,
+        DUE_DAYS,  # (its triggers with it: made once, with the table)
         """CREATE TABLE IF NOT EXISTS read.report_payments (
             payment_id text NOT NULL,
             loan_id uuid NOT NULL,
