@@ -219,8 +219,8 @@ class EventRecorder(PostgresApplicationRecorder):
 
         `notify=False` leaves the channel's NOTIFY out (when every caller of the transaction says so): followers
         (projection runners, the relay) read these events with the next notified commit, or at their periodic
-        re-check (a second), instead of waking for each small transaction. For records whose readers need not
-        see them at once (a notification job's hand-overs, each followed by the page's Sent within a page).
+        re-check (within ten seconds), instead of waking for each small transaction. For records whose readers need
+        not see them at once (a notification job's hand-overs, each followed by the page's Sent within a page).
         """
         handover = _Handover(stored_events, before_commit, notify)
         with self._handovers_lock:

@@ -200,6 +200,14 @@ class ProjectionEngine:
         """The newest notification id of a source application."""
         return self.applications[source].recorder.max_notification_id() or 0
 
+    def positions(self, names: Sequence[str]) -> dict[str, int]:
+        """The committed position of each named projection (one without a tracking row is left out)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT projection, position FROM ops.projection_tracking WHERE projection = ANY(%s)", (list(names),)
+            ).fetchall()
+        return {row["projection"]: int(row["position"]) for row in rows}
+
     def process_batch(
         self,
         conn: Connection[Any],

@@ -11,6 +11,7 @@ import psycopg
 import structlog
 
 from projections.failures import ProjectionStalled, describe_error, is_transient
+from projections.listening import NotifyWaiter
 
 if TYPE_CHECKING:
     from projections.engine import ProjectionEngine
@@ -27,9 +28,10 @@ class ProjectionRunner(threading.Thread):
 
     #: A stopped projection is tried again after this many seconds (an operator may have fixed its cause).
     STOPPED_RETRY_SECONDS = 5.0
-    #: An idle runner's re-check reads only the source's head unless this long has passed since the projections
-    #: were last asked themselves (e.g. one was reset to replay by another process while nothing new was recorded).
-    FULL_CHECK_SECONDS = 10.0
+    #: An idle runner looks again after a second, then after twice as long each time it found nothing, up to this
+    #: many seconds: events recorded without a NOTIFY (a notification job's hand-overs) or a projection moved back by
+    #: another process (a rebuild, a retry) are seen within this long. A NOTIFY ends the wait at once.
+    IDLE_RECHECK_MAX_SECONDS = 10.0
 
     #: Notifications a catching-up batch covers at most (one transaction). A runner behind a busy writer in the same
     #: process pays each of a batch's round trips again in waiting for the GIL, so bigger batches catch up faster:
@@ -49,12 +51,14 @@ class ProjectionRunner(threading.Thread):
         self.dsn = dsn
         self.batch = batch
         self.stopping = threading.Event()
+        self.waiter = NotifyWaiter()  # sleeps on the LISTEN connection; stop() wakes it
         self.resume_at: dict[str, float] = {}  # stopped projection -> when to try it again
         self.source = sources.pop()
         self.channel = engine.applications[self.source].recorder.channel_name  # type: ignore[attr-defined]
 
     def stop(self) -> None:
         self.stopping.set()
+        self.waiter.wake()
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -67,26 +71,24 @@ class ProjectionRunner(threading.Thread):
                 else:
                     log.exception("projection.runner_failed", projections=names)
                 self.stopping.wait(1.0)
+        self.waiter.close()
 
     def _follow(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as listen_conn:
             listen_conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel)))
             idle_head: int | None = None  # the source's head every projection had reached when last idle
-            checked_at = time.monotonic()
+            idle_wait = 1.0  # how long the next idle sleep lasts (doubled each time nothing had changed)
             while not self.stopping.is_set():
-                if (
-                    idle_head is not None
-                    and not self.resume_at
-                    and time.monotonic() - checked_at < self.FULL_CHECK_SECONDS
-                ):
-                    # Woken with nothing new said (the periodic re-check): one read of the source's head tells
-                    # whether anything was recorded without a NOTIFY; the projections are not asked one by one.
-                    if self.engine.head(self.source) == idle_head:
-                        if list(listen_conn.notifies(timeout=1.0, stop_after=1)):
-                            idle_head = None
+                if idle_head is not None and not self.resume_at:
+                    # Woken with nothing new said (the periodic re-check): two reads -- the source's head and the
+                    # projections' positions -- tell whether anything was recorded without a NOTIFY or a projection
+                    # was moved back elsewhere; the projections are not each asked in a transaction of their own.
+                    if self._still_idle(idle_head):
+                        idle_wait = min(idle_wait * 2, self.IDLE_RECHECK_MAX_SECONDS)
+                        if self.waiter.wait(listen_conn, idle_wait):
+                            idle_head, idle_wait = None, 1.0
                         continue
                 head = self.engine.head(self.source)
-                checked_at = time.monotonic()
                 covered = 0
                 shared: dict[tuple[int, int], Any] = {}  # this pass's batches of events, read once (process_batch)
                 for projection in self.projections:
@@ -103,7 +105,14 @@ class ProjectionRunner(threading.Thread):
                     idle_head = None
                     continue
                 # Caught up (each projection found nothing after `head`, read before the pass): sleep until the
-                # recorder's NOTIFY (or a periodic re-check).
-                idle_head = head
-                if list(listen_conn.notifies(timeout=1.0, stop_after=1)):
+                # recorder's NOTIFY (or a periodic re-check, a second from now).
+                idle_head, idle_wait = head, 1.0
+                if self.waiter.wait(listen_conn, idle_wait):
                     idle_head = None
+
+    def _still_idle(self, idle_head: int) -> bool:
+        """Nothing recorded since the runner went idle at `idle_head`, and every projection still there."""
+        if self.engine.head(self.source) != idle_head:
+            return False
+        positions = self.engine.positions([p.name for p in self.projections])
+        return all(positions.get(p.name, -1) >= idle_head for p in self.projections)

@@ -48,6 +48,7 @@ def _platform() -> Platform:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from adapters.http_server import QuietServer
     from workers.platform import Platform
     from workers.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
 
@@ -96,9 +97,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # uvicorn catches SIGTERM and SIGINT itself, shuts down gracefully (the lifespan closes the platform),
         # then raises the signal again for the handler it found: ours for SIGTERM, Python's KeyboardInterrupt
         # for SIGINT. Either way the stop is complete: exit normally, running atexit.
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+        server = QuietServer(uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False))
+        server.run()
     except (StopSignal, KeyboardInterrupt):
         print("Covenant Desk stopped", flush=True)
+        return 0
+    if not server.started:  # it could not listen (the port is taken, say): uvicorn has logged why
+        print(f"Covenant Desk could not start on {url}", file=sys.stderr, flush=True)
+        return 3
     return 0
 
 

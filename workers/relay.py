@@ -36,6 +36,7 @@ from psycopg.sql import SQL, Identifier, Literal
 
 from adapters.kafka import KafkaSettings, Message, Publisher, PublishFailed, Sent
 from domain.shared.gc_pause import collector_paused
+from projections.listening import NotifyWaiter
 from workers.relay_envelopes import (
     BrandLookup,
     RecordReader,
@@ -115,6 +116,7 @@ class Relay(threading.Thread):
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="kafka-relay-read")
         self.status = RelayStatus(enabled=True)
         self.stopping = threading.Event()
+        self.waiter = NotifyWaiter()  # sleeps on the LISTEN connection; stop() wakes it
         self.marker_topic = f"{settings.topic_prefix}._relay"
         # Under the database's setup lock: a relay starting beside another process (a second relay, `serve`)
         # would otherwise race it on CREATE TABLE IF NOT EXISTS, which PostgreSQL can fail on its catalogue keys.
@@ -128,6 +130,7 @@ class Relay(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+        self.waiter.wake()
 
     def _first_event(self, source: str, aggregate_id: str) -> tuple[str, bytes] | None:
         with self.platform.db.pool.connection() as conn:
@@ -137,6 +140,7 @@ class Relay(threading.Thread):
         """Wait for what was sent, then let go of the producer."""
         self.publisher.close()
         self._reader.shutdown(wait=False)
+        self.waiter.close()
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -200,8 +204,7 @@ class Relay(threading.Thread):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            # In short slices, so a stop request is seen promptly.
-            woken.update(channels[n.channel] for n in conn.notifies(timeout=min(left, 0.5), stop_after=1))
+            woken.update(channels[n.channel] for n in self.waiter.wait(conn, left))  # stop() wakes it
         return woken
 
     def check_epoch(self) -> None:

@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from adapters.http_server import QuietServer
 from adapters.simulators.faults import FaultDecision, FaultSwitches
 from adapters.simulators.outbox import REQUEST, Outbox
 from adapters.simulators.webhook_sender import RetryPolicy, WebhookDelivery, WebhookSender
@@ -59,7 +60,7 @@ class LoopbackServer:
 
     def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, name: str = "loopback") -> None:
         self.app, self.host, self.port, self.name = app, host, port, name
-        self._server: uvicorn.Server | None = None
+        self._server: QuietServer | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
 
@@ -86,7 +87,7 @@ class LoopbackServer:
         config = uvicorn.Config(
             self.app, log_level="warning", access_log=False, lifespan="off", http="h11", timeout_graceful_shutdown=2
         )
-        server = uvicorn.Server(config)
+        server = QuietServer(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=self.name, daemon=True)
         self._server, self._thread, self._socket = server, thread, sock
         thread.start()
@@ -103,7 +104,7 @@ class LoopbackServer:
         server, thread, sock = self._server, self._thread, self._socket
         self._server = self._thread = self._socket = None
         if server is not None:
-            server.should_exit = True
+            server.exit()
         if thread is not None:
             thread.join(timeout=10)
         if sock is not None:
