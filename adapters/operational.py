@@ -330,6 +330,12 @@ class OperationalStore:
             ).fetchone()
         return row["last_slot"] if row else None
 
+    def last_slots(self) -> dict[tuple[UUID, str], datetime]:
+        """Every brand's and job's last fired slot, in one read (the scheduler's pass over all of them)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute("SELECT brand_id, job_name, last_slot FROM ops.schedule_slots").fetchall()
+        return {(row["brand_id"], row["job_name"]): row["last_slot"] for row in rows}
+
     def set_last_slot(self, brand_id: UUID, job_name: str, slot: datetime) -> None:
         with self.pool.connection() as conn:
             conn.execute(

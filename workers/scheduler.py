@@ -22,7 +22,7 @@ from adapters.operational import OperationalStore
 from adapters.postgres import Database
 from domain.identity.application import Identity
 from domain.jobs.application import Jobs, RunBell
-from domain.jobs.job import BatchCounts, JobRun, RunStatus, check_cron
+from domain.jobs.job import BatchCounts, JobRun, JobSettings, RunStatus, check_cron
 from domain.shared.aggregate import acting_as, tracing
 from domain.shared.clock import Clock, business_date
 from domain.shared.errors import Conflict, InvalidInput
@@ -93,6 +93,11 @@ class Scheduler(threading.Thread):
         self._handoff: queue.Queue[tuple[UUID, UUID, str] | None] = queue.Queue()
         self._executors: list[threading.Thread] = []
         self._refused_crons: set[tuple[UUID, str]] = set()
+        # A firing pass's reads (`_start_pass`): last slots, settings kept while the jobs head stays, next slots.
+        self._last_slots: dict[tuple[UUID, str], datetime] = {}
+        self._settings: dict[tuple[UUID, str], JobSettings] = {}
+        self._settings_head: int | None = None
+        self._next_slots: dict[tuple[str | None, bool, str, datetime], datetime | None] = {}
 
     def stop(self) -> None:
         self.stopping.set()
@@ -150,6 +155,7 @@ class Scheduler(threading.Thread):
         leader's tick): runs already asked for are dispatched every DISPATCH_DURING_FIRING seconds of the pass, so a
         worker starting on many brands' missed slots (minutes of writes) does not hold back a run asked for meanwhile."""
         dispatched = time.monotonic()
+        self._start_pass()
         for brand in self.port.brand_queries.all():
             for name in list(self.port.jobs.catalogue):
                 if self.stopping.is_set():
@@ -165,10 +171,35 @@ class Scheduler(threading.Thread):
                     dispatched = time.monotonic()
         self._settle()
 
+    def _start_pass(self) -> None:
+        """Read what a firing pass needs in two reads instead of two a brand and job: every last fired slot (only
+        the leader writes them), and the jobs context's head, which keeps the settings read in earlier passes
+        while nothing was recorded there (any change of settings is an event of that context)."""
+        self._last_slots = self.port.ops.last_slots()
+        head = self.port.engine.head(Jobs.name)
+        if head != self._settings_head:
+            self._settings.clear()
+            self._settings_head = head
+
+    def _job_settings(self, brand_id: UUID, name: str) -> JobSettings:
+        key = (brand_id, name)
+        if key not in self._settings:
+            self._settings[key] = self.port.jobs.settings(brand_id, name)
+        return self._settings[key]
+
+    def _next_slot(self, settings: JobSettings, after: datetime, timezone: str) -> datetime | None:
+        """`settings.next_fire_after`, remembered: an idle brand asks the same question every pass."""
+        key = (settings.cron, settings.enabled, timezone, after)
+        if key not in self._next_slots:
+            if len(self._next_slots) >= 10_000:
+                self._next_slots.clear()
+            self._next_slots[key] = settings.next_fire_after(after, timezone)
+        return self._next_slots[key]
+
     def _fire_slot(self, brand: Any, name: str, now: datetime) -> None:
         if not self.port.jobs.definition(name).scheduled:
             return
-        settings = self.port.jobs.settings(brand.id, name)
+        settings = self._job_settings(brand.id, name)
         if not settings.cron or not settings.enabled:
             return
         try:
@@ -178,14 +209,14 @@ class Scheduler(threading.Thread):
                 self._refused_crons.add((brand.id, name))
                 log.warning("scheduler.cron_refused", brand=brand.slug, job=name, error=exc.message)
             return
-        last = self.port.ops.last_slot(brand.id, name)
+        last = self._last_slots.get((brand.id, name))
         if last is None:  # First sight: start the schedule now rather than backfilling history.
             self.port.ops.set_last_slot(brand.id, name, now)
             return
-        slot = settings.next_fire_after(last, brand.timezone)
+        slot = self._next_slot(settings, last, brand.timezone)
         due = None
         while slot is not None and slot <= now:
-            due, slot = slot, settings.next_fire_after(slot, brand.timezone)
+            due, slot = slot, self._next_slot(settings, slot, brand.timezone)
         if due is None:
             return
         # A brand held at a fixed business date runs as of that date, never after it.

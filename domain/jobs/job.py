@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from uuid import UUID
 
 from croniter import croniter
@@ -19,6 +20,7 @@ _CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@dail
 _CRON_PROBE = datetime(2000, 1, 1)
 
 
+@lru_cache(maxsize=1024)  # the scheduler checks each brand's schedules every pass; a refusal is not kept
 def check_cron(field: str, expression: str) -> str:
     """A five-field cron expression (minute hour day month weekday) or a shorthand such as @daily that fires.
 
