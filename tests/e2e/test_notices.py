@@ -396,6 +396,63 @@ def test_a_forged_cursor_is_refused_with_422(client: Any, platform: Any) -> None
     assert runs.status_code == 422
 
 
+def test_an_idle_pass_over_the_sources_reads_a_few_statements_however_many(
+    platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every 5 s the leader looks at every enabled source's cron: it read the brand's timezone (its events) and the
+    source's last slot for each one; now the slots once and each brand's timezone once."""
+    import threading
+    from datetime import UTC, datetime
+
+    import psycopg
+
+    from workers.notice_sync import fire_source_slots
+
+    brands = [make_tenant(platform).brand_id for _ in range(2)]
+    ids = [uuid.uuid4() for _ in range(20)]
+    with platform.db.pool.connection() as conn:
+        for i, source_id in enumerate(ids):
+            conn.execute(
+                "INSERT INTO read.notice_sources (id, brand_id, company, base_url, schedule, enabled, token_hint, "
+                "created_at, updated_at) VALUES (%s, %s, %s, 'http://idle.invalid', '*/30 * * * *', true, '', "
+                "now(), now())",
+                (source_id, brands[i % 2], f"IDLE{i}"),
+            )
+    port = platform.port(NoticeJobPort)
+    statements: list[str] = []
+    try:
+        start = datetime(2026, 11, 28, 9, 5, tzinfo=UTC)
+        fire_source_slots(port, start)  # first sight of each: a write each
+        me, execute = threading.current_thread(), psycopg.Cursor.execute
+
+        def counted(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread() is me:
+                statements.append(str(query)[:80])
+            return execute(cursor, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+        fire_source_slots(port, start + timedelta(minutes=5))  # nothing due before 09:30
+        monkeypatch.undo()
+        with platform.db.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT count(*) AS n FROM ops.schedule_slots WHERE job_name = ANY(%s) AND last_slot = %s",
+                ([f"softmedia-sync:{i}" for i in ids], start),
+            ).fetchone()
+        assert rows is not None and rows["n"] == 20  # every source's schedule started at the first pass, none fired
+        with platform.db.pool.connection() as conn:
+            found = conn.execute(
+                "SELECT count(DISTINCT brand_id) AS n FROM read.notice_sources WHERE enabled"
+            ).fetchone()
+        assert found is not None
+        with_sources = int(found["n"])  # the two here, and any other test's
+    finally:
+        monkeypatch.undo()
+        with platform.db.pool.connection() as conn:
+            conn.execute("DELETE FROM read.notice_sources WHERE id = ANY(%s)", (ids,))
+    # The enabled sources, the last slots and one timezone a brand (each a read of its events): 2 a source before.
+    assert len(statements) <= 2 + 2 * with_sources, f"{len(statements)} statements for 20 sources: {statements}"
+
+
 def test_each_source_follows_its_own_cron_on_the_scheduler(
     client: Any, platform: Any, simulator: SoftmediaSimulator
 ) -> None:
