@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import selectors
 import socket
+from contextlib import suppress
 from typing import Any
 
 import psycopg
@@ -25,10 +26,8 @@ class NotifyWaiter:
 
     def wake(self) -> None:
         """End the current (or the next) wait at once; from any thread."""
-        try:
+        with suppress(OSError):  # the buffer is full (a wake-up is pending anyway) or the waiter is closed
             self._waker.send(b"\0")
-        except OSError:  # the buffer is full (a wake-up is pending anyway) or the waiter is closed
-            pass
 
     def wait(self, conn: psycopg.Connection[Any], timeout: float) -> list[psycopg.Notify]:
         """The notifications `conn` has received, waiting up to `timeout` seconds for the first (none when woken or
@@ -41,11 +40,8 @@ class NotifyWaiter:
             selector.register(self._wakeup, selectors.EVENT_READ)
             ready = {key.fileobj for key, _ in selector.select(max(timeout, 0.0))}
         if self._wakeup in ready:
-            try:
-                while self._wakeup.recv(4096):
-                    pass
-            except BlockingIOError:
-                pass
+            with suppress(BlockingIOError):  # a byte a wake(): one read takes every pending one
+                self._wakeup.recv(4096)
         return list(conn.notifies(timeout=0)) if conn.fileno() in ready else []
 
     def close(self) -> None:

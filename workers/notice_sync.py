@@ -9,7 +9,6 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import TypeVar
 from uuid import UUID
 
@@ -93,22 +92,17 @@ def _slot_key(source: EnabledSource) -> str:
     return f"{JOB}:{source.id}"
 
 
-@lru_cache(maxsize=4096)
-def _next_slot(schedule: str, zone: str, after: datetime) -> datetime | None:
-    """The source's first slot after `after` (remembered: an idle source asks the same every pass)."""
-    return JobSettings(cron=schedule).next_fire_after(after, zone)
-
-
 def _fire_source_slot(
     port: NoticeJobPort, source: EnabledSource, now: datetime, zone: str, last: datetime | None
 ) -> None:
     slot_key = _slot_key(source)
+    settings = JobSettings(cron=source.schedule)
     if last is None:
         port.ops.set_last_slot(source.brand_id, slot_key, now)
         return
-    slot, due = _next_slot(source.schedule, zone, last), None
+    slot, due = settings.next_fire_after(last, zone), None
     while slot is not None and slot <= now:
-        due, slot = slot, _next_slot(source.schedule, zone, slot)
+        due, slot = slot, settings.next_fire_after(slot, zone)
     if due is None:
         return
     port.ops.set_last_slot(source.brand_id, slot_key, due)

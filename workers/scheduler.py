@@ -93,11 +93,10 @@ class Scheduler(threading.Thread):
         self._handoff: queue.Queue[tuple[UUID, UUID, str] | None] = queue.Queue()
         self._executors: list[threading.Thread] = []
         self._refused_crons: set[tuple[UUID, str]] = set()
-        # A firing pass's reads (`_start_pass`): last slots, settings kept while the jobs head stays, next slots.
+        # A firing pass's reads (`_start_pass`): last slots, and settings kept while the jobs head stays.
         self._last_slots: dict[tuple[UUID, str], datetime] = {}
         self._settings: dict[tuple[UUID, str], JobSettings] = {}
         self._settings_head: int | None = None
-        self._next_slots: dict[tuple[str | None, bool, str, datetime], datetime | None] = {}
 
     def stop(self) -> None:
         self.stopping.set()
@@ -187,15 +186,6 @@ class Scheduler(threading.Thread):
             self._settings[key] = self.port.jobs.settings(brand_id, name)
         return self._settings[key]
 
-    def _next_slot(self, settings: JobSettings, after: datetime, timezone: str) -> datetime | None:
-        """`settings.next_fire_after`, remembered: an idle brand asks the same question every pass."""
-        key = (settings.cron, settings.enabled, timezone, after)
-        if key not in self._next_slots:
-            if len(self._next_slots) >= 10_000:
-                self._next_slots.clear()
-            self._next_slots[key] = settings.next_fire_after(after, timezone)
-        return self._next_slots[key]
-
     def _fire_slot(self, brand: Any, name: str, now: datetime) -> None:
         if not self.port.jobs.definition(name).scheduled:
             return
@@ -213,10 +203,10 @@ class Scheduler(threading.Thread):
         if last is None:  # First sight: start the schedule now rather than backfilling history.
             self.port.ops.set_last_slot(brand.id, name, now)
             return
-        slot = self._next_slot(settings, last, brand.timezone)
+        slot = settings.next_fire_after(last, brand.timezone)
         due = None
         while slot is not None and slot <= now:
-            due, slot = slot, self._next_slot(settings, slot, brand.timezone)
+            due, slot = slot, settings.next_fire_after(slot, brand.timezone)
         if due is None:
             return
         # A brand held at a fixed business date runs as of that date, never after it.

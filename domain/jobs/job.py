@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from uuid import UUID
@@ -18,6 +18,15 @@ from domain.shared.errors import Conflict, InvalidValue, NotFound, Throttled
 _CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
 #: Any fixed instant: a valid expression must fire at least once after it (croniter searches a few years ahead).
 _CRON_PROBE = datetime(2000, 1, 1)
+
+
+@lru_cache(maxsize=4096)  # the scheduler asks each idle schedule the same every pass (a croniter each time)
+def _next_cron_instant(cron: str, tz: str, instant: datetime) -> datetime:
+    """The first instant of `cron`, read in `tz`, strictly after `instant` (UTC in and out)."""
+    from zoneinfo import ZoneInfo
+
+    following: datetime = croniter(cron, instant.astimezone(ZoneInfo(tz))).get_next(datetime)
+    return following.astimezone(UTC)
 
 
 @lru_cache(maxsize=1024)  # the scheduler checks each brand's schedules every pass; a refusal is not kept
@@ -124,11 +133,7 @@ class JobSettings(BaseModel):
         """The first scheduled instant strictly after `instant`, read in the brand's timezone."""
         if self.cron is None or not self.enabled:
             return None
-        from zoneinfo import ZoneInfo
-
-        local = instant.astimezone(ZoneInfo(tz))
-        following: datetime = croniter(self.cron, local).get_next(datetime)
-        return following.astimezone(instant.tzinfo)
+        return _next_cron_instant(self.cron, tz, instant.astimezone(UTC)).astimezone(instant.tzinfo)
 
 
 class JobConfiguration(Aggregate):
