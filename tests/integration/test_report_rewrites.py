@@ -366,3 +366,44 @@ def test_the_reports_by_due_date_total_like_the_instalments_joined_to_their_loan
     for request in REQUESTS.values():
         totals = queries.totals(CATALOGUE[slug], request)
         assert totals == queries.totals(BEFORE[slug], request) and totals["rows"] > 0
+
+
+def test_a_loans_totals_skip_its_borrower_and_a_loan_without_one_still_counts(book: Any) -> None:
+    """The loan reports join each loan's borrower as a LEFT JOIN on its key, so PostgreSQL leaves the borrowers out
+    of totals that sum only the loans' figures (no scan of every borrower of the brand); a loan whose borrower row is
+    not there -- not written yet by its read model, or of another brand -- is still a row of the page and the totals,
+    with blank borrower cells, never another brand's borrower."""
+    report = CATALOGUE["master-collection-report"]
+    asked = REQUESTS["whole book, business date mid-2026"]
+    inner, params = _sql(report, asked, safe=False, keys=False)
+    queries = ReportQueries(book)
+    with book.connection() as conn:
+        plan = "\n".join(
+            r["QUERY PLAN"] for r in conn.execute(f"EXPLAIN SELECT count(*) FROM ({inner}) q", params).fetchall()
+        )
+        assert "read.loans" in plan or " loans " in plan
+        assert "customers" not in plan
+        loan = conn.execute(
+            "SELECT l.id, l.customer_id, l.loan_number FROM read.loans l JOIN read.report_loan_totals t "
+            "ON t.loan_id = l.id WHERE l.brand_id = %s AND l.status IN ('active', 'partially_paid', 'overdue') "
+            "AND t.unpaid_since <= %s ORDER BY t.unpaid_since, l.id LIMIT 1",
+            (BRAND, asked.today),
+        ).fetchone()
+        stranger = conn.execute("SELECT id FROM read.customers WHERE brand_id = %s LIMIT 1", (OTHER,)).fetchone()
+    before = queries.totals(report, asked)
+    first_row = queries.page(report, asked, None, 1).rows[0]
+    assert first_row["loan_number"] == loan["loan_number"] and first_row["borrower"]
+    try:
+        for customer in (uuid.uuid4(), stranger["id"]):  # no borrower row; another brand's borrower
+            with book.connection() as conn:
+                conn.execute("UPDATE read.loans SET customer_id = %s WHERE id = %s", (customer, loan["id"]))
+            assert queries.totals(report, asked) == before
+            row = queries.page(report, asked, None, 1).rows[0]
+            assert row["loan_number"] == loan["loan_number"]
+            assert row["borrower"] is None and row["phone"] is None and row["customer_number"] is None
+            assert {k: v for k, v in row.items() if k not in ("borrower", "phone", "customer_number", "email",
+                    "alternate_phones")} == {k: v for k, v in first_row.items() if k not in ("borrower", "phone",
+                    "customer_number", "email", "alternate_phones")}  # fmt: skip
+    finally:
+        with book.connection() as conn:
+            conn.execute("UPDATE read.loans SET customer_id = %s WHERE id = %s", (loan["customer_id"], loan["id"]))
