@@ -22,10 +22,9 @@ FINAL = "('completed', 'settled', 'written_off')"
 
 BRAND = "l.brand_id = %(brand)s"
 #: The loan's borrower (same brand). A LEFT JOIN on the borrower's primary key: every loan has one, and PostgreSQL
-#: drops a LEFT JOIN whose columns a query does not read -- totals sum the loans' figures without reading 1M borrowers
-#: (master-collection's totals of all dates at 1M loans 3.8 -> 2.5 s); a loan whose borrower row a read model has not
-#: written yet shows with blank borrower cells rather than going missing (never another brand's: the brand is in the
-#: join).
+#: drops a LEFT JOIN whose columns a query does not read -- totals sum the loans' figures without reading every
+#: borrower (figures in docs/reports.md); a loan whose borrower row a read model has not written yet shows with blank
+#: borrower cells rather than going missing (never another brand's: the brand is in the join).
 CUSTOMER = "LEFT JOIN read.customers c ON c.id = l.customer_id AND c.brand_id = l.brand_id"
 #: A loan with its borrower (same brand), the usual source of the loan reports.
 LOANS = f"read.loans l {CUSTOMER}"
