@@ -23,6 +23,7 @@ import pytest
 from adapters.webhooks import sign
 from api.services.disbursals import WEBHOOK_SECRET_ENV
 from domain.identity.application import Identity
+from domain.loans.application import Loans
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.test_recoveries_api import PNG
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
@@ -128,6 +129,31 @@ def test_another_brands_key_finds_none_of_a_loans_sub_resources(client: Any, pla
     assert probed >= 40
     assert leaks == [], "\n".join(map(str, leaks))
     assert _history(client, mine, loan_id) == before
+
+
+def test_evidence_naming_another_loans_contact_is_404_and_stores_no_document(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    mine, theirs = disbursed_loan(platform, tenant), disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, LATE)
+    logged = client.post(f"/api/v1/loans/{theirs}/contacts", json={"outcome": "connected", "remarks": "will pay"},
+                         headers=tenant.auth)  # fmt: skip
+    own = client.post(f"/api/v1/loans/{mine}/contacts", json={"outcome": "connected", "remarks": "sent a photo"},
+                      headers=tenant.auth)  # fmt: skip  # the loan has a case: the request passes the guard
+    assert logged.status_code == 201 and own.status_code == 201, (logged.text, own.text)
+    borrower = platform.get(Loans).get(tenant.brand_id, mine).customer_id
+    upload = {"file": ("receipt.png", PNG, "image/png")}
+
+    crossed = client.post(f"/api/v1/loans/{mine}/contacts/{logged.json()['contact_id']}/evidence", files=upload,
+                          headers=tenant.auth)  # fmt: skip
+    _refused(crossed, 404)
+    settle(platform, "documents")
+    assert _documents(client, tenant, borrower) == []  # nothing stored for a refused request
+
+    attached = client.post(f"/api/v1/loans/{mine}/contacts/{own.json()['contact_id']}/evidence", files=upload,
+                           headers=tenant.auth)  # fmt: skip
+    assert attached.status_code == 201, attached.text
+    assert [d["id"] for d in _documents(client, tenant, borrower)] == attached.json()["evidence"]
 
 
 @pytest.fixture
