@@ -156,6 +156,30 @@ def test_evidence_naming_another_loans_contact_is_404_and_stores_no_document(cli
     assert [d["id"] for d in _documents(client, tenant, borrower)] == attached.json()["evidence"]
 
 
+def test_a_promise_to_pay_is_made_only_on_a_loan_that_owes_money(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loans: Loans = platform.get(Loans)
+    serviced = disbursed_loan(platform, tenant)
+    written_off = disbursed_loan(platform, tenant)
+    customer = loans.get(tenant.brand_id, serviced).customer_id
+    never_disbursed = loans.create(tenant.brand_id, customer, loans.get(tenant.brand_id, serviced).product_id,
+                                   "100000", 12).id  # fmt: skip
+    settle(platform, Loans.name)
+    set_business_date(platform, tenant, LATE)
+    off = client.post(f"/api/v1/loans/{written_off}/write-off", json={"reason": "uncollectable"}, headers=tenant.auth)
+    assert off.status_code == 200, off.text
+    promise = {"date": "2026-03-25", "amount": "500.00"}
+
+    refused = _refused(client.post(f"/api/v1/loans/{never_disbursed}/ptps", json=promise, headers=tenant.auth), 409)
+    assert refused["status"] == 409 and "onboarding" in refused["detail"]
+    assert client.get(f"/api/v1/loans/{never_disbursed}/ptps", headers=tenant.auth).json()["items"] == []
+
+    for owing in (serviced, written_off):  # being repaid, or a recovery after the write-off
+        made = client.post(f"/api/v1/loans/{owing}/ptps", json=promise, headers=tenant.auth)
+        assert made.status_code == 201, made.text
+
+
 @pytest.fixture
 def signed_webhooks(provider_simulators: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv(WEBHOOK_SECRET_ENV, PROVIDER_WEBHOOK_SECRET)
