@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -24,9 +25,11 @@ from adapters.webhooks import sign
 from api.services.disbursals import WEBHOOK_SECRET_ENV
 from domain.identity.application import Identity
 from domain.loans.application import Loans
+from domain.loans.offer import ProductVersion
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
+from tests.e2e.test_api_loans import PRODUCT
 from tests.e2e.test_recoveries_api import PNG
-from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from tests.e2e.test_servicing_api import D0, PenalCatalogue, catalogue, disbursed_loan, set_business_date
 from tests.support import settle
 
 __all__ = ["catalogue"]  # the servicing tests' catalogue (autouse)
@@ -178,6 +181,48 @@ def test_a_promise_to_pay_is_made_only_on_a_loan_that_owes_money(client: Any, pl
     for owing in (serviced, written_off):  # being repaid, or a recovery after the write-off
         made = client.post(f"/api/v1/loans/{owing}/ptps", json=promise, headers=tenant.auth)
         assert made.status_code == 201, made.text
+
+
+@dataclass
+class OneOpenLoan(PenalCatalogue):
+    """The servicing tests' product, allowing one open loan per borrower."""
+
+    def current(self, brand_id: UUID, product_id: UUID) -> ProductVersion:
+        return ProductVersion(**{**super().current(brand_id, product_id).__dict__, "max_active_loans": 1})
+
+
+def test_reactivation_keeps_the_products_limit_of_open_loans(
+    client: Any, platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = make_tenant(platform)
+    loans: Loans = platform.get(Loans)
+    monkeypatch.setattr(loans, "_catalogue", OneOpenLoan())
+    customer = client.post("/api/v1/customers", headers=tenant.auth,
+                           json={"name": "Kavya Rao", "phone": "98" + str(uuid.uuid4().int)[:8]}).json()["id"]  # fmt: skip
+    body = {"customer_id": customer, "product_id": str(PRODUCT), "amount": "100000", "tenure": 12}
+    first = client.post("/api/v1/loans", json=body, headers=tenant.auth).json()["id"]
+    assert client.post(f"/api/v1/loans/{first}/submit", headers=tenant.auth).json()["status"] == "pending"
+    _refused(client.post("/api/v1/loans", json=body, headers=tenant.auth), 422)  # one open loan already
+    assert (
+        client.post(f"/api/v1/loans/{first}/cancel", json={"reason": "withdrew"}, headers=tenant.auth).status_code
+        == 200
+    )
+    second = client.post("/api/v1/loans", json=body, headers=tenant.auth)
+    assert second.status_code == 201, second.text
+    settle(platform, Loans.name)
+    before = _history(client, tenant, first)
+
+    refused = _refused(client.post(f"/api/v1/loans/{first}/reactivate", json={"reason": "came back"},
+                                   headers=tenant.auth), 409)  # fmt: skip
+    assert "open loan" in refused["detail"]
+    assert _history(client, tenant, first) == before
+    assert client.get(f"/api/v1/loans/{first}", headers=tenant.auth).json()["status"] == "cancelled"
+
+    assert client.post(f"/api/v1/loans/{second.json()['id']}/cancel", json={"reason": "withdrew"},
+                       headers=tenant.auth).status_code == 200  # fmt: skip
+    settle(platform, Loans.name)
+    again = client.post(f"/api/v1/loans/{first}/reactivate", json={"reason": "came back"}, headers=tenant.auth)
+    assert again.status_code == 200 and again.json()["status"] == "pending", again.text
 
 
 @pytest.fixture
