@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from domain.shared.clock import Clock, SystemClock
 
@@ -53,6 +53,14 @@ class WebhookEvent(BaseModel):
     type: str
     created_at: datetime
     data: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _storable(self) -> WebhookEvent:
+        """No string at any depth holds what PostgreSQL text cannot store (a NUL, an unpaired surrogate): the
+        receiver looks the event and its references up by them, and such a delivery is refused, not a 500."""
+        if _unstorable((self.id, self.type, self.data)):
+            raise ValueError("the event holds a NUL character or an unpaired surrogate")
+        return self
 
 
 def signature(secret: str | bytes, timestamp: int, body: bytes) -> str:
@@ -113,6 +121,20 @@ class WebhookVerifier:
                 STALE_TIMESTAMP, f"signed at {signed_at.isoformat()}, outside the {self.tolerance} window"
             )
         return signed_at
+
+
+#: What a PostgreSQL text value cannot hold: NUL, and unpaired surrogates (UTF-8 cannot encode them).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(value: Any) -> bool:
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_unstorable(v) for v in value)
+    return False
 
 
 def _key(secret: str | bytes) -> bytes:

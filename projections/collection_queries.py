@@ -243,13 +243,14 @@ class CollectionQueries:
             ).fetchall()
         return [ContactRow(**r) for r in rows]
 
-    def contact(self, brand_id: UUID, contact_id: UUID) -> ContactRow | None:
-        """One contact."""
+    def contact(self, brand_id: UUID, contact_id: UUID, loan_id: UUID | None = None) -> ContactRow | None:
+        """One contact (of the loan `loan_id`, when given)."""
         with self.pool.connection() as conn:
             row = conn.execute(
                 "SELECT contact_id, outcome, remarks, callback_at, channel, staff_id, call, evidence, actor, at "
-                "FROM read.collection_contacts WHERE contact_id = %s AND brand_id = %s",
-                (contact_id, brand_id),
+                "FROM read.collection_contacts WHERE contact_id = %s AND brand_id = %s "
+                "AND (%s::uuid IS NULL OR loan_id = %s)",
+                (contact_id, brand_id, loan_id, loan_id),
             ).fetchone()
         return ContactRow(**row) if row else None
 

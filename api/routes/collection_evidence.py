@@ -28,7 +28,8 @@ def upload_evidence(ctx: Context[EvidencePort]) -> Reply:
     loan_id, contact_id = ctx.path["loan_id"], ctx.path["contact_id"]
     desk = ctx.port.desk
     case = guard(desk, ctx.principal, loan_id, Level.WRITE)
-    contact = desk.queries.contact(ctx.brand_id, contact_id)
+    # The contact must be this loan's: checked before the upload, so a refusal stores no document.
+    contact = desk.queries.contact(ctx.brand_id, contact_id, loan_id)
     if case is None or case.customer_id is None or contact is None:
         raise CollectionCaseNotFound(f"contact {contact_id} not found", id=str(contact_id))
     assert ctx.upload is not None  # the wrapper answers 422 without one

@@ -174,7 +174,7 @@ class Paylinks:
             return WebhookOutcome("processed")
         if event.type != "payment.captured":
             return WebhookOutcome("ignored", f"{event.type} changes no link")
-        amount = Decimal(str(event.data.get("amount") or link.amount))
+        amount = parse_money(event.data.get("amount") or link.amount, "data.amount")  # malformed: 422, not 500
         outcome, payment_id = self.record(link.brand_id, link.loan_id, amount, "payment_link", order_id)
         if payment_id is not None:
             self.store.mark_link(link.id, "paid", self.clock.now(), repayment_id=payment_id)

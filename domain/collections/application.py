@@ -29,6 +29,8 @@ from domain.shared.errors import Conflict, InvalidValue
 from domain.shared.values import DecimalRule, clean_text
 
 AMOUNT = DecimalRule(integer_digits=14, places=2)
+#: The loans that owe money to collect: being repaid, or written off (what comes in then is a recovery).
+OWING = ("active", "partially_paid", "overdue", "written_off")
 
 
 @dataclass(frozen=True)
@@ -130,10 +132,15 @@ class Collections(ContextApplication):
     def promise(
         self, brand_id: UUID, loan_id: UUID, due_on: date, amount: Decimal, staff_id: UUID | None = None
     ) -> CommandResult:
-        """Record a promise to pay `amount` by `due_on` (not before the brand's business date); the result's id is the
-        promise's."""
+        """Record a promise to pay `amount` by `due_on` (not before the brand's business date) on a loan that owes
+        money (`OWING`; 409 otherwise); the result's id is the promise's."""
         money = AMOUNT.parse(str(amount), "amount")
         facts = self._facts(brand_id, loan_id)
+        if facts.status not in OWING:
+            raise Conflict(
+                f"a promise to pay is made on a loan being repaid or written off; this one is {facts.status}",
+                status=facts.status,
+            )
         record = self.case(brand_id, loan_id)
         promise = Promise(ptp_id=uuid4(), due_on=due_on, amount=money, made_on=facts.business_date, staff_id=staff_id)
         record.promise(promise)

@@ -20,13 +20,13 @@ from domain.loans.pricing import Pricing, price
 from domain.loans.terms import LoanKind, LoanTerms
 from domain.onboarding.steps import STEPS, Step
 from domain.shared.application import CommandResult
-from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue
+from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue
 from domain.shared.values import clean_text
 
 if TYPE_CHECKING:
     from domain.loans.loan import Loan
     from domain.loans.offer import ProductCatalogue, ProductVersion
-    from domain.loans.parties import BorrowerContact, LoanParties
+    from domain.loans.parties import BorrowerContact, LoanBook, LoanParties
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 #: How many salary credits a CAM lists (the last three months).
@@ -89,6 +89,8 @@ class DecisionUseCases:
         def parties(self) -> LoanParties: ...
         @property
         def catalogue(self) -> ProductCatalogue: ...
+        @property
+        def book(self) -> LoanBook: ...
         def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
         def commit(self, primary: Any, *others: Any) -> CommandResult: ...
 
@@ -182,6 +184,14 @@ class DecisionUseCases:
         why = reason_text(reason)
         loan = self.get(brand_id, loan_id)
         loan.reactivate(why)
+        # Back to pending, the application is open again: the product's limit on open loans holds as at creation.
+        limit = self.catalogue.current(brand_id, loan.product_id).max_active_loans
+        if self.book.open_loans(brand_id, loan.customer_id) >= limit:
+            raise Conflict(
+                f"the borrower already has {limit} open loan(s), the most this product allows",
+                customer_id=str(loan.customer_id),
+                max_active_loans=limit,
+            )
         return self.commit(loan)
 
     def _sanction_pricing(self, brand_id: UUID, loan: Loan, product: ProductVersion, amount: Decimal) -> Pricing:

@@ -133,6 +133,18 @@ def test_a_promise_is_positive_and_not_before_the_business_date(app: Collections
     assert app.recorder.max_notification_id() in (None, 0)
 
 
+@pytest.mark.parametrize("status", ["onboarding", "awaiting_disbursal", "cancelled", "completed", "settled"])
+def test_a_promise_to_pay_is_refused_on_a_loan_that_owes_nothing(
+    app: Collections, parties: FakeParties, status: str
+) -> None:
+    parties.status = status
+    with pytest.raises(Conflict):
+        app.promise(BRAND, LOAN, DAY, Decimal("100.00"))
+    assert app.recorder.max_notification_id() in (None, 0)
+    parties.status = "written_off"  # what comes in after a write-off is a recovery: promised like any payment
+    app.promise(BRAND, LOAN, DAY, Decimal("100.00"))
+
+
 def test_only_a_loan_being_repaid_moves_to_legal(app: Collections, parties: FakeParties) -> None:
     parties.status = "completed"
     with pytest.raises(Conflict):

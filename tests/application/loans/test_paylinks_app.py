@@ -280,6 +280,10 @@ def test_a_captured_debit_is_one_upi_autopay_repayment(world: World, loans: Loan
     debit = mandates.present(plan, DUE)
     assert debit is not None
     data: dict[str, Any] = {"order_id": debit.order_id, "reference": debit.reference, "amount": "8037.57"}
+    for malformed in ("abc", {"rupees": 1}, "8037.575"):  # signed, but not money: refused, nothing recorded
+        with pytest.raises(InvalidInput):
+            world.hook("payment.captured", "evt_malformed", **{**data, "amount": malformed})
+    assert loans.get(BRAND, loan_id).payments == {} and world.store.debit(debit.reference).state == "presented"
     assert world.hook("payment.captured", **data).status == "processed"
     assert world.hook("payment.captured", **data).status == "duplicate"  # a new event id, the same payment
     payments = list(loans.get(BRAND, loan_id).payments.values())
