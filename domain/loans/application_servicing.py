@@ -5,7 +5,7 @@ Every refusal raises before any event (nothing recorded). The business date is t
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
@@ -27,6 +27,10 @@ from domain.shared.snapshot import snapshot_of
 from domain.shared.values import clean_text
 
 log = structlog.get_logger(__name__)
+
+#: How far past a loan's last due date (or the business date, when later) a payoff can be quoted: a year of
+#: overdue days at most beyond the schedule, where a quote is still a figure someone could pay.
+PAYOFF_HORIZON = timedelta(days=366)
 
 
 def _mode(raw: str) -> PaymentMode:
@@ -143,9 +147,21 @@ class ServicingUseCases:
         return self.commit_serviced(loan)
 
     def payoff(self, brand_id: UUID, loan_id: UUID, as_of: date | None = None) -> PayoffQuote:
-        """The payoff quote on `as_of` (the business date unless given)."""
+        """The payoff quote on `as_of` (the business date unless given); InvalidValue for a date past
+        `PAYOFF_HORIZON` after the loan's last due date (or the business date, when later)."""
         loan = self.serviced(brand_id, loan_id)
-        return loan.payoff_quote(as_of or self.parties.business_date(brand_id))
+        today = self.parties.business_date(brand_id)
+        if as_of is not None and loan.servicing_schedule is not None:
+            # The days up to `as_of` are closed on a copy one by one (penal charges): a date centuries ahead cost
+            # seconds of CPU a request and, with compound charges, amounts past any money column.
+            horizon = max(today, loan.servicing_schedule.instalments[-1].due_date) + PAYOFF_HORIZON
+            if as_of > horizon:
+                raise InvalidValue(
+                    "as_of",
+                    f"{as_of.isoformat()} is more than {PAYOFF_HORIZON.days} days after the loan's last due date "
+                    f"and the business date: {horizon.isoformat()} at the latest",
+                )
+        return loan.payoff_quote(as_of or today)
 
     def close_business_day(self, brand_id: UUID, loan_id: UUID, day: date) -> CommandResult:
         """COB for one loan through `day` (`changed` False when already closed through it or not serviced)."""

@@ -174,3 +174,52 @@ def advance_to(position: LoanPosition, day: date) -> tuple[LoanPosition, tuple[P
         position = closed.position
         charges.extend(closed.charges)
     return position, tuple(charges)
+
+
+def advance_position(position: LoanPosition, day: date) -> LoanPosition:
+    """The position `advance_to(position, day)` gives, without its day-by-day charges: a stretch of overdue days on
+    which no further instalment falls due and nothing is paid is closed in one step -- each day charges every
+    overdue instalment the same amount (simple) or its charge on what is unpaid by then (compound, summed here
+    without a position a day). For figures as of a later date (a payoff quote), whose charges' days are not
+    recorded: a quote years ahead closes tens of stretches instead of thousands of days."""
+    if day < position.open_day:
+        return advance_to(position, day)[0]  # DayOutOfOrder
+    last = day - ONE_DAY
+    while position.closed_through < last:
+        oldest = position.first_unsettled
+        if oldest is None or oldest.due_date >= position.open_day:
+            position = advance_to(position, min(last, oldest.due_date if oldest else last) + ONE_DAY)[0]
+            continue
+        # Overdue on the open day: the same instalments stay overdue, unpaid as they are, until the day the next one
+        # falls due (it is overdue only from the day after), so the days up to then charge as the first one does.
+        first = close_day(position, position.open_day)
+        upcoming = next((i.due_date for i in position.instalments if i.due_date >= position.open_day), last)
+        end = min(last, upcoming)
+        days = (end - first.day).days
+        if not days:
+            position = first.position
+            continue
+        charged = {c.no: c.amount for c in first.charges}  # an instalment charged nothing on the first day never is
+        instalments = tuple(
+            _charged_for(i, charged[i.no], days, position.penal) if i.no in charged else i
+            for i in first.position.instalments
+        )
+        moved = _closed(first.position, instalments, end, first.asset_class)
+        # DPD only grows along the stretch, so the class that evening follows from the first evening's class.
+        position = _closed(moved, instalments, end, next_asset_class(first.asset_class, moved, end))
+    return position
+
+
+def _charged_for(instalment: InstalmentPosition, first: Decimal, days: int, terms: PenalTerms) -> InstalmentPosition:
+    """`instalment` after `days` more overdue days, nothing paid, its last day's charge having been `first`."""
+    accrued = instalment.penal_accrued
+    if terms.kind is PenalKind.COMPOUND:
+        owed = instalment.principal_unpaid + instalment.interest_unpaid - instalment.penal_paid
+        for _ in range(days):
+            accrued += percent_of(owed + accrued, terms.daily_percent)
+    else:
+        accrued += first * days
+    return InstalmentPosition(
+        instalment.no, instalment.due_date, instalment.principal_due, instalment.interest_due, accrued,
+        instalment.principal_paid, instalment.interest_paid, instalment.penal_paid,
+    )  # fmt: skip

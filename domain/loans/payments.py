@@ -21,7 +21,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from domain.loans.money import ZERO, parse_money, percent_of, round_money
-from domain.loans.overdue import DayOutOfOrder, advance_to
+from domain.loans.overdue import DayOutOfOrder, advance_position
 from domain.loans.position import InstalmentPosition, LoanPosition
 from domain.loans.schedule import Schedule, monthly_rate
 from domain.loans.terms import LoanKind
@@ -174,7 +174,7 @@ def payoff(position: LoanPosition, as_of: date) -> PayoffQuote:
     DayOutOfOrder for an earlier date: a quote as of the past comes from replaying the facts up to it."""
     _check_date(position, as_of, "as_of", DayOutOfOrder)
     if as_of > position.open_day:
-        position, _ = advance_to(position, as_of)
+        position = advance_position(position, as_of)
     return _quote(position, as_of)
 
 

@@ -132,6 +132,10 @@ def test_repayments_payoff_reversal_ledger_and_closure(client: Any, platform: An
     assert quote["overdue_penal"] == "14.08" and quote["overdue_interest"] == "700.00"
     assert quote["accrued_interest"] == "152.25"
     assert Decimal(quote["total"]) == Decimal("14.08") + Decimal("700.00") + Decimal("85000.00") + Decimal("152.25")
+    # a date centuries ahead is no quote anyone could pay (and was seconds of CPU): 422 naming the last date
+    far = client.get(f"{url}/payoff", params={"as_of": "2200-12-31"}, headers=tenant.auth)
+    assert far.status_code == 422 and far.headers["content-type"].startswith("application/problem+json")
+    assert "as_of" in far.text and "at the latest" in far.text
 
     # a cheque paying the rest of the instalment, then reversed
     cheque = client.post(

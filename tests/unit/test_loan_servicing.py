@@ -11,13 +11,21 @@ EMI = 30000 * 0.01 * 1.01^3 / (1.01^3 - 1) = 10200.6633 -> 10200.66.
 
 from __future__ import annotations
 
+import random
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
 from domain.loans.due_dates import RepaymentCalendar
-from domain.loans.overdue import DayOutOfOrder, advance_to, close_day, days_past_due, next_asset_class
+from domain.loans.overdue import (
+    DayOutOfOrder,
+    advance_position,
+    advance_to,
+    close_day,
+    days_past_due,
+    next_asset_class,
+)
 from domain.loans.payments import (
     AllocationLine,
     PaymentAbovePayoff,
@@ -389,3 +397,30 @@ def test_servicing_status_follows_the_position() -> None:
     a = loan()
     assert servicing_status(a, date(2024, 2, 1)) is LoanStatus.ACTIVE
     assert servicing_status(through(a, date(2024, 2, 16)), date(2024, 2, 17)) is LoanStatus.OVERDUE
+
+
+@pytest.mark.parametrize("kind", [PenalKind.SIMPLE, PenalKind.COMPOUND])
+def test_a_position_advanced_in_stretches_is_the_one_closed_day_by_day(kind: PenalKind) -> None:
+    """`advance_position` (a payoff quote's days, closed a stretch at a time) gives the very position `advance_to`
+    gives closing every day: penal charges to the paisa, DPD's class with the NPA rule, the open day -- over
+    generated loans (EMI and payday, Sunday-off calendars, partial payments on the way), up to seven years on."""
+    rng = random.Random(f"stretches-{kind.value}")
+    for _ in range(120):
+        start = date(2023, 1, 1) + timedelta(days=rng.randrange(800))
+        if rng.random() < 0.7:
+            terms = LoanTerms(kind=LoanKind.EMI, principal=D(rng.randrange(5_000, 500_000)), tenure=rng.randrange(1, 25),
+                              annual_percent=D(rng.choice(["0", "12", "18.5", "36"])))  # fmt: skip
+        else:
+            terms = LoanTerms(kind=LoanKind.PAYDAY, principal=D(rng.randrange(5_000, 50_000)),
+                              tenure=rng.randrange(7, 60), daily_percent=D("1"))  # fmt: skip
+        calendar = RepaymentCalendar(sunday_off=rng.random() < 0.5)
+        penal = PenalTerms(kind=kind, daily_percent=D(rng.choice(["0", "0.05", "0.1", "1.5"])))
+        position = open_position(build_schedule(terms, start, calendar), penal)
+        for _ in range(rng.randrange(4)):  # partial payments, so that stretches start part paid
+            on = position.open_day + timedelta(days=rng.randrange(120))
+            position = advance_to(position, on)[0]
+            amount = (payoff(position, on).total * D(rng.random()) / 2).quantize(D("0.01"))
+            if amount > 0:
+                position = allocate(position, amount, on).position
+        day = position.open_day + timedelta(days=rng.randrange(2_500))
+        assert advance_position(position, day) == advance_to(position, day)[0], (terms, penal, day)

@@ -9,10 +9,12 @@ from decimal import Decimal
 import pytest
 
 from domain.loans.application import Loans
+from domain.loans.application_servicing import PAYOFF_HORIZON
+from domain.loans.money import percent_of
 from domain.loans.payments import PaymentAbovePayoff
 from domain.loans.states import LoanStatus
 from domain.loans.terms import PenalTerms
-from domain.shared.errors import Conflict, InvalidInput, NotFound
+from domain.shared.errors import Conflict, InvalidInput, InvalidValue, NotFound
 from tests.application.loans.fakes import BORROWER, BRAND, PRODUCT, Catalogue, event_names, product_version
 from tests.application.loans.servicing_fixtures import MovableParties, disbursed
 
@@ -129,3 +131,28 @@ def test_paying_the_payoff_completes_and_cob_reruns_change_nothing(loans: Loans,
     # reversing the closing payment re-opens the loan
     loans.reverse_repayment(BRAND, loan_id, record.payment_id, "chargeback")
     assert loans.get(BRAND, loan_id).status is S.ACTIVE
+
+
+def test_a_payoff_is_quoted_up_to_a_year_past_the_last_due_date_and_not_beyond(
+    loans: Loans, parties: MovableParties
+) -> None:
+    """A quote years ahead closed every day on a copy (seconds of CPU a request as of 2200); past the horizon it is
+    a 422 naming the last date, and within it the quote still counts every overdue day's penal charges."""
+    loan_id = disbursed(loans, on=D0)
+    position = loans.get(BRAND, loan_id).opening_position()
+    last_due = position.instalments[-1].due_date  # 1 Feb 2027: the twelfth month's 31 Jan is a Sunday
+    horizon = last_due + PAYOFF_HORIZON
+    at_horizon = loans.payoff(BRAND, loan_id, horizon)
+    # Nothing paid: every instalment overdue since the day after its due date, 0.1 % a day on its P+I (simple).
+    penal = sum(
+        (percent_of(i.principal_due + i.interest_due, Decimal("0.1")) * ((horizon - i.due_date).days - 1)
+         for i in position.instalments),
+        Decimal("0.00"),
+    )  # fmt: skip
+    assert at_horizon.overdue_penal == penal > 0
+    with pytest.raises(InvalidValue) as refused:
+        loans.payoff(BRAND, loan_id, horizon + timedelta(days=1))
+    assert refused.value.field == "as_of" and horizon.isoformat() in refused.value.errors[0].message
+    # The business date past the schedule moves the horizon with it.
+    parties.today = horizon
+    assert loans.payoff(BRAND, loan_id, horizon + timedelta(days=1)).overdue_penal > penal
