@@ -403,9 +403,9 @@ def test_servicing_status_follows_the_position() -> None:
 def test_a_position_advanced_in_stretches_is_the_one_closed_day_by_day(kind: PenalKind) -> None:
     """`advance_position` (a payoff quote's days, closed a stretch at a time) gives the very position `advance_to`
     gives closing every day: penal charges to the paisa, DPD's class with the NPA rule, the open day -- over
-    generated loans (EMI and payday, Sunday-off calendars, partial payments on the way), up to seven years on."""
+    generated loans (EMI and payday, Sunday-off calendars, partial payments on the way), up to four years on."""
     rng = random.Random(f"stretches-{kind.value}")
-    for _ in range(120):
+    for _ in range(40):
         start = date(2023, 1, 1) + timedelta(days=rng.randrange(800))
         if rng.random() < 0.7:
             terms = LoanTerms(kind=LoanKind.EMI, principal=D(rng.randrange(5_000, 500_000)), tenure=rng.randrange(1, 25),
@@ -422,5 +422,5 @@ def test_a_position_advanced_in_stretches_is_the_one_closed_day_by_day(kind: Pen
             amount = (payoff(position, on).total * D(rng.random()) / 2).quantize(D("0.01"))
             if amount > 0:
                 position = allocate(position, amount, on).position
-        day = position.open_day + timedelta(days=rng.randrange(2_500))
+        day = position.open_day + timedelta(days=rng.randrange(1_500))
         assert advance_position(position, day) == advance_to(position, day)[0], (terms, penal, day)
