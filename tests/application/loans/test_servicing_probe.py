@@ -20,6 +20,7 @@ from __future__ import annotations
 import calendar
 import os
 import random
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -394,7 +395,7 @@ def events(desk: Desk, loan_id: UUID) -> int:
 class Probe:
     """One generated loan driven through the product and the reference side by side."""
 
-    def __init__(self, desk: Desk, spec: Spec, rng: random.Random, tally: dict[str, int]) -> None:
+    def __init__(self, desk: Desk, spec: Spec, rng: random.Random, tally: Counter[str]) -> None:
         self.desk, self.spec, self.rng, self.tally = desk, spec, rng, tally
         self.ref = Ref(spec)
         self.loan_id = open_loan(desk, spec)
@@ -602,14 +603,58 @@ class Probe:
 
 def test_servicing_probe_over_generated_loans(desk: Desk) -> None:
     rng = random.Random(SEED)
-    tally = dict.fromkeys(["checks", "cob", "reruns", "payments", "backdated", "refused", "reversals",
-                           "completed", "past_quotes", "npa", "npa_held_below_91", "npa_upgraded",
-                           "quote_on_disbursal", "quote_on_due_date", "moved_last_due_quoted", "instalment_on_due",
-                           "instalment_day_after", "closed_with_interest_ahead", "advance_over_instalments"], 0)  # fmt: skip
+    tally: Counter[str] = Counter()
     for _ in range(LOANS):
         spec = generate(rng)
         probe = Probe(desk, spec, rng, tally)
         probe.run()
     assert tally["payments"] > 100 and tally["refused"] > 10 and tally["reversals"] > 5, tally
     assert tally["completed"] > 5 and tally["backdated"] > 3, tally
+    # the edges this probe is for were reached (a change to the generator must keep reaching them)
+    for edge in ("npa_held_below_91", "npa_upgraded", "quote_on_disbursal", "quote_on_due_date",
+                 "moved_last_due_quoted", "instalment_on_due", "instalment_day_after", "closed_with_interest_ahead",
+                 "advance_over_instalments"):  # fmt: skip
+        assert tally[edge] > 0, (edge, tally)
     print(tally)
+
+
+def test_npa_is_upgraded_only_when_everything_overdue_is_paid(desk: Desk) -> None:
+    # 1,00,000 at 24 % over 6 months, disbursed 31 Jan 2024 (leap year), Sundays off: due 29 Feb, 1 Apr (31 Mar is a
+    # Sunday), 30 Apr, 31 May, 1 Jul (30 Jun is a Sunday), 31 Jul. Nothing paid until 1 Jun.
+    spec = Spec(LoanKind.EMI, Decimal("100000.00"), 6, Decimal("24"), PenalKind.SIMPLE, Decimal("0.1"),
+                date(2024, 1, 31), True, frozenset())  # fmt: skip
+    probe = Probe(desk, spec, random.Random(0), Counter())
+    probe.check_schedule()
+    assert [i.due for i in probe.ref.insts] == [date(2024, 2, 29), date(2024, 4, 1), date(2024, 4, 30),
+                                                date(2024, 5, 31), date(2024, 7, 1), date(2024, 7, 31)]  # fmt: skip
+    loans, loan_id = desk.loans, probe.loan_id
+    # DPD from 29 Feb: 30 on 30 Mar (SMA-0), 31 on 31 Mar (SMA-1), 61 on 30 Apr (SMA-2), 91 on 30 May (NPA)
+    for day, dpd, klass in ((date(2024, 3, 1), 1, "SMA-0"), (date(2024, 3, 30), 30, "SMA-0"),
+                            (date(2024, 3, 31), 31, "SMA-1"), (date(2024, 4, 29), 60, "SMA-1"),
+                            (date(2024, 4, 30), 61, "SMA-2"), (date(2024, 5, 29), 90, "SMA-2"),
+                            (date(2024, 5, 30), 91, "NPA"), (date(2024, 6, 1), 93, "NPA")):  # fmt: skip
+        probe.step_to(day)
+        probe.compare(day)
+        view = servicing_view(loans.get(BRAND, loan_id), day)
+        assert (view.dpd, view.asset_class) == (dpd, klass), day
+    # Instalment 1 paid in full (with its penal charges): the oldest unpaid is now due 1 Apr, DPD 61 - SMA-2 by DPD,
+    # but an NPA stays NPA while anything overdue is unpaid.
+    first = probe.ref.insts[0].unpaid
+    probe.pay(date(2024, 6, 1), first)
+    view = servicing_view(loans.get(BRAND, loan_id), date(2024, 6, 1))
+    assert (view.dpd, view.asset_class) == (61, "NPA")
+    probe.step_to(date(2024, 6, 2))
+    assert loans.get(BRAND, loan_id).replayed().position.asset_class == "NPA"
+    assert loans.get(BRAND, loan_id).status is LoanStatus.OVERDUE
+    # everything overdue but one paisa: still NPA
+    overdue = sum(i.unpaid for i in probe.ref.insts if i.due < date(2024, 6, 2))
+    probe.pay(date(2024, 6, 2), overdue - 1)
+    view = servicing_view(loans.get(BRAND, loan_id), date(2024, 6, 2))
+    assert (view.dpd, view.asset_class) == (2, "NPA")  # instalment 4 (due 31 May) short by a paisa: DPD 2
+    # the last paisa: nothing overdue, upgraded to standard
+    probe.pay(date(2024, 6, 2), 1)
+    view = servicing_view(loans.get(BRAND, loan_id), date(2024, 6, 2))
+    assert (view.dpd, view.asset_class) == (0, "standard")
+    probe.step_to(date(2024, 6, 3))
+    probe.compare(date(2024, 6, 3))
+    assert loans.get(BRAND, loan_id).status is LoanStatus.ACTIVE
