@@ -37,7 +37,7 @@ from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.payments import PaymentAbovePayoff
 from domain.loans.servicing_views import ledger, servicing_view
 from domain.loans.states import LoanStatus
-from domain.loans.terms import LoanKind, PenalKind, PenalTerms
+from domain.loans.terms import AmountKind, Fee, LoanKind, PenalKind, PenalTerms
 from domain.shared.clock import FixedClock
 from domain.shared.numbering import CountingSeries
 from tests.application.loans.fakes import BRAND, PRODUCT, Book, Catalogue, Facts, product_version
@@ -129,6 +129,28 @@ class Spec:
     disbursed_on: date
     sunday_off: bool
     holidays: frozenset[date]
+    # fees: (percent or fixed, value, GST inside the fee); GST percent
+    processing: tuple[AmountKind, Decimal, bool] = (AmountKind.PERCENT, Decimal("2"), False)
+    convenience: tuple[AmountKind, Decimal, bool] | None = (AmountKind.FIXED, Decimal("500"), True)
+    gst: Decimal = Decimal("18")
+
+
+def net_disbursed(spec: Spec) -> tuple[int, int, int, int, int]:
+    """Processing fee, its GST, convenience fee, its GST, and net disbursed ("Fees, taxes, payout"), in paise."""
+    p = paise(spec.amount)
+    g = Fraction(spec.gst)
+    figures = []
+    on_top = 0
+    for fee in (spec.processing, spec.convenience):
+        if fee is None:
+            figures += [0, 0]
+            continue
+        kind, value, inclusive = fee
+        amount = half_up(p * Fraction(value) / 100) if kind is AmountKind.PERCENT else paise(value)
+        gst = half_up(amount * g / (100 + g)) if inclusive else half_up(amount * g / 100)
+        on_top += 0 if inclusive else gst
+        figures += [amount, gst]
+    return figures[0], figures[1], figures[2], figures[3], p - figures[0] - figures[2] - on_top
 
 
 class Ref:
@@ -330,8 +352,23 @@ def generate(rng: random.Random) -> Spec:
     amount = Decimal(rng.randrange(10_000_00, 200_000_00)) / 100
     penal_kind = rng.choice([PenalKind.SIMPLE, PenalKind.COMPOUND])
     penal_rate = rng.choice([Decimal("0.05"), Decimal("0.1"), Decimal("1"), Decimal("2.5"), Decimal("0.0365")])
+    if rng.random() < 0.5:
+        processing = (
+            AmountKind.PERCENT,
+            rng.choice([Decimal("2.5"), Decimal("1.75"), Decimal("3")]),
+            rng.random() < 0.5,
+        )
+    else:
+        processing = (
+            AmountKind.FIXED,
+            rng.choice([Decimal("999.99"), Decimal("1500"), Decimal("0")]),
+            rng.random() < 0.5,
+        )
+    convenience = rng.choice([None, (AmountKind.FIXED, Decimal("499.5"), rng.random() < 0.5),
+                              (AmountKind.PERCENT, Decimal("0.35"), rng.random() < 0.5)])  # fmt: skip
     return Spec(kind, amount.quantize(Decimal("0.01")), tenure, rate, penal_kind, penal_rate, disbursed_on,
-                rng.random() < 0.7, frozenset(holidays))  # fmt: skip
+                rng.random() < 0.7, frozenset(holidays), processing, convenience,
+                rng.choice([Decimal("18"), Decimal("12"), Decimal("0"), Decimal("28")]))  # fmt: skip
 
 
 def check_days(ref: Ref, rng: random.Random, last: date) -> list[date]:
@@ -381,7 +418,10 @@ def open_loan(desk: Desk, spec: Spec) -> UUID:
     desk.catalogue.products[(BRAND, PRODUCT)] = product_version(
         kind=spec.kind, annual_percent=spec.rate if emi else None, daily_percent=None if emi else spec.rate,
         min_tenure=1, max_tenure=3650, penal=PenalTerms(kind=spec.penal_kind, daily_percent=spec.penal_rate),
-        max_active_loans=100_000, max_amount=Decimal("500000.00"),
+        max_active_loans=100_000, max_amount=Decimal("500000.00"), gst_percent=spec.gst,
+        processing_fee=Fee(kind=spec.processing[0], value=spec.processing[1], gst_inclusive=spec.processing[2]),
+        convenience_fee=Fee(kind=AmountKind.FIXED, value=Decimal(0)) if spec.convenience is None else Fee(
+            kind=spec.convenience[0], value=spec.convenience[1], gst_inclusive=spec.convenience[2]),
     )  # fmt: skip
     desk.parties.calendar = RepaymentCalendar(sunday_off=spec.sunday_off, holidays=spec.holidays)
     desk.parties.today = spec.disbursed_on
@@ -410,7 +450,15 @@ class Probe:
         return f"{self.spec} persona={self.persona} day={day} payments={self.standing}"
 
     def check_schedule(self) -> None:
-        schedule = self.desk.loans.get(BRAND, self.loan_id).servicing_schedule
+        loan = self.desk.loans.get(BRAND, self.loan_id)
+        pricing = loan.sanction_pricing
+        assert pricing is not None
+        got_fees = (pricing.processing_fee.amount, pricing.processing_fee.gst, pricing.convenience_fee.amount,
+                    pricing.convenience_fee.gst, pricing.net_disbursed)  # fmt: skip
+        assert tuple(map(paise, got_fees)) == net_disbursed(self.spec), self.where(self.ref.day)
+        paid_out = [e.amount for e in self.desk.loans.events.get(self.loan_id) if type(e).__name__ == "Disbursed"]
+        assert [paise(a) for a in paid_out] == [net_disbursed(self.spec)[4]]
+        schedule = loan.servicing_schedule
         assert schedule is not None
         got = [(i.due_date, paise(i.opening), paise(i.principal), paise(i.interest)) for i in schedule.instalments]
         assert got == [(i.due, i.opening, i.principal, i.interest) for i in self.ref.insts], self.where(self.ref.day)
@@ -480,7 +528,10 @@ class Probe:
                     upcoming.due, upcoming.unpaid)  # fmt: skip
         # the ledger's running principal and penal charges agree with the outstanding
         postings = ledger(loan, day)
-        if postings and ref.closed_on is None:
+        if ref.closed_on is not None:  # completed: the ledger nets to zero in every bucket
+            last = postings[-1].running
+            assert (last.principal, last.interest, last.penal, last.fees) == (0, 0, 0, 0), self.where(day)
+        elif postings:
             assert paise(postings[-1].running.principal) == paise(view.outstanding.principal), self.where(day)
             assert paise(postings[-1].running.penal) == paise(view.outstanding.penal), self.where(day)
             # interest: the ledger posts a period's interest on its due date, the outstanding accrues it by days
