@@ -45,7 +45,8 @@ from tests.application.loans.servicing_fixtures import MovableParties, disbursed
 from tests.support import drop_database, fresh_database_dsn
 
 #: PROBE_SEED / PROBE_LOANS explore other generated loans (a failure names its loan; the seed reproduces it).
-SEED = int(os.environ.get("PROBE_SEED", "20261203"))
+DEFAULT_SEED = 20261203
+SEED = int(os.environ.get("PROBE_SEED", str(DEFAULT_SEED)))
 LOANS = int(os.environ.get("PROBE_LOANS", "32"))
 
 # The reference ------------------------------------------------------------------------------------------------
@@ -351,7 +352,9 @@ def generate(rng: random.Random) -> Spec:
         holidays.add(disbursed_on + timedelta(days=rng.randrange(1, 200)))
     amount = Decimal(rng.randrange(10_000_00, 200_000_00)) / 100
     penal_kind = rng.choice([PenalKind.SIMPLE, PenalKind.COMPOUND])
-    penal_rate = rng.choice([Decimal("0.05"), Decimal("0.1"), Decimal("1"), Decimal("2.5"), Decimal("0.0365")])
+    penal_rate = rng.choice(
+        [Decimal("0.05"), Decimal("0.1"), Decimal("1"), Decimal("2.5"), Decimal("0.0365"), Decimal(0)]
+    )
     if rng.random() < 0.5:
         processing = (
             AmountKind.PERCENT,
@@ -486,7 +489,13 @@ class Probe:
             assert events(self.desk, self.loan_id) == count
             self.tally["reruns"] += 1
             # the state that evening
-            assert self.desk.loans.get(BRAND, self.loan_id).status is self.ref.status(before), self.where(before)
+            loan = self.desk.loans.get(BRAND, self.loan_id)
+            assert loan.status is self.ref.status(before), self.where(before)
+            # the selective COB's promise: through `cob_quiet_until` a close records nothing (checked unsaved)
+            quiet = loan.cob_quiet_until(before)
+            if quiet is not None:
+                assert quiet > before and not loan.close_business_day(quiet), self.where(before)
+                self.tally["quiet_promises"] += 1
 
     def compare(self, day: date) -> None:
         """Payoff, DPD, class, per-instalment figures and statuses, next due on `day` (business date)."""
@@ -664,7 +673,7 @@ def test_servicing_probe_over_generated_loans(desk: Desk) -> None:
     # the edges this probe is for were reached (a change to the generator must keep reaching them; the NPA upgrade
     # without completion is rare here - few loans still have instalments to come after 90 days - and is worked
     # through in the test below)
-    for edge in ("npa_held_below_91", "quote_on_disbursal", "quote_on_due_date",
+    for edge in () if SEED != DEFAULT_SEED else ("npa_held_below_91", "quote_on_disbursal", "quote_on_due_date",
                  "moved_last_due_quoted", "instalment_on_due", "instalment_day_after", "closed_with_interest_ahead",
                  "advance_over_instalments"):  # fmt: skip
         assert tally[edge] > 0, (edge, tally)
