@@ -185,11 +185,13 @@ class Mandates:
         if loan.status not in SERVICING:
             return None
         view = servicing_view(loan, day)
+        # `unpaid` is the instalment's unpaid penal charges, interest and principal (`penal` is what accrued, paid
+        # or not: adding it would count the penal charges twice).
         due = [i for i in view.schedule if i.due_date <= day and i.status is not InstalmentStatus.PAID and
-               i.unpaid + i.penal > ZERO]  # fmt: skip
+               i.unpaid > ZERO]  # fmt: skip
         if not due:
             return None
-        amount = min(sum((i.unpaid + i.penal for i in due), ZERO), view.outstanding.total, mandate.max_amount)
+        amount = min(sum((i.unpaid for i in due), ZERO), view.outstanding.total, mandate.max_amount)
         first = due[0].no
         tried = [d for d in self.store.debits(mandate.id) if d.instalment == first]
         if not tried:

@@ -289,3 +289,22 @@ def test_a_captured_debit_is_one_upi_autopay_repayment(world: World, loans: Loan
     payments = list(loans.get(BRAND, loan_id).payments.values())
     assert [(str(p.mode), p.reference) for p in payments] == [("upi_autopay", debit.order_id)]
     assert mandates.plan(mandates.mandate(BRAND, mandate.id), DUE) is None  # instalment paid
+
+
+def test_a_mandate_debit_counts_penal_charges_once(world: World, loans: Loans, parties: MovableParties) -> None:
+    # The debit is what is unpaid on the instalments due by the day: their penal charges, interest and principal
+    # (InstalmentPosition.unpaid already holds the unpaid penal charges; adding the accrued penal again overcharged).
+    loan_id = disbursed(loans, D0)
+    mandates = world.service.mandates
+    mandate, _ = mandates.register(BRAND, loan_id, "meera@okbank", "20000", "monthly", "http://us/hook")
+    world.hook("mandate.activated", reference=str(mandate.id))
+    active = mandates.mandate(BRAND, mandate.id)
+    day = date(2026, 3, 3)  # instalment 1 (8037.57, due 28 Feb) unpaid: penal at COB on 1 and 2 Mar
+    parties.today = day
+    # round(8037.57 * 0.1 / 100) = 8.04 a day, two days: 16.08; owed 8037.57 + 16.08
+    assert loans.payoff(BRAND, loan_id).overdue_penal == Decimal("16.08")
+    plan = mandates.plan(active, day)
+    assert plan is not None and plan.amount == Decimal("8053.65")
+    loans.record_repayment(BRAND, loan_id, "16.08", "upi", "UTR-PENAL")  # the penal charges paid
+    plan = mandates.plan(active, day)
+    assert plan is not None and plan.amount == Decimal("8037.57")
