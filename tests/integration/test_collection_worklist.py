@@ -68,8 +68,18 @@ def test_pages_cover_every_case_once_in_priority_order(platform: Any) -> None:
 
 def test_the_worklist_reads_by_its_indexes(platform: Any) -> None:
     brand, asha = uuid.uuid4(), uuid.uuid4()
-    with platform.db.pool.connection() as conn:
-        conn.execute("SET LOCAL enable_seqscan = off")  # a tiny table: ask which index the plan would use
+    # A brand's open cases over twenty executives, analysed, so the planner costs the indexes on real statistics
+    # (on an empty table it chose between a scan and either index by ties; the pool's connections are autocommit,
+    # so the SET LOCAL enable_seqscan this test used did nothing). Rolled back at the end.
+    with platform.db.pool.connection() as conn, conn.transaction(force_rollback=True):
+        conn.execute(
+            "INSERT INTO read.collection_cases (loan_id, brand_id, stage, open, assignee, dpd, amount, updated_at) "
+            "SELECT gen_random_uuid(), %s, 'collections', true, "
+            "CASE WHEN i %% 20 = 0 THEN %s::uuid ELSE gen_random_uuid() END, i %% 120, i, now() "
+            "FROM generate_series(1, 4000) AS i",
+            (brand, asha),
+        )
+        conn.execute("ANALYZE read.collection_cases")
         plan = "\n".join(
             r["QUERY PLAN"] for r in conn.execute(
                 "EXPLAIN SELECT loan_id FROM read.collection_cases c WHERE c.brand_id = %s AND c.stage = 'collections' "
