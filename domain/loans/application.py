@@ -18,7 +18,14 @@ from domain.loans.application_servicing import ServicingUseCases
 from domain.loans.loan import AssignedBy, Channel, Check, Loan, LoanNotFound
 from domain.loans.money import parse_money
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
-from domain.loans.parties import ApplicantFactsSource, BorrowerContact, LoanBook, LoanParties, proposed_emi
+from domain.loans.parties import (
+    ApplicantFactsSource,
+    BorrowerContact,
+    LoanBook,
+    LoanParties,
+    open_loans_refusal,
+    proposed_emi,
+)
 from domain.loans.pricing import Pricing, price
 from domain.loans.states import LoanStatus
 from domain.loans.terms import LoanKind
@@ -141,14 +148,10 @@ class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCase
             if value is not None:
                 discount = coupon.discount if coupon is not None else None
                 pricing = checks.check(lambda: self._priced(product, value, discount))
-            if checks.errors == [] and self.book.open_loans(brand_id, customer_id) >= product.max_active_loans:
-                checks.errors.append(
-                    FieldError(
-                        "customer_id",
-                        f"the borrower already has {product.max_active_loans} open loan(s), the most this product "
-                        "allows",
-                    )
-                )
+            if checks.errors == [] and (
+                refusal := open_loans_refusal(self.book, brand_id, customer_id, product.max_active_loans)
+            ):
+                checks.errors.append(FieldError("customer_id", refusal))
         checks.raise_if_any()
         assert product is not None and value is not None and pricing is not None
         numbers: NumberSeries = self._need(self._numbers, "number series")

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from domain.loans.loan_events import Cam, SalaryCredit, SendBackTo
 from domain.loans.money import parse_money, parse_rate
-from domain.loans.parties import proposed_emi
+from domain.loans.parties import open_loans_refusal, proposed_emi
 from domain.loans.pricing import Pricing, price
 from domain.loans.terms import LoanKind, LoanTerms
 from domain.onboarding.steps import STEPS, Step
@@ -186,12 +186,8 @@ class DecisionUseCases:
         loan.reactivate(why)
         # Back to pending, the application is open again: the product's limit on open loans holds as at creation.
         limit = self.catalogue.current(brand_id, loan.product_id).max_active_loans
-        if self.book.open_loans(brand_id, loan.customer_id) >= limit:
-            raise Conflict(
-                f"the borrower already has {limit} open loan(s), the most this product allows",
-                customer_id=str(loan.customer_id),
-                max_active_loans=limit,
-            )
+        if refusal := open_loans_refusal(self.book, brand_id, loan.customer_id, limit):
+            raise Conflict(refusal, customer_id=str(loan.customer_id), max_active_loans=limit)
         return self.commit(loan)
 
     def _sanction_pricing(self, brand_id: UUID, loan: Loan, product: ProductVersion, amount: Decimal) -> Pricing:

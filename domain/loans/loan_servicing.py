@@ -82,16 +82,13 @@ class LoanServicing:
         schedule = self._require_servicing("read the position")
         return open_position(schedule, self.penal_terms or PenalTerms(), self.sanction_pricing)
 
-    def replayed(
-        self, facts: tuple[Fact, ...] | None = None, through: date | None = None, *, tail_charges: bool = True
-    ) -> Replayed:
+    def replayed(self, facts: tuple[Fact, ...] | None = None, through: date | None = None) -> Replayed:
         """The position rebuilt from the facts (these ones, or the loan's) with COB run through `through` (or as
-        far as it ran); without `tail_charges`, the charges of the days after the last fact are not listed."""
+        far as it ran)."""
         return replay(
             self.opening_position(),
             self.servicing_facts if facts is None else facts,
             closed_through=self.cob_through if through is None else through,
-            tail_charges=tail_charges,
         )
 
     def payoff_quote(self, as_of: date) -> PayoffQuote:
@@ -102,7 +99,8 @@ class LoanServicing:
             raise InvalidValue("as_of", f"is before the disbursal on {schedule.disbursed_on.isoformat()}")
         standing = tuple(f for f in self.servicing_facts if not (isinstance(f, PaymentMade) and f.paid_on > as_of)
                          and not (isinstance(f, PenalWaived) and f.on > as_of))  # fmt: skip
-        position = self.replayed(standing, through=as_of - timedelta(days=1), tail_charges=False).position
+        # Replayed up to the last of them; `payoff` closes the days from there to `as_of` (in stretches).
+        position = replay(self.opening_position(), standing).position
         if position.completed:
             return _zero_quote(position, as_of)
         return payoff(position, as_of)

@@ -99,6 +99,14 @@ class LoanBook(Protocol):
         ...
 
 
+def open_loans_refusal(book: LoanBook, brand_id: UUID, customer_id: UUID, limit: int) -> str | None:
+    """Why the borrower may not hold one more open application of a product allowing `limit` (at creation and at
+    reactivation), or None."""
+    if book.open_loans(brand_id, customer_id) >= limit:
+        return f"the borrower already has {limit} open loan(s), the most this product allows"
+    return None
+
+
 class CreditFacts(Protocol):
     """A borrower's credit facts as the verification context reports them (None: not known)."""
 

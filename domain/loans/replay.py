@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from domain.loans.overdue import PenalCharge, advance_position, advance_to
+from domain.loans.overdue import PenalCharge, advance_to
 from domain.loans.payments import Allocation, allocate
 from domain.loans.position import LoanPosition
 from domain.loans.waivers import waive_penal
@@ -60,15 +60,11 @@ class Replayed:
         return sum((c.amount for c in self.charges), Decimal("0.00"))
 
 
-def replay(
-    opening: LoanPosition, facts: Iterable[Fact], *, closed_through: date | None = None, tail_charges: bool = True
-) -> Replayed:
+def replay(opening: LoanPosition, facts: Iterable[Fact], *, closed_through: date | None = None) -> Replayed:
     """The position from `opening` after the `facts` (in the order recorded) and the close of every day through
     `closed_through` (or the day before the last payment). Payments are applied in date order, those of one day
     in the order recorded; a reversed payment is left out. PaymentAbovePayoff when a payment does not fit (a new
-    fact the aggregate is checking: a reversal only ever raises the payoff of later dates). Without
-    `tail_charges` the days after the last fact are closed in stretches (`advance_position`) and their charges
-    are not listed (a quote as of a later date)."""
+    fact the aggregate is checking: a reversal only ever raises the payoff of later dates)."""
     facts = list(facts)
     reversed_ids = {f.payment_id for f in facts if isinstance(f, PaymentReversed)}
     payments = sorted(
@@ -97,9 +93,6 @@ def replay(
         position = applied.position
         allocations.append((payment.payment_id, applied.allocation))
     if closed_through is not None and closed_through >= position.open_day:
-        if tail_charges:
-            position, closed = advance_to(position, closed_through + timedelta(days=1))
-            charges.extend(closed)
-        else:
-            position = advance_position(position, closed_through + timedelta(days=1))
+        position, closed = advance_to(position, closed_through + timedelta(days=1))
+        charges.extend(closed)
     return Replayed(position=position, allocations=tuple(allocations), charges=tuple(charges), waivers=tuple(waivers))
