@@ -1,5 +1,6 @@
 """The loan side of collections, from the loans' own events: each serviced loan's due dates with the cumulative
-amount falling due by each (principal + interest of the schedule), and its payments (`read.collection_payments`,
+amount falling due by each (principal + interest of the schedule), the principal + interest its payments paid (as
+the loan's replay allocates them: penal charges are not dues), and its payments (`read.collection_payments`,
 reversals marked). The close-of-business sweep reads them set-based to find the loans due within the brand's
 pre-collection window and each loan's unpaid amount; promises are judged by the payments."""
 
@@ -27,7 +28,7 @@ class CollectionDuesView(Projection):
             loan_id uuid PRIMARY KEY,
             due_dates date[] NOT NULL,
             cum_due numeric(16, 2)[] NOT NULL,
-            paid numeric(16, 2) NOT NULL DEFAULT 0
+            paid numeric(16, 2) NOT NULL DEFAULT 0  -- scheduled principal + interest paid (see _paid_now)
         )""",
         """CREATE TABLE IF NOT EXISTS read.collection_payments (
             loan_id uuid NOT NULL,
@@ -66,9 +67,7 @@ class CollectionDuesView(Projection):
             "ON CONFLICT DO NOTHING",
             (event.originator_id, p.payment_id, p.amount, p.paid_on),
         )
-        yield Write(
-            "UPDATE read.collection_dues SET paid = paid + %s WHERE loan_id = %s", (p.amount, event.originator_id)
-        )
+        yield _paid_now(event.originator_id, event.principal_interest_paid, p.amount)
 
     @handles(L.RepaymentReversed)
     def _reversed(self, position: int, event: sv.RepaymentReversed) -> Iterator[Change]:
@@ -76,6 +75,12 @@ class CollectionDuesView(Projection):
             "UPDATE read.collection_payments SET reversed = true WHERE loan_id = %s AND payment_id = %s",
             (event.originator_id, event.payment_id),
         )
-        yield Write(
-            "UPDATE read.collection_dues SET paid = paid - %s WHERE loan_id = %s", (event.amount, event.originator_id)
-        )
+        yield _paid_now(event.originator_id, event.principal_interest_paid, -event.amount)
+
+
+def _paid_now(loan_id: object, principal_interest_paid: Decimal | None, amount: Decimal) -> Write:
+    """`paid` as the event says after the loan's replay; on an event recorded before it said so, moved by the
+    payment's whole amount (its penal portion included)."""
+    if principal_interest_paid is not None:
+        return Write("UPDATE read.collection_dues SET paid = %s WHERE loan_id = %s", (principal_interest_paid, loan_id))
+    return Write("UPDATE read.collection_dues SET paid = paid + %s WHERE loan_id = %s", (amount, loan_id))

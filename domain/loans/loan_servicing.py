@@ -162,6 +162,7 @@ class LoanServicing:
             status=status,
             reason=f"repayment {amount} ({mode} {reference}) paid on {paid_on.isoformat()}",
             payment=record,
+            principal_interest_paid=after.principal_interest_paid,
         )
         return record
 
@@ -182,6 +183,7 @@ class LoanServicing:
             payment_id=payment_id,
             reversed_on=business_date,
             amount=payment.amount,
+            principal_interest_paid=after.principal_interest_paid,
         )
 
     def close_business_day(self, day: date) -> bool:

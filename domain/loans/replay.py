@@ -59,6 +59,15 @@ class Replayed:
         """The penal charges of the replayed days together."""
         return sum((c.amount for c in self.charges), Decimal("0.00"))
 
+    @property
+    def principal_interest_paid(self) -> Decimal:
+        """The scheduled principal + interest the standing payments paid, as this replay allocated them (penal
+        charges not included)."""
+        return sum(
+            (line.interest + line.principal for _, allocation in self.allocations for line in allocation.lines),
+            Decimal("0.00"),
+        )
+
 
 def replay(opening: LoanPosition, facts: Iterable[Fact], *, closed_through: date | None = None) -> Replayed:
     """The position from `opening` after the `facts` (in the order recorded) and the close of every day through

@@ -86,6 +86,9 @@ class RepaymentRecorded(Transitioned):
     """A repayment was recorded (staff); `status` is the state it leaves the loan in (the same one when unchanged)."""
 
     payment: PaymentRecord
+    #: The scheduled principal + interest all the loan's standing payments have paid once this one is applied (the
+    #: replay re-allocates them: a back-dated payment changes what later ones paid); None on events recorded before.
+    principal_interest_paid: Decimal | None = None
 
     def apply(self, aggregate: Any) -> None:
         p = self.payment
@@ -100,6 +103,8 @@ class RepaymentReversed(Transitioned):
     payment_id: str
     reversed_on: date
     amount: Decimal
+    #: As on `RepaymentRecorded`: the principal + interest the payments still standing have paid after the reversal.
+    principal_interest_paid: Decimal | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status

@@ -330,3 +330,42 @@ def test_a_sweep_that_failed_after_the_close_is_retried_by_the_scheduler(
     assert all(collections.swept(tenant.brand_id, date(2026, m, d)) for m, d in ((2, 27), (2, 28), (3, 1)))
     settle(platform, Collections.name)
     assert len(worklist(client, tenant.auth, stage="collections")) == 1  # overdue since 28 Feb
+
+
+def test_a_case_asks_for_the_unpaid_principal_and_interest_as_the_replay_allocates_payments(
+    client: Any, platform: Any
+) -> None:
+    """The penal charges a payment cleared are not dues paid: 8,037.57 falls due on 28 Feb (penal 0.1 % a day, 8.04
+    a day from 1 Mar). 100.00 paid on 5 Mar clears four days' 32.16 first, so 67.84 of interest: the case asks
+    7,969.73, not 7,937.57. A back-dated 50.00 of 2 Mar clears one day's 8.04 and 41.96 of interest; the unpaid
+    7,995.61 then costs 8.00 a day, so the 5 Mar payment now clears 24.00 and pays 76.00: 8,037.57 - 117.96.
+    Reversing the 5 Mar payment leaves the 41.96."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan = disbursed_loan(platform, tenant)
+
+    def asks(day: date) -> str:
+        cob(client, platform, tenant, day)
+        (item,) = worklist(client, tenant.auth, stage="collections")
+        assert item["loan_id"] == str(loan)
+        return str(item["amount"])
+
+    assert asks(date(2026, 3, 4)) == "8037.57"
+    paid = {"amount": "100.00", "mode": "upi", "reference": "UPI-1", "paid_on": "2026-03-05"}
+    first = client.post(f"/api/v1/loans/{loan}/repayments", json=paid, headers=tenant.auth)
+    assert first.status_code == 201, first.text
+    assert first.json()["allocation"] == [{"no": 1, "penal": "32.16", "interest": "67.84", "principal": "0.00"}]
+    assert asks(date(2026, 3, 5)) == "7969.73"
+
+    set_business_date(platform, tenant, date(2026, 3, 6))
+    early = {"amount": "50.00", "mode": "cash", "reference": "CASH-2", "paid_on": "2026-03-02"}
+    back_dated = client.post(f"/api/v1/loans/{loan}/repayments", json=early, headers=tenant.auth)
+    assert back_dated.status_code == 201, back_dated.text
+    assert back_dated.json()["allocation"] == [{"no": 1, "penal": "8.04", "interest": "41.96", "principal": "0.00"}]
+    assert asks(date(2026, 3, 6)) == "7919.61"
+
+    set_business_date(platform, tenant, date(2026, 3, 7))
+    reversed_ = client.post(f"/api/v1/loans/{loan}/repayments/{first.json()['id']}/reverse",
+                            json={"reason": "chargeback"}, headers=tenant.auth)  # fmt: skip
+    assert reversed_.status_code == 200, reversed_.text
+    assert asks(date(2026, 3, 7)) == "7995.61"
