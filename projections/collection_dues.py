@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from uuid import UUID
 
 from domain.loans import servicing_events as sv
 from domain.loans.application import Loans
@@ -78,7 +79,7 @@ class CollectionDuesView(Projection):
         yield _paid_now(event.originator_id, event.principal_interest_paid, -event.amount)
 
 
-def _paid_now(loan_id: object, principal_interest_paid: Decimal | None, amount: Decimal) -> Write:
+def _paid_now(loan_id: UUID, principal_interest_paid: Decimal | None, amount: Decimal) -> Write:
     """`paid` as the event says after the loan's replay; on an event recorded before it said so, moved by the
     payment's whole amount (its penal portion included)."""
     if principal_interest_paid is not None:
