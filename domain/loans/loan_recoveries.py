@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from uuid import UUID
 
 from domain.loans.loan_servicing import LoanServicing, RepaymentNotFound
@@ -53,6 +53,14 @@ PENDING = RequestStatus.PENDING_APPROVAL
 
 class RecoveryRequestNotFound(NotFound):
     """No collection request, waiver or settlement of the loan has that id."""
+
+
+class Owing(NamedTuple):
+    """The most a payment on a date can be, and what that figure is (`payoff`, `settlement left to pay`, `amount
+    left to recover`)."""
+
+    amount: Decimal
+    what: str
 
 
 class LoanRecoveries(LoanServicing):
@@ -102,6 +110,12 @@ class LoanRecoveries(LoanServicing):
         if self.ending is not None and as_of >= self.ending.on:
             return PayoffQuote(as_of, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, None)
         return super().payoff_quote(as_of)
+
+    def owing(self, on: date) -> Owing:
+        """What the loan owes on `on` - the most a payment then can be: the payoff as of that date; what is left of
+        an approved settlement; on a written-off loan, what is left to recover (collections caps a promise to pay
+        with it)."""
+        return Owing(self._ceiling(on), self._ceiling_name())
 
     # Partial collections and receipts --------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The loan lifecycle's API contracts probed adversarially on PostgreSQL: another brand's key on every loan
 sub-resource (404), a refused request that records nothing (the document of an evidence upload naming another
-loan's contact, a promise to pay on a loan that owes nothing, a reactivation past the product's open-loan limit),
-and signed payment webhooks carrying a malformed amount or a NUL refused with 4xx, never a 500.
+loan's contact, a promise to pay on a loan that owes nothing or of more than it owes on the promised date, a
+reactivation past the product's open-loan limit), and signed payment webhooks carrying a malformed amount or a NUL
+refused with 4xx, never a 500.
 
 Loans reach `active` through the Loans application with the servicing tests' catalogue (test_servicing_api)."""
 
@@ -15,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -181,6 +183,39 @@ def test_a_promise_to_pay_is_made_only_on_a_loan_that_owes_money(client: Any, pl
     for owing in (serviced, written_off):  # being repaid, or a recovery after the write-off
         made = client.post(f"/api/v1/loans/{owing}/ptps", json=promise, headers=tenant.auth)
         assert made.status_code == 201, made.text
+
+
+def test_a_promise_to_pay_is_at_most_what_the_loan_owes_on_the_promised_date(client: Any, platform: Any) -> None:
+    """Above the payoff as of the promise's date (or, written off, what is left to recover): 422 naming `amount`
+    and quoting the figure, nothing recorded; the whole payoff of that date is a promise."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    owing, written_off = disbursed_loan(platform, tenant), disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, LATE)
+    off = client.post(f"/api/v1/loans/{written_off}/write-off", json={"reason": "uncollectable"}, headers=tenant.auth)
+    assert off.status_code == 200, off.text
+    url, on = f"/api/v1/loans/{owing}", "2026-04-10"
+    today = Decimal(client.get(f"{url}/payoff", headers=tenant.auth).json()["total"])
+    then = Decimal(client.get(f"{url}/payoff", params={"as_of": on}, headers=tenant.auth).json()["total"])
+    assert then > today  # interest and penal charges accrue up to the promised date
+
+    for amount in (then + Decimal("0.01"), Decimal("999999.00")):
+        over = _refused(client.post(f"{url}/ptps", json={"date": on, "amount": str(amount)}, headers=tenant.auth), 422)
+        assert [e["field"] for e in over["errors"]] == ["amount"] and str(then) in over["detail"], over
+        assert "payoff" in over["detail"] and on in over["detail"]
+    for amount in ("0.00", "-5.00"):
+        zero = _refused(client.post(f"{url}/ptps", json={"date": on, "amount": amount}, headers=tenant.auth), 422)
+        assert [e["field"] for e in zero["errors"]] == ["amount"], zero
+    far = _refused(client.post(f"{url}/ptps", json={"date": "2200-01-01", "amount": "10.00"}, headers=tenant.auth), 422)
+    assert [e["field"] for e in far["errors"]] == ["date"], far
+    recovery = {"date": on, "amount": "999999.00"}
+    lost = _refused(client.post(f"/api/v1/loans/{written_off}/ptps", json=recovery, headers=tenant.auth), 422)
+    assert [e["field"] for e in lost["errors"]] == ["amount"] and "left to recover" in lost["detail"], lost
+    for loan_id in (owing, written_off):
+        assert client.get(f"/api/v1/loans/{loan_id}/ptps", headers=tenant.auth).json()["items"] == []
+
+    made = client.post(f"{url}/ptps", json={"date": on, "amount": str(then)}, headers=tenant.auth)
+    assert made.status_code == 201 and made.json()["amount"] == str(then), made.text
 
 
 @dataclass
