@@ -23,18 +23,22 @@ from uuid import UUID
 import httpx
 import pytest
 
+from adapters.simulators.sms import SmsSimulator
 from adapters.webhooks import sign
 from api.services.disbursals import WEBHOOK_SECRET_ENV
 from domain.identity.application import Identity
 from domain.loans.application import Loans
 from domain.loans.offer import ProductVersion
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
+from tests.e2e.onboarding_support import bearer, sign_in, sms
 from tests.e2e.test_api_loans import PRODUCT
+from tests.e2e.test_onboarding_api import EMPLOYMENT, PERSONAL, _pan
+from tests.e2e.test_onboarding_api import PRODUCT as BORROWER_PRODUCT
 from tests.e2e.test_recoveries_api import PNG
 from tests.e2e.test_servicing_api import D0, PenalCatalogue, catalogue, disbursed_loan, set_business_date
-from tests.support import settle
+from tests.support import mobile, settle
 
-__all__ = ["catalogue"]  # the servicing tests' catalogue (autouse)
+__all__ = ["catalogue", "sms"]  # the servicing tests' catalogue (autouse); the SMS simulator, used by name
 
 LATE = date(2026, 3, 20)  # instalment 1 (28 Feb) overdue
 
@@ -258,6 +262,49 @@ def test_reactivation_keeps_the_products_limit_of_open_loans(
     settle(platform, Loans.name)
     again = client.post(f"/api/v1/loans/{first}/reactivate", json={"reason": "came back"}, headers=tenant.auth)
     assert again.status_code == 200 and again.json()["status"] == "pending", again.text
+
+
+def test_an_integer_field_given_as_a_string_is_refused_by_the_borrower_and_the_staff_loan_apis(
+    client: Any, platform: Any, sms: SmsSimulator
+) -> None:
+    """`tenure` (and the borrower's `salary_date`) are JSON integers in both loan APIs: "12", 12.5, true or "1_2" is
+    a 422 naming the field and records nothing; 12 is taken. Money stays a decimal string."""
+    tenant = make_tenant(platform)
+    client.patch("/api/v1/brand/config", json={"require_employment_data": False, "account_aggregation": True},
+                 headers=tenant.auth)  # fmt: skip
+    product = client.post("/api/v1/loan-products", json=BORROWER_PRODUCT, headers=tenant.auth).json()
+    auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    for step, body in (
+        ("pan", {"pan": _pan()}),
+        ("personal", PERSONAL),
+        ("aadhaar", {"method": "digilocker", "aadhaar_number": "2345 6789 0124", "digilocker_reference": "DL-1"}),
+        ("bank_account", {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}),
+        ("bank_statement", {"method": "account_aggregator", "consent_id": "AA-77"}),
+    ):
+        assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=auth).status_code == 200, step
+    request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
+    for bad in ("12", 12.5, True, "1_2", " 12 "):
+        refused = _refused(client.post("/api/v1/borrower/applications", json={**request, "tenure": bad},
+                                       headers=auth), 422)  # fmt: skip
+        assert [e["field"] for e in refused["errors"]] == ["tenure"], (bad, refused)
+        employment = _refused(client.put("/api/v1/borrower/steps/employment", json={**EMPLOYMENT, "salary_date": bad},
+                                         headers=auth), 422)  # fmt: skip
+        assert [e["field"] for e in employment["errors"]] == ["salary_date"], (bad, employment)
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert me["application"] is None and me["next_step"] == "loan_request"
+    assert client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=auth).status_code == 200
+    applied = client.post("/api/v1/borrower/applications", json=request, headers=auth)
+    assert applied.status_code == 201 and applied.json()["tenure"] == 12, applied.text
+
+    customer = client.post("/api/v1/customers", headers=tenant.auth,
+                           json={"name": "Kavya Rao", "phone": "98" + str(uuid.uuid4().int)[:8]}).json()["id"]  # fmt: skip
+    body = {"customer_id": customer, "product_id": product["id"], "amount": "50000", "tenure": 12}
+    for bad in ("12", 12.5, True):
+        staff = _refused(client.post("/api/v1/loans", json={**body, "tenure": bad}, headers=tenant.auth), 422)
+        assert [e["field"] for e in staff["errors"]] == ["tenure"], (bad, staff)
+    assert client.get(f"/api/v1/customers/{customer}/loans", headers=tenant.auth).json()["items"] == []
+    created = client.post("/api/v1/loans", json=body, headers=tenant.auth)
+    assert created.status_code == 201 and created.json()["tenure"] == 12, created.text
 
 
 @pytest.fixture
