@@ -1,8 +1,8 @@
 """The loan lifecycle's API contracts probed adversarially on PostgreSQL: another brand's key on every loan
 sub-resource (404), a refused request that records nothing (the document of an evidence upload naming another
 loan's contact, a promise to pay on a loan that owes nothing or of more than it owes on the promised date, a
-reactivation past the product's open-loan limit), and signed payment webhooks carrying a malformed amount or a NUL
-refused with 4xx, never a 500.
+reactivation past the product's open-loan limit, a collection approved after the loan completed, a tenure given as
+a string), and signed payment webhooks carrying a malformed amount or a NUL refused with 4xx, never a 500.
 
 Loans reach `active` through the Loans application with the servicing tests' catalogue (test_servicing_api)."""
 
@@ -220,6 +220,35 @@ def test_a_promise_to_pay_is_at_most_what_the_loan_owes_on_the_promised_date(cli
 
     made = client.post(f"{url}/ptps", json={"date": on, "amount": str(then)}, headers=tenant.auth)
     assert made.status_code == 201 and made.json()["amount"] == str(then), made.text
+
+
+def test_approving_a_collection_after_the_loan_completed_is_a_409_and_it_stays_rejectable(
+    client: Any, platform: Any
+) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, LATE)
+    url = f"/api/v1/loans/{loan_id}"
+    asked = {"amount": "3000.00", "mode": "cash", "reference": "RCPT-W", "collected_on": "2026-03-19"}
+    waiting = client.post(f"{url}/collection-requests", json=asked, headers=tenant.auth)
+    assert waiting.status_code == 201, waiting.text
+    payoff = client.get(f"{url}/payoff", headers=tenant.auth).json()["total"]
+    closing = client.post(f"{url}/repayments", json={"amount": payoff, "mode": "neft", "reference": "UTR-ALL"},
+                          headers=tenant.auth)  # fmt: skip
+    assert closing.status_code == 201 and closing.json()["status"] == "completed", closing.text
+    before = _history(client, tenant, loan_id)
+
+    request = f"/api/v1/collection-requests/{waiting.json()['id']}"
+    refused = _refused(client.post(f"{request}/approve", headers=tenant.auth), 409)
+    assert refused["detail"].startswith("the loan is completed and owes nothing"), refused
+    assert refused["status"] == 409 and "payoff" not in refused["detail"]
+    assert _history(client, tenant, loan_id) == before
+    assert client.get(f"{url}/repayments", headers=tenant.auth).json()["items"][-1]["reference"] == "UTR-ALL"
+
+    rejected = client.post(f"{request}/reject", json={"reason": "paid in full by NEFT"}, headers=tenant.auth)
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected", rejected.text
+    assert client.get(url, headers=tenant.auth).json()["status"] == "completed"
 
 
 @dataclass
