@@ -280,8 +280,16 @@ def step_input(step: Step, form: Mapping[str, str]) -> dict[str, Any]:
     for group in FORMS[step]:
         for field in group.fields:
             value = form.get(field.name, "")
-            data[field.name] = value if field.required else _blank_none(value)
+            given = value if field.required else _blank_none(value)
+            data[field.name] = _whole_number(given) if field.kind == "number" and given is not None else given
     return data
+
+
+def _whole_number(value: str) -> int | str:
+    """A number field's text as the integer its plain digits spell (a form sends text; the step's model takes JSON
+    integers only), else the text itself, which the model refuses naming the field."""
+    text = value.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else value
 
 
 def prefill(step: Step, details: Mapping[str, Any] | None) -> dict[str, str]:

@@ -22,7 +22,7 @@ from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from domain.loans.loan import Check, LoanNotFound
 from domain.loans.states import LoanStatus
-from domain.shared.values import Money
+from domain.shared.values import Money, WholeNumber
 from projections.loan_agreements import AgreementQueries
 from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanQueries
@@ -52,7 +52,7 @@ class LoanIn(BaseModel):
     customer_id: UUID
     product_id: UUID
     amount: Money
-    tenure: int = Field(ge=1, le=3650, description="months for an EMI product, days for a payday product")
+    tenure: WholeNumber = Field(ge=1, le=3650, description="months for an EMI product, days for a payday product")
     coupon_code: str | None = Field(None, max_length=40)
 
 

@@ -43,6 +43,7 @@ from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.esign import Agreements, CallbackOutcome, EsignCallback
 from domain.providers.messaging import EsignProvider, SmsSender
 from domain.shared.clock import Clock, business_date
+from domain.shared.errors import FieldError, InvalidInput, InvalidValue
 from domain.shared.values import mask_pan
 from projections.verification_queries import VerificationQueries
 
@@ -170,8 +171,9 @@ class AgreementService:
 
     def receive_webhook(self, body: bytes, headers: Any) -> WebhookAck:
         """A delivery of the e-sign provider's webhook: 400 unsigned or not an event, 401 forged, tampered or
-        outside the time window; a repeated event id answers its first outcome without acting again. Nothing is
-        recorded for a refused delivery."""
+        outside the time window, 422 naming `data.signed_at` when it is not an instant with its offset, is in the
+        future beyond the window or before the live link was sent; a repeated event id answers its first outcome
+        without acting again. Nothing is recorded for a refused delivery (nor its event id: the correction is taken)."""
         verifier = WebhookVerifier(webhook_secrets(), clock=self.clock)
         try:
             verifier.verify(body, headers)
@@ -190,8 +192,12 @@ class AgreementService:
             detail = f"event already received ({claim.outcome or 'being handled'}: {claim.detail or ''})".strip()
             return WebhookAck(event.id, CallbackOutcome.DUPLICATE.value, None, detail)
         try:
-            callback = _callback(event)
+            callback = _callback(event, now + verifier.tolerance)
             result = self.agreements.receive(callback)
+        except InvalidInput as exc:  # the provider's data is wrong: 422 naming the field; its correction is taken
+            self.inbox.release(SOURCE, event.id)
+            log.warning("esign.webhook_invalid", event_id=event.id, detail=exc.message)
+            raise InvalidInput([FieldError(f"data.{e.field}", e.message) for e in exc.errors]) from None
         except BaseException:
             self.inbox.release(SOURCE, event.id)
             raise
@@ -202,25 +208,35 @@ class AgreementService:
         return WebhookAck(event.id, result.outcome.value, result.loan_id, result.detail, result.position)
 
 
-def _callback(event: WebhookEvent) -> EsignCallback:
+def _callback(event: WebhookEvent, latest: datetime) -> EsignCallback:
+    """The callback in the event's data; `signed_at`, when given, must be an ISO 8601 instant with its offset and
+    no later than `latest` (now and the webhook's clock-skew window): InvalidValue naming `signed_at` otherwise."""
     data = event.data
 
     def text(key: str) -> str:
         value = data.get(key)
         return value if isinstance(value, str) else ""
 
-    signed_at: datetime | None = None
-    raw = data.get("signed_at")
-    if isinstance(raw, str) and raw:
-        try:
-            signed_at = datetime.fromisoformat(raw)
-        except ValueError:
-            signed_at = None
     return EsignCallback(
         event_id=event.id,
         event_type=event.type,
         request_id=text("request_id"),
         reference=text("reference"),
         document_sha256=text("document_sha256"),
-        signed_at=signed_at if signed_at is None or signed_at.tzinfo else None,
+        signed_at=_signed_at(data.get("signed_at"), latest),
     )
+
+
+def _signed_at(raw: Any, latest: datetime) -> datetime | None:
+    """The signature's instant (None when the provider sends none: the instant we receive it)."""
+    if raw is None:
+        return None
+    try:
+        signed_at = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        signed_at = None
+    if signed_at is None or signed_at.tzinfo is None:
+        raise InvalidValue("signed_at", "must be an ISO 8601 instant with its UTC offset")
+    if signed_at > latest:
+        raise InvalidValue("signed_at", f"{signed_at.isoformat()} is in the future (later than {latest.isoformat()})")
+    return signed_at

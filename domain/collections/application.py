@@ -17,6 +17,7 @@ from domain.collections.case import (
     CollectionCaseNotFound,
     Contact,
     Outcome,
+    Owed,
     Promise,
     Stage,
     case_id,
@@ -59,6 +60,11 @@ class CollectionParties(Protocol):
     def can_collect(self, brand_id: UUID, staff_id: UUID, stage: Stage) -> bool: ...
 
     def open_cases(self, brand_id: UUID, loan_ids: Sequence[UUID]) -> Mapping[UUID, OpenCase]: ...
+
+    def owed(self, brand_id: UUID, loan_id: UUID, on: date) -> Owed:
+        """What the loan owes on `on` (its payoff as of that date, ...); InvalidValue naming `date` for a date too
+        far ahead to quote."""
+        ...
 
 
 def _remarks(raw: str, field: str = "remarks") -> str:
@@ -133,7 +139,8 @@ class Collections(ContextApplication):
         self, brand_id: UUID, loan_id: UUID, due_on: date, amount: Decimal, staff_id: UUID | None = None
     ) -> CommandResult:
         """Record a promise to pay `amount` by `due_on` (not before the brand's business date) on a loan that owes
-        money (`OWING`; 409 otherwise); the result's id is the promise's."""
+        money (`OWING`; 409 otherwise), of at most what the loan owes on `due_on` (its payoff as of that date, or
+        what is left of a settlement or to recover: 422 `amount`); the result's id is the promise's."""
         money = AMOUNT.parse(str(amount), "amount")
         facts = self._facts(brand_id, loan_id)
         if facts.status not in OWING:
@@ -143,7 +150,9 @@ class Collections(ContextApplication):
             )
         record = self.case(brand_id, loan_id)
         promise = Promise(ptp_id=uuid4(), due_on=due_on, amount=money, made_on=facts.business_date, staff_id=staff_id)
-        record.promise(promise)
+        # A payoff is quoted for a date not before today (the case refuses an earlier one) and not beyond a horizon.
+        owed = self._parties().owed(brand_id, loan_id, due_on) if money > 0 and due_on >= promise.made_on else None
+        record.promise(promise, owed)
         return replace(self.commit(record), id=promise.ptp_id)
 
     def judge_promises(self, brand_id: UUID, day: date, paid: Mapping[UUID, Decimal]) -> int:

@@ -5,6 +5,7 @@ first fact (uuid5 of brand and loan). Stages and allocation are recorded in batc
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -96,6 +97,16 @@ class Promise(BaseModel):
     staff_id: UUID | None
     status: PtpStatus = PtpStatus.OPEN
     paid: Decimal = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class Owed:
+    """What a loan owes on a date as the loans context figures it - the most a payment then can be - and what that
+    figure is (`payoff`; `settlement left to pay` once a settlement is approved; `amount left to recover` once
+    written off)."""
+
+    amount: Decimal
+    what: str
 
 
 def case_id(brand_id: UUID, loan_id: UUID) -> UUID:
@@ -204,12 +215,19 @@ class CollectionCase(Aggregate):
         """The promise not yet judged, if any."""
         return next((p for p in self.promises.values() if p.status is PtpStatus.OPEN), None)
 
-    def promise(self, promise: Promise) -> None:
-        """Record a promise to pay; one promise is open at a time, and it falls due no earlier than today."""
+    def promise(self, promise: Promise, owed: Owed | None = None) -> None:
+        """Record a promise to pay; one promise is open at a time, it falls due no earlier than today, and it is of
+        at most what the loan owes on its date (`owed`, as the loans context figures it)."""
         if promise.amount <= 0:
             raise InvalidValue("amount", "a promise is of a positive amount")
         if promise.due_on < promise.made_on:
             raise InvalidValue("date", f"the promised date is before the business date {promise.made_on}")
+        if owed is not None and promise.amount > owed.amount:
+            raise InvalidValue(
+                "amount",
+                f"{promise.amount} is above the loan's {owed.what} on {promise.due_on.isoformat()} ({owed.amount}): "
+                "a promise is at most what the loan owes then",
+            )
         if (open_one := self.open_promise) is not None:
             raise Conflict(
                 f"a promise to pay {open_one.amount} by {open_one.due_on} is still open", ptp_id=str(open_one.ptp_id)

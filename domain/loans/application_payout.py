@@ -51,8 +51,10 @@ class PayoutUseCases:
         esign_request_id: str,
         link: str,
         expires_at: datetime,
+        issued_at: datetime | None = None,
     ) -> CommandResult:
-        """Record the generated agreement and the e-sign link sent (again on a resend)."""
+        """Record the generated agreement and the e-sign link sent (again on a resend) at `issued_at`, when the
+        e-sign request was opened (no signature of it may be dated earlier)."""
         loan = self.get(brand_id, loan_id)
         loan.issue_agreement(
             _text(document_sha256, "document_sha256"),
@@ -60,6 +62,7 @@ class PayoutUseCases:
             _text(esign_request_id, "esign_request_id"),
             _text(link, "link"),
             expires_at,
+            issued_at,
         )
         return self.commit(loan)
 
@@ -70,7 +73,8 @@ class PayoutUseCases:
         return self.commit(loan)
 
     def sign(self, brand_id: UUID, loan_id: UUID, provider_reference: str, signed_at: datetime) -> CommandResult:
-        """The provider's signed callback: approved (a repeat changes nothing: `changed` False)."""
+        """The provider's signed callback: approved (a repeat changes nothing: `changed` False; `signed_at` before
+        the live link was sent: InvalidValue)."""
         loan = self.get(brand_id, loan_id)
         loan.sign(_text(provider_reference, "provider_reference"), signed_at)
         return self.commit(loan)

@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 
 from domain.loans.application_servicing import _mode
 from domain.loans.loan import Loan
+from domain.loans.loan_recoveries import Owing
 from domain.loans.money import parse_money
 from domain.loans.parties import LoanParties
 from domain.loans.recovery_events import CollectionKind, CollectionRequest, Ending, SettlementRecord, WaiverRecord
@@ -54,6 +55,14 @@ class RecoveryUseCases:
 
         def serviced(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
         def commit(self, primary: Any, *others: Any) -> CommandResult: ...
+        def check_quotable(self, loan: Loan, as_of: date, today: date, field: str) -> None: ...
+
+    def owing(self, brand_id: UUID, loan_id: UUID, on: date, field: str = "as_of") -> Owing:
+        """What the loan owes on `on` (`Loan.owing`: the payoff as of that date, what is left of an approved
+        settlement, or what is left to recover); InvalidValue naming `field` for a date too far to quote."""
+        loan = self.serviced(brand_id, loan_id)
+        self.check_quotable(loan, on, self.parties.business_date(brand_id), field)
+        return loan.owing(on)
 
     def collection_request(
         self,

@@ -151,17 +151,24 @@ class ServicingUseCases:
         `PAYOFF_HORIZON` after the loan's last due date (or the business date, when later)."""
         loan = self.serviced(brand_id, loan_id)
         today = self.parties.business_date(brand_id)
-        if as_of is not None and loan.servicing_schedule is not None:
-            # The days up to `as_of` are closed on a copy one by one (penal charges): a date centuries ahead cost
-            # seconds of CPU a request and, with compound charges, amounts past any money column.
-            horizon = max(today, loan.servicing_schedule.instalments[-1].due_date) + PAYOFF_HORIZON
-            if as_of > horizon:
-                raise InvalidValue(
-                    "as_of",
-                    f"{as_of.isoformat()} is more than {PAYOFF_HORIZON.days} days after the loan's last due date "
-                    f"and the business date: {horizon.isoformat()} at the latest",
-                )
+        if as_of is not None:
+            self.check_quotable(loan, as_of, today, "as_of")
         return loan.payoff_quote(as_of or today)
+
+    def check_quotable(self, loan: Loan, as_of: date, today: date, field: str) -> None:
+        """InvalidValue naming `field` for a date past `PAYOFF_HORIZON` after the loan's last due date (or the
+        business date `today`, when later): no payoff is quoted for it."""
+        if loan.servicing_schedule is None:
+            return
+        # The days up to `as_of` are closed on a copy one by one (penal charges): a date centuries ahead cost
+        # seconds of CPU a request and, with compound charges, amounts past any money column.
+        horizon = max(today, loan.servicing_schedule.instalments[-1].due_date) + PAYOFF_HORIZON
+        if as_of > horizon:
+            raise InvalidValue(
+                field,
+                f"{as_of.isoformat()} is more than {PAYOFF_HORIZON.days} days after the loan's last due date "
+                f"and the business date: {horizon.isoformat()} at the latest",
+            )
 
     def close_business_day(self, brand_id: UUID, loan_id: UUID, day: date) -> CommandResult:
         """COB for one loan through `day` (`changed` False when already closed through it or not serviced)."""

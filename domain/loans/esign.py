@@ -7,11 +7,14 @@ job call it; docs/loans.md, "Agreement and e-sign"):
   amounts and pricing, the product version's rate and penal terms, the schedule from the expected disbursal date),
   rendered (`AgreementRenderer`, deterministic bytes), stored content-addressed (`AgreementStore`), an e-sign
   request for its SHA-256 is opened with the brand's provider (valid the brand's `esign_link_expiry_days`), the
-  link goes to the borrower by SMS, and `Loan.issue_agreement` records hash, reference, request and link. Issuing
+  link goes to the borrower by SMS, and `Loan.issue_agreement` records hash, reference, request, link and the
+  instant the request was opened (by this service's clock, as the expiry). Issuing
   again (staff's resend, or after the link expired) keeps the same document and opens a fresh request.
 - `expire`: a link past its expiry, unsigned, is recorded expired (`Loan.expire_esign`).
 - `receive`: the provider's callback (its signature already verified by the receiver) signs the loan
-  (`Loan.sign` → approved) when it is for the loan's live request and document, then `queue_if_ready`.
+  (`Loan.sign` → approved) when it is for the loan's live request and document, then `queue_if_ready`; a
+  signature dated before that request was opened is refused (InvalidValue `signed_at`: it cannot precede its
+  document).
 - `queue_if_ready`: a signed loan whose borrower has a verified bank account enters the Ops queue
   (`Loan.ready_for_disbursal` → awaiting_disbursal); the agreement worker calls it again for signed loans, so a
   bank account verified later moves the loan then.
@@ -275,6 +278,7 @@ class Agreements:
             self._stored_bytes(loan, sha256)
         borrower = self.parties.borrower(brand_id, loan.customer_id)
         days = self.parties.link_expiry_days(brand_id)
+        opened_at = self.clock.now()  # before the request: no signature of it can be dated earlier
         caller = Caller(brand_id, loan.customer_id)
         request = self.channels.esign(brand_id).create(
             sha256,
@@ -287,7 +291,14 @@ class Agreements:
         )
         expires_at = min(self.clock.now() + timedelta(days=days), request.expires_at)
         result = self.loans.issue_agreement(
-            brand_id, loan.id, sha256, document_ref(sha256), request.request_id, request.signing_url, expires_at
+            brand_id,
+            loan.id,
+            sha256,
+            document_ref(sha256),
+            request.request_id,
+            request.signing_url,
+            expires_at,
+            issued_at=opened_at,
         )
         self._text_link(brand_id, loan, borrower, request.signing_url, expires_at, caller)
         return result
@@ -322,7 +333,9 @@ class Agreements:
 
     def receive(self, callback: EsignCallback) -> CallbackResult:
         """Apply a verified callback: a signature of the loan's live request and document signs it (approved) and
-        queues it when the bank account is verified; anything else changes nothing and says why."""
+        queues it when the bank account is verified; anything else changes nothing and says why. A signature dated
+        before the live request was sent is not a fact to ignore but bad data: InvalidValue naming `signed_at`
+        (nothing recorded)."""
         try:
             loan_id = UUID(callback.reference)
             loan = self.loans.load(Loan, loan_id, None, LoanNotFound)

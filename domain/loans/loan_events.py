@@ -106,6 +106,7 @@ def reset_decision(loan: Any) -> None:
     loan.esign_request_id = None
     loan.esign_link = None
     loan.esign_expires_at = None
+    loan.esign_issued_at = None
     loan.agreement_sha256 = None
     loan.agreement_ref = None
     loan.signed_reference = None
@@ -206,6 +207,9 @@ class AgreementIssued(Aggregate.Event):
     esign_request_id: str
     link: str
     expires_at: datetime
+    #: When this request was opened, by the application's clock (the expiry counts from it): no signature of it
+    #: is dated earlier. Absent on agreements issued before it was recorded.
+    issued_at: datetime | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.agreement_sha256 = self.document_sha256
@@ -213,6 +217,7 @@ class AgreementIssued(Aggregate.Event):
         aggregate.esign_request_id = self.esign_request_id
         aggregate.esign_link = self.link
         aggregate.esign_expires_at = self.expires_at
+        aggregate.esign_issued_at = self.issued_at
         aggregate.esign_state = EsignState.SENT
 
 

@@ -31,7 +31,7 @@ from domain.loans.loan_events import (
 )
 from domain.loans.pricing import Pricing
 from domain.loans.states import LoanStatus, check_transition
-from domain.shared.errors import Conflict
+from domain.shared.errors import Conflict, InvalidValue
 
 S = LoanStatus
 
@@ -45,6 +45,7 @@ class LoanPayout:
         esign_state: EsignState | None
         esign_request_id: str | None
         esign_expires_at: datetime | None
+        esign_issued_at: datetime | None
         esign_link: str | None
         agreement_sha256: str | None
         agreement_ref: str | None
@@ -89,9 +90,16 @@ class LoanPayout:
     # Agreement and e-sign --------------------------------------------------------------------------------------
 
     def issue_agreement(
-        self, document_sha256: str, document_ref: str, esign_request_id: str, link: str, expires_at: datetime
+        self,
+        document_sha256: str,
+        document_ref: str,
+        esign_request_id: str,
+        link: str,
+        expires_at: datetime,
+        issued_at: datetime | None = None,
     ) -> None:
-        """Record the generated agreement and the e-sign link sent (again on a resend); the loan stays sm_approved."""
+        """Record the generated agreement and the e-sign link sent (again on a resend) at `issued_at`, when the
+        request was opened; the loan stays sm_approved."""
         if self.status is not S.SM_APPROVED:
             raise Conflict(f"an agreement is issued for a sanctioned, unsigned loan; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
@@ -102,6 +110,7 @@ class LoanPayout:
             esign_request_id=esign_request_id,
             link=link,
             expires_at=expires_at,
+            issued_at=issued_at,
         )
 
     def expire_esign(self, now: datetime | None = None) -> None:
@@ -115,7 +124,8 @@ class LoanPayout:
 
     def sign(self, provider_reference: str, signed_at: datetime) -> bool:
         """The provider says the borrower signed: approved. Only with a live link, once; the same signature again
-        is a no-op (False)."""
+        is a no-op (False). A signature dated before the live link was sent is bad input (422 naming `signed_at`):
+        a signature cannot precede its document."""
         if self.esign_state is EsignState.SIGNED:
             if self.signed_reference == provider_reference:
                 return False
@@ -124,6 +134,13 @@ class LoanPayout:
             raise Conflict(f"no live e-sign link to sign (the loan is {self.status}, the link "
                            f"{self.esign_state or 'not sent'})", status=str(self.status))  # fmt: skip
         assert self.esign_request_id is not None and self.esign_expires_at is not None
+        sent_at = getattr(self, "esign_issued_at", None)  # None: issued before it was recorded
+        if sent_at is not None and signed_at < sent_at:
+            raise InvalidValue(
+                "signed_at",
+                f"the signature is dated {signed_at.isoformat()}, before the agreement was sent for signing at "
+                f"{sent_at.isoformat()}",
+            )
         if signed_at > self.esign_expires_at:
             raise Conflict(
                 "the e-sign link had expired when it was signed", expires_at=self.esign_expires_at.isoformat()

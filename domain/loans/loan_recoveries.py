@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from uuid import UUID
 
 from domain.loans.loan_servicing import LoanServicing, RepaymentNotFound
@@ -53,6 +53,14 @@ PENDING = RequestStatus.PENDING_APPROVAL
 
 class RecoveryRequestNotFound(NotFound):
     """No collection request, waiver or settlement of the loan has that id."""
+
+
+class Owing(NamedTuple):
+    """The most a payment on a date can be, and what that figure is (`payoff`, `settlement left to pay`, `amount
+    left to recover`)."""
+
+    amount: Decimal
+    what: str
 
 
 class LoanRecoveries(LoanServicing):
@@ -103,6 +111,12 @@ class LoanRecoveries(LoanServicing):
             return PayoffQuote(as_of, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, None)
         return super().payoff_quote(as_of)
 
+    def owing(self, on: date) -> Owing:
+        """What the loan owes on `on` - the most a payment then can be: the payoff as of that date; what is left of
+        an approved settlement; on a written-off loan, what is left to recover (collections caps a promise to pay
+        with it)."""
+        return Owing(self._ceiling(on), self._ceiling_name())
+
     # Partial collections and receipts --------------------------------------------------------------------------
 
     def request_collection(self, request: CollectionRequest) -> None:
@@ -124,10 +138,21 @@ class LoanRecoveries(LoanServicing):
 
     def approve_collection(self, request_id: str, kind: CollectionKind, payment_id: str, today: date) -> None:
         """Approve a pending request of `kind`: its money is recorded (a repayment by the waterfall, or a recovery
-        on a written-off loan) in the same commit. 409 when already decided, 422 when it no longer fits."""
+        on a written-off loan) in the same commit. 409 when already decided or when the loan owes nothing any more
+        (completed or settled meanwhile, or written off and all of it recovered: the request is still rejected as
+        usual), 422 when it no longer fits."""
         request = self._pending(self.collection_requests, request_id, "collection request")
         if request.kind is not kind:
             raise Conflict(f"this is a {request.kind}: it is decided at its own address", kind=str(request.kind))
+        written_off = self.status is S.WRITTEN_OFF
+        if (self.status not in SERVICING and not written_off) or (written_off and self._ceiling(today) <= 0):
+            # Said plainly: recording it would replay the loan with a back-dated payment and refuse it quoting a
+            # payoff figure of that replay, which explains nothing.
+            raise Conflict(
+                f"the loan is {self.status} and owes nothing: this {request.kind} of {request.amount} cannot be "
+                "approved; reject it",
+                status=str(self.status),
+            )
         mode = PaymentMode(request.mode)
         self.record_repayment(
             payment_id, request.amount, mode, request.reference, request.collected_on, today, request_id=request_id

@@ -21,7 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.blocklist.entry import BlockKind, aadhaar_digest, normalise_blocked_value
 from domain.customers.values import Address, check_date_of_birth
 from domain.shared.errors import FieldChecks, InvalidInput, InvalidValue
-from domain.shared.values import BusinessDate, Money, clean_text, normalise_email, normalise_name, normalise_pan
+from domain.shared.values import (
+    BusinessDate,
+    Money,
+    WholeNumber,
+    clean_text,
+    normalise_email,
+    normalise_name,
+    normalise_pan,
+)
 
 
 class Step(StrEnum):
@@ -183,7 +191,7 @@ class EmploymentIn(BaseModel):
     date_of_joining: BusinessDate
     monthly_salary: Money
     salary_mode: SalaryMode
-    salary_date: int = Field(ge=1, le=31, description="Day of the month the salary is credited")
+    salary_date: WholeNumber = Field(ge=1, le=31, description="Day of the month the salary is credited")
     office_address: str = Field(max_length=300)
     office_pincode: str = Field(max_length=10)
     uan: str | None = Field(None, max_length=20, description="EPFO Universal Account Number (12 digits)")
@@ -325,7 +333,7 @@ class LoanRequestIn(BaseModel):
 
     product_id: UUID
     amount: Money
-    tenure: int = Field(ge=1, le=3650)
+    tenure: WholeNumber = Field(ge=1, le=3650)
     coupon_code: str | None = Field(None, max_length=40)
 
     def checked(self, today: date) -> dict[str, Any]:

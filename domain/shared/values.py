@@ -14,7 +14,7 @@ from typing import Annotated, TypeVar
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BeforeValidator, WithJsonSchema
+from pydantic import BeforeValidator, Strict, WithJsonSchema
 
 from domain.shared.errors import InvalidValue
 
@@ -238,6 +238,11 @@ MEASURE = DecimalRule(integer_digits=15, places=6)
 
 Money = Annotated[Decimal, BeforeValidator(MONEY.validate), WithJsonSchema(MONEY.json_schema())]
 Measure = Annotated[Decimal, BeforeValidator(MEASURE.validate), WithJsonSchema(MEASURE.json_schema())]
+
+#: A whole number a body gives (a loan's `tenure`, the day of the month a salary comes): a JSON integer only. Read
+#: laxly, "12", " 12 ", "1_2", 12.0 and even `true` (1) passed as integers; now each is a 422 naming the field, as
+#: a decimal string with stray characters is. (Money stays a decimal string: `Money`.)
+WholeNumber = Annotated[int, Strict()]
 
 
 # Dates and instants -------------------------------------------------------------------------------------------

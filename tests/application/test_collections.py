@@ -18,6 +18,7 @@ from domain.collections.case import (
     CollectionCase,
     CollectionCaseNotFound,
     Outcome,
+    Owed,
     PtpStatus,
     Stage,
     case_id,
@@ -42,6 +43,7 @@ class FakeParties:
 
     cases: dict[uuid.UUID, OpenCase] = field(default_factory=dict)
     status: str = "overdue"
+    asked: list[date] = field(default_factory=list)  # the dates `owed` was asked for
 
     def loan(self, brand_id: uuid.UUID, loan_id: uuid.UUID) -> LoanFacts | None:
         if brand_id == BRAND and loan_id in (LOAN, LOAN2):
@@ -55,6 +57,11 @@ class FakeParties:
 
     def open_cases(self, brand_id: uuid.UUID, loan_ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, OpenCase]:
         return {i: c for i, c in self.cases.items() if i in loan_ids and brand_id == BRAND}
+
+    def owed(self, brand_id: uuid.UUID, loan_id: uuid.UUID, on: date) -> Owed:
+        """A payoff of 50,000.00 on DAY, growing by 10.00 a day."""
+        self.asked.append(on)
+        return Owed(Decimal("50000.00") + Decimal("10.00") * (on - DAY).days, "payoff")
 
 
 @pytest.fixture
@@ -107,6 +114,20 @@ def test_a_dialer_call_is_logged_once_however_often_it_is_reported(app: Collecti
         app.log_contact(BRAND, LOAN, Outcome.CONNECTED, "dialer", channel=Channel.DIALER, call=call)
     (only,) = _case(app).contacts.values()
     assert only.call == call and only.channel is Channel.DIALER
+
+
+def test_a_promise_is_of_at_most_what_the_loan_owes_on_the_promised_date(
+    app: Collections, parties: FakeParties
+) -> None:
+    due = DAY + timedelta(days=3)  # the payoff then: 50,030.00
+    with pytest.raises(InvalidInput) as refused:
+        app.promise(BRAND, LOAN, due, Decimal("50030.01"), EXEC)
+    assert [e.field for e in refused.value.errors] == ["amount"]
+    assert "payoff on 2026-05-07 (50030.00)" in str(refused.value)
+    assert app.recorder.max_notification_id() in (None, 0)
+    made = app.promise(BRAND, LOAN, due, Decimal("50030.00"), EXEC)  # all of it, as of its date
+    assert _case(app).promises[made.id].amount == Decimal("50030.00")
+    assert parties.asked == [due, due]  # as of the promise's date, not the business date
 
 
 def test_one_promise_is_open_at_a_time_and_it_is_judged_by_the_payments(app: Collections) -> None:

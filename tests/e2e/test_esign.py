@@ -283,6 +283,40 @@ def test_forged_stale_and_repeated_webhooks(client: Any, tenant: Any, platform: 
     assert _until(client, tenant, platform, loan_id, "approved")["status"] == "approved"
 
 
+def test_a_signed_webhook_with_an_impossible_signed_at_is_refused_naming_it_and_records_nothing(
+    client: Any, tenant: Any, platform: Any, wired: dict[str, Any]
+) -> None:
+    """signed_at before the link was sent (a signature cannot precede its document), beyond the clock-skew window in
+    the future, or not an instant with its offset: 422 problem+json naming data.signed_at; no event, and the event
+    id is not kept, so the provider's corrected delivery of the same event is recorded."""
+    loan_id = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5])
+    _issue(platform)
+    loan = _loan(client, tenant, loan_id)
+    sent = datetime.fromisoformat(loan["agreement"]["issued_at"])
+    data = {"request_id": loan["esign"]["link"].rsplit("/", 1)[-1], "reference": loan_id,
+            "document_sha256": loan["agreement"]["sha256"], "status": "signed", "signer_name": "Kavya Raman"}  # fmt: skip
+    before = _events(platform.dsn, loan_id)
+    hook, event_id = "/api/v1/webhooks/esign", f"evt-{uuid.uuid4().hex}"
+    for signed_at in (
+        (sent - timedelta(hours=1)).isoformat(),  # before the agreement was sent for signing
+        (datetime.now(UTC) + timedelta(hours=1)).isoformat(),  # an hour ahead of our clock
+        "2026-13-45T25:00:00+00:00",
+        datetime.now(UTC).replace(tzinfo=None).isoformat(),  # no offset: which instant?
+    ):
+        body, headers = _delivery({**data, "signed_at": signed_at}, event_id)
+        answer = client.post(hook, content=body, headers=headers)
+        assert answer.status_code == 422, (signed_at, answer.status_code, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert [e["field"] for e in answer.json()["errors"]] == ["data.signed_at"], answer.text
+    assert _events(platform.dsn, loan_id) == before
+    assert _loan(client, tenant, loan_id)["status"] == "sm_approved"
+
+    body, headers = _delivery({**data, "signed_at": datetime.now(UTC).isoformat()}, event_id)
+    corrected = client.post(hook, content=body, headers=headers)
+    assert corrected.status_code == 200 and corrected.json()["outcome"] == "recorded", corrected.text
+    assert _until(client, tenant, platform, loan_id, "approved")["status"] == "approved"
+
+
 def test_another_brand_sees_no_agreement_and_cannot_resend(
     client: Any, tenant: Any, platform: Any, wired: dict[str, Any]
 ) -> None:

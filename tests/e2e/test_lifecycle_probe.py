@@ -1,7 +1,8 @@
 """The loan lifecycle's API contracts probed adversarially on PostgreSQL: another brand's key on every loan
 sub-resource (404), a refused request that records nothing (the document of an evidence upload naming another
-loan's contact, a promise to pay on a loan that owes nothing, a reactivation past the product's open-loan limit),
-and signed payment webhooks carrying a malformed amount or a NUL refused with 4xx, never a 500.
+loan's contact, a promise to pay on a loan that owes nothing or of more than it owes on the promised date, a
+reactivation past the product's open-loan limit, a collection approved after the loan completed, a tenure given as
+a string), and signed payment webhooks carrying a malformed amount or a NUL refused with 4xx, never a 500.
 
 Loans reach `active` through the Loans application with the servicing tests' catalogue (test_servicing_api)."""
 
@@ -15,24 +16,29 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
 
+from adapters.simulators.sms import SmsSimulator
 from adapters.webhooks import sign
 from api.services.disbursals import WEBHOOK_SECRET_ENV
 from domain.identity.application import Identity
 from domain.loans.application import Loans
 from domain.loans.offer import ProductVersion
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
+from tests.e2e.onboarding_support import bearer, sign_in, sms
 from tests.e2e.test_api_loans import PRODUCT
+from tests.e2e.test_onboarding_api import EMPLOYMENT, PERSONAL, _pan
+from tests.e2e.test_onboarding_api import PRODUCT as BORROWER_PRODUCT
 from tests.e2e.test_recoveries_api import PNG
 from tests.e2e.test_servicing_api import D0, PenalCatalogue, catalogue, disbursed_loan, set_business_date
-from tests.support import settle
+from tests.support import mobile, settle
 
-__all__ = ["catalogue"]  # the servicing tests' catalogue (autouse)
+__all__ = ["catalogue", "sms"]  # the servicing tests' catalogue (autouse); the SMS simulator, used by name
 
 LATE = date(2026, 3, 20)  # instalment 1 (28 Feb) overdue
 
@@ -183,6 +189,68 @@ def test_a_promise_to_pay_is_made_only_on_a_loan_that_owes_money(client: Any, pl
         assert made.status_code == 201, made.text
 
 
+def test_a_promise_to_pay_is_at_most_what_the_loan_owes_on_the_promised_date(client: Any, platform: Any) -> None:
+    """Above the payoff as of the promise's date (or, written off, what is left to recover): 422 naming `amount`
+    and quoting the figure, nothing recorded; the whole payoff of that date is a promise."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    owing, written_off = disbursed_loan(platform, tenant), disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, LATE)
+    off = client.post(f"/api/v1/loans/{written_off}/write-off", json={"reason": "uncollectable"}, headers=tenant.auth)
+    assert off.status_code == 200, off.text
+    url, on = f"/api/v1/loans/{owing}", "2026-04-10"
+    today = Decimal(client.get(f"{url}/payoff", headers=tenant.auth).json()["total"])
+    then = Decimal(client.get(f"{url}/payoff", params={"as_of": on}, headers=tenant.auth).json()["total"])
+    assert then > today  # interest and penal charges accrue up to the promised date
+
+    for amount in (then + Decimal("0.01"), Decimal("999999.00")):
+        over = _refused(client.post(f"{url}/ptps", json={"date": on, "amount": str(amount)}, headers=tenant.auth), 422)
+        assert [e["field"] for e in over["errors"]] == ["amount"] and str(then) in over["detail"], over
+        assert "payoff" in over["detail"] and on in over["detail"]
+    for amount in ("0.00", "-5.00"):
+        zero = _refused(client.post(f"{url}/ptps", json={"date": on, "amount": amount}, headers=tenant.auth), 422)
+        assert [e["field"] for e in zero["errors"]] == ["amount"], zero
+    far = _refused(client.post(f"{url}/ptps", json={"date": "2200-01-01", "amount": "10.00"}, headers=tenant.auth), 422)
+    assert [e["field"] for e in far["errors"]] == ["date"], far
+    recovery = {"date": on, "amount": "999999.00"}
+    lost = _refused(client.post(f"/api/v1/loans/{written_off}/ptps", json=recovery, headers=tenant.auth), 422)
+    assert [e["field"] for e in lost["errors"]] == ["amount"] and "left to recover" in lost["detail"], lost
+    for loan_id in (owing, written_off):
+        assert client.get(f"/api/v1/loans/{loan_id}/ptps", headers=tenant.auth).json()["items"] == []
+
+    made = client.post(f"{url}/ptps", json={"date": on, "amount": str(then)}, headers=tenant.auth)
+    assert made.status_code == 201 and made.json()["amount"] == str(then), made.text
+
+
+def test_approving_a_collection_after_the_loan_completed_is_a_409_and_it_stays_rejectable(
+    client: Any, platform: Any
+) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, LATE)
+    url = f"/api/v1/loans/{loan_id}"
+    asked = {"amount": "3000.00", "mode": "cash", "reference": "RCPT-W", "collected_on": "2026-03-19"}
+    waiting = client.post(f"{url}/collection-requests", json=asked, headers=tenant.auth)
+    assert waiting.status_code == 201, waiting.text
+    payoff = client.get(f"{url}/payoff", headers=tenant.auth).json()["total"]
+    closing = client.post(f"{url}/repayments", json={"amount": payoff, "mode": "neft", "reference": "UTR-ALL"},
+                          headers=tenant.auth)  # fmt: skip
+    assert closing.status_code == 201 and closing.json()["status"] == "completed", closing.text
+    before = _history(client, tenant, loan_id)
+
+    request = f"/api/v1/collection-requests/{waiting.json()['id']}"
+    refused = _refused(client.post(f"{request}/approve", headers=tenant.auth), 409)
+    assert refused["detail"].startswith("the loan is completed and owes nothing"), refused
+    assert refused["status"] == 409 and "payoff" not in refused["detail"]
+    assert _history(client, tenant, loan_id) == before
+    assert client.get(f"{url}/repayments", headers=tenant.auth).json()["items"][-1]["reference"] == "UTR-ALL"
+
+    rejected = client.post(f"{request}/reject", json={"reason": "paid in full by NEFT"}, headers=tenant.auth)
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected", rejected.text
+    assert client.get(url, headers=tenant.auth).json()["status"] == "completed"
+
+
 @dataclass
 class OneOpenLoan(PenalCatalogue):
     """The servicing tests' product, allowing one open loan per borrower."""
@@ -223,6 +291,49 @@ def test_reactivation_keeps_the_products_limit_of_open_loans(
     settle(platform, Loans.name)
     again = client.post(f"/api/v1/loans/{first}/reactivate", json={"reason": "came back"}, headers=tenant.auth)
     assert again.status_code == 200 and again.json()["status"] == "pending", again.text
+
+
+def test_an_integer_field_given_as_a_string_is_refused_by_the_borrower_and_the_staff_loan_apis(
+    client: Any, platform: Any, sms: SmsSimulator
+) -> None:
+    """`tenure` (and the borrower's `salary_date`) are JSON integers in both loan APIs: "12", 12.5, true or "1_2" is
+    a 422 naming the field and records nothing; 12 is taken. Money stays a decimal string."""
+    tenant = make_tenant(platform)
+    client.patch("/api/v1/brand/config", json={"require_employment_data": False, "account_aggregation": True},
+                 headers=tenant.auth)  # fmt: skip
+    product = client.post("/api/v1/loan-products", json=BORROWER_PRODUCT, headers=tenant.auth).json()
+    auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    for step, body in (
+        ("pan", {"pan": _pan()}),
+        ("personal", PERSONAL),
+        ("aadhaar", {"method": "digilocker", "aadhaar_number": "2345 6789 0124", "digilocker_reference": "DL-1"}),
+        ("bank_account", {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}),
+        ("bank_statement", {"method": "account_aggregator", "consent_id": "AA-77"}),
+    ):
+        assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=auth).status_code == 200, step
+    request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
+    for bad in ("12", 12.5, True, "1_2", " 12 "):
+        refused = _refused(client.post("/api/v1/borrower/applications", json={**request, "tenure": bad},
+                                       headers=auth), 422)  # fmt: skip
+        assert [e["field"] for e in refused["errors"]] == ["tenure"], (bad, refused)
+        employment = _refused(client.put("/api/v1/borrower/steps/employment", json={**EMPLOYMENT, "salary_date": bad},
+                                         headers=auth), 422)  # fmt: skip
+        assert [e["field"] for e in employment["errors"]] == ["salary_date"], (bad, employment)
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert me["application"] is None and me["next_step"] == "loan_request"
+    assert client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=auth).status_code == 200
+    applied = client.post("/api/v1/borrower/applications", json=request, headers=auth)
+    assert applied.status_code == 201 and applied.json()["tenure"] == 12, applied.text
+
+    customer = client.post("/api/v1/customers", headers=tenant.auth,
+                           json={"name": "Kavya Rao", "phone": "98" + str(uuid.uuid4().int)[:8]}).json()["id"]  # fmt: skip
+    body = {"customer_id": customer, "product_id": product["id"], "amount": "50000", "tenure": 12}
+    for bad in ("12", 12.5, True):
+        staff = _refused(client.post("/api/v1/loans", json={**body, "tenure": bad}, headers=tenant.auth), 422)
+        assert [e["field"] for e in staff["errors"]] == ["tenure"], (bad, staff)
+    assert client.get(f"/api/v1/customers/{customer}/loans", headers=tenant.auth).json()["items"] == []
+    created = client.post("/api/v1/loans", json=body, headers=tenant.auth)
+    assert created.status_code == 201 and created.json()["tenure"] == 12, created.text
 
 
 @pytest.fixture

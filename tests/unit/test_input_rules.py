@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
+from api.pages.borrower_forms import step_input
 from api.request_input import nests_deeper_than
 from domain.covenants.terms import parse_measured_value
 from domain.identity.brand_config import BrandSettings
+from domain.onboarding.steps import LoanRequestIn, Step
 from domain.shared.errors import InvalidInput
 from domain.shared.values import (
     MEASURE,
@@ -204,3 +208,20 @@ def test_plain_api_decimals_and_numbers_are_read_as_before() -> None:
     for raw, says in (("-5", "at least 0"), ("1.005", "decimal places"), ("NaN", "finite"), ("Infinity", "finite")):
         with pytest.raises(ValueError, match=says):
             MONEY.validate(raw)
+
+
+@pytest.mark.parametrize("raw", ["12", " 12 ", "1_2", 12.5, 12.0, True])
+def test_a_whole_number_is_a_json_integer(raw: object) -> None:
+    with pytest.raises(ValidationError) as refused:
+        LoanRequestIn.model_validate({"product_id": str(uuid.uuid4()), "amount": "50000", "tenure": raw})
+    assert [e["loc"] for e in refused.value.errors()] == [("tenure",)]
+    assert LoanRequestIn.model_validate({"product_id": str(uuid.uuid4()), "amount": "50000", "tenure": 12}).tenure == 12
+
+
+def test_a_borrower_forms_number_field_is_read_as_its_plain_digits() -> None:
+    form = {"product_id": str(uuid.uuid4()), "amount": "50000", "tenure": " 12 ", "coupon_code": ""}
+    assert LoanRequestIn.model_validate(step_input(Step.LOAN_REQUEST, form)).tenure == 12
+    for text in ("twelve", "1_2", "١٢", "12.0", ""):
+        with pytest.raises(ValidationError) as refused:
+            LoanRequestIn.model_validate(step_input(Step.LOAN_REQUEST, {**form, "tenure": text}))
+        assert [e["loc"] for e in refused.value.errors()] == [("tenure",)], text

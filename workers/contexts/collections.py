@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from uuid import UUID
 
 from adapters.postgres import Database
@@ -14,7 +15,7 @@ from api.routes import collection_evidence, collection_team
 from api.routes import collections as routes
 from api.web import NavItem
 from domain.collections.application import CollectionParties, Collections, LoanFacts, OpenCase
-from domain.collections.case import CollectionCase, Stage
+from domain.collections.case import CollectionCase, Owed, Stage
 from domain.collections.moves import CaseMoves, CollectionDay
 from domain.identity.application import Identity
 from domain.identity.permissions import Level
@@ -54,6 +55,10 @@ class BrandCollectionParties:
 
     def open_cases(self, brand_id: UUID, loan_ids: Sequence[UUID]) -> Mapping[UUID, OpenCase]:
         return self.queries.open_cases(brand_id, loan_ids)
+
+    def owed(self, brand_id: UUID, loan_id: UUID, on: date) -> Owed:
+        owing = self.loans.owing(brand_id, loan_id, on, field="date")
+        return Owed(owing.amount, owing.what)
 
 
 def _collections(kit: Kit) -> Collections:

@@ -26,7 +26,7 @@ from domain.providers.calls import Caller
 from domain.providers.errors import ProviderRejected, ProviderUnavailable
 from domain.providers.messaging import EsignRequest, SmsReceipt
 from domain.shared.clock import FixedClock
-from domain.shared.errors import Conflict
+from domain.shared.errors import Conflict, InvalidInput
 from tests.application.loans.fakes import BORROWER, BRAND, OTHER, PRODUCT, event_names
 
 S = LoanStatus
@@ -290,6 +290,29 @@ def test_callbacks_that_do_not_fit_change_nothing(desk: Agreements, loans: Loans
     result = desk.receive(signed_callback(loans, loan_id, **changes))
     assert result.outcome is CallbackOutcome.IGNORED and result.detail
     assert event_names(loans, loan_id) == before and loans.get(BRAND, loan_id).status is S.SM_APPROVED
+
+
+def test_a_signature_dated_before_its_link_was_sent_is_refused_and_records_nothing(
+    desk: Agreements, loans: Loans, clock: FixedClock
+) -> None:
+    """A signature cannot precede its document: signed_at earlier than the live request was opened (the first
+    link's, or after a resend the fresh link's) is bad input naming `signed_at`, not a signature."""
+    loan_id = sanctioned(loans)
+    desk.issue(BRAND, loan_id)
+    sent = clock.now()
+    before = event_names(loans, loan_id)
+    with pytest.raises(InvalidInput) as refused:
+        desk.receive(signed_callback(loans, loan_id, signed_at=sent - timedelta(seconds=1)))
+    assert [e.field for e in refused.value.errors] == ["signed_at"] and sent.isoformat() in str(refused.value)
+    clock.instant += timedelta(days=4)
+    desk.expire(BRAND, loan_id)
+    desk.issue(BRAND, loan_id)  # es-2, sent four days later
+    before = event_names(loans, loan_id)
+    with pytest.raises(InvalidInput):  # after the first link was sent, before the live one was
+        desk.receive(signed_callback(loans, loan_id, signed_at=sent + timedelta(days=1)))
+    assert event_names(loans, loan_id) == before and loans.get(BRAND, loan_id).status is S.SM_APPROVED
+    signed = desk.receive(signed_callback(loans, loan_id, signed_at=clock.now()))  # the instant it was sent
+    assert signed.outcome is CallbackOutcome.RECORDED and loans.get(BRAND, loan_id).signed_at == clock.now()
 
 
 def test_a_signature_on_an_expired_link_is_ignored_and_the_old_request_after_a_resend_too(

@@ -248,6 +248,42 @@ def test_nothing_before_disbursal_or_after_completion(loans: Loans, parties: Mov
             attempt()
 
 
+def test_a_pending_collection_on_a_loan_that_owes_nothing_is_a_409_and_stays_rejectable(
+    loans: Loans, parties: MovableParties
+) -> None:
+    """Completed, settled, or written off and all of it recovered while a collection waited: approving it is a 409
+    naming the loan's status - not a 422 quoting the payoff of a back-dated replay - nothing is recorded, and it can
+    still be rejected."""
+    completed = _overdue(loans, parties)
+    _, waiting = loans.request_collection(BRAND, completed, "3000.00", "cash", "RCPT-W", date(2026, 3, 19))
+    loans.record_repayment(BRAND, completed, str(loans.payoff(BRAND, completed).total), "neft", "UTR-all")
+    settled = _overdue(loans, parties)  # the product allows one open loan: the first is closed
+    _, offer = loans.propose_settlement(BRAND, settled, "50000.00", "one-time offer")
+    loans.approve_settlement(BRAND, settled, offer.settlement_id)
+    _, late = loans.request_collection(BRAND, settled, "10.00", "cash", "RCPT-L", date(2026, 3, 19))
+    loans.record_repayment(BRAND, settled, "50000.00", "neft", "UTR-settle")
+    recovered = _overdue(loans, parties)
+    _, ending = loans.write_off(BRAND, recovered, "absconded")
+    _, after = loans.request_collection(BRAND, recovered, "10.00", "cash", "RCPT-R")
+    loans.record_repayment(BRAND, recovered, str(ending.total), "neft", "REC-ALL")  # all of it recovered
+    for loan_id, request, status in (
+        (completed, waiting, S.COMPLETED),
+        (settled, late, S.SETTLED),
+        (recovered, after, S.WRITTEN_OFF),
+    ):
+        loan = loans.get(BRAND, loan_id)
+        assert loan.status is status
+        with pytest.raises(Conflict) as refused:
+            loans.approve_collection(BRAND, loan_id, request.request_id)
+        assert refused.value.message.startswith(f"the loan is {status} and owes nothing"), refused.value.message
+        assert refused.value.details["status"] == str(status)
+        assert loans.get(BRAND, loan_id).version == loan.version  # nothing recorded
+        loans.reject_collection(BRAND, loan_id, request.request_id, "paid in full by NEFT meanwhile")
+        after = loans.get(BRAND, loan_id)
+        assert after.collection_requests[request.request_id].status is RequestStatus.REJECTED
+        assert after.status is status
+
+
 def test_two_approvers_at_once_record_the_money_once(loans: Loans, parties: MovableParties) -> None:
     loan_id = _overdue(loans, parties)
     _, request = loans.request_collection(BRAND, loan_id, "800.00", "cash", "RCPT-RACE")
