@@ -1,5 +1,5 @@
 """The reports' own read model of the loan book (issue #18 item 1): each disbursed loan's instalments with what was
-paid against each (principal, interest, penal, as the payment's allocation recorded it), every repayment, and the
+paid against each (principal, interest, penal, as the loan's replay applies each payment), every repayment, and the
 borrowers' sign-in sessions. The reports (projections/report_sql_*.py) read these beside `read.loans`,
 `read.customers` and the other contexts' read models; docs/reports.md says what each figure counts."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
@@ -309,31 +310,37 @@ class ReportBookView(Projection):
              p.mode.value, p.reference, p.paid_on, p.recorded_on, event.actor, Jsonb(allocation), p.closes_loan,
              event.originator_id),
         )  # fmt: skip
-        for a in p.allocation:
-            yield Write(
-                "UPDATE read.report_instalments SET paid_principal = paid_principal + %s, "
-                "paid_interest = paid_interest + %s, paid_penal = paid_penal + %s WHERE loan_id = %s AND no = %s",
-                (a.principal, a.interest, a.penal, event.originator_id, a.no),
-            )
+        if event.reallocated:  # dated before payments recorded earlier: they are applied differently now
+            yield from _reallocate(event.originator_id, event.reallocated)
+        else:
+            for a in p.allocation:
+                yield Write(
+                    "UPDATE read.report_instalments SET paid_principal = paid_principal + %s, "
+                    "paid_interest = paid_interest + %s, paid_penal = paid_penal + %s WHERE loan_id = %s AND no = %s",
+                    (a.principal, a.interest, a.penal, event.originator_id, a.no),
+                )
         yield Write(REFRESH_LOAN_TOTALS, (event.originator_id,))
         yield from _status(event)
 
     @handles(L.RepaymentReversed)
     def _reversed(self, position: int, event: sv.RepaymentReversed) -> Iterator[Change]:
-        yield Write(
-            "UPDATE read.report_instalments i SET paid_principal = i.paid_principal - a.principal, "
-            "paid_interest = i.paid_interest - a.interest, paid_penal = i.paid_penal - a.penal "
-            "FROM read.report_payments p, jsonb_to_recordset(p.allocation) "
-            "AS a(no int, principal numeric, interest numeric, penal numeric) "
-            "WHERE p.loan_id = %s AND p.payment_id = %s AND p.reversed_on IS NULL AND i.loan_id = p.loan_id "
-            "AND i.no = a.no",
-            (event.originator_id, event.payment_id),
-        )
+        if not event.reallocated:
+            yield Write(
+                "UPDATE read.report_instalments i SET paid_principal = i.paid_principal - a.principal, "
+                "paid_interest = i.paid_interest - a.interest, paid_penal = i.paid_penal - a.penal "
+                "FROM read.report_payments p, jsonb_to_recordset(p.allocation) "
+                "AS a(no int, principal numeric, interest numeric, penal numeric) "
+                "WHERE p.loan_id = %s AND p.payment_id = %s AND p.reversed_on IS NULL AND i.loan_id = p.loan_id "
+                "AND i.no = a.no",
+                (event.originator_id, event.payment_id),
+            )
         yield Write(
             "UPDATE read.report_payments SET reversed_on = %s, reversal_reason = %s WHERE loan_id = %s "
             "AND payment_id = %s AND reversed_on IS NULL",
             (event.reversed_on, event.reason, event.originator_id, event.payment_id),
         )
+        if event.reallocated:  # the payments after it are applied differently now
+            yield from _reallocate(event.originator_id, event.reallocated)
         yield Write(REFRESH_LOAN_TOTALS, (event.originator_id,))
         yield from _status(event)
 
@@ -343,6 +350,31 @@ class ReportBookView(Projection):
         # a repayment and its reversal (above) may close and re-open one. No other event leaves a closed state
         # (domain/loans/states.py: settled and written_off are final, completed re-opens only by a reversal).
         yield from _status(event)
+
+
+#: A loan's instalments' paid amounts summed again from its standing repayments' allocations.
+REPAID_AGAIN = (
+    "UPDATE read.report_instalments i SET (paid_principal, paid_interest, paid_penal) = (SELECT "
+    "coalesce(sum(a.principal), 0), coalesce(sum(a.interest), 0), coalesce(sum(a.penal), 0) "
+    "FROM read.report_payments p, jsonb_to_recordset(p.allocation) "
+    "AS a(no int, principal numeric, interest numeric, penal numeric) "
+    "WHERE p.loan_id = i.loan_id AND p.reversed_on IS NULL AND a.no = i.no) WHERE i.loan_id = %s"
+)
+
+
+def _reallocate(loan_id: UUID, reallocated: tuple[sv.Reallocation, ...]) -> Iterator[Write]:
+    """Repayments recorded earlier as the loan's replay applies them now (a back-dated payment before them, the
+    reversal of one before them), and the instalments' paid amounts summed again from every standing one."""
+    for moved in reallocated:
+        lines = moved.allocation
+        yield Write(
+            "UPDATE read.report_payments SET principal = %s, interest = %s, penal = %s, allocation = %s "
+            "WHERE loan_id = %s AND payment_id = %s",
+            (sum((a.principal for a in lines), start=_ZERO), sum((a.interest for a in lines), start=_ZERO),
+             sum((a.penal for a in lines), start=_ZERO), Jsonb([a.model_dump(mode="json") for a in lines]),
+             loan_id, moved.payment_id),
+        )  # fmt: skip
+    yield Write(REPAID_AGAIN, (loan_id,))
 
 
 def _status(event: Transitioned) -> Iterator[Write]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from domain.loans.overdue import days_past_due
-from domain.loans.payments import PayoffQuote, payoff
+from domain.loans.payments import Allocation, PayoffQuote, payoff
 from domain.loans.position import AssetClass, LoanPosition, open_position
 from domain.loans.pricing import Pricing
 from domain.loans.replay import Fact, PaymentMade, PaymentReversed, PenalWaived, Replayed, replay
@@ -29,6 +29,7 @@ from domain.loans.servicing_events import (
     NoDueCertificateIssued,
     PaymentMode,
     PaymentRecord,
+    Reallocation,
     RepaymentRecorded,
     RepaymentReversed,
     ServicingOpened,
@@ -137,6 +138,12 @@ class LoanServicing:
             raise InvalidValue("paid_on", f"is before the disbursal on {schedule.disbursed_on.isoformat()}")
         facts = (*self.servicing_facts, PaymentMade(payment_id, amount, paid_on))
         after = self.replayed(facts)  # PaymentAbovePayoff (422) when it does not fit: nothing is recorded
+        # Dated before a payment or waiver already recorded, it changes how the later payments are applied.
+        back_dated = any(
+            (f.on if isinstance(f, PenalWaived) else f.paid_on) > paid_on
+            for f in self.servicing_facts
+            if isinstance(f, PaymentMade | PenalWaived)
+        )
         allocation = dict(after.allocations)[payment_id]
         on = max(business_date, after.position.open_day)
         left = (
@@ -149,10 +156,7 @@ class LoanServicing:
             reference=reference,
             paid_on=paid_on,
             recorded_on=business_date,
-            allocation=tuple(
-                AllocationRecord(no=line.no, penal=line.penal, interest=line.interest, principal=line.principal)
-                for line in allocation.lines
-            ),
+            allocation=_records(allocation),
             closes_loan=allocation.closes_loan,
             payoff_after=left,
         )
@@ -163,6 +167,7 @@ class LoanServicing:
             reason=f"repayment {amount} ({mode} {reference}) paid on {paid_on.isoformat()}",
             payment=record,
             principal_interest_paid=after.principal_interest_paid,
+            reallocated=_reallocated(self.replayed(), after) if back_dated else (),
         )
         return record
 
@@ -175,6 +180,7 @@ class LoanServicing:
             raise RepaymentNotFound(f"repayment {payment_id} not found", id=payment_id)
         if payment.reversed_on is not None:
             raise Conflict("the repayment is already reversed", reversed_on=payment.reversed_on.isoformat())
+        before = self.replayed()
         after = self.replayed((*self.servicing_facts, PaymentReversed(payment_id)))
         self._emit(
             RepaymentReversed,
@@ -184,6 +190,7 @@ class LoanServicing:
             reversed_on=business_date,
             amount=payment.amount,
             principal_interest_paid=after.principal_interest_paid,
+            reallocated=_reallocated(before, after),
         )
 
     def close_business_day(self, day: date) -> bool:
@@ -301,4 +308,22 @@ def _zero_quote(position: LoanPosition, as_of: date) -> PayoffQuote:
         accrued_interest=zero,
         interest_paid_ahead=zero,
         current_instalment=None,
+    )
+
+
+def _records(allocation: Allocation) -> tuple[AllocationRecord, ...]:
+    """An allocation as the events record it."""
+    return tuple(
+        AllocationRecord(no=line.no, penal=line.penal, interest=line.interest, principal=line.principal)
+        for line in allocation.lines
+    )
+
+
+def _reallocated(before: Replayed, after: Replayed) -> tuple[Reallocation, ...]:
+    """The payments standing in both replays that `after` applies differently, as it applies them."""
+    was = dict(before.allocations)
+    return tuple(
+        Reallocation(payment_id=payment_id, allocation=_records(allocation))
+        for payment_id, allocation in after.allocations
+        if payment_id in was and was[payment_id].lines != allocation.lines
     )

@@ -49,6 +49,16 @@ class AllocationRecord(BaseModel):
     principal: Decimal
 
 
+class Reallocation(BaseModel):
+    """A payment recorded earlier whose allocation the loan's replay changed (a back-dated payment before it, the
+    reversal of one before it): how it is applied now."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    payment_id: str
+    allocation: tuple[AllocationRecord, ...]
+
+
 class PaymentRecord(BaseModel):
     """A repayment as recorded (the allocation it had when recorded; a later back-dated payment or a reversal may
     re-allocate it, which the replay shows)."""
@@ -89,6 +99,8 @@ class RepaymentRecorded(Transitioned):
     #: The scheduled principal + interest all the loan's standing payments have paid once this one is applied (the
     #: replay re-allocates them: a back-dated payment changes what later ones paid); None on events recorded before.
     principal_interest_paid: Decimal | None = None
+    #: The earlier payments this one re-allocated (it is dated before them), each as it is applied now.
+    reallocated: tuple[Reallocation, ...] = ()
 
     def apply(self, aggregate: Any) -> None:
         p = self.payment
@@ -105,6 +117,8 @@ class RepaymentReversed(Transitioned):
     amount: Decimal
     #: As on `RepaymentRecorded`: the principal + interest the payments still standing have paid after the reversal.
     principal_interest_paid: Decimal | None = None
+    #: The payments after the reversed one whose allocation changed, each as it is applied now.
+    reallocated: tuple[Reallocation, ...] = ()
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status

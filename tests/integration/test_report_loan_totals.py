@@ -183,6 +183,72 @@ def test_the_totals_row_follows_payments_cob_reversals_and_closure(conn: psycopg
     assert row["principal"] == Decimal("85000.00") and row["next_due"] == date(2026, 2, 28) and row["payments"] == 0
 
 
+Figures = tuple[Decimal, Decimal, Decimal]
+
+
+def _plus(before: Figures | None, more: Figures) -> Figures:
+    if before is None:
+        return more
+    return (before[0] + more[0], before[1] + more[1], before[2] + more[2])
+
+
+def _applied(conn: psycopg.Connection[Any], loans: Loans, loan_id: UUID) -> dict[str, Any]:
+    """Each standing repayment's (penal, interest, principal) and each instalment's paid amounts as the reports
+    hold them, beside the same figures from the loan's replay (LENDING.md's allocation of every standing payment)."""
+    rows = conn.execute(
+        "SELECT payment_id, penal, interest, principal FROM read.report_payments WHERE loan_id = %s "
+        "AND reversed_on IS NULL ORDER BY payment_id", (loan_id,)
+    ).fetchall()  # fmt: skip
+    kept_payments = {r["payment_id"]: (r["penal"], r["interest"], r["principal"]) for r in rows}
+    kept_instalments = {r["no"]: (r["paid_penal"], r["paid_interest"], r["paid_principal"]) for r in conn.execute(
+        "SELECT no, paid_penal, paid_interest, paid_principal FROM read.report_instalments WHERE loan_id = %s "
+        "AND paid_penal + paid_interest + paid_principal > 0", (loan_id,)
+    )}  # fmt: skip
+    replay_payments: dict[str, Figures] = {}
+    replay_instalments: dict[int, Figures] = {}
+    for payment_id, allocation in loans.get(BRAND, loan_id).replayed().allocations:
+        for line in allocation.lines:
+            figures = (line.penal, line.interest, line.principal)
+            replay_payments[payment_id] = _plus(replay_payments.get(payment_id), figures)
+            replay_instalments[line.no] = _plus(replay_instalments.get(line.no), figures)
+    assert kept_payments == replay_payments
+    assert kept_instalments == {no: f for no, f in replay_instalments.items() if sum(f)}
+    return kept_payments
+
+
+def test_a_back_dated_payment_and_a_reversal_re_allocate_the_later_payments_in_the_reports(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """8,037.57 falls due on 28 Feb, penal 0.1 % a day (8.04 a day from 1 Mar). 100.00 paid on 5 Mar clears 32.16 of
+    penal and 67.84 of interest. A back-dated 50.00 of 2 Mar clears 8.04 and 41.96 of interest; the unpaid 7,995.61
+    then costs 8.00 a day, so the 5 Mar payment now clears 24.00 and pays 76.00 -- in the reports as in the replay.
+    Reversing the 2 Mar payment gives the 5 Mar one its first allocation back."""
+    parties = MovableParties(today=D0)
+    loans = _loans(parties)
+    feed = _Feed(conn, loans)
+    loan_id = disbursed(loans, D0)
+    feed.catch_up(loan_id)
+    parties.today = date(2026, 3, 5)
+    loans.close_business_day(BRAND, loan_id, date(2026, 3, 4))
+    _, later = loans.record_repayment(BRAND, loan_id, "100.00", "upi", "UTR-1")
+    feed.catch_up(loan_id)
+    assert _applied(conn, loans, loan_id) == {later.payment_id: (Decimal("32.16"), Decimal("67.84"), Decimal("0.00"))}
+
+    parties.today = date(2026, 3, 6)
+    _, early = loans.record_repayment(BRAND, loan_id, "50.00", "cash", "CASH-2", paid_on=date(2026, 3, 2))
+    row = feed.catch_up(loan_id)
+    assert _applied(conn, loans, loan_id) == {
+        later.payment_id: (Decimal("24.00"), Decimal("76.00"), Decimal("0.00")),
+        early.payment_id: (Decimal("8.04"), Decimal("41.96"), Decimal("0.00")),
+    }
+    assert row["next_left"] == Decimal("8037.57") - Decimal("117.96")
+
+    loans.reverse_repayment(BRAND, loan_id, early.payment_id, "bounced")
+    row = feed.catch_up(loan_id)
+    assert _applied(conn, loans, loan_id) == {later.payment_id: (Decimal("32.16"), Decimal("67.84"), Decimal("0.00"))}
+    assert row["next_left"] == Decimal("8037.57") - Decimal("67.84")
+
+
 CLOSED = "SELECT closed, payments FROM read.report_loan_totals WHERE loan_id = %s"
 #: The index `completed-loan-with-no-repet-report` reads: the closed loans with no repayment standing.
 CLOSED_UNPAID = "SELECT loan_id FROM read.report_loan_totals WHERE closed AND payments = 0 ORDER BY loan_id"
