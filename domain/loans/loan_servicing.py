@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from domain.loans.overdue import days_past_due
-from domain.loans.payments import Allocation, PayoffQuote, payoff
+from domain.loans.payments import Allocation, PaymentOnCompletedLoan, PayoffQuote, payoff
 from domain.loans.position import AssetClass, LoanPosition, open_position
 from domain.loans.pricing import Pricing
 from domain.loans.replay import Fact, PaymentMade, PaymentReversed, PenalWaived, Replayed, replay
@@ -136,6 +136,8 @@ class LoanServicing:
             raise InvalidValue("paid_on", f"is after the business date {business_date.isoformat()}")
         if paid_on < schedule.disbursed_on:
             raise InvalidValue("paid_on", f"is before the disbursal on {schedule.disbursed_on.isoformat()}")
+        if self.status is S.COMPLETED:
+            raise PaymentOnCompletedLoan(amount, self.replayed().position.closed_on)
         facts = (*self.servicing_facts, PaymentMade(payment_id, amount, paid_on))
         after = self.replayed(facts)  # PaymentAbovePayoff (422) when it does not fit: nothing is recorded
         # Dated before a payment or waiver already recorded, it changes how the later payments are applied.

@@ -37,6 +37,17 @@ class PaymentAbovePayoff(InvalidValue):
         self.payoff = payoff
 
 
+class PaymentOnCompletedLoan(PaymentAbovePayoff):
+    """Raised for a payment on a completed loan: its payoff is nothing from the closing payment on, and a payment
+    dated before that would leave the closing payment above its own payoff (nothing is applied)."""
+
+    def __init__(self, amount: Decimal, closed_on: date | None) -> None:
+        when = f" on {closed_on.isoformat()}" if closed_on is not None else ""
+        InvalidValue.__init__(self, "amount", f"{amount} is more than the loan owes: it was completed{when}")
+        self.amount = amount
+        self.payoff = ZERO
+
+
 class PaymentOutOfOrder(DayOutOfOrder):
     """Raised when a payment is dated on a day whose close of business has run, or after days not yet closed:
     such a payment is applied by replaying the loan's facts (replay.replay)."""

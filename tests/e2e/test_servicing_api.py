@@ -175,7 +175,8 @@ def test_repayments_payoff_reversal_ledger_and_closure(client: Any, platform: An
     assert client.get(f"{url}/ledger", headers=tenant.auth).json()["items"][-1]["running"]["total"] == "0.00"
     over = client.post(f"{url}/repayments", json={"amount": "1.00", "mode": "cash", "reference": "R-9"},
                        headers=tenant.auth)  # fmt: skip
-    assert over.status_code == 422
+    assert over.status_code == 422 and over.json()["errors"][0]["field"] == "amount"
+    assert "more than the loan owes: it was completed on" in over.json()["errors"][0]["message"]
 
     # the no-due certificate: generated once at closure, its hash recorded, the same bytes every time
     first = client.get(f"{url}/no-due-certificate", headers=tenant.auth)
