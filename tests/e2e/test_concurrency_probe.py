@@ -1,0 +1,340 @@
+"""Concurrency probe of the loan lifecycle through the API served by uvicorn: the same command fired at once from
+several threads (one HTTP client each, lined up on a barrier), repeated for some rounds since races are
+probabilistic. The house rules checked after each race: a conflict is a 409 (or the 4xx the docs name) as
+problem+json, never a 500 and never two successes where the rules allow one; nothing half-written; the read models
+agree with the aggregates once settled.
+
+Loans reach each state through the Loans application (their own tests cover the steps), priced by a real product
+of the products context made through the API."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+
+from domain.collections.application import Collections
+from domain.customers.application import Customers
+from domain.customers.values import Address
+from domain.identity.application import Identity
+from domain.loans.application import Loans
+from tests.conftest import Tenant, make_tenant
+from tests.support import settle
+
+#: Rounds of each race: enough for a check-then-act window to be met (each round is a fresh record).
+ROUNDS = 8
+D0 = date(2026, 1, 31)
+LATE = date(2026, 3, 20)  # the first instalment (28 Feb) overdue: penal charges to waive
+PRODUCT = {
+    "name": "Personal loan",
+    "type": "emi",
+    "min_amount": "10000",
+    "max_amount": "200000",
+    "min_tenure": 3,
+    "max_tenure": 24,
+    "annual_percent": "24",
+    "processing_fee": {"kind": "percent", "value": "2"},
+    "penal": {"kind": "simple", "daily_percent": "0.1"},
+}
+
+
+# Racing ------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request of a race."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
+
+
+class Racer:
+    """Clients that send requests at once: one thread and one keep-alive connection each, lined up on a barrier."""
+
+    def __init__(self, server: str, lanes: int = 4) -> None:
+        self.clients = [httpx.Client(base_url=server, timeout=60) for _ in range(lanes)]
+        for client in self.clients:  # each connection up before the first start (kept alive between races)
+            assert client.get("/health").status_code == 200
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+    def __call__(self, tenant: Tenant, calls: Sequence[Call]) -> list[httpx.Response]:
+        """Send `calls` at once and return the answers in their order; every refusal is checked to be problem+json
+        and never a 5xx."""
+        assert len(calls) <= len(self.clients)
+        barrier = threading.Barrier(len(calls))
+        answers: list[httpx.Response | BaseException | None] = [None] * len(calls)
+
+        def send(i: int) -> None:
+            call = calls[i]
+            try:
+                barrier.wait(timeout=30)
+                answers[i] = self.clients[i].request(
+                    call.method, call.path, json=call.body, headers=call.headers or tenant.auth
+                )
+            except BaseException as exc:  # noqa: BLE001 - reported below, in the test's thread
+                barrier.abort()
+                answers[i] = exc
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(len(calls))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        out: list[httpx.Response] = []
+        for answer in answers:
+            assert isinstance(answer, httpx.Response), f"a racing request failed: {answer!r}"
+            assert answer.status_code < 500, f"{answer.request.method} {answer.request.url}: {answer.text}"
+            if answer.status_code >= 400:
+                assert answer.headers["content-type"].startswith("application/problem+json"), answer.text
+            out.append(answer)
+        return out
+
+
+@pytest.fixture
+def race(server: str) -> Iterator[Racer]:
+    racer = Racer(server)
+    yield racer
+    racer.close()
+
+
+def ok(answer: httpx.Response) -> bool:
+    return answer.status_code < 300
+
+
+def one_wins(answers: Sequence[httpx.Response], refused: Sequence[int] = (409,)) -> httpx.Response:
+    """Exactly one answer is a success; every other is one of `refused`. Returns the success."""
+    codes = [a.status_code for a in answers]
+    won = [a for a in answers if ok(a)]
+    assert len(won) == 1, f"{codes}: {[a.text[:300] for a in answers]}"
+    assert all(a.status_code in refused for a in answers if not ok(a)), [a.text[:300] for a in answers]
+    return won[0]
+
+
+# Set-up through the applications -----------------------------------------------------------------------------------
+
+
+def set_business_date(platform: Any, tenant: Tenant, day: date) -> None:
+    result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {"business_date": day})
+    settle(platform, "identity", result.position)
+
+
+def make_product(server: str, tenant: Tenant, **changes: Any) -> UUID:
+    code = "P" + uuid.uuid4().hex[:8].upper()
+    made = httpx.post(f"{server}/api/v1/loan-products", json={**PRODUCT, "code": code, **changes},
+                      headers=tenant.auth)  # fmt: skip
+    assert made.status_code == 201, made.text
+    return UUID(made.json()["id"])
+
+
+def borrower(platform: Any, tenant: Tenant) -> UUID:
+    made = platform.get(Customers).register(
+        tenant.brand_id, name="Meera Iyer", phone="98" + str(uuid.uuid4().int)[:8], date_of_birth=date(1990, 1, 15),
+        addresses=[Address(line1="4 Lake Road", city="Chennai", pincode="600001")],
+    )  # fmt: skip
+    return UUID(str(made.id))
+
+
+def pending_loan(platform: Any, tenant: Tenant, product: UUID, customer: UUID | None = None) -> UUID:
+    loans: Loans = platform.get(Loans)
+    loan_id = loans.create(tenant.brand_id, customer or borrower(platform, tenant), product, "100000", 12).id
+    loans.submit(tenant.brand_id, loan_id)
+    return loan_id
+
+
+def cx_approved_loan(platform: Any, tenant: Tenant, product: UUID) -> UUID:
+    loan_id = pending_loan(platform, tenant, product)
+    platform.get(Loans).cx_approve(tenant.brand_id, loan_id, "90000", "salary supports 90k")
+    return loan_id
+
+
+def disbursed_loan(platform: Any, tenant: Tenant, product: UUID) -> UUID:
+    """A loan of 85,000 (12 months, 24 %) disbursed on D0 (the brand's business date then)."""
+    loans: Loans = platform.get(Loans)
+    brand = tenant.brand_id
+    loan_id = cx_approved_loan(platform, tenant, product)
+    loans.sanction(brand, loan_id, "85000", "FOIR at the limit")
+    now = datetime.now(UTC)
+    loans.issue_agreement(brand, loan_id, "ab" * 32, "a.pdf", "es-1", "https://esign/1", now + timedelta(days=2))
+    loans.sign(brand, loan_id, "prov-1", now)
+    loans.ready_for_disbursal(brand, loan_id, "acct-1")
+    loans.initiate_disbursal(brand, loan_id, "IMPS", f"gw-{loan_id}")
+    result = loans.confirm_disbursal(brand, loan_id, f"gw-{loan_id}", D0)
+    settle(platform, Loans.name, result.position)
+    return loan_id
+
+
+def agrees(server: str, platform: Any, tenant: Tenant, *loan_ids: UUID) -> dict[str, Any]:
+    """Each loan's read model, once settled, shows what its aggregate says (status, and the payoff once serviced);
+    the last one's as shown."""
+    settle(platform, Loans.name)
+    today = platform.get(Identity).business_date(tenant.brand_id)
+    shown: dict[str, Any] = {}
+    for loan_id in loan_ids:
+        loan = platform.get(Loans).get(tenant.brand_id, loan_id)
+        shown = httpx.get(f"{server}/api/v1/loans/{loan_id}", headers=tenant.auth).json()
+        assert shown["status"] == loan.status.value, (shown["status"], loan.status)
+        if loan.servicing_open:
+            payoff = platform.get(Loans).payoff(tenant.brand_id, loan_id, today).total
+            assert payoff >= 0 and Decimal(shown["outstanding"]["total"]) == payoff, (shown["outstanding"], payoff)
+    return shown
+
+
+def history(platform: Any, tenant: Tenant, loan_id: UUID) -> list[str]:
+    """The loan's event names, from the event store."""
+    return [type(e).__name__ for e in platform.get(Loans).repository.event_store.get(loan_id)]
+
+
+# Servicing ---------------------------------------------------------------------------------------------------------
+
+
+def test_repayments_and_reversals_racing_on_one_loan_are_recorded_once(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant, make_product(server, tenant))
+    url = f"/api/v1/loans/{loan_id}"
+    payoff = Decimal(httpx.get(f"{server}{url}/payoff", headers=tenant.auth).json()["total"])
+    for n in range(ROUNDS):
+        # two repayments, each within the payoff, above it together: one is recorded, the other refused
+        big = str(payoff - 100 * n - Decimal("1000.00"))  # each round's last repayment below stands
+        calls = [Call("POST", f"{url}/repayments", {"amount": big, "mode": "neft", "reference": f"UTR-{n}-{i}"})
+                 for i in range(2)]  # fmt: skip
+        won = one_wins(race(tenant, calls), refused=(409, 422))
+        assert won.status_code == 201 and won.json()["payoff_after"] == "1000.00", won.text
+        # the same repayment reversed three times at once: reversed once, the payoff whole again
+        reverse = Call("POST", f"{url}/repayments/{won.json()['id']}/reverse", {"reason": "cheque bounced"})
+        assert one_wins(race(tenant, [reverse] * 3)).json()["reversed_on"] == D0.isoformat()
+        # one reference sent three times at once: recorded once
+        same = {"amount": "100.00", "mode": "upi", "reference": f"UTR-SAME-{n}"}
+        assert one_wins(race(tenant, [Call("POST", f"{url}/repayments", same)] * 3)).status_code == 201
+        events = history(platform, tenant, loan_id)
+        assert (events.count("RepaymentRecorded"), events.count("RepaymentReversed")) == (2 * (n + 1), n + 1)
+    shown = agrees(server, platform, tenant, loan_id)
+    assert Decimal(shown["outstanding"]["total"]) == payoff - 100 * ROUNDS
+    listed = httpx.get(f"{server}{url}/repayments", headers=tenant.auth).json()["items"]
+    assert sum(1 for r in listed if r["reversed_on"] is None) == ROUNDS
+
+
+# Collection money --------------------------------------------------------------------------------------------------
+
+
+def overdue_loan(platform: Any, server: str, tenant: Tenant, product: UUID) -> UUID:
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant, product)
+    set_business_date(platform, tenant, LATE)
+    return loan_id
+
+
+def test_collection_money_decided_at_once_is_decided_once(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    product = make_product(server, tenant)
+    loans: Loans = platform.get(Loans)
+    loan_id = overdue_loan(platform, server, tenant, product)
+    reason = {"reason": "not this time"}
+    brand = tenant.brand_id
+    waivers = [loans.request_waiver(brand, loan_id, "1.00", "goodwill")[1].waiver_id for _ in range(ROUNDS)]
+    requests = [loans.request_collection(brand, loan_id, "10.00", "cash", f"RCPT-{n}")[1].request_id
+                for n in range(ROUNDS)]  # fmt: skip
+    settle(platform, Loans.name)  # the decisions find each request through its read model
+    for waiver_id, request_id in zip(waivers, requests, strict=True):
+        # a penal waiver approved twice and rejected at once
+        url = f"/api/v1/waivers/{waiver_id}"
+        one_wins(race(tenant, [Call("POST", f"{url}/approve")] * 2 + [Call("POST", f"{url}/reject", reason)]))
+        # a partial collection approved twice and rejected at once: its money counted once at most
+        url = f"/api/v1/collection-requests/{request_id}"
+        paid_before = history(platform, tenant, loan_id).count("RepaymentRecorded")
+        won = one_wins(race(tenant, [Call("POST", f"{url}/approve")] * 2
+                            + [Call("POST", f"{url}/reject", reason)]))  # fmt: skip
+        paid = history(platform, tenant, loan_id).count("RepaymentRecorded") - paid_before
+        assert paid == (1 if won.json()["status"] == "approved" else 0), won.text
+    events = history(platform, tenant, loan_id)
+    assert events.count("WaiverApproved") + events.count("WaiverRejected") == ROUNDS
+    assert events.count("CollectionApproved") + events.count("CollectionRejected") == ROUNDS
+    agrees(server, platform, tenant, loan_id)
+    # a settlement approved twice and rejected twice at once (one open at a time: a new one after a rejection)
+    for _ in range(ROUNDS):
+        result, settlement = loans.propose_settlement(tenant.brand_id, loan_id, "60000.00", "one-time settlement")
+        settle(platform, Loans.name, result.position)
+        url = f"/api/v1/settlements/{settlement.settlement_id}"
+        won = one_wins(race(tenant, [Call("POST", f"{url}/approve")] * 2
+                            + [Call("POST", f"{url}/reject", reason)] * 2))  # fmt: skip
+        if won.json()["status"] == "approved":
+            break
+    events = history(platform, tenant, loan_id)
+    assert events.count("SettlementApproved") + events.count("SettlementRejected") == events.count("SettlementProposed")
+    assert events.count("SettlementApproved") <= 1
+    agrees(server, platform, tenant, loan_id)
+
+
+# Collections -------------------------------------------------------------------------------------------------------
+
+
+def test_a_promise_to_pay_made_twice_at_once_is_made_once(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    product = make_product(server, tenant)
+    collections: Collections = platform.get(Collections)
+    for _ in range(2):  # each loan's first race is on its case's creation, the next on the case's version
+        loan_id = disbursed_loan(platform, tenant, product)
+        url = f"/api/v1/loans/{loan_id}/ptps"
+        for n in range(ROUNDS // 2):
+            calls = [Call("POST", url, {"date": "2026-02-28", "amount": f"{8000 + i}.00"}) for i in range(3)]
+            made = one_wins(race(tenant, calls))
+            settle(platform, Collections.name)
+            listed = httpx.get(f"{server}{url}", headers=tenant.auth).json()["items"]
+            assert [p["status"] for p in listed].count("open") == 1 and len(listed) == n + 1, listed
+            assert made.json()["ptp_id"] in {p["ptp_id"] for p in listed}
+            # broken the day after its date: the next round's promise is the only open one again
+            assert collections.judge_promises(tenant.brand_id, date(2026, 3, 1), {loan_id: Decimal(0)}) == 1
+
+
+# Products, idempotency, borrowers ----------------------------------------------------------------------------------
+
+
+def test_a_product_patched_at_once_with_one_if_match_takes_one_version(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    product = make_product(server, tenant)
+    for n in range(ROUNDS):
+        calls = [Call("PATCH", f"/api/v1/loan-products/{product}", {"name": f"Personal loan {n}-{i}"},
+                      tenant.auth | {"If-Match": f'"{n + 1}"'}) for i in range(3)]  # fmt: skip
+        won = one_wins(race(tenant, calls))
+        assert won.json()["version"] == n + 2 and won.headers["ETag"] == f'"{n + 2}"'
+    shown = httpx.get(f"{server}/api/v1/loan-products/{product}", headers=tenant.auth).json()
+    assert len(shown["versions"]) == ROUNDS + 1
+
+
+def test_one_idempotency_key_sent_twice_at_once_records_once(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant, make_product(server, tenant))
+    for n in range(ROUNDS):
+        body = {"amount": "100.00", "mode": "upi", "reference": f"UTR-K{n}"}
+        call = Call("POST", f"/api/v1/loans/{loan_id}/repayments", body, tenant.auth | {"Idempotency-Key": f"k-{n}"})
+        answers = race(tenant, [call] * 3)
+        fresh = [a for a in answers if a.status_code == 201 and "idempotent-replayed" not in a.headers]
+        assert len(fresh) == 1, [(a.status_code, a.text[:200]) for a in answers]
+        for other in answers:
+            if other is not fresh[0]:
+                assert other.status_code == 409 or other.json()["id"] == fresh[0].json()["id"], other.text
+        assert history(platform, tenant, loan_id).count("RepaymentRecorded") == n + 1
+    agrees(server, platform, tenant, loan_id)
+
+
+def test_one_borrower_registered_twice_at_once_is_registered_once(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    for _ in range(ROUNDS):
+        body = {"name": "Kavya Rao", "phone": "98" + str(uuid.uuid4().int)[:8]}
+        one_wins(race(tenant, [Call("POST", "/api/v1/customers", body)] * 3))
