@@ -233,8 +233,11 @@ class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCase
         loan.cancel(why)
         return self.commit(loan)
 
-    def reject(self, brand_id: UUID, loan_id: UUID, reason_code: str, remarks: str) -> CommandResult:
-        """Reject with one of the brand's rejection reason codes (brand settings) and remarks."""
+    def reject(
+        self, brand_id: UUID, loan_id: UUID, reason_code: str, remarks: str, *, sanctioning: bool = True
+    ) -> CommandResult:
+        """Reject with one of the brand's rejection reason codes (brand settings) and remarks; `sanctioning` says
+        whether the caller may reject a CX-approved loan (SANCTION_MANAGER: SanctionRequired otherwise)."""
         checks = FieldChecks()
         code = (reason_code or "").strip().upper()
         label = self.parties.rejection_reason(brand_id, code) if _REASON_CODE.match(code) else None
@@ -245,7 +248,7 @@ class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCase
         assert why is not None and label is not None
         loan = self.get(brand_id, loan_id)
         by_sm = loan.status is LoanStatus.CX_APPROVED
-        loan.reject(code, label, why)
+        loan.reject(code, label, why, sanctioning=sanctioning)
         result = self.commit(loan)
         if by_sm and self.contact is not None:  # the SM's reason code is communicated to the borrower
             self.contact.rejected(brand_id, loan.customer_id, loan.loan_number, label)

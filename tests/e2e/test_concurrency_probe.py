@@ -26,6 +26,7 @@ from domain.customers.application import Customers
 from domain.customers.values import Address
 from domain.identity.application import Identity
 from domain.loans.application import Loans
+from domain.loans.loan_events import Transitioned
 from tests.conftest import Tenant, make_tenant
 from tests.support import settle
 
@@ -226,6 +227,58 @@ def test_repayments_and_reversals_racing_on_one_loan_are_recorded_once(platform:
     assert Decimal(shown["outstanding"]["total"]) == payoff - 100 * ROUNDS
     listed = httpx.get(f"{server}{url}/repayments", headers=tenant.auth).json()["items"]
     assert sum(1 for r in listed if r["reversed_on"] is None) == ROUNDS
+
+
+# The credit decision -----------------------------------------------------------------------------------------------
+
+
+def transitions(platform: Any, tenant: Tenant, loan_id: UUID) -> int:
+    """How many status changes the loan's events record (each decision command makes exactly one)."""
+    return sum(isinstance(e, Transitioned) for e in platform.get(Loans).repository.event_store.get(loan_id))
+
+
+def key(platform: Any, tenant: Tenant, role: str) -> dict[str, str]:
+    issued = platform.get(Identity).issue_api_key(tenant.brand_id, role, f"{role} key")
+    settle(platform, "identity", issued.position)
+    return {"Authorization": f"Bearer {issued.secret}"}
+
+
+def test_credit_decisions_racing_on_one_application_take_one(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    product = make_product(server, tenant)
+    loans: Loans = platform.get(Loans)
+    executive = key(platform, tenant, "credit_executive")  # rejects pending applications only (no SANCTION_MANAGER)
+    reject = {"reason_code": "LOW_SALARY", "remarks": "salary below the policy"}
+    cx_approve = {"approved_amount": "90000", "remarks": "salary supports 90k"}
+    sanction = {"sanctioned_amount": "85000", "remarks": "FOIR at the limit"}
+    decided = []
+    for _ in range(ROUNDS):
+        loan_id = loans.create(tenant.brand_id, borrower(platform, tenant), product, "100000", 12).id
+        url = f"/api/v1/loans/{loan_id}"
+        approve, refuse = (
+            Call("POST", f"{url}/cx-approve", cx_approve),
+            Call("POST", f"{url}/reject", reject, executive),
+        )
+        back = Call("POST", f"{url}/send-back", {"to": "cx", "reason": "recheck salary"})
+        steps: list[tuple[list[Call], tuple[str, ...]]] = [
+            ([Call("POST", f"{url}/submit")] * 3, ("pending",)),
+            # two CXs approve while two others reject: whichever lands first decides; a CX's reject never lands on
+            # the CX-approved loan (that is the Sanction Manager's decision: 403)
+            ([approve, refuse] * 2, ("cx_approved", "rejected")),
+            # the SM sanctions twice and sends back at once
+            ([Call("POST", f"{url}/sanction", sanction)] * 2 + [back], ("sm_approved", "pending")),
+        ]
+        for calls, outcomes in steps:
+            before = transitions(platform, tenant, loan_id)
+            won = one_wins(race(tenant, calls), refused=(403, 409))
+            assert won.json()["status"] in outcomes, won.text
+            assert transitions(platform, tenant, loan_id) == before + 1
+            if won.json()["status"] == "rejected":
+                *_, rejected = platform.get(Loans).repository.event_store.get(loan_id)
+                assert rejected.previous_status == "pending"  # the CX's, before any approval
+                break
+        decided.append(loan_id)
+    agrees(server, platform, tenant, *decided)
 
 
 # Collection money --------------------------------------------------------------------------------------------------
