@@ -23,6 +23,7 @@ from domain.loans.parties import (
     BorrowerContact,
     LoanBook,
     LoanParties,
+    borrower_count,
     open_loans_refusal,
     proposed_emi,
 )
@@ -124,7 +125,25 @@ class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCase
     ) -> CommandResult:
         """Start an application (onboarding) priced with the product's current version; 422 naming each field
         that breaks a rule (borrower, product active, amount and tenure in range, coupon valid and not used up,
-        the borrower's open loans under the product's maximum)."""
+        the borrower's open loans under the product's maximum). The borrower's count is held from the check to the
+        commit, so two applications at once cannot both pass it."""
+        with self.book.exclusive(brand_id, [borrower_count(customer_id)]) as counted:
+            loan = self._application(brand_id, customer_id, product_id, amount, tenure, coupon_code, channel)
+            result = self.commit(loan)
+            counted(result.position)
+        return result
+
+    def _application(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        product_id: UUID,
+        amount: Decimal | str | int,
+        tenure: int,
+        coupon_code: str | None,
+        channel: Channel,
+    ) -> Loan:
+        """The new application `create` commits, every rule checked (InvalidInput naming each field)."""
         checks = FieldChecks()
         if not self.parties.has_borrower(brand_id, customer_id):
             checks.errors.append(FieldError("customer_id", "no borrower with this id in the brand"))
@@ -155,7 +174,7 @@ class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCase
         checks.raise_if_any()
         assert product is not None and value is not None and pricing is not None
         numbers: NumberSeries = self._need(self._numbers, "number series")
-        loan = Loan(
+        return Loan(
             brand_id=brand_id,
             customer_id=customer_id,
             product_id=product.id,
@@ -168,7 +187,6 @@ class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCase
             pricing=pricing,
             instalment=proposed_emi(product, value, tenure),
         )
-        return self.commit(loan)
 
     def submit(self, brand_id: UUID, loan_id: UUID) -> CommandResult:
         """Run the product's BRE over the applicant's facts: pending (then auto-allocated when the brand says so)

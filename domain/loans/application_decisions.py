@@ -15,7 +15,7 @@ from uuid import UUID
 
 from domain.loans.loan_events import Cam, SalaryCredit, SendBackTo
 from domain.loans.money import parse_money, parse_rate
-from domain.loans.parties import open_loans_refusal, proposed_emi
+from domain.loans.parties import borrower_count, open_loans_refusal, proposed_emi
 from domain.loans.pricing import Pricing, price
 from domain.loans.terms import LoanKind, LoanTerms
 from domain.onboarding.steps import STEPS, Step
@@ -183,12 +183,16 @@ class DecisionUseCases:
         """LOAN_REACTIVATE: a rejected or cancelled loan back to pending, the reason being the recorded approval."""
         why = reason_text(reason)
         loan = self.get(brand_id, loan_id)
-        loan.reactivate(why)
-        # Back to pending, the application is open again: the product's limit on open loans holds as at creation.
-        limit = self.catalogue.current(brand_id, loan.product_id).max_active_loans
-        if refusal := open_loans_refusal(self.book, brand_id, loan.customer_id, limit):
-            raise Conflict(refusal, customer_id=str(loan.customer_id), max_active_loans=limit)
-        return self.commit(loan)
+        # Back to pending, the application is open again: the product's limit on open loans holds as at creation,
+        # the borrower's count held from the check to the commit (as `create` holds it).
+        with self.book.exclusive(brand_id, [borrower_count(loan.customer_id)]) as counted:
+            loan.reactivate(why)
+            limit = self.catalogue.current(brand_id, loan.product_id).max_active_loans
+            if refusal := open_loans_refusal(self.book, brand_id, loan.customer_id, limit):
+                raise Conflict(refusal, customer_id=str(loan.customer_id), max_active_loans=limit)
+            result = self.commit(loan)
+            counted(result.position)
+        return result
 
     def _sanction_pricing(self, brand_id: UUID, loan: Loan, product: ProductVersion, amount: Decimal) -> Pricing:
         coupon = self.catalogue.coupon(brand_id, loan.product_id, loan.coupon_code) if loan.coupon_code else None

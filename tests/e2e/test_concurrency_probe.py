@@ -354,6 +354,50 @@ def test_a_promise_to_pay_made_twice_at_once_is_made_once(platform: Any, server:
             assert collections.judge_promises(tenant.brand_id, date(2026, 3, 1), {loan_id: Decimal(0)}) == 1
 
 
+# Limits across applications ----------------------------------------------------------------------------------------
+
+
+def open_loans(server: str, platform: Any, tenant: Tenant, customer: UUID) -> list[str]:
+    """The borrower's loans that are not closed, as the read model lists them once settled."""
+    settle(platform, Loans.name)
+    listed = httpx.get(f"{server}/api/v1/customers/{customer}/loans", headers=tenant.auth).json()["items"]
+    closed = {"rejected", "cancelled", "completed", "settled", "written_off"}
+    return [loan["status"] for loan in listed if loan["status"] not in closed]
+
+
+def test_two_applications_at_once_keep_the_products_limit_of_open_loans(
+    platform: Any, server: str, race: Racer
+) -> None:
+    tenant = make_tenant(platform)
+    product = make_product(server, tenant, max_active_loans=1)
+    for _ in range(ROUNDS):
+        customer = borrower(platform, tenant)
+        body = {"customer_id": str(customer), "product_id": str(product), "amount": "50000", "tenure": 12}
+        one_wins(race(tenant, [Call("POST", "/api/v1/loans", body)] * 2), refused=(409, 422))
+        assert open_loans(server, platform, tenant, customer) == ["onboarding"]
+
+
+def test_reactivations_and_an_application_at_once_keep_the_products_limit_of_open_loans(
+    platform: Any, server: str, race: Racer
+) -> None:
+    tenant = make_tenant(platform)
+    product = make_product(server, tenant, max_active_loans=1)
+    loans: Loans = platform.get(Loans)
+    for _ in range(ROUNDS):
+        customer = borrower(platform, tenant)
+        cancelled = []
+        for _ in range(2):
+            loan_id = pending_loan(platform, tenant, product, customer)
+            settle(platform, Loans.name, loans.cancel(tenant.brand_id, loan_id, "borrower withdrew").position)
+            cancelled.append(loan_id)
+        # both back at once, and a new application beside them: one of the three opens
+        calls = [Call("POST", f"/api/v1/loans/{loan_id}/reactivate", {"reason": "borrower came back"})
+                 for loan_id in cancelled]  # fmt: skip
+        body = {"customer_id": str(customer), "product_id": str(product), "amount": "50000", "tenure": 12}
+        won = one_wins(race(tenant, [*calls, Call("POST", "/api/v1/loans", body)]), refused=(409, 422))
+        assert open_loans(server, platform, tenant, customer) == [won.json()["status"]]
+
+
 # Products, idempotency, borrowers ----------------------------------------------------------------------------------
 
 

@@ -3,6 +3,8 @@ disbursal, servicing). The loans context's protocols are answered here from the 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -12,6 +14,7 @@ from uuid import UUID
 import structlog
 
 from adapters.loan_checkpoints import LoanCheckpoints
+from adapters.named_locks import NamedLocks
 from adapters.postgres import Database
 from adapters.providers.directory import ProviderDirectory
 from api.pages import bre_backtest as backtest_pages
@@ -41,10 +44,11 @@ from domain.onboarding.application import Onboarding
 from domain.onboarding.steps import Step
 from domain.products.application import Products
 from domain.providers.calls import Caller
-from domain.shared.errors import DomainError, NotFound
+from domain.shared.errors import Conflict, DomainError, NotFound
 from projections.applicant_checks import ApplicantChecks
 from projections.blocklist import BlocklistQueries
 from projections.bre_history import BreHistoryQueries
+from projections.engine import ProjectionEngine
 from projections.loan_agreements import AgreementQueries, LoanAgreementsView
 from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanQueries
@@ -222,6 +226,41 @@ class BrandApplicantFacts:
         )
 
 
+#: How long a command waits for another holding the same count (a borrower's open loans, a coupon's uses), and how
+#: long the holder waits for the loans read model to show what it committed before letting go.
+COUNT_HOLD_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class HeldLoanBook:
+    """The loans context's `LoanBook`: counts from the loans read model, held by named locks shared by every process
+    on the database. A holder lets go only once `read.loans` shows what it committed (or after COUNT_HOLD_SECONDS,
+    logged), so the next holder's count includes it."""
+
+    queries: LoanQueries
+    locks: NamedLocks
+    kit: Any  # the projection engine is built after the applications: looked up at use
+
+    def coupon_uses(self, brand_id: UUID, product_id: UUID, code: str) -> int:
+        return self.queries.coupon_uses(brand_id, product_id, code)
+
+    def open_loans(self, brand_id: UUID, customer_id: UUID) -> int:
+        return self.queries.open_loans(brand_id, customer_id)
+
+    @contextmanager
+    def exclusive(self, brand_id: UUID, counts: Sequence[str]) -> Iterator[Callable[[int], None]]:
+        def busy() -> Exception:
+            return Conflict("another application of this borrower or coupon is being recorded right now; try again")
+
+        with self.locks.holding([f"loan-book:{brand_id}:{c}" for c in counts], COUNT_HOLD_SECONDS, busy):
+            yield self._shown
+
+    def _shown(self, position: int) -> None:
+        engine: ProjectionEngine = self.kit.get(ProjectionEngine)
+        if not engine.wait_for(Loans.name, position, COUNT_HOLD_SECONDS, projections=(LoanViews.name,)):
+            log.warning("loans.book_behind", position=position)
+
+
 @dataclass(frozen=True)
 class LateCatalogue:
     """The products context's catalogue, looked up at first use (it may be constructed after loans)."""
@@ -257,7 +296,7 @@ def _loans(kit: Kit) -> Loans:
         env=kit.env,
         clock=kit.clock,
         parties=BrandLoanParties(kit.get(Identity), customers, queries, BlocklistQueries(kit.get(Database).pool)),
-        book=queries,
+        book=HeldLoanBook(queries, NamedLocks(pool), kit),
         # Bureau and statement facts come from the verification context's read model.
         facts=BrandApplicantFacts(
             customers,
