@@ -24,6 +24,7 @@ from domain.loans.parties import (
     LoanBook,
     LoanParties,
     borrower_count,
+    coupon_count,
     open_loans_refusal,
     proposed_emi,
 )
@@ -125,9 +126,12 @@ class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCase
     ) -> CommandResult:
         """Start an application (onboarding) priced with the product's current version; 422 naming each field
         that breaks a rule (borrower, product active, amount and tenure in range, coupon valid and not used up,
-        the borrower's open loans under the product's maximum). The borrower's count is held from the check to the
-        commit, so two applications at once cannot both pass it."""
-        with self.book.exclusive(brand_id, [borrower_count(customer_id)]) as counted:
+        the borrower's open loans under the product's maximum). The borrower's count and the coupon's are held from
+        the check to the commit, so two applications at once cannot both pass either."""
+        counts = [borrower_count(customer_id)]
+        if coupon_code is not None:
+            counts.append(coupon_count(product_id, coupon_code.strip().upper()))
+        with self.book.exclusive(brand_id, counts) as counted:
             loan = self._application(brand_id, customer_id, product_id, amount, tenure, coupon_code, channel)
             result = self.commit(loan)
             counted(result.position)

@@ -27,6 +27,7 @@ from domain.customers.values import Address
 from domain.identity.application import Identity
 from domain.loans.application import Loans
 from domain.loans.loan_events import Transitioned
+from projections.loan_queries import LoanQueries
 from tests.conftest import Tenant, make_tenant
 from tests.support import settle
 
@@ -396,6 +397,29 @@ def test_reactivations_and_an_application_at_once_keep_the_products_limit_of_ope
         body = {"customer_id": str(customer), "product_id": str(product), "amount": "50000", "tenure": 12}
         won = one_wins(race(tenant, [*calls, Call("POST", "/api/v1/loans", body)]), refused=(409, 422))
         assert open_loans(server, platform, tenant, customer) == [won.json()["status"]]
+
+
+def test_a_coupon_used_up_at_once_is_used_its_number_of_times(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    product = make_product(server, tenant)
+    for n in range(ROUNDS):
+        code = f"ONCE{n}"
+        coupon = httpx.post(f"{server}/api/v1/coupons", headers=tenant.auth, json={
+            "code": code, "product_id": str(product), "kind": "percent", "value": "50",
+            "valid_from": "2026-01-01", "valid_to": "2026-12-31", "max_uses": 1})  # fmt: skip
+        assert coupon.status_code == 201, coupon.text
+        calls = [
+            Call("POST", "/api/v1/loans", {"customer_id": str(borrower(platform, tenant)), "product_id": str(product),
+                                           "amount": "50000", "tenure": 12, "coupon_code": spelt})
+            for spelt in (code, f" {code.lower()} ")  # one coupon however it is typed
+        ]  # fmt: skip
+        answers = race(tenant, calls)
+        won = one_wins(answers, refused=(409, 422))
+        assert won.json()["coupon_code"] == code
+        assert all("used" in a.json()["detail"] for a in answers if a is not won), [a.text for a in answers]
+        settle(platform, Loans.name)
+        assert platform.get(LoanQueries).coupon_uses(tenant.brand_id, product, code) == 1
 
 
 # Products, idempotency, borrowers ----------------------------------------------------------------------------------
