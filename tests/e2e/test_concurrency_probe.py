@@ -422,6 +422,31 @@ def test_a_coupon_used_up_at_once_is_used_its_number_of_times(platform: Any, ser
         assert platform.get(LoanQueries).coupon_uses(tenant.brand_id, product, code) == 1
 
 
+def test_a_reactivation_and_an_application_at_once_take_a_coupons_last_use_once(
+    platform: Any, server: str, race: Racer
+) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    product = make_product(server, tenant)
+    loans: Loans = platform.get(Loans)
+    for n in range(ROUNDS // 2):
+        code = f"BACK{n}"
+        coupon = httpx.post(f"{server}/api/v1/coupons", headers=tenant.auth, json={
+            "code": code, "product_id": str(product), "kind": "fixed", "value": "500",
+            "valid_from": "2026-01-01", "valid_to": "2026-12-31", "max_uses": 1})  # fmt: skip
+        assert coupon.status_code == 201, coupon.text
+        first = loans.create(tenant.brand_id, borrower(platform, tenant), product, "50000", 12, code).id
+        loans.submit(tenant.brand_id, first)
+        settle(platform, Loans.name, loans.cancel(tenant.brand_id, first, "borrower withdrew").position)  # use freed
+        body = {"customer_id": str(borrower(platform, tenant)), "product_id": str(product), "amount": "50000",
+                "tenure": 12, "coupon_code": code}  # fmt: skip
+        calls = [Call("POST", f"/api/v1/loans/{first}/reactivate", {"reason": "came back"}),
+                 Call("POST", "/api/v1/loans", body)]  # fmt: skip
+        one_wins(race(tenant, calls), refused=(409, 422))
+        settle(platform, Loans.name)
+        assert platform.get(LoanQueries).coupon_uses(tenant.brand_id, product, code) == 1
+
+
 # Products, idempotency, borrowers ----------------------------------------------------------------------------------
 
 
