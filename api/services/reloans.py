@@ -15,7 +15,7 @@ from domain.loans.application import Loans
 from domain.loans.loan import Channel, Loan
 from domain.loans.servicing_events import DayClosed
 from domain.loans.states import LoanStatus
-from domain.reloans.application import ReloanOffers
+from domain.reloans.application import ReloanOffers, application_id
 from domain.reloans.offer import OfferStatus
 from domain.shared.application import CommandResult
 from domain.shared.errors import Conflict
@@ -66,11 +66,15 @@ class ReloanDesk:
 
     def accept(self, brand_id: UUID, offer_id: UUID, channel: Channel = Channel.STAFF) -> CommandResult:
         """The borrower accepts: an application for the offered amount and tenure is started on the same product and
-        the offer approved with it (409 unless pending)."""
+        the offer approved with it (409 unless pending). The application's id is the offer's own
+        (`application_id`): of two accepts at once the second cannot start another (409), and an accept whose
+        approval failed after the application was started approves that one when retried."""
         offer = self.offers.get(brand_id, offer_id)
         if offer.status is not OfferStatus.PENDING:
             raise Conflict(f"cannot accept a re-loan offer that is {offer.status.value}", id=str(offer_id))
-        started = self.loans.create(
-            brand_id, offer.customer_id, offer.product_id, offer.amount, offer.tenure, None, channel
-        )
-        return self.offers.approve(brand_id, offer_id, started.id)
+        started = application_id(offer.id)
+        if self.loans.find(started) is None:
+            self.loans.create(
+                brand_id, offer.customer_id, offer.product_id, offer.amount, offer.tenure, None, channel, started
+            )
+        return self.offers.approve(brand_id, offer_id, started)

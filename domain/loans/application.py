@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from domain.loans import bre
 from domain.loans.application_decisions import DecisionUseCases
@@ -31,6 +31,7 @@ from domain.loans.parties import (
 from domain.loans.pricing import Pricing, price
 from domain.loans.states import LoanStatus
 from domain.loans.terms import LoanKind
+from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, FieldChecks, FieldError, InvalidInput, InvalidValue, NotFound
@@ -123,22 +124,27 @@ class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCase
         tenure: int,
         coupon_code: str | None = None,
         channel: Channel = Channel.STAFF,
+        loan_id: UUID | None = None,
     ) -> CommandResult:
         """Start an application (onboarding) priced with the product's current version; 422 naming each field
         that breaks a rule (borrower, product active, amount and tenure in range, coupon valid and not used up,
         the borrower's open loans under the product's maximum). The borrower's count and the coupon's are held from
-        the check to the commit, so two applications at once cannot both pass either."""
+        the check to the commit, so two applications at once cannot both pass either. `loan_id` (default: a new
+        one) names the application; an id already taken is a 409 (ConcurrentModification) and records nothing."""
         counts = [borrower_count(customer_id)]
         if coupon_code is not None:
             counts.append(coupon_count(product_id, coupon_code.strip().upper()))
         with self.book.exclusive(brand_id, counts) as counted:
-            loan = self._application(brand_id, customer_id, product_id, amount, tenure, coupon_code, channel)
+            loan = self._application(
+                loan_id or uuid4(), brand_id, customer_id, product_id, amount, tenure, coupon_code, channel
+            )
             result = self.commit(loan)
             counted(result.position)
         return result
 
     def _application(
         self,
+        loan_id: UUID,
         brand_id: UUID,
         customer_id: UUID,
         product_id: UUID,
@@ -178,7 +184,9 @@ class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCase
         checks.raise_if_any()
         assert product is not None and value is not None and pricing is not None
         numbers: NumberSeries = self._need(self._numbers, "number series")
-        return Loan(
+        return with_id(
+            Loan,
+            loan_id,
             brand_id=brand_id,
             customer_id=customer_id,
             product_id=product.id,

@@ -79,6 +79,10 @@ __all__ = ["AssignedBy", "Channel", "Check", "Loan", "LoanNotFound", "SanctionRe
 class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
     """A loan of one brand's borrower, priced with one product version; its status moves only by events."""
 
+    #: Passed in: random for an application started by staff or the borrower, derived from the offer for the one a
+    #: re-loan offer starts (so accepting the offer twice at once cannot start two).
+    id: UUID
+
     class Created(Aggregate.Created):
         """An application was started (status onboarding)."""
 

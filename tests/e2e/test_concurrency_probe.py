@@ -27,6 +27,8 @@ from domain.customers.values import Address
 from domain.identity.application import Identity
 from domain.loans.application import Loans
 from domain.loans.loan_events import Transitioned
+from domain.loans.states import LoanStatus
+from domain.reloans.application import ReloanOffers
 from projections.loan_queries import LoanQueries
 from tests.conftest import Tenant, make_tenant
 from tests.support import settle
@@ -445,6 +447,25 @@ def test_a_reactivation_and_an_application_at_once_take_a_coupons_last_use_once(
         one_wins(race(tenant, calls), refused=(409, 422))
         settle(platform, Loans.name)
         assert platform.get(LoanQueries).coupon_uses(tenant.brand_id, product, code) == 1
+
+
+def test_a_reloan_offer_accepted_twice_at_once_starts_one_application(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    product = make_product(server, tenant, max_active_loans=3)  # the limit does not stop a second application
+    loans: Loans = platform.get(Loans)
+    for _ in range(ROUNDS):
+        loan_id = disbursed_loan(platform, tenant, product)
+        payoff = loans.payoff(tenant.brand_id, loan_id).total
+        loans.record_repayment(tenant.brand_id, loan_id, payoff, "neft", "UTR-END")
+        loan = loans.get(tenant.brand_id, loan_id)
+        assert loan.status is LoanStatus.COMPLETED
+        made = platform.get(ReloanOffers).offer(tenant.brand_id, loan_id, loan.loan_number, loan.customer_id,
+                                                product, 12, Decimal("85000.00"), "percent", Decimal("10"))  # fmt: skip
+        assert made is not None
+        settle(platform, ReloanOffers.name, made.position)
+        one_wins(race(tenant, [Call("POST", f"/api/v1/reloan-offers/{made.id}/accept")] * 2))
+        assert open_loans(server, platform, tenant, loan.customer_id) == ["onboarding"]
 
 
 # Products, idempotency, borrowers ----------------------------------------------------------------------------------
