@@ -4,7 +4,8 @@ and reallocation, on the in-memory event store."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -55,6 +56,11 @@ class FakeParties:
 
     def open_cases(self, brand_id: uuid.UUID, loan_ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, OpenCase]:
         return {i: c for i, c in self.cases.items() if i in loan_ids and brand_id == BRAND}
+
+    @contextmanager
+    def assignments(self, brand_id: uuid.UUID) -> Iterator[Callable[[int], None]]:
+        """One thread: nothing to hold (the test sets `cases` itself)."""
+        yield lambda position: None
 
 
 @pytest.fixture

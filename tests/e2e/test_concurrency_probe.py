@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +23,8 @@ import httpx
 import pytest
 
 from domain.collections.application import Collections
+from domain.collections.case import Stage
+from domain.collections.moves import Move
 from domain.customers.application import Customers
 from domain.customers.values import Address
 from domain.identity.application import Identity
@@ -355,6 +358,39 @@ def test_a_promise_to_pay_made_twice_at_once_is_made_once(platform: Any, server:
             assert made.json()["ptp_id"] in {p["ptp_id"] for p in listed}
             # broken the day after its date: the next round's promise is the only open one again
             assert collections.judge_promises(tenant.brand_id, date(2026, 3, 1), {loan_id: Decimal(0)}) == 1
+
+
+def test_two_reallocations_at_once_move_each_loan_from_where_the_other_left_it(
+    platform: Any, server: str, race: Racer
+) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    product = make_product(server, tenant)
+    identity: Identity = platform.get(Identity)
+    staff = [
+        identity.create_staff(tenant.brand_id, f"{name}-{uuid.uuid4().hex[:8]}@lender.in", name,
+                              ["collection_executive"], "collect-pass-2026").id
+        for name in ("Asha", "Ravi", "Kiran")
+    ]  # fmt: skip
+    settle(platform, "identity")
+    loan_ids = [disbursed_loan(platform, tenant, product) for _ in range(2)]
+    opened = [Move(loan_id=loan_id, stage=Stage.COLLECTIONS, staff_id=None, previous=None, dpd=3,
+                   amount=Decimal("8037.57"), closed=None) for loan_id in loan_ids]  # fmt: skip
+    settle(platform, Collections.name, platform.get(Collections).record_moves(tenant.brand_id, D0, opened))
+    for n in range(ROUNDS):
+        # two managers each move both loans, to two different executives, at once: both are done, one after the
+        # other (a reallocation is "these loans to X", not a decision taken once)
+        calls = [Call("POST", "/api/v1/collections/allocations",
+                      {"loan_ids": [str(i) for i in loan_ids], "staff_id": str(staff[(n + k) % 3])})
+                 for k in range(2)]  # fmt: skip
+        assert [a.status_code for a in race(tenant, calls)] == [201, 201]
+    settle(platform, Collections.name)
+    for loan_id in loan_ids:
+        panel = httpx.get(f"{server}/api/v1/loans/{loan_id}/collection", headers=tenant.auth).json()
+        moves = sorted(panel["allocations"], key=lambda m: m["at"])
+        # each move starts where the one before left the loan, and the case sits where the last one put it
+        assert all(later["previous"] == earlier["staff_id"] for earlier, later in pairwise(moves)), moves
+        assert panel["case"]["assignee"] == moves[-1]["staff_id"]
 
 
 # Limits across applications ----------------------------------------------------------------------------------------
