@@ -1,15 +1,22 @@
-"""Concurrency probe of the loan lifecycle through the API served by uvicorn: the same command fired at once from
-several threads (one HTTP client each, lined up on a barrier), repeated for some rounds since races are
-probabilistic. The house rules checked after each race: a conflict is a 409 (or the 4xx the docs name) as
-problem+json, never a 500 and never two successes where the rules allow one; nothing half-written; the read models
-agree with the aggregates once settled.
+"""Concurrency probe of the loan lifecycle through the API served by uvicorn: the same command (or commands that
+exclude each other) fired at once from several threads, one keep-alive HTTP client each, lined up on a barrier, and
+repeated for some rounds since races are probabilistic. Checked after each race: a refusal is a 409 (or the 4xx the
+docs name) as problem+json, never a 5xx, and never two successes where the rules allow one; nothing half-written
+(no orphan record, no event twice); the read models agree with the aggregates once settled.
+
+Races that found a defect (each fixed in its own commit): a CX's reject landing on a loan CX-approved meanwhile;
+two applications or reactivations of one borrower past `max_active_loans`; two applications taking a coupon's last
+use, and a reactivation taking it back; a re-loan offer accepted twice starting two applications; two
+reallocations of one loan recording moves from an assignee it no longer had. The rest stay as guards.
 
 Loans reach each state through the Loans application (their own tests cover the steps), priced by a real product
 of the products context made through the API."""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +29,8 @@ from uuid import UUID
 import httpx
 import pytest
 
+from adapters.webhooks import sign
+from api.services.disbursals import WEBHOOK_SECRET_ENV, VerifiedAccounts
 from domain.collections.application import Collections
 from domain.collections.case import Stage
 from domain.collections.moves import Move
@@ -31,12 +40,13 @@ from domain.identity.application import Identity
 from domain.loans.application import Loans
 from domain.loans.loan_events import Transitioned
 from domain.loans.states import LoanStatus
+from domain.providers.messaging import Beneficiary
 from domain.reloans.application import ReloanOffers
 from projections.loan_queries import LoanQueries
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.support import settle
 
-#: Rounds of each race: enough for a check-then-act window to be met (each round is a fresh record).
+#: Rounds of each race: enough for a check-then-act window to be met (each defect above showed in the first few).
 ROUNDS = 8
 D0 = date(2026, 1, 31)
 LATE = date(2026, 3, 20)  # the first instalment (28 Feb) overdue: penal charges to waive
@@ -64,6 +74,7 @@ class Call:
     path: str
     body: dict[str, Any] | None = None
     headers: dict[str, str] | None = None
+    content: bytes | None = None  # a raw body (a signed webhook's) instead of `body`
 
 
 class Racer:
@@ -89,8 +100,11 @@ class Racer:
             call = calls[i]
             try:
                 barrier.wait(timeout=30)
-                answers[i] = self.clients[i].request(
-                    call.method, call.path, json=call.body, headers=call.headers or tenant.auth
+                headers = call.headers or tenant.auth
+                answers[i] = (
+                    self.clients[i].request(call.method, call.path, content=call.content, headers=headers)
+                    if call.content is not None
+                    else self.clients[i].request(call.method, call.path, json=call.body, headers=headers)
                 )
             except BaseException as exc:  # noqa: BLE001 - reported below, in the test's thread
                 barrier.abort()
@@ -285,6 +299,63 @@ def test_credit_decisions_racing_on_one_application_take_one(platform: Any, serv
                 break
         decided.append(loan_id)
     agrees(server, platform, tenant, *decided)
+
+
+# Money in and out through providers -------------------------------------------------------------------------------
+
+
+def test_a_payout_pressed_at_once_is_initiated_once(
+    platform: Any, server: str, race: Racer, provider_simulators: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(VerifiedAccounts, "beneficiary", lambda *_: Beneficiary("Meera Iyer", "50100012345678",
+                                                                                "HDFC0001234"))  # fmt: skip
+    tenant = make_tenant(platform)
+    product = make_product(server, tenant)
+    loans: Loans = platform.get(Loans)
+    brand = tenant.brand_id
+    for _ in range(ROUNDS // 2):
+        loan_id = cx_approved_loan(platform, tenant, product)
+        loans.sanction(brand, loan_id, "85000", "FOIR at the limit")
+        now = datetime.now(UTC)
+        loans.issue_agreement(brand, loan_id, "ab" * 32, "a.pdf", "es-1", "https://esign/1", now + timedelta(days=2))
+        loans.sign(brand, loan_id, "prov-1", now)
+        settle(platform, Loans.name, loans.ready_for_disbursal(brand, loan_id, "acct-1").position)
+        calls = [Call("POST", f"/api/v1/loans/{loan_id}/disburse", {"mode": mode}) for mode in ("IMPS", "NEFT", "UPI")]
+        assert one_wins(race(tenant, calls)).status_code == 202
+        loan = loans.get(brand, loan_id)
+        assert len(loan.attempts) == 1 and loan.status is LoanStatus.AWAITING_DISBURSAL
+        sent = [p for p in provider_simulators["gateway"].payouts() if p["reference"] == loan.loan_number]
+        assert len(sent) == 1  # one payout at the gateway: every press carried the attempt's idempotency key
+
+
+def captured(order: str, event_id: str) -> Call:
+    """The gateway's signed `payment.captured` of 100.00 for the payment link's order."""
+    body = json.dumps({"id": event_id, "type": "payment.captured", "created_at": datetime.now(UTC).isoformat(),
+                       "data": {"order_id": order, "amount": "100.00"}}).encode()  # fmt: skip
+    headers = {**sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time())), "Content-Type": "application/json"}
+    return Call("POST", "/api/v1/webhooks/payments", headers=headers, content=body)
+
+
+def test_a_payment_delivered_at_once_under_one_or_several_event_ids_is_recorded_once(
+    platform: Any, server: str, race: Racer, provider_simulators: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(WEBHOOK_SECRET_ENV, PROVIDER_WEBHOOK_SECRET)
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant, make_product(server, tenant))
+    set_business_date(platform, tenant, date(2026, 2, 28))  # the first instalment due
+    for n in range(ROUNDS // 2):
+        link = httpx.post(f"{server}/api/v1/loans/{loan_id}/payment-links", json={"amount": "100.00"},
+                          headers=tenant.auth)  # fmt: skip
+        assert link.status_code == 201, link.text
+        order = link.json()["order_id"]
+        # the gateway's delivery twice at once, and two redeliveries under event ids of their own
+        calls = [captured(order, f"evt-{order}")] * 2 + [captured(order, f"evt-{order}-{i}") for i in range(2)]
+        outcomes = [a.json()["status"] if ok(a) else a.status_code for a in race(tenant, calls)]
+        assert outcomes.count("processed") == 1 and set(outcomes) <= {"processed", "duplicate", 409}, outcomes
+        paid = httpx.get(f"{server}/api/v1/loans/{loan_id}/repayments", headers=tenant.auth).json()["items"]
+        assert [p["reference"] for p in paid].count(order) == 1 and len(paid) == n + 1
+    agrees(server, platform, tenant, loan_id)
 
 
 # Collection money --------------------------------------------------------------------------------------------------
