@@ -358,6 +358,22 @@ def test_a_payment_delivered_at_once_under_one_or_several_event_ids_is_recorded_
     agrees(server, platform, tenant, loan_id)
 
 
+def test_a_mandate_registered_twice_at_once_leaves_one_live_mandate(
+    platform: Any, server: str, race: Racer, provider_simulators: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(WEBHOOK_SECRET_ENV, PROVIDER_WEBHOOK_SECRET)
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    product = make_product(server, tenant)
+    for _ in range(ROUNDS // 2):
+        loan_id = disbursed_loan(platform, tenant, product)
+        url = f"/api/v1/loans/{loan_id}/mandates"
+        body = {"vpa": "meera@okbank", "max_amount": "10000.00", "frequency": "monthly"}
+        assert one_wins(race(tenant, [Call("POST", url, body)] * 3)).status_code == 201
+        listed = httpx.get(f"{server}{url}", headers=tenant.auth).json()["items"]
+        assert [m["state"] for m in listed] == ["registered"], listed  # one registered or active mandate a loan
+
+
 # Collection money --------------------------------------------------------------------------------------------------
 
 
