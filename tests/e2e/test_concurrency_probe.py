@@ -6,8 +6,9 @@ docs name) as problem+json, never a 5xx, and never two successes where the rules
 
 Races that found a defect (each fixed in its own commit): a CX's reject landing on a loan CX-approved meanwhile;
 two applications or reactivations of one borrower past `max_active_loans`; two applications taking a coupon's last
-use, and a reactivation taking it back; a re-loan offer accepted twice starting two applications; two
-reallocations of one loan recording moves from an assignee it no longer had. The rest stay as guards.
+use, and a reactivation taking it back; a re-loan offer accepted twice (or declined as it was accepted) leaving an
+application behind; two reallocations of one loan recording moves from an assignee it no longer had; two mandates
+registered on one loan. The rest stay as guards.
 
 Loans reach each state through the Loans application (their own tests cover the steps), priced by a real product
 of the products context made through the API."""
@@ -572,12 +573,14 @@ def test_a_reactivation_and_an_application_at_once_take_a_coupons_last_use_once(
         assert platform.get(LoanQueries).coupon_uses(tenant.brand_id, product, code) == 1
 
 
-def test_a_reloan_offer_accepted_twice_at_once_starts_one_application(platform: Any, server: str, race: Racer) -> None:
+def test_a_reloan_offer_decided_at_once_starts_an_application_only_when_accepted_and_once(
+    platform: Any, server: str, race: Racer
+) -> None:
     tenant = make_tenant(platform)
     set_business_date(platform, tenant, D0)
     product = make_product(server, tenant, max_active_loans=3)  # the limit does not stop a second application
     loans: Loans = platform.get(Loans)
-    for _ in range(ROUNDS):
+    for n in range(ROUNDS):
         loan_id = disbursed_loan(platform, tenant, product)
         payoff = loans.payoff(tenant.brand_id, loan_id).total
         loans.record_repayment(tenant.brand_id, loan_id, payoff, "neft", "UTR-END")
@@ -587,8 +590,17 @@ def test_a_reloan_offer_accepted_twice_at_once_starts_one_application(platform: 
                                                 product, 12, Decimal("85000.00"), "percent", Decimal("10"))  # fmt: skip
         assert made is not None
         settle(platform, ReloanOffers.name, made.position)
-        one_wins(race(tenant, [Call("POST", f"/api/v1/reloan-offers/{made.id}/accept")] * 2))
-        assert open_loans(server, platform, tenant, loan.customer_id) == ["onboarding"]
+        url = f"/api/v1/reloan-offers/{made.id}"
+        if n % 2 == 0:  # accepted twice at once: one application
+            one_wins(race(tenant, [Call("POST", f"{url}/accept")] * 2))
+            assert open_loans(server, platform, tenant, loan.customer_id) == ["onboarding"]
+        else:  # accepted while the borrower declines and staff withdraw it: an application only if accepted
+            reason = {"reason": "changed their mind"}
+            calls = [Call("POST", f"{url}/accept"), Call("POST", f"{url}/reject", reason),
+                     Call("POST", f"{url}/cancel", reason)]  # fmt: skip
+            won = one_wins(race(tenant, calls))
+            expected = ["onboarding"] if won.json()["status"] == "approved" else []
+            assert open_loans(server, platform, tenant, loan.customer_id) == expected, won.json()["status"]
 
 
 # Products, idempotency, borrowers ----------------------------------------------------------------------------------

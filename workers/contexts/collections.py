@@ -87,7 +87,7 @@ class BrandCollectionParties:
 def _collections(kit: Kit) -> Collections:
     pool = kit.get(Database).pool
     parties: CollectionParties = BrandCollectionParties(
-        kit.get(Loans), kit.get(Identity), CollectionQueries(pool), NamedLocks(pool), kit
+        kit.get(Loans), kit.get(Identity), CollectionQueries(pool), kit.get(NamedLocks), kit
     )
     return Collections(env=kit.env, clock=kit.clock, parties=parties)
 

@@ -296,7 +296,7 @@ def _loans(kit: Kit) -> Loans:
         env=kit.env,
         clock=kit.clock,
         parties=BrandLoanParties(kit.get(Identity), customers, queries, BlocklistQueries(kit.get(Database).pool)),
-        book=HeldLoanBook(queries, NamedLocks(pool), kit),
+        book=HeldLoanBook(queries, kit.get(NamedLocks), kit),
         # Bureau and statement facts come from the verification context's read model.
         facts=BrandApplicantFacts(
             customers,

@@ -5,11 +5,14 @@ first attempt started instead of starting another."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, cast
 
 import pytest
 
+from adapters.named_locks import NamedLocks
 from api.services.reloans import ReloanDesk
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
@@ -24,6 +27,14 @@ from tests.application.loans.fakes import BORROWER, BRAND, PRODUCT, Catalogue, p
 @pytest.fixture
 def catalogue() -> Catalogue:
     return Catalogue(products={(BRAND, PRODUCT): product_version(max_active_loans=5)})  # the limit stops nothing
+
+
+class OneThread:
+    """Named locks for one thread: nothing to hold."""
+
+    @contextmanager
+    def holding(self, names: Iterable[str], wait_seconds: float, busy: Callable[[], Exception]) -> Iterator[None]:
+        yield
 
 
 def _applications(loans: Loans) -> list[Loan]:
@@ -45,7 +56,8 @@ def test_an_accept_retried_after_its_approval_failed_approves_the_application_it
         loans.create(BRAND, BORROWER, PRODUCT, "93500.00", 12, loan_id=started)
     assert [a.id for a in _applications(loans)] == [started]
 
-    approved = ReloanDesk(loans, offers, cast(Any, None)).accept(BRAND, made.id)  # the retry
+    # the retry
+    approved = ReloanDesk(loans, offers, cast(Any, None), cast(NamedLocks, OneThread())).accept(BRAND, made.id)
     offer = offers.get(BRAND, approved.id)
     assert offer.status is OfferStatus.APPROVED and offer.application_id == started
     assert [a.id for a in _applications(loans)] == [started]
