@@ -504,6 +504,20 @@ def test_two_applications_at_once_keep_the_products_limit_of_open_loans(
         assert open_loans(server, platform, tenant, customer) == ["onboarding"]
 
 
+def test_many_applications_of_other_borrowers_at_once_are_all_recorded(platform: Any, server: str) -> None:
+    # the counts' holds keep pooled connections: they must not take them all and leave the commands inside waiting
+    tenant = make_tenant(platform)
+    product = make_product(server, tenant, max_active_loans=1)
+    crowd = Racer(server, lanes=24)
+    try:
+        calls = [Call("POST", "/api/v1/loans", {"customer_id": str(borrower(platform, tenant)),
+                                                "product_id": str(product), "amount": "50000", "tenure": 12})
+                 for _ in range(24)]  # fmt: skip
+        assert [a.status_code for a in crowd(tenant, calls)] == [201] * 24
+    finally:
+        crowd.close()
+
+
 def test_reactivations_and_an_application_at_once_keep_the_products_limit_of_open_loans(
     platform: Any, server: str, race: Racer
 ) -> None:
