@@ -48,7 +48,7 @@ from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.support import settle
 
 #: Rounds of each race: enough for a check-then-act window to be met (each defect above showed in the first few).
-ROUNDS = 8
+ROUNDS = 6
 D0 = date(2026, 1, 31)
 LATE = date(2026, 3, 20)  # the first instalment (28 Feb) overdue: penal charges to waive
 PRODUCT = {
