@@ -43,6 +43,7 @@ from domain.loans.loan_events import Transitioned
 from domain.loans.states import LoanStatus
 from domain.providers.messaging import Beneficiary
 from domain.reloans.application import ReloanOffers
+from domain.shared.errors import InvalidInput
 from projections.loan_queries import LoanQueries
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.support import settle
@@ -502,6 +503,23 @@ def test_two_applications_at_once_keep_the_products_limit_of_open_loans(
         body = {"customer_id": str(customer), "product_id": str(product), "amount": "50000", "tenure": 12}
         one_wins(race(tenant, [Call("POST", "/api/v1/loans", body)] * 2), refused=(409, 422))
         assert open_loans(server, platform, tenant, customer) == ["onboarding"]
+
+
+def test_an_application_right_after_another_is_counted_before_the_read_model_shows_the_first(
+    platform: Any, server: str
+) -> None:
+    # the count adds what was committed under it and not projected yet: nobody waits for the read model
+    tenant = make_tenant(platform)
+    product = make_product(server, tenant, max_active_loans=2)
+    loans: Loans = platform.get(Loans)
+    for _ in range(ROUNDS):
+        customer = borrower(platform, tenant)
+        for _ in range(2):
+            loans.create(tenant.brand_id, customer, product, "50000", 12)
+        with pytest.raises(InvalidInput) as refused:
+            loans.create(tenant.brand_id, customer, product, "50000", 12)
+        assert "open loan" in str(refused.value)
+        assert open_loans(server, platform, tenant, customer) == ["onboarding", "onboarding"]
 
 
 def test_many_applications_of_other_borrowers_at_once_are_all_recorded(platform: Any, server: str) -> None:

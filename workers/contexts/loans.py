@@ -13,6 +13,7 @@ from uuid import UUID
 
 import structlog
 
+from adapters.loan_book import LoanBookCounts
 from adapters.loan_checkpoints import LoanCheckpoints
 from adapters.named_locks import NamedLocks
 from adapters.postgres import Database
@@ -39,7 +40,7 @@ from domain.loans.bre_policy import brand_policy
 from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.loan import Loan
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
-from domain.loans.parties import CreditFactsSource, proposed_emi
+from domain.loans.parties import CreditFactsSource, borrower_count, coupon_count, proposed_emi
 from domain.onboarding.application import Onboarding
 from domain.onboarding.steps import Step
 from domain.products.application import Products
@@ -48,7 +49,6 @@ from domain.shared.errors import Conflict, DomainError, NotFound
 from projections.applicant_checks import ApplicantChecks
 from projections.blocklist import BlocklistQueries
 from projections.bre_history import BreHistoryQueries
-from projections.engine import ProjectionEngine
 from projections.loan_agreements import AgreementQueries, LoanAgreementsView
 from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanQueries
@@ -226,39 +226,36 @@ class BrandApplicantFacts:
         )
 
 
-#: How long a command waits for another holding the same count (a borrower's open loans, a coupon's uses), and how
-#: long the holder waits for the loans read model to show what it committed before letting go.
+#: How long a command waits for another holding the same count (a borrower's open loans, a coupon's uses).
 COUNT_HOLD_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
 class HeldLoanBook:
-    """The loans context's `LoanBook`: counts from the loans read model, held by named locks shared by every process
-    on the database. A holder lets go only once `read.loans` shows what it committed (or after COUNT_HOLD_SECONDS,
-    logged), so the next holder's count includes it."""
+    """The loans context's `LoanBook`: counts from the loans read model plus what holders committed that it does not
+    show yet (adapters/loan_book.py), held by named locks shared by every process on the database."""
 
-    queries: LoanQueries
+    counts: LoanBookCounts
     locks: NamedLocks
-    kit: Any  # the projection engine is built after the applications: looked up at use
 
     def coupon_uses(self, brand_id: UUID, product_id: UUID, code: str) -> int:
-        return self.queries.coupon_uses(brand_id, product_id, code)
+        return self.counts.coupon_uses(brand_id, product_id, code, _held(brand_id, coupon_count(product_id, code)))
 
     def open_loans(self, brand_id: UUID, customer_id: UUID) -> int:
-        return self.queries.open_loans(brand_id, customer_id)
+        return self.counts.open_loans(brand_id, customer_id, _held(brand_id, borrower_count(customer_id)))
 
     @contextmanager
     def exclusive(self, brand_id: UUID, counts: Sequence[str]) -> Iterator[Callable[[int], None]]:
         def busy() -> Exception:
             return Conflict("another application of this borrower or coupon is being recorded right now; try again")
 
-        with self.locks.holding([f"loan-book:{brand_id}:{c}" for c in counts], COUNT_HOLD_SECONDS, busy):
-            yield self._shown
+        names = [_held(brand_id, count) for count in counts]
+        with self.locks.holding(names, COUNT_HOLD_SECONDS, busy):
+            yield lambda position: self.counts.note(names, position)
 
-    def _shown(self, position: int) -> None:
-        engine: ProjectionEngine = self.kit.get(ProjectionEngine)
-        if not engine.wait_for(Loans.name, position, COUNT_HOLD_SECONDS, projections=(LoanViews.name,)):
-            log.warning("loans.book_behind", position=position)
+
+def _held(brand_id: UUID, count: str) -> str:
+    return f"loan-book:{brand_id}:{count}"
 
 
 @dataclass(frozen=True)
@@ -296,7 +293,7 @@ def _loans(kit: Kit) -> Loans:
         env=kit.env,
         clock=kit.clock,
         parties=BrandLoanParties(kit.get(Identity), customers, queries, BlocklistQueries(kit.get(Database).pool)),
-        book=HeldLoanBook(queries, kit.get(NamedLocks), kit),
+        book=HeldLoanBook(LoanBookCounts(pool, LoanViews.name), kit.get(NamedLocks)),
         # Bureau and statement facts come from the verification context's read model.
         facts=BrandApplicantFacts(
             customers,
