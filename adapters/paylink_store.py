@@ -10,11 +10,18 @@ The repayment itself is recorded on the Loan (its events); these rows only map g
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+
+from adapters.named_locks import NamedLocks
+
+#: How long a mandate registration waits for another of the same loan (which holds it through its gateway call).
+MANDATE_HOLD_SECONDS = 15.0
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.payment_links (
@@ -146,6 +153,7 @@ class PaylinkStore:
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
+        self._locks = NamedLocks(pool)
         self.setup()
 
     def setup(self) -> None:
@@ -202,6 +210,14 @@ class PaylinkStore:
             )
 
     # Mandates --------------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def registering(self, loan_id: UUID, busy: Callable[[], Exception]) -> Iterator[None]:
+        """Hold the loan's mandate registration (a named lock shared by every process) while the caller checks the
+        loan has no live mandate, registers one at the gateway and adds it: a second registration waits and then
+        sees the first (`busy()` when it waits over MANDATE_HOLD_SECONDS)."""
+        with self._locks.holding([f"mandate-registration:{loan_id}"], MANDATE_HOLD_SECONDS, busy):
+            yield
 
     def add_mandate(self, mandate: Mandate) -> None:
         """Remember a registered mandate."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
@@ -509,9 +509,11 @@ class ProjectionEngine:
     #: there (a runner in another process, a rebuild elsewhere).
     POLL_SECONDS = 0.05
 
-    def wait_for(self, source: str, position: int, timeout: float = 5.0) -> bool:
-        """Block until every running projection of `source` (a source application's name) has reached `position`
-        (read-your-writes); KeyError for a name that is not a source.
+    def wait_for(
+        self, source: str, position: int, timeout: float = 5.0, projections: Collection[str] | None = None
+    ) -> bool:
+        """Block until every running projection of `source` (a source application's name) - or only those of it named
+        in `projections` - has reached `position` (read-your-writes); KeyError for a name that is not a source.
 
         The answer is always the tracking table's (a rebuild elsewhere may have moved a position back). Between
         reads the wait sleeps until the in-process batches have committed `position` for every projection the last
@@ -522,7 +524,11 @@ class ProjectionEngine:
         if source not in self.applications:
             # A projection's name here (e.g. "activity_customers") would match no projection and "catch up" at once.
             raise KeyError(f"{source!r} is not a source application (one of {sorted(self.applications)})")
-        names = [p.name for p in self.projections.values() if p.source == source]
+        names = [
+            p.name
+            for p in self.projections.values()
+            if p.source == source and (projections is None or p.name in projections)
+        ]
         deadline = time.monotonic() + timeout
         while True:
             # Noted before the read: a batch committed after it (even before the sleep below begins) shows as a

@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 
 from domain.loans.application import Loans
 from domain.loans.loan import Loan, Transitioned
+from domain.loans.states import CLOSED as CLOSED_STATES
 from domain.loans.states import LoanStatus
 from projections.bre_history import BRE_HISTORY_DDL, BRE_HISTORY_TABLE
 from projections.insight_indexes import LOAN_SEARCH_DDL
@@ -23,10 +24,7 @@ from projections.projection import Change, Insert, Write, handles
 L = Loan
 
 #: Statuses that hold no open application or loan (counted neither for max_active_loans nor for workload).
-CLOSED = tuple(
-    s.value for s in (LoanStatus.REJECTED, LoanStatus.CANCELLED, LoanStatus.COMPLETED, LoanStatus.SETTLED,
-                      LoanStatus.WRITTEN_OFF)
-)  # fmt: skip
+CLOSED = tuple(sorted(s.value for s in CLOSED_STATES))
 
 
 class LoanViews(LoanRecoveryViews):

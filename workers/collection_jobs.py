@@ -204,10 +204,14 @@ def sweep(port: SweepPort, brand_id: UUID, day: date) -> dict[str, int]:
     port.engine.caught_up(Loans.name, 120, f"collections sweep of {day.isoformat()}")
     port.engine.caught_up(Collections.name, 120, f"collections sweep of {day.isoformat()}")
     settings = port.identity.settings(brand_id)
-    with port.db.pool.connection() as conn:
-        moves = plan_moves(conn, brand_id, day, settings.pre_collection_window_days, settings.auto_allocate_collections)
-        paid = promises_due(conn, brand_id, day)
-    collections.record_moves(brand_id, day, moves)
+    # The moves restate every case's assignee as planned from the read model: a manager's reallocation recorded
+    # between the plan and the moves would be undone, so the brand's assignments are held from one to the other.
+    with collections.assignments(brand_id) as shown:
+        with port.db.pool.connection() as conn:
+            window, auto = settings.pre_collection_window_days, settings.auto_allocate_collections
+            moves = plan_moves(conn, brand_id, day, window, auto)
+            paid = promises_due(conn, brand_id, day)
+        shown(collections.record_moves(brand_id, day, moves))
     judged = collections.judge_promises(brand_id, day, paid) if paid else 0
     counts = {
         "moves": len(moves),

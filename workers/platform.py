@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar, cast
 import structlog
 
 from adapters.mailer import MailSettings, SmtpMailer
+from adapters.named_locks import NamedLocks
 from adapters.operational import OperationalStore
 from adapters.outbound import OutboundPolicy
 from adapters.postgres import Database, eventsourcing_env
@@ -93,6 +94,7 @@ class Platform:
         self._provide(Database, db)
         self._provide(Clock, clock)  # type: ignore[type-abstract]
         self._provide(OperationalStore, ops)
+        self._provide(NamedLocks, NamedLocks(db.pool))  # one set of the process's thread stripes for every holder
         self._provide(RunBell, self.bell)
         self._provide(OutboundPolicy, OutboundPolicy.from_env())
         self._provide(SmtpMailer, SmtpMailer(mail or MailSettings.from_env()))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from adapters.named_locks import NamedLocks
 from api.services.reloans import ReloanDesk
 from domain.identity.application import Identity
 from domain.jobs.application import JobDefinition
@@ -34,6 +35,7 @@ class ReloanJobPort:
     identity: Identity
     queries: ReloanOfferQueries
     engine: ProjectionEngine
+    locks: NamedLocks
 
 
 def run(port: ReloanJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
@@ -44,7 +46,7 @@ def run(port: ReloanJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str
         return
     port.engine.caught_up(Loans.name, 60, "re-loan offers")
     port.engine.caught_up(ReloanOffers.name, 60, "re-loan offers")
-    desk = ReloanDesk(port.loans, port.offers, port.identity)
+    desk = ReloanDesk(port.loans, port.offers, port.identity, port.locks)
     loan_ids = port.queries.closed_without_offer(brand_id, job_run.settings.batch_size)
     made = sum(1 for loan_id in loan_ids if desk.offer_for(brand_id, loan_id) is not None)
     yield BatchCounts(processed=len(loan_ids), succeeded=made, skipped=len(loan_ids) - made), None

@@ -153,7 +153,8 @@ def _form_action(use: str) -> Any:
                 brand, loan_id, form_text(request, "sanctioned_amount"), form_text(request, "remarks")
             ),
             "reject": lambda: loans.reject(
-                brand, loan_id, form_text(request, "reason_code"), form_text(request, "remarks")
+                brand, loan_id, form_text(request, "reason_code"), form_text(request, "remarks"),
+                sanctioning=principal.holds(*SANCTION),
             ),
             "reactivate": lambda: loans.reactivate(brand, loan_id, form_text(request, "reason")),
             "escalate": lambda: loans.escalate(brand, loan_id, form_text(request, "reason")),
@@ -163,10 +164,6 @@ def _form_action(use: str) -> Any:
         }  # fmt: skip
         if use == "send-back" and form_text(request, "to") == "cx" and not principal.holds(*SANCTION):
             return await loan_page_with_error(request, port, principal, loan_id, "sending back to the CX is the SM's")
-        if use == "reject" and not _may_reject(port, principal, loan_id):
-            return await loan_page_with_error(
-                request, port, principal, loan_id, "rejecting a CX-approved loan is the SM's"
-            )
         try:
             result = await act(principal, work[use])
         except DomainError as exc:
@@ -180,11 +177,6 @@ def _form_action(use: str) -> Any:
 def _sanctions(permissions: dict[str, str]) -> bool:
     level = permissions.get(Permission.SANCTION_MANAGER.value)
     return level is not None and Level(level).covers(Level.WRITE)
-
-
-def _may_reject(port: DecisionPagesPort, principal: Principal, loan_id: UUID) -> bool:
-    loan = port.queries.loan(principal.brand_id, loan_id)
-    return loan is None or loan.status != "cx_approved" or principal.holds(*SANCTION)
 
 
 PAGES = pages(

@@ -47,8 +47,8 @@ async def offer_action(request: Request, port: ReloanPort, principal: Principal)
         if action == "accept":
             return port.desk.accept(principal.brand_id, offer_id)
         if action == "reject":
-            return port.offers.reject(principal.brand_id, offer_id, reason)
-        return port.offers.cancel(principal.brand_id, offer_id, reason)
+            return port.desk.reject(principal.brand_id, offer_id, reason)
+        return port.desk.cancel(principal.brand_id, offer_id, reason)
 
     try:
         result = await act(principal, run)

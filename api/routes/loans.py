@@ -20,7 +20,7 @@ from api.services.disbursal_views import DisbursementBlock, DisbursementBlocks
 from api.services.servicing_fields import servicing_fields
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
-from domain.loans.loan import Check, LoanNotFound
+from domain.loans.loan import Check, LoanNotFound, SanctionRequired
 from domain.loans.states import LoanStatus
 from domain.shared.values import Money, WholeNumber
 from projections.loan_agreements import AgreementQueries
@@ -352,12 +352,16 @@ def cancel_loan(ctx: Context[LoanPort]) -> Reply:
 
 def reject_loan(ctx: Context[LoanPort]) -> Reply:
     body: RejectIn = ctx.body
-    current = ctx.port.queries.loan(ctx.brand_id, ctx.path["loan_id"])
-    sanctioning = (Permission.SANCTION_MANAGER, Level.WRITE)
-    if current is not None and current.status == LoanStatus.CX_APPROVED and not ctx.principal.holds(*sanctioning):
+    # Decided by the aggregate on the state the rejection commits against (not the read model, which may not show
+    # a CX approval landing meanwhile): a CX's reject never lands on a CX-approved loan.
+    sanctioning = ctx.principal.holds(Permission.SANCTION_MANAGER, Level.WRITE)
+    try:
+        result = ctx.port.loans.reject(
+            ctx.brand_id, ctx.path["loan_id"], body.reason_code, body.remarks, sanctioning=sanctioning
+        )
+    except SanctionRequired:
         raise HttpProblem(403, "rejecting a CX-approved loan needs SANCTION_MANAGER at WRITE", "forbidden",
-                          permission=Permission.SANCTION_MANAGER.value, level=Level.WRITE.value)  # fmt: skip
-    result = ctx.port.loans.reject(ctx.brand_id, ctx.path["loan_id"], body.reason_code, body.remarks)
+                          permission=Permission.SANCTION_MANAGER.value, level=Level.WRITE.value) from None  # fmt: skip
     return _written(ctx, result)
 
 

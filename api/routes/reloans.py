@@ -10,6 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters.named_locks import NamedLocks
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.services.reloans import ReloanDesk
 from domain.identity.application import Identity
@@ -32,11 +33,12 @@ class ReloanPort:
     loans: Loans
     identity: Identity
     queries: ReloanOfferQueries
+    locks: NamedLocks
 
     @property
     def desk(self) -> ReloanDesk:
         """Offers across contexts."""
-        return ReloanDesk(self.loans, self.offers, self.identity)
+        return ReloanDesk(self.loans, self.offers, self.identity, self.locks)
 
 
 class OffersQuery(BaseModel):
@@ -110,13 +112,13 @@ def accept_offer(ctx: Context[ReloanPort]) -> Reply:
 
 def reject_offer(ctx: Context[ReloanPort]) -> Reply:
     body: ReasonIn = ctx.body
-    result = ctx.port.offers.reject(ctx.brand_id, ctx.path["offer_id"], body.reason)
+    result = ctx.port.desk.reject(ctx.brand_id, ctx.path["offer_id"], body.reason)
     return ctx.written(result, ReloanOffers.name, lambda: _offer(ctx, result.id))
 
 
 def cancel_offer(ctx: Context[ReloanPort]) -> Reply:
     body: ReasonIn = ctx.body
-    result = ctx.port.offers.cancel(ctx.brand_id, ctx.path["offer_id"], body.reason)
+    result = ctx.port.desk.cancel(ctx.brand_id, ctx.path["offer_id"], body.reason)
     return ctx.written(result, ReloanOffers.name, lambda: _offer(ctx, result.id))
 
 

@@ -89,17 +89,24 @@ class Mandates:
         loan = self.loans.get(brand_id, loan_id)
         if loan.status not in SERVICING:
             raise Conflict(f"a mandate needs a serviced loan; this one is {loan.status}", status=str(loan.status))
-        if any(m.state in ("registered", "active") for m in self.store.mandates(brand_id, loan_id)):
-            raise Conflict("the loan has a mandate registered or active; revoke it first")
-        mandate_id = uuid.uuid4()
-        made = self._client(brand_id).register(
-            upi, limit, frequency, reference=str(mandate_id), callback_url=callback_url,
-            caller=Caller(brand_id, loan.customer_id),
-        )  # fmt: skip
-        now = self.clock.now()
-        mandate = Mandate(mandate_id, brand_id, loan_id, upi, limit, frequency, made.mandate_id, "registered", None,
-                          now, now)  # fmt: skip
-        self.store.add_mandate(mandate)
+
+        def busy() -> Exception:
+            return Conflict("another mandate of this loan is being registered right now; try again")
+
+        # One live mandate a loan: the check, the gateway's registration and the row are one step for the loan, so
+        # two registrations at once cannot both find none (nor leave a second mandate at the gateway).
+        with self.store.registering(loan_id, busy):
+            if any(m.state in ("registered", "active") for m in self.store.mandates(brand_id, loan_id)):
+                raise Conflict("the loan has a mandate registered or active; revoke it first")
+            mandate_id = uuid.uuid4()
+            made = self._client(brand_id).register(
+                upi, limit, frequency, reference=str(mandate_id), callback_url=callback_url,
+                caller=Caller(brand_id, loan.customer_id),
+            )  # fmt: skip
+            now = self.clock.now()
+            mandate = Mandate(mandate_id, brand_id, loan_id, upi, limit, frequency, made.mandate_id, "registered",
+                              None, now, now)  # fmt: skip
+            self.store.add_mandate(mandate)
         return mandate, made.approval_url
 
     def mandate(self, brand_id: UUID, mandate_id: UUID) -> Mandate:

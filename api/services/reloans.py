@@ -6,21 +6,26 @@ goes through the funnel's remaining steps only)."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from uuid import UUID
 
+from adapters.named_locks import NamedLocks
 from domain.identity.application import Identity
 from domain.loans import bre
 from domain.loans.application import Loans
 from domain.loans.loan import Channel, Loan
 from domain.loans.servicing_events import DayClosed
 from domain.loans.states import LoanStatus
-from domain.reloans.application import ReloanOffers
+from domain.reloans.application import ReloanOffers, application_id
 from domain.reloans.offer import OfferStatus
 from domain.shared.application import CommandResult
 from domain.shared.errors import Conflict
 
 NPA = "NPA"
+#: How long a decision on an offer waits for another on the same offer (an accept holds it while it starts the
+#: application, which may wait on the borrower's count itself).
+DECIDING_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class ReloanDesk:
     loans: Loans
     offers: ReloanOffers
     identity: Identity
+    locks: NamedLocks
 
     def ineligible(self, brand_id: UUID, loan: Loan) -> str | None:
         """Why the closed loan earns no offer, or None when it does."""
@@ -66,11 +72,34 @@ class ReloanDesk:
 
     def accept(self, brand_id: UUID, offer_id: UUID, channel: Channel = Channel.STAFF) -> CommandResult:
         """The borrower accepts: an application for the offered amount and tenure is started on the same product and
-        the offer approved with it (409 unless pending)."""
-        offer = self.offers.get(brand_id, offer_id)
-        if offer.status is not OfferStatus.PENDING:
-            raise Conflict(f"cannot accept a re-loan offer that is {offer.status.value}", id=str(offer_id))
-        started = self.loans.create(
-            brand_id, offer.customer_id, offer.product_id, offer.amount, offer.tenure, None, channel
-        )
-        return self.offers.approve(brand_id, offer_id, started.id)
+        the offer approved with it (409 unless pending). The application's id is the offer's own
+        (`application_id`): of two accepts at once the second cannot start another (409), and an accept whose
+        approval failed after the application was started approves that one when retried. The offer is held
+        (`deciding`) from its check to its approval, so a rejection or withdrawal at the same moment comes before
+        (nothing started) or after (409), never between the application and the approval."""
+        with self._deciding(offer_id):
+            offer = self.offers.get(brand_id, offer_id)
+            if offer.status is not OfferStatus.PENDING:
+                raise Conflict(f"cannot accept a re-loan offer that is {offer.status.value}", id=str(offer_id))
+            started = application_id(offer.id)
+            if self.loans.find(started) is None:
+                self.loans.create(
+                    brand_id, offer.customer_id, offer.product_id, offer.amount, offer.tenure, None, channel, started
+                )
+            return self.offers.approve(brand_id, offer_id, started)
+
+    def reject(self, brand_id: UUID, offer_id: UUID, reason: str) -> CommandResult:
+        """The borrower declines (409 unless pending), the offer held as `accept` holds it."""
+        with self._deciding(offer_id):
+            return self.offers.reject(brand_id, offer_id, reason)
+
+    def cancel(self, brand_id: UUID, offer_id: UUID, reason: str) -> CommandResult:
+        """Staff withdraw the offer (409 unless pending), the offer held as `accept` holds it."""
+        with self._deciding(offer_id):
+            return self.offers.cancel(brand_id, offer_id, reason)
+
+    def _deciding(self, offer_id: UUID) -> AbstractContextManager[None]:
+        def busy() -> Exception:
+            return Conflict("the re-loan offer is being decided right now; try again", id=str(offer_id))
+
+        return self.locks.holding([f"reloan-offer:{offer_id}"], DECIDING_SECONDS, busy)

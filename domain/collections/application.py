@@ -3,7 +3,8 @@ batches the close-of-business sweep records (`workers/collection_jobs.py` decide
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -64,6 +65,12 @@ class CollectionParties(Protocol):
     def owed(self, brand_id: UUID, loan_id: UUID, on: date) -> Owed:
         """What the loan owes on `on` (its payoff as of that date, ...); InvalidValue naming `date` for a date too
         far ahead to quote."""
+        ...
+
+    def assignments(self, brand_id: UUID) -> AbstractContextManager[Callable[[int], None]]:
+        """Hold the brand's case assignments for one command that reads them and records moves: another waits until
+        it ends (a Conflict when it waits too long). Call the yielded function with the log position of the moves
+        recorded: `open_cases` shows them before the hold ends, so the next holder moves from there."""
         ...
 
 
@@ -185,13 +192,26 @@ class Collections(ContextApplication):
         record.move_to_post(why[:500])
         return self.commit(record)
 
+    def assignments(self, brand_id: UUID) -> AbstractContextManager[Callable[[int], None]]:
+        """The hold on the brand's case assignments (`CollectionParties.assignments`), for the sweep, which plans
+        its moves from the read model as a reallocation does."""
+        return self._parties().assignments(brand_id)
+
     def reallocate(self, brand_id: UUID, loan_ids: Sequence[UUID], staff_id: UUID, day: date) -> CommandResult:
-        """Move loans in collections to `staff_id` (who must hold the write permission of each loan's stage)."""
+        """Move loans in collections to `staff_id` (who must hold the write permission of each loan's stage). The
+        brand's assignments are held from reading them to the commit: of two reallocations at once the second moves
+        from where the first left each loan (its `previous` is true), never from what both read."""
         wanted = list(dict.fromkeys(loan_ids))
         if not wanted:
             raise InvalidValue("loan_ids", "name at least one loan")
         if len(wanted) > 1000:
             raise InvalidValue("loan_ids", "at most 1000 loans at a time")
+        with self._parties().assignments(brand_id) as shown:
+            result = self._reallocate(brand_id, wanted, staff_id, day)
+            shown(result.position)
+        return result
+
+    def _reallocate(self, brand_id: UUID, wanted: list[UUID], staff_id: UUID, day: date) -> CommandResult:
         cases = self._parties().open_cases(brand_id, wanted)
         missing = [str(i) for i in wanted if i not in cases]
         if missing:

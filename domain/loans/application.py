@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from domain.loans import bre
 from domain.loans.application_decisions import DecisionUseCases
@@ -23,12 +23,15 @@ from domain.loans.parties import (
     BorrowerContact,
     LoanBook,
     LoanParties,
+    borrower_count,
+    coupon_count,
     open_loans_refusal,
     proposed_emi,
 )
 from domain.loans.pricing import Pricing, price
 from domain.loans.states import LoanStatus
 from domain.loans.terms import LoanKind
+from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, FieldChecks, FieldError, InvalidInput, InvalidValue, NotFound
@@ -121,10 +124,36 @@ class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCase
         tenure: int,
         coupon_code: str | None = None,
         channel: Channel = Channel.STAFF,
+        loan_id: UUID | None = None,
     ) -> CommandResult:
         """Start an application (onboarding) priced with the product's current version; 422 naming each field
         that breaks a rule (borrower, product active, amount and tenure in range, coupon valid and not used up,
-        the borrower's open loans under the product's maximum)."""
+        the borrower's open loans under the product's maximum). The borrower's count and the coupon's are held from
+        the check to the commit, so two applications at once cannot both pass either. `loan_id` (default: a new
+        one) names the application; an id already taken is a 409 (ConcurrentModification) and records nothing."""
+        counts = [borrower_count(customer_id)]
+        if coupon_code is not None:
+            counts.append(coupon_count(product_id, coupon_code.strip().upper()))
+        with self.book.exclusive(brand_id, counts) as counted:
+            loan = self._application(
+                loan_id or uuid4(), brand_id, customer_id, product_id, amount, tenure, coupon_code, channel
+            )
+            result = self.commit(loan)
+            counted(result.position)
+        return result
+
+    def _application(
+        self,
+        loan_id: UUID,
+        brand_id: UUID,
+        customer_id: UUID,
+        product_id: UUID,
+        amount: Decimal | str | int,
+        tenure: int,
+        coupon_code: str | None,
+        channel: Channel,
+    ) -> Loan:
+        """The new application `create` commits, every rule checked (InvalidInput naming each field)."""
         checks = FieldChecks()
         if not self.parties.has_borrower(brand_id, customer_id):
             checks.errors.append(FieldError("customer_id", "no borrower with this id in the brand"))
@@ -155,7 +184,9 @@ class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCase
         checks.raise_if_any()
         assert product is not None and value is not None and pricing is not None
         numbers: NumberSeries = self._need(self._numbers, "number series")
-        loan = Loan(
+        return with_id(
+            Loan,
+            loan_id,
             brand_id=brand_id,
             customer_id=customer_id,
             product_id=product.id,
@@ -168,7 +199,6 @@ class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCase
             pricing=pricing,
             instalment=proposed_emi(product, value, tenure),
         )
-        return self.commit(loan)
 
     def submit(self, brand_id: UUID, loan_id: UUID) -> CommandResult:
         """Run the product's BRE over the applicant's facts: pending (then auto-allocated when the brand says so)
@@ -233,8 +263,11 @@ class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCase
         loan.cancel(why)
         return self.commit(loan)
 
-    def reject(self, brand_id: UUID, loan_id: UUID, reason_code: str, remarks: str) -> CommandResult:
-        """Reject with one of the brand's rejection reason codes (brand settings) and remarks."""
+    def reject(
+        self, brand_id: UUID, loan_id: UUID, reason_code: str, remarks: str, *, sanctioning: bool = True
+    ) -> CommandResult:
+        """Reject with one of the brand's rejection reason codes (brand settings) and remarks; `sanctioning` says
+        whether the caller may reject a CX-approved loan (SANCTION_MANAGER: SanctionRequired otherwise)."""
         checks = FieldChecks()
         code = (reason_code or "").strip().upper()
         label = self.parties.rejection_reason(brand_id, code) if _REASON_CODE.match(code) else None
@@ -245,7 +278,7 @@ class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCase
         assert why is not None and label is not None
         loan = self.get(brand_id, loan_id)
         by_sm = loan.status is LoanStatus.CX_APPROVED
-        loan.reject(code, label, why)
+        loan.reject(code, label, why, sanctioning=sanctioning)
         result = self.commit(loan)
         if by_sm and self.contact is not None:  # the SM's reason code is communicated to the borrower
             self.contact.rejected(brand_id, loan.customer_id, loan.loan_number, label)

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from domain.loans.loan_events import Cam, SalaryCredit, SendBackTo
 from domain.loans.money import parse_money, parse_rate
-from domain.loans.parties import open_loans_refusal, proposed_emi
+from domain.loans.parties import borrower_count, coupon_count, open_loans_refusal, proposed_emi
 from domain.loans.pricing import Pricing, price
 from domain.loans.terms import LoanKind, LoanTerms
 from domain.onboarding.steps import STEPS, Step
@@ -183,12 +183,25 @@ class DecisionUseCases:
         """LOAN_REACTIVATE: a rejected or cancelled loan back to pending, the reason being the recorded approval."""
         why = reason_text(reason)
         loan = self.get(brand_id, loan_id)
-        loan.reactivate(why)
-        # Back to pending, the application is open again: the product's limit on open loans holds as at creation.
-        limit = self.catalogue.current(brand_id, loan.product_id).max_active_loans
-        if refusal := open_loans_refusal(self.book, brand_id, loan.customer_id, limit):
-            raise Conflict(refusal, customer_id=str(loan.customer_id), max_active_loans=limit)
-        return self.commit(loan)
+        # Back to pending, the application is open again: the product's limit on open loans holds as at creation,
+        # and so does its coupon's `max_uses` (a cancelled or rejected application freed its use), each count held
+        # from the check to the commit (as `create` holds them).
+        counts = [borrower_count(loan.customer_id)]
+        if loan.coupon_code:
+            counts.append(coupon_count(loan.product_id, loan.coupon_code))
+        with self.book.exclusive(brand_id, counts) as counted:
+            loan.reactivate(why)
+            limit = self.catalogue.current(brand_id, loan.product_id).max_active_loans
+            if refusal := open_loans_refusal(self.book, brand_id, loan.customer_id, limit):
+                raise Conflict(refusal, customer_id=str(loan.customer_id), max_active_loans=limit)
+            coupon = self.catalogue.coupon(brand_id, loan.product_id, loan.coupon_code) if loan.coupon_code else None
+            if coupon is not None and coupon.max_uses is not None:
+                if self.book.coupon_uses(brand_id, loan.product_id, coupon.code) >= coupon.max_uses:
+                    raise Conflict(f"the coupon {coupon.code} has been used its {coupon.max_uses} time(s) since",
+                                   coupon_code=coupon.code, max_uses=coupon.max_uses)  # fmt: skip
+            result = self.commit(loan)
+            counted(result.position)
+        return result
 
     def _sanction_pricing(self, brand_id: UUID, loan: Loan, product: ProductVersion, amount: Decimal) -> Pricing:
         coupon = self.catalogue.coupon(brand_id, loan.product_id, loan.coupon_code) if loan.coupon_code else None

@@ -44,6 +44,10 @@ class LoanNotFound(NotFound):
     """Raised when no loan has the id within the caller's brand."""
 
 
+class SanctionRequired(Conflict):
+    """Raised when a CX-approved loan is rejected by someone who may not decide as the Sanction Manager."""
+
+
 class Channel(StrEnum):
     """Who started the application: the borrower (web/app funnel) or staff on their behalf."""
 
@@ -69,11 +73,15 @@ class AssignedBy(StrEnum):
 ASSIGNABLE = CANCELLABLE
 
 
-__all__ = ["AssignedBy", "Channel", "Check", "Loan", "LoanNotFound", "Transitioned"]
+__all__ = ["AssignedBy", "Channel", "Check", "Loan", "LoanNotFound", "SanctionRequired", "Transitioned"]
 
 
 class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
     """A loan of one brand's borrower, priced with one product version; its status moves only by events."""
+
+    #: Passed in: random for an application started by staff or the borrower, derived from the offer for the one a
+    #: re-loan offer starts (so accepting the offer twice at once cannot start two).
+    id: UUID
 
     class Created(Aggregate.Created):
         """An application was started (status onboarding)."""
@@ -346,8 +354,14 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
     def _cancelled(self, status: LoanStatus, reason: str) -> None:
         self.status = status
 
-    def reject(self, reason_code: str, label: str, remarks: str) -> None:
-        """Reject with one of the brand's reason codes (`label` its text) and remarks."""
+    def reject(self, reason_code: str, label: str, remarks: str, *, sanctioning: bool = True) -> None:
+        """Reject with one of the brand's reason codes (`label` its text) and remarks. A CX-approved loan is the
+        Sanction Manager's to reject: `sanctioning` False (the caller may not sanction) refuses it, on the state
+        this command commits against, so a CX's reject meant for a pending loan never lands on one approved
+        meanwhile."""
+        if self.status is S.CX_APPROVED and not sanctioning:
+            raise SanctionRequired("rejecting a CX-approved loan is the Sanction Manager's decision",
+                                   status=str(self.status))  # fmt: skip
         target = check_transition(self.status, S.REJECTED)
         self._rejected(
             status=target, reason=label, reason_code=reason_code, remarks=remarks, previous_status=self.status

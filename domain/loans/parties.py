@@ -11,6 +11,8 @@ The domain never imports another context's application: `Loans` is given
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -88,7 +90,8 @@ class BorrowerContact(Protocol):
 
 
 class LoanBook(Protocol):
-    """Counts over the brand's applications (the loans read model)."""
+    """Counts over the brand's applications (the loans read model), and the hold a command keeps on them while it
+    checks a limit and commits."""
 
     def coupon_uses(self, brand_id: UUID, product_id: UUID, code: str) -> int:
         """Applications of the brand using the coupon, not cancelled or rejected."""
@@ -97,6 +100,23 @@ class LoanBook(Protocol):
     def open_loans(self, brand_id: UUID, customer_id: UUID) -> int:
         """The borrower's applications and loans that are neither closed nor refused."""
         ...
+
+    def exclusive(self, brand_id: UUID, counts: Sequence[str]) -> AbstractContextManager[Callable[[int], None]]:
+        """Hold `counts` (`borrower_count`, `coupon_count`) for one command: another command holding any of them
+        waits until this one ends (a Conflict when it waits too long). Call the function it yields with the log
+        position of what the command committed: the book shows it before the hold ends, so the next holder
+        counts it."""
+        ...
+
+
+def borrower_count(customer_id: UUID) -> str:
+    """The name of a borrower's count of open loans, for `LoanBook.exclusive`."""
+    return f"open-loans:{customer_id}"
+
+
+def coupon_count(product_id: UUID, code: str) -> str:
+    """The name of a coupon's count of uses, for `LoanBook.exclusive`."""
+    return f"coupon-uses:{product_id}:{code}"
 
 
 def open_loans_refusal(book: LoanBook, brand_id: UUID, customer_id: UUID, limit: int) -> str | None:

@@ -46,6 +46,8 @@ class LoanStatus(StrEnum):
 S = LoanStatus
 #: The states of a disbursed loan that is still being repaid.
 SERVICING = frozenset({S.ACTIVE, S.PARTIALLY_PAID, S.OVERDUE})
+#: The states that hold no open application or loan (counted neither for `max_active_loans` nor for workload).
+CLOSED = frozenset({S.REJECTED, S.CANCELLED, S.COMPLETED, S.SETTLED, S.WRITTEN_OFF})
 #: Before disbursement a loan may be cancelled (with a reason) from any of these.
 CANCELLABLE = frozenset({S.ONBOARDING, S.PENDING, S.CX_APPROVED, S.SM_APPROVED, S.APPROVED, S.AWAITING_DISBURSAL})
 

@@ -20,6 +20,12 @@ def offer_id(brand_id: UUID, loan_id: UUID) -> UUID:
     return uuid5(_NAMESPACE, f"{brand_id}:{loan_id}")
 
 
+def application_id(offer: UUID) -> UUID:
+    """The id of the application accepting the offer starts: one per offer, so two accepts at once cannot start two
+    (the second's is already taken: a 409), and an accept retried after a failure finds the one it started."""
+    return uuid5(_NAMESPACE, f"application:{offer}")
+
+
 def _reason(reason: str) -> str:
     clean = clean_text(reason, "reason", multiline=True, min_visible=3, missing="give a reason (at least 3 characters)")
     return " ".join(clean.split())[:500]

@@ -4,7 +4,8 @@ and reallocation, on the in-memory event store."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -62,6 +63,11 @@ class FakeParties:
         """A payoff of 50,000.00 on DAY, growing by 10.00 a day."""
         self.asked.append(on)
         return Owed(Decimal("50000.00") + Decimal("10.00") * (on - DAY).days, "payoff")
+
+    @contextmanager
+    def assignments(self, brand_id: uuid.UUID) -> Iterator[Callable[[int], None]]:
+        """One thread: nothing to hold (the test sets `cases` itself)."""
+        yield lambda position: None
 
 
 @pytest.fixture

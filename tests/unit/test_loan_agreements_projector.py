@@ -21,7 +21,7 @@ EXPIRES = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 
 def _signed_and_queued() -> Loan:
     loan = Loan(
-        brand_id=uuid.uuid4(), customer_id=uuid.uuid4(), product_id=uuid.uuid4(), product_version=1,
+        id=uuid.uuid4(), brand_id=uuid.uuid4(), customer_id=uuid.uuid4(), product_id=uuid.uuid4(), product_version=1,
         amount=Decimal("50000.00"), tenure=12, loan_number="DEMO-L-000001", channel=Channel.STAFF,
         pricing=price(Decimal("50000.00"), processing_fee=FEE), instalment=Decimal("4727.98"),
     )  # fmt: skip
@@ -60,7 +60,7 @@ def test_each_event_moves_the_link_and_the_workers_to_do() -> None:
 
 def test_a_cancelled_loan_closes_its_row() -> None:
     loan = Loan(
-        brand_id=uuid.uuid4(), customer_id=uuid.uuid4(), product_id=uuid.uuid4(), product_version=1,
+        id=uuid.uuid4(), brand_id=uuid.uuid4(), customer_id=uuid.uuid4(), product_id=uuid.uuid4(), product_version=1,
         amount=Decimal("50000.00"), tenure=12, loan_number="DEMO-L-000002", channel=Channel.STAFF,
         pricing=price(Decimal("50000.00"), processing_fee=FEE), instalment=Decimal("4727.98"),
     )  # fmt: skip

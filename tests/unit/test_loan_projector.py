@@ -20,7 +20,7 @@ POLICY = BrandPolicy(min_salary=Decimal(15000), min_age=22, max_age=54, rejectio
 
 def _loan() -> Loan:
     return Loan(
-        brand_id=uuid.uuid4(), customer_id=uuid.uuid4(), product_id=uuid.uuid4(), product_version=2,
+        id=uuid.uuid4(), brand_id=uuid.uuid4(), customer_id=uuid.uuid4(), product_id=uuid.uuid4(), product_version=2,
         amount=Decimal("50000.00"), tenure=12, loan_number="DEMO-L-000001", channel=Channel.STAFF,
         pricing=price(Decimal("50000.00"), processing_fee=Fee(kind=AmountKind.PERCENT, value=Decimal(2))),
         instalment=Decimal("4727.98"),

@@ -3,11 +3,16 @@ and managers' reallocation), the contact log, promises to pay and the team view.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from uuid import UUID
 
+import structlog
+
+from adapters.named_locks import NamedLocks
 from adapters.postgres import Database
 from api.pages import collection_team as team_pages
 from api.pages import collections as pages
@@ -22,11 +27,19 @@ from domain.identity.permissions import Level
 from domain.identity.staff import StaffNotFound
 from domain.loans.application import Loans
 from domain.loans.loan import LoanNotFound
+from domain.shared.errors import Conflict
 from projections.collection_dues import CollectionDuesView
 from projections.collection_queries import CollectionQueries
 from projections.collection_team import TeamQueries
 from projections.collections import CollectionViews
+from projections.engine import ProjectionEngine
 from workers.bounded_context import BoundedContext, Kit
+
+log = structlog.get_logger(__name__)
+
+#: How long a reallocation (or the sweep) waits for another holding the brand's case assignments, and how long the
+#: holder waits for the cases read model to show its moves before letting go.
+ASSIGNMENTS_HOLD_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,8 @@ class BrandCollectionParties:
     loans: Loans
     identity: Identity
     queries: CollectionQueries
+    locks: NamedLocks
+    kit: Any  # the projection engine is built after the applications: looked up at use
 
     def loan(self, brand_id: UUID, loan_id: UUID) -> LoanFacts | None:
         try:
@@ -60,10 +75,24 @@ class BrandCollectionParties:
         owing = self.loans.owing(brand_id, loan_id, on, field="date")
         return Owed(owing.amount, owing.what)
 
+    @contextmanager
+    def assignments(self, brand_id: UUID) -> Iterator[Callable[[int], None]]:
+        def busy() -> Exception:
+            return Conflict("the brand's collection cases are being reallocated right now; try again")
+
+        with self.locks.holding([f"collection-assignments:{brand_id}"], ASSIGNMENTS_HOLD_SECONDS, busy):
+            yield self._shown
+
+    def _shown(self, position: int) -> None:
+        engine: ProjectionEngine = self.kit.get(ProjectionEngine)
+        if not engine.wait_for(Collections.name, position, ASSIGNMENTS_HOLD_SECONDS, (CollectionViews.name,)):
+            log.warning("collections.cases_behind", position=position)
+
 
 def _collections(kit: Kit) -> Collections:
+    pool = kit.get(Database).pool
     parties: CollectionParties = BrandCollectionParties(
-        kit.get(Loans), kit.get(Identity), CollectionQueries(kit.get(Database).pool)
+        kit.get(Loans), kit.get(Identity), CollectionQueries(pool), kit.get(NamedLocks), kit
     )
     return Collections(env=kit.env, clock=kit.clock, parties=parties)
 

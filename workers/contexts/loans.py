@@ -3,6 +3,8 @@ disbursal, servicing). The loans context's protocols are answered here from the 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -11,7 +13,9 @@ from uuid import UUID
 
 import structlog
 
+from adapters.loan_book import LoanBookCounts
 from adapters.loan_checkpoints import LoanCheckpoints
+from adapters.named_locks import NamedLocks
 from adapters.postgres import Database
 from adapters.providers.directory import ProviderDirectory
 from api.pages import bre_backtest as backtest_pages
@@ -36,12 +40,12 @@ from domain.loans.bre_policy import brand_policy
 from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.loan import Loan
 from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
-from domain.loans.parties import CreditFactsSource, proposed_emi
+from domain.loans.parties import CreditFactsSource, borrower_count, coupon_count, proposed_emi
 from domain.onboarding.application import Onboarding
 from domain.onboarding.steps import Step
 from domain.products.application import Products
 from domain.providers.calls import Caller
-from domain.shared.errors import DomainError, NotFound
+from domain.shared.errors import Conflict, DomainError, NotFound
 from projections.applicant_checks import ApplicantChecks
 from projections.blocklist import BlocklistQueries
 from projections.bre_history import BreHistoryQueries
@@ -222,6 +226,38 @@ class BrandApplicantFacts:
         )
 
 
+#: How long a command waits for another holding the same count (a borrower's open loans, a coupon's uses).
+COUNT_HOLD_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class HeldLoanBook:
+    """The loans context's `LoanBook`: counts from the loans read model plus what holders committed that it does not
+    show yet (adapters/loan_book.py), held by named locks shared by every process on the database."""
+
+    counts: LoanBookCounts
+    locks: NamedLocks
+
+    def coupon_uses(self, brand_id: UUID, product_id: UUID, code: str) -> int:
+        return self.counts.coupon_uses(brand_id, product_id, code, _held(brand_id, coupon_count(product_id, code)))
+
+    def open_loans(self, brand_id: UUID, customer_id: UUID) -> int:
+        return self.counts.open_loans(brand_id, customer_id, _held(brand_id, borrower_count(customer_id)))
+
+    @contextmanager
+    def exclusive(self, brand_id: UUID, counts: Sequence[str]) -> Iterator[Callable[[int], None]]:
+        def busy() -> Exception:
+            return Conflict("another application of this borrower or coupon is being recorded right now; try again")
+
+        names = [_held(brand_id, count) for count in counts]
+        with self.locks.holding(names, COUNT_HOLD_SECONDS, busy):
+            yield lambda position: self.counts.note(names, position)
+
+
+def _held(brand_id: UUID, count: str) -> str:
+    return f"loan-book:{brand_id}:{count}"
+
+
 @dataclass(frozen=True)
 class LateCatalogue:
     """The products context's catalogue, looked up at first use (it may be constructed after loans)."""
@@ -257,7 +293,7 @@ def _loans(kit: Kit) -> Loans:
         env=kit.env,
         clock=kit.clock,
         parties=BrandLoanParties(kit.get(Identity), customers, queries, BlocklistQueries(kit.get(Database).pool)),
-        book=queries,
+        book=HeldLoanBook(LoanBookCounts(pool, LoanViews.name), kit.get(NamedLocks)),
         # Bureau and statement facts come from the verification context's read model.
         facts=BrandApplicantFacts(
             customers,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -131,6 +133,11 @@ class Book:
     def open_loans(self, brand_id: UUID, customer_id: UUID) -> int:
         return sum(1 for x in self._loans() if x.customer_id == customer_id and not x.status.final
                    and x.status not in (LoanStatus.REJECTED, LoanStatus.CANCELLED, LoanStatus.COMPLETED))  # fmt: skip
+
+    @contextmanager
+    def exclusive(self, brand_id: UUID, counts: Sequence[str]) -> Iterator[Callable[[int], None]]:
+        """One thread: nothing to hold; the counts read the store itself, current at once."""
+        yield lambda position: None
 
 
 @dataclass

@@ -12,6 +12,7 @@ from uuid import UUID
 import pytest
 
 from domain.loans.application import Loans
+from domain.loans.loan import SanctionRequired
 from domain.loans.states import LoanStatus
 from domain.shared.errors import Conflict, InvalidInput
 from tests.application.loans.fakes import BORROWER, BRAND, OTHER, PRODUCT, TODAY, Parties, event_names, fields
@@ -194,6 +195,21 @@ def test_the_sm_rejects_a_cx_approved_loan_with_a_reason_code(loans: Loans) -> N
         "remarks": "bonus is not regular income",
         "by": S.CX_APPROVED,
     }
+
+
+def test_a_reject_without_the_sanction_managers_right_refuses_a_cx_approved_loan_and_records_nothing(
+    loans: Loans,
+) -> None:
+    loan_id = pending(loans)
+    loans.cx_approve(BRAND, loan_id, "90000", "salary supports 90k")  # landed before the CX's reject
+    before = event_names(loans, loan_id)
+    with pytest.raises(SanctionRequired):
+        loans.reject(BRAND, loan_id, "LOW_INCOME", "meant for the pending application", sanctioning=False)
+    assert event_names(loans, loan_id) == before
+    loans.cancel(BRAND, loan_id, "borrower withdrew")  # the product allows one open loan
+    other = pending(loans)  # a pending one is the CX's to reject
+    loans.reject(BRAND, other, "LOW_INCOME", "salary below the policy", sanctioning=False)
+    assert loans.get(BRAND, other).status is S.REJECTED
 
 
 def test_a_sanctioned_loan_cannot_be_rejected(loans: Loans) -> None:

@@ -114,6 +114,22 @@ def test_a_coupon_is_used_at_most_max_uses_times_not_counting_cancelled(
     assert loans.get(BRAND, again.id).coupon_code == "DIWALI"
 
 
+def test_reactivating_an_application_whose_coupon_was_used_up_since_is_refused_and_records_nothing(
+    loans: Loans, catalogue: Catalogue
+) -> None:
+    catalogue.coupons["DIWALI"] = _coupon()
+    catalogue.products[(BRAND, PRODUCT)] = product_version(max_active_loans=5)
+    first = loans.create(BRAND, BORROWER, PRODUCT, "50000", 12, coupon_code="DIWALI").id
+    loans.submit(BRAND, first)
+    loans.cancel(BRAND, first, "borrower changed their mind")  # its use is freed ...
+    loans.create(BRAND, BORROWER, PRODUCT, "50000", 12, coupon_code="DIWALI")  # ... and taken by another
+    before = event_names(loans, first)
+    with pytest.raises(Conflict) as refused:
+        loans.reactivate(BRAND, first, "the borrower came back")
+    assert "used its 1 time" in str(refused.value)
+    assert event_names(loans, first) == before and loans.get(BRAND, first).status is LoanStatus.CANCELLED
+
+
 def test_the_borrower_may_hold_at_most_max_active_loans(loans: Loans) -> None:
     first = loans.create(BRAND, BORROWER, PRODUCT, "50000", 12)
     with pytest.raises(InvalidInput) as refused:

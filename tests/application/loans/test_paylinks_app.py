@@ -6,6 +6,8 @@ repeats, a failed one, forged webhooks; the mandate's states and what the debit 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -89,6 +91,10 @@ class Store:
 
     def add_link(self, link: PaymentLink) -> None:
         self.links_[link.id] = link
+
+    @contextmanager
+    def registering(self, loan_id: UUID, busy: Callable[[], Exception]) -> Iterator[None]:
+        yield  # one thread: nothing to hold
 
     def link(self, brand_id: UUID, link_id: UUID, now: datetime) -> PaymentLink | None:
         found = self.links_.get(link_id)

@@ -29,7 +29,7 @@ def catalogue() -> Catalogue:
 
 
 def _desk(loans: Loans) -> ReloanDesk:
-    return ReloanDesk(loans, cast(ReloanOffers, None), cast(Any, None))  # `ineligible` reads the loans only
+    return ReloanDesk(loans, cast(ReloanOffers, None), cast(Any, None), cast(Any, None))  # `ineligible`: the loans only
 
 
 def _pay_off(loans: Loans, loan_id: Any, reference: str) -> None:
