@@ -13,7 +13,7 @@ from api.request_input import check_ranges
 from domain.covenants.schedule import Frequency
 from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
 from domain.covenants.terms import CovenantType, Operator, Terms
-from domain.shared.values import BusinessDate, Measure
+from domain.shared.values import BusinessDate, Measure, WholeNumber
 
 
 class CovenantIn(BaseModel):
@@ -34,8 +34,8 @@ class CovenantIn(BaseModel):
     start_date: BusinessDate
     first_due_date: BusinessDate
     expiry_date: BusinessDate
-    grace_days: int | None = Field(None, ge=0, le=365)
-    notification_lead_days: int | None = Field(None, ge=0, le=365)
+    grace_days: WholeNumber | None = Field(None, ge=0, le=365)
+    notification_lead_days: WholeNumber | None = Field(None, ge=0, le=365)
     assignee_id: UUID | None = None
     company: str | None = Field(None, max_length=100)
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import InstantOut
 from domain.engagement.templates import Approval, Channel, Kind, Language
+from domain.shared.values import WholeNumber
 
 
 class TemplateIn(BaseModel):
@@ -39,7 +40,7 @@ class ApprovalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     state: Approval
-    version: int | None = Field(None, ge=1, le=1_000_000, description="Default: the latest version")
+    version: WholeNumber | None = Field(None, ge=1, le=1_000_000, description="Default: the latest version")
 
 
 class PreviewIn(BaseModel):

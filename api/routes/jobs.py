@@ -13,7 +13,7 @@ from api.services.jobs import JobBoard, ManualRuns, RunOrder
 from domain.identity.permissions import Level, Permission
 from domain.jobs.application import Jobs
 from domain.jobs.job import JobRunNotFound, JobSettings, RunStatus
-from domain.shared.values import BusinessDate
+from domain.shared.values import BusinessDate, WholeNumber
 from projections.jobs import JobRunQueries
 
 READ = (Permission.JOBS, Level.READ)
@@ -41,7 +41,7 @@ class RunRequest(BaseModel):
     )
     variables: dict[str, str] = Field(default_factory=dict)
     filters: dict[str, str] = Field(default_factory=dict)
-    batch_size: int | None = Field(None, ge=1, le=100_000)
+    batch_size: WholeNumber | None = Field(None, ge=1, le=100_000)
     dry_run: bool = Field(False, description="Compute and report counts without writing anything")
 
 
@@ -52,9 +52,9 @@ class JobSettingsPatch(BaseModel):
 
     cron: str | None = Field(None, max_length=100)
     enabled: bool | None = None
-    batch_size: int | None = Field(None, ge=1, le=100_000)
-    retry_count: int | None = Field(None, ge=0, le=20)
-    retry_interval_seconds: int | None = Field(None, ge=0, le=86_400)
+    batch_size: WholeNumber | None = Field(None, ge=1, le=100_000)
+    retry_count: WholeNumber | None = Field(None, ge=0, le=20)
+    retry_interval_seconds: WholeNumber | None = Field(None, ge=0, le=86_400)
     filters: dict[str, str] | None = None
     variables: dict[str, str] | None = None
 

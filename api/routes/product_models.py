@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.endpoint import InstantOut
 from domain.loans.bre import Rule
 from domain.loans.terms import AmountKind, LoanKind, PenalKind
-from domain.shared.values import BusinessDate, Measure, Money
+from domain.shared.values import BusinessDate, Measure, Money, WholeNumber
 
 _RATE = "a percent: a number or decimal string, 0 to 999.9999 (at most 100 for fees and GST)"
 
@@ -68,15 +68,15 @@ class ProductIn(_Terms):
     type: LoanKind = Field(description="emi: tenure in months; payday: tenure in days")
     min_amount: Money
     max_amount: Money
-    min_tenure: int = Field(ge=-(2**31), le=2**31)
-    max_tenure: int = Field(ge=-(2**31), le=2**31)
+    min_tenure: WholeNumber = Field(ge=-(2**31), le=2**31)
+    max_tenure: WholeNumber = Field(ge=-(2**31), le=2**31)
     annual_percent: Measure | None = Field(None, description=f"emi products: {_RATE}")
     daily_percent: Measure | None = Field(None, description=f"payday products: {_RATE}")
     processing_fee: FeeIn
     convenience_fee: FeeIn | None = Field(None, description="none when left out")
     gst_percent: Measure | None = Field(None, description="18 when left out")
     penal: PenalIn | None = Field(None, description="no penal charges when left out")
-    max_active_loans: int = Field(1, ge=-(2**31), le=2**31)
+    max_active_loans: WholeNumber = Field(1, ge=-(2**31), le=2**31)
     bre_rules: list[RuleIn] = Field(default_factory=list, max_length=20)
 
     def terms(self) -> dict[str, Any]:
@@ -93,15 +93,15 @@ class ProductPatch(_Terms):
     type: LoanKind | None = None
     min_amount: Money | None = None
     max_amount: Money | None = None
-    min_tenure: int | None = Field(None, ge=-(2**31), le=2**31)
-    max_tenure: int | None = Field(None, ge=-(2**31), le=2**31)
+    min_tenure: WholeNumber | None = Field(None, ge=-(2**31), le=2**31)
+    max_tenure: WholeNumber | None = Field(None, ge=-(2**31), le=2**31)
     annual_percent: Measure | None = None
     daily_percent: Measure | None = None
     processing_fee: FeeIn | None = None
     convenience_fee: FeeIn | None = None
     gst_percent: Measure | None = None
     penal: PenalIn | None = None
-    max_active_loans: int | None = Field(None, ge=-(2**31), le=2**31)
+    max_active_loans: WholeNumber | None = Field(None, ge=-(2**31), le=2**31)
     bre_rules: list[RuleIn] | None = Field(None, max_length=20)
 
 
@@ -146,7 +146,7 @@ class CouponIn(BaseModel):
     value: Measure = Field(description="percent of the fee (at most 100) or rupees off it")
     valid_from: BusinessDate
     valid_to: BusinessDate
-    max_uses: int | None = Field(None, ge=-(2**31), le=2**31, description="no limit when left out")
+    max_uses: WholeNumber | None = Field(None, ge=-(2**31), le=2**31, description="no limit when left out")
 
 
 class CouponQuery(BaseModel):

@@ -13,7 +13,7 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from domain.identity.permissions import Level, Permission
 from domain.leads.application import Leads, RatedStaffNotFound
 from domain.leads.rating import Criterion, Metric
-from domain.shared.values import Measure
+from domain.shared.values import Measure, WholeNumber
 from projections.ratings import MatrixRow, RatingQueries
 
 MATRIX_READ = (Permission.BRAND_SETTINGS, Level.READ)
@@ -37,7 +37,7 @@ class CriterionIn(BaseModel):
 
     metric: Metric
     label: str = Field(max_length=100)
-    weight: int = Field(ge=1, le=100)
+    weight: WholeNumber = Field(ge=1, le=100)
     role: str = Field(max_length=60)
     target: Measure = Field(Decimal("1"), gt=0, le=100000)
 
@@ -75,7 +75,7 @@ class RatingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     period: str = Field(max_length=7, description="YYYY-MM")
-    scores: dict[Metric, int] = Field(max_length=10)
+    scores: dict[Metric, WholeNumber] = Field(max_length=10)
     note: str | None = Field(None, max_length=500)
 
 

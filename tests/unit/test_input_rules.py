@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any, get_args, get_origin
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from api.pages.borrower_forms import step_input
 from api.request_input import nests_deeper_than
@@ -26,6 +28,7 @@ from domain.shared.values import (
     text_problem,
     visible_characters,
 )
+from workers.contexts import CONTEXTS
 
 
 @pytest.mark.parametrize(
@@ -225,3 +228,40 @@ def test_a_borrower_forms_number_field_is_read_as_its_plain_digits() -> None:
         with pytest.raises(ValidationError) as refused:
             LoanRequestIn.model_validate(step_input(Step.LOAN_REQUEST, {**form, "tenure": text}))
         assert [e["loc"] for e in refused.value.errors()] == [("tenure",)], text
+
+
+def _integer_fields(model: type[BaseModel], seen: set[type[BaseModel]]) -> Iterator[tuple[type[BaseModel], str, Any]]:
+    """Every field of a request body (and of the models inside it) that holds an int, directly or as a dict's value."""
+    if model in seen:
+        return
+    seen.add(model)
+    for name, field in model.model_fields.items():
+        inner = [a for arg in (field.annotation, *get_args(field.annotation)) for a in (arg, *get_args(arg))]
+        for sub in inner:
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                yield from _integer_fields(sub, seen)
+        if int in inner:
+            yield model, name, field.annotation
+
+
+def test_every_integer_in_a_request_body_is_a_json_integer() -> None:
+    """`true`, "12" or 12.0 where a whole number is asked for (a product's max_active_loans, a job's batch_size, a
+    criterion's weight, ...) is a 422 naming the field, in every operation's body, not a quiet 1 or 12."""
+    seen: set[type[BaseModel]] = set()
+    fields = [f for context in CONTEXTS for ep in context.endpoints if ep.body for f in _integer_fields(ep.body, seen)]
+    assert len(fields) >= 15, fields
+    for model, name, annotation in fields:
+        for raw in (True, "12", 12.0):
+            if get_origin(annotation) is dict:
+                key = next(iter(get_args(annotation)[0]))
+                value, loc = {key.value: raw}, (name, key.value)
+            else:
+                value, loc = raw, (name,)
+            with pytest.raises(ValidationError) as refused:
+                model.model_validate({name: value})
+            assert any(e["loc"][: len(loc)] == loc and e["type"] == "int_type" for e in refused.value.errors()), (
+                model.__name__,
+                name,
+                raw,
+                refused.value.errors(),
+            )
