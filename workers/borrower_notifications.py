@@ -23,6 +23,7 @@ from adapters.message_store import Message
 from api.services.engagement import Engagement
 from api.services.engagement_delivery import PARALLEL, BrandMessaging, Sent, public_base
 from api.services.no_due_links import NoDueLinks
+from api.services.pay_links import PayLinks
 from domain.engagement.defaults import KIND_CHANNELS
 from domain.engagement.templates import DUE_OFFSETS, Channel, Kind
 from domain.jobs.application import JobDefinition
@@ -140,6 +141,8 @@ def _pages(engagement: Engagement, brand: BrandMessaging, kind: Kind, channels: 
     dues = engagement.dues
     base = public_base()
     links = NoDueLinks.configured()
+    pay = PayLinks.configured()
+    now = engagement.clock.now()  # the links of a run expire together
 
     def compose(item: DueItem, templates: _Templates, key: str, channel: Channel, extra: dict[str, object],
                 instalment: int | None) -> Message | None:  # fmt: skip
@@ -147,7 +150,7 @@ def _pages(engagement: Engagement, brand: BrandMessaging, kind: Kind, channels: 
         values: dict[str, object] = {
             "loan_number": item.loan_number, "amount": rupees(item.amount),
             "due_date": item.due_date.strftime("%d %b %Y") if item.due_date else "",
-            "payment_link": f"{base}/apply", **extra,
+            "payment_link": pay.url(base, brand.brand_id, item.loan_id, now), **extra,
         }  # fmt: skip
         return engagement.compose(brand, item.recipient, channel, kind.value, key, template, values,
                                   loan_id=item.loan_id, instalment=instalment)  # fmt: skip

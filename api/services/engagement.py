@@ -22,6 +22,7 @@ from adapters.providers.directory import ProviderDirectory
 from adapters.webhooks import WebhookEvent, WebhookVerifier
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
 from api.services.engagement_delivery import BrandMessaging, Deliveries, Sent, parse_reference, public_base
+from api.services.pay_links import PayLinks
 from domain.engagement.defaults import default_templates
 from domain.engagement.templates import (
     PLACEHOLDERS,
@@ -239,14 +240,18 @@ class Engagement:
         recipient = self._recipient(brand_id, customer_id)
         template = self._pick(brand_id, channel, template_id, kind, recipient.language)
         brand = self.brand(brand_id)
-        # The borrower portal, as the automatic messages link it: a reminder's template with {{payment_link}} is not
-        # sent with the link blank.
-        values: dict[str, object] = {"payment_link": f"{public_base()}/apply", **(variables or {})}
+        # A reminder's template with {{payment_link}} is not sent with the link blank: the loan's payment page, as
+        # the automatic messages link it, or the brand's borrower portal when the message names no loan.
+        values: dict[str, object] = dict(variables or {})
         if loan_id is not None:
             found = self.dues.loan_number(brand_id, loan_id)
             if found is None or found[1] != customer_id:
                 raise InvalidInput([FieldError("loan_id", "not a loan of this borrower")])
             values.setdefault("loan_number", found[0])
+            values.setdefault("payment_link", PayLinks.configured().url(public_base(), brand_id, loan_id,
+                                                                        self.clock.now()))  # fmt: skip
+        else:
+            values.setdefault("payment_link", f"{public_base()}/apply/{self.identity.brand(brand_id).slug}")
         message = self.compose(brand, recipient, channel, (kind or Kind(template.kind)).value, key, template, values,
                                loan_id=loan_id, source=source)  # fmt: skip
         if message is None:

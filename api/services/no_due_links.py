@@ -34,34 +34,31 @@ def _secrets() -> list[str]:
     return found or [DEFAULT_SECRET]
 
 
-def _mac(secret: str, signed: bytes) -> bytes:
-    return hmac.new(secret.encode(), b"ndc" + signed, hashlib.sha256).digest()[:_MAC_BYTES]
+def _mac(secret: str, purpose: bytes, signed: bytes) -> bytes:
+    return hmac.new(secret.encode(), purpose + signed, hashlib.sha256).digest()[:_MAC_BYTES]
 
 
 @dataclass(frozen=True)
-class NoDueLinks:
-    """Makes and opens the signed links (see the module doc)."""
+class LoanLinks:
+    """Signed links that open one thing of one loan without a login until they expire: `purpose` is signed with
+    the ids, so a link made for one purpose (`ndc`: the certificate, `pay`: the payment page) opens nothing else."""
 
-    days: int = DEFAULT_DAYS
-
-    @classmethod
-    def configured(cls) -> NoDueLinks:
-        """With `NDC_LINK_DAYS` from the environment."""
-        return cls(int(os.environ.get("NDC_LINK_DAYS", str(DEFAULT_DAYS))))
+    purpose: bytes
+    path: str
+    days: int
 
     def token(self, brand_id: UUID, loan_id: UUID, now: datetime) -> str:
-        """The signed token of one loan's certificate, valid for `days` from `now`."""
+        """The signed token of one loan, valid for `days` from `now`."""
         expires = int((now + timedelta(days=self.days)).timestamp())
         signed = brand_id.bytes + loan_id.bytes + expires.to_bytes(4, "big")
-        return base64.urlsafe_b64encode(signed + _mac(_secrets()[0], signed)).decode().rstrip("=")
+        return base64.urlsafe_b64encode(signed + _mac(_secrets()[0], self.purpose, signed)).decode().rstrip("=")
 
     def url(self, base: str, brand_id: UUID, loan_id: UUID, now: datetime) -> str:
-        """The borrower's link to the certificate."""
-        return f"{base}{PATH}{self.token(brand_id, loan_id, now)}"
+        """The borrower's link."""
+        return f"{base}{self.path}{self.token(brand_id, loan_id, now)}"
 
-    @staticmethod
-    def open(token: str, now: datetime) -> tuple[UUID, UUID] | None:
-        """(brand id, loan id) of a genuine, unexpired token; None otherwise (constant-time compare)."""
+    def opened(self, token: str, now: datetime) -> tuple[UUID, UUID] | None:
+        """(brand id, loan id) of a genuine, unexpired token of this purpose; None otherwise (constant-time)."""
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):
@@ -69,8 +66,27 @@ class NoDueLinks:
         if len(raw) != 36 + _MAC_BYTES:
             return None
         signed, mac = raw[:36], raw[36:]
-        if not any(hmac.compare_digest(_mac(s, signed), mac) for s in _secrets()):
+        if not any(hmac.compare_digest(_mac(s, self.purpose, signed), mac) for s in _secrets()):
             return None
         if int.from_bytes(signed[32:36], "big") < now.timestamp():
             return None
         return UUID(bytes=signed[:16]), UUID(bytes=signed[16:32])
+
+
+@dataclass(frozen=True)
+class NoDueLinks(LoanLinks):
+    """The certificate's share links (see the module doc)."""
+
+    purpose: bytes = b"ndc"
+    path: str = PATH
+    days: int = DEFAULT_DAYS
+
+    @classmethod
+    def configured(cls) -> NoDueLinks:
+        """With `NDC_LINK_DAYS` from the environment."""
+        return cls(days=int(os.environ.get("NDC_LINK_DAYS", str(DEFAULT_DAYS))))
+
+    @staticmethod
+    def open(token: str, now: datetime) -> tuple[UUID, UUID] | None:
+        """(brand id, loan id) of a genuine, unexpired certificate token; None otherwise."""
+        return NoDueLinks().opened(token, now)

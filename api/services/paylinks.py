@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -43,11 +44,28 @@ from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput
 log = structlog.get_logger(__name__)
 
 CHANNELS = ("sms", "whatsapp")
+WEB = "web"  # a link the borrower opened on the payment page (`checkout`): created there, never sent
+CHECKOUT_REUSE = timedelta(minutes=10)  # an order of the page reused while it lives at least this long
 PROVIDER = "gateway-payments"  # the dedupe namespace of this webhook's event ids
 
 
 class PaymentLinkNotFound(NotFound):
     """No payment link with this id in the brand."""
+
+
+@dataclass(frozen=True)
+class PayPage:
+    """The borrower's payment page: `due` (overdue, else the next instalment) and `payoff` on the business date, for
+    a loan taking payments; None for one that is not (`status`; `certificate` when completed with its no-due)."""
+
+    brand: str
+    loan_number: str
+    status: str
+    due: Decimal | None
+    payoff: Decimal | None
+    dpd: int
+    next_due: date | None
+    certificate: bool
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,18 @@ class Paylinks:
             upcoming = servicing_view(loan, today).next_due
             overdue = upcoming.amount if upcoming is not None else quote.total
         return min(overdue, quote.total), quote.total
+
+    def pay_page(self, brand_id: UUID, loan_id: UUID) -> PayPage:
+        """What the borrower's payment page shows on the business date."""
+        loan = self.loans.get(brand_id, loan_id)
+        brand = self.identity.brand(brand_id).name
+        if loan.status not in (LoanStatus.ACTIVE, LoanStatus.PARTIALLY_PAID, LoanStatus.OVERDUE):
+            return PayPage(brand, loan.loan_number, str(loan.status), None, None, 0, None, loan.no_due is not None)
+        today = self.identity.business_date(brand_id)
+        view = servicing_view(self.loans.serviced(brand_id, loan_id), today)
+        due, payoff = self.due_now(brand_id, loan_id)
+        next_due = view.next_due.due_date if view.next_due is not None and view.dpd == 0 else None
+        return PayPage(brand, loan.loan_number, str(loan.status), due, payoff, view.dpd, next_due, False)
 
     def create(self, brand_id: UUID, loan_id: UUID, amount: Decimal | str | None, channel: str,
                callback_url: str) -> PaymentLink:  # fmt: skip
@@ -110,6 +140,36 @@ class Paylinks:
                            order.payment_url, "created", None, None, now, order.expires_at, None, None)  # fmt: skip
         self.store.add_link(link)
         self._send(link, loan.loan_number, caller)
+        return self.link(brand_id, link_id)
+
+    def checkout(self, brand_id: UUID, loan_id: UUID, full: bool, callback_url: str) -> PaymentLink:
+        """The gateway order the borrower's payment page pays (`api/pages/pay.py`): what is due now, or the payoff
+        when `full`. Nothing is sent (the borrower is on the page); an unpaid order of the page for the same amount
+        that lives another `CHECKOUT_REUSE` is reused, so a reload or a second tap opens the same order."""
+        loan = self.loans.get(brand_id, loan_id)
+        if loan.status not in (LoanStatus.ACTIVE, LoanStatus.PARTIALLY_PAID, LoanStatus.OVERDUE):
+            raise Conflict(f"this loan takes no payment here; it is {loan.status}", status=str(loan.status))
+        due, payoff = self.due_now(brand_id, loan_id)
+        value = payoff if full else due
+        if value <= ZERO:
+            raise Conflict("nothing is due on this loan")
+        now = self.clock.now()
+        for link in reversed(self.store.links(brand_id, loan_id, now)):
+            if (link.channel == WEB and link.state == "created" and link.amount == value and link.payment_url
+                    and link.expires_at is not None and link.expires_at > now + CHECKOUT_REUSE):  # fmt: skip
+                return link
+        borrower = self.customers.get(brand_id, loan.customer_id)
+        link_id = uuid.uuid4()
+        order = self._gateway(brand_id).create_order(
+            value,
+            f"PL-{link_id.hex[:20]}",
+            customer_phone=borrower.phone,
+            description=f"Loan {loan.loan_number}",
+            callback_url=callback_url,
+            caller=Caller(brand_id, loan.customer_id),
+        )
+        self.store.add_link(PaymentLink(link_id, brand_id, loan_id, value, WEB, borrower.phone, order.order_id,
+                                        order.payment_url, "created", None, None, now, order.expires_at, None, None))  # fmt: skip
         return self.link(brand_id, link_id)
 
     def _send(self, link: PaymentLink, loan_number: str, caller: Caller) -> None:

@@ -5,10 +5,13 @@ delivery retried, opt-outs and quiet hours recorded, brand isolation and roles."
 
 from __future__ import annotations
 
+import html
+import re
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -259,6 +262,8 @@ def test_one_message_by_email_once_per_key_escaped_and_opt_out_recorded(
     assert len(mails) == 1 and first.json()["status"] == "sent" and first.json()["template_version"] == 1
     html = mails[0].get_body(("html",)).get_content()
     assert "<script>" not in html and "&lt;script&gt;" in html
+    # No loan named: the reminder's link is the brand's borrower portal, a page that opens.
+    assert f"{server}/apply/{tenant.slug}" in html and httpx.get(f"{server}/apply/{tenant.slug}").status_code == 200
 
     prefs = httpx.put(f"{server}/api/v1/customers/{customer_id}/messaging-preferences", headers=tenant.auth,
                       json={"opted_out": ["email"], "language": "hi"})  # fmt: skip
@@ -347,3 +352,91 @@ def test_a_no_due_link_is_bound_to_its_brand_and_loan_and_expires() -> None:
     assert NoDueLinks.open(token, now + timedelta(days=91)) is None  # expired
     forged = token[:30] + ("A" if token[30] != "A" else "B") + token[31:]
     assert NoDueLinks.open(forged, now) is None
+
+
+def _pay_link(sms: Any, phone: str, words: str) -> str:
+    texts = [m["text"] for m in sms.messages(phone) if words in m["text"]]
+    assert texts, (words, [m["text"] for m in sms.messages(phone)])
+    found = re.search(r"(http\S+/pay/[A-Za-z0-9_-]+)", texts[-1])
+    assert found is not None and len(found.group(1)) <= 200, texts[-1]
+    return found.group(1)
+
+
+def _go_on(answer: httpx.Response) -> str:
+    """The gateway's page a payment page's form goes on to: a page refreshing to it, with a link to it."""
+    assert answer.status_code == 200, answer.text
+    found = re.search(r'<a class="button" href="([^"]+)" id="continue-payment">', answer.text)
+    assert found is not None and f"url={found.group(1)}" in answer.text, answer.text
+    return html.unescape(found.group(1))
+
+
+def _web_links(server: str, tenant: Tenant, loan_id: UUID) -> list[dict[str, Any]]:
+    answer = httpx.get(f"{server}/api/v1/loans/{loan_id}/payment-links", headers=tenant.auth)
+    assert answer.status_code == 200, answer.text
+    return [x for x in answer.json()["items"] if x["channel"] == "web"]
+
+
+def test_a_reminders_payment_link_opens_the_loans_payment_page_and_pays_at_the_gateway(
+    server: str, platform: Any, provider_simulators: Any
+) -> None:
+    """The due reminder's link is the loan's signed payment page (no login): it shows what is due and the payoff,
+    starts one gateway order for either (a second tap reuses it), the gateway's payment is recorded, and once the
+    loan is paid off the page links the no-due certificate. A changed link, or a certificate's, opens nothing."""
+    sms, gateway = provider_simulators["sms"], provider_simulators["gateway"]
+    tenant = make_tenant(platform)
+    configure(platform, tenant, timezone=zone_at(DAY))
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    phone = _phone(platform, tenant, loan_id)
+    set_business_date(platform, tenant, DUE)
+    run_job(server, platform, tenant)
+    link = poll(lambda: [m for m in sms.messages(phone) if "/pay/" in m["text"]], bool) and _pay_link(
+        sms, phone, "/pay/"
+    )
+    assert "/apply" not in link
+
+    page = httpx.get(link)
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store", page.text
+    loan = httpx.get(f"{server}/api/v1/loans/{loan_id}", headers=tenant.auth).json()
+    assert loan["loan_number"] in page.text and "₹8,037.57" in page.text and "28 Feb 2026" in page.text
+    payoff = httpx.get(f"{server}/api/v1/loans/{loan_id}/payoff", headers=tenant.auth).json()["total"]
+    assert f"₹{Decimal(payoff):,.2f}" in page.text
+
+    token = link.rsplit("/", 1)[1]
+    tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    for bad in (f"{server}/pay/{tampered}", f"{server}/pay/not-a-token"):
+        assert httpx.get(bad).status_code == 404 and httpx.post(bad, data={"amount": "due"}).status_code == 404
+    from api.services.no_due_links import NoDueLinks
+
+    certificate_token = NoDueLinks().token(tenant.brand_id, loan_id, datetime.now(UTC))
+    assert httpx.get(f"{server}/pay/{certificate_token}").status_code == 404  # a certificate's link pays nothing
+    assert httpx.get(f"{server}/api/v1/no-due-certificates/{token}").status_code == 404  # and this one opens no PDF
+    assert _web_links(server, tenant, loan_id) == []
+
+    started, again = _go_on(httpx.post(link, data={"amount": "due"})), _go_on(httpx.post(link, data={"amount": "due"}))
+    assert started == again  # the same order: a second tap does not start another
+    [order] = _web_links(server, tenant, loan_id)
+    assert (order["amount"], order["state"], order["payment_url"]) == ("8037.57", "created", started)
+    assert gateway.pay(order["order_id"]).result(timeout=10).delivered
+    paid = poll(lambda: httpx.get(f"{server}/api/v1/loans/{loan_id}/repayments", headers=tenant.auth).json()["items"],
+                bool)  # fmt: skip
+    assert [(p["mode"], p["amount"], p["reference"]) for p in paid] == [("payment_link", "8037.57", order["order_id"])]
+    after = httpx.get(link)
+    assert after.status_code == 200 and "due 31 Mar 2026" in after.text and "28 Feb 2026" not in after.text
+
+    whole = _go_on(httpx.post(link, data={"amount": "payoff"}))
+    closing = next(x for x in _web_links(server, tenant, loan_id) if x["state"] == "created")
+    quote = httpx.get(f"{server}/api/v1/loans/{loan_id}/payoff", headers=tenant.auth).json()["total"]
+    assert closing["amount"] == quote and closing["payment_url"] == whole
+    assert gateway.pay(closing["order_id"]).result(timeout=10).delivered
+    done = poll(lambda: httpx.get(link), lambda r: "fully paid" in r.text)
+    certificate = re.search(r'href="(http\S+/api/v1/no-due-certificates/[A-Za-z0-9_-]+)"', done.text)
+    assert certificate is not None, done.text
+    pdf = httpx.get(certificate.group(1))
+    assert pdf.status_code == 200 and pdf.headers["content-type"].startswith("application/pdf")
+    refused = httpx.post(link, data={"amount": "due"})
+    assert refused.status_code == 409 and "fully paid" in refused.text  # no order for a closed loan
+
+    other = make_tenant(platform)
+    assert _web_links(server, tenant, loan_id)[0]["state"] == "paid"
+    assert httpx.get(f"{server}/api/v1/loans/{loan_id}/payment-links", headers=other.auth).status_code == 404

@@ -10,6 +10,7 @@ Runs under pytest (a live test server, its simulators) and against a running ser
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import uuid
@@ -229,7 +230,8 @@ def check_reminders(http: httpx.Client, h: Headers, sims: dict[str, str], drive:
     sent = poll(lambda: listed(status="sent"), lambda s: due["id"] in s)
     assert sent == {due["id"]}, sent
     texts = [m["text"] for m in _outbox(sims["sms"], phone) if "call us" in m["text"]]
-    assert len(texts) == 1 and texts[0].endswith("/apply"), texts  # the payment link filled in, not blank
+    assert len(texts) == 1 and re.search(r"/apply/[a-z0-9-]+$", texts[0]), texts  # the brand's portal, not blank
+    assert http.get(texts[0].rsplit(" ", 1)[1]).status_code == 200  # a page that opens
     assert listed(status="scheduled") == {later["id"]} and listed(status="cancelled") == {gone["id"]}
     assert listed(channel="sms") == {due["id"], later["id"], gone["id"]} and listed(channel="email") == set()
     zone = ok(http.get(f"{API}/brand/config", headers=h))["settings"]["timezone"]

@@ -16,6 +16,7 @@ import pytest
 from api.services.disbursals import WEBHOOK_SECRET_ENV
 from domain.identity.application import Identity
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, make_tenant
+from tests.e2e.blackbox import poll
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
 from tests.support import settle
@@ -85,3 +86,46 @@ def test_links_and_mandates_from_the_payments_page(
     page.click("#mandate-list form button")
     page.wait_for_selector("#mandate-list >> text=revoked")
     page.screenshot(path=str(ARTIFACTS / "loan_paylinks.png"), full_page=True)
+
+
+def test_the_borrower_pays_from_the_reminders_payment_page(
+    server: str, browser: Any, platform: Any, provider_simulators: Any
+) -> None:
+    """The page a reminder links (no login) in Chromium: what is due, Pay, the gateway's page, paid, and the page
+    then shows the next instalment; a payoff closes the loan and the page offers the no-due certificate."""
+    from datetime import UTC, datetime
+
+    from api.services.pay_links import PayLinks
+
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, date(2026, 3, 5))  # instalment 1 (28 Feb) overdue: 5 DPD
+    link = PayLinks().url(server, tenant.brand_id, loan_id, datetime.now(UTC))
+
+    page = browser.new_page()
+    page.goto(link)
+    assert page.locator("#dpd").inner_text() == "5"
+    due = page.locator("#due").inner_text()
+    assert due.startswith("₹8,0"), due  # the instalment and its penal charges
+    page.screenshot(path=str(ARTIFACTS / "pay-page-due.png"))
+    page.click("#pay-due")
+    page.wait_for_selector("#allow")  # the gateway's page
+    assert "Rs " + due.removeprefix("₹").replace(",", "") in page.content()
+    page.click("#allow")
+    page.wait_for_selector("#result")
+    page.goto(link)
+    shown = _reload_until(page, "#figures", "31 Mar 2026")
+    assert "31 Mar 2026" in shown and page.locator("#dpd").count() == 0, shown
+    page.click("#pay-payoff")
+    page.wait_for_selector("#allow")
+    page.click("#allow")
+    page.wait_for_selector("#result")
+    page.goto(link)
+    assert "fully paid" in _reload_until(page, "main", "fully paid")
+    assert page.locator("#certificate").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "pay-page.png"))
+    repayments = poll(lambda: httpx.get(f"{server}/api/v1/loans/{loan_id}/repayments", headers=tenant.auth).json(),
+                      lambda answer: len(answer["items"]) == 2)  # fmt: skip  # the read model follows the loan
+    assert [p["mode"] for p in repayments["items"]] == ["payment_link", "payment_link"]
+    page.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.paylink_store import PaylinkStore
+from api.pages import pay as pay_pages
 from api.pages import paylinks as pages
 from api.routes import paylinks as routes
 from workers import mandate_debits
@@ -17,6 +18,6 @@ CONTEXT: BoundedContext[Any] = BoundedContext(
     label="paylinks",
     queries=(PaylinkStore,),
     endpoints=routes.ENDPOINTS,
-    pages=pages.PAGES,
+    pages=(*pages.PAGES, *pay_pages.PAGES),
     jobs=(Job(mandate_debits.MANDATE_DEBITS, mandate_debits.run_mandate_debits, mandate_debits.MandateJobPort),),
 )

@@ -1,0 +1,80 @@
+"""The borrower's payment page (what a due or overdue reminder's `{{payment_link}}` opens): no login, the signed link
+is the key (`api.services.pay_links`). It shows the brand, the loan number, what is due now and the payoff on the
+business date, and a button for each that starts a gateway order (`Paylinks.checkout`) and sends the borrower on to
+the gateway's payment page (a page that goes on itself: the CSP keeps forms on our origin); the gateway's webhook records the payment as for any payment link. A completed loan's
+page links its no-due certificate; a changed, forged or expired link is a 404 that names nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from api.routes.disbursals import public_base
+from api.routes.paylinks import WEBHOOK_PATH, PaylinkPort
+from api.services.no_due_links import NoDueLinks
+from api.services.pay_links import PayLinks
+from api.web import PublicPage, error_text, pages, templates
+from domain.shared.errors import DomainError, NotFound
+
+
+def _page(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
+    html = templates.get_template("pay.html").render(request=request, **context)
+    return HTMLResponse(
+        html, status_code=status, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    )
+
+
+def _gone(request: Request) -> HTMLResponse:
+    return _page(request, 404, brand="Payment", page=None, error="This payment link is not valid or has expired. "
+                 "Use the link in your latest reminder, or contact your lender.")  # fmt: skip
+
+
+def _opened(request: Request) -> tuple[Any, Any] | None:
+    return PayLinks.configured().opened(str(request.path_params["token"])[:200], datetime.now(UTC))
+
+
+async def _show(request: Request, port: PaylinkPort, status: int = 200, error: str | None = None) -> Response:
+    opened = _opened(request)
+    if opened is None:
+        return _gone(request)
+    brand_id, loan_id = opened
+    try:
+        page = await run_in_threadpool(port.paylinks.pay_page, brand_id, loan_id)
+    except NotFound:
+        return _gone(request)
+    certificate = None
+    if page.certificate:
+        certificate = NoDueLinks.configured().url(public_base(request), brand_id, loan_id, datetime.now(UTC))
+    return _page(request, status, brand=page.brand, page=page, error=error, certificate=certificate)
+
+
+async def pay_page(request: Request, port: PaylinkPort) -> Response:
+    return await _show(request, port)
+
+
+async def pay(request: Request, port: PaylinkPort) -> Response:
+    opened = _opened(request)
+    if opened is None:
+        return _gone(request)
+    brand_id, loan_id = opened
+    full = str(request.state.form.get("amount", "")) == "payoff"
+    callback = public_base(request) + WEBHOOK_PATH
+    try:
+        link = await run_in_threadpool(port.paylinks.checkout, brand_id, loan_id, full, callback)
+    except NotFound:
+        return _gone(request)
+    except DomainError as exc:
+        return await _show(request, port, 409, error_text(exc))
+    brand = await run_in_threadpool(lambda: port.paylinks.identity.brand(brand_id).name)
+    # The CSP's form-action 'self' stops a form's POST from redirecting to another site: the page goes on itself.
+    html = templates.get_template("pay_go.html").render(
+        request=request, brand=brand, amount=link.amount, redirect_url=link.payment_url
+    )
+    return HTMLResponse(html, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+PAGES = pages(PaylinkPort, [PublicPage("GET", "/pay/{token}", pay_page), PublicPage("POST", "/pay/{token}", pay)])
