@@ -42,6 +42,8 @@ UNFILLED = {
 #: What a cross-brand Super Admin may legitimately see of another brand (docs/architecture.md, "Brand isolation"):
 #: the list of brands (`GET /api/v1/brands`, "Brands the caller may see"), for its session and its key.
 CROSS_BRAND = {("super_admin", "/api/v1/brands"), ("super_admin key", "/api/v1/brands")}
+#: POST operations that only read (a preview, a backtest over the brand's applications): asked with an empty body.
+READING_POSTS = ("/api/v1/message-templates/{template_id}/preview", "/api/v1/loan-products/{product_id}/backtest")
 #: Most pages a role's crawl opens beyond the declared ones it starts from (breadth first, by following links).
 PAGES_PER_ROLE = 120
 
@@ -181,7 +183,11 @@ def _searches(path: str, op: dict[str, Any], other: Book) -> list[str]:
     return [f"{path}?{urlencode({'q': term})}" for term in other.search_terms] if "q" in query else []
 
 
-def _api_sweep(client: Any, who: str, book: Book, other: Book, sweep: Sweep, borrower: bool = False) -> None:
+def _api_sweep(
+    client: Any, who: str, book: Book, other: Book, sweep: Sweep, borrower: bool = False, posts: bool = False
+) -> None:
+    """Every GET operation (the borrower's, or the staff's) and, with `posts` (a key: no CSRF token), the reading
+    POSTs, each URL of `_urls` and `_searches`, scanned for the other brand's markers."""
     values = _path_values(book)
     markers = other.markers() - book.shared
     for path, op in _operations(client):
@@ -189,6 +195,10 @@ def _api_sweep(client: Any, who: str, book: Book, other: Book, sweep: Sweep, bor
             continue
         for url in _urls(path, op, book, values) + _searches(path, op, other):
             sweep.scan(who, url, client.get(url), markers)
+    if posts:
+        for path in READING_POSTS:
+            for url in _urls(path, {}, book, values):
+                sweep.scan(who, url, client.post(url, json={}), markers)
 
 
 def _pages(book: Book) -> list[str]:
@@ -289,7 +299,7 @@ def test_brand_b_never_sees_brand_a_in_any_answer_page_file_or_search(
         with TestClient(
             app, raise_server_exceptions=False, headers={"Authorization": f"Bearer {issued.secret}"}
         ) as client:
-            _api_sweep(client, f"{role} key", b, a, sweep)
+            _api_sweep(client, f"{role} key", b, a, sweep, posts=True)
     # B's borrower: the borrower API with its token, the web flow with its cookie.
     with TestClient(
         app, raise_server_exceptions=False, headers={"Authorization": f"Bearer {b.ids['borrower_token']}"}
