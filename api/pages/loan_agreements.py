@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from api.pages.loans import loan_page_with_error
 from api.services.agreements import AgreementService
-from api.web import Page, act, after_write, error_text, not_found, pages, path_id
+from api.web import Page, act, after_write, error_page, error_text, not_found, pages, path_id
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -56,6 +56,8 @@ async def agreement_pdf(request: Request, port: AgreementPagesPort, principal: P
         stored = await run_in_threadpool(port.service.agreements.document, principal.brand_id, loan_id)
     except NotFound:
         return await not_found(request)
+    except DomainError as exc:  # the stored document is missing or altered and the events render another: said, not 500
+        return error_page(request, 409, "Agreement unavailable", error_text(exc))
     return Response(
         stored.data,
         200,

@@ -349,3 +349,38 @@ def test_the_expiry_job_expires_links_by_the_brands_business_date(
     settle(platform, Loans.name, platform.get(Loans).recorder.max_notification_id())
     assert _loan(client, tenant, loan_id)["esign"]["state"] == "expired"
     assert _events(platform.dsn, loan_id)[-1] == "EsignExpired"
+
+
+def test_an_altered_stored_agreement_is_refused_on_the_portal_and_the_api_not_a_500(
+    client: Any, tenant: Any, platform: Any, wired: dict[str, Any], server: str
+) -> None:
+    """The stored PDF no longer matching the SHA-256 the loan recorded: the portal's download answers a 409 page
+    saying so (it was a 500), the API a 409 problem; with the bytes back, both serve the document again."""
+    import os
+
+    from adapters.document_store import FolderDocumentStore, document_store_from_env
+    from tests.e2e.blackbox import staff_session
+    from tests.e2e.conftest import PASSWORD
+
+    loan_id = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5])
+    _issue(platform)
+    sha256 = _loan(client, tenant, loan_id)["agreement"]["sha256"]
+    store = document_store_from_env(os.environ)
+    assert isinstance(store, FolderDocumentStore)
+    path = store._path(sha256)
+    original = path.read_bytes()
+    email = f"ops-{uuid.uuid4().hex[:8]}@lender.in"
+    settle(platform, "identity", platform.get(Identity).create_staff(tenant.brand_id, email, "Ops", ["admin"],
+                                                                     PASSWORD).position)  # fmt: skip
+    portal = staff_session(server, email, PASSWORD)
+    try:
+        path.write_bytes(original.replace(b"100,000.00", b"900,000.00", 1) + b"%altered")
+        page = portal.get(f"/loans/{loan_id}/agreement.pdf")
+        assert page.status_code == 409 and "does not match its recorded SHA-256" in page.text, page.text[:300]
+        api = client.get(f"/api/v1/loans/{loan_id}/agreement", headers=tenant.auth)
+        assert api.status_code == 409 and api.headers["content-type"].startswith("application/problem+json")
+    finally:
+        path.write_bytes(original)
+        portal.close()
+    served = client.get(f"/api/v1/loans/{loan_id}/agreement", headers=tenant.auth)
+    assert served.status_code == 200 and hashlib.sha256(served.content).hexdigest() == sha256
