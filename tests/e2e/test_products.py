@@ -222,8 +222,13 @@ def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str
     page.click("a:has-text('PD-30')")
     page.click("a:has-text('Edit (new version)')")
     page.locator("#product-form [name=rate]").fill("0.9")
+    # Compound penal charges are allowed, with the RBI's caution on the form and on the saved product.
+    assert "RBI" in page.locator("#penal-compound-note").inner_text()
+    page.locator("#product-form select[name=penal_kind]").select_option("compound")
+    page.locator("#product-form [name=penal_daily_percent]").fill("0.1")
     page.locator("#product-form button[type=submit]").click()
     page.wait_for_selector("#versions")
+    assert "capitalised" in page.locator("#penal-warning").inner_text()
     assert page.locator("#versions tbody tr").count() == 3
     assert "0.9 % a day" in page.locator("#terms").inner_text()
     assert "Priya Ops" in page.locator("#versions").inner_text()
