@@ -12,12 +12,18 @@ from uuid import UUID
 
 from domain.loans.due_dates import RepaymentCalendar
 from projections.customer_queries import CUSTOMER_NUMBER
-from projections.keyset import KeysetCursor, Page
+from projections.keyset import InvalidCursor, KeysetCursor, Page
 from projections.loan_decision_queries import AmountsView, InstalmentView, amounts, schedule
 from projections.loans import CLOSED
 
 #: The queue is ordered by (created_at, id), newest first.
 LOANS_CURSOR = KeysetCursor(datetime, UUID)
+#: The completed-loans list is ordered by (the instant the loan closed, id), newest first; the tag keeps another
+#: list's cursor of the same types out.
+COMPLETED_CURSOR = KeysetCursor(str, datetime, UUID)
+_COMPLETED_TAG = "completed-loans"
+#: The loan statuses the Completed Loans page lists: repaid, settled, written off.
+COMPLETED = ("completed", "settled", "written_off")
 #: Disbursed loans are serviced, no longer an application on anyone's desk.
 _DISBURSED = ("active", "partially_paid", "overdue")
 #: A loan number as the number series writes it (`DEMO-L-000456`), searched exactly.
@@ -42,6 +48,42 @@ class LoanSummary:
     channel: str
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class CompletedLoan:
+    """A loan of the Completed Loans page: how it closed (`status`) and when (`closed_at`)."""
+
+    id: UUID
+    loan_number: str
+    customer_id: UUID
+    borrower_name: str | None
+    borrower_number: str | None
+    product_id: UUID
+    product_code: str | None
+    amount: Decimal
+    tenure: int
+    status: str
+    closed_at: datetime
+
+
+@dataclass(frozen=True)
+class CompletedPage(Page):
+    """A keyset page of completed loans, the latest closed first."""
+
+    items: list[CompletedLoan]
+
+
+@dataclass(frozen=True)
+class CompletedFilter:
+    """What the Completed Loans page narrows to: its tab's statuses, a search (`LoanQueries.loans`' `q`), a product
+    and the instants of closing `[closed_from, closed_to)`."""
+
+    statuses: tuple[str, ...] = COMPLETED
+    q: str | None = None
+    product_id: UUID | None = None
+    closed_from: datetime | None = None
+    closed_to: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +217,21 @@ _FROM = (
 )
 
 
+def _search(q: str | None, params: dict[str, Any]) -> list[str]:
+    """The condition a search adds (none for a blank one): a loan number or a borrower's formatted id is looked up
+    exactly (no name holds "-L-000456"); anything else is part of a borrower's name (read.customers' trigram index)."""
+    text = (q or "").strip()
+    if not text:
+        return []
+    params["key"] = text.upper()
+    if LOAN_NUMBER.match(params["key"]):
+        return ["l.loan_number = %(key)s"]
+    if CUSTOMER_NUMBER.match(params["key"]):
+        return ["l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND number = %(key)s)"]
+    params["name"] = "%" + re.sub(r"([%_\\])", r"\\\1", " ".join(text.lower().split())) + "%"
+    return ["l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND name_key LIKE %(name)s)"]
+
+
 def _summary(row: dict[str, Any]) -> LoanSummary:
     return LoanSummary(**{k: row[k] for k in LoanSummary.__dataclass_fields__})
 
@@ -204,22 +261,7 @@ class LoanQueries:
         if assignee is not None:
             where.append("l.assignee = %(assignee)s")
             params["assignee"] = assignee
-        text = (q or "").strip()
-        if text:
-            # A loan number or a borrower's formatted id is looked up exactly (no name holds "-L-000456"); anything
-            # else is part of a borrower's name (read.customers' trigram index).
-            params["key"] = text.upper()
-            if LOAN_NUMBER.match(params["key"]):
-                where.append("l.loan_number = %(key)s")
-            elif CUSTOMER_NUMBER.match(params["key"]):
-                where.append(
-                    "l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND number = %(key)s)"
-                )
-            else:
-                params["name"] = "%" + re.sub(r"([%_\\])", r"\\\1", " ".join(text.lower().split())) + "%"
-                where.append(
-                    "l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND name_key LIKE %(name)s)"
-                )
+        where += _search(q, params)
         if cursor:
             at, last = LOANS_CURSOR.decode(cursor)
             where.append("(l.created_at, l.id) < (%(c_at)s, %(c_id)s)")
@@ -233,6 +275,51 @@ class LoanQueries:
         rows = rows[:limit]
         next_cursor = LOANS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
         return LoanPage(items=[_summary(r) for r in rows], next_cursor=next_cursor)
+
+    def completed(self, brand_id: UUID, shown: CompletedFilter, cursor: str | None = None,
+                  limit: int = 50) -> CompletedPage:  # fmt: skip
+        """The brand's completed, settled or written-off loans (`shown.statuses`), the latest closed first (index
+        `loans_completed_idx`)."""
+        assert set(shown.statuses) <= set(COMPLETED), shown.statuses
+        where = ["l.brand_id = %(brand)s", "l.status = ANY(%(statuses)s)", "l.status_since IS NOT NULL"]
+        params: dict[str, Any] = {"brand": brand_id, "statuses": list(shown.statuses), "limit": limit + 1}
+        where += _search(shown.q, params)
+        if shown.product_id is not None:
+            where.append("l.product_id = %(product)s")
+            params["product"] = shown.product_id
+        if shown.closed_from is not None:
+            where.append("l.status_since >= %(closed_from)s")
+            params["closed_from"] = shown.closed_from
+        if shown.closed_to is not None:
+            where.append("l.status_since < %(closed_to)s")
+            params["closed_to"] = shown.closed_to
+        if cursor:
+            tag, at, last = COMPLETED_CURSOR.decode(cursor)
+            if tag != _COMPLETED_TAG:
+                raise InvalidCursor()
+            where.append("(l.status_since, l.id) < (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT l.id, l.loan_number, l.customer_id, c.name AS borrower_name, c.number AS borrower_number, "
+                "l.product_id, p.code AS product_code, l.amount, l.tenure, l.status, l.status_since AS closed_at "
+                "FROM read.loans l LEFT JOIN read.customers c ON c.id = l.customer_id "
+                "LEFT JOIN read.loan_products p ON p.id = l.product_id "
+                f"WHERE {' AND '.join(where)} ORDER BY l.status_since DESC, l.id DESC LIMIT %(limit)s",
+                params,
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last_row = rows[-1] if rows else None
+        next_cursor = (
+            COMPLETED_CURSOR.encode(_COMPLETED_TAG, last_row["closed_at"], last_row["id"])
+            if more and last_row
+            else None
+        )
+        return CompletedPage(
+            items=[CompletedLoan(**{k: r[k] for k in CompletedLoan.__dataclass_fields__}) for r in rows],
+            next_cursor=next_cursor,
+        )
 
     def loan(
         self,

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.testclient import TestClient
 
@@ -172,6 +173,35 @@ def test_completed_loans_tabs_list_closed_loans_by_keyset_and_settled_is_empty(
         settled = browser.get("/completed-loans?tab=settled").text
         assert "<tr data-loan=" not in settled and "No settled loans" in settled
         assert browser.get("/completed-loans?cursor=forged").status_code == 422
+        assert browser.get(f"/completed-loans?cursor={api['next_cursor']}").status_code == 422  # another list's
+
+        # All completed, latest closed first, a page at a time; a search, a product, closing dates; the CSV.
+        first = browser.get("/completed-loans", params={"tab": "all"}).text
+        assert re.findall(r'<tr data-loan="([^"]+)"', first) == [numbers[i] for i in reversed(closed)]
+        one = browser.get("/completed-loans", params={"tab": "all", "q": numbers[closed[1]].lower()}).text
+        assert re.findall(r'<tr data-loan="([^"]+)"', one) == [numbers[closed[1]]]
+        product = client.get(f"/api/v1/loans/{closed[0]}", headers=tenant.auth).json()["product_id"]
+        today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+        for params, expected in (
+            ({"product": product}, 3),
+            ({"product": str(uuid.uuid4())}, 0),
+            ({"from": today.isoformat(), "to": today.isoformat()}, 3),
+            ({"from": (today + timedelta(days=1)).isoformat()}, 0),
+            ({"to": (today - timedelta(days=1)).isoformat()}, 0),
+        ):
+            shown = browser.get("/completed-loans", params={"tab": "all", **params})
+            assert shown.status_code == 200 and shown.text.count("<tr data-loan=") == expected, (params, expected)
+        for bad in ({"from": "2026-13-01"}, {"from": "2026-03-02", "to": "2026-03-01"}, {"product": "x"}):
+            refused = browser.get("/completed-loans", params=bad)
+            assert refused.status_code == 422 and 'id="filter-error"' in refused.text, bad
+            assert browser.get("/completed-loans.csv", params=bad).status_code == 422
+        csv_answer = browser.get("/completed-loans.csv", params={"tab": "closed", "product": product})
+        assert csv_answer.status_code == 200 and csv_answer.headers["content-type"].startswith("text/csv")
+        lines = csv_answer.content.decode("utf-8-sig").splitlines()
+        assert lines[0] == "loan_number,borrower,borrower_number,product,amount,tenure,status,closed_at"
+        assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(numbers[i] for i in closed)
+        assert all(line.split(",")[6] == "completed" for line in lines[1:])
+        assert "export-csv" in first and "completed-loans.csv?tab=all" in first
     finally:
         browser.__exit__(None, None, None)
 
