@@ -274,18 +274,23 @@ def _charged_for(
     if terms.kind is PenalKind.COMPOUND:
         unpaid = {no: instalments[no - 1] for no in first}
         base_less_penal = {no: i.principal_unpaid + i.interest_unpaid - i.penal_paid for no, i in unpaid.items()}
-        exact = False
+        exact = owed is None  # (summed just below, or else only at least what is owed)
+        if owed is None:
+            owed = owed_by(instalments)
+        rate, ceiling = terms.daily_percent, MONEY_CEILING  # (locals: this runs once a day an instalment)
         for _ in range(days):
             for no in first:
-                charge = percent_of(base_less_penal[no] + accrued[no], terms.daily_percent)
-                if owed is None or (owed + charge > MONEY_CEILING):  # (most days: clear of the bound)
-                    if owed is None or not exact:
+                charge = percent_of(base_less_penal[no] + accrued[no], rate)
+                after = owed + charge
+                if after > ceiling:  # (most days are clear of the bound)
+                    if not exact:
                         owed, exact = owed_by(_with_penal(instalments, accrued)), True
                     charge = _within_bound(charge, owed)
                     if not charge:
                         return _with_penal(instalments, accrued), owed  # at the bound: nothing after it
+                    after = owed + charge
                 accrued[no] += charge
-                owed += charge
+                owed = after
         return _with_penal(instalments, accrued), owed
     # Simple: every day charges each the same, so the days clear of the bound are counted at once; the day that
     # reaches it charges them oldest first until the room is spent, and the days after it nothing.
