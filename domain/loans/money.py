@@ -22,6 +22,9 @@ from domain.shared.values import MONEY, DecimalRule
 PAISA = Decimal("0.01")
 #: Zero rupees, written with its paise.
 ZERO = Decimal("0.00")
+#: The largest amount the books hold: MONEY's 14 digits and paise, as the read models' numeric(16, 2) columns and a
+#: payment's amount. No figure of a loan passes it (penal charges stop there: `domain.loans.overdue`).
+MONEY_CEILING = Decimal(10**MONEY.integer_digits) - PAISA
 
 #: Percent rates (interest, penal, fee and coupon percentages, GST): 0 to 999.9999, at most 4 places.
 RATE = DecimalRule(integer_digits=3, places=4, minimum=Decimal(0))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from domain.loans.overdue import PenalCharge, advance_to
+from domain.loans.overdue import PenalCharge, advance_owing
 from domain.loans.payments import Allocation, allocate
 from domain.loans.position import LoanPosition
 from domain.loans.waivers import waive_penal
@@ -85,9 +85,12 @@ def replay(opening: LoanPosition, facts: Iterable[Fact], *, closed_through: date
     allocations: list[tuple[str, Allocation]] = []
     charges: list[PenalCharge] = []
     waivers: list[tuple[str, Decimal]] = []
+    # At least what the position owes, once a charge needed it (overdue.py, the money bound): charges add to it, and
+    # payments and waivers only lower what is owed, so it stays an upper bound without summing every instalment again.
+    owed: Decimal | None = None
     for payment in payments:
         if isinstance(payment, PenalWaived):
-            position, closed = advance_to(position, max(payment.on, position.open_day))
+            position, closed, owed = advance_owing(position, max(payment.on, position.open_day), owed)
             charges.extend(closed)
             position, forgiven = waive_penal(position, payment.amount)
             waivers.append((payment.waiver_id, forgiven))
@@ -96,12 +99,12 @@ def replay(opening: LoanPosition, facts: Iterable[Fact], *, closed_through: date
             raise InvalidValue(
                 "paid_on", f"payment {payment.payment_id} is dated before {opening.open_day.isoformat()}"
             )
-        position, closed = advance_to(position, payment.paid_on)
+        position, closed, owed = advance_owing(position, payment.paid_on, owed)
         charges.extend(closed)
         applied = allocate(position, payment.amount, payment.paid_on)
         position = applied.position
         allocations.append((payment.payment_id, applied.allocation))
     if closed_through is not None and closed_through >= position.open_day:
-        position, closed = advance_to(position, closed_through + timedelta(days=1))
+        position, closed, owed = advance_owing(position, closed_through + timedelta(days=1), owed)
         charges.extend(closed)
     return Replayed(position=position, allocations=tuple(allocations), charges=tuple(charges), waivers=tuple(waivers))

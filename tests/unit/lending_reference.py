@@ -10,6 +10,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 RATE_SCALE = 10_000  # rates arrive with at most 4 places: 24.5 % -> 245000
+#: The most a loan may owe, in paise: 99,999,999,999,999.99, the largest amount the books hold (LENDING.md is silent
+#: at that bound; docs/loans.md: a day's penal charge is cut to what reaches it, then nothing is charged).
+MOST_OWED = 10**16 - 1
 HUNDRED_PERCENT = 100 * RATE_SCALE
 MONTHLY = 1200 * RATE_SCALE  # r = a / MONTHLY for an annual rate of a (scaled)
 
@@ -255,8 +258,13 @@ class Loan:
     def overdue_left(self, on: date) -> int:
         return sum(s.left(p) for s in self.slots if s.due < on for p in self.PARTS)
 
+    def owed_now(self) -> int:
+        """Everything unpaid on every instalment (due or not): what the money bound limits."""
+        return sum(slot.left(part) for slot in self.slots for part in self.PARTS)
+
     def close_day(self) -> list[tuple[int, int]]:
-        """The open day's COB: penal charges, then the class; the next day opens."""
+        """The open day's COB: penal charges (instalment by instalment, each cut so that what the loan owes stays
+        within MOST_OWED), then the class; the next day opens."""
         on = self.day
         charges = []
         for i, slot in enumerate(self.slots):
@@ -265,6 +273,7 @@ class Loan:
                 if self.penal_kind == "compound":
                     base += slot.left("penal")
                 charge = div_half_up(base * self.penal_rate, HUNDRED_PERCENT)
+                charge = max(0, min(charge, MOST_OWED - self.owed_now()))
                 if charge:
                     slot.owed["penal"] += charge
                     charges.append((i + 1, charge))

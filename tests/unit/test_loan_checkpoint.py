@@ -14,6 +14,7 @@ import pytest
 
 from domain.loans.checkpoint import Checkpoint, decode, encode, resume
 from domain.loans.due_dates import RepaymentCalendar
+from domain.loans.money import MONEY_CEILING
 from domain.loans.payments import PaymentAbovePayoff, payoff
 from domain.loans.position import LoanPosition, open_position
 from domain.loans.replay import Fact, PaymentMade, PaymentReversed, replay
@@ -23,13 +24,15 @@ from domain.loans.terms import LoanKind, LoanTerms, PenalKind, PenalTerms
 D0 = date(2026, 1, 31)
 
 
-def _opening(rng: random.Random) -> LoanPosition:
+def _opening(rng: random.Random, penal_percent: str = "0.1", scale: int = 1) -> LoanPosition:
+    """A generated loan; `scale` times the amounts (thousands of crores reach the money bound at a high rate)."""
     if rng.random() < 0.7:
-        terms = LoanTerms(kind=LoanKind.EMI, principal=Decimal("85000.00"), tenure=rng.choice((3, 6, 12)),
+        terms = LoanTerms(kind=LoanKind.EMI, principal=Decimal("85000.00") * scale, tenure=rng.choice((3, 6, 12)),
                           annual_percent=Decimal(rng.choice(("0", "18", "24", "36"))))  # fmt: skip
     else:
-        terms = LoanTerms(kind=LoanKind.PAYDAY, principal=Decimal("20000.00"), tenure=30, daily_percent=Decimal("1"))
-    penal = PenalTerms(kind=rng.choice((PenalKind.SIMPLE, PenalKind.COMPOUND)), daily_percent=Decimal("0.1"))
+        terms = LoanTerms(kind=LoanKind.PAYDAY, principal=Decimal("20000.00") * scale, tenure=30,
+                          daily_percent=Decimal("1"))  # fmt: skip
+    penal = PenalTerms(kind=rng.choice((PenalKind.SIMPLE, PenalKind.COMPOUND)), daily_percent=Decimal(penal_percent))
     return open_position(build_schedule(terms, D0, RepaymentCalendar()), penal)
 
 
@@ -61,9 +64,24 @@ def _facts(rng: random.Random, opening: LoanPosition) -> list[tuple[tuple[Fact, 
 @pytest.mark.parametrize("seed", range(12))
 def test_a_position_resumed_from_any_checkpoint_is_the_replayed_one(seed: int) -> None:
     rng = random.Random(seed)
-    opening = _opening(rng)
+    _check_every_checkpoint(seed, rng, _opening(rng))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_checkpoints_at_the_money_bound_resume_to_the_replayed_position(seed: int) -> None:
+    """Loans whose penal charges reach 99,999,999,999,999.99 owed (50 % a day on ten thousand crores and more):
+    resumed from any checkpoint, before or after the charge that reached it, the position is the replayed one,
+    and nothing owed passes the bound."""
+    rng = random.Random(f"bound-{seed}")
+    opening = _opening(rng, penal_percent="50", scale=10**8)
+    reached = _check_every_checkpoint(seed, rng, opening)
+    assert reached
+
+
+def _check_every_checkpoint(seed: int, rng: random.Random, opening: LoanPosition) -> bool:
+    """Whether some replayed position owed about the money bound (every position resumed was compared)."""
     history = _facts(rng, opening)
-    used = 0
+    used, reached = 0, False
     for k, (head, head_cob) in enumerate(history):
         taken = replay(opening, head, closed_through=head_cob).position
         stored = decode(opening, encode(taken))  # what the store gives back
@@ -72,12 +90,17 @@ def test_a_position_resumed_from_any_checkpoint_is_the_replayed_one(seed: int) -
         for facts, cob in history[k:]:
             whole = replay(opening, facts, closed_through=cob).position
             resumed = resume(opening, checkpoint, facts, cob)
+            owed = sum((i.unpaid for i in whole.instalments), Decimal(0))
+            assert owed <= MONEY_CEILING
+            reached = reached or owed > MONEY_CEILING - 50_000  # (at it, less the few small payments since)
             if resumed is not None:
                 used += 1
                 assert resumed == whole, (seed, k, len(facts))
                 day = max(whole.open_day, D0 + timedelta(days=200))
                 assert payoff(resumed, day) == payoff(whole, day)
+                assert payoff(resumed, day).total <= MONEY_CEILING
     assert used > 0 or len(history) < 2
+    return reached
 
 
 def test_resume_declines_a_reversal_of_a_covered_payment_and_a_payment_dated_before_it() -> None:

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from domain.loans.due_dates import RepaymentCalendar
-from domain.loans.overdue import close_day, days_past_due
+from domain.loans.money import MONEY_CEILING
+from domain.loans.overdue import advance_position, advance_to, close_day, days_past_due
 from domain.loans.payments import PaymentAbovePayoff, allocate, payoff
 from domain.loans.position import LoanPosition, open_position
 from domain.loans.pricing import price
@@ -270,8 +271,8 @@ class Plan:
 
 
 @st.composite
-def plans(draw: st.DrawFn, span: int) -> Plan:
-    horizon = span + draw(st.integers(1, 120))
+def plans(draw: st.DrawFn, span: int, after: int = 120, at_least: int = 1) -> Plan:
+    horizon = span + draw(st.integers(at_least, after))
     days = draw(st.lists(st.integers(0, horizon - 1), min_size=1, max_size=10, unique=True))
     how = st.sampled_from(["part", "part", "part", "instalment", "payoff", "above"])
     return Plan({d: (draw(how), draw(st.integers(1, 10**9))) for d in days}, horizon)
@@ -331,6 +332,9 @@ def run_lockstep(case: Case, plan: Plan) -> Run:
                 try:
                     allocate(position, ref.rupees(amount), day)
                 except PaymentAbovePayoff:
+                    refused += 1
+                except InvalidValue:
+                    assert amount > ref.MOST_OWED  # more than any amount may be (a payoff at the money bound)
                     refused += 1
                 else:
                     raise AssertionError("a payment above the reference payoff was applied")
@@ -408,3 +412,51 @@ def test_every_payment_lowers_the_payoff_by_its_amount(data: st.DataObject, case
     assert payoff(applied.position, day).total == before - amount
     assert sum((line.total for line in applied.allocation.lines), Decimal(0)) == amount
     assert applied.position.completed == (amount == before)
+
+
+# The money bound ------------------------------------------------------------------------------------------------
+
+
+@st.composite
+def loans_reaching_the_bound(draw: st.DrawFn) -> Case:
+    """Loans whose penal charges reach the money bound within months of falling overdue: compound at 10 % a day or
+    more on any amount, simple at a high rate on amounts of thousands of crores."""
+    kind = draw(st.sampled_from(LoanKind))
+    disbursed = draw(disbursal_dates())
+    penal_kind = draw(st.sampled_from(PenalKind))
+    rate = draw(st.sampled_from(["10", "37.5", "50", "99.9999", "100"]))
+    low, high = (10_000, 100_000_000) if penal_kind is PenalKind.COMPOUND else (2 * 10**12, 3 * 10**13)
+    if kind is LoanKind.EMI:
+        months = draw(st.integers(1, 6))
+        terms = LoanTerms(
+            kind=kind, principal=draw(amounts(low, high)), tenure=months, annual_percent=draw(decimal_rates(60))
+        )
+        span = months * 31
+    else:
+        days = draw(st.integers(1, 60))
+        terms = LoanTerms(
+            kind=kind, principal=draw(amounts(low, high)), tenure=days, daily_percent=draw(decimal_rates(2))
+        )
+        span = days
+    penal = PenalTerms(kind=penal_kind, daily_percent=Decimal(rate))
+    return Case(terms, disbursed, draw(repayment_calendars(disbursed, span)), penal)
+
+
+@settings(CASES, max_examples=60)
+@given(data=st.data(), case=loans_reaching_the_bound())
+def test_penal_charges_stop_at_the_money_bound_as_the_reference_does(data: st.DataObject, case: Case) -> None:
+    """Day by day every charge equals the reference's (which cuts the day's charge that would take what the loan owes
+    past 99,999,999,999,999.99 to what reaches it, oldest instalment first, and charges nothing after); the replay
+    and a quote's stretches give the same; nothing owed or quoted ever passes the bound."""
+    rows = reference_rows(case)
+    assume(reference_can_schedule(rows))
+    plan = data.draw(plans((rows[-1].due - case.disbursed).days, after=400, at_least=120))
+    run = run_lockstep(case, plan)
+    owed = sum((i.unpaid for i in run.position.instalments), Decimal(0))
+    assert owed <= MONEY_CEILING
+    event("reached the bound" if owed == MONEY_CEILING else "below the bound")
+    last = case.disbursed + timedelta(days=plan.horizon - 1)
+    assert replay(run.opening, run.made, closed_through=last).position == run.position
+    later = run.position.open_day + timedelta(days=data.draw(st.integers(0, 400)))
+    assert advance_position(run.position, later) == advance_to(run.position, later)[0]
+    assert payoff(run.position, later).total <= MONEY_CEILING

@@ -13,9 +13,10 @@ from decimal import Decimal
 import pytest
 
 from domain.loans.application import Loans
+from domain.loans.money import MONEY_CEILING
 from domain.loans.servicing_views import ledger
 from domain.loans.states import LoanStatus
-from domain.loans.terms import PenalTerms
+from domain.loans.terms import PenalKind, PenalTerms
 from tests.application.loans.fakes import BRAND, PRODUCT, Catalogue, product_version
 from tests.application.loans.servicing_fixtures import MovableParties, disbursed
 
@@ -46,18 +47,42 @@ def _sums(loans: Loans, loan_id: object, as_of: date) -> dict[str, Decimal]:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_generated_loans_end_with_a_balanced_ledger(loans: Loans, parties: MovableParties, seed: int) -> None:
-    rng = random.Random(seed)
+    _serviced_to_an_end(loans, parties, random.Random(seed), (40, 120))
+
+
+# (seed 3 keeps its 12-month loan paid up: never overdue, nowhere near the bound)
+@pytest.mark.parametrize("seed", [s for s in range(10) if s != 3])
+def test_loans_at_the_money_bound_end_with_a_balanced_ledger(
+    loans: Loans, parties: MovableParties, catalogue: Catalogue, seed: int
+) -> None:
+    """Compound penal charges at 100 % a day reach 99,999,999,999,999.99 owed within weeks of the first missed
+    instalment and stop there: payments, waivers, a settlement (its offer and payments within what an amount may
+    be), a write-off or the closing payment of the whole payoff still end with a ledger at zero."""
+    penal = PenalTerms(kind=PenalKind.COMPOUND, daily_percent=Decimal("100"))
+    catalogue.products[(BRAND, PRODUCT)] = product_version(penal=penal)
+    ended = _serviced_to_an_end(loans, parties, random.Random(f"bound-{seed}"), (90, 150))
+    # (a payoff counts the current period's interest accrued by days, less than the instalment's interest owed)
+    assert MONEY_CEILING - 10**6 < ended["most owed"] <= MONEY_CEILING, ended
+
+
+def _serviced_to_an_end(
+    loans: Loans, parties: MovableParties, rng: random.Random, days: tuple[int, int]
+) -> dict[str, Decimal]:
+    """A loan serviced day by day for some of `days` (payments, collections, waivers, COB), then settled, written
+    off or completed; its ledger checked; the most its payoff was on any day."""
     amount = Decimal(rng.randrange(20_000, 90_000))
     loan_id = disbursed(loans, D0, amount=str(amount), tenure=rng.choice([3, 6, 12]))
     end = rng.choice(["settle", "write_off", "complete"])
     day = D0
     n = 0
-    for _ in range(rng.randrange(40, 120)):
+    most = ZERO
+    for _ in range(rng.randrange(*days)):
         day += timedelta(days=1)
         parties.today = day
         n += 1
         roll = rng.random()
         payoff = loans.payoff(BRAND, loan_id).total
+        most = max(most, payoff)
         if roll < 0.04 and payoff > 10:
             pay = Decimal(rng.randrange(1, int(min(payoff, 9000)))).quantize(Decimal("0.01"))
             loans.record_repayment(BRAND, loan_id, str(pay), "upi", f"U-{n}")
@@ -109,3 +134,4 @@ def test_generated_loans_end_with_a_balanced_ledger(loans: Loans, parties: Movab
     assert repaid >= paid
     if loan.ending is not None:
         assert loan.ending.total == -(sums.get("kind:settlement_waiver", ZERO) + sums.get("kind:write_off", ZERO))
+    return {"most owed": most}

@@ -11,6 +11,7 @@ is a mutable day-by-day loan, as LENDING.md reads: a reversed payment never happ
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -23,7 +24,7 @@ from domain.loans.payments import PaymentAbovePayoff
 from domain.loans.servicing_views import servicing_view
 from domain.loans.states import LoanStatus
 from domain.loans.terms import LoanKind, PenalKind, PenalTerms
-from domain.shared.errors import Conflict
+from domain.shared.errors import Conflict, InvalidInput
 from tests.application.loans.fakes import BRAND, PRODUCT, Catalogue, product_version
 from tests.application.loans.servicing_fixtures import MovableParties, disbursed
 from tests.unit import lending_reference as ref
@@ -104,21 +105,59 @@ def catalogue() -> Catalogue:
     return Catalogue()
 
 
+def _bound_case(rng: random.Random) -> Case:
+    """A loan whose penal charges reach the money bound (99,999,999,999,999.99 owed) within weeks of falling
+    overdue: compound at 10 % a day or more, or simple at half its amount a day on thousands of crores."""
+    case = _case(rng)
+    if rng.random() < 0.6:
+        penal = PenalTerms(kind=PenalKind.COMPOUND, daily_percent=Decimal(rng.choice(["10", "37.5", "100"])))
+    else:
+        penal = PenalTerms(kind=PenalKind.SIMPLE, daily_percent=Decimal(rng.choice(["50", "100"])))
+        case.amount = Decimal(rng.randrange(10**12, 5 * 10**13)).quantize(Decimal("0.01"))
+    case.penal = penal
+    case.days += rng.randrange(30, 200)
+    return case
+
+
 def _product(catalogue: Catalogue, case: Case) -> None:
     emi = case.kind is LoanKind.EMI
     catalogue.products[(BRAND, PRODUCT)] = product_version(
         kind=case.kind, annual_percent=case.rate if emi else None, daily_percent=None if emi else case.rate,
-        min_tenure=1, max_tenure=3650, penal=case.penal, max_active_loans=10_000, max_amount=Decimal("500000.00"),
+        min_tenure=1, max_tenure=3650, penal=case.penal, max_active_loans=10_000,
+        max_amount=max(Decimal("500000.00"), case.amount),
     )  # fmt: skip
 
 
 def test_servicing_matches_the_reference_over_generated_loans(
     loans: Loans, parties: MovableParties, catalogue: Catalogue
 ) -> None:
-    rng = random.Random(SEED)
-    checked = {"payments": 0, "refused": 0, "duplicates": 0, "reversals": 0, "days": 0, "completed": 0}
-    for _ in range(LOANS):
-        case = _case(rng)
+    checked = _service(loans, parties, catalogue, random.Random(SEED), _case, LOANS)
+    assert checked["payments"] > 50 and checked["reversals"] > 5 and checked["refused"] > 5, checked
+
+
+def test_servicing_matches_the_reference_at_the_money_bound(
+    loans: Loans, parties: MovableParties, catalogue: Catalogue
+) -> None:
+    """Loans whose penal charges reach 99,999,999,999,999.99 owed: the day's charge reaching it is cut, later days
+    charge nothing until a payment makes room, the payoff never passes it - the same as the reference, which cuts
+    its own charges in integer paise - through payments, refusals and reversals."""
+    checked = _service(loans, parties, catalogue, random.Random(SEED), _bound_case, 8)
+    assert checked["at the bound"] > 3 and checked["payments"] > 20 and checked["reversals"] > 2, checked
+
+
+def _service(
+    loans: Loans,
+    parties: MovableParties,
+    catalogue: Catalogue,
+    rng: random.Random,
+    make: Callable[[random.Random], Case],
+    count: int,
+) -> dict[str, int]:
+    """`count` loans made by `make`, serviced day by day against the reference; what was checked, counted."""
+    checked = {"payments": 0, "refused": 0, "duplicates": 0, "reversals": 0, "days": 0, "completed": 0,
+               "at the bound": 0}  # fmt: skip
+    for _ in range(count):
+        case = make(rng)
         _product(catalogue, case)
         parties.calendar = RepaymentCalendar(sunday_off=case.sunday_off, holidays=case.holidays)
         parties.today = case.disbursed_on
@@ -130,6 +169,7 @@ def test_servicing_matches_the_reference_over_generated_loans(
             (r.due, r.principal, r.interest) for r in expected.rows
         ]
         reference = _reference(case, None, [])
+        at_bound = False
         for n in range(case.days):
             day = case.disbursed_on + timedelta(days=n)
             parties.today = day
@@ -152,7 +192,8 @@ def test_servicing_matches_the_reference_over_generated_loans(
                 checked["duplicates"] += 1
             elif roll < 0.16:
                 above = reference.payoff() + 1
-                with pytest.raises(PaymentAbovePayoff):
+                # (above the bound: no amount at all, refused as such)
+                with pytest.raises(PaymentAbovePayoff if above <= ref.MOST_OWED else InvalidInput):
                     loans.record_repayment(BRAND, loan_id, ref.rupees(above), "cash", f"X-{n}")
                 assert reference.pay(above) is None
                 checked["refused"] += 1
@@ -173,10 +214,12 @@ def test_servicing_matches_the_reference_over_generated_loans(
                     s.owed["penal"] for s in reference.slots
                 ], (case, day)
                 assert str(position.asset_class) == reference.asset_class, (case, day)
+                at_bound = at_bound or reference.owed_now() == ref.MOST_OWED
             else:
                 reference.day = day + timedelta(days=1)
             # the state after the day's events and its close (COB moves it; a payment or reversal moves it at once)
             assert loans.get(BRAND, loan_id).status is _expected_status(reference, day), (case, day)
             checked["days"] += 1
         checked["completed"] += reference.closed
-    assert checked["payments"] > 50 and checked["reversals"] > 5 and checked["refused"] > 5, checked
+        checked["at the bound"] += at_bound
+    return checked
