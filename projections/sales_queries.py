@@ -110,6 +110,13 @@ class SalesQueries:
                 "AND d.disbursed_on >= %(start)s::date AND d.disbursed_on < %(end)s::date",
                 args,
             ).fetchone()
+            # What was collected in the month: repayments standing, by the day they were paid (the figure Dashboard V2's
+            # targets read, `read.insight_daily`; a reversal takes its payment out again).
+            collected = conn.execute(
+                "SELECT COALESCE(sum(amount), 0) AS amount FROM read.insight_daily WHERE brand_id = %(b)s "
+                "AND metric = 'collected' AND day >= %(start)s::date AND day < %(end)s::date",
+                args,
+            ).fetchone()
             # Steps may be skipped: a lead reached a step when it reached it or any later one (its highest rank).
             reached = conn.execute(
                 "SELECT top, count(*) AS n, count(*) FILTER (WHERE rejected) AS rejected FROM (SELECT e.lead_id, "
@@ -146,12 +153,15 @@ class SalesQueries:
         counts = [(step.value, sum(n for rank, n in by_rank.items() if rank >= i)) for i, step in enumerate(FUNNEL)]
         rejected = sum(int(r["rejected"]) for r in reached)
         actual_amount = Decimal(disbursed["amount"]).quantize(CENT)
+        assert collected is not None
+        collections = Decimal(collected["amount"]).quantize(CENT)
         targets = [
             TargetLine("disbursal_amount", goals.get("disbursal_amount", Decimal(0)), actual_amount,
                        percent(actual_amount, goals.get("disbursal_amount"))),
             TargetLine("disbursal_count", goals.get("disbursal_count", Decimal(0)), Decimal(disbursed["n"]),
                        percent(disbursed["n"], goals.get("disbursal_count"))),
-            TargetLine("collections", goals.get("collections", Decimal(0)), None, None),
+            TargetLine("collections", goals.get("collections", Decimal(0)), collections,
+                       percent(collections, goals.get("collections"))),
         ]  # fmt: skip
         return SalesOverview(
             month=month,

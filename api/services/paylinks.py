@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from adapters.paylink_store import PaylinkStore, PaymentLink
 from adapters.payout_store import PayoutStore
+from adapters.providers.channels import ChannelClients
 from adapters.providers.directory import ProviderDirectory
 from adapters.webhooks import WebhookEvent, WebhookVerifier
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
@@ -173,17 +174,23 @@ class Paylinks:
         return self.link(brand_id, link_id)
 
     def _send(self, link: PaymentLink, loan_number: str, caller: Caller) -> None:
-        """The link by SMS; WhatsApp goes through the SMS provider's channel too (no WhatsApp client exists): the
-        message is marked `[WhatsApp]`. A messaging failure leaves the link `created` (staff may resend)."""
+        """The link to the borrower's phone: by SMS, or by WhatsApp through the brand's WhatsApp provider (a template
+        message, as the reminders send). A messaging failure (no WhatsApp account, a provider down) leaves the link
+        `created`: staff may send it again, by SMS."""
         brand = self.identity.brand(link.brand_id)
-        prefix = "[WhatsApp] " if link.channel == "whatsapp" else ""
-        text = f"{prefix}{brand.name}: pay Rs {link.amount} towards loan {loan_number} at {link.payment_url}"
+        settings = self.identity.settings(link.brand_id)
+        text = f"{brand.name}: pay Rs {link.amount} towards loan {loan_number} at {link.payment_url}"
         try:
-            self.directory.for_brand(self.identity.settings(link.brand_id).providers).sms().send(
-                link.phone, text, caller=caller
-            )
+            if link.channel == "whatsapp":
+                ChannelClients(self.directory).send(
+                    "whatsapp", settings.providers.get("whatsapp"), to=link.phone, text=text,
+                    sender=settings.message_senders.get("whatsapp") or brand.name[:30],
+                    reference=f"PL-{link.id.hex[:20]}", callback_url=None, caller=caller, template="payment_link",
+                )  # fmt: skip
+            else:
+                self.directory.for_brand(settings.providers).sms().send(link.phone, text, caller=caller)
         except DomainError as exc:
-            log.warning("paylinks.send_failed", link_id=str(link.id), error=str(exc))
+            log.warning("paylinks.send_failed", link_id=str(link.id), channel=link.channel, error=str(exc))
             return
         self.store.mark_link(link.id, "sent", self.clock.now())
 

@@ -48,6 +48,8 @@ class ReloanDesk:
         if loan.facts is None:
             return "the loan has no recorded BRE facts"
         product = self.loans.catalogue.current(brand_id, loan.product_id)
+        if not product.active:
+            return "the product is no longer offered"
         today = self.loans.parties.business_date(brand_id)
         outcome = bre.evaluate(product.bre_rules, loan.recorded_facts(), self.loans.parties.policy(brand_id), today)
         if not outcome.passed:
@@ -65,9 +67,13 @@ class ReloanDesk:
             return None
         hike = settings.reloan_hike
         previous = getattr(loan, "sanctioned_amount", None) or loan.amount  # what was lent
+        # What the product takes today: the offer is accepted as an application on its current version, so the
+        # raised amount stops at its largest amount and the tenure is kept within its range.
+        product = self.loans.catalogue.current(brand_id, loan.product_id)
+        tenure = min(max(loan.tenure, product.min_tenure), product.max_tenure)
         return self.offers.offer(
-            brand_id, loan.id, loan.loan_number, loan.customer_id, loan.product_id, loan.tenure, previous,
-            str(getattr(hike.kind, "value", hike.kind)), hike.value,
+            brand_id, loan.id, loan.loan_number, loan.customer_id, loan.product_id, tenure, previous,
+            str(getattr(hike.kind, "value", hike.kind)), hike.value, product.max_amount,
         )  # fmt: skip
 
     def accept(self, brand_id: UUID, offer_id: UUID, channel: Channel = Channel.STAFF) -> CommandResult:

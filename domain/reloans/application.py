@@ -47,12 +47,16 @@ class ReloanOffers(ContextApplication):
         previous_amount: Decimal,
         hike_kind: str,
         hike_value: Decimal,
+        ceiling: Decimal | None = None,
     ) -> CommandResult | None:
-        """Offer the closed loan's borrower a re-loan raised by the hike; None when the loan already has its offer."""
+        """Offer the closed loan's borrower a re-loan raised by the hike, at most `ceiling` (the product's largest
+        amount: an offer above it could never be accepted); None when the loan already has its offer."""
         oid = offer_id(brand_id, loan_id)
         if self.find(oid) is not None:
             return None
         amount = hiked_amount(previous_amount, hike_kind, hike_value)
+        if ceiling is not None:
+            amount = min(amount, ceiling)
         made = with_id(
             ReloanOffer,
             oid,

@@ -78,3 +78,12 @@ def test_another_brands_offer_is_not_found(offers: ReloanOffers) -> None:
         offers.get(OTHER, made)
     with pytest.raises(ReloanOfferNotFound):
         offers.cancel(OTHER, made, "not yours")
+
+
+def test_the_offer_stops_at_the_ceiling_it_is_given(offers: ReloanOffers) -> None:
+    made = offers.offer(BRAND, uuid.uuid4(), "DEMO-L-000002", uuid.uuid4(), uuid.uuid4(), 12, Decimal("85000.00"),
+                        "percent", Decimal("50"), Decimal("100000.00"))  # fmt: skip
+    assert made is not None and offers.get(BRAND, made.id).amount == Decimal("100000.00")  # 127500.00 raised
+    under = offers.offer(BRAND, uuid.uuid4(), "DEMO-L-000003", uuid.uuid4(), uuid.uuid4(), 12, Decimal("85000.00"),
+                         "percent", Decimal("10"), Decimal("100000.00"))  # fmt: skip
+    assert under is not None and offers.get(BRAND, under.id).amount == Decimal("93500.00")  # under it: as raised

@@ -246,6 +246,12 @@ def test_v1_and_v2_figures_match_the_book_recomputed_from_the_loans(client: Any,
         "metric": "collections", "target": "14103.30", "actual": "7051.65", "achieved": "50.00"
     }  # fmt: skip
     assert lines["disbursal_count"]["actual"] == "0" and lines["disbursal_amount"]["achieved"] == "0.00"
+    # The sales overview of the same month says the same of collections (it had no actual).
+    sales = client.get("/api/v1/sales/overview", params={"month": "2026-03"}, headers=tenant.auth).json()
+    collections = next(t for t in sales["targets"] if t["name"] == "collections")
+    assert (collections["goal"], collections["actual"], collections["achieved_percent"]) == (
+        "14103.30", "7051.65", "50.00"
+    ), collections  # fmt: skip
 
     # The reminders panel: two reminders scheduled, one cancelled.
     template = client.post(

@@ -77,6 +77,10 @@ def test_a_link_is_paid_once_and_forged_webhooks_record_nothing(
     assert texts, "the link went to the borrower by SMS"
     wa = httpx.post(url, json={"amount": "100.00", "channel": "whatsapp"}, headers=tenant.auth)
     assert wa.status_code == 201 and wa.json()["state"] == "sent" and wa.json()["amount"] == "100.00"
+    on_whatsapp = [m for m in provider_simulators["whatsapp"].messages(link["phone"])
+                   if wa.json()["payment_url"] in m["text"]]  # fmt: skip
+    assert len(on_whatsapp) == 1 and on_whatsapp[0]["template"] == "payment_link", on_whatsapp
+    assert not [m for m in provider_simulators["sms"].sent_to(link["phone"]) if wa.json()["payment_url"] in str(m)]
 
     # forged, unsigned and stale webhooks claiming the link was paid: refused, nothing recorded
     hook = f"{server}/api/v1/webhooks/payments"

@@ -89,3 +89,27 @@ def test_a_closed_loan_gets_one_offer_with_the_hike_and_accepting_starts_an_appl
         assert "No pending re-loan offers." in browser.get("/reloan-offers").text
     finally:
         browser.__exit__(None, None, None)
+
+
+def test_an_offer_raised_past_the_products_largest_amount_stops_there_and_can_be_accepted(
+    client: Any, platform: Any
+) -> None:
+    """A hike that would offer more than the product lends today is offered at the product's largest amount (an
+    offer above it could never be accepted: the application would be a 422), and accepting it starts that loan."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    _close(client, platform, tenant, loan_id)
+    result, _ = platform.get(Identity).change_configuration(
+        tenant.brand_id, {"automated_reloan": True, "reloan_hike": {"kind": "fixed", "value": "500000"}}
+    )
+    settle(platform, "identity", result.position)
+    assert _job(client, platform, tenant)["status"] == "succeeded"
+    [offer] = _offers(client, tenant, "pending")
+    largest = platform.get(Loans).catalogue.current(tenant.brand_id, platform.get(Loans).get(tenant.brand_id, loan_id)
+                                                    .product_id).max_amount  # fmt: skip
+    assert (offer["previous_amount"], offer["amount"]) == ("85000.00", f"{largest:.2f}"), offer
+    accepted = client.post(f"/api/v1/reloan-offers/{offer['id']}/accept", headers=tenant.auth)
+    assert accepted.status_code == 200 and accepted.json()["status"] == "approved", accepted.text
+    application = client.get(f"/api/v1/loans/{accepted.json()['application_id']}", headers=tenant.auth).json()
+    assert application["amount"] == f"{largest:.2f}"

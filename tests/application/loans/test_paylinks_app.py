@@ -73,6 +73,17 @@ class Gateway:
 
 
 @dataclass
+class WhatsApp:
+    """The WhatsApp provider's API (`ChannelClients`' HTTP client of the channel)."""
+
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def call(self, kind: str, method: str, path: str, parse: Any, *, caller: Any, json: Any = None) -> Any:
+        self.sent.append({"kind": kind, **json})
+        return parse({"message_id": f"wa_{len(self.sent)}", "to": json["to"], "status": "accepted"})
+
+
+@dataclass
 class Sms:
     sent: list[tuple[str, str]] = field(default_factory=list)
 
@@ -169,6 +180,7 @@ class World:
     sms: Sms
     store: Store
     clock: FixedClock
+    whatsapp: WhatsApp
     n: int = 0
 
     def hook(self, kind: str, event_id: str | None = None, secret: str = SECRET, **data: Any) -> Any:
@@ -182,15 +194,17 @@ class World:
 def world(loans: Loans, clock: FixedClock, parties: MovableParties, monkeypatch: pytest.MonkeyPatch) -> World:
     monkeypatch.setenv(WEBHOOK_SECRET_ENV, SECRET)
     gateway, sms, store = Gateway(), Sms(), Store()
-    directory = SimpleNamespace(for_brand=lambda providers: SimpleNamespace(gateway=lambda: gateway, sms=lambda: sms))
+    whatsapp = WhatsApp()
+    directory = SimpleNamespace(for_brand=lambda providers: SimpleNamespace(gateway=lambda: gateway, sms=lambda: sms),
+                                http=lambda channel, vendor: whatsapp if channel == "whatsapp" else None)  # fmt: skip
     identity = SimpleNamespace(
-        settings=lambda brand_id: SimpleNamespace(providers={}),
+        settings=lambda brand_id: SimpleNamespace(providers={}, message_senders={}),
         business_date=parties.business_date,
         brand=lambda brand_id: SimpleNamespace(name="Demo Finance"),
     )
     customers = SimpleNamespace(get=lambda brand_id, customer_id: SimpleNamespace(phone="+919876543210"))
     service = Paylinks(loans, directory, store, store, identity, customers, clock)  # type: ignore[arg-type]
-    return World(service, gateway, sms, store, clock)
+    return World(service, gateway, sms, store, clock, whatsapp)
 
 
 def test_a_link_defaults_to_what_is_due_and_is_paid_once(world: World, loans: Loans, parties: MovableParties) -> None:
@@ -204,8 +218,12 @@ def test_a_link_defaults_to_what_is_due_and_is_paid_once(world: World, loans: Lo
     link = world.service.create(BRAND, loan_id, None, "sms", "http://us/hook")
     assert link.amount == Decimal("8037.57") and link.state == "sent"  # instalment 1, due today
     assert world.sms.sent[-1][0] == "+919876543210" and str(link.payment_url) in world.sms.sent[-1][1]
+    texts = len(world.sms.sent)
     wa = world.service.create(BRAND, loan_id, "100", "whatsapp", "http://us/hook")
-    assert world.sms.sent[-1][1].startswith("[WhatsApp] ") and wa.amount == Decimal("100.00")
+    assert wa.amount == Decimal("100.00") and wa.state == "sent" and len(world.sms.sent) == texts  # not by SMS
+    [message] = world.whatsapp.sent
+    assert (message["kind"], message["to"], message["template"]) == ("send_whatsapp", "+919876543210", "payment_link")
+    assert str(wa.payment_url) in message["text"] and not message["text"].startswith("[WhatsApp]")
 
     with pytest.raises(WebhookRejected):
         world.hook("payment.captured", secret="forged", order_id=link.order_id, amount="8037.57")
