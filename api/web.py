@@ -97,6 +97,7 @@ class Page(Generic[P]):
     form: bool = False
     port: type[P] | None = None
     upload_bytes: int | None = None  # a form with a file (multipart) of at most this many bytes
+    cross_brand: bool = False  # only a cross-brand principal (Super Admin) may open it, as `Endpoint.cross_brand`
 
     @property
     def name(self) -> str:
@@ -114,11 +115,15 @@ class Page(Generic[P]):
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         session = await run_in_threadpool(gate.ops.session, token, gate.clock.now())
         request.state.csrf = session.csrf_token if session else ""
+        principal = await run_in_threadpool(acting_within, gate, request, principal)
         request.state.principal = principal
         request.state.timezone = await run_in_threadpool(_brand_timezone, gate, principal)
         if self.permission is not None and not principal.holds(*self.permission):
             permission, level = self.permission
             message = f"You need {permission.value} ({level.value}) for this page."
+            return render(request, "error.html", 403, title="Forbidden", message=message)
+        if self.cross_brand and not principal.cross_brand:
+            message = "Only a Super Admin, who acts across brands, may use this page."
             return render(request, "error.html", 403, title="Forbidden", message=message)
         data = None
         if self.form:
@@ -274,6 +279,28 @@ def error_page(request: Request, status: int, title: str, message: str) -> HTMLR
 async def not_found(request: Request) -> Response:
     """The portal's 404 page (also for another brand's records)."""
     return error_page(request, 404, "Not found", "There is nothing here, or it belongs to another brand.")
+
+
+#: The brand a cross-brand staff member (a Super Admin) acts within on the portal, chosen on `/brands`.
+ACTING_BRAND_COOKIE = "cd_acting_brand"
+
+
+def acting_within(gate: Gate, request: Request, principal: Principal) -> Principal:
+    """The principal within the brand the acting-brand cookie names, when it may act there (a cross-brand principal,
+    an existing brand); anyone else, or a cookie naming no brand, stays in their own brand (the cookie is a
+    preference: `Principal.within` is what allows it)."""
+    raw = request.cookies.get(ACTING_BRAND_COOKIE)
+    if not raw or not principal.cross_brand:
+        return principal
+    try:
+        brand_id = UUID(raw.strip())
+        gate.identity.brand(brand_id)
+    except (ValueError, DomainError):
+        return principal
+    acting = principal.within(brand_id)
+    if acting is not principal:
+        request.state.acting_brand = gate.identity.brand(brand_id).name
+    return acting
 
 
 def _brand_timezone(gate: Gate, principal: Principal) -> str:

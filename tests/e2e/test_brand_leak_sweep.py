@@ -40,8 +40,9 @@ UNFILLED = {
     "/api/v1/borrower/applications/{loan_id}": "B's borrower has no application",
 }
 #: What a cross-brand Super Admin may legitimately see of another brand (docs/architecture.md, "Brand isolation"):
-#: the list of brands (`GET /api/v1/brands`, "Brands the caller may see"), for its session and its key.
-CROSS_BRAND = {("super_admin", "/api/v1/brands"), ("super_admin key", "/api/v1/brands")}
+#: the list of brands (`GET /api/v1/brands`, "Brands the caller may see"), for its session and its key, and the
+#: portal's brand switch that lists them (`/brands`).
+CROSS_BRAND = {("super_admin", "/api/v1/brands"), ("super_admin key", "/api/v1/brands"), ("super_admin", "/brands")}
 #: POST operations that only read (a preview, a backtest over the brand's applications): asked with an empty body.
 READING_POSTS = ("/api/v1/message-templates/{template_id}/preview", "/api/v1/loan-products/{product_id}/backtest")
 #: Most pages a role's crawl opens beyond the declared ones it starts from (breadth first, by following links).
@@ -239,7 +240,8 @@ def _crawl(
     while queue:
         url = queue.popleft()
         answer = client.get(url)
-        sweep.scan(who, url, answer, markers)
+        if (who, urlsplit(url).path) not in CROSS_BRAND:
+            sweep.scan(who, url, answer, markers)
         found: list[str] = []
         if answer.status_code in (301, 302, 303, 307):
             found = [answer.headers["location"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from adapters.operational import OperationalStore
 from adapters.passwords import Argon2Hasher
 from api.pages import api_keys as api_key_pages
+from api.pages import brand_switch as brand_switch_pages
 from api.pages import invites as invite_pages
 from api.pages import settings as settings_pages
 from api.pages import staff as staff_pages
@@ -34,7 +35,13 @@ CONTEXT = BoundedContext(
     queries=(BrandQueries, IdentityQueries),
     projections=(BrandDirectory(), StaffDirectory(), ApiKeyList(), BrandConfigHistory()),
     endpoints=(*staff.ENDPOINTS, *roles.ENDPOINTS, *brands.ENDPOINTS, *api_keys.ENDPOINTS, *system.ENDPOINTS),
-    pages=(*staff_pages.PAGES, *settings_pages.PAGES, *api_key_pages.PAGES, *invite_pages.PAGES),
+    pages=(
+        *staff_pages.PAGES,
+        *settings_pages.PAGES,
+        *api_key_pages.PAGES,
+        *invite_pages.PAGES,
+        *brand_switch_pages.PAGES,
+    ),
     nav=(
         NavItem("Staff", "/staff", "staff", Permission.PARTNER_USER_MANAGEMENT, 50),
         NavItem("Settings", "/settings", "settings", Permission.BRAND_SETTINGS, 60),
