@@ -50,7 +50,11 @@ class CamIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     salary_credits: list[SalaryCreditIn] = Field(max_length=12)
-    foir: Percent = Field(description="Fixed Obligation to Income Ratio, percent")
+    foir: Percent | None = Field(
+        None,
+        description="Fixed Obligation to Income Ratio, percent; left out, the calculated one is recorded: (existing "
+        "EMIs + this loan's monthly obligation at the recommended amount) / the salary credits' average x 100",
+    )
     existing_emis: Money = Field(Decimal(0), description="existing EMI obligations per month")
     recommended_amount: Money
     recommended_rate: Percent = Field(description="recommended rate of interest, percent a year")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from domain.loans.loan_events import Cam, SalaryCredit, SendBackTo
-from domain.loans.money import parse_money, parse_rate
+from domain.loans.money import parse_money, parse_rate, round_money
+from domain.loans.offer import ProductVersion
 from domain.loans.parties import borrower_count, coupon_count, open_loans_refusal, proposed_emi
 from domain.loans.pricing import Pricing, price
 from domain.loans.terms import LoanKind, LoanTerms
@@ -40,9 +42,15 @@ def reason_text(raw: str | None, field: str = "reason", at_least: int = 3) -> st
     return " ".join(clean.split())[:1000]
 
 
-def parse_cam(raw: Mapping[str, Any]) -> Cam:
-    """The CAM from its input: three salary credits (month YYYY-MM, amount), FOIR (percent, at most 100),
-    existing EMI obligations, recommended amount and rate, notes; InvalidInput naming every bad field."""
+def parse_cam(raw: Mapping[str, Any], product: ProductVersion, tenure: int) -> Cam:
+    """The CAM from its input: three salary credits (month YYYY-MM, amount), FOIR (percent, at most 100; optional),
+    existing EMI obligations, recommended amount and rate, notes; InvalidInput naming every bad field.
+
+    With the calculator's figures (spec: "fill the CAM calculator with 3 months of salary data; calculate FOIR"):
+    the salary credits' average (rounded to the paisa), the loan's monthly obligation at the recommended amount on
+    the product's terms and the loan's `tenure` (`proposed_emi`, as the BRE's FOIR reads it), and
+    FOIR = (existing EMIs + that obligation) / average salary x 100, to two places half up. A CAM entered without a
+    FOIR records the calculated one; one entered with a FOIR keeps it, the calculated one beside it."""
     checks = FieldChecks()
     credits: list[SalaryCredit] = []
     given = raw.get("salary_credits")
@@ -62,21 +70,37 @@ def parse_cam(raw: Mapping[str, Any]) -> Cam:
                 credits.append(SalaryCredit(month=month, amount=amount))
         if len({c.month for c in credits}) != len(credits):
             checks.errors.append(FieldError("salary_credits", "each month once"))
-    foir = checks.check(lambda: parse_rate(raw.get("foir"), "foir", at_most=Decimal(100)))
+    given_foir = raw.get("foir")
+    foir = (
+        checks.check(lambda: parse_rate(given_foir, "foir", at_most=Decimal(100)))
+        if given_foir not in (None, "")
+        else None
+    )
     emis = checks.check(lambda: parse_money(raw.get("existing_emis", "0"), "existing_emis"))
     amount = checks.check(lambda: parse_money(raw.get("recommended_amount"), "recommended_amount", positive=True))
     rate = checks.check(lambda: parse_rate(raw.get("recommended_rate"), "recommended_rate"))
     notes = checks.check(lambda: reason_text(raw.get("notes"), "notes"))
     checks.raise_if_any()
-    assert foir is not None and emis is not None and amount is not None and rate is not None and notes is not None
+    assert emis is not None and amount is not None and rate is not None and notes is not None
     credits.sort(key=lambda c: c.month)
+    average = round_money(Fraction(sum(c.amount for c in credits)) / len(credits))
+    obligation = proposed_emi(product, amount, tenure)
+    calculated = None
+    if average > 0:
+        calculated = ((emis + obligation) * 100 / average).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    recorded = foir if foir is not None else calculated
+    if recorded is None:
+        raise InvalidInput([FieldError("foir", "the salary credits add up to nothing: enter the FOIR")])
     return Cam(
         salary_credits=credits,
-        foir=foir,
+        foir=recorded,
         existing_emis=emis,
         recommended_amount=amount,
         recommended_rate=rate,
         notes=notes,
+        average_salary=average,
+        proposed_emi=obligation,
+        calculated_foir=calculated,
     )
 
 
@@ -98,9 +122,9 @@ class DecisionUseCases:
 
     def record_cam(self, brand_id: UUID, loan_id: UUID, cam: Mapping[str, Any]) -> CommandResult:
         """Record the Credit Appraisal Memo of a pending application (the latest one counts)."""
-        memo = parse_cam(cam)
         loan = self.get(brand_id, loan_id)
-        loan.record_cam(memo)
+        product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
+        loan.record_cam(parse_cam(cam, product, loan.tenure))
         return self.commit(loan)
 
     def cx_approve(

@@ -75,11 +75,16 @@ class Cam(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     salary_credits: list[SalaryCredit]
-    foir: Decimal
+    foir: Decimal  # as the CX recorded it (the calculated one when none was entered)
     existing_emis: Decimal
     recommended_amount: Decimal
     recommended_rate: Decimal
     notes: str
+    # The calculator's figures (None in CAMs recorded before it): the salary credits' average, this loan's monthly
+    # obligation at the recommended amount, and FOIR = (existing EMIs + that obligation) / average salary, percent.
+    average_salary: Decimal | None = None
+    proposed_emi: Decimal | None = None
+    calculated_foir: Decimal | None = None
 
 
 class PayoutAttempt(BaseModel):

@@ -51,6 +51,14 @@ def test_cx_approval_sanction_amounts_schedule_and_history(client: Any, tenant: 
     cam = client.post(f"{url}/cam", json=CAM, headers=tenant.auth)
     assert cam.status_code == 200, cam.text
     assert cam.json()["cam"]["foir"] == "32.5"
+    # Left out, FOIR is the calculator's: (6000 + the 80,000 loan's EMI at 24 % over 12 months, 7564.77 as
+    # numpy-financial's pmt rounds) / the credits' average 52,500.00 = 25.84 %.
+    calculated = client.post(f"{url}/cam", json={k: v for k, v in CAM.items() if k != "foir"}, headers=tenant.auth)
+    assert calculated.status_code == 200, calculated.text
+    memo = calculated.json()["cam"]
+    assert (memo["average_salary"], memo["proposed_emi"], memo["foir"], memo["calculated_foir"]) == (
+        "52500.00", "7564.77", "25.84", "25.84"
+    ), memo  # fmt: skip
     approved = client.post(f"{url}/cx-approve", json={"approved_amount": "90000", "remarks": "salary supports"},
                            headers=tenant.auth)  # fmt: skip
     assert approved.status_code == 200, approved.text

@@ -16,6 +16,7 @@ from domain.loans.loan import SanctionRequired
 from domain.loans.states import LoanStatus
 from domain.shared.errors import Conflict, InvalidInput
 from tests.application.loans.fakes import BORROWER, BRAND, OTHER, PRODUCT, TODAY, Parties, event_names, fields
+from tests.unit import lending_reference as ref
 
 S = LoanStatus
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
@@ -67,6 +68,49 @@ def queued(loans: Loans) -> UUID:
 
 
 # CAM and CX approval --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("credits", "existing", "recommended"),
+    [
+        (("52000", "52000", "53500"), "6000", "80000"),
+        (("41000.50", "39999.99", "40000.01"), "0", "100000"),
+        (("150000", "1", "2"), "12500.75", "10000"),
+    ],
+)
+def test_the_cam_calculator_works_out_foir_from_the_three_salary_credits(
+    loans: Loans, credits: tuple[str, str, str], existing: str, recommended: str
+) -> None:
+    """Left without a FOIR, the CAM records the calculated one: (existing EMIs + the loan's EMI at the recommended
+    amount, the product's 24 % over the loan's 12 months) / the credits' average, checked against the integer
+    reference of LENDING.md's EMI (tests/unit/lending_reference.py) in paise."""
+    loan_id = pending(loans)
+    salary = [{"month": f"2026-{m:02d}", "amount": a} for m, a in zip((8, 9, 10), credits, strict=True)]
+    loans.record_cam(BRAND, loan_id, cam(salary_credits=salary, foir=None, existing_emis=existing,
+                                         recommended_amount=recommended))  # fmt: skip
+    memo = loans.get(BRAND, loan_id).cam
+    assert memo is not None
+    total = sum(ref.paise(a) for a in credits)
+    average = ref.div_half_up(total, 3)
+    obligation = ref.emi(ref.paise(recommended), Decimal("24"), 12)
+    foir = ref.div_half_up((ref.paise(existing) + obligation) * 10000, average)  # hundredths of a percent
+    assert (memo.average_salary, memo.proposed_emi) == (ref.rupees(average), ref.rupees(obligation))
+    assert memo.foir == memo.calculated_foir == Decimal(foir).scaleb(-2)
+
+
+def test_an_entered_foir_is_kept_beside_the_calculated_one_and_no_salary_needs_one(loans: Loans) -> None:
+    loan_id = pending(loans)
+    loans.record_cam(BRAND, loan_id, cam(foir="30"))
+    memo = loans.get(BRAND, loan_id).cam
+    assert memo is not None and memo.foir == Decimal("30") and memo.calculated_foir not in (None, Decimal("30"))
+    nothing = [{"month": f"2026-{m:02d}", "amount": "0"} for m in (8, 9, 10)]
+    with pytest.raises(InvalidInput) as refused:
+        loans.record_cam(BRAND, loan_id, cam(salary_credits=nothing, foir=None))
+    assert [e.field for e in refused.value.errors] == ["foir"]
+    assert loans.get(BRAND, loan_id).cam == memo  # nothing recorded
+    loans.record_cam(BRAND, loan_id, cam(salary_credits=nothing, foir="45"))
+    after = loans.get(BRAND, loan_id).cam
+    assert after is not None and after.foir == Decimal("45") and after.calculated_foir is None
 
 
 def test_a_cam_is_recorded_with_its_figures(loans: Loans) -> None:
