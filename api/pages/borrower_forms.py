@@ -3,6 +3,7 @@ a form filled again from what the borrower last recorded."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,26 @@ class Group:
     title: str
     fields: tuple[Field, ...]
     optional: bool = False
+
+
+#: The web form's reference rows (the API takes up to `MAX_REFERENCES`).
+_REFERENCE_ROWS = (1, 2)
+_RELATIONS = (
+    ("parent", "Parent"), ("spouse", "Spouse"), ("sibling", "Brother or sister"), ("child", "Son or daughter"),
+    ("relative", "Other relative"), ("friend", "Friend"), ("colleague", "Colleague"), ("other", "Other"),
+)  # fmt: skip
+
+
+def _reference(n: int) -> Group:
+    return Group(
+        f"Reference {n} (someone we may call if we cannot reach you)",
+        (
+            Field(f"reference{n}_name", "Name", required=False),
+            Field(f"reference{n}_relation", "Relation", "select", False, (("", "Choose"), *_RELATIONS)),
+            Field(f"reference{n}_phone", "Mobile number", "tel", required=False, mode="numeric"),
+        ),
+        optional=True,
+    )
 
 
 def _address(kind: str, required: bool) -> Group:
@@ -81,6 +102,7 @@ FORMS: dict[Step, tuple[Group, ...]] = {
         _address("permanent", True),
         _address("office", False),
         _address("parental", False),
+        *(_reference(n) for n in _REFERENCE_ROWS),
     ),
     Step.EMPLOYMENT: (
         Group(
@@ -227,12 +249,18 @@ def _personal(form: Mapping[str, str]) -> dict[str, Any]:
         if kind in ("office", "parental") and not any(parts.values()):
             continue
         addresses.append({"kind": kind, **{k: (v or None) if k in ("line2", "state") else v for k, v in parts.items()}})
+    references = []
+    for n in _REFERENCE_ROWS:
+        parts = {part: form.get(f"reference{n}_{part}", "").strip() for part in ("name", "relation", "phone")}
+        if any(parts.values()):  # a row left blank is no reference; a half-filled one is named by the model
+            references.append(parts)
     return {
         "name": form.get("name", ""),
         "date_of_birth": form.get("date_of_birth", ""),
         "gender": _blank_none(form.get("gender", "")),
         "email": form.get("email", ""),
         "addresses": addresses,
+        "references": references,
     }
 
 
@@ -301,6 +329,11 @@ def prefill(step: Step, details: Mapping[str, Any] | None) -> dict[str, str]:
         if isinstance(address, dict):
             for part in _ADDRESS_PARTS:
                 values[f"{address.get('kind')}_{part}"] = str(address.get(part) or "")
+    references = details.get("references")
+    for n, reference in zip(_REFERENCE_ROWS, references if isinstance(references, list) else [], strict=False):
+        if isinstance(reference, dict):
+            for part in ("name", "relation", "phone"):
+                values[f"reference{n}_{part}"] = str(reference.get(part) or "")
     return values
 
 
@@ -308,5 +341,8 @@ def field_of(step: Step, error_field: str) -> str:
     """The form field that shows a validation error (any address error shows under the addresses)."""
     if error_field.startswith("addresses"):
         return "addresses"
+    found = re.match(r"references\[(\d+)\]\.(name|relation|phone)", error_field)
+    if found and int(found.group(1)) < len(_REFERENCE_ROWS):
+        return f"reference{int(found.group(1)) + 1}_{found.group(2)}"
     name = error_field.split(".")[0].split("[")[0]
     return _ERROR_FIELDS.get(step, {}).get(name, name)

@@ -240,7 +240,11 @@ class Onboarding(ContextApplication):
         if step is Step.PAN:
             self._customer_at_pan(funnel, details["pan"], now)
         elif step is Step.PERSONAL:
+            own = [i for i, r in enumerate(details.get("references", [])) if r["phone"] == funnel.phone]
+            if own:
+                raise InvalidValue(f"references[{own[0]}].phone", "this is your own phone: give someone else's")
             self._customer_at_personal(funnel, details, now)
+            self._references(funnel, details.get("references", []))
         result = self.commit(funnel)
         self._start_checks(funnel, step, details)
         return result
@@ -382,6 +386,22 @@ class Onboarding(ContextApplication):
             return
         if self._proven(funnel):
             self.customers.update_details(funnel.brand_id, funnel.customer_id, pan=pan)
+
+    def _references(self, funnel: Funnel, references: list[dict[str, str]]) -> None:
+        """The personal step's references as alternate phones of the borrower's record (labelled "relation: name"),
+        each once: a phone the record has already (primary or alternate) is left as it is, and the record's limit on
+        alternate phones is kept (the rest are in the funnel's details, for staff to see)."""
+        if not references or funnel.customer_id is None:
+            return
+        record = self.customers.get(funnel.brand_id, funnel.customer_id)
+        for reference in references:
+            if reference["phone"] == record.phone or reference["phone"] in record.alternate_phones:
+                continue
+            label = f"{reference['relation']}: {reference['name']}"
+            try:
+                self.customers.add_alternate_phone(funnel.brand_id, funnel.customer_id, reference["phone"], label)
+            except Conflict:  # at the record's most alternate phones
+                return
 
     def _proven(self, funnel: Funnel) -> bool:
         """The borrower signed in with the linked record's own phone (the OTP proved it). A record found by PAN

@@ -42,6 +42,9 @@ class CustomerDirectory(Protocol):
     def update_details(
         self, brand_id: UUID, customer_id: UUID, *, expected_version: int | None = None, **fields: Any
     ) -> CommandResult: ...
+    def add_alternate_phone(
+        self, brand_id: UUID, customer_id: UUID, phone: str, label: str | None = None
+    ) -> CommandResult: ...
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from domain.shared.values import (
     normalise_email,
     normalise_name,
     normalise_pan,
+    normalise_phone,
 )
 
 
@@ -138,8 +139,25 @@ class AddressIn(BaseModel):
     pincode: str = Field(max_length=10)
 
 
+Relation = Literal["parent", "spouse", "sibling", "child", "relative", "friend", "colleague", "other"]
+#: How many references (family members or others to reach the borrower through) the personal step takes.
+MAX_REFERENCES = 3
+
+
+class ReferenceIn(BaseModel):
+    """A family member or reference the lender may call (spec: "alternate phone numbers (family members or
+    references)"): kept on the borrower's record as an alternate phone labelled with the relation and name."""
+
+    model_config = _STRICT
+
+    name: str = Field(max_length=200)
+    relation: Relation
+    phone: str = Field(max_length=20)
+
+
 class PersonalIn(BaseModel):
-    """Name, date of birth, gender, email and addresses (current and permanent required; office, parental)."""
+    """Name, date of birth, gender, email, addresses (current and permanent required; office, parental) and up to
+    three references (optional)."""
 
     model_config = _STRICT
 
@@ -148,6 +166,7 @@ class PersonalIn(BaseModel):
     gender: Literal["female", "male", "other"] | None = None
     email: str = Field(max_length=254)
     addresses: list[AddressIn] = Field(max_length=4)
+    references: list[ReferenceIn] = Field(default_factory=list, max_length=MAX_REFERENCES)
 
     def checked(self, today: date) -> dict[str, Any]:
         checks = FieldChecks()
@@ -165,14 +184,27 @@ class PersonalIn(BaseModel):
             address = Address(kind=a.kind, line1=a.line1, line2=a.line2, city=a.city, state=a.state, pincode=a.pincode)
             if checks.check(partial(address.checked, f"addresses[{i}]")) is not None:
                 addresses.append(address.model_dump(mode="json"))
+        references: list[dict[str, str]] = []
+        for i, r in enumerate(self.references):
+            who = checks.check(partial(normalise_name, r.name, f"references[{i}].name"))
+            phone = checks.check(partial(normalise_phone, r.phone, f"references[{i}].phone"))
+            if phone is not None and phone in {x["phone"] for x in references}:
+                checks.errors.append(
+                    InvalidValue(f"references[{i}].phone", "give each reference's phone once").errors[0]
+                )
+            elif who is not None and phone is not None:
+                references.append({"name": who, "relation": r.relation, "phone": phone})
         checks.raise_if_any()
-        return {
+        details: dict[str, Any] = {
             "name": name,
             "date_of_birth": self.date_of_birth.isoformat(),
             "gender": self.gender,
             "email": email,
             "addresses": addresses,
         }
+        if references:
+            details["references"] = references
+        return details
 
 
 SalaryMode = Literal["bank", "cash", "cheque", "other"]

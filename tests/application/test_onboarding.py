@@ -21,6 +21,7 @@ from domain.onboarding.steps import (
     FunnelRules,
     LoanRequestIn,
     PanIn,
+    ReferenceIn,
     SelfieIn,
     Step,
 )
@@ -260,6 +261,41 @@ def test_a_new_borrower_gets_a_customer_record_at_the_personal_step(
     assert {a.kind for a in record.addresses} == {"current", "permanent"}
     app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL.model_copy(update={"name": "Asha K Verma"}))
     assert customers.get(BRAND, made).name == "Asha K Verma" and app.state(BRAND, borrower).customer_id == made
+
+
+def test_references_at_the_personal_step_become_the_records_labelled_alternate_phones(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, customers: Customers
+) -> None:
+    """Spec: "customers can add alternate phone numbers (family members or references)". Each reference is kept on
+    the borrower's record as an alternate phone labelled with the relation and name, once however often the step is
+    redone; the borrower's own phone, a phone given twice or a half-filled reference is a 422 naming it, nothing
+    recorded."""
+    borrower = signed_in(app, outbox, clock)
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    mother = {"name": "Sunita Verma", "relation": "parent", "phone": "98450 12345"}
+    friend = {"name": "Kiran Rao", "relation": "friend", "phone": "+91 9845012346"}
+    for bad, field in (
+        ([{**mother, "phone": PHONE}], "references[0].phone"),
+        ([mother, {**friend, "phone": mother["phone"]}], "references[1].phone"),
+        ([{**mother, "name": "   "}], "references[0].name"),
+        ([{**mother, "phone": "12345"}], "references[0].phone"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL.model_copy(update={
+                "references": [ReferenceIn.model_validate(r) for r in bad]}))  # fmt: skip
+        assert [e.field for e in refused.value.errors] == [field], bad
+        assert app.state(BRAND, borrower).customer_id is None  # nothing recorded
+    with_references = PERSONAL.model_copy(
+        update={"references": [ReferenceIn.model_validate(r) for r in (mother, friend)]}
+    )
+    app.record_step(BRAND, borrower, Step.PERSONAL, with_references)
+    made = app.state(BRAND, borrower).customer_id
+    assert made is not None
+    expected = {"+919845012345": "parent: Sunita Verma", "+919845012346": "friend: Kiran Rao"}
+    assert customers.get(BRAND, made).alternate_phones == expected
+    app.record_step(BRAND, borrower, Step.PERSONAL, with_references)  # redone: nothing twice
+    assert customers.get(BRAND, made).alternate_phones == expected
+    assert app.details(BRAND, borrower, Step.PERSONAL)["references"][0] == {**mother, "phone": "+919845012345"}
 
 
 def test_a_pan_of_another_customer_is_a_conflict_and_records_nothing(

@@ -265,3 +265,21 @@ def test_every_integer_in_a_request_body_is_a_json_integer() -> None:
                 raw,
                 refused.value.errors(),
             )
+
+
+def test_the_personal_forms_reference_rows_are_the_steps_references_and_fill_again() -> None:
+    from api.pages.borrower_forms import field_of, prefill
+
+    form = {"name": "Asha Verma", "date_of_birth": "1994-05-17", "email": "asha@example.in",
+            "reference1_name": "", "reference1_relation": "", "reference1_phone": "",
+            "reference2_name": "Sunita Verma", "reference2_relation": "parent", "reference2_phone": "98450 12345"}  # fmt: skip
+    built = step_input(Step.PERSONAL, form)
+    assert built["references"] == [{"name": "Sunita Verma", "relation": "parent", "phone": "98450 12345"}]
+    again = prefill(Step.PERSONAL, {"references": [{"name": "Sunita Verma", "relation": "parent",
+                                                    "phone": "+919845012345"}]})  # fmt: skip
+    assert (again["reference1_name"], again["reference1_relation"], again["reference1_phone"]) == (
+        "Sunita Verma", "parent", "+919845012345"
+    )  # fmt: skip
+    assert field_of(Step.PERSONAL, "references[1].phone") == "reference2_phone"
+    assert step_input(Step.PERSONAL, {k: v for k, v in form.items() if not k.startswith("reference2")})[
+        "references"] == []  # fmt: skip
