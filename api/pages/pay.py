@@ -2,7 +2,9 @@
 is the key (`api.services.pay_links`). It shows the brand, the loan number, what is due now and the payoff on the
 business date, and a button for each that starts a gateway order (`Paylinks.checkout`) and sends the borrower on to
 the gateway's payment page (a page that goes on itself: the CSP keeps forms on our origin); the gateway's webhook records the payment as for any payment link. A completed loan's
-page links its no-due certificate; a changed, forged or expired link is a 404 that names nothing."""
+page links its no-due certificate, a settled loan's its settlement letter, and every page lists the loan's latest
+payments with their receipts - opened by the same signed link (`/pay/{token}/receipts/{id}`, a payment of this loan
+only). A changed, forged or expired link is a 404 that names nothing."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 
 from api.routes.disbursals import public_base
 from api.routes.paylinks import WEBHOOK_PATH, PaylinkPort
+from api.services.loan_documents import LoanDocument, LoanDocuments
 from api.services.no_due_links import NoDueLinks
 from api.services.pay_links import PayLinks
 from api.web import PublicPage, error_text, pages, templates
@@ -49,7 +52,8 @@ async def _show(request: Request, port: PaylinkPort, status: int = 200, error: s
     certificate = None
     if page.certificate:
         certificate = NoDueLinks.configured().url(public_base(request), brand_id, loan_id, datetime.now(UTC))
-    return _page(request, status, brand=page.brand, page=page, error=error, certificate=certificate)
+    token = str(request.path_params["token"])
+    return _page(request, status, brand=page.brand, page=page, error=error, certificate=certificate, token=token)
 
 
 async def pay_page(request: Request, port: PaylinkPort) -> Response:
@@ -77,4 +81,48 @@ async def pay(request: Request, port: PaylinkPort) -> Response:
     return HTMLResponse(html, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
-PAGES = pages(PaylinkPort, [PublicPage("GET", "/pay/{token}", pay_page), PublicPage("POST", "/pay/{token}", pay)])
+def _documents(port: PaylinkPort) -> LoanDocuments:
+    return LoanDocuments(port.paylinks.loans, port.paylinks.customers, port.paylinks.identity)
+
+
+def _pdf(document: LoanDocument) -> Response:
+    headers = {"Content-Disposition": f'inline; filename="{document.filename}"', "X-Content-SHA256": document.sha256,
+               "Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}  # fmt: skip
+    return Response(document.pdf, 200, headers, media_type="application/pdf")
+
+
+async def receipt(request: Request, port: PaylinkPort) -> Response:
+    """A payment's receipt through the loan's signed link: a payment of another loan is a 404 like a forged link."""
+    opened = _opened(request)
+    if opened is None:
+        return _gone(request)
+    brand_id, loan_id = opened
+    payment_id = str(request.path_params["payment_id"])[:100]
+    try:
+        document = await run_in_threadpool(_documents(port).receipt, brand_id, loan_id, payment_id)
+    except NotFound:
+        return _gone(request)
+    return _pdf(document)
+
+
+async def settlement_letter(request: Request, port: PaylinkPort) -> Response:
+    """A settled loan's letter through its signed link (404 for any other loan, as for a forged link)."""
+    opened = _opened(request)
+    if opened is None:
+        return _gone(request)
+    try:
+        document = await run_in_threadpool(_documents(port).settlement_letter, *opened)
+    except DomainError:  # not found, or not settled
+        return _gone(request)
+    return _pdf(document)
+
+
+PAGES = pages(
+    PaylinkPort,
+    [
+        PublicPage("GET", "/pay/{token}", pay_page),
+        PublicPage("POST", "/pay/{token}", pay),
+        PublicPage("GET", "/pay/{token}/receipts/{payment_id}", receipt),
+        PublicPage("GET", "/pay/{token}/settlement-letter", settlement_letter),
+    ],
+)

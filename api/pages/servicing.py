@@ -1,5 +1,6 @@
-"""Portal forms of servicing on the loan page (issue #15): record a repayment, download the no-due certificate (the
-card itself is `templates/loan_servicing.html`, shown by the loan page)."""
+"""Portal forms of servicing on the loan page (issue #15): record a repayment, download the no-due certificate, a
+repayment's receipt and a settled loan's settlement letter (the card itself is `templates/loan_servicing.html`,
+shown by the loan page)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.pages.loans import loan_page_with_error
+from api.services.loan_documents import LoanDocument, LoanDocuments
 from api.services.no_due import NoDueCertificates
 from api.web import Page, act, after_write, error_text, form_text, not_found, pages, path_id
 from domain.customers.application import Customers
@@ -86,10 +88,42 @@ async def no_due_pdf(request: Request, port: ServicingPagesPort, principal: Prin
     return Response(pdf, 200, headers, media_type="application/pdf")
 
 
+def _pdf(document: LoanDocument) -> Response:
+    headers = {"Content-Disposition": f'inline; filename="{document.filename}"', "Cache-Control": "private, no-store",
+               "X-Content-SHA256": document.sha256}  # fmt: skip
+    return Response(document.pdf, 200, headers, media_type="application/pdf")
+
+
+async def receipt_pdf(request: Request, port: ServicingPagesPort, principal: Principal) -> Response:
+    loan_id, payment_id = path_id(request, "loan_id"), path_id(request, "repayment_id")
+    if loan_id is None or payment_id is None:
+        return await not_found(request)
+    documents = LoanDocuments(port.loans, port.customers, port.identity)
+    try:
+        document = await act(principal, lambda: documents.receipt(principal.brand_id, loan_id, str(payment_id)))
+    except NotFound:
+        return await not_found(request)
+    return _pdf(document)
+
+
+async def settlement_letter_pdf(request: Request, port: ServicingPagesPort, principal: Principal) -> Response:
+    loan_id = path_id(request, "loan_id")
+    if loan_id is None:
+        return await not_found(request)
+    documents = LoanDocuments(port.loans, port.customers, port.identity)
+    try:
+        document = await act(principal, lambda: documents.settlement_letter(principal.brand_id, loan_id))
+    except (NotFound, DomainError):  # another brand's, or not settled: the page shows no link to it
+        return await not_found(request)
+    return _pdf(document)
+
+
 PAGES = pages(
     ServicingPagesPort,
     [
         Page("POST", "/loans/{loan_id}/repayments", record_repayment, WRITE, form=True),
         Page("GET", "/loans/{loan_id}/no-due-certificate.pdf", no_due_pdf, READ),
+        Page("GET", "/loans/{loan_id}/repayments/{repayment_id}/receipt.pdf", receipt_pdf, READ),
+        Page("GET", "/loans/{loan_id}/settlement-letter.pdf", settlement_letter_pdf, READ),
     ],
 )

@@ -20,11 +20,13 @@ from api.routes.servicing_models import (
     NoDueOut,
     PayoffOut,
     PayoffQuery,
+    PdfDocumentOut,
     RepaymentIn,
     RepaymentListOut,
     RepaymentOut,
     ReverseIn,
 )
+from api.services.loan_documents import LoanDocument, LoanDocuments
 from api.services.no_due import NoDueCertificates
 from api.services.no_due_links import NoDueLinks
 from domain.customers.application import Customers
@@ -53,6 +55,11 @@ class ServicingPort:
     def certificates(self) -> NoDueCertificates:
         """The no-due certificates."""
         return NoDueCertificates(self.loans, self.customers, self.identity)
+
+    @property
+    def documents(self) -> LoanDocuments:
+        """Repayment receipts and settlement letters."""
+        return LoanDocuments(self.loans, self.customers, self.identity)
 
 
 def _repayment(loan: Loan, record: PaymentRecord) -> dict[str, Any]:
@@ -133,6 +140,22 @@ def no_due_certificate(ctx: Context[ServicingPort]) -> Response:
         headers["X-Content-SHA256"] = loan.no_due.sha256
         headers["X-Verification-Code"] = loan.no_due.verification_code
     return Response(pdf, 200, headers, media_type="application/pdf")
+
+
+def pdf_response(document: LoanDocument, disposition: str = "attachment") -> Response:
+    """A rendered document as its PDF, with its SHA-256 (`X-Content-SHA256`)."""
+    headers = {"Content-Disposition": f'{disposition}; filename="{document.filename}"',
+               "X-Content-SHA256": document.sha256, "Cache-Control": "private, no-store"}  # fmt: skip
+    return Response(document.pdf, 200, headers, media_type="application/pdf")
+
+
+def repayment_receipt(ctx: Context[ServicingPort]) -> Response:
+    payment_id = str(ctx.path["repayment_id"])
+    return pdf_response(ctx.port.documents.receipt(ctx.brand_id, ctx.path["loan_id"], payment_id))
+
+
+def settlement_letter(ctx: Context[ServicingPort]) -> Response:
+    return pdf_response(ctx.port.documents.settlement_letter(ctx.brand_id, ctx.path["loan_id"]))
 
 
 def shared_no_due_certificate(ctx: Context[ServicingPort]) -> Response:
@@ -227,6 +250,29 @@ ENDPOINTS = serve(
             "closure date, verification code; generated once, its SHA-256 recorded (X-Content-SHA256)",
             READ,
             response=NoDueOut,
+            media=("application/pdf",),
+            errors=(409,),
+        ),
+        Endpoint(
+            "GET",
+            f"{_LOAN}/repayments/{{repayment_id}}/receipt",
+            repayment_receipt,
+            "The receipt (PDF) of one of the loan's repayments (or a recovery after a write-off): lender, borrower, "
+            "loan number, receipt number, amount, mode, reference, paid and recorded on, the allocation per "
+            "instalment and the payoff after it; a reversed one says REVERSED with the date and reason. The same "
+            "bytes on every download (SHA-256 in X-Content-SHA256); an unknown repayment is a 404",
+            READ,
+            response=PdfDocumentOut,  # never rendered: the answer is the PDF itself
+            media=("application/pdf",),
+        ),
+        Endpoint(
+            "GET",
+            f"{_LOAN}/settlement-letter",
+            settlement_letter,
+            "The settlement letter (PDF) of a settled loan: the settlement amount paid, what was waived, the "
+            "settlement date, closed as settled (reported to credit bureaus as settled); 409 for a loan not settled",
+            READ,
+            response=PdfDocumentOut,  # never rendered: the answer is the PDF itself
             media=("application/pdf",),
             errors=(409,),
         ),

@@ -160,6 +160,14 @@ class NoDueOut(BaseModel):
     repaid: Decimal
 
 
+class PdfDocumentOut(BaseModel):
+    """A rendered document (a repayment's receipt, a settlement letter); the download itself is application/pdf,
+    its SHA-256 in `X-Content-SHA256`."""
+
+    sha256: str
+    filename: str
+
+
 class CobDaysQuery(BaseModel):
     """How many run records."""
 

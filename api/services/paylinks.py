@@ -28,6 +28,7 @@ from adapters.providers.channels import ChannelClients
 from adapters.providers.directory import ProviderDirectory
 from adapters.webhooks import WebhookEvent, WebhookVerifier
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
+from api.services.loan_documents import latest_payments
 from api.services.mandates import Mandates
 from api.services.no_due import NoDueCertificates
 from domain.customers.application import Customers
@@ -57,7 +58,8 @@ class PaymentLinkNotFound(NotFound):
 @dataclass(frozen=True)
 class PayPage:
     """The borrower's payment page: `due` (overdue, else the next instalment) and `payoff` on the business date, for
-    a loan taking payments; None for one that is not (`status`; `certificate` when completed with its no-due)."""
+    a loan taking payments; None for one that is not (`status`; `certificate` when completed with its no-due,
+    `settlement_letter` when settled). `payments`: the loan's latest payments, newest first, each with a receipt."""
 
     brand: str
     loan_number: str
@@ -67,6 +69,8 @@ class PayPage:
     dpd: int
     next_due: date | None
     certificate: bool
+    payments: tuple[PaymentRecord, ...] = ()
+    settlement_letter: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,13 +105,16 @@ class Paylinks:
         """What the borrower's payment page shows on the business date."""
         loan = self.loans.get(brand_id, loan_id)
         brand = self.identity.brand(brand_id).name
+        paid = tuple(latest_payments(loan))
         if loan.status not in (LoanStatus.ACTIVE, LoanStatus.PARTIALLY_PAID, LoanStatus.OVERDUE):
-            return PayPage(brand, loan.loan_number, str(loan.status), None, None, 0, None, loan.no_due is not None)
+            settled = loan.status is LoanStatus.SETTLED
+            return PayPage(brand, loan.loan_number, str(loan.status), None, None, 0, None, loan.no_due is not None,
+                           paid, settled)  # fmt: skip
         today = self.identity.business_date(brand_id)
         view = servicing_view(self.loans.serviced(brand_id, loan_id), today)
         due, payoff = self.due_now(brand_id, loan_id)
         next_due = view.next_due.due_date if view.next_due is not None and view.dpd == 0 else None
-        return PayPage(brand, loan.loan_number, str(loan.status), due, payoff, view.dpd, next_due, False)
+        return PayPage(brand, loan.loan_number, str(loan.status), due, payoff, view.dpd, next_due, False, paid)
 
     def create(self, brand_id: UUID, loan_id: UUID, amount: Decimal | str | None, channel: str,
                callback_url: str) -> PaymentLink:  # fmt: skip

@@ -1,6 +1,6 @@
 """A realistic book of one brand for the brand-leak sweep: borrowers, leads, loans at every stage (pending, rejected,
 sanctioned, awaiting payout, in a payout file, serviced with payments, overdue after the close of business with
-collection cases, contacts, promises, receipts, waivers and field visits, closed), payment links, documents, a bank
+collection cases, contacts, promises, receipts, waivers and field visits, settled, closed), payment links, documents, a bank
 account, covenants and their evaluations, Softmedia notices, message templates, messages and reminders, a staff
 notice, audit history, a product and a coupon, and a borrower mid-way through onboarding.
 
@@ -265,8 +265,13 @@ def build_book(client: Any, platform: Any, sms: Any, tag: str, cents: int, twin:
         headers=auth))  # fmt: skip
     _ok(client.post(f"/api/v1/loans/{late}/waivers", json={"amount": "1.00", "justification": f"{tag} hospital stay"},
                     headers=auth))  # fmt: skip
-    _ok(client.post(f"/api/v1/loans/{ids['later']}/settlements", json={"amount": "40000.00",
-                    "remarks": f"{tag} job lost"}, headers=auth))  # fmt: skip
+    settlement = _ok(client.post(f"/api/v1/loans/{ids['later']}/settlements", json={"amount": "40000.00",
+                                 "remarks": f"{tag} job lost"}, headers=auth))  # fmt: skip
+    # Settled: approved and paid (the loan's settlement letter).
+    _ok(client.post(f"/api/v1/settlements/{settlement['id']}/approve", headers=auth))
+    _ok(client.post(f"/api/v1/loans/{ids['later']}/repayments", json={
+        "amount": "40000.00", "mode": "neft", "reference": f"UTR{tag.upper()}SETTLE"}, headers=auth))  # fmt: skip
+    book.values.add(f"UTR{tag.upper()}SETTLE")
     visit = _ok(
         client.post(
             f"/api/v1/loans/{late}/field-visits",

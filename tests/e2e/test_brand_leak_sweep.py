@@ -140,7 +140,7 @@ def _path_values(book: Book) -> dict[str, list[str]]:
         "source_id": [ids["source_id"]], "notice_id": [ids["notice_id"]], "visit_id": [ids["visit_id"]],
         "sha256": [ids["sha256"]], "template_id": [ids["template_id"]], "message_id": [ids["message_id"]],
         "reminder_id": [ids["reminder_id"]], "import_id": [ids["import_id"]], "lead_id": [ids["lead_id"]],
-        "slug": sorted(CATALOGUE),
+        "repayment_id": [ids["repayment_id"]], "slug": sorted(CATALOGUE),
     }  # fmt: skip
 
 
@@ -149,6 +149,11 @@ _OVERRIDES = {
     "/api/v1/sync-runs/{run_id}": {"run_id": "sync_run_id"},
     "/api/v1/staff-notifications/{notice_id}/receipts": {"notice_id": "notice_id:staff"},
     "/staff-notifications/{notice_id}": {"notice_id": "notice_id:staff"},
+    # a repayment's receipt: the loan that holds the book's repayment; the settlement letter: the settled loan
+    "/api/v1/loans/{loan_id}/repayments/{repayment_id}/receipt": {"loan_id": "loan:paid"},
+    "/loans/{loan_id}/repayments/{repayment_id}/receipt.pdf": {"loan_id": "loan:paid"},
+    "/api/v1/loans/{loan_id}/settlement-letter": {"loan_id": "loan:later"},
+    "/loans/{loan_id}/settlement-letter.pdf": {"loan_id": "loan:later"},
 }
 _AUDITED = {"Loan": "loan:late", "CustomerRecord": "customer_id", "StaffUser": "staff_id"}
 
@@ -358,5 +363,7 @@ def test_brand_a_sees_its_own_book_where_the_sweep_looks(app: Any, books: tuple[
     assert len(held) > 0.7 * len(answered), (len(held), len(answered))
     for path in ("/api/v1/customers", "/api/v1/loans", "/api/v1/search?q=Brandaleak", "/api/v1/collections/worklist",
                  "/api/v1/notices/overdue", "/api/v1/leads", "/api/v1/messages", "/api/v1/covenants", "/customers",
-                 "/loans", "/collections", "/overdue", "/dashboard"):  # fmt: skip
+                 "/loans", "/collections", "/overdue", "/dashboard",
+                 f"/api/v1/loans/{a.ids['loan:paid']}/repayments/{a.ids['repayment_id']}/receipt",
+                 f"/api/v1/loans/{a.ids['loan:later']}/settlement-letter"):  # fmt: skip
         assert sweep.seen.get(path), path

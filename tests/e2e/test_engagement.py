@@ -422,7 +422,8 @@ def test_a_reminders_payment_link_opens_the_loans_payment_page_and_pays_at_the_g
                 bool)  # fmt: skip
     assert [(p["mode"], p["amount"], p["reference"]) for p in paid] == [("payment_link", "8037.57", order["order_id"])]
     after = httpx.get(link)
-    assert after.status_code == 200 and "due 31 Mar 2026" in after.text and "28 Feb 2026" not in after.text
+    assert after.status_code == 200 and "due 31 Mar 2026" in after.text and "due 28 Feb 2026" not in after.text
+    assert order["order_id"] in after.text  # the payment is listed (paid on 28 Feb), with its receipt
 
     whole = _go_on(httpx.post(link, data={"amount": "payoff"}))
     closing = next(x for x in _web_links(server, tenant, loan_id) if x["state"] == "created")

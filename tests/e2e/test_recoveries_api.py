@@ -6,10 +6,13 @@ as-of replay across the new events."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+
+from pypdf import PdfReader
 
 from domain.identity.application import Identity
 from tests.conftest import Tenant, make_tenant
@@ -177,6 +180,12 @@ def test_write_off_recoveries_and_audit_replay(client: Any, platform: Any) -> No
     )
     assert recovery.status_code == 201, recovery.text
     assert recovery.json()["allocation"] == [] and recovery.json()["status"] == "written_off"
+    receipt = client.get(f"{url}/repayments/{recovery.json()['id']}/receipt", headers=tenant.auth)  # a recovery's
+    assert receipt.status_code == 200 and receipt.headers["content-type"] == "application/pdf", receipt.text
+    left = Decimal(done.json()["total"]) - Decimal("1500.00")
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(receipt.content)).pages)
+    assert "Amount received 1500.00" in text and f"Left to recover after it {left:.2f}" in text, text
+    assert client.get(f"{url}/settlement-letter", headers=tenant.auth).status_code == 409  # written off, not settled
     items = client.get(f"{url}/ledger", headers=tenant.auth).json()["items"]
     assert [p["kind"] for p in items][-2:] == ["write_off", "recovery"]
     assert _sum_ledger(client, tenant, loan_id) == {b: 0 for b in ("principal", "interest", "penal", "fees")}

@@ -1,11 +1,14 @@
 """Servicing on the loan page in headless Chromium (issue #15): outstanding, DPD and class, the schedule with paid
-marks, the payment-recording form (a refusal shown on the page), the payoff paid from the form completing the loan,
-and the no-due certificate downloaded."""
+marks, the payment-recording form (a refusal shown on the page), a repayment's receipt from its row, the payoff paid
+from the form completing the loan, and the no-due certificate downloaded."""
 
 from __future__ import annotations
 
+import io
 import uuid
 from typing import Any
+
+from pypdf import PdfReader
 
 from domain.identity.application import Identity
 from domain.loans.application import Loans
@@ -38,6 +41,9 @@ def test_the_loan_page_records_repayments_until_completed(server: str, browser: 
     page.click("#repayment-form button")
     page.wait_for_selector("#repayments")
     assert "UTR-PORTAL-1" in page.locator("#repayments").inner_text()
+    receipt = page.request.get(server + str(page.locator("#repayments a.receipt-link").first.get_attribute("href")))
+    assert receipt.ok and receipt.headers["content-type"] == "application/pdf"
+    assert "UTR-PORTAL-1" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(receipt.body())).pages)
     assert "partially_paid" in page.locator("#servicing-schedule tbody tr").first.inner_text()
     assert page.locator("#outstanding-total").inner_text() == "84000.00"
 
