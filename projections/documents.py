@@ -10,7 +10,8 @@ from uuid import UUID
 
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind
-from domain.documents.document import Document
+from domain.documents.document import Document, DocumentStatus
+from domain.documents.requirements import Uploaded
 from projections.keyset import KeysetCursor, Page
 from projections.projection import Change, Insert, Projection, Write, handles
 
@@ -143,3 +144,15 @@ class DocumentQueries:
                 (brand_id, customer_id),
             ).fetchall()
         return {DocumentKind(r["kind"]) for r in rows}
+
+    def uploaded(self, brand_id: UUID, customer_id: UUID) -> list[Uploaded]:
+        """The newest document of each kind and review status the borrower has, newest first: what the checklist's
+        states need (a few rows per borrower, however many files they uploaded)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT kind, status, reason FROM (SELECT DISTINCT ON (kind, status) kind, status, reason, uploaded_at, "
+                "id FROM read.documents WHERE brand_id = %s AND customer_id = %s "
+                "ORDER BY kind, status, uploaded_at DESC, id DESC) latest ORDER BY uploaded_at DESC, id DESC",
+                (brand_id, customer_id),
+            ).fetchall()
+        return [Uploaded(DocumentKind(r["kind"]), DocumentStatus(r["status"]), r["reason"]) for r in rows]

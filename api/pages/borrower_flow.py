@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -34,6 +34,7 @@ from api.pages.borrower_forms import (
 from api.pages.borrower_utm import UTM_COOKIE, remember_utm, remembered_utm
 from api.problems import field_errors_from_pydantic
 from api.routes.documents import UPLOAD
+from api.services.documents import DocumentDesk
 from api.web import PublicPage, pages, templates
 from domain.onboarding.account import SESSION_LIFETIME, BorrowerNotFound, SessionNotFound
 from domain.onboarding.application import Onboarding
@@ -52,11 +53,20 @@ CSRF_COOKIE = "cd_borrower_csrf"
 
 @dataclass(frozen=True)
 class BorrowerFlowPort:
-    """What the borrower web flow uses: the onboarding use cases, the products to choose from, the application."""
+    """What the borrower web flow uses: the onboarding use cases, the products to choose from, the application, and
+    the document checklist (the status page counts what is still missing)."""
 
     onboarding: Onboarding
     products: ProductQueries
     loans: LoanQueries
+    documents: DocumentDesk
+
+
+class _Onboards(Protocol):
+    """A port that holds the onboarding use cases (this flow's, and the documents page's)."""
+
+    @property
+    def onboarding(self) -> Onboarding: ...
 
 
 def _brand(request: Request) -> str:
@@ -85,7 +95,7 @@ def _form(request: Request) -> dict[str, str]:
     return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
-async def _signed_in(request: Request, port: BorrowerFlowPort) -> tuple[BorrowerPrincipal, str] | None:
+async def _signed_in(request: Request, port: _Onboards) -> tuple[BorrowerPrincipal, str] | None:
     """The borrower of the cookie, when it is a live session of this brand."""
     token = request.cookies.get(COOKIE)
     if not token:
@@ -338,6 +348,10 @@ async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
     application = None
     if details and details.get("application_id"):
         application = await run_in_threadpool(port.loans.loan, principal.brand_id, UUID(details["application_id"]))
+    documents_missing = None  # documents belong to the record the personal step makes
+    if state.customer_id is not None:
+        detail = await run_in_threadpool(port.documents.checklist_detail, principal.brand_id, state.customer_id)
+        documents_missing = len(detail.to_upload)
     return _page(
         request,
         "apply_status.html",
@@ -348,6 +362,7 @@ async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
         csrf=_session_csrf(token),
         form_steps=FORM_STEPS,
         labels=LABELS,
+        documents_missing=documents_missing,
     )
 
 

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from api.pages.actors import staff_and_key_names
 from api.services.borrower_loans import borrower_loans
+from api.services.documents import DocumentDesk
 from api.web import PENDING, Page, act, after_write, form_text, keyset_page, not_found, pages, path_id, render
 from domain.customers.application import Customers
 from domain.customers.values import Address
@@ -39,7 +40,8 @@ FORM_FIELDS = ("name", "phone", "pan", "email", "date_of_birth", "loan_number", 
 @dataclass(frozen=True)
 class CustomerPagesPort:
     """What the customer pages use: the use cases, the borrower read models, and what the 360 shows beside them
-    (blocklist hits, covenants, repayment notices, the names of the staff in its timeline)."""
+    (blocklist hits, covenants, repayment notices, the document checklist, the names of the staff in its
+    timeline)."""
 
     customers: Customers
     queries: CustomerQueries
@@ -51,6 +53,7 @@ class CustomerPagesPort:
     documents: DocumentQueries
     loans: Loans
     borrower_loans: BorrowerLoanQueries
+    desk: DocumentDesk
 
 
 async def customer_directory(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
@@ -80,6 +83,7 @@ async def customer_360(request: Request, port: CustomerPagesPort, principal: Pri
         )
     kyc = await run_in_threadpool(port.verification.summary, brand_id, customer_id)
     documents = await run_in_threadpool(lambda: port.documents.of_customer(brand_id, customer_id, limit=50).items)
+    checklist = await run_in_threadpool(port.desk.checklist_detail, brand_id, customer_id)
     loans = None
     if principal.holds(Permission.LOANS):  # issue #15: status, DPD, class, next due, outstanding
         loans = await run_in_threadpool(borrower_loans, port.borrower_loans, port.loans, brand_id, customer_id)
@@ -98,6 +102,7 @@ async def customer_360(request: Request, port: CustomerPagesPort, principal: Pri
         loans=loans,
         kyc=kyc,
         documents=documents,
+        checklist=checklist,
         nav="customers",
     )
 

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from api.pages.actors import actor_names
 from api.pages.loans import loan_page_with_error
+from api.services.documents import DocumentDesk
 from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
@@ -55,6 +56,7 @@ class DecisionPagesPort:
     identity: Identity
     verification: VerificationQueries
     documents: DocumentQueries
+    desk: DocumentDesk
 
 
 async def worklist_page(request: Request, port: DecisionPagesPort, principal: Principal) -> Response:
@@ -109,21 +111,22 @@ async def review_page(request: Request, port: DecisionPagesPort, principal: Prin
         parties = port.loans.parties
         loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
         if loan is None:
-            return None, None, {}, None, []
+            return None, None, {}, None, [], None
         profile = port.customers.profile(brand, loan.customer_id, timeline_limit=20)
         if profile is not None:
             profile = profile.with_blocklist_hits(port.blocklist.hits(brand, profile.blocklist_candidates()))
         kyc = port.verification.summary(brand, loan.customer_id)
         documents = port.documents.of_customer(brand, loan.customer_id, limit=50).items
+        checklist = port.desk.checklist_detail(brand, loan.customer_id)
         actors = actor_names(port.identity, brand, {e.actor for e in loan.history})
-        return loan, profile, actors, kyc, documents
+        return loan, profile, actors, kyc, documents, checklist
 
-    loan, profile, actors, kyc, documents = await run_in_threadpool(load)
+    loan, profile, actors, kyc, documents, checklist = await run_in_threadpool(load)
     if loan is None:
         return await not_found(request)
     return render(
         request, "credit_review.html", nav="worklist", loan=loan, profile=profile, actors=actors, kyc=kyc,
-        documents=documents,
+        documents=documents, checklist=checklist,
     )  # fmt: skip
 
 

@@ -66,6 +66,17 @@ def test_a_borrower_signs_in_fills_steps_leaves_and_resumes(
     page.wait_for_url(f"{server}/apply/{tenant.slug}/steps/employment")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "borrower-employment-phone.png"), full_page=True)
+    # The documents page: the PAN card missing, uploaded from the phone, then received.
+    page.goto(f"{server}/apply/{tenant.slug}/documents")
+    assert page.locator("#documents-checklist li[data-kind=pan_card]").get_attribute("data-state") == "missing"
+    page.select_option("#document_kind", "pan_card")
+    page.set_input_files("#document_file", files=[{"name": "pan.png", "mimeType": "image/png", "buffer": PNG}])
+    page.click("#documents-form button[type=submit]")
+    page.wait_for_selector("#documents-saved")
+    assert page.locator("#documents-checklist li[data-kind=pan_card]").get_attribute("data-state") == "received"
+    assert "pan.png" in page.locator("#documents-uploaded").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_VIEW["width"]
+    page.screenshot(path=str(ARTIFACTS / "borrower-documents-phone.png"), full_page=True)
     page.context.close()  # leaves
 
     again = _sign_in(browser, server, sms, tenant.slug, phone)  # another browser, the same borrower

@@ -55,6 +55,8 @@ def test_cx_approves_and_the_sm_sanctions(
     kyc = cx_page.locator("#review-kyc").inner_text()
     assert "Credit bureau" in kyc and "Bank statement analysis" in kyc and "No bank account yet" in kyc
     assert "No documents uploaded" in cx_page.locator("#review-documents").inner_text()
+    pan_row = cx_page.locator("#review-document-checklist tr[data-kind=pan_card]")
+    assert pan_row.get_attribute("data-state") == "missing" and "missing" in pan_row.inner_text()
     cx_page.click("#open-loan")
     for i, (month, salary) in enumerate((("2026-08", "52000"), ("2026-09", "52000"), ("2026-10", "53500"))):
         cx_page.fill(f"#cam-form input[name=month_{i}]", month)

@@ -11,6 +11,7 @@ import structlog
 
 from adapters.providers.directory import ProviderDirectory
 from api.pages import borrower_consents as consent_pages
+from api.pages import borrower_documents as document_pages
 from api.pages import borrower_flow
 from api.pages import onboarding as pages
 from api.routes import borrower as borrower_routes
@@ -176,7 +177,7 @@ CONTEXT = BoundedContext(
         *borrower_consents.ENDPOINTS,
         *routes.ENDPOINTS,
     ),
-    pages=(*pages.PAGES, *borrower_flow.PAGES, *consent_pages.PAGES),
+    pages=(*pages.PAGES, *borrower_flow.PAGES, *consent_pages.PAGES, *document_pages.PAGES),
     nav=(NavItem("Onboarding", "/onboarding", "onboarding", Permission.ONBOARDING_IN_PROGRESS, 45),),
     jobs=(Job(onboarding_jobs.INACTIVE, onboarding_jobs.run_inactive, onboarding_jobs.OnboardingJobPort),),
     permissions=(Permission.ONBOARDING_IN_PROGRESS, Permission.ONBOARDING_COMPLETED),

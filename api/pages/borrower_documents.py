@@ -1,0 +1,200 @@
+"""The web flow's "Your documents" page at /apply/{brand}/documents: the brand's checklist (each required kind
+received, accepted, rejected or missing), what the borrower uploaded with its review, and a form to upload any
+required or supporting document - stored through the same use case as the borrower API and the step uploads
+(sniffed, size-limited, the borrower's own record only).
+
+Documents belong to the borrower's Customer 360 record, made at the personal step: before it the page says so and
+links on to the flow. Same cookie session and CSRF token as the other flow pages (`api.pages.borrower_flow`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from api.pages.borrower_flow import _base, _csrf_ok, _expired, _page, _session_csrf, _signed_in
+from api.routes.borrower_documents import BorrowerDocumentPort
+from api.routes.documents import UPLOAD
+from api.web import PENDING, PublicPage, after_write, pages
+from domain.documents.application import Documents
+from domain.documents.content import DocumentKind
+from domain.documents.requirements import SUPPORTING, KindState, uploadable_kinds
+from domain.onboarding.account import BorrowerNotFound
+from domain.onboarding.parties import BorrowerPrincipal
+from domain.shared.aggregate import acting_as
+from domain.shared.errors import Conflict, DomainError, InvalidInput
+
+#: How the borrower's pages name each kind of document.
+KIND_LABELS: dict[DocumentKind, str] = {
+    DocumentKind.PAN_CARD: "PAN card",
+    DocumentKind.AADHAAR_FRONT: "Aadhaar card (front)",
+    DocumentKind.AADHAAR_BACK: "Aadhaar card (back)",
+    DocumentKind.AADHAAR_PHOTO: "Aadhaar photo (from DigiLocker)",
+    DocumentKind.SELFIE: "Selfie",
+    DocumentKind.BANK_STATEMENT: "Bank statement",
+    DocumentKind.PASSBOOK: "Bank passbook",
+    DocumentKind.SALARY_SLIP: "Salary slip",
+    DocumentKind.FORM16_ITR: "Form 16 or ITR",
+    DocumentKind.EMPLOYER_CERTIFICATE: "Employer certificate",
+    DocumentKind.VOTER_ID: "Voter ID",
+    DocumentKind.DRIVING_LICENSE: "Driving licence",
+    DocumentKind.PASSPORT: "Passport",
+    DocumentKind.UTILITY_BILL: "Utility bill (electricity, water, gas, wifi or postpaid)",
+    DocumentKind.RENT_AGREEMENT: "Rent agreement",
+    DocumentKind.COLLEGE_ID: "College ID",
+    DocumentKind.MARRIAGE_CERTIFICATE: "Marriage certificate",
+    DocumentKind.OTHER: "Other document",
+}
+
+#: How the checklist says where a required kind stands.
+STATE_TEXT: dict[KindState, str] = {
+    KindState.ACCEPTED: "Accepted",
+    KindState.VERIFIED: "Verified online",
+    KindState.RECEIVED: "Received, being checked",
+    KindState.REJECTED: "Not accepted: upload it again",
+    KindState.MISSING: "Missing",
+}
+
+#: How the uploaded list says where one document's review stands.
+REVIEW_TEXT = {"pending": "Received, being checked", "accepted": "Accepted", "rejected": "Not accepted"}
+
+
+def upload_choices(offered: list[DocumentKind], to_upload: list[DocumentKind]) -> list[tuple[str, list[DocumentKind]]]:
+    """The upload form's select as titled groups, in the order offered: still needed, already received (another
+    copy), supporting documents; empty groups left out."""
+    needed = [k for k in offered if k in to_upload]
+    supporting = [k for k in offered if k in SUPPORTING and k not in needed]
+    received = [k for k in offered if k not in needed and k not in supporting]
+    groups = [("Still needed", needed), ("Already received (send another copy)", received)]
+    groups.append(("Supporting documents (when we ask for one)", supporting))
+    return [(title, kinds) for title, kinds in groups if kinds]
+
+
+async def _documents_page(
+    request: Request,
+    port: BorrowerDocumentPort,
+    principal: BorrowerPrincipal,
+    token: str,
+    status: int = 200,
+    errors: list[str] | None = None,
+    chosen: str = "",
+) -> Response:
+    def load() -> tuple[Any, ...]:
+        state = port.onboarding.state(principal.brand_id, principal.borrower_id)
+        if state.customer_id is None:
+            return None, []
+        detail = port.desk.checklist_detail(principal.brand_id, state.customer_id)
+        documents = port.queries.of_customer(principal.brand_id, state.customer_id, None, 50).items
+        return detail, documents
+
+    try:
+        detail, documents = await run_in_threadpool(load)
+    except BorrowerNotFound:
+        return RedirectResponse(_base(request), status_code=303)
+    context: dict[str, Any] = {}
+    if detail is not None:
+        to_upload = detail.to_upload
+        context = {
+            "to_upload": to_upload,
+            "choices": upload_choices(uploadable_kinds(detail.kinds), to_upload),
+            "documents": documents,
+            "saved": _saved(request) if status == 200 else None,
+        }
+    return _page(
+        request,
+        "apply_documents.html",
+        status,
+        detail=detail,
+        errors=errors or [],
+        chosen=chosen,
+        labels={kind.value: label for kind, label in KIND_LABELS.items()},
+        states={state.value: text for state, text in STATE_TEXT.items()},
+        reviews=REVIEW_TEXT,
+        limit_mb=max(1, UPLOAD.max_bytes // (1024 * 1024)),
+        csrf=_session_csrf(token),
+        **context,
+    )
+
+
+def _saved(request: Request) -> str | None:
+    """What the page says after an upload (the redirect names the kind; `saved=pending` when the list is behind)."""
+    if request.query_params.get("saved") == "pending":
+        return PENDING
+    try:
+        kind = DocumentKind(request.query_params.get("uploaded", ""))
+    except ValueError:
+        return None
+    return f"Received: {KIND_LABELS[kind]}. We will check it and tell you if we need anything else."
+
+
+async def documents_page(request: Request, port: BorrowerDocumentPort) -> Response:
+    signed = await _signed_in(request, port)
+    if signed is None:
+        return RedirectResponse(_base(request), status_code=303)
+    return await _documents_page(request, port, *signed)
+
+
+async def documents_upload(request: Request, port: BorrowerDocumentPort) -> Response:
+    """Store the chosen file as the borrower's document of the chosen kind; refused (kind not offered, no file,
+    not a PDF/JPEG/PNG, too large, named as another type) the page again with why, 422, nothing stored."""
+    signed = await _signed_in(request, port)
+    if signed is None:
+        return RedirectResponse(_base(request), status_code=303)
+    principal, token = signed
+    if not _csrf_ok(request, _session_csrf(token)):
+        return _expired(request)
+    form = request.state.form
+    chosen = form.get("kind") if isinstance(form.get("kind"), str) else ""
+    upload = form.get("file")
+
+    def offered() -> list[DocumentKind] | None:
+        state = port.onboarding.state(principal.brand_id, principal.borrower_id)
+        if state.customer_id is None:
+            return None
+        return uploadable_kinds(port.desk.checklist_detail(principal.brand_id, state.customer_id).kinds)
+
+    kinds = await run_in_threadpool(offered)
+    if kinds is None:  # no record yet: the page says to finish the personal step first (409)
+        return await _documents_page(request, port, principal, token, 409)
+    refusal = None
+    if chosen not in {k.value for k in kinds}:
+        refusal = "Choose which document this is from the list."
+    elif not isinstance(upload, UploadFile) or not upload.filename:
+        refusal = "Choose a file to upload (a photo or a PDF)."
+    if refusal is not None:
+        return await _documents_page(request, port, principal, token, 422, [refusal], chosen)
+    assert isinstance(upload, UploadFile) and upload.filename is not None
+    data = await upload.read()
+    kind = DocumentKind(chosen)
+
+    def store() -> Any:
+        with acting_as(principal.actor):
+            return port.onboarding.upload_document(
+                principal.brand_id, principal.borrower_id, kind.value, upload.filename or "", data
+            )
+
+    try:
+        result = await run_in_threadpool(store)
+    except InvalidInput as exc:
+        messages = [e.message for e in exc.errors]
+        return await _documents_page(request, port, principal, token, 422, messages, chosen)
+    except Conflict as exc:
+        message = exc.message
+        if exc.details.get("existing_id"):
+            message = f"You already uploaded this file as your {KIND_LABELS[kind]}; nothing new was stored."
+        return await _documents_page(request, port, principal, token, 409, [message], chosen)
+    except DomainError as exc:
+        return await _documents_page(request, port, principal, token, 422, [exc.message], chosen)
+    return await after_write(request, Documents.name, result.position, f"{_base(request)}/documents?uploaded={kind}")
+
+
+PAGES = pages(
+    BorrowerDocumentPort,
+    [
+        PublicPage("GET", "/apply/{brand}/documents", documents_page),
+        PublicPage("POST", "/apply/{brand}/documents", documents_upload, upload_bytes=UPLOAD.max_bytes),
+    ],
+)
