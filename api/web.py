@@ -244,8 +244,9 @@ async def after_write(request: Request, source: str, position: int, target: str)
     # The API's bound (read when called, so one setting governs both the API's 202 and the portal's `saved=pending`).
     bound = endpoint.READ_YOUR_WRITES_SECONDS
     settled = position <= 0 or await run_in_threadpool(services.engine.wait_for, source, position, bound)
-    if not settled:
-        target += ("&" if "?" in target else "?") + "saved=pending"
+    if not settled:  # (before a `#fragment`, which must stay last)
+        path, mark, fragment = target.partition("#")
+        target = path + ("&" if "?" in path else "?") + "saved=pending" + mark + fragment
     return RedirectResponse(target, status_code=303)
 
 

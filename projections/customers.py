@@ -80,6 +80,7 @@ class CustomerDirectory(Projection):
         C.AlternatePhoneRemoved,
         C.LoanNumberLinked,
         C.NumberAssigned,
+        C.NoteAdded,  # only the row's version moves (an If-Match names the record's version); notes: customer_notes.py
     )
     tables = ("read.customers", "read.customer_name_vocabulary")
     ddl = (
@@ -284,6 +285,10 @@ class CustomerDirectory(Projection):
 
     def _on_number_assigned(self, event: C.NumberAssigned) -> Iterable[Change]:
         self._effects.set(event.originator_id, event.originator_version, event.timestamp, number=event.number)
+        return ()
+
+    def _on_note_added(self, event: C.NoteAdded) -> Iterable[Change]:
+        self._effects.set(event.originator_id, event.originator_version, event.timestamp)
         return ()
 
 
@@ -514,6 +519,7 @@ _DIRECTORY_WRITES: dict[type[Any], Callable[[CustomerDirectory, Any], Iterable[C
     C.AlternatePhoneRemoved: CustomerDirectory._on_alternate_phone_removed,
     C.LoanNumberLinked: CustomerDirectory._on_loan_number_linked,
     C.NumberAssigned: CustomerDirectory._on_number_assigned,
+    C.NoteAdded: CustomerDirectory._on_note_added,
 }
 
 
@@ -557,6 +563,21 @@ def _number_assigned(event: C.NumberAssigned) -> Summary:
     return "number_assigned", f"Given the id {event.number}", {"number": event.number}
 
 
+#: How much of a note the timeline's summary shows (the notes list shows it whole).
+NOTE_EXCERPT = 80
+
+
+def _note_added(event: C.NoteAdded) -> Summary:
+    line = " ".join(event.text.split())
+    excerpt = line if len(line) <= NOTE_EXCERPT else line[: NOTE_EXCERPT - 1] + "…"
+    details: dict[str, object] = {"note_id": str(event.note_id)}
+    if event.loan_id is not None:
+        details["loan_id"] = str(event.loan_id)
+    if event.callback_at is not None:
+        details["callback_at"] = event.callback_at.isoformat()
+    return "note_added", f"Note: {excerpt}", details
+
+
 #: The timeline entry of each event type.
 _SUMMARIES: dict[type[Any], Callable[[Any], Summary]] = {
     C.Registered: _registered,
@@ -565,6 +586,7 @@ _SUMMARIES: dict[type[Any], Callable[[Any], Summary]] = {
     C.AlternatePhoneRemoved: _alternate_phone_removed,
     C.LoanNumberLinked: _loan_number_linked,
     C.NumberAssigned: _number_assigned,
+    C.NoteAdded: _note_added,
 }
 
 

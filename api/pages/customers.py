@@ -1,9 +1,12 @@
-"""Customer pages: the directory and its search, the Customer 360, and registering a borrower."""
+"""Customer pages: the directory and its search, the Customer 360 (with the notes on the record and the form to
+write one), and registering a borrower."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -12,7 +15,20 @@ from starlette.responses import Response
 from api.pages.actors import staff_and_key_names
 from api.services.borrower_loans import borrower_loans
 from api.services.documents import DocumentDesk
-from api.web import PENDING, Page, act, after_write, form_text, keyset_page, not_found, pages, path_id, render
+from api.web import (
+    PENDING,
+    Page,
+    act,
+    after_write,
+    error_page,
+    error_text,
+    form_text,
+    keyset_page,
+    not_found,
+    pages,
+    path_id,
+    render,
+)
 from domain.customers.application import Customers
 from domain.customers.values import Address
 from domain.identity.application import Identity
@@ -20,10 +36,11 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
 from domain.shared.application import CommandResult
-from domain.shared.errors import DomainError, InvalidInput
+from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
 from projections.blocklist import BlocklistQueries
 from projections.borrower_loans import BorrowerLoanQueries
 from projections.covenant_queries import CovenantQueries
+from projections.customer_notes import CustomerNoteQueries
 from projections.customer_queries import CustomerQueries
 from projections.documents import DocumentQueries
 from projections.notice_feed import NoticeFeedQueries
@@ -32,6 +49,10 @@ from projections.verification_queries import VerificationQueries
 
 READ = (Permission.CUSTOMER, Level.READ)
 WRITE = (Permission.CUSTOMER, Level.WRITE)
+NOTE = (Permission.CUSTOMER_NOTES, Level.WRITE)
+
+#: Notes the 360 shows per page (newest first; "Older notes" pages on).
+NOTES_PER_PAGE = 20
 
 #: The registration form's fields, as the form names them.
 FORM_FIELDS = ("name", "phone", "pan", "email", "date_of_birth", "loan_number", "line1", "city", "pincode")
@@ -54,6 +75,7 @@ class CustomerPagesPort:
     loans: Loans
     borrower_loans: BorrowerLoanQueries
     desk: DocumentDesk
+    notes: CustomerNoteQueries
 
 
 async def customer_directory(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
@@ -74,7 +96,16 @@ async def customer_360(request: Request, port: CustomerPagesPort, principal: Pri
         if request.query_params.get("saved") == "pending":  # just registered; its read model is behind
             return render(request, "error.html", 202, title="Borrower registered", message=PENDING)
         return await not_found(request)
-    actors = await run_in_threadpool(staff_and_key_names, port.identity, brand_id, {e.actor for e in profile.timeline})
+    notes = await run_in_threadpool(
+        keyset_page, request, lambda cursor: port.notes.notes(brand_id, customer_id, None, cursor, NOTES_PER_PAGE)
+    )
+    # The loans a note may be about (and the numbers of those notes name), from the loans read model.
+    loan_numbers = {
+        row.id: row.loan_number
+        for row in await run_in_threadpool(port.borrower_loans.of_customer, brand_id, customer_id)
+    }
+    authors = {e.actor for e in profile.timeline} | {n.author for n in notes.items}
+    actors = await run_in_threadpool(staff_and_key_names, port.identity, brand_id, authors)
     hits = await run_in_threadpool(port.blocklist.hits, brand_id, profile.blocklist_candidates())
     covenants = None
     if principal.holds(Permission.COVENANTS):
@@ -103,8 +134,55 @@ async def customer_360(request: Request, port: CustomerPagesPort, principal: Pri
         kyc=kyc,
         documents=documents,
         checklist=checklist,
+        notes=notes,
+        loan_numbers=loan_numbers,
+        now=port.customers.clock.now(),
         nav="customers",
     )
+
+
+def _note_form(request: Request) -> tuple[str, UUID | None, datetime | None, list[FieldError]]:
+    """The note form's text, loan (a choice of the borrower's loans, or none) and callback (a local date and time in
+    the brand's timezone, or none), with what is wrong with their shape (the use case checks the rest)."""
+    errors: list[FieldError] = []
+    loan_id = None
+    if raw_loan := form_text(request, "loan_id").strip():
+        try:
+            loan_id = UUID(raw_loan)
+        except ValueError:
+            errors.append(FieldError("loan_id", "choose one of the borrower's loans"))
+    callback = None
+    if raw_callback := form_text(request, "callback_at").strip():
+        try:
+            callback = datetime.fromisoformat(raw_callback)
+        except ValueError:
+            errors.append(FieldError("callback_at", "use the date and time picker"))
+        else:
+            if callback.tzinfo is None:  # the picker's local time, in the brand's timezone
+                callback = callback.replace(tzinfo=ZoneInfo(request.state.timezone))
+    return form_text(request, "text"), loan_id, callback, errors
+
+
+async def add_note(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    text, loan_id, callback, errors = _note_form(request)
+    if errors:
+        return error_page(request, 422, "Cannot add this note", error_text(InvalidInput(errors)))
+    try:
+        added = await act(
+            principal,
+            lambda: port.customers.add_note(
+                principal.brand_id, customer_id, text, loan_id=loan_id, callback_at=callback
+            ),
+        )
+    except NotFound:
+        return await not_found(request)
+    except DomainError as exc:
+        status = 409 if isinstance(exc, Conflict) else 422
+        return error_page(request, status, "Cannot add this note", error_text(exc))
+    return await after_write(request, Customers.name, added.position, f"/customers/{customer_id}#customer-notes")
 
 
 async def new_customer_form(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
@@ -164,5 +242,6 @@ PAGES = pages(
         Page("GET", "/customers/new", new_customer_form, WRITE),
         Page("POST", "/customers/new", new_customer, WRITE, form=True),
         Page("GET", "/customers/{customer_id}", customer_360, READ),
+        Page("POST", "/customers/{customer_id}/notes", add_note, NOTE, form=True),
     ],
 )

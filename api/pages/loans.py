@@ -23,11 +23,14 @@ from domain.loans.bre import INFORMATIONAL, Outcome, Rule
 from domain.loans.loan import Check
 from domain.loans.states import LoanStatus
 from domain.shared.errors import DomainError
+from projections.customer_notes import CustomerNoteQueries
 from projections.identity import IdentityQueries
 from projections.loan_agreements import AgreementQueries
 from projections.loan_queries import LoanQueries
 
 READ = (Permission.LOANS, Level.READ)
+#: The newest notes about a loan its page shows (the borrower's 360 pages through them all).
+LOAN_NOTES = 20
 WRITE = (Permission.LOANS, Level.WRITE)
 RELOCATE = (Permission.LOAN_RELOCATE, Level.WRITE)
 BYPASS = (Permission.LOAN_FORCE_BYPASS, Level.WRITE)
@@ -42,6 +45,7 @@ class LoanPagesPort:
     staff: IdentityQueries
     identity: Identity
     agreements: AgreementQueries
+    notes: CustomerNoteQueries
 
 
 def _uuid(raw: str | None) -> UUID | None:
@@ -84,11 +88,11 @@ async def loans_page(request: Request, port: LoanPagesPort, principal: Principal
 async def _loan_page(
     request: Request, port: LoanPagesPort, principal: Principal, loan_id: UUID, error: str | None = None
 ) -> Response:
-    def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any, dict[str, Any]]:
+    def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any, dict[str, Any], Any]:
         brand, parties = principal.brand_id, port.loans.parties
         loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
         if loan is None:
-            return None, None, None, None, {}, None, {}
+            return None, None, None, None, {}, None, {}, None
         offer, offer_error = None, None
         try:
             offer = port.loans.offer(principal.brand_id, loan_id)
@@ -102,10 +106,15 @@ async def _loan_page(
         if loan.disbursed_on is not None:  # servicing (issue #15): templates/loan_servicing.html
             serviced = {"servicing": servicing_fields(port.loans, brand, loan_id) or None,
                         "repayments": list(port.loans.get(brand, loan_id).payments.values())}  # fmt: skip
+        notes = getattr(port, "notes", None)  # (as `agreements`: the notes are read where the port has them)
+        loan_notes = None
+        if notes is not None and principal.holds(Permission.CUSTOMER):  # notes are the borrower record's
+            loan_notes = notes.notes(brand, loan.customer_id, loan_id, None, LOAN_NOTES).items
+            actors |= {n.author for n in loan_notes}
         names = actor_names(port.identity, principal.brand_id, actors)
-        return loan, offer, staff, offer_error, names, esign, serviced
+        return loan, offer, staff, offer_error, names, esign, serviced, loan_notes
 
-    loan, offer, staff, offer_error, actors, esign, serviced = await run_in_threadpool(load)
+    loan, offer, staff, offer_error, actors, esign, serviced, loan_notes = await run_in_threadpool(load)
     if loan is None:
         return await not_found(request)
     return render(
@@ -129,6 +138,8 @@ async def _loan_page(
         esign=esign,
         error=error,
         can_record_payment=principal.holds(Permission.LOAN_OPS, Level.WRITE),
+        loan_notes=loan_notes,
+        now=port.loans.clock.now(),
         **serviced,
     )
 

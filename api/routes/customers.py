@@ -1,4 +1,4 @@
-"""Borrower record endpoints: register, search, Customer 360, update, alternate phones, loan numbers."""
+"""Borrower record endpoints: register, search, Customer 360, update, alternate phones, loan numbers, notes."""
 
 from __future__ import annotations
 
@@ -14,16 +14,26 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from domain.blocklist.entry import BlockKind
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound
-from domain.customers.values import Address, normalise_loan_number
+from domain.customers.values import MAX_NOTE_CHARACTERS, Address, normalise_loan_number, note_text
 from domain.identity.permissions import Level, Permission
 from domain.shared.application import CommandResult
 from domain.shared.errors import InvalidInput
-from domain.shared.values import BusinessDate, normalise_email, normalise_name, normalise_pan, normalise_phone
+from domain.shared.values import (
+    BusinessDate,
+    Instant,
+    normalise_email,
+    normalise_name,
+    normalise_pan,
+    normalise_phone,
+)
 from projections.blocklist import BlocklistQueries
+from projections.customer_notes import CustomerNoteQueries
 from projections.customer_queries import CustomerProfile, CustomerQueries
 
 READ = (Permission.CUSTOMER, Level.READ)
 WRITE = (Permission.CUSTOMER, Level.WRITE)
+#: Writing a note is its own permission (collectors hold it without CUSTOMER WRITE); reading notes is READ.
+NOTE = (Permission.CUSTOMER_NOTES, Level.WRITE)
 
 V = TypeVar("V")
 
@@ -35,6 +45,7 @@ class CustomersPort:
     customers: Customers
     queries: CustomerQueries
     blocklist: BlocklistQueries
+    notes: CustomerNoteQueries
 
 
 def _domain_check(check: Callable[[V], object], value: V | None) -> V | None:
@@ -136,6 +147,54 @@ class LoanNumberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     loan_number: str = Field(max_length=40)
+
+
+class NoteIn(BaseModel):
+    """A note on the borrower's record: what was said or agreed, optionally about one of the borrower's loans and a
+    callback the borrower asked for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(
+        max_length=2 * MAX_NOTE_CHARACTERS,  # surrounding whitespace is trimmed; the rule counts what is kept
+        description=f"1 to {MAX_NOTE_CHARACTERS} characters once trimmed; line breaks are kept",
+    )
+    loan_id: UUID | None = Field(None, description="one of the borrower's loans the note is about")
+    callback_at: Instant | None = Field(None, description="when the borrower asked to be called back (with offset)")
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        return _domain_check(note_text, v) or v
+
+
+class NotesQuery(BaseModel):
+    """A page of the borrower's notes, newest first; `loan_id` keeps those about one loan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loan_id: UUID | None = None
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(25, ge=1, le=100)
+
+
+class NoteOut(BaseModel):
+    """A note on a borrower's record, as written (notes are never edited: a correction is another note)."""
+
+    id: UUID
+    customer_id: UUID
+    text: str
+    author: str = Field(description="who wrote it, as events record actors: staff:<id> or apikey:<id>")
+    loan_id: UUID | None
+    callback_at: InstantOut | None
+    at: InstantOut
+
+
+class NotePageOut(BaseModel):
+    """A page of a borrower's notes, newest first."""
+
+    items: list[NoteOut]
+    next_cursor: str | None
 
 
 class CustomerSearch(BaseModel):
@@ -298,6 +357,26 @@ def link_loan_number(ctx: Context[CustomersPort]) -> Reply:
     return _written(ctx, result, None if result.changed else 200)
 
 
+def add_note(ctx: Context[CustomersPort]) -> Reply:
+    body: NoteIn = ctx.body
+    customer_id: UUID = ctx.path["customer_id"]
+    added = ctx.port.customers.add_note(
+        ctx.brand_id, customer_id, body.text, loan_id=body.loan_id, callback_at=body.callback_at
+    )
+    # The notes list is where the note is read (there is no address of one note).
+    location = f"/api/v1/customers/{customer_id}/notes"
+    result = CommandResult(id=added.note_id, position=added.position)
+    return ctx.written(result, Customers.name, lambda: ctx.port.notes.note(ctx.brand_id, added.note_id), location)
+
+
+def list_notes(ctx: Context[CustomersPort]) -> Reply:
+    q: NotesQuery = ctx.query
+    customer_id: UUID = ctx.path["customer_id"]
+    if not ctx.port.notes.has_borrower(ctx.brand_id, customer_id):
+        raise CustomerNotFound(f"CustomerRecord {customer_id} not found", id=str(customer_id))
+    return json_response(ctx.port.notes.notes(ctx.brand_id, customer_id, q.loan_id, q.cursor, q.limit))
+
+
 ENDPOINTS = serve(
     CustomersPort,
     "customers",
@@ -378,6 +457,26 @@ ENDPOINTS = serve(
             status=201,
             statuses=(200,),
             accepts=True,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/customers/{customer_id}/notes",
+            add_note,
+            "Write a note on the borrower's record",
+            NOTE,
+            body=NoteIn,
+            response=NoteOut,
+            status=201,
+            accepts=True,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/customers/{customer_id}/notes",
+            list_notes,
+            "The borrower's notes, newest first",
+            READ,
+            query=NotesQuery,
+            response=NotePageOut,
         ),
     ],
 )

@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from functools import partial
-from typing import Any
-from uuid import UUID
+from typing import Any, Protocol
+from uuid import UUID, uuid4
 
 from domain.customers.customer import CustomerNotFound, CustomerRecord, DuplicateCustomer
-from domain.customers.values import Address, check_date_of_birth, normalise_loan_number
+from domain.customers.values import Address, check_callback, check_date_of_birth, normalise_loan_number, note_text
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock, business_date
-from domain.shared.errors import FieldChecks
+from domain.shared.errors import FieldChecks, FieldError
 from domain.shared.index import UniqueValue, index_id
 from domain.shared.numbering import NumberSeries, SeriesKind
 from domain.shared.values import clean_text, normalise_email, normalise_name, normalise_pan, normalise_phone
 
 _LABELS = {"pan": "PAN", "phone": "primary phone", "loan_number": "loan number"}
+
+#: How many times adding a note tries again when another command changed the record first (a note reads nothing
+#: of the record, so it is simply appended after the other change).
+NOTE_ATTEMPTS = 3
+
+
+class BorrowerLoans(Protocol):
+    """The loans context, as borrower notes need it (answered at wiring: workers/contexts/customers.py)."""
+
+    def borrower_of(self, brand_id: UUID, loan_id: UUID) -> UUID | None:
+        """The borrower (customer id) of the brand's loan `loan_id`, or None when the brand has no such loan."""
+        ...
+
+
+@dataclass(frozen=True)
+class NoteResult:
+    """What adding a note returns: the borrower, the note's id and the log position a reader can wait for."""
+
+    customer_id: UUID
+    note_id: UUID
+    position: int
 
 
 class Customers(ContextApplication):
@@ -25,10 +47,15 @@ class Customers(ContextApplication):
     name = "customers"
 
     def __init__(
-        self, env: dict[str, str] | None = None, clock: Clock | None = None, numbers: NumberSeries | None = None
+        self,
+        env: dict[str, str] | None = None,
+        clock: Clock | None = None,
+        numbers: NumberSeries | None = None,
+        loans: BorrowerLoans | None = None,
     ) -> None:
         super().__init__(env, clock)
         self.numbers = numbers  # without one (tests), new records get no formatted id
+        self.loans = loans  # without one, a note cannot name a loan (none can be confirmed the borrower's)
 
     def register(
         self,
@@ -145,6 +172,42 @@ class Customers(ContextApplication):
         if not customer.link_loan_number(loan):
             return CommandResult(id=customer.id, position=0, changed=False)
         return self._commit_claims(customer, [self._claim(brand_id, "loan_number", loan, customer.id)])
+
+    def add_note(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        text: str,
+        *,
+        loan_id: UUID | None = None,
+        callback_at: datetime | None = None,
+    ) -> NoteResult:
+        """Write a note on the borrower's record (its author is the acting staff member or key): 1..2000 characters
+        of text, optionally about one of the borrower's loans in the brand and a callback the borrower asked for.
+        InvalidInput naming `text`, `loan_id`, `callback_at`; CustomerNotFound outside the brand."""
+        customer = self.get(brand_id, customer_id)  # another brand's borrower: 404 before any field is judged
+        checks = FieldChecks()
+        clean = checks.check(lambda: note_text(text))
+        callback = checks.check(lambda: check_callback(callback_at, self.clock.now())) if callback_at else None
+        if loan_id is not None:
+            owner = self.loans.borrower_of(brand_id, loan_id) if self.loans is not None else None
+            if owner != customer_id:
+                checks.errors.append(FieldError("loan_id", "not a loan of this borrower"))
+        checks.raise_if_any()
+        assert clean is not None
+        note_id = uuid4()
+        attempt = 1
+        while True:
+            customer.add_note(note_id, clean, loan_id, callback)
+            try:
+                result = self.commit(customer)
+            except ConcurrentModification:
+                if attempt == NOTE_ATTEMPTS:
+                    raise
+                attempt += 1
+                customer = self.get(brand_id, customer_id)
+                continue
+            return NoteResult(customer_id=customer.id, note_id=note_id, position=result.position)
 
     def assign_number(self, brand_id: UUID, customer_id: UUID) -> CommandResult:
         """Give a record registered before formatted ids existed its number (nothing changes when it has one)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -69,6 +69,16 @@ class CustomerRecord(Aggregate):
         """A loan (in this or an external loan system) was linked to the borrower."""
 
         loan_number: str
+
+    class NoteAdded(Aggregate.Event):
+        """Staff wrote a note on the borrower's record (its author is the event's actor); notes are never edited or
+        removed: a correction is another note. It carries the brand, so the notes read model needs no lookup."""
+
+        brand_id: UUID
+        note_id: UUID
+        text: str
+        loan_id: UUID | None = None  # the borrower's loan the note is about
+        callback_at: datetime | None = None  # when the borrower asked to be called back (UTC)
 
     @event(Registered)
     def __init__(
@@ -192,3 +202,17 @@ class CustomerRecord(Aggregate):
     @event(LoanNumberLinked)
     def _loan_number_linked(self, loan_number: str) -> None:
         self.loan_numbers.append(loan_number)
+
+    def add_note(
+        self, note_id: UUID, text: str, loan_id: UUID | None = None, callback_at: datetime | None = None
+    ) -> None:
+        """Record a note already checked by the use case (text rules, the loan is the borrower's, the callback)."""
+        self._note_added(brand_id=self.brand_id, note_id=note_id, text=text, loan_id=loan_id, callback_at=callback_at)
+
+    @event(NoteAdded)
+    def _note_added(
+        self, brand_id: UUID, note_id: UUID, text: str, loan_id: UUID | None, callback_at: datetime | None
+    ) -> None:
+        # Nothing to keep: no rule of the record reads its notes (the notes read model lists them), and a snapshot
+        # taken before notes existed stays valid.
+        pass

@@ -223,6 +223,14 @@ def build_book(client: Any, platform: Any, sms: Any, tag: str, cents: int, twin:
         number = _ok(client.get(f"/api/v1/loans/{loan_id}", headers=auth))["loan_number"]
         book.values.add(number)
     book.ids["loan_id"] = str(ids["late"])
+    # Notes on the records: the main borrower's (one about its loan, with a callback to come) and the late one's.
+    callback = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    for customer, loan, text in ((main["id"], ids["main"], f"{tag} asked for a callback after 6 pm"),
+                                 (main["id"], None, f"{tag} salary credited late this month"),
+                                 (book.ids["customer:late"], ids["late"], f"{tag} promised to pay on Friday")):  # fmt: skip
+        body = {"text": text} | ({"loan_id": str(loan), "callback_at": callback} if loan else {})
+        note = _ok(client.post(f"/api/v1/customers/{customer}/notes", json=body, headers=auth))
+        book.ids.setdefault("note_id", note["id"])
     book.search_terms.append(_ok(client.get(f"/api/v1/loans/{ids['late']}", headers=auth))["loan_number"])
     book.values.add(f"{amount}.00")
     filed = _ok(client.post("/api/v1/payout-files", json={"loan_ids": [str(ids["filed"])]}, headers=auth))

@@ -365,5 +365,6 @@ def test_brand_a_sees_its_own_book_where_the_sweep_looks(app: Any, books: tuple[
                  "/api/v1/notices/overdue", "/api/v1/leads", "/api/v1/messages", "/api/v1/covenants", "/customers",
                  "/loans", "/collections", "/overdue", "/dashboard",
                  f"/api/v1/loans/{a.ids['loan:paid']}/repayments/{a.ids['repayment_id']}/receipt",
-                 f"/api/v1/loans/{a.ids['loan:later']}/settlement-letter"):  # fmt: skip
+                 f"/api/v1/loans/{a.ids['loan:later']}/settlement-letter",
+                 f"/api/v1/customers/{a.ids['customer_id']}/notes"):  # fmt: skip
         assert sweep.seen.get(path), path

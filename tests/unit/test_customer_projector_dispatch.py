@@ -17,6 +17,7 @@ def _events() -> list[object]:
     c.add_alternate_phone("+919876543211", "mother")
     c.remove_alternate_phone("+919876543211")
     c.link_loan_number("SM1")
+    c.add_note(uuid.uuid4(), "Asked for a callback after 6 pm")
     return list(c.collect_events())
 
 
@@ -30,7 +31,9 @@ def test_every_customer_event_has_its_timeline_entry_and_directory_change() -> N
     events = _events()
     writes = [w for pos, e in enumerate(events, 1) for w in CustomerTimeline().project(pos, e)]
     kinds = [w.params["kind"] for w in writes if isinstance(w.params, dict)]
-    assert kinds == ["registered", "details_updated", "alternate_phone_added", "alternate_phone_removed", "loan_linked"]
+    assert kinds == [
+        "registered", "details_updated", "alternate_phone_added", "alternate_phone_removed", "loan_linked", "note_added",
+    ]  # fmt: skip
     directory = CustomerDirectory()
     directory.begin_batch()  # the directory gathers a batch's changes per row and writes them at its end
     for pos, e in enumerate(events, 1):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
 from adapters.aggregate_snapshots import AggregateSnapshots
 from adapters.postgres import Database
 from api.pages import customers as pages
@@ -10,14 +14,37 @@ from api.web import NavItem
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
 from domain.identity.permissions import Permission
+from domain.loans.application import Loans
+from domain.loans.loan import Loan
+from projections.customer_notes import CustomerNoteQueries, CustomerNotesView
 from projections.customer_queries import CustomerQueries
 from projections.customers import CustomerDirectory, CustomerTimeline
 from workers.bounded_context import BoundedContext, Kit
 from workers.numbering import number_series
 
 
+@dataclass(frozen=True)
+class LoanBorrowers:
+    """The customers context's `BorrowerLoans`: a loan's borrower from the loan's first event (its creation) in the
+    loans' event store -- one row read, never behind as a read model can be. The loans context is looked up at first
+    use: it is constructed after this one (it asks customers whether a borrower exists)."""
+
+    kit: Any
+
+    def borrower_of(self, brand_id: UUID, loan_id: UUID) -> UUID | None:
+        try:
+            loans: Loans = self.kit.get(Loans)
+        except LookupError:  # the loans context is not registered: no loan exists
+            return None
+        for stored in loans.recorder.select_events(loan_id, lte=1, limit=1):
+            created = loans.mapper.to_domain_event(stored)
+            if isinstance(created, Loan.Created) and created.brand_id == brand_id:
+                return created.customer_id
+        return None
+
+
 def _customers(kit: Kit) -> Customers:
-    app = Customers(env=kit.env, clock=kit.clock, numbers=number_series(kit))
+    app = Customers(env=kit.env, clock=kit.clock, numbers=number_series(kit), loans=LoanBorrowers(kit))
     # A borrower record's snapshot every 100 events: the auditor's as-of replay decodes at most the 100 after it.
     app.snapshot_every, app.snapshot_keeper = 100, AggregateSnapshots(kit.get(Database).pool)
     return app
@@ -26,11 +53,11 @@ def _customers(kit: Kit) -> Customers:
 CONTEXT = BoundedContext(
     application=Customers,
     build=_customers,
-    queries=(CustomerQueries,),
-    projections=(CustomerDirectory(), CustomerTimeline()),
+    queries=(CustomerQueries, CustomerNoteQueries),
+    projections=(CustomerDirectory(), CustomerTimeline(), CustomerNotesView()),
     endpoints=routes.ENDPOINTS,
     pages=pages.PAGES,
     nav=(NavItem("Customers", "/customers", "customers", Permission.CUSTOMER, 40),),
-    permissions=(Permission.CUSTOMER,),
+    permissions=(Permission.CUSTOMER, Permission.CUSTOMER_NOTES),
     audited=(CustomerRecord,),
 )
