@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -35,6 +36,7 @@ from api.pages.borrower_utm import UTM_COOKIE, remember_utm, remembered_utm
 from api.problems import field_errors_from_pydantic
 from api.routes.documents import UPLOAD
 from api.services.documents import DocumentDesk
+from api.services.pay_links import PayLinks
 from api.web import PublicPage, pages, templates
 from domain.onboarding.account import SESSION_LIFETIME, BorrowerNotFound, SessionNotFound
 from domain.onboarding.application import Onboarding
@@ -346,8 +348,12 @@ async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
         port.onboarding.details, principal.brand_id, principal.borrower_id, Step.LOAN_REQUEST
     )
     application = None
+    pay_link = None
     if details and details.get("application_id"):
         application = await run_in_threadpool(port.loans.loan, principal.brand_id, UUID(details["application_id"]))
+        if application is not None and str(application.status) in PAYABLE_OR_CLOSED:
+            # The loan's own payment page (what due, paid, receipts, the certificate or letter), as reminders link it.
+            pay_link = PayLinks.configured().url("", principal.brand_id, application.id, datetime.now(UTC))
     documents_missing = None  # documents belong to the record the personal step makes
     if state.customer_id is not None:
         detail = await run_in_threadpool(port.documents.checklist_detail, principal.brand_id, state.customer_id)
@@ -363,7 +369,12 @@ async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
         form_steps=FORM_STEPS,
         labels=LABELS,
         documents_missing=documents_missing,
+        pay_link=pay_link,
     )
+
+
+#: The loan statuses whose status page links the loan's payment page: serviced, or closed after servicing.
+PAYABLE_OR_CLOSED = frozenset({"active", "partially_paid", "overdue", "completed", "settled"})
 
 
 async def apply_submit(request: Request, port: BorrowerFlowPort) -> Response:

@@ -109,3 +109,69 @@ def test_send_back_to_a_named_step_reopens_that_step_for_the_borrower(
     assert client.get("/api/v1/borrower/me", headers=auth).json()["next_step"] == "submitted"
     resubmitted = client.post(f"/api/v1/borrower/applications/{application['id']}/submit", headers=auth)
     assert resubmitted.status_code == 200 and resubmitted.json()["status"] == "pending", resubmitted.text
+
+
+def test_the_web_status_page_follows_the_loan_to_sanction_and_disbursal_and_links_its_payment_page(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    """The borrower's web status page (the same session token as the API's, as its cookie) said "we are reviewing it"
+    whatever became of the application; now it says sanctioned (sign the agreement), then disbursed with a link to
+    the loan's payment page, which opens."""
+    import re
+    import uuid
+    from datetime import UTC, date, datetime, timedelta
+
+    from domain.loans.application import Loans
+    from tests.support import settle
+
+    client.patch("/api/v1/brand/config", json={"require_employment_data": False, "account_aggregation": True},
+                 headers=tenant.auth)  # fmt: skip
+    product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).json()
+    session = sign_in(client, sms, tenant.slug, mobile())
+    auth = bearer(session)
+    for step, body in (
+        ("pan", {"pan": _pan()}),
+        ("personal", PERSONAL),
+        ("aadhaar", {"method": "digilocker", "aadhaar_number": "2345 6789 0124", "digilocker_reference": "DL-1"}),
+        ("bank_account", {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}),
+        ("bank_statement", {"method": "account_aggregator", "consent_id": "AA-77"}),
+    ):
+        assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=auth).status_code == 200, step
+    request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
+    application = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()
+    loan_id = uuid.UUID(application["id"])
+    assert client.post(f"/api/v1/borrower/applications/{loan_id}/submit", headers=auth).json()["status"] == "pending"
+
+    def status_page() -> str:
+        client.cookies.set("cd_borrower", session["token"], path=f"/apply/{tenant.slug}")
+        try:
+            page = client.get(f"/apply/{tenant.slug}/status")
+        finally:
+            client.cookies.clear()
+        assert page.status_code == 200, page.text[:300]
+        found = re.search(r'<p id="application">(.*?)</p>', page.text, re.S)
+        assert found is not None, page.text[:500]
+        return found.group(1) + (re.search(r'href="(/pay/[^"]+)" id="loan-payments"', page.text) or [""])[0]
+
+    assert "we are reviewing it" in status_page()
+    loans = platform.get(Loans)
+
+    def moved(result: Any) -> None:
+        settle(platform, Loans.name, result.position)  # the page reads the loans read model
+
+    loans.cx_approve(tenant.brand_id, loan_id, "45000", "salary supports it")
+    moved(loans.sanction(tenant.brand_id, loan_id, "45000", "within FOIR"))
+    assert "Sign the loan agreement" in status_page() and "/pay/" not in status_page()
+    now = datetime.now(UTC)
+    loans.issue_agreement(
+        tenant.brand_id, loan_id, "ab" * 32, "a.pdf", "es-9", "https://esign/9", now + timedelta(days=2)
+    )
+    loans.sign(tenant.brand_id, loan_id, "prov-9", now)
+    moved(loans.ready_for_disbursal(tenant.brand_id, loan_id, "acct-9"))
+    assert "on its way to your bank account" in status_page()
+    loans.initiate_disbursal(tenant.brand_id, loan_id, "IMPS", f"gw-{loan_id}")
+    moved(loans.confirm_disbursal(tenant.brand_id, loan_id, f"gw-{loan_id}", date.today()))
+    said = status_page()
+    assert "disbursed and being repaid" in said and "/pay/" in said, said
+    pay = client.get(re.search(r'href="(/pay/[^"]+)"', said).group(1))  # type: ignore[union-attr]
+    assert pay.status_code == 200 and application["loan_number"] in pay.text and 'id="pay-form"' in pay.text
