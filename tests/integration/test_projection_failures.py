@@ -202,6 +202,7 @@ def _touch_every_projection(
 
     p.get(FieldWork).set_extension(brand_id, staff.id, "10" + suffix[-3:])  # the fieldwork projection's event
     customer = p.get(Customers).register(brand_id, name=f"Borrower {suffix.title()}", phone=f"97401 {suffix[-5:]}")
+    p.get(Customers).add_note(brand_id, customer.id, "called, salary credited late")  # the customer_notes projection
     today = p.get(Identity).business_date(brand_id)
     p.get(Jobs).request_run(brand_id, "housekeeping", trigger="manual", requested_by="test", as_of=today)
     entry = p.get(Blocklists).add(brand_id, BlockKind.PINCODE, "560001", "fraud ring")
