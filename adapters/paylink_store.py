@@ -219,6 +219,13 @@ class PaylinkStore:
         with self._locks.holding([f"mandate-registration:{loan_id}"], MANDATE_HOLD_SECONDS, busy):
             yield
 
+    @contextmanager
+    def checking_out(self, loan_id: UUID, busy: Callable[[], Exception]) -> Iterator[None]:
+        """Hold the loan's payment page checkout (a named lock shared by every process) while the caller looks for
+        an order to reuse, makes one at the gateway and adds it: two taps at once give one order."""
+        with self._locks.holding([f"pay-page-checkout:{loan_id}"], MANDATE_HOLD_SECONDS, busy):
+            yield
+
     def add_mandate(self, mandate: Mandate) -> None:
         """Remember a registered mandate."""
         with self.pool.connection() as conn:

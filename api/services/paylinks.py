@@ -153,7 +153,8 @@ class Paylinks:
     def checkout(self, brand_id: UUID, loan_id: UUID, full: bool, callback_url: str) -> PaymentLink:
         """The gateway order the borrower's payment page pays (`api/pages/pay.py`): what is due now, or the payoff
         when `full`. Nothing is sent (the borrower is on the page); an unpaid order of the page for the same amount
-        that lives another `CHECKOUT_REUSE` is reused, so a reload or a second tap opens the same order."""
+        that lives another `CHECKOUT_REUSE` is reused, so a reload or a second tap opens the same order (held per loan
+        from the look-up to the new order's row: two taps at once give one order)."""
         loan = self.loans.get(brand_id, loan_id)
         if loan.status not in (LoanStatus.ACTIVE, LoanStatus.PARTIALLY_PAID, LoanStatus.OVERDUE):
             raise Conflict(f"this loan takes no payment here; it is {loan.status}", status=str(loan.status))
@@ -161,6 +162,15 @@ class Paylinks:
         value = payoff if full else due
         if value <= ZERO:
             raise Conflict("nothing is due on this loan")
+
+        def busy() -> Exception:
+            return Conflict("this loan's payment is being started right now; try again")
+
+        with self.store.checking_out(loan_id, busy):
+            return self._checkout(brand_id, loan, value, callback_url)
+
+    def _checkout(self, brand_id: UUID, loan: Any, value: Decimal, callback_url: str) -> PaymentLink:
+        loan_id = loan.id
         now = self.clock.now()
         for link in reversed(self.store.links(brand_id, loan_id, now)):
             if (link.channel == WEB and link.state == "created" and link.amount == value and link.payment_url
