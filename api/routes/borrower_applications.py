@@ -4,21 +4,27 @@ step), submitting it through the BRE (the submitted step) and reading it back - 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.routes.disbursals import public_base
+from api.routes.servicing_models import NextDueOut, OutstandingOut
+from api.services.pay_links import PayLinks
 from domain.loans.application import Loans
 from domain.loans.bre import INFORMATIONAL
+from domain.loans.servicing_views import servicing_view
 from domain.loans.states import LoanStatus
 from domain.loans.terms import LoanKind
 from domain.onboarding.account import ApplicationNotFound
 from domain.onboarding.application import Onboarding
 from domain.onboarding.steps import LoanRequestIn
 from domain.shared.application import CommandResult
+from domain.shared.errors import Conflict
 from projections.loan_queries import LoanDetail, LoanQueries
 from projections.product_queries import ProductQueries
 
@@ -26,11 +32,13 @@ from projections.product_queries import ProductQueries
 @dataclass(frozen=True)
 class BorrowerApplicationPort:
     """What the borrower's application endpoints use: onboarding (which checks the borrower's steps and owns the
-    calls to the loans context), the loans and products read models."""
+    calls to the loans context), the loans and products read models, and the loans application (a disbursed
+    loan's servicing view)."""
 
     onboarding: Onboarding
     loans: LoanQueries
     products: ProductQueries
+    servicing: Loans
 
 
 class ProductOut(BaseModel):
@@ -90,6 +98,64 @@ class ApplicationOut(BaseModel):
         if not isinstance(results, list):
             return results
         return [r for r in results if _rule_of(r) not in {str(i) for i in INFORMATIONAL}]
+
+
+class ScheduleItemOut(BaseModel):
+    """One instalment as serviced on the business date."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    no: int
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    amount: Decimal
+    penal: Decimal
+    paid: Decimal
+    unpaid: Decimal
+    status: str
+
+
+class BorrowerLoanOut(BaseModel):
+    """The borrower's disbursed loan on the business date (`as_of`): its schedule with what is paid and unpaid,
+    what is outstanding (the payoff today, split), DPD, the next instalment, and `pay_url`, the loan's signed
+    payment page (what the reminders link: pay what is due or the payoff, receipts, the no-due certificate)."""
+
+    id: UUID
+    loan_number: str
+    status: LoanStatus
+    as_of: date
+    dpd: int
+    schedule: list[ScheduleItemOut]
+    outstanding: OutstandingOut
+    next_due: NextDueOut | None
+    closed_on: date | None
+    pay_url: str
+
+
+def borrower_loan(ctx: Context[BorrowerApplicationPort]) -> Reply:
+    assert ctx.borrower is not None
+    loan_id = ctx.port.onboarding.application_of(ctx.brand_id, ctx.borrower.borrower_id, ctx.path["loan_id"])
+    loans = ctx.port.servicing
+    loan = loans.get(ctx.brand_id, loan_id)
+    if loan.disbursed_on is None:
+        raise Conflict(f"the loan is not disbursed; it is {loan.status}: its application says where it stands",
+                       status=str(loan.status))  # fmt: skip
+    view = servicing_view(loans.serviced(ctx.brand_id, loan_id), loans.parties.business_date(ctx.brand_id))
+    pay_url = PayLinks.configured().url(public_base(ctx.request), ctx.brand_id, loan_id, datetime.now(UTC))
+    out = BorrowerLoanOut(
+        id=loan_id,
+        loan_number=loan.loan_number,
+        status=loan.status,
+        as_of=view.as_of,
+        dpd=view.dpd,
+        schedule=[ScheduleItemOut.model_validate(i) for i in view.schedule],
+        outstanding=OutstandingOut.model_validate(view.outstanding),
+        next_due=NextDueOut.model_validate(view.next_due) if view.next_due else None,
+        closed_on=view.closed_on,
+        pay_url=pay_url,
+    )
+    return json_response(out)
 
 
 def _read(ctx: Context[BorrowerApplicationPort], loan_id: UUID) -> LoanDetail | None:
@@ -162,6 +228,17 @@ ENDPOINTS = serve(
             None,
             response=ApplicationOut,
             accepts=True,
+            borrower=True,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/borrower/applications/{loan_id}/loan",
+            borrower_loan,
+            "The borrower's own disbursed loan on the business date: schedule with what is paid and unpaid, "
+            "outstanding, DPD, next instalment, and the signed payment page to pay it (409 before disbursal)",
+            None,
+            response=BorrowerLoanOut,
+            errors=(409,),
             borrower=True,
         ),
         Endpoint(

@@ -120,6 +120,7 @@ def test_the_web_status_page_follows_the_loan_to_sanction_and_disbursal_and_link
     import re
     import uuid
     from datetime import UTC, date, datetime, timedelta
+    from urllib.parse import urlsplit
 
     from domain.loans.application import Loans
     from tests.support import settle
@@ -162,6 +163,8 @@ def test_the_web_status_page_follows_the_loan_to_sanction_and_disbursal_and_link
     loans.cx_approve(tenant.brand_id, loan_id, "45000", "salary supports it")
     moved(loans.sanction(tenant.brand_id, loan_id, "45000", "within FOIR"))
     assert "Sign the loan agreement" in status_page() and "/pay/" not in status_page()
+    serviced = f"/api/v1/borrower/applications/{loan_id}/loan"
+    assert client.get(serviced, headers=auth).status_code == 409  # not disbursed: its application says where it is
     now = datetime.now(UTC)
     loans.issue_agreement(
         tenant.brand_id, loan_id, "ab" * 32, "a.pdf", "es-9", "https://esign/9", now + timedelta(days=2)
@@ -175,3 +178,19 @@ def test_the_web_status_page_follows_the_loan_to_sanction_and_disbursal_and_link
     assert "disbursed and being repaid" in said and "/pay/" in said, said
     pay = client.get(re.search(r'href="(/pay/[^"]+)"', said).group(1))  # type: ignore[union-attr]
     assert pay.status_code == 200 and application["loan_number"] in pay.text and 'id="pay-form"' in pay.text
+
+    # The borrower API's view of the same loan: what the staff loan page says, and the same payment page.
+    mine = client.get(serviced, headers=auth)
+    assert mine.status_code == 200, mine.text
+    loan = mine.json()
+    staff = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()
+    assert (loan["status"], loan["dpd"], loan["outstanding"], loan["next_due"]) == (
+        staff["status"], staff["dpd"], staff["outstanding"], staff["next_due"]
+    )  # fmt: skip
+    assert [(i["no"], i["due_date"], i["amount"], i["status"]) for i in loan["schedule"]] == [
+        (i["no"], i["due_date"], i["amount"], i["status"]) for i in staff["schedule"]
+    ]
+    assert len(loan["schedule"]) == 12 and "/pay/" in loan["pay_url"]
+    assert client.get(urlsplit(loan["pay_url"]).path).status_code == 200
+    stranger = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    assert client.get(serviced, headers=stranger).status_code == 404  # another borrower's loan
