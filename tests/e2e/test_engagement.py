@@ -433,7 +433,7 @@ def test_a_reminders_payment_link_opens_the_loans_payment_page_and_pays_at_the_g
     quote = httpx.get(f"{server}/api/v1/loans/{loan_id}/payoff", headers=tenant.auth).json()["total"]
     assert closing["amount"] == quote and closing["payment_url"] == whole
     assert gateway.pay(closing["order_id"]).result(timeout=10).delivered
-    done = poll(lambda: httpx.get(link), lambda r: "fully paid" in r.text)
+    done = poll(lambda: httpx.get(link), lambda r: "fully paid" in r.text and 'id="certificate"' in r.text)
     certificate = re.search(r'href="(http\S+/api/v1/no-due-certificates/[A-Za-z0-9_-]+)"', done.text)
     assert certificate is not None, done.text
     pdf = httpx.get(certificate.group(1))
