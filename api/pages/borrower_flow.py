@@ -38,6 +38,7 @@ from api.routes.documents import UPLOAD
 from api.services.documents import DocumentDesk
 from api.services.pay_links import PayLinks
 from api.web import PublicPage, pages, templates
+from domain.loans.states import SERVICING, LoanStatus
 from domain.onboarding.account import SESSION_LIFETIME, BorrowerNotFound, SessionNotFound
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import FunnelStatus
@@ -374,7 +375,7 @@ async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
 
 
 #: The loan statuses whose status page links the loan's payment page: serviced, or closed after servicing.
-PAYABLE_OR_CLOSED = frozenset({"active", "partially_paid", "overdue", "completed", "settled"})
+PAYABLE_OR_CLOSED = frozenset(s.value for s in (*SERVICING, LoanStatus.COMPLETED, LoanStatus.SETTLED))
 
 
 async def apply_submit(request: Request, port: BorrowerFlowPort) -> Response:

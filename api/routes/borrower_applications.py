@@ -9,10 +9,11 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, field_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.routes.disbursals import public_base
+from api.routes.loans import InstalmentOut
 from api.routes.servicing_models import NextDueOut, OutstandingOut
 from api.services.pay_links import PayLinks
 from domain.loans.application import Loans
@@ -100,22 +101,6 @@ class ApplicationOut(BaseModel):
         return [r for r in results if _rule_of(r) not in {str(i) for i in INFORMATIONAL}]
 
 
-class ScheduleItemOut(BaseModel):
-    """One instalment as serviced on the business date."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    no: int
-    due_date: date
-    principal: Decimal
-    interest: Decimal
-    amount: Decimal
-    penal: Decimal
-    paid: Decimal
-    unpaid: Decimal
-    status: str
-
-
 class BorrowerLoanOut(BaseModel):
     """The borrower's disbursed loan on the business date (`as_of`): its schedule with what is paid and unpaid,
     what is outstanding (the payoff today, split), DPD, the next instalment, and `pay_url`, the loan's signed
@@ -126,7 +111,7 @@ class BorrowerLoanOut(BaseModel):
     status: LoanStatus
     as_of: date
     dpd: int
-    schedule: list[ScheduleItemOut]
+    schedule: list[InstalmentOut]
     outstanding: OutstandingOut
     next_due: NextDueOut | None
     closed_on: date | None
@@ -137,11 +122,11 @@ def borrower_loan(ctx: Context[BorrowerApplicationPort]) -> Reply:
     assert ctx.borrower is not None
     loan_id = ctx.port.onboarding.application_of(ctx.brand_id, ctx.borrower.borrower_id, ctx.path["loan_id"])
     loans = ctx.port.servicing
-    loan = loans.get(ctx.brand_id, loan_id)
+    loan = loans.serviced(ctx.brand_id, loan_id)
     if loan.disbursed_on is None:
         raise Conflict(f"the loan is not disbursed; it is {loan.status}: its application says where it stands",
                        status=str(loan.status))  # fmt: skip
-    view = servicing_view(loans.serviced(ctx.brand_id, loan_id), loans.parties.business_date(ctx.brand_id))
+    view = servicing_view(loan, loans.parties.business_date(ctx.brand_id))
     pay_url = PayLinks.configured().url(public_base(ctx.request), ctx.brand_id, loan_id, datetime.now(UTC))
     out = BorrowerLoanOut(
         id=loan_id,
@@ -149,7 +134,7 @@ def borrower_loan(ctx: Context[BorrowerApplicationPort]) -> Reply:
         status=loan.status,
         as_of=view.as_of,
         dpd=view.dpd,
-        schedule=[ScheduleItemOut.model_validate(i) for i in view.schedule],
+        schedule=[InstalmentOut.model_validate(i.__dict__ | {"status": str(i.status)}) for i in view.schedule],
         outstanding=OutstandingOut.model_validate(view.outstanding),
         next_due=NextDueOut.model_validate(view.next_due) if view.next_due else None,
         closed_on=view.closed_on,

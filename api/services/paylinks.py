@@ -37,7 +37,7 @@ from domain.loans.application import Loans
 from domain.loans.money import ZERO, parse_money
 from domain.loans.servicing_events import PaymentRecord
 from domain.loans.servicing_views import servicing_view
-from domain.loans.states import LoanStatus
+from domain.loans.states import SERVICING, LoanStatus
 from domain.providers.calls import Caller
 from domain.shared.application import ConcurrentModification
 from domain.shared.clock import Clock
@@ -92,8 +92,10 @@ class Paylinks:
 
     def due_now(self, brand_id: UUID, loan_id: UUID) -> tuple[Decimal, Decimal]:
         """What is due now (overdue, else the next instalment's unpaid amount) and the payoff, on the business date."""
-        loan = self.loans.serviced(brand_id, loan_id)
-        today = self.identity.business_date(brand_id)
+        return self._due_now(self.loans.serviced(brand_id, loan_id), self.identity.business_date(brand_id))
+
+    @staticmethod
+    def _due_now(loan: Any, today: date) -> tuple[Decimal, Decimal]:
         quote = loan.payoff_quote(today)
         overdue = quote.overdue_penal + quote.overdue_interest + quote.overdue_principal
         if overdue <= ZERO:
@@ -103,16 +105,16 @@ class Paylinks:
 
     def pay_page(self, brand_id: UUID, loan_id: UUID) -> PayPage:
         """What the borrower's payment page shows on the business date."""
-        loan = self.loans.get(brand_id, loan_id)
+        loan = self.loans.serviced(brand_id, loan_id)
         brand = self.identity.brand(brand_id).name
         paid = tuple(latest_payments(loan))
-        if loan.status not in (LoanStatus.ACTIVE, LoanStatus.PARTIALLY_PAID, LoanStatus.OVERDUE):
+        if loan.status not in SERVICING:
             settled = loan.status is LoanStatus.SETTLED
             return PayPage(brand, loan.loan_number, str(loan.status), None, None, 0, None, loan.no_due is not None,
                            paid, settled)  # fmt: skip
         today = self.identity.business_date(brand_id)
-        view = servicing_view(self.loans.serviced(brand_id, loan_id), today)
-        due, payoff = self.due_now(brand_id, loan_id)
+        view = servicing_view(loan, today)
+        due, payoff = self._due_now(loan, today)
         next_due = view.next_due.due_date if view.next_due is not None and view.dpd == 0 else None
         return PayPage(brand, loan.loan_number, str(loan.status), due, payoff, view.dpd, next_due, False, paid)
 
@@ -123,7 +125,7 @@ class Paylinks:
             raise InvalidValue("channel", f"must be one of {', '.join(CHANNELS)}")
         value = None if amount is None else parse_money(amount, "amount", positive=True)
         loan = self.loans.get(brand_id, loan_id)
-        if loan.status not in (LoanStatus.ACTIVE, LoanStatus.PARTIALLY_PAID, LoanStatus.OVERDUE):
+        if loan.status not in SERVICING:
             raise Conflict(f"a payment link needs a serviced loan; this one is {loan.status}", status=str(loan.status))
         due, payoff = self.due_now(brand_id, loan_id)
         if value is None:
@@ -132,23 +134,9 @@ class Paylinks:
             raise InvalidInput([FieldError("amount", f"{value} is above the payoff amount of {payoff}")])
         if value <= ZERO:
             raise Conflict("nothing is due on this loan")
-        borrower = self.customers.get(brand_id, loan.customer_id)
-        link_id = uuid.uuid4()
-        caller = Caller(brand_id, loan.customer_id)
-        order = self._gateway(brand_id).create_order(
-            value,
-            f"PL-{link_id.hex[:20]}",
-            customer_phone=borrower.phone,
-            description=f"Loan {loan.loan_number}",
-            callback_url=callback_url,
-            caller=caller,
-        )
-        now = self.clock.now()
-        link = PaymentLink(link_id, brand_id, loan_id, value, channel, borrower.phone, order.order_id,
-                           order.payment_url, "created", None, None, now, order.expires_at, None, None)  # fmt: skip
-        self.store.add_link(link)
-        self._send(link, loan.loan_number, caller)
-        return self.link(brand_id, link_id)
+        link = self._new_order(brand_id, loan, value, channel, callback_url)
+        self._send(link, loan.loan_number, Caller(brand_id, loan.customer_id))
+        return self.link(brand_id, link.id)
 
     def checkout(self, brand_id: UUID, loan_id: UUID, full: bool, callback_url: str) -> PaymentLink:
         """The gateway order the borrower's payment page pays (`api/pages/pay.py`): what is due now, or the payoff
@@ -156,7 +144,7 @@ class Paylinks:
         that lives another `CHECKOUT_REUSE` is reused, so a reload or a second tap opens the same order (held per loan
         from the look-up to the new order's row: two taps at once give one order)."""
         loan = self.loans.get(brand_id, loan_id)
-        if loan.status not in (LoanStatus.ACTIVE, LoanStatus.PARTIALLY_PAID, LoanStatus.OVERDUE):
+        if loan.status not in SERVICING:
             raise Conflict(f"this loan takes no payment here; it is {loan.status}", status=str(loan.status))
         due, payoff = self.due_now(brand_id, loan_id)
         value = payoff if full else due
@@ -176,6 +164,10 @@ class Paylinks:
             if (link.channel == WEB and link.state == "created" and link.amount == value and link.payment_url
                     and link.expires_at is not None and link.expires_at > now + CHECKOUT_REUSE):  # fmt: skip
                 return link
+        return self.link(brand_id, self._new_order(brand_id, loan, value, WEB, callback_url).id)
+
+    def _new_order(self, brand_id: UUID, loan: Any, value: Decimal, channel: str, callback_url: str) -> PaymentLink:
+        """A gateway order for `value` (reference `PL-…`) and its link row, `created`, for `channel`."""
         borrower = self.customers.get(brand_id, loan.customer_id)
         link_id = uuid.uuid4()
         order = self._gateway(brand_id).create_order(
@@ -186,9 +178,10 @@ class Paylinks:
             callback_url=callback_url,
             caller=Caller(brand_id, loan.customer_id),
         )
-        self.store.add_link(PaymentLink(link_id, brand_id, loan_id, value, WEB, borrower.phone, order.order_id,
-                                        order.payment_url, "created", None, None, now, order.expires_at, None, None))  # fmt: skip
-        return self.link(brand_id, link_id)
+        link = PaymentLink(link_id, brand_id, loan.id, value, channel, borrower.phone, order.order_id,
+                           order.payment_url, "created", None, None, self.clock.now(), order.expires_at, None, None)  # fmt: skip
+        self.store.add_link(link)
+        return link
 
     def _send(self, link: PaymentLink, loan_number: str, caller: Caller) -> None:
         """The link to the borrower's phone: by SMS, or by WhatsApp through the brand's WhatsApp provider (a template

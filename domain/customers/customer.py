@@ -213,6 +213,5 @@ class CustomerRecord(Aggregate):
     def _note_added(
         self, brand_id: UUID, note_id: UUID, text: str, loan_id: UUID | None, callback_at: datetime | None
     ) -> None:
-        # Nothing to keep: no rule of the record reads its notes (the notes read model lists them), and a snapshot
-        # taken before notes existed stays valid.
-        pass
+        """Nothing to keep: no rule of the record reads its notes (the notes read model lists them), and a snapshot
+        taken before notes existed stays valid."""

@@ -16,10 +16,9 @@ from tests.support import mobile
 __all__ = ["sms"]  # the fixture, used by name
 
 
-def test_send_back_reopens_the_funnel_and_the_sm_s_reason_reaches_the_borrower(
-    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
-) -> None:
-    # The statement step below uses an Account Aggregator consent, which the brand must have switched on.
+def _onboarded(client: Any, tenant: Tenant, sms: SmsSimulator) -> tuple[dict[str, Any], dict[str, str], Any]:
+    """A borrower signed in with every step before the loan request done (the statement by an Account Aggregator
+    consent, which the brand switches on), and the product to apply for: the session, its header, the product."""
     config = {"require_employment_data": False, "account_aggregation": True}
     client.patch("/api/v1/brand/config", json=config, headers=tenant.auth)
     product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).json()
@@ -33,6 +32,13 @@ def test_send_back_reopens_the_funnel_and_the_sm_s_reason_reaches_the_borrower(
         ("bank_statement", {"method": "account_aggregator", "consent_id": "AA-77"}),
     ):
         assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=auth).status_code == 200, step
+    return session, auth, product
+
+
+def test_send_back_reopens_the_funnel_and_the_sm_s_reason_reaches_the_borrower(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    _, auth, product = _onboarded(client, tenant, sms)
     request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
     application = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()
     submitted = client.post(f"/api/v1/borrower/applications/{application['id']}/submit", headers=auth)
@@ -125,19 +131,7 @@ def test_the_web_status_page_follows_the_loan_to_sanction_and_disbursal_and_link
     from domain.loans.application import Loans
     from tests.support import settle
 
-    client.patch("/api/v1/brand/config", json={"require_employment_data": False, "account_aggregation": True},
-                 headers=tenant.auth)  # fmt: skip
-    product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).json()
-    session = sign_in(client, sms, tenant.slug, mobile())
-    auth = bearer(session)
-    for step, body in (
-        ("pan", {"pan": _pan()}),
-        ("personal", PERSONAL),
-        ("aadhaar", {"method": "digilocker", "aadhaar_number": "2345 6789 0124", "digilocker_reference": "DL-1"}),
-        ("bank_account", {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}),
-        ("bank_statement", {"method": "account_aggregator", "consent_id": "AA-77"}),
-    ):
-        assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=auth).status_code == 200, step
+    session, auth, product = _onboarded(client, tenant, sms)
     request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
     application = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()
     loan_id = uuid.UUID(application["id"])

@@ -8,7 +8,6 @@ closed) and the payoff quoted was past what any payment may carry, so the loan c
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -18,39 +17,22 @@ import pytest
 
 from domain.loans.application import Loans
 from domain.loans.money import MONEY_CEILING
-from domain.loans.offer import CouponTerms, ProductVersion
 from domain.loans.overdue import days_past_due
 from domain.loans.terms import PenalKind, PenalTerms
 from tests.conftest import make_tenant
-from tests.e2e.test_api_loans import PRODUCT, _product
 from tests.e2e.test_loan_cob import _cob
-from tests.e2e.test_servicing_api import disbursed_loan, set_business_date
+from tests.e2e.test_servicing_api import PenalCatalogue, disbursed_loan, set_business_date
 from tests.support import settle
 
 D0 = date(2026, 1, 31)  # 85,000 at 24 % for 12 months: 8037.57 due 28 Feb, 31 Mar, ...
-
-
-@dataclass
-class CompoundCatalogue:
-    """The personal loan of test_api_loans with compound penal charges of 100 % a day (the most a product takes)."""
-
-    def current(self, brand_id: UUID, product_id: UUID) -> ProductVersion:
-        base = _product(brand_id, PRODUCT, ())
-        penal = PenalTerms(kind=PenalKind.COMPOUND, daily_percent=Decimal("100"))
-        return ProductVersion(**{**base.__dict__, "penal": penal})
-
-    def version(self, brand_id: UUID, product_id: UUID, version: int) -> ProductVersion:
-        return self.current(brand_id, product_id)
-
-    def coupon(self, brand_id: UUID, product_id: UUID, code: str) -> CouponTerms | None:
-        return None
 
 
 @pytest.fixture(autouse=True)
 def catalogue(platform: Any) -> Iterator[None]:
     loans = platform.get(Loans)
     before = loans._catalogue
-    loans._catalogue = CompoundCatalogue()
+    # The personal loan of test_api_loans with compound penal charges of 100 % a day (the most a product takes).
+    loans._catalogue = PenalCatalogue(PenalTerms(kind=PenalKind.COMPOUND, daily_percent=Decimal("100")))
     yield
     loans._catalogue = before
 

@@ -35,11 +35,14 @@ D0 = date(2026, 1, 31)
 
 @dataclass
 class PenalCatalogue:
-    """The personal loan of test_api_loans with penal charges of 0.1 % a day."""
+    """The personal loan of test_api_loans with penal charges of 0.1 % a day (or `penal`)."""
+
+    def __init__(self, penal: PenalTerms | None = None) -> None:
+        self.penal = penal or PenalTerms(daily_percent=Decimal("0.1"))
 
     def current(self, brand_id: UUID, product_id: UUID) -> ProductVersion:
         base = _product(brand_id, PRODUCT, ())
-        return ProductVersion(**{**base.__dict__, "penal": PenalTerms(daily_percent=Decimal("0.1"))})
+        return ProductVersion(**{**base.__dict__, "penal": self.penal})
 
     def version(self, brand_id: UUID, product_id: UUID, version: int) -> ProductVersion:
         return self.current(brand_id, product_id)
