@@ -11,7 +11,7 @@ import hashlib
 import io
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -37,8 +37,7 @@ D0 = date(2026, 1, 31)
 class PenalCatalogue:
     """The personal loan of test_api_loans with penal charges of 0.1 % a day (or `penal`)."""
 
-    def __init__(self, penal: PenalTerms | None = None) -> None:
-        self.penal = penal or PenalTerms(daily_percent=Decimal("0.1"))
+    penal: PenalTerms = field(default_factory=lambda: PenalTerms(daily_percent=Decimal("0.1")))
 
     def current(self, brand_id: UUID, product_id: UUID) -> ProductVersion:
         base = _product(brand_id, PRODUCT, ())
