@@ -28,7 +28,7 @@ from projections.report_sql_parts import (
     status_filter,
     summed,
 )
-from projections.reports import Column, Report
+from projections.reports import Column, Filter, Report
 
 C = Column
 CATEGORY = "User & Loan Reports"
@@ -351,9 +351,10 @@ AFFILIATE = Report(
     title="Affiliate and partner sourcing",
     category=CATEGORY,
     definition="One row per application created in the range with how it was sourced: the channel (borrower "
-    "funnel or staff on the borrower's behalf) and the partner coupon code.",
+    "funnel or staff on the borrower's behalf), the partner coupon code, and the UTM source, medium and campaign of "
+    "the link the borrower signed up by (an affiliate's or partner's tracking link).",
     date_basis="the application's creation",
-    source=LOANS,
+    source=f"{LOANS} LEFT JOIN read.loan_attribution la ON la.loan_id = l.id",
     where=BRAND,
     date_sql="l.created_at",
     date_kind="instant",
@@ -361,12 +362,32 @@ AFFILIATE = Report(
         *BORROWER,
         C("channel", "l.channel"),
         C("coupon_code", "l.coupon_code"),
+        C("utm_source", "la.utm_source"),
+        C("utm_medium", "la.utm_medium"),
+        C("utm_campaign", "la.utm_campaign"),
         C("requested_amount", "l.amount", "number"),
         C("status", "l.status"),
         C("created_at", "l.created_at", "instant"),
     ),
     key=_loan_key("l.created_at", LOAN_KEY_INSTANT),
-    filters=(CHANNEL_FILTER, STATUS_FILTER),
+    filters=(
+        CHANNEL_FILTER,
+        STATUS_FILTER,
+        Filter(
+            "utm_source",
+            "lower(la.utm_source) = lower(%(utm_source)s)",
+            "the partner: the UTM source of the sign-up link, any case",
+            kind="text",
+        ),
+        Filter(
+            "sourcing",
+            "(CASE WHEN la.utm_source IS NOT NULL AND l.coupon_code IS NOT NULL THEN 'link_and_coupon' "
+            "WHEN la.utm_source IS NOT NULL THEN 'link' WHEN l.coupon_code IS NOT NULL THEN 'coupon' "
+            "ELSE 'direct' END) = %(sourcing)s",
+            "how the application was sourced: a partner's UTM link, a partner coupon, both, or neither (direct)",
+            choices=("link", "coupon", "link_and_coupon", "direct"),
+        ),
+    ),
 )
 
 SESSIONS = Report(

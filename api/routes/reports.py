@@ -29,7 +29,9 @@ from projections.report_catalogue import CATALOGUE
 from projections.reports import Report, ReportQueries, ReportRequest, find
 
 READ = (Permission.MASTER_REPORTS, Level.READ)
-FILTER_NAMES = ("status", "channel", "state", "stage")
+#: Every filter some report of the catalogue takes (tests/unit/test_report_catalogue.py checks each is a field of
+#: ReportFilters, so a report's declared filter is never refused by the API or dropped by the page).
+FILTER_NAMES = ("status", "channel", "state", "stage", "attribution", "pipeline", "utm_source", "sourcing")
 #: The job that emails a report (workers/report_jobs.py).
 EMAIL_JOB = "report-email"
 EMAIL_ADDRESS = re.compile(r"[^@\s<>\"]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
@@ -57,6 +59,10 @@ class ReportFilters(BaseModel):
     channel: str | None = Field(None, max_length=40)
     state: str | None = Field(None, max_length=40)
     stage: str | None = Field(None, max_length=40)
+    attribution: str | None = Field(None, max_length=40)
+    pipeline: str | None = Field(None, max_length=40)
+    utm_source: str | None = Field(None, max_length=200, description="the partner: a UTM source, any case")
+    sourcing: str | None = Field(None, max_length=40)
 
     def given(self) -> dict[str, str]:
         return {name: value for name in FILTER_NAMES if (value := getattr(self, name))}

@@ -74,6 +74,26 @@ def test_utm_at_sign_up_is_kept_first_touch_and_carried_to_the_application(
     loan = _row(dsn, "SELECT * FROM read.loan_attribution WHERE loan_id = %s", created.json()["id"])
     assert (loan["utm_source"], loan["utm_medium"], loan["utm_campaign"]) == tuple(utm.values())
     assert loan["customer_id"] is not None and loan["loan_number"] == created.json()["loan_number"]
+    # the affiliate report names the partner link the application came by, and filters on it
+    number = created.json()["loan_number"]
+
+    def affiliate(**filters: str) -> list[dict[str, Any]]:
+        answer = client.get("/api/v1/reports/affiliate-report", params=filters, headers=tenant.auth)
+        assert answer.status_code == 200, answer.text
+        return [r for r in answer.json()["rows"] if r["loan_number"] == number]
+
+    deadline = time.monotonic() + 10
+    while not (rows := affiliate()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [(r["utm_source"], r["utm_medium"], r["channel"]) for r in rows] == [("facebook", "cpc", "borrower")]
+    assert len(affiliate(utm_source="FACEBOOK", sourcing="link")) == 1
+    assert affiliate(utm_source="google") == [] and affiliate(sourcing="direct") == []
+    refused = client.get("/api/v1/reports/affiliate-report", params={"sourcing": "tv"}, headers=tenant.auth)
+    assert refused.status_code == 422 and "sourcing" in refused.text
+    # the marketing report's declared attribution filter is taken by the API (it was refused as unknown)
+    marketing = client.get("/api/v1/reports/marketing-report", params={"attribution": "utm"}, headers=tenant.auth)
+    assert marketing.status_code == 200, marketing.text
+    assert {r["utm_source"] for r in marketing.json()["rows"]} == {"facebook"}
 
 
 def test_a_lead_is_linked_when_they_sign_up(client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any) -> None:

@@ -75,6 +75,21 @@ def test_choose_generate_export_and_email_a_report(
     page.wait_for_selector("#emailed")
     page.screenshot(path=str(ARTIFACTS / "reports-desktop.png"), full_page=True)
 
+    # a free-text filter (the affiliate report's partner) is a text box; a choice is a select
+    page.select_option("#report-select", "affiliate-report")
+    page.wait_for_url("**report=affiliate-report**")
+    page.fill("#from", "")  # applications are dated by their creation, the clock's day: any date
+    page.fill("#to", "")
+    page.select_option("#filter-sourcing", "direct")  # staff started these three: no partner link, no coupon
+    page.click("#generate")
+    page.wait_for_selector("#report-rows")
+    assert page.locator("#totals").inner_text().startswith("3 rows")
+    page.fill("#filter-utm_source", "some-partner")
+    page.click("#generate")
+    page.wait_for_url("**utm_source=some-partner**")
+    assert page.locator("#totals").inner_text().startswith("0 rows")
+    assert page.locator("#filter-utm_source").input_value() == "some-partner"
+
     phone = browser.new_page(viewport={"width": 390, "height": 844})
     login(phone, server, email)
     phone.goto(f"{server}/reports?report=disbursed-loan-report&from=2026-01-01&to=2026-01-31&generate=1")

@@ -52,3 +52,13 @@ def test_text_cells_are_neutralised_in_the_database_and_numbers_are_not() -> Non
     assert 'coalesce(l.sanctioned_amount, l.amount) AS "disbursed_amount"' in sql
     for prefix in ("'='", "'+'", "'-'", "'@'", "chr(9)", "chr(13)"):
         assert prefix in CELL_FUNCTION
+
+
+def test_every_filter_a_report_declares_is_taken_by_the_api_and_the_page() -> None:
+    from api.routes.reports import FILTER_NAMES, ReportFilters
+
+    declared = {f.name for report in CATALOGUE.values() for f in report.filters}
+    assert declared == set(FILTER_NAMES)
+    assert declared <= set(ReportFilters.model_fields)
+    given = ReportFilters.model_validate({name: "x" for name in declared}).given()
+    assert set(given) == declared
