@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 from domain.loans import loan_events as ev
 from domain.loans.loan import Loan
 from domain.loans.loan_events import Transitioned
+from domain.loans.states import LoanStatus
 from projections.projection import Change, Projection, Write, handles
 
 L = Loan
@@ -186,6 +187,35 @@ class LoanDecisionViews(Projection):
     def _reactivated(self, position: int, event: ev.Reactivated) -> Iterator[Change]:
         yield self._moved(event, f"rejection = NULL, {_CLEARED}")
         yield from self._logged(event, "reactivated", {"previous_status": event.previous_status.value})
+
+    @handles(L.ProductChanged)
+    def _product_changed(self, position: int, event: ev.ProductChanged) -> Iterator[Change]:
+        """The new product version's snapshot; once submitted its BRE results (the old product's overrides, CAM and
+        CX approval cleared: the application is back in the CX's queue, or rejected by the BRE)."""
+        rerun = event.results is not None
+        rejected = event.status is LoanStatus.REJECTED and event.previous_status is not LoanStatus.REJECTED
+        yield self._moved(
+            event,
+            "product_id = %s, product_version = %s, amount = %s, tenure = %s, coupon_code = %s, pricing = %s, "
+            "instalment = %s, facts = CASE WHEN %s THEN %s ELSE facts END, "
+            "results = CASE WHEN %s THEN %s ELSE results END, passed = CASE WHEN %s THEN %s ELSE passed END, "
+            "rejected_on = CASE WHEN %s THEN %s::date ELSE rejected_on END, overrides = '{}', cam = NULL, "
+            "cx_approved_amount = NULL, cx_approved_by = NULL, cx_approved_at = NULL, escalation = NULL",
+            (event.product_id, event.product_version, event.amount, event.tenure, event.coupon_code,
+             Jsonb(event.pricing.model_dump(mode="json")), event.instalment, rerun, Jsonb(event.facts), rerun,
+             Jsonb(event.results or []), rerun, event.passed, rejected, event.timestamp),
+        )  # fmt: skip
+        details = {
+            "previous_product_id": str(event.previous_product_id), "product_id": str(event.product_id),
+            "previous_product_version": event.previous_product_version, "product_version": event.product_version,
+            "product_code": event.terms.code, "previous_amount": _money(event.previous_amount),
+            "amount": _money(event.amount), "previous_tenure": event.previous_tenure, "tenure": event.tenure,
+            "previous_status": event.previous_status.value, "net_disbursed": _money(event.pricing.net_disbursed),
+            "instalment": _money(event.instalment), "coupon_code": event.coupon_code,
+            "coupon_dropped": event.coupon_dropped, "coupon_dropped_reason": event.coupon_dropped_reason,
+            "passed": event.passed, "results": event.results,
+        }  # fmt: skip
+        yield from self._logged(event, "product_changed", details)
 
     @handles(
         L.AgreementIssued,

@@ -1,5 +1,6 @@
 """Loan pages: the queue (status, assignee, search) and one loan with its borrower, product version, pricing
-preview, BRE results (inputs, overrides, bypasses), history, and the forms to override, bypass, assign, cancel."""
+preview, BRE results (inputs, overrides, bypasses), history, and the forms to override, bypass, assign, cancel and
+change the product (LOAN_RULE_TYPE: a select of the brand's active products, amount, tenure, reason)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ from domain.identity.principal import Principal
 from domain.loans.application import Loans
 from domain.loans.bre import INFORMATIONAL, Outcome, Rule
 from domain.loans.loan import Check
+from domain.loans.loan_decisions import PRODUCT_CHANGEABLE
 from domain.loans.states import LoanStatus
 from domain.shared.errors import DomainError
 from projections.customer_notes import CustomerNoteQueries
 from projections.identity import IdentityQueries
 from projections.loan_agreements import AgreementQueries
 from projections.loan_queries import LoanQueries
+from projections.product_queries import ProductQueries
 
 READ = (Permission.LOANS, Level.READ)
 #: The newest notes about a loan its page shows (the borrower's 360 pages through them all).
@@ -34,6 +37,9 @@ LOAN_NOTES = 20
 WRITE = (Permission.LOANS, Level.WRITE)
 RELOCATE = (Permission.LOAN_RELOCATE, Level.WRITE)
 BYPASS = (Permission.LOAN_FORCE_BYPASS, Level.WRITE)
+RULE_TYPE = (Permission.LOAN_RULE_TYPE, Level.WRITE)
+#: The statuses the "Change product" form is offered in (domain/loans/loan_decisions.py PRODUCT_CHANGEABLE).
+CHANGEABLE = tuple(sorted(s.value for s in PRODUCT_CHANGEABLE))
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class LoanPagesPort:
     identity: Identity
     agreements: AgreementQueries
     notes: CustomerNoteQueries
+    products: ProductQueries
 
 
 def _uuid(raw: str | None) -> UUID | None:
@@ -88,11 +95,11 @@ async def loans_page(request: Request, port: LoanPagesPort, principal: Principal
 async def _loan_page(
     request: Request, port: LoanPagesPort, principal: Principal, loan_id: UUID, error: str | None = None
 ) -> Response:
-    def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any, dict[str, Any], Any]:
+    def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any, dict[str, Any], Any, Any]:
         brand, parties = principal.brand_id, port.loans.parties
         loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
         if loan is None:
-            return None, None, None, None, {}, None, {}, None
+            return None, None, None, None, {}, None, {}, None, None
         offer, offer_error = None, None
         try:
             offer = port.loans.offer(principal.brand_id, loan_id)
@@ -112,9 +119,13 @@ async def _loan_page(
             loan_notes = notes.notes(brand, loan.customer_id, loan_id, None, LOAN_NOTES).items
             actors |= {n.author for n in loan_notes}
         names = actor_names(port.identity, principal.brand_id, actors)
-        return loan, offer, staff, offer_error, names, esign, serviced, loan_notes
+        products = None  # the "Change product" form's choices (as `agreements`: where the port has the catalogue)
+        catalogue = getattr(port, "products", None)
+        if catalogue is not None and principal.holds(*RULE_TYPE) and loan.status in CHANGEABLE:
+            products = catalogue.products(brand, active=True, limit=200).items
+        return loan, offer, staff, offer_error, names, esign, serviced, loan_notes, products
 
-    loan, offer, staff, offer_error, actors, esign, serviced, loan_notes = await run_in_threadpool(load)
+    loan, offer, staff, offer_error, actors, esign, serviced, loan_notes, products = await run_in_threadpool(load)
     if loan is None:
         return await not_found(request)
     return render(
@@ -134,6 +145,8 @@ async def _loan_page(
         can_write=principal.holds(*WRITE),
         can_assign=principal.holds(*RELOCATE),
         can_bypass=principal.holds(*BYPASS),
+        can_change_product=products is not None,
+        products=products or [],
         reasons=port.identity.settings(principal.brand_id).rejection_reasons,
         esign=esign,
         error=error,
@@ -158,6 +171,14 @@ async def loan_page(request: Request, port: LoanPagesPort, principal: Principal)
     return await _loan_page(request, port, principal, loan_id)
 
 
+def _whole(raw: str | None) -> Any:
+    """A form's whole number (None when blank); anything else goes on as given, for the use case to name the field."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    return int(text) if text.isdecimal() and len(text) <= 9 else text
+
+
 def _form_action(use: str) -> Any:
     async def handle(request: Request, port: LoanPagesPort, principal: Principal) -> Response:
         loan_id = path_id(request, "loan_id")
@@ -175,6 +196,11 @@ def _form_action(use: str) -> Any:
             ),
             "cancel": lambda: port.loans.cancel(brand, loan_id, form_text(request, "reason")),
             "submit": lambda: port.loans.submit(brand, loan_id),
+            "product": lambda: port.loans.change_product(
+                brand, loan_id, form_text(request, "product_id"), form_text(request, "reason"),
+                amount=form_text(request, "amount") or None, tenure=_whole(form_text(request, "tenure")),
+                expected_version=_whole(form_text(request, "expected_version")),
+            ),
         }  # fmt: skip
         try:
             result = await act(principal, work[use])
@@ -196,5 +222,6 @@ PAGES = pages(
         Page("POST", "/loans/{loan_id}/bypass", _form_action("bypass"), BYPASS, form=True),
         Page("POST", "/loans/{loan_id}/assign", _form_action("assign"), RELOCATE, form=True),
         Page("POST", "/loans/{loan_id}/cancel", _form_action("cancel"), WRITE, form=True),
+        Page("POST", "/loans/{loan_id}/product", _form_action("product"), RULE_TYPE, form=True),
     ],
 )

@@ -1,9 +1,9 @@
-"""Loan endpoints: start and submit applications, the queue, one loan, BRE overrides, bypasses, assignment, cancel
-and reject."""
+"""Loan endpoints: start and submit applications, the queue, one loan, BRE overrides, bypasses, assignment, cancel,
+reject, and moving an open application to another product (LOAN_RULE_TYPE)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -31,6 +31,7 @@ READ = (Permission.LOANS, Level.READ)
 WRITE = (Permission.LOANS, Level.WRITE)
 RELOCATE = (Permission.LOAN_RELOCATE, Level.WRITE)
 BYPASS = (Permission.LOAN_FORCE_BYPASS, Level.WRITE)
+RULE_TYPE = (Permission.LOAN_RULE_TYPE, Level.WRITE)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,23 @@ class BypassIn(BaseModel):
 
     check: Check
     reason: str = Field(max_length=500)
+
+
+class ProductChangeIn(BaseModel):
+    """Another active product of the brand (or the product's current version) for an open application."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: UUID
+    amount: Money | None = Field(None, description="default: the application's amount")
+    tenure: WholeNumber | None = Field(
+        None, ge=1, le=3650, description="months or days as the new product counts; default: the application's own "
+        "when the new product is of the same kind (required when moving between EMI and payday)"
+    )  # fmt: skip
+    reason: str = Field(max_length=1000)
+    expected_version: WholeNumber | None = Field(
+        None, description="the loan's version the change was made against (or send If-Match); 409 when stale"
+    )
 
 
 class ReasonIn(BaseModel):
@@ -365,6 +383,23 @@ def reject_loan(ctx: Context[LoanPort]) -> Reply:
     return _written(ctx, result)
 
 
+def change_product(ctx: Context[LoanPort]) -> Reply:
+    body: ProductChangeIn = ctx.body
+    header = ctx.expected_version()
+    if header is not None and body.expected_version is not None and header != body.expected_version:
+        raise HttpProblem(422, "If-Match and expected_version name different versions", "invalid-input")
+    result = ctx.port.loans.change_product(
+        ctx.brand_id,
+        ctx.path["loan_id"],
+        body.product_id,
+        body.reason,
+        amount=body.amount,
+        tenure=body.tenure,
+        expected_version=header if header is not None else body.expected_version,
+    )
+    return _written(ctx, result)
+
+
 def _command(path: str, handler: Any, summary: str, permission: Any, body: Any, status: int = 200) -> Endpoint[Any]:
     return Endpoint(
         "POST", path, handler, summary, permission, body=body, response=LoanOut, status=status, accepts=True
@@ -407,6 +442,16 @@ ENDPOINTS = serve(
             "Assign or reassign to a credit executive",
             RELOCATE,
             AssignIn,
+        ),
+        replace(
+            _command(
+                "/api/v1/loans/{loan_id}/product",
+                change_product,
+                "Move an open application (onboarding, pending, cx_approved) to another product: repriced, BRE re-run",
+                RULE_TYPE,
+                ProductChangeIn,
+            ),
+            if_match=True,
         ),
         _command("/api/v1/loans/{loan_id}/cancel", cancel_loan, "Cancel before disbursal", WRITE, ReasonIn),
         _command("/api/v1/loans/{loan_id}/reject", reject_loan, "Reject with a reason code", WRITE, RejectIn),

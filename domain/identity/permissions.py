@@ -92,9 +92,12 @@ _CREDIT_EXECUTIVE: Grants = {
     P.CUSTOMER: W, P.CUSTOMER_NOTES: W, P.ONBOARDING_IN_PROGRESS: R, P.ONBOARDING_COMPLETED: R, P.GLOBAL_SEARCH: R, P.LOANS: W,
     P.LOAN_SEND_BACK: W, P.VIEW_DASHBOARD: R, P.BLOCKLIST: R, P.COVENANTS: R,
 }
+#: LOAN_RULE_TYPE (move an open application to another product, docs/loans.md): the Sanction Manager's, as the
+#: gate of the credit decision - a change reprices the loan and re-runs the BRE, and the CX then reviews it afresh,
+#: so the CX who approves is not the one who picked the product. The Sanction Head inherits it; admins hold it all.
 _SANCTION_MANAGER: Grants = {
     P.CUSTOMER: R, P.CUSTOMER_NOTES: W, P.GLOBAL_SEARCH: R, P.LOANS: W, P.SANCTION_MANAGER: W, P.LOAN_SEND_BACK: W, P.COMPLETED_LOANS: R,
-    P.VIEW_DASHBOARD: R, P.MASTER_REPORTS: R, P.BLOCKLIST: R, P.COVENANTS: R,
+    P.VIEW_DASHBOARD: R, P.MASTER_REPORTS: R, P.BLOCKLIST: R, P.COVENANTS: R, P.LOAN_RULE_TYPE: W,
 }
 _COLLECTION_EXECUTIVE: Grants = {
     P.CUSTOMER: R, P.CUSTOMER_NOTES: W, P.GLOBAL_SEARCH: R, P.PRE_COLLECTIONS: W, P.COLLECTIONS: W, P.COMPLETED_LOANS: R, P.NOTICES: R,

@@ -1,5 +1,5 @@
 """Use cases of the loans context: start an application, submit it through the BRE, override a rule, bypass a
-check, assign, cancel, reject. Every refusal raises before any event, so nothing is recorded."""
+check, assign, cancel, reject (and, mixed in, the credit decision, a product change, payout, servicing, recoveries). Every refusal raises before any event, so nothing is recorded."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 from domain.loans import bre
 from domain.loans.application_decisions import DecisionUseCases
 from domain.loans.application_payout import PayoutUseCases
+from domain.loans.application_products import ProductChangeUseCases
 from domain.loans.application_recoveries import RecoveryUseCases
 from domain.loans.application_servicing import ServicingUseCases
 from domain.loans.loan import AssignedBy, Channel, Check, Loan, LoanNotFound
@@ -64,7 +65,9 @@ def _choice(kind: type[Any], raw: str, field: str) -> Any:
         raise InvalidValue(field, f"'{raw}' is not one of {', '.join(m.value for m in kind)}") from None
 
 
-class Loans(RecoveryUseCases, ServicingUseCases, DecisionUseCases, PayoutUseCases, ContextApplication):
+class Loans(
+    RecoveryUseCases, ServicingUseCases, DecisionUseCases, ProductChangeUseCases, PayoutUseCases, ContextApplication
+):
     """Loan applications of every brand, from onboarding through the BRE, the credit decision (DecisionUseCases)
     and the payout (PayoutUseCases) (later: servicing)."""
 

@@ -156,6 +156,7 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
     PayoutReturned = ev.PayoutReturned
     Disbursed = ev.Disbursed
     Reactivated = ev.Reactivated
+    ProductChanged = ev.ProductChanged
     # Servicing (domain/loans/servicing_events.py).
     ServicingOpened = sv.ServicingOpened
     RepaymentRecorded = sv.RepaymentRecorded

@@ -1,4 +1,5 @@
-"""The Loan's credit-decision commands (issue #14): CAM, CX approval, send back, SM sanction, reactivation.
+"""The Loan's credit-decision commands (issue #14): CAM, CX approval, send back, SM sanction, reactivation, and
+moving an open application to another product (LOAN_RULE_TYPE).
 
 A mixin of `domain.loans.loan.Loan` (kept apart so each module stays small): every command checks the loan's state
 and raises before any event (nothing recorded), and every move is checked by `states.check_transition`. The values
@@ -13,11 +14,15 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict
+
 from domain.loans.loan_events import (
     Cam,
     CamRecorded,
     CxApproved,
     Escalated,
+    ProductChanged,
+    ProductTerms,
     Reactivated,
     SanctionAssigned,
     Sanctioned,
@@ -30,6 +35,30 @@ from domain.loans.terms import LoanTerms
 from domain.shared.errors import Conflict
 
 S = LoanStatus
+
+#: The statuses in which an application may move to another product: open and not yet sanctioned (submitted or not,
+#: sent back to the borrower, under the CX's review, or CX-approved awaiting the sanction).
+PRODUCT_CHANGEABLE = frozenset({S.ONBOARDING, S.PENDING, S.CX_APPROVED})
+
+
+class ProductChange(BaseModel):
+    """What the application computed for a product change (the new product version, priced and re-evaluated)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product_id: UUID
+    product_version: int
+    amount: Decimal
+    tenure: int
+    terms: ProductTerms
+    pricing: Pricing
+    instalment: Decimal
+    coupon_code: str | None = None
+    coupon_dropped: str | None = None
+    coupon_dropped_reason: str | None = None
+    facts: dict[str, Any] | None = None  # with the BRE re-run (a submitted application): the facts it read
+    results: list[dict[str, Any]] | None = None
+    passed: bool | None = None
 
 
 class LoanDecisions:
@@ -49,6 +78,9 @@ class LoanDecisions:
         rejection: dict[str, Any] | None
         escalation: str | None
         sanction_assignee: UUID | None
+        product_id: UUID
+        product_version: int
+        tenure: int
 
         def trigger_event(self, event_class: Any, **kwargs: Any) -> None: ...
 
@@ -141,6 +173,40 @@ class LoanDecisions:
             raise Conflict("an application never submitted through the BRE cannot be reactivated to pending")
         target = check_transition(self.status, S.PENDING)
         self._emit(Reactivated, status=target, reason=reason, previous_status=self.status)
+
+    def require_product_changeable(self) -> None:
+        """409 naming the status unless the application is open and not yet sanctioned (PRODUCT_CHANGEABLE)."""
+        if self.status not in PRODUCT_CHANGEABLE:
+            raise Conflict(f"the product of a loan can be changed only before the sanction (onboarding, pending or "
+                           f"cx_approved); this one is {self.status}", status=str(self.status))  # fmt: skip
+
+    def change_product(self, change: ProductChange, reason: str) -> None:
+        """Move the application to `change`'s product version, amount and tenure (LOAN_RULE_TYPE). Once submitted the
+        new product's BRE results decide as a submission's do: pending (back in the CX's queue, a CX approval not
+        carried over) or rejected by the BRE (overridable); before submission the status stays onboarding."""
+        self.require_product_changeable()
+        if (change.product_id, change.product_version, change.amount, change.tenure) == (
+            self.product_id, self.product_version, self.amount, self.tenure
+        ):  # fmt: skip
+            raise Conflict("the application already has this product version, amount and tenure",
+                           product_id=str(change.product_id))  # fmt: skip
+        if (self.status is not S.ONBOARDING) != (change.results is not None):
+            raise Conflict("a submitted application's BRE must be re-run for the new product (and only then)")
+        target = self.status
+        if change.results is not None:
+            wanted = S.PENDING if change.passed else S.REJECTED
+            target = wanted if wanted is self.status else check_transition(self.status, wanted)
+        self._emit(
+            ProductChanged,
+            status=target,
+            reason=reason,
+            previous_status=self.status,
+            previous_product_id=self.product_id,
+            previous_product_version=self.product_version,
+            previous_amount=self.amount,
+            previous_tenure=self.tenure,
+            **{name: getattr(change, name) for name in ProductChange.model_fields},
+        )
 
     @property
     def amounts(self) -> dict[str, Decimal | None]:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from domain.loans.pricing import Pricing
 from domain.loans.states import LoanStatus
-from domain.loans.terms import LoanTerms
+from domain.loans.terms import Fee, LoanKind, LoanTerms, PenalTerms
 from domain.shared.aggregate import Aggregate
 
 
@@ -346,6 +346,72 @@ class Reactivated(Transitioned):
         reset_decision(aggregate)
 
 
+class ProductTerms(BaseModel):
+    """The terms of the product version a loan moved to, as recorded on its `ProductChanged` (what every later figure
+    - sanction, agreement, schedule, penal charges, payoff - is computed with, by that product id and version)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str
+    name: str
+    kind: LoanKind
+    annual_percent: Decimal | None = None
+    daily_percent: Decimal | None = None
+    processing_fee: Fee
+    convenience_fee: Fee
+    gst_percent: Decimal
+    penal: PenalTerms
+    bre_rules: list[dict[str, str]]
+
+
+class ProductChanged(Transitioned):
+    """LOAN_RULE_TYPE moved an open application (onboarding, pending or cx_approved) to another product (or to its
+    product's current version): the new product version's terms, the amount and tenure, the pricing and instalment
+    priced with them, the coupon kept or dropped (`coupon_dropped` and why), and - once submitted - the new product's
+    BRE rules run again on the facts recorded at submission (`facts` with this loan's new obligation, `results`,
+    `passed`), the status following as a submission's does (pending or rejected). A CX approval, its CAM and the
+    rules' overrides were of the old product and do not carry over. `reason` is the staff member's why."""
+
+    previous_status: LoanStatus
+    previous_product_id: UUID
+    previous_product_version: int
+    previous_amount: Decimal
+    previous_tenure: int
+    product_id: UUID
+    product_version: int
+    amount: Decimal
+    tenure: int
+    terms: ProductTerms
+    pricing: Pricing
+    instalment: Decimal
+    coupon_code: str | None = None
+    coupon_dropped: str | None = None
+    coupon_dropped_reason: str | None = None
+    facts: dict[str, Any] | None = None
+    results: list[dict[str, Any]] | None = None
+    passed: bool | None = None
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.status = self.status
+        aggregate.product_id = self.product_id
+        aggregate.product_version = self.product_version
+        aggregate.amount = self.amount
+        aggregate.tenure = self.tenure
+        aggregate.pricing = self.pricing
+        aggregate.instalment = self.instalment
+        aggregate.coupon_code = self.coupon_code
+        if self.results is not None:
+            aggregate.facts = self.facts
+            aggregate.results = list(self.results)
+            aggregate.rejected_by_bre = not self.passed
+        # The old product's decision does not carry over: its rules' overrides, the CAM (its FOIR figures used the old
+        # product's instalment) and the CX approval; the application is back in the CX's queue.
+        aggregate.overrides = {}
+        aggregate.cam = None
+        aggregate.cx_approved_amount = None
+        aggregate.escalation = None
+
+
 #: Every event of this module, as the Loan class names them.
 EVENTS: tuple[type[Aggregate.Event], ...] = (
     CamRecorded,
@@ -362,4 +428,5 @@ EVENTS: tuple[type[Aggregate.Event], ...] = (
     PayoutReturned,
     Disbursed,
     Reactivated,
+    ProductChanged,
 )

@@ -68,7 +68,7 @@ def test_every_event_of_the_credit_decision_is_read_by_the_projection() -> None:
 
     names = ("CamRecorded", "CxApproved", "SentBack", "Sanctioned", "AgreementIssued", "EsignExpired", "Signed",
              "DisbursalQueued", "DisbursalInitiated", "DisbursalFailed", "PayoutExported", "PayoutReturned",
-             "Disbursed", "Reactivated", "Escalated", "SanctionAssigned")  # fmt: skip
+             "Disbursed", "Reactivated", "Escalated", "SanctionAssigned", "ProductChanged")  # fmt: skip
     # A projection reads only the topics it handles: a Transitioned subclass without its own handler never reaches it.
     assert set(topics_of(*(getattr(Loan, n) for n in names))) <= set(LoanViews.topics)
 
