@@ -83,6 +83,14 @@ class EngagementDuesView(Projection):
             "UPDATE read.engagement_loans SET status = %s WHERE loan_id = %s", (str(event.status), event.originator_id)
         )
 
+    @handles(L.ProductChanged)
+    def _product_changed(self, position: int, event: Any) -> Iterator[Change]:
+        """LOAN_RULE_TYPE moved the open application to another product: its status and amount."""
+        yield Write(
+            "UPDATE read.engagement_loans SET status = %s, amount = %s WHERE loan_id = %s",
+            (str(event.status), event.amount, event.originator_id),
+        )
+
     @handles(L.Disbursed)
     def _disbursed(self, position: int, event: Disbursed) -> Iterator[Change]:
         yield Write(

@@ -270,7 +270,13 @@ class InsightFigures(Projection):
                     f"UPDATE read.insight_loans SET {sets} = %s WHERE loan_id = %s",
                     (event.timestamp, event.originator_id),
                 )
-        principal = getattr(event, "sanctioned_amount", None) if isinstance(event, L.Sanctioned) else None
+        principal = (
+            event.sanctioned_amount
+            if isinstance(event, L.Sanctioned)
+            else event.amount  # LOAN_RULE_TYPE moved the application to another product and amount
+            if isinstance(event, L.ProductChanged)
+            else None
+        )
         yield Write(
             _OVERDUE_FLOW,
             {"id": event.originator_id, "status": event.status.value, "at": event.timestamp,

@@ -114,9 +114,15 @@ def test_changing_the_product_through_the_api(client: Any, tenant: Tenant, platf
     assert again.status_code == 409, again.text  # the version it was made against has moved on
 
     # A product whose rules the recorded facts fail: rejected by the BRE, overridable as at submission.
-    rejected = client.post(f"{url}/product", json={"product_id": strict, "tenure": 12, "reason": "back to EMI"},
-                           headers=tenant.auth).json()  # fmt: skip
-    assert rejected["status"] == "rejected"
+    rejected = client.post(f"{url}/product", json={"product_id": strict, "tenure": 12, "amount": "35000",
+                                                   "reason": "back to EMI"}, headers=tenant.auth).json()  # fmt: skip
+    assert rejected["status"] == "rejected" and rejected["amount"] == "35000.00"
+    # the other contexts' read models follow the new amount (the dashboards' principal, the reminders' loan)
+    settle(platform, "loans")  # every read model of the loans' events
+    with psycopg.connect(database_url) as conn:
+        principal = conn.execute("SELECT principal FROM read.insight_loans WHERE loan_id = %s", (loan_id,)).fetchone()
+        amount = conn.execute("SELECT amount FROM read.engagement_loans WHERE loan_id = %s", (loan_id,)).fetchone()
+    assert principal is not None and amount is not None and (str(principal[0]), str(amount[0])) == ("35000.00",) * 2
     assert {r["rule"]: r["outcome"] for r in rejected["results"]}["CREDIT_SCORE"] == "fail"
 
     # Once sanctioned the product is fixed: 409 naming the status.
