@@ -148,6 +148,10 @@ def _spans(months: Iterable[Month]) -> str:
     return runs[0] if len(runs) == 1 else ", ".join(runs[:-1]) + " and " + runs[-1]
 
 
+def _count(months: int) -> str:
+    return "1 month" if months == 1 else f"{months} months"
+
+
 @dataclass(frozen=True)
 class StatementCoverage:
     """How a borrower's statements cover the months the brand asks for.
@@ -175,16 +179,16 @@ class StatementCoverage:
         """What is missing, in words: "statements cover 2026-09..2026-10; the lender needs 3 months
         (2026-08..2026-10): 2026-08 is missing"."""
         cover = f"statements cover {_spans(self.covered)}" if self.covered else "no statement says its months"
-        needs = f"the lender needs {len(self.required)} months ({_spans(self.required)})"
+        needs = f"the lender needs {_count(len(self.required))} ({_spans(self.required)})"
         verb = "is" if len(self.missing) == 1 else "are"
         return f"{cover}; {needs}: {_spans(self.missing)} {verb} missing"
 
     def summary(self) -> str:
         """One line for staff: "2026-08..2026-10 (3 of 3 months)", or the gap."""
         if not self.covered:
-            text = f"no months given (0 of {len(self.required)} months)"
+            text = f"no months given (0 of {_count(len(self.required))})"
         else:
-            text = f"{_spans(self.covered)} ({self.covered_required} of {len(self.required)} months)"
+            text = f"{_spans(self.covered)} ({self.covered_required} of {_count(len(self.required))})"
         if self.missing:
             text += f"; missing {_spans(self.missing)}"
         if self.period_not_given:

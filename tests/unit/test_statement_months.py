@@ -134,6 +134,9 @@ def test_overlapping_statements_cover_the_union_and_a_gap_is_named() -> None:
 def test_a_statement_across_the_new_year_covers_both_years() -> None:
     coverage = statement_coverage([_p("2025-11", "2026-01")], date(2026, 2, 1), 3)
     assert coverage.complete and [str(m) for m in coverage.required] == ["2025-11", "2025-12", "2026-01"]
+    one = statement_coverage([_p("2025-11", "2025-11")], date(2026, 1, 3), 1)
+    assert one.summary() == "2025-11 (0 of 1 month); missing 2025-12"
+    assert one.shortfall() == "statements cover 2025-11; the lender needs 1 month (2025-12): 2025-12 is missing"
 
 
 def test_statements_without_their_months_are_given_the_benefit_of_the_doubt_but_flagged() -> None:
