@@ -12,6 +12,7 @@ from domain.documents.application import Documents
 from domain.documents.content import DocumentKind
 from domain.documents.document import Document, DocumentStatus
 from domain.documents.requirements import Uploaded
+from domain.documents.statement_months import StatementPeriod, stated_period
 from projections.keyset import KeysetCursor, Page
 from projections.projection import Change, Insert, Projection, Write, handles
 
@@ -45,6 +46,8 @@ class DocumentsView(Projection):
             uploaded_at timestamptz NOT NULL,
             reviewed_at timestamptz
         )""",
+        # A bank statement's months ("YYYY-MM"), when its upload gave them (added after the table; null before).
+        "ALTER TABLE read.documents ADD COLUMN IF NOT EXISTS period_from text, ADD COLUMN IF NOT EXISTS period_to text",
         "CREATE INDEX IF NOT EXISTS documents_customer_idx ON read.documents (brand_id, customer_id, uploaded_at DESC, id)",
     )
 
@@ -65,6 +68,8 @@ class DocumentsView(Projection):
                 "uploader": event.actor,
                 "status": "pending",
                 "uploaded_at": event.timestamp,
+                "period_from": event.period_from,
+                "period_to": event.period_to,
             },
         )
 
@@ -94,11 +99,13 @@ class DocumentRow:
     reviewed_by: str | None
     uploaded_at: datetime
     reviewed_at: datetime | None
+    period_from: str | None = None
+    period_to: str | None = None
 
 
 _COLUMNS = (
     "id, customer_id, kind, filename, sha256, size, content_type, uploaded_by, uploader, status, reason, "
-    "reviewed_by, uploaded_at, reviewed_at"
+    "reviewed_by, uploaded_at, reviewed_at, period_from, period_to"
 )
 
 
@@ -156,3 +163,24 @@ class DocumentQueries:
                 (brand_id, customer_id),
             ).fetchall()
         return [Uploaded(DocumentKind(r["kind"]), DocumentStatus(r["status"]), r["reason"]) for r in rows]
+
+    def statement_ids(self, brand_id: UUID, customer_id: UUID) -> list[UUID]:
+        """The borrower's bank statements not rejected, newest first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id FROM read.documents WHERE brand_id = %s AND customer_id = %s "
+                "AND kind = 'bank_statement' AND status <> 'rejected' ORDER BY uploaded_at DESC, id DESC",
+                (brand_id, customer_id),
+            ).fetchall()
+        return [r["id"] for r in rows]
+
+    def statement_periods(self, brand_id: UUID, customer_id: UUID) -> list[StatementPeriod | None]:
+        """The months each of the borrower's bank statements covers (None: not given), rejected ones left out: what
+        the checklist's statement coverage counts."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT period_from, period_to FROM read.documents WHERE brand_id = %s AND customer_id = %s "
+                "AND kind = 'bank_statement' AND status <> 'rejected' ORDER BY uploaded_at, id",
+                (brand_id, customer_id),
+            ).fetchall()
+        return [stated_period(r["period_from"], r["period_to"]) for r in rows]

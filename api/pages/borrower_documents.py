@@ -58,6 +58,9 @@ STATE_TEXT: dict[KindState, str] = {
     KindState.MISSING: "Missing",
 }
 
+#: The month inputs of a bank statement's upload and how the page names them.
+PERIOD_FIELDS = {"period_from": "First month on the statement", "period_to": "Last month on the statement"}
+
 #: How the uploaded list says where one document's review stands.
 REVIEW_TEXT = {"pending": "Received, being checked", "accepted": "Accepted", "rejected": "Not accepted"}
 
@@ -81,6 +84,8 @@ async def _documents_page(
     status: int = 200,
     errors: list[str] | None = None,
     chosen: str = "",
+    period: dict[str, str] | None = None,
+    field_errors: dict[str, str] | None = None,
 ) -> Response:
     def load() -> tuple[Any, ...]:
         state = port.onboarding.state(principal.brand_id, principal.borrower_id)
@@ -102,6 +107,7 @@ async def _documents_page(
             "choices": upload_choices(uploadable_kinds(detail.kinds), to_upload),
             "documents": documents,
             "saved": _saved(request) if status == 200 else None,
+            "statements": detail.checklist.bank_statements,
         }
     return _page(
         request,
@@ -110,6 +116,9 @@ async def _documents_page(
         detail=detail,
         errors=errors or [],
         chosen=chosen,
+        period=period or {},
+        period_fields=PERIOD_FIELDS,
+        field_errors=field_errors or {},
         labels={kind.value: label for kind, label in KIND_LABELS.items()},
         states={state.value: text for state, text in STATE_TEXT.items()},
         reviews=REVIEW_TEXT,
@@ -149,6 +158,8 @@ async def documents_upload(request: Request, port: BorrowerDocumentPort) -> Resp
     form = request.state.form
     chosen = form.get("kind") if isinstance(form.get("kind"), str) else ""
     upload = form.get("file")
+    # A bank statement's months (the form's month inputs; blank on other documents).
+    period = {name: form.get(name) if isinstance(form.get(name), str) else "" for name in PERIOD_FIELDS}
 
     def offered() -> list[DocumentKind] | None:
         state = port.onboarding.state(principal.brand_id, principal.borrower_id)
@@ -165,7 +176,7 @@ async def documents_upload(request: Request, port: BorrowerDocumentPort) -> Resp
     elif not isinstance(upload, UploadFile) or not upload.filename:
         refusal = "Choose a file to upload (a photo or a PDF)."
     if refusal is not None:
-        return await _documents_page(request, port, principal, token, 422, [refusal], chosen)
+        return await _documents_page(request, port, principal, token, 422, [refusal], chosen, period)
     assert isinstance(upload, UploadFile) and upload.filename is not None
     data = await upload.read()
     kind = DocumentKind(chosen)
@@ -173,21 +184,24 @@ async def documents_upload(request: Request, port: BorrowerDocumentPort) -> Resp
     def store() -> Any:
         with acting_as(principal.actor):
             return port.onboarding.upload_document(
-                principal.brand_id, principal.borrower_id, kind.value, upload.filename or "", data
+                principal.brand_id, principal.borrower_id, kind.value, upload.filename or "", data, **period
             )
 
     try:
         result = await run_in_threadpool(store)
     except InvalidInput as exc:
-        messages = [e.message for e in exc.errors]
-        return await _documents_page(request, port, principal, token, 422, messages, chosen)
+        messages = [
+            f"{PERIOD_FIELDS[e.field]}: {e.message}" if e.field in PERIOD_FIELDS else e.message for e in exc.errors
+        ]
+        inline = {e.field: e.message for e in exc.errors if e.field in PERIOD_FIELDS}
+        return await _documents_page(request, port, principal, token, 422, messages, chosen, period, inline)
     except Conflict as exc:
         message = exc.message
         if exc.details.get("existing_id"):
             message = f"You already uploaded this file as your {KIND_LABELS[kind]}; nothing new was stored."
-        return await _documents_page(request, port, principal, token, 409, [message], chosen)
+        return await _documents_page(request, port, principal, token, 409, [message], chosen, period)
     except DomainError as exc:
-        return await _documents_page(request, port, principal, token, 422, [exc.message], chosen)
+        return await _documents_page(request, port, principal, token, 422, [exc.message], chosen, period)
     return await after_write(request, Documents.name, result.position, f"{_base(request)}/documents?uploaded={kind}")
 
 

@@ -31,6 +31,7 @@ from api.pages.borrower_forms import (
     loan_request_form,
     prefill,
     step_input,
+    step_months,
 )
 from api.pages.borrower_utm import UTM_COOKIE, remember_utm, remembered_utm
 from api.problems import field_errors_from_pydantic
@@ -38,14 +39,16 @@ from api.routes.documents import UPLOAD
 from api.services.documents import DocumentDesk
 from api.services.pay_links import PayLinks
 from api.web import PublicPage, pages, templates
+from domain.documents.statement_months import required_months
 from domain.loans.states import SERVICING, LoanStatus
 from domain.onboarding.account import SESSION_LIFETIME, BorrowerNotFound, SessionNotFound
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.parties import BorrowerPrincipal
-from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, LoanRequestIn, Step
+from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, BankStatementIn, LoanRequestIn, Step
 from domain.providers.errors import ProviderError
 from domain.shared.aggregate import acting_as
+from domain.shared.clock import business_date
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, Throttled
 from projections.loan_queries import LoanQueries
 from projections.product_queries import ProductQueries
@@ -240,17 +243,21 @@ async def _step_page(
         page = await run_in_threadpool(port.products.products, principal.brand_id, True, None, None, 50)
         groups = loan_request_form(page.items)
     consent = None
+    months_needed = None  # the statement step says which months its statements must cover
     if step is Step.AADHAAR:
         consent = {"provider": "digilocker", "label": "Fetch from DigiLocker"}
     elif step is Step.BANK_STATEMENT:
         rules = await run_in_threadpool(port.onboarding.brands.rules, principal.brand_id)
         if rules.account_aggregation:  # hidden when the brand does not take AA consent
             consent = {"provider": "account-aggregator", "label": "Share via Account Aggregator"}
+        needed = required_months(business_date(port.onboarding.clock.now()), rules.bank_statement_months)
+        months_needed = {"count": len(needed), "first": needed[0].label(), "last": needed[-1].label()}
     return _page(
         request,
         "apply_step.html",
         422 if errors else 200,
         consent=consent,
+        months_needed=months_needed,
         step=step,
         title=TITLES[step],
         groups=groups,
@@ -288,6 +295,8 @@ async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
     if step is None:
         return _page(request, "apply_message.html", 404, title="Not found", message="There is no such step.")
     form = _form(request)
+    # The statement's months go with its file (the upload's period); any other error of an upload shows at the file.
+    period = {"period_from": form.get("period_from"), "period_to": form.get("period_to")} if step_months(step) else {}
     for field in file_fields(step):
         upload = request.state.form.get(field.name)
         if not isinstance(upload, UploadFile) or not upload.filename:
@@ -295,10 +304,10 @@ async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
         data = await upload.read()
         try:
             form[f"{field.name}_document_id"] = await run_in_threadpool(
-                _uploaded, port, principal, field.document, upload.filename, data
+                _uploaded, port, principal, field.document, upload.filename, data, period
             )
         except InvalidInput as exc:
-            errors = [FieldError(field.name, e.message) for e in exc.errors]
+            errors = [FieldError(e.field if e.field in period else field.name, e.message) for e in exc.errors]
             return await _step_page(request, port, principal, token, step, form, errors)
         except DomainError as exc:
             return await _step_page(request, port, principal, token, step, form, [FieldError(field.name, exc.message)])
@@ -306,6 +315,12 @@ async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
         given = STEP_INPUTS[step].model_validate(step_input(step, form))
     except ValidationError as exc:
         return await _step_page(request, port, principal, token, step, form, field_errors_from_pydantic(exc))
+    if isinstance(given, BankStatementIn) and given.method == "upload":
+        # The step counts every statement the borrower sent (earlier attempts, the documents page), so a month
+        # missing from one file is made good by uploading that month's statement, not one file covering them all.
+        earlier = await run_in_threadpool(_earlier_statements, port, principal)
+        ids = list(dict.fromkeys([*given.document_ids, *earlier]))[:MAX_STATEMENTS]
+        given = given.model_copy(update={"document_ids": ids})
 
     def record() -> None:
         with acting_as(principal.actor):
@@ -323,17 +338,39 @@ async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
     return RedirectResponse(f"{_base(request)}/next", status_code=303)
 
 
-def _uploaded(port: BorrowerFlowPort, principal: BorrowerPrincipal, kind: str, filename: str, data: bytes) -> str:
-    """Store a file the borrower chose as their document; the same file again is the document already stored."""
+def _uploaded(
+    port: BorrowerFlowPort,
+    principal: BorrowerPrincipal,
+    kind: str,
+    filename: str,
+    data: bytes,
+    period: dict[str, str | None],
+) -> str:
+    """Store a file the borrower chose as their document (a statement with the months the form gives); the same
+    file again is the document already stored."""
     with acting_as(principal.actor):
         try:
-            result = port.onboarding.upload_document(principal.brand_id, principal.borrower_id, kind, filename, data)
+            result = port.onboarding.upload_document(
+                principal.brand_id, principal.borrower_id, kind, filename, data, **period
+            )
         except Conflict as exc:
             existing = exc.details.get("existing_id")
             if existing is None:
                 raise
             return str(existing)
     return str(result.id)
+
+
+#: The most statements a step lists (the step's own limit).
+MAX_STATEMENTS = 12
+
+
+def _earlier_statements(port: BorrowerFlowPort, principal: BorrowerPrincipal) -> list[UUID]:
+    """The borrower's bank statements already sent and not rejected, newest first."""
+    customer_id = port.onboarding.state(principal.brand_id, principal.borrower_id).customer_id
+    if customer_id is None:
+        return []
+    return port.documents.queries.statement_ids(principal.brand_id, customer_id)
 
 
 async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:

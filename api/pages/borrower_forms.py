@@ -20,7 +20,7 @@ class Field:
 
     name: str
     label: str
-    kind: str = "text"  # text, tel, email, date, number, select, file
+    kind: str = "text"  # text, tel, email, date, month, number, select, file
     required: bool = True
     options: tuple[tuple[str, str], ...] = ()
     hint: str = ""
@@ -71,6 +71,13 @@ def _address(kind: str, required: bool) -> Group:
         optional=not required,
     )
 
+
+#: The months a statement covers, asked beside its file (here and on the documents page): the upload's
+#: `period_from`/`period_to`, as a phone's month picker sends them ("YYYY-MM").
+STATEMENT_MONTHS = (
+    Field("period_from", "First month on the statement", "month", False, hint="e.g. 2026-08"),
+    Field("period_to", "Last month on the statement", "month", False, hint="e.g. 2026-10"),
+)
 
 FORMS: dict[Step, tuple[Group, ...]] = {
     Step.PAN: (
@@ -183,6 +190,7 @@ FORMS: dict[Step, tuple[Group, ...]] = {
                     accept="application/pdf",
                     document="bank_statement",
                 ),
+                *STATEMENT_MONTHS,
             ),
         ),
     ),
@@ -292,6 +300,11 @@ _ERROR_FIELDS: dict[Step, dict[str, str]] = {
     Step.SELFIE: {"document_id": "selfie", "file": "selfie"},
     Step.BANK_STATEMENT: {"document_ids": "statement", "file": "statement"},
 }
+
+
+def step_months(step: Step) -> bool:
+    """Whether the step's form asks the months its statement covers."""
+    return any(f.kind == "month" for group in FORMS[step] for f in group.fields)
 
 
 def file_fields(step: Step) -> list[Field]:

@@ -67,11 +67,15 @@ async def upload_document(request: Request, port: VerificationPagesPort, princip
         return error_page(request, 422, "Cannot upload this", "file: choose a file (PDF, JPEG or PNG)")
     data = await file.read(UPLOAD.max_bytes + 1)
     name = file.filename or ""
+    # A bank statement's months, as read off its header (blank: not given).
+    first, last = form_text(request, "period_from") or None, form_text(request, "period_to") or None
     return await _run(
         request,
         principal,
         Documents.name,
-        lambda: port.documents.upload(principal.brand_id, customer_id, kind, name, data, Uploader.STAFF),
+        lambda: port.documents.upload(
+            principal.brand_id, customer_id, kind, name, data, Uploader.STAFF, period_from=first, period_to=last
+        ),
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
-from api.routes.documents import UPLOAD, DocumentOut
+from api.routes.documents import UPLOAD, DocumentOut, StatementMonthsOut, StatementPeriodIn
 from api.services.documents import DocumentDesk
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind
@@ -26,8 +26,9 @@ class BorrowerDocumentPort:
     desk: DocumentDesk
 
 
-class BorrowerDocumentIn(BaseModel):
-    """The text field of an upload (the file is the multipart part `file`)."""
+class BorrowerDocumentIn(StatementPeriodIn):
+    """The text fields of an upload (the file is the multipart part `file`); a bank statement may say the months it
+    covers."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -35,18 +36,26 @@ class BorrowerDocumentIn(BaseModel):
 
 
 class BorrowerDocumentsOut(BaseModel):
-    """The borrower's documents (newest first) and the kinds the brand still needs."""
+    """The borrower's documents (newest first), the kinds the brand still needs and the months the statements cover
+    (none before the personal step)."""
 
     items: list[DocumentOut]
     required: list[DocumentKind]
     missing: list[DocumentKind]
+    bank_statements: StatementMonthsOut | None = None
 
 
 def upload_borrower_document(ctx: Context[BorrowerDocumentPort]) -> Reply:
     form: BorrowerDocumentIn = ctx.body
     assert ctx.borrower is not None and ctx.upload is not None  # the wrapper answers 422 without a file
     result = ctx.port.onboarding.upload_document(
-        ctx.brand_id, ctx.borrower.borrower_id, form.kind.value, ctx.upload.filename, ctx.upload.data
+        ctx.brand_id,
+        ctx.borrower.borrower_id,
+        form.kind.value,
+        ctx.upload.filename,
+        ctx.upload.data,
+        period_from=form.period_from,
+        period_to=form.period_to,
     )
     return ctx.written(
         result,
@@ -68,6 +77,7 @@ def borrower_documents(ctx: Context[BorrowerDocumentPort]) -> Reply:
             items=[DocumentOut.model_validate(d, from_attributes=True) for d in page.items],
             required=checklist.required,
             missing=checklist.missing,
+            bank_statements=StatementMonthsOut.model_validate(checklist.bank_statements, from_attributes=True),
         )
     )
 
@@ -80,8 +90,9 @@ ENDPOINTS = serve(
             "POST",
             "/api/v1/borrower/documents",
             upload_borrower_document,
-            "Upload a document (multipart: `file`, `kind`); PDF, JPEG or PNG sniffed from the bytes; 409 before "
-            "the personal step (documents belong to the borrower's record)",
+            "Upload a document (multipart: `file`, `kind`; a bank statement's months `period_from`, `period_to`); "
+            "PDF, JPEG or PNG sniffed from the bytes; 409 before the personal step (documents belong to the "
+            "borrower's record)",
             None,
             body=BorrowerDocumentIn,
             response=DocumentOut,

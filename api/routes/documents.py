@@ -35,8 +35,25 @@ class DocumentsPort:
     desk: DocumentDesk
 
 
-class DocumentFormIn(BaseModel):
-    """The text fields of an upload (the file is the multipart part `file`)."""
+class StatementPeriodIn(BaseModel):
+    """The months a bank statement covers, optional on every upload form (staff and borrower): both or neither."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    period_from: str | None = Field(
+        None, max_length=20, description='A bank statement\'s first month, "YYYY-MM" (with `period_to`; optional)'
+    )
+    period_to: str | None = Field(
+        None,
+        max_length=20,
+        description='A bank statement\'s last month, "YYYY-MM", inclusive: this month at the latest, not before '
+        "`period_from`, which is at most five years back",
+    )
+
+
+class DocumentFormIn(StatementPeriodIn):
+    """The text fields of an upload (the file is the multipart part `file`); a bank statement may say the months it
+    covers."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -78,6 +95,8 @@ class DocumentOut(BaseModel):
     reviewed_by: str | None
     uploaded_at: InstantOut
     reviewed_at: InstantOut | None
+    period_from: str | None = Field(None, description='A bank statement\'s first month ("YYYY-MM"), when given')
+    period_to: str | None = Field(None, description='A bank statement\'s last month ("YYYY-MM"), when given')
 
 
 class DocumentPageOut(BaseModel):
@@ -87,13 +106,29 @@ class DocumentPageOut(BaseModel):
     next_cursor: str | None
 
 
+class StatementMonthsOut(BaseModel):
+    """How the borrower's bank statements (rejected ones left out) cover the brand's `bank_statement_months`: the
+    complete months before today, ending last month."""
+
+    months_required: int = Field(description="The brand's `bank_statement_months`")
+    required: list[str] = Field(description='The months required, oldest first ("YYYY-MM")')
+    covered: list[str] = Field(description="Every month some statement covers (inside the required months or not)")
+    missing: list[str] = Field(description="The required months no statement covers")
+    period_not_given: int = Field(description="Statements uploaded without their months (check them by eye)")
+    complete: bool = Field(description="Every required month is covered")
+    verified_online: bool = Field(description="Account Aggregator data stands in for uploaded statements")
+    summary: str = Field(description='In words: "2026-08..2026-10 (3 of 3 months)", or the gap')
+
+
 class ChecklistOut(BaseModel):
-    """What the brand requires of the borrower, what is accepted and what is still missing."""
+    """What the brand requires of the borrower, what is accepted and what is still missing, and the months the bank
+    statements cover."""
 
     customer_id: UUID
     required: list[DocumentKind]
     accepted: list[DocumentKind]
     missing: list[DocumentKind]
+    bank_statements: StatementMonthsOut
 
 
 def _document(ctx: Context[DocumentsPort], document_id: UUID) -> DocumentRow | None:
@@ -104,7 +139,14 @@ def upload_document(ctx: Context[DocumentsPort]) -> Reply:
     form: DocumentFormIn = ctx.body
     assert ctx.upload is not None  # the wrapper answers 422 without one
     result = ctx.port.documents.upload(
-        ctx.brand_id, ctx.path["customer_id"], form.kind, ctx.upload.filename, ctx.upload.data, Uploader.STAFF
+        ctx.brand_id,
+        ctx.path["customer_id"],
+        form.kind,
+        ctx.upload.filename,
+        ctx.upload.data,
+        Uploader.STAFF,
+        period_from=form.period_from,
+        period_to=form.period_to,
     )
     location = f"/api/v1/documents/{result.id}"
     return ctx.written(result, Documents.name, lambda: _document(ctx, result.id), location)
@@ -159,7 +201,8 @@ ENDPOINTS = serve(
             "POST",
             "/api/v1/customers/{customer_id}/documents",
             upload_document,
-            "Upload a borrower's document (multipart: `file`, `kind`); PDF, JPEG or PNG, sniffed from the bytes",
+            "Upload a borrower's document (multipart: `file`, `kind`; a bank statement's months `period_from`, "
+            "`period_to`); PDF, JPEG or PNG, sniffed from the bytes",
             WRITE,
             body=DocumentFormIn,
             response=DocumentOut,

@@ -16,20 +16,53 @@ from domain.documents.requirements import (
     missing_kinds,
     required_kinds,
 )
+from domain.documents.statement_months import StatementCoverage, statement_coverage
 from domain.identity.application import Identity
+from domain.shared.clock import business_date
 from projections.documents import DocumentQueries
 from projections.keyset import Page
 from projections.verification_queries import VerificationQueries
 
 
 @dataclass(frozen=True)
+class StatementMonths:
+    """How the borrower's bank statements (not rejected) cover the brand's `bank_statement_months` complete months
+    before today: months as "YYYY-MM"."""
+
+    months_required: int
+    required: list[str]
+    covered: list[str]
+    missing: list[str]
+    period_not_given: int
+    complete: bool
+    verified_online: bool  # the Account Aggregator stands in for uploaded statements
+    summary: str
+
+    @classmethod
+    def of(cls, coverage: StatementCoverage, verified_online: bool) -> StatementMonths:
+        """The coverage as the API and the pages show it."""
+        return cls(
+            months_required=len(coverage.required),
+            required=[str(m) for m in coverage.required],
+            covered=[str(m) for m in coverage.covered],
+            missing=[str(m) for m in coverage.missing],
+            period_not_given=coverage.period_not_given,
+            complete=coverage.complete,
+            verified_online=verified_online,
+            summary=coverage.summary(),
+        )
+
+
+@dataclass(frozen=True)
 class Checklist:
-    """The documents a brand requires of a borrower, those accepted, and those still missing."""
+    """The documents a brand requires of a borrower, those accepted, and those still missing, and the months the
+    bank statements cover."""
 
     customer_id: UUID
     required: list[DocumentKind]
     accepted: list[DocumentKind]
     missing: list[DocumentKind]
+    bank_statements: StatementMonths
 
 
 @dataclass(frozen=True)
@@ -65,7 +98,10 @@ class DocumentDesk:
         """What the brand requires of the borrower and what is still missing: not yet accepted, and not stood in for
         by a verification (the Aadhaar card by DigiLocker, statements by the Account Aggregator)."""
         required, satisfied = self._required(brand_id, customer_id)
-        return _checklist(customer_id, required, self.queries.accepted_kinds(brand_id, customer_id), satisfied)
+        accepted = self.queries.accepted_kinds(brand_id, customer_id)
+        return _checklist(
+            customer_id, required, accepted, satisfied, self._statements(brand_id, customer_id, satisfied)
+        )
 
     def checklist_detail(self, brand_id: UUID, customer_id: UUID) -> ChecklistDetail:
         """The checklist (as `checklist` answers it) with each required kind's state, from one read of the
@@ -73,7 +109,8 @@ class DocumentDesk:
         required, satisfied = self._required(brand_id, customer_id)
         uploaded = self.queries.uploaded(brand_id, customer_id)
         accepted = {u.kind for u in uploaded if u.status is DocumentStatus.ACCEPTED}
-        checklist = _checklist(customer_id, required, accepted, satisfied)
+        statements = self._statements(brand_id, customer_id, satisfied)
+        checklist = _checklist(customer_id, required, accepted, satisfied, statements)
         kinds = kind_statuses(required, uploaded, satisfied)
         kinds_uploaded = {u.kind for u in uploaded}
         others = [kind for kind in DocumentKind if kind in kinds_uploaded and kind not in required]
@@ -88,13 +125,27 @@ class DocumentDesk:
         )
         return required, satisfied
 
+    def _statements(self, brand_id: UUID, customer_id: UUID, satisfied: list[DocumentKind]) -> StatementMonths:
+        """The statements' coverage of the brand's months, as of today in the brand's timezone (the funnel's step
+        checks the same window)."""
+        settings = self.identity.settings(brand_id)
+        today = business_date(self.identity.clock.now(), settings.timezone)
+        periods = self.queries.statement_periods(brand_id, customer_id)
+        coverage = statement_coverage(periods, today, settings.bank_statement_months)
+        return StatementMonths.of(coverage, DocumentKind.BANK_STATEMENT in satisfied)
+
 
 def _checklist(
-    customer_id: UUID, required: tuple[DocumentKind, ...], accepted: set[DocumentKind], satisfied: list[DocumentKind]
+    customer_id: UUID,
+    required: tuple[DocumentKind, ...],
+    accepted: set[DocumentKind],
+    satisfied: list[DocumentKind],
+    statements: StatementMonths,
 ) -> Checklist:
     return Checklist(
         customer_id=customer_id,
         required=list(required),
         accepted=[kind for kind in DocumentKind if kind in accepted],
         missing=missing_kinds(required, accepted, satisfied),
+        bank_statements=statements,
     )

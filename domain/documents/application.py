@@ -16,9 +16,10 @@ from domain.documents.content import (
     content_address,
 )
 from domain.documents.document import Document, DocumentNotFound, ReviewDecision, document_id
+from domain.documents.statement_months import statement_period
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
-from domain.shared.clock import Clock
+from domain.shared.clock import Clock, business_date
 from domain.shared.errors import Conflict, FieldChecks, NotFound
 
 
@@ -67,14 +68,22 @@ class Documents(ContextApplication):
         filename: str,
         data: bytes,
         uploaded_by: Uploader = Uploader.STAFF,
+        *,
+        period_from: str | None = None,
+        period_to: str | None = None,
     ) -> CommandResult:
         """Store a borrower's file (PDF, JPEG or PNG, sniffed from its bytes) and record it; the same bytes are
-        stored once, and the same file uploaded again as the same kind is a conflict naming the document."""
+        stored once, and the same file uploaded again as the same kind is a conflict naming the document. A bank
+        statement may say the months it covers ("YYYY-MM" to "YYYY-MM"; 422 naming `period_from`/`period_to` when
+        they are not months, backwards, in the future or over five years back); without them its months are
+        unknown."""
         if not self.borrowers.has_borrower(brand_id, customer_id):
             raise BorrowerNotFound(f"borrower {customer_id} not found", id=str(customer_id))
+        today = business_date(self.clock.now())
         checks = FieldChecks()
         name = checks.check(lambda: clean_filename(filename))
         content_type = checks.check(lambda: checked_content(name or "", data, self.max_bytes))
+        period = checks.check(lambda: statement_period(kind, period_from, period_to, today))
         checks.raise_if_any()
         assert name is not None and content_type is not None
         sha256 = content_address(data)
@@ -99,6 +108,8 @@ class Documents(ContextApplication):
             size=len(data),
             content_type=content_type,
             uploaded_by=uploaded_by,
+            period_from=str(period.first) if period else None,
+            period_to=str(period.last) if period else None,
         )
         return self.commit(document)
 

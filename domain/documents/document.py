@@ -8,6 +8,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import event
 
 from domain.documents.content import ContentType, DocumentKind, Uploader
+from domain.documents.statement_months import StatementPeriod, stated_period
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, NotFound
 from domain.shared.values import clean_text
@@ -54,7 +55,9 @@ class Document(Aggregate):
     id: UUID
 
     class Uploaded(Aggregate.Created):
-        """A file was uploaded; its bytes are stored under `sha256` (content type sniffed from the bytes)."""
+        """A file was uploaded; its bytes are stored under `sha256` (content type sniffed from the bytes). A bank
+        statement may say the months it covers (`period_from`..`period_to`, "YYYY-MM", inclusive); absent (null)
+        on other documents, on statements uploaded without them, and on events from before periods were asked."""
 
         brand_id: UUID
         customer_id: UUID
@@ -64,6 +67,8 @@ class Document(Aggregate):
         size: int
         content_type: ContentType
         uploaded_by: Uploader
+        period_from: str | None = None
+        period_to: str | None = None
 
     class Reviewed(Aggregate.Event):
         """A staff member accepted or rejected the document."""
@@ -82,6 +87,8 @@ class Document(Aggregate):
         size: int,
         content_type: ContentType,
         uploaded_by: Uploader,
+        period_from: str | None = None,
+        period_to: str | None = None,
     ) -> None:
         self.brand_id = brand_id
         self.customer_id = customer_id
@@ -91,8 +98,15 @@ class Document(Aggregate):
         self.size = size
         self.content_type = content_type
         self.uploaded_by = uploaded_by
+        self.period_from = period_from
+        self.period_to = period_to
         self.status = DocumentStatus.PENDING
         self.reason: str | None = None
+
+    @property
+    def period(self) -> StatementPeriod | None:
+        """The months the statement covers, when the upload said them."""
+        return stated_period(self.period_from, self.period_to)
 
     def review(self, decision: ReviewDecision, reason: str | None) -> None:
         """Accept or reject a pending document (a reason is required to reject)."""

@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from domain.customers.values import Address
+from domain.documents.statement_months import refused_coverage, statement_coverage
 from domain.onboarding.account import (
     OTP_LIFETIME,
     SESSION_LIFETIME,
@@ -42,7 +43,7 @@ from domain.onboarding.parties import (
     SignedIn,
     StepState,
 )
-from domain.onboarding.steps import STEPS, LoanRequestIn, Step, checked_details
+from domain.onboarding.steps import STEPS, FunnelRules, LoanRequestIn, Step, checked_details
 from domain.providers.calls import Caller
 from domain.providers.messaging import SmsSender
 from domain.shared.aggregate import with_id
@@ -235,8 +236,11 @@ class Onboarding(ContextApplication):
         rules = self.brands.rules(brand_id)
         if step is Step.BANK_STATEMENT and details["method"] == "account_aggregator" and not rules.account_aggregation:
             raise InvalidValue("method", "this lender does not take Account Aggregator consent; upload your statements")
-        funnel.record(step, details, rules, now)  # order and state checked before anything is written elsewhere
+        funnel.require_can_record(step, rules)  # order and state checked before anything is written elsewhere
         self._require_own_documents(funnel, details)
+        if step is Step.BANK_STATEMENT and details["method"] == "upload":
+            details = {**details, "statement_months": self._statement_months(funnel, details, rules, now)}
+        funnel.record(step, details, rules, now)
         if step is Step.PAN:
             self._customer_at_pan(funnel, details["pan"], now)
         elif step is Step.PERSONAL:
@@ -331,16 +335,26 @@ class Onboarding(ContextApplication):
             raise ApplicationNotFound(f"application {loan_id} not found", id=str(loan_id))
 
     def upload_document(
-        self, brand_id: UUID, borrower_id: UUID, kind: str, filename: str, data: bytes
+        self,
+        brand_id: UUID,
+        borrower_id: UUID,
+        kind: str,
+        filename: str,
+        data: bytes,
+        *,
+        period_from: str | None = None,
+        period_to: str | None = None,
     ) -> CommandResult:
         """Store a document the borrower uploads (their Customer 360 record is made at the personal step: 409
-        before it)."""
+        before it); a bank statement may say the months it covers ("YYYY-MM", 422 naming the field)."""
         funnel = self.funnel(brand_id, borrower_id)
         if funnel.customer_id is None:
             raise Conflict("finish the personal step first: documents belong to your record", next_step="personal")
         if self.documents is None:
             raise LookupError("the onboarding application was built without its document shelf")
-        return self.documents.upload(brand_id, funnel.customer_id, kind, filename, data)
+        return self.documents.upload(
+            brand_id, funnel.customer_id, kind, filename, data, period_from=period_from, period_to=period_to
+        )
 
     def _require_own_documents(self, funnel: Funnel, details: dict[str, Any]) -> None:
         """The documents a step names must be the borrower's own uploads (422 naming the field otherwise)."""
@@ -352,6 +366,25 @@ class Onboarding(ContextApplication):
             owner = self.documents.owner(funnel.brand_id, UUID(raw)) if self.documents is not None else None
             if funnel.customer_id is None or owner != funnel.customer_id:
                 raise InvalidValue(field, "upload the document first (POST /api/v1/borrower/documents)")
+
+    def _statement_months(
+        self, funnel: Funnel, details: dict[str, Any], rules: FunnelRules, now: datetime
+    ) -> dict[str, Any]:
+        """How the listed statements cover the brand's `bank_statement_months` complete months before today: 422
+        naming `document_ids` with the missing months when every statement said its months and some are missing;
+        statements without their months are accepted and listed as `period_not_given` (staff check them)."""
+        assert self.documents is not None  # _require_own_documents found every document through it
+        ids = [UUID(raw) for raw in details.get("document_ids") or []]
+        periods = [self.documents.statement_period(funnel.brand_id, d) for d in ids]
+        coverage = statement_coverage(periods, business_date(now), rules.bank_statement_months)
+        if refused_coverage(coverage):
+            raise InvalidValue("document_ids", coverage.shortfall())
+        return {
+            "required": [str(m) for m in coverage.required],
+            "covered": [str(m) for m in coverage.covered],
+            "missing": [str(m) for m in coverage.missing],
+            "period_not_given": [str(d) for d, p in zip(ids, periods, strict=True) if p is None],
+        }
 
     def send_back(self, brand_id: UUID, borrower_id: UUID, step: Step, reason: str) -> CommandResult:
         """Staff re-open a done step: the borrower resumes there."""

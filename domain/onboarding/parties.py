@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from domain.customers.values import Address
+from domain.documents.statement_months import StatementPeriod
 from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.steps import FunnelRules, Step
 from domain.shared.application import CommandResult
@@ -143,12 +144,28 @@ class LoanDesk(Protocol):
 class DocumentShelf(Protocol):
     """Borrowers' documents (the documents context answers it)."""
 
-    def upload(self, brand_id: UUID, customer_id: UUID, kind: str, filename: str, data: bytes) -> CommandResult:
-        """Store a file the borrower uploaded (422 naming `file` or `kind` when it is refused)."""
+    def upload(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        kind: str,
+        filename: str,
+        data: bytes,
+        *,
+        period_from: str | None = None,
+        period_to: str | None = None,
+    ) -> CommandResult:
+        """Store a file the borrower uploaded (422 naming `file`, `kind`, `period_from` or `period_to` when it is
+        refused); a bank statement may say the months it covers."""
         ...
 
     def owner(self, brand_id: UUID, document_id: UUID) -> UUID | None:
         """The borrower (customer id) of a document of the brand, None when there is none."""
+        ...
+
+    def statement_period(self, brand_id: UUID, document_id: UUID) -> StatementPeriod | None:
+        """The months a bank statement of the brand covers; None when its upload did not say (or it is not a
+        statement)."""
         ...
 
 

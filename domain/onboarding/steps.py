@@ -78,6 +78,7 @@ class FunnelRules(BaseModel):
     auto_reject_inactive: bool = False
     inactive_days: int = 30
     account_aggregation: bool = True  # the brand takes statements through Account Aggregator consent
+    bank_statement_months: int = 3  # uploaded statements must cover this many complete months before today
 
     def required(self) -> tuple[Step, ...]:
         """The steps a borrower must finish, in order."""

@@ -13,6 +13,7 @@ from uuid import UUID
 import pytest
 
 from domain.customers.application import Customers
+from domain.documents.statement_months import StatementPeriod, stated_period
 from domain.onboarding.application import Onboarding
 from domain.onboarding.parties import AppliedLoan
 from domain.onboarding.steps import (
@@ -111,14 +112,31 @@ class Shelf:
     """The documents context as onboarding sees it: each document's borrower."""
 
     owners: dict[UUID, UUID] = field(default_factory=dict)
+    periods: dict[UUID, StatementPeriod] = field(default_factory=dict)
 
-    def upload(self, brand_id: UUID, customer_id: UUID, kind: str, filename: str, data: bytes) -> CommandResult:
+    def upload(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        kind: str,
+        filename: str,
+        data: bytes,
+        *,
+        period_from: str | None = None,
+        period_to: str | None = None,
+    ) -> CommandResult:
         document = uuid.uuid4()
         self.owners[document] = customer_id
+        period = stated_period(period_from, period_to)
+        if period is not None:
+            self.periods[document] = period
         return CommandResult(document, 1)
 
     def owner(self, brand_id: UUID, document_id: UUID) -> UUID | None:
         return self.owners.get(document_id)
+
+    def statement_period(self, brand_id: UUID, document_id: UUID) -> StatementPeriod | None:
+        return self.periods.get(document_id)
 
 
 @dataclass

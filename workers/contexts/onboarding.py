@@ -22,6 +22,7 @@ from domain.customers.application import Customers
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind, Uploader
 from domain.documents.document import DocumentNotFound
+from domain.documents.statement_months import StatementPeriod
 from domain.identity.application import Identity
 from domain.identity.brand import BrandNotFound
 from domain.identity.permissions import Permission
@@ -62,6 +63,7 @@ class IdentityBrands:
             auto_reject_inactive=settings.auto_reject_inactive_users,
             inactive_days=settings.inactive_user_days,
             account_aggregation=settings.account_aggregation,
+            bank_statement_months=settings.bank_statement_months,
         )
 
 
@@ -102,18 +104,44 @@ class BorrowerDocuments:
 
     documents: Documents
 
-    def upload(self, brand_id: UUID, customer_id: UUID, kind: str, filename: str, data: bytes) -> CommandResult:
+    def upload(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        kind: str,
+        filename: str,
+        data: bytes,
+        *,
+        period_from: str | None = None,
+        period_to: str | None = None,
+    ) -> CommandResult:
         try:
             chosen = DocumentKind(kind)
         except ValueError:
             raise InvalidValue("kind", f"'{kind}' is not a kind of document") from None
-        return self.documents.upload(brand_id, customer_id, chosen, filename, data, Uploader.BORROWER)
+        return self.documents.upload(
+            brand_id,
+            customer_id,
+            chosen,
+            filename,
+            data,
+            Uploader.BORROWER,
+            period_from=period_from,
+            period_to=period_to,
+        )
 
     def owner(self, brand_id: UUID, document_id: UUID) -> UUID | None:
         try:
             return self.documents.document(brand_id, document_id).customer_id
         except DocumentNotFound:
             return None
+
+    def statement_period(self, brand_id: UUID, document_id: UUID) -> StatementPeriod | None:
+        try:
+            document = self.documents.document(brand_id, document_id)
+        except DocumentNotFound:
+            return None
+        return document.period if document.kind is DocumentKind.BANK_STATEMENT else None
 
 
 @dataclass(frozen=True)
