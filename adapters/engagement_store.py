@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -216,6 +217,15 @@ class EngagementStore:
                 "SELECT 1 FROM ops.message_templates WHERE brand_id = %s LIMIT 1", (brand_id,)
             ).fetchone()
         return row is not None
+
+    def kinds_with_templates(self, brand_id: UUID, kinds: Sequence[str]) -> set[str]:
+        """Which of `kinds` the brand has any template of (a kind added later is seeded when it has none)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT kind FROM ops.message_templates WHERE brand_id = %s AND kind = ANY(%s)",
+                (brand_id, list(kinds)),
+            ).fetchall()
+        return {r["kind"] for r in rows}
 
     # Preferences -------------------------------------------------------------------------------------------------
 

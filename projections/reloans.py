@@ -50,6 +50,8 @@ class ReloanOfferView(Projection):
         "CREATE INDEX IF NOT EXISTS reloan_offers_status_idx "
         "ON read.reloan_offers (brand_id, status, created_at DESC, id DESC)",
         "CREATE UNIQUE INDEX IF NOT EXISTS reloan_offers_loan_idx ON read.reloan_offers (loan_id)",
+        # A borrower's own offers (the borrower API and web flow): a handful per borrower.
+        "CREATE INDEX IF NOT EXISTS reloan_offers_customer_idx ON read.reloan_offers (brand_id, customer_id)",
     )
 
     @handles(R.Offered)
@@ -102,10 +104,29 @@ class OfferRow:
     changed_at: datetime
 
 
+@dataclass(frozen=True)
+class BorrowerOfferRow(OfferRow):
+    """A re-loan offer as its borrower sees it: with the product's name and, once accepted, the application it
+    started as the loans read model shows it (None until that read model has it)."""
+
+    product_name: str | None
+    product_kind: str | None  # emi (tenure in months) or payday (in days)
+    application_number: str | None
+    application_status: str | None
+
+
 _SELECT = (
     "SELECT o.id, o.loan_id, o.loan_number, o.customer_id, c.name AS borrower_name, o.product_id, o.tenure, "
     "o.previous_amount, o.amount, o.hike, o.status, o.application_id, o.reason, o.changed_by, o.created_at, "
     "o.changed_at FROM read.reloan_offers o LEFT JOIN read.customers c ON c.id = o.customer_id"
+)
+
+_BORROWER_SELECT = (
+    "SELECT o.id, o.loan_id, o.loan_number, o.customer_id, c.name AS borrower_name, o.product_id, o.tenure, "
+    "o.previous_amount, o.amount, o.hike, o.status, o.application_id, o.reason, o.changed_by, o.created_at, "
+    "o.changed_at, p.name AS product_name, p.kind AS product_kind, l.loan_number AS application_number, l.status AS application_status "
+    "FROM read.reloan_offers o LEFT JOIN read.customers c ON c.id = o.customer_id "
+    "LEFT JOIN read.loan_products p ON p.id = o.product_id LEFT JOIN read.loans l ON l.id = o.application_id"
 )
 
 
@@ -140,6 +161,40 @@ class ReloanOfferQueries:
         with self.pool.connection() as conn:
             row = conn.execute(f"{_SELECT} WHERE o.id = %s AND o.brand_id = %s", (offer_id, brand_id)).fetchone()
         return OfferRow(**row) if row else None
+
+    def of_customer(self, brand_id: UUID, customer_id: UUID, limit: int = 50) -> list[BorrowerOfferRow]:
+        """The borrower's offers in the brand, pending first, then newest first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"{_BORROWER_SELECT} WHERE o.brand_id = %s AND o.customer_id = %s "
+                "ORDER BY (o.status = 'pending') DESC, o.created_at DESC, o.id DESC LIMIT %s",
+                (brand_id, customer_id, limit),
+            ).fetchall()
+        return [BorrowerOfferRow(**r) for r in rows]
+
+    def of_customer_one(self, brand_id: UUID, customer_id: UUID, offer_id: UUID) -> BorrowerOfferRow | None:
+        """One offer of the borrower (None when it is another borrower's or brand's)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"{_BORROWER_SELECT} WHERE o.id = %s AND o.brand_id = %s AND o.customer_id = %s",
+                (offer_id, brand_id, customer_id),
+            ).fetchone()
+        return BorrowerOfferRow(**row) if row else None
+
+    def pending_since(
+        self, brand_id: UUID, since: datetime, after: tuple[datetime, UUID] | None = None, limit: int = 200
+    ) -> list[OfferRow]:
+        """The brand's offers still pending that were made at or after `since`, oldest first (keyset on
+        (created_at, id)): the ones whose borrower is told of them."""
+        where, params = "o.brand_id = %s AND o.status = 'pending' AND o.created_at >= %s", [brand_id, since]
+        if after is not None:
+            where += " AND (o.created_at, o.id) > (%s, %s)"
+            params += [after[0], after[1]]
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"{_SELECT} WHERE {where} ORDER BY o.created_at, o.id LIMIT %s", (*params, limit)
+            ).fetchall()
+        return [OfferRow(**r) for r in rows]
 
     def closed_without_offer(self, brand_id: UUID, limit: int = 500) -> list[UUID]:
         """The brand's completed loans that have no offer yet (oldest first)."""

@@ -15,16 +15,15 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
 from uuid import UUID
 
 from adapters.engagement_store import Template
 from adapters.message_store import Message
 from api.services.engagement import Engagement
-from api.services.engagement_delivery import PARALLEL, BrandMessaging, Sent, public_base
+from api.services.engagement_delivery import PARALLEL, BrandMessaging, Sent, public_base, rupees
 from api.services.no_due_links import NoDueLinks
 from api.services.pay_links import PayLinks
-from domain.engagement.defaults import KIND_CHANNELS
+from domain.engagement.defaults import kind_channels
 from domain.engagement.templates import DUE_OFFSETS, Channel, Kind
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
@@ -51,21 +50,6 @@ class NotificationJobPort:
     engagement: Engagement
 
 
-def rupees(amount: Decimal) -> str:
-    """₹ and Indian digit grouping: ₹1,23,456.70."""
-    whole, _, paise = f"{amount.quantize(Decimal('0.01'))}".partition(".")
-    sign = "-" if whole.startswith("-") else ""
-    whole = whole.lstrip("-")
-    head, tail = whole[:-3], whole[-3:]
-    groups: list[str] = []
-    while len(head) > 2:
-        groups.insert(0, head[-2:])
-        head = head[:-2]
-    if head:
-        groups.insert(0, head)
-    return f"{sign}₹{','.join([*groups, tail])}.{paise}"
-
-
 Builder = Callable[[DueItem, "_Templates"], list[Message]]
 
 
@@ -87,7 +71,7 @@ class _Templates:
 def channels_of(settings_channels: dict[str, list[str]], kind: Kind) -> tuple[Channel, ...]:
     """The channels a kind goes out on for the brand (its setting, else the spec's)."""
     named = settings_channels.get(kind.value)
-    return tuple(Channel(c) for c in named) if named is not None else KIND_CHANNELS[kind]
+    return tuple(Channel(c) for c in named) if named is not None else kind_channels(kind)
 
 
 def run_borrower_notifications(port: NotificationJobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:

@@ -36,9 +36,10 @@ from api.pages.borrower_forms import (
 from api.pages.borrower_utm import UTM_COOKIE, remember_utm, remembered_utm
 from api.problems import field_errors_from_pydantic
 from api.routes.documents import UPLOAD
+from api.services.borrower_reloans import BorrowerReloans
 from api.services.documents import DocumentDesk
 from api.services.pay_links import PayLinks
-from api.web import PublicPage, pages, templates
+from api.web import PublicPage, after_write, error_text, pages, path_id, templates
 from domain.documents.statement_months import required_months
 from domain.loans.states import SERVICING, LoanStatus
 from domain.onboarding.account import SESSION_LIFETIME, BorrowerNotFound, SessionNotFound
@@ -47,9 +48,11 @@ from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.parties import BorrowerPrincipal
 from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, BankStatementIn, LoanRequestIn, Step
 from domain.providers.errors import ProviderError
+from domain.reloans.application import ReloanOffers
 from domain.shared.aggregate import acting_as
+from domain.shared.application import CommandResult
 from domain.shared.clock import business_date
-from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, Throttled
+from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, Throttled
 from projections.loan_queries import LoanQueries
 from projections.product_queries import ProductQueries
 
@@ -59,13 +62,15 @@ CSRF_COOKIE = "cd_borrower_csrf"
 
 @dataclass(frozen=True)
 class BorrowerFlowPort:
-    """What the borrower web flow uses: the onboarding use cases, the products to choose from, the application, and
-    the document checklist (the status page counts what is still missing)."""
+    """What the borrower web flow uses: the onboarding use cases, the products to choose from, the application, the
+    document checklist (the status page counts what is still missing), and the borrower's re-loan offers (the status
+    page shows them with Accept / No thanks)."""
 
     onboarding: Onboarding
     products: ProductQueries
     loans: LoanQueries
     documents: DocumentDesk
+    reloans: BorrowerReloans
 
 
 class _Onboards(Protocol):
@@ -396,6 +401,7 @@ async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
     if state.customer_id is not None:
         detail = await run_in_threadpool(port.documents.checklist_detail, principal.brand_id, state.customer_id)
         documents_missing = len(detail.to_upload)
+    offers = await run_in_threadpool(port.reloans.offers, principal.brand_id, principal.borrower_id)
     return _page(
         request,
         "apply_status.html",
@@ -408,6 +414,7 @@ async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
         labels=LABELS,
         documents_missing=documents_missing,
         pay_link=pay_link,
+        reloan_offers=offers,
     )
 
 
@@ -439,6 +446,44 @@ async def apply_submit(request: Request, port: BorrowerFlowPort) -> Response:
     return RedirectResponse(f"{_base(request)}/status", status_code=303)
 
 
+#: The answers a borrower gives a re-loan offer on the status page.
+_OFFER_ACTIONS = frozenset({"accept", "decline"})
+
+
+async def apply_reloan_offer(request: Request, port: BorrowerFlowPort) -> Response:
+    """Accept or decline (No thanks) the borrower's own re-loan offer, as the borrower API does; back to the status
+    page once the offers' read model shows it (accepted: with the new application's status)."""
+    signed = await _signed_in(request, port)
+    if signed is None:
+        return RedirectResponse(_base(request), status_code=303)
+    principal, token = signed
+    if not _csrf_ok(request, _session_csrf(token)):
+        return _expired(request)
+    found = path_id(request, "offer_id")
+    action = str(request.path_params["action"])
+    if found is None or action not in _OFFER_ACTIONS:
+        return _page(request, "apply_message.html", 404, title="Not found", message="There is no such offer.")
+    offer_id = found
+    reason = _form(request).get("reason") or None
+
+    def answer() -> CommandResult:
+        with acting_as(principal.actor):
+            if action == "accept":
+                return port.reloans.accept(principal.brand_id, principal.borrower_id, offer_id)
+            return port.reloans.decline(principal.brand_id, principal.borrower_id, offer_id, reason)
+
+    try:
+        result = await run_in_threadpool(answer)
+    except NotFound:
+        return _page(request, "apply_message.html", 404, title="Not found", message="There is no such offer.")
+    except Conflict as exc:
+        return _page(request, "apply_message.html", 409, title="This offer was already answered", message=exc.message)
+    except DomainError as exc:  # the product no longer lends this loan (422 naming the field)
+        return _page(request, "apply_message.html", 422, title="We could not start this loan",
+                     message=error_text(exc))  # fmt: skip
+    return await after_write(request, ReloanOffers.name, result.position, f"{_base(request)}/status#reloan-offers")
+
+
 async def apply_sign_out(request: Request, port: BorrowerFlowPort) -> Response:
     signed = await _signed_in(request, port)
     if signed is not None:
@@ -461,6 +506,7 @@ PAGES = pages(
         PublicPage("POST", "/apply/{brand}/steps/{step}", apply_step_save, upload_bytes=UPLOAD.max_bytes),
         PublicPage("GET", "/apply/{brand}/status", apply_status),
         PublicPage("POST", "/apply/{brand}/submit", apply_submit),
+        PublicPage("POST", "/apply/{brand}/reloan-offers/{offer_id}/{action}", apply_reloan_offer),
         PublicPage("POST", "/apply/{brand}/sign-out", apply_sign_out),
     ],
 )

@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import InstantOut
 from domain.loans.bre import Rule
+from domain.loans.pricing import FeeCharge
 from domain.loans.terms import AmountKind, LoanKind, PenalKind
+from domain.products.quote import Quote
 from domain.shared.values import BusinessDate, Measure, Money, WholeNumber
 
 _RATE = "a percent: a number or decimal string, 0 to 999.9999 (at most 100 for fees and GST)"
@@ -298,3 +300,37 @@ class QuoteOut(BaseModel):
     first_instalment: Decimal
     total_interest: Decimal
     total_repayable: Decimal
+
+    @classmethod
+    def of(cls, quote: Quote) -> QuoteOut:
+        """The preview as the API shows it (staff's product quote and the borrower's re-loan offer alike)."""
+        p = quote.pricing
+        return cls(
+            product_id=quote.product_id,
+            version=quote.version,
+            type=quote.kind,
+            amount=quote.amount,
+            tenure=quote.tenure,
+            tenure_unit=quote.tenure_unit,
+            rate_percent=quote.rate_percent,
+            coupon_code=quote.coupon_code,
+            gst_percent=p.gst_percent,
+            processing_fee_before_discount=p.processing_fee_before_discount,
+            coupon_discount=p.coupon_discount,
+            processing_fee=_charge(p.processing_fee),
+            convenience_fee=_charge(p.convenience_fee),
+            gst=p.gst,
+            deductions=p.deductions,
+            net_disbursed=p.net_disbursed,
+            disbursed_on=quote.disbursed_on,
+            instalments=quote.instalments,
+            emi=quote.emi,
+            first_due_date=quote.first_due_date,
+            first_instalment=quote.first_instalment,
+            total_interest=quote.total_interest,
+            total_repayable=quote.total_repayable,
+        )
+
+
+def _charge(charge: FeeCharge) -> ChargeOut:
+    return ChargeOut(amount=charge.amount, gst=charge.gst, gst_inclusive=charge.gst_inclusive, deducted=charge.deducted)

@@ -8,7 +8,6 @@ from uuid import UUID
 
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
 from api.routes.product_models import (
-    ChargeOut,
     CouponIn,
     CouponOut,
     CouponPageOut,
@@ -24,7 +23,6 @@ from api.routes.product_models import (
     ReasonIn,
 )
 from domain.identity.permissions import Level, Permission
-from domain.loans.pricing import FeeCharge
 from domain.products.application import Products
 from domain.products.product import CouponNotFound, ProductNotFound
 from domain.shared.application import CommandResult
@@ -99,43 +97,12 @@ def reactivate_product(ctx: Context[ProductsPort]) -> Reply:
     return _written(ctx, ctx.port.products.reactivate(ctx.brand_id, ctx.path["product_id"], body.reason))
 
 
-def _charge(charge: FeeCharge) -> ChargeOut:
-    return ChargeOut(amount=charge.amount, gst=charge.gst, gst_inclusive=charge.gst_inclusive, deducted=charge.deducted)
-
-
 def quote_product(ctx: Context[ProductsPort]) -> Reply:
     q: QuoteQuery = ctx.query
     quote = ctx.port.products.quote(
         ctx.brand_id, ctx.path["product_id"], q.amount, q.tenure, q.coupon_code, q.disbursed_on
     )
-    p = quote.pricing
-    return json_response(
-        QuoteOut(
-            product_id=quote.product_id,
-            version=quote.version,
-            type=quote.kind,
-            amount=quote.amount,
-            tenure=quote.tenure,
-            tenure_unit=quote.tenure_unit,
-            rate_percent=quote.rate_percent,
-            coupon_code=quote.coupon_code,
-            gst_percent=p.gst_percent,
-            processing_fee_before_discount=p.processing_fee_before_discount,
-            coupon_discount=p.coupon_discount,
-            processing_fee=_charge(p.processing_fee),
-            convenience_fee=_charge(p.convenience_fee),
-            gst=p.gst,
-            deductions=p.deductions,
-            net_disbursed=p.net_disbursed,
-            disbursed_on=quote.disbursed_on,
-            instalments=quote.instalments,
-            emi=quote.emi,
-            first_due_date=quote.first_due_date,
-            first_instalment=quote.first_instalment,
-            total_interest=quote.total_interest,
-            total_repayable=quote.total_repayable,
-        )
-    )
+    return json_response(QuoteOut.of(quote))
 
 
 def _coupon(ctx: Context[ProductsPort], coupon_id: UUID) -> CouponRecord | None:

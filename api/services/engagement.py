@@ -23,7 +23,7 @@ from adapters.webhooks import WebhookEvent, WebhookVerifier
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
 from api.services.engagement_delivery import BrandMessaging, Deliveries, Sent, parse_reference, public_base
 from api.services.pay_links import PayLinks
-from domain.engagement.defaults import default_templates
+from domain.engagement.defaults import LATER_KIND_CHANNELS, default_templates
 from domain.engagement.templates import (
     PLACEHOLDERS,
     Approval,
@@ -129,16 +129,21 @@ class Engagement:
         return template, render(Channel(template.channel), template.subject, template.body, values)
 
     def seed_defaults(self, brand_id: UUID) -> int:
-        """Give a brand without templates the defaults (en + hi for every automatic kind); how many were added."""
-        if self.store.has_templates(brand_id):
-            return 0
+        """Give a brand without templates the defaults (en + hi for every automatic kind), and a brand seeded before
+        a kind was added (`LATER_KIND_CHANNELS`) that kind's defaults; how many were added."""
+        if not self.store.has_templates(brand_id):
+            seeding = default_templates() + default_templates(LATER_KIND_CHANNELS)
+        else:
+            have = self.store.kinds_with_templates(brand_id, [k.value for k in LATER_KIND_CHANNELS])
+            missing = {k: c for k, c in LATER_KIND_CHANNELS.items() if k.value not in have}
+            seeding = default_templates(missing) if missing else []
         now = self.clock.now()
-        for kind, channel, language, subject, body in default_templates():
+        for kind, channel, language, subject, body in seeding:
             name = f"{kind.value} {channel.value} {language.value}"
             approval = Approval.APPROVED.value if channel is Channel.WHATSAPP else None
             self.store.save_template(brand_id, uuid.uuid4(), name, kind.value, channel.value, language.value, subject,
                                      body, approval, "system", now)  # fmt: skip
-        return len(default_templates())
+        return len(seeding)
 
     # Preferences -------------------------------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ class Kind(StrEnum):
     OVERDUE = "overdue"  # repeated on the brand's cadence until paid
     DISBURSED = "disbursed"
     PAID = "paid"  # fully paid: receipt and no-due certificate link
+    RELOAN_OFFER = "reloan_offer"  # a re-loan offered on closure: the amount and the link to answer it
     CUSTOM = "custom"
 
 
@@ -69,6 +70,7 @@ PLACEHOLDERS: dict[str, str] = {
     "brand_name": "Demo Finance",
     "days_overdue": "3",
     "ndc_link": "https://desk.example.in/ndc/VERIFY123",
+    "offer_link": "https://desk.example.in/apply/demo/status",
 }
 MAX_VALUE = 200
 MAX_BODY = {Channel.SMS: 918, Channel.WHATSAPP: 1024, Channel.EMAIL: 20_000}

@@ -110,7 +110,7 @@ class BrandSettings(BaseModel):
     notification_channels: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Channels of each automatic notification kind (due_7, due_3, due_1, due_0, overdue, disbursed, "
-        "paid); a kind not named uses the spec's channels",
+        "paid, reloan_offer); a kind not named uses the spec's channels",
     )
     overdue_reminder_days: int = Field(3, ge=1, le=90, description="Days between overdue reminders until paid")
     message_retry_minutes: int = Field(10, ge=0, le=1440, description="Wait before retrying a failed delivery")
@@ -162,7 +162,7 @@ class BrandSettings(BaseModel):
     @field_validator("notification_channels")
     @classmethod
     def _notification_channels(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        kinds = {"due_7", "due_3", "due_1", "due_0", "overdue", "disbursed", "paid"}
+        kinds = {"due_7", "due_3", "due_1", "due_0", "overdue", "disbursed", "paid", "reloan_offer"}
         unknown = sorted(set(value) - kinds)
         if unknown:
             raise ValueError(f"unknown notification kind {unknown}; use {sorted(kinds)}")

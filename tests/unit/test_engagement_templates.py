@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.services.engagement_delivery import BrandMessaging
-from domain.engagement.defaults import default_templates
-from domain.engagement.templates import PLACEHOLDERS, Channel, Language, check_template, clean_value, render
+from domain.engagement.defaults import LATER_KIND_CHANNELS, default_templates, kind_channels
+from domain.engagement.templates import PLACEHOLDERS, Channel, Kind, Language, check_template, clean_value, render
 from domain.shared.errors import InvalidInput
 from workers.borrower_notifications import rupees
 
@@ -97,3 +97,14 @@ def test_rendering_substitutes_exactly_as_one_regex_pass_would(pieces: list[str]
 
     assert render(Channel.SMS, None, text, values).body == reference(escape=False)
     assert render(Channel.EMAIL, "s", text, values).body == reference(escape=True)
+
+
+def test_defaults_of_kinds_added_later_are_valid_in_english_and_hindi() -> None:
+    found = default_templates(LATER_KIND_CHANNELS)
+    for _kind, channel, _language, subject, body in found:
+        check_template(channel, subject, body)
+    keys = {(k.value, c.value, lang) for k, c, lang, _, _ in found}
+    assert keys == {("reloan_offer", c, lang) for c in ("sms", "whatsapp", "email") for lang in ("en", "hi")}
+    assert all("{{offer_link}}" in body and "{{amount}}" in body for *_, body in found)
+    assert kind_channels(Kind.RELOAN_OFFER) == (Channel.SMS, Channel.WHATSAPP, Channel.EMAIL)
+    assert kind_channels(Kind.PAID) == (Channel.SMS, Channel.EMAIL)

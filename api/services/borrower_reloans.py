@@ -1,0 +1,96 @@
+"""Re-loan offers as their borrower sees and answers them (spec "Step 7 Re-Loan": the borrower takes up the offer
+made on closure): the signed-in borrower's own offers in their brand with what the loan would cost (the product's
+pricing preview, as staff's quote shows it), accepting one (the staff accept's use case: the same application, the
+same hold on the offer) and declining one. Another borrower's or brand's offer is a 404, never a hint that it
+exists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from api.services.reloans import ReloanDesk
+from domain.loans.loan import Channel
+from domain.loans.terms import LoanKind
+from domain.onboarding.application import Onboarding
+from domain.products.application import Products
+from domain.products.quote import Quote
+from domain.products.terms import tenure_unit
+from domain.reloans.offer import OfferStatus, ReloanOfferNotFound
+from domain.shared.application import CommandResult
+from domain.shared.errors import DomainError
+from projections.reloans import BorrowerOfferRow, ReloanOfferQueries
+
+#: The reason recorded when the borrower declines without giving one.
+DECLINED = "declined by the borrower"
+
+
+@dataclass(frozen=True)
+class BorrowerOffer:
+    """An offer of the borrower's and, while it is pending, what the loan would cost (None when the product no
+    longer prices it: withdrawn, or the amount or tenure now outside its ranges)."""
+
+    offer: BorrowerOfferRow
+    quote: Quote | None
+
+    @property
+    def tenure_unit(self) -> str | None:
+        """What the tenure counts (None when the product is not in the read model)."""
+        kind = self.offer.product_kind
+        return tenure_unit(LoanKind(kind)) if kind else None
+
+
+@dataclass(frozen=True)
+class BorrowerReloans:
+    """The borrower's side of re-loan offers (filled by type into the borrower API's and web flow's ports)."""
+
+    onboarding: Onboarding
+    desk: ReloanDesk
+    queries: ReloanOfferQueries
+    products: Products
+
+    def offers(self, brand_id: UUID, borrower_id: UUID) -> list[BorrowerOffer]:
+        """The borrower's offers in the brand, pending first (each with its quote), then the decided ones."""
+        customer = self._customer(brand_id, borrower_id)
+        if customer is None:  # no Customer 360 record yet: no loan, so no offer
+            return []
+        return [self._with_quote(brand_id, row) for row in self.queries.of_customer(brand_id, customer)]
+
+    def offer(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> BorrowerOffer | None:
+        """One offer of the borrower's as the read model shows it (None when it is not theirs, or not there yet)."""
+        customer = self._customer(brand_id, borrower_id)
+        row = self.queries.of_customer_one(brand_id, customer, offer_id) if customer is not None else None
+        return self._with_quote(brand_id, row) if row is not None else None
+
+    def accept(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> CommandResult:
+        """Accept the borrower's own offer: what staff's accept does (an application for the offered amount and
+        tenure on the same product, the offer approved with it; 409 unless pending, and of two at once the second),
+        the application on the borrower channel."""
+        self._require_own(brand_id, borrower_id, offer_id)
+        return self.desk.accept(brand_id, offer_id, Channel.BORROWER)
+
+    def decline(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID, reason: str | None) -> CommandResult:
+        """Decline the borrower's own offer (rejected, with their reason or `DECLINED`); 409 unless pending."""
+        self._require_own(brand_id, borrower_id, offer_id)
+        given = reason if reason is not None and reason.strip() else DECLINED
+        return self.desk.reject(brand_id, offer_id, given)
+
+    def _customer(self, brand_id: UUID, borrower_id: UUID) -> UUID | None:
+        return self.onboarding.funnel(brand_id, borrower_id).customer_id
+
+    def _require_own(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> None:
+        """ReloanOfferNotFound (404) unless the offer is the brand's and made to this borrower (its borrower never
+        changes, so the check holds through the decision)."""
+        customer = self._customer(brand_id, borrower_id)
+        offer = self.desk.offers.get(brand_id, offer_id)  # another brand's: ReloanOfferNotFound
+        if customer is None or offer.customer_id != customer:
+            raise ReloanOfferNotFound(f"ReloanOffer {offer_id} not found", id=str(offer_id))
+
+    def _with_quote(self, brand_id: UUID, row: BorrowerOfferRow) -> BorrowerOffer:
+        if row.status != OfferStatus.PENDING.value:
+            return BorrowerOffer(row, None)
+        try:
+            quote = self.products.quote(brand_id, row.product_id, row.amount, row.tenure)
+        except DomainError:  # the product no longer prices this loan; accepting says why (422)
+            quote = None
+        return BorrowerOffer(row, quote)
