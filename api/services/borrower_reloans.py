@@ -6,6 +6,7 @@ exists."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -20,6 +21,8 @@ from domain.reloans.offer import OfferStatus, ReloanOfferNotFound
 from domain.shared.application import CommandResult
 from domain.shared.errors import DomainError
 from projections.reloans import BorrowerOfferRow, ReloanOfferQueries
+
+log = logging.getLogger(__name__)
 
 #: The reason recorded when the borrower declines without giving one.
 DECLINED = "declined by the borrower"
@@ -65,9 +68,18 @@ class BorrowerReloans:
     def accept(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> CommandResult:
         """Accept the borrower's own offer: what staff's accept does (an application for the offered amount and
         tenure on the same product, the offer approved with it; 409 unless pending, and of two at once the second),
-        the application on the borrower channel."""
+        the application on the borrower channel - and then submitted through the BRE, as the funnel's submitted
+        step would (pending in the CX's queue, or rejected by the BRE). When the submission fails (the bureau
+        down), the offer stays accepted and the application waits in onboarding for staff's submit."""
         self._require_own(brand_id, borrower_id, offer_id)
-        return self.desk.accept(brand_id, offer_id, Channel.BORROWER)
+        accepted = self.desk.accept(brand_id, offer_id, Channel.BORROWER)
+        started = self.desk.offers.get(brand_id, offer_id).application_id
+        if started is not None:
+            try:  # the borrower's KYC is on file: the application goes to credit review at once
+                self.onboarding.submit_reloan(brand_id, borrower_id, started)
+            except DomainError as exc:  # a bureau outage or a rule of the loans context: staff submit it later
+                log.warning("re-loan application %s accepted but not submitted: %s", started, exc)
+        return accepted
 
     def decline(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID, reason: str | None) -> CommandResult:
         """Decline the borrower's own offer (rejected, with their reason or `DECLINED`); 409 unless pending."""

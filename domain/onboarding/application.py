@@ -324,6 +324,16 @@ class Onboarding(ContextApplication):
         self.commit(funnel)
         return submitted
 
+    def submit_reloan(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> AppliedLoan:
+        """Submit through the BRE the application the borrower's acceptance of a re-loan offer started (spec "Step 7
+        Re-Loan": the KYC is on file). Their funnel is completed, so it records no step; the bureau is pulled
+        afresh as at the submitted step. Another borrower's application is a 404; a submitted one a 409."""
+        funnel = self.funnel(brand_id, borrower_id)
+        self.require_own_application(funnel, loan_id)
+        if self.kyc is not None and funnel.customer_id is not None:
+            self.kyc.pull_bureau(brand_id, funnel.customer_id)  # the credit facts the BRE reads
+        return self.loans.submit(brand_id, loan_id)
+
     def application_of(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> UUID:
         """`loan_id` when it is an application of the borrower (ApplicationNotFound otherwise)."""
         self.require_own_application(self.funnel(brand_id, borrower_id), loan_id)

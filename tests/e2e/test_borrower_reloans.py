@@ -114,7 +114,7 @@ def test_the_borrower_lists_only_their_own_offers_and_accepting_starts_the_appli
         "55000.00", 12, product["id"]
     )  # fmt: skip
     staff_view = client.get(f"/api/v1/loans/{body['application_id']}", headers=tenant.auth).json()
-    assert staff_view["customer_id"] == str(customer) and staff_view["status"] == "onboarding"
+    assert staff_view["customer_id"] == str(customer) and staff_view["status"] == "pending"  # submitted at once
     assert staff_view["channel"] == "borrower"
     # who acted is on the offer: the borrower, not staff
     staff_offer = client.get(f"/api/v1/reloan-offers/{offered}", headers=tenant.auth).json()
@@ -136,7 +136,7 @@ def test_the_borrower_lists_only_their_own_offers_and_accepting_starts_the_appli
     assert client.get("/api/v1/loans", params={"limit": 200}, headers=tenant.auth).json()["items"] == loans_before
     after = _mine(client, auth)[0]
     assert after["status"] == "approved" and after["application_id"] == body["application_id"]
-    assert after["application_status"] == "onboarding" and after["application_number"] == staff_view["loan_number"]
+    assert after["application_status"] == "pending" and after["application_number"] == staff_view["loan_number"]
 
     # bad input names the field; nothing is written
     assert client.post(f"/api/v1/borrower/reloan-offers/{theirs}/decline", json={"reason": 5},
