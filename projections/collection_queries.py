@@ -153,9 +153,10 @@ class CollectionQueries:
         cursor: str | None = None,
         limit: int = 50,
         unassigned: bool = False,
+        assignees: Sequence[UUID] | None = None,
     ) -> Page:
-        """Open cases of `stage` (of one assignee, the unassigned ones, or all): those needing attention now first
-        (oldest first), then by DPD and amount, highest first."""
+        """Open cases of `stage` (of one assignee, the unassigned ones, those of `assignees` - a manager's team - or
+        all): those needing attention now first (oldest first), then by DPD and amount, highest first."""
         segment, at, dpd, amount, last = WORKLIST_CURSOR.decode(cursor) if cursor else (0, _EPOCH, 0, Decimal(0), None)
         where = "c.brand_id = %(brand)s AND c.stage = %(stage)s AND c.open"
         params: dict[str, Any] = {"brand": brand_id, "stage": stage.value, "now": now, "limit": limit + 1}
@@ -164,6 +165,9 @@ class CollectionQueries:
             params["assignee"] = assignee
         elif unassigned:
             where += " AND c.assignee IS NULL"
+        elif assignees is not None:
+            where += " AND c.assignee = ANY(%(assignees)s)"
+            params["assignees"] = list(assignees)
         # Each part is one range of one partial index, read in its order and cut by LIMIT, from the case table alone:
         # what needs attention now (collection_attention_idx, by attention instant; a callback whose time has come
         # is in it at once, no job has to move it), then the rest (collection_worklist_idx by executive,

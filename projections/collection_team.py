@@ -4,6 +4,7 @@ kept rate and calls made."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -94,27 +95,30 @@ class TeamQueries:
             ).fetchall()
         return [Collector(**r) for r in rows]
 
-    def team(self, brand_id: UUID, stage: Stage, now: datetime) -> TeamView:
-        """DPD buckets and per-executive figures of the stage."""
+    def team(self, brand_id: UUID, stage: Stage, now: datetime, members: Sequence[UUID] | None = None) -> TeamView:
+        """DPD buckets and per-executive figures of the stage; with `members` (a manager's team), of the cases held
+        by them only (no unassigned row)."""
         since = now - timedelta(days=CALL_DAYS)
+        held = " AND c.assignee = ANY(%s)" if members is not None else ""
+        scope: tuple[Any, ...] = (list(members),) if members is not None else ()
         cases_sql = (
             "SELECT CASE " + " ".join(
                 f"WHEN c.dpd BETWEEN {lo} AND {hi} THEN '{label}'" if hi is not None else f"WHEN c.dpd >= {lo} "
                 f"THEN '{label}'" for label, lo, hi in BUCKETS
             ) + " END AS bucket, count(*) AS n, coalesce(sum(c.amount), 0) AS amount FROM read.collection_cases c "
-            "WHERE c.brand_id = %s AND c.stage = %s AND c.open GROUP BY 1"
+            f"WHERE c.brand_id = %s AND c.stage = %s AND c.open{held} GROUP BY 1"
         )  # fmt: skip
         with self.pool.connection() as conn:
-            by_bucket = {r["bucket"]: r for r in conn.execute(cases_sql, (brand_id, stage.value)).fetchall()}
+            by_bucket = {r["bucket"]: r for r in conn.execute(cases_sql, (brand_id, stage.value, *scope)).fetchall()}
             execs = conn.execute(
                 "SELECT c.assignee AS staff_id, count(*) FILTER (WHERE c.open) AS open_cases, "
                 "coalesce(sum(c.amount) FILTER (WHERE c.open), 0.00) AS open_amount, "
                 "count(*) FILTER (WHERE NOT c.open AND c.closed_reason IN ('cured', 'completed')) AS resolved, "
                 "coalesce(sum((SELECT sum(p.amount) FROM read.collection_payments p WHERE p.loan_id = c.loan_id "
                 "AND NOT p.reversed AND p.paid_on >= c.opened_on)), 0.00) AS collected "
-                "FROM read.collection_cases c WHERE c.brand_id = %s AND c.stage = %s AND c.opened_on IS NOT NULL "
+                f"FROM read.collection_cases c WHERE c.brand_id = %s AND c.stage = %s AND c.opened_on IS NOT NULL{held} "
                 "GROUP BY c.assignee",
-                (brand_id, stage.value),
+                (brand_id, stage.value, *scope),
             ).fetchall()
             ptps = {r["staff_id"]: r for r in conn.execute(
                 "SELECT staff_id, count(*) FILTER (WHERE status = 'kept') AS kept, "

@@ -135,6 +135,18 @@ _KEY_COLUMNS = (
 _STAFF_FIELDS = frozenset(StaffView.__dataclass_fields__)
 
 
+def team_sql(select: str = "id") -> str:
+    """A subquery of a manager's team, `(WITH RECURSIVE ... SELECT {select} FROM team)` over `team(id)`: the
+    staff member `%(team)s` of the brand `%(brand)s` and everyone reporting to them directly or indirectly (none
+    when `%(team)s` is not the brand's). UNION, not UNION ALL, keeps each person once, so the walk ends even on a
+    cycle in read.staff (assign_manager refuses one, but two reassignments at once each pass that check)."""
+    return (
+        "(WITH RECURSIVE team(id) AS (SELECT m.id FROM read.staff m WHERE m.brand_id = %(brand)s "
+        "AND m.id = %(team)s::uuid UNION SELECT r.id FROM read.staff r JOIN team t ON r.manager_id = t.id "
+        f"WHERE r.brand_id = %(brand)s) SELECT {select} FROM team)"
+    )
+
+
 def _staff(row: dict[str, Any]) -> StaffView:
     leaves = sorted((Leave.model_validate(leave) for leave in row["leaves"].values()), key=lambda leave: leave.start)
     fields = {k: v for k, v in row.items() if k in _STAFF_FIELDS}
@@ -208,6 +220,15 @@ class IdentityQueries:
                 (brand_id, manager_id),
             ).fetchall()
         return [_staff(r) for r in rows]
+
+    def team_of(self, brand_id: UUID, manager_id: UUID) -> list[UUID]:
+        """The manager and everyone who reports to them, directly or indirectly (one recursive query over
+        read.staff, cycle-safe); empty when `manager_id` is not a staff member of the brand."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT t.id FROM {team_sql()} t ORDER BY t.id", {"brand": brand_id, "team": manager_id}
+            ).fetchall()
+        return [r["id"] for r in rows]
 
     def logins(self, brand_id: UUID, staff_id: UUID, limit: int = 100) -> list[LoginView]:
         """Login history, newest first."""

@@ -5,6 +5,7 @@ on indexes of `read.loans` (projections/loan_decision_views.py, projections/loan
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -206,21 +207,29 @@ class DecisionQueries:
             params["actor"] = actor
         return self._page(where, params, cursor, limit)
 
-    def team_figures(self, brand_id: UUID) -> TeamFigures:
+    def team_figures(self, brand_id: UUID, members: Sequence[UUID] | None = None) -> TeamFigures:
         """The SM queue's size, oldest age and escalations, and per SM: the loans assigned to them awaiting sanction
         (size and oldest age) and their decisions (sanctioned, rejected, sent back; the approval rate). Two small
-        reads: the CX-approved loans grouped by assignee (`loans_sanction_queue_idx`) and `read.sm_figures`."""
+        reads: the CX-approved loans grouped by assignee (`loans_sanction_queue_idx`) and `read.sm_figures`.
+        With `members` (a manager's team), only theirs: the loans assigned to them (not the unassigned ones) and
+        their decisions."""
+        params: dict[str, Any] = {"escalate": ESCALATE_AFTER_HOURS, "brand": brand_id}
+        assigned, acted = "", ""
+        if members is not None:
+            assigned, acted = " AND l.sanction_assignee = ANY(%(members)s)", " AND actor = ANY(%(actors)s)"
+            params.update(members=list(members), actors=[f"staff:{m}" for m in members])
         with self.pool.connection() as conn:
             queues = conn.execute(
                 "SELECT l.sanction_assignee AS assignee, count(*) AS n, min(l.status_since) AS oldest, "
                 f"count(*) FILTER (WHERE {_ESCALATED}) AS escalated "
-                "FROM read.loans l WHERE l.brand_id = %(brand)s AND l.status = 'cx_approved' "
+                f"FROM read.loans l WHERE l.brand_id = %(brand)s AND l.status = 'cx_approved'{assigned} "
                 "GROUP BY l.sanction_assignee",
-                {"escalate": ESCALATE_AFTER_HOURS, "brand": brand_id},
+                params,
             ).fetchall()
             decided = conn.execute(
-                "SELECT actor, sanctioned, rejected, sent_back FROM read.sm_figures WHERE brand_id = %s ORDER BY actor",
-                (brand_id,),
+                "SELECT actor, sanctioned, rejected, sent_back FROM read.sm_figures WHERE brand_id = %(brand)s"
+                f"{acted} ORDER BY actor",
+                params,
             ).fetchall()
             per_sm = {f"staff:{q['assignee']}": q for q in queues if q["assignee"] is not None}
             actors = sorted({r["actor"] for r in decided} | set(per_sm))

@@ -32,6 +32,7 @@ from projections.report_sql_parts import (
     percent,
     staff,
     status_filter,
+    team_filter,
 )
 from projections.reports import Column, Filter, Report
 
@@ -278,6 +279,7 @@ TEAM_PERFORMANCE = Report(
         C("actions", counted(), "int"),
     ),
     key=(("e.actor", str),),
+    filters=(team_filter("e.actor"),),
 )
 
 REPORTS = (MASTER_COLLECTION, COLLECTION_LOAN, COLLECTION_DUE, COLLECTION_BY_APPROVED, CX_ALLOCATION, TOTAL_RECOVERY,

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from uuid import UUID
 
 from projections.report_sql_collections import CATEGORY
-from projections.report_sql_parts import actor_staff, counted, loan_of, staff, summed
+from projections.report_sql_parts import actor_staff, counted, loan_of, staff, summed, team_filter
 from projections.reports import Column, Filter, Report
 
 C = Column
@@ -150,6 +150,7 @@ AGENT_PERFORMANCE = Report(
         C("loans", "count(DISTINCT a.loan_id)", "int"),
     ),
     key=(("a.agent", str),),
+    filters=(team_filter("a.agent"),),
 )
 
 REPORTS = (ALLOCATION, REMARKS, FIELD_VISITS, AGENT_PERFORMANCE)

@@ -9,6 +9,7 @@ computed"), so a page costs its rows and an export one row per loan.
 
 from __future__ import annotations
 
+from projections.identity import team_sql
 from projections.reports import Column, Filter
 
 C = Column
@@ -153,6 +154,17 @@ REPAID_COLUMNS = (
 def status_filter(description: str, choices: tuple[str, ...] = LOAN_STATUSES) -> Filter:
     """The loan's status, one of `choices`."""
     return Filter("status", "l.status = %(status)s", description, choices=choices)
+
+
+def team_filter(actor: str) -> Filter:
+    """The rows of a team: `actor` (an actor string, `staff:<id>`) is the manager the filter's staff id names or
+    someone reporting to them, directly or indirectly (the API and the page turn `mine` into the caller's id)."""
+    return Filter(
+        "team",
+        f"{actor} IN " + team_sql("'staff:' || id::text"),
+        "a manager's staff id (or `mine`): that manager and everyone reporting to them",
+        kind="uuid",
+    )
 
 
 CHANNEL_FILTER = Filter(

@@ -184,6 +184,14 @@ def _sql(
     return f"SELECT {', '.join(cells)} FROM {source} WHERE {' AND '.join(conds)}{group}", params
 
 
+def _is_uuid(value: Any) -> bool:
+    try:
+        UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
 def _check(report: Report, request: ReportRequest) -> None:
     errors: list[FieldError] = []
     if request.start is not None and request.end is not None and request.start > request.end:
@@ -196,6 +204,8 @@ def _check(report: Report, request: ReportRequest) -> None:
             errors.append(FieldError(name, f"{report.slug} does not filter on {name} (it takes: {taken})"))
         elif found.choices and value not in found.choices:
             errors.append(FieldError(name, f"must be one of {', '.join(found.choices)}"))
+        elif found.kind == "uuid" and not _is_uuid(value):
+            errors.append(FieldError(name, "is not an id"))
     if errors:
         raise InvalidInput(errors)
 

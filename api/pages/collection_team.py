@@ -1,4 +1,5 @@
-"""The collections team page: a stage's DPD buckets and each executive's figures (managers)."""
+"""The collections team page: a stage's DPD buckets and each executive's figures (managers), everyone's or - with
+`team=mine` (the "My team" switch) or a manager's staff id - one team's."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from api.routes.collections import STAGE_PERMISSION
 from api.web import Page, error_page, not_found, pages, render
 from domain.collections.case import Stage
 from domain.identity.principal import Principal
+from domain.shared.errors import InvalidInput
+from projections.collection_team import TeamView
 
 
 async def team_page(request: Request, port: TeamPort, principal: Principal) -> Response:
@@ -20,8 +23,18 @@ async def team_page(request: Request, port: TeamPort, principal: Principal) -> R
         return await not_found(request)
     if not principal.holds(STAGE_PERMISSION[stage]):
         return error_page(request, 403, "Not allowed", f"You may not see the {stage.value} team.")
-    view = await run_in_threadpool(port.team.team, principal.brand_id, stage, port.clock.now())
-    return render(request, "collection_team.html", nav="collections", view=view, stages=[s.value for s in Stage])
+    team = request.query_params.get("team") or None
+
+    def load() -> TeamView:
+        members = port.teams.members(principal, team)
+        return port.team.team(principal.brand_id, stage, port.clock.now(), members)
+
+    try:
+        view = await run_in_threadpool(load)
+    except InvalidInput as exc:
+        return error_page(request, 422, "No such team", str(exc))
+    return render(request, "collection_team.html", nav="collections", view=view, stages=[s.value for s in Stage],
+                  team=team)  # fmt: skip
 
 
 PAGES = pages(TeamPort, [Page("GET", "/collections/team", team_page, TEAM)])

@@ -19,12 +19,25 @@ from starlette.responses import Response
 from api.pages.actors import actor_names
 from api.pages.loans import loan_page_with_error
 from api.services.documents import DocumentDesk
-from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
+from api.services.teams import Teams
+from api.web import (
+    Page,
+    act,
+    after_write,
+    error_page,
+    error_text,
+    form_text,
+    keyset_page,
+    not_found,
+    pages,
+    path_id,
+    render,
+)
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
-from domain.shared.errors import DomainError
+from domain.shared.errors import DomainError, InvalidInput
 from projections.blocklist import BlocklistQueries
 from projections.customer_queries import CustomerQueries
 from projections.documents import DocumentQueries
@@ -57,6 +70,7 @@ class DecisionPagesPort:
     verification: VerificationQueries
     documents: DocumentQueries
     desk: DocumentDesk
+    teams: Teams
 
 
 async def worklist_page(request: Request, port: DecisionPagesPort, principal: Principal) -> Response:
@@ -78,15 +92,20 @@ async def sm_queue_page(request: Request, port: DecisionPagesPort, principal: Pr
 
 async def head_page(request: Request, port: DecisionPagesPort, principal: Principal) -> Response:
     actor = (request.query_params.get("actor") or "").strip()[:100] or None
+    team = request.query_params.get("team") or None  # the team figures: `mine` ("My team") or a manager's id
 
     def load() -> tuple[Any, Any, Any, Any]:
+        members = port.teams.members(principal, team)
         rows = keyset_page(request, lambda cursor: port.decisions.sm_loans(principal.brand_id, actor, cursor, 50))
         escalated = port.decisions.escalations(principal.brand_id, 200)
         staff = port.staff.staff_list(principal.brand_id, limit=200).items
         managers = [m for m in staff if m.enabled and _sanctions(m.permissions)]
-        return rows, escalated, port.decisions.team_figures(principal.brand_id), managers
+        return rows, escalated, port.decisions.team_figures(principal.brand_id, members), managers
 
-    rows, escalated, figures, managers = await run_in_threadpool(load)
+    try:
+        rows, escalated, figures, managers = await run_in_threadpool(load)
+    except InvalidInput as exc:
+        return error_page(request, 422, "No such team", str(exc))
     names = {m.actor: m.name for m in figures.managers}
     return render(
         request,
@@ -98,6 +117,7 @@ async def head_page(request: Request, port: DecisionPagesPort, principal: Princi
         figures=figures,
         names=names,
         actor=actor,
+        team=team,
     )
 
 

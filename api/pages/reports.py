@@ -12,7 +12,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from api.routes.reports import EMAIL_ADDRESS, EMAIL_JOB, FILTER_NAMES, ReportFilters, ReportPort, report_request
+from api.routes.reports import (
+    EMAIL_ADDRESS,
+    EMAIL_JOB,
+    FILTER_NAMES,
+    ReportFilters,
+    ReportPort,
+    report_request,
+    team_manager,
+)
 from api.services.jobs import RunOrder, RunsRequested
 from api.web import Page, act, after_write, error_page, form_text, pages, render
 from domain.identity.permissions import Level, Permission
@@ -46,7 +54,8 @@ async def reports_page(request: Request, port: ReportPort, principal: Principal)
     def load() -> tuple[ReportPage | None, dict[str, Any] | None, datetime | None]:
         if not generate:
             return None, None, None
-        req = report_request(port.identity, principal.brand_id, filters)
+        team = team_manager(port.teams, principal, report, filters)
+        req = report_request(port.identity, principal.brand_id, filters, team)
         try:
             page = port.queries.page(report, req, cursor, 50)
         except InvalidCursor:
@@ -80,7 +89,8 @@ async def reports_page(request: Request, port: ReportPort, principal: Principal)
 async def export_csv(request: Request, port: ReportPort, principal: Principal) -> Response:
     try:
         report, filters, _ = _chosen(request)
-        req = report_request(port.identity, principal.brand_id, filters)
+        team = await run_in_threadpool(team_manager, port.teams, principal, report, filters)
+        req = report_request(port.identity, principal.brand_id, filters, team)
         chunks = port.queries.csv(report, req)
     except (ValidationError, InvalidInput) as exc:
         return error_page(request, 422, "Cannot export this report", str(exc))

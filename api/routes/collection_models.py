@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import InstantOut
+from api.services.teams import TEAM_HELP
 from domain.collections.case import Outcome, Stage
 from domain.shared.values import BusinessDate, Instant, Money
 
@@ -22,6 +23,7 @@ class WorklistQuery(BaseModel):
     stage: Stage = Stage.COLLECTIONS
     assignee: UUID | None = None
     unassigned: bool = False  # managers: only the loans nobody has
+    team: str | None = Field(None, max_length=40, description=f"managers: the loans of a team, {TEAM_HELP}")
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
 
@@ -69,11 +71,12 @@ class EvidenceFormIn(BaseModel):
 
 
 class TeamQuery(BaseModel):
-    """The team view of a stage."""
+    """The team view of a stage: everyone's, or one team's."""
 
     model_config = ConfigDict(extra="forbid")
 
     stage: Stage = Stage.COLLECTIONS
+    team: str | None = Field(None, max_length=40, description=f"the cases held by a team, {TEAM_HELP}")
 
 
 class WorkItemOut(BaseModel):

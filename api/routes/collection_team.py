@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.routes.collection_models import TeamQuery
 from api.routes.collections import require_stage
+from api.services.teams import Teams
 from domain.identity.permissions import Level, Permission
 from domain.shared.clock import Clock
 from projections.collection_team import TeamQueries
@@ -25,6 +26,7 @@ class TeamPort:
 
     team: TeamQueries
     clock: Clock
+    teams: Teams
 
 
 class BucketOut(BaseModel):
@@ -66,7 +68,8 @@ def team_view(ctx: Context[TeamPort]) -> Reply:
     q: TeamQuery = ctx.query
     require_stage(ctx.principal, q.stage, Level.READ)
     now: datetime = ctx.port.clock.now()
-    return json_response(ctx.port.team.team(ctx.brand_id, q.stage, now))
+    members = ctx.port.teams.members(ctx.principal, q.team)
+    return json_response(ctx.port.team.team(ctx.brand_id, q.stage, now, members))
 
 
 ENDPOINTS = serve(
@@ -75,6 +78,6 @@ ENDPOINTS = serve(
     [
         Endpoint("GET", "/api/v1/collections/team", team_view,
                  "The team view of a stage: DPD buckets (count, amount), recovery rate, PTP kept rate, calls per "
-                 "executive", TEAM, query=TeamQuery, response=TeamOut),
+                 "executive; everyone's, or with `team` one manager's team", TEAM, query=TeamQuery, response=TeamOut),
     ],
 )  # fmt: skip

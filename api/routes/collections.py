@@ -23,12 +23,14 @@ from api.routes.collection_models import (
     WorklistOut,
     WorklistQuery,
 )
+from api.services.teams import Teams
 from domain.collections.application import Collections
 from domain.collections.case import CollectionCaseNotFound, Stage
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.clock import Clock
+from domain.shared.errors import InvalidValue
 from projections.collection_queries import CaseView, CollectionQueries
 from projections.collection_team import TeamQueries
 
@@ -54,6 +56,7 @@ class CollectionsPort:
     identity: Identity
     clock: Clock
     team: TeamQueries
+    teams: Teams
 
 
 def is_manager(principal: Principal) -> bool:
@@ -107,10 +110,15 @@ def worklist(ctx: Context[CollectionsPort]) -> Reply:
     if not is_manager(ctx.principal):
         if assignee is not None and assignee != ctx.principal.id:
             raise HttpProblem(403, "only a collection manager sees another executive's worklist", "forbidden")
+        if q.team:
+            raise HttpProblem(403, "only a collection manager sees a team's worklist", "forbidden")
         assignee = ctx.principal.id
+    if q.team and (q.assignee is not None or q.unassigned):
+        raise InvalidValue("team", "give one of assignee, unassigned and team")
+    members = ctx.port.teams.members(ctx.principal, q.team)
     unassigned = q.unassigned and assignee is None
     page = ctx.port.queries.worklist(
-        ctx.brand_id, q.stage, assignee, ctx.port.clock.now(), q.cursor, q.limit, unassigned
+        ctx.brand_id, q.stage, assignee, ctx.port.clock.now(), q.cursor, q.limit, unassigned, members
     )
     return json_response(page)
 
@@ -186,8 +194,8 @@ ENDPOINTS = serve(
     "collections",
     [
         Endpoint("GET", "/api/v1/collections/worklist", worklist,
-                 "A stage's worklist (executives: their own; managers: anyone's or all): callbacks due and broken "
-                 "promises first, then DPD and amount, highest first", READ, query=WorklistQuery,
+                 "A stage's worklist (executives: their own; managers: anyone's, a team's or all): callbacks due and "
+                 "broken promises first, then DPD and amount, highest first", READ, query=WorklistQuery,
                  response=WorklistOut),
         Endpoint("POST", "/api/v1/collections/allocations", allocate,
                  "Reallocate loans in collections to an executive (each move recorded)", REALLOCATE,

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
 from api.routes.loans import LoanOut, LoanPort, ReasonIn, written
+from api.services.teams import TEAM_HELP
 from domain.identity.permissions import Level, Permission
 from domain.loans.money import Percent
 from domain.shared.values import Money
@@ -111,6 +112,14 @@ class SmLoansQuery(WorklistQuery):
     """The Sanction Head's view, optionally of one SM (`staff:<id>`)."""
 
     actor: str | None = Field(None, max_length=100)
+
+
+class TeamFiguresQuery(BaseModel):
+    """Everyone's figures, or one team's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    team: str | None = Field(None, max_length=40, description=f"the figures of a team's SMs, {TEAM_HELP}")
 
 
 class WorkItemOut(BaseModel):
@@ -228,7 +237,9 @@ def sm_loans(ctx: Context[LoanPort]) -> Reply:
 
 
 def team_figures(ctx: Context[LoanPort]) -> Reply:
-    return json_response(ctx.port.decisions.team_figures(ctx.brand_id))
+    q: TeamFiguresQuery = ctx.query
+    members = ctx.port.teams.members(ctx.principal, q.team)
+    return json_response(ctx.port.decisions.team_figures(ctx.brand_id, members))
 
 
 def _command(path: str, handler: Any, summary: str, permission: Any, body: Any) -> Endpoint[Any]:
@@ -314,8 +325,9 @@ ENDPOINTS = serve(
             "GET",
             "/api/v1/credit/team-figures",
             team_figures,
-            "SM queue size, age and approval rate per SM",
+            "SM queue size, age and approval rate per SM; everyone's, or with `team` one manager's team",
             HEAD,
+            query=TeamFiguresQuery,
             response=TeamFiguresOut,
         ),
     ],

@@ -18,6 +18,7 @@ from api.routes.disbursal_models import DisbursementOut
 from api.routes.servicing_models import NextDueOut, OutstandingOut
 from api.services.disbursal_views import DisbursementBlock, DisbursementBlocks
 from api.services.servicing_fields import servicing_fields
+from api.services.teams import Teams
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from domain.loans.loan import Check, LoanNotFound, SanctionRequired
@@ -43,6 +44,7 @@ class LoanPort:
     disbursements: DisbursementBlocks
     decisions: DecisionQueries
     agreements: AgreementQueries
+    teams: Teams
 
 
 class LoanIn(BaseModel):

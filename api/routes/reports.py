@@ -21,8 +21,10 @@ from starlette.responses import StreamingResponse
 
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
 from api.services.jobs import ManualRuns, RunOrder
+from api.services.teams import TEAM_HELP, Teams
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
 from domain.shared.errors import InvalidValue
 from domain.shared.values import BusinessDate
 from projections.report_catalogue import CATALOGUE
@@ -31,7 +33,9 @@ from projections.reports import Report, ReportQueries, ReportRequest, find
 READ = (Permission.MASTER_REPORTS, Level.READ)
 #: Every filter some report of the catalogue takes (tests/unit/test_report_catalogue.py checks each is a field of
 #: ReportFilters, so a report's declared filter is never refused by the API or dropped by the page).
-FILTER_NAMES = ("status", "channel", "state", "stage", "attribution", "pipeline", "utm_source", "sourcing")
+FILTER_NAMES = (
+    "status", "channel", "state", "stage", "attribution", "pipeline", "utm_source", "sourcing", "team",
+)  # fmt: skip
 #: The job that emails a report (workers/report_jobs.py).
 EMAIL_JOB = "report-email"
 EMAIL_ADDRESS = re.compile(r"[^@\s<>\"]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
@@ -45,6 +49,7 @@ class ReportPort:
     queries: ReportQueries
     identity: Identity
     runs: ManualRuns
+    teams: Teams
 
 
 class ReportFilters(BaseModel):
@@ -63,6 +68,7 @@ class ReportFilters(BaseModel):
     pipeline: str | None = Field(None, max_length=40)
     utm_source: str | None = Field(None, max_length=200, description="the partner: a UTM source, any case")
     sourcing: str | None = Field(None, max_length=40)
+    team: str | None = Field(None, max_length=40, description=f"the rows of a team, {TEAM_HELP}")
 
     def given(self) -> dict[str, str]:
         return {name: value for name in FILTER_NAMES if (value := getattr(self, name))}
@@ -144,10 +150,24 @@ def describe(report: Report) -> ReportOut:
     )
 
 
-def report_request(identity: Identity, brand_id: UUID, filters: ReportFilters) -> ReportRequest:
-    """The request of a report in the brand's timezone, as of its business date."""
+def report_request(
+    identity: Identity, brand_id: UUID, filters: ReportFilters, team: UUID | None = None
+) -> ReportRequest:
+    """The request of a report in the brand's timezone, as of its business date; `team`: the manager the `team`
+    filter names (`team_manager`: `mine` is the caller)."""
     tz = identity.configuration(brand_id).settings.timezone
-    return ReportRequest(brand_id, filters.from_, filters.to, tz, identity.business_date(brand_id), filters.given())
+    given = filters.given()
+    if team is not None:
+        given["team"] = str(team)
+    return ReportRequest(brand_id, filters.from_, filters.to, tz, identity.business_date(brand_id), given)
+
+
+def team_manager(teams: Teams, principal: Principal, report: Report, filters: ReportFilters) -> UUID | None:
+    """The manager whose team the `team` filter asks for (`mine`: the caller), when the report takes the filter
+    (422 naming `team` when it names no staff member of the brand); a report that does not take it refuses it."""
+    if not filters.team or "team" not in {f.name for f in report.filters}:
+        return None
+    return teams.manager(principal, filters.team)
 
 
 def catalogue(ctx: Context[ReportPort]) -> Reply:
@@ -157,7 +177,8 @@ def catalogue(ctx: Context[ReportPort]) -> Reply:
 def report_rows(ctx: Context[ReportPort]) -> Reply:
     report = find(CATALOGUE, ctx.path["slug"])
     query: ReportPageQuery = ctx.query
-    request = report_request(ctx.port.identity, ctx.brand_id, query)
+    team = team_manager(ctx.port.teams, ctx.principal, report, query)
+    request = report_request(ctx.port.identity, ctx.brand_id, query, team)
     page = ctx.port.queries.page(report, request, query.cursor, query.limit)
     totals = None if query.cursor else ctx.port.queries.totals(report, request)
     return json_response(
@@ -169,7 +190,8 @@ def report_rows(ctx: Context[ReportPort]) -> Reply:
 def report_csv(ctx: Context[ReportPort]) -> StreamingResponse:
     report = find(CATALOGUE, ctx.path["slug"])
     query: ReportFilters = ctx.query
-    request = report_request(ctx.port.identity, ctx.brand_id, query)
+    team = team_manager(ctx.port.teams, ctx.principal, report, query)
+    request = report_request(ctx.port.identity, ctx.brand_id, query, team)
     chunks = ctx.port.queries.csv(report, request)  # bad filters raise here, before the answer starts
     span = "-".join(d.isoformat() for d in (request.start, request.end) if d is not None)
     name = f"{report.slug}{'-' + span if span else ''}.csv"
