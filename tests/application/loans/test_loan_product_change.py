@@ -239,7 +239,7 @@ def test_after_the_sanction_or_once_closed_the_product_cannot_change(loans: Loan
     ("product", "amount", "tenure", "reason", "field"),
     [
         ("not-a-uuid", None, None, WHY, "product_id"),
-        (str(uuid.uuid4()), None, None, WHY, "product_id"),  # no such product
+        ("0f0f0f0f-0000-4000-8000-00000000dead", None, None, WHY, "product_id"),  # no such product
         (str(RETIRED), None, None, WHY, "product_id"),  # not active
         (str(FOREIGN), None, None, WHY, "product_id"),  # another brand's
         (str(PRODUCT), None, None, WHY, "product_id"),  # nothing would change
