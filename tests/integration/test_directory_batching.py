@@ -80,7 +80,7 @@ def _change(record: CustomerRecord, rng: random.Random, serial: list[int]) -> No
     elif roll < 0.82:
         record.link_loan_number(f"SM{n:07d}")
     elif roll < 0.9:
-        record.assign_agent(rng.choice(AGENTS), f"moved {n}")  # a move to the owner records nothing
+        record.assign_agent(rng.choice([a for a in AGENTS if a != record.agent_id]), f"moved {n}")
     else:
         record.assign_number(f"B-C-{n:06d}")
 
@@ -157,6 +157,7 @@ def test_a_batched_rebuild_gives_the_read_model_of_event_at_a_time_processing(
     # aggregate, the vocabulary against the names' words.
     rows = {r["id"]: r for r in one_at_a_time["read.customers"]}
     assert len(rows) == len(records)
+    assert {r["agent_id"] for r in rows.values()} == {None, *AGENTS}  # owned from the start, moved, and neither
     odd = records[0].id
     for stored in records:
         record = app.repository.get(stored.id)
@@ -164,8 +165,8 @@ def test_a_batched_rebuild_gives_the_read_model_of_event_at_a_time_processing(
         assert (row["name"], row["name_key"], row["phone"], row["email"], row["pan"]) == (
             record.name, record.name.lower(), record.phone, record.email, record.pan,
         )  # fmt: skip
-        assert (row["date_of_birth"], row["number"], row["version"]) == (
-            record.date_of_birth, record.number, record.version,
+        assert (row["date_of_birth"], row["number"], row["agent_id"], row["version"]) == (
+            record.date_of_birth, record.number, record.agent_id, record.version,
         )  # fmt: skip
         assert row["addresses"] == [a.model_dump(mode="json") for a in record.addresses]
         assert row["loan_numbers"] == record.loan_numbers
