@@ -39,6 +39,15 @@ class CustomerListItem:
     loan_numbers: list[str]
     updated_at: datetime
     number: str | None = None  # the brand's formatted id (DEMO-C-000123)
+    agent_id: UUID | None = None  # the owning agent (a staff member of the brand), None while nobody owns them
+    agent_name: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentFilter:
+    """Whose borrowers a directory page lists: one agent's (`agent_id`), or those nobody owns (`agent_id` None)."""
+
+    agent_id: UUID | None
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,8 @@ class CustomerProfile:
     #: The brand's blocklist entries matching `blocklist_candidates()` (the blocklist context's query, `hits`).
     blocklist_hits: list[BlocklistHit] = field(default_factory=list)
     number: str | None = None  # the brand's formatted id (DEMO-C-000123)
+    agent_id: UUID | None = None  # the owning agent (a staff member of the brand), None while nobody owns them
+    agent_name: str | None = None
 
     def blocklist_candidates(self) -> list[tuple[BlockKind, str]]:
         """The borrower's values a blocklist may hold: phones (primary and alternate), PAN and address pincodes."""
@@ -126,8 +137,17 @@ class CustomerQueries:
     #: How many names that walk reads in order before it merges the ranges of every such (word, place) instead.
     NAME_WALK = 20_000
 
-    def search(self, brand_id: UUID, q: str | None = None, cursor: str | None = None, limit: int = 25) -> Page:
-        """Directory search by name, phone (any format), loan number or PAN; keyset pages ordered by name.
+    def search(
+        self,
+        brand_id: UUID,
+        q: str | None = None,
+        cursor: str | None = None,
+        limit: int = 25,
+        agent: AgentFilter | None = None,
+    ) -> Page:
+        """Directory search by name, phone (any format), loan number or PAN; keyset pages ordered by name; `agent`
+        keeps one agent's borrowers (or those without one), each step of the search filtering on it, so a page is
+        full whenever more match.
 
         A name matches when it contains the query (both lower-cased) anywhere: "harm" finds Sharma,
         "rahul sh" finds Rahul Sharma. Exact keys (loan number, PAN, phone, alternate phone) are index
@@ -154,27 +174,36 @@ class CustomerQueries:
             name_key, last_id = DIRECTORY_CURSOR.decode(cursor)
             page_filter = " AND (name_key, id) > (%(c_name)s, %(c_id)s)"
             params.update(c_name=name_key, c_id=last_id)
-        columns = "id, name, name_key, phone, pan_masked, email, loan_numbers, updated_at, number"
+        # The agent's condition (columns of read.customers, written unqualified: every statement below reads the
+        # table alone or as `c`, and no other relation of theirs has an agent_id).
+        owned = ""
+        if agent is not None and agent.agent_id is not None:
+            owned = " AND agent_id = %(agent)s"
+            params["agent"] = agent.agent_id
+        elif agent is not None:
+            owned = " AND agent_id IS NULL"
+        columns = "id, name, name_key, phone, pan_masked, email, loan_numbers, updated_at, number, agent_id"
         term = (q or "").strip()
         with self.pool.connection() as conn:
             if not term:
                 sql = (
-                    f"SELECT {columns} FROM read.customers WHERE brand_id = %(brand)s{page_filter} "
+                    f"SELECT {columns} FROM read.customers WHERE brand_id = %(brand)s{owned}{page_filter} "
                     "ORDER BY name_key, id LIMIT %(limit)s"
                 )
             else:
                 ctes, candidates = _key_candidates(term, params)
                 if len(term) >= 2 and not term.replace(" ", "").isdigit():
-                    name_ctes, name_candidates = self._name_candidates(conn, term.lower(), params, page_filter)
+                    name_ctes, name_candidates = self._name_candidates(conn, term.lower(), params, page_filter, owned)
                     ctes += name_ctes
                     candidates += name_candidates
                 sql = (
                     "WITH " + ", ".join(ctes) + f" SELECT {columns} FROM read.customers "
-                    "WHERE id IN (" + " UNION ".join(candidates) + f"){page_filter} "
+                    "WHERE id IN (" + " UNION ".join(candidates) + f"){owned}{page_filter} "
                     "ORDER BY name_key, id LIMIT %(limit)s"
                 )
             # Never a prepared statement: a generic plan cannot know how common a name fragment is.
             rows = conn.execute(sql, params, prepare=False).fetchall()
+            names = _staff_names(conn, brand_id, {r["agent_id"] for r in rows[:limit]})
         more = len(rows) > limit
         rows = rows[:limit]
         items = [
@@ -187,6 +216,8 @@ class CustomerQueries:
                 loan_numbers=list(r["loan_numbers"]),
                 updated_at=r["updated_at"],
                 number=r["number"],
+                agent_id=r["agent_id"],
+                agent_name=names.get(r["agent_id"]),
             )
             for r in rows
         ]
@@ -194,9 +225,10 @@ class CustomerQueries:
         return Page(items=items, next_cursor=next_cursor)
 
     def _name_candidates(
-        self, conn: Any, term: str, params: dict[str, Any], page_filter: str
+        self, conn: Any, term: str, params: dict[str, Any], page_filter: str, owned: str = ""
     ) -> tuple[list[str], list[str]]:
-        """The CTEs and candidate queries of the names containing `term` (lower-cased), after the cursor."""
+        """The CTEs and candidate queries of the names containing `term` (lower-cased), after the cursor, of the
+        borrowers `owned` keeps (an agent's condition on read.customers, or "")."""
         parts = [part for part in term.split(" ") if part]
         if len(parts) == 1:
             patterns = ["%" + _like_escaped(term) + "%"]
@@ -222,7 +254,7 @@ class CustomerQueries:
         if not found[driver]:
             return [], []
         params["name"] = "%" + _like_escaped(term) + "%"
-        after = " AND (c.name_key, c.id) > (%(c_name)s, %(c_id)s)" if page_filter else ""
+        after = (" AND (c.name_key, c.id) > (%(c_name)s, %(c_id)s)" if page_filter else "") + owned
         whole = " AND c.name_key LIKE %(name)s" if len(parts) > 1 else ""  # one query word is not the whole query
 
         def merged(words: dict[int, str]) -> str:
@@ -264,7 +296,7 @@ class CustomerQueries:
         }
         return [
             "name_walk AS MATERIALIZED (SELECT name_key, id FROM (SELECT name_key, id FROM read.customers "
-            f"WHERE brand_id = %(brand)s{page_filter} ORDER BY name_key, id LIMIT %(walk)s) AS walked "
+            f"WHERE brand_id = %(brand)s{owned}{page_filter} ORDER BY name_key, id LIMIT %(walk)s) AS walked "
             "WHERE name_key LIKE %(name)s ORDER BY name_key, id LIMIT %(limit)s)",
             f"name_all AS MATERIALIZED ({merged(every)})",
         ], [
@@ -291,6 +323,7 @@ class CustomerQueries:
             ).fetchone()
             if row is None:
                 return None
+            names = _staff_names(conn, brand_id, {row["agent_id"]})
             events = conn.execute(
                 "SELECT position, occurred_at, kind, summary, actor, details FROM read.customer_timeline "
                 "WHERE customer_id = %s AND brand_id = %s ORDER BY position DESC LIMIT %s",
@@ -313,7 +346,20 @@ class CustomerQueries:
             updated_at=row["updated_at"],
             timeline=[TimelineEntry(**e) for e in events],
             number=row["number"],
+            agent_id=row["agent_id"],
+            agent_name=names.get(row["agent_id"]),
         )
+
+
+def _staff_names(conn: Any, brand_id: UUID, ids: set[UUID | None]) -> dict[UUID, str]:
+    """The names of the brand's staff members among `ids` (read.staff, the identity context's read model)."""
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        "SELECT id, name FROM read.staff WHERE brand_id = %s AND id = ANY(%s)", (brand_id, wanted)
+    ).fetchall()
+    return {r["id"]: r["name"] for r in rows}
 
 
 def _key_candidates(term: str, params: dict[str, Any]) -> tuple[list[str], list[str]]:

@@ -80,6 +80,7 @@ class CustomerDirectory(Projection):
         C.AlternatePhoneRemoved,
         C.LoanNumberLinked,
         C.NumberAssigned,
+        C.AgentAssigned,
         C.NoteAdded,  # only the row's version moves (an If-Match names the record's version); notes: customer_notes.py
     )
     tables = ("read.customers", "read.customer_name_vocabulary")
@@ -107,9 +108,15 @@ class CustomerDirectory(Projection):
         )""",
         # The brand's formatted id (DEMO-C-000123): added after the table's first version, so added when missing.
         'ALTER TABLE read.customers ADD COLUMN IF NOT EXISTS number text COLLATE "C"',
+        # The owning agent (a staff member; names are read from read.staff when listed): added later, likewise.
+        "ALTER TABLE read.customers ADD COLUMN IF NOT EXISTS agent_id uuid",
         "CREATE INDEX IF NOT EXISTS customers_brand_name_idx ON read.customers (brand_id, name_key, id)",
         "CREATE INDEX IF NOT EXISTS customers_brand_number_idx ON read.customers (brand_id, number)",
         "CREATE INDEX IF NOT EXISTS customers_brand_phone_idx ON read.customers (brand_id, phone)",
+        # An agent's borrowers ("my customers") in name order, keyset on (name_key, id). Partial: most borrowers sign
+        # up themselves and have no agent; the list of those (agent=none) walks the brand's name index instead.
+        "CREATE INDEX IF NOT EXISTS customers_brand_agent_idx ON read.customers (brand_id, agent_id, name_key, id) "
+        "WHERE agent_id IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS customers_brand_pan_idx ON read.customers (brand_id, pan)",
         # Central dedup looks across brands (projections/applicant_checks.py).
         "CREATE INDEX IF NOT EXISTS customers_phone_idx ON read.customers (phone)",
@@ -240,6 +247,7 @@ class CustomerDirectory(Projection):
             "addresses": list(event.addresses),  # the models: pydantic-core writes their JSON (see insert_rows)
             "loan_numbers": list(event.loan_numbers),
             "number": event.number,
+            "agent_id": event.agent_id,
             "version": event.originator_version,
             "created_at": event.timestamp,
             "updated_at": event.timestamp,
@@ -287,6 +295,10 @@ class CustomerDirectory(Projection):
         self._effects.set(event.originator_id, event.originator_version, event.timestamp, number=event.number)
         return ()
 
+    def _on_agent_assigned(self, event: C.AgentAssigned) -> Iterable[Change]:
+        self._effects.set(event.originator_id, event.originator_version, event.timestamp, agent_id=event.agent_id)
+        return ()
+
     def _on_note_added(self, event: C.NoteAdded) -> Iterable[Change]:
         self._effects.set(event.originator_id, event.originator_version, event.timestamp)
         return ()
@@ -294,8 +306,8 @@ class CustomerDirectory(Projection):
 
 #: The columns of a new borrower's row (`_on_registered`), inserted by `_BatchEffects.flush`.
 _COLUMNS = ("id", "brand_id", "name", "name_key", "phone", "alternate_phones", "alternate_numbers", "email", "pan",
-            "pan_masked", "date_of_birth", "addresses", "loan_numbers", "number", "version", "created_at",
-            "updated_at")  # fmt: skip
+            "pan_masked", "date_of_birth", "addresses", "loan_numbers", "number", "agent_id", "version",
+            "created_at", "updated_at")  # fmt: skip
 
 #: The changes of a batch to rows of earlier batches, one row of the document per borrower (see _BatchEffects).
 #: Each column follows what one event's UPDATE did: a field is kept when the batch gave no value for it (the last
@@ -306,6 +318,7 @@ _UPDATE_ROWS = (
     "phone = coalesce(v.phone, c.phone), email = coalesce(v.email, c.email), pan = coalesce(v.pan, c.pan), "
     "pan_masked = coalesce(v.pan_masked, c.pan_masked), date_of_birth = coalesce(v.date_of_birth, c.date_of_birth), "
     "addresses = coalesce(v.addresses, c.addresses), number = coalesce(v.number, c.number), "
+    "agent_id = coalesce(v.agent_id, c.agent_id), "
     "alternate_phones = CASE WHEN v.removed IS NULL THEN c.alternate_phones ELSE coalesce((SELECT jsonb_agg(p) "
     "FROM jsonb_array_elements(c.alternate_phones) p WHERE p->>'phone' <> ALL (v.removed)), '[]'::jsonb) END "
     "|| coalesce(v.phones, '[]'::jsonb), "
@@ -314,8 +327,8 @@ _UPDATE_ROWS = (
     "|| coalesce(v.numbers, '{}'::text[]), "
     "loan_numbers = c.loan_numbers || coalesce(v.loans, '{}'::text[]), version = v.version, updated_at = v.at "
     "FROM jsonb_to_recordset(%s::jsonb) AS v(id uuid, name text, phone text, email text, pan text, pan_masked text, "
-    "date_of_birth date, addresses jsonb, number text, removed text[], phones jsonb, numbers text[], loans text[], "
-    "version int, at timestamptz) WHERE c.id = v.id"
+    "date_of_birth date, addresses jsonb, number text, agent_id uuid, removed text[], phones jsonb, numbers text[], "
+    "loans text[], version int, at timestamptz) WHERE c.id = v.id"
 )
 
 
@@ -351,6 +364,7 @@ _STORED_REGISTRATIONS = f"""WITH r AS MATERIALIZED (
     SELECT e.originator_id AS id, e.originator_version AS version, (j.s->>'brand_id')::uuid AS brand_id,
         j.s->>'name' AS name, lower(j.s->>'name') AS name_key, j.s->>'phone' AS phone, j.s->>'email' AS email,
         j.s->>'pan' AS pan, (j.s->>'date_of_birth')::date AS date_of_birth, j.s->>'number' AS number,
+        (j.s->>'agent_id')::uuid AS agent_id,
         (j.s->>'timestamp')::timestamptz AS at,
         CASE WHEN jsonb_array_length(j.s->'addresses') = 1 AND j.s->'addresses'->0 ?& '{_ADDRESS_DEFAULTED}'
         THEN j.s->'addresses' ELSE (
@@ -366,7 +380,7 @@ _STORED_REGISTRATIONS = f"""WITH r AS MATERIALIZED (
     INSERT INTO read.customers ({", ".join(_COLUMNS)})
     SELECT id, brand_id, name, name_key, phone, '[]', '{{}}', email, pan,
         CASE WHEN pan <> '' THEN left(pan, 5) || '****' || right(pan, 1) END, date_of_birth,
-        coalesce(addresses, '[]'), loan_numbers, number, version, at, at
+        coalesce(addresses, '[]'), loan_numbers, number, agent_id, version, at, at
     FROM r WHERE taken ON CONFLICT DO NOTHING
 )
 INSERT INTO read.customer_name_vocabulary AS v (brand_id, word, place, borrowers)
@@ -519,6 +533,7 @@ _DIRECTORY_WRITES: dict[type[Any], Callable[[CustomerDirectory, Any], Iterable[C
     C.AlternatePhoneRemoved: CustomerDirectory._on_alternate_phone_removed,
     C.LoanNumberLinked: CustomerDirectory._on_loan_number_linked,
     C.NumberAssigned: CustomerDirectory._on_number_assigned,
+    C.AgentAssigned: CustomerDirectory._on_agent_assigned,
     C.NoteAdded: CustomerDirectory._on_note_added,
 }
 
@@ -531,6 +546,8 @@ def _registered(event: C.Registered) -> Summary:
     details: dict[str, object] = {"loan_numbers": list(event.loan_numbers), "pan": mask_pan(event.pan)}
     if event.number is not None:
         details["number"] = event.number
+    if event.agent_id is not None:
+        details["agent_id"] = str(event.agent_id)
     return "registered", f"Registered {event.name} ({event.phone})", details
 
 
@@ -563,6 +580,14 @@ def _number_assigned(event: C.NumberAssigned) -> Summary:
     return "number_assigned", f"Given the id {event.number}", {"number": event.number}
 
 
+def _agent_assigned(event: C.AgentAssigned) -> Summary:
+    # The agents' names are the portal's to show (read.staff): the summary holds the reason, the details the ids.
+    details: dict[str, object] = {"agent_id": str(event.agent_id), "reason": event.reason}
+    if event.previous_agent_id is not None:
+        details["previous_agent_id"] = str(event.previous_agent_id)
+    return "agent_assigned", f"Moved to another agent: {event.reason}", details
+
+
 #: How much of a note the timeline's summary shows (the notes list shows it whole).
 NOTE_EXCERPT = 80
 
@@ -586,6 +611,7 @@ _SUMMARIES: dict[type[Any], Callable[[Any], Summary]] = {
     C.AlternatePhoneRemoved: _alternate_phone_removed,
     C.LoanNumberLinked: _loan_number_linked,
     C.NumberAssigned: _number_assigned,
+    C.AgentAssigned: _agent_assigned,
     C.NoteAdded: _note_added,
 }
 

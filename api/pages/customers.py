@@ -1,10 +1,13 @@
-"""Customer pages: the directory and its search, the Customer 360 (with the notes on the record and the form to
-write one), and registering a borrower."""
+"""Customer pages: the directory and its search (and whose borrowers: one agent's, mine, nobody's), the Customer 360
+(with the notes on the record and the form to write one, the owning agent and the form to move the borrower to
+another), and registering a borrower."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -13,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.pages.actors import staff_and_key_names
+from api.routes.customers import AGENT_ME, AGENT_NONE, agent_filter, registering_agent
 from api.services.borrower_loans import borrower_loans
 from api.services.documents import DocumentDesk
 from api.web import (
@@ -43,6 +47,7 @@ from projections.covenant_queries import CovenantQueries
 from projections.customer_notes import CustomerNoteQueries
 from projections.customer_queries import CustomerQueries
 from projections.documents import DocumentQueries
+from projections.identity import IdentityQueries, StaffView
 from projections.notice_feed import NoticeFeedQueries
 from projections.notice_queries import Scope
 from projections.verification_queries import VerificationQueries
@@ -50,6 +55,10 @@ from projections.verification_queries import VerificationQueries
 READ = (Permission.CUSTOMER, Level.READ)
 WRITE = (Permission.CUSTOMER, Level.WRITE)
 NOTE = (Permission.CUSTOMER_NOTES, Level.WRITE)
+RELOCATE = (Permission.RELOCATE_USER, Level.WRITE)
+
+#: The staff the agent choices list (the brand's first, by name).
+AGENT_CHOICES = 200
 
 #: Notes the 360 shows per page (newest first; "Older notes" pages on).
 NOTES_PER_PAGE = 20
@@ -76,20 +85,59 @@ class CustomerPagesPort:
     borrower_loans: BorrowerLoanQueries
     desk: DocumentDesk
     notes: CustomerNoteQueries
+    staff: IdentityQueries
+
+
+def _agents(port: CustomerPagesPort, brand_id: UUID) -> list[StaffView]:
+    """The staff who may own borrowers, as the move's use case checks (enabled, holding CUSTOMER), by name."""
+    listed = port.staff.staff_list(brand_id, None, None, AGENT_CHOICES).items
+    return [s for s in listed if s.enabled and Permission.CUSTOMER in s.permissions]
 
 
 async def customer_directory(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
     q = request.query_params.get("q", "").strip()[:100]
-    result = await run_in_threadpool(
-        keyset_page, request, lambda cursor: port.queries.search(principal.brand_id, q or None, cursor, 25)
+    raw_agent = request.query_params.get("agent", "").strip()[:40]
+    try:
+        agent = agent_filter(principal, raw_agent)
+    except InvalidInput as exc:
+        return error_page(request, 422, "Cannot use this filter", error_text(exc))
+
+    def load() -> tuple[Any, list[StaffView]]:
+        found = keyset_page(
+            request, lambda cursor: port.queries.search(principal.brand_id, q or None, cursor, 25, agent)
+        )
+        return found, _agents(port, principal.brand_id)
+
+    result, agents = await run_in_threadpool(load)
+    return render(
+        request,
+        "customers.html",
+        page=result,
+        q=q,
+        agent=raw_agent if agent is not None else "",
+        agents=agents,
+        agent_me=AGENT_ME,
+        agent_none=AGENT_NONE,
+        query=urlencode({k: v for k, v in {"q": q, "agent": raw_agent if agent else ""}.items() if v}),
+        nav="customers",
     )
-    return render(request, "customers.html", page=result, q=q, nav="customers")
 
 
 async def customer_360(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
     customer_id = path_id(request, "customer_id")
     if customer_id is None:
         return await not_found(request)
+    return await _customer_360(request, port, principal, customer_id)
+
+
+async def _customer_360(
+    request: Request,
+    port: CustomerPagesPort,
+    principal: Principal,
+    customer_id: UUID,
+    refused: tuple[int, str] | None = None,
+) -> Response:
+    """The Customer 360; `refused`: the status and text of the agent move refused (shown at the move's form)."""
     brand_id = principal.brand_id
     profile = await run_in_threadpool(port.queries.profile, brand_id, customer_id)
     if profile is None:
@@ -105,6 +153,9 @@ async def customer_360(request: Request, port: CustomerPagesPort, principal: Pri
         for row in await run_in_threadpool(port.borrower_loans.of_customer, brand_id, customer_id)
     }
     authors = {e.actor for e in profile.timeline} | {n.author for n in notes.items}
+    # The agents the timeline's moves name (their ids in the entries' details), as actors are named.
+    authors |= {f"staff:{e.details[k]}" for e in profile.timeline for k in ("agent_id", "previous_agent_id")
+                if e.kind in ("agent_assigned", "registered") and isinstance(e.details.get(k), str)}  # fmt: skip
     actors = await run_in_threadpool(staff_and_key_names, port.identity, brand_id, authors)
     hits = await run_in_threadpool(port.blocklist.hits, brand_id, profile.blocklist_candidates())
     covenants = None
@@ -122,9 +173,13 @@ async def customer_360(request: Request, port: CustomerPagesPort, principal: Pri
     if principal.holds(Permission.NOTICES):
         scope = Scope.of(brand_id, principal.companies)
         notices = await run_in_threadpool(port.notices.of_customer, scope, customer_id)
+    agents = None
+    if principal.holds(*RELOCATE):  # the move's form lists who may own the borrower
+        agents = await run_in_threadpool(_agents, port, brand_id)
     return render(
         request,
         "customer.html",
+        refused[0] if refused else 200,
         c=profile,
         actors=actors,
         hits=hits,
@@ -137,6 +192,8 @@ async def customer_360(request: Request, port: CustomerPagesPort, principal: Pri
         notes=notes,
         loan_numbers=loan_numbers,
         now=port.customers.clock.now(),
+        agents=agents,
+        agent_error=refused[1] if refused else None,
         nav="customers",
     )
 
@@ -185,6 +242,31 @@ async def add_note(request: Request, port: CustomerPagesPort, principal: Princip
     return await after_write(request, Customers.name, added.position, f"/customers/{customer_id}#customer-notes")
 
 
+async def move_to_agent(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    raw_agent, version = form_text(request, "agent_id").strip(), form_text(request, "version").strip()
+    try:
+        agent_id = UUID(raw_agent)
+    except ValueError:
+        return await _customer_360(request, port, principal, customer_id, (422, "agent id: choose a staff member"))
+    try:
+        result = await act(
+            principal,
+            lambda: port.customers.assign_agent(
+                principal.brand_id, customer_id, agent_id, form_text(request, "reason") or None,
+                expected_version=int(version) if version.isdigit() else None,
+            ),
+        )  # fmt: skip
+    except NotFound:
+        return await not_found(request)
+    except DomainError as exc:  # a stale version (another change since the page was read) is a 409
+        status = 409 if isinstance(exc, Conflict) else 422
+        return await _customer_360(request, port, principal, customer_id, (status, error_text(exc)))
+    return await after_write(request, Customers.name, result.position, f"/customers/{customer_id}#customer-agent")
+
+
 async def new_customer_form(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
     return render(request, "customer_new.html", nav="customers", values={}, errors={})
 
@@ -222,6 +304,7 @@ async def new_customer(request: Request, port: CustomerPagesPort, principal: Pri
                 date_of_birth=dob,
                 addresses=addresses,
                 loan_numbers=[values["loan_number"]] if values["loan_number"] else [],
+                agent_id=registering_agent(principal),
             )
 
         try:
@@ -243,5 +326,6 @@ PAGES = pages(
         Page("POST", "/customers/new", new_customer, WRITE, form=True),
         Page("GET", "/customers/{customer_id}", customer_360, READ),
         Page("POST", "/customers/{customer_id}/notes", add_note, NOTE, form=True),
+        Page("POST", "/customers/{customer_id}/agent", move_to_agent, RELOCATE, form=True),
     ],
 )

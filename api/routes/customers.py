@@ -1,4 +1,5 @@
-"""Borrower record endpoints: register, search, Customer 360, update, alternate phones, loan numbers, notes."""
+"""Borrower record endpoints: register, search, Customer 360, update, alternate phones, loan numbers, notes, the
+owning agent."""
 
 from __future__ import annotations
 
@@ -14,10 +15,18 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from domain.blocklist.entry import BlockKind
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound
-from domain.customers.values import MAX_NOTE_CHARACTERS, Address, normalise_loan_number, note_text
+from domain.customers.values import (
+    MAX_AGENT_REASON,
+    MAX_NOTE_CHARACTERS,
+    Address,
+    agent_reason,
+    normalise_loan_number,
+    note_text,
+)
 from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
 from domain.shared.application import CommandResult
-from domain.shared.errors import InvalidInput
+from domain.shared.errors import InvalidInput, InvalidValue
 from domain.shared.values import (
     BusinessDate,
     Instant,
@@ -28,12 +37,14 @@ from domain.shared.values import (
 )
 from projections.blocklist import BlocklistQueries
 from projections.customer_notes import CustomerNoteQueries
-from projections.customer_queries import CustomerProfile, CustomerQueries
+from projections.customer_queries import AgentFilter, CustomerProfile, CustomerQueries
 
 READ = (Permission.CUSTOMER, Level.READ)
 WRITE = (Permission.CUSTOMER, Level.WRITE)
 #: Writing a note is its own permission (collectors hold it without CUSTOMER WRITE); reading notes is READ.
 NOTE = (Permission.CUSTOMER_NOTES, Level.WRITE)
+#: Moving a borrower to another owning agent (sales managers by default).
+RELOCATE = (Permission.RELOCATE_USER, Level.WRITE)
 
 V = TypeVar("V")
 
@@ -197,14 +208,75 @@ class NotePageOut(BaseModel):
     next_cursor: str | None
 
 
+class AgentIn(BaseModel):
+    """The borrower's new owning agent and why they move."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: UUID = Field(description="an enabled staff member of the brand who holds CUSTOMER")
+    reason: str | None = Field(
+        None,
+        max_length=2 * MAX_AGENT_REASON,  # whitespace runs are folded; the rule counts what is kept
+        description=f"3 to {MAX_AGENT_REASON} characters; without one the move records 'moved by a manager'",
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, v: str | None) -> str | None:
+        return _domain_check(agent_reason, v)
+
+
+#: The `agent` filter's words besides a staff id.
+AGENT_ME, AGENT_NONE = "me", "none"
+
+
 class CustomerSearch(BaseModel):
-    """Directory search: `q` matches name, phone (any format), loan number or PAN."""
+    """Directory search: `q` matches name, phone (any format), loan number or PAN; `agent` keeps one agent's
+    borrowers."""
 
     model_config = ConfigDict(extra="forbid")
 
     q: str | None = Field(None, max_length=100)
+    agent: str | None = Field(
+        None,
+        max_length=40,
+        description="a staff id: that agent's borrowers; `me`: the calling staff member's; `none`: those no agent owns",
+    )
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(25, ge=1, le=100)
+
+    @field_validator("agent")
+    @classmethod
+    def _agent(cls, v: str | None) -> str | None:
+        if v is None or v in (AGENT_ME, AGENT_NONE):
+            return v
+        try:
+            return str(UUID(v))
+        except ValueError:
+            raise ValueError("a staff id, 'me' or 'none'") from None
+
+
+def agent_filter(principal: Principal, raw: str | None, field: str = "agent") -> AgentFilter | None:
+    """The directory's agent filter from its parameter (a staff id, `me`, `none`, or empty: everyone's borrowers);
+    `me` for an API key, which owns no borrowers, is InvalidValue naming `field`. Shared by the portal's list."""
+    if not raw:
+        return None
+    if raw == AGENT_NONE:
+        return AgentFilter(None)
+    if raw == AGENT_ME:
+        if principal.kind != "staff":
+            raise InvalidValue(field, "'me' is a staff member's own borrowers; an API key owns none (give a staff id)")
+        return AgentFilter(principal.id)
+    try:
+        return AgentFilter(UUID(raw))
+    except ValueError:
+        raise InvalidValue(field, "a staff id, 'me' or 'none'") from None
+
+
+def registering_agent(principal: Principal) -> UUID | None:
+    """Who owns a borrower a principal registers: the staff member, acting within their own brand (a Super Admin
+    acting within another brand is no staff member there); nobody for an API key (docs/customers.md)."""
+    return principal.id if principal.kind == "staff" and principal.home_brand_id is None else None
 
 
 class CustomerItemOut(BaseModel):
@@ -218,6 +290,8 @@ class CustomerItemOut(BaseModel):
     loan_numbers: list[str]
     updated_at: InstantOut
     number: str | None = Field(None, description="the brand's formatted id, e.g. DEMO-C-000123")
+    agent_id: UUID | None = Field(None, description="the owning agent, a staff member of the brand (None: nobody)")
+    agent_name: str | None = None
 
 
 class CustomerPageOut(BaseModel):
@@ -285,6 +359,8 @@ class CustomerOut(BaseModel):
     timeline: list[TimelineEntryOut]
     blocklist_hits: list[BlocklistHitOut]
     number: str | None = Field(None, description="the brand's formatted id, e.g. DEMO-C-000123")
+    agent_id: UUID | None = Field(None, description="the owning agent, a staff member of the brand (None: nobody)")
+    agent_name: str | None = None
 
 
 def _customer(ctx: Context[CustomersPort], customer_id: UUID) -> CustomerProfile | None:
@@ -312,13 +388,15 @@ def register_customer(ctx: Context[CustomersPort]) -> Reply:
         date_of_birth=body.date_of_birth,
         addresses=[a.to_domain() for a in body.addresses],
         loan_numbers=body.loan_numbers,
+        agent_id=registering_agent(ctx.principal),
     )
     return _written(ctx, result)
 
 
 def search_customers(ctx: Context[CustomersPort]) -> Reply:
     q: CustomerSearch = ctx.query
-    return json_response(ctx.port.queries.search(ctx.brand_id, q.q, q.cursor, q.limit))
+    agent = agent_filter(ctx.principal, q.agent)
+    return json_response(ctx.port.queries.search(ctx.brand_id, q.q, q.cursor, q.limit, agent))
 
 
 def get_customer(ctx: Context[CustomersPort]) -> Reply:
@@ -355,6 +433,14 @@ def link_loan_number(ctx: Context[CustomersPort]) -> Reply:
     body: LoanNumberIn = ctx.body
     result = ctx.port.customers.link_loan_number(ctx.brand_id, ctx.path["customer_id"], body.loan_number)
     return _written(ctx, result, None if result.changed else 200)
+
+
+def assign_agent(ctx: Context[CustomersPort]) -> Reply:
+    body: AgentIn = ctx.body
+    result = ctx.port.customers.assign_agent(
+        ctx.brand_id, ctx.path["customer_id"], body.agent_id, body.reason, expected_version=ctx.expected_version()
+    )
+    return _written(ctx, result)
 
 
 def add_note(ctx: Context[CustomersPort]) -> Reply:
@@ -456,6 +542,18 @@ ENDPOINTS = serve(
             etag=True,
             status=201,
             statuses=(200,),
+            accepts=True,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/customers/{customer_id}/agent",
+            assign_agent,
+            "Move the borrower to another owning agent",
+            RELOCATE,
+            body=AgentIn,
+            response=CustomerOut,
+            etag=True,
+            if_match=True,
             accepts=True,
         ),
         Endpoint(

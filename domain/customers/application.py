@@ -9,10 +9,17 @@ from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from domain.customers.customer import CustomerNotFound, CustomerRecord, DuplicateCustomer
-from domain.customers.values import Address, check_callback, check_date_of_birth, normalise_loan_number, note_text
+from domain.customers.values import (
+    Address,
+    agent_reason,
+    check_callback,
+    check_date_of_birth,
+    normalise_loan_number,
+    note_text,
+)
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock, business_date
-from domain.shared.errors import FieldChecks, FieldError
+from domain.shared.errors import FieldChecks, FieldError, InvalidValue
 from domain.shared.index import UniqueValue, index_id
 from domain.shared.numbering import NumberSeries, SeriesKind
 from domain.shared.values import clean_text, normalise_email, normalise_name, normalise_pan, normalise_phone
@@ -30,6 +37,18 @@ class BorrowerLoans(Protocol):
     def borrower_of(self, brand_id: UUID, loan_id: UUID) -> UUID | None:
         """The borrower (customer id) of the brand's loan `loan_id`, or None when the brand has no such loan."""
         ...
+
+
+class CustomerAgents(Protocol):
+    """The identity context, as owning agents need it (answered at wiring: workers/contexts/customers.py)."""
+
+    def can_own_customers(self, brand_id: UUID, staff_id: UUID) -> bool:
+        """Whether `staff_id` is a staff member of the brand, enabled, who holds CUSTOMER (reads borrowers)."""
+        ...
+
+
+#: Why a staff member cannot own borrowers (the 422 on `agent_id`).
+NOT_AN_AGENT = "no enabled staff member of the brand who works with customers has this id"
 
 
 @dataclass(frozen=True)
@@ -52,10 +71,20 @@ class Customers(ContextApplication):
         clock: Clock | None = None,
         numbers: NumberSeries | None = None,
         loans: BorrowerLoans | None = None,
+        agents: CustomerAgents | None = None,
     ) -> None:
         super().__init__(env, clock)
         self.numbers = numbers  # without one (tests), new records get no formatted id
         self.loans = loans  # without one, a note cannot name a loan (none can be confirmed the borrower's)
+        self.agents = agents  # without one, nobody can be confirmed an agent: a record gets none
+
+    def _check_agent(self, brand_id: UUID, agent_id: UUID, checks: FieldChecks | None = None) -> None:
+        """InvalidValue naming `agent_id` (or an error added to `checks`) unless the staff member may own borrowers."""
+        if self.agents is not None and self.agents.can_own_customers(brand_id, agent_id):
+            return
+        if checks is None:
+            raise InvalidValue("agent_id", NOT_AN_AGENT)
+        checks.errors.append(FieldError("agent_id", NOT_AN_AGENT))
 
     def register(
         self,
@@ -68,8 +97,10 @@ class Customers(ContextApplication):
         date_of_birth: date | None = None,
         addresses: list[Address] | None = None,
         loan_numbers: list[str] | None = None,
+        agent_id: UUID | None = None,
     ) -> CommandResult:
-        """Register a borrower; PAN, primary phone and loan numbers must be free within the brand."""
+        """Register a borrower; PAN, primary phone and loan numbers must be free within the brand. `agent_id`: the
+        owning agent from the start (the staff member registering them), an enabled staff member of the brand."""
         checks = FieldChecks()
         clean_name = checks.check(lambda: normalise_name(name))
         clean_phone = checks.check(lambda: normalise_phone(phone))
@@ -81,6 +112,8 @@ class Customers(ContextApplication):
         clean_loans = sorted(
             {n for n in (checks.check(partial(normalise_loan_number, raw)) for raw in loan_numbers or []) if n}
         )
+        if agent_id is not None:
+            self._check_agent(brand_id, agent_id, checks)
         checks.raise_if_any()
         assert clean_name is not None and clean_phone is not None
 
@@ -94,6 +127,7 @@ class Customers(ContextApplication):
             pan=clean_pan,
             date_of_birth=date_of_birth,
             number=self.numbers.next(brand_id, SeriesKind.CUSTOMER) if self.numbers is not None else None,
+            agent_id=agent_id,
         )
         claims = [self._claim(brand_id, "phone", clean_phone, customer.id)]
         if clean_pan:
@@ -172,6 +206,27 @@ class Customers(ContextApplication):
         if not customer.link_loan_number(loan):
             return CommandResult(id=customer.id, position=0, changed=False)
         return self._commit_claims(customer, [self._claim(brand_id, "loan_number", loan, customer.id)])
+
+    def assign_agent(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        agent_id: UUID,
+        reason: str | None = None,
+        *,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """A manager (RELOCATE_USER) moves the borrower to another owning agent: an enabled staff member of the brand
+        who works with customers (else InvalidValue naming `agent_id`). `expected_version` (If-Match) refuses a move
+        made on an older version of the record (ConcurrentModification, as a concurrent move is); moving a borrower
+        to the agent who owns them changes nothing (`changed` False)."""
+        why = agent_reason(reason)
+        customer = self.get(brand_id, customer_id)  # another brand's borrower: 404 before the agent is judged
+        self.check_version(customer, expected_version)
+        self._check_agent(brand_id, agent_id)
+        if not customer.assign_agent(agent_id, why):
+            return CommandResult(id=customer.id, position=0, changed=False)
+        return self.commit(customer)
 
     def add_note(
         self,

@@ -24,7 +24,11 @@ class DuplicateCustomer(Conflict):
 
 
 class CustomerRecord(Aggregate):
-    """A borrower of one brand, with contact details, identity and linked loans."""
+    """A borrower of one brand, with contact details, identity, linked loans and the staff member who owns them."""
+
+    #: The owning agent (a staff member of the brand), None while nobody owns the borrower. Also a class default: an
+    #: audit snapshot taken before agents existed decodes without the member.
+    agent_id: UUID | None = None
 
     class Registered(Aggregate.Created):
         """A borrower record was created."""
@@ -38,6 +42,9 @@ class CustomerRecord(Aggregate):
         addresses: list[Address]
         loan_numbers: list[str]
         number: str | None = None  # the brand's formatted id (DEMO-C-000123); absent on records made before it
+        #: The staff member who owns the borrower from the start (the staff member who registered them); absent
+        #: when a borrower signed up themselves, a key or a job registered them, or the record predates agents.
+        agent_id: UUID | None = None
 
     class NumberAssigned(Aggregate.Event):
         """A record registered before formatted ids existed was given one."""
@@ -70,6 +77,14 @@ class CustomerRecord(Aggregate):
 
         loan_number: str
 
+    class AgentAssigned(Aggregate.Event):
+        """A manager (RELOCATE_USER) moved the borrower to another owning agent, a staff member of the brand; who
+        moved them is the event's actor."""
+
+        agent_id: UUID
+        previous_agent_id: UUID | None = None
+        reason: str
+
     class NoteAdded(Aggregate.Event):
         """Staff wrote a note on the borrower's record (its author is the event's actor); notes are never edited or
         removed: a correction is another note. It carries the brand, so the notes read model needs no lookup."""
@@ -92,9 +107,11 @@ class CustomerRecord(Aggregate):
         pan: str | None = None,
         date_of_birth: date | None = None,
         number: str | None = None,
+        agent_id: UUID | None = None,
     ) -> None:
         self.brand_id = brand_id
         self.number = number
+        self.agent_id = agent_id
         self.name = name
         self.phone = phone
         self.email = email
@@ -202,6 +219,18 @@ class CustomerRecord(Aggregate):
     @event(LoanNumberLinked)
     def _loan_number_linked(self, loan_number: str) -> None:
         self.loan_numbers.append(loan_number)
+
+    def assign_agent(self, agent_id: UUID, reason: str) -> bool:
+        """Make `agent_id` (checked by the use case: an enabled staff member of the brand) the owning agent; False
+        (nothing recorded) when they own the borrower already."""
+        if agent_id == self.agent_id:
+            return False
+        self._agent_assigned(agent_id=agent_id, previous_agent_id=self.agent_id, reason=reason)
+        return True
+
+    @event(AgentAssigned)
+    def _agent_assigned(self, agent_id: UUID, previous_agent_id: UUID | None, reason: str) -> None:
+        self.agent_id = agent_id
 
     def add_note(
         self, note_id: UUID, text: str, loan_id: UUID | None = None, callback_at: datetime | None = None

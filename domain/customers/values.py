@@ -26,6 +26,24 @@ def normalise_loan_number(raw: str, field: str = "loan_numbers") -> str:
     return value
 
 
+#: The longest reason for moving a borrower to another agent (characters, whitespace runs folded to one space).
+MAX_AGENT_REASON = 500
+#: What an agent move records when the manager gives no reason.
+DEFAULT_AGENT_REASON = "moved by a manager"
+
+
+def agent_reason(raw: str | None, field: str = "reason") -> str:
+    """Why a borrower moves to another agent: the manager's words (3 to MAX_AGENT_REASON visible characters, one
+    line: whitespace runs folded), or DEFAULT_AGENT_REASON when none is given."""
+    if raw is None or not raw.strip():
+        return DEFAULT_AGENT_REASON
+    text = clean_text(raw, field, multiline=True, min_visible=3, missing="give a reason (at least 3 characters)")
+    text = " ".join(text.split())
+    if len(text) > MAX_AGENT_REASON:
+        raise InvalidValue(field, f"at most {MAX_AGENT_REASON} characters (this has {len(text)})")
+    return text
+
+
 def note_text(raw: str | None, field: str = "text") -> str:
     """A note as kept: surrounding whitespace trimmed, line breaks kept (CR LF written as LF), at least one visible
     character and at most MAX_NOTE_CHARACTERS; no NUL, control or bidi-override character (`clean_text`)."""

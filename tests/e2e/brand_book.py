@@ -231,6 +231,9 @@ def build_book(client: Any, platform: Any, sms: Any, tag: str, cents: int, twin:
         body = {"text": text} | ({"loan_id": str(loan), "callback_at": callback} if loan else {})
         note = _ok(client.post(f"/api/v1/customers/{customer}/notes", json=body, headers=auth))
         book.ids.setdefault("note_id", note["id"])
+    # The main borrower's owning agent: the brand's sales staff member (a manager's move, with a reason).
+    _ok(client.post(f"/api/v1/customers/{main['id']}/agent", json={"agent_id": book.ids["staff:sales"],
+                    "reason": f"{tag} moved to the sales desk"}, headers=auth))  # fmt: skip
     book.search_terms.append(_ok(client.get(f"/api/v1/loans/{ids['late']}", headers=auth))["loan_number"])
     book.values.add(f"{amount}.00")
     filed = _ok(client.post("/api/v1/payout-files", json={"loan_ids": [str(ids["filed"])]}, headers=auth))

@@ -25,6 +25,8 @@ from projections.engine import ProjectionEngine
 from projections.projection import Projection
 from tests.support import drop_database, fresh_database_dsn
 
+#: Staff ids the generated stream's borrowers are owned by and moved between (owning agents).
+AGENTS = tuple(uuid.UUID(int=0xA9E47 + i) for i in range(3))
 FIRST = ("Asha", "Ravi", "Meena", "Arjun", "Kavya", "Imran", "Lakshmi", "Joseph")
 LAST = ("Kulkarni", "Iyer", "Reddy", "Khan", "Das", "Nair", "Venkata Naga Sai", "Rao")
 TABLES = {
@@ -75,8 +77,10 @@ def _change(record: CustomerRecord, rng: random.Random, serial: list[int]) -> No
         record.add_alternate_phone(f"+9197{n:08d}", rng.choice(["spouse", None]))
     elif roll < 0.7 and record.alternate_phones:
         record.remove_alternate_phone(rng.choice(list(record.alternate_phones)))
-    elif roll < 0.9:
+    elif roll < 0.82:
         record.link_loan_number(f"SM{n:07d}")
+    elif roll < 0.9:
+        record.assign_agent(rng.choice([a for a in AGENTS if a != record.agent_id]), f"moved {n}")
     else:
         record.assign_number(f"B-C-{n:06d}")
 
@@ -96,6 +100,7 @@ def _write_stream(app: Customers, seed: int = 11) -> list[CustomerRecord]:
                 addresses=[Address(line1="12 MG Road", city="Pune", pincode="411001")],
                 loan_numbers=[f"CD{len(everyone) * 100 + i:07d}"],
                 pan=rng.choice([None, f"PQRST{i:04d}Z"]),
+                agent_id=rng.choice([None, *AGENTS]),
             )
             for i in range(60)
         ]
@@ -152,6 +157,7 @@ def test_a_batched_rebuild_gives_the_read_model_of_event_at_a_time_processing(
     # aggregate, the vocabulary against the names' words.
     rows = {r["id"]: r for r in one_at_a_time["read.customers"]}
     assert len(rows) == len(records)
+    assert {r["agent_id"] for r in rows.values()} == {None, *AGENTS}  # owned from the start, moved, and neither
     odd = records[0].id
     for stored in records:
         record = app.repository.get(stored.id)
@@ -159,8 +165,8 @@ def test_a_batched_rebuild_gives_the_read_model_of_event_at_a_time_processing(
         assert (row["name"], row["name_key"], row["phone"], row["email"], row["pan"]) == (
             record.name, record.name.lower(), record.phone, record.email, record.pan,
         )  # fmt: skip
-        assert (row["date_of_birth"], row["number"], row["version"]) == (
-            record.date_of_birth, record.number, record.version,
+        assert (row["date_of_birth"], row["number"], row["agent_id"], row["version"]) == (
+            record.date_of_birth, record.number, record.agent_id, record.version,
         )  # fmt: skip
         assert row["addresses"] == [a.model_dump(mode="json") for a in record.addresses]
         assert row["loan_numbers"] == record.loan_numbers

@@ -9,7 +9,7 @@ from projections.customers import _REGISTERED, CustomerDirectory
 
 def test_the_optional_fields_the_row_reads_default_to_none_as_sql_reads_a_missing_key() -> None:
     fields = CustomerRecord.Registered.model_fields
-    for name in ("email", "pan", "date_of_birth", "number"):
+    for name in ("email", "pan", "date_of_birth", "number", "agent_id"):
         assert not fields[name].is_required() and fields[name].default is None, name
 
 

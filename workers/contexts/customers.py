@@ -13,7 +13,9 @@ from api.routes import customers as routes
 from api.web import NavItem
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
+from domain.identity.application import Identity
 from domain.identity.permissions import Permission
+from domain.identity.staff import StaffNotFound
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
 from projections.customer_notes import CustomerNoteQueries, CustomerNotesView
@@ -43,8 +45,26 @@ class LoanBorrowers:
         return None
 
 
+@dataclass(frozen=True)
+class StaffAgents:
+    """The customers context's `CustomerAgents`: who may own borrowers, from the staff member's record in the identity
+    context (enabled, in the brand, holding CUSTOMER at any level -- the staff who work with borrowers), as the loans'
+    assignment asks who takes loans. The identity context is looked up at use, as `LoanBorrowers` does."""
+
+    kit: Any
+
+    def can_own_customers(self, brand_id: UUID, staff_id: UUID) -> bool:
+        try:
+            staff = self.kit.get(Identity).staff(brand_id, staff_id)
+        except StaffNotFound:
+            return False
+        return bool(staff.enabled) and Permission.CUSTOMER in staff.grants
+
+
 def _customers(kit: Kit) -> Customers:
-    app = Customers(env=kit.env, clock=kit.clock, numbers=number_series(kit), loans=LoanBorrowers(kit))
+    app = Customers(
+        env=kit.env, clock=kit.clock, numbers=number_series(kit), loans=LoanBorrowers(kit), agents=StaffAgents(kit)
+    )
     # A borrower record's snapshot every 100 events: the auditor's as-of replay decodes at most the 100 after it.
     app.snapshot_every, app.snapshot_keeper = 100, AggregateSnapshots(kit.get(Database).pool)
     return app
@@ -58,6 +78,6 @@ CONTEXT = BoundedContext(
     endpoints=routes.ENDPOINTS,
     pages=pages.PAGES,
     nav=(NavItem("Customers", "/customers", "customers", Permission.CUSTOMER, 40),),
-    permissions=(Permission.CUSTOMER, Permission.CUSTOMER_NOTES),
+    permissions=(Permission.CUSTOMER, Permission.CUSTOMER_NOTES, Permission.RELOCATE_USER),
     audited=(CustomerRecord,),
 )
