@@ -37,7 +37,9 @@ from api.problems import field_errors_from_pydantic
 from api.routes.documents import UPLOAD
 from api.services.documents import DocumentDesk
 from api.services.pay_links import PayLinks
-from api.web import PublicPage, pages, templates
+from api.web import PENDING, PublicPage, pages, templates
+from domain.callbacks.application import Callbacks
+from domain.callbacks.request import CallbackWindow
 from domain.loans.states import SERVICING, LoanStatus
 from domain.onboarding.account import SESSION_LIFETIME, BorrowerNotFound, SessionNotFound
 from domain.onboarding.application import Onboarding
@@ -47,6 +49,7 @@ from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, LoanRequestIn, Step
 from domain.providers.errors import ProviderError
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, Throttled
+from projections.callbacks import CallbackQueries
 from projections.loan_queries import LoanQueries
 from projections.product_queries import ProductQueries
 
@@ -57,12 +60,15 @@ CSRF_COOKIE = "cd_borrower_csrf"
 @dataclass(frozen=True)
 class BorrowerFlowPort:
     """What the borrower web flow uses: the onboarding use cases, the products to choose from, the application, and
-    the document checklist (the status page counts what is still missing)."""
+    the document checklist (the status page counts what is still missing), and callback requests (the status
+    page's "call me back" form, api/pages/borrower_callbacks.py)."""
 
     onboarding: Onboarding
     products: ProductQueries
     loans: LoanQueries
     documents: DocumentDesk
+    callbacks: Callbacks
+    callback_queries: CallbackQueries
 
 
 class _Onboards(Protocol):
@@ -340,7 +346,18 @@ async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
     signed = await _signed_in(request, port)
     if signed is None:
         return RedirectResponse(_base(request), status_code=303)
-    principal, token = signed
+    return await status_page(request, port, *signed)
+
+
+async def status_page(
+    request: Request,
+    port: BorrowerFlowPort,
+    principal: BorrowerPrincipal,
+    token: str,
+    status: int = 200,
+    callback_error: str | None = None,
+) -> Response:
+    """The status page (with the callback form's refusal, when it has one)."""
     try:
         state = await run_in_threadpool(port.onboarding.state, principal.brand_id, principal.borrower_id)
     except BorrowerNotFound:
@@ -359,9 +376,16 @@ async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
     if state.customer_id is not None:
         detail = await run_in_threadpool(port.documents.checklist_detail, principal.brand_id, state.customer_id)
         documents_missing = len(detail.to_upload)
+    callbacks = await run_in_threadpool(port.callback_queries.of_borrower, principal.brand_id, principal.borrower_id, 1)
+    open_callback = next((c for c in callbacks if c.status == "open"), None)
     return _page(
         request,
         "apply_status.html",
+        status,
+        open_callback=open_callback,
+        callback_error=callback_error,
+        callback_saved=PENDING if request.query_params.get("saved") == "pending" else None,
+        windows=CALLBACK_WINDOWS,
         funnel=state,
         done=state.status is FunnelStatus.COMPLETED,
         application=application,
@@ -373,6 +397,14 @@ async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
         pay_link=pay_link,
     )
 
+
+#: How the status page's callback form names each time window.
+CALLBACK_WINDOWS = {
+    CallbackWindow.ANYTIME.value: "Any time",
+    CallbackWindow.MORNING.value: "Morning (9 am to 12 noon)",
+    CallbackWindow.AFTERNOON.value: "Afternoon (12 noon to 5 pm)",
+    CallbackWindow.EVENING.value: "Evening (5 pm to 8 pm)",
+}
 
 #: The loan statuses whose status page links the loan's payment page: serviced, or closed after servicing.
 PAYABLE_OR_CLOSED = frozenset(s.value for s in (*SERVICING, LoanStatus.COMPLETED, LoanStatus.SETTLED))

@@ -39,6 +39,7 @@ from domain.shared.application import CommandResult
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
 from projections.blocklist import BlocklistQueries
 from projections.borrower_loans import BorrowerLoanQueries
+from projections.callbacks import CallbackQueries
 from projections.covenant_queries import CovenantQueries
 from projections.customer_notes import CustomerNoteQueries
 from projections.customer_queries import CustomerQueries
@@ -76,6 +77,7 @@ class CustomerPagesPort:
     borrower_loans: BorrowerLoanQueries
     desk: DocumentDesk
     notes: CustomerNoteQueries
+    callbacks: CallbackQueries
 
 
 async def customer_directory(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
@@ -122,10 +124,14 @@ async def customer_360(request: Request, port: CustomerPagesPort, principal: Pri
     if principal.holds(Permission.NOTICES):
         scope = Scope.of(brand_id, principal.companies)
         notices = await run_in_threadpool(port.notices.of_customer, scope, customer_id)
+    callback = None
+    if principal.holds(Permission.CALLBACKS):  # the borrower's open callback request (docs/callbacks.md)
+        callback = await run_in_threadpool(port.callbacks.open_for_customer, brand_id, customer_id)
     return render(
         request,
         "customer.html",
         c=profile,
+        callback=callback,
         actors=actors,
         hits=hits,
         covenants=covenants,
