@@ -76,7 +76,7 @@ async def callbacks_page(request: Request, port: CallbackPagePort, principal: Pr
 
 
 async def callback_respond(request: Request, port: CallbackPagePort, principal: Principal) -> Response:
-    request_id = path_id(request, "request_id")
+    request_id = path_id(request, "callback_id")
     if request_id is None:
         return await not_found(request)
     try:
@@ -97,6 +97,6 @@ PAGES = pages(
     CallbackPagePort,
     [
         Page("GET", "/callback-requests", callbacks_page, READ),
-        Page("POST", "/callback-requests/{request_id}/respond", callback_respond, WRITE, form=True),
+        Page("POST", "/callback-requests/{callback_id}/respond", callback_respond, WRITE, form=True),
     ],
 )

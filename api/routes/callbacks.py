@@ -110,16 +110,16 @@ def callback_queue(ctx: Context[CallbackPort]) -> Reply:
 
 
 def get_callback(ctx: Context[CallbackPort]) -> Reply:
-    request_id: UUID = ctx.path["request_id"]
-    found = _request(ctx, request_id)
+    callback_id: UUID = ctx.path["callback_id"]
+    found = _request(ctx, callback_id)
     if found is None:
-        raise CallbackRequestNotFound(f"CallbackRequest {request_id} not found", id=str(request_id))
+        raise CallbackRequestNotFound(f"CallbackRequest {callback_id} not found", id=str(callback_id))
     return json_response(found)
 
 
 def respond_to_callback(ctx: Context[CallbackPort]) -> Reply:
     body: RespondIn = ctx.body
-    result = ctx.port.callbacks.respond(ctx.brand_id, ctx.path["request_id"], body.outcome, body.remarks, body.call_id)
+    result = ctx.port.callbacks.respond(ctx.brand_id, ctx.path["callback_id"], body.outcome, body.remarks, body.call_id)
     return ctx.written(result, Callbacks.name, lambda: _request(ctx, result.id))
 
 
@@ -130,9 +130,9 @@ ENDPOINTS = serve(
         Endpoint("GET", "/api/v1/callback-requests", callback_queue, "Borrowers' callback requests, oldest first: "
                  "by status (open by default) and assignee (me, unassigned, a staff id)", READ, query=QueueQuery,
                  response=CallbackPageOut),
-        Endpoint("GET", "/api/v1/callback-requests/{request_id}", get_callback, "One callback request", READ,
+        Endpoint("GET", "/api/v1/callback-requests/{callback_id}", get_callback, "One callback request", READ,
                  response=CallbackOut),
-        Endpoint("POST", "/api/v1/callback-requests/{request_id}/respond", respond_to_callback, "Answer a callback "
+        Endpoint("POST", "/api/v1/callback-requests/{callback_id}/respond", respond_to_callback, "Answer a callback "
                  "request with how the call went (closes it, recording who and when; 409 once answered)", WRITE,
                  body=RespondIn, response=CallbackOut, accepts=True),
     ],
