@@ -39,7 +39,9 @@ from api.routes.documents import UPLOAD
 from api.services.borrower_reloans import BorrowerReloans
 from api.services.documents import DocumentDesk
 from api.services.pay_links import PayLinks
-from api.web import PublicPage, after_write, error_text, pages, path_id, templates
+from api.web import PENDING, PublicPage, after_write, error_text, pages, path_id, templates
+from domain.callbacks.application import Callbacks
+from domain.callbacks.request import CallbackWindow
 from domain.documents.statement_months import required_months
 from domain.loans.states import SERVICING, LoanStatus
 from domain.onboarding.account import SESSION_LIFETIME, BorrowerNotFound, SessionNotFound
@@ -53,6 +55,7 @@ from domain.shared.aggregate import acting_as
 from domain.shared.application import CommandResult
 from domain.shared.clock import business_date
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, Throttled
+from projections.callbacks import CallbackQueries
 from projections.loan_queries import LoanQueries
 from projections.product_queries import ProductQueries
 
@@ -63,14 +66,17 @@ CSRF_COOKIE = "cd_borrower_csrf"
 @dataclass(frozen=True)
 class BorrowerFlowPort:
     """What the borrower web flow uses: the onboarding use cases, the products to choose from, the application, the
-    document checklist (the status page counts what is still missing), and the borrower's re-loan offers (the status
-    page shows them with Accept / No thanks)."""
+    document checklist (the status page counts what is still missing), the borrower's re-loan offers (the status
+    page shows them with Accept / No thanks) and callback requests (the status page's "call me back" form,
+    api/pages/borrower_callbacks.py)."""
 
     onboarding: Onboarding
     products: ProductQueries
     loans: LoanQueries
     documents: DocumentDesk
     reloans: BorrowerReloans
+    callbacks: Callbacks
+    callback_queries: CallbackQueries
 
 
 class _Onboards(Protocol):
@@ -382,7 +388,18 @@ async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
     signed = await _signed_in(request, port)
     if signed is None:
         return RedirectResponse(_base(request), status_code=303)
-    principal, token = signed
+    return await status_page(request, port, *signed)
+
+
+async def status_page(
+    request: Request,
+    port: BorrowerFlowPort,
+    principal: BorrowerPrincipal,
+    token: str,
+    status: int = 200,
+    callback_error: str | None = None,
+) -> Response:
+    """The status page (with the callback form's refusal, when it has one)."""
     try:
         state = await run_in_threadpool(port.onboarding.state, principal.brand_id, principal.borrower_id)
     except BorrowerNotFound:
@@ -402,9 +419,16 @@ async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
         detail = await run_in_threadpool(port.documents.checklist_detail, principal.brand_id, state.customer_id)
         documents_missing = len(detail.to_upload)
     offers = await run_in_threadpool(port.reloans.offers, principal.brand_id, principal.borrower_id)
+    callbacks = await run_in_threadpool(port.callback_queries.of_borrower, principal.brand_id, principal.borrower_id, 1)
+    open_callback = next((c for c in callbacks if c.status == "open"), None)
     return _page(
         request,
         "apply_status.html",
+        status,
+        open_callback=open_callback,
+        callback_error=callback_error,
+        callback_saved=PENDING if request.query_params.get("saved") == "pending" else None,
+        windows=CALLBACK_WINDOWS,
         funnel=state,
         done=state.status is FunnelStatus.COMPLETED,
         application=application,
@@ -417,6 +441,14 @@ async def apply_status(request: Request, port: BorrowerFlowPort) -> Response:
         reloan_offers=offers,
     )
 
+
+#: How the status page's callback form names each time window.
+CALLBACK_WINDOWS = {
+    CallbackWindow.ANYTIME.value: "Any time",
+    CallbackWindow.MORNING.value: "Morning (9 am to 12 noon)",
+    CallbackWindow.AFTERNOON.value: "Afternoon (12 noon to 5 pm)",
+    CallbackWindow.EVENING.value: "Evening (5 pm to 8 pm)",
+}
 
 #: The loan statuses whose status page links the loan's payment page: serviced, or closed after servicing.
 PAYABLE_OR_CLOSED = frozenset(s.value for s in (*SERVICING, LoanStatus.COMPLETED, LoanStatus.SETTLED))

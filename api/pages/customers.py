@@ -43,6 +43,7 @@ from domain.shared.application import CommandResult
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
 from projections.blocklist import BlocklistQueries
 from projections.borrower_loans import BorrowerLoanQueries
+from projections.callbacks import CallbackQueries
 from projections.covenant_queries import CovenantQueries
 from projections.customer_notes import CustomerNoteQueries
 from projections.customer_queries import CustomerQueries
@@ -86,6 +87,7 @@ class CustomerPagesPort:
     desk: DocumentDesk
     notes: CustomerNoteQueries
     staff: IdentityQueries
+    callbacks: CallbackQueries
 
 
 def _agents(port: CustomerPagesPort, brand_id: UUID) -> list[StaffView]:
@@ -176,11 +178,15 @@ async def _customer_360(
     agents = None
     if principal.holds(*RELOCATE):  # the move's form lists who may own the borrower
         agents = await run_in_threadpool(_agents, port, brand_id)
+    callback = None
+    if principal.holds(Permission.CALLBACKS):  # the borrower's open callback request (docs/callbacks.md)
+        callback = await run_in_threadpool(port.callbacks.open_for_customer, brand_id, customer_id)
     return render(
         request,
         "customer.html",
         refused[0] if refused else 200,
         c=profile,
+        callback=callback,
         actors=actors,
         hits=hits,
         covenants=covenants,

@@ -1,5 +1,6 @@
 """Dialer endpoints: the brand's dialer settings (BRAND_SETTINGS; the API token is write-only), staff extensions,
-click-to-call on a loan (COLLECTIONS WRITE) and its calls, and the provider's signed call-event webhook."""
+click-to-call on a loan (COLLECTIONS WRITE) and its calls, a credit executive's click-to-call on an application
+assigned to them (LOANS WRITE, without COLLECTIONS), and the provider's signed call-event webhook."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from api.routes.collections import CollectionsPort, guard
 from api.routes.disbursal_models import WebhookOut
 from api.routes.disbursals import public_base
 from api.services.dialer_calls import WEBHOOK_PATH, DialerWebhooks
-from domain.fieldwork.application import FieldWork
+from domain.fieldwork.application import FieldWork, LoanNotInBrand
 from domain.fieldwork.dialer import DialerCallNotFound
 from domain.identity.permissions import Level, Permission
+from domain.loans.application import Loans
+from domain.loans.loan import LoanNotFound
 from domain.shared.errors import InvalidValue
 from projections.fieldwork_queries import CallRow, FieldworkQueries
 
@@ -27,6 +30,10 @@ SETTINGS_READ = (Permission.BRAND_SETTINGS, Level.READ)
 SETTINGS_WRITE = (Permission.BRAND_SETTINGS, Level.WRITE)
 CALLS_READ = (Permission.COLLECTIONS, Level.READ)
 CALLS_WRITE = (Permission.COLLECTIONS, Level.WRITE)
+#: A credit executive calls the borrowers of the applications assigned to them; LOAN_RELOCATE (who reassigns
+#: applications) may call about any of the brand's.
+CREDIT_CALLS = (Permission.LOANS, Level.WRITE)
+ANY_APPLICATION = (Permission.LOAN_RELOCATE, Level.WRITE)
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class DialerPort:
     queries: FieldworkQueries
     webhooks: DialerWebhooks
     collections: CollectionsPort
+    loans: Loans
 
 
 class DialerSettingsIn(BaseModel):
@@ -161,8 +169,26 @@ def place_call(ctx: Context[DialerPort]) -> Reply:
     loan_id: UUID = ctx.path["loan_id"]
     staff_id = caller_staff(ctx, body.staff_id)
     guard(ctx.port.collections, ctx.principal, loan_id, Level.WRITE)  # executives call their own loans only
+    return _placed(ctx, loan_id, staff_id, body.phone)
+
+
+def place_credit_call(ctx: Context[DialerPort]) -> Reply:
+    body: CallIn = ctx.body
+    loan_id: UUID = ctx.path["loan_id"]
+    staff_id = caller_staff(ctx, body.staff_id)
+    try:
+        loan = ctx.port.loans.get(ctx.brand_id, loan_id)
+    except LoanNotFound:
+        raise LoanNotInBrand(f"application {loan_id} not found", id=str(loan_id)) from None
+    if loan.assignee != staff_id and not ctx.principal.holds(*ANY_APPLICATION):
+        # As for another brand's: an application assigned to someone else is not the caller's to call about.
+        raise LoanNotInBrand(f"application {loan_id} is not assigned to you", id=str(loan_id))
+    return _placed(ctx, loan_id, staff_id, body.phone)
+
+
+def _placed(ctx: Context[DialerPort], loan_id: UUID, staff_id: UUID, phone: str | None) -> Reply:
     callback = public_base(ctx.request) + WEBHOOK_PATH
-    result = ctx.port.fieldwork.place_call(ctx.brand_id, loan_id, staff_id, body.phone, callback)
+    result = ctx.port.fieldwork.place_call(ctx.brand_id, loan_id, staff_id, phone, callback)
     ctx.settled(FieldWork.name, result.position)
     location = f"/api/v1/calls/{result.id}"
     row = ctx.port.queries.call(ctx.brand_id, result.id)
@@ -218,6 +244,10 @@ ENDPOINTS = serve(
         Endpoint("POST", "/api/v1/loans/{loan_id}/calls", place_call, "Click-to-call: ring the caller's extension "
                  "and bridge to the borrower's phone (or an alternate phone); how it ends arrives by the dialer's "
                  "webhook and is written onto the loan's contact log", CALLS_WRITE, body=CallIn, response=CallOut,
+                 status=202, errors=(409, 503)),
+        Endpoint("POST", "/api/v1/loans/{loan_id}/credit-calls", place_credit_call, "Click-to-call for the credit "
+                 "executive the application is assigned to (LOAN_RELOCATE: any application of the brand): as the "
+                 "collections' click-to-call, without COLLECTIONS", CREDIT_CALLS, body=CallIn, response=CallOut,
                  status=202, errors=(409, 503)),
         Endpoint("GET", "/api/v1/loans/{loan_id}/calls", loan_calls, "A loan's dialer calls, newest first",
                  CALLS_READ, query=CallListQuery, response=CallPageOut),

@@ -42,6 +42,9 @@ class Permission(StrEnum):
     #: Write notes on a borrower's record (reading them is CUSTOMER READ): the credit, collection and ops staff who
     #: talk to borrowers hold it at WRITE -- collectors without CUSTOMER WRITE, which changes the record itself.
     CUSTOMER_NOTES = "CUSTOMER_NOTES"
+    #: See and answer borrowers' callback requests (docs/callbacks.md): the staff who call borrowers -- credit and
+    #: collection executives, ops, sales (borrowers still in the funnel) -- at WRITE; sanction managers READ.
+    CALLBACKS = "CALLBACKS"
     # Loan permissions
     LOANS = "LOANS"
     LOAN_OPS = "LOAN_OPS"
@@ -89,24 +92,24 @@ P, R, W, A = Permission, Level.READ, Level.WRITE, Level.ALL
 # fmt: off
 
 _CREDIT_EXECUTIVE: Grants = {
-    P.CUSTOMER: W, P.CUSTOMER_NOTES: W, P.ONBOARDING_IN_PROGRESS: R, P.ONBOARDING_COMPLETED: R, P.GLOBAL_SEARCH: R, P.LOANS: W,
+    P.CUSTOMER: W, P.CUSTOMER_NOTES: W, P.CALLBACKS: W, P.ONBOARDING_IN_PROGRESS: R, P.ONBOARDING_COMPLETED: R, P.GLOBAL_SEARCH: R, P.LOANS: W,
     P.LOAN_SEND_BACK: W, P.VIEW_DASHBOARD: R, P.BLOCKLIST: R, P.COVENANTS: R,
 }
 #: LOAN_RULE_TYPE (move an open application to another product, docs/loans.md): the Sanction Manager's, as the
 #: gate of the credit decision - a change reprices the loan and re-runs the BRE, and the CX then reviews it afresh,
 #: so the CX who approves is not the one who picked the product. The Sanction Head inherits it; admins hold it all.
 _SANCTION_MANAGER: Grants = {
-    P.CUSTOMER: R, P.CUSTOMER_NOTES: W, P.GLOBAL_SEARCH: R, P.LOANS: W, P.SANCTION_MANAGER: W, P.LOAN_SEND_BACK: W, P.COMPLETED_LOANS: R,
+    P.CUSTOMER: R, P.CUSTOMER_NOTES: W, P.CALLBACKS: R, P.GLOBAL_SEARCH: R, P.LOANS: W, P.SANCTION_MANAGER: W, P.LOAN_SEND_BACK: W, P.COMPLETED_LOANS: R,
     P.VIEW_DASHBOARD: R, P.MASTER_REPORTS: R, P.BLOCKLIST: R, P.COVENANTS: R, P.LOAN_RULE_TYPE: W,
 }
 _COLLECTION_EXECUTIVE: Grants = {
-    P.CUSTOMER: R, P.CUSTOMER_NOTES: W, P.GLOBAL_SEARCH: R, P.PRE_COLLECTIONS: W, P.COLLECTIONS: W, P.COMPLETED_LOANS: R, P.NOTICES: R,
+    P.CUSTOMER: R, P.CUSTOMER_NOTES: W, P.CALLBACKS: W, P.GLOBAL_SEARCH: R, P.PRE_COLLECTIONS: W, P.COLLECTIONS: W, P.COMPLETED_LOANS: R, P.NOTICES: R,
     P.VIEW_DASHBOARD: R, P.COVENANTS: R,
     P.REMINDERS: W,
 }
 _SALES: Grants = {
     P.CUSTOMER: R, P.ONBOARDING_IN_PROGRESS: R, P.ONBOARDING_COMPLETED: R, P.GLOBAL_SEARCH: R, P.VIEW_DASHBOARD: R,
-    P.LEADS: W,
+    P.LEADS: W, P.CALLBACKS: W,
 }
 # fmt: on
 _ADMIN: Grants = {p: A for p in Permission}
@@ -167,6 +170,7 @@ ROLES: dict[str, tuple[str, Grants]] = {
         {
             P.CUSTOMER: W,
             P.CUSTOMER_NOTES: W,
+            P.CALLBACKS: W,
             P.GLOBAL_SEARCH: R,
             P.LOANS: R,
             P.LOAN_OPS: A,

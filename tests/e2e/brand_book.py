@@ -345,6 +345,10 @@ def build_book(client: Any, platform: Any, sms: Any, tag: str, cents: int, twin:
     book.values.add(book.borrower_phone)
     book.ids["borrower_token"] = session["token"]
     _ok(client.put("/api/v1/borrower/steps/pan", json={"pan": _pan("Q")}, headers=bearer(session)))
+    # ... who asks to be called back (the staff queue and the borrower's own list).
+    asked = _ok(client.post("/api/v1/borrower/callback-requests", headers=bearer(session),
+                            json={"window": "evening", "note": f"{tag} please call me about the EMI date"}))  # fmt: skip
+    book.ids["callback_id"] = asked["id"]
 
     # Softmedia notices naming the main borrower, synced from the brand's own source.
     simulator = SoftmediaSimulator(Dataset(TODAY), token=NOTICE_TOKEN)

@@ -124,6 +124,9 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
     borrower_phone = mobile("7")
     borrower = sign_in(client, sms, tenant.slug, borrower_phone)
     spare = sign_in(client, sms, tenant.slug, borrower_phone)  # for signing out
+    callback = client.post("/api/v1/borrower/callback-requests", json={"note": "seeded"},
+                           headers={"Authorization": f"Bearer {borrower['token']}"})  # fmt: skip
+    assert callback.status_code == 201, callback.text
     document = client.post(
         f"/api/v1/customers/{customer['id']}/documents",
         data={"kind": "pan_card"},
@@ -167,6 +170,7 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
         "template_id": template["id"],
         "message_id": message["id"],
         "reminder_id": reminder["id"],
+        "callback_id": callback.json()["id"],
         "notice_id": notice["id"],
         "lead_id": leads.json()["lines"][0]["lead_id"],
         "import_id": leads.json()["id"],

@@ -140,7 +140,7 @@ def _path_values(book: Book) -> dict[str, list[str]]:
         "source_id": [ids["source_id"]], "notice_id": [ids["notice_id"]], "visit_id": [ids["visit_id"]],
         "sha256": [ids["sha256"]], "template_id": [ids["template_id"]], "message_id": [ids["message_id"]],
         "reminder_id": [ids["reminder_id"]], "import_id": [ids["import_id"]], "lead_id": [ids["lead_id"]],
-        "repayment_id": [ids["repayment_id"]], "slug": sorted(CATALOGUE),
+        "repayment_id": [ids["repayment_id"]], "callback_id": [ids["callback_id"]], "slug": sorted(CATALOGUE),
     }  # fmt: skip
 
 
@@ -366,5 +366,6 @@ def test_brand_a_sees_its_own_book_where_the_sweep_looks(app: Any, books: tuple[
                  "/loans", "/collections", "/overdue", "/dashboard",
                  f"/api/v1/loans/{a.ids['loan:paid']}/repayments/{a.ids['repayment_id']}/receipt",
                  f"/api/v1/loans/{a.ids['loan:later']}/settlement-letter",
-                 f"/api/v1/customers/{a.ids['customer_id']}/notes"):  # fmt: skip
+                 f"/api/v1/customers/{a.ids['customer_id']}/notes", "/api/v1/callback-requests",
+                 "/callback-requests"):  # fmt: skip
         assert sweep.seen.get(path), path

@@ -300,6 +300,12 @@ def _touch_lending(
         signed = onboarding.sign_in(slug, f"97402 {suffix[-5:]}", catcher.code)
     finally:
         onboarding.sms = before
+    from domain.callbacks.application import Callbacks
+
+    callback = p.get(Callbacks).request(
+        brand_id, signed.borrower_id, note="call me after 6"
+    )  # the callbacks projection
+    mark(callback.id)
     return {"product": product.id, "loan": loan.id, "document": document.id, "funnel": signed.borrower_id,
             "offer": offer.id}  # fmt: skip
 

@@ -31,6 +31,7 @@ NAMES = (
     "providers",
     "reports",
     "fieldwork",
+    "callbacks",
     "insight",
     "engagement",
     "staff_notices",

@@ -1,0 +1,139 @@
+"""Callback requests, staff side: the queue (oldest first, by status and assignee), one request, and answering it
+with how the call went (CALLBACKS; docs/callbacks.md). Borrowers ask through api/routes/borrower_callbacks.py and
+the web flow's status page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from domain.callbacks.application import Callbacks
+from domain.callbacks.request import CallbackRequestNotFound, CallbackStatus, CallbackWindow
+from domain.collections.case import Outcome
+from domain.identity.permissions import Level, Permission
+from domain.shared.errors import InvalidValue
+from projections.callbacks import UNASSIGNED, CallbackQueries, CallbackRow
+
+READ = (Permission.CALLBACKS, Level.READ)
+WRITE = (Permission.CALLBACKS, Level.WRITE)
+
+
+@dataclass(frozen=True)
+class CallbackPort:
+    """What the callback endpoints and pages use."""
+
+    callbacks: Callbacks
+    queries: CallbackQueries
+
+
+class QueueQuery(BaseModel):
+    """The queue's filters and keyset paging. `assigned_to`: `me`, `unassigned` or a staff id (absent: anyone's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["open", "closed", "all"] = "open"
+    assigned_to: str | None = Field(None, max_length=40)
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(50, ge=1, le=200)
+
+
+class RespondIn(BaseModel):
+    """How the call went (the collections' contact outcomes), remarks, and the dialer call made for it if any."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Outcome
+    remarks: str = Field(max_length=1000)
+    call_id: UUID | None = None
+
+
+class CallbackOut(BaseModel):
+    """A callback request: the borrower, what they asked, who has it, and how it was answered once closed."""
+
+    id: UUID
+    borrower_id: UUID
+    customer_id: UUID | None
+    borrower_name: str | None
+    phone: str
+    loan_id: UUID | None
+    loan_number: str | None
+    window: CallbackWindow
+    note: str
+    assignee_id: UUID | None
+    assignee_name: str | None
+    source: str = Field(description="api or web: where the borrower asked")
+    status: CallbackStatus
+    requested_at: InstantOut
+    outcome: Outcome | None
+    remarks: str | None
+    call_id: UUID | None
+    responded_by: str | None = Field(description="who answered it: staff:<id> or apikey:<id>")
+    responded_at: InstantOut | None
+
+
+class CallbackPageOut(BaseModel):
+    """Callback requests, oldest first."""
+
+    items: list[CallbackOut]
+    next_cursor: str | None
+
+
+def assigned_filter(raw: str | None, me: UUID) -> UUID | str | None:
+    """`assigned_to` as the queue query takes it: a staff id, UNASSIGNED, or None (anyone's)."""
+    value = (raw or "").strip().lower()
+    if not value:
+        return None
+    if value == "me":
+        return me
+    if value == UNASSIGNED:
+        return UNASSIGNED
+    try:
+        return UUID(value)
+    except ValueError:
+        raise InvalidValue("assigned_to", "me, unassigned or a staff member's id") from None
+
+
+def _request(ctx: Context[CallbackPort], request_id: UUID) -> CallbackRow | None:
+    return ctx.port.queries.request(ctx.brand_id, request_id)
+
+
+def callback_queue(ctx: Context[CallbackPort]) -> Reply:
+    q: QueueQuery = ctx.query
+    assigned = assigned_filter(q.assigned_to, ctx.principal.id)
+    status = None if q.status == "all" else q.status
+    page = ctx.port.queries.queue(ctx.brand_id, status, assigned, q.cursor, q.limit)
+    return json_response(page)
+
+
+def get_callback(ctx: Context[CallbackPort]) -> Reply:
+    callback_id: UUID = ctx.path["callback_id"]
+    found = _request(ctx, callback_id)
+    if found is None:
+        raise CallbackRequestNotFound(f"CallbackRequest {callback_id} not found", id=str(callback_id))
+    return json_response(found)
+
+
+def respond_to_callback(ctx: Context[CallbackPort]) -> Reply:
+    body: RespondIn = ctx.body
+    result = ctx.port.callbacks.respond(ctx.brand_id, ctx.path["callback_id"], body.outcome, body.remarks, body.call_id)
+    return ctx.written(result, Callbacks.name, lambda: _request(ctx, result.id))
+
+
+ENDPOINTS = serve(
+    CallbackPort,
+    "callbacks",
+    [
+        Endpoint("GET", "/api/v1/callback-requests", callback_queue, "Borrowers' callback requests, oldest first: "
+                 "by status (open by default) and assignee (me, unassigned, a staff id)", READ, query=QueueQuery,
+                 response=CallbackPageOut),
+        Endpoint("GET", "/api/v1/callback-requests/{callback_id}", get_callback, "One callback request", READ,
+                 response=CallbackOut),
+        Endpoint("POST", "/api/v1/callback-requests/{callback_id}/respond", respond_to_callback, "Answer a callback "
+                 "request with how the call went (closes it, recording who and when; 409 once answered)", WRITE,
+                 body=RespondIn, response=CallbackOut, accepts=True),
+    ],
+)  # fmt: skip

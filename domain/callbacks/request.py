@@ -1,0 +1,125 @@
+"""Callback requests (spec, "CX Communication": "View and respond to callback requests from customers"): a borrower
+asks to be called back (the borrower API or the web flow's status page), optionally about one of their own
+applications or loans, with a preferred time window and a note; staff answer it with how the call went. States:
+
+    open -> closed      (a staff member responded: outcome, remarks, who and when; once)
+
+A borrower has at most one open request at a time: the open one holds the borrower's `UniqueValue` slot
+(`OPEN_SLOT`, uuid5 of brand and borrower), claimed in the same save as the request and released in the same save
+as the response, so two requests at once cannot both open (the second is the event store's 409)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.collections.case import Outcome
+from domain.shared.aggregate import Aggregate
+from domain.shared.errors import Conflict, NotFound
+
+#: The kind of the index aggregate (`domain.shared.index.UniqueValue`) a borrower's open request holds.
+OPEN_SLOT = "open-callback"
+MAX_NOTE = 500
+MAX_REMARKS = 1000
+
+
+class CallbackWindow(StrEnum):
+    """When the borrower would like the call (the brand's local time)."""
+
+    ANYTIME = "anytime"
+    MORNING = "morning"  # 9:00-12:00
+    AFTERNOON = "afternoon"  # 12:00-17:00
+    EVENING = "evening"  # 17:00-20:00
+
+
+class CallbackStatus(StrEnum):
+    """Where a request stands."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class CallbackSource(StrEnum):
+    """Where the borrower asked."""
+
+    API = "api"
+    WEB = "web"
+
+
+class CallbackRequestNotFound(NotFound):
+    """Raised when no callback request has the id within the brand."""
+
+
+class CallbackAlreadyOpen(Conflict):
+    """Raised when the borrower already has an open callback request (`open_id` names it)."""
+
+
+class CallbackRequest(Aggregate):
+    """One borrower's request to be called back, and how staff answered it."""
+
+    class Requested(Aggregate.Created):
+        """The borrower asked to be called back."""
+
+        brand_id: UUID
+        borrower_id: UUID
+        customer_id: UUID | None
+        phone: str
+        loan_id: UUID | None
+        loan_number: str | None
+        window: CallbackWindow
+        note: str
+        assignee_id: UUID | None  # the staff member the borrower's open application or loan is assigned to
+        source: CallbackSource
+
+    class Responded(Aggregate.Event):
+        """A staff member answered the request (it is closed): how the call went, remarks, the dialer call if any."""
+
+        outcome: Outcome
+        remarks: str
+        call_id: UUID | None
+        responder: str  # staff:<id> or apikey:<id>, as the event's actor
+        responded_at: datetime  # the application's clock
+
+    @event(Requested)
+    def __init__(
+        self,
+        brand_id: UUID,
+        borrower_id: UUID,
+        customer_id: UUID | None,
+        phone: str,
+        loan_id: UUID | None,
+        loan_number: str | None,
+        window: CallbackWindow,
+        note: str,
+        assignee_id: UUID | None,
+        source: CallbackSource,
+    ) -> None:
+        self.brand_id = brand_id
+        self.borrower_id, self.customer_id, self.phone = borrower_id, customer_id, phone
+        self.loan_id, self.loan_number = loan_id, loan_number
+        self.window, self.note, self.assignee_id, self.source = window, note, assignee_id, source
+        self.status = CallbackStatus.OPEN
+        self.outcome: Outcome | None = None
+        self.remarks: str | None = None
+        self.call_id: UUID | None = None
+        self.responder: str | None = None
+        self.responded_at: datetime | None = None
+
+    def respond(self, outcome: Outcome, remarks: str, call_id: UUID | None, responder: str, at: datetime) -> None:
+        """Close the request with how the call went; a closed request is a conflict (answered once)."""
+        if self.status is not CallbackStatus.OPEN:
+            raise Conflict(
+                f"the callback request was already answered by {self.responder}", id=str(self.id), status="closed"
+            )
+        self._responded(outcome=outcome, remarks=remarks, call_id=call_id, responder=responder, responded_at=at)
+
+    @event(Responded)
+    def _responded(
+        self, outcome: Outcome, remarks: str, call_id: UUID | None, responder: str, responded_at: datetime
+    ) -> None:
+        self.status = CallbackStatus.CLOSED
+        self.outcome, self.remarks, self.call_id, self.responder = outcome, remarks, call_id, responder
+        self.responded_at = responded_at

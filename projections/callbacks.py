@@ -1,0 +1,225 @@
+"""Read model of borrowers' callback requests: one row per request (`read.callback_requests`), the staff queue
+(brand-scoped, by status and assignee, oldest first in keyset pages), a borrower's open request for Customer 360;
+and the look-ups the callbacks context's parties make over other read models (who a borrower's open application or
+loan is assigned to)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain.callbacks.application import Callbacks
+from domain.callbacks.request import CallbackRequest
+from domain.loans.states import CLOSED
+from projections.keyset import KeysetCursor, Page
+from projections.projection import Change, Insert, Projection, Write, handles
+
+#: The queue is listed oldest first by (requested_at, id).
+QUEUE_CURSOR = KeysetCursor(datetime, UUID)
+#: `assigned_to` of the queue: nobody yet.
+UNASSIGNED = "unassigned"
+
+R = CallbackRequest
+
+
+class CallbackView(Projection):
+    """read.callback_requests: one row per request."""
+
+    name = "callbacks"
+    source = Callbacks.name
+    tables = ("read.callback_requests",)
+    ddl = (
+        """CREATE TABLE IF NOT EXISTS read.callback_requests (
+            id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            borrower_id uuid NOT NULL,
+            customer_id uuid,
+            phone text NOT NULL,
+            loan_id uuid,
+            loan_number text,
+            time_window text NOT NULL,
+            note text NOT NULL,
+            assignee_id uuid,
+            source text NOT NULL,
+            status text NOT NULL,
+            requested_at timestamptz NOT NULL,
+            outcome text,
+            remarks text,
+            call_id uuid,
+            responded_by text,
+            responded_at timestamptz
+        )""",
+        "CREATE INDEX IF NOT EXISTS callback_requests_queue_idx ON read.callback_requests "
+        "(brand_id, status, requested_at, id)",
+        "CREATE INDEX IF NOT EXISTS callback_requests_assignee_idx ON read.callback_requests "
+        "(brand_id, assignee_id, status, requested_at, id)",
+        "CREATE INDEX IF NOT EXISTS callback_requests_all_idx ON read.callback_requests (brand_id, requested_at, id)",
+        "CREATE INDEX IF NOT EXISTS callback_requests_customer_idx ON read.callback_requests "
+        "(brand_id, customer_id, requested_at DESC) WHERE customer_id IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS callback_requests_borrower_idx ON read.callback_requests "
+        "(brand_id, borrower_id, requested_at DESC)",
+    )
+
+    @handles(R.Requested)
+    def _requested(self, position: int, event: R.Requested) -> Iterable[Change]:
+        yield Insert(
+            "read.callback_requests",
+            {
+                "id": event.originator_id,
+                "brand_id": event.brand_id,
+                "borrower_id": event.borrower_id,
+                "customer_id": event.customer_id,
+                "phone": event.phone,
+                "loan_id": event.loan_id,
+                "loan_number": event.loan_number,
+                "time_window": event.window.value,
+                "note": event.note,
+                "assignee_id": event.assignee_id,
+                "source": event.source.value,
+                "status": "open",
+                "requested_at": event.timestamp,
+            },
+        )
+
+    @handles(R.Responded)
+    def _responded(self, position: int, event: R.Responded) -> Iterable[Change]:
+        yield Write(
+            "UPDATE read.callback_requests SET status = 'closed', outcome = %s, remarks = %s, call_id = %s, "
+            "responded_by = %s, responded_at = %s WHERE id = %s",
+            (event.outcome.value, event.remarks, event.call_id, event.responder, event.responded_at,
+             event.originator_id),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CallbackRow:
+    """A callback request as the queue shows it: the borrower (current name), what they asked, who has it, and
+    how it was answered once closed (`responded_by` the actor, ``staff:<id>`` or ``apikey:<id>``)."""
+
+    id: UUID
+    borrower_id: UUID
+    customer_id: UUID | None
+    borrower_name: str | None
+    phone: str
+    loan_id: UUID | None
+    loan_number: str | None
+    window: str
+    note: str
+    assignee_id: UUID | None
+    assignee_name: str | None
+    source: str
+    status: str
+    requested_at: datetime
+    outcome: str | None
+    remarks: str | None
+    call_id: UUID | None
+    responded_by: str | None
+    responded_at: datetime | None
+
+
+_SELECT = (
+    "SELECT r.id, r.borrower_id, r.customer_id, c.name AS borrower_name, r.phone, r.loan_id, r.loan_number, "
+    "r.time_window AS window, r.note, r.assignee_id, s.name AS assignee_name, r.source, r.status, r.requested_at, "
+    "r.outcome, r.remarks, r.call_id, r.responded_by, r.responded_at FROM read.callback_requests r "
+    "LEFT JOIN read.customers c ON c.id = r.customer_id AND c.brand_id = r.brand_id "
+    "LEFT JOIN read.staff s ON s.id = r.assignee_id AND s.brand_id = r.brand_id"
+)
+
+
+class CallbackQueries:
+    """Brand-scoped queries of callback requests."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def request(self, brand_id: UUID, request_id: UUID) -> CallbackRow | None:
+        """One request of the brand."""
+        with self.pool.connection() as conn:
+            row = conn.execute(f"{_SELECT} WHERE r.id = %s AND r.brand_id = %s", (request_id, brand_id)).fetchone()
+        return CallbackRow(**row) if row else None
+
+    def queue(
+        self,
+        brand_id: UUID,
+        status: str | None,
+        assigned_to: UUID | str | None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """Requests oldest first; `status` open or closed (None: both); `assigned_to` a staff id, UNASSIGNED, or
+        None (anyone's)."""
+        where = ["r.brand_id = %(brand)s"]
+        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
+        if status is not None:
+            where.append("r.status = %(status)s")
+            params["status"] = status
+        if assigned_to == UNASSIGNED:
+            where.append("r.assignee_id IS NULL")
+        elif assigned_to is not None:
+            where.append("r.assignee_id = %(assignee)s")
+            params["assignee"] = assigned_to
+        if cursor:
+            at, last = QUEUE_CURSOR.decode(cursor)
+            where.append("(r.requested_at, r.id) > (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY r.requested_at, r.id LIMIT %(limit)s", params
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = QUEUE_CURSOR.encode(rows[-1]["requested_at"], rows[-1]["id"]) if more and rows else None
+        return Page(items=[CallbackRow(**r) for r in rows], next_cursor=next_cursor)
+
+    def open_for_customer(self, brand_id: UUID, customer_id: UUID) -> CallbackRow | None:
+        """The borrower's open request (Customer 360), if any."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"{_SELECT} WHERE r.brand_id = %s AND r.customer_id = %s AND r.status = 'open' "
+                "ORDER BY r.requested_at DESC LIMIT 1",
+                (brand_id, customer_id),
+            ).fetchone()
+        return CallbackRow(**row) if row else None
+
+    def of_borrower(self, brand_id: UUID, borrower_id: UUID, limit: int = 20) -> list[CallbackRow]:
+        """The borrower's own requests, newest first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"{_SELECT} WHERE r.brand_id = %s AND r.borrower_id = %s ORDER BY r.requested_at DESC, r.id LIMIT %s",
+                (brand_id, borrower_id, limit),
+            ).fetchall()
+        return [CallbackRow(**r) for r in rows]
+
+    def open_count(self, brand_id: UUID, assignee_id: UUID | None = None) -> int:
+        """How many requests of the brand are open (assigned to `assignee_id` when given)."""
+        sql = "SELECT count(*) AS n FROM read.callback_requests WHERE brand_id = %s AND status = 'open'"
+        params: tuple[Any, ...] = (brand_id,)
+        if assignee_id is not None:
+            sql += " AND assignee_id = %s"
+            params += (assignee_id,)
+        with self.pool.connection() as conn:
+            return int(conn.execute(sql, params).fetchone()["n"])
+
+
+class CallbackLookups:
+    """What the callbacks context's parties read from other contexts' read models."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def assignee(self, brand_id: UUID, customer_id: UUID, loan_id: UUID | None) -> UUID | None:
+        """Who the borrower's open application or loan is assigned to: the collection executive of an open
+        collection case, else the loan's assignee (the CX); the named loan first, else the latest changed."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT coalesce(cc.assignee, l.assignee) AS who FROM read.loans l "
+                "LEFT JOIN read.collection_cases cc ON cc.loan_id = l.id AND cc.brand_id = l.brand_id AND cc.open "
+                "WHERE l.brand_id = %s AND l.customer_id = %s AND l.status <> ALL(%s) "
+                "AND coalesce(cc.assignee, l.assignee) IS NOT NULL "
+                "ORDER BY (l.id = %s) IS TRUE DESC, l.updated_at DESC, l.id LIMIT 1",
+                (brand_id, customer_id, [s.value for s in CLOSED], loan_id),
+            ).fetchone()
+        return row["who"] if row else None

@@ -1,0 +1,148 @@
+"""Callback request use cases: a borrower asks (a window, a note, one of their own loans), one open request at a
+time (a second names the open one and records nothing), it goes to whoever has the borrower's open application,
+staff answer it once (who and when recorded; then the borrower may ask again), a call named must be one to this
+borrower, and another brand's request is not found."""
+
+from __future__ import annotations
+
+import uuid
+from uuid import UUID
+
+import pytest
+
+from domain.callbacks.application import BorrowerContact, Callbacks, LoanRef
+from domain.callbacks.request import (
+    CallbackAlreadyOpen,
+    CallbackRequestNotFound,
+    CallbackSource,
+    CallbackStatus,
+    CallbackWindow,
+)
+from domain.collections.case import Outcome
+from domain.shared.aggregate import acting_as
+from domain.shared.clock import FixedClock
+from domain.shared.errors import Conflict, InvalidInput
+from tests.application.conftest import in_memory
+
+BRAND = uuid.UUID("00000000-0000-4000-8000-0000000000c1")
+OTHER = uuid.UUID("00000000-0000-4000-8000-0000000000c2")
+ASHA = uuid.UUID("00000000-0000-4000-8000-00000000a5a0")  # a signed-in borrower with a record
+ASHA_RECORD = uuid.UUID("00000000-0000-4000-8000-00000000a5a1")
+NEW = uuid.UUID("00000000-0000-4000-8000-00000000beef")  # signed in, no record yet (before the personal step)
+ASHA_LOAN = uuid.UUID("00000000-0000-4000-8000-0000000010a1")
+RAVI_LOAN = uuid.UUID("00000000-0000-4000-8000-0000000010b2")
+CX = uuid.UUID("00000000-0000-4000-8000-00000000cc01")
+ASHA_CALL = uuid.UUID("00000000-0000-4000-8000-00000000ca11")
+RAVI_CALL = uuid.UUID("00000000-0000-4000-8000-00000000ca12")
+
+
+class Parties:
+    """Asha has a record and an application assigned to the CX; Ravi's loan and call are someone else's."""
+
+    def borrower(self, brand_id: UUID, borrower_id: UUID) -> BorrowerContact:
+        if brand_id == BRAND and borrower_id == ASHA:
+            return BorrowerContact(ASHA_RECORD, "+919800000001")
+        if brand_id == BRAND and borrower_id == NEW:
+            return BorrowerContact(None, "+919800000002")
+        raise CallbackRequestNotFound(f"borrower {borrower_id} not found")
+
+    def loan(self, brand_id: UUID, loan_id: UUID) -> LoanRef | None:
+        loans = {ASHA_LOAN: LoanRef(ASHA_LOAN, "CB-L-000001", ASHA_RECORD),
+                 RAVI_LOAN: LoanRef(RAVI_LOAN, "CB-L-000002", uuid.uuid4())}  # fmt: skip
+        return loans.get(loan_id) if brand_id == BRAND else None
+
+    def assignee(self, brand_id: UUID, customer_id: UUID, loan_id: UUID | None) -> UUID | None:
+        return CX if (brand_id, customer_id) == (BRAND, ASHA_RECORD) else None
+
+    def call_customer(self, brand_id: UUID, call_id: UUID) -> UUID | None:
+        calls = {ASHA_CALL: ASHA_RECORD, RAVI_CALL: uuid.uuid4()}
+        return calls.get(call_id) if brand_id == BRAND else None
+
+
+@pytest.fixture
+def callbacks(clock: FixedClock) -> Callbacks:
+    return in_memory(Callbacks, clock, parties=Parties())
+
+
+def _events(app: Callbacks) -> int:
+    return len(list(app.recorder.select_notifications(start=1, limit=1000)))
+
+
+def test_a_request_goes_to_the_applications_cx_and_a_second_names_the_open_one(callbacks: Callbacks) -> None:
+    made = callbacks.request(BRAND, ASHA, window=CallbackWindow.EVENING, note="  salary date question \r\n ",
+                             loan_id=ASHA_LOAN, source=CallbackSource.WEB)  # fmt: skip
+    request = callbacks.get(BRAND, made.id)
+    assert (request.status, request.window, request.note) == (CallbackStatus.OPEN, CallbackWindow.EVENING,
+                                                               "salary date question")  # fmt: skip
+    assert (request.customer_id, request.loan_number, request.assignee_id) == (ASHA_RECORD, "CB-L-000001", CX)
+    assert request.phone == "+919800000001" and request.source is CallbackSource.WEB
+    written = _events(callbacks)
+
+    with pytest.raises(CallbackAlreadyOpen) as again:
+        callbacks.request(BRAND, ASHA, note="hello?")
+    assert again.value.details["open_id"] == str(made.id)
+    assert _events(callbacks) == written  # nothing recorded
+    assert callbacks.open_request(BRAND, ASHA) is not None and callbacks.open_request(BRAND, ASHA).id == made.id
+
+
+def test_a_borrower_without_a_record_may_ask_and_nobody_is_assigned(callbacks: Callbacks) -> None:
+    made = callbacks.request(BRAND, NEW)
+    request = callbacks.get(BRAND, made.id)
+    assert (request.customer_id, request.assignee_id, request.window, request.note) == (
+        None, None, CallbackWindow.ANYTIME, "")  # fmt: skip
+
+
+def test_only_the_borrowers_own_loan_and_bad_notes_are_refused_naming_each_field(callbacks: Callbacks) -> None:
+    for loan in (RAVI_LOAN, uuid.uuid4()):
+        with pytest.raises(InvalidInput) as refused:
+            callbacks.request(BRAND, ASHA, loan_id=loan, note="x" * 501)
+        assert sorted(e.field for e in refused.value.errors) == ["loan_id", "note"]
+    with pytest.raises(InvalidInput) as own_loan_before_record:
+        callbacks.request(BRAND, NEW, loan_id=ASHA_LOAN)
+    assert [e.field for e in own_loan_before_record.value.errors] == ["loan_id"]
+    with pytest.raises(InvalidInput):
+        callbacks.request(BRAND, ASHA, note="bad\x00note")
+    assert _events(callbacks) == 0
+    assert callbacks.open_request(BRAND, ASHA) is None
+
+
+def test_responding_closes_it_once_with_who_and_then_the_borrower_may_ask_again(
+    callbacks: Callbacks, clock: FixedClock
+) -> None:
+    made = callbacks.request(BRAND, ASHA)
+    with acting_as(f"staff:{CX}"):
+        callbacks.respond(BRAND, made.id, Outcome.CONNECTED, "  explained the salary date  ", ASHA_CALL)
+    closed = callbacks.get(BRAND, made.id)
+    assert (closed.status, closed.outcome, closed.remarks, closed.call_id, closed.responder) == (
+        CallbackStatus.CLOSED, Outcome.CONNECTED, "explained the salary date", ASHA_CALL, f"staff:{CX}")  # fmt: skip
+    assert closed.responded_at == clock.now()
+    with pytest.raises(Conflict):
+        callbacks.respond(BRAND, made.id, Outcome.NOT_REACHABLE, "again")
+    assert callbacks.open_request(BRAND, ASHA) is None
+
+    second = callbacks.request(BRAND, ASHA, note="one more thing")
+    assert second.id != made.id and callbacks.open_request(BRAND, ASHA).id == second.id  # type: ignore[union-attr]
+    with pytest.raises(CallbackAlreadyOpen):
+        callbacks.request(BRAND, ASHA)
+
+
+def test_a_response_is_checked_and_refusals_record_nothing(callbacks: Callbacks) -> None:
+    made = callbacks.request(BRAND, ASHA)
+    written = _events(callbacks)
+    with pytest.raises(InvalidInput) as refused:
+        callbacks.respond(BRAND, made.id, Outcome.CONNECTED, "ok", RAVI_CALL)
+    assert sorted(e.field for e in refused.value.errors) == ["call_id", "remarks"]
+    with pytest.raises(InvalidInput):
+        callbacks.respond(BRAND, made.id, Outcome.CONNECTED, "called", uuid.uuid4())
+    assert _events(callbacks) == written and callbacks.get(BRAND, made.id).status is CallbackStatus.OPEN
+
+
+def test_another_brands_request_is_not_found(callbacks: Callbacks) -> None:
+    made = callbacks.request(BRAND, ASHA)
+    with pytest.raises(CallbackRequestNotFound):
+        callbacks.get(OTHER, made.id)
+    with pytest.raises(CallbackRequestNotFound):
+        callbacks.respond(OTHER, made.id, Outcome.CONNECTED, "called them")
+    with pytest.raises(CallbackRequestNotFound):
+        callbacks.request(OTHER, ASHA)
+    assert callbacks.get(BRAND, made.id).status is CallbackStatus.OPEN

@@ -1,0 +1,285 @@
+"""Callback requests over HTTP on the real PostgreSQL: a borrower asks through the borrower API (their own
+application only; a second request, or two at the same moment, is a 409 naming the open one), it reaches the CX the
+application is assigned to and the queue (oldest first, keyset pages, `assigned_to=me`), staff answer it once
+(who and when), another brand gets 404s; the web flow's status page form (CSRF, one open request, shown on Customer
+360 and the portal queue); and a credit executive calls the borrower of an application assigned to them through
+the dialer without COLLECTIONS."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+import pytest
+from starlette.testclient import TestClient
+
+from adapters.simulators.sms import SmsSimulator
+from domain.identity.application import Identity
+from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
+from tests.e2e.onboarding_support import bearer, sign_in, sms
+from tests.e2e.test_onboarding_api import PERSONAL, PRODUCT, _pan
+from tests.support import mobile, settle
+
+__all__ = ["sms"]  # the fixture, used by name
+
+PASSWORD = "callback-pass-2026"
+
+
+@pytest.fixture(autouse=True)
+def wiring(provider_simulators: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("PROVIDER_WEBHOOK_SECRET", PROVIDER_WEBHOOK_SECRET)
+    monkeypatch.setenv("PUBLIC_BASE_URL", "")
+    yield
+
+
+def _staff(platform: Any, tenant: Tenant, role: str, name: str) -> tuple[UUID, str]:
+    email = f"{role}-{uuid.uuid4().hex[:6]}@lender.in"
+    made = platform.get(Identity).create_staff(tenant.brand_id, email, name, [role], PASSWORD)
+    settle(platform, "identity", made.position)
+    return UUID(str(made.id)), email
+
+
+def _key(platform: Any, tenant: Tenant, role: str) -> dict[str, str]:
+    issued = platform.get(Identity).issue_api_key(tenant.brand_id, role, f"{role} key")
+    settle(platform, "identity", issued.position)
+    return {"Authorization": f"Bearer {issued.secret}"}
+
+
+def _application(client: Any, tenant: Tenant, sms: SmsSimulator) -> tuple[dict[str, Any], dict[str, str]]:
+    """A new borrower with every step before the loan request done (as tests/e2e/test_borrower_decision.py), their
+    application (onboarding status) and the borrower's header."""
+    config = {"require_employment_data": False, "account_aggregation": True}
+    client.patch("/api/v1/brand/config", json=config, headers=tenant.auth)
+    made_product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth)
+    if made_product.status_code == 201:
+        product = made_product.json()
+    else:  # the brand's product from an earlier borrower
+        product = client.get("/api/v1/loan-products", headers=tenant.auth).json()["items"][0]
+    auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    for step, body in (
+        ("pan", {"pan": _pan()}),
+        ("personal", PERSONAL),
+        ("aadhaar", {"method": "digilocker", "aadhaar_number": "2345 6789 0124", "digilocker_reference": "DL-1"}),
+        ("bank_account", {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}),
+        ("bank_statement", {"method": "account_aggregator", "consent_id": "AA-77"}),
+    ):
+        assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=auth).status_code == 200, step
+    request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
+    made = client.post("/api/v1/borrower/applications", json=request, headers=auth)
+    assert made.status_code == 201, made.text
+    return made.json(), auth
+
+
+def _assign(client: Any, tenant: Tenant, loan_id: str, staff_id: UUID) -> None:
+    assigned = client.post(f"/api/v1/loans/{loan_id}/assign", json={"staff_id": str(staff_id)}, headers=tenant.auth)
+    assert assigned.status_code == 200, assigned.text
+
+
+def test_a_borrower_asks_once_the_cx_sees_it_and_answers_it_once(
+    client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    cx, _ = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    application, auth = _application(client, tenant, sms)
+    _assign(client, tenant, application["id"], cx)
+    other_brand = make_tenant(platform)
+    url = "/api/v1/borrower/callback-requests"
+
+    stranger, _ = _application(client, tenant, sms)  # another borrower's application of the same brand
+    refused = client.post(url, json={"loan_id": stranger["id"], "note": "x" * 501, "window": "noon"}, headers=auth)
+    assert refused.status_code == 422, refused.text
+    assert client.get(url, headers=auth).json() == {"items": []}  # nothing recorded
+    assert client.post(url, json={}, headers=tenant.auth).status_code == 401  # staff keys never open it
+
+    asked = client.post(url, json={"window": "evening", "note": "EMI date?", "loan_id": application["id"]},
+                        headers=auth)  # fmt: skip
+    assert asked.status_code == 201, asked.text
+    mine = asked.json()
+    assert (mine["status"], mine["window"], mine["loan_number"]) == ("open", "evening", application["loan_number"])
+    again = client.post(url, json={"note": "double tap"}, headers=auth)
+    assert again.status_code == 409 and again.json()["open_id"] == mine["id"], again.text
+
+    cx_key = _key(platform, tenant, "credit_executive")
+    queue = client.get("/api/v1/callback-requests", params={"assigned_to": str(cx)}, headers=cx_key)
+    assert queue.status_code == 200, queue.text
+    [row] = queue.json()["items"]
+    assert (row["id"], row["assignee_id"], row["assignee_name"], row["note"], row["source"]) == (
+        mine["id"], str(cx), "Kavya Credit", "EMI date?", "api")  # fmt: skip
+    assert client.get("/api/v1/callback-requests", params={"assigned_to": "unassigned"},
+                      headers=cx_key).json()["items"] == []  # fmt: skip
+    bad = client.get("/api/v1/callback-requests", params={"assigned_to": "someone"}, headers=cx_key)
+    assert bad.status_code == 422 and "assigned_to" in bad.text
+
+    one = f"/api/v1/callback-requests/{mine['id']}"
+    assert client.get(one, headers=other_brand.auth).status_code == 404
+    cross = client.post(f"{one}/respond", json={"outcome": "connected", "remarks": "called"}, headers=other_brand.auth)
+    assert cross.status_code == 404
+    assert client.get("/api/v1/callback-requests", headers=other_brand.auth).json()["items"] == []
+    assert client.post(f"{one}/respond", json={"outcome": "answered", "remarks": "ok ok"},
+                       headers=cx_key).status_code == 422  # fmt: skip
+    assert client.get(one, headers=cx_key).json()["status"] == "open"
+
+    answered = client.post(f"{one}/respond", json={"outcome": "connected", "remarks": "EMI is on the 5th"},
+                           headers=cx_key)  # fmt: skip
+    assert answered.status_code == 200, answered.text
+    closed = answered.json()
+    assert (closed["status"], closed["outcome"], closed["remarks"]) == ("closed", "connected", "EMI is on the 5th")
+    assert closed["responded_by"].startswith("apikey:") and closed["responded_at"] is not None
+    twice = client.post(f"{one}/respond", json={"outcome": "not_reachable", "remarks": "again"}, headers=cx_key)
+    assert twice.status_code == 409, twice.text
+    seen = client.get(url, headers=auth).json()["items"]
+    assert [(s["id"], s["status"]) for s in seen] == [(mine["id"], "closed")] and "remarks" not in seen[0]
+    assert client.get("/api/v1/callback-requests", headers=cx_key).json()["items"] == []  # open by default
+
+    sales = _key(platform, tenant, "sales")  # sales answer borrowers still in the funnel
+    assert client.get("/api/v1/callback-requests", params={"status": "all"}, headers=sales).status_code == 200
+    reader = _key(platform, tenant, "sanction_manager")  # reads, does not answer
+    assert client.get("/api/v1/callback-requests", headers=reader).status_code == 200
+    assert client.post(f"{one}/respond", json={"outcome": "connected", "remarks": "hello"},
+                       headers=reader).status_code == 403  # fmt: skip
+
+
+def test_two_requests_at_the_same_moment_make_one(client: Any, tenant: Tenant, sms: SmsSimulator) -> None:
+    session = sign_in(client, sms, tenant.slug, mobile())
+    auth = bearer(session)
+    answers: list[Any] = []
+    start = threading.Barrier(4)
+
+    def tap() -> None:
+        start.wait()
+        answers.append(client.post("/api/v1/borrower/callback-requests", json={"note": "tap"}, headers=auth))
+
+    taps = [threading.Thread(target=tap) for _ in range(4)]
+    for t in taps:
+        t.start()
+    for t in taps:
+        t.join()
+    made = [a for a in answers if a.status_code == 201]
+    assert len(made) == 1 and sorted(a.status_code for a in answers) == [201, 409, 409, 409], answers
+    assert {a.json()["open_id"] for a in answers if a.status_code == 409} == {made[0].json()["id"]}
+    assert len(client.get("/api/v1/borrower/callback-requests", headers=auth).json()["items"]) == 1
+
+
+def _portal(app: Any, email: str) -> tuple[TestClient, str]:
+    browser = TestClient(app, follow_redirects=False)
+    browser.__enter__()
+    assert browser.post("/login", data={"email": email, "password": PASSWORD}).status_code == 303
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)">', browser.get("/dashboard").text)
+    assert token is not None
+    return browser, token.group(1)
+
+
+def test_the_status_page_form_asks_once_and_staff_see_it_on_the_360_and_the_queue(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    application, auth = _application(client, tenant, sms)
+    customer_id = client.get(f"/api/v1/loans/{application['id']}", headers=tenant.auth).json()["customer_id"]
+    token = auth["Authorization"].removeprefix("Bearer ")
+    slug = tenant.slug
+    web = TestClient(app, follow_redirects=False)
+    web.__enter__()
+    web.cookies.set("cd_borrower", token, path=f"/apply/{slug}")
+    _, email = _staff(platform, tenant, "collection_executive", "Ravi Collect")
+    staff, csrf_staff = _portal(app, email)
+    try:
+        status = web.get(f"/apply/{slug}/status")
+        assert status.status_code == 200 and 'id="callback-form"' in status.text
+        assert f'value="{application["id"]}"' in status.text  # "about your application"
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', status.text)
+        assert csrf is not None
+        form = {"csrf_token": csrf.group(1), "window": "morning", "note": "Call <me> about KYC",
+                "loan_id": application["id"]}  # fmt: skip
+        forged = web.post(f"/apply/{slug}/callback", data={**form, "csrf_token": "forged"})
+        assert forged.status_code == 403
+        bad = web.post(f"/apply/{slug}/callback", data={**form, "window": "midnight"})
+        assert bad.status_code == 422 and 'id="callback-error"' in bad.text
+        assert client.get("/api/v1/borrower/callback-requests", headers=auth).json()["items"] == []
+
+        asked = web.post(f"/apply/{slug}/callback", data=form)
+        assert asked.status_code == 303 and asked.headers["location"].startswith(f"/apply/{slug}/status")
+        shown = web.get(f"/apply/{slug}/status")
+        assert 'id="callback-open"' in shown.text and "morning" in shown.text and 'id="callback-form"' not in shown.text
+        again = web.post(f"/apply/{slug}/callback", data=form)
+        assert again.status_code == 409 and "already asked" in again.text
+        [made] = client.get("/api/v1/borrower/callback-requests", headers=auth).json()["items"]
+        assert (made["window"], made["note"], made["loan_id"]) == ("morning", "Call <me> about KYC", application["id"])
+
+        page = staff.get("/callback-requests")
+        assert page.status_code == 200 and f'data-id="{made["id"]}"' in page.text
+        assert "Call &lt;me&gt; about KYC" in page.text and "Call <me>" not in page.text
+        assert 'href="/callback-requests"' in page.text  # the navigation links the queue
+        card = staff.get(f"/customers/{customer_id}")
+        assert card.status_code == 200 and 'id="customer-callback"' in card.text and made["id"] in card.text
+        closed = staff.post(f"/callback-requests/{made['id']}/respond",
+                            data={"csrf_token": csrf_staff, "outcome": "callback_requested",
+                                  "remarks": "asked to call after 6"})  # fmt: skip
+        assert closed.status_code == 303, closed.text
+        assert f'data-id="{made["id"]}"' not in staff.get("/callback-requests").text  # open ones only
+        history = staff.get("/callback-requests?status=closed")
+        assert made["id"] in history.text and "Ravi Collect" in history.text
+        assert 'id="customer-callback"' not in staff.get(f"/customers/{customer_id}").text
+        assert 'id="callback-form"' in web.get(f"/apply/{slug}/status").text  # may ask again
+
+        _, sales_email = _staff(platform, make_tenant(platform), "sales", "Other Brand")
+        outsider, outsider_csrf = _portal(app, sales_email)
+        assert made["id"] not in outsider.get("/callback-requests?status=all").text
+        assert outsider.post(f"/callback-requests/{made['id']}/respond",
+                             data={"csrf_token": outsider_csrf, "outcome": "connected",
+                                   "remarks": "not mine"}).status_code == 404  # fmt: skip
+        outsider.__exit__(None, None, None)
+    finally:
+        web.__exit__(None, None, None)
+        staff.__exit__(None, None, None)
+
+
+def test_a_credit_executive_calls_the_borrower_of_an_application_assigned_to_them(
+    client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator, provider_simulators: Any
+) -> None:
+    cx, _ = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    other_cx, _ = _staff(platform, tenant, "credit_executive", "Arun Credit")
+    application, _auth = _application(client, tenant, sms)
+    _assign(client, tenant, application["id"], cx)
+    on = client.patch("/api/v1/dialer/settings", headers=tenant.auth,
+                      json={"enabled": True, "account_id": "covenant-demo", "api_token": "acefone-live-7c1d"})  # fmt: skip
+    assert on.status_code == 200, on.text
+    for staff_id, extension in ((cx, "2101"), (other_cx, "2102")):
+        ext = client.put(f"/api/v1/dialer/extensions/{staff_id}", json={"extension": extension}, headers=tenant.auth)
+        assert ext.status_code == 200, ext.text
+    cx_key = _key(platform, tenant, "credit_executive")
+    url = f"/api/v1/loans/{application['id']}/credit-calls"
+
+    assert client.post(f"/api/v1/loans/{application['id']}/calls", json={"staff_id": str(cx)},
+                       headers=cx_key).status_code == 403  # the collections path still needs COLLECTIONS  # fmt: skip
+    not_theirs = client.post(url, json={"staff_id": str(other_cx)}, headers=cx_key)
+    assert not_theirs.status_code == 404, not_theirs.text
+    assert client.post(f"/api/v1/loans/{uuid.uuid4()}/credit-calls", json={"staff_id": str(cx)},
+                       headers=cx_key).status_code == 404  # fmt: skip
+    elsewhere = make_tenant(platform)
+    assert client.post(url, json={"staff_id": str(cx)}, headers=elsewhere.auth).status_code == 404
+
+    dialer = provider_simulators["dialer"]
+    dialer.auto_complete = False  # no call event back to this in-process client
+    try:
+        placed = client.post(url, json={"staff_id": str(cx)}, headers=cx_key)
+    finally:
+        dialer.auto_complete = True
+    assert placed.status_code == 202, placed.text
+    call = placed.json()
+    assert (call["staff_id"], call["extension"], call["loan_id"]) == (str(cx), "2101", application["id"])
+    sim = next(c for c in dialer.calls() if c["reference"] == call["id"])
+    assert sim["agent_extension"] == "2101"
+    assert client.post(url, json={"staff_id": str(cx)}, headers=_key(platform, tenant, "collection_executive")
+                       ).status_code == 403  # fmt: skip
+
+    # The call answers the borrower's callback request it was made for.
+    session_auth = _auth
+    asked = client.post("/api/v1/borrower/callback-requests", json={"loan_id": application["id"]},
+                        headers=session_auth)  # fmt: skip
+    assert asked.status_code == 201, asked.text
+    respond = f"/api/v1/callback-requests/{asked.json()['id']}/respond"
+    answered = client.post(respond, json={"outcome": "connected", "remarks": "called back", "call_id": call["id"]},
+                           headers=cx_key)  # fmt: skip
+    assert answered.status_code == 200 and answered.json()["call_id"] == call["id"], answered.text
