@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from api.pages.borrower_flow import CALLBACK_WINDOWS
 from api.web import templates
 
 READ_ON = {
@@ -31,7 +32,7 @@ def test_the_status_page_says_where_the_loan_stands(status: str, says: tuple[str
         request=SimpleNamespace(), brand="demo", base="/apply/demo", done=True,
         funnel=SimpleNamespace(status=SimpleNamespace(value="completed"), steps=[], next_step=None, reason=None),
         application=SimpleNamespace(status=status, loan_number="DEMO-L-000042"), can_submit=False, csrf="x",
-        form_steps=(), labels={}, documents_missing=None, pay_link=pay_link,
+        form_steps=(), labels={}, documents_missing=None, pay_link=pay_link, windows=CALLBACK_WINDOWS,
     )  # fmt: skip
     found = re.search(r'<p id="application">(.*?)</p>', html, re.S)
     assert found is not None
