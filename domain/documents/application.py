@@ -67,9 +67,12 @@ class Documents(ContextApplication):
         filename: str,
         data: bytes,
         uploaded_by: Uploader = Uploader.STAFF,
+        *,
+        existing_ok: bool = False,
     ) -> CommandResult:
         """Store a borrower's file (PDF, JPEG or PNG, sniffed from its bytes) and record it; the same bytes are
-        stored once, and the same file uploaded again as the same kind is a conflict naming the document."""
+        stored once, and the same file uploaded again as the same kind is a conflict naming the document (with
+        `existing_ok`, that document's id, unchanged: the same file cited again, as proof of another covenant)."""
         if not self.borrowers.has_borrower(brand_id, customer_id):
             raise BorrowerNotFound(f"borrower {customer_id} not found", id=str(customer_id))
         checks = FieldChecks()
@@ -81,6 +84,8 @@ class Documents(ContextApplication):
         doc_id = document_id(brand_id, customer_id, kind, sha256)
         existing = self.find(doc_id)
         if isinstance(existing, Document):
+            if existing_ok:
+                return CommandResult(id=doc_id, position=0, changed=False)
             raise Conflict(
                 f"this file was already uploaded as {kind.value} ({existing.status.value})",
                 existing_id=str(doc_id),
@@ -120,3 +125,11 @@ class Documents(ContextApplication):
         except KeyError:
             raise DocumentNotFound(f"the bytes of document {doc_id} are missing", id=str(doc_id)) from None
         return StoredContent(document, data)
+
+    def verified_content(self, brand_id: UUID, doc_id: UUID) -> StoredContent:
+        """`content`, its bytes checked against the SHA-256 recorded at upload (409 when they differ: the stored
+        file was altered or replaced)."""
+        stored = self.content(brand_id, doc_id)
+        if content_address(stored.data) != stored.document.sha256:
+            raise Conflict("the stored document does not match its recorded SHA-256", sha256=stored.document.sha256)
+        return stored
