@@ -81,6 +81,21 @@ class CovenantPage(Page):
 
 
 @dataclass(frozen=True)
+class ProofRow:
+    """A document attached to an evaluation record as proof of compliance (bytes verified on download)."""
+
+    document_id: UUID
+    filename: str
+    sha256: str
+    size: int
+    content_type: str
+    uploaded_by: str  # staff or borrower (Uploader)
+    attached_by: str  # the actor (staff:<id>, apikey:<id>, ...)
+    attached_at: datetime
+    approved: bool  # cited by the reviewer who marked the record complied
+
+
+@dataclass(frozen=True)
 class EvaluationRow:
     """One cycle's evaluation record."""
 
@@ -105,11 +120,21 @@ class EvaluationRow:
     overdue_notice_id: UUID | None
     opened_at: datetime
     updated_at: datetime
+    proofs: tuple[ProofRow, ...] = ()  # oldest first
+
+    @property
+    def proof_received(self) -> bool:
+        """Whether proof is attached: an Open record with proof is waiting for the lender's review (its status stays
+        Open, as the spec's Open covers both "expected from the borrower" and "to be reviewed by the lender")."""
+        return bool(self.proofs)
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> EvaluationRow:
-        """An evaluation record as the database returns it."""
-        return cls(**{**row, "type": CovenantType(row["type"]), "status": EvaluationStatus(row["status"])})
+    def of(cls, row: dict[str, Any], proofs: Iterable[ProofRow] = ()) -> EvaluationRow:
+        """An evaluation record as the database returns it, with its proof documents."""
+        return cls(
+            **{**row, "type": CovenantType(row["type"]), "status": EvaluationStatus(row["status"])},
+            proofs=tuple(proofs),
+        )
 
 
 @dataclass(frozen=True)
@@ -172,8 +197,26 @@ _HISTORY = (
     f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE brand_id = %s AND covenant_id = %s "
     "ORDER BY cycle DESC"
 )
+_PROOF_COLUMNS = (
+    "evaluation_id, document_id, filename, sha256, size, content_type, uploaded_by, attached_by, attached_at, approved"
+)
 COVENANT_STATUSES = frozenset({"active", "expired", "closed"})
 EVALUATION_STATUSES = frozenset({"open", "complied", "waived", "overdue"})
+
+
+def _proofs(conn: Any, column: str, brand_id: UUID, value: UUID) -> dict[UUID, list[ProofRow]]:
+    """The proof documents of one record or of every record of a covenant (`column`), by record, oldest first."""
+    rows = conn.execute(
+        f"SELECT {_PROOF_COLUMNS} FROM read.covenant_proofs WHERE brand_id = %s AND {column} = %s "
+        "ORDER BY attached_at, document_id",
+        (brand_id, value),
+    ).fetchall()
+    by_record: dict[UUID, list[ProofRow]] = {}
+    for r in rows:
+        by_record.setdefault(r["evaluation_id"], []).append(
+            ProofRow(**{k: v for k, v in r.items() if k != "evaluation_id"})
+        )
+    return by_record
 
 
 def _job_filters(filters: dict[str, str], prefix: str = "c.") -> tuple[list[str], dict[str, Any]]:
@@ -258,22 +301,26 @@ class CovenantQueries:
             if row is None:
                 return None
             records = conn.execute(_HISTORY, (brand_id, covenant_id)).fetchall()
-        return CovenantHistory(**_covenant_fields(row), evaluations=tuple(EvaluationRow.of(r) for r in records))
+            proofs = _proofs(conn, "covenant_id", brand_id, covenant_id)
+        evaluations = tuple(EvaluationRow.of(r, proofs.get(r["id"], ())) for r in records)
+        return CovenantHistory(**_covenant_fields(row), evaluations=evaluations)
 
     def evaluations(self, brand_id: UUID, covenant_id: UUID) -> list[EvaluationRow]:
         """Evaluation history of a covenant, newest cycle first."""
         with self.pool.connection() as conn:
             rows = conn.execute(_HISTORY, (brand_id, covenant_id)).fetchall()
-        return [EvaluationRow.of(r) for r in rows]
+            proofs = _proofs(conn, "covenant_id", brand_id, covenant_id)
+        return [EvaluationRow.of(r, proofs.get(r["id"], ())) for r in rows]
 
     def evaluation(self, brand_id: UUID, evaluation_id: UUID) -> EvaluationRow | None:
-        """One evaluation record of the brand."""
+        """One evaluation record of the brand, with its proof documents."""
         with self.pool.connection() as conn:
             row = conn.execute(
                 f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE brand_id = %s AND id = %s",
                 (brand_id, evaluation_id),
             ).fetchone()
-        return EvaluationRow.of(row) if row else None
+            proofs = _proofs(conn, "evaluation_id", brand_id, evaluation_id) if row else {}
+        return EvaluationRow.of(row, proofs.get(evaluation_id, ())) if row else None
 
     def counts(self, brand_id: UUID) -> CovenantCounts:
         """Dashboard figures: records by status and active covenants."""

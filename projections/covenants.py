@@ -23,10 +23,10 @@ class CovenantViews(Projection):
     source = "covenants"
     topics = topics_of(
         C.Created, C.CycleOpened, C.Reassigned, C.Expired, C.Closed,
-        E.Opened, E.ValueSubmitted, E.Complied, E.Waived, E.MarkedOverdue, E.NoticeQueued,
-        N.Queued, N.Sent, N.SendFailed,
+        E.Opened, E.ValueSubmitted, E.Complied, E.Waived, E.MarkedOverdue, E.NoticeQueued, E.ProofAttached,
+        E.ProofsApproved, N.Queued, N.Sent, N.SendFailed,
     )  # fmt: skip
-    tables = ("read.covenants", "read.covenant_evaluations", "read.covenant_notices")
+    tables = ("read.covenants", "read.covenant_evaluations", "read.covenant_notices", "read.covenant_proofs")
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.covenants (
             id uuid PRIMARY KEY,
@@ -109,6 +109,24 @@ class CovenantViews(Projection):
         )""",
         "CREATE INDEX IF NOT EXISTS covenant_notices_pending_idx ON read.covenant_notices (queued_at, id) WHERE status = 'queued'",
         "CREATE INDEX IF NOT EXISTS covenant_notices_customer_idx ON read.covenant_notices (brand_id, customer_id, queued_at DESC)",
+        # Proof documents of the records (the documents context holds the documents; these rows say which record
+        # each proves and whether the reviewer approved it). A covenant's history reads them by covenant.
+        """CREATE TABLE IF NOT EXISTS read.covenant_proofs (
+            evaluation_id uuid NOT NULL,
+            document_id uuid NOT NULL,
+            brand_id uuid NOT NULL,
+            covenant_id uuid NOT NULL,
+            filename text NOT NULL,
+            sha256 text NOT NULL,
+            size bigint NOT NULL,
+            content_type text NOT NULL,
+            uploaded_by text NOT NULL,
+            attached_by text NOT NULL,
+            attached_at timestamptz NOT NULL,
+            approved boolean NOT NULL DEFAULT false,
+            PRIMARY KEY (evaluation_id, document_id)
+        )""",
+        "CREATE INDEX IF NOT EXISTS covenant_proofs_covenant_idx ON read.covenant_proofs (covenant_id, attached_at)",
     )
 
     def __init__(self) -> None:
@@ -171,6 +189,25 @@ def _record_decided(
     )
 
 
+def _proof_attached(event: CovenantEvaluation.ProofAttached, oid: UUID, at: datetime) -> Iterator[Write]:
+    # The record's brand and covenant from its row (written before: gathered rows go out ahead of this write).
+    yield Write(
+        "INSERT INTO read.covenant_proofs (evaluation_id, document_id, brand_id, covenant_id, filename, sha256, size, "
+        "content_type, uploaded_by, attached_by, attached_at) SELECT id, %s, brand_id, covenant_id, %s, %s, %s, %s, "
+        "%s, %s, %s FROM read.covenant_evaluations WHERE id = %s ON CONFLICT (evaluation_id, document_id) DO NOTHING",
+        (event.document_id, event.filename, event.sha256, event.size, event.content_type.value,
+         event.uploaded_by.value, event.actor, at, oid),
+    )  # fmt: skip
+    yield Write("UPDATE read.covenant_evaluations SET updated_at = %s WHERE id = %s", (at, oid))
+
+
+def _proofs_approved(event: CovenantEvaluation.ProofsApproved, oid: UUID, at: datetime) -> Iterator[Write]:
+    yield Write(
+        "UPDATE read.covenant_proofs SET approved = true WHERE evaluation_id = %s AND document_id = ANY(%s)",
+        (oid, list(event.document_ids)),
+    )
+
+
 def _notice_failed(event: CovenantNotice.SendFailed, oid: UUID, at: datetime) -> Iterator[Write]:
     yield Write(
         "UPDATE read.covenant_notices SET failures = failures + 1, error = %s WHERE id = %s", (event.error, oid)
@@ -188,6 +225,8 @@ _WRITES: dict[type[Any], Callable[[Any, UUID, datetime], Iterable[Write]]] = {
     E.Complied: _record_decided,
     E.Waived: _record_decided,
     E.MarkedOverdue: _record_decided,
+    E.ProofAttached: _proof_attached,
+    E.ProofsApproved: _proofs_approved,
     N.SendFailed: _notice_failed,
 }
 

@@ -10,20 +10,37 @@ from typing import Any
 from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
+from api.routes.documents import UPLOAD
+from api.services.covenant_proofs import CovenantProofs
+from api.web import (
+    Page,
+    act,
+    after_write,
+    error_page,
+    error_text,
+    form_text,
+    keyset_page,
+    not_found,
+    pages,
+    path_id,
+    render,
+)
 from domain.covenants.application import Covenants
+from domain.documents.content import Uploader
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.application import CommandResult
-from domain.shared.errors import DomainError
+from domain.shared.errors import DomainError, InvalidValue, NotFound
 from projections.borrower_loans import BorrowerLoanQueries
 from projections.covenant_queries import CovenantQueries
 from projections.identity import IdentityQueries
 
 READ = (Permission.COVENANTS, Level.READ)
+WRITE = (Permission.COVENANTS, Level.WRITE)  # attaching proof (the review itself is REVIEW)
 REVIEW = (Permission.COVENANT_REVIEW, Level.WRITE)
 #: The worklist's filters, as its address carries them (and its paging links repeat them).
 FILTERS = ("status", "due_from", "due_to", "type", "assignee_id")
@@ -31,12 +48,14 @@ FILTERS = ("status", "due_from", "due_to", "type", "assignee_id")
 
 @dataclass(frozen=True)
 class CovenantPagesPort:
-    """What the covenant pages use: the use cases, the read model and the staff directory (assignees)."""
+    """What the covenant pages use: the use cases, the read model, the staff directory (assignees), the loans the
+    application references name, and proof documents."""
 
     covenants: Covenants
     queries: CovenantQueries
     staff: IdentityQueries
     loans: BorrowerLoanQueries
+    proofs: CovenantProofs
 
 
 def _date(raw: str | None) -> date | None:
@@ -93,6 +112,7 @@ async def _detail(
         422 if error else 200,
         nav="covenants",
         can_review=principal.holds(*REVIEW),
+        can_attach=principal.holds(*WRITE),
         error=error,
         c=history,
         loan=loan,
@@ -107,19 +127,33 @@ async def covenant_detail(request: Request, port: CovenantPagesPort, principal: 
     return await _detail(request, port, principal, covenant_id)
 
 
-def _review(port: CovenantPagesPort, action: str) -> Callable[[UUID, UUID, str], CommandResult] | None:
-    """The use case a review form names, or None."""
+def _review(
+    request: Request, port: CovenantPagesPort, action: str
+) -> Callable[[UUID, UUID, str], CommandResult] | None:
+    """The use case a review form names, or None; comply takes the proofs the reviewer ticked as approved."""
+    if action == "comply":
+        form = request.state.form
+        ticked = [value for value in form.getlist("proof_document_ids") if isinstance(value, str)]
+        return lambda brand_id, evaluation_id, text: port.covenants.comply(
+            brand_id, evaluation_id, text, [_proof_id(raw) for raw in ticked]
+        )
     cases = {
-        "comply": port.covenants.comply,
         "waive": port.covenants.waive,
         "submit-value": port.covenants.submit_value,
     }
     return cases.get(action)
 
 
+def _proof_id(raw: str) -> UUID:
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise InvalidValue("proof_document_ids", "tick proofs listed on the record") from None
+
+
 async def review(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
     evaluation_id = path_id(request, "evaluation_id")
-    use_case = _review(port, str(request.path_params["action"]))
+    use_case = _review(request, port, str(request.path_params["action"]))
     if evaluation_id is None or use_case is None:
         return await not_found(request)
     row = await run_in_threadpool(port.queries.evaluation, principal.brand_id, evaluation_id)
@@ -133,11 +167,66 @@ async def review(request: Request, port: CovenantPagesPort, principal: Principal
     return await after_write(request, Covenants.name, result.position, f"/covenants/{row.covenant_id}")
 
 
+async def attach_proof(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
+    evaluation_id = path_id(request, "evaluation_id")
+    if evaluation_id is None:
+        return await not_found(request)
+    row = await run_in_threadpool(port.queries.evaluation, principal.brand_id, evaluation_id)
+    if row is None:
+        return await not_found(request)
+    file = request.state.form.get("file")
+    if not isinstance(file, UploadFile) or not file.filename:
+        return await _detail(request, port, principal, row.covenant_id, error="file: choose the proof document")
+    name, data = file.filename, await file.read(UPLOAD.max_bytes + 1)
+    try:
+        result = await act(
+            principal, lambda: port.proofs.attach(principal.brand_id, evaluation_id, name, data, Uploader.STAFF)
+        )
+    except NotFound:
+        return await not_found(request)
+    except DomainError as exc:
+        return await _detail(request, port, principal, row.covenant_id, error=error_text(exc))
+    return await after_write(request, Covenants.name, result.position, f"/covenants/{row.covenant_id}")
+
+
+async def proof_file(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
+    evaluation_id, document_id = path_id(request, "evaluation_id"), path_id(request, "document_id")
+    if evaluation_id is None or document_id is None:
+        return await not_found(request)
+    try:
+        found = await run_in_threadpool(port.proofs.content, principal.brand_id, evaluation_id, document_id)
+    except NotFound:
+        return await not_found(request)
+    except DomainError as exc:  # the stored bytes were altered: said, never served
+        return error_page(request, 409, "Proof unavailable", error_text(exc))
+    proof = found.proof
+    return Response(
+        found.data,
+        media_type=proof.content_type.value,
+        headers={
+            "Content-Disposition": f'attachment; filename="{found.served_name}"',
+            "X-Content-Type-Options": "nosniff",
+            "X-Document-SHA256": proof.sha256,
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
 PAGES = pages(
     CovenantPagesPort,
     [
         Page("GET", "/covenants", worklist, READ),
         Page("GET", "/covenants/{covenant_id}", covenant_detail, READ),
+        # Before the review forms' `{action}`, which would take `proofs` for an action.
+        Page(
+            "POST",
+            "/covenant-evaluations/{evaluation_id}/proofs",
+            attach_proof,
+            WRITE,
+            form=True,
+            upload_bytes=UPLOAD.max_bytes,
+        ),
+        Page("GET", "/covenant-evaluations/{evaluation_id}/proofs/{document_id}", proof_file, READ),
         Page("POST", "/covenant-evaluations/{evaluation_id}/{action}", review, REVIEW, form=True),
     ],
 )

@@ -10,9 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.endpoint import InstantOut
 from api.request_input import check_ranges
+from domain.covenants.proofs import MAX_PROOFS
 from domain.covenants.schedule import Frequency
 from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
 from domain.covenants.terms import CovenantType, Operator, Terms
+from domain.documents.content import ContentType, Uploader
 from domain.shared.values import BusinessDate, Measure, WholeNumber
 
 
@@ -77,11 +79,22 @@ class WorklistQuery(BaseModel):
 
 
 class EvidenceIn(BaseModel):
-    """The evidence or document reference that shows compliance."""
+    """The evidence or document reference that shows compliance, and the attached proof documents approved."""
 
     model_config = ConfigDict(extra="forbid")
 
     evidence: str = Field(max_length=1000)
+    proof_document_ids: list[UUID] = Field(
+        default_factory=list,
+        max_length=MAX_PROOFS,
+        description="Proof documents attached to this record that the reviewer approved (each must be attached)",
+    )
+
+
+class ProofFormIn(BaseModel):
+    """The text fields of a proof upload (the file is the multipart part `file`)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class ReasonIn(BaseModel):
@@ -109,6 +122,21 @@ class NoticeQuery(BaseModel):
     limit: int = Field(50, ge=1, le=200)
 
 
+class ProofOut(BaseModel):
+    """A document attached to the record as proof (its bytes at
+    `/api/v1/covenant-evaluations/{id}/proofs/{document_id}`, verified against `sha256`)."""
+
+    document_id: UUID
+    filename: str
+    sha256: str = Field(description="SHA-256 of the bytes (hex), recorded when attached")
+    size: int
+    content_type: ContentType = Field(description="Sniffed from the bytes, not taken from the upload")
+    uploaded_by: Uploader
+    attached_by: str = Field(description="The actor who attached it (staff:<id>, apikey:<id>)")
+    attached_at: InstantOut
+    approved: bool = Field(description="Cited by the reviewer who marked the record complied")
+
+
 class EvaluationOut(BaseModel):
     """One cycle's evaluation record."""
 
@@ -133,6 +161,10 @@ class EvaluationOut(BaseModel):
     overdue_notice_id: UUID | None
     opened_at: InstantOut
     updated_at: InstantOut
+    proof_received: bool = Field(
+        description="Proof is attached: an open record with proof is waiting for the lender's review"
+    )
+    proofs: list[ProofOut] = Field(description="Proof documents attached, oldest first")
 
 
 class EvaluationListOut(BaseModel):

@@ -131,7 +131,7 @@ def get_evaluation(ctx: Context[CovenantPort]) -> Reply:
 
 def comply(ctx: Context[CovenantPort]) -> Reply:
     body: EvidenceIn = ctx.body
-    result = ctx.port.covenants.comply(ctx.brand_id, ctx.path["evaluation_id"], body.evidence)
+    result = ctx.port.covenants.comply(ctx.brand_id, ctx.path["evaluation_id"], body.evidence, body.proof_document_ids)
     return ctx.written(result, Covenants.name, lambda: _evaluation(ctx, result.id))
 
 
@@ -228,7 +228,7 @@ ENDPOINTS = serve(
             "POST",
             "/api/v1/covenant-evaluations/{evaluation_id}/comply",
             comply,
-            "Mark complied (evidence required; financial needs a pass)",
+            "Mark complied (evidence required; financial needs a pass; `proof_document_ids` cites attached proofs)",
             REVIEW,
             body=EvidenceIn,
             response=EvaluationOut,

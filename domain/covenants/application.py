@@ -15,6 +15,7 @@ from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotF
 from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Calendar, Frequency
 from domain.covenants.status import NoticeKind
 from domain.covenants.terms import Terms
+from domain.documents.content import ContentType, Uploader
 from domain.shared.aggregate import Aggregate
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock
@@ -176,10 +177,41 @@ class Covenants(ContextApplication):
         record.submit_value(value)
         return self.commit(record)
 
-    def comply(self, brand_id: UUID, evaluation_id: UUID, evidence: str) -> CommandResult:
-        """Mark a record complied, with the evidence or document reference."""
+    def comply(
+        self, brand_id: UUID, evaluation_id: UUID, evidence: str, proof_document_ids: Sequence[UUID] = ()
+    ) -> CommandResult:
+        """Mark a record complied, with the evidence or document reference, and the attached proof documents the
+        reviewer approved (`proof_document_ids`: each must be attached to this record, else 422 naming the field)."""
         record = self.evaluation(brand_id, evaluation_id)
-        record.comply(evidence)
+        record.comply(evidence, proof_document_ids)
+        return self.commit(record)
+
+    # Proof of compliance (documents of the documents context attached to a record) ------------------------------
+
+    def proof_target(self, brand_id: UUID, evaluation_id: UUID) -> CovenantEvaluation:
+        """The record proof would be attached to: of the brand (404) and still Open or Overdue (409). Checked before
+        the document is uploaded, so a refused attachment stores nothing."""
+        record = self.evaluation(brand_id, evaluation_id)
+        record.check_attachable()
+        return record
+
+    def attach_proof(
+        self,
+        brand_id: UUID,
+        evaluation_id: UUID,
+        document_id: UUID,
+        *,
+        filename: str,
+        sha256: str,
+        size: int,
+        content_type: ContentType,
+        uploaded_by: Uploader,
+    ) -> CommandResult:
+        """Attach an uploaded document as proof of compliance to an Open or Overdue record (409 when closed or
+        the document is attached already)."""
+        record = self.evaluation(brand_id, evaluation_id)
+        record.attach_proof(document_id, filename=filename, sha256=sha256, size=size, content_type=content_type,
+                            uploaded_by=uploaded_by)  # fmt: skip
         return self.commit(record)
 
     def waive(self, brand_id: UUID, evaluation_id: UUID, reason: str) -> CommandResult:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from hashlib import sha1
@@ -10,11 +12,13 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
+from domain.covenants.proofs import MAX_PROOFS, Proof, cited_proofs
 from domain.covenants.schedule import Calendar, notification_date
 from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
 from domain.covenants.terms import CovenantType, Terms, parse_measured_value
+from domain.documents.content import ContentType, Uploader
 from domain.shared.aggregate import Aggregate
-from domain.shared.errors import Conflict, NotFound
+from domain.shared.errors import Conflict, FieldChecks, NotFound
 from domain.shared.values import clean_text
 
 _EVALUATION_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/covenant-evaluation")
@@ -26,6 +30,10 @@ class CovenantNotFound(NotFound):
 
 class EvaluationNotFound(NotFound):
     """Raised when no evaluation record has the id within the brand."""
+
+
+class ProofNotFound(NotFound):
+    """Raised when a document is not attached as proof to the evaluation record."""
 
 
 #: uuid5's version and variant bits, set on the first 16 bytes of the SHA-1 digest.
@@ -191,6 +199,21 @@ class CovenantEvaluation(Aggregate):
         value: Decimal
         passed: bool
 
+    class ProofAttached(Aggregate.Event):
+        """A document (the documents context's; bytes under `sha256`) was attached as proof of compliance."""
+
+        document_id: UUID
+        filename: str
+        sha256: str
+        size: int
+        content_type: ContentType
+        uploaded_by: Uploader
+
+    class ProofsApproved(Aggregate.Event):
+        """The reviewer approved these attached proof documents; saved with the `Complied` that follows it."""
+
+        document_ids: list[UUID]
+
     class Complied(Aggregate.Event):
         """Staff approved the evidence of compliance."""
 
@@ -263,6 +286,7 @@ class CovenantEvaluation(Aggregate):
         self.value: Decimal | None = None
         self.passed: bool | None = None
         self.notices: dict[NoticeKind, UUID] = {}
+        self.proofs: dict[UUID, Proof] = {}
 
     @property
     def overdue_after(self) -> date:
@@ -290,11 +314,59 @@ class CovenantEvaluation(Aggregate):
         self.value = value
         self.passed = passed
 
-    def comply(self, evidence: str) -> None:
-        """Staff approve compliance; evidence is required, and a financial covenant needs a passing value."""
+    def check_attachable(self) -> None:
+        """Conflict unless proof may still be attached: the record is Open or Overdue and has room for another."""
+        self._require_reviewable("attach proof")
+        if len(self.proofs) >= MAX_PROOFS:
+            raise Conflict(f"a record holds at most {MAX_PROOFS} proof documents", limit=MAX_PROOFS)
+
+    def attach_proof(
+        self,
+        document_id: UUID,
+        *,
+        filename: str,
+        sha256: str,
+        size: int,
+        content_type: ContentType,
+        uploaded_by: Uploader,
+    ) -> None:
+        """Attach an uploaded document as proof of compliance, while the record is Open or Overdue (each document
+        once, at most `MAX_PROOFS`)."""
+        self.check_attachable()
+        if document_id in self.proofs:
+            raise Conflict("this document is already attached to the record as proof", document_id=str(document_id))
+        self._proof_attached(document_id=document_id, filename=filename, sha256=sha256, size=size,
+                             content_type=content_type, uploaded_by=uploaded_by)  # fmt: skip
+
+    @event(ProofAttached)
+    def _proof_attached(
+        self, document_id: UUID, filename: str, sha256: str, size: int, content_type: ContentType, uploaded_by: Uploader
+    ) -> None:
+        proof = Proof(document_id, filename, sha256, size, ContentType(content_type), Uploader(uploaded_by))
+        self.proofs = {**self.proofs, document_id: proof}
+
+    def proof(self, document_id: UUID) -> Proof:
+        """A proof document of the record (ProofNotFound when the document is not attached to it)."""
+        found = self.proofs.get(document_id)
+        if found is None:
+            raise ProofNotFound(f"document {document_id} is not a proof of this record", id=str(document_id))
+        return found
+
+    @property
+    def proof_received(self) -> bool:
+        """Whether any proof is attached: an Open record with proof is waiting for the lender's review."""
+        return bool(self.proofs)
+
+    def comply(self, evidence: str, proof_document_ids: Sequence[UUID] = ()) -> None:
+        """Staff approve compliance; evidence is required, and a financial covenant needs a passing value. The
+        attached proofs cited (`proof_document_ids`) are recorded as approved with it."""
         self._require_reviewable("mark it complied")
         missing = "give the evidence or document reference that shows compliance"
-        evidence = clean_text(evidence, "evidence", multiline=True, min_visible=3, missing=missing)
+        checks = FieldChecks()
+        text = checks.check(lambda: clean_text(evidence, "evidence", multiline=True, min_visible=3, missing=missing))
+        cited = checks.check(lambda: cited_proofs(self.proofs, proof_document_ids))
+        checks.raise_if_any()
+        assert text is not None and cited is not None
         if self.terms.type is CovenantType.FINANCIAL:
             if self.passed is None:
                 raise Conflict("cannot mark it complied: submit the measured value first")
@@ -303,7 +375,13 @@ class CovenantEvaluation(Aggregate):
                     f"cannot mark it complied: the measured value {self.value} fails "
                     f"{self.terms.metric} {self.terms.operator} {self.terms.threshold}; waive it instead"
                 )
-        self._complied(evidence=evidence.strip())
+        if cited:
+            self._proofs_approved(document_ids=cited)
+        self._complied(evidence=text.strip())
+
+    @event(ProofsApproved)
+    def _proofs_approved(self, document_ids: list[UUID]) -> None:
+        self.proofs = {i: replace(p, approved=p.approved or i in document_ids) for i, p in self.proofs.items()}
 
     @event(Complied)
     def _complied(self, evidence: str) -> None:

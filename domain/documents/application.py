@@ -71,11 +71,13 @@ class Documents(ContextApplication):
         *,
         period_from: str | None = None,
         period_to: str | None = None,
+        existing_ok: bool = False,
     ) -> CommandResult:
         """Store a borrower's file (PDF, JPEG or PNG, sniffed from its bytes) and record it; the same bytes are
-        stored once, and the same file uploaded again as the same kind is a conflict naming the document. A bank
-        statement may say the months it covers ("YYYY-MM" to "YYYY-MM"; 422 naming `period_from`/`period_to` when
-        they are not months, backwards, in the future or over five years back); without them its months are
+        stored once, and the same file uploaded again as the same kind is a conflict naming the document (with
+        `existing_ok`, that document's id, unchanged: the same file cited again, as proof of another covenant). A
+        bank statement may say the months it covers ("YYYY-MM" to "YYYY-MM"; 422 naming `period_from`/`period_to`
+        when they are not months, backwards, in the future or over five years back); without them its months are
         unknown."""
         if not self.borrowers.has_borrower(brand_id, customer_id):
             raise BorrowerNotFound(f"borrower {customer_id} not found", id=str(customer_id))
@@ -90,6 +92,8 @@ class Documents(ContextApplication):
         doc_id = document_id(brand_id, customer_id, kind, sha256)
         existing = self.find(doc_id)
         if isinstance(existing, Document):
+            if existing_ok:
+                return CommandResult(id=doc_id, position=0, changed=False)
             raise Conflict(
                 f"this file was already uploaded as {kind.value} ({existing.status.value})",
                 existing_id=str(doc_id),
@@ -131,3 +135,11 @@ class Documents(ContextApplication):
         except KeyError:
             raise DocumentNotFound(f"the bytes of document {doc_id} are missing", id=str(doc_id)) from None
         return StoredContent(document, data)
+
+    def verified_content(self, brand_id: UUID, doc_id: UUID) -> StoredContent:
+        """`content`, its bytes checked against the SHA-256 recorded at upload (409 when they differ: the stored
+        file was altered or replaced)."""
+        stored = self.content(brand_id, doc_id)
+        if content_address(stored.data) != stored.document.sha256:
+            raise Conflict("the stored document does not match its recorded SHA-256", sha256=stored.document.sha256)
+        return stored

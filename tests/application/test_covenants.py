@@ -14,10 +14,12 @@ from uuid import UUID
 import pytest
 
 from domain.covenants.application import NO_BORROWER, NO_STAFF, CovenantDefaults, Covenants
-from domain.covenants.covenant import Covenant, EvaluationNotFound, evaluation_id
+from domain.covenants.covenant import Covenant, CovenantEvaluation, EvaluationNotFound, ProofNotFound, evaluation_id
+from domain.covenants.proofs import MAX_PROOFS, Proof
 from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Frequency
 from domain.covenants.status import CovenantStatus, EvaluationStatus
 from domain.covenants.terms import CovenantType, Operator, Terms
+from domain.documents.content import ContentType, Uploader
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput
 from tests.application.conftest import in_memory
@@ -232,3 +234,115 @@ def test_a_closed_covenant_opens_no_more_cycles(covenants: Covenants) -> None:
     assert covenants.open_due_cycles([covenant_id], date(2027, 12, 31)) == (0, 0)
     covenant = covenants.load(Covenant, covenant_id, BRAND, EvaluationNotFound)
     assert covenant.status is CovenantStatus.CLOSED and covenant.cycles == 0
+
+
+# Proof of compliance (documents attached to a record) ------------------------------------------------------------
+
+ACCOUNTS, STATEMENT = uuid.UUID(int=0xA1), uuid.UUID(int=0xA2)
+
+
+def _attach(covenants: Covenants, record_id: UUID, document_id: UUID, filename: str = "stock-dec.pdf") -> None:
+    covenants.attach_proof(BRAND, record_id, document_id, filename=filename, sha256="ab" * 32, size=2048,
+                           content_type=ContentType.PDF, uploaded_by=Uploader.STAFF)  # fmt: skip
+
+
+def test_proof_attached_to_an_open_record_is_kept_and_it_stays_open(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants, terms=STOCK))
+    _attach(covenants, record_id, ACCOUNTS)
+    record = covenants.evaluation(BRAND, record_id)
+    assert record.status is EvaluationStatus.OPEN and record.proof_received
+    assert record.proof(ACCOUNTS) == Proof(ACCOUNTS, "stock-dec.pdf", "ab" * 32, 2048, ContentType.PDF, Uploader.STAFF)
+    (attached,) = covenants.events.get(record_id, gt=1)
+    assert isinstance(attached, CovenantEvaluation.ProofAttached)
+    assert (attached.document_id, attached.sha256, attached.size) == (ACCOUNTS, "ab" * 32, 2048)
+    with pytest.raises(ProofNotFound):
+        record.proof(STATEMENT)
+
+
+def test_the_same_document_is_attached_once(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants, terms=STOCK))
+    _attach(covenants, record_id, ACCOUNTS)
+    with pytest.raises(Conflict, match="already attached"):
+        _attach(covenants, record_id, ACCOUNTS)
+    assert _events(covenants, record_id) == ["Opened", "ProofAttached"]
+
+
+def test_a_record_holds_a_bounded_number_of_proofs(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants, terms=STOCK))
+    for n in range(MAX_PROOFS):
+        _attach(covenants, record_id, uuid.UUID(int=n + 1))
+    with pytest.raises(Conflict, match=f"at most {MAX_PROOFS}"):
+        covenants.proof_target(BRAND, record_id)
+    with pytest.raises(Conflict, match=f"at most {MAX_PROOFS}"):
+        _attach(covenants, record_id, uuid.UUID(int=999))
+
+
+def test_proof_cannot_be_attached_to_a_complied_or_waived_record(covenants: Covenants) -> None:
+    complied = _first_record(covenants, _create(covenants, terms=STOCK))
+    covenants.comply(BRAND, complied, "stock statement, DMS ref 4411")
+    waived = _first_record(covenants, _create(covenants, terms=STOCK))
+    covenants.waive(BRAND, waived, "borrower restructured")
+    for record_id, status in ((complied, "complied"), (waived, "waived")):
+        with pytest.raises(Conflict, match=f"cannot attach proof: the record is already {status}"):
+            covenants.proof_target(BRAND, record_id)
+        with pytest.raises(Conflict, match="already"):
+            _attach(covenants, record_id, ACCOUNTS)
+        assert "ProofAttached" not in _events(covenants, record_id)
+
+
+def test_proof_can_be_attached_to_an_overdue_record(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants, terms=STOCK))
+    assert covenants.mark_overdue([record_id], date(2027, 1, 15)) == 1
+    covenants.proof_target(BRAND, record_id)
+    _attach(covenants, record_id, ACCOUNTS)
+    assert covenants.evaluation(BRAND, record_id).status is EvaluationStatus.OVERDUE
+
+
+def test_another_brands_record_takes_no_proof(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants, terms=STOCK))
+    with pytest.raises(EvaluationNotFound):
+        covenants.proof_target(OTHER, record_id)
+    with pytest.raises(EvaluationNotFound):
+        covenants.attach_proof(OTHER, record_id, ACCOUNTS, filename="x.pdf", sha256="ab" * 32, size=1,
+                               content_type=ContentType.PDF, uploaded_by=Uploader.STAFF)  # fmt: skip
+    assert _events(covenants, record_id) == ["Opened"]
+
+
+def test_complying_cites_attached_proofs_as_approved(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants, terms=STOCK))
+    _attach(covenants, record_id, ACCOUNTS)
+    _attach(covenants, record_id, STATEMENT, "stock-dec-annex.png")
+    covenants.comply(BRAND, record_id, "December stock statement", [ACCOUNTS, ACCOUNTS])
+    record = covenants.evaluation(BRAND, record_id)
+    assert record.status is EvaluationStatus.COMPLIED
+    assert (record.proof(ACCOUNTS).approved, record.proof(STATEMENT).approved) == (True, False)
+    assert _events(covenants, record_id) == ["Opened", "ProofAttached", "ProofAttached", "ProofsApproved", "Complied"]
+    approved, _ = covenants.events.get(record_id, gt=3)
+    assert isinstance(approved, CovenantEvaluation.ProofsApproved) and approved.document_ids == [ACCOUNTS]
+
+
+def test_complying_citing_a_document_not_attached_names_the_field_and_records_nothing(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants, terms=STOCK))
+    _attach(covenants, record_id, ACCOUNTS)
+    with pytest.raises(InvalidInput) as refused:
+        covenants.comply(BRAND, record_id, "x", [ACCOUNTS, STATEMENT])
+    assert {e.field for e in refused.value.errors} == {"evidence", "proof_document_ids"}
+    assert str(STATEMENT) in next(e.message for e in refused.value.errors if e.field == "proof_document_ids")
+    assert _events(covenants, record_id) == ["Opened", "ProofAttached"]
+    assert covenants.evaluation(BRAND, record_id).status is EvaluationStatus.OPEN
+
+
+def test_complying_without_proofs_records_no_approval(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants, terms=STOCK))
+    _attach(covenants, record_id, ACCOUNTS)
+    covenants.comply(BRAND, record_id, "seen the original at the branch")
+    assert _events(covenants, record_id) == ["Opened", "ProofAttached", "Complied"]
+    assert not covenants.evaluation(BRAND, record_id).proof(ACCOUNTS).approved
+
+
+def test_a_financial_covenant_with_proof_still_needs_a_passing_value(covenants: Covenants) -> None:
+    record_id = _first_record(covenants, _create(covenants))
+    _attach(covenants, record_id, ACCOUNTS, "audited-fy26.pdf")
+    with pytest.raises(Conflict, match="submit the measured value first"):
+        covenants.comply(BRAND, record_id, "audited accounts", [ACCOUNTS])
+    assert _events(covenants, record_id) == ["Opened", "ProofAttached"]

@@ -123,3 +123,28 @@ def test_accepting_needs_no_reason(documents: Documents) -> None:
     result = documents.upload(BRAND, ASHA, DocumentKind.AADHAAR_BACK, "back.png", PNG)
     documents.review(BRAND, result.id, ReviewDecision.ACCEPTED, None)
     assert documents.document(BRAND, result.id).status is DocumentStatus.ACCEPTED
+
+
+def test_the_same_file_again_with_existing_ok_is_the_same_document_and_records_nothing(
+    documents: Documents, store: MemoryStore
+) -> None:
+    first = documents.upload(BRAND, ASHA, DocumentKind.OTHER, "accounts.pdf", PDF)
+    recorded = _recorded(documents)
+    again = documents.upload(BRAND, ASHA, DocumentKind.OTHER, "accounts-copy.pdf", PDF, existing_ok=True)
+    assert (again.id, again.changed, again.position) == (first.id, False, 0)
+    assert _recorded(documents) == recorded and store.writes == 1
+    with pytest.raises(Conflict, match="already uploaded"):  # without it, as before: a conflict naming the document
+        documents.upload(BRAND, ASHA, DocumentKind.OTHER, "accounts.pdf", PDF)
+
+
+def test_verified_content_refuses_bytes_that_no_longer_match_their_sha256(
+    documents: Documents, store: MemoryStore
+) -> None:
+    doc_id = documents.upload(BRAND, ASHA, DocumentKind.OTHER, "accounts.pdf", PDF).id
+    assert documents.verified_content(BRAND, doc_id).data == PDF
+    store.blobs[content_address(PDF)] = PDF + b"%altered"
+    with pytest.raises(Conflict, match="does not match its recorded SHA-256"):
+        documents.verified_content(BRAND, doc_id)
+    assert documents.content(BRAND, doc_id).data == PDF + b"%altered"  # the unverified read is unchanged
+    with pytest.raises(DocumentNotFound):
+        documents.verified_content(OTHER, doc_id)

@@ -307,6 +307,11 @@ def build_book(client: Any, platform: Any, sms: Any, tag: str, cents: int, twin:
     settle(platform, "covenants")
     evaluations = _ok(client.get(f"/api/v1/covenants/{covenant['id']}/evaluations", headers=auth))["items"]
     book.ids["evaluation_id"] = evaluations[0]["id"]
+    proof = _ok(client.post(f"/api/v1/covenant-evaluations/{evaluations[0]['id']}/proofs",
+                            files={"file": (f"{tag.lower()}-stock.pdf", PDF + b"proof" + tag.encode(), "application/pdf")},
+                            headers=auth))  # fmt: skip
+    book.ids["proof_document_id"] = proof["proofs"][0]["document_id"]
+    book.values.add(proof["proofs"][0]["sha256"])
 
     # Engagement: a template, a message sent now, a reminder, a staff notice to every role.
     template = _ok(

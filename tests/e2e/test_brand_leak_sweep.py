@@ -154,6 +154,9 @@ _OVERRIDES = {
     "/loans/{loan_id}/repayments/{repayment_id}/receipt.pdf": {"loan_id": "loan:paid"},
     "/api/v1/loans/{loan_id}/settlement-letter": {"loan_id": "loan:later"},
     "/loans/{loan_id}/settlement-letter.pdf": {"loan_id": "loan:later"},
+    # a record's proof document: the one attached to the book's record (the book's KYC document is not one)
+    "/api/v1/covenant-evaluations/{evaluation_id}/proofs/{document_id}": {"document_id": "proof_document_id"},
+    "/covenant-evaluations/{evaluation_id}/proofs/{document_id}": {"document_id": "proof_document_id"},
 }
 _AUDITED = {"Loan": "loan:late", "CustomerRecord": "customer_id", "StaffUser": "staff_id"}
 

@@ -219,6 +219,15 @@ def _touch_every_projection(
         grace_days=5,
         lead_days=None,
     )
+    # Its first record, with a proof document attached (read.covenant_proofs; ProofAttached carries no brand_id).
+    from domain.covenants.covenant import evaluation_id
+    from domain.documents.content import ContentType, Uploader
+
+    record_id = evaluation_id(covenant.id, 1)
+    p.get(Covenants).open_due_cycles([covenant.id], date(today.year + 1, 1, 24))
+    mark(record_id)
+    p.get(Covenants).attach_proof(brand_id, record_id, uuid.uuid4(), filename="stock.pdf", sha256="ab" * 32, size=90,
+                                  content_type=ContentType.PDF, uploaded_by=Uploader.STAFF)  # fmt: skip
     from adapters.engagement_store import EngagementStore
     from domain.reminders.application import Reminders
     from domain.reminders.reminder import ReminderChannel
@@ -243,7 +252,8 @@ def _touch_every_projection(
         brand_id, [Criterion(metric=Metric.MANUAL, label="Conduct", weight=100, role="admin")], None
     )
     lending = _touch_lending(p, brand_id, suffix, customer.id, mark)
-    return {"staff": staff.id, "customer": customer.id, "entry": entry.id, "covenant": covenant.id, **lending}
+    return {"staff": staff.id, "customer": customer.id, "entry": entry.id, "covenant": covenant.id,
+            "evaluation": record_id, **lending}  # fmt: skip
 
 
 class _CodeCatcher:
@@ -363,6 +373,8 @@ def test_a_poison_event_in_each_projection_is_recorded_shown_and_cleared_by_a_cl
     assert p.get(IdentityQueries).staff(clean.brand_id, good["staff"]) is not None
     assert p.get(BlocklistQueries).entry(clean.brand_id, good["entry"]) is not None
     assert p.get(CovenantQueries).covenant(clean.brand_id, good["covenant"]) is not None
+    assert (clean_record := p.get(CovenantQueries).evaluation(clean.brand_id, good["evaluation"])) is not None
+    assert [proof.filename for proof in clean_record.proofs] == ["stock.pdf"]
     assert (clean_product := p.get(ProductQueries).product(clean.brand_id, good["product"])) is not None
     assert clean_product.code == "PL00002"
     assert (clean_loan := p.get(LoanQueries).loan(clean.brand_id, good["loan"])) is not None
@@ -403,6 +415,8 @@ def test_a_poison_event_in_each_projection_is_recorded_shown_and_cleared_by_a_cl
         assert _cli(p.dsn, capsys, "projections", "failures").stdout.startswith("no failed events")
         assert p.get(CustomerQueries).profile(poisoned.id, bad["customer"]) is not None
         assert p.get(CovenantQueries).covenant(poisoned.id, bad["covenant"]) is not None
+        assert (record := p.get(CovenantQueries).evaluation(poisoned.id, bad["evaluation"])) is not None
+        assert record.proof_received
         assert p.get(BlocklistQueries).entry(poisoned.id, bad["entry"]) is not None
         assert p.get(ProductQueries).product(poisoned.id, bad["product"]) is not None
         assert (loan := p.get(LoanQueries).loan(poisoned.id, bad["loan"])) is not None

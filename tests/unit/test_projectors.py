@@ -186,6 +186,44 @@ def test_covenant_views_gather_bulk_rows_and_keep_each_read_rows_order() -> None
     assert list(views.end_batch()) == []
 
 
+def test_covenant_views_write_a_records_proofs_after_the_record_and_mark_those_approved() -> None:
+    from datetime import date
+
+    from domain.covenants.covenant import Covenant
+    from domain.covenants.schedule import Calendar, Frequency
+    from domain.covenants.terms import CovenantType, Terms
+    from domain.documents.content import ContentType, Uploader
+    from projections.covenants import CovenantViews
+
+    calendar = Calendar(frequency=Frequency.MONTHLY, start_date=date(2024, 1, 1), first_due_date=date(2024, 1, 31),
+                        expiry_date=date(2025, 12, 31), grace_days=5, lead_days=7)  # fmt: skip
+    covenant = Covenant(brand_id=uuid.uuid4(), customer_id=uuid.uuid4(), application_ref="APP-1", title="Stock",
+                        terms=Terms(type=CovenantType.DOCUMENT, document="Stock statement"), calendar=calendar,
+                        assignee_id=None, company=None)  # fmt: skip
+    (record,) = covenant.open_due_cycles(date(2024, 1, 24))
+    kept, other = uuid.uuid4(), uuid.uuid4()
+    for document_id in (kept, other):
+        record.attach_proof(document_id, filename="stock.pdf", sha256="ab" * 32, size=90,
+                            content_type=ContentType.PDF, uploaded_by=Uploader.STAFF)  # fmt: skip
+    record.comply("January statement", [kept])
+    opened, attached, _, approved, complied = record.collect_events()
+    views = CovenantViews()
+    views.begin_batch()
+    assert list(views.project(1, opened)) == []
+    # The record's row goes first: the proof's row takes the record's brand and covenant from it.
+    writes = list(views.project(2, attached))
+    assert [w.sql.split(" (")[0].split(" SET")[0] for w in writes] == [
+        "INSERT INTO read.covenant_evaluations",
+        "INSERT INTO read.covenant_proofs",
+        "UPDATE read.covenant_evaluations",
+    ]
+    assert writes[1].params[0] == kept and writes[1].params[-1] == record.id
+    assert writes[1].params[4:7] == ("application/pdf", "staff", "system")
+    (marked,) = views.project(4, approved)
+    assert "approved = true" in marked.sql and marked.params == (record.id, [kept])
+    assert "status" in next(iter(views.project(5, complied))).sql
+
+
 def test_covenant_views_send_gathered_rows_as_they_fill(monkeypatch: Any) -> None:
     from datetime import date
     from decimal import Decimal

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from api.pages import covenants as pages
+from api.routes import covenant_proofs
 from api.routes import covenants as routes
 from api.web import NavItem
 from domain.covenants.application import CovenantDefaults, Covenants
@@ -56,7 +57,7 @@ CONTEXT = BoundedContext(
     build=_covenants,
     queries=(CovenantQueries,),
     projections=(CovenantViews(),),
-    endpoints=routes.ENDPOINTS,
+    endpoints=(*routes.ENDPOINTS, *covenant_proofs.ENDPOINTS),
     pages=pages.PAGES,
     jobs=(
         Job(covenant_jobs.EVALUATION, covenant_jobs.run_evaluation, covenant_jobs.CovenantJobPort),

@@ -1,0 +1,262 @@
+"""Proof of compliance on covenant evaluation records end to end on PostgreSQL: documents uploaded to a record,
+listed on it, downloaded byte for byte (refused when the stored bytes were altered), cited when complying; another
+brand's records and documents are 404s, a closed record takes none, and a refused upload stores no document."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from typing import Any
+
+from adapters.document_store import FolderDocumentStore, document_store_from_env
+from api.routes.documents import UPLOAD
+from tests.conftest import Tenant, make_tenant
+from tests.e2e.test_covenants import _borrower, _covenant, _evaluations, _run
+from tests.support import settle
+
+STOCK = {"type": "document", "document": "Monthly stock statement", "title": "Stock statement", "metric": None,
+         "operator": None, "threshold": None}  # fmt: skip
+
+
+def _pdf(label: str) -> bytes:
+    """A PDF of bytes no other test uploads (each test's document is its own, also in the shared store)."""
+    return b"%PDF-1.7\n%" + f"{label} {uuid.uuid4()}".encode() + b"\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def _open_record(client: Any, platform: Any, tenant: Tenant, **overrides: Any) -> tuple[str, str]:
+    """A borrower's stock statement covenant with its first cycle's record open: (customer id, record id)."""
+    customer = _borrower(client, tenant)
+    covenant = _covenant(client, tenant, customer, **(STOCK | overrides))
+    _run(client, platform, tenant, "covenant-evaluation", "2024-01-24")
+    (record,) = _evaluations(client, tenant, covenant["id"])
+    return customer, str(record["id"])
+
+
+def _attach(client: Any, tenant: Tenant, record_id: str, name: str, data: bytes, kind: str = "application/pdf") -> Any:
+    return client.post(f"/api/v1/covenant-evaluations/{record_id}/proofs", files={"file": (name, data, kind)},
+                       headers=tenant.auth)  # fmt: skip
+
+
+def _documents(client: Any, platform: Any, tenant: Tenant, customer_id: str) -> list[dict[str, Any]]:
+    settle(platform, "documents")
+    answer = client.get(f"/api/v1/customers/{customer_id}/documents", headers=tenant.auth)
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["items"])
+
+
+def _problem(answer: Any, status: int) -> dict[str, Any]:
+    assert answer.status_code == status, (answer.request.url, answer.status_code, answer.text[:400])
+    assert answer.headers["content-type"].startswith("application/problem+json"), answer.headers
+    return dict(answer.json())
+
+
+def test_a_proof_is_listed_on_its_record_and_downloads_byte_for_byte(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    customer, record_id = _open_record(client, platform, tenant)
+    data = _pdf("december stock")
+    attached = _attach(client, tenant, record_id, "stock-dec-2023.pdf", data)
+    assert attached.status_code == 201, attached.text
+    record = attached.json()
+    assert (record["id"], record["status"], record["proof_received"]) == (record_id, "open", True)
+    assert record["evidence"] is None  # the free-text evidence is the reviewer's, untouched by an upload
+    (proof,) = record["proofs"]
+    assert proof["filename"] == "stock-dec-2023.pdf" and proof["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (proof["size"], proof["content_type"], proof["uploaded_by"]) == (len(data), "application/pdf", "staff")
+    assert proof["attached_by"].startswith("apikey:") and proof["approved"] is False
+
+    # The record and its covenant's history list it; the document is the borrower's, kind `other`.
+    assert client.get(f"/api/v1/covenant-evaluations/{record_id}", headers=tenant.auth).json()["proofs"] == [proof]
+    (listed,) = [r for r in client.get(f"/api/v1/covenants/{record['covenant_id']}", headers=tenant.auth)
+                 .json()["evaluations"] if r["id"] == record_id]  # fmt: skip
+    assert listed["proofs"] == [proof] and listed["proof_received"] is True
+    (document,) = _documents(client, platform, tenant, customer)
+    assert (document["id"], document["kind"], document["sha256"]) == (proof["document_id"], "other", proof["sha256"])
+
+    download = client.get(f"/api/v1/covenant-evaluations/{record_id}/proofs/{proof['document_id']}",
+                          headers=tenant.auth)  # fmt: skip
+    assert download.status_code == 200 and download.content == data
+    assert download.headers["content-type"] == "application/pdf"
+    assert download.headers["x-document-sha256"] == proof["sha256"]
+    assert download.headers["content-disposition"] == f'attachment; filename="proof-{proof["document_id"]}.pdf"'
+
+    # A second file joins the first; the same file again is refused and changes nothing.
+    png = b"\x89PNG\r\n\x1a\n" + uuid.uuid4().bytes
+    assert _attach(client, tenant, record_id, "annex.png", png, "image/png").status_code == 201
+    _problem(_attach(client, tenant, record_id, "again.pdf", data), 409)
+    proofs = client.get(f"/api/v1/covenant-evaluations/{record_id}", headers=tenant.auth).json()["proofs"]
+    assert [(p["filename"], p["content_type"]) for p in proofs] == [
+        ("stock-dec-2023.pdf", "application/pdf"), ("annex.png", "image/png"),
+    ]  # fmt: skip
+
+
+def test_proof_bytes_altered_in_the_store_are_refused_not_served(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    _, record_id = _open_record(client, platform, tenant)
+    data = _pdf("tampered")
+    (proof,) = _attach(client, tenant, record_id, "stock.pdf", data).json()["proofs"]
+    store = document_store_from_env(os.environ)
+    assert isinstance(store, FolderDocumentStore)
+    path = store._path(proof["sha256"])
+    url = f"/api/v1/covenant-evaluations/{record_id}/proofs/{proof['document_id']}"
+    try:
+        path.write_bytes(data.replace(b"%%EOF", b"%altered\n%%EOF"))
+        refused = _problem(client.get(url, headers=tenant.auth), 409)
+        assert "does not match its recorded SHA-256" in refused["detail"]
+    finally:
+        path.write_bytes(data)
+    assert client.get(url, headers=tenant.auth).content == data
+
+
+def test_another_brands_record_or_document_is_not_found_and_stores_nothing(client: Any, platform: Any) -> None:
+    mine, theirs = make_tenant(platform), make_tenant(platform)
+    customer, record_id = _open_record(client, platform, mine)
+    other_customer, other_record = _open_record(client, platform, theirs)
+    (proof,) = _attach(client, mine, record_id, "stock.pdf", _pdf("mine")).json()["proofs"]
+    (their_proof,) = _attach(client, theirs, other_record, "stock.pdf", _pdf("theirs")).json()["proofs"]
+
+    _problem(_attach(client, theirs, record_id, "planted.pdf", _pdf("planted")), 404)
+    _problem(client.get(f"/api/v1/covenant-evaluations/{record_id}/proofs/{proof['document_id']}",
+                        headers=theirs.auth), 404)  # fmt: skip
+    # My record with their document, and my record with my borrower's document that is not attached to it.
+    _problem(client.get(f"/api/v1/covenant-evaluations/{record_id}/proofs/{their_proof['document_id']}",
+                        headers=mine.auth), 404)  # fmt: skip
+    kyc = client.post(f"/api/v1/customers/{customer}/documents", data={"kind": "pan_card"},
+                      files={"file": ("pan.pdf", _pdf("pan"), "application/pdf")}, headers=mine.auth)  # fmt: skip
+    assert kyc.status_code == 201, kyc.text
+    _problem(client.get(f"/api/v1/covenant-evaluations/{record_id}/proofs/{kyc.json()['id']}",
+                        headers=mine.auth), 404)  # fmt: skip
+    # Citing another brand's document when complying: not attached here, 422 naming the field.
+    cited = client.post(f"/api/v1/covenant-evaluations/{record_id}/comply",
+                        json={"evidence": "stock statement", "proof_document_ids": [their_proof["document_id"]]},
+                        headers=mine.auth)  # fmt: skip
+    assert [e["field"] for e in _problem(cited, 422)["errors"]] == ["proof_document_ids"]
+
+    assert [d["id"] for d in _documents(client, platform, mine, customer)] == [kyc.json()["id"], proof["document_id"]]
+    assert [d["id"] for d in _documents(client, platform, theirs, other_customer)] == [their_proof["document_id"]]
+    mine_now = client.get(f"/api/v1/covenant-evaluations/{record_id}", headers=mine.auth).json()
+    assert mine_now["status"] == "open" and [p["document_id"] for p in mine_now["proofs"]] == [proof["document_id"]]
+
+
+def test_a_closed_record_takes_no_proof_and_a_refused_upload_stores_no_document(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    customer, record_id = _open_record(client, platform, tenant)
+    complied = client.post(f"/api/v1/covenant-evaluations/{record_id}/comply", json={"evidence": "DMS-7"},
+                           headers=tenant.auth)  # fmt: skip
+    assert complied.status_code == 200 and complied.json()["proofs"] == [] and not complied.json()["proof_received"]
+    refused = _problem(_attach(client, tenant, record_id, "late.pdf", _pdf("late")), 409)
+    assert "already complied" in refused["detail"]
+    assert _documents(client, platform, tenant, customer) == []
+
+
+def test_bad_files_are_refused_naming_the_file_and_store_nothing(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    customer, record_id = _open_record(client, platform, tenant)
+    for name, data, why in (
+        ("payload.exe", b"MZ\x90\x00" + uuid.uuid4().bytes, "Windows executable"),
+        ("stock.pdf", b"\x89PNG\r\n\x1a\n" + uuid.uuid4().bytes, "named .pdf"),
+        ("stock.pdf", b"", "empty"),
+    ):
+        errors = _problem(_attach(client, tenant, record_id, name, data), 422)["errors"]
+        assert [e["field"] for e in errors] == ["file"] and why in errors[0]["message"], errors
+    misnamed = client.post(f"/api/v1/covenant-evaluations/{record_id}/proofs",
+                           files={"document": ("stock.pdf", _pdf("misnamed"), "application/pdf")},
+                           headers=tenant.auth)  # fmt: skip
+    assert [e["field"] for e in _problem(misnamed, 422)["errors"]] == ["file"]
+    oversize = _attach(client, tenant, record_id, "huge.pdf", b"%PDF-1.7\n" + b"0" * UPLOAD.max_bytes)
+    assert _problem(oversize, 413)["limit"] == UPLOAD.max_bytes
+    assert _documents(client, platform, tenant, customer) == []
+    assert client.get(f"/api/v1/covenant-evaluations/{record_id}", headers=tenant.auth).json()["proofs"] == []
+
+
+def test_complying_cites_attached_proofs_and_evidence_text_still_works(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    _, record_id = _open_record(client, platform, tenant)
+    url = f"/api/v1/covenant-evaluations/{record_id}"
+    first = _attach(client, tenant, record_id, "stock.pdf", _pdf("first")).json()["proofs"][0]["document_id"]
+    second = _attach(client, tenant, record_id, "annex.pdf", _pdf("second")).json()["proofs"][1]["document_id"]
+    stranger = str(uuid.uuid4())
+    bad = client.post(f"{url}/comply", json={"evidence": "December statement", "proof_document_ids": [stranger]},
+                      headers=tenant.auth)  # fmt: skip
+    assert [e["field"] for e in _problem(bad, 422)["errors"]] == ["proof_document_ids"]
+    not_ids = client.post(f"{url}/comply", json={"evidence": "December statement", "proof_document_ids": ["x"]},
+                          headers=tenant.auth)  # fmt: skip
+    assert _problem(not_ids, 422)["errors"][0]["field"].startswith("proof_document_ids")
+    assert client.get(url, headers=tenant.auth).json()["status"] == "open"
+
+    complied = client.post(f"{url}/comply", json={"evidence": "December statement", "proof_document_ids": [first]},
+                           headers=tenant.auth)  # fmt: skip
+    assert complied.status_code == 200, complied.text
+    body = complied.json()
+    assert (body["status"], body["evidence"]) == ("complied", "December statement")
+    assert {p["document_id"]: p["approved"] for p in body["proofs"]} == {first: True, second: False}
+
+
+def test_the_same_file_proves_two_covenants_as_one_document_of_the_borrower(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    customer, stock_record = _open_record(client, platform, tenant)
+    audit = _covenant(client, tenant, customer, **(STOCK | {"title": "Audited accounts", "application_ref": "APP-2"}))
+    _run(client, platform, tenant, "covenant-evaluation", "2024-01-24")
+    (audit_record,) = _evaluations(client, tenant, audit["id"])
+    data = _pdf("audited accounts")
+    (first,) = _attach(client, tenant, stock_record, "accounts.pdf", data).json()["proofs"]
+    (second,) = _attach(client, tenant, audit_record["id"], "fy23-accounts.pdf", data).json()["proofs"]
+    assert first["document_id"] == second["document_id"] and second["filename"] == "fy23-accounts.pdf"
+    assert [d["id"] for d in _documents(client, platform, tenant, customer)] == [first["document_id"]]
+    for record_id in (stock_record, audit_record["id"]):
+        download = client.get(f"/api/v1/covenant-evaluations/{record_id}/proofs/{first['document_id']}",
+                              headers=tenant.auth)  # fmt: skip
+        assert download.content == data
+
+
+def test_proofs_are_uploaded_listed_downloaded_and_approved_in_the_portal(
+    server: str, browser: Any, staff: tuple[Any, str], client: Any, platform: Any
+) -> None:
+    from tests.e2e.conftest import ARTIFACTS, login
+
+    tenant, email = staff
+    _, record_id = _open_record(client, platform, tenant)
+    url = f"/api/v1/covenant-evaluations/{record_id}"
+    covenant_id = client.get(url, headers=tenant.auth).json()["covenant_id"]
+    page = browser.new_page()
+    login(page, server, email)
+    page.goto(f"{server}/covenants/{covenant_id}")
+    upload = "#evaluations tbody tr >> form.proof-upload"
+    data = _pdf("portal")
+    page.locator(f"{upload} input[type=file]").set_input_files(
+        {"name": "stock-jan.pdf", "mimeType": "application/pdf", "buffer": data}
+    )
+    page.locator(f"{upload} button:has-text('Attach proof')").click()
+    page.wait_for_selector(f"#proofs-{record_id}")
+    row = page.locator("#evaluations tbody tr").first
+    assert "stock-jan.pdf" in row.inner_text() and "proof received" in row.inner_text()
+    href = page.locator(f"#proofs-{record_id} a").first.get_attribute("href")
+    assert href is not None and page.request.get(f"{server}{href}").body() == data
+
+    # A file that is not a PDF, JPEG or PNG is refused on the page, naming the file; nothing is attached.
+    page.locator(f"{upload} input[type=file]").set_input_files(
+        {"name": "stock.pdf", "mimeType": "application/pdf", "buffer": b"MZ\x90\x00not a pdf"}
+    )
+    page.locator(f"{upload} button:has-text('Attach proof')").click()
+    assert "file:" in page.locator(".alert").inner_text()
+    # A form post without the session's CSRF token is refused.
+    forged = page.request.post(f"{server}/covenant-evaluations/{record_id}/proofs",
+                               multipart={"file": {"name": "x.pdf", "mimeType": "application/pdf",
+                                                   "buffer": _pdf("forged")}})  # fmt: skip
+    assert forged.status == 403
+    assert len(client.get(url, headers=tenant.auth).json()["proofs"]) == 1
+
+    # The reviewer ticks the proof as approved and complies.
+    page.goto(f"{server}/covenants/{covenant_id}")
+    row = page.locator("#evaluations tbody tr").first
+    row.locator("input[name=proof_document_ids]").check()
+    row.locator("form[action$='/comply'] input[name=text]").fill("January stock statement")
+    row.locator("button:has-text('Comply')").click()
+    page.wait_for_selector("#evaluations .pill.complied")
+    row = page.locator("#evaluations tbody tr").first
+    assert "complied" in row.inner_text() and "approved" in row.inner_text()
+    assert row.locator("form.proof-upload").count() == 0  # a closed record takes no more proof
+    (proof,) = client.get(url, headers=tenant.auth).json()["proofs"]
+    assert proof["approved"] is True and proof["attached_by"].startswith("staff:")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "covenant-proofs.png"), full_page=True)
