@@ -91,13 +91,13 @@ def _answer(ctx: Context[BorrowerReloanPort], offer_id: UUID, position: int) -> 
     return ctx.written(CommandResult(offer_id, position), ReloanOffers.name, read, location)
 
 
-def accept_offer(ctx: Context[BorrowerReloanPort]) -> Reply:
+def borrower_accept_offer(ctx: Context[BorrowerReloanPort]) -> Reply:
     assert ctx.borrower is not None
     result = ctx.port.reloans.accept(ctx.brand_id, ctx.borrower.borrower_id, ctx.path["offer_id"])
     return _answer(ctx, result.id, result.position)
 
 
-def decline_offer(ctx: Context[BorrowerReloanPort]) -> Reply:
+def borrower_decline_offer(ctx: Context[BorrowerReloanPort]) -> Reply:
     assert ctx.borrower is not None
     body: DeclineIn = ctx.body
     result = ctx.port.reloans.decline(ctx.brand_id, ctx.borrower.borrower_id, ctx.path["offer_id"], body.reason)
@@ -123,7 +123,7 @@ ENDPOINTS = serve(
         Endpoint(
             "POST",
             f"{_OFFER}/accept",
-            accept_offer,
+            borrower_accept_offer,
             "Accept the borrower's own offer: an application for the offered amount and tenure is started on the same "
             "product (KYC on file) and the offer approved with it; 409 unless pending (two at once: one application, "
             "the other 409); another borrower's or brand's offer 404",
@@ -136,7 +136,7 @@ ENDPOINTS = serve(
         Endpoint(
             "POST",
             f"{_OFFER}/decline",
-            decline_offer,
+            borrower_decline_offer,
             'Decline the borrower\'s own offer (`{}` or `{"reason"}`): rejected; 409 unless pending',
             None,
             body=DeclineIn,

@@ -169,7 +169,9 @@ def get_document(ctx: Context[DocumentsPort]) -> Reply:
 
 
 def document_content(ctx: Context[DocumentsPort]) -> Response:
-    stored = ctx.port.documents.content(ctx.brand_id, ctx.path["document_id"])
+    # Bytes that no longer match the SHA-256 recorded at upload (the stored file altered or replaced) are a 409,
+    # never served under the recorded hash's ETag.
+    stored = ctx.port.documents.verified_content(ctx.brand_id, ctx.path["document_id"])
     document = stored.document
     extension = {ContentType.PDF: "pdf", ContentType.JPEG: "jpg", ContentType.PNG: "png"}[document.content_type]
     # The name we serve under is ours (kind and id): the uploaded name may hold anything a header should not.

@@ -4,11 +4,13 @@ oversize and disguised uploads, brand isolation."""
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from typing import Any
 
 import psycopg
 
+from adapters.document_store import FolderDocumentStore, document_store_from_env
 from api.routes.documents import UPLOAD
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
@@ -168,3 +170,20 @@ def test_part_names_and_filenames_that_are_not_utf8_are_422_on_every_upload_and_
     rupee = client.post(staff_url, content=_raw_form(b"kind", "पैन ₹.pdf".encode()), headers=staff_auth | form)
     assert rupee.status_code == 201, rupee.text
     assert _events(dsn) == before + 1
+
+
+def test_a_document_whose_stored_bytes_were_altered_is_refused_not_served(client: Any, tenant: Tenant) -> None:
+    customer = _customer(client, tenant)
+    data = PDF.replace(b"%%EOF", f"%{uuid.uuid4()}\n%%EOF".encode())  # bytes no other test stores
+    doc = _upload(client, tenant, customer, "pan.pdf", data).json()
+    store = document_store_from_env(os.environ)
+    assert isinstance(store, FolderDocumentStore)
+    path, url = store._path(doc["sha256"]), f"/api/v1/documents/{doc['id']}/content"
+    try:
+        path.write_bytes(data.replace(b"%%EOF", b"%altered\n%%EOF"))
+        refused = client.get(url, headers=tenant.auth)
+        assert refused.status_code == 409 and "does not match its recorded SHA-256" in refused.json()["detail"]
+    finally:
+        path.write_bytes(data)
+    served = client.get(url, headers=tenant.auth)
+    assert served.status_code == 200 and served.content == data and served.headers["etag"] == f'"{doc["sha256"]}"'

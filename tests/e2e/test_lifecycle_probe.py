@@ -114,6 +114,8 @@ def test_another_brands_key_finds_none_of_a_loans_sub_resources(client: Any, pla
         "ptps": {"date": "2026-03-25", "amount": "10.00"},
         "collection-legal": {"reason": "legal now"},
         "calls": {"phone": "9876543210", "staff_id": staff_id},
+        "credit-calls": {"phone": "9876543210", "staff_id": staff_id},
+        "product": {"product_id": str(uuid.uuid4()), "reason": "qualifies for another product"},
         "field-visits": {"assignee_id": staff_id, "reason": "visit the borrower"},
     }
     form = {"amount": "10.00", "mode": "cash", "reference": "B-3", "collected_on": "2026-03-19"}
