@@ -80,6 +80,14 @@ class DocumentsView(Projection):
             (event.decision.value, event.reason, event.actor, event.timestamp, event.originator_id),
         )
 
+    @handles(E.PeriodStated)
+    def _period_stated(self, position: int, event: E.PeriodStated) -> Iterable[Change]:
+        # The statement's months as staff stated them: the checklist's coverage follows.
+        yield Write(
+            "UPDATE read.documents SET period_from = %s, period_to = %s WHERE id = %s",
+            (event.period_from, event.period_to, event.originator_id),
+        )
+
 
 @dataclass(frozen=True)
 class DocumentRow:

@@ -1,6 +1,6 @@
 """Customer pages: the directory and its search (and whose borrowers: one agent's, mine, nobody's), the Customer 360
 (with the notes on the record and the form to write one, the owning agent and the form to move the borrower to
-another), and registering a borrower."""
+another, the form stating a bank statement's months when its upload did not), and registering a borrower."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from api.web import (
 )
 from domain.customers.application import Customers
 from domain.customers.values import Address
+from domain.documents.application import Documents
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -88,6 +89,18 @@ class CustomerPagesPort:
     notes: CustomerNoteQueries
     staff: IdentityQueries
     callbacks: CallbackQueries
+    document_commands: Documents
+
+
+@dataclass(frozen=True)
+class PeriodRefused:
+    """A bank statement's months the 360's form could not state: shown at that statement's form, as typed."""
+
+    document_id: UUID
+    period_from: str
+    period_to: str
+    message: str
+    fields: list[str]
 
 
 def _agents(port: CustomerPagesPort, brand_id: UUID) -> list[StaffView]:
@@ -138,8 +151,11 @@ async def _customer_360(
     principal: Principal,
     customer_id: UUID,
     refused: tuple[int, str] | None = None,
+    period_refused: PeriodRefused | None = None,
+    status: int | None = None,
 ) -> Response:
-    """The Customer 360; `refused`: the status and text of the agent move refused (shown at the move's form)."""
+    """The Customer 360; `refused`: the status and text of the agent move refused (shown at the move's form),
+    `period_refused`: a statement's months refused (shown at that statement's form)."""
     brand_id = principal.brand_id
     profile = await run_in_threadpool(port.queries.profile, brand_id, customer_id)
     if profile is None:
@@ -184,7 +200,7 @@ async def _customer_360(
     return render(
         request,
         "customer.html",
-        refused[0] if refused else 200,
+        status or (refused[0] if refused else 200),
         c=profile,
         callback=callback,
         actors=actors,
@@ -200,6 +216,7 @@ async def _customer_360(
         now=port.customers.clock.now(),
         agents=agents,
         agent_error=refused[1] if refused else None,
+        period_refused=period_refused,
         nav="customers",
     )
 
@@ -273,6 +290,30 @@ async def move_to_agent(request: Request, port: CustomerPagesPort, principal: Pr
     return await after_write(request, Customers.name, result.position, f"/customers/{customer_id}#customer-agent")
 
 
+async def state_statement_period(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    customer_id, document_id = path_id(request, "customer_id"), path_id(request, "document_id")
+    if customer_id is None or document_id is None:
+        return await not_found(request)
+    first, last = form_text(request, "period_from").strip(), form_text(request, "period_to").strip()
+
+    def state() -> CommandResult:
+        documents = port.document_commands
+        if documents.document(principal.brand_id, document_id).customer_id != customer_id:
+            raise NotFound("not this borrower's document")
+        return documents.state_period(principal.brand_id, document_id, first, last)
+
+    try:
+        result = await act(principal, state)
+    except NotFound:
+        return await not_found(request)
+    except DomainError as exc:  # shown at the statement's own form, the months kept as typed
+        status = 409 if isinstance(exc, Conflict) else 422
+        fields = [e.field for e in exc.errors] if isinstance(exc, InvalidInput) else []
+        refused = PeriodRefused(document_id, first, last, error_text(exc), fields)
+        return await _customer_360(request, port, principal, customer_id, period_refused=refused, status=status)
+    return await after_write(request, Documents.name, result.position, f"/customers/{customer_id}#customer-documents")
+
+
 async def new_customer_form(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
     return render(request, "customer_new.html", nav="customers", values={}, errors={})
 
@@ -333,5 +374,12 @@ PAGES = pages(
         Page("GET", "/customers/{customer_id}", customer_360, READ),
         Page("POST", "/customers/{customer_id}/notes", add_note, NOTE, form=True),
         Page("POST", "/customers/{customer_id}/agent", move_to_agent, RELOCATE, form=True),
+        Page(
+            "POST",
+            "/customers/{customer_id}/documents/{document_id}/period",
+            state_statement_period,
+            WRITE,
+            form=True,
+        ),
     ],
 )

@@ -1,5 +1,5 @@
-"""Document endpoints: upload a borrower's document (multipart), list them, download one, review one, and the
-checklist of what the borrower still has to provide."""
+"""Document endpoints: upload a borrower's document (multipart), list them, download one, review one, state a bank
+statement's months after its upload, and the checklist of what the borrower still has to provide."""
 
 from __future__ import annotations
 
@@ -76,6 +76,19 @@ class ReviewIn(BaseModel):
 
     decision: ReviewDecision
     reason: str | None = Field(None, max_length=500)
+
+
+class StatedPeriodIn(BaseModel):
+    """The months a bank statement covers, stated (or corrected) by staff after its upload: both required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    period_from: str = Field(max_length=20, description='The statement\'s first month, "YYYY-MM"')
+    period_to: str = Field(
+        max_length=20,
+        description='The statement\'s last month, "YYYY-MM", inclusive: this month at the latest, not before '
+        "`period_from`, which is at most five years back",
+    )
 
 
 class DocumentOut(BaseModel):
@@ -193,6 +206,18 @@ def review_document(ctx: Context[DocumentsPort]) -> Reply:
     return ctx.written(result, Documents.name, lambda: _document(ctx, result.id))
 
 
+def state_statement_period(ctx: Context[DocumentsPort]) -> Reply:
+    body: StatedPeriodIn = ctx.body
+    result = ctx.port.documents.state_period(
+        ctx.brand_id,
+        ctx.path["document_id"],
+        body.period_from,
+        body.period_to,
+        expected_version=ctx.expected_version(),
+    )
+    return ctx.written(result, Documents.name, lambda: _document(ctx, result.id))
+
+
 MEDIA = tuple(content_type.value for content_type in ContentType)
 
 ENDPOINTS = serve(
@@ -254,6 +279,17 @@ ENDPOINTS = serve(
             WRITE,
             body=ReviewIn,
             response=DocumentOut,
+            accepts=True,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/documents/{document_id}/period",
+            state_statement_period,
+            "State (or correct) the months a bank statement covers after its upload",
+            WRITE,
+            body=StatedPeriodIn,
+            response=DocumentOut,
+            if_match=True,
             accepts=True,
         ),
     ],

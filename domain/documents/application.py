@@ -1,4 +1,5 @@
-"""Use cases of the documents context: upload a borrower's document (bytes content-addressed), review it."""
+"""Use cases of the documents context: upload a borrower's document (bytes content-addressed), review it, state a
+bank statement's months after its upload."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from domain.documents.statement_months import statement_period
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.clock import Clock, business_date
-from domain.shared.errors import Conflict, FieldChecks, NotFound
+from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue, NotFound
 
 
 class BorrowerNotFound(NotFound):
@@ -121,6 +122,36 @@ class Documents(ContextApplication):
         """Accept or reject a pending document (a reason is required to reject)."""
         document = self.document(brand_id, doc_id)
         document.review(decision, reason)
+        return self.commit(document)
+
+    def state_period(
+        self,
+        brand_id: UUID,
+        doc_id: UUID,
+        period_from: str | None,
+        period_to: str | None,
+        *,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Staff state (or correct) the months a bank statement covers after its upload, checked as an upload's
+        are (`statement_period`: 422 naming `period_from`/`period_to`; both are required here, and only a bank
+        statement has a period). A rejected statement is a Conflict, as is a stale `expected_version` (If-Match);
+        the months it already says change nothing (`changed` False)."""
+        document = self.document(brand_id, doc_id)  # another brand's document: 404 before any field is judged
+        if document.kind is not DocumentKind.BANK_STATEMENT:
+            raise InvalidValue("period_from", "only a bank statement covers a period")
+        today = business_date(self.clock.now())
+        period = statement_period(document.kind, period_from, period_to, today)
+        if period is None:
+            raise InvalidInput(
+                [
+                    FieldError("period_from", "give the first month the statement covers"),
+                    FieldError("period_to", "give the last month the statement covers"),
+                ]
+            )
+        self.check_version(document, expected_version)
+        if not document.state_period(period):
+            return CommandResult(id=document.id, position=0, changed=False)
         return self.commit(document)
 
     def document(self, brand_id: UUID, doc_id: UUID) -> Document:

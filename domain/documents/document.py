@@ -10,7 +10,7 @@ from eventsourcing.domain import event
 from domain.documents.content import ContentType, DocumentKind, Uploader
 from domain.documents.statement_months import StatementPeriod, stated_period
 from domain.shared.aggregate import Aggregate
-from domain.shared.errors import Conflict, NotFound
+from domain.shared.errors import Conflict, InvalidValue, NotFound
 from domain.shared.values import clean_text
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/documents")
@@ -76,6 +76,16 @@ class Document(Aggregate):
         decision: ReviewDecision
         reason: str | None = None
 
+    class PeriodStated(Aggregate.Event):
+        """Staff stated (or corrected) the months a bank statement covers after its upload (`period_from`..
+        `period_to`, "YYYY-MM", inclusive); `previous_from`/`previous_to` are what the document said before (null:
+        not given). Who stated it is the event's actor."""
+
+        period_from: str
+        period_to: str
+        previous_from: str | None = None
+        previous_to: str | None = None
+
     @event(Uploaded)
     def __init__(
         self,
@@ -114,6 +124,30 @@ class Document(Aggregate):
         if self.status is not DocumentStatus.PENDING:
             raise Conflict(f"the document was already {self.status.value}", id=str(self.id), status=self.status.value)
         self._reviewed(decision=decision, reason=why)
+
+    def state_period(self, period: StatementPeriod) -> bool:
+        """Say the months a bank statement covers (False, nothing recorded, when it already says them); only a bank
+        statement has a period (InvalidValue naming `period_from`), and a rejected one is not corrected (Conflict)."""
+        if self.kind is not DocumentKind.BANK_STATEMENT:
+            raise InvalidValue("period_from", "only a bank statement covers a period")
+        if self.status is DocumentStatus.REJECTED:
+            raise Conflict("the statement was rejected; upload the right one instead", id=str(self.id))
+        if self.period == period:
+            return False
+        self._period_stated(
+            period_from=str(period.first),
+            period_to=str(period.last),
+            previous_from=self.period_from,
+            previous_to=self.period_to,
+        )
+        return True
+
+    @event(PeriodStated)
+    def _period_stated(
+        self, period_from: str, period_to: str, previous_from: str | None, previous_to: str | None
+    ) -> None:
+        self.period_from = period_from
+        self.period_to = period_to
 
     @event(Reviewed)
     def _reviewed(self, decision: ReviewDecision, reason: str | None) -> None:

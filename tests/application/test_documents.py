@@ -148,3 +148,72 @@ def test_verified_content_refuses_bytes_that_no_longer_match_their_sha256(
     assert documents.content(BRAND, doc_id).data == PDF + b"%altered"  # the unverified read is unchanged
     with pytest.raises(DocumentNotFound):
         documents.verified_content(OTHER, doc_id)
+
+
+def test_staff_state_a_statements_months_after_its_upload_recording_what_it_said_before(
+    documents: Documents,
+) -> None:
+    doc_id = documents.upload(BRAND, ASHA, DocumentKind.BANK_STATEMENT, "statement.pdf", PDF).id
+    stated = documents.state_period(BRAND, doc_id, " 2026-08", "2026-10 ")
+    assert stated.changed and stated.position > 0
+    *_, event = list(documents.events.get(doc_id))
+    assert isinstance(event, Document.PeriodStated)
+    assert (event.period_from, event.period_to, event.previous_from, event.previous_to) == (
+        "2026-08",
+        "2026-10",
+        None,
+        None,
+    )
+    document = documents.document(BRAND, doc_id)
+    assert str(document.period) == "2026-08..2026-10"
+
+    corrected = documents.state_period(BRAND, doc_id, "2026-07", "2026-10")
+    *_, again = list(documents.events.get(doc_id))
+    assert corrected.changed and isinstance(again, Document.PeriodStated)
+    assert (again.previous_from, again.previous_to) == ("2026-08", "2026-10")
+
+
+def test_stating_the_months_a_statement_already_says_records_nothing(documents: Documents) -> None:
+    doc_id = documents.upload(
+        BRAND, ASHA, DocumentKind.BANK_STATEMENT, "statement.pdf", PDF, period_from="2026-08", period_to="2026-10"
+    ).id
+    recorded = _recorded(documents)
+    same = documents.state_period(BRAND, doc_id, "2026-08", "2026-10")
+    assert (same.id, same.changed, same.position) == (doc_id, False, 0)
+    assert _recorded(documents) == recorded
+
+
+def test_stated_months_are_checked_as_an_uploads_are_and_a_refusal_records_nothing(documents: Documents) -> None:
+    doc_id = documents.upload(BRAND, ASHA, DocumentKind.BANK_STATEMENT, "statement.pdf", PDF).id
+    recorded = _recorded(documents)
+    cases = [
+        (("2026-10", "2026-08"), ["period_to"]),  # backwards
+        (("2026-10", "2026-12"), ["period_to"]),  # the future (the clock is in Nov 2026)
+        (("2001-01", "2026-10"), ["period_from"]),  # over five years back
+        (("Aug 2026", "2026-10"), ["period_from"]),
+        (("2026-08", ""), ["period_to"]),
+        (("", ""), ["period_from", "period_to"]),
+    ]
+    for (first, last), fields in cases:
+        with pytest.raises(InvalidInput) as refused:
+            documents.state_period(BRAND, doc_id, first, last)
+        assert [e.field for e in refused.value.errors] == fields, (first, last)
+    assert _recorded(documents) == recorded and documents.document(BRAND, doc_id).period is None
+
+
+def test_only_a_bank_statement_not_rejected_and_of_the_brand_has_its_months_stated(documents: Documents) -> None:
+    slip = documents.upload(BRAND, ASHA, DocumentKind.SALARY_SLIP, "slip.pdf", PDF).id
+    with pytest.raises(InvalidInput) as wrong_kind:
+        documents.state_period(BRAND, slip, "2026-08", "2026-10")
+    assert [e.field for e in wrong_kind.value.errors] == ["period_from"]
+
+    statement = documents.upload(BRAND, ASHA, DocumentKind.BANK_STATEMENT, "statement.png", PNG).id
+    with pytest.raises(DocumentNotFound):
+        documents.state_period(OTHER, statement, "2026-08", "2026-10")
+    with pytest.raises(Conflict, match="at version 1, not 2"):
+        documents.state_period(BRAND, statement, "2026-08", "2026-10", expected_version=2)
+    documents.review(BRAND, statement, ReviewDecision.REJECTED, "another account")
+    recorded = _recorded(documents)
+    with pytest.raises(Conflict, match="rejected"):
+        documents.state_period(BRAND, statement, "2026-08", "2026-10")
+    assert _recorded(documents) == recorded
