@@ -47,6 +47,8 @@ class CovenantRow:
     current_due_date: date | None
     created_at: datetime
     updated_at: datetime
+    # Proof is attached to the current record (an open one waits for the lender's review; see EvaluationRow).
+    current_proof_received: bool
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> CovenantRow:
@@ -182,7 +184,7 @@ _COVENANT_COLUMNS = (
     "c.id, c.customer_id, cu.name AS customer_name, c.application_ref, c.title, c.type, c.terms, c.frequency, "
     "c.start_date, c.first_due_date, c.expiry_date, c.grace_days, c.lead_days, c.assignee_id, c.company, c.status, "
     "c.cycles, c.next_due_date, c.next_evaluation_date, c.current_evaluation_id, c.current_status, c.current_due_date, "
-    "c.created_at, c.updated_at"
+    "c.created_at, c.updated_at, c.current_proof_received"
 )
 _EVALUATION_COLUMNS = (
     "id, covenant_id, customer_id, application_ref, title, type, cycle, due_date, overdue_after, notification_date, "
@@ -244,10 +246,12 @@ class CovenantQueries:
         customer_id: UUID | None = None,
         type: str | None = None,
         assignee_id: UUID | None = None,
+        proof_received: bool | None = None,
         cursor: str | None = None,
         limit: int = 50,
     ) -> CovenantPage:
-        """Covenants by current due date (then id); `status` is a covenant status or the current record's status."""
+        """Covenants by current due date (then id); `status` is a covenant status or the current record's status;
+        `proof_received` whether the current record has proof attached (false: it has a record, with no proof)."""
         due = "coalesce(c.current_due_date, c.next_due_date)"
         where = ["c.brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
@@ -261,6 +265,10 @@ class CovenantQueries:
             if value is not None:
                 where.append(f"c.{column} = %({column})s")
                 params[column] = value
+        if proof_received is True:  # covenants_proof_received_idx
+            where.append("c.current_proof_received")
+        elif proof_received is False:
+            where.append("c.current_evaluation_id IS NOT NULL AND NOT c.current_proof_received")
         if due_from is not None:
             where.append(f"{due} >= %(due_from)s")
             params["due_from"] = due_from

@@ -15,6 +15,13 @@ from projections.projection import Projection, Write, topics_of
 C, E, N = Covenant, CovenantEvaluation, CovenantNotice
 PRESUMED_NOTE = "delivery presumed: the sender stopped after handing the email to the mail server"
 
+#: Mark the covenants whose current record has proof attached but whose row does not say so yet (rows projected
+#: before `current_proof_received` existed); one probe of the covenant's key per proof, nothing when all are marked.
+CURRENT_PROOF_BACKFILL = (
+    "UPDATE read.covenants c SET current_proof_received = true FROM read.covenant_proofs p "
+    "WHERE c.id = p.covenant_id AND c.current_evaluation_id = p.evaluation_id AND NOT c.current_proof_received"
+)
+
 
 class CovenantViews(Projection):
     """Covenants, their evaluation records and notices, in three tables kept in step."""
@@ -127,6 +134,15 @@ class CovenantViews(Projection):
             PRIMARY KEY (evaluation_id, document_id)
         )""",
         "CREATE INDEX IF NOT EXISTS covenant_proofs_covenant_idx ON read.covenant_proofs (covenant_id, attached_at)",
+        # Whether the covenant's current record has proof attached (the worklist's `proof_received` filter): added
+        # after the table's first version, so added when missing and filled from the proofs already projected (a
+        # no-op once filled, so it runs with the DDL on every start). A new cycle's record starts without proof.
+        "ALTER TABLE read.covenants ADD COLUMN IF NOT EXISTS current_proof_received boolean NOT NULL DEFAULT false",
+        CURRENT_PROOF_BACKFILL,
+        # The reviewers' "proof received, awaiting review" list, keyset on the worklist's order: few covenants at
+        # a time wait for review, so a partial index (the other way round, most rows, reads covenants_brand_idx).
+        "CREATE INDEX IF NOT EXISTS covenants_proof_received_idx ON read.covenants "
+        "(brand_id, coalesce(current_due_date, next_due_date), id) WHERE current_proof_received",
     )
 
     def __init__(self) -> None:
@@ -199,6 +215,12 @@ def _proof_attached(event: CovenantEvaluation.ProofAttached, oid: UUID, at: date
          event.uploaded_by.value, event.actor, at, oid),
     )  # fmt: skip
     yield Write("UPDATE read.covenant_evaluations SET updated_at = %s WHERE id = %s", (at, oid))
+    # The covenant's row says its current record has proof (found by the record's covenant: its key, not a scan).
+    yield Write(
+        "UPDATE read.covenants SET current_proof_received = true WHERE id = "
+        "(SELECT covenant_id FROM read.covenant_evaluations WHERE id = %s) AND current_evaluation_id = %s",
+        (oid, oid),
+    )
 
 
 def _proofs_approved(event: CovenantEvaluation.ProofsApproved, oid: UUID, at: datetime) -> Iterator[Write]:
@@ -261,7 +283,7 @@ _CYCLE_ROWS = _Bulk(
     "read.covenants",
     "UPDATE read.covenants c SET cycles = v.cycle, next_due_date = v.next_due_date, "
     "next_evaluation_date = v.next_evaluation_date, current_evaluation_id = v.evaluation_id, current_status = 'open', "
-    "current_due_date = v.due_date, updated_at = v.at "
+    "current_due_date = v.due_date, current_proof_received = false, updated_at = v.at "
     "FROM unnest(%b::uuid[], %b::int[], %b::date[], %b::date[], %b::uuid[], %b::date[], %b::timestamptz[]) "
     "AS v(id, cycle, next_due_date, next_evaluation_date, evaluation_id, due_date, at) WHERE c.id = v.id",
 )

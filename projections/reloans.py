@@ -196,6 +196,21 @@ class ReloanOfferQueries:
             ).fetchall()
         return [OfferRow(**r) for r in rows]
 
+    def pending_before(
+        self, brand_id: UUID, before: datetime, after: tuple[datetime, UUID] | None = None, limit: int = 200
+    ) -> list[OfferRow]:
+        """The brand's offers still pending that were made before `before`, oldest first (keyset on (created_at, id),
+        read from `reloan_offers_status_idx`): the ones the offer job cancels as expired."""
+        where, params = "o.brand_id = %s AND o.status = 'pending' AND o.created_at < %s", [brand_id, before]
+        if after is not None:
+            where += " AND (o.created_at, o.id) > (%s, %s)"
+            params += [after[0], after[1]]
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"{_SELECT} WHERE {where} ORDER BY o.created_at, o.id LIMIT %s", (*params, limit)
+            ).fetchall()
+        return [OfferRow(**r) for r in rows]
+
     def closed_without_offer(self, brand_id: UUID, limit: int = 500) -> list[UUID]:
         """The brand's completed loans that have no offer yet (oldest first)."""
         with self.pool.connection() as conn:

@@ -43,7 +43,7 @@ READ = (Permission.COVENANTS, Level.READ)
 WRITE = (Permission.COVENANTS, Level.WRITE)  # attaching proof (the review itself is REVIEW)
 REVIEW = (Permission.COVENANT_REVIEW, Level.WRITE)
 #: The worklist's filters, as its address carries them (and its paging links repeat them).
-FILTERS = ("status", "due_from", "due_to", "type", "assignee_id")
+FILTERS = ("status", "due_from", "due_to", "type", "assignee_id", "proof_received")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,11 @@ def _date(raw: str | None) -> date | None:
         return date.fromisoformat(raw) if raw else None
     except ValueError:
         return None
+
+
+def _flag(raw: str | None) -> bool | None:
+    """`true` or `false` as the filter's select sends them; anything else is no filter (as a bad date is)."""
+    return {"true": True, "false": False}.get(raw or "")
 
 
 def _uuid(raw: str | None) -> UUID | None:
@@ -86,6 +91,7 @@ async def worklist(request: Request, port: CovenantPagesPort, principal: Princip
                 due_to=_date(params.get("due_to")),
                 type=params.get("type") or None,
                 assignee_id=_uuid(params.get("assignee_id")),
+                proof_received=_flag(params.get("proof_received")),
                 cursor=cursor,
             ),
         )

@@ -63,6 +63,10 @@ async def settings_page(request: Request, port: BrandsPort, principal: Principal
 JSON_FIELDS = frozenset(name for name, field in BrandSettings.model_fields.items() if field.default_factory is not None)
 
 
+#: The settings an empty field unsets (no fixed business date; re-loan offers that never expire).
+EMPTY_IS_NONE = frozenset({"business_date", "reloan_offer_days"})
+
+
 def _updates(form: FormData) -> tuple[dict[str, Any], list[str]]:
     """The settings as the form gives them (checkboxes, text, JSON of per-frequency maps), and the fields whose
     JSON could not be read."""
@@ -81,7 +85,7 @@ def _updates(form: FormData) -> tuple[dict[str, Any], list[str]]:
                 except ValueError:  # not JSON (JSONDecodeError), or nested too deep to parse
                     bad_json.append(name)
             else:
-                updates[name] = raw or None if name == "business_date" else raw
+                updates[name] = raw or None if name in EMPTY_IS_NONE else raw
     return updates, bad_json
 
 

@@ -69,6 +69,11 @@ class WorklistQuery(BaseModel):
     customer_id: UUID | None = None
     type: CovenantType | None = None
     assignee_id: UUID | None = None
+    proof_received: bool | None = Field(
+        None,
+        description="true: the current record has proof attached (with status=open: waiting for the lender's review); "
+        "false: the current record has none",
+    )
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
 
@@ -200,6 +205,9 @@ class CovenantItemOut(BaseModel):
     current_due_date: date | None
     created_at: InstantOut
     updated_at: InstantOut
+    current_proof_received: bool = Field(
+        description="Proof is attached to the current record (an open one is waiting for the lender's review)"
+    )
 
 
 class CovenantOut(CovenantItemOut):

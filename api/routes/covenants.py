@@ -95,6 +95,7 @@ def list_covenants(ctx: Context[CovenantPort]) -> Reply:
         customer_id=q.customer_id,
         type=q.type.value if q.type else None,
         assignee_id=q.assignee_id,
+        proof_received=q.proof_received,
         cursor=q.cursor,
         limit=q.limit,
     )

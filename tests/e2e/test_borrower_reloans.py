@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from decimal import Decimal
 from threading import Barrier
 from typing import Any
@@ -18,11 +19,13 @@ from api.services.borrower_reloans import BorrowerReloans
 from domain.onboarding.application import Onboarding
 from domain.reloans.application import ReloanOffers
 from domain.shared.aggregate import acting_as
+from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
 from tests.e2e.test_onboarding_api import PERSONAL, PRODUCT, _pan
 from tests.support import mobile, settle
+from workers.runtime import scheduler_for
 
 __all__ = ["sms"]  # the fixture, used by name
 
@@ -242,3 +245,85 @@ def test_the_status_page_shows_a_pending_offer_with_accept_and_no_thanks_forms(
     # the other borrower's status page shows their own offer only
     theirs_page = as_borrower(stranger["token"], "GET", f"{base}/status").text
     assert f'data-offer="{theirs}"' in theirs_page and str(first) not in theirs_page
+
+
+def _run_offer_job(client: Any, platform: Any, tenant: Tenant) -> dict[str, Any]:
+    accepted = client.post("/api/v1/jobs/reloan-offers/runs", json={}, headers=tenant.auth)
+    assert accepted.status_code == 202, accepted.text
+    run_id = accepted.json()["run_id"]
+    scheduler_for(platform).execute(run_id)
+    settle(platform, ReloanOffers.name)
+    run = client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json()
+    assert run["status"] == "succeeded", run
+    return dict(run)
+
+
+def _offer_days(client: Any, platform: Any, tenant: Tenant, days: int | None) -> None:
+    changed = client.patch("/api/v1/brand/config", json={"reloan_offer_days": days}, headers=tenant.auth)
+    assert changed.status_code == 200, changed.text
+    settle(platform, "identity")
+
+
+def test_the_offer_job_cancels_offers_left_pending_past_the_brands_offer_days_as_expired(
+    client: Any, platform: Any, sms: SmsSimulator
+) -> None:
+    """On a fixed clock: an offer older than the brand's `reloan_offer_days` is cancelled ("expired", the job the
+    actor) and the borrower sees it so; a newer one stays pending; a rerun changes nothing; another brand's setting
+    applies to its own offers; unset, offers never expire."""
+    tenant, other = make_tenant(platform), make_tenant(platform)
+    products = {t.brand_id: _product(client, t) for t in (tenant, other)}
+    session, customer = _borrower(client, platform, sms, tenant)
+    _, their_customer = _borrower(client, platform, sms, other)
+    old = _offer(platform, tenant, customer, products[tenant.brand_id])
+    theirs = _offer(platform, other, their_customer, products[other.brand_id])
+    new = _offer(platform, tenant, customer, products[tenant.brand_id], "30000")
+    assert client.get("/api/v1/brand/config", headers=tenant.auth).json()["settings"]["reloan_offer_days"] == 30
+    _offer_days(client, platform, other, 60)
+    for bad in (0, 366, "soon"):
+        refused = client.patch("/api/v1/brand/config", json={"reloan_offer_days": bad}, headers=tenant.auth)
+        assert refused.status_code == 422 and "reloan_offer_days" in refused.text, refused.text
+
+    def created(t: Tenant, offer: UUID) -> datetime:
+        answer = client.get(f"/api/v1/reloan-offers/{offer}", headers=t.auth).json()
+        return datetime.fromisoformat(answer["created_at"].replace("Z", "+00:00"))
+
+    def status(t: Tenant, offer: UUID) -> str:
+        return str(client.get(f"/api/v1/reloan-offers/{offer}", headers=t.auth).json()["status"])
+
+    offers = platform.get(ReloanOffers)
+    real_clock = offers.clock
+    try:
+        # 30 days after the newer offer was made, to the microsecond: the older one is past 30 days, it is not.
+        offers.clock = FixedClock(created(tenant, new) + timedelta(days=30) - timedelta(microseconds=1))
+        assert _run_offer_job(client, platform, tenant)["processed"] == 1
+        assert (status(tenant, old), status(tenant, new)) == ("cancelled", "pending")
+        expired = client.get(f"/api/v1/reloan-offers/{old}", headers=tenant.auth).json()
+        assert expired["reason"] == "expired" and expired["changed_by"] == "job:reloan-offers", expired
+        events = len(list(offers.repository.event_store.get(old)))
+        _run_offer_job(client, platform, tenant)  # a rerun changes nothing
+        assert len(list(offers.repository.event_store.get(old))) == events and status(tenant, new) == "pending"
+
+        # The other brand's 60 days: its offer, as old as the cancelled one, is still pending, until day 60.
+        _run_offer_job(client, platform, other)
+        assert status(other, theirs) == "pending"
+        offers.clock = FixedClock(created(other, theirs) + timedelta(days=61))
+        _offer_days(client, platform, tenant, None)  # unset: this brand's offers never expire
+        _run_offer_job(client, platform, tenant)
+        assert status(tenant, new) == "pending"
+        _run_offer_job(client, platform, other)
+        assert status(other, theirs) == "cancelled"
+    finally:
+        offers.clock = real_clock
+
+    # The borrower sees the expired offer as cancelled, on the API and on the status page.
+    mine = {item["id"]: item for item in _mine(client, bearer(session))}
+    assert (mine[str(old)]["status"], mine[str(old)]["reason"]) == ("cancelled", "expired")
+    assert mine[str(new)]["status"] == "pending"
+    base = f"/apply/{tenant.slug}"
+    client.cookies.set("cd_borrower", session["token"], path=base)
+    try:
+        page = client.get(f"{base}/status", follow_redirects=False).text
+    finally:
+        client.cookies.clear()
+    shown = re.search(rf'<div class="offer" data-offer="{old}" data-status="cancelled">.*?</div>', page, re.S)
+    assert shown is not None and "expired" in shown.group(0), page[:800]

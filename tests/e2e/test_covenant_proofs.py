@@ -260,3 +260,84 @@ def test_proofs_are_uploaded_listed_downloaded_and_approved_in_the_portal(
     assert proof["approved"] is True and proof["attached_by"].startswith("staff:")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "covenant-proofs.png"), full_page=True)
+
+
+def _worklist_ids(client: Any, tenant: Tenant, **params: Any) -> list[str]:
+    answer = client.get("/api/v1/covenants", params={"limit": 200, **params}, headers=tenant.auth)
+    assert answer.status_code == 200, answer.text
+    return [item["id"] for item in answer.json()["items"]]
+
+
+def _covenant_of(client: Any, tenant: Tenant, record_id: str) -> str:
+    return str(client.get(f"/api/v1/covenant-evaluations/{record_id}", headers=tenant.auth).json()["covenant_id"])
+
+
+def test_the_worklist_filters_covenants_whose_current_record_has_proof_waiting_for_review(
+    client: Any, app: Any, platform: Any
+) -> None:
+    from tests.e2e.test_loan360 import _admin_browser
+
+    tenant, other = make_tenant(platform), make_tenant(platform)
+    records = [_open_record(client, platform, tenant)[1] for _ in range(3)]
+    proved, also_proved, waiting = (_covenant_of(client, tenant, r) for r in records)
+    _, theirs_record = _open_record(client, platform, other)
+    for brand, record in ((tenant, records[0]), (tenant, records[1]), (other, theirs_record)):
+        assert _attach(client, brand, record, "stock.pdf", _pdf("worklist")).status_code == 201
+    settle(platform, "covenants")
+    theirs = _covenant_of(client, other, theirs_record)
+
+    assert sorted(_worklist_ids(client, tenant, proof_received="true")) == sorted([proved, also_proved])
+    assert _worklist_ids(client, tenant, proof_received="false") == [waiting]
+    assert sorted(_worklist_ids(client, tenant, status="open", proof_received="true")) == sorted([proved, also_proved])
+    assert _worklist_ids(client, tenant, status="complied", proof_received="true") == []
+    assert _worklist_ids(client, other, proof_received="true") == [theirs]  # each brand sees only its own
+    assert _worklist_ids(client, other, proof_received="false") == []
+    listed = client.get("/api/v1/covenants", params={"proof_received": "true"}, headers=tenant.auth).json()["items"]
+    assert {item["current_proof_received"] for item in listed} == {True}
+
+    # Keyset pages of the filtered list: one covenant a page, each once, then no cursor.
+    first = client.get("/api/v1/covenants", params={"proof_received": "true", "limit": 1}, headers=tenant.auth).json()
+    assert first["next_cursor"], first
+    second = client.get("/api/v1/covenants", params={"proof_received": "true", "limit": 1,
+                                                     "cursor": first["next_cursor"]}, headers=tenant.auth).json()  # fmt: skip
+    assert {first["items"][0]["id"], second["items"][0]["id"]} == {proved, also_proved}
+    assert second["next_cursor"] is None
+
+    bad = _problem(client.get("/api/v1/covenants", params={"proof_received": "maybe"}, headers=tenant.auth), 422)
+    assert "proof_received" in str(bad)
+
+    # Complied, the record keeps its proof but waits for no review: out of the open view, in the complied one.
+    record = records[0]
+    assert client.post(f"/api/v1/covenant-evaluations/{record}/comply", json={"evidence": "stock statement seen"},
+                       headers=tenant.auth).status_code == 200  # fmt: skip
+    settle(platform, "covenants")
+    assert _worklist_ids(client, tenant, status="open", proof_received="true") == [also_proved]
+    assert _worklist_ids(client, tenant, status="complied", proof_received="true") == [proved]
+
+    # A row projected before the column existed is filled from the proofs already projected.
+    from projections.covenants import CURRENT_PROOF_BACKFILL
+
+    with platform.db.pool.connection() as conn:
+        conn.execute("UPDATE read.covenants SET current_proof_received = false WHERE brand_id = %s", (tenant.brand_id,))
+        conn.execute(CURRENT_PROOF_BACKFILL)
+    assert sorted(_worklist_ids(client, tenant, proof_received="true")) == sorted([proved, also_proved])
+
+    browser = _admin_browser(client, app, tenant)
+    try:
+        listing = browser.get("/covenants")
+        assert listing.status_code == 200
+        assert 'href="/covenants?status=open&proof_received=true" id="awaiting-review"' in listing.text
+        page = browser.get("/covenants?status=open&proof_received=true").text
+        assert f'href="/covenants/{also_proved}"' in page and "proof received" in page
+        assert f'href="/covenants/{waiting}"' not in page and f'href="/covenants/{theirs}"' not in page
+        assert f'href="/covenants/{proved}"' not in page  # complied: reviewed already
+        assert '<option value="true" selected>received</option>' in page
+        not_received = browser.get("/covenants?proof_received=false").text
+        assert f'href="/covenants/{waiting}"' in not_received and f'href="/covenants/{also_proved}"' not in not_received
+    finally:
+        browser.__exit__(None, None, None)
+
+    # The next cycle's record has no proof yet: the covenant leaves the "received" list.
+    _run(client, platform, tenant, "covenant-evaluation", "2024-02-22")
+    assert proved not in _worklist_ids(client, tenant, proof_received="true")
+    assert proved in _worklist_ids(client, tenant, proof_received="false")
