@@ -277,7 +277,9 @@ def test_the_offer_job_cancels_offers_left_pending_past_the_brands_offer_days_as
     old = _offer(platform, tenant, customer, products[tenant.brand_id])
     theirs = _offer(platform, other, their_customer, products[other.brand_id])
     new = _offer(platform, tenant, customer, products[tenant.brand_id], "30000")
-    assert client.get("/api/v1/brand/config", headers=tenant.auth).json()["settings"]["reloan_offer_days"] == 30
+    # unset by default (offers made before the setting existed are not cancelled by surprise): the brand opts in
+    assert client.get("/api/v1/brand/config", headers=tenant.auth).json()["settings"]["reloan_offer_days"] is None
+    _offer_days(client, platform, tenant, 30)
     _offer_days(client, platform, other, 60)
     for bad in (0, 366, "soon"):
         refused = client.patch("/api/v1/brand/config", json={"reloan_offer_days": bad}, headers=tenant.auth)
