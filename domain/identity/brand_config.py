@@ -100,7 +100,10 @@ class BrandSettings(BaseModel):
         default_factory=ReloanHike, description='Re-loan amount increase: {"kind": "fixed"|"percent", "value"}'
     )
     reloan_offer_days: int | None = Field(
-        None, ge=1, le=365, description="Days a re-loan offer stays open before it is cancelled as expired; empty: never"
+        None,
+        ge=1,
+        le=365,
+        description="Days a re-loan offer stays open before it is cancelled as expired; empty: never",
     )
     monthly_targets: dict[str, MonthlyTarget] = Field(
         default_factory=dict, description="Monthly targets: month -> disbursal amount, count, collections"
