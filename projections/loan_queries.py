@@ -4,6 +4,7 @@ its BRE results, overrides, bypasses and timeline, and the counts the loans cont
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -401,6 +402,16 @@ class LoanQueries:
             "SELECT count(*) AS n FROM read.loans WHERE brand_id = %s AND customer_id = %s AND status <> ALL(%s)",
             (brand_id, customer_id, list(CLOSED)),
         )
+
+    def assignees(self, brand_id: UUID, loan_ids: Sequence[UUID]) -> dict[UUID, UUID | None]:
+        """Who each of the brand's `loan_ids` is assigned to (one query; another brand's ids are left out)."""
+        if not loan_ids:
+            return {}
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, assignee FROM read.loans WHERE brand_id = %s AND id = ANY(%s)", (brand_id, list(loan_ids))
+            ).fetchall()
+        return {row["id"]: row["assignee"] for row in rows}
 
     def last_rejected_on(self, brand_id: UUID, customer_id: UUID) -> date | None:
         """The borrower's latest rejection in the brand."""

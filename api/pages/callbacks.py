@@ -1,25 +1,31 @@
 """The callback queue page: borrowers' callback requests, oldest first, filtered by status and assignee (mine by
-default for those who have any, else everyone's), each open one with the form to answer it (outcome, remarks)."""
+default for those who have any, else everyone's), each open one with the form to answer it (outcome, remarks) and,
+about an application the caller may call about (api/services/credit_calls.py), the "Call borrower" button: the call
+it placed is then named by the close form (`call_id`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from api.pages.actors import staff_and_key_names
+from api.pages.credit_calls import called, place_credit_call
 from api.routes.callbacks import READ, WRITE, assigned_filter
+from api.services.credit_calls import CreditCalls, offers_credit_call
 from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
 from domain.callbacks.application import Callbacks
 from domain.collections.case import Outcome
 from domain.identity.application import Identity
 from domain.identity.principal import Principal
 from domain.shared.errors import DomainError, NotFound
-from projections.callbacks import CallbackQueries
+from projections.callbacks import CallbackQueries, CallbackRow
+from projections.loan_queries import LoanQueries
 
 STATUSES = ("open", "closed", "all")
 ASSIGNED = ("me", "unassigned", "")
@@ -32,6 +38,8 @@ class CallbackPagePort:
     callbacks: Callbacks
     queries: CallbackQueries
     identity: Identity
+    loans: LoanQueries
+    credit_calls: CreditCalls
 
 
 def _filters(request: Request) -> dict[str, str]:
@@ -41,23 +49,27 @@ def _filters(request: Request) -> dict[str, str]:
 
 
 async def _queue(request: Request, port: CallbackPagePort, principal: Principal, error: str | None = None,
-                 status: int = 200) -> Response:  # fmt: skip
+                 status: int = 422) -> Response:  # fmt: skip
     shown = _filters(request)
 
-    def load() -> tuple[Any, int, int, dict[str, str]]:
+    can_respond = principal.holds(*WRITE)
+
+    def load() -> tuple[Any, int, int, dict[str, str], set[UUID]]:
         assigned = assigned_filter(shown["assigned_to"], principal.id)
         wanted = None if shown["status"] == "all" else shown["status"]
         page = keyset_page(request, lambda cursor: port.queries.queue(principal.brand_id, wanted, assigned, cursor, 50))
         brand = principal.brand_id
         names = staff_and_key_names(port.identity, brand, {r.responded_by for r in page.items if r.responded_by})
-        return page, port.queries.open_count(brand, principal.id), port.queries.open_count(brand), names
+        return page, port.queries.open_count(brand, principal.id), port.queries.open_count(brand), names, (
+            _callable(port, principal, page.items) if can_respond else set())  # fmt: skip
 
-    page, mine, everyone, actors = await run_in_threadpool(load)
+    page, mine, everyone, actors, callable_ids = await run_in_threadpool(load)
     more = urlencode({**shown, "cursor": page.next_cursor}) if page.next_cursor else None
+    call_for, call_id = called(request, "callback"), called(request)
     return render(
         request,
         "callbacks.html",
-        422 if error else status,
+        status if error else 200,
         nav="callbacks",
         page=page,
         filters=shown,
@@ -66,9 +78,22 @@ async def _queue(request: Request, port: CallbackPagePort, principal: Principal,
         open_all=everyone,
         outcomes=[o.value for o in Outcome],
         actors=actors,
-        can_respond=principal.holds(*WRITE),
+        can_respond=can_respond,
+        callable_ids=callable_ids,
+        placed={call_for: call_id} if call_for and call_id else {},
         error=error,
     )
+
+
+def _callable(port: CallbackPagePort, principal: Principal, rows: list[CallbackRow]) -> set[UUID]:
+    """The open requests about an application the signed-in staff member may call about (its current assignee, one
+    query for the page)."""
+    about = {r.loan_id for r in rows if r.status == "open" and r.loan_id is not None}
+    if not about or not offers_credit_call(principal, principal.id):  # none of them callable: no query
+        return set()
+    assignees = port.loans.assignees(principal.brand_id, list(about))
+    return {r.id for r in rows if r.loan_id in assignees and r.status == "open"
+            and offers_credit_call(principal, assignees[r.loan_id])}  # fmt: skip
 
 
 async def callbacks_page(request: Request, port: CallbackPagePort, principal: Principal) -> Response:
@@ -85,7 +110,14 @@ async def callback_respond(request: Request, port: CallbackPagePort, principal: 
         return await _queue(request, port, principal, "outcome: choose how the call went")
     remarks = form_text(request, "remarks")
     try:
-        result = await act(principal, lambda: port.callbacks.respond(principal.brand_id, request_id, outcome, remarks))
+        raw_call = form_text(request, "call_id").strip()
+        call_id = UUID(raw_call) if raw_call else None
+    except ValueError:
+        return await _queue(request, port, principal, "call_id: not a dialer call's id")
+    try:
+        result = await act(
+            principal, lambda: port.callbacks.respond(principal.brand_id, request_id, outcome, remarks, call_id)
+        )
     except NotFound:
         return await not_found(request)
     except DomainError as exc:
@@ -93,10 +125,28 @@ async def callback_respond(request: Request, port: CallbackPagePort, principal: 
     return await after_write(request, Callbacks.name, result.position, "/callback-requests")
 
 
+async def callback_call(request: Request, port: CallbackPagePort, principal: Principal) -> Response:
+    request_id = path_id(request, "callback_id")
+    if request_id is None:
+        return await not_found(request)
+    row = await run_in_threadpool(port.queries.request, principal.brand_id, request_id)
+    if row is None:
+        return await not_found(request)
+    if row.loan_id is None or row.status != "open":
+        return await _queue(request, port, principal, "loan_id: only an open request about an application is called "
+                            "from here")  # fmt: skip
+    outcome = await place_credit_call(request, port.credit_calls, principal, row.loan_id)
+    if outcome.call_id is None:
+        return await _queue(request, port, principal, outcome.error, outcome.status)
+    back = {**_filters(request), "called": str(outcome.call_id), "callback": str(request_id)}
+    return RedirectResponse(f"/callback-requests?{urlencode(back)}#callback-{request_id}", status_code=303)
+
+
 PAGES = pages(
     CallbackPagePort,
     [
         Page("GET", "/callback-requests", callbacks_page, READ),
         Page("POST", "/callback-requests/{callback_id}/respond", callback_respond, WRITE, form=True),
+        Page("POST", "/callback-requests/{callback_id}/call", callback_call, WRITE, form=True),
     ],
 )

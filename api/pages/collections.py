@@ -41,7 +41,7 @@ from domain.collections.application import Collections
 from domain.collections.case import Outcome, Stage
 from domain.identity.permissions import Level
 from domain.identity.principal import Principal
-from domain.shared.errors import DomainError, NotFound
+from domain.shared.errors import DomainError, InvalidInput, NotFound
 
 
 def _stage(request: Request) -> Stage | None:
@@ -68,16 +68,26 @@ async def worklist_page(request: Request, port: CollectionsPort, principal: Prin
             assignee = UUID(raw) if raw and not unassigned else None
         except ValueError:
             assignee = None
+    # The "My team / Everyone" switch (managers): `team=mine` or a manager's id, as the API's; default everyone.
+    team = (request.query_params.get("team") or None) if manager else None
+    if team and (assignee is not None or unassigned):
+        return error_page(request, 422, "Cannot use this input", "team: give one of executive and team")
     now = port.clock.now()
 
-    def load(cursor: str | None) -> Any:
-        return port.queries.worklist(principal.brand_id, stage, assignee, now, cursor, 50, unassigned)
+    def load() -> tuple[Any, Any]:
+        members = port.teams.members(principal, team)
+        items = keyset_page(request, lambda cursor: port.queries.worklist(
+            principal.brand_id, stage, assignee, now, cursor, 50, unassigned, members))  # fmt: skip
+        return items, port.team.collectors(principal.brand_id) if manager else []
 
-    items = await run_in_threadpool(keyset_page, request, load)
-    collectors = await run_in_threadpool(port.team.collectors, principal.brand_id) if manager else []
+    try:
+        items, collectors = await run_in_threadpool(load)
+    except InvalidInput as exc:
+        return error_page(request, 422, "No such team", str(exc))
     return render(request, "collections.html", nav="collections", items=items, stage=stage.value,
                   stages=[s.value for s in Stage], manager=manager, assignee=assignee, unassigned=unassigned,
-                  can_reallocate=principal.holds(*REALLOCATE), now=now, collectors=collectors)  # fmt: skip
+                  team=team, can_reallocate=principal.holds(*REALLOCATE), now=now,
+                  collectors=collectors)  # fmt: skip
 
 
 async def _panel(

@@ -14,10 +14,12 @@ from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from api.pages.actors import actor_names
+from api.pages.credit_calls import place_credit_call
 from api.pages.loans import loan_page_with_error
+from api.services.credit_calls import CREDIT_CALLS, CreditCalls, offers_credit_call
 from api.services.documents import DocumentDesk
 from api.services.teams import Teams
 from api.web import (
@@ -71,6 +73,7 @@ class DecisionPagesPort:
     documents: DocumentQueries
     desk: DocumentDesk
     teams: Teams
+    credit_calls: CreditCalls
 
 
 async def worklist_page(request: Request, port: DecisionPagesPort, principal: Principal) -> Response:
@@ -125,6 +128,21 @@ async def review_page(request: Request, port: DecisionPagesPort, principal: Prin
     loan_id = path_id(request, "loan_id")
     if loan_id is None:
         return await not_found(request)
+    return await _review(request, port, principal, loan_id)
+
+
+async def review_call(request: Request, port: DecisionPagesPort, principal: Principal) -> Response:
+    loan_id = path_id(request, "loan_id")
+    if loan_id is None:
+        return await not_found(request)
+    outcome = await place_credit_call(request, port.credit_calls, principal, loan_id)
+    if outcome.call_id is None:
+        return await _review(request, port, principal, loan_id, outcome.error, outcome.status)
+    return RedirectResponse(f"/credit/review/{loan_id}?called={outcome.call_id}#credit-call", status_code=303)
+
+
+async def _review(request: Request, port: DecisionPagesPort, principal: Principal, loan_id: UUID,
+                  error: str | None = None, status: int = 422) -> Response:  # fmt: skip
     brand = principal.brand_id
 
     def load() -> tuple[Any, ...]:
@@ -145,8 +163,10 @@ async def review_page(request: Request, port: DecisionPagesPort, principal: Prin
     if loan is None:
         return await not_found(request)
     return render(
-        request, "credit_review.html", nav="worklist", loan=loan, profile=profile, actors=actors, kyc=kyc,
-        documents=documents, checklist=checklist,
+        request, "credit_review.html", status if error else 200, nav="worklist", loan=loan, profile=profile,
+        actors=actors, kyc=kyc, documents=documents, checklist=checklist, error=error,
+        can_credit_call=offers_credit_call(principal, loan.assignee_id),
+        call_action=f"/credit/review/{loan.id}/call",
     )  # fmt: skip
 
 
@@ -207,6 +227,7 @@ PAGES = pages(
     [
         Page("GET", "/credit/worklist", worklist_page, READ),
         Page("GET", "/credit/review/{loan_id}", review_page, READ),
+        Page("POST", "/credit/review/{loan_id}/call", review_call, CREDIT_CALLS, form=True),
         Page("GET", "/credit/sanction", sm_queue_page, SM_READ),
         Page("GET", "/credit/sanction-head", head_page, HEAD),
         Page("POST", "/loans/{loan_id}/cam", _form_action("cam"), WRITE, form=True),

@@ -11,9 +11,11 @@ from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from api.pages.actors import actor_names
+from api.pages.credit_calls import place_credit_call
+from api.services.credit_calls import CREDIT_CALLS, CreditCalls, offers_credit_call
 from api.services.servicing_fields import servicing_fields
 from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
 from domain.identity.application import Identity
@@ -53,6 +55,7 @@ class LoanPagesPort:
     agreements: AgreementQueries
     notes: CustomerNoteQueries
     products: ProductQueries
+    credit_calls: CreditCalls
 
 
 def _uuid(raw: str | None) -> UUID | None:
@@ -93,7 +96,12 @@ async def loans_page(request: Request, port: LoanPagesPort, principal: Principal
 
 
 async def _loan_page(
-    request: Request, port: LoanPagesPort, principal: Principal, loan_id: UUID, error: str | None = None
+    request: Request,
+    port: LoanPagesPort,
+    principal: Principal,
+    loan_id: UUID,
+    error: str | None = None,
+    status: int = 422,
 ) -> Response:
     def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any, dict[str, Any], Any, Any]:
         brand, parties = principal.brand_id, port.loans.parties
@@ -131,7 +139,7 @@ async def _loan_page(
     return render(
         request,
         "loan.html",
-        422 if error else 200,
+        status if error else 200,
         nav="loans",
         loan=loan,
         offer=offer,
@@ -144,6 +152,8 @@ async def _loan_page(
         checks=[c.value for c in Check],
         can_write=principal.holds(*WRITE),
         can_assign=principal.holds(*RELOCATE),
+        can_credit_call=offers_credit_call(principal, loan.assignee_id),
+        call_action=f"/loans/{loan.id}/credit-call",
         can_bypass=principal.holds(*BYPASS),
         can_change_product=products is not None,
         products=products or [],
@@ -169,6 +179,16 @@ async def loan_page(request: Request, port: LoanPagesPort, principal: Principal)
     if loan_id is None:
         return await not_found(request)
     return await _loan_page(request, port, principal, loan_id)
+
+
+async def loan_credit_call(request: Request, port: LoanPagesPort, principal: Principal) -> Response:
+    loan_id = path_id(request, "loan_id")
+    if loan_id is None:
+        return await not_found(request)
+    outcome = await place_credit_call(request, port.credit_calls, principal, loan_id)
+    if outcome.call_id is None:
+        return await _loan_page(request, port, principal, loan_id, outcome.error, outcome.status)
+    return RedirectResponse(f"/loans/{loan_id}?called={outcome.call_id}#credit-call", status_code=303)
 
 
 def _whole(raw: str | None) -> Any:
@@ -223,5 +243,6 @@ PAGES = pages(
         Page("POST", "/loans/{loan_id}/assign", _form_action("assign"), RELOCATE, form=True),
         Page("POST", "/loans/{loan_id}/cancel", _form_action("cancel"), WRITE, form=True),
         Page("POST", "/loans/{loan_id}/product", _form_action("product"), RULE_TYPE, form=True),
+        Page("POST", "/loans/{loan_id}/credit-call", loan_credit_call, CREDIT_CALLS, form=True),
     ],
 )

@@ -17,12 +17,12 @@ from api.request_input import read_body
 from api.routes.collections import CollectionsPort, guard
 from api.routes.disbursal_models import WebhookOut
 from api.routes.disbursals import public_base
+from api.services.credit_calls import CREDIT_CALLS, CreditCalls
 from api.services.dialer_calls import WEBHOOK_PATH, DialerWebhooks
-from domain.fieldwork.application import FieldWork, LoanNotInBrand
+from domain.fieldwork.application import FieldWork
 from domain.fieldwork.dialer import DialerCallNotFound
 from domain.identity.permissions import Level, Permission
-from domain.loans.application import Loans
-from domain.loans.loan import LoanNotFound
+from domain.shared.application import CommandResult
 from domain.shared.errors import InvalidValue
 from projections.fieldwork_queries import CallRow, FieldworkQueries
 
@@ -30,10 +30,6 @@ SETTINGS_READ = (Permission.BRAND_SETTINGS, Level.READ)
 SETTINGS_WRITE = (Permission.BRAND_SETTINGS, Level.WRITE)
 CALLS_READ = (Permission.COLLECTIONS, Level.READ)
 CALLS_WRITE = (Permission.COLLECTIONS, Level.WRITE)
-#: A credit executive calls the borrowers of the applications assigned to them; LOAN_RELOCATE (who reassigns
-#: applications) may call about any of the brand's.
-CREDIT_CALLS = (Permission.LOANS, Level.WRITE)
-ANY_APPLICATION = (Permission.LOAN_RELOCATE, Level.WRITE)
 
 
 @dataclass(frozen=True)
@@ -44,7 +40,7 @@ class DialerPort:
     queries: FieldworkQueries
     webhooks: DialerWebhooks
     collections: CollectionsPort
-    loans: Loans
+    credit_calls: CreditCalls
 
 
 class DialerSettingsIn(BaseModel):
@@ -174,21 +170,17 @@ def place_call(ctx: Context[DialerPort]) -> Reply:
 
 def place_credit_call(ctx: Context[DialerPort]) -> Reply:
     body: CallIn = ctx.body
-    loan_id: UUID = ctx.path["loan_id"]
     staff_id = caller_staff(ctx, body.staff_id)
-    try:
-        loan = ctx.port.loans.get(ctx.brand_id, loan_id)
-    except LoanNotFound:
-        raise LoanNotInBrand(f"application {loan_id} not found", id=str(loan_id)) from None
-    if loan.assignee != staff_id and not ctx.principal.holds(*ANY_APPLICATION):
-        # As for another brand's: an application assigned to someone else is not the caller's to call about.
-        raise LoanNotInBrand(f"application {loan_id} is not assigned to you", id=str(loan_id))
-    return _placed(ctx, loan_id, staff_id, body.phone)
+    callback = public_base(ctx.request) + WEBHOOK_PATH
+    return _reply(ctx, ctx.port.credit_calls.place(ctx.principal, ctx.path["loan_id"], staff_id, body.phone, callback))
 
 
 def _placed(ctx: Context[DialerPort], loan_id: UUID, staff_id: UUID, phone: str | None) -> Reply:
     callback = public_base(ctx.request) + WEBHOOK_PATH
-    result = ctx.port.fieldwork.place_call(ctx.brand_id, loan_id, staff_id, phone, callback)
+    return _reply(ctx, ctx.port.fieldwork.place_call(ctx.brand_id, loan_id, staff_id, phone, callback))
+
+
+def _reply(ctx: Context[DialerPort], result: CommandResult) -> Reply:
     ctx.settled(FieldWork.name, result.position)
     location = f"/api/v1/calls/{result.id}"
     row = ctx.port.queries.call(ctx.brand_id, result.id)

@@ -3,7 +3,8 @@ application only; a second request, or two at the same moment, is a 409 naming t
 application is assigned to and the queue (oldest first, keyset pages, `assigned_to=me`), staff answer it once
 (who and when), another brand gets 404s; the web flow's status page form (CSRF, one open request, shown on Customer
 360 and the portal queue); and a credit executive calls the borrower of an application assigned to them through
-the dialer without COLLECTIONS."""
+the dialer without COLLECTIONS, by API and by the portal's "Call borrower" button (loan page, credit review,
+callback queue, whose close form then names the call)."""
 
 from __future__ import annotations
 
@@ -283,3 +284,108 @@ def test_a_credit_executive_calls_the_borrower_of_an_application_assigned_to_the
     answered = client.post(respond, json={"outcome": "connected", "remarks": "called back", "call_id": call["id"]},
                            headers=cx_key)  # fmt: skip
     assert answered.status_code == 200 and answered.json()["call_id"] == call["id"], answered.text
+
+
+def _dialer_on(client: Any, tenant: Tenant, extensions: dict[UUID, str]) -> None:
+    on = client.patch("/api/v1/dialer/settings", headers=tenant.auth,
+                      json={"enabled": True, "account_id": "covenant-demo", "api_token": "acefone-live-7c1d"})  # fmt: skip
+    assert on.status_code == 200, on.text
+    for staff_id, extension in extensions.items():
+        ext = client.put(f"/api/v1/dialer/extensions/{staff_id}", json={"extension": extension}, headers=tenant.auth)
+        assert ext.status_code == 200, ext.text
+
+
+def test_the_portals_call_borrower_button_calls_through_the_credit_call_and_the_queue_links_the_call(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator, provider_simulators: Any
+) -> None:
+    cx, cx_email = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    _, other_email = _staff(platform, tenant, "credit_executive", "Arun Credit")
+    _, head_email = _staff(platform, tenant, "sanction_head", "Meera Head")  # LOAN_RELOCATE, no extension
+    _, admin_email = _staff(platform, tenant, "admin", "Anil Admin")  # holds COLLECTIONS: keeps the collections' Call
+    application, auth = _application(client, tenant, sms)
+    _assign(client, tenant, application["id"], cx)
+    _dialer_on(client, tenant, {cx: "2101"})
+    asked = client.post("/api/v1/borrower/callback-requests", json={"loan_id": application["id"]}, headers=auth)
+    assert asked.status_code == 201, asked.text
+    request_id = asked.json()["id"]
+    loan_page, review_page = f"/loans/{application['id']}", f"/credit/review/{application['id']}"
+    dialer = provider_simulators["dialer"]
+    earlier = {c["reference"] for c in dialer.calls()}  # the simulator is shared with the other tests
+
+    def placed_about() -> list[dict[str, Any]]:
+        return [c for c in dialer.calls() if c["reference"] not in earlier]
+
+    mine, csrf = _portal(app, cx_email)
+    other, other_csrf = _portal(app, other_email)
+    head, head_csrf = _portal(app, head_email)
+    admin, _ = _portal(app, admin_email)
+    dialer.auto_complete = False  # no call event back to this in-process client
+    try:
+        for page in (loan_page, review_page):
+            shown = mine.get(page)
+            assert shown.status_code == 200 and 'id="credit-call"' in shown.text, page
+            assert 'id="credit-call"' not in other.get(page).text  # not assigned to them
+            assert 'id="credit-call"' in head.get(page).text  # LOAN_RELOCATE: any application of the brand
+            assert 'id="credit-call"' not in admin.get(page).text  # COLLECTIONS holders keep their own button
+        queue = mine.get("/callback-requests")
+        assert f'action="/callback-requests/{request_id}/call?' in queue.text
+        assert f'action="/callback-requests/{request_id}/call?' not in other.get("/callback-requests").text
+
+        # Refusals: no CSRF token, not theirs, no extension - shown on the page, nothing placed.
+        assert mine.post(f"{loan_page}/credit-call", data={"csrf_token": "forged"}).status_code == 403
+        refused = other.post(f"{loan_page}/credit-call", data={"csrf_token": other_csrf})
+        assert refused.status_code == 404 and "not assigned to you" in refused.text
+        assert other.post(f"/callback-requests/{request_id}/call", data={"csrf_token": other_csrf}).status_code == 404
+        no_extension = head.post(f"{review_page}/call", data={"csrf_token": head_csrf})
+        assert no_extension.status_code == 409 and 'role="alert"' in no_extension.text
+        assert "no dialer extension" in no_extension.text
+        assert placed_about() == []
+
+        from_loan = mine.post(f"{loan_page}/credit-call", data={"csrf_token": csrf})
+        assert from_loan.status_code == 303, from_loan.text
+        assert from_loan.headers["location"].startswith(f"{loan_page}?called=")
+        assert 'id="call-placed"' in mine.get(from_loan.headers["location"]).text
+        from_review = mine.post(f"{review_page}/call", data={"csrf_token": csrf})
+        assert from_review.status_code == 303 and from_review.headers["location"].startswith(f"{review_page}?called=")
+        from_queue = mine.post(f"/callback-requests/{request_id}/call?assigned_to=me", data={"csrf_token": csrf})
+        assert from_queue.status_code == 303, from_queue.text
+    finally:
+        dialer.auto_complete = True
+    location = from_queue.headers["location"]
+    call_id = re.search(r"called=([0-9a-f-]{36})", location)
+    assert call_id is not None and "assigned_to=me" in location and f"callback={request_id}" in location
+    calls = placed_about()
+    assert len(calls) == 3 and call_id.group(1) in {c["reference"] for c in calls}
+    assert {c["agent_extension"] for c in calls} == {"2101"}
+    assert {c["reference"] for c in calls} >= {
+        from_loan.headers["location"].split("called=")[1].split("#")[0],
+        from_review.headers["location"].split("called=")[1].split("#")[0],
+    }
+
+    # The queue names that call in the close form; closing the request links it.
+    queue = mine.get(location)
+    assert f'name="call_id" value="{call_id.group(1)}"' in queue.text and 'id="call-placed"' in queue.text
+    assert 'name="call_id"' not in mine.get("/callback-requests").text  # only after placing one from the queue
+    bad = mine.post(f"/callback-requests/{request_id}/respond",
+                    data={"csrf_token": csrf, "outcome": "connected", "remarks": "called back", "call_id": "nope"})  # fmt: skip
+    assert bad.status_code == 422 and "call_id" in bad.text
+    respond = re.search(r'action="(/callback-requests/[^"]+/respond\?[^"]+)"', queue.text)
+    assert respond is not None and call_id.group(1) in respond.group(1)
+    short = mine.post(respond.group(1).replace("&amp;", "&"),
+                      data={"csrf_token": csrf, "outcome": "connected", "remarks": "x", "call_id": call_id.group(1)})  # fmt: skip
+    assert short.status_code == 422 and f'name="call_id" value="{call_id.group(1)}"' in short.text  # kept on refusal
+    closed = mine.post(f"/callback-requests/{request_id}/respond",
+                       data={"csrf_token": csrf, "outcome": "connected", "remarks": "called back",
+                             "call_id": call_id.group(1)})  # fmt: skip
+    assert closed.status_code == 303, closed.text
+    answered = client.get(f"/api/v1/callback-requests/{request_id}", headers=tenant.auth).json()
+    assert (answered["status"], answered["call_id"]) == ("closed", call_id.group(1))
+
+    # Another brand's staff: the loan and the request are not theirs to call about.
+    _, outsider_email = _staff(platform, make_tenant(platform), "credit_executive", "Other Brand")
+    outsider, outsider_csrf = _portal(app, outsider_email)
+    for url in (f"{loan_page}/credit-call", f"{review_page}/call", f"/callback-requests/{request_id}/call"):
+        assert outsider.post(url, data={"csrf_token": outsider_csrf}).status_code == 404, url
+    assert len(placed_about()) == 3
+    for browser in (mine, other, head, admin, outsider):
+        browser.__exit__(None, None, None)

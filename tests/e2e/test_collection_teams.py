@@ -204,3 +204,31 @@ def test_the_team_page_switches_between_my_team_and_everyone_keeping_the_stage(t
     assert 'href="/collections/team?stage=pre&team=mine"' in mine.text  # the stage tabs keep the team
     assert mohan.get("/collections/team", params={"stage": "pre", "team": "mine"}).status_code == 200
     assert mohan.get("/collections/team", params={"team": str(uuid.uuid4())}).status_code == 422
+
+
+def test_the_worklist_page_switches_between_my_team_and_everyone_keeping_the_stage(teams: dict[str, Any]) -> None:
+    mohan, loans = teams["as_mohan"], teams["loans"]
+
+    def shown(page: Any) -> set[str]:
+        return {str(loan) for loan in loans.values() if f'data-loan="{loan}"' in page.text}
+
+    everyone = mohan.get("/collections", params={"stage": "collections"})
+    assert everyone.status_code == 200, everyone.text
+    assert shown(everyone) == {str(loan) for loan in loans.values()}  # default: everyone, as before
+    assert 'id="team-mine" href="/collections?stage=collections&team=mine"' in everyone.text
+    mine = mohan.get("/collections", params={"stage": "collections", "team": "mine"})
+    assert mine.status_code == 200, mine.text
+    assert shown(mine) == {str(loans["esha"]), str(loans["sunil"])}
+    assert 'id="team-everyone" href="/collections?stage=collections"' in mine.text
+    assert 'href="/collections?stage=pre&team=mine"' in mine.text  # the stage tabs keep the team
+    assert 'href="/collections/team?stage=collections&team=mine"' in mine.text  # and so does the team view's link
+    nina = mohan.get("/collections", params={"stage": "collections", "team": str(teams["nina"])})
+    assert shown(nina) == {str(loans["ravi"])}
+    assert mohan.get("/collections", params={"team": str(uuid.uuid4())}).status_code == 422
+    both = mohan.get("/collections", params={"team": "mine", "assignee": str(teams["esha"])})
+    assert both.status_code == 422 and "team" in both.text
+
+    # An executive sees their own loans and no switch.
+    esha = teams["as_esha"].get("/collections", params={"stage": "collections", "team": "mine"})
+    assert esha.status_code == 200 and 'id="team-switch"' not in esha.text
+    assert shown(esha) == {str(loans["esha"])}
