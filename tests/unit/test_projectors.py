@@ -216,8 +216,11 @@ def test_covenant_views_write_a_records_proofs_after_the_record_and_mark_those_a
         "INSERT INTO read.covenant_evaluations",
         "INSERT INTO read.covenant_proofs",
         "UPDATE read.covenant_evaluations",
+        "UPDATE read.covenants",
     ]
     assert writes[1].params[0] == kept and writes[1].params[-1] == record.id
+    # The covenant's worklist row says its current record has proof, keyed by this record only.
+    assert "current_proof_received = true" in writes[3].sql and writes[3].params == (record.id, record.id)
     assert writes[1].params[4:7] == ("application/pdf", "staff", "system")
     (marked,) = views.project(4, approved)
     assert "approved = true" in marked.sql and marked.params == (record.id, [kept])
