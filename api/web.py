@@ -237,13 +237,19 @@ async def act(principal: Principal, work: Callable[[], T]) -> T:
 PENDING = "Saved. It can take a few seconds to show here; reload the page if it is missing."
 
 
-async def after_write(request: Request, source: str, position: int, target: str) -> Response:
-    """A redirect to `target` once the read models of `source` show a write at `position`; when they are still
-    behind after the bound, `target` says so (`?saved=pending`) rather than showing stale data as if it were all."""
+async def after_write(
+    request: Request, source: str, position: int, target: str, also: tuple[tuple[str, int], ...] = ()
+) -> Response:
+    """A redirect to `target` once the read models of `source` show a write at `position` (and those of each
+    `(source, position)` in `also`, a write of another context the page shows); when they are still behind after
+    the bound, `target` says so (`?saved=pending`) rather than showing stale data as if it were all."""
     services: Services = request.app.state.services
     # The API's bound (read when called, so one setting governs both the API's 202 and the portal's `saved=pending`).
     bound = endpoint.READ_YOUR_WRITES_SECONDS
-    settled = position <= 0 or await run_in_threadpool(services.engine.wait_for, source, position, bound)
+    settled = True
+    for waited, at in ((source, position), *also):
+        if at > 0:
+            settled = await run_in_threadpool(services.engine.wait_for, waited, at, bound) and settled
     if not settled:  # (before a `#fragment`, which must stay last)
         path, mark, fragment = target.partition("#")
         target = path + ("&" if "?" in path else "?") + "saved=pending" + mark + fragment

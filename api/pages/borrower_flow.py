@@ -36,13 +36,14 @@ from api.pages.borrower_forms import (
 from api.pages.borrower_utm import UTM_COOKIE, remember_utm, remembered_utm
 from api.problems import field_errors_from_pydantic
 from api.routes.documents import UPLOAD
-from api.services.borrower_reloans import BorrowerReloans
+from api.services.borrower_reloans import AcceptedOffer, BorrowerReloans
 from api.services.documents import DocumentDesk
 from api.services.pay_links import PayLinks
 from api.web import PENDING, PublicPage, after_write, error_text, pages, path_id, templates
 from domain.callbacks.application import Callbacks
 from domain.callbacks.request import CallbackWindow
 from domain.documents.statement_months import required_months
+from domain.loans.application import Loans
 from domain.loans.states import SERVICING, LoanStatus
 from domain.onboarding.account import SESSION_LIFETIME, BorrowerNotFound, SessionNotFound
 from domain.onboarding.application import Onboarding
@@ -52,7 +53,6 @@ from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, BankStatementIn, Lo
 from domain.providers.errors import ProviderError
 from domain.reloans.application import ReloanOffers
 from domain.shared.aggregate import acting_as
-from domain.shared.application import CommandResult
 from domain.shared.clock import business_date
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, Throttled
 from projections.callbacks import CallbackQueries
@@ -498,11 +498,11 @@ async def apply_reloan_offer(request: Request, port: BorrowerFlowPort) -> Respon
     offer_id = found
     reason = _form(request).get("reason") or None
 
-    def answer() -> CommandResult:
+    def answer() -> AcceptedOffer:
         with acting_as(principal.actor):
             if action == "accept":
                 return port.reloans.accept(principal.brand_id, principal.borrower_id, offer_id)
-            return port.reloans.decline(principal.brand_id, principal.borrower_id, offer_id, reason)
+            return AcceptedOffer(port.reloans.decline(principal.brand_id, principal.borrower_id, offer_id, reason))
 
     try:
         result = await run_in_threadpool(answer)
@@ -513,7 +513,10 @@ async def apply_reloan_offer(request: Request, port: BorrowerFlowPort) -> Respon
     except DomainError as exc:  # the product no longer lends this loan (422 naming the field)
         return _page(request, "apply_message.html", 422, title="We could not start this loan",
                      message=error_text(exc))  # fmt: skip
-    return await after_write(request, ReloanOffers.name, result.position, f"{_base(request)}/status#reloan-offers")
+    target = f"{_base(request)}/status#reloan-offers"  # it shows the application's status: its submission too
+    return await after_write(
+        request, ReloanOffers.name, result.result.position, target, also=((Loans.name, result.loans_position),)
+    )
 
 
 async def apply_sign_out(request: Request, port: BorrowerFlowPort) -> Response:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.routes.product_models import QuoteOut
 from api.services.borrower_reloans import BorrowerOffer, BorrowerReloans
+from domain.loans.application import Loans
 from domain.reloans.application import ReloanOffers
 from domain.reloans.offer import OfferStatus
 from domain.shared.application import CommandResult
@@ -93,8 +94,11 @@ def _answer(ctx: Context[BorrowerReloanPort], offer_id: UUID, position: int) -> 
 
 def borrower_accept_offer(ctx: Context[BorrowerReloanPort]) -> Reply:
     assert ctx.borrower is not None
-    result = ctx.port.reloans.accept(ctx.brand_id, ctx.borrower.borrower_id, ctx.path["offer_id"])
-    return _answer(ctx, result.id, result.position)
+    accepted = ctx.port.reloans.accept(ctx.brand_id, ctx.borrower.borrower_id, ctx.path["offer_id"])
+    # The answer shows the application's status: the loans read model has its submission first (bounded wait; if it
+    # is still behind, the offer's own read says what the loans read model has so far).
+    ctx.settled(Loans.name, accepted.loans_position)
+    return _answer(ctx, accepted.result.id, accepted.result.position)
 
 
 def borrower_decline_offer(ctx: Context[BorrowerReloanPort]) -> Reply:

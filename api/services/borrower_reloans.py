@@ -44,6 +44,15 @@ class BorrowerOffer:
 
 
 @dataclass(frozen=True)
+class AcceptedOffer:
+    """The borrower's acceptance: the offer's write and, when the application went on to the BRE, the loans log
+    position of its submission (0 when it waits in onboarding), so an answer can wait for both read models."""
+
+    result: CommandResult
+    loans_position: int = 0
+
+
+@dataclass(frozen=True)
 class BorrowerReloans:
     """The borrower's side of re-loan offers (filled by type into the borrower API's and web flow's ports)."""
 
@@ -65,7 +74,7 @@ class BorrowerReloans:
         row = self.queries.of_customer_one(brand_id, customer, offer_id) if customer is not None else None
         return self._with_quote(brand_id, row) if row is not None else None
 
-    def accept(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> CommandResult:
+    def accept(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> AcceptedOffer:
         """Accept the borrower's own offer: what staff's accept does (an application for the offered amount and
         tenure on the same product, the offer approved with it; 409 unless pending, and of two at once the second),
         the application on the borrower channel - and then submitted through the BRE, as the funnel's submitted
@@ -76,10 +85,12 @@ class BorrowerReloans:
         started = self.desk.offers.get(brand_id, offer_id).application_id
         if started is not None:
             try:  # the borrower's KYC is on file: the application goes to credit review at once
-                self.onboarding.submit_reloan(brand_id, borrower_id, started)
+                submitted = self.onboarding.submit_reloan(brand_id, borrower_id, started)
             except DomainError as exc:  # a bureau outage or a rule of the loans context: staff submit it later
                 log.warning("re-loan application %s accepted but not submitted: %s", started, exc)
-        return accepted
+            else:
+                return AcceptedOffer(accepted, submitted.position)
+        return AcceptedOffer(accepted)
 
     def decline(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID, reason: str | None) -> CommandResult:
         """Decline the borrower's own offer (rejected, with their reason or `DECLINED`); 409 unless pending."""

@@ -111,6 +111,8 @@ def test_the_borrower_lists_only_their_own_offers_and_accepting_starts_the_appli
     assert accepted.status_code == 200, accepted.text
     body = accepted.json()
     assert body["status"] == "approved" and body["application_id"]
+    # the answer waits for the application's submission too (the loans read model), not the offer's write alone
+    assert body["application_status"] == "pending" and body["application_number"]
     application = client.get(f"/api/v1/borrower/applications/{body['application_id']}", headers=auth)
     assert application.status_code == 200, application.text
     assert (application.json()["amount"], application.json()["tenure"], application.json()["product_id"]) == (
