@@ -57,7 +57,8 @@ STAGE_ENDS: dict[type, tuple[str, str, str | None]] = {
 }
 
 #: Move a loan's row and the brand's counters by the difference (the old row counted out, the new one in), and
-#: open an overdue spell when the loan falls overdue. Every CTE reads the snapshot before the UPDATE.
+#: open an overdue spell when the loan falls overdue. Every CTE reads the snapshot before the UPDATE. A key whose
+#: count nets to zero still moves when its amount does (a product change of the amount keeping the status).
 _MOVE = """
 WITH old AS (SELECT brand_id, status, dpd, principal FROM read.insight_loans WHERE loan_id = %(id)s),
 new AS (
@@ -76,7 +77,7 @@ spell AS (
     SELECT new.brand_id, %(id)s, %(at)s FROM new, old WHERE new.status = 'overdue' AND old.status <> 'overdue'
     ON CONFLICT DO NOTHING)
 INSERT INTO read.insight_counts AS c (brand_id, dimension, key, loans, amount)
-SELECT brand_id, dimension, key, sum(n), sum(amount) FROM delta GROUP BY 1, 2, 3 HAVING sum(n) <> 0
+SELECT brand_id, dimension, key, sum(n), sum(amount) FROM delta GROUP BY 1, 2, 3 HAVING sum(n) <> 0 OR sum(amount) <> 0
 ON CONFLICT (brand_id, dimension, key) DO UPDATE SET loans = c.loans + excluded.loans, amount = c.amount + excluded.amount
 """
 

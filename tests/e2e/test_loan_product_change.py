@@ -168,3 +168,28 @@ def test_the_loan_page_changes_the_product(server: str, browser: Any, staff: tup
     assert "Payday (PAYDAY)" in page.locator("main").inner_text()
     assert "product changed" in page.locator("main").inner_text()
     assert "qualifies for payday only" in page.locator("main").inner_text()
+
+
+def _status_counts(dsn: str, brand_id: Any) -> dict[str, tuple[int, str]]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT key, loans, amount FROM read.insight_counts WHERE brand_id = %s AND dimension = 'status'",
+            (brand_id,),
+        ).fetchall()
+    return {key: (int(loans), str(amount)) for key, loans, amount in rows if loans}
+
+
+def test_a_change_of_amount_keeping_the_status_moves_the_dashboards_status_amount(
+    client: Any, tenant: Tenant, platform: Any
+) -> None:
+    emi = _product(client, tenant, EMI)
+    other = _product(client, tenant, {**EMI, "code": "sal-emi-2"})
+    loan_id = _application(client, tenant, emi, phone="9876533004")
+    settle(platform, "loans")
+    assert _status_counts(platform.dsn, tenant.brand_id) == {"pending": (1, "40000.00")}
+    changed = client.post(f"/api/v1/loans/{loan_id}/product", json={"product_id": other, "amount": "30000",
+                          "reason": "a smaller loan"}, headers=tenant.auth)  # fmt: skip
+    assert changed.status_code == 200 and changed.json()["status"] == "pending", changed.text
+    settle(platform, "loans")
+    # still one pending application, now of 30,000 (the counter kept 40,000 when only the amount moved)
+    assert _status_counts(platform.dsn, tenant.brand_id) == {"pending": (1, "30000.00")}
