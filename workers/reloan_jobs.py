@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import structlog
 
 from adapters.named_locks import NamedLocks
 from api.services.reloan_notices import ReloanNotices
-from api.services.reloans import ReloanDesk
+from api.services.reloans import ReloanDesk, expiry_cutoff
 from domain.identity.application import Identity
 from domain.identity.brand_config import BrandSettings
 from domain.jobs.application import JobDefinition
@@ -57,17 +55,6 @@ class ReloanJobPort:
     engine: ProjectionEngine
     locks: NamedLocks
     notices: ReloanNotices
-
-
-def expiry_cutoff(settings: BrandSettings, as_of: date, now: datetime) -> datetime | None:
-    """Offers made before this instant have expired: `reloan_offer_days` before now, or before the start of the
-    run's business date when the brand's date is ahead of the calendar (as the e-sign expiry counts); None when the
-    brand's offers never expire."""
-    days = settings.reloan_offer_days
-    if days is None:
-        return None
-    day_start = datetime.combine(as_of, time.min, tzinfo=ZoneInfo(settings.timezone))
-    return max(now, day_start) - timedelta(days=days)
 
 
 def expire(port: ReloanJobPort, job_run: JobRun, settings: BrandSettings) -> Iterator[tuple[BatchCounts, str | None]]:

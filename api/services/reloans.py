@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from adapters.named_locks import NamedLocks
 from domain.identity.application import Identity
+from domain.identity.brand_config import BrandSettings
 from domain.loans import bre
 from domain.loans.application import Loans
 from domain.loans.loan import Channel, Loan
@@ -26,6 +29,18 @@ NPA = "NPA"
 #: How long a decision on an offer waits for another on the same offer (an accept holds it while it starts the
 #: application, which may wait on the borrower's count itself).
 DECIDING_SECONDS = 10.0
+
+
+def expiry_cutoff(settings: BrandSettings, as_of: date, now: datetime) -> datetime | None:
+    """Offers made before this instant have expired: `reloan_offer_days` before now, or before the start of the
+    business date `as_of` (a job run's, or today's) when the brand's date is ahead of the calendar (as the e-sign
+    expiry counts); None when the brand's offers never expire. The job cancels the offers made before it, and an
+    accept refuses them before the job has run."""
+    days = settings.reloan_offer_days
+    if days is None:
+        return None
+    day_start = datetime.combine(as_of, time.min, tzinfo=ZoneInfo(settings.timezone))
+    return max(now, day_start) - timedelta(days=days)
 
 
 @dataclass(frozen=True)
@@ -87,12 +102,23 @@ class ReloanDesk:
             offer = self.offers.get(brand_id, offer_id)
             if offer.status is not OfferStatus.PENDING:
                 raise Conflict(f"cannot accept a re-loan offer that is {offer.status.value}", id=str(offer_id))
+            self._require_unexpired(brand_id, offer.id, offer.created_on)
             started = application_id(offer.id)
             if self.loans.find(started) is None:
                 self.loans.create(
                     brand_id, offer.customer_id, offer.product_id, offer.amount, offer.tenure, None, channel, started
                 )
             return self.offers.approve(brand_id, offer_id, started)
+
+    def _require_unexpired(self, brand_id: UUID, offer_id: UUID, made_at: datetime) -> None:
+        """409 when the offer was made before the brand's `reloan_offer_days` cutoff: it has expired, though the
+        `reloan-offers` job (every few minutes) has not cancelled it yet. Nothing is written: the job cancels it."""
+        settings = self.identity.configuration(brand_id).settings
+        today = self.loans.parties.business_date(brand_id)
+        cutoff = expiry_cutoff(settings, today, self.offers.clock.now())
+        if cutoff is not None and made_at < cutoff:
+            raise Conflict(f"the re-loan offer expired: offers stay open {settings.reloan_offer_days} day(s)",
+                           id=str(offer_id))  # fmt: skip
 
     def reject(self, brand_id: UUID, offer_id: UUID, reason: str) -> CommandResult:
         """The borrower declines (409 unless pending), the offer held as `accept` holds it."""

@@ -16,8 +16,9 @@ from uuid import UUID
 
 from adapters.simulators.sms import SmsSimulator
 from api.services.borrower_reloans import BorrowerReloans
+from domain.loans.application import Loans
 from domain.onboarding.application import Onboarding
-from domain.reloans.application import ReloanOffers
+from domain.reloans.application import ReloanOffers, application_id
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict
@@ -331,3 +332,32 @@ def test_the_offer_job_cancels_offers_left_pending_past_the_brands_offer_days_as
         client.cookies.clear()
     shown = re.search(rf'<div class="offer" data-offer="{old}" data-status="cancelled">.*?</div>', page, re.S)
     assert shown is not None and "expired" in shown.group(0), page[:800]
+
+
+def test_an_offer_past_the_brands_offer_days_cannot_be_accepted_before_the_job_cancels_it(
+    client: Any, platform: Any, sms: SmsSimulator
+) -> None:
+    """The job cancels expired offers every few minutes; between its runs an offer past `reloan_offer_days` is already
+    expired: accepting it is a 409 and starts nothing (the borrower's tap and staff's accept alike)."""
+    tenant = make_tenant(platform)
+    product = _product(client, tenant)
+    session, customer = _borrower(client, platform, sms, tenant)
+    offer = _offer(platform, tenant, customer, product)
+    _offer_days(client, platform, tenant, 30)
+    offers = platform.get(ReloanOffers)
+    made = offers.get(tenant.brand_id, offer).created_on
+    real_clock = offers.clock
+    try:
+        offers.clock = FixedClock(made + timedelta(days=31))
+        for url, auth in ((f"/api/v1/borrower/reloan-offers/{offer}/accept", bearer(session)),
+                          (f"/api/v1/reloan-offers/{offer}/accept", tenant.auth)):  # fmt: skip
+            late = client.post(url, headers=auth)
+            assert late.status_code == 409 and "expired" in late.json()["detail"], late.text
+            assert late.headers["content-type"].startswith("application/problem+json")
+    finally:
+        offers.clock = real_clock
+    assert platform.get(Loans).find(application_id(offer)) is None  # no application started
+    assert offers.get(tenant.brand_id, offer).status.value == "pending"  # the job cancels it as expired
+    # within the days it is accepted as before
+    accepted = client.post(f"/api/v1/borrower/reloan-offers/{offer}/accept", headers=bearer(session))
+    assert accepted.status_code == 200 and accepted.json()["status"] == "approved", accepted.text
