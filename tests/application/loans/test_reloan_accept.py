@@ -8,12 +8,14 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
 from adapters.named_locks import NamedLocks
 from api.services.reloans import ReloanDesk
+from domain.identity.brand_config import BrandSettings
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
 from domain.reloans.application import ReloanOffers, application_id
@@ -27,6 +29,13 @@ from tests.application.loans.fakes import BORROWER, BRAND, PRODUCT, Catalogue, p
 @pytest.fixture
 def catalogue() -> Catalogue:
     return Catalogue(products={(BRAND, PRODUCT): product_version(max_active_loans=5)})  # the limit stops nothing
+
+
+class NoExpiry:
+    """The identity context as the accept reads it: the brand's settings, offers never expiring (the default)."""
+
+    def configuration(self, brand_id: uuid.UUID) -> Any:
+        return SimpleNamespace(settings=BrandSettings())
 
 
 class OneThread:
@@ -57,7 +66,7 @@ def test_an_accept_retried_after_its_approval_failed_approves_the_application_it
     assert [a.id for a in _applications(loans)] == [started]
 
     # the retry
-    approved = ReloanDesk(loans, offers, cast(Any, None), cast(NamedLocks, OneThread())).accept(BRAND, made.id)
+    approved = ReloanDesk(loans, offers, cast(Any, NoExpiry()), cast(NamedLocks, OneThread())).accept(BRAND, made.id)
     offer = offers.get(BRAND, approved.id)
     assert offer.status is OfferStatus.APPROVED and offer.application_id == started
     assert [a.id for a in _applications(loans)] == [started]
