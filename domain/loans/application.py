@@ -242,7 +242,7 @@ class Loans(
         reevaluated = None
         if loan.submitted and parsed not in loan.bypassed and loan.status in (LoanStatus.PENDING, LoanStatus.REJECTED):
             product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
-            facts = loan.recorded_facts()
+            facts = loan.bypassed_facts()  # with the checks bypassed after the submission before this one
             facts = replace(facts, bypassed=facts.bypassed | {parsed.value})
             assert loan.submitted_on is not None
             reevaluated = bre.evaluate(product.bre_rules, facts, loan.recorded_policy(), loan.submitted_on)

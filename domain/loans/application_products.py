@@ -169,7 +169,8 @@ class ProductChangeUseCases:
         facts = results = passed = None
         if loan.status is not LoanStatus.ONBOARDING:
             assert loan.submitted_on is not None
-            recorded = replace(loan.recorded_facts(), proposed_emi=proposed_emi(product, amount, tenure))
+            # the facts with every check bypassed so far (a bypass after the submission holds for the new rules too)
+            recorded = replace(loan.bypassed_facts(), proposed_emi=proposed_emi(product, amount, tenure))
             outcome = bre.evaluate(product.bre_rules, recorded, loan.recorded_policy(), loan.submitted_on)
             facts, results, passed = recorded.to_record(), [r.to_record() for r in outcome.results], outcome.passed
         return ProductChange(

@@ -16,6 +16,7 @@ justification being its recorded approval; `pending → rejected` when a CX over
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -235,6 +236,13 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
         if self.facts is None:
             raise Conflict("the application has not been submitted", id=str(self.id))
         return ApplicantFacts.from_record(self.facts)
+
+    def bypassed_facts(self) -> ApplicantFacts:
+        """The facts recorded at submission with every check bypassed so far: a bypass made after the submission
+        records its results, not the facts, so a later run of the rules (another bypass, a product change) must add
+        it again."""
+        recorded = self.recorded_facts()
+        return replace(recorded, bypassed=recorded.bypassed | {c.value for c in self.bypassed})
 
     def recorded_policy(self) -> BrandPolicy:
         """The brand policy recorded at submission."""

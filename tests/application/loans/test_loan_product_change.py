@@ -341,3 +341,29 @@ def test_a_coupon_expired_or_used_up_on_the_new_product_is_dropped(loans: Loans,
     loans.change_product(BRAND, loan_id, EMI_B, WHY)
     changed = last_event(loans, loan_id)
     assert changed.coupon_code is None and "used its 1 time" in changed.coupon_dropped_reason
+
+
+def test_a_check_bypassed_after_submission_stays_bypassed_for_the_new_product_s_rules(
+    loans: Loans, source: Facts
+) -> None:
+    source.given = ApplicantFacts(credit_score=600, monthly_salary=Decimal(150000), existing_emis=Decimal(0))
+    created = loans.create(BRAND, BORROWER, PRODUCT, "40000", 12)
+    loans.submit(BRAND, created.id)
+    assert loans.get(BRAND, created.id).status is S.REJECTED  # 600 < 700
+    loans.bypass(BRAND, created.id, "bureau", "bureau down for the week; salary slips seen")
+    assert loans.get(BRAND, created.id).status is S.PENDING  # the score is not checked any more
+    loans.change_product(BRAND, created.id, PAYDAY, WHY, tenure=30)
+    loan = loans.get(BRAND, created.id)
+    assert {r["rule"]: r["outcome"] for r in loan.results}["CREDIT_SCORE"] == "bypassed"
+    assert loan.status is S.PENDING and loan.facts is not None and loan.facts["bypassed"] == ["bureau"]
+
+
+def test_a_second_check_bypassed_after_submission_keeps_the_first_bypassed(loans: Loans, source: Facts) -> None:
+    source.given = ApplicantFacts(credit_score=600, monthly_salary=None, existing_emis=Decimal(0))
+    created = loans.create(BRAND, BORROWER, PRODUCT, "40000", 12)
+    loans.submit(BRAND, created.id)
+    loans.bypass(BRAND, created.id, "bureau", "bureau down for the week; salary slips seen")
+    loans.bypass(BRAND, created.id, "bank_statement", "statement portal down; salary slips seen")
+    loan = loans.get(BRAND, created.id)
+    assert {r["rule"]: r["outcome"] for r in loan.results}["CREDIT_SCORE"] == "bypassed"
+    assert loan.status is S.PENDING
