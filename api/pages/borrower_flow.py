@@ -509,7 +509,7 @@ async def apply_reloan_offer(request: Request, port: BorrowerFlowPort) -> Respon
     except NotFound:
         return _page(request, "apply_message.html", 404, title="Not found", message="There is no such offer.")
     except Conflict as exc:
-        return _page(request, "apply_message.html", 409, title="This offer was already answered", message=exc.message)
+        return _page(request, "apply_message.html", 409, title="This offer is no longer open", message=exc.message)
     except DomainError as exc:  # the product no longer lends this loan (422 naming the field)
         return _page(request, "apply_message.html", 422, title="We could not start this loan",
                      message=error_text(exc))  # fmt: skip
