@@ -72,20 +72,26 @@ def open_slot_id(brand_id: UUID, borrower_id: UUID) -> UUID:
     return index_id(OPEN_SLOT, brand_id, str(borrower_id))
 
 
+def _line_breaks(text: str) -> str:
+    # Before the length check: a browser's textarea counts a line break as one character but posts it as CR LF.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _note(raw: str | None) -> str:
     if not (raw or "").strip():
         return ""
-    text = clean_text(raw, "note", multiline=True)
+    text = _line_breaks(clean_text(raw, "note", multiline=True))
     if len(text) > MAX_NOTE:
-        raise InvalidValue("note", f"at most {MAX_NOTE} characters")
-    return text.replace("\r\n", "\n")
+        raise InvalidValue("note", f"at most {MAX_NOTE} characters (this has {len(text)})")
+    return text
 
 
 def _remarks(raw: str | None) -> str:
     text = clean_text(raw, "remarks", multiline=True, min_visible=3, missing="say how the call went (3 characters+)")
+    text = _line_breaks(text)
     if len(text) > MAX_REMARKS:
-        raise InvalidValue("remarks", f"at most {MAX_REMARKS} characters")
-    return text.replace("\r\n", "\n")
+        raise InvalidValue("remarks", f"at most {MAX_REMARKS} characters (this has {len(text)})")
+    return text
 
 
 class Callbacks(ContextApplication):

@@ -146,3 +146,24 @@ def test_another_brands_request_is_not_found(callbacks: Callbacks) -> None:
     with pytest.raises(CallbackRequestNotFound):
         callbacks.request(OTHER, ASHA)
     assert callbacks.get(BRAND, made.id).status is CallbackStatus.OPEN
+
+
+def test_line_breaks_count_once_in_a_note_as_the_forms_textarea_counts_them(callbacks: Callbacks) -> None:
+    # A browser's textarea (maxlength=500) counts a line break as one character but posts it as CR LF.
+    typed = "\r\n".join(["abcd"] * 101)  # 101 lines of 4 letters: 404 letters and 100 line breaks, 504 as typed
+    assert len(typed) == 604 and len(typed.replace("\r\n", "\n")) == 504
+    with pytest.raises(InvalidInput) as too_long:
+        callbacks.request(BRAND, ASHA, note=typed)
+    assert [e.field for e in too_long.value.errors] == ["note"]
+    fits = "\r\n".join(["abcd"] * 99) + "\rx"  # 397 letters, 99 line breaks (a lone CR one too): 496 as typed
+    assert len(fits) == 594
+    made = callbacks.request(BRAND, NEW, note=fits)
+    assert callbacks.get(BRAND, made.id).note == "\n".join(["abcd"] * 99) + "\nx"
+
+
+def test_remarks_count_line_breaks_once(callbacks: Callbacks) -> None:
+    made = callbacks.request(BRAND, ASHA)
+    remarks = "\r\n".join(["called"] * 143)  # 858 letters and 142 line breaks: 1000 characters, 1142 as posted
+    with acting_as(f"staff:{CX}"):
+        callbacks.respond(BRAND, made.id, Outcome.CONNECTED, remarks)
+    assert callbacks.get(BRAND, made.id).remarks == "\n".join(["called"] * 143)

@@ -389,3 +389,25 @@ def test_the_portals_call_borrower_button_calls_through_the_credit_call_and_the_
     assert len(placed_about()) == 3
     for browser in (mine, other, head, admin, outsider):
         browser.__exit__(None, None, None)
+
+
+def test_the_status_page_form_takes_a_full_note_with_line_breaks_as_a_browser_posts_it(
+    app: Any, client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    session = sign_in(client, sms, tenant.slug, mobile())
+    web = TestClient(app, follow_redirects=False)
+    web.__enter__()
+    web.cookies.set("cd_borrower", session["token"], path=f"/apply/{tenant.slug}")
+    try:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', web.get(f"/apply/{tenant.slug}/status").text)
+        assert csrf is not None
+        # What the textarea (maxlength=500) let the borrower type - 100 lines of 4 letters, 99 line breaks: 499
+        # characters - posted with CR LF line breaks (598 characters on the wire).
+        typed = "\n".join(["EMI?"] * 100)
+        asked = web.post(f"/apply/{tenant.slug}/callback",
+                         data={"csrf_token": csrf.group(1), "note": typed.replace("\n", "\r\n")})  # fmt: skip
+        assert asked.status_code == 303, asked.text
+        [made] = client.get("/api/v1/borrower/callback-requests", headers=bearer(session)).json()["items"]
+        assert made["note"] == typed
+    finally:
+        web.__exit__(None, None, None)
