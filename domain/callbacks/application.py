@@ -19,6 +19,7 @@ from domain.callbacks.request import (
     CallbackRequest,
     CallbackRequestNotFound,
     CallbackSource,
+    CallbackStatus,
     CallbackWindow,
 )
 from domain.collections.case import Outcome
@@ -187,7 +188,13 @@ class Callbacks(ContextApplication):
             slot.release()
         else:
             slot = None
-        return self.commit(request, slot)
+        try:
+            return self.commit(request, slot)
+        except ConcurrentModification:  # another response landed first: say so, as for one answered before
+            answered = self.get(brand_id, request_id)
+            if answered.status is CallbackStatus.CLOSED:
+                raise answered.already_answered() from None
+            raise
 
     def _open_slot(self, slot_id: UUID) -> UniqueValue | None:
         found = self.find(slot_id)

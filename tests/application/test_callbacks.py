@@ -13,6 +13,7 @@ import pytest
 from domain.callbacks.application import BorrowerContact, Callbacks, LoanRef
 from domain.callbacks.request import (
     CallbackAlreadyOpen,
+    CallbackRequest,
     CallbackRequestNotFound,
     CallbackSource,
     CallbackStatus,
@@ -167,3 +168,25 @@ def test_remarks_count_line_breaks_once(callbacks: Callbacks) -> None:
     with acting_as(f"staff:{CX}"):
         callbacks.respond(BRAND, made.id, Outcome.CONNECTED, remarks)
     assert callbacks.get(BRAND, made.id).remarks == "\n".join(["called"] * 143)
+
+
+def test_of_two_responses_at_once_the_second_is_told_it_was_already_answered(
+    callbacks: Callbacks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = callbacks.request(BRAND, ASHA)
+    load = Callbacks.get
+
+    def loaded_then_answered_elsewhere(self: Callbacks, brand_id: UUID, request_id: UUID) -> CallbackRequest:
+        request = load(self, brand_id, request_id)
+        monkeypatch.setattr(Callbacks, "get", load)  # the other staff member's response lands in between
+        with acting_as(f"staff:{CX}"):
+            self.respond(BRAND, made.id, Outcome.CONNECTED, "first to answer")
+        return request
+
+    monkeypatch.setattr(Callbacks, "get", loaded_then_answered_elsewhere)
+    with acting_as("staff:00000000-0000-4000-8000-00000000cc02"), pytest.raises(Conflict) as second:
+        callbacks.respond(BRAND, made.id, Outcome.NOT_REACHABLE, "second to answer")
+    assert f"already answered by staff:{CX}" in second.value.message, second.value.message  # not "reload and retry"
+    assert second.value.details.get("status") == "closed"
+    kept = callbacks.get(BRAND, made.id)
+    assert (kept.outcome, kept.remarks, kept.responder) == (Outcome.CONNECTED, "first to answer", f"staff:{CX}")

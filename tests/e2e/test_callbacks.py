@@ -411,3 +411,33 @@ def test_the_status_page_form_takes_a_full_note_with_line_breaks_as_a_browser_po
         assert made["note"] == typed
     finally:
         web.__exit__(None, None, None)
+
+
+def test_of_responses_at_the_same_moment_one_closes_it_and_the_others_are_told_it_was_answered(
+    client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    asked = client.post("/api/v1/borrower/callback-requests", json={"note": "call me"}, headers=auth)
+    assert asked.status_code == 201, asked.text
+    respond = f"/api/v1/callback-requests/{asked.json()['id']}/respond"
+    keys = [_key(platform, tenant, "credit_executive") for _ in range(3)]
+    answers: list[Any] = []
+    start = threading.Barrier(3)
+
+    def answer(key: dict[str, str], n: int) -> None:
+        start.wait()
+        answers.append(client.post(respond, json={"outcome": "connected", "remarks": f"answer {n}"}, headers=key))
+
+    staff = [threading.Thread(target=answer, args=(key, n)) for n, key in enumerate(keys)]
+    for t in staff:
+        t.start()
+    for t in staff:
+        t.join()
+    assert sorted(a.status_code for a in answers) == [200, 409, 409], [a.text for a in answers]
+    [won] = [a.json() for a in answers if a.status_code == 200]
+    for lost in (a for a in answers if a.status_code == 409):
+        problem = lost.json()
+        assert lost.headers["content-type"].startswith("application/problem+json")
+        assert f"already answered by {won['responded_by']}" in problem["detail"], problem  # not "reload and retry"
+    kept = client.get(respond.removesuffix("/respond"), headers=keys[0]).json()
+    assert (kept["status"], kept["remarks"], kept["responded_by"]) == ("closed", won["remarks"], won["responded_by"])
