@@ -441,3 +441,30 @@ def test_of_responses_at_the_same_moment_one_closes_it_and_the_others_are_told_i
         assert f"already answered by {won['responded_by']}" in problem["detail"], problem  # not "reload and retry"
     kept = client.get(respond.removesuffix("/respond"), headers=keys[0]).json()
     assert (kept["status"], kept["remarks"], kept["responded_by"]) == ("closed", won["remarks"], won["responded_by"])
+
+
+def test_the_portal_answers_a_second_close_of_an_answered_request_with_409(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    asked = client.post("/api/v1/borrower/callback-requests", json={"note": "call me"}, headers=auth)
+    assert asked.status_code == 201, asked.text
+    request_id = asked.json()["id"]
+    _, email = _staff(platform, tenant, "collection_executive", "Ravi Collect")
+    _, other_email = _staff(platform, tenant, "loan_ops", "Lata Ops")
+    first, csrf = _portal(app, email)
+    second, other_csrf = _portal(app, other_email)
+    try:
+        close = f"/callback-requests/{request_id}/respond"
+        closed = first.post(close, data={"csrf_token": csrf, "outcome": "connected", "remarks": "sorted it out"})
+        assert closed.status_code == 303, closed.text
+        # The other staff member's form, opened before it was closed (or a double submit): a conflict, not bad input.
+        late = second.post(close, data={"csrf_token": other_csrf, "outcome": "not_reachable", "remarks": "no answer"})
+        assert late.status_code == 409 and 'role="alert"' in late.text and "already answered" in late.text
+        call = second.post(f"/callback-requests/{request_id}/call", data={"csrf_token": other_csrf})
+        assert call.status_code == 409 and "already answered" in call.text
+        kept = client.get(f"/api/v1/callback-requests/{request_id}", headers=tenant.auth).json()
+        assert (kept["outcome"], kept["remarks"]) == ("connected", "sorted it out")
+    finally:
+        first.__exit__(None, None, None)
+        second.__exit__(None, None, None)
