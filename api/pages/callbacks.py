@@ -55,7 +55,7 @@ async def _queue(request: Request, port: CallbackPagePort, principal: Principal,
     can_respond = principal.holds(*WRITE)
 
     def load() -> tuple[Any, int, int, dict[str, str], set[UUID]]:
-        assigned = assigned_filter(shown["assigned_to"], principal.id)
+        assigned = assigned_filter(shown["assigned_to"], principal)
         wanted = None if shown["status"] == "all" else shown["status"]
         page = keyset_page(request, lambda cursor: port.queries.queue(principal.brand_id, wanted, assigned, cursor, 50))
         brand = principal.brand_id

@@ -468,3 +468,26 @@ def test_the_portal_answers_a_second_close_of_an_answered_request_with_409(
     finally:
         first.__exit__(None, None, None)
         second.__exit__(None, None, None)
+
+
+def test_assigned_to_me_is_a_staff_members_own_queue_an_api_key_names_a_staff_id(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    cx, email = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    application, auth = _application(client, tenant, sms)
+    _assign(client, tenant, application["id"], cx)
+    asked = client.post("/api/v1/borrower/callback-requests", json={"loan_id": application["id"]}, headers=auth)
+    assert asked.status_code == 201, asked.text
+    queue = "/api/v1/callback-requests"
+    # An API key is nobody's assignee: "me" would be an empty queue that looks like "nothing to call".
+    mine = client.get(queue, params={"assigned_to": "me"}, headers=tenant.auth)
+    assert mine.status_code == 422 and mine.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in mine.json()["errors"]] == ["assigned_to"], mine.text
+    named = client.get(queue, params={"assigned_to": str(cx)}, headers=tenant.auth).json()["items"]
+    assert [r["id"] for r in named] == [asked.json()["id"]]
+    browser, _ = _portal(app, email)  # the signed-in CX's own: the portal's "mine"
+    try:
+        page = browser.get("/callback-requests?assigned_to=me")
+        assert page.status_code == 200 and f'data-id="{asked.json()["id"]}"' in page.text
+    finally:
+        browser.__exit__(None, None, None)
