@@ -121,6 +121,10 @@ async def callback_respond(request: Request, port: CallbackPagePort, principal: 
     except NotFound:
         return await not_found(request)
     except DomainError as exc:  # answered already (a second close, or two at once) is a conflict, not bad input
+        if isinstance(exc, Conflict) and isinstance(answered_by := exc.details.get("responded_by"), str):
+            names = await run_in_threadpool(staff_and_key_names, port.identity, principal.brand_id, {answered_by})
+            return await _queue(request, port, principal, f"This request was already answered by "
+                                f"{names.get(answered_by, answered_by)}.", 409)  # fmt: skip
         return await _queue(request, port, principal, error_text(exc), 409 if isinstance(exc, Conflict) else 422)
     return await after_write(request, Callbacks.name, result.position, "/callback-requests")
 

@@ -115,9 +115,12 @@ class CallbackRequest(Aggregate):
         self._responded(outcome=outcome, remarks=remarks, call_id=call_id, responder=responder, responded_at=at)
 
     def already_answered(self) -> Conflict:
-        """The conflict a response to this request is once it was answered (409: who answered it)."""
+        """The conflict a response to this request is once it was answered (409: who answered it, `responded_by`)."""
         return Conflict(
-            f"the callback request was already answered by {self.responder}", id=str(self.id), status="closed"
+            f"the callback request was already answered by {self.responder}",
+            id=str(self.id),
+            status="closed",
+            responded_by=self.responder,
         )
 
     @event(Responded)

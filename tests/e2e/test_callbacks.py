@@ -439,6 +439,7 @@ def test_of_responses_at_the_same_moment_one_closes_it_and_the_others_are_told_i
         problem = lost.json()
         assert lost.headers["content-type"].startswith("application/problem+json")
         assert f"already answered by {won['responded_by']}" in problem["detail"], problem  # not "reload and retry"
+        assert (problem["status"], problem["responded_by"]) == (409, won["responded_by"])
     kept = client.get(respond.removesuffix("/respond"), headers=keys[0]).json()
     assert (kept["status"], kept["remarks"], kept["responded_by"]) == ("closed", won["remarks"], won["responded_by"])
 
@@ -460,7 +461,8 @@ def test_the_portal_answers_a_second_close_of_an_answered_request_with_409(
         assert closed.status_code == 303, closed.text
         # The other staff member's form, opened before it was closed (or a double submit): a conflict, not bad input.
         late = second.post(close, data={"csrf_token": other_csrf, "outcome": "not_reachable", "remarks": "no answer"})
-        assert late.status_code == 409 and 'role="alert"' in late.text and "already answered" in late.text
+        assert late.status_code == 409 and 'role="alert"' in late.text, late.text
+        assert "already answered by Ravi Collect" in late.text and "staff:" not in late.text  # a name, not an id
         call = second.post(f"/callback-requests/{request_id}/call", data={"csrf_token": other_csrf})
         assert call.status_code == 409 and "already answered" in call.text
         kept = client.get(f"/api/v1/callback-requests/{request_id}", headers=tenant.auth).json()
