@@ -57,6 +57,14 @@ class CallbackView(Projection):
         "CREATE INDEX IF NOT EXISTS callback_requests_assignee_idx ON read.callback_requests "
         "(brand_id, assignee_id, status, requested_at, id)",
         "CREATE INDEX IF NOT EXISTS callback_requests_all_idx ON read.callback_requests (brand_id, requested_at, id)",
+        # Every status of one staff member's (their history grows for ever), and nobody's: `assignee_id IS NULL`
+        # is no equality to the planner, so the indexes above cannot give its rows in the queue's order.
+        "CREATE INDEX IF NOT EXISTS callback_requests_assignee_all_idx ON read.callback_requests "
+        "(brand_id, assignee_id, requested_at, id)",
+        "CREATE INDEX IF NOT EXISTS callback_requests_unassigned_idx ON read.callback_requests "
+        "(brand_id, status, requested_at, id) WHERE assignee_id IS NULL",
+        "CREATE INDEX IF NOT EXISTS callback_requests_unassigned_all_idx ON read.callback_requests "
+        "(brand_id, requested_at, id) WHERE assignee_id IS NULL",
         "CREATE INDEX IF NOT EXISTS callback_requests_customer_idx ON read.callback_requests "
         "(brand_id, customer_id, requested_at DESC) WHERE customer_id IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS callback_requests_borrower_idx ON read.callback_requests "

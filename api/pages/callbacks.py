@@ -23,7 +23,7 @@ from domain.callbacks.application import Callbacks
 from domain.collections.case import Outcome
 from domain.identity.application import Identity
 from domain.identity.principal import Principal
-from domain.shared.errors import DomainError, NotFound
+from domain.shared.errors import Conflict, DomainError, NotFound
 from projections.callbacks import CallbackQueries, CallbackRow
 from projections.loan_queries import LoanQueries
 
@@ -55,7 +55,7 @@ async def _queue(request: Request, port: CallbackPagePort, principal: Principal,
     can_respond = principal.holds(*WRITE)
 
     def load() -> tuple[Any, int, int, dict[str, str], set[UUID]]:
-        assigned = assigned_filter(shown["assigned_to"], principal.id)
+        assigned = assigned_filter(shown["assigned_to"], principal)
         wanted = None if shown["status"] == "all" else shown["status"]
         page = keyset_page(request, lambda cursor: port.queries.queue(principal.brand_id, wanted, assigned, cursor, 50))
         brand = principal.brand_id
@@ -120,8 +120,12 @@ async def callback_respond(request: Request, port: CallbackPagePort, principal: 
         )
     except NotFound:
         return await not_found(request)
-    except DomainError as exc:
-        return await _queue(request, port, principal, error_text(exc))
+    except DomainError as exc:  # answered already (a second close, or two at once) is a conflict, not bad input
+        if isinstance(exc, Conflict) and isinstance(answered_by := exc.details.get("responded_by"), str):
+            names = await run_in_threadpool(staff_and_key_names, port.identity, principal.brand_id, {answered_by})
+            return await _queue(request, port, principal, f"This request was already answered by "
+                                f"{names.get(answered_by, answered_by)}.", 409)  # fmt: skip
+        return await _queue(request, port, principal, error_text(exc), 409 if isinstance(exc, Conflict) else 422)
     return await after_write(request, Callbacks.name, result.position, "/callback-requests")
 
 
@@ -132,7 +136,9 @@ async def callback_call(request: Request, port: CallbackPagePort, principal: Pri
     row = await run_in_threadpool(port.queries.request, principal.brand_id, request_id)
     if row is None:
         return await not_found(request)
-    if row.loan_id is None or row.status != "open":
+    if row.status != "open":
+        return await _queue(request, port, principal, "this callback request was already answered", 409)
+    if row.loan_id is None:
         return await _queue(request, port, principal, "loan_id: only an open request about an application is called "
                             "from here")  # fmt: skip
     outcome = await place_credit_call(request, port.credit_calls, principal, row.loan_id)

@@ -15,6 +15,7 @@ from domain.callbacks.application import Callbacks
 from domain.callbacks.request import CallbackRequestNotFound, CallbackStatus, CallbackWindow
 from domain.collections.case import Outcome
 from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
 from domain.shared.errors import InvalidValue
 from projections.callbacks import UNASSIGNED, CallbackQueries, CallbackRow
 
@@ -82,13 +83,18 @@ class CallbackPageOut(BaseModel):
     next_cursor: str | None
 
 
-def assigned_filter(raw: str | None, me: UUID) -> UUID | str | None:
-    """`assigned_to` as the queue query takes it: a staff id, UNASSIGNED, or None (anyone's)."""
+def assigned_filter(raw: str | None, principal: Principal) -> UUID | str | None:
+    """`assigned_to` as the queue query takes it: a staff id, UNASSIGNED, or None (anyone's); `me` for an API key,
+    which is nobody's assignee, is InvalidValue (an empty queue would read as nothing to call)."""
     value = (raw or "").strip().lower()
     if not value:
         return None
     if value == "me":
-        return me
+        if principal.kind != "staff":
+            raise InvalidValue(
+                "assigned_to", "'me' is a staff member's own queue; an API key has none (give a staff id)"
+            )
+        return principal.id
     if value == UNASSIGNED:
         return UNASSIGNED
     try:
@@ -103,7 +109,7 @@ def _request(ctx: Context[CallbackPort], request_id: UUID) -> CallbackRow | None
 
 def callback_queue(ctx: Context[CallbackPort]) -> Reply:
     q: QueueQuery = ctx.query
-    assigned = assigned_filter(q.assigned_to, ctx.principal.id)
+    assigned = assigned_filter(q.assigned_to, ctx.principal)
     status = None if q.status == "all" else q.status
     page = ctx.port.queries.queue(ctx.brand_id, status, assigned, q.cursor, q.limit)
     return json_response(page)

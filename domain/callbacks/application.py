@@ -19,6 +19,7 @@ from domain.callbacks.request import (
     CallbackRequest,
     CallbackRequestNotFound,
     CallbackSource,
+    CallbackStatus,
     CallbackWindow,
 )
 from domain.collections.case import Outcome
@@ -72,20 +73,26 @@ def open_slot_id(brand_id: UUID, borrower_id: UUID) -> UUID:
     return index_id(OPEN_SLOT, brand_id, str(borrower_id))
 
 
+def _line_breaks(text: str) -> str:
+    # Before the length check: a browser's textarea counts a line break as one character but posts it as CR LF.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _note(raw: str | None) -> str:
     if not (raw or "").strip():
         return ""
-    text = clean_text(raw, "note", multiline=True)
+    text = _line_breaks(clean_text(raw, "note", multiline=True))
     if len(text) > MAX_NOTE:
-        raise InvalidValue("note", f"at most {MAX_NOTE} characters")
-    return text.replace("\r\n", "\n")
+        raise InvalidValue("note", f"at most {MAX_NOTE} characters (this has {len(text)})")
+    return text
 
 
 def _remarks(raw: str | None) -> str:
     text = clean_text(raw, "remarks", multiline=True, min_visible=3, missing="say how the call went (3 characters+)")
+    text = _line_breaks(text)
     if len(text) > MAX_REMARKS:
-        raise InvalidValue("remarks", f"at most {MAX_REMARKS} characters")
-    return text.replace("\r\n", "\n")
+        raise InvalidValue("remarks", f"at most {MAX_REMARKS} characters (this has {len(text)})")
+    return text
 
 
 class Callbacks(ContextApplication):
@@ -181,7 +188,13 @@ class Callbacks(ContextApplication):
             slot.release()
         else:
             slot = None
-        return self.commit(request, slot)
+        try:
+            return self.commit(request, slot)
+        except ConcurrentModification:  # another response landed first: say so, as for one answered before
+            answered = self.get(brand_id, request_id)
+            if answered.status is CallbackStatus.CLOSED:
+                raise answered.already_answered() from None
+            raise
 
     def _open_slot(self, slot_id: UUID) -> UniqueValue | None:
         found = self.find(slot_id)

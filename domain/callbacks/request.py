@@ -111,10 +111,17 @@ class CallbackRequest(Aggregate):
     def respond(self, outcome: Outcome, remarks: str, call_id: UUID | None, responder: str, at: datetime) -> None:
         """Close the request with how the call went; a closed request is a conflict (answered once)."""
         if self.status is not CallbackStatus.OPEN:
-            raise Conflict(
-                f"the callback request was already answered by {self.responder}", id=str(self.id), status="closed"
-            )
+            raise self.already_answered()
         self._responded(outcome=outcome, remarks=remarks, call_id=call_id, responder=responder, responded_at=at)
+
+    def already_answered(self) -> Conflict:
+        """The conflict a response to this request is once it was answered (409: who answered it, `responded_by`)."""
+        return Conflict(
+            f"the callback request was already answered by {self.responder}",
+            id=str(self.id),
+            status="closed",
+            responded_by=self.responder,
+        )
 
     @event(Responded)
     def _responded(

@@ -13,6 +13,7 @@ import pytest
 from domain.callbacks.application import BorrowerContact, Callbacks, LoanRef
 from domain.callbacks.request import (
     CallbackAlreadyOpen,
+    CallbackRequest,
     CallbackRequestNotFound,
     CallbackSource,
     CallbackStatus,
@@ -146,3 +147,46 @@ def test_another_brands_request_is_not_found(callbacks: Callbacks) -> None:
     with pytest.raises(CallbackRequestNotFound):
         callbacks.request(OTHER, ASHA)
     assert callbacks.get(BRAND, made.id).status is CallbackStatus.OPEN
+
+
+def test_line_breaks_count_once_in_a_note_as_the_forms_textarea_counts_them(callbacks: Callbacks) -> None:
+    # A browser's textarea (maxlength=500) counts a line break as one character but posts it as CR LF.
+    typed = "\r\n".join(["abcd"] * 101)  # 101 lines of 4 letters: 404 letters and 100 line breaks, 504 as typed
+    assert len(typed) == 604 and len(typed.replace("\r\n", "\n")) == 504
+    with pytest.raises(InvalidInput) as too_long:
+        callbacks.request(BRAND, ASHA, note=typed)
+    assert [e.field for e in too_long.value.errors] == ["note"]
+    fits = "\r\n".join(["abcd"] * 99) + "\rx"  # 397 letters, 99 line breaks (a lone CR one too): 496 as typed
+    assert len(fits) == 594
+    made = callbacks.request(BRAND, NEW, note=fits)
+    assert callbacks.get(BRAND, made.id).note == "\n".join(["abcd"] * 99) + "\nx"
+
+
+def test_remarks_count_line_breaks_once(callbacks: Callbacks) -> None:
+    made = callbacks.request(BRAND, ASHA)
+    remarks = "\r\n".join(["called"] * 143)  # 858 letters and 142 line breaks: 1000 characters, 1142 as posted
+    with acting_as(f"staff:{CX}"):
+        callbacks.respond(BRAND, made.id, Outcome.CONNECTED, remarks)
+    assert callbacks.get(BRAND, made.id).remarks == "\n".join(["called"] * 143)
+
+
+def test_of_two_responses_at_once_the_second_is_told_it_was_already_answered(
+    callbacks: Callbacks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = callbacks.request(BRAND, ASHA)
+    load = Callbacks.get
+
+    def loaded_then_answered_elsewhere(self: Callbacks, brand_id: UUID, request_id: UUID) -> CallbackRequest:
+        request = load(self, brand_id, request_id)
+        monkeypatch.setattr(Callbacks, "get", load)  # the other staff member's response lands in between
+        with acting_as(f"staff:{CX}"):
+            self.respond(BRAND, made.id, Outcome.CONNECTED, "first to answer")
+        return request
+
+    monkeypatch.setattr(Callbacks, "get", loaded_then_answered_elsewhere)
+    with acting_as("staff:00000000-0000-4000-8000-00000000cc02"), pytest.raises(Conflict) as second:
+        callbacks.respond(BRAND, made.id, Outcome.NOT_REACHABLE, "second to answer")
+    assert f"already answered by staff:{CX}" in second.value.message, second.value.message  # not "reload and retry"
+    assert second.value.details.get("status") == "closed"
+    kept = callbacks.get(BRAND, made.id)
+    assert (kept.outcome, kept.remarks, kept.responder) == (Outcome.CONNECTED, "first to answer", f"staff:{CX}")

@@ -389,3 +389,107 @@ def test_the_portals_call_borrower_button_calls_through_the_credit_call_and_the_
     assert len(placed_about()) == 3
     for browser in (mine, other, head, admin, outsider):
         browser.__exit__(None, None, None)
+
+
+def test_the_status_page_form_takes_a_full_note_with_line_breaks_as_a_browser_posts_it(
+    app: Any, client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    session = sign_in(client, sms, tenant.slug, mobile())
+    web = TestClient(app, follow_redirects=False)
+    web.__enter__()
+    web.cookies.set("cd_borrower", session["token"], path=f"/apply/{tenant.slug}")
+    try:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', web.get(f"/apply/{tenant.slug}/status").text)
+        assert csrf is not None
+        # What the textarea (maxlength=500) let the borrower type - 100 lines of 4 letters, 99 line breaks: 499
+        # characters - posted with CR LF line breaks (598 characters on the wire).
+        typed = "\n".join(["EMI?"] * 100)
+        asked = web.post(f"/apply/{tenant.slug}/callback",
+                         data={"csrf_token": csrf.group(1), "note": typed.replace("\n", "\r\n")})  # fmt: skip
+        assert asked.status_code == 303, asked.text
+        [made] = client.get("/api/v1/borrower/callback-requests", headers=bearer(session)).json()["items"]
+        assert made["note"] == typed
+    finally:
+        web.__exit__(None, None, None)
+
+
+def test_of_responses_at_the_same_moment_one_closes_it_and_the_others_are_told_it_was_answered(
+    client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    asked = client.post("/api/v1/borrower/callback-requests", json={"note": "call me"}, headers=auth)
+    assert asked.status_code == 201, asked.text
+    respond = f"/api/v1/callback-requests/{asked.json()['id']}/respond"
+    keys = [_key(platform, tenant, "credit_executive") for _ in range(3)]
+    answers: list[Any] = []
+    start = threading.Barrier(3)
+
+    def answer(key: dict[str, str], n: int) -> None:
+        start.wait()
+        answers.append(client.post(respond, json={"outcome": "connected", "remarks": f"answer {n}"}, headers=key))
+
+    staff = [threading.Thread(target=answer, args=(key, n)) for n, key in enumerate(keys)]
+    for t in staff:
+        t.start()
+    for t in staff:
+        t.join()
+    assert sorted(a.status_code for a in answers) == [200, 409, 409], [a.text for a in answers]
+    [won] = [a.json() for a in answers if a.status_code == 200]
+    for lost in (a for a in answers if a.status_code == 409):
+        problem = lost.json()
+        assert lost.headers["content-type"].startswith("application/problem+json")
+        assert f"already answered by {won['responded_by']}" in problem["detail"], problem  # not "reload and retry"
+        assert (problem["status"], problem["responded_by"]) == (409, won["responded_by"])
+    kept = client.get(respond.removesuffix("/respond"), headers=keys[0]).json()
+    assert (kept["status"], kept["remarks"], kept["responded_by"]) == ("closed", won["remarks"], won["responded_by"])
+
+
+def test_the_portal_answers_a_second_close_of_an_answered_request_with_409(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    asked = client.post("/api/v1/borrower/callback-requests", json={"note": "call me"}, headers=auth)
+    assert asked.status_code == 201, asked.text
+    request_id = asked.json()["id"]
+    _, email = _staff(platform, tenant, "collection_executive", "Ravi Collect")
+    _, other_email = _staff(platform, tenant, "loan_ops", "Lata Ops")
+    first, csrf = _portal(app, email)
+    second, other_csrf = _portal(app, other_email)
+    try:
+        close = f"/callback-requests/{request_id}/respond"
+        closed = first.post(close, data={"csrf_token": csrf, "outcome": "connected", "remarks": "sorted it out"})
+        assert closed.status_code == 303, closed.text
+        # The other staff member's form, opened before it was closed (or a double submit): a conflict, not bad input.
+        late = second.post(close, data={"csrf_token": other_csrf, "outcome": "not_reachable", "remarks": "no answer"})
+        assert late.status_code == 409 and 'role="alert"' in late.text, late.text
+        assert "already answered by Ravi Collect" in late.text and "staff:" not in late.text  # a name, not an id
+        call = second.post(f"/callback-requests/{request_id}/call", data={"csrf_token": other_csrf})
+        assert call.status_code == 409 and "already answered" in call.text
+        kept = client.get(f"/api/v1/callback-requests/{request_id}", headers=tenant.auth).json()
+        assert (kept["outcome"], kept["remarks"]) == ("connected", "sorted it out")
+    finally:
+        first.__exit__(None, None, None)
+        second.__exit__(None, None, None)
+
+
+def test_assigned_to_me_is_a_staff_members_own_queue_an_api_key_names_a_staff_id(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    cx, email = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    application, auth = _application(client, tenant, sms)
+    _assign(client, tenant, application["id"], cx)
+    asked = client.post("/api/v1/borrower/callback-requests", json={"loan_id": application["id"]}, headers=auth)
+    assert asked.status_code == 201, asked.text
+    queue = "/api/v1/callback-requests"
+    # An API key is nobody's assignee: "me" would be an empty queue that looks like "nothing to call".
+    mine = client.get(queue, params={"assigned_to": "me"}, headers=tenant.auth)
+    assert mine.status_code == 422 and mine.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in mine.json()["errors"]] == ["assigned_to"], mine.text
+    named = client.get(queue, params={"assigned_to": str(cx)}, headers=tenant.auth).json()["items"]
+    assert [r["id"] for r in named] == [asked.json()["id"]]
+    browser, _ = _portal(app, email)  # the signed-in CX's own: the portal's "mine"
+    try:
+        page = browser.get("/callback-requests?assigned_to=me")
+        assert page.status_code == 200 and f'data-id="{asked.json()["id"]}"' in page.text
+    finally:
+        browser.__exit__(None, None, None)
