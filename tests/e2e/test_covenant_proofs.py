@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import uuid
 from typing import Any
 
@@ -167,6 +168,35 @@ def test_bad_files_are_refused_naming_the_file_and_store_nothing(client: Any, pl
     assert _problem(oversize, 413)["limit"] == UPLOAD.max_bytes
     assert _documents(client, platform, tenant, customer) == []
     assert client.get(f"/api/v1/covenant-evaluations/{record_id}", headers=tenant.auth).json()["proofs"] == []
+
+
+def test_proofs_attached_at_the_same_moment_are_all_kept_and_leave_no_stray_document(
+    client: Any, platform: Any
+) -> None:
+    # Two files attached to one record at once (a reviewer's second tab, a client sending a cycle's statements in
+    # parallel): each is attached. A 409 for the loser had left its upload behind as a document of the borrower
+    # attached to nothing.
+    tenant = make_tenant(platform)
+    customer, record_id = _open_record(client, platform, tenant)
+    files = [(f"statement-{n}.pdf", _pdf(f"parallel {n}")) for n in range(4)]
+    answers: list[int] = []
+    start = threading.Barrier(len(files))
+
+    def attach(name: str, data: bytes) -> None:
+        start.wait()
+        answers.append(_attach(client, tenant, record_id, name, data).status_code)
+
+    threads = [threading.Thread(target=attach, args=file) for file in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [201] * len(files)
+    settle(platform, "covenants")
+    proofs = client.get(f"/api/v1/covenant-evaluations/{record_id}", headers=tenant.auth).json()["proofs"]
+    assert sorted(p["filename"] for p in proofs) == sorted(name for name, _ in files)
+    documents = _documents(client, platform, tenant, customer)
+    assert sorted(d["id"] for d in documents) == sorted(p["document_id"] for p in proofs)
 
 
 def test_complying_cites_attached_proofs_and_evidence_text_still_works(client: Any, platform: Any) -> None:
