@@ -393,7 +393,7 @@ class Onboarding(ContextApplication):
         if problems:
             raise InvalidInput(problems)
         periods = [self.documents.statement_period(funnel.brand_id, d) for d in ids]
-        coverage = statement_coverage(periods, business_date(now), rules.bank_statement_months)
+        coverage = statement_coverage(periods, business_date(now, rules.timezone), rules.bank_statement_months)
         if refused_coverage(coverage):
             raise InvalidValue("document_ids", coverage.shortfall())
         return {

@@ -64,6 +64,7 @@ class IdentityBrands:
             inactive_days=settings.inactive_user_days,
             account_aggregation=settings.account_aggregation,
             bank_statement_months=settings.bank_statement_months,
+            timezone=settings.timezone,
         )
 
 
