@@ -199,6 +199,34 @@ def test_proofs_attached_at_the_same_moment_are_all_kept_and_leave_no_stray_docu
     assert sorted(d["id"] for d in documents) == sorted(p["document_id"] for p in proofs)
 
 
+def test_two_reviewers_complying_at_the_same_moment_get_one_200_and_one_409(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    _, record_id = _open_record(client, platform, tenant)
+    proof = _attach(client, tenant, record_id, "stock.pdf", _pdf("race")).json()["proofs"][0]["document_id"]
+    url = f"/api/v1/covenant-evaluations/{record_id}/comply"
+    answers: list[Any] = []
+    start = threading.Barrier(2)
+
+    def comply(evidence: str) -> None:
+        start.wait()
+        answers.append(
+            client.post(url, json={"evidence": evidence, "proof_document_ids": [proof]}, headers=tenant.auth)
+        )
+
+    threads = [threading.Thread(target=comply, args=(f"seen by reviewer {n}",)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    (won,) = [a for a in answers if a.status_code == 200]
+    (lost,) = [a for a in answers if a.status_code == 409]
+    assert lost.headers["content-type"].startswith("application/problem+json")
+    record = client.get(f"/api/v1/covenant-evaluations/{record_id}", headers=tenant.auth).json()
+    assert (record["status"], record["evidence"]) == ("complied", won.json()["evidence"])
+    assert [p["approved"] for p in record["proofs"]] == [True]
+
+
 def test_complying_cites_attached_proofs_and_evidence_text_still_works(client: Any, platform: Any) -> None:
     tenant = make_tenant(platform)
     _, record_id = _open_record(client, platform, tenant)
