@@ -20,7 +20,7 @@ from domain.documents.content import (
 from domain.documents.document import Document, DocumentNotFound, ReviewDecision, document_id
 from domain.documents.statement_months import statement_period
 from domain.shared.aggregate import with_id
-from domain.shared.application import CommandResult, ContextApplication
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import DEFAULT_TIMEZONE, Clock, business_date
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue, NotFound
 
@@ -132,7 +132,13 @@ class Documents(ContextApplication):
             period_from=str(period.first) if period else None,
             period_to=str(period.last) if period else None,
         )
-        return self.commit(document)
+        try:
+            return self.commit(document)
+        except ConcurrentModification:
+            # The same file recorded by another request since we looked: with `existing_ok`, that is the document.
+            if existing_ok and isinstance(self.find(doc_id), Document):
+                return CommandResult(id=doc_id, position=0, changed=False)
+            raise
 
     def review(self, brand_id: UUID, doc_id: UUID, decision: ReviewDecision, reason: str | None) -> CommandResult:
         """Accept or reject a pending document (a reason is required to reject)."""

@@ -138,6 +138,29 @@ def test_the_same_file_again_with_existing_ok_is_the_same_document_and_records_n
         documents.upload(BRAND, ASHA, DocumentKind.OTHER, "accounts.pdf", PDF)
 
 
+def test_the_same_file_uploaded_at_the_same_moment_with_existing_ok_is_the_other_uploads_document(
+    documents: Documents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two requests attach the same file (to two covenants' records) at once: both look, neither finds it, the first
+    # records it. The second is that document, not a 409 saying its record was changed by another request.
+    first = documents.upload(BRAND, ASHA, DocumentKind.OTHER, "accounts.pdf", PDF)
+    recorded = _recorded(documents)
+    find = documents.find
+
+    def looked_too_early() -> None:  # the upload's own look finds nothing: the first was not recorded yet
+        looks = [True]
+        monkeypatch.setattr(
+            documents, "find", lambda aggregate_id: None if looks and looks.pop() else find(aggregate_id)
+        )
+
+    looked_too_early()
+    again = documents.upload(BRAND, ASHA, DocumentKind.OTHER, "accounts.pdf", PDF, existing_ok=True)
+    assert (again.id, again.changed) == (first.id, False) and _recorded(documents) == recorded
+    looked_too_early()
+    with pytest.raises(Conflict):  # without existing_ok the race is a conflict, as before
+        documents.upload(BRAND, ASHA, DocumentKind.OTHER, "accounts.pdf", PDF)
+
+
 def test_verified_content_refuses_bytes_that_no_longer_match_their_sha256(
     documents: Documents, store: MemoryStore
 ) -> None:

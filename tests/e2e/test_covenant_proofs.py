@@ -267,6 +267,32 @@ def test_the_same_file_proves_two_covenants_as_one_document_of_the_borrower(clie
         assert download.content == data
 
 
+def test_the_same_file_attached_to_several_records_at_once_is_one_document_attached_to_each(
+    client: Any, platform: Any
+) -> None:
+    tenant = make_tenant(platform)
+    customer = _borrower(client, tenant)
+    covenants = [_covenant(client, tenant, customer, **(STOCK | {"application_ref": f"APP-{n}"})) for n in range(4)]
+    _run(client, platform, tenant, "covenant-evaluation", "2024-01-24")
+    records = [_evaluations(client, tenant, c["id"])[0]["id"] for c in covenants]
+    data = _pdf("audited accounts, sent everywhere at once")
+    answers: list[Any] = []
+    start = threading.Barrier(len(records))
+
+    def attach(record_id: str) -> None:
+        start.wait()
+        answers.append(_attach(client, tenant, record_id, "accounts.pdf", data))
+
+    threads = [threading.Thread(target=attach, args=(record_id,)) for record_id in records]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [201] * len(records), [a.text[:200] for a in answers]
+    (document,) = _documents(client, platform, tenant, customer)
+    assert {a.json()["proofs"][0]["document_id"] for a in answers} == {document["id"]}
+
+
 def test_proofs_are_uploaded_listed_downloaded_and_approved_in_the_portal(
     server: str, browser: Any, staff: tuple[Any, str], client: Any, platform: Any
 ) -> None:
