@@ -261,7 +261,9 @@ async def _step_page(
         rules = await run_in_threadpool(port.onboarding.brands.rules, principal.brand_id)
         if rules.account_aggregation:  # hidden when the brand does not take AA consent
             consent = {"provider": "account-aggregator", "label": "Share via Account Aggregator"}
-        needed = required_months(business_date(port.onboarding.clock.now()), rules.bank_statement_months)
+        needed = required_months(
+            business_date(port.onboarding.clock.now(), rules.timezone), rules.bank_statement_months
+        )
         months_needed = {"count": len(needed), "first": needed[0].label(), "last": needed[-1].label()}
     return _page(
         request,

@@ -24,6 +24,8 @@ from domain.shared.values import clean_text
 
 NO_BORROWER = "no borrower with this id in your brand"
 NO_STAFF = "no staff member with this id in your brand"
+#: How many times attaching proof is tried when another change of the record wins the race (see `attach_proof`).
+PROOF_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -208,11 +210,21 @@ class Covenants(ContextApplication):
         uploaded_by: Uploader,
     ) -> CommandResult:
         """Attach an uploaded document as proof of compliance to an Open or Overdue record (409 when closed or
-        the document is attached already)."""
-        record = self.evaluation(brand_id, evaluation_id)
-        record.attach_proof(document_id, filename=filename, sha256=sha256, size=size, content_type=content_type,
-                            uploaded_by=uploaded_by)  # fmt: skip
-        return self.commit(record)
+        the document is attached already).
+
+        Attachments commute, so one that loses a race with another change of the record is tried again on the
+        record as it now is (up to `PROOF_ATTEMPTS`): its document is already uploaded, and a 409 would leave it
+        attached to nothing. A record closed meanwhile is still a 409."""
+        for attempt in range(1, PROOF_ATTEMPTS + 1):
+            record = self.evaluation(brand_id, evaluation_id)
+            record.attach_proof(document_id, filename=filename, sha256=sha256, size=size, content_type=content_type,
+                                uploaded_by=uploaded_by)  # fmt: skip
+            try:
+                return self.commit(record)
+            except ConcurrentModification:
+                if attempt == PROOF_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def waive(self, brand_id: UUID, evaluation_id: UUID, reason: str) -> CommandResult:
         """Waive a record, with the reason."""

@@ -4,6 +4,7 @@ bank statement's months after its upload."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 from uuid import UUID
 
@@ -19,8 +20,8 @@ from domain.documents.content import (
 from domain.documents.document import Document, DocumentNotFound, ReviewDecision, document_id
 from domain.documents.statement_months import statement_period
 from domain.shared.aggregate import with_id
-from domain.shared.application import CommandResult, ContextApplication
-from domain.shared.clock import Clock, business_date
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
+from domain.shared.clock import DEFAULT_TIMEZONE, Clock, business_date
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue, NotFound
 
 
@@ -32,6 +33,12 @@ class Borrowers(Protocol):
     """Whether a brand has a borrower (answered by the customers context at wiring)."""
 
     def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool: ...
+
+
+class BrandTimezones(Protocol):
+    """A brand's business-day timezone (answered by the identity context at wiring)."""
+
+    def timezone(self, brand_id: UUID) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -55,11 +62,20 @@ class Documents(ContextApplication):
         store: DocumentStore,
         borrowers: Borrowers,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        timezones: BrandTimezones | None = None,
     ) -> None:
         super().__init__(env, clock)
         self.store = store
         self.borrowers = borrowers
         self.max_bytes = max_bytes
+        #: Whose calendar says "this month" for a statement's months: the brand's, as its checklist reads them
+        #: (None: the default business timezone).
+        self.timezones = timezones
+
+    def _today(self, brand_id: UUID) -> date:
+        """Today in the brand's timezone."""
+        timezone = self.timezones.timezone(brand_id) if self.timezones is not None else DEFAULT_TIMEZONE
+        return business_date(self.clock.now(), timezone)
 
     def upload(
         self,
@@ -82,7 +98,7 @@ class Documents(ContextApplication):
         unknown."""
         if not self.borrowers.has_borrower(brand_id, customer_id):
             raise BorrowerNotFound(f"borrower {customer_id} not found", id=str(customer_id))
-        today = business_date(self.clock.now())
+        today = self._today(brand_id)
         checks = FieldChecks()
         name = checks.check(lambda: clean_filename(filename))
         content_type = checks.check(lambda: checked_content(name or "", data, self.max_bytes))
@@ -116,7 +132,13 @@ class Documents(ContextApplication):
             period_from=str(period.first) if period else None,
             period_to=str(period.last) if period else None,
         )
-        return self.commit(document)
+        try:
+            return self.commit(document)
+        except ConcurrentModification:
+            # The same file recorded by another request since we looked: with `existing_ok`, that is the document.
+            if existing_ok and isinstance(self.find(doc_id), Document):
+                return CommandResult(id=doc_id, position=0, changed=False)
+            raise
 
     def review(self, brand_id: UUID, doc_id: UUID, decision: ReviewDecision, reason: str | None) -> CommandResult:
         """Accept or reject a pending document (a reason is required to reject)."""
@@ -140,7 +162,7 @@ class Documents(ContextApplication):
         document = self.document(brand_id, doc_id)  # another brand's document: 404 before any field is judged
         if document.kind is not DocumentKind.BANK_STATEMENT:
             raise InvalidValue("period_from", "only a bank statement covers a period")
-        today = business_date(self.clock.now())
+        today = self._today(brand_id)
         period = statement_period(document.kind, period_from, period_to, today)
         if period is None:
             raise InvalidInput(

@@ -49,7 +49,7 @@ from domain.providers.messaging import SmsSender
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import business_date
-from domain.shared.errors import Conflict, InvalidValue, Throttled
+from domain.shared.errors import Conflict, FieldError, InvalidInput, InvalidValue, Throttled
 from domain.shared.values import clean_text, normalise_phone
 
 T = TypeVar("T")
@@ -382,11 +382,18 @@ class Onboarding(ContextApplication):
     ) -> dict[str, Any]:
         """How the listed statements cover the brand's `bank_statement_months` complete months before today: 422
         naming `document_ids` with the missing months when every statement said its months and some are missing;
-        statements without their months are accepted and listed as `period_not_given` (staff check them)."""
+        statements without their months are accepted and listed as `period_not_given` (staff check them). A listed
+        document of another kind, or a rejected statement, is a 422 naming it (`document_ids[i]`)."""
         assert self.documents is not None  # _require_own_documents found every document through it
         ids = [UUID(raw) for raw in details.get("document_ids") or []]
+        # Only statements count: another kind, or a statement staff rejected, would otherwise pass as a statement
+        # "without its months" and be given the benefit of the doubt below.
+        refusals = [(i, self.documents.statement_refusal(funnel.brand_id, d)) for i, d in enumerate(ids)]
+        problems = [FieldError(f"document_ids[{i}]", why) for i, why in refusals if why is not None]
+        if problems:
+            raise InvalidInput(problems)
         periods = [self.documents.statement_period(funnel.brand_id, d) for d in ids]
-        coverage = statement_coverage(periods, business_date(now), rules.bank_statement_months)
+        coverage = statement_coverage(periods, business_date(now, rules.timezone), rules.bank_statement_months)
         if refused_coverage(coverage):
             raise InvalidValue("document_ids", coverage.shortfall())
         return {

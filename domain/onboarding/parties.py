@@ -168,6 +168,11 @@ class DocumentShelf(Protocol):
         statement)."""
         ...
 
+    def statement_refusal(self, brand_id: UUID, document_id: UUID) -> str | None:
+        """Why a document of the brand cannot count as a bank statement at the statement step (it is another kind,
+        or staff rejected it), said for the borrower; None when it counts."""
+        ...
+
 
 class KycChecks(Protocol):
     """The verification context's checks the funnel starts as the borrower gives what each needs. Each records its

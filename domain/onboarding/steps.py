@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.blocklist.entry import BlockKind, aadhaar_digest, normalise_blocked_value
 from domain.customers.values import Address, check_date_of_birth
+from domain.shared.clock import DEFAULT_TIMEZONE
 from domain.shared.errors import FieldChecks, InvalidInput, InvalidValue
 from domain.shared.values import (
     BusinessDate,
@@ -79,6 +80,7 @@ class FunnelRules(BaseModel):
     inactive_days: int = 30
     account_aggregation: bool = True  # the brand takes statements through Account Aggregator consent
     bank_statement_months: int = 3  # uploaded statements must cover this many complete months before today
+    timezone: str = DEFAULT_TIMEZONE  # the brand's business day: whose "today" the statement months count back from
 
     def required(self) -> tuple[Step, ...]:
         """The steps a borrower must finish, in order."""

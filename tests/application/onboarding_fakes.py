@@ -113,6 +113,8 @@ class Shelf:
 
     owners: dict[UUID, UUID] = field(default_factory=dict)
     periods: dict[UUID, StatementPeriod] = field(default_factory=dict)
+    kinds: dict[UUID, str] = field(default_factory=dict)
+    rejected: set[UUID] = field(default_factory=set)  # statements staff rejected
 
     def upload(
         self,
@@ -127,6 +129,7 @@ class Shelf:
     ) -> CommandResult:
         document = uuid.uuid4()
         self.owners[document] = customer_id
+        self.kinds[document] = kind
         period = stated_period(period_from, period_to)
         if period is not None:
             self.periods[document] = period
@@ -137,6 +140,11 @@ class Shelf:
 
     def statement_period(self, brand_id: UUID, document_id: UUID) -> StatementPeriod | None:
         return self.periods.get(document_id)
+
+    def statement_refusal(self, brand_id: UUID, document_id: UUID) -> str | None:
+        if self.kinds.get(document_id) != "bank_statement":
+            return "not a bank statement"
+        return "this statement was rejected" if document_id in self.rejected else None
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -137,6 +138,29 @@ def test_the_same_file_again_with_existing_ok_is_the_same_document_and_records_n
         documents.upload(BRAND, ASHA, DocumentKind.OTHER, "accounts.pdf", PDF)
 
 
+def test_the_same_file_uploaded_at_the_same_moment_with_existing_ok_is_the_other_uploads_document(
+    documents: Documents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two requests attach the same file (to two covenants' records) at once: both look, neither finds it, the first
+    # records it. The second is that document, not a 409 saying its record was changed by another request.
+    first = documents.upload(BRAND, ASHA, DocumentKind.OTHER, "accounts.pdf", PDF)
+    recorded = _recorded(documents)
+    find = documents.find
+
+    def looked_too_early() -> None:  # the upload's own look finds nothing: the first was not recorded yet
+        looks = [True]
+        monkeypatch.setattr(
+            documents, "find", lambda aggregate_id: None if looks and looks.pop() else find(aggregate_id)
+        )
+
+    looked_too_early()
+    again = documents.upload(BRAND, ASHA, DocumentKind.OTHER, "accounts.pdf", PDF, existing_ok=True)
+    assert (again.id, again.changed) == (first.id, False) and _recorded(documents) == recorded
+    looked_too_early()
+    with pytest.raises(Conflict):  # without existing_ok the race is a conflict, as before
+        documents.upload(BRAND, ASHA, DocumentKind.OTHER, "accounts.pdf", PDF)
+
+
 def test_verified_content_refuses_bytes_that_no_longer_match_their_sha256(
     documents: Documents, store: MemoryStore
 ) -> None:
@@ -217,3 +241,40 @@ def test_only_a_bank_statement_not_rejected_and_of_the_brand_has_its_months_stat
     with pytest.raises(Conflict, match="rejected"):
         documents.state_period(BRAND, statement, "2026-08", "2026-10")
     assert _recorded(documents) == recorded
+
+
+class BrandZone:
+    """The brand's business-day timezone, as the identity context answers it."""
+
+    def __init__(self, timezone: str) -> None:
+        self.zone = timezone
+
+    def timezone(self, brand_id: uuid.UUID) -> str:
+        return self.zone
+
+
+def test_a_statements_months_are_judged_on_the_brands_own_calendar(clock: FixedClock, store: MemoryStore) -> None:
+    # "This month" is the brand's, as on its checklist: not India's for a brand whose day has turned or not yet.
+    clock.instant = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # 1 Dec 01:00 in Auckland, still 30 Nov in India
+    ahead = in_memory(
+        Documents, clock, store=store, borrowers=KnownBorrowers(), timezones=BrandZone("Pacific/Auckland")
+    )
+    stated = ahead.upload(
+        BRAND, ASHA, DocumentKind.BANK_STATEMENT, "s.pdf", PDF, period_from="2026-10", period_to="2026-12"
+    )
+    assert ahead.document(BRAND, stated.id).period_to == "2026-12"  # downloaded today, into the brand's December
+
+    clock.instant = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)  # 1 Dec 00:30 in India, still 30 Nov in New York
+    behind = in_memory(
+        Documents, clock, store=store, borrowers=KnownBorrowers(), timezones=BrandZone("America/New_York")
+    )
+    with pytest.raises(InvalidInput) as future:
+        behind.upload(
+            BRAND, ASHA, DocumentKind.BANK_STATEMENT, "s.pdf", PDF, period_from="2026-10", period_to="2026-12"
+        )
+    assert [e.field for e in future.value.errors] == ["period_to"] and "in the future" in future.value.errors[0].message
+    unstated = behind.upload(BRAND, ASHA, DocumentKind.BANK_STATEMENT, "s.pdf", PDF).id
+    with pytest.raises(InvalidInput) as stating:
+        behind.state_period(BRAND, unstated, "2026-10", "2026-12")
+    assert [e.field for e in stating.value.errors] == ["period_to"]
+    assert _recorded(behind) == 1  # the upload without months only

@@ -93,3 +93,30 @@ def test_the_brands_setting_and_the_clock_move_the_months_required(
     assert new_year.value.errors[0].message.endswith("the lender needs 1 month (2026-12): 2026-12 is missing")
     _step(app, borrower, statement, _statement(app, borrower, "2026-12", "2027-01"))
     assert Step.BANK_STATEMENT in app.funnel(BRAND, borrower).done
+
+
+def test_a_document_of_another_kind_or_a_rejected_statement_is_refused_not_taken_as_one_without_months(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, shelf: Shelf
+) -> None:
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    october = _statement(app, borrower, "2026-10", "2026-10")
+    pan = app.upload_document(BRAND, borrower, "pan_card", "pan.pdf", b"%PDF-").id
+    rejected = _statement(app, borrower)
+    shelf.rejected.add(rejected)
+    version = app.state(BRAND, borrower).version
+    with pytest.raises(InvalidInput) as refused:
+        _step(app, borrower, october, pan, rejected)
+    assert [e.field for e in refused.value.errors] == ["document_ids[1]", "document_ids[2]"]
+    assert app.state(BRAND, borrower).version == version and Step.BANK_STATEMENT not in app.funnel(BRAND, borrower).done
+
+
+def test_the_months_required_end_with_the_brands_own_last_month(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands
+) -> None:
+    # The step asks the months the brand's checklist shows: on 1 Dec in Auckland (30 Nov in India) November is over.
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    brands.rules_of[BRAND] = FunnelRules(require_employment=False, bank_statement_months=1, timezone="Pacific/Auckland")
+    clock.instant = clock.instant.replace(hour=12)  # 30 Nov 2026 12:00 UTC: 1 Dec 01:00 in Auckland
+    with pytest.raises(InvalidInput) as refused:
+        _step(app, borrower, _statement(app, borrower, "2026-10", "2026-10"))
+    assert refused.value.errors[0].message.endswith("the lender needs 1 month (2026-11): 2026-11 is missing")

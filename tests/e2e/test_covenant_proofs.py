@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import uuid
 from typing import Any
 
@@ -169,6 +170,63 @@ def test_bad_files_are_refused_naming_the_file_and_store_nothing(client: Any, pl
     assert client.get(f"/api/v1/covenant-evaluations/{record_id}", headers=tenant.auth).json()["proofs"] == []
 
 
+def test_proofs_attached_at_the_same_moment_are_all_kept_and_leave_no_stray_document(
+    client: Any, platform: Any
+) -> None:
+    # Two files attached to one record at once (a reviewer's second tab, a client sending a cycle's statements in
+    # parallel): each is attached. A 409 for the loser had left its upload behind as a document of the borrower
+    # attached to nothing.
+    tenant = make_tenant(platform)
+    customer, record_id = _open_record(client, platform, tenant)
+    files = [(f"statement-{n}.pdf", _pdf(f"parallel {n}")) for n in range(4)]
+    answers: list[int] = []
+    start = threading.Barrier(len(files))
+
+    def attach(name: str, data: bytes) -> None:
+        start.wait()
+        answers.append(_attach(client, tenant, record_id, name, data).status_code)
+
+    threads = [threading.Thread(target=attach, args=file) for file in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [201] * len(files)
+    settle(platform, "covenants")
+    proofs = client.get(f"/api/v1/covenant-evaluations/{record_id}", headers=tenant.auth).json()["proofs"]
+    assert sorted(p["filename"] for p in proofs) == sorted(name for name, _ in files)
+    documents = _documents(client, platform, tenant, customer)
+    assert sorted(d["id"] for d in documents) == sorted(p["document_id"] for p in proofs)
+
+
+def test_two_reviewers_complying_at_the_same_moment_get_one_200_and_one_409(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    _, record_id = _open_record(client, platform, tenant)
+    proof = _attach(client, tenant, record_id, "stock.pdf", _pdf("race")).json()["proofs"][0]["document_id"]
+    url = f"/api/v1/covenant-evaluations/{record_id}/comply"
+    answers: list[Any] = []
+    start = threading.Barrier(2)
+
+    def comply(evidence: str) -> None:
+        start.wait()
+        answers.append(
+            client.post(url, json={"evidence": evidence, "proof_document_ids": [proof]}, headers=tenant.auth)
+        )
+
+    threads = [threading.Thread(target=comply, args=(f"seen by reviewer {n}",)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    (won,) = [a for a in answers if a.status_code == 200]
+    (lost,) = [a for a in answers if a.status_code == 409]
+    assert lost.headers["content-type"].startswith("application/problem+json")
+    record = client.get(f"/api/v1/covenant-evaluations/{record_id}", headers=tenant.auth).json()
+    assert (record["status"], record["evidence"]) == ("complied", won.json()["evidence"])
+    assert [p["approved"] for p in record["proofs"]] == [True]
+
+
 def test_complying_cites_attached_proofs_and_evidence_text_still_works(client: Any, platform: Any) -> None:
     tenant = make_tenant(platform)
     _, record_id = _open_record(client, platform, tenant)
@@ -207,6 +265,32 @@ def test_the_same_file_proves_two_covenants_as_one_document_of_the_borrower(clie
         download = client.get(f"/api/v1/covenant-evaluations/{record_id}/proofs/{first['document_id']}",
                               headers=tenant.auth)  # fmt: skip
         assert download.content == data
+
+
+def test_the_same_file_attached_to_several_records_at_once_is_one_document_attached_to_each(
+    client: Any, platform: Any
+) -> None:
+    tenant = make_tenant(platform)
+    customer = _borrower(client, tenant)
+    covenants = [_covenant(client, tenant, customer, **(STOCK | {"application_ref": f"APP-{n}"})) for n in range(4)]
+    _run(client, platform, tenant, "covenant-evaluation", "2024-01-24")
+    records = [_evaluations(client, tenant, c["id"])[0]["id"] for c in covenants]
+    data = _pdf("audited accounts, sent everywhere at once")
+    answers: list[Any] = []
+    start = threading.Barrier(len(records))
+
+    def attach(record_id: str) -> None:
+        start.wait()
+        answers.append(_attach(client, tenant, record_id, "accounts.pdf", data))
+
+    threads = [threading.Thread(target=attach, args=(record_id,)) for record_id in records]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [201] * len(records), [a.text[:200] for a in answers]
+    (document,) = _documents(client, platform, tenant, customer)
+    assert {a.json()["proofs"][0]["document_id"] for a in answers} == {document["id"]}
 
 
 def test_proofs_are_uploaded_listed_downloaded_and_approved_in_the_portal(

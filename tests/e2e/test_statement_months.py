@@ -244,6 +244,42 @@ def test_another_brands_statement_counts_for_nothing(
     assert client.get(f"/api/v1/documents/{theirs.json()['id']}", headers=tenant.auth).status_code == 404
 
 
+def test_the_statement_step_counts_only_statements_not_another_kind_nor_a_rejected_one(
+    client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    # A document of another kind, or a statement staff rejected, listed among the statements: a 422 naming it, not
+    # a statement "without its months" given the benefit of the doubt (which let the month check be bypassed).
+    auth = _at_statement_step(client, sms, tenant, months=3)
+    required = _months_back(3)
+    later = _borrower_upload(client, auth, _pdf("later"), period_from=required[1], period_to=required[2])
+    pan = client.post(
+        "/api/v1/borrower/documents",
+        data={"kind": "pan_card"},
+        files={"file": ("pan.pdf", _pdf("pan"), "application/pdf")},
+        headers=auth,
+    )
+    assert later.status_code == 201 and pan.status_code == 201, pan.text
+    version = client.get("/api/v1/borrower/me", headers=auth).json()
+    body = {"method": "upload", "document_ids": [later.json()["id"], pan.json()["id"]]}
+    refused = client.put("/api/v1/borrower/steps/bank_statement", json=body, headers=auth)
+    assert _fields(refused) == ["document_ids[1]"]
+    assert "not a bank statement" in refused.json()["errors"][0]["message"]
+    assert client.get("/api/v1/borrower/me", headers=auth).json() == version  # nothing recorded
+
+    wrong = _borrower_upload(client, auth, _pdf("wrong account"), period_from=required[0], period_to=required[0])
+    review = {"decision": "rejected", "reason": "another person's account"}
+    rejected = client.post(f"/api/v1/documents/{wrong.json()['id']}/review", json=review, headers=tenant.auth)
+    assert rejected.status_code == 200, rejected.text
+    body = {"method": "upload", "document_ids": [later.json()["id"], wrong.json()["id"]]}
+    refused = client.put("/api/v1/borrower/steps/bank_statement", json=body, headers=auth)
+    assert _fields(refused) == ["document_ids[1]"] and "rejected" in refused.json()["errors"][0]["message"]
+    assert client.get("/api/v1/borrower/me", headers=auth).json() == version
+
+    earlier = _borrower_upload(client, auth, _pdf("earlier"), period_from=required[0], period_to=required[0])
+    body = {"method": "upload", "document_ids": [later.json()["id"], earlier.json()["id"]]}
+    assert client.put("/api/v1/borrower/steps/bank_statement", json=body, headers=auth).status_code == 200
+
+
 def _web(app: Any, tenant: Tenant, auth: dict[str, str]) -> Any:
     web = TestClient(app, follow_redirects=False)
     web.__enter__()

@@ -176,3 +176,31 @@ def test_customer_360_states_a_statements_months_at_its_row_and_shows_a_refusal_
     line = re.search(r'id="document-checklist-statement-months"[^>]*data-complete="(\w+)"[^>]*>([^<]+)<', card)
     assert line is not None and line.group(1) == "true"
     assert line.group(2) == f"Bank statements: {required[0]}..{required[2]} (3 of 3 months)"
+
+
+def test_customer_360_says_why_months_were_refused_for_a_statement_rejected_since_the_page_was_read(
+    app: Any, client: Any, platform: Any, tenant: Tenant, dsn: str
+) -> None:
+    # The row of a rejected statement has no months form, so the refusal is said at the row itself: the 409 had
+    # re-rendered the page without a word of why.
+    customer = _customer(client, tenant)
+    first, _, last = _months_back(3)
+    document = _staff_upload(client, tenant, customer, _pdf("rejected meanwhile")).json()["id"]
+    email = f"period-{uuid.uuid4().hex[:8]}@lender.in"
+    platform.get(Identity).create_staff(tenant.brand_id, email, "Nina Ops", ["admin"], PASSWORD)
+    settle(platform, "identity")
+    settle(platform, "documents")
+    action = f"/customers/{customer}/documents/{document}/period"
+    with TestClient(app, follow_redirects=False) as staff:
+        assert staff.post("/login", data={"email": email, "password": PASSWORD}).status_code in (302, 303)
+        card = staff.get(f"/customers/{customer}").text
+        assert f'id="period-form-{document}"' in card
+        review = {"decision": "rejected", "reason": "another person's account"}
+        assert client.post(f"/api/v1/documents/{document}/review", json=review, headers=tenant.auth).status_code == 200
+        settle(platform, "documents")
+        written = _events(dsn)
+        refused = staff.post(action, data={"csrf_token": _csrf(card), "period_from": first, "period_to": last})
+    assert refused.status_code == 409 and _events(dsn) == written
+    assert f'id="period-form-{document}"' not in refused.text  # rejected: no form to correct
+    error = re.search(rf'id="period-error-{document}"[^>]*>([^<]+)<', refused.text)
+    assert error is not None and "rejected" in error.group(1)

@@ -14,6 +14,7 @@ from domain.customers.customer import CustomerNotFound
 from domain.documents.application import Documents
 from domain.documents.content import max_document_bytes
 from domain.documents.document import Document
+from domain.identity.application import Identity
 from projections.documents import DocumentQueries, DocumentsView
 from workers.bounded_context import BoundedContext, Kit
 
@@ -39,6 +40,7 @@ def _documents(kit: Kit) -> Documents:
         store=document_store_from_env(os.environ),
         borrowers=BrandBorrowers(kit.get(Customers)),
         max_bytes=max_document_bytes(os.environ),
+        timezones=kit.get(Identity),
     )
 
 

@@ -21,7 +21,7 @@ from api.web import NavItem
 from domain.customers.application import Customers
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind, Uploader
-from domain.documents.document import DocumentNotFound
+from domain.documents.document import DocumentNotFound, DocumentStatus
 from domain.documents.statement_months import StatementPeriod
 from domain.identity.application import Identity
 from domain.identity.brand import BrandNotFound
@@ -64,6 +64,7 @@ class IdentityBrands:
             inactive_days=settings.inactive_user_days,
             account_aggregation=settings.account_aggregation,
             bank_statement_months=settings.bank_statement_months,
+            timezone=settings.timezone,
         )
 
 
@@ -142,6 +143,18 @@ class BorrowerDocuments:
         except DocumentNotFound:
             return None
         return document.period if document.kind is DocumentKind.BANK_STATEMENT else None
+
+    def statement_refusal(self, brand_id: UUID, document_id: UUID) -> str | None:
+        try:
+            document = self.documents.document(brand_id, document_id)
+        except DocumentNotFound:
+            return "upload the statement first (POST /api/v1/borrower/documents)"
+        if document.kind is not DocumentKind.BANK_STATEMENT:
+            kind = document.kind.value.replace("_", " ")
+            return f"this is a {kind}, not a bank statement: upload the statement as kind bank_statement"
+        if document.status is DocumentStatus.REJECTED:
+            return "this statement was rejected; upload the right one"
+        return None
 
 
 @dataclass(frozen=True)
