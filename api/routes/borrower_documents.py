@@ -12,6 +12,7 @@ from api.routes.documents import UPLOAD, DocumentOut, StatementMonthsOut, Statem
 from api.services.documents import DocumentDesk
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind
+from domain.documents.document import DocumentNotFound
 from domain.onboarding.application import Onboarding
 from projections.documents import DocumentQueries
 
@@ -65,6 +66,17 @@ def upload_borrower_document(ctx: Context[BorrowerDocumentPort]) -> Reply:
     )
 
 
+def borrower_document(ctx: Context[BorrowerDocumentPort]) -> Reply:
+    """One of the borrower's own documents (the upload's Location); another borrower's or brand's is a 404."""
+    assert ctx.borrower is not None
+    document_id = ctx.path["document_id"]
+    customer_id = ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id).customer_id
+    row = ctx.port.queries.document(ctx.brand_id, document_id) if customer_id is not None else None
+    if row is None or row.customer_id != customer_id:
+        raise DocumentNotFound(f"Document {document_id} not found", id=str(document_id))
+    return json_response(DocumentOut.model_validate(row, from_attributes=True))
+
+
 def borrower_documents(ctx: Context[BorrowerDocumentPort]) -> Reply:
     assert ctx.borrower is not None
     state = ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id)
@@ -99,6 +111,15 @@ ENDPOINTS = serve(
             status=201,
             accepts=True,
             upload=UPLOAD,
+            borrower=True,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/borrower/documents/{document_id}",
+            borrower_document,
+            "One of the borrower's own documents (what the upload's Location names); another borrower's is a 404",
+            None,
+            response=DocumentOut,
             borrower=True,
         ),
         Endpoint(

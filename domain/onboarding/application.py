@@ -54,6 +54,13 @@ from domain.shared.values import clean_text, normalise_phone
 
 T = TypeVar("T")
 
+#: The kinds of document a step's `document_id` may name (`DocumentKind` values): the Aadhaar copy's sides or the
+#: photo DigiLocker returns, and the selfie. The statement step's `document_ids` are judged by `_statement_months`.
+STEP_DOCUMENT_KINDS: dict[Step, frozenset[str]] = {
+    Step.AADHAAR: frozenset({"aadhaar_front", "aadhaar_back", "aadhaar_photo"}),
+    Step.SELFIE: frozenset({"selfie"}),
+}
+
 
 def _retrying(work: Callable[[], T], attempts: int = 4) -> T:
     """Run `work` again when another request changed the same record first (counters must not lose a count)."""
@@ -237,7 +244,7 @@ class Onboarding(ContextApplication):
         if step is Step.BANK_STATEMENT and details["method"] == "account_aggregator" and not rules.account_aggregation:
             raise InvalidValue("method", "this lender does not take Account Aggregator consent; upload your statements")
         funnel.require_can_record(step, rules)  # order and state checked before anything is written elsewhere
-        self._require_own_documents(funnel, details)
+        self._require_own_documents(funnel, details, step)
         if step is Step.BANK_STATEMENT and details["method"] == "upload":
             details = {**details, "statement_months": self._statement_months(funnel, details, rules, now)}
         funnel.record(step, details, rules, now)
@@ -366,8 +373,9 @@ class Onboarding(ContextApplication):
             brand_id, funnel.customer_id, kind, filename, data, period_from=period_from, period_to=period_to
         )
 
-    def _require_own_documents(self, funnel: Funnel, details: dict[str, Any]) -> None:
-        """The documents a step names must be the borrower's own uploads (422 naming the field otherwise)."""
+    def _require_own_documents(self, funnel: Funnel, details: dict[str, Any], step: Step) -> None:
+        """The documents a step names must be the borrower's own uploads, and the Aadhaar and selfie steps' of their
+        kind (422 naming the field otherwise: a PAN card is no Aadhaar copy)."""
         named = [("document_id", details.get("document_id"))]
         named += [(f"document_ids[{i}]", d) for i, d in enumerate(details.get("document_ids") or [])]
         for field, raw in named:
@@ -376,6 +384,11 @@ class Onboarding(ContextApplication):
             owner = self.documents.owner(funnel.brand_id, UUID(raw)) if self.documents is not None else None
             if funnel.customer_id is None or owner != funnel.customer_id:
                 raise InvalidValue(field, "upload the document first (POST /api/v1/borrower/documents)")
+            kinds = STEP_DOCUMENT_KINDS.get(step)
+            kind = self.documents.kind(funnel.brand_id, UUID(raw)) if self.documents is not None else None
+            if kinds is not None and kind not in kinds:
+                shown = (kind or "document").replace("_", " ")
+                raise InvalidValue(field, f"this is a {shown}: upload it as kind {' or '.join(sorted(kinds))}")
 
     def _statement_months(
         self, funnel: Funnel, details: dict[str, Any], rules: FunnelRules, now: datetime

@@ -168,6 +168,10 @@ class DocumentShelf(Protocol):
         statement)."""
         ...
 
+    def kind(self, brand_id: UUID, document_id: UUID) -> str | None:
+        """A document's kind (`DocumentKind`'s value), None when the brand has no such document."""
+        ...
+
     def statement_refusal(self, brand_id: UUID, document_id: UUID) -> str | None:
         """Why a document of the brand cannot count as a bank statement at the statement step (it is another kind,
         or staff rejected it), said for the borrower; None when it counts."""

@@ -343,7 +343,8 @@ class BankStatementIn(BaseModel):
     model_config = _STRICT
 
     method: Literal["upload", "account_aggregator"]
-    document_ids: list[UUID] = Field(default_factory=list, max_length=12)
+    # One file a month for the most months a brand may ask (`bank_statement_months` goes up to 24).
+    document_ids: list[UUID] = Field(default_factory=list, max_length=24)
     consent_id: str | None = Field(None, max_length=100)
 
     def checked(self, today: date) -> dict[str, Any]:

@@ -141,6 +141,9 @@ class Shelf:
     def statement_period(self, brand_id: UUID, document_id: UUID) -> StatementPeriod | None:
         return self.periods.get(document_id)
 
+    def kind(self, brand_id: UUID, document_id: UUID) -> str | None:
+        return self.kinds.get(document_id)
+
     def statement_refusal(self, brand_id: UUID, document_id: UUID) -> str | None:
         if self.kinds.get(document_id) != "bank_statement":
             return "not a bank statement"

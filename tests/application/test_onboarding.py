@@ -176,6 +176,11 @@ def test_the_whole_funnel_with_brand_rules_and_a_send_back(
     with pytest.raises(InvalidInput) as foreign:  # not an upload of this borrower
         app.record_step(BRAND, borrower, Step.SELFIE, SelfieIn(document_id=uuid.uuid4()))
     assert foreign.value.errors[0].field == "document_id"
+    pan_card = app.upload_document(BRAND, borrower, "pan_card", "pan.jpg", b"\xff\xd8").id
+    with pytest.raises(InvalidInput) as wrong_kind:  # their own upload, but not a selfie
+        app.record_step(BRAND, borrower, Step.SELFIE, SelfieIn(document_id=pan_card))
+    assert wrong_kind.value.errors[0].field == "document_id" and "pan card" in wrong_kind.value.errors[0].message
+    assert app.state(BRAND, borrower).next_step is Step.SELFIE  # nothing recorded
     selfie = app.upload_document(BRAND, borrower, "selfie", "me.jpg", b"\xff\xd8").id
     app.record_step(BRAND, borrower, Step.SELFIE, SelfieIn(document_id=selfie))
     app.record_step(

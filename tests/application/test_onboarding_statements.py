@@ -120,3 +120,19 @@ def test_the_months_required_end_with_the_brands_own_last_month(
     with pytest.raises(InvalidInput) as refused:
         _step(app, borrower, _statement(app, borrower, "2026-10", "2026-10"))
     assert refused.value.errors[0].message.endswith("the lender needs 1 month (2026-11): 2026-11 is missing")
+
+
+def test_the_step_takes_a_file_a_month_for_the_most_months_a_brand_may_ask() -> None:
+    import uuid
+
+    from pydantic import ValidationError
+
+    from domain.identity.brand_config import BrandSettings
+
+    most = BrandSettings.model_fields["bank_statement_months"].metadata
+    limit = next(m.le for m in most if hasattr(m, "le"))
+    assert (
+        len(BankStatementIn(method="upload", document_ids=[uuid.uuid4() for _ in range(limit)]).document_ids) == limit
+    )
+    with pytest.raises(ValidationError):
+        BankStatementIn(method="upload", document_ids=[uuid.uuid4() for _ in range(limit + 1)])

@@ -296,15 +296,25 @@ def test_borrower_uploads_are_their_own_and_steps_name_only_their_own(
     )
     listed = client.get("/api/v1/borrower/documents", headers=auth).json()
     assert [d["id"] for d in listed["items"]] == [front.json()["id"]]
+    located = client.get(front.headers["location"], headers=auth)  # the upload's Location is the document
+    assert located.status_code == 200 and located.json() == front.json(), located.text
 
     other = bearer(sign_in(client, sms, tenant.slug, mobile()))
     client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=other)
     client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=other)
     client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=other)
+    assert client.get(front.headers["location"], headers=other).status_code == 404  # another borrower's
     aadhaar = {"method": "upload", "aadhaar_number": "2345 6789 0124", "document_id": front.json()["id"]}
     stolen = client.put("/api/v1/borrower/steps/aadhaar", json=aadhaar, headers=other)
     assert stolen.status_code == 422 and stolen.json()["errors"][0]["field"] == "document_id"
     client.put("/api/v1/borrower/steps/employment", json=EMPLOYMENT, headers=auth)
+    pan_card = upload(auth, "pan_card", "pan.png", PNG + b"pan")
+    assert pan_card.status_code == 201, pan_card.text
+    wrong = client.put("/api/v1/borrower/steps/aadhaar", json={**aadhaar, "document_id": pan_card.json()["id"]},
+                       headers=auth)  # fmt: skip
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "document_id", wrong.text
+    assert "aadhaar_front" in wrong.json()["errors"][0]["message"]  # says which kinds it takes
+    assert client.get("/api/v1/borrower/me", headers=auth).json()["next_step"] == "aadhaar"  # nothing recorded
     own = client.put("/api/v1/borrower/steps/aadhaar", json=aadhaar, headers=auth)
     assert own.status_code == 200 and own.json()["next_step"] == "bank_account"
 

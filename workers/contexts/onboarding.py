@@ -144,6 +144,12 @@ class BorrowerDocuments:
             return None
         return document.period if document.kind is DocumentKind.BANK_STATEMENT else None
 
+    def kind(self, brand_id: UUID, document_id: UUID) -> str | None:
+        try:
+            return self.documents.document(brand_id, document_id).kind.value
+        except DocumentNotFound:
+            return None
+
     def statement_refusal(self, brand_id: UUID, document_id: UUID) -> str | None:
         try:
             document = self.documents.document(brand_id, document_id)
