@@ -49,6 +49,11 @@ class BorrowerOfferOut(BaseModel):
     previous_amount: Decimal = Field(description="what the closed loan lent")
     status: OfferStatus
     quote: QuoteOut | None = Field(None, description="the loan's cost on the product today (pending offers only)")
+    expired: bool = Field(
+        False,
+        description="pending but past the brand's `reloan_offer_days`: accepting it is a 409, and the reloan-offers "
+        "job cancels it (reason `expired`) on its next run",
+    )
     application_id: UUID | None = Field(None, description="once accepted: the application it started")
     application_number: str | None = Field(None, description="its loan number (once the loans read model has it)")
     application_status: str | None = Field(None, description="its status, as `GET .../applications/{id}` says")
@@ -62,7 +67,8 @@ class BorrowerOfferOut(BaseModel):
         return cls(
             id=o.id, loan_number=o.loan_number, product_id=o.product_id, product_name=o.product_name,
             amount=o.amount, tenure=o.tenure, tenure_unit=found.tenure_unit, previous_amount=o.previous_amount, status=OfferStatus(o.status),
-            quote=QuoteOut.of(found.quote) if found.quote is not None else None, application_id=o.application_id,
+            quote=QuoteOut.of(found.quote) if found.quote is not None else None, expired=found.expired,
+            application_id=o.application_id,
             application_number=o.application_number, application_status=o.application_status, reason=o.reason,
             created_at=o.created_at, changed_at=o.changed_at,
         )  # fmt: skip

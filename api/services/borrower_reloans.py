@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from api.services.reloans import ReloanDesk
@@ -35,6 +36,9 @@ class BorrowerOffer:
 
     offer: BorrowerOfferRow
     quote: Quote | None
+    #: Pending, but made before the brand's `reloan_offer_days` cutoff: accepting it is refused (409) and the
+    #: `reloan-offers` job cancels it on its next run, so the borrower is not offered the Accept button.
+    expired: bool = False
 
     @property
     def tenure_unit(self) -> str | None:
@@ -66,13 +70,14 @@ class BorrowerReloans:
         customer = self._customer(brand_id, borrower_id)
         if customer is None:  # no Customer 360 record yet: no loan, so no offer
             return []
-        return [self._with_quote(brand_id, row) for row in self.queries.of_customer(brand_id, customer)]
+        cutoff = self.desk.expiry_cutoff(brand_id)
+        return [self._with_quote(brand_id, row, cutoff) for row in self.queries.of_customer(brand_id, customer)]
 
     def offer(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> BorrowerOffer | None:
         """One offer of the borrower's as the read model shows it (None when it is not theirs, or not there yet)."""
         customer = self._customer(brand_id, borrower_id)
         row = self.queries.of_customer_one(brand_id, customer, offer_id) if customer is not None else None
-        return self._with_quote(brand_id, row) if row is not None else None
+        return self._with_quote(brand_id, row, self.desk.expiry_cutoff(brand_id)) if row is not None else None
 
     def accept(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID) -> AcceptedOffer:
         """Accept the borrower's own offer: what staff's accept does (an application for the offered amount and
@@ -109,9 +114,11 @@ class BorrowerReloans:
         if customer is None or offer.customer_id != customer:
             raise ReloanOfferNotFound(f"ReloanOffer {offer_id} not found", id=str(offer_id))
 
-    def _with_quote(self, brand_id: UUID, row: BorrowerOfferRow) -> BorrowerOffer:
+    def _with_quote(self, brand_id: UUID, row: BorrowerOfferRow, cutoff: datetime | None) -> BorrowerOffer:
         if row.status != OfferStatus.PENDING.value:
             return BorrowerOffer(row, None)
+        if cutoff is not None and row.created_at < cutoff:  # expired, not yet cancelled: nothing to price
+            return BorrowerOffer(row, None, expired=True)
         try:
             quote = self.products.quote(brand_id, row.product_id, row.amount, row.tenure)
         except DomainError:  # the product no longer prices this loan; accepting says why (422)

@@ -110,15 +110,18 @@ class ReloanDesk:
                 )
             return self.offers.approve(brand_id, offer_id, started)
 
+    def expiry_cutoff(self, brand_id: UUID) -> datetime | None:
+        """The brand's offers made before this instant have expired (None: they never expire), as of now."""
+        settings = self.identity.configuration(brand_id).settings
+        return expiry_cutoff(settings, self.loans.parties.business_date(brand_id), self.offers.clock.now())
+
     def _require_unexpired(self, brand_id: UUID, offer_id: UUID, made_at: datetime) -> None:
         """409 when the offer was made before the brand's `reloan_offer_days` cutoff: it has expired, though the
         `reloan-offers` job (every few minutes) has not cancelled it yet. Nothing is written: the job cancels it."""
-        settings = self.identity.configuration(brand_id).settings
-        today = self.loans.parties.business_date(brand_id)
-        cutoff = expiry_cutoff(settings, today, self.offers.clock.now())
+        cutoff = self.expiry_cutoff(brand_id)
         if cutoff is not None and made_at < cutoff:
-            raise Conflict(f"the re-loan offer expired: offers stay open {settings.reloan_offer_days} day(s)",
-                           id=str(offer_id))  # fmt: skip
+            days = self.identity.configuration(brand_id).settings.reloan_offer_days
+            raise Conflict(f"the re-loan offer expired: offers stay open {days} day(s)", id=str(offer_id))
 
     def reject(self, brand_id: UUID, offer_id: UUID, reason: str) -> CommandResult:
         """The borrower declines (409 unless pending), the offer held as `accept` holds it."""

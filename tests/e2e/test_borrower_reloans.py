@@ -349,6 +349,18 @@ def test_an_offer_past_the_brands_offer_days_cannot_be_accepted_before_the_job_c
     real_clock = offers.clock
     try:
         offers.clock = FixedClock(made + timedelta(days=31))
+        # the borrower is told it expired, not offered an Accept that would be refused
+        (listed,) = _mine(client, bearer(session))
+        assert listed["status"] == "pending" and listed["expired"] is True and listed["quote"] is None, listed
+        base = f"/apply/{tenant.slug}"
+        client.cookies.set("cd_borrower", session["token"], path=base)
+        try:
+            page = client.get(f"{base}/status", follow_redirects=False)
+        finally:
+            client.cookies.clear()
+        section = re.search(r'<section id="reloan-offers".*?</section>', page.text, re.S)
+        assert section is not None and "expired" in section.group(0), page.text[:800]
+        assert f"reloan-offers/{offer}/accept" not in section.group(0)
         for url, auth in ((f"/api/v1/borrower/reloan-offers/{offer}/accept", bearer(session)),
                           (f"/api/v1/reloan-offers/{offer}/accept", tenant.auth)):  # fmt: skip
             late = client.post(url, headers=auth)
@@ -359,5 +371,6 @@ def test_an_offer_past_the_brands_offer_days_cannot_be_accepted_before_the_job_c
     assert platform.get(Loans).find(application_id(offer)) is None  # no application started
     assert offers.get(tenant.brand_id, offer).status.value == "pending"  # the job cancels it as expired
     # within the days it is accepted as before
+    assert _mine(client, bearer(session))[0]["expired"] is False
     accepted = client.post(f"/api/v1/borrower/reloan-offers/{offer}/accept", headers=bearer(session))
     assert accepted.status_code == 200 and accepted.json()["status"] == "approved", accepted.text
