@@ -15,13 +15,14 @@ import structlog
 
 from adapters.named_locks import NamedLocks
 from api.services.reloan_notices import ReloanNotices
-from api.services.reloans import ReloanDesk, expiry_cutoff
+from api.services.reloans import ReloanDesk
 from domain.identity.application import Identity
 from domain.identity.brand_config import BrandSettings
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
 from domain.loans.application import Loans
 from domain.reloans.application import ReloanOffers
+from domain.reloans.offer import expiry_cutoff
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict
 from projections.engine import ProjectionEngine
@@ -61,7 +62,7 @@ def expire(port: ReloanJobPort, job_run: JobRun, settings: BrandSettings) -> Ite
     """Cancel the brand's offers still pending past its `reloan_offer_days` with the reason "expired", the job as
     the actor, one batch at a time (oldest first). Each is cancelled as staff cancel (`ReloanDesk.cancel`: held
     against an accept at the same moment); one decided meanwhile is skipped (409), and a rerun finds none left."""
-    cutoff = expiry_cutoff(settings, job_run.as_of, port.offers.clock.now())
+    cutoff = expiry_cutoff(settings.reloan_offer_days, settings.timezone, job_run.as_of, port.offers.clock.now())
     if cutoff is None:
         return
     brand_id = job_run.brand_id

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from adapters.named_locks import NamedLocks
 from domain.identity.application import Identity
-from domain.identity.brand_config import BrandSettings
 from domain.loans import bre
 from domain.loans.application import Loans
 from domain.loans.loan import Channel, Loan
 from domain.loans.servicing_events import DayClosed
 from domain.loans.states import LoanStatus
 from domain.reloans.application import ReloanOffers, application_id
-from domain.reloans.offer import OfferStatus
+from domain.reloans.offer import OfferStatus, expiry_cutoff
 from domain.shared.application import CommandResult
 from domain.shared.errors import Conflict
 
@@ -29,18 +27,6 @@ NPA = "NPA"
 #: How long a decision on an offer waits for another on the same offer (an accept holds it while it starts the
 #: application, which may wait on the borrower's count itself).
 DECIDING_SECONDS = 10.0
-
-
-def expiry_cutoff(settings: BrandSettings, as_of: date, now: datetime) -> datetime | None:
-    """Offers made before this instant have expired: `reloan_offer_days` before now, or before the start of the
-    business date `as_of` (a job run's, or today's) when the brand's date is ahead of the calendar (as the e-sign
-    expiry counts); None when the brand's offers never expire. The job cancels the offers made before it, and an
-    accept refuses them before the job has run."""
-    days = settings.reloan_offer_days
-    if days is None:
-        return None
-    day_start = datetime.combine(as_of, time.min, tzinfo=ZoneInfo(settings.timezone))
-    return max(now, day_start) - timedelta(days=days)
 
 
 @dataclass(frozen=True)
@@ -113,7 +99,8 @@ class ReloanDesk:
     def expiry_cutoff(self, brand_id: UUID) -> datetime | None:
         """The brand's offers made before this instant have expired (None: they never expire), as of now."""
         settings = self.identity.configuration(brand_id).settings
-        return expiry_cutoff(settings, self.loans.parties.business_date(brand_id), self.offers.clock.now())
+        today = self.loans.parties.business_date(brand_id)
+        return expiry_cutoff(settings.reloan_offer_days, settings.timezone, today, self.offers.clock.now())
 
     def _require_unexpired(self, brand_id: UUID, offer_id: UUID, made_at: datetime) -> None:
         """409 when the offer was made before the brand's `reloan_offer_days` cutoff: it has expired, though the

@@ -28,7 +28,7 @@ from domain.shared.application import CommandResult, ConcurrentModification, Con
 from domain.shared.clock import Clock
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
 from domain.shared.index import UniqueValue, index_id
-from domain.shared.values import clean_text
+from domain.shared.values import clean_text, unix_line_breaks
 
 
 @dataclass(frozen=True)
@@ -73,15 +73,10 @@ def open_slot_id(brand_id: UUID, borrower_id: UUID) -> UUID:
     return index_id(OPEN_SLOT, brand_id, str(borrower_id))
 
 
-def _line_breaks(text: str) -> str:
-    # Before the length check: a browser's textarea counts a line break as one character but posts it as CR LF.
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
 def _note(raw: str | None) -> str:
     if not (raw or "").strip():
         return ""
-    text = _line_breaks(clean_text(raw, "note", multiline=True))
+    text = unix_line_breaks(clean_text(raw, "note", multiline=True))
     if len(text) > MAX_NOTE:
         raise InvalidValue("note", f"at most {MAX_NOTE} characters (this has {len(text)})")
     return text
@@ -89,7 +84,7 @@ def _note(raw: str | None) -> str:
 
 def _remarks(raw: str | None) -> str:
     text = clean_text(raw, "remarks", multiline=True, min_visible=3, missing="say how the call went (3 characters+)")
-    text = _line_breaks(text)
+    text = unix_line_breaks(text)
     if len(text) > MAX_REMARKS:
         raise InvalidValue("remarks", f"at most {MAX_REMARKS} characters (this has {len(text)})")
     return text

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pydantic import BaseModel, ConfigDict
 
 from domain.shared.errors import InvalidValue
-from domain.shared.values import clean_text, text_problem
+from domain.shared.values import clean_text, text_problem, unix_line_breaks
 
 LOAN_NUMBER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.-]{2,39}$")
 
@@ -48,7 +48,7 @@ def note_text(raw: str | None, field: str = "text") -> str:
     """A note as kept: surrounding whitespace trimmed, line breaks kept (CR LF written as LF), at least one visible
     character and at most MAX_NOTE_CHARACTERS; no NUL, control or bidi-override character (`clean_text`)."""
     text = clean_text(raw, field, multiline=True, missing="write the note (it shows no text)")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = unix_line_breaks(text)
     if len(text) > MAX_NOTE_CHARACTERS:
         raise InvalidValue(field, f"at most {MAX_NOTE_CHARACTERS} characters (this has {len(text)})")
     return text

@@ -5,9 +5,11 @@ its submission) is offered a new loan of the closed loan's amount raised by the 
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import event
 
@@ -132,3 +134,14 @@ class ReloanOffer(Aggregate):
     def _cancelled(self, reason: str) -> None:
         self.status = OfferStatus.CANCELLED
         self.reason = reason
+
+
+def expiry_cutoff(offer_days: int | None, timezone: str, as_of: date, now: datetime) -> datetime | None:
+    """Offers made before this instant have expired: `offer_days` (the brand's `reloan_offer_days`) before now, or
+    before the start of the business date `as_of` (a job run's, or today's) in the brand's `timezone` when its date
+    is ahead of the calendar (as the e-sign expiry counts); None when the brand's offers never expire. The job
+    cancels the offers made before it, and an accept refuses them before the job has run."""
+    if offer_days is None:
+        return None
+    day_start = datetime.combine(as_of, time.min, tzinfo=ZoneInfo(timezone))
+    return max(now, day_start) - timedelta(days=offer_days)

@@ -126,6 +126,12 @@ def visible_characters(text: str) -> int:
     return sum(1 for ch in text if unicodedata.category(ch)[0] in "LNPS" and ch not in _BLANK_LOOKALIKES)
 
 
+def unix_line_breaks(text: str) -> str:
+    """Line breaks as LF: a browser's textarea counts a line break as one character but posts it as CR LF, so a
+    length limit is checked after this."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def clean_text(
     raw: str | None, field: str, *, multiline: bool = False, min_visible: int = 1, missing: str | None = None
 ) -> str:

@@ -21,7 +21,7 @@ from api.web import NavItem
 from domain.customers.application import Customers
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind, Uploader
-from domain.documents.document import DocumentNotFound, DocumentStatus
+from domain.documents.document import Document, DocumentNotFound, DocumentStatus
 from domain.documents.statement_months import StatementPeriod
 from domain.identity.application import Identity
 from domain.identity.brand import BrandNotFound
@@ -131,29 +131,27 @@ class BorrowerDocuments:
             period_to=period_to,
         )
 
-    def owner(self, brand_id: UUID, document_id: UUID) -> UUID | None:
+    def _find(self, brand_id: UUID, document_id: UUID) -> Document | None:
         try:
-            return self.documents.document(brand_id, document_id).customer_id
+            return self.documents.document(brand_id, document_id)
         except DocumentNotFound:
             return None
+
+    def owner(self, brand_id: UUID, document_id: UUID) -> UUID | None:
+        document = self._find(brand_id, document_id)
+        return document.customer_id if document is not None else None
 
     def statement_period(self, brand_id: UUID, document_id: UUID) -> StatementPeriod | None:
-        try:
-            document = self.documents.document(brand_id, document_id)
-        except DocumentNotFound:
-            return None
-        return document.period if document.kind is DocumentKind.BANK_STATEMENT else None
+        document = self._find(brand_id, document_id)
+        return document.period if document is not None and document.kind is DocumentKind.BANK_STATEMENT else None
 
     def kind(self, brand_id: UUID, document_id: UUID) -> str | None:
-        try:
-            return self.documents.document(brand_id, document_id).kind.value
-        except DocumentNotFound:
-            return None
+        document = self._find(brand_id, document_id)
+        return document.kind.value if document is not None else None
 
     def statement_refusal(self, brand_id: UUID, document_id: UUID) -> str | None:
-        try:
-            document = self.documents.document(brand_id, document_id)
-        except DocumentNotFound:
+        document = self._find(brand_id, document_id)
+        if document is None:
             return "upload the statement first (POST /api/v1/borrower/documents)"
         if document.kind is not DocumentKind.BANK_STATEMENT:
             kind = document.kind.value.replace("_", " ")
