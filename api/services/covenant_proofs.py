@@ -11,8 +11,9 @@ from domain.covenants.application import Covenants
 from domain.covenants.proofs import Proof
 from domain.documents.application import Documents
 from domain.documents.content import ContentType, DocumentKind, Uploader, clean_filename
+from domain.documents.document import DocumentStatus
 from domain.shared.application import CommandResult
-from domain.shared.errors import Conflict
+from domain.shared.errors import Conflict, InvalidValue
 
 _EXTENSIONS = {ContentType.PDF: "pdf", ContentType.JPEG: "jpg", ContentType.PNG: "png"}
 
@@ -46,12 +47,19 @@ class CovenantProofs:
 
         The record is checked first (another brand's: 404; complied or waived: 409), so a refused attachment
         stores no document; a bad file is a 422 naming `file` from the upload. The same file already held for the
-        borrower (proof of another covenant) is attached by its document id rather than refused."""
+        borrower (proof of another covenant) is attached by its document id rather than refused - unless staff
+        rejected that document: a proof reading "rejected" on the borrower's documents is no proof, so that is a
+        422 naming `file` (with the rejection's reason) and nothing is attached."""
         record = self.covenants.proof_target(brand_id, evaluation_id)
         uploaded = self.documents.upload(
             brand_id, record.customer_id, DocumentKind.OTHER, filename, data, uploaded_by, existing_ok=True
         )
         document = self.documents.document(brand_id, uploaded.id)
+        if document.status is DocumentStatus.REJECTED:
+            raise InvalidValue(
+                "file",
+                f"this file was rejected as a document of the borrower ({document.reason}); attach a corrected one",
+            )
         return self.covenants.attach_proof(
             brand_id,
             evaluation_id,

@@ -425,3 +425,29 @@ def test_the_worklist_filters_covenants_whose_current_record_has_proof_waiting_f
     _run(client, platform, tenant, "covenant-evaluation", "2024-02-22")
     assert proved not in _worklist_ids(client, tenant, proof_received="true")
     assert proved in _worklist_ids(client, tenant, proof_received="false")
+
+
+def test_a_file_staff_rejected_as_the_borrowers_document_is_refused_as_proof(client: Any, platform: Any) -> None:
+    # The same bytes already held as the borrower's `other` document are attached by that document's id; when staff
+    # had rejected it, attaching it had left a proof that reads "rejected" on the borrower's documents.
+    tenant = make_tenant(platform)
+    customer, record_id = _open_record(client, platform, tenant)
+    data, accepted_data = _pdf("blurred stock"), _pdf("clear stock")
+    held = []
+    for payload, decision in ((data, {"decision": "rejected", "reason": "unreadable scan"}),
+                              (accepted_data, {"decision": "accepted"})):  # fmt: skip
+        upload = client.post(f"/api/v1/customers/{customer}/documents", data={"kind": "other"},
+                             files={"file": ("stock.pdf", payload, "application/pdf")}, headers=tenant.auth)  # fmt: skip
+        assert upload.status_code == 201, upload.text
+        review = client.post(f"/api/v1/documents/{upload.json()['id']}/review", json=decision, headers=tenant.auth)
+        assert review.status_code == 200, review.text
+        held.append(upload.json()["id"])
+
+    errors = _problem(_attach(client, tenant, record_id, "stock-again.pdf", data), 422)["errors"]
+    assert [e["field"] for e in errors] == ["file"] and "unreadable scan" in errors[0]["message"], errors
+    assert client.get(f"/api/v1/covenant-evaluations/{record_id}", headers=tenant.auth).json()["proofs"] == []
+    # An accepted one is still cited as it is, by its id; the rejected one stays as it was.
+    (proof,) = _attach(client, tenant, record_id, "stock-clear.pdf", accepted_data).json()["proofs"]
+    assert proof["document_id"] == held[1]
+    statuses = {d["id"]: d["status"] for d in _documents(client, platform, tenant, customer)}
+    assert statuses == {held[0]: "rejected", held[1]: "accepted"}
