@@ -25,6 +25,7 @@ from domain.shared.errors import Conflict, InvalidInput
 from tests.application.loans.fakes import (
     BORROWER,
     BRAND,
+    CX_B,
     OTHER,
     PRODUCT,
     TODAY,
@@ -195,6 +196,30 @@ def test_a_cx_approved_application_returns_to_the_cx_queue_without_its_approval_
         loans.sanction(BRAND, created.id, "40000", "too early")
     loans.cx_approve(BRAND, created.id, "40000", "approved again on the payday terms")
     assert loans.get(BRAND, created.id).status is S.CX_APPROVED
+
+
+def test_a_product_change_keeps_the_sanction_managers_assignment_and_clears_the_escalation(
+    loans: Loans, source: Facts
+) -> None:
+    # The Sanction Head's assignment says who decides the sanction, not what was decided: the change sends the
+    # application back to its CX (as the SM's send back does) and, approved again on the new terms, it returns to
+    # the same SM's queue to be sanctioned afresh, rather than to the unassigned pool for any SM to take.
+    source.given = ApplicantFacts(credit_score=690, monthly_salary=Decimal(150000), existing_emis=Decimal(0))
+    # fails PRODUCT's 700 (overridden), passes PAYDAY's 650
+    loan_id = loans.create(BRAND, BORROWER, PRODUCT, "40000", 12).id
+    loans.submit(BRAND, loan_id)
+    loans.override(BRAND, loan_id, "CREDIT_SCORE", "pass", "thin file but a long salary history")
+    loans.cx_approve(BRAND, loan_id, "40000", "approved")
+    loans.escalate(BRAND, loan_id, "needs a second opinion")
+    loans.assign_sanction(BRAND, loan_id, CX_B, "Ravi knows this employer")
+    loans.change_product(BRAND, loan_id, PAYDAY, WHY, tenure=30)
+    loan = loans.get(BRAND, loan_id)  # replayed from the stored events
+    assert loan.status is S.PENDING and loan.sanction_assignee == CX_B and loan.escalation is None
+    loans.cx_approve(BRAND, loan_id, "40000", "approved again on the payday terms")
+    loan = loans.get(BRAND, loan_id)
+    assert loan.status is S.CX_APPROVED and loan.sanction_assignee == CX_B
+    with pytest.raises(Conflict):  # still his: assigning it to him again is refused as before the change
+        loans.assign_sanction(BRAND, loan_id, CX_B, "once more")
 
 
 def test_before_submission_the_status_stays_onboarding_and_the_bre_runs_the_new_rules_at_submission(
