@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, urlparse, urlsplit
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -205,11 +205,70 @@ def input_problem(request: Request, form: FormData | None = None) -> str | None:
     return None
 
 
+#: Form fields a re-rendered form never gets back as typed: the CSRF token (the page writes the session's own) and
+#: secrets (a password and its repeat, a one-time code, an API token).
+NEVER_KEPT = frozenset({"csrf_token", "password", "confirm", "otp"})
+_SECRET_PARTS = ("password", "secret", "token", "otp")
+
+
+class TypedForm:
+    """What staff typed into a refused form, for the page re-rendered with the refusal to fill that form again:
+    `typed.remarks` is the field as posted ("" when absent), `typed.getlist("ids")` every value of a multi-valued
+    field (ticked boxes), `typed` is false when the page was not re-rendered for that form. Never holds the CSRF
+    token or a secret (NEVER_KEPT); the template's autoescape escapes what it echoes."""
+
+    def __init__(self, fields: dict[str, list[str]] | None = None) -> None:
+        self._fields = fields or {}
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.get(name)
+
+    def __bool__(self) -> bool:
+        return bool(self._fields)
+
+    def get(self, name: str, default: str = "") -> str:
+        """The field's (first) value as typed, `default` when it was not posted."""
+        values = self._fields.get(name)
+        return values[0] if values else default
+
+    def getlist(self, name: str) -> list[str]:
+        """Every value posted for the field (each ticked box of a group)."""
+        return list(self._fields.get(name, ()))
+
+
+def _kept_field(name: str) -> bool:
+    lowered = name.lower()
+    return lowered not in NEVER_KEPT and not any(part in lowered for part in _SECRET_PARTS)
+
+
+def typed_forms(request: Request, status: int) -> Callable[[str], TypedForm]:
+    """`kept(action)` for a page's templates: the fields of the form posted to `action` (its path; a query string is
+    ignored) when this page answers that post with a refusal (status 4xx/5xx), so staff do not type it all again;
+    an empty TypedForm for every other form of the page, and on any page that is not a refused post."""
+    form: FormData | None = getattr(request.state, "form", None)
+    if request.method != "POST" or status < 400 or form is None:
+        return lambda action: TypedForm()
+    fields: dict[str, list[str]] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, str) and _kept_field(name):  # an uploaded file is never sent back
+            fields.setdefault(name, []).append(value)
+    posted = request.url.path
+
+    def kept(action: str) -> TypedForm:
+        return TypedForm(fields) if urlsplit(action).path == posted else TypedForm()
+
+    return kept
+
+
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     """Render a template with the signed-in staff member, the navigation they may use, the CSRF token and the
-    brand's timezone (422 when the page fell back to a list's first page)."""
+    brand's timezone (422 when the page fell back to a list's first page); a refused form post re-rendering its page
+    gives the templates `kept(action)`, what was typed into that form (typed_forms)."""
     if status == 200 and getattr(request.state, "notice", None):
         status = 422
+    context.setdefault("kept", typed_forms(request, status))
     if request.query_params.get("saved") == "pending":
         request.state.info = PENDING
     tz = getattr(request.state, "timezone", DEFAULT_TIMEZONE)

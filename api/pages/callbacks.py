@@ -126,7 +126,10 @@ async def callback_respond(request: Request, port: CallbackPagePort, principal: 
             return await _queue(request, port, principal, f"This request was already answered by "
                                 f"{names.get(answered_by, answered_by)}.", 409)  # fmt: skip
         return await _queue(request, port, principal, error_text(exc), 409 if isinstance(exc, Conflict) else 422)
-    return await after_write(request, Callbacks.name, result.position, "/callback-requests")
+    # Back to the queue as it was filtered (the form's action carries the filters).
+    return await after_write(
+        request, Callbacks.name, result.position, f"/callback-requests?{urlencode(_filters(request))}"
+    )
 
 
 async def callback_call(request: Request, port: CallbackPagePort, principal: Principal) -> Response:

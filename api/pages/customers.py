@@ -94,11 +94,10 @@ class CustomerPagesPort:
 
 @dataclass(frozen=True)
 class PeriodRefused:
-    """A bank statement's months the 360's form could not state: shown at that statement's form, as typed."""
+    """A bank statement's months the 360's form could not state: why, shown at that statement's form (the months
+    as typed are filled in again by `kept`, api/web.py)."""
 
     document_id: UUID
-    period_from: str
-    period_to: str
     message: str
     fields: list[str]
 
@@ -153,9 +152,11 @@ async def _customer_360(
     refused: tuple[int, str] | None = None,
     period_refused: PeriodRefused | None = None,
     status: int | None = None,
+    note_error: str | None = None,
 ) -> Response:
     """The Customer 360; `refused`: the status and text of the agent move refused (shown at the move's form),
-    `period_refused`: a statement's months refused (shown at that statement's form)."""
+    `period_refused`: a statement's months refused (shown at that statement's form), `note_error`: why a note was
+    refused (shown at the note form). A refused form is filled again with what was typed (`kept`, api/web.py)."""
     brand_id = principal.brand_id
     profile = await run_in_threadpool(port.queries.profile, brand_id, customer_id)
     if profile is None:
@@ -217,6 +218,7 @@ async def _customer_360(
         agents=agents,
         agent_error=refused[1] if refused else None,
         period_refused=period_refused,
+        note_error=note_error,
         nav="customers",
     )
 
@@ -248,8 +250,10 @@ async def add_note(request: Request, port: CustomerPagesPort, principal: Princip
     if customer_id is None:
         return await not_found(request)
     text, loan_id, callback, errors = _note_form(request)
-    if errors:
-        return error_page(request, 422, "Cannot add this note", error_text(InvalidInput(errors)))
+    if errors:  # said at the note form, with the note as typed
+        return await _customer_360(
+            request, port, principal, customer_id, status=422, note_error=error_text(InvalidInput(errors))
+        )
     try:
         added = await act(
             principal,
@@ -261,7 +265,7 @@ async def add_note(request: Request, port: CustomerPagesPort, principal: Princip
         return await not_found(request)
     except DomainError as exc:
         status = 409 if isinstance(exc, Conflict) else 422
-        return error_page(request, status, "Cannot add this note", error_text(exc))
+        return await _customer_360(request, port, principal, customer_id, status=status, note_error=error_text(exc))
     return await after_write(request, Customers.name, added.position, f"/customers/{customer_id}#customer-notes")
 
 
@@ -309,7 +313,7 @@ async def state_statement_period(request: Request, port: CustomerPagesPort, prin
     except DomainError as exc:  # shown at the statement's own form, the months kept as typed
         status = 409 if isinstance(exc, Conflict) else 422
         fields = [e.field for e in exc.errors] if isinstance(exc, InvalidInput) else []
-        refused = PeriodRefused(document_id, first, last, error_text(exc), fields)
+        refused = PeriodRefused(document_id, error_text(exc), fields)
         return await _customer_360(request, port, principal, customer_id, period_refused=refused, status=status)
     return await after_write(request, Documents.name, result.position, f"/customers/{customer_id}#customer-documents")
 

@@ -493,3 +493,35 @@ def test_assigned_to_me_is_a_staff_members_own_queue_an_api_key_names_a_staff_id
         assert page.status_code == 200 and f'data-id="{asked.json()["id"]}"' in page.text
     finally:
         browser.__exit__(None, None, None)
+
+
+def test_a_refused_close_keeps_the_outcome_remarks_and_the_queues_filters(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    # The close form's refusal used to come back on the default queue (open, anyone's) with the remarks gone; the
+    # queue's filters ride on the form's action now, and the refused form is filled again as typed.
+    auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    asked = client.post("/api/v1/borrower/callback-requests", json={"window": "evening"}, headers=auth)
+    assert asked.status_code == 201, asked.text
+    request_id = asked.json()["id"]
+    settle(platform, "callbacks")
+    _, email = _staff(platform, tenant, "collection_executive", "Ravi Collect")
+    staff, csrf = _portal(app, email)
+    try:
+        queue = staff.get("/callback-requests?status=all")
+        action = re.search(rf'action="(/callback-requests/{request_id}/respond\?[^"]*)"', queue.text)
+        assert action is not None and "status=all" in action.group(1)
+        url = action.group(1).replace("&amp;", "&")
+        refused = staff.post(url, data={"csrf_token": csrf, "outcome": "wrong_number", "remarks": "<b"})
+        assert refused.status_code == 422 and 'role="alert"' in refused.text, refused.text[:300]
+        row = refused.text[refused.text.index(f'id="callback-{request_id}"') :]
+        form = row[row.index('class="respond-form"') : row.index("</form>")]
+        assert 'name="remarks" required minlength="3" maxlength="1000" value="&lt;b"' in form
+        assert '<option value="wrong_number" selected>' in form and '<option value="connected" >' in form
+        assert '<option value="all" selected>' in refused.text  # the queue as it was filtered
+        assert client.get(f"/api/v1/callback-requests/{request_id}", headers=tenant.auth).json()["status"] == "open"
+
+        closed = staff.post(url, data={"csrf_token": csrf, "outcome": "wrong_number", "remarks": "number not hers"})
+        assert closed.status_code == 303 and "status=all" in closed.headers["location"], closed.headers
+    finally:
+        staff.__exit__(None, None, None)

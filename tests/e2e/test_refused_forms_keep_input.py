@@ -1,0 +1,161 @@
+"""A portal form the use case refuses comes back on its page with the refusal and with what staff typed (api/web.py
+`kept`): the Customer 360's note and agent forms, a covenant record's comply form (its ticked proofs too), the loan
+page's CX approval and product change. The text is escaped; the CSRF token is the session's, never the posted one;
+a secret-looking field is never echoed; the page's other forms stay empty; nothing is recorded."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from domain.identity.application import Identity
+from tests.conftest import Tenant
+from tests.e2e.conftest import PASSWORD
+from tests.e2e.test_covenant_proofs import _attach, _pdf
+from tests.e2e.test_covenants import _borrower, _covenant, _evaluations, _run
+from tests.e2e.test_loan_product_change import EMI, PAYDAY, _application, _product
+from tests.support import settle
+
+TYPED = 'Called twice <b>no answer</b> & "left a message"'
+ESCAPED = "Called twice &lt;b&gt;no answer&lt;/b&gt; &amp; &#34;left a message&#34;"
+
+
+def _portal(app: Any, email: str) -> tuple[TestClient, str]:
+    browser = TestClient(app, follow_redirects=False)
+    browser.__enter__()
+    assert browser.post("/login", data={"email": email, "password": PASSWORD}).status_code == 303
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)">', browser.get("/dashboard").text)
+    assert token is not None
+    return browser, token.group(1)
+
+
+def _form(page: str, form_id: str) -> str:
+    """The HTML of the form with `id="<form_id>"`."""
+    start = page.index(f'id="{form_id}"')
+    return page[start : page.index("</form>", start)]
+
+
+def _csrf_fields(page: str) -> set[str]:
+    return set(re.findall(r'name="csrf_token" value="([^"]*)"', page))
+
+
+def test_a_refused_note_and_agent_move_come_back_with_what_was_typed(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str]
+) -> None:
+    tenant, email = staff
+    customer = _borrower(client, tenant)
+    agent = platform.get(Identity).create_staff(tenant.brand_id, f"agent-{uuid.uuid4().hex[:6]}@lender.in",
+                                                "Asha Agent", ["sales"], PASSWORD)  # fmt: skip
+    settle(platform, "identity", agent.position)
+    browser, csrf = _portal(app, email)
+    try:
+        before = client.get(f"/api/v1/customers/{customer}/notes", headers=tenant.auth).json()["items"]
+        # A loan that is not the borrower's: the use case refuses the note (422 naming loan_id). Before, the refusal
+        # was an error page without the form, the note lost.
+        stranger = str(uuid.uuid4())
+        refused = browser.post(
+            f"/customers/{customer}/notes",
+            data={"csrf_token": csrf, "text": TYPED, "loan_id": stranger, "callback_at": "2031-05-04T18:30",
+                  "api_token": "sk-should-never-come-back"},
+        )  # fmt: skip
+        assert refused.status_code == 422, refused.text[:300]
+        page = refused.text
+        assert 'id="note-error"' in page and "loan id" in page
+        note_form = _form(page, "note-form")
+        assert f">{ESCAPED}</textarea>" in note_form
+        assert 'name="callback_at" value="2031-05-04T18:30"' in note_form
+        assert TYPED not in page and "sk-should-never-come-back" not in page
+        assert _csrf_fields(page) == {csrf}  # every form carries the session's token
+        assert 'name="reason" placeholder="optional" maxlength="500" value=""' in _form(page, "agent-form")
+        assert client.get(f"/api/v1/customers/{customer}/notes", headers=tenant.auth).json()["items"] == before
+
+        # A move made on a stale version: 409 at the move's form, the agent chosen and the reason kept.
+        moved = browser.post(
+            f"/customers/{customer}/agent",
+            data={"csrf_token": csrf, "agent_id": str(agent.id), "version": "0", "reason": "Asha <covers> Pune"},
+        )
+        assert moved.status_code == 409, moved.text[:300]
+        agent_form = _form(moved.text, "agent-form")
+        assert 'id="agent-error"' in moved.text
+        assert f'<option value="{agent.id}" selected>' in agent_form
+        assert 'value="Asha &lt;covers&gt; Pune"' in agent_form
+        assert "></textarea>" in _form(moved.text, "note-form")  # the note form stays empty
+        profile = client.get(f"/api/v1/customers/{customer}", headers=tenant.auth).json()
+        assert profile.get("agent_id") != str(agent.id)
+
+        # Read as a page again (not a refused post), nothing typed comes back.
+        fresh = browser.get(f"/customers/{customer}").text
+        assert "Asha &lt;covers&gt; Pune" not in fresh and ESCAPED not in fresh
+    finally:
+        browser.__exit__(None, None, None)
+
+
+def test_a_refused_comply_keeps_its_evidence_and_ticked_proofs(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str]
+) -> None:
+    tenant, email = staff
+    customer = _borrower(client, tenant)
+    covenant = _covenant(client, tenant, customer)  # financial: complying needs a passing measured value
+    _run(client, platform, tenant, "covenant-evaluation", "2024-01-24")
+    (record,) = _evaluations(client, tenant, covenant["id"])
+    first = _attach(client, tenant, str(record["id"]), "dscr.pdf", _pdf("dscr"))
+    second = _attach(client, tenant, str(record["id"]), "annex.pdf", _pdf("annex"))
+    assert first.status_code == second.status_code == 201, first.text
+    ticked = first.json()["proofs"][0]["document_id"]
+    untouched = second.json()["proofs"][1]["document_id"]
+    settle(platform, "covenants")
+    browser, csrf = _portal(app, email)
+    try:
+        refused = browser.post(
+            f"/covenant-evaluations/{record['id']}/comply",
+            data={"csrf_token": csrf, "text": "Q4 <audited> accounts", "proof_document_ids": [ticked]},
+        )
+        assert refused.status_code == 422 and "DSCR" in refused.text, refused.text[:300]
+        comply = _form(refused.text, "comply-form-" + str(record["id"]))
+        assert 'value="Q4 &lt;audited&gt; accounts"' in comply
+        assert f'value="{ticked}" checked>' in comply and f'value="{untouched}">' in comply
+        waive = _form(refused.text, "waive-form-" + str(record["id"]))
+        assert 'aria-label="Waiver reason" required value=""' in waive  # the same field name, another form
+    finally:
+        browser.__exit__(None, None, None)
+    assert client.get(f"/api/v1/covenant-evaluations/{record['id']}", headers=tenant.auth).json()["status"] == "open"
+
+
+def test_refused_loan_page_forms_keep_amounts_remarks_and_choices(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str]
+) -> None:
+    tenant, email = staff
+    emi, payday = _product(client, tenant, EMI), _product(client, tenant, PAYDAY)
+    loan_id = _application(client, tenant, emi)
+    settle(platform, "loans")
+    browser, csrf = _portal(app, email)
+    try:
+        # Above the product's maximum: refused naming the amount, the amount and remarks as typed.
+        approve = browser.post(f"/loans/{loan_id}/cx-approve", data={"csrf_token": csrf, "approved_amount": "900000",
+                                                                      "remarks": "Salary <verified> twice"})  # fmt: skip
+        assert approve.status_code == 422, approve.text[:300]
+        form = _form(approve.text, "cx-approve-form")
+        assert 'name="approved_amount" inputmode="decimal" value="900000"' in form
+        assert ">Salary &lt;verified&gt; twice</textarea>" in form
+
+        # A payday tenure too long: the product chosen, the amount, tenure and reason as typed.
+        version = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()["version"]
+        change = browser.post(f"/loans/{loan_id}/product", data={
+            "csrf_token": csrf, "product_id": payday, "amount": "30000", "tenure": "90",
+            "reason": "qualifies for payday only", "expected_version": str(version)})  # fmt: skip
+        assert change.status_code == 422, change.text[:300]
+        form = _form(change.text, "change-product-form")
+        assert f'<option value="{payday}" selected>' in form and f'<option value="{emi}" >' in form
+        assert 'value="30000"' in form and 'value="90"' in form
+        assert ">qualifies for payday only</textarea>" in form
+        # The hidden version is the loan's as read (unchanged: nothing was recorded).
+        assert f'name="expected_version" value="{version}"' in form
+        # The other forms of the page are as read.
+        assert "></textarea>" in _form(change.text, "cx-approve-form")
+    finally:
+        browser.__exit__(None, None, None)
+    loan = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()
+    assert (loan["status"], loan["product_id"]) == ("pending", emi)
