@@ -313,6 +313,19 @@ def test_a_credit_executive_calls_the_borrower_of_an_application_assigned_to_the
     assert placed.status_code == 202, placed.text
     call = placed.json()
     assert (call["staff_id"], call["extension"], call["loan_id"]) == (str(cx), "2101", application["id"])
+    # Its Location is one a credit executive may read (the collections' /api/v1/calls/{id} needs COLLECTIONS).
+    location = placed.headers["location"]
+    assert location == f"/api/v1/loans/{application['id']}/credit-calls/{call['id']}"
+    read = client.get(location, headers=cx_key)
+    assert read.status_code == 200 and read.json()["id"] == call["id"], read.text
+    assert client.get(f"/api/v1/calls/{call['id']}", headers=cx_key).status_code == 403
+    assert client.get(location, headers=_key(platform, tenant, "collection_executive")).status_code == 403  # no LOANS
+    assert client.get(location, headers=elsewhere.auth).status_code == 404  # another brand's admin
+    other_application, _ = _application(client, tenant, sms)
+    _assign(client, tenant, other_application["id"], cx)
+    about_other = f"/api/v1/loans/{other_application['id']}/credit-calls/{call['id']}"
+    assert client.get(about_other, headers=cx_key).status_code == 404  # not a call about that application
+    assert client.get(f"{url}/{uuid.uuid4()}", headers=cx_key).status_code == 404
     sim = next(c for c in dialer.calls() if c["reference"] == call["id"])
     assert sim["agent_extension"] == "2101"
     assert client.post(url, json={"staff_id": str(cx)}, headers=_key(platform, tenant, "collection_executive")
@@ -584,3 +597,39 @@ def test_callback_requested_by_api_needs_a_callback_at_to_come_and_opens_the_fol
     assert datetime.fromisoformat(mine[0]["due_at"]) == later and mine[1]["due_at"] is None
     again = client.post("/api/v1/borrower/callback-requests", json={}, headers=auth)
     assert again.status_code == 409 and again.json()["open_id"] == follow_up["id"]
+
+
+def test_a_credit_executive_reads_the_call_they_placed_at_its_location_and_others_cannot(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator, provider_simulators: Any
+) -> None:
+    cx, cx_email = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    _, other_email = _staff(platform, tenant, "credit_executive", "Arun Credit")
+    _, head_email = _staff(platform, tenant, "sanction_head", "Meera Head")  # LOAN_RELOCATE: any application
+    _, collector_email = _staff(platform, tenant, "collection_executive", "Ravi Collect")
+    application, _ = _application(client, tenant, sms)
+    _assign(client, tenant, application["id"], cx)
+    _dialer_on(client, tenant, {cx: "2101"})
+    mine, csrf = _portal(app, cx_email)
+    other, _ = _portal(app, other_email)
+    head, _ = _portal(app, head_email)
+    collector, _ = _portal(app, collector_email)
+    dialer = provider_simulators["dialer"]
+    dialer.auto_complete = False  # no call event back to this in-process client
+    try:
+        placed = mine.post(f"/api/v1/loans/{application['id']}/credit-calls", json={},
+                           headers={"X-CSRF-Token": csrf})  # fmt: skip
+    finally:
+        dialer.auto_complete = True
+    assert placed.status_code == 202, placed.text
+    call_id, location = placed.json()["id"], placed.headers["location"]
+    read = mine.get(location)
+    assert read.status_code == 200, read.text
+    assert (read.json()["id"], read.json()["staff_id"], read.json()["loan_id"]) == (call_id, str(cx), application["id"])
+    assert head.get(location).status_code == 200
+    assert other.get(location).status_code == 404  # not their application: as placing it
+    assert collector.get(location).status_code == 403  # no LOANS (they read calls at /api/v1/calls/{id})
+    assert collector.get(f"/api/v1/calls/{call_id}").status_code == 200
+    _assign(client, tenant, application["id"], _staff(platform, tenant, "credit_executive", "Nila Credit")[0])
+    assert mine.get(location).status_code == 404  # reassigned: no longer theirs
+    for browser in (mine, other, head, collector):
+        browser.__exit__(None, None, None)
