@@ -67,18 +67,20 @@ async def _queue(request: Request, port: CallbackPagePort, principal: Principal,
 
     can_respond = principal.holds(*WRITE)
 
-    def load() -> tuple[Any, int, int, dict[str, str], set[UUID]]:
+    call_for, call_id = called(request, "callback"), called(request)
+
+    def load() -> tuple[Any, int, int, dict[str, str], set[UUID], dict[UUID, UUID]]:
         assigned = assigned_filter(shown["assigned_to"], principal)
         wanted = None if shown["status"] == "all" else shown["status"]
         page = keyset_page(request, lambda cursor: port.queries.queue(principal.brand_id, wanted, assigned, cursor, 50))
         brand = principal.brand_id
         names = staff_and_key_names(port.identity, brand, {r.responded_by for r in page.items if r.responded_by})
         return page, port.queries.open_count(brand, principal.id), port.queries.open_count(brand), names, (
-            _callable(port, principal, page.items) if can_respond else set())  # fmt: skip
+            _callable(port, principal, page.items) if can_respond else set()), _placed(port, principal, page.items,
+                                                                                        call_for, call_id)  # fmt: skip
 
-    page, mine, everyone, actors, callable_ids = await run_in_threadpool(load)
+    page, mine, everyone, actors, callable_ids, placed = await run_in_threadpool(load)
     more = urlencode({**shown, "cursor": page.next_cursor}) if page.next_cursor else None
-    call_for, call_id = called(request, "callback"), called(request)
     return render(
         request,
         "callbacks.html",
@@ -93,10 +95,22 @@ async def _queue(request: Request, port: CallbackPagePort, principal: Principal,
         actors=actors,
         can_respond=can_respond,
         callable_ids=callable_ids,
-        placed={call_for: call_id} if call_for and call_id else {},
+        placed=placed,
         now=port.callbacks.clock.now(),
         error=error,
     )
+
+
+def _placed(port: CallbackPagePort, principal: Principal, rows: list[CallbackRow], call_for: UUID | None,
+            call_id: UUID | None) -> dict[UUID, UUID]:  # fmt: skip
+    """The call placed from the queue for an open request on this page (`?called=&callback=`): shown ("Call placed")
+    and named by its close form only when it is a call the signed-in staff member placed, of the brand, to that
+    request's borrower."""
+    row = next((r for r in rows if r.id == call_for and r.status == "open"), None)
+    if row is None or call_id is None or row.customer_id is None:
+        return {}
+    placed = port.credit_calls.placed_by(principal, call_id, customer_id=row.customer_id)
+    return {row.id: call_id} if placed else {}
 
 
 def _callable(port: CallbackPagePort, principal: Principal, rows: list[CallbackRow]) -> set[UUID]:

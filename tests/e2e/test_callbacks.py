@@ -633,3 +633,51 @@ def test_a_credit_executive_reads_the_call_they_placed_at_its_location_and_other
     assert mine.get(location).status_code == 404  # reassigned: no longer theirs
     for browser in (mine, other, head, collector):
         browser.__exit__(None, None, None)
+
+
+def test_call_placed_shows_only_for_a_call_placed_about_this_loan_or_this_callbacks_borrower(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator, provider_simulators: Any
+) -> None:
+    cx, cx_email = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    application, auth = _application(client, tenant, sms)
+    second, _ = _application(client, tenant, sms)  # another borrower's application, also the CX's
+    for loan in (application, second):
+        _assign(client, tenant, loan["id"], cx)
+    _dialer_on(client, tenant, {cx: "2101"})
+    asked = client.post("/api/v1/borrower/callback-requests", json={"loan_id": application["id"]}, headers=auth)
+    assert asked.status_code == 201, asked.text
+    request_id = asked.json()["id"]
+    elsewhere = make_tenant(platform)  # another brand's credit call
+    their_cx, _ = _staff(platform, elsewhere, "credit_executive", "Other Credit")
+    their_application, _ = _application(client, elsewhere, sms)
+    _assign(client, elsewhere, their_application["id"], their_cx)
+    _dialer_on(client, elsewhere, {their_cx: "3101"})
+    dialer = provider_simulators["dialer"]
+    mine, csrf = _portal(app, cx_email)
+    dialer.auto_complete = False  # no call event back to this in-process client
+    try:
+        theirs = client.post(f"/api/v1/loans/{their_application['id']}/credit-calls",
+                             json={"staff_id": str(their_cx)}, headers=elsewhere.auth)  # fmt: skip
+        about_second = mine.post(f"/loans/{second['id']}/credit-call", data={"csrf_token": csrf})
+        placed = mine.post(f"/loans/{application['id']}/credit-call", data={"csrf_token": csrf})
+    finally:
+        dialer.auto_complete = True
+    assert theirs.status_code == 202 and about_second.status_code == 303 and placed.status_code == 303
+    other_brands, second_call = theirs.json()["id"], about_second.headers["location"].split("called=")[1].split("#")[0]
+    call_id = placed.headers["location"].split("called=")[1].split("#")[0]
+    try:
+        for page in (f"/loans/{application['id']}", f"/credit/review/{application['id']}"):
+            assert 'id="call-placed"' in mine.get(f"{page}?called={call_id}").text, page
+            for value in ("yes", "not-a-call", str(uuid.uuid4()), other_brands, second_call):
+                shown = mine.get(f"{page}?called={value}")
+                assert shown.status_code == 200 and 'id="credit-call"' in shown.text
+                assert 'id="call-placed"' not in shown.text, (page, value)
+
+        queue = mine.get(f"/callback-requests?called={call_id}&callback={request_id}")
+        assert 'id="call-placed"' in queue.text and f'name="call_id" value="{call_id}"' in queue.text
+        for value in ("yes", str(uuid.uuid4()), other_brands, second_call):  # second_call: another borrower's
+            shown = mine.get(f"/callback-requests?called={value}&callback={request_id}")
+            assert shown.status_code == 200 and f'data-id="{request_id}"' in shown.text
+            assert 'id="call-placed"' not in shown.text and 'name="call_id"' not in shown.text, value
+    finally:
+        mine.__exit__(None, None, None)
