@@ -35,7 +35,7 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.principal import AuthenticationFailed, Principal
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import DEFAULT_TIMEZONE
-from domain.shared.errors import DomainError, InvalidInput
+from domain.shared.errors import DomainError, InvalidInput, InvalidValue
 from domain.shared.values import text_problem
 from projections.keyset import InvalidCursor
 from projections.keyset import Page as ListPage
@@ -335,6 +335,22 @@ def form_text(request: Request, name: str, default: str = "") -> str:
     form: FormData = request.state.form
     value = form.get(name, default)
     return value if isinstance(value, str) else default
+
+
+def form_instant(request: Request, name: str) -> datetime | None:
+    """A form's date and time picker (`<input type="datetime-local">`) as an instant: the picker's local time is the
+    brand's timezone (an offset written with it is kept); None when left empty; InvalidValue naming the field when it
+    is no date and time. The use case checks the rest (to come, how far ahead)."""
+    raw = form_text(request, name).strip()
+    if not raw:
+        return None
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidValue(name, "use the date and time picker") from None
+    if at.tzinfo is None:  # the picker's local time, in the brand's timezone
+        at = at.replace(tzinfo=ZoneInfo(getattr(request.state, "timezone", DEFAULT_TIMEZONE)))
+    return at
 
 
 def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:

@@ -52,6 +52,10 @@ class CallbackView(Projection):
             responded_by text,
             responded_at timestamptz
         )""",
+        # A follow-up's time to call and the request it follows; a response's time to call again and its follow-up.
+        "ALTER TABLE read.callback_requests ADD COLUMN IF NOT EXISTS due_at timestamptz, "
+        "ADD COLUMN IF NOT EXISTS follows_id uuid, ADD COLUMN IF NOT EXISTS callback_at timestamptz, "
+        "ADD COLUMN IF NOT EXISTS follow_up_id uuid",
         "CREATE INDEX IF NOT EXISTS callback_requests_queue_idx ON read.callback_requests "
         "(brand_id, status, requested_at, id)",
         "CREATE INDEX IF NOT EXISTS callback_requests_assignee_idx ON read.callback_requests "
@@ -89,6 +93,8 @@ class CallbackView(Projection):
                 "source": event.source.value,
                 "status": "open",
                 "requested_at": event.timestamp,
+                "due_at": event.due_at,
+                "follows_id": event.follows_id,
             },
         )
 
@@ -96,16 +102,17 @@ class CallbackView(Projection):
     def _responded(self, position: int, event: R.Responded) -> Iterable[Change]:
         yield Write(
             "UPDATE read.callback_requests SET status = 'closed', outcome = %s, remarks = %s, call_id = %s, "
-            "responded_by = %s, responded_at = %s WHERE id = %s",
+            "responded_by = %s, responded_at = %s, callback_at = %s, follow_up_id = %s WHERE id = %s",
             (event.outcome.value, event.remarks, event.call_id, event.responder, event.responded_at,
-             event.originator_id),
+             event.callback_at, event.follow_up_id, event.originator_id),
         )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class CallbackRow:
-    """A callback request as the queue shows it: the borrower (current name), what they asked, who has it, and
-    how it was answered once closed (`responded_by` the actor, ``staff:<id>`` or ``apikey:<id>``)."""
+    """A callback request as the queue shows it: the borrower (current name), what they asked (a follow-up: when to
+    call, `due_at`, and the request it follows), who has it, and how it was answered once closed (`responded_by` the
+    actor, ``staff:<id>`` or ``apikey:<id>``; outcome callback_requested: `callback_at` and its `follow_up_id`)."""
 
     id: UUID
     borrower_id: UUID
@@ -126,12 +133,17 @@ class CallbackRow:
     call_id: UUID | None
     responded_by: str | None
     responded_at: datetime | None
+    due_at: datetime | None = None
+    follows_id: UUID | None = None
+    callback_at: datetime | None = None
+    follow_up_id: UUID | None = None
 
 
 _SELECT = (
     "SELECT r.id, r.borrower_id, r.customer_id, c.name AS borrower_name, r.phone, r.loan_id, r.loan_number, "
     "r.time_window AS window, r.note, r.assignee_id, s.name AS assignee_name, r.source, r.status, r.requested_at, "
-    "r.outcome, r.remarks, r.call_id, r.responded_by, r.responded_at FROM read.callback_requests r "
+    "r.outcome, r.remarks, r.call_id, r.responded_by, r.responded_at, r.due_at, r.follows_id, r.callback_at, "
+    "r.follow_up_id FROM read.callback_requests r "
     "LEFT JOIN read.customers c ON c.id = r.customer_id AND c.brand_id = r.brand_id "
     "LEFT JOIN read.staff s ON s.id = r.assignee_id AND s.brand_id = r.brand_id"
 )

@@ -39,7 +39,7 @@ from api.routes.documents import UPLOAD
 from api.services.borrower_reloans import AcceptedOffer, BorrowerReloans
 from api.services.documents import DocumentDesk
 from api.services.pay_links import PayLinks
-from api.web import PENDING, PublicPage, after_write, error_text, pages, path_id, templates
+from api.web import PENDING, PublicPage, after_write, error_text, local_time, pages, path_id, templates
 from domain.callbacks.application import Callbacks
 from domain.callbacks.request import CallbackWindow
 from domain.documents.statement_months import required_months
@@ -423,11 +423,16 @@ async def status_page(
     offers = await run_in_threadpool(port.reloans.offers, principal.brand_id, principal.borrower_id)
     callbacks = await run_in_threadpool(port.callback_queries.of_borrower, principal.brand_id, principal.borrower_id, 1)
     open_callback = next((c for c in callbacks if c.status == "open"), None)
+    callback_due = None  # a follow-up: staff call again when the borrower asked, in the brand's time
+    if open_callback is not None and open_callback.due_at is not None:
+        rules = await run_in_threadpool(port.onboarding.brands.rules, principal.brand_id)
+        callback_due = local_time(open_callback.due_at, rules.timezone)
     return _page(
         request,
         "apply_status.html",
         status,
         open_callback=open_callback,
+        callback_due=callback_due,
         callback_error=callback_error,
         callback_saved=PENDING if request.query_params.get("saved") == "pending" else None,
         windows=CALLBACK_WINDOWS,

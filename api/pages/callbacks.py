@@ -1,7 +1,8 @@
 """The callback queue page: borrowers' callback requests, oldest first, filtered by status and assignee (mine by
-default for those who have any, else everyone's), each open one with the form to answer it (outcome, remarks) and,
-about an application the caller may call about (api/services/credit_calls.py), the "Call borrower" button: the call
-it placed is then named by the close form (`call_id`)."""
+default for those who have any, else everyone's), each open one with the form to answer it (outcome, remarks, and the
+time to call again for outcome callback_requested, which opens the follow-up) and, about an application the caller
+may call about (api/services/credit_calls.py), the "Call borrower" button: the call it placed is then named by the
+close form (`call_id`)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,26 @@ from starlette.responses import RedirectResponse, Response
 
 from api.pages.actors import staff_and_key_names
 from api.pages.credit_calls import called, place_credit_call
-from api.routes.callbacks import READ, WRITE, assigned_filter
+from api.routes.callbacks import READ, WRITE, assigned_filter, follow_up_owner
 from api.services.credit_calls import CreditCalls, offers_credit_call
-from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
+from api.web import (
+    Page,
+    act,
+    after_write,
+    error_text,
+    form_instant,
+    form_text,
+    keyset_page,
+    not_found,
+    pages,
+    path_id,
+    render,
+)
 from domain.callbacks.application import Callbacks
 from domain.collections.case import Outcome
 from domain.identity.application import Identity
 from domain.identity.principal import Principal
-from domain.shared.errors import Conflict, DomainError, NotFound
+from domain.shared.errors import Conflict, DomainError, InvalidValue, NotFound
 from projections.callbacks import CallbackQueries, CallbackRow
 from projections.loan_queries import LoanQueries
 
@@ -54,18 +67,20 @@ async def _queue(request: Request, port: CallbackPagePort, principal: Principal,
 
     can_respond = principal.holds(*WRITE)
 
-    def load() -> tuple[Any, int, int, dict[str, str], set[UUID]]:
+    call_for, call_id = called(request, "callback"), called(request)
+
+    def load() -> tuple[Any, int, int, dict[str, str], set[UUID], dict[UUID, UUID]]:
         assigned = assigned_filter(shown["assigned_to"], principal)
         wanted = None if shown["status"] == "all" else shown["status"]
         page = keyset_page(request, lambda cursor: port.queries.queue(principal.brand_id, wanted, assigned, cursor, 50))
         brand = principal.brand_id
         names = staff_and_key_names(port.identity, brand, {r.responded_by for r in page.items if r.responded_by})
         return page, port.queries.open_count(brand, principal.id), port.queries.open_count(brand), names, (
-            _callable(port, principal, page.items) if can_respond else set())  # fmt: skip
+            _callable(port, principal, page.items) if can_respond else set()), _placed(port, principal, page.items,
+                                                                                        call_for, call_id)  # fmt: skip
 
-    page, mine, everyone, actors, callable_ids = await run_in_threadpool(load)
+    page, mine, everyone, actors, callable_ids, placed = await run_in_threadpool(load)
     more = urlencode({**shown, "cursor": page.next_cursor}) if page.next_cursor else None
-    call_for, call_id = called(request, "callback"), called(request)
     return render(
         request,
         "callbacks.html",
@@ -80,9 +95,22 @@ async def _queue(request: Request, port: CallbackPagePort, principal: Principal,
         actors=actors,
         can_respond=can_respond,
         callable_ids=callable_ids,
-        placed={call_for: call_id} if call_for and call_id else {},
+        placed=placed,
+        now=port.callbacks.clock.now(),
         error=error,
     )
+
+
+def _placed(port: CallbackPagePort, principal: Principal, rows: list[CallbackRow], call_for: UUID | None,
+            call_id: UUID | None) -> dict[UUID, UUID]:  # fmt: skip
+    """The call placed from the queue for an open request on this page (`?called=&callback=`): shown ("Call placed")
+    and named by its close form only when it is a call the signed-in staff member placed, of the brand, to that
+    request's borrower."""
+    row = next((r for r in rows if r.id == call_for and r.status == "open"), None)
+    if row is None or call_id is None or row.customer_id is None:
+        return {}
+    placed = port.credit_calls.placed_by(principal, call_id, customer_id=row.customer_id)
+    return {row.id: call_id} if placed else {}
 
 
 def _callable(port: CallbackPagePort, principal: Principal, rows: list[CallbackRow]) -> set[UUID]:
@@ -115,9 +143,13 @@ async def callback_respond(request: Request, port: CallbackPagePort, principal: 
     except ValueError:
         return await _queue(request, port, principal, "call_id: not a dialer call's id")
     try:
-        result = await act(
-            principal, lambda: port.callbacks.respond(principal.brand_id, request_id, outcome, remarks, call_id)
-        )
+        callback_at = form_instant(request, "callback_at")  # the picker's time, in the brand's timezone
+    except InvalidValue as exc:
+        return await _queue(request, port, principal, error_text(exc))
+    owner = follow_up_owner(principal)
+    try:
+        result = await act(principal, lambda: port.callbacks.respond(principal.brand_id, request_id, outcome, remarks,
+                                                                     call_id, callback_at, staff_id=owner))  # fmt: skip
     except NotFound:
         return await not_found(request)
     except DomainError as exc:  # answered already (a second close, or two at once) is a conflict, not bad input

@@ -9,7 +9,6 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,6 +25,7 @@ from api.web import (
     after_write,
     error_page,
     error_text,
+    form_instant,
     form_text,
     keyset_page,
     not_found,
@@ -41,7 +41,7 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
 from domain.shared.application import CommandResult
-from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
+from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, InvalidValue, NotFound
 from projections.blocklist import BlocklistQueries
 from projections.borrower_loans import BorrowerLoanQueries
 from projections.callbacks import CallbackQueries
@@ -234,14 +234,10 @@ def _note_form(request: Request) -> tuple[str, UUID | None, datetime | None, lis
         except ValueError:
             errors.append(FieldError("loan_id", "choose one of the borrower's loans"))
     callback = None
-    if raw_callback := form_text(request, "callback_at").strip():
-        try:
-            callback = datetime.fromisoformat(raw_callback)
-        except ValueError:
-            errors.append(FieldError("callback_at", "use the date and time picker"))
-        else:
-            if callback.tzinfo is None:  # the picker's local time, in the brand's timezone
-                callback = callback.replace(tzinfo=ZoneInfo(request.state.timezone))
+    try:
+        callback = form_instant(request, "callback_at")
+    except InvalidValue as exc:
+        errors.extend(exc.errors)
     return form_text(request, "text"), loan_id, callback, errors
 
 

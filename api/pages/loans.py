@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from api.pages.actors import actor_names
-from api.pages.credit_calls import place_credit_call
+from api.pages.credit_calls import place_credit_call, placed_call
 from api.services.credit_calls import CREDIT_CALLS, CreditCalls, offers_credit_call
 from api.services.servicing_fields import servicing_fields
 from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
@@ -136,6 +136,8 @@ async def _loan_page(
     loan, offer, staff, offer_error, actors, esign, serviced, loan_notes, products = await run_in_threadpool(load)
     if loan is None:
         return await not_found(request)
+    # (as `agreements`: other page modules' ports may lack the credit calls; then no "Call placed")
+    call_placed = await placed_call(request, getattr(port, "credit_calls", None), principal, loan_id=loan.id)
     return render(
         request,
         "loan.html",
@@ -154,6 +156,7 @@ async def _loan_page(
         can_assign=principal.holds(*RELOCATE),
         can_credit_call=offers_credit_call(principal, loan.assignee_id),
         call_action=f"/loans/{loan.id}/credit-call",
+        call_placed=call_placed,
         can_bypass=principal.holds(*BYPASS),
         can_change_product=products is not None,
         products=products or [],

@@ -44,6 +44,7 @@ class BorrowerCallbackOut(BaseModel):
     loan_number: str | None
     requested_at: InstantOut
     responded_at: InstantOut | None
+    due_at: InstantOut | None = Field(None, description="when we call you again, as you asked (else null)")
 
 
 class BorrowerCallbacksOut(BaseModel):

@@ -17,6 +17,7 @@ from domain.collections.case import Outcome
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.errors import InvalidValue
+from domain.shared.values import Instant
 from projections.callbacks import UNASSIGNED, CallbackQueries, CallbackRow
 
 READ = (Permission.CALLBACKS, Level.READ)
@@ -43,17 +44,24 @@ class QueueQuery(BaseModel):
 
 
 class RespondIn(BaseModel):
-    """How the call went (the collections' contact outcomes), remarks, and the dialer call made for it if any."""
+    """How the call went (the collections' contact outcomes), remarks, the dialer call made for it if any, and -
+    outcome `callback_requested` only, and then required - when to call the borrower again (`callback_at`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     outcome: Outcome
     remarks: str = Field(max_length=1000)
     call_id: UUID | None = None
+    callback_at: Instant | None = Field(
+        None,
+        description="outcome callback_requested: when the borrower asked to be called again (with offset, to come, "
+        "within a year); it opens a follow-up request due then. Any other outcome takes none",
+    )
 
 
 class CallbackOut(BaseModel):
-    """A callback request: the borrower, what they asked, who has it, and how it was answered once closed."""
+    """A callback request: the borrower, what they asked (a follow-up: when to call, `due_at`, and the request it
+    follows), who has it, and how it was answered once closed (callback_requested: `callback_at`, `follow_up_id`)."""
 
     id: UUID
     borrower_id: UUID
@@ -66,7 +74,9 @@ class CallbackOut(BaseModel):
     note: str
     assignee_id: UUID | None
     assignee_name: str | None
-    source: str = Field(description="api or web: where the borrower asked")
+    source: str = Field(
+        description="api or web: where the borrower asked; follow_up: opened by a response callback_requested"
+    )
     status: CallbackStatus
     requested_at: InstantOut
     outcome: Outcome | None
@@ -74,6 +84,10 @@ class CallbackOut(BaseModel):
     call_id: UUID | None
     responded_by: str | None = Field(description="who answered it: staff:<id> or apikey:<id>")
     responded_at: InstantOut | None
+    due_at: InstantOut | None = Field(description="a follow-up's time to call the borrower (else null)")
+    follows_id: UUID | None = Field(description="a follow-up's answered request (else null)")
+    callback_at: InstantOut | None = Field(description="answered callback_requested: when to call again")
+    follow_up_id: UUID | None = Field(description="answered callback_requested: the follow-up request opened")
 
 
 class CallbackPageOut(BaseModel):
@@ -103,6 +117,12 @@ def assigned_filter(raw: str | None, principal: Principal) -> UUID | str | None:
         raise InvalidValue("assigned_to", "me, unassigned or a staff member's id") from None
 
 
+def follow_up_owner(principal: Principal) -> UUID | None:
+    """Who a follow-up (a response callback_requested) goes to: the staff member answering, one of the brand's own
+    (None - the answered request's assignee - for an API key or a Super Admin acting within another brand)."""
+    return principal.id if principal.kind == "staff" and principal.home_brand_id is None else None
+
+
 def _request(ctx: Context[CallbackPort], request_id: UUID) -> CallbackRow | None:
     return ctx.port.queries.request(ctx.brand_id, request_id)
 
@@ -125,7 +145,8 @@ def get_callback(ctx: Context[CallbackPort]) -> Reply:
 
 def respond_to_callback(ctx: Context[CallbackPort]) -> Reply:
     body: RespondIn = ctx.body
-    result = ctx.port.callbacks.respond(ctx.brand_id, ctx.path["callback_id"], body.outcome, body.remarks, body.call_id)
+    result = ctx.port.callbacks.respond(ctx.brand_id, ctx.path["callback_id"], body.outcome, body.remarks,
+                                        body.call_id, body.callback_at, staff_id=follow_up_owner(ctx.principal))  # fmt: skip
     return ctx.written(result, Callbacks.name, lambda: _request(ctx, result.id))
 
 
@@ -139,7 +160,8 @@ ENDPOINTS = serve(
         Endpoint("GET", "/api/v1/callback-requests/{callback_id}", get_callback, "One callback request", READ,
                  response=CallbackOut),
         Endpoint("POST", "/api/v1/callback-requests/{callback_id}/respond", respond_to_callback, "Answer a callback "
-                 "request with how the call went (closes it, recording who and when; 409 once answered)", WRITE,
+                 "request with how the call went (closes it, recording who and when; 409 once answered); "
+                 "callback_requested takes callback_at and opens the follow-up due then", WRITE,
                  body=RespondIn, response=CallbackOut, accepts=True),
     ],
 )  # fmt: skip

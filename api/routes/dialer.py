@@ -1,6 +1,7 @@
 """Dialer endpoints: the brand's dialer settings (BRAND_SETTINGS; the API token is write-only), staff extensions,
 click-to-call on a loan (COLLECTIONS WRITE) and its calls, a credit executive's click-to-call on an application
-assigned to them (LOANS WRITE, without COLLECTIONS), and the provider's signed call-event webhook."""
+assigned to them (LOANS WRITE, without COLLECTIONS) and reading that call back (LOANS READ, the same rule), and the
+provider's signed call-event webhook."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from api.request_input import read_body
 from api.routes.collections import CollectionsPort, guard
 from api.routes.disbursal_models import WebhookOut
 from api.routes.disbursals import public_base
-from api.services.credit_calls import CREDIT_CALLS, CreditCalls
+from api.services.credit_calls import CREDIT_CALLS, CREDIT_CALLS_READ, CreditCalls
 from api.services.dialer_calls import WEBHOOK_PATH, DialerWebhooks
 from domain.fieldwork.application import FieldWork
-from domain.fieldwork.dialer import DialerCallNotFound
+from domain.fieldwork.dialer import DialerCall, DialerCallNotFound
 from domain.identity.permissions import Level, Permission
 from domain.shared.application import CommandResult
 from domain.shared.errors import InvalidValue
@@ -170,26 +171,39 @@ def place_call(ctx: Context[DialerPort]) -> Reply:
 
 def place_credit_call(ctx: Context[DialerPort]) -> Reply:
     body: CallIn = ctx.body
+    loan_id: UUID = ctx.path["loan_id"]
     staff_id = caller_staff(ctx, body.staff_id)
     callback = public_base(ctx.request) + WEBHOOK_PATH
-    return _reply(ctx, ctx.port.credit_calls.place(ctx.principal, ctx.path["loan_id"], staff_id, body.phone, callback))
+    result = ctx.port.credit_calls.place(ctx.principal, loan_id, staff_id, body.phone, callback)
+    # A credit executive holds no COLLECTIONS, so the call is read back under the credit call's own rule.
+    return _reply(ctx, result, f"/api/v1/loans/{loan_id}/credit-calls/{result.id}")
 
 
 def _placed(ctx: Context[DialerPort], loan_id: UUID, staff_id: UUID, phone: str | None) -> Reply:
     callback = public_base(ctx.request) + WEBHOOK_PATH
-    return _reply(ctx, ctx.port.fieldwork.place_call(ctx.brand_id, loan_id, staff_id, phone, callback))
+    result = ctx.port.fieldwork.place_call(ctx.brand_id, loan_id, staff_id, phone, callback)
+    return _reply(ctx, result, f"/api/v1/calls/{result.id}")
 
 
-def _reply(ctx: Context[DialerPort], result: CommandResult) -> Reply:
+def _reply(ctx: Context[DialerPort], result: CommandResult, location: str) -> Reply:
     ctx.settled(FieldWork.name, result.position)
-    location = f"/api/v1/calls/{result.id}"
-    row = ctx.port.queries.call(ctx.brand_id, result.id)
+    return Reply(_call_row(ctx, result.id), 202, {"Location": location})
+
+
+def _call_row(ctx: Context[DialerPort], call_id: UUID, call: DialerCall | None = None) -> CallRow:
+    """The call as its read model shows it, or - while that is behind - as the event store has it."""
+    row = ctx.port.queries.call(ctx.brand_id, call_id)
     if row is None:
-        call = ctx.port.fieldwork.call(ctx.brand_id, result.id)
+        call = call or ctx.port.fieldwork.call(ctx.brand_id, call_id)
         row = CallRow(call.id, call.loan_id, call.customer_id, call.staff_id, None, call.extension,
                       call.destination, call.alternate, call.status.value, call.duration_seconds,
                       call.recording_url, call.contact_logged, call.created_on, None)  # fmt: skip
-    return Reply(row, 202, {"Location": location})
+    return row
+
+
+def get_credit_call(ctx: Context[DialerPort]) -> Reply:
+    call = ctx.port.credit_calls.call(ctx.principal, ctx.path["loan_id"], ctx.path["call_id"])
+    return json_response(_call_row(ctx, call.id, call))
 
 
 def get_call(ctx: Context[DialerPort]) -> Reply:
@@ -241,6 +255,10 @@ ENDPOINTS = serve(
                  "executive the application is assigned to (LOAN_RELOCATE: any application of the brand): as the "
                  "collections' click-to-call, without COLLECTIONS", CREDIT_CALLS, body=CallIn, response=CallOut,
                  status=202, errors=(409, 503)),
+        Endpoint("GET", "/api/v1/loans/{loan_id}/credit-calls/{call_id}", get_credit_call, "A credit executive's "
+                 "call about the application and how it ended (the Location of a credit call), for whom the "
+                 "application is assigned to (LOAN_RELOCATE: any of the brand's); anyone else's, another loan's or "
+                 "another brand's 404", CREDIT_CALLS_READ, response=CallOut),
         Endpoint("GET", "/api/v1/loans/{loan_id}/calls", loan_calls, "A loan's dialer calls, newest first",
                  CALLS_READ, query=CallListQuery, response=CallPageOut),
         Endpoint("GET", "/api/v1/calls/{call_id}", get_call, "A dialer call and how it ended", CALLS_READ,

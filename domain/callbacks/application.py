@@ -8,6 +8,7 @@ and the dialer calls a response may name (fieldwork).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -21,6 +22,7 @@ from domain.callbacks.request import (
     CallbackSource,
     CallbackStatus,
     CallbackWindow,
+    check_follow_up,
 )
 from domain.collections.case import Outcome
 from domain.shared.aggregate import current_actor
@@ -165,26 +167,49 @@ class Callbacks(ContextApplication):
         return self.get(brand_id, slot.owner_id)
 
     def respond(
-        self, brand_id: UUID, request_id: UUID, outcome: Outcome, remarks: str, call_id: UUID | None = None
+        self,
+        brand_id: UUID,
+        request_id: UUID,
+        outcome: Outcome,
+        remarks: str,
+        call_id: UUID | None = None,
+        callback_at: datetime | None = None,
+        *,
+        staff_id: UUID | None = None,
     ) -> CommandResult:
         """Answer an open request (closing it, with who and when); 409 once answered. `call_id` links the dialer
-        call made for it: a call of the brand to this borrower (else 422 naming `call_id`)."""
+        call made for it: a call of the brand to this borrower (else 422 naming `call_id`). Outcome
+        `callback_requested` needs `callback_at` (to come, within a year; any other outcome takes none: 422 naming
+        `callback_at`) and opens, in the same save, the follow-up request due then, which takes over the borrower's
+        open slot: it goes to `staff_id` (the staff member answering), else to whom this one was assigned."""
         checks = FieldChecks()
         text = checks.check(lambda: _remarks(remarks))
+        due = checks.check(lambda: check_follow_up(outcome, callback_at, self.clock.now()))
         request = self.get(brand_id, request_id)
         if call_id is not None:
             called = self.parties.call_customer(brand_id, call_id)
             if called is None or called != request.customer_id:
                 checks.errors.append(FieldError("call_id", "not a dialer call to this borrower"))
         checks.raise_if_any()
-        request.respond(outcome, text or "", call_id, current_actor(), self.clock.now())
-        slot = self._open_slot(open_slot_id(brand_id, request.borrower_id))
-        if slot is not None and slot.owner_id == request.id:
+        if request.status is not CallbackStatus.OPEN:
+            raise request.already_answered()
+        follow_up = request.follow_up(due, staff_id or request.assignee_id) if due is not None else None
+        request.respond(outcome, text or "", call_id, current_actor(), self.clock.now(), follow_up)
+        slot_id = open_slot_id(brand_id, request.borrower_id)
+        slot = self._open_slot(slot_id)
+        if follow_up is not None:  # the follow-up holds the borrower's open slot from now on
+            if slot is None:
+                slot = UniqueValue.claim(brand_id, OPEN_SLOT, str(request.borrower_id), follow_up.id)
+            elif slot.owner_id is not None and slot.owner_id != request.id:
+                raise _already_open(slot.owner_id)  # another of theirs is open (none should be): answer that one
+            else:
+                slot.reclaim(follow_up.id)
+        elif slot is not None and slot.owner_id == request.id:
             slot.release()
         else:
             slot = None
         try:
-            return self.commit(request, slot)
+            return self.commit(request, follow_up, slot)
         except ConcurrentModification:  # another response landed first: say so, as for one answered before
             answered = self.get(brand_id, request_id)
             if answered.status is CallbackStatus.CLOSED:

@@ -6,7 +6,11 @@ applications or loans, with a preferred time window and a note; staff answer it 
 
 A borrower has at most one open request at a time: the open one holds the borrower's `UniqueValue` slot
 (`OPEN_SLOT`, uuid5 of brand and borrower), claimed in the same save as the request and released in the same save
-as the response, so two requests at once cannot both open (the second is the event store's 409)."""
+as the response, so two requests at once cannot both open (the second is the event store's 409).
+
+A response with outcome `callback_requested` (the borrower asked to be called again later) carries `callback_at`
+and, in the same save, opens the follow-up: a new request (source `follow_up`, `due_at` the time to call, `follows_id`
+the answered one) that takes the slot over, so the follow-up is on the queue until someone answers it."""
 
 from __future__ import annotations
 
@@ -17,8 +21,9 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.collections.case import Outcome
+from domain.customers.values import check_callback
 from domain.shared.aggregate import Aggregate
-from domain.shared.errors import Conflict, NotFound
+from domain.shared.errors import Conflict, InvalidValue, NotFound
 
 #: The kind of the index aggregate (`domain.shared.index.UniqueValue`) a borrower's open request holds.
 OPEN_SLOT = "open-callback"
@@ -43,10 +48,23 @@ class CallbackStatus(StrEnum):
 
 
 class CallbackSource(StrEnum):
-    """Where the borrower asked."""
+    """Where the request came from: the borrower (the API or the web flow), or a response callback_requested."""
 
     API = "api"
     WEB = "web"
+    FOLLOW_UP = "follow_up"  # opened by a response `callback_requested`: the borrower asked to be called again
+
+
+def check_follow_up(outcome: Outcome, callback_at: datetime | None, now: datetime) -> datetime | None:
+    """The time to call back a response carries: required with outcome `callback_requested` (an instant with its
+    offset, to come, within a year; kept in UTC), refused with any other outcome (which opens no follow-up)."""
+    if outcome is Outcome.CALLBACK_REQUESTED:
+        if callback_at is None:
+            raise InvalidValue("callback_at", "the borrower asked to be called again: say when (callback_at)")
+        return check_callback(callback_at, now)
+    if callback_at is not None:
+        raise InvalidValue("callback_at", "only the outcome callback_requested takes a time to call back")
+    return None
 
 
 class CallbackRequestNotFound(NotFound):
@@ -73,6 +91,8 @@ class CallbackRequest(Aggregate):
         note: str
         assignee_id: UUID | None  # the staff member the borrower's open application or loan is assigned to
         source: CallbackSource
+        due_at: datetime | None = None  # a follow-up's time to call (UTC); None: the borrower's own, by `window`
+        follows_id: UUID | None = None  # a follow-up's answered request
 
     class Responded(Aggregate.Event):
         """A staff member answered the request (it is closed): how the call went, remarks, the dialer call if any."""
@@ -82,6 +102,8 @@ class CallbackRequest(Aggregate):
         call_id: UUID | None
         responder: str  # staff:<id> or apikey:<id>, as the event's actor
         responded_at: datetime  # the application's clock
+        callback_at: datetime | None = None  # outcome callback_requested: when to call again (UTC)
+        follow_up_id: UUID | None = None  # the follow-up request opened for `callback_at`
 
     @event(Requested)
     def __init__(
@@ -96,23 +118,59 @@ class CallbackRequest(Aggregate):
         note: str,
         assignee_id: UUID | None,
         source: CallbackSource,
+        due_at: datetime | None = None,
+        follows_id: UUID | None = None,
     ) -> None:
         self.brand_id = brand_id
         self.borrower_id, self.customer_id, self.phone = borrower_id, customer_id, phone
         self.loan_id, self.loan_number = loan_id, loan_number
         self.window, self.note, self.assignee_id, self.source = window, note, assignee_id, source
+        self.due_at, self.follows_id = due_at, follows_id
         self.status = CallbackStatus.OPEN
         self.outcome: Outcome | None = None
         self.remarks: str | None = None
         self.call_id: UUID | None = None
         self.responder: str | None = None
         self.responded_at: datetime | None = None
+        self.callback_at: datetime | None = None
+        self.follow_up_id: UUID | None = None
 
-    def respond(self, outcome: Outcome, remarks: str, call_id: UUID | None, responder: str, at: datetime) -> None:
-        """Close the request with how the call went; a closed request is a conflict (answered once)."""
+    def respond(
+        self,
+        outcome: Outcome,
+        remarks: str,
+        call_id: UUID | None,
+        responder: str,
+        at: datetime,
+        follow_up: CallbackRequest | None = None,
+    ) -> None:
+        """Close the request with how the call went; a closed request is a conflict (answered once). `follow_up`
+        (outcome callback_requested) is the request opened to call again at its `due_at`."""
         if self.status is not CallbackStatus.OPEN:
             raise self.already_answered()
-        self._responded(outcome=outcome, remarks=remarks, call_id=call_id, responder=responder, responded_at=at)
+        self._responded(
+            outcome=outcome, remarks=remarks, call_id=call_id, responder=responder, responded_at=at,
+            callback_at=follow_up.due_at if follow_up is not None else None,
+            follow_up_id=follow_up.id if follow_up is not None else None,
+        )  # fmt: skip
+
+    def follow_up(self, due_at: datetime, assignee_id: UUID | None) -> CallbackRequest:
+        """The request that calls the borrower again at `due_at` (the answer `callback_requested`): the same
+        borrower, phone, loan and note, for `assignee_id`."""
+        return CallbackRequest(
+            brand_id=self.brand_id,
+            borrower_id=self.borrower_id,
+            customer_id=self.customer_id,
+            phone=self.phone,
+            loan_id=self.loan_id,
+            loan_number=self.loan_number,
+            window=CallbackWindow.ANYTIME,
+            note=self.note,
+            assignee_id=assignee_id,
+            source=CallbackSource.FOLLOW_UP,
+            due_at=due_at,
+            follows_id=self.id,
+        )
 
     def already_answered(self) -> Conflict:
         """The conflict a response to this request is once it was answered (409: who answered it, `responded_by`)."""
@@ -125,8 +183,15 @@ class CallbackRequest(Aggregate):
 
     @event(Responded)
     def _responded(
-        self, outcome: Outcome, remarks: str, call_id: UUID | None, responder: str, responded_at: datetime
+        self,
+        outcome: Outcome,
+        remarks: str,
+        call_id: UUID | None,
+        responder: str,
+        responded_at: datetime,
+        callback_at: datetime | None = None,
+        follow_up_id: UUID | None = None,
     ) -> None:
         self.status = CallbackStatus.CLOSED
         self.outcome, self.remarks, self.call_id, self.responder = outcome, remarks, call_id, responder
-        self.responded_at = responded_at
+        self.responded_at, self.callback_at, self.follow_up_id = responded_at, callback_at, follow_up_id

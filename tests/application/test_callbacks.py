@@ -5,10 +5,14 @@ borrower, and another brand's request is not found."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import datetime, timedelta
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from domain.callbacks.application import BorrowerContact, Callbacks, LoanRef
 from domain.callbacks.request import (
@@ -21,6 +25,7 @@ from domain.callbacks.request import (
 )
 from domain.collections.case import Outcome
 from domain.shared.aggregate import acting_as
+from domain.shared.application import replay
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput
 from tests.application.conftest import in_memory
@@ -190,3 +195,85 @@ def test_of_two_responses_at_once_the_second_is_told_it_was_already_answered(
     assert second.value.details.get("status") == "closed"
     kept = callbacks.get(BRAND, made.id)
     assert (kept.outcome, kept.remarks, kept.responder) == (Outcome.CONNECTED, "first to answer", f"staff:{CX}")
+
+
+def test_callback_requested_needs_a_time_to_come_and_other_outcomes_take_none(
+    callbacks: Callbacks, clock: FixedClock
+) -> None:
+    made = callbacks.request(BRAND, ASHA)
+    written = _events(callbacks)
+    later = clock.now() + timedelta(hours=8)
+    refusals = [
+        (Outcome.CALLBACK_REQUESTED, None),  # asked to be called again, but when?
+        (Outcome.CALLBACK_REQUESTED, clock.now() - timedelta(minutes=1)),  # past
+        (Outcome.CALLBACK_REQUESTED, clock.now()),  # not to come
+        (Outcome.CALLBACK_REQUESTED, datetime(2026, 12, 1, 18, 0)),  # no offset: whose 18:00?
+        (Outcome.CALLBACK_REQUESTED, clock.now() + timedelta(days=400)),  # a typo of the year
+        (Outcome.CONNECTED, later),  # only a callback takes a time
+    ]
+    for outcome, at in refusals:
+        with pytest.raises(InvalidInput) as refused:
+            callbacks.respond(BRAND, made.id, outcome, "borrower busy", callback_at=at)
+        assert [e.field for e in refused.value.errors] == ["callback_at"], (outcome, at)
+    assert _events(callbacks) == written  # nothing recorded
+    assert callbacks.get(BRAND, made.id).status is CallbackStatus.OPEN
+
+
+def test_callback_requested_closes_it_and_opens_the_follow_up_due_then_which_holds_the_open_slot(
+    callbacks: Callbacks, clock: FixedClock
+) -> None:
+    made = callbacks.request(BRAND, ASHA, window=CallbackWindow.EVENING, note="EMI date?", loan_id=ASHA_LOAN)
+    other_staff = uuid.UUID("00000000-0000-4000-8000-00000000cc02")
+    at = datetime(2026, 12, 1, 18, 30, tzinfo=ZoneInfo("Asia/Kolkata"))
+    with acting_as(f"staff:{other_staff}"):
+        answered = callbacks.respond(BRAND, made.id, Outcome.CALLBACK_REQUESTED, "driving, call tomorrow evening",
+                                     ASHA_CALL, at, staff_id=other_staff)  # fmt: skip
+    closed = callbacks.get(BRAND, made.id)
+    assert answered.id == made.id
+    assert (closed.status, closed.outcome, closed.callback_at) == (
+        CallbackStatus.CLOSED, Outcome.CALLBACK_REQUESTED, at)  # fmt: skip
+    assert closed.callback_at is not None and closed.callback_at.utcoffset() == timedelta(0)  # kept in UTC
+    assert closed.follow_up_id is not None
+    follow_up = callbacks.get(BRAND, closed.follow_up_id)
+    assert (follow_up.status, follow_up.source, follow_up.due_at, follow_up.follows_id) == (
+        CallbackStatus.OPEN, CallbackSource.FOLLOW_UP, at, made.id)  # fmt: skip
+    assert (follow_up.borrower_id, follow_up.customer_id, follow_up.phone, follow_up.loan_id, follow_up.note) == (
+        ASHA, ASHA_RECORD, "+919800000001", ASHA_LOAN, "EMI date?")  # fmt: skip
+    assert follow_up.assignee_id == other_staff  # the staff member who promised the call has it
+
+    # The follow-up is the borrower's open request: not lost, and no second one opens beside it.
+    assert callbacks.open_request(BRAND, ASHA) is not None
+    assert callbacks.open_request(BRAND, ASHA).id == follow_up.id  # type: ignore[union-attr]
+    with pytest.raises(CallbackAlreadyOpen) as again:
+        callbacks.request(BRAND, ASHA, note="still waiting")
+    assert again.value.details["open_id"] == str(follow_up.id)
+    with pytest.raises(Conflict):  # the answered one stays answered
+        callbacks.respond(BRAND, made.id, Outcome.CONNECTED, "too late")
+
+    # Answered by an API key (no staff member to take it): the next follow-up stays with whom it was assigned.
+    with acting_as("apikey:00000000-0000-4000-8000-0000000000ee"):
+        callbacks.respond(BRAND, follow_up.id, Outcome.CALLBACK_REQUESTED, "in a meeting", None,
+                          clock.now() + timedelta(days=1))  # fmt: skip
+    second = callbacks.get(BRAND, callbacks.get(BRAND, follow_up.id).follow_up_id)  # type: ignore[arg-type]
+    assert (second.follows_id, second.assignee_id) == (follow_up.id, other_staff)
+    with acting_as(f"staff:{CX}"):
+        callbacks.respond(BRAND, second.id, Outcome.CONNECTED, "explained the EMI date")
+    assert callbacks.open_request(BRAND, ASHA) is None  # answered for good: the borrower may ask again
+    assert callbacks.request(BRAND, ASHA).id != second.id
+
+
+def test_requests_and_responses_stored_before_the_follow_up_fields_still_load(callbacks: Callbacks) -> None:
+    made = callbacks.request(BRAND, ASHA)
+    with acting_as(f"staff:{CX}"):
+        callbacks.respond(BRAND, made.id, Outcome.CONNECTED, "explained")
+    old = []
+    for stored in callbacks.recorder.select_events(made.id):  # as stored before the fields were added
+        state = json.loads(stored.state)
+        assert {"due_at", "follows_id"} <= state.keys() or {"callback_at", "follow_up_id"} <= state.keys()
+        for name in ("due_at", "follows_id", "callback_at", "follow_up_id"):
+            state.pop(name, None)
+        old.append(StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                               json.dumps(state).encode()))  # fmt: skip
+    loaded = replay(None, [callbacks.mapper.to_domain_event(s) for s in old])
+    assert (loaded.status, loaded.outcome, loaded.remarks) == (CallbackStatus.CLOSED, Outcome.CONNECTED, "explained")
+    assert (loaded.due_at, loaded.follows_id, loaded.callback_at, loaded.follow_up_id) == (None, None, None, None)

@@ -231,6 +231,14 @@ def build_book(client: Any, platform: Any, sms: Any, tag: str, cents: int, twin:
         body = {"text": text} | ({"loan_id": str(loan), "callback_at": callback} if loan else {})
         note = _ok(client.post(f"/api/v1/customers/{customer}/notes", json=body, headers=auth))
         book.ids.setdefault("note_id", note["id"])
+    # A credit executive's dialer call about the main application (the API key holds LOAN_RELOCATE: any of the brand's).
+    credit_executive = book.ids["staff:credit_executive"]
+    _ok(client.patch("/api/v1/dialer/settings", json={"enabled": True, "account_id": f"{tag.lower()}-dialer",
+                     "api_token": f"{tag.lower()}-token-{cents}"}, headers=auth))  # fmt: skip
+    _ok(client.put(f"/api/v1/dialer/extensions/{credit_executive}", json={"extension": f"21{cents:02d}"}, headers=auth))
+    call = _ok(client.post(f"/api/v1/loans/{ids['main']}/credit-calls", json={"staff_id": credit_executive},
+                           headers=auth), 202)  # fmt: skip
+    book.ids["call_id"] = call["id"]
     # The main borrower's owning agent: the brand's sales staff member (a manager's move, with a reason).
     _ok(client.post(f"/api/v1/customers/{main['id']}/agent", json={"agent_id": book.ids["staff:sales"],
                     "reason": f"{tag} moved to the sales desk"}, headers=auth))  # fmt: skip

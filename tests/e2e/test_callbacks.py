@@ -12,8 +12,10 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 from starlette.testclient import TestClient
@@ -214,13 +216,54 @@ def test_the_status_page_form_asks_once_and_staff_see_it_on_the_360_and_the_queu
         assert 'href="/callback-requests"' in page.text  # the navigation links the queue
         card = staff.get(f"/customers/{customer_id}")
         assert card.status_code == 200 and 'id="customer-callback"' in card.text and made["id"] in card.text
-        closed = staff.post(f"/callback-requests/{made['id']}/respond",
-                            data={"csrf_token": csrf_staff, "outcome": "callback_requested",
-                                  "remarks": "asked to call after 6"})  # fmt: skip
+
+        # "Call me after 6": the close form takes the time to call again, in the brand's timezone (as a note's).
+        assert 'type="datetime-local" name="callback_at"' in page.text
+        close = f"/callback-requests/{made['id']}/respond"
+        asked_later = {"csrf_token": csrf_staff, "outcome": "callback_requested", "remarks": "asked to call after 6"}
+        for when in ("", "tomorrow after six", "2020-01-01T18:00"):  # none, garbage, past: refused on the page
+            refused = staff.post(close, data={**asked_later, "callback_at": when})
+            assert refused.status_code == 422 and "callback at" in refused.text and 'role="alert"' in refused.text
+        connected_at = staff.post(
+            close, data={**asked_later, "outcome": "connected", "callback_at": "2030-01-01T18:00"}
+        )
+        assert connected_at.status_code == 422 and "callback at" in connected_at.text  # only a callback takes a time
+        one = f"/api/v1/callback-requests/{made['id']}"
+        assert client.get(one, headers=tenant.auth).json()["status"] == "open"  # nothing recorded
+        timezone = client.patch("/api/v1/brand/config", json={"timezone": "Asia/Dubai"}, headers=tenant.auth)
+        assert timezone.status_code == 200, timezone.text
+        at = (datetime.now(ZoneInfo("Asia/Dubai")) + timedelta(days=1)).replace(hour=18, minute=30, second=0,
+                                                                               microsecond=0)  # fmt: skip
+        closed = staff.post(close, data={**asked_later, "callback_at": at.strftime("%Y-%m-%dT%H:%M")})
         assert closed.status_code == 303, closed.text
-        assert f'data-id="{made["id"]}"' not in staff.get("/callback-requests").text  # open ones only
+        answered = client.get(one, headers=tenant.auth).json()
+        assert (answered["status"], answered["outcome"]) == ("closed", "callback_requested")
+        assert datetime.fromisoformat(answered["callback_at"]) == at  # 18:30 in Dubai, not in Kolkata
+        follow_up = client.get(f"/api/v1/callback-requests/{answered['follow_up_id']}", headers=tenant.auth).json()
+        assert (follow_up["status"], follow_up["source"], follow_up["follows_id"]) == ("open", "follow_up", made["id"])
+        assert datetime.fromisoformat(follow_up["due_at"]) == at and follow_up["loan_id"] == application["id"]
+        assert follow_up["assignee_name"] == "Ravi Collect"  # who promised the call has it
+
+        # Not lost: on the queue (and "mine"), on Customer 360 and on the borrower's status page, until answered.
+        queue = staff.get("/callback-requests?assigned_to=me")
+        assert f'data-id="{follow_up["id"]}"' in queue.text and f'data-id="{made["id"]}"' not in queue.text
+        assert f"call back at {at.strftime('%d %b %Y')} 18:30" in queue.text
         history = staff.get("/callback-requests?status=closed")
         assert made["id"] in history.text and "Ravi Collect" in history.text
+        assert f'href="/callback-requests?status=all#callback-{follow_up["id"]}"' in history.text
+        card = staff.get(f"/customers/{customer_id}").text
+        assert (
+            f'data-id="{follow_up["id"]}"' in card
+            and f'called again at <span class="callback-due">{at.strftime("%d %b %Y")} 18:30' in card
+        )
+        status_page = web.get(f"/apply/{slug}/status").text
+        assert f"We will call you back at {at.strftime('%d %b %Y')} 18:30" in status_page
+        assert 'id="callback-form"' not in status_page
+        assert web.post(f"/apply/{slug}/callback", data=form).status_code == 409  # one open request
+
+        closed = staff.post(f"/callback-requests/{follow_up['id']}/respond",
+                            data={"csrf_token": csrf_staff, "outcome": "connected", "remarks": "called at 6:30"})  # fmt: skip
+        assert closed.status_code == 303, closed.text
         assert 'id="customer-callback"' not in staff.get(f"/customers/{customer_id}").text
         assert 'id="callback-form"' in web.get(f"/apply/{slug}/status").text  # may ask again
 
@@ -270,6 +313,19 @@ def test_a_credit_executive_calls_the_borrower_of_an_application_assigned_to_the
     assert placed.status_code == 202, placed.text
     call = placed.json()
     assert (call["staff_id"], call["extension"], call["loan_id"]) == (str(cx), "2101", application["id"])
+    # Its Location is one a credit executive may read (the collections' /api/v1/calls/{id} needs COLLECTIONS).
+    location = placed.headers["location"]
+    assert location == f"/api/v1/loans/{application['id']}/credit-calls/{call['id']}"
+    read = client.get(location, headers=cx_key)
+    assert read.status_code == 200 and read.json()["id"] == call["id"], read.text
+    assert client.get(f"/api/v1/calls/{call['id']}", headers=cx_key).status_code == 403
+    assert client.get(location, headers=_key(platform, tenant, "collection_executive")).status_code == 403  # no LOANS
+    assert client.get(location, headers=elsewhere.auth).status_code == 404  # another brand's admin
+    other_application, _ = _application(client, tenant, sms)
+    _assign(client, tenant, other_application["id"], cx)
+    about_other = f"/api/v1/loans/{other_application['id']}/credit-calls/{call['id']}"
+    assert client.get(about_other, headers=cx_key).status_code == 404  # not a call about that application
+    assert client.get(f"{url}/{uuid.uuid4()}", headers=cx_key).status_code == 404
     sim = next(c for c in dialer.calls() if c["reference"] == call["id"])
     assert sim["agent_extension"] == "2101"
     assert client.post(url, json={"staff_id": str(cx)}, headers=_key(platform, tenant, "collection_executive")
@@ -525,3 +581,135 @@ def test_a_refused_close_keeps_the_outcome_remarks_and_the_queues_filters(
         assert closed.status_code == 303 and "status=all" in closed.headers["location"], closed.headers
     finally:
         staff.__exit__(None, None, None)
+
+
+def test_callback_requested_by_api_needs_a_callback_at_to_come_and_opens_the_follow_up_due_then(
+    client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    cx, _ = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    application, auth = _application(client, tenant, sms)
+    _assign(client, tenant, application["id"], cx)
+    asked = client.post("/api/v1/borrower/callback-requests", json={"loan_id": application["id"], "note": "EMI?"},
+                        headers=auth)  # fmt: skip
+    assert asked.status_code == 201, asked.text
+    one = f"/api/v1/callback-requests/{asked.json()['id']}"
+    cx_key = _key(platform, tenant, "credit_executive")
+    later = (datetime.now(ZoneInfo("Asia/Kolkata")) + timedelta(days=2)).replace(microsecond=0)
+    busy = {"outcome": "callback_requested", "remarks": "driving, call in two days"}
+    for body in (
+        busy,  # when?
+        {**busy, "callback_at": "the day after tomorrow"},
+        {**busy, "callback_at": "2020-01-01T10:00:00+05:30"},  # past
+        {**busy, "callback_at": later.replace(tzinfo=None).isoformat()},  # no offset
+        {**busy, "callback_at": (later + timedelta(days=400)).isoformat()},  # a typo of the year
+        {**busy, "outcome": "connected", "callback_at": later.isoformat()},  # only a callback takes a time
+    ):
+        refused = client.post(f"{one}/respond", json=body, headers=cx_key)
+        assert refused.status_code == 422, (body, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert [e["field"] for e in refused.json()["errors"]] == ["callback_at"], (body, refused.text)
+    assert client.get(one, headers=cx_key).json()["status"] == "open"  # nothing recorded
+
+    answered = client.post(f"{one}/respond", json={**busy, "callback_at": later.isoformat()}, headers=cx_key)
+    assert answered.status_code == 200, answered.text
+    closed = answered.json()
+    assert (closed["status"], closed["outcome"]) == ("closed", "callback_requested")
+    assert datetime.fromisoformat(closed["callback_at"]) == later and closed["follow_up_id"] is not None
+    follow_up = client.get(f"/api/v1/callback-requests/{closed['follow_up_id']}", headers=cx_key).json()
+    assert (follow_up["status"], follow_up["source"], follow_up["follows_id"], follow_up["note"]) == (
+        "open", "follow_up", closed["id"], "EMI?")  # fmt: skip
+    assert datetime.fromisoformat(follow_up["due_at"]) == later
+    assert follow_up["assignee_id"] == str(cx)  # an API key answered: it stays with the application's CX
+    queue = client.get("/api/v1/callback-requests", params={"assigned_to": str(cx)}, headers=cx_key).json()["items"]
+    assert [r["id"] for r in queue] == [follow_up["id"]]
+
+    # The borrower sees when we call again, and cannot open a second request beside it.
+    mine = client.get("/api/v1/borrower/callback-requests", headers=auth).json()["items"]
+    assert [(r["id"], r["status"]) for r in mine] == [(follow_up["id"], "open"), (closed["id"], "closed")]
+    assert datetime.fromisoformat(mine[0]["due_at"]) == later and mine[1]["due_at"] is None
+    again = client.post("/api/v1/borrower/callback-requests", json={}, headers=auth)
+    assert again.status_code == 409 and again.json()["open_id"] == follow_up["id"]
+
+
+def test_a_credit_executive_reads_the_call_they_placed_at_its_location_and_others_cannot(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator, provider_simulators: Any
+) -> None:
+    cx, cx_email = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    _, other_email = _staff(platform, tenant, "credit_executive", "Arun Credit")
+    _, head_email = _staff(platform, tenant, "sanction_head", "Meera Head")  # LOAN_RELOCATE: any application
+    _, collector_email = _staff(platform, tenant, "collection_executive", "Ravi Collect")
+    application, _ = _application(client, tenant, sms)
+    _assign(client, tenant, application["id"], cx)
+    _dialer_on(client, tenant, {cx: "2101"})
+    mine, csrf = _portal(app, cx_email)
+    other, _ = _portal(app, other_email)
+    head, _ = _portal(app, head_email)
+    collector, _ = _portal(app, collector_email)
+    dialer = provider_simulators["dialer"]
+    dialer.auto_complete = False  # no call event back to this in-process client
+    try:
+        placed = mine.post(f"/api/v1/loans/{application['id']}/credit-calls", json={},
+                           headers={"X-CSRF-Token": csrf})  # fmt: skip
+    finally:
+        dialer.auto_complete = True
+    assert placed.status_code == 202, placed.text
+    call_id, location = placed.json()["id"], placed.headers["location"]
+    read = mine.get(location)
+    assert read.status_code == 200, read.text
+    assert (read.json()["id"], read.json()["staff_id"], read.json()["loan_id"]) == (call_id, str(cx), application["id"])
+    assert head.get(location).status_code == 200
+    assert other.get(location).status_code == 404  # not their application: as placing it
+    assert collector.get(location).status_code == 403  # no LOANS (they read calls at /api/v1/calls/{id})
+    assert collector.get(f"/api/v1/calls/{call_id}").status_code == 200
+    _assign(client, tenant, application["id"], _staff(platform, tenant, "credit_executive", "Nila Credit")[0])
+    assert mine.get(location).status_code == 404  # reassigned: no longer theirs
+    for browser in (mine, other, head, collector):
+        browser.__exit__(None, None, None)
+
+
+def test_call_placed_shows_only_for_a_call_placed_about_this_loan_or_this_callbacks_borrower(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator, provider_simulators: Any
+) -> None:
+    cx, cx_email = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    application, auth = _application(client, tenant, sms)
+    second, _ = _application(client, tenant, sms)  # another borrower's application, also the CX's
+    for loan in (application, second):
+        _assign(client, tenant, loan["id"], cx)
+    _dialer_on(client, tenant, {cx: "2101"})
+    asked = client.post("/api/v1/borrower/callback-requests", json={"loan_id": application["id"]}, headers=auth)
+    assert asked.status_code == 201, asked.text
+    request_id = asked.json()["id"]
+    elsewhere = make_tenant(platform)  # another brand's credit call
+    their_cx, _ = _staff(platform, elsewhere, "credit_executive", "Other Credit")
+    their_application, _ = _application(client, elsewhere, sms)
+    _assign(client, elsewhere, their_application["id"], their_cx)
+    _dialer_on(client, elsewhere, {their_cx: "3101"})
+    dialer = provider_simulators["dialer"]
+    mine, csrf = _portal(app, cx_email)
+    dialer.auto_complete = False  # no call event back to this in-process client
+    try:
+        theirs = client.post(f"/api/v1/loans/{their_application['id']}/credit-calls",
+                             json={"staff_id": str(their_cx)}, headers=elsewhere.auth)  # fmt: skip
+        about_second = mine.post(f"/loans/{second['id']}/credit-call", data={"csrf_token": csrf})
+        placed = mine.post(f"/loans/{application['id']}/credit-call", data={"csrf_token": csrf})
+    finally:
+        dialer.auto_complete = True
+    assert theirs.status_code == 202 and about_second.status_code == 303 and placed.status_code == 303
+    other_brands, second_call = theirs.json()["id"], about_second.headers["location"].split("called=")[1].split("#")[0]
+    call_id = placed.headers["location"].split("called=")[1].split("#")[0]
+    try:
+        for page in (f"/loans/{application['id']}", f"/credit/review/{application['id']}"):
+            assert 'id="call-placed"' in mine.get(f"{page}?called={call_id}").text, page
+            for value in ("yes", "not-a-call", str(uuid.uuid4()), other_brands, second_call):
+                shown = mine.get(f"{page}?called={value}")
+                assert shown.status_code == 200 and 'id="credit-call"' in shown.text
+                assert 'id="call-placed"' not in shown.text, (page, value)
+
+        queue = mine.get(f"/callback-requests?called={call_id}&callback={request_id}")
+        assert 'id="call-placed"' in queue.text and f'name="call_id" value="{call_id}"' in queue.text
+        for value in ("yes", str(uuid.uuid4()), other_brands, second_call):  # second_call: another borrower's
+            shown = mine.get(f"/callback-requests?called={value}&callback={request_id}")
+            assert shown.status_code == 200 and f'data-id="{request_id}"' in shown.text
+            assert 'id="call-placed"' not in shown.text and 'name="call_id"' not in shown.text, value
+    finally:
+        mine.__exit__(None, None, None)

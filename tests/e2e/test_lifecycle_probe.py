@@ -73,7 +73,7 @@ def test_another_brands_key_finds_none_of_a_loans_sub_resources(client: Any, pla
     contact = client.post(f"{url}/contacts", json={"outcome": "connected", "remarks": "will pay"}, headers=mine.auth)
     assert paid.status_code == 201 and contact.status_code == 201, (paid.text, contact.text)
     ids = {"loan_id": str(loan_id), "repayment_id": paid.json()["id"], "contact_id": contact.json()["contact_id"],
-           "mandate_id": str(uuid.uuid4())}  # fmt: skip
+           "mandate_id": str(uuid.uuid4()), "call_id": str(uuid.uuid4())}  # fmt: skip
     staff_id = str(
         platform.get(Identity)
         .create_staff(
