@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
@@ -41,7 +42,11 @@ from domain.collections.application import Collections
 from domain.collections.case import Outcome, Stage
 from domain.identity.permissions import Level
 from domain.identity.principal import Principal
-from domain.shared.errors import DomainError, InvalidInput, NotFound
+from domain.shared.errors import Conflict, DomainError, InvalidInput, NotFound
+
+#: The worklist's filters as its address carries them; the reallocation form's action repeats them, so its refusal
+#: and the worklist after a move show the list as it was (the page of it too: `cursor`).
+WORKLIST_FILTERS = ("stage", "team", "assignee", "cursor")
 
 
 def _stage(request: Request) -> Stage | None:
@@ -51,7 +56,21 @@ def _stage(request: Request) -> Stage | None:
         return None
 
 
+def _worklist_query(request: Request) -> str:
+    """The worklist's filters as given (the reallocation form's action and its way back repeat them)."""
+    params = request.query_params
+    return urlencode({name: params[name] for name in WORKLIST_FILTERS if params.get(name)})
+
+
 async def worklist_page(request: Request, port: CollectionsPort, principal: Principal) -> Response:
+    return await _worklist(request, port, principal)
+
+
+async def _worklist(
+    request: Request, port: CollectionsPort, principal: Principal, error: str | None = None, status: int = 200
+) -> Response:
+    """The worklist as its address filters it; `error`: why a reallocation was refused (said at its form, answered
+    with `status`), the loans ticked and the executive chosen filled in again (`kept`, api/web.py)."""
     stage = _stage(request)
     if stage is None:
         return await not_found(request)
@@ -84,10 +103,10 @@ async def worklist_page(request: Request, port: CollectionsPort, principal: Prin
         items, collectors = await run_in_threadpool(load)
     except InvalidInput as exc:
         return error_page(request, 422, "No such team", str(exc))
-    return render(request, "collections.html", nav="collections", items=items, stage=stage.value,
-                  stages=[s.value for s in Stage], manager=manager, assignee=assignee, unassigned=unassigned,
-                  team=team, can_reallocate=principal.holds(*REALLOCATE), now=now,
-                  collectors=collectors)  # fmt: skip
+    return render(request, "collections.html", status if error else 200, nav="collections", items=items,
+                  stage=stage.value, stages=[s.value for s in Stage], manager=manager, assignee=assignee,
+                  unassigned=unassigned, team=team, can_reallocate=principal.holds(*REALLOCATE), now=now,
+                  collectors=collectors, filters=_worklist_query(request), reallocate_error=error)  # fmt: skip
 
 
 async def _panel(
@@ -177,21 +196,25 @@ async def legal_move(request: Request, port: CollectionsPort, principal: Princip
 
 
 async def allocate(request: Request, port: CollectionsPort, principal: Principal) -> Response:
+    """Move the ticked loans to the executive chosen; refused, the worklist (as the form's action filters it) says
+    why at the form, the ticks and the choice kept - 409 for a conflict, else 422 (a loan no longer in collections
+    included: it is named)."""
     form = request.state.form
     try:
         loans = [UUID(v) for v in form.getlist("loan_id") if isinstance(v, str)]
         staff = UUID(form_text(request, "staff_id"))
     except ValueError:
-        return error_page(request, 422, "Cannot reallocate", "Choose the loans and an executive.")
-    back = form_text(request, "back") or "/collections"
-    if not back.startswith("/collections"):
-        back = "/collections"
+        return await _worklist(request, port, principal, "Choose the loans and an executive.", 422)
     try:
         day = await run_in_threadpool(port.identity.business_date, principal.brand_id)
         result = await act(principal, lambda: port.collections.reallocate(principal.brand_id, loans, staff, day))
     except DomainError as exc:
-        return error_page(request, 422, "Cannot reallocate", error_text(exc))
-    return await after_write(request, Collections.name, result.position, back)
+        status = 409 if isinstance(exc, Conflict) else 422
+        return await _worklist(request, port, principal, error_text(exc), status)
+    query = _worklist_query(request)
+    return await after_write(
+        request, Collections.name, result.position, "/collections" + (f"?{query}" if query else "")
+    )
 
 
 PAGES = pages(

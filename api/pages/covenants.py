@@ -34,7 +34,7 @@ from domain.documents.content import Uploader
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.application import CommandResult
-from domain.shared.errors import DomainError, InvalidValue, NotFound
+from domain.shared.errors import Conflict, DomainError, InvalidValue, NotFound
 from projections.borrower_loans import BorrowerLoanQueries
 from projections.covenant_queries import CovenantQueries
 from projections.identity import IdentityQueries
@@ -104,8 +104,17 @@ async def worklist(request: Request, port: CovenantPagesPort, principal: Princip
 
 
 async def _detail(
-    request: Request, port: CovenantPagesPort, principal: Principal, covenant_id: UUID, error: str | None = None
+    request: Request,
+    port: CovenantPagesPort,
+    principal: Principal,
+    covenant_id: UUID,
+    error: str | None = None,
+    status: int = 422,
+    refused_at: UUID | None = None,
 ) -> Response:
+    """The covenant with its records; `error`: why a form was refused, answered with `status` (409 for a conflict
+    such as a record someone already decided, 422 for bad input), said at record `refused_at`'s forms when given,
+    else at the top. The refused form is filled again with what was typed (`kept`, api/web.py)."""
     history = await run_in_threadpool(port.queries.history, principal.brand_id, covenant_id)
     if history is None:
         return await not_found(request)
@@ -115,11 +124,12 @@ async def _detail(
     return render(
         request,
         "covenant.html",
-        422 if error else 200,
+        status if error else 200,
         nav="covenants",
         can_review=principal.holds(*REVIEW),
         can_attach=principal.holds(*WRITE),
         error=error,
+        refused_at=refused_at,
         c=history,
         loan=loan,
         evaluations=history.evaluations,
@@ -140,7 +150,7 @@ def _review(
     if action == "comply":
         form = request.state.form
         ticked = [value for value in form.getlist("proof_document_ids") if isinstance(value, str)]
-        return lambda brand_id, evaluation_id, text: port.covenants.comply(
+        return lambda brand_id, evaluation_id, text: port.proofs.comply(
             brand_id, evaluation_id, text, [_proof_id(raw) for raw in ticked]
         )
     cases = {
@@ -169,8 +179,17 @@ async def review(request: Request, port: CovenantPagesPort, principal: Principal
     try:
         result = await act(principal, lambda: use_case(principal.brand_id, evaluation_id, text))
     except DomainError as exc:
-        return await _detail(request, port, principal, row.covenant_id, error=error_text(exc))
+        return await _refused(request, port, principal, row.covenant_id, evaluation_id, exc)
     return await after_write(request, Covenants.name, result.position, f"/covenants/{row.covenant_id}")
+
+
+async def _refused(
+    request: Request, port: CovenantPagesPort, principal: Principal, covenant_id: UUID, at: UUID, exc: DomainError
+) -> Response:
+    """A record's form refused: the covenant page with why at that record, 409 for a conflict (the record already
+    decided, closed, or saved by someone else meanwhile), else 422."""
+    status = 409 if isinstance(exc, Conflict) else 422
+    return await _detail(request, port, principal, covenant_id, error=error_text(exc), status=status, refused_at=at)
 
 
 async def attach_proof(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
@@ -182,7 +201,9 @@ async def attach_proof(request: Request, port: CovenantPagesPort, principal: Pri
         return await not_found(request)
     file = request.state.form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
-        return await _detail(request, port, principal, row.covenant_id, error="file: choose the proof document")
+        return await _detail(
+            request, port, principal, row.covenant_id, error="file: choose the proof document", refused_at=evaluation_id
+        )
     name, data = file.filename, await file.read(UPLOAD.max_bytes + 1)
     try:
         result = await act(
@@ -191,7 +212,7 @@ async def attach_proof(request: Request, port: CovenantPagesPort, principal: Pri
     except NotFound:
         return await not_found(request)
     except DomainError as exc:
-        return await _detail(request, port, principal, row.covenant_id, error=error_text(exc))
+        return await _refused(request, port, principal, row.covenant_id, evaluation_id, exc)
     return await after_write(request, Covenants.name, result.position, f"/covenants/{row.covenant_id}")
 
 

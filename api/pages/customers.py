@@ -102,6 +102,17 @@ class PeriodRefused:
     fields: list[str]
 
 
+@dataclass(frozen=True)
+class VerificationRefused:
+    """A verification form of the 360 refused (api/pages/verification.py): why, said at that form - `form` is
+    `document` (the upload), `bank-account`, `checks` (a check run or retried, a penny drop retried) or `review`
+    (a document's accept or reject, `document_id` naming its row). The typed values come back through `kept`."""
+
+    form: str
+    message: str
+    document_id: UUID | None = None
+
+
 def _agents(port: CustomerPagesPort, brand_id: UUID) -> list[StaffView]:
     """The staff who may own borrowers, as the move's use case checks (enabled, holding CUSTOMER), by name."""
     listed = port.staff.staff_list(brand_id, None, None, AGENT_CHOICES).items
@@ -141,10 +152,10 @@ async def customer_360(request: Request, port: CustomerPagesPort, principal: Pri
     customer_id = path_id(request, "customer_id")
     if customer_id is None:
         return await not_found(request)
-    return await _customer_360(request, port, principal, customer_id)
+    return await customer_360_page(request, port, principal, customer_id)
 
 
-async def _customer_360(
+async def customer_360_page(
     request: Request,
     port: CustomerPagesPort,
     principal: Principal,
@@ -153,10 +164,13 @@ async def _customer_360(
     period_refused: PeriodRefused | None = None,
     status: int | None = None,
     note_error: str | None = None,
+    verification_refused: VerificationRefused | None = None,
 ) -> Response:
     """The Customer 360; `refused`: the status and text of the agent move refused (shown at the move's form),
     `period_refused`: a statement's months refused (shown at that statement's form), `note_error`: why a note was
-    refused (shown at the note form). A refused form is filled again with what was typed (`kept`, api/web.py)."""
+    refused (shown at the note form), `verification_refused`: a verification form refused (shown at that form; the
+    verification pages answer with this page). A refused form is filled again with what was typed (`kept`,
+    api/web.py)."""
     brand_id = principal.brand_id
     profile = await run_in_threadpool(port.queries.profile, brand_id, customer_id)
     if profile is None:
@@ -219,6 +233,7 @@ async def _customer_360(
         agent_error=refused[1] if refused else None,
         period_refused=period_refused,
         note_error=note_error,
+        verification_refused=verification_refused,
         nav="customers",
     )
 
@@ -247,7 +262,7 @@ async def add_note(request: Request, port: CustomerPagesPort, principal: Princip
         return await not_found(request)
     text, loan_id, callback, errors = _note_form(request)
     if errors:  # said at the note form, with the note as typed
-        return await _customer_360(
+        return await customer_360_page(
             request, port, principal, customer_id, status=422, note_error=error_text(InvalidInput(errors))
         )
     try:
@@ -261,7 +276,7 @@ async def add_note(request: Request, port: CustomerPagesPort, principal: Princip
         return await not_found(request)
     except DomainError as exc:
         status = 409 if isinstance(exc, Conflict) else 422
-        return await _customer_360(request, port, principal, customer_id, status=status, note_error=error_text(exc))
+        return await customer_360_page(request, port, principal, customer_id, status=status, note_error=error_text(exc))
     return await after_write(request, Customers.name, added.position, f"/customers/{customer_id}#customer-notes")
 
 
@@ -273,7 +288,7 @@ async def move_to_agent(request: Request, port: CustomerPagesPort, principal: Pr
     try:
         agent_id = UUID(raw_agent)
     except ValueError:
-        return await _customer_360(request, port, principal, customer_id, (422, "agent id: choose a staff member"))
+        return await customer_360_page(request, port, principal, customer_id, (422, "agent id: choose a staff member"))
     try:
         result = await act(
             principal,
@@ -286,7 +301,7 @@ async def move_to_agent(request: Request, port: CustomerPagesPort, principal: Pr
         return await not_found(request)
     except DomainError as exc:  # a stale version (another change since the page was read) is a 409
         status = 409 if isinstance(exc, Conflict) else 422
-        return await _customer_360(request, port, principal, customer_id, (status, error_text(exc)))
+        return await customer_360_page(request, port, principal, customer_id, (status, error_text(exc)))
     return await after_write(request, Customers.name, result.position, f"/customers/{customer_id}#customer-agent")
 
 
@@ -310,7 +325,7 @@ async def state_statement_period(request: Request, port: CustomerPagesPort, prin
         status = 409 if isinstance(exc, Conflict) else 422
         fields = [e.field for e in exc.errors] if isinstance(exc, InvalidInput) else []
         refused = PeriodRefused(document_id, error_text(exc), fields)
-        return await _customer_360(request, port, principal, customer_id, period_refused=refused, status=status)
+        return await customer_360_page(request, port, principal, customer_id, period_refused=refused, status=status)
     return await after_write(request, Documents.name, result.position, f"/customers/{customer_id}#customer-documents")
 
 

@@ -1,5 +1,6 @@
 """Verification actions on the Customer 360: upload and review a document, add a bank account, run or retry a
-check."""
+check. A refusal answers with the Customer 360 itself (api/pages/customers.py), why said at the form refused and
+that form filled again with what was typed (`kept`, api/web.py; never the file)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.pages.customers import CustomerPagesPort, VerificationRefused, customer_360_page
 from api.routes.documents import UPLOAD
-from api.web import Page, act, after_write, error_page, error_text, form_text, not_found, pages, path_id
+from api.web import Page, act, after_write, error_text, form_text, not_found, pages, path_id
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind, Uploader
 from domain.documents.document import ReviewDecision
@@ -28,14 +30,38 @@ WRITE = (Permission.CUSTOMER, Level.WRITE)
 
 @dataclass(frozen=True)
 class VerificationPagesPort:
-    """What the Customer 360's verification forms use."""
+    """What the Customer 360's verification forms use (and the 360 itself, which answers their refusals)."""
 
     verifications: Verifications
     documents: Documents
+    customer: CustomerPagesPort
 
 
-async def _run(request: Request, principal: Principal, source: str, work: Callable[[], CommandResult]) -> Response:
-    """Run a use case as the staff member and go back to the Customer 360 (an error page naming what is wrong)."""
+async def _refused(
+    request: Request,
+    port: VerificationPagesPort,
+    principal: Principal,
+    customer_id: UUID,
+    status: int,
+    refused: VerificationRefused,
+) -> Response:
+    """The Customer 360 answering a refused verification form: why, at that form, with what was typed."""
+    return await customer_360_page(
+        request, port.customer, principal, customer_id, status=status, verification_refused=refused
+    )
+
+
+async def _run(
+    request: Request,
+    port: VerificationPagesPort,
+    principal: Principal,
+    source: str,
+    work: Callable[[], CommandResult],
+    form: str,
+    document_id: UUID | None = None,
+) -> Response:
+    """Run a use case as the staff member and go back to the Customer 360; refused, the 360 says why at `form`
+    (409 for a conflict such as a document someone reviewed meanwhile, 422 for bad input)."""
     customer_id = path_id(request, "customer_id")
     if customer_id is None:
         return await not_found(request)
@@ -45,7 +71,8 @@ async def _run(request: Request, principal: Principal, source: str, work: Callab
         return await not_found(request)
     except DomainError as exc:
         status = 409 if isinstance(exc, Conflict) else 422
-        return error_page(request, status, "Cannot do this", error_text(exc))
+        refused = VerificationRefused(form, error_text(exc), document_id)
+        return await _refused(request, port, principal, customer_id, status, refused)
     return await after_write(request, source, result.position, f"/customers/{customer_id}#customer-kyc")
 
 
@@ -61,21 +88,25 @@ async def upload_document(request: Request, port: VerificationPagesPort, princip
     try:
         kind = DocumentKind(form_text(request, "kind"))
     except ValueError:
-        return error_page(request, 422, "Cannot upload this", "kind: choose what the document is")
+        refused = VerificationRefused("document", "kind: choose what the document is")
+        return await _refused(request, port, principal, customer_id, 422, refused)
     file = request.state.form.get("file")
-    if not isinstance(file, UploadFile):
-        return error_page(request, 422, "Cannot upload this", "file: choose a file (PDF, JPEG or PNG)")
+    if not isinstance(file, UploadFile) or not file.filename:
+        refused = VerificationRefused("document", "file: choose a file (PDF, JPEG or PNG)")
+        return await _refused(request, port, principal, customer_id, 422, refused)
     data = await file.read(UPLOAD.max_bytes + 1)
     name = file.filename or ""
     # A bank statement's months, as read off its header (blank: not given).
     first, last = form_text(request, "period_from") or None, form_text(request, "period_to") or None
     return await _run(
         request,
+        port,
         principal,
         Documents.name,
         lambda: port.documents.upload(
             principal.brand_id, customer_id, kind, name, data, Uploader.STAFF, period_from=first, period_to=last
         ),
+        "document",
     )
 
 
@@ -87,7 +118,8 @@ async def review_document(request: Request, port: VerificationPagesPort, princip
     try:
         decision = ReviewDecision(form_text(request, "decision"))
     except ValueError:
-        return error_page(request, 422, "Cannot do this", "decision: choose accept or reject")
+        refused = VerificationRefused("review", "decision: choose accept or reject", document_id)
+        return await _refused(request, port, principal, customer_id, 422, refused)
     reason = form_text(request, "reason") or None
 
     def review() -> CommandResult:
@@ -95,7 +127,7 @@ async def review_document(request: Request, port: VerificationPagesPort, princip
             raise NotFound("not this borrower's document")
         return port.documents.review(principal.brand_id, document_id, decision, reason)
 
-    return await _run(request, principal, Documents.name, review)
+    return await _run(request, port, principal, Documents.name, review, "review", document_id)
 
 
 async def add_bank_account(request: Request, port: VerificationPagesPort, principal: Principal) -> Response:
@@ -105,9 +137,11 @@ async def add_bank_account(request: Request, port: VerificationPagesPort, princi
     number, ifsc, holder = (form_text(request, n) for n in ("account_number", "ifsc", "holder_name"))
     return await _run(
         request,
+        port,
         principal,
         Verifications.name,
         lambda: port.verifications.add_bank_account(principal.brand_id, customer_id, number, ifsc, holder),
+        "bank-account",
     )
 
 
@@ -118,9 +152,11 @@ async def retry_penny_drop(request: Request, port: VerificationPagesPort, princi
     _, account_id = ids
     return await _run(
         request,
+        port,
         principal,
         Verifications.name,
         lambda: port.verifications.retry_penny_drop(principal.brand_id, account_id),
+        "checks",
     )
 
 
@@ -138,8 +174,10 @@ async def run_check(request: Request, port: VerificationPagesPort, principal: Pr
     }
     if check.startswith("retry-"):
         kind = CheckKind(check.removeprefix("retry-"))
-        return await _run(request, principal, Verifications.name, lambda: app.retry(brand_id, customer_id, kind))
-    return await _run(request, principal, Verifications.name, runs[check])
+        return await _run(
+            request, port, principal, Verifications.name, lambda: app.retry(brand_id, customer_id, kind), "checks"
+        )
+    return await _run(request, port, principal, Verifications.name, runs[check], "checks")
 
 
 PAGES = pages(

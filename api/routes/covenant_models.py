@@ -92,7 +92,8 @@ class EvidenceIn(BaseModel):
     proof_document_ids: list[UUID] = Field(
         default_factory=list,
         max_length=MAX_PROOFS,
-        description="Proof documents attached to this record that the reviewer approved (each must be attached)",
+        description="Proof documents attached to this record that the reviewer approved (each must be attached, and "
+        "not rejected since as a document of the borrower)",
     )
 
 

@@ -22,6 +22,7 @@ from api.routes.covenant_models import (
     ValueIn,
     WorklistQuery,
 )
+from api.services.covenant_proofs import CovenantProofs
 from domain.covenants.application import Covenants
 from domain.covenants.covenant import CovenantNotFound, EvaluationNotFound
 from domain.covenants.terms import Terms
@@ -35,10 +36,12 @@ REVIEW = (Permission.COVENANT_REVIEW, Level.WRITE)
 
 @dataclass(frozen=True)
 class CovenantPort:
-    """What the covenant endpoints and pages use: the use cases and the read model."""
+    """What the covenant endpoints and pages use: the use cases, the read model, and proof documents (complying
+    checks the cited proofs' documents were not rejected)."""
 
     covenants: Covenants
     queries: CovenantQueries
+    proofs: CovenantProofs
 
 
 def _history(ctx: Context[CovenantPort], covenant_id: UUID) -> CovenantHistory | None:
@@ -132,7 +135,7 @@ def get_evaluation(ctx: Context[CovenantPort]) -> Reply:
 
 def comply(ctx: Context[CovenantPort]) -> Reply:
     body: EvidenceIn = ctx.body
-    result = ctx.port.covenants.comply(ctx.brand_id, ctx.path["evaluation_id"], body.evidence, body.proof_document_ids)
+    result = ctx.port.proofs.comply(ctx.brand_id, ctx.path["evaluation_id"], body.evidence, body.proof_document_ids)
     return ctx.written(result, Covenants.name, lambda: _evaluation(ctx, result.id))
 
 
@@ -229,7 +232,8 @@ ENDPOINTS = serve(
             "POST",
             "/api/v1/covenant-evaluations/{evaluation_id}/comply",
             comply,
-            "Mark complied (evidence required; financial needs a pass; `proof_document_ids` cites attached proofs)",
+            "Mark complied (evidence required; financial needs a pass; `proof_document_ids` cites attached proofs, "
+            "none whose document staff rejected: 422 naming `proof_document_ids[i]`)",
             REVIEW,
             body=EvidenceIn,
             response=EvaluationOut,

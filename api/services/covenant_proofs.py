@@ -4,6 +4,7 @@ record (covenants context); a download serves the bytes only when they still mat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -11,7 +12,7 @@ from domain.covenants.application import Covenants
 from domain.covenants.proofs import Proof
 from domain.documents.application import Documents
 from domain.documents.content import ContentType, DocumentKind, Uploader, clean_filename
-from domain.documents.document import DocumentStatus
+from domain.documents.document import DocumentNotFound, DocumentStatus
 from domain.shared.application import CommandResult
 from domain.shared.errors import Conflict, InvalidValue
 
@@ -70,6 +71,23 @@ class CovenantProofs:
             content_type=document.content_type,
             uploaded_by=uploaded_by,
         )
+
+    def comply(
+        self, brand_id: UUID, evaluation_id: UUID, evidence: str, proof_document_ids: Sequence[UUID] = ()
+    ) -> CommandResult:
+        """Mark a record complied approving the proofs cited; a cited proof whose document staff rejected after it
+        was attached (documents context review) is a 422 naming `proof_document_ids[i]` with the rejection's
+        reason, and nothing is recorded. (Read just before the record is saved: a document rejected in between is
+        not seen - the two are separate aggregates.)"""
+        rejected: dict[UUID, str] = {}
+        for document_id in dict.fromkeys(proof_document_ids):
+            try:
+                document = self.documents.document(brand_id, document_id)
+            except DocumentNotFound:  # not a document of the brand: the record refuses it as not attached
+                continue
+            if document.status is DocumentStatus.REJECTED:
+                rejected[document_id] = document.reason or "no reason given"
+        return self.covenants.comply(brand_id, evaluation_id, evidence, proof_document_ids, rejected)
 
     def content(self, brand_id: UUID, evaluation_id: UUID, document_id: UUID) -> ProofContent:
         """A proof document's bytes: 404 for another brand's record or a document not attached to it, 409 when the

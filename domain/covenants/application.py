@@ -180,12 +180,19 @@ class Covenants(ContextApplication):
         return self.commit(record)
 
     def comply(
-        self, brand_id: UUID, evaluation_id: UUID, evidence: str, proof_document_ids: Sequence[UUID] = ()
+        self,
+        brand_id: UUID,
+        evaluation_id: UUID,
+        evidence: str,
+        proof_document_ids: Sequence[UUID] = (),
+        rejected: Mapping[UUID, str] | None = None,
     ) -> CommandResult:
         """Mark a record complied, with the evidence or document reference, and the attached proof documents the
-        reviewer approved (`proof_document_ids`: each must be attached to this record, else 422 naming the field)."""
+        reviewer approved (`proof_document_ids`: each must be attached to this record, else 422 naming the field).
+        `rejected` names the cited documents staff rejected (document id -> reason, read from the documents context
+        by the caller, api.services.covenant_proofs): each is a 422 naming `proof_document_ids[i]`."""
         record = self.evaluation(brand_id, evaluation_id)
-        record.comply(evidence, proof_document_ids)
+        record.comply(evidence, proof_document_ids, rejected)
         return self.commit(record)
 
     # Proof of compliance (documents of the documents context attached to a record) ------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -357,14 +357,17 @@ class CovenantEvaluation(Aggregate):
         """Whether any proof is attached: an Open record with proof is waiting for the lender's review."""
         return bool(self.proofs)
 
-    def comply(self, evidence: str, proof_document_ids: Sequence[UUID] = ()) -> None:
+    def comply(
+        self, evidence: str, proof_document_ids: Sequence[UUID] = (), rejected: Mapping[UUID, str] | None = None
+    ) -> None:
         """Staff approve compliance; evidence is required, and a financial covenant needs a passing value. The
-        attached proofs cited (`proof_document_ids`) are recorded as approved with it."""
+        attached proofs cited (`proof_document_ids`) are recorded as approved with it, unless one's document was
+        rejected since it was attached (`rejected`: document id -> reason; a 422 naming `proof_document_ids[i]`)."""
         self._require_reviewable("mark it complied")
         missing = "give the evidence or document reference that shows compliance"
         checks = FieldChecks()
         text = checks.check(lambda: clean_text(evidence, "evidence", multiline=True, min_visible=3, missing=missing))
-        cited = checks.check(lambda: cited_proofs(self.proofs, proof_document_ids))
+        cited = checks.check(lambda: cited_proofs(self.proofs, proof_document_ids, rejected))
         checks.raise_if_any()
         assert text is not None and cited is not None
         if self.terms.type is CovenantType.FINANCIAL:

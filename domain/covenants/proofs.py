@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from domain.documents.content import ContentType, Uploader
-from domain.shared.errors import InvalidValue
+from domain.shared.errors import FieldError, InvalidInput, InvalidValue
 
 #: The most proof documents one record holds (a cycle's statements, not an archive).
 MAX_PROOFS = 20
@@ -27,13 +27,30 @@ class Proof:
     approved: bool = False
 
 
-def cited_proofs(attached: Mapping[UUID, Proof], document_ids: Iterable[UUID]) -> list[UUID]:
+def cited_proofs(
+    attached: Mapping[UUID, Proof], document_ids: Iterable[UUID], rejected: Mapping[UUID, str] | None = None
+) -> list[UUID]:
     """The proof documents a reviewer cites, each once in the order given; InvalidValue naming
-    `proof_document_ids` when one is not attached to the record."""
-    cited = list(dict.fromkeys(document_ids))
+    `proof_document_ids` when one is not attached to the record, and InvalidInput naming `proof_document_ids[i]`
+    for each cited proof whose document staff rejected after it was attached (`rejected`: document id -> the
+    rejection's reason, as the documents context reads now): a proof reading "rejected" is not approved."""
+    given = list(document_ids)
+    cited = list(dict.fromkeys(given))
     strangers = [str(i) for i in cited if i not in attached]
     if strangers:
         raise InvalidValue(
             "proof_document_ids", f"not attached to this record as proof: {', '.join(strangers)}; attach it first"
         )
+    refused = rejected or {}
+    errors = [
+        FieldError(
+            f"proof_document_ids[{given.index(document_id)}]",
+            f"{attached[document_id].filename} was rejected as a document of the borrower "
+            f"({refused[document_id]}); untick it, or attach a corrected file",
+        )
+        for document_id in cited
+        if document_id in refused
+    ]
+    if errors:
+        raise InvalidInput(errors)
     return cited

@@ -451,3 +451,36 @@ def test_a_file_staff_rejected_as_the_borrowers_document_is_refused_as_proof(cli
     assert proof["document_id"] == held[1]
     statuses = {d["id"]: d["status"] for d in _documents(client, platform, tenant, customer)}
     assert statuses == {held[0]: "rejected", held[1]: "accepted"}
+
+
+def test_a_proof_rejected_after_it_was_attached_is_refused_when_complying(client: Any, platform: Any) -> None:
+    # Staff reject a proof's document on the borrower's documents after it was attached: complying citing it had
+    # recorded it approved while the document read "rejected". Now a 422 names it (its index), nothing recorded.
+    tenant = make_tenant(platform)
+    customer, record_id = _open_record(client, platform, tenant)
+    url = f"/api/v1/covenant-evaluations/{record_id}"
+    clear = _attach(client, tenant, record_id, "stock.pdf", _pdf("clear")).json()["proofs"][0]["document_id"]
+    blurred = _attach(client, tenant, record_id, "annex.pdf", _pdf("blurred")).json()["proofs"][1]["document_id"]
+    review = client.post(f"/api/v1/documents/{blurred}/review",
+                         json={"decision": "rejected", "reason": "half the page is cut off"}, headers=tenant.auth)  # fmt: skip
+    assert review.status_code == 200, review.text
+
+    refused = client.post(f"{url}/comply", json={"evidence": "December statement",
+                                                 "proof_document_ids": [clear, blurred, blurred]},
+                          headers=tenant.auth)  # fmt: skip
+    errors = _problem(refused, 422)["errors"]
+    assert [e["field"] for e in errors] == ["proof_document_ids[1]"], errors
+    assert "annex.pdf" in errors[0]["message"] and "half the page is cut off" in errors[0]["message"]
+    record = client.get(url, headers=tenant.auth).json()
+    assert record["status"] == "open" and [p["approved"] for p in record["proofs"]] == [False, False]
+
+    # A record someone already decided is still the 409 it was (the state before the proofs).
+    complied = client.post(f"{url}/comply", json={"evidence": "December statement", "proof_document_ids": [clear]},
+                           headers=tenant.auth)  # fmt: skip
+    assert complied.status_code == 200, complied.text
+    assert {p["document_id"]: p["approved"] for p in complied.json()["proofs"]} == {clear: True, blurred: False}
+    again = client.post(f"{url}/comply", json={"evidence": "again", "proof_document_ids": [blurred]},
+                        headers=tenant.auth)  # fmt: skip
+    _problem(again, 409)
+    statuses = {d["id"]: d["status"] for d in _documents(client, platform, tenant, customer)}
+    assert statuses[blurred] == "rejected"

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from domain.identity.application import Identity
 from tests.conftest import Tenant
 from tests.e2e.conftest import PASSWORD
-from tests.e2e.test_covenant_proofs import _attach, _pdf
+from tests.e2e.test_covenant_proofs import _attach, _open_record, _pdf
 from tests.e2e.test_covenants import _borrower, _covenant, _evaluations, _run
 from tests.e2e.test_loan_product_change import EMI, PAYDAY, _application, _product
 from tests.support import settle
@@ -113,7 +113,8 @@ def test_a_refused_comply_keeps_its_evidence_and_ticked_proofs(
             f"/covenant-evaluations/{record['id']}/comply",
             data={"csrf_token": csrf, "text": "Q4 <audited> accounts", "proof_document_ids": [ticked]},
         )
-        assert refused.status_code == 422 and "DSCR" in refused.text, refused.text[:300]
+        # No measured value yet: a conflict with the record's state, 409 as the API says (was 422).
+        assert refused.status_code == 409 and "submit the measured value first" in refused.text, refused.text[:300]
         comply = _form(refused.text, "comply-form-" + str(record["id"]))
         assert 'value="Q4 &lt;audited&gt; accounts"' in comply
         assert f'value="{ticked}" checked>' in comply and f'value="{untouched}">' in comply
@@ -122,6 +123,56 @@ def test_a_refused_comply_keeps_its_evidence_and_ticked_proofs(
     finally:
         browser.__exit__(None, None, None)
     assert client.get(f"/api/v1/covenant-evaluations/{record['id']}", headers=tenant.auth).json()["status"] == "open"
+
+
+def test_comply_citing_a_proof_rejected_since_is_refused_at_its_record_and_a_decided_record_is_a_409(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str]
+) -> None:
+    tenant, email = staff
+    _, record_id = _open_record(client, platform, tenant)
+    url = f"/api/v1/covenant-evaluations/{record_id}"
+    clear = _attach(client, tenant, record_id, "stock.pdf", _pdf("clear")).json()["proofs"][0]["document_id"]
+    blurred = _attach(client, tenant, record_id, "annex.pdf", _pdf("blurred")).json()["proofs"][1]["document_id"]
+    review = client.post(f"/api/v1/documents/{blurred}/review",
+                         json={"decision": "rejected", "reason": "unreadable <scan>"}, headers=tenant.auth)  # fmt: skip
+    assert review.status_code == 200, review.text
+    covenant_id = client.get(url, headers=tenant.auth).json()["covenant_id"]
+    settle(platform, "covenants")
+    browser, csrf = _portal(app, email)
+    try:
+        # Before, the approval went through with the blurred annex reading "rejected" on the borrower's documents.
+        refused = browser.post(f"/covenant-evaluations/{record_id}/comply",
+                               data={"csrf_token": csrf, "text": "December <stock> statement",
+                                     "proof_document_ids": [clear, blurred]})  # fmt: skip
+        assert refused.status_code == 422, refused.text[:300]
+        page = refused.text
+        alert = page[page.index(f'id="review-error-{record_id}"') :]
+        alert = alert[: alert.index("</p>")]
+        assert "proof document ids[1]" in alert and "annex.pdf" in alert and "unreadable &lt;scan&gt;" in alert
+        comply = _form(page, f"comply-form-{record_id}")
+        assert f'value="{clear}" checked>' in comply and f'value="{blurred}" checked>' in comply
+        assert 'value="December &lt;stock&gt; statement"' in comply
+        record = client.get(url, headers=tenant.auth).json()
+        assert record["status"] == "open" and not any(p["approved"] for p in record["proofs"])
+
+        # Someone else decides the record meanwhile: the waive and an upload are conflicts, 409 (were 422), said
+        # at the record, the waiver reason kept.
+        decided = client.post(f"{url}/comply", json={"evidence": "seen", "proof_document_ids": [clear]},
+                              headers=tenant.auth)  # fmt: skip
+        assert decided.status_code == 200, decided.text
+        settle(platform, "covenants")
+        waive = browser.post(f"/covenant-evaluations/{record_id}/waive",
+                             data={"csrf_token": csrf, "text": "borrower <travelling>"})  # fmt: skip
+        assert waive.status_code == 409, waive.text[:300]
+        assert f'id="review-error-{record_id}"' in waive.text and "already complied" in waive.text
+        upload = browser.post(f"/covenant-evaluations/{record_id}/proofs", data={"csrf_token": csrf},
+                              files={"file": ("late.pdf", _pdf("late"), "application/pdf")})  # fmt: skip
+        assert upload.status_code == 409 and "already complied" in upload.text, upload.text[:300]
+        assert browser.get(f"/covenants/{covenant_id}").status_code == 200
+    finally:
+        browser.__exit__(None, None, None)
+    record = client.get(url, headers=tenant.auth).json()
+    assert record["status"] == "complied" and len(record["proofs"]) == 2
 
 
 def test_refused_loan_page_forms_keep_amounts_remarks_and_choices(

@@ -8,9 +8,11 @@ from decimal import Decimal
 import pytest
 
 from domain.covenants.covenant import Covenant, CovenantNotice, evaluation_id
+from domain.covenants.proofs import Proof, cited_proofs
 from domain.covenants.schedule import Calendar, Frequency, add_months, due_date
 from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
 from domain.covenants.terms import CovenantType, Operator, Terms
+from domain.documents.content import ContentType, Uploader
 from domain.shared.errors import Conflict, InvalidInput
 
 DSCR = Terms(type=CovenantType.FINANCIAL, metric="DSCR", operator=Operator.GE, threshold=Decimal("1.25"))
@@ -214,3 +216,16 @@ def test_month_ends_and_leap_days_match_the_calendar_module() -> None:
     assert add_months(date(2024, 1, 30), 1) == date(2024, 2, 29) and add_months(date(2023, 1, 30), 1) == date(
         2023, 2, 28
     )
+
+
+def test_cited_proofs_whose_documents_were_rejected_are_named_by_index() -> None:
+    ok, bad = uuid.uuid4(), uuid.uuid4()
+    attached = {
+        i: Proof(i, f"{n}.pdf", "0" * 64, 10, ContentType.PDF, Uploader.STAFF) for i, n in ((ok, "a"), (bad, "b"))
+    }
+    assert cited_proofs(attached, [ok, bad], {}) == [ok, bad]
+    with pytest.raises(InvalidInput) as refused:
+        cited_proofs(attached, [ok, bad, bad], {bad: "cut off"})
+    assert [(e.field, "b.pdf" in e.message and "cut off" in e.message) for e in refused.value.errors] == [
+        ("proof_document_ids[1]", True)
+    ]
