@@ -105,7 +105,10 @@ def standing(
         return Reapply(today, None, _waiting_for(own) if own else "your application is still open")
     if others:
         return Reapply(today, None, _waiting_for(others[0]))
-    ends = [may_apply_again_on(d, cooldown_days) for d in (history.last_rejected_on, closed_on) if d is not None]
+    rejected_on = history.last_rejected_on
+    if rejected_on is None and application_status == LoanStatus.REJECTED.value:
+        rejected_on = today  # the read model has not caught up with a rejection just made: it was made today
+    ends = [may_apply_again_on(d, cooldown_days) for d in (rejected_on, closed_on) if d is not None]
     return Reapply(today, max(ends, default=today), keep_loan_request=own_in_onboarding)
 
 

@@ -238,3 +238,13 @@ def test_funnels_stored_before_the_close_date_was_recorded_still_load_and_restar
     app.reapply(BRAND, borrower)
     reloaded = app.repository.get(borrower)
     assert reloaded.status is FunnelStatus.IN_PROGRESS and reloaded.restarts == 1 and reloaded.reason is None
+
+
+def test_a_rejection_the_loans_read_model_does_not_show_yet_counts_as_today_s(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower, first = _rejected(app, outbox, clock, brands, desk)
+    del desk.rejected_on[first]  # the application is rejected; read.loans has not caught up with its date
+    assert app.state(BRAND, borrower).may_apply_from == TODAY + timedelta(days=15)
+    with pytest.raises(Conflict):
+        app.reapply(BRAND, borrower)
