@@ -413,6 +413,17 @@ class LoanQueries:
             ).fetchall()
         return {row["id"]: row["assignee"] for row in rows}
 
+    def open_applications(self, brand_id: UUID, customer_id: UUID) -> list[tuple[UUID, str, str]]:
+        """The borrower's applications and loans that are neither closed nor refused: (id, loan number, status),
+        newest first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, loan_number, status FROM read.loans WHERE brand_id = %s AND customer_id = %s "
+                "AND status <> ALL(%s) ORDER BY created_at DESC, id DESC",
+                (brand_id, customer_id, list(CLOSED)),
+            ).fetchall()
+        return [(r["id"], r["loan_number"], r["status"]) for r in rows]
+
     def last_rejected_on(self, brand_id: UUID, customer_id: UUID) -> date | None:
         """The borrower's latest rejection in the brand."""
         with self.pool.connection() as conn:

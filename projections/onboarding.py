@@ -128,6 +128,11 @@ class OnboardingView(Projection):
     def _reopened(self, position: int, event: F.StepReopened) -> Iterable[Write]:
         yield from _moved(event.originator_id, event.next_step, FunnelStatus.IN_PROGRESS, event.at)
 
+    @handles(F.Restarted)
+    def _restarted(self, position: int, event: F.Restarted) -> Iterable[Write]:
+        """A new application after a rejection (or a closed funnel): in progress again at its next step."""
+        yield from _moved(event.originator_id, event.next_step, FunnelStatus.IN_PROGRESS, event.at, reason=None)
+
     @handles(F.CustomerLinked)
     def _linked(self, position: int, event: F.CustomerLinked) -> Iterable[Write]:
         yield Write(

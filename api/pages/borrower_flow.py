@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -406,13 +406,11 @@ async def status_page(
         state = await run_in_threadpool(port.onboarding.state, principal.brand_id, principal.borrower_id)
     except BorrowerNotFound:
         return RedirectResponse(_base(request), status_code=303)
-    details = await run_in_threadpool(
-        port.onboarding.details, principal.brand_id, principal.borrower_id, Step.LOAN_REQUEST
-    )
+    application_id = await run_in_threadpool(port.onboarding.application_id, principal.brand_id, principal.borrower_id)
     application = None
     pay_link = None
-    if details and details.get("application_id"):
-        application = await run_in_threadpool(port.loans.loan, principal.brand_id, UUID(details["application_id"]))
+    if application_id is not None:
+        application = await run_in_threadpool(port.loans.loan, principal.brand_id, application_id)
         if application is not None and str(application.status) in PAYABLE_OR_CLOSED:
             # The loan's own payment page (what due, paid, receipts, the certificate or letter), as reminders link it.
             pay_link = PayLinks.configured().url("", principal.brand_id, application.id, datetime.now(UTC))
@@ -471,11 +469,11 @@ async def apply_submit(request: Request, port: BorrowerFlowPort) -> Response:
         return _expired(request)
 
     def submit() -> None:
-        details = port.onboarding.details(principal.brand_id, principal.borrower_id, Step.LOAN_REQUEST) or {}
+        application_id = port.onboarding.application_id(principal.brand_id, principal.borrower_id)
+        if application_id is None:
+            raise ValueError("no application yet")
         with acting_as(principal.actor):
-            port.onboarding.submit_application(
-                principal.brand_id, principal.borrower_id, UUID(str(details.get("application_id")))
-            )
+            port.onboarding.submit_application(principal.brand_id, principal.borrower_id, application_id)
 
     try:
         await run_in_threadpool(submit)
@@ -483,6 +481,35 @@ async def apply_submit(request: Request, port: BorrowerFlowPort) -> Response:
         message = exc.message if isinstance(exc, DomainError) else "there is no application to submit yet"
         return _page(request, "apply_message.html", 409, title="Not submitted", message=message)
     return RedirectResponse(f"{_base(request)}/status", status_code=303)
+
+
+async def apply_reapply(request: Request, port: BorrowerFlowPort) -> Response:
+    """Start a new application after the last one was rejected or cancelled, or the onboarding closed, from the day
+    the brand's rejection cooldown is over (`Onboarding.reapply`); on to the next step. Before that day, or while an
+    application is open, a page saying so (409) and nothing changes."""
+    signed = await _signed_in(request, port)
+    if signed is None:
+        return RedirectResponse(_base(request), status_code=303)
+    principal, token = signed
+    if not _csrf_ok(request, _session_csrf(token)):
+        return _expired(request)
+
+    def reapply() -> None:
+        with acting_as(principal.actor):
+            port.onboarding.reapply(principal.brand_id, principal.borrower_id)
+
+    try:
+        await run_in_threadpool(reapply)
+    except Conflict as exc:
+        day = exc.details.get("may_apply_from")
+        message = f"You may apply again from {_day(str(day))}." if day else exc.message
+        return _page(request, "apply_message.html", 409, title="You cannot apply again yet", message=message)
+    return RedirectResponse(f"{_base(request)}/next", status_code=303)
+
+
+def _day(iso: str) -> str:
+    """A date as the flow shows it (30 Nov 2026)."""
+    return date.fromisoformat(iso).strftime("%d %b %Y")
 
 
 #: The answers a borrower gives a re-loan offer on the status page.
@@ -548,6 +575,7 @@ PAGES = pages(
         PublicPage("POST", "/apply/{brand}/steps/{step}", apply_step_save, upload_bytes=UPLOAD.max_bytes),
         PublicPage("GET", "/apply/{brand}/status", apply_status),
         PublicPage("POST", "/apply/{brand}/submit", apply_submit),
+        PublicPage("POST", "/apply/{brand}/reapply", apply_reapply),
         PublicPage("POST", "/apply/{brand}/reloan-offers/{offer_id}/{action}", apply_reloan_offer),
         PublicPage("POST", "/apply/{brand}/sign-out", apply_sign_out),
     ],

@@ -7,6 +7,7 @@ Only a borrower's token opens them (`Endpoint(borrower=True)`): staff keys and p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 from uuid import UUID
 
@@ -113,6 +114,16 @@ class FunnelOut(BaseModel):
     updated_at: InstantOut
     reason: str | None
     version: int
+    may_apply_from: date | None = Field(
+        None,
+        description="once the onboarding is finished - the application rejected or cancelled, or the onboarding "
+        "closed - the first day a new application may start: the brand's rejection cooldown after the latest "
+        "rejection or close (null while the onboarding is in progress or an application is open)",
+    )
+    can_apply_again: bool = Field(
+        False,
+        description="that day has come: POST /api/v1/borrower/reapply (or the next step or loan request) starts again",
+    )
     application: ApplicationDecisionOut | None = Field(
         None, description="the borrower's application and the credit decision's reason for them (`me` only)"
     )
@@ -165,11 +176,17 @@ def funnel_out(state: FunnelState) -> FunnelOut:
 def borrower_me(ctx: Context[BorrowerPort]) -> Reply:
     assert ctx.borrower is not None
     funnel = funnel_out(ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id))
-    requested = ctx.port.onboarding.details(ctx.brand_id, ctx.borrower.borrower_id, Step.LOAN_REQUEST) or {}
-    if requested.get("application_id"):
-        decision = application_decision(ctx.port.loans, ctx.brand_id, UUID(requested["application_id"]))
+    application_id = ctx.port.onboarding.application_id(ctx.brand_id, ctx.borrower.borrower_id)
+    if application_id is not None:
+        decision = application_decision(ctx.port.loans, ctx.brand_id, application_id)
         funnel = funnel.model_copy(update={"application": decision})
     return json_response(funnel)
+
+
+def borrower_reapply(ctx: Context[BorrowerPort]) -> Reply:
+    assert ctx.borrower is not None
+    ctx.port.onboarding.reapply(ctx.brand_id, ctx.borrower.borrower_id)
+    return json_response(funnel_out(ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id)))
 
 
 def _step_handler(step: Step) -> Endpoint[BorrowerPort]:
@@ -240,6 +257,18 @@ ENDPOINTS = serve(
             "/api/v1/borrower/me",
             borrower_me,
             "The borrower's funnel: each step done (and when), the next step, what is missing",
+            None,
+            response=FunnelOut,
+            borrower=True,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/borrower/reapply",
+            borrower_reapply,
+            "Start again after the application was rejected or cancelled, or the onboarding closed: from the day the "
+            "brand's rejection cooldown is over (409 with may_apply_from before it; 409 while an application is open "
+            "or the onboarding is in progress). The KYC steps stay done; the loan request and submission are to do "
+            "again. Answers the funnel",
             None,
             response=FunnelOut,
             borrower=True,

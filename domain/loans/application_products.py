@@ -26,13 +26,13 @@ from domain.loans.parties import borrower_count, coupon_count, proposed_emi
 from domain.loans.states import LoanStatus
 from domain.loans.terms import LoanKind
 from domain.shared.application import CommandResult
-from domain.shared.errors import FieldChecks, FieldError, InvalidValue
+from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidValue
 
 if TYPE_CHECKING:
     from datetime import date
 
     from domain.loans.loan import Loan
-    from domain.loans.offer import ProductCatalogue, ProductVersion
+    from domain.loans.offer import CouponTerms, ProductCatalogue, ProductVersion
     from domain.loans.parties import LoanBook, LoanParties
     from domain.loans.pricing import Pricing
 
@@ -81,6 +81,7 @@ class ProductChangeUseCases:
         def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
         def commit(self, primary: Any, *others: Any) -> CommandResult: ...
         def _product(self, brand_id: UUID, product_id: UUID) -> ProductVersion: ...
+        def _coupon(self, brand_id: UUID, product: ProductVersion, raw: str) -> CouponTerms: ...
         @staticmethod
         def _priced(product: ProductVersion, amount: Decimal, discount: Any) -> Pricing: ...
         def _auto_allocate(self, loan: Loan, today: date) -> None: ...
@@ -130,6 +131,54 @@ class ProductChangeUseCases:
                 counted(result.position)
         return result
 
+    def amend_request(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        product_id: UUID | str,
+        amount: Decimal | str | int,
+        tenure: int,
+        coupon_code: str | None,
+        reason: str = "the borrower changed the loan request before submitting it",
+    ) -> CommandResult:
+        """The borrower redid the loan request of their application before submitting it: the same application (its
+        number kept) moves to the product, amount, tenure and coupon asked for, priced again - one `ProductChanged`,
+        as a staff product change of an application in onboarding (not evaluated: the submission runs the BRE). 409
+        unless it is in onboarding; 422 naming each field as at creation (a coupon newly given is checked as a new
+        application's: valid today, not used up; the one it had stands on the same product; none drops it)."""
+        loan = self.get(brand_id, loan_id)
+        if loan.status is not LoanStatus.ONBOARDING:
+            raise Conflict(f"the application is {loan.status}: only an application in onboarding takes a new "
+                           f"loan request", status=str(loan.status))  # fmt: skip
+        checks = FieldChecks()
+        wanted = checks.check(lambda: _product_id(product_id))
+        value = checks.check(lambda: parse_money(amount, "amount", positive=True))
+        months_or_days = checks.check(lambda: _tenure(tenure))
+        checks.raise_if_any()
+        assert wanted is not None and value is not None and months_or_days is not None
+        product = self._product(brand_id, wanted)  # 422 product_id: not the brand's, or not active
+        code = coupon_code.strip().upper() if coupon_code and coupon_code.strip() else None
+        new_use = code is not None and (code != loan.coupon_code or product.id != loan.product_id)
+        if code is not None and new_use:
+            code = self._coupon(brand_id, product, code).code  # 422 coupon_code
+        if (product.id, product.version, value, months_or_days, code) == (
+            loan.product_id, loan.product_version, loan.amount, loan.tenure, loan.coupon_code
+        ):  # fmt: skip
+            return CommandResult(id=loan.id, position=0, changed=False)  # the same request again
+        dropped = loan.coupon_code if loan.coupon_code is not None and loan.coupon_code != code else None
+        coupon = (code, "the borrower's new loan request does not use it" if dropped else None)
+        noted = [coupon_count(product.id, code)] if new_use and code is not None else []
+        with (
+            self.book.exclusive(brand_id, noted) as counted,
+            self.book.exclusive(brand_id, [borrower_count(loan.customer_id)]),
+        ):
+            change = self._change(brand_id, loan, product, value, months_or_days, coupon)
+            loan.change_product(change, reason)
+            result = self.commit(loan)
+            if noted:
+                counted(result.position)
+        return result
+
     def _new_tenure(self, loan: Loan, current: ProductVersion, product: ProductVersion, given: int | None) -> int:
         """The tenure asked for, or the application's own when the new product counts it in the same unit."""
         if given is not None:
@@ -141,13 +190,21 @@ class ProductChangeUseCases:
         return loan.tenure
 
     def _change(
-        self, brand_id: UUID, loan: Loan, product: ProductVersion, amount: Decimal, tenure: int
+        self,
+        brand_id: UUID,
+        loan: Loan,
+        product: ProductVersion,
+        amount: Decimal,
+        tenure: int,
+        coupon_choice: tuple[str | None, str | None] | None = None,
     ) -> ProductChange:
         """The new product version priced and, for a submitted application, its BRE run again (422 naming each
-        field that does not fit the product)."""
+        field that does not fit the product). `coupon_choice`: the code the application is to have and, when its own is
+        dropped, why (the borrower's redone request); by default the coupon it has is kept when it may be."""
         checks = FieldChecks()
-        if (product.id, product.version, amount, tenure) == (loan.product_id, loan.product_version, loan.amount,
-                                                             loan.tenure):  # fmt: skip
+        same_coupon = coupon_choice is None or coupon_choice[0] == loan.coupon_code
+        if same_coupon and (product.id, product.version, amount, tenure) == (loan.product_id, loan.product_version,
+                                                                             loan.amount, loan.tenure):  # fmt: skip
             checks.errors.append(FieldError("product_id", "the application already has this product version, "
                                             "amount and tenure: nothing would change"))  # fmt: skip
         if not product.min_amount <= amount <= product.max_amount:
@@ -163,7 +220,7 @@ class ProductChangeUseCases:
             checks.errors.append(FieldError("product_id", f"the borrower has {others} other open loan(s); "
                                             f"{product.code} allows {product.max_active_loans}"))  # fmt: skip
         checks.raise_if_any()
-        kept, dropped = self._coupon_for(brand_id, loan, product)
+        kept, dropped = coupon_choice if coupon_choice is not None else self._coupon_for(brand_id, loan, product)
         coupon = self.catalogue.coupon(brand_id, product.id, kept) if kept is not None else None
         pricing = self._priced(product, amount, coupon.discount if coupon is not None else None)  # 422 amount
         facts = results = passed = None

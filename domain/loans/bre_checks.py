@@ -220,6 +220,12 @@ def blocklist(facts: ApplicantFacts) -> RuleResult:
     return _result(Rule.BLOCKLIST, True, inputs, {}, "nothing is on the brand's blocklist")
 
 
+def may_apply_again_on(rejected_on: date, cooldown_days: int) -> date:
+    """The first day a borrower rejected on `rejected_on` may apply again: `cooldown_days` later (on that day, not
+    before). The COOLDOWN rule and the borrower's funnel (domain/onboarding/reapply.py) both ask it."""
+    return rejected_on + timedelta(days=cooldown_days)
+
+
 def cooldown(facts: ApplicantFacts, policy: BrandPolicy, today: date) -> RuleResult:
     """A rejected borrower may apply again `rejection_cooldown_days` after the rejection (on that day, not before)."""
     days = policy.rejection_cooldown_days
@@ -228,7 +234,7 @@ def cooldown(facts: ApplicantFacts, policy: BrandPolicy, today: date) -> RuleRes
     if last is None:
         return _result(Rule.COOLDOWN, True, {"last_rejected_on": "none"}, threshold, "no earlier rejection")
     inputs = {"last_rejected_on": last.isoformat()}
-    again = last + timedelta(days=days)
+    again = may_apply_again_on(last, days)
     if again > today:
         return _result(Rule.COOLDOWN, False, inputs, threshold, f"rejected on {last.isoformat()}, less than {days} days ago: may apply again from {again.isoformat()}")  # fmt: skip
     return _result(Rule.COOLDOWN, True, inputs, threshold, f"rejected on {last.isoformat()}, at least {days} days ago")

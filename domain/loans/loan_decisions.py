@@ -81,6 +81,7 @@ class LoanDecisions:
         product_id: UUID
         product_version: int
         tenure: int
+        coupon_code: str | None
 
         def trigger_event(self, event_class: Any, **kwargs: Any) -> None: ...
 
@@ -185,10 +186,10 @@ class LoanDecisions:
         new product's BRE results decide as a submission's do: pending (back in the CX's queue, a CX approval not
         carried over) or rejected by the BRE (overridable); before submission the status stays onboarding."""
         self.require_product_changeable()
-        if (change.product_id, change.product_version, change.amount, change.tenure) == (
-            self.product_id, self.product_version, self.amount, self.tenure
+        if (change.product_id, change.product_version, change.amount, change.tenure, change.coupon_code) == (
+            self.product_id, self.product_version, self.amount, self.tenure, self.coupon_code
         ):  # fmt: skip
-            raise Conflict("the application already has this product version, amount and tenure",
+            raise Conflict("the application already has this product version, amount, tenure and coupon",
                            product_id=str(change.product_id))  # fmt: skip
         if (self.status is not S.ONBOARDING) != (change.results is not None):
             raise Conflict("a submitted application's BRE must be re-run for the new product (and only then)")

@@ -370,7 +370,9 @@ class ProductChanged(Transitioned):
     priced with them, the coupon kept or dropped (`coupon_dropped` and why), and - once submitted - the new product's
     BRE rules run again on the facts recorded at submission (`facts` with this loan's new obligation, `results`,
     `passed`), the status following as a submission's does (pending or rejected). A CX approval, its CAM and the
-    rules' overrides were of the old product and do not carry over. `reason` is the staff member's why."""
+    rules' overrides were of the old product and do not carry over. `reason` is the staff member's why - or, on an
+    application in onboarding, that the borrower redid their loan request before submitting it (`Loans.amend_request`:
+    the same application, its number kept, with the coupon they gave now)."""
 
     previous_status: LoanStatus
     previous_product_id: UUID

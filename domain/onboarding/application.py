@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from domain.customers.values import Address
 from domain.documents.statement_months import refused_coverage, statement_coverage
+from domain.loans.states import LoanStatus
 from domain.onboarding.account import (
     OTP_LIFETIME,
     SESSION_LIFETIME,
@@ -43,6 +44,7 @@ from domain.onboarding.parties import (
     SignedIn,
     StepState,
 )
+from domain.onboarding.reapply import LoanHistory, Reapply, standing
 from domain.onboarding.steps import STEPS, FunnelRules, LoanRequestIn, Step, checked_details
 from domain.providers.calls import Caller
 from domain.providers.messaging import SmsSender
@@ -216,6 +218,7 @@ class Onboarding(ContextApplication):
         steps = [
             StepState(s, s in required, s in funnel.done, funnel.done.get(s), funnel.sent_back.get(s)) for s in STEPS
         ]
+        again = self.reapply_standing(funnel, rules) if self._loans is not None else None
         return FunnelState(
             borrower_id=funnel.id,
             phone=funnel.phone,
@@ -228,11 +231,74 @@ class Onboarding(ContextApplication):
             updated_at=funnel.touched_at,
             reason=funnel.reason,
             version=funnel.version,
+            may_apply_from=again.may_apply_from if again is not None else None,
+            can_apply_again=again is not None and again.allowed,
         )
 
     def details(self, brand_id: UUID, borrower_id: UUID, step: Step) -> dict[str, Any] | None:
         """What the borrower last recorded for `step` (to fill a form again)."""
         return self.funnel(brand_id, borrower_id).details.get(step)
+
+    def application_id(self, brand_id: UUID, borrower_id: UUID) -> UUID | None:
+        """The borrower's current application: the one their loan request started, or - once their onboarding is
+        finished - the last one; None while a restarted funnel has not started its new one."""
+        return self._current_application(self.funnel(brand_id, borrower_id))
+
+    @staticmethod
+    def _current_application(funnel: Funnel) -> UUID | None:
+        if Step.LOAN_REQUEST not in funnel.done and funnel.status is FunnelStatus.IN_PROGRESS:
+            return None
+        return Onboarding._last_application(funnel)
+
+    @staticmethod
+    def _last_application(funnel: Funnel) -> UUID | None:
+        raw = (funnel.details.get(Step.LOAN_REQUEST) or {}).get("application_id")
+        return UUID(raw) if raw else None
+
+    # Starting again --------------------------------------------------------------------------------------------
+
+    def reapply_standing(self, funnel: Funnel, rules: FunnelRules) -> Reapply | None:
+        """Whether and from when the borrower of a finished funnel (submitted, or closed as rejected) may start a new
+        application (domain/onboarding/reapply.py); None while the funnel is in progress."""
+        if funnel.status is FunnelStatus.IN_PROGRESS:
+            return None
+        closed_on = None
+        if funnel.status is FunnelStatus.REJECTED:
+            # a funnel closed before the close recorded its business date: the close's date in the brand's timezone
+            closed_on = funnel.closed_on or business_date(funnel.closed_at or funnel.touched_at, rules.timezone)
+        application = self._last_application(funnel)
+        status = self.loans.status(funnel.brand_id, application) if application is not None else None
+        history = self.loans.history(funnel.brand_id, funnel.customer_id) if funnel.customer_id else None
+        return standing(
+            closed_on=closed_on,
+            application_id=application,
+            application_status=status,
+            history=history or LoanHistory(),
+            cooldown_days=rules.rejection_cooldown_days,
+            today=rules.today(self.clock.now()),
+        )
+
+    def _restart_if_finished(self, funnel: Funnel, rules: FunnelRules, now: datetime) -> None:
+        """A finished funnel restarts (in memory: the caller's commit records it) when the borrower may apply again;
+        otherwise the 409 saying what must happen first or from which day (`may_apply_from`)."""
+        again = self.reapply_standing(funnel, rules) if self._loans is not None else None
+        if again is None:  # in progress (or no loans context to ask: the funnel's own 409 stands)
+            return
+        refusal = again.refusal()
+        if refusal is not None:
+            raise refusal
+        funnel.restart(rules, now, self._last_application(funnel), keep_loan_request=again.keep_loan_request)
+
+    def reapply(self, brand_id: UUID, borrower_id: UUID) -> CommandResult:
+        """Start again after the last application ended without a loan (rejected, cancelled) or the onboarding was
+        closed as rejected, from the day the brand's rejection cooldown is over: the loan request and submitted steps
+        are to do again (the KYC steps stay done). 409 while the onboarding is in progress, while an application is
+        open, or before that day (`may_apply_from`)."""
+        funnel = self.funnel(brand_id, borrower_id)
+        if funnel.status is FunnelStatus.IN_PROGRESS:
+            raise Conflict("your onboarding is in progress: continue it", status=funnel.status.value)
+        self._restart_if_finished(funnel, self.brands.rules(brand_id), self.clock.now())
+        return self.commit(funnel)
 
     def record_step(self, brand_id: UUID, borrower_id: UUID, step: Step, given: BaseModel) -> CommandResult:
         """Check and record a step (422 per field, 409 out of order; nothing recorded on a refusal), keeping the
@@ -243,6 +309,7 @@ class Onboarding(ContextApplication):
         rules = self.brands.rules(brand_id)
         if step is Step.BANK_STATEMENT and details["method"] == "account_aggregator" and not rules.account_aggregation:
             raise InvalidValue("method", "this lender does not take Account Aggregator consent; upload your statements")
+        self._restart_if_finished(funnel, rules, now)  # a step after a rejection starts again, from the cooldown's end
         funnel.require_can_record(step, rules)  # order and state checked before anything is written elsewhere
         self._require_own_documents(funnel, details, step)
         if step is Step.BANK_STATEMENT and details["method"] == "upload":
@@ -294,21 +361,32 @@ class Onboarding(ContextApplication):
     def apply(self, brand_id: UUID, borrower_id: UUID, given: LoanRequestIn) -> AppliedLoan:
         """Start the borrower's loan application (the loan request step): every required step before it must be
         done (409), the product's rules are the loans context's (422 naming each field); nothing is recorded on a
-        refusal. The step records the application's id and number."""
+        refusal. The step records the application's id and number. Redone before submission it changes that
+        application (its number kept) rather than starting another; after a rejection it starts a new one from the
+        day the brand's cooldown is over (409 with `may_apply_from` before it; `reapply`)."""
         funnel = self.funnel(brand_id, borrower_id)
         now = self.clock.now()
         details = checked_details(Step.LOAN_REQUEST, given, business_date(now))
         rules = self.brands.rules(brand_id)
+        self._restart_if_finished(funnel, rules, now)
         funnel.require_can_record(Step.LOAN_REQUEST, rules)
         earlier = funnel.details.get(Step.LOAN_REQUEST) if Step.LOAN_REQUEST in funnel.done else None
-        if earlier is not None and {k: earlier.get(k) for k in details} == details:
+        current = UUID(earlier["application_id"]) if earlier is not None and earlier.get("application_id") else None
+        if current is not None and self.loans.status(brand_id, current) != LoanStatus.ONBOARDING.value:
+            current = None  # staff cancelled it meanwhile: the request starts another
+        if current is not None and earlier is not None and {k: earlier.get(k) for k in details} == details:
             # The same request again (a second tap, a resent form): the application it started, not another.
-            return AppliedLoan(UUID(earlier["application_id"]), earlier["loan_number"], 0)
+            return AppliedLoan(current, earlier["loan_number"], 0)
         if funnel.customer_id is None:  # the personal step makes the record; a brand may have made it optional
             raise Conflict("finish the personal step first", next_step=Step.PERSONAL.value)
-        applied = self.loans.apply(
-            brand_id, funnel.customer_id, given.product_id, given.amount, given.tenure, details["coupon_code"]
-        )
+        if current is not None:  # redone before submission: the same application, changed
+            applied = self.loans.amend(
+                brand_id, current, given.product_id, given.amount, given.tenure, details["coupon_code"]
+            )
+        else:
+            applied = self.loans.apply(
+                brand_id, funnel.customer_id, given.product_id, given.amount, given.tenure, details["coupon_code"]
+            )
         details = {**details, "application_id": str(applied.id), "loan_number": applied.loan_number}
         if funnel.attribution is not None:  # the sign-up's UTM, carried to the application (docs/leads.md)
             details.update(funnel.attribution.model_dump(exclude_none=True))
@@ -428,7 +506,8 @@ class Onboarding(ContextApplication):
     def close_funnel(self, brand_id: UUID, borrower_id: UUID, reason: str) -> CommandResult:
         """Close an unfinished funnel as rejected, with the reason."""
         funnel = self.funnel(brand_id, borrower_id)
-        funnel.close(reason, self.clock.now())
+        now = self.clock.now()
+        funnel.close(reason, now, self.brands.rules(brand_id).today(now))
         return self.commit(funnel)
 
     def close_inactive(self, brand_id: UUID, borrower_id: UUID, before: datetime, reason: str) -> CommandResult:
@@ -436,7 +515,8 @@ class Onboarding(ContextApplication):
         funnel = self.funnel(brand_id, borrower_id)
         if funnel.status is not FunnelStatus.IN_PROGRESS or funnel.touched_at >= before:
             return CommandResult(id=funnel.id, position=0, changed=False)
-        funnel.close(reason, self.clock.now())
+        now = self.clock.now()
+        funnel.close(reason, now, self.brands.rules(brand_id).today(now))
         return self.commit(funnel)
 
     # Customer 360 ----------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """The onboarding funnel of one borrower in one brand: each step recorded with when, in the funnel's order,
-redone at will, reopened by a send-back, closed by the inactivity job."""
+redone at will, reopened by a send-back, closed by the inactivity job, restarted for a new application once the last
+one ended without a loan (domain/onboarding/reapply.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -72,10 +73,25 @@ class Funnel(Aggregate):
         at: datetime
 
     class Closed(Aggregate.Event):
-        """The funnel was closed as rejected (e.g. inactive for the brand's days)."""
+        """The funnel was closed as rejected (e.g. inactive for the brand's days); `on` is the brand's business date
+        then, from which the rejection cooldown counts (None on events stored before it was recorded: the date of
+        `at` in the brand's timezone stands in)."""
 
         reason: str
         at: datetime
+        on: date | None = None
+
+    class Restarted(Aggregate.Event):
+        """The borrower started a new application: their last one ended without a loan (`application_id`, rejected
+        or cancelled) or their onboarding was closed (`previous_status` rejected), and the brand's rejection cooldown
+        is over. The steps in `steps` are to do again (the loan request and the submitted step; the KYC steps stay
+        done: the record is on file); the funnel is in progress again at `next_step`."""
+
+        previous_status: FunnelStatus
+        steps: list[Step]
+        at: datetime
+        next_step: Step | None
+        application_id: UUID | None = None
 
     class AttributionRecorded(Aggregate.Event):
         """The UTM parameters of the link the borrower signed up by (first touch; docs/leads.md)."""
@@ -84,6 +100,12 @@ class Funnel(Aggregate):
 
     #: The sign-up's UTM attribution (None when the link carried none); set once, by `attribute`.
     attribution: Attribution | None = None
+    #: When the funnel was closed as rejected: the brand's business date then (None while it is not closed, and on a
+    #: funnel closed before the date was recorded: `closed_at` then says when).
+    closed_on: date | None = None
+    closed_at: datetime | None = None
+    #: How many times the borrower started a new application after the first.
+    restarts: int = 0
 
     def attribute(self, attribution: Attribution) -> bool:
         """Keep the first attribution the borrower came with; later ones change nothing."""
@@ -186,16 +208,53 @@ class Funnel(Aggregate):
     def _customer_linked(self, customer_id: UUID, linked_by: LinkedBy, at: datetime) -> None:
         self.customer_id = customer_id
 
-    def close(self, reason: str, at: datetime) -> None:
-        """Close an unfinished funnel as rejected."""
+    def close(self, reason: str, at: datetime, on: date | None = None) -> None:
+        """Close an unfinished funnel as rejected (`on`: the brand's business date, whence the cooldown counts)."""
         self._require_open()
-        self._closed(reason=reason, at=at)
+        self._closed(reason=reason, at=at, on=on)
 
     @event(Closed)
-    def _closed(self, reason: str, at: datetime) -> None:
+    def _closed(self, reason: str, at: datetime, on: date | None = None) -> None:
         self.status = FunnelStatus.REJECTED
         self.reason = reason
         self.touched_at = at
+        self.closed_at = at
+        self.closed_on = on
+
+    def restart(
+        self, rules: FunnelRules, at: datetime, application_id: UUID | None, keep_loan_request: bool = False
+    ) -> None:
+        """Open a finished funnel (submitted, or closed as rejected) for a new application: the loan request and the
+        submitted steps are to do again, every other step done stays done. `keep_loan_request` when the funnel's
+        application is still in onboarding (a funnel closed before it was submitted): the borrower submits that one.
+        Whether the borrower may (their last application ended, the cooldown is over) is `reapply.standing`'s."""
+        if self.status is FunnelStatus.IN_PROGRESS:
+            raise Conflict("your onboarding is in progress: continue it", status=self.status.value)
+        steps = [Step.SUBMITTED] if keep_loan_request else [Step.LOAN_REQUEST, Step.SUBMITTED]
+        done = {s: t for s, t in self.done.items() if s not in steps}
+        upcoming = next((s for s in rules.required() if s not in done), None)
+        self._restarted(
+            previous_status=self.status, steps=steps, at=at, next_step=upcoming, application_id=application_id
+        )
+
+    @event(Restarted)
+    def _restarted(
+        self,
+        previous_status: FunnelStatus,
+        steps: list[Step],
+        at: datetime,
+        next_step: Step | None,
+        application_id: UUID | None = None,
+    ) -> None:
+        for step in steps:
+            self.done.pop(step, None)
+            self.sent_back.pop(step, None)
+        self.status = FunnelStatus.IN_PROGRESS
+        self.reason = None
+        self.closed_on = None
+        self.closed_at = None
+        self.touched_at = at
+        self.restarts += 1
 
 
 __all__ = ["STEPS", "Funnel", "FunnelStatus", "LinkedBy"]

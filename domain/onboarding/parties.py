@@ -12,6 +12,7 @@ from uuid import UUID
 from domain.customers.values import Address
 from domain.documents.statement_months import StatementPeriod
 from domain.onboarding.funnel import FunnelStatus
+from domain.onboarding.reapply import LoanHistory
 from domain.onboarding.steps import FunnelRules, Step
 from domain.shared.application import CommandResult
 
@@ -106,6 +107,8 @@ class FunnelState:
     updated_at: datetime
     reason: str | None
     version: int
+    may_apply_from: date | None = None  # a finished funnel: the first day the borrower may start a new application
+    can_apply_again: bool = False  # ... and that day has come (nothing open, the cooldown over)
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,27 @@ class LoanDesk(Protocol):
 
     def submit(self, brand_id: UUID, loan_id: UUID) -> AppliedLoan:
         """Submit the application through the BRE (409 unless it is still in onboarding)."""
+        ...
+
+    def amend(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        product_id: UUID,
+        amount: Decimal,
+        tenure: int,
+        coupon_code: str | None,
+    ) -> AppliedLoan:
+        """Change the borrower's application still in onboarding to the request they redid (the same application,
+        its number kept; 422 naming each field as `apply`, 409 once it is submitted)."""
+        ...
+
+    def status(self, brand_id: UUID, loan_id: UUID) -> str | None:
+        """The application's status (`LoanStatus`'s value), None when the brand has no such application."""
+        ...
+
+    def history(self, brand_id: UUID, customer_id: UUID) -> LoanHistory:
+        """The borrower's open applications and latest rejection date (as the BRE's COOLDOWN reads it)."""
         ...
 
 

@@ -16,6 +16,7 @@ from domain.customers.application import Customers
 from domain.documents.statement_months import StatementPeriod, stated_period
 from domain.onboarding.application import Onboarding
 from domain.onboarding.parties import AppliedLoan
+from domain.onboarding.reapply import LoanHistory, OpenApplication
 from domain.onboarding.steps import (
     AadhaarIn,
     AddressIn,
@@ -82,10 +83,47 @@ def customers(clock: FixedClock) -> Customers:
 
 @dataclass
 class Desk:
-    """The loans context as onboarding sees it: applications by id, their borrower and status."""
+    """The loans context as onboarding sees it: applications by id, their borrower and status (and each one's request
+    and rejection date)."""
 
     loans: dict[UUID, tuple[UUID, str]] = field(default_factory=dict)  # id -> (customer, status)
     refuse: InvalidInput | None = None
+    requests: dict[UUID, tuple[UUID, Decimal, int, str | None]] = field(default_factory=dict)
+    rejected_on: dict[UUID, date] = field(default_factory=dict)
+    numbers: dict[UUID, str] = field(default_factory=dict)
+
+    def reject(self, loan_id: UUID, on: date) -> None:
+        """The BRE or staff rejected the application on `on`."""
+        self.loans[loan_id] = (self.loans[loan_id][0], "rejected")
+        self.rejected_on[loan_id] = on
+
+    def set_status(self, loan_id: UUID, status: str) -> None:
+        self.loans[loan_id] = (self.loans[loan_id][0], status)
+
+    def amend(
+        self, brand_id: UUID, loan_id: UUID, product_id: UUID, amount: Decimal, tenure: int, coupon: str | None
+    ) -> AppliedLoan:
+        if self.refuse is not None:
+            raise self.refuse
+        if self.loans[loan_id][1] != "onboarding":
+            raise Conflict("only an application in onboarding takes a new loan request")
+        self.requests[loan_id] = (product_id, amount, tenure, coupon)
+        return AppliedLoan(loan_id, self.numbers[loan_id], 3)
+
+    def status(self, brand_id: UUID, loan_id: UUID) -> str | None:
+        return self.loans[loan_id][1] if loan_id in self.loans else None
+
+    def history(self, brand_id: UUID, customer_id: UUID) -> LoanHistory:
+        mine = [(loan, status) for loan, (customer, status) in self.loans.items() if customer == customer_id]
+        ended = {"rejected", "cancelled", "completed", "settled", "written_off"}
+        return LoanHistory(
+            open=tuple(
+                OpenApplication(loan, self.numbers[loan], status) for loan, status in mine if status not in ended
+            ),
+            last_rejected_on=max(
+                (self.rejected_on[loan] for loan, _ in mine if loan in self.rejected_on), default=None
+            ),
+        )
 
     def apply(
         self, brand_id: UUID, customer_id: UUID, product_id: UUID, amount: Decimal, tenure: int, coupon: str | None
@@ -94,7 +132,9 @@ class Desk:
             raise self.refuse
         loan = uuid.uuid4()
         self.loans[loan] = (customer_id, "onboarding")
-        return AppliedLoan(loan, f"DEMO-L-{len(self.loans):06d}", 1)
+        self.requests[loan] = (product_id, amount, tenure, coupon)
+        self.numbers[loan] = f"DEMO-L-{len(self.loans):06d}"
+        return AppliedLoan(loan, self.numbers[loan], 1)
 
     def owner(self, brand_id: UUID, loan_id: UUID) -> UUID | None:
         return self.loans[loan_id][0] if loan_id in self.loans else None

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import structlog
 
+from adapters.postgres import Database
 from adapters.providers.directory import ProviderDirectory
 from api.pages import borrower_consents as consent_pages
 from api.pages import borrower_documents as document_pages
@@ -31,10 +32,12 @@ from domain.loans.loan import Channel, LoanNotFound
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import Funnel
 from domain.onboarding.parties import AppliedLoan
+from domain.onboarding.reapply import LoanHistory, OpenApplication
 from domain.onboarding.steps import FunnelRules
 from domain.shared.application import CommandResult
 from domain.shared.errors import DomainError, InvalidInput, InvalidValue
 from domain.verification.application import Verifications
+from projections.loan_queries import LoanQueries
 from projections.onboarding import OnboardingQueries, OnboardingView
 from projections.projection import topics_of
 from workers import onboarding_jobs
@@ -65,14 +68,18 @@ class IdentityBrands:
             account_aggregation=settings.account_aggregation,
             bank_statement_months=settings.bank_statement_months,
             timezone=settings.timezone,
+            rejection_cooldown_days=settings.rejection_cooldown_days,
+            business_date=settings.business_date,
         )
 
 
 @dataclass(frozen=True)
 class BorrowerLoans:
-    """The onboarding context's `LoanDesk`, answered by the loans context (applications on the borrower channel)."""
+    """The onboarding context's `LoanDesk`, answered by the loans context (applications on the borrower channel;
+    the borrower's open applications and latest rejection from its read model, as the BRE reads them)."""
 
     loans: Loans
+    queries: LoanQueries
 
     def apply(
         self,
@@ -97,6 +104,30 @@ class BorrowerLoans:
     def submit(self, brand_id: UUID, loan_id: UUID) -> AppliedLoan:
         result = self.loans.submit(brand_id, loan_id)
         return AppliedLoan(loan_id, self.loans.get(brand_id, loan_id).loan_number, result.position)
+
+    def amend(
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        product_id: UUID,
+        amount: Decimal,
+        tenure: int,
+        coupon_code: str | None,
+    ) -> AppliedLoan:
+        result = self.loans.amend_request(brand_id, loan_id, product_id, amount, tenure, coupon_code)
+        return AppliedLoan(loan_id, self.loans.get(brand_id, loan_id).loan_number, result.position)
+
+    def status(self, brand_id: UUID, loan_id: UUID) -> str | None:
+        try:
+            return self.loans.get(brand_id, loan_id).status.value
+        except LoanNotFound:
+            return None
+
+    def history(self, brand_id: UUID, customer_id: UUID) -> LoanHistory:
+        return LoanHistory(
+            open=tuple(OpenApplication(*row) for row in self.queries.open_applications(brand_id, customer_id)),
+            last_rejected_on=self.queries.last_rejected_on(brand_id, customer_id),
+        )
 
 
 @dataclass(frozen=True)
@@ -202,7 +233,7 @@ def _onboarding(kit: Kit) -> Onboarding:
         brands=IdentityBrands(kit.get(Identity)),
         customers=kit.get(Customers),
         sms=kit.get(ProviderDirectory).sms(),
-        loans=BorrowerLoans(kit.get(Loans)),
+        loans=BorrowerLoans(kit.get(Loans), LoanQueries(kit.get(Database).pool)),
         documents=BorrowerDocuments(kit.get(Documents)),
         kyc=BorrowerKyc(kit.get(Verifications)),
     )
@@ -214,7 +245,9 @@ CONTEXT = BoundedContext(
     queries=(OnboardingQueries,),
     projections=(OnboardingView(),),
     # The trail keeps the funnel's steps; sign-in codes and sessions stay out of it.
-    activity=topics_of(Funnel.Started, Funnel.StepRecorded, Funnel.StepReopened, Funnel.CustomerLinked, Funnel.Closed),
+    activity=topics_of(
+        Funnel.Started, Funnel.StepRecorded, Funnel.StepReopened, Funnel.CustomerLinked, Funnel.Closed, Funnel.Restarted
+    ),
     endpoints=(
         *borrower_routes.ENDPOINTS,
         *borrower_applications.ENDPOINTS,

@@ -392,3 +392,47 @@ def test_a_second_check_bypassed_after_submission_keeps_the_first_bypassed(loans
     loan = loans.get(BRAND, created.id)
     assert {r["rule"]: r["outcome"] for r in loan.results}["CREDIT_SCORE"] == "bypassed"
     assert loan.status is S.PENDING
+
+
+# The borrower's redone loan request ----------------------------------------------------------------------------
+
+
+def test_the_borrower_s_redone_request_changes_the_same_application_before_submission(
+    loans: Loans, catalogue: Products
+) -> None:
+    catalogue.by_product[(EMI_B, "DIWALI")] = _coupon(EMI_B, percent="25")
+    created = loans.create(BRAND, BORROWER, PRODUCT, "40000", 12)
+    number = loans.get(BRAND, created.id).loan_number
+    loans.amend_request(BRAND, created.id, EMI_B, Decimal("60000"), 18, "diwali")
+    loan = loans.get(BRAND, created.id)
+    assert (loan.loan_number, loan.status, loan.product_id, loan.amount, loan.tenure, loan.coupon_code) == (
+        number, S.ONBOARDING, EMI_B, Decimal("60000.00"), 18, "DIWALI",
+    )  # fmt: skip
+    assert loan.pricing.coupon_discount > 0 and loan.results == []  # not evaluated: the submission runs the BRE
+    changed = last_event(loans, created.id)
+    assert type(changed).__name__ == "ProductChanged" and changed.previous_amount == Decimal("40000.00")
+    assert "the borrower changed the loan request" in changed.reason
+    assert loans.amend_request(BRAND, created.id, EMI_B, Decimal("60000"), 18, "DIWALI").changed is False
+    loans.amend_request(BRAND, created.id, EMI_B, Decimal("60000"), 18, None)  # the coupon taken off: only that
+    changed = last_event(loans, created.id)
+    assert (changed.coupon_code, changed.coupon_dropped) == (None, "DIWALI")
+    assert loans.get(BRAND, created.id).pricing.coupon_discount == 0
+
+
+def test_a_redone_request_is_checked_as_a_new_one_and_refused_once_submitted(loans: Loans, catalogue: Products) -> None:
+    created = loans.create(BRAND, BORROWER, PRODUCT, "40000", 12)
+    before = event_names(loans, created.id)
+    for product, amount, tenure, coupon, named in (
+        (RETIRED, "40000", 12, None, "product_id"),
+        (PAYDAY, "60000", 30, None, "amount"),
+        (PAYDAY, "40000", 90, None, "tenure"),
+        (PRODUCT, "40000", 12, "NOPE", "coupon_code"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            loans.amend_request(BRAND, created.id, product, Decimal(amount), tenure, coupon)
+        assert fields(refused) == {named}
+    assert event_names(loans, created.id) == before
+    loans.submit(BRAND, created.id)
+    with pytest.raises(Conflict) as refused_after:
+        loans.amend_request(BRAND, created.id, PRODUCT, Decimal("50000"), 12, None)
+    assert refused_after.value.details["status"] == "pending"

@@ -1,0 +1,250 @@
+"""Starting again after a rejection (docs/onboarding.md, "Starting again"): a rejected borrower - or one whose
+onboarding was closed as rejected - may start a new application from the day the brand's rejection cooldown is over
+(on that day, not before; the brand's business date), the KYC steps staying done; never while an application is open.
+And redoing the loan request before submission changes the same application instead of starting another."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from domain.onboarding.application import Onboarding
+from domain.onboarding.funnel import Funnel, FunnelStatus
+from domain.onboarding.steps import BankStatementIn, LoanRequestIn, PanIn, Step
+from domain.shared.clock import FixedClock
+from domain.shared.errors import Conflict
+from tests.application.onboarding_fakes import (
+    BRAND,
+    PERSONAL,
+    REQUEST,
+    Brands,
+    Desk,
+    Outbox,
+    app,
+    brands,
+    customers,
+    desk,
+    kyc,
+    outbox,
+    ready_to_apply,
+    shelf,
+    signed_in,
+)
+
+__all__ = ["app", "brands", "customers", "desk", "kyc", "outbox", "shelf"]  # fixtures, used by name
+
+TODAY = date(2026, 11, 30)  # the clock's day in Asia/Kolkata
+AGAIN = LoanRequestIn(product_id=uuid.uuid4(), amount=Decimal("30000"), tenure=6)
+KYC_STEPS = (Step.MOBILE, Step.PAN, Step.PERSONAL, Step.AADHAAR, Step.BANK_ACCOUNT, Step.BANK_STATEMENT)
+
+
+def _rejected(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """A borrower whose submitted application was rejected today: the borrower and the application."""
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    applied = app.apply(BRAND, borrower, REQUEST)
+    app.submit_application(BRAND, borrower, applied.id)
+    desk.reject(applied.id, TODAY)
+    return borrower, applied.id
+
+
+def test_a_rejected_borrower_is_refused_before_the_cooldown_day_and_starts_again_on_it(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower, first = _rejected(app, outbox, clock, brands, desk)
+    state = app.state(BRAND, borrower)
+    assert state.status is FunnelStatus.COMPLETED
+    assert (state.may_apply_from, state.can_apply_again) == (TODAY + timedelta(days=15), False)
+    kyc_done = {s: app.funnel(BRAND, borrower).done[s] for s in KYC_STEPS}
+
+    clock.instant += timedelta(days=14)  # the day before
+    for attempt in (
+        lambda: app.apply(BRAND, borrower, AGAIN),
+        lambda: app.reapply(BRAND, borrower),
+        lambda: app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K")),
+    ):
+        with pytest.raises(Conflict) as refused:
+            attempt()
+        assert refused.value.details["may_apply_from"] == "2026-12-15"
+        assert "from 2026-12-15" in refused.value.message
+    assert list(desk.loans) == [first] and app.state(BRAND, borrower).status is FunnelStatus.COMPLETED
+
+    clock.instant += timedelta(days=1)  # the cooldown's last day is over: on that day, not before
+    assert app.state(BRAND, borrower).can_apply_again is True
+    applied = app.apply(BRAND, borrower, AGAIN)
+    assert applied.id != first and desk.loans[applied.id][1] == "onboarding" and len(desk.loans) == 2
+    funnel = app.funnel(BRAND, borrower)
+    assert funnel.status is FunnelStatus.IN_PROGRESS and funnel.restarts == 1
+    assert {s: funnel.done[s] for s in KYC_STEPS} == kyc_done  # the record is on file: the KYC steps stay done
+    assert app.state(BRAND, borrower).next_step is Step.SUBMITTED
+    assert app.application_id(BRAND, borrower) == applied.id
+    app.submit_application(BRAND, borrower, applied.id)
+    assert app.state(BRAND, borrower).status is FunnelStatus.COMPLETED and desk.loans[applied.id][1] == "pending"
+
+
+def test_restarting_puts_the_loan_request_and_submission_to_do_again(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower, first = _rejected(app, outbox, clock, brands, desk)
+    clock.instant += timedelta(days=20)
+    app.reapply(BRAND, borrower)
+    state = app.state(BRAND, borrower)
+    assert state.status is FunnelStatus.IN_PROGRESS and state.next_step is Step.LOAN_REQUEST
+    assert state.missing == [Step.LOAN_REQUEST, Step.SUBMITTED] and state.may_apply_from is None
+    assert app.application_id(BRAND, borrower) is None  # the new application is not started yet
+    with pytest.raises(Conflict):  # in progress: nothing to start again
+        app.reapply(BRAND, borrower)
+    with pytest.raises(Conflict):  # the rejected application is not submitted again
+        app.submit_application(BRAND, borrower, first)
+
+
+def test_the_brand_s_cooldown_and_business_date_decide_the_day(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower, _ = _rejected(app, outbox, clock, brands, desk)
+    rules = brands.rules_of[BRAND]
+    brands.rules_of[BRAND] = rules.model_copy(update={"rejection_cooldown_days": 3})
+    assert app.state(BRAND, borrower).may_apply_from == date(2026, 12, 3)
+    brands.rules_of[BRAND] = rules.model_copy(update={"rejection_cooldown_days": 3, "business_date": date(2026, 12, 2)})
+    with pytest.raises(Conflict):
+        app.reapply(BRAND, borrower)
+    brands.rules_of[BRAND] = rules.model_copy(update={"rejection_cooldown_days": 3, "business_date": date(2026, 12, 3)})
+    app.reapply(BRAND, borrower)  # the brand runs as of 3 Dec: the clock did not move
+    assert app.state(BRAND, borrower).status is FunnelStatus.IN_PROGRESS
+
+
+def test_a_cancelled_application_may_be_followed_at_once_unless_a_rejection_is_recent(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    applied = app.apply(BRAND, borrower, REQUEST)
+    app.submit_application(BRAND, borrower, applied.id)
+    desk.set_status(applied.id, "cancelled")
+    assert app.state(BRAND, borrower).may_apply_from == TODAY and app.state(BRAND, borrower).can_apply_again
+    desk.rejected_on[applied.id] = TODAY - timedelta(days=2)  # an earlier rejection, as the BRE's COOLDOWN reads it
+    with pytest.raises(Conflict) as refused:
+        app.apply(BRAND, borrower, AGAIN)
+    assert refused.value.details["may_apply_from"] == "2026-12-13"
+
+
+def test_no_new_application_while_one_is_open(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    applied = app.apply(BRAND, borrower, REQUEST)
+    app.submit_application(BRAND, borrower, applied.id)  # pending
+    clock.instant += timedelta(days=60)
+    for status, says in (("pending", "being reviewed"), ("sm_approved", "sanctioned"), ("active", "being repaid")):
+        desk.set_status(applied.id, status)
+        state = app.state(BRAND, borrower)
+        assert (state.may_apply_from, state.can_apply_again) == (None, False)
+        with pytest.raises(Conflict) as refused:
+            app.apply(BRAND, borrower, AGAIN)
+        assert refused.value.message.startswith(f"your application {applied.loan_number} is {says}")
+        assert "may_apply_from" not in refused.value.details
+    desk.set_status(applied.id, "completed")  # repaid: the next loan is a re-loan offer
+    with pytest.raises(Conflict, match="re-loan"):
+        app.reapply(BRAND, borrower)
+
+    desk.reject(applied.id, TODAY)  # rejected - but another application of theirs is open (staff started it)
+    customer = app.state(BRAND, borrower).customer_id
+    assert customer is not None
+    other = desk.apply(BRAND, customer, uuid.uuid4(), Decimal("20000"), 6, None)
+    with pytest.raises(Conflict, match=f"your application {other.loan_number} is not submitted yet"):
+        app.reapply(BRAND, borrower)
+    assert len(desk.loans) == 2 and app.state(BRAND, borrower).status is FunnelStatus.COMPLETED
+
+
+def test_a_closed_funnel_reopens_at_its_next_step_from_its_close_date_plus_the_cooldown(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands
+) -> None:
+    borrower = signed_in(app, outbox, clock)
+    app.record_step(BRAND, borrower, Step.PAN, PanIn(pan="ABCPV1234K"))
+    clock.instant += timedelta(days=2)
+    app.close_funnel(BRAND, borrower, "closed: duplicate of another application")
+    assert app.funnel(BRAND, borrower).closed_on == date(2026, 12, 2)
+    state = app.state(BRAND, borrower)
+    assert state.status is FunnelStatus.REJECTED and state.may_apply_from == date(2026, 12, 17)
+    clock.instant += timedelta(days=14)
+    with pytest.raises(Conflict) as refused:
+        app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+    assert refused.value.details["may_apply_from"] == "2026-12-17"
+    clock.instant += timedelta(days=1)
+    app.reapply(BRAND, borrower)
+    state = app.state(BRAND, borrower)
+    assert state.status is FunnelStatus.IN_PROGRESS and state.reason is None and state.next_step is Step.PERSONAL
+    assert state.steps[Step.PAN.position].done  # what was done stays done
+    app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
+
+
+def test_a_closed_funnel_with_its_application_in_onboarding_submits_that_one(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    applied = app.apply(BRAND, borrower, REQUEST)
+    app.close_inactive(BRAND, borrower, clock.instant + timedelta(seconds=1), "inactive for 30 days")
+    clock.instant += timedelta(days=15)
+    app.reapply(BRAND, borrower)  # its own application in onboarding does not count as another open one
+    assert app.state(BRAND, borrower).next_step is Step.SUBMITTED
+    app.submit_application(BRAND, borrower, applied.id)
+    assert list(desk.loans) == [applied.id] and desk.loans[applied.id][1] == "pending"
+
+
+def test_redoing_the_loan_request_changes_the_same_application(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    applied = app.apply(BRAND, borrower, REQUEST)
+    redone = app.apply(BRAND, borrower, AGAIN)
+    assert (redone.id, redone.loan_number) == (applied.id, applied.loan_number) and len(desk.loans) == 1
+    assert desk.requests[applied.id] == (AGAIN.product_id, Decimal("30000"), 6, None)
+    details = app.details(BRAND, borrower, Step.LOAN_REQUEST) or {}
+    assert details["application_id"] == str(applied.id) and details["amount"] == "30000.00"
+
+    desk.set_status(applied.id, "cancelled")  # staff cancelled it: the next request starts another
+    again = app.apply(BRAND, borrower, REQUEST)
+    assert again.id != applied.id and len(desk.loans) == 2
+    assert app.application_id(BRAND, borrower) == again.id
+
+
+def test_funnels_stored_before_the_close_date_was_recorded_still_load_and_restart(
+    app: Onboarding, outbox: Outbox, clock: FixedClock
+) -> None:
+    borrower = signed_in(app, outbox, clock)
+    app.close_funnel(BRAND, borrower, "inactive for 30 days")
+    recorder = app.recorder
+    stored = recorder._stored_events  # type: ignore[attr-defined]
+    for i, event in enumerate(stored):
+        if event.originator_id == borrower and event.topic.endswith("Funnel.Closed"):
+            state = json.loads(event.state)
+            del state["on"]  # as stored before the field existed
+            stored[i] = dataclasses.replace(event, state=json.dumps(state).encode())
+    funnel = app.repository.get(borrower)
+    assert isinstance(funnel, Funnel) and funnel.status is FunnelStatus.REJECTED
+    assert funnel.closed_on is None and funnel.closed_at == clock.instant
+    assert app.state(BRAND, borrower).may_apply_from == TODAY + timedelta(days=15)  # the close's own date stands in
+    clock.instant += timedelta(days=15)
+    app.reapply(BRAND, borrower)
+    reloaded = app.repository.get(borrower)
+    assert reloaded.status is FunnelStatus.IN_PROGRESS and reloaded.restarts == 1 and reloaded.reason is None
+
+
+def test_a_rejection_the_loans_read_model_does_not_show_yet_counts_as_today_s(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower, first = _rejected(app, outbox, clock, brands, desk)
+    del desk.rejected_on[first]  # the application is rejected; read.loans has not caught up with its date
+    assert app.state(BRAND, borrower).may_apply_from == TODAY + timedelta(days=15)
+    with pytest.raises(Conflict):
+        app.reapply(BRAND, borrower)

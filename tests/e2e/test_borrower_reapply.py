@@ -1,0 +1,173 @@
+"""Starting again after a rejection, through the real server (docs/onboarding.md, "Starting again"): a borrower whose
+application the BRE rejected is refused a new one before the brand's rejection cooldown is over (409 saying from
+which day), and from that day - the brand's business date moved there - starts again on the web status page and
+applies and submits through the API, the BRE's COOLDOWN passing. A funnel the inactivity job closed follows the same
+cooldown from its close. And redoing the loan request before submitting leaves one application in onboarding."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any
+
+from adapters.simulators.sms import SmsSimulator
+from tests.conftest import Tenant
+from tests.e2e.onboarding_support import bearer, sign_in, sms
+from tests.e2e.test_borrower_decision import _onboarded
+from tests.e2e.test_onboarding_api import PRODUCT, _pan
+from tests.support import mobile, settle
+
+__all__ = ["sms"]  # the fixture, used by name
+
+#: A product the borrower of `_onboarded` (born 1994) fails: the BRE rejects the application at submission.
+STRICT = {**PRODUCT, "code": "SENIOR", "name": "Senior loan", "bre_rules": [{"rule": "AGE", "min": "60", "max": "70"}]}
+
+
+def _business_date(client: Any, tenant: Tenant, day: date) -> None:
+    changed = client.patch("/api/v1/brand/config", json={"business_date": day.isoformat()}, headers=tenant.auth)
+    assert changed.status_code == 200, changed.text
+
+
+def _status_page(client: Any, tenant: Tenant, token: str) -> str:
+    client.cookies.set("cd_borrower", token, path=f"/apply/{tenant.slug}")
+    try:
+        page = client.get(f"/apply/{tenant.slug}/status")
+    finally:
+        client.cookies.clear()
+    assert page.status_code == 200, page.text[:300]
+    return str(page.text)
+
+
+def _post_page(client: Any, tenant: Tenant, token: str, path: str, form: dict[str, str]) -> Any:
+    client.cookies.set("cd_borrower", token, path=f"/apply/{tenant.slug}")
+    try:
+        return client.post(f"/apply/{tenant.slug}{path}", data=form, follow_redirects=False)
+    finally:
+        client.cookies.clear()
+
+
+def test_a_rejected_borrower_is_refused_before_the_cooldown_and_applies_and_submits_again_after_it(
+    client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    session, auth, product = _onboarded(client, tenant, sms)
+    strict = client.post("/api/v1/loan-products", json=STRICT, headers=tenant.auth)
+    assert strict.status_code == 201, strict.text
+    day = date.today()
+    _business_date(client, tenant, day)
+    first = client.post(
+        "/api/v1/borrower/applications",
+        json={"product_id": strict.json()["id"], "amount": "50000", "tenure": 12},
+        headers=auth,
+    ).json()
+    rejected = client.post(f"/api/v1/borrower/applications/{first['id']}/submit", headers=auth)
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected", rejected.text
+    again_on = (day + timedelta(days=15)).isoformat()  # the brand's rejection_cooldown_days: 15 by default
+
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert (me["status"], me["may_apply_from"], me["can_apply_again"]) == ("completed", again_on, False)
+    assert me["application"]["id"] == first["id"] and me["application"]["status"] == "rejected"
+    page = _status_page(client, tenant, session["token"])
+    assert f'data-from="{again_on}"' in page and "You may apply again from" in page
+    assert 'id="reapply-form"' not in page
+
+    request = {"product_id": product["id"], "amount": "40000", "tenure": 12}
+    for moved_to in (day, day + timedelta(days=14)):  # the rejection day, and the cooldown's last day
+        _business_date(client, tenant, moved_to)
+        refused = client.post("/api/v1/borrower/applications", json=request, headers=auth)
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["may_apply_from"] == again_on and again_on in refused.json()["detail"]
+        assert client.post("/api/v1/borrower/reapply", headers=auth).status_code == 409
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf is not None
+    early = _post_page(client, tenant, session["token"], "/reapply", {"csrf_token": csrf.group(1)})
+    assert early.status_code == 409 and "You may apply again from" in early.text
+    assert client.get("/api/v1/borrower/me", headers=auth).json()["status"] == "completed"  # nothing changed
+
+    _business_date(client, tenant, day + timedelta(days=15))
+    page = _status_page(client, tenant, session["token"])
+    assert 'data-open="true"' in page and 'id="reapply-form"' in page
+    forged = _post_page(client, tenant, session["token"], "/reapply", {"csrf_token": "forged"})
+    assert forged.status_code == 403
+    assert client.get("/api/v1/borrower/me", headers=auth).json()["status"] == "completed"
+    started = _post_page(client, tenant, session["token"], "/reapply", {"csrf_token": csrf.group(1)})
+    assert started.status_code == 303 and started.headers["location"].endswith("/next"), started.text[:300]
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert (me["status"], me["next_step"], me["application"], me["may_apply_from"]) == (
+        "in_progress", "loan_request", None, None,
+    )  # fmt: skip
+    done = {s["step"] for s in me["steps"] if s["done"]}
+    assert {"mobile", "pan", "personal", "aadhaar", "bank_account", "bank_statement"} <= done
+    assert not {"loan_request", "submitted"} & done
+
+    second = client.post("/api/v1/borrower/applications", json=request, headers=auth)
+    assert second.status_code == 201, second.text
+    assert second.json()["id"] != first["id"] and second.json()["loan_number"] != first["loan_number"]
+    submitted = client.post(f"/api/v1/borrower/applications/{second.json()['id']}/submit", headers=auth)
+    assert submitted.status_code == 200 and submitted.json()["status"] == "pending", submitted.text
+    cooldown = next(r for r in submitted.json()["results"] if r["rule"] == "COOLDOWN")
+    assert cooldown["outcome"] == "pass" and f"rejected on {day.isoformat()}" in cooldown["reason"]
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert me["status"] == "completed" and me["application"]["id"] == second.json()["id"]
+    assert me["may_apply_from"] is None  # an application is open: no new one until it is decided
+    while_open = client.post("/api/v1/borrower/reapply", headers=auth)
+    assert while_open.status_code == 409 and "being reviewed" in while_open.json()["detail"]
+    old = client.get(f"/api/v1/loans/{first['id']}", headers=tenant.auth).json()
+    assert old["status"] == "rejected"
+
+
+def test_a_funnel_closed_by_the_inactivity_job_may_start_again_from_its_close_plus_the_cooldown(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    from workers.runtime import scheduler_for
+
+    session = sign_in(client, sms, tenant.slug, mobile())
+    auth = bearer(session)
+    later = date.today() + timedelta(days=3)
+    config = {"auto_reject_inactive_users": True, "inactive_user_days": 1, "business_date": later.isoformat()}
+    assert client.patch("/api/v1/brand/config", json=config, headers=tenant.auth).status_code == 200
+    settle(platform, "onboarding")
+    run = client.post("/api/v1/jobs/onboarding-inactive/runs", json={"as_of": later.isoformat()}, headers=tenant.auth)
+    assert run.status_code == 202, run.text
+    scheduler_for(platform).execute(run.json()["run_id"])
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    again_on = (later + timedelta(days=15)).isoformat()  # the close's business date + the cooldown
+    assert (me["status"], me["may_apply_from"], me["can_apply_again"]) == ("rejected", again_on, False)
+    refused = client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth)
+    assert refused.status_code == 409 and refused.json()["may_apply_from"] == again_on
+
+    _business_date(client, tenant, later + timedelta(days=15))
+    client.patch("/api/v1/brand/config", json={"auto_reject_inactive_users": False}, headers=tenant.auth)
+    recorded = client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth)
+    assert recorded.status_code == 200, recorded.text
+    assert (recorded.json()["status"], recorded.json()["next_step"]) == ("in_progress", "personal")
+    settle(platform, "onboarding")
+    rows = client.get("/api/v1/onboarding", params={"state": "in_progress"}, headers=tenant.auth).json()["items"]
+    assert [(r["id"], r["step"], r["reason"]) for r in rows] == [(session["borrower_id"], "personal", None)]
+
+
+def test_redoing_the_loan_request_leaves_one_application_in_onboarding(
+    client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    _, auth, product = _onboarded(client, tenant, sms)
+    first = client.post(
+        "/api/v1/borrower/applications",
+        json={"product_id": product["id"], "amount": "50000", "tenure": 12},
+        headers=auth,
+    )
+    assert first.status_code == 201, first.text
+    redone = client.post(
+        "/api/v1/borrower/applications",
+        json={"product_id": product["id"], "amount": "80000", "tenure": 18},
+        headers=auth,
+    )
+    assert redone.status_code == 201, redone.text
+    assert (redone.json()["id"], redone.json()["loan_number"]) == (first.json()["id"], first.json()["loan_number"])
+    assert (redone.json()["amount"], redone.json()["tenure"]) == ("80000.00", 18)
+    queue = client.get("/api/v1/loans", params={"status": "onboarding"}, headers=tenant.auth).json()["items"]
+    assert [(q["id"], q["amount"]) for q in queue] == [(first.json()["id"], "80000.00")]
+    staff = client.get(f"/api/v1/loans/{first.json()['id']}", headers=tenant.auth).json()
+    assert staff["status"] == "onboarding" and staff["tenure"] == 18
+    submitted = client.post(f"/api/v1/borrower/applications/{first.json()['id']}/submit", headers=auth)
+    assert submitted.status_code == 200 and submitted.json()["status"] == "pending", submitted.text
+    assert client.get("/api/v1/loans", params={"status": "onboarding"}, headers=tenant.auth).json()["items"] == []
