@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.pages.placed_calls import placed_call
 from api.problems import HttpProblem
 from api.routes.collections import (
     LEGAL,
@@ -84,10 +86,15 @@ async def worklist_page(request: Request, port: CollectionsPort, principal: Prin
         items, collectors = await run_in_threadpool(load)
     except InvalidInput as exc:
         return error_page(request, 422, "No such team", str(exc))
+    # "Call placed" of a call this staff member placed about a loan on this page of the worklist; a call comes back to
+    # the page as it is (stage, filters, cursor), where its loan is.
+    call_placed = await placed_call(request, port.fieldwork, principal, loans={i.loan_id for i in items.items})
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "called"]
+    call_back = request.url.path + (f"?{urlencode(kept)}" if kept else "")
     return render(request, "collections.html", nav="collections", items=items, stage=stage.value,
                   stages=[s.value for s in Stage], manager=manager, assignee=assignee, unassigned=unassigned,
                   team=team, can_reallocate=principal.holds(*REALLOCATE), now=now,
-                  collectors=collectors)  # fmt: skip
+                  collectors=collectors, call_placed=call_placed, call_back=call_back)  # fmt: skip
 
 
 async def _panel(
@@ -98,9 +105,10 @@ async def _panel(
     except (NotFound, HttpProblem):
         return await not_found(request)
     view = await run_in_threadpool(panel, port, principal.brand_id, loan_id)
+    call_placed = await placed_call(request, port.fieldwork, principal, loans=[loan_id])
     return render(request, "collection_case.html", 422 if error else 200, nav="collections", view=view,
                   outcomes=[o.value for o in Outcome], can_write=principal.holds(*WRITE),
-                  manager=is_manager(principal), error=error)  # fmt: skip
+                  manager=is_manager(principal), error=error, call_placed=call_placed)  # fmt: skip
 
 
 async def case_page(request: Request, port: CollectionsPort, principal: Principal) -> Response:
