@@ -1,5 +1,5 @@
 """Read model of borrowers' callback requests: one row per request (`read.callback_requests`), the staff queue
-(brand-scoped, by status and assignee, oldest first in keyset pages), a borrower's open request for Customer 360;
+(brand-scoped, by status and assignee, by when to call in keyset pages), a borrower's open request for Customer 360;
 and the look-ups the callbacks context's parties make over other read models (who a borrower's open application or
 loan is assigned to)."""
 
@@ -17,7 +17,9 @@ from domain.loans.states import CLOSED
 from projections.keyset import KeysetCursor, Page
 from projections.projection import Change, Insert, Projection, Write, handles
 
-#: The queue is listed oldest first by (requested_at, id).
+#: The queue is listed by when to call: a follow-up by when it is due, a fresh ask by when it was made - open and
+#: closed requests alike - then by id; (that instant, id) is its keyset.
+QUEUE_KEY = "coalesce(due_at, requested_at)"
 QUEUE_CURSOR = KeysetCursor(datetime, UUID)
 #: `assigned_to` of the queue: nobody yet.
 UNASSIGNED = "unassigned"
@@ -56,19 +58,26 @@ class CallbackView(Projection):
         "ALTER TABLE read.callback_requests ADD COLUMN IF NOT EXISTS due_at timestamptz, "
         "ADD COLUMN IF NOT EXISTS follows_id uuid, ADD COLUMN IF NOT EXISTS callback_at timestamptz, "
         "ADD COLUMN IF NOT EXISTS follow_up_id uuid",
-        "CREATE INDEX IF NOT EXISTS callback_requests_queue_idx ON read.callback_requests "
-        "(brand_id, status, requested_at, id)",
-        "CREATE INDEX IF NOT EXISTS callback_requests_assignee_idx ON read.callback_requests "
-        "(brand_id, assignee_id, status, requested_at, id)",
-        "CREATE INDEX IF NOT EXISTS callback_requests_all_idx ON read.callback_requests (brand_id, requested_at, id)",
+        # The queue's key, `QUEUE_KEY`: when to call - a follow-up by when it is due, a fresh ask by when it was made.
+        # An expression index per filter, so nothing is added to the rows and a database made before it gets the
+        # indexes at the next start (setup runs this DDL); the indexes of the earlier key, by requested_at, go.
+        *(
+            f"DROP INDEX IF EXISTS read.callback_requests_{old}_idx"
+            for old in ("queue", "assignee", "all", "assignee_all", "unassigned", "unassigned_all")
+        ),
+        "CREATE INDEX IF NOT EXISTS callback_requests_queue_due_idx ON read.callback_requests "
+        f"(brand_id, status, ({QUEUE_KEY}), id)",
+        "CREATE INDEX IF NOT EXISTS callback_requests_assignee_due_idx ON read.callback_requests "
+        f"(brand_id, assignee_id, status, ({QUEUE_KEY}), id)",
+        f"CREATE INDEX IF NOT EXISTS callback_requests_all_due_idx ON read.callback_requests (brand_id, ({QUEUE_KEY}), id)",
         # Every status of one staff member's (their history grows for ever), and nobody's: `assignee_id IS NULL`
         # is no equality to the planner, so the indexes above cannot give its rows in the queue's order.
-        "CREATE INDEX IF NOT EXISTS callback_requests_assignee_all_idx ON read.callback_requests "
-        "(brand_id, assignee_id, requested_at, id)",
-        "CREATE INDEX IF NOT EXISTS callback_requests_unassigned_idx ON read.callback_requests "
-        "(brand_id, status, requested_at, id) WHERE assignee_id IS NULL",
-        "CREATE INDEX IF NOT EXISTS callback_requests_unassigned_all_idx ON read.callback_requests "
-        "(brand_id, requested_at, id) WHERE assignee_id IS NULL",
+        "CREATE INDEX IF NOT EXISTS callback_requests_assignee_all_due_idx ON read.callback_requests "
+        f"(brand_id, assignee_id, ({QUEUE_KEY}), id)",
+        "CREATE INDEX IF NOT EXISTS callback_requests_unassigned_due_idx ON read.callback_requests "
+        f"(brand_id, status, ({QUEUE_KEY}), id) WHERE assignee_id IS NULL",
+        "CREATE INDEX IF NOT EXISTS callback_requests_unassigned_all_due_idx ON read.callback_requests "
+        f"(brand_id, ({QUEUE_KEY}), id) WHERE assignee_id IS NULL",
         "CREATE INDEX IF NOT EXISTS callback_requests_customer_idx ON read.callback_requests "
         "(brand_id, customer_id, requested_at DESC) WHERE customer_id IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS callback_requests_borrower_idx ON read.callback_requests "
@@ -169,8 +178,8 @@ class CallbackQueries:
         cursor: str | None = None,
         limit: int = 50,
     ) -> Page:
-        """Requests oldest first; `status` open or closed (None: both); `assigned_to` a staff id, UNASSIGNED, or
-        None (anyone's)."""
+        """Requests by when to call (`QUEUE_KEY`: a follow-up's `due_at`, else `requested_at`), earliest first;
+        `status` open or closed (None: both); `assigned_to` a staff id, UNASSIGNED, or None (anyone's)."""
         where = ["r.brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if status is not None:
@@ -181,17 +190,23 @@ class CallbackQueries:
         elif assigned_to is not None:
             where.append("r.assignee_id = %(assignee)s")
             params["assignee"] = assigned_to
+        key = "coalesce(r.due_at, r.requested_at)"  # QUEUE_KEY, as its indexes have it
         if cursor:
             at, last = QUEUE_CURSOR.decode(cursor)
-            where.append("(r.requested_at, r.id) > (%(c_at)s, %(c_id)s)")
+            where.append(f"({key}, r.id) > (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
             rows = conn.execute(
-                f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY r.requested_at, r.id LIMIT %(limit)s", params
+                f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY {key}, r.id LIMIT %(limit)s", params
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = QUEUE_CURSOR.encode(rows[-1]["requested_at"], rows[-1]["id"]) if more and rows else None
+        last_row = rows[-1] if rows else None
+        next_cursor = (
+            QUEUE_CURSOR.encode(last_row["due_at"] or last_row["requested_at"], last_row["id"])
+            if more and last_row
+            else None
+        )
         return Page(items=[CallbackRow(**r) for r in rows], next_cursor=next_cursor)
 
     def open_for_customer(self, brand_id: UUID, customer_id: UUID) -> CallbackRow | None:

@@ -16,9 +16,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from api.pages.actors import staff_and_key_names
-from api.pages.credit_calls import called, place_credit_call
+from api.pages.credit_calls import place_credit_call
+from api.pages.placed_calls import called
 from api.routes.callbacks import READ, WRITE, assigned_filter, follow_up_owner
 from api.services.credit_calls import CreditCalls, offers_credit_call
+from api.services.placed_calls import placed_by
 from api.web import (
     Page,
     act,
@@ -109,7 +111,7 @@ def _placed(port: CallbackPagePort, principal: Principal, rows: list[CallbackRow
     row = next((r for r in rows if r.id == call_for and r.status == "open"), None)
     if row is None or call_id is None or row.customer_id is None:
         return {}
-    placed = port.credit_calls.placed_by(principal, call_id, customer_id=row.customer_id)
+    placed = placed_by(port.credit_calls.fieldwork, principal, call_id, customer_id=row.customer_id)
     return {row.id: call_id} if placed else {}
 
 

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.pages.placed_calls import placed_call
 from api.problems import HttpProblem
 from api.routes.collections import (
     LEGAL,
@@ -103,10 +104,16 @@ async def _worklist(
         items, collectors = await run_in_threadpool(load)
     except InvalidInput as exc:
         return error_page(request, 422, "No such team", str(exc))
+    # "Call placed" of a call this staff member placed about a loan on this page of the worklist; a call comes back to
+    # the worklist as it is (stage, filters, cursor), where its loan is - also from a refused reallocation's page.
+    call_placed = await placed_call(request, port.fieldwork, principal, loans={i.loan_id for i in items.items})
+    filters = _worklist_query(request)
+    call_back = "/collections" + (f"?{filters}" if filters else "")
     return render(request, "collections.html", status if error else 200, nav="collections", items=items,
                   stage=stage.value, stages=[s.value for s in Stage], manager=manager, assignee=assignee,
                   unassigned=unassigned, team=team, can_reallocate=principal.holds(*REALLOCATE), now=now,
-                  collectors=collectors, filters=_worklist_query(request), reallocate_error=error)  # fmt: skip
+                  collectors=collectors, filters=filters, reallocate_error=error, call_placed=call_placed,
+                  call_back=call_back)  # fmt: skip
 
 
 async def _panel(
@@ -117,9 +124,10 @@ async def _panel(
     except (NotFound, HttpProblem):
         return await not_found(request)
     view = await run_in_threadpool(panel, port, principal.brand_id, loan_id)
+    call_placed = await placed_call(request, port.fieldwork, principal, loans=[loan_id])
     return render(request, "collection_case.html", 422 if error else 200, nav="collections", view=view,
                   outcomes=[o.value for o in Outcome], can_write=principal.holds(*WRITE),
-                  manager=is_manager(principal), error=error)  # fmt: skip
+                  manager=is_manager(principal), error=error, call_placed=call_placed)  # fmt: skip
 
 
 async def case_page(request: Request, port: CollectionsPort, principal: Principal) -> Response:

@@ -1,14 +1,14 @@
 """The portal's "Call borrower" button (docs/callbacks.md "The CX's dialer"): a credit executive's dialer call from
 the loan page, the credit review page and the callback queue, through the same use case as the API's credit-calls
 (api/services/credit_calls.py). Each page posts its own form and shows the call placed, or why not, on itself: "Call
-placed" only of a call that was (`placed_call`), not of whatever a link's `?called=` says."""
+placed" only of a call that was (`api.pages.placed_calls.placed_call`, shared with the collections' Call buttons), not
+of whatever a link's `?called=` says."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from uuid import UUID
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from api.routes.disbursals import public_base
@@ -48,30 +48,3 @@ async def place_credit_call(
         )  # fmt: skip
         return CreditCallOutcome(error=error_text(exc), status=status)
     return CreditCallOutcome(call_id=result.id)
-
-
-def called(request: Request, name: str = "called") -> UUID | None:
-    """The call a page was redirected back with (`?called=<id>`), None when absent or not an id."""
-    try:
-        raw = request.query_params.get(name)
-        return UUID(raw) if raw else None
-    except ValueError:
-        return None
-
-
-async def placed_call(
-    request: Request,
-    calls: CreditCalls | None,
-    principal: Principal,
-    *,
-    loan_id: UUID | None = None,
-    customer_id: UUID | None = None,
-) -> UUID | None:
-    """The call a page was redirected back with (`?called=<id>`) when it is one the signed-in staff member placed, of
-    their brand, about `loan_id` (or to the borrower `customer_id`); None otherwise - absent, not an id, nobody's,
-    another brand's or another loan's - so the page shows "Call placed" only of a call that was."""
-    call_id = called(request)
-    if call_id is None or calls is None or (loan_id is None and customer_id is None):
-        return None
-    placed = await run_in_threadpool(calls.placed_by, principal, call_id, loan_id=loan_id, customer_id=customer_id)
-    return call_id if placed else None

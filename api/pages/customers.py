@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.pages.actors import staff_and_key_names
+from api.pages.placed_calls import placed_call
 from api.routes.customers import AGENT_ME, AGENT_NONE, agent_filter, registering_agent
 from api.services.borrower_loans import borrower_loans
 from api.services.documents import DocumentDesk
@@ -36,6 +37,7 @@ from api.web import (
 from domain.customers.application import Customers
 from domain.customers.values import Address
 from domain.documents.application import Documents
+from domain.fieldwork.application import FieldWork
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -90,6 +92,7 @@ class CustomerPagesPort:
     staff: IdentityQueries
     callbacks: CallbackQueries
     document_commands: Documents
+    fieldwork: FieldWork  # the collections' Call button's "Call placed" (api/pages/placed_calls.py)
 
 
 @dataclass(frozen=True)
@@ -212,12 +215,15 @@ async def customer_360_page(
     callback = None
     if principal.holds(Permission.CALLBACKS):  # the borrower's open callback request (docs/callbacks.md)
         callback = await run_in_threadpool(port.callbacks.open_for_customer, brand_id, customer_id)
+    # "Call placed" (the collections' Call button) of a call this staff member placed to this borrower.
+    call_placed = await placed_call(request, port.fieldwork, principal, customer_id=customer_id)
     return render(
         request,
         "customer.html",
         status or (refused[0] if refused else 200),
         c=profile,
         callback=callback,
+        call_placed=call_placed,
         actors=actors,
         hits=hits,
         covenants=covenants,

@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from api.pages.actors import actor_names
-from api.pages.credit_calls import place_credit_call, placed_call
+from api.pages.credit_calls import place_credit_call
 from api.pages.loans import loan_page_with_error
+from api.pages.placed_calls import placed_call
 from api.services.credit_calls import CREDIT_CALLS, CreditCalls, offers_credit_call
 from api.services.documents import DocumentDesk
 from api.services.teams import Teams
@@ -162,7 +163,7 @@ async def _review(request: Request, port: DecisionPagesPort, principal: Principa
     loan, profile, actors, kyc, documents, checklist = await run_in_threadpool(load)
     if loan is None:
         return await not_found(request)
-    call_placed = await placed_call(request, port.credit_calls, principal, loan_id=loan.id)
+    call_placed = await placed_call(request, port.credit_calls.fieldwork, principal, loans=[loan.id])
     return render(
         request, "credit_review.html", status if error else 200, nav="worklist", loan=loan, profile=profile,
         actors=actors, kyc=kyc, documents=documents, checklist=checklist, error=error,

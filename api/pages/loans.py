@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from api.pages.actors import actor_names
-from api.pages.credit_calls import place_credit_call, placed_call
+from api.pages.credit_calls import place_credit_call
+from api.pages.placed_calls import placed_call
 from api.services.credit_calls import CREDIT_CALLS, CreditCalls, offers_credit_call
 from api.services.servicing_fields import servicing_fields
 from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
@@ -137,7 +138,8 @@ async def _loan_page(
     if loan is None:
         return await not_found(request)
     # (as `agreements`: other page modules' ports may lack the credit calls; then no "Call placed")
-    call_placed = await placed_call(request, getattr(port, "credit_calls", None), principal, loan_id=loan.id)
+    calls = getattr(port, "credit_calls", None)
+    call_placed = await placed_call(request, calls.fieldwork if calls else None, principal, loans=[loan.id])
     return render(
         request,
         "loan.html",

@@ -26,6 +26,7 @@ from api.routes.collection_models import (
 from api.services.teams import Teams
 from domain.collections.application import Collections
 from domain.collections.case import CollectionCaseNotFound, Stage
+from domain.fieldwork.application import FieldWork
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -57,6 +58,9 @@ class CollectionsPort:
     clock: Clock
     team: TeamQueries
     teams: Teams
+    fieldwork: (
+        FieldWork  # the pages' "Call placed": a call the signed-in staff member placed (api/pages/placed_calls.py)
+    )
 
 
 def is_manager(principal: Principal) -> bool:

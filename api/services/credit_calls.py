@@ -2,7 +2,8 @@
 assigned to the caller - or, with LOAN_RELOCATE, any of the brand's - without COLLECTIONS. One use case for the API's
 `POST /api/v1/loans/{id}/credit-calls` and the portal's "Call borrower" buttons (loan page, credit review, callback
 queue), so both refuse and place alike; and who may read such a call back (`GET
-/api/v1/loans/{id}/credit-calls/{call_id}`, the placed call's `Location`) and the portal's "Call placed"."""
+/api/v1/loans/{id}/credit-calls/{call_id}`, the placed call's `Location`). The portal's "Call placed" is
+api/services/placed_calls.py, shared with the collections' Call buttons."""
 
 from __future__ import annotations
 
@@ -93,17 +94,3 @@ class CreditCalls:
         if call.loan_id != loan_id or not may_read_credit_call(principal, call.staff_id, loan.assignee):
             raise missing
         return call
-
-    def placed_by(
-        self, principal: Principal, call_id: UUID, *, loan_id: UUID | None = None, customer_id: UUID | None = None
-    ) -> bool:
-        """Whether `call_id` is a call of the principal's brand placed from their own extension about `loan_id` (or,
-        given `customer_id`, to that borrower): what a page redirected back with `?called=` may say "Call placed"
-        of. Read from the event store, so the call placed a moment ago counts."""
-        try:
-            call = self.fieldwork.call(principal.brand_id, call_id)
-        except DialerCallNotFound:
-            return False
-        if principal.kind != "staff" or call.staff_id != principal.id:
-            return False
-        return (loan_id is None or call.loan_id == loan_id) and (customer_id is None or call.customer_id == customer_id)

@@ -21,9 +21,9 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.collections.case import Outcome
-from domain.customers.values import check_callback
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, InvalidValue, NotFound
+from domain.shared.values import check_callback
 
 #: The kind of the index aggregate (`domain.shared.index.UniqueValue`) a borrower's open request holds.
 OPEN_SLOT = "open-callback"

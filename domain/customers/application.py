@@ -12,7 +12,6 @@ from domain.customers.customer import CustomerNotFound, CustomerRecord, Duplicat
 from domain.customers.values import (
     Address,
     agent_reason,
-    check_callback,
     check_date_of_birth,
     normalise_loan_number,
     note_text,
@@ -22,7 +21,14 @@ from domain.shared.clock import Clock, business_date
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
 from domain.shared.index import UniqueValue, index_id
 from domain.shared.numbering import NumberSeries, SeriesKind
-from domain.shared.values import clean_text, normalise_email, normalise_name, normalise_pan, normalise_phone
+from domain.shared.values import (
+    check_callback,
+    clean_text,
+    normalise_email,
+    normalise_name,
+    normalise_pan,
+    normalise_phone,
+)
 
 _LABELS = {"pan": "PAN", "phone": "primary phone", "loan_number": "loan number"}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 from pydantic import BaseModel, ConfigDict
 
@@ -14,8 +14,6 @@ LOAN_NUMBER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.-]{2,39}$")
 
 #: The longest note (characters, after surrounding whitespace is trimmed).
 MAX_NOTE_CHARACTERS = 2000
-#: How far ahead a callback may be asked for (a later one is a typo of the year, not a callback).
-CALLBACK_HORIZON = timedelta(days=366)
 
 
 def normalise_loan_number(raw: str, field: str = "loan_numbers") -> str:
@@ -52,17 +50,6 @@ def note_text(raw: str | None, field: str = "text") -> str:
     if len(text) > MAX_NOTE_CHARACTERS:
         raise InvalidValue(field, f"at most {MAX_NOTE_CHARACTERS} characters (this has {len(text)})")
     return text
-
-
-def check_callback(at: datetime, now: datetime, field: str = "callback_at") -> datetime:
-    """A requested callback: an instant with its offset, after `now` and within CALLBACK_HORIZON, kept in UTC."""
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise InvalidValue(field, "give the time with its offset (e.g. 2026-12-01T18:00:00+05:30)")
-    if at <= now:
-        raise InvalidValue(field, "a callback is asked for a time still to come")
-    if at > now + CALLBACK_HORIZON:
-        raise InvalidValue(field, "a callback more than a year ahead is not a callback")
-    return at.astimezone(UTC)
 
 
 def check_date_of_birth(value: date, today: date, field: str = "date_of_birth") -> date:

@@ -8,7 +8,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation
 from typing import Annotated, TypeVar
 
@@ -301,6 +301,22 @@ def parse_instant(raw: object, field: str = "instant") -> datetime:
             raise InvalidValue(field, f"'{text}' is not a calendar date and time") from None
     check_date_range(raw, field)
     return raw
+
+
+#: How far ahead a callback may be asked for (a later one is a typo of the year, not a callback).
+CALLBACK_HORIZON = timedelta(days=366)
+
+
+def check_callback(at: datetime, now: datetime, field: str = "callback_at") -> datetime:
+    """A time to call a borrower back: an instant with its offset, after `now` and within CALLBACK_HORIZON, kept in
+    UTC. One rule for a Customer 360 note's callback (customers) and a callback request's call-me-later (callbacks)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise InvalidValue(field, "give the time with its offset (e.g. 2026-12-01T18:00:00+05:30)")
+    if at <= now:
+        raise InvalidValue(field, "a callback is asked for a time still to come")
+    if at > now + CALLBACK_HORIZON:
+        raise InvalidValue(field, "a callback more than a year ahead is not a callback")
+    return at.astimezone(UTC)
 
 
 def _pydantic(parse: Callable[[object, str], T]) -> Callable[[object], T]:

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
 from domain.customers.values import check_date_of_birth
 from domain.shared.errors import InvalidInput
 from domain.shared.values import (
+    CALLBACK_HORIZON,
+    check_callback,
     looks_like_phone,
     mask_pan,
     normalise_email,
@@ -76,3 +78,21 @@ def test_search_term_phone_detection() -> None:
     assert looks_like_phone("+91-98765-43210")
     assert not looks_like_phone("Asha")
     assert not looks_like_phone("SM123456")
+
+
+def test_a_callback_time_is_one_rule_for_notes_and_callback_requests() -> None:
+    # domain.shared.values: the customers context (a note's callback) and the callbacks context (call me later) use it.
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    ist = timezone(timedelta(hours=5, minutes=30))
+    kept = check_callback(datetime(2026, 12, 1, 18, 0, tzinfo=ist), now)
+    assert kept == datetime(2026, 12, 1, 12, 30, tzinfo=UTC) and kept.tzinfo is UTC
+    assert check_callback(now + CALLBACK_HORIZON, now) == now + CALLBACK_HORIZON
+    for bad, says in (
+        (datetime(2026, 12, 1, 18, 0), "offset"),
+        (now, "still to come"),
+        (now - timedelta(minutes=1), "still to come"),
+        (now + CALLBACK_HORIZON + timedelta(seconds=1), "more than a year"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            check_callback(bad, now, "callback_at")
+        assert says in str(refused.value) and "callback_at" in str(refused.value), bad
