@@ -116,6 +116,35 @@ def test_a_rejected_borrower_is_refused_before_the_cooldown_and_applies_and_subm
     assert old["status"] == "rejected"
 
 
+def test_a_staff_rejection_counts_the_cooldown_from_the_brand_s_business_date(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    _, auth, product = _onboarded(client, tenant, sms)
+    later = date.today() + timedelta(days=3)  # the brand runs as of another day than the server's
+    _business_date(client, tenant, later)
+    request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
+    first = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()
+    submitted = client.post(f"/api/v1/borrower/applications/{first['id']}/submit", headers=auth)
+    assert submitted.status_code == 200 and submitted.json()["status"] == "pending", submitted.text
+    reject = {"reason_code": "LOW_SALARY", "remarks": "salary credits below the minimum"}
+    rejected = client.post(f"/api/v1/loans/{first['id']}/reject", json=reject, headers=tenant.auth)
+    assert rejected.status_code == 200, rejected.text
+    settle(platform, "loans")  # read.loans.rejected_on: what the COOLDOWN and the re-apply rule read
+
+    again_on = later + timedelta(days=15)  # not the server's day + 15
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert (me["status"], me["may_apply_from"], me["can_apply_again"]) == ("completed", again_on.isoformat(), False)
+    _business_date(client, tenant, again_on - timedelta(days=1))
+    assert client.post("/api/v1/borrower/reapply", headers=auth).status_code == 409
+    _business_date(client, tenant, again_on)
+    second = client.post("/api/v1/borrower/applications", json=request, headers=auth)
+    assert second.status_code == 201, second.text
+    submitted = client.post(f"/api/v1/borrower/applications/{second.json()['id']}/submit", headers=auth)
+    assert submitted.status_code == 200 and submitted.json()["status"] == "pending", submitted.text
+    cooldown = next(r for r in submitted.json()["results"] if r["rule"] == "COOLDOWN")
+    assert cooldown["outcome"] == "pass" and f"rejected on {later.isoformat()}" in cooldown["reason"]
+
+
 def test_a_funnel_closed_by_the_inactivity_job_may_start_again_from_its_close_plus_the_cooldown(
     client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
 ) -> None:
