@@ -267,6 +267,18 @@ class Loans(
         loan.cancel(why)
         return self.commit(loan)
 
+    def cancel_unsubmitted(self, brand_id: UUID, loan_id: UUID, reason: str) -> CommandResult:
+        """Cancel the application while it is still in onboarding (never submitted, or sent back to the borrower),
+        with a reason - the borrower's onboarding was closed. Safe to repeat: an application already cancelled, or
+        submitted meanwhile (decided on the loan as loaded for the commit: a submission landing first is a conflict),
+        changes nothing (`changed` False)."""
+        why = _reason(reason)
+        loan = self.get(brand_id, loan_id)
+        if loan.status is not LoanStatus.ONBOARDING:
+            return CommandResult(id=loan.id, position=0, changed=False)
+        loan.cancel(why)
+        return self.commit(loan)
+
     def reject(
         self, brand_id: UUID, loan_id: UUID, reason_code: str, remarks: str, *, sanctioning: bool = True
     ) -> CommandResult:
