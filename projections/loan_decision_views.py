@@ -199,11 +199,11 @@ class LoanDecisionViews(Projection):
             "product_id = %s, product_version = %s, amount = %s, tenure = %s, coupon_code = %s, pricing = %s, "
             "instalment = %s, facts = CASE WHEN %s THEN %s ELSE facts END, "
             "results = CASE WHEN %s THEN %s ELSE results END, passed = CASE WHEN %s THEN %s ELSE passed END, "
-            "rejected_on = CASE WHEN %s THEN %s::date ELSE rejected_on END, overrides = '{}', cam = NULL, "
+            "rejected_on = CASE WHEN %s THEN COALESCE(%s, %s::date) ELSE rejected_on END, overrides = '{}', cam = NULL, "
             "cx_approved_amount = NULL, cx_approved_by = NULL, cx_approved_at = NULL, escalation = NULL",
             (event.product_id, event.product_version, event.amount, event.tenure, event.coupon_code,
              Jsonb(event.pricing.model_dump(mode="json")), event.instalment, rerun, Jsonb(event.facts), rerun,
-             Jsonb(event.results or []), rerun, event.passed, rejected, event.timestamp),
+             Jsonb(event.results or []), rerun, event.passed, rejected, event.rejected_on, event.timestamp),
         )  # fmt: skip
         details = {
             "previous_product_id": str(event.previous_product_id), "product_id": str(event.product_id),

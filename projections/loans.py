@@ -153,10 +153,10 @@ class LoanViews(LoanRecoveryViews):
                     "at": event.timestamp.isoformat()}  # fmt: skip
         yield Write(
             "UPDATE read.loans SET status = %s, overrides = overrides || jsonb_build_object(%s::text, %s::jsonb), "
-            "rejected_on = CASE WHEN %s THEN %s::date ELSE rejected_on END, version = %s, updated_at = %s "
-            "WHERE id = %s",
+            "rejected_on = CASE WHEN %s THEN COALESCE(%s, %s::date) ELSE rejected_on END, version = %s, "
+            "updated_at = %s WHERE id = %s",
             (event.status.value, event.rule.value, Jsonb(override), event.status is LoanStatus.REJECTED,
-             event.timestamp, event.originator_version, event.timestamp, event.originator_id),
+             event.rejected_on, event.timestamp, event.originator_version, event.timestamp, event.originator_id),
         )  # fmt: skip
         yield from self._logged(event, "bre_overridden", {"rule": event.rule.value, "outcome": event.outcome.value,
                                                           "justification": event.justification})  # fmt: skip
@@ -186,13 +186,17 @@ class LoanViews(LoanRecoveryViews):
     def _closed(self, position: int, event: L.Cancelled | L.Rejected) -> Iterator[Change]:
         rejected = isinstance(event, L.Rejected)
         rejection = _rejection(event) if isinstance(event, L.Rejected) else None
+        # the brand's business date the rejection recorded; on events stored before it was, the date of the instant
+        on = event.rejected_on if isinstance(event, L.Rejected) else None
         by_sm = isinstance(event, L.Rejected) and event.previous_status is LoanStatus.CX_APPROVED
         yield Write(
-            "UPDATE read.loans SET status = %s, rejected_on = CASE WHEN %s THEN %s::date ELSE rejected_on END, "
+            "UPDATE read.loans SET status = %s, "
+            "rejected_on = CASE WHEN %s THEN COALESCE(%s, %s::date) ELSE rejected_on END, "
             "rejection = COALESCE(%s, rejection), sm_actor = CASE WHEN %s THEN %s ELSE sm_actor END, "
             "status_since = %s, version = %s, updated_at = %s WHERE id = %s",
-            (event.status.value, rejected, event.timestamp, None if rejection is None else Jsonb(rejection), by_sm,
-             event.actor, event.timestamp, event.originator_version, event.timestamp, event.originator_id),
+            (event.status.value, rejected, on, event.timestamp,
+             None if rejection is None else Jsonb(rejection), by_sm, event.actor, event.timestamp,
+             event.originator_version, event.timestamp, event.originator_id),
         )  # fmt: skip
         if by_sm:
             yield sm_counted(event, "rejected")

@@ -1,5 +1,6 @@
 """The onboarding job: close the funnels of borrowers inactive for the brand's `inactive_user_days`, as rejected
-with the reason, when the brand's `auto_reject_inactive_users` is on."""
+with the reason (their application still in onboarding cancelled), when the brand's `auto_reject_inactive_users` is
+on."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ INACTIVE = JobDefinition(
     title="Close inactive onboardings",
     description=(
         "When the brand's auto_reject_inactive_users is on, closes as rejected each onboarding untouched for "
-        "inactive_user_days before the run's date, with the reason (the borrower sees it; staff see it in the lists)."
+        "inactive_user_days before the run's date, with the reason (the borrower sees it; staff see it in the lists), "
+        "cancelling its application still in onboarding."
     ),
     defaults=JobSettings(cron="15 3 * * *", batch_size=500, retry_count=3, retry_interval_seconds=300),
     dry_run=True,
@@ -36,7 +38,8 @@ class OnboardingJobPort:
 
 
 def run_inactive(port: OnboardingJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
-    """Yield one (counts, cursor) per batch; safe to rerun (a closed funnel is no longer a candidate)."""
+    """Yield one (counts, cursor) per batch; safe to rerun (a closed funnel is no longer a candidate, and one whose
+    close failed after its application was cancelled still is: the rerun finishes it)."""
     rules = port.onboarding.brands.rules(job_run.brand_id)
     if not rules.auto_reject_inactive:
         yield BatchCounts(), None

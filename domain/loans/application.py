@@ -226,8 +226,9 @@ class Loans(
         """Override one rule's result with a justification; the decision follows (docs/loans.md)."""
         override = bre.make_override(rule, result, justification)
         loan = self.get(brand_id, loan_id)
-        loan.override(override)
-        self._auto_allocate(loan, self.parties.business_date(brand_id))
+        today = self.parties.business_date(brand_id)
+        loan.override(override, today)
+        self._auto_allocate(loan, today)
         return self.commit(loan)
 
     def bypass(self, brand_id: UUID, loan_id: UUID, check: str, reason: str) -> CommandResult:
@@ -266,11 +267,24 @@ class Loans(
         loan.cancel(why)
         return self.commit(loan)
 
+    def cancel_unsubmitted(self, brand_id: UUID, loan_id: UUID, reason: str) -> CommandResult:
+        """Cancel the application while it is still in onboarding (never submitted, or sent back to the borrower),
+        with a reason - the borrower's onboarding was closed. Safe to repeat: an application already cancelled, or
+        submitted meanwhile (decided on the loan as loaded for the commit: a submission landing first is a conflict),
+        changes nothing (`changed` False)."""
+        why = _reason(reason)
+        loan = self.get(brand_id, loan_id)
+        if loan.status is not LoanStatus.ONBOARDING:
+            return CommandResult(id=loan.id, position=0, changed=False)
+        loan.cancel(why)
+        return self.commit(loan)
+
     def reject(
         self, brand_id: UUID, loan_id: UUID, reason_code: str, remarks: str, *, sanctioning: bool = True
     ) -> CommandResult:
-        """Reject with one of the brand's rejection reason codes (brand settings) and remarks; `sanctioning` says
-        whether the caller may reject a CX-approved loan (SANCTION_MANAGER: SanctionRequired otherwise)."""
+        """Reject with one of the brand's rejection reason codes (brand settings) and remarks, dated the brand's business
+        date (whence the rejection cooldown counts); `sanctioning` says whether the caller may reject a CX-approved
+        loan (SANCTION_MANAGER: SanctionRequired otherwise)."""
         checks = FieldChecks()
         code = (reason_code or "").strip().upper()
         label = self.parties.rejection_reason(brand_id, code) if _REASON_CODE.match(code) else None
@@ -281,7 +295,7 @@ class Loans(
         assert why is not None and label is not None
         loan = self.get(brand_id, loan_id)
         by_sm = loan.status is LoanStatus.CX_APPROVED
-        loan.reject(code, label, why, sanctioning=sanctioning)
+        loan.reject(code, label, why, today=self.parties.business_date(brand_id), sanctioning=sanctioning)
         result = self.commit(loan)
         if by_sm and self.contact is not None:  # the SM's reason code is communicated to the borrower
             self.contact.rejected(brand_id, loan.customer_id, loan.loan_number, label)

@@ -124,8 +124,9 @@ class ProductChangeUseCases:
             self.book.exclusive(brand_id, [borrower_count(loan.customer_id)]),
         ):
             change = self._change(brand_id, loan, product, new_amount, new_tenure)
-            loan.change_product(change, why)
-            self._auto_allocate(loan, self.parties.business_date(brand_id))
+            today = self.parties.business_date(brand_id)
+            loan.change_product(change, why, today)
+            self._auto_allocate(loan, today)
             result = self.commit(loan)
             if noted and change.coupon_code is not None:
                 counted(result.position)
@@ -173,7 +174,7 @@ class ProductChangeUseCases:
             self.book.exclusive(brand_id, [borrower_count(loan.customer_id)]),
         ):
             change = self._change(brand_id, loan, product, value, months_or_days, coupon)
-            loan.change_product(change, reason)
+            loan.change_product(change, reason, self.parties.business_date(brand_id))
             result = self.commit(loan)
             if noted:
                 counted(result.position)

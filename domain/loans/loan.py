@@ -109,11 +109,14 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
         passed: bool
 
     class BreOverridden(Transitioned):
-        """A CX overrode one rule's result, with a justification; `status` is the decision it leads to."""
+        """A CX overrode one rule's result, with a justification; `status` is the decision it leads to. When it
+        is rejected, `rejected_on` is the brand's business date then (whence the rejection cooldown counts; None
+        otherwise, and on events stored before it was recorded: the date of `timestamp` stands in)."""
 
         rule: Rule
         outcome: Outcome
         justification: str
+        rejected_on: date | None = None
 
     class Bypassed(Transitioned):
         """LOAN_FORCE_BYPASS skipped a check; after submission the BRE re-ran (`results`) and re-decided."""
@@ -134,11 +137,14 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
 
     class Rejected(Transitioned):
         """A person rejected the application with a reason code and remarks (`reason` is the code's text);
-        `previous_status` says who: pending is the CX, cx_approved the SM."""
+        `previous_status` says who: pending is the CX, cx_approved the SM. `rejected_on` is the brand's business
+        date then, whence the rejection cooldown counts (None on events stored before it was recorded: the date of
+        `timestamp` stands in)."""
 
         reason_code: str
         remarks: str
         previous_status: LoanStatus | None = None
+        rejected_on: date | None = None
 
     # The credit decision to disbursal (domain/loans/loan_events.py).
     CamRecorded = ev.CamRecorded
@@ -292,8 +298,9 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
             raise Conflict(f"cannot {doing}: the application was rejected by a person, not by the BRE")
         raise Conflict(f"cannot {doing}: the application is {self.status} (pending or rejected by the BRE needed)")
 
-    def override(self, override: Override) -> None:
-        """Override one evaluated rule's result (pass or fail); the decision follows the overridden results."""
+    def override(self, override: Override, today: date) -> None:
+        """Override one evaluated rule's result (pass or fail); the decision follows the overridden results (a
+        rejection it makes is dated `today`, the brand's business date)."""
         self._require_bre_open("override a rule")
         decided = self.bre_outcome().overridden(override)  # 422 naming rule or result when it changes nothing
         target = self._redecide(decided)
@@ -303,11 +310,18 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
             rule=override.rule,
             outcome=override.outcome,
             justification=override.justification,
+            rejected_on=today if target is S.REJECTED else None,
         )
 
     @event(BreOverridden)
     def _bre_overridden(
-        self, status: LoanStatus, reason: str, rule: Rule, outcome: Outcome, justification: str
+        self,
+        status: LoanStatus,
+        reason: str,
+        rule: Rule,
+        outcome: Outcome,
+        justification: str,
+        rejected_on: date | None = None,
     ) -> None:
         self.overrides[rule] = Override(rule=rule, outcome=outcome, justification=justification)
         self.status = status
@@ -363,22 +377,33 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
     def _cancelled(self, status: LoanStatus, reason: str) -> None:
         self.status = status
 
-    def reject(self, reason_code: str, label: str, remarks: str, *, sanctioning: bool = True) -> None:
-        """Reject with one of the brand's reason codes (`label` its text) and remarks. A CX-approved loan is the
-        Sanction Manager's to reject: `sanctioning` False (the caller may not sanction) refuses it, on the state
-        this command commits against, so a CX's reject meant for a pending loan never lands on one approved
-        meanwhile."""
+    def reject(self, reason_code: str, label: str, remarks: str, *, today: date, sanctioning: bool = True) -> None:
+        """Reject with one of the brand's reason codes (`label` its text) and remarks, on `today` (the brand's
+        business date: whence the rejection cooldown counts). A CX-approved loan is the Sanction Manager's to reject:
+        `sanctioning` False (the caller may not sanction) refuses it, on the state this command commits against, so a
+        CX's reject meant for a pending loan never lands on one approved meanwhile."""
         if self.status is S.CX_APPROVED and not sanctioning:
             raise SanctionRequired("rejecting a CX-approved loan is the Sanction Manager's decision",
                                    status=str(self.status))  # fmt: skip
         target = check_transition(self.status, S.REJECTED)
         self._rejected(
-            status=target, reason=label, reason_code=reason_code, remarks=remarks, previous_status=self.status
+            status=target,
+            reason=label,
+            reason_code=reason_code,
+            remarks=remarks,
+            previous_status=self.status,
+            rejected_on=today,
         )
 
     @event(Rejected)
     def _rejected(
-        self, status: LoanStatus, reason: str, reason_code: str, remarks: str, previous_status: LoanStatus | None
+        self,
+        status: LoanStatus,
+        reason: str,
+        reason_code: str,
+        remarks: str,
+        previous_status: LoanStatus | None,
+        rejected_on: date | None = None,
     ) -> None:
         self.status = status
         self.rejected_by_bre = False

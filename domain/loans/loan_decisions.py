@@ -181,10 +181,11 @@ class LoanDecisions:
             raise Conflict(f"the product of a loan can be changed only before the sanction (onboarding, pending or "
                            f"cx_approved); this one is {self.status}", status=str(self.status))  # fmt: skip
 
-    def change_product(self, change: ProductChange, reason: str) -> None:
+    def change_product(self, change: ProductChange, reason: str, today: date) -> None:
         """Move the application to `change`'s product version, amount and tenure (LOAN_RULE_TYPE). Once submitted the
         new product's BRE results decide as a submission's do: pending (back in the CX's queue, a CX approval not
-        carried over) or rejected by the BRE (overridable); before submission the status stays onboarding."""
+        carried over) or rejected by the BRE (overridable, dated `today`: the brand's business date); before
+        submission the status stays onboarding."""
         self.require_product_changeable()
         if (change.product_id, change.product_version, change.amount, change.tenure, change.coupon_code) == (
             self.product_id, self.product_version, self.amount, self.tenure, self.coupon_code
@@ -207,6 +208,7 @@ class LoanDecisions:
             previous_amount=self.amount,
             previous_tenure=self.tenure,
             **{name: getattr(change, name) for name in ProductChange.model_fields},
+            rejected_on=today if target is S.REJECTED and self.status is not S.REJECTED else None,
         )
 
     @property

@@ -372,7 +372,9 @@ class ProductChanged(Transitioned):
     `passed`), the status following as a submission's does (pending or rejected). A CX approval, its CAM and the
     rules' overrides were of the old product and do not carry over. `reason` is the staff member's why - or, on an
     application in onboarding, that the borrower redid their loan request before submitting it (`Loans.amend_request`:
-    the same application, its number kept, with the coupon they gave now)."""
+    the same application, its number kept, with the coupon they gave now). When the re-run rejects an application
+    that was not rejected, `rejected_on` is the brand's business date then, whence the rejection cooldown counts (None
+    otherwise, and on events stored before it was recorded: the date of `timestamp` stands in)."""
 
     previous_status: LoanStatus
     previous_product_id: UUID
@@ -392,6 +394,7 @@ class ProductChanged(Transitioned):
     facts: dict[str, Any] | None = None
     results: list[dict[str, Any]] | None = None
     passed: bool | None = None
+    rejected_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status

@@ -504,19 +504,30 @@ class Onboarding(ContextApplication):
         return self.commit(funnel)
 
     def close_funnel(self, brand_id: UUID, borrower_id: UUID, reason: str) -> CommandResult:
-        """Close an unfinished funnel as rejected, with the reason."""
-        funnel = self.funnel(brand_id, borrower_id)
-        now = self.clock.now()
-        funnel.close(reason, now, self.brands.rules(brand_id).today(now))
-        return self.commit(funnel)
+        """Close an unfinished funnel as rejected, with the reason (its application in onboarding cancelled)."""
+        return self._close(self.funnel(brand_id, borrower_id), reason)
 
     def close_inactive(self, brand_id: UUID, borrower_id: UUID, before: datetime, reason: str) -> CommandResult:
         """Close the funnel when it is unfinished and untouched since before `before` (else nothing changes)."""
         funnel = self.funnel(brand_id, borrower_id)
         if funnel.status is not FunnelStatus.IN_PROGRESS or funnel.touched_at >= before:
             return CommandResult(id=funnel.id, position=0, changed=False)
+        return self._close(funnel, reason)
+
+    def _close(self, funnel: Funnel, reason: str) -> CommandResult:
+        """Close the funnel as rejected, first cancelling its application still in onboarding (the loan request made,
+        not submitted - or sent back to the borrower): a closed onboarding's application leaves the staff queues.
+
+        Two saves in two contexts: the cancel comes first and is safe to repeat (an application no longer in
+        onboarding is left as it is), so a crash between them leaves the funnel open and unchanged - the inactivity
+        job's next run (or staff closing it again) finds it still idle and finishes both. The other order would leave
+        a closed funnel with its application in the queues, which nothing looks at again."""
         now = self.clock.now()
-        funnel.close(reason, now, self.brands.rules(brand_id).today(now))
+        if funnel.status is FunnelStatus.IN_PROGRESS and self._loans is not None:
+            application = self._current_application(funnel)
+            if application is not None:
+                self.loans.cancel_unsubmitted(funnel.brand_id, application, f"the onboarding was closed: {reason}")
+        funnel.close(reason, now, self.brands.rules(funnel.brand_id).today(now))
         return self.commit(funnel)
 
     # Customer 360 ----------------------------------------------------------------------------------------------

@@ -226,7 +226,8 @@ class Funnel(Aggregate):
     ) -> None:
         """Open a finished funnel (submitted, or closed as rejected) for a new application: the loan request and the
         submitted steps are to do again, every other step done stays done. `keep_loan_request` when the funnel's
-        application is still in onboarding (a funnel closed before it was submitted): the borrower submits that one.
+        application is still in onboarding (a funnel closed before a close cancelled its application): the borrower
+        submits that one.
         Whether the borrower may (their last application ended, the cooldown is over) is `reapply.standing`'s."""
         if self.status is FunnelStatus.IN_PROGRESS:
             raise Conflict("your onboarding is in progress: continue it", status=self.status.value)

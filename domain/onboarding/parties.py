@@ -160,6 +160,12 @@ class LoanDesk(Protocol):
         """The application's status (`LoanStatus`'s value), None when the brand has no such application."""
         ...
 
+    def cancel_unsubmitted(self, brand_id: UUID, loan_id: UUID, reason: str) -> bool:
+        """Cancel the application while it is still in onboarding (the borrower's onboarding was closed): True when
+        this call cancelled it, False when it was not in onboarding (cancelled already, submitted, or no such
+        application of the brand). Safe to repeat."""
+        ...
+
     def history(self, brand_id: UUID, customer_id: UUID) -> LoanHistory:
         """The borrower's open applications and latest rejection date (as the BRE's COOLDOWN reads it)."""
         ...

@@ -6,6 +6,10 @@ Cooldown | 15 days | How many days before a rejected customer can re-apply").
 - No other application of theirs is open (onboarding, pending, approved, sanctioned, disbursed and being repaid):
   one must be decided or closed first. A repaid loan is followed by a re-loan (spec "Step 7 Re-Loan"), not a new
   onboarding.
+- A closed funnel's application is cancelled by the close (`Onboarding._close`), so the restart puts the loan request
+  to do again and the borrower makes a new one. Only a funnel closed before closes cancelled its application still
+  has it in onboarding: that one does not count as open, and is kept (`keep_loan_request`) for the borrower to
+  submit.
 - From `rejected on + rejection_cooldown_days` (the COOLDOWN rule's own arithmetic, `may_apply_again_on`, on the
   borrower's latest rejection as the BRE reads it), and for a closed funnel from its close date + the same days: on
   that day, not before, on the brand's business date. So a restart is never followed by a COOLDOWN failure.
@@ -63,7 +67,8 @@ class Reapply:
     today: date
     may_apply_from: date | None  # None while `waiting_for` holds
     waiting_for: str | None = None  # what must happen first (an open application decided or closed)
-    keep_loan_request: bool = False  # the funnel's own application is still in onboarding: submit that one
+    # the closed funnel's own application is still in onboarding (closed before closes cancelled it): submit that one
+    keep_loan_request: bool = False
 
     @property
     def allowed(self) -> bool:

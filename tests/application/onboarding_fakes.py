@@ -91,6 +91,8 @@ class Desk:
     requests: dict[UUID, tuple[UUID, Decimal, int, str | None]] = field(default_factory=dict)
     rejected_on: dict[UUID, date] = field(default_factory=dict)
     numbers: dict[UUID, str] = field(default_factory=dict)
+    cancelled: dict[UUID, str] = field(default_factory=dict)  # id -> why, for the applications cancel_unsubmitted ended
+    fail_cancels: bool = False  # the loans context is down: a cancel raises
 
     def reject(self, loan_id: UUID, on: date) -> None:
         """The BRE or staff rejected the application on `on`."""
@@ -112,6 +114,15 @@ class Desk:
 
     def status(self, brand_id: UUID, loan_id: UUID) -> str | None:
         return self.loans[loan_id][1] if loan_id in self.loans else None
+
+    def cancel_unsubmitted(self, brand_id: UUID, loan_id: UUID, reason: str) -> bool:
+        if self.fail_cancels:
+            raise RuntimeError("the loans context is unreachable")
+        if self.status(brand_id, loan_id) != "onboarding":
+            return False
+        self.set_status(loan_id, "cancelled")
+        self.cancelled[loan_id] = reason
+        return True
 
     def history(self, brand_id: UUID, customer_id: UUID) -> LoanHistory:
         mine = [(loan, status) for loan, (customer, status) in self.loans.items() if customer == customer_id]

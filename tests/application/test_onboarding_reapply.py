@@ -186,13 +186,94 @@ def test_a_closed_funnel_reopens_at_its_next_step_from_its_close_date_plus_the_c
     app.record_step(BRAND, borrower, Step.PERSONAL, PERSONAL)
 
 
-def test_a_closed_funnel_with_its_application_in_onboarding_submits_that_one(
+def test_closing_a_funnel_cancels_its_application_in_onboarding_and_the_restart_makes_a_new_request(
     app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
 ) -> None:
     borrower = ready_to_apply(app, outbox, clock, brands)
     app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
     applied = app.apply(BRAND, borrower, REQUEST)
     app.close_inactive(BRAND, borrower, clock.instant + timedelta(seconds=1), "inactive for 30 days")
+    assert app.funnel(BRAND, borrower).status is FunnelStatus.REJECTED
+    assert desk.loans[applied.id][1] == "cancelled"  # off the staff queues with the onboarding
+    assert desk.cancelled == {applied.id: "the onboarding was closed: inactive for 30 days"}
+    assert app.state(BRAND, borrower).may_apply_from == TODAY + timedelta(days=15)
+
+    clock.instant += timedelta(days=15)
+    app.reapply(BRAND, borrower)
+    state = app.state(BRAND, borrower)
+    assert state.next_step is Step.LOAN_REQUEST and state.missing == [Step.LOAN_REQUEST, Step.SUBMITTED]
+    assert app.application_id(BRAND, borrower) is None
+    with pytest.raises(Conflict):  # the cancelled application is not submitted again
+        app.submit_application(BRAND, borrower, applied.id)
+    again = app.apply(BRAND, borrower, REQUEST)
+    assert again.id != applied.id and len(desk.loans) == 2 and desk.loans[again.id][1] == "onboarding"
+    app.submit_application(BRAND, borrower, again.id)
+    assert desk.loans[again.id][1] == "pending" and desk.loans[applied.id][1] == "cancelled"
+
+
+def test_staff_closing_a_funnel_cancels_its_application_once(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    applied = app.apply(BRAND, borrower, REQUEST)
+    app.close_funnel(BRAND, borrower, "duplicate of another application")
+    assert desk.cancelled == {applied.id: "the onboarding was closed: duplicate of another application"}
+    with pytest.raises(Conflict):  # closed already: nothing more happens
+        app.close_funnel(BRAND, borrower, "duplicate of another application")
+    assert len(desk.cancelled) == 1
+
+
+def test_a_submitted_funnel_is_not_closed_and_its_application_not_cancelled(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower, applied = _rejected(app, outbox, clock, brands, desk)
+    desk.set_status(applied, "pending")  # submitted and being reviewed
+    with pytest.raises(Conflict):
+        app.close_funnel(BRAND, borrower, "duplicate of another application")
+    assert desk.loans[applied][1] == "pending" and not desk.cancelled
+
+
+def test_a_close_that_failed_after_the_cancel_is_finished_by_the_next_run(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    applied = app.apply(BRAND, borrower, REQUEST)
+    cutoff = clock.instant + timedelta(seconds=1)
+
+    desk.fail_cancels = True  # the loans context is down: nothing is closed
+    with pytest.raises(RuntimeError):
+        app.close_inactive(BRAND, borrower, cutoff, "inactive for 30 days")
+    assert app.funnel(BRAND, borrower).status is FunnelStatus.IN_PROGRESS and desk.loans[applied.id][1] == "onboarding"
+    desk.fail_cancels = False
+
+    def crash(*aggregates: object) -> None:
+        raise RuntimeError("the process died before the funnel was saved")
+
+    monkeypatch.setattr(app, "commit", crash)
+    with pytest.raises(RuntimeError):
+        app.close_inactive(BRAND, borrower, cutoff, "inactive for 30 days")
+    monkeypatch.undo()
+    assert desk.loans[applied.id][1] == "cancelled"  # half done: the funnel is still open, and still idle
+    assert app.funnel(BRAND, borrower).status is FunnelStatus.IN_PROGRESS
+
+    rerun = app.close_inactive(BRAND, borrower, cutoff, "inactive for 30 days")  # the job's next run
+    assert rerun.changed and app.funnel(BRAND, borrower).status is FunnelStatus.REJECTED
+    assert list(desk.cancelled) == [applied.id]  # cancelled once
+    clock.instant += timedelta(days=15)
+    app.reapply(BRAND, borrower)
+    assert app.state(BRAND, borrower).next_step is Step.LOAN_REQUEST
+
+
+def test_a_funnel_closed_before_closing_cancelled_its_application_submits_that_one(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    applied = app.apply(BRAND, borrower, REQUEST)
+    app.close_inactive(BRAND, borrower, clock.instant + timedelta(seconds=1), "inactive for 30 days")
+    desk.set_status(applied.id, "onboarding")  # as a close made before closing cancelled the application left it
     clock.instant += timedelta(days=15)
     app.reapply(BRAND, borrower)  # its own application in onboarding does not count as another open one
     assert app.state(BRAND, borrower).next_step is Step.SUBMITTED

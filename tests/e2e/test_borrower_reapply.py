@@ -1,8 +1,9 @@
 """Starting again after a rejection, through the real server (docs/onboarding.md, "Starting again"): a borrower whose
 application the BRE rejected is refused a new one before the brand's rejection cooldown is over (409 saying from
 which day), and from that day - the brand's business date moved there - starts again on the web status page and
-applies and submits through the API, the BRE's COOLDOWN passing. A funnel the inactivity job closed follows the same
-cooldown from its close. And redoing the loan request before submitting leaves one application in onboarding."""
+applies and submits through the API, the BRE's COOLDOWN passing; a staff rejection counts from the brand's business
+date. A funnel the inactivity job closed follows the same cooldown from its close, its application in onboarding
+cancelled with it (off the staff queues) and a new one made after the restart. And redoing the loan request before submitting leaves one application in onboarding."""
 
 from __future__ import annotations
 
@@ -116,6 +117,35 @@ def test_a_rejected_borrower_is_refused_before_the_cooldown_and_applies_and_subm
     assert old["status"] == "rejected"
 
 
+def test_a_staff_rejection_counts_the_cooldown_from_the_brand_s_business_date(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    _, auth, product = _onboarded(client, tenant, sms)
+    later = date.today() + timedelta(days=3)  # the brand runs as of another day than the server's
+    _business_date(client, tenant, later)
+    request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
+    first = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()
+    submitted = client.post(f"/api/v1/borrower/applications/{first['id']}/submit", headers=auth)
+    assert submitted.status_code == 200 and submitted.json()["status"] == "pending", submitted.text
+    reject = {"reason_code": "LOW_SALARY", "remarks": "salary credits below the minimum"}
+    rejected = client.post(f"/api/v1/loans/{first['id']}/reject", json=reject, headers=tenant.auth)
+    assert rejected.status_code == 200, rejected.text
+    settle(platform, "loans")  # read.loans.rejected_on: what the COOLDOWN and the re-apply rule read
+
+    again_on = later + timedelta(days=15)  # not the server's day + 15
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert (me["status"], me["may_apply_from"], me["can_apply_again"]) == ("completed", again_on.isoformat(), False)
+    _business_date(client, tenant, again_on - timedelta(days=1))
+    assert client.post("/api/v1/borrower/reapply", headers=auth).status_code == 409
+    _business_date(client, tenant, again_on)
+    second = client.post("/api/v1/borrower/applications", json=request, headers=auth)
+    assert second.status_code == 201, second.text
+    submitted = client.post(f"/api/v1/borrower/applications/{second.json()['id']}/submit", headers=auth)
+    assert submitted.status_code == 200 and submitted.json()["status"] == "pending", submitted.text
+    cooldown = next(r for r in submitted.json()["results"] if r["rule"] == "COOLDOWN")
+    assert cooldown["outcome"] == "pass" and f"rejected on {later.isoformat()}" in cooldown["reason"]
+
+
 def test_a_funnel_closed_by_the_inactivity_job_may_start_again_from_its_close_plus_the_cooldown(
     client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
 ) -> None:
@@ -144,6 +174,51 @@ def test_a_funnel_closed_by_the_inactivity_job_may_start_again_from_its_close_pl
     settle(platform, "onboarding")
     rows = client.get("/api/v1/onboarding", params={"state": "in_progress"}, headers=tenant.auth).json()["items"]
     assert [(r["id"], r["step"], r["reason"]) for r in rows] == [(session["borrower_id"], "personal", None)]
+
+
+def test_the_inactivity_job_cancels_the_closed_onboarding_s_application_and_the_restart_makes_a_new_one(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    from workers.runtime import scheduler_for
+
+    _, auth, product = _onboarded(client, tenant, sms)
+    request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
+    first = client.post("/api/v1/borrower/applications", json=request, headers=auth)
+    assert first.status_code == 201, first.text
+    later = date.today() + timedelta(days=3)
+    config = {"auto_reject_inactive_users": True, "inactive_user_days": 1, "business_date": later.isoformat()}
+    assert client.patch("/api/v1/brand/config", json=config, headers=tenant.auth).status_code == 200
+    settle(platform, "onboarding")
+    for _ in range(2):  # a second run finds nothing more to do
+        run = client.post("/api/v1/jobs/onboarding-inactive/runs", json={"as_of": later.isoformat()},
+                          headers=tenant.auth)  # fmt: skip
+        assert run.status_code == 202, run.text
+        scheduler_for(platform).execute(run.json()["run_id"])
+    settle(platform, "loans")
+
+    loan = client.get(f"/api/v1/loans/{first.json()['id']}", headers=tenant.auth).json()
+    assert loan["status"] == "cancelled"
+    cancels = [e for e in loan["history"] if e["kind"] == "cancelled"]
+    assert [(e["actor"], e["reason"]) for e in cancels] == [
+        ("job:onboarding-inactive", "the onboarding was closed: inactive for 1 day: closed automatically")
+    ]
+    queue = client.get("/api/v1/loans", params={"status": "onboarding"}, headers=tenant.auth).json()["items"]
+    assert first.json()["id"] not in [q["id"] for q in queue]  # off the staff queue with the onboarding
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert (me["status"], me["may_apply_from"]) == ("rejected", (later + timedelta(days=15)).isoformat())
+
+    config = {"auto_reject_inactive_users": False, "business_date": (later + timedelta(days=15)).isoformat()}
+    assert client.patch("/api/v1/brand/config", json=config, headers=tenant.auth).status_code == 200
+    started = client.post("/api/v1/borrower/reapply", headers=auth)
+    assert started.status_code == 200, started.text
+    assert (started.json()["status"], started.json()["next_step"]) == ("in_progress", "loan_request")
+    second = client.post("/api/v1/borrower/applications", json=request, headers=auth)
+    assert second.status_code == 201, second.text
+    assert second.json()["id"] != first.json()["id"] and second.json()["status"] == "onboarding"
+    submitted = client.post(f"/api/v1/borrower/applications/{second.json()['id']}/submit", headers=auth)
+    assert submitted.status_code == 200 and submitted.json()["status"] == "pending", submitted.text
+    old = client.get(f"/api/v1/loans/{first.json()['id']}", headers=tenant.auth).json()
+    assert old["status"] == "cancelled"
 
 
 def test_redoing_the_loan_request_leaves_one_application_in_onboarding(

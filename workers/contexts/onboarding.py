@@ -123,6 +123,12 @@ class BorrowerLoans:
         except LoanNotFound:
             return None
 
+    def cancel_unsubmitted(self, brand_id: UUID, loan_id: UUID, reason: str) -> bool:
+        try:
+            return self.loans.cancel_unsubmitted(brand_id, loan_id, reason).changed
+        except LoanNotFound:
+            return False
+
     def history(self, brand_id: UUID, customer_id: UUID) -> LoanHistory:
         return LoanHistory(
             open=tuple(OpenApplication(*row) for row in self.queries.open_applications(brand_id, customer_id)),

@@ -81,12 +81,13 @@ class Parties:
     workload: dict[UUID, int] = field(default_factory=lambda: {CX_A: 3, CX_B: 1})
     away: set[UUID] = field(default_factory=set)
     cam: bool = False
+    today: date = TODAY  # the brand's business date (a brand may run as of another day than the clock's)
 
     def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool:
         return brand_id == BRAND and customer_id == BORROWER
 
     def business_date(self, brand_id: UUID) -> date:
-        return TODAY
+        return self.today
 
     def policy(self, brand_id: UUID) -> BrandPolicy:
         return BrandPolicy(min_salary=Decimal(15000), min_age=22, max_age=54, rejection_cooldown_days=15)

@@ -229,6 +229,31 @@ def test_cancel_needs_a_reason_and_a_cancellable_state(loans: Loans) -> None:
         loans.assign(BRAND, created.id, CX_A)
 
 
+def test_cancelling_an_unsubmitted_application_is_safe_to_repeat_and_never_touches_a_submitted_one(
+    loans: Loans,
+) -> None:
+    """The borrower's onboarding was closed (docs/onboarding.md, "Closing"): its application still in onboarding is
+    cancelled with the reason; a second call, or one for an application submitted meanwhile, changes nothing."""
+    created = loans.create(BRAND, BORROWER, PRODUCT, "50000", 12)
+    with pytest.raises(InvalidInput) as refused:
+        loans.cancel_unsubmitted(BRAND, created.id, " ")
+    assert fields(refused) == {"reason"} and event_names(loans, created.id) == ["Created"]
+    done = loans.cancel_unsubmitted(BRAND, created.id, "the onboarding was closed: inactive for 30 days")
+    loan = loans.get(BRAND, created.id)
+    assert done.changed and loan.status is LoanStatus.CANCELLED
+    assert list(loans.events.get(created.id))[-1].reason == "the onboarding was closed: inactive for 30 days"
+    again = loans.cancel_unsubmitted(BRAND, created.id, "the onboarding was closed: inactive for 30 days")
+    assert not again.changed and event_names(loans, created.id) == ["Created", "Cancelled"]
+
+    submitted = loans.create(BRAND, BORROWER, PRODUCT, "50000", 12)
+    loans.submit(BRAND, submitted.id)
+    status = loans.get(BRAND, submitted.id).status
+    assert not loans.cancel_unsubmitted(BRAND, submitted.id, "the onboarding was closed: inactive").changed
+    assert loans.get(BRAND, submitted.id).status is status
+    with pytest.raises(LoanNotFound):  # another brand's application
+        loans.cancel_unsubmitted(OTHER, created.id, "the onboarding was closed: inactive")
+
+
 def test_reject_records_the_code_and_remarks(loans: Loans) -> None:
     created = loans.create(BRAND, BORROWER, PRODUCT, "50000", 12)
     loans.submit(BRAND, created.id)
