@@ -12,7 +12,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.callbacks.application import Callbacks
-from domain.callbacks.request import CallbackRequest
+from domain.callbacks.notices import ASSIGNED, DUE
+from domain.callbacks.request import CallbackRequest, CallbackSource
 from domain.loans.states import CLOSED
 from projections.keyset import KeysetCursor, Page
 from projections.projection import Change, Insert, Projection, Write, handles
@@ -23,6 +24,8 @@ QUEUE_KEY = "coalesce(due_at, requested_at)"
 QUEUE_CURSOR = KeysetCursor(datetime, UUID)
 #: `assigned_to` of the queue: nobody yet.
 UNASSIGNED = "unassigned"
+#: The staff notices waiting to be pushed, and their kinds: a request reached its holder; a follow-up fell due.
+NOTICE_QUEUE = "read.callback_notice_queue"
 
 R = CallbackRequest
 
@@ -32,7 +35,7 @@ class CallbackView(Projection):
 
     name = "callbacks"
     source = Callbacks.name
-    tables = ("read.callback_requests",)
+    tables = ("read.callback_requests", "read.callback_notice_queue")
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.callback_requests (
             id uuid PRIMARY KEY,
@@ -82,6 +85,19 @@ class CallbackView(Projection):
         "(brand_id, customer_id, requested_at DESC) WHERE customer_id IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS callback_requests_borrower_idx ON read.callback_requests "
         "(brand_id, borrower_id, requested_at DESC)",
+        # The staff notices to push (workers/callback_jobs.py): `assigned` - a request reached its holder (a fresh
+        # ask when made, any request when moved to a new holder; not a follow-up when opened, its holder promised
+        # it) - and `due` - a follow-up's time to call came (`not_before` its due_at). One row per request and
+        # kind: a move hands a pending row to the new holder, an answer takes the request's rows off.
+        """CREATE TABLE IF NOT EXISTS read.callback_notice_queue (
+            request_id uuid NOT NULL,
+            kind text NOT NULL,
+            brand_id uuid NOT NULL,
+            assignee_id uuid NOT NULL,
+            not_before timestamptz NOT NULL,
+            PRIMARY KEY (request_id, kind)
+        )""",
+        "CREATE INDEX IF NOT EXISTS callback_notice_queue_due_idx ON read.callback_notice_queue (not_before)",
     )
 
     @handles(R.Requested)
@@ -106,6 +122,30 @@ class CallbackView(Projection):
                 "follows_id": event.follows_id,
             },
         )
+        if event.assignee_id is None:
+            return
+        notice = {"request_id": event.originator_id, "brand_id": event.brand_id, "assignee_id": event.assignee_id}
+        if event.source is not CallbackSource.FOLLOW_UP:  # a follow-up's holder promised the call: no news to them
+            yield Insert(NOTICE_QUEUE, {**notice, "kind": ASSIGNED, "not_before": event.timestamp})
+        if event.due_at is not None:
+            yield Insert(NOTICE_QUEUE, {**notice, "kind": DUE, "not_before": event.due_at})
+
+    @handles(R.Reassigned)
+    def _reassigned(self, position: int, event: R.Reassigned) -> Iterable[Change]:
+        yield Write(
+            "UPDATE read.callback_requests SET assignee_id = %s WHERE id = %s", (event.assignee_id, event.originator_id)
+        )
+        yield Write(
+            f"INSERT INTO {NOTICE_QUEUE} (request_id, kind, brand_id, assignee_id, not_before) "
+            "SELECT id, %s, brand_id, %s, %s FROM read.callback_requests WHERE id = %s "
+            "ON CONFLICT (request_id, kind) DO UPDATE SET assignee_id = EXCLUDED.assignee_id, "
+            "not_before = EXCLUDED.not_before",
+            (ASSIGNED, event.assignee_id, event.timestamp, event.originator_id),
+        )
+        yield Write(  # a follow-up not yet due: its due notice goes to the new holder
+            f"UPDATE {NOTICE_QUEUE} SET assignee_id = %s WHERE request_id = %s AND kind = %s",
+            (event.assignee_id, event.originator_id, DUE),
+        )
 
     @handles(R.Responded)
     def _responded(self, position: int, event: R.Responded) -> Iterable[Change]:
@@ -115,6 +155,7 @@ class CallbackView(Projection):
             (event.outcome.value, event.remarks, event.call_id, event.responder, event.responded_at,
              event.callback_at, event.follow_up_id, event.originator_id),
         )  # fmt: skip
+        yield Write(f"DELETE FROM {NOTICE_QUEUE} WHERE request_id = %s", (event.originator_id,))
 
 
 @dataclass(frozen=True)

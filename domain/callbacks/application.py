@@ -22,6 +22,7 @@ from domain.callbacks.request import (
     CallbackSource,
     CallbackStatus,
     CallbackWindow,
+    RerouteCause,
     check_follow_up,
 )
 from domain.collections.case import Outcome
@@ -215,6 +216,34 @@ class Callbacks(ContextApplication):
             if answered.status is CallbackStatus.CLOSED:
                 raise answered.already_answered() from None
             raise
+
+    def reroute(
+        self,
+        brand_id: UUID,
+        request_id: UUID,
+        *,
+        to: UUID,
+        previous: UUID | None,
+        cause: RerouteCause,
+        loan_id: UUID,
+        reason: str,
+        changed_at: datetime,
+    ) -> CommandResult:
+        """The holder of the application, loan or collection case `loan_id` changed from `previous` to `to` at
+        `changed_at` (another context's event): the open request moves with it when it is still with `previous`
+        and the change is newer than the request and its last move (`CallbackRequest.reroute`); otherwise nothing
+        is recorded (`changed` False), so a change read twice, replayed or older than the request moves nothing.
+        A request changed meanwhile (answered, moved) is read again once."""
+        for attempt in (1, 2):
+            request = self.get(brand_id, request_id)
+            if not request.reroute(to, previous, cause, loan_id, reason, changed_at):
+                return CommandResult(id=request_id, position=0, changed=False)
+            try:
+                return self.commit(request)
+            except ConcurrentModification:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def _open_slot(self, slot_id: UUID) -> UniqueValue | None:
         found = self.find(slot_id)

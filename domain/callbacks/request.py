@@ -10,7 +10,11 @@ as the response, so two requests at once cannot both open (the second is the eve
 
 A response with outcome `callback_requested` (the borrower asked to be called again later) carries `callback_at`
 and, in the same save, opens the follow-up: a new request (source `follow_up`, `due_at` the time to call, `follows_id`
-the answered one) that takes the slot over, so the follow-up is on the queue until someone answers it."""
+the answered one) that takes the slot over, so the follow-up is on the queue until someone answers it.
+
+An open request follows its holder (`reroute`, `Reassigned`): when the application, loan or collection case it was
+routed by moves from the staff member holding the request to another, the request moves with it (docs/callbacks.md,
+"Re-routed when the holder changes")."""
 
 from __future__ import annotations
 
@@ -75,6 +79,13 @@ class CallbackAlreadyOpen(Conflict):
     """Raised when the borrower already has an open callback request (`open_id` names it)."""
 
 
+class RerouteCause(StrEnum):
+    """What moved the application, loan or collection case a request was routed by."""
+
+    APPLICATION_ASSIGNED = "application_assigned"  # the loans context: `Loan.Assigned` (auto-allocation or a manager)
+    CASE_ALLOCATED = "case_allocated"  # the collections context: a sweep's allocation or a manager's reallocation
+
+
 class CallbackRequest(Aggregate):
     """One borrower's request to be called back, and how staff answered it."""
 
@@ -105,6 +116,16 @@ class CallbackRequest(Aggregate):
         callback_at: datetime | None = None  # outcome callback_requested: when to call again (UTC)
         follow_up_id: UUID | None = None  # the follow-up request opened for `callback_at`
 
+    class Reassigned(Aggregate.Event):
+        """The open request moved to the new holder of the application, loan or collection case it was routed by."""
+
+        assignee_id: UUID  # the new holder
+        previous_assignee_id: UUID | None  # who had it (None: nobody)
+        cause: RerouteCause
+        loan_id: UUID  # the application or loan whose holder changed
+        reason: str  # what the other context recorded (e.g. "assigned by a manager")
+        changed_at: datetime  # when the holder changed (the other context's event); older changes are not applied
+
     @event(Requested)
     def __init__(
         self,
@@ -134,6 +155,38 @@ class CallbackRequest(Aggregate):
         self.responded_at: datetime | None = None
         self.callback_at: datetime | None = None
         self.follow_up_id: UUID | None = None
+        self.routed_at: datetime | None = None  # the instant of the last holder change applied (None: none yet)
+
+    def reroute(
+        self, to: UUID, previous: UUID | None, cause: RerouteCause, loan_id: UUID, reason: str, changed_at: datetime
+    ) -> bool:
+        """Move the open request to `to`, the new holder of the application or case it was routed by, when it is
+        still with `previous` (who held that application or case: the request follows its holder; one held by
+        someone else - a follow-up promised by a manager, a request routed by a collection case while the CX
+        changes - stays) and the change is newer than the request and the last change applied (a change replayed
+        or read twice moves nothing). Whether it moved."""
+        if self.status is not CallbackStatus.OPEN or self.assignee_id != previous or to == self.assignee_id:
+            return False
+        if changed_at <= (self.routed_at or self.created_on):
+            return False
+        self._reassigned(
+            assignee_id=to, previous_assignee_id=previous, cause=cause, loan_id=loan_id, reason=reason[:200],
+            changed_at=changed_at,
+        )  # fmt: skip
+        return True
+
+    @event(Reassigned)
+    def _reassigned(
+        self,
+        assignee_id: UUID,
+        previous_assignee_id: UUID | None,
+        cause: RerouteCause,
+        loan_id: UUID,
+        reason: str,
+        changed_at: datetime,
+    ) -> None:
+        self.assignee_id = assignee_id
+        self.routed_at = changed_at
 
     def respond(
         self,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Protocol
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from domain.identity.permissions import ROLES
 from domain.shared.aggregate import with_id
-from domain.shared.application import CommandResult, ContextApplication
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import FieldChecks, FieldError
 from domain.shared.values import clean_text
@@ -18,6 +18,12 @@ _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/staff-notices")
 
 #: At most this many roles or named staff per notice (a brand's whole staff is addressed by its roles).
 MAX_RECIPIENTS = 200
+
+
+def pushed_notice_id(key: str) -> UUID:
+    """The id of the notice another context pushes about `key` (e.g. ``callback:<request>:due:<staff>``): one
+    notice per key, however often it is pushed."""
+    return uuid5(_NAMESPACE, f"pushed:{key}")
 
 
 def receipt_id(notice_id: UUID, reader_id: UUID) -> UUID:
@@ -82,7 +88,9 @@ class StaffNotices(ContextApplication):
             checks.errors.append(FieldError("publish_at", "give a time zone (e.g. 2026-12-01T09:00:00+05:30)"))
         checks.raise_if_any()
         now = self.clock.now()
-        notice = StaffNotice(
+        notice = with_id(
+            StaffNotice,
+            uuid4(),
             brand_id=brand_id,
             title=" ".join(str(clean_title).split())[:200],
             body=str(clean_body)[:5000],
@@ -92,6 +100,31 @@ class StaffNotices(ContextApplication):
             publish_at=max(publish_at, now) if publish_at is not None else now,
         )
         return self.commit(notice)
+
+    def push(
+        self, brand_id: UUID, key: str, staff_id: UUID, title: str, body: str, priority: Priority = Priority.MEDIUM
+    ) -> CommandResult:
+        """Another context's notice to one staff member about `key` (a callback request reaching them, a follow-up
+        falling due), shown at once: its id is `pushed_notice_id(key)`, so a repeat - a job run twice, a retry -
+        records nothing (`changed` False), and of two at once one is recorded."""
+        notice_id = pushed_notice_id(key)
+        if self.find(notice_id) is not None:
+            return CommandResult(id=notice_id, position=0, changed=False)
+        notice = with_id(
+            StaffNotice,
+            notice_id,
+            brand_id=brand_id,
+            title=" ".join(clean_text(title, "title", min_visible=1).split())[:200],
+            body=clean_text(body, "body", multiline=True, min_visible=1)[:5000],
+            priority=priority,
+            roles=[],
+            staff_ids=[staff_id],
+            publish_at=self.clock.now(),
+        )
+        try:
+            return self.commit(notice)
+        except ConcurrentModification:  # the same notice pushed at the same moment: that one stands
+            return CommandResult(id=notice_id, position=0, changed=False)
 
     def notice(self, brand_id: UUID, notice_id: UUID) -> StaffNotice:
         """The notice, if it belongs to the brand."""

@@ -27,7 +27,10 @@ class StaffNoticeNotFound(NotFound):
 
 
 class StaffNotice(Aggregate):
-    """One notice of a brand to the staff holding any of `roles` and to each of `staff_ids`."""
+    """One notice of a brand to the staff holding any of `roles` and to each of `staff_ids` (uuid4 for an admin's;
+    a uuid5 of what it is about for one another context pushes: `StaffNotices.push`)."""
+
+    id: UUID
 
     class Created(Aggregate.Created):
         """An admin wrote a notice; it shows from `publish_at` on."""

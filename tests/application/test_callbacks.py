@@ -22,6 +22,7 @@ from domain.callbacks.request import (
     CallbackSource,
     CallbackStatus,
     CallbackWindow,
+    RerouteCause,
 )
 from domain.collections.case import Outcome
 from domain.shared.aggregate import acting_as
@@ -277,3 +278,93 @@ def test_requests_and_responses_stored_before_the_follow_up_fields_still_load(ca
     loaded = replay(None, [callbacks.mapper.to_domain_event(s) for s in old])
     assert (loaded.status, loaded.outcome, loaded.remarks) == (CallbackStatus.CLOSED, Outcome.CONNECTED, "explained")
     assert (loaded.due_at, loaded.follows_id, loaded.callback_at, loaded.follow_up_id) == (None, None, None, None)
+
+
+CX2 = uuid.UUID("00000000-0000-4000-8000-00000000cc03")
+MANAGER = uuid.UUID("00000000-0000-4000-8000-00000000cc04")
+
+
+def _move(callbacks: Callbacks, request_id: UUID, to: UUID, previous: UUID | None, after: timedelta) -> bool:
+    """The application moved from `previous` to `to`, `after` the request was made; whether the request moved."""
+    made_at = callbacks.get(BRAND, request_id).created_on
+    with acting_as("job:callback-router"):
+        return callbacks.reroute(
+            BRAND, request_id, to=to, previous=previous, cause=RerouteCause.APPLICATION_ASSIGNED, loan_id=ASHA_LOAN,
+            reason="assigned by a manager", changed_at=made_at + after,
+        ).changed  # fmt: skip
+
+
+def test_an_open_request_follows_its_application_to_the_new_holder_once(callbacks: Callbacks) -> None:
+    made = callbacks.request(BRAND, ASHA, loan_id=ASHA_LOAN)
+    written = _events(callbacks)
+    assert _move(callbacks, made.id, CX2, CX, timedelta(seconds=5))
+    moved = callbacks.get(BRAND, made.id)
+    assert moved.assignee_id == CX2 and moved.status is CallbackStatus.OPEN
+    [event] = [e for e in callbacks.repository.event_store.get(made.id) if isinstance(e, CallbackRequest.Reassigned)]
+    assert (event.assignee_id, event.previous_assignee_id, event.cause, event.loan_id, event.reason) == (
+        CX2, CX, RerouteCause.APPLICATION_ASSIGNED, ASHA_LOAN, "assigned by a manager")  # fmt: skip
+    assert event.actor == "job:callback-router"
+    assert _events(callbacks) == written + 1
+
+    # The same change read again (a pass repeated after a crash, a replayed queue): nothing more.
+    assert not _move(callbacks, made.id, CX2, CX, timedelta(seconds=5))
+    # A change older than the last one applied (replayed out of order): nothing, though it names the holder now.
+    assert not _move(callbacks, made.id, MANAGER, CX2, timedelta(seconds=2))
+    # A change of someone else's application or case (the request is not with them): nothing.
+    assert not _move(callbacks, made.id, MANAGER, CX, timedelta(seconds=9))
+    assert _events(callbacks) == written + 1 and callbacks.get(BRAND, made.id).assignee_id == CX2
+    # A later move of the holder it is with now: it follows again.
+    assert _move(callbacks, made.id, MANAGER, CX2, timedelta(seconds=9))
+    assert callbacks.get(BRAND, made.id).assignee_id == MANAGER
+
+
+def test_a_change_made_before_the_request_moves_nothing(callbacks: Callbacks) -> None:
+    made = callbacks.request(BRAND, ASHA)  # routed by the application as it stood when asked
+    assert not _move(callbacks, made.id, CX2, CX, -timedelta(seconds=1))
+    assert callbacks.get(BRAND, made.id).assignee_id == CX
+
+
+def test_an_unassigned_request_goes_to_the_first_holder_and_an_answered_one_stays(callbacks: Callbacks) -> None:
+    made = callbacks.request(BRAND, NEW)  # nobody held anything of theirs
+    assert callbacks.get(BRAND, made.id).assignee_id is None
+    assert _move(callbacks, made.id, CX2, None, timedelta(seconds=1))
+    assert callbacks.get(BRAND, made.id).assignee_id == CX2
+
+    asked = callbacks.request(BRAND, ASHA)
+    with acting_as(f"staff:{CX}"):
+        callbacks.respond(BRAND, asked.id, Outcome.CONNECTED, "explained")
+    assert not _move(callbacks, asked.id, CX2, CX, timedelta(seconds=1))
+    assert callbacks.get(BRAND, asked.id).assignee_id == CX
+
+
+def test_a_follow_up_moves_with_the_case_when_its_promiser_held_it_and_stays_with_anyone_else(
+    callbacks: Callbacks, clock: FixedClock
+) -> None:
+    made = callbacks.request(BRAND, ASHA, loan_id=ASHA_LOAN)
+    with acting_as(f"staff:{MANAGER}"):  # a manager (not the holder) promised the call
+        callbacks.respond(BRAND, made.id, Outcome.CALLBACK_REQUESTED, "call tomorrow", None,
+                          clock.now() + timedelta(days=1), staff_id=MANAGER)  # fmt: skip
+    promised = callbacks.get(BRAND, callbacks.get(BRAND, made.id).follow_up_id)  # type: ignore[arg-type]
+    assert promised.assignee_id == MANAGER
+    assert not _move(callbacks, promised.id, CX2, CX, timedelta(seconds=1))  # the CX lost the case, not the manager
+    assert callbacks.get(BRAND, promised.id).assignee_id == MANAGER
+
+    with acting_as(f"staff:{MANAGER}"):
+        callbacks.respond(BRAND, promised.id, Outcome.CONNECTED, "done")
+    again = callbacks.request(BRAND, ASHA, loan_id=ASHA_LOAN)
+    with acting_as(f"staff:{CX}"):  # the holder promised it, then lost the application: the promise goes with it
+        callbacks.respond(BRAND, again.id, Outcome.CALLBACK_REQUESTED, "call tomorrow", None,
+                          clock.now() + timedelta(days=1), staff_id=CX)  # fmt: skip
+    follow_up = callbacks.get(BRAND, callbacks.get(BRAND, again.id).follow_up_id)  # type: ignore[arg-type]
+    assert follow_up.assignee_id == CX
+    assert _move(callbacks, follow_up.id, CX2, CX, timedelta(seconds=1))
+    moved = callbacks.get(BRAND, follow_up.id)
+    assert (moved.assignee_id, moved.due_at, moved.source) == (CX2, follow_up.due_at, CallbackSource.FOLLOW_UP)
+
+
+def test_another_brands_request_is_not_moved(callbacks: Callbacks) -> None:
+    made = callbacks.request(BRAND, ASHA)
+    with pytest.raises(CallbackRequestNotFound):
+        callbacks.reroute(OTHER, made.id, to=CX2, previous=CX, cause=RerouteCause.CASE_ALLOCATED, loan_id=ASHA_LOAN,
+                          reason="reallocated", changed_at=callbacks.get(BRAND, made.id).created_on + timedelta(1))  # fmt: skip
+    assert callbacks.get(BRAND, made.id).assignee_id == CX

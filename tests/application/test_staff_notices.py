@@ -11,7 +11,7 @@ import pytest
 
 from domain.shared.clock import FixedClock
 from domain.shared.errors import InvalidInput
-from domain.staff_notices.application import StaffNotices, receipt_id
+from domain.staff_notices.application import StaffNotices, pushed_notice_id, receipt_id
 from domain.staff_notices.notice import NoticeReceipt, Priority, StaffNotice, StaffNoticeNotFound
 from tests.application.conftest import in_memory
 
@@ -82,3 +82,16 @@ def test_bad_input_names_every_field_and_records_nothing(notices: StaffNotices) 
     with pytest.raises(InvalidInput):  # Alice is not staff of the other brand
         notices.publish(OTHER, "Hello there", "Hi", Priority.LOW, [], [ALICE])
     assert _events(notices) == 0
+
+
+def test_a_pushed_notice_is_recorded_once_per_key_however_often_it_is_pushed(notices: StaffNotices) -> None:
+    first = notices.push(BRAND, "callback:r1:assigned:alice", ALICE, "New callback request: Asha", "Call Asha")
+    assert first.changed and first.id == pushed_notice_id("callback:r1:assigned:alice")
+    notice = notices.notice(BRAND, first.id)
+    assert (notice.staff_ids, notice.roles, notice.priority, notice.title) == (
+        [ALICE], [], Priority.MEDIUM, "New callback request: Asha")  # fmt: skip
+    again = notices.push(BRAND, "callback:r1:assigned:alice", ALICE, "New callback request: Asha", "Call Asha")
+    assert not again.changed and again.id == first.id and _events(notices) == 1
+    other = notices.push(BRAND, "callback:r1:due:alice", ALICE, "Callback due now: Asha", "Now", Priority.HIGH)
+    assert other.changed and other.id != first.id and _events(notices) == 2
+    assert notices.acknowledge(BRAND, first.id, ALICE, "staff", "Alice", ()).changed  # addressed to her by name

@@ -12,6 +12,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -22,10 +23,12 @@ from starlette.testclient import TestClient
 
 from adapters.simulators.sms import SmsSimulator
 from domain.identity.application import Identity
+from domain.shared.clock import FixedClock
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
 from tests.e2e.test_onboarding_api import PERSONAL, PRODUCT, _pan
 from tests.support import mobile, settle
+from workers.callback_jobs import CallbackJobPort, CallbackRouter
 
 __all__ = ["sms"]  # the fixture, used by name
 
@@ -713,3 +716,70 @@ def test_call_placed_shows_only_for_a_call_placed_about_this_loan_or_this_callba
             assert 'id="call-placed"' not in shown.text and 'name="call_id"' not in shown.text, value
     finally:
         mine.__exit__(None, None, None)
+
+
+def _route(platform: Any, clock: FixedClock | None = None) -> None:
+    """One run of the router `make run` starts (here until its queues are empty), then its writes read back."""
+    port = platform.port(CallbackJobPort)
+    router = CallbackRouter(port if clock is None else replace(port, clock=clock))
+    while router.drain():  # the queues also hold other tests' requests
+        pass
+    settle(platform, "callbacks")
+    settle(platform, "staff_notices")
+
+
+def _my_notices(browser: TestClient) -> list[dict[str, Any]]:
+    mine = browser.get("/api/v1/staff-notifications/mine")
+    assert mine.status_code == 200, mine.text
+    return [n for n in mine.json()["items"] if "callback" in n["title"].lower()]
+
+
+def test_an_open_request_follows_its_application_to_the_new_cx_and_each_holder_is_told_once(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    cx, cx_email = _staff(platform, tenant, "credit_executive", "Kavya Credit")
+    cx2, cx2_email = _staff(platform, tenant, "credit_executive", "Mohan Credit")
+    application, auth = _application(client, tenant, sms)
+    _assign(client, tenant, application["id"], cx)
+    asked = client.post("/api/v1/borrower/callback-requests", json={"loan_id": application["id"], "note": "EMI?"},
+                        headers=auth)  # fmt: skip
+    assert asked.status_code == 201, asked.text
+    one = f"/api/v1/callback-requests/{asked.json()['id']}"
+    assert client.get(one, headers=tenant.auth).json()["assignee_id"] == str(cx)
+    first, _ = _portal(app, cx_email)
+    second, _ = _portal(app, cx2_email)
+
+    _route(platform)
+    _route(platform)  # a second run (a restart, a repeat) tells nobody twice
+    [told] = _my_notices(first)
+    assert told["title"].startswith("New callback request") and application["loan_number"] in told["body"]
+    assert _my_notices(second) == []
+
+    _assign(client, tenant, application["id"], cx2)  # the application is reassigned through its API
+    _route(platform)
+    moved = client.get(one, headers=tenant.auth).json()
+    assert (moved["assignee_id"], moved["assignee_name"], moved["status"]) == (str(cx2), "Mohan Credit", "open")
+    queue = client.get("/api/v1/callback-requests", params={"assigned_to": str(cx2)}, headers=tenant.auth)
+    assert [r["id"] for r in queue.json()["items"]] == [moved["id"]]
+    _route(platform)
+    [now_theirs] = _my_notices(second)
+    assert now_theirs["title"].startswith("New callback request")
+    assert len(_my_notices(first)) == 1  # nothing more to the CX who lost it
+    assert client.get(one, headers=tenant.auth).json()["assignee_id"] == str(cx2)  # a repeat moved nothing back
+
+    # The new CX promises a call back; when its time comes they are told once (not before), however often it runs.
+    later = (datetime.now(ZoneInfo("Asia/Kolkata")) + timedelta(days=2)).replace(microsecond=0)
+    cx2_key = _key(platform, tenant, "credit_executive")
+    answered = client.post(f"{one}/respond", headers=cx2_key, json={
+        "outcome": "callback_requested", "remarks": "driving, call in two days", "callback_at": later.isoformat()})  # fmt: skip
+    assert answered.status_code == 200, answered.text
+    follow_up = client.get(f"/api/v1/callback-requests/{answered.json()['follow_up_id']}", headers=tenant.auth).json()
+    assert follow_up["assignee_id"] == str(cx2)  # an API key answered: it stays with the holder
+    _route(platform)
+    assert len(_my_notices(second)) == 1  # the promiser is not told of their own follow-up; not due yet
+    for _ in range(2):
+        _route(platform, FixedClock(later + timedelta(minutes=1)))
+    due = [n for n in _my_notices(second) if n["title"].startswith("Callback due now")]
+    assert len(due) == 1 and due[0]["priority"] == "HIGH", _my_notices(second)
+    first.__exit__(None, None, None)
+    second.__exit__(None, None, None)

@@ -256,6 +256,19 @@ def _touch_every_projection(
             "evaluation": record_id, **lending}  # fmt: skip
 
 
+def _allocate(p: Any, brand_id: uuid.UUID, loan_id: uuid.UUID, staff_id: uuid.UUID) -> None:
+    """A collections allocation of the loan (recorded as a manager's reallocation records it, without the open case
+    the use case asks for: only its events matter here)."""
+    from domain.collections.application import Collections
+    from domain.collections.case import Stage
+    from domain.collections.moves import CaseMoves, Move, MoveKind
+    from domain.shared.aggregate import with_id
+
+    move = Move(loan_id=loan_id, stage=Stage.COLLECTIONS, staff_id=staff_id, previous=None)
+    p.get(Collections).commit(with_id(CaseMoves, uuid.uuid4(), brand_id=brand_id, kind=MoveKind.REALLOCATION,
+                                      business_date=date.today(), moves=(move,), reason="allocated"))  # fmt: skip
+
+
 class _CodeCatcher:
     """Stands in for the SMS provider of the onboarding application: keeps the last code sent."""
 
@@ -281,6 +294,9 @@ def _touch_lending(
     mark(product.id)
     loan = loans.create(brand_id, customer_id, product.id, "100000", 12)
     mark(loan.id)
+    cx = p.get(Identity).create_staff(brand_id, f"cx-{suffix}@lender.in", f"Cx {suffix.title()}", ["credit_executive"])
+    loans.assign(brand_id, loan.id, cx.id)  # the callbacks' loan hand-overs
+    _allocate(p, brand_id, loan.id, cx.id)  # the callbacks' case hand-overs
     loans.submit(brand_id, loan.id)
     loans.cx_approve(brand_id, loan.id, "90000", "salary supports 90k")
     loans.sanction(brand_id, loan.id, "85000", "FOIR at the limit")

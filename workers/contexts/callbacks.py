@@ -1,6 +1,7 @@
 """Callback requests (spec, "CX Communication"): a borrower asks to be called back from the borrower API or the web
-flow's status page; the request goes to the staff member their open application or loan is assigned to; staff see
-the queue and answer each request once (docs/callbacks.md)."""
+flow's status page; the request goes to the staff member their open application or loan is assigned to (and follows
+them: the router moves it when that application or case is handed over, and tells the holder); staff see the queue
+and answer each request once (docs/callbacks.md)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from domain.loans.application import Loans
 from domain.loans.loan import LoanNotFound
 from domain.onboarding.account import BorrowerNotFound
 from domain.onboarding.application import Onboarding
+from projections.callback_routing import CallbackCaseHandovers, CallbackLoanHandovers, CallbackRouting
 from projections.callbacks import CallbackLookups, CallbackQueries, CallbackView
-from workers.bounded_context import BoundedContext, Kit
+from workers.bounded_context import BackgroundWorker, BoundedContext, Kit
+from workers.callback_jobs import CallbackJobPort, CallbackRouter
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,13 @@ def _callbacks(kit: Kit) -> Callbacks:
 CONTEXT = BoundedContext(
     application=Callbacks,
     build=_callbacks,
-    queries=(CallbackQueries,),
-    projections=(CallbackView(),),
+    queries=(CallbackQueries, CallbackRouting),
+    # The hand-overs of the loans and collections contexts (queues the router drains: docs/callbacks.md).
+    projections=(CallbackView(), CallbackLoanHandovers(), CallbackCaseHandovers()),
     endpoints=(*routes.ENDPOINTS, *borrower_routes.ENDPOINTS),
     pages=(*pages.PAGES, *borrower_pages.PAGES),
     nav=(NavItem("Callbacks", "/callback-requests", "callbacks", Permission.CALLBACKS, 41),),
     permissions=(Permission.CALLBACKS,),
     audited=(CallbackRequest,),
+    workers=(BackgroundWorker(CallbackRouter, CallbackJobPort),),
 )
