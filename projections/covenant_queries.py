@@ -95,6 +95,15 @@ class ProofRow:
     attached_by: str  # the actor (staff:<id>, apikey:<id>, ...)
     attached_at: datetime
     approved: bool  # cited by the reviewer who marked the record complied
+    #: The document's review on the borrower's documents (documents read model): pending, accepted or rejected -
+    #: a proof rejected since it was attached cannot be cited when complying - and the rejection's reason.
+    document_status: str = "pending"
+    document_reason: str | None = None
+
+    @property
+    def rejected(self) -> bool:
+        """Staff rejected the proof's document (it cannot be cited when complying)."""
+        return self.document_status == "rejected"
 
 
 @dataclass(frozen=True)
@@ -200,7 +209,10 @@ _HISTORY = (
     "ORDER BY cycle DESC"
 )
 _PROOF_COLUMNS = (
-    "evaluation_id, document_id, filename, sha256, size, content_type, uploaded_by, attached_by, attached_at, approved"
+    "p.evaluation_id, p.document_id, p.filename, p.sha256, p.size, p.content_type, p.uploaded_by, p.attached_by, "
+    "p.attached_at, p.approved, "
+    # Not yet in the documents read model: just uploaded, so not reviewed yet (a review follows its upload).
+    "COALESCE(d.status, 'pending') AS document_status, d.reason AS document_reason"
 )
 COVENANT_STATUSES = frozenset({"active", "expired", "closed"})
 EVALUATION_STATUSES = frozenset({"open", "complied", "waived", "overdue"})
@@ -209,8 +221,9 @@ EVALUATION_STATUSES = frozenset({"open", "complied", "waived", "overdue"})
 def _proofs(conn: Any, column: str, brand_id: UUID, value: UUID) -> dict[UUID, list[ProofRow]]:
     """The proof documents of one record or of every record of a covenant (`column`), by record, oldest first."""
     rows = conn.execute(
-        f"SELECT {_PROOF_COLUMNS} FROM read.covenant_proofs WHERE brand_id = %s AND {column} = %s "
-        "ORDER BY attached_at, document_id",
+        f"SELECT {_PROOF_COLUMNS} FROM read.covenant_proofs p "
+        "LEFT JOIN read.documents d ON d.id = p.document_id AND d.brand_id = p.brand_id "
+        f"WHERE p.brand_id = %s AND p.{column} = %s ORDER BY p.attached_at, p.document_id",
         (brand_id, value),
     ).fetchall()
     by_record: dict[UUID, list[ProofRow]] = {}

@@ -26,6 +26,7 @@ from domain.loans.application import Loans
 from domain.loans.bre import INFORMATIONAL, Outcome, Rule
 from domain.loans.loan import Check
 from domain.loans.loan_decisions import PRODUCT_CHANGEABLE
+from domain.loans.money_received import by_date, money_received
 from domain.loans.states import LoanStatus
 from domain.shared.errors import DomainError
 from projections.customer_notes import CustomerNoteQueries
@@ -121,7 +122,7 @@ async def _loan_page(
         serviced: dict[str, Any] = {}
         if loan.disbursed_on is not None:  # servicing (issue #15): templates/loan_servicing.html
             serviced = {"servicing": servicing_fields(port.loans, brand, loan_id) or None,
-                        "repayments": list(port.loans.get(brand, loan_id).payments.values())}  # fmt: skip
+                        "repayments": by_date(money_received(port.loans.get(brand, loan_id)))}  # fmt: skip
         notes = getattr(port, "notes", None)  # (as `agreements`: the notes are read where the port has them)
         loan_notes = None
         if notes is not None and principal.holds(Permission.CUSTOMER):  # notes are the borrower record's

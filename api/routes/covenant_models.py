@@ -15,6 +15,7 @@ from domain.covenants.schedule import Frequency
 from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
 from domain.covenants.terms import CovenantType, Operator, Terms
 from domain.documents.content import ContentType, Uploader
+from domain.documents.document import DocumentStatus
 from domain.shared.values import BusinessDate, Measure, WholeNumber
 
 
@@ -141,6 +142,12 @@ class ProofOut(BaseModel):
     attached_by: str = Field(description="The actor who attached it (staff:<id>, apikey:<id>)")
     attached_at: InstantOut
     approved: bool = Field(description="Cited by the reviewer who marked the record complied")
+    document_status: DocumentStatus = Field(
+        DocumentStatus.PENDING,
+        description="The document's review on the borrower's documents; a rejected one cannot be cited when "
+        "complying (422 naming `proof_document_ids[i]`)",
+    )
+    document_reason: str | None = Field(None, description="The rejection's reason, when rejected")
 
 
 class EvaluationOut(BaseModel):

@@ -34,7 +34,7 @@ from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
-from domain.loans.servicing_events import PaymentRecord
+from domain.loans.money_received import Received, money_received
 from domain.loans.servicing_views import ledger
 from domain.loans.states import LoanStatus
 
@@ -62,7 +62,8 @@ class ServicingPort:
         return LoanDocuments(self.loans, self.customers, self.identity)
 
 
-def _repayment(loan: Loan, record: PaymentRecord) -> dict[str, Any]:
+def _repayment(loan: Loan, received: Received) -> dict[str, Any]:
+    record = received.record
     return {
         "id": record.payment_id,
         "loan_id": str(loan.id),
@@ -76,7 +77,14 @@ def _repayment(loan: Loan, record: PaymentRecord) -> dict[str, Any]:
         "payoff_after": record.payoff_after,
         "reversed_on": record.reversed_on,
         "reversal_reason": record.reversal_reason,
+        "kind": str(received.kind),
+        "request_id": received.request_id,
+        "settlement_id": received.settlement_id,
     }
+
+
+def _received(loan: Loan, payment_id: str) -> Received:
+    return next(r for r in money_received(loan) if r.record.payment_id == payment_id)
 
 
 def record_repayment(ctx: Context[ServicingPort]) -> Reply:
@@ -91,12 +99,12 @@ def record_repayment(ctx: Context[ServicingPort]) -> Reply:
         position = max(position, ctx.port.certificates.ensure(ctx.brand_id, loan_id)[1])
     ctx.settled(Loans.name, position)
     location = f"/api/v1/loans/{loan_id}/repayments/{record.payment_id}"
-    return Reply(_repayment(loan, record), 201, {"Location": location})
+    return Reply(_repayment(loan, _received(loan, record.payment_id)), 201, {"Location": location})
 
 
 def list_repayments(ctx: Context[ServicingPort]) -> Reply:
     loan = ctx.port.loans.get(ctx.brand_id, ctx.path["loan_id"])
-    return json_response({"items": [_repayment(loan, p) for p in loan.payments.values()]})
+    return json_response({"items": [_repayment(loan, r) for r in money_received(loan)]})
 
 
 def reverse_repayment(ctx: Context[ServicingPort]) -> Reply:
@@ -106,7 +114,7 @@ def reverse_repayment(ctx: Context[ServicingPort]) -> Reply:
     result = ctx.port.loans.reverse_repayment(ctx.brand_id, loan_id, payment_id, body.reason)
     ctx.settled(Loans.name, result.position)
     loan = ctx.port.loans.get(ctx.brand_id, loan_id)
-    return json_response(_repayment(loan, loan.payments[payment_id]))
+    return json_response(_repayment(loan, _received(loan, payment_id)))
 
 
 def get_payoff(ctx: Context[ServicingPort]) -> Reply:
@@ -209,7 +217,14 @@ ENDPOINTS = serve(
             status=201,
             errors=(409,),
         ),
-        Endpoint("GET", f"{_LOAN}/repayments", list_repayments, "A loan's repayments", READ, response=RepaymentListOut),
+        Endpoint(
+            "GET",
+            f"{_LOAN}/repayments",
+            list_repayments,
+            "A loan's repayments and recoveries",
+            READ,
+            response=RepaymentListOut,
+        ),
         Endpoint(
             "POST",
             f"{_LOAN}/repayments/{{repayment_id}}/reverse",

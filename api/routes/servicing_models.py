@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,10 +67,18 @@ class RepaymentOut(BaseModel):
     payoff_after: Decimal | None = Field(description="the payoff on the business date once it was applied")
     reversed_on: date | None = None
     reversal_reason: str | None = None
+    kind: Literal["repayment", "collection", "receipt", "recovery"] = Field(
+        "repayment",
+        description="how it came in: recorded by staff, a payment link or UPI Autopay (repayment), an approved "
+        "collection or confirmed manual receipt, or a recovery after the write-off (no allocation, no balance moved)",
+    )
+    request_id: str | None = Field(None, description="the approved collection request or manual receipt behind it")
+    settlement_id: str | None = Field(None, description="the approved settlement it counted toward")
 
 
 class RepaymentListOut(BaseModel):
-    """A loan's repayments, in the order recorded."""
+    """A loan's repayments and its recoveries after a write-off, in the order recorded (pending or rejected
+    collection requests are not money received: `GET /loans/{id}/recovery-requests`)."""
 
     items: list[RepaymentOut]
 

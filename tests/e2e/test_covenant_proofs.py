@@ -484,3 +484,57 @@ def test_a_proof_rejected_after_it_was_attached_is_refused_when_complying(client
     _problem(again, 409)
     statuses = {d["id"]: d["status"] for d in _documents(client, platform, tenant, customer)}
     assert statuses[blurred] == "rejected"
+
+
+def test_a_proof_rejected_since_it_was_attached_is_marked_on_the_record_and_never_ticked(
+    server: str, browser: Any, staff: tuple[Any, str], client: Any, platform: Any
+) -> None:
+    # Staff learnt that a proof's document had been rejected only when complying was refused. Now the record says
+    # so (page and API), and the comply form leaves it unticked, even when refilled after a refusal.
+    from tests.e2e.conftest import login
+
+    tenant, email = staff
+    _, record_id = _open_record(client, platform, tenant)
+    url = f"/api/v1/covenant-evaluations/{record_id}"
+    clear = _attach(client, tenant, record_id, "stock.pdf", _pdf("clear")).json()["proofs"][0]["document_id"]
+    blurred = _attach(client, tenant, record_id, "annex.pdf", _pdf("blurred")).json()["proofs"][1]["document_id"]
+    review = client.post(f"/api/v1/documents/{blurred}/review",
+                         json={"decision": "rejected", "reason": "half the page is cut off"}, headers=tenant.auth)  # fmt: skip
+    assert review.status_code == 200, review.text
+    settle(platform, "documents")
+    proofs = {p["document_id"]: p for p in client.get(url, headers=tenant.auth).json()["proofs"]}
+    assert (proofs[blurred]["document_status"], proofs[blurred]["document_reason"]) == (
+        "rejected", "half the page is cut off",
+    )  # fmt: skip
+    assert (proofs[clear]["document_status"], proofs[clear]["document_reason"]) == ("pending", None)
+    covenant_id = client.get(url, headers=tenant.auth).json()["covenant_id"]
+
+    page = browser.new_page()
+    login(page, server, email)
+    page.goto(f"{server}/covenants/{covenant_id}")
+    marks = page.locator(f"#proofs-{record_id} .proof-rejected")
+    assert marks.count() == 1 and marks.first.get_attribute("data-document") == blurred
+    assert marks.first.inner_text() == "rejected: half the page is cut off"
+    assert "annex.pdf" in page.locator(f"#proofs-{record_id} li", has=page.locator(".proof-rejected")).inner_text()
+    form = page.locator(f"#comply-form-{record_id}")
+    boxes = {b.get_attribute("value"): b for b in form.locator("input[name=proof_document_ids]").all()}
+    assert not boxes[clear].is_checked() and not boxes[blurred].is_checked()
+    assert "rejected: half the page is cut off" in form.locator("label", has_text="annex.pdf").inner_text()
+    assert "rejected" not in form.locator("label", has_text="stock.pdf").inner_text()
+
+    # Ticking it anyway is refused as before; the form comes back with the clear one ticked, the rejected one not.
+    boxes[clear].check()
+    boxes[blurred].check()
+    form.locator("input[name=text]").fill("December statement")
+    form.locator("button:has-text('Comply')").click()
+    page.wait_for_selector(f"#review-error-{record_id}")
+    assert "half the page is cut off" in page.locator(f"#review-error-{record_id}").inner_text()
+    form = page.locator(f"#comply-form-{record_id}")
+    boxes = {b.get_attribute("value"): b for b in form.locator("input[name=proof_document_ids]").all()}
+    assert boxes[clear].is_checked() and not boxes[blurred].is_checked()
+    form.locator("button:has-text('Comply')").click()
+    page.wait_for_selector("#evaluations .pill.complied")
+    record = client.get(url, headers=tenant.auth).json()
+    assert record["status"] == "complied"
+    assert {p["document_id"]: p["approved"] for p in record["proofs"]} == {clear: True, blurred: False}
+    page.close()
