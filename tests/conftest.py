@@ -60,6 +60,19 @@ def dsn() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def platform_template() -> Iterator[str]:
+    """An empty database as Platform.open leaves it (schemas, tables, projection tracking), made once a session for
+    tests that need a platform on a database of their own: `Platform.open(copy_database_dsn(platform_template))`
+    costs ~1.3 s, on a fresh database ~3.3 s (more on a loaded machine) creating ~400 tables and indexes."""
+    from workers.platform import Platform
+
+    value = fresh_database_dsn("cd_template")
+    Platform.open(value).close()
+    yield value
+    drop_database(value)
+
+
+@pytest.fixture(scope="session")
 def mail_sink() -> Iterator[Any]:
     """A real SMTP server on loopback that keeps every message (and refuses REFUSED_RECIPIENT, for refused mail)."""
     from adapters.mail_sink import MailSink
