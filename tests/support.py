@@ -62,6 +62,19 @@ def fresh_database_dsn(prefix: str = "cd_test") -> str:
     return embedded_server_dsn(ROOT / "var" / "test-pgdata", name)
 
 
+def copy_database_dsn(template_dsn: str, prefix: str = "cd_test") -> str:
+    """Create a new database as a copy of `template_dsn`'s (which nothing may be connected to) and return its DSN."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    template = psycopg.conninfo.conninfo_to_dict(template_dsn)["dbname"]
+    with psycopg.connect(make_conninfo(template_dsn, dbname="postgres"), autocommit=True) as conn:
+        conn.execute(
+            psycopg.sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                psycopg.sql.Identifier(name), psycopg.sql.Identifier(str(template))
+            )
+        )
+    return make_conninfo(template_dsn, dbname=name)
+
+
 def drop_database(dsn: str) -> None:
     """Drop a database made by fresh_database_dsn (best effort: it may still have connections)."""
     admin = make_conninfo(dsn, dbname="postgres")

@@ -15,16 +15,16 @@ from starlette.testclient import TestClient
 
 from api import endpoint
 from domain.identity.application import Identity
-from tests.support import drop_database, fresh_database_dsn
+from tests.support import copy_database_dsn, drop_database
 
 
 @pytest.fixture
-def still_platform(mail_sink: Any) -> Iterator[Any]:
-    """A platform whose projections do not run until the test starts them."""
+def still_platform(mail_sink: Any, platform_template: str) -> Iterator[Any]:
+    """A platform on a database of its own whose projections do not run until the test starts them."""
     from adapters.mailer import MailSettings
     from workers.platform import Platform
 
-    dsn = fresh_database_dsn()
+    dsn = copy_database_dsn(platform_template)
     platform = Platform.open(dsn, mail=MailSettings(port=mail_sink.port))
     yield platform
     platform.close()

@@ -15,14 +15,14 @@ from adapters.mail_sink import free_port
 from adapters.mailer import MailSettings
 from projections.activity import _BASE_FIELDS, ActivityLog
 from projections.engine import _events_table
-from tests.support import drop_database, fresh_database_dsn
+from tests.support import copy_database_dsn, drop_database
 from workers.platform import Platform
 from workers.seed import seed_demo
 
 
 @pytest.fixture(scope="module")
-def seeded() -> Iterator[Platform]:
-    dsn = fresh_database_dsn("cd_test_activity")
+def seeded(platform_template: str) -> Iterator[Platform]:
+    dsn = copy_database_dsn(platform_template, "cd_test_activity")
     platform = Platform.open(dsn, mail=MailSettings(port=free_port()))
     try:
         seed_demo(platform, borrowers=48)

@@ -43,16 +43,16 @@ from projections.loan_queries import LoanQueries
 from projections.onboarding import OnboardingQueries
 from projections.product_queries import ProductQueries
 from tests.conftest import make_tenant
-from tests.support import drop_database, fresh_database_dsn
+from tests.support import copy_database_dsn, drop_database, fresh_database_dsn
 
 
 @pytest.fixture
-def own_platform(mail_sink: Any) -> Iterator[Any]:
+def own_platform(mail_sink: Any, platform_template: str) -> Iterator[Any]:
     """A platform with running projection runners on a database of its own (failures stay within the test)."""
     from adapters.mailer import MailSettings
     from workers.platform import Platform
 
-    dsn = fresh_database_dsn()
+    dsn = copy_database_dsn(platform_template)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("NOTICE_SOURCE_ALLOWED_HOSTS", "127.0.0.1")  # the notice source below points at loopback
         platform = Platform.open(dsn, mail=MailSettings(port=mail_sink.port))

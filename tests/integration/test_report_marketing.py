@@ -19,7 +19,7 @@ import pytest
 
 from projections.report_catalogue import CATALOGUE
 from projections.reports import Report, ReportQueries, ReportRequest, _order, _sql
-from tests.support import drop_database, fresh_database_dsn
+from tests.support import copy_database_dsn, drop_database
 from workers.platform import Platform
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -81,8 +81,8 @@ def _write(pool: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def pool() -> Iterator[Any]:
-    dsn = fresh_database_dsn("cd_test_report_marketing")
+def pool(platform_template: str) -> Iterator[Any]:
+    dsn = copy_database_dsn(platform_template, "cd_test_report_marketing")
     platform = Platform.open(dsn)
     try:
         _write(platform.db.pool)

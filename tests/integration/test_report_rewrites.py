@@ -28,7 +28,7 @@ from projections.reports import TOTALS_KEPT_SECONDS, Column, Report, ReportQueri
 from tests.benchmarks.reports import _load
 from tests.integration.report_sql_before import BEFORE
 from tests.integration.test_report_loan_totals import DAYS_AGAIN, DAYS_KEPT
-from tests.support import drop_database, fresh_database_dsn
+from tests.support import copy_database_dsn, drop_database
 from workers.platform import Platform
 
 BRAND, OTHER = uuid.uuid4(), uuid.uuid4()
@@ -100,8 +100,8 @@ def _second_loans(pool: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def book() -> Iterator[Any]:
-    dsn = fresh_database_dsn("cd_test_report_rewrites")
+def book(platform_template: str) -> Iterator[Any]:
+    dsn = copy_database_dsn(platform_template, "cd_test_report_rewrites")
     platform = Platform.open(dsn)
     try:
         pool = platform.db.pool

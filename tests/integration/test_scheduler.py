@@ -467,8 +467,11 @@ def test_an_idle_firing_pass_reads_a_few_statements_however_many_brands(
     name = "idle-pass-" + uuid.uuid4().hex[:6]
     _register(platform, name, cron="0 * * * *")
     scheduler = Scheduler(platform.port(SchedulerPort), {name: Flaky(failures=0)})
-    # Within one minute, so no schedule (once a minute at most) has a slot due after the first pass.
-    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    # Within one minute, so no schedule (once a minute at most) has a slot due after the first pass. A fixed
+    # instant before every one the other tests here fire at, so no brand of the session has a slot due at all: the
+    # clock's now had the first pass walk each brand's every-minute schedule minute by minute from those tests'
+    # 22 Nov 2026 to today (65-130 s on 4 Dec 2026, longer every day).
+    start = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
     scheduler.fire_due_slots(start)  # first sight of every brand's schedule: one write each
     scheduler.fire_due_slots(start + timedelta(seconds=10))  # (it may have asked for runs: the settings are read)
     brands = len(platform.port(SchedulerPort).brand_queries.all())
