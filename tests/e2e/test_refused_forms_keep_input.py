@@ -150,7 +150,9 @@ def test_comply_citing_a_proof_rejected_since_is_refused_at_its_record_and_a_dec
         alert = alert[: alert.index("</p>")]
         assert "proof document ids[1]" in alert and "annex.pdf" in alert and "unreadable &lt;scan&gt;" in alert
         comply = _form(page, f"comply-form-{record_id}")
-        assert f'value="{clear}" checked>' in comply and f'value="{blurred}" checked>' in comply
+        # The clear proof stays ticked as typed; the rejected one is never ticked again (marked "rejected: ...").
+        assert f'value="{clear}" checked>' in comply and f'value="{blurred}" checked>' not in comply
+        assert f'value="{blurred}"' in comply and "rejected: unreadable &lt;scan&gt;" in comply
         assert 'value="December &lt;stock&gt; statement"' in comply
         record = client.get(url, headers=tenant.auth).json()
         assert record["status"] == "open" and not any(p["approved"] for p in record["proofs"])

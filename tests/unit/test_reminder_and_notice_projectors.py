@@ -47,8 +47,8 @@ def test_a_reminder_is_a_row_then_taken_then_sent() -> None:
 
 def test_a_notice_is_a_row_and_an_acknowledgement_counts_once() -> None:
     view = StaffNoticeView()
-    notice = StaffNotice(brand_id=BRAND, title="Close", body="By 6 pm", priority=Priority.HIGH, roles=["sales"],
-                         staff_ids=[], publish_at=AT)  # fmt: skip
+    notice = StaffNotice(id=uuid.uuid4(), brand_id=BRAND, title="Close", body="By 6 pm", priority=Priority.HIGH,
+                         roles=["sales"], staff_ids=[], publish_at=AT)  # fmt: skip
     [created] = notice.collect_events()
     [row] = list(view.project(1, created))
     assert isinstance(row, Insert) and row.row["priority"] == "HIGH" and row.row["roles"] == ["sales"]
