@@ -28,9 +28,10 @@ from projections.runner import ProjectionRunner
 
 
 def _switches(native_id: int) -> int:
-    """A thread's context switches so far (each sleep that ends is one)."""
+    """A thread's voluntary context switches so far (each sleep that ends is one; a preemption by a busy machine, a
+    nonvoluntary switch, is not the thread waking)."""
     status = Path(f"/proc/self/task/{native_id}/status").read_text().splitlines()
-    return sum(int(line.split()[1]) for line in status if "ctxt_switches:" in line)
+    return sum(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches:"))
 
 
 def _in_thread(wait: Callable[[], Any]) -> tuple[Any, float, int]:
@@ -72,7 +73,9 @@ def test_the_waiter_sleeps_until_the_timeout_without_waking(listening: Any) -> N
         waiter.close()
     assert got == []
     assert 1.4 <= seconds < 3
-    assert switches <= 3, f"{switches} context switches in an idle wait of {seconds:.1f} s"
+    # A poll at 0.1 s makes 15 (the test above), even at 0.3 s 5: a wait in the kernel wakes once, plus the thread's
+    # start and end taking the GIL.
+    assert switches <= 4, f"{switches} context switches in an idle wait of {seconds:.1f} s"
 
 
 def test_a_notification_ends_the_wait_at_once_with_its_channel_and_payload(dsn: str, listening: Any) -> None:
