@@ -371,7 +371,7 @@ class Onboarding(ContextApplication):
         self._restart_if_finished(funnel, rules, now)
         funnel.require_can_record(Step.LOAN_REQUEST, rules)
         earlier = funnel.details.get(Step.LOAN_REQUEST) if Step.LOAN_REQUEST in funnel.done else None
-        current = UUID(earlier["application_id"]) if earlier is not None and earlier.get("application_id") else None
+        current = self._current_application(funnel)
         if current is not None and self.loans.status(brand_id, current) != LoanStatus.ONBOARDING.value:
             current = None  # staff cancelled it meanwhile: the request starts another
         if current is not None and earlier is not None and {k: earlier.get(k) for k in details} == details:
