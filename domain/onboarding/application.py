@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from pydantic import BaseModel
 
@@ -384,15 +384,49 @@ class Onboarding(ContextApplication):
                 brand_id, current, given.product_id, given.amount, given.tenure, details["coupon_code"]
             )
         else:
-            applied = self.loans.apply(
-                brand_id, funnel.customer_id, given.product_id, given.amount, given.tenure, details["coupon_code"]
-            )
+            applied = self._new_application(funnel, given, details["coupon_code"])
+        asked = details
         details = {**details, "application_id": str(applied.id), "loan_number": applied.loan_number}
         if funnel.attribution is not None:  # the sign-up's UTM, carried to the application (docs/leads.md)
             details.update(funnel.attribution.model_dump(exclude_none=True))
         funnel.record(Step.LOAN_REQUEST, details, rules, now)
-        self.commit(funnel)
+        try:
+            self.commit(funnel)
+        except ConcurrentModification:
+            # Another tap of the same request recorded it first, with the same application (`_new_application`):
+            # that is this tap's answer too. Anything else changed meanwhile stays a 409.
+            again = self.funnel(brand_id, borrower_id)
+            recorded = again.details.get(Step.LOAN_REQUEST) or {}
+            if self._current_application(again) != applied.id or {k: recorded.get(k) for k in asked} != asked:
+                raise
         return applied
+
+    def _new_application(self, funnel: Funnel, given: LoanRequestIn, coupon_code: str | None) -> AppliedLoan:
+        """A new application for the loan request, its id named by the funnel's version: two taps of the same
+        request at once (both read the funnel before either recorded the step) name the same application, so one
+        starts it and the other takes it up instead of starting a second one, which nothing would ever point at and
+        which would hold one of the product's `max_active_loans` (docs/onboarding.md). An application a request
+        started without recording the step (it failed in between) is taken up the same way by the next request."""
+        assert funnel.customer_id is not None
+        loan_id = uuid5(funnel.id, f"loan-request:{funnel.version}")
+        owner = self.loans.owner(funnel.brand_id, loan_id)
+        if owner is None:
+            try:
+                return self.loans.apply(
+                    funnel.brand_id, funnel.customer_id, given.product_id, given.amount, given.tenure, coupon_code,
+                    loan_id=loan_id,
+                )  # fmt: skip
+            except (Conflict, InvalidInput):
+                # Refused as a second application (the id taken, or the borrower's open loans counted with it)
+                # because the other tap started it: take it up; any other refusal stands.
+                owner = self.loans.owner(funnel.brand_id, loan_id)
+                if owner is None:
+                    raise
+        if owner != funnel.customer_id:
+            raise Conflict("the application for this loan request belongs to another borrower")
+        return self.loans.amend(
+            funnel.brand_id, loan_id, given.product_id, given.amount, given.tenure, coupon_code
+        )  # fmt: skip
 
     def submit_application(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> AppliedLoan:
         """Submit the borrower's own application through the BRE and record the submitted step (409 while a

@@ -131,8 +131,11 @@ class LoanDesk(Protocol):
         amount: Decimal,
         tenure: int,
         coupon_code: str | None,
+        *,
+        loan_id: UUID | None = None,
     ) -> AppliedLoan:
-        """Start an application for the borrower (422 naming each field that breaks a product rule)."""
+        """Start an application for the borrower (422 naming each field that breaks a product rule), named `loan_id`
+        when given (an id already taken: 409, nothing recorded)."""
         ...
 
     def owner(self, brand_id: UUID, loan_id: UUID) -> UUID | None:

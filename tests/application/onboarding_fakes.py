@@ -30,7 +30,7 @@ from domain.onboarding.steps import (
 )
 from domain.providers.calls import Caller
 from domain.providers.messaging import SmsReceipt
-from domain.shared.application import CommandResult
+from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput
 from tests.application.conftest import in_memory
@@ -137,11 +137,21 @@ class Desk:
         )
 
     def apply(
-        self, brand_id: UUID, customer_id: UUID, product_id: UUID, amount: Decimal, tenure: int, coupon: str | None
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        product_id: UUID,
+        amount: Decimal,
+        tenure: int,
+        coupon: str | None,
+        *,
+        loan_id: UUID | None = None,
     ) -> AppliedLoan:
         if self.refuse is not None:
             raise self.refuse
-        loan = uuid.uuid4()
+        if loan_id in self.loans:  # as the loans context: an id already taken records nothing
+            raise ConcurrentModification("the record was changed by another request at the same time")
+        loan = loan_id or uuid.uuid4()
         self.loans[loan] = (customer_id, "onboarding")
         self.requests[loan] = (product_id, amount, tenure, coupon)
         self.numbers[loan] = f"DEMO-L-{len(self.loans):06d}"

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import FunnelStatus
+from domain.onboarding.parties import AppliedLoan
 from domain.onboarding.steps import (
     BankStatementIn,
     PanIn,
@@ -79,6 +81,50 @@ def test_applying_and_submitting_record_the_last_two_steps_with_the_application(
     app.submit_application(BRAND, borrower, applied.id)
     assert desk.loans[applied.id][1] == "pending"
     assert app.state(BRAND, borrower).status is FunnelStatus.COMPLETED
+
+
+def test_two_taps_of_the_loan_request_at_once_start_one_application_and_both_answer_it(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    answers: list[AppliedLoan] = []
+    apply = desk.apply
+
+    def the_other_tap_first(*args: Any, **kwargs: Any) -> AppliedLoan:
+        # The first tap read the funnel before the loan request was recorded; the second runs through meanwhile.
+        desk.apply = apply  # type: ignore[method-assign]
+        answers.append(app.apply(BRAND, borrower, REQUEST))
+        return apply(*args, **kwargs)
+
+    desk.apply = the_other_tap_first  # type: ignore[method-assign]
+    answers.append(app.apply(BRAND, borrower, REQUEST))
+    assert len(desk.loans) == 1  # not a second application nobody points at, holding one of max_active_loans
+    [loan_id] = desk.loans
+    assert [a.id for a in answers] == [loan_id, loan_id]
+    details = app.details(BRAND, borrower, Step.LOAN_REQUEST) or {}
+    assert details["application_id"] == str(loan_id)
+    app.submit_application(BRAND, borrower, loan_id)
+    assert desk.loans[loan_id][1] == "pending"
+
+
+def test_an_application_started_by_a_request_that_failed_before_recording_the_step_is_taken_up(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    commit = app.commit
+
+    def lost(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the database went away after the loans context committed")
+
+    app.commit = lost  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        app.apply(BRAND, borrower, REQUEST)
+    app.commit = commit  # type: ignore[method-assign]
+    assert len(desk.loans) == 1
+    applied = app.apply(BRAND, borrower, REQUEST)  # the borrower taps again
+    assert list(desk.loans) == [applied.id]
 
 
 def test_a_refused_application_records_nothing_and_another_borrowers_is_not_found(

@@ -89,9 +89,11 @@ class BorrowerLoans:
         amount: Decimal,
         tenure: int,
         coupon_code: str | None,
+        *,
+        loan_id: UUID | None = None,
     ) -> AppliedLoan:
         result = self.loans.create(
-            brand_id, customer_id, product_id, amount, tenure, coupon_code, channel=Channel.BORROWER
+            brand_id, customer_id, product_id, amount, tenure, coupon_code, channel=Channel.BORROWER, loan_id=loan_id
         )
         return AppliedLoan(result.id, self.loans.get(brand_id, result.id).loan_number, result.position)
 
