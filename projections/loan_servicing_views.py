@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from domain.loans import servicing_events as sv
 from domain.loans.loan import Loan
+from domain.loans.states import LoanStatus
 from projections.loan_decision_views import LoanDecisionViews
 from projections.projection import Change, Write, handles
 
@@ -35,7 +36,12 @@ class LoanServicingViews(LoanDecisionViews):
 
     @handles(L.RepaymentRecorded)
     def _repaid(self, position: int, event: sv.RepaymentRecorded) -> Iterator[Change]:
-        yield self._moved(event)
+        if event.status == LoanStatus.COMPLETED:
+            # Paid off: nothing is overdue (DPD 0) and all of it was paid, so the class is standard (LENDING.md); no
+            # close of business comes again to say so, and Customer 360 and the reports read these columns.
+            yield self._moved(event, "dpd = 0, asset_class = 'standard'")
+        else:
+            yield self._moved(event)
         p = event.payment
         details = {"payment_id": p.payment_id, "amount": str(p.amount), "mode": str(p.mode),
                    "reference": p.reference, "paid_on": p.paid_on.isoformat(), "closes_loan": p.closes_loan,

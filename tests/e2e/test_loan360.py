@@ -18,6 +18,7 @@ from domain.loans.application import Loans
 from projections.borrower_loans import BorrowerLoanQueries
 from tests.conftest import make_tenant
 from tests.e2e.test_covenants import _covenant
+from tests.e2e.test_loan_cob import _cob
 from tests.e2e.test_notices import _item, _source, _sync, simulator, small_pages
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
 from tests.support import settle
@@ -76,6 +77,42 @@ def test_customer_360_shows_the_borrowers_loans_with_dpd_class_next_due_and_outs
     other = make_tenant(platform)
     assert borrower_loans(platform.get(BorrowerLoanQueries), platform.get(Loans), other.brand_id, customer_id) == []
     assert client.get(f"/api/v1/customers/{customer_id}/loans", headers=other.auth).status_code == 404
+
+
+def test_a_loan_paid_off_after_cob_marked_it_overdue_shows_dpd_0_and_standard_in_customer_360_and_the_reports(
+    client: Any, platform: Any
+) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    customer_id = _customer_of(platform, tenant.brand_id, loan_id)
+    set_business_date(platform, tenant, date(2026, 3, 5))  # the first instalment (28 Feb) unpaid
+    run = _cob(client, platform, tenant, "2026-03-05")  # 31 Jan .. 5 Mar: overdue (business date 6 Mar: 6 DPD)
+    assert run["status"] == "succeeded", run
+    [item] = client.get(f"/api/v1/customers/{customer_id}/loans", headers=tenant.auth).json()["items"]
+    assert (item["status"], item["dpd"], item["asset_class"]) == ("overdue", 6, "SMA-0")
+
+    payoff = client.get(f"/api/v1/loans/{loan_id}/payoff", headers=tenant.auth).json()["total"]
+    body = {"amount": payoff, "mode": "neft", "reference": "NEFT-PAYOFF"}
+    paid = client.post(f"/api/v1/loans/{loan_id}/repayments", json=body, headers=tenant.auth)
+    assert paid.status_code == 201 and paid.json()["status"] == "completed", paid.text
+    settle(platform, Loans.name)
+    loan = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()
+    assert (loan["status"], loan["dpd"], loan["asset_class"]) == ("completed", 0, "standard")
+    # No close of business comes for a completed loan: the lists said the last COB's 5 DPD and SMA-0 for ever.
+    [item] = client.get(f"/api/v1/customers/{customer_id}/loans", headers=tenant.auth).json()["items"]
+    assert (item["status"], item["dpd"], item["asset_class"], item["outstanding"]) == (
+        "completed",
+        0,
+        "standard",
+        "0.00",
+    )
+    report = client.get(
+        "/api/v1/reports/collection-loan-report", params={"from": "2026-01-01", "to": "2026-03-31"},
+        headers=tenant.auth,
+    ).json()  # fmt: skip
+    [row] = report["rows"]
+    assert (row["status"], row["dpd"]) == ("completed", 0)
 
 
 def _admin_browser(client: Any, app: Any, tenant: Any) -> TestClient:
