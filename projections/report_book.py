@@ -22,7 +22,7 @@ from domain.onboarding.funnel import Funnel
 from domain.onboarding.steps import Step
 from projections.projection import Change, Insert, Projection, Write, handles
 from projections.report_sql_parts import INSTALMENT_COMPLETED, owed, paid
-from projections.reports import CELL_FUNCTION
+from projections.reports import CELL_FUNCTION, NUMBER_FUNCTION
 
 L = Loan
 S = BorrowerSession
@@ -264,6 +264,7 @@ class ReportBookView(Projection):
         "CREATE INDEX IF NOT EXISTS report_loan_totals_closed_unpaid_idx ON read.report_loan_totals (brand_id, loan_id) "
         "WHERE closed AND payments = 0",
         CELL_FUNCTION,
+        NUMBER_FUNCTION,
         # The reports' date keys on other contexts' tables (created after them: the contexts declared before this
         # one create theirs first; a rebuild of those projections drops these until the next start recreates them).
         # A NOT NULL date is indexed whole: PostgreSQL 17+ drops a query's `created_at IS NOT NULL` as redundant and

@@ -35,6 +35,15 @@ CELL_FUNCTION = (
     "$$ SELECT CASE WHEN left(t, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN '''' || t ELSE t END $$"
 )
 
+#: Number cells (amounts in rupees, rates, coordinates) are written with at least their paise (LENDING.md: "0.00",
+#: "12500.00"), never fewer places than two and never more rounded than they are: a read-model figure summed or
+#: defaulted from an integer (`coalesce(sum(...), 0)`, a completed loan's `THEN 0`) is an unscaled numeric the
+#: answer would otherwise write as "0".
+NUMBER_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION read.report_number(n numeric) RETURNS numeric LANGUAGE sql IMMUTABLE PARALLEL SAFE AS "
+    "$$ SELECT round(n, greatest(2, scale(n))) $$"
+)
+
 KINDS = ("text", "number", "int", "date", "instant", "bool")
 
 #: Memory each sort or hash of a report's query may use before spilling to disk (`SET LOCAL` in the query's own
@@ -174,6 +183,8 @@ def _sql(
     cells = [
         f"read.report_cell(({c.sql})::text) AS {_quoted(c.name)}"
         if safe and c.kind == "text"
+        else f"read.report_number(({c.sql})::numeric) AS {_quoted(c.name)}"
+        if c.kind == "number"
         else f"{c.sql} AS {_quoted(c.name)}"
         for c in report.columns
     ]

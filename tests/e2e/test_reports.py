@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -303,3 +304,39 @@ def test_the_report_email_job_asked_for_without_its_recipient_and_dates_is_422_a
     assert error["field"] == "variables" and "from, to, to_date" in error["message"], error
     runs = client.get("/api/v1/jobs/report-email/runs", headers=tenant.auth)
     assert runs.status_code == 200 and runs.json()["items"] == [], runs.text
+
+
+def test_every_money_cell_of_every_report_is_written_with_its_paise_in_json_and_csv(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    completed, untouched = _loan(platform, tenant, "Paid Off"), _loan(platform, tenant, "Never Paid")
+    _loan(platform, tenant, "Sanctioned Only", disburse=False)
+    payoff = client.get(f"/api/v1/loans/{completed}/payoff", headers=tenant.auth).json()["total"]
+    body = {"amount": payoff, "mode": "neft", "reference": "NEFT-ALL"}
+    assert client.post(f"/api/v1/loans/{completed}/repayments", json=body, headers=tenant.auth).status_code == 201
+    set_business_date(platform, tenant, date(2026, 3, 3))  # the untouched loan's first instalment is overdue
+    _settle(platform)
+    window = {"from": "2026-01-01", "to": "2026-12-31"}
+    money = re.compile(r"-?\d+\.\d{2}")  # LENDING.md: amounts are strings of rupees with 2 places ("0.00", not "0")
+    seen = 0
+    for slug, report in CATALOGUE.items():
+        numbers = [c.name for c in report.columns if c.kind == "number" and c.name not in ("latitude", "longitude")]
+        page = _rows(client, tenant, slug, **window)
+        for row in page["rows"]:
+            for name in numbers:
+                assert row[name] is None or money.fullmatch(row[name]), (slug, name, row[name])
+                seen += 1
+        for name in numbers:
+            total = page["totals"].get(name)
+            assert total is None or money.fullmatch(str(total)), (slug, "total", name, total)
+        table = _csv(client, tenant, slug, **window)
+        for cells in table[1:]:
+            got = dict(zip(table[0], cells, strict=True))
+            for name in numbers:
+                assert got[name] == "" or money.fullmatch(got[name]), (slug, "csv", name, got[name])
+    assert seen > 20
+    # the cells that were "0": a completed loan's outstanding and what is left of its instalments, a loan never
+    # repaid's repaid
+    rows = {r["borrower"]: r for r in _rows(client, tenant, "collection-loan-report", **window)["rows"]}
+    assert rows["Paid Off"]["outstanding_total"] == "0.00" and rows["Never Paid"]["repaid"] == "0.00"
+    assert untouched

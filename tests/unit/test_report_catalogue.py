@@ -49,7 +49,9 @@ def test_an_undeclared_filter_a_bad_choice_or_reversed_dates_are_refused_before_
 def test_text_cells_are_neutralised_in_the_database_and_numbers_are_not() -> None:
     sql, _ = _sql(CATALOGUE["disbursed-loan-report"], ReportRequest(uuid4()), safe=True, keys=False)
     assert 'read.report_cell((c.name)::text) AS "borrower"' in sql
-    assert 'coalesce(l.sanctioned_amount, l.amount) AS "disbursed_amount"' in sql
+    # numbers are not neutralised, only written with at least their paise
+    assert 'read.report_number((coalesce(l.sanctioned_amount, l.amount))::numeric) AS "disbursed_amount"' in sql
+    assert "read.report_cell((coalesce(l.sanctioned_amount" not in sql
     for prefix in ("'='", "'+'", "'-'", "'@'", "chr(9)", "chr(13)"):
         assert prefix in CELL_FUNCTION
 
