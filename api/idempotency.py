@@ -12,11 +12,34 @@ from starlette.responses import Response
 from adapters.operational import OperationalStore
 from api.problems import HttpProblem, problem_for
 from api.request_input import canonical
+from domain.shared.errors import InvalidValue
+from domain.shared.values import text_problem
 
 if TYPE_CHECKING:
     from api.endpoint import Context, Endpoint
 
 log = structlog.get_logger(__name__)
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 200
+#: What a key may hold, as the OpenAPI document states it (ECMA-262): no control, line-break or bidi-override
+#: character (what `text_problem` refuses in a single line) and at least one character that is not whitespace;
+#: `check_key` enforces the same rule.
+_NOT_CONTROL = r"[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]"
+_SHOWN = r"[^\s\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]"
+KEY_PATTERN = f"^{_NOT_CONTROL}*{_SHOWN}{_NOT_CONTROL}*$"
+
+
+def check_key(key: str) -> None:
+    """InvalidValue (422 naming the header) unless `key` is 1-200 characters on one line, without control or
+    bidi-override characters, and not blank: a key of spaces would be one shared, invisible key."""
+    problem = text_problem(key, multiline=False)
+    if problem is not None:
+        raise InvalidValue(HEADER, problem)
+    if not key.strip():
+        raise InvalidValue(HEADER, f"is blank: give 1-{MAX_KEY_LENGTH} characters, not only whitespace")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidValue(HEADER, f"must be 1-{MAX_KEY_LENGTH} characters")
 
 
 def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[Any], key: str, raw: bytes) -> Response:
@@ -27,8 +50,7 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
     first is in flight is 409. A 5xx or 429 (nothing was done), an interruption or an answer that cannot be stored
     frees the key, so a retry runs the command instead of meeting 409 for ever.
     """
-    if not 1 <= len(key) <= 200:
-        raise HttpProblem(422, "Idempotency-Key must be 1-200 characters", "invalid-input")
+    check_key(key)
     request_hash = hashlib.sha256(
         b"\0".join([endpoint.method.encode(), context.request.url.path.encode(), canonical(raw)])
     ).hexdigest()

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from api.endpoint import AcceptedOut, Endpoint
+from api.idempotency import KEY_PATTERN, MAX_KEY_LENGTH
 from api.uploads import form_schema
 
 COMPONENTS = "#/components/schemas/{model}"
@@ -178,8 +179,9 @@ def _parameters(ep: Endpoint[Any], defs: dict[str, Any], refs: dict[Any, Any]) -
                 "name": "Idempotency-Key",
                 "in": "header",
                 "required": False,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-                "description": "Retry safely: the same key and body return the first response; another body is 422.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": KEY_PATTERN},
+                "description": "Retry safely: the same key and body return the first response; another body is 422. "
+                "1-200 characters on one line, not only whitespace, without control characters (else 422).",
             }
         )
     if ep.if_match:

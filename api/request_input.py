@@ -16,13 +16,17 @@ from starlette.requests import Request
 
 from api.problems import HttpProblem
 from domain.shared.errors import FieldError, InvalidInput
-from domain.shared.values import text_problem
+from domain.shared.values import MIN_REASON, text_problem
 
 MAX_BODY_BYTES = 1024 * 1024
 #: No request body of ours nests deeper than a few levels; a bound this far above them keeps parsers and
 #: validators out of deep recursion.
 MAX_JSON_DEPTH = 32
 #: The request headers the API reads, checked like any other input.
+#: How a reason's, a remark's or a note's schema states the rule its validator enforces (`MIN_REASON`).
+VISIBLE_MIN_REASON = (
+    f"at least {MIN_REASON} visible characters (whitespace, zero-width and control characters do not count)"
+)
 READ_HEADERS = {"idempotency-key": "Idempotency-Key", "if-match": "If-Match", "x-brand-id": "X-Brand-Id"}
 
 

@@ -22,7 +22,7 @@ from projections.keyset import KeysetCursor, Page
 from projections.projection import Change, Insert, Projection, Write, handles
 
 #: Activity pages are ordered by (occurred_at, source, position), newest first.
-ACTIVITY_CURSOR = KeysetCursor(datetime, str, int)
+ACTIVITY_CURSOR = KeysetCursor(datetime, str, int, name="activity")
 
 #: Event fields never copied into the activity log.
 _BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "actor", "trace_id", "originator_topic", "brand_id"}
@@ -294,6 +294,7 @@ class ActivityQueries:
         limit: int = 50,
     ) -> ActivityPage:
         """The brand's activity matching the filters, newest first; a keyset page."""
+        page_scope = (brand_id, actor, aggregate_type, aggregate_id, since, until)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         for column, value in (("actor", actor), ("aggregate_type", aggregate_type), ("aggregate_id", aggregate_id)):
@@ -307,7 +308,7 @@ class ActivityQueries:
             where.append("occurred_at < %(until)s")
             params["until"] = until
         if cursor:
-            at, source, position = ACTIVITY_CURSOR.decode(cursor)
+            at, source, position = ACTIVITY_CURSOR.decode(cursor, page_scope)
             where.append("(occurred_at, source, position) < (%(c_at)s, %(c_src)s, %(c_pos)s)")
             params.update(c_at=at, c_src=source, c_pos=position)
         with self.pool.connection() as conn:
@@ -320,7 +321,7 @@ class ActivityQueries:
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = (
-            ACTIVITY_CURSOR.encode(rows[-1]["occurred_at"], rows[-1]["source"], rows[-1]["position"])
+            ACTIVITY_CURSOR.encode(rows[-1]["occurred_at"], rows[-1]["source"], rows[-1]["position"], scope=page_scope)
             if more and rows
             else None
         )

@@ -15,7 +15,7 @@ from projections.keyset import KeysetCursor, Page
 from projections.projection import Projection, Write, handles
 
 #: Entries are ordered by (changed_at, id), newest first.
-ENTRIES_CURSOR = KeysetCursor(datetime, UUID)
+ENTRIES_CURSOR = KeysetCursor(datetime, UUID, name="blocklist")
 
 E = BlocklistEntry
 
@@ -127,13 +127,14 @@ class BlocklistQueries:
         limit: int = 50,
     ) -> Page:
         """Entries newest first; `value` is masked where the kind is sensitive."""
+        page_scope = (brand_id, kind, active)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s", "active = %(active)s"]
         params: dict[str, Any] = {"brand": brand_id, "active": active, "limit": limit + 1}
         if kind is not None:
             where.append("kind = %(kind)s")
             params["kind"] = kind.value
         if cursor:
-            at, last = ENTRIES_CURSOR.decode(cursor)
+            at, last = ENTRIES_CURSOR.decode(cursor, page_scope)
             where.append("(changed_at, id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -144,7 +145,9 @@ class BlocklistQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = ENTRIES_CURSOR.encode(rows[-1]["changed_at"], rows[-1]["id"]) if more and rows else None
+        next_cursor = (
+            ENTRIES_CURSOR.encode(rows[-1]["changed_at"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
         return Page(items=[BlockedValue(**r) for r in rows], next_cursor=next_cursor)
 
     def blocked_pincodes(self, brand_id: UUID) -> frozenset[str]:

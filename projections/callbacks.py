@@ -21,7 +21,7 @@ from projections.projection import Change, Insert, Projection, Write, handles
 #: The queue is listed by when to call: a follow-up by when it is due, a fresh ask by when it was made - open and
 #: closed requests alike - then by id; (that instant, id) is its keyset.
 QUEUE_KEY = "coalesce(due_at, requested_at)"
-QUEUE_CURSOR = KeysetCursor(datetime, UUID)
+QUEUE_CURSOR = KeysetCursor(datetime, UUID, name="callbacks.queue", order=2)
 #: `assigned_to` of the queue: nobody yet.
 UNASSIGNED = "unassigned"
 #: The staff notices waiting to be pushed, and their kinds: a request reached its holder; a follow-up fell due.
@@ -221,6 +221,7 @@ class CallbackQueries:
     ) -> Page:
         """Requests by when to call (`QUEUE_KEY`: a follow-up's `due_at`, else `requested_at`), earliest first;
         `status` open or closed (None: both); `assigned_to` a staff id, UNASSIGNED, or None (anyone's)."""
+        page_scope = (brand_id, status, assigned_to)  # the filters its cursor is bound to
         where = ["r.brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if status is not None:
@@ -233,7 +234,7 @@ class CallbackQueries:
             params["assignee"] = assigned_to
         key = "coalesce(r.due_at, r.requested_at)"  # QUEUE_KEY, as its indexes have it
         if cursor:
-            at, last = QUEUE_CURSOR.decode(cursor)
+            at, last = QUEUE_CURSOR.decode(cursor, page_scope)
             where.append(f"({key}, r.id) > (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -244,7 +245,7 @@ class CallbackQueries:
         rows = rows[:limit]
         last_row = rows[-1] if rows else None
         next_cursor = (
-            QUEUE_CURSOR.encode(last_row["due_at"] or last_row["requested_at"], last_row["id"])
+            QUEUE_CURSOR.encode(last_row["due_at"] or last_row["requested_at"], last_row["id"], scope=page_scope)
             if more and last_row
             else None
         )

@@ -16,7 +16,7 @@ from domain.collections.case import Stage
 from projections.keyset import Int4, KeysetCursor, Page
 
 #: (segment, attention instant, DPD, amount, loan): segment 0 needs attention now, segment 1 the rest.
-WORKLIST_CURSOR = KeysetCursor(Int4, datetime, Int4, Decimal, UUID)
+WORKLIST_CURSOR = KeysetCursor(Int4, datetime, Int4, Decimal, UUID, name="collections.worklist")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -157,7 +157,16 @@ class CollectionQueries:
     ) -> Page:
         """Open cases of `stage` (of one assignee, the unassigned ones, those of `assignees` - a manager's team - or
         all): those needing attention now first (oldest first), then by DPD and amount, highest first."""
-        segment, at, dpd, amount, last = WORKLIST_CURSOR.decode(cursor) if cursor else (0, _EPOCH, 0, Decimal(0), None)
+        page_scope = (
+            brand_id,
+            stage,
+            assignee,
+            unassigned,
+            None if assignees is None else sorted(map(str, assignees)),
+        )  # the filters its cursor is bound to
+        segment, at, dpd, amount, last = (
+            WORKLIST_CURSOR.decode(cursor, page_scope) if cursor else (0, _EPOCH, 0, Decimal(0), None)
+        )
         where = "c.brand_id = %(brand)s AND c.stage = %(stage)s AND c.open"
         params: dict[str, Any] = {"brand": brand_id, "stage": stage.value, "now": now, "limit": limit + 1}
         if assignee is not None:
@@ -200,9 +209,9 @@ class CollectionQueries:
         if more and rows:
             tail = rows[-1]
             next_cursor = (
-                WORKLIST_CURSOR.encode(0, tail["attention_at"], 0, Decimal(0), tail["loan_id"])
+                WORKLIST_CURSOR.encode(0, tail["attention_at"], 0, Decimal(0), tail["loan_id"], scope=page_scope)
                 if tail["segment"] == 0
-                else WORKLIST_CURSOR.encode(1, _EPOCH, tail["dpd"], tail["amount"], tail["loan_id"])
+                else WORKLIST_CURSOR.encode(1, _EPOCH, tail["dpd"], tail["amount"], tail["loan_id"], scope=page_scope)
             )
         return Page(items=[_item(r, now) for r in rows], next_cursor=next_cursor)
 

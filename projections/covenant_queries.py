@@ -16,7 +16,7 @@ from domain.covenants.terms import CovenantType, Terms
 from projections.keyset import KeysetCursor, Page
 
 #: The worklist is ordered by (current due date, id).
-WORKLIST_CURSOR = KeysetCursor(date, UUID)
+WORKLIST_CURSOR = KeysetCursor(date, UUID, name="covenants.worklist")
 
 
 @dataclass(frozen=True)
@@ -265,6 +265,16 @@ class CovenantQueries:
     ) -> CovenantPage:
         """Covenants by current due date (then id); `status` is a covenant status or the current record's status;
         `proof_received` whether the current record has proof attached (false: it has a record, with no proof)."""
+        page_scope = (
+            brand_id,
+            status,
+            due_from,
+            due_to,
+            customer_id,
+            type,
+            assignee_id,
+            proof_received,
+        )  # the filters its cursor is bound to
         due = "coalesce(c.current_due_date, c.next_due_date)"
         where = ["c.brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
@@ -289,7 +299,7 @@ class CovenantQueries:
             where.append(f"{due} <= %(due_to)s")
             params["due_to"] = due_to
         if cursor:
-            last_due, last_id = WORKLIST_CURSOR.decode(cursor)
+            last_due, last_id = WORKLIST_CURSOR.decode(cursor, page_scope)
             where.append(f"({due}, c.id) > (%(c_due)s::date, %(c_id)s::uuid)")
             params.update(c_due=last_due, c_id=last_id)
         with self.pool.connection() as conn:
@@ -303,7 +313,7 @@ class CovenantQueries:
         rows = rows[:limit]
         next_cursor = None
         if more and rows and rows[-1]["sort_due"] is not None:
-            next_cursor = WORKLIST_CURSOR.encode(rows[-1]["sort_due"], rows[-1]["id"])
+            next_cursor = WORKLIST_CURSOR.encode(rows[-1]["sort_due"], rows[-1]["id"], scope=page_scope)
         return CovenantPage(
             items=[CovenantRow.of({k: v for k, v in r.items() if k != "sort_due"}) for r in rows],
             next_cursor=next_cursor,

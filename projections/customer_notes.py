@@ -15,7 +15,7 @@ from projections.keyset import KeysetCursor, Page
 from projections.projection import Change, Insert, Projection, handles
 
 #: Notes are listed newest first by their position in the customers' event log (unique, in the order written).
-NOTES_CURSOR = KeysetCursor(int)
+NOTES_CURSOR = KeysetCursor(int, name="customer-notes")
 
 C = CustomerRecord
 
@@ -93,6 +93,7 @@ class CustomerNoteQueries:
         limit: int = 25,
     ) -> Page:
         """The notes on a borrower's record and/or about one loan (at least one of the two), newest first."""
+        page_scope = (brand_id, customer_id, loan_id)  # the filters its cursor is bound to
         if customer_id is None and loan_id is None:
             raise TypeError("notes of a borrower or of a loan")
         where = "brand_id = %(brand)s"
@@ -104,7 +105,7 @@ class CustomerNoteQueries:
             where += " AND loan_id = %(loan)s"
             params["loan"] = loan_id
         if cursor:
-            (params["after"],) = NOTES_CURSOR.decode(cursor)
+            (params["after"],) = NOTES_CURSOR.decode(cursor, page_scope)
             where += " AND position < %(after)s"
         with self.pool.connection() as conn:
             rows = conn.execute(
@@ -113,7 +114,7 @@ class CustomerNoteQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = NOTES_CURSOR.encode(rows[-1]["position"]) if more and rows else None
+        next_cursor = NOTES_CURSOR.encode(rows[-1]["position"], scope=page_scope) if more and rows else None
         return Page(items=[_note(r) for r in rows], next_cursor=next_cursor)
 
     def note(self, brand_id: UUID, note_id: UUID) -> NoteRow | None:

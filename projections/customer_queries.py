@@ -122,7 +122,7 @@ _NAME_KEY_IS_C = (
 )
 
 #: Directory pages are ordered by (name_key, id).
-DIRECTORY_CURSOR = KeysetCursor(str, UUID)
+DIRECTORY_CURSOR = KeysetCursor(str, UUID, name="customers.directory")
 
 
 class CustomerQueries:
@@ -168,10 +168,11 @@ class CustomerQueries:
         A second statement reads the page's rows (with the key matches) ordered by (name_key, id), the
         keyset of the cursor. Each step's cost is bounded whatever the data.
         """
+        page_scope = (brand_id, q, agent)  # the filters its cursor is bound to
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         page_filter = ""
         if cursor:
-            name_key, last_id = DIRECTORY_CURSOR.decode(cursor)
+            name_key, last_id = DIRECTORY_CURSOR.decode(cursor, page_scope)
             page_filter = " AND (name_key, id) > (%(c_name)s, %(c_id)s)"
             params.update(c_name=name_key, c_id=last_id)
         # The agent's condition (columns of read.customers, written unqualified: every statement below reads the
@@ -221,7 +222,9 @@ class CustomerQueries:
             )
             for r in rows
         ]
-        next_cursor = DIRECTORY_CURSOR.encode(rows[-1]["name_key"], rows[-1]["id"]) if more and rows else None
+        next_cursor = (
+            DIRECTORY_CURSOR.encode(rows[-1]["name_key"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
         return Page(items=items, next_cursor=next_cursor)
 
     def _name_candidates(

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from projections.keyset import KeysetCursor, Page
 
-QUEUE_CURSOR = KeysetCursor(datetime, UUID)
+QUEUE_CURSOR = KeysetCursor(datetime, UUID, name="disbursals.queue")
 
 
 @dataclass(frozen=True)
@@ -84,10 +84,11 @@ class DisbursalQueries:
 
     def queue(self, brand_id: UUID, cursor: str | None = None, limit: int = 50) -> Page:
         """The brand's loans awaiting disbursal, oldest first (a forged cursor is a 422)."""
+        page_scope = (brand_id,)  # the filters its cursor is bound to
         where = ["l.brand_id = %(brand)s", "l.status = 'awaiting_disbursal'"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if cursor:
-            at, last = QUEUE_CURSOR.decode(cursor)
+            at, last = QUEUE_CURSOR.decode(cursor, page_scope)
             where.append("(l.created_at, l.id) > (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -96,7 +97,11 @@ class DisbursalQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = QUEUE_CURSOR.encode(rows[-1]["created_at"], rows[-1]["loan_id"]) if more and rows else None
+        next_cursor = (
+            QUEUE_CURSOR.encode(rows[-1]["created_at"], rows[-1]["loan_id"], scope=page_scope)
+            if more and rows
+            else None
+        )
         return Page([QueueItem(**row) for row in rows], next_cursor)
 
     def disbursement(self, brand_id: UUID, loan_id: UUID) -> DisbursementView | None:

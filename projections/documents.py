@@ -17,7 +17,7 @@ from projections.keyset import KeysetCursor, Page
 from projections.projection import Change, Insert, Projection, Write, handles
 
 #: Documents are listed newest first by (uploaded_at, id).
-DOCUMENTS_CURSOR = KeysetCursor(datetime, UUID)
+DOCUMENTS_CURSOR = KeysetCursor(datetime, UUID, name="documents.of-customer")
 
 E = Document
 
@@ -133,10 +133,11 @@ class DocumentQueries:
 
     def of_customer(self, brand_id: UUID, customer_id: UUID, cursor: str | None = None, limit: int = 50) -> Page:
         """A borrower's documents, newest first."""
+        page_scope = (brand_id, customer_id)  # the filters its cursor is bound to
         where = "brand_id = %(brand)s AND customer_id = %(customer)s"
         params: dict[str, Any] = {"brand": brand_id, "customer": customer_id, "limit": limit + 1}
         if cursor:
-            at, last = DOCUMENTS_CURSOR.decode(cursor)
+            at, last = DOCUMENTS_CURSOR.decode(cursor, page_scope)
             where += " AND (uploaded_at, id) < (%(c_at)s, %(c_id)s)"
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -147,7 +148,11 @@ class DocumentQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = DOCUMENTS_CURSOR.encode(rows[-1]["uploaded_at"], rows[-1]["id"]) if more and rows else None
+        next_cursor = (
+            DOCUMENTS_CURSOR.encode(rows[-1]["uploaded_at"], rows[-1]["id"], scope=page_scope)
+            if more and rows
+            else None
+        )
         return Page(items=[DocumentRow(**r) for r in rows], next_cursor=next_cursor)
 
     def accepted_kinds(self, brand_id: UUID, customer_id: UUID) -> set[DocumentKind]:

@@ -15,8 +15,8 @@ from projections.keyset import KeysetCursor
 from projections.projection import Change, Insert, Projection, Write, handles
 
 #: Visits and calls are listed newest first by (created_at, id).
-VISITS_CURSOR = KeysetCursor(datetime, UUID)
-CALLS_CURSOR = KeysetCursor(datetime, UUID)
+VISITS_CURSOR = KeysetCursor(datetime, UUID, name="field-visits")
+CALLS_CURSOR = KeysetCursor(datetime, UUID, name="field-calls")
 
 D = DialerSetup
 C = DialerCall

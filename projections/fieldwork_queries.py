@@ -157,6 +157,7 @@ class FieldworkQueries:
         limit: int = 50,
     ) -> Page:
         """Calls newest first, of a loan or by a staff member when given."""
+        page_scope = (brand_id, loan_id, staff_id)  # the filters its cursor is bound to
         where, params = ["c.brand_id = %(brand)s"], {"brand": brand_id, "limit": limit + 1}
         if loan_id is not None:
             where.append("c.loan_id = %(loan)s")
@@ -165,7 +166,7 @@ class FieldworkQueries:
             where.append("c.staff_id = %(staff)s")
             params["staff"] = staff_id
         if cursor:
-            at, last = CALLS_CURSOR.decode(cursor)
+            at, last = CALLS_CURSOR.decode(cursor, page_scope)
             where.append("(c.placed_at, c.id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -173,7 +174,9 @@ class FieldworkQueries:
                 f"{_CALL} WHERE {' AND '.join(where)} ORDER BY c.placed_at DESC, c.id DESC LIMIT %(limit)s", params
             ).fetchall()
         more, rows = len(rows) > limit, rows[:limit]
-        following = CALLS_CURSOR.encode(rows[-1]["placed_at"], rows[-1]["id"]) if more and rows else None
+        following = (
+            CALLS_CURSOR.encode(rows[-1]["placed_at"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
         return Page(items=[CallRow(**r) for r in rows], next_cursor=following)
 
     def visit(self, brand_id: UUID, visit_id: UUID) -> VisitRow | None:
@@ -193,6 +196,7 @@ class FieldworkQueries:
         limit: int = 50,
     ) -> Page:
         """Visits newest first: an agent's (`assignee_id`), by status, of a loan."""
+        page_scope = (brand_id, assignee_id, status, loan_id)  # the filters its cursor is bound to
         where, params = ["v.brand_id = %(brand)s"], {"brand": brand_id, "limit": limit + 1}
         for column, key, value in (
             ("v.assignee_id", "agent", assignee_id),
@@ -203,7 +207,7 @@ class FieldworkQueries:
                 where.append(f"{column} = %({key})s")
                 params[key] = value
         if cursor:
-            at, last = VISITS_CURSOR.decode(cursor)
+            at, last = VISITS_CURSOR.decode(cursor, page_scope)
             where.append("(v.created_at, v.id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -211,7 +215,9 @@ class FieldworkQueries:
                 f"{_VISIT} WHERE {' AND '.join(where)} ORDER BY v.created_at DESC, v.id DESC LIMIT %(limit)s", params
             ).fetchall()
         more, rows = len(rows) > limit, rows[:limit]
-        following = VISITS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+        following = (
+            VISITS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
         return Page(items=[_visit(r) for r in rows], next_cursor=following)
 
 

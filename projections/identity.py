@@ -15,8 +15,8 @@ from domain.identity.staff import Leave, on_leave
 from projections.keyset import KeysetCursor, Page
 
 #: Staff pages are ordered by (name_key, id); configuration history by (position, setting), newest first.
-STAFF_CURSOR = KeysetCursor(str, UUID)
-HISTORY_CURSOR = KeysetCursor(int, str)
+STAFF_CURSOR = KeysetCursor(str, UUID, name="staff")
+HISTORY_CURSOR = KeysetCursor(int, str, name="brand-config.history")
 
 
 @dataclass(frozen=True)
@@ -175,13 +175,14 @@ class IdentityQueries:
 
     def staff_list(self, brand_id: UUID, q: str | None = None, cursor: str | None = None, limit: int = 50) -> StaffPage:
         """Staff by name, optionally filtered by a name/email fragment; keyset pages."""
+        page_scope = (brand_id, q)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if q:
             where.append("(name_key LIKE %(q)s OR email LIKE %(q)s)")
             params["q"] = "%" + q.lower().replace("%", "\\%").replace("_", "\\_") + "%"
         if cursor:
-            name_key, last = STAFF_CURSOR.decode(cursor)
+            name_key, last = STAFF_CURSOR.decode(cursor, page_scope)
             where.append("(name_key, id) > (%(c_name)s, %(c_id)s)")
             params.update(c_name=name_key, c_id=last)
         with self.pool.connection() as conn:
@@ -192,7 +193,9 @@ class IdentityQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = STAFF_CURSOR.encode(rows[-1]["name_key"], rows[-1]["id"]) if more and rows else None
+        next_cursor = (
+            STAFF_CURSOR.encode(rows[-1]["name_key"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
         return StaffPage(items=[_staff(r) for r in rows], next_cursor=next_cursor)
 
     def staff(self, brand_id: UUID, staff_id: UUID) -> StaffView | None:
@@ -256,10 +259,11 @@ class IdentityQueries:
 
     def config_history(self, brand_id: UUID, cursor: str | None = None, limit: int = 100) -> ConfigHistoryPage:
         """Configuration changes, newest first."""
+        page_scope = (brand_id,)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if cursor:
-            position, setting = HISTORY_CURSOR.decode(cursor)
+            position, setting = HISTORY_CURSOR.decode(cursor, page_scope)
             where.append("(position, setting) < (%(c_pos)s, %(c_set)s)")
             params.update(c_pos=position, c_set=setting)
         with self.pool.connection() as conn:
@@ -270,6 +274,10 @@ class IdentityQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = HISTORY_CURSOR.encode(rows[-1]["position"], rows[-1]["setting"]) if more and rows else None
+        next_cursor = (
+            HISTORY_CURSOR.encode(rows[-1]["position"], rows[-1]["setting"], scope=page_scope)
+            if more and rows
+            else None
+        )
         items = [ConfigChangeView(r["changed_at"], r["actor"], r["setting"], r["old"], r["new"]) for r in rows]
         return ConfigHistoryPage(items=items, next_cursor=next_cursor)

@@ -19,7 +19,7 @@ from projections.keyset import KeysetCursor, Page
 from projections.projection import Projection, Write, handles
 
 #: Run history is ordered by (requested_at, id), newest first.
-RUNS_CURSOR = KeysetCursor(datetime, UUID)
+RUNS_CURSOR = KeysetCursor(datetime, UUID, name="jobs.runs")
 
 R = JobRun
 
@@ -201,13 +201,14 @@ class JobRunQueries:
         self, brand_id: UUID, job_name: str | None = None, cursor: str | None = None, limit: int = 50
     ) -> RunPage:
         """Runs newest first, optionally of one job; keyset pages."""
+        page_scope = (brand_id, job_name)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if job_name:
             where.append("job_name = %(job)s")
             params["job"] = job_name
         if cursor:
-            at, last_id = RUNS_CURSOR.decode(cursor)
+            at, last_id = RUNS_CURSOR.decode(cursor, page_scope)
             where.append("(requested_at, id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last_id)
         with self.pool.connection() as conn:
@@ -218,7 +219,9 @@ class JobRunQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        cursor_out = RUNS_CURSOR.encode(rows[-1]["requested_at"], rows[-1]["id"]) if more and rows else None
+        cursor_out = (
+            RUNS_CURSOR.encode(rows[-1]["requested_at"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
         return RunPage(items=[JobRunView.of(r) for r in rows], next_cursor=cursor_out)
 
     def due(self, now: datetime, per_job: int = 3) -> list[QueuedRun]:

@@ -17,7 +17,7 @@ from domain.leads.lead import LeadStatus
 from projections.keyset import KeysetCursor, Page
 
 #: Leads are listed newest first by (created_at, id).
-LEADS_CURSOR = KeysetCursor(datetime, UUID)
+LEADS_CURSOR = KeysetCursor(datetime, UUID, name="leads")
 PER_KEY = 5  # candidates per name key (blocking)
 
 _LEAD_COLUMNS = (
@@ -119,6 +119,8 @@ class LeadQueries:
     ) -> Page:
         """Leads newest first, as `filters` chooses."""
         chosen = filters or LeadFilter()
+        # the filters its cursor is bound to (`filters` may be the API's query model, which also holds the paging)
+        page_scope = (brand_id, chosen.status, chosen.source, chosen.organic)
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if chosen.status is not None:
@@ -131,7 +133,7 @@ class LeadQueries:
             where.append("is_organic = %(organic)s")
             params["organic"] = chosen.organic
         if cursor:
-            at, last = LEADS_CURSOR.decode(cursor)
+            at, last = LEADS_CURSOR.decode(cursor, page_scope)
             where.append("(created_at, id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -142,7 +144,9 @@ class LeadQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = LEADS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+        next_cursor = (
+            LEADS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
         return Page(items=[LeadRow(**r) for r in rows], next_cursor=next_cursor)
 
     def lead_import(self, brand_id: UUID, import_id: UUID) -> ImportRow | None:

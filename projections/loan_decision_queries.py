@@ -18,7 +18,7 @@ from domain.loans.terms import LoanTerms
 from projections.keyset import KeysetCursor, Page
 
 #: Worklists are oldest first on (created_at, id).
-OLDEST_CURSOR = KeysetCursor(datetime, UUID)
+OLDEST_CURSOR = KeysetCursor(datetime, UUID, name="loan-decisions.worklists")
 #: A CX-approved loan waiting longer than this for its sanction is escalated to the Sanction Head.
 ESCALATE_AFTER_HOURS = 24
 
@@ -159,9 +159,10 @@ class DecisionQueries:
         self.pool = pool
 
     def _page(self, where: list[str], params: dict[str, Any], cursor: str | None, limit: int) -> WorkPage:
+        page_scope = (tuple(where), dict(params))  # the filters its cursor is bound to
         params.update(limit=limit + 1, escalate=ESCALATE_AFTER_HOURS)
         if cursor:
-            at, last = OLDEST_CURSOR.decode(cursor)
+            at, last = OLDEST_CURSOR.decode(cursor, page_scope)
             where.append("(l.created_at, l.id) > (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -170,7 +171,9 @@ class DecisionQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = OLDEST_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+        next_cursor = (
+            OLDEST_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
         return WorkPage(items=[WorkItem(**r) for r in rows], next_cursor=next_cursor)
 
     def cx_worklist(self, brand_id: UUID, staff_id: UUID, cursor: str | None = None, limit: int = 50) -> WorkPage:

@@ -18,10 +18,10 @@ from projections.loan_decision_queries import AmountsView, InstalmentView, amoun
 from projections.loans import CLOSED
 
 #: The queue is ordered by (created_at, id), newest first.
-LOANS_CURSOR = KeysetCursor(datetime, UUID)
+LOANS_CURSOR = KeysetCursor(datetime, UUID, name="loans")
 #: The completed-loans list is ordered by (the instant the loan closed, id), newest first; the tag keeps another
 #: list's cursor of the same types out.
-COMPLETED_CURSOR = KeysetCursor(str, datetime, UUID)
+COMPLETED_CURSOR = KeysetCursor(str, datetime, UUID, name="loans.completed")
 _COMPLETED_TAG = "completed-loans"
 #: The loan statuses the Completed Loans page lists: repaid, settled, written off.
 COMPLETED = ("completed", "settled", "written_off")
@@ -254,6 +254,7 @@ class LoanQueries:
     ) -> LoanPage:
         """The brand's loans newest first; `q` matches a loan number or a borrower's formatted id exactly (any
         case), or part of a borrower's name."""
+        page_scope = (brand_id, status, assignee, q)  # the filters its cursor is bound to
         where = ["l.brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if status:
@@ -264,7 +265,7 @@ class LoanQueries:
             params["assignee"] = assignee
         where += _search(q, params)
         if cursor:
-            at, last = LOANS_CURSOR.decode(cursor)
+            at, last = LOANS_CURSOR.decode(cursor, page_scope)
             where.append("(l.created_at, l.id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -274,13 +275,23 @@ class LoanQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = LOANS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+        next_cursor = (
+            LOANS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
         return LoanPage(items=[_summary(r) for r in rows], next_cursor=next_cursor)
 
     def completed(self, brand_id: UUID, shown: CompletedFilter, cursor: str | None = None,
                   limit: int = 50) -> CompletedPage:  # fmt: skip
         """The brand's completed, settled or written-off loans (`shown.statuses`), the latest closed first (index
         `loans_completed_idx`)."""
+        page_scope = (
+            brand_id,
+            shown.statuses,
+            shown.q,
+            shown.product_id,
+            shown.closed_from,
+            shown.closed_to,
+        )  # the filters its cursor is bound to
         assert set(shown.statuses) <= set(COMPLETED), shown.statuses
         where = ["l.brand_id = %(brand)s", "l.status = ANY(%(statuses)s)", "l.status_since IS NOT NULL"]
         params: dict[str, Any] = {"brand": brand_id, "statuses": list(shown.statuses), "limit": limit + 1}
@@ -295,7 +306,7 @@ class LoanQueries:
             where.append("l.status_since < %(closed_to)s")
             params["closed_to"] = shown.closed_to
         if cursor:
-            tag, at, last = COMPLETED_CURSOR.decode(cursor)
+            tag, at, last = COMPLETED_CURSOR.decode(cursor, page_scope)
             if tag != _COMPLETED_TAG:
                 raise InvalidCursor()
             where.append("(l.status_since, l.id) < (%(c_at)s, %(c_id)s)")
@@ -313,7 +324,7 @@ class LoanQueries:
         rows = rows[:limit]
         last_row = rows[-1] if rows else None
         next_cursor = (
-            COMPLETED_CURSOR.encode(_COMPLETED_TAG, last_row["closed_at"], last_row["id"])
+            COMPLETED_CURSOR.encode(_COMPLETED_TAG, last_row["closed_at"], last_row["id"], scope=page_scope)
             if more and last_row
             else None
         )

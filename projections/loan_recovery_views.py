@@ -25,7 +25,7 @@ from projections.projection import Change, Insert, Projection, Write, handles
 
 L = Loan
 TABLE = "read.loan_recovery_requests"
-REQUESTS_CURSOR = KeysetCursor(datetime, UUID)
+REQUESTS_CURSOR = KeysetCursor(datetime, UUID, name="recoveries.requests")
 
 
 class LoanRecoveryViews(LoanServicingViews):
@@ -257,13 +257,14 @@ class RecoveryQueries:
     ) -> Page:
         """Requests of one kind, newest first (pending ones by default of the callers), keyset on
         (requested_at, id)."""
+        page_scope = (brand_id, kind, status)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s", "kind = %(kind)s"]
         params: dict[str, Any] = {"brand": brand_id, "kind": kind, "limit": limit + 1}
         if status is not None:
             where.append("status = %(status)s")
             params["status"] = status
         if cursor:
-            at, last = REQUESTS_CURSOR.decode(cursor)
+            at, last = REQUESTS_CURSOR.decode(cursor, page_scope)
             where.append("(requested_at, id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -274,7 +275,11 @@ class RecoveryQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = REQUESTS_CURSOR.encode(rows[-1]["requested_at"], rows[-1]["id"]) if more and rows else None
+        next_cursor = (
+            REQUESTS_CURSOR.encode(rows[-1]["requested_at"], rows[-1]["id"], scope=page_scope)
+            if more and rows
+            else None
+        )
         return Page(items=[RecoveryRequestRow(**r) for r in rows], next_cursor=next_cursor)
 
     def of_loan(self, brand_id: UUID, loan_id: UUID) -> list[RecoveryRequestRow]:

@@ -15,8 +15,8 @@ from projections.notice_queries import Scope
 
 #: The overdue feed by priority (days overdue, amount, company, id); the upcoming feed (and the overdue feed within
 #: a due window) by (due date, amount, id).
-PRIORITY_CURSOR = KeysetCursor(Int4, Decimal, str, UUID)
-DUE_CURSOR = KeysetCursor(date, Decimal, UUID)
+PRIORITY_CURSOR = KeysetCursor(Int4, Decimal, str, UUID, name="notices.by-priority")
+DUE_CURSOR = KeysetCursor(date, Decimal, UUID, name="notices.by-due-date")
 
 _CENTS = Decimal("0.01")
 _NOTICE_COLUMNS = (
@@ -230,6 +230,7 @@ class NoticeFeedQueries:
         if companies == []:
             return NoticePage(items=[], next_cursor=None)
         mode = mode or kind
+        page_scope = (scope.brand_id, companies, kind, mode, due_from, due_to)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s", "active", "mode = %(mode)s"]
         params: dict[str, Any] = {"brand": scope.brand_id, "mode": mode, "limit": limit + 1}
         if companies is not None:
@@ -249,7 +250,7 @@ class NoticeFeedQueries:
         if not by_due:
             order = "(-days_overdue), (-amount_due), company, id"
             if cursor:
-                days, amount, last_company, last_id = PRIORITY_CURSOR.decode(cursor)
+                days, amount, last_company, last_id = PRIORITY_CURSOR.decode(cursor, page_scope)
                 where.append(
                     "((-days_overdue), (-amount_due), company, id) > (%(c1)s::int, %(c2)s::numeric, %(c3)s, %(c4)s::uuid)"
                 )
@@ -257,7 +258,7 @@ class NoticeFeedQueries:
         else:
             order = "due_date, (-amount_due), id"
             if cursor:
-                due, amount, last_id = DUE_CURSOR.decode(cursor)
+                due, amount, last_id = DUE_CURSOR.decode(cursor, page_scope)
                 where.append("(due_date, (-amount_due), id) > (%(c1)s::date, %(c2)s::numeric, %(c4)s::uuid)")
                 params.update(c1=due, c2=-amount, c4=last_id)
         sql = f"SELECT {_LIST_COLUMNS} FROM read.notices WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(limit)s"
@@ -269,9 +270,11 @@ class NoticeFeedQueries:
         if more and rows:
             last = rows[-1]
             next_cursor = (
-                DUE_CURSOR.encode(last["due_date"], last["amount_due"], last["id"])
+                DUE_CURSOR.encode(last["due_date"], last["amount_due"], last["id"], scope=page_scope)
                 if by_due
-                else PRIORITY_CURSOR.encode(last["days_overdue"], last["amount_due"], last["company"], last["id"])
+                else PRIORITY_CURSOR.encode(
+                    last["days_overdue"], last["amount_due"], last["company"], last["id"], scope=page_scope
+                )
             )
         return NoticePage(items=[NoticeItem.of(r) for r in rows], next_cursor=next_cursor)
 

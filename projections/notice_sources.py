@@ -13,7 +13,7 @@ from projections.keyset import KeysetCursor, Page
 from projections.notice_queries import Scope
 
 #: Sync runs by (started_at, id), newest first.
-SYNC_RUNS_CURSOR = KeysetCursor(datetime, UUID)
+SYNC_RUNS_CURSOR = KeysetCursor(datetime, UUID, name="notice-sources.sync-runs")
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,7 @@ class NoticeSourceQueries:
         self, scope: Scope, source_id: UUID | None = None, cursor: str | None = None, limit: int = 50
     ) -> SyncRunPage:
         """Sync runs newest first (optionally of one source); keyset pages."""
+        page_scope = (scope.brand_id, source_id, scope.company_filter(None))  # the filters its cursor is bound to
         where: list[str] = ["brand_id = %s"]
         params: list[Any] = [scope.brand_id]
         if source_id is not None:
@@ -171,7 +172,7 @@ class NoticeSourceQueries:
             where.append("company = ANY(%s)")
             params.append(companies)
         if cursor:
-            started, last_id = SYNC_RUNS_CURSOR.decode(cursor)
+            started, last_id = SYNC_RUNS_CURSOR.decode(cursor, page_scope)
             where.append("(started_at, id) < (%s::timestamptz, %s::uuid)")
             params += [started, last_id]
         with self.pool.connection() as conn:
@@ -181,5 +182,7 @@ class NoticeSourceQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = SYNC_RUNS_CURSOR.encode(rows[-1]["started_at"], rows[-1]["id"]) if more else None
+        next_cursor = (
+            SYNC_RUNS_CURSOR.encode(rows[-1]["started_at"], rows[-1]["id"], scope=page_scope) if more else None
+        )
         return SyncRunPage(items=[SyncRunView.of(r) for r in rows], next_cursor=next_cursor)

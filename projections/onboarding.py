@@ -19,7 +19,7 @@ from projections.keyset import KeysetCursor, Page
 from projections.projection import Projection, Write, handles
 
 #: Rows are ordered by (since, id), newest first.
-BORROWERS_CURSOR = KeysetCursor(datetime, UUID)
+BORROWERS_CURSOR = KeysetCursor(datetime, UUID, name="onboarding.borrowers")
 
 F = Funnel
 
@@ -222,13 +222,14 @@ class OnboardingQueries:
         limit: int = 50,
     ) -> Page:
         """Borrowers of a status (optionally on one step), most recently arrived at their step first."""
+        page_scope = (brand_id, status, step)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s", "status = %(status)s"]
         params: dict[str, Any] = {"brand": brand_id, "status": status.value, "limit": limit + 1}
         if step is not None:
             where.append("step = %(step)s")
             params["step"] = step.value
         if cursor:
-            at, last = BORROWERS_CURSOR.decode(cursor)
+            at, last = BORROWERS_CURSOR.decode(cursor, page_scope)
             where.append("(step_since, id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -239,16 +240,19 @@ class OnboardingQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = BORROWERS_CURSOR.encode(rows[-1]["step_since"], rows[-1]["id"]) if more and rows else None
+        next_cursor = (
+            BORROWERS_CURSOR.encode(rows[-1]["step_since"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
         return Page(items=[OnboardingRow(**r) for r in rows], next_cursor=next_cursor)
 
     def idle(self, brand_id: UUID, before: datetime, after: str | None, limit: int) -> tuple[list[UUID], str | None]:
         """Unfinished funnels last touched before `before`, oldest first, after the cursor `after`; the ids and
         the cursor of the last one (on the partial index of unfinished funnels)."""
+        page_scope = (brand_id, before)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s", "status = 'in_progress'", "updated_at < %(before)s"]
         params: dict[str, Any] = {"brand": brand_id, "before": before, "limit": limit}
         if after:
-            at, last = BORROWERS_CURSOR.decode(after)
+            at, last = BORROWERS_CURSOR.decode(after, page_scope)
             where.append("(updated_at, id) > (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -259,7 +263,9 @@ class OnboardingQueries:
             ).fetchall()
         if not rows:
             return [], after
-        return [r["id"] for r in rows], BORROWERS_CURSOR.encode(rows[-1]["updated_at"], rows[-1]["id"])
+        return [r["id"] for r in rows], BORROWERS_CURSOR.encode(
+            rows[-1]["updated_at"], rows[-1]["id"], scope=page_scope
+        )
 
     def conversion(self, brand_id: UUID) -> Conversion:
         """Each step: how many reached it (count and percent of those who started), how many wait at it."""

@@ -15,7 +15,7 @@ from domain.products.terms import ProductTerms, tenure_unit
 from projections.keyset import KeysetCursor, Page
 
 #: Products and coupons are listed by (code, id).
-CODE_CURSOR = KeysetCursor(str, UUID)
+CODE_CURSOR = KeysetCursor(str, UUID, name="products.by-code")
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,7 @@ class ProductQueries:
         limit: int = 50,
     ) -> Page:
         """The brand's products by code, at their current versions."""
+        page_scope = ("products", brand_id, active, kind)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if active is not None:
@@ -178,7 +179,7 @@ class ProductQueries:
             where.append("kind = %(kind)s")
             params["kind"] = kind.value
         if cursor:
-            code, last = CODE_CURSOR.decode(cursor)
+            code, last = CODE_CURSOR.decode(cursor, page_scope)
             where.append("(code, id) > (%(c_code)s, %(c_id)s)")
             params.update(c_code=code, c_id=last)
         with self.pool.connection() as conn:
@@ -187,7 +188,7 @@ class ProductQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = CODE_CURSOR.encode(rows[-1]["code"], rows[-1]["id"]) if more and rows else None
+        next_cursor = CODE_CURSOR.encode(rows[-1]["code"], rows[-1]["id"], scope=page_scope) if more and rows else None
         return Page(items=[_record(r, ProductTerms.model_validate(r["terms"])) for r in rows], next_cursor=next_cursor)
 
     def coupon(self, brand_id: UUID, coupon_id: UUID) -> CouponRecord | None:
@@ -205,6 +206,7 @@ class ProductQueries:
         limit: int = 50,
     ) -> Page:
         """The brand's coupons (of one product when given) by code."""
+        page_scope = ("coupons", brand_id, product_id, active)  # the filters its cursor is bound to
         where = ["c.brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if product_id is not None:
@@ -214,7 +216,7 @@ class ProductQueries:
             where.append("c.active = %(active)s")
             params["active"] = active
         if cursor:
-            code, last = CODE_CURSOR.decode(cursor)
+            code, last = CODE_CURSOR.decode(cursor, page_scope)
             where.append("(c.code, c.id) > (%(c_code)s, %(c_id)s)")
             params.update(c_code=code, c_id=last)
         with self.pool.connection() as conn:
@@ -223,5 +225,5 @@ class ProductQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = CODE_CURSOR.encode(rows[-1]["code"], rows[-1]["id"]) if more and rows else None
+        next_cursor = CODE_CURSOR.encode(rows[-1]["code"], rows[-1]["id"], scope=page_scope) if more and rows else None
         return Page(items=[_coupon(r) for r in rows], next_cursor=next_cursor)

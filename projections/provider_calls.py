@@ -10,7 +10,7 @@ from uuid import UUID
 
 from projections.keyset import KeysetCursor, Page
 
-CALLS_CURSOR = KeysetCursor(datetime, UUID)
+CALLS_CURSOR = KeysetCursor(datetime, UUID, name="provider-calls")
 STATUSES = ("ok", "error")
 
 
@@ -48,6 +48,7 @@ class ProviderCallQueries:
         customer_id: UUID | None = None,
     ) -> Page:
         """The brand's calls newest first, of one provider (service) and/or status (ok, error), or one customer."""
+        page_scope = (brand_id, provider, status, customer_id)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if provider:
@@ -60,7 +61,7 @@ class ProviderCallQueries:
             where.append("customer_id = %(customer)s")
             params["customer"] = customer_id
         if cursor:
-            at, last = CALLS_CURSOR.decode(cursor)
+            at, last = CALLS_CURSOR.decode(cursor, page_scope)
             where.append("(at, id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -72,5 +73,5 @@ class ProviderCallQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = CALLS_CURSOR.encode(rows[-1]["at"], rows[-1]["id"]) if more and rows else None
+        next_cursor = CALLS_CURSOR.encode(rows[-1]["at"], rows[-1]["id"], scope=page_scope) if more and rows else None
         return Page(items=[ProviderCall(**row) for row in rows], next_cursor=next_cursor)

@@ -16,7 +16,7 @@ from projections.keyset import KeysetCursor, Page
 from projections.projection import Projection, Write, handles
 
 #: Offers are ordered by (created_at, id), newest first.
-OFFERS_CURSOR = KeysetCursor(datetime, UUID)
+OFFERS_CURSOR = KeysetCursor(datetime, UUID, name="reloans.offers")
 
 R = ReloanOffer
 
@@ -138,13 +138,14 @@ class ReloanOfferQueries:
 
     def offers(self, brand_id: UUID, status: str | None = None, cursor: str | None = None, limit: int = 50) -> Page:
         """The brand's offers newest first, of one status or all."""
+        page_scope = (brand_id, status)  # the filters its cursor is bound to
         where = ["o.brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if status:
             where.append("o.status = %(status)s")
             params["status"] = status
         if cursor:
-            at, last = OFFERS_CURSOR.decode(cursor)
+            at, last = OFFERS_CURSOR.decode(cursor, page_scope)
             where.append("(o.created_at, o.id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -153,7 +154,9 @@ class ReloanOfferQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = OFFERS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"]) if more and rows else None
+        next_cursor = (
+            OFFERS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
         return Page(items=[OfferRow(**r) for r in rows], next_cursor=next_cursor)
 
     def offer(self, brand_id: UUID, offer_id: UUID) -> OfferRow | None:

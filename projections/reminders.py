@@ -17,7 +17,7 @@ from projections.keyset import KeysetCursor, Page
 from projections.projection import Insert, Projection, Write, handles
 
 #: Reminders are listed by (scheduled_at, id), latest first.
-REMINDERS_CURSOR = KeysetCursor(datetime, UUID)
+REMINDERS_CURSOR = KeysetCursor(datetime, UUID, name="reminders")
 
 R = Reminder
 
@@ -175,6 +175,7 @@ class ReminderQueries:
     def reminders(self, brand_id: UUID, filters: ReminderFilters, cursor: str | None = None, limit: int = 50) -> Page:
         """Reminders latest scheduled first. Created and scheduled ranges are inclusive of `from`, exclusive of `to`;
         `q` matches the borrower's name anywhere (any case) or, with 4 or more digits, their phone."""
+        page_scope = (brand_id, filters)  # the filters its cursor is bound to
         where = ["r.brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if filters.channel is not None:
@@ -203,7 +204,7 @@ class ReminderQueries:
                 params["phone"] = _like(digits)
             where.append(f"({' OR '.join(matches)})")
         if cursor:
-            at, last = REMINDERS_CURSOR.decode(cursor)
+            at, last = REMINDERS_CURSOR.decode(cursor, page_scope)
             where.append("(r.scheduled_at, r.id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -213,7 +214,11 @@ class ReminderQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = REMINDERS_CURSOR.encode(rows[-1]["scheduled_at"], rows[-1]["id"]) if more and rows else None
+        next_cursor = (
+            REMINDERS_CURSOR.encode(rows[-1]["scheduled_at"], rows[-1]["id"], scope=page_scope)
+            if more and rows
+            else None
+        )
         return Page(items=[_row(r) for r in rows], next_cursor=next_cursor)
 
     def due(

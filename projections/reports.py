@@ -122,7 +122,7 @@ class Report:
 
     def __post_init__(self) -> None:
         # the slug leads the cursor: a cursor of another report with the same key types is refused too
-        object.__setattr__(self, "cursor", KeysetCursor(str, *(t for _, t in self.key)))
+        object.__setattr__(self, "cursor", KeysetCursor(str, *(t for _, t in self.key), name=f"reports.{self.slug}"))
         assert "%(brand)s" in self.where, f"{self.slug} is not scoped to the brand"
         unknown = {name for name, _ in self.planner} - PLANNER_SETTINGS
         assert not unknown, f"{self.slug}: {sorted(unknown)} are not planner settings a report may set"
@@ -242,10 +242,18 @@ class ReportQueries:
 
     def page(self, report: Report, request: ReportRequest, cursor: str | None, limit: int = 50) -> ReportPage:
         """One keyset page, in the report's key order; a forged cursor is a 422."""
+        page_scope = (
+            report.slug,
+            request.brand_id,
+            request.start,
+            request.end,
+            request.timezone,
+            request.filters,
+        )  # the filters its cursor is bound to
         inner, params = _sql(report, request, safe=False, keys=True, probed=True)
         keys = None
         if cursor:
-            slug, *keys = report.cursor.decode(cursor)
+            slug, *keys = report.cursor.decode(cursor, page_scope)
             if slug != report.slug:
                 raise InvalidCursor()
         after = ""
@@ -270,7 +278,9 @@ class ReportQueries:
         next_cursor = None
         if more and rows:
             last = rows[-1]
-            next_cursor = report.cursor.encode(report.slug, *(last[f"_k{i}"] for i in range(len(report.key))))
+            next_cursor = report.cursor.encode(
+                report.slug, *(last[f"_k{i}"] for i in range(len(report.key))), scope=page_scope
+            )
         header = report.header
         return ReportPage(report, [{n: r[n] for n in header} for r in rows], next_cursor)
 

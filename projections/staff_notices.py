@@ -15,7 +15,7 @@ from projections.keyset import KeysetCursor, Page
 from projections.projection import Insert, Projection, Write, handles
 
 #: Notices are ordered by (publish_at, id), newest first.
-NOTICES_CURSOR = KeysetCursor(datetime, UUID)
+NOTICES_CURSOR = KeysetCursor(datetime, UUID, name="staff-notices")
 
 
 class StaffNoticeView(Projection):
@@ -147,12 +147,13 @@ class StaffNoticeQueries:
         limit: int = 50,
     ) -> Page:
         """The notices published to the reader by `now`, newest first (only those unread with `unread_only`)."""
+        page_scope = (brand_id, reader_id, sorted(roles), unread_only)  # the filters its cursor is bound to
         where = ["n.brand_id = %(brand)s", "n.publish_at <= %(now)s", _ADDRESSED]
         params: dict[str, Any] = {"brand": brand_id, "now": now, "roles": list(roles), "reader": reader_id}
         if unread_only:
             where.append("r.read_at IS NULL")
         if cursor:
-            at, last = NOTICES_CURSOR.decode(cursor)
+            at, last = NOTICES_CURSOR.decode(cursor, page_scope)
             where.append("(n.publish_at, n.id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         params["limit"] = limit + 1
@@ -167,7 +168,9 @@ class StaffNoticeQueries:
         more = len(rows) > limit
         rows = rows[:limit]
         items = [MyNotice(**{**r, "priority": Priority(r["priority"])}) for r in rows]
-        next_cursor = NOTICES_CURSOR.encode(rows[-1]["publish_at"], rows[-1]["id"]) if more and rows else None
+        next_cursor = (
+            NOTICES_CURSOR.encode(rows[-1]["publish_at"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
         return Page(items=items, next_cursor=next_cursor)
 
     def unread(self, brand_id: UUID, reader_id: UUID, roles: tuple[str, ...], now: datetime) -> int:
@@ -197,10 +200,11 @@ class StaffNoticeQueries:
 
     def notices(self, brand_id: UUID, cursor: str | None = None, limit: int = 50) -> Page:
         """Every notice of the brand (scheduled ones too), newest publish time first, with read counts."""
+        page_scope = (brand_id,)  # the filters its cursor is bound to
         where = ["n.brand_id = %(brand)s"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if cursor:
-            at, last = NOTICES_CURSOR.decode(cursor)
+            at, last = NOTICES_CURSOR.decode(cursor, page_scope)
             where.append("(n.publish_at, n.id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
@@ -211,7 +215,9 @@ class StaffNoticeQueries:
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = NOTICES_CURSOR.encode(rows[-1]["publish_at"], rows[-1]["id"]) if more and rows else None
+        next_cursor = (
+            NOTICES_CURSOR.encode(rows[-1]["publish_at"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
         return Page(items=[_notice_row(r) for r in rows], next_cursor=next_cursor)
 
     def notice(self, brand_id: UUID, notice_id: UUID) -> NoticeRow | None:

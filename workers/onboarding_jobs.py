@@ -8,11 +8,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
+import structlog
+
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
 from domain.onboarding.application import Onboarding
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict
+from projections.keyset import InvalidCursor
 from projections.onboarding import OnboardingQueries
 
 INACTIVE = JobDefinition(
@@ -26,6 +29,8 @@ INACTIVE = JobDefinition(
     defaults=JobSettings(cron="15 3 * * *", batch_size=500, retry_count=3, retry_interval_seconds=300),
     dry_run=True,
 )
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,14 @@ def run_inactive(port: OnboardingJobPort, job_run: JobRun) -> Iterator[tuple[Bat
     reason = f"inactive for {days}: closed automatically"
     after = job_run.cursor or None
     while True:
-        ids, after = port.queries.idle(job_run.brand_id, cutoff, after, job_run.settings.batch_size)
+        try:
+            ids, after = port.queries.idle(job_run.brand_id, cutoff, after, job_run.settings.batch_size)
+        except InvalidCursor:
+            # A retry's cursor from another cutoff (the brand's inactive days changed) or an earlier release: the
+            # walk starts again from the first candidate, which is safe (a closed funnel is no longer one).
+            log.warning("onboarding_inactive.cursor_restarted", brand_id=str(job_run.brand_id), run_id=str(job_run.id))
+            after = None
+            continue
         if not ids:
             break
         closed = skipped = 0

@@ -8,9 +8,11 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import VISIBLE_MIN_REASON
 from domain.blocklist.application import Blocklists
 from domain.blocklist.entry import BlockKind
 from domain.identity.permissions import Level, Permission
+from domain.shared.values import MIN_REASON
 from projections.blocklist import BlockedValue, BlocklistQueries
 
 READ = (Permission.BLOCKLIST, Level.READ)
@@ -32,7 +34,7 @@ class BlockIn(BaseModel):
 
     kind: BlockKind
     value: str = Field(max_length=60)
-    reason: str = Field(max_length=500)
+    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
 
 
 class BlocklistQuery(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from domain.callbacks.application import Callbacks
-from domain.callbacks.request import CallbackSource, CallbackStatus, CallbackWindow
+from domain.callbacks.request import MAX_NOTE, CallbackSource, CallbackStatus, CallbackWindow
 from projections.callbacks import CallbackQueries, CallbackRow
 
 
@@ -29,7 +29,12 @@ class CallbackRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     window: CallbackWindow = CallbackWindow.ANYTIME
-    note: str | None = Field(None, max_length=500)
+    note: str | None = Field(
+        None,
+        max_length=2 * MAX_NOTE,  # surrounding whitespace is trimmed and CR LF counts as one: the rule counts that
+        description=f"at most {MAX_NOTE} characters once surrounding whitespace is trimmed (a CR LF line break "
+        "counts as one); absent, empty or only whitespace: no note",
+    )
     loan_id: UUID | None = None
 
 

@@ -12,12 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from domain.callbacks.application import Callbacks
-from domain.callbacks.request import CallbackRequestNotFound, CallbackStatus, CallbackWindow
+from domain.callbacks.request import MAX_REMARKS, CallbackRequestNotFound, CallbackStatus, CallbackWindow
 from domain.collections.case import Outcome
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.errors import InvalidValue
-from domain.shared.values import Instant
+from domain.shared.values import MIN_REASON, Instant
 from projections.callbacks import UNASSIGNED, CallbackQueries, CallbackRow
 
 READ = (Permission.CALLBACKS, Level.READ)
@@ -50,7 +50,12 @@ class RespondIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: Outcome
-    remarks: str = Field(max_length=1000)
+    remarks: str = Field(
+        min_length=MIN_REASON,
+        max_length=2 * MAX_REMARKS,  # surrounding whitespace is trimmed and CR LF counts as one: the rule counts that
+        description=f"{MIN_REASON} to {MAX_REMARKS} characters once surrounding whitespace is trimmed (at least "
+        f"{MIN_REASON} visible; a CR LF line break counts as one)",
+    )
     call_id: UUID | None = None
     callback_at: Instant | None = Field(
         None,

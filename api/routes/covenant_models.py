@@ -9,14 +9,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.endpoint import InstantOut
-from api.request_input import check_ranges
+from api.request_input import VISIBLE_MIN_REASON, check_ranges
 from domain.covenants.proofs import MAX_PROOFS
 from domain.covenants.schedule import Frequency
 from domain.covenants.status import CovenantStatus, EvaluationStatus, NoticeKind
 from domain.covenants.terms import CovenantType, Operator, Terms
 from domain.documents.content import ContentType, Uploader
 from domain.documents.document import DocumentStatus
-from domain.shared.values import BusinessDate, Measure, WholeNumber
+from domain.shared.values import MIN_REASON, BusinessDate, Measure, WholeNumber
 
 
 class CovenantIn(BaseModel):
@@ -26,7 +26,7 @@ class CovenantIn(BaseModel):
 
     customer_id: UUID
     application_ref: str = Field(max_length=60)
-    title: str = Field(max_length=200)
+    title: str = Field(min_length=MIN_REASON, max_length=200, description=VISIBLE_MIN_REASON)
     type: CovenantType
     metric: str | None = Field(None, max_length=100)
     operator: Operator | None = None
@@ -56,7 +56,7 @@ class CloseIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(max_length=500)
+    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
 
 
 class WorklistQuery(BaseModel):
@@ -89,7 +89,7 @@ class EvidenceIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    evidence: str = Field(max_length=1000)
+    evidence: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
     proof_document_ids: list[UUID] = Field(
         default_factory=list,
         max_length=MAX_PROOFS,
@@ -109,7 +109,7 @@ class ReasonIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(max_length=1000)
+    reason: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
 
 
 class ValueIn(BaseModel):

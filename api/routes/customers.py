@@ -16,6 +16,7 @@ from domain.blocklist.entry import BlockKind
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound
 from domain.customers.values import (
+    DEFAULT_AGENT_REASON,
     MAX_AGENT_REASON,
     MAX_NOTE_CHARACTERS,
     Address,
@@ -28,6 +29,7 @@ from domain.identity.principal import Principal
 from domain.shared.application import CommandResult
 from domain.shared.errors import InvalidInput, InvalidValue
 from domain.shared.values import (
+    MIN_REASON,
     BusinessDate,
     Instant,
     normalise_email,
@@ -167,8 +169,10 @@ class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(
+        min_length=1,
         max_length=2 * MAX_NOTE_CHARACTERS,  # surrounding whitespace is trimmed; the rule counts what is kept
-        description=f"1 to {MAX_NOTE_CHARACTERS} characters once trimmed; line breaks are kept",
+        description=f"1 to {MAX_NOTE_CHARACTERS} characters once surrounding whitespace is trimmed (at least one "
+        f"visible; a CR LF line break counts as one); line breaks are kept",
     )
     loan_id: UUID | None = Field(None, description="one of the borrower's loans the note is about")
     callback_at: Instant | None = Field(None, description="when the borrower asked to be called back (with offset)")
@@ -217,7 +221,9 @@ class AgentIn(BaseModel):
     reason: str | None = Field(
         None,
         max_length=2 * MAX_AGENT_REASON,  # whitespace runs are folded; the rule counts what is kept
-        description=f"3 to {MAX_AGENT_REASON} characters; without one the move records 'moved by a manager'",
+        description=f"{MIN_REASON} to {MAX_AGENT_REASON} characters once each run of whitespace is folded to one "
+        f"space (at least {MIN_REASON} of them visible; what is sent may be up to {2 * MAX_AGENT_REASON}); "
+        f"absent, empty or only whitespace: the move records '{DEFAULT_AGENT_REASON}'",
     )
 
     @field_validator("reason")

@@ -5,6 +5,7 @@ delivery receipts. The use cases are `api.services.engagement.Engagement`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -45,7 +46,8 @@ WRITE = (Permission.MESSAGES, Level.WRITE)
 TEMPLATES_READ = (Permission.MESSAGE_TEMPLATES, Level.READ)
 TEMPLATES_WRITE = (Permission.MESSAGE_TEMPLATES, Level.WRITE)
 _TEMPLATES = "/api/v1/message-templates"
-_CURSOR = KeysetCursor(__import__("datetime").datetime, UUID)
+_TEMPLATES_CURSOR = KeysetCursor(datetime, UUID, name="message-templates")
+_MESSAGES_CURSOR = KeysetCursor(datetime, UUID, name="messages")
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ def message_out(m: Message) -> dict[str, Any]:
 
 def list_templates(ctx: Context[EngagementPort]) -> Reply:
     q: TemplateQuery = ctx.query
-    after = _CURSOR.decode(q.cursor) if q.cursor else None
+    page_scope = (ctx.brand_id, q.channel, q.kind, q.language)  # the filters its cursor is bound to
+    after = _TEMPLATES_CURSOR.decode(q.cursor, page_scope) if q.cursor else None
     ctx.port.engagement.seed_defaults(ctx.brand_id)  # a brand's first look at its templates finds the defaults
     rows = ctx.port.engagement.store.templates(
         ctx.brand_id, q.channel and q.channel.value, q.kind and q.kind.value, q.language and q.language.value,
@@ -75,7 +78,7 @@ def list_templates(ctx: Context[EngagementPort]) -> Reply:
     )  # fmt: skip
     more = len(rows) > q.limit
     rows = rows[: q.limit]
-    cursor = _CURSOR.encode(rows[-1].created_at, rows[-1].id) if more and rows else None
+    cursor = _TEMPLATES_CURSOR.encode(rows[-1].created_at, rows[-1].id, scope=page_scope) if more and rows else None
     return json_response({"items": [template_out(t) for t in rows], "next_cursor": cursor})
 
 
@@ -117,14 +120,15 @@ def preview_template(ctx: Context[EngagementPort]) -> Reply:
 
 def list_messages(ctx: Context[EngagementPort]) -> Reply:
     q: MessageQuery = ctx.query
-    after = _CURSOR.decode(q.cursor) if q.cursor else None
+    page_scope = (ctx.brand_id, q.customer_id, q.loan_id, q.channel, q.status)  # the filters its cursor is bound to
+    after = _MESSAGES_CURSOR.decode(q.cursor, page_scope) if q.cursor else None
     rows = ctx.port.engagement.messages.page(
         ctx.brand_id, customer_id=q.customer_id, loan_id=q.loan_id, channel=q.channel and q.channel.value,
         status=q.status, after=(after[0], after[1]) if after else None, limit=q.limit + 1,
     )  # fmt: skip
     more = len(rows) > q.limit
     rows = rows[: q.limit]
-    cursor = _CURSOR.encode(rows[-1].created_at, rows[-1].id) if more and rows else None
+    cursor = _MESSAGES_CURSOR.encode(rows[-1].created_at, rows[-1].id, scope=page_scope) if more and rows else None
     return json_response({"items": [message_out(m) for m in rows], "next_cursor": cursor})
 
 

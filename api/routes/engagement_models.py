@@ -8,8 +8,9 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import InstantOut
+from api.request_input import VISIBLE_MIN_REASON
 from domain.engagement.templates import Approval, Channel, Kind, Language
-from domain.shared.values import WholeNumber
+from domain.shared.values import MIN_REASON, WholeNumber
 
 
 class TemplateIn(BaseModel):
@@ -22,7 +23,11 @@ class TemplateIn(BaseModel):
     channel: Channel
     language: Language = Language.EN
     subject: str | None = Field(None, max_length=200, description="Email only")
-    body: str = Field(max_length=20_000, description="Text with {{placeholders}} (HTML for email)")
+    body: str = Field(
+        min_length=MIN_REASON,
+        max_length=20_000,
+        description=f"Text with {{{{placeholders}}}} (HTML for email): {VISIBLE_MIN_REASON}",
+    )
 
 
 class TemplateChangeIn(BaseModel):
@@ -31,7 +36,7 @@ class TemplateChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subject: str | None = Field(None, max_length=200)
-    body: str = Field(max_length=20_000)
+    body: str = Field(min_length=MIN_REASON, max_length=20_000, description=VISIBLE_MIN_REASON)
 
 
 class ApprovalIn(BaseModel):

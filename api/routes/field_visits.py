@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import VISIBLE_MIN_REASON
 from api.routes.collections import CollectionsPort, guard
 from api.uploads import Upload
 from domain.documents.content import max_document_bytes
@@ -21,7 +22,7 @@ from domain.fieldwork.visit import FieldVisitNotFound, VisitOutcome, VisitStatus
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.loan import LoanNotFound
-from domain.shared.values import BusinessDate
+from domain.shared.values import MIN_REASON, BusinessDate
 from projections.fieldwork_queries import FieldworkQueries, VisitRow
 
 READ = (Permission.COLLECTIONS, Level.READ)
@@ -53,7 +54,7 @@ class FlagIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     assignee_id: UUID
-    reason: str = Field(max_length=500)
+    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
     due_on: BusinessDate | None = None
 
 
@@ -87,7 +88,7 @@ class CancelIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(max_length=500)
+    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
 
 
 class VisitQuery(BaseModel):

@@ -20,11 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
+from api.request_input import VISIBLE_MIN_REASON
 from api.routes.loans import LoanOut, LoanPort, ReasonIn, written
 from api.services.teams import TEAM_HELP
 from domain.identity.permissions import Level, Permission
 from domain.loans.money import Percent
-from domain.shared.values import Money
+from domain.shared.values import MIN_REASON, Money
 
 WRITE = (Permission.LOANS, Level.WRITE)
 READ = (Permission.LOANS, Level.READ)
@@ -59,7 +60,7 @@ class CamIn(BaseModel):
     existing_emis: Money = Field(Decimal(0), description="existing EMI obligations per month")
     recommended_amount: Money
     recommended_rate: Percent = Field(description="recommended rate of interest, percent a year")
-    notes: str = Field(max_length=2000)
+    notes: str = Field(min_length=MIN_REASON, max_length=2000, description=VISIBLE_MIN_REASON)
 
 
 class CxApproveIn(BaseModel):
@@ -68,7 +69,7 @@ class CxApproveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     approved_amount: Money
-    remarks: str = Field(max_length=2000)
+    remarks: str = Field(min_length=MIN_REASON, max_length=2000, description=VISIBLE_MIN_REASON)
 
 
 class SendBackIn(BaseModel):
@@ -77,7 +78,7 @@ class SendBackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: Literal["borrower", "cx"]
-    reason: str = Field(max_length=2000)
+    reason: str = Field(min_length=MIN_REASON, max_length=2000, description=VISIBLE_MIN_REASON)
     step: str | None = Field(default=None, max_length=40)
 
 
@@ -87,7 +88,7 @@ class SanctionAssignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     staff_id: UUID
-    reason: str = Field(max_length=2000)
+    reason: str = Field(min_length=MIN_REASON, max_length=2000, description=VISIBLE_MIN_REASON)
 
 
 class SanctionIn(BaseModel):
@@ -96,7 +97,7 @@ class SanctionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sanctioned_amount: Money
-    remarks: str = Field(max_length=2000)
+    remarks: str = Field(min_length=MIN_REASON, max_length=2000, description=VISIBLE_MIN_REASON)
 
 
 class WorklistQuery(BaseModel):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
+from api.request_input import VISIBLE_MIN_REASON
 from api.routes.agreement_models import AgreementOut, EsignOut, with_agreement
 from api.routes.disbursal_models import DisbursementOut
 from api.routes.servicing_models import NextDueOut, OutstandingOut
@@ -21,9 +22,10 @@ from api.services.servicing_fields import servicing_fields
 from api.services.teams import Teams
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
+from domain.loans.bre import MIN_OVERRIDE_JUSTIFICATION
 from domain.loans.loan import Check, LoanNotFound, SanctionRequired
 from domain.loans.states import LoanStatus
-from domain.shared.values import Money, WholeNumber
+from domain.shared.values import MIN_REASON, Money, WholeNumber
 from projections.loan_agreements import AgreementQueries
 from projections.loan_decision_queries import DecisionQueries
 from projections.loan_queries import LoanQueries
@@ -66,7 +68,12 @@ class OverrideIn(BaseModel):
 
     rule: str = Field(max_length=40)
     result: str = Field(max_length=20, description="pass or fail")
-    justification: str = Field(max_length=2000)
+    justification: str = Field(
+        min_length=MIN_OVERRIDE_JUSTIFICATION,
+        max_length=2000,
+        description=f"at least {MIN_OVERRIDE_JUSTIFICATION} visible characters (whitespace, zero-width and control "
+        "characters do not count)",
+    )
 
 
 class AssignIn(BaseModel):
@@ -84,7 +91,7 @@ class BypassIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     check: Check
-    reason: str = Field(max_length=500)
+    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
 
 
 class ProductChangeIn(BaseModel):
@@ -98,7 +105,7 @@ class ProductChangeIn(BaseModel):
         None, ge=1, le=3650, description="months or days as the new product counts; default: the application's own "
         "when the new product is of the same kind (required when moving between EMI and payday)"
     )  # fmt: skip
-    reason: str = Field(max_length=1000)
+    reason: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
     expected_version: WholeNumber | None = Field(
         None, description="the loan's version the change was made against (or send If-Match); 409 when stale"
     )
@@ -109,7 +116,7 @@ class ReasonIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(max_length=500)
+    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
 
 
 class RejectIn(BaseModel):
@@ -118,7 +125,7 @@ class RejectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason_code: str = Field(max_length=40)
-    remarks: str = Field(max_length=2000)
+    remarks: str = Field(min_length=MIN_REASON, max_length=2000, description=VISIBLE_MIN_REASON)
 
 
 class LoansQuery(BaseModel):

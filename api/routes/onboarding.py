@@ -12,11 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
+from api.request_input import VISIBLE_MIN_REASON
 from api.routes.borrower import FunnelOut, funnel_out
 from domain.identity.permissions import Level, Permission
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.steps import Step
+from domain.shared.values import MIN_REASON
 from projections.onboarding import OnboardingQueries
 
 IN_PROGRESS = (Permission.ONBOARDING_IN_PROGRESS, Level.READ)
@@ -89,7 +91,7 @@ class SendBackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     step: Step
-    reason: str = Field(max_length=500)
+    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
 
 
 def list_onboarding(ctx: Context[OnboardingPort]) -> Reply:

@@ -10,7 +10,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import InstantOut
-from domain.shared.values import BusinessDate, Money
+from api.request_input import VISIBLE_MIN_REASON
+from domain.shared.values import MIN_REASON, BusinessDate, Money
 
 
 class CollectionIn(BaseModel):
@@ -30,7 +31,7 @@ class WaiverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: Money = Field(description="at most the penal charges outstanding")
-    justification: str = Field(max_length=1000)
+    justification: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
 
 
 class SettlementIn(BaseModel):
@@ -39,7 +40,7 @@ class SettlementIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: Money = Field(description="below the payoff on the business date")
-    remarks: str = Field(max_length=1000)
+    remarks: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
 
 
 class ReasonIn(BaseModel):
@@ -47,7 +48,7 @@ class ReasonIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(max_length=1000)
+    reason: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
 
 
 class RequestState(StrEnum):

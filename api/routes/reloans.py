@@ -12,12 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.named_locks import NamedLocks
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import VISIBLE_MIN_REASON
 from api.services.reloans import ReloanDesk
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from domain.reloans.application import ReloanOffers
 from domain.reloans.offer import OfferStatus, ReloanOfferNotFound
+from domain.shared.values import MIN_REASON
 from projections.reloans import OfferRow, ReloanOfferQueries
 
 READ = (Permission.LOANS, Level.READ)
@@ -56,7 +58,7 @@ class ReasonIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(max_length=500)
+    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
 
 
 class OfferOut(BaseModel):

@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.shared.values import BusinessDate, Money
+from api.request_input import VISIBLE_MIN_REASON
+from domain.shared.values import MIN_REASON, BusinessDate, Money
 
 
 class RepaymentIn(BaseModel):
@@ -28,7 +29,7 @@ class ReverseIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(max_length=1000)
+    reason: str = Field(min_length=MIN_REASON, max_length=1000, description=VISIBLE_MIN_REASON)
 
 
 class PayoffQuery(BaseModel):

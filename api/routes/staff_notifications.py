@@ -9,10 +9,11 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import VISIBLE_MIN_REASON
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.clock import Clock
-from domain.shared.values import Instant
+from domain.shared.values import MIN_REASON, Instant
 from domain.staff_notices.application import MAX_RECIPIENTS, StaffNotices
 from domain.staff_notices.notice import Priority, StaffNoticeNotFound
 from projections.staff_notices import MyNotice, NoticeRow, StaffNoticeQueries
@@ -35,7 +36,7 @@ class StaffNotificationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(max_length=200)
+    title: str = Field(min_length=MIN_REASON, max_length=200, description=VISIBLE_MIN_REASON)
     body: str = Field(max_length=5000)
     priority: Priority
     roles: list[str] = Field(default_factory=list, max_length=MAX_RECIPIENTS)

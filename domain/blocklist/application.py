@@ -8,7 +8,7 @@ from domain.blocklist.entry import BlockKind, BlocklistEntry, BlocklistEntryNotF
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.errors import InvalidValue
-from domain.shared.values import clean_text
+from domain.shared.values import MIN_REASON, clean_text
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/blocklist")
 
@@ -20,7 +20,7 @@ def entry_id(brand_id: UUID, kind: BlockKind, value: str) -> UUID:
 
 def _reason(reason: str) -> str:
     missing = "give a reason (at least 3 characters)"
-    clean = clean_text(reason, "reason", multiline=True, min_visible=3, missing=missing)
+    clean = clean_text(reason, "reason", multiline=True, min_visible=MIN_REASON, missing=missing)
     return " ".join(clean.split())[:500]
 
 

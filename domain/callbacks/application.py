@@ -31,7 +31,7 @@ from domain.shared.application import CommandResult, ConcurrentModification, Con
 from domain.shared.clock import Clock
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
 from domain.shared.index import UniqueValue, index_id
-from domain.shared.values import clean_text, unix_line_breaks
+from domain.shared.values import MIN_REASON, clean_text, unix_line_breaks
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,9 @@ def _note(raw: str | None) -> str:
 
 
 def _remarks(raw: str | None) -> str:
-    text = clean_text(raw, "remarks", multiline=True, min_visible=3, missing="say how the call went (3 characters+)")
+    text = clean_text(
+        raw, "remarks", multiline=True, min_visible=MIN_REASON, missing="say how the call went (3 characters+)"
+    )
     text = unix_line_breaks(text)
     if len(text) > MAX_REMARKS:
         raise InvalidValue("remarks", f"at most {MAX_REMARKS} characters (this has {len(text)})")

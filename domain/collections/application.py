@@ -28,7 +28,7 @@ from domain.collections.moves import BATCH, CaseMoves, CollectionDay, Move, Move
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.errors import Conflict, InvalidValue
-from domain.shared.values import DecimalRule, clean_text
+from domain.shared.values import MIN_REASON, DecimalRule, clean_text
 
 AMOUNT = DecimalRule(integer_digits=14, places=2)
 #: The loans that owe money to collect: being repaid, or written off (what comes in then is a recovery).
@@ -183,7 +183,7 @@ class Collections(ContextApplication):
         """Move a loan being repaid to post-collections (legal); it leaves its executive (the post-collections team
         takes over at the next sweep) and the sweep keeps it there."""
         why = clean_text(
-            reason, "reason", multiline=True, min_visible=3, missing="give a reason (at least 3 characters)"
+            reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason (at least 3 characters)"
         )
         facts = self._facts(brand_id, loan_id)
         if facts.status not in ("active", "partially_paid", "overdue"):

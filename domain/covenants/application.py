@@ -20,7 +20,7 @@ from domain.shared.aggregate import Aggregate
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue
-from domain.shared.values import clean_text
+from domain.shared.values import MIN_REASON, clean_text
 
 NO_BORROWER = "no borrower with this id in your brand"
 NO_STAFF = "no staff member with this id in your brand"
@@ -116,7 +116,7 @@ class Covenants(ContextApplication):
         checks = FieldChecks()
         named = "a title of 3 to 200 characters names the covenant"
         clean_title = " ".join(
-            (checks.check(lambda: clean_text(title, "title", min_visible=3, missing=named)) or "").split()
+            (checks.check(lambda: clean_text(title, "title", min_visible=MIN_REASON, missing=named)) or "").split()
         )
         if clean_title and len(clean_title) > 200:
             checks.errors.append(FieldError("title", named))

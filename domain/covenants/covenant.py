@@ -19,7 +19,7 @@ from domain.covenants.terms import CovenantType, Terms, parse_measured_value
 from domain.documents.content import ContentType, Uploader
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, FieldChecks, NotFound
-from domain.shared.values import clean_text
+from domain.shared.values import MIN_REASON, clean_text
 
 _EVALUATION_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/covenant-evaluation")
 
@@ -164,7 +164,7 @@ class Covenant(Aggregate):
         if self.status is not CovenantStatus.ACTIVE:
             raise Conflict(f"covenant is {self.status.value}; only an active covenant can be closed")
         why = clean_text(
-            reason, "reason", multiline=True, min_visible=3, missing="give a reason for closing the covenant"
+            reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason for closing the covenant"
         )
         self._closed(reason=why)
 
@@ -366,7 +366,9 @@ class CovenantEvaluation(Aggregate):
         self._require_reviewable("mark it complied")
         missing = "give the evidence or document reference that shows compliance"
         checks = FieldChecks()
-        text = checks.check(lambda: clean_text(evidence, "evidence", multiline=True, min_visible=3, missing=missing))
+        text = checks.check(
+            lambda: clean_text(evidence, "evidence", multiline=True, min_visible=MIN_REASON, missing=missing)
+        )
         cited = checks.check(lambda: cited_proofs(self.proofs, proof_document_ids, rejected))
         checks.raise_if_any()
         assert text is not None and cited is not None
@@ -393,7 +395,9 @@ class CovenantEvaluation(Aggregate):
     def waive(self, reason: str) -> None:
         """Staff waive this cycle with a reason."""
         self._require_reviewable("waive it")
-        why = clean_text(reason, "reason", multiline=True, min_visible=3, missing="give the reason for the waiver")
+        why = clean_text(
+            reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give the reason for the waiver"
+        )
         self._waived(reason=why)
 
     @event(Waived)

@@ -8,7 +8,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict
 
 from domain.shared.errors import InvalidValue
-from domain.shared.values import clean_text, text_problem, unix_line_breaks
+from domain.shared.values import MIN_REASON, clean_text, text_problem, unix_line_breaks
 
 LOAN_NUMBER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.-]{2,39}$")
 
@@ -35,7 +35,9 @@ def agent_reason(raw: str | None, field: str = "reason") -> str:
     line: whitespace runs folded), or DEFAULT_AGENT_REASON when none is given."""
     if raw is None or not raw.strip():
         return DEFAULT_AGENT_REASON
-    text = clean_text(raw, field, multiline=True, min_visible=3, missing="give a reason (at least 3 characters)")
+    text = clean_text(
+        raw, field, multiline=True, min_visible=MIN_REASON, missing="give a reason (at least 3 characters)"
+    )
     text = " ".join(text.split())
     if len(text) > MAX_AGENT_REASON:
         raise InvalidValue(field, f"at most {MAX_AGENT_REASON} characters (this has {len(text)})")

@@ -11,7 +11,7 @@ from domain.documents.content import ContentType, DocumentKind, Uploader
 from domain.documents.statement_months import StatementPeriod, stated_period
 from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, InvalidValue, NotFound
-from domain.shared.values import clean_text
+from domain.shared.values import MIN_REASON, clean_text
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/documents")
 
@@ -44,7 +44,7 @@ def review_reason(decision: ReviewDecision, reason: str | None) -> str | None:
     """The reason of a review: required (3 visible characters) to reject, optional to accept."""
     if decision is ReviewDecision.REJECTED or (reason and reason.strip()):
         missing = "say why the document is rejected (at least 3 characters)"
-        text = clean_text(reason, "reason", multiline=True, min_visible=3, missing=missing)
+        text = clean_text(reason, "reason", multiline=True, min_visible=MIN_REASON, missing=missing)
         return " ".join(text.split())[:500]
     return None
 

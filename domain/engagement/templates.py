@@ -18,7 +18,7 @@ from enum import StrEnum
 from functools import lru_cache
 
 from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue
-from domain.shared.values import clean_text
+from domain.shared.values import MIN_REASON, clean_text
 
 
 class Channel(StrEnum):
@@ -96,10 +96,10 @@ def placeholders_of(text: str) -> set[str]:
 def check_template(channel: Channel, subject: str | None, body: str) -> tuple[str | None, str]:
     """A template's subject and body, cleaned; InvalidInput naming `body`/`subject` (unknown placeholder, length)."""
     checks = FieldChecks()
-    clean_body = checks.check(lambda: clean_text(body, "body", multiline=True, min_visible=3))
+    clean_body = checks.check(lambda: clean_text(body, "body", multiline=True, min_visible=MIN_REASON))
     clean_subject: str | None = None
     if channel is Channel.EMAIL:
-        clean_subject = checks.check(lambda: clean_text(subject, "subject", min_visible=3))
+        clean_subject = checks.check(lambda: clean_text(subject, "subject", min_visible=MIN_REASON))
     elif subject:
         checks.errors.append(FieldError("subject", "only email templates have a subject"))
     checks.raise_if_any()

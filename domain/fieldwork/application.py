@@ -34,7 +34,7 @@ from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import FieldChecks, InvalidValue, NotFound
-from domain.shared.values import clean_text, normalise_phone
+from domain.shared.values import MIN_REASON, clean_text, normalise_phone
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/fieldwork")
 DEFAULT_MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -124,7 +124,9 @@ class CallEnded:
 def _text(raw: str | None, name: str, *, required: bool, limit: int = 1000) -> str:
     if not required and not (raw or "").strip():
         return ""
-    text = clean_text(raw, name, multiline=True, min_visible=3, missing=f"give the {name} (at least 3 characters)")
+    text = clean_text(
+        raw, name, multiline=True, min_visible=MIN_REASON, missing=f"give the {name} (at least 3 characters)"
+    )
     if len(text) > limit:
         raise InvalidValue(name, f"at most {limit} characters")
     return text

@@ -37,7 +37,7 @@ from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, FieldChecks, FieldError, InvalidInput, InvalidValue, NotFound
 from domain.shared.numbering import NumberSeries, SeriesKind
-from domain.shared.values import clean_text
+from domain.shared.values import MIN_REASON, clean_text
 
 _COUPON = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,39}$")
 _REASON_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,39}$")
@@ -52,7 +52,7 @@ class LoanOffer:
     instalment: Decimal
 
 
-def _reason(raw: str, field: str = "reason", at_least: int = 3) -> str:
+def _reason(raw: str, field: str = "reason", at_least: int = MIN_REASON) -> str:
     missing = f"give a {field.replace('_', ' ')} (at least {at_least} characters)"
     clean = clean_text(raw, field, multiline=True, min_visible=at_least, missing=missing)
     return " ".join(clean.split())[:1000]

@@ -23,7 +23,7 @@ from domain.loans.terms import LoanKind, LoanTerms
 from domain.onboarding.steps import STEPS, Step
 from domain.shared.application import CommandResult
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue
-from domain.shared.values import clean_text
+from domain.shared.values import MIN_REASON, clean_text
 
 if TYPE_CHECKING:
     from domain.loans.loan import Loan
@@ -35,7 +35,7 @@ _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 SALARY_CREDITS = 3
 
 
-def reason_text(raw: str | None, field: str = "reason", at_least: int = 3) -> str:
+def reason_text(raw: str | None, field: str = "reason", at_least: int = MIN_REASON) -> str:
     """A reason or remarks: at least `at_least` visible characters, whitespace folded, at most 1000 characters."""
     missing = f"give {field.replace('_', ' ')} (at least {at_least} characters)"
     clean = clean_text(raw, field, multiline=True, min_visible=at_least, missing=missing)

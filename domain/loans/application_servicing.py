@@ -24,7 +24,7 @@ from domain.loans.terms import LoanTerms
 from domain.shared.application import CommandResult
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
 from domain.shared.snapshot import snapshot_of
-from domain.shared.values import clean_text
+from domain.shared.values import MIN_REASON, clean_text
 
 log = structlog.get_logger(__name__)
 
@@ -141,7 +141,9 @@ class ServicingUseCases:
 
     def reverse_repayment(self, brand_id: UUID, loan_id: UUID, payment_id: str, reason: str) -> CommandResult:
         """Reverse a repayment with a reason (at least 3 characters)."""
-        text = " ".join(clean_text(reason, "reason", multiline=True, min_visible=3, missing="give a reason").split())
+        text = " ".join(
+            clean_text(reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason").split()
+        )
         loan = self.serviced(brand_id, loan_id)
         loan.reverse_repayment(payment_id, text[:1000], self.parties.business_date(brand_id))
         return self.commit_serviced(loan)

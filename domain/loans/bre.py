@@ -344,6 +344,10 @@ class Override:
         return cls(Rule(record["rule"]), Outcome(record["outcome"]), str(record["justification"]))
 
 
+#: The fewest visible characters of a BRE override's justification (the API states it as `minLength`).
+MIN_OVERRIDE_JUSTIFICATION = 10
+
+
 def make_override(rule: object, outcome: object, justification: object) -> Override:
     """A CX's override from input: InvalidValue naming `rule`, `result` or `justification` (pass or fail only; a
     justification of at least 10 visible characters, at most 2,000)."""
@@ -357,8 +361,8 @@ def make_override(rule: object, outcome: object, justification: object) -> Overr
         justification if isinstance(justification, str) else None,
         "justification",
         multiline=True,
-        min_visible=10,
-        missing="say why the rule's result is overridden (at least 10 characters)",
+        min_visible=MIN_OVERRIDE_JUSTIFICATION,
+        missing=f"say why the rule's result is overridden (at least {MIN_OVERRIDE_JUSTIFICATION} characters)",
     )
     if len(text) > 2000:
         raise InvalidValue("justification", "at most 2000 characters")

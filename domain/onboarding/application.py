@@ -52,7 +52,7 @@ from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import business_date
 from domain.shared.errors import Conflict, FieldError, InvalidInput, InvalidValue, Throttled
-from domain.shared.values import clean_text, normalise_phone
+from domain.shared.values import MIN_REASON, clean_text, normalise_phone
 
 T = TypeVar("T")
 
@@ -532,7 +532,7 @@ class Onboarding(ContextApplication):
         """Staff re-open a done step: the borrower resumes there."""
         funnel = self.funnel(brand_id, borrower_id)
         why = clean_text(
-            reason, "reason", multiline=True, min_visible=3, missing="give a reason (at least 3 characters)"
+            reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason (at least 3 characters)"
         )
         funnel.reopen(step, " ".join(why.split())[:500], self.brands.rules(brand_id), self.clock.now())
         return self.commit(funnel)

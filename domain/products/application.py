@@ -16,7 +16,7 @@ from domain.products.terms import ProductTerms, normalise_code, terms_from
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock, business_date
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidValue
-from domain.shared.values import check_date_range, clean_text
+from domain.shared.values import MIN_REASON, check_date_range, clean_text
 
 #: The most uses a coupon may be limited to.
 MAX_COUPON_USES = 10_000_000
@@ -25,7 +25,9 @@ MAX_COUPON_USES = 10_000_000
 def _reason(reason: str | None, default: str) -> str:
     if reason is None or not reason.strip():
         return default
-    clean = clean_text(reason, "reason", multiline=True, min_visible=3, missing="give a reason (at least 3 characters)")
+    clean = clean_text(
+        reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason (at least 3 characters)"
+    )
     return " ".join(clean.split())[:500]
 
 

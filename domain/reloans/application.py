@@ -10,7 +10,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from domain.reloans.offer import ReloanOffer, ReloanOfferNotFound, hiked_amount
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
-from domain.shared.values import clean_text
+from domain.shared.values import MIN_REASON, clean_text
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/reloan-offers")
 
@@ -27,7 +27,9 @@ def application_id(offer: UUID) -> UUID:
 
 
 def _reason(reason: str) -> str:
-    clean = clean_text(reason, "reason", multiline=True, min_visible=3, missing="give a reason (at least 3 characters)")
+    clean = clean_text(
+        reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason (at least 3 characters)"
+    )
     return " ".join(clean.split())[:500]
 
 

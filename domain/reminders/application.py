@@ -14,7 +14,7 @@ from domain.reminders.reminder import Reminder, ReminderChannel, ReminderNotFoun
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import FieldChecks, FieldError
-from domain.shared.values import clean_text
+from domain.shared.values import MIN_REASON, clean_text
 
 #: A reminder may be scheduled this far back (a form filled slowly, clocks a little apart): it is then sent at the
 #: dispatcher's next minute. Further back is a mistake.
@@ -54,7 +54,9 @@ class Outcome:
 
 
 def _reason(reason: str) -> str:
-    clean = clean_text(reason, "reason", multiline=True, min_visible=3, missing="give a reason (at least 3 characters)")
+    clean = clean_text(
+        reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason (at least 3 characters)"
+    )
     return " ".join(clean.split())[:500]
 
 

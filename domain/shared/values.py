@@ -100,6 +100,11 @@ _LINE_BREAKS = re.compile("[\t\n\r]")
 _BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
+#: The fewest visible characters of a reason, remark, note or title staff must give (a word, not "ok" or "."): the
+#: API's schemas state it as the field's `minLength`.
+MIN_REASON = 3
+
+
 def text_problem(text: str, *, multiline: bool = True) -> str | None:
     """Why `text` is refused as input (a NUL, an unpaired surrogate, a control or bidi-override character), or None.
 

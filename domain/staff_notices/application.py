@@ -11,7 +11,7 @@ from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import FieldChecks, FieldError
-from domain.shared.values import clean_text
+from domain.shared.values import MIN_REASON, clean_text
 from domain.staff_notices.notice import NoticeReceipt, Priority, StaffNotice, StaffNoticeNotFound
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/staff-notices")
@@ -61,7 +61,7 @@ class StaffNotices(ContextApplication):
         """Write a notice to the staff holding any of `roles` and to each of `staff_ids` (at least one of them),
         shown from `publish_at` (default now; a past instant shows at once)."""
         checks = FieldChecks()
-        clean_title = checks.check(lambda: clean_text(title, "title", min_visible=3, missing="give a title"))
+        clean_title = checks.check(lambda: clean_text(title, "title", min_visible=MIN_REASON, missing="give a title"))
         clean_body = checks.check(
             lambda: clean_text(body, "body", multiline=True, min_visible=1, missing="write a body")
         )

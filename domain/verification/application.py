@@ -19,7 +19,7 @@ from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue
-from domain.shared.values import clean_text, normalise_name
+from domain.shared.values import MIN_REASON, clean_text, normalise_name
 from domain.verification.account import BankAccount, BankAccountNotFound, account_id
 from domain.verification.profile import KycProfile, KycProfileNotFound, profile_id
 from domain.verification.providers import Applicant, KycProviders
@@ -155,7 +155,9 @@ class Verifications(ContextApplication):
     ) -> CommandResult:
         """Verify an account by staff review of the borrower's statement or passbook (the spec's manual method)."""
         account = self.bank_account(brand_id, bank_account_id)
-        why = clean_text(note, "note", multiline=True, min_visible=3, missing="say what was checked (3+ characters)")
+        why = clean_text(
+            note, "note", multiline=True, min_visible=MIN_REASON, missing="say what was checked (3+ characters)"
+        )
         self.vault.statement(brand_id, account.customer_id, document_id)  # the borrower's statement or passbook
         account.verify_manually(document_id, " ".join(why.split())[:500])
         return self.commit(account)

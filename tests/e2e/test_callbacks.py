@@ -8,6 +8,8 @@ callback queue, whose close form then names the call)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import threading
 import uuid
@@ -22,6 +24,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters.simulators.sms import SmsSimulator
+from domain.callbacks.request import MAX_REMARKS
 from domain.identity.application import Identity
 from domain.shared.clock import FixedClock
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
@@ -783,3 +786,78 @@ def test_an_open_request_follows_its_application_to_the_new_cx_and_each_holder_i
     assert len(due) == 1 and due[0]["priority"] == "HIGH", _my_notices(second)
     first.__exit__(None, None, None)
     second.__exit__(None, None, None)
+
+
+def _raw_cursor(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def test_a_queue_cursor_serves_only_the_filters_and_the_order_it_was_made_with(
+    client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    # A cursor used to be a bare position: with other filters it started a page of another queue at it, and one
+    # made before the queue was ordered by coalesce(due_at, requested_at) started at its old place in new order.
+    asked = []
+    for _ in range(3):
+        borrower = bearer(sign_in(client, sms, tenant.slug, mobile()))
+        made = client.post("/api/v1/borrower/callback-requests", json={"note": "call me"}, headers=borrower)
+        assert made.status_code == 201, made.text
+        asked.append(made.json()["id"])
+    queue = "/api/v1/callback-requests"
+    first = client.get(queue, params={"status": "open", "limit": 1}, headers=tenant.auth)
+    assert first.status_code == 200, first.text
+    cursor = first.json()["next_cursor"]
+    seen = [r["id"] for r in first.json()["items"]]
+    while cursor:  # the same filters walk the whole queue, each request once, in its order
+        page = client.get(queue, params={"status": "open", "limit": 1, "cursor": cursor}, headers=tenant.auth)
+        assert page.status_code == 200, page.text
+        seen += [r["id"] for r in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+    assert seen == asked
+
+    cursor = first.json()["next_cursor"]
+    for other in ({"status": "all"}, {"status": "closed"}, {"status": "open", "assigned_to": "unassigned"}, {}):
+        if other == {}:  # status open is the default: the same filters, so the cursor serves
+            same = client.get(queue, params={"limit": 1, "cursor": cursor}, headers=tenant.auth)
+            assert same.status_code == 200 and [r["id"] for r in same.json()["items"]] == asked[1:2], same.text
+            continue
+        refused = client.get(queue, params={**other, "limit": 1, "cursor": cursor}, headers=tenant.auth)
+        assert refused.status_code == 422, (other, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        [error] = refused.json()["errors"]
+        assert error["field"] == "cursor" and "other filters" in error["message"], refused.text
+
+    # A cursor of the earlier format, the bare (requested_at, id) of the old order, and a bound one of order 1.
+    row = first.json()["items"][0]
+    bare = _raw_cursor([row["requested_at"], row["id"]])
+    old_order = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    assert old_order["o"] == 2  # the queue's order is its second
+    before = _raw_cursor({**old_order, "o": 1})
+    for stale, says in ((bare, "earlier release"), (before, "earlier order")):
+        refused = client.get(queue, params={"status": "open", "limit": 1, "cursor": stale}, headers=tenant.auth)
+        assert refused.status_code == 422 and refused.headers["content-type"].startswith("application/problem+json")
+        [error] = refused.json()["errors"]
+        assert error["field"] == "cursor" and says in error["message"], refused.text
+
+
+def test_remarks_are_bound_as_the_rule_counts_them_trimmed_with_a_crlf_as_one_character(
+    client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    # The schema capped the text as sent at MAX_REMARKS, so remarks the rule takes (a browser's CR LF line breaks
+    # count as one character) were refused; "ab" passed the schema and met the rule's 3 characters later.
+    borrower = bearer(sign_in(client, sms, tenant.slug, mobile()))
+    asked = client.post("/api/v1/borrower/callback-requests", json={"note": "call me"}, headers=borrower)
+    assert asked.status_code == 201, asked.text
+    respond = f"/api/v1/callback-requests/{asked.json()['id']}/respond"
+    short = client.post(respond, json={"outcome": "connected", "remarks": "ab"}, headers=tenant.auth)
+    assert short.status_code == 422 and [e["field"] for e in short.json()["errors"]] == ["remarks"], short.text
+    lines = ["x" * 99] * (MAX_REMARKS // 100)  # 10 lines of 99 and 9 line breaks: 999 characters as the rule counts
+    over = "\r\n".join([*lines, "y"])  # 1001 as the rule counts them
+    refused = client.post(respond, json={"outcome": "connected", "remarks": over}, headers=tenant.auth)
+    assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == ["remarks"]
+    assert client.get(f"/api/v1/callback-requests/{asked.json()['id']}", headers=tenant.auth).json()["status"] == "open"
+    full = "\r\n".join(lines) + "z"  # MAX_REMARKS as the rule counts them; longer as sent
+    assert len(full) > MAX_REMARKS and len(full.replace("\r\n", "\n")) == MAX_REMARKS
+    answered = client.post(respond, json={"outcome": "connected", "remarks": full}, headers=tenant.auth)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["remarks"] == full.replace("\r\n", "\n")

@@ -138,7 +138,7 @@ def test_reviews_follow_the_status_rules_and_need_the_review_permission(client: 
     _run(client, platform, tenant, "covenant-evaluation", "2024-01-24")
     (record,) = _evaluations(client, tenant, covenant["id"])
     url = f"/api/v1/covenant-evaluations/{record['id']}"
-    assert client.post(f"{url}/comply", json={"evidence": "x"}, headers=stranger.auth).status_code == 404
+    assert client.post(f"{url}/comply", json={"evidence": "xyz"}, headers=stranger.auth).status_code == 404
     collector_same_brand = Tenant(
         tenant.brand_id,
         tenant.slug,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,3 +84,34 @@ def test_a_reservation_left_by_a_dead_request_is_taken_over_after_five_minutes(
     taken = client.patch("/api/v1/brand/config", json=body, headers=tenant.auth | {"Idempotency-Key": stale})
     assert taken.status_code == 200 and taken.json()["settings"]["min_age"] == 25
     assert _reservation(dsn, tenant, stale) == (200,)
+
+
+def test_a_blank_key_or_one_with_a_control_character_is_422_naming_the_header(
+    client: Any, tenant: Tenant, dsn: str
+) -> None:
+    # A key of a single space (or only whitespace) was taken: every client sending one shared an invisible key.
+    body = {"kind": "pincode", "value": "110013", "reason": "fraud ring"}
+    refused = [" ", "   ", "k\x01", "k\x7f", "k\tey", "x" * 201, ""]
+    for key in refused:
+        got = client.post("/api/v1/blocklist", json=body, headers=tenant.auth | {"Idempotency-Key": key})
+        assert got.status_code == 422, (key, got.text)
+        assert got.headers["content-type"] == "application/problem+json"
+        assert [e["field"] for e in got.json()["errors"]] == ["Idempotency-Key"], (key, got.text)
+        assert _reservation(dsn, tenant, key) is None
+    assert client.get("/api/v1/blocklist", headers=tenant.auth).json()["items"] == []  # nothing was added
+    # The OpenAPI document says the same rule: its pattern refuses what the server refuses.
+    [param] = [
+        p
+        for p in client.get("/openapi.json").json()["paths"]["/api/v1/blocklist"]["post"]["parameters"]
+        if p["name"] == "Idempotency-Key"
+    ]
+    schema = param["schema"]
+    assert (schema["minLength"], schema["maxLength"]) == (1, 200)
+    stated = re.compile(schema["pattern"])
+    assert [key for key in refused if stated.search(key) and len(key) <= 200] == []
+    for key in ("k", " k ", "a key", "x" * 200, "ключ"):  # accepted, as before
+        assert stated.search(key)
+    made = client.post("/api/v1/blocklist", json=body, headers=tenant.auth | {"Idempotency-Key": " k "})
+    assert made.status_code == 201, made.text
+    again = client.post("/api/v1/blocklist", json=body, headers=tenant.auth | {"Idempotency-Key": " k "})
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"

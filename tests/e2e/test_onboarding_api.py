@@ -198,6 +198,39 @@ def test_the_inactivity_job_closes_idle_funnels_when_the_brand_says_so(
     assert client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=bearer(session)).status_code == 409
 
 
+def test_an_inactivity_run_resuming_from_a_cursor_that_no_longer_decodes_walks_again_from_the_start(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    # A retried run resumes from its recorded cursor; one recorded before cursors were bound to their filters (a
+    # bare key), or under another cutoff, no longer decodes: the run failed on it at every retry.
+    import base64
+    import json
+    from datetime import date, timedelta
+
+    from workers.runtime import scheduler_for
+
+    session = sign_in(client, sms, tenant.slug, mobile())
+    later = (date.today() + timedelta(days=3)).isoformat()
+    changed = client.patch(
+        "/api/v1/brand/config",
+        json={"auto_reject_inactive_users": True, "inactive_user_days": 1, "business_date": later},
+        headers=tenant.auth,
+    )
+    assert changed.status_code == 200, changed.text
+    settle(platform, "onboarding")
+    run = client.post("/api/v1/jobs/onboarding-inactive/runs", json={"as_of": later}, headers=tenant.auth)
+    assert run.status_code == 202, run.text
+    scheduler = scheduler_for(platform)
+    attempt = scheduler.port.jobs.start_attempt(run.json()["run_id"], "test-worker")
+    bare = json.dumps(["2000-01-01T00:00:00+00:00", str(uuid.uuid4())]).encode()
+    attempt.cursor = base64.urlsafe_b64encode(bare).decode().rstrip("=")  # as a retry of an earlier release finds it
+    batches = list(scheduler.handlers["onboarding-inactive"](attempt))
+    assert sum(counts.succeeded for counts, _ in batches) == 1, batches
+    settle(platform, "onboarding")
+    rejected = client.get("/api/v1/onboarding", params={"state": "rejected"}, headers=tenant.auth).json()["items"]
+    assert [r["id"] for r in rejected] == [session["borrower_id"]]
+
+
 PRODUCT = {
     "code": "PL",
     "name": "Personal loan",

@@ -108,7 +108,8 @@ def test_each_queue_filter_reads_an_index_in_the_queues_order(
     assigned = asha if who == "asha" else who
     queries = CallbackQueries(recorded)
     queries.queue(brand, status, assigned, None, 50)
-    queries.queue(brand, status, assigned, QUEUE_CURSOR.encode(AT + timedelta(days=4), uuid.uuid4()), 50)  # a page on
+    page_on = QUEUE_CURSOR.encode(AT + timedelta(days=4), uuid.uuid4(), scope=(brand, status, assigned))
+    queries.queue(brand, status, assigned, page_on, 50)  # a page on
     # Years of one brand's requests over twenty staff (and nobody), mostly answered, one in five a follow-up due a
     # day after it was made, analysed so the planner costs the indexes on real statistics; rolled back at the end.
     with platform.db.pool.connection() as conn, conn.transaction(force_rollback=True):
