@@ -47,7 +47,8 @@ class CovenantRow:
     current_due_date: date | None
     created_at: datetime
     updated_at: datetime
-    # Proof is attached to the current record (an open one waits for the lender's review; see EvaluationRow).
+    # Proof staff have not rejected is attached to the current record (an open one waits for the lender's review;
+    # see EvaluationRow).
     current_proof_received: bool
 
     @classmethod
@@ -135,9 +136,10 @@ class EvaluationRow:
 
     @property
     def proof_received(self) -> bool:
-        """Whether proof is attached: an Open record with proof is waiting for the lender's review (its status stays
-        Open, as the spec's Open covers both "expected from the borrower" and "to be reviewed by the lender")."""
-        return bool(self.proofs)
+        """Whether proof is attached that staff have not rejected (a rejected document is no proof): an Open record
+        with proof is waiting for the lender's review (its status stays Open, as the spec's Open covers both
+        "expected from the borrower" and "to be reviewed by the lender")."""
+        return any(not proof.rejected for proof in self.proofs)
 
     @classmethod
     def of(cls, row: dict[str, Any], proofs: Iterable[ProofRow] = ()) -> EvaluationRow:
@@ -264,7 +266,8 @@ class CovenantQueries:
         limit: int = 50,
     ) -> CovenantPage:
         """Covenants by current due date (then id); `status` is a covenant status or the current record's status;
-        `proof_received` whether the current record has proof attached (false: it has a record, with no proof)."""
+        `proof_received` whether the current record has proof attached that staff have not rejected (false: it has
+        a record, with no proof or only rejected ones)."""
         page_scope = (
             brand_id,
             status,

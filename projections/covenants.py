@@ -10,17 +10,40 @@ from uuid import UUID
 
 from domain.covenants.covenant import Covenant, CovenantEvaluation, CovenantNotice
 from domain.covenants.status import NoticeKind
-from projections.projection import Projection, Write, topics_of
+from domain.documents.application import Documents
+from domain.documents.document import Document, ReviewDecision
+from projections.projection import Change, Projection, Write, handles, topics_of
 
 C, E, N = Covenant, CovenantEvaluation, CovenantNotice
 PRESUMED_NOTE = "delivery presumed: the sender stopped after handing the email to the mail server"
 
-#: Mark the covenants whose current record has proof attached but whose row does not say so yet (rows projected
-#: before `current_proof_received` existed); one probe of the covenant's key per proof, nothing when all are marked.
+#: The documents staff rejected (documents context, `Document.Reviewed`), kept by `CovenantProofReviews`: a proof
+#: whose document is here is no proof (the record's `proof_received`, the covenant's `current_proof_received`). A
+#: review is never undone, so a row is never removed. Created by `CovenantViews` too (IF NOT EXISTS), whose writes
+#: and backfill read it, but dropped only by a rebuild of `CovenantProofReviews`, which fills it again.
+PROOF_REJECTIONS_DDL = """CREATE TABLE IF NOT EXISTS read.covenant_proof_rejections (
+            document_id uuid PRIMARY KEY,
+            reason text,
+            rejected_at timestamptz NOT NULL
+        )"""
+
+#: A proof (`p`, a row of read.covenant_proofs) whose document staff have not rejected.
+VALID_PROOF = "NOT EXISTS (SELECT 1 FROM read.covenant_proof_rejections r WHERE r.document_id = p.document_id)"
+
+#: Mark the covenants whose current record has a proof staff have not rejected but whose row does not say so yet
+#: (rows projected before `current_proof_received` existed); one probe of the covenant's key per proof, nothing when
+#: all are marked.
 CURRENT_PROOF_BACKFILL = (
     "UPDATE read.covenants c SET current_proof_received = true FROM read.covenant_proofs p "
-    "WHERE c.id = p.covenant_id AND c.current_evaluation_id = p.evaluation_id AND NOT c.current_proof_received"
+    "WHERE c.id = p.covenant_id AND c.current_evaluation_id = p.evaluation_id AND NOT c.current_proof_received "
+    f"AND {VALID_PROOF}"
 )
+
+#: Held by both projections' writes about one proof document until their transaction ends (two runners, two sources):
+#: attaching it (`CovenantViews`) and rejecting it (`CovenantProofReviews`) each see the other's committed rows, so
+#: neither decides `current_proof_received` from a snapshot missing the other's write. A deadlock with the other
+#: runner is a transient error: the batch is applied again.
+PROOF_DOCUMENT_LOCK = "SELECT pg_advisory_xact_lock(hashtext('read.covenant_proofs'), hashtext(%s::text))"
 
 
 class CovenantViews(Projection):
@@ -134,9 +157,14 @@ class CovenantViews(Projection):
             PRIMARY KEY (evaluation_id, document_id)
         )""",
         "CREATE INDEX IF NOT EXISTS covenant_proofs_covenant_idx ON read.covenant_proofs (covenant_id, attached_at)",
-        # Whether the covenant's current record has proof attached (the worklist's `proof_received` filter): added
-        # after the table's first version, so added when missing and filled from the proofs already projected (a
-        # no-op once filled, so it runs with the DDL on every start). A new cycle's record starts without proof.
+        # A rejected document's proofs (`CovenantProofReviews`): which records, of which covenants, it proved.
+        "CREATE INDEX IF NOT EXISTS covenant_proofs_document_idx ON read.covenant_proofs (document_id)",
+        PROOF_REJECTIONS_DDL,
+        # Whether the covenant's current record has proof attached that staff have not rejected (the worklist's
+        # `proof_received` filter): added after the table's first version, so added when missing and filled from the
+        # proofs already projected (a no-op once filled, so it runs with the DDL on every start). A new cycle's
+        # record starts without proof; a rejection clears it when no other proof of the record stands
+        # (`CovenantProofReviews`).
         "ALTER TABLE read.covenants ADD COLUMN IF NOT EXISTS current_proof_received boolean NOT NULL DEFAULT false",
         CURRENT_PROOF_BACKFILL,
         # The reviewers' "proof received, awaiting review" list, keyset on the worklist's order: few covenants at
@@ -206,6 +234,7 @@ def _record_decided(
 
 
 def _proof_attached(event: CovenantEvaluation.ProofAttached, oid: UUID, at: datetime) -> Iterator[Write]:
+    yield Write(PROOF_DOCUMENT_LOCK, (event.document_id,))
     # The record's brand and covenant from its row (written before: gathered rows go out ahead of this write).
     yield Write(
         "INSERT INTO read.covenant_proofs (evaluation_id, document_id, brand_id, covenant_id, filename, sha256, size, "
@@ -215,11 +244,13 @@ def _proof_attached(event: CovenantEvaluation.ProofAttached, oid: UUID, at: date
          event.uploaded_by.value, event.actor, at, oid),
     )  # fmt: skip
     yield Write("UPDATE read.covenant_evaluations SET updated_at = %s WHERE id = %s", (at, oid))
-    # The covenant's row says its current record has proof (found by the record's covenant: its key, not a scan).
+    # The covenant's row says its current record has proof (found by the record's covenant: its key, not a scan),
+    # unless staff rejected the document (attached before the rejection was known, or replayed after it).
     yield Write(
         "UPDATE read.covenants SET current_proof_received = true WHERE id = "
-        "(SELECT covenant_id FROM read.covenant_evaluations WHERE id = %s) AND current_evaluation_id = %s",
-        (oid, oid),
+        "(SELECT covenant_id FROM read.covenant_evaluations WHERE id = %s) AND current_evaluation_id = %s "
+        "AND NOT EXISTS (SELECT 1 FROM read.covenant_proof_rejections WHERE document_id = %s)",
+        (oid, oid, event.document_id),
     )
 
 
@@ -412,3 +443,49 @@ class _BatchRows:
         self.rows = {}
         self.touched = set()
         return writes
+
+
+class CovenantProofReviews(Projection):
+    """The documents context's rejections as the covenant read model needs them: each rejected document in
+    read.covenant_proof_rejections, and the covenants whose current record it proved no longer marked as having
+    proof (`current_proof_received`) unless another proof of that record stands.
+
+    A projection of the documents' events (run by their runner) writing the covenant rows it concerns, in the way
+    the notice context keeps borrower keys from the customers' events. The two runners go at their own pace, so
+    each side reads what the other has written: a proof attached after its document's rejection was projected (or
+    replayed after it, on a rebuild of `CovenantViews`) does not mark the covenant, and a rejection projected after
+    the proof clears the mark. A rebuild of this projection replays every rejection; its first run does the same for
+    the covenants marked before it existed.
+    """
+
+    name = "covenant_proof_reviews"
+    source = Documents.name
+    tables = ("read.covenant_proof_rejections",)
+    ddl = (PROOF_REJECTIONS_DDL,)
+
+    @handles(Document.Reviewed)
+    def _reviewed(self, position: int, event: Document.Reviewed) -> Iterable[Change]:
+        if event.decision != ReviewDecision.REJECTED:
+            return
+        document_id = event.originator_id
+        yield Write(PROOF_DOCUMENT_LOCK, (document_id,))
+        yield Write(
+            "INSERT INTO read.covenant_proof_rejections (document_id, reason, rejected_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (document_id) DO NOTHING",
+            (document_id, event.reason, event.timestamp),
+        )
+        # The covenant rows first locked, then decided in a statement of their own: its snapshot then holds what
+        # the covenants' runner committed to those rows meanwhile (another proof of the record, attached just now).
+        yield Write(
+            "SELECT c.id FROM read.covenants c JOIN read.covenant_proofs p ON c.id = p.covenant_id "
+            "AND c.current_evaluation_id = p.evaluation_id WHERE p.document_id = %s AND c.current_proof_received "
+            "ORDER BY c.id FOR UPDATE OF c",
+            (document_id,),
+        )
+        yield Write(
+            "UPDATE read.covenants c SET current_proof_received = false FROM read.covenant_proofs d "
+            "WHERE d.document_id = %s AND c.id = d.covenant_id AND c.current_evaluation_id = d.evaluation_id "
+            "AND c.current_proof_received AND NOT EXISTS (SELECT 1 FROM read.covenant_proofs p "
+            f"WHERE p.evaluation_id = c.current_evaluation_id AND {VALID_PROOF})",
+            (document_id,),
+        )

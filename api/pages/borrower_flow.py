@@ -53,7 +53,6 @@ from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, BankStatementIn, Lo
 from domain.providers.errors import ProviderError
 from domain.reloans.application import ReloanOffers
 from domain.shared.aggregate import acting_as
-from domain.shared.clock import business_date
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, Throttled
 from projections.callbacks import CallbackQueries
 from projections.loan_queries import LoanQueries
@@ -261,9 +260,7 @@ async def _step_page(
         rules = await run_in_threadpool(port.onboarding.brands.rules, principal.brand_id)
         if rules.account_aggregation:  # hidden when the brand does not take AA consent
             consent = {"provider": "account-aggregator", "label": "Share via Account Aggregator"}
-        needed = required_months(
-            business_date(port.onboarding.clock.now(), rules.timezone), rules.bank_statement_months
-        )
+        needed = required_months(rules.today(port.onboarding.clock.now()), rules.bank_statement_months)
         months_needed = {"count": len(needed), "first": needed[0].label(), "last": needed[-1].label()}
     return _page(
         request,

@@ -72,8 +72,8 @@ class WorklistQuery(BaseModel):
     assignee_id: UUID | None = None
     proof_received: bool | None = Field(
         None,
-        description="true: the current record has proof attached (with status=open: waiting for the lender's review); "
-        "false: the current record has none",
+        description="true: the current record has proof attached that staff have not rejected (with status=open: "
+        "waiting for the lender's review); false: the current record has none, or only rejected ones",
     )
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
@@ -175,7 +175,8 @@ class EvaluationOut(BaseModel):
     opened_at: InstantOut
     updated_at: InstantOut
     proof_received: bool = Field(
-        description="Proof is attached: an open record with proof is waiting for the lender's review"
+        description="Proof is attached that staff have not rejected: an open record with proof is waiting for the "
+        "lender's review"
     )
     proofs: list[ProofOut] = Field(description="Proof documents attached, oldest first")
 
@@ -214,7 +215,8 @@ class CovenantItemOut(BaseModel):
     created_at: InstantOut
     updated_at: InstantOut
     current_proof_received: bool = Field(
-        description="Proof is attached to the current record (an open one is waiting for the lender's review)"
+        description="Proof staff have not rejected is attached to the current record (an open one is waiting for "
+        "the lender's review)"
     )
 
 

@@ -18,7 +18,6 @@ from domain.documents.requirements import (
 )
 from domain.documents.statement_months import StatementCoverage, statement_coverage
 from domain.identity.application import Identity
-from domain.shared.clock import business_date
 from projections.documents import DocumentQueries
 from projections.keyset import Page
 from projections.verification_queries import VerificationQueries
@@ -27,7 +26,7 @@ from projections.verification_queries import VerificationQueries
 @dataclass(frozen=True)
 class StatementMonths:
     """How the borrower's bank statements (not rejected) cover the brand's `bank_statement_months` complete months
-    before today: months as "YYYY-MM"."""
+    before its business date: months as "YYYY-MM"."""
 
     months_required: int
     required: list[str]
@@ -126,10 +125,10 @@ class DocumentDesk:
         return required, satisfied
 
     def _statements(self, brand_id: UUID, customer_id: UUID, satisfied: list[DocumentKind]) -> StatementMonths:
-        """The statements' coverage of the brand's months, as of today in the brand's timezone (the funnel's step
-        checks the same window)."""
+        """The statements' coverage of the brand's months, as of the brand's business date (its configured
+        `business_date`, else today in its timezone: the funnel's step checks the same window)."""
         settings = self.identity.settings(brand_id)
-        today = business_date(self.identity.clock.now(), settings.timezone)
+        today = self.identity.business_date(brand_id)
         periods = self.queries.statement_periods(brand_id, customer_id)
         coverage = statement_coverage(periods, today, settings.bank_statement_months)
         return StatementMonths.of(coverage, DocumentKind.BANK_STATEMENT in satisfied)

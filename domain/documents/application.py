@@ -21,7 +21,7 @@ from domain.documents.document import Document, DocumentNotFound, ReviewDecision
 from domain.documents.statement_months import statement_period
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
-from domain.shared.clock import DEFAULT_TIMEZONE, Clock, business_date
+from domain.shared.clock import Clock, business_date
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue, NotFound
 
 
@@ -35,10 +35,11 @@ class Borrowers(Protocol):
     def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool: ...
 
 
-class BrandTimezones(Protocol):
-    """A brand's business-day timezone (answered by the identity context at wiring)."""
+class BrandBusinessDates(Protocol):
+    """A brand's business date: its configured `business_date`, else today in its timezone (answered by the identity
+    context at wiring)."""
 
-    def timezone(self, brand_id: UUID) -> str: ...
+    def business_date(self, brand_id: UUID) -> date: ...
 
 
 @dataclass(frozen=True)
@@ -62,20 +63,21 @@ class Documents(ContextApplication):
         store: DocumentStore,
         borrowers: Borrowers,
         max_bytes: int = DEFAULT_MAX_BYTES,
-        timezones: BrandTimezones | None = None,
+        business_dates: BrandBusinessDates | None = None,
     ) -> None:
         super().__init__(env, clock)
         self.store = store
         self.borrowers = borrowers
         self.max_bytes = max_bytes
-        #: Whose calendar says "this month" for a statement's months: the brand's, as its checklist reads them
-        #: (None: the default business timezone).
-        self.timezones = timezones
+        #: Whose day says "this month" for a statement's months: the brand's business date, as its checklist and
+        #: the funnel's statement step read it (None: today in the default business timezone).
+        self.business_dates = business_dates
 
     def _today(self, brand_id: UUID) -> date:
-        """Today in the brand's timezone."""
-        timezone = self.timezones.timezone(brand_id) if self.timezones is not None else DEFAULT_TIMEZONE
-        return business_date(self.clock.now(), timezone)
+        """The brand's business date (its configured one, else today in its timezone)."""
+        if self.business_dates is not None:
+            return self.business_dates.business_date(brand_id)
+        return business_date(self.clock.now())
 
     def upload(
         self,

@@ -5,6 +5,11 @@ operations staff read off a statement's header and what a phone's month picker s
 `bank_statement_months` (N) asks for the N most recent *complete* months before today: on 2026-11-05 with N = 3,
 2026-08, 2026-09 and 2026-10. The current month is never required (it is not over); a statement running into it
 is fine, and its months beyond the window are simply more than asked.
+
+"Today" is always the brand's business date (`domain.shared.clock.brand_business_date`): its configured
+`business_date` when it runs as of one, else the calendar date in its timezone. The functions here take that day;
+every caller (the upload's and stated period's checks, the staff and borrower checklists, the funnel's statement
+step and its page) passes the same one, so they agree on the months asked.
 """
 
 from __future__ import annotations

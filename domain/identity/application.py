@@ -22,7 +22,7 @@ from domain.identity.roster import ADMIN_ROLES, BrandAdmins
 from domain.identity.staff import InviteInvalid, Leave, StaffNotFound, StaffUser, clean_companies
 from domain.shared.aggregate import Aggregate, with_id
 from domain.shared.application import CommandResult
-from domain.shared.clock import DEFAULT_TIMEZONE, business_date
+from domain.shared.clock import DEFAULT_TIMEZONE, brand_business_date, business_date
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidValue
 from domain.shared.index import UniqueValue, index_id
 from domain.shared.values import check_date_range, clean_text, normalise_email, normalise_name
@@ -201,13 +201,13 @@ class Identity(Authentication):
         """The brand's settings with the configuration's version and the business date."""
         config = self.configuration(brand_id)
         settings = config.settings
-        today = settings.business_date or business_date(self.clock.now(), settings.timezone)
+        today = brand_business_date(self.clock.now(), settings.timezone, settings.business_date)
         return ConfigurationState(brand_id, settings, config.version, today)
 
     def business_date(self, brand_id: UUID) -> date:
         """The brand's business date: the configured one, else today in its timezone."""
         settings = self.settings(brand_id)
-        return settings.business_date or business_date(self.clock.now(), settings.timezone)
+        return brand_business_date(self.clock.now(), settings.timezone, settings.business_date)
 
     def as_of_window(self, brand_id: UUID) -> tuple[date, date]:
         """The dates the brand's job runs may be as of: from its first business day to its business date.
@@ -218,7 +218,7 @@ class Identity(Authentication):
         config = self.configuration(brand_id)  # loads the brand too: NotFound for an unknown one
         settings = config.settings
         created = business_date(self.brand(brand_id).created_on, settings.timezone)
-        latest = settings.business_date or business_date(self.clock.now(), settings.timezone)
+        latest = brand_business_date(self.clock.now(), settings.timezone, settings.business_date)
         return min(created, latest), latest
 
     # Staff ------------------------------------------------------------------

@@ -505,7 +505,8 @@ class Onboarding(ContextApplication):
     def _statement_months(
         self, funnel: Funnel, details: dict[str, Any], rules: FunnelRules, now: datetime
     ) -> dict[str, Any]:
-        """How the listed statements cover the brand's `bank_statement_months` complete months before today: 422
+        """How the listed statements cover the brand's `bank_statement_months` complete months before its business
+        date (`FunnelRules.today`: the configured `business_date`, else today in its timezone): 422
         naming `document_ids` with the missing months when every statement said its months and some are missing;
         statements without their months are accepted and listed as `period_not_given` (staff check them). A listed
         document of another kind, or a rejected statement, is a 422 naming it (`document_ids[i]`)."""
@@ -518,7 +519,7 @@ class Onboarding(ContextApplication):
         if problems:
             raise InvalidInput(problems)
         periods = [self.documents.statement_period(funnel.brand_id, d) for d in ids]
-        coverage = statement_coverage(periods, business_date(now, rules.timezone), rules.bank_statement_months)
+        coverage = statement_coverage(periods, rules.today(now), rules.bank_statement_months)
         if refused_coverage(coverage):
             raise InvalidValue("document_ids", coverage.shortfall())
         return {

@@ -20,8 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.blocklist.entry import BlockKind, aadhaar_digest, normalise_blocked_value
 from domain.customers.values import Address, check_date_of_birth
-from domain.shared.clock import DEFAULT_TIMEZONE
-from domain.shared.clock import business_date as date_in_timezone
+from domain.shared.clock import DEFAULT_TIMEZONE, brand_business_date
 from domain.shared.errors import FieldChecks, InvalidInput, InvalidValue
 from domain.shared.values import (
     BusinessDate,
@@ -80,14 +79,15 @@ class FunnelRules(BaseModel):
     auto_reject_inactive: bool = False
     inactive_days: int = 30
     account_aggregation: bool = True  # the brand takes statements through Account Aggregator consent
-    bank_statement_months: int = 3  # uploaded statements must cover this many complete months before today
+    bank_statement_months: int = 3  # uploaded statements must cover this many complete months before `today`
     timezone: str = DEFAULT_TIMEZONE  # the brand's business day: whose "today" the statement months count back from
     rejection_cooldown_days: int = 15  # a rejected borrower may apply again this many days after (brand setting)
     business_date: date | None = None  # the brand's configured business date, when it runs as of one (as the BRE)
 
     def today(self, now: datetime) -> date:
-        """The brand's business date at `now`, as the BRE reads it: the configured one, else today in its timezone."""
-        return self.business_date or date_in_timezone(now, self.timezone)
+        """The brand's business date at `now`, as the BRE and the statement months read it: the configured one,
+        else today in its timezone."""
+        return brand_business_date(now, self.timezone, self.business_date)
 
     def required(self) -> tuple[Step, ...]:
         """The steps a borrower must finish, in order."""

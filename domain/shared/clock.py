@@ -37,3 +37,10 @@ class FixedClock:
 def business_date(instant: datetime, tz: str = DEFAULT_TIMEZONE) -> date:
     """The calendar date at `instant` in the brand's timezone."""
     return instant.astimezone(ZoneInfo(tz)).date()
+
+
+def brand_business_date(instant: datetime, tz: str = DEFAULT_TIMEZONE, configured: date | None = None) -> date:
+    """A brand's business date at `instant`: its configured `business_date` when it runs as of one (a book being
+    migrated, a demo held on a day), else the calendar date in its timezone -- the day its jobs, the BRE and its
+    statement months count from."""
+    return configured if configured is not None else business_date(instant, tz)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
 from domain.documents.application import BorrowerNotFound, Documents
 from domain.documents.content import ContentType, DocumentKind, Uploader, content_address
 from domain.documents.document import Document, DocumentNotFound, DocumentStatus, ReviewDecision
-from domain.shared.clock import FixedClock
+from domain.shared.clock import FixedClock, brand_business_date
 from domain.shared.errors import Conflict, InvalidInput
 from tests.application.conftest import in_memory
 
@@ -243,21 +243,22 @@ def test_only_a_bank_statement_not_rejected_and_of_the_brand_has_its_months_stat
     assert _recorded(documents) == recorded
 
 
-class BrandZone:
-    """The brand's business-day timezone, as the identity context answers it."""
+class BrandDay:
+    """The brand's business date, as the identity context answers it: its configured one, else today in its
+    timezone."""
 
-    def __init__(self, timezone: str) -> None:
-        self.zone = timezone
+    def __init__(self, clock: FixedClock, timezone: str, configured: date | None = None) -> None:
+        self.clock, self.zone, self.configured = clock, timezone, configured
 
-    def timezone(self, brand_id: uuid.UUID) -> str:
-        return self.zone
+    def business_date(self, brand_id: uuid.UUID) -> date:
+        return brand_business_date(self.clock.now(), self.zone, self.configured)
 
 
 def test_a_statements_months_are_judged_on_the_brands_own_calendar(clock: FixedClock, store: MemoryStore) -> None:
     # "This month" is the brand's, as on its checklist: not India's for a brand whose day has turned or not yet.
     clock.instant = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # 1 Dec 01:00 in Auckland, still 30 Nov in India
     ahead = in_memory(
-        Documents, clock, store=store, borrowers=KnownBorrowers(), timezones=BrandZone("Pacific/Auckland")
+        Documents, clock, store=store, borrowers=KnownBorrowers(), business_dates=BrandDay(clock, "Pacific/Auckland")
     )
     stated = ahead.upload(
         BRAND, ASHA, DocumentKind.BANK_STATEMENT, "s.pdf", PDF, period_from="2026-10", period_to="2026-12"
@@ -266,7 +267,7 @@ def test_a_statements_months_are_judged_on_the_brands_own_calendar(clock: FixedC
 
     clock.instant = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)  # 1 Dec 00:30 in India, still 30 Nov in New York
     behind = in_memory(
-        Documents, clock, store=store, borrowers=KnownBorrowers(), timezones=BrandZone("America/New_York")
+        Documents, clock, store=store, borrowers=KnownBorrowers(), business_dates=BrandDay(clock, "America/New_York")
     )
     with pytest.raises(InvalidInput) as future:
         behind.upload(
@@ -278,3 +279,29 @@ def test_a_statements_months_are_judged_on_the_brands_own_calendar(clock: FixedC
         behind.state_period(BRAND, unstated, "2026-10", "2026-12")
     assert [e.field for e in stating.value.errors] == ["period_to"]
     assert _recorded(behind) == 1  # the upload without months only
+
+
+def test_a_brand_held_on_a_past_business_date_judges_a_statements_months_on_that_day(
+    clock: FixedClock, store: MemoryStore
+) -> None:
+    # A brand run as of a configured business date (15 Mar 2024) while the real clock says 30 Nov 2026: its
+    # "this month" is March 2024, as its checklist and the funnel's statement step count the months from it.
+    clock.instant = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    held = in_memory(
+        Documents, clock, store=store, borrowers=KnownBorrowers(),
+        business_dates=BrandDay(clock, "Asia/Kolkata", date(2024, 3, 15)),
+    )  # fmt: skip
+    stated = held.upload(
+        BRAND, ASHA, DocumentKind.BANK_STATEMENT, "s.pdf", PDF, period_from="2023-12", period_to="2024-03"
+    )
+    assert held.document(BRAND, stated.id).period_to == "2024-03"
+    for first, last, field in (("2024-01", "2024-04", "period_to"), ("2018-12", "2024-02", "period_from")):
+        with pytest.raises(InvalidInput) as refused:
+            held.upload(
+                BRAND, ASHA, DocumentKind.BANK_STATEMENT, "t.pdf", PDF + b"t", period_from=first, period_to=last
+            )
+        assert [e.field for e in refused.value.errors] == [field], (first, last)
+    with pytest.raises(InvalidInput) as corrected:
+        held.state_period(BRAND, stated.id, "2024-02", "2024-05")
+    assert corrected.value.errors[0].message == "2024-05 is in the future (this month is 2024-03)"
+    assert held.state_period(BRAND, stated.id, "2024-01", "2024-03").changed

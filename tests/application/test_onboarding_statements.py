@@ -5,7 +5,7 @@ window moves with the clock across the new year."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from uuid import UUID
 
 import pytest
@@ -120,6 +120,25 @@ def test_the_months_required_end_with_the_brands_own_last_month(
     with pytest.raises(InvalidInput) as refused:
         _step(app, borrower, _statement(app, borrower, "2026-10", "2026-10"))
     assert refused.value.errors[0].message.endswith("the lender needs 1 month (2026-11): 2026-11 is missing")
+
+
+def test_a_brand_held_on_a_past_business_date_asks_the_months_before_that_day(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands
+) -> None:
+    # A brand run as of 15 Mar 2024 (its configured business date) while the clock says 30 Nov 2026: the step asks
+    # Dec 2023 to Feb 2024, as its checklist does, not Aug to Oct 2026.
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    brands.rules_of[BRAND] = FunnelRules(require_employment=False, bank_statement_months=3,
+                                         business_date=date(2024, 3, 15))  # fmt: skip
+    january = _statement(app, borrower, "2024-01", "2024-03")
+    with pytest.raises(InvalidInput) as refused:
+        _step(app, borrower, january)
+    assert refused.value.errors[0].message == (
+        "statements cover 2024-01..2024-03; the lender needs 3 months (2023-12..2024-02): 2023-12 is missing"
+    )
+    _step(app, borrower, january, _statement(app, borrower, "2023-12", "2023-12"))
+    months = (app.details(BRAND, borrower, Step.BANK_STATEMENT) or {})["statement_months"]
+    assert months["required"] == ["2023-12", "2024-01", "2024-02"] and months["missing"] == []
 
 
 def test_the_step_takes_a_file_a_month_for_the_most_months_a_brand_may_ask() -> None:

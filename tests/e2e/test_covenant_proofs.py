@@ -427,6 +427,65 @@ def test_the_worklist_filters_covenants_whose_current_record_has_proof_waiting_f
     assert proved in _worklist_ids(client, tenant, proof_received="false")
 
 
+def test_a_covenant_whose_proofs_staff_all_rejected_has_no_proof_received_until_a_sound_one_comes(
+    client: Any, platform: Any
+) -> None:
+    # Staff reject a proof's document on the borrower's documents after it was attached: the covenant had stayed in
+    # the reviewers' "proof received" list (and out of "not received") with nothing left to review.
+    tenant = make_tenant(platform)
+    (_, rejected_record), (_, mixed_record) = (_open_record(client, platform, tenant) for _ in range(2))
+    rejected_covenant, mixed_covenant = (_covenant_of(client, tenant, r) for r in (rejected_record, mixed_record))
+    blurred = _attach(client, tenant, rejected_record, "stock.pdf", _pdf("blurred")).json()["proofs"][0]
+    _attach(client, tenant, mixed_record, "stock.pdf", _pdf("clear"))
+    cut_off = _attach(client, tenant, mixed_record, "annex.pdf", _pdf("cut off")).json()["proofs"][1]
+    settle(platform, "covenants")
+    assert sorted(_worklist_ids(client, tenant, proof_received="true")) == sorted([rejected_covenant, mixed_covenant])
+
+    for proof in (blurred, cut_off):
+        review = client.post(f"/api/v1/documents/{proof['document_id']}/review",
+                             json={"decision": "rejected", "reason": "unreadable scan"}, headers=tenant.auth)  # fmt: skip
+        assert review.status_code == 200, review.text
+    settle(platform, "documents")
+
+    def shown() -> tuple[list[str], list[str], bool, bool]:
+        record = client.get(f"/api/v1/covenant-evaluations/{rejected_record}", headers=tenant.auth).json()
+        (item,) = [c for c in client.get("/api/v1/covenants", headers=tenant.auth).json()["items"]
+                   if c["id"] == rejected_covenant]  # fmt: skip
+        return (_worklist_ids(client, tenant, proof_received="true"),
+                _worklist_ids(client, tenant, proof_received="false"),
+                record["proof_received"], item["current_proof_received"])  # fmt: skip
+
+    # Only rejected proofs: no proof received; one sound proof beside a rejected one still is.
+    assert shown() == ([mixed_covenant], [rejected_covenant], False, False)
+    mixed = client.get(f"/api/v1/covenant-evaluations/{mixed_record}", headers=tenant.auth).json()
+    assert mixed["proof_received"] is True and [p["document_status"] for p in mixed["proofs"]] == [
+        "pending", "rejected",
+    ]  # fmt: skip
+
+    # Replays: rebuilding either read model gives the same answer, and so does the first run of the rejections' one
+    # over a mark left by the code before it (the mark put back as that code had kept it).
+    with platform.db.pool.connection() as conn:
+        conn.execute("UPDATE read.covenants SET current_proof_received = true WHERE id = %s", (rejected_covenant,))
+    assert rejected_covenant in _worklist_ids(client, tenant, proof_received="true")
+    platform.engine.rebuild("covenant_proof_reviews")
+    assert shown() == ([mixed_covenant], [rejected_covenant], False, False)
+    platform.engine.rebuild("covenants")
+    assert shown() == ([mixed_covenant], [rejected_covenant], False, False)
+    from projections.covenants import CURRENT_PROOF_BACKFILL
+
+    with platform.db.pool.connection() as conn:
+        conn.execute(CURRENT_PROOF_BACKFILL)  # (run on every start) marks no record whose proofs are all rejected
+    assert shown() == ([mixed_covenant], [rejected_covenant], False, False)
+
+    # A sound proof attached to the record brings it back to the reviewers.
+    attached = _attach(client, tenant, rejected_record, "stock-rescan.pdf", _pdf("rescan"))
+    assert attached.status_code == 201 and attached.json()["proof_received"] is True, attached.text
+    settle(platform, "covenants")
+    received, not_received, record_received, item_received = shown()
+    assert sorted(received) == sorted([rejected_covenant, mixed_covenant]) and not_received == []
+    assert record_received and item_received
+
+
 def test_a_file_staff_rejected_as_the_borrowers_document_is_refused_as_proof(client: Any, platform: Any) -> None:
     # The same bytes already held as the borrower's `other` document are attached by that document's id; when staff
     # had rejected it, attaching it had left a proof that reads "rejected" on the borrower's documents.

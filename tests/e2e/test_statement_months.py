@@ -359,3 +359,50 @@ def test_the_web_flow_asks_the_statements_months_and_shows_errors_at_the_fields(
     assert line is not None, card
     assert line.group(1) == "true"
     assert line.group(2) == f"Bank statements: {required[0]}..{THIS_MONTH} (3 of 3 months)"
+
+
+def test_a_brand_held_on_a_past_business_date_asks_the_statement_months_before_that_day(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    # The brand runs as of 15 Mar 2024 (its configured business date, as its jobs and the BRE do): its checklists,
+    # the uploads' months, the funnel's statement step and its page counted from the real date instead.
+    held = client.patch("/api/v1/brand/config", json={"business_date": "2024-03-15"}, headers=tenant.auth)
+    assert held.status_code == 200, held.text
+    required = ["2023-12", "2024-01", "2024-02"]
+    customer = _customer(client, tenant)
+    url = f"/api/v1/customers/{customer}/document-checklist"
+    assert client.get(url, headers=tenant.auth).json()["bank_statements"]["required"] == required
+
+    # The held month is this month: a statement into it is fine, one into the month after is in the future.
+    assert _fields(
+        _staff_upload(client, tenant, customer, _pdf("april"), period_from="2024-02", period_to="2024-04")
+    ) == ["period_to"]
+    assert (
+        _staff_upload(client, tenant, customer, _pdf("q1"), period_from="2024-01", period_to="2024-03").status_code
+        == 201
+    )
+    settle(platform, "documents")
+    gap = client.get(url, headers=tenant.auth).json()["bank_statements"]
+    assert (gap["covered"], gap["missing"]) == (["2024-01", "2024-02", "2024-03"], ["2023-12"])
+
+    # The borrower's step and page ask the same months.
+    auth = _at_statement_step(client, sms, tenant, months=3)
+    later = _borrower_upload(client, auth, _pdf("later"), period_from="2024-01", period_to="2024-02")
+    assert later.status_code == 201, later.text
+    body = {"method": "upload", "document_ids": [later.json()["id"]]}
+    refused = client.put("/api/v1/borrower/steps/bank_statement", json=body, headers=auth)
+    assert _fields(refused) == ["document_ids"]
+    assert refused.json()["errors"][0]["message"].endswith("needs 3 months (2023-12..2024-02): 2023-12 is missing")
+    web = _web(app, tenant, auth)
+    try:
+        form = web.get(f"/apply/{tenant.slug}/steps/bank_statement")
+        assert form.status_code == 200
+        assert "<strong>Dec 2023</strong> to <strong>Feb 2024</strong>" in form.text
+    finally:
+        web.__exit__(None, None, None)
+    earlier = _borrower_upload(client, auth, _pdf("earlier"), period_from="2023-12", period_to="2023-12")
+    body = {"method": "upload", "document_ids": [later.json()["id"], earlier.json()["id"]]}
+    assert client.put("/api/v1/borrower/steps/bank_statement", json=body, headers=auth).status_code == 200
+    settle(platform, "documents")
+    listed = client.get("/api/v1/borrower/documents", headers=auth).json()["bank_statements"]
+    assert (listed["required"], listed["missing"], listed["complete"]) == (required, [], True)

@@ -288,6 +288,7 @@ def _touch_lending(
     from domain.collections.application import Collections
     from domain.collections.case import Outcome
     from domain.documents.content import DocumentKind
+    from domain.documents.document import ReviewDecision
 
     products, loans = p.get(Products), p.get(Loans)
     product = products.create(brand_id, f"PL{suffix}", LENDING_TERMS)
@@ -314,6 +315,9 @@ def _touch_lending(
     mark(offer.id)
     document = p.get(Documents).upload(brand_id, customer_id, DocumentKind.BANK_STATEMENT, "statement.pdf", TINY_PDF)
     mark(document.id)
+    blurred = p.get(Documents).upload(brand_id, customer_id, DocumentKind.OTHER, "blurred.pdf", TINY_PDF)
+    mark(blurred.id)
+    p.get(Documents).review(brand_id, blurred.id, ReviewDecision.REJECTED, "unreadable scan")  # covenant_proof_reviews
     account = p.get(Verifications).add_bank_account(brand_id, customer_id, "50100123" + suffix, "HDFC0001234",
                                                     f"Borrower {suffix.title()}")  # fmt: skip
     mark(account.id)

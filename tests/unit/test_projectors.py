@@ -212,19 +212,56 @@ def test_covenant_views_write_a_records_proofs_after_the_record_and_mark_those_a
     assert list(views.project(1, opened)) == []
     # The record's row goes first: the proof's row takes the record's brand and covenant from it.
     writes = list(views.project(2, attached))
-    assert [w.sql.split(" (")[0].split(" SET")[0] for w in writes] == [
+    assert [w.sql.split(" (")[0].split(" SET")[0].split("(")[0] for w in writes] == [
         "INSERT INTO read.covenant_evaluations",
+        "SELECT pg_advisory_xact_lock",
         "INSERT INTO read.covenant_proofs",
         "UPDATE read.covenant_evaluations",
         "UPDATE read.covenants",
     ]
-    assert writes[1].params[0] == kept and writes[1].params[-1] == record.id
-    # The covenant's worklist row says its current record has proof, keyed by this record only.
-    assert "current_proof_received = true" in writes[3].sql and writes[3].params == (record.id, record.id)
-    assert writes[1].params[4:7] == ("application/pdf", "staff", "system")
+    # The proof's document is locked against its rejection being projected at the same moment (another runner).
+    assert writes[1].params == (kept,)
+    assert writes[2].params[0] == kept and writes[2].params[-1] == record.id
+    # The covenant's worklist row says its current record has proof, keyed by this record only, unless staff
+    # rejected the document.
+    assert "current_proof_received = true" in writes[4].sql and writes[4].params == (record.id, record.id, kept)
+    assert "read.covenant_proof_rejections" in writes[4].sql
+    assert writes[2].params[4:7] == ("application/pdf", "staff", "system")
     (marked,) = views.project(4, approved)
     assert "approved = true" in marked.sql and marked.params == (record.id, [kept])
     assert "status" in next(iter(views.project(5, complied))).sql
+
+
+def test_covenant_proof_reviews_project_rejections_only_and_clear_the_covenants_mark() -> None:
+    from domain.documents.application import Documents
+    from domain.documents.content import ContentType, DocumentKind, Uploader
+    from domain.documents.document import Document, ReviewDecision
+    from domain.shared.aggregate import with_id
+    from projections.covenants import CovenantProofReviews
+
+    def document() -> Document:
+        return with_id(Document, uuid.uuid4(), brand_id=uuid.uuid4(), customer_id=uuid.uuid4(), kind=DocumentKind.OTHER, filename="s.pdf",
+                        sha256="ab" * 32, size=90, content_type=ContentType.PDF, uploaded_by=Uploader.STAFF)  # fmt: skip
+
+    reviews = CovenantProofReviews()
+    assert reviews.source == Documents.name and reviews.tables == ("read.covenant_proof_rejections",)
+    blurred, clear = document(), document()
+    blurred.review(ReviewDecision.REJECTED, "unreadable scan")
+    clear.review(ReviewDecision.ACCEPTED, None)
+    uploaded, rejected = blurred.collect_events()
+    _, accepted = clear.collect_events()
+    assert list(reviews.project(1, uploaded)) == [] and list(reviews.project(2, accepted)) == []
+    writes = list(reviews.project(3, rejected))
+    assert [w.sql.split(" (")[0].split(" SET")[0].split(" c.id")[0].split("(")[0] for w in writes] == [
+        "SELECT pg_advisory_xact_lock",
+        "INSERT INTO read.covenant_proof_rejections",
+        "SELECT",
+        "UPDATE read.covenants c",
+    ]
+    assert writes[0].params == (blurred.id,)
+    assert writes[1].params == (blurred.id, "unreadable scan", rejected.timestamp)
+    assert "FOR UPDATE OF c" in writes[2].sql and writes[2].params == (blurred.id,)
+    assert "current_proof_received = false" in writes[3].sql and writes[3].params == (blurred.id,)
 
 
 def test_covenant_views_send_gathered_rows_as_they_fill(monkeypatch: Any) -> None:

@@ -5,7 +5,7 @@ the words a refusal and the staff checklist use."""
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -80,6 +80,43 @@ def test_required_months_match_walking_back_the_calendar_in_many_generated_cases
 )
 def test_required_months_end_last_month_across_year_boundaries(today: date, count: int, expected: list[str]) -> None:
     assert [str(m) for m in required_months(today, count)] == expected
+
+
+@pytest.mark.parametrize(
+    ("timezone", "configured", "expected"),
+    [
+        ("Asia/Kolkata", None, date(2026, 12, 1)),  # 00:30 on 1 Dec in India
+        ("America/New_York", None, date(2026, 11, 30)),  # still the evening of 30 Nov
+        ("Asia/Kolkata", date(2024, 3, 15), date(2024, 3, 15)),  # a brand run as of a past day
+        ("America/New_York", date(2027, 1, 2), date(2027, 1, 2)),  # or a later one: the configured day, as given
+    ],
+)
+def test_the_day_statement_months_count_from_is_the_brands_business_date(
+    timezone: str, configured: date | None, expected: date
+) -> None:
+    from domain.onboarding.steps import FunnelRules
+    from domain.shared.clock import brand_business_date
+
+    instant = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)
+    assert brand_business_date(instant, timezone, configured) == expected
+    assert FunnelRules(timezone=timezone, business_date=configured).today(instant) == expected  # the funnel's day
+
+
+def test_statements_are_judged_against_the_months_before_a_configured_business_date() -> None:
+    from domain.shared.clock import brand_business_date
+
+    # Real time 30 Nov 2026; the brand held on 15 Mar 2024 asks Dec 2023 to Feb 2024.
+    today = brand_business_date(datetime(2026, 11, 30, 19, 0, tzinfo=UTC), "Asia/Kolkata", date(2024, 3, 15))
+    coverage = statement_coverage([StatementPeriod(Month.of(2024, 1), Month.of(2024, 3))], today, 3)
+    assert [str(m) for m in coverage.required] == ["2023-12", "2024-01", "2024-02"]
+    assert [str(m) for m in coverage.missing] == ["2023-12"] and refused_coverage(coverage)
+    # A statement of the held month is not in the future; the month after it is.
+    assert statement_period(STATEMENT, "2024-02", "2024-03", today) == StatementPeriod(
+        Month.of(2024, 2), Month.of(2024, 3)
+    )
+    with pytest.raises(InvalidInput) as future:
+        statement_period(STATEMENT, "2024-02", "2024-04", today)
+    assert [e.field for e in future.value.errors] == ["period_to"]
 
 
 def test_coverage_of_random_overlapping_and_gapped_statements_matches_a_day_by_day_walk() -> None:

@@ -17,7 +17,7 @@ from domain.identity.application import Identity
 from domain.identity.permissions import Permission
 from domain.identity.staff import StaffNotFound
 from projections.covenant_queries import CovenantQueries
-from projections.covenants import CovenantViews
+from projections.covenants import CovenantProofReviews, CovenantViews
 from workers import covenant_jobs
 from workers.bounded_context import BoundedContext, Job, Kit
 
@@ -56,7 +56,7 @@ CONTEXT = BoundedContext(
     application=Covenants,
     build=_covenants,
     queries=(CovenantQueries,),
-    projections=(CovenantViews(),),
+    projections=(CovenantViews(), CovenantProofReviews()),
     endpoints=(*routes.ENDPOINTS, *covenant_proofs.ENDPOINTS),
     pages=pages.PAGES,
     jobs=(

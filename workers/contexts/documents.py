@@ -40,7 +40,7 @@ def _documents(kit: Kit) -> Documents:
         store=document_store_from_env(os.environ),
         borrowers=BrandBorrowers(kit.get(Customers)),
         max_bytes=max_document_bytes(os.environ),
-        timezones=kit.get(Identity),
+        business_dates=kit.get(Identity),
     )
 
 
