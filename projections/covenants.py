@@ -228,8 +228,10 @@ def _record_decided(
          reviewed, at, at, oid),
     )  # fmt: skip
     yield Write(
-        "UPDATE read.covenants SET current_status = %s, updated_at = %s WHERE current_evaluation_id = %s",
-        (status, at, oid),
+        # By the covenant's primary key (no index on current_evaluation_id: a scan of the book per decision).
+        "UPDATE read.covenants SET current_status = %s, updated_at = %s WHERE id = "
+        "(SELECT covenant_id FROM read.covenant_evaluations WHERE id = %s) AND current_evaluation_id = %s",
+        (status, at, oid, oid),
     )
 
 

@@ -187,3 +187,28 @@ def test_the_mark_follows_the_proofs_whichever_runner_is_ahead(dsn: str) -> None
     assert behind.marked()
     _commit(dsn, CovenantProofReviews(), [behind.rejected(second)])
     assert not behind.marked()
+
+
+def test_a_decided_record_updates_its_covenant_by_key_on_a_large_book(dsn: str) -> None:
+    """A record marked overdue (the evaluation job does it to every late record), complied or waived updates its
+    covenant's row through the primary key: `read.covenants` has no index on `current_evaluation_id`, and a
+    statement filtering on it alone scanned the whole book once per decision."""
+    record = _Record(dsn)
+    assert record.record.mark_overdue(date(2024, 3, 1))
+    writes = list(CovenantViews().project(1, record.record.collect_events()[-1]))
+    updates = [w for w in writes if "UPDATE read.covenants " in w.sql]
+    assert updates, [w.sql for w in writes]
+    with psycopg.connect(dsn) as conn, conn.transaction(force_rollback=True):
+        # 50,000 other covenants, analysed so the planner costs the statement on real statistics; rolled back.
+        conn.execute(
+            "INSERT INTO read.covenants (id, brand_id, customer_id, application_ref, title, type, terms, frequency, "
+            "start_date, first_due_date, expiry_date, grace_days, lead_days, status, current_evaluation_id, "
+            "created_at, updated_at) SELECT gen_random_uuid(), %s, gen_random_uuid(), 'APP', 'Stock', 'document', "
+            "'{}', 'monthly', '2024-01-01', '2024-01-31', '2025-12-31', 5, 7, 'active', gen_random_uuid(), now(), "
+            "now() FROM generate_series(1, 50000)",
+            (record.brand_id,),
+        )
+        conn.execute("ANALYZE read.covenants")
+        for update in updates:
+            plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN {update.sql}", update.params).fetchall())
+            assert "Seq Scan on covenants" not in plan, plan
