@@ -100,9 +100,7 @@ def _fire_source_slot(
     if last is None:
         port.ops.set_last_slot(source.brand_id, slot_key, now)
         return
-    slot, due = settings.next_fire_after(last, zone), None
-    while slot is not None and slot <= now:
-        due, slot = slot, settings.next_fire_after(slot, zone)
+    due = settings.latest_fire_between(last, now, zone)
     if due is None:
         return
     port.ops.set_last_slot(source.brand_id, slot_key, due)

@@ -203,10 +203,7 @@ class Scheduler(threading.Thread):
         if last is None:  # First sight: start the schedule now rather than backfilling history.
             self.port.ops.set_last_slot(brand.id, name, now)
             return
-        slot = settings.next_fire_after(last, brand.timezone)
-        due = None
-        while slot is not None and slot <= now:
-            due, slot = slot, settings.next_fire_after(slot, brand.timezone)
+        due = settings.latest_fire_between(last, now, brand.timezone)  # the latest missed slot, in a few steps
         if due is None:
             return
         # A brand held at a fixed business date runs as of that date, never after it.

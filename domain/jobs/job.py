@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -18,6 +19,13 @@ from domain.shared.errors import Conflict, InvalidValue, NotFound, Throttled
 _CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
 #: Any fixed instant: a valid expression must fire at least once after it (croniter searches a few years ahead).
 _CRON_PROBE = datetime(2000, 1, 1)
+#: How far before croniter's previous instant `_latest_within_offset` steps forward from (under a minute, the
+#: least time between two slots).
+_BEFORE_HINT = timedelta(seconds=1)
+#: The last moment before a change of UTC offset (the new offset holds from the change's whole second).
+_JUST_BEFORE = timedelta(microseconds=1)
+#: How far apart `_next_offset_change` looks at a zone's offset.
+_OFFSET_SCAN = timedelta(days=1)
 
 
 @lru_cache(maxsize=4096)  # the scheduler asks each idle schedule the same every pass (a croniter each time)
@@ -27,6 +35,73 @@ def _next_cron_instant(cron: str, tz: str, instant: datetime) -> datetime:
 
     following: datetime = croniter(cron, instant.astimezone(ZoneInfo(tz))).get_next(datetime)
     return following.astimezone(UTC)
+
+
+def _prev_cron_instant(cron: str, tz: str, instant: datetime) -> datetime | None:
+    """croniter's instant of `cron`, read in `tz`, before `instant` (UTC in and out), or None when it finds none.
+
+    Only a hint: `_latest_within_offset` checks it by stepping `_next_cron_instant`, which defines the slots.
+    """
+    from zoneinfo import ZoneInfo
+
+    try:
+        preceding: datetime = croniter(cron, instant.astimezone(ZoneInfo(tz))).get_prev(datetime)
+    except Exception:  # noqa: BLE001 - croniter signals an expression with no earlier date in several ways.
+        return None
+    return preceding.astimezone(UTC)
+
+
+def _next_offset_change(tz: str, start: datetime, end: datetime) -> datetime | None:
+    """The first instant after `start`, up to `end`, at which `tz` is at another UTC offset than at `start` (a
+    daylight-saving change), to the second (zones change on whole seconds); None when the offset holds.
+
+    Looks a day at a time (zoneinfo only, no croniter), so an offset changed and changed back within one day would
+    be missed: no zone does that.
+    """
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+
+    def offset(instant: datetime) -> timedelta | None:
+        return instant.astimezone(zone).utcoffset()
+
+    held = offset(start)
+    low = start
+    while low < end:
+        high = min(low + _OFFSET_SCAN, end)
+        if offset(high) != held:
+            lo, hi = math.floor(low.timestamp()), math.ceil(high.timestamp())
+            while hi - lo > 1:  # the offset at lo is `held`, at hi not
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if offset(datetime.fromtimestamp(mid, UTC)) == held else (lo, mid)
+            return datetime.fromtimestamp(hi, UTC)
+        low = high
+    return None
+
+
+def _latest_within_offset(cron: str, tz: str, start: datetime, end: datetime) -> datetime | None:
+    """The last slot that stepping `_next_cron_instant` from `start` reaches at or before `end`, where `tz` keeps
+    one UTC offset from `start` to `end` (UTC in and out), in a few croniter steps however many slots lie between.
+
+    At one offset, croniter's next instant after any moment is the first local time the expression names after that
+    moment's local time, so stepping from any moment in between joins the steps from `start`: croniter's `get_prev`
+    from `end` is taken as a hint and the slots are stepped forward from just before it. A hint of no slot (one
+    stepping never yields) is replaced by an earlier one, down to `start` itself.
+    """
+    if _next_cron_instant(cron, tz, start) > end:
+        return None
+    anchor = end
+    while True:
+        hint = _prev_cron_instant(cron, tz, anchor)
+        # From just before the hint (slots are whole minutes), never from before `start`; a hint that does not go
+        # back (croniter at a loss) is given up for `start`, from which a slot is due.
+        anchor = start if hint is None or not start < hint - _BEFORE_HINT < anchor else hint - _BEFORE_HINT
+        latest: datetime | None = None
+        slot = _next_cron_instant(cron, tz, anchor)
+        while slot <= end:
+            latest, slot = slot, _next_cron_instant(cron, tz, slot)
+        if latest is not None:
+            return latest
 
 
 @lru_cache(maxsize=1024)  # the scheduler checks each brand's schedules every pass; a refusal is not kept
@@ -134,6 +209,36 @@ class JobSettings(BaseModel):
         if self.cron is None or not self.enabled:
             return None
         return _next_cron_instant(self.cron, tz, instant.astimezone(UTC)).astimezone(instant.tzinfo)
+
+    def latest_fire_between(self, after: datetime, until: datetime, tz: str) -> datetime | None:
+        """The last of the slots that stepping `next_fire_after` from `after` reaches at or before `until`, or None
+        when the first step already passes `until`: the one slot to fire after downtime.
+
+        A few croniter steps however many slots were missed (stepping took one per slot: 1,440 for an every-minute
+        job down a day), a few more for each daylight-saving change in between. Where the brand's timezone keeps
+        one offset, the latest slot is found from croniter's previous instant (`_latest_within_offset`); across a
+        change of offset, croniter reads a skipped or repeated local time differently depending on where it starts
+        (a daily 01:30 fires twice at the autumn change, a yearly one once), so the slot before the change is
+        stepped across it exactly as `next_fire_after` steps.
+        """
+        if self.cron is None or not self.enabled:
+            return None
+        base, end = after.astimezone(UTC), until.astimezone(UTC)
+        if _next_cron_instant(self.cron, tz, base) > end:
+            return None  # nothing due (remembered: an idle schedule asks this every pass)
+        latest: datetime | None = None
+        while True:
+            change = _next_offset_change(tz, base, end)
+            within = _latest_within_offset(self.cron, tz, base, end if change is None else change - _JUST_BEFORE)
+            if within is not None:
+                latest = base = within
+            if change is None:
+                break
+            crossed = _next_cron_instant(self.cron, tz, base)  # at or after `change`: the step across it
+            if crossed > end:
+                break
+            latest = base = crossed
+        return None if latest is None else latest.astimezone(after.tzinfo)
 
 
 class JobConfiguration(Aggregate):

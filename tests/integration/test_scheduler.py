@@ -18,7 +18,7 @@ from domain.identity.application import Identity
 from domain.jobs.application import JobDefinition, Jobs
 from domain.jobs.job import BatchCounts, JobRun, JobSettings, RunStatus
 from projections.jobs import JobRunQueries
-from tests.conftest import make_tenant
+from tests.conftest import Tenant, make_tenant
 from tests.support import settle
 from workers.scheduler import Scheduler, SchedulerPort
 
@@ -490,3 +490,116 @@ def test_an_idle_firing_pass_reads_a_few_statements_however_many_brands(
     scheduler.fire_due_slots(start + timedelta(seconds=20))  # nothing due, nothing recorded since the last pass
     monkeypatch.undo()
     assert len(statements) <= 10, f"{len(statements)} statements for {brands} brands: {Counter(statements)}"
+
+
+# Catching up after downtime ----------------------------------------------------------------------------------------
+
+
+def _brand_in(platform: Any, zone: str) -> Any:
+    """A fresh brand whose business day (and so its cron schedules) runs in `zone`."""
+    slug = "z" + uuid.uuid4().hex[:12]
+    created = platform.get(Identity).create_brand(slug, "Zoned Brand", timezone=zone)
+    settle(platform, Identity.name, created.position)
+    return Tenant(created.id, slug, key="")
+
+
+def _fired(platform: Any, brand_id: Any, name: str) -> list[datetime]:
+    """The slots of the brand's scheduled runs of the job, oldest first."""
+    settle(platform, Jobs.name)
+    runs = platform.get(JobRunQueries).history(brand_id, name).items
+    return sorted(platform.get(Jobs).run(brand_id, run.id).scheduled_for for run in runs)
+
+
+class CroniterSteps:
+    """Counts croniter's own get_next and get_prev calls for one cron expression read in one timezone (the library,
+    wrapped, not ours): the steps for one brand's schedule, as every brand of the session has the job."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, expression: str, zone: str) -> None:
+        from croniter import croniter
+
+        self.fields, self.zone = expression.split(), zone
+        self.steps = 0
+        for method in ("get_next", "get_prev"):
+            monkeypatch.setattr(croniter, method, self._counted(getattr(croniter, method)))
+
+    def _counted(self, method: Any) -> Any:
+        def counted(cron: Any, *args: Any, **kwargs: Any) -> Any:
+            if list(cron.expressions) == self.fields and str(cron.tzinfo) == self.zone:
+                self.steps += 1
+            return method(cron, *args, **kwargs)
+
+        return counted
+
+
+def test_a_month_down_fires_the_latest_minute_in_a_few_croniter_steps(
+    platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An every-minute job down 30 days (across the autumn clock change) fires its latest minute once, as it did
+    when the scheduler stepped through all 43,200 missed slots one croniter call each; now it takes a few."""
+    name = "minutely-" + uuid.uuid4().hex[:6]
+    cron = "*/1 * * * *"  # every minute, spelt apart from the catalogue's every-minute job so only its steps count
+    _register(platform, name, cron=cron)
+    brand = _brand_in(platform, "America/New_York")
+    _hold_business_date(platform, brand, date(2026, 11, 19))
+    scheduler = Scheduler(platform.port(SchedulerPort), {})
+    start = datetime(2026, 10, 20, 16, 0, 10, tzinfo=UTC)
+    scheduler.fire_due_slots(start)  # first sight
+    steps = CroniterSteps(monkeypatch, cron, "America/New_York")
+    scheduler.fire_due_slots(start + timedelta(days=30, seconds=20))
+    latest = datetime(2026, 11, 19, 16, 0, tzinfo=UTC)  # 11:00 EST
+    assert platform.ops.last_slot(brand.brand_id, name) == latest
+    assert _fired(platform, brand.brand_id, name) == [latest]
+    (run,) = platform.get(JobRunQueries).history(brand.brand_id, name).items
+    assert run.as_of == date(2026, 11, 19)
+    assert steps.steps <= 12, f"{steps.steps} croniter steps to find the slot after 30 days down"
+
+
+def test_a_slot_the_spring_clock_change_skips_fires_as_croniter_reads_it(platform: Any) -> None:
+    """New York skips 02:00-03:00 on 8 March 2026 (07:00 UTC): a daily 02:30 fires at 03:00 EDT that day, an hourly
+    :30 has no 02:30 -- whether the scheduler was up through the change or down across it."""
+    daily, hourly = "spring-daily-" + uuid.uuid4().hex[:6], "spring-hourly-" + uuid.uuid4().hex[:6]
+    _register(platform, daily, cron="30 2 * * *")
+    _register(platform, hourly, cron="30 * * * *")
+    brand = _brand_in(platform, "America/New_York")
+    _hold_business_date(platform, brand, date(2026, 3, 7))
+    scheduler = Scheduler(platform.port(SchedulerPort), {})
+
+    def at(hour: int, minute: int, day: int = 8) -> datetime:
+        return datetime(2026, 3, day, hour, minute, tzinfo=UTC)
+
+    scheduler.fire_due_slots(at(12, 0, day=7))  # first sight, both jobs
+    scheduler.fire_due_slots(at(6, 40))  # 01:40 EST: the hourly job has been down since the 7th
+    assert _fired(platform, brand.brand_id, hourly) == [at(6, 30)]  # 01:30 EST
+    scheduler.fire_due_slots(at(7, 20))  # 03:20 EDT: no 02:30 for the hourly job
+    assert platform.ops.last_slot(brand.brand_id, hourly) == at(6, 30)
+    assert platform.ops.last_slot(brand.brand_id, daily) == at(7, 0)  # down since the 7th: 02:30 came at 03:00 EDT
+    scheduler.fire_due_slots(at(7, 45))
+    assert _fired(platform, brand.brand_id, hourly) == [at(6, 30), at(7, 30)]  # 03:30 EDT
+    scheduler.fire_due_slots(at(12, 0, day=9))  # down a day: the 9th's 02:30 EDT and 11:30 EDT
+    assert _fired(platform, brand.brand_id, daily) == [at(7, 0), at(6, 30, day=9)]
+    assert _fired(platform, brand.brand_id, hourly) == [at(6, 30), at(7, 30), at(11, 30, day=9)]
+
+
+def test_a_slot_the_autumn_clock_change_repeats_fires_twice_when_up_once_when_down_across_it(platform: Any) -> None:
+    """New York repeats 01:00-02:00 on 1 November 2026 (06:00 UTC turns 02:00 EDT into 01:00 EST): a daily 01:30
+    fires at both 01:30s for a scheduler up through the hour, and once, at the second, for one down across it."""
+    up, down = "autumn-up-" + uuid.uuid4().hex[:6], "autumn-down-" + uuid.uuid4().hex[:6]
+    _register(platform, up, cron="30 1 * * *")
+    brand = _brand_in(platform, "America/New_York")
+    _hold_business_date(platform, brand, date(2026, 11, 1))
+    scheduler = Scheduler(platform.port(SchedulerPort), {})
+
+    def at(hour: int, minute: int, day: int = 1) -> datetime:
+        return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+
+    scheduler.fire_due_slots(datetime(2026, 10, 31, 12, 0, tzinfo=UTC))  # first sight
+    scheduler.fire_due_slots(at(6, 10))  # 01:10 EST, the hour's second time: 01:30 EDT came and went
+    scheduler.fire_due_slots(at(6, 40))  # 01:40 EST
+    assert _fired(platform, brand.brand_id, up) == [at(5, 30), at(6, 30)]
+
+    _register(platform, down, cron="30 1 * * *")
+    scheduler.fire_due_slots(datetime(2026, 10, 31, 12, 1, tzinfo=UTC))  # first sight of the second job
+    scheduler.fire_due_slots(at(6, 40))  # down from the 31st to 01:40 EST
+    assert _fired(platform, brand.brand_id, down) == [at(6, 30)]
+    scheduler.fire_due_slots(at(12, 0, day=2))
+    assert _fired(platform, brand.brand_id, down) == [at(6, 30), at(6, 30, day=2)]

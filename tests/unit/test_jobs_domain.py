@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -100,3 +101,70 @@ def test_only_a_dry_run_may_look_past_the_business_date_and_never_before_the_bra
     check_as_of(date(2771, 3, 29), first, today, dry_run=True)
     with pytest.raises(InvalidValue):
         check_as_of(date(1, 1, 1), first, today, dry_run=True)
+
+
+def _stepped(settings: JobSettings, after: datetime, until: datetime, tz: str) -> datetime | None:
+    """The last slot stepping `next_fire_after` from `after` reaches by `until` (how catch-up found it before)."""
+    due, slot = None, settings.next_fire_after(after, tz)
+    while slot is not None and slot <= until:
+        due, slot = slot, settings.next_fire_after(slot, tz)
+    return due
+
+
+#: Clock changes where croniter reads skipped and repeated local times unevenly: New York and London (an hour),
+#: Lord Howe (half an hour), each spring and autumn of 2026.
+CLOCK_CHANGES = [
+    ("America/New_York", datetime(2026, 3, 8, 7, 0, tzinfo=UTC)),
+    ("America/New_York", datetime(2026, 11, 1, 6, 0, tzinfo=UTC)),
+    ("Europe/London", datetime(2026, 3, 29, 1, 0, tzinfo=UTC)),
+    ("Europe/London", datetime(2026, 10, 25, 1, 0, tzinfo=UTC)),
+    ("Australia/Lord_Howe", datetime(2026, 4, 4, 15, 0, tzinfo=UTC)),
+    ("Australia/Lord_Howe", datetime(2026, 10, 3, 15, 30, tzinfo=UTC)),
+]
+
+
+@pytest.mark.parametrize(("tz", "change"), CLOCK_CHANGES)
+@pytest.mark.parametrize(
+    "cron", ["*/7 * * * *", "30 * * * *", "0 * * * *", "30 1 * * *", "30 2 * * *", "*/20 1-3 * * *", "30 1 1 11 *"]
+)
+def test_the_latest_missed_slot_is_the_one_stepping_slot_by_slot_reached_across_a_clock_change(
+    tz: str, change: datetime, cron: str
+) -> None:
+    """Downtime from before, around or after a clock change to a moment up to a day later: the slot to fire is the
+    one stepping `next_fire_after` reaches, in croniter's reading of skipped and repeated local times (a daily
+    01:30 fires at both 01:30s of a repeated hour, a yearly one at the first only; a skipped 02:30 fires at 03:00
+    daily, never hourly), whether the downtime starts at a fired slot or at first sight."""
+    settings = JobSettings(cron=cron)
+    spans = [timedelta(seconds=43), timedelta(minutes=47), timedelta(hours=3, seconds=43), timedelta(hours=26)]
+    for minutes in range(-200, 100, 17):
+        start = change + timedelta(minutes=minutes, seconds=17)
+        for after in {start, settings.next_fire_after(start, tz)}:
+            assert after is not None
+            for until in [after + span for span in spans] + [(after + span).replace(second=0) for span in spans]:
+                assert settings.latest_fire_between(after, until, tz) == _stepped(settings, after, until, tz), until
+
+
+def test_a_month_of_missed_slots_takes_a_few_croniter_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """30 days of an every-minute schedule missed, across a clock change: stepping took 43,200 croniter calls, one
+    per slot; the latest slot now takes a handful (croniter's own calls counted)."""
+    from croniter import croniter
+
+    calls = 0
+
+    def counting(method: Any) -> Any:
+        def counted(cron: Any, *args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return method(cron, *args, **kwargs)
+
+        return counted
+
+    for name in ("get_next", "get_prev"):
+        monkeypatch.setattr(croniter, name, counting(getattr(croniter, name)))
+    after = datetime(2026, 10, 20, 16, 0, 10, tzinfo=UTC)
+    until = after + timedelta(days=30, seconds=20)
+    latest = JobSettings(cron="0-59 * * * *").latest_fire_between(after, until, "America/New_York")
+    assert latest == datetime(2026, 11, 19, 16, 0, tzinfo=UTC)
+    assert calls <= 12
+    assert JobSettings(cron="0-59 * * * *").latest_fire_between(after, after + timedelta(seconds=30), "UTC") is None
+    assert JobSettings(cron="0-59 * * * *", enabled=False).latest_fire_between(after, until, "UTC") is None
