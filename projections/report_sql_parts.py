@@ -139,9 +139,11 @@ BORROWER = (
 )
 DISBURSED_ON = C("disbursed_on", "l.disbursed_on", "date")
 DISBURSED_AMOUNT = C("disbursed_amount", "coalesce(l.sanctioned_amount, l.amount)", "number")
+#: What the loan owes: nothing once it is closed (completed, settled, written off: a settlement or write-off took
+#: the unpaid schedule off the ledger, and the loan's page says 0.00), else its unpaid scheduled principal + interest.
 OUTSTANDING_TOTAL = C(
     "outstanding_total",
-    f"CASE WHEN {COMPLETED} THEN 0 ELSE coalesce(t.principal, 0) + coalesce(t.interest, 0) END",
+    f"CASE WHEN l.status IN {FINAL} THEN 0 ELSE coalesce(t.principal, 0) + coalesce(t.interest, 0) END",
     "number",
 )
 REPAID_COLUMNS = (

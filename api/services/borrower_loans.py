@@ -1,6 +1,7 @@
 """Customer 360's loans (issue #15 item 6): each loan of the borrower with its status, DPD, class, next due and
-outstanding. The list comes from the read model (projections/borrower_loans.py); a loan being serviced adds its
-next due and outstanding from its events on the brand's business date (as the loan's GET does)."""
+outstanding. The list comes from the read model (projections/borrower_loans.py); a loan being serviced, settled or
+written off adds its next due and outstanding from its events on the brand's business date (as the loan's GET does;
+an ended loan owes 0.00), a completed one owes 0.00."""
 
 from __future__ import annotations
 
@@ -31,16 +32,23 @@ class BorrowerLoan:
     outstanding: Decimal | None
 
 
+#: A disbursed loan that ended other than by paying off: its figures are its own page's (`servicing_view`: nothing
+#: outstanding, DPD 0, the class it ended in), which the read model cannot know when COB had not run to the end.
+_ENDED = frozenset({LoanStatus.SETTLED, LoanStatus.WRITTEN_OFF})
+
+
 def _serviced(row: BorrowerLoanRow) -> bool:
+    """Serviced, or settled or written off: read from the loan's events like its page."""
     try:
-        return LoanStatus(row.status).servicing
+        status = LoanStatus(row.status)
     except ValueError:
         return False
+    return status.servicing or status in _ENDED
 
 
 def borrower_loans(queries: BorrowerLoanQueries, loans: Loans, brand_id: UUID, customer_id: UUID) -> list[BorrowerLoan]:
-    """The borrower's loans, newest first; serviced ones with DPD, class, next due and outstanding as of the
-    brand's business date."""
+    """The borrower's loans, newest first; serviced, settled and written-off ones with DPD, class, next due and
+    outstanding as of the brand's business date (as the loan's page); completed ones owe 0.00."""
     rows = queries.of_customer(brand_id, customer_id)
     as_of = loans.parties.business_date(brand_id) if any(_serviced(r) for r in rows) else None
     out: list[BorrowerLoan] = []

@@ -73,10 +73,18 @@ class LoanContacts(Protocol):
         ...
 
 
+#: Why a visit cannot go to someone: only staff who may work collections can list and record visits.
+NO_FIELD_AGENT = "not an enabled staff member of the brand who may work collections loans"
+
+
 class StaffDirectory(Protocol):
-    """The identity context: is this an active staff member of the brand?"""
+    """The identity context: is this an active staff member of the brand, and may they work collections?"""
 
     def is_active(self, brand_id: UUID, staff_id: UUID) -> bool: ...
+
+    def may_visit(self, brand_id: UUID, staff_id: UUID) -> bool:
+        """An enabled staff member of the brand holding COLLECTIONS WRITE (who can list and record a visit)."""
+        ...
 
 
 class ContactLog(Protocol):
@@ -300,8 +308,8 @@ class FieldWork(ContextApplication):
         """Flag a loan for a field visit and assign it to a field agent."""
         why = _text(reason, "reason", required=True, limit=500)
         contact = self.loans.contact(brand_id, loan_id)
-        if not self.staff.is_active(brand_id, assignee_id):
-            raise InvalidValue("assignee_id", "not an active staff member of the brand")
+        if not self.staff.may_visit(brand_id, assignee_id):
+            raise InvalidValue("assignee_id", NO_FIELD_AGENT)
         visit = FieldVisit(
             brand_id=brand_id,
             loan_id=loan_id,
@@ -324,8 +332,8 @@ class FieldWork(ContextApplication):
     def reassign_visit(self, brand_id: UUID, visit_id: UUID, assignee_id: UUID) -> CommandResult:
         """Give a visit to another field agent."""
         visit = self.visit(brand_id, visit_id)
-        if not self.staff.is_active(brand_id, assignee_id):
-            raise InvalidValue("assignee_id", "not an active staff member of the brand")
+        if not self.staff.may_visit(brand_id, assignee_id):
+            raise InvalidValue("assignee_id", NO_FIELD_AGENT)
         visit.reassign(assignee_id)
         return self.commit(visit)
 

@@ -50,6 +50,9 @@ class Staff:
     def is_active(self, brand_id: uuid.UUID, staff_id: uuid.UUID) -> bool:
         return brand_id == BRAND and staff_id in (AGENT, OTHER_AGENT)
 
+    def may_visit(self, brand_id: uuid.UUID, staff_id: uuid.UUID) -> bool:
+        return self.is_active(brand_id, staff_id)
+
 
 @dataclass
 class Dialer:

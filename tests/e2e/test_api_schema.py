@@ -102,9 +102,8 @@ def _seed(client: Any, platform: Any, tenant: Tenant, sms: Any) -> dict[str, str
     scheduler_for(platform).execute(run["run_id"])
     settle(platform, "covenants")
     evaluations = client.get(f"/api/v1/covenants/{covenant['id']}/evaluations", headers=tenant.auth).json()["items"]
-    staff = post(
-        "/api/v1/staff", {"name": "Priya Ops", "email": f"p{uuid.uuid4().hex[:8]}@lender.in", "roles": ["loan_ops"]}
-    )
+    person = {"name": "Priya Ops", "email": f"p{uuid.uuid4().hex[:8]}@lender.in"}
+    staff = post("/api/v1/staff", person | {"roles": ["loan_ops", "collection_executive"]})  # a field agent too
     staff = post(f"/api/v1/staff/{staff['id']}/leaves", {"start": "2026-12-01", "end": "2026-12-03"})
     entry = post("/api/v1/blocklist", {"kind": "pincode", "value": "110011", "reason": "fraud ring"})
     key = post("/api/v1/api-keys", {"label": "spare", "role": "sales"})

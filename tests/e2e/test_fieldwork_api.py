@@ -223,6 +223,26 @@ def test_a_field_visit_is_flagged_recorded_with_geo_tag_and_photo(platform: Any,
     assert [(c.channel, c.outcome, c.staff_id) for c in logged] == [("field", "promised_to_pay", agent)]
 
 
+def test_a_field_visit_goes_only_to_someone_who_may_work_collections(platform: Any, server: str) -> None:
+    """Loan Ops (no COLLECTIONS) was given visits it could neither list nor record (GET /field-visits: 403), while
+    the portal's flag form offers only collection staff and admins and a collections reallocation refuses them."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, tenant)
+    agent, ops = _agent(platform, tenant), _agent(platform, tenant, "loan_ops")
+    flag_url = f"{server}/api/v1/loans/{loan_id}/field-visits"
+    refused = httpx.post(flag_url, json={"assignee_id": str(ops), "reason": "skip tracing"}, headers=tenant.auth)
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["assignee_id"]
+    assert httpx.get(flag_url, headers=tenant.auth).json()["items"] == []
+    visit = httpx.post(flag_url, json={"assignee_id": str(agent), "reason": "skip tracing"}, headers=tenant.auth)
+    assert visit.status_code == 201, visit.text
+    visit_url = f"{server}/api/v1/field-visits/{visit.json()['id']}"
+    moved = httpx.post(f"{visit_url}/reassign", json={"assignee_id": str(ops)}, headers=tenant.auth)
+    assert moved.status_code == 422 and "assignee_id" in moved.text, moved.text
+    assert httpx.get(visit_url, headers=tenant.auth).json()["assignee_id"] == str(agent)
+
+
 def _session(server: str, email: str) -> httpx.Client:
     """An API client signed in as a staff member (the session cookie and its CSRF token, as a portal script)."""
     client = httpx.Client(base_url=server, follow_redirects=False)

@@ -314,14 +314,15 @@ def recompute(http: httpx.Client, h: Headers, book: dict[str, Any], reports: dic
         repaid[k] = sum((_money(p["amount"]) for p in items if not p.get("reversed_on")), Decimal(0))
     close = by_loan("loan-close-report")[number["quote"]]
     assert _money(close["repaid"]) == repaid["quote"] and close["payments"] == 1, close
-    # per-loan outstanding: the schedule's unpaid principal + interest; nothing once completed
+    # per-loan outstanding: the schedule's unpaid principal + interest; nothing once closed (completed, settled,
+    # written off: the loan's page says 0.00)
     collection = by_loan("collection-loan-report")
     for k in disbursed:
         row = collection[number[k]]
         assert _money(row["repaid"]) == repaid[k], (k, row)
         schedule = loans[k]["schedule"]
         unpaid = sum((_money(i["amount"]) for i in schedule), Decimal(0)) - repaid[k]
-        want = Decimal(0) if loans[k]["status"] == "completed" else unpaid
+        want = Decimal(0) if loans[k]["status"] in ("completed", "settled", "written_off") else unpaid
         assert _money(row["outstanding_total"]) == want, (k, row["outstanding_total"], want)
     due = reports["collection-due-report"]
     for row in due:

@@ -20,6 +20,7 @@ from tests.conftest import make_tenant
 from tests.e2e.test_covenants import _covenant
 from tests.e2e.test_loan_cob import _cob
 from tests.e2e.test_notices import _item, _source, _sync, simulator, small_pages
+from tests.e2e.test_recoveries_api import _key
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
 from tests.support import settle
 from workers.runtime import scheduler_for
@@ -113,6 +114,46 @@ def test_a_loan_paid_off_after_cob_marked_it_overdue_shows_dpd_0_and_standard_in
     ).json()  # fmt: skip
     [row] = report["rows"]
     assert (row["status"], row["dpd"]) == ("completed", 0)
+
+
+def test_settled_and_written_off_loans_show_their_own_pages_figures_in_customer_360_and_the_reports(
+    client: Any, platform: Any
+) -> None:
+    """A loan ended by a settlement or a write-off owes nothing: Customer 360 gave `outstanding: null` and the
+    class the read model last kept (standard: COB had not run), the collection reports the unpaid schedule the
+    settlement waived, while the loan's own page says 0.00, DPD 0 and the class it ended in."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    settled_id, written_id = disbursed_loan(platform, tenant), disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, date(2026, 3, 20))  # 28 Feb unpaid: overdue, SMA-0, COB not run
+    manager, head = _key(platform, tenant, "collection_manager"), _key(platform, tenant, "collection_head")
+    url = f"/api/v1/loans/{settled_id}"
+    proposed = client.post(f"{url}/settlements", json={"amount": "40000.00", "remarks": "one-time"}, headers=manager)
+    assert proposed.status_code == 201, proposed.text
+    assert client.post(f"/api/v1/settlements/{proposed.json()['id']}/approve", headers=head).status_code == 200
+    pay = {"amount": "40000.00", "mode": "neft", "reference": "UTR-SETTLE"}
+    assert client.post(f"{url}/repayments", json=pay, headers=tenant.auth).status_code == 201
+    ended = client.post(f"/api/v1/loans/{written_id}/write-off", json={"reason": "deceased"}, headers=tenant.auth)
+    assert ended.status_code == 200, ended.text
+    settle(platform, Loans.name)
+
+    report = client.get(
+        "/api/v1/reports/collection-loan-report", params={"from": "2026-01-01", "to": "2026-03-31"},
+        headers=tenant.auth,
+    ).json()  # fmt: skip
+    rows = {r["loan_number"]: r for r in report["rows"]}
+    for loan_id, status in ((settled_id, "settled"), (written_id, "written_off")):
+        loan = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()
+        assert (loan["status"], loan["dpd"], loan["outstanding"]["total"]) == (status, 0, "0.00")
+        assert loan["asset_class"] == "SMA-0"  # the class it ended in
+        customer_id = _customer_of(platform, tenant.brand_id, loan_id)
+        [item] = client.get(f"/api/v1/customers/{customer_id}/loans", headers=tenant.auth).json()["items"]
+        assert (item["status"], item["dpd"], item["asset_class"], item["outstanding"], item["next_due"]) == (
+            status, 0, loan["asset_class"], "0.00", None
+        )  # fmt: skip
+        row = rows[loan["loan_number"]]
+        assert (row["status"], row["dpd"], row["outstanding_total"]) == (status, 0, "0.00"), row
+    assert report["totals"]["outstanding_total"] == "0.00", report["totals"]
 
 
 def _admin_browser(client: Any, app: Any, tenant: Any) -> TestClient:

@@ -28,7 +28,7 @@ from domain.fieldwork.application import FieldWork, LoanContact, LoanNotInBrand
 from domain.fieldwork.dialer import DialerCall, DialerSetup
 from domain.fieldwork.visit import FieldVisit
 from domain.identity.application import Identity
-from domain.identity.permissions import Permission
+from domain.identity.permissions import Level, Permission
 from domain.identity.staff import StaffNotFound
 from domain.loans.application import Loans
 from domain.loans.loan import LoanNotFound
@@ -80,6 +80,14 @@ class BrandStaff:
             return bool(self.identity.staff(brand_id, staff_id).enabled)
         except StaffNotFound:
             return False
+
+    def may_visit(self, brand_id: UUID, staff_id: UUID) -> bool:
+        try:
+            staff = self.identity.staff(brand_id, staff_id)
+        except StaffNotFound:
+            return False
+        level = staff.grants.get(Permission.COLLECTIONS)
+        return bool(staff.enabled) and level is not None and level.covers(Level.WRITE)
 
 
 @dataclass(frozen=True)
