@@ -2,8 +2,9 @@
 
 - the hand-overs of other contexts, each a queue filled by a projection of that context's events: an application or
   loan assigned to another credit executive (`Loan.Assigned`, `read.callback_loan_handovers`) and a collection case
-  allocated to another executive (`CaseMoves.Recorded`, `read.callback_case_handovers`), with the open requests of
-  the loan's borrower each may move;
+  allocated to another executive or closed (`CaseMoves.Recorded`, `read.callback_case_handovers`, in the log's
+  order), with the open requests of the loan's borrower each may move and, for a case closed, who then holds the
+  borrower by the routing rule (`holder_sql`);
 - the staff notices waiting in `read.callback_notice_queue` (filled by `CallbackView`), with what a notice says.
 
 A projection of another context's events into a queue of our own, drained by a background worker, is how the leads'
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +24,8 @@ from domain.collections.application import Collections
 from domain.collections.moves import CaseMoves
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
-from projections.callbacks import NOTICE_QUEUE
+from projections.callbacks import NOTICE_QUEUE, holder_sql
+from projections.collections import CollectionViews
 from projections.projection import Change, Insert, Projection, Write, handles
 
 _HANDOVER_COLUMNS = """(
@@ -55,40 +58,65 @@ class CallbackLoanHandovers(Projection):
 
 class CallbackCaseHandovers(Projection):
     """read.callback_case_handovers: each collection case allocated to another executive (a sweep's allocation or a
-    manager's reallocation; a case closed or left unassigned hands nothing over)."""
+    manager's reallocation) and each case closed while an executive held it (`closed` the why: cured, completed,
+    not_due; `previous` that executive; `staff_id` null: the new holder is read by the routing rule when the router
+    applies it). A case left unassigned or kept by its executive hands nothing over."""
 
     name = "callback_case_handovers"
     source = Collections.name
     tables = ("read.callback_case_handovers",)
-    ddl = (f"CREATE TABLE IF NOT EXISTS read.callback_case_handovers {_HANDOVER_COLUMNS}",)
+    ddl = (
+        f"CREATE TABLE IF NOT EXISTS read.callback_case_handovers {_HANDOVER_COLUMNS}",
+        # Closings (a database made before them gets the column at the next start; only cases closed from then on
+        # are queued unless the projection is rebuilt, which moves nothing twice: docs/callbacks.md).
+        "ALTER TABLE read.callback_case_handovers ADD COLUMN IF NOT EXISTS closed text, "
+        "ALTER COLUMN staff_id DROP NOT NULL",
+    )
 
     @handles(CaseMoves.Recorded)
     def _moves(self, position: int, event: CaseMoves.Recorded) -> Iterable[Change]:
-        moved = [m for m in event.moves if m.staff_id is not None and m.staff_id != m.previous and m.closed is None]
+        moved = [
+            m for m in event.moves
+            if (m.closed is None and m.staff_id is not None and m.staff_id != m.previous)
+            or (m.closed is not None and m.previous is not None)
+        ]  # fmt: skip
         if not moved:
             return
-        yield Write(  # a sweep allocates thousands at once: one statement
-            "INSERT INTO read.callback_case_handovers (position, loan_id, staff_id, previous, reason, at) "
-            "SELECT %s, m.loan_id, m.staff_id, m.previous, %s, %s "
-            "FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[]) AS m(loan_id, staff_id, previous) ON CONFLICT DO NOTHING",
-            (position, event.reason, event.timestamp, [m.loan_id for m in moved], [m.staff_id for m in moved],
-             [m.previous for m in moved]),
+        yield Write(  # a sweep allocates and closes thousands at once: one statement
+            "INSERT INTO read.callback_case_handovers (position, loan_id, staff_id, previous, reason, at, closed) "
+            "SELECT %s, m.loan_id, m.staff_id, m.previous, coalesce('case closed: ' || m.closed, %s), %s, m.closed "
+            "FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[]) AS m(loan_id, staff_id, previous, closed) "
+            "ON CONFLICT DO NOTHING",
+            (position, event.reason, event.timestamp, [m.loan_id for m in moved],
+             [m.staff_id if m.closed is None else None for m in moved], [m.previous for m in moved],
+             [m.closed for m in moved]),
         )  # fmt: skip
+
+
+class HandoverQueue(StrEnum):
+    """The queues of hand-overs the router drains, one per context whose events fill it."""
+
+    LOANS = "read.callback_loan_handovers"  # `Loan.Assigned`: cause application_assigned
+    CASES = "read.callback_case_handovers"  # `CaseMoves.Recorded`: case_allocated, or case_closed (`closed` set)
 
 
 @dataclass(frozen=True)
 class Handover:
-    """One hand-over waiting in a queue, and one open request of the loan's borrower it may move (None: none)."""
+    """One hand-over waiting in a queue, and one open request of the loan's borrower it may move (None: none). For
+    a case closed, `staff_id` is who then holds that request's borrower by the routing rule (None: nobody), and
+    `ready` says whether `read.collection_cases` shows the close yet (until then the rule would still see that case,
+    or another of the borrower's the same sweep closed, as open: the row waits)."""
 
     cause: RerouteCause
     position: int
     loan_id: UUID
-    staff_id: UUID
+    staff_id: UUID | None
     previous: UUID | None
     reason: str
     at: datetime
     brand_id: UUID | None
     request_id: UUID | None
+    ready: bool = True
 
 
 @dataclass(frozen=True)
@@ -110,12 +138,6 @@ class PendingNotice:
     timezone: str | None
 
 
-_TABLES = {
-    RerouteCause.APPLICATION_ASSIGNED: "read.callback_loan_handovers",
-    RerouteCause.CASE_ALLOCATED: "read.callback_case_handovers",
-}
-
-
 class CallbackRouting:
     """The queues of callback hand-overs and staff notices (across brands: the worker serves every brand; each row
     carries its brand, and every request it names is loaded within that brand)."""
@@ -123,14 +145,26 @@ class CallbackRouting:
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
-    def pending_handovers(self, cause: RerouteCause, limit: int = 500) -> list[Handover]:
+    def pending_handovers(self, queue: HandoverQueue, limit: int = 500) -> list[Handover]:
         """The oldest hand-overs of one queue, each with the open requests it may move: the loan's borrower's open
-        request about that loan or about none, still with the staff member who held it (`previous`)."""
-        table = _TABLES[cause]
+        request about that loan or about none, still with the staff member who held it (`previous`); for a case
+        closed, with who holds the request's borrower now by the routing rule, read once `read.collection_cases` has
+        passed the close (`ready`: it shows that case closed, or whatever became of it since)."""
+        if queue is HandoverQueue.CASES:
+            closed = "h.closed"
+            holder = holder_sql("r.brand_id", "r.customer_id", "r.loan_id")
+            to = f"CASE WHEN h.closed IS NULL THEN h.staff_id ELSE ({holder}) END"
+            ready = (
+                "h.closed IS NULL OR h.position <= coalesce((SELECT t.position FROM ops.projection_tracking t "
+                f"WHERE t.projection = '{CollectionViews.name}'), 0)"
+            )
+        else:
+            closed, to, ready = "NULL::text", "h.staff_id", "true"
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT h.position, h.loan_id, h.staff_id, h.previous, h.reason, h.at, l.brand_id, r.id AS request_id "
-                f"FROM (SELECT * FROM {table} ORDER BY position, loan_id LIMIT %s) h "
+                f"SELECT h.position, h.loan_id, {to} AS staff_id, h.previous, h.reason, h.at, l.brand_id, "
+                f"r.id AS request_id, {closed} IS NOT NULL AS closed, ({ready}) AS ready "
+                f"FROM (SELECT * FROM {queue.value} ORDER BY position, loan_id LIMIT %s) h "
                 "LEFT JOIN read.loans l ON l.id = h.loan_id "
                 "LEFT JOIN read.callback_requests r ON r.brand_id = l.brand_id AND r.customer_id = l.customer_id "
                 "AND r.status = 'open' AND (r.loan_id = h.loan_id OR r.loan_id IS NULL) "
@@ -138,15 +172,15 @@ class CallbackRouting:
                 "ORDER BY h.position, h.loan_id",
                 (limit,),
             ).fetchall()
-        return [Handover(cause=cause, **r) for r in rows]
+        return [Handover(cause=_cause(queue, r.pop("closed")), **r) for r in rows]
 
-    def handovers_done(self, cause: RerouteCause, handled: Sequence[Handover]) -> None:
+    def handovers_done(self, queue: HandoverQueue, handled: Sequence[Handover]) -> None:
         """Take handled hand-overs off their queue."""
         if not handled:
             return
         with self.pool.connection() as conn:
             conn.execute(
-                f"DELETE FROM {_TABLES[cause]} h USING unnest(%s::bigint[], %s::uuid[]) AS d(position, loan_id) "
+                f"DELETE FROM {queue.value} h USING unnest(%s::bigint[], %s::uuid[]) AS d(position, loan_id) "
                 "WHERE h.position = d.position AND h.loan_id = d.loan_id",
                 ([h.position for h in handled], [h.loan_id for h in handled]),
             )
@@ -173,3 +207,9 @@ class CallbackRouting:
                 "AND not_before = %s",
                 (notice.request_id, notice.kind, notice.assignee_id, notice.not_before),
             )
+
+
+def _cause(queue: HandoverQueue, closed: bool) -> RerouteCause:
+    if queue is HandoverQueue.LOANS:
+        return RerouteCause.APPLICATION_ASSIGNED
+    return RerouteCause.CASE_CLOSED if closed else RerouteCause.CASE_ALLOCATED

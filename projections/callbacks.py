@@ -135,6 +135,9 @@ class CallbackView(Projection):
         yield Write(
             "UPDATE read.callback_requests SET assignee_id = %s WHERE id = %s", (event.assignee_id, event.originator_id)
         )
+        if event.assignee_id is None:  # moved to nobody (a case closed): nobody to tell, not the one who had it
+            yield Write(f"DELETE FROM {NOTICE_QUEUE} WHERE request_id = %s", (event.originator_id,))
+            return
         yield Write(
             f"INSERT INTO {NOTICE_QUEUE} (request_id, kind, brand_id, assignee_id, not_before) "
             "SELECT id, %s, brand_id, %s, %s FROM read.callback_requests WHERE id = %s "
@@ -142,9 +145,15 @@ class CallbackView(Projection):
             "not_before = EXCLUDED.not_before",
             (ASSIGNED, event.assignee_id, event.timestamp, event.originator_id),
         )
-        yield Write(  # a follow-up not yet due: its due notice goes to the new holder
+        yield Write(  # a follow-up not yet pushed as due: its due notice goes to the new holder
             f"UPDATE {NOTICE_QUEUE} SET assignee_id = %s WHERE request_id = %s AND kind = %s",
             (event.assignee_id, event.originator_id, DUE),
+        )
+        yield Write(  # one not yet due that was with nobody (its row went): queued again for the new holder
+            f"INSERT INTO {NOTICE_QUEUE} (request_id, kind, brand_id, assignee_id, not_before) "
+            "SELECT id, %s, brand_id, %s, due_at FROM read.callback_requests WHERE id = %s AND due_at > %s "
+            "AND status = 'open' ON CONFLICT (request_id, kind) DO NOTHING",
+            (DUE, event.assignee_id, event.originator_id, event.timestamp),
         )
 
     @handles(R.Responded)
@@ -292,11 +301,24 @@ class CallbackLookups:
         collection case, else the loan's assignee (the CX); the named loan first, else the latest changed."""
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT coalesce(cc.assignee, l.assignee) AS who FROM read.loans l "
-                "LEFT JOIN read.collection_cases cc ON cc.loan_id = l.id AND cc.brand_id = l.brand_id AND cc.open "
-                "WHERE l.brand_id = %s AND l.customer_id = %s AND l.status <> ALL(%s) "
-                "AND coalesce(cc.assignee, l.assignee) IS NOT NULL "
-                "ORDER BY (l.id = %s) IS TRUE DESC, l.updated_at DESC, l.id LIMIT 1",
-                (brand_id, customer_id, [s.value for s in CLOSED], loan_id),
+                f"SELECT ({holder_sql('%s', '%s', '%s')}) AS who", (brand_id, customer_id, loan_id)
             ).fetchone()
         return row["who"] if row else None
+
+
+#: The statuses of an application or loan that is no one's work any more (inlined: fixed enum values).
+_CLOSED_STATUSES = "ARRAY[" + ", ".join(f"'{s.value}'" for s in sorted(CLOSED)) + "]"
+
+
+def holder_sql(brand: str, customer: str, named: str) -> str:
+    """The routing rule as a scalar subquery (one place for a request being made and for a case closing): who holds
+    the borrower `customer` of `brand` - over their open applications and loans, the named loan `named` first, else
+    the latest changed, the executive of an open collection case before the loan's assignee (the CX); NULL when
+    nobody. Each argument is an SQL expression: a placeholder or a column."""
+    return (
+        "SELECT coalesce(cc.assignee, hl.assignee) FROM read.loans hl "
+        "LEFT JOIN read.collection_cases cc ON cc.loan_id = hl.id AND cc.brand_id = hl.brand_id AND cc.open "
+        f"WHERE hl.brand_id = {brand} AND hl.customer_id = {customer} AND hl.status <> ALL({_CLOSED_STATUSES}) "
+        "AND coalesce(cc.assignee, hl.assignee) IS NOT NULL "
+        f"ORDER BY (hl.id = {named}) IS TRUE DESC, hl.updated_at DESC, hl.id LIMIT 1"
+    )

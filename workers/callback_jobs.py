@@ -1,7 +1,7 @@
 """The callback router: a background worker that moves open callback requests to the new holder of the application,
-loan or collection case they were routed by (the hand-over queues the loans' and collections' events fill,
-projections/callback_routing.py), and pushes the staff notices of requests reaching their holder and follow-ups
-falling due (docs/callbacks.md). Each step is safe to repeat: a move applies only to a request still with the
+loan or collection case they were routed by, and a closed case's to whoever then holds the borrower (the hand-over
+queues the loans' and collections' events fill, projections/callback_routing.py), and pushes the staff notices of
+requests reaching their holder and follow-ups falling due (docs/callbacks.md). Each step is safe to repeat: a move applies only to a request still with the
 previous holder and newer than it (`CallbackRequest.reroute`), a notice's id is a uuid5 of request, kind and holder
 (`StaffNotices.push`); a queue row goes once its step is done, so a pass cut short is done again."""
 
@@ -14,12 +14,11 @@ import structlog
 
 from domain.callbacks.application import Callbacks
 from domain.callbacks.notices import callback_notice, notice_key
-from domain.callbacks.request import RerouteCause
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import Clock
 from domain.shared.errors import DomainError
 from domain.staff_notices.application import StaffNotices
-from projections.callback_routing import CallbackRouting, Handover
+from projections.callback_routing import CallbackRouting, Handover, HandoverQueue
 from workers.polling import QueueDrainer
 
 log = structlog.get_logger(__name__)
@@ -51,22 +50,24 @@ class CallbackRouter(QueueDrainer):
 
     def drain(self, limit: int = 500) -> int:
         """One pass over the queues; how many rows it handled."""
-        handled = sum(self.reroute(cause, limit) for cause in RerouteCause)
+        handled = sum(self.reroute(queue, limit) for queue in HandoverQueue)
         return handled + self.notify(limit)
 
-    def reroute(self, cause: RerouteCause, limit: int = 500) -> int:
+    def reroute(self, queue: HandoverQueue, limit: int = 500) -> int:
         """Apply the oldest hand-overs of one queue to the open requests they may move; how many it took off."""
-        rows = self.port.routing.pending_handovers(cause, limit)
+        rows = self.port.routing.pending_handovers(queue, limit)
         now = self.port.clock.now()
         done: dict[tuple[int, object], Handover] = {}
         for row in rows:
             if row.brand_id is None and now - row.at < LOAN_WAIT:
                 continue  # the loan's row is not in read.loans yet: next pass
+            if row.request_id is not None and not row.ready:
+                continue  # a case closed that read.collection_cases does not show yet: next pass
             if row.brand_id is not None and row.request_id is not None:
                 try:
                     with acting_as(ACTOR):
                         moved = self.port.callbacks.reroute(
-                            row.brand_id, row.request_id, to=row.staff_id, previous=row.previous, cause=cause,
+                            row.brand_id, row.request_id, to=row.staff_id, previous=row.previous, cause=row.cause,
                             loan_id=row.loan_id, reason=row.reason, changed_at=row.at,
                         )  # fmt: skip
                 except DomainError as exc:  # answered or moved meanwhile, twice over: nothing to move
@@ -74,11 +75,11 @@ class CallbackRouter(QueueDrainer):
                 else:
                     if moved.changed:
                         log.info("callbacks.rerouted", request=str(row.request_id), loan=str(row.loan_id),
-                                 to=str(row.staff_id), cause=cause.value)  # fmt: skip
+                                 to=str(row.staff_id), cause=row.cause.value)  # fmt: skip
             elif row.brand_id is None:
                 log.warning("callbacks.handover_without_loan", loan=str(row.loan_id), position=row.position)
             done[(row.position, row.loan_id)] = row
-        self.port.routing.handovers_done(cause, list(done.values()))
+        self.port.routing.handovers_done(queue, list(done.values()))
         return len(done)
 
     def notify(self, limit: int = 200) -> int:

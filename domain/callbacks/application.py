@@ -224,7 +224,7 @@ class Callbacks(ContextApplication):
         brand_id: UUID,
         request_id: UUID,
         *,
-        to: UUID,
+        to: UUID | None,
         previous: UUID | None,
         cause: RerouteCause,
         loan_id: UUID,
@@ -232,7 +232,8 @@ class Callbacks(ContextApplication):
         changed_at: datetime,
     ) -> CommandResult:
         """The holder of the application, loan or collection case `loan_id` changed from `previous` to `to` at
-        `changed_at` (another context's event): the open request moves with it when it is still with `previous`
+        `changed_at` (another context's event; a case closed: `to` whoever then holds the borrower, None nobody):
+        the open request moves with it when it is still with `previous`
         and the change is newer than the request and its last move (`CallbackRequest.reroute`); otherwise nothing
         is recorded (`changed` False), so a change read twice, replayed or older than the request moves nothing.
         A request changed meanwhile (answered, moved) is read again once."""

@@ -13,8 +13,9 @@ and, in the same save, opens the follow-up: a new request (source `follow_up`, `
 the answered one) that takes the slot over, so the follow-up is on the queue until someone answers it.
 
 An open request follows its holder (`reroute`, `Reassigned`): when the application, loan or collection case it was
-routed by moves from the staff member holding the request to another, the request moves with it (docs/callbacks.md,
-"Re-routed when the holder changes")."""
+routed by moves from the staff member holding the request to another, the request moves with it; when a collection
+case closes, a request its executive holds goes to whoever then holds the borrower by the routing rule, or to nobody
+(docs/callbacks.md, "Re-routed when the holder changes")."""
 
 from __future__ import annotations
 
@@ -84,6 +85,8 @@ class RerouteCause(StrEnum):
 
     APPLICATION_ASSIGNED = "application_assigned"  # the loans context: `Loan.Assigned` (auto-allocation or a manager)
     CASE_ALLOCATED = "case_allocated"  # the collections context: a sweep's allocation or a manager's reallocation
+    CASE_CLOSED = "case_closed"  # the collections context: the case closed (cured, completed, not due); its
+    # executive's requests go to whoever then holds the borrower by the routing rule (the loan's CX), or to nobody
 
 
 class CallbackRequest(Aggregate):
@@ -117,14 +120,22 @@ class CallbackRequest(Aggregate):
         follow_up_id: UUID | None = None  # the follow-up request opened for `callback_at`
 
     class Reassigned(Aggregate.Event):
-        """The open request moved to the new holder of the application, loan or collection case it was routed by."""
+        """The open request moved to the new holder of the application, loan or collection case it was routed by (a
+        case closed: to whoever then holds the borrower, or to nobody)."""
 
-        assignee_id: UUID  # the new holder
+        #: 2: `assignee_id` may be null (a case closed and nobody holds the borrower: the queue's unassigned).
+        class_version = 2
+
+        assignee_id: UUID | None  # the new holder (None: nobody; only for a case closed)
         previous_assignee_id: UUID | None  # who had it (None: nobody)
         cause: RerouteCause
         loan_id: UUID  # the application or loan whose holder changed
         reason: str  # what the other context recorded (e.g. "assigned by a manager")
         changed_at: datetime  # when the holder changed (the other context's event); older changes are not applied
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            """Version 1 always named the new holder: its fields are version 2's as they are."""
 
     @event(Requested)
     def __init__(
@@ -158,13 +169,20 @@ class CallbackRequest(Aggregate):
         self.routed_at: datetime | None = None  # the instant of the last holder change applied (None: none yet)
 
     def reroute(
-        self, to: UUID, previous: UUID | None, cause: RerouteCause, loan_id: UUID, reason: str, changed_at: datetime
+        self,
+        to: UUID | None,
+        previous: UUID | None,
+        cause: RerouteCause,
+        loan_id: UUID,
+        reason: str,
+        changed_at: datetime,
     ) -> bool:
-        """Move the open request to `to`, the new holder of the application or case it was routed by, when it is
-        still with `previous` (who held that application or case: the request follows its holder; one held by
-        someone else - a follow-up promised by a manager, a request routed by a collection case while the CX
-        changes - stays) and the change is newer than the request and the last change applied (a change replayed
-        or read twice moves nothing). Whether it moved."""
+        """Move the open request to `to`, the new holder of the application or case it was routed by (a case
+        closed: whoever then holds the borrower, None: nobody), when it is still with `previous` (who held that
+        application or case: the request follows its holder; one held by someone else - a follow-up promised by a
+        manager, a request routed by a collection case while the CX changes - stays) and the change is newer than
+        the request and the last change applied (a change replayed or read twice moves nothing). Whether it
+        moved."""
         if self.status is not CallbackStatus.OPEN or self.assignee_id != previous or to == self.assignee_id:
             return False
         if changed_at <= (self.routed_at or self.created_on):
@@ -178,7 +196,7 @@ class CallbackRequest(Aggregate):
     @event(Reassigned)
     def _reassigned(
         self,
-        assignee_id: UUID,
+        assignee_id: UUID | None,
         previous_assignee_id: UUID | None,
         cause: RerouteCause,
         loan_id: UUID,

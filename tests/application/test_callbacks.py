@@ -368,3 +368,50 @@ def test_another_brands_request_is_not_moved(callbacks: Callbacks) -> None:
         callbacks.reroute(OTHER, made.id, to=CX2, previous=CX, cause=RerouteCause.CASE_ALLOCATED, loan_id=ASHA_LOAN,
                           reason="reallocated", changed_at=callbacks.get(BRAND, made.id).created_on + timedelta(1))  # fmt: skip
     assert callbacks.get(BRAND, made.id).assignee_id == CX
+
+
+def _close_case(callbacks: Callbacks, request_id: UUID, to: UUID | None, executive: UUID, after: timedelta) -> bool:
+    """The collection case of ASHA_LOAN closed (cured) `after` the request was made while `executive` held it; `to`
+    who then holds the borrower by the routing rule (None: nobody); whether the request moved."""
+    made_at = callbacks.get(BRAND, request_id).created_on
+    with acting_as("job:callback-router"):
+        return callbacks.reroute(
+            BRAND, request_id, to=to, previous=executive, cause=RerouteCause.CASE_CLOSED, loan_id=ASHA_LOAN,
+            reason="case closed: cured", changed_at=made_at + after,
+        ).changed  # fmt: skip
+
+
+def test_a_case_closing_moves_its_executives_request_to_nobody_when_nobody_holds_the_borrower_once(
+    callbacks: Callbacks,
+) -> None:
+    made = callbacks.request(BRAND, ASHA, loan_id=ASHA_LOAN)  # routed to CX (the parties' rule), say the executive
+    assert _close_case(callbacks, made.id, None, CX, timedelta(seconds=5))
+    released = callbacks.get(BRAND, made.id)
+    assert (released.assignee_id, released.status) == (None, CallbackStatus.OPEN)
+    [event] = [e for e in callbacks.repository.event_store.get(made.id) if isinstance(e, CallbackRequest.Reassigned)]
+    assert (event.assignee_id, event.previous_assignee_id, event.cause, event.reason) == (
+        None, CX, RerouteCause.CASE_CLOSED, "case closed: cured")  # fmt: skip
+    [stored] = [s for s in callbacks.recorder.select_events(made.id) if s.topic.endswith("Reassigned")]
+    assert json.loads(stored.state)["class_version"] == 2 and json.loads(stored.state)["assignee_id"] is None
+    written = _events(callbacks)
+    # Read again (a replayed queue) or closed again to nobody: nothing more.
+    assert not _close_case(callbacks, made.id, None, CX, timedelta(seconds=5))
+    assert not _close_case(callbacks, made.id, CX2, CX, timedelta(seconds=5))  # no longer with the executive
+    assert _events(callbacks) == written
+    # With nobody, it goes to the first holder named after (an application assigned for the first time).
+    assert _move(callbacks, made.id, CX2, None, timedelta(seconds=9))
+    assert callbacks.get(BRAND, made.id).assignee_id == CX2
+
+
+def test_a_reassignment_stored_at_version_1_loads_as_version_2(callbacks: Callbacks) -> None:
+    made = callbacks.request(BRAND, ASHA, loan_id=ASHA_LOAN)
+    assert _move(callbacks, made.id, CX2, CX, timedelta(seconds=5))
+    old = []
+    for stored in callbacks.recorder.select_events(made.id):  # as version 1 stored it: no class_version
+        state = json.loads(stored.state)
+        state.pop("class_version", None)
+        old.append(StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
+                               json.dumps(state).encode()))  # fmt: skip
+    events = [callbacks.mapper.to_domain_event(s) for s in old]
+    assert isinstance(events[-1], CallbackRequest.Reassigned) and events[-1].assignee_id == CX2
+    assert replay(None, events).assignee_id == CX2
