@@ -182,29 +182,42 @@ class LeadQueries:
     ) -> list[Known]:
         """The brand's leads and borrowers with any of the identifiers, and the first few filed under each name
         key (index probes only: `read.lead_name_keys`, and `read.notice_name_keys` for borrowers)."""
-        params = {
-            "b": brand_id,
-            "ph": list(phones),
-            "em": list(emails),
-            "pan": list(pans),
-            "k": list(keys),
-            "n": PER_KEY,
-        }
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT 'lead' AS kind, id, name, phone, email, pan FROM read.leads WHERE brand_id = %(b)s AND "
-                "(phone = ANY(%(ph)s) OR email = ANY(%(em)s) OR pan = ANY(%(pan)s)) "
-                "UNION SELECT 'lead', l.id, l.name, l.phone, l.email, l.pan FROM unnest(%(k)s::text[]) AS q(k) "
-                "CROSS JOIN LATERAL (SELECT lead_id FROM read.lead_name_keys WHERE brand_id = %(b)s "
-                'AND key = q.k COLLATE "C" ORDER BY lead_id LIMIT %(n)s) AS h JOIN read.leads l ON l.id = h.lead_id '
-                "UNION SELECT 'borrower', id, name, phone, email, pan FROM read.customers WHERE brand_id = %(b)s AND "
-                "(phone = ANY(%(ph)s) OR pan = ANY(%(pan)s)) "
-                "UNION SELECT 'borrower', id, name, phone, email, pan FROM read.customers WHERE brand_id = %(b)s "
-                "AND email = ANY(%(em)s) "
-                "UNION SELECT 'borrower', c.id, c.name, c.phone, c.email, c.pan FROM unnest(%(k)s::text[]) AS q(k) "
-                "CROSS JOIN LATERAL (SELECT customer_id FROM read.notice_name_keys WHERE brand_id = %(b)s "
-                'AND key = q.k COLLATE "C" ORDER BY words, customer_id LIMIT %(n)s) AS h '
-                "JOIN read.customers c ON c.id = h.customer_id",
-                params,
-            ).fetchall()
+            rows = conn.execute(KNOWN, known_params(brand_id, phones, emails, pans, keys)).fetchall()
         return [Known(**r) for r in rows]
+
+
+#: The lead import's directory lookup (`LeadQueries.known`), index probes only. A borrower's email is probed
+#: through `customers_brand_email_idx` (brand_id, lower(email)), lowered by PostgreSQL as the index is, then compared
+#: exactly as before: read.customers has no index on the bare `email`, so `email = ANY(...)` alone read every
+#: borrower of the brand once per import.
+KNOWN = (
+    "SELECT 'lead' AS kind, id, name, phone, email, pan FROM read.leads WHERE brand_id = %(b)s AND "
+    "(phone = ANY(%(ph)s) OR email = ANY(%(em)s) OR pan = ANY(%(pan)s)) "
+    "UNION SELECT 'lead', l.id, l.name, l.phone, l.email, l.pan FROM unnest(%(k)s::text[]) AS q(k) "
+    "CROSS JOIN LATERAL (SELECT lead_id FROM read.lead_name_keys WHERE brand_id = %(b)s "
+    'AND key = q.k COLLATE "C" ORDER BY lead_id LIMIT %(n)s) AS h JOIN read.leads l ON l.id = h.lead_id '
+    "UNION SELECT 'borrower', id, name, phone, email, pan FROM read.customers WHERE brand_id = %(b)s AND "
+    "(phone = ANY(%(ph)s) OR pan = ANY(%(pan)s)) "
+    "UNION SELECT 'borrower', id, name, phone, email, pan FROM read.customers WHERE brand_id = %(b)s "
+    "AND email IS NOT NULL AND lower(email) = ANY(ARRAY(SELECT lower(e) FROM unnest(%(em)s::text[]) AS e)) "
+    "AND email = ANY(%(em)s) "
+    "UNION SELECT 'borrower', c.id, c.name, c.phone, c.email, c.pan FROM unnest(%(k)s::text[]) AS q(k) "
+    "CROSS JOIN LATERAL (SELECT customer_id FROM read.notice_name_keys WHERE brand_id = %(b)s "
+    'AND key = q.k COLLATE "C" ORDER BY words, customer_id LIMIT %(n)s) AS h '
+    "JOIN read.customers c ON c.id = h.customer_id"
+)
+
+
+def known_params(
+    brand_id: UUID, phones: Sequence[str], emails: Sequence[str], pans: Sequence[str], keys: Sequence[str]
+) -> dict[str, Any]:
+    """The parameters of `KNOWN` for these identifiers and name keys."""
+    return {
+        "b": brand_id,
+        "ph": list(phones),
+        "em": list(emails),
+        "pan": list(pans),
+        "k": list(keys),
+        "n": PER_KEY,
+    }

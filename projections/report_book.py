@@ -184,6 +184,8 @@ REPORT_DATE_KEYS = (
     ("customers_created_at", "customers", "created_at", "id", False),
     ("collection_contacts_at", "collection_contacts", "at", "contact_id", False),
     ("collection_cases_opened", "collection_cases", "opened_on", "loan_id", True),
+    # team-performance-report's actions by instant: without it every page and total read every brand's loan events
+    ("loan_events_at", "loan_events", "at", "loan_id", False),
 )
 
 

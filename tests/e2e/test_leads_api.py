@@ -133,3 +133,22 @@ def test_sales_overview_targets_and_funnel(client: Any, tenant: Tenant, platform
     assert client.get("/api/v1/sales/overview", headers=sales.auth).status_code == 403
     manager = make_tenant(platform, role="sales_manager")
     assert client.get("/api/v1/sales/overview", headers=manager.auth).status_code == 200
+
+
+def test_a_lead_with_a_borrowers_email_is_linked_to_the_borrower(client: Any, tenant: Tenant, platform: Any) -> None:
+    """The import finds the borrower by email (probed through `lower(email)`, compared exactly), whatever its phone."""
+    borrower = client.post(
+        "/api/v1/customers",
+        json={"name": "Kiran Das", "phone": mobile(), "email": "Kiran.Das@example.in"},
+        headers=tenant.auth,
+    )
+    assert borrower.status_code == 201, borrower.text
+    text = HEADER + f"1,2026-11-01T10:00:00Z,c1,Diwali,false,Kiran D,{mobile()},Kiran.Das@example.in\n"
+    made = _upload(client, tenant, text)
+    assert made.status_code == 201, made.text
+    (line,) = made.json()["lines"]
+    assert (line["outcome"], line["matched_kind"], line["matched_id"]) == (
+        "created",
+        "borrower",
+        borrower.json()["id"],
+    ), line

@@ -1,0 +1,83 @@
+"""Statements that run per event, per request or per row of a job reach a large read table through an index: each
+case loads tens of thousands of rows into a copy of the platform's database (its tables and indexes as
+`Platform.open` makes them) in a transaction that is rolled back, analyses the table so the planner costs the
+statement on real statistics, and asserts the plan does not read the whole table. (The covenants projection's
+decided-record update has its own such test in test_covenant_proof_rejections.py.)"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+
+import psycopg
+import pytest
+
+from projections.lead_queries import KNOWN, known_params
+from projections.report_catalogue import CATALOGUE
+from projections.reports import ReportRequest, _sql
+from tests.support import copy_database_dsn, drop_database
+
+BRAND = uuid.UUID("0b5e55ed-0000-4000-8000-000000000001")
+ROWS = 50_000
+
+#: A statement and its parameters, given the brand.
+Statement = Callable[[uuid.UUID], tuple[str, dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def database(platform_template: str) -> Iterator[str]:
+    url = copy_database_dsn(platform_template, "cd_test_plans")
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+def _lead_import_lookup(brand: uuid.UUID) -> tuple[str, dict[str, Any]]:
+    """A lead import's directory lookup (`LeadQueries.known`) for one row's phone, email and name keys."""
+    return KNOWN, known_params(brand, ["+919811100017"], ["Borrower.17@example.in"], [], ["borrower", "~bor"])
+
+
+def _team_performance_page(brand: uuid.UUID) -> tuple[str, dict[str, Any]]:
+    """team-performance-report's rows for one month (a page and the totals count the same SELECT)."""
+    inner, params = _sql(
+        CATALOGUE["team-performance-report"],
+        ReportRequest(brand, date(2026, 3, 1), date(2026, 3, 31), today=date(2026, 6, 30)),
+        safe=False,
+        keys=False,
+    )
+    return f"SELECT count(*) FROM ({inner}) q", params
+
+
+CASES = {
+    # read.customers had no index on the bare email: `email = ANY(...)` read every borrower of the brand per import.
+    "lead import's borrower email lookup": (
+        "INSERT INTO read.customers (id, brand_id, name, name_key, phone, email, version, created_at, updated_at) "
+        "SELECT gen_random_uuid(), %(brand)s, 'Borrower ' || n, 'borrower ' || n, '+9198111' || lpad(n::text, 5, '0'), "
+        "'Borrower.' || n || '@example.in', 1, now(), now() FROM generate_series(1, %(rows)s) n",
+        "customers",
+        _lead_import_lookup,
+    ),
+    # read.loan_events had only its key (loan_id, version): a month's report read every brand's loan events.
+    "team-performance report's date range": (
+        "INSERT INTO read.loan_events (loan_id, version, brand_id, kind, status, actor, details, at) "
+        "SELECT gen_random_uuid(), 1, %(brand)s, 'sanctioned', 'sanctioned', 'system', '{}', "
+        "timestamptz '2024-01-01' + n * interval '30 minutes' FROM generate_series(1, %(rows)s) n",
+        "loan_events",
+        _team_performance_page,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_statement_reaches_its_large_table_by_an_index(database: str, case: str) -> None:
+    populate, table, statement = CASES[case]
+    sql, params = statement(BRAND)
+    with psycopg.connect(database) as conn, conn.transaction(force_rollback=True):
+        conn.execute(populate, {"brand": BRAND, "rows": ROWS})
+        conn.execute(f"ANALYZE read.{table}")
+        plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN {sql}", params).fetchall())
+    assert table in plan, plan  # the statement reads the table ...
+    assert f"Seq Scan on {table}" not in plan, plan  # ... through an index
