@@ -299,8 +299,10 @@ class ReportQueries:
     def _summed(self, report: Report, request: ReportRequest) -> tuple[dict[str, Any], datetime]:
         """The totals computed now, and when (kept for `recent_totals`)."""
         inner, params = _sql(report, request, safe=False, keys=False)
+        # A sum over no rows is 0.00, not NULL (an empty report totals nothing); a rate's total over no rows stays
+        # NULL, as a row's rate of nothing due is (no rate of nothing).
         sums = [
-            f"{c.total or f'sum(q.{_quoted(c.name)})'} AS {_quoted(c.name)}"
+            f"{c.total or f'read.report_number(coalesce(sum(q.{_quoted(c.name)}), 0))'} AS {_quoted(c.name)}"
             for c in report.columns
             if c.kind == "number"
         ]

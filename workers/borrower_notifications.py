@@ -97,7 +97,7 @@ def run_borrower_notifications(port: NotificationJobPort, run: JobRun) -> Iterat
         # Pages overlap: page N+1 is read and claimed while page N sends, and its sends queue in the same pool of
         # PARALLEL sender threads behind page N's, so no thread idles while page N's tail finishes and its outcomes
         # are recorded (by page N's own delivering thread; at most two pages are in flight).
-        inflight: deque[tuple[Future[Sent], int, int]] = deque()
+        inflight: deque[tuple[Future[Sent], int]] = deque()
         with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="notifications-send") as senders, \
                 ThreadPoolExecutor(max_workers=2, thread_name_prefix="notifications-page") as pages:  # fmt: skip
             for items, build in _pages(engagement, brand, kind, channels, run.as_of, size,
@@ -106,16 +106,17 @@ def run_borrower_notifications(port: NotificationJobPort, run: JobRun) -> Iterat
                 # A taken key is skipped by the claim itself (ON CONFLICT DO NOTHING): no query for the taken ones.
                 claimed = engagement.claim(brand, messages)
                 inflight.append((pages.submit(contextvars.copy_context().run, engagement.deliver_claimed, brand,
-                                              claimed, senders), len(items), len(messages)))  # fmt: skip
+                                              claimed, senders), len(messages)))  # fmt: skip
                 while len(inflight) >= 2:
                     yield _counts(*inflight.popleft()), phase
             while inflight:
                 yield _counts(*inflight.popleft()), phase
 
 
-def _counts(sending: Future[Sent], items: int, messages: int) -> BatchCounts:
+def _counts(sending: Future[Sent], messages: int) -> BatchCounts:
     sent = sending.result()
-    return BatchCounts(processed=items, succeeded=sent.sent, failed=sent.failed,
+    # The unit is the message (as in the `pending` phase): an item owing its notice on SMS and WhatsApp is two.
+    return BatchCounts(processed=messages, succeeded=sent.sent, failed=sent.failed,
                        skipped=messages - sent.sent - sent.failed)  # fmt: skip
 
 

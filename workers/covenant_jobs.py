@@ -108,7 +108,10 @@ def run_evaluation(port: CovenantJobPort, run: JobRun) -> Iterator[tuple[BatchCo
                 saving[0].result()
                 yield saving[1], saving[2]
             cycles = evaluating.result()
-            counts = BatchCounts(processed=len(ids), succeeded=cycles.opened, skipped=len(ids) - cycles.covenants)
+            # The unit is the cycle: each due cycle opened succeeded (a covenant behind by months opens several),
+            # a covenant the read model listed with none due any more is skipped.
+            passed = len(ids) - cycles.covenants
+            counts = BatchCounts(processed=cycles.opened + passed, succeeded=cycles.opened, skipped=passed)
             saved = pool.submit(_save_cycles, port.covenants, cycles) if not run.dry_run else _done()
             saving = (saved, counts, str(ids[-1]))
         if saving is not None:

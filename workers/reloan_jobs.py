@@ -100,4 +100,6 @@ def run(port: ReloanJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str
     # The offers just made (and any a run before could not tell of) as the read model shows them.
     port.engine.caught_up(ReloanOffers.name, 60, "re-loan offer notices")
     offers, sent, refused = port.notices.notify_pending(brand_id, job_run.settings.batch_size)
-    yield BatchCounts(processed=offers, succeeded=sent, skipped=refused), None  # refused: e.g. no email address
+    # The unit is the message (an offer is told on each of its channels); refused: e.g. no email address.
+    log.info("reloan.offers_notified", brand=str(brand_id), offers=offers, sent=sent, refused=refused)
+    yield BatchCounts(processed=sent + refused, succeeded=sent, skipped=refused), None

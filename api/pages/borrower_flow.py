@@ -472,9 +472,17 @@ async def apply_submit(request: Request, port: BorrowerFlowPort) -> Response:
         with acting_as(principal.actor):
             port.onboarding.submit_application(principal.brand_id, principal.borrower_id, application_id)
 
+    def submitted() -> bool:
+        """The funnel went through the submitted step (this tap lost to another, or the back button resent it)."""
+        return port.onboarding.funnel(principal.brand_id, principal.borrower_id).status is FunnelStatus.COMPLETED
+
     try:
         await run_in_threadpool(submit)
     except (DomainError, ValueError) as exc:
+        # A second tap, or the back button's resubmission, of a submit that went through is answered as the first
+        # (the status page says it is submitted), not with "Not submitted" and a "Start again" link.
+        if isinstance(exc, Conflict) and await run_in_threadpool(submitted):
+            return RedirectResponse(f"{_base(request)}/status", status_code=303)
         message = exc.message if isinstance(exc, DomainError) else "there is no application to submit yet"
         return _page(request, "apply_message.html", 409, title="Not submitted", message=message)
     return RedirectResponse(f"{_base(request)}/status", status_code=303)

@@ -169,6 +169,11 @@ class JobRunNotFound(NotFound):
     """Raised when no run has the id within the brand."""
 
 
+class IncoherentCounts(ValueError):
+    """Raised when a job reports a batch with more outcomes (succeeded, failed, skipped) than items processed, or a
+    negative count: a bug in the job's handler, not bad input."""
+
+
 class RunStatus(StrEnum):
     """Where a run is in its life."""
 
@@ -270,7 +275,9 @@ class JobConfiguration(Aggregate):
 
 
 class BatchCounts(BaseModel):
-    """What one batch did."""
+    """What one batch did: `processed` items of the job's unit (a covenant cycle, a message, a loan), each at most
+    once `succeeded`, `failed` or `skipped` (so processed >= succeeded + failed + skipped; JobRun.complete_batch
+    refuses a batch that counts more outcomes than items)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -369,8 +376,12 @@ class JobRun(Aggregate):
         self.retry_at = None
 
     def complete_batch(self, counts: BatchCounts, cursor: str | None) -> None:
-        """Record a finished batch of a running attempt."""
+        """Record a finished batch of a running attempt; counts with more outcomes than items processed are a job's
+        bug (an operator reads "processed 16, succeeded 20" as nonsense), refused before anything is recorded."""
         self._require_running()
+        outcomes = counts.succeeded + counts.failed + counts.skipped
+        if min(counts.processed, counts.succeeded, counts.failed, counts.skipped) < 0 or outcomes > counts.processed:
+            raise IncoherentCounts(f"{self.job_name}: a batch counted {outcomes} outcomes of {counts.processed} items")
         self._batch_completed(counts=counts, cursor=cursor)
 
     @event(BatchCompleted)

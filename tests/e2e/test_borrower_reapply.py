@@ -246,3 +246,27 @@ def test_redoing_the_loan_request_leaves_one_application_in_onboarding(
     submitted = client.post(f"/api/v1/borrower/applications/{first.json()['id']}/submit", headers=auth)
     assert submitted.status_code == 200 and submitted.json()["status"] == "pending", submitted.text
     assert client.get("/api/v1/loans", params={"status": "onboarding"}, headers=tenant.auth).json()["items"] == []
+
+
+def test_submitting_again_from_the_web_flow_after_it_went_through_shows_the_status_page_not_not_submitted(
+    client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    session, auth, product = _onboarded(client, tenant, sms)
+    request = {"product_id": product["id"], "amount": "40000", "tenure": 12}
+    application = client.post("/api/v1/borrower/applications", json=request, headers=auth)
+    assert application.status_code == 201, application.text
+    page = _status_page(client, tenant, session["token"])
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert csrf is not None and 'action="/apply/' in page
+    first = _post_page(client, tenant, session["token"], "/submit", {"csrf_token": csrf.group(1)})
+    assert first.status_code == 303 and first.headers["location"].endswith("/status"), first.text[:300]
+    loan = client.get(f"/api/v1/loans/{application.json()['id']}", headers=tenant.auth).json()
+    # A second tap, or the back button's resubmission, of a submit that went through: the phone lands on the
+    # status page saying it is submitted (it said "Not submitted" with "Start again", a 409)
+    again = _post_page(client, tenant, session["token"], "/submit", {"csrf_token": csrf.group(1)})
+    assert again.status_code == 303 and again.headers["location"].endswith("/status"), again.text[:300]
+    assert client.get(f"/api/v1/loans/{application.json()['id']}", headers=tenant.auth).json() == loan  # unchanged
+    assert "Application submitted" in _status_page(client, tenant, session["token"])
+    # the API keeps its 409 for a client that submits twice
+    twice = client.post(f"/api/v1/borrower/applications/{application.json()['id']}/submit", headers=auth)
+    assert twice.status_code == 409 and twice.headers["content-type"].startswith("application/problem+json")

@@ -125,6 +125,8 @@ def test_due_date_reminders_once_per_key_receipts_retries_opt_outs_and_quiet_hou
     assert first["status"] == "succeeded", first
     # The disbursal confirmation: SMS and WhatsApp, once.
     assert [m["kind"] for m in messages(server, tenant, loan_id=str(loan_id))] == ["disbursed", "disbursed"]
+    # the run counts messages (one loan's confirmation is two), never more outcomes than items processed
+    assert first["succeeded"] == 2 and first["processed"] >= first["succeeded"] + first["failed"] + first["skipped"]
 
     set_business_date(platform, tenant, DUE - timedelta(days=7))
     sms_before, wa_before = len(sms.messages(phone)), len(wa.messages(phone))

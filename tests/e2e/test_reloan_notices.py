@@ -87,7 +87,11 @@ def test_an_offer_is_told_once_in_the_borrowers_language_on_the_channels_they_ac
     _close(client, platform, tenant, loan_id)
     sms_before, wa_before = len(sms.messages(phone)), len(whatsapp.messages(phone))
 
-    assert _job(server, platform, tenant)["status"] == "succeeded"
+    run = _job(server, platform, tenant)
+    assert run["status"] == "succeeded"
+    # one loan offered, then its offer told on three channels (SMS sent, WhatsApp suppressed, no email address):
+    # the run counts messages, never more outcomes than items (it once read processed 2, succeeded 3)
+    assert (run["processed"], run["succeeded"], run["failed"], run["skipped"]) == (4, 3, 0, 1), run
     [offer] = httpx.get(f"{server}/api/v1/reloan-offers", headers=tenant.auth).json()["items"]
     texts = [m["text"] for m in sms.messages(phone)[: len(sms.messages(phone)) - sms_before]]
     assert len(texts) == 1, texts

@@ -113,6 +113,23 @@ def test_every_report_runs_as_json_and_csv_on_an_empty_brand(client: Any, platfo
         assert _csv(client, tenant, slug, **{"from": "2026-01-01", "to": "2026-12-31"}) == [report.header], slug
 
 
+def test_an_empty_reports_totals_are_zero_not_null(client: Any, platform: Any) -> None:
+    tenant = make_tenant(platform)
+    window = {"from": "2026-01-01", "to": "2026-12-31"}
+    seen = 0
+    for slug, report in CATALOGUE.items():
+        totals = _rows(client, tenant, slug, **window)["totals"]
+        assert totals["rows"] == 0, slug
+        for column in report.columns:
+            if column.kind != "number":
+                continue
+            # a sum over no rows is 0.00; a rate's total is the rate of the sums, none of nothing due (as a row's)
+            expected = None if column.total else "0.00"
+            assert totals[column.name] == expected, (slug, column.name, totals[column.name])
+            seen += 1
+    assert seen > 20
+
+
 def test_a_small_book_recomputed_independently_with_hostile_cells_across_brands(client: Any, platform: Any) -> None:
     tenant, other = make_tenant(platform), make_tenant(platform)
     set_business_date(platform, tenant, D0)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from domain.jobs.job import BatchCounts, JobRun, JobSettings, RunStatus, check_as_of, check_cron
+from domain.jobs.job import BatchCounts, IncoherentCounts, JobRun, JobSettings, RunStatus, check_as_of, check_cron
 from domain.shared.aggregate import with_id
 from domain.shared.errors import Conflict, InvalidInput, InvalidValue
 
@@ -51,6 +51,20 @@ def test_batches_accumulate_and_success_is_final() -> None:
         run.start_attempt("w", NOW)
     with pytest.raises(Conflict):
         run.complete_batch(BatchCounts(), None)
+
+
+def test_a_batch_counting_more_outcomes_than_items_processed_is_refused_and_nothing_recorded() -> None:
+    run = _run()
+    run.start_attempt("w", NOW)
+    for counts in (
+        BatchCounts(processed=16, succeeded=20),  # cycles opened counted against covenants read
+        BatchCounts(processed=3, succeeded=2, failed=1, skipped=1),
+        BatchCounts(processed=1, skipped=-1),
+    ):
+        with pytest.raises(IncoherentCounts):
+            run.complete_batch(counts, "x")
+    run.complete_batch(BatchCounts(processed=3, succeeded=1, failed=1, skipped=1), "a")
+    assert (run.totals.processed, run.totals.succeeded, run.batches, run.cursor) == (3, 1, 1, "a")
 
 
 def test_cron_is_read_in_the_brand_timezone() -> None:
