@@ -105,8 +105,9 @@ FIELD_VISITS = Report(
         C("visited_at", "v.visited_at", "instant"),
         C("outcome", "v.outcome"),
         C("remarks", "v.remarks"),
-        C("latitude", "v.latitude", "number"),
-        C("longitude", "v.longitude", "number"),
+        # A place, not an amount: no total (a sum of coordinates means nothing).
+        C("latitude", "v.latitude", "number", total="NULL"),
+        C("longitude", "v.longitude", "number", total="NULL"),
         C("photos", "jsonb_array_length(v.photos)", "int"),
     ),
     key=(("v.created_at", datetime), ("v.id", UUID)),

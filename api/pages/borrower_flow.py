@@ -406,8 +406,14 @@ async def status_page(
     application_id = await run_in_threadpool(port.onboarding.application_id, principal.brand_id, principal.borrower_id)
     application = None
     pay_link = None
+    tenure_unit = None  # "12 months" or "30 days": what the application's product counts
     if application_id is not None:
         application = await run_in_threadpool(port.loans.loan, principal.brand_id, application_id)
+        if application is not None:
+            product = await run_in_threadpool(
+                port.products.version, principal.brand_id, application.product_id, application.product_version
+            )
+            tenure_unit = product.tenure_unit if product is not None else None
         if application is not None and str(application.status) in PAYABLE_OR_CLOSED:
             # The loan's own payment page (what due, paid, receipts, the certificate or letter), as reminders link it.
             pay_link = PayLinks.configured().url("", principal.brand_id, application.id, datetime.now(UTC))
@@ -434,6 +440,7 @@ async def status_page(
         funnel=state,
         done=state.status is FunnelStatus.COMPLETED,
         application=application,
+        tenure_unit=tenure_unit,
         can_submit=state.next_step is Step.SUBMITTED and application is not None,
         csrf=_session_csrf(token),
         form_steps=FORM_STEPS,

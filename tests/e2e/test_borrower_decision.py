@@ -135,6 +135,13 @@ def test_the_web_status_page_follows_the_loan_to_sanction_and_disbursal_and_link
     request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
     application = client.post("/api/v1/borrower/applications", json=request, headers=auth).json()
     loan_id = uuid.UUID(application["id"])
+    client.cookies.set("cd_borrower", session["token"], path=f"/apply/{tenant.slug}")
+    try:  # before submitting, the page names the tenure with its product's unit
+        unsubmitted = client.get(f"/apply/{tenant.slug}/status").text
+    finally:
+        client.cookies.clear()
+    unit = "months" if product["type"] == "emi" else "days"
+    assert f"₹50,000 for 12 {unit}. Check your details" in unsubmitted, unsubmitted[:1500]
     assert client.post(f"/api/v1/borrower/applications/{loan_id}/submit", headers=auth).json()["status"] == "pending"
 
     def status_page() -> str:
