@@ -188,12 +188,14 @@ class LeadQueries:
 
 
 #: The lead import's directory lookup (`LeadQueries.known`), index probes only. A borrower's email is probed
-#: through `customers_brand_email_idx` (brand_id, lower(email)), lowered by PostgreSQL as the index is, then compared
-#: exactly as before: read.customers has no index on the bare `email`, so `email = ANY(...)` alone read every
-#: borrower of the brand once per import.
+#: through `customers_brand_email_idx` (brand_id, lower(email)), a lead's through `leads_email_lower_idx`, lowered by
+#: PostgreSQL as the indexes are: the dedupe compares emails ignoring case, so a candidate whose stored email differs
+#: only in case must be fetched too (an exact `email = ANY(...)` missed it, and on read.customers, which has no index
+#: on the bare `email`, read every borrower of the brand once per import).
 KNOWN = (
     "SELECT 'lead' AS kind, id, name, phone, email, pan FROM read.leads WHERE brand_id = %(b)s AND "
-    "(phone = ANY(%(ph)s) OR email = ANY(%(em)s) OR pan = ANY(%(pan)s)) "
+    "(phone = ANY(%(ph)s) OR lower(email) = ANY(ARRAY(SELECT lower(e) FROM unnest(%(em)s::text[]) AS e)) "
+    "OR pan = ANY(%(pan)s)) "
     "UNION SELECT 'lead', l.id, l.name, l.phone, l.email, l.pan FROM unnest(%(k)s::text[]) AS q(k) "
     "CROSS JOIN LATERAL (SELECT lead_id FROM read.lead_name_keys WHERE brand_id = %(b)s "
     'AND key = q.k COLLATE "C" ORDER BY lead_id LIMIT %(n)s) AS h JOIN read.leads l ON l.id = h.lead_id '
@@ -201,7 +203,6 @@ KNOWN = (
     "(phone = ANY(%(ph)s) OR pan = ANY(%(pan)s)) "
     "UNION SELECT 'borrower', id, name, phone, email, pan FROM read.customers WHERE brand_id = %(b)s "
     "AND email IS NOT NULL AND lower(email) = ANY(ARRAY(SELECT lower(e) FROM unnest(%(em)s::text[]) AS e)) "
-    "AND email = ANY(%(em)s) "
     "UNION SELECT 'borrower', c.id, c.name, c.phone, c.email, c.pan FROM unnest(%(k)s::text[]) AS q(k) "
     "CROSS JOIN LATERAL (SELECT customer_id FROM read.notice_name_keys WHERE brand_id = %(b)s "
     'AND key = q.k COLLATE "C" ORDER BY words, customer_id LIMIT %(n)s) AS h '

@@ -57,6 +57,8 @@ class LeadViews(Projection):
         "CREATE INDEX IF NOT EXISTS leads_source_idx ON read.leads (brand_id, source, created_at DESC, id DESC)",
         "CREATE INDEX IF NOT EXISTS leads_phone_idx ON read.leads (brand_id, phone)",
         "CREATE INDEX IF NOT EXISTS leads_email_idx ON read.leads (brand_id, email)",
+        # The import's lookup of known emails ignores case, as its dedupe does (LeadQueries.known).
+        "CREATE INDEX IF NOT EXISTS leads_email_lower_idx ON read.leads (brand_id, lower(email)) WHERE email IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS leads_pan_idx ON read.leads (brand_id, pan) WHERE pan IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS leads_borrower_idx ON read.leads (borrower_id) WHERE borrower_id IS NOT NULL",
         """CREATE TABLE IF NOT EXISTS read.lead_events (

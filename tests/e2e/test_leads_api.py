@@ -152,3 +152,30 @@ def test_a_lead_with_a_borrowers_email_is_linked_to_the_borrower(client: Any, te
         "borrower",
         borrower.json()["id"],
     ), line
+
+
+def test_a_lead_import_matches_emails_ignoring_case(client: Any, tenant: Tenant, platform: Any) -> None:
+    """The dedupe compares emails ignoring case, and so does the lookup of who is known: a borrower or an earlier
+    lead whose stored email differs only in case is found (an exact lookup never fetched them)."""
+    borrower = client.post(
+        "/api/v1/customers",
+        json={"name": "Meera Pillai", "phone": mobile(), "email": "Meera.Pillai@Example.in"},
+        headers=tenant.auth,
+    )
+    assert borrower.status_code == 201, borrower.text
+    text = HEADER + f"1,2026-11-01T10:00:00Z,c1,Diwali,false,Meera P,{mobile()},meera.pillai@example.IN\n"
+    made = _upload(client, tenant, text)
+    assert made.status_code == 201, made.text
+    (line,) = made.json()["lines"]
+    assert (line["matched_kind"], line["matched_id"]) == ("borrower", borrower.json()["id"]), line
+    first = _upload(
+        client, tenant, HEADER + f"1,2026-11-01T10:00:00Z,c1,Diwali,false,Ravi K,{mobile()},Ravi.K@Mail.in\n"
+    )
+    assert first.status_code == 201, first.text
+    (lead,) = first.json()["lines"]
+    again = _upload(
+        client, tenant, HEADER + f"1,2026-11-02T10:00:00Z,c1,Diwali,false,Ravi K,{mobile()},ravi.k@mail.IN\n"
+    )
+    assert again.status_code == 201, again.text
+    (line,) = again.json()["lines"]
+    assert line["matched_kind"] == "lead" and line["outcome"] != "created", (lead, line)
