@@ -17,9 +17,10 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from domain.shared.clock import Clock, SystemClock
+from domain.shared.errors import FieldError, InvalidInput
 
 SIGNATURE_HEADER = "X-Signature"
 TIMESTAMP_HEADER = "X-Timestamp"
@@ -61,6 +62,20 @@ class WebhookEvent(BaseModel):
         if _unstorable((self.id, self.type, self.data)):
             raise ValueError("the event holds a NUL character or an unpaired surrogate")
         return self
+
+
+def parse_event(body: bytes) -> WebhookEvent:
+    """The delivery's event, or InvalidInput naming each missing or malformed field (`body.type`, `body.data`, ...;
+    `body` when it is not a JSON object at all): a provider's integrator sees what to fix, not only that it failed."""
+    try:
+        return WebhookEvent.model_validate_json(body)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            where = ".".join(str(part) for part in err["loc"] if part != "__root__")
+            message = "missing" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
+            errors.append(FieldError(f"body.{where}" if where else "body", f"not a webhook event: {message}"))
+        raise InvalidInput(errors) from None
 
 
 def signature(secret: str | bytes, timestamp: int, body: bytes) -> str:

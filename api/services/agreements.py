@@ -20,7 +20,6 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from pydantic import ValidationError
 
 from adapters.agreement_pdf import PdfAgreementRenderer
 from adapters.postgres import Database
@@ -32,6 +31,7 @@ from adapters.webhooks import (
     WebhookEvent,
     WebhookRejected,
     WebhookVerifier,
+    parse_event,
 )
 from api.problems import HttpProblem
 from domain.customers.application import Customers
@@ -183,9 +183,9 @@ class AgreementService:
             status = 400 if exc.reason in (MISSING_HEADER, MALFORMED_HEADER) else 401
             raise HttpProblem(status, exc.detail, "webhook-refused", reason=exc.reason) from None
         try:
-            event = WebhookEvent.model_validate_json(body)
-        except ValidationError:
-            raise HttpProblem(400, "the body is not a webhook event", "malformed-json") from None
+            event = parse_event(body)
+        except InvalidInput as exc:  # 400 here (as before), naming the fields in the detail
+            raise HttpProblem(400, f"the body is not a webhook event ({exc})", "malformed-json") from None
         now = self.clock.now()
         claim = self.inbox.claim(SOURCE, event.id, event.type, now)
         if not claim.fresh:

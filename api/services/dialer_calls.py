@@ -16,7 +16,7 @@ from uuid import UUID
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapters.webhooks import WebhookEvent, WebhookVerifier
+from adapters.webhooks import WebhookVerifier, parse_event
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WebhookOutcome
 from domain.fieldwork.application import FieldWork
 from domain.fieldwork.dialer import CallStatus, DialerCallNotFound
@@ -58,10 +58,7 @@ class DialerWebhooks:
     def receive(self, body: bytes, headers: Mapping[str, str]) -> WebhookOutcome:
         """Verify (WebhookRejected when forged or stale), then apply once; NotFound for a call not ours."""
         WebhookVerifier(webhook_secrets(), clock=self.clock).verify(body, headers)
-        try:
-            event = WebhookEvent.model_validate_json(body)
-        except ValidationError:
-            raise InvalidInput([FieldError("body", "not a webhook event")]) from None
+        event = parse_event(body)
         if event.type != "call.completed":
             return WebhookOutcome("ignored", f"{event.type} is not a call event we act on")
         try:

@@ -25,12 +25,11 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from pydantic import ValidationError
 
 from adapters.payout_files import beneficiary_workbook, payout_workbook
 from adapters.payout_store import AttemptRecord, PayoutFileRecord, PayoutStore
 from adapters.providers.directory import ProviderDirectory
-from adapters.webhooks import WebhookEvent, WebhookVerifier
+from adapters.webhooks import WebhookEvent, WebhookVerifier, parse_event
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.loans.application import Loans
@@ -143,10 +142,7 @@ class Disbursals:
         """A gateway webhook: verified (WebhookRejected when forged or stale), deduplicated, then applied."""
         secrets = [s for s in os.environ.get(WEBHOOK_SECRET_ENV, DEFAULT_WEBHOOK_SECRET).split(",") if s]
         WebhookVerifier(secrets, clock=self.clock).verify(body, headers)
-        try:
-            event = WebhookEvent.model_validate_json(body)
-        except ValidationError:
-            raise InvalidInput([FieldError("body", "not a webhook event")]) from None
+        event = parse_event(body)
         if event.type not in ("payout.processed", "payout.failed"):
             return WebhookOutcome("ignored", f"{event.type} is not a payout event")
         reference = str(event.data.get("payout_id") or "")

@@ -12,14 +12,12 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from uuid import UUID
 
-from pydantic import ValidationError
-
 from adapters.engagement_store import EngagementStore, Preferences, Template
 from adapters.mailer import SmtpMailer
 from adapters.message_store import STUCK, DayCount, Message, MessageStore
 from adapters.providers.channels import ChannelClients
 from adapters.providers.directory import ProviderDirectory
-from adapters.webhooks import WebhookEvent, WebhookVerifier
+from adapters.webhooks import WebhookVerifier, parse_event
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
 from api.services.engagement_delivery import BrandMessaging, Deliveries, Sent, parse_reference, public_base
 from api.services.pay_links import PayLinks
@@ -308,10 +306,7 @@ class Engagement:
         event id, applied once; a retryable failure queues the next attempt per the brand's policy."""
         secrets = [s for s in os.environ.get(WEBHOOK_SECRET_ENV, DEFAULT_WEBHOOK_SECRET).split(",") if s]
         WebhookVerifier(secrets, clock=self.clock).verify(body, headers)
-        try:
-            event = WebhookEvent.model_validate_json(body)
-        except ValidationError:
-            raise InvalidInput([FieldError("body", "not a webhook event")]) from None
+        event = parse_event(body)
         status = str(event.data.get("status") or event.type.removeprefix("message."))
         if status not in ("sent", "delivered", "failed"):
             return WebhookOutcome("ignored", f"{event.type} is not a delivery receipt")

@@ -20,13 +20,12 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from pydantic import ValidationError
 
 from adapters.paylink_store import PaylinkStore, PaymentLink
 from adapters.payout_store import PayoutStore
 from adapters.providers.channels import ChannelClients
 from adapters.providers.directory import ProviderDirectory
-from adapters.webhooks import WebhookEvent, WebhookVerifier
+from adapters.webhooks import WebhookEvent, WebhookVerifier, parse_event
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
 from api.services.loan_documents import latest_payments
 from api.services.mandates import Mandates
@@ -225,10 +224,7 @@ class Paylinks:
         """A payments webhook: verified (WebhookRejected when forged or stale), deduplicated, then applied."""
         secrets = [s for s in os.environ.get(WEBHOOK_SECRET_ENV, DEFAULT_WEBHOOK_SECRET).split(",") if s]
         WebhookVerifier(secrets, clock=self.clock).verify(body, headers)
-        try:
-            event = WebhookEvent.model_validate_json(body)
-        except ValidationError:
-            raise InvalidInput([FieldError("body", "not a webhook event")]) from None
+        event = parse_event(body)
         if not event.type.startswith(("payment.", "mandate.")):
             return WebhookOutcome("ignored", f"{event.type} is not a payment or mandate event")
         if not self.payouts.first_delivery(PROVIDER, event.id, self.clock.now()):

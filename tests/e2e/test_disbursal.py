@@ -194,6 +194,11 @@ def test_repeated_and_forged_webhooks_change_nothing(platform: Any, server: str,
     assert unsigned.status_code == 400 and unsigned.json()["reason"] == "missing_header"
     stale = httpx.post(hook, content=body, headers=sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time()) - 3600))
     assert stale.status_code == 401 and stale.json()["reason"] == "stale_timestamp"
+    # Signed by the gateway but not an event: 422 naming each field to fix
+    shapeless = json.dumps({"id": "evt_shapeless", "data": []}).encode()
+    refused = httpx.post(hook, content=shapeless, headers=sign(PROVIDER_WEBHOOK_SECRET, shapeless, int(time.time())))
+    assert refused.status_code == 422, refused.text
+    assert {e["field"] for e in refused.json()["errors"]} == {"body.type", "body.created_at", "body.data"}, refused.text
     assert _loan(server, tenant, loan_id)["status"] == "awaiting_disbursal"
 
     delivery = gateway.settle(block["gateway_reference"]).result(timeout=10)
