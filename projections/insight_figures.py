@@ -6,7 +6,7 @@ scans the book (docs/insight.md). Its tables:
 - `read.insight_counts` — per brand, loans (and principal) by `status` and by DPD `bucket` of the serviced loans,
   moved by each event's delta (old row out, new row in, in one statement);
 - `read.insight_daily` — per brand and business day, `disbursed` (count, principal) and `collected` (payments,
-  amount by `paid_on`; a reversal takes its payment back out of its day);
+  amount by `paid_on`, a recovery on a written-off loan included; a reversal takes its payment back out of its day);
 - `read.insight_payments` — each repayment's day and amount (for its reversal);
 - `read.insight_stage_ends` — one row each time a loan finishes a stage, with how long it took (the raw rows the
   per-day tables below are checked against);
@@ -133,7 +133,7 @@ class InsightFigures(Projection):
 
     name = "insight_figures"
     source = Loans.name
-    topics = topics_of(L.Created, L.DayClosed, L.ServicingOpened) + _subclass_topics(Transitioned)
+    topics = topics_of(L.Created, L.DayClosed, L.ServicingOpened, L.RecoveryRecorded) + _subclass_topics(Transitioned)
     tables = (
         "read.insight_loans",
         "read.insight_counts",
@@ -309,6 +309,15 @@ class InsightFigures(Projection):
                             "JOIN read.insight_loans l USING (loan_id) WHERE p.loan_id = %s AND p.payment_id = %s"),
                 (event.originator_id, event.payment_id),
             )  # fmt: skip
+
+    @handles(L.RecoveryRecorded)
+    def _recovered(self, position: int, event: Any) -> Iterator[Change]:
+        # Money received on a written-off loan is collected on its day like a repayment (never reversed).
+        p = event.payment
+        yield Write(
+            _DAY.format(select="SELECT brand_id, 'collected', %s, 1, %s FROM read.insight_loans WHERE loan_id = %s"),
+            (p.paid_on, p.amount, event.originator_id),
+        )
 
     @handles(sv.DayClosed)
     def _day_closed(self, position: int, event: sv.DayClosed) -> Iterator[Change]:

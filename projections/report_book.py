@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
@@ -324,6 +325,22 @@ class ReportBookView(Projection):
                 )
         yield Write(REFRESH_LOAN_TOTALS, (event.originator_id,))
         yield from _status(event)
+
+    @handles(L.RecoveryRecorded)
+    def _recovered(self, position: int, event: Any) -> Iterator[Change]:
+        # Money received on a written-off loan (docs/recoveries.md): listed with the loan's repayments, as on its page
+        # (collection-loan-report's repaid and payments, agent performance's collected), with no allocation - it
+        # moves no instalment, so the reports by due date are unchanged. A recovery is never reversed.
+        p = event.payment
+        yield Write(
+            "INSERT INTO read.report_payments (payment_id, loan_id, brand_id, amount, principal, interest, penal, mode, "
+            "reference, paid_on, recorded_on, recorded_by, allocation, closes_loan) "
+            "SELECT %s, %s, brand_id, %s, 0, 0, 0, %s, %s, %s, %s, %s, '[]'::jsonb, false FROM read.report_loan_brands "
+            "WHERE loan_id = %s ON CONFLICT (loan_id, payment_id) DO NOTHING",
+            (p.payment_id, event.originator_id, p.amount, p.mode.value, p.reference, p.paid_on, p.recorded_on,
+             event.actor, event.originator_id),
+        )  # fmt: skip
+        yield Write(REFRESH_LOAN_TOTALS, (event.originator_id,))
 
     @handles(L.RepaymentReversed)
     def _reversed(self, position: int, event: sv.RepaymentReversed) -> Iterator[Change]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-from projections.report_sql_parts import CHANNEL_FILTER, counted, day, summed
+from projections.report_sql_parts import CHANNEL_FILTER, counted, day, percent, summed
 from projections.reports import Column, Filter, Report
 
 C = Column
@@ -132,7 +132,13 @@ INTERNAL_ANALYSIS = Report(
         C("completed", counted("f.status = 'completed'"), "int"),
         C("rejected", counted("f.status = 'rejected'"), "int"),
         C("leads", counted(), "int"),
-        C("share", "round(100.0 * count(*) / sum(count(*)) OVER (), 2)", "number"),
+        # the total is the share of all the range's leads (100.00), not the sum of the rounded rows (99.99, 100.02)
+        C(
+            "share",
+            "round(100.0 * count(*) / sum(count(*)) OVER (), 2)",
+            "number",
+            total=percent("sum(q.leads)", "sum(q.leads)"),
+        ),
     ),
     key=((f"array_position(ARRAY{list(STEPS)}::text[], f.step)", int), ("f.step", str)),
 )

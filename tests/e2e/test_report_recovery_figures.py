@@ -97,3 +97,47 @@ def test_paid_off_loan_rate_totals_and_outstanding(client: Any, platform: Any) -
     # event replayed) gives the same reports
     platform.engine.rebuild("report_book")
     assert _by_due_date(client, tenant) == (recovery, efficiency, instalments)
+
+
+def test_money_recovered_after_a_write_off_counts_in_the_reports_and_the_dashboard(client: Any, platform: Any) -> None:
+    """Found live: a recovery on a written-off loan (`RecoveryRecorded`, listed on the loan's page with its repayments)
+    was in no report and not on the dashboard - collection-loan-report's repaid and payments, agent performance's
+    collected and the V2 dashboard's collected day left it out, and a written-off loan whose only money was a
+    recovery stayed in completed-loan-with-no-repet-report as one with no repayment."""
+    tenant = make_tenant(platform)
+    part_paid, unpaid = _loan(platform, tenant, "Wasim Partpaid"), _loan(platform, tenant, "Uma Unpaid")
+    _settle(platform)
+    paid_on, recovered_on = date(2026, 2, 10), date(2026, 2, 12)
+    set_business_date(platform, tenant, paid_on)
+    _pay(client, tenant.auth, part_paid, "2000.00", paid_on, "UTR-PART")
+    for loan_id in (part_paid, unpaid):
+        done = client.post(f"/api/v1/loans/{loan_id}/write-off", json={"reason": "uncontactable"}, headers=tenant.auth)
+        assert done.status_code == 200, done.text
+    set_business_date(platform, tenant, recovered_on)
+    for loan_id, ref in ((part_paid, "REC-1"), (unpaid, "REC-2")):
+        body = {"amount": "1500.00", "mode": "cash", "reference": ref, "paid_on": recovered_on.isoformat()}
+        answer = client.post(f"/api/v1/loans/{loan_id}/repayments", json=body, headers=tenant.auth)
+        assert answer.status_code == 201 and answer.json()["allocation"] == [], answer.text
+    _settle(platform)
+
+    # the loan's own page lists the recovery with its repayments
+    listed = client.get(f"/api/v1/loans/{part_paid}/repayments", headers=tenant.auth).json()["items"]
+    assert sorted(Decimal(p["amount"]) for p in listed) == [Decimal("1500.00"), Decimal("2000.00")], listed
+
+    rows = {r["customer_number"]: r for r in _rows(client, tenant, "collection-loan-report")["rows"]}
+    by_loan = {r["status"] + ":" + r["repaid"]: r for r in rows.values()}
+    assert set(by_loan) == {"written_off:3500.00", "written_off:1500.00"}, rows
+    assert (by_loan["written_off:3500.00"]["payments"], by_loan["written_off:3500.00"]["last_paid_on"]) == (2, "2026-02-12")  # fmt: skip
+    assert by_loan["written_off:1500.00"]["payments"] == 1
+    agents = _rows(client, tenant, "agent-performance-report")["rows"]
+    assert [(a["repayments"], a["collected"]) for a in agents] == [(3, "5000.00")], agents
+    assert _rows(client, tenant, "completed-loan-with-no-repet-report")["rows"] == []
+    # the recovery moved no instalment: the reports by due date are unchanged by it
+    assert Decimal(_rows(client, tenant, "total-recovery-report")["totals"]["recovered"]) == Decimal("2000.00")
+
+    patched = client.patch("/api/v1/brand/config", json={"dashboard_version": "V2"}, headers=tenant.auth)
+    assert patched.status_code == 200, patched.text
+    board = client.get("/api/v1/dashboard", headers=tenant.auth).json()
+    days = {d["day"]: (d["collected_count"], d["collected_amount"]) for d in board["daily"]}
+    assert (days["2026-02-10"], days["2026-02-12"]) == ((1, "2000.00"), (2, "3000.00")), days
+    assert next(t for t in board["targets"]["lines"] if t["metric"] == "collections")["actual"] == "5000.00"
