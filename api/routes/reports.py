@@ -6,7 +6,7 @@ CSV (UTF-8 with BOM, RFC 4180 quoting, formula cells neutralised), and a report 
     GET  /api/v1/reports/{slug}.csv?from=&to=&...      streamed CSV
     POST /api/v1/reports/{slug}/email  {"to", "from", "to_date"}  -> 202, the job run that emails it
 
-All of them need MASTER_REPORTS (read; emailing: write) and read the caller's brand only.
+All of them need MASTER_REPORTS READ (emailing included: the spec's "download all reports") and read the caller's brand only.
 """
 
 from __future__ import annotations
