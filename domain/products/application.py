@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.money import parse_money, parse_rate
 from domain.loans.offer import CouponTerms, ProductVersion
 from domain.loans.terms import HUNDRED, AmountKind, Discount, LoanKind
@@ -94,10 +95,14 @@ class Products(ContextApplication):
         env: dict[str, str] | None = None,
         clock: Clock | None = None,
         business_day: Callable[[UUID], date] | None = None,
+        repayment_calendar: Callable[[UUID], RepaymentCalendar] | None = None,
     ) -> None:
         super().__init__(env, clock)
         #: The brand's business date (the pricing preview's default disbursal day); today in India without one.
         self.business_day = business_day or (lambda _brand: business_date(self.clock.now()))
+        #: The brand's repayment calendar (Sundays off, repayment holidays): the preview's due dates fall where the
+        #: loan's will (LENDING.md, "Due dates"); Sundays off and no holidays without one.
+        self.repayment_calendar = repayment_calendar or (lambda _brand: RepaymentCalendar())
 
     # Products ------------------------------------------------------------------------------------------------
 
@@ -242,8 +247,9 @@ class Products(ContextApplication):
         coupon_code: str | None = None,
         disbursed_on: date | None = None,
     ) -> Quote:
-        """Fees, GST, net disbursed and instalments of a loan on the product's current version; a coupon must be
-        one of the product's, valid on the disbursal day (its uses are not counted here)."""
+        """Fees, GST, net disbursed and instalments of a loan on the product's current version, its due dates on the
+        brand's repayment calendar; a coupon must be one of the product's, valid on the disbursal day (its uses are
+        not counted here)."""
         current = self.current(brand_id, product)
         day = disbursed_on or self.business_day(brand_id)
         discount = None
@@ -256,4 +262,12 @@ class Products(ContextApplication):
                     "coupon_code", f"{found.code} is valid from {found.valid_from} to {found.valid_to}, not on {day}"
                 )
             discount, coupon_code = found.discount, found.code
-        return quote(current, amount, tenure, disbursed_on=day, coupon=discount, coupon_code=coupon_code)
+        return quote(
+            current,
+            amount,
+            tenure,
+            disbursed_on=day,
+            coupon=discount,
+            coupon_code=coupon_code,
+            calendar=self.repayment_calendar(brand_id),
+        )

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from api.pages import products as pages
 from api.routes import products as routes
 from api.web import NavItem
 from domain.identity.application import Identity
 from domain.identity.permissions import Permission
+from domain.loans.due_dates import RepaymentCalendar
 from domain.products.application import Products
 from domain.products.product import Coupon, LoanProduct
 from projections.product_queries import ProductQueries
@@ -16,7 +19,16 @@ from workers.bounded_context import BoundedContext, Kit
 
 
 def _products(kit: Kit) -> Products:
-    return Products(env=kit.env, clock=kit.clock, business_day=kit.get(Identity).business_date)
+    identity = kit.get(Identity)
+
+    def repayment_calendar(brand_id: UUID) -> RepaymentCalendar:
+        # The one the loans context schedules with (workers/contexts/loans.py), so a preview's due dates are the loan's.
+        settings = identity.settings(brand_id)
+        return RepaymentCalendar(sunday_off=settings.sunday_off, holidays=frozenset(settings.repayment_holidays))
+
+    return Products(
+        env=kit.env, clock=kit.clock, business_day=identity.business_date, repayment_calendar=repayment_calendar
+    )
 
 
 CONTEXT = BoundedContext(
