@@ -1,0 +1,122 @@
+"""Concurrency probe of the commands that create a record or keep a limit: the same request fired at once from
+several threads (tests/e2e/test_concurrency_probe.py's `Racer`: one keep-alive client each, lined up on a barrier),
+repeated for some rounds. Checked: one record is made however many identical requests race (or the limit holds), the
+losers get a 409 (problem+json) or the winner's answer, never a 5xx, and the read models list one."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+
+from domain.identity.application import Identity
+from tests.conftest import make_tenant
+from tests.e2e.test_concurrency_probe import (
+    D0,
+    ROUNDS,
+    Call,
+    Racer,
+    borrower,
+    disbursed_loan,
+    make_product,
+    ok,
+    one_wins,
+    set_business_date,
+)
+from tests.support import mobile, settle
+
+
+@pytest.fixture
+def race(server: str) -> Iterator[Racer]:
+    racer = Racer(server)
+    yield racer
+    racer.close()
+
+
+def test_a_staff_notice_acknowledged_at_once_is_read_once_and_every_tap_answered(
+    platform: Any, server: str, race: Racer
+) -> None:
+    tenant = make_tenant(platform)
+    for n in range(ROUNDS):
+        made = httpx.post(f"{server}/api/v1/staff-notifications", headers=tenant.auth, json={
+            "title": f"Branch closed {n}", "body": "Closed on Friday", "priority": "HIGH", "roles": ["admin"]})  # fmt: skip
+        assert made.status_code == 201, made.text
+        url = f"/api/v1/staff-notifications/{made.json()['id']}/ack"
+        answers = race(tenant, [Call("POST", url)] * 3)
+        # a repeat changes nothing and answers the notice as read (docs): a tap at the same moment too
+        assert [a.status_code for a in answers if not ok(a)] == [], [a.text for a in answers]
+        settle(platform, "staff_notices")
+        shown = httpx.get(f"{server}/api/v1/staff-notifications/{made.json()['id']}/receipts", headers=tenant.auth)
+        assert [r["read_at"] is not None for r in shown.json()["receipts"]].count(True) == 1, shown.text
+
+
+def test_a_settlement_proposed_at_once_is_proposed_once(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    product = make_product(server, tenant)
+    for _ in range(2):
+        loan_id = disbursed_loan(platform, tenant, product)
+        calls = [Call("POST", f"/api/v1/loans/{loan_id}/settlements",
+                      {"amount": f"{60000 + i}.00", "remarks": "one-time settlement"}) for i in range(3)]  # fmt: skip
+        one_wins(race(tenant, calls))
+
+
+def test_records_named_by_a_unique_value_are_made_once(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    root = make_tenant(platform, "super_admin")
+    product = make_product(server, tenant)
+    customer = borrower(platform, tenant)
+    other = borrower(platform, tenant)
+    for n in range(ROUNDS // 2):
+        code = f"C{uuid.uuid4().hex[:6].upper()}"
+        unique = [
+            Call("POST", "/api/v1/staff", {"email": f"asha-{code.lower()}@lender.in", "name": "Asha Rao",
+                                           "roles": ["collection_executive"]}),
+            Call("POST", "/api/v1/loan-products", {"name": "Personal loan", "type": "emi", "code": code,
+                                                   "min_amount": "10000", "max_amount": "200000", "min_tenure": 3,
+                                                   "max_tenure": 24, "annual_percent": "24",
+                                                   "processing_fee": {"kind": "percent", "value": "2"}}),
+            Call("POST", "/api/v1/coupons", {"code": code, "product_id": str(product), "kind": "percent",
+                                             "value": "10", "valid_from": "2026-01-01", "valid_to": "2026-12-31"}),
+            Call("POST", "/api/v1/blocklist", {"kind": "mobile", "value": mobile(), "reason": "fraud ring"}),
+            Call("POST", "/api/v1/brands", {"slug": f"b{code.lower()}", "name": "Brand"}, root.auth),
+            Call("POST", f"/api/v1/customers/{customer}/bank-accounts",
+                 {"account_number": f"5010{n}{uuid.uuid4().int % 10**9:09d}", "ifsc": "HDFC0001234",
+                  "holder_name": "Meera Iyer"}),
+        ]  # fmt: skip
+        for call in unique:
+            one_wins(race(tenant, [call] * 3), refused=(409,))
+        number = f"LN-{code}"
+        calls = [Call("POST", f"/api/v1/customers/{c}/loan-numbers", {"loan_number": number})
+                 for c in (customer, other, customer)]  # fmt: skip
+        answers = race(tenant, calls)
+        assert len({a.json()["id"] for a in answers if ok(a)}) == 1, [a.text for a in answers]
+
+
+def test_a_staff_leave_scheduled_at_once_is_scheduled_once(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    staff = platform.get(Identity).create_staff(tenant.brand_id, f"ravi-{uuid.uuid4().hex[:8]}@lender.in", "Ravi",
+                                                ["collection_executive"], "collect-pass-2026").id  # fmt: skip
+    settle(platform, "identity")
+    for n in range(ROUNDS):
+        day = date(2026, 3, 1 + 2 * n).isoformat()
+        call = Call("POST", f"/api/v1/staff/{staff}/leaves", {"start": day, "end": day, "reason": "family"})
+        one_wins(race(tenant, [call] * 3))
+
+
+def test_a_lead_file_imported_at_once_creates_each_lead_once(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    for _ in range(ROUNDS // 2):
+        text = "id,created_time,campaign_id,campaign_name,is_organic,full_name,phone_number,email\n" + "".join(
+            f"{i},2026-11-01T10:00:00Z,c1,Diwali,false,Asha Rao {i},{mobile()},\n" for i in range(3)
+        )
+        request = httpx.Request("POST", "/", files={"file": ("leads.csv", text.encode(), "text/csv")})
+        headers = tenant.auth | {"Content-Type": request.headers["Content-Type"]}
+        call = Call("POST", "/api/v1/leads/imports", headers=headers, content=request.read())
+        answers = race(tenant, [call] * 3)
+        won = [a for a in answers if ok(a)]
+        assert sum(a.json()["created"] for a in won) == 3, [a.text for a in answers]
