@@ -120,3 +120,20 @@ def test_a_lead_file_imported_at_once_creates_each_lead_once(platform: Any, serv
         answers = race(tenant, [call] * 3)
         won = [a for a in answers if ok(a)]
         assert sum(a.json()["created"] for a in won) == 3, [a.text for a in answers]
+
+
+def test_templates_made_at_once_on_a_new_brand_seed_the_defaults_once(platform: Any, server: str, race: Racer) -> None:
+    for _ in range(ROUNDS // 2):
+        tenant = make_tenant(platform)
+        calls = [
+            Call(
+                "POST",
+                "/api/v1/message-templates",
+                {"name": f"Festive {i}", "channel": "sms", "body": "Hello {{borrower_name}}"},
+            )
+            for i in range(3)
+        ]
+        assert [a.status_code for a in race(tenant, calls)] == [201] * 3
+        listed = httpx.get(f"{server}/api/v1/message-templates?limit=100", headers=tenant.auth).json()["items"]
+        seeded = [t for t in listed if not t["name"].startswith("Festive")]
+        assert seeded and all(t["version"] == 1 for t in seeded), [(t["name"], t["version"]) for t in seeded]
