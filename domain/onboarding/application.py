@@ -15,6 +15,7 @@ from domain.documents.statement_months import refused_coverage, statement_covera
 from domain.loans.states import LoanStatus
 from domain.onboarding.account import (
     OTP_LIFETIME,
+    RESEND_AFTER,
     SESSION_LIFETIME,
     ApplicationNotFound,
     BorrowerAccount,
@@ -34,12 +35,15 @@ from domain.onboarding.funnel import Funnel, FunnelStatus, LinkedBy
 from domain.onboarding.parties import (
     AppliedLoan,
     BorrowerPrincipal,
+    CodeBeingSent,
     CodeRequest,
+    CodeSends,
     CustomerDirectory,
     DocumentShelf,
     FunnelState,
     KycChecks,
     LoanDesk,
+    LocalCodeSends,
     OnboardingBrands,
     SignedIn,
     StepState,
@@ -90,8 +94,10 @@ class Onboarding(ContextApplication):
         loans: LoanDesk | None = None,
         documents: DocumentShelf | None = None,
         kyc: KycChecks | None = None,
+        code_sends: CodeSends | None = None,
     ) -> None:
         super().__init__(env, clock)
+        self.code_sends: CodeSends = code_sends or LocalCodeSends()
         self.brands = brands
         self.customers = customers
         self.sms = sms
@@ -119,7 +125,13 @@ class Onboarding(ContextApplication):
         """Send a six-digit code by SMS unless the phone is locked or asked within its resend wait."""
         brand_id = self.brand(brand)
         clean = normalise_phone(phone)
-        return _retrying(lambda: self._request_code(brand_id, clean))
+        try:
+            # One request of the phone at a time from the throttle's check to the record (`CodeSends`): a tap at
+            # the same moment as another waits for its code to be recorded and then finds the resend wait.
+            with self.code_sends.holding(brand_id, clean):
+                return _retrying(lambda: self._request_code(brand_id, clean))
+        except CodeBeingSent:  # another request is still sending this phone's code: that one is on its way
+            return CodeRequest(expires_in=0, resend_after=int(RESEND_AFTER.total_seconds()))
 
     def _request_code(self, brand_id: UUID, phone: str) -> CodeRequest:
         now = self.clock.now()

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.simulators.sms import SmsSimulator
 from domain.identity.application import Identity
 from tests.conftest import make_tenant
 from tests.e2e.test_concurrency_probe import (
@@ -137,3 +138,22 @@ def test_templates_made_at_once_on_a_new_brand_seed_the_defaults_once(platform: 
         listed = httpx.get(f"{server}/api/v1/message-templates?limit=100", headers=tenant.auth).json()["items"]
         seeded = [t for t in listed if not t["name"].startswith("Festive")]
         assert seeded and all(t["version"] == 1 for t in seeded), [(t["name"], t["version"]) for t in seeded]
+
+
+def test_one_code_request_tapped_at_once_sends_one_code(
+    platform: Any, server: str, race: Racer, provider_simulators: dict[str, Any]
+) -> None:
+    sms: SmsSimulator = provider_simulators["sms"]
+    tenant = make_tenant(platform)
+    for _ in range(ROUNDS):
+        phone = mobile()
+        call = Call("POST", "/api/v1/borrower/otp", {"brand": tenant.slug, "phone": phone}, headers={})
+        answers = race(tenant, [call] * 3)
+        assert all(a.status_code == 202 for a in answers), [a.text for a in answers]
+        sent = sms.messages(phone)
+        # one code within the resend wait: a second SMS would carry a code nobody recorded, refused when typed
+        assert len(sent) == 1, [m["text"] for m in sent]
+        code = sms.last_code(phone)
+        opened = httpx.post(f"{server}/api/v1/borrower/session",
+                            json={"brand": tenant.slug, "phone": phone, "otp": code})  # fmt: skip
+        assert opened.status_code == 201, opened.text
