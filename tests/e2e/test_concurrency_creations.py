@@ -9,12 +9,14 @@ import uuid
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 
 from adapters.simulators.sms import SmsSimulator
 from domain.identity.application import Identity
+from domain.onboarding.application import Onboarding
 from tests.conftest import make_tenant
 from tests.e2e.test_concurrency_probe import (
     D0,
@@ -157,3 +159,29 @@ def test_one_code_request_tapped_at_once_sends_one_code(
         opened = httpx.post(f"{server}/api/v1/borrower/session",
                             json={"brand": tenant.slug, "phone": phone, "otp": code})  # fmt: skip
         assert opened.status_code == 201, opened.text
+
+
+def test_the_personal_step_sent_at_once_makes_one_borrower_record_and_blames_no_other_account(
+    platform: Any, server: str, race: Racer, provider_simulators: dict[str, Any]
+) -> None:
+    from tests.e2e.test_onboarding_api import PERSONAL, _pan
+
+    sms: SmsSimulator = provider_simulators["sms"]
+    tenant = make_tenant(platform)
+    for _ in range(ROUNDS // 2):
+        phone = mobile()
+        asked = httpx.post(f"{server}/api/v1/borrower/otp", json={"brand": tenant.slug, "phone": phone})
+        assert asked.status_code == 202, asked.text
+        opened = httpx.post(f"{server}/api/v1/borrower/session",
+                            json={"brand": tenant.slug, "phone": phone, "otp": sms.last_code(phone)})  # fmt: skip
+        auth = {"Authorization": f"Bearer {opened.json()['token']}"}
+        assert httpx.put(f"{server}/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth).status_code == 200
+        answers = race(tenant, [Call("PUT", "/api/v1/borrower/steps/personal", PERSONAL, headers=auth)] * 3)
+        won = one_wins(answers)
+        # the slower taps lost to the borrower's own record: never "registered with another account; contact us"
+        assert not any("another account" in a.text for a in answers), [a.text for a in answers]
+        assert won.json()["borrower_id"] == opened.json()["borrower_id"]
+        linked = platform.get(Onboarding).state(tenant.brand_id, UUID(opened.json()["borrower_id"])).customer_id
+        settle(platform, "customers")
+        found = httpx.get(f"{server}/api/v1/customers", params={"q": phone[-10:]}, headers=tenant.auth).json()
+        assert linked is not None and [c["id"] for c in found["items"]] == [str(linked)], found
