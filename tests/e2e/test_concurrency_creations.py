@@ -185,3 +185,22 @@ def test_the_personal_step_sent_at_once_makes_one_borrower_record_and_blames_no_
         settle(platform, "customers")
         found = httpx.get(f"{server}/api/v1/customers", params={"q": phone[-10:]}, headers=tenant.auth).json()
         assert linked is not None and [c["id"] for c in found["items"]] == [str(linked)], found
+
+
+def test_contacts_logged_at_once_on_one_loan_are_all_logged(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    product = make_product(server, tenant)
+    for _ in range(2):  # each loan's first race is on its case's creation, the next on the case's version
+        loan_id = disbursed_loan(platform, tenant, product)
+        url = f"/api/v1/loans/{loan_id}/contacts"
+        for n in range(ROUNDS // 2):
+            calls = [
+                Call("POST", url, {"outcome": "not_reachable", "remarks": f"round {n} call {i}"}) for i in range(3)
+            ]
+            # three executives calling the borrower at once: each contact is theirs to log (they commute), not a 409
+            answers = race(tenant, calls)
+            assert [a.status_code for a in answers] == [201] * 3, [a.text for a in answers]
+        settle(platform, "collections")
+        panel = httpx.get(f"{server}/api/v1/loans/{loan_id}/collection", headers=tenant.auth).json()
+        assert len(panel["contacts"]) == 3 * (ROUNDS // 2), panel
