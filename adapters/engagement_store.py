@@ -131,6 +131,27 @@ class EngagementStore:
             )
         return row["id"], int(row["version"])
 
+    def seed_template(self, brand_id: UUID, new_id: UUID, name: str, kind: str, channel: str, language: str,
+                      subject: str | None, body: str, approval: str | None, now: datetime) -> bool:  # fmt: skip
+        """Add a default template as version 1, by `system`, unless the brand has one of that name, channel and
+        language (False then, nothing written): two seedings at once (two first requests of a brand) write each
+        default once, where `save_template` would make the second a version 2 of it."""
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "INSERT INTO ops.message_templates (id, brand_id, name, kind, channel, language, version, created_at, "
+                "updated_at) VALUES (%s, %s, %s, %s, %s, %s, 1, %s, %s) "
+                "ON CONFLICT (brand_id, name, channel, language) DO NOTHING RETURNING id",
+                (new_id, brand_id, name, kind, channel, language, now, now),
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute(
+                "INSERT INTO ops.message_template_versions (template_id, version, subject, body, approval, "
+                "created_by, created_at) VALUES (%s, 1, %s, %s, %s, 'system', %s)",
+                (row["id"], subject, body, approval, now),
+            )
+        return True
+
     def new_version(self, brand_id: UUID, template_id: UUID, subject: str | None, body: str, approval: str | None,
                     by: str, now: datetime) -> int | None:  # fmt: skip
         """The next version of a template of the brand (None when it has no such template)."""

@@ -128,7 +128,8 @@ class Engagement:
 
     def seed_defaults(self, brand_id: UUID) -> int:
         """Give a brand without templates the defaults (en + hi for every automatic kind), and a brand seeded before
-        a kind was added (`LATER_KIND_CHANNELS`) that kind's defaults; how many were added."""
+        a kind was added (`LATER_KIND_CHANNELS`) that kind's defaults; how many were added (a default another request
+        seeded meanwhile is left as it is)."""
         if not self.store.has_templates(brand_id):
             seeding = default_templates() + default_templates(LATER_KIND_CHANNELS)
         else:
@@ -136,12 +137,14 @@ class Engagement:
             missing = {k: c for k, c in LATER_KIND_CHANNELS.items() if k.value not in have}
             seeding = default_templates(missing) if missing else []
         now = self.clock.now()
+        added = 0
         for kind, channel, language, subject, body in seeding:
             name = f"{kind.value} {channel.value} {language.value}"
             approval = Approval.APPROVED.value if channel is Channel.WHATSAPP else None
-            self.store.save_template(brand_id, uuid.uuid4(), name, kind.value, channel.value, language.value, subject,
-                                     body, approval, "system", now)  # fmt: skip
-        return len(seeding)
+            # One write per default, however many requests seed at once (each read "no templates" above).
+            added += self.store.seed_template(brand_id, uuid.uuid4(), name, kind.value, channel.value,
+                                              language.value, subject, body, approval, now)  # fmt: skip
+        return added
 
     # Preferences -------------------------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from domain.collections.case import (
 )
 from domain.collections.moves import BATCH, CaseMoves, CollectionDay, Move, MoveKind, day_id
 from domain.shared.aggregate import with_id
-from domain.shared.application import CommandResult, ContextApplication
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.errors import Conflict, InvalidValue
 from domain.shared.values import MIN_REASON, DecimalRule, clean_text
 
@@ -79,6 +79,10 @@ def _remarks(raw: str, field: str = "remarks") -> str:
     return clean[:2000]
 
 
+#: How many times logging a contact tries again when another command changed the loan's case first.
+CONTACT_ATTEMPTS = 3
+
+
 class Collections(ContextApplication):
     """Contacts, promises, legal moves and allocation of a brand's loans in collections."""
 
@@ -128,11 +132,20 @@ class Collections(ContextApplication):
         logged is a 409), field visits log theirs (channel `field`)."""
         check_contact(outcome, callback_at, self.clock.now())
         text = _remarks(remarks)
-        record = self.case(brand_id, loan_id)
         contact = Contact(contact_id=uuid4(), outcome=outcome, remarks=text, callback_at=callback_at, channel=channel,
                           staff_id=staff_id, call=call)  # fmt: skip
-        record.log_contact(contact)
-        return replace(self.commit(record), id=contact.contact_id)
+        for attempt in range(1, CONTACT_ATTEMPTS + 1):
+            record = self.case(brand_id, loan_id)
+            record.log_contact(contact)
+            try:
+                return replace(self.commit(record), id=contact.contact_id)
+            except ConcurrentModification:
+                # Contacts commute: one that lost to another change of the case (two executives logging calls at
+                # once, the case's first contact made twice) is logged again on the case as it now is; the case's
+                # own rules (a call logged once) are checked again there.
+                if attempt == CONTACT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def attach_evidence(self, brand_id: UUID, loan_id: UUID, contact_id: UUID, document_id: UUID) -> CommandResult:
         """Attach an uploaded document (documents context) to a contact."""

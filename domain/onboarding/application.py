@@ -10,11 +10,13 @@ from uuid import UUID, uuid5
 
 from pydantic import BaseModel
 
+from domain.customers.customer import DuplicateCustomer
 from domain.customers.values import Address
 from domain.documents.statement_months import refused_coverage, statement_coverage
 from domain.loans.states import LoanStatus
 from domain.onboarding.account import (
     OTP_LIFETIME,
+    RESEND_AFTER,
     SESSION_LIFETIME,
     ApplicationNotFound,
     BorrowerAccount,
@@ -34,12 +36,15 @@ from domain.onboarding.funnel import Funnel, FunnelStatus, LinkedBy
 from domain.onboarding.parties import (
     AppliedLoan,
     BorrowerPrincipal,
+    CodeBeingSent,
     CodeRequest,
+    CodeSends,
     CustomerDirectory,
     DocumentShelf,
     FunnelState,
     KycChecks,
     LoanDesk,
+    LocalCodeSends,
     OnboardingBrands,
     SignedIn,
     StepState,
@@ -90,8 +95,10 @@ class Onboarding(ContextApplication):
         loans: LoanDesk | None = None,
         documents: DocumentShelf | None = None,
         kyc: KycChecks | None = None,
+        code_sends: CodeSends | None = None,
     ) -> None:
         super().__init__(env, clock)
+        self.code_sends: CodeSends = code_sends or LocalCodeSends()
         self.brands = brands
         self.customers = customers
         self.sms = sms
@@ -119,7 +126,13 @@ class Onboarding(ContextApplication):
         """Send a six-digit code by SMS unless the phone is locked or asked within its resend wait."""
         brand_id = self.brand(brand)
         clean = normalise_phone(phone)
-        return _retrying(lambda: self._request_code(brand_id, clean))
+        try:
+            # One request of the phone at a time from the throttle's check to the record (`CodeSends`): a tap at
+            # the same moment as another waits for its code to be recorded and then finds the resend wait.
+            with self.code_sends.holding(brand_id, clean):
+                return _retrying(lambda: self._request_code(brand_id, clean))
+        except CodeBeingSent:  # another request is still sending this phone's code: that one is on its way
+            return CodeRequest(expires_in=0, resend_after=int(RESEND_AFTER.total_seconds()))
 
     def _request_code(self, brand_id: UUID, phone: str) -> CodeRequest:
         now = self.clock.now()
@@ -598,27 +611,42 @@ class Onboarding(ContextApplication):
         assert funnel.customer_id is not None
         return bool(self.customers.get(funnel.brand_id, funnel.customer_id).phone == funnel.phone)
 
+    def _owner(self, brand_id: UUID, phone: str, pan: str | None) -> UUID | None:
+        """The brand's record holding the borrower's phone, else their PAN, if any."""
+        owner = self.customers.owner_of(brand_id, "phone", phone)
+        if owner is None and pan:
+            owner = self.customers.owner_of(brand_id, "pan", pan)
+        return owner
+
     def _customer_at_personal(self, funnel: Funnel, details: dict[str, Any], now: datetime) -> None:
         brand_id = funnel.brand_id
         pan = funnel.details.get(Step.PAN, {}).get("pan")
         born = date.fromisoformat(details["date_of_birth"])
         given = [Address.model_validate(a) for a in details["addresses"]]
         if funnel.customer_id is None:
-            owner = self.customers.owner_of(brand_id, "phone", funnel.phone)
-            if owner is None and pan:
-                owner = self.customers.owner_of(brand_id, "pan", pan)
+            owner = self._owner(brand_id, funnel.phone, pan)
             if owner is None:
-                created = self.customers.register(
-                    brand_id,
-                    name=details["name"],
-                    phone=funnel.phone,
-                    pan=pan,
-                    email=details["email"],
-                    date_of_birth=born,
-                    addresses=given,
-                )
-                funnel.link_customer(created.id, LinkedBy.CREATED, now)
-                return
+                try:
+                    created = self.customers.register(
+                        brand_id,
+                        name=details["name"],
+                        phone=funnel.phone,
+                        pan=pan,
+                        email=details["email"],
+                        date_of_birth=born,
+                        addresses=given,
+                    )
+                except DuplicateCustomer:
+                    # The phone or PAN was claimed since we looked: by this borrower's other tap of the step at the
+                    # same moment (or staff registering them). That record is theirs, as it would have been had we
+                    # looked a moment later - not "registered with another account"; the funnel's commit then
+                    # tells the slower tap the step changed meanwhile.
+                    owner = self._owner(brand_id, funnel.phone, pan)
+                    if owner is None:
+                        raise
+                else:
+                    funnel.link_customer(created.id, LinkedBy.CREATED, now)
+                    return
             funnel.link_customer(owner, LinkedBy.PHONE, now)
         assert funnel.customer_id is not None
         record = self.customers.get(brand_id, funnel.customer_id)

@@ -3,7 +3,11 @@ answered at wiring (workers/contexts/onboarding.py), and the values its use case
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -15,6 +19,44 @@ from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.reapply import LoanHistory
 from domain.onboarding.steps import FunnelRules, Step
 from domain.shared.application import CommandResult
+
+
+class CodeBeingSent(Exception):
+    """Raised when another request of the same phone is sending its code and did not finish within the wait."""
+
+
+#: How long a code request waits for another of the same phone to send and record its code (the SMS provider's
+#: timeout with its retries).
+CODE_SEND_WAIT_SECONDS = 15.0
+
+
+class CodeSends(Protocol):
+    """A phone's code requests one at a time, across processes: each holds the phone from the throttle's check until
+    its code is recorded. The SMS goes out between the two and cannot be taken back, so without the hold two taps
+    at once both passed the resend wait and both sent a code, only one of which was recorded (the borrower typing
+    the other was refused, the failure counted towards the lock)."""
+
+    def holding(self, brand_id: UUID, phone: str) -> AbstractContextManager[None]:
+        """Hold the phone's code requests; CodeBeingSent when they are not had within CODE_SEND_WAIT_SECONDS."""
+        ...
+
+
+@dataclass
+class LocalCodeSends:
+    """`CodeSends` within one process (striped thread locks): the default where nothing else is wired, as the unit
+    tests' in-memory store; a platform of several processes wires holds shared through its database."""
+
+    _stripes: list[threading.Lock] = field(default_factory=lambda: [threading.Lock() for _ in range(64)])
+
+    @contextmanager
+    def holding(self, brand_id: UUID, phone: str) -> Iterator[None]:
+        lock = self._stripes[zlib.crc32(f"{brand_id}:{phone}".encode()) % len(self._stripes)]
+        if not lock.acquire(timeout=CODE_SEND_WAIT_SECONDS):
+            raise CodeBeingSent(phone)
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 class OnboardingBrands(Protocol):

@@ -139,8 +139,9 @@ class StaffNotices(ContextApplication):
         reader_name: str,
         roles: tuple[str, ...],
     ) -> CommandResult:
-        """The reader acknowledges a notice published to them; a repeat changes nothing (`changed` False). A notice
-        not yet published, or not addressed to the reader, is not found for them."""
+        """The reader acknowledges a notice published to them; a repeat changes nothing (`changed` False), a tap at
+        the same moment as another included. A notice not yet published, or not addressed to the reader, is not found
+        for them."""
         notice = self.notice(brand_id, notice_id)
         if not notice.published(self.clock.now()) or not notice.addressed_to(reader_id, roles):
             raise StaffNoticeNotFound(f"StaffNotice {notice_id} not found", id=str(notice_id))
@@ -156,5 +157,8 @@ class StaffNotices(ContextApplication):
             reader_kind=reader_kind,
             reader_name=reader_name[:200],
         )
-        result = self.commit(receipt)
+        try:
+            result = self.commit(receipt)
+        except ConcurrentModification:  # the same reader's tap at the same moment recorded it: a repeat, as above
+            return CommandResult(id=notice_id, position=0, changed=False)
         return CommandResult(id=notice_id, position=result.position)

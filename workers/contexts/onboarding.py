@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
 import structlog
 
+from adapters.named_locks import NamedLocks
 from adapters.postgres import Database
 from adapters.providers.directory import ProviderDirectory
 from api.pages import borrower_consents as consent_pages
@@ -31,7 +33,7 @@ from domain.loans.application import Loans
 from domain.loans.loan import Channel, LoanNotFound
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import Funnel
-from domain.onboarding.parties import AppliedLoan
+from domain.onboarding.parties import CODE_SEND_WAIT_SECONDS, AppliedLoan, CodeBeingSent
 from domain.onboarding.reapply import LoanHistory, OpenApplication
 from domain.onboarding.steps import FunnelRules
 from domain.shared.application import CommandResult
@@ -234,6 +236,19 @@ class BorrowerKyc:
         self._run("bureau", customer_id, lambda: self.verifications.pull_bureau(brand_id, customer_id))
 
 
+@dataclass(frozen=True)
+class HeldCodeSends:
+    """The onboarding context's `CodeSends`: a named lock per brand and phone, shared by every process on the
+    database."""
+
+    locks: NamedLocks
+
+    def holding(self, brand_id: UUID, phone: str) -> AbstractContextManager[None]:
+        return self.locks.holding(
+            [f"borrower-code:{brand_id}:{phone}"], CODE_SEND_WAIT_SECONDS, lambda: CodeBeingSent(phone)
+        )
+
+
 def _onboarding(kit: Kit) -> Onboarding:
     return Onboarding(
         env=kit.env,
@@ -244,6 +259,7 @@ def _onboarding(kit: Kit) -> Onboarding:
         loans=BorrowerLoans(kit.get(Loans), LoanQueries(kit.get(Database).pool)),
         documents=BorrowerDocuments(kit.get(Documents)),
         kyc=BorrowerKyc(kit.get(Verifications)),
+        code_sends=HeldCodeSends(kit.get(NamedLocks)),
     )
 
 
