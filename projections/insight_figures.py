@@ -26,8 +26,10 @@ time the event is projected.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
+from domain.loans import recovery_events as rv
 from domain.loans import servicing_events as sv
 from domain.loans.application import Loans
 from domain.loans.loan import Loan, Transitioned
@@ -56,14 +58,52 @@ STAGE_ENDS: dict[type, tuple[str, str, str | None]] = {
     L.Disbursed: ("disbursal", "sanctioned_at", None),
 }
 
+#: The brand's local day of an instant (its timezone from the brand directory).
+_LOCAL_DAY = (
+    "(({at}) AT TIME ZONE COALESCE((SELECT b.timezone FROM read.brands b WHERE b.id = {brand}), 'Asia/Kolkata'))::date"
+)
+
+
+def _business_day_sql(row: str = "") -> str:
+    """The business day an event happened on, over a row of `read.insight_loans` (`row`: its alias and a dot): the
+    day the event carries (`%(on)s`), else for a move by the close of business the COB's business date (`cob_on`,
+    from the `DayClosed` recorded just before it), else the brand's local day of the instant it was recorded (the
+    events that carry no business date: creation, CX approval, sanction, send-back, ...)."""
+    local = _LOCAL_DAY.format(at="%(at)s", brand=f"{row}brand_id")
+    return f"COALESCE(%(on)s::date, CASE WHEN %(cob)s THEN {row}cob_on END, {local})"
+
+
+def business_day(event: Any) -> date | None:
+    """The business date the event itself carries, if any (a payment's day is `paid_on` in the daily figures; the
+    day its status move happened is the business date it was recorded on)."""
+    if isinstance(event, L.Submitted):
+        return getattr(event, "submitted_on", None)
+    if isinstance(event, L.Disbursed):
+        return getattr(event, "disbursed_on", None)
+    if isinstance(event, L.Rejected | L.BreOverridden | L.ProductChanged):
+        return getattr(event, "rejected_on", None)
+    if isinstance(event, sv.RepaymentRecorded):
+        payment = getattr(event, "payment", None)
+        return None if payment is None else payment.recorded_on
+    if isinstance(event, sv.RepaymentReversed):
+        return getattr(event, "reversed_on", None)
+    if isinstance(event, rv.WaiverApproved):
+        return getattr(event, "waived_on", None)
+    if isinstance(event, rv.Settled | rv.WrittenOff):
+        ending = getattr(event, "ending", None)
+        return None if ending is None else ending.on
+    return None
+
+
 #: Move a loan's row and the brand's counters by the difference (the old row counted out, the new one in), and
 #: open an overdue spell when the loan falls overdue. Every CTE reads the snapshot before the UPDATE. A key whose
 #: count nets to zero still moves when its amount does (a product change of the amount keeping the status).
 _MOVE = """
-WITH old AS (SELECT brand_id, status, dpd, principal FROM read.insight_loans WHERE loan_id = %(id)s),
+WITH old AS (SELECT brand_id, status, dpd, principal, cob_on FROM read.insight_loans WHERE loan_id = %(id)s),
 new AS (
     UPDATE read.insight_loans SET status = COALESCE(%(status)s, status),
-        dpd = CASE WHEN %(set_dpd)s THEN %(dpd)s ELSE dpd END, principal = COALESCE(%(principal)s, principal)
+        dpd = CASE WHEN %(set_dpd)s THEN %(dpd)s ELSE dpd END, principal = COALESCE(%(principal)s, principal),
+        cob_on = COALESCE(%(cob_on)s, cob_on)
     WHERE loan_id = %(id)s RETURNING brand_id, status, dpd, principal),
 delta AS (
     SELECT brand_id, 'status' AS dimension, status AS key, -1 AS n, -principal AS amount FROM old
@@ -73,18 +113,13 @@ delta AS (
     UNION ALL SELECT brand_id, 'bucket', read.insight_bucket(status, dpd), 1, principal FROM new
         WHERE read.insight_bucket(status, dpd) IS NOT NULL),
 spell AS (
-    INSERT INTO read.insight_overdue_spells (brand_id, loan_id, fell_at)
-    SELECT new.brand_id, %(id)s, %(at)s FROM new, old WHERE new.status = 'overdue' AND old.status <> 'overdue'
+    INSERT INTO read.insight_overdue_spells (brand_id, loan_id, fell_at, day)
+    SELECT new.brand_id, %(id)s, %(at)s, {day} FROM new, old WHERE new.status = 'overdue' AND old.status <> 'overdue'
     ON CONFLICT DO NOTHING)
 INSERT INTO read.insight_counts AS c (brand_id, dimension, key, loans, amount)
 SELECT brand_id, dimension, key, sum(n), sum(amount) FROM delta GROUP BY 1, 2, 3 HAVING sum(n) <> 0 OR sum(amount) <> 0
 ON CONFLICT (brand_id, dimension, key) DO UPDATE SET loans = c.loans + excluded.loans, amount = c.amount + excluded.amount
-"""
-
-#: The brand's local day of an instant (its timezone from the brand directory).
-_LOCAL_DAY = (
-    "(({at}) AT TIME ZONE COALESCE((SELECT b.timezone FROM read.brands b WHERE b.id = {brand}), 'Asia/Kolkata'))::date"
-)
+""".replace("{day}", _business_day_sql("old."))
 
 #: States a loan that fell overdue is back in when it recovered (projections/dashboard.py's RECOVERED).
 RECOVERED_STATES = ("active", "partially_paid", "completed")
@@ -100,15 +135,15 @@ delta AS (SELECT brand_id, day, 1 AS n FROM loan UNION ALL SELECT loan.brand_id,
 INSERT INTO read.insight_flow_days AS f (brand_id, step, day, loans, recovered)
 SELECT brand_id, %(step)s, day, sum(n), 0 FROM delta GROUP BY brand_id, day HAVING sum(n) <> 0
 ON CONFLICT (brand_id, step, day) DO UPDATE SET loans = f.loans + excluded.loans
-""".format(day=_LOCAL_DAY.format(at="%(at)s", brand="brand_id"), condition="{condition}")
+""".format(day=_business_day_sql(), condition="{condition}")
 
 #: Before a status change: a fall into overdue moves the loan's last fall to today (out of its old day with its
 #: recovered mark); any other change in or out of the recovered states moves the mark on its last fall's day.
-_OVERDUE_FLOW = """
+_OVERDUE_FLOW = f"""
 WITH cur AS (
-    SELECT brand_id, status AS old, %(status)s AS new FROM read.insight_loans WHERE loan_id = %(id)s),
+    SELECT brand_id, cob_on, status AS old, %(status)s AS new FROM read.insight_loans WHERE loan_id = %(id)s),
 prev AS (SELECT day FROM read.insight_loan_steps WHERE loan_id = %(id)s AND step = 'overdue'),
-falls AS (SELECT brand_id, {day} AS day FROM cur WHERE new = 'overdue' AND old <> 'overdue'),
+falls AS (SELECT brand_id, {_business_day_sql()} AS day FROM cur WHERE new = 'overdue' AND old <> 'overdue'),
 mark AS (
     INSERT INTO read.insight_loan_steps (loan_id, step, day) SELECT %(id)s, 'overdue', day FROM falls
     ON CONFLICT (loan_id, step) DO UPDATE SET day = excluded.day),
@@ -120,7 +155,7 @@ delta AS (
 INSERT INTO read.insight_flow_days AS f (brand_id, step, day, loans, recovered)
 SELECT brand_id, 'overdue', day, sum(n), sum(r) FROM delta GROUP BY brand_id, day HAVING sum(n) <> 0 OR sum(r) <> 0
 ON CONFLICT (brand_id, step, day) DO UPDATE SET loans = f.loans + excluded.loans, recovered = f.recovered + excluded.recovered
-""".format(day=_LOCAL_DAY.format(at="%(at)s", brand="brand_id"))
+"""
 
 _DAY = (
     "INSERT INTO read.insight_daily AS d (brand_id, metric, day, n, amount) {select} "
@@ -155,7 +190,8 @@ class InsightFigures(Projection):
             created_at timestamptz NOT NULL,
             submitted_at timestamptz,
             cx_approved_at timestamptz,
-            sanctioned_at timestamptz
+            sanctioned_at timestamptz,
+            cob_on date
         )""",
         """CREATE TABLE IF NOT EXISTS read.insight_counts (
             brand_id uuid NOT NULL,
@@ -222,6 +258,11 @@ class InsightFigures(Projection):
             recovered bigint NOT NULL DEFAULT 0,
             PRIMARY KEY (brand_id, step, day)
         )""",
+        # (a database made before the business days: the columns, NULL on the rows already there until
+        # `projections rebuild insight_figures` re-dates them, docs/insight.md)
+        "ALTER TABLE read.insight_loans ADD COLUMN IF NOT EXISTS cob_on date",
+        "ALTER TABLE read.insight_stage_ends ADD COLUMN IF NOT EXISTS day date",
+        "ALTER TABLE read.insight_overdue_spells ADD COLUMN IF NOT EXISTS day date",
         "CREATE INDEX IF NOT EXISTS insight_stage_ends_idx ON read.insight_stage_ends (brand_id, stage, ended_at)",
         "CREATE INDEX IF NOT EXISTS insight_overdue_spells_idx ON read.insight_overdue_spells (brand_id, fell_at)",
     )
@@ -239,33 +280,39 @@ class InsightFigures(Projection):
             "DO UPDATE SET loans = c.loans + 1, amount = c.amount + excluded.amount",
             (event.brand_id, event.amount),
         )
-        yield Write(_REACH.format(condition=""), {"id": event.originator_id, "step": "created", "at": event.timestamp})
+        yield Write(
+            _REACH.format(condition=""),
+            {"id": event.originator_id, "step": "created", "at": event.timestamp, "on": None, "cob": False},
+        )
 
     @handles(Transitioned)
     def _moved(self, position: int, event: Any) -> Iterator[Change]:
+        on = business_day(event)
+        # a move by the close of business happened on the COB's business date (the DayClosed just before it)
+        cob = isinstance(event, sv.StatusMoved)
         stage = STAGE_ENDS.get(type(event))
         if stage is not None:
             name, began, sets = stage
-            yield Write(
-                "INSERT INTO read.insight_stage_ends (brand_id, stage, ended_at, loan_id, seconds) "
-                f"SELECT brand_id, %s, %s, loan_id, extract(epoch FROM %s - {began}) FROM read.insight_loans "
-                f"WHERE loan_id = %s AND {began} IS NOT NULL",
-                (name, event.timestamp, event.timestamp, event.originator_id),
-            )
+            # The stage ends on the business day its event carries (submitted_on, disbursed_on), else on the local day
+            # of its instant; how long it took is the time between the instants.
+            dated = {"id": event.originator_id, "step": name, "at": event.timestamp, "on": on, "cob": False}
             took = f"extract(epoch FROM %(at)s - {began})"
             yield Write(
+                "INSERT INTO read.insight_stage_ends (brand_id, stage, ended_at, loan_id, seconds, day) "
+                f"SELECT brand_id, %(step)s, %(at)s, loan_id, {took}, {_business_day_sql()} FROM read.insight_loans "
+                f"WHERE loan_id = %(id)s AND {began} IS NOT NULL",
+                dated,
+            )
+            yield Write(
                 "INSERT INTO read.insight_stage_days AS s (brand_id, stage, day, tenths, loans, seconds) "
-                f"SELECT brand_id, %(step)s, {_LOCAL_DAY.format(at='%(at)s', brand='brand_id')}, "
+                f"SELECT brand_id, %(step)s, {_business_day_sql()}, "
                 f"round({took} / 360)::int, 1, {took} FROM read.insight_loans "
                 f"WHERE loan_id = %(id)s AND {began} IS NOT NULL "
                 "ON CONFLICT (brand_id, stage, day, tenths) DO UPDATE SET loans = s.loans + 1, "
                 "seconds = s.seconds + excluded.seconds",
-                {"id": event.originator_id, "step": name, "at": event.timestamp},
+                dated,
             )
-            yield Write(
-                _REACH.format(condition=f" AND {began} IS NOT NULL"),
-                {"id": event.originator_id, "step": name, "at": event.timestamp},
-            )
+            yield Write(_REACH.format(condition=f" AND {began} IS NOT NULL"), dated)
             if sets is not None:
                 yield Write(
                     f"UPDATE read.insight_loans SET {sets} = %s WHERE loan_id = %s",
@@ -280,10 +327,10 @@ class InsightFigures(Projection):
         )
         yield Write(
             _OVERDUE_FLOW,
-            {"id": event.originator_id, "status": event.status.value, "at": event.timestamp,
+            {"id": event.originator_id, "status": event.status.value, "at": event.timestamp, "on": on, "cob": cob,
              "recovered": list(RECOVERED_STATES)},
         )  # fmt: skip
-        yield self._move(event, status=event.status.value, principal=principal)
+        yield self._move(event, status=event.status.value, principal=principal, on=on, cob=cob)
         if isinstance(event, L.Disbursed):
             yield Write(
                 _DAY.format(select="SELECT brand_id, 'disbursed', %s, 1, principal FROM read.insight_loans "
@@ -321,15 +368,24 @@ class InsightFigures(Projection):
 
     @handles(sv.DayClosed)
     def _day_closed(self, position: int, event: sv.DayClosed) -> Iterator[Change]:
-        yield self._move(event, dpd=event.dpd)
+        yield self._move(event, dpd=event.dpd, cob_on=event.business_date)
 
     @handles(sv.ServicingOpened)
     def _opened(self, position: int, event: sv.ServicingOpened) -> Iterator[Change]:
         yield self._move(event, dpd=0)
 
-    def _move(self, event: Any, status: str | None = None, dpd: int | None = None, principal: Any = None) -> Write:
+    def _move(
+        self,
+        event: Any,
+        status: str | None = None,
+        dpd: int | None = None,
+        principal: Any = None,
+        on: date | None = None,
+        cob: bool = False,
+        cob_on: date | None = None,
+    ) -> Write:
         return Write(
             _MOVE,
             {"id": event.originator_id, "status": status, "set_dpd": dpd is not None, "dpd": dpd,
-             "principal": principal, "at": event.timestamp},
+             "principal": principal, "at": event.timestamp, "on": on, "cob": cob, "cob_on": cob_on},
         )  # fmt: skip

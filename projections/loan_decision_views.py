@@ -9,11 +9,14 @@ only the topics it handles, so a subclass of `Transitioned` without a handler wo
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
 
 from domain.loans import loan_events as ev
+from domain.loans import recovery_events as rv
+from domain.loans import servicing_events as sv
 from domain.loans.loan import Loan
 from domain.loans.loan_events import Transitioned
 from domain.loans.states import LoanStatus
@@ -23,6 +26,25 @@ L = Loan
 
 #: Each Sanction Manager's decisions, per brand (the team figures).
 SM_FIGURES_TABLE = "read.sm_figures"
+
+#: The states a loan ends in once it was paid out (the reports' "closed" loans).
+FINAL = ("completed", "settled", "written_off")
+
+#: `closed_on`: the business day a loan reached its final state (completed, settled, written off), NULL while it has
+#: none: the closing repayment's `paid_on` (the day the payoff was quoted and met, as on the no-due certificate), a
+#: waiver's `waived_on`, a settlement's or write-off's `ending.on`. A database made before the column gets it once,
+#: filled with the local day of `status_since` (the instant the closing event was recorded, the only date it had);
+#: `projections rebuild loans` re-dates those loans by their business days (docs/reports.md).
+CLOSED_ON_DDL = (
+    "DO $$ BEGIN IF NOT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = 'read' "
+    "AND table_name = 'loans' AND column_name = 'closed_on') THEN "
+    "ALTER TABLE read.loans ADD COLUMN closed_on date; "
+    "IF to_regclass('read.brands') IS NOT NULL THEN "
+    "UPDATE read.loans l SET closed_on = (l.status_since AT TIME ZONE coalesce((SELECT b.timezone FROM read.brands b "
+    f"WHERE b.id = l.brand_id), 'Asia/Kolkata'))::date WHERE l.status IN {FINAL} AND l.status_since IS NOT NULL; "
+    "ELSE UPDATE read.loans l SET closed_on = (l.status_since AT TIME ZONE 'Asia/Kolkata')::date "
+    f"WHERE l.status IN {FINAL} AND l.status_since IS NOT NULL; END IF; END IF; END $$"
+)
 
 #: The decision columns, added to `read.loans` (idempotent; a fresh table gets them at once).
 DECISION_DDL = (
@@ -50,6 +72,7 @@ DECISION_DDL = (
             "sanction_assigned_at timestamptz",
         )
     ),
+    CLOSED_ON_DDL,
     # The team figures: each SM's decisions, counted as they happen (a small table, not a scan of the timeline).
     f"""CREATE TABLE IF NOT EXISTS {SM_FIGURES_TABLE} (
         brand_id uuid NOT NULL,
@@ -72,6 +95,27 @@ DECISION_DDL = (
     "CREATE INDEX IF NOT EXISTS loans_completed_idx ON read.loans (brand_id, status_since DESC, id DESC) "
     "INCLUDE (status) WHERE status IN ('completed', 'settled', 'written_off')",
 )
+
+
+#: The latest `paid_on` of the loan's repayments still standing, from its timeline (this projection's own rows): a
+#: back-dated repayment that completes the loan leaves it closed on the later payment's day (the replay applies the
+#: payments in date order, so the payoff is met by the last of them).
+_LAST_STANDING_PAID_ON = (
+    "(SELECT max((e.details->>'paid_on')::date) FROM read.loan_events e WHERE e.loan_id = %s "
+    "AND e.kind = 'repayment_recorded' AND NOT EXISTS (SELECT FROM read.loan_events r WHERE r.loan_id = e.loan_id "
+    "AND r.kind = 'repayment_reversed' AND r.details->>'payment_id' = e.details->>'payment_id'))"
+)
+
+
+def closing_day(event: Any) -> date | None:
+    """The business day the event closes the loan on, when it carries one (see `CLOSED_ON_DDL`)."""
+    if isinstance(event, sv.RepaymentRecorded):
+        return event.payment.paid_on
+    if isinstance(event, rv.WaiverApproved):
+        return event.waived_on
+    if isinstance(event, rv.Settled | rv.WrittenOff):
+        return event.ending.on
+    return None
 
 
 def sm_counted(event: Any, column: str) -> Write:
@@ -104,10 +148,17 @@ class LoanDecisionViews(Projection):
 
     def _moved(self, event: Transitioned, sets: str = "", params: tuple[Any, ...] = ()) -> Write:
         extra = f", {sets}" if sets else ""
+        # closed_on: the business day of a move into a final state (kept by a later event leaving it final), NULL
+        # out of them (a reversal re-opening a completed loan); the instant's date only for an event without one
+        day = "%s::date"
+        day_params: tuple[Any, ...] = (closing_day(event),)
+        if isinstance(event, sv.RepaymentRecorded):
+            day, day_params = f"GREATEST(%s::date, {_LAST_STANDING_PAID_ON})", (*day_params, event.originator_id)
         return Write(
-            f"UPDATE read.loans SET status = %s, status_since = %s, version = %s, updated_at = %s{extra} WHERE id = %s",
-            (event.status.value, event.timestamp, event.originator_version, event.timestamp, *params,
-             event.originator_id),
+            f"UPDATE read.loans SET status = %s, status_since = %s, version = %s, updated_at = %s, "
+            f"closed_on = CASE WHEN %s THEN COALESCE({day}, closed_on, %s::date) END{extra} WHERE id = %s",
+            (event.status.value, event.timestamp, event.originator_version, event.timestamp,
+             event.status.value in FINAL, *day_params, event.timestamp, *params, event.originator_id),
         )  # fmt: skip
 
     @handles(L.CamRecorded)

@@ -180,7 +180,7 @@ DUE_DAYS = (
 REPORT_DATE_KEYS = (
     ("loans_disbursed", "loans", "disbursed_on", "id", True),
     ("loans_sanctioned", "loans", "sanctioned_at", "id", True),
-    ("loans_closed", "loans", "status_since", "id", True),
+    ("loans_closed_on", "loans", "closed_on", "id", True),
     ("loans_rejected", "loans", "rejected_on", "id", True),
     ("customers_created_at", "customers", "created_at", "id", False),
     ("collection_contacts_at", "collection_contacts", "at", "contact_id", False),
@@ -274,6 +274,8 @@ class ReportBookView(Projection):
         # then cannot match a partial index on it (the partial one made before: master-report's pages of all dates
         # sorted the brand's 990k borrowers, ~300 ms, instead of reading the index in order, ~2 ms).
         "DROP INDEX IF EXISTS read.report_customers_created_idx",
+        # (the closed loans' reports ranged over the closing instant until 2026-12-04; now over its business day)
+        "DROP INDEX IF EXISTS read.report_loans_closed_idx",
         *(
             f"CREATE INDEX IF NOT EXISTS report_{name}_idx ON read.{table} (brand_id, {column}, {key})"
             + (f" WHERE {column} IS NOT NULL" if nullable else "")

@@ -216,10 +216,15 @@ ACTIVE_BY_DUE = Report(
     filters=(status_filter("the loan's status", SERVICED_STATUSES),),
 )
 
+#: The business day a loan reached its final state (`read.loans.closed_on`: the closing repayment's `paid_on`, a
+#: waiver's, settlement's or write-off's business date), not the instant the event was recorded (`status_since`): a
+#: brand whose business date is not the wall clock's files the closure on the day it happened (docs/reports.md).
+CLOSED_ON = "l.closed_on"
+
 #: The closed loans with no repayment standing, from their totals rows (`t.closed AND t.payments = 0`: the index-only
 #: `report_loan_totals_closed_unpaid_idx`, a few per cent of the closed loans), never every totals row: an export
 #: hashes those few and reads the loans once (half the CPU of the old hash join of every closed loan with every
-#: totals row at 1M loans), a page walks the loans' closing-time index and probes the small index per loan.
+#: totals row at 1M loans), a page walks the loans' closing-day index and probes the small index per loan.
 CLOSED_UNPAID = (
     "l.id IN (SELECT t.loan_id FROM read.report_loan_totals t WHERE t.brand_id = %(brand)s AND t.closed "
     "AND t.payments = 0)"
@@ -231,19 +236,18 @@ NO_REPAYMENT = Report(
     category=CATEGORY,
     definition="One row per loan closed (completed, settled or written off) in the range with no repayment "
     "standing (none recorded, or all reversed): bad-debt identification.",
-    date_basis="the instant the loan reached its closed state",
+    date_basis="the business day the loan reached its closed state",
     source=LOANS,
     where=f"{BRAND} AND l.status IN {FINAL} AND {CLOSED_UNPAID}",
-    date_sql="l.status_since",
-    date_kind="instant",
+    date_sql=CLOSED_ON,
     columns=(
         *BORROWER,
         DISBURSED_ON,
         DISBURSED_AMOUNT,
         C("status", "l.status"),
-        C("closed_at", "l.status_since", "instant"),
+        C("closed_on", CLOSED_ON, "date"),
     ),
-    key=_loan_key("l.status_since", LOAN_KEY_INSTANT),
+    key=_loan_key(CLOSED_ON, LOAN_KEY_DATE),
     filters=(status_filter("the closed state", FINAL_STATUSES),),
     # At the default random_page_cost (4) the planner prices probing each of the few candidates' loans by key above
     # a parallel scan of every loan of the brand; the book is read from memory, and at 1M loans the probes take half
@@ -257,19 +261,18 @@ LOAN_CLOSE = Report(
     title="Closed loans",
     category=CATEGORY,
     definition="One row per loan fully repaid (completed) in the range, with what was repaid (repayments standing).",
-    date_basis="the instant the loan was completed",
+    date_basis="the business day the loan was paid off (the closing repayment's payment date)",
     source=LOANS + TOTALS,
     where=f"{BRAND} AND l.status = 'completed'",
-    date_sql="l.status_since",
-    date_kind="instant",
+    date_sql=CLOSED_ON,
     columns=(
         *BORROWER,
         DISBURSED_ON,
         DISBURSED_AMOUNT,
         *REPAID_COLUMNS,
-        C("closed_at", "l.status_since", "instant"),
+        C("closed_on", CLOSED_ON, "date"),
     ),
-    key=_loan_key("l.status_since", LOAN_KEY_INSTANT),
+    key=_loan_key(CLOSED_ON, LOAN_KEY_DATE),
 )
 
 OUTSTANDING_DATA = Report(

@@ -87,7 +87,8 @@ def _load(pool: Any, brand: uuid.UUID, other: uuid.UUID, loans: int) -> None:
             cur2.copy(
                 "COPY read.loans (id, brand_id, loan_number, customer_id, product_id, product_version, amount, tenure, "
                 "channel, pricing, instalment, status, assignee, version, created_at, updated_at, sanctioned_at, "
-                "sanctioned_amount, sanctioned_by, disbursed_on, status_since, dpd, asset_class, rejected_on, rejection) "
+                "sanctioned_amount, sanctioned_by, disbursed_on, status_since, closed_on, dpd, asset_class, rejected_on, "
+                "rejection) "
                 "FROM STDIN"
             ) as loan_copy,
         ):
@@ -107,6 +108,7 @@ def _load(pool: Any, brand: uuid.UUID, other: uuid.UUID, loans: int) -> None:
                     round(amount / 3, 2), status, staff[n % len(staff)], 1, at, at, at + timedelta(days=1) if sanctioned else None,
                     amount if sanctioned else None, "staff:x" if sanctioned else None,
                     (at + timedelta(days=2)).date() if disbursed else None, at + timedelta(days=40),
+                    (at + timedelta(days=40)).date() if status in ("completed", "settled", "written_off") else None,
                     (n % 120) if disbursed else None, "standard" if disbursed else None,
                     (at + timedelta(days=1)).date() if status == "rejected" else None,
                     '{"code": "LOW_SALARY", "label": "Income below our minimum", "remarks": "low, \\"really\\""}'

@@ -40,8 +40,14 @@ def _event(cls: type, loan_id: uuid.UUID, at: datetime, **fields: Any) -> Any:
 
 
 def _timeline(rng: random.Random, brand: uuid.UUID, loan_id: uuid.UUID) -> list[Any]:
-    """One loan's events at random instants: creation, stages (maybe sent back), then servicing moves."""
+    """One loan's events at random instants: creation, stages (maybe sent back), then servicing moves. The brand's
+    business date may run apart from the wall clock (`shift`): submissions, disbursals and the close of business
+    carry it, and a COB's move into overdue happened on the COB's date."""
     at = T0 + timedelta(minutes=rng.randrange(60 * 24 * 50))
+    shift = timedelta(days=rng.choice([0, 0, 45, -20]))
+
+    def on() -> date:
+        return (at + shift).date()
 
     def later(hours: float) -> datetime:
         nonlocal at
@@ -51,18 +57,19 @@ def _timeline(rng: random.Random, brand: uuid.UUID, loan_id: uuid.UUID) -> list[
     events = [_event(L.Created, loan_id, at, brand_id=brand, amount=Decimal("50000.00"))]
     reach = rng.randrange(5)
     if reach >= 1:
-        events.append(_event(L.Submitted, loan_id, later(30), status=S.PENDING))
+        events.append(_event(L.Submitted, loan_id, later(30), status=S.PENDING, submitted_on=on()))
         if rng.random() < 0.3:  # sent back to the borrower and submitted again
             events.append(_event(L.SentBack, loan_id, later(10), status=S.ONBOARDING))
-            events.append(_event(L.Submitted, loan_id, later(20), status=S.PENDING))
+            events.append(_event(L.Submitted, loan_id, later(20), status=S.PENDING, submitted_on=on()))
     if reach >= 2:
         events.append(_event(L.CxApproved, loan_id, later(48), status=S.CX_APPROVED))
     if reach >= 3:
         events.append(_event(L.Sanctioned, loan_id, later(24), status=S.SM_APPROVED, sanctioned_amount=None))
     if reach >= 4:
-        events.append(_event(L.Disbursed, loan_id, later(72), status=S.ACTIVE, disbursed_on=at.date()))
+        events.append(_event(L.Disbursed, loan_id, later(72), status=S.ACTIVE, disbursed_on=on()))
         for _ in range(rng.randrange(4)):  # falls overdue, maybe cured, maybe again
-            events.append(_event(L.StatusMoved, loan_id, later(24 * 20), status=S.OVERDUE))
+            events.append(_event(L.DayClosed, loan_id, later(24 * 20), dpd=1, business_date=on()))
+            events.append(_event(L.StatusMoved, loan_id, at, status=S.OVERDUE))
             if rng.random() < 0.6:
                 events.append(
                     _event(L.StatusMoved, loan_id, later(24 * 10), status=rng.choice([S.ACTIVE, S.COMPLETED]))
@@ -98,15 +105,17 @@ def book() -> Iterator[Database]:
         drop_database(dsn)
 
 
-def _raw(conn: Any, brand: uuid.UUID, since: datetime) -> dict[str, Any]:
-    """TAT, funnel and recovery straight from the raw rows of the window's instants (`>= since`)."""
+def _raw(conn: Any, brand: uuid.UUID, start: date, since: datetime) -> dict[str, Any]:
+    """TAT, funnel and recovery straight from the raw rows of the window: the stage ends and falls into overdue of
+    its business days (`day >= start`: the day an event carries, else its instant's local day), the loans created
+    from its first instant (`>= since`: creation carries no business date)."""
     tat = {}
     for stage, _, _ in STAGES:
         seconds = [
             r["seconds"]
             for r in conn.execute(
-                "SELECT seconds FROM read.insight_stage_ends WHERE brand_id = %s AND stage = %s AND ended_at >= %s",
-                (brand, stage, since),
+                "SELECT seconds FROM read.insight_stage_ends WHERE brand_id = %s AND stage = %s AND day >= %s",
+                (brand, stage, start),
             )
         ]
         hours = [(Decimal(str(s)) / 3600).quantize(Decimal("0.1"), ROUND_HALF_UP) for s in seconds]
@@ -120,18 +129,18 @@ def _raw(conn: Any, brand: uuid.UUID, since: datetime) -> dict[str, Any]:
         r["stage"]: r["n"]
         for r in conn.execute(
             "SELECT stage, count(DISTINCT loan_id) AS n FROM read.insight_stage_ends WHERE brand_id = %s "
-            "AND ended_at >= %s GROUP BY stage",
-            (brand, since),
+            "AND day >= %s GROUP BY stage",
+            (brand, start),
         )
     }
     reached["created"] = conn.execute(
         "SELECT count(*) AS n FROM read.insight_loans WHERE brand_id = %s AND created_at >= %s", (brand, since)
     ).fetchone()["n"]
     fell = conn.execute(
-        "WITH fell AS (SELECT DISTINCT loan_id FROM read.insight_overdue_spells WHERE brand_id = %s AND fell_at >= %s) "
+        "WITH fell AS (SELECT DISTINCT loan_id FROM read.insight_overdue_spells WHERE brand_id = %s AND day >= %s) "
         "SELECT count(*) AS fell, count(*) FILTER (WHERE l.status = ANY(%s)) AS recovered "
         "FROM fell JOIN read.insight_loans l USING (loan_id)",
-        (brand, since, [s.value for s in RECOVERED]),
+        (brand, start, [s.value for s in RECOVERED]),
     ).fetchone()
     return {"tat": tat, "funnel": reached, "recovery": (fell["fell"], fell["recovered"])}
 
@@ -143,7 +152,7 @@ def test_per_day_figures_equal_the_raw_rows_for_every_window(book: Database) -> 
         for brand, tz in BRANDS.items():
             for offset in range(0, 80, 3):
                 start = date(2026, 9, 28) + timedelta(days=offset)
-                raw = _raw(conn, brand, datetime.combine(start, time(), ZoneInfo(tz)))
+                raw = _raw(conn, brand, start, datetime.combine(start, time(), ZoneInfo(tz)))
                 tat = {t.stage: (t.loans, t.average_hours, t.median_hours) for t in queries.tat(brand, start)}
                 assert tat == raw["tat"], (tz, start)
                 funnel = {f.stage: f.loans for f in queries.funnel(brand, start)}
