@@ -246,6 +246,7 @@ NO_REPAYMENT = Report(
         DISBURSED_AMOUNT,
         C("status", "l.status"),
         C("closed_on", CLOSED_ON, "date"),
+        C("closed_at", "l.status_since", "instant"),  # when it was recorded (the column before closed_on; kept)
     ),
     key=_loan_key(CLOSED_ON, LOAN_KEY_DATE),
     filters=(status_filter("the closed state", FINAL_STATUSES),),
@@ -271,6 +272,7 @@ LOAN_CLOSE = Report(
         DISBURSED_AMOUNT,
         *REPAID_COLUMNS,
         C("closed_on", CLOSED_ON, "date"),
+        C("closed_at", "l.status_since", "instant"),  # when it was recorded (the column before closed_on; kept)
     ),
     key=_loan_key(CLOSED_ON, LOAN_KEY_DATE),
 )
