@@ -100,6 +100,18 @@ def test_records_named_by_a_unique_value_are_made_once(platform: Any, server: st
         assert len({a.json()["id"] for a in answers if ok(a)}) == 1, [a.text for a in answers]
 
 
+def test_a_released_login_email_claimed_at_once_is_claimed_once(platform: Any, server: str, race: Racer) -> None:
+    tenant = make_tenant(platform)
+    identity = platform.get(Identity)
+    for _ in range(ROUNDS // 2):
+        email = f"asha-{uuid.uuid4().hex[:8]}@lender.in"
+        holder = identity.create_staff(tenant.brand_id, email, "Asha Rao", ["sales"]).id
+        identity.update_staff(tenant.brand_id, holder, email=f"moved-{uuid.uuid4().hex[:8]}@lender.in")
+        call = Call("POST", "/api/v1/staff", {"email": email, "name": "Asha Rao", "roles": ["collection_executive"]})
+        won = one_wins(race(tenant, [call] * 3), refused=(409,))
+        assert identity.staff_by_email(email).id == UUID(won.json()["id"])
+
+
 def test_a_staff_leave_scheduled_at_once_is_scheduled_once(platform: Any, server: str, race: Racer) -> None:
     tenant = make_tenant(platform)
     staff = platform.get(Identity).create_staff(tenant.brand_id, f"ravi-{uuid.uuid4().hex[:8]}@lender.in", "Ravi",
