@@ -133,8 +133,9 @@ def test_a_lead_file_imported_at_once_creates_each_lead_once(platform: Any, serv
         headers = tenant.auth | {"Content-Type": request.headers["Content-Type"]}
         call = Call("POST", "/api/v1/leads/imports", headers=headers, content=request.read())
         answers = race(tenant, [call] * 3)
-        won = [a for a in answers if ok(a)]
-        assert sum(a.json()["created"] for a in won) == 3, [a.text for a in answers]
+        # the later imports dedupe again against the one committed first and record its people as duplicates
+        assert all(ok(a) for a in answers), [a.text for a in answers]
+        assert sorted(a.json()["created"] for a in answers) == [0, 0, 3], [a.text for a in answers]
 
 
 def test_templates_made_at_once_on_a_new_brand_seed_the_defaults_once(platform: Any, server: str, race: Racer) -> None:
