@@ -30,7 +30,7 @@ from tests.e2e.test_concurrency_probe import (
     one_wins,
     set_business_date,
 )
-from tests.support import mobile, settle
+from tests.support import account_number, mobile, settle
 
 
 @pytest.fixture
@@ -172,6 +172,25 @@ def test_one_code_request_tapped_at_once_sends_one_code(
         opened = httpx.post(f"{server}/api/v1/borrower/session",
                             json={"brand": tenant.slug, "phone": phone, "otp": code})  # fmt: skip
         assert opened.status_code == 201, opened.text
+
+
+def test_one_bank_account_added_at_once_pays_for_one_penny_drop(
+    platform: Any, server: str, race: Racer, provider_simulators: dict[str, Any]
+) -> None:
+    penny_drop = provider_simulators["penny_drop"]
+    penny_drop.reset_faults()
+    tenant = make_tenant(platform)
+    customer = borrower(platform, tenant)
+    for _ in range(ROUNDS // 2):
+        number, ifsc = account_number(), f"HDFC0{uuid.uuid4().hex[:6].upper()}"  # the IFSC names this round's calls
+        body = {"account_number": number, "ifsc": ifsc, "holder_name": "Meera Iyer"}
+        won = one_wins(race(tenant, [Call("POST", f"/api/v1/customers/{customer}/bank-accounts", body)] * 3))
+        # the later requests waited for the first one's record and found it, as a repeat does: no second ₹1
+        checked = [m for m in penny_drop.sent_to(number[-4:]) if m.get("ifsc") == ifsc]
+        assert len(checked) == 1, checked
+        assert won.json()["status"] == "verified" and won.json()["attempts"] == 1, won.text
+        again = httpx.post(f"{server}/api/v1/customers/{customer}/bank-accounts", json=body, headers=tenant.auth)
+        assert again.status_code == 409 and again.json()["existing_id"] == won.json()["id"], again.text
 
 
 def test_the_personal_step_sent_at_once_makes_one_borrower_record_and_blames_no_other_account(
