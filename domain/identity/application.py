@@ -247,8 +247,6 @@ class Identity(Authentication):
         assert clean_email is not None and clean_name is not None
         if manager_id is not None:
             self.staff(brand_id, manager_id)
-        if self.find(index_id("staff_email", None, clean_email)) is not None:
-            raise Conflict(f"a staff user with email {clean_email} exists", field="email")
         staff = StaffUser(
             brand_id=brand_id,
             email=clean_email,
@@ -258,7 +256,7 @@ class Identity(Authentication):
             companies=clean_companies(companies or []),
             manager_id=manager_id,
         )
-        claim = UniqueValue.claim(None, "staff_email", clean_email, staff.id)
+        claim = self._claim_email(clean_email, staff.id)
         code = self._invite(staff, INVITE_LIFETIME) if invite else None
         result = self.commit(staff, claim, self._roster_tracking(staff))
         issued = IssuedInvite(staff.id, *code, result.position) if code else None
@@ -292,9 +290,7 @@ class Identity(Authentication):
 
         others: list[Aggregate | None] = []
         if clean_email is not None and clean_email != staff.email:
-            if self.find(index_id("staff_email", None, clean_email)) is not None:
-                raise Conflict(f"a staff user with email {clean_email} exists", field="email")
-            others.append(UniqueValue.claim(None, "staff_email", clean_email, staff.id))
+            others.append(self._claim_email(clean_email, staff.id))
             old = self.find(index_id("staff_email", None, staff.email))
             if isinstance(old, UniqueValue):
                 old.release()
@@ -318,6 +314,17 @@ class Identity(Authentication):
             staff.set_availability(available)
         others.append(self._roster_tracking(staff))
         return self.commit(staff, *others)
+
+    def _claim_email(self, email: str, staff_id: UUID) -> UniqueValue:
+        """The login email's index claimed for `staff_id`: a new claim, or a released one (its holder changed email)
+        claimed again; 409 while a staff user holds it. Two claims at once collide on the index's next version."""
+        index = self.find(index_id("staff_email", None, email))
+        if not isinstance(index, UniqueValue):
+            return UniqueValue.claim(None, "staff_email", email, staff_id)
+        if index.owner_id is not None:
+            raise Conflict(f"a staff user with email {email} exists", field="email")
+        index.reclaim(staff_id)
+        return index
 
     def _check_manager(self, staff: StaffUser, manager_id: UUID | None) -> None:
         """The manager must be in the brand and must not (indirectly) report to `staff`."""

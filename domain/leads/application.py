@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Protocol
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
-from domain.leads.csv_import import LeadRow, LeadSource, parse_leads
+from domain.leads.csv_import import LeadRow, LeadSource, ParsedFile, parse_leads
 from domain.leads.dedupe import MATCH_KINDS, Known, Outcome, dedupe, lead_name_keys
 from domain.leads.lead import (
     Lead,
@@ -35,11 +35,12 @@ from domain.shared.errors import NotFound
 from domain.shared.values import clean_text
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/leads")
+IMPORT_ATTEMPTS = 3  # an import committed at the same moment with the same people: dedupe again and retry
 
 
 def lead_id(brand_id: UUID, row: LeadRow) -> UUID:
     """A lead's id: uuid5 of the brand and its first identifier, so two imports racing with the same person
-    cannot both create them (the second is a 409)."""
+    cannot both create them (the second collides, dedupes again and finds the lead)."""
     key = row.phone or row.email or f"{row.source}:{row.external_id}:{row.line}"
     return uuid5(_NAMESPACE, f"{brand_id}:{key.casefold()}")
 
@@ -120,7 +121,8 @@ class Leads(ContextApplication):
     def import_file(self, brand_id: UUID, data: bytes, filename: str, source: LeadSource | None) -> CommandResult:
         """Parse, validate and dedupe a file, and record the import and every lead it creates in one
         transaction. Bad records are rejected with their line numbers and the rest imported; a file that is not
-        a lead CSV at all is a 422 and records nothing."""
+        a lead CSV at all is a 422 and records nothing. An import committed at the same moment with some of the
+        same people: deduped again against it and retried (its leads are duplicates here), up to IMPORT_ATTEMPTS."""
         parsed = parse_leads(data, source)
         known: list[Known] = []
         if self.directory is not None and parsed.rows:
@@ -132,7 +134,21 @@ class Leads(ContextApplication):
                 sorted({r.pan for r in rows if r.pan}),
                 sorted({k for r in rows for k in lead_name_keys(r.name)}),
             )
-        outcomes = dedupe(parsed.rows, known)
+        attempt = 1
+        while True:
+            record, leads = self._plan_import(brand_id, parsed, filename, known)
+            try:
+                return self.commit(record, *leads)
+            except ConcurrentModification:
+                if attempt == IMPORT_ATTEMPTS:
+                    raise
+                attempt += 1
+
+    def _plan_import(
+        self, brand_id: UUID, parsed: ParsedFile, filename: str, known: list[Known]
+    ) -> tuple[LeadImport, list[Lead]]:
+        """The import record and the leads it creates, deduped against `known` and the leads already stored."""
+        outcomes = self._dedupe(brand_id, parsed.rows, known)
         import_id = uuid4()
         leads: list[Lead] = []
         lines: list[LineResult] = []
@@ -159,7 +175,30 @@ class Leads(ContextApplication):
             matched={kind: matched[kind] for kind in MATCH_KINDS},
             lines=lines,
         )
-        return self.commit(record, *leads)
+        return record, leads
+
+    def _dedupe(self, brand_id: UUID, rows: Sequence[LeadRow], known: list[Known]) -> list[Outcome]:
+        """`dedupe` against `known` (the read models) and the stored leads the file would otherwise create again.
+
+        The read models lag the event store: a lead an import committed a moment ago is not in `known` yet, and
+        creating it again would collide with it (its id is uuid5 of the brand and its phone or email). The leads
+        this file would create are looked up by id (one read) and any found join `known`, so their records are
+        duplicates of them, as once the read model has caught up.
+        """
+        probed: set[UUID] = set()
+        while True:
+            outcomes = dedupe(rows, known)
+            ids = {lead_id(brand_id, o.row) for o in outcomes if not o.duplicate} - probed
+            probed |= ids
+            stored = [
+                found
+                for found in self.find_many(sorted(ids)).values()
+                if isinstance(found, Lead) and found.brand_id == brand_id
+            ]
+            if not stored:
+                return outcomes
+            details = [(lead.id, lead.details) for lead in stored]
+            known = [*known, *(Known("lead", i, d.name, d.phone, d.email, d.pan) for i, d in details)]
 
     def _lead(self, brand_id: UUID, import_id: UUID, outcome: Outcome) -> Lead:
         row = outcome.row

@@ -23,6 +23,10 @@ class BankAccountNotFound(NotFound):
     """Raised when no bank account has the id within the caller's brand."""
 
 
+class BankAccountBeingChecked(Conflict):
+    """Raised when another request's penny drop of the same account did not finish within the wait."""
+
+
 class VerificationMethod(StrEnum):
     """How an account is verified: the penny drop, or staff reviewing a statement or passbook."""
 

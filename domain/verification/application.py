@@ -4,7 +4,11 @@ that `retry` runs again with what it was run with. Nothing the borrower gave is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Protocol, TypeVar
@@ -20,7 +24,7 @@ from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue
 from domain.shared.values import MIN_REASON, clean_text, normalise_name
-from domain.verification.account import BankAccount, BankAccountNotFound, account_id
+from domain.verification.account import BankAccount, BankAccountBeingChecked, BankAccountNotFound, account_id
 from domain.verification.profile import KycProfile, KycProfileNotFound, profile_id
 from domain.verification.providers import Applicant, KycProviders
 from domain.verification.records import SalaryCreditRecord, TradelineRecord
@@ -41,6 +45,44 @@ class ProviderChoice(Protocol):
     """The providers a brand uses (its `providers` setting picks a vendor per service)."""
 
     def for_brand(self, brand_id: UUID) -> KycProviders: ...
+
+
+#: How long a request adding (or retrying) a bank account waits for another of the same account to finish its penny
+#: drop and record it: the provider's timeout with its retries (3 attempts of 5 s, PROVIDER_TIMEOUT_SECONDS).
+PENNY_DROP_WAIT_SECONDS = 20.0
+
+
+class PennyDropHolds(Protocol):
+    """A borrower's account checked by one request at a time, across processes: each holds the account from the
+    check that it is not recorded yet until its penny drop is recorded. The provider is paid (₹1) before the record
+    is saved, so without the hold the same account added twice at once paid for two penny drops, one recorded."""
+
+    def holding(self, brand_id: UUID, bank_account_id: UUID) -> AbstractContextManager[None]:
+        """Hold the account; BankAccountBeingChecked when it is not had within PENNY_DROP_WAIT_SECONDS."""
+        ...
+
+
+@dataclass
+class LocalPennyDropHolds:
+    """`PennyDropHolds` within one process (striped thread locks): the default where nothing else is wired, as the
+    unit tests' in-memory store; a platform of several processes wires holds shared through its database."""
+
+    _stripes: list[threading.Lock] = field(default_factory=lambda: [threading.Lock() for _ in range(64)])
+
+    @contextmanager
+    def holding(self, brand_id: UUID, bank_account_id: UUID) -> Iterator[None]:
+        lock = self._stripes[zlib.crc32(f"{brand_id}:{bank_account_id}".encode()) % len(self._stripes)]
+        if not lock.acquire(timeout=PENNY_DROP_WAIT_SECONDS):
+            raise being_checked()
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+def being_checked() -> BankAccountBeingChecked:
+    """The 409 of a request that waited too long for another's penny drop of the same account."""
+    return BankAccountBeingChecked("this account is being verified by another request; try again shortly")
 
 
 class Applicants(Protocol):
@@ -112,8 +154,10 @@ class Verifications(ContextApplication):
         vault: DocumentVault,
         switches: BrandSwitches,
         return_url: str = "http://127.0.0.1:8000/",
+        penny_drop_holds: PennyDropHolds | None = None,
     ) -> None:
         super().__init__(env, clock)
+        self.penny_drop_holds: PennyDropHolds = penny_drop_holds or LocalPennyDropHolds()
         self.providers = providers
         self.applicants = applicants
         self.vault = vault
@@ -134,21 +178,27 @@ class Verifications(ContextApplication):
         assert number is not None and code is not None and holder is not None
         self.applicants.applicant(brand_id, customer_id)
         new_id = account_id(brand_id, customer_id, number, code)
-        if self.find(new_id) is not None:
-            raise Conflict("this account was already added for the borrower", existing_id=str(new_id))
-        account = with_id(
-            BankAccount, new_id, brand_id=brand_id, customer_id=customer_id, account_number=number, ifsc=code,
-            holder_name=holder,
-        )  # fmt: skip
-        self._penny_drop(account)
-        return self.commit(account)
+        # One request of the account at a time from the check to the record (`PennyDropHolds`): the same account
+        # added at the same moment waits for the first one's penny drop to be recorded and then finds it (409).
+        with self.penny_drop_holds.holding(brand_id, new_id):
+            if self.find(new_id) is not None:
+                raise Conflict("this account was already added for the borrower", existing_id=str(new_id))
+            account = with_id(
+                BankAccount, new_id, brand_id=brand_id, customer_id=customer_id, account_number=number, ifsc=code,
+                holder_name=holder,
+            )  # fmt: skip
+            self._penny_drop(account)
+            return self.commit(account)
 
     def retry_penny_drop(self, brand_id: UUID, bank_account_id: UUID) -> CommandResult:
-        """Run a failed penny drop again."""
-        account = self.bank_account(brand_id, bank_account_id)
-        account.require_failed()
-        self._penny_drop(account)
-        return self.commit(account)
+        """Run a failed penny drop again (held as `add_bank_account` holds it: a retry at the same moment finds the
+        account no longer failed, 409)."""
+        self.bank_account(brand_id, bank_account_id)  # another brand's id: 404 before any hold
+        with self.penny_drop_holds.holding(brand_id, bank_account_id):
+            account = self.bank_account(brand_id, bank_account_id)
+            account.require_failed()
+            self._penny_drop(account)
+            return self.commit(account)
 
     def verify_bank_account_manually(
         self, brand_id: UUID, bank_account_id: UUID, document_id: UUID, note: str

@@ -344,3 +344,30 @@ def test_the_portal_answers_404_for_another_brands_blocklist_entry_or_api_key_an
     assert [e["id"] for e in listed] == [entry["id"]]
     keys = client.get("/api/v1/api-keys", headers=theirs.auth).json()["items"]
     assert any(k["id"] == key.json()["id"] and not k.get("revoked_at") for k in keys), keys
+
+
+def test_a_released_login_email_can_be_claimed_by_a_new_or_another_staff_user(
+    client: Any, app: Any, tenant: Tenant
+) -> None:
+    old, new, spare = (f"{n}-{uuid.uuid4().hex[:6]}@lender.in" for n in ("old", "new", "spare"))
+    first = _staff(client, tenant, email=old)
+    assert client.patch(f"/api/v1/staff/{first['id']}", json={"email": new}, headers=tenant.auth).status_code == 200
+
+    # `old` has no holder any more: a new staff user takes it (and signs in with it), still one holder at a time
+    second = _staff(client, tenant, email=old, password="second-pass-2026")
+    again = client.post("/api/v1/staff", json={"name": "Late Comer", "email": old, "roles": ["sales"]},
+                        headers=tenant.auth)  # fmt: skip
+    assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json", again.text
+    back = client.patch(f"/api/v1/staff/{first['id']}", json={"email": old}, headers=tenant.auth)
+    assert back.status_code == 409, back.text
+    assert client.get(f"/api/v1/staff/{first['id']}", headers=tenant.auth).json()["email"] == new  # nothing changed
+    browser = _portal_login(app, old, "second-pass-2026")
+    assert browser.get("/api/v1/me").json()["id"] == second["id"]
+    browser.__exit__(None, None, None)
+
+    # released again, it goes back to the first staff user on their own change
+    assert client.patch(f"/api/v1/staff/{second['id']}", json={"email": spare}, headers=tenant.auth).status_code == 200
+    back = client.patch(f"/api/v1/staff/{first['id']}", json={"email": old}, headers=tenant.auth)
+    assert back.status_code == 200 and back.json()["email"] == old, back.text
+    assert client.post("/api/v1/staff", json={"name": "Late Comer", "email": new, "roles": ["sales"]},
+                       headers=tenant.auth).status_code == 201  # fmt: skip

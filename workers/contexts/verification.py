@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from uuid import UUID
 
 import structlog
 
+from adapters.named_locks import NamedLocks
 from adapters.providers.directory import ProviderDirectory
 from api.pages import verification as pages
 from api.routes import verification as routes
@@ -19,7 +21,7 @@ from domain.documents.content import DocumentKind, Uploader
 from domain.identity.application import Identity
 from domain.shared.errors import Conflict, InvalidInput, InvalidValue, NotFound
 from domain.verification.account import BankAccount
-from domain.verification.application import Verifications
+from domain.verification.application import PENNY_DROP_WAIT_SECONDS, Verifications, being_checked
 from domain.verification.profile import KycProfile
 from domain.verification.providers import Applicant, KycProviders
 from projections.verification import VerificationView
@@ -106,6 +108,17 @@ class BrandProviderChoice:
         )
 
 
+@dataclass(frozen=True)
+class HeldPennyDrops:
+    """The verification context's `PennyDropHolds`: a named lock per bank account (uuid5 of brand, borrower, number
+    and IFSC), shared by every process on the database."""
+
+    locks: NamedLocks
+
+    def holding(self, brand_id: UUID, bank_account_id: UUID) -> AbstractContextManager[None]:
+        return self.locks.holding([f"penny-drop:{brand_id}:{bank_account_id}"], PENNY_DROP_WAIT_SECONDS, being_checked)
+
+
 def _verifications(kit: Kit) -> Verifications:
     return Verifications(
         env=kit.env,
@@ -116,6 +129,7 @@ def _verifications(kit: Kit) -> Verifications:
         switches=BrandSwitchboard(kit.get(Identity)),
         # Where a borrower comes back to after consenting at DigiLocker or the Account Aggregator.
         return_url=os.environ.get("KYC_RETURN_URL", "http://127.0.0.1:8000/"),
+        penny_drop_holds=HeldPennyDrops(kit.get(NamedLocks)),
     )
 
 
