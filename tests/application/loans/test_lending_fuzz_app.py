@@ -276,7 +276,8 @@ def _service(desk: Desk, seed: int, tally: dict[str, int]) -> None:
                     facts.append(("waive", max(today, cob + timedelta(days=1)) if cob else today, asked))
                     tally["waivers"] += 1
             elif roll < 0.8 and payments:
-                payment_id = rng.choice(sorted(payments))
+                # by the payments' facts, not their random ids: the same seed reverses the same payment every run
+                payment_id = rng.choice(sorted(payments, key=lambda k: (payments[k], str(k))))
                 app.reverse_repayment(BRAND, loan_id, payment_id, "cheque bounced")
                 facts.remove(payments.pop(payment_id))
                 tally["reversals"] += 1
@@ -287,9 +288,11 @@ def _service(desk: Desk, seed: int, tally: dict[str, int]) -> None:
                 tally["quotes"] += 1
         if rng.random() < 0.7:
             app.close_business_day(BRAND, loan_id, today)
-        if rng.random() < 0.15:  # a date already closed (or never): nothing changes
+        closed_through = app.get(BRAND, loan_id).cob_through
+        if closed_through is not None and rng.random() < 0.15:  # a date already closed: nothing changes
+            # (a past date after `cob_through` is not closed yet, and closing it runs the missed days' COB)
             before = app.get(BRAND, loan_id).version
-            app.close_business_day(BRAND, loan_id, today - timedelta(days=rng.randrange(1, 10)))
+            app.close_business_day(BRAND, loan_id, closed_through - timedelta(days=rng.randrange(0, 10)))
             assert app.get(BRAND, loan_id).version == before
         loan = app.get(BRAND, loan_id)
         # (the view of a day whose COB has run is the next day's: that day's charges are in it)
