@@ -19,8 +19,8 @@ scans the book (docs/insight.md). Its tables:
   `overdue`, how many of them are recovered now): the funnel and recovery of a window are a sum over its days,
   since a loan reached a step in a window that runs up to now exactly when its last reach is in it.
 
-Days are the brand's local days (`read.brands.timezone`, Asia/Kolkata when the brand is not known there yet) at the
-time the event is projected.
+Days are the business days the events carry (projections/business_days.py), else the brand's local days
+(`read.brands.timezone`, Asia/Kolkata when the brand is not known there yet) at the time the event is projected.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from domain.loans import recovery_events as rv
 from domain.loans import servicing_events as sv
 from domain.loans.application import Loans
 from domain.loans.loan import Loan, Transitioned
+from projections.business_days import business_day
 from projections.projection import Change, Insert, Projection, Write, handles, topics_of
 
 L = Loan
@@ -67,32 +67,11 @@ _LOCAL_DAY = (
 def _business_day_sql(row: str = "") -> str:
     """The business day an event happened on, over a row of `read.insight_loans` (`row`: its alias and a dot): the
     day the event carries (`%(on)s`), else for a move by the close of business the COB's business date (`cob_on`,
-    from the `DayClosed` recorded just before it), else the brand's local day of the instant it was recorded (the
-    events that carry no business date: creation, CX approval, sanction, send-back, ...)."""
+    from the `DayClosed` recorded just before it), else the brand's local day of the instant it was recorded (events
+    stored before their business date was recorded - creation, CX approval, sanction before 2026-12-05 - and those
+    that carry none: a bypass, a reactivation, ...)."""
     local = _LOCAL_DAY.format(at="%(at)s", brand=f"{row}brand_id")
     return f"COALESCE(%(on)s::date, CASE WHEN %(cob)s THEN {row}cob_on END, {local})"
-
-
-def business_day(event: Any) -> date | None:
-    """The business date the event itself carries, if any (a payment's day is `paid_on` in the daily figures; the
-    day its status move happened is the business date it was recorded on)."""
-    if isinstance(event, L.Submitted):
-        return getattr(event, "submitted_on", None)
-    if isinstance(event, L.Disbursed):
-        return getattr(event, "disbursed_on", None)
-    if isinstance(event, L.Rejected | L.BreOverridden | L.ProductChanged):
-        return getattr(event, "rejected_on", None)
-    if isinstance(event, sv.RepaymentRecorded):
-        payment = getattr(event, "payment", None)
-        return None if payment is None else payment.recorded_on
-    if isinstance(event, sv.RepaymentReversed):
-        return getattr(event, "reversed_on", None)
-    if isinstance(event, rv.WaiverApproved):
-        return getattr(event, "waived_on", None)
-    if isinstance(event, rv.Settled | rv.WrittenOff):
-        ending = getattr(event, "ending", None)
-        return None if ending is None else ending.on
-    return None
 
 
 #: Move a loan's row and the brand's counters by the difference (the old row counted out, the new one in), and
@@ -282,7 +261,13 @@ class InsightFigures(Projection):
         )
         yield Write(
             _REACH.format(condition=""),
-            {"id": event.originator_id, "step": "created", "at": event.timestamp, "on": None, "cob": False},
+            {
+                "id": event.originator_id,
+                "step": "created",
+                "at": event.timestamp,
+                "on": business_day(event),
+                "cob": False,
+            },
         )
 
     @handles(Transitioned)

@@ -20,6 +20,7 @@ from domain.loans import servicing_events as sv
 from domain.loans.loan import Loan
 from domain.loans.loan_events import Transitioned
 from domain.loans.states import LoanStatus
+from projections.business_days import business_day
 from projections.projection import Change, Projection, Write, handles
 
 L = Loan
@@ -107,6 +108,34 @@ _LAST_STANDING_PAID_ON = (
 )
 
 
+#: The business day an event of a `read.loans` row happened on (parameters: the day it carries, its instant): that
+#: day, else the brand's local day of the instant (an event stored before its business date was recorded).
+DAY_OF_EVENT = "COALESCE(%s::date, read.brand_local_day(brand_id, %s))"
+
+#: `created_on`, `cx_approved_on`, `sanctioned_on` (the business days of the loan's creation, CX approval and
+#: sanction: `Created.created_on`, `CxApproved.cx_approved_on`, `Sanctioned.sanctioned_on`, beside the instants
+#: `created_at`, `cx_approved_at`, `sanctioned_at`) and the timeline's `day` (each event's business day, what
+#: team-performance-report ranges over). A database made before them gets them once, filled with the brand's local
+#: day of the instants (the only dates its events carried: a rebuild gives the same days, but for the timeline's
+#: events that did carry one - submissions, rejections, disbursals, repayments -, which
+#: `projections rebuild loans` re-dates; docs/reports.md).
+BUSINESS_DAYS_DDL = (
+    "DO $$ BEGIN IF NOT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = 'read' "
+    "AND table_name = 'loans' AND column_name = 'created_on') THEN "
+    "ALTER TABLE read.loans ADD COLUMN created_on date, ADD COLUMN cx_approved_on date, "
+    "ADD COLUMN sanctioned_on date; "
+    "UPDATE read.loans l SET created_on = read.brand_local_day(l.brand_id, l.created_at), "
+    "cx_approved_on = CASE WHEN l.cx_approved_at IS NOT NULL THEN read.brand_local_day(l.brand_id, l.cx_approved_at) END, "
+    "sanctioned_on = CASE WHEN l.sanctioned_at IS NOT NULL THEN read.brand_local_day(l.brand_id, l.sanctioned_at) END; "
+    "END IF; "
+    "IF NOT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = 'read' "
+    "AND table_name = 'loan_events' AND column_name = 'day') THEN "
+    "ALTER TABLE read.loan_events ADD COLUMN day date; "
+    "UPDATE read.loan_events e SET day = read.brand_local_day(e.brand_id, e.at); "
+    "END IF; END $$"
+)
+
+
 def closing_day(event: Any) -> date | None:
     """The business day the event closes the loan on, when it carries one (see `CLOSED_ON_DDL`)."""
     if isinstance(event, sv.RepaymentRecorded):
@@ -131,7 +160,8 @@ def sm_counted(event: Any, column: str) -> Write:
 _CLEARED = (
     "cx_approved_amount = NULL, cx_approved_by = NULL, cx_approved_at = NULL, sanctioned_amount = NULL, "
     "sanction_pricing = NULL, sanction_terms = NULL, sanction_instalment = NULL, sanctioned_by = NULL, "
-    "sanctioned_at = NULL, escalation = NULL, sanction_assignee = NULL, sanction_assigned_at = NULL"
+    "sanctioned_at = NULL, escalation = NULL, sanction_assignee = NULL, sanction_assigned_at = NULL, "
+    "cx_approved_on = NULL, sanctioned_on = NULL"
 )
 
 
@@ -174,8 +204,9 @@ class LoanDecisionViews(Projection):
     def _cx_approved(self, position: int, event: ev.CxApproved) -> Iterator[Change]:
         yield self._moved(
             event,
-            "cx_approved_amount = %s, cx_approved_by = %s, cx_approved_at = %s, escalation = NULL",
-            (event.approved_amount, event.actor, event.timestamp),
+            "cx_approved_amount = %s, cx_approved_by = %s, cx_approved_at = %s, escalation = NULL, "
+            f"cx_approved_on = {DAY_OF_EVENT}",
+            (event.approved_amount, event.actor, event.timestamp, business_day(event), event.timestamp),
         )
         details = {"requested": _money(event.requested_amount), "cx_approved": _money(event.approved_amount),
                    "remarks": event.remarks}  # fmt: skip
@@ -220,9 +251,9 @@ class LoanDecisionViews(Projection):
         yield self._moved(
             event,
             "sanctioned_amount = %s, sanction_pricing = %s, sanction_terms = %s, sanction_instalment = %s, "
-            "sanctioned_by = %s, sanctioned_at = %s, sm_actor = %s",
+            f"sanctioned_by = %s, sanctioned_at = %s, sm_actor = %s, sanctioned_on = {DAY_OF_EVENT}",
             (event.sanctioned_amount, Jsonb(pricing.model_dump(mode="json")), Jsonb(event.terms.model_dump(mode="json")),
-             event.instalment, event.actor, event.timestamp, event.actor),
+             event.instalment, event.actor, event.timestamp, event.actor, business_day(event), event.timestamp),
         )  # fmt: skip
         yield sm_counted(event, "sanctioned")
         details = {
@@ -251,7 +282,8 @@ class LoanDecisionViews(Projection):
             "instalment = %s, facts = CASE WHEN %s THEN %s ELSE facts END, "
             "results = CASE WHEN %s THEN %s ELSE results END, passed = CASE WHEN %s THEN %s ELSE passed END, "
             "rejected_on = CASE WHEN %s THEN COALESCE(%s, %s::date) ELSE rejected_on END, overrides = '{}', cam = NULL, "
-            "cx_approved_amount = NULL, cx_approved_by = NULL, cx_approved_at = NULL, escalation = NULL",
+            "cx_approved_amount = NULL, cx_approved_by = NULL, cx_approved_at = NULL, cx_approved_on = NULL, "
+            "escalation = NULL",
             (event.product_id, event.product_version, event.amount, event.tenure, event.coupon_code,
              Jsonb(event.pricing.model_dump(mode="json")), event.instalment, rerun, Jsonb(event.facts), rerun,
              Jsonb(event.results or []), rerun, event.passed, rejected, event.rejected_on, event.timestamp),

@@ -15,8 +15,9 @@ from domain.loans.loan import Loan, Transitioned
 from domain.loans.states import CLOSED as CLOSED_STATES
 from domain.loans.states import LoanStatus
 from projections.bre_history import BRE_HISTORY_DDL, BRE_HISTORY_TABLE
+from projections.business_days import LOCAL_DAY_FUNCTION, business_day
 from projections.insight_indexes import LOAN_SEARCH_DDL
-from projections.loan_decision_views import DECISION_DDL, SM_FIGURES_TABLE, sm_counted
+from projections.loan_decision_views import BUSINESS_DAYS_DDL, DAY_OF_EVENT, DECISION_DDL, SM_FIGURES_TABLE, sm_counted
 from projections.loan_recovery_views import LoanRecoveryViews
 from projections.loan_servicing_views import SERVICING_DDL
 from projections.projection import Change, Insert, Write, handles
@@ -82,6 +83,8 @@ class LoanViews(LoanRecoveryViews):
         "CREATE INDEX IF NOT EXISTS loans_coupon_idx ON read.loans (brand_id, product_id, coupon_code) "
         "WHERE coupon_code IS NOT NULL",
         *DECISION_DDL,
+        LOCAL_DAY_FUNCTION,
+        BUSINESS_DAYS_DDL,
         *SERVICING_DDL,
         *LOAN_SEARCH_DDL,
     )
@@ -107,6 +110,7 @@ class LoanViews(LoanRecoveryViews):
                 "version": event.originator_version,
                 "created_at": event.timestamp,
                 "updated_at": event.timestamp,
+                "created_on": business_day(event),
             },
         )
         details = {
@@ -125,8 +129,19 @@ class LoanViews(LoanRecoveryViews):
                 "reason": "application started",
                 "details": details,
                 "at": event.timestamp,
+                "day": business_day(event),
             },
         )
+        if business_day(event) is None:  # stored before its business date was recorded: the brand's local day
+            yield Write(
+                "UPDATE read.loans SET created_on = read.brand_local_day(brand_id, created_at) WHERE id = %s",
+                (event.originator_id,),
+            )
+            yield Write(
+                "UPDATE read.loan_events SET day = read.brand_local_day(brand_id, at) WHERE loan_id = %s "
+                "AND version = %s",
+                (event.originator_id, event.originator_version),
+            )
 
     @handles(L.Submitted)
     def _submitted(self, position: int, event: L.Submitted) -> Iterator[Change]:
@@ -216,11 +231,12 @@ class LoanViews(LoanRecoveryViews):
 
     def _logged(self, event: Any, kind: str, details: dict[str, Any]) -> Iterable[Change]:
         yield Write(
-            "INSERT INTO read.loan_events (loan_id, version, brand_id, kind, status, actor, reason, details, at) "
-            "SELECT %s, %s, brand_id, %s, %s, %s, %s, %s, %s FROM read.loans WHERE id = %s "
+            "INSERT INTO read.loan_events (loan_id, version, brand_id, kind, status, actor, reason, details, at, day) "
+            f"SELECT %s, %s, brand_id, %s, %s, %s, %s, %s, %s, {DAY_OF_EVENT} FROM read.loans WHERE id = %s "
             "ON CONFLICT (loan_id, version) DO NOTHING",
             (event.originator_id, event.originator_version, kind, _status(event), event.actor,
-             getattr(event, "reason", None), Jsonb(details), event.timestamp, event.originator_id),
+             getattr(event, "reason", None), Jsonb(details), event.timestamp, business_day(event), event.timestamp,
+             event.originator_id),
         )  # fmt: skip
 
 

@@ -179,14 +179,16 @@ DUE_DAYS = (
 #: ranges: (index name, table, date column, id column, whether the date may be NULL).
 REPORT_DATE_KEYS = (
     ("loans_disbursed", "loans", "disbursed_on", "id", True),
-    ("loans_sanctioned", "loans", "sanctioned_at", "id", True),
+    ("loans_sanctioned_on", "loans", "sanctioned_on", "id", True),
+    ("loans_created_on", "loans", "created_on", "id", True),
     ("loans_closed_on", "loans", "closed_on", "id", True),
     ("loans_rejected", "loans", "rejected_on", "id", True),
     ("customers_created_at", "customers", "created_at", "id", False),
     ("collection_contacts_at", "collection_contacts", "at", "contact_id", False),
     ("collection_cases_opened", "collection_cases", "opened_on", "loan_id", True),
-    # team-performance-report's actions by instant: without it every page and total read every brand's loan events
-    ("loan_events_at", "loan_events", "at", "loan_id", False),
+    # team-performance-report's actions by business day: without it every page and total read every brand's loan
+    # events
+    ("loan_events_day", "loan_events", "day", "loan_id", True),
 )
 
 
@@ -276,6 +278,10 @@ class ReportBookView(Projection):
         "DROP INDEX IF EXISTS read.report_customers_created_idx",
         # (the closed loans' reports ranged over the closing instant until 2026-12-04; now over its business day)
         "DROP INDEX IF EXISTS read.report_loans_closed_idx",
+        # (the sanction-dated reports and team-performance-report ranged over instants until 2026-12-05; now over
+        # business days: read.loans.sanctioned_on, read.loan_events.day)
+        "DROP INDEX IF EXISTS read.report_loans_sanctioned_idx",
+        "DROP INDEX IF EXISTS read.report_loan_events_at_idx",
         *(
             f"CREATE INDEX IF NOT EXISTS report_{name}_idx ON read.{table} (brand_id, {column}, {key})"
             + (f" WHERE {column} IS NOT NULL" if nullable else "")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from uuid import UUID
 
-from projections.report_sql_loans import LOAN_KEY_DATE, LOAN_KEY_INSTANT, _loan_key
+from projections.report_sql_loans import CREATED_ON, LOAN_KEY_DATE, SANCTIONED_ON, _loan_key
 from projections.report_sql_parts import (
     BORROWER,
     BRAND,
@@ -76,12 +76,13 @@ MASTER_COLLECTION = Report(
 _COLLECTION_COLUMNS = (
     *BORROWER,
     DISBURSED_ON,
-    C("sanctioned_at", "l.sanctioned_at", "instant"),
+    C("sanctioned_at", "l.sanctioned_at", "instant"),  # when it was recorded (the column before sanctioned_on)
     DISBURSED_AMOUNT,
     *REPAID_COLUMNS,
     OUTSTANDING_TOTAL,
     C("dpd", "l.dpd", "int"),
     C("status", "l.status"),
+    C("sanctioned_on", SANCTIONED_ON, "date"),
 )
 _DISBURSED_STATUS = status_filter("the loan's status", SERVICED_STATUSES + FINAL_STATUSES)
 
@@ -105,13 +106,12 @@ COLLECTION_BY_APPROVED = Report(
     title="Collection by loan, by approval date",
     category=CATEGORY,
     definition="The collection-loan-report's rows, for loans sanctioned (approved) in the range.",
-    date_basis="the sanction instant",
+    date_basis="the sanction's business day",
     source=f"{LOANS}{TOTALS}",
     where=f"{BRAND} AND l.disbursed_on IS NOT NULL",
-    date_sql="l.sanctioned_at",
-    date_kind="instant",
+    date_sql=SANCTIONED_ON,
     columns=_COLLECTION_COLUMNS,
-    key=_loan_key("l.sanctioned_at", LOAN_KEY_INSTANT),
+    key=_loan_key(SANCTIONED_ON, LOAN_KEY_DATE),
     filters=(_DISBURSED_STATUS,),
 )
 
@@ -154,11 +154,10 @@ CX_ALLOCATION = Report(
     category=CATEGORY,
     definition="One row per credit executive with applications assigned, created in the range: how many are "
     "waiting (pending), CX-approved, sanctioned or later, rejected, and in all.",
-    date_basis="the application's creation",
+    date_basis="the business day the application was created",
     source=f"read.loans l {staff('l.assignee', 'l.brand_id')}",
     where=f"{BRAND} AND l.assignee IS NOT NULL",
-    date_sql="l.created_at",
-    date_kind="instant",
+    date_sql=CREATED_ON,
     group_by="l.assignee, s.name, s.email",
     columns=(
         C("executive", "coalesce(s.name, l.assignee::text)"),
@@ -261,11 +260,11 @@ TEAM_PERFORMANCE = Report(
     category=CATEGORY,
     definition="One row per person (staff, API key or system) who moved loans in the range: CX approvals, "
     "sanctions, rejections, send-backs, disbursals and repayments recorded, from the loans' timelines.",
-    date_basis="the instant of each action",
+    date_basis="the business day of each action",
     source=f"read.loan_events e {_ACTOR_STAFF}",
     where="e.brand_id = %(brand)s",
-    date_sql="e.at",
-    date_kind="instant",
+    # each action's business day (`read.loan_events.day`: the day its event carries, else its instant's local day)
+    date_sql="e.day",
     group_by="e.actor, s.name",
     columns=(
         C("actor", "e.actor"),

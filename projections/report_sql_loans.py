@@ -24,7 +24,6 @@ from projections.report_sql_parts import (
     TOTALS,
     TOTALS_INNER,
     counted,
-    day,
     status_filter,
     summed,
 )
@@ -36,6 +35,14 @@ CATEGORY = "User & Loan Reports"
 STATUS_FILTER = status_filter("the loan's current status")
 LOAN_KEY_DATE = (date, UUID)
 LOAN_KEY_INSTANT = (datetime, UUID)
+
+
+#: The business days of a loan's creation and sanction (`read.loans.created_on`, `sanctioned_on`: the brand's
+#: business date `Created` / `Sanctioned` carry, else the local day of the instant for events stored before it), not
+#: the instants they were recorded (`created_at`, `sanctioned_at`): a brand whose business date is not the wall
+#: clock's files them on the day they happened (docs/reports.md, "Which date a report files a fact on").
+CREATED_ON = "l.created_on"
+SANCTIONED_ON = "l.sanctioned_on"
 
 
 def _loan_key(date_sql: str, kinds: tuple[type, type]) -> tuple[tuple[str, type], ...]:
@@ -154,33 +161,32 @@ NON_DISBURSED = Report(
     category=CATEGORY,
     definition="One row per loan sanctioned in the range and not disbursed (now sm_approved, approved or "
     "awaiting_disbursal).",
-    date_basis="the sanction instant",
+    date_basis="the sanction's business day",
     source=LOANS,
     where=f"{BRAND} AND l.status IN ('sm_approved', 'approved', 'awaiting_disbursal')",
-    date_sql="l.sanctioned_at",
-    date_kind="instant",
+    date_sql=SANCTIONED_ON,
     columns=(
         *BORROWER,
-        C("sanctioned_at", "l.sanctioned_at", "instant"),
+        C("sanctioned_at", "l.sanctioned_at", "instant"),  # when it was recorded (the column before sanctioned_on)
         C("sanctioned_amount", "l.sanctioned_amount", "number"),
         C("sanctioned_by", "l.sanctioned_by"),
         C("status", "l.status"),
+        C("sanctioned_on", SANCTIONED_ON, "date"),
     ),
-    key=_loan_key("l.sanctioned_at", LOAN_KEY_INSTANT),
+    key=_loan_key(SANCTIONED_ON, LOAN_KEY_DATE),
 )
 
-_SANCTION_DAY = day("l.sanctioned_at")
+_SANCTION_DAY = SANCTIONED_ON
 DISBURSE_NON_DISBURSE = Report(
     slug="disburse-non-disburse-report",
     title="Disbursed vs not disbursed",
     category=CATEGORY,
-    definition="One row per day (in the brand's timezone) on which loans were sanctioned: how many of them are "
-    "disbursed now and how many not, with their amounts.",
-    date_basis="the sanction day",
+    definition="One row per business day on which loans were sanctioned: how many of them are disbursed now and "
+    "how many not, with their amounts.",
+    date_basis="the sanction's business day",
     source="read.loans l",
-    where=f"{BRAND} AND l.sanctioned_at IS NOT NULL",
-    date_sql="l.sanctioned_at",
-    date_kind="instant",
+    where=f"{BRAND} AND l.sanctioned_on IS NOT NULL",
+    date_sql=SANCTIONED_ON,
     group_by=_SANCTION_DAY,
     columns=(
         C("sanctioned_on", _SANCTION_DAY, "date"),
@@ -332,11 +338,10 @@ SANCTIONED = Report(
     category=CATEGORY,
     definition="One row per loan sanctioned in the range (whatever happened after): requested, CX-approved and "
     "sanctioned amounts, who decided.",
-    date_basis="the sanction instant",
+    date_basis="the sanction's business day",
     source=LOANS,
-    where=f"{BRAND} AND l.sanctioned_at IS NOT NULL",
-    date_sql="l.sanctioned_at",
-    date_kind="instant",
+    where=f"{BRAND} AND l.sanctioned_on IS NOT NULL",
+    date_sql=SANCTIONED_ON,
     columns=(
         *BORROWER,
         C("requested_amount", "l.amount", "number"),
@@ -344,10 +349,12 @@ SANCTIONED = Report(
         C("cx_approved_by", "l.cx_approved_by"),
         C("sanctioned_amount", "l.sanctioned_amount", "number"),
         C("sanctioned_by", "l.sanctioned_by"),
-        C("sanctioned_at", "l.sanctioned_at", "instant"),
+        C("sanctioned_at", "l.sanctioned_at", "instant"),  # when it was recorded (the column before sanctioned_on)
         C("status", "l.status"),
+        C("cx_approved_on", "l.cx_approved_on", "date"),
+        C("sanctioned_on", SANCTIONED_ON, "date"),
     ),
-    key=_loan_key("l.sanctioned_at", LOAN_KEY_INSTANT),
+    key=_loan_key(SANCTIONED_ON, LOAN_KEY_DATE),
     filters=(STATUS_FILTER,),
 )
 
@@ -358,11 +365,10 @@ AFFILIATE = Report(
     definition="One row per application created in the range with how it was sourced: the channel (borrower "
     "funnel or staff on the borrower's behalf), the partner coupon code, and the UTM source, medium and campaign of "
     "the link the borrower signed up by (an affiliate's or partner's tracking link).",
-    date_basis="the application's creation",
+    date_basis="the business day the application was created",
     source=f"{LOANS} LEFT JOIN read.loan_attribution la ON la.loan_id = l.id",
     where=BRAND,
-    date_sql="l.created_at",
-    date_kind="instant",
+    date_sql=CREATED_ON,
     columns=(
         *BORROWER,
         C("channel", "l.channel"),
@@ -372,9 +378,10 @@ AFFILIATE = Report(
         C("utm_campaign", "la.utm_campaign"),
         C("requested_amount", "l.amount", "number"),
         C("status", "l.status"),
-        C("created_at", "l.created_at", "instant"),
+        C("created_at", "l.created_at", "instant"),  # when it was recorded (the column before created_on)
+        C("created_on", CREATED_ON, "date"),
     ),
-    key=_loan_key("l.created_at", LOAN_KEY_INSTANT),
+    key=_loan_key(CREATED_ON, LOAN_KEY_DATE),
     filters=(
         CHANNEL_FILTER,
         STATUS_FILTER,

@@ -95,11 +95,10 @@ INTERNAL_MARKETING = Report(
     category=CATEGORY,
     definition="One row per source (channel and partner coupon code) of applications created in the range: "
     "applications, sanctioned, disbursed, rejected, and the amount disbursed.",
-    date_basis="the application's creation",
+    date_basis="the business day the application was created",
     source="read.loans l",
     where="l.brand_id = %(brand)s",
-    date_sql="l.created_at",
-    date_kind="instant",
+    date_sql="l.created_on",  # the brand's business date `Created` carries (report_sql_loans.CREATED_ON)
     group_by="l.channel, coalesce(l.coupon_code, '')",
     columns=(
         C("channel", "l.channel"),

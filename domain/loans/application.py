@@ -201,6 +201,7 @@ class Loans(
             coupon_code=coupon.code if coupon is not None else None,
             pricing=pricing,
             instalment=proposed_emi(product, value, tenure),
+            created_on=self.parties.business_date(brand_id),
         )
 
     def submit(self, brand_id: UUID, loan_id: UUID) -> CommandResult:

@@ -139,7 +139,9 @@ class DecisionUseCases:
         loan = self.get(brand_id, loan_id)
         product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
         _in_range(product, amount, "approved_amount")
-        loan.cx_approve(amount, why, cam_required=self.parties.cam_required(brand_id))
+        loan.cx_approve(
+            amount, why, cam_required=self.parties.cam_required(brand_id), today=self.parties.business_date(brand_id)
+        )
         return self.commit(loan)
 
     def send_back(self, brand_id: UUID, loan_id: UUID, to: str, reason: str, step: str | None = None) -> CommandResult:
@@ -152,7 +154,7 @@ class DecisionUseCases:
         checks.raise_if_any()
         assert whom is not None and why is not None
         loan = self.get(brand_id, loan_id)
-        loan.send_back(whom, why, which)
+        loan.send_back(whom, why, which, today=self.parties.business_date(brand_id))
         result = self.commit(loan)
         if whom is SendBackTo.BORROWER and self.contact is not None:
             self.contact.sent_back(brand_id, loan.customer_id, loan.loan_number, why, which)
@@ -200,7 +202,14 @@ class DecisionUseCases:
             annual_percent=product.annual_percent if product.kind is LoanKind.EMI else None,
             daily_percent=product.daily_percent if product.kind is LoanKind.PAYDAY else None,
         )
-        loan.sanction(amount, pricing, terms, proposed_emi(product, amount, loan.tenure), why)
+        loan.sanction(
+            amount,
+            pricing,
+            terms,
+            proposed_emi(product, amount, loan.tenure),
+            why,
+            self.parties.business_date(brand_id),
+        )
         return self.commit(loan)
 
     def reactivate(self, brand_id: UUID, loan_id: UUID, reason: str) -> CommandResult:

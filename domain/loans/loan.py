@@ -85,7 +85,8 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
     id: UUID
 
     class Created(Aggregate.Created):
-        """An application was started (status onboarding)."""
+        """An application was started (status onboarding). `created_on` is the brand's business date then (None on
+        events stored before it was recorded: the brand's local day of `timestamp` stands in)."""
 
         brand_id: UUID
         customer_id: UUID
@@ -98,6 +99,7 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
         channel: Channel
         pricing: Pricing  # fees, coupon discount, GST, net disbursed as priced at creation
         instalment: Decimal  # the EMI, or the payday bullet per month
+        created_on: date | None = None
 
     class Submitted(Transitioned):
         """Submitted through the BRE: the facts and policy it read, each rule's result; pending or rejected."""
@@ -199,6 +201,7 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
         pricing: Pricing,
         instalment: Decimal,
         coupon_code: str | None = None,
+        created_on: date | None = None,  # the brand's business date (on the event only)
     ) -> None:
         self.brand_id = brand_id
         self.customer_id = customer_id

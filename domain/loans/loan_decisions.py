@@ -96,8 +96,11 @@ class LoanDecisions:
                            status=str(self.status))  # fmt: skip
         self._emit(CamRecorded, cam=cam)
 
-    def cx_approve(self, approved_amount: Decimal, remarks: str, *, cam_required: bool = False) -> None:
-        """The CX approves `approved_amount` (checked against the product by the application): cx_approved."""
+    def cx_approve(
+        self, approved_amount: Decimal, remarks: str, *, cam_required: bool = False, today: date | None = None
+    ) -> None:
+        """The CX approves `approved_amount` (checked against the product by the application): cx_approved, dated
+        `today` (the brand's business date)."""
         if self.status is not S.PENDING:
             raise Conflict(f"only a pending application can be approved by the CX; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
@@ -111,17 +114,18 @@ class LoanDecisions:
             requested_amount=self.amount,
             approved_amount=approved_amount,
             remarks=remarks,
+            cx_approved_on=today,
         )
 
-    def send_back(self, to: SendBackTo, reason: str, step: str | None = None) -> None:
+    def send_back(self, to: SendBackTo, reason: str, step: str | None = None, today: date | None = None) -> None:
         """Send back to the borrower (pending → onboarding; `step` the funnel step to do again) or to the CX
-        (cx_approved → pending), with the reason."""
+        (cx_approved → pending), with the reason, dated `today` (the brand's business date)."""
         needed = S.PENDING if to is SendBackTo.BORROWER else S.CX_APPROVED
         if self.status is not needed:
             raise Conflict(f"only a {needed} loan can be sent back to the {to}; this one is {self.status}",
                            status=str(self.status), to=str(to))  # fmt: skip
         target = check_transition(self.status, S.ONBOARDING if to is SendBackTo.BORROWER else S.PENDING)
-        self._emit(SentBack, status=target, reason=reason, to=to, step=step)
+        self._emit(SentBack, status=target, reason=reason, to=to, step=step, sent_back_on=today)
 
     def escalate(self, reason: str, *, automatic: bool = False) -> None:
         """Escalate a CX-approved loan to the Sanction Head (an SM's call, or the day-long wait's); 409 when it is not
@@ -143,9 +147,16 @@ class LoanDecisions:
         self._emit(SanctionAssigned, staff_id=staff_id, reason=reason)
 
     def sanction(
-        self, sanctioned_amount: Decimal, pricing: Pricing, terms: LoanTerms, instalment: Decimal, remarks: str
+        self,
+        sanctioned_amount: Decimal,
+        pricing: Pricing,
+        terms: LoanTerms,
+        instalment: Decimal,
+        remarks: str,
+        today: date | None = None,
     ) -> None:
-        """The SM sanctions the final amount with its pricing (the application prices it): sm_approved."""
+        """The SM sanctions the final amount with its pricing (the application prices it): sm_approved, dated `today`
+        (the brand's business date)."""
         if self.status is not S.CX_APPROVED or self.cx_approved_amount is None:
             raise Conflict(f"only a CX-approved loan can be sanctioned; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
@@ -163,6 +174,7 @@ class LoanDecisions:
             terms=terms,
             instalment=instalment,
             remarks=remarks,
+            sanctioned_on=today,
         )
 
     def reactivate(self, reason: str) -> None:

@@ -135,11 +135,14 @@ class CamRecorded(Aggregate.Event):
 
 
 class CxApproved(Transitioned):
-    """The CX approved an amount (within the product's range; may differ from the requested one): cx_approved."""
+    """The CX approved an amount (within the product's range; may differ from the requested one): cx_approved.
+    `cx_approved_on` is the brand's business date then (None on events stored before it was recorded: the brand's
+    local day of `timestamp` stands in)."""
 
     requested_amount: Decimal
     approved_amount: Decimal
     remarks: str
+    cx_approved_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status
@@ -149,10 +152,13 @@ class CxApproved(Transitioned):
 
 class SentBack(Transitioned):
     """Sent back to the borrower (pending → onboarding, the funnel step reopens) or to the CX (→ pending). `step` is
-    the borrower's funnel step to do again (None: the submitted step, as before the field existed)."""
+    the borrower's funnel step to do again (None: the submitted step, as before the field existed). `sent_back_on` is
+    the brand's business date then (None on events stored before it was recorded: the brand's local day of
+    `timestamp` stands in)."""
 
     to: SendBackTo
     step: str | None = None
+    sent_back_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status
@@ -186,7 +192,8 @@ class SanctionAssigned(Aggregate.Event):
 class Sanctioned(Transitioned):
     """The SM sanctioned a final amount, priced with the loan's product version and coupon: sm_approved.
 
-    All three amounts are kept: requested, CX-approved, sanctioned."""
+    All three amounts are kept: requested, CX-approved, sanctioned. `sanctioned_on` is the brand's business date
+    then (None on events stored before it was recorded: the brand's local day of `timestamp` stands in)."""
 
     requested_amount: Decimal
     cx_approved_amount: Decimal
@@ -195,6 +202,7 @@ class Sanctioned(Transitioned):
     terms: LoanTerms  # what the schedule is built from: the sanctioned principal, tenure and the version's rate
     instalment: Decimal
     remarks: str
+    sanctioned_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status

@@ -88,7 +88,7 @@ def _load(pool: Any, brand: uuid.UUID, other: uuid.UUID, loans: int) -> None:
                 "COPY read.loans (id, brand_id, loan_number, customer_id, product_id, product_version, amount, tenure, "
                 "channel, pricing, instalment, status, assignee, version, created_at, updated_at, sanctioned_at, "
                 "sanctioned_amount, sanctioned_by, disbursed_on, status_since, closed_on, dpd, asset_class, rejected_on, "
-                "rejection) "
+                "rejection, created_on, sanctioned_on) "
                 "FROM STDIN"
             ) as loan_copy,
         ):
@@ -113,6 +113,7 @@ def _load(pool: Any, brand: uuid.UUID, other: uuid.UUID, loans: int) -> None:
                     (at + timedelta(days=1)).date() if status == "rejected" else None,
                     '{"code": "LOW_SALARY", "label": "Income below our minimum", "remarks": "low, \\"really\\""}'
                     if status == "rejected" else None,
+                    at.date(), (at + timedelta(days=1)).date() if sanctioned else None,
                 ))  # fmt: skip
         conn.commit()
         d = "read.loans l WHERE l.disbursed_on IS NOT NULL"

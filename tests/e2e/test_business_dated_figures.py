@@ -12,7 +12,7 @@ from typing import Any
 
 from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
-from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
+from tests.e2e.test_servicing_api import approved_loan, catalogue, disbursed_loan, set_business_date
 from tests.support import settle
 from workers.runtime import scheduler_for
 
@@ -100,9 +100,62 @@ def test_dashboard_window_counts_the_facts_of_its_business_days(client: Any, pla
     assert board["loans"]["overdue"] == 1
     assert board["recovery"] == {"fell_overdue": 1, "recovered": 0, "rate": "0.00"}, board["recovery"]
     funnel = {s["stage"]: s["loans"] for s in board["funnel"]}
-    # the late loan; the first one was submitted and disbursed on B0, a month before the window
-    assert (funnel["submitted"], funnel["disbursed"]) == (1, 1), funnel
+    # the late loan, every step of it on the COB's business date (created, CX-approved and sanctioned too: their
+    # events carry it); the first one went through them all on B0, a month before the window. Recorded today, months
+    # before the window, none would count if they were placed by their instants ("submitted 1, credit approved 0").
+    assert funnel == {"created": 1, "submitted": 1, "credit approved": 1, "sanctioned": 1, "disbursed": 1}, funnel
     tat = {s["stage"]: s for s in board["tat"]}
-    assert (tat["application"]["loans"], tat["disbursal"]["loans"]) == (1, 1), tat
-    assert tat["application"]["average_hours"] is not None and tat["disbursal"]["median_hours"] is not None
+    assert {stage: t["loans"] for stage, t in tat.items()} == {
+        "application": 1, "credit review": 1, "sanction": 1, "disbursal": 1}, tat  # fmt: skip
+    assert all(t["average_hours"] is not None and t["median_hours"] is not None for t in tat.values()), tat
     assert {d["day"]: d for d in board["daily"]}[str(cob_day)]["disbursed_count"] == 1
+
+
+def test_sanctions_and_creations_are_filed_on_their_business_days(client: Any, platform: Any) -> None:
+    """A brand months ahead of the wall clock creates, approves and sanctions two loans on B0 and disburses one: the
+    sanction-dated reports, the creation-dated ones and team performance file them on B0 (the events' business
+    date), not on today (the day they were recorded), and keep the published `_at` columns beside the `_on` ones."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, B0)
+    paid_out, waiting = disbursed_loan(platform, tenant, B0), approved_loan(platform, tenant)
+    settle(platform, Loans.name)
+    number = {k: platform.get(Loans).get(tenant.brand_id, v).loan_number
+              for k, v in (("paid_out", paid_out), ("waiting", waiting))}  # fmt: skip
+    today = date.today()
+
+    not_paid_out = _report(client, tenant, "non-disbursed-loan-report", B0, B0)
+    assert set(not_paid_out) == {number["waiting"]}, not_paid_out
+    row = not_paid_out[number["waiting"]]
+    assert row["sanctioned_on"] == str(B0) and row["sanctioned_at"][:10] == str(today), row
+    sanctioned = _report(client, tenant, "total-approve-sanction-report", B0, B0)
+    assert set(sanctioned) == set(number.values()), sanctioned
+    assert {(r["cx_approved_on"], r["sanctioned_on"]) for r in sanctioned.values()} == {(str(B0), str(B0))}
+    assert all(r["sanctioned_at"][:10] == str(today) for r in sanctioned.values())
+    by_approval = _report(client, tenant, "collection-loan-report-by-approved-date", B0, B0)
+    assert set(by_approval) == {number["paid_out"]} and by_approval[number["paid_out"]]["sanctioned_on"] == str(B0)
+    days = _ok(client.get("/api/v1/reports/disburse-non-disburse-report", params={"from": str(B0), "to": str(B0)},
+                          headers=tenant.auth))["rows"]  # fmt: skip
+    assert [(d["sanctioned_on"], d["sanctioned"], d["disbursed"], d["not_disbursed"]) for d in days] == [
+        (str(B0), 2, 1, 1)], days  # fmt: skip
+    created = _report(client, tenant, "affiliate-report", B0, B0)
+    assert set(created) == set(number.values()), created
+    assert {r["created_on"] for r in created.values()} == {str(B0)}
+    assert all(r["created_at"][:10] == str(today) for r in created.values())
+    marketing = _ok(client.get("/api/v1/reports/internal-marketing-report", params={"from": str(B0), "to": str(B0)},
+                               headers=tenant.auth))["rows"]  # fmt: skip
+    assert sum(r["applications"] for r in marketing) == 2 and sum(r["sanctioned"] for r in marketing) == 2
+    team = _ok(client.get("/api/v1/reports/team-performance-report", params={"from": str(B0), "to": str(B0)},
+                          headers=tenant.auth))["rows"]  # fmt: skip
+    assert sum(r["cx_approved"] for r in team) == 2 and sum(r["sanctioned"] for r in team) == 2, team
+    assert sum(r["disbursed"] for r in team) == 1, team
+    # the wall clock's day, when it all was recorded, holds none of it
+    for slug in ("non-disbursed-loan-report", "total-approve-sanction-report", "affiliate-report",
+                 "collection-loan-report-by-approved-date"):  # fmt: skip
+        assert _report(client, tenant, slug, today, today) == {}, slug
+    for slug in ("disburse-non-disburse-report", "internal-marketing-report", "team-performance-report"):
+        rows = _ok(client.get(f"/api/v1/reports/{slug}", params={"from": str(today), "to": str(today)},
+                              headers=tenant.auth))["rows"]  # fmt: skip
+        if slug == "team-performance-report":  # only the actions that carry no business date (e-sign, assignment)
+            counted = ("cx_approved", "sanctioned", "rejected", "sent_back", "disbursed", "repayments")
+            rows = [r for r in rows if any(r[c] for c in counted)]
+        assert rows == [], (slug, rows)

@@ -62,9 +62,10 @@ CASES = {
     ),
     # read.loan_events had only its key (loan_id, version): a month's report read every brand's loan events.
     "team-performance report's date range": (
-        "INSERT INTO read.loan_events (loan_id, version, brand_id, kind, status, actor, details, at) "
+        "INSERT INTO read.loan_events (loan_id, version, brand_id, kind, status, actor, details, at, day) "
         "SELECT gen_random_uuid(), 1, %(brand)s, 'sanctioned', 'sanctioned', 'system', '{}', "
-        "timestamptz '2024-01-01' + n * interval '30 minutes' FROM generate_series(1, %(rows)s) n",
+        "timestamptz '2024-01-01' + n * interval '30 minutes', date '2024-01-01' + n / 48 "
+        "FROM generate_series(1, %(rows)s) n",
         "loan_events",
         _team_performance_page,
     ),
