@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from api import endpoint
 from api.auth import SESSION_COOKIE, session_principal
@@ -112,7 +112,7 @@ class Page(Generic[P]):
         token = request.cookies.get(SESSION_COOKIE)
         principal = await run_in_threadpool(session_principal, gate, token) if token else None
         if principal is None or token is None:
-            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+            return RedirectResponse(f"/login?next={quote(_return_to(request), safe='/')}", status_code=303)
         session = await run_in_threadpool(gate.ops.session, token, gate.clock.now())
         request.state.csrf = session.csrf_token if session else ""
         principal = await run_in_threadpool(acting_within, gate, request, principal)
@@ -391,6 +391,29 @@ def _brand_timezone(gate: Gate, principal: Principal) -> str:
 
 def _secure(request: Request) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+def _return_to(request: Request) -> str:
+    """Where signing in sends staff back to when their session is gone: the page asked for, with its query (a report's
+    filters); for a form posted after the session expired, the nearest page at or above the form's action
+    (`/loans/{id}/repayments` -> `/loans/{id}`), since the action answers POST only and was a 405 after sign-in."""
+    if request.method == "GET":
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    path = request.url.path.rstrip("/")
+    while path:
+        if _is_page(request, path):
+            return path
+        path = path.rsplit("/", 1)[0]
+    return "/dashboard"
+
+
+def _is_page(request: Request, path: str) -> bool:
+    """Whether a portal page answers GET at `path`."""
+    scope = {"type": "http", "method": "GET", "path": path, "root_path": ""}
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.name.startswith("page_") and route.matches(scope)[0] is Match.FULL:
+            return True
+    return False
 
 
 def _safe_next(target: str | None) -> str:

@@ -150,8 +150,8 @@ def test_payments_toward_a_settlement_are_marked_and_one_before_its_approval_is_
     portal, _ = _signed_in(app, platform, tenant.brand_id, "admin")
     try:
         html = portal.get(f"/loans/{loan_id}").text
-        assert '<td class="kind">collection, toward the settlement</td>' in html
-        assert '<td class="kind">repayment, toward the settlement</td>' in html
+        assert '<td class="kind" data-label="Kind">collection, toward the settlement</td>' in html
+        assert '<td class="kind" data-label="Kind">repayment, toward the settlement</td>' in html
         assert html.count("toward the settlement") == 2
     finally:
         portal.__exit__(None, None, None)

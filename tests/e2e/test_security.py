@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,6 +62,21 @@ def test_portal_pages_and_api_answers_carry_the_security_headers(
     stylesheet = client.get("/static/portal.css")  # static files may be cached; still never sniffed or framed
     assert stylesheet.status_code == 200 and "no-store" not in stylesheet.headers.get("cache-control", "")
     assert stylesheet.headers["x-content-type-options"] == "nosniff"
+
+
+def test_no_template_has_an_inline_style_and_every_page_names_its_icon(client: Any) -> None:
+    """The pages' CSP (`style-src 'self'`) blocks inline styles: the message template's preview lost its pre-wrap
+    (a long template ran past a phone's width) and the deliveries chart its scroll box, each with a console error.
+    Browsers asked for /favicon.ico (a 404 and a console error on every first page) until the bases named an icon."""
+    templates = Path(__file__).resolve().parents[2] / "api" / "templates"
+    styled = [page.name for page in sorted(templates.glob("*.html")) if re.search(r"\sstyle=|<style", page.read_text())]
+    assert styled == []
+    for page in ("/login", "/apply/no-such-brand"):
+        html = client.get(page).text
+        icon = re.search(r'<link rel="icon" href="(/static/[^"]+)"', html)
+        assert icon is not None, page
+    served = client.get(icon.group(1))
+    assert served.status_code == 200 and served.headers["content-type"].startswith("image/svg+xml")
 
 
 def test_cookie_session_api_writes_need_json_and_the_session_csrf_token(

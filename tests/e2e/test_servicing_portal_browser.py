@@ -46,6 +46,11 @@ def test_the_loan_page_records_repayments_until_completed(server: str, browser: 
     assert "UTR-PORTAL-1" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(receipt.body())).pages)
     assert "partially_paid" in page.locator("#servicing-schedule tbody tr").first.inner_text()
     assert page.locator("#outstanding-total").inner_text() == "84000.00"
+    # At a phone's width the schedule and the repayments scroll in their boxes: the page itself does not (it was
+    # 735 px wide at 390, the whole page sliding sideways).
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.set_viewport_size({"width": 1280, "height": 720})
 
     page.fill("#repayment-form input[name=amount]", "99999.00")  # above the payoff: refused, shown
     page.fill("#repayment-form input[name=reference]", "UTR-PORTAL-2")
