@@ -322,8 +322,26 @@ def step_input(step: Step, form: Mapping[str, str]) -> dict[str, Any]:
         for field in group.fields:
             value = form.get(field.name, "")
             given = value if field.required else _blank_none(value)
-            data[field.name] = _whole_number(given) if field.kind == "number" and given is not None else given
+            read: int | str | None = given
+            if given is not None and field.kind == "number":
+                read = _whole_number(given)
+            elif given is not None and field.mode == "decimal":
+                read = _plain_amount(given)
+            data[field.name] = read
     return data
+
+
+#: An amount as people write it: "45,000", "1,00,000.50" (Indian grouping: twos after the thousands), "1,000,000",
+#: "₹ 45000".
+_WRITTEN_AMOUNT = re.compile(r"(?:₹\s*)?(\d{1,3}(?:,\d{2})*,\d{3}|\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?")
+
+
+def _plain_amount(value: str) -> str:
+    """An amount field's text without its grouping commas and rupee sign when it is a well-grouped amount (a phone's
+    borrower types "45,000"; the step's model takes plain decimals), else the text as given, which the model refuses
+    naming the field. The JSON API stays strict: only the web form reads written amounts."""
+    found = _WRITTEN_AMOUNT.fullmatch(value.strip())
+    return found.group(1).replace(",", "") + (found.group(2) or "") if found else value
 
 
 def _whole_number(value: str) -> int | str:
