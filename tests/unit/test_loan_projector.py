@@ -23,7 +23,7 @@ def _loan() -> Loan:
         id=uuid.uuid4(), brand_id=uuid.uuid4(), customer_id=uuid.uuid4(), product_id=uuid.uuid4(), product_version=2,
         amount=Decimal("50000.00"), tenure=12, loan_number="DEMO-L-000001", channel=Channel.STAFF,
         pricing=price(Decimal("50000.00"), processing_fee=Fee(kind=AmountKind.PERCENT, value=Decimal(2))),
-        instalment=Decimal("4727.98"),
+        instalment=Decimal("4727.98"), created_on=date(2026, 11, 30),
     )  # fmt: skip
 
 
@@ -40,6 +40,7 @@ def test_each_event_writes_the_row_the_timeline_and_the_bre_history() -> None:
     assert {c.table for c in created if isinstance(c, Insert)} == {"read.loans", "read.loan_events"}
     assert created[0].row["status"] == "onboarding" and created[0].row["product_version"] == 2  # type: ignore[union-attr]
     assert created[0].row["pricing"]["net_disbursed"] == "48820.00"  # type: ignore[union-attr]
+    assert created[0].row["created_on"] == created[1].row["day"] == date(2026, 11, 30)  # type: ignore[union-attr]
     statements = [c.sql for c in submitted if isinstance(c, Write)]
     assert statements[0].startswith("UPDATE read.loans SET status")
     assert any("INSERT INTO read.loan_events" in s for s in statements)
@@ -99,3 +100,15 @@ def test_the_decision_writes_its_amounts_and_the_timeline_carries_them() -> None
     details = timeline.params[6].obj
     assert details["requested"] == "50000.00" and details["cx_approved"] == "45000.00"
     assert details["sanctioned"] == "40000.00" and details["net_disbursed"] == str(pricing.net_disbursed)
+
+
+def test_a_creation_stored_before_its_business_date_is_filed_on_the_brands_local_day() -> None:
+    loan = Loan(
+        id=uuid.uuid4(), brand_id=uuid.uuid4(), customer_id=uuid.uuid4(), product_id=uuid.uuid4(), product_version=2,
+        amount=Decimal("50000.00"), tenure=12, loan_number="DEMO-L-000002", channel=Channel.STAFF,
+        pricing=price(Decimal("50000.00"), processing_fee=Fee(kind=AmountKind.PERCENT, value=Decimal(2))),
+        instalment=Decimal("4727.98"),
+    )  # fmt: skip
+    (created,) = [list(LoanViews().project(1, e)) for e in loan.collect_events()]
+    assert [type(c) for c in created] == [Insert, Insert, Write, Write]
+    assert all("read.brand_local_day(brand_id" in c.sql for c in created if isinstance(c, Write))
