@@ -1,7 +1,7 @@
 """The disbursal queue's actions post/redirect/get (plain HTTP on the ASGI app): initiating payouts, exporting a
 payout file and settling one answer 303 to the queue, which says what was done; reloading the queue initiates
 nothing again (before, the initiate answered 200 with the page, and a browser reload re-posted the payouts). A
-refusal that changed nothing stays a 422 at the queue, the mode kept."""
+refusal that changed nothing stays a 422 at the queue, the ticked loans and the mode kept."""
 
 from __future__ import annotations
 
@@ -56,6 +56,12 @@ def test_initiating_exporting_and_settling_redirect_and_a_reload_repeats_nothing
                                                            "mode": "UPI"})  # fmt: skip
         assert again.status_code in (409, 422) and 'id="error"' in again.text, again.text[:300]
         assert '<option value="UPI" selected>' in again.text
+
+        # A mode the gateway does not take: every ticked loan refused, nothing initiated, the loan still ticked.
+        bad = browser.post("/disbursals/initiate", data={"csrf_token": csrf, "loan_id": [str(filed)], "mode": "CASH"})
+        assert bad.status_code == 422 and 'id="info"' not in bad.text, bad.text[:300]
+        assert re.search(rf'value="{filed}" aria-label="[^"]*" checked>', bad.text)
+        assert queries.disbursement(tenant.brand_id, filed).state == "queued"  # type: ignore[union-attr]
 
         exported = browser.post("/disbursals/export", data={"csrf_token": csrf, "loan_id": [str(filed)]})
         assert exported.status_code == 303, exported.text[:300]
