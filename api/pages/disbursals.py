@@ -3,7 +3,10 @@ export a payout file or initiate (and retry) payouts; the payout files with thei
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
+from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
@@ -12,7 +15,7 @@ from starlette.responses import Response
 
 from adapters.payout_files import XLSX_MEDIA_TYPE
 from api.routes.disbursals import WEBHOOK_PATH, DisbursalPort, public_base
-from api.web import Page, act, error_text, keyset_page, not_found, pages, path_id, render
+from api.web import Page, act, after_write, error_text, keyset_page, not_found, pages, path_id, render
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
@@ -39,7 +42,32 @@ async def _queue(
         modes=PAYOUT_MODES,
         can_edit=principal.holds(*WRITE),
         error=error,
-        info=info,
+        info=info if info is not None or request.method != "GET" else _done(request, files),
+    )
+
+
+def _done(request: Request, files: Sequence[Any]) -> str | None:
+    """What the action that redirected here did, from its query (post/redirect/get: a reload of the page repeats
+    nothing); only counts, a payout mode and a file of the list are read from it, never text to show as is."""
+    params = request.query_params
+    exported = params.get("exported")
+    if exported:
+        made = next((f for f in files if str(f.id) == exported), None)
+        return (
+            None
+            if made is None
+            else f"Payout file of {made.row_count} loans, total Rs {made.total}: download it below."
+        )
+    initiated, refused, mode = params.get("initiated", ""), params.get("refused", ""), params.get("mode", "")
+    if initiated.isdigit() and mode in PAYOUT_MODES:
+        said = (
+            f"Payout initiated for {int(initiated)} loan(s) by {mode}; each is disbursed when the gateway confirms it."
+        )
+        if refused.isdigit() and int(refused):
+            said += f" {int(refused)} selected loan(s) were refused: select them again to see why."
+        return said
+    return {"returned": "The file's loans may be paid again.", "confirmed": "The file's loans are disbursed."}.get(
+        params.get("file", "")
     )
 
 
@@ -66,9 +94,7 @@ async def disbursal_export(request: Request, port: DisbursalPort, principal: Pri
                                                                                 chosen))  # fmt: skip
     except DomainError as exc:
         return await _queue(request, port, principal, error=error_text(exc))
-    await run_in_threadpool(request.app.state.services.engine.wait_for, Loans.name, position)
-    info = f"Payout file of {record.row_count} loans, total Rs {record.total}: download it below."
-    return await _queue(request, port, principal, info=info)
+    return await after_write(request, Loans.name, position, f"/disbursals?exported={record.id}")
 
 
 async def disbursal_initiate(request: Request, port: DisbursalPort, principal: Principal) -> Response:
@@ -87,9 +113,11 @@ async def disbursal_initiate(request: Request, port: DisbursalPort, principal: P
             problems.append(f"{loan_id}: {error_text(exc)}")
             continue
         done, last = done + 1, max(last, result.position)
-    await run_in_threadpool(request.app.state.services.engine.wait_for, Loans.name, last)
-    info = f"Payout initiated for {done} loan(s) by {mode}; each is disbursed when the gateway confirms it."
-    return await _queue(request, port, principal, error="; ".join(problems) or None, info=info if done else None)
+    if not done:  # nothing initiated: the refusal at the queue, the ticked loans and the mode kept
+        return await _queue(request, port, principal, error="; ".join(problems))
+    # Post/redirect/get: a reload of the page shows the queue again, it does not initiate the payouts again.
+    query = urlencode({"initiated": done, "mode": mode, **({"refused": len(problems)} if problems else {})})
+    return await after_write(request, Loans.name, last, f"/disbursals?{query}")
 
 
 async def payout_file_settle(request: Request, port: DisbursalPort, principal: Principal) -> Response:
@@ -107,10 +135,8 @@ async def payout_file_settle(request: Request, port: DisbursalPort, principal: P
             await act(principal, partial(port.disbursals.confirm_file, principal.brand_id, file_id))
     except DomainError as exc:
         return await _queue(request, port, principal, error=error_text(exc))
-    services = request.app.state.services
-    await run_in_threadpool(services.engine.wait_for, Loans.name, services.engine.head(Loans.name))
-    info = "The file's loans may be paid again." if returned else "The file's loans are disbursed."
-    return await _queue(request, port, principal, info=info)
+    head = await run_in_threadpool(request.app.state.services.engine.head, Loans.name)
+    return await after_write(request, Loans.name, head, "/disbursals?file=" + ("returned" if returned else "confirmed"))
 
 
 async def _download(request: Request, port: DisbursalPort, principal: Principal, which: str) -> Response:

@@ -20,13 +20,18 @@ READ = (Permission.JOBS, Level.READ)
 WRITE = (Permission.JOBS, Level.WRITE)
 
 
-async def jobs_page(request: Request, port: JobsPort, principal: Principal) -> Response:
+async def _jobs(request: Request, port: JobsPort, principal: Principal, error: str | None = None) -> Response:
     def history(cursor: str | None) -> RunPage:
         return port.queries.history(principal.brand_id, None, cursor, 25)
 
     jobs = await run_in_threadpool(port.board.all, principal.brand_id)
     runs = await run_in_threadpool(keyset_page, request, history)
-    return render(request, "jobs.html", nav="jobs", jobs=jobs, history=runs, can_run=principal.holds(*WRITE))
+    return render(request, "jobs.html", 422 if error else 200, nav="jobs", jobs=jobs, history=runs,
+                  can_run=principal.holds(*WRITE), error=error, refused=request.path_params.get("name"))  # fmt: skip
+
+
+async def jobs_page(request: Request, port: JobsPort, principal: Principal) -> Response:
+    return await _jobs(request, port, principal)
 
 
 async def run_job(request: Request, port: JobsPort, principal: Principal) -> Response:
@@ -44,8 +49,8 @@ async def run_job(request: Request, port: JobsPort, principal: Principal) -> Res
         busy = error_page(request, 429, "Too many runs waiting", str(exc))
         busy.headers["Retry-After"] = str(exc.retry_after)
         return busy
-    except (DomainError, ValueError) as exc:
-        return error_page(request, 422, "Could not start the job", str(exc))
+    except (DomainError, ValueError) as exc:  # at the job's row, its date and dry run as typed
+        return await _jobs(request, port, principal, error=str(exc))
     return await after_write(request, Jobs.name, requested.position, "/jobs")
 
 

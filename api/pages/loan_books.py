@@ -134,9 +134,14 @@ async def completed_loans_csv(request: Request, port: LoanBookPagesPort, princip
                              headers={"Content-Disposition": f'attachment; filename="completed-loans-{tab}.csv"'})  # fmt: skip
 
 
-async def cob_runs(request: Request, port: LoanBookPagesPort, principal: Principal) -> Response:
+async def _cob(request: Request, port: LoanBookPagesPort, principal: Principal, error: str | None = None) -> Response:
     days: list[Any] = await run_in_threadpool(port.cob.days, principal.brand_id, 60)
-    return render(request, "cob_runs.html", nav="loan-cob", days=days, can_run=principal.holds(*COB_RUN))
+    return render(request, "cob_runs.html", 422 if error else 200, nav="loan-cob", days=days,
+                  can_run=principal.holds(*COB_RUN), error=error)  # fmt: skip
+
+
+async def cob_runs(request: Request, port: LoanBookPagesPort, principal: Principal) -> Response:
+    return await _cob(request, port, principal)
 
 
 async def run_cob(request: Request, port: LoanBookPagesPort, principal: Principal) -> Response:
@@ -152,8 +157,8 @@ async def run_cob(request: Request, port: LoanBookPagesPort, principal: Principa
         busy = error_page(request, 429, "Too many runs waiting", str(exc))
         busy.headers["Retry-After"] = str(exc.retry_after)
         return busy
-    except (DomainError, ValueError) as exc:
-        return error_page(request, 422, "Could not start the close of business", str(exc))
+    except (DomainError, ValueError) as exc:  # at the form, the date as typed
+        return await _cob(request, port, principal, error=str(exc))
     return await after_write(request, Jobs.name, requested.position, "/loan-cob?started=1")
 
 

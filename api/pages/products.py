@@ -137,7 +137,6 @@ async def product_page(request: Request, port: ProductPagesPort, principal: Prin
 def _product(
     request: Request, principal: Principal, product: Any, shown: Any, coupons: Any, status: int = 200, **context: Any
 ) -> Response:
-    context.setdefault("coupon_values", {})
     context.setdefault("quote", None)
     context.setdefault("actors", {})
     return render(
@@ -207,10 +206,8 @@ async def _on_product(
             lambda: port.queries.coupons(principal.brand_id, product_id, None, None, 200).items
         )
         status = 422 if isinstance(exc, InvalidInput) else 409
-        values = {name: form_text(request, name) for name in _COUPON_FIELDS}
-        return _product(
-            request, principal, product, product, coupons, status, error=error_text(exc), coupon_values=values
-        )
+        # the form posted comes back as typed (kept): the coupon's fields, or an activation's reason
+        return _product(request, principal, product, product, coupons, status, error=error_text(exc))
     return await after_write(request, Products.name, result.position, f"/products/{product_id}")
 
 
