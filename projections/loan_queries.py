@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.loans.due_dates import RepaymentCalendar
-from projections.customer_queries import CUSTOMER_NUMBER
+from projections.customer_queries import CUSTOMER_NUMBER, LOAN_NUMBER
 from projections.keyset import InvalidCursor, KeysetCursor, Page
 from projections.loan_decision_queries import AmountsView, InstalmentView, amounts, schedule
 from projections.loans import CLOSED
@@ -27,8 +27,7 @@ _COMPLETED_TAG = "completed-loans"
 COMPLETED = ("completed", "settled", "written_off")
 #: Disbursed loans are serviced, no longer an application on anyone's desk.
 _DISBURSED = ("active", "partially_paid", "overdue")
-#: A loan number as the number series writes it (`DEMO-L-000456`), searched exactly.
-LOAN_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]*-L-[0-9]{6,}$")
+#: (LOAN_NUMBER, a loan number as the number series writes it, `DEMO-L-000456`, is projections.customer_queries'.)
 
 
 @dataclass(frozen=True)
