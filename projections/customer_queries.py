@@ -25,6 +25,8 @@ from projections.keyset import KeysetCursor, Page
 
 #: A customer's formatted id (`DEMO-C-000123`), searched exactly.
 CUSTOMER_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]*-C-[0-9]{6,}$")
+#: One of our loan numbers (`DEMO-L-000456`), searched exactly (read.loans' unique (brand_id, loan_number) index).
+LOAN_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]*-L-[0-9]{6,}$")
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,8 @@ class CustomerQueries:
         limit: int = 25,
         agent: AgentFilter | None = None,
     ) -> Page:
-        """Directory search by name, phone (any format), loan number or PAN; keyset pages ordered by name; `agent`
+        """Directory search by name, phone (any format), loan number (an external one linked to the record, or one of
+        our loans': read.loans), customer id or PAN; keyset pages ordered by name; `agent`
         keeps one agent's borrowers (or those without one), each step of the search filtering on it, so a page is
         full whenever more match.
 
@@ -366,10 +369,13 @@ def _staff_names(conn: Any, brand_id: UUID, ids: set[UUID | None]) -> dict[UUID,
 
 
 def _key_candidates(term: str, params: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """The CTE and candidate query of the exact keys a term can be: loan number, PAN, phone."""
+    """The CTE and candidate query of the exact keys a term can be: a loan number (linked to the record, or one of
+    our loans'), the brand's customer id, PAN, phone."""
     upper = term.upper().replace(" ", "")
     params["loan"] = upper
     keys = ["SELECT id FROM read.customers WHERE brand_id = %(brand)s AND loan_numbers @> ARRAY[%(loan)s]::text[]"]
+    if LOAN_NUMBER.match(upper):  # one of our loans (the external numbers linked to a record are loan_numbers)
+        keys.append("SELECT customer_id FROM read.loans WHERE brand_id = %(brand)s AND loan_number = %(loan)s")
     if CUSTOMER_NUMBER.match(upper):  # the brand's formatted id, DEMO-C-000123
         keys.append("SELECT id FROM read.customers WHERE brand_id = %(brand)s AND number = %(loan)s")
     if PAN_PATTERN.match(upper):

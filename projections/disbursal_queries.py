@@ -1,9 +1,11 @@
 """Queries of the Ops disbursal queue and a loan's disbursement (read models: projections/disbursals.py and
 read.loans).
 
-The queue is the brand's `awaiting_disbursal` loans, oldest first, keyset on (created_at, id) over read.loans'
-status index `(brand_id, status, created_at DESC, id DESC)` (scanned backwards), each joined by primary key to its
-payout row and its borrower: a page is a bounded index range scan however large the book."""
+The queue is the brand's `awaiting_disbursal` loans, the longest queued first: keyset on (status_since, id) — the
+instant the loan entered the queue (its `DisbursalQueued` status change; no later event keeps that status and moves
+it) — over read.loans' partial index `loans_disbursal_queue_idx (brand_id, status_since, id) WHERE status =
+'awaiting_disbursal'`, each joined by primary key to its payout row and its borrower: a page is a bounded index range
+scan however large the book."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from uuid import UUID
 
 from projections.keyset import KeysetCursor, Page
 
-QUEUE_CURSOR = KeysetCursor(datetime, UUID, name="disbursals.queue")
+#: (A cursor of the former creation-time order, "disbursals.queue", is refused: its page starts again.)
+QUEUE_CURSOR = KeysetCursor(datetime, UUID, name="disbursals.queue.queued_at")
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,8 @@ class QueueItem:
     attempts: int
     reason: str | None  # the gateway's reason of the last failure
     exported_file_id: str | None
-    created_at: datetime
+    created_at: datetime  # when the application was started
+    queued_at: datetime  # when it entered the queue (awaiting_disbursal)
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class DisbursementView:
 _QUEUE = (
     "SELECT l.id AS loan_id, l.loan_number, l.customer_id, c.name AS borrower, d.net_disbursed, "
     "COALESCE(d.state, 'queued') AS state, d.mode, d.gateway_reference, COALESCE(d.attempts, 0) AS attempts, "
-    "d.reason, d.exported_file_id, l.created_at "
+    "d.reason, d.exported_file_id, l.created_at, l.status_since AS queued_at "
     "FROM read.loans l LEFT JOIN read.loan_disbursals d ON d.loan_id = l.id "
     "LEFT JOIN read.customers c ON c.id = l.customer_id "
 )
@@ -83,24 +87,22 @@ class DisbursalQueries:
         self.pool = pool
 
     def queue(self, brand_id: UUID, cursor: str | None = None, limit: int = 50) -> Page:
-        """The brand's loans awaiting disbursal, oldest first (a forged cursor is a 422)."""
+        """The brand's loans awaiting disbursal, the longest queued first (a forged cursor is a 422)."""
         page_scope = (brand_id,)  # the filters its cursor is bound to
         where = ["l.brand_id = %(brand)s", "l.status = 'awaiting_disbursal'"]
         params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if cursor:
             at, last = QUEUE_CURSOR.decode(cursor, page_scope)
-            where.append("(l.created_at, l.id) > (%(c_at)s, %(c_id)s)")
+            where.append("(l.status_since, l.id) > (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
             rows = conn.execute(
-                f"{_QUEUE} WHERE {' AND '.join(where)} ORDER BY l.created_at, l.id LIMIT %(limit)s", params
+                f"{_QUEUE} WHERE {' AND '.join(where)} ORDER BY l.status_since, l.id LIMIT %(limit)s", params
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = (
-            QUEUE_CURSOR.encode(rows[-1]["created_at"], rows[-1]["loan_id"], scope=page_scope)
-            if more and rows
-            else None
+            QUEUE_CURSOR.encode(rows[-1]["queued_at"], rows[-1]["loan_id"], scope=page_scope) if more and rows else None
         )
         return Page([QueueItem(**row) for row in rows], next_cursor)
 

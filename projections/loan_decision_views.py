@@ -86,6 +86,9 @@ DECISION_DDL = (
     # The team figures' queue: CX-approved loans per assigned SM, with their age and escalation (index-only).
     "CREATE INDEX IF NOT EXISTS loans_sanction_queue_idx ON read.loans (brand_id, sanction_assignee, status_since) "
     "INCLUDE (sanction_assigned_at, escalation) WHERE status = 'cx_approved'",
+    # The Ops disbursal queue: loans awaiting disbursal, the longest queued (status_since) first.
+    "CREATE INDEX IF NOT EXISTS loans_disbursal_queue_idx ON read.loans (brand_id, status_since, id) "
+    "WHERE status = 'awaiting_disbursal'",
     # The CX worklist: a CX's pending applications, oldest first.
     "CREATE INDEX IF NOT EXISTS loans_worklist_idx ON read.loans (brand_id, assignee, created_at, id) "
     "WHERE status = 'pending'",

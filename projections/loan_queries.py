@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from domain.loans.due_dates import RepaymentCalendar
-from projections.customer_queries import CUSTOMER_NUMBER
+from projections.customer_queries import CUSTOMER_NUMBER, LOAN_NUMBER
 from projections.keyset import InvalidCursor, KeysetCursor, Page
 from projections.loan_decision_queries import AmountsView, InstalmentView, amounts, schedule
 from projections.loans import CLOSED
@@ -27,8 +27,7 @@ _COMPLETED_TAG = "completed-loans"
 COMPLETED = ("completed", "settled", "written_off")
 #: Disbursed loans are serviced, no longer an application on anyone's desk.
 _DISBURSED = ("active", "partially_paid", "overdue")
-#: A loan number as the number series writes it (`DEMO-L-000456`), searched exactly.
-LOAN_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]*-L-[0-9]{6,}$")
+#: (LOAN_NUMBER, a loan number as the number series writes it, `DEMO-L-000456`, is projections.customer_queries'.)
 
 
 @dataclass(frozen=True)
@@ -150,7 +149,9 @@ class FeeView:
 
 @dataclass(frozen=True)
 class PricingView:
-    """The amounts of a loan as priced at creation (LENDING.md "Fees, taxes, payout")."""
+    """The amounts of a loan as priced (LENDING.md "Fees, taxes, payout"): once sanctioned the sanction's — what the
+    loan is disbursed and repaid on — with the requested amount's pricing in `requested`; before, the requested
+    amount's (`basis` says which)."""
 
     sanctioned: Decimal
     gst_percent: Decimal
@@ -159,14 +160,18 @@ class PricingView:
     processing_fee: FeeView
     convenience_fee: FeeView
     net_disbursed: Decimal
+    basis: str = "requested"  # "sanctioned" once sanctioned, else "requested"
+    instalment: Decimal | None = None  # the EMI (a payday loan: the bullet per month) on these amounts
+    requested: PricingView | None = None  # once sanctioned: the pricing of the amount requested
 
 
 def _fee(raw: dict[str, Any]) -> FeeView:
     return FeeView(Decimal(str(raw["amount"])), Decimal(str(raw["gst"])), bool(raw["gst_inclusive"]))
 
 
-def _pricing(raw: dict[str, Any]) -> PricingView:
+def _pricing(raw: dict[str, Any], instalment: Decimal | None = None) -> PricingView:
     return PricingView(
+        instalment=instalment,
         sanctioned=Decimal(str(raw["sanctioned"])),
         gst_percent=Decimal(str(raw["gst_percent"])),
         processing_fee_before_discount=Decimal(str(raw["processing_fee_before_discount"])),
@@ -206,7 +211,7 @@ class LoanDetail(LoanSummary):
 
 _DECISION = (
     ", l.cx_approved_amount, l.sanctioned_amount, l.sanction_pricing, l.sanction_terms, l.cam, l.rejection, "
-    "l.sent_back, l.cx_approved_by, l.sanctioned_by, l.disbursed_on"
+    "l.sent_back, l.cx_approved_by, l.sanctioned_by, l.disbursed_on, l.sanction_instalment"
 )
 
 _SUMMARY = (
@@ -231,6 +236,15 @@ def _search(q: str | None, params: dict[str, Any]) -> list[str]:
         return ["l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND number = %(key)s)"]
     params["name"] = "%" + re.sub(r"([%_\\])", r"\\\1", " ".join(text.lower().split())) + "%"
     return ["l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND name_key LIKE %(name)s)"]
+
+
+def _priced(row: dict[str, Any]) -> PricingView:
+    """The loan's pricing: the sanction's once sanctioned (the requested amount's beside it), else the requested's."""
+    requested = _pricing(row["pricing"], row["instalment"])
+    if not row["sanction_pricing"]:
+        return requested
+    sanctioned = _pricing(row["sanction_pricing"], row["sanction_instalment"])
+    return replace(sanctioned, basis="sanctioned", requested=requested)
 
 
 def _summary(row: dict[str, Any]) -> LoanSummary:
@@ -370,8 +384,8 @@ class LoanQueries:
         return LoanDetail(
             **{k: row[k] for k in LoanSummary.__dataclass_fields__},
             coupon_code=row["coupon_code"],
-            pricing=_pricing(row["pricing"]),
-            instalment=row["instalment"],
+            pricing=_priced(row),
+            instalment=row["sanction_instalment"] if row["sanction_pricing"] else row["instalment"],
             borrower=BorrowerView(
                 id=row["customer_id"],
                 name=row["borrower_name"],

@@ -32,6 +32,7 @@ from api.pages.borrower_forms import (
     prefill,
     step_input,
     step_months,
+    summary_line,
 )
 from api.pages.borrower_utm import UTM_COOKIE, remember_utm, remembered_utm
 from api.problems import field_errors_from_pydantic
@@ -274,7 +275,7 @@ async def _step_page(
         multipart=bool(file_fields(step)),
         values=values,
         errors=by_field,
-        summary=[f"{e.field.replace('_', ' ')}: {e.message}" for e in errors or []],
+        summary=[summary_line(step, e) for e in errors or []],
         number=required.index(step) + 1 if step in required else None,
         total=len(required),
         optional=step not in required,

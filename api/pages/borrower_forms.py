@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.onboarding.steps import Step
+from domain.shared.errors import FieldError
 
 _ADDRESS_KINDS = ("current", "permanent", "office", "parental")
 _ADDRESS_PARTS = ("line1", "line2", "city", "state", "pincode")
@@ -366,6 +367,28 @@ def prefill(step: Step, details: Mapping[str, Any] | None) -> dict[str, str]:
             for part in ("name", "relation", "phone"):
                 values[f"reference{n}_{part}"] = str(reference.get(part) or "")
     return values
+
+
+#: How the error summary names a step's field the borrower never typed (the API's name is not theirs): the list as a
+#: whole, and one item of it (`document_ids[1]`: "Statement 2 you uploaded").
+_SUMMARY_LABELS: dict[Step, dict[str, tuple[str, str]]] = {
+    Step.BANK_STATEMENT: {"document_ids": ("The statements you uploaded", "Statement {n} you uploaded")},
+}
+
+
+def summary_line(step: Step, error: FieldError) -> str:
+    """One line of a refused step's summary, in the borrower's words: a field they never typed is named as what
+    they did ("The statements you uploaded cover …", "Statement 2 you uploaded: …"); others by the field's name."""
+    found = re.fullmatch(r"(\w+)(?:\[(\d+)\])?", error.field)
+    labels = _SUMMARY_LABELS.get(step, {}).get(found.group(1)) if found else None
+    if labels is None or found is None:
+        return f"{error.field.replace('_', ' ')}: {error.message}"
+    whole, item = labels
+    if found.group(2) is not None:
+        return f"{item.format(n=int(found.group(2)) + 1)}: {error.message}"
+    if error.message.startswith("statements "):  # the coverage: "statements cover 2026-10..2026-11; …"
+        return f"{whole} {error.message.removeprefix('statements ')}"
+    return f"{whole}: {error.message}"
 
 
 def field_of(step: Step, error_field: str) -> str:

@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.pages.actors import actor_names
 from api.routes.documents import UPLOAD
 from api.services.covenant_proofs import CovenantProofs
 from api.web import (
@@ -31,6 +32,7 @@ from api.web import (
 )
 from domain.covenants.application import Covenants
 from domain.documents.content import Uploader
+from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.application import CommandResult
@@ -49,13 +51,15 @@ FILTERS = ("status", "due_from", "due_to", "type", "assignee_id", "proof_receive
 @dataclass(frozen=True)
 class CovenantPagesPort:
     """What the covenant pages use: the use cases, the read model, the staff directory (assignees), the loans the
-    application references name, and proof documents."""
+    application references name, proof documents, and the directory naming who decided a record or attached a
+    proof."""
 
     covenants: Covenants
     queries: CovenantQueries
     staff: IdentityQueries
     loans: BorrowerLoanQueries
     proofs: CovenantProofs
+    identity: Identity
 
 
 def _date(raw: str | None) -> date | None:
@@ -121,6 +125,9 @@ async def _detail(
     loan = None  # the application reference may name a Covenant Desk loan (issue #15): linked
     if history.application_ref and principal.holds(Permission.LOANS):
         loan = await run_in_threadpool(port.loans.by_number, principal.brand_id, history.application_ref)
+    recorded = {e.reviewed_by for e in history.evaluations if e.reviewed_by}
+    recorded |= {p.attached_by for e in history.evaluations for p in e.proofs if p.attached_by}
+    actors = await run_in_threadpool(actor_names, port.identity, principal.brand_id, recorded)
     return render(
         request,
         "covenant.html",
@@ -132,6 +139,7 @@ async def _detail(
         refused_at=refused_at,
         c=history,
         loan=loan,
+        actors=actors,
         evaluations=history.evaluations,
     )
 

@@ -17,6 +17,7 @@ from api.pages.actors import actor_names
 from api.pages.credit_calls import place_credit_call
 from api.pages.placed_calls import placed_call
 from api.services.credit_calls import CREDIT_CALLS, CreditCalls, offers_credit_call
+from api.services.disbursal_views import DisbursementBlocks
 from api.services.servicing_fields import servicing_fields
 from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
 from domain.identity.application import Identity
@@ -58,6 +59,7 @@ class LoanPagesPort:
     notes: CustomerNoteQueries
     products: ProductQueries
     credit_calls: CreditCalls
+    disbursements: DisbursementBlocks
 
 
 def _uuid(raw: str | None) -> UUID | None:
@@ -105,11 +107,11 @@ async def _loan_page(
     error: str | None = None,
     status: int = 422,
 ) -> Response:
-    def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any, dict[str, Any], Any, Any]:
+    def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any, dict[str, Any], Any, Any, Any]:
         brand, parties = principal.brand_id, port.loans.parties
         loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
         if loan is None:
-            return None, None, None, None, {}, None, {}, None, None
+            return None, None, None, None, {}, None, {}, None, None, None
         offer, offer_error = None, None
         try:
             offer = port.loans.offer(principal.brand_id, loan_id)
@@ -119,6 +121,10 @@ async def _loan_page(
         actors = {e.actor for e in loan.history} | {r.override.actor for r in loan.results if r.override}
         agreements = getattr(port, "agreements", None)  # other page modules' ports may lack it (no e-sign card)
         esign = agreements.esign(brand, loan_id) if agreements is not None else None
+        blocks = getattr(port, "disbursements", None)  # (as `agreements`: the payout where the port has it)
+        disbursement = blocks.block(brand, loan_id) if blocks is not None else None
+        if disbursement is not None:
+            actors |= {a.actor for a in disbursement.attempts}
         serviced: dict[str, Any] = {}
         if loan.disbursed_on is not None:  # servicing (issue #15): templates/loan_servicing.html
             serviced = {"servicing": servicing_fields(port.loans, brand, loan_id) or None,
@@ -133,9 +139,10 @@ async def _loan_page(
         catalogue = getattr(port, "products", None)
         if catalogue is not None and principal.holds(*RULE_TYPE) and loan.status in CHANGEABLE:
             products = catalogue.products(brand, active=True, limit=200).items
-        return loan, offer, staff, offer_error, names, esign, serviced, loan_notes, products
+        return loan, offer, staff, offer_error, names, esign, serviced, loan_notes, products, disbursement
 
-    loan, offer, staff, offer_error, actors, esign, serviced, loan_notes, products = await run_in_threadpool(load)
+    loaded = await run_in_threadpool(load)
+    loan, offer, staff, offer_error, actors, esign, serviced, loan_notes, products, disbursement = loaded
     if loan is None:
         return await not_found(request)
     # (as `agreements`: other page modules' ports may lack the credit calls; then no "Call placed")
@@ -165,6 +172,7 @@ async def _loan_page(
         products=products or [],
         reasons=port.identity.settings(principal.brand_id).rejection_reasons,
         esign=esign,
+        disbursement=disbursement,
         error=error,
         can_record_payment=principal.holds(Permission.LOAN_OPS, Level.WRITE),
         loan_notes=loan_notes,

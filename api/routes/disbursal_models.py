@@ -77,11 +77,12 @@ class QueueItemOut(BaseModel):
     attempts: int
     reason: str | None
     exported_file_id: str | None
-    created_at: datetime
+    created_at: datetime = Field(description="when the application was started")
+    queued_at: datetime = Field(description="when the loan entered the queue (its awaiting_disbursal status change)")
 
 
 class QueuePageOut(BaseModel):
-    """A page of the Ops disbursal queue, oldest first."""
+    """A page of the Ops disbursal queue, the longest queued first."""
 
     model_config = ConfigDict(from_attributes=True)
 

@@ -163,7 +163,7 @@ ENDPOINTS = serve(
             "GET",
             "/api/v1/disbursal-queue",
             disbursal_queue,
-            "The Ops disbursal queue: loans awaiting disbursal, oldest first",
+            "The Ops disbursal queue: loans awaiting disbursal, the longest queued first (queued_at)",
             READ,
             query=QueueQuery,
             response=QueuePageOut,

@@ -217,17 +217,27 @@ class FeeOut(BaseModel):
     gst_inclusive: bool
 
 
-class PricingOut(BaseModel):
-    """The loan's amounts as priced at creation: fees (the coupon's discount on the processing fee), GST, net
-    disbursed."""
+class RequestedPricingOut(BaseModel):
+    """The requested amount's pricing: fees (the coupon's discount on the processing fee), GST, net disbursed, EMI."""
 
-    sanctioned: Decimal
+    sanctioned: Decimal = Field(description="the amount priced (here the amount requested)")
     gst_percent: Decimal
     processing_fee_before_discount: Decimal
     coupon_discount: Decimal
     processing_fee: FeeOut
     convenience_fee: FeeOut
     net_disbursed: Decimal
+    instalment: Decimal | None = Field(None, description="the EMI, or for a payday loan the bullet per month")
+
+
+class PricingOut(RequestedPricingOut):
+    """The loan's amounts as priced: once sanctioned the sanction's (what the loan is disbursed and repaid on, as
+    the amounts block and the schedule), with the requested amount's pricing in `requested`; before the sanction,
+    the requested amount's. `basis` says which."""
+
+    sanctioned: Decimal = Field(description="the amount priced: the sanctioned amount once sanctioned, else requested")
+    basis: str = Field("requested", description="sanctioned (the sanction's pricing) or requested (before it)")
+    requested: RequestedPricingOut | None = Field(None, description="once sanctioned: the requested amount's pricing")
 
 
 class AmountsOut(BaseModel):
@@ -264,7 +274,9 @@ class LoanOut(LoanSummaryOut):
 
     coupon_code: str | None
     pricing: PricingOut
-    instalment: Decimal = Field(description="the EMI, or for a payday loan the bullet per month")
+    instalment: Decimal = Field(
+        description="the EMI, or for a payday loan the bullet per month; once sanctioned, the sanction's"
+    )
     borrower: BorrowerOut
     submitted_on: date | None
     passed: bool | None

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from projections.customer_queries import _key_candidates
 from projections.lead_queries import KNOWN, known_params
 from projections.report_catalogue import CATALOGUE
 from projections.reports import ReportRequest, _sql
@@ -51,7 +52,25 @@ def _team_performance_page(brand: uuid.UUID) -> tuple[str, dict[str, Any]]:
     return f"SELECT count(*) FROM ({inner}) q", params
 
 
+def _customer_search_by_loan_number(brand: uuid.UUID) -> tuple[str, dict[str, Any]]:
+    """The customers search's exact keys (`CustomerQueries.search`) for one of our loan numbers."""
+    params: dict[str, Any] = {"brand": brand}
+    ctes, candidates = _key_candidates("DEMO-L-017017", params)
+    return "WITH " + ", ".join(ctes) + " " + " UNION ".join(candidates), params
+
+
 CASES = {
+    # The customers search found a borrower by the external loan numbers linked to the record only; one of our own
+    # loan numbers is looked up in read.loans, by its (brand_id, loan_number) index.
+    "customers search by our loan number": (
+        "INSERT INTO read.loans (id, brand_id, loan_number, customer_id, product_id, product_version, amount, tenure, "
+        "channel, pricing, instalment, status, version, created_at, updated_at) "
+        "SELECT gen_random_uuid(), %(brand)s, 'DEMO-L-' || lpad(n::text, 6, '0'), gen_random_uuid(), "
+        "gen_random_uuid(), 1, 40000, 12, 'staff', '{}', 3782.38, 'pending', 1, now(), now() "
+        "FROM generate_series(1, %(rows)s) n",
+        "loans",
+        _customer_search_by_loan_number,
+    ),
     # read.customers had no index on the bare email: `email = ANY(...)` read every borrower of the brand per import.
     "lead import's borrower email lookup": (
         "INSERT INTO read.customers (id, brand_id, name, name_key, phone, email, version, created_at, updated_at) "

@@ -1,0 +1,98 @@
+"""The staff loan page and the API's loan once sanctioned at another amount than requested (found in Chromium): the
+pricing block is the sanction's (the figures the loan is disbursed and repaid on), the requested pricing kept
+beside it as "requested", on the page and in the API alike.
+
+The product catalogue is the fake of tests/e2e/test_api_loans.py (2 % processing fee with 18 % GST on top, ₹500
+convenience fee with its GST inside, 24 % a year)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from tests.e2e.conftest import PASSWORD
+from tests.e2e.test_api_loans import PRODUCT, _borrower, catalogue  # noqa: F401 - the autouse catalogue fixture
+
+
+def _portal(app: Any, email: str) -> TestClient:
+    browser = TestClient(app, follow_redirects=False)
+    browser.__enter__()
+    assert browser.post("/login", data={"email": email, "password": PASSWORD}).status_code == 303
+    return browser
+
+
+def _section(page: str, section_id: str) -> str:
+    start = page.index(f'id="{section_id}"')
+    return page[start : page.index("</section>", start)]
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def _sanctioned_above_request(client: Any, tenant: Any) -> str:
+    """A 40,000 application for 12 months, CX-approved and sanctioned at 50,000."""
+    customer = _borrower(client, tenant, "Kavya Rao", "9876512399")
+    body = {"customer_id": customer, "product_id": str(PRODUCT), "amount": "40000", "tenure": 12}
+    loan = client.post("/api/v1/loans", json=body, headers=tenant.auth).json()
+    url = f"/api/v1/loans/{loan['id']}"
+    assert client.post(f"{url}/submit", headers=tenant.auth).json()["status"] == "pending"
+    approved = client.post(f"{url}/cx-approve", json={"approved_amount": "50000", "remarks": "salary supports 50k"},
+                           headers=tenant.auth)  # fmt: skip
+    assert approved.status_code == 200, approved.text
+    sanctioned = client.post(f"{url}/sanction", json={"sanctioned_amount": "50000", "remarks": "as approved"},
+                             headers=tenant.auth)  # fmt: skip
+    assert sanctioned.status_code == 200, sanctioned.text
+    return str(loan["id"])
+
+
+def test_the_pricing_once_sanctioned_is_the_sanctions_with_the_requested_beside_it(
+    app: Any, client: Any, staff: tuple[Any, str]
+) -> None:
+    tenant, email = staff
+    loan_id = _sanctioned_above_request(client, tenant)
+    loan = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()
+    # 50,000: 2 % = 1000.00 + GST 180.00; convenience 500.00 (GST 76.27 inside) -> net 48,320.00; EMI 4727.98.
+    # 40,000 as requested: 800.00 + 144.00; 500.00 -> net 38,556.00; EMI 3782.38.
+    assert loan["amounts"]["net_disbursed"] == "48320.00" and loan["schedule"][0]["amount"] == "4727.98"
+    pricing = loan["pricing"]
+    assert pricing["basis"] == "sanctioned"
+    assert (pricing["sanctioned"], pricing["net_disbursed"], pricing["instalment"]) == ("50000.00", "48320.00",
+                                                                                         "4727.98")  # fmt: skip
+    assert pricing["processing_fee"] == {"amount": "1000.00", "gst": "180.00", "gst_inclusive": False}
+    assert loan["instalment"] == "4727.98"
+    requested = pricing["requested"]
+    assert (requested["sanctioned"], requested["net_disbursed"], requested["instalment"]) == ("40000.00", "38556.00",
+                                                                                              "3782.38")  # fmt: skip
+
+    browser = _portal(app, email)
+    try:
+        page = browser.get(f"/loans/{loan_id}")
+        assert page.status_code == 200, page.text[:300]
+        shown = _text(_section(page.text, "pricing"))
+        assert "Pricing as sanctioned" in shown and "Pricing preview" not in shown
+        assert "Net disbursed ₹48320.00" in shown and "EMI ₹4727.98" in shown
+        assert "As requested (₹40000.00): net disbursed ₹38556.00, EMI ₹3782.38" in shown
+    finally:
+        browser.__exit__(None, None, None)
+
+
+def test_before_the_sanction_the_pricing_is_the_requested_amounts_preview(
+    app: Any, client: Any, staff: tuple[Any, str]
+) -> None:
+    tenant, email = staff
+    customer = _borrower(client, tenant, "Kavya Rao", "9876512398")
+    body = {"customer_id": customer, "product_id": str(PRODUCT), "amount": "40000", "tenure": 12}
+    loan = client.post("/api/v1/loans", json=body, headers=tenant.auth).json()
+    pricing = loan["pricing"]
+    assert pricing["basis"] == "requested" and pricing["requested"] is None
+    assert (pricing["sanctioned"], pricing["net_disbursed"], pricing["instalment"]) == ("40000.00", "38556.00",
+                                                                                         "3782.38")  # fmt: skip
+    browser = _portal(app, email)
+    try:
+        shown = _text(_section(browser.get(f"/loans/{loan['id']}").text, "pricing"))
+        assert "Pricing preview" in shown and "Net disbursed ₹38556.00" in shown and "As requested" not in shown
+    finally:
+        browser.__exit__(None, None, None)
