@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -149,9 +149,8 @@ class FeeView:
 
 @dataclass(frozen=True)
 class PricingView:
-    """The amounts of a loan as priced (LENDING.md "Fees, taxes, payout"): once sanctioned the sanction's — what the
-    loan is disbursed and repaid on — with the requested amount's pricing in `requested`; before, the requested
-    amount's (`basis` says which)."""
+    """The amounts of a loan as priced (LENDING.md "Fees, taxes, payout"): of the amount requested at creation
+    (`LoanDetail.pricing`), or of the sanctioned amount (`LoanDetail.sanctioned_pricing`, once sanctioned)."""
 
     sanctioned: Decimal
     gst_percent: Decimal
@@ -160,9 +159,7 @@ class PricingView:
     processing_fee: FeeView
     convenience_fee: FeeView
     net_disbursed: Decimal
-    basis: str = "requested"  # "sanctioned" once sanctioned, else "requested"
     instalment: Decimal | None = None  # the EMI (a payday loan: the bullet per month) on these amounts
-    requested: PricingView | None = None  # once sanctioned: the pricing of the amount requested
 
 
 def _fee(raw: dict[str, Any]) -> FeeView:
@@ -207,6 +204,7 @@ class LoanDetail(LoanSummary):
     cx_approved_by: str | None = None
     sanctioned_by: str | None = None
     disbursed_on: date | None = None
+    sanctioned_pricing: PricingView | None = None  # once sanctioned: the sanction's pricing (`pricing`: requested)
 
 
 _DECISION = (
@@ -238,13 +236,9 @@ def _search(q: str | None, params: dict[str, Any]) -> list[str]:
     return ["l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND name_key LIKE %(name)s)"]
 
 
-def _priced(row: dict[str, Any]) -> PricingView:
-    """The loan's pricing: the sanction's once sanctioned (the requested amount's beside it), else the requested's."""
-    requested = _pricing(row["pricing"], row["instalment"])
-    if not row["sanction_pricing"]:
-        return requested
-    sanctioned = _pricing(row["sanction_pricing"], row["sanction_instalment"])
-    return replace(sanctioned, basis="sanctioned", requested=requested)
+def _sanctioned_pricing(row: dict[str, Any]) -> PricingView | None:
+    """Once sanctioned, the sanction's pricing: what the loan is disbursed and repaid on (None before)."""
+    return _pricing(row["sanction_pricing"], row["sanction_instalment"]) if row["sanction_pricing"] else None
 
 
 def _summary(row: dict[str, Any]) -> LoanSummary:
@@ -384,8 +378,9 @@ class LoanQueries:
         return LoanDetail(
             **{k: row[k] for k in LoanSummary.__dataclass_fields__},
             coupon_code=row["coupon_code"],
-            pricing=_priced(row),
-            instalment=row["sanction_instalment"] if row["sanction_pricing"] else row["instalment"],
+            pricing=_pricing(row["pricing"], row["instalment"]),
+            instalment=row["instalment"],
+            sanctioned_pricing=_sanctioned_pricing(row),
             borrower=BorrowerView(
                 id=row["customer_id"],
                 name=row["borrower_name"],

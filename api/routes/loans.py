@@ -217,10 +217,14 @@ class FeeOut(BaseModel):
     gst_inclusive: bool
 
 
-class RequestedPricingOut(BaseModel):
-    """The requested amount's pricing: fees (the coupon's discount on the processing fee), GST, net disbursed, EMI."""
+class PricingOut(BaseModel):
+    """The loan's amounts as priced: fees (the coupon's discount on the processing fee), GST, net disbursed, and the
+    EMI on them. `pricing` is the amount requested at creation; `sanctioned_pricing`, once sanctioned, the sanction's
+    (what the loan is disbursed and repaid on, as the amounts block and the schedule)."""
 
-    sanctioned: Decimal = Field(description="the amount priced (here the amount requested)")
+    sanctioned: Decimal = Field(
+        description="the amount priced (`pricing`: requested; `sanctioned_pricing`: sanctioned)"
+    )
     gst_percent: Decimal
     processing_fee_before_discount: Decimal
     coupon_discount: Decimal
@@ -228,16 +232,6 @@ class RequestedPricingOut(BaseModel):
     convenience_fee: FeeOut
     net_disbursed: Decimal
     instalment: Decimal | None = Field(None, description="the EMI, or for a payday loan the bullet per month")
-
-
-class PricingOut(RequestedPricingOut):
-    """The loan's amounts as priced: once sanctioned the sanction's (what the loan is disbursed and repaid on, as
-    the amounts block and the schedule), with the requested amount's pricing in `requested`; before the sanction,
-    the requested amount's. `basis` says which."""
-
-    sanctioned: Decimal = Field(description="the amount priced: the sanctioned amount once sanctioned, else requested")
-    basis: str = Field("requested", description="sanctioned (the sanction's pricing) or requested (before it)")
-    requested: RequestedPricingOut | None = Field(None, description="once sanctioned: the requested amount's pricing")
 
 
 class AmountsOut(BaseModel):
@@ -273,9 +267,10 @@ class LoanOut(LoanSummaryOut):
     once sanctioned the schedule (from the expected disbursal date - the brand's business date - until disbursed)."""
 
     coupon_code: str | None
-    pricing: PricingOut
-    instalment: Decimal = Field(
-        description="the EMI, or for a payday loan the bullet per month; once sanctioned, the sanction's"
+    pricing: PricingOut = Field(description="as priced at creation, on the amount requested")
+    instalment: Decimal = Field(description="the EMI, or for a payday loan the bullet per month, of `pricing`")
+    sanctioned_pricing: PricingOut | None = Field(
+        None, description="once sanctioned: the sanction's pricing, what the loan is disbursed and repaid on"
     )
     borrower: BorrowerOut
     submitted_on: date | None

@@ -1,6 +1,7 @@
 """The staff loan page and the API's loan once sanctioned at another amount than requested (found in Chromium): the
-pricing block is the sanction's (the figures the loan is disbursed and repaid on), the requested pricing kept
-beside it as "requested", on the page and in the API alike.
+page's pricing is the sanction's (the figures the loan is disbursed and repaid on), the requested pricing beside it
+as "As requested"; the API keeps `pricing` and `instalment` as priced at creation (a published contract) and adds
+`sanctioned_pricing`.
 
 The product catalogue is the fake of tests/e2e/test_api_loans.py (2 % processing fee with 18 % GST on top, ₹500
 convenience fee with its GST inside, 24 % a year)."""
@@ -57,15 +58,14 @@ def test_the_pricing_once_sanctioned_is_the_sanctions_with_the_requested_beside_
     # 50,000: 2 % = 1000.00 + GST 180.00; convenience 500.00 (GST 76.27 inside) -> net 48,320.00; EMI 4727.98.
     # 40,000 as requested: 800.00 + 144.00; 500.00 -> net 38,556.00; EMI 3782.38.
     assert loan["amounts"]["net_disbursed"] == "48320.00" and loan["schedule"][0]["amount"] == "4727.98"
-    pricing = loan["pricing"]
-    assert pricing["basis"] == "sanctioned"
+    pricing = loan["sanctioned_pricing"]
     assert (pricing["sanctioned"], pricing["net_disbursed"], pricing["instalment"]) == ("50000.00", "48320.00",
                                                                                          "4727.98")  # fmt: skip
     assert pricing["processing_fee"] == {"amount": "1000.00", "gst": "180.00", "gst_inclusive": False}
-    assert loan["instalment"] == "4727.98"
-    requested = pricing["requested"]
+    requested = loan["pricing"]  # as priced at creation, unchanged by the sanction
     assert (requested["sanctioned"], requested["net_disbursed"], requested["instalment"]) == ("40000.00", "38556.00",
                                                                                               "3782.38")  # fmt: skip
+    assert loan["instalment"] == "3782.38"
 
     browser = _portal(app, email)
     try:
@@ -87,7 +87,7 @@ def test_before_the_sanction_the_pricing_is_the_requested_amounts_preview(
     body = {"customer_id": customer, "product_id": str(PRODUCT), "amount": "40000", "tenure": 12}
     loan = client.post("/api/v1/loans", json=body, headers=tenant.auth).json()
     pricing = loan["pricing"]
-    assert pricing["basis"] == "requested" and pricing["requested"] is None
+    assert loan["sanctioned_pricing"] is None
     assert (pricing["sanctioned"], pricing["net_disbursed"], pricing["instalment"]) == ("40000.00", "38556.00",
                                                                                          "3782.38")  # fmt: skip
     browser = _portal(app, email)
