@@ -153,8 +153,10 @@ def _load(pool: Any, brand: uuid.UUID, other: uuid.UUID, loans: int) -> None:
             "http_status, latency_ms, attempts, at) SELECT gen_random_uuid(), c.brand_id, c.id, 'bureau', "
             "CASE WHEN random() < 0.5 THEN 'equifax' ELSE 'cibil' END, 'pull', 'ok', 'report', 200, 120, 1, "
             "c.created_at FROM read.customers c",
-            "INSERT INTO read.loan_events (loan_id, version, brand_id, kind, status, actor, details, at) "
-            "SELECT l.id, 2, l.brand_id, 'sanctioned', 'sm_approved', 'staff:x', '{}', l.sanctioned_at "
+            # each event's business day (`day`, what team-performance-report ranges over), as the projection keeps it
+            "INSERT INTO read.loan_events (loan_id, version, brand_id, kind, status, actor, details, at, day) "
+            "SELECT l.id, 2, l.brand_id, 'sanctioned', 'sm_approved', 'staff:x', '{}', l.sanctioned_at, "
+            "coalesce(l.sanctioned_on, (l.sanctioned_at AT TIME ZONE 'Asia/Kolkata')::date) "
             "FROM read.loans l WHERE l.sanctioned_at IS NOT NULL",
             "INSERT INTO read.collection_cases (loan_id, brand_id, stage, open, dpd, amount, due_on, contacts, "
             "opened_at, opened_on, updated_at) SELECT l.id, l.brand_id, 'early', true, l.dpd, l.amount, "
