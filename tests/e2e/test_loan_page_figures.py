@@ -11,17 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from starlette.testclient import TestClient
-
-from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_api_loans import PRODUCT, _borrower, catalogue  # noqa: F401 - the autouse catalogue fixture
-
-
-def _portal(app: Any, email: str) -> TestClient:
-    browser = TestClient(app, follow_redirects=False)
-    browser.__enter__()
-    assert browser.post("/login", data={"email": email, "password": PASSWORD}).status_code == 303
-    return browser
+from tests.e2e.test_refused_forms_keep_input import _portal
 
 
 def _section(page: str, section_id: str) -> str:
@@ -67,7 +58,7 @@ def test_the_pricing_once_sanctioned_is_the_sanctions_with_the_requested_beside_
                                                                                               "3782.38")  # fmt: skip
     assert loan["instalment"] == "3782.38"
 
-    browser = _portal(app, email)
+    browser, _csrf = _portal(app, email)
     try:
         page = browser.get(f"/loans/{loan_id}")
         assert page.status_code == 200, page.text[:300]
@@ -90,7 +81,7 @@ def test_before_the_sanction_the_pricing_is_the_requested_amounts_preview(
     assert loan["sanctioned_pricing"] is None
     assert (pricing["sanctioned"], pricing["net_disbursed"], pricing["instalment"]) == ("40000.00", "38556.00",
                                                                                          "3782.38")  # fmt: skip
-    browser = _portal(app, email)
+    browser, _csrf = _portal(app, email)
     try:
         shown = _text(_section(browser.get(f"/loans/{loan['id']}").text, "pricing"))
         assert "Pricing preview" in shown and "Net disbursed ₹38556.00" in shown and "As requested" not in shown
