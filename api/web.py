@@ -27,8 +27,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Match, Route
 
-from api import endpoint
+from api import endpoint, form_once
 from api.auth import SESSION_COOKIE, session_principal
+from api.form_once import submit_once
 from api.ports import Gate, Services
 from domain.identity.authentication import AccountLocked
 from domain.identity.permissions import Level, Permission
@@ -46,6 +47,7 @@ T = TypeVar("T")
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+templates.globals.update(form_once.template_globals())
 
 #: What a list page says when its link carries a cursor the list did not make.
 STALE_LINK = "That page link was edited or is out of date, so this is the first page of the list."
@@ -136,7 +138,12 @@ class Page(Generic[P]):
         if problem is not None:
             return render(request, "error.html", 422, title="Cannot use this input", message=problem)
         port = services.port(self.port) if self.port is not None else cast(P, services)
-        return await self.handler(request, port, principal)
+        if data is None:
+            return await self.handler(request, port, principal)
+        acting = principal
+        return await submit_once(
+            request, gate.ops, acting.brand_id, acting.actor, data, lambda: self.handler(request, port, acting)
+        )
 
 
 @dataclass(frozen=True)
@@ -207,7 +214,7 @@ def input_problem(request: Request, form: FormData | None = None) -> str | None:
 
 #: Form fields a re-rendered form never gets back as typed: the CSRF token (the page writes the session's own) and
 #: secrets (a password and its repeat, a one-time code, an API token).
-NEVER_KEPT = frozenset({"csrf_token", "password", "confirm", "otp"})
+NEVER_KEPT = frozenset({"csrf_token", form_once.FIELD, "password", "confirm", "otp"})
 _SECRET_PARTS = ("password", "secret", "token", "otp")
 
 
