@@ -130,6 +130,18 @@ def _csrf_ok(request: Request, expected: str | None) -> bool:
     return bool(sent and expected) and hmac.compare_digest(sent.encode(), str(expected).encode())
 
 
+async def _signed_form(request: Request, port: _Onboards) -> tuple[BorrowerPrincipal, str] | Response:
+    """The borrower and session token behind a form post of the signed-in flow; otherwise the answer to give: back
+    to the flow's start when no live session of this brand is signed in, "expired" when the form's token is not
+    this session's."""
+    signed = await _signed_in(request, port)
+    if signed is None:
+        return RedirectResponse(_base(request), status_code=303)
+    if not _csrf_ok(request, _session_csrf(signed[1])):
+        return _expired(request)
+    return signed
+
+
 def _expired(request: Request) -> HTMLResponse:
     return _page(
         request,
@@ -296,12 +308,10 @@ async def apply_step_form(request: Request, port: BorrowerFlowPort) -> Response:
 
 
 async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
-    signed = await _signed_in(request, port)
-    if signed is None:
-        return RedirectResponse(_base(request), status_code=303)
+    signed = await _signed_form(request, port)
+    if isinstance(signed, Response):
+        return signed
     principal, token = signed
-    if not _csrf_ok(request, _session_csrf(token)):
-        return _expired(request)
     step = _step(request)
     if step is None:
         return _page(request, "apply_message.html", 404, title="Not found", message="There is no such step.")
@@ -466,12 +476,10 @@ PAYABLE_OR_CLOSED = frozenset(s.value for s in (*SERVICING, LoanStatus.COMPLETED
 
 async def apply_submit(request: Request, port: BorrowerFlowPort) -> Response:
     """Submit the borrower's application through the BRE; the status page shows the outcome."""
-    signed = await _signed_in(request, port)
-    if signed is None:
-        return RedirectResponse(_base(request), status_code=303)
-    principal, token = signed
-    if not _csrf_ok(request, _session_csrf(token)):
-        return _expired(request)
+    signed = await _signed_form(request, port)
+    if isinstance(signed, Response):
+        return signed
+    principal, _ = signed
 
     def submit() -> None:
         application_id = port.onboarding.application_id(principal.brand_id, principal.borrower_id)
@@ -500,12 +508,10 @@ async def apply_reapply(request: Request, port: BorrowerFlowPort) -> Response:
     """Start a new application after the last one was rejected or cancelled, or the onboarding closed, from the day
     the brand's rejection cooldown is over (`Onboarding.reapply`); on to the next step. Before that day, or while an
     application is open, a page saying so (409) and nothing changes."""
-    signed = await _signed_in(request, port)
-    if signed is None:
-        return RedirectResponse(_base(request), status_code=303)
-    principal, token = signed
-    if not _csrf_ok(request, _session_csrf(token)):
-        return _expired(request)
+    signed = await _signed_form(request, port)
+    if isinstance(signed, Response):
+        return signed
+    principal, _ = signed
 
     def reapply() -> None:
         with acting_as(principal.actor):
@@ -532,12 +538,10 @@ _OFFER_ACTIONS = frozenset({"accept", "decline"})
 async def apply_reloan_offer(request: Request, port: BorrowerFlowPort) -> Response:
     """Accept or decline (No thanks) the borrower's own re-loan offer, as the borrower API does; back to the status
     page once the offers' read model shows it (accepted: with the new application's status)."""
-    signed = await _signed_in(request, port)
-    if signed is None:
-        return RedirectResponse(_base(request), status_code=303)
-    principal, token = signed
-    if not _csrf_ok(request, _session_csrf(token)):
-        return _expired(request)
+    signed = await _signed_form(request, port)
+    if isinstance(signed, Response):
+        return signed
+    principal, _ = signed
     found = path_id(request, "offer_id")
     action = str(request.path_params["action"])
     if found is None or action not in _OFFER_ACTIONS:
