@@ -222,3 +222,16 @@ def check_ranges(model: BaseModel, *pairs: tuple[str, str]) -> None:
             errors.append(FieldError(fields[end_name].alias or end_name, f"must not be before '{shown_start}'"))
     if errors:
         raise InvalidInput(errors)
+
+
+#: What a PATCH says about an explicit null on a field it has no "cleared" state for.
+NOT_CLEARABLE = "cannot be cleared: leave the field out to keep it, or give a value"
+
+
+def refuse_null(value: Any) -> Any:
+    """A PATCH field's `mode="before"` validator: an explicit null is refused (422 naming the field) rather than read
+    as "leave unchanged", which would answer 200 to a change that was never made. A field left out is not validated
+    and still means "unchanged"."""
+    if value is None:
+        raise ValueError(NOT_CLEARABLE)
+    return value

@@ -12,6 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import refuse_null
 from domain.blocklist.entry import BlockKind
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound
@@ -143,6 +144,12 @@ class CustomerPatch(_CustomerFieldRules):
     date_of_birth: BusinessDate | None = None
     addresses: list[AddressIn] | None = Field(None, max_length=10)
     loan_numbers: list[str] | None = Field(None, max_length=50)
+
+    # None is only "left out": the record has no cleared state for these (an explicit null used to answer 200 and
+    # change nothing).
+    _no_null = field_validator(
+        "name", "phone", "pan", "email", "date_of_birth", "addresses", "loan_numbers", mode="before"
+    )(refuse_null)
 
 
 class AlternatePhoneIn(BaseModel):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import refuse_null
 from api.services.notice_syncs import SyncRequests
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -65,6 +66,10 @@ class SourcePatch(BaseModel):
     token: str | None = Field(None, max_length=500)
     schedule: str | None = Field(None, max_length=100)
     enabled: bool | None = None
+
+    # None is only "left out": a source always has a URL, a token, a schedule and a flag (an explicit null used to
+    # answer 200 and change nothing).
+    _no_null = field_validator("base_url", "token", "schedule", "enabled", mode="before")(refuse_null)
 
 
 class RunsQuery(BaseModel):

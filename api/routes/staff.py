@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import segno
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
+from api.request_input import refuse_null
 from api.routes.activity import ActivityPageOut, ActivityQuery
 from api.services.staff import StaffRecords
 from domain.identity.application import UNCHANGED, Identity, IssuedInvite
@@ -56,6 +57,12 @@ class StaffPatch(BaseModel):
     manager_id: UUID | None = None
     permissions: dict[str, str | None] | None = None
     available: bool | None = None
+
+    # None is only "left out" (`manager_id: null` alone means "no manager"); an explicit null used to answer 200 and
+    # change nothing.
+    _no_null = field_validator("name", "email", "roles", "companies", "permissions", "available", mode="before")(
+        refuse_null
+    )
 
 
 class LeaveIn(BaseModel):

@@ -77,14 +77,22 @@ class Address(BaseModel):
     pincode: str
 
     def checked(self, field: str = "addresses") -> Address:
-        """Validate the pincode (six digits, not starting with 0) and the text: line1 and city must show something,
-        and no part may hold control or bidi-override characters."""
-        if not re.fullmatch(r"[1-9][0-9]{5}", self.pincode.strip()):
+        """The address as kept: validated (the pincode six digits, not starting with 0; line1 and city showing
+        something; no part holding control or bidi-override characters) and trimmed like every other text we keep
+        (a blank line2 or state is none)."""
+        pincode = self.pincode.strip()
+        if not re.fullmatch(r"[1-9][0-9]{5}", pincode):
             raise InvalidValue(field, f"'{self.pincode}' is not a valid pincode")
+        kept: dict[str, str | None] = {"pincode": pincode}
         for part in ("line1", "city"):
-            clean_text(getattr(self, part), f"{field}.{part}")
+            kept[part] = clean_text(getattr(self, part), f"{field}.{part}")
         for part in ("kind", "line2", "state"):
             value = getattr(self, part)
             if value and (problem := text_problem(value, multiline=False)) is not None:
                 raise InvalidValue(f"{field}.{part}", problem)
-        return self
+            kept[part] = value.strip() if value else value
+        if not kept["kind"]:
+            kept["kind"] = self.kind  # an empty kind is no trimming's business (it was kept as given before)
+        for part in ("line2", "state"):
+            kept[part] = kept[part] or None
+        return self.model_copy(update=kept)

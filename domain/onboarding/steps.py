@@ -192,8 +192,8 @@ class PersonalIn(BaseModel):
         addresses = []
         for i, a in enumerate(self.addresses):
             address = Address(kind=a.kind, line1=a.line1, line2=a.line2, city=a.city, state=a.state, pincode=a.pincode)
-            if checks.check(partial(address.checked, f"addresses[{i}]")) is not None:
-                addresses.append(address.model_dump(mode="json"))
+            if (kept := checks.check(partial(address.checked, f"addresses[{i}]"))) is not None:
+                addresses.append(kept.model_dump(mode="json"))
         references: list[dict[str, str]] = []
         for i, r in enumerate(self.references):
             who = checks.check(partial(normalise_name, r.name, f"references[{i}].name"))
