@@ -14,11 +14,12 @@ from starlette.responses import Response
 
 from api.request_input import MAX_JSON_DEPTH, nests_deeper_than
 from api.routes.brands import READ, WRITE, BrandsPort
-from api.web import Page, act, after_write, error_text, keyset_page, pages, render
+from api.web import Page, TypedForm, act, after_write, error_text, form_text, keyset_page, pages, render
 from domain.identity.application import Identity
-from domain.identity.brand_config import BrandSettings
+from domain.identity.brand_config import BrandSettings, SettingChange
 from domain.identity.principal import Principal
-from domain.shared.errors import DomainError
+from domain.shared.application import CommandResult
+from domain.shared.errors import Conflict, DomainError
 from projections.identity import ConfigHistoryPage
 
 
@@ -27,22 +28,28 @@ class _Settings:
     config: BrandSettings
     history: ConfigHistoryPage
     business_date: date
+    version: int
 
 
 async def _settings(
     request: Request, port: BrandsPort, principal: Principal, error: str | None = None, status: int = 200
 ) -> Response:
+    """The page; a refused save (422) comes back as typed, a conflicting one (409) with the settings as they are
+    now: its typed values would carry the stale ones back (the business date the close of business moved)."""
+
     def load() -> _Settings:
         state = port.identity.configuration_state(principal.brand_id)
         history = keyset_page(request, lambda cursor: port.queries.config_history(principal.brand_id, cursor, 50))
         assert isinstance(history, ConfigHistoryPage)
-        return _Settings(state.settings, history, state.business_date)
+        return _Settings(state.settings, history, state.business_date, state.version)
 
     data = await run_in_threadpool(load)
+    extra: dict[str, Any] = {"kept": lambda action: TypedForm()} if status == 409 else {}
     return render(
         request,
         "settings.html",
         status,
+        **extra,
         nav="settings",
         fields=BrandSettings.model_fields,
         json_fields=JSON_FIELDS,
@@ -52,6 +59,7 @@ async def _settings(
         config=data.config,
         history=data.history,
         business_date=data.business_date,
+        version=data.version,
     )
 
 
@@ -94,10 +102,17 @@ async def settings_save(request: Request, port: BrandsPort, principal: Principal
     if bad_json:
         error = f'{", ".join(bad_json)}: write it as JSON, e.g. {{"monthly": 7}} or ["560001", "110001"]'
         return await _settings(request, port, principal, error=error, status=422)
+    shown = form_text(request, "expected_version")
+    shown_version = int(shown) if shown.isdigit() else None  # the version the page showed: its changes only
+
+    def save() -> tuple[CommandResult, list[SettingChange]]:
+        return port.identity.change_configuration_shown(principal.brand_id, updates, shown_version)
+
     try:
-        result, _ = await act(principal, lambda: port.identity.change_configuration(principal.brand_id, updates))
+        result, _ = await act(principal, save)
     except DomainError as exc:
-        return await _settings(request, port, principal, error=error_text(exc), status=422)
+        status = 409 if isinstance(exc, Conflict) else 422
+        return await _settings(request, port, principal, error=error_text(exc), status=status)
     return await after_write(request, Identity.name, result.position, "/settings")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +19,7 @@ from api.services.staff import LiveSession
 from api.web import (
     PENDING,
     Page,
+    TypedForm,
     act,
     after_write,
     error_text,
@@ -28,10 +30,10 @@ from api.web import (
     path_id,
     render,
 )
-from domain.identity.application import UNCHANGED, Identity, IssuedInvite
+from domain.identity.application import Identity, IssuedInvite
 from domain.identity.permissions import ROLES, Permission
 from domain.identity.principal import Principal
-from domain.shared.application import CommandResult
+from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.errors import DomainError, InvalidInput
 from projections.activity import ActivityEntry
 from projections.identity import LoginView, StaffView
@@ -127,14 +129,19 @@ async def _profile(
     staff_id: UUID,
     invite: InviteOut | None = None,
     error: str | None = None,
+    conflict: bool = False,
 ) -> Response:
+    """The profile; a refused form (422) comes back as typed, a conflicting one (409: changed since the page was
+    opened) as the staff user is now, since its typed values would carry the stale ones back."""
     data = await run_in_threadpool(_load_profile, port, principal.brand_id, staff_id)
     if data is None:
         return await not_found(request)
+    extra: dict[str, Any] = {"kept": lambda action: TypedForm()} if conflict else {}
     return render(
         request,
         "staff_profile.html",
-        422 if error else 200,
+        409 if conflict else 422 if error else 200,
+        **extra,
         nav="staff",
         roles=ROLES,
         permissions=[p.value for p in Permission],
@@ -173,7 +180,8 @@ def _staff_action(action: Action) -> Callable[[Request, StaffPort, Principal], A
         try:
             result = await act(principal, lambda: action(port, principal, staff_id, request))
         except DomainError as exc:
-            return await _profile(request, port, principal, staff_id, error=error_text(exc))
+            conflict = isinstance(exc, ConcurrentModification)
+            return await _profile(request, port, principal, staff_id, error=error_text(exc), conflict=conflict)
         return await after_write(request, Identity.name, result.position, f"/staff/{staff_id}")
 
     handler.__name__ = action.__name__
@@ -183,9 +191,10 @@ def _staff_action(action: Action) -> Callable[[Request, StaffPort, Principal], A
 def edit_staff(port: StaffPort, principal: Principal, staff_id: UUID, request: Request) -> CommandResult:
     form: FormData = request.state.form
     manager_raw = form_text(request, "manager_id")
-    return port.identity.update_staff(
+    return port.identity.update_staff_shown(
         principal.brand_id,
         staff_id,
+        _shown_version(request),
         actor_id=principal.id,
         name=form_text(request, "name") or None,
         email=form_text(request, "email") or None,
@@ -198,17 +207,18 @@ def edit_staff(port: StaffPort, principal: Principal, staff_id: UUID, request: R
 
 def edit_permissions(port: StaffPort, principal: Principal, staff_id: UUID, request: Request) -> CommandResult:
     overrides: dict[str, str | None] = {}
-    current = port.identity.staff(principal.brand_id, staff_id).overrides
     for permission in Permission:
         choice = form_text(request, f"perm_{permission.value}", "default")
-        if choice == "default":
-            if permission in current:
-                overrides[permission.value] = None
-        else:
-            overrides[permission.value] = choice
-    return port.identity.update_staff(
-        principal.brand_id, staff_id, actor_id=principal.id, permissions=overrides, manager_id=UNCHANGED
+        overrides[permission.value] = None if choice == "default" else choice
+    return port.identity.update_staff_shown(
+        principal.brand_id, staff_id, _shown_version(request), actor_id=principal.id, permissions=overrides
     )
+
+
+def _shown_version(request: Request) -> int | None:
+    """The version of the staff user the form was made from (its changes are what it changes from that)."""
+    shown = form_text(request, "expected_version")
+    return int(shown) if shown.isdigit() else None
 
 
 def add_leave(port: StaffPort, principal: Principal, staff_id: UUID, request: Request) -> CommandResult:

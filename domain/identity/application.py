@@ -7,10 +7,11 @@ application extends; the principal itself is `domain.identity.principal`.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from domain.identity.api_key import ApiKey, ApiKeyNotFound
@@ -21,9 +22,9 @@ from domain.identity.permissions import CROSS_BRAND_ROLES, ROLES, Level, Permiss
 from domain.identity.roster import ADMIN_ROLES, BrandAdmins
 from domain.identity.staff import InviteInvalid, Leave, StaffNotFound, StaffUser, clean_companies
 from domain.shared.aggregate import Aggregate, with_id
-from domain.shared.application import CommandResult
+from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.clock import DEFAULT_TIMEZONE, brand_business_date, business_date
-from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidValue
+from domain.shared.errors import Conflict, DomainError, FieldChecks, FieldError, InvalidValue
 from domain.shared.index import UniqueValue, index_id
 from domain.shared.values import check_date_range, clean_text, normalise_email, normalise_name
 
@@ -98,6 +99,62 @@ def check_password(password: str) -> str:
 
 _DEFAULT = object()
 UNCHANGED: Any = object()
+
+
+def _editable(staff: StaffUser) -> dict[str, Any]:
+    """What the staff profile and permissions forms edit, comparably: permissions as the form writes them."""
+    values: dict[str, Any] = {
+        "name": staff.name,
+        "email": staff.email,
+        "roles": sorted(staff.roles),
+        "companies": sorted(staff.companies),
+        "manager_id": staff.manager_id,
+        "available": staff.available,
+    }
+    for permission in Permission:
+        shown: str | None = None  # the role default
+        if permission in staff.overrides:
+            level = staff.overrides[permission]
+            shown = "NONE" if level is None else level.value
+        values[f"permissions.{permission.value}"] = shown
+    return values
+
+
+def _wanted(
+    was: dict[str, Any],
+    name: str | None,
+    email: str | None,
+    roles: list[str] | None,
+    companies: list[str] | None,
+    manager_id: UUID | object | None,
+    available: bool | None,
+    permissions: dict[str, str | None] | None,
+) -> dict[str, Any]:
+    """The editable fields as a form sets them (what it leaves alone as shown), kept as `update_staff` would keep
+    them; a value it would refuse stays as given (it differs, so it reaches `update_staff` and is refused there)."""
+    wanted = dict(was)
+
+    def kept(value: Any, keep: Callable[[Any], Any]) -> Any:
+        try:
+            return keep(value)
+        except DomainError:
+            return value
+
+    if name is not None:
+        wanted["name"] = kept(name, normalise_name)
+    if email is not None:
+        wanted["email"] = kept(email, lambda e: normalise_email(e).lower())
+    if roles is not None:
+        wanted["roles"] = sorted(set(roles))
+    if companies is not None:
+        wanted["companies"] = kept(companies, clean_companies)
+    if manager_id is not UNCHANGED:
+        wanted["manager_id"] = manager_id
+    if available is not None:
+        wanted["available"] = available
+    for permission, level in (permissions or {}).items():
+        wanted[f"permissions.{permission}"] = level
+    return wanted
 
 
 def parse_overrides(raw: dict[str, str | None]) -> dict[Permission, Level | object | None]:
@@ -196,6 +253,35 @@ class Identity(Authentication):
         if not changes:
             return CommandResult(id=config.id, position=0, changed=False), []
         return self.commit(config), changes
+
+    def change_configuration_shown(
+        self, brand_id: UUID, updates: dict[str, Any], shown_version: int | None
+    ) -> tuple[CommandResult, list[SettingChange]]:
+        """Save a settings form made from version `shown_version` of the configuration: only the settings it
+        changes from what it showed are applied, onto the settings as they are now. A setting changed since then
+        elsewhere (another admin, or the close of business moving the business date) keeps its new value unless
+        the form changed it too: then nothing is saved (Conflict naming each such setting). Without
+        `shown_version`, every setting of `updates` is applied, as `change_configuration` does."""
+        config = self.configuration(brand_id)
+        if shown_version is None or shown_version == config.version:
+            return self.change_configuration(brand_id, updates, config.version)
+        if not 1 <= shown_version < config.version:
+            raise InvalidValue("expected_version", f"the configuration has no version {shown_version}")
+        shown = cast(BrandConfiguration, self.repository.get(config.id, version=shown_version)).settings
+        shown_json = shown.model_dump(mode="json")
+        wanted_json = shown.changed(updates).model_dump(mode="json")  # validated as the form meant it
+        current_json = config.settings.model_dump(mode="json")
+        mine = [k for k in updates if wanted_json[k] != shown_json[k]]
+        clashes = [k for k in mine if current_json[k] not in (shown_json[k], wanted_json[k])]
+        if clashes:
+            raise ConcurrentModification(
+                f"changed since this page was opened (now version {config.version}): {', '.join(clashes)}; "
+                "reload the page to see the current values, then make the change again",
+                id=str(config.id),
+                current_version=config.version,
+                settings=clashes,
+            )
+        return self.change_configuration(brand_id, {k: wanted_json[k] for k in mine}, config.version)
 
     def configuration_state(self, brand_id: UUID) -> ConfigurationState:
         """The brand's settings with the configuration's version and the business date."""
@@ -314,6 +400,64 @@ class Identity(Authentication):
             staff.set_availability(available)
         others.append(self._roster_tracking(staff))
         return self.commit(staff, *others)
+
+    def update_staff_shown(
+        self,
+        brand_id: UUID,
+        staff_id: UUID,
+        shown_version: int | None,
+        *,
+        actor_id: UUID | None = None,
+        name: str | None = None,
+        email: str | None = None,
+        roles: list[str] | None = None,
+        companies: list[str] | None = None,
+        manager_id: UUID | object | None = UNCHANGED,
+        available: bool | None = None,
+        permissions: dict[str, str | None] | None = None,
+    ) -> CommandResult:
+        """Save a staff profile or permissions form made from version `shown_version` of the staff user: only what
+        the form changes from what it showed is applied, onto the user as they are now (`update_staff`). Their
+        logins move the version without touching the form's fields; a field changed since elsewhere (another admin)
+        keeps its new value unless the form changed it too: then nothing is saved (Conflict naming each field).
+        `permissions` is the form's whole choice (a permission at null: the role default)."""
+        staff = self.staff(brand_id, staff_id)
+        if shown_version is not None and shown_version != staff.version:
+            if not 1 <= shown_version < staff.version:
+                raise InvalidValue("expected_version", f"the staff user has no version {shown_version}")
+            shown = cast(StaffUser, self.repository.get(staff.id, version=shown_version))
+            was, now = _editable(shown), _editable(staff)
+            wanted = _wanted(was, name, email, roles, companies, manager_id, available, permissions)
+            mine = {k for k in wanted if wanted[k] != was[k]}
+            clashes = sorted(k for k in mine if now[k] not in (was[k], wanted[k]))
+            if clashes:
+                raise ConcurrentModification(
+                    f"changed since this page was opened: {', '.join(clashes)}; reload the page to see the current "
+                    "values, then make the change again",
+                    id=str(staff.id),
+                    current_version=staff.version,
+                    fields=clashes,
+                )
+            name = name if "name" in mine else None
+            email = email if "email" in mine else None
+            roles = roles if "roles" in mine else None
+            companies = companies if "companies" in mine else None
+            manager_id = manager_id if "manager_id" in mine else UNCHANGED
+            available = available if "available" in mine else None
+            if permissions is not None:
+                permissions = {p: level for p, level in permissions.items() if f"permissions.{p}" in mine}
+        return self.update_staff(
+            brand_id,
+            staff_id,
+            actor_id=actor_id,
+            name=name,
+            email=email,
+            roles=roles,
+            companies=companies,
+            manager_id=manager_id,
+            available=available,
+            permissions=permissions,
+        )
 
     def _claim_email(self, email: str, staff_id: UUID) -> UniqueValue:
         """The login email's index claimed for `staff_id`: a new claim, or a released one (its holder changed email)
