@@ -153,13 +153,14 @@ class EngagementStore:
         return True
 
     def new_version(self, brand_id: UUID, template_id: UUID, subject: str | None, body: str, approval: str | None,
-                    by: str, now: datetime) -> int | None:  # fmt: skip
-        """The next version of a template of the brand (None when it has no such template)."""
+                    by: str, now: datetime, expected_version: int | None = None) -> int | None:  # fmt: skip
+        """The next version of a template of the brand (None when it has no such template, or, with
+        `expected_version`, when its latest version is another one)."""
         with self.pool.connection() as conn, conn.transaction():
             row = conn.execute(
                 "UPDATE ops.message_templates SET version = version + 1, updated_at = %s "
-                "WHERE brand_id = %s AND id = %s RETURNING version",
-                (now, brand_id, template_id),
+                "WHERE brand_id = %s AND id = %s AND (%s::int IS NULL OR version = %s::int) RETURNING version",
+                (now, brand_id, template_id, expected_version, expected_version),
             ).fetchone()
             if row is None:
                 return None

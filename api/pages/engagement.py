@@ -18,7 +18,7 @@ from api.web import Page, act, error_text, form_text, not_found, pages, path_id,
 from domain.engagement.templates import PLACEHOLDERS, Channel
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
-from domain.shared.errors import DomainError, NotFound
+from domain.shared.errors import Conflict, DomainError, NotFound
 
 READ = (Permission.MESSAGES, Level.READ)
 TEMPLATES_READ = (Permission.MESSAGE_TEMPLATES, Level.READ)
@@ -39,7 +39,8 @@ async def templates_page(request: Request, port: EngagementPort, principal: Prin
 
 
 async def _template_page(request: Request, port: EngagementPort, principal: Principal, template_id: UUID,
-                         error: str | None = None, draft: tuple[str | None, str] | None = None) -> Response:  # fmt: skip
+                         error: str | None = None, draft: tuple[str | None, str] | None = None,
+                         status: int | None = None) -> Response:  # fmt: skip
     def load() -> dict[str, Any]:
         template = port.engagement.template(principal.brand_id, template_id)
         subject, body = draft if draft else (template.subject, template.body)
@@ -54,7 +55,8 @@ async def _template_page(request: Request, port: EngagementPort, principal: Prin
         data = await run_in_threadpool(load)
     except NotFound:
         return await not_found(request)
-    return render(request, "engagement_template.html", 422 if error else 200, nav="engagement", error=error,
+    status = status or (422 if error else 200)
+    return render(request, "engagement_template.html", status, nav="engagement", error=error,
                   placeholders=sorted(PLACEHOLDERS), can_edit=principal.holds(*TEMPLATES_WRITE), **data)  # fmt: skip
 
 
@@ -72,13 +74,16 @@ async def template_save(request: Request, port: EngagementPort, principal: Princ
     subject, body = form_text(request, "subject") or None, form_text(request, "body")
     if form_text(request, "action") == "preview":
         return await _template_page(request, port, principal, template_id, draft=(subject, body))
+    shown = form_text(request, "expected_version")
+    expected = int(shown) if shown.isdigit() else None  # the version the editor started from
     try:
         await act(principal, lambda: port.engagement.update_template(principal.brand_id, template_id, subject, body,
-                                                                     principal.actor))  # fmt: skip
+                                                                     principal.actor, expected))  # fmt: skip
     except NotFound:
         return await not_found(request)
-    except DomainError as exc:
-        return await _template_page(request, port, principal, template_id, error_text(exc), (subject, body))
+    except DomainError as exc:  # the draft stays on the page (a 409: saved by someone else since it was opened)
+        status = 409 if isinstance(exc, Conflict) else 422
+        return await _template_page(request, port, principal, template_id, error_text(exc), (subject, body), status)
     return RedirectResponse(f"/engagement/templates/{template_id}", status_code=303)
 
 

@@ -95,7 +95,9 @@ def get_template(ctx: Context[EngagementPort]) -> Reply:
 
 def change_template(ctx: Context[EngagementPort]) -> Reply:
     body: TemplateChangeIn = ctx.body
-    t = ctx.port.engagement.update_template(ctx.brand_id, ctx.path["template_id"], body.subject, body.body, ctx.actor)
+    t = ctx.port.engagement.update_template(
+        ctx.brand_id, ctx.path["template_id"], body.subject, body.body, ctx.actor, ctx.expected_version()
+    )
     return json_response(template_out(t))
 
 
@@ -206,16 +208,25 @@ ENDPOINTS = serve(
             status=201,
         ),
         Endpoint(
-            "GET", _T, get_template, "A message template at its latest version", TEMPLATES_READ, response=TemplateOut
+            "GET",
+            _T,
+            get_template,
+            "A message template at its latest version",
+            TEMPLATES_READ,
+            response=TemplateOut,
+            etag=True,
         ),
         Endpoint(
             "PUT",
             _T,
             change_template,
-            "A template's next version (messages keep the version they used)",
+            "A template's next version (messages keep the version they used); with If-Match (the version it was "
+            "edited from), 409 when the template was saved since",
             TEMPLATES_WRITE,
             body=TemplateChangeIn,
             response=TemplateOut,
+            if_match=True,
+            etag=True,
         ),
         Endpoint(
             "GET",

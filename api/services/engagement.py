@@ -33,6 +33,7 @@ from domain.engagement.templates import (
     render,
 )
 from domain.identity.application import Identity
+from domain.shared.application import ConcurrentModification
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, FieldError, InvalidInput, InvalidValue, NotFound
 from domain.shared.values import clean_text
@@ -88,14 +89,27 @@ class Engagement:
         )  # fmt: skip
         return self.template(brand_id, template_id, version)
 
-    def update_template(self, brand_id: UUID, template_id: UUID, subject: str | None, body: str, by: str) -> Template:
-        """The template's next version (each message keeps naming the version it used)."""
+    def update_template(
+        self, brand_id: UUID, template_id: UUID, subject: str | None, body: str, by: str,
+        expected_version: int | None = None,
+    ) -> Template:  # fmt: skip
+        """The template's next version (each message keeps naming the version it used). With `expected_version`
+        (the version the editor started from: the API's If-Match, the portal's form), a template saved since by
+        someone else is a ConcurrentModification (409) and nothing is saved: their version is not overwritten."""
         current = self.template(brand_id, template_id)
         subject, body = check_template(Channel(current.channel), subject, body)
         approval = Approval.PENDING.value if current.channel == Channel.WHATSAPP else None
-        version = self.store.new_version(brand_id, template_id, subject, body, approval, by, self.clock.now())
+        version = self.store.new_version(
+            brand_id, template_id, subject, body, approval, by, self.clock.now(), expected_version
+        )
         if version is None:
-            raise TemplateNotFound("no such message template")
+            latest = self.template(brand_id, template_id)  # TemplateNotFound when it is gone
+            raise ConcurrentModification(
+                f"the template is at version {latest.version}, not {expected_version}: someone saved it since; "
+                "reload it and make the change again",
+                id=str(template_id),
+                current_version=latest.version,
+            )
         return self.template(brand_id, template_id, version)
 
     def set_approval(self, brand_id: UUID, template_id: UUID, version: int | None, approval: Approval) -> Template:
