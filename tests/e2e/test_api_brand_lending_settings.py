@@ -129,3 +129,18 @@ def test_the_settings_page_saves_the_list_settings_unchanged_and_changed(client:
         assert settings["repayment_holidays"] == ["2026-12-25"]
         bad = browser.post("/settings", data=form.fields | {"serviceable_pincodes": '["4000"]'})
         assert bad.status_code == 422 and "serviceable pincodes[0]: must be a 6-digit pincode" in bad.text
+
+
+def test_a_null_business_date_clears_the_fixed_date_back_to_today(client: Any, tenant: Tenant) -> None:
+    fixed = client.patch("/api/v1/brand/config", json={"business_date": "2031-01-31"}, headers=tenant.auth)
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["business_date"] == "2031-01-31" and fixed.json()["settings"]["business_date"] == "2031-01-31"
+    cleared = client.patch("/api/v1/brand/config", json={"business_date": None}, headers=tenant.auth)
+    assert cleared.status_code == 200, cleared.text
+    body = cleared.json()
+    assert body["settings"]["business_date"] is None
+    assert body["changes"] == [{"setting": "business_date", "old": "2031-01-31", "new": None}]
+    today = client.get("/api/v1/brand/config", headers=tenant.auth).json()["business_date"]
+    assert body["business_date"] == today != "2031-01-31"
+    again = client.patch("/api/v1/brand/config", json={"business_date": None}, headers=tenant.auth)
+    assert again.status_code == 200 and again.json()["changes"] == [] and again.json()["version"] == body["version"]
