@@ -268,7 +268,10 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
         brand = platform.get(Identity).brand_by_slug(args.brand)
         password = args.password or getpass.getpass("Password: ")
         with acting_as("cli"):
-            result = platform.get(Identity).create_staff(brand.id, args.email, args.name, args.role, password)
+            # The operator's CLI may make a Super Admin (the portal and the API let only a Super Admin do it).
+            result = platform.get(Identity).create_staff(
+                brand.id, args.email, args.name, args.role, password, may_grant_cross_brand=True
+            )
         print(f"staff user {args.email} created: {result.id}")
     return 0
 

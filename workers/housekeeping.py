@@ -22,7 +22,8 @@ DEFINITION = JobDefinition(
     title="Housekeeping",
     description=(
         "Deletes expired portal sessions, idempotency records older than a day and the failed-login counts of "
-        "emails not tried for a day and outbound provider calls older than 180 days (as of the run's date)."
+        "emails not tried for a day and outbound provider calls older than 180 days (as of the run's date, never later "
+        "than now: a brand's business date ahead of the clock purges nothing early)."
     ),
     defaults=JobSettings(cron="30 2 * * *", batch_size=1000, retry_count=3, retry_interval_seconds=300),
     filter_keys=frozenset(),
@@ -40,15 +41,20 @@ class HousekeepingPort:
 
 
 def run(port: HousekeepingPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
-    """Yield one (counts, cursor) per batch; safe to rerun (deleting what is gone deletes nothing)."""
-    cutoff = datetime.combine(job_run.as_of, time.min, tzinfo=UTC)
+    """Yield one (counts, cursor) per batch; safe to rerun (deleting what is gone deletes nothing).
+
+    What it purges is every brand's (sessions, idempotency records, login throttles, the provider call log), while
+    the run's as-of date is its brand's: a brand may set its business date years ahead (its own `business_date`
+    setting) and run housekeeping then. So the cutoff never passes the platform's clock: one brand's run deletes
+    nothing of another brand's before its time (it wiped every brand's call log and lifted running login locks)."""
+    cutoff = min(datetime.combine(job_run.as_of, time.min, tzinfo=UTC), port.clock.now())
     size = job_run.settings.batch_size
     phases = ("sessions", "idempotency", "login-throttle", "provider-calls")
     start = phases.index(job_run.cursor) if job_run.cursor in phases else 0
     for phase in phases[start:]:
         while True:
             if phase == "sessions":
-                deleted = port.ops.purge_expired_sessions(min(cutoff, port.clock.now()), size)
+                deleted = port.ops.purge_expired_sessions(cutoff, size)
             elif phase == "idempotency":
                 deleted = port.ops.purge_idempotency_keys(cutoff - IDEMPOTENCY_RETENTION, size)
             elif phase == "login-throttle":

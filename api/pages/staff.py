@@ -81,6 +81,7 @@ async def staff_create(request: Request, port: StaffPort, principal: Principal) 
                 _companies(request),
                 manager,
                 invite=True,
+                may_grant_cross_brand=principal.cross_brand,
             ),
         )
     except DomainError as exc:
@@ -202,6 +203,7 @@ def edit_staff(port: StaffPort, principal: Principal, staff_id: UUID, request: R
         companies=_companies(request),
         manager_id=_uuid(manager_raw) if manager_raw else None,
         available=form_text(request, "available") == "on",
+        may_grant_cross_brand=principal.cross_brand,
     )
 
 
@@ -211,7 +213,12 @@ def edit_permissions(port: StaffPort, principal: Principal, staff_id: UUID, requ
         choice = form_text(request, f"perm_{permission.value}", "default")
         overrides[permission.value] = None if choice == "default" else choice
     return port.identity.update_staff_shown(
-        principal.brand_id, staff_id, _shown_version(request), actor_id=principal.id, permissions=overrides
+        principal.brand_id,
+        staff_id,
+        _shown_version(request),
+        actor_id=principal.id,
+        permissions=overrides,
+        may_grant_cross_brand=principal.cross_brand,
     )
 
 
@@ -238,11 +245,15 @@ def cancel_leave(port: StaffPort, principal: Principal, staff_id: UUID, request:
 
 
 def disable(port: StaffPort, principal: Principal, staff_id: UUID, request: Request) -> CommandResult:
-    return port.identity.set_enabled(principal.brand_id, staff_id, False, actor_id=principal.id)
+    return port.identity.set_enabled(
+        principal.brand_id, staff_id, False, actor_id=principal.id, may_grant_cross_brand=principal.cross_brand
+    )
 
 
 def enable(port: StaffPort, principal: Principal, staff_id: UUID, request: Request) -> CommandResult:
-    return port.identity.set_enabled(principal.brand_id, staff_id, True, actor_id=principal.id)
+    return port.identity.set_enabled(
+        principal.brand_id, staff_id, True, actor_id=principal.id, may_grant_cross_brand=principal.cross_brand
+    )
 
 
 async def invite(request: Request, port: StaffPort, principal: Principal) -> Response:
@@ -250,7 +261,12 @@ async def invite(request: Request, port: StaffPort, principal: Principal) -> Res
     if staff_id is None:
         return await not_found(request)
     try:
-        issued = await act(principal, lambda: port.identity.issue_invite(principal.brand_id, staff_id))
+        issued = await act(
+            principal,
+            lambda: port.identity.issue_invite(
+                principal.brand_id, staff_id, may_grant_cross_brand=principal.cross_brand
+            ),
+        )
     except DomainError as exc:
         return await _profile(request, port, principal, staff_id, error=error_text(exc))
     return await _show_invite(request, port, principal, issued)

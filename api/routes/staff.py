@@ -225,6 +225,7 @@ def create_staff(ctx: Context[StaffPort]) -> Reply:
         body.companies,
         body.manager_id,
         invite=body.password is None,
+        may_grant_cross_brand=ctx.principal.cross_brand,
     )
     invite = invite_link(str(ctx.request.base_url), result.invite) if result.invite else None
 
@@ -255,17 +256,24 @@ def update_staff(ctx: Context[StaffPort]) -> Reply:
         actor_id=ctx.principal.id,
         expected_version=ctx.expected_version(),
         manager_id=manager,
+        may_grant_cross_brand=ctx.principal.cross_brand,
         **fields,
     )
     return _answer(ctx, result)
 
 
 def disable_staff(ctx: Context[StaffPort]) -> Reply:
-    return _answer(ctx, ctx.port.identity.set_enabled(ctx.brand_id, ctx.path["staff_id"], False, ctx.principal.id))
+    return _answer(ctx, _set_enabled(ctx, False))
 
 
 def enable_staff(ctx: Context[StaffPort]) -> Reply:
-    return _answer(ctx, ctx.port.identity.set_enabled(ctx.brand_id, ctx.path["staff_id"], True, ctx.principal.id))
+    return _answer(ctx, _set_enabled(ctx, True))
+
+
+def _set_enabled(ctx: Context[StaffPort], enabled: bool) -> CommandResult:
+    return ctx.port.identity.set_enabled(
+        ctx.brand_id, ctx.path["staff_id"], enabled, ctx.principal.id, may_grant_cross_brand=ctx.principal.cross_brand
+    )
 
 
 def schedule_leave(ctx: Context[StaffPort]) -> Reply:
@@ -279,7 +287,9 @@ def cancel_leave(ctx: Context[StaffPort]) -> Reply:
 
 
 def issue_invite(ctx: Context[StaffPort]) -> Reply:
-    invite = ctx.port.identity.issue_invite(ctx.brand_id, ctx.path["staff_id"])
+    invite = ctx.port.identity.issue_invite(
+        ctx.brand_id, ctx.path["staff_id"], may_grant_cross_brand=ctx.principal.cross_brand
+    )
     return json_response(invite_link(str(ctx.request.base_url), invite))
 
 

@@ -88,6 +88,14 @@ def check_roles(roles: list[str]) -> list[str]:
     return roles
 
 
+def check_cross_brand_grant(roles: list[str], may_grant_cross_brand: bool) -> None:
+    """Only a cross-brand actor (a Super Admin, or the operator's CLI) may give a cross-brand role: a brand's admin
+    who could would make a staff member who reads and changes every other brand (422 naming `roles`)."""
+    granted = sorted(CROSS_BRAND_ROLES & set(roles))
+    if granted and not may_grant_cross_brand:
+        raise InvalidValue("roles", f"only a Super Admin may give the role '{granted[0]}'")
+
+
 def check_password(password: str) -> str:
     """Passwords have at least MIN_PASSWORD_LENGTH characters and are not all one kind of character."""
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -319,14 +327,18 @@ class Identity(Authentication):
         companies: list[str] | None = None,
         manager_id: UUID | None = None,
         invite: bool = False,
+        *,
+        may_grant_cross_brand: bool = False,
     ) -> StaffCreated:
         """Create a staff user (login email unique across the platform); without a password they need an invite,
-        issued in the same transaction when `invite` is set."""
+        issued in the same transaction when `invite` is set. A cross-brand role (Super Admin) only when
+        `may_grant_cross_brand` (the actor is cross-brand, or the operator's CLI)."""
         self.brand(brand_id)
         checks = FieldChecks()
         clean_email = checks.check(lambda: normalise_email(email).lower())
         clean_name = checks.check(lambda: normalise_name(name))
-        checks.check(lambda: check_roles(roles))
+        if checks.check(lambda: check_roles(roles)) is not None:
+            checks.check(lambda: check_cross_brand_grant(roles, may_grant_cross_brand))
         if password is not None:
             checks.check(lambda: check_password(password))
         checks.raise_if_any()
@@ -362,15 +374,18 @@ class Identity(Authentication):
         manager_id: UUID | object | None = UNCHANGED,
         permissions: dict[str, str | None] | None = None,
         available: bool | None = None,
+        may_grant_cross_brand: bool = False,
     ) -> CommandResult:
-        """Edit a staff user; `permissions` maps PERMISSION to READ/WRITE/ALL, NONE (deny) or null (role default)."""
+        """Edit a staff user; `permissions` maps PERMISSION to READ/WRITE/ALL, NONE (deny) or null (role default).
+        A cross-brand role is given, and a staff user holding one is edited, only when `may_grant_cross_brand`."""
         staff = self.staff(brand_id, staff_id)
+        self._check_cross_brand_holder(staff, may_grant_cross_brand)
         self.check_version(staff, expected_version)
         checks = FieldChecks()
         clean_email = checks.check(lambda: normalise_email(email).lower()) if email is not None else None
         clean_name = checks.check(lambda: normalise_name(name)) if name is not None else None
-        if roles is not None:
-            checks.check(lambda: check_roles(roles))
+        if roles is not None and checks.check(lambda: check_roles(roles)) is not None:
+            checks.check(lambda: check_cross_brand_grant(roles, may_grant_cross_brand))
         overrides = checks.check(lambda: parse_overrides(permissions or {})) or {}
         checks.raise_if_any()
 
@@ -415,6 +430,7 @@ class Identity(Authentication):
         manager_id: UUID | object | None = UNCHANGED,
         available: bool | None = None,
         permissions: dict[str, str | None] | None = None,
+        may_grant_cross_brand: bool = False,
     ) -> CommandResult:
         """Save a staff profile or permissions form made from version `shown_version` of the staff user: only what
         the form changes from what it showed is applied, onto the user as they are now (`update_staff`). Their
@@ -457,6 +473,7 @@ class Identity(Authentication):
             manager_id=manager_id,
             available=available,
             permissions=permissions,
+            may_grant_cross_brand=may_grant_cross_brand,
         )
 
     def _claim_email(self, email: str, staff_id: UUID) -> UniqueValue:
@@ -483,9 +500,27 @@ class Identity(Authentication):
             except StaffNotFound:
                 raise InvalidValue("manager_id", f"no staff user {current} in this brand") from None
 
-    def set_enabled(self, brand_id: UUID, staff_id: UUID, enabled: bool, actor_id: UUID | None = None) -> CommandResult:
-        """Disable (not yourself, not the last admin) or enable a staff user."""
+    def _check_cross_brand_holder(self, staff: StaffUser, may_grant_cross_brand: bool) -> None:
+        """A staff user holding a cross-brand role is changed (edited, disabled or enabled, invited again) only by a
+        cross-brand actor: a brand's admin who could would take over, or switch off, an account that acts in every
+        brand (an invite sets its password; an email change sends the next invite elsewhere). 409."""
+        held = sorted(CROSS_BRAND_ROLES & set(staff.roles))
+        if held and not may_grant_cross_brand:
+            raise Conflict(f"only a Super Admin may change a staff user with the role '{held[0]}'")
+
+    def set_enabled(
+        self,
+        brand_id: UUID,
+        staff_id: UUID,
+        enabled: bool,
+        actor_id: UUID | None = None,
+        *,
+        may_grant_cross_brand: bool = False,
+    ) -> CommandResult:
+        """Disable (not yourself, not the last admin) or enable a staff user (one holding a cross-brand role only
+        when `may_grant_cross_brand`)."""
         staff = self.staff(brand_id, staff_id)
+        self._check_cross_brand_holder(staff, may_grant_cross_brand)
         if enabled:
             staff.enable()
         else:
@@ -516,9 +551,18 @@ class Identity(Authentication):
         staff.cancel_leave(leave_id)
         return self.commit(staff)
 
-    def issue_invite(self, brand_id: UUID, staff_id: UUID, valid_for: timedelta = INVITE_LIFETIME) -> IssuedInvite:
-        """A one-time, expiring invite code (it replaces earlier ones); only its hash is stored."""
+    def issue_invite(
+        self,
+        brand_id: UUID,
+        staff_id: UUID,
+        valid_for: timedelta = INVITE_LIFETIME,
+        *,
+        may_grant_cross_brand: bool = False,
+    ) -> IssuedInvite:
+        """A one-time, expiring invite code (it replaces earlier ones); only its hash is stored. For a staff user
+        holding a cross-brand role only when `may_grant_cross_brand`."""
         staff = self.staff(brand_id, staff_id)
+        self._check_cross_brand_holder(staff, may_grant_cross_brand)
         if not staff.enabled:
             raise Conflict("cannot invite a disabled staff user")
         code, expires_at = self._invite(staff, valid_for)

@@ -31,7 +31,7 @@ from domain.leads.rating import (
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock
-from domain.shared.errors import NotFound
+from domain.shared.errors import InvalidValue, NotFound
 from domain.shared.values import clean_text
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/leads")
@@ -60,6 +60,12 @@ class StaffDirectory(Protocol):
     def has_staff(self, brand_id: UUID, staff_id: UUID) -> bool: ...
 
 
+class CustomerDirectory(Protocol):
+    """Whether a borrower (Customer 360 record) belongs to the brand (the customers context answers it)."""
+
+    def has_customer(self, brand_id: UUID, customer_id: UUID) -> bool: ...
+
+
 class RatedStaffNotFound(NotFound):
     """Raised when the staff member to rate is not the brand's."""
 
@@ -75,10 +81,12 @@ class Leads(ContextApplication):
         clock: Clock | None = None,
         directory: LeadDirectory | None = None,
         staff: StaffDirectory | None = None,
+        customers: CustomerDirectory | None = None,
     ) -> None:
         super().__init__(env, clock)
         self.directory = directory
         self.staff = staff
+        self.customers = customers
 
     # The rating matrix -------------------------------------------------------------------------------------
 
@@ -257,10 +265,19 @@ class Leads(ContextApplication):
         found = self.find(uuid5(_NAMESPACE, f"{brand_id}:{phone.casefold()}"))
         if not isinstance(found, Lead) or found.brand_id != brand_id or found.borrower_id is not None:
             return None
-        return self.link(brand_id, found.id, borrower_id)
+        return self._link(brand_id, found.id, borrower_id)
 
     def link(self, brand_id: UUID, lead: UUID, borrower_id: UUID) -> CommandResult:
-        """The lead signed up as `borrower_id`: link it and move it to applied (unless it is further on)."""
+        """The lead signed up as `borrower_id` (a borrower record of the brand: 422 naming `borrower_id` for any
+        other id, another brand's borrower too, as for a random one): link it and move it to applied (unless it is
+        further on)."""
+        found = self.lead(brand_id, lead)
+        if self.customers is not None and not self.customers.has_customer(brand_id, borrower_id):
+            raise InvalidValue("borrower_id", "no borrower with this id in the brand")
+        return self._link(brand_id, found.id, borrower_id)
+
+    def _link(self, brand_id: UUID, lead: UUID, borrower_id: UUID) -> CommandResult:
+        """Link the lead to a borrower of the brand (a sign-up's own record needs no check)."""
         found = self.lead(brand_id, lead)
         found.link(borrower_id)
         if found.status in (LeadStatus.NEW, LeadStatus.CONTACTED):

@@ -114,7 +114,9 @@ def build_book(client: Any, platform: Any, sms: Any, tag: str, cents: int, twin:
     # Staff: one signed-in-able member per role (the sweep signs them in), a named collection executive, a field agent.
     for role in ROLES:
         email = f"{role.replace('_', '-')}.{tag.lower()}.{uuid.uuid4().hex[:6]}@staff-{tag.lower()}.in"
-        staff = identity.create_staff(brand, email, f"{tag} {role.title().replace('_', '')}", [role], PASSWORD)
+        staff = identity.create_staff(
+            brand, email, f"{tag} {role.title().replace('_', '')}", [role], PASSWORD, may_grant_cross_brand=True
+        )
         book.staff_emails[role] = email
         book.ids[f"staff:{role}"] = str(staff.id)
     book.ids["staff_id"] = book.ids["staff:collection_executive"]

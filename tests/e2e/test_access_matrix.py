@@ -210,7 +210,9 @@ def _signed_in(app: Any, platform: Any, brand_id: uuid.UUID, role: str) -> tuple
     from starlette.testclient import TestClient
 
     email = f"{role}-{uuid.uuid4().hex[:6]}@matrix.in"
-    platform.get(Identity).create_staff(brand_id, email, f"Matrix {role}", [role], PAGE_PASSWORD)
+    platform.get(Identity).create_staff(
+        brand_id, email, f"Matrix {role}", [role], PAGE_PASSWORD, may_grant_cross_brand=True
+    )
     client = TestClient(app, follow_redirects=False)
     client.__enter__()
     signed = client.post("/login", data={"email": email, "password": PAGE_PASSWORD, "next": "/dashboard"})

@@ -252,6 +252,58 @@ def test_only_a_super_admin_creates_brands_and_acts_across_them(client: Any, pla
     assert client.get("/api/v1/customers", headers=plain.auth | {"X-Brand-Id": brand_id}).status_code == 403
 
 
+def test_a_brand_admin_cannot_make_or_take_over_a_super_admin(client: Any, app: Any, platform: Any) -> None:
+    """A Super Admin acts in every brand, so only a Super Admin (or the operator's CLI) may give the role: a brand's
+    admin who could would sign in as their new Super Admin and read and change every other brand (found by a
+    cross-brand probe: a brand admin's key created a `super_admin` staff user, 201, who then listed another brand's
+    borrowers with X-Brand-Id). Nor may the brand's admin edit, disable, enable or invite again a Super Admin of
+    their brand: an invite sets the account's password, an email change sends the next one to them."""
+    root = make_tenant(platform, role="super_admin")
+    brand = make_tenant(platform)
+    settle(platform, "identity")
+    email = f"root-{uuid.uuid4().hex[:8]}@lender.in"
+    body = {"name": "Sneaky Root", "email": email, "roles": ["super_admin"], "password": "a-long-passphrase-1"}
+    refused = client.post("/api/v1/staff", json=body, headers=brand.auth)
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["roles"]
+    # Nothing was written: the email is still free, and the sign-in finds no such account.
+    assert client.post("/login", data={"email": email, "password": "a-long-passphrase-1"}).status_code != 303
+    sales = _staff(client, brand, email=email, roles=["sales"], password="a-long-passphrase-1")
+    promoted = client.patch(
+        f"/api/v1/staff/{sales['id']}", json={"roles": ["sales", "super_admin"]}, headers=brand.auth
+    )
+    assert promoted.status_code == 422, promoted.text
+    assert client.get(f"/api/v1/staff/{sales['id']}", headers=brand.auth).json()["roles"] == ["sales"]
+    # The portal's form hides the role from a brand admin; a forged post of it is refused as well.
+    admin_email = f"admin-{uuid.uuid4().hex[:8]}@lender.in"
+    _staff(client, brand, email=admin_email, roles=["admin"], password="a-long-passphrase-1")
+    browser = _portal_login(app, admin_email, "a-long-passphrase-1")
+    forged = f"forged-{uuid.uuid4().hex[:8]}@lender.in"
+    form = {"csrf_token": browser.headers["X-CSRF-Token"], "email": forged, "name": "Forged Root",
+            "roles": ["super_admin"]}  # fmt: skip
+    page = browser.post("/staff", data=form)
+    assert page.status_code == 422 and "only a Super Admin may give the role" in page.text
+    assert forged not in client.get("/api/v1/staff?limit=200", headers=brand.auth).text
+    # A Super Admin of the brand, made by a Super Admin acting within it: the brand's admin cannot change it.
+    inside = root.auth | {"X-Brand-Id": str(brand.brand_id)}
+    made = client.post("/api/v1/staff", json=body | {"email": f"r2-{uuid.uuid4().hex[:8]}@lender.in"}, headers=inside)
+    assert made.status_code == 201, made.text
+    url = f"/api/v1/staff/{made.json()['id']}"
+    settle(platform, "identity")
+    for method, path, payload in (
+        ("PATCH", url, {"email": f"mine-{uuid.uuid4().hex[:8]}@lender.in"}),
+        ("PATCH", url, {"roles": ["sales"]}),
+        ("POST", f"{url}/invites", None),
+        ("POST", f"{url}/disable", None),
+    ):
+        answer = client.request(method, path, json=payload, headers=brand.auth)
+        assert answer.status_code == 409, (method, path, answer.text)
+    kept = client.get(url, headers=brand.auth).json()
+    assert (kept["email"], kept["roles"], kept["enabled"]) == (made.json()["email"], ["super_admin"], True)
+    assert client.post(f"{url}/invites", headers=inside).status_code == 201
+    assert client.post(f"{url}/disable", headers=inside).status_code == 200
+
+
 def test_blocklist_add_check_remove(client: Any, tenant: Tenant) -> None:
     added = client.post(
         "/api/v1/blocklist",

@@ -20,7 +20,9 @@ from tests.support import settle
 
 def _signed_in(app: Any, platform: Any, brand_id: uuid.UUID, role: str) -> tuple[TestClient, str]:
     email = f"{role.replace('_', '-')}-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(brand_id, email, f"Staff {role}", [role], PASSWORD)
+    made = platform.get(Identity).create_staff(
+        brand_id, email, f"Staff {role}", [role], PASSWORD, may_grant_cross_brand=True
+    )
     settle(platform, "identity", made.position)
     client = TestClient(app, follow_redirects=False)
     client.__enter__()

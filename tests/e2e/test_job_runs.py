@@ -295,3 +295,53 @@ def test_the_jobs_page_refuses_a_future_run_and_offers_a_dry_run(
     first = page.locator("#runs tbody tr").first.inner_text()
     assert "covenant-evaluation" in first and "2199-03-29" in first and "dry run" in first
     assert page.locator("#jobs tr:has-text('housekeeping') input[name=dry_run]").count() == 0
+
+
+def test_a_brand_running_housekeeping_years_ahead_deletes_nothing_of_another_brand(
+    client: Any, app: Any, platform: Any
+) -> None:
+    """Housekeeping purges every brand's records while its run is dated by one brand's business date, which the brand
+    sets itself: brand B, its date held in 2031, ran it then and wiped brand A's provider call log, idempotency
+    records and running login locks (found by a cross-brand probe: the demo brand's 42 calls went to 0). The cutoff is
+    now never later than the clock: A's recent records stay, and what is due is purged as before."""
+    from datetime import UTC, datetime
+
+    import psycopg
+
+    from adapters.providers.call_log import CallRecord, ProviderCallLog
+
+    a, b = make_tenant(platform), make_tenant(platform)
+    now = datetime.now(UTC)
+    calls = platform.get(ProviderCallLog)
+    for age in (1, 200):  # a recent call of A's, and one past the 180 days
+        calls.record(CallRecord("sms", "simulator", "send_sms", a.brand_id, None, "ok", 202, 5, 1, None,
+                                now - timedelta(days=age)))  # fmt: skip
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    body = {"name": "Kept Borrower", "phone": "98111 22334"}
+    first = client.post("/api/v1/customers", json=body, headers=a.auth | key)
+    assert first.status_code == 201, first.text
+    email = f"locked-{uuid.uuid4().hex[:8]}@lender.in"
+    platform.get(Identity).create_staff(a.brand_id, email, "Locked Person", ["sales"], "a-long-passphrase-1")
+    for _ in range(12):  # enough wrong passwords to lock the account
+        client.post("/login", data={"email": email, "password": "wrong-password-000"})
+
+    def throttles() -> int:
+        with psycopg.connect(platform.dsn) as conn:
+            row = conn.execute("SELECT count(*) FROM ops.login_throttle").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    locks = throttles()
+    assert locks >= 1
+
+    hold_business_date(platform, b, "2031-06-01")
+    accepted = client.post("/api/v1/jobs/housekeeping/runs", json={"as_of": "2031-06-01"}, headers=b.auth)
+    assert accepted.status_code == 202, accepted.text
+    assert _execute(client, platform, b, accepted.json()["run_id"])["status"] == "succeeded"
+
+    kept = client.get("/api/v1/provider-calls", headers=a.auth).json()["items"]
+    assert [c["at"][:10] for c in kept] == [(now - timedelta(days=1)).date().isoformat()]  # the old one purged
+    again = client.post("/api/v1/customers", json=body, headers=a.auth | key)
+    assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true", again.headers
+    assert again.json()["id"] == first.json()["id"]
+    assert throttles() == locks

@@ -4,6 +4,7 @@ brand isolation."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import psycopg
@@ -179,3 +180,28 @@ def test_a_lead_import_matches_emails_ignoring_case(client: Any, tenant: Tenant,
     assert again.status_code == 201, again.text
     (line,) = again.json()["lines"]
     assert line["matched_kind"] == "lead" and line["outcome"] != "created", (lead, line)
+
+
+def test_a_lead_links_only_to_a_borrower_of_its_brand(client: Any, tenant: Tenant, platform: Any) -> None:
+    """`POST /leads/{id}/borrower` names a borrower of the lead's brand: another brand's borrower is refused as a
+    random id is (422 naming borrower_id, the lead unchanged), so one brand's lead never points at another's
+    borrower; the brand's own borrower links and moves the lead to applied."""
+    other = make_tenant(platform)
+    theirs = client.post("/api/v1/customers", json={"name": "Farah Other", "phone": mobile()}, headers=other.auth)
+    assert theirs.status_code == 201, theirs.text
+    ours = client.post("/api/v1/customers", json={"name": "Neel Ours", "phone": mobile()}, headers=tenant.auth)
+    assert ours.status_code == 201, ours.text
+    lead_id = _upload(client, tenant, HEADER + f"1,,,,false,Ira Lead,{mobile()},\n").json()["lines"][0]["lead_id"]
+    url = f"/api/v1/leads/{lead_id}/borrower"
+    before = _events(platform.dsn)
+    for borrower in (theirs.json()["id"], str(uuid.uuid4())):
+        refused = client.post(url, json={"borrower_id": borrower}, headers=tenant.auth)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert [e["field"] for e in refused.json()["errors"]] == ["borrower_id"]
+    assert _events(platform.dsn) == before
+    lead = client.get(f"/api/v1/leads/{lead_id}", headers=tenant.auth).json()
+    assert (lead["borrower_id"], lead["status"]) == (None, "new")
+    linked = client.post(url, json={"borrower_id": ours.json()["id"]}, headers=tenant.auth)
+    assert linked.status_code == 200, linked.text
+    assert (linked.json()["borrower_id"], linked.json()["status"]) == (ours.json()["id"], "applied")

@@ -11,6 +11,8 @@ from api.routes import leads as routes
 from api.routes import ratings as rating_routes
 from api.routes import sales as sales_routes
 from api.web import NavItem
+from domain.customers.application import Customers
+from domain.customers.customer import CustomerNotFound
 from domain.identity.application import Identity
 from domain.identity.permissions import Permission
 from domain.identity.staff import StaffNotFound
@@ -40,13 +42,30 @@ class BrandStaff:
         return True
 
 
+@dataclass(frozen=True)
+class BrandCustomers:
+    """The leads context's `CustomerDirectory`, answered by the customers context (its event store: a borrower just
+    registered is known at once)."""
+
+    customers: Customers
+
+    def has_customer(self, brand_id: UUID, customer_id: UUID) -> bool:
+        try:
+            self.customers.get(brand_id, customer_id)
+        except CustomerNotFound:
+            return False
+        return True
+
+
 def _leads(kit: Kit) -> Leads:
-    """The application, deduping against the read models (`LeadQueries.known`), rating the brand's staff."""
+    """The application, deduping against the read models (`LeadQueries.known`), rating the brand's staff, linking
+    leads only to the brand's borrowers."""
     return Leads(
         env=kit.env,
         clock=kit.clock,
         directory=LeadQueries(kit.get(Database).pool),
         staff=BrandStaff(kit.get(Identity)),
+        customers=BrandCustomers(kit.get(Customers)),
     )
 
 
