@@ -109,6 +109,23 @@ _DEFAULT = object()
 UNCHANGED: Any = object()
 
 
+def _own_changes(shown: dict[str, Any], wanted: dict[str, Any], now: dict[str, Any], record: Aggregate) -> list[str]:
+    """The fields a form made from the record as `shown` changes (to `wanted`), to apply onto the record as it is
+    `now`; a ConcurrentModification (409 naming the fields) when one of them was also changed since, to another
+    value."""
+    mine = [k for k in wanted if wanted[k] != shown[k]]
+    clashes = sorted(k for k in mine if now[k] not in (shown[k], wanted[k]))
+    if clashes:
+        raise ConcurrentModification(
+            f"changed since this page was opened (now version {record.version}): {', '.join(clashes)}; reload the "
+            "page to see the current values, then make the change again",
+            id=str(record.id),
+            current_version=record.version,
+            fields=clashes,
+        )
+    return mine
+
+
 def _editable(staff: StaffUser) -> dict[str, Any]:
     """What the staff profile and permissions forms edit, comparably: permissions as the form writes them."""
     values: dict[str, Any] = {
@@ -279,16 +296,7 @@ class Identity(Authentication):
         shown_json = shown.model_dump(mode="json")
         wanted_json = shown.changed(updates).model_dump(mode="json")  # validated as the form meant it
         current_json = config.settings.model_dump(mode="json")
-        mine = [k for k in updates if wanted_json[k] != shown_json[k]]
-        clashes = [k for k in mine if current_json[k] not in (shown_json[k], wanted_json[k])]
-        if clashes:
-            raise ConcurrentModification(
-                f"changed since this page was opened (now version {config.version}): {', '.join(clashes)}; "
-                "reload the page to see the current values, then make the change again",
-                id=str(config.id),
-                current_version=config.version,
-                settings=clashes,
-            )
+        mine = _own_changes(shown_json, {k: wanted_json[k] for k in updates}, current_json, config)
         return self.change_configuration(brand_id, {k: wanted_json[k] for k in mine}, config.version)
 
     def configuration_state(self, brand_id: UUID) -> ConfigurationState:
@@ -444,16 +452,7 @@ class Identity(Authentication):
             shown = cast(StaffUser, self.repository.get(staff.id, version=shown_version))
             was, now = _editable(shown), _editable(staff)
             wanted = _wanted(was, name, email, roles, companies, manager_id, available, permissions)
-            mine = {k for k in wanted if wanted[k] != was[k]}
-            clashes = sorted(k for k in mine if now[k] not in (was[k], wanted[k]))
-            if clashes:
-                raise ConcurrentModification(
-                    f"changed since this page was opened: {', '.join(clashes)}; reload the page to see the current "
-                    "values, then make the change again",
-                    id=str(staff.id),
-                    current_version=staff.version,
-                    fields=clashes,
-                )
+            mine = set(_own_changes(was, wanted, now, staff))
             name = name if "name" in mine else None
             email = email if "email" in mine else None
             roles = roles if "roles" in mine else None

@@ -57,11 +57,16 @@ def _settings_form(page: str) -> dict[str, str]:
     return dict(parser.fields)
 
 
-def _config(client: Any, tenant: Tenant) -> dict[str, Any]:
-    answer = client.get("/api/v1/brand/config", headers=tenant.auth)
+def _read(client: Any, tenant: Tenant, path: str) -> dict[str, Any]:
+    """An API resource as JSON (asserting it answered 200)."""
+    answer = client.get(f"/api/v1/{path}", headers=tenant.auth)
     assert answer.status_code == 200, answer.text
-    config: dict[str, Any] = answer.json()
-    return config
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def _config(client: Any, tenant: Tenant) -> dict[str, Any]:
+    return _read(client, tenant, "brand/config")
 
 
 def test_a_settings_page_opened_before_a_change_elsewhere_saves_only_its_own_changes(

@@ -14,7 +14,7 @@ from domain.identity.application import Identity
 from tests.conftest import Tenant
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_refused_forms_keep_input import _portal
-from tests.e2e.test_stale_settings_form import _FormFields
+from tests.e2e.test_stale_settings_form import _FormFields, _read
 from tests.support import settle
 
 
@@ -44,10 +44,7 @@ def _selects(page: str, form_id: str) -> dict[str, str]:
 
 
 def _staff(client: Any, tenant: Tenant, staff_id: Any) -> dict[str, Any]:
-    answer = client.get(f"/api/v1/staff/{staff_id}", headers=tenant.auth)
-    assert answer.status_code == 200, answer.text
-    found: dict[str, Any] = answer.json()
-    return found
+    return _read(client, tenant, f"staff/{staff_id}")
 
 
 def test_a_staff_profile_opened_before_another_admins_change_saves_only_its_own(
