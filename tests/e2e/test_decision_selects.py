@@ -1,5 +1,7 @@
 """The reject form's reason and the override form's rule and result opened on their first option, so a reviewer who
-never touched them rejected for whatever reason was listed first (or overrode the first rule to `pass`). Each now
+never touched them rejected for whatever reason was listed first (or overrode the first rule to `pass`); so did the
+bypass form's check and the outcome of a call, a collection contact and a field visit (an agent's "door locked"
+sent as the first outcome listed). Each now
 opens on an empty "Choose ..." option the browser will not submit (`required`), and an empty choice posted anyway is
 refused naming the field, recording nothing."""
 
@@ -41,6 +43,8 @@ def test_a_decision_opens_on_no_reason_and_refuses_an_empty_choice(
         override = _form(page, "override-form")
         assert _first_option(override, "rule") == ("", "Choose the rule")
         assert _first_option(override, "result") == ("", "Choose the result")
+        if 'id="bypass-form"' in page:  # for staff who may bypass a check
+            assert _first_option(_form(page, "bypass-form"), "check") == ("", "Choose the check")
 
         events = _loan_events(dsn)
         rejected = browser.post(f"/loans/{loan['id']}/reject",

@@ -108,6 +108,7 @@ def test_dialer_call_visit_and_dashboard_in_the_portal(server: str, browser: Any
     phone.wait_for_selector("#visit-form")
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     phone.fill("#latitude", "123")  # out of range: refused, shown, nothing recorded
+    phone.select_option("#visit-form select[name=outcome]", "promised_to_pay")  # no outcome is chosen for the agent
     phone.fill("#longitude", "80.27")
     phone.set_input_files(
         "#visit-form input[name=file]", {"name": "door.jpg", "mimeType": "image/jpeg", "buffer": JPEG}
