@@ -217,7 +217,8 @@ class LoanDecisionViews(Projection):
 
     @handles(L.SentBack)
     def _sent_back(self, position: int, event: ev.SentBack) -> Iterator[Change]:
-        sent = {"to": event.to.value, "reason": event.reason, "actor": event.actor, "at": event.timestamp.isoformat()}
+        sent = {"to": event.to.value, "reason": event.reason, "actor": event.actor, "at": event.timestamp.isoformat(),
+                "step": event.step}  # fmt: skip
         sm = event.actor if event.to.value == "cx" else None
         yield self._moved(
             event,

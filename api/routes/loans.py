@@ -291,7 +291,11 @@ class LoanOut(LoanSummaryOut):
     schedule: list[InstalmentOut] | None = Field(description="once sanctioned")
     cam: dict[str, Any] | None = Field(None, description="the Credit Appraisal Memo, once recorded")
     rejection: dict[str, Any] | None = Field(None, description="code, label, remarks, by (the status it left)")
-    sent_back: dict[str, Any] | None = Field(None, description="the latest send back: to, reason, actor, at")
+    sent_back: dict[str, Any] | None = Field(
+        None,
+        description="the latest send back: to, reason, actor, at, and step (the borrower's step to do again; null: "
+        "submit again)",
+    )
     cx_approved_by: str | None = None
     sanctioned_by: str | None = None
     disbursed_on: date | None = None

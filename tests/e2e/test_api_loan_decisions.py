@@ -11,8 +11,11 @@ from typing import Any
 
 import psycopg
 
+from domain.identity.application import Identity
 from tests.conftest import make_tenant
+from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_api_loans import PRODUCT, _borrower, catalogue  # noqa: F401 - the autouse catalogue fixture
+from tests.e2e.test_refused_forms_keep_input import _portal
 from tests.support import settle
 
 CAM = {
@@ -256,3 +259,24 @@ def test_the_borrower_is_told_of_a_send_back_and_of_the_sm_s_rejection_by_sms(
     assert len(texts) == 2
     assert "was not approved" in texts[0] and label in texts[0]
     assert "upload the last three payslips" in texts[1]
+
+
+def test_a_send_back_names_the_step_the_borrower_does_again(client: Any, tenant: Any, app: Any, platform: Any) -> None:
+    """The loan said "Sent back to the borrower: <reason>" but not which step, though the event records it: the
+    API's `sent_back` carries `step` and the loan page says it."""
+    loan_id = _pending(client, tenant, name="Ira Sen", phone="9876512399")
+    back = client.post(f"/api/v1/loans/{loan_id}/send-back", headers=tenant.auth,
+                       json={"to": "borrower", "reason": "payslip is blurred", "step": "employment"})  # fmt: skip
+    assert back.status_code == 200, back.text
+    assert back.json()["sent_back"]["step"] == "employment" and back.json()["sent_back"]["to"] == "borrower"
+    email = f"cx-{loan_id[:8]}@lender.in"
+    settle(platform, "identity", platform.get(Identity).create_staff(tenant.brand_id, email, "Cx", ["admin"],
+                                                                      PASSWORD).position)  # fmt: skip
+    browser, _ = _portal(app, email)
+    try:
+        page = browser.get(f"/loans/{loan_id}").text
+        shown = page[page.index('id="sent-back"') :]
+        shown = shown[: shown.index("</p>")]
+        assert "to do the employment step again: payslip is blurred" in shown, shown
+    finally:
+        browser.__exit__(None, None, None)
