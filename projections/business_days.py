@@ -16,16 +16,21 @@ from domain.loans.loan import Loan
 
 L = Loan
 
-#: `read.brand_local_day(brand, at)`: the brand's local day of an instant, in its timezone from the brand directory
-#: (`read.brands`; Asia/Kolkata while the directory has not got the brand, or where it has no table: a read model
-#: built alone, as some tests do). PL/pgSQL plans the directory's query only when it runs, so it may be missing.
+#: `read.brand_local_day(brand, at)`: the brand's local day of an instant, in the timezone that was the brand's at that
+#: instant (`read.brand_timezones`, the brand directory's history: a timezone changed later does not move the day of
+#: an earlier instant, so a read model rebuilt after the change files every event on the day it was filed on live).
+#: Without a history row, the directory's timezone (a directory loaded directly, as some tests do); Asia/Kolkata while
+#: the directory has not got the brand, or where it has no tables (a read model built alone). PL/pgSQL plans the
+#: directory's queries only when they run, so they may be missing.
 LOCAL_DAY_FUNCTION = """CREATE OR REPLACE FUNCTION read.brand_local_day(brand uuid, at timestamptz) RETURNS date
     LANGUAGE plpgsql STABLE AS $$
     BEGIN
-        IF to_regclass('read.brands') IS NULL THEN
+        IF to_regclass('read.brand_timezones') IS NULL THEN
             RETURN (at AT TIME ZONE 'Asia/Kolkata')::date;
         END IF;
-        RETURN (at AT TIME ZONE COALESCE((SELECT b.timezone FROM read.brands b WHERE b.id = brand),
+        RETURN (at AT TIME ZONE COALESCE((SELECT t.timezone FROM read.brand_timezones t WHERE t.brand_id = brand
+                                          AND t.since <= at ORDER BY t.since DESC LIMIT 1),
+                                         (SELECT b.timezone FROM read.brands b WHERE b.id = brand),
                                          'Asia/Kolkata'))::date;
     END $$"""
 

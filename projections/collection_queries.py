@@ -120,7 +120,8 @@ _CASE_COLUMNS = (
     "c.stage, c.assignee, c.dpd, c.amount, c.due_on, c.legal, c.attention_at, c.callback_at, c.last_contact_at, "
     "c.last_outcome, c.contacts, c.ptp_due_on, c.ptp_amount, c.ptp_status"
 )
-#: A worklist row reads the case table alone: the loan number and borrower are copied onto the case by the projection.
+#: A worklist row reads the case table alone: the loan number and borrower are copied onto the case by the projection
+#: (the borrower's current name is read for the page's rows after it: `_current_names`).
 _WORK_COLUMNS = f"c.loan_id, c.loan_number, c.customer_id, c.customer_name, {_CASE_COLUMNS}"
 #: One case (the loan's panel) joins the loan and borrower for their current figures.
 _COLUMNS = (
@@ -131,6 +132,19 @@ _FROM = (
     "FROM read.collection_cases c LEFT JOIN read.loans l ON l.id = c.loan_id "
     "LEFT JOIN read.customers cu ON cu.id = coalesce(l.customer_id, c.customer_id)"
 )
+
+
+def _current_names(conn: Any, brand_id: UUID, rows: list[dict[str, Any]]) -> dict[UUID, str]:
+    """The current names of a page's borrowers (customer directory, by id: one index probe a row of the page, not a
+    join per case read). A name copied onto the case when it was written went stale on a rename, and a rebuilt
+    projection copied the name of the day instead: the case table holds no name now (docs/collections.md)."""
+    ids = list({r["customer_id"] for r in rows if r["customer_id"] is not None})
+    if not ids:
+        return {}
+    found = conn.execute(
+        "SELECT id, name FROM read.customers WHERE id = ANY(%s) AND brand_id = %s", (ids, brand_id)
+    ).fetchall()
+    return {r["id"]: r["name"] for r in found}
 
 
 def _item(row: dict[str, Any], now: datetime) -> WorkItem:
@@ -203,8 +217,10 @@ class CollectionQueries:
             )
         with self.pool.connection() as conn:
             rows = conn.execute(sql, params | {"at": at, "last": last, "dpd": dpd, "amount": amount}).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
+            more = len(rows) > limit
+            rows = rows[:limit]
+            names = _current_names(conn, brand_id, rows)
+        rows = [{**r, "customer_name": names.get(r["customer_id"], r["customer_name"])} for r in rows]
         next_cursor = None
         if more and rows:
             tail = rows[-1]

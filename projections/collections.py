@@ -40,9 +40,11 @@ _CASES = """CREATE TABLE IF NOT EXISTS read.collection_cases (
     updated_at timestamptz NOT NULL
 )"""
 
-#: The loan's number and borrower, copied onto the case (from `read.loans` and `read.customers` when the case row is
-#: written) so that a worklist page reads one table by one index range and joins nothing: a join per row into a
-#: million-loan table was most of a page's time (docs/collections.md, "Worklist").
+#: The loan's number and borrower, copied onto the case (from `read.loans` when the case row is written: a loan's
+#: number and borrower never change) so that a worklist page reads one table by one index range and joins nothing: a
+#: join per row into a million-loan table was most of a page's time (docs/collections.md, "Worklist").
+#: `customer_name` is no longer filled: a name copied from `read.customers` when the row was written went stale on a
+#: rename (and a rebuild copied the current one instead); the worklist reads the page's names by id after the page.
 _LOAN_COLUMNS = (
     "ALTER TABLE read.collection_cases ADD COLUMN IF NOT EXISTS loan_number text, "
     "ADD COLUMN IF NOT EXISTS customer_id uuid, ADD COLUMN IF NOT EXISTS customer_name text"
@@ -114,12 +116,12 @@ DDL = (
 
 _SWEEP = (
     "INSERT INTO read.collection_cases AS c (loan_id, brand_id, stage, open, assignee, dpd, amount, due_on, "
-    "closed_reason, opened_at, opened_on, updated_at, loan_number, customer_id, customer_name) "
+    "closed_reason, opened_at, opened_on, updated_at, loan_number, customer_id) "
     "SELECT m.loan_id, %(brand)s, m.stage, m.closed IS NULL, m.staff_id, m.dpd, m.amount, m.due_on, m.closed, "
-    "%(at)s, %(day)s, %(at)s, l.loan_number, l.customer_id, cu.name FROM unnest(%(loans)s::uuid[], %(stages)s::text[], "
+    "%(at)s, %(day)s, %(at)s, l.loan_number, l.customer_id FROM unnest(%(loans)s::uuid[], %(stages)s::text[], "
     "%(staff)s::uuid[], %(dpd)s::int[], %(amounts)s::numeric[], %(due)s::date[], %(closed)s::text[]) AS m(loan_id, "
     "stage, staff_id, dpd, amount, due_on, closed) LEFT JOIN read.loans l ON l.id = m.loan_id "
-    "LEFT JOIN read.customers cu ON cu.id = l.customer_id WHERE true ON CONFLICT (loan_id) DO UPDATE SET "
+    "WHERE true ON CONFLICT (loan_id) DO UPDATE SET "
     "stage = EXCLUDED.stage, open = EXCLUDED.open, "
     "assignee = EXCLUDED.assignee, dpd = EXCLUDED.dpd, amount = EXCLUDED.amount, due_on = EXCLUDED.due_on, "
     "closed_reason = EXCLUDED.closed_reason, updated_at = EXCLUDED.updated_at, "
@@ -127,8 +129,7 @@ _SWEEP = (
     "opened_on = CASE WHEN c.open AND EXCLUDED.open THEN c.opened_on ELSE EXCLUDED.opened_on END, "
     "attention_at = CASE WHEN EXCLUDED.open THEN c.attention_at END, "
     "loan_number = coalesce(EXCLUDED.loan_number, c.loan_number), "
-    "customer_id = coalesce(EXCLUDED.customer_id, c.customer_id), "
-    "customer_name = coalesce(EXCLUDED.customer_name, c.customer_name) "
+    "customer_id = coalesce(EXCLUDED.customer_id, c.customer_id) "
     "WHERE c.brand_id = EXCLUDED.brand_id"
 )
 _REALLOCATE = (
@@ -146,10 +147,9 @@ _HISTORY = (
 
 #: A case row for a loan that has none yet (a contact or promise before any sweep): not open, no stage.
 _ENSURE = (
-    "INSERT INTO read.collection_cases (loan_id, brand_id, updated_at, loan_number, customer_id, customer_name) "
-    "SELECT %(loan)s, %(brand)s, %(at)s, l.loan_number, l.customer_id, cu.name FROM (SELECT) AS one "
-    "LEFT JOIN read.loans l ON l.id = %(loan)s LEFT JOIN read.customers cu ON cu.id = l.customer_id "
-    "WHERE true ON CONFLICT DO NOTHING"
+    "INSERT INTO read.collection_cases (loan_id, brand_id, updated_at, loan_number, customer_id) "
+    "SELECT %(loan)s, %(brand)s, %(at)s, l.loan_number, l.customer_id FROM (SELECT) AS one "
+    "LEFT JOIN read.loans l ON l.id = %(loan)s WHERE true ON CONFLICT DO NOTHING"
 )
 
 
@@ -204,8 +204,7 @@ class CollectionViews(Projection):
         callback = c.callback_at if c.outcome is Outcome.CALLBACK_REQUESTED else None
         yield Write(
             "UPDATE read.collection_cases SET callback_at = %(cb)s, attention_at = %(cb)s, last_contact_at = %(at)s, "
-            "last_outcome = %(outcome)s, contacts = contacts + 1, updated_at = %(at)s, customer_name = coalesce(("
-            "SELECT cu.name FROM read.customers cu WHERE cu.id = customer_id), customer_name) WHERE loan_id = %(loan)s",
+            "last_outcome = %(outcome)s, contacts = contacts + 1, updated_at = %(at)s WHERE loan_id = %(loan)s",
             {"cb": callback, "at": event.timestamp, "outcome": c.outcome.value, "loan": loan_id},
         )
 

@@ -223,7 +223,8 @@ def _config_initialised(position: int, event: C.Initialised) -> Iterable[Write]:
 
 
 def _config_changed(position: int, event: C.Changed) -> Iterable[Write]:
-    """One history row per setting changed; a new timezone also reaches the brand directory."""
+    """One history row per setting changed (a new timezone reaches the brand directory by its own projection of the
+    same event: `projections.brands`)."""
     for change in event.changes:
         yield Write(
             "INSERT INTO read.brand_config_history (position, setting, brand_id, changed_at, actor, old, new) "
@@ -232,13 +233,6 @@ def _config_changed(position: int, event: C.Changed) -> Iterable[Write]:
             (position, change.setting, event.timestamp, event.actor, Jsonb(change.old), Jsonb(change.new),
              event.originator_id),
         )  # fmt: skip
-    timezone = next((c.new for c in event.changes if c.setting == "timezone"), None)
-    if timezone:
-        yield Write(
-            "UPDATE read.brands SET timezone = %s WHERE id = (SELECT brand_id FROM read.brand_config_owner "
-            "WHERE config_id = %s)",
-            (timezone, event.originator_id),
-        )
 
 
 #: The history's writes for each event of a brand configuration.

@@ -19,8 +19,9 @@ scans the book (docs/insight.md). Its tables:
   `overdue`, how many of them are recovered now): the funnel and recovery of a window are a sum over its days,
   since a loan reached a step in a window that runs up to now exactly when its last reach is in it.
 
-Days are the business days the events carry (projections/business_days.py), else the brand's local days
-(`read.brands.timezone`, Asia/Kolkata when the brand is not known there yet) at the time the event is projected.
+Days are the business days the events carry (projections/business_days.py), else the brand's local days of their
+instants, in the timezone the brand had at each instant (`read.brand_local_day`; Asia/Kolkata when the brand is not
+known yet).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 from domain.loans import servicing_events as sv
 from domain.loans.application import Loans
 from domain.loans.loan import Loan, Transitioned
-from projections.business_days import business_day
+from projections.business_days import LOCAL_DAY_FUNCTION, business_day
 from projections.projection import Change, Insert, Projection, Write, handles, topics_of
 
 L = Loan
@@ -58,10 +59,9 @@ STAGE_ENDS: dict[type, tuple[str, str, str | None]] = {
     L.Disbursed: ("disbursal", "sanctioned_at", None),
 }
 
-#: The brand's local day of an instant (its timezone from the brand directory).
-_LOCAL_DAY = (
-    "(({at}) AT TIME ZONE COALESCE((SELECT b.timezone FROM read.brands b WHERE b.id = {brand}), 'Asia/Kolkata'))::date"
-)
+#: The brand's local day of an instant, in the timezone that was the brand's then (`read.brand_local_day`: a timezone
+#: changed later leaves the day of an earlier instant where it was, so a rebuild files it on the same day).
+_LOCAL_DAY = "read.brand_local_day({brand}, ({at}))"
 
 
 def _business_day_sql(row: str = "") -> str:
@@ -160,6 +160,7 @@ class InsightFigures(Projection):
         "read.insight_flow_days",
     )
     ddl = (
+        LOCAL_DAY_FUNCTION,  # (also the loans read model's: whichever is set up first makes it)
         """CREATE TABLE IF NOT EXISTS read.insight_loans (
             loan_id uuid PRIMARY KEY,
             brand_id uuid NOT NULL,

@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from domain.collections.application import Collections
 from domain.collections.case import Channel, Outcome, Stage
 from domain.collections.moves import Move
+from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
@@ -262,6 +263,23 @@ def test_a_case_opened_by_a_contact_and_a_closed_case_are_readable_to_who_worked
     assert refused.status_code == 404
     assert asha_browser.post(f"/api/v1/loans/{visited}/contacts", json={"outcome": "connected"},
                              headers=asha_csrf).status_code == 404  # fmt: skip
+
+
+def test_the_worklist_names_a_renamed_borrower_by_their_new_name_at_once(app: Any, client: Any, platform: Any) -> None:
+    # The name was copied onto the case when the sweep wrote it: a rename showed only after the next sweep or contact,
+    # and a rebuild of `collections` copied the name of the day instead (the rebuilt table was not the live one).
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan = disbursed_loan(platform, tenant)
+    asha, asha_email = executive(platform, tenant, "Asha")
+    give_case(platform, tenant, loan, asha)
+    with platform.db.pool.connection() as conn:
+        customer = conn.execute("SELECT customer_id FROM read.loans WHERE id = %s", (loan,)).fetchone()["customer_id"]
+    renamed = platform.get(Customers).update_details(tenant.brand_id, customer, name="Renamed Borrower")
+    settle(platform, "customers", renamed.position)
+    browser, _ = signed_in(app, asha_email)
+    (item,) = worklist(browser, {}, stage="collections")
+    assert item["loan_id"] == str(loan) and item["customer_name"] == "Renamed Borrower"
 
 
 def test_an_executive_sees_collection_money_of_their_own_loans_only(app: Any, platform: Any) -> None:

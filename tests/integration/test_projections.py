@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import psycopg
@@ -109,3 +110,30 @@ def test_no_partial_index_tests_a_never_null_column(platform: Any) -> None:
         ).fetchall()
     assert len(checked) >= 10  # the reports' nullable date keys among them
     assert [(r["index"], r["column"]) for r in checked if r["never_null"]] == []
+
+
+def test_a_rebuilt_brand_directory_keeps_a_changed_timezone_and_earlier_instants_keep_their_local_day(
+    platform: Any, dsn: str
+) -> None:
+    # The configuration history's projection once moved `read.brands.timezone`: a rebuild of `brands` put every brand
+    # back at the timezone it was created with, and the loan read models filed an instant on the local day of the
+    # timezone of the moment they projected it, so a rebuild after a change moved earlier events to other days.
+    from datetime import UTC, date, datetime
+
+    from domain.identity.application import Identity
+
+    identity = platform.get(Identity)
+    brand = identity.create_brand(f"tz{uuid.uuid4().hex[:10]}", "Timezone Brand", timezone="Etc/GMT-14")
+    settle(platform, "identity", brand.position)
+    before = datetime.now(UTC).replace(microsecond=0)
+    changed, _ = identity.change_configuration(brand.id, {"timezone": "Etc/GMT+12"})
+    settle(platform, "identity", changed.position)
+    sql = f"SELECT slug, timezone FROM read.brands WHERE id = '{brand.id}'"
+    local_day = f"SELECT read.brand_local_day('{brand.id}', '{before.isoformat()}'::timestamptz)"
+    live = _table(dsn, sql)
+    assert [r[1] for r in live] == ["Etc/GMT+12"]
+    platform.engine.rebuild("brands")
+    assert _table(dsn, sql) == live
+    # UTC+14 and UTC-12 are 26 hours apart: the instant before the change is on the UTC+14 day, whatever the hour.
+    (day,) = _table(dsn, local_day)[0]
+    assert day == date.fromordinal(before.date().toordinal() + (1 if before.hour >= 10 else 0))

@@ -10,6 +10,7 @@ from domain.identity.brand_config import BrandConfiguration, BrandSettings
 from domain.identity.permissions import Level, Permission
 from domain.identity.staff import Leave, StaffUser
 from domain.shared.aggregate import with_id
+from projections.brands import BrandDirectory
 from projections.identity_projectors import ApiKeyList, BrandConfigHistory, StaffDirectory
 
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
@@ -69,5 +70,13 @@ def test_a_configuration_change_writes_each_setting_and_a_new_timezone_reaches_t
     assert [w.sql.split(" (")[0] for w in writes] == [
         "INSERT INTO read.brand_config_history",
         "INSERT INTO read.brand_config_history",
-        "UPDATE read.brands SET timezone = %s WHERE id =",
     ]
+    # The brand directory's own projection of the same events moves its timezone (never another read model's).
+    (linked,) = BrandDirectory().project(1, initialised)
+    assert linked.sql.startswith("UPDATE read.brands SET config_id")
+    moved = list(BrandDirectory().project(2, changed))
+    assert [w.sql.split(" (")[0] for w in moved] == [
+        "UPDATE read.brands SET timezone = %s WHERE config_id = %s",
+        "INSERT INTO read.brand_timezones",
+    ]
+    assert all(w.params[-1] == config.id for w in moved)
