@@ -47,7 +47,12 @@ async def keys_create(request: Request, port: ApiKeysPort, principal: Principal)
         issued = await act(
             principal,
             lambda: port.identity.issue_api_key(
-                principal.brand_id, role, label, owner_id=principal.id, may_grant_cross_brand=principal.cross_brand
+                principal.brand_id,
+                role,
+                label,
+                owner_id=principal.id,
+                may_grant_cross_brand=principal.cross_brand,
+                granter=principal,
             ),
         )
     except DomainError as exc:

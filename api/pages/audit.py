@@ -325,6 +325,7 @@ async def replay(request: Request, port: AuditPagesPort, principal: Principal) -
     brand_id = principal.brand_id
 
     def load() -> dict[str, Any]:
+        port.replay.check_company(audited.name, aggregate_id, brand_id, principal.companies)
         history = port.replay.history(audited.name, aggregate_id, brand_id)
         state = port.replay.state_as_of(audited.name, aggregate_id, brand_id, as_of)
         diff = port.replay.diff(audited.name, aggregate_id, brand_id, start, end) if start and end else None

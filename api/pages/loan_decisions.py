@@ -195,7 +195,8 @@ def _form_action(use: str) -> Any:
                 brand, loan_id, form_text(request, "to"), form_text(request, "reason"), form_text(request, "step") or None
             ),
             "sanction": lambda: loans.sanction(
-                brand, loan_id, form_text(request, "sanctioned_amount"), form_text(request, "remarks")
+                brand, loan_id, form_text(request, "sanctioned_amount"), form_text(request, "remarks"),
+                one_person_may_decide=principal.admin,
             ),
             "reject": lambda: loans.reject(
                 brand, loan_id, form_text(request, "reason_code"), form_text(request, "remarks"),

@@ -82,6 +82,7 @@ async def staff_create(request: Request, port: StaffPort, principal: Principal) 
                 manager,
                 invite=True,
                 may_grant_cross_brand=principal.cross_brand,
+                granter=principal,
             ),
         )
     except DomainError as exc:
@@ -204,6 +205,7 @@ def edit_staff(port: StaffPort, principal: Principal, staff_id: UUID, request: R
         manager_id=_uuid(manager_raw) if manager_raw else None,
         available=form_text(request, "available") == "on",
         may_grant_cross_brand=principal.cross_brand,
+        granter=principal,
     )
 
 
@@ -219,6 +221,7 @@ def edit_permissions(port: StaffPort, principal: Principal, staff_id: UUID, requ
         actor_id=principal.id,
         permissions=overrides,
         may_grant_cross_brand=principal.cross_brand,
+        granter=principal,
     )
 
 
@@ -246,13 +249,23 @@ def cancel_leave(port: StaffPort, principal: Principal, staff_id: UUID, request:
 
 def disable(port: StaffPort, principal: Principal, staff_id: UUID, request: Request) -> CommandResult:
     return port.identity.set_enabled(
-        principal.brand_id, staff_id, False, actor_id=principal.id, may_grant_cross_brand=principal.cross_brand
+        principal.brand_id,
+        staff_id,
+        False,
+        actor_id=principal.id,
+        may_grant_cross_brand=principal.cross_brand,
+        granter=principal,
     )
 
 
 def enable(port: StaffPort, principal: Principal, staff_id: UUID, request: Request) -> CommandResult:
     return port.identity.set_enabled(
-        principal.brand_id, staff_id, True, actor_id=principal.id, may_grant_cross_brand=principal.cross_brand
+        principal.brand_id,
+        staff_id,
+        True,
+        actor_id=principal.id,
+        may_grant_cross_brand=principal.cross_brand,
+        granter=principal,
     )
 
 
@@ -264,7 +277,7 @@ async def invite(request: Request, port: StaffPort, principal: Principal) -> Res
         issued = await act(
             principal,
             lambda: port.identity.issue_invite(
-                principal.brand_id, staff_id, may_grant_cross_brand=principal.cross_brand
+                principal.brand_id, staff_id, may_grant_cross_brand=principal.cross_brand, granter=principal
             ),
         )
     except DomainError as exc:

@@ -71,7 +71,12 @@ def create_api_key(ctx: Context[ApiKeysPort]) -> Reply:
     body: ApiKeyIn = ctx.body
     owner = ctx.principal.id if ctx.principal.kind == "staff" else None
     issued = ctx.port.identity.issue_api_key(
-        ctx.brand_id, body.role, body.label, owner_id=owner, may_grant_cross_brand=ctx.principal.cross_brand
+        ctx.brand_id,
+        body.role,
+        body.label,
+        owner_id=owner,
+        may_grant_cross_brand=ctx.principal.cross_brand,
+        granter=ctx.principal,
     )
     # The key is the command's own result and is shown only here: it is the answer even when the key list has
     # not caught up yet (it will), never a 202 without the key.

@@ -133,8 +133,17 @@ def _utc(instant: datetime) -> datetime:
     return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
+def _guard_company(ctx: Context[AuditPort]) -> None:
+    """A staff member limited to companies replays no record of another company: 404 (found by a privilege sweep: a
+    KFL notice was 404 at /notices/{id} for one limited to SML, and readable in full at /audit/notice/{id}/history)."""
+    ctx.port.replay.check_company(
+        ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, ctx.principal.companies
+    )
+
+
 def history(ctx: Context[AuditPort]) -> Reply | Response:
     q: HistoryQuery = ctx.query
+    _guard_company(ctx)
     type_name, aggregate_id = ctx.path["aggregate_type"], ctx.path["aggregate_id"]
     entries = ctx.port.replay.history(type_name, aggregate_id, ctx.brand_id)
     if q.format == "csv":
@@ -160,6 +169,7 @@ def history(ctx: Context[AuditPort]) -> Reply | Response:
 
 def state(ctx: Context[AuditPort]) -> Reply:
     q: StateQuery = ctx.query
+    _guard_company(ctx)
     replayed = ctx.port.replay.state_as_of(
         ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, _utc(q.as_of)
     )
@@ -168,6 +178,7 @@ def state(ctx: Context[AuditPort]) -> Reply:
 
 def diff(ctx: Context[AuditPort]) -> Reply:
     q: DiffQuery = ctx.query
+    _guard_company(ctx)
     result = ctx.port.replay.diff(
         ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, _utc(q.from_), _utc(q.to)
     )

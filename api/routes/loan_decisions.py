@@ -198,7 +198,10 @@ def send_back(ctx: Context[LoanPort]) -> Reply:
 
 def sanction(ctx: Context[LoanPort]) -> Reply:
     body: SanctionIn = ctx.body
-    result = ctx.port.loans.sanction(ctx.brand_id, ctx.path["loan_id"], body.sanctioned_amount, body.remarks)
+    result = ctx.port.loans.sanction(
+        ctx.brand_id, ctx.path["loan_id"], body.sanctioned_amount, body.remarks,
+        one_person_may_decide=ctx.principal is not None and ctx.principal.admin,
+    )  # fmt: skip
     return written(ctx, result)
 
 

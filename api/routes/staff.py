@@ -226,6 +226,7 @@ def create_staff(ctx: Context[StaffPort]) -> Reply:
         body.manager_id,
         invite=body.password is None,
         may_grant_cross_brand=ctx.principal.cross_brand,
+        granter=ctx.principal,
     )
     invite = invite_link(str(ctx.request.base_url), result.invite) if result.invite else None
 
@@ -257,6 +258,7 @@ def update_staff(ctx: Context[StaffPort]) -> Reply:
         expected_version=ctx.expected_version(),
         manager_id=manager,
         may_grant_cross_brand=ctx.principal.cross_brand,
+        granter=ctx.principal,
         **fields,
     )
     return _answer(ctx, result)
@@ -272,7 +274,12 @@ def enable_staff(ctx: Context[StaffPort]) -> Reply:
 
 def _set_enabled(ctx: Context[StaffPort], enabled: bool) -> CommandResult:
     return ctx.port.identity.set_enabled(
-        ctx.brand_id, ctx.path["staff_id"], enabled, ctx.principal.id, may_grant_cross_brand=ctx.principal.cross_brand
+        ctx.brand_id,
+        ctx.path["staff_id"],
+        enabled,
+        ctx.principal.id,
+        may_grant_cross_brand=ctx.principal.cross_brand,
+        granter=ctx.principal,
     )
 
 
@@ -288,7 +295,7 @@ def cancel_leave(ctx: Context[StaffPort]) -> Reply:
 
 def issue_invite(ctx: Context[StaffPort]) -> Reply:
     invite = ctx.port.identity.issue_invite(
-        ctx.brand_id, ctx.path["staff_id"], may_grant_cross_brand=ctx.principal.cross_brand
+        ctx.brand_id, ctx.path["staff_id"], may_grant_cross_brand=ctx.principal.cross_brand, granter=ctx.principal
     )
     return json_response(invite_link(str(ctx.request.base_url), invite))
 

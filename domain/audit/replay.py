@@ -235,6 +235,18 @@ class AuditReplay:
                 raise missing
         return audited, chain([first], map(decode, islice(stored, 1, None)))
 
+    def check_company(
+        self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, companies: tuple[str, ...]
+    ) -> None:
+        """404 when a caller limited to `companies` (empty: every company) asks for a record of another company (a
+        notice of KFL for one limited to SML), as the record's own endpoints answer."""
+        if not companies:
+            return
+        audited, events = self._decoded(type_name, aggregate_id, brand_id)
+        company = getattr(replay(None, [next(events)]), "company", None)
+        if isinstance(company, str) and company not in companies:
+            raise AuditTargetNotFound(f"{audited.cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
+
     def history(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None) -> list[HistoryEntry]:
         """Every event of the aggregate, oldest first."""
         _, events = self.events(type_name, aggregate_id, brand_id)

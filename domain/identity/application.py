@@ -18,7 +18,8 @@ from domain.identity.api_key import ApiKey, ApiKeyNotFound
 from domain.identity.authentication import API_KEY_PREFIX, INVITE_PREFIX, Authentication, secret_hash, split_token
 from domain.identity.brand import Brand, BrandNotFound, check_slug, check_timezone
 from domain.identity.brand_config import BrandConfiguration, BrandSettings, SettingChange
-from domain.identity.permissions import CROSS_BRAND_ROLES, ROLES, Level, Permission
+from domain.identity.permissions import CROSS_BRAND_ROLES, ROLES, Grants, Level, Permission, role_grants
+from domain.identity.principal import Principal
 from domain.identity.roster import ADMIN_ROLES, BrandAdmins
 from domain.identity.staff import InviteInvalid, Leave, StaffNotFound, StaffUser, clean_companies
 from domain.shared.aggregate import Aggregate, with_id
@@ -94,6 +95,31 @@ def check_cross_brand_grant(roles: list[str], may_grant_cross_brand: bool) -> No
     granted = sorted(CROSS_BRAND_ROLES & set(roles))
     if granted and not may_grant_cross_brand:
         raise InvalidValue("roles", f"only a Super Admin may give the role '{granted[0]}'")
+
+
+def beyond(granted: Grants, wanted: Grants) -> list[str]:
+    """The permissions `wanted` holds above what `granted` holds (`PERMISSION LEVEL`), in permission order."""
+    return [
+        f"{p.value} {level.value}"
+        for p, level in sorted(wanted.items(), key=lambda item: list(Permission).index(item[0]))
+        if not (granted.get(p) is not None and granted[p].covers(level))
+    ]
+
+
+def wider_companies(granter: Principal, companies: list[str] | tuple[str, ...]) -> bool:
+    """True when `companies` (empty: every company) reach a company `granter` may not see."""
+    return bool(granter.companies) and (not companies or not set(companies) <= set(granter.companies))
+
+
+def check_grant_within(granter: Principal | None, roles: list[str], field: str = "roles") -> None:
+    """A granter (the staff member or key making the change; None: the operator's CLI) gives only roles whose
+    defaults it holds itself: whoever holds PARTNER_USER_MANAGEMENT or API_KEYS without being an admin would else
+    make an admin - of someone else, of themselves, or of a key they keep (422 naming `field`)."""
+    if granter is None or not all(role in ROLES for role in roles):
+        return
+    above = beyond(granter.grants, role_grants(roles))
+    if above:
+        raise InvalidValue(field, f"you may give only what you hold yourself: {', '.join(roles)} holds {above[0]}")
 
 
 def check_password(password: str) -> str:
@@ -201,6 +227,10 @@ def parse_overrides(raw: dict[str, str | None]) -> dict[Permission, Level | obje
             checks.errors.append(FieldError(field, f"invalid level '{level}' (READ, WRITE, ALL, NONE or null)"))
     checks.raise_if_any()
     return parsed
+
+
+def _companies_beyond(granter: Principal) -> str:
+    return f"you may see only the companies {', '.join(granter.companies)}: give some of them, no others"
 
 
 def _scoped_id(kind: str, brand_id: UUID) -> UUID:
@@ -337,16 +367,22 @@ class Identity(Authentication):
         invite: bool = False,
         *,
         may_grant_cross_brand: bool = False,
+        granter: Principal | None = None,
     ) -> StaffCreated:
         """Create a staff user (login email unique across the platform); without a password they need an invite,
         issued in the same transaction when `invite` is set. A cross-brand role (Super Admin) only when
-        `may_grant_cross_brand` (the actor is cross-brand, or the operator's CLI)."""
+        `may_grant_cross_brand` (the actor is cross-brand, or the operator's CLI). A `granter` gives only roles and
+        companies within its own (`check_grant_within`, `wider_companies`)."""
         self.brand(brand_id)
         checks = FieldChecks()
         clean_email = checks.check(lambda: normalise_email(email).lower())
         clean_name = checks.check(lambda: normalise_name(name))
         if checks.check(lambda: check_roles(roles)) is not None:
             checks.check(lambda: check_cross_brand_grant(roles, may_grant_cross_brand))
+            checks.check(lambda: check_grant_within(granter, roles))
+        kept = checks.check(lambda: clean_companies(companies or []))
+        if granter is not None and kept is not None and wider_companies(granter, kept):
+            checks.errors.append(FieldError("companies", _companies_beyond(granter)))
         if password is not None:
             checks.check(lambda: check_password(password))
         checks.raise_if_any()
@@ -383,11 +419,14 @@ class Identity(Authentication):
         permissions: dict[str, str | None] | None = None,
         available: bool | None = None,
         may_grant_cross_brand: bool = False,
+        granter: Principal | None = None,
     ) -> CommandResult:
         """Edit a staff user; `permissions` maps PERMISSION to READ/WRITE/ALL, NONE (deny) or null (role default).
-        A cross-brand role is given, and a staff user holding one is edited, only when `may_grant_cross_brand`."""
+        A cross-brand role is given, and a staff user holding one is edited, only when `may_grant_cross_brand`. A
+        `granter` edits only staff holding no more than it does, and leaves them so (`_check_outranks`)."""
         staff = self.staff(brand_id, staff_id)
         self._check_cross_brand_holder(staff, may_grant_cross_brand)
+        self._check_outranks(staff, granter)
         self.check_version(staff, expected_version)
         checks = FieldChecks()
         clean_email = checks.check(lambda: normalise_email(email).lower()) if email is not None else None
@@ -421,6 +460,7 @@ class Identity(Authentication):
                 staff.override_permission(permission, level)  # type: ignore[arg-type]
         if available is not None:
             staff.set_availability(available)
+        self._check_within_granter(staff, granter, roles)
         others.append(self._roster_tracking(staff))
         return self.commit(staff, *others)
 
@@ -439,6 +479,7 @@ class Identity(Authentication):
         available: bool | None = None,
         permissions: dict[str, str | None] | None = None,
         may_grant_cross_brand: bool = False,
+        granter: Principal | None = None,
     ) -> CommandResult:
         """Save a staff profile or permissions form made from version `shown_version` of the staff user: only what
         the form changes from what it showed is applied, onto the user as they are now (`update_staff`). Their
@@ -473,6 +514,7 @@ class Identity(Authentication):
             available=available,
             permissions=permissions,
             may_grant_cross_brand=may_grant_cross_brand,
+            granter=granter,
         )
 
     def _claim_email(self, email: str, staff_id: UUID) -> UniqueValue:
@@ -507,6 +549,36 @@ class Identity(Authentication):
         if held and not may_grant_cross_brand:
             raise Conflict(f"only a Super Admin may change a staff user with the role '{held[0]}'")
 
+    def _check_outranks(self, staff: StaffUser, granter: Principal | None) -> None:
+        """A granter changes (edits, disables or enables, invites again) only a staff user holding no permission above
+        its own and no company it may not see: one who held PARTNER_USER_MANAGEMENT without being an admin would else
+        take over an admin's account (a new email or invite, then a password of their choosing) or switch it off. 409.
+        """
+        if granter is None:
+            return
+        above = beyond(granter.grants, staff.grants)
+        if above or wider_companies(granter, staff.companies):
+            held = above[0] if above else "companies " + (", ".join(staff.companies) or "(every company)")
+            raise Conflict(
+                f"only someone holding everything they hold may change this staff user (they hold {held})",
+                permission=above[0].split()[0] if above else None,
+            )
+
+    def _check_within_granter(self, staff: StaffUser, granter: Principal | None, roles: list[str] | None) -> None:
+        """The staff user as edited holds nothing above the granter (422 naming `roles`, `permissions.<P>` or
+        `companies`): nobody raises themselves or another above what they hold."""
+        if granter is None:
+            return
+        if roles is not None:
+            check_grant_within(granter, roles)
+        above = beyond(granter.grants, staff.grants)
+        if above:
+            raise InvalidValue(
+                f"permissions.{above[0].split()[0]}", f"you may give only what you hold yourself: not {above[0]}"
+            )
+        if wider_companies(granter, staff.companies):
+            raise InvalidValue("companies", _companies_beyond(granter))
+
     def set_enabled(
         self,
         brand_id: UUID,
@@ -515,11 +587,13 @@ class Identity(Authentication):
         actor_id: UUID | None = None,
         *,
         may_grant_cross_brand: bool = False,
+        granter: Principal | None = None,
     ) -> CommandResult:
         """Disable (not yourself, not the last admin) or enable a staff user (one holding a cross-brand role only
-        when `may_grant_cross_brand`)."""
+        when `may_grant_cross_brand`; one holding more than a `granter` not by it)."""
         staff = self.staff(brand_id, staff_id)
         self._check_cross_brand_holder(staff, may_grant_cross_brand)
+        self._check_outranks(staff, granter)
         if enabled:
             staff.enable()
         else:
@@ -557,11 +631,13 @@ class Identity(Authentication):
         valid_for: timedelta = INVITE_LIFETIME,
         *,
         may_grant_cross_brand: bool = False,
+        granter: Principal | None = None,
     ) -> IssuedInvite:
         """A one-time, expiring invite code (it replaces earlier ones); only its hash is stored. For a staff user
-        holding a cross-brand role only when `may_grant_cross_brand`."""
+        holding a cross-brand role only when `may_grant_cross_brand`; one holding more than a `granter` not by it."""
         staff = self.staff(brand_id, staff_id)
         self._check_cross_brand_holder(staff, may_grant_cross_brand)
+        self._check_outranks(staff, granter)
         if not staff.enabled:
             raise Conflict("cannot invite a disabled staff user")
         code, expires_at = self._invite(staff, valid_for)
@@ -602,13 +678,24 @@ class Identity(Authentication):
     # API keys ---------------------------------------------------------------
 
     def issue_api_key(
-        self, brand_id: UUID, role: str, label: str, owner_id: UUID | None = None, may_grant_cross_brand: bool = False
+        self,
+        brand_id: UUID,
+        role: str,
+        label: str,
+        owner_id: UUID | None = None,
+        may_grant_cross_brand: bool = False,
+        granter: Principal | None = None,
     ) -> IssuedKey:
-        """Generate a key bound to the brand and role (owned by the staff user who made it); only its hash is stored."""
+        """Generate a key bound to the brand and role (owned by the staff user who made it); only its hash is stored.
+        A `granter` makes only keys of a role within its own grants, and none while limited to companies (a key acts
+        for every company of the brand)."""
         self.brand(brand_id)
         check_role(role)
         if role in CROSS_BRAND_ROLES and not may_grant_cross_brand:
             raise InvalidValue("role", f"only a Super Admin may create a '{role}' key")
+        check_grant_within(granter, [role], "role")
+        if granter is not None and granter.companies:
+            raise InvalidValue("role", f"a key acts for every company; {_companies_beyond(granter)}")
         label = clean_text(label, "label", missing="give the key a label (what uses it)")
         secret = secrets.token_urlsafe(32)
         key = ApiKey(

@@ -7,6 +7,7 @@ from typing import Literal
 from uuid import UUID
 
 from domain.identity.permissions import CROSS_BRAND_ROLES, Grants, Level, Permission
+from domain.identity.roster import ADMIN_ROLES
 from domain.shared.errors import DomainError
 
 
@@ -31,6 +32,11 @@ class Principal:
     def actor(self) -> str:
         """The actor recorded on events this principal causes."""
         return f"{self.kind}:{self.id}"
+
+    @property
+    def admin(self) -> bool:
+        """An admin of the brand (or a Super Admin): holds every permission and may give them."""
+        return bool(ADMIN_ROLES & set(self.roles))
 
     @property
     def cross_brand(self) -> bool:

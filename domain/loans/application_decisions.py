@@ -182,10 +182,12 @@ class DecisionUseCases:
         return self.commit(loan)
 
     def sanction(
-        self, brand_id: UUID, loan_id: UUID, sanctioned_amount: Decimal | str | int, remarks: str
-    ) -> CommandResult:
+        self, brand_id: UUID, loan_id: UUID, sanctioned_amount: Decimal | str | int, remarks: str,
+        *, one_person_may_decide: bool = False,
+    ) -> CommandResult:  # fmt: skip
         """The SM sanctions a final amount within the product's range, priced with the loan's product version and
-        coupon (LENDING.md); the requested and CX-approved amounts stay recorded."""
+        coupon (LENDING.md); the requested and CX-approved amounts stay recorded. The staff member who CX-approved
+        the loan may not sanction it (409) unless `one_person_may_decide` (the caller is an admin)."""
         checks = FieldChecks()
         amount = checks.check(lambda: parse_money(sanctioned_amount, "sanctioned_amount", positive=True))
         why = checks.check(lambda: reason_text(remarks, "remarks"))
@@ -209,6 +211,7 @@ class DecisionUseCases:
             proposed_emi(product, amount, loan.tenure),
             why,
             self.parties.business_date(brand_id),
+            one_person_may_decide=one_person_may_decide,
         )
         return self.commit(loan)
 

@@ -32,6 +32,7 @@ from domain.loans.loan_events import (
 from domain.loans.pricing import Pricing
 from domain.loans.states import LoanStatus, check_transition
 from domain.loans.terms import LoanTerms
+from domain.shared.aggregate import current_actor
 from domain.shared.errors import Conflict
 
 S = LoanStatus
@@ -39,6 +40,10 @@ S = LoanStatus
 #: The statuses in which an application may move to another product: open and not yet sanctioned (submitted or not,
 #: sent back to the borrower, under the CX's review, or CX-approved awaiting the sanction).
 PRODUCT_CHANGEABLE = frozenset({S.ONBOARDING, S.PENDING, S.CX_APPROVED})
+
+
+class SecondApproverRequired(Conflict):
+    """Raised when the staff member who approved a loan as the CX would also sanction it."""
 
 
 class ProductChange(BaseModel):
@@ -154,12 +159,25 @@ class LoanDecisions:
         instalment: Decimal,
         remarks: str,
         today: date | None = None,
+        *,
+        one_person_may_decide: bool = False,
     ) -> None:
         """The SM sanctions the final amount with its pricing (the application prices it): sm_approved, dated `today`
-        (the brand's business date)."""
+        (the brand's business date). The staff member who CX-approved it may not sanction it too unless
+        `one_person_may_decide` (an admin, who holds every permission and may give them)."""
         if self.status is not S.CX_APPROVED or self.cx_approved_amount is None:
             raise Conflict(f"only a CX-approved loan can be sanctioned; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
+        actor = current_actor()
+        if not one_person_may_decide and actor.startswith("staff:") and actor == getattr(self, "cx_approved_by", None):
+            # The sanction is the second of two approvals (the spec's "second and final internal approval"): a staff
+            # member holding both LOANS and SANCTION_MANAGER (a Sanction Manager, an admin) who approved it as the
+            # CX would else be both. Integrations (API keys) and jobs are not people and are left to their owners.
+            raise SecondApproverRequired(
+                "you approved this loan as the CX: another Sanction Manager must sanction it (or send it back)",
+                status=str(self.status),
+                cx_approved_by=actor,
+            )
         if pricing.sanctioned != sanctioned_amount or terms.principal != sanctioned_amount:
             raise Conflict("the pricing is not of the sanctioned amount", sanctioned=str(sanctioned_amount))
         target = check_transition(self.status, S.SM_APPROVED)

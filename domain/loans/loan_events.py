@@ -148,6 +148,7 @@ class CxApproved(Transitioned):
         aggregate.status = self.status
         aggregate.cx_approved_amount = self.approved_amount
         aggregate.escalation = None  # a fresh approval waits afresh
+        aggregate.cx_approved_by = self.actor  # who may then not sanction it (Loan.sanction: two people decide)
 
 
 class SentBack(Transitioned):

@@ -383,6 +383,39 @@ def test_staff_see_only_their_companies(client: Any, platform: Any, simulator: S
     client.cookies.clear()
 
 
+def test_staff_limited_to_companies_replay_no_other_companys_notice_in_the_audit(
+    client: Any, platform: Any, simulator: SoftmediaSimulator
+) -> None:
+    """Found by a privilege sweep: a KFL notice was 404 at /notices/{id} for staff limited to SML, and read in full
+    (history, state as of an instant, diff) through the auditor's replay, API and portal, by one holding AUDIT_REPLAY."""
+    from tests.e2e.conftest import PASSWORD
+
+    tenant = make_tenant(platform)
+    simulator.dataset.upsert(_item("A2", company="SML", days=10, amount="100.00"))
+    simulator.dataset.upsert(_item("B2", company="KFL", days=20, amount="200.00"))
+    for company in ("SML", "KFL"):
+        _sync(client, platform, tenant, _source(client, tenant, simulator, company))
+    kfl = _feed(client, tenant, "overdue", company="KFL")[0]["id"]
+    sml = _feed(client, tenant, "overdue", company="SML")[0]["id"]
+    email = f"sml-audit-{uuid.uuid4().hex[:6]}@lender.in"
+    made = platform.get(Identity).create_staff(
+        tenant.brand_id, email, "Kiran Audit", ["collection_manager"], PASSWORD, companies=["SML"]
+    )
+    platform.get(Identity).update_staff(tenant.brand_id, made.id, permissions={"AUDIT_REPLAY": "READ"})
+    settle(platform, "identity")
+    client.cookies.clear()
+    logged_in = client.post("/login", data={"email": email, "password": PASSWORD}, follow_redirects=False)
+    assert logged_in.status_code in (302, 303), logged_in.text
+    window = "from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z"
+    for path in ("history", "history?format=csv", "state?as_of=2100-01-01T00:00:00Z", f"diff?{window}"):
+        assert client.get(f"/api/v1/audit/notice/{kfl}/{path}").status_code == 404, path
+        assert client.get(f"/api/v1/audit/notice/{sml}/{path}").status_code == 200, path
+    assert client.get(f"/audit/notice/{kfl}").status_code == 404
+    page = client.get(f"/audit/notice/{sml}")
+    assert page.status_code == 200 and "A2" in page.text
+    client.cookies.clear()
+
+
 def test_a_forged_cursor_is_refused_with_422(client: Any, platform: Any) -> None:
     import base64
     import json
