@@ -1,8 +1,8 @@
 """The business day a loan event happened on, for the read models that file loan facts by day (the reports'
 `read.loans` and `read.loan_events` dates, the dashboard's per-day figures): the brand's business date the event
-carries, never the instant it was recorded (docs/reports.md, "Which date a report files a fact on"). An event that
-carries none - one stored before its field existed, or one that has no business date at all (an assignment, an
-escalation) - is filed on the brand's local day of its instant (`LOCAL_DAY_FUNCTION`)."""
+carries, never the instant it was recorded (docs/reports.md, "Which date a report files a fact on"). Every loan event
+filed by day carries one (`DATE_FIELDS`: the assignments, escalations, e-sign, payout and COB status moves too);
+one stored before its field existed is filed on the brand's local day of its instant (`LOCAL_DAY_FUNCTION`)."""
 
 from __future__ import annotations
 
@@ -35,34 +35,73 @@ LOCAL_DAY_FUNCTION = """CREATE OR REPLACE FUNCTION read.brand_local_day(brand uu
     END $$"""
 
 
+#: The field holding the business date each loan event carries itself: the brand's business date when it was recorded,
+#: named after the event (`<event in snake case>_on`), or the business day the fact happened on where the event has
+#: its own (`disbursed_on`, `reversed_on`, a close of business's `business_date`, a decision's `decided_on`). Looked up
+#: along the event's class's MRO (the Loan class names these very classes).
+DATE_FIELDS: dict[type, str] = {
+    L.Created: "created_on",
+    L.Submitted: "submitted_on",
+    L.BreOverridden: "bre_overridden_on",
+    L.Bypassed: "bypassed_on",
+    L.Assigned: "assigned_on",
+    L.Cancelled: "cancelled_on",
+    L.Rejected: "rejected_on",
+    ev.CamRecorded: "cam_recorded_on",
+    ev.CxApproved: "cx_approved_on",
+    ev.SentBack: "sent_back_on",
+    ev.Escalated: "escalated_on",
+    ev.SanctionAssigned: "sanction_assigned_on",
+    ev.Sanctioned: "sanctioned_on",
+    ev.AgreementIssued: "agreement_issued_on",
+    ev.EsignExpired: "esign_expired_on",
+    ev.Signed: "signed_on",
+    ev.DisbursalQueued: "disbursal_queued_on",
+    ev.DisbursalInitiated: "disbursal_initiated_on",
+    ev.DisbursalFailed: "disbursal_failed_on",
+    ev.PayoutExported: "payout_exported_on",
+    ev.PayoutReturned: "payout_returned_on",
+    ev.Disbursed: "disbursed_on",
+    ev.Reactivated: "reactivated_on",
+    ev.ProductChanged: "product_changed_on",
+    sv.RepaymentReversed: "reversed_on",
+    sv.DayClosed: "business_date",
+    sv.StatusMoved: "status_moved_on",
+    rv.CollectionApproved: "decided_on",
+    rv.CollectionRejected: "decided_on",
+    rv.WaiverApproved: "waived_on",
+    rv.WaiverRejected: "decided_on",
+    rv.SettlementApproved: "decided_on",
+    rv.SettlementRejected: "decided_on",
+}
+
+#: Loan events that are filed by no day (no timeline entry, no dated figure): they need no business date of their own.
+UNDATED = (sv.ServicingOpened, sv.NoDueCertificateIssued)
+
+
 def business_day(event: Any) -> date | None:
     """The business date the event itself carries, if any (None for an event stored before its field existed, and
-    for the events that carry none). A repayment's is the day it was recorded on (`recorded_on`; the daily figures
-    file its money on `paid_on`); a close of business's is its business date."""
-    if isinstance(event, L.Created):
-        return getattr(event, "created_on", None)
-    if isinstance(event, L.Submitted):
-        return getattr(event, "submitted_on", None)
-    if isinstance(event, ev.CxApproved):
-        return getattr(event, "cx_approved_on", None)
-    if isinstance(event, ev.Sanctioned):
-        return getattr(event, "sanctioned_on", None)
-    if isinstance(event, ev.SentBack):
-        return getattr(event, "sent_back_on", None)
-    if isinstance(event, ev.Disbursed):
-        return getattr(event, "disbursed_on", None)
-    if isinstance(event, L.Rejected | L.BreOverridden | ev.ProductChanged):
-        return getattr(event, "rejected_on", None)
-    if isinstance(event, sv.RepaymentRecorded):
+    for the events that carry none). A repayment's (and a recovery's) is the day it was recorded on (`recorded_on`;
+    the daily figures file its money on `paid_on`); a close of business's is its business date; a request's (a
+    collection, a waiver, a settlement) the day it was made. A BRE override or a product change stored before it
+    carried its own date still has the day of the rejection it made, if any (`rejected_on`)."""
+    if isinstance(event, sv.RepaymentRecorded | rv.RecoveryRecorded):
         payment = getattr(event, "payment", None)
         return None if payment is None else payment.recorded_on
-    if isinstance(event, sv.RepaymentReversed):
-        return getattr(event, "reversed_on", None)
-    if isinstance(event, sv.DayClosed):
-        return getattr(event, "business_date", None)
-    if isinstance(event, rv.WaiverApproved):
-        return getattr(event, "waived_on", None)
     if isinstance(event, rv.Settled | rv.WrittenOff):
         ending = getattr(event, "ending", None)
         return None if ending is None else ending.on
+    if isinstance(event, rv.CollectionRequested):
+        return event.request.requested_on
+    if isinstance(event, rv.WaiverRequested):
+        return event.waiver.requested_on
+    if isinstance(event, rv.SettlementProposed):
+        return event.settlement.proposed_on
+    for cls in type(event).__mro__:
+        field = DATE_FIELDS.get(cls)
+        if field is not None:
+            on: date | None = getattr(event, field, None)
+            if on is None and isinstance(event, L.BreOverridden | ev.ProductChanged):
+                return getattr(event, "rejected_on", None)
+            return on
     return None

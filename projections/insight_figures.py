@@ -67,9 +67,10 @@ _LOCAL_DAY = "read.brand_local_day({brand}, ({at}))"
 def _business_day_sql(row: str = "") -> str:
     """The business day an event happened on, over a row of `read.insight_loans` (`row`: its alias and a dot): the
     day the event carries (`%(on)s`), else for a move by the close of business the COB's business date (`cob_on`,
-    from the `DayClosed` recorded just before it), else the brand's local day of the instant it was recorded (events
-    stored before their business date was recorded - creation, CX approval, sanction before 2026-12-05 - and those
-    that carry none: a bypass, a reactivation, ...)."""
+    from the `DayClosed` recorded just before it: a `StatusMoved` stored before it carried `status_moved_on`), else the
+    brand's local day of the instant it was recorded (events stored before their business date was recorded: the
+    creation, CX approval and sanction before 2026-12-05, a bypass, a cancellation, a reactivation, a signature, ...
+    before they carried theirs)."""
     local = _LOCAL_DAY.format(at="%(at)s", brand=f"{row}brand_id")
     return f"COALESCE(%(on)s::date, CASE WHEN %(cob)s THEN {row}cob_on END, {local})"
 

@@ -199,6 +199,7 @@ class Disbursals:
             raise InvalidInput([FieldError("loan_ids", f"give 1 to {MAX_FILE_LOANS} loans")])
         seen: set[UUID] = set()
         file_id = uuid.uuid4()
+        today = self.identity.business_date(brand_id)
         loans: list[Loan] = []
         lines: list[PayoutLine] = []
         for index, loan_id in enumerate(loan_ids):
@@ -208,7 +209,7 @@ class Disbursals:
             seen.add(loan_id)
             try:
                 loan = self.loans.get(brand_id, loan_id)
-                loan.mark_exported(str(file_id))
+                loan.mark_exported(str(file_id), today)
                 beneficiary = self._beneficiary(loan)
             except NotFound:
                 raise InvalidInput([FieldError(field, f"loan {loan_id} is not a loan of this brand")]) from None
@@ -241,8 +242,9 @@ class Disbursals:
         """The bank returned (or refused) the file: its loans may be paid again."""
         self._file(brand_id, file_id)
         loans = [self.loans.get(brand_id, loan_id) for loan_id in self.store.loan_ids(file_id)]
+        today = self.identity.business_date(brand_id)
         for loan in loans:
-            loan.mark_export_returned(str(file_id), reason)
+            loan.mark_export_returned(str(file_id), reason, today)
         self.loans.commit(loans[0], *loans[1:])
         self.store.settle_file(brand_id, file_id, "returned", reason)
         return self._file(brand_id, file_id)

@@ -248,8 +248,9 @@ class Loans(
             facts = replace(facts, bypassed=facts.bypassed | {parsed.value})
             assert loan.submitted_on is not None
             reevaluated = bre.evaluate(product.bre_rules, facts, loan.recorded_policy(), loan.submitted_on)
-        loan.bypass(parsed, why, reevaluated)
-        self._auto_allocate(loan, self.parties.business_date(brand_id))
+        today = self.parties.business_date(brand_id)
+        loan.bypass(parsed, why, reevaluated, today=today)
+        self._auto_allocate(loan, today)
         return self.commit(loan)
 
     def assign(self, brand_id: UUID, loan_id: UUID, staff_id: UUID, reason: str | None = None) -> CommandResult:
@@ -258,14 +259,14 @@ class Loans(
         loan = self.get(brand_id, loan_id)
         if not self.parties.can_take_loans(brand_id, staff_id):
             raise InvalidValue("staff_id", "no enabled staff member of the brand who handles loans has this id")
-        loan.assign(staff_id, AssignedBy.MANAGER, why)
+        loan.assign(staff_id, AssignedBy.MANAGER, why, today=self.parties.business_date(brand_id))
         return self.commit(loan)
 
     def cancel(self, brand_id: UUID, loan_id: UUID, reason: str) -> CommandResult:
         """Cancel before disbursal, with a reason."""
         why = _reason(reason)
         loan = self.get(brand_id, loan_id)
-        loan.cancel(why)
+        loan.cancel(why, today=self.parties.business_date(brand_id))
         return self.commit(loan)
 
     def cancel_unsubmitted(self, brand_id: UUID, loan_id: UUID, reason: str) -> CommandResult:
@@ -277,7 +278,7 @@ class Loans(
         loan = self.get(brand_id, loan_id)
         if loan.status is not LoanStatus.ONBOARDING:
             return CommandResult(id=loan.id, position=0, changed=False)
-        loan.cancel(why)
+        loan.cancel(why, today=self.parties.business_date(brand_id))
         return self.commit(loan)
 
     def reject(
@@ -369,4 +370,4 @@ class Loans(
         except DomainError:
             return  # allocation never blocks a decision; a manager assigns
         if staff_id is not None:
-            loan.assign(staff_id, AssignedBy.AUTO, "auto-allocated: fewest open applications")
+            loan.assign(staff_id, AssignedBy.AUTO, "auto-allocated: fewest open applications", today=today)

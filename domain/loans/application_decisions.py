@@ -124,7 +124,7 @@ class DecisionUseCases:
         """Record the Credit Appraisal Memo of a pending application (the latest one counts)."""
         loan = self.get(brand_id, loan_id)
         product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
-        loan.record_cam(parse_cam(cam, product, loan.tenure))
+        loan.record_cam(parse_cam(cam, product, loan.tenure), self.parties.business_date(brand_id))
         return self.commit(loan)
 
     def cx_approve(
@@ -164,7 +164,7 @@ class DecisionUseCases:
         """An SM (or the day-long wait) escalates a CX-approved loan to the Sanction Head, with the reason."""
         why = reason_text(reason)
         loan = self.get(brand_id, loan_id)
-        loan.escalate(why, automatic=automatic)
+        loan.escalate(why, automatic=automatic, today=self.parties.business_date(brand_id))
         return self.commit(loan)
 
     def assign_sanction(self, brand_id: UUID, loan_id: UUID, staff_id: UUID | str, reason: str) -> CommandResult:
@@ -178,7 +178,7 @@ class DecisionUseCases:
         if not self.parties.can_sanction(brand_id, staff):
             raise InvalidValue("staff_id", "not an enabled Sanction Manager of this brand")
         loan = self.get(brand_id, loan_id)
-        loan.assign_sanction(staff, why)
+        loan.assign_sanction(staff, why, self.parties.business_date(brand_id))
         return self.commit(loan)
 
     def sanction(
@@ -226,7 +226,7 @@ class DecisionUseCases:
         if loan.coupon_code:
             counts.append(coupon_count(loan.product_id, loan.coupon_code))
         with self.book.exclusive(brand_id, counts) as counted:
-            loan.reactivate(why)
+            loan.reactivate(why, self.parties.business_date(brand_id))
             limit = self.catalogue.current(brand_id, loan.product_id).max_active_loans
             if refusal := open_loans_refusal(self.book, brand_id, loan.customer_id, limit):
                 raise Conflict(refusal, customer_id=str(loan.customer_id), max_active_loans=limit)

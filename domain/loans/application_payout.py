@@ -18,6 +18,7 @@ from domain.shared.errors import InvalidValue
 
 if TYPE_CHECKING:
     from domain.loans.loan import Loan
+    from domain.loans.parties import LoanParties
 
 
 def _text(raw: str | None, field: str) -> str:
@@ -39,6 +40,8 @@ class PayoutUseCases:
 
     if TYPE_CHECKING:
 
+        @property
+        def parties(self) -> LoanParties: ...
         def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
         def commit(self, primary: Any, *others: Any) -> CommandResult: ...
 
@@ -63,27 +66,28 @@ class PayoutUseCases:
             _text(link, "link"),
             expires_at,
             issued_at,
+            self.parties.business_date(brand_id),
         )
         return self.commit(loan)
 
     def expire_esign(self, brand_id: UUID, loan_id: UUID, now: datetime | None = None) -> CommandResult:
         """The live e-sign link expired unsigned."""
         loan = self.get(brand_id, loan_id)
-        loan.expire_esign(now)
+        loan.expire_esign(now, self.parties.business_date(brand_id))
         return self.commit(loan)
 
     def sign(self, brand_id: UUID, loan_id: UUID, provider_reference: str, signed_at: datetime) -> CommandResult:
         """The provider's signed callback: approved (a repeat changes nothing: `changed` False; `signed_at` before
         the live link was sent: InvalidValue)."""
         loan = self.get(brand_id, loan_id)
-        loan.sign(_text(provider_reference, "provider_reference"), signed_at)
+        loan.sign(_text(provider_reference, "provider_reference"), signed_at, self.parties.business_date(brand_id))
         return self.commit(loan)
 
     def ready_for_disbursal(self, brand_id: UUID, loan_id: UUID, bank_account_ref: str) -> CommandResult:
         """A signed loan whose borrower's bank account is verified (`bank_account_ref`, the caller checked it)
         enters the Ops queue."""
         loan = self.get(brand_id, loan_id)
-        loan.ready_for_disbursal(_text(bank_account_ref, "bank_account_ref"))
+        loan.ready_for_disbursal(_text(bank_account_ref, "bank_account_ref"), self.parties.business_date(brand_id))
         return self.commit(loan)
 
     def initiate_disbursal(
@@ -99,14 +103,18 @@ class PayoutUseCases:
         how = _mode(mode)
         loan = self.get(brand_id, loan_id)
         loan.initiate_disbursal(
-            how, attempt or loan.next_attempt, _text(gateway_reference, "gateway_reference"), amount
+            how,
+            attempt or loan.next_attempt,
+            _text(gateway_reference, "gateway_reference"),
+            amount,
+            self.parties.business_date(brand_id),
         )
         return self.commit(loan)
 
     def fail_disbursal(self, brand_id: UUID, loan_id: UUID, reference: str, reason: str) -> CommandResult:
         """The gateway failed the attempt, with its reason (a repeat: `changed` False)."""
         loan = self.get(brand_id, loan_id)
-        loan.fail_disbursal(reference, _text(reason, "reason"))
+        loan.fail_disbursal(reference, _text(reason, "reason"), self.parties.business_date(brand_id))
         return self.commit(loan)
 
     def confirm_disbursal(self, brand_id: UUID, loan_id: UUID, reference: str, disbursed_on: date) -> CommandResult:
@@ -118,11 +126,11 @@ class PayoutUseCases:
     def mark_exported(self, brand_id: UUID, loan_id: UUID, payout_file_id: str) -> CommandResult:
         """The loan was put in a bank payout file."""
         loan = self.get(brand_id, loan_id)
-        loan.mark_exported(_text(payout_file_id, "payout_file_id"))
+        loan.mark_exported(_text(payout_file_id, "payout_file_id"), self.parties.business_date(brand_id))
         return self.commit(loan)
 
     def mark_export_returned(self, brand_id: UUID, loan_id: UUID, payout_file_id: str, reason: str) -> CommandResult:
         """The payout file failed or was returned: the loan may be paid again."""
         loan = self.get(brand_id, loan_id)
-        loan.mark_export_returned(payout_file_id, _text(reason, "reason"))
+        loan.mark_export_returned(payout_file_id, _text(reason, "reason"), self.parties.business_date(brand_id))
         return self.commit(loan)

@@ -113,29 +113,39 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
     class BreOverridden(Transitioned):
         """A CX overrode one rule's result, with a justification; `status` is the decision it leads to. When it
         is rejected, `rejected_on` is the brand's business date then (whence the rejection cooldown counts; None
-        otherwise, and on events stored before it was recorded: the date of `timestamp` stands in)."""
+        otherwise, and on events stored before it was recorded: the date of `timestamp` stands in).
+        `bre_overridden_on` is the brand's business date then, whatever the decision (None on events stored before
+        it was recorded)."""
 
         rule: Rule
         outcome: Outcome
         justification: str
         rejected_on: date | None = None
+        bre_overridden_on: date | None = None
 
     class Bypassed(Transitioned):
-        """LOAN_FORCE_BYPASS skipped a check; after submission the BRE re-ran (`results`) and re-decided."""
+        """LOAN_FORCE_BYPASS skipped a check; after submission the BRE re-ran (`results`) and re-decided.
+        `bypassed_on` is the brand's business date then (None on events stored before it was recorded)."""
 
         check: Check
         results: list[dict[str, Any]] | None = None
+        bypassed_on: date | None = None
 
     class Assigned(Aggregate.Event):
-        """The application was assigned to a credit executive (by auto-allocation or a manager)."""
+        """The application was assigned to a credit executive (by auto-allocation or a manager). `assigned_on` is the
+        brand's business date then (None on events stored before it was recorded)."""
 
         staff_id: UUID
         previous_staff_id: UUID | None = None
         by: AssignedBy
         reason: str
+        assigned_on: date | None = None
 
     class Cancelled(Transitioned):
-        """The application was cancelled before disbursal."""
+        """The application was cancelled before disbursal. `cancelled_on` is the brand's business date then (None on
+        events stored before it was recorded)."""
+
+        cancelled_on: date | None = None
 
     class Rejected(Transitioned):
         """A person rejected the application with a reason code and remarks (`reason` is the code's text);
@@ -314,6 +324,7 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
             outcome=override.outcome,
             justification=override.justification,
             rejected_on=today if target is S.REJECTED else None,
+            bre_overridden_on=today,
         )
 
     @event(BreOverridden)
@@ -325,30 +336,47 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
         outcome: Outcome,
         justification: str,
         rejected_on: date | None = None,
+        bre_overridden_on: date | None = None,
     ) -> None:
         self.overrides[rule] = Override(rule=rule, outcome=outcome, justification=justification)
         self.status = status
         self.rejected_by_bre = status is S.REJECTED
 
-    def bypass(self, check: Check, reason: str, reevaluated: BreOutcome | None = None) -> None:
+    def bypass(
+        self, check: Check, reason: str, reevaluated: BreOutcome | None = None, *, today: date | None = None
+    ) -> None:
         """Skip `check`: before submission it is remembered for the BRE; after it, `reevaluated` (the recorded
-        facts run again with the bypass) replaces the results and the decision follows."""
+        facts run again with the bypass) replaces the results and the decision follows. Dated `today` (the brand's
+        business date)."""
         if check in self.bypassed:
             raise Conflict(f"the {check} check is already bypassed", check=str(check))
         if not self.submitted:
             if self.status is not S.ONBOARDING:
                 raise Conflict(f"cannot bypass a check of an application that is {self.status}")
-            self._bypassed(status=self.status, reason=reason, check=check, results=None)
+            self._bypassed(status=self.status, reason=reason, check=check, results=None, bypassed_on=today)
             return
         self._require_bre_open("bypass a check")
         if reevaluated is None:
             raise Conflict("a submitted application's BRE must be re-run with the bypass")
         decided = BreOutcome(results=reevaluated.results, overrides=tuple(self.overrides.values()))
         target = self._redecide(decided)
-        self._bypassed(status=target, reason=reason, check=check, results=[r.to_record() for r in reevaluated.results])
+        self._bypassed(
+            status=target,
+            reason=reason,
+            check=check,
+            results=[r.to_record() for r in reevaluated.results],
+            bypassed_on=today,
+        )
 
     @event(Bypassed)
-    def _bypassed(self, status: LoanStatus, reason: str, check: Check, results: list[dict[str, Any]] | None) -> None:
+    def _bypassed(
+        self,
+        status: LoanStatus,
+        reason: str,
+        check: Check,
+        results: list[dict[str, Any]] | None,
+        bypassed_on: date | None = None,
+    ) -> None:
         self.bypassed.add(check)
         if results is not None:
             self.results = list(results)
@@ -359,25 +387,34 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
         target = S.PENDING if decided.passed else S.REJECTED
         return target if target is self.status else check_transition(self.status, target)
 
-    def assign(self, staff_id: UUID, by: AssignedBy, reason: str) -> None:
-        """Assign the application to a credit executive (again: a reassignment, the previous one recorded)."""
+    def assign(self, staff_id: UUID, by: AssignedBy, reason: str, *, today: date | None = None) -> None:
+        """Assign the application to a credit executive (again: a reassignment, the previous one recorded), dated
+        `today` (the brand's business date)."""
         if self.status not in ASSIGNABLE:
             raise Conflict(f"cannot assign an application that is {self.status}", status=str(self.status))
         if self.assignee == staff_id:
             raise Conflict("the application is already assigned to this staff member", staff_id=str(staff_id))
-        self._assigned(staff_id=staff_id, previous_staff_id=self.assignee, by=by, reason=reason)
+        self._assigned(staff_id=staff_id, previous_staff_id=self.assignee, by=by, reason=reason, assigned_on=today)
 
     @event(Assigned)
-    def _assigned(self, staff_id: UUID, previous_staff_id: UUID | None, by: AssignedBy, reason: str) -> None:
+    def _assigned(
+        self,
+        staff_id: UUID,
+        previous_staff_id: UUID | None,
+        by: AssignedBy,
+        reason: str,
+        assigned_on: date | None = None,
+    ) -> None:
         self.assignee = staff_id
 
-    def cancel(self, reason: str) -> None:
-        """Cancel before disbursal, with a reason (not while a payout may be on its way)."""
+    def cancel(self, reason: str, *, today: date | None = None) -> None:
+        """Cancel before disbursal, with a reason (not while a payout may be on its way), dated `today` (the brand's
+        business date)."""
         self.require_no_payout_pending("cancel")
-        self._cancelled(status=check_transition(self.status, S.CANCELLED), reason=reason)
+        self._cancelled(status=check_transition(self.status, S.CANCELLED), reason=reason, cancelled_on=today)
 
     @event(Cancelled)
-    def _cancelled(self, status: LoanStatus, reason: str) -> None:
+    def _cancelled(self, status: LoanStatus, reason: str, cancelled_on: date | None = None) -> None:
         self.status = status
 
     def reject(self, reason_code: str, label: str, remarks: str, *, today: date, sanctioning: bool = True) -> None:

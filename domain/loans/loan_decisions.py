@@ -94,12 +94,13 @@ class LoanDecisions:
         """Trigger the Loan's own subclass of `event_class` (its topic is `domain.loans.loan:Loan.<Name>`)."""
         self.trigger_event(getattr(type(self), event_class.__name__), **kwargs)
 
-    def record_cam(self, cam: Cam) -> None:
-        """Record the Credit Appraisal Memo of a pending application (again: the latest one counts)."""
+    def record_cam(self, cam: Cam, today: date | None = None) -> None:
+        """Record the Credit Appraisal Memo of a pending application (again: the latest one counts), dated `today`
+        (the brand's business date)."""
         if self.status is not S.PENDING:
             raise Conflict(f"a CAM is recorded while the application is pending; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
-        self._emit(CamRecorded, cam=cam)
+        self._emit(CamRecorded, cam=cam, cam_recorded_on=today)
 
     def cx_approve(
         self, approved_amount: Decimal, remarks: str, *, cam_required: bool = False, today: date | None = None
@@ -132,24 +133,25 @@ class LoanDecisions:
         target = check_transition(self.status, S.ONBOARDING if to is SendBackTo.BORROWER else S.PENDING)
         self._emit(SentBack, status=target, reason=reason, to=to, step=step, sent_back_on=today)
 
-    def escalate(self, reason: str, *, automatic: bool = False) -> None:
-        """Escalate a CX-approved loan to the Sanction Head (an SM's call, or the day-long wait's); 409 when it is not
-        waiting for its sanction or is escalated already."""
+    def escalate(self, reason: str, *, automatic: bool = False, today: date | None = None) -> None:
+        """Escalate a CX-approved loan to the Sanction Head (an SM's call, or the day-long wait's), dated `today` (the
+        brand's business date); 409 when it is not waiting for its sanction or is escalated already."""
         if self.status is not S.CX_APPROVED:
             raise Conflict(f"only a CX-approved loan can be escalated; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
         if self.escalation is not None:
             raise Conflict("the loan is escalated already", escalation=self.escalation)
-        self._emit(Escalated, reason=reason, automatic=automatic)
+        self._emit(Escalated, reason=reason, automatic=automatic, escalated_on=today)
 
-    def assign_sanction(self, staff_id: UUID, reason: str) -> None:
-        """The Sanction Head gives a CX-approved loan to a Sanction Manager (handling its escalation, if any)."""
+    def assign_sanction(self, staff_id: UUID, reason: str, today: date | None = None) -> None:
+        """The Sanction Head gives a CX-approved loan to a Sanction Manager (handling its escalation, if any), dated
+        `today` (the brand's business date)."""
         if self.status is not S.CX_APPROVED:
             raise Conflict(f"only a CX-approved loan can be assigned for sanction; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
         if self.sanction_assignee == staff_id and self.escalation is None:
             raise Conflict("the loan is assigned to that Sanction Manager already", staff_id=str(staff_id))
-        self._emit(SanctionAssigned, staff_id=staff_id, reason=reason)
+        self._emit(SanctionAssigned, staff_id=staff_id, reason=reason, sanction_assigned_on=today)
 
     def sanction(
         self,
@@ -195,15 +197,16 @@ class LoanDecisions:
             sanctioned_on=today,
         )
 
-    def reactivate(self, reason: str) -> None:
-        """LOAN_REACTIVATE: a rejected or cancelled loan back to pending, `reason` being the recorded approval."""
+    def reactivate(self, reason: str, today: date | None = None) -> None:
+        """LOAN_REACTIVATE: a rejected or cancelled loan back to pending, `reason` being the recorded approval, dated
+        `today` (the brand's business date)."""
         if self.status not in (S.REJECTED, S.CANCELLED):
             raise Conflict(f"only a rejected or cancelled loan can be reactivated; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
         if self.submitted_on is None:
             raise Conflict("an application never submitted through the BRE cannot be reactivated to pending")
         target = check_transition(self.status, S.PENDING)
-        self._emit(Reactivated, status=target, reason=reason, previous_status=self.status)
+        self._emit(Reactivated, status=target, reason=reason, previous_status=self.status, reactivated_on=today)
 
     def require_product_changeable(self) -> None:
         """409 naming the status unless the application is open and not yet sanctioned (PRODUCT_CHANGEABLE)."""
@@ -239,6 +242,7 @@ class LoanDecisions:
             previous_tenure=self.tenure,
             **{name: getattr(change, name) for name in ProductChange.model_fields},
             rejected_on=today if target is S.REJECTED and self.status is not S.REJECTED else None,
+            product_changed_on=today,
         )
 
     @property

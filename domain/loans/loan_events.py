@@ -126,9 +126,11 @@ def reset_decision(loan: Any) -> None:
 
 
 class CamRecorded(Aggregate.Event):
-    """The CX recorded (or re-recorded) the Credit Appraisal Memo of a pending application."""
+    """The CX recorded (or re-recorded) the Credit Appraisal Memo of a pending application. `cam_recorded_on` is
+    the brand's business date then (None on events stored before it was recorded)."""
 
     cam: Cam
+    cam_recorded_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.cam = self.cam
@@ -170,20 +172,24 @@ class SentBack(Transitioned):
 
 
 class Escalated(Aggregate.Event):
-    """A CX-approved loan was escalated to the Sanction Head, by an SM or automatically after waiting over a day."""
+    """A CX-approved loan was escalated to the Sanction Head, by an SM or automatically after waiting over a day.
+    `escalated_on` is the brand's business date then (None on events stored before it was recorded)."""
 
     reason: str
     automatic: bool = False
+    escalated_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.escalation = self.reason
 
 
 class SanctionAssigned(Aggregate.Event):
-    """The Sanction Head assigned a CX-approved loan to a Sanction Manager; an escalation is handled by it."""
+    """The Sanction Head assigned a CX-approved loan to a Sanction Manager; an escalation is handled by it.
+    `sanction_assigned_on` is the brand's business date then (None on events stored before it was recorded)."""
 
     staff_id: UUID
     reason: str
+    sanction_assigned_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.escalation = None
@@ -214,7 +220,8 @@ class Sanctioned(Transitioned):
 
 
 class AgreementIssued(Aggregate.Event):
-    """The agreement (its hash and stored reference) was generated and an e-sign link sent (again, on resend)."""
+    """The agreement (its hash and stored reference) was generated and an e-sign link sent (again, on resend).
+    `agreement_issued_on` is the brand's business date then (None on events stored before it was recorded)."""
 
     document_sha256: str
     document_ref: str
@@ -224,6 +231,7 @@ class AgreementIssued(Aggregate.Event):
     #: When this request was opened, by the application's clock (the expiry counts from it): no signature of it
     #: is dated earlier. Absent on agreements issued before it was recorded.
     issued_at: datetime | None = None
+    agreement_issued_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.agreement_sha256 = self.document_sha256
@@ -236,20 +244,24 @@ class AgreementIssued(Aggregate.Event):
 
 
 class EsignExpired(Aggregate.Event):
-    """The e-sign link expired unsigned (staff may resend)."""
+    """The e-sign link expired unsigned (staff may resend). `esign_expired_on` is the brand's business date then (None on events stored before it was recorded)."""
 
     esign_request_id: str
+    esign_expired_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.esign_state = EsignState.EXPIRED
 
 
 class Signed(Transitioned):
-    """The borrower signed the agreement at the e-sign provider: approved."""
+    """The borrower signed the agreement at the e-sign provider: approved. `signed_on` is the brand's business date
+    when the signature was recorded (None on events stored before it was recorded; `signed_at` is the provider's
+    instant)."""
 
     esign_request_id: str
     provider_reference: str
     signed_at: datetime
+    signed_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status
@@ -259,10 +271,12 @@ class Signed(Transitioned):
 
 
 class DisbursalQueued(Transitioned):
-    """Signed and the borrower's bank account verified: in the Ops queue (awaiting_disbursal)."""
+    """Signed and the borrower's bank account verified: in the Ops queue (awaiting_disbursal).
+    `disbursal_queued_on` is the brand's business date then (None on events stored before it was recorded)."""
 
     bank_account_ref: str
     net_disbursed: Decimal
+    disbursal_queued_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status
@@ -270,12 +284,14 @@ class DisbursalQueued(Transitioned):
 
 
 class DisbursalInitiated(Aggregate.Event):
-    """A payout attempt was sent to the gateway (not yet money out: that is `Disbursed`)."""
+    """A payout attempt was sent to the gateway (not yet money out: that is `Disbursed`). `disbursal_initiated_on` is
+    the brand's business date then (None on events stored before it was recorded)."""
 
     mode: PayoutMode
     attempt: int
     gateway_reference: str
     amount: Decimal
+    disbursal_initiated_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.attempts = [
@@ -291,10 +307,12 @@ class DisbursalInitiated(Aggregate.Event):
 
 
 class DisbursalFailed(Aggregate.Event):
-    """The gateway failed a payout attempt, with its reason (the loan may be paid again)."""
+    """The gateway failed a payout attempt, with its reason (the loan may be paid again). `disbursal_failed_on` is
+    the brand's business date then (None on events stored before it was recorded)."""
 
     reference: str
     reason: str
+    disbursal_failed_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.attempts = [
@@ -306,20 +324,24 @@ class DisbursalFailed(Aggregate.Event):
 
 
 class PayoutExported(Aggregate.Event):
-    """The loan was put in a bank payout file: it cannot be paid again unless the file is returned."""
+    """The loan was put in a bank payout file: it cannot be paid again unless the file is returned.
+    `payout_exported_on` is the brand's business date then (None on events stored before it was recorded)."""
 
     payout_file_id: str
     amount: Decimal
+    payout_exported_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.exported_file_id = self.payout_file_id
 
 
 class PayoutReturned(Aggregate.Event):
-    """The payout file holding the loan failed or was returned by the bank: it may be paid again."""
+    """The payout file holding the loan failed or was returned by the bank: it may be paid again.
+    `payout_returned_on` is the brand's business date then (None on events stored before it was recorded)."""
 
     payout_file_id: str
     reason: str
+    payout_returned_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.exported_file_id = None
@@ -344,9 +366,11 @@ class Disbursed(Transitioned):
 
 
 class Reactivated(Transitioned):
-    """LOAN_REACTIVATE reopened a rejected or cancelled loan to pending; `reason` is the recorded approval."""
+    """LOAN_REACTIVATE reopened a rejected or cancelled loan to pending; `reason` is the recorded approval.
+    `reactivated_on` is the brand's business date then (None on events stored before it was recorded)."""
 
     previous_status: LoanStatus
+    reactivated_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status
@@ -383,7 +407,8 @@ class ProductChanged(Transitioned):
     application in onboarding, that the borrower redid their loan request before submitting it (`Loans.amend_request`:
     the same application, its number kept, with the coupon they gave now). When the re-run rejects an application
     that was not rejected, `rejected_on` is the brand's business date then, whence the rejection cooldown counts (None
-    otherwise, and on events stored before it was recorded: the date of `timestamp` stands in)."""
+    otherwise, and on events stored before it was recorded: the date of `timestamp` stands in). `product_changed_on` is
+    the brand's business date of the change, whatever its outcome (None on events stored before it was recorded)."""
 
     previous_status: LoanStatus
     previous_product_id: UUID
@@ -404,6 +429,7 @@ class ProductChanged(Transitioned):
     results: list[dict[str, Any]] | None = None
     passed: bool | None = None
     rejected_on: date | None = None
+    product_changed_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status

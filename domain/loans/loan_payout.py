@@ -97,9 +97,10 @@ class LoanPayout:
         link: str,
         expires_at: datetime,
         issued_at: datetime | None = None,
+        today: date | None = None,
     ) -> None:
         """Record the generated agreement and the e-sign link sent (again on a resend) at `issued_at`, when the
-        request was opened; the loan stays sm_approved."""
+        request was opened, on `today` (the brand's business date); the loan stays sm_approved."""
         if self.status is not S.SM_APPROVED:
             raise Conflict(f"an agreement is issued for a sanctioned, unsigned loan; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
@@ -111,20 +112,22 @@ class LoanPayout:
             link=link,
             expires_at=expires_at,
             issued_at=issued_at,
+            agreement_issued_on=today,
         )
 
-    def expire_esign(self, now: datetime | None = None) -> None:
-        """The live link expired unsigned (`now`, when given, must be past its expiry)."""
+    def expire_esign(self, now: datetime | None = None, today: date | None = None) -> None:
+        """The live link expired unsigned (`now`, when given, must be past its expiry), recorded on `today` (the
+        brand's business date)."""
         if self.status is not S.SM_APPROVED or self.esign_state is not EsignState.SENT:
             raise Conflict("no live e-sign link to expire", status=str(self.status))
         assert self.esign_request_id is not None and self.esign_expires_at is not None
         if now is not None and now < self.esign_expires_at:
             raise Conflict("the e-sign link has not expired yet", expires_at=self.esign_expires_at.isoformat())
-        self._emit(EsignExpired, esign_request_id=self.esign_request_id)
+        self._emit(EsignExpired, esign_request_id=self.esign_request_id, esign_expired_on=today)
 
-    def sign(self, provider_reference: str, signed_at: datetime) -> bool:
-        """The provider says the borrower signed: approved. Only with a live link, once; the same signature again
-        is a no-op (False). A signature dated before the live link was sent is bad input (422 naming `signed_at`):
+    def sign(self, provider_reference: str, signed_at: datetime, today: date | None = None) -> bool:
+        """The provider says the borrower signed: approved, recorded on `today` (the brand's business date). Only
+        with a live link, once; the same signature again is a no-op (False). A signature dated before the live link was sent is bad input (422 naming `signed_at`):
         a signature cannot precede its document."""
         if self.esign_state is EsignState.SIGNED:
             if self.signed_reference == provider_reference:
@@ -152,11 +155,13 @@ class LoanPayout:
             esign_request_id=self.esign_request_id,
             provider_reference=provider_reference,
             signed_at=signed_at,
+            signed_on=today,
         )
         return True
 
-    def ready_for_disbursal(self, bank_account_ref: str) -> None:
-        """Signed, with the borrower's bank account verified (`bank_account_ref`): into the Ops queue."""
+    def ready_for_disbursal(self, bank_account_ref: str, today: date | None = None) -> None:
+        """Signed, with the borrower's bank account verified (`bank_account_ref`): into the Ops queue, on `today` (the
+        brand's business date)."""
         if self.status is not S.APPROVED:
             raise Conflict(f"only a signed (approved) loan goes to the disbursal queue; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
@@ -166,14 +171,21 @@ class LoanPayout:
             reason="signed and the bank account verified",
             bank_account_ref=bank_account_ref,
             net_disbursed=self.net_disbursed,
+            disbursal_queued_on=today,
         )
 
     # Disbursal -------------------------------------------------------------------------------------------------
 
     def initiate_disbursal(
-        self, mode: PayoutMode, attempt: int, gateway_reference: str, amount: Decimal | None = None
+        self,
+        mode: PayoutMode,
+        attempt: int,
+        gateway_reference: str,
+        amount: Decimal | None = None,
+        today: date | None = None,
     ) -> None:
-        """Record a payout attempt sent to the gateway for the net disbursed amount."""
+        """Record a payout attempt sent to the gateway for the net disbursed amount, on `today` (the brand's business
+        date)."""
         if self.status is not S.AWAITING_DISBURSAL:
             raise Conflict(f"only a loan awaiting disbursal can be paid out; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
@@ -185,7 +197,14 @@ class LoanPayout:
         net = self.net_disbursed
         if amount is not None and amount != net:
             raise Conflict(f"a payout is the net disbursed amount {net}", amount=str(amount))
-        self._emit(DisbursalInitiated, mode=mode, attempt=attempt, gateway_reference=gateway_reference, amount=net)
+        self._emit(
+            DisbursalInitiated,
+            mode=mode,
+            attempt=attempt,
+            gateway_reference=gateway_reference,
+            amount=net,
+            disbursal_initiated_on=today,
+        )
 
     def _attempt(self, reference: str) -> PayoutAttempt:
         found = next((a for a in self.attempts if a.gateway_reference == reference), None)
@@ -193,14 +212,15 @@ class LoanPayout:
             raise Conflict("no payout attempt of this loan has this reference", reference=reference)
         return found
 
-    def fail_disbursal(self, reference: str, reason: str) -> bool:
-        """The gateway failed the attempt `reference`, with its reason; the same failure again is a no-op (False)."""
+    def fail_disbursal(self, reference: str, reason: str, today: date | None = None) -> bool:
+        """The gateway failed the attempt `reference`, with its reason, recorded on `today` (the brand's business
+        date); the same failure again is a no-op (False)."""
         attempt = self._attempt(reference)
         if attempt.state is AttemptState.FAILED:
             return False
         if attempt.state is AttemptState.CONFIRMED:
             raise Conflict("the payout was already confirmed", reference=reference)
-        self._emit(DisbursalFailed, reference=reference, reason=reason)
+        self._emit(DisbursalFailed, reference=reference, reason=reason, disbursal_failed_on=today)
         return True
 
     def confirm_disbursal(self, reference: str, disbursed_on: date) -> bool:
@@ -232,16 +252,18 @@ class LoanPayout:
         )
         return True
 
-    def mark_exported(self, payout_file_id: str) -> None:
-        """The loan was put in a bank payout file: no payout until the file is confirmed or returned."""
+    def mark_exported(self, payout_file_id: str, today: date | None = None) -> None:
+        """The loan was put in a bank payout file (on `today`, the brand's business date): no payout until the file is
+        confirmed or returned."""
         if self.status is not S.AWAITING_DISBURSAL:
             raise Conflict(f"only a loan awaiting disbursal can be exported; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
         self.require_no_payout_pending("export the loan")
-        self._emit(PayoutExported, payout_file_id=payout_file_id, amount=self.net_disbursed)
+        self._emit(PayoutExported, payout_file_id=payout_file_id, amount=self.net_disbursed, payout_exported_on=today)
 
-    def mark_export_returned(self, payout_file_id: str, reason: str) -> None:
-        """The payout file failed or the bank returned it: the loan may be paid again."""
+    def mark_export_returned(self, payout_file_id: str, reason: str, today: date | None = None) -> None:
+        """The payout file failed or the bank returned it (recorded on `today`, the brand's business date): the loan
+        may be paid again."""
         if self.exported_file_id != payout_file_id or self.status is not S.AWAITING_DISBURSAL:
             raise Conflict("the loan is not in this exported payout file", payout_file_id=payout_file_id)
-        self._emit(PayoutReturned, payout_file_id=payout_file_id, reason=reason)
+        self._emit(PayoutReturned, payout_file_id=payout_file_id, reason=reason, payout_returned_on=today)

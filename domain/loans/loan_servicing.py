@@ -226,7 +226,7 @@ class LoanServicing:
         self._emit(DayClosed, business_date=day, penal_charged=charged, dpd=dpd, asset_class=asset_class)
         if status is not self.status:
             reason = f"close of business {day.isoformat()}: DPD {dpd}, {asset_class}"
-            self._emit(StatusMoved, status=status, reason=reason, dpd=dpd, asset_class=asset_class)
+            self._emit(StatusMoved, status=status, reason=reason, dpd=dpd, asset_class=asset_class, status_moved_on=day)
         return True
 
     def cob_quiet_until(self, day: date) -> date | None:

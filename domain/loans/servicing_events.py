@@ -147,10 +147,12 @@ class DayClosed(Aggregate.Event):
 
 class StatusMoved(Transitioned):
     """The close of business moved the loan's state (`active`, `partially_paid`, `overdue`), with DPD and class in
-    the reason."""
+    the reason. `status_moved_on` is the business date the COB closed (the `DayClosed` recorded with it; None on
+    events stored before it was recorded)."""
 
     dpd: int
     asset_class: str
+    status_moved_on: date | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status
