@@ -16,7 +16,7 @@ from typing import Protocol
 from uuid import UUID
 
 from domain.identity.api_key import ApiKey
-from domain.identity.permissions import role_grants
+from domain.identity.permissions import CROSS_BRAND_ROLES, capped, role_grants
 from domain.identity.principal import AuthenticationFailed, Principal
 from domain.identity.staff import StaffNotFound, StaffUser, lockout_until
 from domain.shared.application import ConcurrentModification, ContextApplication
@@ -206,8 +206,18 @@ class Authentication(ContextApplication):
             raise AuthenticationFailed("unknown API key")
         if key.revoked:
             raise AuthenticationFailed("API key has been revoked")
-        if key.owner_id is not None:
-            owner = self.find(key.owner_id)
-            if not isinstance(owner, StaffUser) or not owner.enabled:
-                raise AuthenticationFailed("the staff user who owns this API key is disabled")
-        return Principal("apikey", key.id, key.brand_id, key.label, (key.role,), role_grants([key.role]))
+        grants = role_grants([key.role])
+        if key.owner_id is None:  # made by the operator's CLI: its role, every company
+            return Principal("apikey", key.id, key.brand_id, key.label, (key.role,), grants)
+        owner = self.find(key.owner_id)
+        if not isinstance(owner, StaffUser) or not owner.enabled:
+            raise AuthenticationFailed("the staff user who owns this API key is disabled")
+        # A key acts for its owner: never beyond what they hold now. A demoted owner's key loses what they lost
+        # (and the role's name, when they no longer hold all of it); a key of an owner limited to some companies
+        # since keeps to those.
+        limited = capped(grants, owner.grants)
+        keeps_role = limited == grants and (
+            key.role not in CROSS_BRAND_ROLES or bool(CROSS_BRAND_ROLES & set(owner.roles))
+        )
+        roles = (key.role,) if keeps_role else ()
+        return Principal("apikey", key.id, key.brand_id, key.label, roles, limited, tuple(owner.companies))

@@ -213,6 +213,11 @@ def role_grants(roles: list[str] | tuple[str, ...]) -> Grants:
     return grants
 
 
+def capped(grants: Grants, limit: Grants) -> Grants:
+    """`grants` no higher than `limit`: each permission at the lower of the two levels, none that `limit` lacks."""
+    return {p: (level if limit[p].rank >= level.rank else limit[p]) for p, level in grants.items() if p in limit}
+
+
 def effective_grants(roles: list[str] | tuple[str, ...], overrides: dict[Permission, Level | None]) -> Grants:
     """Role defaults with per-user overrides applied: a level replaces the default, None removes it."""
     grants = role_grants(roles)

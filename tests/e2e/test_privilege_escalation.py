@@ -118,3 +118,33 @@ def test_a_staff_manager_limited_to_companies_gives_only_those(
     assert browser.patch(f"/api/v1/staff/{everyone['id']}", json={"name": "Renamed"}).status_code == 409
     key = browser.post("/api/v1/api-keys", json={"label": "feed", "role": "sales"})  # a key sees every company
     assert key.status_code == 422 and _fields(key) == ["role"], key.text
+
+
+def test_a_key_acts_no_higher_than_its_owner_holds_now(client: Any, app: Any, tenant: Tenant, platform: Any) -> None:
+    """A staff member's API key kept its role's permissions after its owner was demoted (only disabling the owner
+    stopped it): an admin who made an admin key and was then made a collector still ran the brand through it."""
+    _staff(client, tenant, email=f"admin-{uuid.uuid4().hex[:8]}@lender.in", roles=["admin"], password=PASSWORD)
+    email = f"owner-{uuid.uuid4().hex[:8]}@lender.in"  # (the brand keeps the admin above when this one is demoted)
+    owner = _staff(client, tenant, email=email, roles=["admin"], password=PASSWORD)
+    settle(platform, "identity")
+    browser = _portal_login(app, email, PASSWORD)
+    made = browser.post("/api/v1/api-keys", json={"label": "ops script", "role": "admin"})
+    assert made.status_code == 201, made.text
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+    assert client.get("/api/v1/staff", headers=key).status_code == 200  # the owner holds it all: so does the key
+
+    demoted = client.patch(f"/api/v1/staff/{owner['id']}", json={"roles": ["collection_executive"]},
+                           headers=tenant.auth)  # fmt: skip
+    assert demoted.status_code == 200, demoted.text
+    settle(platform, "identity")
+    assert client.get("/api/v1/staff", headers=key).status_code == 403  # PARTNER_USER_MANAGEMENT is gone
+    refused = client.post("/api/v1/staff", headers=key,
+                          json={"name": "Shadow Admin", "email": f"shadow-{uuid.uuid4().hex[:6]}@lender.in",
+                                "roles": ["admin"], "password": PASSWORD})  # fmt: skip
+    assert refused.status_code == 403, refused.text
+    assert client.get("/api/v1/collections/worklist", headers=key).status_code == 200  # what the owner still holds
+
+    restored = client.patch(f"/api/v1/staff/{owner['id']}", json={"roles": ["admin"]}, headers=tenant.auth)
+    assert restored.status_code == 200, restored.text
+    settle(platform, "identity")
+    assert client.get("/api/v1/staff", headers=key).status_code == 200
