@@ -242,6 +242,12 @@ class Identity(Authentication):
 
     name = "identity"
 
+    def __init__(self, *args: Any, cob_closed_through: Callable[[UUID], date | None] | None = None, **kwargs: Any):
+        """`cob_closed_through(brand_id)`: the latest business date the brand's close of business has processed
+        (None: none yet); a business date may not move back to it or before (`change_configuration`)."""
+        super().__init__(*args, **kwargs)
+        self._cob_closed_through = cob_closed_through
+
     # Brands -----------------------------------------------------------------
 
     def create_brand(self, slug: str, name: str, timezone: str = DEFAULT_TIMEZONE) -> CommandResult:
@@ -304,10 +310,35 @@ class Identity(Authentication):
         """Change settings (each change recorded old -> new with the actor); unknown or invalid -> 422."""
         config = self.configuration(brand_id)
         self.check_version(config, expected_version)
+        before = brand_business_date(self.clock.now(), config.settings.timezone, config.settings.business_date)
         changes = config.change(updates)
         if not changes:
             return CommandResult(id=config.id, position=0, changed=False), []
+        self._check_business_date_move(brand_id, before, config.settings)
         return self.commit(config), changes
+
+    def _check_business_date_move(self, brand_id: UUID, before: date, settings: BrandSettings) -> None:
+        """Refuse (409, nothing saved) a change that takes the business date back to a date the close of business
+        has already processed: a fixed `business_date` set earlier, cleared (`null`: today in the brand's
+        timezone) while it runs ahead of today, or a new `timezone` whose today is behind. COB processes a date
+        once (LENDING.md), so such a date could never be closed again: DPD, penal charges and the payoff would be
+        shown as of a day whose charges the loans already carry, and the next COB run would silently put the
+        business date back after the last processed date. Moving forward, or back to a date not yet processed,
+        is allowed."""
+        after = brand_business_date(self.clock.now(), settings.timezone, settings.business_date)
+        if after >= before or self._cob_closed_through is None:
+            return
+        closed = self._cob_closed_through(brand_id)
+        if closed is not None and after <= closed:
+            earliest = closed + timedelta(days=1)
+            raise Conflict(
+                f"the business date cannot go back to {after.isoformat()}: the close of business has processed "
+                f"every date through {closed.isoformat()}, and a date is closed once; the earliest business date "
+                f"is {earliest.isoformat()}",
+                field="business_date",
+                cob_closed_through=closed.isoformat(),
+                earliest=earliest.isoformat(),
+            )
 
     def change_configuration_shown(
         self, brand_id: UUID, updates: dict[str, Any], shown_version: int | None
@@ -344,14 +375,17 @@ class Identity(Authentication):
     def as_of_window(self, brand_id: UUID) -> tuple[date, date]:
         """The dates the brand's job runs may be as of: from its first business day to its business date.
 
-        The first business day is the day the brand was created, in its timezone — or its configured business date
-        when that is earlier (a brand operated as of a past date, e.g. while its book is migrated).
+        The first business day is the day the brand was created, in its timezone — or the earliest business date
+        it has ever been held at when that is earlier (a brand operated as of a past date, e.g. while its book is
+        migrated): the days it has operated on since stay in the window as its business date moves on (the close
+        of business advancing it), so a job may be rerun as of one of them.
         """
         config = self.configuration(brand_id)  # loads the brand too: NotFound for an unknown one
         settings = config.settings
         created = business_date(self.brand(brand_id).created_on, settings.timezone)
         latest = brand_business_date(self.clock.now(), settings.timezone, settings.business_date)
-        return min(created, latest), latest
+        held = getattr(config, "earliest_business_date", None) or latest
+        return min(created, held, latest), latest
 
     # Staff ------------------------------------------------------------------
 

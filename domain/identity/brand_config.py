@@ -258,6 +258,8 @@ class BrandConfiguration(Aggregate):
     def __init__(self, brand_id: UUID, settings: BrandSettings) -> None:
         self.brand_id = brand_id
         self.settings = settings
+        #: The earliest fixed business date the brand has ever had (None: never one): derived, so replay rebuilds it.
+        self.earliest_business_date: date | None = settings.business_date
 
     def change(self, updates: dict[str, Any]) -> list[SettingChange]:
         """Apply validated updates; returns the changes (none when values are the same)."""
@@ -274,4 +276,9 @@ class BrandConfiguration(Aggregate):
     def _changed(self, changes: list[SettingChange]) -> None:
         self.settings = self.settings.model_validate(
             {**self.settings.model_dump(mode="json"), **{c.setting: c.new for c in changes}}
+        )
+        fixed = self.settings.business_date
+        earliest: date | None = getattr(self, "earliest_business_date", None)  # absent from older snapshots
+        self.earliest_business_date = (
+            fixed if earliest is None or (fixed is not None and fixed < earliest) else earliest
         )

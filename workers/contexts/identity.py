@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from adapters.cob_store import CobStore
 from adapters.operational import OperationalStore
 from adapters.passwords import Argon2Hasher
 from api.pages import api_keys as api_key_pages
@@ -26,7 +27,15 @@ from workers.bounded_context import BoundedContext, Kit
 
 def _identity(kit: Kit) -> Identity:
     ops = kit.get(OperationalStore)
-    return Identity(env=kit.env, clock=kit.clock, hasher=Argon2Hasher(), login_throttle=ops, sessions=ops)
+    return Identity(
+        env=kit.env,
+        clock=kit.clock,
+        hasher=Argon2Hasher(),
+        login_throttle=ops,
+        sessions=ops,
+        # the servicing context's COB record (provided after every application is built: looked up when used)
+        cob_closed_through=lambda brand_id: kit.get(CobStore).last_done(brand_id),
+    )
 
 
 CONTEXT = BoundedContext(
