@@ -43,7 +43,8 @@ PRODUCT_CHANGEABLE = frozenset({S.ONBOARDING, S.PENDING, S.CX_APPROVED})
 
 
 class SecondApproverRequired(Conflict):
-    """Raised when the staff member who approved a loan as the CX would also sanction it."""
+    """Raised when one staff member would make both steps of a two-person decision: the CX approval and the sanction
+    of a loan, or the asking for and the approval of collection money (`loan_recoveries.require_second_approver`)."""
 
 
 class ProductChange(BaseModel):
@@ -179,6 +180,7 @@ class LoanDecisions:
                 "you approved this loan as the CX: another Sanction Manager must sanction it (or send it back)",
                 status=str(self.status),
                 cx_approved_by=actor,
+                rule="second_approver",
             )
         if pricing.sanctioned != sanctioned_amount or terms.principal != sanctioned_amount:
             raise Conflict("the pricing is not of the sanctioned amount", sanctioned=str(sanctioned_amount))
