@@ -20,7 +20,7 @@ from api.pages.actors import actor_names
 from api.pages.credit_calls import place_credit_call
 from api.pages.loans import loan_page_with_error
 from api.pages.placed_calls import placed_call
-from api.services.credit_calls import CREDIT_CALLS, CreditCalls, offers_credit_call
+from api.services.credit_calls import ANY_APPLICATION, CREDIT_CALLS, CreditCalls, offers_credit_call
 from api.services.documents import DocumentDesk
 from api.services.teams import Teams
 from api.web import (
@@ -178,6 +178,7 @@ def _form_action(use: str) -> Any:
         if loan_id is None:
             return await not_found(request)
         brand, loans = principal.brand_id, port.loans
+        anyone = principal.holds(*ANY_APPLICATION)  # the CX's work on another's application (Loan.require_assigned_cx)
         work: dict[str, Any] = {
             "cam": lambda: loans.record_cam(brand, loan_id, {
                 "salary_credits": [
@@ -187,12 +188,14 @@ def _form_action(use: str) -> Any:
                 "foir": form_text(request, "foir"), "existing_emis": form_text(request, "existing_emis") or "0",
                 "recommended_amount": form_text(request, "recommended_amount"),
                 "recommended_rate": form_text(request, "recommended_rate"), "notes": form_text(request, "notes"),
-            }),
+            }, any_application=anyone),
             "cx-approve": lambda: loans.cx_approve(
-                brand, loan_id, form_text(request, "approved_amount"), form_text(request, "remarks")
+                brand, loan_id, form_text(request, "approved_amount"), form_text(request, "remarks"),
+                any_application=anyone,
             ),
             "send-back": lambda: loans.send_back(
-                brand, loan_id, form_text(request, "to"), form_text(request, "reason"), form_text(request, "step") or None
+                brand, loan_id, form_text(request, "to"), form_text(request, "reason"), form_text(request, "step") or None,
+                any_application=anyone,
             ),
             "sanction": lambda: loans.sanction(
                 brand, loan_id, form_text(request, "sanctioned_amount"), form_text(request, "remarks"),
@@ -200,7 +203,7 @@ def _form_action(use: str) -> Any:
             ),
             "reject": lambda: loans.reject(
                 brand, loan_id, form_text(request, "reason_code"), form_text(request, "remarks"),
-                sanctioning=principal.holds(*SANCTION),
+                sanctioning=principal.holds(*SANCTION), any_application=anyone,
             ),
             "reactivate": lambda: loans.reactivate(brand, loan_id, form_text(request, "reason")),
             "escalate": lambda: loans.escalate(brand, loan_id, form_text(request, "reason")),

@@ -203,7 +203,10 @@ def _decision(kind: str, approve: bool) -> PageHandler:
         reason = "" if approve else form_text(request, "reason")
 
         def work() -> CommandResult:
-            return port.loans.decide(principal.brand_id, row.loan_id, kind, str(row.id), approve=approve, reason=reason)
+            return port.loans.decide(
+                principal.brand_id, row.loan_id, kind, str(row.id), approve=approve, reason=reason,
+                one_person_may_decide=principal.admin,
+            )  # fmt: skip
 
         try:
             result = await act(principal, work)

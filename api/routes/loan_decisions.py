@@ -35,6 +35,9 @@ SM_READ = (Permission.SANCTION_MANAGER, Level.READ)
 HEAD = (Permission.SANCTION_HEAD, Level.READ)
 HEAD_WRITE = (Permission.SANCTION_HEAD, Level.WRITE)
 REACTIVATE = (Permission.LOAN_REACTIVATE, Level.WRITE)
+#: Who does the CX's work on an application assigned to someone else (`Loan.require_assigned_cx`): who reassigns
+#: applications (managers, the Sanction Head, admins).
+ANY_APPLICATION = (Permission.LOAN_RELOCATE, Level.WRITE)
 
 
 class SalaryCreditIn(BaseModel):
@@ -179,12 +182,19 @@ class TeamFiguresOut(BaseModel):
 
 def record_cam(ctx: Context[LoanPort]) -> Reply:
     body: CamIn = ctx.body
-    return written(ctx, ctx.port.loans.record_cam(ctx.brand_id, ctx.path["loan_id"], body.model_dump()))
+    any_application = ctx.principal.holds(*ANY_APPLICATION)
+    result = ctx.port.loans.record_cam(
+        ctx.brand_id, ctx.path["loan_id"], body.model_dump(), any_application=any_application
+    )
+    return written(ctx, result)
 
 
 def cx_approve(ctx: Context[LoanPort]) -> Reply:
     body: CxApproveIn = ctx.body
-    result = ctx.port.loans.cx_approve(ctx.brand_id, ctx.path["loan_id"], body.approved_amount, body.remarks)
+    result = ctx.port.loans.cx_approve(
+        ctx.brand_id, ctx.path["loan_id"], body.approved_amount, body.remarks,
+        any_application=ctx.principal.holds(*ANY_APPLICATION),
+    )  # fmt: skip
     return written(ctx, result)
 
 
@@ -193,7 +203,11 @@ def send_back(ctx: Context[LoanPort]) -> Reply:
     if body.to == "cx" and not ctx.principal.holds(*SANCTION):
         raise HttpProblem(403, "sending back to the CX needs SANCTION_MANAGER at WRITE", "forbidden",
                           permission=Permission.SANCTION_MANAGER.value, level=Level.WRITE.value)  # fmt: skip
-    return written(ctx, ctx.port.loans.send_back(ctx.brand_id, ctx.path["loan_id"], body.to, body.reason, body.step))
+    result = ctx.port.loans.send_back(
+        ctx.brand_id, ctx.path["loan_id"], body.to, body.reason, body.step,
+        any_application=ctx.principal.holds(*ANY_APPLICATION),
+    )  # fmt: skip
+    return written(ctx, result)
 
 
 def sanction(ctx: Context[LoanPort]) -> Reply:

@@ -395,8 +395,9 @@ def reject_loan(ctx: Context[LoanPort]) -> Reply:
     sanctioning = ctx.principal.holds(Permission.SANCTION_MANAGER, Level.WRITE)
     try:
         result = ctx.port.loans.reject(
-            ctx.brand_id, ctx.path["loan_id"], body.reason_code, body.remarks, sanctioning=sanctioning
-        )
+            ctx.brand_id, ctx.path["loan_id"], body.reason_code, body.remarks, sanctioning=sanctioning,
+            any_application=ctx.principal.holds(Permission.LOAN_RELOCATE, Level.WRITE),
+        )  # fmt: skip
     except SanctionRequired:
         raise HttpProblem(403, "rejecting a CX-approved loan needs SANCTION_MANAGER at WRITE", "forbidden",
                           permission=Permission.SANCTION_MANAGER.value, level=Level.WRITE.value) from None  # fmt: skip

@@ -121,7 +121,10 @@ def _decide(kind: str, where: str, approve: bool) -> Callable[[Context[Recoverie
     def decide(ctx: Context[RecoveriesPort]) -> Reply:
         row = _found(ctx, kind)
         reason = "" if approve else (ctx.body.reason or "")
-        result = ctx.port.loans.decide(ctx.brand_id, row.loan_id, kind, str(row.id), approve=approve, reason=reason)
+        result = ctx.port.loans.decide(
+            ctx.brand_id, row.loan_id, kind, str(row.id), approve=approve, reason=reason,
+            one_person_may_decide=ctx.principal is not None and ctx.principal.admin,
+        )  # fmt: skip
         return _answer(ctx, result, row.id, kind, where)
 
     decide.__name__ = f"{'approve' if approve else 'reject'}_{kind}"

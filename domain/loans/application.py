@@ -282,11 +282,13 @@ class Loans(
         return self.commit(loan)
 
     def reject(
-        self, brand_id: UUID, loan_id: UUID, reason_code: str, remarks: str, *, sanctioning: bool = True
-    ) -> CommandResult:
+        self, brand_id: UUID, loan_id: UUID, reason_code: str, remarks: str, *, sanctioning: bool = True,
+        any_application: bool = False,
+    ) -> CommandResult:  # fmt: skip
         """Reject with one of the brand's rejection reason codes (brand settings) and remarks, dated the brand's business
         date (whence the rejection cooldown counts); `sanctioning` says whether the caller may reject a CX-approved
-        loan (SANCTION_MANAGER: SanctionRequired otherwise)."""
+        loan (SANCTION_MANAGER: SanctionRequired otherwise); before that the assigned CX rejects, or anyone with
+        `any_application` (LOAN_RELOCATE; `Loan.require_assigned_cx`)."""
         checks = FieldChecks()
         code = (reason_code or "").strip().upper()
         label = self.parties.rejection_reason(brand_id, code) if _REASON_CODE.match(code) else None
@@ -297,7 +299,14 @@ class Loans(
         assert why is not None and label is not None
         loan = self.get(brand_id, loan_id)
         by_sm = loan.status is LoanStatus.CX_APPROVED
-        loan.reject(code, label, why, today=self.parties.business_date(brand_id), sanctioning=sanctioning)
+        loan.reject(
+            code,
+            label,
+            why,
+            today=self.parties.business_date(brand_id),
+            sanctioning=sanctioning,
+            any_application=any_application,
+        )
         result = self.commit(loan)
         if by_sm and self.contact is not None:  # the SM's reason code is communicated to the borrower
             self.contact.rejected(brand_id, loan.customer_id, loan.loan_number, label)

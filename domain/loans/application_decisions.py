@@ -120,17 +120,23 @@ class DecisionUseCases:
 
         contact: BorrowerContact | None
 
-    def record_cam(self, brand_id: UUID, loan_id: UUID, cam: Mapping[str, Any]) -> CommandResult:
-        """Record the Credit Appraisal Memo of a pending application (the latest one counts)."""
+    def record_cam(
+        self, brand_id: UUID, loan_id: UUID, cam: Mapping[str, Any], *, any_application: bool = False
+    ) -> CommandResult:
+        """Record the Credit Appraisal Memo of a pending application (the latest one counts): its assigned CX's, or
+        anyone's with `any_application` (LOAN_RELOCATE; `Loan.require_assigned_cx`)."""
         loan = self.get(brand_id, loan_id)
         product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
-        loan.record_cam(parse_cam(cam, product, loan.tenure), self.parties.business_date(brand_id))
+        cam_in = parse_cam(cam, product, loan.tenure)
+        loan.record_cam(cam_in, self.parties.business_date(brand_id), any_application=any_application)
         return self.commit(loan)
 
     def cx_approve(
-        self, brand_id: UUID, loan_id: UUID, approved_amount: Decimal | str | int, remarks: str
-    ) -> CommandResult:
-        """The CX approves an amount within the product version's range (CAM first when the brand requires it)."""
+        self, brand_id: UUID, loan_id: UUID, approved_amount: Decimal | str | int, remarks: str,
+        *, any_application: bool = False,
+    ) -> CommandResult:  # fmt: skip
+        """The CX approves an amount within the product version's range (CAM first when the brand requires it): the
+        assigned CX, or anyone with `any_application` (LOAN_RELOCATE; `Loan.require_assigned_cx`)."""
         checks = FieldChecks()
         amount = checks.check(lambda: parse_money(approved_amount, "approved_amount", positive=True))
         why = checks.check(lambda: reason_text(remarks, "remarks"))
@@ -140,13 +146,21 @@ class DecisionUseCases:
         product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
         _in_range(product, amount, "approved_amount")
         loan.cx_approve(
-            amount, why, cam_required=self.parties.cam_required(brand_id), today=self.parties.business_date(brand_id)
+            amount,
+            why,
+            cam_required=self.parties.cam_required(brand_id),
+            today=self.parties.business_date(brand_id),
+            any_application=any_application,
         )
         return self.commit(loan)
 
-    def send_back(self, brand_id: UUID, loan_id: UUID, to: str, reason: str, step: str | None = None) -> CommandResult:
+    def send_back(
+        self, brand_id: UUID, loan_id: UUID, to: str, reason: str, step: str | None = None,
+        *, any_application: bool = False,
+    ) -> CommandResult:  # fmt: skip
         """Send back to the borrower (pending → onboarding; `step` names the funnel step to do again, the submitted
-        step when None) or to the CX (cx_approved → pending), with the reason."""
+        step when None: the assigned CX, or anyone with `any_application`) or to the CX (cx_approved → pending), with
+        the reason."""
         checks = FieldChecks()
         whom = checks.check(lambda: _send_back_to(to))
         why = checks.check(lambda: reason_text(reason))
@@ -154,7 +168,7 @@ class DecisionUseCases:
         checks.raise_if_any()
         assert whom is not None and why is not None
         loan = self.get(brand_id, loan_id)
-        loan.send_back(whom, why, which, today=self.parties.business_date(brand_id))
+        loan.send_back(whom, why, which, today=self.parties.business_date(brand_id), any_application=any_application)
         result = self.commit(loan)
         if whom is SendBackTo.BORROWER and self.contact is not None:
             self.contact.sent_back(brand_id, loan.customer_id, loan.loan_number, why, which)

@@ -32,15 +32,18 @@ def _reason(raw: str, field: str = "reason") -> str:
 _Asked = TypeVar("_Asked", WaiverRecord, SettlementRecord)
 
 _C, _R = CollectionKind.COLLECTION, CollectionKind.RECEIPT
-#: kind -> (approve, reject) on the loan. An approved collection or receipt is recorded as a payment (a new id).
-_DECISIONS: dict[str, tuple[Callable[[Loan, str, date], None], Callable[[Loan, str, str, date], None]]] = {
-    "collection": (lambda loan, rid, day: loan.approve_collection(rid, _C, str(uuid4()), day),
+_Approve = Callable[[Loan, str, date, bool], None]
+_Reject = Callable[[Loan, str, str, date], None]
+#: kind -> (approve, reject) on the loan. An approved collection or receipt is recorded as a payment (a new id); the
+#: approval's `bool` is `one_person_may_decide` (the asker may approve: an admin).
+_DECISIONS: dict[str, tuple[_Approve, _Reject]] = {
+    "collection": (lambda loan, rid, day, one: loan.approve_collection(rid, _C, str(uuid4()), day, one_person_may_decide=one),
                    lambda loan, rid, why, day: loan.reject_collection(rid, _C, why, day)),
-    "receipt": (lambda loan, rid, day: loan.approve_collection(rid, _R, str(uuid4()), day),
+    "receipt": (lambda loan, rid, day, one: loan.approve_collection(rid, _R, str(uuid4()), day, one_person_may_decide=one),
                 lambda loan, rid, why, day: loan.reject_collection(rid, _R, why, day)),
-    "waiver": (lambda loan, rid, day: loan.approve_waiver(rid, day),
+    "waiver": (lambda loan, rid, day, one: loan.approve_waiver(rid, day, one_person_may_decide=one),
                lambda loan, rid, why, day: loan.reject_waiver(rid, why, day)),
-    "settlement": (lambda loan, rid, day: loan.approve_settlement(rid, day),
+    "settlement": (lambda loan, rid, day, one: loan.approve_settlement(rid, day, one_person_may_decide=one),
                    lambda loan, rid, why, day: loan.reject_settlement(rid, why, day)),
 }  # fmt: skip
 
@@ -202,16 +205,26 @@ class RecoveryUseCases:
         return self.commit(loan), record
 
     def decide(
-        self, brand_id: UUID, loan_id: UUID, kind: str, request_id: str, *, approve: bool, reason: str = ""
+        self,
+        brand_id: UUID,
+        loan_id: UUID,
+        kind: str,
+        request_id: str,
+        *,
+        approve: bool,
+        reason: str = "",
+        one_person_may_decide: bool = False,
     ) -> CommandResult:
         """Approve, or reject with a reason, a pending request of `kind` (`collection`, `receipt`, `waiver`,
-        `settlement`) on the business date: the one path of every decision (the reason is checked first, 422)."""
+        `settlement`) on the business date: the one path of every decision (the reason is checked first, 422). The
+        staff member who asked may reject it but not approve it (409) unless `one_person_may_decide` (the caller is
+        an admin)."""
         approving, rejecting = _DECISIONS[kind]
         text = None if approve else _reason(reason)
         loan = self.serviced(brand_id, loan_id)
         today = self.parties.business_date(brand_id)
         if text is None:
-            approving(loan, request_id, today)
+            approving(loan, request_id, today, one_person_may_decide)
         else:
             rejecting(loan, request_id, text, today)
         return self.commit(loan)

@@ -417,15 +417,27 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
     def _cancelled(self, status: LoanStatus, reason: str, cancelled_on: date | None = None) -> None:
         self.status = status
 
-    def reject(self, reason_code: str, label: str, remarks: str, *, today: date, sanctioning: bool = True) -> None:
+    def reject(
+        self,
+        reason_code: str,
+        label: str,
+        remarks: str,
+        *,
+        today: date,
+        sanctioning: bool = True,
+        any_application: bool = False,
+    ) -> None:
         """Reject with one of the brand's reason codes (`label` its text) and remarks, on `today` (the brand's
         business date: whence the rejection cooldown counts). A CX-approved loan is the Sanction Manager's to reject:
         `sanctioning` False (the caller may not sanction) refuses it, on the state this command commits against, so a
-        CX's reject meant for a pending loan never lands on one approved meanwhile."""
+        CX's reject meant for a pending loan never lands on one approved meanwhile. Before that it is the assigned
+        CX's (`require_assigned_cx`)."""
         if self.status is S.CX_APPROVED and not sanctioning:
             raise SanctionRequired("rejecting a CX-approved loan is the Sanction Manager's decision",
                                    status=str(self.status))  # fmt: skip
         target = check_transition(self.status, S.REJECTED)
+        if self.status is not S.CX_APPROVED:
+            self.require_assigned_cx(any_application=any_application)
         self._rejected(
             status=target,
             reason=label,

@@ -43,7 +43,13 @@ PRODUCT_CHANGEABLE = frozenset({S.ONBOARDING, S.PENDING, S.CX_APPROVED})
 
 
 class SecondApproverRequired(Conflict):
-    """Raised when the staff member who approved a loan as the CX would also sanction it."""
+    """Raised when one staff member would make both steps of a two-person decision: the CX approval and the sanction
+    of a loan, or the asking for and the approval of collection money (`loan_recoveries.require_second_approver`)."""
+
+
+class AssignedToAnother(Conflict):
+    """Raised when a staff member does the credit executive's work (CAM, CX approval or rejection, send back to the
+    borrower) on an application assigned to someone else, without LOAN_RELOCATE."""
 
 
 class ProductChange(BaseModel):
@@ -83,6 +89,7 @@ class LoanDecisions:
         rejection: dict[str, Any] | None
         escalation: str | None
         sanction_assignee: UUID | None
+        assignee: UUID | None
         product_id: UUID
         product_version: int
         tenure: int
@@ -94,22 +101,50 @@ class LoanDecisions:
         """Trigger the Loan's own subclass of `event_class` (its topic is `domain.loans.loan:Loan.<Name>`)."""
         self.trigger_event(getattr(type(self), event_class.__name__), **kwargs)
 
-    def record_cam(self, cam: Cam, today: date | None = None) -> None:
+    def require_assigned_cx(self, *, any_application: bool = False) -> None:
+        """The credit executive's work on an application is its assignee's (the spec's CX works the applications
+        assigned to them, by auto-allocation or a manager): a staff member acting on one assigned to someone else is
+        refused (409) unless `any_application` (LOAN_RELOCATE, who reassigns applications: managers, the Sanction
+        Head, admins). An unassigned application is the pool's (auto-allocation off, or nobody eligible); API keys
+        and jobs are not people and are left to their owners."""
+        actor = current_actor()
+        if (
+            any_application
+            or self.assignee is None
+            or not actor.startswith("staff:")
+            or actor == f"staff:{self.assignee}"
+        ):
+            return
+        raise AssignedToAnother(
+            "the application is assigned to another credit executive: they work it, or a manager reassigns it",
+            assignee_id=str(self.assignee),
+            rule="assigned_cx",
+        )
+
+    def record_cam(self, cam: Cam, today: date | None = None, *, any_application: bool = False) -> None:
         """Record the Credit Appraisal Memo of a pending application (again: the latest one counts), dated `today`
-        (the brand's business date)."""
+        (the brand's business date); the assigned CX's (`require_assigned_cx`)."""
         if self.status is not S.PENDING:
             raise Conflict(f"a CAM is recorded while the application is pending; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
+        self.require_assigned_cx(any_application=any_application)
         self._emit(CamRecorded, cam=cam, cam_recorded_on=today)
 
     def cx_approve(
-        self, approved_amount: Decimal, remarks: str, *, cam_required: bool = False, today: date | None = None
+        self,
+        approved_amount: Decimal,
+        remarks: str,
+        *,
+        cam_required: bool = False,
+        today: date | None = None,
+        any_application: bool = False,
     ) -> None:
         """The CX approves `approved_amount` (checked against the product by the application): cx_approved, dated
-        `today` (the brand's business date)."""
+        `today` (the brand's business date); the assigned CX's (`require_assigned_cx`)."""
         if self.status is not S.PENDING:
             raise Conflict(f"only a pending application can be approved by the CX; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
+        self.require_assigned_cx(any_application=any_application)
         if cam_required and self.cam is None:
             raise Conflict("the brand requires the CAM before the CX approves: record it first", field="cam")
         target = check_transition(self.status, S.CX_APPROVED)
@@ -123,13 +158,24 @@ class LoanDecisions:
             cx_approved_on=today,
         )
 
-    def send_back(self, to: SendBackTo, reason: str, step: str | None = None, today: date | None = None) -> None:
-        """Send back to the borrower (pending → onboarding; `step` the funnel step to do again) or to the CX
-        (cx_approved → pending), with the reason, dated `today` (the brand's business date)."""
+    def send_back(
+        self,
+        to: SendBackTo,
+        reason: str,
+        step: str | None = None,
+        today: date | None = None,
+        *,
+        any_application: bool = False,
+    ) -> None:
+        """Send back to the borrower (pending → onboarding; `step` the funnel step to do again: the assigned CX's,
+        `require_assigned_cx`) or to the CX (cx_approved → pending: the SM's), with the reason, dated `today` (the
+        brand's business date)."""
         needed = S.PENDING if to is SendBackTo.BORROWER else S.CX_APPROVED
         if self.status is not needed:
             raise Conflict(f"only a {needed} loan can be sent back to the {to}; this one is {self.status}",
                            status=str(self.status), to=str(to))  # fmt: skip
+        if to is SendBackTo.BORROWER:
+            self.require_assigned_cx(any_application=any_application)
         target = check_transition(self.status, S.ONBOARDING if to is SendBackTo.BORROWER else S.PENDING)
         self._emit(SentBack, status=target, reason=reason, to=to, step=step, sent_back_on=today)
 
@@ -179,6 +225,7 @@ class LoanDecisions:
                 "you approved this loan as the CX: another Sanction Manager must sanction it (or send it back)",
                 status=str(self.status),
                 cx_approved_by=actor,
+                rule="second_approver",
             )
         if pricing.sanctioned != sanctioned_amount or terms.principal != sanctioned_amount:
             raise Conflict("the pricing is not of the sanctioned amount", sanctioned=str(sanctioned_amount))

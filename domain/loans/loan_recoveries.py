@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from uuid import UUID
 
+from domain.loans.loan_decisions import SecondApproverRequired
 from domain.loans.loan_servicing import LoanServicing, RepaymentNotFound
 from domain.loans.payments import PayoffQuote
 from domain.loans.recovery_events import (
@@ -43,6 +44,7 @@ from domain.loans.replay import PaymentMade, PenalWaived
 from domain.loans.servicing_events import PaymentMode, PaymentRecord
 from domain.loans.states import SERVICING, LoanStatus, check_transition
 from domain.loans.waivers import balance_left
+from domain.shared.aggregate import current_actor
 from domain.shared.errors import Conflict, InvalidValue, NotFound
 
 S = LoanStatus
@@ -53,6 +55,31 @@ PENDING = RequestStatus.PENDING_APPROVAL
 
 class RecoveryRequestNotFound(NotFound):
     """No collection request, waiver or settlement of the loan has that id."""
+
+
+#: kind -> (what the asker did, who approves instead: the permission, the approval's word)
+_SECOND: dict[str, tuple[str, str, str]] = {
+    "collection": ("asked for this collection", "COLLECTION_APPROVALS", "approve"),
+    "receipt": ("asked for this receipt", "LOAN_OPS", "confirm"),
+    "waiver": ("asked for this waiver", "PENAL_WAIVERS", "approve"),
+    "settlement": ("proposed this settlement", "POST_COLLECTIONS", "approve"),
+}
+
+
+def require_second_approver(kind: str, requested_by: str | None, *, one_person_may_decide: bool = False) -> None:
+    """Raise SecondApproverRequired (409) when the caller is the staff member who asked for the request of `kind`:
+    money the collection team brings in or forgoes is decided by a second person (the maker-checker of the sanction,
+    `LoanDecisions.sanction`). API keys and jobs are not people and are left to their owners; an admin, who holds
+    every permission and may give them, is let through with `one_person_may_decide`."""
+    actor = current_actor()
+    if one_person_may_decide or not actor.startswith("staff:") or actor != requested_by:
+        return
+    did, permission, word = _SECOND[kind]
+    raise SecondApproverRequired(
+        f"you {did}: another holder of {permission} must {word} it (you may reject it)",
+        rule="second_approver",
+        requested_by=actor,
+    )
 
 
 class Owing(NamedTuple):
@@ -134,16 +161,27 @@ class LoanRecoveries(LoanServicing):
         ceiling = self._ceiling(request.requested_on)
         if request.amount > ceiling:
             raise InvalidValue("amount", f"{request.amount} is above the {self._ceiling_name()} of {ceiling}")
+        request = request.model_copy(update={"requested_by": current_actor()})
         self._emit(CollectionRequested, brand_id=self.brand_id, loan_number=self.loan_number, request=request)
 
-    def approve_collection(self, request_id: str, kind: CollectionKind, payment_id: str, today: date) -> None:
+    def approve_collection(
+        self,
+        request_id: str,
+        kind: CollectionKind,
+        payment_id: str,
+        today: date,
+        *,
+        one_person_may_decide: bool = False,
+    ) -> None:
         """Approve a pending request of `kind`: its money is recorded (a repayment by the waterfall, or a recovery
-        on a written-off loan) in the same commit. 409 when already decided or when the loan owes nothing any more
-        (completed or settled meanwhile, or written off and all of it recovered: the request is still rejected as
-        usual), 422 when it no longer fits."""
+        on a written-off loan) in the same commit. 409 when already decided, when the caller asked for it (unless
+        `one_person_may_decide`: `require_second_approver`) or when the loan owes nothing any more (completed or
+        settled meanwhile, or written off and all of it recovered: the request is still rejected as usual), 422 when
+        it no longer fits."""
         request = self._pending(self.collection_requests, request_id, "collection request")
         if request.kind is not kind:
             raise Conflict(f"this is a {request.kind}: it is decided at its own address", kind=str(request.kind))
+        require_second_approver(kind.value, request.requested_by, one_person_may_decide=one_person_may_decide)
         written_off = self.status is S.WRITTEN_OFF
         if (self.status not in SERVICING and not written_off) or (written_off and self._ceiling(today) <= 0):
             # Said plainly: recording it would replay the loan with a back-dated payment and refuse it quoting a
@@ -174,12 +212,15 @@ class LoanRecoveries(LoanServicing):
         penal = self.penal_outstanding(waiver.requested_on)
         if waiver.amount > penal:
             raise InvalidValue("amount", f"{waiver.amount} is above the penal charges outstanding ({penal})")
+        waiver = waiver.model_copy(update={"requested_by": current_actor()})
         self._emit(WaiverRequested, brand_id=self.brand_id, loan_number=self.loan_number, waiver=waiver)
 
-    def approve_waiver(self, waiver_id: str, today: date) -> None:
+    def approve_waiver(self, waiver_id: str, today: date, *, one_person_may_decide: bool = False) -> None:
         """Approve a pending waiver: posted to the ledger on the business date, the status following. 409 when the
-        penal charges outstanding are now below its amount (paid meanwhile)."""
+        caller asked for it (`require_second_approver`) or the penal charges outstanding are now below its amount
+        (paid meanwhile)."""
         waiver = self._pending(self.waivers, waiver_id, "waiver")
+        require_second_approver("waiver", waiver.requested_by, one_person_may_decide=one_person_may_decide)
         self._require_serviced("waive penal charges")
         penal = self.penal_outstanding(today)
         if waiver.amount > penal:
@@ -216,13 +257,14 @@ class LoanRecoveries(LoanServicing):
             SettlementProposed,
             brand_id=self.brand_id,
             loan_number=self.loan_number,
-            settlement=settlement.model_copy(update={"payoff_at_proposal": payoff}),
+            settlement=settlement.model_copy(update={"payoff_at_proposal": payoff, "requested_by": current_actor()}),
         )
 
-    def approve_settlement(self, settlement_id: str, today: date) -> None:
-        """Approve a pending settlement: payments from now on count toward it (409 when it is no longer below the
-        payoff)."""
+    def approve_settlement(self, settlement_id: str, today: date, *, one_person_may_decide: bool = False) -> None:
+        """Approve a pending settlement: payments from now on count toward it (409 when the caller proposed it,
+        `require_second_approver`, or when it is no longer below the payoff)."""
         settlement = self._pending(self.settlements, settlement_id, "settlement")
+        require_second_approver("settlement", settlement.requested_by, one_person_may_decide=one_person_may_decide)
         self._require_serviced("settle")
         payoff = self.payoff_quote(today).total
         if settlement.amount >= payoff:
@@ -360,4 +402,10 @@ class LoanRecoveries(LoanServicing):
         )
 
 
-__all__ = ["LoanRecoveries", "RecoveryRequestNotFound", "RepaymentNotFound"]
+__all__ = [
+    "LoanRecoveries",
+    "RecoveryRequestNotFound",
+    "RepaymentNotFound",
+    "SecondApproverRequired",
+    "require_second_approver",
+]

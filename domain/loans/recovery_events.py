@@ -60,6 +60,7 @@ class CollectionRequest(_Record):
     collected_on: date
     requested_on: date
     document_id: UUID | None = None
+    requested_by: str | None = None  # the actor who asked (a staff member who may not approve it)
     status: RequestStatus = RequestStatus.PENDING_APPROVAL
     decided_on: date | None = None
     reason: str | None = None  # the rejection's
@@ -73,6 +74,7 @@ class WaiverRecord(_Record):
     amount: Decimal
     justification: str
     requested_on: date
+    requested_by: str | None = None  # the actor who asked (a staff member who may not approve it)
     status: RequestStatus = RequestStatus.PENDING_APPROVAL
     decided_on: date | None = None
     reason: str | None = None
@@ -88,6 +90,7 @@ class SettlementRecord(_Record):
     payoff_at_proposal: Decimal
     remarks: str
     proposed_on: date
+    requested_by: str | None = None  # the actor who proposed it (a staff member who may not approve it)
     status: RequestStatus = RequestStatus.PENDING_APPROVAL
     decided_on: date | None = None
     reason: str | None = None
@@ -111,7 +114,10 @@ class Ending(_Record):
         return self.principal + self.interest + self.penal
 
 
-def _put(aggregate: Any, name: str, key: str, record: BaseModel) -> None:
+def _put(aggregate: Any, name: str, key: str, record: BaseModel, asked_by: str | None = None) -> None:
+    if asked_by is not None and getattr(record, "requested_by", None) is None:
+        # A request recorded before it named its asker: the event's actor asked.
+        record = record.model_copy(update={"requested_by": asked_by})
     setattr(aggregate, name, {**getattr(aggregate, name), key: record})
 
 
@@ -128,7 +134,7 @@ class CollectionRequested(Aggregate.Event):
     request: CollectionRequest
 
     def apply(self, aggregate: Any) -> None:
-        _put(aggregate, "collection_requests", self.request.request_id, self.request)
+        _put(aggregate, "collection_requests", self.request.request_id, self.request, self.actor)
 
 
 class CollectionApproved(Aggregate.Event):
@@ -175,7 +181,7 @@ class WaiverRequested(Aggregate.Event):
     waiver: WaiverRecord
 
     def apply(self, aggregate: Any) -> None:
-        _put(aggregate, "waivers", self.waiver.waiver_id, self.waiver)
+        _put(aggregate, "waivers", self.waiver.waiver_id, self.waiver, self.actor)
 
 
 class WaiverApproved(Transitioned):
@@ -228,7 +234,7 @@ class SettlementProposed(Aggregate.Event):
     settlement: SettlementRecord
 
     def apply(self, aggregate: Any) -> None:
-        _put(aggregate, "settlements", self.settlement.settlement_id, self.settlement)
+        _put(aggregate, "settlements", self.settlement.settlement_id, self.settlement, self.actor)
 
 
 class SettlementApproved(Aggregate.Event):
