@@ -53,6 +53,12 @@ _ADDRESS = (
     "(SELECT string_agg(concat_ws(', ', a->>'line1', a->>'line2', a->>'city', a->>'state', a->>'pincode'), ' | ') "
     "FROM jsonb_array_elements(c.addresses) a)"
 )
+#: The borrower's references and other alternate contacts (the personal step's references are kept as alternate phones
+#: labelled "relation: name"; staff add others with a label): "label phone", in the order added.
+_REFERENCES = (
+    "(SELECT string_agg(concat_ws(' ', nullif(p->>'label', ''), p->>'phone'), ' | ' ORDER BY n) "
+    "FROM jsonb_array_elements(c.alternate_phones) WITH ORDINALITY AS r(p, n))"
+)
 
 #: What the two shapes below share: a borrower's loans (number:status:amount in creation order) and the columns of
 #: the latest bank account.
@@ -102,7 +108,7 @@ MASTER = Report(
     title="Master report",
     category=CATEGORY,
     definition="One row per borrower (Customer 360 record) of the brand: profile, PAN, masked Aadhaar, employment, "
-    "latest bank account, addresses and every loan (number:status:amount).",
+    "latest bank account, addresses, references (alternate contacts) and every loan (number:status:amount).",
     date_basis="the borrower's registration (Customer 360 record created)",
     source=f"read.customers c{_LOANS_OF}{_EMPLOYMENT}{_BANK_ACCOUNT}{_AADHAAR}",
     probed_source=f"read.customers c{_EACH_LOANS}{_EACH_EMPLOYMENT}{_EACH_BANK_ACCOUNT}{_AADHAAR}",
@@ -126,6 +132,7 @@ MASTER = Report(
         C("account_holder", "b.holder_name"),
         C("bank_verification", "b.status"),
         C("addresses", _ADDRESS),
+        C("references", _REFERENCES),
         C("loans_count", "coalesce(ln.n, 0)", "int"),
         C("loans", "ln.loans"),
         C("registered_at", "c.created_at", "instant"),

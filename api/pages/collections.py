@@ -130,6 +130,13 @@ async def _panel(
                   manager=is_manager(principal), error=error, call_placed=call_placed)  # fmt: skip
 
 
+async def panel_page(
+    request: Request, port: CollectionsPort, principal: Principal, loan_id: UUID, error: str | None = None
+) -> Response:
+    """A loan's collection panel; `error`: why a form of it was refused (said at the top, 422)."""
+    return await _panel(request, port, principal, loan_id, error)
+
+
 async def case_page(request: Request, port: CollectionsPort, principal: Principal) -> Response:
     loan_id = path_id(request, "loan_id")
     if loan_id is None:

@@ -108,8 +108,9 @@ class PeriodRefused:
 @dataclass(frozen=True)
 class VerificationRefused:
     """A verification form of the 360 refused (api/pages/verification.py): why, said at that form - `form` is
-    `document` (the upload), `bank-account`, `checks` (a check run or retried, a penny drop retried) or `review`
-    (a document's accept or reject, `document_id` naming its row). The typed values come back through `kept`."""
+    `document` (the upload), `bank-account`, `manual-verification` (an account verified by hand), `checks` (a check
+    run or retried, a penny drop retried) or `review` (a document's accept or reject, `document_id` naming its
+    row). The typed values come back through `kept`."""
 
     form: str
     message: str

@@ -1,6 +1,7 @@
 """Verification actions on the Customer 360: upload and review a document, add a bank account, run or retry a
-check. A refusal answers with the Customer 360 itself (api/pages/customers.py), why said at the form refused and
-that form filled again with what was typed (`kept`, api/web.py; never the file)."""
+check, verify an account by hand against the borrower's statement or passbook (the manual method). A refusal
+answers with the Customer 360 itself (api/pages/customers.py), why said at the form refused and that form filled
+again with what was typed (`kept`, api/web.py; never the file)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from domain.documents.document import ReviewDecision
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.application import CommandResult
-from domain.shared.errors import Conflict, DomainError, NotFound
+from domain.shared.errors import Conflict, DomainError, InvalidValue, NotFound
 from domain.verification.application import Verifications
 from domain.verification.values import CheckKind
 
@@ -160,6 +161,24 @@ async def retry_penny_drop(request: Request, port: VerificationPagesPort, princi
     )
 
 
+async def verify_bank_account_manually(request: Request, port: VerificationPagesPort, principal: Principal) -> Response:
+    """The manual method: staff verified the account against the borrower's statement or passbook they chose."""
+    ids = _ids(request, "customer_id", "bank_account_id")
+    if ids is None:
+        return await not_found(request)
+    _, account_id = ids
+    raw_document, note = form_text(request, "document_id"), form_text(request, "note")
+
+    def verify() -> CommandResult:
+        try:
+            document_id = UUID(raw_document)
+        except ValueError:
+            raise InvalidValue("document_id", "choose the borrower's bank statement or passbook") from None
+        return port.verifications.verify_bank_account_manually(principal.brand_id, account_id, document_id, note)
+
+    return await _run(request, port, principal, Verifications.name, verify, "manual-verification")
+
+
 async def run_check(request: Request, port: VerificationPagesPort, principal: Principal) -> Response:
     customer_id = path_id(request, "customer_id")
     check = request.path_params.get("check")
@@ -195,6 +214,13 @@ PAGES = pages(
         Page("POST", "/customers/{customer_id}/bank-accounts", add_bank_account, WRITE, form=True),
         Page(
             "POST", "/customers/{customer_id}/bank-accounts/{bank_account_id}/retry", retry_penny_drop, WRITE, form=True
+        ),
+        Page(
+            "POST",
+            "/customers/{customer_id}/bank-accounts/{bank_account_id}/manual-verification",
+            verify_bank_account_manually,
+            WRITE,
+            form=True,
         ),
         Page("POST", "/customers/{customer_id}/kyc/{check}", run_check, WRITE, form=True),
     ],

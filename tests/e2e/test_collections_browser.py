@@ -88,3 +88,53 @@ def test_worklist_panel_reallocation_and_team(server: str, browser: Any, client:
     page.goto(f"{server}/collections/loans/{theirs}")
     assert "reallocation" in page.locator("#allocations").inner_text()
     assert str(ravi) in page.locator("#allocations").inner_text()
+
+
+def test_an_executive_attaches_the_borrowers_payment_proof_to_a_contact_from_the_case(
+    server: str, browser: Any, client: Any, platform: Any
+) -> None:
+    """Spec, Collection Executive: "Upload documents/evidence shared by the customer (payment proof, etc.)" - from
+    the case's contact list, as `POST /loans/{id}/contacts/{cid}/evidence` does; the file opens from the case."""
+    tenant = make_tenant(platform)
+    result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {"auto_allocate_collections": True})
+    settle(platform, "identity", result.position)
+    set_business_date(platform, tenant, D0)
+    _, email = _staff(platform, tenant.brand_id, "Kavya", "collection_executive")
+    loan = disbursed_loan(platform, tenant)
+    cob(client, platform, tenant, date(2026, 3, 1))
+
+    page = browser.new_page()
+    login(page, server, email)
+    page.goto(f"{server}/collections/loans/{loan}")
+    page.select_option("#contact-form select[name=outcome]", "promised_to_pay")
+    page.fill("#contact-form textarea[name=remarks]", "sent a screenshot of the transfer")
+    page.click("#contact-form button")
+    row = page.locator("#contacts tbody tr[data-contact]")
+    row.wait_for()
+    assert row.locator("a[data-evidence]").count() == 0
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    fake = ARTIFACTS / "not-a-proof.pdf"
+    fake.write_bytes(b"just some text")
+    row.locator("input[type=file]").set_input_files(str(fake))
+    row.locator("button:has-text('Attach')").click()
+    assert "PDF, JPEG or PNG" in page.locator("[role=alert]").inner_text()  # refused, said, nothing attached
+    assert page.locator("#contacts a[data-evidence]").count() == 0
+
+    proof = ARTIFACTS / "payment-proof.png"
+    png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    proof.write_bytes(png)
+    page.locator("#contacts tbody tr[data-contact] input[type=file]").set_input_files(str(proof))
+    page.locator("#contacts tbody tr[data-contact] button:has-text('Attach')").click()
+    link = page.locator("#contacts a[data-evidence]")
+    link.wait_for()
+    document_id = link.get_attribute("data-evidence")
+    with page.expect_download() as opened:
+        link.click()
+    assert opened.value.path().read_bytes() == png
+    panel = client.get(f"/api/v1/loans/{loan}/collection", headers=tenant.auth).json()
+    assert [str(d) for d in panel["contacts"][0]["evidence"]] == [document_id]
+    # Only a document attached to one of this loan's contacts opens from the case.
+    other = page.request.get(f"{server}/collections/loans/{loan}/evidence/{uuid.uuid4()}")
+    assert other.status == 404
+    page.close()

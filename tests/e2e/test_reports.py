@@ -357,3 +357,23 @@ def test_every_money_cell_of_every_report_is_written_with_its_paise_in_json_and_
     rows = {r["borrower"]: r for r in _rows(client, tenant, "collection-loan-report", **window)["rows"]}
     assert rows["Paid Off"]["outstanding_total"] == "0.00" and rows["Never Paid"]["repaid"] == "0.00"
     assert untouched
+
+
+def test_the_master_report_lists_each_borrowers_references(client: Any, platform: Any) -> None:
+    """Spec, Report Types: master-report holds "references" - the personal step's references and other alternate
+    contacts, kept as the record's alternate phones (label and phone, in the order added); none: empty."""
+    tenant = make_tenant(platform)
+    customers = platform.get(Customers)
+    with_refs = customers.register(tenant.brand_id, name="Anil Rao", phone="98450 11111", pan="ABCPR1111A")
+    customers.add_alternate_phone(tenant.brand_id, with_refs.id, "98450 22222", "father: Mohan Rao")
+    customers.add_alternate_phone(tenant.brand_id, with_refs.id, "98450 33333")
+    customers.register(tenant.brand_id, name="Bina Shah", phone="98450 44444", pan="ABCPS4444B")
+    _settle(platform)
+
+    master = _rows(client, tenant, "master-report")
+    by_name = {r["name"]: r for r in master["rows"]}
+    assert by_name["Anil Rao"]["references"] == "father: Mohan Rao +919845022222 | +919845033333"
+    assert by_name["Bina Shah"]["references"] is None
+    assert master["columns"][master["columns"].index("addresses") + 1] == "references"
+    header = _csv(client, tenant, "master-report")[0]
+    assert header[header.index("addresses") + 1] == "references"

@@ -85,3 +85,54 @@ def test_staff_review_a_document_and_retry_a_failed_penny_drop_on_customer_360(
     download = httpx.get(f"{server}/api/v1/documents/{doc.id}/content", headers=tenant.auth)
     assert download.status_code == 200 and download.content == PDF
     page.close()
+
+
+def test_staff_verify_a_bank_account_by_hand_against_the_borrowers_statement_on_customer_360(
+    server: str, browser: Any, staff: tuple[Any, str], platform: Any, provider_simulators: dict[str, Any]
+) -> None:
+    """The spec's manual method ("Staff manually verifies the account by reviewing uploaded bank
+    statement/passbook") from the portal, as `POST /bank-accounts/{id}/manual-verification` does it."""
+    tenant, email = staff
+    for simulator in provider_simulators.values():
+        simulator.reset_faults()
+    made = platform.get(Customers).register(
+        tenant.brand_id, name="Ravi Menon", phone="99001 77788", pan="ABCPM0742Q", date_of_birth=None
+    )
+    statement = platform.get(Documents).upload(
+        tenant.brand_id, made.id, DocumentKind.BANK_STATEMENT, "statement.pdf", PDF, Uploader.BORROWER
+    )
+    provider_simulators["penny_drop"].fail_next(10, 503)
+    account = platform.get(Verifications).add_bank_account(
+        tenant.brand_id, made.id, "50100012349999", "HDFC0001234", "Ravi Menon"
+    )
+    provider_simulators["penny_drop"].reset_faults()
+    for source, position in (
+        ("customers", made.position),
+        ("documents", statement.position),
+        ("verification", account.position),
+    ):
+        settle(platform, source, position)
+
+    page = browser.new_page()
+    login(page, server, email)
+    page.goto(f"{server}/customers/{made.id}")
+    row = page.locator(f"#bank-accounts tr[data-account='{account.id}']")
+    assert "failed" in row.inner_text()
+    row.locator("summary:has-text('Verify manually')").click()
+    form = page.locator(f"#manual-verification-{account.id}")
+    form.locator("select[name=document_id]").select_option(str(statement.id))
+    form.locator("input[name=note]").fill("   ")  # blank once trimmed: refused, said at the form, nothing recorded
+    form.locator("button").click()
+    assert "3+ characters" in page.locator("#manual-verification-error").inner_text()
+    assert "failed" in page.locator(f"#bank-accounts tr[data-account='{account.id}']").inner_text()
+
+    form = page.locator(f"#manual-verification-{account.id}")
+    form.locator("input[name=note]").fill("Name and number match the HDFC statement")
+    form.locator("button").click()
+    page.wait_for_url(f"{server}/customers/{made.id}#customer-kyc")
+    row = page.locator(f"#bank-accounts tr[data-account='{account.id}']")
+    assert "verified" in row.inner_text() and "(manual)" in row.inner_text()
+    assert row.locator("summary:has-text('Verify manually')").count() == 0  # verified: no form any more
+    answer = httpx.get(f"{server}/api/v1/bank-accounts/{account.id}", headers=tenant.auth).json()
+    assert answer["verified"] is True and answer["method"] == "manual"
+    page.close()

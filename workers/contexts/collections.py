@@ -14,6 +14,7 @@ import structlog
 
 from adapters.named_locks import NamedLocks
 from adapters.postgres import Database
+from api.pages import collection_evidence as evidence_pages
 from api.pages import collection_team as team_pages
 from api.pages import collections as pages
 from api.routes import collection_evidence, collection_team
@@ -103,7 +104,7 @@ CONTEXT = BoundedContext(
     queries=(CollectionQueries, TeamQueries),
     projections=(CollectionViews(), CollectionDuesView()),
     endpoints=(*routes.ENDPOINTS, *collection_evidence.ENDPOINTS, *collection_team.ENDPOINTS),
-    pages=(*pages.PAGES, *team_pages.PAGES),
+    pages=(*pages.PAGES, *evidence_pages.PAGES, *team_pages.PAGES),
     nav=(NavItem("Collections", "/collections", "collections", routes.READ[0], 30),),
     permissions=(routes.READ[0], routes.REALLOCATE[0], routes.LEGAL[0]),
     audited=(CollectionCase, CaseMoves, CollectionDay),
