@@ -20,6 +20,7 @@ from api.pages.actors import actor_names
 from api.pages.credit_calls import place_credit_call
 from api.pages.loans import loan_page_with_error
 from api.pages.placed_calls import placed_call
+from api.routes.loans import decides_any_sanction
 from api.services.credit_calls import ANY_APPLICATION, CREDIT_CALLS, CreditCalls, offers_credit_call
 from api.services.documents import DocumentDesk
 from api.services.teams import Teams
@@ -179,6 +180,7 @@ def _form_action(use: str) -> Any:
             return await not_found(request)
         brand, loans = principal.brand_id, port.loans
         anyone = principal.holds(*ANY_APPLICATION)  # the CX's work on another's application (Loan.require_assigned_cx)
+        any_sm = decides_any_sanction(principal)  # the SM's decision on another SM's loan (Loan.require_assigned_sm)
         work: dict[str, Any] = {
             "cam": lambda: loans.record_cam(brand, loan_id, {
                 "salary_credits": [
@@ -195,18 +197,18 @@ def _form_action(use: str) -> Any:
             ),
             "send-back": lambda: loans.send_back(
                 brand, loan_id, form_text(request, "to"), form_text(request, "reason"), form_text(request, "step") or None,
-                any_application=anyone,
+                any_application=anyone, any_sanction=any_sm,
             ),
             "sanction": lambda: loans.sanction(
                 brand, loan_id, form_text(request, "sanctioned_amount"), form_text(request, "remarks"),
-                one_person_may_decide=principal.admin,
+                one_person_may_decide=principal.admin, any_sanction=any_sm,
             ),
             "reject": lambda: loans.reject(
                 brand, loan_id, form_text(request, "reason_code"), form_text(request, "remarks"),
-                sanctioning=principal.holds(*SANCTION), any_application=anyone,
+                sanctioning=principal.holds(*SANCTION), any_application=anyone, any_sanction=any_sm,
             ),
             "reactivate": lambda: loans.reactivate(brand, loan_id, form_text(request, "reason")),
-            "escalate": lambda: loans.escalate(brand, loan_id, form_text(request, "reason")),
+            "escalate": lambda: loans.escalate(brand, loan_id, form_text(request, "reason"), any_sanction=any_sm),
             "sanction-assign": lambda: loans.assign_sanction(
                 brand, loan_id, form_text(request, "staff_id"), form_text(request, "reason")
             ),

@@ -7,6 +7,9 @@ also SANCTION_MANAGER, it is the SM's action); sanction SANCTION_MANAGER; reject
 (checked in api/routes/loans.py); reactivate LOAN_REACTIVATE; the SM queue SANCTION_MANAGER at READ; every SM's
 loans and the team figures SANCTION_HEAD at READ; escalate SANCTION_MANAGER at WRITE; assign a loan to an SM
 SANCTION_HEAD at WRITE (the Sanction Head's role holds SANCTION_MANAGER too, so he sanctions and rejects himself).
+A loan the Sanction Head assigned is its Sanction Manager's to sanction, reject, send back to the CX or escalate:
+another SM is refused 409 `rule: assigned_sm` (`Loan.require_assigned_sm`); SANCTION_HEAD WRITE and admins decide any
+(`decides_any_sanction`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
 from api.request_input import VISIBLE_MIN_REASON
-from api.routes.loans import LoanOut, LoanPort, ReasonIn, written
+from api.routes.loans import LoanOut, LoanPort, ReasonIn, decides_any_sanction, written
 from api.services.teams import TEAM_HELP
 from domain.identity.permissions import Level, Permission
 from domain.loans.money import Percent
@@ -205,7 +208,7 @@ def send_back(ctx: Context[LoanPort]) -> Reply:
                           permission=Permission.SANCTION_MANAGER.value, level=Level.WRITE.value)  # fmt: skip
     result = ctx.port.loans.send_back(
         ctx.brand_id, ctx.path["loan_id"], body.to, body.reason, body.step,
-        any_application=ctx.principal.holds(*ANY_APPLICATION),
+        any_application=ctx.principal.holds(*ANY_APPLICATION), any_sanction=decides_any_sanction(ctx.principal),
     )  # fmt: skip
     return written(ctx, result)
 
@@ -215,13 +218,17 @@ def sanction(ctx: Context[LoanPort]) -> Reply:
     result = ctx.port.loans.sanction(
         ctx.brand_id, ctx.path["loan_id"], body.sanctioned_amount, body.remarks,
         one_person_may_decide=ctx.principal is not None and ctx.principal.admin,
+        any_sanction=decides_any_sanction(ctx.principal),
     )  # fmt: skip
     return written(ctx, result)
 
 
 def escalate(ctx: Context[LoanPort]) -> Reply:
     body: ReasonIn = ctx.body
-    return written(ctx, ctx.port.loans.escalate(ctx.brand_id, ctx.path["loan_id"], body.reason))
+    result = ctx.port.loans.escalate(
+        ctx.brand_id, ctx.path["loan_id"], body.reason, any_sanction=decides_any_sanction(ctx.principal)
+    )
+    return written(ctx, result)
 
 
 def sanction_assign(ctx: Context[LoanPort]) -> Reply:

@@ -21,6 +21,7 @@ from api.services.disbursal_views import DisbursementBlock, DisbursementBlocks
 from api.services.servicing_fields import servicing_fields
 from api.services.teams import Teams
 from domain.identity.permissions import Level, Permission
+from domain.identity.principal import Principal
 from domain.loans.application import Loans
 from domain.loans.bre import MIN_OVERRIDE_JUSTIFICATION
 from domain.loans.loan import Check, LoanNotFound, SanctionRequired
@@ -35,6 +36,9 @@ WRITE = (Permission.LOANS, Level.WRITE)
 RELOCATE = (Permission.LOAN_RELOCATE, Level.WRITE)
 BYPASS = (Permission.LOAN_FORCE_BYPASS, Level.WRITE)
 RULE_TYPE = (Permission.LOAN_RULE_TYPE, Level.WRITE)
+#: Who decides a CX-approved loan the Sanction Head assigned to another Sanction Manager (`Loan.require_assigned_sm`):
+#: the Sanction Head (who assigns them and decides himself) - and admins (`decides_any_sanction`).
+ANY_SANCTION = (Permission.SANCTION_HEAD, Level.WRITE)
 
 
 @dataclass(frozen=True)
@@ -388,6 +392,12 @@ def cancel_loan(ctx: Context[LoanPort]) -> Reply:
     return _written(ctx, ctx.port.loans.cancel(ctx.brand_id, ctx.path["loan_id"], body.reason))
 
 
+def decides_any_sanction(principal: Principal | None) -> bool:
+    """Whether `principal` sanctions, rejects, sends back to the CX or escalates a CX-approved loan the Sanction Head
+    assigned to another Sanction Manager (`Loan.require_assigned_sm`): SANCTION_HEAD WRITE, or an admin."""
+    return principal is not None and (principal.admin or principal.holds(*ANY_SANCTION))
+
+
 def reject_loan(ctx: Context[LoanPort]) -> Reply:
     body: RejectIn = ctx.body
     # Decided by the aggregate on the state the rejection commits against (not the read model, which may not show
@@ -397,6 +407,7 @@ def reject_loan(ctx: Context[LoanPort]) -> Reply:
         result = ctx.port.loans.reject(
             ctx.brand_id, ctx.path["loan_id"], body.reason_code, body.remarks, sanctioning=sanctioning,
             any_application=ctx.principal.holds(Permission.LOAN_RELOCATE, Level.WRITE),
+            any_sanction=decides_any_sanction(ctx.principal),
         )  # fmt: skip
     except SanctionRequired:
         raise HttpProblem(403, "rejecting a CX-approved loan needs SANCTION_MANAGER at WRITE", "forbidden",

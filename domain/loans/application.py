@@ -283,11 +283,12 @@ class Loans(
 
     def reject(
         self, brand_id: UUID, loan_id: UUID, reason_code: str, remarks: str, *, sanctioning: bool = True,
-        any_application: bool = False,
+        any_application: bool = False, any_sanction: bool = False,
     ) -> CommandResult:  # fmt: skip
         """Reject with one of the brand's rejection reason codes (brand settings) and remarks, dated the brand's business
         date (whence the rejection cooldown counts); `sanctioning` says whether the caller may reject a CX-approved
-        loan (SANCTION_MANAGER: SanctionRequired otherwise); before that the assigned CX rejects, or anyone with
+        loan (SANCTION_MANAGER: SanctionRequired otherwise), the assigned SM when the Sanction Head assigned it, or
+        anyone with `any_sanction` (`Loan.require_assigned_sm`); before that the assigned CX rejects, or anyone with
         `any_application` (LOAN_RELOCATE; `Loan.require_assigned_cx`)."""
         checks = FieldChecks()
         code = (reason_code or "").strip().upper()
@@ -306,6 +307,7 @@ class Loans(
             today=self.parties.business_date(brand_id),
             sanctioning=sanctioning,
             any_application=any_application,
+            any_sanction=any_sanction,
         )
         result = self.commit(loan)
         if by_sm and self.contact is not None:  # the SM's reason code is communicated to the borrower

@@ -156,11 +156,12 @@ class DecisionUseCases:
 
     def send_back(
         self, brand_id: UUID, loan_id: UUID, to: str, reason: str, step: str | None = None,
-        *, any_application: bool = False,
+        *, any_application: bool = False, any_sanction: bool = False,
     ) -> CommandResult:  # fmt: skip
         """Send back to the borrower (pending → onboarding; `step` names the funnel step to do again, the submitted
-        step when None: the assigned CX, or anyone with `any_application`) or to the CX (cx_approved → pending), with
-        the reason."""
+        step when None: the assigned CX, or anyone with `any_application`) or to the CX (cx_approved → pending: the
+        assigned SM when the Sanction Head assigned it, or anyone with `any_sanction`; `Loan.require_assigned_sm`),
+        with the reason."""
         checks = FieldChecks()
         whom = checks.check(lambda: _send_back_to(to))
         why = checks.check(lambda: reason_text(reason))
@@ -168,17 +169,21 @@ class DecisionUseCases:
         checks.raise_if_any()
         assert whom is not None and why is not None
         loan = self.get(brand_id, loan_id)
-        loan.send_back(whom, why, which, today=self.parties.business_date(brand_id), any_application=any_application)
+        loan.send_back(whom, why, which, today=self.parties.business_date(brand_id), any_application=any_application,
+                       any_sanction=any_sanction)  # fmt: skip
         result = self.commit(loan)
         if whom is SendBackTo.BORROWER and self.contact is not None:
             self.contact.sent_back(brand_id, loan.customer_id, loan.loan_number, why, which)
         return result
 
-    def escalate(self, brand_id: UUID, loan_id: UUID, reason: str, *, automatic: bool = False) -> CommandResult:
-        """An SM (or the day-long wait) escalates a CX-approved loan to the Sanction Head, with the reason."""
+    def escalate(
+        self, brand_id: UUID, loan_id: UUID, reason: str, *, automatic: bool = False, any_sanction: bool = False
+    ) -> CommandResult:
+        """An SM (or the day-long wait) escalates a CX-approved loan to the Sanction Head, with the reason: the
+        assigned SM when the Sanction Head assigned it, or anyone with `any_sanction` (`Loan.require_assigned_sm`)."""
         why = reason_text(reason)
         loan = self.get(brand_id, loan_id)
-        loan.escalate(why, automatic=automatic, today=self.parties.business_date(brand_id))
+        loan.escalate(why, automatic=automatic, today=self.parties.business_date(brand_id), any_sanction=any_sanction)
         return self.commit(loan)
 
     def assign_sanction(self, brand_id: UUID, loan_id: UUID, staff_id: UUID | str, reason: str) -> CommandResult:
@@ -197,11 +202,13 @@ class DecisionUseCases:
 
     def sanction(
         self, brand_id: UUID, loan_id: UUID, sanctioned_amount: Decimal | str | int, remarks: str,
-        *, one_person_may_decide: bool = False,
+        *, one_person_may_decide: bool = False, any_sanction: bool = False,
     ) -> CommandResult:  # fmt: skip
         """The SM sanctions a final amount within the product's range, priced with the loan's product version and
-        coupon (LENDING.md); the requested and CX-approved amounts stay recorded. The staff member who CX-approved
-        the loan may not sanction it (409) unless `one_person_may_decide` (the caller is an admin)."""
+        coupon (LENDING.md); the requested and CX-approved amounts stay recorded. A loan the Sanction Head assigned is
+        its assigned SM's, or anyone's with `any_sanction` (409 otherwise; `Loan.require_assigned_sm`). The staff
+        member who CX-approved the loan may not sanction it (409) unless `one_person_may_decide` (the caller is an
+        admin)."""
         checks = FieldChecks()
         amount = checks.check(lambda: parse_money(sanctioned_amount, "sanctioned_amount", positive=True))
         why = checks.check(lambda: reason_text(remarks, "remarks"))
@@ -226,6 +233,7 @@ class DecisionUseCases:
             why,
             self.parties.business_date(brand_id),
             one_person_may_decide=one_person_may_decide,
+            any_sanction=any_sanction,
         )
         return self.commit(loan)
 

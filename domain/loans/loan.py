@@ -426,17 +426,21 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
         today: date,
         sanctioning: bool = True,
         any_application: bool = False,
+        any_sanction: bool = False,
     ) -> None:
         """Reject with one of the brand's reason codes (`label` its text) and remarks, on `today` (the brand's
         business date: whence the rejection cooldown counts). A CX-approved loan is the Sanction Manager's to reject:
         `sanctioning` False (the caller may not sanction) refuses it, on the state this command commits against, so a
         CX's reject meant for a pending loan never lands on one approved meanwhile. Before that it is the assigned
-        CX's (`require_assigned_cx`)."""
+        CX's (`require_assigned_cx`); after it the assigned SM's when the Sanction Head assigned it
+        (`require_assigned_sm`)."""
         if self.status is S.CX_APPROVED and not sanctioning:
             raise SanctionRequired("rejecting a CX-approved loan is the Sanction Manager's decision",
                                    status=str(self.status))  # fmt: skip
         target = check_transition(self.status, S.REJECTED)
-        if self.status is not S.CX_APPROVED:
+        if self.status is S.CX_APPROVED:
+            self.require_assigned_sm(any_sanction=any_sanction)
+        else:
             self.require_assigned_cx(any_application=any_application)
         self._rejected(
             status=target,

@@ -52,6 +52,11 @@ class AssignedToAnother(Conflict):
     borrower) on an application assigned to someone else, without LOAN_RELOCATE."""
 
 
+class SanctionAssignedToAnother(Conflict):
+    """Raised when a Sanction Manager decides (sanction, reject, send back to the CX, escalate) a CX-approved loan the
+    Sanction Head assigned to another Sanction Manager, without SANCTION_HEAD WRITE (or being an admin)."""
+
+
 class ProductChange(BaseModel):
     """What the application computed for a product change (the new product version, priced and re-evaluated)."""
 
@@ -121,6 +126,27 @@ class LoanDecisions:
             rule="assigned_cx",
         )
 
+    def require_assigned_sm(self, *, any_sanction: bool = False) -> None:
+        """The Sanction Manager's decision on a CX-approved loan the Sanction Head assigned (`SanctionAssigned`) is
+        its assignee's: another staff member's sanction, rejection, send back to the CX or escalation is refused
+        (409) unless `any_sanction` (SANCTION_HEAD WRITE, who assigns and decides himself, and admins). An unassigned
+        loan is any Sanction Manager's (the SM queue's pool); API keys and jobs are not people and are left to their
+        owners."""
+        actor = current_actor()
+        if (
+            any_sanction
+            or self.sanction_assignee is None
+            or not actor.startswith("staff:")
+            or actor == f"staff:{self.sanction_assignee}"
+        ):
+            return
+        raise SanctionAssignedToAnother(
+            "the Sanction Head assigned this loan to another Sanction Manager: they decide it, or the Sanction Head "
+            "reassigns it",
+            assignee_id=str(self.sanction_assignee),
+            rule="assigned_sm",
+        )
+
     def record_cam(self, cam: Cam, today: date | None = None, *, any_application: bool = False) -> None:
         """Record the Credit Appraisal Memo of a pending application (again: the latest one counts), dated `today`
         (the brand's business date); the assigned CX's (`require_assigned_cx`)."""
@@ -166,27 +192,34 @@ class LoanDecisions:
         today: date | None = None,
         *,
         any_application: bool = False,
+        any_sanction: bool = False,
     ) -> None:
         """Send back to the borrower (pending → onboarding; `step` the funnel step to do again: the assigned CX's,
-        `require_assigned_cx`) or to the CX (cx_approved → pending: the SM's), with the reason, dated `today` (the
-        brand's business date)."""
+        `require_assigned_cx`) or to the CX (cx_approved → pending: the SM's, the assigned one's when the Sanction Head
+        assigned it, `require_assigned_sm`), with the reason, dated `today` (the brand's business date)."""
         needed = S.PENDING if to is SendBackTo.BORROWER else S.CX_APPROVED
         if self.status is not needed:
             raise Conflict(f"only a {needed} loan can be sent back to the {to}; this one is {self.status}",
                            status=str(self.status), to=str(to))  # fmt: skip
         if to is SendBackTo.BORROWER:
             self.require_assigned_cx(any_application=any_application)
+        else:
+            self.require_assigned_sm(any_sanction=any_sanction)
         target = check_transition(self.status, S.ONBOARDING if to is SendBackTo.BORROWER else S.PENDING)
         self._emit(SentBack, status=target, reason=reason, to=to, step=step, sent_back_on=today)
 
-    def escalate(self, reason: str, *, automatic: bool = False, today: date | None = None) -> None:
-        """Escalate a CX-approved loan to the Sanction Head (an SM's call, or the day-long wait's), dated `today` (the
-        brand's business date); 409 when it is not waiting for its sanction or is escalated already."""
+    def escalate(
+        self, reason: str, *, automatic: bool = False, today: date | None = None, any_sanction: bool = False
+    ) -> None:
+        """Escalate a CX-approved loan to the Sanction Head (an SM's call - the assigned one's when the Sanction Head
+        assigned it, `require_assigned_sm` - or the day-long wait's), dated `today` (the brand's business date); 409
+        when it is not waiting for its sanction or is escalated already."""
         if self.status is not S.CX_APPROVED:
             raise Conflict(f"only a CX-approved loan can be escalated; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
         if self.escalation is not None:
             raise Conflict("the loan is escalated already", escalation=self.escalation)
+        self.require_assigned_sm(any_sanction=any_sanction)
         self._emit(Escalated, reason=reason, automatic=automatic, escalated_on=today)
 
     def assign_sanction(self, staff_id: UUID, reason: str, today: date | None = None) -> None:
@@ -209,13 +242,16 @@ class LoanDecisions:
         today: date | None = None,
         *,
         one_person_may_decide: bool = False,
+        any_sanction: bool = False,
     ) -> None:
         """The SM sanctions the final amount with its pricing (the application prices it): sm_approved, dated `today`
-        (the brand's business date). The staff member who CX-approved it may not sanction it too unless
-        `one_person_may_decide` (an admin, who holds every permission and may give them)."""
+        (the brand's business date); the assigned SM's when the Sanction Head assigned it (`require_assigned_sm`).
+        The staff member who CX-approved it may not sanction it too unless `one_person_may_decide` (an admin, who
+        holds every permission and may give them)."""
         if self.status is not S.CX_APPROVED or self.cx_approved_amount is None:
             raise Conflict(f"only a CX-approved loan can be sanctioned; this one is {self.status}",
                            status=str(self.status))  # fmt: skip
+        self.require_assigned_sm(any_sanction=any_sanction)
         actor = current_actor()
         if not one_person_may_decide and actor.startswith("staff:") and actor == getattr(self, "cx_approved_by", None):
             # The sanction is the second of two approvals (the spec's "second and final internal approval"): a staff

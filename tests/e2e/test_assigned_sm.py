@@ -1,0 +1,91 @@
+"""A CX-approved loan the Sanction Head assigned to a Sanction Manager is that SM's to decide (the spec: the Sanction
+Head assigns loans to SMs and handles escalations). Found by the spec audit: any Sanction Manager sanctioned,
+rejected, sent back to the CX or escalated a loan the head had given to another SM, 200 every time. Now a 409 naming
+the assignee (`rule: assigned_sm`), nothing recorded, in the API and the portal's forms; the assigned SM decides it,
+the Sanction Head (SANCTION_HEAD WRITE) and an admin decide any, and an unassigned loan is still any SM's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.test_api_escalations import _cx_approved
+from tests.e2e.test_api_loan_decisions import _events
+from tests.e2e.test_api_loans import catalogue  # noqa: F401 - the autouse catalogue fixture
+from tests.e2e.test_assigned_cx import _signed_in
+from tests.support import settle
+
+SANCTION = {"sanctioned_amount": "85000", "remarks": "FOIR within policy"}
+
+
+def _assign(head: Any, loan_id: str, staff_id: str) -> None:
+    assigned = head.post(f"/api/v1/loans/{loan_id}/sanction-assign", json={"staff_id": staff_id, "reason": "yours"})
+    assert assigned.status_code == 200, assigned.text
+
+
+def test_a_sanction_manager_does_not_decide_a_loan_assigned_to_another(
+    client: Any, app: Any, tenant: Any, platform: Any, dsn: str
+) -> None:
+    loan_id = _cx_approved(client, tenant, "Kiran Rao", "9876512371")
+    (meena, meena_id), (ravi, _) = (_signed_in(client, app, tenant, "sanction_manager") for _ in range(2))
+    head, _ = _signed_in(client, app, tenant, "sanction_head")
+    settle(platform, "identity")
+    _assign(head, loan_id, meena_id)
+    url = f"/api/v1/loans/{loan_id}"
+    before, events = client.get(url, headers=tenant.auth).json(), _events(dsn)
+
+    probes = [
+        ("sanction", SANCTION),
+        ("reject", {"reason_code": "LOW_SALARY", "remarks": "not my call"}),
+        ("send-back", {"to": "cx", "reason": "recheck the salary slips"}),
+        ("escalate", {"reason": "I would rather not"}),
+    ]
+    for path, body in probes:
+        refused = ravi.post(f"{url}/{path}", json=body)
+        assert refused.status_code == 409, (path, refused.text)
+        assert refused.json()["rule"] == "assigned_sm" and refused.json()["assignee_id"] == meena_id, refused.text
+    # The portal's form says the same on the loan page.
+    csrf = ravi.headers["X-CSRF-Token"]
+    page = ravi.post(f"/loans/{loan_id}/sanction", data={"csrf_token": csrf, **SANCTION})
+    assert page.status_code == 422 and "assigned this loan to another Sanction Manager" in page.text, page.text[:300]
+    after = client.get(url, headers=tenant.auth).json()
+    assert (after["status"], after["version"]) == ("cx_approved", before["version"])
+    assert _events(dsn) == events  # nothing recorded
+
+    # The assigned SM decides it: escalates it to the head, then, the head giving it back, sanctions it.
+    escalated = meena.post(f"{url}/escalate", json={"reason": "employer unknown to me"})
+    assert escalated.status_code == 200, escalated.text
+    _assign(head, loan_id, meena_id)
+    sanctioned = meena.post(f"{url}/sanction", json=SANCTION)
+    assert sanctioned.status_code == 200 and sanctioned.json()["status"] == "sm_approved", sanctioned.text
+    assert sanctioned.json()["history"][-1]["actor"] == f"staff:{meena_id}"
+
+
+def test_the_head_and_an_admin_decide_any_and_an_unassigned_loan_is_any_sms(
+    client: Any, app: Any, tenant: Any, platform: Any
+) -> None:
+    """SANCTION_HEAD WRITE (the head, who assigns and decides himself) and admins decide a loan assigned to an SM; a
+    loan nobody was given is the SM queue's pool, any SM's; API keys are not people and are not held to it."""
+    to_reject, to_sanction, to_send_back, pool = (
+        _cx_approved(client, tenant, name, phone)
+        for name, phone in (("Lata Rao", "9876512372"), ("Mohan Das", "9876512373"),
+                            ("Uma Iyer", "9876512374"), ("Vikram Shah", "9876512375"))
+    )  # fmt: skip
+    (_, meena_id), (ravi, _) = (_signed_in(client, app, tenant, "sanction_manager") for _ in range(2))
+    head, _ = _signed_in(client, app, tenant, "sanction_head")
+    admin, _ = _signed_in(client, app, tenant, "admin")
+    settle(platform, "identity")
+    for loan_id in (to_reject, to_sanction, to_send_back):
+        _assign(head, loan_id, meena_id)
+
+    rejected = head.post(
+        f"/api/v1/loans/{to_reject}/reject", json={"reason_code": "LOW_SALARY", "remarks": "bonus is not salary"}
+    )
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected", rejected.text
+    sanctioned = admin.post(f"/api/v1/loans/{to_sanction}/sanction", json=SANCTION)
+    assert sanctioned.status_code == 200 and sanctioned.json()["status"] == "sm_approved", sanctioned.text
+    back = {"to": "cx", "reason": "recheck the salary slips"}
+    sent = client.post(f"/api/v1/loans/{to_send_back}/send-back", json=back, headers=tenant.auth)  # an API key
+    assert sent.status_code == 200 and sent.json()["status"] == "pending", sent.text
+
+    mine = ravi.post(f"/api/v1/loans/{pool}/sanction", json=SANCTION)
+    assert mine.status_code == 200 and mine.json()["status"] == "sm_approved", mine.text
