@@ -127,6 +127,8 @@ async def _detail(
         loan = await run_in_threadpool(port.loans.by_number, principal.brand_id, history.application_ref)
     recorded = {e.reviewed_by for e in history.evaluations if e.reviewed_by}
     recorded |= {p.attached_by for e in history.evaluations for p in e.proofs if p.attached_by}
+    if history.assignee_id is not None:  # named like the actors (the page shows who follows the covenant up)
+        recorded.add(f"staff:{history.assignee_id}")
     actors = await run_in_threadpool(actor_names, port.identity, principal.brand_id, recorded)
     return render(
         request,

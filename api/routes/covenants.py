@@ -27,6 +27,7 @@ from domain.covenants.application import Covenants
 from domain.covenants.covenant import CovenantNotFound, EvaluationNotFound
 from domain.covenants.terms import Terms
 from domain.identity.permissions import Level, Permission
+from domain.shared.application import CommandResult
 from projections.covenant_queries import CovenantHistory, CovenantQueries, EvaluationRow
 
 READ = (Permission.COVENANTS, Level.READ)
@@ -60,10 +61,11 @@ def _evaluation(ctx: Context[CovenantPort], evaluation_id: UUID) -> EvaluationRo
     return ctx.port.queries.evaluation(ctx.brand_id, evaluation_id)
 
 
-def create_covenant(ctx: Context[CovenantPort]) -> Reply:
-    body: CovenantIn = ctx.body
-    result = ctx.port.covenants.create(
-        ctx.brand_id,
+def set_up(covenants: Covenants, brand_id: UUID, body: CovenantIn) -> CommandResult:
+    """Set up the covenant `body` describes: the one mapping of the body onto the use case, shared by the endpoint
+    and the portal's form (api/pages/covenants.py)."""
+    return covenants.create(
+        brand_id,
         customer_id=body.customer_id,
         application_ref=body.application_ref,
         title=body.title,
@@ -84,6 +86,11 @@ def create_covenant(ctx: Context[CovenantPort]) -> Reply:
         assignee_id=body.assignee_id,
         company=body.company,
     )
+
+
+def create_covenant(ctx: Context[CovenantPort]) -> Reply:
+    body: CovenantIn = ctx.body
+    result = set_up(ctx.port.covenants, ctx.brand_id, body)
     location = f"/api/v1/covenants/{result.id}"
     return ctx.written(result, Covenants.name, lambda: _history(ctx, result.id), location)
 
