@@ -16,7 +16,8 @@ from starlette.responses import RedirectResponse, Response
 from api.pages.actors import actor_names
 from api.pages.credit_calls import place_credit_call
 from api.pages.placed_calls import placed_call
-from api.services.credit_calls import CREDIT_CALLS, CreditCalls, offers_credit_call
+from api.routes.loans import decides_any_sanction
+from api.services.credit_calls import ANY_APPLICATION, CREDIT_CALLS, CreditCalls, offers_credit_call
 from api.services.disbursal_views import DisbursementBlocks
 from api.services.servicing_fields import servicing_fields
 from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
@@ -107,11 +108,11 @@ async def _loan_page(
     error: str | None = None,
     status: int = 422,
 ) -> Response:
-    def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any, dict[str, Any], Any, Any, Any]:
+    def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any, dict[str, Any], Any, Any, Any, UUID | None]:
         brand, parties = principal.brand_id, port.loans.parties
         loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
         if loan is None:
-            return None, None, None, None, {}, None, {}, None, None, None
+            return None, None, None, None, {}, None, {}, None, None, None, None
         offer, offer_error = None, None
         try:
             offer = port.loans.offer(principal.brand_id, loan_id)
@@ -139,10 +140,12 @@ async def _loan_page(
         catalogue = getattr(port, "products", None)
         if catalogue is not None and principal.holds(*RULE_TYPE) and loan.status in CHANGEABLE:
             products = catalogue.products(brand, active=True, limit=200).items
-        return loan, offer, staff, offer_error, names, esign, serviced, loan_notes, products, disbursement
+        # Whose decision a CX-approved loan is, when the Sanction Head gave it to a Sanction Manager.
+        sm_assignee = port.loans.get(brand, loan_id).sanction_assignee if loan.status == "cx_approved" else None
+        return loan, offer, staff, offer_error, names, esign, serviced, loan_notes, products, disbursement, sm_assignee
 
     loaded = await run_in_threadpool(load)
-    loan, offer, staff, offer_error, actors, esign, serviced, loan_notes, products, disbursement = loaded
+    loan, offer, staff, offer_error, actors, esign, serviced, loan_notes, products, disbursement, sm_assignee = loaded
     if loan is None:
         return await not_found(request)
     # (as `agreements`: other page modules' ports may lack the credit calls; then no "Call placed")
@@ -163,6 +166,14 @@ async def _loan_page(
         outcomes=[Outcome.PASS.value, Outcome.FAIL.value],
         checks=[c.value for c in Check],
         can_write=principal.holds(*WRITE),
+        # The CX's and the SM's forms go to whoever the domain lets decide (Loan.require_assigned_cx / _sm): the
+        # others see whose the loan is instead of a form that would be refused.
+        cx_elsewhere=loan.assignee_id is not None
+        and loan.assignee_id != principal.id
+        and not principal.holds(*ANY_APPLICATION),
+        sm_elsewhere=sm_assignee is not None and sm_assignee != principal.id and not decides_any_sanction(principal),
+        sm_assignee_name=actors.get(f"staff:{sm_assignee}")
+        or next((s.name for s in staff if s.id == sm_assignee), "another Sanction Manager"),
         can_assign=principal.holds(*RELOCATE),
         can_credit_call=offers_credit_call(principal, loan.assignee_id),
         call_action=f"/loans/{loan.id}/credit-call",

@@ -48,7 +48,14 @@ def test_a_credit_executive_does_not_work_an_application_assigned_to_another(
     after = client.get(url, headers=tenant.auth).json()
     assert (after["status"], after["version"], after["cam"]) == ("pending", before["version"], None)  # nothing
 
-    # The portal's form says the same on the loan page and records nothing.
+    # The loan page tells Ravi whose application it is instead of showing him forms that would be refused.
+    settle(platform, "loans")
+    shown = ravi.get(f"/loans/{loan_id}").text
+    assert 'id="worked-by"' in shown and 'id="cam-form"' not in shown and 'id="reject-form"' not in shown
+    assert 'id="send-back-form"' not in shown
+    mine = asha.get(f"/loans/{loan_id}").text
+    assert 'id="cam-form"' in mine and 'id="worked-by"' not in mine
+    # A form posted anyway is refused on the loan page and records nothing.
     csrf = ravi.headers["X-CSRF-Token"]
     page = ravi.post(f"/loans/{loan_id}/cx-approve",
                      data={"csrf_token": csrf, "approved_amount": "90000", "remarks": "salary supports"})  # fmt: skip

@@ -43,7 +43,13 @@ def test_a_sanction_manager_does_not_decide_a_loan_assigned_to_another(
         refused = ravi.post(f"{url}/{path}", json=body)
         assert refused.status_code == 409, (path, refused.text)
         assert refused.json()["rule"] == "assigned_sm" and refused.json()["assignee_id"] == meena_id, refused.text
-    # The portal's form says the same on the loan page.
+    # The loan page shows Ravi whose decision it is instead of forms that would be refused; Meena gets the forms.
+    shown = ravi.get(f"/loans/{loan_id}").text
+    assert 'id="decided-by"' in shown and 'id="sanction-form"' not in shown and 'id="reject-form"' not in shown
+    assert 'id="send-back-form"' not in shown
+    mine = meena.get(f"/loans/{loan_id}").text
+    assert 'id="sanction-form"' in mine and 'id="decided-by"' not in mine
+    # A form posted anyway is refused the same way.
     csrf = ravi.headers["X-CSRF-Token"]
     page = ravi.post(f"/loans/{loan_id}/sanction", data={"csrf_token": csrf, **SANCTION})
     assert page.status_code == 422 and "assigned this loan to another Sanction Manager" in page.text, page.text[:300]
