@@ -233,7 +233,7 @@ def _form_action(use: str) -> Any:
         work: dict[str, Any] = {
             "override": lambda: port.loans.override(
                 brand, loan_id, form_text(request, "rule"), form_text(request, "result"),
-                form_text(request, "justification"),
+                form_text(request, "justification"), any_application=principal.holds(*ANY_APPLICATION),
             ),
             "bypass": lambda: port.loans.bypass(brand, loan_id, form_text(request, "check"), form_text(request, "reason")),
             "assign": lambda: port.loans.assign(

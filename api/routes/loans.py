@@ -373,7 +373,10 @@ def submit_loan(ctx: Context[LoanPort]) -> Reply:
 
 def override_rule(ctx: Context[LoanPort]) -> Reply:
     body: OverrideIn = ctx.body
-    result = ctx.port.loans.override(ctx.brand_id, ctx.path["loan_id"], body.rule, body.result, body.justification)
+    result = ctx.port.loans.override(
+        ctx.brand_id, ctx.path["loan_id"], body.rule, body.result, body.justification,
+        any_application=ctx.principal.holds(Permission.LOAN_RELOCATE, Level.WRITE),
+    )  # fmt: skip
     return _written(ctx, result)
 
 

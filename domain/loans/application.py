@@ -223,12 +223,16 @@ class Loans(
         self._auto_allocate(loan, today)
         return self.commit(loan)
 
-    def override(self, brand_id: UUID, loan_id: UUID, rule: str, result: str, justification: str) -> CommandResult:
-        """Override one rule's result with a justification; the decision follows (docs/loans.md)."""
+    def override(
+        self, brand_id: UUID, loan_id: UUID, rule: str, result: str, justification: str, *,
+        any_application: bool = False,
+    ) -> CommandResult:  # fmt: skip
+        """Override one rule's result with a justification; the decision follows (docs/loans.md). The assigned CX's
+        unless `any_application` (LOAN_RELOCATE: `Loan.require_assigned_cx`)."""
         override = bre.make_override(rule, result, justification)
         loan = self.get(brand_id, loan_id)
         today = self.parties.business_date(brand_id)
-        loan.override(override, today)
+        loan.override(override, today, any_application=any_application)
         self._auto_allocate(loan, today)
         return self.commit(loan)
 

@@ -311,10 +311,12 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
             raise Conflict(f"cannot {doing}: the application was rejected by a person, not by the BRE")
         raise Conflict(f"cannot {doing}: the application is {self.status} (pending or rejected by the BRE needed)")
 
-    def override(self, override: Override, today: date) -> None:
+    def override(self, override: Override, today: date, *, any_application: bool = False) -> None:
         """Override one evaluated rule's result (pass or fail); the decision follows the overridden results (a
-        rejection it makes is dated `today`, the brand's business date)."""
+        rejection it makes is dated `today`, the brand's business date). A CX's action: the assigned CX's
+        (`require_assigned_cx`)."""
         self._require_bre_open("override a rule")
+        self.require_assigned_cx(any_application=any_application)
         decided = self.bre_outcome().overridden(override)  # 422 naming rule or result when it changes nothing
         target = self._redecide(decided)
         self._bre_overridden(

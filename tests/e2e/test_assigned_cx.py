@@ -40,6 +40,7 @@ def test_a_credit_executive_does_not_work_an_application_assigned_to_another(
         ("send-back", {"to": "borrower", "reason": "payslip unreadable"}),
         ("reject", {"reason_code": "LOW_SALARY", "remarks": "not my call"}),
         ("cx-approve", {"approved_amount": "90000", "remarks": "salary supports"}),
+        ("bre-overrides", {"rule": "BLOCKLIST", "result": "fail", "justification": "not my application to judge"}),
     ]
     for path, body in probes:
         refused = ravi.post(f"{url}/{path}", json=body)
@@ -52,9 +53,9 @@ def test_a_credit_executive_does_not_work_an_application_assigned_to_another(
     settle(platform, "loans")
     shown = ravi.get(f"/loans/{loan_id}").text
     assert 'id="worked-by"' in shown and 'id="cam-form"' not in shown and 'id="reject-form"' not in shown
-    assert 'id="send-back-form"' not in shown
+    assert 'id="send-back-form"' not in shown and 'id="override-form"' not in shown
     mine = asha.get(f"/loans/{loan_id}").text
-    assert 'id="cam-form"' in mine and 'id="worked-by"' not in mine
+    assert 'id="cam-form"' in mine and 'id="worked-by"' not in mine and 'id="override-form"' in mine
     # A form posted anyway is refused on the loan page and records nothing.
     csrf = ravi.headers["X-CSRF-Token"]
     page = ravi.post(f"/loans/{loan_id}/cx-approve",
