@@ -247,26 +247,23 @@ def cancel_leave(port: StaffPort, principal: Principal, staff_id: UUID, request:
     return port.identity.cancel_leave(principal.brand_id, staff_id, leave_id)
 
 
-def disable(port: StaffPort, principal: Principal, staff_id: UUID, request: Request) -> CommandResult:
+def _set_enabled(port: StaffPort, principal: Principal, staff_id: UUID, enabled: bool) -> CommandResult:
     return port.identity.set_enabled(
         principal.brand_id,
         staff_id,
-        False,
+        enabled,
         actor_id=principal.id,
         may_grant_cross_brand=principal.cross_brand,
         granter=principal,
     )
+
+
+def disable(port: StaffPort, principal: Principal, staff_id: UUID, request: Request) -> CommandResult:
+    return _set_enabled(port, principal, staff_id, False)
 
 
 def enable(port: StaffPort, principal: Principal, staff_id: UUID, request: Request) -> CommandResult:
-    return port.identity.set_enabled(
-        principal.brand_id,
-        staff_id,
-        True,
-        actor_id=principal.id,
-        may_grant_cross_brand=principal.cross_brand,
-        granter=principal,
-    )
+    return _set_enabled(port, principal, staff_id, True)
 
 
 async def invite(request: Request, port: StaffPort, principal: Principal) -> Response:

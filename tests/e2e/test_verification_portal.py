@@ -17,21 +17,21 @@ from tests.support import settle
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\n%%EOF\n"
 
 
-def test_staff_review_a_document_and_retry_a_failed_penny_drop_on_customer_360(
-    server: str, browser: Any, staff: tuple[Any, str], platform: Any, provider_simulators: dict[str, Any]
-) -> None:
-    tenant, email = staff
+def _with_failed_penny_drop(
+    platform: Any, tenant: Any, provider_simulators: dict[str, Any], who: tuple[str, str, str],
+    document: tuple[DocumentKind, str], account_number: str,
+) -> tuple[Any, Any, Any]:  # fmt: skip
+    """A borrower (name, phone, PAN) with one uploaded document and a bank account whose penny drop failed (the
+    provider down), every read model caught up: (registration, upload, account)."""
+    name, phone, pan = who
     for simulator in provider_simulators.values():
         simulator.reset_faults()
-    made = platform.get(Customers).register(
-        tenant.brand_id, name="Asha Kulkarni", phone="99001 77777", pan="ABCPK0742Q", date_of_birth=None
-    )
-    doc = platform.get(Documents).upload(
-        tenant.brand_id, made.id, DocumentKind.PAN_CARD, "pan.pdf", PDF, Uploader.BORROWER
-    )
+    made = platform.get(Customers).register(tenant.brand_id, name=name, phone=phone, pan=pan, date_of_birth=None)
+    kind, filename = document
+    doc = platform.get(Documents).upload(tenant.brand_id, made.id, kind, filename, PDF, Uploader.BORROWER)
     provider_simulators["penny_drop"].fail_next(10, 503)
     account = platform.get(Verifications).add_bank_account(
-        tenant.brand_id, made.id, "50100012345678", "HDFC0001234", "Asha Kulkarni"
+        tenant.brand_id, made.id, account_number, "HDFC0001234", name
     )
     provider_simulators["penny_drop"].reset_faults()
     for source, position in (
@@ -40,6 +40,17 @@ def test_staff_review_a_document_and_retry_a_failed_penny_drop_on_customer_360(
         ("verification", account.position),
     ):
         settle(platform, source, position)
+    return made, doc, account
+
+
+def test_staff_review_a_document_and_retry_a_failed_penny_drop_on_customer_360(
+    server: str, browser: Any, staff: tuple[Any, str], platform: Any, provider_simulators: dict[str, Any]
+) -> None:
+    tenant, email = staff
+    made, doc, account = _with_failed_penny_drop(
+        platform, tenant, provider_simulators, ("Asha Kulkarni", "99001 77777", "ABCPK0742Q"),
+        (DocumentKind.PAN_CARD, "pan.pdf"), "50100012345678",
+    )  # fmt: skip
 
     page = browser.new_page()
     login(page, server, email)
@@ -93,25 +104,10 @@ def test_staff_verify_a_bank_account_by_hand_against_the_borrowers_statement_on_
     """The spec's manual method ("Staff manually verifies the account by reviewing uploaded bank
     statement/passbook") from the portal, as `POST /bank-accounts/{id}/manual-verification` does it."""
     tenant, email = staff
-    for simulator in provider_simulators.values():
-        simulator.reset_faults()
-    made = platform.get(Customers).register(
-        tenant.brand_id, name="Ravi Menon", phone="99001 77788", pan="ABCPM0742Q", date_of_birth=None
-    )
-    statement = platform.get(Documents).upload(
-        tenant.brand_id, made.id, DocumentKind.BANK_STATEMENT, "statement.pdf", PDF, Uploader.BORROWER
-    )
-    provider_simulators["penny_drop"].fail_next(10, 503)
-    account = platform.get(Verifications).add_bank_account(
-        tenant.brand_id, made.id, "50100012349999", "HDFC0001234", "Ravi Menon"
-    )
-    provider_simulators["penny_drop"].reset_faults()
-    for source, position in (
-        ("customers", made.position),
-        ("documents", statement.position),
-        ("verification", account.position),
-    ):
-        settle(platform, source, position)
+    made, statement, account = _with_failed_penny_drop(
+        platform, tenant, provider_simulators, ("Ravi Menon", "99001 77788", "ABCPM0742Q"),
+        (DocumentKind.BANK_STATEMENT, "statement.pdf"), "50100012349999",
+    )  # fmt: skip
 
     page = browser.new_page()
     login(page, server, email)
