@@ -13,10 +13,10 @@ from api.pages.collections import panel_page
 from api.problems import HttpProblem
 from api.routes.collection_evidence import EvidencePort
 from api.routes.collections import READ, WRITE, guard
-from api.routes.documents import UPLOAD
+from api.routes.documents import UPLOAD, stored_document
 from api.web import Page, act, after_write, error_page, error_text, not_found, pages, path_id
 from domain.collections.application import Collections
-from domain.documents.content import ContentType, DocumentKind, Uploader
+from domain.documents.content import DocumentKind, Uploader
 from domain.identity.permissions import Level
 from domain.identity.principal import Principal
 from domain.shared.application import CommandResult
@@ -80,17 +80,7 @@ async def evidence_file(request: Request, port: EvidencePort, principal: Princip
     except DomainError as exc:  # the stored bytes no longer match their recorded SHA-256: said, never served
         return error_page(request, 409, "Evidence unavailable", error_text(exc))
     document = stored.document
-    extension = {ContentType.PDF: "pdf", ContentType.JPEG: "jpg", ContentType.PNG: "png"}[document.content_type]
-    return Response(
-        stored.data,
-        media_type=document.content_type.value,
-        headers={
-            # Our name (evidence and id), not the uploaded one, which may hold anything a header should not.
-            "Content-Disposition": f'attachment; filename="evidence-{document.id}.{extension}"',
-            "X-Content-Type-Options": "nosniff",
-            "X-Document-SHA256": document.sha256,
-        },
-    )
+    return stored_document(stored.data, document, "evidence", {"X-Document-SHA256": document.sha256})
 
 
 PAGES = pages(

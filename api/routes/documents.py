@@ -15,7 +15,7 @@ from api.services.documents import DocumentDesk
 from api.uploads import Upload
 from domain.documents.application import Documents
 from domain.documents.content import ContentType, DocumentKind, Uploader, max_document_bytes
-from domain.documents.document import DocumentNotFound, DocumentStatus, ReviewDecision
+from domain.documents.document import Document, DocumentNotFound, DocumentStatus, ReviewDecision
 from domain.identity.permissions import Level, Permission
 from projections.documents import DocumentQueries, DocumentRow
 
@@ -181,23 +181,27 @@ def get_document(ctx: Context[DocumentsPort]) -> Reply:
     return json_response(found)
 
 
+def stored_document(data: bytes, document: Document, name: str, headers: dict[str, str]) -> Response:
+    """A stored document's bytes as an attachment named `<name>-<id>.<extension>`: our name, since the uploaded one
+    may hold anything a header should not; never sniffed as another type."""
+    extension = {ContentType.PDF: "pdf", ContentType.JPEG: "jpg", ContentType.PNG: "png"}[document.content_type]
+    return Response(
+        data,
+        media_type=document.content_type.value,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}-{document.id}.{extension}"',
+            "X-Content-Type-Options": "nosniff",
+            **headers,
+        },
+    )
+
+
 def document_content(ctx: Context[DocumentsPort]) -> Response:
     # Bytes that no longer match the SHA-256 recorded at upload (the stored file altered or replaced) are a 409,
     # never served under the recorded hash's ETag.
     stored = ctx.port.documents.verified_content(ctx.brand_id, ctx.path["document_id"])
     document = stored.document
-    extension = {ContentType.PDF: "pdf", ContentType.JPEG: "jpg", ContentType.PNG: "png"}[document.content_type]
-    # The name we serve under is ours (kind and id): the uploaded name may hold anything a header should not.
-    filename = f"{document.kind.value}-{document.id}.{extension}"
-    return Response(
-        stored.data,
-        media_type=document.content_type.value,
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "X-Content-Type-Options": "nosniff",
-            "ETag": f'"{document.sha256}"',
-        },
-    )
+    return stored_document(stored.data, document, document.kind.value, {"ETag": f'"{document.sha256}"'})
 
 
 def review_document(ctx: Context[DocumentsPort]) -> Reply:
