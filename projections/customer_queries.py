@@ -7,6 +7,7 @@ projections/customers.py.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -320,6 +321,21 @@ class CustomerQueries:
                 (brand_id, *(after or ()), limit),
             ).fetchall()
         return [Record(r["id"], r["created_at"]) for r in rows]
+
+    def least_loaded_agents(self, brand_id: UUID, roles: Sequence[str], day: date, limit: int = 10) -> list[UUID]:
+        """The enabled, available staff of the brand holding one of `roles`, not on leave on `day`, fewest borrowers
+        owned first (ties: the smaller id), at most `limit` of them: whom auto-allocation of new borrowers picks
+        from (as `LoanQueries.least_loaded` picks a credit executive). Each count is one range of the agent index."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT s.id FROM read.staff s WHERE s.brand_id = %(brand)s AND s.roles && %(roles)s::text[] "
+                "AND s.enabled AND s.available AND NOT EXISTS (SELECT FROM jsonb_each(s.leaves) AS l(id, leave) "
+                "WHERE (l.leave->>'start')::date <= %(day)s AND (l.leave->>'end')::date >= %(day)s) "
+                "ORDER BY (SELECT count(*) FROM read.customers c WHERE c.brand_id = %(brand)s AND c.agent_id = s.id), "
+                "s.id LIMIT %(limit)s",
+                {"brand": brand_id, "roles": list(roles), "day": day, "limit": limit},
+            ).fetchall()
+        return [r["id"] for r in rows]
 
     def profile(self, brand_id: UUID, customer_id: UUID, timeline_limit: int = 200) -> CustomerProfile | None:
         """The Customer 360 of a borrower of the brand, or None."""

@@ -16,9 +16,10 @@ from domain.customers.values import (
     normalise_loan_number,
     note_text,
 )
+from domain.shared.aggregate import acting_as
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock, business_date
-from domain.shared.errors import FieldChecks, FieldError, InvalidValue
+from domain.shared.errors import DomainError, FieldChecks, FieldError, InvalidValue
 from domain.shared.index import UniqueValue, index_id
 from domain.shared.numbering import NumberSeries, SeriesKind
 from domain.shared.values import (
@@ -53,6 +54,25 @@ class CustomerAgents(Protocol):
         ...
 
 
+class BorrowerAllocation(Protocol):
+    """The identity context and the directory, as auto-allocation of new borrowers needs them (answered at wiring:
+    workers/contexts/customers.py)."""
+
+    def auto_allocate(self, brand_id: UUID) -> bool:
+        """Whether the brand assigns newly registered borrowers to agents automatically (`auto_allocate_borrowers`)."""
+        ...
+
+    def pick_agent(self, brand_id: UUID) -> UUID | None:
+        """The eligible agent owning the fewest borrowers (a Sales staff member of the brand, enabled, available, not
+        on leave on its business date, who may own borrowers); None when nobody can take one."""
+        ...
+
+
+#: The actor of an auto-allocation's `AgentAssigned` (the registration itself keeps the registrant as its actor).
+ALLOCATOR = "auto-allocation"
+#: The reason an auto-allocation records.
+AUTO_AGENT_REASON = "auto-allocated: fewest borrowers"
+
 #: Why a staff member cannot own borrowers (the 422 on `agent_id`).
 NOT_AN_AGENT = "no enabled staff member of the brand who works with customers has this id"
 
@@ -78,11 +98,13 @@ class Customers(ContextApplication):
         numbers: NumberSeries | None = None,
         loans: BorrowerLoans | None = None,
         agents: CustomerAgents | None = None,
+        allocation: BorrowerAllocation | None = None,
     ) -> None:
         super().__init__(env, clock)
         self.numbers = numbers  # without one (tests), new records get no formatted id
         self.loans = loans  # without one, a note cannot name a loan (none can be confirmed the borrower's)
         self.agents = agents  # without one, nobody can be confirmed an agent: a record gets none
+        self.allocation = allocation  # without one, no borrower is auto-allocated
 
     def _check_agent(self, brand_id: UUID, agent_id: UUID, checks: FieldChecks | None = None) -> None:
         """InvalidValue naming `agent_id` (or an error added to `checks`) unless the staff member may own borrowers."""
@@ -106,7 +128,9 @@ class Customers(ContextApplication):
         agent_id: UUID | None = None,
     ) -> CommandResult:
         """Register a borrower; PAN, primary phone and loan numbers must be free within the brand. `agent_id`: the
-        owning agent from the start (the staff member registering them), an enabled staff member of the brand."""
+        owning agent from the start (the staff member registering them), an enabled staff member of the brand.
+        Without one, a brand with `auto_allocate_borrowers` on gives the borrower to the least-loaded agent in the
+        same save (`_auto_allocate`)."""
         checks = FieldChecks()
         clean_name = checks.check(lambda: normalise_name(name))
         clean_phone = checks.check(lambda: normalise_phone(phone))
@@ -139,7 +163,24 @@ class Customers(ContextApplication):
         if clean_pan:
             claims.append(self._claim(brand_id, "pan", clean_pan, customer.id))
         claims += [self._claim(brand_id, "loan_number", n, customer.id) for n in clean_loans]
+        self._auto_allocate(customer)
         return self._commit_claims(customer, claims)
+
+    def _auto_allocate(self, customer: CustomerRecord) -> None:
+        """Give a new borrower nobody owns to the least-loaded agent when the brand auto-allocates borrowers: an
+        `AgentAssigned` (the event of a manager's move) by ALLOCATOR, saved atomically with the registration, so it
+        happens once per borrower (a replay re-reads it; a registration refused or conflicting saves neither)."""
+        if self.allocation is None or customer.agent_id is not None:
+            return
+        try:
+            if not self.allocation.auto_allocate(customer.brand_id):
+                return
+            agent_id = self.allocation.pick_agent(customer.brand_id)
+        except DomainError:
+            return  # allocation never blocks a registration; a manager moves the borrower
+        if agent_id is not None:
+            with acting_as(ALLOCATOR):
+                customer.assign_agent(agent_id, AUTO_AGENT_REASON)
 
     def update_details(
         self,

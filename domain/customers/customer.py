@@ -78,8 +78,9 @@ class CustomerRecord(Aggregate):
         loan_number: str
 
     class AgentAssigned(Aggregate.Event):
-        """A manager (RELOCATE_USER) moved the borrower to another owning agent, a staff member of the brand; who
-        moved them is the event's actor."""
+        """A manager (RELOCATE_USER) moved the borrower to another owning agent, a staff member of the brand, or the
+        brand's auto-allocation gave a new borrower to one (actor `auto-allocation`); who moved them is the event's
+        actor."""
 
         agent_id: UUID
         previous_agent_id: UUID | None = None

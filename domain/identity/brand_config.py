@@ -65,6 +65,9 @@ class BrandSettings(BaseModel):
     auto_allocate_collections: bool = Field(
         False, description="Assign overdue loans to Collection Agents automatically"
     )
+    auto_allocate_borrowers: bool = Field(
+        False, description="Assign newly registered borrowers nobody owns to Sales agents automatically"
+    )
     pre_collection_window_days: int = Field(
         3, ge=0, le=60, description="Days before a due date a loan enters pre-collections"
     )

@@ -61,9 +61,44 @@ class StaffAgents:
         return bool(staff.enabled) and Permission.CUSTOMER in staff.grants
 
 
+#: Who auto-allocation gives new borrowers to: staff holding one of these roles (enabled, available, not on leave,
+#: holding CUSTOMER). Sales executives work the borrowers in the funnel (leads, onboarding, callbacks); their
+#: managers move borrowers rather than own them (docs/customers.md).
+BORROWER_AGENT_ROLES = ("sales",)
+
+
+@dataclass(frozen=True)
+class StaffAllocation:
+    """The customers context's `BorrowerAllocation`: the brand's `auto_allocate_borrowers` setting, and the
+    least-loaded eligible agent from the staff and customers read models on the brand's business date (as the loans'
+    `pick_credit_executive`), the first of them who may own borrowers (`StaffAgents`: a per-user override may have
+    taken CUSTOMER away)."""
+
+    kit: Any
+    queries: CustomerQueries
+
+    def auto_allocate(self, brand_id: UUID) -> bool:
+        identity: Identity = self.kit.get(Identity)
+        return identity.settings(brand_id).auto_allocate_borrowers
+
+    def pick_agent(self, brand_id: UUID) -> UUID | None:
+        identity: Identity = self.kit.get(Identity)
+        day = identity.business_date(brand_id)
+        agents = StaffAgents(self.kit)
+        for staff_id in self.queries.least_loaded_agents(brand_id, BORROWER_AGENT_ROLES, day):
+            if agents.can_own_customers(brand_id, staff_id):
+                return staff_id
+        return None
+
+
 def _customers(kit: Kit) -> Customers:
     app = Customers(
-        env=kit.env, clock=kit.clock, numbers=number_series(kit), loans=LoanBorrowers(kit), agents=StaffAgents(kit)
+        env=kit.env,
+        clock=kit.clock,
+        numbers=number_series(kit),
+        loans=LoanBorrowers(kit),
+        agents=StaffAgents(kit),
+        allocation=StaffAllocation(kit, CustomerQueries(kit.get(Database).pool)),
     )
     # A borrower record's snapshot every 100 events: the auditor's as-of replay decodes at most the 100 after it.
     app.snapshot_every, app.snapshot_keeper = 100, AggregateSnapshots(kit.get(Database).pool)
