@@ -11,6 +11,7 @@ from uuid import UUID
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind
 from domain.documents.document import Document, DocumentStatus
+from domain.documents.document_request import DocumentRequests
 from domain.documents.requirements import Uploaded
 from domain.documents.statement_months import StatementPeriod, stated_period
 from projections.keyset import KeysetCursor, Page
@@ -20,6 +21,7 @@ from projections.projection import Change, Insert, Projection, Write, handles
 DOCUMENTS_CURSOR = KeysetCursor(datetime, UUID, name="documents.of-customer")
 
 E = Document
+R = DocumentRequests
 
 
 class DocumentsView(Projection):
@@ -27,7 +29,7 @@ class DocumentsView(Projection):
 
     name = "documents"
     source = Documents.name
-    tables = ("read.documents",)
+    tables = ("read.documents", "read.document_requests")
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.documents (
             id uuid PRIMARY KEY,
@@ -49,6 +51,25 @@ class DocumentsView(Projection):
         # A bank statement's months ("YYYY-MM"), when its upload gave them (added after the table; null before).
         "ALTER TABLE read.documents ADD COLUMN IF NOT EXISTS period_from text, ADD COLUMN IF NOT EXISTS period_to text",
         "CREATE INDEX IF NOT EXISTS documents_customer_idx ON read.documents (brand_id, customer_id, uploaded_at DESC, id)",
+        # Staff's requests for particular documents: one row per request, open until an upload of its kind
+        # fulfils it or staff cancel it.
+        """CREATE TABLE IF NOT EXISTS read.document_requests (
+            id uuid PRIMARY KEY,
+            brand_id uuid NOT NULL,
+            customer_id uuid NOT NULL,
+            kind text NOT NULL,
+            note text,
+            state text NOT NULL,
+            requested_by text NOT NULL,
+            requested_at timestamptz NOT NULL,
+            document_id uuid,
+            fulfilled_at timestamptz,
+            cancelled_by text,
+            cancelled_at timestamptz,
+            cancel_reason text
+        )""",
+        "CREATE INDEX IF NOT EXISTS document_requests_customer_idx "
+        "ON read.document_requests (brand_id, customer_id, requested_at DESC, id)",
     )
 
     @handles(E.Uploaded)
@@ -88,6 +109,37 @@ class DocumentsView(Projection):
             (event.period_from, event.period_to, event.originator_id),
         )
 
+    @handles(R.Requested)
+    def _requested(self, position: int, event: R.Requested) -> Iterable[Change]:
+        yield Insert(
+            "read.document_requests",
+            {
+                "id": event.request_id,
+                "brand_id": event.brand_id,
+                "customer_id": event.customer_id,
+                "kind": event.kind.value,
+                "note": event.note,
+                "state": "open",
+                "requested_by": event.actor,
+                "requested_at": event.at,
+            },
+        )
+
+    @handles(R.Fulfilled)
+    def _fulfilled(self, position: int, event: R.Fulfilled) -> Iterable[Change]:
+        yield Write(
+            "UPDATE read.document_requests SET state = 'fulfilled', document_id = %s, fulfilled_at = %s WHERE id = %s",
+            (event.document_id, event.at, event.request_id),
+        )
+
+    @handles(R.Cancelled)
+    def _cancelled(self, position: int, event: R.Cancelled) -> Iterable[Change]:
+        yield Write(
+            "UPDATE read.document_requests SET state = 'cancelled', cancelled_by = %s, cancelled_at = %s, "
+            "cancel_reason = %s WHERE id = %s",
+            (event.actor, event.at, event.reason, event.request_id),
+        )
+
 
 @dataclass(frozen=True)
 class DocumentRow:
@@ -109,6 +161,24 @@ class DocumentRow:
     reviewed_at: datetime | None
     period_from: str | None = None
     period_to: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentRequestRow:
+    """A request staff made for a document of one kind, and where it stands (open, fulfilled, cancelled)."""
+
+    id: UUID
+    customer_id: UUID
+    kind: str
+    note: str | None
+    state: str
+    requested_by: str
+    requested_at: datetime
+    document_id: UUID | None
+    fulfilled_at: datetime | None
+    cancelled_by: str | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
 
 
 _COLUMNS = (
@@ -197,3 +267,16 @@ class DocumentQueries:
                 (brand_id, customer_id),
             ).fetchall()
         return [stated_period(r["period_from"], r["period_to"]) for r in rows]
+
+    def requests(self, brand_id: UUID, customer_id: UUID, *, open_only: bool = False) -> list[DocumentRequestRow]:
+        """The borrower's document requests: open ones first, then the rest; newest first within each (a borrower
+        has a few, never pages of them)."""
+        where = "brand_id = %s AND customer_id = %s" + (" AND state = 'open'" if open_only else "")
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, customer_id, kind, note, state, requested_by, requested_at, document_id, fulfilled_at, "
+                f"cancelled_by, cancelled_at, cancel_reason FROM read.document_requests WHERE {where} "
+                "ORDER BY state <> 'open', requested_at DESC, id DESC LIMIT 200",
+                (brand_id, customer_id),
+            ).fetchall()
+        return [DocumentRequestRow(**r) for r in rows]

@@ -65,13 +65,17 @@ PERIOD_FIELDS = {"period_from": "First month on the statement", "period_to": "La
 REVIEW_TEXT = {"pending": "Received, being checked", "accepted": "Accepted", "rejected": "Not accepted"}
 
 
-def upload_choices(offered: list[DocumentKind], to_upload: list[DocumentKind]) -> list[tuple[str, list[DocumentKind]]]:
-    """The upload form's select as titled groups, in the order offered: still needed, already received (another
-    copy), supporting documents; empty groups left out."""
+def upload_choices(
+    offered: list[DocumentKind], to_upload: list[DocumentKind], requested: list[DocumentKind] | None = None
+) -> list[tuple[str, list[DocumentKind]]]:
+    """The upload form's select as titled groups, in the order offered: what staff asked for (open requests), still
+    needed, already received (another copy), supporting documents; empty groups left out."""
+    asked = [k for k in dict.fromkeys(requested or [])]
+    offered = [k for k in offered if k not in asked]
     needed = [k for k in offered if k in to_upload]
     supporting = [k for k in offered if k in SUPPORTING and k not in needed]
     received = [k for k in offered if k not in needed and k not in supporting]
-    groups = [("Still needed", needed), ("Already received (send another copy)", received)]
+    groups = [("We asked you for", asked), ("Still needed", needed), ("Already received (send another copy)", received)]
     groups.append(("Supporting documents (when we ask for one)", supporting))
     return [(title, kinds) for title, kinds in groups if kinds]
 
@@ -90,13 +94,14 @@ async def _documents_page(
     def load() -> tuple[Any, ...]:
         state = port.onboarding.state(principal.brand_id, principal.borrower_id)
         if state.customer_id is None:
-            return None, []
+            return None, [], []
         detail = port.desk.checklist_detail(principal.brand_id, state.customer_id)
         documents = port.queries.of_customer(principal.brand_id, state.customer_id, None, 50).items
-        return detail, documents
+        requested = port.queries.requests(principal.brand_id, state.customer_id, open_only=True)
+        return detail, documents, requested
 
     try:
-        detail, documents = await run_in_threadpool(load)
+        detail, documents, requested = await run_in_threadpool(load)
     except BorrowerNotFound:
         return RedirectResponse(_base(request), status_code=303)
     context: dict[str, Any] = {}
@@ -104,7 +109,10 @@ async def _documents_page(
         to_upload = detail.to_upload
         context = {
             "to_upload": to_upload,
-            "choices": upload_choices(uploadable_kinds(detail.kinds), to_upload),
+            "choices": upload_choices(
+                uploadable_kinds(detail.kinds), to_upload, [DocumentKind(r.kind) for r in requested]
+            ),
+            "requested": requested,
             "documents": documents,
             "saved": _saved(request) if status == 200 else None,
             "statements": detail.checklist.bank_statements,
@@ -165,7 +173,9 @@ async def documents_upload(request: Request, port: BorrowerDocumentPort) -> Resp
         state = port.onboarding.state(principal.brand_id, principal.borrower_id)
         if state.customer_id is None:
             return None
-        return uploadable_kinds(port.desk.checklist_detail(principal.brand_id, state.customer_id).kinds)
+        requested = port.queries.requests(principal.brand_id, state.customer_id, open_only=True)
+        kinds = uploadable_kinds(port.desk.checklist_detail(principal.brand_id, state.customer_id).kinds)
+        return [*(DocumentKind(r.kind) for r in requested), *kinds]  # a requested kind is offered whatever it is
 
     kinds = await run_in_threadpool(offered)
     if kinds is None:  # no record yet: the page says to finish the personal step first (409)

@@ -37,6 +37,7 @@ from api.web import (
 from domain.customers.application import Customers
 from domain.customers.values import Address
 from domain.documents.application import Documents
+from domain.documents.document_request import REQUESTABLE
 from domain.fieldwork.application import FieldWork
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
@@ -169,11 +170,12 @@ async def customer_360_page(
     status: int | None = None,
     note_error: str | None = None,
     verification_refused: VerificationRefused | None = None,
+    request_error: str | None = None,
 ) -> Response:
     """The Customer 360; `refused`: the status and text of the agent move refused (shown at the move's form),
     `period_refused`: a statement's months refused (shown at that statement's form), `note_error`: why a note was
     refused (shown at the note form), `verification_refused`: a verification form refused (shown at that form; the
-    verification pages answer with this page). A refused form is filled again with what was typed (`kept`,
+    verification pages answer with this page), `request_error`: a document request (or its cancel) refused. A refused form is filled again with what was typed (`kept`,
     api/web.py)."""
     brand_id = principal.brand_id
     profile = await run_in_threadpool(port.queries.profile, brand_id, customer_id)
@@ -189,7 +191,9 @@ async def customer_360_page(
         row.id: row.loan_number
         for row in await run_in_threadpool(port.borrower_loans.of_customer, brand_id, customer_id)
     }
+    document_requests = await run_in_threadpool(lambda: port.documents.requests(brand_id, customer_id))
     authors = {e.actor for e in profile.timeline} | {n.author for n in notes.items}
+    authors |= {r.requested_by for r in document_requests}
     # The agents the timeline's moves name (their ids in the entries' details), as actors are named.
     authors |= {f"staff:{e.details[k]}" for e in profile.timeline for k in ("agent_id", "previous_agent_id")
                 if e.kind in ("agent_assigned", "registered") and isinstance(e.details.get(k), str)}  # fmt: skip
@@ -233,6 +237,9 @@ async def customer_360_page(
         kyc=kyc,
         documents=documents,
         checklist=checklist,
+        document_requests=document_requests,
+        requestable=[kind.value for kind in REQUESTABLE],
+        request_error=request_error,
         notes=notes,
         loan_numbers=loan_numbers,
         now=port.customers.clock.now(),
@@ -336,6 +343,54 @@ async def state_statement_period(request: Request, port: CustomerPagesPort, prin
     return await after_write(request, Documents.name, result.position, f"/customers/{customer_id}#customer-documents")
 
 
+async def request_documents(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    """Ask the borrower for the ticked kinds of document with the note; refused, the 360 again with why at the form
+    and what was ticked and typed kept."""
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    form = request.state.form
+    kinds = [k for k in form.getlist("kinds") if isinstance(k, str)]
+    try:
+        result = await act(
+            principal,
+            lambda: port.document_commands.request_documents(
+                principal.brand_id, customer_id, kinds, form_text(request, "note") or None
+            ),
+        )
+    except NotFound:
+        return await not_found(request)
+    except DomainError as exc:
+        status = 409 if isinstance(exc, Conflict) else 422
+        return await customer_360_page(
+            request, port, principal, customer_id, status=status, request_error=error_text(exc)
+        )
+    return await after_write(
+        request, Documents.name, result.position, f"/customers/{customer_id}#customer-document-requests"
+    )
+
+
+async def cancel_document_request(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    customer_id, request_id = path_id(request, "customer_id"), path_id(request, "request_id")
+    if customer_id is None or request_id is None:
+        return await not_found(request)
+    try:
+        result = await act(
+            principal,
+            lambda: port.document_commands.cancel_document_request(principal.brand_id, customer_id, request_id),
+        )
+    except NotFound:
+        return await not_found(request)
+    except DomainError as exc:
+        status = 409 if isinstance(exc, Conflict) else 422
+        return await customer_360_page(
+            request, port, principal, customer_id, status=status, request_error=error_text(exc)
+        )
+    return await after_write(
+        request, Documents.name, result.position, f"/customers/{customer_id}#customer-document-requests"
+    )
+
+
 async def new_customer_form(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
     return render(request, "customer_new.html", nav="customers", values={}, errors={})
 
@@ -396,6 +451,14 @@ PAGES = pages(
         Page("GET", "/customers/{customer_id}", customer_360, READ),
         Page("POST", "/customers/{customer_id}/notes", add_note, NOTE, form=True),
         Page("POST", "/customers/{customer_id}/agent", move_to_agent, RELOCATE, form=True),
+        Page("POST", "/customers/{customer_id}/document-requests", request_documents, WRITE, form=True),
+        Page(
+            "POST",
+            "/customers/{customer_id}/document-requests/{request_id}/cancel",
+            cancel_document_request,
+            WRITE,
+            form=True,
+        ),
         Page(
             "POST",
             "/customers/{customer_id}/documents/{document_id}/period",

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
 from domain.customers.customer import DuplicateCustomer
+from domain.documents.content import DocumentKind
 from domain.onboarding.application import Onboarding
 from domain.onboarding.attribution import attribution
 from domain.onboarding.funnel import FunnelStatus
@@ -23,15 +24,18 @@ from domain.onboarding.parties import FunnelState
 from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, Step
 from domain.providers.errors import ProviderRejected, ProviderUnavailable
 from domain.shared.errors import Conflict, InvalidValue
+from projections.documents import DocumentQueries
 from projections.loan_queries import LoanQueries
 
 
 @dataclass(frozen=True)
 class BorrowerPort:
-    """What the borrower endpoints use: the onboarding use cases, and the loans read model (their application)."""
+    """What the borrower endpoints use: the onboarding use cases, the loans read model (their application) and the
+    documents read model (what staff asked them for)."""
 
     onboarding: Onboarding
     loans: LoanQueries
+    documents: DocumentQueries
 
 
 class OtpIn(BaseModel):
@@ -100,6 +104,16 @@ class ApplicationDecisionOut(BaseModel):
     reason: str | None = Field(None, description="what is needed (sent back to you) or why it was not approved")
 
 
+class RequestedDocumentOut(BaseModel):
+    """A document staff asked the borrower for and is still waiting for: upload one of this kind
+    (`POST /api/v1/borrower/documents`) and the request is done."""
+
+    id: UUID
+    kind: DocumentKind
+    note: str | None
+    requested_at: InstantOut
+
+
 class FunnelOut(BaseModel):
     """The borrower's onboarding: each step, the one to do next (where a returning borrower resumes), and what
     is still missing."""
@@ -126,6 +140,11 @@ class FunnelOut(BaseModel):
     )
     application: ApplicationDecisionOut | None = Field(
         None, description="the borrower's application and the credit decision's reason for them (`me` only)"
+    )
+    requested_documents: list[RequestedDocumentOut] = Field(
+        default_factory=list,
+        description="documents staff asked for and still waiting for, newest first (`me` only; empty before the "
+        "personal step, where the borrower's record is made)",
     )
 
 
@@ -175,11 +194,16 @@ def funnel_out(state: FunnelState) -> FunnelOut:
 
 def borrower_me(ctx: Context[BorrowerPort]) -> Reply:
     assert ctx.borrower is not None
-    funnel = funnel_out(ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id))
+    funnel_state = ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id)
+    funnel = funnel_out(funnel_state)
     application_id = ctx.port.onboarding.application_id(ctx.brand_id, ctx.borrower.borrower_id)
     if application_id is not None:
         decision = application_decision(ctx.port.loans, ctx.brand_id, application_id)
         funnel = funnel.model_copy(update={"application": decision})
+    if funnel_state.customer_id is not None:
+        requested = ctx.port.documents.requests(ctx.brand_id, funnel_state.customer_id, open_only=True)
+        items = [RequestedDocumentOut.model_validate(r, from_attributes=True) for r in requested]
+        funnel = funnel.model_copy(update={"requested_documents": items})
     return json_response(funnel)
 
 

@@ -16,8 +16,9 @@ from api.uploads import Upload
 from domain.documents.application import Documents
 from domain.documents.content import ContentType, DocumentKind, Uploader, max_document_bytes
 from domain.documents.document import Document, DocumentNotFound, DocumentStatus, ReviewDecision
+from domain.documents.document_request import NOTE_MAX, RequestState
 from domain.identity.permissions import Level, Permission
-from projections.documents import DocumentQueries, DocumentRow
+from projections.documents import DocumentQueries, DocumentRequestRow, DocumentRow
 
 READ = (Permission.CUSTOMER, Level.READ)
 WRITE = (Permission.CUSTOMER, Level.WRITE)
@@ -144,6 +145,48 @@ class ChecklistOut(BaseModel):
     bank_statements: StatementMonthsOut
 
 
+class DocumentRequestIn(BaseModel):
+    """Ask the borrower for documents: one request per kind (any kind a borrower uploads, `aadhaar_photo` aside),
+    with one optional note saying what exactly (it goes out in the SMS too)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kinds: list[str] = Field(max_length=20, description="The kinds of document asked for (`DocumentKind` values)")
+    note: str | None = Field(None, max_length=NOTE_MAX, description="What exactly is needed (optional)")
+
+
+class CancelRequestIn(BaseModel):
+    """Withdraw an open request, optionally saying why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=500)
+
+
+class DocumentRequestOut(BaseModel):
+    """One request for a document of one kind: `open` until a document of its kind is uploaded after it
+    (`fulfilled`, with that `document_id`) or staff cancel it."""
+
+    id: UUID
+    customer_id: UUID
+    kind: DocumentKind
+    note: str | None
+    state: RequestState
+    requested_by: str = Field(description="The actor who asked (staff:<id>, apikey:<id>)")
+    requested_at: InstantOut
+    document_id: UUID | None = Field(description="The upload that fulfilled the request")
+    fulfilled_at: InstantOut | None
+    cancelled_by: str | None
+    cancelled_at: InstantOut | None
+    cancel_reason: str | None
+
+
+class DocumentRequestListOut(BaseModel):
+    """A borrower's document requests: open ones first, newest first within each state."""
+
+    items: list[DocumentRequestOut]
+
+
 def _document(ctx: Context[DocumentsPort], document_id: UUID) -> DocumentRow | None:
     return ctx.port.queries.document(ctx.brand_id, document_id)
 
@@ -222,6 +265,36 @@ def state_statement_period(ctx: Context[DocumentsPort]) -> Reply:
     return ctx.written(result, Documents.name, lambda: _document(ctx, result.id))
 
 
+def _requests(ctx: Context[DocumentsPort]) -> DocumentRequestListOut:
+    customer_id = ctx.path["customer_id"]
+    ctx.port.desk.customers.get(ctx.brand_id, customer_id)  # another brand's borrower: 404
+    return DocumentRequestListOut.model_validate({"items": ctx.port.queries.requests(ctx.brand_id, customer_id)},
+                                                 from_attributes=True)  # fmt: skip
+
+
+def request_documents(ctx: Context[DocumentsPort]) -> Reply:
+    body: DocumentRequestIn = ctx.body
+    result = ctx.port.documents.request_documents(ctx.brand_id, ctx.path["customer_id"], body.kinds, body.note)
+    location = f"/api/v1/customers/{ctx.path['customer_id']}/document-requests"
+    return ctx.written(result, Documents.name, lambda: _requests(ctx), location)
+
+
+def list_document_requests(ctx: Context[DocumentsPort]) -> Reply:
+    return json_response(_requests(ctx))
+
+
+def _request(ctx: Context[DocumentsPort], request_id: UUID) -> DocumentRequestRow | None:
+    rows = ctx.port.queries.requests(ctx.brand_id, ctx.path["customer_id"])
+    return next((r for r in rows if r.id == request_id), None)
+
+
+def cancel_document_request(ctx: Context[DocumentsPort]) -> Reply:
+    body: CancelRequestIn = ctx.body
+    request_id = ctx.path["request_id"]
+    result = ctx.port.documents.cancel_document_request(ctx.brand_id, ctx.path["customer_id"], request_id, body.reason)
+    return ctx.written(result, Documents.name, lambda: _request(ctx, request_id))
+
+
 MEDIA = tuple(content_type.value for content_type in ContentType)
 
 ENDPOINTS = serve(
@@ -257,6 +330,36 @@ ENDPOINTS = serve(
             "The documents the brand requires of the borrower and which are still missing",
             READ,
             response=ChecklistOut,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/customers/{customer_id}/document-requests",
+            request_documents,
+            "Ask the borrower for documents of one or more kinds (with an optional note); they are told by SMS and "
+            "see the requests first on their documents page. A request is fulfilled by the next upload of its kind",
+            WRITE,
+            body=DocumentRequestIn,
+            response=DocumentRequestListOut,
+            status=201,
+            accepts=True,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/customers/{customer_id}/document-requests",
+            list_document_requests,
+            "The borrower's document requests (open, fulfilled, cancelled), open ones first",
+            READ,
+            response=DocumentRequestListOut,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/customers/{customer_id}/document-requests/{request_id}/cancel",
+            cancel_document_request,
+            "Withdraw an open document request",
+            WRITE,
+            body=CancelRequestIn,
+            response=DocumentRequestOut,
+            accepts=True,
         ),
         Endpoint(
             "GET",

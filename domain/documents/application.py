@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from domain.documents.content import (
     DEFAULT_MAX_BYTES,
@@ -18,11 +18,19 @@ from domain.documents.content import (
     content_address,
 )
 from domain.documents.document import Document, DocumentNotFound, ReviewDecision, document_id
+from domain.documents.document_request import (
+    NOTE_MAX,
+    REQUESTABLE,
+    DocumentRequestNotFound,
+    DocumentRequests,
+    document_requests_id,
+)
 from domain.documents.statement_months import statement_period
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock, business_date
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue, NotFound
+from domain.shared.values import clean_text
 
 
 class BorrowerNotFound(NotFound):
@@ -33,6 +41,17 @@ class Borrowers(Protocol):
     """Whether a brand has a borrower (answered by the customers context at wiring)."""
 
     def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool: ...
+
+
+class BorrowerNotices(Protocol):
+    """Tells a borrower what staff asked of them (answered at wiring by an SMS through the brand's provider, as a
+    send-back is told); a message that cannot go out is logged there and never undoes the request."""
+
+    def documents_requested(
+        self, brand_id: UUID, customer_id: UUID, kinds: list[DocumentKind], note: str | None
+    ) -> None:
+        """Tell the borrower which documents were asked for, with the note."""
+        ...
 
 
 class BrandBusinessDates(Protocol):
@@ -64,6 +83,7 @@ class Documents(ContextApplication):
         borrowers: Borrowers,
         max_bytes: int = DEFAULT_MAX_BYTES,
         business_dates: BrandBusinessDates | None = None,
+        notices: BorrowerNotices | None = None,
     ) -> None:
         super().__init__(env, clock)
         self.store = store
@@ -72,6 +92,8 @@ class Documents(ContextApplication):
         #: Whose day says "this month" for a statement's months: the brand's business date, as its checklist and
         #: the funnel's statement step read it (None: today in the default business timezone).
         self.business_dates = business_dates
+        #: Who tells the borrower of a document request (None: nobody is told; tests of the domain alone).
+        self.notices = notices
 
     def _today(self, brand_id: UUID) -> date:
         """The brand's business date (its configured one, else today in its timezone)."""
@@ -134,13 +156,73 @@ class Documents(ContextApplication):
             period_from=str(period.first) if period else None,
             period_to=str(period.last) if period else None,
         )
+        # The upload fulfils the borrower's open request for its kind, in the same save: a request is done exactly
+        # when a document of its kind arrived after it.
+        requests = self.find(document_requests_id(brand_id, customer_id))
+        fulfilled = isinstance(requests, DocumentRequests) and requests.fulfil(kind, doc_id, self.clock.now())
         try:
-            return self.commit(document)
+            return self.commit(document, requests if fulfilled else None)
         except ConcurrentModification:
             # The same file recorded by another request since we looked: with `existing_ok`, that is the document.
             if existing_ok and isinstance(self.find(doc_id), Document):
                 return CommandResult(id=doc_id, position=0, changed=False)
             raise
+
+    def request_documents(
+        self, brand_id: UUID, customer_id: UUID, kinds: list[str], note: str | None = None
+    ) -> CommandResult:
+        """Staff ask the borrower for documents of `kinds` (one request each, with the same optional note), and the
+        borrower is told by SMS. 404 for another brand's borrower; 422 naming `kinds[i]` for a kind that is not one
+        (or given twice) and `note` for a bad note; 409 naming the kind while a request for it is open. Nothing is
+        recorded unless every kind is asked for."""
+        if not self.borrowers.has_borrower(brand_id, customer_id):
+            raise BorrowerNotFound(f"borrower {customer_id} not found", id=str(customer_id))
+        checks = FieldChecks()
+        chosen: list[DocumentKind] = []
+        if not kinds:
+            checks.errors.append(FieldError("kinds", "choose at least one kind of document to ask for"))
+        for i, raw in enumerate(kinds):
+            kind = next((k for k in REQUESTABLE if k.value == (raw or "").strip()), None)
+            if kind is None:
+                checks.errors.append(FieldError(f"kinds[{i}]", f"'{raw}' is not a kind of document a borrower uploads"))
+            elif kind in chosen:
+                checks.errors.append(FieldError(f"kinds[{i}]", f"{kind.value} is asked for twice"))
+            else:
+                chosen.append(kind)
+        text = checks.check(lambda: clean_text(note, "note", multiline=True)) if note and note.strip() else None
+        if text is not None and len(text) > NOTE_MAX:
+            checks.errors.append(FieldError("note", f"keep the note within {NOTE_MAX} characters"))
+        checks.raise_if_any()
+        requests_id = document_requests_id(brand_id, customer_id)
+        found = self.find(requests_id)
+        requests = found if isinstance(found, DocumentRequests) else None
+        if requests is None:
+            requests = with_id(DocumentRequests, requests_id, brand_id=brand_id, customer_id=customer_id)
+        now = self.clock.now()
+        for kind in chosen:
+            requests.request(uuid4(), kind, text, now)
+        result = self.commit(requests)
+        if self.notices is not None:
+            self.notices.documents_requested(brand_id, customer_id, chosen, text)
+        return result
+
+    def cancel_document_request(
+        self, brand_id: UUID, customer_id: UUID, request_id: UUID, reason: str | None = None
+    ) -> CommandResult:
+        """Withdraw an open request (404 for another brand's borrower or an unknown request; 409 once fulfilled or
+        cancelled)."""
+        requests = self.document_requests(brand_id, customer_id)
+        if request_id not in requests.requests:
+            raise DocumentRequestNotFound(f"document request {request_id} not found", id=str(request_id))
+        why = clean_text(reason, "reason", multiline=True) if reason and reason.strip() else None
+        requests.cancel(request_id, why[:500] if why else None, self.clock.now())
+        return self.commit(requests)
+
+    def document_requests(self, brand_id: UUID, customer_id: UUID) -> DocumentRequests:
+        """The borrower's document requests (DocumentRequestNotFound when none was ever made, or another brand's)."""
+        return self.load(
+            DocumentRequests, document_requests_id(brand_id, customer_id), brand_id, DocumentRequestNotFound
+        )
 
     def review(self, brand_id: UUID, doc_id: UUID, decision: ReviewDecision, reason: str | None) -> CommandResult:
         """Accept or reject a pending document (a reason is required to reject)."""

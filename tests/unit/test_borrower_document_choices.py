@@ -31,3 +31,12 @@ def test_a_group_with_nothing_in_it_is_left_out() -> None:
     statuses = kind_statuses(required, [])
     groups = upload_choices(uploadable_kinds(statuses), list(required))
     assert [title for title, _ in groups] == ["Still needed", "Supporting documents (when we ask for one)"]
+
+
+def test_requested_kinds_come_first_once_each_and_leave_their_other_group() -> None:
+    required = required_kinds(require_selfie=False, require_employment=False)
+    statuses = kind_statuses(required, [])
+    groups = upload_choices(uploadable_kinds(statuses), list(required), [K.UTILITY_BILL, K.PAN_CARD, K.UTILITY_BILL])
+    assert groups[0] == ("We asked you for", [K.UTILITY_BILL, K.PAN_CARD])
+    offered = [kind for _, kinds in groups for kind in kinds]
+    assert offered.count(K.UTILITY_BILL) == 1 and offered.count(K.PAN_CARD) == 1

@@ -7,16 +7,24 @@ import os
 from dataclasses import dataclass
 from uuid import UUID
 
+import structlog
+
 from adapters.document_store import document_store_from_env
+from adapters.providers.directory import ProviderDirectory
+from api.pages.borrower_documents import KIND_LABELS
 from api.routes import documents as routes
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound
 from domain.documents.application import Documents
-from domain.documents.content import max_document_bytes
+from domain.documents.content import DocumentKind, max_document_bytes
 from domain.documents.document import Document
+from domain.documents.document_request import DocumentRequests
 from domain.identity.application import Identity
+from domain.providers.calls import Caller
 from projections.documents import DocumentQueries, DocumentsView
 from workers.bounded_context import BoundedContext, Kit
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,33 @@ class BrandBorrowers:
         return True
 
 
+@dataclass(frozen=True)
+class SmsBorrowerNotices:
+    """The documents context's `BorrowerNotices`: an SMS through the brand's SMS provider to the borrower's phone,
+    as a send-back is told (`workers.contexts.loans.SmsBorrowerContact`). A message that cannot go out is logged and
+    never undoes the request: the borrower sees it on their documents page and in `me`."""
+
+    identity: Identity
+    customers: Customers
+    directory: ProviderDirectory
+
+    def documents_requested(
+        self, brand_id: UUID, customer_id: UUID, kinds: list[DocumentKind], note: str | None
+    ) -> None:
+        named = ", ".join(KIND_LABELS[kind] for kind in kinds)
+        text = f"Please upload these documents for your loan application: {named}."
+        if note:
+            text += f" {note}"
+        text += " Open your documents page in the app to send them."
+        try:
+            phone = self.customers.get(brand_id, customer_id).phone
+            sms = self.directory.for_brand(self.identity.settings(brand_id).providers).sms()
+            sms.send(phone, text[:480], caller=Caller(brand_id, customer_id))
+        except Exception as exc:  # noqa: BLE001 - a message that cannot go out never undoes the request
+            log.warning("documents.request_sms_failed", brand_id=str(brand_id), customer_id=str(customer_id),
+                        error=type(exc).__name__)  # fmt: skip
+
+
 def _documents(kit: Kit) -> Documents:
     return Documents(
         env=kit.env,
@@ -41,6 +76,7 @@ def _documents(kit: Kit) -> Documents:
         borrowers=BrandBorrowers(kit.get(Customers)),
         max_bytes=max_document_bytes(os.environ),
         business_dates=kit.get(Identity),
+        notices=SmsBorrowerNotices(kit.get(Identity), kit.get(Customers), kit.get(ProviderDirectory)),
     )
 
 
@@ -51,5 +87,5 @@ CONTEXT = BoundedContext(
     projections=(DocumentsView(),),
     endpoints=routes.ENDPOINTS,
     permissions=(),  # its endpoints reuse CUSTOMER, which the customers context owns
-    audited=(Document,),
+    audited=(Document, DocumentRequests),
 )

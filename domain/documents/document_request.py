@@ -1,0 +1,150 @@
+"""Staff asking a borrower for particular documents (the spec's supporting documents "if requested"): one
+`DocumentRequests` per borrower holds every request, each for one kind, open until a document of that kind is
+uploaded after it (fulfilled) or staff cancel it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import event
+
+from domain.documents.content import DocumentKind
+from domain.shared.aggregate import Aggregate
+from domain.shared.errors import Conflict, NotFound
+
+_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/document-requests")
+
+#: The kinds staff may ask for: every kind a borrower can upload on their documents page (the photo DigiLocker
+#: returns is never uploaded by hand).
+REQUESTABLE: tuple[DocumentKind, ...] = tuple(kind for kind in DocumentKind if kind is not DocumentKind.AADHAAR_PHOTO)
+
+#: The longest note staff may add to a request (it goes out by SMS too).
+NOTE_MAX = 300
+
+
+class DocumentRequestNotFound(NotFound):
+    """Raised when a borrower of the caller's brand has no document request with the id."""
+
+
+class RequestState(StrEnum):
+    """Where one request stands."""
+
+    OPEN = "open"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+
+
+def document_requests_id(brand_id: UUID, customer_id: UUID) -> UUID:
+    """The id of a borrower's document requests (one per borrower and brand)."""
+    return uuid5(_NAMESPACE, f"{brand_id}:{customer_id}")
+
+
+@dataclass
+class RequestedDocument:
+    """One request for one kind and where it stands."""
+
+    id: UUID
+    kind: DocumentKind
+    note: str | None
+    requested_at: datetime
+    state: RequestState = RequestState.OPEN
+    document_id: UUID | None = None  # the upload that fulfilled it
+
+
+class DocumentRequests(Aggregate):
+    """A borrower's document requests; at most one open request per kind."""
+
+    id: UUID
+
+    class Started(Aggregate.Created):
+        """The borrower's first document request is about to be recorded."""
+
+        brand_id: UUID
+        customer_id: UUID
+
+    class Requested(Aggregate.Event):
+        """Staff asked the borrower (`customer_id`) for a document of `kind`, with an optional note saying what
+        exactly."""
+
+        brand_id: UUID
+        customer_id: UUID
+        request_id: UUID
+        kind: DocumentKind
+        at: datetime
+        note: str | None = None
+
+    class Fulfilled(Aggregate.Event):
+        """A document of the kind was uploaded after the request (by the borrower or staff): the request is done."""
+
+        request_id: UUID
+        kind: DocumentKind
+        document_id: UUID
+        at: datetime
+
+    class Cancelled(Aggregate.Event):
+        """Staff withdrew an open request (the borrower is no longer asked)."""
+
+        request_id: UUID
+        kind: DocumentKind
+        at: datetime
+        reason: str | None = None
+
+    @event(Started)
+    def __init__(self, brand_id: UUID, customer_id: UUID) -> None:
+        self.brand_id = brand_id
+        self.customer_id = customer_id
+        self.requests: dict[UUID, RequestedDocument] = {}
+
+    def open_request(self, kind: DocumentKind) -> RequestedDocument | None:
+        """The open request for `kind`, if any."""
+        return next((r for r in self.requests.values() if r.kind is kind and r.state is RequestState.OPEN), None)
+
+    def request(self, request_id: UUID, kind: DocumentKind, note: str | None, at: datetime) -> None:
+        """Ask for a document of `kind` (a Conflict naming the kind while a request for it is open)."""
+        if self.open_request(kind) is not None:
+            raise Conflict(f"a request for {kind.value} is already open", kind=kind.value)
+        self._requested(
+            brand_id=self.brand_id, customer_id=self.customer_id, request_id=request_id, kind=kind, at=at, note=note
+        )
+
+    @event(Requested)
+    def _requested(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        request_id: UUID,
+        kind: DocumentKind,
+        at: datetime,
+        note: str | None = None,
+    ) -> None:
+        self.requests[request_id] = RequestedDocument(request_id, DocumentKind(kind), note, at)
+
+    def fulfil(self, kind: DocumentKind, document_id: UUID, at: datetime) -> bool:
+        """Mark the open request for `kind` done by the document (False, nothing recorded, when none is open)."""
+        found = self.open_request(kind)
+        if found is None:
+            return False
+        self._fulfilled(request_id=found.id, kind=kind, document_id=document_id, at=at)
+        return True
+
+    @event(Fulfilled)
+    def _fulfilled(self, request_id: UUID, kind: DocumentKind, document_id: UUID, at: datetime) -> None:
+        found = self.requests[request_id]
+        found.state = RequestState.FULFILLED
+        found.document_id = document_id
+
+    def cancel(self, request_id: UUID, reason: str | None, at: datetime) -> None:
+        """Withdraw an open request (a fulfilled or cancelled one is a Conflict)."""
+        found = self.requests.get(request_id)
+        if found is None:
+            raise DocumentRequestNotFound(f"document request {request_id} not found", id=str(request_id))
+        if found.state is not RequestState.OPEN:
+            raise Conflict(f"the request was already {found.state.value}", id=str(request_id), state=found.state.value)
+        self._cancelled(request_id=request_id, kind=found.kind, at=at, reason=reason)
+
+    @event(Cancelled)
+    def _cancelled(self, request_id: UUID, kind: DocumentKind, at: datetime, reason: str | None = None) -> None:
+        self.requests[request_id].state = RequestState.CANCELLED

@@ -1,0 +1,64 @@
+"""A borrower's document requests: one open request per kind, fulfilled by a document of the kind, cancelled by
+staff; replayed from their events to the same state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+
+from domain.documents.content import DocumentKind as K
+from domain.documents.document_request import DocumentRequestNotFound, DocumentRequests, RequestState
+from domain.shared.aggregate import with_id
+from domain.shared.errors import Conflict
+
+AT = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+
+
+def _requests() -> DocumentRequests:
+    return with_id(DocumentRequests, uuid4(), brand_id=uuid4(), customer_id=uuid4())
+
+
+def test_a_kind_may_have_one_open_request_and_is_asked_again_once_fulfilled() -> None:
+    requests = _requests()
+    first = uuid4()
+    requests.request(first, K.SALARY_SLIP, "last two months", AT)
+    with pytest.raises(Conflict):
+        requests.request(uuid4(), K.SALARY_SLIP, None, AT)
+    document = uuid4()
+    assert requests.fulfil(K.VOTER_ID, uuid4(), AT) is False  # no request of that kind: nothing recorded
+    assert requests.fulfil(K.SALARY_SLIP, document, AT) is True
+    assert requests.requests[first].state is RequestState.FULFILLED and requests.requests[first].document_id == document
+    assert requests.fulfil(K.SALARY_SLIP, uuid4(), AT) is False
+    requests.request(uuid4(), K.SALARY_SLIP, None, AT)
+    assert requests.open_request(K.SALARY_SLIP) is not None
+
+
+def test_cancel_withdraws_an_open_request_only() -> None:
+    requests = _requests()
+    asked = uuid4()
+    requests.request(asked, K.PASSPORT, None, AT)
+    with pytest.raises(DocumentRequestNotFound):
+        requests.cancel(uuid4(), None, AT)
+    requests.cancel(asked, "sent by email", AT)
+    assert requests.requests[asked].state is RequestState.CANCELLED and requests.open_request(K.PASSPORT) is None
+    with pytest.raises(Conflict):
+        requests.cancel(asked, None, AT)
+
+
+def test_replaying_the_events_gives_the_same_requests() -> None:
+    requests = _requests()
+    kept, done = uuid4(), uuid4()
+    requests.request(kept, K.RENT_AGREEMENT, "signed", AT)
+    requests.request(done, K.UTILITY_BILL, None, AT)
+    requests.fulfil(K.UTILITY_BILL, uuid4(), AT)
+    events = requests.collect_events()
+    replayed = None
+    for e in events:
+        replayed = e.mutate(replayed)
+    assert isinstance(replayed, DocumentRequests)
+    assert {i: (r.kind, r.state, r.note) for i, r in replayed.requests.items()} == {
+        kept: (K.RENT_AGREEMENT, RequestState.OPEN, "signed"),
+        done: (K.UTILITY_BILL, RequestState.FULFILLED, None),
+    }
