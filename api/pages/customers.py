@@ -4,6 +4,7 @@ another, the form stating a bank statement's months when its upload did not), an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -351,13 +352,21 @@ async def request_documents(request: Request, port: CustomerPagesPort, principal
         return await not_found(request)
     form = request.state.form
     kinds = [k for k in form.getlist("kinds") if isinstance(k, str)]
+    note = form_text(request, "note") or None
+    return await _document_request_change(
+        request, port, principal, customer_id,
+        lambda: port.document_commands.request_documents(principal.brand_id, customer_id, kinds, note),
+    )  # fmt: skip
+
+
+async def _document_request_change(
+    request: Request, port: CustomerPagesPort, principal: Principal, customer_id: UUID,
+    change: Callable[[], CommandResult],
+) -> Response:  # fmt: skip
+    """Ask for documents or cancel a request: back to the Customer 360's requests, or the page saying why not (409 for
+    a conflict, else 422; another brand's borrower or request: 404)."""
     try:
-        result = await act(
-            principal,
-            lambda: port.document_commands.request_documents(
-                principal.brand_id, customer_id, kinds, form_text(request, "note") or None
-            ),
-        )
+        result = await act(principal, change)
     except NotFound:
         return await not_found(request)
     except DomainError as exc:
@@ -374,21 +383,10 @@ async def cancel_document_request(request: Request, port: CustomerPagesPort, pri
     customer_id, request_id = path_id(request, "customer_id"), path_id(request, "request_id")
     if customer_id is None or request_id is None:
         return await not_found(request)
-    try:
-        result = await act(
-            principal,
-            lambda: port.document_commands.cancel_document_request(principal.brand_id, customer_id, request_id),
-        )
-    except NotFound:
-        return await not_found(request)
-    except DomainError as exc:
-        status = 409 if isinstance(exc, Conflict) else 422
-        return await customer_360_page(
-            request, port, principal, customer_id, status=status, request_error=error_text(exc)
-        )
-    return await after_write(
-        request, Documents.name, result.position, f"/customers/{customer_id}#customer-document-requests"
-    )
+    return await _document_request_change(
+        request, port, principal, customer_id,
+        lambda: port.document_commands.cancel_document_request(principal.brand_id, customer_id, request_id),
+    )  # fmt: skip
 
 
 async def new_customer_form(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
