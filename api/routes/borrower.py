@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
+from api.routes.borrower_documents import RequestedDocumentOut
 from domain.customers.customer import DuplicateCustomer
-from domain.documents.content import DocumentKind
 from domain.onboarding.application import Onboarding
 from domain.onboarding.attribution import attribution
 from domain.onboarding.funnel import FunnelStatus
@@ -102,16 +102,6 @@ class ApplicationDecisionOut(BaseModel):
     loan_number: str
     status: str
     reason: str | None = Field(None, description="what is needed (sent back to you) or why it was not approved")
-
-
-class RequestedDocumentOut(BaseModel):
-    """A document staff asked the borrower for and is still waiting for: upload one of this kind
-    (`POST /api/v1/borrower/documents`) and the request is done."""
-
-    id: UUID
-    kind: DocumentKind
-    note: str | None
-    requested_at: InstantOut
 
 
 class FunnelOut(BaseModel):

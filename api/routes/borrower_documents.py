@@ -4,10 +4,11 @@ the brand still needs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.endpoint import Context, Endpoint, Reply, json_response, serve
+from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.routes.documents import UPLOAD, DocumentOut, StatementMonthsOut, StatementPeriodIn
 from api.services.documents import DocumentDesk
 from domain.documents.application import Documents
@@ -36,6 +37,16 @@ class BorrowerDocumentIn(StatementPeriodIn):
     kind: DocumentKind
 
 
+class RequestedDocumentOut(BaseModel):
+    """A document staff asked the borrower for and is still waiting for: upload one of this kind
+    (`POST /api/v1/borrower/documents`) and the request is done."""
+
+    id: UUID
+    kind: DocumentKind
+    note: str | None
+    requested_at: InstantOut
+
+
 class BorrowerDocumentsOut(BaseModel):
     """The borrower's documents (newest first), the kinds the brand still needs and the months the statements cover
     (none before the personal step)."""
@@ -44,6 +55,11 @@ class BorrowerDocumentsOut(BaseModel):
     required: list[DocumentKind]
     missing: list[DocumentKind]
     bank_statements: StatementMonthsOut | None = None
+    requested: list[RequestedDocumentOut] = Field(
+        default_factory=list,
+        description="what staff asked the borrower for and still wait for (as `GET /borrower/me`'s "
+        "`requested_documents`): upload one of the kind and the request is done",
+    )
 
 
 def upload_borrower_document(ctx: Context[BorrowerDocumentPort]) -> Reply:
@@ -84,12 +100,14 @@ def borrower_documents(ctx: Context[BorrowerDocumentPort]) -> Reply:
         return json_response(BorrowerDocumentsOut(items=[], required=[], missing=[]))
     page = ctx.port.queries.of_customer(ctx.brand_id, state.customer_id, None, 200)
     checklist = ctx.port.desk.checklist(ctx.brand_id, state.customer_id)
+    requested = ctx.port.queries.requests(ctx.brand_id, state.customer_id, open_only=True)
     return json_response(
         BorrowerDocumentsOut(
             items=[DocumentOut.model_validate(d, from_attributes=True) for d in page.items],
             required=checklist.required,
             missing=checklist.missing,
             bank_statements=StatementMonthsOut.model_validate(checklist.bank_statements, from_attributes=True),
+            requested=[RequestedDocumentOut.model_validate(r, from_attributes=True) for r in requested],
         )
     )
 

@@ -138,6 +138,9 @@ def test_the_borrower_sees_requests_in_me_and_first_on_the_documents_page_and_an
     requested = {r["kind"]: r for r in me["requested_documents"]}
     assert set(requested) == {"selfie", "rent_agreement"}
     assert requested["rent_agreement"]["note"] == "signed by both of you" and requested["selfie"]["requested_at"]
+    # The borrower's documents list says the same (it listed none of it before).
+    listed = client.get("/api/v1/borrower/documents", headers=auth).json()["requested"]
+    assert {r["kind"]: r["note"] for r in listed} == {k: "signed by both of you" for k in ("selfie", "rent_agreement")}
 
     slug = tenant.slug
     with TestClient(app, follow_redirects=False) as web:
@@ -165,8 +168,9 @@ def test_the_borrower_sees_requests_in_me_and_first_on_the_documents_page_and_an
     assert [r["kind"] for r in me["requested_documents"]] == ["selfie"]
     staff_view = {i["kind"]: i for i in _requests(client, tenant, customer)}
     assert staff_view["rent_agreement"]["state"] == "fulfilled"
-    documents = client.get("/api/v1/borrower/documents", headers=auth).json()["items"]
-    assert staff_view["rent_agreement"]["document_id"] == documents[0]["id"]
+    documents = client.get("/api/v1/borrower/documents", headers=auth).json()
+    assert staff_view["rent_agreement"]["document_id"] == documents["items"][0]["id"]
+    assert [r["kind"] for r in documents["requested"]] == ["selfie"]
 
 
 def test_the_customer_360_form_asks_keeps_a_refused_input_and_cancels(
