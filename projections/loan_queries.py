@@ -205,11 +205,12 @@ class LoanDetail(LoanSummary):
     sanctioned_by: str | None = None
     disbursed_on: date | None = None
     sanctioned_pricing: PricingView | None = None  # once sanctioned: the sanction's pricing (`pricing`: requested)
+    sanction_assignee_id: UUID | None = None  # the Sanction Manager the Sanction Head gave it to
 
 
 _DECISION = (
     ", l.cx_approved_amount, l.sanctioned_amount, l.sanction_pricing, l.sanction_terms, l.cam, l.rejection, "
-    "l.sent_back, l.cx_approved_by, l.sanctioned_by, l.disbursed_on, l.sanction_instalment"
+    "l.sent_back, l.cx_approved_by, l.sanctioned_by, l.disbursed_on, l.sanction_instalment, l.sanction_assignee"
 )
 
 _SUMMARY = (
@@ -402,6 +403,7 @@ class LoanQueries:
             rejection=row["rejection"],
             sent_back=row["sent_back"],
             cx_approved_by=row["cx_approved_by"],
+            sanction_assignee_id=row["sanction_assignee"],
             sanctioned_by=row["sanctioned_by"],
             disbursed_on=row["disbursed_on"],
         )

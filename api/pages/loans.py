@@ -108,11 +108,11 @@ async def _loan_page(
     error: str | None = None,
     status: int = 422,
 ) -> Response:
-    def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any, dict[str, Any], Any, Any, Any, UUID | None]:
+    def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any, dict[str, Any], Any, Any, Any]:
         brand, parties = principal.brand_id, port.loans.parties
         loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
         if loan is None:
-            return None, None, None, None, {}, None, {}, None, None, None, None
+            return None, None, None, None, {}, None, {}, None, None, None
         offer, offer_error = None, None
         try:
             offer = port.loans.offer(principal.brand_id, loan_id)
@@ -140,12 +140,12 @@ async def _loan_page(
         catalogue = getattr(port, "products", None)
         if catalogue is not None and principal.holds(*RULE_TYPE) and loan.status in CHANGEABLE:
             products = catalogue.products(brand, active=True, limit=200).items
-        # Whose decision a CX-approved loan is, when the Sanction Head gave it to a Sanction Manager.
-        sm_assignee = port.loans.get(brand, loan_id).sanction_assignee if loan.status == "cx_approved" else None
-        return loan, offer, staff, offer_error, names, esign, serviced, loan_notes, products, disbursement, sm_assignee
+        return loan, offer, staff, offer_error, names, esign, serviced, loan_notes, products, disbursement
 
     loaded = await run_in_threadpool(load)
-    loan, offer, staff, offer_error, actors, esign, serviced, loan_notes, products, disbursement, sm_assignee = loaded
+    loan, offer, staff, offer_error, actors, esign, serviced, loan_notes, products, disbursement = loaded
+    # Whose decision a CX-approved loan is, when the Sanction Head gave it to a Sanction Manager.
+    sm_assignee = loan.sanction_assignee_id if loan is not None and loan.status == "cx_approved" else None
     if loan is None:
         return await not_found(request)
     # (as `agreements`: other page modules' ports may lack the credit calls; then no "Call placed")

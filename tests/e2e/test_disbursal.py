@@ -64,8 +64,9 @@ def _borrower(platform: Any, tenant: Tenant) -> tuple[UUID, str]:
     return made.id, phone
 
 
-def queued_loan(platform: Any, tenant: Tenant, account: str = "acct-1") -> tuple[UUID, str]:
-    """A loan awaiting disbursal (sanctioned at 85,000 of a 100,000 application) and its borrower's phone."""
+def sanctioned_loan(platform: Any, tenant: Tenant) -> tuple[UUID, str, int]:
+    """A loan sanctioned at 85,000 of a 100,000 application with its agreement out for e-sign: the loan, its
+    borrower's phone and the position of the agreement's issue."""
     loans: Loans = platform.get(Loans)
     customer_id, phone = _borrower(platform, tenant)
     brand = tenant.brand_id
@@ -73,11 +74,18 @@ def queued_loan(platform: Any, tenant: Tenant, account: str = "acct-1") -> tuple
     loans.submit(brand, loan_id)
     loans.cx_approve(brand, loan_id, "90000", "salary supports 90k")
     loans.sanction(brand, loan_id, "85000", "FOIR at the limit")
-    now = datetime.now(UTC)
-    loans.issue_agreement(
-        brand, loan_id, "ab" * 32, "agreements/x.pdf", "es-1", "https://esign/1", now + timedelta(days=2)
+    issued = loans.issue_agreement(
+        brand, loan_id, "ab" * 32, "agreements/x.pdf", "es-1", "https://esign/1", datetime.now(UTC) + timedelta(days=2)
     )
-    loans.sign(brand, loan_id, "prov-1", now)
+    return loan_id, phone, issued.position
+
+
+def queued_loan(platform: Any, tenant: Tenant, account: str = "acct-1") -> tuple[UUID, str]:
+    """A loan awaiting disbursal (sanctioned at 85,000 of a 100,000 application) and its borrower's phone."""
+    loans: Loans = platform.get(Loans)
+    brand = tenant.brand_id
+    loan_id, phone, _ = sanctioned_loan(platform, tenant)
+    loans.sign(brand, loan_id, "prov-1", datetime.now(UTC))
     result = loans.ready_for_disbursal(brand, loan_id, account)
     settle(platform, Loans.name, result.position)
     return loan_id, phone

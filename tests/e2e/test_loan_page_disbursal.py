@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,8 +17,7 @@ from domain.identity.application import Identity
 from domain.loans.application import Loans
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD
-from tests.e2e.test_api_loans import PRODUCT
-from tests.e2e.test_disbursal import _borrower, _disburse, _until, wiring  # noqa: F401 - the autouse wiring fixture
+from tests.e2e.test_disbursal import _disburse, _until, sanctioned_loan, wiring  # noqa: F401 - the autouse wiring fixture
 from tests.support import settle
 
 
@@ -39,18 +38,8 @@ def _disbursal_section(browser: httpx.Client, loan_id: UUID) -> str:
 
 
 def _sanctioned(platform: Any, tenant: Any) -> UUID:
-    loans: Loans = platform.get(Loans)
-    customer_id, _ = _borrower(platform, tenant)
-    brand = tenant.brand_id
-    loan_id = loans.create(brand, customer_id, PRODUCT, "100000", 12).id
-    loans.submit(brand, loan_id)
-    loans.cx_approve(brand, loan_id, "90000", "salary supports 90k")
-    loans.sanction(brand, loan_id, "85000", "FOIR at the limit")
-    now = datetime.now(UTC)
-    result = loans.issue_agreement(
-        brand, loan_id, "ab" * 32, "agreements/x.pdf", "es-1", "https://esign/1", now + timedelta(days=2)
-    )
-    settle(platform, Loans.name, result.position)
+    loan_id, _, position = sanctioned_loan(platform, tenant)
+    settle(platform, Loans.name, position)
     return loan_id
 
 

@@ -20,8 +20,8 @@ from domain.documents.content import DocumentKind, max_document_bytes
 from domain.documents.document import Document
 from domain.documents.document_request import DocumentRequests
 from domain.identity.application import Identity
-from domain.providers.calls import Caller
 from projections.documents import DocumentQueries, DocumentsView
+from workers.borrower_sms import sms_borrower
 from workers.bounded_context import BoundedContext, Kit
 
 log = structlog.get_logger(__name__)
@@ -59,13 +59,8 @@ class SmsBorrowerNotices:
         if note:
             text += f" {note}"
         text += " Open your documents page in the app to send them."
-        try:
-            phone = self.customers.get(brand_id, customer_id).phone
-            sms = self.directory.for_brand(self.identity.settings(brand_id).providers).sms()
-            sms.send(phone, text[:480], caller=Caller(brand_id, customer_id))
-        except Exception as exc:  # noqa: BLE001 - a message that cannot go out never undoes the request
-            log.warning("documents.request_sms_failed", brand_id=str(brand_id), customer_id=str(customer_id),
-                        error=type(exc).__name__)  # fmt: skip
+        sms_borrower(self.identity, self.customers, self.directory, brand_id, customer_id, text,
+                     "documents.request_sms_failed")  # fmt: skip
 
 
 def _documents(kit: Kit) -> Documents:

@@ -44,7 +44,6 @@ from domain.loans.parties import CreditFactsSource, borrower_count, coupon_count
 from domain.onboarding.application import Onboarding
 from domain.onboarding.steps import Step
 from domain.products.application import Products
-from domain.providers.calls import Caller
 from domain.shared.errors import Conflict, DomainError, NotFound
 from projections.applicant_checks import ApplicantChecks
 from projections.blocklist import BlocklistQueries
@@ -56,6 +55,7 @@ from projections.loans import LoanViews
 from projections.onboarding import OnboardingQueries
 from projections.verification_queries import VerificationQueries
 from workers import agreement_jobs
+from workers.borrower_sms import sms_borrower
 from workers.bounded_context import BackgroundWorker, BoundedContext, Job, Kit
 from workers.contexts.loan_facts import ApplicantExtras
 from workers.numbering import number_series
@@ -136,13 +136,8 @@ class SmsBorrowerContact:
     kit: Any = None
 
     def _send(self, brand_id: UUID, customer_id: UUID, text: str) -> None:
-        try:
-            phone = self.customers.get(brand_id, customer_id).phone
-            sms = self.directory.for_brand(self.identity.settings(brand_id).providers).sms()
-            sms.send(phone, text[:480], caller=Caller(brand_id, customer_id))
-        except Exception as exc:  # noqa: BLE001 - a message that cannot go out never undoes the decision
-            log.warning("loans.borrower_sms_failed", brand_id=str(brand_id), customer_id=str(customer_id),
-                        error=type(exc).__name__)  # fmt: skip
+        sms_borrower(self.identity, self.customers, self.directory, brand_id, customer_id, text,
+                     "loans.borrower_sms_failed")  # fmt: skip
 
     def _reopen_funnel(self, brand_id: UUID, customer_id: UUID, reason: str, step: str | None) -> None:
         if self.kit is None:
