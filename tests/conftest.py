@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.support import drop_database, fresh_database_dsn, settle
 
 #: pytest keeps a test module's assert-rewritten code in __pycache__ (`*-pytest-<version>.pyc`, checked against a hash
@@ -121,7 +122,7 @@ class Tenant:
 def make_tenant(platform: Any, role: str = "admin") -> Tenant:
     slug = "t" + uuid.uuid4().hex[:12]
     brand = platform.get(Identity).create_brand(slug, f"Brand {slug}")
-    issued = platform.get(Identity).issue_api_key(brand.id, role, "test key", may_grant_cross_brand=True)
+    issued = platform.get(Identity).issue_api_key(brand.id, role, "test key", granter=OPERATOR)
     settle(platform, "identity", issued.position)
     return Tenant(brand.id, slug, issued.secret)
 

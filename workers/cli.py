@@ -233,14 +233,17 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
 
 def cmd_apikey_create(args: argparse.Namespace) -> int:
     from domain.identity.application import Identity
+    from domain.identity.principal import OPERATOR
 
     with _platform() as platform:
         brand = platform.get(Identity).brand_by_slug(args.brand)
         from domain.shared.aggregate import acting_as
 
         with acting_as("cli"):
+            # The operator's CLI may make any key, a Super Admin's included (the portal and the API: only within
+            # what the caller holds).
             issued = platform.get(Identity).issue_api_key(
-                brand.id, args.role, args.label or f"cli {args.role}", may_grant_cross_brand=True
+                brand.id, args.role, args.label or f"cli {args.role}", granter=OPERATOR
             )
         print(issued.secret)
         print(f"(key id {issued.id}, brand {brand.slug}, role {args.role}; shown once, store it now)", file=sys.stderr)
@@ -262,6 +265,7 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
     import getpass
 
     from domain.identity.application import Identity
+    from domain.identity.principal import OPERATOR
     from domain.shared.aggregate import acting_as
 
     with _platform() as platform:
@@ -270,7 +274,7 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
         with acting_as("cli"):
             # The operator's CLI may make a Super Admin (the portal and the API let only a Super Admin do it).
             result = platform.get(Identity).create_staff(
-                brand.id, args.email, args.name, args.role, password, may_grant_cross_brand=True
+                brand.id, args.email, args.name, args.role, password, granter=OPERATOR
             )
         print(f"staff user {args.email} created: {result.id}")
     return 0

@@ -18,6 +18,7 @@ from domain.customers.customer import DuplicateCustomer
 from domain.customers.values import Address
 from domain.identity.application import Identity
 from domain.identity.brand import BrandNotFound
+from domain.identity.principal import OPERATOR
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict
 from workers.customer_numbers import number_customers
@@ -181,7 +182,9 @@ def seed_demo(platform: Platform, borrowers: int = 150) -> dict[str, Any]:
             brand = platform.get(Identity).brand(result.id)
             created_brand = True
         with suppress(Conflict):  # The demo admin exists already.
-            platform.get(Identity).create_staff(brand.id, DEMO_EMAIL, "Demo Admin", ["admin"], DEMO_PASSWORD)
+            platform.get(Identity).create_staff(
+                brand.id, DEMO_EMAIL, "Demo Admin", ["admin"], DEMO_PASSWORD, granter=OPERATOR
+            )
         registered: list[Any] = []
         for person in demo_borrowers(borrowers):
             try:

@@ -51,7 +51,6 @@ async def keys_create(request: Request, port: ApiKeysPort, principal: Principal)
                 role,
                 label,
                 owner_id=principal.id,
-                may_grant_cross_brand=principal.cross_brand,
                 granter=principal,
             ),
         )

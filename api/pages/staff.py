@@ -81,7 +81,6 @@ async def staff_create(request: Request, port: StaffPort, principal: Principal) 
                 _companies(request),
                 manager,
                 invite=True,
-                may_grant_cross_brand=principal.cross_brand,
                 granter=principal,
             ),
         )
@@ -204,7 +203,6 @@ def edit_staff(port: StaffPort, principal: Principal, staff_id: UUID, request: R
         companies=_companies(request),
         manager_id=_uuid(manager_raw) if manager_raw else None,
         available=form_text(request, "available") == "on",
-        may_grant_cross_brand=principal.cross_brand,
         granter=principal,
     )
 
@@ -220,7 +218,6 @@ def edit_permissions(port: StaffPort, principal: Principal, staff_id: UUID, requ
         _shown_version(request),
         actor_id=principal.id,
         permissions=overrides,
-        may_grant_cross_brand=principal.cross_brand,
         granter=principal,
     )
 
@@ -253,7 +250,6 @@ def _set_enabled(port: StaffPort, principal: Principal, staff_id: UUID, enabled:
         staff_id,
         enabled,
         actor_id=principal.id,
-        may_grant_cross_brand=principal.cross_brand,
         granter=principal,
     )
 
@@ -273,9 +269,7 @@ async def invite(request: Request, port: StaffPort, principal: Principal) -> Res
     try:
         issued = await act(
             principal,
-            lambda: port.identity.issue_invite(
-                principal.brand_id, staff_id, may_grant_cross_brand=principal.cross_brand, granter=principal
-            ),
+            lambda: port.identity.issue_invite(principal.brand_id, staff_id, granter=principal),
         )
     except DomainError as exc:
         return await _profile(request, port, principal, staff_id, error=error_text(exc))

@@ -75,7 +75,6 @@ def create_api_key(ctx: Context[ApiKeysPort]) -> Reply:
         body.role,
         body.label,
         owner_id=owner,
-        may_grant_cross_brand=ctx.principal.cross_brand,
         granter=ctx.principal,
     )
     # The key is the command's own result and is shown only here: it is the answer even when the key list has

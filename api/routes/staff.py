@@ -225,7 +225,6 @@ def create_staff(ctx: Context[StaffPort]) -> Reply:
         body.companies,
         body.manager_id,
         invite=body.password is None,
-        may_grant_cross_brand=ctx.principal.cross_brand,
         granter=ctx.principal,
     )
     invite = invite_link(str(ctx.request.base_url), result.invite) if result.invite else None
@@ -257,7 +256,6 @@ def update_staff(ctx: Context[StaffPort]) -> Reply:
         actor_id=ctx.principal.id,
         expected_version=ctx.expected_version(),
         manager_id=manager,
-        may_grant_cross_brand=ctx.principal.cross_brand,
         granter=ctx.principal,
         **fields,
     )
@@ -278,7 +276,6 @@ def _set_enabled(ctx: Context[StaffPort], enabled: bool) -> CommandResult:
         ctx.path["staff_id"],
         enabled,
         ctx.principal.id,
-        may_grant_cross_brand=ctx.principal.cross_brand,
         granter=ctx.principal,
     )
 
@@ -294,9 +291,7 @@ def cancel_leave(ctx: Context[StaffPort]) -> Reply:
 
 
 def issue_invite(ctx: Context[StaffPort]) -> Reply:
-    invite = ctx.port.identity.issue_invite(
-        ctx.brand_id, ctx.path["staff_id"], may_grant_cross_brand=ctx.principal.cross_brand, granter=ctx.principal
-    )
+    invite = ctx.port.identity.issue_invite(ctx.brand_id, ctx.path["staff_id"], granter=ctx.principal)
     return json_response(invite_link(str(ctx.request.base_url), invite))
 
 

@@ -19,7 +19,7 @@ from domain.identity.authentication import API_KEY_PREFIX, INVITE_PREFIX, Authen
 from domain.identity.brand import Brand, BrandNotFound, check_slug, check_timezone
 from domain.identity.brand_config import BrandConfiguration, BrandSettings, SettingChange
 from domain.identity.permissions import CROSS_BRAND_ROLES, ROLES, Grants, Level, Permission, role_grants
-from domain.identity.principal import Principal
+from domain.identity.principal import Granter
 from domain.identity.roster import ADMIN_ROLES, BrandAdmins
 from domain.identity.staff import InviteInvalid, Leave, StaffNotFound, StaffUser, clean_companies
 from domain.shared.aggregate import Aggregate, with_id
@@ -89,11 +89,11 @@ def check_roles(roles: list[str]) -> list[str]:
     return roles
 
 
-def check_cross_brand_grant(roles: list[str], may_grant_cross_brand: bool) -> None:
-    """Only a cross-brand actor (a Super Admin, or the operator's CLI) may give a cross-brand role: a brand's admin
+def check_cross_brand_grant(roles: list[str], granter: Granter) -> None:
+    """Only a cross-brand granter (a Super Admin, or the OPERATOR) may give a cross-brand role: a brand's admin
     who could would make a staff member who reads and changes every other brand (422 naming `roles`)."""
     granted = sorted(CROSS_BRAND_ROLES & set(roles))
-    if granted and not may_grant_cross_brand:
+    if granted and not granter.cross_brand:
         raise InvalidValue("roles", f"only a Super Admin may give the role '{granted[0]}'")
 
 
@@ -106,16 +106,16 @@ def beyond(granted: Grants, wanted: Grants) -> list[str]:
     ]
 
 
-def wider_companies(granter: Principal, companies: list[str] | tuple[str, ...]) -> bool:
+def wider_companies(granter: Granter, companies: list[str] | tuple[str, ...]) -> bool:
     """True when `companies` (empty: every company) reach a company `granter` may not see."""
     return bool(granter.companies) and (not companies or not set(companies) <= set(granter.companies))
 
 
-def check_grant_within(granter: Principal | None, roles: list[str], field: str = "roles") -> None:
-    """A granter (the staff member or key making the change; None: the operator's CLI) gives only roles whose
-    defaults it holds itself: whoever holds PARTNER_USER_MANAGEMENT or API_KEYS without being an admin would else
-    make an admin - of someone else, of themselves, or of a key they keep (422 naming `field`)."""
-    if granter is None or not all(role in ROLES for role in roles):
+def check_grant_within(granter: Granter, roles: list[str], field: str = "roles") -> None:
+    """A granter (the staff member or key making the change, or the OPERATOR, who holds everything) gives only roles
+    whose defaults it holds itself: whoever holds PARTNER_USER_MANAGEMENT or API_KEYS without being an admin would
+    else make an admin - of someone else, of themselves, or of a key they keep (422 naming `field`)."""
+    if not all(role in ROLES for role in roles):
         return
     above = beyond(granter.grants, role_grants(roles))
     if above:
@@ -229,7 +229,7 @@ def parse_overrides(raw: dict[str, str | None]) -> dict[Permission, Level | obje
     return parsed
 
 
-def _companies_beyond(granter: Principal) -> str:
+def _companies_beyond(granter: Granter) -> str:
     return f"you may see only the companies {', '.join(granter.companies)}: give some of them, no others"
 
 
@@ -400,22 +400,21 @@ class Identity(Authentication):
         manager_id: UUID | None = None,
         invite: bool = False,
         *,
-        may_grant_cross_brand: bool = False,
-        granter: Principal | None = None,
+        granter: Granter,
     ) -> StaffCreated:
         """Create a staff user (login email unique across the platform); without a password they need an invite,
-        issued in the same transaction when `invite` is set. A cross-brand role (Super Admin) only when
-        `may_grant_cross_brand` (the actor is cross-brand, or the operator's CLI). A `granter` gives only roles and
-        companies within its own (`check_grant_within`, `wider_companies`)."""
+        issued in the same transaction when `invite` is set. The `granter` (the principal making the request, or the
+        OPERATOR) gives a cross-brand role (Super Admin) only when it is cross-brand (`check_cross_brand_grant`), and
+        only roles and companies within its own (`check_grant_within`, `wider_companies`)."""
         self.brand(brand_id)
         checks = FieldChecks()
         clean_email = checks.check(lambda: normalise_email(email).lower())
         clean_name = checks.check(lambda: normalise_name(name))
         if checks.check(lambda: check_roles(roles)) is not None:
-            checks.check(lambda: check_cross_brand_grant(roles, may_grant_cross_brand))
+            checks.check(lambda: check_cross_brand_grant(roles, granter))
             checks.check(lambda: check_grant_within(granter, roles))
         kept = checks.check(lambda: clean_companies(companies or []))
-        if granter is not None and kept is not None and wider_companies(granter, kept):
+        if kept is not None and wider_companies(granter, kept):
             checks.errors.append(FieldError("companies", _companies_beyond(granter)))
         if password is not None:
             checks.check(lambda: check_password(password))
@@ -452,21 +451,20 @@ class Identity(Authentication):
         manager_id: UUID | object | None = UNCHANGED,
         permissions: dict[str, str | None] | None = None,
         available: bool | None = None,
-        may_grant_cross_brand: bool = False,
-        granter: Principal | None = None,
+        granter: Granter,
     ) -> CommandResult:
         """Edit a staff user; `permissions` maps PERMISSION to READ/WRITE/ALL, NONE (deny) or null (role default).
-        A cross-brand role is given, and a staff user holding one is edited, only when `may_grant_cross_brand`. A
+        A cross-brand role is given, and a staff user holding one is edited, only by a cross-brand `granter`. The
         `granter` edits only staff holding no more than it does, and leaves them so (`_check_outranks`)."""
         staff = self.staff(brand_id, staff_id)
-        self._check_cross_brand_holder(staff, may_grant_cross_brand)
+        self._check_cross_brand_holder(staff, granter)
         self._check_outranks(staff, granter)
         self.check_version(staff, expected_version)
         checks = FieldChecks()
         clean_email = checks.check(lambda: normalise_email(email).lower()) if email is not None else None
         clean_name = checks.check(lambda: normalise_name(name)) if name is not None else None
         if roles is not None and checks.check(lambda: check_roles(roles)) is not None:
-            checks.check(lambda: check_cross_brand_grant(roles, may_grant_cross_brand))
+            checks.check(lambda: check_cross_brand_grant(roles, granter))
         overrides = checks.check(lambda: parse_overrides(permissions or {})) or {}
         checks.raise_if_any()
 
@@ -512,8 +510,7 @@ class Identity(Authentication):
         manager_id: UUID | object | None = UNCHANGED,
         available: bool | None = None,
         permissions: dict[str, str | None] | None = None,
-        may_grant_cross_brand: bool = False,
-        granter: Principal | None = None,
+        granter: Granter,
     ) -> CommandResult:
         """Save a staff profile or permissions form made from version `shown_version` of the staff user: only what
         the form changes from what it showed is applied, onto the user as they are now (`update_staff`). Their
@@ -547,7 +544,6 @@ class Identity(Authentication):
             manager_id=manager_id,
             available=available,
             permissions=permissions,
-            may_grant_cross_brand=may_grant_cross_brand,
             granter=granter,
         )
 
@@ -575,21 +571,19 @@ class Identity(Authentication):
             except StaffNotFound:
                 raise InvalidValue("manager_id", f"no staff user {current} in this brand") from None
 
-    def _check_cross_brand_holder(self, staff: StaffUser, may_grant_cross_brand: bool) -> None:
+    def _check_cross_brand_holder(self, staff: StaffUser, granter: Granter) -> None:
         """A staff user holding a cross-brand role is changed (edited, disabled or enabled, invited again) only by a
-        cross-brand actor: a brand's admin who could would take over, or switch off, an account that acts in every
+        cross-brand granter: a brand's admin who could would take over, or switch off, an account that acts in every
         brand (an invite sets its password; an email change sends the next invite elsewhere). 409."""
         held = sorted(CROSS_BRAND_ROLES & set(staff.roles))
-        if held and not may_grant_cross_brand:
+        if held and not granter.cross_brand:
             raise Conflict(f"only a Super Admin may change a staff user with the role '{held[0]}'")
 
-    def _check_outranks(self, staff: StaffUser, granter: Principal | None) -> None:
+    def _check_outranks(self, staff: StaffUser, granter: Granter) -> None:
         """A granter changes (edits, disables or enables, invites again) only a staff user holding no permission above
         its own and no company it may not see: one who held PARTNER_USER_MANAGEMENT without being an admin would else
         take over an admin's account (a new email or invite, then a password of their choosing) or switch it off. 409.
         """
-        if granter is None:
-            return
         above = beyond(granter.grants, staff.grants)
         if above or wider_companies(granter, staff.companies):
             held = above[0] if above else "companies " + (", ".join(staff.companies) or "(every company)")
@@ -598,11 +592,9 @@ class Identity(Authentication):
                 permission=above[0].split()[0] if above else None,
             )
 
-    def _check_within_granter(self, staff: StaffUser, granter: Principal | None, roles: list[str] | None) -> None:
+    def _check_within_granter(self, staff: StaffUser, granter: Granter, roles: list[str] | None) -> None:
         """The staff user as edited holds nothing above the granter (422 naming `roles`, `permissions.<P>` or
         `companies`): nobody raises themselves or another above what they hold."""
-        if granter is None:
-            return
         if roles is not None:
             check_grant_within(granter, roles)
         above = beyond(granter.grants, staff.grants)
@@ -620,13 +612,12 @@ class Identity(Authentication):
         enabled: bool,
         actor_id: UUID | None = None,
         *,
-        may_grant_cross_brand: bool = False,
-        granter: Principal | None = None,
+        granter: Granter,
     ) -> CommandResult:
         """Disable (not yourself, not the last admin) or enable a staff user (one holding a cross-brand role only
-        when `may_grant_cross_brand`; one holding more than a `granter` not by it)."""
+        by a cross-brand `granter`; one holding more than the `granter` not by it)."""
         staff = self.staff(brand_id, staff_id)
-        self._check_cross_brand_holder(staff, may_grant_cross_brand)
+        self._check_cross_brand_holder(staff, granter)
         self._check_outranks(staff, granter)
         if enabled:
             staff.enable()
@@ -664,13 +655,12 @@ class Identity(Authentication):
         staff_id: UUID,
         valid_for: timedelta = INVITE_LIFETIME,
         *,
-        may_grant_cross_brand: bool = False,
-        granter: Principal | None = None,
+        granter: Granter,
     ) -> IssuedInvite:
         """A one-time, expiring invite code (it replaces earlier ones); only its hash is stored. For a staff user
-        holding a cross-brand role only when `may_grant_cross_brand`; one holding more than a `granter` not by it."""
+        holding a cross-brand role only by a cross-brand `granter`; one holding more than the `granter` not by it."""
         staff = self.staff(brand_id, staff_id)
-        self._check_cross_brand_holder(staff, may_grant_cross_brand)
+        self._check_cross_brand_holder(staff, granter)
         self._check_outranks(staff, granter)
         if not staff.enabled:
             raise Conflict("cannot invite a disabled staff user")
@@ -717,18 +707,18 @@ class Identity(Authentication):
         role: str,
         label: str,
         owner_id: UUID | None = None,
-        may_grant_cross_brand: bool = False,
-        granter: Principal | None = None,
+        *,
+        granter: Granter,
     ) -> IssuedKey:
         """Generate a key bound to the brand and role (owned by the staff user who made it); only its hash is stored.
-        A `granter` makes only keys of a role within its own grants, and none while limited to companies (a key acts
-        for every company of the brand)."""
+        The `granter` makes a cross-brand key only when it is cross-brand, only keys of a role within its own grants,
+        and none while limited to companies (a key acts for every company of the brand)."""
         self.brand(brand_id)
         check_role(role)
-        if role in CROSS_BRAND_ROLES and not may_grant_cross_brand:
+        if role in CROSS_BRAND_ROLES and not granter.cross_brand:
             raise InvalidValue("role", f"only a Super Admin may create a '{role}' key")
         check_grant_within(granter, [role], "role")
-        if granter is not None and granter.companies:
+        if granter.companies:
             raise InvalidValue("role", f"a key acts for every company; {_companies_beyond(granter)}")
         label = clean_text(label, "label", missing="give the key a label (what uses it)")
         secret = secrets.token_urlsafe(32)

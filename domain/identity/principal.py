@@ -1,9 +1,10 @@
-"""Who is calling: the principal every endpoint, page and template asks `holds(permission, level)`."""
+"""Who is calling: the principal every endpoint, page and template asks `holds(permission, level)`; and who gives
+roles, permissions and companies (`Granter`): that principal, or the trusted `OPERATOR`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Literal, TypeAlias
 from uuid import UUID
 
 from domain.identity.permissions import CROSS_BRAND_ROLES, Grants, Level, Permission
@@ -60,3 +61,28 @@ class Principal:
     def sees_company(self, company: str) -> bool:
         """True when the principal may see data of `company` (a lender/source within the brand)."""
         return not self.companies or company in self.companies
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The trusted operator, who is no principal: the command line (`covenant-desk staff create`, `apikey create`),
+    the demo seed and test setups. As a granter it holds every permission at ALL and every company, and is
+    cross-brand: it may give anything, the `super_admin` role included. Endpoints and pages never use it - they pass
+    the principal making the request."""
+
+    grants: Grants = field(default_factory=lambda: dict.fromkeys(Permission, Level.ALL))
+    companies: tuple[str, ...] = ()  # empty: every company
+
+    @property
+    def cross_brand(self) -> bool:
+        """The operator gives and changes cross-brand roles (a Super Admin's)."""
+        return True
+
+
+OPERATOR = Operator()
+
+#: Who gives roles, permissions and companies, and changes the staff holding them (`Identity.create_staff`,
+#: `update_staff`, `set_enabled`, `issue_invite`, `issue_api_key`): the principal making the request - it gives only
+#: what it holds (its `grants` and `companies`), and a cross-brand role only when it is `cross_brand` - or the
+#: `OPERATOR`, who may give anything. There is no default: every caller names its granter.
+Granter: TypeAlias = Principal | Operator

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import partial
 from uuid import UUID, uuid4
 
 import pytest
@@ -14,7 +15,7 @@ from domain.identity.application import Identity
 from domain.identity.authentication import AccountLocked, LoginAttempt
 from domain.identity.brand import BrandNotFound
 from domain.identity.permissions import Level, Permission
-from domain.identity.principal import AuthenticationFailed
+from domain.identity.principal import OPERATOR, AuthenticationFailed, Principal
 from domain.identity.staff import LOCKOUT_AFTER, InviteInvalid, StaffNotFound
 from domain.shared.application import ConcurrentModification
 from domain.shared.clock import FixedClock
@@ -93,7 +94,12 @@ def _head(identity: Identity) -> int:
 
 
 def _admin(identity: Identity, brand: UUID, email: str = "admin@acme.in") -> UUID:
-    return identity.create_staff(brand, email, "Asha Admin", ["admin"], PASSWORD).id
+    return identity.create_staff(brand, email, "Asha Admin", ["admin"], PASSWORD, granter=OPERATOR).id
+
+
+def _key_principal(identity: Identity, brand: UUID, role: str) -> Principal:
+    """The principal of a fresh API key of `role` (the operator makes it)."""
+    return identity.authenticate_api_key(identity.issue_api_key(brand, role, f"{role} key", granter=OPERATOR).secret)
 
 
 # Brands and configuration ------------------------------------------------------------------------------------
@@ -142,7 +148,7 @@ def test_configuration_changes_are_recorded_old_to_new_and_a_repeat_records_noth
 def test_a_staff_user_created_with_an_invite_gets_both_in_one_transaction(
     identity: Identity, brand: UUID, clock: FixedClock
 ) -> None:
-    created = identity.create_staff(brand, "Neha@Lender.in", "Neha Gupta", ["sales"], invite=True)
+    created = identity.create_staff(brand, "Neha@Lender.in", "Neha Gupta", ["sales"], invite=True, granter=OPERATOR)
     assert created.invite is not None and created.invite.code.startswith("inv_")
     assert created.invite.position == created.position == _head(identity)
     assert created.invite.expires_at == clock.now() + timedelta(days=3)
@@ -154,7 +160,7 @@ def test_a_staff_user_created_with_an_invite_gets_both_in_one_transaction(
 
 
 def test_an_invite_sets_the_password_once_and_expires(identity: Identity, brand: UUID, clock: FixedClock) -> None:
-    created = identity.create_staff(brand, "neha@lender.in", "Neha Gupta", ["sales"], invite=True)
+    created = identity.create_staff(brand, "neha@lender.in", "Neha Gupta", ["sales"], invite=True, granter=OPERATOR)
     assert created.invite is not None
     with pytest.raises(InvalidInput):
         identity.accept_invite(created.invite.code, "short")
@@ -163,7 +169,7 @@ def test_an_invite_sets_the_password_once_and_expires(identity: Identity, brand:
         identity.accept_invite(created.invite.code, "another-passphrase-2")
     assert identity.authenticate_staff("neha@lender.in", PASSWORD).id == created.id
 
-    later = identity.issue_invite(brand, created.id)
+    later = identity.issue_invite(brand, created.id, granter=OPERATOR)
     clock.instant += timedelta(days=3, seconds=1)
     with pytest.raises(InviteInvalid):
         identity.accept_invite(later.code, "another-passphrase-2")
@@ -173,53 +179,53 @@ def test_an_invite_sets_the_password_once_and_expires(identity: Identity, brand:
 
 def test_a_login_email_is_unique_across_brands_and_refusals_record_nothing(identity: Identity, brand: UUID) -> None:
     other = identity.create_brand("beta", "Beta Loans").id
-    identity.create_staff(brand, "neha@lender.in", "Neha Gupta", ["sales"])
+    identity.create_staff(brand, "neha@lender.in", "Neha Gupta", ["sales"], granter=OPERATOR)
     head = _head(identity)
     with pytest.raises(Conflict):
-        identity.create_staff(other, "NEHA@lender.in", "Neha Again", ["sales"])
+        identity.create_staff(other, "NEHA@lender.in", "Neha Again", ["sales"], granter=OPERATOR)
     with pytest.raises(InvalidInput) as refused:
-        identity.create_staff(brand, "not-an-email", "X", ["wizard"], "short")
+        identity.create_staff(brand, "not-an-email", "X", ["wizard"], "short", granter=OPERATOR)
     assert {e.field for e in refused.value.errors} == {"email", "name", "roles", "password"}
     assert _head(identity) == head
 
 
 def test_staff_of_one_brand_are_not_found_from_another(identity: Identity, brand: UUID) -> None:
     other = identity.create_brand("beta", "Beta Loans").id
-    staff = identity.create_staff(brand, "neha@lender.in", "Neha Gupta", ["sales"]).id
+    staff = identity.create_staff(brand, "neha@lender.in", "Neha Gupta", ["sales"], granter=OPERATOR).id
     with pytest.raises(StaffNotFound):
         identity.staff(other, staff)
     with pytest.raises(NotFound):
-        identity.update_staff(other, staff, name="Stolen")
+        identity.update_staff(other, staff, name="Stolen", granter=OPERATOR)
 
 
 def test_overrides_raise_lower_deny_and_return_to_the_role_default(identity: Identity, brand: UUID) -> None:
-    staff = identity.create_staff(brand, "neha@lender.in", "Neha Gupta", ["collection_executive"]).id
-    identity.update_staff(brand, staff, permissions={"COLLECTIONS": "ALL", "CUSTOMER": "NONE"})
+    staff = identity.create_staff(brand, "neha@lender.in", "Neha Gupta", ["collection_executive"], granter=OPERATOR).id
+    identity.update_staff(brand, staff, permissions={"COLLECTIONS": "ALL", "CUSTOMER": "NONE"}, granter=OPERATOR)
     grants = identity.staff(brand, staff).grants
     assert grants[Permission.COLLECTIONS] is Level.ALL and Permission.CUSTOMER not in grants
-    identity.update_staff(brand, staff, permissions={"CUSTOMER": None})
+    identity.update_staff(brand, staff, permissions={"CUSTOMER": None}, granter=OPERATOR)
     assert identity.staff(brand, staff).grants[Permission.CUSTOMER] is Level.READ
     with pytest.raises(InvalidInput) as refused:
-        identity.update_staff(brand, staff, permissions={"TELEPORT": "READ", "LOANS": "MOST"})
+        identity.update_staff(brand, staff, permissions={"TELEPORT": "READ", "LOANS": "MOST"}, granter=OPERATOR)
     assert {e.field for e in refused.value.errors} == {"permissions.TELEPORT", "permissions.LOANS"}
 
 
 def test_a_reporting_cycle_and_a_manager_of_another_brand_are_refused(identity: Identity, brand: UUID) -> None:
     other = identity.create_brand("beta", "Beta Loans").id
-    a = identity.create_staff(brand, "a@acme.in", "Alpha One", ["sales"]).id
-    b = identity.create_staff(brand, "b@acme.in", "Beta Two", ["sales"], manager_id=a).id
-    c = identity.create_staff(brand, "c@acme.in", "Gamma Three", ["sales"], manager_id=b).id
-    outsider = identity.create_staff(other, "x@beta.in", "Outside Person", ["sales"]).id
+    a = identity.create_staff(brand, "a@acme.in", "Alpha One", ["sales"], granter=OPERATOR).id
+    b = identity.create_staff(brand, "b@acme.in", "Beta Two", ["sales"], manager_id=a, granter=OPERATOR).id
+    c = identity.create_staff(brand, "c@acme.in", "Gamma Three", ["sales"], manager_id=b, granter=OPERATOR).id
+    outsider = identity.create_staff(other, "x@beta.in", "Outside Person", ["sales"], granter=OPERATOR).id
     for manager in (c, a, outsider):
         with pytest.raises(InvalidInput) as refused:
-            identity.update_staff(brand, a, manager_id=manager)
+            identity.update_staff(brand, a, manager_id=manager, granter=OPERATOR)
         assert refused.value.errors[0].field == "manager_id"
-    identity.update_staff(brand, c, manager_id=None)
+    identity.update_staff(brand, c, manager_id=None, granter=OPERATOR)
     assert identity.staff(brand, c).manager_id is None
 
 
 def test_leave_may_not_end_before_it_starts_or_overlap(identity: Identity, brand: UUID) -> None:
-    staff = identity.create_staff(brand, "neha@lender.in", "Neha Gupta", ["sales"]).id
+    staff = identity.create_staff(brand, "neha@lender.in", "Neha Gupta", ["sales"], granter=OPERATOR).id
     with pytest.raises(InvalidInput):
         identity.schedule_leave(brand, staff, date(2026, 12, 10), date(2026, 12, 1), None)
     identity.schedule_leave(brand, staff, date(2026, 12, 1), date(2026, 12, 10), "wedding")
@@ -236,38 +242,99 @@ def test_leave_may_not_end_before_it_starts_or_overlap(identity: Identity, brand
 def test_nobody_disables_themselves_or_leaves_a_brand_without_an_admin(identity: Identity, brand: UUID) -> None:
     admin = _admin(identity, brand)
     with pytest.raises(Conflict, match="yourself"):
-        identity.set_enabled(brand, admin, False, actor_id=admin)
+        identity.set_enabled(brand, admin, False, actor_id=admin, granter=OPERATOR)
     with pytest.raises(Conflict, match="without an enabled admin"):
-        identity.set_enabled(brand, admin, False)
+        identity.set_enabled(brand, admin, False, granter=OPERATOR)
     with pytest.raises(Conflict):
-        identity.update_staff(brand, admin, actor_id=admin, roles=["sales"])
+        identity.update_staff(brand, admin, actor_id=admin, roles=["sales"], granter=OPERATOR)
     with pytest.raises(Conflict, match="without an enabled admin"):
-        identity.update_staff(brand, admin, roles=["sales"])
+        identity.update_staff(brand, admin, roles=["sales"], granter=OPERATOR)
 
 
 def test_disabling_ends_sessions_and_stops_passwords_and_owned_keys(
     identity: Identity, brand: UUID, sessions: EndedSessions
 ) -> None:
     _admin(identity, brand)
-    worker = identity.create_staff(brand, "ops@acme.in", "Ops Person", ["admin"], PASSWORD).id
-    key = identity.issue_api_key(brand, "loan_ops", "ops script", owner_id=worker)
+    worker = identity.create_staff(brand, "ops@acme.in", "Ops Person", ["admin"], PASSWORD, granter=OPERATOR).id
+    key = identity.issue_api_key(brand, "loan_ops", "ops script", owner_id=worker, granter=OPERATOR)
     assert identity.authenticate_api_key(key.secret).brand_id == brand
-    identity.set_enabled(brand, worker, False)
+    identity.set_enabled(brand, worker, False, granter=OPERATOR)
     assert sessions.ended == [worker]
     with pytest.raises(AuthenticationFailed):
         identity.authenticate_api_key(key.secret)
     with pytest.raises(AuthenticationFailed, match="invalid email or password"):
         identity.authenticate_staff("ops@acme.in", PASSWORD)
-    identity.set_enabled(brand, worker, True)
+    identity.set_enabled(brand, worker, True, granter=OPERATOR)
     assert sessions.ended == [worker]  # enabling ends nothing
     assert identity.authenticate_api_key(key.secret).id == key.id
+
+
+# Granters: who gives roles, permissions and companies --------------------------------------------------------------
+
+
+def test_every_grant_names_its_granter_there_is_no_default(identity: Identity, brand: UUID) -> None:
+    """Who gives is one required argument, a principal or the OPERATOR: a call that forgets it is refused before
+    anything is saved, never run as someone who may give anything."""
+    _admin(identity, brand)
+    staff = identity.create_staff(brand, "neha@lender.in", "Neha Gupta", ["sales"], granter=OPERATOR).id
+    head = _head(identity)
+    forgetful: list[Callable[[], object]] = [
+        lambda: identity.create_staff(brand, "sam@acme.in", "Sam Root", ["super_admin"], PASSWORD),
+        lambda: identity.update_staff(brand, staff, roles=["admin"]),
+        lambda: identity.update_staff_shown(brand, staff, None, roles=["admin"]),
+        lambda: identity.set_enabled(brand, staff, False),
+        lambda: identity.issue_invite(brand, staff),
+        lambda: identity.issue_api_key(brand, "super_admin", "root"),
+    ]
+    for call in forgetful:
+        with pytest.raises(TypeError, match="granter"):
+            call()
+    assert _head(identity) == head
+
+
+def test_a_granter_gives_a_super_admin_only_when_cross_brand(identity: Identity, brand: UUID) -> None:
+    """The granter's own `cross_brand` decides: a brand's admin (a principal holding every permission of its brand)
+    neither gives the role nor changes its holder; a Super Admin and the OPERATOR do both."""
+    _admin(identity, brand)
+    admin, root = _key_principal(identity, brand, "admin"), _key_principal(identity, brand, "super_admin")
+    assert (admin.cross_brand, root.cross_brand, OPERATOR.cross_brand) == (False, True, True)
+    head = _head(identity)
+    with pytest.raises(InvalidInput) as refused:
+        identity.create_staff(brand, "sam@acme.in", "Sam Root", ["super_admin"], PASSWORD, granter=admin)
+    assert [(e.field, e.message) for e in refused.value.errors] == [
+        ("roles", "only a Super Admin may give the role 'super_admin'")
+    ]
+    with pytest.raises(InvalidInput, match="only a Super Admin may create a 'super_admin' key"):
+        identity.issue_api_key(brand, "super_admin", "root", granter=admin)
+    assert _head(identity) == head
+    by_root = identity.create_staff(brand, "sam@acme.in", "Sam Root", ["super_admin"], PASSWORD, granter=root).id
+    by_operator = identity.create_staff(brand, "ola@acme.in", "Ola Root", ["super_admin"], granter=OPERATOR).id
+    head = _head(identity)
+    for holder in (by_root, by_operator):
+        for change in (
+            partial(identity.update_staff, brand, holder, name="Taken Over", granter=admin),
+            partial(identity.update_staff_shown, brand, holder, None, name="Taken Over", granter=admin),
+            partial(identity.set_enabled, brand, holder, False, granter=admin),
+            partial(identity.issue_invite, brand, holder, granter=admin),
+        ):
+            with pytest.raises(
+                Conflict, match="only a Super Admin may change a staff user with the role 'super_admin'"
+            ):
+                change()
+    assert _head(identity) == head
+    identity.update_staff(brand, by_operator, name="Ola Platform", granter=root)
+    identity.issue_invite(brand, by_root, granter=OPERATOR)
+    identity.issue_api_key(brand, "super_admin", "root", granter=root)
+    assert identity.staff(brand, by_operator).name == "Ola Platform"
 
 
 # Logins --------------------------------------------------------------------------------------------------------
 
 
 def test_a_login_gives_the_staff_principal_and_is_recorded(identity: Identity, brand: UUID) -> None:
-    staff = identity.create_staff(brand, "neha@lender.in", "Neha Gupta", ["collection_executive"], PASSWORD).id
+    staff = identity.create_staff(
+        brand, "neha@lender.in", "Neha Gupta", ["collection_executive"], PASSWORD, granter=OPERATOR
+    ).id
     principal = identity.authenticate_staff(" Neha@Lender.in ", PASSWORD, "10.0.0.1", "Firefox")
     assert (principal.kind, principal.id, principal.brand_id, principal.actor) == (
         "staff",
@@ -280,8 +347,8 @@ def test_a_login_gives_the_staff_principal_and_is_recorded(identity: Identity, b
 
 
 def test_every_refusal_is_the_same_answer_and_failures_lock_the_email(identity: Identity, brand: UUID) -> None:
-    identity.create_staff(brand, "neha@lender.in", "Neha Gupta", ["sales"], PASSWORD)
-    identity.create_staff(brand, "pending@lender.in", "Pending Person", ["sales"])  # no password yet
+    identity.create_staff(brand, "neha@lender.in", "Neha Gupta", ["sales"], PASSWORD, granter=OPERATOR)
+    identity.create_staff(brand, "pending@lender.in", "Pending Person", ["sales"], granter=OPERATOR)  # no password yet
     answers = set()
     for email in ("nobody@lender.in", "pending@lender.in", "neha@lender.in"):
         with pytest.raises(AuthenticationFailed) as refused:
@@ -302,7 +369,7 @@ def test_every_refusal_is_the_same_answer_and_failures_lock_the_email(identity: 
 
 
 def test_an_api_key_acts_with_its_role_in_its_brand_until_revoked(identity: Identity, brand: UUID) -> None:
-    issued = identity.issue_api_key(brand, "collection_executive", "  dialer  ")
+    issued = identity.issue_api_key(brand, "collection_executive", "  dialer  ", granter=OPERATOR)
     assert issued.secret.startswith("cdk_") and (issued.label, issued.role) == ("dialer", "collection_executive")
     principal = identity.authenticate_api_key(issued.secret)
     assert (principal.kind, principal.brand_id, principal.roles) == ("apikey", brand, ("collection_executive",))
@@ -314,15 +381,15 @@ def test_an_api_key_acts_with_its_role_in_its_brand_until_revoked(identity: Iden
 
 
 def test_forged_keys_and_cross_brand_roles_are_refused(identity: Identity, brand: UUID) -> None:
-    issued = identity.issue_api_key(brand, "sales", "crm")
+    issued = identity.issue_api_key(brand, "sales", "crm", granter=OPERATOR)
     for token in ("cdk_nothex_secret", f"cdk_{issued.id.hex}_wrong", "Bearer x", f"xyz_{issued.id.hex}_s"):
         with pytest.raises(AuthenticationFailed):
             identity.authenticate_api_key(token)
     with pytest.raises(InvalidInput):
-        identity.issue_api_key(brand, "super_admin", "root")
+        identity.issue_api_key(brand, "super_admin", "root", granter=_key_principal(identity, brand, "admin"))
     with pytest.raises(InvalidInput):
-        identity.issue_api_key(brand, "wizard", "x")
-    root = identity.issue_api_key(brand, "super_admin", "root", may_grant_cross_brand=True)
+        identity.issue_api_key(brand, "wizard", "x", granter=OPERATOR)
+    root = identity.issue_api_key(brand, "super_admin", "root", granter=OPERATOR)
     principal = identity.authenticate_api_key(root.secret)
     other = identity.create_brand("beta", "Beta Loans").id
     assert principal.cross_brand and principal.within(other).home_brand_id == brand

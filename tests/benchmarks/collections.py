@@ -28,6 +28,7 @@ from adapters.postgres import Database
 from domain.collections.application import Collections
 from domain.collections.case import Stage
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from projections.collection_queries import CollectionQueries
 from tests.benchmarks.covenant_jobs_data import analyze, catch_up_projections, projections
 from tests.benchmarks.harness import Verdict, fresh_database, percentile, say
@@ -76,7 +77,9 @@ def run(quick: bool) -> list[Verdict]:
             brand = identity.create_brand("bench-coll", "Bench Collections Finance").id
             identity.change_configuration(brand, {"business_date": DAY, "auto_allocate_collections": True})
             staff = [
-                identity.create_staff(brand, f"exec{n}@bench.in", f"Executive {n}", ["collection_executive"]).id
+                identity.create_staff(
+                    brand, f"exec{n}@bench.in", f"Executive {n}", ["collection_executive"], granter=OPERATOR
+                ).id
                 for n in range(EXECUTIVES)
             ]
             catch_up_projections(platform, projections(platform, {"identity", "collections"}))

@@ -20,6 +20,7 @@ from adapters.simulators.softmedia import Dataset, SoftmediaSimulator
 from domain.collections.application import Collections
 from domain.identity.application import Identity
 from domain.identity.permissions import ROLES
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from domain.notices.triggering import job_run_id
 from tests.conftest import Tenant, make_tenant
@@ -118,7 +119,7 @@ def build_book(client: Any, platform: Any, sms: Any, tag: str, cents: int, twin:
     for role in ROLES:
         email = f"{role.replace('_', '-')}.{tag.lower()}.{uuid.uuid4().hex[:6]}@staff-{tag.lower()}.in"
         staff = identity.create_staff(
-            brand, email, f"{tag} {role.title().replace('_', '')}", [role], PASSWORD, may_grant_cross_brand=True
+            brand, email, f"{tag} {role.title().replace('_', '')}", [role], PASSWORD, granter=OPERATOR
         )
         book.staff_emails[role] = email
         book.ids[f"staff:{role}"] = str(staff.id)

@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import make_tenant
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -72,7 +73,7 @@ def browser(_chromium: Any) -> Iterator[Any]:
 def staff(platform: Any) -> tuple[Any, str]:
     tenant = make_tenant(platform)
     email = f"ops-{uuid.uuid4().hex[:8]}@lender.in"
-    platform.get(Identity).create_staff(tenant.brand_id, email, "Priya Ops", ["admin"], PASSWORD)
+    platform.get(Identity).create_staff(tenant.brand_id, email, "Priya Ops", ["admin"], PASSWORD, granter=OPERATOR)
     return tenant, email
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from domain.identity.application import Identity
 from domain.identity.permissions import ROLES, Level, Permission, role_grants
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant, make_tenant
 from tests.support import settle
 
@@ -23,7 +24,7 @@ def keys(platform: Any) -> dict[str, Tenant]:
     base = make_tenant(platform)
     tenants = {}
     for role in ROLES:
-        issued = platform.get(Identity).issue_api_key(base.brand_id, role, f"{role} key", may_grant_cross_brand=True)
+        issued = platform.get(Identity).issue_api_key(base.brand_id, role, f"{role} key", granter=OPERATOR)
         tenants[role] = Tenant(base.brand_id, base.slug, issued.secret)
     settle(platform, "identity")
     return tenants
@@ -210,9 +211,7 @@ def _signed_in(app: Any, platform: Any, brand_id: uuid.UUID, role: str) -> tuple
     from starlette.testclient import TestClient
 
     email = f"{role}-{uuid.uuid4().hex[:6]}@matrix.in"
-    platform.get(Identity).create_staff(
-        brand_id, email, f"Matrix {role}", [role], PAGE_PASSWORD, may_grant_cross_brand=True
-    )
+    platform.get(Identity).create_staff(brand_id, email, f"Matrix {role}", [role], PAGE_PASSWORD, granter=OPERATOR)
     client = TestClient(app, follow_redirects=False)
     client.__enter__()
     signed = client.post("/login", data={"email": email, "password": PAGE_PASSWORD, "next": "/dashboard"})

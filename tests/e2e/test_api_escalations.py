@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from projections.loan_decision_queries import DecisionQueries
 from tests.conftest import make_tenant
 from tests.e2e.test_api_loan_decisions import _events, _pending
@@ -21,7 +22,7 @@ def _keys(platform: Any, brand_id: uuid.UUID) -> dict[str, dict[str, str]]:
     identity = platform.get(Identity)
     keys = {}
     for role in ("credit_executive", "sanction_manager", "sanction_head"):
-        issued = identity.issue_api_key(brand_id, role, f"{role} key", may_grant_cross_brand=True)
+        issued = identity.issue_api_key(brand_id, role, f"{role} key", granter=OPERATOR)
         keys[role] = {"Authorization": f"Bearer {issued.secret}"}
     settle(platform, "identity")
     return keys
@@ -38,9 +39,13 @@ def _cx_approved(client: Any, tenant: Any, name: str, phone: str) -> str:
 def test_escalate_assign_and_the_head_decides(client: Any, tenant: Any, platform: Any, dsn: str) -> None:
     keys = _keys(platform, tenant.brand_id)
     identity = platform.get(Identity)
-    ravi = identity.create_staff(tenant.brand_id, "ravi-sm@lender.in", "Ravi SM", ["sanction_manager"])
-    meena = identity.create_staff(tenant.brand_id, "meena-sm@lender.in", "Meena SM", ["sanction_manager"])
-    cx = identity.create_staff(tenant.brand_id, "cx-only@lender.in", "Cee Ex", ["credit_executive"])
+    ravi = identity.create_staff(
+        tenant.brand_id, "ravi-sm@lender.in", "Ravi SM", ["sanction_manager"], granter=OPERATOR
+    )
+    meena = identity.create_staff(
+        tenant.brand_id, "meena-sm@lender.in", "Meena SM", ["sanction_manager"], granter=OPERATOR
+    )
+    cx = identity.create_staff(tenant.brand_id, "cx-only@lender.in", "Cee Ex", ["credit_executive"], granter=OPERATOR)
     settle(platform, "identity", cx.position)
     loan_id = _cx_approved(client, tenant, "Kiran Rao", "9876512361")
     url = f"/api/v1/loans/{loan_id}"
@@ -108,7 +113,9 @@ def test_escalate_assign_and_the_head_decides(client: Any, tenant: Any, platform
 def test_escalations_of_another_brand_are_not_found(client: Any, tenant: Any, platform: Any, dsn: str) -> None:
     loan_id = _cx_approved(client, tenant, "Mohan Das", "9876512363")
     other = make_tenant(platform)
-    staff = platform.get(Identity).create_staff(other.brand_id, "sm-other@lender.in", "Other SM", ["sanction_manager"])
+    staff = platform.get(Identity).create_staff(
+        other.brand_id, "sm-other@lender.in", "Other SM", ["sanction_manager"], granter=OPERATOR
+    )
     settle(platform, "identity", staff.position)
     before = _events(dsn)
     url = f"/api/v1/loans/{loan_id}"

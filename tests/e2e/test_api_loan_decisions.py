@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_api_loans import PRODUCT, _borrower, catalogue  # noqa: F401 - the autouse catalogue fixture
@@ -164,7 +165,7 @@ def test_permissions_per_role_and_brand_isolation(client: Any, tenant: Any, plat
     identity = platform.get(Identity)
     keys = {}
     for role in ("credit_executive", "sanction_manager", "sanction_head", "loan_ops"):
-        issued = identity.issue_api_key(tenant.brand_id, role, f"{role} key", may_grant_cross_brand=True)
+        issued = identity.issue_api_key(tenant.brand_id, role, f"{role} key", granter=OPERATOR)
         keys[role] = {"Authorization": f"Bearer {issued.secret}"}
     settle(platform, "identity")
     loan_id = _pending(client, tenant, name="Ravi Kumar", phone="9876512348")
@@ -205,7 +206,9 @@ def test_the_cx_worklist_is_mine_oldest_first(client: Any, tenant: Any, platform
     from domain.identity.application import Identity
 
     identity = platform.get(Identity)
-    cx = identity.create_staff(tenant.brand_id, "cx-worklist@lender.in", "Ravi CX", ["credit_executive"])
+    cx = identity.create_staff(
+        tenant.brand_id, "cx-worklist@lender.in", "Ravi CX", ["credit_executive"], granter=OPERATOR
+    )
     settle(platform, "identity", cx.position)
     first = _pending(client, tenant, name="Anu One", phone="9876512349")
     second = _pending(client, tenant, name="Anu Two", phone="9876512350")
@@ -271,7 +274,7 @@ def test_a_send_back_names_the_step_the_borrower_does_again(client: Any, tenant:
     assert back.json()["sent_back"]["step"] == "employment" and back.json()["sent_back"]["to"] == "borrower"
     email = f"cx-{loan_id[:8]}@lender.in"
     settle(platform, "identity", platform.get(Identity).create_staff(tenant.brand_id, email, "Cx", ["admin"],
-                                                                      PASSWORD).position)  # fmt: skip
+                                                                      PASSWORD, granter=OPERATOR).position)  # fmt: skip
     browser, _ = _portal(app, email)
     try:
         page = browser.get(f"/loans/{loan_id}").text

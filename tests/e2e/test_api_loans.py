@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from domain.loans.bre import Rule, RuleSpec
 from domain.loans.offer import CouponTerms, ProductVersion
@@ -180,7 +181,9 @@ def test_bre_rejection_bypass_override_assign_cancel_and_isolation(client: Any, 
     assert back.json()["status"] == "pending"
 
     identity = platform.get(Identity)
-    cx = identity.create_staff(tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Ravi CX", ["credit_executive"])
+    cx = identity.create_staff(
+        tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Ravi CX", ["credit_executive"], granter=OPERATOR
+    )
     settle(platform, "identity", cx.position)
     assigned = client.post(f"{url}/assign", json={"staff_id": str(cx.id)}, headers=tenant.auth)
     assert assigned.status_code == 200, assigned.text
@@ -214,21 +217,23 @@ def test_a_brand_that_auto_allocates_assigns_the_least_loaded_cx(client: Any, pl
     tenant = make_tenant(platform)
     identity = platform.get(Identity)
     busy = identity.create_staff(
-        tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Busy CX", ["credit_executive"]
+        tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Busy CX", ["credit_executive"], granter=OPERATOR
     )
     free = identity.create_staff(
-        tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Free CX", ["credit_executive"]
+        tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Free CX", ["credit_executive"], granter=OPERATOR
     )
     away = identity.create_staff(
-        tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Away CX", ["credit_executive"]
+        tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Away CX", ["credit_executive"], granter=OPERATOR
     )
-    identity.update_staff(tenant.brand_id, away.id, available=False)
+    identity.update_staff(tenant.brand_id, away.id, available=False, granter=OPERATOR)
     holiday = identity.create_staff(
-        tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Holiday CX", ["credit_executive"]
+        tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in", "Holiday CX", ["credit_executive"], granter=OPERATOR
     )
     today = identity.business_date(tenant.brand_id)
     identity.schedule_leave(tenant.brand_id, holiday.id, today, today, "wedding")
-    sales = identity.create_staff(tenant.brand_id, f"s-{uuid.uuid4().hex[:6]}@lender.in", "Sales Person", ["sales"])
+    sales = identity.create_staff(
+        tenant.brand_id, f"s-{uuid.uuid4().hex[:6]}@lender.in", "Sales Person", ["sales"], granter=OPERATOR
+    )
     result, _ = identity.change_configuration(tenant.brand_id, {"auto_allocate_loans": True})
     settle(platform, "identity", result.position)
 

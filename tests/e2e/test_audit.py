@@ -14,6 +14,7 @@ from typing import Any
 
 from domain.customers.application import Customers
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import make_tenant
 from tests.support import ROOT, settle
 
@@ -156,7 +157,11 @@ def test_replay_never_shows_credentials(client: Any, platform: Any) -> None:
 
     tenant = make_tenant(platform)
     email = f"audited-{uuid.uuid4().hex[:6]}@lender.in"
-    staff_id = platform.get(Identity).create_staff(tenant.brand_id, email, "Audited Staff", ["admin"], PASSWORD).id
+    staff_id = (
+        platform.get(Identity)
+        .create_staff(tenant.brand_id, email, "Audited Staff", ["admin"], PASSWORD, granter=OPERATOR)
+        .id
+    )
     history = client.get(f"/api/v1/audit/staff_user/{staff_id}/history", headers=tenant.auth)
     state = client.get(
         f"/api/v1/audit/staff/{staff_id}/state", params={"as_of": datetime.now(UTC).isoformat()}, headers=tenant.auth

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from domain.customers.application import Customers
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from projections.identity import IdentityQueries
 from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
@@ -300,7 +301,9 @@ def test_auditor_replays_a_borrower_in_the_portal(
     # Staff of another brand get the 404 page for the record, and nothing of it in their trail or the API.
     other = make_tenant(platform)
     other_email = f"aud-{uuid.uuid4().hex[:8]}@lender.in"
-    platform.get(Identity).create_staff(other.brand_id, other_email, "Arjun Other", ["admin"], PASSWORD)
+    platform.get(Identity).create_staff(
+        other.brand_id, other_email, "Arjun Other", ["admin"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, Identity.name)
     context = browser.new_context()
     stranger = context.new_page()
@@ -315,7 +318,7 @@ def test_auditor_replays_a_borrower_in_the_portal(
 
     # Without AUDIT_REPLAY: no nav link, no link on Customer 360, and the pages are forbidden.
     seller = f"sales-{uuid.uuid4().hex[:6]}@lender.in"
-    platform.get(Identity).create_staff(tenant.brand_id, seller, "Sunil Sales", ["sales"], PASSWORD)
+    platform.get(Identity).create_staff(tenant.brand_id, seller, "Sunil Sales", ["sales"], PASSWORD, granter=OPERATOR)
     settle(platform, Identity.name)
     context = browser.new_context()
     sales = context.new_page()

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from adapters.simulators.sms import SmsSimulator
 from api.routes.documents import UPLOAD
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
 from tests.e2e.test_onboarding_api import PERSONAL, _pan
@@ -141,7 +142,7 @@ def test_a_borrower_uploads_a_pan_card_sees_it_received_and_staff_see_the_same_c
     checklist = client.get(f"/api/v1/customers/{customer}/document-checklist", headers=tenant.auth).json()
     assert "pan_card" in checklist["missing"] and checklist["accepted"] == []  # received, not yet accepted
     email = f"docs-{uuid.uuid4().hex[:8]}@lender.in"
-    platform.get(Identity).create_staff(tenant.brand_id, email, "Nina Ops", ["admin"], PASSWORD)
+    platform.get(Identity).create_staff(tenant.brand_id, email, "Nina Ops", ["admin"], PASSWORD, granter=OPERATOR)
     settle(platform, "identity")
     with TestClient(app, follow_redirects=False) as staff:
         assert staff.post("/login", data={"email": email, "password": PASSWORD}).status_code in (302, 303)

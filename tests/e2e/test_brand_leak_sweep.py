@@ -26,6 +26,7 @@ from starlette.testclient import TestClient
 
 from domain.identity.application import Identity
 from domain.identity.permissions import ROLES
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from projections.report_catalogue import CATALOGUE
 from tests.e2e.brand_book import PASSWORD, Book, build_book
@@ -305,7 +306,7 @@ def test_brand_b_never_sees_brand_a_in_any_answer_page_file_or_search(
             client.__exit__(None, None, None)
     # API keys, whose principal is the brand rather than a person (an admin's and a Super Admin's).
     for role in ("admin", "super_admin"):
-        issued = platform.get(Identity).issue_api_key(b.tenant.brand_id, role, "sweep key", may_grant_cross_brand=True)
+        issued = platform.get(Identity).issue_api_key(b.tenant.brand_id, role, "sweep key", granter=OPERATOR)
         settle(platform, "identity", issued.position)
         with TestClient(
             app, raise_server_exceptions=False, headers={"Authorization": f"Bearer {issued.secret}"}

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from api.web import ACTING_BRAND_COOKIE
 from domain.customers.application import Customers
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD
 from tests.support import settle
@@ -20,9 +21,7 @@ from tests.support import settle
 
 def _signed_in(app: Any, platform: Any, brand_id: uuid.UUID, role: str) -> tuple[TestClient, str]:
     email = f"{role.replace('_', '-')}-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(
-        brand_id, email, f"Staff {role}", [role], PASSWORD, may_grant_cross_brand=True
-    )
+    made = platform.get(Identity).create_staff(brand_id, email, f"Staff {role}", [role], PASSWORD, granter=OPERATOR)
     settle(platform, "identity", made.position)
     client = TestClient(app, follow_redirects=False)
     client.__enter__()

@@ -26,6 +26,7 @@ from starlette.testclient import TestClient
 from adapters.simulators.sms import SmsSimulator
 from domain.callbacks.request import MAX_REMARKS
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.shared.clock import FixedClock
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
@@ -47,13 +48,13 @@ def wiring(provider_simulators: Any, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 def _staff(platform: Any, tenant: Tenant, role: str, name: str) -> tuple[UUID, str]:
     email = f"{role}-{uuid.uuid4().hex[:6]}@lender.in"
-    made = platform.get(Identity).create_staff(tenant.brand_id, email, name, [role], PASSWORD)
+    made = platform.get(Identity).create_staff(tenant.brand_id, email, name, [role], PASSWORD, granter=OPERATOR)
     settle(platform, "identity", made.position)
     return UUID(str(made.id)), email
 
 
 def _key(platform: Any, tenant: Tenant, role: str) -> dict[str, str]:
-    issued = platform.get(Identity).issue_api_key(tenant.brand_id, role, f"{role} key")
+    issued = platform.get(Identity).issue_api_key(tenant.brand_id, role, f"{role} key", granter=OPERATOR)
     settle(platform, "identity", issued.position)
     return {"Authorization": f"Bearer {issued.secret}"}
 

@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 from domain.collections.application import Collections
 from domain.collections.case import Outcome
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from domain.shared.errors import InvalidInput
 from projections.identity import IdentityQueries
@@ -34,7 +35,9 @@ AMOUNT = Decimal("8037.57")  # what give_case puts on each case
 
 def person(platform: Any, tenant: Tenant, name: str, role: str, manager: UUID | None = None) -> tuple[UUID, str]:
     email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@lender.in"
-    created = platform.get(Identity).create_staff(tenant.brand_id, email, name, [role], PASSWORD, manager_id=manager)
+    created = platform.get(Identity).create_staff(
+        tenant.brand_id, email, name, [role], PASSWORD, manager_id=manager, granter=OPERATOR
+    )
     settle(platform, "identity", created.position)
     return created.id, email
 
@@ -62,7 +65,7 @@ def test_a_team_is_the_manager_and_everyone_below_once_even_through_a_cycle(plat
 
     # A cycle is refused by the application, naming manager_id...
     with pytest.raises(InvalidInput) as refused:
-        identity.update_staff(brand, mohan, manager_id=esha)
+        identity.update_staff(brand, mohan, manager_id=esha, granter=OPERATOR)
     assert refused.value.errors[0].field == "manager_id"
     # ...but two reassignments at once each pass that check (each reads the other before it changes): recorded the
     # way the second of them would be, the cycle is in the read model and the walk still ends, each person once.

@@ -22,6 +22,7 @@ from domain.collections.case import Channel, Outcome, Stage
 from domain.collections.moves import Move
 from domain.customers.application import Customers
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.conftest import PASSWORD
@@ -48,7 +49,9 @@ def cob(client: Any, platform: Any, tenant: Tenant, as_of: date) -> None:
 
 def executive(platform: Any, tenant: Tenant, name: str) -> tuple[UUID, str]:
     email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@lender.in"
-    created = platform.get(Identity).create_staff(tenant.brand_id, email, name, ["collection_executive"], PASSWORD)
+    created = platform.get(Identity).create_staff(
+        tenant.brand_id, email, name, ["collection_executive"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity")
     return created.id, email
 

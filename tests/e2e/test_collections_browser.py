@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.e2e.test_collections import D0, cob
@@ -22,7 +23,7 @@ PHONE = {"width": 390, "height": 844}
 
 def _staff(platform: Any, brand_id: Any, name: str, role: str) -> tuple[Any, str]:
     email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(brand_id, email, name, [role], PASSWORD)
+    made = platform.get(Identity).create_staff(brand_id, email, name, [role], PASSWORD, granter=OPERATOR)
     settle(platform, "identity", made.position)
     return made.id, email
 

@@ -16,6 +16,7 @@ import pytest
 
 from adapters.simulators.sms import SmsSimulator
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.onboarding.application import Onboarding
 from tests.conftest import make_tenant
 from tests.e2e.test_concurrency_probe import (
@@ -105,8 +106,10 @@ def test_a_released_login_email_claimed_at_once_is_claimed_once(platform: Any, s
     identity = platform.get(Identity)
     for _ in range(ROUNDS // 2):
         email = f"asha-{uuid.uuid4().hex[:8]}@lender.in"
-        holder = identity.create_staff(tenant.brand_id, email, "Asha Rao", ["sales"]).id
-        identity.update_staff(tenant.brand_id, holder, email=f"moved-{uuid.uuid4().hex[:8]}@lender.in")
+        holder = identity.create_staff(tenant.brand_id, email, "Asha Rao", ["sales"], granter=OPERATOR).id
+        identity.update_staff(
+            tenant.brand_id, holder, email=f"moved-{uuid.uuid4().hex[:8]}@lender.in", granter=OPERATOR
+        )
         call = Call("POST", "/api/v1/staff", {"email": email, "name": "Asha Rao", "roles": ["collection_executive"]})
         won = one_wins(race(tenant, [call] * 3), refused=(409,))
         assert identity.staff_by_email(email).id == UUID(won.json()["id"])
@@ -115,7 +118,8 @@ def test_a_released_login_email_claimed_at_once_is_claimed_once(platform: Any, s
 def test_a_staff_leave_scheduled_at_once_is_scheduled_once(platform: Any, server: str, race: Racer) -> None:
     tenant = make_tenant(platform)
     staff = platform.get(Identity).create_staff(tenant.brand_id, f"ravi-{uuid.uuid4().hex[:8]}@lender.in", "Ravi",
-                                                ["collection_executive"], "collect-pass-2026").id  # fmt: skip
+                                                ["collection_executive"], "collect-pass-2026",
+                                                granter=OPERATOR).id  # fmt: skip
     settle(platform, "identity")
     for n in range(ROUNDS):
         day = date(2026, 3, 1 + 2 * n).isoformat()

@@ -38,6 +38,7 @@ from domain.collections.moves import Move
 from domain.customers.application import Customers
 from domain.customers.values import Address
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from domain.loans.loan_events import Transitioned
 from domain.loans.states import LoanStatus
@@ -260,7 +261,7 @@ def transitions(platform: Any, tenant: Tenant, loan_id: UUID) -> int:
 
 
 def key(platform: Any, tenant: Tenant, role: str) -> dict[str, str]:
-    issued = platform.get(Identity).issue_api_key(tenant.brand_id, role, f"{role} key")
+    issued = platform.get(Identity).issue_api_key(tenant.brand_id, role, f"{role} key", granter=OPERATOR)
     settle(platform, "identity", issued.position)
     return {"Authorization": f"Bearer {issued.secret}"}
 
@@ -458,7 +459,7 @@ def test_two_reallocations_at_once_move_each_loan_from_where_the_other_left_it(
     identity: Identity = platform.get(Identity)
     staff = [
         identity.create_staff(tenant.brand_id, f"{name}-{uuid.uuid4().hex[:8]}@lender.in", name,
-                              ["collection_executive"], "collect-pass-2026").id
+                              ["collection_executive"], "collect-pass-2026", granter=OPERATOR).id
         for name in ("Asha", "Ravi", "Kiran")
     ]  # fmt: skip
     settle(platform, "identity")

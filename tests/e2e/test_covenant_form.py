@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_covenants import _borrower
@@ -55,7 +56,12 @@ def test_staff_set_up_a_covenant_from_the_portal_and_land_on_its_page(
     assert registered.status_code == 201, registered.text
     customer = str(registered.json()["id"])
     follower = platform.get(Identity).create_staff(
-        tenant.brand_id, f"credit-{uuid.uuid4().hex[:6]}@lender.in", "Meera Credit", ["credit_executive"], PASSWORD
+        tenant.brand_id,
+        f"credit-{uuid.uuid4().hex[:6]}@lender.in",
+        "Meera Credit",
+        ["credit_executive"],
+        PASSWORD,
+        granter=OPERATOR,
     )
     settle(platform, "identity", follower.position)
     settle(platform, "customers")
@@ -187,7 +193,9 @@ def test_another_brands_borrower_is_refused_like_an_unknown_id_and_read_only_sta
         browser.__exit__(None, None, None)
 
     reader_email = f"cx-{uuid.uuid4().hex[:6]}@lender.in"
-    made = platform.get(Identity).create_staff(tenant.brand_id, reader_email, "Ravi CX", ["credit_executive"], PASSWORD)
+    made = platform.get(Identity).create_staff(
+        tenant.brand_id, reader_email, "Ravi CX", ["credit_executive"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity", made.position)
     reader, reader_csrf = _portal(app, reader_email)
     try:

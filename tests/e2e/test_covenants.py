@@ -10,6 +10,7 @@ import pytest
 
 from domain.covenants.application import Covenants
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.jobs.application import Jobs
 from tests.conftest import REFUSED_RECIPIENT, Tenant, make_tenant
 from tests.support import mobile, settle
@@ -133,7 +134,9 @@ def test_reviews_follow_the_status_rules_and_need_the_review_permission(client: 
     tenant = make_tenant(platform)
     stranger = make_tenant(platform, role="loan_ops")
     ops = Tenant(
-        tenant.brand_id, tenant.slug, platform.get(Identity).issue_api_key(tenant.brand_id, "loan_ops", "ops").secret
+        tenant.brand_id,
+        tenant.slug,
+        platform.get(Identity).issue_api_key(tenant.brand_id, "loan_ops", "ops", granter=OPERATOR).secret,
     )
     covenant = _covenant(client, tenant, _borrower(client, tenant))
     _run(client, platform, tenant, "covenant-evaluation", "2024-01-24")
@@ -143,7 +146,7 @@ def test_reviews_follow_the_status_rules_and_need_the_review_permission(client: 
     collector_same_brand = Tenant(
         tenant.brand_id,
         tenant.slug,
-        platform.get(Identity).issue_api_key(tenant.brand_id, "collection_executive", "c").secret,
+        platform.get(Identity).issue_api_key(tenant.brand_id, "collection_executive", "c", granter=OPERATOR).secret,
     )
     assert (
         client.post(f"{url}/comply", json={"evidence": "Audited FY24"}, headers=collector_same_brand.auth).status_code
@@ -205,7 +208,9 @@ def test_notifications_group_by_application_mark_overdue_and_never_repeat(
     _run(client, platform, tenant, "covenant-notification", "2024-04-03")
     assert {r["status"] for r in _evaluations(client, tenant, dscr["id"])} == {"open"}
     ops = Tenant(
-        tenant.brand_id, tenant.slug, platform.get(Identity).issue_api_key(tenant.brand_id, "loan_ops", "ops").secret
+        tenant.brand_id,
+        tenant.slug,
+        platform.get(Identity).issue_api_key(tenant.brand_id, "loan_ops", "ops", granter=OPERATOR).secret,
     )
     (stock_record,) = _evaluations(client, tenant, stock["id"])
     client.post(

@@ -13,6 +13,7 @@ import pytest
 from domain.customers.application import Customers
 from domain.customers.values import Address
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.e2e.test_api_loans import PRODUCT, Catalogue
@@ -32,8 +33,12 @@ def test_cx_approves_and_the_sm_sanctions(
 ) -> None:
     tenant, admin_email = staff
     identity = platform.get(Identity)
-    cx = identity.create_staff(tenant.brand_id, "cx.decide@lender.in", "Nisha CX", ["credit_executive"], PASSWORD)
-    sm = identity.create_staff(tenant.brand_id, "sm.decide@lender.in", "Arjun SM", ["sanction_manager"], PASSWORD)
+    cx = identity.create_staff(
+        tenant.brand_id, "cx.decide@lender.in", "Nisha CX", ["credit_executive"], PASSWORD, granter=OPERATOR
+    )
+    sm = identity.create_staff(
+        tenant.brand_id, "sm.decide@lender.in", "Arjun SM", ["sanction_manager"], PASSWORD, granter=OPERATOR
+    )
     borrower = platform.get(Customers).register(
         tenant.brand_id, name="Kavya Rao", phone="9876522011",
         addresses=[Address(line1="2 Temple Street", city="Pune", pincode="411001")],

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from domain.customers.application import Customers
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.conftest import PASSWORD
 from tests.support import mobile, settle
@@ -28,13 +29,13 @@ def _borrower(client: Any, auth: dict[str, str], name: str = "Nirmala Rao") -> s
 def _staff(platform: Any, tenant: Tenant, name: str, role: str = "sales") -> tuple[str, str]:
     """A staff member of the tenant's brand: (id, login email)."""
     email = f"{role}-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(tenant.brand_id, email, name, [role], PASSWORD)
+    made = platform.get(Identity).create_staff(tenant.brand_id, email, name, [role], PASSWORD, granter=OPERATOR)
     settle(platform, "identity", made.position)
     return str(made.id), email
 
 
 def _key(platform: Any, tenant: Tenant, role: str) -> dict[str, str]:
-    issued = platform.get(Identity).issue_api_key(tenant.brand_id, role, f"{role} key")
+    issued = platform.get(Identity).issue_api_key(tenant.brand_id, role, f"{role} key", granter=OPERATOR)
     settle(platform, "identity", issued.position)
     return {"Authorization": f"Bearer {issued.secret}"}
 
@@ -102,7 +103,9 @@ def test_a_move_is_refused_403_without_relocate_user_404_for_another_brand_422_f
     their_staff, _ = _staff(platform, other, "Other Brand Agent")
     disabled, _ = _staff(platform, tenant, "Gone Agent")
     settle(
-        platform, "identity", platform.get(Identity).set_enabled(tenant.brand_id, uuid.UUID(disabled), False).position
+        platform,
+        "identity",
+        platform.get(Identity).set_enabled(tenant.brand_id, uuid.UUID(disabled), False, granter=OPERATOR).position,
     )
     for agent in (their_staff, disabled, str(uuid.uuid4())):
         wrong = _move(client, manager, customer, agent)

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from domain.customers.application import Customers
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.support import mobile, settle
 
@@ -20,7 +21,9 @@ def test_a_borrower_moved_on_the_360_shows_their_agent_and_is_in_the_agents_list
 ) -> None:
     tenant, email = staff  # an admin: RELOCATE_USER
     agent_email = f"agent-{uuid.uuid4().hex[:8]}@lender.in"
-    platform.get(Identity).create_staff(tenant.brand_id, agent_email, "Deepa Field", ["sales"], PASSWORD)
+    platform.get(Identity).create_staff(
+        tenant.brand_id, agent_email, "Deepa Field", ["sales"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity")
     record = platform.get(Customers).register(tenant.brand_id, name="Farhan Qureshi", phone=mobile("98"))
     settle(platform, Customers.name, record.position)

@@ -13,6 +13,7 @@ from adapters.simulators.sms import SmsSimulator
 from domain.customers.application import ALLOCATOR, AUTO_AGENT_REASON, Customers
 from domain.customers.customer import CustomerRecord
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
 from tests.e2e.test_customer_agents import _signed_in, _staff
@@ -61,12 +62,12 @@ def test_a_new_borrower_goes_to_the_least_loaded_available_sales_agent_as_the_mo
     busy, _ = _staff(platform, tenant, "Busy Sales")
     free, _ = _staff(platform, tenant, "Free Sales")
     away, _ = _staff(platform, tenant, "Away Sales")
-    identity.update_staff(tenant.brand_id, uuid.UUID(away), available=False)
+    identity.update_staff(tenant.brand_id, uuid.UUID(away), available=False, granter=OPERATOR)
     holiday, _ = _staff(platform, tenant, "Holiday Sales")
     today = identity.business_date(tenant.brand_id)
     identity.schedule_leave(tenant.brand_id, uuid.UUID(holiday), today, today, "wedding")
     gone, _ = _staff(platform, tenant, "Disabled Sales")
-    identity.set_enabled(tenant.brand_id, uuid.UUID(gone), False)
+    identity.set_enabled(tenant.brand_id, uuid.UUID(gone), False, granter=OPERATOR)
     cx, _ = _staff(platform, tenant, "Credit Executive", "credit_executive")  # may own borrowers, but not sales
     elsewhere = make_tenant(platform)
     _staff(platform, elsewhere, "Other Brand Sales")  # owns nobody, never picked for this brand
@@ -108,7 +109,7 @@ def test_with_nobody_eligible_the_borrower_stays_unassigned(client: Any, platfor
     tenant = make_tenant(platform)
     identity = platform.get(Identity)
     away, _ = _staff(platform, tenant, "Away Sales")
-    identity.update_staff(tenant.brand_id, uuid.UUID(away), available=False)
+    identity.update_staff(tenant.brand_id, uuid.UUID(away), available=False, granter=OPERATOR)
     holiday, _ = _staff(platform, tenant, "Holiday Sales")
     today = identity.business_date(tenant.brand_id)
     identity.schedule_leave(tenant.brand_id, uuid.UUID(holiday), today, today, "exam")

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from domain.customers.application import Customers
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.conftest import PASSWORD
@@ -144,14 +145,16 @@ def test_another_brand_gets_404_and_a_role_without_customer_notes_403(client: An
 
 
 def _key(platform: Any, tenant: Tenant, role: str) -> dict[str, str]:
-    issued = platform.get(Identity).issue_api_key(tenant.brand_id, role, f"{role} key")
+    issued = platform.get(Identity).issue_api_key(tenant.brand_id, role, f"{role} key", granter=OPERATOR)
     settle(platform, "identity", issued.position)
     return {"Authorization": f"Bearer {issued.secret}"}
 
 
 def _signed_in(app: Any, platform: Any, tenant: Tenant, role: str) -> tuple[TestClient, str]:
     email = f"{role}-{uuid.uuid4().hex[:6]}@lender.in"
-    platform.get(Identity).create_staff(tenant.brand_id, email, f"Noter {role.title()}", [role], PASSWORD)
+    platform.get(Identity).create_staff(
+        tenant.brand_id, email, f"Noter {role.title()}", [role], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity")
     browser = TestClient(app, follow_redirects=False)
     browser.__enter__()

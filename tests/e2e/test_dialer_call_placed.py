@@ -16,6 +16,7 @@ from uuid import UUID
 import pytest
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.conftest import PASSWORD
@@ -58,7 +59,9 @@ def test_the_collections_call_buttons_say_call_placed_only_of_a_call_placed_abou
     mine, second = disbursed_loan(platform, tenant), disbursed_loan(platform, tenant)  # two borrowers' loans
     (asha, asha_email), (ravi, _) = executive(platform, tenant, "Asha"), executive(platform, tenant, "Ravi")
     admin_email = f"admin-{uuid.uuid4().hex[:8]}@lender.in"
-    admin = platform.get(Identity).create_staff(tenant.brand_id, admin_email, "Dev Admin", ["admin"], PASSWORD)
+    admin = platform.get(Identity).create_staff(
+        tenant.brand_id, admin_email, "Dev Admin", ["admin"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity", admin.position)
     for loan_id in (mine, second):
         give_case(platform, tenant, loan_id, asha)

@@ -12,6 +12,7 @@ from typing import Any
 from openpyxl import load_workbook
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from projections.disbursal_queries import DisbursalQueries
 from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
@@ -26,7 +27,9 @@ def test_the_ops_queue_exports_initiates_and_retries(
 ) -> None:
     tenant = make_tenant(platform)
     email = f"loan-ops-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(tenant.brand_id, email, "Ravi Ops", ["loan_ops"], PASSWORD)
+    made = platform.get(Identity).create_staff(
+        tenant.brand_id, email, "Ravi Ops", ["loan_ops"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity", made.position)
     first, second, third = (queued_loan(platform, tenant, f"acct-{n}")[0] for n in range(3))
     queries: DisbursalQueries = platform.get(DisbursalQueries)

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from projections.disbursal_queries import DisbursalQueries
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD
@@ -31,7 +32,9 @@ def test_initiating_exporting_and_settling_redirect_and_a_reload_repeats_nothing
 ) -> None:
     tenant = make_tenant(platform)
     email = f"loan-ops-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(tenant.brand_id, email, "Ravi Ops", ["loan_ops"], PASSWORD)
+    made = platform.get(Identity).create_staff(
+        tenant.brand_id, email, "Ravi Ops", ["loan_ops"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity", made.position)
     paid, filed = (queued_loan(platform, tenant, f"acct-{n}")[0] for n in range(2))
     queries: DisbursalQueries = platform.get(DisbursalQueries)

@@ -14,6 +14,7 @@ import pytest
 
 from api.services.disbursals import WEBHOOK_SECRET_ENV
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, make_tenant
 from tests.e2e.blackbox import DAY, zone_at
 from tests.e2e.conftest import PASSWORD, login
@@ -34,7 +35,9 @@ def wiring(provider_simulators: Any, server: str, monkeypatch: pytest.MonkeyPatc
 def test_templates_dashboard_and_messages_pages(server: str, browser: Any, platform: Any) -> None:
     tenant = make_tenant(platform)
     email = f"admin-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(tenant.brand_id, email, "Asha Admin", ["admin"], PASSWORD)
+    made = platform.get(Identity).create_staff(
+        tenant.brand_id, email, "Asha Admin", ["admin"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity", made.position)
     configure(platform, tenant, timezone=zone_at(DAY))
     set_business_date(platform, tenant, date(2026, 1, 31))

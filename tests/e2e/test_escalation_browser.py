@@ -10,6 +10,7 @@ from typing import Any
 from domain.customers.application import Customers
 from domain.customers.values import Address
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
 from tests.e2e.test_api_loans import PRODUCT, Catalogue
@@ -34,8 +35,12 @@ def test_escalate_then_the_head_assigns_and_a_send_back_names_its_step(
 ) -> None:
     tenant, admin_email = staff
     identity = platform.get(Identity)
-    identity.create_staff(tenant.brand_id, "sm.one@lender.in", "Arjun SM", ["sanction_manager"], PASSWORD)
-    meena = identity.create_staff(tenant.brand_id, "sm.two@lender.in", "Meena SM", ["sanction_manager"], PASSWORD)
+    identity.create_staff(
+        tenant.brand_id, "sm.one@lender.in", "Arjun SM", ["sanction_manager"], PASSWORD, granter=OPERATOR
+    )
+    meena = identity.create_staff(
+        tenant.brand_id, "sm.two@lender.in", "Meena SM", ["sanction_manager"], PASSWORD, granter=OPERATOR
+    )
     loans = platform.get(Loans)
     loan = _loan(platform, tenant.brand_id, "Kavya Rao", "9876522031")
     loans.cx_approve(tenant.brand_id, loan.id, "90000", "salary supports 90k")

@@ -27,6 +27,7 @@ import pytest
 
 from adapters.webhooks import sign
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from domain.loans.offer import CouponTerms, ProductVersion
 from domain.loans.terms import AmountKind, Fee, LoanKind, PenalKind, PenalTerms
@@ -325,7 +326,9 @@ def test_another_brand_sees_no_agreement_and_cannot_resend(
     other = make_tenant(platform)
     assert client.get(f"/api/v1/loans/{loan_id}/agreement", headers=other.auth).status_code == 404
     assert client.post(f"/api/v1/loans/{loan_id}/esign-link", headers=other.auth).status_code == 404
-    issued = platform.get(Identity).issue_api_key(tenant.brand_id, "collection_executive", "no loans writes")
+    issued = platform.get(Identity).issue_api_key(
+        tenant.brand_id, "collection_executive", "no loans writes", granter=OPERATOR
+    )
     settle(platform, "identity", issued.position)
     denied = client.post(f"/api/v1/loans/{loan_id}/esign-link", headers={"Authorization": f"Bearer {issued.secret}"})
     assert denied.status_code == 403
@@ -371,7 +374,7 @@ def test_an_altered_stored_agreement_is_refused_on_the_portal_and_the_api_not_a_
     original = path.read_bytes()
     email = f"ops-{uuid.uuid4().hex[:8]}@lender.in"
     settle(platform, "identity", platform.get(Identity).create_staff(tenant.brand_id, email, "Ops", ["admin"],
-                                                                     PASSWORD).position)  # fmt: skip
+                                                                     PASSWORD, granter=OPERATOR).position)  # fmt: skip
     portal = staff_session(server, email, PASSWORD)
     try:
         path.write_bytes(original.replace(b"100,000.00", b"900,000.00", 1) + b"%altered")

@@ -20,6 +20,7 @@ import pytest
 from adapters.webhooks import sign
 from domain.collections.application import Collections
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.blackbox import poll
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
@@ -40,7 +41,12 @@ def wiring(provider_simulators: Any, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 def _agent(platform: Any, tenant: Tenant, role: str = "collection_executive") -> UUID:
     made = platform.get(Identity).create_staff(
-        tenant.brand_id, f"agent-{uuid.uuid4().hex[:8]}@lender.in", "Ravi Field", [role], "Str0ng-passphrase!"
+        tenant.brand_id,
+        f"agent-{uuid.uuid4().hex[:8]}@lender.in",
+        "Ravi Field",
+        [role],
+        "Str0ng-passphrase!",
+        granter=OPERATOR,
     )
     settle(platform, "identity", made.position)
     return UUID(str(made.id))

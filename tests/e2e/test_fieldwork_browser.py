@@ -16,6 +16,7 @@ import pytest
 
 from domain.collections.application import Collections
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
@@ -38,7 +39,7 @@ def wiring(provider_simulators: Any, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 def _staff(platform: Any, tenant: Tenant, role: str, name: str) -> tuple[UUID, str]:
     email = f"{role.split('_')[0]}-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(tenant.brand_id, email, name, [role], PASSWORD)
+    made = platform.get(Identity).create_staff(tenant.brand_id, email, name, [role], PASSWORD, granter=OPERATOR)
     settle(platform, "identity", made.position)
     return UUID(str(made.id)), email
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from api.endpoint import Endpoint
 from domain.customers.application import Customers
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
 from tests.support import mobile, settle
@@ -78,7 +79,7 @@ def boss(platform: Any) -> Tenant:
 @pytest.fixture(scope="module")
 def path_values(platform: Any, boss: Tenant, client_module: Any) -> dict[str, str]:
     staff = platform.get(Identity).create_staff(
-        boss.brand_id, f"e-{uuid.uuid4().hex[:8]}@lender.in", "Edge Tester", ["admin"]
+        boss.brand_id, f"e-{uuid.uuid4().hex[:8]}@lender.in", "Edge Tester", ["admin"], granter=OPERATOR
     )
     settle(platform, "identity", staff.position)
     customer = platform.get(Customers).register(boss.brand_id, name="Edge Borrower", phone=mobile("9"))

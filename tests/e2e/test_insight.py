@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from domain.customers.application import Customers
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_api_loans import PRODUCT
@@ -115,9 +116,13 @@ def test_search_finds_borrowers_loans_and_staff_of_the_brand_only(client: Any, p
 def _staff_browser(app: Any, platform: Any, tenant: Tenant, denied: tuple[str, ...] = ()) -> TestClient:
     identity: Identity = platform.get(Identity)
     email = f"sales-{uuid.uuid4().hex[:6]}@lender.in"
-    created = identity.create_staff(tenant.brand_id, email, "Sales Person", ["sales"], "sales-pass-2026")
+    created = identity.create_staff(
+        tenant.brand_id, email, "Sales Person", ["sales"], "sales-pass-2026", granter=OPERATOR
+    )
     if denied:
-        result = identity.update_staff(tenant.brand_id, created.id, permissions=dict.fromkeys(denied, "NONE"))
+        result = identity.update_staff(
+            tenant.brand_id, created.id, permissions=dict.fromkeys(denied, "NONE"), granter=OPERATOR
+        )
         settle(platform, "identity", result.position)
     settle(platform, "identity", created.position)
     browser = TestClient(app, follow_redirects=False)

@@ -10,6 +10,7 @@ from typing import Any
 
 from domain.customers.application import Customers
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
@@ -25,7 +26,7 @@ DESKTOP = {"width": 1280, "height": 900}
 
 def _admin(platform: Any, tenant: Any, name: str = "Dev Admin") -> str:
     email = f"admin-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(tenant.brand_id, email, name, ["admin"], PASSWORD)
+    made = platform.get(Identity).create_staff(tenant.brand_id, email, name, ["admin"], PASSWORD, granter=OPERATOR)
     settle(platform, "identity", made.position)
     return email
 

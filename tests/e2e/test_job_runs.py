@@ -13,6 +13,7 @@ import pytest
 from adapters.simulators.softmedia import Dataset, SoftmediaSimulator
 from domain.covenants.application import Covenants
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.jobs.application import Jobs
 from domain.jobs.job import MAX_QUEUED_MANUAL_RUNS
 from domain.notices.application import Notices
@@ -321,7 +322,9 @@ def test_a_brand_running_housekeeping_years_ahead_deletes_nothing_of_another_bra
     first = client.post("/api/v1/customers", json=body, headers=a.auth | key)
     assert first.status_code == 201, first.text
     email = f"locked-{uuid.uuid4().hex[:8]}@lender.in"
-    platform.get(Identity).create_staff(a.brand_id, email, "Locked Person", ["sales"], "a-long-passphrase-1")
+    platform.get(Identity).create_staff(
+        a.brand_id, email, "Locked Person", ["sales"], "a-long-passphrase-1", granter=OPERATOR
+    )
     for _ in range(12):  # enough wrong passwords to lock the account
         client.post("/login", data={"email": email, "password": "wrong-password-000"})
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD, login
 from tests.support import mobile, settle
@@ -19,7 +20,9 @@ PHONE = {"width": 390, "height": 844}
 def test_import_list_sales_and_ratings_pages(server: str, browser: Any, platform: Any, tmp_path: Path) -> None:
     tenant = make_tenant(platform)
     email = f"sales-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(tenant.brand_id, email, "Sana Admin", ["admin"], PASSWORD)
+    made = platform.get(Identity).create_staff(
+        tenant.brand_id, email, "Sana Admin", ["admin"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity", made.position)
     p1 = mobile()
     csv = tmp_path / "leads.csv"

@@ -27,6 +27,7 @@ from adapters.simulators.sms import SmsSimulator
 from adapters.webhooks import sign
 from api.services.disbursals import WEBHOOK_SECRET_ENV
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from domain.loans.offer import ProductVersion
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
@@ -77,7 +78,12 @@ def test_another_brands_key_finds_none_of_a_loans_sub_resources(client: Any, pla
     staff_id = str(
         platform.get(Identity)
         .create_staff(
-            other.brand_id, f"sm-{uuid.uuid4().hex[:8]}@lender.in", "Other SM", ["sanction_manager"], "other-pass-2026"
+            other.brand_id,
+            f"sm-{uuid.uuid4().hex[:8]}@lender.in",
+            "Other SM",
+            ["sanction_manager"],
+            "other-pass-2026",
+            granter=OPERATOR,
         )
         .id
     )

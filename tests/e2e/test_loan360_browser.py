@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
@@ -24,7 +25,7 @@ def test_completed_loans_customer_360_reloan_acceptance_and_cob(
     tenant = make_tenant(platform)
     identity = platform.get(Identity)
     email = f"ops-{uuid.uuid4().hex[:8]}@lender.in"
-    made = identity.create_staff(tenant.brand_id, email, "Ravi Ops", ["admin"], PASSWORD)
+    made = identity.create_staff(tenant.brand_id, email, "Ravi Ops", ["admin"], PASSWORD, granter=OPERATOR)
     settle(platform, "identity", made.position)
     changed, _ = identity.change_configuration(
         tenant.brand_id, {"automated_reloan": True, "reloan_hike": {"kind": "fixed", "value": "5000"}}

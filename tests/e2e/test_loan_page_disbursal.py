@@ -14,6 +14,7 @@ from uuid import UUID
 import httpx
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD
@@ -23,7 +24,7 @@ from tests.support import settle
 
 def _portal(server: str, platform: Any, tenant: Any) -> httpx.Client:
     email = f"ops-{UUID(int=time.time_ns() % 2**64).hex[-8:]}@lender.in"
-    platform.get(Identity).create_staff(tenant.brand_id, email, "Ravi Ops", ["admin"], PASSWORD)
+    platform.get(Identity).create_staff(tenant.brand_id, email, "Ravi Ops", ["admin"], PASSWORD, granter=OPERATOR)
     browser = httpx.Client(base_url=server, follow_redirects=False, timeout=30)
     assert browser.post("/login", data={"email": email, "password": PASSWORD}).status_code == 303
     return browser

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.conftest import login
 from tests.support import settle
@@ -73,7 +74,7 @@ def test_changing_the_product_through_the_api(client: Any, tenant: Tenant, platf
     identity = platform.get(Identity)
     keys = {}
     for role in ("credit_executive", "sanction_manager"):
-        issued = identity.issue_api_key(tenant.brand_id, role, f"{role} key", may_grant_cross_brand=True)
+        issued = identity.issue_api_key(tenant.brand_id, role, f"{role} key", granter=OPERATOR)
         keys[role] = {"Authorization": f"Bearer {issued.secret}"}
     settle(platform, "identity")
     change = {"product_id": payday, "tenure": 30, "reason": "qualifies for payday only"}

@@ -11,6 +11,7 @@ import pytest
 from domain.customers.application import Customers
 from domain.customers.values import Address
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from tests.e2e.conftest import ARTIFACTS, login
 from tests.e2e.test_api_loans import SCORED, Catalogue
@@ -33,7 +34,9 @@ def test_queue_loan_page_and_its_forms(
         tenant.brand_id, name="Farah Khan", phone="9876522001",
         addresses=[Address(line1="9 Hill Road", city="Mumbai", pincode="400050")],
     )  # fmt: skip
-    cx = platform.get(Identity).create_staff(tenant.brand_id, "cx.farah@lender.in", "Nisha CX", ["credit_executive"])
+    cx = platform.get(Identity).create_staff(
+        tenant.brand_id, "cx.farah@lender.in", "Nisha CX", ["credit_executive"], granter=OPERATOR
+    )
     loan = platform.get(Loans).create(tenant.brand_id, borrower.id, SCORED, "60000", 12)
     settle(platform, "identity", cx.position)
     settle(platform, "loans", loan.position)

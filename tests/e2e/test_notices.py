@@ -13,6 +13,7 @@ import pytest
 from adapters.simulators.softmedia import Dataset, SoftmediaSimulator
 from adapters.softmedia import SoftmediaClient
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.notices.application import Notices
 from domain.notices.triggering import job_run_id
 from tests.conftest import Tenant, make_tenant
@@ -368,7 +369,13 @@ def test_staff_see_only_their_companies(client: Any, platform: Any, simulator: S
 
     email = f"sml-only-{uuid.uuid4().hex[:6]}@lender.in"
     platform.get(Identity).create_staff(
-        tenant.brand_id, email, "Kiran Collections", ["collection_manager"], PASSWORD, companies=["SML"]
+        tenant.brand_id,
+        email,
+        "Kiran Collections",
+        ["collection_manager"],
+        PASSWORD,
+        companies=["SML"],
+        granter=OPERATOR,
     )
     settle(platform, "identity")
     client.cookies.clear()
@@ -399,9 +406,11 @@ def test_staff_limited_to_companies_replay_no_other_companys_notice_in_the_audit
     sml = _feed(client, tenant, "overdue", company="SML")[0]["id"]
     email = f"sml-audit-{uuid.uuid4().hex[:6]}@lender.in"
     made = platform.get(Identity).create_staff(
-        tenant.brand_id, email, "Kiran Audit", ["collection_manager"], PASSWORD, companies=["SML"]
+        tenant.brand_id, email, "Kiran Audit", ["collection_manager"], PASSWORD, companies=["SML"], granter=OPERATOR
     )
-    platform.get(Identity).update_staff(tenant.brand_id, made.id, permissions={"AUDIT_REPLAY": "READ"})
+    platform.get(Identity).update_staff(
+        tenant.brand_id, made.id, permissions={"AUDIT_REPLAY": "READ"}, granter=OPERATOR
+    )
     settle(platform, "identity")
     client.cookies.clear()
     logged_in = client.post("/login", data={"email": email, "password": PASSWORD}, follow_redirects=False)

@@ -13,6 +13,7 @@ import pytest
 from adapters.simulators.softmedia import Dataset, SoftmediaSimulator
 from adapters.softmedia import SoftmediaClient
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.notices.triggering import job_run_id
 from domain.shared.clock import business_date
 from tests.conftest import Tenant
@@ -271,7 +272,13 @@ def _drive_the_portal(
     # Staff limited to SML see neither KFL's figures nor its notice.
     limited = f"sml-{uuid.uuid4().hex[:6]}@lender.in"
     platform.get(Identity).create_staff(
-        tenant.brand_id, limited, "Kiran Collections", ["collection_manager"], PASSWORD, companies=["SML"]
+        tenant.brand_id,
+        limited,
+        "Kiran Collections",
+        ["collection_manager"],
+        PASSWORD,
+        companies=["SML"],
+        granter=OPERATOR,
     )
     settle(platform, "identity")
     context = browser.new_context()
@@ -287,7 +294,9 @@ def _drive_the_portal(
 
     # A collection executive reads notices but neither sees sync monitoring nor can press "Sync now".
     reader = f"exec-{uuid.uuid4().hex[:6]}@lender.in"
-    platform.get(Identity).create_staff(tenant.brand_id, reader, "Ravi Calls", ["collection_executive"], PASSWORD)
+    platform.get(Identity).create_staff(
+        tenant.brand_id, reader, "Ravi Calls", ["collection_executive"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity")
     context = browser.new_context()
     other = context.new_page()

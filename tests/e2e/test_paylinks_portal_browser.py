@@ -15,6 +15,7 @@ import pytest
 
 from api.services.disbursals import WEBHOOK_SECRET_ENV
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, make_tenant
 from tests.e2e.blackbox import poll
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
@@ -45,7 +46,9 @@ def test_links_and_mandates_from_the_payments_page(
 ) -> None:
     tenant = make_tenant(platform)
     email = f"ops-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(tenant.brand_id, email, "Ravi Ops", ["admin"], PASSWORD)
+    made = platform.get(Identity).create_staff(
+        tenant.brand_id, email, "Ravi Ops", ["admin"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity", made.position)
     set_business_date(platform, tenant, D0)
     loan_id = disbursed_loan(platform, tenant)

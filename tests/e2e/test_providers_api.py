@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from adapters.providers.directory import DevSimulators, ProviderDirectory
 from adapters.simulators.sms import SmsSimulator
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.providers.calls import Caller
 from domain.providers.errors import ProviderRejected
 from tests.conftest import Tenant, make_tenant
@@ -90,7 +91,9 @@ def test_the_call_log_is_brand_scoped_filtered_and_paged(client: Any, platform: 
 def test_the_provider_calls_page(app: Any, platform: Any, sms: SmsSimulator) -> None:
     tenant = make_tenant(platform)
     email = f"admin-{uuid.uuid4().hex[:8]}@lender.in"
-    created = platform.get(Identity).create_staff(tenant.brand_id, email, "Asha Admin", ["admin"], PASSWORD)
+    created = platform.get(Identity).create_staff(
+        tenant.brand_id, email, "Asha Admin", ["admin"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity", created.position)
     _send(platform, tenant, "9876543210", "Your code is 424242")
     with pytest.raises(ProviderRejected):

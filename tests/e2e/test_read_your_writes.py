@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from api import endpoint
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.support import copy_database_dsn, drop_database
 
 
@@ -38,7 +39,9 @@ def test_a_write_whose_read_model_lags_is_accepted_with_its_location_then_readab
 
     p = still_platform
     brand = p.get(Identity).create_brand("still", "Still Brand")  # keys are checked on the aggregate, not a view
-    auth = {"Authorization": "Bearer " + p.get(Identity).issue_api_key(brand.id, "admin", "key").secret}
+    auth = {
+        "Authorization": "Bearer " + p.get(Identity).issue_api_key(brand.id, "admin", "key", granter=OPERATOR).secret
+    }
     monkeypatch.setattr(endpoint, "READ_YOUR_WRITES_SECONDS", 0.2)
     with TestClient(build_app(lambda: p, close_platform=False)) as client:
         added = client.post(
@@ -76,7 +79,9 @@ def test_a_registration_whose_directory_lags_is_accepted_with_the_borrowers_loca
 
     p = still_platform
     brand = p.get(Identity).create_brand("still-c", "Still Customers")
-    auth = {"Authorization": "Bearer " + p.get(Identity).issue_api_key(brand.id, "admin", "key").secret}
+    auth = {
+        "Authorization": "Bearer " + p.get(Identity).issue_api_key(brand.id, "admin", "key", granter=OPERATOR).secret
+    }
     monkeypatch.setattr(endpoint, "READ_YOUR_WRITES_SECONDS", 0.2)
     with TestClient(build_app(lambda: p, close_platform=False)) as client:
         registered = client.post(
@@ -105,7 +110,7 @@ def test_a_borrower_registered_in_the_portal_while_the_directory_lags_is_shown_a
     monkeypatch.setattr(endpoint, "READ_YOUR_WRITES_SECONDS", 0.2)  # the portal waits the API's bound too
     p = still_platform
     brand = p.get(Identity).create_brand("still-p", "Still Portal")
-    p.get(Identity).create_staff(brand.id, "ops@still.in", "Priya Ops", ["admin"], "portal-pass-2026")
+    p.get(Identity).create_staff(brand.id, "ops@still.in", "Priya Ops", ["admin"], "portal-pass-2026", granter=OPERATOR)
     with TestClient(build_app(lambda: p, close_platform=False), follow_redirects=False) as client:
         signed_in = client.post("/login", data={"email": "ops@still.in", "password": "portal-pass-2026"})
         assert signed_in.status_code == 303

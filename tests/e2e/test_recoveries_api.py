@@ -15,6 +15,7 @@ from uuid import UUID
 from pypdf import PdfReader
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
 from tests.support import settle
@@ -29,7 +30,7 @@ PNG = (
 
 
 def _key(platform: Any, tenant: Tenant, role: str) -> dict[str, str]:
-    issued = platform.get(Identity).issue_api_key(tenant.brand_id, role, f"{role} key")
+    issued = platform.get(Identity).issue_api_key(tenant.brand_id, role, f"{role} key", granter=OPERATOR)
     settle(platform, "identity", issued.position)
     return {"Authorization": f"Bearer {issued.secret}"}
 

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
@@ -24,7 +25,7 @@ PHONE = {"width": 390, "height": 844}
 
 def _staff(platform: Any, brand: Any, role: str) -> str:
     email = f"{role}-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(brand, email, f"Test {role}", [role], PASSWORD)
+    made = platform.get(Identity).create_staff(brand, email, f"Test {role}", [role], PASSWORD, granter=OPERATOR)
     settle(platform, "identity", made.position)
     return email
 

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_recoveries_api import PNG, _key, _overdue_loan
@@ -31,7 +32,9 @@ class _Staff:
         from starlette.testclient import TestClient
 
         email = f"{roles[0]}-{uuid.uuid4().hex[:8]}@lender.in"
-        created = platform.get(Identity).create_staff(tenant.brand_id, email, f"Staff {roles[0]}", roles, PASSWORD)
+        created = platform.get(Identity).create_staff(
+            tenant.brand_id, email, f"Staff {roles[0]}", roles, PASSWORD, granter=OPERATOR
+        )
         settle(platform, "identity")
         self.id: UUID = created.id
         self.client = TestClient(app, follow_redirects=False)

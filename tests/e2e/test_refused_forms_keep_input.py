@@ -12,6 +12,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_covenant_proofs import _attach, _open_record, _pdf
@@ -48,7 +49,7 @@ def test_a_refused_note_and_agent_move_come_back_with_what_was_typed(
     tenant, email = staff
     customer = _borrower(client, tenant)
     agent = platform.get(Identity).create_staff(tenant.brand_id, f"agent-{uuid.uuid4().hex[:6]}@lender.in",
-                                                "Asha Agent", ["sales"], PASSWORD)  # fmt: skip
+                                                "Asha Agent", ["sales"], PASSWORD, granter=OPERATOR)  # fmt: skip
     settle(platform, "identity", agent.position)
     browser, csrf = _portal(app, email)
     try:

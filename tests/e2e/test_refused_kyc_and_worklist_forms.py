@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_collections import D0, cob
@@ -95,7 +96,7 @@ def test_refused_verification_forms_come_back_on_the_360_with_what_was_typed(
 
 def _staff(platform: Any, brand_id: Any, name: str, role: str) -> tuple[Any, str]:
     email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(brand_id, email, name, [role], PASSWORD)
+    made = platform.get(Identity).create_staff(brand_id, email, name, [role], PASSWORD, granter=OPERATOR)
     settle(platform, "identity", made.position)
     return made.id, email
 

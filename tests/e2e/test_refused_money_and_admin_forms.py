@@ -13,6 +13,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant
 from tests.e2e.test_refused_forms_keep_input import _form, _portal
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
@@ -104,7 +105,12 @@ def test_a_refused_new_staff_member_and_refused_settings_come_back_as_typed(
 ) -> None:
     tenant, email = staff
     manager = platform.get(Identity).create_staff(
-        tenant.brand_id, f"lead-{uuid.uuid4().hex[:6]}@lender.in", "Lata Lead", ["credit_executive"], "Str0ng-pass!"
+        tenant.brand_id,
+        f"lead-{uuid.uuid4().hex[:6]}@lender.in",
+        "Lata Lead",
+        ["credit_executive"],
+        "Str0ng-pass!",
+        granter=OPERATOR,
     )
     settle(platform, "identity", manager.position)
     before = client.get("/api/v1/brand/config", headers=tenant.auth).json()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_loan_product_change import EMI, _product
@@ -101,7 +102,7 @@ def test_refused_staff_profile_forms_come_back_as_typed(
 ) -> None:
     tenant, email = staff
     made = platform.get(Identity).create_staff(tenant.brand_id, f"cx-{uuid.uuid4().hex[:6]}@lender.in",
-                                               "Kiran CX", ["credit_executive"], PASSWORD)  # fmt: skip
+                                               "Kiran CX", ["credit_executive"], PASSWORD, granter=OPERATOR)  # fmt: skip
     settle(platform, "identity", made.position)
     browser, csrf = _portal(app, email)
     try:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD, login
 from tests.support import mobile, settle
@@ -20,7 +21,9 @@ from tests.support import mobile, settle
 def test_schedule_filter_and_cancel_from_the_reminders_page(server: str, browser: Any, platform: Any) -> None:
     tenant = make_tenant(platform)
     email = f"coll-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(tenant.brand_id, email, "Kiran Coll", ["collection_executive"], PASSWORD)
+    made = platform.get(Identity).create_staff(
+        tenant.brand_id, email, "Kiran Coll", ["collection_executive"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity", made.position)
     phone = mobile("9")
     asha = httpx.post(f"{server}/api/v1/customers", json={"name": "Asha Verma", "phone": phone}, headers=tenant.auth)

@@ -13,6 +13,7 @@ from uuid import UUID
 from pypdf import PdfReader
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.conftest import PASSWORD, login
 from tests.e2e.test_recoveries_api import _key, _overdue_loan
@@ -40,7 +41,9 @@ def _decide(client: Any, request_id: str, headers: dict[str, str], approve: bool
 
 def _admin(platform: Any, tenant: Tenant) -> str:
     email = f"admin-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(tenant.brand_id, email, "Test admin", ["admin"], PASSWORD)
+    made = platform.get(Identity).create_staff(
+        tenant.brand_id, email, "Test admin", ["admin"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity", made.position)
     return email
 

@@ -15,6 +15,7 @@ from annotated_types import MinLen
 from api.endpoint import Endpoint
 from domain.callbacks.request import MAX_NOTE, MAX_REMARKS
 from domain.customers.values import DEFAULT_AGENT_REASON, MAX_AGENT_REASON, MAX_NOTE_CHARACTERS
+from domain.identity.principal import OPERATOR
 from domain.loans.bre import MIN_OVERRIDE_JUSTIFICATION
 from domain.shared.values import MIN_REASON
 from tests.conftest import Tenant, make_tenant
@@ -165,7 +166,11 @@ def test_an_agent_move_without_a_reason_and_with_a_long_folded_one_is_still_take
     from domain.identity.application import Identity
 
     made = platform.get(Identity).create_staff(
-        tenant.brand_id, f"agent-{uuid.uuid4().hex[:6]}@lender.in", "Agent Rules", ["collection_executive"]
+        tenant.brand_id,
+        f"agent-{uuid.uuid4().hex[:6]}@lender.in",
+        "Agent Rules",
+        ["collection_executive"],
+        granter=OPERATOR,
     )
     settle(platform, "identity", made.position)
     customer = client.post("/api/v1/customers", json={"name": "Rules Borrower", "phone": "9811122233"},

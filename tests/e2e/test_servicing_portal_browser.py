@@ -11,6 +11,7 @@ from typing import Any
 from pypdf import PdfReader
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from tests.conftest import make_tenant
 from tests.e2e.conftest import ARTIFACTS, PASSWORD, login
@@ -23,7 +24,9 @@ __all__ = ["catalogue"]
 def test_the_loan_page_records_repayments_until_completed(server: str, browser: Any, platform: Any) -> None:
     tenant = make_tenant(platform)
     email = f"ops-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(tenant.brand_id, email, "Ravi Ops", ["admin"], PASSWORD)
+    made = platform.get(Identity).create_staff(
+        tenant.brand_id, email, "Ravi Ops", ["admin"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity", made.position)
     set_business_date(platform, tenant, D0)
     loan_id = disbursed_loan(platform, tenant)

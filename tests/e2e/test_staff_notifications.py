@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import make_tenant
 from tests.support import settle
 
 
 def _key(platform: Any, brand_id: uuid.UUID, role: str) -> dict[str, str]:
-    issued = platform.get(Identity).issue_api_key(brand_id, role, f"{role} key")
+    issued = platform.get(Identity).issue_api_key(brand_id, role, f"{role} key", granter=OPERATOR)
     settle(platform, "identity", issued.position)
     return {"Authorization": f"Bearer {issued.secret}"}
 

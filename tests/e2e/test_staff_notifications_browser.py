@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD, login
 from tests.support import settle
@@ -19,7 +20,7 @@ from tests.support import settle
 
 def _staff(platform: Any, brand_id: uuid.UUID, name: str, roles: list[str]) -> tuple[str, uuid.UUID]:
     email = f"{name.split()[0].lower()}-{uuid.uuid4().hex[:8]}@lender.in"
-    made = platform.get(Identity).create_staff(brand_id, email, name, roles, PASSWORD)
+    made = platform.get(Identity).create_staff(brand_id, email, name, roles, PASSWORD, granter=OPERATOR)
     settle(platform, "identity", made.position)
     return email, made.id
 

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_refused_forms_keep_input import _portal
@@ -53,7 +54,9 @@ def test_a_staff_profile_opened_before_another_admins_change_saves_only_its_own(
     tenant, email = staff
     identity: Identity = platform.get(Identity)
     member_email = f"cx-{uuid.uuid4().hex[:6]}@lender.in"
-    member = identity.create_staff(tenant.brand_id, member_email, "Kiran Rao", ["credit_executive"], PASSWORD)
+    member = identity.create_staff(
+        tenant.brand_id, member_email, "Kiran Rao", ["credit_executive"], PASSWORD, granter=OPERATOR
+    )
     settle(platform, "identity", member.position)
     browser, _ = _portal(app, email)
     try:

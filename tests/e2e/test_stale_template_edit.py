@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD
 from tests.support import settle
@@ -45,7 +46,7 @@ def test_a_template_saved_since_it_was_opened_is_not_overwritten(server: str, pl
     # Portal: a page opened at version 3, saved after someone made version 4.
     email = f"templates-{template_id[:8]}@lender.in"
     settle(platform, "identity", platform.get(Identity).create_staff(tenant.brand_id, email, "Tara", ["admin"],
-                                                                      PASSWORD).position)  # fmt: skip
+                                                                      PASSWORD, granter=OPERATOR).position)  # fmt: skip
     with httpx.Client(base_url=server, follow_redirects=False, timeout=60) as browser:
         assert browser.post("/login", data={"email": email, "password": PASSWORD}).status_code == 303
         page = browser.get(f"/engagement/templates/{template_id}").text

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from adapters.simulators.sms import SmsSimulator
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.shared.clock import business_date
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import bearer, sign_in, sms
@@ -350,7 +351,7 @@ def test_the_web_flow_asks_the_statements_months_and_shows_errors_at_the_fields(
 
     customer = client.get("/api/v1/borrower/documents", headers=auth).json()["items"][0]["customer_id"]
     email = f"stmt-{uuid.uuid4().hex[:8]}@lender.in"
-    platform.get(Identity).create_staff(tenant.brand_id, email, "Nina Ops", ["admin"], PASSWORD)
+    platform.get(Identity).create_staff(tenant.brand_id, email, "Nina Ops", ["admin"], PASSWORD, granter=OPERATOR)
     settle(platform, "identity")
     with TestClient(app, follow_redirects=False) as staff:
         assert staff.post("/login", data={"email": email, "password": PASSWORD}).status_code in (302, 303)

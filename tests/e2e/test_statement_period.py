@@ -13,6 +13,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_statement_months import (
     THIS_MONTH,
@@ -110,7 +111,7 @@ def test_another_brands_statement_is_not_found_and_a_role_that_cannot_review_is_
     written = _events(dsn)
     other = make_tenant(platform)
     assert _period(client, other.auth, document, first, last).status_code == 404
-    viewer = platform.get(Identity).issue_api_key(tenant.brand_id, "collection_executive", "viewer")
+    viewer = platform.get(Identity).issue_api_key(tenant.brand_id, "collection_executive", "viewer", granter=OPERATOR)
     settle(platform, "identity", viewer.position)
     auth = {"Authorization": f"Bearer {viewer.secret}"}
     assert client.get(f"/api/v1/documents/{document}", headers=auth).status_code == 200
@@ -134,7 +135,7 @@ def test_customer_360_states_a_statements_months_at_its_row_and_shows_a_refusal_
     document = _staff_upload(client, tenant, customer, _pdf("portal")).json()["id"]
     given = _staff_upload(client, tenant, customer, _pdf("given"), period_from=required[0], period_to=required[0])
     email = f"period-{uuid.uuid4().hex[:8]}@lender.in"
-    platform.get(Identity).create_staff(tenant.brand_id, email, "Nina Ops", ["admin"], PASSWORD)
+    platform.get(Identity).create_staff(tenant.brand_id, email, "Nina Ops", ["admin"], PASSWORD, granter=OPERATOR)
     settle(platform, "identity")
     settle(platform, "documents")
     page_url = f"/customers/{customer}"
@@ -187,7 +188,7 @@ def test_customer_360_says_why_months_were_refused_for_a_statement_rejected_sinc
     first, _, last = _months_back(3)
     document = _staff_upload(client, tenant, customer, _pdf("rejected meanwhile")).json()["id"]
     email = f"period-{uuid.uuid4().hex[:8]}@lender.in"
-    platform.get(Identity).create_staff(tenant.brand_id, email, "Nina Ops", ["admin"], PASSWORD)
+    platform.get(Identity).create_staff(tenant.brand_id, email, "Nina Ops", ["admin"], PASSWORD, granter=OPERATOR)
     settle(platform, "identity")
     settle(platform, "documents")
     action = f"/customers/{customer}/documents/{document}/period"

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant, make_tenant
 from tests.support import mobile, settle
 
@@ -71,7 +72,7 @@ def test_a_bank_account_is_verified_by_penny_drop_and_shows_on_the_account_and_c
     assert manual.json()["verified"] is True and manual.json()["method"] == "manual"
 
     email = f"kyc-{uuid.uuid4().hex[:8]}@lender.in"
-    platform.get(Identity).create_staff(tenant.brand_id, email, "Priya Ops", ["admin"], PASSWORD)
+    platform.get(Identity).create_staff(tenant.brand_id, email, "Priya Ops", ["admin"], PASSWORD, granter=OPERATOR)
     settle(platform, "identity")
     client.cookies.clear()
     logged_in = client.post("/login", data={"email": email, "password": PASSWORD}, follow_redirects=False)

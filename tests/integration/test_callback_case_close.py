@@ -30,6 +30,7 @@ from domain.collections.moves import Move
 from domain.customers.application import Customers
 from domain.customers.values import Address
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from domain.shared.aggregate import acting_as
 from projections.callbacks import CallbackLookups, CallbackQueries
@@ -60,7 +61,7 @@ class Book:
 
 def _staff(platform: Any, brand: UUID, role: str, name: str) -> UUID:
     made = platform.get(Identity).create_staff(brand, f"{role}-{uuid.uuid4().hex[:8]}@lender.in", name, [role],
-                                               "case-close-pass-2026")  # fmt: skip
+                                               "case-close-pass-2026", granter=OPERATOR)  # fmt: skip
     settle(platform, "identity", made.position)
     return UUID(str(made.id))
 

@@ -25,6 +25,7 @@ from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
 from domain.documents.application import Documents
 from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.jobs.application import Jobs
 from domain.loans.application import Loans
 from domain.notices.application import Notices
@@ -196,8 +197,10 @@ def _touch_every_projection(
     from domain.covenants.terms import CovenantType, Terms
 
     p.get(Identity).change_configuration(brand_id, {"min_age": 23})
-    staff = p.get(Identity).create_staff(brand_id, f"ops-{suffix}@lender.in", f"Staff {suffix.title()}", ["admin"])
-    p.get(Identity).issue_api_key(brand_id, "admin", f"key {suffix}")
+    staff = p.get(Identity).create_staff(
+        brand_id, f"ops-{suffix}@lender.in", f"Staff {suffix.title()}", ["admin"], granter=OPERATOR
+    )
+    p.get(Identity).issue_api_key(brand_id, "admin", f"key {suffix}", granter=OPERATOR)
     from domain.fieldwork.application import FieldWork
 
     p.get(FieldWork).set_extension(brand_id, staff.id, "10" + suffix[-3:])  # the fieldwork projection's event
@@ -295,7 +298,9 @@ def _touch_lending(
     mark(product.id)
     loan = loans.create(brand_id, customer_id, product.id, "100000", 12)
     mark(loan.id)
-    cx = p.get(Identity).create_staff(brand_id, f"cx-{suffix}@lender.in", f"Cx {suffix.title()}", ["credit_executive"])
+    cx = p.get(Identity).create_staff(
+        brand_id, f"cx-{suffix}@lender.in", f"Cx {suffix.title()}", ["credit_executive"], granter=OPERATOR
+    )
     loans.assign(brand_id, loan.id, cx.id)  # the callbacks' loan hand-overs
     _allocate(p, brand_id, loan.id, cx.id)  # the callbacks' case hand-overs
     loans.submit(brand_id, loan.id)
