@@ -29,7 +29,7 @@ class DocumentsView(Projection):
 
     name = "documents"
     source = Documents.name
-    tables = ("read.documents", "read.document_requests")
+    tables = ("read.documents", "read.document_requests", "read.document_request_reopenings")
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.documents (
             id uuid PRIMARY KEY,
@@ -70,6 +70,21 @@ class DocumentsView(Projection):
         )""",
         "CREATE INDEX IF NOT EXISTS document_requests_customer_idx "
         "ON read.document_requests (brand_id, customer_id, requested_at DESC, id)",
+        # When staff rejected the upload that fulfilled a request, it was opened again: the latest time and why
+        # (added after the table; null on a request never reopened, as every request before the event was).
+        "ALTER TABLE read.document_requests ADD COLUMN IF NOT EXISTS reopened_at timestamptz, "
+        "ADD COLUMN IF NOT EXISTS reopen_reason text",
+        # Every reopening of a request, its history: the rejected upload that had fulfilled it, why, who, when.
+        """CREATE TABLE IF NOT EXISTS read.document_request_reopenings (
+            request_id uuid NOT NULL,
+            document_id uuid NOT NULL,
+            brand_id uuid NOT NULL,
+            customer_id uuid NOT NULL,
+            reason text,
+            reopened_by text NOT NULL,
+            reopened_at timestamptz NOT NULL,
+            PRIMARY KEY (request_id, document_id)
+        )""",
     )
 
     @handles(E.Uploaded)
@@ -132,6 +147,27 @@ class DocumentsView(Projection):
             (event.document_id, event.at, event.request_id),
         )
 
+    @handles(R.Reopened)
+    def _reopened(self, position: int, event: R.Reopened) -> Iterable[Change]:
+        # Open again: the rejected upload no longer fulfils it (it is kept in the reopenings, the request's history).
+        yield Write(
+            "UPDATE read.document_requests SET state = 'open', document_id = NULL, fulfilled_at = NULL, "
+            "reopened_at = %s, reopen_reason = %s WHERE id = %s",
+            (event.at, event.reason, event.request_id),
+        )
+        yield Insert(
+            "read.document_request_reopenings",
+            {
+                "request_id": event.request_id,
+                "document_id": event.document_id,
+                "brand_id": event.brand_id,
+                "customer_id": event.customer_id,
+                "reason": event.reason,
+                "reopened_by": event.actor,
+                "reopened_at": event.at,
+            },
+        )
+
     @handles(R.Cancelled)
     def _cancelled(self, position: int, event: R.Cancelled) -> Iterable[Change]:
         yield Write(
@@ -164,8 +200,19 @@ class DocumentRow:
 
 
 @dataclass(frozen=True)
+class ReopeningRow:
+    """A request opened again: staff rejected the upload that had fulfilled it."""
+
+    document_id: UUID
+    reason: str | None
+    reopened_by: str
+    reopened_at: datetime
+
+
+@dataclass(frozen=True)
 class DocumentRequestRow:
-    """A request staff made for a document of one kind, and where it stands (open, fulfilled, cancelled)."""
+    """A request staff made for a document of one kind, and where it stands (open, fulfilled, cancelled); a request
+    reopened says when and why it was last, and `reopenings` every time, oldest first."""
 
     id: UUID
     customer_id: UUID
@@ -179,6 +226,9 @@ class DocumentRequestRow:
     cancelled_by: str | None
     cancelled_at: datetime | None
     cancel_reason: str | None
+    reopened_at: datetime | None = None
+    reopen_reason: str | None = None
+    reopenings: tuple[ReopeningRow, ...] = ()
 
 
 _COLUMNS = (
@@ -275,8 +325,18 @@ class DocumentQueries:
         with self.pool.connection() as conn:
             rows = conn.execute(
                 "SELECT id, customer_id, kind, note, state, requested_by, requested_at, document_id, fulfilled_at, "
-                f"cancelled_by, cancelled_at, cancel_reason FROM read.document_requests WHERE {where} "
-                "ORDER BY state <> 'open', requested_at DESC, id DESC LIMIT 200",
+                "cancelled_by, cancelled_at, cancel_reason, reopened_at, reopen_reason FROM read.document_requests "
+                f"WHERE {where} ORDER BY state <> 'open', requested_at DESC, id DESC LIMIT 200",
                 (brand_id, customer_id),
             ).fetchall()
-        return [DocumentRequestRow(**r) for r in rows]
+            reopened = [r["id"] for r in rows if r["reopened_at"] is not None]
+            history: dict[UUID, list[ReopeningRow]] = {}
+            if reopened:
+                for h in conn.execute(
+                    "SELECT request_id, document_id, reason, reopened_by, reopened_at "
+                    "FROM read.document_request_reopenings WHERE brand_id = %s AND request_id = ANY(%s) "
+                    "ORDER BY reopened_at, document_id",
+                    (brand_id, reopened),
+                ).fetchall():
+                    history.setdefault(h.pop("request_id"), []).append(ReopeningRow(**h))
+        return [DocumentRequestRow(**r, reopenings=tuple(history.get(r["id"], ()))) for r in rows]

@@ -1,6 +1,6 @@
-"""One SMS to a borrower through their brand's SMS provider, as the loans (a send back) and documents (a request)
-contexts tell them: a message that cannot go out is logged under `failure` and never undoes the decision that
-prompted it."""
+"""One SMS to a borrower through their brand's SMS provider, as the loans (a send back) and documents (a request, or
+one asked again after a rejection) contexts tell them: a message that cannot go out is logged under `failure` and
+never undoes the decision that prompted it."""
 
 from __future__ import annotations
 

@@ -195,6 +195,7 @@ async def customer_360_page(
     document_requests = await run_in_threadpool(lambda: port.documents.requests(brand_id, customer_id))
     authors = {e.actor for e in profile.timeline} | {n.author for n in notes.items}
     authors |= {r.requested_by for r in document_requests}
+    authors |= {o.reopened_by for r in document_requests for o in r.reopenings}
     # The agents the timeline's moves name (their ids in the entries' details), as actors are named.
     authors |= {f"staff:{e.details[k]}" for e in profile.timeline for k in ("agent_id", "previous_agent_id")
                 if e.kind in ("agent_assigned", "registered") and isinstance(e.details.get(k), str)}  # fmt: skip

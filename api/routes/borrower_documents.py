@@ -39,12 +39,16 @@ class BorrowerDocumentIn(StatementPeriodIn):
 
 class RequestedDocumentOut(BaseModel):
     """A document staff asked the borrower for and is still waiting for: upload one of this kind
-    (`POST /api/v1/borrower/documents`) and the request is done."""
+    (`POST /api/v1/borrower/documents`) and the request is done. Asked again when the one sent was rejected."""
 
     id: UUID
     kind: DocumentKind
     note: str | None
     requested_at: InstantOut
+    reopened_at: InstantOut | None = Field(
+        None, description="When it was asked again because the document sent for it was rejected (null: never)"
+    )
+    reopen_reason: str | None = Field(None, description="Why the document sent for it was rejected")
 
 
 class BorrowerDocumentsOut(BaseModel):

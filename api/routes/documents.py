@@ -163,9 +163,19 @@ class CancelRequestIn(BaseModel):
     reason: str | None = Field(None, max_length=500)
 
 
+class ReopeningOut(BaseModel):
+    """One time a request was opened again: staff rejected the upload that had fulfilled it."""
+
+    document_id: UUID = Field(description="The rejected upload that had fulfilled the request")
+    reason: str | None = Field(description="Why it was rejected (the review's reason; the borrower sees it too)")
+    reopened_by: str = Field(description="The actor who rejected it (staff:<id>, apikey:<id>)")
+    reopened_at: InstantOut
+
+
 class DocumentRequestOut(BaseModel):
     """One request for a document of one kind: `open` until a document of its kind is uploaded after it
-    (`fulfilled`, with that `document_id`) or staff cancel it."""
+    (`fulfilled`, with that `document_id`) or staff cancel it; `open` again (reopened) when staff reject the upload
+    that fulfilled it, until the next upload of its kind."""
 
     id: UUID
     customer_id: UUID
@@ -179,6 +189,13 @@ class DocumentRequestOut(BaseModel):
     cancelled_by: str | None
     cancelled_at: InstantOut | None
     cancel_reason: str | None
+    reopened_at: InstantOut | None = Field(
+        None, description="When the request was last opened again (its fulfilling upload rejected); null: never"
+    )
+    reopen_reason: str | None = Field(None, description="Why it was last opened again (the rejection's reason)")
+    reopenings: list[ReopeningOut] = Field(
+        default_factory=list, description="Every time the request was opened again, oldest first"
+    )
 
 
 class DocumentRequestListOut(BaseModel):
@@ -382,7 +399,8 @@ ENDPOINTS = serve(
             "POST",
             "/api/v1/documents/{document_id}/review",
             review_document,
-            "Accept a pending document, or reject it with a reason",
+            "Accept a pending document, or reject it with a reason (rejecting the upload that fulfilled a document "
+            "request opens the request again and tells the borrower by SMS)",
             WRITE,
             body=ReviewIn,
             response=DocumentOut,

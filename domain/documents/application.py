@@ -53,6 +53,10 @@ class BorrowerNotices(Protocol):
         """Tell the borrower which documents were asked for, with the note."""
         ...
 
+    def document_asked_again(self, brand_id: UUID, customer_id: UUID, kind: DocumentKind, reason: str | None) -> None:
+        """Tell the borrower the document they sent for a request was rejected (why) and to upload another."""
+        ...
+
 
 class BrandBusinessDates(Protocol):
     """A brand's business date: its configured `business_date`, else today in its timezone (answered by the identity
@@ -225,10 +229,20 @@ class Documents(ContextApplication):
         )
 
     def review(self, brand_id: UUID, doc_id: UUID, decision: ReviewDecision, reason: str | None) -> CommandResult:
-        """Accept or reject a pending document (a reason is required to reject)."""
+        """Accept or reject a pending document (a reason is required to reject). Rejecting the document that
+        fulfilled a request opens the request again (`DocumentRequests.Reopened`, in the rejection's own save, so
+        neither is recorded without the other), and the borrower is told by SMS as a request tells them."""
         document = self.document(brand_id, doc_id)
         document.review(decision, reason)
-        return self.commit(document)
+        requests, reopened = None, None
+        if decision is ReviewDecision.REJECTED:
+            found = self.find(document_requests_id(brand_id, document.customer_id))
+            if isinstance(found, DocumentRequests):
+                requests, reopened = found, found.reopen(doc_id, document.reason, self.clock.now())
+        result = self.commit(document, requests if reopened is not None else None)
+        if reopened is not None and self.notices is not None:
+            self.notices.document_asked_again(brand_id, document.customer_id, reopened.kind, document.reason)
+        return result
 
     def state_period(
         self,

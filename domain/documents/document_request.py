@@ -1,6 +1,7 @@
 """Staff asking a borrower for particular documents (the spec's supporting documents "if requested"): one
 `DocumentRequests` per borrower holds every request, each for one kind, open until a document of that kind is
-uploaded after it (fulfilled) or staff cancel it."""
+uploaded after it (fulfilled) or staff cancel it; staff rejecting the document that fulfilled it opens it again
+(reopened), and the next upload of the kind fulfils it again."""
 
 from __future__ import annotations
 
@@ -51,7 +52,9 @@ class RequestedDocument:
     note: str | None
     requested_at: datetime
     state: RequestState = RequestState.OPEN
-    document_id: UUID | None = None  # the upload that fulfilled it
+    document_id: UUID | None = None  # the upload that fulfilled it (None again once that upload is rejected)
+    reopen_reason: str | None = None  # why it was last opened again (the rejection's reason)
+    rejected: tuple[UUID, ...] = ()  # the uploads that fulfilled it and were rejected, oldest first
 
 
 class DocumentRequests(Aggregate):
@@ -83,6 +86,18 @@ class DocumentRequests(Aggregate):
         kind: DocumentKind
         document_id: UUID
         at: datetime
+
+    class Reopened(Aggregate.Event):
+        """Staff rejected the document that fulfilled the request (`document_id`): the request is open again, the
+        borrower asked again with the rejection's `reason`. Recorded in the rejection's own save."""
+
+        brand_id: UUID
+        customer_id: UUID
+        request_id: UUID
+        kind: DocumentKind
+        document_id: UUID
+        at: datetime
+        reason: str | None = None
 
     class Cancelled(Aggregate.Event):
         """Staff withdrew an open request (the borrower is no longer asked)."""
@@ -135,6 +150,47 @@ class DocumentRequests(Aggregate):
         found = self.requests[request_id]
         found.state = RequestState.FULFILLED
         found.document_id = document_id
+
+    def fulfilled_by(self, document_id: UUID) -> RequestedDocument | None:
+        """The request the document fulfilled and that still stands fulfilled, if any."""
+        return next(
+            (r for r in self.requests.values() if r.state is RequestState.FULFILLED and r.document_id == document_id),
+            None,
+        )
+
+    def reopen(self, document_id: UUID, reason: str | None, at: datetime) -> RequestedDocument | None:
+        """Open again the request the rejected document fulfilled, and return it (None, nothing recorded, when the
+        document fulfilled none, or when another request of its kind is open: the borrower is already asked)."""
+        found = self.fulfilled_by(document_id)
+        if found is None or self.open_request(found.kind) is not None:
+            return None
+        self._reopened(
+            brand_id=self.brand_id,
+            customer_id=self.customer_id,
+            request_id=found.id,
+            kind=found.kind,
+            document_id=document_id,
+            at=at,
+            reason=reason,
+        )
+        return found
+
+    @event(Reopened)
+    def _reopened(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        request_id: UUID,
+        kind: DocumentKind,
+        document_id: UUID,
+        at: datetime,
+        reason: str | None = None,
+    ) -> None:
+        found = self.requests[request_id]
+        found.state = RequestState.OPEN
+        found.document_id = None
+        found.reopen_reason = reason
+        found.rejected = (*found.rejected, document_id)
 
     def cancel(self, request_id: UUID, reason: str | None, at: datetime) -> None:
         """Withdraw an open request (a fulfilled or cancelled one is a Conflict)."""

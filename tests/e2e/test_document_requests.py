@@ -223,3 +223,89 @@ def test_the_customer_360_form_asks_keeps_a_refused_input_and_cancels(
         browser.__exit__(None, None, None)
     states = {i["kind"]: i["state"] for i in _requests(client, tenant, customer)}
     assert states == {"voter_id": "cancelled", "passbook": "open"}
+
+
+def _borrower_upload(client: Any, auth: dict[str, str], kind: str, name: str, data: bytes) -> Any:
+    return client.post(
+        "/api/v1/borrower/documents",
+        data={"kind": kind},
+        files={"file": (name, data, "application/octet-stream")},
+        headers=auth,
+    )
+
+
+def test_rejecting_the_upload_that_fulfilled_a_request_asks_the_borrower_again_until_the_next_upload(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str], dsn: str, sms: SmsSimulator
+) -> None:
+    tenant, email = staff
+    phone = mobile()
+    session = sign_in(client, sms, tenant.slug, phone)
+    auth = bearer(session)
+    assert client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth).status_code == 200
+    assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth).status_code == 200
+    customer = str(platform.get(Onboarding).state(tenant.brand_id, uuid.UUID(session["borrower_id"])).customer_id)
+    assert _ask(client, tenant, customer, ["salary_slip"], "the last two months").status_code == 201
+    sent = _borrower_upload(client, auth, "salary_slip", "slip.png", PNG + b"blurred slip")
+    assert sent.status_code == 201, sent.text
+    (asked,) = _requests(client, tenant, customer)
+    assert asked["state"] == "fulfilled" and asked["document_id"] == sent.json()["id"] and asked["reopenings"] == []
+
+    # Another brand's staff can neither reject the upload nor see the request: 404s, nothing recorded.
+    other = make_tenant(platform)
+    before = _events(dsn)
+    review = f"/api/v1/documents/{sent.json()['id']}/review"
+    refused = client.post(review, json={"decision": "rejected", "reason": "not ours"}, headers=other.auth)
+    assert refused.status_code == 404
+    assert client.get(f"/api/v1/customers/{customer}/document-requests", headers=other.auth).status_code == 404
+    assert _events(dsn) == before
+
+    reason = {"decision": "rejected", "reason": "the amounts cannot be read"}
+    rejected = client.post(review, json=reason, headers=tenant.auth)
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected", rejected.text
+    assert _events(dsn) == before + 2  # the review and the reopening, one save
+    settle(platform, "documents")
+
+    # Staff: the request is open again, saying when, why and which upload was rejected.
+    (again,) = _requests(client, tenant, customer)
+    assert again["id"] == asked["id"] and again["state"] == "open"
+    assert again["document_id"] is None and again["fulfilled_at"] is None
+    assert again["reopen_reason"] == "the amounts cannot be read" and again["reopened_at"]
+    (reopening,) = again["reopenings"]
+    assert reopening["document_id"] == sent.json()["id"] and reopening["reason"] == "the amounts cannot be read"
+    assert reopening["reopened_by"].startswith("apikey:") and reopening["reopened_at"] == again["reopened_at"]
+    # The borrower: asked again by SMS, as a request tells them, and in `me` and on the documents list and page.
+    told = [t for t in _texts(sms, phone) if "could not accept" in t]
+    assert len(told) == 1 and "Salary slip" in told[0] and "the amounts cannot be read" in told[0]
+    (wanted,) = client.get("/api/v1/borrower/me", headers=auth).json()["requested_documents"]
+    assert wanted["id"] == asked["id"] and wanted["reopen_reason"] == "the amounts cannot be read"
+    assert wanted["note"] == "the last two months" and wanted["reopened_at"] == again["reopened_at"]
+    listed = client.get("/api/v1/borrower/documents", headers=auth).json()["requested"]
+    assert [(r["kind"], r["reopen_reason"]) for r in listed] == [("salary_slip", "the amounts cannot be read")]
+    with TestClient(app, follow_redirects=False) as web:
+        web.cookies.set("cd_borrower", session["token"], path=f"/apply/{tenant.slug}")
+        page = web.get(f"/apply/{tenant.slug}/documents").text
+        section = page[page.index('id="documents-requested"') : page.index("</section>")]
+        assert 'data-requested="1"' in section and "the amounts cannot be read" in section
+    browser, _ = _portal(app, email)
+    try:
+        page = browser.get(f"/customers/{customer}").text
+        start = page.index('id="customer-document-requests"')
+        table = page[start : page.index("</table>", start)]
+        assert f'data-request="{asked["id"]}" data-kind="salary_slip" data-state="open" data-reopened="1"' in table
+        assert "the upload was rejected (the amounts cannot be read)" in table
+    finally:
+        browser.__exit__(None, None, None)
+
+    # Rebuilt from the event store, the read model says the same.
+    platform.engine.rebuild("documents")
+    assert _requests(client, tenant, customer) == [again]
+
+    # The next upload of the kind fulfils it again; its history keeps the reopening.
+    better = _borrower_upload(client, auth, "salary_slip", "slip-clear.png", PNG + b"clear slip")
+    assert better.status_code == 201, better.text
+    (done,) = _requests(client, tenant, customer)
+    assert done["state"] == "fulfilled" and done["document_id"] == better.json()["id"]
+    assert done["reopenings"] == again["reopenings"] and done["reopen_reason"] == "the amounts cannot be read"
+    assert client.get("/api/v1/borrower/me", headers=auth).json()["requested_documents"] == []
+    platform.engine.rebuild("documents")
+    assert _requests(client, tenant, customer) == [done]

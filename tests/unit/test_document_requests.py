@@ -62,3 +62,38 @@ def test_replaying_the_events_gives_the_same_requests() -> None:
         kept: (K.RENT_AGREEMENT, RequestState.OPEN, "signed"),
         done: (K.UTILITY_BILL, RequestState.FULFILLED, None),
     }
+
+
+def test_rejecting_the_upload_that_fulfilled_a_request_opens_it_again_and_replays_so() -> None:
+    requests = _requests()
+    asked, rejected, again = uuid4(), uuid4(), uuid4()
+    requests.request(asked, K.SALARY_SLIP, "last two months", AT)
+    requests.fulfil(K.SALARY_SLIP, rejected, AT)
+    assert requests.reopen(uuid4(), "blurred", AT) is None  # a document that fulfilled nothing: nothing recorded
+    reopened = requests.reopen(rejected, "blurred", AT)
+    assert reopened is not None and reopened.id == asked
+    assert requests.open_request(K.SALARY_SLIP) is reopened and reopened.document_id is None
+    assert reopened.reopen_reason == "blurred" and reopened.rejected == (rejected,)
+    assert requests.reopen(rejected, "again", AT) is None  # open already: nothing recorded
+    assert requests.fulfil(K.SALARY_SLIP, again, AT) is True and reopened.document_id == again
+    replayed = None
+    for e in requests.collect_events():
+        replayed = e.mutate(replayed)
+    assert isinstance(replayed, DocumentRequests)
+    back = replayed.requests[asked]
+    assert (back.state, back.document_id, back.reopen_reason, back.rejected) == (
+        RequestState.FULFILLED,
+        again,
+        "blurred",
+        (rejected,),
+    )
+
+
+def test_a_rejection_reopens_nothing_while_another_request_of_the_kind_is_open() -> None:
+    requests = _requests()
+    first, document = uuid4(), uuid4()
+    requests.request(first, K.PASSPORT, None, AT)
+    requests.fulfil(K.PASSPORT, document, AT)
+    requests.request(uuid4(), K.PASSPORT, "the back page too", AT)  # asked again already
+    assert requests.reopen(document, "expired", AT) is None
+    assert requests.requests[first].state is RequestState.FULFILLED

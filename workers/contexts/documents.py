@@ -62,6 +62,13 @@ class SmsBorrowerNotices:
         sms_borrower(self.identity, self.customers, self.directory, brand_id, customer_id, text,
                      "documents.request_sms_failed")  # fmt: skip
 
+    def document_asked_again(self, brand_id: UUID, customer_id: UUID, kind: DocumentKind, reason: str | None) -> None:
+        text = f"We could not accept the {KIND_LABELS[kind]} you sent for your loan application"
+        text += f": {reason.rstrip('. ')}." if reason else "."
+        text += " Please upload another: open your documents page in the app to send it."
+        sms_borrower(self.identity, self.customers, self.directory, brand_id, customer_id, text,
+                     "documents.reopen_sms_failed")  # fmt: skip
+
 
 def _documents(kit: Kit) -> Documents:
     return Documents(
