@@ -148,6 +148,7 @@ async def _loan_page(
     sm_assignee = loan.sanction_assignee_id if loan is not None and loan.status == "cx_approved" else None
     if loan is None:
         return await not_found(request)
+    sm_elsewhere = sm_assignee is not None and sm_assignee != principal.id and not decides_any_sanction(principal)
     # (as `agreements`: other page modules' ports may lack the credit calls; then no "Call placed")
     calls = getattr(port, "credit_calls", None)
     call_placed = await placed_call(request, calls.fieldwork if calls else None, principal, loans=[loan.id])
@@ -171,7 +172,7 @@ async def _loan_page(
         cx_elsewhere=loan.assignee_id is not None
         and loan.assignee_id != principal.id
         and not principal.holds(*ANY_APPLICATION),
-        sm_elsewhere=sm_assignee is not None and sm_assignee != principal.id and not decides_any_sanction(principal),
+        sm_elsewhere=sm_elsewhere,
         sm_assignee_name=actors.get(f"staff:{sm_assignee}")
         or next((s.name for s in staff if s.id == sm_assignee), "another Sanction Manager"),
         can_assign=principal.holds(*RELOCATE),
@@ -179,7 +180,9 @@ async def _loan_page(
         call_action=f"/loans/{loan.id}/credit-call",
         call_placed=call_placed,
         can_bypass=principal.holds(*BYPASS),
-        can_change_product=products is not None,
+        # A product change at the sanction step sends the loan back to the CX: the assigned SM's call, as the
+        # sanction is (Loan.require_product_changeable), so another SM sees `#decided-by` instead of this form too.
+        can_change_product=products is not None and not sm_elsewhere,
         products=products or [],
         reasons=port.identity.settings(principal.brand_id).rejection_reasons,
         esign=esign,
@@ -245,6 +248,7 @@ def _form_action(use: str) -> Any:
                 brand, loan_id, form_text(request, "product_id"), form_text(request, "reason"),
                 amount=form_text(request, "amount") or None, tenure=_whole(form_text(request, "tenure")),
                 expected_version=_whole(form_text(request, "expected_version")),
+                any_sanction=decides_any_sanction(principal),
             ),
         }  # fmt: skip
         try:

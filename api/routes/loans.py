@@ -396,8 +396,9 @@ def cancel_loan(ctx: Context[LoanPort]) -> Reply:
 
 
 def decides_any_sanction(principal: Principal | None) -> bool:
-    """Whether `principal` sanctions, rejects, sends back to the CX or escalates a CX-approved loan the Sanction Head
-    assigned to another Sanction Manager (`Loan.require_assigned_sm`): SANCTION_HEAD WRITE, or an admin."""
+    """Whether `principal` sanctions, rejects, sends back to the CX, escalates or changes the product of a CX-approved
+    loan the Sanction Head assigned to another Sanction Manager (`Loan.require_assigned_sm`): SANCTION_HEAD WRITE, or
+    an admin."""
     return principal is not None and (principal.admin or principal.holds(*ANY_SANCTION))
 
 
@@ -431,6 +432,7 @@ def change_product(ctx: Context[LoanPort]) -> Reply:
         amount=body.amount,
         tenure=body.tenure,
         expected_version=header if header is not None else body.expected_version,
+        any_sanction=decides_any_sanction(ctx.principal),
     )
     return _written(ctx, result)
 

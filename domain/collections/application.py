@@ -28,9 +28,8 @@ from domain.collections.moves import BATCH, CaseMoves, CollectionDay, Move, Move
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.errors import Conflict, InvalidValue
-from domain.shared.values import MIN_REASON, DecimalRule, clean_text
+from domain.shared.values import MIN_REASON, MONEY, clean_text
 
-AMOUNT = DecimalRule(integer_digits=14, places=2)
 #: The loans that owe money to collect: being repaid, or written off (what comes in then is a recovery).
 OWING = ("active", "partially_paid", "overdue", "written_off")
 
@@ -156,12 +155,13 @@ class Collections(ContextApplication):
         return self.commit(found)
 
     def promise(
-        self, brand_id: UUID, loan_id: UUID, due_on: date, amount: Decimal, staff_id: UUID | None = None
+        self, brand_id: UUID, loan_id: UUID, due_on: date, amount: Decimal | str, staff_id: UUID | None = None
     ) -> CommandResult:
         """Record a promise to pay `amount` by `due_on` (not before the brand's business date) on a loan that owes
         money (`OWING`; 409 otherwise), of at most what the loan owes on `due_on` (its payoff as of that date, or
-        what is left of a settlement or to recover: 422 `amount`); the result's id is the promise's."""
-        money = AMOUNT.parse(str(amount), "amount")
+        what is left of a settlement or to recover: 422 `amount`); the result's id is the promise's. `amount` as the
+        portal's form gives it is read by the shared MONEY rule, as every amount is (422 `amount`: `1e3`, `-5`)."""
+        money = MONEY.parse(amount, "amount")
         facts = self._facts(brand_id, loan_id)
         if facts.status not in OWING:
             raise Conflict(

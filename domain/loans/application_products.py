@@ -97,10 +97,14 @@ class ProductChangeUseCases:
         amount: Decimal | str | int | None = None,
         tenure: int | None = None,
         expected_version: int | None = None,
+        *,
+        any_sanction: bool = False,
     ) -> CommandResult:
         """Move an open application (onboarding, pending, cx_approved: 409 naming the status otherwise) to another
         active product of the brand, or to its product's current version; 422 naming `product_id`, `amount`, `tenure`
-        or `reason`; 409 when `expected_version` is stale. See the module doc for what follows."""
+        or `reason`; 409 when `expected_version` is stale. A cx_approved loan the Sanction Head assigned is its
+        assigned SM's to change, or anyone's with `any_sanction` (409 `rule: assigned_sm` otherwise;
+        `Loan.require_assigned_sm`). See the module doc for what follows."""
         checks = FieldChecks()
         wanted = checks.check(lambda: _product_id(product_id))
         value = checks.check(lambda: parse_money(amount, "amount", positive=True)) if amount is not None else None
@@ -110,7 +114,7 @@ class ProductChangeUseCases:
         assert wanted is not None and why is not None
         loan = self.get(brand_id, loan_id)
         self.check_version(loan, expected_version)
-        loan.require_product_changeable()
+        loan.require_product_changeable(any_sanction=any_sanction)  # the status; at the sanction step, whose it is
         product = self._product(brand_id, wanted)  # 422 product_id: not the brand's, or not active
         current = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
         new_amount = value if value is not None else loan.amount
@@ -125,7 +129,7 @@ class ProductChangeUseCases:
         ):
             change = self._change(brand_id, loan, product, new_amount, new_tenure)
             today = self.parties.business_date(brand_id)
-            loan.change_product(change, why, today)
+            loan.change_product(change, why, today, any_sanction=any_sanction)
             self._auto_allocate(loan, today)
             result = self.commit(loan)
             if noted and change.coupon_code is not None:

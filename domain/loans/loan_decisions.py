@@ -53,8 +53,9 @@ class AssignedToAnother(Conflict):
 
 
 class SanctionAssignedToAnother(Conflict):
-    """Raised when a Sanction Manager decides (sanction, reject, send back to the CX, escalate) a CX-approved loan the
-    Sanction Head assigned to another Sanction Manager, without SANCTION_HEAD WRITE (or being an admin)."""
+    """Raised when a Sanction Manager decides (sanction, reject, send back to the CX, escalate, change the product of)
+    a CX-approved loan the Sanction Head assigned to another Sanction Manager, without SANCTION_HEAD WRITE (or being
+    an admin)."""
 
 
 class ProductChange(BaseModel):
@@ -128,7 +129,8 @@ class LoanDecisions:
 
     def require_assigned_sm(self, *, any_sanction: bool = False) -> None:
         """The Sanction Manager's decision on a CX-approved loan the Sanction Head assigned (`SanctionAssigned`) is
-        its assignee's: another staff member's sanction, rejection, send back to the CX or escalation is refused
+        its assignee's: another staff member's sanction, rejection, send back to the CX, escalation or product change
+        (which sends it back to the CX) is refused
         (409) unless `any_sanction` (SANCTION_HEAD WRITE, who assigns and decides himself, and admins). An unassigned
         loan is any Sanction Manager's (the SM queue's pool); API keys and jobs are not people and are left to their
         owners."""
@@ -291,18 +293,25 @@ class LoanDecisions:
         target = check_transition(self.status, S.PENDING)
         self._emit(Reactivated, status=target, reason=reason, previous_status=self.status, reactivated_on=today)
 
-    def require_product_changeable(self) -> None:
-        """409 naming the status unless the application is open and not yet sanctioned (PRODUCT_CHANGEABLE)."""
+    def require_product_changeable(self, *, any_sanction: bool = False) -> None:
+        """409 naming the status unless the application is open and not yet sanctioned (PRODUCT_CHANGEABLE); at the
+        sanction step (cx_approved) the change is the assigned SM's when the Sanction Head assigned it, or anyone's
+        with `any_sanction` (`require_assigned_sm`): it sends the loan back to the CX, undoing the SM's decision."""
         if self.status not in PRODUCT_CHANGEABLE:
             raise Conflict(f"the product of a loan can be changed only before the sanction (onboarding, pending or "
                            f"cx_approved); this one is {self.status}", status=str(self.status))  # fmt: skip
+        # Before the CX approval the change is no CX's work (LOAN_RULE_TYPE is the SM's, so that whoever approves
+        # did not pick the product) and no SM decides yet: no assignment rule holds there.
+        if self.status is S.CX_APPROVED:
+            self.require_assigned_sm(any_sanction=any_sanction)
 
-    def change_product(self, change: ProductChange, reason: str, today: date) -> None:
+    def change_product(self, change: ProductChange, reason: str, today: date, *, any_sanction: bool = False) -> None:
         """Move the application to `change`'s product version, amount and tenure (LOAN_RULE_TYPE). Once submitted the
         new product's BRE results decide as a submission's do: pending (back in the CX's queue, a CX approval not
         carried over) or rejected by the BRE (overridable, dated `today`: the brand's business date); before
-        submission the status stays onboarding."""
-        self.require_product_changeable()
+        submission the status stays onboarding. A cx_approved loan the Sanction Head assigned is its SM's to change
+        (`require_product_changeable`)."""
+        self.require_product_changeable(any_sanction=any_sanction)
         if (change.product_id, change.product_version, change.amount, change.tenure, change.coupon_code) == (
             self.product_id, self.product_version, self.amount, self.tenure, self.coupon_code
         ):  # fmt: skip

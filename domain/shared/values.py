@@ -158,18 +158,23 @@ def clean_text(
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 #: A decimal string as the API's schemas publish it (`DecimalRule.json_schema`); digits and places are checked after.
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+#: The exponent of a decimal string `_DECIMAL_TEXT` matched (`1e3`, `1E+3`).
+_EXPONENT = re.compile(r"[eE]")
 
 
 @dataclass(frozen=True)
 class DecimalRule:
     """The precision and range of a decimal input, so that the column it ends in (`numeric(p, s)`, a JSON value a
     read model casts) can hold it: at most `integer_digits` before the point and `places` after, finite, not
-    negative zero, not below `minimum`. `pad` writes every value with exactly `places` (money in paise)."""
+    negative zero, not below `minimum`. `pad` writes every value with exactly `places` (money in paise). `exponents`
+    False refuses a string written with an exponent (`1e3`) wherever it comes from - a form, a body, a file: for money
+    it is a typo ("1e5" typed for "1.5" would be a lakh of rupees), not a way of writing an amount."""
 
     integer_digits: int
     places: int
     minimum: Decimal | None = None
     pad: bool = False
+    exponents: bool = True
 
     def parse(self, raw: object, field: str = "value") -> Decimal:
         """`raw` (a decimal string, an int, a JSON float or a Decimal) as a Decimal within the rule."""
@@ -189,6 +194,12 @@ class DecimalRule:
             raise InvalidValue(field, f"at most {self.integer_digits} digits before the decimal point")
         if self.minimum is not None and value < self.minimum:
             raise InvalidValue(field, f"must be at least {self.minimum}")
+        # (after the range checks, so that "1e28" still says how many digits fit: any exponent text is past them)
+        if not self.exponents and isinstance(raw, str) and _EXPONENT.search(raw):
+            shown = raw.strip() if len(raw.strip()) <= 40 else raw.strip()[:40] + "…"
+            raise InvalidValue(
+                field, f"'{shown}' is written with an exponent: write it in plain digits, e.g. 1000 or 1000.50"
+            )
         precision = Context(prec=self.integer_digits + self.places + 1)
         if self.pad or exponent < -self.places:
             value = value.quantize(Decimal(1).scaleb(-self.places), context=precision)
@@ -198,8 +209,8 @@ class DecimalRule:
 
     def validate(self, raw: object) -> Decimal:
         """`parse` for a pydantic validator (ValueError, so one 422 names every bad field). A string must be what
-        `json_schema` publishes, a plain decimal: no exponent, '+', spaces or bare point (`parse`, for files and the
-        command line, takes those too). "1e5" where "1.5" was meant would otherwise be a lakh of rupees."""
+        `json_schema` publishes, a plain decimal: no exponent, '+', spaces or bare point (`parse`, for files, forms and
+        the command line, takes those too - but no exponent where the rule refuses it: MONEY). "1e5" where "1.5" was meant would otherwise be a lakh of rupees."""
         if isinstance(raw, str) and not _PLAIN_DECIMAL.fullmatch(raw):
             if raw.strip().lower().lstrip("+-") in ("nan", "snan", "inf", "infinity"):
                 raise ValueError("must be a finite number")
@@ -242,8 +253,9 @@ class DecimalRule:
             raise InvalidValue(field, "is out of range") from None
 
 
-#: Rupee amounts: up to 14 digits and paise, like the read models' numeric(16, 2).
-MONEY = DecimalRule(integer_digits=14, places=2, minimum=Decimal(0), pad=True)
+#: Rupee amounts: up to 14 digits and paise, like the read models' numeric(16, 2); an amount written as a string is
+#: plain digits in every input (the API, the portal's forms, settings and rules): "1e3" is a 422 naming the field.
+MONEY = DecimalRule(integer_digits=14, places=2, minimum=Decimal(0), pad=True, exponents=False)
 #: Measured values and thresholds of financial covenants (ratios, amounts): numeric(21, 6).
 MEASURE = DecimalRule(integer_digits=15, places=6)
 

@@ -2,7 +2,8 @@
 Head assigns loans to SMs and handles escalations). Found by the spec audit: any Sanction Manager sanctioned,
 rejected, sent back to the CX or escalated a loan the head had given to another SM, 200 every time. Now a 409 naming
 the assignee (`rule: assigned_sm`), nothing recorded, in the API and the portal's forms; the assigned SM decides it,
-the Sanction Head (SANCTION_HEAD WRITE) and an admin decide any, and an unassigned loan is still any SM's."""
+the Sanction Head (SANCTION_HEAD WRITE) and an admin decide any, and an unassigned loan is still any SM's. The same
+holds for a product change at the sanction step, which sends the loan back to the CX."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from tests.e2e.test_api_escalations import _cx_approved
 from tests.e2e.test_api_loan_decisions import _events
-from tests.e2e.test_api_loans import catalogue  # noqa: F401 - the autouse catalogue fixture
+from tests.e2e.test_api_loans import PRODUCT, catalogue  # noqa: F401 - the autouse catalogue fixture
 from tests.e2e.test_assigned_cx import _signed_in
 from tests.support import settle
 
@@ -95,3 +96,69 @@ def test_the_head_and_an_admin_decide_any_and_an_unassigned_loan_is_any_sms(
 
     mine = ravi.post(f"/api/v1/loans/{pool}/sanction", json=SANCTION)
     assert mine.status_code == 200 and mine.json()["status"] == "sm_approved", mine.text
+
+
+def _change(amount: str) -> dict[str, str]:
+    return {"product_id": str(PRODUCT), "amount": amount, "reason": "the borrower asked for less"}
+
+
+def test_another_sanction_manager_does_not_change_the_product_of_a_loan_assigned_to_an_sm(
+    client: Any, app: Any, tenant: Any, platform: Any, dsn: str
+) -> None:
+    """A product change at the sanction step sends the loan back to the CX, undoing the assigned SM's work: found by
+    review, any SM holding LOAN_RULE_TYPE changed the product of a loan the head had given to another SM, 200. Now
+    the same 409 `rule: assigned_sm` as the decisions, nothing recorded, and the loan page offers him no form."""
+    loan_id = _cx_approved(client, tenant, "Nisha Pillai", "9876512376")
+    (meena, meena_id), (ravi, _) = (_signed_in(client, app, tenant, "sanction_manager") for _ in range(2))
+    head, _ = _signed_in(client, app, tenant, "sanction_head")
+    settle(platform, "identity")
+    _assign(head, loan_id, meena_id)
+    url = f"/api/v1/loans/{loan_id}"
+    before, events = client.get(url, headers=tenant.auth).json(), _events(dsn)
+
+    refused = ravi.post(f"{url}/product", json=_change("80000"))
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["rule"] == "assigned_sm" and refused.json()["assignee_id"] == meena_id, refused.text
+    # The loan page offers Ravi no "Change product" form (whose it is instead); Meena gets it.
+    shown = ravi.get(f"/loans/{loan_id}").text
+    assert 'id="decided-by"' in shown and 'id="change-product-form"' not in shown
+    mine = meena.get(f"/loans/{loan_id}").text
+    assert 'id="change-product-form"' in mine and 'id="decided-by"' not in mine
+    # The form posted anyway is refused the same way.
+    csrf = ravi.headers["X-CSRF-Token"]
+    page = ravi.post(f"/loans/{loan_id}/product", data={"csrf_token": csrf, **_change("80000")})
+    assert page.status_code == 422 and "assigned this loan to another Sanction Manager" in page.text, page.text[:300]
+    settle(platform, "loans")
+    assert client.get(url, headers=tenant.auth).json() == before  # the read model unchanged
+    assert _events(dsn) == events  # nothing recorded
+
+    changed = meena.post(f"{url}/product", json=_change("80000"))
+    assert changed.status_code == 200 and changed.json()["status"] == "pending", changed.text
+    assert changed.json()["history"][-1]["actor"] == f"staff:{meena_id}"
+
+
+def test_the_head_and_an_admin_change_the_product_of_any_and_an_unassigned_loan_is_any_sms(
+    client: Any, app: Any, tenant: Any, platform: Any
+) -> None:
+    """SANCTION_HEAD WRITE and admins change the product of a loan assigned to an SM (and see the form); a loan nobody
+    was given is any SM's to change; before the CX approval no sanction assignment holds."""
+    by_head, by_admin, pool = (
+        _cx_approved(client, tenant, name, phone)
+        for name, phone in (("Pooja Nair", "9876512377"), ("Rahul Jain", "9876512378"), ("Sita Rao", "9876512379"))
+    )  # fmt: skip
+    (_, meena_id), (ravi, _) = (_signed_in(client, app, tenant, "sanction_manager") for _ in range(2))
+    head, _ = _signed_in(client, app, tenant, "sanction_head")
+    admin, _ = _signed_in(client, app, tenant, "admin")
+    settle(platform, "identity")
+    for loan_id in (by_head, by_admin):
+        _assign(head, loan_id, meena_id)
+
+    for who, loan_id in ((head, by_head), (admin, by_admin)):
+        assert 'id="change-product-form"' in who.get(f"/loans/{loan_id}").text
+        changed = who.post(f"/api/v1/loans/{loan_id}/product", json=_change("80000"))
+        assert changed.status_code == 200 and changed.json()["status"] == "pending", changed.text
+    mine = ravi.post(f"/api/v1/loans/{pool}/product", json=_change("80000"))
+    assert mine.status_code == 200 and mine.json()["status"] == "pending", mine.text
+    # Back in the CX's queue (still Meena's sanction to decide later), the product is any SM's to change again.
+    again = ravi.post(f"/api/v1/loans/{by_head}/product", json=_change("70000"))
+    assert again.status_code == 200 and again.json()["status"] == "pending", again.text

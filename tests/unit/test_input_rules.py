@@ -16,6 +16,7 @@ from api.pages.borrower_forms import step_input
 from api.request_input import nests_deeper_than
 from domain.covenants.terms import parse_measured_value
 from domain.identity.brand_config import BrandSettings
+from domain.loans.money import parse_money
 from domain.onboarding.steps import LoanRequestIn, Step
 from domain.shared.errors import InvalidInput
 from domain.shared.values import (
@@ -112,11 +113,25 @@ def test_money_outside_its_column_is_refused(raw: object, says: str) -> None:
 def test_money_is_kept_in_paise_and_fits_numeric_16_2() -> None:
     assert MONEY.parse("15000") == Decimal("15000.00")
     assert MONEY.parse(15000.5) == Decimal("15000.50")
-    assert MONEY.parse("1E+3") == Decimal("1000.00")
-    assert MONEY.parse("0e-99999") == Decimal("0.00")
+    assert MONEY.parse(1e3) == Decimal("1000.00")  # a JSON number is a number, however it was written
+    assert MONEY.parse(Decimal("1E+3")) == Decimal("1000.00")  # a Decimal computed here is no typo
+    assert MONEY.parse("1000.50") == Decimal("1000.50")
     assert MONEY.parse("99999999999999.99") == Decimal("99999999999999.99")
     with pytest.raises(InvalidInput):
         MONEY.parse("100000000000000")
+
+
+@pytest.mark.parametrize("raw", ["1e3", "1E+3", " 1e3 ", "2.5e2", "0e-99999", "1E0"])
+def test_an_amount_written_with_an_exponent_is_refused_naming_the_field(raw: str) -> None:
+    # Found by review: the portal's repayment, settlement and collection forms (which hand the typed text to MONEY's
+    # `parse`) read "1e3" as 1000.00, while the API refused it. "1e5" typed for "1.5" would be a lakh of rupees: every
+    # input of an amount now refuses it, as the API does.
+    with pytest.raises(InvalidInput) as err:
+        parse_money(raw, "amount")
+    assert err.value.errors[0].field == "amount" and "exponent" in err.value.errors[0].message
+    with pytest.raises(ValueError, match="no exponent"):
+        MONEY.validate(raw)
+    assert MEASURE.parse("1E+3") == Decimal("1000")  # other decimal rules (covenant measures) are as they were
 
 
 def test_measured_values_have_fifteen_digits_and_six_places() -> None:
