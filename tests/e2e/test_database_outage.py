@@ -6,6 +6,7 @@ directory); the session's server, or DATABASE_URL's, is never touched.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 import uuid
@@ -23,6 +24,7 @@ from domain.customers.application import Customers
 from projections.customer_queries import CustomerQueries
 from tests.conftest import make_tenant
 from tests.e2e.conftest import _free_port
+from tests.support import ROOT
 
 POOL_TIMEOUT = 2.0  # DATABASE_POOL_TIMEOUT for this test's platform
 OUTAGE_SECONDS = POOL_TIMEOUT + 3.0  # longer than the pool timeout, so waiting it out is not an option
@@ -65,14 +67,19 @@ class Answer:
 
 
 @pytest.fixture
-def outage_server(tmp_path: Path, mail_sink: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, str]]:
-    """(server, platform, base URL): the app served by uvicorn on a platform whose database the test owns."""
+def outage_server(mail_sink: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, str]]:
+    """(server, platform, base URL): the app served by uvicorn on a platform whose database the test owns.
+
+    Its data directory is under var/, beside the session's test server, not in pytest's tmp_path: the server runs
+    as another user, and every pytest session that starts on the machine (another checkout's, say) makes pytest's
+    temporary root private to root again, so a stop or start half-way through this test failed "Permission denied"."""
     from adapters.mailer import MailSettings
     from workers.platform import Platform
     from workers.web_app import build_app
 
     monkeypatch.setenv("DATABASE_POOL_TIMEOUT", str(POOL_TIMEOUT))
-    server = OwnedServer(tmp_path / "pgdata")
+    data_dir = ROOT / "var" / f"outage-pgdata-{uuid.uuid4().hex[:8]}"
+    server = OwnedServer(data_dir)
     platform = Platform.open(server.dsn, mail=MailSettings(port=mail_sink.port))
     platform.start_projection_runners()
     port = _free_port()
@@ -94,6 +101,7 @@ def outage_server(tmp_path: Path, mail_sink: Any, monkeypatch: pytest.MonkeyPatc
         thread.join(timeout=10)
         platform.close()
         server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _timed(client: httpx.Client, method: str, url: str, **kwargs: Any) -> Answer:
