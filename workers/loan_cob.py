@@ -6,7 +6,9 @@ D, in order. For each date: the date is planned once (its run record and partiti
 date - claim partitions with `FOR UPDATE SKIP LOCKED`, close the day of each loan (penal charges, DPD, class, the
 state move: `Loan.close_business_day`) and commit the partition on its own. Loans quiet on the date (nothing due or
 overdue, no event since the COB last looked at them) are not partitioned at all (`adapters/cob_store.py`). When no partition is left the date's
-record gets its totals and the brand's business date moves to the next day. A rerun of a done date changes nothing;
+record gets its totals and the brand's business date moves to the next day, as the close of business
+(`CLOSE_OF_BUSINESS_ACTOR`: a brand whose date only the COB moves follows the calendar, and its scheduled run is as
+of the slot's day, closing every date a scheduler outage missed; workers/scheduler.py). A rerun of a done date changes nothing;
 a run killed mid-date resumes with the partitions not done, and a loan closed before the kill is not charged twice
 (its close is idempotent per date)."""
 
@@ -26,10 +28,12 @@ import structlog
 
 from adapters.cob_store import CobStore, PartitionOutcome
 from domain.identity.application import Identity
+from domain.identity.brand_config import CLOSE_OF_BUSINESS_ACTOR
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
 from domain.loans.application import Loans
 from domain.loans.loan import Loan, LoanNotFound
+from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict
 from projections.engine import ProjectionEngine
 from workers.collection_jobs import NO_SWEEP, SweepPort, after_close
@@ -43,6 +47,7 @@ COB = JobDefinition(
     "class, state moves; then advances the brand's business date. Missed dates are processed in order.",
     defaults=JobSettings(cron="30 23 * * *", batch_size=500, retry_count=3, retry_interval_seconds=60),
     variable_keys=frozenset({"as_of", "workers"}),
+    catches_up=True,
 )
 
 
@@ -123,8 +128,17 @@ def resume_after_close(port: CobPort, brand_id: UUID, days: Sequence[date]) -> N
     if last is None or last in days:
         return  # nothing done yet, or the run closes that date again anyway (a rerun of a done date)
     after_close(port.collections, brand_id, last)
-    if port.identity.business_date(brand_id) <= last:
-        port.identity.change_configuration(brand_id, {"business_date": last + timedelta(days=1)})
+    move_business_date(port, brand_id, last)
+
+
+def move_business_date(port: CobPort, brand_id: UUID, closed: date) -> None:
+    """Move the brand's business date on to the day after the date just closed, unless it is already past it. As
+    the close of business (`CLOSE_OF_BUSINESS_ACTOR`), whoever runs this: the brand's configuration history tells
+    the COB's moves from an admin's, and a brand whose date only the COB moved follows the calendar
+    (`Identity.business_date_held`)."""
+    if port.identity.business_date(brand_id) <= closed:
+        with acting_as(CLOSE_OF_BUSINESS_ACTOR):
+            port.identity.change_configuration(brand_id, {"business_date": closed + timedelta(days=1)})
 
 
 def run_cob(port: CobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
@@ -164,5 +178,4 @@ def run_cob(port: CobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | Non
         log.info("loan_cob.day_done", brand_id=str(run.brand_id), day=day.isoformat(),
                  loans=record.loans if record else None, transitions=record.transitions if record else None)  # fmt: skip
         after_close(port.collections, run.brand_id, day)  # collections: stages, allocation, promises judged
-        if port.identity.business_date(run.brand_id) <= day:
-            port.identity.change_configuration(run.brand_id, {"business_date": day + timedelta(days=1)})
+        move_business_date(port, run.brand_id, day)

@@ -206,13 +206,18 @@ class Scheduler(threading.Thread):
         due = settings.latest_fire_between(last, now, brand.timezone)  # the latest missed slot, in a few steps
         if due is None:
             return
-        # A brand held at a fixed business date runs as of that date, never after it.
-        as_of = min(business_date(due, brand.timezone), self.port.identity.business_date(brand.id))
+        # A brand held at a business date an admin set runs as of that date, never after it. The close of business
+        # of a brand following the calendar runs as of the slot's day: after the scheduler was down it closes every
+        # date missed, in order, and moves the business date on to the slot's day + 1 (Identity.business_date_held).
+        day = business_date(due, brand.timezone)
+        catching_up = self.port.jobs.definition(name).catches_up and not self.port.identity.business_date_held(brand.id)
+        as_of = day if catching_up else min(day, self.port.identity.business_date(brand.id))
         try:
             with acting_as("scheduler"):
                 self.port.jobs.request_run(
-                    brand.id, name, trigger="schedule", requested_by="scheduler", as_of=as_of, scheduled_for=due
-                )
+                    brand.id, name, trigger="schedule", requested_by="scheduler", as_of=as_of, scheduled_for=due,
+                    catching_up=catching_up,
+                )  # fmt: skip
         except InvalidInput as exc:  # The slot's date is outside the brand's calendar: skipped, not retried.
             log.warning("scheduler.slot_refused", brand=brand.slug, job=name, slot=due.isoformat(), error=exc.message)
         else:

@@ -28,6 +28,7 @@ class _Settings:
     config: BrandSettings
     history: ConfigHistoryPage
     business_date: date
+    business_date_held: bool
     version: int
 
 
@@ -41,7 +42,7 @@ async def _settings(
         state = port.identity.configuration_state(principal.brand_id)
         history = keyset_page(request, lambda cursor: port.queries.config_history(principal.brand_id, cursor, 50))
         assert isinstance(history, ConfigHistoryPage)
-        return _Settings(state.settings, history, state.business_date, state.version)
+        return _Settings(state.settings, history, state.business_date, state.business_date_held, state.version)
 
     data = await run_in_threadpool(load)
     extra: dict[str, Any] = {"kept": lambda action: TypedForm()} if status == 409 else {}
@@ -59,6 +60,7 @@ async def _settings(
         config=data.config,
         history=data.history,
         business_date=data.business_date,
+        business_date_held=data.business_date_held,
         version=data.version,
     )
 

@@ -65,12 +65,14 @@ class HistoryQuery(BaseModel):
 
 
 class ConfigOut(BaseModel):
-    """The brand's settings, the configuration's version and the business date."""
+    """The brand's settings, the configuration's version and the business date (`business_date_held`: held at a
+    date an admin set, the close of business moving it on one day a run; else it follows the calendar)."""
 
     brand_id: UUID
     settings: BrandSettings
     version: int
     business_date: date
+    business_date_held: bool
 
 
 class ConfigChangedOut(ConfigOut):
@@ -127,6 +129,7 @@ def update_config(ctx: Context[BrandsPort]) -> Reply:
             settings=state.settings,
             version=state.version,
             business_date=state.business_date,
+            business_date_held=state.business_date_held,
             changes=changes,
         )
 

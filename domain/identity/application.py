@@ -63,12 +63,14 @@ class IssuedKey:
 
 @dataclass(frozen=True)
 class ConfigurationState:
-    """A brand's settings, the configuration's version and the brand's business date."""
+    """A brand's settings, the configuration's version and the brand's business date (held at a date an admin set,
+    or following the calendar: `Identity.business_date_held`)."""
 
     brand_id: UUID
     settings: BrandSettings
     version: int
     business_date: date
+    business_date_held: bool = False
 
 
 def check_role(role: str, field: str = "role") -> str:
@@ -365,12 +367,19 @@ class Identity(Authentication):
         config = self.configuration(brand_id)
         settings = config.settings
         today = brand_business_date(self.clock.now(), settings.timezone, settings.business_date)
-        return ConfigurationState(brand_id, settings, config.version, today)
+        return ConfigurationState(brand_id, settings, config.version, today, config.business_date_held)
 
     def business_date(self, brand_id: UUID) -> date:
         """The brand's business date: the configured one, else today in its timezone."""
         settings = self.settings(brand_id)
         return brand_business_date(self.clock.now(), settings.timezone, settings.business_date)
+
+    def business_date_held(self, brand_id: UUID) -> bool:
+        """Whether the brand is held at its business date: someone other than the close of business set it last
+        (an admin, an API key, the CLI; the COB moving a held date on keeps it held). Else - never set, cleared
+        since, or only ever moved on by the COB - it follows the calendar, and its scheduled close of business runs
+        as of the slot's day, closing every date it missed (`brand_config.business_date_held_by`)."""
+        return self.configuration(brand_id).business_date_held
 
     def as_of_window(self, brand_id: UUID) -> tuple[date, date]:
         """The dates the brand's job runs may be as of: from its first business day to its business date.

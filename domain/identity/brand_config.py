@@ -27,7 +27,7 @@ from domain.identity.brand_lists import (
     parse_reasons,
     parse_targets,
 )
-from domain.shared.aggregate import Aggregate
+from domain.shared.aggregate import Aggregate, current_actor
 from domain.shared.clock import DEFAULT_TIMEZONE
 from domain.shared.errors import FieldChecks, FieldError, InvalidInput
 from domain.shared.values import MONEY, parse_date, text_problem
@@ -38,6 +38,12 @@ _EMAIL_SENDER = re.compile(
         "ADDR", r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,200}\.[A-Za-z]{2,24}"
     )
 )
+
+
+#: The actor the close of business moves a brand's business date on as (`job:` + the `loan-cob` job's name, as the
+#: scheduler's executor has recorded it on every change the job made): such a change follows the calendar, any other
+#: change of `business_date` is an admin's (`BrandConfiguration.business_date_held`).
+CLOSE_OF_BUSINESS_ACTOR = "job:loan-cob"
 
 
 class DashboardVersion(StrEnum):
@@ -126,7 +132,10 @@ class BrandSettings(BaseModel):
     message_max_attempts: int = Field(3, ge=1, le=10, description="Delivery attempts of a message (first + retries)")
     timezone: str = Field(DEFAULT_TIMEZONE, description="IANA timezone of the brand's business day")
     business_date: date | None = Field(
-        None, description="Fixed business date for 'as of' operation; empty: today in the timezone"
+        None,
+        description="Business date for 'as of' operation. A date set here is held: each close of business moves it "
+        "on one day. Empty: today in the timezone, and the close of business keeps it on the calendar, catching up "
+        "the days it missed",
     )
 
     @field_validator("min_salary", "min_loan_amount")
@@ -263,6 +272,8 @@ class BrandConfiguration(Aggregate):
         self.settings = settings
         #: The earliest fixed business date the brand has ever had (None: never one): derived, so replay rebuilds it.
         self.earliest_business_date: date | None = settings.business_date
+        #: Whether the business date is held (see `business_date_held_by`): derived, so replay rebuilds it.
+        self.business_date_held: bool = settings.business_date is not None
 
     def change(self, updates: dict[str, Any]) -> list[SettingChange]:
         """Apply validated updates; returns the changes (none when values are the same)."""
@@ -272,11 +283,11 @@ class BrandConfiguration(Aggregate):
             SettingChange(setting=k, old=old_json[k], new=new_json[k]) for k in updates if old_json[k] != new_json[k]
         ]
         if changes:
-            self._changed(changes=changes)
+            self._changed(changes=changes, actor=current_actor())
         return changes
 
     @event(Changed)
-    def _changed(self, changes: list[SettingChange]) -> None:
+    def _changed(self, changes: list[SettingChange], actor: str) -> None:
         self.settings = self.settings.model_validate(
             {**self.settings.model_dump(mode="json"), **{c.setting: c.new for c in changes}}
         )
@@ -285,3 +296,17 @@ class BrandConfiguration(Aggregate):
         self.earliest_business_date = (
             fixed if earliest is None or (fixed is not None and fixed < earliest) else earliest
         )
+        if any(c.setting == "business_date" for c in changes):
+            self.business_date_held = business_date_held_by(actor, fixed, self.business_date_held)
+
+
+def business_date_held_by(actor: str, business_date: date | None, held: bool) -> bool:
+    """Whether a brand's business date is held after `actor` set it to `business_date` (None: cleared) while it was
+    `held` or not. The close of business moving the date on (`CLOSE_OF_BUSINESS_ACTOR`) leaves that as it was: a
+    held brand stays held one day further on (its scheduled COB runs as of its business date), one following the
+    calendar keeps following it (its scheduled COB runs as of the slot's day, closing every date it missed). Anyone
+    else - an admin's settings save, an API key, the CLI - holds the brand at the date they set, or releases it to
+    the calendar by clearing the date."""
+    if actor == CLOSE_OF_BUSINESS_ACTOR:
+        return held
+    return business_date is not None

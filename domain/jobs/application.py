@@ -47,6 +47,10 @@ class JobDefinition:
     lane: str | None = None
     #: False for a job whose runs are requested elsewhere (each notice source's own cron): it takes no cron.
     scheduled: bool = True
+    #: True for the job that closes business dates and moves the business date on (the loan COB): its scheduled run
+    #: for a brand following the calendar is dated the slot's day even when the business date lags behind it (the
+    #: scheduler was down), and closes every missed date in order (`Identity.business_date_held`).
+    catches_up: bool = False
 
     @property
     def lane_name(self) -> str:
@@ -156,18 +160,24 @@ class Jobs(ContextApplication):
         scheduled_for: datetime | None = None,
         run_id: UUID | None = None,
         dry_run: bool = False,
+        catching_up: bool = False,
     ) -> CommandResult:
         """Ask for a run; a scheduled run's id derives from its slot, so a slot never runs twice.
 
         `as_of` must lie between the brand's first business day and its business date; a dry run (only of a job
-        that supports one) computes and reports counts without writing, so it may look ahead.
+        that supports one) computes and reports counts without writing, so it may look ahead. `catching_up`: the
+        scheduled run of a job that `catches_up` for a brand following the calendar, dated its slot's day, which may
+        be after a business date the close of business left behind while the scheduler was down (the run closes
+        the missed dates and moves the business date on to the slot's day + 1).
         """
         definition = self.definition(job_name)
         if dry_run and not definition.dry_run:
             raise InvalidValue("dry_run", f"{job_name} cannot do a dry run: it cannot work without writing")
+        if catching_up and not (definition.catches_up and scheduled_for is not None):
+            raise InvalidValue("as_of", "only a scheduled run of a job that closes business dates catches up")
         if self.as_of_window is not None:
             earliest, latest = self.as_of_window(brand_id)
-            check_as_of(as_of, earliest, latest, dry_run=dry_run)
+            check_as_of(as_of, earliest, max(latest, as_of) if catching_up else latest, dry_run=dry_run)
         base = self.settings(brand_id, job_name)
         overrides: dict[str, Any] = {
             "filters": {**base.filters, **(filters or {})},

@@ -14,9 +14,11 @@ from domain.identity.api_key import ApiKeyNotFound
 from domain.identity.application import Identity
 from domain.identity.authentication import AccountLocked, LoginAttempt
 from domain.identity.brand import BrandNotFound
+from domain.identity.brand_config import CLOSE_OF_BUSINESS_ACTOR, BrandConfiguration
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import OPERATOR, AuthenticationFailed, Principal
 from domain.identity.staff import LOCKOUT_AFTER, InviteInvalid, StaffNotFound
+from domain.shared.aggregate import acting_as, with_id
 from domain.shared.application import ConcurrentModification
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput, NotFound
@@ -140,6 +142,38 @@ def test_configuration_changes_are_recorded_old_to_new_and_a_repeat_records_noth
     assert (again.changed, again.position, none) == (False, 0, [])
     with pytest.raises(ConcurrentModification):
         identity.change_configuration(brand, {"min_age": 30}, expected_version=state.version - 1)
+
+
+def test_a_business_date_an_admin_sets_is_held_and_one_only_the_close_of_business_moved_follows_the_calendar(
+    identity: Identity, brand: UUID
+) -> None:
+    """Read from who set `business_date` last (the configuration's history): the COB moving the date on leaves a
+    held brand held and a calendar-following one following; anyone else holds it at a date or, clearing it, lets
+    it follow the calendar. Other settings change nothing of it, and a replay gives the same."""
+
+    def move(actor: str, business_date: str | None, held: bool) -> None:
+        with acting_as(actor):
+            identity.change_configuration(brand, {"business_date": business_date})
+        assert identity.business_date_held(brand) is held
+        assert identity.configuration_state(brand).business_date_held is held
+
+    assert not identity.business_date_held(brand)  # never set: today in its timezone
+    move(CLOSE_OF_BUSINESS_ACTOR, "2026-11-01", held=False)  # the COB moved it on
+    move(CLOSE_OF_BUSINESS_ACTOR, "2026-11-02", held=False)
+    move("staff:" + str(uuid4()), "2026-11-10", held=True)  # an admin set it
+    move(CLOSE_OF_BUSINESS_ACTOR, "2026-11-11", held=True)  # the COB moving a held date on: still held
+    with acting_as("staff:" + str(uuid4())):
+        identity.change_configuration(brand, {"min_age": 25})
+    assert identity.business_date_held(brand)
+    move("apikey:" + str(uuid4()), None, held=False)  # cleared: the calendar's again
+    move("system", "2026-12-01", held=True)  # the CLI, a migration: held
+    replayed = identity.repository.get(identity.configuration(brand).id)
+    assert isinstance(replayed, BrandConfiguration) and replayed.business_date_held
+
+
+def test_a_brand_created_at_a_fixed_business_date_is_held(identity: Identity, brand: UUID) -> None:
+    settings = identity.settings(brand).changed({"business_date": "2026-10-01"})
+    assert with_id(BrandConfiguration, uuid4(), brand_id=brand, settings=settings).business_date_held
 
 
 # Staff and invites -----------------------------------------------------------------------------------------

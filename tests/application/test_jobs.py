@@ -4,7 +4,7 @@ runs, scheduled slots, the manual queue's bound), and a run's attempts, batches,
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -46,6 +46,13 @@ PULL = JobDefinition(
     variable_keys=frozenset({"as_of", "source_id"}),
     scheduled=False,
 )
+CLOSING = JobDefinition(
+    name="closing",
+    title="Closing",
+    description="Closes business dates and moves the business date on, as the loan COB does.",
+    defaults=JobSettings(cron="30 23 * * *", retry_count=0),
+    catches_up=True,
+)
 
 
 def _window(brand_id: uuid.UUID) -> tuple[date, date]:
@@ -54,7 +61,7 @@ def _window(brand_id: uuid.UUID) -> tuple[date, date]:
 
 @pytest.fixture
 def jobs(clock: FixedClock) -> Jobs:
-    return in_memory(Jobs, clock, catalogue=[NIGHTLY, PULL], as_of_window=_window)
+    return in_memory(Jobs, clock, catalogue=[NIGHTLY, PULL, CLOSING], as_of_window=_window)
 
 
 def _recorded(app: Jobs) -> int:
@@ -174,6 +181,34 @@ def test_a_dry_run_may_look_past_the_business_date_but_not_before_the_brand(jobs
     assert ahead.dry_run and ahead.as_of == date(2199, 3, 29)
     with pytest.raises(InvalidInput):
         _request(jobs, as_of=FIRST_DAY - timedelta(days=1), dry_run=True)
+
+
+def test_a_scheduled_run_catching_up_may_be_dated_its_slots_day_after_the_business_date(
+    jobs: Jobs, clock: FixedClock
+) -> None:
+    """The scheduled close of business of a brand following the calendar, its business date left behind by a
+    scheduler outage: dated the slot's day (the run closes each missed date). Only such a run: not a manual one,
+    nor a job that does not close business dates, nor one not catching up."""
+    slot, day = clock.now(), TODAY + timedelta(days=3)
+
+    def request(name: str, slot: datetime | None, catching_up: bool) -> uuid.UUID:
+        return jobs.request_run(
+            BRAND, name, trigger="schedule", requested_by="scheduler", as_of=day, scheduled_for=slot,
+            catching_up=catching_up,
+        ).id  # fmt: skip
+
+    run = jobs.run(BRAND, request("closing", slot, catching_up=True))
+    assert (run.as_of, run.trigger) == (day, "schedule")
+    before = _recorded(jobs)
+    for name, at, catching_up in [
+        ("closing", None, True),  # not a scheduled run
+        ("nightly", slot, True),  # a job that does not close business dates
+        ("closing", slot + timedelta(days=1), False),  # a brand held at its business date
+    ]:
+        with pytest.raises(InvalidInput) as problem:
+            request(name, at, catching_up)
+        assert problem.value.errors[0].field == "as_of"
+    assert _recorded(jobs) == before
 
 
 def test_a_dry_run_of_a_job_that_cannot_do_one_is_refused_and_records_nothing(jobs: Jobs) -> None:

@@ -5,11 +5,15 @@ setting changed both there and since is a 409 that saves nothing and shows the s
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import date
 from html.parser import HTMLParser
 from typing import Any
 
 from domain.identity.application import Identity
+from domain.identity.brand_config import CLOSE_OF_BUSINESS_ACTOR
+from domain.shared.aggregate import acting_as
 from tests.conftest import Tenant
 from tests.e2e.test_refused_forms_keep_input import _portal
 from tests.support import settle
@@ -55,6 +59,13 @@ def _settings_form(page: str) -> dict[str, str]:
     parser = _FormFields("settings")
     parser.feed(page)
     return dict(parser.fields)
+
+
+def _business_date_line(page: str) -> str:
+    """The settings page's line on the business date, as text."""
+    found = re.search(r'<p class="muted" id="business-date">(.*?)</p>', page, re.S)
+    assert found is not None
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", found.group(1))).split())
 
 
 def _read(client: Any, tenant: Tenant, path: str) -> dict[str, Any]:
@@ -125,5 +136,38 @@ def test_a_settings_page_opened_before_a_change_elsewhere_saves_only_its_own_cha
         shown["rejection_cooldown_days"] = "30"
         assert browser.post("/settings", data=shown).status_code == 303
         assert _config(client, tenant)["settings"]["rejection_cooldown_days"] == 30
+    finally:
+        browser.__exit__(None, None, None)
+
+
+def test_the_settings_page_and_the_api_say_whether_an_admin_holds_the_business_date(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str]
+) -> None:
+    """A business date only the close of business moved follows the calendar; an admin saving an unrelated setting
+    holds nothing, saving a date holds the brand there (the scheduled COB then runs as of it, one day a run)."""
+    tenant, email = staff
+    identity = platform.get(Identity)
+    with acting_as(CLOSE_OF_BUSINESS_ACTOR):
+        moved = identity.change_configuration(tenant.brand_id, {"business_date": date(2026, 3, 2)})[0]
+    settle(platform, "identity", moved.position)
+    assert _config(client, tenant)["business_date_held"] is False
+    browser, _ = _portal(app, email)
+    try:
+        page = browser.get("/settings")
+        assert _business_date_line(page.text).startswith("Business date: 2026-03-02 — follows the calendar")
+        form = _settings_form(page.text)
+        form["min_age"] = str(int(form["min_age"]) + 1)
+        assert browser.post("/settings", data=form).status_code == 303
+        assert _config(client, tenant)["business_date_held"] is False
+
+        form = _settings_form(browser.get("/settings").text)
+        form["business_date"] = "2026-03-10"
+        saved = browser.post("/settings", data=form)
+        assert saved.status_code == 303, saved.text[:500]
+        config = _config(client, tenant)
+        assert (config["business_date"], config["business_date_held"]) == ("2026-03-10", True)
+        assert _business_date_line(browser.get("/settings").text).startswith("Business date: 2026-03-10 — held:")
+        history = _read(client, tenant, "brand/config/history")["items"]
+        assert (history[0]["setting"], history[0]["actor"][:6]) == ("business_date", "staff:")
     finally:
         browser.__exit__(None, None, None)
