@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -14,7 +15,7 @@ import pytest
 
 from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
-from tests.support import drop_database, fresh_database_dsn, settle
+from tests.support import copy_database_dsn, drop_database, fresh_database_dsn, settle
 
 #: pytest keeps a test module's assert-rewritten code in __pycache__ (`*-pytest-<version>.pyc`, checked against a hash
 #: of the source) -- but writes it only while bytecode may be written, which PYTHONDONTWRITEBYTECODE (set on these
@@ -83,9 +84,10 @@ def mail_sink() -> Iterator[Any]:
     sink.stop()
 
 
-@pytest.fixture(scope="session")
-def platform(dsn: str, mail_sink: Any) -> Iterator[Any]:
-    """The platform with projection runners following the event store, mailing to the test SMTP server."""
+@contextmanager
+def running_platform(dsn: str, mail_port: int) -> Iterator[Any]:
+    """A platform on `dsn` with projection runners following the event store, mailing to the SMTP server on
+    `mail_port` (the session's platform, and any a test opens on a database of its own)."""
     from argon2 import PasswordHasher
 
     from adapters import passwords
@@ -100,10 +102,49 @@ def platform(dsn: str, mail_sink: Any) -> Iterator[Any]:
         # every sign-in cost ~0.17 s of CPU, a minute of a run. test_login_throttle's timing test, which needs the
         # real cost, has a platform of its own.
         env.setattr(passwords, "_Argon2", lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-        p = Platform.open(dsn, mail=MailSettings(port=mail_sink.port))
-    p.start_projection_runners()
-    yield p
-    p.close()
+        p = Platform.open(dsn, mail=MailSettings(port=mail_port))
+    try:
+        p.start_projection_runners()
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture(scope="session")
+def platform(dsn: str, mail_sink: Any) -> Iterator[Any]:
+    """The platform with projection runners following the event store, mailing to the test SMTP server."""
+    with running_platform(dsn, mail_sink.port) as p:
+        yield p
+
+
+@contextmanager
+def private_database(platform_template: str) -> Iterator[str]:
+    """A database of its own, as Platform.open leaves an empty one (a copy of the template, ~1.3 s), dropped after."""
+    value = copy_database_dsn(platform_template)
+    try:
+        yield value
+    finally:
+        drop_database(value)
+
+
+#: The session database is shared by every test an xdist worker runs, and which tests ran before one changes as tests
+#: are added. A test whose outcome or duration depends on the whole database -- it relays or rebuilds everything and
+#: compares it whole, or starts worker processes that act on every brand of it -- takes a database of its own:
+#: `private_dsn` and `private_platform`, or a module overrides `dsn` and `platform` with them (docs/operations.md, "Tests and benchmarks").
+
+
+@pytest.fixture
+def private_dsn(platform_template: str) -> Iterator[str]:
+    """A database of this test's own (a copy of the empty template), dropped after it."""
+    with private_database(platform_template) as value:
+        yield value
+
+
+@pytest.fixture
+def private_platform(private_dsn: str, mail_sink: Any) -> Iterator[Any]:
+    """A platform as `platform` is, on `private_dsn`: it sees only what this test writes."""
+    with running_platform(private_dsn, mail_sink.port) as p:
+        yield p
 
 
 @dataclass

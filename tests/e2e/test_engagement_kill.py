@@ -68,6 +68,27 @@ def sms() -> Iterator[KillingSms]:
     simulator.stop()
 
 
+@pytest.fixture
+def dsn(private_dsn: str) -> str:
+    """This test's database of its own: the `serve` workers it starts lead the scheduler on their database, so on the
+    session's they also fired every earlier test's brands' schedules, ran their due runs and caught up their
+    projections (minutes, more with every test added), and sent those brands' due SMS to this test's SMS provider, whose
+    count of accepted messages picks the moment it kills the worker."""
+    return private_dsn
+
+
+@pytest.fixture
+def platform(private_platform: Any) -> Any:
+    return private_platform
+
+
+@pytest.fixture
+def app(platform: Any) -> Any:
+    from workers.web_app import build_app
+
+    return build_app(lambda: platform, close_platform=False)
+
+
 def _load(platform: Any, brand_id: uuid.UUID) -> list[str]:
     """LOANS borrowers, each with a serviced loan whose instalment 1 falls due on AS_OF (straight into the job's read
     models, as the benchmark does); their phones."""
@@ -89,7 +110,7 @@ def _load(platform: Any, brand_id: uuid.UUID) -> list[str]:
     return phones
 
 
-@pytest.mark.timeout(900)  # two fresh workers each catch up every projection of the session's database first
+@pytest.mark.timeout(900)  # two fresh `serve` processes, each starting on a loaded machine
 def test_a_notifications_worker_killed_mid_run_sends_each_message_once_after_a_restart(
     client: Any, platform: Any, dsn: str, sms: KillingSms, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -63,6 +63,27 @@ def smtp() -> Iterator[tuple[KillingServer, int]]:
     controller.stop()
 
 
+@pytest.fixture
+def dsn(private_dsn: str) -> str:
+    """This test's database of its own: the `serve` workers it starts lead the scheduler on their database, so on the
+    session's they also fired every earlier test's brands' schedules, ran their due runs and caught up their
+    projections (minutes, more with every test added), and sent those brands' owed emails to this test's SMTP server, whose
+    count of messages picks the moment it kills the worker."""
+    return private_dsn
+
+
+@pytest.fixture
+def platform(private_platform: Any) -> Any:
+    return private_platform
+
+
+@pytest.fixture
+def app(platform: Any) -> Any:
+    from workers.web_app import build_app
+
+    return build_app(lambda: platform, close_platform=False)
+
+
 def _worker(dsn: str, smtp_port: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": dsn, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port)}
@@ -101,7 +122,7 @@ def _until_succeeded(client: Any, tenant: Any, run_id: str, log: Path, seconds: 
         time.sleep(0.5)
 
 
-@pytest.mark.timeout(900)  # two fresh workers each catch up every projection of the session's database first
+@pytest.mark.timeout(900)  # two fresh `serve` processes, each starting on a loaded machine
 def test_a_worker_killed_mid_send_is_recovered_by_the_next_worker_without_duplicates(
     client: Any, platform: Any, dsn: str, smtp: tuple[KillingServer, int], tmp_path: Path
 ) -> None:

@@ -18,7 +18,7 @@ from domain.identity.application import Identity
 from domain.jobs.application import JobDefinition, Jobs
 from domain.jobs.job import BatchCounts, JobRun, JobSettings, RunStatus
 from projections.jobs import JobRunQueries
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import Tenant, make_tenant, private_database, running_platform
 from tests.support import settle
 from workers.scheduler import Scheduler, SchedulerPort
 
@@ -37,6 +37,16 @@ class Flaky:
             raise RuntimeError(f"transient failure {self.calls}")
         for cursor in ("2", "3"):
             yield BatchCounts(processed=1, succeeded=1), cursor
+
+
+@pytest.fixture(scope="module")
+def platform(platform_template: str, mail_sink: Any) -> Iterator[Any]:
+    """These tests' database of their own. A firing pass walks every brand of its database and every job: on the
+    session's, every earlier test's brands (a brand a test at least) -- a first sight of each was a write each, a pass
+    a month later asked a run of each, the slow-firing scheduler slept for each, and the dispatching ones were handed
+    their due runs; longer with every test added, and the tests' slots set on brands of other tests."""
+    with private_database(platform_template) as dsn, running_platform(dsn, mail_sink.port) as p:
+        yield p
 
 
 @pytest.fixture(autouse=True)
