@@ -30,6 +30,11 @@ from domain.jobs.application import Jobs
 from tests.conftest import make_tenant
 from tests.e2e.blackbox import DAY, zone_at
 from tests.e2e.test_job_kill import _run_status, _until_succeeded, _worker
+
+# Each test on a database of its own (tests/own_database.py): the `serve` workers these tests start lead the scheduler
+# over every brand of their database: on the session's they fired earlier tests' brands' schedules and sent their due
+# SMS to this test's provider, whose count of accepted messages picks the moment it kills the worker.
+from tests.own_database import own_app, own_dsn, own_platform  # noqa: F401
 from tests.support import mobile, settle
 
 LOANS = 40
@@ -66,27 +71,6 @@ def sms() -> Iterator[KillingSms]:
     simulator.url = simulator.start()
     yield simulator
     simulator.stop()
-
-
-@pytest.fixture
-def dsn(private_dsn: str) -> str:
-    """This test's database of its own: the `serve` workers it starts lead the scheduler on their database, so on the
-    session's they also fired every earlier test's brands' schedules, ran their due runs and caught up their
-    projections (minutes, more with every test added), and sent those brands' due SMS to this test's SMS provider, whose
-    count of accepted messages picks the moment it kills the worker."""
-    return private_dsn
-
-
-@pytest.fixture
-def platform(private_platform: Any) -> Any:
-    return private_platform
-
-
-@pytest.fixture
-def app(platform: Any) -> Any:
-    from workers.web_app import build_app
-
-    return build_app(lambda: platform, close_platform=False)
 
 
 def _load(platform: Any, brand_id: uuid.UUID) -> list[str]:

@@ -29,6 +29,11 @@ from domain.covenants.application import Covenants
 from domain.jobs.application import Jobs
 from tests.conftest import make_tenant
 from tests.e2e.test_covenants import _borrower, _covenant, _run
+
+# Each test on a database of its own (tests/own_database.py): the `serve` workers these tests start lead the scheduler
+# over every brand of their database: on the session's they fired earlier tests' brands' schedules and sent their owed
+# emails to this test's SMTP server, whose message count picks the moment it kills the worker.
+from tests.own_database import own_app, own_dsn, own_platform  # noqa: F401
 from tests.support import ROOT, settle
 
 BORROWERS = 6
@@ -61,27 +66,6 @@ def smtp() -> Iterator[tuple[KillingServer, int]]:
     controller.start()
     yield handler, port
     controller.stop()
-
-
-@pytest.fixture
-def dsn(private_dsn: str) -> str:
-    """This test's database of its own: the `serve` workers it starts lead the scheduler on their database, so on the
-    session's they also fired every earlier test's brands' schedules, ran their due runs and caught up their
-    projections (minutes, more with every test added), and sent those brands' owed emails to this test's SMTP server, whose
-    count of messages picks the moment it kills the worker."""
-    return private_dsn
-
-
-@pytest.fixture
-def platform(private_platform: Any) -> Any:
-    return private_platform
-
-
-@pytest.fixture
-def app(platform: Any) -> Any:
-    from workers.web_app import build_app
-
-    return build_app(lambda: platform, close_platform=False)
 
 
 def _worker(dsn: str, smtp_port: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -23,31 +23,16 @@ from kafka.partitioner.default import murmur2
 from adapters.kafka import PARTITIONS, KafkaSettings, Message, Publisher, TansuBroker
 from domain.customers.application import Customers
 from tests.conftest import make_tenant
+
+# Each test on a database of its own (tests/own_database.py): the relay publishes every stored event and the checks
+# compare them all: on the session's database each test relayed whatever the tests before it had stored (thousands of
+# events; a clean-clone run met a broker quirk only with that many).
+from tests.own_database import own_app, own_dsn, own_platform  # noqa: F401
 from tests.support import ROOT, mobile
 from workers.event_catalogue import CATALOGUE, ENVELOPE_FILE
 from workers.relay import Relay, publish_all
 
 ENVELOPE = json.loads((CATALOGUE / ENVELOPE_FILE).read_text())
-
-
-@pytest.fixture
-def dsn(private_dsn: str) -> str:
-    """Each test on a database of its own: the relay publishes every stored event and the checks compare them all,
-    so on the session's database each test relayed whatever the tests before it in the worker had stored (thousands
-    of events, more with every test added; a clean-clone run met a broker quirk only with that many)."""
-    return private_dsn
-
-
-@pytest.fixture
-def platform(private_platform: Any) -> Any:
-    return private_platform
-
-
-@pytest.fixture
-def app(platform: Any) -> Any:
-    from workers.web_app import build_app
-
-    return build_app(lambda: platform, close_platform=False)
 
 
 @pytest.fixture
