@@ -1,6 +1,8 @@
 """The disbursal read model: one row per loan that reached the Ops queue (`read.loan_disbursals`: net amount,
 payout state, mode, gateway reference, attempts, failure reason, exported payout file) and its payout attempts
-(`read.loan_payout_attempts`); the loan's timeline of these events is the loans projection's.
+(`read.loan_payout_attempts`); the loan's timeline of these events is the loans projection's. Each loan's brand is
+kept from its `Loan.Created` in a table of the projection's own (`read.loan_disbursal_brands`,
+projections/loan_brands.py), so a queued loan's row never depends on where another read model is.
 Queries: projections/disbursal_queries.py."""
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from domain.loans.loan_events import (
     PayoutExported,
     PayoutReturned,
 )
+from projections.loan_brands import brand_of, loan_brand_row, loan_brands_ddl
 from projections.projection import Change, Projection, Write, handles
 
 L = Loan  # the aggregate's own event classes (their stored topics are `Loan.<Event>`)
+
+#: Each loan's brand, from its `Loan.Created` (the later loan events carry none).
+BRANDS = "read.loan_disbursal_brands"
 
 #: Payout states of a loan in the read model: queued (no attempt yet), initiated, failed, exported (in a bank
 #: payout file), disbursed, cancelled (left the queue before money went out).
@@ -32,8 +38,9 @@ class DisbursalViews(Projection):
 
     name = "disbursals"
     source = Loans.name
-    tables = ("read.loan_disbursals", "read.loan_payout_attempts")
+    tables = (BRANDS, "read.loan_disbursals", "read.loan_payout_attempts")
     ddl = (
+        loan_brands_ddl(BRANDS, "read.loan_disbursals"),  # (before read.loan_disbursals: see loan_brands_ddl)
         """CREATE TABLE IF NOT EXISTS read.loan_disbursals (
             loan_id uuid PRIMARY KEY,
             brand_id uuid NOT NULL,
@@ -67,16 +74,20 @@ class DisbursalViews(Projection):
         "WHERE exported_file_id IS NOT NULL",
     )
 
+    @handles(L.Created)
+    def _created(self, position: int, event: L.Created) -> Iterator[Change]:
+        yield loan_brand_row(BRANDS, event.originator_id, event.brand_id)
+
     @handles(L.DisbursalQueued)
     def _queued(self, position: int, event: DisbursalQueued) -> Iterator[Change]:
         yield Write(
             "INSERT INTO read.loan_disbursals (loan_id, brand_id, net_disbursed, bank_account_ref, state, queued_at, "
-            "updated_at) SELECT %s, brand_id, %s, %s, 'queued', %s, %s FROM read.loans WHERE id = %s "
+            f"updated_at) VALUES (%s, {brand_of(BRANDS)}, %s, %s, 'queued', %s, %s) "
             "ON CONFLICT (loan_id) DO UPDATE SET net_disbursed = EXCLUDED.net_disbursed, "
             "bank_account_ref = EXCLUDED.bank_account_ref, state = 'queued', reason = NULL, exported_file_id = NULL, "
             "queued_at = EXCLUDED.queued_at, updated_at = EXCLUDED.updated_at",
-            (event.originator_id, event.net_disbursed, event.bank_account_ref, event.timestamp, event.timestamp,
-             event.originator_id),
+            (event.originator_id, event.originator_id, event.net_disbursed, event.bank_account_ref, event.timestamp,
+             event.timestamp),
         )  # fmt: skip
 
     @handles(L.DisbursalInitiated)

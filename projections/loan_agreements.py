@@ -1,6 +1,8 @@
 """Read model of loan agreements and their e-sign links (`read.loan_agreements`, one row per sanctioned loan): what
 `GET /api/v1/loans/{id}` shows as `esign` and `agreement`, and the agreement worker's to-do lists (`work`: `issue`
-a sanctioned loan's agreement, `queue` a signed loan once its bank account is verified; live links past expiry)."""
+a sanctioned loan's agreement, `queue` a signed loan once its bank account is verified; live links past expiry).
+Each loan's brand is kept from its `Loan.Created` in a table of the projection's own (`read.loan_agreement_brands`,
+projections/loan_brands.py), so a sanctioned loan's row never depends on where another read model is."""
 
 from __future__ import annotations
 
@@ -12,9 +14,13 @@ from uuid import UUID
 
 from domain.loans.application import Loans
 from domain.loans.loan import Loan
-from projections.projection import Projection, Write, handles
+from projections.loan_brands import brand_of, loan_brand_row, loan_brands_ddl
+from projections.projection import Change, Projection, Write, handles
 
 L = Loan
+
+#: Each loan's brand, from its `Loan.Created` (the later loan events carry none).
+BRANDS = "read.loan_agreement_brands"
 
 #: The worker's to-do markers.
 ISSUE = "issue"
@@ -26,8 +32,9 @@ class LoanAgreementsView(Projection):
 
     name = "loan_agreements"
     source = Loans.name
-    tables = ("read.loan_agreements",)
+    tables = (BRANDS, "read.loan_agreements")
     ddl = (
+        loan_brands_ddl(BRANDS, "read.loan_agreements"),  # (before read.loan_agreements: see loan_brands_ddl)
         """CREATE TABLE IF NOT EXISTS read.loan_agreements (
             loan_id uuid PRIMARY KEY,
             brand_id uuid NOT NULL,
@@ -54,17 +61,20 @@ class LoanAgreementsView(Projection):
         "WHERE esign_state = 'sent' AND open",
     )
 
+    @handles(L.Created)
+    def _created(self, position: int, event: Any) -> Iterable[Change]:
+        yield loan_brand_row(BRANDS, event.originator_id, event.brand_id)
+
     @handles(L.Sanctioned)
     def _sanctioned(self, position: int, event: Any) -> Iterable[Write]:
-        # The brand comes from the loan's row (its Created event is long projected by then, as the timeline does).
         yield Write(
             "INSERT INTO read.loan_agreements (loan_id, brand_id, work, sanctioned_at, updated_at) "
-            "SELECT id, brand_id, %s, %s, %s FROM read.loans WHERE id = %s "
+            f"VALUES (%s, {brand_of(BRANDS)}, %s, %s, %s) "
             "ON CONFLICT (loan_id) DO UPDATE SET open = true, work = EXCLUDED.work, "
             "esign_state = NULL, link = NULL, expires_at = NULL, request_id = NULL, document_sha256 = NULL, "
             "document_ref = NULL, sanctioned_at = EXCLUDED.sanctioned_at, issued_at = NULL, signed_at = NULL, "
             "provider_reference = NULL, links_sent = 0, updated_at = EXCLUDED.updated_at",
-            (ISSUE, event.timestamp, event.timestamp, event.originator_id),
+            (event.originator_id, event.originator_id, ISSUE, event.timestamp, event.timestamp),
         )
 
     @handles(L.AgreementIssued)

@@ -149,6 +149,11 @@ async def _loan_page(
     if loan is None:
         return await not_found(request)
     sm_elsewhere = sm_assignee is not None and sm_assignee != principal.id and not decides_any_sanction(principal)
+    # Whose decision it is, told to whoever would otherwise have had a form it hides: the SM's decisions
+    # (SANCTION_MANAGER WRITE) or "Change product" (LOAN_RULE_TYPE, which a custom grant may give without the role).
+    sm_forms_hidden = sm_elsewhere and (
+        principal.holds(Permission.SANCTION_MANAGER, Level.WRITE) or products is not None
+    )
     # (as `agreements`: other page modules' ports may lack the credit calls; then no "Call placed")
     calls = getattr(port, "credit_calls", None)
     call_placed = await placed_call(request, calls.fieldwork if calls else None, principal, loans=[loan.id])
@@ -173,6 +178,7 @@ async def _loan_page(
         and loan.assignee_id != principal.id
         and not principal.holds(*ANY_APPLICATION),
         sm_elsewhere=sm_elsewhere,
+        sm_forms_hidden=sm_forms_hidden,
         sm_assignee_name=actors.get(f"staff:{sm_assignee}")
         or next((s.name for s in staff if s.id == sm_assignee), "another Sanction Manager"),
         can_assign=principal.holds(*RELOCATE),

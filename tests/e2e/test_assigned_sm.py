@@ -7,12 +7,15 @@ holds for a product change at the sanction step, which sends the loan back to th
 
 from __future__ import annotations
 
+import uuid
+from html.parser import HTMLParser
 from typing import Any
 
+from tests.e2e.test_api_admin import _portal_login, _staff
 from tests.e2e.test_api_escalations import _cx_approved
 from tests.e2e.test_api_loan_decisions import _events
 from tests.e2e.test_api_loans import PRODUCT, catalogue  # noqa: F401 - the autouse catalogue fixture
-from tests.e2e.test_assigned_cx import _signed_in
+from tests.e2e.test_assigned_cx import PASSWORD, _signed_in
 from tests.support import settle
 
 SANCTION = {"sanctioned_amount": "85000", "remarks": "FOIR within policy"}
@@ -162,3 +165,70 @@ def test_the_head_and_an_admin_change_the_product_of_any_and_an_unassigned_loan_
     # Back in the CX's queue (still Meena's sanction to decide later), the product is any SM's to change again.
     again = ravi.post(f"/api/v1/loans/{by_head}/product", json=_change("70000"))
     assert again.status_code == 200 and again.json()["status"] == "pending", again.text
+
+
+class _Page(HTMLParser):
+    """A page as a browser builds it: the ids of its elements, and the text inside each."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.text: dict[str, str] = {}
+        self._open: list[str | None] = []  # the id of each element open around the parser (None: no id)
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("input", "br", "img", "meta", "link", "hr"):  # void elements: nothing inside
+            return
+        found = dict(attrs).get("id")
+        self._open.append(found)
+        if found:
+            self.text.setdefault(found, "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._open:
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        for found in self._open:
+            if found:
+                self.text[found] += data
+
+
+def test_a_product_changer_by_custom_grant_is_told_whose_the_loan_is(
+    client: Any, app: Any, tenant: Any, platform: Any
+) -> None:
+    """Found by review: the explanation (`#decided-by`) showed only to SANCTION_MANAGER WRITE holders, so a staff member
+    given LOAN_RULE_TYPE by a custom grant, without the role, saw "Change product" vanish on a loan the Sanction Head
+    had given to an SM, and no reason. Now whoever would have had a form it hides is told whose the loan is; a staff
+    member without such a form is not."""
+    loan_id = _cx_approved(client, tenant, "Tara Menon", "9876512380")
+    meena_email = f"meena-{uuid.uuid4().hex[:8]}@lender.in"
+    meena = _staff(client, tenant, name="Meena Sanction", email=meena_email, roles=["sanction_manager"],
+                   password=PASSWORD)  # fmt: skip
+    head, _ = _signed_in(client, app, tenant, "sanction_head")
+    plain, _ = _signed_in(client, app, tenant, "credit_executive")
+    email = f"changer-{uuid.uuid4().hex[:8]}@lender.in"
+    changer = _staff(client, tenant, email=email, roles=["credit_executive"], password=PASSWORD)
+    granted = client.patch(f"/api/v1/staff/{changer['id']}", json={"permissions": {"LOAN_RULE_TYPE": "WRITE"}},
+                           headers=tenant.auth)  # fmt: skip
+    assert granted.status_code == 200, granted.text
+    assert (
+        granted.json()["permissions"].get("LOAN_RULE_TYPE") == "WRITE"
+        and "SANCTION_MANAGER" not in granted.json()["permissions"]
+    )
+    settle(platform, "identity")
+    portal = _portal_login(app, email, PASSWORD)
+
+    # Unassigned, the loan's product is theirs to change: the form, nothing to explain.
+    before = _Page(portal.get(f"/loans/{loan_id}").text).text
+    assert "change-product-form" in before and "decided-by" not in before
+    _assign(head, loan_id, meena["id"])
+    settle(platform, "loans")
+    page = _Page(portal.get(f"/loans/{loan_id}").text).text
+    assert "change-product-form" not in page
+    assert (
+        " ".join(page.get("decided-by", "").split())
+        == "Assigned to Meena Sanction by the Sanction Head: they decide it."
+    )
+    # A credit executive without the grant had no form the assignment hides: nothing to explain to them.
+    assert "decided-by" not in _Page(plain.get(f"/loans/{loan_id}").text).text

@@ -11,8 +11,8 @@ from domain.loans.bre import ApplicantFacts, BrandPolicy, evaluate
 from domain.loans.loan import Channel, Loan
 from domain.loans.pricing import price
 from domain.loans.terms import AmountKind, Fee, LoanKind, LoanTerms
-from projections.loan_agreements import ISSUE, QUEUE, LoanAgreementsView
-from projections.projection import Write
+from projections.loan_agreements import BRANDS, ISSUE, QUEUE, LoanAgreementsView
+from projections.projection import Insert, Write
 
 POLICY = BrandPolicy(min_salary=Decimal(15000), min_age=22, max_age=54, rejection_cooldown_days=15)
 FEE = Fee(kind=AmountKind.PERCENT, value=Decimal(2))
@@ -42,11 +42,14 @@ def test_each_event_moves_the_link_and_the_workers_to_do() -> None:
     view = LoanAgreementsView()
     events = _signed_and_queued().collect_events()
     changes = {type(e).__name__: list(view.project(i, e)) for i, e in enumerate(events, 1)}
-    for before in ("Created", "Submitted", "CxApproved"):
+    [brand] = changes["Created"]  # the loan's brand, kept in the projection's own table
+    assert brand == Insert(BRANDS, {"loan_id": events[0].originator_id, "brand_id": events[0].brand_id})
+    for before in ("Submitted", "CxApproved"):
         assert changes[before] == []
     [opened] = changes["Sanctioned"]
     assert isinstance(opened, Write) and opened.sql.startswith("INSERT INTO read.loan_agreements")
-    assert ISSUE in opened.params and "FROM read.loans" in opened.sql  # the brand from the loan's row
+    assert ISSUE in opened.params and f"FROM {BRANDS}" in opened.sql  # the brand from its own table, never read.loans
+    assert "read.loans" not in opened.sql
     [issued] = changes["AgreementIssued"]  # the last one (the resend) overwrites the first in this dict
     assert isinstance(issued, Write) and "esign_state = 'sent'" in issued.sql and "links_sent + 1" in issued.sql
     assert "https://esign/sign/es-2" in issued.params and "es-2" in issued.params
