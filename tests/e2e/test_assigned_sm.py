@@ -8,6 +8,7 @@ holds for a product change at the sanction step, which sends the loan back to th
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 
@@ -26,16 +27,40 @@ def _assign(head: Any, loan_id: str, staff_id: str) -> None:
     assert assigned.status_code == 200, assigned.text
 
 
-def test_a_sanction_manager_does_not_decide_a_loan_assigned_to_another(
-    client: Any, app: Any, tenant: Any, platform: Any, dsn: str
-) -> None:
-    loan_id = _cx_approved(client, tenant, "Kiran Rao", "9876512371")
+@dataclass
+class AssignedLoan:
+    """A CX-approved loan the head assigned to Meena (an SM), with Ravi (another SM) and the head signed in, and the
+    loan's API view and the event count before anyone acts."""
+
+    loan_id: str
+    url: str
+    meena: Any
+    meena_id: str
+    ravi: Any
+    head: Any
+    before: dict[str, Any]
+    events: Any
+
+
+def _assigned_to_meena(
+    client: Any, app: Any, tenant: Any, platform: Any, dsn: str, name: str, phone: str
+) -> AssignedLoan:
+    loan_id = _cx_approved(client, tenant, name, phone)
     (meena, meena_id), (ravi, _) = (_signed_in(client, app, tenant, "sanction_manager") for _ in range(2))
     head, _ = _signed_in(client, app, tenant, "sanction_head")
     settle(platform, "identity")
     _assign(head, loan_id, meena_id)
     url = f"/api/v1/loans/{loan_id}"
     before, events = client.get(url, headers=tenant.auth).json(), _events(dsn)
+    return AssignedLoan(loan_id, url, meena, meena_id, ravi, head, before, events)
+
+
+def test_a_sanction_manager_does_not_decide_a_loan_assigned_to_another(
+    client: Any, app: Any, tenant: Any, platform: Any, dsn: str
+) -> None:
+    loan = _assigned_to_meena(client, app, tenant, platform, dsn, "Kiran Rao", "9876512371")
+    loan_id, url, meena, meena_id, ravi, head = loan.loan_id, loan.url, loan.meena, loan.meena_id, loan.ravi, loan.head
+    before, events = loan.before, loan.events
 
     probes = [
         ("sanction", SANCTION),
@@ -111,13 +136,9 @@ def test_another_sanction_manager_does_not_change_the_product_of_a_loan_assigned
     """A product change at the sanction step sends the loan back to the CX, undoing the assigned SM's work: found by
     review, any SM holding LOAN_RULE_TYPE changed the product of a loan the head had given to another SM, 200. Now
     the same 409 `rule: assigned_sm` as the decisions, nothing recorded, and the loan page offers him no form."""
-    loan_id = _cx_approved(client, tenant, "Nisha Pillai", "9876512376")
-    (meena, meena_id), (ravi, _) = (_signed_in(client, app, tenant, "sanction_manager") for _ in range(2))
-    head, _ = _signed_in(client, app, tenant, "sanction_head")
-    settle(platform, "identity")
-    _assign(head, loan_id, meena_id)
-    url = f"/api/v1/loans/{loan_id}"
-    before, events = client.get(url, headers=tenant.auth).json(), _events(dsn)
+    loan = _assigned_to_meena(client, app, tenant, platform, dsn, "Nisha Pillai", "9876512376")
+    loan_id, url, meena, meena_id, ravi = loan.loan_id, loan.url, loan.meena, loan.meena_id, loan.ravi
+    before, events = loan.before, loan.events
 
     refused = ravi.post(f"{url}/product", json=_change("80000"))
     assert refused.status_code == 409, refused.text
