@@ -70,10 +70,6 @@ class DocumentsView(Projection):
         )""",
         "CREATE INDEX IF NOT EXISTS document_requests_customer_idx "
         "ON read.document_requests (brand_id, customer_id, requested_at DESC, id)",
-        # When staff rejected the upload that fulfilled a request, it was opened again: the latest time and why
-        # (added after the table; null on a request never reopened, as every request before the event was).
-        "ALTER TABLE read.document_requests ADD COLUMN IF NOT EXISTS reopened_at timestamptz, "
-        "ADD COLUMN IF NOT EXISTS reopen_reason text",
         # Every reopening of a request, its history: the rejected upload that had fulfilled it, why, who, when.
         """CREATE TABLE IF NOT EXISTS read.document_request_reopenings (
             request_id uuid NOT NULL,
@@ -151,9 +147,8 @@ class DocumentsView(Projection):
     def _reopened(self, position: int, event: R.Reopened) -> Iterable[Change]:
         # Open again: the rejected upload no longer fulfils it (it is kept in the reopenings, the request's history).
         yield Write(
-            "UPDATE read.document_requests SET state = 'open', document_id = NULL, fulfilled_at = NULL, "
-            "reopened_at = %s, reopen_reason = %s WHERE id = %s",
-            (event.at, event.reason, event.request_id),
+            "UPDATE read.document_requests SET state = 'open', document_id = NULL, fulfilled_at = NULL WHERE id = %s",
+            (event.request_id,),
         )
         yield Insert(
             "read.document_request_reopenings",
@@ -212,7 +207,7 @@ class ReopeningRow:
 @dataclass(frozen=True)
 class DocumentRequestRow:
     """A request staff made for a document of one kind, and where it stands (open, fulfilled, cancelled); a request
-    reopened says when and why it was last, and `reopenings` every time, oldest first."""
+    reopened keeps every reopening, oldest first (`reopenings`), the last one saying when and why it was last."""
 
     id: UUID
     customer_id: UUID
@@ -226,9 +221,17 @@ class DocumentRequestRow:
     cancelled_by: str | None
     cancelled_at: datetime | None
     cancel_reason: str | None
-    reopened_at: datetime | None = None
-    reopen_reason: str | None = None
     reopenings: tuple[ReopeningRow, ...] = ()
+
+    @property
+    def reopened_at(self) -> datetime | None:
+        """When it was last opened again (None: never)."""
+        return self.reopenings[-1].reopened_at if self.reopenings else None
+
+    @property
+    def reopen_reason(self) -> str | None:
+        """Why it was last opened again (the rejection's reason)."""
+        return self.reopenings[-1].reason if self.reopenings else None
 
 
 _COLUMNS = (
@@ -325,18 +328,17 @@ class DocumentQueries:
         with self.pool.connection() as conn:
             rows = conn.execute(
                 "SELECT id, customer_id, kind, note, state, requested_by, requested_at, document_id, fulfilled_at, "
-                "cancelled_by, cancelled_at, cancel_reason, reopened_at, reopen_reason FROM read.document_requests "
+                "cancelled_by, cancelled_at, cancel_reason FROM read.document_requests "
                 f"WHERE {where} ORDER BY state <> 'open', requested_at DESC, id DESC LIMIT 200",
                 (brand_id, customer_id),
             ).fetchall()
-            reopened = [r["id"] for r in rows if r["reopened_at"] is not None]
             history: dict[UUID, list[ReopeningRow]] = {}
-            if reopened:
+            if rows:
                 for h in conn.execute(
                     "SELECT request_id, document_id, reason, reopened_by, reopened_at "
                     "FROM read.document_request_reopenings WHERE brand_id = %s AND request_id = ANY(%s) "
                     "ORDER BY reopened_at, document_id",
-                    (brand_id, reopened),
+                    (brand_id, [r["id"] for r in rows]),
                 ).fetchall():
                     history.setdefault(h.pop("request_id"), []).append(ReopeningRow(**h))
         return [DocumentRequestRow(**r, reopenings=tuple(history.get(r["id"], ()))) for r in rows]
