@@ -27,7 +27,7 @@ from domain.identity.principal import Principal
 from domain.loans.application import Loans
 from domain.loans.bre import INFORMATIONAL, Outcome, Rule
 from domain.loans.loan import Check
-from domain.loans.loan_decisions import PRODUCT_CHANGEABLE
+from domain.loans.loan_decisions import PRODUCT_CHANGEABLE, assigned_to_another
 from domain.loans.money_received import by_date, money_received
 from domain.loans.states import LoanStatus
 from domain.shared.errors import DomainError
@@ -148,7 +148,8 @@ async def _loan_page(
     sm_assignee = loan.sanction_assignee_id if loan is not None and loan.status == "cx_approved" else None
     if loan is None:
         return await not_found(request)
-    sm_elsewhere = sm_assignee is not None and sm_assignee != principal.id and not decides_any_sanction(principal)
+    me = f"staff:{principal.id}"
+    sm_elsewhere = assigned_to_another(sm_assignee, me, exempt=decides_any_sanction(principal))
     # Whose decision it is, told to whoever would otherwise have had a form it hides: the SM's decisions
     # (SANCTION_MANAGER WRITE) or "Change product" (LOAN_RULE_TYPE, which a custom grant may give without the role).
     sm_forms_hidden = sm_elsewhere and (
@@ -172,11 +173,9 @@ async def _loan_page(
         outcomes=[Outcome.PASS.value, Outcome.FAIL.value],
         checks=[c.value for c in Check],
         can_write=principal.holds(*WRITE),
-        # The CX's and the SM's forms go to whoever the domain lets decide (Loan.require_assigned_cx / _sm): the
-        # others see whose the loan is instead of a form that would be refused.
-        cx_elsewhere=loan.assignee_id is not None
-        and loan.assignee_id != principal.id
-        and not principal.holds(*ANY_APPLICATION),
+        # The CX's and the SM's forms go to whoever the domain lets decide (`assigned_to_another`, the rule of
+        # Loan.require_assigned_cx / _sm): the others see whose the loan is instead of a form that would be refused.
+        cx_elsewhere=assigned_to_another(loan.assignee_id, me, exempt=principal.holds(*ANY_APPLICATION)),
         sm_elsewhere=sm_elsewhere,
         sm_forms_hidden=sm_forms_hidden,
         sm_assignee_name=actors.get(f"staff:{sm_assignee}")

@@ -78,6 +78,14 @@ class ProductChange(BaseModel):
     passed: bool | None = None
 
 
+def assigned_to_another(assignee: UUID | None, actor: str, *, exempt: bool) -> bool:
+    """Whether work assigned to `assignee` is someone else's for `actor` (`staff:<id>`): the rule of
+    `require_assigned_cx` / `require_assigned_sm`, and the loan page's, which shows whose it is instead of a form
+    that would be refused. Unassigned work is the pool's, `exempt` staff (who reassign or decide any) act on any,
+    and API keys and jobs are not people, left to their owners."""
+    return not exempt and assignee is not None and actor.startswith("staff:") and actor != f"staff:{assignee}"
+
+
 class LoanDecisions:
     """CAM, CX approval, send back, sanction and reactivation of a Loan."""
 
@@ -113,13 +121,7 @@ class LoanDecisions:
         refused (409) unless `any_application` (LOAN_RELOCATE, who reassigns applications: managers, the Sanction
         Head, admins). An unassigned application is the pool's (auto-allocation off, or nobody eligible); API keys
         and jobs are not people and are left to their owners."""
-        actor = current_actor()
-        if (
-            any_application
-            or self.assignee is None
-            or not actor.startswith("staff:")
-            or actor == f"staff:{self.assignee}"
-        ):
+        if not assigned_to_another(self.assignee, current_actor(), exempt=any_application):
             return
         raise AssignedToAnother(
             "the application is assigned to another credit executive: they work it, or a manager reassigns it",
@@ -134,13 +136,7 @@ class LoanDecisions:
         (409) unless `any_sanction` (SANCTION_HEAD WRITE, who assigns and decides himself, and admins). An unassigned
         loan is any Sanction Manager's (the SM queue's pool); API keys and jobs are not people and are left to their
         owners."""
-        actor = current_actor()
-        if (
-            any_sanction
-            or self.sanction_assignee is None
-            or not actor.startswith("staff:")
-            or actor == f"staff:{self.sanction_assignee}"
-        ):
+        if not assigned_to_another(self.sanction_assignee, current_actor(), exempt=any_sanction):
             return
         raise SanctionAssignedToAnother(
             "the Sanction Head assigned this loan to another Sanction Manager: they decide it, or the Sanction Head "

@@ -290,18 +290,24 @@ def test_a_brand_admin_cannot_make_or_take_over_a_super_admin(client: Any, app: 
     assert made.status_code == 201, made.text
     url = f"/api/v1/staff/{made.json()['id']}"
     settle(platform, "identity")
-    for method, path, payload in (
-        ("PATCH", url, {"email": f"mine-{uuid.uuid4().hex[:8]}@lender.in"}),
-        ("PATCH", url, {"roles": ["sales"]}),
-        ("POST", f"{url}/invites", None),
-        ("POST", f"{url}/disable", None),
-    ):
+    for method, path, payload in takeovers(url):
         answer = client.request(method, path, json=payload, headers=brand.auth)
         assert answer.status_code == 409, (method, path, answer.text)
     kept = client.get(url, headers=brand.auth).json()
     assert (kept["email"], kept["roles"], kept["enabled"]) == (made.json()["email"], ["super_admin"], True)
     assert client.post(f"{url}/invites", headers=inside).status_code == 201
     assert client.post(f"{url}/disable", headers=inside).status_code == 200
+
+
+def takeovers(url: str) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """The requests that would take over (or switch off) the staff user at `url`: a new email (the next invite goes
+    there), other roles, a new invite, disabling."""
+    return [
+        ("PATCH", url, {"email": f"mine-{uuid.uuid4().hex[:8]}@lender.in"}),
+        ("PATCH", url, {"roles": ["sales"]}),
+        ("POST", f"{url}/invites", None),
+        ("POST", f"{url}/disable", None),
+    ]
 
 
 def test_blocklist_add_check_remove(client: Any, tenant: Tenant) -> None:

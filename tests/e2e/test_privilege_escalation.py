@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from tests.conftest import Tenant
-from tests.e2e.test_api_admin import _portal_login, _staff
+from tests.e2e.test_api_admin import _portal_login, _staff, takeovers
 from tests.support import settle
 
 PASSWORD = "a-long-passphrase-1"
@@ -78,12 +78,7 @@ def test_a_staff_manager_cannot_take_over_or_switch_off_someone_holding_more(
     boss = _staff(client, tenant, name="Brand Admin", roles=["admin"], password=PASSWORD)
     url = f"/api/v1/staff/{boss['id']}"
     settle(platform, "identity")
-    for method, path, payload in (
-        ("PATCH", url, {"email": f"mine-{uuid.uuid4().hex[:8]}@lender.in"}),
-        ("PATCH", url, {"roles": ["sales"]}),
-        ("POST", f"{url}/invites", None),
-        ("POST", f"{url}/disable", None),
-    ):
+    for method, path, payload in takeovers(url):
         answer = browser.request(method, path, json=payload)
         assert answer.status_code == 409, (method, path, answer.text)
     form = {"csrf_token": browser.headers["X-CSRF-Token"]}
