@@ -7,8 +7,6 @@ import os
 from dataclasses import dataclass
 from uuid import UUID
 
-import structlog
-
 from adapters.document_store import document_store_from_env
 from adapters.providers.directory import ProviderDirectory
 from api.pages.borrower_documents import KIND_LABELS
@@ -23,8 +21,6 @@ from domain.identity.application import Identity
 from projections.documents import DocumentQueries, DocumentsView
 from workers.borrower_sms import sms_borrower
 from workers.bounded_context import BoundedContext, Kit
-
-log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
