@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ DDL = (
         PRIMARY KEY (brand_id, principal, key)
     )""",
     "CREATE INDEX IF NOT EXISTS idempotency_created_idx ON ops.idempotency_keys (created_at)",
+    # The first answer's bytes as sent, so a replay is byte for byte the same (`response`, the body parsed as JSON,
+    # is only read for records kept before this column: a replay of those is equal JSON, not the same bytes).
+    "ALTER TABLE ops.idempotency_keys ADD COLUMN IF NOT EXISTS body bytea",
     """CREATE TABLE IF NOT EXISTS ops.api_key_usage (
         key_id uuid PRIMARY KEY,
         last_used_at timestamptz NOT NULL
@@ -86,7 +90,7 @@ class StoredResponse:
 
     request_hash: str
     status: int | None
-    body: Any
+    body: bytes | None
     headers: dict[str, str]
 
 
@@ -276,23 +280,29 @@ class OperationalStore:
             if inserted:
                 return None
             row = conn.execute(
-                "SELECT request_hash, status, response, headers FROM ops.idempotency_keys "
+                "SELECT request_hash, status, body, response, headers FROM ops.idempotency_keys "
                 "WHERE brand_id = %s AND principal = %s AND key = %s",
                 (brand_id, principal, key),
             ).fetchone()
         if row is None:  # Purged between the two statements: treat as new.
             return self.begin_idempotent(brand_id, principal, key, request_hash)
-        return StoredResponse(row["request_hash"], row["status"], row["response"], row["headers"] or {})
+        body = row["body"]
+        if body is None and row["response"] is not None:  # kept before the bytes were: its JSON, written again
+            body = json.dumps(row["response"]).encode()
+        return StoredResponse(
+            row["request_hash"], row["status"], None if body is None else bytes(body), row["headers"] or {}
+        )
 
     def finish_idempotent(
-        self, brand_id: UUID, principal: str, key: str, status: int, body: Any, headers: dict[str, str]
+        self, brand_id: UUID, principal: str, key: str, status: int, body: bytes | None, headers: dict[str, str]
     ) -> None:
-        """Store the response of the request that reserved the key."""
+        """Store the response of the request that reserved the key: its status, its body's bytes as sent and the
+        headers a replay repeats."""
         with self.pool.connection() as conn:
             conn.execute(
-                "UPDATE ops.idempotency_keys SET status = %s, response = %s, headers = %s "
+                "UPDATE ops.idempotency_keys SET status = %s, body = %s, headers = %s "
                 "WHERE brand_id = %s AND principal = %s AND key = %s",
-                (status, Jsonb(body), Jsonb(headers), brand_id, principal, key),
+                (status, body, Jsonb(headers), brand_id, principal, key),
             )
 
     def abandon_idempotent(self, brand_id: UUID, principal: str, key: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -46,7 +45,8 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
     """Run the command once per Idempotency-Key; replay the stored response for a repeat.
 
     The key is reserved (per brand and principal) before the command runs. A repeat with the same canonical body
-    replays the stored answer (`Idempotent-Replayed: true`) without running; another body is 422; a repeat while the
+    replays the stored answer, its bytes as first sent (`Idempotent-Replayed: true`), without running; another body is
+    422; a repeat while the
     first is in flight is 409. A 5xx or 429 (nothing was done), an interruption or an answer that cannot be stored
     frees the key, so a retry runs the command instead of meeting 409 for ever.
     """
@@ -65,7 +65,7 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
             )
         headers = {**earlier.headers, "Idempotent-Replayed": "true"}
         media = headers.pop("content-type", "application/json")
-        return Response(json.dumps(earlier.body), status_code=earlier.status, headers=headers, media_type=media)
+        return Response(earlier.body, status_code=earlier.status, headers=headers, media_type=media)
     try:
         response = endpoint.invoke(context)
     except Exception as exc:  # noqa: BLE001 - the outcome (a problem response) is what gets stored.
@@ -78,7 +78,7 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
         ops.abandon_idempotent(context.brand_id, principal, key)
         return response
     try:
-        body = json.loads(bytes(response.body)) if response.body else None
+        body = bytes(response.body) if response.body else None
         keep = {k: v for k, v in response.headers.items() if k in ("location", "content-type", "etag")}
         ops.finish_idempotent(context.brand_id, principal, key, response.status_code, body, keep)
     except Exception as exc:  # noqa: BLE001 - an unrecorded outcome must not pin the key "in progress".

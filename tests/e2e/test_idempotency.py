@@ -115,3 +115,46 @@ def test_a_blank_key_or_one_with_a_control_character_is_422_naming_the_header(
     assert made.status_code == 201, made.text
     again = client.post("/api/v1/blocklist", json=body, headers=tenant.auth | {"Idempotency-Key": " k "})
     assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+
+
+def test_a_replay_is_the_first_answer_byte_for_byte(client: Any, tenant: Tenant, dsn: str) -> None:
+    # The body was kept as jsonb and written again with json.dumps: equal JSON, but its keys re-ordered (jsonb sorts
+    # them by length), its spacing changed and "é" sent as "\u00e9" -- a client comparing or signing bytes saw a
+    # different answer to the same request.
+    key = "bytes-" + uuid.uuid4().hex
+    body = {"kind": "pincode", "value": "110014", "reason": "fraud ring near the café – reported twice"}
+    headers = tenant.auth | {"Idempotency-Key": key}
+    first = client.post("/api/v1/blocklist", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    replay = client.post("/api/v1/blocklist", json=body, headers=headers)
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert (replay.status_code, replay.content) == (201, first.content)
+    assert "café – reported".encode() in replay.content
+    assert replay.headers["content-type"] == first.headers["content-type"]
+    assert replay.headers.get("location") == first.headers.get("location")
+
+
+def test_a_record_kept_before_the_bytes_were_still_replays_its_json(client: Any, tenant: Tenant, dsn: str) -> None:
+    # Records written before the `body` column (within the retention window at deploy) hold only the parsed JSON.
+    key = "kept-before-" + uuid.uuid4().hex
+    body = {"min_age": 26}
+    same_request = hashlib.sha256(
+        b"\0".join([b"PATCH", b"/api/v1/brand/config", json.dumps(body, separators=(",", ":")).encode()])
+    )
+    answer = {"settings": {"min_age": 26}, "note": "kept before"}
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "INSERT INTO ops.idempotency_keys (brand_id, principal, key, request_hash, status, response, headers) "
+            "VALUES (%s, %s, %s, %s, 200, %s, %s)",
+            (
+                tenant.brand_id,
+                _actor(tenant),
+                key,
+                same_request.hexdigest(),
+                json.dumps(answer),
+                json.dumps({"content-type": "application/json"}),
+            ),
+        )
+    replay = client.patch("/api/v1/brand/config", json=body, headers=tenant.auth | {"Idempotency-Key": key})
+    assert replay.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == answer
