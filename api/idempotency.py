@@ -46,8 +46,7 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
 
     The key is reserved (per brand and principal) before the command runs. A repeat with the same canonical body
     replays the stored answer, its bytes as first sent (`Idempotent-Replayed: true`), without running; another body is
-    422; a repeat while the
-    first is in flight is 409. A 5xx or 429 (nothing was done), an interruption or an answer that cannot be stored
+    422; a repeat while the first is in flight is 409. A 5xx or 429 (nothing was done), an interruption or an answer that cannot be stored
     frees the key, so a retry runs the command instead of meeting 409 for ever.
     """
     check_key(key)
