@@ -2,11 +2,20 @@
 amount falling due by each (principal + interest of the schedule), the principal + interest its payments paid (as
 the loan's replay allocates them: penal charges are not dues), and its payments (`read.collection_payments`,
 reversals marked). The close-of-business sweep reads them set-based to find the loans due within the brand's
-pre-collection window and each loan's unpaid amount; promises are judged by the payments."""
+pre-collection window and each loan's unpaid amount; promises are judged by the payments.
+
+It also keeps each loan's number, borrower and brand from its `Loan.Created` (the only loan event that carries them:
+a loan's number and borrower never change) in `read.collection_loans`, which the collection cases copy them from
+(projections/collections.py): never from `read.loans`, another source's read model, empty while `projections rebuild
+loans` runs and behind when its runner is (docs/architecture.md, "A projection reads no other projection's table while
+it projects"). The two projections follow two sources at their own pace, so each fills in what the other wrote first:
+a case written before its loan is here gets the number and borrower when `Loan.Created` is projected
+(`_fill_cases`), under one transaction lock (`LOANS_LOCK`) that both take before reading the other's rows, so a case
+and its loan projected at the same moment cannot both miss each other."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from uuid import UUID
 
@@ -17,14 +26,54 @@ from projections.projection import Change, Insert, Projection, Write, handles
 
 L = Loan
 
+#: Each loan's number, borrower and brand, from its `Loan.Created`, for the collection cases' rows.
+LOANS = "read.collection_loans"
+
+#: Taken (until commit) by every write of a case row that copies from `LOANS` and by every fill of case rows from it,
+#: before the statement that reads the other's rows: whichever commits second sees the other's rows (READ COMMITTED
+#: takes a snapshot per statement). One key for all loans: a batch holds one lock however many loans it moves (a lock
+#: per loan would take thousands of the server's lock slots in one sweep batch or replayed batch).
+LOANS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('read.collection_loans'), 0)"
+
+#: The case rows still without their loan's number and borrower take them from `LOANS` (the loan's brand only).
+_FILL_CASES = (
+    "UPDATE read.collection_cases c SET loan_number = l.loan_number, customer_id = l.customer_id "
+    f"FROM {LOANS} l WHERE l.loan_id = c.loan_id AND l.brand_id = c.brand_id AND c.loan_number IS NULL"
+)
+
+#: `_FILL_CASES` under the lock, where the cases table is (a DO block: each of its statements takes its own snapshot,
+#: so the UPDATE sees every case committed before the lock was granted).
+_FILL_CASES_LOCKED = (
+    "DO $$ BEGIN IF to_regclass('read.collection_cases') IS NOT NULL THEN "
+    f"PERFORM pg_advisory_xact_lock(hashtext('read.collection_loans'), 0); {_FILL_CASES}; END IF; END $$"
+)
+
+#: `LOANS`, listed **before** `read.collection_dues`. Made in a database where `read.collection_dues` already exists
+#: (the projection ran before it kept this table), it is filled once from `read.loans`, so the loans created before
+#: the upgrade are in it, and the case rows left without a number then (written while `read.loans` lacked the loan)
+#: get theirs. On a fresh database and on a rebuild (which drops both tables first) nothing is copied: the replay of
+#: `Loan.Created` fills it.
+_LOANS_DDL = (
+    f"DO $$ BEGIN IF to_regclass('{LOANS}') IS NULL THEN "
+    f"CREATE TABLE {LOANS} (loan_id uuid PRIMARY KEY, brand_id uuid NOT NULL, loan_number text NOT NULL, "
+    "customer_id uuid NOT NULL); "
+    "IF to_regclass('read.collection_dues') IS NOT NULL AND to_regclass('read.loans') IS NOT NULL THEN "
+    f"INSERT INTO {LOANS} (loan_id, brand_id, loan_number, customer_id) "
+    "SELECT id, brand_id, loan_number, customer_id FROM read.loans ON CONFLICT DO NOTHING; "
+    f"IF to_regclass('read.collection_cases') IS NOT NULL THEN {_FILL_CASES}; END IF; "
+    "END IF; END IF; END $$"
+)
+
 
 class CollectionDuesView(Projection):
-    """Due dates, cumulative dues and payments of every loan (a row from its creation, its dues once serviced)."""
+    """Due dates, cumulative dues and payments of every loan (a row from its creation, its dues once serviced), and
+    each loan's number, borrower and brand for the collection cases."""
 
     name = "collection_dues"
     source = Loans.name
-    tables = ("read.collection_dues", "read.collection_payments")
+    tables = (LOANS, "read.collection_dues", "read.collection_payments")
     ddl = (
+        _LOANS_DDL,  # (before read.collection_dues: see _LOANS_DDL)
         """CREATE TABLE IF NOT EXISTS read.collection_dues (
             loan_id uuid PRIMARY KEY,
             due_dates date[] NOT NULL,
@@ -43,9 +92,19 @@ class CollectionDuesView(Projection):
         "CREATE INDEX IF NOT EXISTS collection_dues_dates_idx ON read.collection_dues USING gin (due_dates)",
     )
 
+    def rebuilt_statements(self) -> Sequence[str]:
+        # The case rows written while the replay had not yet reached their loans (their `Loan.Created` was projected
+        # with `rebuilding` set, so without `_fill_cases`).
+        return (_FILL_CASES_LOCKED,)
+
     @handles(L.Created)
     def _created(self, position: int, event: Loan.Created) -> Iterator[Change]:
-        yield Insert("read.collection_dues", {"loan_id": event.originator_id, "due_dates": [], "cum_due": []})
+        loan_id = event.originator_id
+        yield Insert("read.collection_dues", {"loan_id": loan_id, "due_dates": [], "cum_due": []})
+        yield Insert(LOANS, {"loan_id": loan_id, "brand_id": event.brand_id, "loan_number": event.loan_number,
+                             "customer_id": event.customer_id})  # fmt: skip
+        if not self.rebuilding:  # (a rebuild fills the cases once, after its replay: `rebuilt_statements`)
+            yield from _fill_cases(loan_id, event.brand_id, event.loan_number, event.customer_id)
 
     @handles(L.ServicingOpened)
     def _opened(self, position: int, event: sv.ServicingOpened) -> Iterator[Change]:
@@ -77,6 +136,17 @@ class CollectionDuesView(Projection):
             (event.originator_id, event.payment_id),
         )
         yield _paid_now(event.originator_id, event.principal_interest_paid, -event.amount)
+
+
+def _fill_cases(loan_id: UUID, brand_id: UUID, loan_number: str, customer_id: UUID) -> Iterator[Write]:
+    """The loan's case row, when the collections projection wrote it before this loan was here (this projection
+    behind or being rebuilt), takes the loan's number and borrower."""
+    yield Write(LOANS_LOCK, ())
+    yield Write(
+        "UPDATE read.collection_cases SET loan_number = %s, customer_id = %s "
+        "WHERE loan_id = %s AND brand_id = %s AND loan_number IS NULL",
+        (loan_number, customer_id, loan_id, brand_id),
+    )
 
 
 def _paid_now(loan_id: UUID, principal_interest_paid: Decimal | None, amount: Decimal) -> Write:

@@ -11,6 +11,7 @@ from typing import Any
 from domain.collections.application import Collections
 from domain.collections.case import CollectionCase, Outcome, PtpStatus
 from domain.collections.moves import CaseMoves, MoveKind
+from projections.collection_dues import LOANS, LOANS_LOCK
 from projections.projection import Change, Insert, Projection, Write, handles
 
 C = CollectionCase
@@ -40,9 +41,12 @@ _CASES = """CREATE TABLE IF NOT EXISTS read.collection_cases (
     updated_at timestamptz NOT NULL
 )"""
 
-#: The loan's number and borrower, copied onto the case (from `read.loans` when the case row is written: a loan's
-#: number and borrower never change) so that a worklist page reads one table by one index range and joins nothing: a
-#: join per row into a million-loan table was most of a page's time (docs/collections.md, "Worklist").
+#: The loan's number and borrower, copied onto the case when the case row is written (a loan's number and borrower
+#: never change) so that a worklist page reads one table by one index range and joins nothing: a join per row into a
+#: million-loan table was most of a page's time (docs/collections.md, "Worklist"). They come from the loans' own
+#: `Loan.Created`, kept in `read.collection_loans` by the collections context's loan-side projection
+#: (projections/collection_dues.py), never from `read.loans` (empty while the loans projection is rebuilt, behind
+#: while its runner is); a case written before that projection has its loan gets them when it does.
 #: `customer_name` is no longer filled: a name copied from `read.customers` when the row was written went stale on a
 #: rename (and a rebuild copied the current one instead); the worklist reads the page's names by id after the page.
 _LOAN_COLUMNS = (
@@ -120,7 +124,8 @@ _SWEEP = (
     "SELECT m.loan_id, %(brand)s, m.stage, m.closed IS NULL, m.staff_id, m.dpd, m.amount, m.due_on, m.closed, "
     "%(at)s, %(day)s, %(at)s, l.loan_number, l.customer_id FROM unnest(%(loans)s::uuid[], %(stages)s::text[], "
     "%(staff)s::uuid[], %(dpd)s::int[], %(amounts)s::numeric[], %(due)s::date[], %(closed)s::text[]) AS m(loan_id, "
-    "stage, staff_id, dpd, amount, due_on, closed) LEFT JOIN read.loans l ON l.id = m.loan_id "
+    f"stage, staff_id, dpd, amount, due_on, closed) LEFT JOIN {LOANS} l ON l.loan_id = m.loan_id "
+    "AND l.brand_id = %(brand)s "
     "WHERE true ON CONFLICT (loan_id) DO UPDATE SET "
     "stage = EXCLUDED.stage, open = EXCLUDED.open, "
     "assignee = EXCLUDED.assignee, dpd = EXCLUDED.dpd, amount = EXCLUDED.amount, due_on = EXCLUDED.due_on, "
@@ -149,7 +154,7 @@ _HISTORY = (
 _ENSURE = (
     "INSERT INTO read.collection_cases (loan_id, brand_id, updated_at, loan_number, customer_id) "
     "SELECT %(loan)s, %(brand)s, %(at)s, l.loan_number, l.customer_id FROM (SELECT) AS one "
-    "LEFT JOIN read.loans l ON l.id = %(loan)s WHERE true ON CONFLICT DO NOTHING"
+    f"LEFT JOIN {LOANS} l ON l.loan_id = %(loan)s AND l.brand_id = %(brand)s WHERE true ON CONFLICT DO NOTHING"
 )
 
 
@@ -176,6 +181,7 @@ class CollectionViews(Projection):
             "staff": _array(m.staff_id for m in moves), "stages": _array(m.stage.value for m in moves),
         }  # fmt: skip
         if event.kind is MoveKind.SWEEP:
+            yield Write(LOANS_LOCK, ())  # (before reading the loans' numbers: see LOANS_LOCK)
             yield Write(_SWEEP, common | {
                 "day": event.business_date, "dpd": _array(m.dpd for m in moves), "amounts": _array(m.amount for m in moves),
                 "due": _array(m.due_on for m in moves), "closed": _array(m.closed for m in moves),
@@ -189,6 +195,7 @@ class CollectionViews(Projection):
 
     @handles(C.Opened)
     def _opened(self, position: int, event: C.Opened) -> Iterator[Change]:
+        yield Write(LOANS_LOCK, ())
         yield Write(_ENSURE, {"loan": event.loan_id, "brand": event.brand_id, "at": event.timestamp})
 
     @handles(C.ContactLogged)
