@@ -81,6 +81,9 @@ class DocumentsView(Projection):
             reopened_at timestamptz NOT NULL,
             PRIMARY KEY (request_id, document_id)
         )""",
+        # The spare (another upload of the kind the borrower had sent) that fulfilled the request at once in the
+        # rejected one's place; null when the borrower was asked again (added after the table; null before).
+        "ALTER TABLE read.document_request_reopenings ADD COLUMN IF NOT EXISTS replaced_by uuid",
     )
 
     @handles(E.Uploaded)
@@ -142,6 +145,12 @@ class DocumentsView(Projection):
             "UPDATE read.document_requests SET state = 'fulfilled', document_id = %s, fulfilled_at = %s WHERE id = %s",
             (event.document_id, event.at, event.request_id),
         )
+        if event.in_place_of is not None:
+            # A spare took the rejected upload's place at once: its reopening says so (the borrower was not asked).
+            yield Write(
+                "UPDATE read.document_request_reopenings SET replaced_by = %s WHERE request_id = %s AND document_id = %s",
+                (event.document_id, event.request_id, event.in_place_of),
+            )
 
     @handles(R.Reopened)
     def _reopened(self, position: int, event: R.Reopened) -> Iterable[Change]:
@@ -196,12 +205,14 @@ class DocumentRow:
 
 @dataclass(frozen=True)
 class ReopeningRow:
-    """A request opened again: staff rejected the upload that had fulfilled it."""
+    """A request opened again: staff rejected the upload that had fulfilled it; `replaced_by` the other upload of
+    its kind the borrower had sent meanwhile, which fulfilled it at once (None: the borrower was asked again)."""
 
     document_id: UUID
     reason: str | None
     reopened_by: str
     reopened_at: datetime
+    replaced_by: UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -335,7 +346,7 @@ class DocumentQueries:
             history: dict[UUID, list[ReopeningRow]] = {}
             if rows:
                 for h in conn.execute(
-                    "SELECT request_id, document_id, reason, reopened_by, reopened_at "
+                    "SELECT request_id, document_id, reason, reopened_by, reopened_at, replaced_by "
                     "FROM read.document_request_reopenings WHERE brand_id = %s AND request_id = ANY(%s) "
                     "ORDER BY reopened_at, document_id",
                     (brand_id, [r["id"] for r in rows]),

@@ -170,12 +170,18 @@ class ReopeningOut(BaseModel):
     reason: str | None = Field(description="Why it was rejected (the review's reason; the borrower sees it too)")
     reopened_by: str = Field(description="The actor who rejected it (staff:<id>, apikey:<id>)")
     reopened_at: InstantOut
+    replaced_by: UUID | None = Field(
+        None,
+        description="The other upload of the kind, sent while the request stood fulfilled and not rejected, that "
+        "fulfilled it at once in the rejected one's place (the borrower was not asked again); null: asked again",
+    )
 
 
 class DocumentRequestOut(BaseModel):
     """One request for a document of one kind: `open` until a document of its kind is uploaded after it
     (`fulfilled`, with that `document_id`) or staff cancel it; `open` again (reopened) when staff reject the upload
-    that fulfilled it, until the next upload of its kind."""
+    that fulfilled it, until the next upload of its kind - or, when the borrower had sent another of the kind since it
+    was fulfilled (not rejected), `fulfilled` at once by the newest of those (its reopening's `replaced_by`)."""
 
     id: UUID
     customer_id: UUID
@@ -185,7 +191,10 @@ class DocumentRequestOut(BaseModel):
     requested_by: str = Field(description="The actor who asked (staff:<id>, apikey:<id>)")
     requested_at: InstantOut
     document_id: UUID | None = Field(description="The upload that fulfilled the request")
-    fulfilled_at: InstantOut | None
+    fulfilled_at: InstantOut | None = Field(
+        description="When it was fulfilled: the upload's instant, or the rejection's when another upload the "
+        "borrower had sent took the rejected one's place"
+    )
     cancelled_by: str | None
     cancelled_at: InstantOut | None
     cancel_reason: str | None

@@ -17,7 +17,7 @@ from domain.documents.content import (
     clean_filename,
     content_address,
 )
-from domain.documents.document import Document, DocumentNotFound, ReviewDecision, document_id
+from domain.documents.document import Document, DocumentNotFound, DocumentStatus, ReviewDecision, document_id
 from domain.documents.document_request import (
     NOTE_MAX,
     REQUESTABLE,
@@ -161,11 +161,18 @@ class Documents(ContextApplication):
             period_to=str(period.last) if period else None,
         )
         # The upload fulfils the borrower's open request for its kind, in the same save: a request is done exactly
-        # when a document of its kind arrived after it.
-        requests = self.find(document_requests_id(brand_id, customer_id))
-        fulfilled = isinstance(requests, DocumentRequests) and requests.fulfil(kind, doc_id, self.clock.now())
+        # when a document of its kind arrived after it. With none open, it is kept as a spare by each request of its
+        # kind fulfilled by a document not accepted, which it fulfils should staff reject that one (an accepted one
+        # is final). A rejected one counts too: a rejection committed since the requests were read - then this save
+        # conflicts with it (409) rather than leave the copy unseen and the request open.
+        found = self.find(document_requests_id(brand_id, customer_id))
+        requests = found if isinstance(found, DocumentRequests) else None
+        if requests is not None and not requests.fulfil(kind, doc_id, self.clock.now()):
+            for standing in requests.fulfilled(kind):
+                if not self._accepted(standing.document_id):
+                    requests.keep_spare(standing.id, doc_id, self.clock.now())
         try:
-            return self.commit(document, requests if fulfilled else None)
+            return self.commit(document, requests if requests is not None and requests.pending_events else None)
         except ConcurrentModification:
             # The same file recorded by another request since we looked: with `existing_ok`, that is the document.
             if existing_ok and isinstance(self.find(doc_id), Document):
@@ -228,10 +235,19 @@ class Documents(ContextApplication):
             DocumentRequests, document_requests_id(brand_id, customer_id), brand_id, DocumentRequestNotFound
         )
 
+    def _accepted(self, doc_id: UUID | None) -> bool:
+        """Whether the document was accepted (final: the request it fulfilled can no longer be reopened)."""
+        found = self.find(doc_id) if doc_id is not None else None
+        return isinstance(found, Document) and found.status is DocumentStatus.ACCEPTED
+
     def review(self, brand_id: UUID, doc_id: UUID, decision: ReviewDecision, reason: str | None) -> CommandResult:
         """Accept or reject a pending document (a reason is required to reject). Rejecting the document that
         fulfilled a request opens the request again (`DocumentRequests.Reopened`, in the rejection's own save, so
-        neither is recorded without the other), and the borrower is told by SMS as a request tells them."""
+        neither is recorded without the other), and the borrower is told by SMS as a request tells them - unless the
+        request kept a spare (an upload of its kind since it was fulfilled, not rejected): then the newest fulfils
+        it again in the same save and the borrower is not asked again. Rejecting a spare drops it from the request
+        (`SpareRejected`, in the same save, so that two rejections at once conflict rather than leave a request
+        fulfilled by a rejected document)."""
         document = self.document(brand_id, doc_id)
         document.review(decision, reason)
         requests, reopened = None, None
@@ -239,7 +255,7 @@ class Documents(ContextApplication):
             found = self.find(document_requests_id(brand_id, document.customer_id))
             if isinstance(found, DocumentRequests):
                 requests, reopened = found, found.reopen(doc_id, document.reason, self.clock.now())
-        result = self.commit(document, requests if reopened is not None else None)
+        result = self.commit(document, requests if requests is not None and requests.pending_events else None)
         if reopened is not None and self.notices is not None:
             self.notices.document_asked_again(brand_id, document.customer_id, reopened.kind, document.reason)
         return result

@@ -1,7 +1,13 @@
 """Staff asking a borrower for particular documents (the spec's supporting documents "if requested"): one
 `DocumentRequests` per borrower holds every request, each for one kind, open until a document of that kind is
 uploaded after it (fulfilled) or staff cancel it; staff rejecting the document that fulfilled it opens it again
-(reopened), and the next upload of the kind fulfils it again."""
+(reopened), and the next upload of the kind fulfils it again.
+
+An upload of the kind while the request stands fulfilled by a document not accepted (an accepted one is final) is
+kept by the request as a spare (`SpareReceived`): should staff reject the document that fulfilled it, the newest
+spare not rejected (pending review or accepted) fulfils it again in the rejection's own save (`Reopened`, then
+`Fulfilled` with `in_place_of`), and the borrower is not asked again for what they already sent. A spare staff
+reject is dropped (`SpareRejected`, in the rejection's save)."""
 
 from __future__ import annotations
 
@@ -55,6 +61,9 @@ class RequestedDocument:
     document_id: UUID | None = None  # the upload that fulfilled it (None again once that upload is rejected)
     reopen_reason: str | None = None  # why it was last opened again (the rejection's reason)
     rejected: tuple[UUID, ...] = ()  # the uploads that fulfilled it and were rejected, oldest first
+    #: The uploads of its kind made while it stood fulfilled by a document not accepted, and not rejected since,
+    #: oldest first: the newest fulfils it again if staff reject that document.
+    spares: tuple[UUID, ...] = ()
 
 
 class DocumentRequests(Aggregate):
@@ -80,16 +89,21 @@ class DocumentRequests(Aggregate):
         note: str | None = None
 
     class Fulfilled(Aggregate.Event):
-        """A document of the kind was uploaded after the request (by the borrower or staff): the request is done."""
+        """A document of the kind was uploaded after the request (by the borrower or staff): the request is done.
+        With `in_place_of`, the document is a spare (an upload of the kind the request kept while it stood
+        fulfilled) taking the place of that one, rejected: recorded right after its `Reopened`, in the rejection's
+        save; null for an upload fulfilling the request (and on events stored before spares)."""
 
         request_id: UUID
         kind: DocumentKind
         document_id: UUID
         at: datetime
+        in_place_of: UUID | None = None
 
     class Reopened(Aggregate.Event):
         """Staff rejected the document that fulfilled the request (`document_id`): the request is open again, the
-        borrower asked again with the rejection's `reason`. Recorded in the rejection's own save."""
+        borrower asked again with the rejection's `reason` - unless the request kept a spare, whose `Fulfilled`
+        (`in_place_of` this document) follows in the same save. Recorded in the rejection's own save."""
 
         brand_id: UUID
         customer_id: UUID
@@ -98,6 +112,25 @@ class DocumentRequests(Aggregate):
         document_id: UUID
         at: datetime
         reason: str | None = None
+
+    class SpareReceived(Aggregate.Event):
+        """A document of the kind (`document_id`) was uploaded while the request stood fulfilled by another not
+        accepted: the request keeps it as a spare, to be fulfilled by it should staff reject that one. Recorded in
+        the upload's save."""
+
+        request_id: UUID
+        kind: DocumentKind
+        document_id: UUID
+        at: datetime
+
+    class SpareRejected(Aggregate.Event):
+        """Staff rejected a spare the request kept (`document_id`): it no longer fulfils the request. Recorded in the
+        rejection's save."""
+
+        request_id: UUID
+        kind: DocumentKind
+        document_id: UUID
+        at: datetime
 
     class Cancelled(Aggregate.Event):
         """Staff withdrew an open request (the borrower is no longer asked)."""
@@ -146,10 +179,34 @@ class DocumentRequests(Aggregate):
         return True
 
     @event(Fulfilled)
-    def _fulfilled(self, request_id: UUID, kind: DocumentKind, document_id: UUID, at: datetime) -> None:
+    def _fulfilled(
+        self, request_id: UUID, kind: DocumentKind, document_id: UUID, at: datetime, in_place_of: UUID | None = None
+    ) -> None:
         found = self.requests[request_id]
         found.state = RequestState.FULFILLED
         found.document_id = document_id
+        # A document fulfils one request: it is no longer any request's spare.
+        for kept in self.requests.values():
+            if document_id in kept.spares:
+                kept.spares = tuple(d for d in kept.spares if d != document_id)
+
+    def fulfilled(self, kind: DocumentKind) -> list[RequestedDocument]:
+        """The requests for `kind` that stand fulfilled, oldest first."""
+        return [r for r in self.requests.values() if r.kind is kind and r.state is RequestState.FULFILLED]
+
+    def keep_spare(self, request_id: UUID, document_id: UUID, at: datetime) -> bool:
+        """Keep an upload of the request's kind, made while the request stands fulfilled, as its spare (False,
+        nothing recorded, when the request is not fulfilled or the document is already its own or its spare)."""
+        found = self.requests[request_id]
+        if found.state is not RequestState.FULFILLED or document_id == found.document_id or document_id in found.spares:
+            return False
+        self._spare_received(request_id=request_id, kind=found.kind, document_id=document_id, at=at)
+        return True
+
+    @event(SpareReceived)
+    def _spare_received(self, request_id: UUID, kind: DocumentKind, document_id: UUID, at: datetime) -> None:
+        found = self.requests[request_id]
+        found.spares = (*found.spares, document_id)
 
     def fulfilled_by(self, document_id: UUID) -> RequestedDocument | None:
         """The request the document fulfilled and that still stands fulfilled, if any."""
@@ -159,10 +216,20 @@ class DocumentRequests(Aggregate):
         )
 
     def reopen(self, document_id: UUID, reason: str | None, at: datetime) -> RequestedDocument | None:
-        """Open again the request the rejected document fulfilled, and return it (None, nothing recorded, when the
-        document fulfilled none, or when another request of its kind is open: the borrower is already asked)."""
+        """What staff rejecting the document does to the requests: the request it fulfilled is opened again
+        (`Reopened`) and, when it kept a spare, fulfilled at once by the newest (`Fulfilled` in place of the
+        rejected one); a request that kept the document as a spare drops it (`SpareRejected`). Returns the request
+        left open, whose borrower is to be asked again (None: nobody is - the document fulfilled no request, a spare
+        took its place, or another request of its kind is open and asks the borrower already, which leaves the one
+        it fulfilled as it stands)."""
+        for kept in self.requests.values():
+            if document_id in kept.spares:
+                self._spare_rejected(request_id=kept.id, kind=kept.kind, document_id=document_id, at=at)
         found = self.fulfilled_by(document_id)
-        if found is None or self.open_request(found.kind) is not None:
+        if found is None:
+            return None
+        spare = found.spares[-1] if found.spares else None
+        if spare is None and self.open_request(found.kind) is not None:
             return None
         self._reopened(
             brand_id=self.brand_id,
@@ -173,7 +240,15 @@ class DocumentRequests(Aggregate):
             at=at,
             reason=reason,
         )
-        return found
+        if spare is None:
+            return found
+        self._fulfilled(request_id=found.id, kind=found.kind, document_id=spare, at=at, in_place_of=document_id)
+        return None
+
+    @event(SpareRejected)
+    def _spare_rejected(self, request_id: UUID, kind: DocumentKind, document_id: UUID, at: datetime) -> None:
+        found = self.requests[request_id]
+        found.spares = tuple(d for d in found.spares if d != document_id)
 
     @event(Reopened)
     def _reopened(

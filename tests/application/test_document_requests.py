@@ -1,6 +1,8 @@
 """Document requests and the review: rejecting the upload that fulfilled a request opens the request again in the
 rejection's own save (the borrower told, as a request tells them), and the next upload of the kind fulfils it
-again. Another brand can neither reject the document nor touch the request."""
+again - or, when the borrower had sent another of the kind meanwhile (a spare, not rejected), that one fulfils it
+in the same save and the borrower is not asked again. Two rejections at once conflict. Another brand can neither
+reject the document nor touch the request."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import pytest
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind
 from domain.documents.document import DocumentNotFound, DocumentStatus, ReviewDecision
-from domain.documents.document_request import DocumentRequests, RequestState
+from domain.documents.document_request import DocumentRequests, RequestState, document_requests_id
+from domain.shared.application import ConcurrentModification
 from domain.shared.clock import FixedClock
 from tests.application.conftest import in_memory
 from tests.application.test_documents import ASHA, BRAND, OTHER, PNG, KnownBorrowers, MemoryStore
@@ -116,3 +119,134 @@ def test_another_brand_can_neither_reject_the_document_nor_reopen_the_request(
     assert len(_recorded(documents)) == before and len(notices.told) == told
     (request,) = documents.document_requests(BRAND, ASHA).requests.values()
     assert request.state is RequestState.FULFILLED and request.document_id == uploaded.id
+
+
+def _kinds(events: list[object]) -> list[str]:
+    return [type(e).__qualname__ for e in events]
+
+
+def test_rejecting_the_upload_that_fulfilled_a_request_passes_it_to_another_copy_sent_since_without_asking_again(
+    documents: Documents, notices: RecordedNotices
+) -> None:
+    early = documents.upload(BRAND, ASHA, SLIP, "early.png", PNG + b"early")  # before the request: never counts
+    documents.request_documents(BRAND, ASHA, ["salary_slip"])
+    first = documents.upload(BRAND, ASHA, SLIP, "slip.png", PNG + b"first")
+    before = len(_recorded(documents))
+    second = documents.upload(BRAND, ASHA, SLIP, "slip-2.png", PNG + b"second")
+    # The second copy, sent while the request stood fulfilled by the first (awaiting review), is kept as its spare.
+    spare_events = _recorded(documents)[before:]
+    assert _kinds(spare_events) == ["Document.Uploaded", "DocumentRequests.SpareReceived"]
+    (asked,) = documents.document_requests(BRAND, ASHA).requests.values()
+    assert asked.document_id == first.id and asked.spares == (second.id,)
+    told, before = len(notices.told), len(_recorded(documents))
+
+    documents.review(BRAND, first.id, ReviewDecision.REJECTED, "the amounts cannot be read")
+
+    # One save: the rejection, the reopening (the history stays true), then the spare fulfilling it in its place.
+    recorded = _recorded(documents)[before:]
+    assert _kinds(recorded) == ["Document.Reviewed", "DocumentRequests.Reopened", "DocumentRequests.Fulfilled"]
+    reopened, refulfilled = recorded[1], recorded[2]
+    assert isinstance(reopened, DocumentRequests.Reopened) and reopened.document_id == first.id
+    assert isinstance(refulfilled, DocumentRequests.Fulfilled)
+    assert (refulfilled.request_id, refulfilled.document_id, refulfilled.in_place_of) == (asked.id, second.id, first.id)
+    now = documents.document_requests(BRAND, ASHA).requests[asked.id]
+    assert now.state is RequestState.FULFILLED and now.document_id == second.id and now.rejected == (first.id,)
+    assert len(notices.told) == told  # not asked again for what they sent
+
+    # The second rejected too: no spare left (the copy from before the request does not count) - asked again.
+    before = len(_recorded(documents))
+    documents.review(BRAND, second.id, ReviewDecision.REJECTED, "last year's slip")
+    assert _kinds(_recorded(documents)[before:]) == ["Document.Reviewed", "DocumentRequests.Reopened"]
+    again = documents.document_requests(BRAND, ASHA).requests[asked.id]
+    assert again.state is RequestState.OPEN and again.rejected == (first.id, second.id)
+    assert documents.document(BRAND, early.id).status is DocumentStatus.PENDING
+    assert notices.told[told:] == [("asked_again", (BRAND, ASHA, SLIP, "last year's slip"))]
+
+    third = documents.upload(BRAND, ASHA, SLIP, "slip-3.png", PNG + b"third")
+    done = documents.document_requests(BRAND, ASHA).requests[asked.id]
+    assert done.state is RequestState.FULFILLED and done.document_id == third.id
+
+
+def test_the_newest_spare_takes_the_place_an_accepted_one_counts_and_a_rejected_one_does_not(
+    documents: Documents, notices: RecordedNotices
+) -> None:
+    documents.request_documents(BRAND, ASHA, ["salary_slip"])
+    first = documents.upload(BRAND, ASHA, SLIP, "a.png", PNG + b"a")
+    accepted = documents.upload(BRAND, ASHA, SLIP, "b.png", PNG + b"b")
+    newest = documents.upload(BRAND, ASHA, SLIP, "c.png", PNG + b"c")
+    dropped = documents.upload(BRAND, ASHA, SLIP, "d.png", PNG + b"d")
+    documents.review(BRAND, accepted.id, ReviewDecision.ACCEPTED, None)
+    before = len(_recorded(documents))
+    documents.review(BRAND, dropped.id, ReviewDecision.REJECTED, "a payslip of someone else")
+    # A spare rejected leaves the request in the rejection's own save (so two rejections at once conflict).
+    assert _kinds(_recorded(documents)[before:]) == ["Document.Reviewed", "DocumentRequests.SpareRejected"]
+    told = len(notices.told)
+
+    documents.review(BRAND, first.id, ReviewDecision.REJECTED, "blurred")
+    assert documents.document_requests(BRAND, ASHA).requests.popitem()[1].document_id == newest.id
+    documents.review(BRAND, newest.id, ReviewDecision.REJECTED, "cut off")
+    (request,) = documents.document_requests(BRAND, ASHA).requests.values()
+    assert request.state is RequestState.FULFILLED and request.document_id == accepted.id
+    assert request.rejected == (first.id, newest.id) and len(notices.told) == told
+
+    # Fulfilled by an accepted document, the request can no longer be reopened: a further upload is no spare.
+    before = len(_recorded(documents))
+    documents.upload(BRAND, ASHA, SLIP, "e.png", PNG + b"e")
+    assert _kinds(_recorded(documents)[before:]) == ["Document.Uploaded"]
+
+
+def test_two_rejections_at_once_conflict_rather_than_leave_a_request_fulfilled_by_a_rejected_copy(
+    documents: Documents, notices: RecordedNotices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    documents.request_documents(BRAND, ASHA, ["salary_slip"])
+    first = documents.upload(BRAND, ASHA, SLIP, "a.png", PNG + b"a")
+    second = documents.upload(BRAND, ASHA, SLIP, "b.png", PNG + b"b")
+    requests_id = document_requests_id(BRAND, ASHA)
+    real_find = documents.find
+
+    def other_rejection_first(aggregate_id: uuid.UUID) -> object:
+        # The requests as the first rejection loads them; the second copy's rejection commits in between.
+        found = real_find(aggregate_id)
+        if aggregate_id == requests_id:
+            monkeypatch.setattr(documents, "find", real_find)
+            documents.review(BRAND, second.id, ReviewDecision.REJECTED, "last year's slip")
+        return found
+
+    monkeypatch.setattr(documents, "find", other_rejection_first)
+    before, told = len(_recorded(documents)), len(notices.told)
+    with pytest.raises(ConcurrentModification):
+        documents.review(BRAND, first.id, ReviewDecision.REJECTED, "blurred")
+
+    # Only the second copy's rejection stands: the first is pending, the request stands fulfilled by it, its spare
+    # gone; nobody was told anything. Tried again, the rejection reopens the request and asks the borrower.
+    assert _kinds(_recorded(documents)[before:]) == ["Document.Reviewed", "DocumentRequests.SpareRejected"]
+    assert documents.document(BRAND, first.id).status is DocumentStatus.PENDING
+    (request,) = documents.document_requests(BRAND, ASHA).requests.values()
+    assert request.document_id == first.id and request.spares == () and len(notices.told) == told
+    documents.review(BRAND, first.id, ReviewDecision.REJECTED, "blurred")
+    assert documents.document_requests(BRAND, ASHA).requests[request.id].state is RequestState.OPEN
+    assert notices.told[-1] == ("asked_again", (BRAND, ASHA, SLIP, "blurred"))
+
+
+def test_a_copy_uploaded_while_the_rejection_commits_conflicts_rather_than_go_unseen(
+    documents: Documents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    documents.request_documents(BRAND, ASHA, ["salary_slip"])
+    first = documents.upload(BRAND, ASHA, SLIP, "a.png", PNG + b"a")
+    requests_id = document_requests_id(BRAND, ASHA)
+    real_find = documents.find
+
+    def rejection_first(aggregate_id: uuid.UUID) -> object:
+        found = real_find(aggregate_id)
+        if aggregate_id == requests_id:
+            monkeypatch.setattr(documents, "find", real_find)
+            documents.review(BRAND, first.id, ReviewDecision.REJECTED, "blurred")
+        return found
+
+    monkeypatch.setattr(documents, "find", rejection_first)
+    with pytest.raises(ConcurrentModification):
+        documents.upload(BRAND, ASHA, SLIP, "b.png", PNG + b"b")
+    # Uploaded again, the copy fulfils the request the rejection opened.
+    again = documents.upload(BRAND, ASHA, SLIP, "b.png", PNG + b"b")
+    (request,) = documents.document_requests(BRAND, ASHA).requests.values()
+    assert request.state is RequestState.FULFILLED and request.document_id == again.id

@@ -309,3 +309,81 @@ def test_rejecting_the_upload_that_fulfilled_a_request_asks_the_borrower_again_u
     assert client.get("/api/v1/borrower/me", headers=auth).json()["requested_documents"] == []
     platform.engine.rebuild("documents")
     assert _requests(client, tenant, customer) == [done]
+
+
+def test_rejecting_the_upload_that_fulfilled_a_request_passes_it_to_another_copy_the_borrower_sent(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str], dsn: str, sms: SmsSimulator
+) -> None:
+    tenant, email = staff
+    phone = mobile()
+    session = sign_in(client, sms, tenant.slug, phone)
+    auth = bearer(session)
+    assert client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth).status_code == 200
+    assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth).status_code == 200
+    customer = str(platform.get(Onboarding).state(tenant.brand_id, uuid.UUID(session["borrower_id"])).customer_id)
+    early = _borrower_upload(client, auth, "salary_slip", "old.png", PNG + b"before the request")
+    assert early.status_code == 201, early.text
+    assert _ask(client, tenant, customer, ["salary_slip"], "the last two months").status_code == 201
+    first = _borrower_upload(client, auth, "salary_slip", "slip.png", PNG + b"first copy")
+    second = _borrower_upload(client, auth, "salary_slip", "slip-2.png", PNG + b"second copy")
+    assert first.status_code == 201 and second.status_code == 201, second.text
+    (asked,) = _requests(client, tenant, customer)
+    assert asked["state"] == "fulfilled" and asked["document_id"] == first.json()["id"]
+
+    # Another brand's staff can reject neither copy: 404s, nothing recorded.
+    other = make_tenant(platform)
+    before = _events(dsn)
+    for copy in (first, second):
+        review = f"/api/v1/documents/{copy.json()['id']}/review"
+        refused = client.post(review, json={"decision": "rejected", "reason": "not ours"}, headers=other.auth)
+        assert refused.status_code == 404
+    assert _events(dsn) == before
+
+    reason = {"decision": "rejected", "reason": "the amounts cannot be read"}
+    rejected = client.post(f"/api/v1/documents/{first.json()['id']}/review", json=reason, headers=tenant.auth)
+    assert rejected.status_code == 200, rejected.text
+    assert _events(dsn) == before + 3  # the review, the reopening and the second copy fulfilling it: one save
+    settle(platform, "documents")
+
+    # Staff: fulfilled by the second copy; the history keeps the reopening and says the copy took its place.
+    (passed,) = _requests(client, tenant, customer)
+    assert passed["id"] == asked["id"] and passed["state"] == "fulfilled"
+    assert passed["document_id"] == second.json()["id"] and passed["fulfilled_at"]
+    (reopening,) = passed["reopenings"]
+    assert reopening["document_id"] == first.json()["id"] and reopening["replaced_by"] == second.json()["id"]
+    assert reopening["reason"] == "the amounts cannot be read" and passed["reopen_reason"] == reopening["reason"]
+    # The borrower: not asked again for what they sent - no SMS, nothing wanted in `me` or on their documents.
+    assert [t for t in _texts(sms, phone) if "could not accept" in t] == []
+    assert client.get("/api/v1/borrower/me", headers=auth).json()["requested_documents"] == []
+    assert client.get("/api/v1/borrower/documents", headers=auth).json()["requested"] == []
+    browser, _ = _portal(app, email)
+    try:
+        page = browser.get(f"/customers/{customer}").text
+        start = page.index('id="customer-document-requests"')
+        table = page[start : page.index("</table>", start)]
+        assert f'data-request="{asked["id"]}" data-kind="salary_slip" data-state="fulfilled" data-reopened="1"' in table
+        assert f'data-replaced-by="{second.json()["id"]}"' in table and "not asked again" in table
+    finally:
+        browser.__exit__(None, None, None)
+    platform.engine.rebuild("documents")
+    assert _requests(client, tenant, customer) == [passed]
+
+    # The second copy rejected too: the one sent before the request does not count - open, the borrower asked again.
+    reason = {"decision": "rejected", "reason": "last year's slip"}
+    rejected = client.post(f"/api/v1/documents/{second.json()['id']}/review", json=reason, headers=tenant.auth)
+    assert rejected.status_code == 200, rejected.text
+    settle(platform, "documents")
+    (again,) = _requests(client, tenant, customer)
+    assert again["state"] == "open" and again["document_id"] is None and again["reopen_reason"] == "last year's slip"
+    assert [(r["document_id"], r["replaced_by"]) for r in again["reopenings"]] == [
+        (first.json()["id"], second.json()["id"]),
+        (second.json()["id"], None),
+    ]
+    told = [t for t in _texts(sms, phone) if "could not accept" in t]
+    assert len(told) == 1 and "last year's slip" in told[0]
+    (wanted,) = client.get("/api/v1/borrower/me", headers=auth).json()["requested_documents"]
+    assert wanted["id"] == asked["id"] and wanted["reopen_reason"] == "last year's slip"
+    listed = client.get("/api/v1/borrower/documents", headers=auth).json()["requested"]
+    assert [(r["kind"], r["reopen_reason"]) for r in listed] == [("salary_slip", "last year's slip")]
+    platform.engine.rebuild("documents")
+    assert _requests(client, tenant, customer) == [again]

@@ -97,3 +97,86 @@ def test_a_rejection_reopens_nothing_while_another_request_of_the_kind_is_open()
     requests.request(uuid4(), K.PASSPORT, "the back page too", AT)  # asked again already
     assert requests.reopen(document, "expired", AT) is None
     assert requests.requests[first].state is RequestState.FULFILLED
+
+
+def _replayed(requests: DocumentRequests) -> DocumentRequests:
+    replayed = None
+    for e in requests.collect_events():
+        replayed = e.mutate(replayed)
+    assert isinstance(replayed, DocumentRequests)
+    return replayed
+
+
+def test_a_rejection_passes_the_request_to_its_newest_spare_until_none_is_left_and_replays_so() -> None:
+    requests = _requests()
+    asked, first, second, third = uuid4(), uuid4(), uuid4(), uuid4()
+    requests.request(asked, K.SALARY_SLIP, None, AT)
+    assert requests.keep_spare(asked, first, AT) is False  # open: an upload fulfils it instead
+    requests.fulfil(K.SALARY_SLIP, first, AT)
+    assert requests.keep_spare(asked, first, AT) is False  # its own document is no spare
+    assert requests.keep_spare(asked, second, AT) is True and requests.keep_spare(asked, third, AT) is True
+    assert requests.requests[asked].spares == (second, third)
+
+    # The first rejected: reopened, then fulfilled at once by the newest spare; nobody to ask again.
+    assert requests.reopen(first, "blurred", AT) is None
+    found = requests.requests[asked]
+    assert (found.state, found.document_id, found.rejected, found.spares) == (
+        RequestState.FULFILLED,
+        third,
+        (first,),
+        (second,),
+    )
+    refulfilled = requests.pending_events[-1]
+    assert isinstance(refulfilled, DocumentRequests.Fulfilled) and refulfilled.in_place_of == first
+    assert isinstance(requests.pending_events[-2], DocumentRequests.Reopened)
+    # The third rejected: the second takes its place; the second rejected: open, the borrower to be asked.
+    assert requests.reopen(third, "cut off", AT) is None and found.document_id == second and found.spares == ()
+    assert requests.reopen(second, "wrong month", AT) is found
+    assert found.state is RequestState.OPEN and found.rejected == (first, third, second)
+
+    back = _replayed(requests).requests[asked]
+    assert (back.state, back.document_id, back.rejected, back.spares, back.reopen_reason) == (
+        RequestState.OPEN,
+        None,
+        (first, third, second),
+        (),
+        "wrong month",
+    )
+
+
+def test_a_rejected_spare_is_dropped_and_a_spare_fulfils_one_request_only() -> None:
+    requests = _requests()
+    older, newer = uuid4(), uuid4()
+    requests.request(older, K.UTILITY_BILL, None, AT)
+    requests.fulfil(K.UTILITY_BILL, a := uuid4(), AT)
+    requests.request(newer, K.UTILITY_BILL, "this month's", AT)
+    requests.fulfil(K.UTILITY_BILL, b := uuid4(), AT)
+    spare, rejected_spare = uuid4(), uuid4()
+    for request_id in (older, newer):
+        requests.keep_spare(request_id, spare, AT)
+        requests.keep_spare(request_id, rejected_spare, AT)
+
+    # A spare rejected leaves every request that kept it (and reopens nothing: it fulfilled none).
+    assert requests.reopen(rejected_spare, "not a bill", AT) is None
+    dropped = [e for e in requests.pending_events if isinstance(e, DocumentRequests.SpareRejected)]
+    assert {e.request_id for e in dropped} == {older, newer}
+    assert requests.requests[older].spares == requests.requests[newer].spares == (spare,)
+    # The spare fulfils the first request whose document is rejected, and is no longer the other's.
+    assert requests.reopen(a, "expired", AT) is None
+    assert requests.requests[older].document_id == spare and requests.requests[newer].spares == ()
+    assert requests.reopen(b, "expired", AT) is requests.requests[newer]
+    assert requests.open_request(K.UTILITY_BILL) is requests.requests[newer]
+    assert _replayed(requests).requests[older].document_id == spare
+
+
+def test_a_request_with_a_spare_is_fulfilled_by_it_even_while_another_of_the_kind_is_open() -> None:
+    requests = _requests()
+    first, document, spare = uuid4(), uuid4(), uuid4()
+    requests.request(first, K.PASSPORT, None, AT)
+    requests.fulfil(K.PASSPORT, document, AT)
+    requests.keep_spare(first, spare, AT)
+    requests.request(second := uuid4(), K.PASSPORT, "the back page too", AT)
+    # Not left pointing at the rejected document: the spare (sent before the second request) takes its place.
+    assert requests.reopen(document, "expired", AT) is None
+    assert requests.requests[first].state is RequestState.FULFILLED and requests.requests[first].document_id == spare
+    assert requests.open_request(K.PASSPORT) is requests.requests[second]
