@@ -36,7 +36,7 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.principal import AuthenticationFailed, Principal
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import DEFAULT_TIMEZONE
-from domain.shared.errors import DomainError, InvalidInput, InvalidValue
+from domain.shared.errors import Conflict, DomainError, InvalidInput, InvalidValue
 from domain.shared.values import text_problem
 from projections.keyset import InvalidCursor
 from projections.keyset import Page as ListPage
@@ -320,6 +320,12 @@ async def after_write(
         path, mark, fragment = target.partition("#")
         target = path + ("&" if "?" in path else "?") + "saved=pending" + mark + fragment
     return RedirectResponse(target, status_code=303)
+
+
+def refusal_status(exc: DomainError) -> int:
+    """The status of a page refusing a form: 409 for a conflict (already decided, saved by someone else meanwhile),
+    422 for any other refusal (the page shows `error_text`)."""
+    return 409 if isinstance(exc, Conflict) else 422
 
 
 def error_text(exc: DomainError) -> str:

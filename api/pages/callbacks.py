@@ -32,6 +32,7 @@ from api.web import (
     not_found,
     pages,
     path_id,
+    refusal_status,
     render,
 )
 from domain.callbacks.application import Callbacks
@@ -159,7 +160,7 @@ async def callback_respond(request: Request, port: CallbackPagePort, principal: 
             names = await run_in_threadpool(staff_and_key_names, port.identity, principal.brand_id, {answered_by})
             return await _queue(request, port, principal, f"This request was already answered by "
                                 f"{names.get(answered_by, answered_by)}.", 409)  # fmt: skip
-        return await _queue(request, port, principal, error_text(exc), 409 if isinstance(exc, Conflict) else 422)
+        return await _queue(request, port, principal, error_text(exc), refusal_status(exc))
     # Back to the queue as it was filtered (the form's action carries the filters).
     return await after_write(
         request, Callbacks.name, result.position, f"/callback-requests?{urlencode(_filters(request))}"

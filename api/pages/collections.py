@@ -36,13 +36,14 @@ from api.web import (
     not_found,
     pages,
     path_id,
+    refusal_status,
     render,
 )
 from domain.collections.application import Collections
 from domain.collections.case import Outcome, Stage
 from domain.identity.permissions import Level
 from domain.identity.principal import Principal
-from domain.shared.errors import Conflict, DomainError, InvalidInput, NotFound
+from domain.shared.errors import DomainError, InvalidInput, NotFound
 
 #: The worklist's filters as its address carries them; the reallocation form's action repeats them, so its refusal
 #: and the worklist after a move show the list as it was (the page of it too: `cursor`).
@@ -221,7 +222,7 @@ async def allocate(request: Request, port: CollectionsPort, principal: Principal
         day = await run_in_threadpool(port.identity.business_date, principal.brand_id)
         result = await act(principal, lambda: port.collections.reallocate(principal.brand_id, loans, staff, day))
     except DomainError as exc:
-        status = 409 if isinstance(exc, Conflict) else 422
+        status = refusal_status(exc)
         return await _worklist(request, port, principal, error_text(exc), status)
     query = _worklist_query(request)
     return await after_write(

@@ -17,14 +17,14 @@ from starlette.responses import Response
 from api.problems import field_errors_from_pydantic
 from api.routes.covenant_models import CovenantIn
 from api.routes.covenants import WRITE, set_up
-from api.web import Page, act, after_write, form_text, pages, render
+from api.web import Page, act, after_write, form_text, pages, refusal_status, render
 from domain.covenants.application import Covenants
 from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Frequency
 from domain.covenants.terms import CovenantType, Operator
 from domain.identity.application import Identity
 from domain.identity.permissions import Permission
 from domain.identity.principal import Principal
-from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput
+from domain.shared.errors import DomainError, FieldError, InvalidInput
 from projections.borrower_loans import BorrowerLoanQueries
 from projections.customer_queries import CustomerQueries
 from projections.identity import IdentityQueries
@@ -111,7 +111,7 @@ async def new_covenant(request: Request, port: CovenantFormPort, principal: Prin
     except InvalidInput as exc:
         return await _form_page(request, port, principal, form, _by_field(exc.errors), 422)
     except DomainError as exc:
-        status = 409 if isinstance(exc, Conflict) else 422
+        status = refusal_status(exc)
         return await _form_page(request, port, principal, form, {"form": exc.message}, status)
     return await after_write(request, Covenants.name, result.position, f"/covenants/{result.id}")
 

@@ -28,6 +28,7 @@ from api.web import (
     not_found,
     pages,
     path_id,
+    refusal_status,
     render,
 )
 from domain.covenants.application import Covenants
@@ -36,7 +37,7 @@ from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.application import CommandResult
-from domain.shared.errors import Conflict, DomainError, InvalidValue, NotFound
+from domain.shared.errors import DomainError, InvalidValue, NotFound
 from projections.borrower_loans import BorrowerLoanQueries
 from projections.covenant_queries import CovenantQueries
 from projections.identity import IdentityQueries
@@ -198,7 +199,7 @@ async def _refused(
 ) -> Response:
     """A record's form refused: the covenant page with why at that record, 409 for a conflict (the record already
     decided, closed, or saved by someone else meanwhile), else 422."""
-    status = 409 if isinstance(exc, Conflict) else 422
+    status = refusal_status(exc)
     return await _detail(request, port, principal, covenant_id, error=error_text(exc), status=status, refused_at=at)
 
 

@@ -33,6 +33,7 @@ from api.web import (
     not_found,
     pages,
     path_id,
+    refusal_status,
     render,
 )
 from domain.customers.application import Customers
@@ -45,7 +46,7 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
 from domain.shared.application import CommandResult
-from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, InvalidValue, NotFound
+from domain.shared.errors import DomainError, FieldError, InvalidInput, InvalidValue, NotFound
 from projections.blocklist import BlocklistQueries
 from projections.borrower_loans import BorrowerLoanQueries
 from projections.callbacks import CallbackQueries
@@ -291,7 +292,7 @@ async def add_note(request: Request, port: CustomerPagesPort, principal: Princip
     except NotFound:
         return await not_found(request)
     except DomainError as exc:
-        status = 409 if isinstance(exc, Conflict) else 422
+        status = refusal_status(exc)
         return await customer_360_page(request, port, principal, customer_id, status=status, note_error=error_text(exc))
     return await after_write(request, Customers.name, added.position, f"/customers/{customer_id}#customer-notes")
 
@@ -316,7 +317,7 @@ async def move_to_agent(request: Request, port: CustomerPagesPort, principal: Pr
     except NotFound:
         return await not_found(request)
     except DomainError as exc:  # a stale version (another change since the page was read) is a 409
-        status = 409 if isinstance(exc, Conflict) else 422
+        status = refusal_status(exc)
         return await customer_360_page(request, port, principal, customer_id, (status, error_text(exc)))
     return await after_write(request, Customers.name, result.position, f"/customers/{customer_id}#customer-agent")
 
@@ -338,7 +339,7 @@ async def state_statement_period(request: Request, port: CustomerPagesPort, prin
     except NotFound:
         return await not_found(request)
     except DomainError as exc:  # shown at the statement's own form, the months kept as typed
-        status = 409 if isinstance(exc, Conflict) else 422
+        status = refusal_status(exc)
         fields = [e.field for e in exc.errors] if isinstance(exc, InvalidInput) else []
         refused = PeriodRefused(document_id, error_text(exc), fields)
         return await customer_360_page(request, port, principal, customer_id, period_refused=refused, status=status)
@@ -371,7 +372,7 @@ async def _document_request_change(
     except NotFound:
         return await not_found(request)
     except DomainError as exc:
-        status = 409 if isinstance(exc, Conflict) else 422
+        status = refusal_status(exc)
         return await customer_360_page(
             request, port, principal, customer_id, status=status, request_error=error_text(exc)
         )

@@ -14,11 +14,11 @@ from starlette.responses import RedirectResponse, Response
 
 from adapters.message_store import DayCount
 from api.routes.engagement import EngagementPort
-from api.web import Page, act, error_text, form_text, not_found, pages, path_id, render
+from api.web import Page, act, error_text, form_text, not_found, pages, path_id, refusal_status, render
 from domain.engagement.templates import PLACEHOLDERS, Channel
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
-from domain.shared.errors import Conflict, DomainError, NotFound
+from domain.shared.errors import DomainError, NotFound
 
 READ = (Permission.MESSAGES, Level.READ)
 TEMPLATES_READ = (Permission.MESSAGE_TEMPLATES, Level.READ)
@@ -82,7 +82,7 @@ async def template_save(request: Request, port: EngagementPort, principal: Princ
     except NotFound:
         return await not_found(request)
     except DomainError as exc:  # the draft stays on the page (a 409: saved by someone else since it was opened)
-        status = 409 if isinstance(exc, Conflict) else 422
+        status = refusal_status(exc)
         return await _template_page(request, port, principal, template_id, error_text(exc), (subject, body), status)
     return RedirectResponse(f"/engagement/templates/{template_id}", status_code=303)
 

@@ -14,12 +14,12 @@ from starlette.responses import Response
 
 from api.request_input import MAX_JSON_DEPTH, nests_deeper_than
 from api.routes.brands import READ, WRITE, BrandsPort
-from api.web import Page, TypedForm, act, after_write, error_text, form_text, keyset_page, pages, render
+from api.web import Page, TypedForm, act, after_write, error_text, form_text, keyset_page, pages, refusal_status, render
 from domain.identity.application import Identity
 from domain.identity.brand_config import BrandSettings, SettingChange
 from domain.identity.principal import Principal
 from domain.shared.application import CommandResult
-from domain.shared.errors import Conflict, DomainError
+from domain.shared.errors import DomainError
 from projections.identity import ConfigHistoryPage
 
 
@@ -113,7 +113,7 @@ async def settings_save(request: Request, port: BrandsPort, principal: Principal
     try:
         result, _ = await act(principal, save)
     except DomainError as exc:
-        status = 409 if isinstance(exc, Conflict) else 422
+        status = refusal_status(exc)
         return await _settings(request, port, principal, error=error_text(exc), status=status)
     return await after_write(request, Identity.name, result.position, "/settings")
 

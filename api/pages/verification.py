@@ -15,14 +15,14 @@ from starlette.responses import Response
 
 from api.pages.customers import CustomerPagesPort, VerificationRefused, customer_360_page
 from api.routes.documents import UPLOAD
-from api.web import Page, act, after_write, error_text, form_text, not_found, pages, path_id
+from api.web import Page, act, after_write, error_text, form_text, not_found, pages, path_id, refusal_status
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind, Uploader
 from domain.documents.document import ReviewDecision
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.application import CommandResult
-from domain.shared.errors import Conflict, DomainError, InvalidValue, NotFound
+from domain.shared.errors import DomainError, InvalidValue, NotFound
 from domain.verification.application import Verifications
 from domain.verification.values import CheckKind
 
@@ -71,7 +71,7 @@ async def _run(
     except NotFound:
         return await not_found(request)
     except DomainError as exc:
-        status = 409 if isinstance(exc, Conflict) else 422
+        status = refusal_status(exc)
         refused = VerificationRefused(form, error_text(exc), document_id)
         return await _refused(request, port, principal, customer_id, status, refused)
     return await after_write(request, source, result.position, f"/customers/{customer_id}#customer-kyc")

@@ -26,8 +26,9 @@ ZERO = Decimal("0.00")
 #: payment's amount. No figure of a loan passes it (penal charges stop there: `domain.loans.overdue`).
 MONEY_CEILING = Decimal(10**MONEY.integer_digits) - PAISA
 
-#: Percent rates (interest, penal, fee and coupon percentages, GST): 0 to 999.9999, at most 4 places.
-RATE = DecimalRule(integer_digits=3, places=4, minimum=Decimal(0))
+#: Percent rates (interest, penal, fee and coupon percentages, GST, FOIR): 0 to 999.9999, at most 4 places; like
+#: MONEY, written in plain digits in every input ("1e1" typed for 1.1 % would be 10 %: a 422 naming the field).
+RATE = DecimalRule(integer_digits=3, places=4, minimum=Decimal(0), exponents=False)
 #: A percent rate as an API input (a string or number within RATE), like `Money` for rupees.
 Percent = Annotated[Decimal, BeforeValidator(RATE.validate), WithJsonSchema(RATE.json_schema())]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -19,7 +19,7 @@ from domain.loans.pricing import DEFAULT_GST_PERCENT
 from domain.loans.terms import HUNDRED, MAX_EMI_MONTHS, MAX_PAYDAY_DAYS, AmountKind, Fee, LoanKind, PenalTerms
 from domain.products.rules import BreRule, parse_bre_rules
 from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue
-from domain.shared.values import clean_text
+from domain.shared.values import clean_text, refuse_exponent
 
 #: Product and coupon codes: a letter or digit, then letters, digits, '-' or '_'; stored upper-case.
 CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{1,31}")
@@ -146,10 +146,42 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 def terms_from(values: Mapping[str, Any]) -> ProductTerms:
     """Terms from raw values (a form, a merged patch), checked; InvalidInput naming each bad field."""
+    errors = _exponents(ProductTerms, values)
     try:
         terms = ProductTerms.model_validate(dict(values))
     except ValidationError as exc:
         raise InvalidInput(
-            [FieldError(_path(tuple(e["loc"])) or "body", str(e["msg"])) for e in exc.errors()]
+            errors + [FieldError(_path(tuple(e["loc"])) or "body", str(e["msg"])) for e in exc.errors()]
         ) from None
-    return terms.checked()
+    try:
+        checked = terms.checked()
+    except InvalidInput as exc:
+        named = {e.field for e in errors}
+        raise InvalidInput(errors + [e for e in exc.errors if e.field not in named]) from None
+    if errors:
+        raise InvalidInput(errors)
+    return checked
+
+
+def _exponents(model: type[BaseModel], raw: object, at: str = "") -> list[FieldError]:
+    """The decimal fields of `raw` (read as `model`, nested models and their lists too) given as text written with an
+    exponent (`refuse_exponent`): the model reads "1e1" as Decimal("1E+1"), which the input rules (MONEY, RATE) then
+    take as a number computed here rather than text typed, so a form's "1e1" would be 10."""
+    errors: list[FieldError] = []
+    if not isinstance(raw, Mapping):
+        return errors
+    for name, info in model.model_fields.items():
+        value, field = raw.get(name), f"{at}.{name}" if at else name
+        members = get_args(info.annotation) or (info.annotation,)
+        nested = next((m for m in members if isinstance(m, type) and issubclass(m, BaseModel)), None)
+        if isinstance(value, str) and Decimal in members:
+            try:
+                refuse_exponent(value, field)
+            except InvalidInput as exc:
+                errors += exc.errors
+        elif nested is not None and isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                errors += _exponents(nested, item, f"{field}[{i}]")
+        elif nested is not None:
+            errors += _exponents(nested, value, field)
+    return errors

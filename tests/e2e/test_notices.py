@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,8 @@ from adapters.softmedia import SoftmediaClient
 from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
 from domain.notices.application import Notices
-from domain.notices.triggering import job_run_id
+from domain.notices.triggering import JOB, job_run_id
+from projections.notice_queries import EnabledSource, NoticeQueries
 from tests.conftest import Tenant, make_tenant
 from tests.support import settle
 from workers import notice_sync
@@ -71,6 +73,36 @@ def small_pages() -> Iterator[None]:
     )
     yield
     notice_sync.client_factory = original
+
+
+class _SourcesOf(NoticeQueries):
+    """The notice queries with `enabled_sources` narrowed to some brands' sources."""
+
+    def __init__(self, pool: Any, brands: Collection[uuid.UUID]) -> None:
+        super().__init__(pool)
+        self.brands = frozenset(brands)
+
+    def enabled_sources(self) -> list[EnabledSource]:
+        return [source for source in super().enabled_sources() if source.brand_id in self.brands]
+
+
+def _slots_port(platform: Any, *brands: uuid.UUID) -> NoticeJobPort:
+    """The sync job's port passing over the sources of `brands` only: `fire_source_slots` takes every enabled source
+    in the database, other tests' too, and would start schedule slots (and request syncs) on brands this test did
+    not make."""
+    port = platform.port(NoticeJobPort)
+    return dataclasses.replace(port, notice_queries=_SourcesOf(port.notice_queries.pool, brands))
+
+
+@pytest.fixture
+def hand_made_sources(platform: Any) -> Iterator[list[uuid.UUID]]:
+    """Ids of `read.notice_sources` rows a test inserts by hand (no events behind them): deleted afterwards with the
+    schedule slots fired for them, so that no later test or whole-table check meets them."""
+    ids: list[uuid.UUID] = []
+    yield ids
+    with platform.db.pool.connection() as conn:
+        conn.execute("DELETE FROM ops.schedule_slots WHERE job_name = ANY(%s)", ([f"{JOB}:{i}" for i in ids],))
+        conn.execute("DELETE FROM read.notice_sources WHERE id = ANY(%s)", (ids,))
 
 
 def _borrower(client: Any, tenant: Tenant, name: str, phone: str, loans: list[str] | None = None) -> str:
@@ -439,7 +471,7 @@ def test_a_forged_cursor_is_refused_with_422(client: Any, platform: Any) -> None
 
 
 def test_an_idle_pass_over_the_sources_reads_a_few_statements_however_many(
-    platform: Any, monkeypatch: pytest.MonkeyPatch
+    platform: Any, monkeypatch: pytest.MonkeyPatch, hand_made_sources: list[uuid.UUID]
 ) -> None:
     """Every 5 s the leader looks at every enabled source's cron: it read the brand's timezone (its events) and the
     source's last slot for each one; now the slots once and each brand's timezone once."""
@@ -452,6 +484,7 @@ def test_an_idle_pass_over_the_sources_reads_a_few_statements_however_many(
 
     brands = [make_tenant(platform).brand_id for _ in range(2)]
     ids = [uuid.uuid4() for _ in range(20)]
+    hand_made_sources.extend(ids)
     with platform.db.pool.connection() as conn:
         for i, source_id in enumerate(ids):
             conn.execute(
@@ -460,7 +493,7 @@ def test_an_idle_pass_over_the_sources_reads_a_few_statements_however_many(
                 "now(), now())",
                 (source_id, brands[i % 2], f"IDLE{i}"),
             )
-    port = platform.port(NoticeJobPort)
+    port = _slots_port(platform, *brands)
     statements: list[str] = []
     try:
         start = datetime(2026, 11, 28, 9, 5, tzinfo=UTC)
@@ -481,22 +514,14 @@ def test_an_idle_pass_over_the_sources_reads_a_few_statements_however_many(
                 ([f"softmedia-sync:{i}" for i in ids], start),
             ).fetchone()
         assert rows is not None and rows["n"] == 20  # every source's schedule started at the first pass, none fired
-        with platform.db.pool.connection() as conn:
-            found = conn.execute(
-                "SELECT count(DISTINCT brand_id) AS n FROM read.notice_sources WHERE enabled"
-            ).fetchone()
-        assert found is not None
-        with_sources = int(found["n"])  # the two here, and any other test's
     finally:
         monkeypatch.undo()
-        with platform.db.pool.connection() as conn:
-            conn.execute("DELETE FROM read.notice_sources WHERE id = ANY(%s)", (ids,))
     # The enabled sources, the last slots and one timezone a brand (each a read of its events): 2 a source before.
-    assert len(statements) <= 2 + 2 * with_sources, f"{len(statements)} statements for 20 sources: {statements}"
+    assert len(statements) <= 2 + 2 * len(brands), f"{len(statements)} statements for 20 sources: {statements}"
 
 
 def test_each_source_follows_its_own_cron_on_the_scheduler(
-    client: Any, platform: Any, simulator: SoftmediaSimulator
+    client: Any, platform: Any, simulator: SoftmediaSimulator, hand_made_sources: list[uuid.UUID]
 ) -> None:
     from datetime import UTC, datetime
 
@@ -506,23 +531,26 @@ def test_each_source_follows_its_own_cron_on_the_scheduler(
     simulator.dataset.upsert(_item("C1", days=3))
     source_id = _source(client, tenant, simulator)  # every 30 minutes
     settle(platform, "notices")
-    # A source row whose brand is gone (left by an earlier test's stub brand, or a deleted tenant) sorts first:
-    # it is logged and skipped, and never holds up the sources after it.
+    # A source row whose brand is gone (a stub brand, or a deleted tenant) sorts first: it is logged and skipped,
+    # and never holds up the sources after it.
+    gone, gone_brand = uuid.UUID("00000000-0000-0000-0000-000000000001"), uuid.uuid4()
+    hand_made_sources.append(gone)
     with platform.db.pool.connection() as conn:
         conn.execute(
             "INSERT INTO read.notice_sources (id, brand_id, company, base_url, schedule, enabled, token_hint, created_at, updated_at) "
-            "VALUES ('00000000-0000-0000-0000-000000000001', %s, 'GONE', 'http://gone.invalid', '*/5 * * * *', "
-            "true, '', now(), now()) ON CONFLICT (id) DO NOTHING",
-            (uuid.uuid4(),),
+            "VALUES (%s, %s, 'GONE', 'http://gone.invalid', '*/5 * * * *', true, '', now(), now()) "
+            "ON CONFLICT (id) DO UPDATE SET brand_id = EXCLUDED.brand_id",
+            (gone, gone_brand),
         )
+    port = _slots_port(platform, tenant.brand_id, gone_brand)  # this test's sources, not other tests'
     start = datetime(2026, 11, 28, 9, 5, tzinfo=UTC)
     # First sight: the schedule starts now, nothing is backfilled.
-    fire_source_slots(platform.port(NoticeJobPort), start)
-    fire_source_slots(platform.port(NoticeJobPort), start + timedelta(minutes=20))
+    fire_source_slots(port, start)
+    fire_source_slots(port, start + timedelta(minutes=20))
     settle(platform, "notices")
     assert client.get("/api/v1/sync-runs", params={"source_id": source_id}, headers=tenant.auth).json()["items"] == []
     # 09:30 and 10:00 passed: only the latest fires.
-    fire_source_slots(platform.port(NoticeJobPort), start + timedelta(minutes=80))
+    fire_source_slots(port, start + timedelta(minutes=80))
     settle(platform, "notices")
     runs = client.get("/api/v1/sync-runs", params={"source_id": source_id}, headers=tenant.auth).json()["items"]
     assert [(r["trigger"], r["requested_by"], r["status"]) for r in runs] == [("schedule", "scheduler", "running")]

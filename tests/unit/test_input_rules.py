@@ -16,7 +16,7 @@ from api.pages.borrower_forms import step_input
 from api.request_input import nests_deeper_than
 from domain.covenants.terms import parse_measured_value
 from domain.identity.brand_config import BrandSettings
-from domain.loans.money import parse_money
+from domain.loans.money import RATE, parse_money, parse_rate
 from domain.onboarding.steps import LoanRequestIn, Step
 from domain.shared.errors import InvalidInput
 from domain.shared.values import (
@@ -131,14 +131,39 @@ def test_an_amount_written_with_an_exponent_is_refused_naming_the_field(raw: str
     assert err.value.errors[0].field == "amount" and "exponent" in err.value.errors[0].message
     with pytest.raises(ValueError, match="no exponent"):
         MONEY.validate(raw)
-    assert MEASURE.parse("1E+3") == Decimal("1000")  # other decimal rules (covenant measures) are as they were
+
+
+@pytest.mark.parametrize("raw", ["1e1", "1E-2", " 1e1 ", "2.5E+1", "1E0"])
+def test_a_rate_or_a_measure_written_with_an_exponent_is_refused_naming_the_field(raw: str) -> None:
+    # Found by review: RATE (interest, fee, GST, FOIR percentages) and MEASURE (covenant thresholds and measured
+    # values) read "1e1" as 10 in the portal's forms (the CAM, the coupon, the covenant record's value), while MONEY
+    # refused it and the API refused it for all three. "1e1" typed for a rate of 1.1 % would be 10 %.
+    for parse, field in ((lambda: parse_rate(raw, "recommended_rate"), "recommended_rate"),
+                         (lambda: RATE.parse(raw, "gst_percent"), "gst_percent"),
+                         (lambda: parse_measured_value(raw), "value"),
+                         (lambda: MEASURE.parse(raw, "threshold"), "threshold")):  # fmt: skip
+        with pytest.raises(InvalidInput) as err:
+            parse()
+        assert err.value.errors[0].field == field and "written with an exponent" in err.value.errors[0].message
+    for rule in (RATE, MEASURE):
+        with pytest.raises(ValueError, match="no exponent"):
+            rule.validate(raw)
+
+
+def test_rates_and_measures_in_plain_digits_and_numbers_are_read_as_before() -> None:
+    assert parse_rate("10", "rate") == Decimal("10") and parse_rate("0.01", "rate") == Decimal("0.01")
+    assert parse_rate("24.5", "rate") == Decimal("24.5") and RATE.validate("18") == Decimal("18")
+    assert MEASURE.parse("-0.01") == Decimal("-0.01") and MEASURE.validate("1.25") == Decimal("1.25")
+    assert RATE.parse(1e1) == Decimal("10.0") and MEASURE.parse(1e-2) == Decimal("0.01")  # JSON numbers are numbers
+    assert RATE.parse(Decimal("1E+1")) == Decimal("10")  # a Decimal computed here is no typo
+    assert MEASURE.parse(Decimal("1E+3")) == Decimal("1000")
 
 
 def test_measured_values_have_fifteen_digits_and_six_places() -> None:
     assert parse_measured_value("1.25") == Decimal("1.25")
     assert parse_measured_value(1.4) == Decimal("1.4")
     assert parse_measured_value("-2.5") == Decimal("-2.5")
-    assert parse_measured_value("1E+3") == Decimal("1000")
+    assert parse_measured_value("1000") == Decimal("1000")
     assert parse_measured_value("1.50000000") == Decimal("1.500000")
     for raw in ("1e999999999", "1.0000001", "1e15", "NaN", "abc", "-0"):
         with pytest.raises(InvalidInput) as err:
