@@ -28,7 +28,7 @@ MONEY_CEILING = Decimal(10**MONEY.integer_digits) - PAISA
 
 #: Percent rates (interest, penal, fee and coupon percentages, GST, FOIR): 0 to 999.9999, at most 4 places; like
 #: MONEY, written in plain digits in every input ("1e1" typed for 1.1 % would be 10 %: a 422 naming the field).
-RATE = DecimalRule(integer_digits=3, places=4, minimum=Decimal(0), exponents=False)
+RATE = DecimalRule(integer_digits=3, places=4, minimum=Decimal(0))
 #: A percent rate as an API input (a string or number within RATE), like `Money` for rupees.
 Percent = Annotated[Decimal, BeforeValidator(RATE.validate), WithJsonSchema(RATE.json_schema())]
 

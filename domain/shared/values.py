@@ -166,16 +166,14 @@ _EXPONENT = re.compile(r"[eE]")
 class DecimalRule:
     """The precision and range of a decimal input, so that the column it ends in (`numeric(p, s)`, a JSON value a
     read model casts) can hold it: at most `integer_digits` before the point and `places` after, finite, not
-    negative zero, not below `minimum`. `pad` writes every value with exactly `places` (money in paise). `exponents`
-    False refuses a string written with an exponent (`1e3`) wherever it comes from - a form, a body, a file: typed,
-    it is a typo ("1e5" typed for "1.5" would be a lakh of rupees; "1e1" for a rate of 1.1 % would be 10 %), not a
+    negative zero, not below `minimum`. `pad` writes every value with exactly `places` (money in paise). A string
+    written with an exponent (`1e3`) is refused wherever it comes from - a form, a body, a file: typed, it is a typo ("1e5" typed for "1.5" would be a lakh of rupees; "1e1" for a rate of 1.1 % would be 10 %), not a
     way of writing an amount, a rate or a measure (`refuse_exponent`)."""
 
     integer_digits: int
     places: int
     minimum: Decimal | None = None
     pad: bool = False
-    exponents: bool = True
 
     def parse(self, raw: object, field: str = "value") -> Decimal:
         """`raw` (a decimal string, an int, a JSON float or a Decimal) as a Decimal within the rule."""
@@ -196,7 +194,7 @@ class DecimalRule:
         if self.minimum is not None and value < self.minimum:
             raise InvalidValue(field, f"must be at least {self.minimum}")
         # (after the range checks, so that "1e28" still says how many digits fit: any exponent text is past them)
-        if not self.exponents and isinstance(raw, str):
+        if isinstance(raw, str):
             refuse_exponent(raw, field)
         precision = Context(prec=self.integer_digits + self.places + 1)
         if self.pad or exponent < -self.places:
@@ -208,8 +206,8 @@ class DecimalRule:
     def validate(self, raw: object) -> Decimal:
         """`parse` for a pydantic validator (ValueError, so one 422 names every bad field). A string must be what
         `json_schema` publishes, a plain decimal: no exponent, '+', spaces or bare point (`parse`, for files, forms and
-        the command line, takes those too - but no exponent where the rule refuses it: MONEY, RATE, MEASURE). "1e5"
-        where "1.5" was meant would otherwise be a lakh of rupees."""
+        the command line, takes those too - but never an exponent). "1e5" where "1.5" was meant would otherwise be a lakh
+        of rupees."""
         if isinstance(raw, str) and not _PLAIN_DECIMAL.fullmatch(raw):
             if raw.strip().lower().lstrip("+-") in ("nan", "snan", "inf", "infinity"):
                 raise ValueError("must be a finite number")
@@ -265,10 +263,10 @@ def refuse_exponent(raw: str, field: str) -> None:
 
 #: Rupee amounts: up to 14 digits and paise, like the read models' numeric(16, 2); an amount written as a string is
 #: plain digits in every input (the API, the portal's forms, settings and rules): "1e3" is a 422 naming the field.
-MONEY = DecimalRule(integer_digits=14, places=2, minimum=Decimal(0), pad=True, exponents=False)
+MONEY = DecimalRule(integer_digits=14, places=2, minimum=Decimal(0), pad=True)
 #: Measured values and thresholds of financial covenants (ratios, amounts): numeric(21, 6); like MONEY, written
 #: in plain digits in every input ("1e1" or "1E-2" is a 422 naming the field).
-MEASURE = DecimalRule(integer_digits=15, places=6, exponents=False)
+MEASURE = DecimalRule(integer_digits=15, places=6)
 
 Money = Annotated[Decimal, BeforeValidator(MONEY.validate), WithJsonSchema(MONEY.json_schema())]
 Measure = Annotated[Decimal, BeforeValidator(MEASURE.validate), WithJsonSchema(MEASURE.json_schema())]

@@ -16,6 +16,8 @@ from api.pages.borrower_forms import step_input
 from api.request_input import nests_deeper_than
 from domain.covenants.terms import parse_measured_value
 from domain.identity.brand_config import BrandSettings
+from domain.identity.brand_lists import parse_hike
+from domain.loans.bre import parse_rules
 from domain.loans.money import RATE, parse_money, parse_rate
 from domain.onboarding.steps import LoanRequestIn, Step
 from domain.shared.errors import InvalidInput
@@ -323,3 +325,20 @@ def test_the_personal_forms_reference_rows_are_the_steps_references_and_fill_aga
     assert field_of(Step.PERSONAL, "references[1].phone") == "reference2_phone"
     assert step_input(Step.PERSONAL, {k: v for k, v in form.items() if not k.startswith("reference2")})[
         "references"] == []  # fmt: skip
+
+
+@pytest.mark.parametrize("raw", ["1e1", "1E-2", "2.5E+1"])
+def test_every_decimal_rule_refuses_an_exponent_the_settings_and_bre_thresholds_too(raw: str) -> None:
+    # Found by review: after amounts, rates and measures, the re-loan hike's percent (brand settings) and the BRE's
+    # thresholds (a count such as a credit score, a FOIR percent) still read "1e1" as 10. No input rule takes one now.
+    with pytest.raises(InvalidInput) as err:
+        parse_hike({"kind": "percent", "value": raw}, "reloan_hike")
+    assert err.value.errors[0].field == "reloan_hike.value" and "exponent" in err.value.errors[0].message
+    with pytest.raises(InvalidInput) as err:
+        parse_rules([{"rule": "FOIR", "max": raw}, {"rule": "CREDIT_SCORE", "min": "7e2"}])
+    fields = sorted(e.field for e in err.value.errors)
+    assert fields == ["bre_rules[0].max", "bre_rules[1].min"], err.value.errors
+    assert all("exponent" in e.message for e in err.value.errors)
+    assert parse_hike({"kind": "percent", "value": "10"}, "reloan_hike").value == Decimal("10")
+    [foir] = parse_rules([{"rule": "FOIR", "max": "50.5"}])
+    assert foir.rule == "FOIR"
