@@ -1,5 +1,6 @@
 """Staff onboarding pages: borrowers in progress (the step each is stuck on, since when; by step) with the funnel's
-conversion, borrowers who completed, one borrower's funnel and sending a step back."""
+conversion, borrowers who completed, one borrower's funnel (who closed it, when, why), sending a step back and closing
+the funnel."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.routes.onboarding import COMPLETED, IN_PROGRESS, SEND_BACK, OnboardingPort
-from api.web import Page, act, error_text, form_text, keyset_page, not_found, pages, path_id, render
+from api.pages.actors import actor_names
+from api.routes.onboarding import CLOSE, COMPLETED, IN_PROGRESS, SEND_BACK, OnboardingPort
+from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
 from domain.identity.principal import Principal
 from domain.onboarding.account import BorrowerNotFound
 from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.steps import STEPS, Step
-from domain.shared.errors import DomainError
+from domain.shared.errors import Conflict, DomainError
 
 
 def _step(request: Request) -> Step | None:
@@ -55,7 +57,11 @@ async def onboarding_completed_page(request: Request, port: OnboardingPort, prin
     return render(request, "onboarding_completed.html", nav="onboarding", page=page)
 
 
-async def _funnel(request: Request, port: OnboardingPort, principal: Principal, error: str | None = None) -> Response:
+async def _funnel(
+    request: Request, port: OnboardingPort, principal: Principal, error: str | None = None, status: int = 422
+) -> Response:
+    """The borrower's funnel; `error`: why a form was refused, answered with `status` (409 for a conflict such as a
+    funnel closed or changed meanwhile, 422 for bad input), the refused form filled again with what was typed."""
     borrower_id = path_id(request, "borrower_id")
     if borrower_id is None:
         return await not_found(request)
@@ -63,15 +69,24 @@ async def _funnel(request: Request, port: OnboardingPort, principal: Principal, 
         state = await run_in_threadpool(port.onboarding.state, principal.brand_id, borrower_id)
     except BorrowerNotFound:
         return await not_found(request)
+    closers = [state.closed_by] if state.closed_by else []
+    actors = await run_in_threadpool(actor_names, port.identity, principal.brand_id, closers)
+    in_progress = state.status is FunnelStatus.IN_PROGRESS
     return render(
         request,
         "onboarding_funnel.html",
-        422 if error else 200,
+        status if error else 200,
         nav="onboarding",
         funnel=state,
-        can_send_back=principal.holds(*SEND_BACK) and state.status is FunnelStatus.IN_PROGRESS,
+        actors=actors,
+        can_send_back=principal.holds(*SEND_BACK) and in_progress,
+        can_close=principal.holds(*CLOSE) and in_progress,
         error=error,
     )
+
+
+def _refusal_status(exc: DomainError) -> int:
+    return 409 if isinstance(exc, Conflict) else 422
 
 
 async def onboarding_funnel_page(request: Request, port: OnboardingPort, principal: Principal) -> Response:
@@ -92,8 +107,26 @@ async def onboarding_send_back(request: Request, port: OnboardingPort, principal
     except BorrowerNotFound:
         return await not_found(request)
     except DomainError as exc:
-        return await _funnel(request, port, principal, error=error_text(exc))
+        return await _funnel(request, port, principal, error_text(exc), _refusal_status(exc))
     return await _funnel(request, port, principal)
+
+
+async def onboarding_close(request: Request, port: OnboardingPort, principal: Principal) -> Response:
+    borrower_id = path_id(request, "borrower_id")
+    if borrower_id is None:
+        return await not_found(request)
+    reason = form_text(request, "reason")
+    shown = form_text(request, "expected_version")  # the funnel as the page showed it: a change since is a 409
+    expected = int(shown) if shown.isdigit() else None
+    try:
+        result = await act(
+            principal, lambda: port.onboarding.close_funnel(principal.brand_id, borrower_id, reason, expected)
+        )
+    except BorrowerNotFound:
+        return await not_found(request)
+    except DomainError as exc:
+        return await _funnel(request, port, principal, error_text(exc), _refusal_status(exc))
+    return await after_write(request, "onboarding", result.position, f"/onboarding/{borrower_id}")
 
 
 PAGES = pages(
@@ -103,5 +136,6 @@ PAGES = pages(
         Page("GET", "/onboarding/completed", onboarding_completed_page, COMPLETED),
         Page("GET", "/onboarding/{borrower_id}", onboarding_funnel_page, IN_PROGRESS),
         Page("POST", "/onboarding/{borrower_id}/send-back", onboarding_send_back, SEND_BACK, form=True),
+        Page("POST", "/onboarding/{borrower_id}/close", onboarding_close, CLOSE, form=True),
     ],
 )

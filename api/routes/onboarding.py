@@ -1,5 +1,5 @@
 """Staff endpoints of onboarding: borrowers in progress (the step each is on, since when) and completed, the
-funnel's conversion per step, one borrower's funnel, and sending a step back."""
+funnel's conversion per step, one borrower's funnel, sending a step back and closing the funnel."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.problems import HttpProblem
 from api.request_input import VISIBLE_MIN_REASON
-from api.routes.borrower import FunnelOut, funnel_out
+from api.routes.borrower import FunnelOut
+from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import FunnelStatus
+from domain.onboarding.parties import FunnelState
 from domain.onboarding.steps import Step
 from domain.shared.values import MIN_REASON
 from projections.onboarding import OnboardingQueries
@@ -24,6 +26,8 @@ from projections.onboarding import OnboardingQueries
 IN_PROGRESS = (Permission.ONBOARDING_IN_PROGRESS, Level.READ)
 COMPLETED = (Permission.ONBOARDING_COMPLETED, Level.READ)
 SEND_BACK = (Permission.ONBOARDING_IN_PROGRESS, Level.WRITE)
+#: Closing a borrower's funnel as rejected: the permission that changes funnels in progress, as a send-back does.
+CLOSE = (Permission.ONBOARDING_IN_PROGRESS, Level.WRITE)
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class OnboardingPort:
 
     onboarding: Onboarding
     queries: OnboardingQueries
+    identity: Identity  # who closed a funnel, named on its page
 
 
 class OnboardingQuery(BaseModel):
@@ -94,6 +99,30 @@ class SendBackIn(BaseModel):
     reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
 
 
+class CloseIn(BaseModel):
+    """Why the borrower's onboarding is closed (kept on the funnel, and on its cancelled application)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=MIN_REASON, max_length=500, description=VISIBLE_MIN_REASON)
+
+
+class StaffFunnelOut(FunnelOut):
+    """A borrower's funnel as staff see it: the borrower's view, and who closed it and when."""
+
+    closed_at: InstantOut | None = Field(None, description="closed as rejected: when (null while not closed)")
+    closed_by: str | None = Field(
+        None,
+        description="closed as rejected: by whom - `staff:<id>`, `apikey:<id>`, or `job:onboarding-inactive` for the "
+        "inactivity job (null while not closed)",
+    )
+
+
+def staff_funnel_out(state: FunnelState) -> StaffFunnelOut:
+    """The funnel as the staff endpoints show it."""
+    return StaffFunnelOut.model_validate(state, from_attributes=True)
+
+
 def list_onboarding(ctx: Context[OnboardingPort]) -> Reply:
     q: OnboardingQuery = ctx.query
     if q.state != "in_progress" and not ctx.principal.holds(*COMPLETED):
@@ -112,14 +141,21 @@ def onboarding_conversion(ctx: Context[OnboardingPort]) -> Reply:
 
 
 def onboarding_funnel(ctx: Context[OnboardingPort]) -> Reply:
-    return json_response(funnel_out(ctx.port.onboarding.state(ctx.brand_id, ctx.path["borrower_id"])))
+    return json_response(staff_funnel_out(ctx.port.onboarding.state(ctx.brand_id, ctx.path["borrower_id"])))
 
 
 def send_back_step(ctx: Context[OnboardingPort]) -> Reply:
     body: SendBackIn = ctx.body
     borrower = ctx.path["borrower_id"]
     ctx.port.onboarding.send_back(ctx.brand_id, borrower, body.step, body.reason)
-    return json_response(funnel_out(ctx.port.onboarding.state(ctx.brand_id, borrower)))
+    return json_response(staff_funnel_out(ctx.port.onboarding.state(ctx.brand_id, borrower)))
+
+
+def close_onboarding(ctx: Context[OnboardingPort]) -> Reply:
+    body: CloseIn = ctx.body
+    borrower = ctx.path["borrower_id"]
+    ctx.port.onboarding.close_funnel(ctx.brand_id, borrower, body.reason, ctx.expected_version())
+    return json_response(staff_funnel_out(ctx.port.onboarding.state(ctx.brand_id, borrower)))
 
 
 ENDPOINTS = serve(
@@ -148,9 +184,9 @@ ENDPOINTS = serve(
             "GET",
             "/api/v1/onboarding/{borrower_id}",
             onboarding_funnel,
-            "One borrower's funnel: each step done (and when), the next step, what is missing",
+            "One borrower's funnel: each step done (and when), the next step, what is missing, who closed it",
             IN_PROGRESS,
-            response=FunnelOut,
+            response=StaffFunnelOut,
         ),
         Endpoint(
             "POST",
@@ -159,7 +195,18 @@ ENDPOINTS = serve(
             "Send a done step back to the borrower, with the reason: they resume there",
             SEND_BACK,
             body=SendBackIn,
-            response=FunnelOut,
+            response=StaffFunnelOut,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/onboarding/{borrower_id}/close",
+            close_onboarding,
+            "Close a borrower's onboarding in progress as rejected, with the reason: its application not yet submitted "
+            "is cancelled (off the staff queues); 409 when closed already or submitted",
+            CLOSE,
+            body=CloseIn,
+            response=StaffFunnelOut,
+            if_match=True,
         ),
     ],
 )

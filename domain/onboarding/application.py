@@ -244,6 +244,8 @@ class Onboarding(ContextApplication):
             updated_at=funnel.touched_at,
             reason=funnel.reason,
             version=funnel.version,
+            closed_at=funnel.closed_at,
+            closed_by=funnel.closed_by,
             may_apply_from=again.may_apply_from if again is not None else None,
             can_apply_again=again is not None and again.allowed,
         )
@@ -551,9 +553,20 @@ class Onboarding(ContextApplication):
         funnel.reopen(step, " ".join(why.split())[:500], self.brands.rules(brand_id), self.clock.now())
         return self.commit(funnel)
 
-    def close_funnel(self, brand_id: UUID, borrower_id: UUID, reason: str) -> CommandResult:
-        """Close an unfinished funnel as rejected, with the reason (its application in onboarding cancelled)."""
-        return self._close(self.funnel(brand_id, borrower_id), reason)
+    def close_funnel(
+        self, brand_id: UUID, borrower_id: UUID, reason: str, expected_version: int | None = None
+    ) -> CommandResult:
+        """Staff close an unfinished funnel as rejected, with the reason (its application in onboarding cancelled; the
+        close records who closed it). Refused before anything is written: 422 naming `reason` (under 3 visible
+        characters), 409 when the funnel is closed already or submitted (`Funnel.require_closable`) or is no longer at
+        `expected_version` (If-Match), 404 for another brand's borrower."""
+        why = clean_text(
+            reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason (at least 3 characters)"
+        )
+        funnel = self.funnel(brand_id, borrower_id)
+        self.check_version(funnel, expected_version)
+        funnel.require_closable()
+        return self._close(funnel, " ".join(why.split())[:500])
 
     def close_inactive(self, brand_id: UUID, borrower_id: UUID, before: datetime, reason: str) -> CommandResult:
         """Close the funnel when it is unfinished and untouched since before `before` (else nothing changes)."""

@@ -1,6 +1,6 @@
 """The onboarding funnel of one borrower in one brand: each step recorded with when, in the funnel's order,
-redone at will, reopened by a send-back, closed by the inactivity job, restarted for a new application once the last
-one ended without a loan (domain/onboarding/reapply.py)."""
+redone at will, reopened by a send-back, closed by the inactivity job or by staff, restarted for a new application
+once the last one ended without a loan (domain/onboarding/reapply.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from eventsourcing.domain import event
 
 from domain.onboarding.attribution import Attribution
 from domain.onboarding.steps import STEPS, FunnelRules, Step
-from domain.shared.aggregate import Aggregate
+from domain.shared.aggregate import Aggregate, current_actor
 from domain.shared.errors import Conflict
 
 
@@ -73,9 +73,9 @@ class Funnel(Aggregate):
         at: datetime
 
     class Closed(Aggregate.Event):
-        """The funnel was closed as rejected (e.g. inactive for the brand's days); `on` is the brand's business date
-        then, from which the rejection cooldown counts (None on events stored before it was recorded: the date of
-        `at` in the brand's timezone stands in)."""
+        """The funnel was closed as rejected: by the inactivity job (`actor` `job:onboarding-inactive`) or by staff
+        (`staff:<id>`, `apikey:<id>`); `on` is the brand's business date then, from which the rejection cooldown
+        counts (None on events stored before it was recorded: the date of `at` in the brand's timezone stands in)."""
 
         reason: str
         at: datetime
@@ -104,6 +104,9 @@ class Funnel(Aggregate):
     #: funnel closed before the date was recorded: `closed_at` then says when).
     closed_on: date | None = None
     closed_at: datetime | None = None
+    #: Who closed it, as its `Closed` event records the actor (`staff:<id>`, `apikey:<id>`, `job:<name>`); None while
+    #: it is not closed.
+    closed_by: str | None = None
     #: How many times the borrower started a new application after the first.
     restarts: int = 0
 
@@ -208,18 +211,34 @@ class Funnel(Aggregate):
     def _customer_linked(self, customer_id: UUID, linked_by: LinkedBy, at: datetime) -> None:
         self.customer_id = customer_id
 
+    def require_closable(self) -> None:
+        """Refuse (409 with its `funnel_status`: a problem's own `status` is the HTTP one) to close a funnel that is not
+        in progress: closed already (with its reason), or submitted (its application is the credit team's now:
+        cancelled or rejected there, not here)."""
+        if self.status is FunnelStatus.REJECTED:
+            raise Conflict(
+                f"this onboarding is closed already: {self.reason}", funnel_status=self.status.value, reason=self.reason
+            )
+        if self.status is FunnelStatus.COMPLETED:
+            raise Conflict(
+                "this onboarding was submitted, so it is not closed here: cancel or reject its application instead",
+                funnel_status=self.status.value,
+            )
+
     def close(self, reason: str, at: datetime, on: date | None = None) -> None:
-        """Close an unfinished funnel as rejected (`on`: the brand's business date, whence the cooldown counts)."""
-        self._require_open()
-        self._closed(reason=reason, at=at, on=on)
+        """Close an unfinished funnel as rejected (`on`: the brand's business date, whence the cooldown counts); the
+        close records who closed it (the event's actor)."""
+        self.require_closable()
+        self._closed(reason=reason, at=at, on=on, actor=current_actor())
 
     @event(Closed)
-    def _closed(self, reason: str, at: datetime, on: date | None = None) -> None:
+    def _closed(self, reason: str, at: datetime, on: date | None = None, *, actor: str) -> None:
         self.status = FunnelStatus.REJECTED
         self.reason = reason
         self.touched_at = at
         self.closed_at = at
         self.closed_on = on
+        self.closed_by = actor
 
     def restart(
         self, rules: FunnelRules, at: datetime, application_id: UUID | None, keep_loan_request: bool = False
@@ -254,6 +273,7 @@ class Funnel(Aggregate):
         self.reason = None
         self.closed_on = None
         self.closed_at = None
+        self.closed_by = None
         self.touched_at = at
         self.restarts += 1
 

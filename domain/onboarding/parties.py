@@ -151,6 +151,8 @@ class FunnelState:
     version: int
     may_apply_from: date | None = None  # a finished funnel: the first day the borrower may start a new application
     can_apply_again: bool = False  # ... and that day has come (nothing open, the cooldown over)
+    closed_at: datetime | None = None  # closed as rejected: when ...
+    closed_by: str | None = None  # ... and by whom (`staff:<id>`, `apikey:<id>`, `job:<name>`)
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,14 @@ from decimal import Decimal
 
 import pytest
 
+from domain.onboarding.account import BorrowerNotFound
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import Funnel, FunnelStatus
 from domain.onboarding.steps import BankStatementIn, LoanRequestIn, PanIn, Step
+from domain.shared.aggregate import acting_as
+from domain.shared.application import ConcurrentModification
 from domain.shared.clock import FixedClock
-from domain.shared.errors import Conflict
+from domain.shared.errors import Conflict, InvalidInput
 from tests.application.onboarding_fakes import (
     BRAND,
     PERSONAL,
@@ -229,9 +232,59 @@ def test_a_submitted_funnel_is_not_closed_and_its_application_not_cancelled(
 ) -> None:
     borrower, applied = _rejected(app, outbox, clock, brands, desk)
     desk.set_status(applied, "pending")  # submitted and being reviewed
-    with pytest.raises(Conflict):
+    version = app.funnel(BRAND, borrower).version
+    with pytest.raises(Conflict) as refused:
         app.close_funnel(BRAND, borrower, "duplicate of another application")
+    assert refused.value.details["funnel_status"] == "completed"
+    assert "submitted" in refused.value.message and "cancel or reject its application" in refused.value.message
     assert desk.loans[applied][1] == "pending" and not desk.cancelled
+    assert app.funnel(BRAND, borrower).version == version
+
+
+def test_staff_closing_records_who_closed_it_and_a_refusal_writes_nothing(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower = ready_to_apply(app, outbox, clock, brands)
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, BankStatementIn(method="account_aggregator", consent_id="A1"))
+    applied = app.apply(BRAND, borrower, REQUEST)
+    version = app.funnel(BRAND, borrower).version
+    staff = f"staff:{uuid.uuid4()}"
+
+    for blank in ("ab", "  \u200b  ", ""):  # under three visible characters: 422 naming the reason
+        with pytest.raises(InvalidInput) as short, acting_as(staff):
+            app.close_funnel(BRAND, borrower, blank)
+        assert [e.field for e in short.value.errors] == ["reason"]
+    with pytest.raises(ConcurrentModification), acting_as(staff):  # the funnel changed since the page showed it
+        app.close_funnel(BRAND, borrower, "duplicate of another application", expected_version=version - 1)
+    with pytest.raises(BorrowerNotFound), acting_as(staff):  # another brand's borrower
+        app.close_funnel(uuid.uuid4(), borrower, "duplicate of another application")
+    assert not desk.cancelled and desk.loans[applied.id][1] == "onboarding"  # nothing written by any refusal
+    assert app.funnel(BRAND, borrower).version == version and app.state(BRAND, borrower).closed_by is None
+
+    clock.instant += timedelta(hours=2)
+    with acting_as(staff):
+        app.close_funnel(BRAND, borrower, "  duplicate of\n another   application ", expected_version=version)
+    state = app.state(BRAND, borrower)
+    assert (state.status, state.reason) == (FunnelStatus.REJECTED, "duplicate of another application")
+    assert (state.closed_by, state.closed_at) == (staff, clock.instant)
+    assert desk.cancelled == {applied.id: "the onboarding was closed: duplicate of another application"}
+    with pytest.raises(Conflict) as again, acting_as(staff):
+        app.close_funnel(BRAND, borrower, "closing it twice")
+    assert again.value.details == {"funnel_status": "rejected", "reason": "duplicate of another application"}
+    assert "closed already" in again.value.message and app.funnel(BRAND, borrower).version == version + 1
+
+    clock.instant += timedelta(days=15)
+    app.reapply(BRAND, borrower)  # started again: no longer closed, by anyone
+    assert (app.state(BRAND, borrower).closed_by, app.state(BRAND, borrower).closed_at) == (None, None)
+
+
+def test_the_inactivity_job_s_close_records_the_job_as_who_closed_it(
+    app: Onboarding, outbox: Outbox, clock: FixedClock
+) -> None:
+    borrower = signed_in(app, outbox, clock)
+    with acting_as("job:onboarding-inactive"):
+        app.close_inactive(BRAND, borrower, clock.instant + timedelta(seconds=1), "inactive for 30 days")
+    assert app.state(BRAND, borrower).closed_by == "job:onboarding-inactive"
 
 
 def test_a_close_that_failed_after_the_cancel_is_finished_by_the_next_run(
