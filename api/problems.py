@@ -170,5 +170,11 @@ _RESERVED = frozenset({"type", "title", "status", "detail", "instance", "errors"
 
 
 def _safe(details: dict[str, object]) -> dict[str, object]:
-    """Scalar details that do not clash with the problem's own members."""
-    return {k: v for k, v in details.items() if isinstance(v, (str, int, float, bool)) and k not in _RESERVED}
+    """The scalar details, a detail named as one of the problem's own members renamed `current_<name>`: a refusal
+    of a record in the wrong state says `status=...` (the loan's, the funnel's, the document's), and the body's own
+    `status` is the HTTP one. It was dropped, so the 409 never said which state refused the command."""
+    return {
+        (f"current_{k}" if k in _RESERVED else k): v
+        for k, v in details.items()
+        if isinstance(v, (str, int, float, bool))
+    }

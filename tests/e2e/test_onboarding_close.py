@@ -74,6 +74,11 @@ def test_staff_close_an_onboarding_its_application_is_cancelled_and_leaves_the_q
     assert [(r["id"], r["reason"]) for r in rejected] == [(borrower, REASON)]
     me = client.get("/api/v1/borrower/me", headers=auth).json()
     assert me["status"] == "rejected" and "closed_by" not in me  # who closed it is the staff's to see
+    # Submitting the cancelled application is a 409 that says its state: the refusal's `status` detail clashed with
+    # the problem's own (HTTP) `status` and was dropped; it comes out as `current_status`.
+    submit = client.post(f"/api/v1/loans/{application}/submit", headers=tenant.auth)
+    assert submit.status_code == 409 and submit.json()["status"] == 409, submit.text
+    assert submit.json().get("current_status") == "cancelled", submit.text
 
 
 def test_a_refused_close_writes_nothing(client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any) -> None:
