@@ -234,16 +234,25 @@ def _borrower_upload(client: Any, auth: dict[str, str], kind: str, name: str, da
     )
 
 
-def test_rejecting_the_upload_that_fulfilled_a_request_asks_the_borrower_again_until_the_next_upload(
-    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str], dsn: str, sms: SmsSimulator
-) -> None:
-    tenant, email = staff
+def _borrower_with_record(
+    client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> tuple[str, dict[str, Any], str]:
+    """A borrower signed in whose personal step made their Customer 360 record: their phone, session and record id."""
     phone = mobile()
     session = sign_in(client, sms, tenant.slug, phone)
     auth = bearer(session)
     assert client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth).status_code == 200
     assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth).status_code == 200
     customer = str(platform.get(Onboarding).state(tenant.brand_id, uuid.UUID(session["borrower_id"])).customer_id)
+    return phone, session, customer
+
+
+def test_rejecting_the_upload_that_fulfilled_a_request_asks_the_borrower_again_until_the_next_upload(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str], dsn: str, sms: SmsSimulator
+) -> None:
+    tenant, email = staff
+    phone, session, customer = _borrower_with_record(client, platform, tenant, sms)
+    auth = bearer(session)
     assert _ask(client, tenant, customer, ["salary_slip"], "the last two months").status_code == 201
     sent = _borrower_upload(client, auth, "salary_slip", "slip.png", PNG + b"blurred slip")
     assert sent.status_code == 201, sent.text
@@ -315,12 +324,8 @@ def test_rejecting_the_upload_that_fulfilled_a_request_passes_it_to_another_copy
     app: Any, client: Any, platform: Any, staff: tuple[Tenant, str], dsn: str, sms: SmsSimulator
 ) -> None:
     tenant, email = staff
-    phone = mobile()
-    session = sign_in(client, sms, tenant.slug, phone)
+    phone, session, customer = _borrower_with_record(client, platform, tenant, sms)
     auth = bearer(session)
-    assert client.put("/api/v1/borrower/steps/pan", json={"pan": _pan()}, headers=auth).status_code == 200
-    assert client.put("/api/v1/borrower/steps/personal", json=PERSONAL, headers=auth).status_code == 200
-    customer = str(platform.get(Onboarding).state(tenant.brand_id, uuid.UUID(session["borrower_id"])).customer_id)
     early = _borrower_upload(client, auth, "salary_slip", "old.png", PNG + b"before the request")
     assert early.status_code == 201, early.text
     assert _ask(client, tenant, customer, ["salary_slip"], "the last two months").status_code == 201
