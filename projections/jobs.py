@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -224,22 +224,46 @@ class JobRunQueries:
         )
         return RunPage(items=[JobRunView.of(r) for r in rows], next_cursor=cursor_out)
 
-    def due(self, now: datetime, per_job: int = 3) -> list[QueuedRun]:
+    def due(
+        self, now: datetime, per_job: int = 3, closing: Sequence[str] = (), waiting: Sequence[str] = ()
+    ) -> list[QueuedRun]:
         """Runs waiting to start, across brands (workers only): the oldest `per_job` of each brand and job.
 
         Runs of one brand and job never run at once, so a dispatcher needs only the head of each queue (a few, in
         case the head was just taken); a brand with many queued runs cannot crowd the others out of the answer.
+        A run of a `waiting` job (`JobDefinition.waits_for_close`) is not due while a run of a `closing` job
+        (`catches_up`, the close of business) of its brand dated before it is queued, running or retrying: it reads
+        the loan positions of its date, which that close has not computed yet. A dry run does not wait.
         """
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT id, brand_id, job_name, requested_at FROM ("
-                " SELECT id, brand_id, job_name, requested_at, row_number() OVER ("
-                "  PARTITION BY brand_id, job_name ORDER BY requested_at, id) AS place"
-                " FROM read.job_runs WHERE status = 'requested' OR (status = 'retrying' AND retry_at <= %s)"
-                ") queued WHERE place <= %s ORDER BY requested_at, id",
-                (now, per_job),
+                "WITH closing AS ("
+                " SELECT brand_id, min(as_of) AS as_of FROM read.job_runs WHERE job_name = ANY(%(closing)s)"
+                " AND (status IN ('requested', 'retrying') OR status = 'running') AND NOT dry_run GROUP BY brand_id"
+                ") SELECT id, brand_id, job_name, requested_at FROM ("
+                " SELECT r.id, r.brand_id, r.job_name, r.requested_at, row_number() OVER ("
+                "  PARTITION BY r.brand_id, r.job_name ORDER BY r.requested_at, r.id) AS place"
+                " FROM read.job_runs r LEFT JOIN closing c ON c.brand_id = r.brand_id"
+                " WHERE (r.status = 'requested' OR (r.status = 'retrying' AND r.retry_at <= %(now)s))"
+                " AND (c.as_of IS NULL OR r.as_of <= c.as_of OR r.dry_run OR NOT r.job_name = ANY(%(waiting)s))"
+                ") queued WHERE place <= %(per_job)s ORDER BY requested_at, id",
+                {"now": now, "per_job": per_job, "closing": list(closing), "waiting": list(waiting)},
             ).fetchall()
         return [QueuedRun(r["id"], r["brand_id"], r["job_name"], r["requested_at"]) for r in rows]
+
+    def closing(self, job_names: Sequence[str]) -> dict[UUID, tuple[UUID, date]]:
+        """Per brand, its run of the `job_names` (the close of business) queued, running or retrying that is dated
+        latest (its id and as-of date): the business date it will have brought the brand to when it ends."""
+        if not job_names:
+            return {}
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT ON (brand_id) brand_id, id, as_of FROM read.job_runs WHERE job_name = ANY(%s)"
+                " AND (status IN ('requested', 'retrying') OR status = 'running') AND NOT dry_run"
+                " ORDER BY brand_id, as_of DESC, id",
+                (list(job_names),),
+            ).fetchall()
+        return {r["brand_id"]: (r["id"], r["as_of"]) for r in rows}
 
     @contextmanager
     def manual_request(self, brand_id: UUID, job_name: str, wait_seconds: float = 2.0) -> Iterator[int]:

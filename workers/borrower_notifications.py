@@ -37,6 +37,7 @@ BORROWER_NOTIFICATIONS = JobDefinition(
     "WhatsApp and email; exactly one message per loan, instalment, kind and channel; quiet hours and opt-outs apply.",
     defaults=JobSettings(cron="0 * * * *", batch_size=500, retry_count=3, retry_interval_seconds=120),
     lane="engagement",
+    waits_for_close=True,  # reads the overdue status and dues the close of business computes
 )
 PHASES = ("due_7", "due_3", "due_1", "due_0", "overdue", "disbursed", "paid", "pending")
 #: Disbursals and closures this many days back still get their message (a run missed over a weekend).

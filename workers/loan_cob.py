@@ -8,7 +8,8 @@ state move: `Loan.close_business_day`) and commit the partition on its own. Loan
 overdue, no event since the COB last looked at them) are not partitioned at all (`adapters/cob_store.py`). When no partition is left the date's
 record gets its totals and the brand's business date moves to the next day, as the close of business
 (`CLOSE_OF_BUSINESS_ACTOR`: a brand whose date only the COB moves follows the calendar, and its scheduled run is as
-of the slot's day, closing every date a scheduler outage missed; workers/scheduler.py). A rerun of a done date changes nothing;
+of the slot's day, closing every date a scheduler outage missed; the brand's other runs meanwhile are dated the day
+it brings the brand to, and those reading loan positions wait for it: workers/scheduler.py). A rerun of a done date changes nothing;
 a run killed mid-date resumes with the partitions not done, and a loan closed before the kill is not charged twice
 (its close is idempotent per date)."""
 

@@ -24,6 +24,7 @@ MANDATE_DEBITS = JobDefinition(
     "debits are presented again per the retry policy; the gateway settles each by webhook.",
     defaults=JobSettings(cron="0 7 * * *", batch_size=200, retry_count=3, retry_interval_seconds=60),
     variable_keys=frozenset({"as_of"}),
+    waits_for_close=True,  # presents the unpaid instalment and penal charges the close of business computes
 )
 
 

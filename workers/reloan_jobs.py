@@ -41,6 +41,7 @@ DEFINITION = JobDefinition(
     "tells the borrower (the reloan_offer template by SMS, WhatsApp and email, once per offer and channel); first "
     "cancels as expired the offers still pending after the brand's reloan_offer_days.",
     defaults=JobSettings(cron="*/10 * * * *", batch_size=200, retry_count=3, retry_interval_seconds=60),
+    waits_for_close=True,  # reads a closed loan's class history (never NPA), which the close of business records
 )
 ACTOR = f"job:{DEFINITION.name}"
 

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -97,6 +97,9 @@ class Scheduler(threading.Thread):
         self._last_slots: dict[tuple[UUID, str], datetime] = {}
         self._settings: dict[tuple[UUID, str], JobSettings] = {}
         self._settings_head: int | None = None
+        #: Per brand, its close of business under way (run id, as-of): read once a pass when first needed, and
+        #: the ones the pass asks for (`_closing_runs`).
+        self._closing: dict[UUID, tuple[UUID, date]] | None = None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -155,8 +158,10 @@ class Scheduler(threading.Thread):
         worker starting on many brands' missed slots (minutes of writes) does not hold back a run asked for meanwhile."""
         dispatched = time.monotonic()
         self._start_pass()
+        # A brand's close of business first: the pass's other runs of a brand it is catching up are dated by it.
+        names = sorted(self.port.jobs.catalogue, key=lambda job: not self.port.jobs.definition(job).catches_up)
         for brand in self.port.brand_queries.all():
-            for name in list(self.port.jobs.catalogue):
+            for name in names:
                 if self.stopping.is_set():
                     return
                 try:
@@ -175,6 +180,7 @@ class Scheduler(threading.Thread):
         the leader writes them), and the jobs context's head, which keeps the settings read in earlier passes
         while nothing was recorded there (any change of settings is an event of that context)."""
         self._last_slots = self.port.ops.last_slots()
+        self._closing = None
         head = self.port.engine.head(Jobs.name)
         if head != self._settings_head:
             self._settings.clear()
@@ -186,8 +192,17 @@ class Scheduler(threading.Thread):
             self._settings[key] = self.port.jobs.settings(brand_id, name)
         return self._settings[key]
 
+    def _closing_runs(self) -> dict[UUID, tuple[UUID, date]]:
+        """Per brand, its close of business under way (queued, running or retrying): run id and as-of date. Read
+        once a pass, when first needed; the pass adds the ones it asks for."""
+        if self._closing is None:
+            closing = [name for name, job in self.port.jobs.catalogue.items() if job.catches_up]
+            self._closing = self.port.job_queries.closing(closing)
+        return self._closing
+
     def _fire_slot(self, brand: Any, name: str, now: datetime) -> None:
-        if not self.port.jobs.definition(name).scheduled:
+        definition = self.port.jobs.definition(name)
+        if not definition.scheduled:
             return
         settings = self._job_settings(brand.id, name)
         if not settings.cron or not settings.enabled:
@@ -209,19 +224,33 @@ class Scheduler(threading.Thread):
         # A brand held at a business date an admin set runs as of that date, never after it. The close of business
         # of a brand following the calendar runs as of the slot's day: after the scheduler was down it closes every
         # date missed, in order, and moves the business date on to the slot's day + 1 (Identity.business_date_held).
+        # While it is under way, the brand's other runs are dated as of the date it brings the brand to (never after
+        # their slot's day); those reading loan positions wait for it to end (`JobDefinition.waits_for_close`).
         day = business_date(due, brand.timezone)
-        catching_up = self.port.jobs.definition(name).catches_up and not self.port.identity.business_date_held(brand.id)
-        as_of = day if catching_up else min(day, self.port.identity.business_date(brand.id))
+        state = self.port.identity.configuration_state(brand.id)  # the business date and whether it is held
+        catching_up = definition.catches_up and not state.business_date_held
+        closing = None if catching_up or state.business_date_held else self._closing_runs().get(brand.id)
+        if catching_up:
+            as_of = day
+        elif closing is not None:
+            as_of = min(day, max(state.business_date, closing[1] + timedelta(days=1)))
+        else:
+            as_of = min(day, state.business_date)
         try:
             with acting_as("scheduler"):
-                self.port.jobs.request_run(
+                result = self.port.jobs.request_run(
                     brand.id, name, trigger="schedule", requested_by="scheduler", as_of=as_of, scheduled_for=due,
                     catching_up=catching_up,
+                    closing_run=closing[0] if closing is not None and as_of > state.business_date else None,
                 )  # fmt: skip
         except InvalidInput as exc:  # The slot's date is outside the brand's calendar: skipped, not retried.
             log.warning("scheduler.slot_refused", brand=brand.slug, job=name, slot=due.isoformat(), error=exc.message)
         else:
-            log.info("scheduler.slot_fired", brand=brand.slug, job=name, slot=due.isoformat())
+            log.info("scheduler.slot_fired", brand=brand.slug, job=name, slot=due.isoformat(), as_of=as_of.isoformat())
+            if catching_up:  # the read model may not show it yet
+                under_way = self._closing_runs()
+                if brand.id not in under_way or under_way[brand.id][1] <= as_of:
+                    under_way[brand.id] = (result.id, as_of)
         self.port.ops.set_last_slot(brand.id, name, due)
 
     # Dispatch ----------------------------------------------------------------------------------------------
@@ -229,13 +258,18 @@ class Scheduler(threading.Thread):
     def dispatch(self, now: datetime) -> int:
         """Hand due runs to free executors, brand by brand in turn; returns how many were handed over.
 
-        A run waits while another run of its brand and lane is in flight. A brand may hold `per_brand` executors
+        A run waits while another run of its brand and lane is in flight, and a run of a job reading loan positions
+        (`waits_for_close`) while a close of business of its brand dated before it has not ended (`JobRunQueries.due`:
+        after a scheduler outage, the catching-up one). A brand may hold `per_brand` executors
         while other brands have runs to start; beyond that it may use all but one, so a brand that asks next still
         finds an executor free.
         """
         self._start_executors()
         queued: dict[UUID, list[tuple[UUID, str]]] = {}
-        for run in self.port.job_queries.due(now):
+        catalogue = self.port.jobs.catalogue.values()
+        closing = [job.name for job in catalogue if job.catches_up]
+        waiting = [job.name for job in catalogue if job.waits_for_close]
+        for run in self.port.job_queries.due(now, closing=closing, waiting=waiting):
             queued.setdefault(run.brand_id, []).append((run.id, self.port.jobs.lane(run.job_name)))
         handed = 0
         with self._lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
@@ -51,6 +51,10 @@ class JobDefinition:
     #: for a brand following the calendar is dated the slot's day even when the business date lags behind it (the
     #: scheduler was down), and closes every missed date in order (`Identity.business_date_held`).
     catches_up: bool = False
+    #: True for a job that reads what the close of business computes (a loan's status, DPD, dues, penal charges):
+    #: its run waits to start while a run of a job that `catches_up` of its brand, dated before the run, has not
+    #: ended (`JobRunQueries.due`), so after a scheduler outage it reads the positions of its own date.
+    waits_for_close: bool = False
 
     @property
     def lane_name(self) -> str:
@@ -161,6 +165,7 @@ class Jobs(ContextApplication):
         run_id: UUID | None = None,
         dry_run: bool = False,
         catching_up: bool = False,
+        closing_run: UUID | None = None,
     ) -> CommandResult:
         """Ask for a run; a scheduled run's id derives from its slot, so a slot never runs twice.
 
@@ -168,16 +173,23 @@ class Jobs(ContextApplication):
         that supports one) computes and reports counts without writing, so it may look ahead. `catching_up`: the
         scheduled run of a job that `catches_up` for a brand following the calendar, dated its slot's day, which may
         be after a business date the close of business left behind while the scheduler was down (the run closes
-        the missed dates and moves the business date on to the slot's day + 1).
+        the missed dates and moves the business date on to the slot's day + 1). `closing_run`: such a close of
+        business of the brand, under way when this scheduled run is asked for: the run may be dated up to the date
+        that close brings the business date to (its as-of + 1), the brand's date once it has ended.
         """
         definition = self.definition(job_name)
         if dry_run and not definition.dry_run:
             raise InvalidValue("dry_run", f"{job_name} cannot do a dry run: it cannot work without writing")
         if catching_up and not (definition.catches_up and scheduled_for is not None):
             raise InvalidValue("as_of", "only a scheduled run of a job that closes business dates catches up")
+        reached = self._closing_reaches(brand_id, closing_run, scheduled_for) if closing_run is not None else None
         if self.as_of_window is not None:
             earliest, latest = self.as_of_window(brand_id)
-            check_as_of(as_of, earliest, max(latest, as_of) if catching_up else latest, dry_run=dry_run)
+            if catching_up:
+                latest = max(latest, as_of)
+            elif reached is not None:
+                latest = max(latest, reached)
+            check_as_of(as_of, earliest, latest, dry_run=dry_run)
         base = self.settings(brand_id, job_name)
         overrides: dict[str, Any] = {
             "filters": {**base.filters, **(filters or {})},
@@ -207,6 +219,16 @@ class Jobs(ContextApplication):
             dry_run=dry_run,
         )
         return self.commit(run)
+
+    def _closing_reaches(self, brand_id: UUID, closing_run: UUID, scheduled_for: datetime | None) -> date:
+        """The business date the close of business `closing_run` brings the brand to (the day after its as-of)."""
+        closing = self.find(closing_run)
+        definition = self.catalogue.get(closing.job_name) if isinstance(closing, JobRun) else None
+        if not (isinstance(closing, JobRun) and definition is not None and definition.catches_up
+                and closing.brand_id == brand_id and scheduled_for is not None):  # fmt: skip
+            raise InvalidValue("as_of", "only a scheduled run may be dated after a close of business of its brand")
+        as_of: date = closing.as_of
+        return as_of + timedelta(days=1)
 
     def request_manual_run(
         self,

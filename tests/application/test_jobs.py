@@ -211,6 +211,36 @@ def test_a_scheduled_run_catching_up_may_be_dated_its_slots_day_after_the_busine
     assert _recorded(jobs) == before
 
 
+def test_a_scheduled_run_after_a_catching_up_close_may_be_dated_the_day_that_close_brings_the_brand_to(
+    jobs: Jobs, clock: FixedClock
+) -> None:
+    """While the close of business of a brand catches up (dated 3 days past its business date), the brand's other
+    scheduled runs may be dated up to the day after it - the business date it will have - and no later; only
+    scheduled runs, and only after a run of a job that closes business dates of the same brand."""
+    slot, closing_day = clock.now(), TODAY + timedelta(days=3)
+    closing = jobs.request_run(BRAND, "closing", trigger="schedule", requested_by="scheduler", as_of=closing_day,
+                               scheduled_for=slot, catching_up=True).id  # fmt: skip
+
+    def request(as_of: date, after: uuid.UUID, at: datetime | None = slot, brand: uuid.UUID = BRAND) -> uuid.UUID:
+        return jobs.request_run(brand, "nightly", trigger="schedule" if at else "manual", requested_by="scheduler",
+                                as_of=as_of, scheduled_for=at, closing_run=after).id  # fmt: skip
+
+    run = jobs.run(BRAND, request(closing_day + timedelta(days=1), closing))
+    assert run.as_of == closing_day + timedelta(days=1)
+    plain = jobs.request_run(BRAND, "nightly", trigger="manual", requested_by="test", as_of=TODAY).id
+    before = _recorded(jobs)
+    for as_of, after, at, brand in [
+        (closing_day + timedelta(days=2), closing, slot + timedelta(hours=1), BRAND),  # after the day it brings
+        (closing_day, closing, None, BRAND),  # not a scheduled run
+        (TODAY + timedelta(days=1), plain, slot + timedelta(hours=2), BRAND),  # after a run closing no date
+        (closing_day, closing, slot + timedelta(hours=3), OTHER),  # after another brand's close
+    ]:
+        with pytest.raises(InvalidInput) as problem:
+            request(as_of, after, at, brand)
+        assert problem.value.errors[0].field == "as_of"
+    assert _recorded(jobs) == before
+
+
 def test_a_dry_run_of_a_job_that_cannot_do_one_is_refused_and_records_nothing(jobs: Jobs) -> None:
     with pytest.raises(InvalidInput) as refused:
         _request(jobs, "pull", dry_run=True)

@@ -613,3 +613,38 @@ def test_a_slot_the_autumn_clock_change_repeats_fires_twice_when_up_once_when_do
     assert _fired(platform, brand.brand_id, down) == [at(6, 30)]
     scheduler.fire_due_slots(at(12, 0, day=2))
     assert _fired(platform, brand.brand_id, down) == [at(6, 30), at(6, 30, day=2)]
+
+
+def test_a_firing_close_of_business_slot_asks_identity_once_for_the_business_date_and_whether_it_is_held(
+    platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slot of a job that closes business dates needs whether an admin holds the brand's business date, and for
+    a held brand that date: one read of the brand's configuration carries both (it asked `business_date_held`, then
+    `business_date`)."""
+    name = "closing-" + uuid.uuid4().hex[:6]
+    platform.get(Jobs).register(
+        JobDefinition(name, name.title(), "closes dates", JobSettings(cron="0 * * * *", retry_count=0), catches_up=True)
+    )
+    brand = _brand_in(platform, "Asia/Kolkata")
+    port = platform.port(SchedulerPort)
+    scheduler = Scheduler(port, {})
+    now = platform.clock.now()
+    _hold_business_date(platform, brand, port.identity.business_date(brand.brand_id))
+    platform.ops.set_last_slot(brand.brand_id, name, now - timedelta(hours=2))
+    asked: list[str] = []
+    for method in ("business_date", "business_date_held", "configuration_state"):  # what a scheduler may ask
+        original = getattr(port.identity, method)
+
+        def counted(brand_id: Any, _method: str = method, _original: Any = original) -> Any:
+            if brand_id == brand.brand_id:
+                asked.append(_method)
+            return _original(brand_id)
+
+        monkeypatch.setattr(port.identity, method, counted)
+    scheduler._start_pass()
+    scheduler._fire_slot(port.brand_queries.brand(brand.brand_id), name, now)
+    monkeypatch.undo()
+    settle(platform, Jobs.name)
+    (run,) = platform.get(JobRunQueries).history(brand.brand_id, name).items
+    assert (run.trigger, run.as_of) == ("schedule", port.identity.business_date(brand.brand_id))
+    assert len(asked) == 1, asked
