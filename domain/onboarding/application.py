@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from domain.customers.customer import DuplicateCustomer
 from domain.customers.values import Address
 from domain.documents.statement_months import refused_coverage, statement_coverage
-from domain.loans.states import LoanStatus
+from domain.loans.states import CLOSED, LoanStatus
 from domain.onboarding.account import (
     OTP_LIFETIME,
     RESEND_AFTER,
@@ -582,12 +582,26 @@ class Onboarding(ContextApplication):
         Two saves in two contexts: the cancel comes first and is safe to repeat (an application no longer in
         onboarding is left as it is), so a crash between them leaves the funnel open and unchanged - the inactivity
         job's next run (or staff closing it again) finds it still idle and finishes both. The other order would leave
-        a closed funnel with its application in the queues, which nothing looks at again."""
+        a closed funnel with its application in the queues, which nothing looks at again.
+
+        An application submitted meanwhile (the borrower's submit between this read of the funnel and the cancel, or
+        staff submitting it for them) is the credit team's now: a 409, the funnel left open, rather than a funnel
+        closed as rejected over an application pending on the queues (the borrower's submit then fails on the
+        funnel's version, so neither would say so)."""
         now = self.clock.now()
         if funnel.status is FunnelStatus.IN_PROGRESS and self._loans is not None:
             application = self._current_application(funnel)
-            if application is not None:
-                self.loans.cancel_unsubmitted(funnel.brand_id, application, f"the onboarding was closed: {reason}")
+            if application is not None and not self.loans.cancel_unsubmitted(
+                funnel.brand_id, application, f"the onboarding was closed: {reason}"
+            ):
+                status = self.loans.status(funnel.brand_id, application)
+                if status is not None and LoanStatus(status) not in CLOSED:
+                    raise Conflict(
+                        "this onboarding's application was submitted, so it is not closed here: cancel or reject "
+                        "the application instead",
+                        application_id=str(application),
+                        application_status=status,
+                    )
         funnel.close(reason, now, self.brands.rules(funnel.brand_id).today(now))
         return self.commit(funnel)
 

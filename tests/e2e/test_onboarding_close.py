@@ -137,6 +137,28 @@ def test_a_submitted_onboarding_is_not_closed_here(client: Any, tenant: Tenant, 
     assert client.get(f"/api/v1/loans/{application}", headers=tenant.auth).json()["status"] == "pending"
 
 
+def test_an_application_submitted_meanwhile_keeps_its_onboarding_open(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    """The application submitted while the funnel still says in progress - as the borrower's submit leaves it between
+    its loans-side submit and its funnel save, which a close landing then fails - is the credit team's: the close is a
+    409 naming the application's status, the funnel stays open, the application on the queue. It was a 200 that closed
+    the funnel as rejected over an application left pending."""
+    borrower, auth, application = _applied(client, tenant, sms)
+    submitted = client.post(f"/api/v1/loans/{application}/submit", headers=tenant.auth)  # the loans side only
+    assert submitted.status_code == 200 and submitted.json()["status"] == "pending", submitted.text
+    url = f"/api/v1/onboarding/{borrower}"
+    before = client.get(url, headers=tenant.auth).json()
+    assert before["status"] == "in_progress"
+    refused = client.post(f"{url}/close", json={"reason": REASON}, headers=tenant.auth)
+    assert refused.status_code == 409 and refused.headers["content-type"].startswith("application/problem+json")
+    assert (refused.json()["application_id"], refused.json()["application_status"]) == (application, "pending")
+    assert "cancel or reject the application" in refused.json()["detail"]
+    assert client.get(url, headers=tenant.auth).json() == before
+    assert client.get(f"/api/v1/loans/{application}", headers=tenant.auth).json()["status"] == "pending"
+    assert client.get("/api/v1/borrower/me", headers=auth).json()["status"] == "in_progress"
+
+
 def test_staff_close_an_onboarding_from_its_portal_page(
     app: Any, client: Any, platform: Any, sms: SmsSimulator, staff: tuple[Tenant, str]
 ) -> None:
