@@ -194,16 +194,21 @@ class Collections(ContextApplication):
 
     def move_to_post(self, brand_id: UUID, loan_id: UUID, reason: str) -> CommandResult:
         """Move a loan being repaid to post-collections (legal); it leaves its executive (the post-collections team
-        takes over at the next sweep) and the sweep keeps it there."""
+        takes over at the next sweep) and the sweep keeps it there. It changes the case's stage and assignee as a
+        reallocation does, so it holds the brand's assignments as one does: a sweep's moves, planned from the read
+        model before it and recorded after, would put the loan back in collections with its executive."""
         why = clean_text(
             reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason (at least 3 characters)"
         )
         facts = self._facts(brand_id, loan_id)
         if facts.status not in ("active", "partially_paid", "overdue"):
             raise Conflict(f"only a loan being repaid moves to legal; this one is {facts.status}", status=facts.status)
-        record = self.case(brand_id, loan_id)
-        record.move_to_post(why[:500])
-        return self.commit(record)
+        with self._parties().assignments(brand_id) as shown:
+            record = self.case(brand_id, loan_id)
+            record.move_to_post(why[:500])
+            result = self.commit(record)
+            shown(result.position)
+        return result
 
     def assignments(self, brand_id: UUID) -> AbstractContextManager[Callable[[int], None]]:
         """The hold on the brand's case assignments (`CollectionParties.assignments`), for the sweep, which plans

@@ -6,6 +6,7 @@ reallocation with its history; the team view; another brand's probes get 404."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -391,3 +393,42 @@ def test_a_case_asks_for_the_unpaid_principal_and_interest_as_the_replay_allocat
                             json={"reason": "chargeback"}, headers=tenant.auth)  # fmt: skip
     assert reversed_.status_code == 200, reversed_.text
     assert asks(date(2026, 3, 7)) == "7995.61"
+
+
+def test_a_move_to_legal_during_the_sweep_is_not_undone_by_its_moves(
+    client: Any, platform: Any, server: str, book: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep plans its moves from the read model and records them after: a manager's move to legal landing in
+    between was restated by the moves (stage collections, the executive again) while the case said legal, so the loan
+    went back to the executive's worklist and off the post-collections team's until the next sweep. The move to legal
+    changes the case's stage and assignee as a reallocation does, so it holds the brand's assignments too: it waits
+    for the sweep and lands after its moves."""
+    tenant: Tenant = book["tenant"]
+    loan = book["loans"][0]
+    cob(client, platform, tenant, date(2026, 3, 1))  # in collections, with an executive
+    assert client.get(f"/api/v1/loans/{loan}/collection", headers=tenant.auth).json()["case"]["assignee"]
+    real_plan = collection_jobs.plan_moves
+    answers: list[httpx.Response] = []
+    waiting: list[threading.Thread] = []
+
+    def plan_then_legal(*args: Any) -> Any:
+        planned = real_plan(*args)  # the case as the read model shows it: collections, not legal
+        legal = threading.Thread(target=lambda: answers.append(httpx.post(
+            f"{server}/api/v1/loans/{loan}/collection-legal", json={"reason": "no response for 30 days"},
+            headers=tenant.auth, timeout=30,
+        )))  # fmt: skip
+        legal.start()
+        legal.join(timeout=1.0)  # landed at once (before the moves), or waiting for the sweep's hold to end
+        waiting.append(legal)
+        return planned
+
+    monkeypatch.setattr(collection_jobs, "plan_moves", plan_then_legal)
+    cob(client, platform, tenant, date(2026, 3, 2))
+    waiting[0].join(timeout=30)
+    (moved,) = answers
+    assert moved.status_code == 200, moved.text
+    settle(platform, Collections.name)
+    case = client.get(f"/api/v1/loans/{loan}/collection", headers=tenant.auth).json()["case"]
+    assert (case["legal"], case["stage"], case["assignee"]) == (True, "post", None), case
+    assert str(loan) not in {i["loan_id"] for i in worklist(client, tenant.auth, stage="collections")}
+    assert str(loan) in {i["loan_id"] for i in worklist(client, tenant.auth, stage="post")}
