@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid5
 
+import structlog
 from pydantic import BaseModel
 
 from domain.customers.customer import DuplicateCustomer
@@ -61,6 +62,8 @@ from domain.shared.values import MIN_REASON, clean_text, normalise_phone
 
 T = TypeVar("T")
 
+log = structlog.get_logger(__name__)
+
 #: The kinds of document a step's `document_id` may name (`DocumentKind` values): the Aadhaar copy's sides or the
 #: photo DigiLocker returns, and the selfie. The statement step's `document_ids` are judged by `_statement_months`.
 STEP_DOCUMENT_KINDS: dict[Step, frozenset[str]] = {
@@ -69,7 +72,13 @@ STEP_DOCUMENT_KINDS: dict[Step, frozenset[str]] = {
 }
 
 
-def _retrying(work: Callable[[], T], attempts: int = 4) -> T:
+#: How many times a use case that has already saved the other context's side (the loans context's application) saves
+#: its funnel step on the funnel's latest version when another request changed the funnel first: the change it raced
+#: (a step redone in another tab, a send-back) is unrelated, and giving up would leave the two contexts disagreeing.
+SAVE_ATTEMPTS = 4
+
+
+def _retrying(work: Callable[[], T], attempts: int = SAVE_ATTEMPTS) -> T:
     """Run `work` again when another request changed the same record first (counters must not lose a count)."""
     for _ in range(attempts - 1):
         try:
@@ -405,16 +414,61 @@ class Onboarding(ContextApplication):
         if funnel.attribution is not None:  # the sign-up's UTM, carried to the application (docs/leads.md)
             details.update(funnel.attribution.model_dump(exclude_none=True))
         funnel.record(Step.LOAN_REQUEST, details, rules, now)
-        try:
-            self.commit(funnel)
-        except ConcurrentModification:
-            # Another tap of the same request recorded it first, with the same application (`_new_application`):
-            # that is this tap's answer too. Anything else changed meanwhile stays a 409.
-            again = self.funnel(brand_id, borrower_id)
-            recorded = again.details.get(Step.LOAN_REQUEST) or {}
-            if self._current_application(again) != applied.id or {k: recorded.get(k) for k in asked} != asked:
-                raise
+        self._save_loan_request(funnel, applied.id, asked, details, rules)
         return applied
+
+    def _save_loan_request(
+        self, funnel: Funnel, application: UUID, asked: dict[str, Any], details: dict[str, Any], rules: FunnelRules
+    ) -> None:
+        """Save the loan request step naming the application it started or changed (saved already, in the loans
+        context). When another request changed the funnel first:
+
+        - another tap of the same request recorded it, with the same application (`_new_application`): that is this
+          tap's answer too (another request for the same application stays a 409, as before);
+        - an unrelated change (a step redone in another tab, the loan request sent back) left the funnel with no live
+          application: the step is recorded on its latest version (`SAVE_ATTEMPTS`), as if the request came a moment
+          later;
+        - the funnel was closed meanwhile (or now points at another live application, or refuses the step): nothing
+          will ever point at this application, which would sit on the onboarding queue holding one of the product's
+          `max_active_loans` (and, counted as open, stop the borrower starting again) - so it is cancelled
+          (`cancel_unsubmitted`, a no-op once it is not in onboarding) and the refusal stands (409)."""
+        brand_id = funnel.brand_id
+        for attempt in range(SAVE_ATTEMPTS):
+            try:
+                self.commit(funnel)
+                return
+            except ConcurrentModification as conflict:
+                again = self.funnel(brand_id, funnel.id)
+                current = self._current_application(again)
+                if current == application:
+                    recorded = again.details.get(Step.LOAN_REQUEST) or {}
+                    if {k: recorded.get(k) for k in asked} == asked:
+                        return
+                    raise
+                live = current is not None and self.loans.status(brand_id, current) == LoanStatus.ONBOARDING.value
+                refusal: Conflict = conflict
+                if again.status is FunnelStatus.IN_PROGRESS and not live and attempt < SAVE_ATTEMPTS - 1:
+                    try:
+                        again.record(Step.LOAN_REQUEST, details, rules, self.clock.now())
+                    except Conflict as refused:  # a step before it was sent back meanwhile
+                        refusal = refused
+                    else:
+                        funnel = again
+                        continue
+                if again.status is FunnelStatus.REJECTED:
+                    why = f"the onboarding was closed: {again.reason}"
+                    refusal = Conflict(f"this onboarding was closed: {again.reason}", status=again.status.value)
+                else:
+                    why = "the loan request was not recorded: the onboarding changed at the same moment"
+                if self.loans.cancel_unsubmitted(brand_id, application, why):
+                    log.info(
+                        "onboarding.unrecorded_application_cancelled",
+                        brand_id=str(brand_id),
+                        borrower_id=str(funnel.id),
+                        application_id=str(application),
+                        funnel_status=again.status.value,
+                    )
+                raise refusal from conflict
 
     def _new_application(self, funnel: Funnel, given: LoanRequestIn, coupon_code: str | None) -> AppliedLoan:
         """A new application for the loan request, its id named by the funnel's version: two taps of the same
@@ -425,6 +479,13 @@ class Onboarding(ContextApplication):
         assert funnel.customer_id is not None
         loan_id = uuid5(funnel.id, f"loan-request:{funnel.version}")
         owner = self.loans.owner(funnel.brand_id, loan_id)
+        for again in range(1, SAVE_ATTEMPTS + 1):
+            # The name is taken by an application no longer in onboarding: one the request that failed had started,
+            # cancelled since by the reconciliation (`cancel_orphan`). The next name, the same for both taps.
+            if owner is None or self.loans.status(funnel.brand_id, loan_id) == LoanStatus.ONBOARDING.value:
+                break
+            loan_id = uuid5(funnel.id, f"loan-request:{funnel.version}:{again}")
+            owner = self.loans.owner(funnel.brand_id, loan_id)
         if owner is None:
             try:
                 return self.loans.apply(
@@ -444,19 +505,38 @@ class Onboarding(ContextApplication):
         )  # fmt: skip
 
     def submit_application(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> AppliedLoan:
-        """Submit the borrower's own application through the BRE and record the submitted step (409 while a
-        required step is missing; another borrower's application is a 404)."""
+        """Submit the borrower's own application through the BRE and record the submitted step (another borrower's
+        application is a 404, checked first and writing nothing; 409 while a required step is missing)."""
         funnel = self.funnel(brand_id, borrower_id)
-        rules = self.brands.rules(brand_id)
-        funnel.require_can_record(Step.SUBMITTED, rules)
-        self.require_own_application(funnel, loan_id)
+        self.require_own_application(funnel, loan_id)  # another borrower's: 404 before anything about this funnel
+        funnel.require_can_record(Step.SUBMITTED, self.brands.rules(brand_id))
         if self.kyc is not None and funnel.customer_id is not None:
             self.kyc.pull_bureau(brand_id, funnel.customer_id)  # the credit facts the BRE reads
         submitted = self.loans.submit(brand_id, loan_id)
-        details = {"application_id": str(loan_id), "loan_number": submitted.loan_number}
-        funnel.record(Step.SUBMITTED, details, rules, self.clock.now())
-        self.commit(funnel)
+        self._save_submission(funnel, {"application_id": str(loan_id), "loan_number": submitted.loan_number})
         return submitted
+
+    def _save_submission(self, funnel: Funnel, details: dict[str, Any]) -> CommandResult:
+        """Record the submitted step of the application the loans context has just submitted. The application is on
+        the staff queues now, so the funnel must say so: when another request changed the funnel first (the borrower
+        redoing a step in another tab, staff sending one back) the step is recorded on the funnel's latest version
+        (`SAVE_ATTEMPTS`); found recorded already (the job's reconciliation), it is left as it is."""
+        for attempt in range(SAVE_ATTEMPTS):
+            if attempt:
+                funnel = self.funnel(funnel.brand_id, funnel.id)
+                recorded = funnel.details.get(Step.SUBMITTED) or {}
+                if (
+                    funnel.status is FunnelStatus.COMPLETED
+                    and recorded.get("application_id") == details["application_id"]
+                ):
+                    return CommandResult(id=funnel.id, position=0, changed=False)
+            funnel.record_submission(details, self.clock.now())
+            try:
+                return self.commit(funnel)
+            except ConcurrentModification:
+                if attempt == SAVE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def submit_reloan(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> AppliedLoan:
         """Submit through the BRE the application the borrower's acceptance of a re-loan offer started (spec "Step 7
@@ -604,6 +684,43 @@ class Onboarding(ContextApplication):
                     )
         funnel.close(reason, now, self.brands.rules(funnel.brand_id).today(now))
         return self.commit(funnel)
+
+    # Reconciliation (the onboarding-inactive job) ----------------------------------------------------------------
+
+    def sync_submission(self, brand_id: UUID, borrower_id: UUID) -> CommandResult:
+        """A funnel in progress whose application the loans context has submitted (its status past onboarding, and
+        not cancelled) records the submitted step, as the borrower's submit would have: a submit that failed between
+        its two saves (the process died, or every retry lost its race), or staff submitting the application on the
+        loan. Anything else changes nothing (`changed` False); safe to repeat."""
+        return _retrying(lambda: self._sync_submission(brand_id, borrower_id))
+
+    def _sync_submission(self, brand_id: UUID, borrower_id: UUID) -> CommandResult:
+        funnel = self.funnel(brand_id, borrower_id)
+        unchanged = CommandResult(id=funnel.id, position=0, changed=False)
+        application = self._current_application(funnel)
+        if funnel.status is not FunnelStatus.IN_PROGRESS or application is None:
+            return unchanged
+        status = self.loans.status(brand_id, application)
+        if status is None or status in (LoanStatus.ONBOARDING.value, LoanStatus.CANCELLED.value):
+            return unchanged
+        number = (funnel.details.get(Step.LOAN_REQUEST) or {}).get("loan_number")
+        funnel.record_submission({"application_id": str(application), "loan_number": number}, self.clock.now())
+        return self.commit(funnel)
+
+    def cancel_orphan(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> CommandResult:
+        """Cancel an application still in onboarding whose borrower's funnel is closed, with the close's reason (as
+        the close cancels its own): a loan request that raced the close and could not compensate, or an
+        application left by a close made before closes cancelled theirs. The caller (the job) finds the pair on
+        the read models, where no funnel of the borrower is in progress; this checks it on the aggregates: the
+        funnel closed, the application the funnel's borrower's. Anything else changes nothing; safe to repeat."""
+        funnel = self.funnel(brand_id, borrower_id)
+        unchanged = CommandResult(id=loan_id, position=0, changed=False)
+        if funnel.status is not FunnelStatus.REJECTED or funnel.customer_id is None:
+            return unchanged
+        if self.loans.owner(brand_id, loan_id) != funnel.customer_id:
+            return unchanged
+        cancelled = self.loans.cancel_unsubmitted(brand_id, loan_id, f"the onboarding was closed: {funnel.reason}")
+        return CommandResult(id=loan_id, position=0, changed=cancelled)
 
     # Customer 360 ----------------------------------------------------------------------------------------------
 

@@ -168,6 +168,16 @@ class Funnel(Aggregate):
         upcoming = next((s for s in required if s not in done), None)
         self._step_recorded(step=step, details=details, at=at, first=step not in self.reached, next_step=upcoming)
 
+    def record_submission(self, details: dict[str, Any], at: datetime) -> None:
+        """Record the submitted step of an application the loans context has submitted already (the borrower's submit
+        whose funnel save lost a race, or the job's reconciliation of an application submitted on the loan): the
+        submission happened, so only an open funnel is asked for (409 when closed or submitted), not the order of its
+        steps - a step sent back at that moment is for the application's own send-back now. The funnel is finished."""
+        self._require_open()
+        self._step_recorded(
+            step=Step.SUBMITTED, details=details, at=at, first=Step.SUBMITTED not in self.reached, next_step=None
+        )
+
     @event(StepRecorded)
     def _step_recorded(
         self, step: Step, details: dict[str, Any], at: datetime, first: bool, next_step: Step | None
