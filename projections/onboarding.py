@@ -20,6 +20,8 @@ from projections.projection import Projection, Write, handles
 
 #: Rows are ordered by (since, id), newest first.
 BORROWERS_CURSOR = KeysetCursor(datetime, UUID, name="onboarding.borrowers")
+UNRECORDED_SUBMISSIONS_CURSOR = KeysetCursor(datetime, UUID, name="onboarding.unrecorded_submissions")
+ORPHANS_CURSOR = KeysetCursor(datetime, UUID, name="onboarding.orphan_applications")
 
 F = Funnel
 
@@ -265,6 +267,76 @@ class OnboardingQueries:
             return [], after
         return [r["id"] for r in rows], BORROWERS_CURSOR.encode(
             rows[-1]["updated_at"], rows[-1]["id"], scope=page_scope
+        )
+
+    def unrecorded_submissions(self, brand_id: UUID, after: str | None, limit: int) -> tuple[list[UUID], str | None]:
+        """Funnels in progress waiting at the submitted step whose borrower has an application of the borrower channel
+        past onboarding (submitted; not cancelled) in the brand: the candidates `Onboarding.sync_submission` checks on
+        the aggregates. Longest waiting first, after the cursor `after` (on the step index); the ids and the cursor
+        of the last one."""
+        page_scope = (brand_id,)
+        where = [
+            "o.brand_id = %(brand)s",
+            "o.status = 'in_progress'",
+            "o.step = 'submitted'",
+            "EXISTS (SELECT 1 FROM read.loans l WHERE l.brand_id = o.brand_id AND l.customer_id = o.customer_id "
+            "AND l.channel = 'borrower' AND l.status NOT IN ('onboarding', 'cancelled'))",
+        ]
+        params: dict[str, Any] = {"brand": brand_id, "limit": limit}
+        if after:
+            at, last = UNRECORDED_SUBMISSIONS_CURSOR.decode(after, page_scope)
+            where.append("(o.step_since, o.id) > (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT o.id, o.step_since FROM read.onboarding o WHERE {' AND '.join(where)} "
+                "ORDER BY o.step_since, o.id LIMIT %(limit)s",
+                params,
+            ).fetchall()
+        if not rows:
+            return [], after
+        last_row = rows[-1]
+        return [r["id"] for r in rows], UNRECORDED_SUBMISSIONS_CURSOR.encode(
+            last_row["step_since"], last_row["id"], scope=page_scope
+        )
+
+    def orphan_applications(
+        self, brand_id: UUID, before: datetime, after: str | None, limit: int
+    ) -> tuple[list[tuple[UUID, UUID]], str | None]:
+        """Applications of the borrower channel still in onboarding, started before `before`, whose borrower's funnels
+        in the brand are all closed (at least one; none in progress or submitted, which could be the one pointing at
+        it): the candidates `Onboarding.cancel_orphan` checks on the aggregates, each with the funnel closed last.
+        Oldest first, after the cursor `after` (on the status index); the (borrower, application) pairs and the
+        cursor of the last one."""
+        page_scope = (brand_id,)
+        where = [
+            "l.brand_id = %(brand)s",
+            "l.status = 'onboarding'",
+            "l.channel = 'borrower'",
+            "l.created_at < %(before)s",
+            "EXISTS (SELECT 1 FROM read.onboarding c WHERE c.brand_id = l.brand_id "
+            "AND c.customer_id = l.customer_id AND c.status = 'rejected')",
+            "NOT EXISTS (SELECT 1 FROM read.onboarding p WHERE p.brand_id = l.brand_id "
+            "AND p.customer_id = l.customer_id AND p.status <> 'rejected')",
+        ]
+        params: dict[str, Any] = {"brand": brand_id, "before": before, "limit": limit}
+        if after:
+            at, last = ORPHANS_CURSOR.decode(after, page_scope)
+            where.append("(l.created_at, l.id) > (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT l.id, l.created_at, (SELECT o.id FROM read.onboarding o WHERE o.brand_id = l.brand_id "
+                "AND o.customer_id = l.customer_id AND o.status = 'rejected' ORDER BY o.updated_at DESC, o.id LIMIT 1) "
+                f"AS borrower_id FROM read.loans l WHERE {' AND '.join(where)} "
+                "ORDER BY l.created_at, l.id LIMIT %(limit)s",
+                params,
+            ).fetchall()
+        if not rows:
+            return [], after
+        last_row = rows[-1]
+        return [(r["borrower_id"], r["id"]) for r in rows], ORPHANS_CURSOR.encode(
+            last_row["created_at"], last_row["id"], scope=page_scope
         )
 
     def conversion(self, brand_id: UUID) -> Conversion:

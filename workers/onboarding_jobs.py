@@ -1,6 +1,8 @@
-"""The onboarding job: close the funnels of borrowers inactive for the brand's `inactive_user_days`, as rejected
-with the reason (their application still in onboarding cancelled), when the brand's `auto_reject_inactive_users` is
-on."""
+"""The onboarding job: first reconcile each funnel with its application (the two are saved by two contexts, so a
+failure or a race between the saves can leave them disagreeing: docs/onboarding.md, "Keeping the funnel and its
+application together"), then close the funnels of borrowers inactive for the brand's `inactive_user_days`, as
+rejected with the reason (their application still in onboarding cancelled), when the brand's
+`auto_reject_inactive_users` is on."""
 
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ INACTIVE = JobDefinition(
     name="onboarding-inactive",
     title="Close inactive onboardings",
     description=(
-        "When the brand's auto_reject_inactive_users is on, closes as rejected each onboarding untouched for "
+        "Reconciles onboardings with their applications (an application submitted while its onboarding is still in "
+        "progress records the submission; one left in onboarding under a closed onboarding is cancelled), then, when "
+        "the brand's auto_reject_inactive_users is on, closes as rejected each onboarding untouched for "
         "inactive_user_days before the run's date, with the reason (the borrower sees it; staff see it in the lists), "
         "cancelling its application still in onboarding."
     ),
@@ -42,9 +46,122 @@ class OnboardingJobPort:
     queries: OnboardingQueries
 
 
+#: How old an application must be before the reconciliation takes it for an orphan: a loan request in flight has
+#: started its application and not yet recorded its step (a restart after a close records both at once).
+ORPHAN_AFTER = timedelta(hours=1)
+
+# The run's phases, in order: the reconciliation's two sweeps, then the inactivity walk. A sweep's cursor is prefixed
+# with its phase; the walk's is bare (as before the sweeps existed, so a retry of an older run resumes its walk).
+_SUBMISSIONS = "submissions"
+_ORPHANS = "orphans"
+
+
+def _resume(cursor: str | None) -> tuple[str | None, str | None]:
+    """The phase a run resumes in (None: the walk) and that phase's own cursor."""
+    if not cursor:
+        return _SUBMISSIONS, None
+    for phase in (_SUBMISSIONS, _ORPHANS):
+        if cursor.startswith(f"{phase}:"):
+            return phase, cursor.removeprefix(f"{phase}:") or None
+    return None, cursor
+
+
 def run_inactive(port: OnboardingJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
-    """Yield one (counts, cursor) per batch; safe to rerun (a closed funnel is no longer a candidate, and one whose
-    close failed after its application was cancelled still is: the rerun finishes it)."""
+    """Reconcile the brand's funnels with their applications (`sync_submissions`, `cancel_orphans`: whatever the
+    brand's settings), then yield one (counts, cursor) per batch of inactive funnels closed; safe to rerun (a closed
+    funnel is no longer a candidate, and one whose close failed after its application was cancelled still is: the
+    rerun finishes it)."""
+    phase, cursor = _resume(job_run.cursor or None)
+    if phase == _SUBMISSIONS:
+        yield from sync_submissions(port, job_run, cursor)
+        phase, cursor = _ORPHANS, None
+    if phase == _ORPHANS:
+        yield from cancel_orphans(port, job_run, cursor)
+        cursor = None
+    yield from _close_inactive(port, job_run, cursor)
+
+
+def sync_submissions(
+    port: OnboardingJobPort, job_run: JobRun, after: str | None
+) -> Iterator[tuple[BatchCounts, str | None]]:
+    """Funnels still in progress whose application was submitted (a submit that failed between its two saves,
+    staff submitting on the loan) record the submitted step (`Onboarding.sync_submission`), in batches on the
+    read models' keyset; each fix is logged (`onboarding_sync.submission_recorded`)."""
+    brand = str(job_run.brand_id)
+    while True:
+        try:
+            ids, after = port.queries.unrecorded_submissions(job_run.brand_id, after, job_run.settings.batch_size)
+        except InvalidCursor:
+            log.warning("onboarding_sync.cursor_restarted", brand_id=brand, run_id=str(job_run.id), phase=_SUBMISSIONS)
+            after = None
+            continue
+        if not ids:
+            return
+        fixed = skipped = 0
+        for borrower_id in ids:
+            if job_run.dry_run:
+                fixed += 1
+                continue
+            try:
+                with acting_as(f"job:{INACTIVE.name}"):
+                    result = port.onboarding.sync_submission(job_run.brand_id, borrower_id)
+            except Conflict:
+                result = None
+            if result is not None and result.changed:
+                fixed += 1
+                log.info("onboarding_sync.submission_recorded", brand_id=brand, borrower_id=str(borrower_id))
+            else:
+                skipped += 1
+        yield BatchCounts(processed=len(ids), succeeded=fixed, skipped=skipped), f"{_SUBMISSIONS}:{after}"
+
+
+def cancel_orphans(
+    port: OnboardingJobPort, job_run: JobRun, after: str | None
+) -> Iterator[tuple[BatchCounts, str | None]]:
+    """Applications still in onboarding whose borrower's funnels are all closed (a loan request that raced the close,
+    a close made before closes cancelled their application) are cancelled with the close's reason
+    (`Onboarding.cancel_orphan`), once older than `ORPHAN_AFTER`, in batches on the read models' keyset; each fix
+    is logged (`onboarding_sync.orphan_cancelled`)."""
+    brand = str(job_run.brand_id)
+    before = port.onboarding.clock.now() - ORPHAN_AFTER
+    while True:
+        try:
+            pairs, after = port.queries.orphan_applications(
+                job_run.brand_id, before, after, job_run.settings.batch_size
+            )
+        except InvalidCursor:
+            log.warning("onboarding_sync.cursor_restarted", brand_id=brand, run_id=str(job_run.id), phase=_ORPHANS)
+            after = None
+            continue
+        if not pairs:
+            return
+        fixed = skipped = 0
+        for borrower_id, loan_id in pairs:
+            if job_run.dry_run:
+                fixed += 1
+                continue
+            try:
+                with acting_as(f"job:{INACTIVE.name}"):
+                    result = port.onboarding.cancel_orphan(job_run.brand_id, borrower_id, loan_id)
+            except Conflict:
+                result = None
+            if result is not None and result.changed:
+                fixed += 1
+                log.info(
+                    "onboarding_sync.orphan_cancelled",
+                    brand_id=brand,
+                    borrower_id=str(borrower_id),
+                    application_id=str(loan_id),
+                )
+            else:
+                skipped += 1
+        yield BatchCounts(processed=len(pairs), succeeded=fixed, skipped=skipped), f"{_ORPHANS}:{after}"
+
+
+def _close_inactive(
+    port: OnboardingJobPort, job_run: JobRun, after: str | None
+) -> Iterator[tuple[BatchCounts, str | None]]:
+    """Close the funnels untouched for the brand's inactive days, when its `auto_reject_inactive_users` is on."""
     rules = port.onboarding.brands.rules(job_run.brand_id)
     if not rules.auto_reject_inactive:
         yield BatchCounts(), None
@@ -52,7 +169,6 @@ def run_inactive(port: OnboardingJobPort, job_run: JobRun) -> Iterator[tuple[Bat
     cutoff = datetime.combine(job_run.as_of, time.min, tzinfo=UTC) - timedelta(days=rules.inactive_days)
     days = "1 day" if rules.inactive_days == 1 else f"{rules.inactive_days} days"
     reason = f"inactive for {days}: closed automatically"
-    after = job_run.cursor or None
     while True:
         try:
             ids, after = port.queries.idle(job_run.brand_id, cutoff, after, job_run.settings.batch_size)
