@@ -383,6 +383,64 @@ def test_brand_money_settings_outside_numeric_16_2_are_422_and_change_nothing(
     assert saved.status_code == 200 and saved.json()["settings"]["min_salary"] == "25000.50"
 
 
+def test_brand_settings_of_another_json_type_are_422_naming_each_and_change_nothing(
+    client: Any, boss: Tenant, dsn: str
+) -> None:
+    # The form's text is read leniently; a JSON body's "22" for a number of days, 1 or "yes" for a flag, or true for
+    # a number of days (which was saved as 1) is not a value of the setting.
+    config = client.get("/api/v1/brand/config", headers=boss.auth).json()
+    before = _events(dsn)
+    for body, fields in (
+        ({"min_age": "23"}, {"min_age"}),
+        ({"inactive_user_days": 30.0}, {"inactive_user_days"}),
+        ({"reloan_offer_days": "5"}, {"reloan_offer_days"}),
+        ({"sunday_off": "no"}, {"sunday_off"}),
+        ({"central_dedup": 1}, {"central_dedup"}),
+        ({"covenant_lead_days": {"monthly": True}}, {"covenant_lead_days.monthly"}),
+        ({"notification_channels": {"due_7": "sms"}}, {"notification_channels.due_7"}),
+        ({"min_age": True, "auto_allocate_loans": "true"}, {"min_age", "auto_allocate_loans"}),
+    ):
+        got = client.patch("/api/v1/brand/config", json=body, headers=boss.auth)
+        assert got.status_code == 422 and _errors(got) == fields, (body, got.text)
+    assert _events(dsn) == before
+    assert client.get("/api/v1/brand/config", headers=boss.auth).json()["settings"] == config["settings"]
+    saved = client.patch(
+        "/api/v1/brand/config",
+        json={"min_age": 23, "sunday_off": False, "covenant_lead_days": {"monthly": 5}, "reloan_offer_days": None},
+        headers=boss.auth,
+    )
+    assert saved.status_code == 200, saved.text
+    settings = saved.json()["settings"]
+    assert settings["min_age"] == 23 and settings["covenant_lead_days"] == {"monthly": 5}
+
+
+@pytest.mark.parametrize("name", ["localtime", "posixrules", "right/UTC", "posix/Asia/Kolkata", "Factory"])
+def test_a_timezone_that_names_no_place_is_422_for_a_brand_and_its_settings(
+    client: Any, boss: Tenant, dsn: str, name: str
+) -> None:
+    # ZoneInfo opens these files, but `localtime` is the server's own zone and the embedded PostgreSQL ships none of
+    # the build files: its AT TIME ZONE (the brand's business day in read models) failed on them.
+    before = _events(dsn)
+    got = client.patch("/api/v1/brand/config", json={"timezone": name}, headers=boss.auth)
+    assert got.status_code == 422 and _errors(got) == {"timezone"}, got.text
+    slug = f"tz-{uuid.uuid4().hex[:8]}"
+    made = client.post("/api/v1/brands", json={"slug": slug, "name": "Tz Probe", "timezone": name}, headers=boss.auth)
+    assert made.status_code == 422 and _errors(made) == {"timezone"}, made.text
+    assert _events(dsn) == before
+
+
+def test_an_if_match_that_is_not_a_version_of_ours_is_422_naming_it(client: Any, boss: Tenant, dsn: str) -> None:
+    before = _events(dsn)
+    for value in ("*", '"1_0"', '" 1"', '"+1"', '"1.0"', '"' + "9" * 19 + '"', '""'):
+        got = client.patch("/api/v1/brand/config", json={"sunday_off": True}, headers=boss.auth | {"If-Match": value})
+        assert got.status_code == 422 and _errors(got) == {"If-Match"}, (value, got.text)
+    assert _events(dsn) == before
+    version = client.get("/api/v1/brand/config", headers=boss.auth).json()["version"]
+    for value in (f'"{version - 1}"', f'W/"{version - 1}"'):
+        stale = client.patch("/api/v1/brand/config", json={"sunday_off": True}, headers=boss.auth | {"If-Match": value})
+        assert stale.status_code == 409, stale.text
+
+
 def test_dates_outside_1900_to_2200_and_non_iso_dates_are_422(
     client: Any, boss: Tenant, path_values: dict[str, str], dsn: str
 ) -> None:
