@@ -530,6 +530,19 @@ def test_the_headers_we_read_are_checked_like_any_input(client: Any, boss: Tenan
     )
 
 
+def test_a_malformed_x_brand_id_or_a_version_given_two_ways_is_422_naming_it(
+    client: Any, boss: Tenant, dsn: str
+) -> None:
+    before = _events(dsn)
+    for value in ("", "not-a-brand", "1234", str(boss.brand_id)[:-1]):
+        got = client.get("/api/v1/me", headers=boss.auth | {"X-Brand-Id": value})
+        assert got.status_code == 422 and _errors(got) == {"X-Brand-Id"}, (value, got.text)
+    body = {"product_id": str(uuid.uuid4()), "reason": "cheaper product", "expected_version": 3}
+    got = client.post(f"/api/v1/loans/{uuid.uuid4()}/product", json=body, headers=boss.auth | {"If-Match": '"2"'})
+    assert got.status_code == 422 and _errors(got) == {"expected_version"}, got.text
+    assert _events(dsn) == before
+
+
 def test_a_nul_in_a_path_parameter_is_422(client: Any, boss: Tenant) -> None:
     got = client.delete(f"/api/v1/customers/{uuid.uuid4()}/alternate-phones/98765%0043210", headers=boss.auth)
     assert got.status_code == 422 and _errors(got) == {"phone"}
