@@ -14,6 +14,7 @@ from domain.identity.principal import AuthenticationFailed, Principal
 from domain.identity.staff import StaffNotFound
 from domain.onboarding.account import TOKEN_PREFIX, SessionNotFound
 from domain.onboarding.parties import BorrowerPrincipal
+from domain.shared.errors import InvalidValue
 
 SESSION_COOKIE = "cd_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -78,7 +79,7 @@ def acting_brand(gate: Gate, request: Request, principal: Principal) -> Principa
     try:
         brand_id = UUID(raw.strip())
     except ValueError:
-        raise HttpProblem(422, "X-Brand-Id must be a brand id", "invalid-input") from None
+        raise InvalidValue("X-Brand-Id", "must be a brand id") from None
     if brand_id != principal.brand_id and not principal.cross_brand:
         raise HttpProblem(403, "this credential is bound to its own brand", "forbidden")
     gate.identity.brand(brand_id)

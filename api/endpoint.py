@@ -9,6 +9,7 @@ Each handler takes a `Context[BlocklistPort]` and returns a `Reply` rendered thr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -34,11 +35,15 @@ from domain.identity.principal import Principal
 from domain.onboarding.parties import BorrowerPrincipal
 from domain.shared.aggregate import acting_as, tracing
 from domain.shared.application import CommandResult
+from domain.shared.errors import InvalidValue
 
 log = structlog.get_logger(__name__)
 
 P = TypeVar("P")
 T = TypeVar("T")
+
+#: The version an If-Match ETag carries: a record version as this API sends it (`"3"`).
+_ETAG_VERSION = re.compile(r"[0-9]{1,18}")
 
 #: How long a command's answer waits for its read model before answering 202 Accepted instead.
 READ_YOUR_WRITES_SECONDS = 5.0
@@ -102,12 +107,11 @@ class Context(Generic[P]):
         raw = self.headers.get("if-match")
         if not raw:
             return None
-        try:
-            return int(raw.strip().removeprefix("W/").strip('"'))
-        except ValueError:
-            raise HttpProblem(
-                422, "If-Match must be an ETag from this API (the record's version)", "invalid-input"
-            ) from None
+        # ASCII digits only: int() would also read "1_0" as 10 and other scripts' digits, neither an ETag of ours.
+        version = _ETAG_VERSION.fullmatch(raw.strip().removeprefix("W/").strip('"'))
+        if version is None:
+            raise InvalidValue("If-Match", 'must be an ETag from this API (the record\'s version, e.g. "3")')
+        return int(version.group())
 
     def settled(self, source: str, position: int) -> bool:
         """Whether every read model of `source` has caught up with `position` (waits a bounded time)."""

@@ -57,7 +57,12 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
     earlier = ops.begin_idempotent(context.brand_id, principal, key, request_hash)
     if earlier is not None:
         if earlier.request_hash != request_hash:
-            raise HttpProblem(422, "this Idempotency-Key was used with a different request", "idempotency-key-reused")
+            raise HttpProblem(
+                422,
+                "this Idempotency-Key was used with a different request",
+                "idempotency-key-reused",
+                errors=[{"field": HEADER, "message": "was used with a different request (another body or endpoint)"}],
+            )
         if earlier.status is None:
             raise HttpProblem(
                 409, "a request with this Idempotency-Key is still in progress", "idempotency-in-progress"

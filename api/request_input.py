@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import types
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any, Union, get_args, get_origin
 from uuid import UUID
@@ -51,15 +52,16 @@ def parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
         raise HttpProblem(400, "a JSON request body is required", "malformed-json")
     if nests_deeper_than(raw, MAX_JSON_DEPTH):
         raise HttpProblem(400, f"request body nests deeper than {MAX_JSON_DEPTH} levels", "malformed-json")
+    repeated = _RepeatedNames()
     try:
-        data = json.loads(raw, parse_constant=_not_json)
+        data = json.loads(raw, parse_constant=_not_json, object_pairs_hook=repeated)
     except UnicodeDecodeError:
         raise HttpProblem(400, "request body is not UTF-8", "malformed-json") from None
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity, an integer of thousands of digits
         raise HttpProblem(400, f"request body is not valid JSON: {exc}", "malformed-json") from None
     if not isinstance(data, dict):
         raise HttpProblem(400, "request body must be a JSON object", "malformed-json")
-    errors = list(_text_errors(data, ""))
+    errors = list(_text_errors(data, "", repeated))
     if errors:
         raise InvalidInput(errors)
     return model.model_validate(data)
@@ -84,26 +86,50 @@ def nests_deeper_than(raw: bytes, limit: int) -> bool:
     return False
 
 
+class _RepeatedNames:
+    """A JSON parse's object hook that notes, per object, the names given more than once (JSON keeps the last)."""
+
+    def __init__(self) -> None:
+        #: id of a parsed object -> the object (kept, so that no other object takes its id) and its repeated names
+        self.found: dict[int, tuple[dict[str, Any], list[str]]] = {}
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        parsed = dict(pairs)
+        if len(parsed) < len(pairs):
+            counts = Counter(name for name, _ in pairs)
+            self.found[id(parsed)] = (parsed, [name for name in parsed if counts[name] > 1])
+        return parsed
+
+    def names(self, parsed: dict[str, Any]) -> list[str]:
+        """The names `parsed` was given more than once."""
+        found = self.found.get(id(parsed))
+        return found[1] if found is not None and found[0] is parsed else []
+
+
 def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def _text_errors(value: Any, path: str) -> Iterator[FieldError]:
-    """Every string of a parsed JSON body, keys included, that no text input may hold (see text_problem)."""
+def _text_errors(value: Any, path: str, repeated: _RepeatedNames | None = None) -> Iterator[FieldError]:
+    """Every string of a parsed JSON body, keys included, that no text input may hold (see text_problem), and every
+    name an object was given more than once (`repeated`, from `_RepeatedNames`): `{"amount": "1", "amount": "1000"}`
+    means whichever value a reader keeps, so it is refused as a query parameter given twice is."""
     if isinstance(value, str):
         problem = text_problem(value)
         if problem is not None:
             yield FieldError(path or "body", problem)
     elif isinstance(value, dict):
+        for key in repeated.names(value) if repeated is not None else ():
+            yield FieldError(_join(path, _shown(key)), "given more than once")
         for key, item in value.items():
             problem = text_problem(key)
             if problem is not None:
                 yield FieldError(_join(path, _shown(key)), f"the field name {problem}")
             else:
-                yield from _text_errors(item, _join(path, key))
+                yield from _text_errors(item, _join(path, key), repeated)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _text_errors(item, _join(path, str(index)))
+            yield from _text_errors(item, _join(path, str(index)), repeated)
 
 
 def _join(path: str, name: str) -> str:

@@ -35,6 +35,7 @@ from api.web import (
     path_id,
     refusal_status,
     render,
+    whole_number,
 )
 from domain.customers.application import Customers
 from domain.customers.values import Address
@@ -311,7 +312,7 @@ async def move_to_agent(request: Request, port: CustomerPagesPort, principal: Pr
             principal,
             lambda: port.customers.assign_agent(
                 principal.brand_id, customer_id, agent_id, form_text(request, "reason") or None,
-                expected_version=int(version) if version.isdigit() else None,
+                expected_version=whole_number(version),
             ),
         )  # fmt: skip
     except NotFound:

@@ -15,7 +15,18 @@ from starlette.responses import Response
 
 from adapters.payout_files import XLSX_MEDIA_TYPE
 from api.routes.disbursals import WEBHOOK_PATH, DisbursalPort, public_base
-from api.web import Page, act, after_write, error_text, keyset_page, not_found, pages, path_id, render
+from api.web import (
+    Page,
+    act,
+    after_write,
+    error_text,
+    keyset_page,
+    not_found,
+    pages,
+    path_id,
+    render,
+    whole_number,
+)
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
@@ -59,12 +70,11 @@ def _done(request: Request, files: Sequence[Any]) -> str | None:
             else f"Payout file of {made.row_count} loans, total Rs {made.total}: download it below."
         )
     initiated, refused, mode = params.get("initiated", ""), params.get("refused", ""), params.get("mode", "")
-    if initiated.isdigit() and mode in PAYOUT_MODES:
-        said = (
-            f"Payout initiated for {int(initiated)} loan(s) by {mode}; each is disbursed when the gateway confirms it."
-        )
-        if refused.isdigit() and int(refused):
-            said += f" {int(refused)} selected loan(s) were refused: select them again to see why."
+    started, declined = whole_number(initiated, max_digits=9), whole_number(refused, max_digits=9)
+    if started is not None and mode in PAYOUT_MODES:
+        said = f"Payout initiated for {started} loan(s) by {mode}; each is disbursed when the gateway confirms it."
+        if declined:
+            said += f" {declined} selected loan(s) were refused: select them again to see why."
         return said
     return {"returned": "The file's loans may be paid again.", "confirmed": "The file's loans are disbursed."}.get(
         params.get("file", "")

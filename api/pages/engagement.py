@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from adapters.message_store import DayCount
 from api.routes.engagement import EngagementPort
-from api.web import Page, act, error_text, form_text, not_found, pages, path_id, refusal_status, render
+from api.web import Page, act, error_text, form_text, not_found, pages, path_id, refusal_status, render, whole_number
 from domain.engagement.templates import PLACEHOLDERS, Channel
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -75,7 +75,7 @@ async def template_save(request: Request, port: EngagementPort, principal: Princ
     if form_text(request, "action") == "preview":
         return await _template_page(request, port, principal, template_id, draft=(subject, body))
     shown = form_text(request, "expected_version")
-    expected = int(shown) if shown.isdigit() else None  # the version the editor started from
+    expected = whole_number(shown)  # the version the editor started from
     try:
         await act(principal, lambda: port.engagement.update_template(principal.brand_id, template_id, subject, body,
                                                                      principal.actor, expected))  # fmt: skip

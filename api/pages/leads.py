@@ -25,6 +25,7 @@ from api.web import (
     pages,
     path_id,
     render,
+    whole_number,
 )
 from domain.identity.permissions import ROLES, Level, Permission
 from domain.identity.principal import Principal
@@ -131,7 +132,7 @@ async def lead_move(request: Request, port: LeadPagesPort, principal: Principal)
     if chosen not in {s.value for s in LeadStatus}:
         return await _leads(request, port, principal, error="status: choose a funnel step")
     version = form_text(request, "version")
-    expected = int(version) if version.isdigit() else None
+    expected = whole_number(version)
     try:
         result = await act(
             principal,
@@ -203,7 +204,7 @@ async def matrix_save(request: Request, port: LeadPagesPort, principal: Principa
         criteria = _criteria(request)
         result = await act(
             principal,
-            lambda: port.leads.set_matrix(principal.brand_id, criteria, int(version) if version.isdigit() else None),
+            lambda: port.leads.set_matrix(principal.brand_id, criteria, whole_number(version)),
         )
     except DomainError as exc:
         return await _matrix(request, port, principal, error=error_text(exc))
@@ -241,9 +242,10 @@ async def ratings_save(request: Request, port: LeadPagesPort, principal: Princip
     for metric in Metric:
         raw = str(form.get(f"score_{metric.value}", "")).strip()
         if raw:
-            if not raw.isdigit():
+            score = whole_number(raw, max_digits=9)
+            if score is None:
                 return await _ratings(request, port, principal, error=f"{metric.value}: a rating is 1 to 10")
-            scores[metric.value] = int(raw)
+            scores[metric.value] = score
     period, note = form_text(request, "period"), form_text(request, "note") or None
     try:
         result = await act(principal, lambda: port.leads.rate(principal.brand_id, staff_id, period, scores, note))

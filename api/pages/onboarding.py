@@ -10,7 +10,19 @@ from starlette.responses import Response
 
 from api.pages.actors import actor_names
 from api.routes.onboarding import CLOSE, COMPLETED, IN_PROGRESS, SEND_BACK, OnboardingPort
-from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
+from api.web import (
+    Page,
+    act,
+    after_write,
+    error_text,
+    form_text,
+    keyset_page,
+    not_found,
+    pages,
+    path_id,
+    render,
+    whole_number,
+)
 from domain.identity.principal import Principal
 from domain.onboarding.account import BorrowerNotFound
 from domain.onboarding.funnel import FunnelStatus
@@ -117,7 +129,7 @@ async def onboarding_close(request: Request, port: OnboardingPort, principal: Pr
         return await not_found(request)
     reason = form_text(request, "reason")
     shown = form_text(request, "expected_version")  # the funnel as the page showed it: a change since is a 409
-    expected = int(shown) if shown.isdigit() else None
+    expected = whole_number(shown)
     try:
         result = await act(
             principal, lambda: port.onboarding.close_funnel(principal.brand_id, borrower_id, reason, expected)

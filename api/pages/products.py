@@ -15,7 +15,19 @@ from starlette.responses import Response
 
 from api.pages.actors import actor_names
 from api.pages.product_forms import RULE_ROWS, field_of, form_values, terms_of, values_of
-from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
+from api.web import (
+    Page,
+    act,
+    after_write,
+    error_text,
+    form_text,
+    keyset_page,
+    not_found,
+    pages,
+    path_id,
+    render,
+    whole_number,
+)
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -101,10 +113,11 @@ def _quote(
     if not amount and not tenure:
         return None, None
     try:
-        if not tenure.isdigit() or len(tenure) > 5:
+        months_or_days = whole_number(tenure, max_digits=5)
+        if months_or_days is None:
             raise InvalidValue("tenure", "a whole number of months (EMI) or days (payday)")
         coupon = params.get("coupon", "").strip() or None
-        return port.products.quote(brand_id, product_id, amount, int(tenure), coupon), None
+        return port.products.quote(brand_id, product_id, amount, months_or_days, coupon), None
     except DomainError as exc:
         return None, error_text(exc)
 
@@ -114,13 +127,13 @@ async def product_page(request: Request, port: ProductPagesPort, principal: Prin
     if product_id is None:
         return await not_found(request)
     brand = principal.brand_id
-    raw_version = request.query_params.get("version", "")
+    asked = whole_number(request.query_params.get("version", ""), max_digits=7)
     product = await run_in_threadpool(port.queries.product, brand, product_id)
     if product is None:
         return await not_found(request)
     shown = product
-    if raw_version.isdigit() and len(raw_version) <= 7 and int(raw_version) != product.version:
-        past = await run_in_threadpool(port.queries.version, brand, product_id, int(raw_version))
+    if asked is not None and asked != product.version:
+        past = await run_in_threadpool(port.queries.version, brand, product_id, asked)
         if past is None:
             return await not_found(request)
         shown = past
@@ -178,9 +191,7 @@ async def edit_product(request: Request, port: ProductPagesPort, principal: Prin
         changes = terms_of(values)
         result = await act(
             principal,
-            lambda: port.products.revise(
-                principal.brand_id, product_id, changes, int(expected) if expected.isdigit() else None
-            ),
+            lambda: port.products.revise(principal.brand_id, product_id, changes, whole_number(expected)),
         )
     except DomainError as exc:
         return _form(
@@ -234,7 +245,7 @@ async def issue_coupon(request: Request, port: ProductPagesPort, principal: Prin
 
     def issue(product_id: UUID) -> CommandResult:
         uses = values["max_uses"]
-        if uses and not (uses.isdigit() and len(uses) <= 9):
+        if uses and whole_number(uses, max_digits=9) is None:
             raise InvalidValue("max_uses", "a whole number, or empty for no limit")
         return port.products.issue_coupon(
             principal.brand_id,

@@ -14,7 +14,19 @@ from starlette.responses import Response
 
 from api.request_input import MAX_JSON_DEPTH, nests_deeper_than
 from api.routes.brands import READ, WRITE, BrandsPort
-from api.web import Page, TypedForm, act, after_write, error_text, form_text, keyset_page, pages, refusal_status, render
+from api.web import (
+    Page,
+    TypedForm,
+    act,
+    after_write,
+    error_text,
+    form_text,
+    keyset_page,
+    pages,
+    refusal_status,
+    render,
+    whole_number,
+)
 from domain.identity.application import Identity
 from domain.identity.brand_config import BrandSettings, SettingChange
 from domain.identity.principal import Principal
@@ -105,7 +117,7 @@ async def settings_save(request: Request, port: BrandsPort, principal: Principal
         error = f'{", ".join(bad_json)}: write it as JSON, e.g. {{"monthly": 7}} or ["560001", "110001"]'
         return await _settings(request, port, principal, error=error, status=422)
     shown = form_text(request, "expected_version")
-    shown_version = int(shown) if shown.isdigit() else None  # the version the page showed: its changes only
+    shown_version = whole_number(shown)  # the version the page showed: its changes only
 
     def save() -> tuple[CommandResult, list[SettingChange]]:
         return port.identity.change_configuration_shown(principal.brand_id, updates, shown_version)

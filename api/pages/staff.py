@@ -29,6 +29,7 @@ from api.web import (
     pages,
     path_id,
     render,
+    whole_number,
 )
 from domain.identity.application import Identity, IssuedInvite
 from domain.identity.permissions import ROLES, Permission
@@ -225,7 +226,7 @@ def edit_permissions(port: StaffPort, principal: Principal, staff_id: UUID, requ
 def _shown_version(request: Request) -> int | None:
     """The version of the staff user the form was made from (its changes are what it changes from that)."""
     shown = form_text(request, "expected_version")
-    return int(shown) if shown.isdigit() else None
+    return whole_number(shown)
 
 
 def add_leave(port: StaffPort, principal: Principal, staff_id: UUID, request: Request) -> CommandResult:

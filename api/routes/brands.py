@@ -3,17 +3,19 @@ history of its changes."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from domain.identity.application import Identity
-from domain.identity.brand_config import BrandSettings, SettingChange
+from domain.identity.brand_config import SETTING_RULES, BrandSettings, SettingChange
 from domain.identity.permissions import Level, Permission
+from domain.shared.errors import FieldError, InvalidInput
 from projections.brands import BrandQueries
 from projections.identity import IdentityQueries
 
@@ -118,8 +120,28 @@ def get_config(ctx: Context[BrandsPort]) -> Reply:
     return json_response(ctx.port.identity.configuration_state(ctx.brand_id))
 
 
+def check_setting_types(updates: dict[str, Any]) -> None:
+    """422 naming each setting whose JSON value is not of the setting's type: `"22"` or `true` for a number of days,
+    `1` or `"yes"` for a flag, `5.0` for a whole number. The settings' rules read the portal form's text (every value
+    a string there); a JSON body says what it means, as every other endpoint's whole numbers do (`WholeNumber`).
+    Settings with rules of their own (amounts, dates, lists, providers) and unknown names are left to them."""
+    errors: list[FieldError] = []
+    fields = BrandSettings.model_fields
+    for name, value in updates.items():
+        annotation = fields[name].annotation if name in fields else None
+        if annotation is None or name in SETTING_RULES:
+            continue
+        try:
+            TypeAdapter(annotation).validate_json(json.dumps(value), strict=True)
+        except ValidationError as exc:
+            errors.extend(FieldError(".".join([name, *map(str, e["loc"])]), e["msg"]) for e in exc.errors())
+    if errors:
+        raise InvalidInput(errors)
+
+
 def update_config(ctx: Context[BrandsPort]) -> Reply:
     updates = ctx.body.model_dump(exclude_unset=True)
+    check_setting_types(updates)
     result, changes = ctx.port.identity.change_configuration(ctx.brand_id, updates, ctx.expected_version())
 
     def changed() -> ConfigChangedOut:

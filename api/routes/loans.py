@@ -26,6 +26,7 @@ from domain.loans.application import Loans
 from domain.loans.bre import MIN_OVERRIDE_JUSTIFICATION
 from domain.loans.loan import Check, LoanNotFound, SanctionRequired
 from domain.loans.states import LoanStatus
+from domain.shared.errors import InvalidValue
 from domain.shared.values import MIN_REASON, Money, WholeNumber
 from projections.loan_agreements import AgreementQueries
 from projections.loan_decision_queries import DecisionQueries
@@ -423,7 +424,7 @@ def change_product(ctx: Context[LoanPort]) -> Reply:
     body: ProductChangeIn = ctx.body
     header = ctx.expected_version()
     if header is not None and body.expected_version is not None and header != body.expected_version:
-        raise HttpProblem(422, "If-Match and expected_version name different versions", "invalid-input")
+        raise InvalidValue("expected_version", f"names version {body.expected_version}, If-Match {header}: send one")
     result = ctx.port.loans.change_product(
         ctx.brand_id,
         ctx.path["loan_id"],

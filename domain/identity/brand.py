@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eventsourcing.domain import event
 
 from domain.shared.aggregate import Aggregate
-from domain.shared.clock import DEFAULT_TIMEZONE
+from domain.shared.clock import DEFAULT_TIMEZONE, is_place_timezone
 from domain.shared.errors import InvalidValue, NotFound
 
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
@@ -27,11 +26,9 @@ def check_slug(slug: str) -> str:
 
 
 def check_timezone(tz: str) -> str:
-    """The timezone is an IANA name such as Asia/Kolkata."""
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidValue("timezone", f"'{tz}' is not a known timezone") from exc
+    """The timezone is an IANA name of a place such as Asia/Kolkata (not `localtime`, `posixrules`, `right/UTC`)."""
+    if not is_place_timezone(tz):
+        raise InvalidValue("timezone", f"'{tz}' is not a known timezone")
     return tz
 
 

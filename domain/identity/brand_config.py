@@ -28,7 +28,7 @@ from domain.identity.brand_lists import (
     parse_targets,
 )
 from domain.shared.aggregate import Aggregate, current_actor
-from domain.shared.clock import DEFAULT_TIMEZONE
+from domain.shared.clock import DEFAULT_TIMEZONE, is_place_timezone
 from domain.shared.errors import FieldChecks, FieldError, InvalidInput
 from domain.shared.values import MONEY, parse_date, text_problem
 
@@ -156,13 +156,17 @@ class BrandSettings(BaseModel):
 
     @field_validator("timezone")
     @classmethod
-    def _timezone(cls, value: str) -> str:
+    def _timezone(cls, value: str, info: ValidationInfo) -> str:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"'{value}' is not a known timezone") from None
+        # A new timezone (`changed`) must be a place's: ZoneInfo also opens `localtime` (the server's zone) and
+        # tzdata build files that PostgreSQL's `AT TIME ZONE` may not know. Replay (no context) keeps any it opens.
+        if "timezone" in (info.context or {}).get("changed", ()) and not is_place_timezone(value):
+            raise ValueError(f"'{value}' is not a known timezone")
         return value
 
     @field_validator("message_senders")
@@ -214,7 +218,7 @@ class BrandSettings(BaseModel):
                 checks.errors.append(FieldError(name, problem))
         checks.raise_if_any()
         try:
-            return type(self).model_validate({**self.model_dump(), **updates})
+            return type(self).model_validate({**self.model_dump(), **updates}, context={"changed": set(updates)})
         except ValidationError as exc:
             raise InvalidInput(
                 [
@@ -238,6 +242,8 @@ _INPUT_RULES: dict[str, Callable[[Any, str], Any]] = {
     "reloan_hike": parse_hike,
     "monthly_targets": parse_targets,
 }
+#: The settings whose new values a rule of their own reads (any JSON it accepts: amounts as text, dates, lists).
+SETTING_RULES = frozenset({*_INPUT_RULES, "providers"})
 
 
 class SettingChange(BaseModel):

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import Protocol
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 DEFAULT_TIMEZONE = "Asia/Kolkata"
+
+#: Names the timezone database answers to that are not a place: `localtime` is whatever zone the server runs in
+#: (another machine, another business day), `Factory` is "no zone" (-00). The tzdata build files (`posixrules`,
+#: `posix/...`, `right/...`, leap-second zones) are not among `available_timezones()` at all.
+_NOT_PLACES = frozenset({"localtime", "Factory"})
 
 
 class Clock(Protocol):
@@ -32,6 +38,18 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.instant
+
+
+@cache
+def _places() -> frozenset[str]:
+    return frozenset(available_timezones()) - _NOT_PLACES
+
+
+def is_place_timezone(name: str) -> bool:
+    """Whether `name` is an IANA timezone of a place (`Asia/Kolkata`, `UTC`): one that PostgreSQL's own timezone
+    files know too. ZoneInfo also opens any file under the zoneinfo directory (`localtime`, `posixrules`,
+    `right/UTC`), which an embedded PostgreSQL does not ship: its `AT TIME ZONE` would fail on them."""
+    return name in _places()
 
 
 def business_date(instant: datetime, tz: str = DEFAULT_TIMEZONE) -> date:

@@ -134,6 +134,26 @@ def test_a_replay_is_the_first_answer_byte_for_byte(client: Any, tenant: Tenant,
     assert replay.headers.get("location") == first.headers.get("location")
 
 
+def test_a_key_used_with_another_body_or_endpoint_is_422_naming_the_header_and_writes_nothing(
+    client: Any, tenant: Tenant, dsn: str
+) -> None:
+    key = "reuse-" + uuid.uuid4().hex
+    headers = tenant.auth | {"Idempotency-Key": key}
+    body = {"kind": "pincode", "value": "110016", "reason": "fraud ring"}
+    assert client.post("/api/v1/blocklist", json=body, headers=headers).status_code == 201
+    for path, other in (
+        ("/api/v1/blocklist", body | {"value": "110017"}),
+        ("/api/v1/staff-notifications", {"title": "Reused key", "body": "x", "priority": "LOW", "roles": ["admin"]}),
+    ):
+        refused = client.post(path, json=other, headers=headers)
+        assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+        problem = refused.json()
+        assert problem["type"].endswith("/idempotency-key-reused"), problem
+        assert [e["field"] for e in problem["errors"]] == ["Idempotency-Key"], problem
+    listed = client.get("/api/v1/blocklist", params={"kind": "pincode"}, headers=tenant.auth).json()["items"]
+    assert [e["value"] for e in listed] == ["110016"]
+
+
 def test_a_record_kept_before_the_bytes_were_still_replays_its_json(client: Any, tenant: Tenant, dsn: str) -> None:
     # Records written before the `body` column (within the retention window at deploy) hold only the parsed JSON.
     key = "kept-before-" + uuid.uuid4().hex

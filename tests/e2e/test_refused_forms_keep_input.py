@@ -213,3 +213,31 @@ def test_refused_loan_page_forms_keep_amounts_remarks_and_choices(
         browser.__exit__(None, None, None)
     loan = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()
     assert (loan["status"], loan["product_id"]) == ("pending", emi)
+
+
+#: Numbers a form field or query parameter may hold that `str.isdigit()` takes and `int()` refuses: a superscript
+#: two, and more digits than `int()` reads.
+NOT_NUMBERS = ["\u00b2", "9" * 5000]
+
+
+def test_a_version_or_count_in_other_digits_is_no_number_not_a_server_error(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str]
+) -> None:
+    # Each read its number with `int(x) if x.isdigit()`: the pages raised ValueError (500) on these.
+    tenant, email = staff
+    product = _product(client, tenant, EMI)
+    browser, csrf = _portal(app, email)
+    try:
+        for odd in NOT_NUMBERS:
+            read = (200,) if len(odd) == 1 else (200, 422)  # a page refuses a query value of 5,000 characters
+            saved = browser.post("/settings", data={"csrf_token": csrf, "expected_version": odd, "min_age": "23"})
+            assert saved.status_code in (303, 422), saved.text[:300]
+            shown = browser.get(f"/products/{product}", params={"version": odd})
+            assert shown.status_code in read  # the current version (as for any version that is no number)
+            quoted = browser.get(f"/products/{product}", params={"amount": "50000", "tenure": odd})
+            assert quoted.status_code == 422  # refused as any tenure that is no whole number
+            assert len(odd) > 1 or "a whole number of months" in quoted.text
+            queue = browser.get("/disbursals", params={"initiated": odd, "refused": odd, "mode": "NEFT"})
+            assert queue.status_code in read and "Payout initiated" not in queue.text
+    finally:
+        browser.__exit__(None, None, None)

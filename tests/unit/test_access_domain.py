@@ -112,6 +112,17 @@ def test_configuration_changes_record_old_and_new() -> None:
     assert {e.field for e in err.value.errors} == {"max_age", "timezone"}
 
 
+def test_a_new_timezone_names_a_place_but_a_recorded_one_still_loads() -> None:
+    config = with_id(BrandConfiguration, uuid.uuid4(), brand_id=uuid.uuid4(), settings=BrandSettings())
+    for name in ("localtime", "posixrules", "right/UTC", "Factory"):
+        with pytest.raises(InvalidInput) as err:
+            config.change({"max_age": 20, "timezone": name})
+        assert {e.field for e in err.value.errors} == {"max_age", "timezone"}
+    assert config.change({"timezone": "Asia/Dubai"})[0].new == "Asia/Dubai"
+    # A change recorded before the rule replays (no context): only a new value is held to it.
+    assert BrandSettings.model_validate({"timezone": "localtime"}).timezone == "localtime"
+
+
 def test_blocked_values_are_normalised_and_checked() -> None:
     aadhaar = _verhoeff_complete("23412341234")
     assert normalise_blocked_value(BlockKind.AADHAAR, f"{aadhaar[:4]} {aadhaar[4:8]} {aadhaar[8:]}") == aadhaar
