@@ -17,7 +17,7 @@ from starlette.requests import Request
 
 from api.problems import HttpProblem
 from domain.shared.errors import FieldError, InvalidInput
-from domain.shared.values import MIN_REASON, text_problem
+from domain.shared.values import MIN_REASON, text_problem, whole_number
 
 MAX_BODY_BYTES = 1024 * 1024
 #: No request body of ours nests deeper than a few levels; a bound this far above them keeps parsers and
@@ -34,7 +34,7 @@ READ_HEADERS = {"idempotency-key": "Idempotency-Key", "if-match": "If-Match", "x
 async def read_body(request: Request) -> bytes:
     """The body, 413 beyond MAX_BODY_BYTES (declared or streamed)."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+    if length is not None and (whole_number(length, 4000) or 0) > MAX_BODY_BYTES:
         raise HttpProblem(413, f"request body is over {MAX_BODY_BYTES} bytes", "too-large")
     chunks: list[bytes] = []
     size = 0

@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import HttpProblem, problem
 from api.uploads import ENVELOPE_BYTES
+from domain.shared.values import whole_number
 
 # The portal has no script and no inline style; `script-src 'self'` leaves room for static files only.
 PORTAL_CSP = (
@@ -85,7 +86,7 @@ class BodyLimitMiddleware:
             return
         limit = self._limit(scope)
         length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > limit:
+        if (whole_number(length.decode("latin-1"), 4000) or 0) > limit:
             await self._refuse(scope, receive, send, limit)
             return
         received = 0

@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from api.problems import HttpProblem
 from domain.shared.errors import FieldError, InvalidInput
-from domain.shared.values import text_problem
+from domain.shared.values import text_problem, whole_number
 
 #: Room for the multipart envelope (boundaries, part headers, the text fields) beyond the file itself.
 ENVELOPE_BYTES = 64 * 1024
@@ -130,7 +130,7 @@ async def read_multipart(request: Request, upload: Upload) -> tuple[dict[str, st
         raise HttpProblem(400, "the multipart content type has no boundary", "malformed-form")
     length = request.headers.get("content-length")
     limit = upload.max_request_bytes
-    if length is not None and length.isdigit() and int(length) > limit:
+    if length is not None and (whole_number(length, 4000) or 0) > limit:
         raise HttpProblem(413, f"the file is over {upload.max_bytes} bytes", "too-large", limit=upload.max_bytes)
     collector = _Collector(upload)
     callbacks: Any = {

@@ -343,13 +343,6 @@ def path_id(request: Request, name: str) -> UUID | None:
         return None
 
 
-def whole_number(text: str, max_digits: int = 18) -> int | None:
-    """`text` as a whole number when it is one written in ASCII digits (at most `max_digits`), else None.
-    `str.isdigit()` also takes "²" and other scripts' digits, which `int()` then refuses, and a number of thousands
-    of digits is past `int()`'s limit: a form field or query parameter holding either was a 500."""
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= max_digits else None
-
-
 def form_text(request: Request, name: str, default: str = "") -> str:
     """A form field of a page declared with `form=True`, as text ("" or `default` when absent)."""
     form: FormData = request.state.form

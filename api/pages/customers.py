@@ -35,7 +35,6 @@ from api.web import (
     path_id,
     refusal_status,
     render,
-    whole_number,
 )
 from domain.customers.application import Customers
 from domain.customers.values import Address
@@ -48,6 +47,7 @@ from domain.identity.principal import Principal
 from domain.loans.application import Loans
 from domain.shared.application import CommandResult
 from domain.shared.errors import DomainError, FieldError, InvalidInput, InvalidValue, NotFound
+from domain.shared.values import whole_number
 from projections.blocklist import BlocklistQueries
 from projections.borrower_loans import BorrowerLoanQueries
 from projections.callbacks import CallbackQueries

@@ -25,13 +25,13 @@ from api.web import (
     pages,
     path_id,
     render,
-    whole_number,
 )
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
 from domain.loans.payout_lines import PAYOUT_MODES
 from domain.shared.errors import DomainError
+from domain.shared.values import whole_number
 
 READ = (Permission.LOAN_OPS, Level.READ)
 WRITE = (Permission.LOAN_OPS, Level.WRITE)

@@ -14,11 +14,12 @@ from starlette.responses import RedirectResponse, Response
 
 from adapters.message_store import DayCount
 from api.routes.engagement import EngagementPort
-from api.web import Page, act, error_text, form_text, not_found, pages, path_id, refusal_status, render, whole_number
+from api.web import Page, act, error_text, form_text, not_found, pages, path_id, refusal_status, render
 from domain.engagement.templates import PLACEHOLDERS, Channel
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.shared.errors import DomainError, NotFound
+from domain.shared.values import whole_number
 
 READ = (Permission.MESSAGES, Level.READ)
 TEMPLATES_READ = (Permission.MESSAGE_TEMPLATES, Level.READ)

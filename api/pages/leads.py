@@ -25,7 +25,6 @@ from api.web import (
     pages,
     path_id,
     render,
-    whole_number,
 )
 from domain.identity.permissions import ROLES, Level, Permission
 from domain.identity.principal import Principal
@@ -34,6 +33,7 @@ from domain.leads.csv_import import LeadSource
 from domain.leads.lead import LeadStatus
 from domain.leads.rating import PERIOD, Criterion, Metric
 from domain.shared.errors import DomainError
+from domain.shared.values import whole_number
 from projections.lead_queries import LeadFilter, LeadQueries
 from projections.ratings import RatingQueries
 

@@ -21,13 +21,13 @@ from api.web import (
     pages,
     path_id,
     render,
-    whole_number,
 )
 from domain.identity.principal import Principal
 from domain.onboarding.account import BorrowerNotFound
 from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.steps import STEPS, Step
 from domain.shared.errors import Conflict, DomainError
+from domain.shared.values import whole_number
 
 
 def _step(request: Request) -> Step | None:

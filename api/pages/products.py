@@ -26,7 +26,6 @@ from api.web import (
     pages,
     path_id,
     render,
-    whole_number,
 )
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
@@ -35,7 +34,7 @@ from domain.products.application import Products
 from domain.products.quote import Quote
 from domain.shared.application import CommandResult
 from domain.shared.errors import DomainError, InvalidInput, InvalidValue
-from domain.shared.values import parse_date
+from domain.shared.values import parse_date, whole_number
 from projections.product_queries import ProductQueries
 
 READ = (Permission.BRAND_SETTINGS, Level.READ)

@@ -25,13 +25,13 @@ from api.web import (
     pages,
     refusal_status,
     render,
-    whole_number,
 )
 from domain.identity.application import Identity
 from domain.identity.brand_config import BrandSettings, SettingChange
 from domain.identity.principal import Principal
 from domain.shared.application import CommandResult
 from domain.shared.errors import DomainError
+from domain.shared.values import whole_number
 from projections.identity import ConfigHistoryPage
 
 

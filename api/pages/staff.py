@@ -29,13 +29,13 @@ from api.web import (
     pages,
     path_id,
     render,
-    whole_number,
 )
 from domain.identity.application import Identity, IssuedInvite
 from domain.identity.permissions import ROLES, Permission
 from domain.identity.principal import Principal
 from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.errors import DomainError, InvalidInput
+from domain.shared.values import whole_number
 from projections.activity import ActivityEntry
 from projections.identity import LoginView, StaffView
 

@@ -367,3 +367,10 @@ Instant = Annotated[
     BeforeValidator(_pydantic(parse_instant)),
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": r"^(19[0-9]{2}|2[01][0-9]{2}|2200)-"}),
 ]
+
+
+def whole_number(text: str, max_digits: int = 18) -> int | None:
+    """`text` as a whole number when it is one written in ASCII digits (at most `max_digits`), else None.
+    `str.isdigit()` also takes "²" and other scripts' digits, which `int()` then refuses, and a number of thousands
+    of digits is past `int()`'s limit: a form field, query parameter or header holding either was a 500."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= max_digits else None

@@ -600,3 +600,14 @@ def test_a_reversed_range_on_a_list_is_422_naming_its_end_and_a_one_day_range_is
     assert got.json()["errors"] == [{"field": end, "message": f"must not be before '{start}'"}]
     same = client.get(path, params={start: first, end: first}, headers=boss.auth)
     assert same.status_code == 200 and "items" in same.json(), same.text
+
+
+def test_a_content_length_of_other_digits_is_no_server_error(client: Any, tenant: Tenant) -> None:
+    # Found by a probe: the body-size guards read Content-Length with `isdigit()`, which takes "²" (and other
+    # scripts' digits) that `int()` then refuses: a 500 before the request was read. uvicorn refuses such a header
+    # itself; the guards must not depend on it.
+    for length in ("²".encode(), "١٢".encode(), b"9" * 5000):
+        for method, path, body in (("POST", "/api/v1/blocklist", b"{}"), ("POST", "/login", b"email=a")):
+            headers: dict[str, Any] = tenant.auth | {"Content-Length": length}
+            got = client.request(method, path, content=body, headers=headers)
+            assert got.status_code < 500, (length[:8], path, got.status_code, got.text[:200])
