@@ -25,6 +25,7 @@ from domain.fieldwork.dialer import DialerCall, DialerCallNotFound
 from domain.identity.permissions import Level, Permission
 from domain.shared.application import CommandResult
 from domain.shared.errors import InvalidValue
+from domain.shared.values import Flag
 from projections.fieldwork_queries import CallRow, FieldworkQueries
 
 SETTINGS_READ = (Permission.BRAND_SETTINGS, Level.READ)
@@ -49,7 +50,7 @@ class DialerSettingsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool | None = None
+    enabled: Flag | None = None
     account_id: str | None = Field(None, max_length=60)
     api_token: str | None = Field(None, max_length=200, json_schema_extra={"writeOnly": True})
 

@@ -13,7 +13,7 @@ from api.services.jobs import JobBoard, ManualRuns, RunOrder
 from domain.identity.permissions import Level, Permission
 from domain.jobs.application import Jobs
 from domain.jobs.job import JobRunNotFound, JobSettings, RunStatus
-from domain.shared.values import BusinessDate, WholeNumber
+from domain.shared.values import BusinessDate, Flag, WholeNumber
 from projections.jobs import JobRunQueries
 
 READ = (Permission.JOBS, Level.READ)
@@ -42,7 +42,7 @@ class RunRequest(BaseModel):
     variables: dict[str, str] = Field(default_factory=dict)
     filters: dict[str, str] = Field(default_factory=dict)
     batch_size: WholeNumber | None = Field(None, ge=1, le=100_000)
-    dry_run: bool = Field(False, description="Compute and report counts without writing anything")
+    dry_run: Flag = Field(False, description="Compute and report counts without writing anything")
 
 
 class JobSettingsPatch(BaseModel):
@@ -51,7 +51,7 @@ class JobSettingsPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cron: str | None = Field(None, max_length=100)
-    enabled: bool | None = None
+    enabled: Flag | None = None
     batch_size: WholeNumber | None = Field(None, ge=1, le=100_000)
     retry_count: WholeNumber | None = Field(None, ge=0, le=20)
     retry_interval_seconds: WholeNumber | None = Field(None, ge=0, le=86_400)

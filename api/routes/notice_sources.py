@@ -17,6 +17,7 @@ from domain.notices.health import SourceHealth
 from domain.notices.source import SourceNotFound
 from domain.notices.sync_run import SyncRunNotFound, SyncStatus
 from domain.shared.clock import Clock
+from domain.shared.values import Flag
 from projections.engine import ProjectionEngine
 from projections.notice_queries import Scope
 from projections.notice_sources import NoticeSourceQueries, NoticeSourceView
@@ -54,7 +55,7 @@ class SourceIn(BaseModel):
     base_url: str = Field(max_length=500)
     token: str = Field(max_length=500, description="kept apart from the record; lists show its last 4 characters")
     schedule: str = Field(max_length=100, description="cron, e.g. '*/30 * * * *'")
-    enabled: bool = True
+    enabled: Flag = True
 
 
 class SourcePatch(BaseModel):
@@ -65,7 +66,7 @@ class SourcePatch(BaseModel):
     base_url: str | None = Field(None, max_length=500)
     token: str | None = Field(None, max_length=500)
     schedule: str | None = Field(None, max_length=100)
-    enabled: bool | None = None
+    enabled: Flag | None = None
 
     # None is only "left out": a source always has a URL, a token, a schedule and a flag (an explicit null used to
     # answer 200 and change nothing).

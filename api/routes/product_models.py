@@ -14,7 +14,7 @@ from domain.loans.bre import Rule
 from domain.loans.pricing import FeeCharge
 from domain.loans.terms import AmountKind, LoanKind, PenalKind
 from domain.products.quote import Quote
-from domain.shared.values import BusinessDate, Measure, Money, WholeNumber
+from domain.shared.values import BusinessDate, Flag, Measure, Money, WholeNumber
 
 _RATE = "a percent: a number or decimal string, 0 to 999.9999 (at most 100 for fees and GST)"
 
@@ -26,7 +26,7 @@ class FeeIn(BaseModel):
 
     kind: AmountKind
     value: Measure = Field(description="percent (at most 100, 4 places) or rupees (2 places)")
-    gst_inclusive: bool = False
+    gst_inclusive: Flag = False
 
 
 class PenalIn(BaseModel):

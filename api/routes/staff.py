@@ -17,7 +17,7 @@ from domain.identity.application import UNCHANGED, Identity, IssuedInvite
 from domain.identity.permissions import Level, Permission
 from domain.identity.staff import Leave, StaffNotFound
 from domain.shared.application import CommandResult
-from domain.shared.values import BusinessDate
+from domain.shared.values import BusinessDate, Flag
 from projections.identity import StaffProfile
 
 READ = (Permission.PARTNER_USER_MANAGEMENT, Level.READ)
@@ -56,7 +56,7 @@ class StaffPatch(BaseModel):
     companies: list[str] | None = Field(None, max_length=200)
     manager_id: UUID | None = None
     permissions: dict[str, str | None] | None = None
-    available: bool | None = None
+    available: Flag | None = None
 
     # None is only "left out" (`manager_id: null` alone means "no manager"); an explicit null used to answer 200 and
     # change nothing.

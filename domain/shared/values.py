@@ -275,6 +275,10 @@ Measure = Annotated[Decimal, BeforeValidator(MEASURE.validate), WithJsonSchema(M
 #: laxly, "12", " 12 ", "1_2", 12.0 and even `true` (1) passed as integers; now each is a 422 naming the field, as
 #: a decimal string with stray characters is. (Money stays a decimal string: `Money`.)
 WholeNumber = Annotated[int, Strict()]
+#: A yes/no a body gives (`enabled`, `dry_run`, `available`, `gst_inclusive`): a JSON `true` or `false` only. Read
+#: laxly, "yes", "on", "1", 1 and "f" passed as flags (`"dry_run": "yes"` ran a dry run); now each is a 422 naming
+#: the field. Portal forms read their checkboxes themselves.
+Flag = Annotated[bool, Strict()]
 
 
 # Dates and instants -------------------------------------------------------------------------------------------

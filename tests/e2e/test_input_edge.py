@@ -611,3 +611,27 @@ def test_a_content_length_of_other_digits_is_no_server_error(client: Any, tenant
             headers: dict[str, Any] = tenant.auth | {"Content-Length": length}
             got = client.request(method, path, content=body, headers=headers)
             assert got.status_code < 500, (length[:8], path, got.status_code, got.text[:200])
+
+
+def _count(dsn: str, sql: str, *params: object) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(sql, params).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_yes_or_no_in_a_body_is_a_json_boolean(client: Any, tenant: Tenant, dsn: str) -> None:
+    # Found by a probe: `"dry_run": "yes"` ran a dry run, and "on", "1", 1 or "f" passed as flags in every body's
+    # yes/no (`Flag`): now each is a 422 naming the field, and nothing runs or changes.
+    runs_before = _count(dsn, "SELECT count(*) FROM read.job_runs WHERE brand_id = %s", tenant.brand_id)
+    for loose in ("yes", "true", "on", 1, 0, "f"):
+        run = client.post("/api/v1/jobs/covenant-evaluation/runs", json={"dry_run": loose}, headers=tenant.auth)
+        assert run.status_code == 422, (loose, run.text)
+        assert [e["field"] for e in run.json()["errors"]] == ["dry_run"], run.text
+        patch = client.patch("/api/v1/jobs/housekeeping", json={"enabled": loose}, headers=tenant.auth)
+        assert patch.status_code == 422 and [e["field"] for e in patch.json()["errors"]] == ["enabled"], patch.text
+    assert _count(dsn, "SELECT count(*) FROM read.job_runs WHERE brand_id = %s", tenant.brand_id) == runs_before
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["RunRequest"]["properties"]["dry_run"]
+    assert schema["type"] == "boolean"
+    kept = client.patch("/api/v1/jobs/housekeeping", json={"enabled": True}, headers=tenant.auth)
+    assert kept.status_code == 200, kept.text
