@@ -161,6 +161,9 @@ class ProjectionEngine:
         self.projections = {p.name: p for p in projections}
         self._advanced = threading.Condition()
         self._committed_at: dict[str, int] = {}  # projection -> the position its last in-process batch committed
+        self._wakes: list[
+            threading.Event
+        ] = []  # set whenever an in-process batch moves a projection (`wake_on_advance`)
 
     def setup(self) -> None:
         """Create tracking, the failure table and every projection's tables (idempotent)."""
@@ -569,6 +572,20 @@ class ProjectionEngine:
         with self._advanced:
             self._committed_at[name] = position
             self._advanced.notify_all()
+            for wake in self._wakes:
+                wake.set()
+
+    def wake_on_advance(self, wake: threading.Event) -> None:
+        """Set `wake` each time a batch of this process moves any projection: a worker draining a read model's queue
+        (`workers.polling.QueueDrainer`) sleeps on it instead of reading its queue every second."""
+        with self._advanced:
+            self._wakes.append(wake)
+
+    def stop_waking(self, wake: threading.Event) -> None:
+        """Forget a `wake_on_advance` event."""
+        with self._advanced:
+            if wake in self._wakes:
+                self._wakes.remove(wake)
 
     def caught_up(self, source: str, timeout: float, purpose: str) -> bool:
         """Wait for every running read model of `source` to reach the source's head, for a job about to read them;

@@ -1,7 +1,7 @@
 """The agreement worker and the e-sign expiry job (docs/loans.md, "Agreement and e-sign").
 
-`AgreementWorker` (a background thread of `make run`'s process) follows `read.loan_agreements` every
-`interval` seconds: it issues the agreement of every newly sanctioned loan (a provider failure is retried with a
+`AgreementWorker` (a background thread of `make run`'s process) follows `read.loan_agreements` (woken
+when a read model moves, or at the latest every 10 s): it issues the agreement of every newly sanctioned loan (a provider failure is retried with a
 growing delay), records live links past their expiry as expired, and moves signed loans whose borrower's bank
 account became verified into the disbursal queue. The `esign-expiry` job does the expiry part per brand on its
 schedule (every 15 minutes by default), for deployments that run jobs without the worker.
@@ -9,7 +9,6 @@ schedule (every 15 minutes by default), for deployments that run jobs without th
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +24,9 @@ from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import DomainError
+from projections.engine import ProjectionEngine
 from projections.loan_agreements import ISSUE, QUEUE, AgreementQueries
+from workers.polling import QueueDrainer
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +52,7 @@ class AgreementJobPort:
 
     service: AgreementService
     queries: AgreementQueries
+    engine: ProjectionEngine  # wakes the worker when a read model moves
 
 
 def expire_links(port: AgreementJobPort, now: datetime, limit: int, brand_id: UUID | None = None) -> int:
@@ -81,30 +83,19 @@ def run_expiry(port: AgreementJobPort, job_run: JobRun) -> Iterator[tuple[BatchC
             return
 
 
-class AgreementWorker(threading.Thread):
+class AgreementWorker(QueueDrainer):
     """Issues agreements of sanctioned loans, expires stale links, queues signed loans once their account is
-    verified (see the module doc)."""
+    verified (see the module doc). After a pass that did something it rests `interval` seconds (its queue is a read
+    model, which the work leaves only once it catches up); after an empty one it sleeps until a projection moves."""
+
+    failure_event = "esign.worker_failed"
+    rest_after_work = True
 
     def __init__(self, port: AgreementJobPort, interval: float = 1.0) -> None:
-        super().__init__(name="agreement-worker", daemon=True)
+        super().__init__("agreement-worker", interval, port.engine)
         self.port = port
-        self.interval = interval
-        self.stopping = threading.Event()
         self._retry_at: dict[UUID, tuple[float, float]] = {}  # loan -> (monotonic time, delay)
         self._queue_checked = 0.0
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.drain()
-            except Exception:
-                log.exception("esign.worker_failed")
-                self.stopping.wait(self.interval * 5)
-                continue
-            self.stopping.wait(self.interval)
 
     def drain(self, limit: int = 50, *, check_queue: bool = False) -> int:
         """One pass: issue, expire, and (every QUEUE_CHECK_EVERY, or when asked) queue; how much was done."""

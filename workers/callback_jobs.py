@@ -19,6 +19,7 @@ from domain.shared.clock import Clock
 from domain.shared.errors import DomainError
 from domain.staff_notices.application import StaffNotices
 from projections.callback_routing import CallbackRouting, Handover, HandoverQueue
+from projections.engine import ProjectionEngine
 from workers.polling import QueueDrainer
 
 log = structlog.get_logger(__name__)
@@ -36,16 +37,17 @@ class CallbackJobPort:
     notices: StaffNotices
     routing: CallbackRouting
     clock: Clock
+    engine: ProjectionEngine  # wakes the router when a read model moves
 
 
 class CallbackRouter(QueueDrainer):
-    """Drains the hand-over and notice queues every second; a pass does the hand-overs first (so a notice goes to the
+    """Drains the hand-over and notice queues (woken when a read model moves, at the latest every 10 s); a pass does the hand-overs first (so a notice goes to the
     request's holder after its move), then the notices whose time has come."""
 
     failure_event = "callbacks.router_failed"
 
     def __init__(self, port: CallbackJobPort, interval: float = 1.0) -> None:
-        super().__init__("callback-router", interval)
+        super().__init__("callback-router", interval, port.engine)
         self.port = port
 
     def drain(self, limit: int = 500) -> int:

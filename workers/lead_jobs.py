@@ -10,6 +10,7 @@ import structlog
 from domain.leads.application import Leads
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import DomainError
+from projections.engine import ProjectionEngine
 from projections.lead_queries import LeadQueries
 from workers.polling import QueueDrainer
 
@@ -22,15 +23,16 @@ class LeadJobPort:
 
     leads: Leads
     queries: LeadQueries
+    engine: ProjectionEngine  # wakes the linker when a read model moves
 
 
 class SignupLinker(QueueDrainer):
-    """Drains the sign-up queue every second."""
+    """Drains the sign-up queue (woken when a read model moves, at the latest every 10 s)."""
 
     failure_event = "leads.signup_link_failed"
 
     def __init__(self, port: LeadJobPort, interval: float = 1.0) -> None:
-        super().__init__("lead-signup-linker", interval)
+        super().__init__("lead-signup-linker", interval, port.engine)
         self.port = port
 
     def drain(self, limit: int = 100) -> int:

@@ -403,7 +403,7 @@ class Rematcher(QueueDrainer):
     failure_event = "notices.rematch_failed"
 
     def __init__(self, port: NoticeJobPort, interval: float = 1.0) -> None:
-        super().__init__("notice-rematcher", interval)
+        super().__init__("notice-rematcher", interval, port.engine)
         self.port = port
 
     def drain(self, limit: int = 100) -> int:

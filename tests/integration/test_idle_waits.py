@@ -25,6 +25,7 @@ from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
 from projections.listening import NotifyWaiter
 from projections.runner import ProjectionRunner
+from workers.polling import QueueDrainer
 
 
 def _switches(native_id: int) -> int:
@@ -213,3 +214,57 @@ def test_an_http_server_stops_at_once_between_its_ticks(monkeypatch: pytest.Monk
     server.stop()
     stopped = time.monotonic() - began
     assert stopped < 1.0, f"stopping took {stopped:.2f} s"
+
+
+class _CountingDrainer(QueueDrainer):
+    """A drainer whose queue is always empty: it counts its passes and notes when each began."""
+
+    def __init__(self, engine: Any, interval: float) -> None:
+        super().__init__("counting-drainer", interval, engine)
+        self.passes: list[float] = []
+
+    def drain(self) -> int:
+        self.passes.append(time.monotonic())
+        return 0
+
+
+def test_an_idle_queue_drainer_reads_its_queue_less_and_less_often(platform: Any) -> None:
+    """An empty queue read every `interval` (what the agreement worker, the callback router, the sign-up linker and the
+    rematcher did: five reads a second for nothing in an idle `make run`) is read again after 1, 2, 4 ... intervals."""
+    drainer = _CountingDrainer(platform.engine, interval=0.05)
+    drainer.IDLE_MAX_SECONDS = 0.4
+    drainer.start()
+    try:
+        time.sleep(2.0)
+    finally:
+        drainer.stop()
+        drainer.join(timeout=5)
+    # Every 0.05 s would be ~40 passes; 0.05, 0.1, 0.2, 0.4, 0.4, ... is about 7 (a projection moving elsewhere in
+    # the session may add one or two).
+    assert len(drainer.passes) <= 14, f"an idle drainer passed {len(drainer.passes)} times in 2 s"
+    assert not drainer.is_alive()
+
+
+def test_a_projection_moving_wakes_an_idle_queue_drainer_at_once(platform: Any, tenant: Any) -> None:
+    """Its queue is a read model: a projection of the process moving ends its idle wait (here one of 30 s)."""
+    drainer = _CountingDrainer(platform.engine, interval=30.0)
+    drainer.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not drainer.passes:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(QueueDrainer.MIN_GAP_SECONDS + 0.3)
+        before = len(drainer.passes)
+        recorded_at = time.monotonic()
+        platform.get(Customers).register(tenant.brand_id, name="Waking Borrower", phone="97400 31003")
+        while len(drainer.passes) == before:
+            assert time.monotonic() - recorded_at < 5, "the projection's move did not wake the drainer"
+            time.sleep(0.02)
+        began = time.monotonic()
+        drainer.stop()
+        drainer.join(timeout=5)
+        assert time.monotonic() - began < 1.0, "stop() did not end the drainer's idle wait"
+    finally:
+        drainer.stop()
+    assert not drainer.is_alive()
