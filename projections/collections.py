@@ -58,6 +58,11 @@ _LOAN_COLUMNS = (
 DDL = (
     _CASES,
     _LOAN_COLUMNS,
+    # The cases still without their loan's number (written before their loan's `Loan.Created` was projected: normally
+    # none): the collection_dues projection fills them, per batch of loans created, by this index
+    # (projections/collection_dues.py, `_FILL_CREATED`) rather than by a scan of every case.
+    "CREATE INDEX IF NOT EXISTS collection_cases_unnumbered_idx ON read.collection_cases (loan_id) "
+    "WHERE loan_number IS NULL",
     # An executive's worklist: open cases of a stage, by DPD then amount.
     "CREATE INDEX IF NOT EXISTS collection_worklist_idx ON read.collection_cases "
     "(brand_id, assignee, stage, dpd DESC, amount DESC, loan_id DESC) WHERE open",

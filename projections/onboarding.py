@@ -23,6 +23,10 @@ BORROWERS_CURSOR = KeysetCursor(datetime, UUID, name="onboarding.borrowers")
 UNRECORDED_SUBMISSIONS_CURSOR = KeysetCursor(datetime, UUID, name="onboarding.unrecorded_submissions")
 ORPHANS_CURSOR = KeysetCursor(datetime, UUID, name="onboarding.orphan_applications")
 
+#: How many candidates one query of a reconciliation sweep looks at (`OnboardingQueries._sweep`): a few milliseconds
+#: of index probes, however many sound funnels or applications a brand has.
+SWEEP_WINDOW = 1000
+
 F = Funnel
 
 _LEAVE_STEP = (
@@ -272,33 +276,26 @@ class OnboardingQueries:
     def unrecorded_submissions(self, brand_id: UUID, after: str | None, limit: int) -> tuple[list[UUID], str | None]:
         """Funnels in progress waiting at the submitted step whose borrower has an application of the borrower channel
         past onboarding (submitted; not cancelled) in the brand: the candidates `Onboarding.sync_submission` checks on
-        the aggregates. Longest waiting first, after the cursor `after` (on the step index); the ids and the cursor
-        of the last one."""
+        the aggregates. Longest waiting first, after the cursor `after` (on the step index); up to `limit` ids and the
+        cursor of the last funnel looked at, or no ids (and `after`) once none is left.
+
+        Most funnels waiting at the submitted step are sound (their application still in onboarding), so each query
+        looks at `SWEEP_WINDOW` of them (`_sweep`)."""
         page_scope = (brand_id,)
-        where = [
-            "o.brand_id = %(brand)s",
-            "o.status = 'in_progress'",
-            "o.step = 'submitted'",
-            "EXISTS (SELECT 1 FROM read.loans l WHERE l.brand_id = o.brand_id AND l.customer_id = o.customer_id "
-            "AND l.channel = 'borrower' AND l.status NOT IN ('onboarding', 'cancelled'))",
-        ]
-        params: dict[str, Any] = {"brand": brand_id, "limit": limit}
-        if after:
-            at, last = UNRECORDED_SUBMISSIONS_CURSOR.decode(after, page_scope)
-            where.append("(o.step_since, o.id) > (%(c_at)s, %(c_id)s)")
-            params.update(c_at=at, c_id=last)
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT o.id, o.step_since FROM read.onboarding o WHERE {' AND '.join(where)} "
-                "ORDER BY o.step_since, o.id LIMIT %(limit)s",
-                params,
-            ).fetchall()
-        if not rows:
-            return [], after
-        last_row = rows[-1]
-        return [r["id"] for r in rows], UNRECORDED_SUBMISSIONS_CURSOR.encode(
-            last_row["step_since"], last_row["id"], scope=page_scope
+        start = UNRECORDED_SUBMISSIONS_CURSOR.decode(after, page_scope) if after else None
+        found, cursor = self._sweep(
+            "SELECT o.id, o.step_since AS at, CASE WHEN EXISTS (SELECT 1 FROM read.loans l WHERE l.brand_id = o.brand_id"
+            " AND l.customer_id = o.customer_id AND l.channel = 'borrower' AND l.status NOT IN ('onboarding', 'cancelled'))"
+            " THEN o.id END AS found FROM read.onboarding o WHERE o.brand_id = %(brand)s AND o.status = 'in_progress'"
+            " AND o.step = 'submitted' {after} ORDER BY o.step_since, o.id LIMIT %(window)s",
+            "(o.step_since, o.id)",
+            {"brand": brand_id},
+            start,
+            limit,
         )
+        if not found:
+            return [], after
+        return [row["found"] for row in found], UNRECORDED_SUBMISSIONS_CURSOR.encode(*cursor, scope=page_scope)
 
     def orphan_applications(
         self, brand_id: UUID, before: datetime, after: str | None, limit: int
@@ -306,38 +303,64 @@ class OnboardingQueries:
         """Applications of the borrower channel still in onboarding, started before `before`, whose borrower's funnels
         in the brand are all closed (at least one; none in progress or submitted, which could be the one pointing at
         it): the candidates `Onboarding.cancel_orphan` checks on the aggregates, each with the funnel closed last.
-        Oldest first, after the cursor `after` (on the status index); the (borrower, application) pairs and the
-        cursor of the last one."""
+        Oldest first, after the cursor `after` (on the status index); up to `limit` (borrower, application) pairs and
+        the cursor of the last application looked at, or no pairs (and `after`) once none is left.
+
+        Most applications in onboarding are being filled in, so each query looks at `SWEEP_WINDOW` of them
+        (`_sweep`)."""
         page_scope = (brand_id,)
-        where = [
-            "l.brand_id = %(brand)s",
-            "l.status = 'onboarding'",
-            "l.channel = 'borrower'",
-            "l.created_at < %(before)s",
-            "EXISTS (SELECT 1 FROM read.onboarding c WHERE c.brand_id = l.brand_id "
-            "AND c.customer_id = l.customer_id AND c.status = 'rejected')",
-            "NOT EXISTS (SELECT 1 FROM read.onboarding p WHERE p.brand_id = l.brand_id "
-            "AND p.customer_id = l.customer_id AND p.status <> 'rejected')",
-        ]
-        params: dict[str, Any] = {"brand": brand_id, "before": before, "limit": limit}
-        if after:
-            at, last = ORPHANS_CURSOR.decode(after, page_scope)
-            where.append("(l.created_at, l.id) > (%(c_at)s, %(c_id)s)")
-            params.update(c_at=at, c_id=last)
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "SELECT l.id, l.created_at, (SELECT o.id FROM read.onboarding o WHERE o.brand_id = l.brand_id "
-                "AND o.customer_id = l.customer_id AND o.status = 'rejected' ORDER BY o.updated_at DESC, o.id LIMIT 1) "
-                f"AS borrower_id FROM read.loans l WHERE {' AND '.join(where)} "
-                "ORDER BY l.created_at, l.id LIMIT %(limit)s",
-                params,
-            ).fetchall()
-        if not rows:
-            return [], after
-        last_row = rows[-1]
-        return [(r["borrower_id"], r["id"]) for r in rows], ORPHANS_CURSOR.encode(
-            last_row["created_at"], last_row["id"], scope=page_scope
+        start = ORPHANS_CURSOR.decode(after, page_scope) if after else None
+        # `found`: the borrower's funnel closed last, when all their funnels are closed (none in progress or submitted).
+        found, cursor = self._sweep(
+            "SELECT l.id, l.created_at AS at, CASE WHEN NOT EXISTS (SELECT 1 FROM read.onboarding p"
+            " WHERE p.brand_id = l.brand_id AND p.customer_id = l.customer_id AND p.status <> 'rejected')"
+            " THEN (SELECT o.id FROM read.onboarding o WHERE o.brand_id = l.brand_id AND o.customer_id = l.customer_id"
+            " AND o.status = 'rejected' ORDER BY o.updated_at DESC, o.id LIMIT 1) END AS found"
+            " FROM read.loans l WHERE l.brand_id = %(brand)s AND l.status = 'onboarding' AND l.channel = 'borrower'"
+            " AND l.created_at < %(before)s {after} ORDER BY l.created_at, l.id LIMIT %(window)s",
+            "(l.created_at, l.id)",
+            {"brand": brand_id, "before": before},
+            start,
+            limit,
         )
+        if not found:
+            return [], after
+        return [(row["found"], row["id"]) for row in found], ORPHANS_CURSOR.encode(*cursor, scope=page_scope)
+
+    def _sweep(
+        self, sql: str, key: str, params: dict[str, Any], start: tuple[Any, ...] | None, limit: int
+    ) -> tuple[list[dict[str, Any]], tuple[Any, ...]]:
+        """Walk a reconciliation sweep's candidates in `SWEEP_WINDOW`s until a window holds mismatches or none is
+        left: up to `limit` rows whose `found` is set, and the sort key (`at`, `id`) of the last row looked at.
+
+        `sql` selects a window of candidates in the order of `key` (each with `id`, its sort key's `at`, and `found`
+        when it is a mismatch), its `{after}` the place of the condition `key > cursor` after the first window.
+        The candidates are mostly sound, so a query that stopped only at `limit` mismatches would check all of them
+        at once (every funnel or application of a big brand waiting there); each window's query stays short."""
+        position = start
+        with self.pool.connection() as conn:
+            while True:
+                after = f"AND {key} > (%(c_at)s, %(c_id)s)" if position else ""
+                window = {**params, "window": SWEEP_WINDOW}
+                if position:
+                    window.update(c_at=position[0], c_id=position[1])
+                # Only the window's mismatches and its last row (where the next window starts) come back.
+                rows = conn.execute(
+                    "SELECT id, at, found, looked_at FROM (SELECT w.*, count(*) OVER () AS looked_at,"
+                    " row_number() OVER (ORDER BY at DESC, id DESC) AS from_end FROM ("
+                    + sql.format(after=after)
+                    + ") w) window_rows WHERE found IS NOT NULL OR from_end = 1 ORDER BY at, id",
+                    window,
+                ).fetchall()
+                found: list[dict[str, Any]] = []
+                for row in rows:
+                    position = (row["at"], row["id"])
+                    if row["found"] is not None:
+                        found.append(row)
+                        if len(found) == limit:
+                            break
+                if found or not rows or rows[0]["looked_at"] < SWEEP_WINDOW:
+                    return found, position or ()
 
     def conversion(self, brand_id: UUID) -> Conversion:
         """Each step: how many reached it (count and percent of those who started), how many wait at it."""

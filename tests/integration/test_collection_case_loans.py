@@ -30,7 +30,7 @@ from projections.batch_writes import _PipelinedWrites
 from projections.collection_dues import LOANS, CollectionDuesView
 from projections.collections import CollectionViews
 from projections.loans import LoanViews
-from projections.projection import Projection
+from projections.projection import Projection, Write
 from tests.support import drop_database, fresh_database_dsn
 
 DAY = date(2026, 3, 2)
@@ -79,9 +79,12 @@ def _project(db: Database, views: Sequence[Projection], events: Sequence[Any]) -
     """Apply the events with these projections alone, in one transaction, as a runner's batch does."""
     with db.pool.connection() as conn, conn.transaction(), _PipelinedWrites(conn) as out:
         for view in views:
+            view.begin_batch()
             for position, event in enumerate(events, 1):
                 for change in view.project(position, event):
                     out.send(change)
+            for change in view.end_batch():
+                out.send(change)
 
 
 def _numbers(db: Database) -> dict[UUID, tuple[Any, ...]]:
@@ -151,3 +154,28 @@ def test_a_database_made_before_the_table_fills_it_once_from_the_loans_read_mode
         CollectionDuesView().drop(conn)
         CollectionDuesView().create(conn)
     assert _rows(db, f"SELECT count(*) FROM {LOANS}") == [(0,)]
+
+
+def test_a_batch_of_loans_fills_their_cases_with_one_statement(db: Database) -> None:
+    """A lock and an UPDATE per `Loan.Created` halved the projection's catch-up rate over loans' creations: the batch
+    fills the cases of all the loans it created at its end, in one statement under one lock."""
+    brand, other_brand = uuid.uuid4(), uuid.uuid4()
+    loans = [_created(brand) for _ in range(5)]
+    stranger = _created(other_brand)
+    cased = loans[:3]
+    _project(db, [CollectionViews()], [e for loan in cased for e in _case_events(brand, loan.id)])
+    _project(db, [CollectionViews()], _case_events(brand, stranger.id))  # another brand's loan: not this case's
+    view = CollectionDuesView()
+    events = [e for loan in [*loans, stranger] for e in loan.collect_events()]
+    view.begin_batch()
+    writes = [change for position, event in enumerate(events, 1) for change in view.project(position, event)]
+    writes += list(view.end_batch())
+    touching_cases = [w for w in writes if isinstance(w, Write) and "collection_cases" in w.sql]
+    assert len(touching_cases) == 1, touching_cases
+
+    _project(db, [CollectionDuesView()], events)
+
+    assert _numbers(db) == {
+        **{loan.id: (loan.loan_number, loan.customer_id) for loan in cased},
+        stranger.id: (None, None),
+    }

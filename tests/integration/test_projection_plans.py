@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from projections.collection_dues import _FILL_CREATED
 from projections.customer_queries import _key_candidates
 from projections.lead_queries import KNOWN, known_params
 from projections.report_catalogue import CATALOGUE
@@ -59,7 +60,21 @@ def _customer_search_by_loan_number(brand: uuid.UUID) -> tuple[str, dict[str, An
     return "WITH " + ", ".join(ctes) + " " + " UNION ".join(candidates), params
 
 
+def _cases_of_created_loans(brand: uuid.UUID) -> tuple[str, dict[str, Any]]:
+    """collection_dues' fill, at the end of a batch, of the cases of the loans it created (`_FILL_CREATED`)."""
+    return _FILL_CREATED.replace("%s", "%(loans)s"), {"loans": [uuid.uuid4() for _ in range(2_000)]}
+
+
 CASES = {
+    # collection_dues filled the number of the cases of a batch's new loans with a scan of every case row (the planner
+    # took `loan_number IS NULL` for selective, and it is: but only an index on it avoids reading the rest).
+    "collection_dues' fill of a batch's new loans' cases": (
+        "INSERT INTO read.collection_cases (loan_id, brand_id, loan_number, customer_id, updated_at) "
+        "SELECT gen_random_uuid(), %(brand)s, CASE WHEN n %% 1000 = 0 THEN NULL ELSE 'DEMO-L-' || n END, "
+        "gen_random_uuid(), now() FROM generate_series(1, %(rows)s) n",
+        "collection_cases",
+        _cases_of_created_loans,
+    ),
     # The customers search found a borrower by the external loan numbers linked to the record only; one of our own
     # loan numbers is looked up in read.loans, by its (brand_id, loan_number) index.
     "customers search by our loan number": (
