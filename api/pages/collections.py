@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.pages.actors import staff_and_key_names
 from api.pages.placed_calls import placed_call
 from api.problems import HttpProblem
 from api.routes.collections import (
@@ -131,10 +132,17 @@ async def _panel(
     except (NotFound, HttpProblem):
         return await not_found(request)
     view = await run_in_threadpool(panel, port, principal.brand_id, loan_id)
+    # The executives of the allocation history by name, not id.
+    moved = {str(i) for a in view.allocations for i in (a.staff_id, a.previous) if i is not None}
+    named = await run_in_threadpool(
+        staff_and_key_names, port.identity, principal.brand_id, {f"staff:{i}" for i in moved}
+    )
+    staff_names = {actor.partition(":")[2]: name for actor, name in named.items()}
     call_placed = await placed_call(request, port.fieldwork, principal, loans=[loan_id])
     return render(request, "collection_case.html", status if error else 200, nav="collections", view=view,
                   outcomes=[o.value for o in Outcome], can_write=principal.holds(*WRITE),
-                  manager=is_manager(principal), error=error, call_placed=call_placed)  # fmt: skip
+                  manager=is_manager(principal), error=error, call_placed=call_placed,
+                  staff_names=staff_names)  # fmt: skip
 
 
 async def panel_page(

@@ -458,3 +458,33 @@ def test_the_case_pages_move_to_legal_keeps_a_short_reason_and_a_second_tabs_mov
     again = browser.post(f"{url}/legal", data={"csrf_token": csrf, "reason": "again from another tab"})
     assert again.status_code == 409 and "already in post-collections" in again.text, again.text[:300]
     assert 'id="legal-form"' not in again.text
+
+
+def test_the_case_pages_allocation_history_names_the_executives(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str]
+) -> None:
+    """The case page's allocation history says to whom and from whom a loan moved by the executives' names; it
+    showed their staff ids."""
+    tenant, email = staff
+    result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {"auto_allocate_collections": True})
+    settle(platform, "identity", result.position)
+    set_business_date(platform, tenant, D0)
+    asha, _ = executive(platform, tenant, "Asha")
+    loan = disbursed_loan(platform, tenant)
+    cob(client, platform, tenant, date(2026, 3, 1))  # allocated to Asha, the only executive
+    ravi, _ = executive(platform, tenant, "Ravi")
+    moved = client.post("/api/v1/collections/allocations", json={"loan_ids": [str(loan)], "staff_id": str(ravi)},
+                        headers=tenant.auth)  # fmt: skip
+    assert moved.status_code == 201, moved.text
+    settle(platform, Collections.name)
+    browser, _ = signed_in(app, email)
+    page = browser.get(f"/collections/loans/{loan}").text
+    table = page[page.index('id="allocations"') :]
+    table = table[: table.index("</table>")]
+    rows = [
+        [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td>(.*?)</td>", r)]
+        for r in re.findall(r"<tr>(.*?)</tr>", table)
+    ]
+    assert [row[1:3] for row in rows if row] == [["Ravi", "Asha"], ["Asha", "—"]], rows  # the header row has none
+    shown = re.sub(r'title="[^"]*"', "", table)
+    assert str(asha) not in shown and str(ravi) not in shown
