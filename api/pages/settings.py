@@ -58,9 +58,7 @@ async def _settings(
         assert isinstance(history, ConfigHistoryPage)
         # Who changed a setting by name (staff, API key, job), not the actor's id as recorded.
         actors = actor_names(port.identity, principal.brand_id, {h.actor for h in history.items})
-        return _Settings(
-            state.settings, history, state.business_date, state.business_date_held, state.version, actors
-        )
+        return _Settings(state.settings, history, state.business_date, state.business_date_held, state.version, actors)
 
     data = await run_in_threadpool(load)
     extra: dict[str, Any] = {"kept": lambda action: TypedForm()} if status == 409 else {}
