@@ -1,4 +1,5 @@
-"""Display names of the actors recorded on events (`staff:<id>`, `apikey:<id>`, `job:<name>`), for portal pages."""
+"""Display names of the actors recorded on events (`staff:<id>`, `apikey:<id>`, `job:<name>`, `borrower:<id>`), for
+portal pages."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def staff_and_key_names(identity: Identity, brand_id: UUID, actors: Iterable[str
 
 
 def actor_names(identity: Identity, brand_id: UUID, actors: Iterable[str]) -> dict[str, str]:
-    """Names of staff and API keys, and `job:<name>` as "the <name> job"; others are shown as recorded."""
+    """Names of staff and API keys, `job:<name>` as "the <name> job" and `borrower:<id>` (the borrower's own act in
+    the web flow or app) as "the borrower"; others are shown as recorded."""
     wanted = set(actors)
     jobs = {a: f"the {a.partition(':')[2]} job" for a in wanted if a.startswith("job:")}
-    return jobs | staff_and_key_names(identity, brand_id, wanted - jobs.keys())
+    borrowers = {a: "the borrower" for a in wanted if a.startswith("borrower:")}
+    return jobs | borrowers | staff_and_key_names(identity, brand_id, wanted - jobs.keys() - borrowers.keys())

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.pages.actors import staff_and_key_names
 from api.pages.placed_calls import placed_call
 from api.problems import HttpProblem
 from api.routes.collections import (
@@ -117,17 +118,31 @@ async def _worklist(
 
 
 async def _panel(
-    request: Request, port: CollectionsPort, principal: Principal, loan_id: UUID, error: str | None = None
+    request: Request,
+    port: CollectionsPort,
+    principal: Principal,
+    loan_id: UUID,
+    error: str | None = None,
+    status: int = 422,
 ) -> Response:
+    """The case page; `error`: why a form was refused, answered with `status` (409 for a conflict such as a case
+    moved to legal meanwhile, 422 for bad input)."""
     try:
         await run_in_threadpool(guard, port, principal, loan_id, Level.READ)
     except (NotFound, HttpProblem):
         return await not_found(request)
     view = await run_in_threadpool(panel, port, principal.brand_id, loan_id)
+    # The executives of the allocation history by name, not id.
+    moved = {str(i) for a in view.allocations for i in (a.staff_id, a.previous) if i is not None}
+    named = await run_in_threadpool(
+        staff_and_key_names, port.identity, principal.brand_id, {f"staff:{i}" for i in moved}
+    )
+    staff_names = {actor.partition(":")[2]: name for actor, name in named.items()}
     call_placed = await placed_call(request, port.fieldwork, principal, loans=[loan_id])
-    return render(request, "collection_case.html", 422 if error else 200, nav="collections", view=view,
+    return render(request, "collection_case.html", status if error else 200, nav="collections", view=view,
                   outcomes=[o.value for o in Outcome], can_write=principal.holds(*WRITE),
-                  manager=is_manager(principal), error=error, call_placed=call_placed)  # fmt: skip
+                  manager=is_manager(principal), error=error, call_placed=call_placed,
+                  staff_names=staff_names)  # fmt: skip
 
 
 async def panel_page(
@@ -157,7 +172,7 @@ async def _write(request: Request, port: CollectionsPort, principal: Principal, 
     try:
         result = await act(principal, lambda: work(loan_id))
     except DomainError as exc:
-        return await _panel(request, port, principal, loan_id, error=error_text(exc))
+        return await _panel(request, port, principal, loan_id, error=error_text(exc), status=refusal_status(exc))
     except ValueError:
         return await _panel(request, port, principal, loan_id, error="check the values entered")
     return await after_write(request, Collections.name, result.position, f"/collections/loans/{loan_id}")
@@ -204,7 +219,7 @@ async def legal_move(request: Request, port: CollectionsPort, principal: Princip
     try:
         result = await act(principal, lambda: port.collections.move_to_post(principal.brand_id, loan_id, reason))
     except DomainError as exc:
-        return await _panel(request, port, principal, loan_id, error=error_text(exc))
+        return await _panel(request, port, principal, loan_id, error=error_text(exc), status=refusal_status(exc))
     return await after_write(request, Collections.name, result.position, f"/collections/loans/{loan_id}")
 
 

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.pages.actors import staff_and_key_names
+from api.pages.actors import actor_names
 from api.pages.placed_calls import placed_call
 from api.routes.customers import AGENT_ME, AGENT_NONE, agent_filter, registering_agent
 from api.services.borrower_loans import borrower_loans
@@ -201,7 +201,7 @@ async def customer_360_page(
     # The agents the timeline's moves name (their ids in the entries' details), as actors are named.
     authors |= {f"staff:{e.details[k]}" for e in profile.timeline for k in ("agent_id", "previous_agent_id")
                 if e.kind in ("agent_assigned", "registered") and isinstance(e.details.get(k), str)}  # fmt: skip
-    actors = await run_in_threadpool(staff_and_key_names, port.identity, brand_id, authors)
+    actors = await run_in_threadpool(actor_names, port.identity, brand_id, authors)
     hits = await run_in_threadpool(port.blocklist.hits, brand_id, profile.blocklist_candidates())
     covenants = None
     if principal.holds(Permission.COVENANTS):

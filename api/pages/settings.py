@@ -12,6 +12,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.pages.actors import actor_names
 from api.request_input import MAX_JSON_DEPTH, nests_deeper_than
 from api.routes.brands import READ, WRITE, BrandsPort
 from api.web import (
@@ -42,6 +43,7 @@ class _Settings:
     business_date: date
     business_date_held: bool
     version: int
+    actors: dict[str, str]
 
 
 async def _settings(
@@ -54,7 +56,9 @@ async def _settings(
         state = port.identity.configuration_state(principal.brand_id)
         history = keyset_page(request, lambda cursor: port.queries.config_history(principal.brand_id, cursor, 50))
         assert isinstance(history, ConfigHistoryPage)
-        return _Settings(state.settings, history, state.business_date, state.business_date_held, state.version)
+        # Who changed a setting by name (staff, API key, job), not the actor's id as recorded.
+        actors = actor_names(port.identity, principal.brand_id, {h.actor for h in history.items})
+        return _Settings(state.settings, history, state.business_date, state.business_date_held, state.version, actors)
 
     data = await run_in_threadpool(load)
     extra: dict[str, Any] = {"kept": lambda action: TypedForm()} if status == 409 else {}
@@ -74,6 +78,7 @@ async def _settings(
         business_date=data.business_date,
         business_date_held=data.business_date_held,
         version=data.version,
+        actors=data.actors,
     )
 
 

@@ -432,3 +432,59 @@ def test_a_move_to_legal_during_the_sweep_is_not_undone_by_its_moves(
     assert (case["legal"], case["stage"], case["assignee"]) == (True, "post", None), case
     assert str(loan) not in {i["loan_id"] for i in worklist(client, tenant.auth, stage="collections")}
     assert str(loan) in {i["loan_id"] for i in worklist(client, tenant.auth, stage="post")}
+
+
+def test_the_case_pages_move_to_legal_keeps_a_short_reason_and_a_second_tabs_move_is_a_conflict(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str]
+) -> None:
+    """The case page's "Move to legal" form: a short reason is a 422 with the reason kept; the move is a 303 to the
+    case, now legal, without the form; the same form posted again from a tab opened before (the case moved meanwhile)
+    is a 409 saying so - it was a 422, as if the input were wrong."""
+    tenant, email = staff
+    set_business_date(platform, tenant, D0)
+    loan = disbursed_loan(platform, tenant)
+    cob(client, platform, tenant, date(2026, 3, 1))
+    url = f"/collections/loans/{loan}"
+    browser, headers = signed_in(app, email)
+    csrf = headers["X-CSRF-Token"]
+    assert 'id="legal-form"' in browser.get(url).text
+    short = browser.post(f"{url}/legal", data={"csrf_token": csrf, "reason": "x"})
+    assert short.status_code == 422 and 'role="alert"' in short.text and "reason" in short.text
+    assert 'name="reason" required minlength="3" value="x"' in short.text
+    moved = browser.post(f"{url}/legal", data={"csrf_token": csrf, "reason": "no response for 30 days"})
+    assert moved.status_code == 303 and moved.headers["location"].startswith(url), moved.text[:300]
+    after = browser.get(url).text
+    assert "post (legal)" in after and 'id="legal-form"' not in after
+    again = browser.post(f"{url}/legal", data={"csrf_token": csrf, "reason": "again from another tab"})
+    assert again.status_code == 409 and "already in post-collections" in again.text, again.text[:300]
+    assert 'id="legal-form"' not in again.text
+
+
+def test_the_case_pages_allocation_history_names_the_executives(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str]
+) -> None:
+    """The case page's allocation history says to whom and from whom a loan moved by the executives' names; it
+    showed their staff ids."""
+    tenant, email = staff
+    result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {"auto_allocate_collections": True})
+    settle(platform, "identity", result.position)
+    set_business_date(platform, tenant, D0)
+    asha, _ = executive(platform, tenant, "Asha")
+    loan = disbursed_loan(platform, tenant)
+    cob(client, platform, tenant, date(2026, 3, 1))  # allocated to Asha, the only executive
+    ravi, _ = executive(platform, tenant, "Ravi")
+    moved = client.post("/api/v1/collections/allocations", json={"loan_ids": [str(loan)], "staff_id": str(ravi)},
+                        headers=tenant.auth)  # fmt: skip
+    assert moved.status_code == 201, moved.text
+    settle(platform, Collections.name)
+    browser, _ = signed_in(app, email)
+    page = browser.get(f"/collections/loans/{loan}").text
+    table = page[page.index('id="allocations"') :]
+    table = table[: table.index("</table>")]
+    rows = [
+        [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td>(.*?)</td>", r)]
+        for r in re.findall(r"<tr>(.*?)</tr>", table)
+    ]
+    assert [row[1:3] for row in rows if row] == [["Ravi", "Asha"], ["Asha", "—"]], rows  # the header row has none
+    shown = re.sub(r'title="[^"]*"', "", table)
+    assert str(asha) not in shown and str(ravi) not in shown

@@ -392,3 +392,23 @@ def test_rejecting_the_upload_that_fulfilled_a_request_passes_it_to_another_copy
     assert [(r["kind"], r["reopen_reason"]) for r in listed] == [("salary_slip", "last year's slip")]
     platform.engine.rebuild("documents")
     assert _requests(client, tenant, customer) == [again]
+
+
+def test_the_customer_360_timeline_names_the_borrowers_own_acts_without_their_id(
+    app: Any, client: Any, platform: Any, staff: tuple[Tenant, str], sms: SmsSimulator
+) -> None:
+    """A borrower registered by their own personal step (and their uploads) shows on the Customer 360's timeline as
+    "by the borrower"; it showed the actor as recorded, `borrower:<uuid>`."""
+    tenant, email = staff
+    _, session, customer = _borrower_with_record(client, platform, tenant, sms)
+    settle(platform, "customers")
+    browser, _ = _portal(app, email)
+    try:
+        page = browser.get(f"/customers/{customer}")
+    finally:
+        browser.__exit__(None, None, None)
+    assert page.status_code == 200
+    timeline = page.text[page.text.index('id="timeline"') :]
+    timeline = timeline[: timeline.index("</ol>")]
+    assert re.search(r"Registered [^<]*</span> <small class=\"muted\">by the borrower</small>", timeline), timeline
+    assert "borrower:" not in timeline and session["borrower_id"] not in timeline

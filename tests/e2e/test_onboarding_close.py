@@ -221,3 +221,25 @@ def test_staff_close_an_onboarding_from_its_portal_page(
         assert again.status_code == 409 and "closed already" in again.text
     finally:
         browser.__exit__(None, None, None)
+
+
+def test_a_refused_send_back_comes_back_with_the_step_and_reason_typed(
+    app: Any, client: Any, sms: SmsSimulator, staff: tuple[Tenant, str]
+) -> None:
+    """The funnel page's send-back form, refused (a reason too short), is shown again as typed - its step chosen and
+    its reason - as the close form beside it is; it came back empty, the first step chosen."""
+    tenant, email = staff
+    borrower, _, _ = _applied(client, tenant, sms)
+    page_url = f"/onboarding/{borrower}"
+    browser, csrf = _portal(app, email)
+    try:
+        refused = browser.post(f"{page_url}/send-back", data={"csrf_token": csrf, "step": "bank_account",
+                                                               "reason": "x"})  # fmt: skip
+        assert refused.status_code == 422 and 'role="alert"' in refused.text and "reason" in refused.text
+        form = _form(refused.text, "send-back-form")
+        assert 'name="reason" required minlength="3" value="x"' in form
+        assert re.search(r'<option value="bank_account" selected>', form), form
+        assert '<option value="pan" selected>' not in form
+        assert 'name="reason" required minlength="3" maxlength="500"></textarea>' in refused.text  # not the close's
+    finally:
+        browser.__exit__(None, None, None)
