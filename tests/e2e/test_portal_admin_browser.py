@@ -109,3 +109,21 @@ def test_settings_with_per_frequency_overrides_save_unchanged_from_the_form(
         "annual": 4,
         "monthly": 1,
     }
+
+
+def test_a_keyboard_user_skips_the_navigation_to_the_page(server: str, browser: Any, staff: tuple[Any, str]) -> None:
+    # Found by a browser walk: a keyboard user tabbed through some 35 navigation links before reaching a page's
+    # forms. The first Tab now reaches "Skip to content", shown while focused, which moves focus to the page.
+    _tenant, admin_email = staff
+    page = browser.new_page()
+    login(page, server, admin_email)
+    page.goto(f"{server}/settings")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("() => [document.activeElement.textContent, document.activeElement.getAttribute('href')]")
+    assert focused == ["Skip to content", "#content"]
+    assert page.locator(".skip-link").bounding_box()["x"] >= 0  # visible while it has focus
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "content"
+    page.keyboard.press("Tab")  # the next stop is in the page, not the navigation
+    assert page.evaluate("() => document.activeElement.closest('main') !== null")
+    page.close()
