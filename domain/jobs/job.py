@@ -145,7 +145,8 @@ def check_as_of(as_of: date, earliest: date, latest: date, *, dry_run: bool) -> 
         raise InvalidValue(
             "as_of",
             f"{as_of.isoformat()} is after the brand's business date ({latest.isoformat()}); "
-            'only a dry run ({"dry_run": true}) may look ahead',
+            "only a dry run, which writes nothing, may look ahead: choose that date as a dry run, or a date up to the "
+            "business date",
         )
 
 

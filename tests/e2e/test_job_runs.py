@@ -70,6 +70,9 @@ def test_a_run_defaults_to_the_brand_business_date_and_may_be_dated_on_it(client
     assert run["as_of"] == "2026-11-03" and run["dry_run"] is False
     later = client.post("/api/v1/jobs/covenant-evaluation/runs", json={"as_of": "2026-11-04"}, headers=tenant.auth)
     assert later.status_code == 422 and later.json()["errors"][0]["field"] == "as_of"
+    # The message is the portal's too: it says what to do in words, not in the API's syntax ({"dry_run": true}).
+    message = later.json()["errors"][0]["message"]
+    assert "only a dry run, which writes nothing, may look ahead" in message and "{" not in message, message
 
 
 def test_a_dry_run_into_the_future_reports_what_evaluation_would_open_and_writes_nothing(
