@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,8 +28,13 @@ async def _jobs(request: Request, port: JobsPort, principal: Principal, error: s
 
     jobs = await run_in_threadpool(port.board.all, principal.brand_id)
     runs = await run_in_threadpool(keyset_page, request, history)
+    # After "Run now" (`?requested=<job>`): which job's run was asked for, said above the tables. Any other value
+    # names no job of the catalogue and is ignored.
+    named = request.query_params.get("requested") if error is None else None
+    requested = next((j.definition for j in jobs if j.definition.name == named), None)
     return render(request, "jobs.html", 422 if error else 200, nav="jobs", jobs=jobs, history=runs,
-                  can_run=principal.holds(*WRITE), error=error, refused=request.path_params.get("name"))  # fmt: skip
+                  can_run=principal.holds(*WRITE), error=error, refused=request.path_params.get("name"),
+                  requested=requested, requested_dry_run=request.query_params.get("dry_run") == "1")  # fmt: skip
 
 
 async def jobs_page(request: Request, port: JobsPort, principal: Principal) -> Response:
@@ -51,7 +58,8 @@ async def run_job(request: Request, port: JobsPort, principal: Principal) -> Res
         return busy
     except (DomainError, ValueError) as exc:  # at the job's row, its date and dry run as typed
         return await _jobs(request, port, principal, error=str(exc))
-    return await after_write(request, Jobs.name, requested.position, "/jobs")
+    shown = f"/jobs?requested={quote(name)}" + ("&dry_run=1" if dry_run else "")
+    return await after_write(request, Jobs.name, requested.position, shown)
 
 
 PAGES = pages(

@@ -295,7 +295,8 @@ def test_the_jobs_page_refuses_a_future_run_and_offers_a_dry_run(
     row.locator("input[name=as_of]").fill("2199-03-29")
     row.locator("input[name=dry_run]").check()
     row.locator("button:has-text('Run now')").click()
-    page.wait_for_url(f"{server}/jobs")
+    page.wait_for_url(f"{server}/jobs?requested=covenant-evaluation&dry_run=1")
+    assert "a dry run was asked for" in page.locator("#run-requested").inner_text()
     first = page.locator("#runs tbody tr").first.inner_text()
     assert "covenant-evaluation" in first and "2199-03-29" in first and "dry run" in first
     assert page.locator("#jobs tr:has-text('housekeeping') input[name=dry_run]").count() == 0

@@ -74,7 +74,7 @@ def test_jobs_page_triggers_a_run(server: str, browser: Any, staff: tuple[Any, s
     page.wait_for_url(f"{server}/jobs")
     assert "Housekeeping" in page.locator("#jobs").inner_text()
     page.click("#jobs tr:has-text('housekeeping') button:has-text('Run now')")
-    page.wait_for_url(f"{server}/jobs")
+    page.wait_for_url(f"{server}/jobs?requested=housekeeping")
     assert "housekeeping" in page.locator("#runs tbody tr").first.inner_text()
 
 

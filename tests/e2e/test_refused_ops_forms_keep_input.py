@@ -204,3 +204,20 @@ def test_refused_recovery_forms_come_back_as_typed_and_open(
         browser.__exit__(None, None, None)
     after = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()
     assert after["status"] == before["status"] and after["outstanding"] == before["outstanding"]
+
+
+def test_run_now_says_the_run_was_asked_for(app: Any, staff: tuple[Tenant, str]) -> None:
+    # Found by a browser walk: a successful "Run now" came back to the jobs page with nothing said; the run was only
+    # a "requested" row somewhere in the history.
+    _tenant, email = staff
+    browser, csrf = _portal(app, email)
+    try:
+        ran = browser.post("/jobs/onboarding-inactive/run", data={"csrf_token": csrf, "dry_run": "on"})
+        assert ran.status_code == 303 and ran.headers["location"].startswith("/jobs?requested=onboarding-inactive")
+        page = browser.get(ran.headers["location"]).text
+        said = re.search(r'<p class="info" role="status" id="run-requested">(.*?)</p>', page, re.S)
+        assert said is not None and "a dry run was asked for" in said.group(1), page[:1500]
+        assert "run-requested" not in browser.get("/jobs?requested=<script>").text  # names no job: nothing said
+        assert "run-requested" not in browser.get("/jobs").text
+    finally:
+        browser.__exit__(None, None, None)
