@@ -164,13 +164,14 @@ class Documents(ContextApplication):
         # when a document of its kind arrived after it. With none open, it is kept as a spare by each request of its
         # kind fulfilled by a document not accepted, which it fulfils should staff reject that one (an accepted one
         # is final). A rejected one counts too: a rejection committed since the requests were read - then this save
-        # conflicts with it (409) rather than leave the copy unseen and the request open.
+        # conflicts with it (409) rather than leave the copy unseen and the request open. Which are accepted the
+        # requests know (acceptances are recorded there), without loading a document.
         found = self.find(document_requests_id(brand_id, customer_id))
         requests = found if isinstance(found, DocumentRequests) else None
-        if requests is not None and not requests.fulfil(kind, doc_id, self.clock.now()):
-            for standing in requests.fulfilled(kind):
-                if not self._accepted(standing.document_id):
-                    requests.keep_spare(standing.id, doc_id, self.clock.now())
+        if requests is not None and not requests.fulfil(kind, doc_id, self.clock.now()) and requests.fulfilled(kind):
+            self._catch_up_acceptances(requests)
+            for standing in requests.spare_wanted(kind):
+                requests.keep_spare(standing.id, doc_id, self.clock.now())
         try:
             return self.commit(document, requests if requests is not None and requests.pending_events else None)
         except ConcurrentModification:
@@ -208,7 +209,9 @@ class Documents(ContextApplication):
         found = self.find(requests_id)
         requests = found if isinstance(found, DocumentRequests) else None
         if requests is None:
-            requests = with_id(DocumentRequests, requests_id, brand_id=brand_id, customer_id=customer_id)
+            requests = with_id(
+                DocumentRequests, requests_id, brand_id=brand_id, customer_id=customer_id, records_acceptances=True
+            )
         now = self.clock.now()
         for kind in chosen:
             requests.request(uuid4(), kind, text, now)
@@ -235,10 +238,15 @@ class Documents(ContextApplication):
             DocumentRequests, document_requests_id(brand_id, customer_id), brand_id, DocumentRequestNotFound
         )
 
-    def _accepted(self, doc_id: UUID | None) -> bool:
-        """Whether the document was accepted (final: the request it fulfilled can no longer be reopened)."""
-        found = self.find(doc_id) if doc_id is not None else None
-        return isinstance(found, Document) and found.status is DocumentStatus.ACCEPTED
+    def _catch_up_acceptances(self, requests: DocumentRequests) -> None:
+        """Requests started before acceptances were recorded with them: look once (one read) at the documents
+        fulfilling them and their spares, and record those accepted and that acceptances are recorded from now on,
+        in the caller's save (nothing when they record acceptances already)."""
+        if requests.records_acceptances:
+            return
+        found = self.find_many(requests.unsure_acceptances())
+        accepted = {i for i, d in found.items() if isinstance(d, Document) and d.status is DocumentStatus.ACCEPTED}
+        requests.catch_up_acceptances(accepted, self.clock.now())
 
     def review(self, brand_id: UUID, doc_id: UUID, decision: ReviewDecision, reason: str | None) -> CommandResult:
         """Accept or reject a pending document (a reason is required to reject). Rejecting the document that
@@ -247,14 +255,19 @@ class Documents(ContextApplication):
         request kept a spare (an upload of its kind since it was fulfilled, not rejected): then the newest fulfils
         it again in the same save and the borrower is not asked again. Rejecting a spare drops it from the request
         (`SpareRejected`, in the same save, so that two rejections at once conflict rather than leave a request
-        fulfilled by a rejected document)."""
+        fulfilled by a rejected document). Accepting the document that fulfils a request, or a spare, records it
+        with the request (`FulfilmentAccepted`, `SpareAccepted`, in the same save), so uploads need not load
+        documents to know it."""
         document = self.document(brand_id, doc_id)
         document.review(decision, reason)
         requests, reopened = None, None
-        if decision is ReviewDecision.REJECTED:
-            found = self.find(document_requests_id(brand_id, document.customer_id))
-            if isinstance(found, DocumentRequests):
-                requests, reopened = found, found.reopen(doc_id, document.reason, self.clock.now())
+        found = self.find(document_requests_id(brand_id, document.customer_id))
+        if isinstance(found, DocumentRequests):
+            requests = found
+            if decision is ReviewDecision.REJECTED:
+                reopened = found.reopen(doc_id, document.reason, self.clock.now())
+            else:
+                found.note_accepted(doc_id, self.clock.now())
         result = self.commit(document, requests if requests is not None and requests.pending_events else None)
         if reopened is not None and self.notices is not None:
             self.notices.document_asked_again(brand_id, document.customer_id, reopened.kind, document.reason)

@@ -7,7 +7,13 @@ An upload of the kind while the request stands fulfilled by a document not accep
 kept by the request as a spare (`SpareReceived`): should staff reject the document that fulfilled it, the newest
 spare not rejected (pending review or accepted) fulfils it again in the rejection's own save (`Reopened`, then
 `Fulfilled` with `in_place_of`), and the borrower is not asked again for what they already sent. A spare staff
-reject is dropped (`SpareRejected`, in the rejection's save)."""
+reject is dropped (`SpareRejected`, in the rejection's save).
+
+Whether a document is accepted is known here, not by loading it: staff accepting the document that fulfils a request
+(or one a request keeps as a spare) record `FulfilmentAccepted` (`SpareAccepted`) in the acceptance's own save, so an
+upload decides from the requests alone whether it is a spare. Requests started before that (`Started` without
+`records_acceptances`) may name documents accepted unseen: the first upload that needs to know looks at those once
+and records what it found, then `AcceptancesCaughtUp` - from then on the requests alone say it."""
 
 from __future__ import annotations
 
@@ -64,6 +70,12 @@ class RequestedDocument:
     #: The uploads of its kind made while it stood fulfilled by a document not accepted, and not rejected since,
     #: oldest first: the newest fulfils it again if staff reject that document.
     spares: tuple[UUID, ...] = ()
+    #: The document that fulfils it was accepted: final, the request can no longer be reopened (no upload is its
+    #: spare). Known for every request once its requests record acceptances (`DocumentRequests.records_acceptances`).
+    accepted: bool = False
+    #: Its spares staff accepted (a spare taking a rejected document's place leaves the request fulfilled by an
+    #: accepted document).
+    accepted_spares: tuple[UUID, ...] = ()
 
 
 class DocumentRequests(Aggregate):
@@ -72,10 +84,13 @@ class DocumentRequests(Aggregate):
     id: UUID
 
     class Started(Aggregate.Created):
-        """The borrower's first document request is about to be recorded."""
+        """The borrower's first document request is about to be recorded. With `records_acceptances`, every
+        acceptance of a document fulfilling one of its requests or kept as a spare is recorded here
+        (`FulfilmentAccepted`, `SpareAccepted`); false on events stored before, until `AcceptancesCaughtUp`."""
 
         brand_id: UUID
         customer_id: UUID
+        records_acceptances: bool = False
 
     class Requested(Aggregate.Event):
         """Staff asked the borrower (`customer_id`) for a document of `kind`, with an optional note saying what
@@ -132,6 +147,34 @@ class DocumentRequests(Aggregate):
         document_id: UUID
         at: datetime
 
+    class FulfilmentAccepted(Aggregate.Event):
+        """Staff accepted the document that fulfils the request (`document_id`): final, the request can no longer be
+        reopened and no further upload of its kind is its spare. Recorded in the acceptance's save - or, for one
+        accepted before the requests recorded acceptances, in the save of the upload that caught them up, just before
+        its `AcceptancesCaughtUp` (`at` that upload's instant)."""
+
+        request_id: UUID
+        kind: DocumentKind
+        document_id: UUID
+        at: datetime
+
+    class SpareAccepted(Aggregate.Event):
+        """Staff accepted a spare the request keeps (`document_id`): should it take the place of the rejected document
+        that fulfils the request, the request stands fulfilled by an accepted document. Recorded as
+        `FulfilmentAccepted` is."""
+
+        request_id: UUID
+        kind: DocumentKind
+        document_id: UUID
+        at: datetime
+
+    class AcceptancesCaughtUp(Aggregate.Event):
+        """Requests started before acceptances were recorded here: the documents fulfilling them and their spares
+        were looked at once, those accepted recorded just before (`FulfilmentAccepted`, `SpareAccepted`, same save);
+        from now on every acceptance is recorded here, and an upload decides from the requests alone."""
+
+        at: datetime
+
     class Cancelled(Aggregate.Event):
         """Staff withdrew an open request (the borrower is no longer asked)."""
 
@@ -141,10 +184,12 @@ class DocumentRequests(Aggregate):
         reason: str | None = None
 
     @event(Started)
-    def __init__(self, brand_id: UUID, customer_id: UUID) -> None:
+    def __init__(self, brand_id: UUID, customer_id: UUID, records_acceptances: bool = False) -> None:
         self.brand_id = brand_id
         self.customer_id = customer_id
         self.requests: dict[UUID, RequestedDocument] = {}
+        #: Every acceptance of a document of its requests is recorded here (False: started before, not caught up).
+        self.records_acceptances = records_acceptances
 
     def open_request(self, kind: DocumentKind) -> RequestedDocument | None:
         """The open request for `kind`, if any."""
@@ -185,10 +230,13 @@ class DocumentRequests(Aggregate):
         found = self.requests[request_id]
         found.state = RequestState.FULFILLED
         found.document_id = document_id
+        # An upload is pending review; a spare taking a rejected document's place may have been accepted already.
+        found.accepted = document_id in found.accepted_spares
         # A document fulfils one request: it is no longer any request's spare.
         for kept in self.requests.values():
             if document_id in kept.spares:
                 kept.spares = tuple(d for d in kept.spares if d != document_id)
+                kept.accepted_spares = tuple(d for d in kept.accepted_spares if d != document_id)
 
     def fulfilled(self, kind: DocumentKind) -> list[RequestedDocument]:
         """The requests for `kind` that stand fulfilled, oldest first."""
@@ -207,6 +255,64 @@ class DocumentRequests(Aggregate):
     def _spare_received(self, request_id: UUID, kind: DocumentKind, document_id: UUID, at: datetime) -> None:
         found = self.requests[request_id]
         found.spares = (*found.spares, document_id)
+
+    def spare_wanted(self, kind: DocumentKind) -> list[RequestedDocument]:
+        """The requests for `kind` that stand fulfilled by a document not accepted, oldest first: each keeps an
+        upload of the kind as its spare. Only when the requests record acceptances (else a ValueError: catch them up
+        first)."""
+        if not self.records_acceptances:
+            raise ValueError("the requests do not record acceptances yet; catch them up first")
+        return [r for r in self.fulfilled(kind) if not r.accepted]
+
+    def unsure_acceptances(self) -> list[UUID]:
+        """The documents fulfilling a request or kept as spares not known to be accepted: the ones an acceptance
+        before `records_acceptances` may have left unseen (empty once the requests record acceptances)."""
+        if self.records_acceptances:
+            return []
+        unsure: list[UUID] = []
+        for r in self.requests.values():
+            if r.state is RequestState.FULFILLED and r.document_id is not None and not r.accepted:
+                unsure.append(r.document_id)
+            unsure.extend(d for d in r.spares if d not in r.accepted_spares)
+        return list(dict.fromkeys(unsure))
+
+    def catch_up_acceptances(self, accepted: set[UUID], at: datetime) -> bool:
+        """Record which of `unsure_acceptances` were accepted (`accepted`, as their documents say), then that the
+        requests record acceptances from now on (False, nothing recorded, when they already do)."""
+        if self.records_acceptances:
+            return False
+        for document_id in self.unsure_acceptances():
+            if document_id in accepted:
+                self.note_accepted(document_id, at)
+        self._acceptances_caught_up(at=at)
+        return True
+
+    @event(AcceptancesCaughtUp)
+    def _acceptances_caught_up(self, at: datetime) -> None:
+        self.records_acceptances = True
+
+    def note_accepted(self, document_id: UUID, at: datetime) -> bool:
+        """What staff accepting the document does to the requests: the request it fulfils knows it final
+        (`FulfilmentAccepted`), a request keeping it as a spare knows it accepted (`SpareAccepted`). False, nothing
+        recorded, when it fulfils no request and is no spare (or that is known already)."""
+        noted = False
+        for r in self.requests.values():
+            if r.state is RequestState.FULFILLED and r.document_id == document_id and not r.accepted:
+                self._fulfilment_accepted(request_id=r.id, kind=r.kind, document_id=document_id, at=at)
+                noted = True
+            elif document_id in r.spares and document_id not in r.accepted_spares:
+                self._spare_accepted(request_id=r.id, kind=r.kind, document_id=document_id, at=at)
+                noted = True
+        return noted
+
+    @event(FulfilmentAccepted)
+    def _fulfilment_accepted(self, request_id: UUID, kind: DocumentKind, document_id: UUID, at: datetime) -> None:
+        self.requests[request_id].accepted = True
+
+    @event(SpareAccepted)
+    def _spare_accepted(self, request_id: UUID, kind: DocumentKind, document_id: UUID, at: datetime) -> None:
+        found = self.requests[request_id]
+        found.accepted_spares = (*found.accepted_spares, document_id)
 
     def fulfilled_by(self, document_id: UUID) -> RequestedDocument | None:
         """The request the document fulfilled and that still stands fulfilled, if any."""
@@ -249,6 +355,7 @@ class DocumentRequests(Aggregate):
     def _spare_rejected(self, request_id: UUID, kind: DocumentKind, document_id: UUID, at: datetime) -> None:
         found = self.requests[request_id]
         found.spares = tuple(d for d in found.spares if d != document_id)
+        found.accepted_spares = tuple(d for d in found.accepted_spares if d != document_id)
 
     @event(Reopened)
     def _reopened(
@@ -264,6 +371,7 @@ class DocumentRequests(Aggregate):
         found = self.requests[request_id]
         found.state = RequestState.OPEN
         found.document_id = None
+        found.accepted = False
         found.reopen_reason = reason
         found.rejected = (*found.rejected, document_id)
 

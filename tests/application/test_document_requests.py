@@ -7,6 +7,7 @@ reject the document nor touch the request."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -14,12 +15,14 @@ from domain.documents.application import Documents
 from domain.documents.content import DocumentKind
 from domain.documents.document import DocumentNotFound, DocumentStatus, ReviewDecision
 from domain.documents.document_request import DocumentRequests, RequestState, document_requests_id
+from domain.shared.aggregate import with_id
 from domain.shared.application import ConcurrentModification
 from domain.shared.clock import FixedClock
 from tests.application.conftest import in_memory
 from tests.application.test_documents import ASHA, BRAND, OTHER, PNG, KnownBorrowers, MemoryStore
 
 SLIP = DocumentKind.SALARY_SLIP
+PASSPORT = DocumentKind.PASSPORT
 
 
 class RecordedNotices:
@@ -102,7 +105,12 @@ def test_a_rejection_of_a_document_that_fulfilled_no_request_or_an_acceptance_re
     documents.review(BRAND, before_request.id, ReviewDecision.REJECTED, "not this one")
     documents.review(BRAND, passport.id, ReviewDecision.ACCEPTED, None)
 
-    assert [type(e).__qualname__ for e in _recorded(documents)[before:]] == ["Document.Reviewed", "Document.Reviewed"]
+    # The acceptance of the passport that fulfilled its request is recorded with the request too (same save).
+    assert [type(e).__qualname__ for e in _recorded(documents)[before:]] == [
+        "Document.Reviewed",
+        "Document.Reviewed",
+        "DocumentRequests.FulfilmentAccepted",
+    ]
     states = {r.kind: r.state for r in documents.document_requests(BRAND, ASHA).requests.values()}
     assert states == {SLIP: RequestState.OPEN, DocumentKind.PASSPORT: RequestState.FULFILLED}
     assert len(notices.told) == told
@@ -250,3 +258,176 @@ def test_a_copy_uploaded_while_the_rejection_commits_conflicts_rather_than_go_un
     again = documents.upload(BRAND, ASHA, SLIP, "b.png", PNG + b"b")
     (request,) = documents.document_requests(BRAND, ASHA).requests.values()
     assert request.state is RequestState.FULFILLED and request.document_id == again.id
+
+
+def _loads(app: Documents, monkeypatch: pytest.MonkeyPatch) -> list[uuid.UUID]:
+    """The ids of the aggregates `app` reads from its event store from now on, in order."""
+    read: list[uuid.UUID] = []
+    real_get = app.repository.get
+
+    def counting_get(aggregate_id: uuid.UUID, *args: Any, **kwargs: Any) -> Any:
+        read.append(aggregate_id)
+        return real_get(aggregate_id, *args, **kwargs)
+
+    monkeypatch.setattr(app.repository, "get", counting_get)
+    return read
+
+
+def test_an_upload_after_many_accepted_fulfilled_requests_loads_no_document_of_theirs(
+    documents: Documents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    accepted = []
+    for month in range(6):
+        documents.request_documents(BRAND, ASHA, ["salary_slip"])
+        slip = documents.upload(BRAND, ASHA, SLIP, f"slip-{month}.png", PNG + bytes([month]))
+        before = len(_recorded(documents))
+        documents.review(BRAND, slip.id, ReviewDecision.ACCEPTED, None)
+        # The acceptance is recorded with the request it fulfils, in the review's own save.
+        recorded = _recorded(documents)[before:]
+        assert _kinds(recorded) == ["Document.Reviewed", "DocumentRequests.FulfilmentAccepted"]
+        assert isinstance(recorded[1], DocumentRequests.FulfilmentAccepted) and recorded[1].document_id == slip.id
+        accepted.append(slip.id)
+    documents.request_documents(BRAND, ASHA, ["salary_slip"])
+    pending = documents.upload(BRAND, ASHA, SLIP, "slip-pending.png", PNG + b"pending")
+    requests_id = document_requests_id(BRAND, ASHA)
+    loads = _loads(documents, monkeypatch)
+    before = len(_recorded(documents))
+
+    copy = documents.upload(BRAND, ASHA, SLIP, "slip-copy.png", PNG + b"copy")
+
+    # Only the upload's own id (is it a repeat?) and the requests were read - none of the six accepted slips, nor the
+    # pending one: the requests alone say which stand fulfilled by a document not accepted.
+    assert loads == [copy.id, requests_id]
+    recorded = _recorded(documents)[before:]
+    assert _kinds(recorded) == ["Document.Uploaded", "DocumentRequests.SpareReceived"]
+    requests = documents.document_requests(BRAND, ASHA)
+    (waiting,) = [r for r in requests.requests.values() if not r.accepted]
+    assert waiting.document_id == pending.id and waiting.spares == (copy.id,)
+    assert {r.document_id for r in requests.requests.values() if r.accepted} == set(accepted)
+
+
+def test_an_acceptance_committed_while_an_upload_is_saved_conflicts_rather_than_keep_a_spare_of_a_final_request(
+    documents: Documents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    documents.request_documents(BRAND, ASHA, ["salary_slip"])
+    first = documents.upload(BRAND, ASHA, SLIP, "a.png", PNG + b"a")
+    requests_id = document_requests_id(BRAND, ASHA)
+    real_find = documents.find
+
+    def acceptance_first(aggregate_id: uuid.UUID) -> object:
+        found = real_find(aggregate_id)
+        if aggregate_id == requests_id:
+            monkeypatch.setattr(documents, "find", real_find)
+            documents.review(BRAND, first.id, ReviewDecision.ACCEPTED, None)
+        return found
+
+    monkeypatch.setattr(documents, "find", acceptance_first)
+    with pytest.raises(ConcurrentModification):
+        documents.upload(BRAND, ASHA, SLIP, "b.png", PNG + b"b")
+    # Uploaded again, the copy is no spare: the request is final.
+    before = len(_recorded(documents))
+    documents.upload(BRAND, ASHA, SLIP, "b.png", PNG + b"b")
+    assert _kinds(_recorded(documents)[before:]) == ["Document.Uploaded"]
+
+
+def _accept_as_before(app: Documents, doc_id: uuid.UUID) -> None:
+    """Accept a document as the review did before acceptances were recorded with the requests (the document alone)."""
+    document = app.document(BRAND, doc_id)
+    document.review(ReviewDecision.ACCEPTED, None)
+    app.save(document)
+
+
+def test_requests_from_before_acceptances_were_recorded_are_caught_up_once_by_the_next_upload(
+    documents: Documents, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The events the code before this change recorded: requests started without `records_acceptances`, fulfilled by
+    # uploads, a spare kept, and acceptances that left the requests untouched.
+    s1, s2, s3, p1, p2 = (
+        documents.upload(BRAND, ASHA, kind, f"{n}.png", PNG + n.encode()).id
+        for n, kind in (("s1", SLIP), ("s2", SLIP), ("s3", SLIP), ("p1", PASSPORT), ("p2", PASSPORT))
+    )
+    requests_id = document_requests_id(BRAND, ASHA)
+    legacy = with_id(DocumentRequests, requests_id, brand_id=BRAND, customer_id=ASHA)
+    now = clock.now()
+    for slip in (s1, s2, s3):
+        legacy.request(uuid.uuid4(), SLIP, None, now)
+        legacy.fulfil(SLIP, slip, now)
+    passport_request = uuid.uuid4()
+    legacy.request(passport_request, PASSPORT, None, now)
+    legacy.fulfil(PASSPORT, p1, now)
+    legacy.keep_spare(passport_request, p2, now)
+    documents.save(legacy)
+    for doc in (s1, s2, p2):
+        _accept_as_before(documents, doc)
+    pending_slip_request = documents.document_requests(BRAND, ASHA).fulfilled_by(s3)
+    assert pending_slip_request is not None and not documents.document_requests(BRAND, ASHA).records_acceptances
+    loads = _loads(documents, monkeypatch)
+    before = len(_recorded(documents))
+
+    s4 = documents.upload(BRAND, ASHA, SLIP, "s4.png", PNG + b"s4").id
+
+    # Once: every document of the requests not known accepted is read, those accepted recorded, then the catch-up;
+    # the copy is the spare of the one request whose slip is pending.
+    assert sorted(loads) == sorted([s4, requests_id, s1, s2, s3, p1, p2])
+    recorded = _recorded(documents)[before:]
+    assert _kinds(recorded) == [
+        "Document.Uploaded",
+        "DocumentRequests.FulfilmentAccepted",
+        "DocumentRequests.FulfilmentAccepted",
+        "DocumentRequests.SpareAccepted",
+        "DocumentRequests.AcceptancesCaughtUp",
+        "DocumentRequests.SpareReceived",
+    ]
+    noted = {
+        e.document_id
+        for e in recorded
+        if isinstance(e, DocumentRequests.FulfilmentAccepted | DocumentRequests.SpareAccepted)
+    }
+    assert noted == {s1, s2, p2}
+    spare = recorded[-1]
+    assert isinstance(spare, DocumentRequests.SpareReceived)
+    assert (spare.request_id, spare.document_id) == (pending_slip_request.id, s4)
+
+    # From then on the requests alone say it: no document of theirs is read again.
+    loads.clear()
+    before = len(_recorded(documents))
+    s5 = documents.upload(BRAND, ASHA, SLIP, "s5.png", PNG + b"s5").id
+    assert loads == [s5, requests_id]
+    assert _kinds(_recorded(documents)[before:]) == ["Document.Uploaded", "DocumentRequests.SpareReceived"]
+
+    # The pending slip accepted now is recorded with its request: the next copy is no spare.
+    documents.review(BRAND, s3, ReviewDecision.ACCEPTED, None)
+    loads.clear()
+    before = len(_recorded(documents))
+    s6 = documents.upload(BRAND, ASHA, SLIP, "s6.png", PNG + b"s6").id
+    assert loads == [s6, requests_id] and _kinds(_recorded(documents)[before:]) == ["Document.Uploaded"]
+
+    # The passport rejected: the spare accepted before the change takes its place, and the request is final.
+    documents.review(BRAND, p1, ReviewDecision.REJECTED, "expired")
+    passport = documents.document_requests(BRAND, ASHA).requests[passport_request]
+    assert passport.state is RequestState.FULFILLED and passport.document_id == p2 and passport.accepted
+    loads.clear()
+    before = len(_recorded(documents))
+    p3 = documents.upload(BRAND, ASHA, PASSPORT, "p3.png", PNG + b"p3").id
+    assert loads == [p3, requests_id] and _kinds(_recorded(documents)[before:]) == ["Document.Uploaded"]
+
+
+def test_a_request_from_before_whose_upload_was_accepted_keeps_no_spare(
+    documents: Documents, clock: FixedClock
+) -> None:
+    # The simplest case of the old events: one request, fulfilled, its upload accepted the old way.
+    slip = documents.upload(BRAND, ASHA, SLIP, "s.png", PNG + b"s").id
+    legacy = with_id(DocumentRequests, document_requests_id(BRAND, ASHA), brand_id=BRAND, customer_id=ASHA)
+    legacy.request(uuid.uuid4(), SLIP, None, clock.now())
+    legacy.fulfil(SLIP, slip, clock.now())
+    documents.save(legacy)
+    _accept_as_before(documents, slip)
+    before = len(_recorded(documents))
+    documents.upload(BRAND, ASHA, SLIP, "t.png", PNG + b"t")
+    assert _kinds(_recorded(documents)[before:]) == [
+        "Document.Uploaded",
+        "DocumentRequests.FulfilmentAccepted",
+        "DocumentRequests.AcceptancesCaughtUp",
+    ]
+    (request,) = documents.document_requests(BRAND, ASHA).requests.values()
+    assert request.accepted and request.spares == ()

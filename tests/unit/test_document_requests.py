@@ -180,3 +180,58 @@ def test_a_request_with_a_spare_is_fulfilled_by_it_even_while_another_of_the_kin
     assert requests.reopen(document, "expired", AT) is None
     assert requests.requests[first].state is RequestState.FULFILLED and requests.requests[first].document_id == spare
     assert requests.open_request(K.PASSPORT) is requests.requests[second]
+
+
+def test_acceptances_are_known_to_the_requests_and_replay_so() -> None:
+    requests = with_id(DocumentRequests, uuid4(), brand_id=uuid4(), customer_id=uuid4(), records_acceptances=True)
+    final, waiting = uuid4(), uuid4()
+    requests.request(final, K.SALARY_SLIP, None, AT)
+    requests.fulfil(K.SALARY_SLIP, accepted := uuid4(), AT)
+    requests.request(waiting, K.SALARY_SLIP, None, AT)
+    requests.fulfil(K.SALARY_SLIP, pending := uuid4(), AT)
+    requests.keep_spare(waiting, spare := uuid4(), AT)
+    assert requests.note_accepted(uuid4(), AT) is False  # neither fulfils a request nor is a spare: nothing recorded
+    assert requests.note_accepted(accepted, AT) is True and requests.note_accepted(accepted, AT) is False
+    assert requests.note_accepted(spare, AT) is True
+    assert [r.id for r in requests.spare_wanted(K.SALARY_SLIP)] == [waiting]  # the accepted one is final
+    assert requests.unsure_acceptances() == []  # known from the start
+
+    # The pending one rejected: the accepted spare takes its place, and the request is final too.
+    assert requests.reopen(pending, "blurred", AT) is None
+    assert requests.requests[waiting].document_id == spare and requests.requests[waiting].accepted
+    assert requests.spare_wanted(K.SALARY_SLIP) == []
+    back = _replayed(requests)
+    assert back.records_acceptances
+    assert {i: (r.document_id, r.accepted) for i, r in back.requests.items()} == {
+        final: (accepted, True),
+        waiting: (spare, True),
+    }
+
+
+def test_requests_started_before_acceptances_were_recorded_are_caught_up_once() -> None:
+    requests = _requests()  # `Started` without `records_acceptances`, as stored before
+    asked, other = uuid4(), uuid4()
+    requests.request(asked, K.PASSPORT, None, AT)
+    requests.fulfil(K.PASSPORT, document := uuid4(), AT)
+    requests.keep_spare(asked, spare := uuid4(), AT)
+    requests.request(other, K.VOTER_ID, None, AT)
+    requests.fulfil(K.VOTER_ID, voter := uuid4(), AT)
+    assert not requests.records_acceptances
+    with pytest.raises(ValueError):
+        requests.spare_wanted(K.PASSPORT)  # unknown: catch them up first
+    assert requests.unsure_acceptances() == [document, spare, voter]
+
+    assert requests.catch_up_acceptances({spare, voter}, AT) is True
+    kinds = [type(e).__qualname__ for e in requests.pending_events[-3:]]
+    assert kinds == [
+        "DocumentRequests.SpareAccepted",
+        "DocumentRequests.FulfilmentAccepted",
+        "DocumentRequests.AcceptancesCaughtUp",
+    ]
+    assert requests.catch_up_acceptances({document}, AT) is False  # once
+    assert requests.unsure_acceptances() == []
+    assert [r.id for r in requests.spare_wanted(K.PASSPORT)] == [asked] and requests.spare_wanted(K.VOTER_ID) == []
+    back = _replayed(requests)
+    assert (
+        back.records_acceptances and back.requests[other].accepted and back.requests[asked].accepted_spares == (spare,)
+    )
