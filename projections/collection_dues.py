@@ -4,14 +4,16 @@ the loan's replay allocates them: penal charges are not dues), and its payments 
 reversals marked). The close-of-business sweep reads them set-based to find the loans due within the brand's
 pre-collection window and each loan's unpaid amount; promises are judged by the payments.
 
-It also keeps each loan's number, borrower and brand from its `Loan.Created` (the only loan event that carries them:
-a loan's number and borrower never change) in `read.collection_loans`, which the collection cases copy them from
-(projections/collections.py): never from `read.loans`, another source's read model, empty while `projections rebuild
-loans` runs and behind when its runner is (docs/architecture.md, "A projection reads no other projection's table while
-it projects"). The two projections follow two sources at their own pace, so each fills in what the other wrote first:
-a case written before its loan is here gets the number and borrower when `Loan.Created` is projected (`_FILL_CREATED`,
-once at the end of the batch for all the loans it created), under one transaction lock (`LOANS_LOCK`) that both take
-before reading the other's rows, so a case and its loan projected at the same moment cannot both miss each other."""
+Each loan's row also keeps its number, borrower and brand from its `Loan.Created` (the only loan event that carries
+them: a loan's number and borrower never change), which the collection cases copy (projections/collections.py): never
+from `read.loans`, another source's read model, empty while `projections rebuild loans` runs and behind when its runner
+is (docs/architecture.md, "A projection reads no other projection's table while it projects"). The two projections
+follow two sources at their own pace, so each fills in what the other wrote first: a case written before its loan is
+here gets the number and borrower when `Loan.Created` is projected (`_FILL_CREATED`, once at the end of the batch for
+all the loans it created), under one transaction lock (`LOANS_LOCK`) that both take before reading the other's rows,
+so a case and its loan projected at the same moment cannot both miss each other. (They were kept in a second table,
+`read.collection_loans`, for a while: a second row per loan cost the catch-up over loans' creations about a third of
+its rate.)"""
 
 from __future__ import annotations
 
@@ -26,27 +28,29 @@ from projections.projection import Change, Insert, Projection, Write, handles
 
 L = Loan
 
-#: Each loan's number, borrower and brand, from its `Loan.Created`, for the collection cases' rows.
-LOANS = "read.collection_loans"
+#: A row per loan from its `Loan.Created`: its dues and payments, and its number, borrower and brand for the collection
+#: cases' rows (joined by its primary key, `loan_id`, and the case's brand).
+DUES = "read.collection_dues"
 
-#: Taken (until commit) by every write of a case row that copies from `LOANS` and by every fill of case rows from it,
+#: Taken (until commit) by every write of a case row that copies from `DUES` and by every fill of case rows from it,
 #: before the statement that reads the other's rows: whichever commits second sees the other's rows (READ COMMITTED
 #: takes a snapshot per statement). One key for all loans: a batch holds one lock however many loans it moves (a lock
 #: per loan would take thousands of the server's lock slots in one sweep batch or replayed batch).
-LOANS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('read.collection_loans'), 0)"
+LOANS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('read.collection_dues'), 0)"
 
-#: The case rows still without their loan's number and borrower take them from `LOANS` (the loan's brand only).
+#: The case rows still without their loan's number and borrower take them from `DUES` (the loan's brand only), found by
+#: the cases' partial index `collection_cases_unnumbered_idx`, each loan by `DUES`' primary key.
 _FILL_CASES = (
-    "UPDATE read.collection_cases c SET loan_number = l.loan_number, customer_id = l.customer_id "
-    f"FROM {LOANS} l WHERE l.loan_id = c.loan_id AND l.brand_id = c.brand_id AND c.loan_number IS NULL"
+    "UPDATE read.collection_cases c SET loan_number = d.loan_number, customer_id = d.customer_id "
+    f"FROM {DUES} d WHERE d.loan_id = c.loan_id AND d.brand_id = c.brand_id AND c.loan_number IS NULL"
 )
 
 #: The case rows of the loans a batch created (their ids), still without their loan's number and borrower, take them
-#: from `LOANS` (those rows written by the batch before it). One statement a batch: a lock and an UPDATE per
+#: from `DUES` (those rows written by the batch before it). One statement a batch: a lock and an UPDATE per
 #: `Loan.Created` halved the projection's catch-up rate over loans' creations.
 _FILL_CREATED = (
-    "UPDATE read.collection_cases c SET loan_number = l.loan_number, customer_id = l.customer_id "
-    f"FROM {LOANS} l WHERE c.loan_id = ANY(%s::uuid[]) AND l.loan_id = c.loan_id AND l.brand_id = c.brand_id "
+    "UPDATE read.collection_cases c SET loan_number = d.loan_number, customer_id = d.customer_id "
+    f"FROM {DUES} d WHERE c.loan_id = ANY(%s::uuid[]) AND d.loan_id = c.loan_id AND d.brand_id = c.brand_id "
     "AND c.loan_number IS NULL"
 )
 
@@ -54,23 +58,40 @@ _FILL_CREATED = (
 #: so the UPDATE sees every case committed before the lock was granted).
 _FILL_CASES_LOCKED = (
     "DO $$ BEGIN IF to_regclass('read.collection_cases') IS NOT NULL THEN "
-    f"PERFORM pg_advisory_xact_lock(hashtext('read.collection_loans'), 0); {_FILL_CASES}; END IF; END $$"
+    f"PERFORM pg_advisory_xact_lock(hashtext('read.collection_dues'), 0); {_FILL_CASES}; END IF; END $$"
 )
 
-#: `LOANS`, listed **before** `read.collection_dues`. Made in a database where `read.collection_dues` already exists
-#: (the projection ran before it kept this table), it is filled once from `read.loans`, so the loans created before
-#: the upgrade are in it, and the case rows left without a number then (written while `read.loans` lacked the loan)
-#: get theirs. On a fresh database and on a rebuild (which drops both tables first) nothing is copied: the replay of
-#: `Loan.Created` fills it.
-_LOANS_DDL = (
-    f"DO $$ BEGIN IF to_regclass('{LOANS}') IS NULL THEN "
-    f"CREATE TABLE {LOANS} (loan_id uuid PRIMARY KEY, brand_id uuid NOT NULL, loan_number text NOT NULL, "
-    "customer_id uuid NOT NULL); "
-    "IF to_regclass('read.collection_dues') IS NOT NULL AND to_regclass('read.loans') IS NOT NULL THEN "
-    f"INSERT INTO {LOANS} (loan_id, brand_id, loan_number, customer_id) "
-    "SELECT id, brand_id, loan_number, customer_id FROM read.loans ON CONFLICT DO NOTHING; "
+_DUES_TABLE = f"""CREATE TABLE IF NOT EXISTS {DUES} (
+    loan_id uuid PRIMARY KEY,
+    due_dates date[] NOT NULL,
+    cum_due numeric(16, 2)[] NOT NULL,
+    paid numeric(16, 2) NOT NULL DEFAULT 0,  -- scheduled principal + interest paid (see _paid_now)
+    -- From `Loan.Created`, for the collection cases (null on a row made before the columns whose loan `read.loans`
+    -- lacked then: see _LOAN_COLUMNS).
+    brand_id uuid,
+    loan_number text,
+    customer_id uuid
+)"""
+
+#: The loan's number, borrower and brand, added to a `DUES` made before it kept them, and filled then, once: from
+#: `read.collection_loans` where the projection kept them in that table (dropped after), then, for the rows still
+#: without them, from `read.loans` (the loans created before the upgrade); and the case rows left without a number get
+#: theirs. On a fresh database and on a rebuild (which drops the table first) the table is made with the columns and
+#: nothing is copied: the replay of `Loan.Created` fills them.
+_LOAN_COLUMNS = (
+    "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'read.collection_dues'::regclass "
+    "AND attname = 'loan_number' AND NOT attisdropped) THEN "
+    f"ALTER TABLE {DUES} ADD COLUMN IF NOT EXISTS brand_id uuid, ADD COLUMN IF NOT EXISTS loan_number text, "
+    "ADD COLUMN IF NOT EXISTS customer_id uuid; "
+    "IF to_regclass('read.collection_loans') IS NOT NULL THEN "
+    f"UPDATE {DUES} d SET brand_id = l.brand_id, loan_number = l.loan_number, customer_id = l.customer_id "
+    "FROM read.collection_loans l WHERE l.loan_id = d.loan_id; END IF; "
+    "IF to_regclass('read.loans') IS NOT NULL THEN "
+    f"UPDATE {DUES} d SET brand_id = l.brand_id, loan_number = l.loan_number, customer_id = l.customer_id "
+    "FROM read.loans l WHERE l.id = d.loan_id AND d.loan_number IS NULL; END IF; "
     f"IF to_regclass('read.collection_cases') IS NOT NULL THEN {_FILL_CASES}; END IF; "
-    "END IF; END IF; END $$"
+    "END IF; "
+    "IF to_regclass('read.collection_loans') IS NOT NULL THEN DROP TABLE read.collection_loans; END IF; END $$"
 )
 
 
@@ -80,15 +101,10 @@ class CollectionDuesView(Projection):
 
     name = "collection_dues"
     source = Loans.name
-    tables = (LOANS, "read.collection_dues", "read.collection_payments")
+    tables = (DUES, "read.collection_payments")
     ddl = (
-        _LOANS_DDL,  # (before read.collection_dues: see _LOANS_DDL)
-        """CREATE TABLE IF NOT EXISTS read.collection_dues (
-            loan_id uuid PRIMARY KEY,
-            due_dates date[] NOT NULL,
-            cum_due numeric(16, 2)[] NOT NULL,
-            paid numeric(16, 2) NOT NULL DEFAULT 0  -- scheduled principal + interest paid (see _paid_now)
-        )""",
+        _DUES_TABLE,
+        _LOAN_COLUMNS,
         """CREATE TABLE IF NOT EXISTS read.collection_payments (
             loan_id uuid NOT NULL,
             payment_id text NOT NULL,
@@ -112,9 +128,8 @@ class CollectionDuesView(Projection):
     @handles(L.Created)
     def _created(self, position: int, event: Loan.Created) -> Iterator[Change]:
         loan_id = event.originator_id
-        yield Insert("read.collection_dues", {"loan_id": loan_id, "due_dates": [], "cum_due": []})
-        yield Insert(LOANS, {"loan_id": loan_id, "brand_id": event.brand_id, "loan_number": event.loan_number,
-                             "customer_id": event.customer_id})  # fmt: skip
+        yield Insert(DUES, {"loan_id": loan_id, "due_dates": [], "cum_due": [], "brand_id": event.brand_id,
+                            "loan_number": event.loan_number, "customer_id": event.customer_id})  # fmt: skip
         if not self.rebuilding:  # (a rebuild fills the cases once, after its replay: `rebuilt_statements`)
             self._batch_loans.append(loan_id)
 

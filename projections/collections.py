@@ -11,7 +11,7 @@ from typing import Any
 from domain.collections.application import Collections
 from domain.collections.case import CollectionCase, Outcome, PtpStatus
 from domain.collections.moves import CaseMoves, MoveKind
-from projections.collection_dues import LOANS, LOANS_LOCK
+from projections.collection_dues import DUES, LOANS_LOCK
 from projections.projection import Change, Insert, Projection, Write, handles
 
 C = CollectionCase
@@ -44,9 +44,10 @@ _CASES = """CREATE TABLE IF NOT EXISTS read.collection_cases (
 #: The loan's number and borrower, copied onto the case when the case row is written (a loan's number and borrower
 #: never change) so that a worklist page reads one table by one index range and joins nothing: a join per row into a
 #: million-loan table was most of a page's time (docs/collections.md, "Worklist"). They come from the loans' own
-#: `Loan.Created`, kept in `read.collection_loans` by the collections context's loan-side projection
-#: (projections/collection_dues.py), never from `read.loans` (empty while the loans projection is rebuilt, behind
-#: while its runner is); a case written before that projection has its loan gets them when it does.
+#: `Loan.Created`, kept on the loan's `read.collection_dues` row (joined by its primary key and the case's brand) by
+#: the collections context's loan-side projection (projections/collection_dues.py), never from `read.loans` (empty
+#: while the loans projection is rebuilt, behind while its runner is); a case written before that projection has its
+#: loan gets them when it does.
 #: `customer_name` is no longer filled: a name copied from `read.customers` when the row was written went stale on a
 #: rename (and a rebuild copied the current one instead); the worklist reads the page's names by id after the page.
 _LOAN_COLUMNS = (
@@ -127,10 +128,10 @@ _SWEEP = (
     "INSERT INTO read.collection_cases AS c (loan_id, brand_id, stage, open, assignee, dpd, amount, due_on, "
     "closed_reason, opened_at, opened_on, updated_at, loan_number, customer_id) "
     "SELECT m.loan_id, %(brand)s, m.stage, m.closed IS NULL, m.staff_id, m.dpd, m.amount, m.due_on, m.closed, "
-    "%(at)s, %(day)s, %(at)s, l.loan_number, l.customer_id FROM unnest(%(loans)s::uuid[], %(stages)s::text[], "
+    "%(at)s, %(day)s, %(at)s, d.loan_number, d.customer_id FROM unnest(%(loans)s::uuid[], %(stages)s::text[], "
     "%(staff)s::uuid[], %(dpd)s::int[], %(amounts)s::numeric[], %(due)s::date[], %(closed)s::text[]) AS m(loan_id, "
-    f"stage, staff_id, dpd, amount, due_on, closed) LEFT JOIN {LOANS} l ON l.loan_id = m.loan_id "
-    "AND l.brand_id = %(brand)s "
+    f"stage, staff_id, dpd, amount, due_on, closed) LEFT JOIN {DUES} d ON d.loan_id = m.loan_id "
+    "AND d.brand_id = %(brand)s "
     "WHERE true ON CONFLICT (loan_id) DO UPDATE SET "
     "stage = EXCLUDED.stage, open = EXCLUDED.open, "
     "assignee = EXCLUDED.assignee, dpd = EXCLUDED.dpd, amount = EXCLUDED.amount, due_on = EXCLUDED.due_on, "
@@ -158,8 +159,8 @@ _HISTORY = (
 #: A case row for a loan that has none yet (a contact or promise before any sweep): not open, no stage.
 _ENSURE = (
     "INSERT INTO read.collection_cases (loan_id, brand_id, updated_at, loan_number, customer_id) "
-    "SELECT %(loan)s, %(brand)s, %(at)s, l.loan_number, l.customer_id FROM (SELECT) AS one "
-    f"LEFT JOIN {LOANS} l ON l.loan_id = %(loan)s AND l.brand_id = %(brand)s WHERE true ON CONFLICT DO NOTHING"
+    "SELECT %(loan)s, %(brand)s, %(at)s, d.loan_number, d.customer_id FROM (SELECT) AS one "
+    f"LEFT JOIN {DUES} d ON d.loan_id = %(loan)s AND d.brand_id = %(brand)s WHERE true ON CONFLICT DO NOTHING"
 )
 
 

@@ -1,7 +1,7 @@
 """Collections (issue #16 item 10): an executive's worklist p95 with 1,000,000 loans of which 100,000 are overdue,
 and the sweep after the close of business allocating the 100,000 newly overdue loans (quick: 100,000 / 10,000).
 
-The loans' read-model rows (`read.loans`, `read.collection_dues`, `read.collection_loans`) are generated directly
+The loans' read-model rows (`read.loans`, `read.collection_dues` with the loans' numbers) are generated directly
 with COPY: the worklist and the sweep read only read models, and a million event-sourced loans take ten commands each
 to reach `active` (the servicing benchmark times those). Twenty collection executives are created through the
 Identity application.
@@ -46,29 +46,28 @@ _CUM = "{" + ",".join(f"{8037.57 * (k + 1):.2f}" for k in range(12)) + "}"
 
 
 def _copy_book(platform: Platform, brand: UUID, total: int, overdue: int) -> None:
-    """`total` loans of the brand in read.loans (every tenth overdue, DPD 1), their dues and their numbers and borrowers
-    for the cases (`read.collection_loans`), with COPY."""
+    """`total` loans of the brand in read.loans (every tenth overdue, DPD 1), their dues with their numbers and
+    borrowers for the cases (`read.collection_dues`), with COPY."""
     product = uuid.uuid4()
     now = datetime.now(UTC).isoformat()
-    loans, dues, numbers = io.StringIO(), io.StringIO(), io.StringIO()
+    loans, dues = io.StringIO(), io.StringIO()
     step = total // overdue
     for n in range(total):
         loan, customer = uuid.uuid4(), uuid.uuid4()
         late = n % step == 0
         loans.write(f"{loan}\t{brand}\tL{n:08d}\t{customer}\t{product}\t1\t{50000 + n % 50000}.00\t12\tstaff\t{{}}\t"
                     f"8037.57\t{'overdue' if late else 'active'}\t1\t{now}\t{now}\t{1 if late else 0}\n")  # fmt: skip
-        dues.write(f"{loan}\t{_DUES}\t{_CUM}\t{'0.00' if late else '8037.57'}\n")
-        numbers.write(f"{loan}\t{brand}\tL{n:08d}\t{customer}\n")
+        dues.write(f"{loan}\t{_DUES}\t{_CUM}\t{'0.00' if late else '8037.57'}\t{brand}\tL{n:08d}\t{customer}\n")
     with platform.db.pool.connection() as conn, conn.cursor() as cur:
         with cur.copy(
             "COPY read.loans (id, brand_id, loan_number, customer_id, product_id, product_version, amount, tenure, "
             "channel, pricing, instalment, status, version, created_at, updated_at, dpd) FROM STDIN"
         ) as copy:
             copy.write(loans.getvalue())
-        with cur.copy("COPY read.collection_dues (loan_id, due_dates, cum_due, paid) FROM STDIN") as copy:
+        with cur.copy(
+            "COPY read.collection_dues (loan_id, due_dates, cum_due, paid, brand_id, loan_number, customer_id) FROM STDIN"
+        ) as copy:
             copy.write(dues.getvalue())
-        with cur.copy("COPY read.collection_loans (loan_id, brand_id, loan_number, customer_id) FROM STDIN") as copy:
-            copy.write(numbers.getvalue())
 
 
 def run(quick: bool) -> list[Verdict]:

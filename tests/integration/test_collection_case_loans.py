@@ -1,11 +1,13 @@
 """Collection cases take their loan's number and borrower from the loans' own `Loan.Created`, kept by the collections
-context's loan-side projection in `read.collection_loans` (projections/collection_dues.py), on PostgreSQL: never from
+context's loan-side projection on the loan's `read.collection_dues` row (projections/collection_dues.py), on
+PostgreSQL: never from
 `read.loans`, which is empty while `projections rebuild loans` runs and behind while its runner is. They used to copy
 them from `read.loans` when the case row was written, and a case written then had neither (on the worklist: no loan
 number, no borrower) until a later sweep moved the loan, and a rebuild of `collections` at such a time wrote every case
 without them. The two projections follow two sources at their own pace: a case written before its loan's creation is
-projected gets the number when it is. A database made before the table fills it once from `read.loans` (and the cases
-left without a number then). Brands stay apart: a case takes only its own brand's loan. The same on the platform, with
+projected gets the number when it is. A database made before the loan's row kept them fills them once, from
+`read.collection_loans` where it kept them in that table (then dropped) and from `read.loans` (and the cases left
+without a number then). Brands stay apart: a case takes only its own brand's loan. The same on the platform, with
 rebuilds: tests/integration/test_collection_case_loans_platform.py."""
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from domain.loans.pricing import price
 from domain.loans.terms import AmountKind, Fee
 from domain.shared.aggregate import with_id
 from projections.batch_writes import _PipelinedWrites
-from projections.collection_dues import LOANS, CollectionDuesView
+from projections.collection_dues import CollectionDuesView
 from projections.collections import CollectionViews
 from projections.loans import LoanViews
-from projections.projection import Projection, Write
+from projections.projection import Insert, Projection, Write
 from tests.support import drop_database, fresh_database_dsn
 
 DAY = date(2026, 3, 2)
@@ -126,34 +128,101 @@ def test_a_case_takes_only_its_own_brands_loan(db: Database) -> None:
     assert _numbers(db)[again.id] == (None, None)
 
 
-def test_a_database_made_before_the_table_fills_it_once_from_the_loans_read_model(db: Database) -> None:
-    brand = uuid.uuid4()
-    old, lagged, fresh = _created(brand), _created(brand), _created(brand)
+#: `read.collection_dues` as it was before it kept the loan's number, borrower and brand.
+_DUES_BEFORE = (
+    "CREATE TABLE read.collection_dues (loan_id uuid PRIMARY KEY, due_dates date[] NOT NULL, "
+    "cum_due numeric(16, 2)[] NOT NULL, paid numeric(16, 2) NOT NULL DEFAULT 0)"
+)
+_NUMBERED = "SELECT loan_id, brand_id, loan_number, customer_id FROM read.collection_dues ORDER BY loan_id"
+
+
+def _dues_as_before(db: Database, *loans: Loan) -> None:
+    """The projection's tables as they were before the loan's row kept its number, with these loans' rows."""
     with db.pool.connection() as conn:
         CollectionDuesView().drop(conn)
-        for statement in CollectionDuesView.ddl:  # as the projection was before it kept the loans' numbers
-            if LOANS not in statement:
-                conn.execute(statement)
-    _project(db, [LoanViews()], [*old.collect_events(), *lagged.collect_events()])
+        conn.execute(_DUES_BEFORE)
+        for loan in loans:
+            conn.execute("INSERT INTO read.collection_dues VALUES (%s, '{}', '{}', 0)", (loan.id,))
+
+
+def _case_without_number(db: Database, brand: UUID, loan: Loan) -> None:
+    """A case the old code wrote while its loan was missing where it looked: no number."""
     with db.pool.connection() as conn:
-        # A case the old code wrote while read.loans lacked its loan: no number.
         conn.execute(
-            "INSERT INTO read.collection_cases (loan_id, brand_id, updated_at) VALUES (%s, %s, now())",
-            (lagged.id, brand),
+            "INSERT INTO read.collection_cases (loan_id, brand_id, updated_at) VALUES (%s, %s, now())", (loan.id, brand)
         )
+
+
+def test_a_loans_creation_writes_one_row_with_its_number_borrower_and_brand(db: Database) -> None:
+    """A second row per loan (in `read.collection_loans`) cost the projection's catch-up over loans' creations about a
+    third of its rate: the number, borrower and brand are columns of the loan's dues row."""
+    brand = uuid.uuid4()
+    loan = _created(brand)
+    [created] = [e for e in loan.collect_events() if isinstance(e, Loan.Created)]
+    rows = list(CollectionDuesView().project(1, created))
+    assert rows == [Insert("read.collection_dues", {
+        "loan_id": loan.id, "due_dates": [], "cum_due": [], "brand_id": brand, "loan_number": loan.loan_number,
+        "customer_id": loan.customer_id,
+    })]  # fmt: skip
+    _project(db, [CollectionDuesView()], [created])
+    assert _rows(db, _NUMBERED) == [(loan.id, brand, loan.loan_number, loan.customer_id)]
+    assert _rows(db, "SELECT to_regclass('read.collection_loans')") == [(None,)]
+
+
+def test_a_database_made_before_the_loans_numbers_fills_them_once_from_the_loans_read_model(db: Database) -> None:
+    brand = uuid.uuid4()
+    old, lagged, fresh = _created(brand), _created(brand), _created(brand)
+    _dues_as_before(db, old, lagged)
+    _project(db, [LoanViews()], [*old.collect_events(), *lagged.collect_events()])
+    _case_without_number(db, brand, lagged)
+    with db.pool.connection() as conn:
         CollectionDuesView().create(conn)  # the next start's setup
-    assert _rows(db, f"SELECT loan_id, brand_id, loan_number, customer_id FROM {LOANS} ORDER BY loan_id") == sorted(
+    assert _rows(db, _NUMBERED) == sorted(
         (loan.id, brand, loan.loan_number, loan.customer_id) for loan in (old, lagged)
     )
     assert _numbers(db) == {lagged.id: (lagged.loan_number, lagged.customer_id)}
     _project(db, [CollectionDuesView()], fresh.collect_events())  # and on from there, from the loans' events
-    assert _rows(db, f"SELECT count(*) FROM {LOANS}") == [(3,)]
+    assert _rows(db, "SELECT count(loan_number) FROM read.collection_dues") == [(3,)]
 
-    # A rebuild (the tables dropped and made again) copies nothing: the replay of the loans' creations fills it.
+    # Once: a later start reads read.loans no more (a row it left without a number stays so until a rebuild).
+    with db.pool.connection() as conn:
+        conn.execute("UPDATE read.collection_dues SET loan_number = NULL WHERE loan_id = %s", (old.id,))
+        CollectionDuesView().create(conn)
+    assert _rows(db, "SELECT loan_number FROM read.collection_dues WHERE loan_id = %s", old.id) == [(None,)]
+
+    # A rebuild (the tables dropped and made again) copies nothing: the replay of the loans' creations fills them.
     with db.pool.connection() as conn:
         CollectionDuesView().drop(conn)
         CollectionDuesView().create(conn)
-    assert _rows(db, f"SELECT count(*) FROM {LOANS}") == [(0,)]
+    assert _rows(db, "SELECT count(*) FROM read.collection_dues") == [(0,)]
+
+
+def test_a_database_that_kept_the_numbers_in_a_table_of_their_own_moves_them_onto_the_loans_rows(
+    db: Database,
+) -> None:
+    brand = uuid.uuid4()
+    kept, unkept, lagged = _created(brand), _created(brand), _created(brand)
+    _dues_as_before(db, kept, unkept, lagged)
+    with db.pool.connection() as conn:  # read.collection_loans as the projection kept it (not `unkept`: see below)
+        conn.execute(
+            "CREATE TABLE read.collection_loans (loan_id uuid PRIMARY KEY, brand_id uuid NOT NULL, "
+            "loan_number text NOT NULL, customer_id uuid NOT NULL)"
+        )
+        for loan in (kept, lagged):
+            conn.execute(
+                "INSERT INTO read.collection_loans VALUES (%s, %s, %s, %s)",
+                (loan.id, brand, loan.loan_number, loan.customer_id),
+            )
+    # read.loans has `unkept` only (being rebuilt, say): the others come from read.collection_loans.
+    _project(db, [LoanViews()], unkept.collect_events())
+    _case_without_number(db, brand, lagged)
+    with db.pool.connection() as conn:
+        CollectionDuesView().create(conn)  # the next start's setup
+    assert _rows(db, _NUMBERED) == sorted(
+        (loan.id, brand, loan.loan_number, loan.customer_id) for loan in (kept, unkept, lagged)
+    )
+    assert _rows(db, "SELECT to_regclass('read.collection_loans')") == [(None,)]
+    assert _numbers(db) == {lagged.id: (lagged.loan_number, lagged.customer_id)}
 
 
 def test_a_batch_of_loans_fills_their_cases_with_one_statement(db: Database) -> None:
