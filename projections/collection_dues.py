@@ -11,9 +11,9 @@ is (docs/architecture.md, "A projection reads no other projection's table while 
 follow two sources at their own pace, so each fills in what the other wrote first: a case written before its loan is
 here gets the number and borrower when `Loan.Created` is projected (`_FILL_CREATED`, once at the end of the batch for
 all the loans it created), under one transaction lock (`LOANS_LOCK`) that both take before reading the other's rows,
-so a case and its loan projected at the same moment cannot both miss each other. (They were kept in a second table,
-`read.collection_loans`, for a while: a second row per loan cost the catch-up over loans' creations about a third of
-its rate.)"""
+so a case and its loan projected at the same moment cannot both miss each other. (Columns of the row a loan has
+anyway, not a table of their own: a second row per loan cost the catch-up over loans' creations about a third of its
+rate.)"""
 
 from __future__ import annotations
 
@@ -73,25 +73,19 @@ _DUES_TABLE = f"""CREATE TABLE IF NOT EXISTS {DUES} (
     customer_id uuid
 )"""
 
-#: The loan's number, borrower and brand, added to a `DUES` made before it kept them, and filled then, once: from
-#: `read.collection_loans` where the projection kept them in that table (dropped after), then, for the rows still
-#: without them, from `read.loans` (the loans created before the upgrade); and the case rows left without a number get
-#: theirs. On a fresh database and on a rebuild (which drops the table first) the table is made with the columns and
+#: The loan's number, borrower and brand, added to a `DUES` made before it kept them, and filled then, once, from
+#: `read.loans` (the loans created before the upgrade); and the case rows left without a number get theirs. On a fresh database and on a rebuild (which drops the table first) the table is made with the columns and
 #: nothing is copied: the replay of `Loan.Created` fills them.
 _LOAN_COLUMNS = (
     "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'read.collection_dues'::regclass "
     "AND attname = 'loan_number' AND NOT attisdropped) THEN "
     f"ALTER TABLE {DUES} ADD COLUMN IF NOT EXISTS brand_id uuid, ADD COLUMN IF NOT EXISTS loan_number text, "
     "ADD COLUMN IF NOT EXISTS customer_id uuid; "
-    "IF to_regclass('read.collection_loans') IS NOT NULL THEN "
-    f"UPDATE {DUES} d SET brand_id = l.brand_id, loan_number = l.loan_number, customer_id = l.customer_id "
-    "FROM read.collection_loans l WHERE l.loan_id = d.loan_id; END IF; "
     "IF to_regclass('read.loans') IS NOT NULL THEN "
     f"UPDATE {DUES} d SET brand_id = l.brand_id, loan_number = l.loan_number, customer_id = l.customer_id "
-    "FROM read.loans l WHERE l.id = d.loan_id AND d.loan_number IS NULL; END IF; "
+    "FROM read.loans l WHERE l.id = d.loan_id; END IF; "
     f"IF to_regclass('read.collection_cases') IS NOT NULL THEN {_FILL_CASES}; END IF; "
-    "END IF; "
-    "IF to_regclass('read.collection_loans') IS NOT NULL THEN DROP TABLE read.collection_loans; END IF; END $$"
+    "END IF; END $$"
 )
 
 

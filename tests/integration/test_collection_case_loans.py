@@ -5,9 +5,8 @@ PostgreSQL: never from
 them from `read.loans` when the case row was written, and a case written then had neither (on the worklist: no loan
 number, no borrower) until a later sweep moved the loan, and a rebuild of `collections` at such a time wrote every case
 without them. The two projections follow two sources at their own pace: a case written before its loan's creation is
-projected gets the number when it is. A database made before the loan's row kept them fills them once, from
-`read.collection_loans` where it kept them in that table (then dropped) and from `read.loans` (and the cases left
-without a number then). Brands stay apart: a case takes only its own brand's loan. The same on the platform, with
+projected gets the number when it is. A database made before the loan's row kept them fills them once from
+`read.loans` (and the cases left without a number then). Brands stay apart: a case takes only its own brand's loan. The same on the platform, with
 rebuilds: tests/integration/test_collection_case_loans_platform.py."""
 
 from __future__ import annotations
@@ -195,34 +194,6 @@ def test_a_database_made_before_the_loans_numbers_fills_them_once_from_the_loans
         CollectionDuesView().drop(conn)
         CollectionDuesView().create(conn)
     assert _rows(db, "SELECT count(*) FROM read.collection_dues") == [(0,)]
-
-
-def test_a_database_that_kept_the_numbers_in_a_table_of_their_own_moves_them_onto_the_loans_rows(
-    db: Database,
-) -> None:
-    brand = uuid.uuid4()
-    kept, unkept, lagged = _created(brand), _created(brand), _created(brand)
-    _dues_as_before(db, kept, unkept, lagged)
-    with db.pool.connection() as conn:  # read.collection_loans as the projection kept it (not `unkept`: see below)
-        conn.execute(
-            "CREATE TABLE read.collection_loans (loan_id uuid PRIMARY KEY, brand_id uuid NOT NULL, "
-            "loan_number text NOT NULL, customer_id uuid NOT NULL)"
-        )
-        for loan in (kept, lagged):
-            conn.execute(
-                "INSERT INTO read.collection_loans VALUES (%s, %s, %s, %s)",
-                (loan.id, brand, loan.loan_number, loan.customer_id),
-            )
-    # read.loans has `unkept` only (being rebuilt, say): the others come from read.collection_loans.
-    _project(db, [LoanViews()], unkept.collect_events())
-    _case_without_number(db, brand, lagged)
-    with db.pool.connection() as conn:
-        CollectionDuesView().create(conn)  # the next start's setup
-    assert _rows(db, _NUMBERED) == sorted(
-        (loan.id, brand, loan.loan_number, loan.customer_id) for loan in (kept, unkept, lagged)
-    )
-    assert _rows(db, "SELECT to_regclass('read.collection_loans')") == [(None,)]
-    assert _numbers(db) == {lagged.id: (lagged.loan_number, lagged.customer_id)}
 
 
 def test_a_batch_of_loans_fills_their_cases_with_one_statement(db: Database) -> None:
