@@ -6,9 +6,11 @@ rejected with the reason (their application still in onboarding cancelled), when
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import TypeVar
+from uuid import UUID
 
 import structlog
 
@@ -45,6 +47,8 @@ class OnboardingJobPort:
     onboarding: Onboarding
     queries: OnboardingQueries
 
+
+T = TypeVar("T")
 
 #: How old an application must be before the reconciliation takes it for an orphan: a loan request in flight has
 #: started its application and not yet recorded its step (a restart after a close records both at once).
@@ -87,32 +91,15 @@ def sync_submissions(
     """Funnels still in progress whose application was submitted (a submit that failed between its two saves,
     staff submitting on the loan) record the submitted step (`Onboarding.sync_submission`), in batches on the
     read models' keyset; each fix is logged (`onboarding_sync.submission_recorded`)."""
-    brand = str(job_run.brand_id)
-    while True:
-        try:
-            ids, after = port.queries.unrecorded_submissions(job_run.brand_id, after, job_run.settings.batch_size)
-        except InvalidCursor:
-            log.warning("onboarding_sync.cursor_restarted", brand_id=brand, run_id=str(job_run.id), phase=_SUBMISSIONS)
-            after = None
-            continue
-        if not ids:
-            return
-        fixed = skipped = 0
-        for borrower_id in ids:
-            if job_run.dry_run:
-                fixed += 1
-                continue
-            try:
-                with acting_as(f"job:{INACTIVE.name}"):
-                    result = port.onboarding.sync_submission(job_run.brand_id, borrower_id)
-            except Conflict:
-                result = None
-            if result is not None and result.changed:
-                fixed += 1
-                log.info("onboarding_sync.submission_recorded", brand_id=brand, borrower_id=str(borrower_id))
-            else:
-                skipped += 1
-        yield BatchCounts(processed=len(ids), succeeded=fixed, skipped=skipped), f"{_SUBMISSIONS}:{after}"
+
+    def fix(borrower_id: UUID) -> dict[str, str] | None:
+        changed = port.onboarding.sync_submission(job_run.brand_id, borrower_id).changed
+        return {"borrower_id": str(borrower_id)} if changed else None
+
+    def page(cursor: str | None) -> tuple[list[UUID], str | None]:
+        return port.queries.unrecorded_submissions(job_run.brand_id, cursor, job_run.settings.batch_size)
+
+    yield from _reconcile(job_run, _SUBMISSIONS, after, page, fix, "onboarding_sync.submission_recorded")
 
 
 def cancel_orphans(
@@ -122,40 +109,57 @@ def cancel_orphans(
     a close made before closes cancelled their application) are cancelled with the close's reason
     (`Onboarding.cancel_orphan`), once older than `ORPHAN_AFTER`, in batches on the read models' keyset; each fix
     is logged (`onboarding_sync.orphan_cancelled`)."""
-    brand = str(job_run.brand_id)
     before = port.onboarding.clock.now() - ORPHAN_AFTER
+
+    def fix(pair: tuple[UUID, UUID]) -> dict[str, str] | None:
+        borrower_id, loan_id = pair
+        changed = port.onboarding.cancel_orphan(job_run.brand_id, borrower_id, loan_id).changed
+        return {"borrower_id": str(borrower_id), "application_id": str(loan_id)} if changed else None
+
+    def page(cursor: str | None) -> tuple[list[tuple[UUID, UUID]], str | None]:
+        return port.queries.orphan_applications(job_run.brand_id, before, cursor, job_run.settings.batch_size)
+
+    yield from _reconcile(job_run, _ORPHANS, after, page, fix, "onboarding_sync.orphan_cancelled")
+
+
+def _reconcile(
+    job_run: JobRun,
+    phase: str,
+    after: str | None,
+    page: Callable[[str | None], tuple[list[T], str | None]],
+    fix: Callable[[T], dict[str, str] | None],
+    logged: str,
+) -> Iterator[tuple[BatchCounts, str | None]]:
+    """One reconciliation sweep: `page` gives the candidates after a cursor (a stale cursor starts the sweep again:
+    a fixed pair is no longer a candidate), `fix` mends one as the job (the fields to log when it changed something,
+    None when the aggregates say it was sound; a conflict skips it for the next run); a dry run only counts. One
+    (counts, phase-prefixed cursor) per batch."""
+    brand = str(job_run.brand_id)
     while True:
         try:
-            pairs, after = port.queries.orphan_applications(
-                job_run.brand_id, before, after, job_run.settings.batch_size
-            )
+            items, after = page(after)
         except InvalidCursor:
-            log.warning("onboarding_sync.cursor_restarted", brand_id=brand, run_id=str(job_run.id), phase=_ORPHANS)
+            log.warning("onboarding_sync.cursor_restarted", brand_id=brand, run_id=str(job_run.id), phase=phase)
             after = None
             continue
-        if not pairs:
+        if not items:
             return
         fixed = skipped = 0
-        for borrower_id, loan_id in pairs:
+        for item in items:
             if job_run.dry_run:
                 fixed += 1
                 continue
             try:
                 with acting_as(f"job:{INACTIVE.name}"):
-                    result = port.onboarding.cancel_orphan(job_run.brand_id, borrower_id, loan_id)
+                    fields = fix(item)
             except Conflict:
-                result = None
-            if result is not None and result.changed:
+                fields = None
+            if fields is not None:
                 fixed += 1
-                log.info(
-                    "onboarding_sync.orphan_cancelled",
-                    brand_id=brand,
-                    borrower_id=str(borrower_id),
-                    application_id=str(loan_id),
-                )
+                log.info(logged, brand_id=brand, **fields)
             else:
                 skipped += 1
-        yield BatchCounts(processed=len(pairs), succeeded=fixed, skipped=skipped), f"{_ORPHANS}:{after}"
+        yield BatchCounts(processed=len(items), succeeded=fixed, skipped=skipped), f"{phase}:{after}"
 
 
 def _close_inactive(
