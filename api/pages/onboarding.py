@@ -20,13 +20,14 @@ from api.web import (
     not_found,
     pages,
     path_id,
+    refusal_status,
     render,
 )
 from domain.identity.principal import Principal
 from domain.onboarding.account import BorrowerNotFound
 from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.steps import STEPS, Step
-from domain.shared.errors import Conflict, DomainError
+from domain.shared.errors import DomainError
 from domain.shared.values import whole_number
 
 
@@ -97,10 +98,6 @@ async def _funnel(
     )
 
 
-def _refusal_status(exc: DomainError) -> int:
-    return 409 if isinstance(exc, Conflict) else 422
-
-
 async def onboarding_funnel_page(request: Request, port: OnboardingPort, principal: Principal) -> Response:
     return await _funnel(request, port, principal)
 
@@ -119,7 +116,7 @@ async def onboarding_send_back(request: Request, port: OnboardingPort, principal
     except BorrowerNotFound:
         return await not_found(request)
     except DomainError as exc:
-        return await _funnel(request, port, principal, error_text(exc), _refusal_status(exc))
+        return await _funnel(request, port, principal, error_text(exc), refusal_status(exc))
     return await _funnel(request, port, principal)
 
 
@@ -137,7 +134,7 @@ async def onboarding_close(request: Request, port: OnboardingPort, principal: Pr
     except BorrowerNotFound:
         return await not_found(request)
     except DomainError as exc:
-        return await _funnel(request, port, principal, error_text(exc), _refusal_status(exc))
+        return await _funnel(request, port, principal, error_text(exc), refusal_status(exc))
     return await after_write(request, "onboarding", result.position, f"/onboarding/{borrower_id}")
 
 
