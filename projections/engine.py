@@ -161,9 +161,8 @@ class ProjectionEngine:
         self.projections = {p.name: p for p in projections}
         self._advanced = threading.Condition()
         self._committed_at: dict[str, int] = {}  # projection -> the position its last in-process batch committed
-        self._wakes: list[
-            threading.Event
-        ] = []  # set whenever an in-process batch moves a projection (`wake_on_advance`)
+        # Set whenever an in-process batch moves a projection (`wake_on_advance`).
+        self._wakes: list[threading.Event] = []
 
     def setup(self) -> None:
         """Create tracking, the failure table and every projection's tables (idempotent)."""
