@@ -16,7 +16,7 @@ from pydantic.fields import FieldInfo
 from starlette.requests import Request
 
 from api.problems import HttpProblem
-from domain.shared.errors import FieldError, InvalidInput
+from domain.shared.errors import FieldError, InvalidInput, field_path
 from domain.shared.values import MIN_REASON, text_problem, whole_number
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -129,7 +129,7 @@ def _text_errors(value: Any, path: str, repeated: _RepeatedNames | None = None) 
                 yield from _text_errors(item, _join(path, key), repeated)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _text_errors(item, _join(path, str(index)), repeated)
+            yield from _text_errors(item, field_path([index], path), repeated)
 
 
 def _join(path: str, name: str) -> str:

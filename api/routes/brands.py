@@ -15,7 +15,7 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from domain.identity.application import Identity
 from domain.identity.brand_config import SETTING_RULES, BrandSettings, SettingChange
 from domain.identity.permissions import Level, Permission
-from domain.shared.errors import FieldError, InvalidInput
+from domain.shared.errors import FieldError, InvalidInput, field_path
 from projections.brands import BrandQueries
 from projections.identity import IdentityQueries
 
@@ -134,7 +134,7 @@ def check_setting_types(updates: dict[str, Any]) -> None:
         try:
             TypeAdapter(annotation).validate_json(json.dumps(value), strict=True)
         except ValidationError as exc:
-            errors.extend(FieldError(".".join([name, *map(str, e["loc"])]), e["msg"]) for e in exc.errors())
+            errors.extend(FieldError(field_path(e["loc"], name), e["msg"]) for e in exc.errors())
     if errors:
         raise InvalidInput(errors)
 

@@ -29,7 +29,7 @@ from domain.identity.brand_lists import (
 )
 from domain.shared.aggregate import Aggregate, current_actor
 from domain.shared.clock import DEFAULT_TIMEZONE, is_place_timezone
-from domain.shared.errors import FieldChecks, FieldError, InvalidInput
+from domain.shared.errors import FieldChecks, FieldError, InvalidInput, field_path
 from domain.shared.values import MONEY, parse_date, text_problem
 
 #: A From address: `local@domain`, or `Display Name <local@domain>` (printable, no line breaks: no header injection).
@@ -222,7 +222,7 @@ class BrandSettings(BaseModel):
         except ValidationError as exc:
             raise InvalidInput(
                 [
-                    FieldError(".".join(str(p) for p in e["loc"]) or "settings", e["msg"].removeprefix("Value error, "))
+                    FieldError(field_path(e["loc"]) or "settings", e["msg"].removeprefix("Value error, "))
                     for e in exc.errors()
                 ]
             ) from None

@@ -314,7 +314,9 @@ def test_nul_or_a_lone_surrogate_in_any_body_field_is_422_naming_it_and_writes_n
                     content=raw.encode(),
                     headers=_auth(ep, boss, borrower) | {"content-type": "application/json"},
                 )
-                if got.status_code != 422 or not any(f == name or f.startswith(name + ".") for f in _errors(got)):
+                if got.status_code != 422 or not any(
+                    f == name or f.startswith((name + ".", name + "[")) for f in _errors(got)
+                ):
                     failures.append((ep.method, url, name, raw, got.status_code, got.text[:200]))
     assert failures == []
     assert _events(dsn) == before
@@ -333,9 +335,9 @@ def test_the_reported_reproducers_and_nested_values_and_keys_are_refused(client:
                 "phone": "98765 11112",
                 "addresses": [{"line1": "a\ud800", "city": "X", "pincode": "560001"}],
             },
-            "addresses.0.line1",
+            "addresses[0].line1",
         ),
-        ("POST", "/api/v1/staff", {"name": "Ops", "email": "o@x.in", "roles": ["admin\u0000"]}, "roles.0"),
+        ("POST", "/api/v1/staff", {"name": "Ops", "email": "o@x.in", "roles": ["admin\u0000"]}, "roles[0]"),
         ("PATCH", "/api/v1/brand/config", {"covenant_lead_days\u0000": {}}, "covenant_lead_days\\x00"),
         (
             "PATCH",
