@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from domain.shared.clock import Clock, SystemClock
-from domain.shared.errors import FieldError, InvalidInput
+from domain.shared.errors import FieldError, InvalidInput, field_path
 
 SIGNATURE_HEADER = "X-Signature"
 TIMESTAMP_HEADER = "X-Timestamp"
@@ -72,9 +72,8 @@ def parse_event(body: bytes) -> WebhookEvent:
     except ValidationError as exc:
         errors = []
         for err in exc.errors():
-            where = ".".join(str(part) for part in err["loc"] if part != "__root__")
             message = "missing" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
-            errors.append(FieldError(f"body.{where}" if where else "body", f"not a webhook event: {message}"))
+            errors.append(FieldError(field_path(err["loc"], "body"), f"not a webhook event: {message}"))
         raise InvalidInput(errors) from None
 
 

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 
 from domain.identity.principal import AuthenticationFailed
 from domain.providers.errors import ProviderRejected, ProviderUnavailable
-from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, Throttled
+from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, Throttled, field_path
 
 log = structlog.get_logger(__name__)
 
@@ -110,10 +110,10 @@ def problem(status: int, detail: str, slug: str, instance: str | None = None, **
 
 
 def field_errors_from_pydantic(exc: ValidationError, prefix: str = "") -> list[FieldError]:
-    """Pydantic errors as (dotted field, message) pairs."""
+    """Pydantic errors as (field, message) pairs, the field named as every error names it (`field_path`)."""
     errors = []
     for err in exc.errors():
-        loc = ".".join(str(part) for part in err["loc"] if part != "__root__") or "body"
+        loc = field_path(err["loc"]) or "body"
         message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         errors.append(FieldError(prefix + loc, message))
     return errors

@@ -16,7 +16,7 @@ from pydantic.fields import FieldInfo
 from starlette.requests import Request
 
 from api.problems import HttpProblem
-from domain.shared.errors import FieldError, InvalidInput
+from domain.shared.errors import FieldError, InvalidInput, field_path
 from domain.shared.values import MIN_REASON, text_problem, whole_number
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -129,7 +129,7 @@ def _text_errors(value: Any, path: str, repeated: _RepeatedNames | None = None) 
                 yield from _text_errors(item, _join(path, key), repeated)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _text_errors(item, _join(path, str(index)), repeated)
+            yield from _text_errors(item, field_path([index], path), repeated)
 
 
 def _join(path: str, name: str) -> str:
@@ -171,20 +171,28 @@ def check_query_text(request: Request) -> list[tuple[str, str]]:
     return items
 
 
+#: What a whole-number query parameter (`limit`, `days`, `tenure`) says when its value is written any other way.
+NOT_WHOLE = "must be a whole number written in the digits 0-9 only (no sign, spaces, separators or decimal point)"
+
+
 def parse_query(model: type[BaseModel], request: Request) -> BaseModel:
     """Query parameters into `model`. An empty value means "not given" for a free-text parameter (a search term,
-    a text filter, a cursor); for every other parameter (numbers, dates, ids, choices, flags) it is a 422."""
+    a text filter, a cursor); for every other parameter (numbers, dates, ids, choices, flags) it is a 422. A whole
+    number is ASCII digits only (`whole_number`): pydantic reads " 3", "+3", "3_0" and "3.0" as integers."""
     values: dict[str, str] = {}
     errors: list[FieldError] = []
     fields = {(info.alias or name): info for name, info in model.model_fields.items()}
     for name, value in check_query_text(request):
+        info = fields.get(name)
         if value == "":
-            info = fields.get(name)
             if info is not None and _free_text(info):
                 continue
             if info is not None:
                 errors.append(FieldError(name, "is empty; give a value or leave the parameter out"))
                 continue
+        elif info is not None and _whole(info) and whole_number(value) is None:
+            errors.append(FieldError(name, NOT_WHOLE))
+            continue
         values[name] = value
     if errors:
         raise InvalidInput(errors)
@@ -193,11 +201,21 @@ def parse_query(model: type[BaseModel], request: Request) -> BaseModel:
 
 def _free_text(info: FieldInfo) -> bool:
     """A plain (optionally None) string without a pattern: a search term, a text filter or a cursor."""
+    patterned = any(getattr(m, "pattern", None) for m in info.metadata)
+    return _plain_type(info) is str and not patterned
+
+
+def _whole(info: FieldInfo) -> bool:
+    """An (optionally None) integer: a page size, a number of days, a tenure."""
+    return _plain_type(info) is int
+
+
+def _plain_type(info: FieldInfo) -> Any:
+    """The field's type without its `None` (`int | None` is `int`)."""
     annotation = info.annotation
     if get_origin(annotation) in (Union, types.UnionType):
         annotation = next((a for a in get_args(annotation) if a is not type(None)), None)
-    patterned = any(getattr(m, "pattern", None) for m in info.metadata)
-    return annotation is str and not patterned
+    return annotation
 
 
 def parse_path(params: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from domain.identity.application import Identity
 from domain.identity.brand_config import SETTING_RULES, BrandSettings, SettingChange
 from domain.identity.permissions import Level, Permission
-from domain.shared.errors import FieldError, InvalidInput
+from domain.shared.errors import FieldError, InvalidInput, field_path
 from projections.brands import BrandQueries
 from projections.identity import IdentityQueries
 
@@ -124,7 +124,8 @@ def check_setting_types(updates: dict[str, Any]) -> None:
     """422 naming each setting whose JSON value is not of the setting's type: `"22"` or `true` for a number of days,
     `1` or `"yes"` for a flag, `5.0` for a whole number. The settings' rules read the portal form's text (every value
     a string there); a JSON body says what it means, as every other endpoint's whole numbers do (`WholeNumber`).
-    Settings with rules of their own (amounts, dates, lists, providers) and unknown names are left to them."""
+    Settings with rules of their own (amounts, dates, lists, providers, message senders) and unknown names are left
+    to them."""
     errors: list[FieldError] = []
     fields = BrandSettings.model_fields
     for name, value in updates.items():
@@ -134,7 +135,7 @@ def check_setting_types(updates: dict[str, Any]) -> None:
         try:
             TypeAdapter(annotation).validate_json(json.dumps(value), strict=True)
         except ValidationError as exc:
-            errors.extend(FieldError(".".join([name, *map(str, e["loc"])]), e["msg"]) for e in exc.errors())
+            errors.extend(FieldError(field_path(e["loc"], name), e["msg"]) for e in exc.errors())
     if errors:
         raise InvalidInput(errors)
 

@@ -21,7 +21,7 @@ from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WebhookOutcome
 from domain.fieldwork.application import FieldWork
 from domain.fieldwork.dialer import CallStatus, DialerCallNotFound
 from domain.shared.clock import Clock
-from domain.shared.errors import Conflict, FieldError, InvalidInput
+from domain.shared.errors import Conflict, FieldError, InvalidInput, field_path
 
 log = structlog.get_logger(__name__)
 
@@ -64,9 +64,7 @@ class DialerWebhooks:
         try:
             data = CallCompleted.model_validate(event.data)
         except ValidationError as exc:
-            raise InvalidInput(
-                [FieldError(".".join(str(p) for p in e["loc"]) or "data", e["msg"]) for e in exc.errors()]
-            ) from None
+            raise InvalidInput([FieldError(field_path(e["loc"]) or "data", e["msg"]) for e in exc.errors()]) from None
         if data.status is CallStatus.PLACED:
             raise InvalidInput([FieldError("status", "a completed call says how it ended")])
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -29,8 +29,8 @@ from domain.identity.brand_lists import (
 )
 from domain.shared.aggregate import Aggregate, current_actor
 from domain.shared.clock import DEFAULT_TIMEZONE, is_place_timezone
-from domain.shared.errors import FieldChecks, FieldError, InvalidInput
-from domain.shared.values import MONEY, parse_date, text_problem
+from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue, field_path
+from domain.shared.values import MONEY, clean_text, parse_date, text_problem
 
 #: A From address: `local@domain`, or `Display Name <local@domain>` (printable, no line breaks: no header injection).
 _EMAIL_SENDER = re.compile(
@@ -39,6 +39,8 @@ _EMAIL_SENDER = re.compile(
     )
 )
 
+#: What an email sender that is not one is told.
+_EMAIL_SENDER_RULE = "the email sender is an address, optionally with a name: Name <notify@brand.in>"
 
 #: The actor the close of business moves a brand's business date on as (`job:` + the `loan-cob` job's name, as the
 #: scheduler's executor has recorded it on every change the job made): such a change follows the calendar, any other
@@ -178,7 +180,7 @@ class BrandSettings(BaseModel):
         if any(not isinstance(v, str) or len(v) > 100 for v in value.values()):
             raise ValueError("a sender is text of at most 100 characters")
         if "email" in value and not _EMAIL_SENDER.fullmatch(value["email"]):
-            raise ValueError("the email sender is an address, optionally with a name: Name <notify@brand.in>")
+            raise ValueError(_EMAIL_SENDER_RULE)
         return value
 
     @field_validator("notification_channels")
@@ -212,6 +214,8 @@ class BrandSettings(BaseModel):
             rule = _INPUT_RULES.get(name)
             if name == "providers":
                 updates[name] = checks.check(partial(merge_providers, self.providers, value, name))
+            elif name == "message_senders":
+                updates[name] = checks.check(partial(parse_senders, value, name, self.message_senders))
             elif rule is not None and value is not None:
                 updates[name] = checks.check(partial(rule, value, name))
             elif isinstance(value, str) and (problem := text_problem(value, multiline=False)) is not None:
@@ -222,7 +226,7 @@ class BrandSettings(BaseModel):
         except ValidationError as exc:
             raise InvalidInput(
                 [
-                    FieldError(".".join(str(p) for p in e["loc"]) or "settings", e["msg"].removeprefix("Value error, "))
+                    FieldError(field_path(e["loc"]) or "settings", e["msg"].removeprefix("Value error, "))
                     for e in exc.errors()
                 ]
             ) from None
@@ -230,6 +234,47 @@ class BrandSettings(BaseModel):
 
 def _business_date(raw: object, field: str) -> date | None:
     return None if raw == "" else parse_date(raw, field)
+
+
+#: The channels `message_senders` names a sender for.
+SENDER_CHANNELS = ("sms", "whatsapp", "email")
+
+
+def parse_senders(raw: object, field: str, current: Mapping[str, str]) -> dict[str, str]:
+    """A new `message_senders`: each channel named has a sender of visible text (surrounding spaces dropped); a
+    channel left out uses its default. An empty sender was kept and silently sent as the default (`CVDESK`), so
+    `{"sms": ""}` said one thing and did another: now it is a 422 naming `message_senders.sms`. A channel's sender
+    as it is now (`current`) is kept as it is, so a sender recorded before the rule (an empty one) does not refuse
+    a save of other settings (the settings page sends them all); the model's validator still reads it on replay."""
+    if not isinstance(raw, dict):
+        raise InvalidValue(field, "must be a JSON object of channel -> sender")
+    errors: list[FieldError] = []
+    senders: dict[str, str] = {}
+    for channel, sender in raw.items():
+        at = f"{field}.{str(channel)[:40]}"
+        if channel in current and sender == current[channel]:
+            senders[channel] = sender
+        elif channel not in SENDER_CHANNELS:
+            errors.append(FieldError(at, f"not a channel; use {', '.join(SENDER_CHANNELS)}"))
+        elif not isinstance(sender, str):
+            errors.append(FieldError(at, "a sender is text of at most 100 characters"))
+        else:
+            try:
+                text = clean_text(
+                    sender, at, missing="must contain visible text; leave the channel out for its default"
+                )
+            except InvalidInput as exc:
+                errors.extend(exc.errors)
+                continue
+            if len(text) > 100:
+                errors.append(FieldError(at, "a sender is text of at most 100 characters"))
+            elif channel == "email" and not _EMAIL_SENDER.fullmatch(text):
+                errors.append(FieldError(at, _EMAIL_SENDER_RULE))
+            else:
+                senders[channel] = text
+    if errors:
+        raise InvalidInput(errors)
+    return senders
 
 
 _INPUT_RULES: dict[str, Callable[[Any, str], Any]] = {
@@ -243,7 +288,7 @@ _INPUT_RULES: dict[str, Callable[[Any, str], Any]] = {
     "monthly_targets": parse_targets,
 }
 #: The settings whose new values a rule of their own reads (any JSON it accepts: amounts as text, dates, lists).
-SETTING_RULES = frozenset({*_INPUT_RULES, "providers"})
+SETTING_RULES = frozenset({*_INPUT_RULES, "providers", "message_senders"})
 
 
 class SettingChange(BaseModel):

@@ -222,17 +222,22 @@ class Funnel(Aggregate):
         self.customer_id = customer_id
 
     def require_closable(self) -> None:
-        """Refuse (409 with its `funnel_status`: a problem's own `status` is the HTTP one) to close a funnel that is not
-        in progress: closed already (with its reason), or submitted (its application is the credit team's now:
-        cancelled or rejected there, not here)."""
+        """Refuse (409) to close a funnel that is not in progress: closed already (with its reason), or submitted (its
+        application is the credit team's now: cancelled or rejected there, not here). The problem says the funnel's
+        state twice: `funnel_status` (the close's own contract) and `current_status`, as every other refusal of the
+        funnel says it (a `status` detail, which the problem renames: its own `status` is the HTTP one)."""
         if self.status is FunnelStatus.REJECTED:
             raise Conflict(
-                f"this onboarding is closed already: {self.reason}", funnel_status=self.status.value, reason=self.reason
+                f"this onboarding is closed already: {self.reason}",
+                funnel_status=self.status.value,
+                status=self.status.value,
+                reason=self.reason,
             )
         if self.status is FunnelStatus.COMPLETED:
             raise Conflict(
                 "this onboarding was submitted, so it is not closed here: cancel or reject its application instead",
                 funnel_status=self.status.value,
+                status=self.status.value,
             )
 
     def close(self, reason: str, at: datetime, on: date | None = None) -> None:

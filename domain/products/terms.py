@@ -18,7 +18,7 @@ from domain.loans.money import parse_money, parse_rate
 from domain.loans.pricing import DEFAULT_GST_PERCENT
 from domain.loans.terms import HUNDRED, MAX_EMI_MONTHS, MAX_PAYDAY_DAYS, AmountKind, Fee, LoanKind, PenalTerms
 from domain.products.rules import BreRule, parse_bre_rules
-from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue
+from domain.shared.errors import FieldChecks, FieldError, InvalidInput, InvalidValue, field_path
 from domain.shared.values import clean_text, refuse_exponent
 
 #: Product and coupon codes: a letter or digit, then letters, digits, '-' or '_'; stored upper-case.
@@ -137,13 +137,6 @@ def _penal(penal: PenalTerms) -> PenalTerms:
     return PenalTerms(kind=penal.kind, daily_percent=parse_rate(penal.daily_percent, "penal.daily_percent"))
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
 def terms_from(values: Mapping[str, Any]) -> ProductTerms:
     """Terms from raw values (a form, a merged patch), checked; InvalidInput naming each bad field."""
     errors = _exponents(ProductTerms, values)
@@ -151,7 +144,7 @@ def terms_from(values: Mapping[str, Any]) -> ProductTerms:
         terms = ProductTerms.model_validate(dict(values))
     except ValidationError as exc:
         raise InvalidInput(
-            errors + [FieldError(_path(tuple(e["loc"])) or "body", str(e["msg"])) for e in exc.errors()]
+            errors + [FieldError(field_path(e["loc"]) or "body", str(e["msg"])) for e in exc.errors()]
         ) from None
     try:
         checked = terms.checked()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -32,6 +32,19 @@ class Throttled(DomainError):
     def __init__(self, message: str, retry_after: int, **details: object) -> None:
         super().__init__(message, **details)
         self.retry_after = retry_after
+
+
+def field_path(loc: Sequence[int | str], root: str = "") -> str:
+    """The name an error gives a nested input: object members dotted, list items by index in brackets
+    (`addresses[0].line1`, `bre_rules[2].min`, `covenant_lead_days.monthly`), under `root` when given. Pydantic's
+    `loc` says `addresses.0.line1`; the domain's own rules, the docs and the portal name list items `[i]`."""
+    text = root
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part != "__root__":
+            text += f".{part}" if text else str(part)
+    return text
 
 
 @dataclass(frozen=True)

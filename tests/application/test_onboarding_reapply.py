@@ -270,7 +270,11 @@ def test_staff_closing_records_who_closed_it_and_a_refusal_writes_nothing(
     assert desk.cancelled == {applied.id: "the onboarding was closed: duplicate of another application"}
     with pytest.raises(Conflict) as again, acting_as(staff):
         app.close_funnel(BRAND, borrower, "closing it twice")
-    assert again.value.details == {"funnel_status": "rejected", "reason": "duplicate of another application"}
+    assert again.value.details == {
+        "funnel_status": "rejected",
+        "status": "rejected",
+        "reason": "duplicate of another application",
+    }
     assert "closed already" in again.value.message and app.funnel(BRAND, borrower).version == version + 1
 
     clock.instant += timedelta(days=15)

@@ -71,6 +71,33 @@ def test_bad_lending_settings_name_the_element_and_change_nothing(client: Any, t
     assert client.get("/api/v1/brand/config", headers=tenant.auth).json()["version"] == version
 
 
+def test_an_empty_or_blank_message_sender_is_422_naming_its_channel_and_a_channel_left_out_is_the_default(
+    client: Any, platform: Any
+) -> None:
+    # Found by a probe: `{"sms": ""}` was saved, and the SMS went out from the default sender as if it were unset.
+    tenant = make_tenant(platform)
+    version = client.get("/api/v1/brand/config", headers=tenant.auth).json()["version"]
+    for senders, field in (
+        ({"sms": ""}, "message_senders.sms"),
+        ({"sms": "   "}, "message_senders.sms"),
+        ({"sms": "ACMEFN", "whatsapp": "\u200b\u200b"}, "message_senders.whatsapp"),
+        ({"email": ""}, "message_senders.email"),
+        ({"email": "Acme <notify@acme.in>\r\nBcc: spy@example.in"}, "message_senders.email"),
+        ({"sms": 7}, "message_senders.sms"),
+        ({"sms": "A" * 101}, "message_senders.sms"),
+        ({"fax": "ACME"}, "message_senders.fax"),
+        ("ACMEFN", "message_senders"),
+        (None, "message_senders"),
+    ):
+        bad = client.patch("/api/v1/brand/config", json={"message_senders": senders}, headers=tenant.auth)
+        assert bad.status_code == 422, (senders, bad.text)
+        assert [e["field"] for e in bad.json()["errors"]] == [field], (senders, bad.json())
+    assert client.get("/api/v1/brand/config", headers=tenant.auth).json()["version"] == version
+    saved = client.patch("/api/v1/brand/config", json={"message_senders": {"sms": " ACMEFN "}}, headers=tenant.auth)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["settings"]["message_senders"] == {"sms": "ACMEFN"}  # whatsapp left out: its default
+
+
 class _Form(HTMLParser):
     """The #settings form's fields as a browser would submit them (inputs, checked checkboxes, textareas)."""
 

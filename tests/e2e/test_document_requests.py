@@ -94,6 +94,21 @@ def test_staff_ask_for_documents_the_borrower_is_told_and_refusals_record_nothin
     assert _ask(client, tenant, customer, ["salary_slip"]).status_code == 201
 
 
+def test_every_refusal_of_a_kind_names_it_kinds_i_as_every_list_item_is_named(
+    client: Any, tenant: Tenant, dsn: str
+) -> None:
+    # Found by a probe: the rule's refusals said `kinds[1]`, the schema's (a number, a NUL) `kinds.1`.
+    customer = _customer(client, tenant)
+    before = _events(dsn)
+    for kinds, field in ((["voter_id", 7], "kinds[1]"), (["voter_id", "pay\u0000slip"], "kinds[1]"),
+                         (["voter_id", "payslip"], "kinds[1]"), ([None], "kinds[0]")):  # fmt: skip
+        refused = client.post(
+            f"/api/v1/customers/{customer}/document-requests", json={"kinds": kinds}, headers=tenant.auth
+        )
+        assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == [field], refused.text
+    assert _events(dsn) == before
+
+
 def test_an_upload_of_the_kind_after_the_request_fulfils_it(client: Any, tenant: Tenant) -> None:
     customer = _customer(client, tenant)
     earlier = _upload(client, tenant, customer, "bill.png", PNG + b"earlier", kind="utility_bill")

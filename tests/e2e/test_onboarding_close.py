@@ -119,6 +119,7 @@ def test_a_refused_close_writes_nothing(client: Any, tenant: Tenant, sms: SmsSim
     again = client.post(f"{url}/close", json={"reason": "closing it twice"}, headers=tenant.auth)
     assert again.status_code == 409, again.text
     assert (again.json()["funnel_status"], again.json()["reason"]) == ("rejected", REASON)
+    assert again.json()["current_status"] == "rejected" and again.json()["status"] == 409  # as every funnel refusal
     assert "closed already" in again.json()["detail"]
     assert client.get(url, headers=tenant.auth).json() == once  # the second close changed nothing
     assert client.get(f"/api/v1/loans/{application}", headers=tenant.auth).json()["status"] == "cancelled"
@@ -132,6 +133,7 @@ def test_a_submitted_onboarding_is_not_closed_here(client: Any, tenant: Tenant, 
     before = client.get(url, headers=tenant.auth).json()
     refused = client.post(f"{url}/close", json={"reason": REASON}, headers=tenant.auth)
     assert refused.status_code == 409 and refused.json()["funnel_status"] == "completed", refused.text
+    assert refused.json()["current_status"] == "completed", refused.text
     assert "cancel or reject its application" in refused.json()["detail"]
     assert client.get(url, headers=tenant.auth).json() == before
     assert client.get(f"/api/v1/loans/{application}", headers=tenant.auth).json()["status"] == "pending"

@@ -225,6 +225,17 @@ def test_recorded_settings_replay_without_the_input_rules() -> None:
     assert replayed.min_salary == Decimal("1E+20")
 
 
+def test_an_empty_sender_recorded_before_the_rule_replays_and_does_not_refuse_other_changes() -> None:
+    recorded = {**BrandSettings().model_dump(mode="json"), "message_senders": {"sms": "", "whatsapp": "CVDESK"}}
+    settings = BrandSettings.model_validate(recorded)  # replay reads it
+    # The settings page sends every setting: the sender as it is now passes, another setting changes.
+    changed = settings.changed({"message_senders": {"sms": "", "whatsapp": "CVDESK"}, "min_age": 23})
+    assert changed.min_age == 23 and changed.message_senders == {"sms": "", "whatsapp": "CVDESK"}
+    with pytest.raises(InvalidInput) as err:  # a new empty sender is refused
+        settings.changed({"message_senders": {"sms": "", "whatsapp": " "}})
+    assert [e.field for e in err.value.errors] == ["message_senders.whatsapp"]
+
+
 def test_json_nesting_is_measured_without_parsing_and_ignores_brackets_in_strings() -> None:
     assert nests_deeper_than(b'{"a": [1, {"b": [2]}]}', 3)
     assert not nests_deeper_than(b'{"a": [1, {"b": [2]}]}', 4)
