@@ -4,11 +4,16 @@ required or supporting document - stored through the same use case as the borrow
 (sniffed, size-limited, the borrower's own record only).
 
 Documents belong to the borrower's Customer 360 record, made at the personal step: before it the page says so and
-links on to the flow. Same cookie session and CSRF token as the other flow pages (`api.pages.borrower_flow`)."""
+links on to the flow. Same cookie session and CSRF token as the other flow pages (`api.pages.borrower_flow`).
+
+Each listed file links to /apply/{brand}/documents/{id}/file: its bytes through the same cookie session, as the
+borrower API's download (`GET /api/v1/borrower/documents/{id}/file`) serves them; another borrower's, another
+brand's or an unknown id is the flow's "Not found" page."""
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -16,11 +21,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from api.pages.borrower_flow import _base, _csrf_ok, _expired, _page, _session_csrf, _signed_in
-from api.routes.borrower_documents import BorrowerDocumentPort
+from api.routes.borrower_documents import BorrowerDocumentPort, own_document_content, own_document_file
 from api.routes.documents import UPLOAD
 from api.web import PENDING, PublicPage, after_write, pages
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind
+from domain.documents.document import DocumentNotFound
 from domain.documents.requirements import SUPPORTING, KindState, uploadable_kinds
 from domain.onboarding.account import BorrowerNotFound
 from domain.onboarding.parties import BorrowerPrincipal
@@ -215,10 +221,36 @@ async def documents_upload(request: Request, port: BorrowerDocumentPort) -> Resp
     return await after_write(request, Documents.name, result.position, f"{_base(request)}/documents?uploaded={kind}")
 
 
+async def document_file(request: Request, port: BorrowerDocumentPort) -> Response:
+    """One of the signed-in borrower's documents, downloaded (the API's download, by the flow's cookie); not
+    theirs, not of this brand or no such id: "Not found", naming nothing; bytes that no longer match their SHA-256:
+    409, never served."""
+    signed = await _signed_in(request, port)
+    if signed is None:
+        return RedirectResponse(_base(request), status_code=303)
+    principal = signed[0]
+    not_found = _page(request, "apply_message.html", 404, title="Not found", message="There is no such document.")
+    try:
+        document_id = UUID(request.path_params["document_id"])
+    except ValueError:
+        return not_found
+    try:
+        stored = await run_in_threadpool(own_document_content, port, principal, document_id)
+    except BorrowerNotFound:
+        return RedirectResponse(_base(request), status_code=303)
+    except DocumentNotFound:
+        return not_found
+    except Conflict:
+        message = "This file cannot be opened right now. Please contact us; we will look into it."
+        return _page(request, "apply_message.html", 409, title="Cannot open this file", message=message)
+    return own_document_file(stored)
+
+
 PAGES = pages(
     BorrowerDocumentPort,
     [
         PublicPage("GET", "/apply/{brand}/documents", documents_page),
         PublicPage("POST", "/apply/{brand}/documents", documents_upload, upload_bytes=UPLOAD.max_bytes),
+        PublicPage("GET", "/apply/{brand}/documents/{document_id}/file", document_file),
     ],
 )

@@ -1,5 +1,5 @@
-"""Borrower endpoints of documents: upload one (multipart, stored as the borrower's own) and list them with what
-the brand still needs."""
+"""Borrower endpoints of documents: upload one (multipart, stored as the borrower's own), list them with what
+the brand still needs, and download one of their own."""
 
 from __future__ import annotations
 
@@ -7,25 +7,28 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.routes.documents import UPLOAD, DocumentOut, StatementMonthsOut, StatementPeriodIn
+from api.routes.documents import MEDIA, UPLOAD, DocumentOut, StatementMonthsOut, StatementPeriodIn, stored_document
 from api.services.documents import DocumentDesk
-from domain.documents.application import Documents
+from domain.documents.application import Documents, StoredContent
 from domain.documents.content import DocumentKind
 from domain.documents.document import DocumentNotFound
 from domain.onboarding.application import Onboarding
+from domain.onboarding.parties import BorrowerPrincipal
 from projections.documents import DocumentQueries
 
 
 @dataclass(frozen=True)
 class BorrowerDocumentPort:
-    """What the borrower's document endpoints use: onboarding (the borrower's record), the documents read model
-    and the checklist."""
+    """What the borrower's document endpoints use: onboarding (the borrower's record), the documents read model,
+    the checklist and the documents context (a download's bytes)."""
 
     onboarding: Onboarding
     queries: DocumentQueries
     desk: DocumentDesk
+    documents: Documents
 
 
 class BorrowerDocumentIn(StatementPeriodIn):
@@ -97,6 +100,30 @@ def borrower_document(ctx: Context[BorrowerDocumentPort]) -> Reply:
     return json_response(DocumentOut.model_validate(row, from_attributes=True))
 
 
+def own_document_content(port: BorrowerDocumentPort, borrower: BorrowerPrincipal, document_id: UUID) -> StoredContent:
+    """The bytes of one of the borrower's own documents (any the documents list shows them, rejected ones too),
+    checked against the SHA-256 recorded at upload (409 when they differ). Another borrower's, another brand's or an
+    unknown id is the same DocumentNotFound: a 404 that says nothing of what exists."""
+    customer_id = port.onboarding.state(borrower.brand_id, borrower.borrower_id).customer_id
+    if customer_id is None:  # no record yet, so no documents
+        raise DocumentNotFound(f"Document {document_id} not found", id=str(document_id))
+    return port.documents.verified_content(borrower.brand_id, document_id, customer_id)
+
+
+def own_document_file(stored: StoredContent) -> Response:
+    """The download of the borrower's own document: as staff's (`/api/v1/documents/{id}/content`: the stored type,
+    an attachment, nosniff, the SHA-256 as ETag, never cached), saved under the name they uploaded it with."""
+    document = stored.document
+    return stored_document(
+        stored.data, document, document.kind.value, {"ETag": f'"{document.sha256}"'}, saved_as=document.filename
+    )
+
+
+def borrower_document_file(ctx: Context[BorrowerDocumentPort]) -> Response:
+    assert ctx.borrower is not None
+    return own_document_file(own_document_content(ctx.port, ctx.borrower, ctx.path["document_id"]))
+
+
 def borrower_documents(ctx: Context[BorrowerDocumentPort]) -> Reply:
     assert ctx.borrower is not None
     state = ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id)
@@ -142,6 +169,18 @@ ENDPOINTS = serve(
             "One of the borrower's own documents (what the upload's Location names); another borrower's is a 404",
             None,
             response=DocumentOut,
+            borrower=True,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/borrower/documents/{document_id}/file",
+            borrower_document_file,
+            "The bytes of one of the borrower's own documents (any the list shows, rejected ones too): the stored "
+            "content type, as an attachment saved under the uploaded name; another borrower's, another brand's or an "
+            "unknown id is the same 404",
+            None,
+            response=DocumentOut,
+            media=MEDIA,
             borrower=True,
         ),
         Endpoint(

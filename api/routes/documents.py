@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import quote
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -250,18 +251,27 @@ def get_document(ctx: Context[DocumentsPort]) -> Reply:
     return json_response(found)
 
 
-def stored_document(data: bytes, document: Document, name: str, headers: dict[str, str]) -> Response:
+#: The extension a download is named with, and the ones an uploaded name may already end in, per content type.
+_EXTENSIONS = {ContentType.PDF: ("pdf",), ContentType.JPEG: ("jpg", "jpeg", "jfif"), ContentType.PNG: ("png",)}
+
+
+def stored_document(
+    data: bytes, document: Document, name: str, headers: dict[str, str], *, saved_as: str | None = None
+) -> Response:
     """A stored document's bytes as an attachment named `<name>-<id>.<extension>`: our name, since the uploaded one
-    may hold anything a header should not; never sniffed as another type."""
-    extension = {ContentType.PDF: "pdf", ContentType.JPEG: "jpg", ContentType.PNG: "png"}[document.content_type]
+    may hold anything a header should not; never sniffed as another type. `saved_as` (the uploaded name, for its
+    uploader) goes beside it as RFC 6266's `filename*`, percent-encoded UTF-8 so no byte of it reaches the header
+    as itself, with the type's extension added when it lacks one; browsers prefer it to the plain `filename`."""
+    extensions = _EXTENSIONS[document.content_type]
+    disposition = f'attachment; filename="{name}-{document.id}.{extensions[0]}"'
+    if saved_as:
+        if saved_as.rpartition(".")[2].lower() not in extensions or "." not in saved_as:
+            saved_as = f"{saved_as}.{extensions[0]}"
+        disposition += f"; filename*=UTF-8''{quote(saved_as, safe='')}"
     return Response(
         data,
         media_type=document.content_type.value,
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}-{document.id}.{extension}"',
-            "X-Content-Type-Options": "nosniff",
-            **headers,
-        },
+        headers={"Content-Disposition": disposition, "X-Content-Type-Options": "nosniff", **headers},
     )
 
 

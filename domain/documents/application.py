@@ -307,19 +307,22 @@ class Documents(ContextApplication):
         """A document of the brand (another brand's is DocumentNotFound)."""
         return self.load(Document, doc_id, brand_id, DocumentNotFound)
 
-    def content(self, brand_id: UUID, doc_id: UUID) -> StoredContent:
-        """A document of the brand with its bytes."""
+    def content(self, brand_id: UUID, doc_id: UUID, customer_id: UUID | None = None) -> StoredContent:
+        """A document of the brand with its bytes; given `customer_id`, only that borrower's (another borrower's is
+        the same DocumentNotFound as an unknown id or another brand's, so it says nothing of what exists)."""
         document = self.document(brand_id, doc_id)
+        if customer_id is not None and document.customer_id != customer_id:
+            raise DocumentNotFound(f"Document {doc_id} not found", id=str(doc_id))
         try:
             data = self.store.get(document.sha256)
         except KeyError:
             raise DocumentNotFound(f"the bytes of document {doc_id} are missing", id=str(doc_id)) from None
         return StoredContent(document, data)
 
-    def verified_content(self, brand_id: UUID, doc_id: UUID) -> StoredContent:
+    def verified_content(self, brand_id: UUID, doc_id: UUID, customer_id: UUID | None = None) -> StoredContent:
         """`content`, its bytes checked against the SHA-256 recorded at upload (409 when they differ: the stored
         file was altered or replaced)."""
-        stored = self.content(brand_id, doc_id)
+        stored = self.content(brand_id, doc_id, customer_id)
         if content_address(stored.data) != stored.document.sha256:
             raise Conflict("the stored document does not match its recorded SHA-256", sha256=stored.document.sha256)
         return stored

@@ -4,6 +4,7 @@ then staff see the borrower on the onboarding page."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -75,6 +76,9 @@ def test_a_borrower_signs_in_fills_steps_leaves_and_resumes(
     page.wait_for_selector("#documents-saved")
     assert page.locator("#documents-checklist li[data-kind=pan_card]").get_attribute("data-state") == "received"
     assert "pan.png" in page.locator("#documents-uploaded").inner_text()
+    with page.expect_download() as fetched:  # the file's link downloads it by the flow's cookie
+        page.click("#documents-uploaded a[data-file]")
+    assert fetched.value.suggested_filename == "pan.png" and Path(fetched.value.path()).read_bytes() == PNG
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_VIEW["width"]
     page.screenshot(path=str(ARTIFACTS / "borrower-documents-phone.png"), full_page=True)
     page.context.close()  # leaves
