@@ -77,6 +77,18 @@ def parse_event(body: bytes) -> WebhookEvent:
         raise InvalidInput(errors) from None
 
 
+def require_text(data: Mapping[str, Any], *keys: str, prefix: str = "data.") -> None:
+    """InvalidInput naming each of `keys` present in an event's data with a value that is not a string (an id, a
+    reference, a reason): a wrong type is the sender's bug to fix (422), not a reference of nobody's."""
+    errors = [
+        FieldError(f"{prefix}{key}", "must be a string")
+        for key in keys
+        if data.get(key) is not None and not isinstance(data[key], str)
+    ]
+    if errors:
+        raise InvalidInput(errors)
+
+
 def signature(secret: str | bytes, timestamp: int, body: bytes) -> str:
     """The hex HMAC-SHA256 of `"<timestamp>." + body` under `secret`."""
     return hmac.new(_key(secret), b"%d." % timestamp + body, hashlib.sha256).hexdigest()

@@ -157,7 +157,7 @@ ENDPOINTS = serve(
             None,
             response=WebhookOut,
             public=True,
-            errors=(400, 401, 404, 422),
+            errors=(400, 401, 409, 422),
         ),
         Endpoint(
             "GET",

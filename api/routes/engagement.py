@@ -313,7 +313,7 @@ ENDPOINTS = serve(
             None,
             response=WebhookOut,
             public=True,
-            errors=(400, 401, 404, 422),
+            errors=(400, 401, 422),
         ),
         Endpoint(
             "POST",
@@ -323,7 +323,7 @@ ENDPOINTS = serve(
             None,
             response=WebhookOut,
             public=True,
-            errors=(400, 401, 404, 422),
+            errors=(400, 401, 422),
         ),
     ],
 )

@@ -149,7 +149,7 @@ ENDPOINTS = serve(
             None,
             response=WebhookOut,
             public=True,
-            errors=(400, 401, 404, 422),
+            errors=(400, 401, 409, 422),
         ),
     ],
 )

@@ -32,6 +32,7 @@ from adapters.webhooks import (
     WebhookRejected,
     WebhookVerifier,
     parse_event,
+    require_text,
 )
 from api.problems import HttpProblem
 from domain.customers.application import Customers
@@ -212,6 +213,7 @@ def _callback(event: WebhookEvent, latest: datetime) -> EsignCallback:
     """The callback in the event's data; `signed_at`, when given, must be an ISO 8601 instant with its offset and
     no later than `latest` (now and the webhook's clock-skew window): InvalidValue naming `signed_at` otherwise."""
     data = event.data
+    require_text(data, "request_id", "reference", "document_sha256", prefix="")  # named `data.<key>` by the caller
 
     def text(key: str) -> str:
         value = data.get(key)

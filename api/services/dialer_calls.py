@@ -56,7 +56,8 @@ class DialerWebhooks:
     clock: Clock
 
     def receive(self, body: bytes, headers: Mapping[str, str]) -> WebhookOutcome:
-        """Verify (WebhookRejected when forged or stale), then apply once; NotFound for a call not ours."""
+        """Verify (WebhookRejected when forged or stale), then apply once; Conflict (409, deliver again) for a call
+        not recorded yet; `ignored` for our call under another provider call id (docs/api.md, "Provider webhooks")."""
         WebhookVerifier(webhook_secrets(), clock=self.clock).verify(body, headers)
         event = parse_event(body)
         if event.type != "call.completed":
@@ -64,9 +65,9 @@ class DialerWebhooks:
         try:
             data = CallCompleted.model_validate(event.data)
         except ValidationError as exc:
-            raise InvalidInput([FieldError(field_path(e["loc"]) or "data", e["msg"]) for e in exc.errors()]) from None
+            raise InvalidInput([FieldError(field_path(e["loc"], "data"), e["msg"]) for e in exc.errors()]) from None
         if data.status is CallStatus.PLACED:
-            raise InvalidInput([FieldError("status", "a completed call says how it ended")])
+            raise InvalidInput([FieldError("data.status", "a completed call says how it ended")])
         try:
             ended = self.fieldwork.end_call(
                 data.reference,
@@ -78,6 +79,12 @@ class DialerWebhooks:
                 event.id,
             )
         except DialerCallNotFound:
+            if self._recorded(data.reference):
+                # Our call, but another provider call id: that never changes, so a 409 would have the dialer deliver
+                # it again for ever. Acknowledged and logged, nothing recorded (docs/api.md, "Provider webhooks").
+                log.warning("webhook.unknown_reference", source="dialer", event_id=event.id,
+                            reference=str(data.reference), call_id=data.call_id)  # fmt: skip
+                return WebhookOutcome("ignored", "the call of this reference has another provider call id")
             # The provider may answer before we recorded the call: a retry finds it (409 asks the provider to).
             raise Conflict("no such call is recorded (yet); deliver again", call_id=data.call_id) from None
         logged = self.fieldwork.log_contact(ended.call.id)
@@ -91,3 +98,11 @@ class DialerWebhooks:
         if not ended.changed and not logged.changed:
             return WebhookOutcome("duplicate", "this call's end is recorded already")
         return WebhookOutcome("processed")
+
+    def _recorded(self, call_id: UUID) -> bool:
+        """Whether a call of ours (any brand) has this id."""
+        try:
+            self.fieldwork.call(None, call_id)
+        except DialerCallNotFound:
+            return False
+        return True

@@ -29,7 +29,7 @@ import structlog
 from adapters.payout_files import beneficiary_workbook, payout_workbook
 from adapters.payout_store import AttemptRecord, PayoutFileRecord, PayoutStore
 from adapters.providers.directory import ProviderDirectory
-from adapters.webhooks import WebhookEvent, WebhookVerifier, parse_event
+from adapters.webhooks import WebhookEvent, WebhookVerifier, parse_event, require_text
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.loans.application import Loans
@@ -145,10 +145,12 @@ class Disbursals:
         event = parse_event(body)
         if event.type not in ("payout.processed", "payout.failed"):
             return WebhookOutcome("ignored", f"{event.type} is not a payout event")
+        require_text(event.data, "payout_id", "reason")
         reference = str(event.data.get("payout_id") or "")
         record = self.store.attempt(reference)
-        if record is None:
-            raise NotFound("no payout of ours has this reference", payout_id=reference)
+        if record is None:  # nobody's payout: acknowledged and logged, nothing kept (docs/api.md, "Provider webhooks")
+            log.warning("webhook.unknown_reference", source="gateway", event_id=event.id, reference=reference)
+            return WebhookOutcome("ignored", "no payout of ours has this reference")
         if not self.store.first_delivery("gateway", event.id, self.clock.now()):
             return WebhookOutcome("duplicate", f"event {event.id} was processed already")
         try:

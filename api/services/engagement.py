@@ -12,12 +12,14 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from uuid import UUID
 
+import structlog
+
 from adapters.engagement_store import EngagementStore, Preferences, Template
 from adapters.mailer import SmtpMailer
 from adapters.message_store import STUCK, DayCount, Message, MessageStore
 from adapters.providers.channels import ChannelClients
 from adapters.providers.directory import ProviderDirectory
-from adapters.webhooks import WebhookVerifier, parse_event
+from adapters.webhooks import WebhookVerifier, parse_event, require_text
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
 from api.services.engagement_delivery import BrandMessaging, Deliveries, Sent, parse_reference, public_base
 from api.services.pay_links import PayLinks
@@ -38,6 +40,8 @@ from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, FieldError, InvalidInput, InvalidValue, NotFound
 from domain.shared.values import clean_text
 from projections.engagement_dues import EngagementDueQueries, Recipient
+
+log = structlog.get_logger(__name__)
 
 
 class TemplateNotFound(NotFound):
@@ -324,6 +328,7 @@ class Engagement:
         secrets = [s for s in os.environ.get(WEBHOOK_SECRET_ENV, DEFAULT_WEBHOOK_SECRET).split(",") if s]
         WebhookVerifier(secrets, clock=self.clock).verify(body, headers)
         event = parse_event(body)
+        require_text(event.data, "status", "reference", "message_id", "reason")
         status = str(event.data.get("status") or event.type.removeprefix("message."))
         if status not in ("sent", "delivered", "failed"):
             return WebhookOutcome("ignored", f"{event.type} is not a delivery receipt")
@@ -332,7 +337,11 @@ class Engagement:
         if message is None:
             message = self.messages.by_provider_id(channel.value, str(event.data.get("message_id") or ""))
         if message is None or message.channel != channel.value:
-            raise MessageNotFound("no message of ours has this reference")
+            # A reference of nobody's is acknowledged (a 4xx would have the provider deliver it again for ever) and
+            # logged; nothing is kept, so the same delivery gets the same answer (docs/api.md, "Provider webhooks").
+            log.warning("webhook.unknown_reference", source=f"{channel.value}-receipts", event_id=event.id,
+                        reference=str(event.data.get("reference") or event.data.get("message_id") or ""))  # fmt: skip
+            return WebhookOutcome("ignored", "no message of ours has this reference")
         inbox, source, now = self.messages.inbox, f"{channel.value}-receipts", self.clock.now()
         if not inbox.claim(source, event.id, event.type, now).fresh:
             return WebhookOutcome("duplicate", f"event {event.id} was processed already")

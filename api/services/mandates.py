@@ -177,7 +177,9 @@ class Mandates:
             return WebhookOutcome("processed")
         if event.type != "payment.captured":
             return WebhookOutcome("ignored", f"{event.type} changes no debit")
-        amount = parse_money(event.data.get("amount") or debit.amount, "data.amount")  # malformed: 422, not 500
+        amount = parse_money(
+            debit.amount if event.data.get("amount") is None else event.data["amount"], "data.amount", positive=True
+        )  # malformed: 422, not 500
         outcome, payment_id = record(debit.brand_id, debit.loan_id, amount, "upi_autopay", order_id)
         if payment_id is not None:
             self.store.settle_debit(reference, "paid", repayment_id=payment_id)

@@ -25,7 +25,7 @@ from adapters.paylink_store import PaylinkStore, PaymentLink
 from adapters.payout_store import PayoutStore
 from adapters.providers.channels import ChannelClients
 from adapters.providers.directory import ProviderDirectory
-from adapters.webhooks import WebhookEvent, WebhookVerifier, parse_event
+from adapters.webhooks import WebhookEvent, WebhookVerifier, parse_event, require_text
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
 from api.services.loan_documents import latest_payments
 from api.services.mandates import Mandates
@@ -227,10 +227,19 @@ class Paylinks:
         event = parse_event(body)
         if not event.type.startswith(("payment.", "mandate.")):
             return WebhookOutcome("ignored", f"{event.type} is not a payment or mandate event")
+        require_text(event.data, "order_id", "reference", "reason")
         if not self.payouts.first_delivery(PROVIDER, event.id, self.clock.now()):
             return WebhookOutcome("duplicate", f"event {event.id} was processed already")
         try:
             return self._apply(event)
+        except NotFound as unknown:
+            # Nobody's link, debit or mandate: acknowledged (a 4xx would have the gateway deliver it again for ever)
+            # and logged; the event id is forgotten, so the same delivery gets the same answer (docs/api.md,
+            # "Provider webhooks").
+            self.payouts.forget_delivery(PROVIDER, event.id)
+            log.warning("webhook.unknown_reference", source=PROVIDER, event_id=event.id, detail=unknown.message,
+                        **{k: str(v) for k, v in unknown.details.items()})  # fmt: skip
+            return WebhookOutcome("ignored", unknown.message)
         except Exception:
             self.payouts.forget_delivery(PROVIDER, event.id)  # the gateway's retry gets processed
             raise
@@ -247,7 +256,9 @@ class Paylinks:
             return WebhookOutcome("processed")
         if event.type != "payment.captured":
             return WebhookOutcome("ignored", f"{event.type} changes no link")
-        amount = parse_money(event.data.get("amount") or link.amount, "data.amount")  # malformed: 422, not 500
+        amount = parse_money(
+            link.amount if event.data.get("amount") is None else event.data["amount"], "data.amount", positive=True
+        )  # malformed: 422, not 500
         outcome, payment_id = self.record(link.brand_id, link.loan_id, amount, "payment_link", order_id)
         if payment_id is not None:
             self.store.mark_link(link.id, "paid", self.clock.now(), repayment_id=payment_id)

@@ -158,9 +158,48 @@ def test_forged_and_unsigned_dialer_webhooks_change_nothing(platform: Any, serve
     assert stale.status_code == 401, stale.text
     wrong_call = httpx.post(hook, content=body, headers={**sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time())),
                                                         "Content-Type": "application/json"})  # fmt: skip
-    assert wrong_call.status_code == 409, wrong_call.text  # signed, but not the provider id of our call
+    # Signed, but not the provider id of our call: that never changes, so it is acknowledged (a 409 would have the
+    # dialer deliver it again for ever) and changes nothing.
+    assert wrong_call.status_code == 200 and wrong_call.json()["status"] == "ignored", wrong_call.text
     row = httpx.get(f"{server}/api/v1/calls/{call_id}", headers=tenant.auth).json()
     assert row["duration_seconds"] != 9 and row["status"] in ("placed", "answered", "no_answer", "busy", "failed")
+
+
+def test_a_call_event_naming_another_brands_call_touches_neither(
+    platform: Any, server: str, provider_simulators: Any
+) -> None:
+    """Brand A's call as the reference, brand B's call at the dialer as the provider id: a permanent mismatch,
+    acknowledged `ignored` (not a 409 the dialer would retry for ever), and neither brand's call changes."""
+    dialer = provider_simulators["dialer"]
+    placed: dict[str, tuple[Tenant, dict[str, Any]]] = {}
+    dialer.auto_complete = False
+    try:
+        for name in ("a", "b"):
+            tenant = make_tenant(platform)
+            set_business_date(platform, tenant, date(2026, 1, 31))
+            loan_id = disbursed_loan(platform, tenant)
+            agent = _agent(platform, tenant)
+            _dialer_ready(server, tenant, agent)
+            call = httpx.post(f"{server}/api/v1/loans/{loan_id}/calls", json={"staff_id": str(agent)},
+                              headers=tenant.auth)  # fmt: skip
+            assert call.status_code == 202, call.text
+            placed[name] = (tenant, call.json())
+    finally:
+        dialer.auto_complete = True
+    (a, call_a), (b, call_b) = placed["a"], placed["b"]
+    sim_b = next(c for c in dialer.calls() if c["reference"] == call_b["id"])
+    event = {"id": f"evt_{uuid.uuid4().hex}", "type": "call.completed", "created_at": "2026-01-31T10:00:00+00:00",
+             "data": {"call_id": sim_b["call_id"], "reference": call_a["id"], "status": "answered",
+                      "duration_seconds": 7}}  # fmt: skip
+    body = json.dumps(event).encode()
+    headers = {**sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time())), "Content-Type": "application/json"}
+    for _ in range(2):  # a repeat gets the same answer
+        crossed = httpx.post(f"{server}/api/v1/webhooks/dialer", content=body, headers=headers)
+        assert crossed.status_code == 200 and crossed.json()["status"] == "ignored", crossed.text
+    for tenant, call in ((a, call_a), (b, call_b)):
+        row = httpx.get(f"{server}/api/v1/calls/{call['id']}", headers=tenant.auth).json()
+        assert (row["status"], row["contact_logged"]) == ("placed", False), row
+    assert httpx.get(f"{server}/api/v1/calls/{call_a['id']}", headers=b.auth).status_code == 404
 
 
 def test_a_dialer_that_cannot_be_reached_records_no_call(platform: Any, server: str, provider_simulators: Any) -> None:

@@ -242,8 +242,9 @@ def test_forged_and_stale_webhooks_are_refused_before_anything_is_read(loans: Lo
 
 def test_an_unknown_payout_and_one_not_yet_recorded(loans: Loans, world: World) -> None:
     loan_id = queued(loans)
-    with pytest.raises(NotFound):
-        world.hook("payout.processed", "pout_nobody", "evt_1")
+    unknown = world.hook("payout.processed", "pout_nobody", "evt_1")  # acknowledged, not a 404 retried for ever
+    assert (unknown.status, unknown.detail) == ("ignored", "no payout of ours has this reference")
+    assert "evt_1" not in world.store.deliveries  # nothing kept: a repeat gets the same answer
     world.store.note_attempt(AttemptRecord("pout_early", BRAND, loan_id, 1, "IMPS", None, world.clock.now()))
     with pytest.raises(Conflict, match="deliver again"):
         world.hook("payout.processed", "pout_early", "evt_2")
