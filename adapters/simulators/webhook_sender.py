@@ -20,8 +20,10 @@ from domain.shared.clock import Clock
 
 log = structlog.get_logger(__name__)
 
-# A receiver's 4xx is its final word on that request (a bad signature stays bad), except these, which say "later".
-_RETRIED_CLIENT_ERRORS = frozenset({408, 425, 429})
+# A receiver's 4xx is its final word on that request (a bad signature stays bad), except these, which say "later":
+# 409 is our webhooks' "a reference we are about to record" (a payout event that overtook its recording), which
+# gateways deliver again as they do every non-2xx.
+_RETRIED_CLIENT_ERRORS = frozenset({408, 409, 425, 429})
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ class Receiver:
         self.duplicates: list[str] = []
         self.rejected: list[str] = []
         self.failures_left = 0
+        self.not_yet_left = 0  # answers 409: the reference is one we are about to record
         self.server = LoopbackServer(Starlette(routes=[Route("/hooks/sms", self.hook, methods=["POST"])]))
 
     @property
@@ -89,6 +90,7 @@ class Receiver:
     def reset(self) -> None:
         with self.lock:
             self.processed, self.duplicates, self.rejected, self.failures_left = [], [], [], 0
+            self.not_yet_left = 0
 
     async def hook(self, request: Request) -> Response:
         body = await request.body()
@@ -96,6 +98,9 @@ class Receiver:
             if self.failures_left > 0:
                 self.failures_left -= 1
                 return JSONResponse({"detail": "database unavailable"}, status_code=500)
+            if self.not_yet_left > 0:
+                self.not_yet_left -= 1
+                return JSONResponse({"detail": "payout not yet recorded on its loan"}, status_code=409)
             try:
                 self.verifier.verify(body, request.headers)
             except WebhookRejected as rejected:
@@ -372,6 +377,17 @@ def test_a_receiver_answering_500_is_retried_with_exponential_backoff_until_it_a
     assert sleep.waits == [0.5, 1.0]
     assert [e.id for e in receiver.processed] == [delivery.event_id]
     assert [r["attempt"] for r in payload(sim.outbox.webhooks(event_id=delivery.event_id))] == [1, 2, 3]
+
+
+def test_a_receiver_answering_409_not_yet_recorded_is_retried_until_it_accepts(
+    sim: ExampleSms, receiver: Receiver, sleep: RecordingSleep
+) -> None:
+    """Our webhooks' one 409 is "a reference we are about to record" (a payout event that overtook its recording):
+    the provider delivers it again, as gateways retry every non-2xx; other 4xx (a bad signature) stay final."""
+    receiver.not_yet_left = 1
+    delivery = sim.send_webhook(receiver.url, "payout.processed", {"payout_id": "pout_1"})
+    assert [a.status for a in delivery.attempts] == [409, 200] and delivery.delivered
+    assert sleep.waits == [0.5] and [e.id for e in receiver.processed] == [delivery.event_id]
 
 
 def test_a_receiver_that_never_accepts_is_given_up_on_after_the_last_attempt(
