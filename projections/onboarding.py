@@ -16,12 +16,14 @@ from domain.onboarding.funnel import Funnel, FunnelStatus
 from domain.onboarding.steps import STEPS, Step
 from domain.shared.values import mask_pan
 from projections.keyset import KeysetCursor, Page
+from projections.loans import CLOSE_CANCELS
 from projections.projection import Projection, Write, handles
 
 #: Rows are ordered by (since, id), newest first.
 BORROWERS_CURSOR = KeysetCursor(datetime, UUID, name="onboarding.borrowers")
 UNRECORDED_SUBMISSIONS_CURSOR = KeysetCursor(datetime, UUID, name="onboarding.unrecorded_submissions")
 ORPHANS_CURSOR = KeysetCursor(datetime, UUID, name="onboarding.orphan_applications")
+UNFINISHED_CLOSES_CURSOR = KeysetCursor(datetime, UUID, name="onboarding.unfinished_closes")
 
 #: How many candidates one query of a reconciliation sweep looks at (`OnboardingQueries._sweep`): a few milliseconds
 #: of index probes, however many sound funnels or applications a brand has.
@@ -326,6 +328,36 @@ class OnboardingQueries:
         if not found:
             return [], after
         return [(row["found"], row["id"]) for row in found], ORPHANS_CURSOR.encode(*cursor, scope=page_scope)
+
+    def unfinished_closes(
+        self, brand_id: UUID, before: datetime, after: str | None, limit: int
+    ) -> tuple[list[tuple[UUID, UUID]], str | None]:
+        """Applications of the borrower channel cancelled by a close of their onboarding (the timeline's cancels with
+        the reason `CLOSED_ONBOARDING`) before `before`, whose borrower has a funnel in progress in the brand: the
+        candidates `Onboarding.finish_close` checks on the aggregates (the funnel pointing at the application), each
+        with every such funnel of the borrower. Oldest cancel first, after the cursor `after` (on the partial index of
+        those cancels); up to `limit` cancels' (borrower, application) pairs and the cursor of the last cancel looked
+        at, or no pairs (and `after`) once none is left.
+
+        Nearly every close saved its funnel, so each query looks at `SWEEP_WINDOW` cancels (`_sweep`)."""
+        page_scope = (brand_id,)
+        start = UNFINISHED_CLOSES_CURSOR.decode(after, page_scope) if after else None
+        # `found`: the borrower's funnels in progress, when the cancelled application is the borrower channel's.
+        found, cursor = self._sweep(
+            "SELECT e.loan_id AS id, e.at, (SELECT array_agg(o.id ORDER BY o.id) FROM read.onboarding o"
+            " WHERE o.brand_id = e.brand_id AND o.status = 'in_progress' AND o.customer_id = (SELECT l.customer_id"
+            " FROM read.loans l WHERE l.id = e.loan_id AND l.channel = 'borrower' AND l.status = 'cancelled')) AS found"
+            f" FROM read.loan_events e WHERE e.brand_id = %(brand)s AND {CLOSE_CANCELS} AND e.at < %(before)s"
+            " {after} ORDER BY e.at, e.loan_id LIMIT %(window)s",
+            "(e.at, e.loan_id)",
+            {"brand": brand_id, "before": before},
+            start,
+            limit,
+        )
+        if not found:
+            return [], after
+        pairs = [(borrower, row["id"]) for row in found for borrower in row["found"]]
+        return pairs, UNFINISHED_CLOSES_CURSOR.encode(*cursor, scope=page_scope)
 
     def _sweep(
         self, sql: str, key: str, params: dict[str, Any], start: tuple[Any, ...] | None, limit: int

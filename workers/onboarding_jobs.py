@@ -27,7 +27,8 @@ INACTIVE = JobDefinition(
     title="Close inactive onboardings",
     description=(
         "Reconciles onboardings with their applications (an application submitted while its onboarding is still in "
-        "progress records the submission; one left in onboarding under a closed onboarding is cancelled), then, when "
+        "progress records the submission; one left in onboarding under a closed onboarding is cancelled; an "
+        "onboarding left in progress over the application its close cancelled is closed as that close), then, when "
         "the brand's auto_reject_inactive_users is on, closes as rejected each onboarding untouched for "
         "inactive_user_days before the run's date, with the reason (the borrower sees it; staff see it in the lists), "
         "cancelling its application still in onboarding."
@@ -54,25 +55,27 @@ T = TypeVar("T")
 #: started its application and not yet recorded its step (a restart after a close records both at once).
 ORPHAN_AFTER = timedelta(hours=1)
 
-# The run's phases, in order: the reconciliation's two sweeps, then the inactivity walk. A sweep's cursor is prefixed
+# The run's phases, in order: the reconciliation's sweeps, then the inactivity walk (after the closes' sweep, so a
+# funnel a close left open is closed with that close's reason rather than the walk's). A sweep's cursor is prefixed
 # with its phase; the walk's is bare (as before the sweeps existed, so a retry of an older run resumes its walk).
 _SUBMISSIONS = "submissions"
 _ORPHANS = "orphans"
+_CLOSES = "closes"
 
 
 def _resume(cursor: str | None) -> tuple[str | None, str | None]:
     """The phase a run resumes in (None: the walk) and that phase's own cursor."""
     if not cursor:
         return _SUBMISSIONS, None
-    for phase in (_SUBMISSIONS, _ORPHANS):
+    for phase in (_SUBMISSIONS, _ORPHANS, _CLOSES):
         if cursor.startswith(f"{phase}:"):
             return phase, cursor.removeprefix(f"{phase}:") or None
     return None, cursor
 
 
 def run_inactive(port: OnboardingJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
-    """Reconcile the brand's funnels with their applications (`sync_submissions`, `cancel_orphans`: whatever the
-    brand's settings), then yield one (counts, cursor) per batch of inactive funnels closed; safe to rerun (a closed
+    """Reconcile the brand's funnels with their applications (`sync_submissions`, `cancel_orphans`, `finish_closes`:
+    whatever the brand's settings), then yield one (counts, cursor) per batch of inactive funnels closed; safe to rerun (a closed
     funnel is no longer a candidate, and one whose close failed after its application was cancelled still is: the
     rerun finishes it)."""
     phase, cursor = _resume(job_run.cursor or None)
@@ -81,6 +84,9 @@ def run_inactive(port: OnboardingJobPort, job_run: JobRun) -> Iterator[tuple[Bat
         phase, cursor = _ORPHANS, None
     if phase == _ORPHANS:
         yield from cancel_orphans(port, job_run, cursor)
+        phase, cursor = _CLOSES, None
+    if phase == _CLOSES:
+        yield from finish_closes(port, job_run, cursor)
         cursor = None
     yield from _close_inactive(port, job_run, cursor)
 
@@ -120,6 +126,27 @@ def cancel_orphans(
         return port.queries.orphan_applications(job_run.brand_id, before, cursor, job_run.settings.batch_size)
 
     yield from _reconcile(job_run, _ORPHANS, after, page, fix, "onboarding_sync.orphan_cancelled")
+
+
+def finish_closes(
+    port: OnboardingJobPort, job_run: JobRun, after: str | None
+) -> Iterator[tuple[BatchCounts, str | None]]:
+    """Funnels still in progress over an application a close cancelled (the close's funnel save never landed: the
+    process died between its two saves, or every retry lost its race with the borrower) are closed with that close's
+    reason and actor (`Onboarding.finish_close`), once the cancel is older than `ORPHAN_AFTER` (a close in flight
+    saves its funnel a moment after its cancel), in batches on the read models' keyset; each fix is logged
+    (`onboarding_sync.close_finished`)."""
+    before = port.onboarding.clock.now() - ORPHAN_AFTER
+
+    def fix(pair: tuple[UUID, UUID]) -> dict[str, str] | None:
+        borrower_id, loan_id = pair
+        changed = port.onboarding.finish_close(job_run.brand_id, borrower_id, loan_id).changed
+        return {"borrower_id": str(borrower_id), "application_id": str(loan_id)} if changed else None
+
+    def page(cursor: str | None) -> tuple[list[tuple[UUID, UUID]], str | None]:
+        return port.queries.unfinished_closes(job_run.brand_id, before, cursor, job_run.settings.batch_size)
+
+    yield from _reconcile(job_run, _CLOSES, after, page, fix, "onboarding_sync.close_finished")
 
 
 def _reconcile(

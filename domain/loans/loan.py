@@ -35,7 +35,7 @@ from domain.loans.loan_payout import LoanPayout
 from domain.loans.loan_recoveries import LoanRecoveries
 from domain.loans.pricing import Pricing
 from domain.loans.states import CANCELLABLE, LoanStatus, check_transition
-from domain.shared.aggregate import Aggregate
+from domain.shared.aggregate import Aggregate, current_actor
 from domain.shared.errors import Conflict, NotFound
 
 S = LoanStatus
@@ -83,6 +83,10 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
     #: Passed in: random for an application started by staff or the borrower, derived from the offer for the one a
     #: re-loan offer starts (so accepting the offer twice at once cannot start two).
     id: UUID
+    #: Why it was cancelled and who cancelled it (its `Cancelled` event's reason and actor), None unless it was: the
+    #: onboarding context tells a cancel made by closing the borrower's onboarding by it (`Onboarding.finish_close`).
+    cancel_reason: str | None = None
+    cancelled_by: str | None = None
 
     class Created(Aggregate.Created):
         """An application was started (status onboarding). `created_on` is the brand's business date then (None on
@@ -413,11 +417,15 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
         """Cancel before disbursal, with a reason (not while a payout may be on its way), dated `today` (the brand's
         business date)."""
         self.require_no_payout_pending("cancel")
-        self._cancelled(status=check_transition(self.status, S.CANCELLED), reason=reason, cancelled_on=today)
+        self._cancelled(
+            status=check_transition(self.status, S.CANCELLED), reason=reason, cancelled_on=today, actor=current_actor()
+        )
 
     @event(Cancelled)
-    def _cancelled(self, status: LoanStatus, reason: str, cancelled_on: date | None = None) -> None:
+    def _cancelled(self, status: LoanStatus, reason: str, cancelled_on: date | None = None, *, actor: str) -> None:
         self.status = status
+        self.cancel_reason = reason
+        self.cancelled_by = actor
 
     def reject(
         self,

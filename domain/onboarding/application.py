@@ -33,7 +33,7 @@ from domain.onboarding.account import (
     wrong_code,
 )
 from domain.onboarding.attribution import Attribution
-from domain.onboarding.funnel import Funnel, FunnelStatus, LinkedBy
+from domain.onboarding.funnel import CLOSED_ONBOARDING, Funnel, FunnelStatus, LinkedBy
 from domain.onboarding.parties import (
     AppliedLoan,
     BorrowerPrincipal,
@@ -54,7 +54,7 @@ from domain.onboarding.reapply import LoanHistory, Reapply, standing
 from domain.onboarding.steps import STEPS, FunnelRules, LoanRequestIn, Step, checked_details
 from domain.providers.calls import Caller
 from domain.providers.messaging import SmsSender
-from domain.shared.aggregate import with_id
+from domain.shared.aggregate import acting_as, with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import business_date
 from domain.shared.errors import Conflict, FieldError, InvalidInput, InvalidValue, Throttled
@@ -456,7 +456,7 @@ class Onboarding(ContextApplication):
                         funnel = again
                         continue
                 if again.status is FunnelStatus.REJECTED:
-                    why = f"the onboarding was closed: {again.reason}"
+                    why = f"{CLOSED_ONBOARDING}{again.reason}"
                     refusal = Conflict(f"this onboarding was closed: {again.reason}", status=again.status.value)
                 else:
                     why = "the loan request was not recorded: the onboarding changed at the same moment"
@@ -659,31 +659,66 @@ class Onboarding(ContextApplication):
         """Close the funnel as rejected, first cancelling its application still in onboarding (the loan request made,
         not submitted - or sent back to the borrower): a closed onboarding's application leaves the staff queues.
 
-        Two saves in two contexts: the cancel comes first and is safe to repeat (an application no longer in
-        onboarding is left as it is), so a crash between them leaves the funnel open and unchanged - the inactivity
-        job's next run (or staff closing it again) finds it still idle and finishes both. The other order would leave
-        a closed funnel with its application in the queues, which nothing looks at again.
+        Two saves in two contexts (two applications, two event stores: no one transaction holds both). The cancel comes
+        first and is safe to repeat (an application no longer in onboarding is left as it is). Once the funnel points
+        at an application that is cancelled - by this close, or by an earlier one that failed before its funnel save -
+        the close finishes: when another request changed the funnel after it was read (the borrower redoing a step or
+        making a new loan request, staff sending a step back), the close is made again on the funnel's latest version,
+        cancelling the application that one points at (a new request's), up to `SAVE_ATTEMPTS` times. Closed or
+        submitted meanwhile, the latest version's 409 (`require_closable`) stands; restarted meanwhile (a new
+        onboarding), the conflict stands. What no retry covers - the process dying between the two saves, every retry
+        losing its race - the reconciliation finishes (`finish_close`), so no funnel stays open over an application a
+        close cancelled. Before, a borrower acting between the two saves left just that: their submit refused, their
+        next loan request starting another application. A funnel with no application to cancel writes nothing before
+        its save, so a conflict there is a 409 as before (nothing to finish).
 
         An application submitted meanwhile (the borrower's submit between this read of the funnel and the cancel, or
         staff submitting it for them) is the credit team's now: a 409, the funnel left open, rather than a funnel
         closed as rejected over an application pending on the queues (the borrower's submit then fails on the
         funnel's version, so neither would say so)."""
         now = self.clock.now()
-        if funnel.status is FunnelStatus.IN_PROGRESS and self._loans is not None:
-            application = self._current_application(funnel)
-            if application is not None and not self.loans.cancel_unsubmitted(
-                funnel.brand_id, application, f"the onboarding was closed: {reason}"
-            ):
-                status = self.loans.status(funnel.brand_id, application)
-                if status is not None and LoanStatus(status) not in CLOSED:
-                    raise Conflict(
-                        "this onboarding's application was submitted, so it is not closed here: cancel or reject "
-                        "the application instead",
-                        application_id=str(application),
-                        application_status=status,
-                    )
-        funnel.close(reason, now, self.brands.rules(funnel.brand_id).today(now))
-        return self.commit(funnel)
+        today = self.brands.rules(funnel.brand_id).today(now)
+        read = funnel
+        finishing = False  # the funnel points at an application cancelled (by this close or an earlier one)
+        for attempt in range(SAVE_ATTEMPTS):
+            finishing = self._cancel_for_close(funnel, reason) or finishing
+            funnel.close(reason, now, today)
+            try:
+                return self.commit(funnel)
+            except ConcurrentModification:
+                if not finishing or attempt == SAVE_ATTEMPTS - 1:
+                    raise
+                funnel = self.funnel(read.brand_id, read.id)
+                funnel.require_closable()  # closed (by another close) or submitted meanwhile: its 409
+                if funnel.restarts != read.restarts:  # closed and started again meanwhile: a new onboarding
+                    raise
+                log.info(
+                    "onboarding.close_retried",
+                    brand_id=str(funnel.brand_id),
+                    borrower_id=str(funnel.id),
+                    attempt=attempt,
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _cancel_for_close(self, funnel: Funnel, reason: str) -> bool:
+        """Cancel the funnel's application still in onboarding with the close's reason; whether the funnel points at an
+        application that is cancelled now (so the close must finish). 409 when that application was submitted."""
+        if funnel.status is not FunnelStatus.IN_PROGRESS or self._loans is None:
+            return False
+        application = self._current_application(funnel)
+        if application is None:
+            return False
+        if self.loans.cancel_unsubmitted(funnel.brand_id, application, f"{CLOSED_ONBOARDING}{reason}"):
+            return True
+        status = self.loans.status(funnel.brand_id, application)
+        if status is not None and LoanStatus(status) not in CLOSED:
+            raise Conflict(
+                "this onboarding's application was submitted, so it is not closed here: cancel or reject "
+                "the application instead",
+                application_id=str(application),
+                application_status=status,
+            )
+        return status == LoanStatus.CANCELLED.value
 
     # Reconciliation (the onboarding-inactive job) ----------------------------------------------------------------
 
@@ -719,8 +754,31 @@ class Onboarding(ContextApplication):
             return unchanged
         if self.loans.owner(brand_id, loan_id) != funnel.customer_id:
             return unchanged
-        cancelled = self.loans.cancel_unsubmitted(brand_id, loan_id, f"the onboarding was closed: {funnel.reason}")
+        cancelled = self.loans.cancel_unsubmitted(brand_id, loan_id, f"{CLOSED_ONBOARDING}{funnel.reason}")
         return CommandResult(id=loan_id, position=0, changed=cancelled)
+
+    def finish_close(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> CommandResult:
+        """Close a funnel still in progress whose application a close cancelled, with that close's reason and as its
+        actor (who closed it: the staff member, or the inactivity job): a close whose funnel save never landed (the
+        process died between its two saves, or every retry lost its race with the borrower). The caller (the job)
+        finds the pair on the read models; this checks it on the aggregates: the funnel in progress and pointing at
+        the application, the application cancelled by a close (`CLOSED_ONBOARDING`). Anything else changes nothing;
+        safe to repeat."""
+        return _retrying(lambda: self._finish_close(brand_id, borrower_id, loan_id))
+
+    def _finish_close(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> CommandResult:
+        funnel = self.funnel(brand_id, borrower_id)
+        unchanged = CommandResult(id=funnel.id, position=0, changed=False)
+        if funnel.status is not FunnelStatus.IN_PROGRESS or self._current_application(funnel) != loan_id:
+            return unchanged
+        cancellation = self.loans.cancellation(brand_id, loan_id)
+        if cancellation is None or not cancellation.reason.startswith(CLOSED_ONBOARDING):
+            return unchanged  # in onboarding, submitted, or cancelled on the loan by staff: the borrower goes on
+        now = self.clock.now()
+        reason = cancellation.reason.removeprefix(CLOSED_ONBOARDING)
+        with acting_as(cancellation.actor):  # the close's own: who closed it is who made the close
+            funnel.close(reason, now, self.brands.rules(brand_id).today(now))
+        return self.commit(funnel)
 
     # Customer 360 ----------------------------------------------------------------------------------------------
 

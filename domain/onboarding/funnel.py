@@ -16,6 +16,11 @@ from domain.onboarding.steps import STEPS, FunnelRules, Step
 from domain.shared.aggregate import Aggregate, current_actor
 from domain.shared.errors import Conflict
 
+#: How a close tells the application it cancels why (`Loan.Cancelled.reason`: this, then the close's reason), the
+#: actor being the close's: the loans context's record of which cancels were a close's, by which the reconciliation
+#: finds a funnel left open over one (`OnboardingQueries.unfinished_closes`, `Onboarding.finish_close`).
+CLOSED_ONBOARDING = "the onboarding was closed: "
+
 
 class FunnelStatus(StrEnum):
     """Where the funnel stands."""
@@ -293,4 +298,4 @@ class Funnel(Aggregate):
         self.restarts += 1
 
 
-__all__ = ["STEPS", "Funnel", "FunnelStatus", "LinkedBy"]
+__all__ = ["CLOSED_ONBOARDING", "STEPS", "Funnel", "FunnelStatus", "LinkedBy"]

@@ -164,6 +164,14 @@ class AppliedLoan:
     position: int
 
 
+@dataclass(frozen=True)
+class Cancellation:
+    """Why an application was cancelled and who cancelled it (its `Loan.Cancelled` event's reason and actor)."""
+
+    reason: str
+    actor: str
+
+
 class LoanDesk(Protocol):
     """Loan applications (the loans context answers it)."""
 
@@ -211,6 +219,11 @@ class LoanDesk(Protocol):
         """Cancel the application while it is still in onboarding (the borrower's onboarding was closed): True when
         this call cancelled it, False when it was not in onboarding (cancelled already, submitted, or no such
         application of the brand). Safe to repeat."""
+        ...
+
+    def cancellation(self, brand_id: UUID, loan_id: UUID) -> Cancellation | None:
+        """Why and by whom the application was cancelled, None while it is not cancelled (or no such application of
+        the brand)."""
         ...
 
     def history(self, brand_id: UUID, customer_id: UUID) -> LoanHistory:

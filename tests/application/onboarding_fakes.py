@@ -15,7 +15,7 @@ import pytest
 from domain.customers.application import Customers
 from domain.documents.statement_months import StatementPeriod, stated_period
 from domain.onboarding.application import Onboarding
-from domain.onboarding.parties import AppliedLoan
+from domain.onboarding.parties import AppliedLoan, Cancellation
 from domain.onboarding.reapply import LoanHistory, OpenApplication
 from domain.onboarding.steps import (
     AadhaarIn,
@@ -30,6 +30,7 @@ from domain.onboarding.steps import (
 )
 from domain.providers.calls import Caller
 from domain.providers.messaging import SmsReceipt
+from domain.shared.aggregate import current_actor
 from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput
@@ -92,6 +93,7 @@ class Desk:
     rejected_on: dict[UUID, date] = field(default_factory=dict)
     numbers: dict[UUID, str] = field(default_factory=dict)
     cancelled: dict[UUID, str] = field(default_factory=dict)  # id -> why, for the applications cancel_unsubmitted ended
+    cancelled_by: dict[UUID, str] = field(default_factory=dict)  # id -> the actor of that cancel
     fail_cancels: bool = False  # the loans context is down: a cancel raises
 
     def reject(self, loan_id: UUID, on: date) -> None:
@@ -122,7 +124,13 @@ class Desk:
             return False
         self.set_status(loan_id, "cancelled")
         self.cancelled[loan_id] = reason
+        self.cancelled_by[loan_id] = current_actor()
         return True
+
+    def cancellation(self, brand_id: UUID, loan_id: UUID) -> Cancellation | None:
+        if self.status(brand_id, loan_id) != "cancelled":
+            return None
+        return Cancellation(self.cancelled.get(loan_id, "cancelled by staff"), self.cancelled_by.get(loan_id, "system"))
 
     def history(self, brand_id: UUID, customer_id: UUID) -> LoanHistory:
         mine = [(loan, status) for loan, (customer, status) in self.loans.items() if customer == customer_id]

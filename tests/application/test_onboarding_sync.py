@@ -2,7 +2,7 @@
 "Keeping the funnel and its application together"): a race or a failure between the two saves must not leave them
 disagreeing. Each race is reproduced deterministically - the other command commits in between, from inside the
 loans context's call - and ends consistent; what a failure leaves is reconciled by the job's use cases
-(`sync_submission`, `cancel_orphan`), safely repeated."""
+(`sync_submission`, `cancel_orphan`, `finish_close`), safely repeated."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import FunnelStatus
 from domain.onboarding.parties import AppliedLoan
 from domain.onboarding.steps import BankStatementIn, Step
+from domain.shared.aggregate import acting_as
+from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict
 from tests.application.onboarding_fakes import (
@@ -37,6 +39,7 @@ from tests.application.onboarding_fakes import (
 __all__ = ["app", "brands", "customers", "desk", "kyc", "outbox", "shelf"]  # fixtures, used by name
 
 CLOSE_REASON = "duplicate of another application"
+STAFF = "staff:00000000-0000-4000-8000-00000000a11c"
 STATEMENT = BankStatementIn(method="account_aggregator", consent_id="A1")
 STATEMENT_AGAIN = BankStatementIn(method="account_aggregator", consent_id="A2")
 
@@ -156,6 +159,92 @@ def test_a_loan_request_racing_an_unrelated_change_records_the_step_on_the_funne
     assert app.state(BRAND, borrower).status is FunnelStatus.COMPLETED
 
 
+# 3. The close: the application is cancelled, then the funnel's save loses a race ---------------------------------
+
+
+def _acting_between_the_close_s_saves(desk: Desk, act: Any) -> None:
+    """`act` commits (as the borrower, or other staff) right after the close's cancel, before its funnel save."""
+    cancel = desk.cancel_unsubmitted
+
+    def cancelled_then_acted(brand_id: UUID, loan_id: UUID, reason: str) -> bool:
+        desk.cancel_unsubmitted = cancel  # type: ignore[method-assign]
+        answer = cancel(brand_id, loan_id, reason)
+        with acting_as("borrower:meanwhile"):
+            act()
+        return answer
+
+    desk.cancel_unsubmitted = cancelled_then_acted  # type: ignore[method-assign]
+
+
+def test_a_close_racing_a_step_redone_closes_the_funnel_on_its_latest_version(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower, application = _requested(app, outbox, clock, brands)
+    version = app.funnel(BRAND, borrower).version
+    _acting_between_the_close_s_saves(
+        desk, lambda: app.record_step(BRAND, borrower, Step.BANK_STATEMENT, STATEMENT_AGAIN)
+    )
+
+    with acting_as(STAFF):  # was a ConcurrentModification (409), the funnel left open over the cancelled application
+        app.close_funnel(BRAND, borrower, CLOSE_REASON, expected_version=version)
+
+    funnel = app.funnel(BRAND, borrower)
+    assert (funnel.status, funnel.reason, funnel.closed_by) == (FunnelStatus.REJECTED, CLOSE_REASON, STAFF)
+    assert funnel.version == version + 2  # the borrower's step, then the close: one each
+    assert (app.details(BRAND, borrower, Step.BANK_STATEMENT) or {})["consent_id"] == "A2"  # the other change stands
+    assert desk.cancelled == {application: f"the onboarding was closed: {CLOSE_REASON}"}
+    assert desk.cancelled_by == {application: STAFF}
+
+
+def test_a_close_racing_a_new_loan_request_cancels_that_application_too(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower, application = _requested(app, outbox, clock, brands)
+    # The borrower's loan request lands between the cancel and the funnel's save: their application is cancelled, so
+    # it starts another, which the funnel then points at.
+    _acting_between_the_close_s_saves(desk, lambda: app.apply(BRAND, borrower, REQUEST))
+
+    with acting_as(STAFF):
+        app.close_funnel(BRAND, borrower, CLOSE_REASON)
+
+    [first, second] = desk.loans
+    assert first == application and app.funnel(BRAND, borrower).status is FunnelStatus.REJECTED
+    assert desk.cancelled == {loan: f"the onboarding was closed: {CLOSE_REASON}" for loan in (first, second)}
+    assert desk.history(BRAND, app.funnel(BRAND, borrower).customer_id or UUID(int=0)).open == ()  # nothing left open
+
+
+def test_a_close_racing_another_close_answers_closed_already_over_a_closed_funnel(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower, application = _requested(app, outbox, clock, brands)
+    _acting_between_the_close_s_saves(desk, lambda: app.close_funnel(BRAND, borrower, "the borrower asked to stop"))
+
+    with pytest.raises(Conflict) as refused, acting_as(STAFF):
+        app.close_funnel(BRAND, borrower, CLOSE_REASON)
+
+    assert "closed already" in refused.value.message and refused.value.details["funnel_status"] == "rejected"
+    funnel = app.funnel(BRAND, borrower)
+    assert (funnel.status, funnel.reason) == (FunnelStatus.REJECTED, "the borrower asked to stop")
+    assert list(desk.cancelled) == [application]
+
+
+def test_a_close_with_no_application_racing_a_change_is_a_409_that_writes_nothing(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    borrower = _at_loan_request(app, outbox, clock, brands)
+    commit = app.commit
+
+    def changed_first(*aggregates: Any) -> CommandResult:
+        monkeypatch.undo()
+        app.record_step(BRAND, borrower, Step.BANK_STATEMENT, STATEMENT_AGAIN)
+        return commit(*aggregates)
+
+    monkeypatch.setattr(app, "commit", changed_first)
+    with pytest.raises(ConcurrentModification):  # nothing was written before the save: nothing to finish
+        app.close_funnel(BRAND, borrower, CLOSE_REASON)
+    assert app.funnel(BRAND, borrower).status is FunnelStatus.IN_PROGRESS and not desk.loans
+
+
 # The job's reconciliation (use cases) ---------------------------------------------------------------------------
 
 
@@ -226,3 +315,48 @@ def test_no_orphan_is_cancelled_under_a_funnel_in_progress_or_for_another_borrow
     stranger = desk.apply(BRAND, UUID(int=7), REQUEST.product_id, REQUEST.amount, REQUEST.tenure, None)
     assert app.cancel_orphan(BRAND, borrower, stranger.id).changed is False  # not this borrower's
     assert desk.loans[stranger.id][1] == "onboarding" and list(desk.cancelled) == [application]
+
+
+def test_a_close_whose_funnel_save_never_landed_is_finished_with_its_reason_and_actor_once(
+    app: Onboarding,
+    outbox: Outbox,
+    clock: FixedClock,
+    brands: Brands,
+    desk: Desk,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    borrower, application = _requested(app, outbox, clock, brands)
+
+    def crash(*aggregates: object) -> None:
+        raise RuntimeError("the process died before the funnel was saved")
+
+    monkeypatch.setattr(app, "commit", crash)
+    with pytest.raises(RuntimeError), acting_as(STAFF):
+        app.close_funnel(BRAND, borrower, CLOSE_REASON)
+    monkeypatch.undo()
+    assert desk.loans[application][1] == "cancelled" and app.funnel(BRAND, borrower).status is FunnelStatus.IN_PROGRESS
+    app.record_step(BRAND, borrower, Step.BANK_STATEMENT, STATEMENT_AGAIN)  # the borrower came back: not idle
+    version = app.funnel(BRAND, borrower).version
+
+    with acting_as("job:onboarding-inactive"):
+        assert app.finish_close(BRAND, borrower, application).changed is True
+        assert app.finish_close(BRAND, borrower, application).changed is False  # idempotent
+
+    funnel = app.funnel(BRAND, borrower)
+    assert (funnel.status, funnel.reason, funnel.closed_by) == (FunnelStatus.REJECTED, CLOSE_REASON, STAFF)
+    assert funnel.version == version + 1 and list(desk.cancelled) == [application]
+
+
+def test_no_close_is_finished_over_an_application_in_onboarding_cancelled_by_staff_or_not_the_funnel_s(
+    app: Onboarding, outbox: Outbox, clock: FixedClock, brands: Brands, desk: Desk
+) -> None:
+    borrower, application = _requested(app, outbox, clock, brands)
+    version = app.funnel(BRAND, borrower).version
+    assert app.finish_close(BRAND, borrower, application).changed is False  # in onboarding: the borrower goes on
+    stranger = desk.apply(BRAND, UUID(int=7), REQUEST.product_id, REQUEST.amount, REQUEST.tenure, None).id
+    desk.cancel_unsubmitted(BRAND, stranger, f"the onboarding was closed: {CLOSE_REASON}")
+    assert app.finish_close(BRAND, borrower, stranger).changed is False  # not the application the funnel points at
+    desk.set_status(application, "cancelled")  # staff cancelled it on the loan: the borrower makes another request
+    assert app.finish_close(BRAND, borrower, application).changed is False
+    assert app.funnel(BRAND, borrower).version == version
+    assert app.funnel(BRAND, borrower).status is FunnelStatus.IN_PROGRESS

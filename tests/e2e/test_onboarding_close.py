@@ -2,17 +2,21 @@
 the funnel ends as rejected with the reason and who closed it, its application not yet submitted is cancelled and
 leaves the staff queue; a short reason (422 naming it), a funnel closed already or submitted (409 naming its
 status), a stale If-Match (409), another brand's borrower (404) and a caller without ONBOARDING_IN_PROGRESS WRITE
-(403) are refused with nothing written."""
+(403) are refused with nothing written. The borrower acting between the close's two saves (the cancel, then the
+funnel's) does not leave the funnel open over the cancelled application."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from adapters.simulators.sms import SmsSimulator
 from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
+from domain.onboarding.application import Onboarding
+from domain.onboarding.steps import Step
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.onboarding_support import sms
@@ -159,6 +163,60 @@ def test_an_application_submitted_meanwhile_keeps_its_onboarding_open(
     assert client.get(url, headers=tenant.auth).json() == before
     assert client.get(f"/api/v1/loans/{application}", headers=tenant.auth).json()["status"] == "pending"
     assert client.get("/api/v1/borrower/me", headers=auth).json()["status"] == "in_progress"
+
+
+class _ActingAfterTheCancel:
+    """The onboarding context's loan desk, running `act` once right after the first cancel it makes: between the
+    close's two saves (the application's cancel, then the funnel's)."""
+
+    def __init__(self, desk: Any, act: Callable[[], None]) -> None:
+        self.desk = desk
+        self.act: Callable[[], None] | None = act
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.desk, name)
+
+    def cancel_unsubmitted(self, brand_id: uuid.UUID, loan_id: uuid.UUID, reason: str) -> bool:
+        cancelled = self.desk.cancel_unsubmitted(brand_id, loan_id, reason)
+        act, self.act = self.act, None
+        if act is not None:
+            act()
+        return bool(cancelled)
+
+
+def test_a_borrower_acting_between_the_close_s_two_saves_leaves_no_funnel_open_over_its_cancelled_application(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any, monkeypatch: Any
+) -> None:
+    """The borrower redoes a step in the instant between the close's cancel and its funnel save: the close is made
+    on the funnel's latest version (200, closed, by whom, the borrower's step kept). It was a 409 that left the funnel
+    in progress over the cancelled application, the borrower's submit refused."""
+    borrower, auth, application = _applied(client, tenant, sms)
+    url = f"/api/v1/onboarding/{borrower}"
+    before = client.get(url, headers=tenant.auth).json()
+    onboarding = platform.get(Onboarding)
+    redone = {"method": "account_aggregator", "consent_id": "AA-78"}
+
+    def borrower_redoes_a_step() -> None:
+        answer = client.put("/api/v1/borrower/steps/bank_statement", json=redone, headers=auth)
+        assert answer.status_code == 200, answer.text
+
+    monkeypatch.setattr(onboarding, "_loans", _ActingAfterTheCancel(onboarding.loans, borrower_redoes_a_step))
+    closed = client.post(f"{url}/close", json={"reason": REASON},
+                         headers={**tenant.auth, "If-Match": f'"{before["version"]}"'})  # fmt: skip
+    monkeypatch.undo()
+
+    assert closed.status_code == 200, closed.text
+    funnel = closed.json()
+    assert (funnel["status"], funnel["reason"], funnel["version"]) == ("rejected", REASON, before["version"] + 2)
+    assert funnel["closed_by"].startswith("apikey:") and funnel["closed_at"] is not None
+    statement = onboarding.details(tenant.brand_id, uuid.UUID(borrower), Step.BANK_STATEMENT) or {}
+    assert statement["consent_id"] == "AA-78", statement  # the borrower's step stands, before the close
+    loan = client.get(f"/api/v1/loans/{application}", headers=tenant.auth).json()
+    assert loan["status"] == "cancelled"
+    cancels = [(e["actor"], e["reason"]) for e in loan["history"] if e["kind"] == "cancelled"]
+    assert cancels == [(funnel["closed_by"], f"the onboarding was closed: {REASON}")]  # once
+    me = client.get("/api/v1/borrower/me", headers=auth).json()
+    assert me["status"] == "rejected"
 
 
 def test_staff_close_an_onboarding_from_its_portal_page(

@@ -1,7 +1,8 @@
 """The funnel and its application agree again without staff (docs/onboarding.md, "Keeping the funnel and its
 application together"), on the real stores: the onboarding-inactive job's reconciliation records the submission of a
 funnel whose application was submitted on the loan and cancels an application left in onboarding under a closed
-funnel, logging each - only in the run's brand, whatever its inactivity settings, and a second run changes nothing.
+funnel, logging each - only in the run's brand, whatever its inactivity settings, and a second run changes nothing; it
+closes, as the close it finishes, a funnel left in progress over the application a close cancelled.
 And the borrower's submit of an application not theirs is a 404 before anything about their own funnel."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from adapters.simulators.sms import SmsSimulator
 from domain.loans.application import Loans
 from domain.loans.loan import Channel
 from domain.onboarding.application import Onboarding
+from domain.shared.aggregate import acting_as
 from domain.shared.clock import FixedClock
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import sms
@@ -145,3 +147,53 @@ def test_submitting_another_borrower_s_application_is_not_found_before_the_funne
     assert "step" not in refused.json()["detail"], refused.text  # nothing about their own funnel's steps
     assert client.get(url, headers=tenant.auth).json() == before
     assert client.get(f"/api/v1/loans/{someone_elses}", headers=tenant.auth).json()["status"] == "onboarding"
+
+
+def test_the_job_finishes_a_close_whose_funnel_save_never_landed_as_that_close_once(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The close cancelled the application and died before saving the funnel; the borrower came back (so the funnel
+    is not idle: the inactivity walk would not take it). The job closes it with the close's reason, as the staff
+    member who closed it, once the cancel is older than ORPHAN_AFTER (a close in flight saves its funnel a moment
+    later); a second run changes nothing."""
+    borrower, auth, product = _ready(client, tenant, sms)
+    request = {"product_id": product, "amount": "50000", "tenure": 12}
+    applied = client.post("/api/v1/borrower/applications", json=request, headers=auth)
+    assert applied.status_code == 201, applied.text
+    application = str(applied.json()["id"])
+    onboarding = platform.get(Onboarding)
+    staff = "staff:00000000-0000-4000-8000-00000000c105"
+
+    def crash(*aggregates: object) -> None:
+        raise RuntimeError("the process died before the funnel was saved")
+
+    with monkeypatch.context() as dying, acting_as(staff), pytest.raises(RuntimeError):
+        dying.setattr(onboarding, "commit", crash)
+        onboarding.close_funnel(tenant.brand_id, UUID(borrower), REASON)
+    redone = {"method": "account_aggregator", "consent_id": "AA-78"}
+    assert client.put("/api/v1/borrower/steps/bank_statement", json=redone, headers=auth).status_code == 200
+    url = f"/api/v1/onboarding/{borrower}"
+    assert client.get(f"/api/v1/loans/{application}", headers=tenant.auth).json()["status"] == "cancelled"
+    assert client.get(url, headers=tenant.auth).json()["status"] == "in_progress"  # open over the cancelled one
+
+    assert sum(c.succeeded for c in _run(client, tenant, platform)) == 0  # maybe a close in flight: not yet
+    assert client.get(url, headers=tenant.auth).json()["status"] == "in_progress"
+    monkeypatch.setattr(onboarding, "clock", FixedClock(onboarding.clock.now() + ORPHAN_AFTER + timedelta(minutes=1)))
+    with capture_logs() as logs:
+        batches = _run(client, tenant, platform)
+
+    assert sum(c.succeeded for c in batches) == 1 and sum(c.failed for c in batches) == 0
+    funnel = client.get(url, headers=tenant.auth).json()
+    assert (funnel["status"], funnel["reason"], funnel["closed_by"]) == ("rejected", REASON, staff)
+    fixed = [
+        (e["event"], e.get("borrower_id"), e.get("application_id")) for e in logs if "onboarding_sync" in e["event"]
+    ]
+    assert fixed == [("onboarding_sync.close_finished", borrower, application)]
+    loan = client.get(f"/api/v1/loans/{application}", headers=tenant.auth).json()
+    assert [(e["actor"], e["reason"]) for e in loan["history"] if e["kind"] == "cancelled"] == [
+        (staff, f"the onboarding was closed: {REASON}")
+    ]
+    assert client.get("/api/v1/borrower/me", headers=auth).json()["status"] == "rejected"
+
+    assert sum(c.succeeded for c in _run(client, tenant, platform)) == 0  # idempotent
+    assert client.get(url, headers=tenant.auth).json() == funnel

@@ -1,9 +1,9 @@
 """The onboarding-inactive job's reconciliation sweeps (`OnboardingQueries.unrecorded_submissions`,
-`orphan_applications`) look at one window of candidates per query: a big brand's funnels waiting at the submitted
+`orphan_applications`, `unfinished_closes`) look at one window of candidates per query: a big brand's funnels waiting at the submitted
 step and applications in onboarding are nearly all sound, and one query that stopped only at a page of mismatches
 checked every one of them (650 ms for 100,000 in a brand of a million funnels). On the platform's tables, in a
 transaction rolled back: each mismatch is found once, in order, across windows and pages, and no statement reads
-more candidates than a window holds (its plan, run)."""
+more candidates than a window holds (its plan, run); the closes' sweep reads the cancels on their partial index."""
 
 from __future__ import annotations
 
@@ -167,3 +167,77 @@ def test_orphan_applications_are_found_a_window_of_applications_per_query(
         assert found == expected
         read = _statements_read(conn, recording, "loans")
     assert len(read) > 1 and max(read) <= WINDOW, read
+
+
+def _cancelled_by(conn: psycopg.Connection[Any], brand: uuid.UUID, loan: uuid.UUID, n: int, reason: str) -> None:
+    """The application's cancel on its timeline (`read.loan_events`), at minute `n`."""
+    conn.execute(
+        "INSERT INTO read.loan_events (loan_id, version, brand_id, kind, status, actor, reason, at) "
+        "VALUES (%s, 2, %s, 'cancelled', 'cancelled', 'staff:x', %s, %s)",
+        (loan, brand, reason, T0 + timedelta(minutes=n)),
+    )
+
+
+def _index_scans(plan: dict[str, Any], table: str) -> list[str]:
+    """The plan's nodes on `table`: their type and index."""
+    own = [f"{plan['Node Type']}:{plan.get('Index Name')}"] if plan.get("Relation Name") == table else []
+    return own + [node for child in plan.get("Plans", ()) for node in _index_scans(child, table)]
+
+
+@pytest.mark.parametrize("limit", [2, 500])
+def test_unfinished_closes_are_found_a_window_of_close_cancels_per_query_on_their_index(
+    database: str, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    closed = "the onboarding was closed: duplicate"
+    with _brand(database, monkeypatch) as (conn, recording):
+        expected = []
+        for n in range(CANDIDATES):
+            customer = uuid.uuid4()
+            funnel = _funnel(conn, BRAND, n, customer, "in_progress" if n in MISMATCHES else "rejected")
+            loan = _application(conn, BRAND, n, customer, "cancelled")
+            _cancelled_by(conn, BRAND, loan, n, closed)
+            if n in MISMATCHES:
+                expected.append((funnel, loan))
+        # Cancelled by staff on the loan, under funnels in progress: the borrower makes another request.
+        for n in range(CANDIDATES, CANDIDATES + 5):
+            customer = uuid.uuid4()
+            _funnel(conn, BRAND, n, customer, "in_progress")
+            _cancelled_by(conn, BRAND, _application(conn, BRAND, n, customer, "cancelled"), n, "borrower asked")
+        late = uuid.uuid4()  # a close in flight (cancelled a moment ago): not before `before`
+        _funnel(conn, BRAND, 99, late, "in_progress")
+        _cancelled_by(conn, BRAND, _application(conn, BRAND, 99, late, "cancelled"), 60 * 48, closed)
+        other = uuid.uuid4()
+        _funnel(conn, OTHER_BRAND, 1, other, "in_progress")
+        _cancelled_by(conn, OTHER_BRAND, _application(conn, OTHER_BRAND, 1, other, "cancelled"), 1, closed)
+        # The timeline's other rows (every loan's every event): the cancels a close made are a sliver of the table,
+        # which the planner must read on their partial index rather than by scanning it.
+        conn.execute(
+            "INSERT INTO read.loan_events (loan_id, version, brand_id, kind, status, actor, reason, at) "
+            "SELECT gen_random_uuid(), 1, %s, 'created', 'onboarding', 'staff:x', 'application started', "
+            "%s + make_interval(secs => n) FROM generate_series(1, 20000) AS n",
+            (BRAND, T0),
+        )
+        conn.execute(  # and the brand's other funnels in progress, each looked up by its borrower's record
+            "INSERT INTO read.onboarding (id, brand_id, phone, customer_id, status, step, step_since, started_at, "
+            "updated_at) SELECT gen_random_uuid(), %s, '+91' || n, gen_random_uuid(), 'in_progress', 'pan', %s, %s, %s "
+            "FROM generate_series(1, 20000) AS n",
+            (BRAND, T0, T0, T0),
+        )
+        conn.execute("ANALYZE read.loan_events")
+        conn.execute("ANALYZE read.onboarding")
+        queries = OnboardingQueries(_OnePool(recording))
+        before = T0 + timedelta(days=1)
+
+        found = _walk(lambda after, size: queries.unfinished_closes(BRAND, before, after, size), None, limit)
+
+        assert found == expected
+        read = _statements_read(conn, recording, "loan_events")
+        sql, params = recording.statements[0]
+        row = conn.execute(f"EXPLAIN (FORMAT JSON) {sql}", params).fetchone()
+        assert row is not None
+        plan = row["QUERY PLAN"]
+        top = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+        scans, funnels = _index_scans(top, "loan_events"), _index_scans(top, "onboarding")
+    assert len(read) > 1 and max(read) <= WINDOW, read
+    assert scans in (["Index Scan:loan_events_close_cancels_idx"], ["Index Only Scan:loan_events_close_cancels_idx"])
+    assert funnels == ["Index Scan:onboarding_customer_idx"], funnels

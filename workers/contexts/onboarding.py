@@ -31,9 +31,10 @@ from domain.identity.brand import BrandNotFound
 from domain.identity.permissions import Permission
 from domain.loans.application import Loans
 from domain.loans.loan import Channel, LoanNotFound
+from domain.loans.states import LoanStatus
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import Funnel
-from domain.onboarding.parties import CODE_SEND_WAIT_SECONDS, AppliedLoan, CodeBeingSent
+from domain.onboarding.parties import CODE_SEND_WAIT_SECONDS, AppliedLoan, Cancellation, CodeBeingSent
 from domain.onboarding.reapply import LoanHistory, OpenApplication
 from domain.onboarding.steps import FunnelRules
 from domain.shared.application import CommandResult
@@ -132,6 +133,15 @@ class BorrowerLoans:
             return self.loans.cancel_unsubmitted(brand_id, loan_id, reason).changed
         except LoanNotFound:
             return False
+
+    def cancellation(self, brand_id: UUID, loan_id: UUID) -> Cancellation | None:
+        try:
+            loan = self.loans.get(brand_id, loan_id)
+        except LoanNotFound:
+            return None
+        if loan.status is not LoanStatus.CANCELLED or loan.cancel_reason is None or loan.cancelled_by is None:
+            return None
+        return Cancellation(loan.cancel_reason, loan.cancelled_by)
 
     def history(self, brand_id: UUID, customer_id: UUID) -> LoanHistory:
         return LoanHistory(
