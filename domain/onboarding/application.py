@@ -54,7 +54,7 @@ from domain.onboarding.reapply import LoanHistory, Reapply, standing
 from domain.onboarding.steps import STEPS, FunnelRules, LoanRequestIn, Step, checked_details
 from domain.providers.calls import Caller
 from domain.providers.messaging import SmsSender
-from domain.shared.aggregate import acting_as, with_id
+from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import business_date
 from domain.shared.errors import Conflict, FieldError, InvalidInput, InvalidValue, Throttled
@@ -758,8 +758,9 @@ class Onboarding(ContextApplication):
         return CommandResult(id=loan_id, position=0, changed=cancelled)
 
     def finish_close(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> CommandResult:
-        """Close a funnel still in progress whose application a close cancelled, with that close's reason and as its
-        actor (who closed it: the staff member, or the inactivity job): a close whose funnel save never landed (the
+        """Close a funnel still in progress whose application a close cancelled, with that close's reason, as the
+        caller (the inactivity job: the event log says who wrote each fact; who asked for the close is the
+        application's `Cancelled` actor, `LoanDesk.cancellation`): a close whose funnel save never landed (the
         process died between its two saves, or every retry lost its race with the borrower). The caller (the job)
         finds the pair on the read models; this checks it on the aggregates: the funnel in progress and pointing at
         the application, the application cancelled by a close (`CLOSED_ONBOARDING`). Anything else changes nothing;
@@ -776,8 +777,7 @@ class Onboarding(ContextApplication):
             return unchanged  # in onboarding, submitted, or cancelled on the loan by staff: the borrower goes on
         now = self.clock.now()
         reason = cancellation.reason.removeprefix(CLOSED_ONBOARDING)
-        with acting_as(cancellation.actor):  # the close's own: who closed it is who made the close
-            funnel.close(reason, now, self.brands.rules(brand_id).today(now))
+        funnel.close(reason, now, self.brands.rules(brand_id).today(now))  # as the caller: who finishes it
         return self.commit(funnel)
 
     # Customer 360 ----------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ __all__ = ["app", "brands", "customers", "desk", "kyc", "outbox", "shelf"]  # fi
 
 CLOSE_REASON = "duplicate of another application"
 STAFF = "staff:00000000-0000-4000-8000-00000000a11c"
+JOB = "job:onboarding-inactive"
 STATEMENT = BankStatementIn(method="account_aggregator", consent_id="A1")
 STATEMENT_AGAIN = BankStatementIn(method="account_aggregator", consent_id="A2")
 
@@ -338,12 +339,13 @@ def test_a_close_whose_funnel_save_never_landed_is_finished_with_its_reason_and_
     app.record_step(BRAND, borrower, Step.BANK_STATEMENT, STATEMENT_AGAIN)  # the borrower came back: not idle
     version = app.funnel(BRAND, borrower).version
 
-    with acting_as("job:onboarding-inactive"):
+    with acting_as(JOB):
         assert app.finish_close(BRAND, borrower, application).changed is True
         assert app.finish_close(BRAND, borrower, application).changed is False  # idempotent
 
     funnel = app.funnel(BRAND, borrower)
-    assert (funnel.status, funnel.reason, funnel.closed_by) == (FunnelStatus.REJECTED, CLOSE_REASON, STAFF)
+    assert (funnel.status, funnel.reason, funnel.closed_by) == (FunnelStatus.REJECTED, CLOSE_REASON, JOB)
+    assert desk.cancelled_by == {application: STAFF}  # who asked for the close
     assert funnel.version == version + 1 and list(desk.cancelled) == [application]
 
 
