@@ -10,7 +10,7 @@ from uuid import UUID
 
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind
-from domain.documents.document import Document, DocumentStatus
+from domain.documents.document import Document, DocumentStatus, hidden_from_borrower
 from domain.documents.document_request import DocumentRequests
 from domain.documents.requirements import Uploaded
 from domain.documents.statement_months import StatementPeriod, stated_period
@@ -251,6 +251,34 @@ _COLUMNS = (
 )
 
 
+def of_customer_statement(
+    brand_id: UUID,
+    customer_id: UUID,
+    limit: int,
+    *,
+    after: tuple[datetime, UUID] | None = None,
+    as_borrower: bool = False,
+) -> tuple[str, dict[str, Any]]:
+    """`DocumentQueries.of_customer`'s SELECT of up to `limit` rows after the keyset position `after` (uploaded_at,
+    id), newest first; `as_borrower` leaves out what the borrower does not see. Apart so its plan can be checked."""
+    where = "brand_id = %(brand)s AND customer_id = %(customer)s"
+    params: dict[str, Any] = {"brand": brand_id, "customer": customer_id, "limit": limit}
+    if as_borrower:
+        # The pairs the domain rule refuses (`hidden_from_borrower`), not the rule restated here: a filter on the rows
+        # the walk of documents_customer_idx finds.
+        hidden = hidden_from_borrower()
+        where += (
+            " AND (uploaded_by, kind) NOT IN "
+            "(SELECT by, kind FROM unnest(%(hidden_by)s::text[], %(hidden_kind)s::text[]) AS h(by, kind))"
+        )
+        params.update(hidden_by=[by.value for by, _ in hidden], hidden_kind=[kind.value for _, kind in hidden])
+    if after is not None:
+        where += " AND (uploaded_at, id) < (%(c_at)s, %(c_id)s)"
+        params.update(c_at=after[0], c_id=after[1])
+    sql = f"SELECT {_COLUMNS} FROM read.documents WHERE {where} ORDER BY uploaded_at DESC, id DESC LIMIT %(limit)s"
+    return sql, params
+
+
 class DocumentQueries:
     """Brand-scoped reads of documents."""
 
@@ -265,21 +293,26 @@ class DocumentQueries:
             ).fetchone()
         return DocumentRow(**row) if row else None
 
-    def of_customer(self, brand_id: UUID, customer_id: UUID, cursor: str | None = None, limit: int = 50) -> Page:
-        """A borrower's documents, newest first."""
-        page_scope = (brand_id, customer_id)  # the filters its cursor is bound to
-        where = "brand_id = %(brand)s AND customer_id = %(customer)s"
-        params: dict[str, Any] = {"brand": brand_id, "customer": customer_id, "limit": limit + 1}
+    def of_customer(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        cursor: str | None = None,
+        limit: int = 50,
+        *,
+        as_borrower: bool = False,
+    ) -> Page:
+        """A borrower's documents, newest first: all of them (staff's view), or `as_borrower` only those the borrower
+        sees (`borrower_sees`: staff's internal evidence left out)."""
+        # The filters its cursor is bound to (staff's as before the borrower's view, so their cursors still hold).
+        page_scope: tuple[Any, ...] = (brand_id, customer_id, *(("as_borrower",) if as_borrower else ()))
+        after: tuple[datetime, UUID] | None = None
         if cursor:
             at, last = DOCUMENTS_CURSOR.decode(cursor, page_scope)
-            where += " AND (uploaded_at, id) < (%(c_at)s, %(c_id)s)"
-            params.update(c_at=at, c_id=last)
+            after = (at, last)
+        sql, params = of_customer_statement(brand_id, customer_id, limit + 1, after=after, as_borrower=as_borrower)
         with self.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM read.documents WHERE {where} ORDER BY uploaded_at DESC, id DESC "
-                "LIMIT %(limit)s",
-                params,
-            ).fetchall()
+            rows = conn.execute(sql, params).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = (

@@ -7,8 +7,9 @@ Documents belong to the borrower's Customer 360 record, made at the personal ste
 links on to the flow. Same cookie session and CSRF token as the other flow pages (`api.pages.borrower_flow`).
 
 Each listed file links to /apply/{brand}/documents/{id}/file: its bytes through the same cookie session, as the
-borrower API's download (`GET /api/v1/borrower/documents/{id}/file`) serves them; another borrower's, another
-brand's or an unknown id is the flow's "Not found" page."""
+borrower API's download (`GET /api/v1/borrower/documents/{id}/file`) serves them; another borrower's, staff's
+internal evidence on their record (a staff upload of kind `other`: `domain.documents.document.borrower_sees`; never
+listed here either), another brand's or an unknown id is the flow's "Not found" page."""
 
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ async def _documents_page(
         if state.customer_id is None:
             return None, [], []
         detail = port.desk.checklist_detail(principal.brand_id, state.customer_id)
-        documents = port.queries.of_customer(principal.brand_id, state.customer_id, None, 50).items
+        documents = port.queries.of_customer(principal.brand_id, state.customer_id, None, 50, as_borrower=True).items
         requested = port.queries.requests(principal.brand_id, state.customer_id, open_only=True)
         return detail, documents, requested
 

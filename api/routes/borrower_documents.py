@@ -14,7 +14,7 @@ from api.routes.documents import MEDIA, UPLOAD, DocumentOut, StatementMonthsOut,
 from api.services.documents import DocumentDesk
 from domain.documents.application import Documents, StoredContent
 from domain.documents.content import DocumentKind
-from domain.documents.document import DocumentNotFound
+from domain.documents.document import DocumentNotFound, borrower_sees
 from domain.onboarding.application import Onboarding
 from domain.onboarding.parties import BorrowerPrincipal
 from projections.documents import DocumentQueries
@@ -55,8 +55,8 @@ class RequestedDocumentOut(BaseModel):
 
 
 class BorrowerDocumentsOut(BaseModel):
-    """The borrower's documents (newest first), the kinds the brand still needs and the months the statements cover
-    (none before the personal step)."""
+    """The borrower's documents (newest first; those they see: not staff's internal evidence), the kinds the brand
+    still needs and the months the statements cover (none before the personal step)."""
 
     items: list[DocumentOut]
     required: list[DocumentKind]
@@ -90,24 +90,26 @@ def upload_borrower_document(ctx: Context[BorrowerDocumentPort]) -> Reply:
 
 
 def borrower_document(ctx: Context[BorrowerDocumentPort]) -> Reply:
-    """One of the borrower's own documents (the upload's Location); another borrower's or brand's is a 404."""
+    """One of the borrower's own documents (the upload's Location); another borrower's or brand's, or staff's internal
+    evidence on their record (`borrower_sees`), is a 404."""
     assert ctx.borrower is not None
     document_id = ctx.path["document_id"]
     customer_id = ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id).customer_id
     row = ctx.port.queries.document(ctx.brand_id, document_id) if customer_id is not None else None
-    if row is None or row.customer_id != customer_id:
+    if row is None or row.customer_id != customer_id or not borrower_sees(row.uploaded_by, row.kind):
         raise DocumentNotFound(f"Document {document_id} not found", id=str(document_id))
     return json_response(DocumentOut.model_validate(row, from_attributes=True))
 
 
 def own_document_content(port: BorrowerDocumentPort, borrower: BorrowerPrincipal, document_id: UUID) -> StoredContent:
     """The bytes of one of the borrower's own documents (any the documents list shows them, rejected ones too),
-    checked against the SHA-256 recorded at upload (409 when they differ). Another borrower's, another brand's or an
-    unknown id is the same DocumentNotFound: a 404 that says nothing of what exists."""
+    checked against the SHA-256 recorded at upload (409 when they differ). Another borrower's, staff's internal
+    evidence on their record, another brand's or an unknown id is the same DocumentNotFound: a 404 that says nothing
+    of what exists."""
     customer_id = port.onboarding.state(borrower.brand_id, borrower.borrower_id).customer_id
     if customer_id is None:  # no record yet, so no documents
         raise DocumentNotFound(f"Document {document_id} not found", id=str(document_id))
-    return port.documents.verified_content(borrower.brand_id, document_id, customer_id)
+    return port.documents.borrower_content(borrower.brand_id, document_id, customer_id)
 
 
 def own_document_file(stored: StoredContent) -> Response:
@@ -129,7 +131,7 @@ def borrower_documents(ctx: Context[BorrowerDocumentPort]) -> Reply:
     state = ctx.port.onboarding.state(ctx.brand_id, ctx.borrower.borrower_id)
     if state.customer_id is None:
         return json_response(BorrowerDocumentsOut(items=[], required=[], missing=[]))
-    page = ctx.port.queries.of_customer(ctx.brand_id, state.customer_id, None, 200)
+    page = ctx.port.queries.of_customer(ctx.brand_id, state.customer_id, None, 200, as_borrower=True)
     checklist = ctx.port.desk.checklist(ctx.brand_id, state.customer_id)
     requested = ctx.port.queries.requests(ctx.brand_id, state.customer_id, open_only=True)
     return json_response(
@@ -166,7 +168,8 @@ ENDPOINTS = serve(
             "GET",
             "/api/v1/borrower/documents/{document_id}",
             borrower_document,
-            "One of the borrower's own documents (what the upload's Location names); another borrower's is a 404",
+            "One of the borrower's own documents (what the upload's Location names); another borrower's, or staff's "
+            "internal evidence (a staff upload of kind `other`), is a 404",
             None,
             response=DocumentOut,
             borrower=True,
@@ -176,8 +179,8 @@ ENDPOINTS = serve(
             "/api/v1/borrower/documents/{document_id}/file",
             borrower_document_file,
             "The bytes of one of the borrower's own documents (any the list shows, rejected ones too): the stored "
-            "content type, as an attachment saved under the uploaded name; another borrower's, another brand's or an "
-            "unknown id is the same 404",
+            "content type, as an attachment saved under the uploaded name; another borrower's, staff's internal "
+            "evidence (a staff upload of kind `other`), another brand's or an unknown id is the same 404",
             None,
             response=DocumentOut,
             media=MEDIA,
@@ -187,7 +190,9 @@ ENDPOINTS = serve(
             "GET",
             "/api/v1/borrower/documents",
             borrower_documents,
-            "The borrower's documents, and the kinds the brand still needs",
+            "The borrower's documents, and the kinds the brand still needs: what they uploaded, what a provider fetched "
+            "for them and what staff uploaded for them of any kind but `other` (staff's `other` uploads are internal "
+            "evidence: not listed, a 404 by id)",
             None,
             response=BorrowerDocumentsOut,
             borrower=True,

@@ -17,7 +17,14 @@ from domain.documents.content import (
     clean_filename,
     content_address,
 )
-from domain.documents.document import Document, DocumentNotFound, DocumentStatus, ReviewDecision, document_id
+from domain.documents.document import (
+    Document,
+    DocumentNotFound,
+    DocumentStatus,
+    ReviewDecision,
+    borrower_sees,
+    document_id,
+)
 from domain.documents.document_request import (
     NOTE_MAX,
     REQUESTABLE,
@@ -307,22 +314,35 @@ class Documents(ContextApplication):
         """A document of the brand (another brand's is DocumentNotFound)."""
         return self.load(Document, doc_id, brand_id, DocumentNotFound)
 
-    def content(self, brand_id: UUID, doc_id: UUID, customer_id: UUID | None = None) -> StoredContent:
-        """A document of the brand with its bytes; given `customer_id`, only that borrower's (another borrower's is
-        the same DocumentNotFound as an unknown id or another brand's, so it says nothing of what exists)."""
+    def content(self, brand_id: UUID, doc_id: UUID) -> StoredContent:
+        """A document of the brand with its bytes."""
+        return self._with_bytes(self.document(brand_id, doc_id))
+
+    def verified_content(self, brand_id: UUID, doc_id: UUID) -> StoredContent:
+        """`content`, its bytes checked against the SHA-256 recorded at upload (409 when they differ: the stored
+        file was altered or replaced)."""
+        return _verified(self.content(brand_id, doc_id))
+
+    def borrower_content(self, brand_id: UUID, doc_id: UUID, customer_id: UUID) -> StoredContent:
+        """`verified_content` of a document as its borrower sees it: only one of their own (`customer_id`, their
+        Customer 360 record) that `borrower_sees` (not staff's internal evidence). Another borrower's, staff's
+        internal one, another brand's or an unknown id is the same DocumentNotFound, so it says nothing of what
+        exists."""
         document = self.document(brand_id, doc_id)
-        if customer_id is not None and document.customer_id != customer_id:
+        if document.customer_id != customer_id or not borrower_sees(document.uploaded_by, document.kind):
             raise DocumentNotFound(f"Document {doc_id} not found", id=str(doc_id))
+        return _verified(self._with_bytes(document))
+
+    def _with_bytes(self, document: Document) -> StoredContent:
         try:
             data = self.store.get(document.sha256)
         except KeyError:
-            raise DocumentNotFound(f"the bytes of document {doc_id} are missing", id=str(doc_id)) from None
+            raise DocumentNotFound(f"the bytes of document {document.id} are missing", id=str(document.id)) from None
         return StoredContent(document, data)
 
-    def verified_content(self, brand_id: UUID, doc_id: UUID, customer_id: UUID | None = None) -> StoredContent:
-        """`content`, its bytes checked against the SHA-256 recorded at upload (409 when they differ: the stored
-        file was altered or replaced)."""
-        stored = self.content(brand_id, doc_id, customer_id)
-        if content_address(stored.data) != stored.document.sha256:
-            raise Conflict("the stored document does not match its recorded SHA-256", sha256=stored.document.sha256)
-        return stored
+
+def _verified(stored: StoredContent) -> StoredContent:
+    """The stored document when its bytes still match the SHA-256 recorded at upload; a Conflict (409) when not."""
+    if content_address(stored.data) != stored.document.sha256:
+        raise Conflict("the stored document does not match its recorded SHA-256", sha256=stored.document.sha256)
+    return stored

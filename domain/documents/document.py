@@ -40,6 +40,21 @@ def document_id(brand_id: UUID, customer_id: UUID, kind: DocumentKind, sha256: s
     return uuid5(_NAMESPACE, f"{brand_id}:{customer_id}:{kind.value}:{sha256}")
 
 
+def borrower_sees(uploaded_by: Uploader | str, kind: DocumentKind | str) -> bool:
+    """Whether a borrower sees one of their documents (lists it, opens its metadata, downloads it): what they uploaded
+    or a provider fetched for them, and what staff uploaded for them of a KYC kind (a PAN card or a bank statement
+    sent on their behalf is theirs). Staff's uploads of kind `other` are internal evidence - collection field
+    visits, recovery documents, covenant proofs - never shown to the borrower. The one statement of the rule: the
+    borrower's list query leaves out `hidden_from_borrower()`, and the single-document reads ask this."""
+    return Uploader(uploaded_by) is not Uploader.STAFF or DocumentKind(kind) is not DocumentKind.OTHER
+
+
+def hidden_from_borrower() -> tuple[tuple[Uploader, DocumentKind], ...]:
+    """Every (uploaded_by, kind) pair `borrower_sees` refuses, derived from it: what a query over the read model
+    leaves out of a borrower's view."""
+    return tuple((by, kind) for by in Uploader for kind in DocumentKind if not borrower_sees(by, kind))
+
+
 def review_reason(decision: ReviewDecision, reason: str | None) -> str | None:
     """The reason of a review: required (3 visible characters) to reject, optional to accept."""
     if decision is ReviewDecision.REJECTED or (reason and reason.strip()):

@@ -9,7 +9,14 @@ import pytest
 
 from domain.documents.application import BorrowerNotFound, Documents
 from domain.documents.content import ContentType, DocumentKind, Uploader, content_address
-from domain.documents.document import Document, DocumentNotFound, DocumentStatus, ReviewDecision
+from domain.documents.document import (
+    Document,
+    DocumentNotFound,
+    DocumentStatus,
+    ReviewDecision,
+    borrower_sees,
+    hidden_from_borrower,
+)
 from domain.shared.clock import FixedClock, brand_business_date
 from domain.shared.errors import Conflict, InvalidInput
 from tests.application.conftest import in_memory
@@ -172,6 +179,42 @@ def test_verified_content_refuses_bytes_that_no_longer_match_their_sha256(
     assert documents.content(BRAND, doc_id).data == PDF + b"%altered"  # the unverified read is unchanged
     with pytest.raises(DocumentNotFound):
         documents.verified_content(OTHER, doc_id)
+
+
+def test_only_staff_uploads_of_kind_other_are_hidden_from_the_borrower() -> None:
+    for by in Uploader:
+        for kind in DocumentKind:
+            assert borrower_sees(by, kind) is not (by is Uploader.STAFF and kind is DocumentKind.OTHER)
+            assert borrower_sees(by.value, kind.value) is borrower_sees(by, kind)  # as a read model's row holds them
+    assert hidden_from_borrower() == ((Uploader.STAFF, DocumentKind.OTHER),)
+
+
+def test_borrower_content_opens_what_the_borrower_sees_and_nothing_else_as_one_not_found(
+    documents: Documents, store: MemoryStore
+) -> None:
+    def upload(kind: DocumentKind, by: Uploader) -> uuid.UUID:
+        return documents.upload(BRAND, ASHA, kind, "file.pdf", PDF + kind.value.encode() + by.value.encode(), by).id
+
+    evidence = upload(DocumentKind.OTHER, Uploader.STAFF)
+    for kind, by in (
+        (DocumentKind.PAN_CARD, Uploader.STAFF),
+        (DocumentKind.OTHER, Uploader.BORROWER),
+        (DocumentKind.OTHER, Uploader.PROVIDER),
+    ):
+        doc_id = upload(kind, by)
+        assert documents.borrower_content(BRAND, doc_id, ASHA).document.id == doc_id
+    refusals = []
+    for brand, doc_id, customer in (
+        (BRAND, evidence, ASHA),  # staff's internal evidence on the borrower's own record
+        (BRAND, upload(DocumentKind.PAN_CARD, Uploader.BORROWER), uuid.uuid4()),  # another borrower's
+        (OTHER, evidence, ASHA),  # another brand's
+        (BRAND, uuid.uuid4(), ASHA),  # no such id
+    ):
+        with pytest.raises(DocumentNotFound) as refused:
+            documents.borrower_content(brand, doc_id, customer)
+        refusals.append(refused.value.message.replace(str(doc_id), "<id>"))
+    assert len(set(refusals)) == 1, refusals
+    assert documents.verified_content(BRAND, evidence).document.id == evidence  # staff's reads are unchanged
 
 
 def test_staff_state_a_statements_months_after_its_upload_recording_what_it_said_before(

@@ -1,7 +1,11 @@
 """A borrower downloads their own documents: through the borrower API (`GET /api/v1/borrower/documents/{id}/file`,
 their bearer token) and from the web flow's documents page (its link, the flow's cookie). The bytes are the upload's,
 with the staff download's headers and the uploaded name as RFC 6266's `filename*`; a rejected upload still opens.
-Another borrower's document, another brand's, or an unknown id is the same 404; no token is a 401."""
+Another borrower's document, another brand's, or an unknown id is the same 404; no token is a 401.
+
+What the borrower sees of their record follows `domain.documents.document.borrower_sees`: their own uploads, what a
+provider fetched and what staff uploaded for them of a KYC kind; staff's uploads of kind `other` (collection evidence,
+recovery documents, covenant proofs) are internal: never listed, and the same 404 as an unknown id by every path."""
 
 from __future__ import annotations
 
@@ -12,11 +16,18 @@ import re
 import uuid
 from typing import Any
 
+import pytest
+
 from adapters.document_store import FolderDocumentStore, document_store_from_env
 from adapters.simulators.sms import SmsSimulator
+from domain.documents.application import Documents
+from domain.documents.content import DocumentKind, Uploader
+from projections.documents import DocumentQueries
+from projections.keyset import InvalidCursor
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.onboarding_support import sms
 from tests.e2e.test_borrower_documents_page import _borrower, _csrf, _upload
+from tests.support import settle
 
 __all__ = ["sms"]  # the fixture, used by name
 
@@ -198,3 +209,119 @@ def test_the_documents_page_links_each_file_to_its_download_by_the_flow_s_cookie
     finally:
         web.__exit__(None, None, None)
         neighbour.__exit__(None, None, None)
+
+
+def _staff_upload(client: Any, tenant: Tenant, customer: str, kind: str, name: str, data: bytes) -> dict[str, Any]:
+    """A staff member's upload to the borrower's record (`POST /api/v1/customers/{id}/documents`: Uploader.STAFF)."""
+    sent = client.post(
+        f"/api/v1/customers/{customer}/documents",
+        data={"kind": kind},
+        files={"file": (name, data)},
+        headers=tenant.auth,
+    )
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["uploaded_by"] == "staff"
+    return dict(sent.json())
+
+
+def test_staff_internal_evidence_is_hidden_from_the_borrower_and_a_kyc_document_staff_uploaded_is_theirs(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    web, auth = _borrower(app, client, sms, tenant)
+    slug = tenant.slug
+    try:
+        own = _api_upload(client, auth, "selfie", "me.png", _unique(PNG))
+        customer = own["customer_id"]
+        evidence_data, pan_data = _unique(PNG), _unique(PNG)
+        evidence = _staff_upload(client, tenant, customer, "other", "field-visit-photo.png", evidence_data)
+        pan = _staff_upload(client, tenant, customer, "pan_card", "pan-by-staff.png", pan_data)
+        settle(platform, Documents.name)
+        unknown = str(uuid.uuid4())
+
+        # The borrower's list: their own and the PAN card staff sent for them; not the field visit's photo.
+        listed = client.get("/api/v1/borrower/documents", headers=auth).json()
+        assert [d["id"] for d in listed["items"]] == [pan["id"], own["id"]]
+
+        # By id, the evidence is the same 404 as an unknown id: its metadata and its file.
+        meta = f"/api/v1/borrower/documents/{evidence['id']}"
+        no_meta = f"/api/v1/borrower/documents/{unknown}"
+        assert _not_found(client.get(meta, headers=auth), evidence["id"]) == _not_found(
+            client.get(no_meta, headers=auth), unknown
+        )
+        hidden_file = client.get(_file(evidence["id"]), headers=auth)
+        assert evidence_data not in hidden_file.content
+        assert _not_found(hidden_file, evidence["id"]) == _not_found(client.get(_file(unknown), headers=auth), unknown)
+        # The PAN card staff uploaded is the borrower's: its metadata and its bytes.
+        shown = client.get(f"/api/v1/borrower/documents/{pan['id']}", headers=auth)
+        assert (
+            shown.status_code == 200 and shown.json()["kind"] == "pan_card" and shown.json()["uploaded_by"] == "staff"
+        )
+        served = client.get(_file(pan["id"]), headers=auth)
+        assert served.status_code == 200 and served.content == pan_data
+
+        # The web flow's documents page: the PAN card linked, the evidence neither named nor opened by its link.
+        page = web.get(f"/apply/{slug}/documents")
+        assert page.status_code == 200 and "pan-by-staff.png" in page.text and "me.png" in page.text
+        assert "field-visit-photo.png" not in page.text and evidence["id"] not in page.text
+        refused = web.get(f"/apply/{slug}/documents/{evidence['id']}/file")
+        assert refused.status_code == 404 and "There is no such document." in refused.text
+        assert evidence_data not in refused.content
+        opened = web.get(f"/apply/{slug}/documents/{pan['id']}/file")
+        assert opened.status_code == 200 and opened.content == pan_data
+
+        # Staff see and open both, as before.
+        staff_list = client.get(f"/api/v1/customers/{customer}/documents", headers=tenant.auth).json()
+        assert {evidence["id"], pan["id"], own["id"]} <= {d["id"] for d in staff_list["items"]}
+        for doc, data in ((evidence, evidence_data), (pan, pan_data)):
+            content = client.get(f"/api/v1/documents/{doc['id']}/content", headers=tenant.auth)
+            assert content.status_code == 200 and content.content == data
+            assert client.get(f"/api/v1/documents/{doc['id']}", headers=tenant.auth).status_code == 200
+
+        # The checklist's figures are staff's, as before: the borrower's `required` and `missing` are the checklist's.
+        checklist = client.get(f"/api/v1/customers/{customer}/document-checklist", headers=tenant.auth).json()
+        assert listed["required"] == checklist["required"] and listed["missing"] == checklist["missing"]
+    finally:
+        web.__exit__(None, None, None)
+
+
+def test_the_borrower_s_list_pages_by_its_cursor_past_staff_internal_evidence(
+    app: Any, client: Any, platform: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    """The borrower's view of the list (`of_customer(as_borrower=True)`) pages by keyset like staff's: every document
+    they see once, in order, none of staff's `other` uploads between them; each view's cursor is its own."""
+    web, auth = _borrower(app, client, sms, tenant)
+    web.__exit__(None, None, None)
+    own = _api_upload(client, auth, "selfie", "me.png", _unique(PNG))
+    brand, customer = tenant.brand_id, uuid.UUID(own["customer_id"])
+    documents = platform.get(Documents)
+    seen, internal = [own["id"]], []
+    for n in range(6):  # staff's uploads, alternating a KYC kind and internal evidence
+        kind = DocumentKind.BANK_STATEMENT if n % 2 else DocumentKind.OTHER
+        result = documents.upload(brand, customer, kind, f"file-{n}.pdf", _unique(PDF), Uploader.STAFF)
+        (seen if kind is not DocumentKind.OTHER else internal).append(str(result.id))
+    provider = documents.upload(brand, customer, DocumentKind.OTHER, "fetched.pdf", _unique(PDF), Uploader.PROVIDER)
+    seen.append(str(provider.id))  # `other` fetched by a provider is the borrower's
+    settle(platform, Documents.name)
+    queries = platform.get(DocumentQueries)
+
+    def walk(as_borrower: bool) -> list[str]:
+        ids: list[str] = []
+        cursor = None
+        while True:
+            page = queries.of_customer(brand, customer, cursor, 2, as_borrower=as_borrower)
+            assert len(page.items) <= 2
+            ids += [str(d.id) for d in page.items]
+            if page.next_cursor is None:
+                return ids
+            cursor = page.next_cursor
+
+    everything = walk(False)
+    assert sorted(everything) == sorted(seen + internal)
+    assert walk(True) == [i for i in everything if i not in internal]  # the same order, the evidence left out
+    assert sorted(walk(True)) == sorted(seen)
+    listed = client.get("/api/v1/borrower/documents", headers=auth).json()["items"]  # the API reads one page of 200
+    assert [d["id"] for d in listed] == walk(True)
+    staff_cursor = queries.of_customer(brand, customer, None, 2).next_cursor
+    assert staff_cursor is not None
+    with pytest.raises(InvalidCursor):  # a cursor is bound to the view it was made in
+        queries.of_customer(brand, customer, staff_cursor, 2, as_borrower=True)

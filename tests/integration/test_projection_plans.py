@@ -17,6 +17,7 @@ import pytest
 from projections.collection_dues import _FILL_CASES, _FILL_CREATED
 from projections.collections import _SWEEP
 from projections.customer_queries import _key_candidates
+from projections.documents import of_customer_statement
 from projections.lead_queries import KNOWN, known_params
 from projections.report_catalogue import CATALOGUE
 from projections.reports import ReportRequest, _sql
@@ -158,3 +159,36 @@ def test_a_statement_reaches_its_large_table_by_an_index(database: str, case: st
     for table in tables:
         assert table in plan, plan  # the statement reads the table ...
         assert f"Seq Scan on {table}" not in plan, plan  # ... through an index
+
+
+#: The borrower whose documents are listed: one row in a hundred of the table's, a fifth of them staff's `other`.
+CUSTOMER = uuid.UUID("0b5e55ed-0000-4000-8000-0000000000c1")
+
+_DOCUMENTS = (
+    "INSERT INTO read.documents (id, brand_id, customer_id, kind, filename, sha256, size, content_type, uploaded_by, "
+    "uploader, status, uploaded_at) SELECT gen_random_uuid(), %(brand)s, "
+    f"CASE WHEN mod(n, 100) = 0 THEN '{CUSTOMER}'::uuid ELSE gen_random_uuid() END, "
+    "(ARRAY['other', 'pan_card', 'bank_statement', 'other', 'selfie'])[mod(n, 5) + 1], 'f.pdf', md5(n::text), 10, "
+    "'application/pdf', (ARRAY['staff', 'borrower', 'staff', 'borrower', 'provider'])[mod(n / 100, 5) + 1], 'x', "
+    "'pending', timestamptz '2024-01-01' + n * interval '1 minute' FROM generate_series(1, %(rows)s) n"
+)
+
+
+@pytest.mark.parametrize("as_borrower", [False, True], ids=["staff", "borrower"])
+@pytest.mark.parametrize("paged", [False, True], ids=["first-page", "after-a-cursor"])
+def test_a_customer_s_documents_page_walks_their_index_whoever_reads_it(
+    database: str, as_borrower: bool, paged: bool
+) -> None:
+    """The documents list (`DocumentQueries.of_customer`), staff's and the borrower's (staff's internal evidence left
+    out), first page and after a cursor: an index scan on documents_customer_idx, never the whole table; the
+    borrower's filter is checked on the rows that walk finds."""
+    after = (datetime(2024, 1, 20, tzinfo=UTC), uuid.UUID(int=0)) if paged else None
+    sql, params = of_customer_statement(BRAND, CUSTOMER, 51, after=after, as_borrower=as_borrower)
+    with psycopg.connect(database) as conn, conn.transaction(force_rollback=True):
+        conn.execute(_DOCUMENTS, {"brand": BRAND, "rows": ROWS})
+        conn.execute("ANALYZE read.documents")
+        plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN {sql}", params).fetchall())
+        listed = conn.execute(sql, params).fetchall()
+    assert "Index Scan" in plan and "using documents_customer_idx on documents" in plan, plan
+    assert "Seq Scan on documents" not in plan, plan
+    assert len(listed) == 51  # the limit, from the borrower's 500 rows (400 they see)
