@@ -1,5 +1,11 @@
 """Operational records of disbursal (`ops` schema, not business history — the loan's events are that):
 
+- `ops.payout_initiations`: each request for a payout, noted before the gateway is asked (brand, loan, attempt, the
+  reference sent = the loan number, `started_at`) and completed when its payout is noted in `ops.payout_attempts`
+  or the gateway refused it. While one is open, a webhook for a payout we do not know yet but whose reference
+  names that loan is one of ours that overtook the gateway's answer to us (the webhook answers 409, deliver again)
+  rather than nobody's (200 `ignored`). One row per request, not per attempt: two staff pressing at once ask for
+  the same attempt, and one's refusal must not close the other's window;
 - `ops.payout_attempts`: each payout the gateway accepted (its reference -> brand, loan, attempt; the simulator's
   settle URL while the simulator runs), written before the attempt is recorded on the loan, so a webhook finds
   its loan without waiting for a read model;
@@ -12,6 +18,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +42,22 @@ DDL: Sequence[str] = (
         created_at timestamptz NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS payout_attempts_loan_idx ON ops.payout_attempts (loan_id, attempt)",
+    """CREATE TABLE IF NOT EXISTS ops.payout_initiations (
+        id uuid PRIMARY KEY,
+        brand_id uuid NOT NULL,
+        loan_id uuid NOT NULL,
+        attempt int NOT NULL,
+        reference text NOT NULL,
+        started_at timestamptz NOT NULL,
+        completed_at timestamptz,
+        outcome text CHECK (outcome IN ('noted', 'refused')),
+        CHECK ((completed_at IS NULL) = (outcome IS NULL))
+    )""",
+    # The webhook's question ("an open initiation with this reference?") and note_attempt's (its attempt's open ones).
+    "CREATE INDEX IF NOT EXISTS payout_initiations_open_idx ON ops.payout_initiations (reference, started_at) "
+    "WHERE completed_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS payout_initiations_attempt_idx ON ops.payout_initiations (brand_id, loan_id, attempt) "
+    "WHERE completed_at IS NULL",
     """CREATE TABLE IF NOT EXISTS ops.provider_webhooks (
         provider text NOT NULL,
         event_id text NOT NULL,
@@ -70,6 +93,18 @@ DDL: Sequence[str] = (
     "CREATE INDEX IF NOT EXISTS payout_file_loans_account_idx ON ops.payout_file_loans (brand_id, account_number, ifsc)",
 )
 _SETUP_LOCK = 0x70617930  # "pay0": one process creates the tables at a time
+
+
+@dataclass(frozen=True)
+class InitiationRecord:
+    """A request for a payout whose gateway answer is not noted yet (nor refused)."""
+
+    id: UUID
+    brand_id: UUID
+    loan_id: UUID
+    attempt: int
+    reference: str
+    started_at: datetime
 
 
 @dataclass(frozen=True)
@@ -117,17 +152,54 @@ class PayoutStore:
             for statement in DDL:
                 conn.execute(statement)
 
-    # Payout attempts -------------------------------------------------------------------------------------------
+    # Payout initiations and attempts ----------------------------------------------------------------------------
+
+    def begin_initiation(self, brand_id: UUID, loan_id: UUID, attempt: int, reference: str, at: datetime) -> UUID:
+        """Note a request for a payout about to be sent to the gateway with `reference`; returns its id."""
+        initiation_id = uuid.uuid4()
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO ops.payout_initiations (id, brand_id, loan_id, attempt, reference, started_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (initiation_id, brand_id, loan_id, attempt, reference, at),
+            )
+        return initiation_id
+
+    def refuse_initiation(self, initiation_id: UUID, at: datetime) -> None:
+        """Complete a request the gateway refused (it made no payout for it)."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "UPDATE ops.payout_initiations SET completed_at = %s, outcome = 'refused' "
+                "WHERE id = %s AND completed_at IS NULL",
+                (at, initiation_id),
+            )
+
+    def open_initiations(self, reference: str, since: datetime) -> list[InitiationRecord]:
+        """The requests sent with `reference` (in any brand) since `since` whose payout is not noted yet, newest
+        first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, brand_id, loan_id, attempt, reference, started_at FROM ops.payout_initiations "
+                "WHERE reference = %s AND completed_at IS NULL AND started_at > %s ORDER BY started_at DESC LIMIT 10",
+                (reference, since),
+            ).fetchall()
+        return [InitiationRecord(**row) for row in rows]
 
     def note_attempt(self, record: AttemptRecord) -> None:
-        """Remember a payout the gateway accepted (the same reference again changes nothing)."""
-        with self.pool.connection() as conn:
+        """Remember a payout the gateway accepted (the same reference again changes nothing) and, in the same
+        transaction, complete its attempt's open initiations: a webhook that finds them completed finds the payout."""
+        with self.pool.connection() as conn, conn.transaction():
             conn.execute(
                 "INSERT INTO ops.payout_attempts (gateway_reference, brand_id, loan_id, attempt, mode, simulator_url, "
                 "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (gateway_reference) DO NOTHING",
                 (record.gateway_reference, record.brand_id, record.loan_id, record.attempt, record.mode,
                  record.simulator_url, record.created_at),
             )  # fmt: skip
+            conn.execute(
+                "UPDATE ops.payout_initiations SET completed_at = %s, outcome = 'noted' "
+                "WHERE brand_id = %s AND loan_id = %s AND attempt = %s AND completed_at IS NULL",
+                (record.created_at, record.brand_id, record.loan_id, record.attempt),
+            )
 
     def attempt(self, gateway_reference: str) -> AttemptRecord | None:
         """The payout with this gateway reference, if we made it."""

@@ -12,7 +12,9 @@ same payout, and only one of them records it on the loan (the other's commit is 
 or the attempt already in flight). A request whose answer was lost asks again with the same key. The loan becomes
 `active` only on the gateway's signed `payout.processed` webhook (or a bank payout file confirmed), once: a
 repeated webhook is a duplicate (event id) or a no-op on the loan; a forged or stale one is refused (401) before
-anything is read from it.
+anything is read from it. The webhook can overtake the gateway's answer to us: the request is noted before the
+gateway is asked (`ops.payout_initiations`), so a payout we have not noted yet but whose reference is the loan
+number of a request still waiting is answered 409 (delivered again), not taken for nobody's and lost.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -49,6 +52,11 @@ log = structlog.get_logger(__name__)
 WEBHOOK_SECRET_ENV = "PROVIDER_WEBHOOK_SECRET"
 DEFAULT_WEBHOOK_SECRET = "whsec_demo_providers"
 MAX_FILE_LOANS = 10_000
+#: How long a payout request waits for the gateway's answer before a webhook naming its loan number but a payout id
+#: we do not know is taken for nobody's (200 `ignored`) rather than ours overtaking that answer (409). A gateway call
+#: lasts seconds (ProviderHttp: 5 s timeout, 2 retries); the bound only ends the 409s of a request whose process died
+#: mid-call (or whose answer was lost and nobody pressed again): the gateway gets its final 200 after this long.
+INITIATION_WINDOW = timedelta(minutes=15)
 
 
 class PayoutFileNotFound(NotFound):
@@ -112,6 +120,8 @@ class Disbursals:
         beneficiary = self._beneficiary(loan)
         attempt = loan.next_attempt
         amount = loan.net_disbursed
+        # Noted before the gateway is asked: its webhook may reach us before its answer does (see `webhook`).
+        initiation = self.store.begin_initiation(brand_id, loan_id, attempt, loan.loan_number, self.clock.now())
         try:
             payout = self._gateway(brand_id).create_payout(
                 amount,
@@ -123,6 +133,10 @@ class Disbursals:
                 caller=Caller(brand_id, loan.customer_id),
             )
         except ProviderRejected as refused:
+            # The gateway answered "no": no payout of this request will call back. Any other failure (a timeout, a
+            # 5xx) leaves the outcome unknown and the initiation open until the next press notes the payout (same
+            # key, same payout) or INITIATION_WINDOW has passed.
+            self.store.refuse_initiation(initiation, self.clock.now())
             if refused.code == "idempotency_conflict":  # another member of staff's request for this attempt
                 raise Conflict("another payout of this loan is being initiated", attempt=attempt) from None
             raise
@@ -147,7 +161,7 @@ class Disbursals:
             return WebhookOutcome("ignored", f"{event.type} is not a payout event")
         require_text(event.data, "payout_id", "reason")
         reference = str(event.data.get("payout_id") or "")
-        record = self.store.attempt(reference)
+        record = self.store.attempt(reference) or self._not_noted_yet(event, reference)
         if record is None:  # nobody's payout: acknowledged and logged, nothing kept (docs/api.md, "Provider webhooks")
             log.warning("webhook.unknown_reference", source="gateway", event_id=event.id, reference=reference)
             return WebhookOutcome("ignored", "no payout of ours has this reference")
@@ -166,6 +180,31 @@ class Disbursals:
         except Exception:
             self.store.forget_delivery("gateway", event.id)  # the gateway's retry gets processed
             raise
+
+    def _not_noted_yet(self, event: WebhookEvent, payout_id: str) -> AttemptRecord | None:
+        """For a payout id we have not noted: a Conflict (409, deliver again; nothing kept) when the event's
+        `data.reference` is the loan number of a payout request still waiting for the gateway's answer (begun within
+        INITIATION_WINDOW) — the gateway's webhook overtook its answer to us. Else the payout, if its attempt was
+        noted since we looked (note_attempt completes the initiation in the same transaction), or None: nobody's.
+
+        The webhook names no brand, so the initiation is looked up in every brand. Loan numbers carry the brand's
+        (unique) code, so two brands' never meet; were they to, the match would still only turn a 200 `ignored`
+        into a 409: nothing is read from the initiation's loan, nothing written."""
+        loan_number = event.data.get("reference")
+        if isinstance(loan_number, str) and loan_number:
+            pending = self.store.open_initiations(loan_number, self.clock.now() - INITIATION_WINDOW)
+            if pending:
+                log.warning(
+                    "disbursal.webhook_before_payout_noted",
+                    payout_id=payout_id,
+                    event_id=event.id,
+                    type=event.type,
+                    reference=loan_number,
+                    loans=sorted({str(p.loan_id) for p in pending}),
+                    attempts=sorted({p.attempt for p in pending}),
+                )
+                raise Conflict("the payout's initiation is not recorded yet; deliver again", payout_id=payout_id)
+        return self.store.attempt(payout_id)
 
     def _recorded(self, record: AttemptRecord) -> bool:
         loan = self.loans.get(record.brand_id, record.loan_id)

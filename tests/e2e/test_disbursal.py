@@ -286,6 +286,94 @@ def test_a_webhook_before_the_attempt_is_recorded_is_delivered_again(platform: A
     assert answer.status_code == 200 and answer.json()["status"] == "ignored", answer.text  # nobody's: acknowledged
 
 
+def test_a_webhook_overtaking_the_gateways_answer_is_delivered_again_and_disburses_once(
+    platform: Any, server: str, provider_simulators: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway's webhook arrives before its answer to our payout request does (a fast gateway, or our process
+    slow between the two). Before, the payout was nobody's to the webhook (200 `ignored`, final): the money left and
+    the loan never became active."""
+    from api.services.disbursals import Disbursals
+
+    simulator = provider_simulators["gateway"]
+    tenant = make_tenant(platform, "loan_ops")
+    loan_id, _ = queued_loan(platform, tenant)
+    first_answers: list[int | None] = []
+    deliveries: list[Any] = []
+    real = Disbursals._gateway
+
+    class WebhookFirst:
+        """The real gateway (the simulator), which settles the payout and calls us back before answering."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def create_payout(self, amount: Decimal, **kw: Any) -> Any:
+            payout = self.inner.create_payout(amount, **kw)
+            since = simulator.outbox.last_seq
+            deliveries.append(simulator.settle(payout.payout_id))
+            (first,) = simulator.outbox.wait_for("webhook", since=since, type="payout.processed", attempt=1)
+            first_answers.append(first.payload["status"])
+            return payout
+
+    monkeypatch.setattr(Disbursals, "_gateway", lambda self, brand_id: WebhookFirst(real(self, brand_id)))
+    started = _disburse(server, tenant, loan_id)
+    assert started.status_code == 202, started.text
+    assert first_answers == [409]  # ours, not recorded yet: deliver again
+    delivery = deliveries[0].result(timeout=20)
+    statuses = [a.status for a in delivery.attempts]
+    assert statuses[-1] == 200 and set(statuses) == {409, 200}, statuses  # the simulator's retry was processed
+    loan = _until(server, tenant, loan_id, "disbursed")
+    assert loan["status"] == "active"
+    assert [a["state"] for a in loan["disbursement"]["attempts"]] == ["confirmed"]
+    assert sum(1 for e in loan["history"] if e["kind"] == "disbursed") == 1
+    repeat = simulator.redeliver(delivery)
+    assert repeat.attempts[-1].status == 200
+    time.sleep(0.3)
+    again = _loan(server, tenant, loan_id)
+    assert again["version"] == loan["version"] and sum(1 for e in again["history"] if e["kind"] == "disbursed") == 1
+    # The initiation was completed when the payout was noted: a payout of nobody's under this loan number is ignored.
+    body = json.dumps({"id": "evt_" + uuid.uuid4().hex, "type": "payout.processed",
+                       "created_at": datetime.now(UTC).isoformat(),
+                       "data": {"payout_id": "pout_nobody", "reference": loan["loan_number"]}}).encode()  # fmt: skip
+    hook = f"{server}/api/v1/webhooks/gateway"
+    answer = httpx.post(hook, content=body, headers=sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time())))
+    assert answer.status_code == 200 and answer.json()["status"] == "ignored", answer.text
+
+
+def test_an_open_payout_initiation_holds_webhooks_within_its_window_only(platform: Any, server: str) -> None:
+    """An unknown payout whose reference is the loan number of a request waiting for the gateway's answer is a 409
+    (and changes nothing); once that request is refused, or older than INITIATION_WINDOW, it is nobody's again."""
+    from adapters.payout_store import PayoutStore
+    from api.services.disbursals import INITIATION_WINDOW
+
+    store: PayoutStore = platform.get(PayoutStore)
+    tenant = make_tenant(platform, "loan_ops")
+    loan_id, _ = queued_loan(platform, tenant)
+    loan = _loan(server, tenant, loan_id)
+    number = loan["loan_number"]
+    hook = f"{server}/api/v1/webhooks/gateway"
+
+    def deliver(event_id: str, kind: str = "payout.processed") -> httpx.Response:
+        body = json.dumps({"id": event_id, "type": kind, "created_at": datetime.now(UTC).isoformat(),
+                           "data": {"payout_id": "pout_unseen", "reference": number, "reason": "x"}}).encode()  # fmt: skip
+        return httpx.post(hook, content=body, headers=sign(PROVIDER_WEBHOOK_SECRET, body, int(time.time())))
+
+    now = datetime.now(UTC)
+    store.begin_initiation(tenant.brand_id, loan_id, 1, number, now - INITIATION_WINDOW - timedelta(seconds=5))
+    stale = deliver("evt_window_1")
+    assert stale.status_code == 200 and stale.json()["status"] == "ignored", stale.text
+    waiting = store.begin_initiation(tenant.brand_id, loan_id, 1, number, now)
+    for kind in ("payout.processed", "payout.failed"):
+        early = deliver("evt_window_2", kind)
+        assert early.status_code == 409, early.text
+        assert early.headers["content-type"].startswith("application/problem+json")
+    assert _loan(server, tenant, loan_id)["version"] == loan["version"]  # nothing touched
+    store.refuse_initiation(waiting, datetime.now(UTC))
+    refused = deliver("evt_window_2")  # the same event id: nothing was kept by the 409s
+    assert refused.status_code == 200 and refused.json()["status"] == "ignored", refused.text
+    assert _loan(server, tenant, loan_id)["version"] == loan["version"]
+
+
 def test_the_beneficiary_is_the_verified_account_of_the_verification_context(
     platform: Any, server: str, provider_simulators: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -17,7 +17,7 @@ from uuid import UUID
 
 import pytest
 
-from adapters.payout_store import AttemptRecord, PayoutFileRecord
+from adapters.payout_store import AttemptRecord, InitiationRecord, PayoutFileRecord
 from adapters.webhooks import WebhookRejected, sign
 from api.services.disbursals import WEBHOOK_SECRET_ENV, Disbursals
 from domain.loans.application import Loans
@@ -42,6 +42,7 @@ class Gateway:
     asked: list[dict[str, Any]] = field(default_factory=list)
     payouts: dict[str, Payout] = field(default_factory=dict)
     fail_with: Exception | None = None
+    before_answering: Callable[[Payout], None] | None = None  # e.g. its webhook, sent before its answer reaches us
 
     def create_payout(self, amount: Decimal, **kw: Any) -> Payout:
         self.asked.append({"amount": amount, **kw})
@@ -50,6 +51,8 @@ class Gateway:
         key = kw["idempotency_key"]
         if key not in self.payouts:
             self.payouts[key] = Payout(f"pout_{len(self.payouts) + 1}", kw["reference"], amount, kw["mode"], "pending")
+        if self.before_answering is not None:
+            self.before_answering(self.payouts[key])
         return self.payouts[key]
 
 
@@ -77,9 +80,29 @@ class Store:
     attempts: dict[str, AttemptRecord] = field(default_factory=dict)
     deliveries: set[str] = field(default_factory=set)
     files: dict[UUID, tuple[PayoutFileRecord, list[PayoutLine]]] = field(default_factory=dict)
+    initiations: dict[UUID, tuple[InitiationRecord, str | None]] = field(default_factory=dict)  # -> (it, outcome)
+
+    def begin_initiation(self, brand_id: UUID, loan_id: UUID, attempt: int, reference: str, at: datetime) -> UUID:
+        record = InitiationRecord(uuid.uuid4(), brand_id, loan_id, attempt, reference, at)
+        self.initiations[record.id] = (record, None)
+        return record.id
+
+    def refuse_initiation(self, initiation_id: UUID, at: datetime) -> None:
+        record, outcome = self.initiations[initiation_id]
+        self.initiations[initiation_id] = (record, outcome or "refused")
+
+    def open_initiations(self, reference: str, since: datetime) -> list[InitiationRecord]:
+        return [r for r, outcome in self.initiations.values()
+                if outcome is None and r.reference == reference and r.started_at > since]  # fmt: skip
+
+    def outcomes(self) -> list[str | None]:
+        return [outcome for _, outcome in self.initiations.values()]
 
     def note_attempt(self, record: AttemptRecord) -> None:
         self.attempts.setdefault(record.gateway_reference, record)
+        for key, (it, outcome) in self.initiations.items():
+            if (it.brand_id, it.loan_id, it.attempt) == (record.brand_id, record.loan_id, record.attempt):
+                self.initiations[key] = (it, outcome or "noted")
 
     def attempt(self, reference: str) -> AttemptRecord | None:
         return self.attempts.get(reference)
@@ -119,9 +142,9 @@ class World:
     accounts: Accounts
     clock: FixedClock
 
-    def hook(self, kind: str, reference: str, event_id: str, **data: Any) -> Any:
+    def hook(self, kind: str, payout_id: str, event_id: str, **data: Any) -> Any:
         body = json.dumps({"id": event_id, "type": kind, "created_at": self.clock.now().isoformat(),
-                           "data": {"payout_id": reference, **data}}).encode()  # fmt: skip
+                           "data": {"payout_id": payout_id, **data}}).encode()  # fmt: skip
         return self.service.webhook(body, sign(SECRET, body, int(self.clock.now().timestamp())))
 
 
@@ -175,9 +198,13 @@ def test_a_gateway_refusal_records_nothing(loans: Loans, world: World, failure: 
     with pytest.raises(error):
         world.service.disburse(BRAND, loan_id, "NEFT", CALLBACK)
     assert event_names(loans, loan_id) == before and not world.store.attempts
+    # A refusal made no payout: its initiation is completed. Without an answer (timeout, 5xx) the gateway may have
+    # made one, whose webhook may come: the initiation stays open (until noted, or INITIATION_WINDOW).
+    assert world.store.outcomes() == [None if isinstance(failure, ProviderUnavailable) else "refused"]
     world.gateway.fail_with = None  # pressing again asks with the same key: the attempt was never recorded
     world.service.disburse(BRAND, loan_id, "NEFT", CALLBACK)
     assert {a["idempotency_key"] for a in world.gateway.asked} == {f"{loan_id}:1"}
+    assert world.store.outcomes()[-1] == "noted" and None not in world.store.outcomes()
 
 
 def test_refusals_before_the_gateway(loans: Loans, world: World) -> None:
@@ -250,6 +277,47 @@ def test_an_unknown_payout_and_one_not_yet_recorded(loans: Loans, world: World) 
         world.hook("payout.processed", "pout_early", "evt_2")
     assert "evt_2" not in world.store.deliveries  # the gateway's next delivery is processed
     assert world.hook("payment.captured", "x", "evt_3").status == "ignored"
+
+
+@pytest.mark.parametrize("kind", ["payout.processed", "payout.failed"])
+def test_a_webhook_overtaking_the_gateways_answer_is_delivered_again_not_lost(
+    loans: Loans, world: World, kind: str
+) -> None:
+    loan_id = queued(loans)
+    number = loans.get(BRAND, loan_id).loan_number
+    early: list[Exception] = []
+
+    def webhook_first(payout: Payout) -> None:  # the gateway's webhook reaches us before its answer does
+        try:
+            world.hook(kind, payout.payout_id, "evt_1", reference=number, reason="bank offline")
+        except Conflict as conflict:
+            early.append(conflict)
+
+    world.gateway.before_answering = webhook_first
+    world.service.disburse(BRAND, loan_id, "IMPS", CALLBACK)
+    assert [str(e) for e in early] == ["the payout's initiation is not recorded yet; deliver again"]
+    assert "evt_1" not in world.store.deliveries  # nothing kept: the gateway's next delivery is processed
+    assert world.hook(kind, "pout_1", "evt_1", reference=number, reason="bank offline").status == "processed"
+    loan = loans.get(BRAND, loan_id)
+    expected = LoanStatus.ACTIVE if kind == "payout.processed" else LoanStatus.AWAITING_DISBURSAL
+    assert loan.status is expected and loan.attempts[0].state is not AttemptState.INITIATED
+    # The initiation is completed: a payout of nobody's under this loan number is acknowledged again.
+    assert world.hook(kind, "pout_other", "evt_2", reference=number).status == "ignored"
+
+
+def test_an_initiation_holds_webhooks_only_within_its_window(loans: Loans, world: World, clock: FixedClock) -> None:
+    loan_id = queued(loans)
+    number = loans.get(BRAND, loan_id).loan_number
+    world.gateway.fail_with = ProviderUnavailable("timed out", provider="gateway", kind="create_payout")
+    with pytest.raises(ProviderUnavailable):  # the answer was lost: the gateway may have paid
+        world.service.disburse(BRAND, loan_id, "IMPS", CALLBACK)
+    with pytest.raises(Conflict, match="deliver again"):
+        world.hook("payout.processed", "pout_9", "evt_1", reference=number)
+    assert world.hook("payout.processed", "pout_9", "evt_2", reference="DEMO-L-999999").status == "ignored"
+    assert world.hook("payout.processed", "pout_9", "evt_3").status == "ignored"  # no reference to go by
+    clock.instant += timedelta(minutes=15)  # nobody pressed again: after the window it is nobody's
+    assert world.hook("payout.processed", "pout_9", "evt_1", reference=number).status == "ignored"
+    assert not world.store.deliveries and loans.get(BRAND, loan_id).status is LoanStatus.AWAITING_DISBURSAL
 
 
 def test_a_payout_file_names_the_loan_that_does_not_fit_and_records_nothing(
