@@ -29,6 +29,7 @@ from domain.shared.errors import Conflict, InvalidInput
 from projections.brands import BrandQueries
 from projections.engine import ProjectionEngine
 from projections.jobs import JobRunQueries
+from workers.brand_configurations import BrandConfigurations
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,7 @@ class SchedulerPort:
     job_queries: JobRunQueries
     brand_queries: BrandQueries
     identity: Identity
+    configurations: BrandConfigurations
     ops: OperationalStore
     engine: ProjectionEngine
     clock: Clock
@@ -227,7 +229,10 @@ class Scheduler(threading.Thread):
         # While it is under way, the brand's other runs are dated as of the date it brings the brand to (never after
         # their slot's day); those reading loan positions wait for it to end (`JobDefinition.waits_for_close`).
         day = business_date(due, brand.timezone)
-        state = self.port.identity.configuration_state(brand.id)  # the business date and whether it is held
+        # The business date and whether it is held, as of now: one small read (the identity application's head)
+        # while nothing was recorded there since the last, not a replay of the brand and its configuration.
+        self.port.configurations.refresh()
+        state = self.port.configurations.state(brand.id)
         catching_up = definition.catches_up and not state.business_date_held
         closing = None if catching_up or state.business_date_held else self._closing_runs().get(brand.id)
         if catching_up:
