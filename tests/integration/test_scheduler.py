@@ -55,7 +55,7 @@ def _forget_test_jobs(platform: Any) -> Iterator[None]:
     before = set(platform.get(Jobs).catalogue)
     yield
     for name in set(platform.get(Jobs).catalogue) - before:
-        del platform.get(Jobs).catalogue[name]
+        platform.get(Jobs).unregister(name)
 
 
 def _hold_business_date(platform: Any, tenant: Any, day: date) -> None:
@@ -705,3 +705,47 @@ def test_kept_configurations_follow_the_clock_into_the_next_business_date(platfo
     assert kept.replays == 1
     assert after.business_date == before.business_date + timedelta(days=1)
     assert after.settings == before.settings
+
+
+class _CountingCatalogue(dict[str, JobDefinition]):
+    """A catalogue that counts the walks over it."""
+
+    walks = 0
+
+    def values(self) -> Any:
+        self.walks += 1
+        return super().values()
+
+    def items(self) -> Any:
+        self.walks += 1
+        return super().items()
+
+    def __iter__(self) -> Any:
+        self.walks += 1
+        return super().__iter__()
+
+
+class _HandsToNoOne(DispatchOnly):
+    """Dispatch without executors: the runs handed over wait in the queue, none is executed."""
+
+    def _start_executors(self) -> None:
+        pass
+
+
+def test_dispatch_works_out_the_closing_and_waiting_jobs_once_not_on_every_tick(
+    platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs = platform.get(Jobs)
+    jobs.kinds()
+    counting = _CountingCatalogue(jobs.catalogue)
+    monkeypatch.setattr(jobs, "catalogue", counting)
+    scheduler = _HandsToNoOne(platform.port(SchedulerPort), {})
+    now = platform.clock.now()
+    for _ in range(3):
+        scheduler.dispatch(now)
+    assert counting.walks == 0
+    name = "closes-" + uuid.uuid4().hex[:6]
+    jobs.register(JobDefinition(name, name.title(), "closes dates", JobSettings(cron=None), catches_up=True))
+    assert name in jobs.kinds().closing and jobs.kinds().firing_order[0] in jobs.kinds().closing
+    jobs.unregister(name)
+    assert name not in jobs.kinds().closing and name not in jobs.kinds().firing_order
