@@ -52,6 +52,7 @@ class IdleWatch:
         self._thread: threading.Thread | None = None
         self._interval = self.FIRST_SECONDS  # the wait after the next look, doubled each time nothing moved
         self._due: float | None = None  # when the next look is (monotonic), None while no runner is idle
+        self._fresh = False  # a runner went idle since the current look began: no backing off after it
         self.looks = 0  # reads made (for tests and diagnostics)
 
     def enter(self) -> None:
@@ -73,11 +74,11 @@ class IdleWatch:
         """The runner `key` found nothing after `head` and sleeps: look within FIRST_SECONDS, then back off."""
         with self._changed:
             self._idle[key] = _Idle(source, tuple(names), head, wake)
+            self._interval, self._fresh = self.FIRST_SECONDS, True
             soon = time.monotonic() + self.FIRST_SECONDS
-            if self._due is None or soon < self._due:
+            if self._due is None or soon < self._due:  # else the look already due soon enough covers it
                 self._due = soon
-            self._interval = self.FIRST_SECONDS
-            self._changed.notify_all()
+                self._changed.notify_all()  # the thread sleeps until the old due: wake it to sleep less
 
     def busy(self, key: int) -> None:
         """The runner `key` woke (a NOTIFY, a stop, this watch): nothing to look at for it until it is idle again."""
@@ -92,7 +93,7 @@ class IdleWatch:
                 if self._members == 0:
                     self._thread = None
                     return
-                watched = dict(self._idle)
+                watched, self._fresh = dict(self._idle), False
             woken = self._look(watched)
             with self._changed:
                 if woken is None:  # the read failed (an outage): the runners' own connections see it
@@ -106,7 +107,7 @@ class IdleWatch:
                 if not self._idle:
                     self._due = None
                 else:
-                    if not woken:
+                    if not woken and not self._fresh:
                         self._interval = min(self._interval * 2, self.MAX_SECONDS)
                     self._due = time.monotonic() + self._interval
 
