@@ -47,6 +47,7 @@ from projections.failures import (
     describe_error,
     is_transient,
 )
+from projections.idle_watch import IdleWatch
 from projections.projection import Projection, Write
 
 log = structlog.get_logger(__name__)
@@ -163,6 +164,8 @@ class ProjectionEngine:
         self._committed_at: dict[str, int] = {}  # projection -> the position its last in-process batch committed
         # Set whenever an in-process batch moves a projection (`wake_on_advance`).
         self._wakes: list[threading.Event] = []
+        #: The idle re-check of this process's runners: one read for all of them.
+        self.idle_watch = IdleWatch(self)
 
     def setup(self) -> None:
         """Create tracking, the failure table and every projection's tables (idempotent)."""
@@ -209,6 +212,38 @@ class ProjectionEngine:
                 "SELECT projection, position FROM ops.projection_tracking WHERE projection = ANY(%s)", (list(names),)
             ).fetchall()
         return {row["projection"]: int(row["position"]) for row in rows}
+
+    def heads_and_positions(
+        self, sources: Sequence[str], names: Sequence[str]
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """Each source's head and the committed position of each named projection, in one statement (the idle
+        runners' re-check, `IdleWatch`)."""
+        heads = [
+            psycopg.sql.SQL("(SELECT max(notification_id) FROM {}.{}) AS {}").format(
+                psycopg.sql.Identifier(self.applications[s].recorder.datastore.schema),  # type: ignore[attr-defined]
+                psycopg.sql.Identifier(self.applications[s].recorder.events_table_name),  # type: ignore[attr-defined]
+                psycopg.sql.Identifier(f"head_{i}"),
+            )
+            for i, s in enumerate(sources)
+        ]
+        statement = psycopg.sql.SQL("SELECT {}").format(
+            psycopg.sql.Composed(
+                [
+                    *heads,
+                    psycopg.sql.SQL(
+                        "(SELECT coalesce(json_object_agg(projection, position), '{}') FROM ops.projection_tracking "
+                        "WHERE projection = ANY(%s)) AS positions"
+                    ),
+                ]
+            ).join(", ")
+        )
+        with self.pool.connection() as conn:
+            row = conn.execute(statement, (list(names),)).fetchone()
+        assert row is not None
+        return (
+            {s: int(row[f"head_{i}"] or 0) for i, s in enumerate(sources)},
+            {name: int(position) for name, position in row["positions"].items()},
+        )
 
     def process_batch(
         self,

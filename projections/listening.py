@@ -29,16 +29,16 @@ class NotifyWaiter:
         with suppress(OSError):  # the buffer is full (a wake-up is pending anyway) or the waiter is closed
             self._waker.send(b"\0")
 
-    def wait(self, conn: psycopg.Connection[Any], timeout: float) -> list[psycopg.Notify]:
-        """The notifications `conn` has received, waiting up to `timeout` seconds for the first (none when woken or
-        timed out)."""
+    def wait(self, conn: psycopg.Connection[Any], timeout: float | None) -> list[psycopg.Notify]:
+        """The notifications `conn` has received, waiting up to `timeout` seconds (None: until one comes or a wake)
+        for the first (none when woken or timed out)."""
         arrived = list(conn.notifies(timeout=0))  # already read along with an earlier answer, or waiting unread
         if arrived:
             return arrived
         with selectors.DefaultSelector() as selector:
             selector.register(conn.fileno(), selectors.EVENT_READ)
             selector.register(self._wakeup, selectors.EVENT_READ)
-            ready = {key.fileobj for key, _ in selector.select(max(timeout, 0.0))}
+            ready = {key.fileobj for key, _ in selector.select(None if timeout is None else max(timeout, 0.0))}
         if self._wakeup in ready:
             with suppress(BlockingIOError):  # a byte a wake(): one read takes every pending one
                 self._wakeup.recv(4096)

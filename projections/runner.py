@@ -28,11 +28,6 @@ class ProjectionRunner(threading.Thread):
 
     #: A stopped projection is tried again after this many seconds (an operator may have fixed its cause).
     STOPPED_RETRY_SECONDS = 5.0
-    #: An idle runner looks again after a second, then after twice as long each time it found nothing, up to this
-    #: many seconds: events recorded without a NOTIFY (a notification job's hand-overs) or a projection moved back by
-    #: another process (a rebuild, a retry) are seen within this long. A NOTIFY ends the wait at once.
-    IDLE_RECHECK_MAX_SECONDS = 10.0
-
     #: Notifications a catching-up batch covers at most (one transaction). A runner behind a busy writer in the same
     #: process pays each of a batch's round trips again in waiting for the GIL, so bigger batches catch up faster:
     #: the covenant read model following a 1M-covenant evaluation run (2M events) reached the head 2.8 s after the run
@@ -53,6 +48,7 @@ class ProjectionRunner(threading.Thread):
         self.stopping = threading.Event()
         self.waiter = NotifyWaiter()  # sleeps on the LISTEN connection; stop() wakes it
         self.resume_at: dict[str, float] = {}  # stopped projection -> when to try it again
+        self._idle_head = 0  # the source's head as read by the last pass
         self.source = sources.pop()
         self.channel = engine.applications[self.source].recorder.channel_name  # type: ignore[attr-defined]
 
@@ -74,45 +70,44 @@ class ProjectionRunner(threading.Thread):
         self.waiter.close()
 
     def _follow(self) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as listen_conn:
-            listen_conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel)))
-            idle_head: int | None = None  # the source's head every projection had reached when last idle
-            idle_wait = 1.0  # how long the next idle sleep lasts (doubled each time nothing had changed)
-            while not self.stopping.is_set():
-                if idle_head is not None and not self.resume_at:
-                    # Woken with nothing new said (the periodic re-check): two reads -- the source's head and the
-                    # projections' positions -- tell whether anything was recorded without a NOTIFY or a projection
-                    # was moved back elsewhere; the projections are not each asked in a transaction of their own.
-                    if self._still_idle(idle_head):
-                        idle_wait = min(idle_wait * 2, self.IDLE_RECHECK_MAX_SECONDS)
-                        if self.waiter.wait(listen_conn, idle_wait):
-                            idle_head, idle_wait = None, 1.0
+        watch = self.engine.idle_watch
+        key = id(self)
+        watch.enter()
+        try:
+            with psycopg.connect(self.dsn, autocommit=True) as listen_conn:
+                listen_conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel)))
+                while not self.stopping.is_set():
+                    if self._pass():
                         continue
-                head = self.engine.head(self.source)
-                covered = 0
-                shared: dict[tuple[int, int], Any] = {}  # this pass's batches of events, read once (process_batch)
-                for projection in self.projections:
-                    # One stopped projection must not hold up the others of its source.
-                    if self.resume_at.get(projection.name, 0.0) > time.monotonic():
-                        continue
-                    try:
-                        with self.engine.pool.connection() as conn:
-                            covered += self.engine.process_batch(conn, projection, self.batch, head=head, shared=shared)
-                        self.resume_at.pop(projection.name, None)
-                    except ProjectionStalled:
-                        self.resume_at[projection.name] = time.monotonic() + self.STOPPED_RETRY_SECONDS
-                if covered:
-                    idle_head = None
-                    continue
-                # Caught up (each projection found nothing after `head`, read before the pass): sleep until the
-                # recorder's NOTIFY (or a periodic re-check, a second from now).
-                idle_head, idle_wait = head, 1.0
-                if self.waiter.wait(listen_conn, idle_wait):
-                    idle_head = None
+                    # Caught up (each projection found nothing after the pass's head): sleep until the recorder's
+                    # NOTIFY, or the process's idle watch seeing what a NOTIFY does not announce (events recorded
+                    # without one, a projection moved back elsewhere), or a stopped projection's next try.
+                    retry = min(self.resume_at.values(), default=None)
+                    timeout = None if retry is None else max(retry - time.monotonic(), 0.0)
+                    watch.idle(key, self.source, self._running(), self._idle_head, self.waiter.wake)
+                    self.waiter.wait(listen_conn, timeout)
+                    watch.busy(key)
+        finally:
+            watch.leave(key)
 
-    def _still_idle(self, idle_head: int) -> bool:
-        """Nothing recorded since the runner went idle at `idle_head`, and every projection still there."""
-        if self.engine.head(self.source) != idle_head:
-            return False
-        positions = self.engine.positions([p.name for p in self.projections])
-        return all(positions.get(p.name, -1) >= idle_head for p in self.projections)
+    def _pass(self) -> int:
+        """One pass over the projections up to the source's head, read once: how many notifications it covered."""
+        head = self.engine.head(self.source)
+        covered = 0
+        shared: dict[tuple[int, int], Any] = {}  # this pass's batches of events, read once (process_batch)
+        for projection in self.projections:
+            # One stopped projection must not hold up the others of its source.
+            if self.resume_at.get(projection.name, 0.0) > time.monotonic():
+                continue
+            try:
+                with self.engine.pool.connection() as conn:
+                    covered += self.engine.process_batch(conn, projection, self.batch, head=head, shared=shared)
+                self.resume_at.pop(projection.name, None)
+            except ProjectionStalled:
+                self.resume_at[projection.name] = time.monotonic() + self.STOPPED_RETRY_SECONDS
+        self._idle_head = head
+        return covered
+
+    def _running(self) -> list[str]:
+        """The projections the runner keeps at the head: not a stopped one (it stays behind until it is retried)."""
+        return [p.name for p in self.projections if p.name not in self.resume_at]

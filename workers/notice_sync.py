@@ -19,7 +19,6 @@ from adapters.softmedia import NoticePage, SoftmediaClient, SoftmediaError, Sour
 from api.services.notice_syncs import SyncRequests
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
-from domain.identity.application import Identity
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
 from domain.notices.application import Notices
@@ -33,6 +32,7 @@ from domain.shared.errors import DomainError
 from domain.shared.gc_pause import collector_paused
 from projections.engine import ProjectionEngine
 from projections.notice_queries import EnabledSource, NoticeQueries
+from workers.brand_configurations import BrandConfigurations
 from workers.polling import QueueDrainer
 
 log = structlog.get_logger(__name__)
@@ -45,7 +45,7 @@ class NoticeJobPort:
     notices: Notices
     notice_queries: NoticeQueries
     customers: Customers
-    identity: Identity
+    configurations: BrandConfigurations
     ops: OperationalStore
     engine: ProjectionEngine
     sync_requests: SyncRequests
@@ -72,16 +72,18 @@ def fire_source_slots(port: NoticeJobPort, now: datetime) -> None:
     that cannot be fired (its brand gone, say) is logged and skipped: it never holds up the others.
 
     Every 5 s on the scheduler's leader: the sources' last slots are read in one query and each brand's timezone
-    once, not both for every source (an idle pass was two reads a source)."""
+    once, not both for every source (an idle pass was two reads a source), and that from `BrandConfigurations`: one
+    read of the identity head a pass while no brand changed (it was a replay of each brand and its configuration)."""
     sources = port.notice_queries.enabled_sources()
     if not sources:
         return
     slots = port.ops.last_slots()
+    port.configurations.refresh()  # the brands' timezones are replayed only when identity recorded something
     zones: dict[UUID, str] = {}
     for source in sources:
         try:
             if source.brand_id not in zones:
-                zones[source.brand_id] = port.identity.timezone(source.brand_id)
+                zones[source.brand_id] = port.configurations.timezone(source.brand_id)
             last = slots.get((source.brand_id, _slot_key(source)))
             _fire_source_slot(port, source, now, zones[source.brand_id], last)
         except DomainError as exc:

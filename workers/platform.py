@@ -28,6 +28,7 @@ from adapters.providers.call_log import ProviderCallLog
 from adapters.providers.directory import DevSimulators, ProviderDirectory
 from api.ports import RelayReport, WebComposition
 from domain.audit.replay import AuditReplay
+from domain.identity.application import Identity
 from domain.jobs.application import JobCatalogue, RunBell
 from domain.jobs.job import JobRun
 from domain.shared.application import ContextApplication
@@ -37,6 +38,7 @@ from projections.engine import ProjectionEngine
 from projections.projection import Projection
 from projections.runner import ProjectionRunner
 from workers.bounded_context import Batches, BoundedContext, Job, Worker
+from workers.brand_configurations import BrandConfigurations
 from workers.loan_audit import RENDERERS as AUDIT_RENDERERS  # a loan's servicing view as of an instant
 from workers.loan_audit import snapshot_sources  # a loan's as-of replay starts from its newest snapshot
 
@@ -115,6 +117,8 @@ class Platform:
             self.engine = ProjectionEngine(db.pool, dict(self.applications), self._projections())
             self.engine.setup()
         self._provide(ProjectionEngine, self.engine)
+        if Identity in self._services:  # one cache of brands' configurations for the scheduler's passes
+            self._provide(BrandConfigurations, BrandConfigurations(self.get(Identity)))
         for context in self.contexts:
             for query in context.queries:
                 self._provide(query, query(db.pool))

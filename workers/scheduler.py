@@ -29,6 +29,7 @@ from domain.shared.errors import Conflict, InvalidInput
 from projections.brands import BrandQueries
 from projections.engine import ProjectionEngine
 from projections.jobs import JobRunQueries
+from workers.brand_configurations import BrandConfigurations
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,7 @@ class SchedulerPort:
     job_queries: JobRunQueries
     brand_queries: BrandQueries
     identity: Identity
+    configurations: BrandConfigurations
     ops: OperationalStore
     engine: ProjectionEngine
     clock: Clock
@@ -159,7 +161,7 @@ class Scheduler(threading.Thread):
         dispatched = time.monotonic()
         self._start_pass()
         # A brand's close of business first: the pass's other runs of a brand it is catching up are dated by it.
-        names = sorted(self.port.jobs.catalogue, key=lambda job: not self.port.jobs.definition(job).catches_up)
+        names = self.port.jobs.kinds().firing_order
         for brand in self.port.brand_queries.all():
             for name in names:
                 if self.stopping.is_set():
@@ -196,8 +198,7 @@ class Scheduler(threading.Thread):
         """Per brand, its close of business under way (queued, running or retrying): run id and as-of date. Read
         once a pass, when first needed; the pass adds the ones it asks for."""
         if self._closing is None:
-            closing = [name for name, job in self.port.jobs.catalogue.items() if job.catches_up]
-            self._closing = self.port.job_queries.closing(closing)
+            self._closing = self.port.job_queries.closing(list(self.port.jobs.kinds().closing))
         return self._closing
 
     def _fire_slot(self, brand: Any, name: str, now: datetime) -> None:
@@ -227,7 +228,10 @@ class Scheduler(threading.Thread):
         # While it is under way, the brand's other runs are dated as of the date it brings the brand to (never after
         # their slot's day); those reading loan positions wait for it to end (`JobDefinition.waits_for_close`).
         day = business_date(due, brand.timezone)
-        state = self.port.identity.configuration_state(brand.id)  # the business date and whether it is held
+        # The business date and whether it is held, as of now: one small read (the identity application's head)
+        # while nothing was recorded there since the last, not a replay of the brand and its configuration.
+        self.port.configurations.refresh()
+        state = self.port.configurations.state(brand.id)
         catching_up = definition.catches_up and not state.business_date_held
         closing = None if catching_up or state.business_date_held else self._closing_runs().get(brand.id)
         if catching_up:
@@ -266,10 +270,8 @@ class Scheduler(threading.Thread):
         """
         self._start_executors()
         queued: dict[UUID, list[tuple[UUID, str]]] = {}
-        catalogue = self.port.jobs.catalogue.values()
-        closing = [job.name for job in catalogue if job.catches_up]
-        waiting = [job.name for job in catalogue if job.waits_for_close]
-        for run in self.port.job_queries.due(now, closing=closing, waiting=waiting):
+        kinds = self.port.jobs.kinds()  # worked out once, not on every dispatch
+        for run in self.port.job_queries.due(now, closing=list(kinds.closing), waiting=list(kinds.waiting)):
             queued.setdefault(run.brand_id, []).append((run.id, self.port.jobs.lane(run.job_name)))
         handed = 0
         with self._lock:

@@ -73,6 +73,18 @@ class JobCatalogue:
     definitions: tuple[JobDefinition, ...] = ()
 
 
+@dataclass(frozen=True)
+class CatalogueKinds:
+    """The job names the scheduler works from, worked out from the catalogue once (again only when it changes)."""
+
+    #: Every job, those that close business dates (`catches_up`) first: a pass fires a brand's close first.
+    firing_order: tuple[str, ...]
+    #: The jobs that close business dates (`JobDefinition.catches_up`).
+    closing: tuple[str, ...]
+    #: The jobs whose runs wait for a close of business dated before them (`JobDefinition.waits_for_close`).
+    waiting: tuple[str, ...]
+
+
 class RunBell:
     """Rung when a run is requested or an executor frees, so an in-process scheduler dispatches at once (it also
     polls, so a bell rung in another process is never needed for correctness)."""
@@ -106,13 +118,37 @@ class Jobs(ContextApplication):
         as_of_window: AsOfWindow | None = None,
     ):
         super().__init__(env, clock)
+        #: The registered jobs by name: changed through `register` and `unregister` only (they keep `kinds`).
         self.catalogue: dict[str, JobDefinition] = {d.name: d for d in catalogue or []}
         #: The identity context's brand calendar (None: as-of dates are not checked, for unit tests only).
         self.as_of_window = as_of_window
+        self._kinds: CatalogueKinds | None = None
+        self._catalogue_lock = threading.Lock()
 
     def register(self, definition: JobDefinition) -> None:
         """Make a job known (later issues register theirs at start-up)."""
-        self.catalogue[definition.name] = definition
+        with self._catalogue_lock:
+            self.catalogue[definition.name] = definition
+            self._kinds = None
+
+    def unregister(self, job_name: str) -> None:
+        """Forget a job (tests that registered their own)."""
+        with self._catalogue_lock:
+            self.catalogue.pop(job_name, None)
+            self._kinds = None
+
+    def kinds(self) -> CatalogueKinds:
+        """The names the scheduler dispatches and fires by, worked out once a change of the catalogue rather than
+        on every pass and dispatch."""
+        with self._catalogue_lock:
+            if self._kinds is None:
+                jobs = self.catalogue.values()
+                self._kinds = CatalogueKinds(
+                    firing_order=tuple(sorted(self.catalogue, key=lambda name: not self.catalogue[name].catches_up)),
+                    closing=tuple(job.name for job in jobs if job.catches_up),
+                    waiting=tuple(job.name for job in jobs if job.waits_for_close),
+                )
+            return self._kinds
 
     def definition(self, job_name: str) -> JobDefinition:
         """The registered job, or JobNotFound."""

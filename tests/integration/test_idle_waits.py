@@ -23,6 +23,7 @@ from adapters.http_server import QuietServer
 from adapters.simulators.base import LoopbackServer
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerRecord
+from projections.idle_watch import IdleWatch
 from projections.listening import NotifyWaiter
 from projections.runner import ProjectionRunner
 from workers.polling import QueueDrainer
@@ -137,21 +138,64 @@ def _record_without_notify(platform: Any, brand_id: uuid.UUID) -> int:
     return int(app.recorder.max_notification_id() or 0)
 
 
-def test_an_idle_runner_applies_events_recorded_without_a_notify(
+def _counting(monkeypatch: pytest.MonkeyPatch, engine: Any, name: str, calls: list[tuple[str, Any]]) -> None:
+    """Record each call of the engine's method `name` (with its first argument) in `calls`."""
+    original = getattr(engine, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append((name, args[0] if args else None))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine, name, counted)
+
+
+def test_an_event_recorded_without_a_notify_is_applied_within_the_watch_bound(
     platform: Any, tenant: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ProjectionRunner, "IDLE_RECHECK_MAX_SECONDS", 0.5)
+    """The documented worst case (IdleWatch.MAX_SECONDS, scaled down here): runners idle long enough for the watch to
+    have backed off all the way still apply a quiet event within MAX_SECONDS (plus the batch), and the look wakes
+    only the runner whose source moved."""
+    monkeypatch.setattr(IdleWatch, "FIRST_SECONDS", 0.2)
+    monkeypatch.setattr(IdleWatch, "MAX_SECONDS", 1.0)
     first = platform.get(Customers).register(tenant.brand_id, name="Loud Borrower", phone="97400 31000")
     assert platform.engine.wait_for("customers", first.position, timeout=10)
-    time.sleep(1.5)  # every customers runner is idle, in its re-check waits
+    time.sleep(3.0)  # every runner idle; the watch's looks 0.2, 0.4, 0.8, then 1 s apart
+    calls: list[tuple[str, Any]] = []
+    _counting(monkeypatch, platform.engine, "head", calls)
+    began = time.monotonic()
     position = _record_without_notify(platform, tenant.brand_id)
     assert platform.engine.wait_for("customers", position, timeout=10), "the re-check never saw the quiet event"
+    waited = time.monotonic() - began
+    assert waited < 1.0 + 1.0, f"the quiet event took {waited:.1f} s, the bound is 1 s and its batch"
+    time.sleep(0.5)
+    assert {source for _, source in calls} == {"customers"}, f"runners woken for nothing: {calls}"
+
+
+def test_idle_runners_share_one_read_a_look_and_make_none_of_their_own(
+    platform: Any, tenant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While idle, a process's runners cost one statement every look (the heads of their sources and the positions
+    of their projections together); each runner used to read its source's head and its positions itself."""
+    monkeypatch.setattr(IdleWatch, "FIRST_SECONDS", 0.2)
+    monkeypatch.setattr(IdleWatch, "MAX_SECONDS", 0.5)
+    done = platform.get(Customers).register(tenant.brand_id, name="Idle Borrower", phone="97400 31003")
+    assert platform.engine.wait_for("customers", done.position, timeout=10)
+    time.sleep(1.5)
+    calls: list[tuple[str, Any]] = []
+    for name in ("head", "positions", "heads_and_positions"):
+        if hasattr(platform.engine, name):
+            _counting(monkeypatch, platform.engine, name, calls)
+    time.sleep(3.0)
+    own = [call for call in calls if call[0] != "heads_and_positions"]
+    assert own == [], f"idle runners read on their own: {len(own)} reads in 3 s"
+    looks = len(calls)
+    assert 3 <= looks <= 8, f"{looks} looks in 3 s at one every 0.5 s"
 
 
 def test_an_idle_runner_replays_a_projection_another_process_moved_back(
     platform: Any, tenant: Any, dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ProjectionRunner, "IDLE_RECHECK_MAX_SECONDS", 0.5)
+    monkeypatch.setattr(IdleWatch, "MAX_SECONDS", 0.5)
     done = platform.get(Customers).register(tenant.brand_id, name="Moved Back", phone="97400 31002")
     assert platform.engine.wait_for("customers", done.position, timeout=10)
     time.sleep(1.5)
@@ -169,10 +213,10 @@ def test_an_idle_runner_replays_a_projection_another_process_moved_back(
 
 
 def test_stop_ends_an_idle_runner_at_once(platform: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ProjectionRunner, "IDLE_RECHECK_MAX_SECONDS", 60.0)
+    monkeypatch.setattr(IdleWatch, "MAX_SECONDS", 60.0)
     runner = ProjectionRunner(platform.engine, ["customer_directory"], platform.dsn)
     runner.start()
-    time.sleep(4)  # caught up, then into its growing idle waits (1 s, 2 s, 4 s, ...)
+    time.sleep(4)  # caught up, then asleep until a NOTIFY or the idle watch wakes it
     began = time.monotonic()
     runner.stop()
     runner.join(timeout=5)

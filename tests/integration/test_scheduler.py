@@ -55,7 +55,7 @@ def _forget_test_jobs(platform: Any) -> Iterator[None]:
     before = set(platform.get(Jobs).catalogue)
     yield
     for name in set(platform.get(Jobs).catalogue) - before:
-        del platform.get(Jobs).catalogue[name]
+        platform.get(Jobs).unregister(name)
 
 
 def _hold_business_date(platform: Any, tenant: Any, day: date) -> None:
@@ -648,3 +648,104 @@ def test_a_firing_close_of_business_slot_asks_identity_once_for_the_business_dat
     (run,) = platform.get(JobRunQueries).history(brand.brand_id, name).items
     assert (run.trigger, run.as_of) == ("schedule", port.identity.business_date(brand.brand_id))
     assert len(asked) == 1, asked
+
+
+# What an idle pass reads -------------------------------------------------------------------------------------------
+
+
+def test_due_slots_replay_a_brands_configuration_once_while_identity_records_nothing(
+    platform: Any, tenant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each due slot read the brand's configuration (a replay of the brand and its configuration); now it is kept
+    while the identity application's head stays, and read again once anything is recorded there."""
+    name = "kept-config-" + uuid.uuid4().hex[:6]
+    _register(platform, name, cron="0 * * * *")
+    _hold_business_date(platform, tenant, date(2026, 11, 22))
+    identity = platform.get(Identity)
+    asked: list[Any] = []
+    original = identity.configuration_state
+
+    def counted(brand_id: Any) -> Any:
+        asked.append(brand_id)
+        return original(brand_id)
+
+    monkeypatch.setattr(identity, "configuration_state", counted)
+    scheduler = Scheduler(platform.port(SchedulerPort), {})
+    start = datetime(2026, 11, 22, 3, 30, tzinfo=UTC)  # 09:00 in Asia/Kolkata
+    scheduler.fire_due_slots(start)  # first sight
+    for hours in (1, 2, 3):  # a slot due each pass, nothing recorded in identity
+        scheduler.fire_due_slots(start + timedelta(hours=hours))
+    assert asked.count(tenant.brand_id) == 1
+    _hold_business_date(platform, tenant, date(2026, 11, 21))  # an event of identity: the next slot reads it
+    scheduler.fire_due_slots(start + timedelta(hours=4))
+    assert asked.count(tenant.brand_id) == 2
+    settle(platform, Jobs.name)
+    runs = platform.get(JobRunQueries).history(tenant.brand_id, name).items
+    assert sorted(run.as_of for run in runs) == [date(2026, 11, 21)] + [date(2026, 11, 22)] * 3
+
+
+def test_kept_configurations_follow_the_clock_into_the_next_business_date(platform: Any, tenant: Any) -> None:
+    """A brand following the calendar changes business date at midnight with no event: a kept configuration's
+    business date is worked out at each ask."""
+    from domain.shared.clock import FixedClock
+    from workers.brand_configurations import BrandConfigurations
+
+    identity = platform.get(Identity)
+    kept = BrandConfigurations(identity)
+    kept.refresh()
+    before = kept.state(tenant.brand_id)
+    assert not before.business_date_held
+    original_clock = identity.clock
+    try:
+        identity.clock = FixedClock(original_clock.now() + timedelta(days=1))
+        kept.refresh()
+        after = kept.state(tenant.brand_id)
+    finally:
+        identity.clock = original_clock
+    assert kept.replays == 1
+    assert after.business_date == before.business_date + timedelta(days=1)
+    assert after.settings == before.settings
+
+
+class _CountingCatalogue(dict[str, JobDefinition]):
+    """A catalogue that counts the walks over it."""
+
+    walks = 0
+
+    def values(self) -> Any:
+        self.walks += 1
+        return super().values()
+
+    def items(self) -> Any:
+        self.walks += 1
+        return super().items()
+
+    def __iter__(self) -> Any:
+        self.walks += 1
+        return super().__iter__()
+
+
+class _HandsToNoOne(DispatchOnly):
+    """Dispatch without executors: the runs handed over wait in the queue, none is executed."""
+
+    def _start_executors(self) -> None:
+        pass
+
+
+def test_dispatch_works_out_the_closing_and_waiting_jobs_once_not_on_every_tick(
+    platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs = platform.get(Jobs)
+    jobs.kinds()
+    counting = _CountingCatalogue(jobs.catalogue)
+    monkeypatch.setattr(jobs, "catalogue", counting)
+    scheduler = _HandsToNoOne(platform.port(SchedulerPort), {})
+    now = platform.clock.now()
+    for _ in range(3):
+        scheduler.dispatch(now)
+    assert counting.walks == 0
+    name = "closes-" + uuid.uuid4().hex[:6]
+    jobs.register(JobDefinition(name, name.title(), "closes dates", JobSettings(cron=None), catches_up=True))
+    assert name in jobs.kinds().closing and jobs.kinds().firing_order[0] in jobs.kinds().closing
+    jobs.unregister(name)
+    assert name not in jobs.kinds().closing and name not in jobs.kinds().firing_order
