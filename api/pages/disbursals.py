@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from adapters.payout_files import XLSX_MEDIA_TYPE
+from api.pages.actors import actor_names
 from api.routes.disbursals import WEBHOOK_PATH, DisbursalPort, public_base
 from api.web import (
     Page,
@@ -30,7 +31,7 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
 from domain.loans.payout_lines import PAYOUT_MODES
-from domain.shared.errors import DomainError
+from domain.shared.errors import DomainError, InvalidInput, NotFound
 from domain.shared.values import whole_number
 
 READ = (Permission.LOAN_OPS, Level.READ)
@@ -43,6 +44,7 @@ async def _queue(
     brand = principal.brand_id
     queue = await run_in_threadpool(keyset_page, request, lambda cursor: port.queries.queue(brand, cursor, 100))
     files = await run_in_threadpool(port.disbursals.store.files, brand, 20)
+    actors = await run_in_threadpool(actor_names, port.identity, brand, {f.created_by for f in files})
     return render(
         request,
         "disbursals.html",
@@ -50,6 +52,7 @@ async def _queue(
         nav="disbursals",
         queue=queue,
         files=files,
+        actors=actors,
         modes=PAYOUT_MODES,
         can_edit=principal.holds(*WRITE),
         error=error,
@@ -102,9 +105,19 @@ async def disbursal_export(request: Request, port: DisbursalPort, principal: Pri
     try:
         record, position = await act(principal, lambda: port.disbursals.export(principal.brand_id, principal.actor,
                                                                                 chosen))  # fmt: skip
+    except InvalidInput as exc:  # each refused loan said by its number, not by the API's `loan_ids[i]`
+        return await _queue(request, port, principal, error="; ".join(e.message for e in exc.errors))
     except DomainError as exc:
         return await _queue(request, port, principal, error=error_text(exc))
     return await after_write(request, Loans.name, position, f"/disbursals?exported={record.id}")
+
+
+def _loan_number(port: DisbursalPort, brand_id: UUID, loan_id: UUID) -> str:
+    """The loan number staff know a ticked loan by (for a refusal), or what it is when it is none of the brand's."""
+    try:
+        return port.disbursals.loans.get(brand_id, loan_id).loan_number
+    except NotFound:
+        return "a loan that is not this brand's"
 
 
 async def disbursal_initiate(request: Request, port: DisbursalPort, principal: Principal) -> Response:
@@ -120,7 +133,8 @@ async def disbursal_initiate(request: Request, port: DisbursalPort, principal: P
                 principal, partial(port.disbursals.disburse, principal.brand_id, loan_id, mode, callback)
             )
         except DomainError as exc:
-            problems.append(f"{loan_id}: {error_text(exc)}")
+            number = await run_in_threadpool(_loan_number, port, principal.brand_id, loan_id)
+            problems.append(f"{number}: {error_text(exc)}")
             continue
         done, last = done + 1, max(last, result.position)
     if not done:  # nothing initiated: the refusal at the queue, the ticked loans and the mode kept

@@ -7,7 +7,7 @@ loan of the brand, an executive the loans allocated to them (a closed case they 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.pages.actors import actor_names
 from api.problems import HttpProblem
 from api.routes.collections import guard
 from api.routes.documents import UPLOAD
@@ -30,6 +31,7 @@ from domain.loans.recovery_events import CollectionKind
 from domain.loans.servicing_views import servicing_view
 from domain.shared.application import CommandResult
 from domain.shared.errors import DomainError, InvalidValue, NotFound
+from projections.loan_recovery_views import RecoveryRequestRow
 
 P = Permission
 COLLECT_READ = (P.COLLECTIONS, Level.READ)
@@ -54,12 +56,18 @@ def _date(raw: str, field: str) -> date | None:
         raise InvalidValue(field, "give a date as YYYY-MM-DD") from None
 
 
+def _names(port: RecoveriesPort, brand: UUID, rows: Sequence[RecoveryRequestRow]) -> dict[str, str]:
+    """Who asked for and who decided each request, by name (the rows hold the recorded `staff:<id>` actors)."""
+    return actor_names(port.identity, brand, {a for r in rows for a in (r.requested_by, r.decided_by) if a})
+
+
 def _money_page(port: RecoveriesPort, brand: UUID, loan_id: UUID) -> dict[str, Any]:
     loan = port.loans.serviced(brand, loan_id)
     today = port.loans.parties.business_date(brand)
     view = servicing_view(loan, today) if loan.servicing_open else None
     penal = loan.penal_outstanding(today) if loan.servicing_open and loan.status.servicing else None
     settlement = loan.live_settlement
+    requests = port.queries.of_loan(brand, loan_id)
     return {
         "loan": loan,
         "view": view,
@@ -67,7 +75,8 @@ def _money_page(port: RecoveriesPort, brand: UUID, loan_id: UUID) -> dict[str, A
         "today": today,
         "settlement": settlement,
         "settlement_left": loan.settlement_remaining(settlement) if settlement else None,
-        "requests": port.queries.of_loan(brand, loan_id),
+        "requests": requests,
+        "actors": _names(port, brand, requests),
         "recoveries": list(loan.recoveries.values()),
         "ending": loan.ending,
     }
@@ -163,6 +172,7 @@ async def _queue(
     if status not in ("pending_approval", "approved", "rejected"):
         status = "pending_approval"
     page = await run_in_threadpool(port.queries.requests, principal.brand_id, kind, status, None, 100)
+    actors = await run_in_threadpool(_names, port, principal.brand_id, page.items)
     tabs = [(k, seg, title) for k, (seg, title, perm, _) in QUEUES.items() if principal.holds(perm, Level.READ)]
     segment, title, permission, word = QUEUES[kind]
     return render(
@@ -176,6 +186,7 @@ async def _queue(
         word=word,
         tabs=tabs,
         items=page.items,
+        actors=actors,
         showing=status,
         error=error,
         can_decide=principal.holds(permission, Level.WRITE),

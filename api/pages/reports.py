@@ -22,11 +22,11 @@ from api.routes.reports import (
     team_manager,
 )
 from api.services.jobs import RunOrder, RunsRequested
-from api.web import Page, act, after_write, error_page, form_text, pages, render
+from api.web import Page, act, after_write, error_page, error_text, form_text, pages, render
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.jobs.application import Jobs
-from domain.shared.errors import DomainError, InvalidInput, InvalidValue, Throttled
+from domain.shared.errors import DomainError, InvalidInput, InvalidValue, NotFound, Throttled
 from projections.keyset import InvalidCursor
 from projections.report_catalogue import CATALOGUE, EMAILED
 from projections.reports import Report, ReportPage
@@ -34,20 +34,44 @@ from projections.reports import Report, ReportPage
 READ = (Permission.MASTER_REPORTS, Level.READ)
 
 
+class UnknownReport(NotFound):
+    """Raised when an address names a report the catalogue does not have."""
+
+
 def _chosen(request: Request) -> tuple[Report, ReportFilters, dict[str, str]]:
-    """The report of the address (the master report by default) and its dates and filters, as given."""
-    report = CATALOGUE.get(request.query_params.get("report") or EMAILED, CATALOGUE[EMAILED])
+    """The report of the address (the master report when none is named) and its dates and filters, as given; a
+    report name not in the catalogue is UnknownReport (never another report's rows in its place)."""
+    slug = request.query_params.get("report") or EMAILED
+    report = CATALOGUE.get(slug)
+    if report is None:
+        raise UnknownReport(f"there is no report “{slug[:60]}”: choose one from the list on the Reports page")
     taken = {f.name for f in report.filters}
     names = ("from", "to", *(n for n in FILTER_NAMES if n in taken))
     raw = {k: v for k in names if (v := request.query_params.get(k))}
     return report, ReportFilters.model_validate(raw), raw
 
 
+def _said(exc: ValidationError) -> str:
+    """A refused address's filters, each named, in words (not pydantic's report of the model)."""
+    said = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        field = ".".join(str(part) for part in error["loc"])
+        said.append(f"{field}: {message}" if field else message)
+    return "; ".join(said)
+
+
+def _unknown(request: Request, exc: UnknownReport) -> Response:
+    return error_page(request, 404, "No such report", exc.message[:1].upper() + exc.message[1:] + ".")
+
+
 async def reports_page(request: Request, port: ReportPort, principal: Principal) -> Response:
     try:
         report, filters, raw = _chosen(request)
+    except UnknownReport as exc:
+        return _unknown(request, exc)
     except ValidationError as exc:
-        return error_page(request, 422, "Cannot run this report", "; ".join(str(e["msg"]) for e in exc.errors()))
+        return error_page(request, 422, "Cannot run this report", _said(exc))
     generate = request.query_params.get("generate") == "1"
     cursor = request.query_params.get("cursor") or None
 
@@ -69,11 +93,23 @@ async def reports_page(request: Request, port: ReportPort, principal: Principal)
     try:
         page, totals, totals_at = await run_in_threadpool(load)
     except InvalidInput as exc:
-        return error_page(request, 422, "Cannot run this report", str(exc))
-    query = urlencode(raw)
+        return error_page(request, 422, "Cannot run this report", error_text(exc))
+    return _render(request, report, raw, page, totals, totals_at)
+
+
+def _render(
+    request: Request,
+    report: Report,
+    raw: dict[str, str],
+    page: ReportPage | None = None,
+    totals: dict[str, Any] | None = None,
+    totals_at: datetime | None = None,
+    email_error: str | None = None,
+) -> Response:
     return render(
         request,
         "reports.html",
+        422 if email_error else 200,
         nav="reports",
         reports=list(CATALOGUE.values()),
         report=report,
@@ -81,8 +117,9 @@ async def reports_page(request: Request, port: ReportPort, principal: Principal)
         page=page,
         totals=totals,
         totals_at=totals_at,
-        query=query,
+        query=urlencode(raw),
         today=date.today().isoformat(),
+        email_error=email_error,
     )
 
 
@@ -92,13 +129,24 @@ async def export_csv(request: Request, port: ReportPort, principal: Principal) -
         team = await run_in_threadpool(team_manager, port.teams, principal, report, filters)
         req = report_request(port.identity, principal.brand_id, filters, team)
         chunks = port.queries.csv(report, req)
-    except (ValidationError, InvalidInput) as exc:
-        return error_page(request, 422, "Cannot export this report", str(exc))
+    except UnknownReport as exc:
+        return _unknown(request, exc)
+    except ValidationError as exc:
+        return error_page(request, 422, "Cannot export this report", _said(exc))
+    except InvalidInput as exc:
+        return error_page(request, 422, "Cannot export this report", error_text(exc))
     return StreamingResponse(
         chunks,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{report.slug}.csv"', "Cache-Control": "no-store"},
     )
+
+
+def _form_date(request: Request, name: str) -> date:
+    try:
+        return date.fromisoformat(form_text(request, name).strip())
+    except ValueError:
+        raise InvalidValue(name, "give a date as YYYY-MM-DD") from None
 
 
 async def email_report(request: Request, port: ReportPort, principal: Principal) -> Response:
@@ -109,7 +157,7 @@ async def email_report(request: Request, port: ReportPort, principal: Principal)
             raise InvalidValue("report", "is not a report")
         if not EMAIL_ADDRESS.fullmatch(to):
             raise InvalidValue("to", "is not an email address")
-        start, end = date.fromisoformat(form_text(request, "from")), date.fromisoformat(form_text(request, "to_date"))
+        start, end = _form_date(request, "from"), _form_date(request, "to_date")
         if start > end:
             raise InvalidValue("to_date", "is before from")
         order = RunOrder(variables={"slug": slug, "to": to, "from": start.isoformat(), "to_date": end.isoformat()})
@@ -121,8 +169,8 @@ async def email_report(request: Request, port: ReportPort, principal: Principal)
         busy = error_page(request, 429, "Too many emails waiting", str(exc))
         busy.headers["Retry-After"] = str(exc.retry_after)
         return busy
-    except (DomainError, ValueError) as exc:
-        return error_page(request, 422, "Could not email the report", str(exc))
+    except DomainError as exc:  # said at the form, what was typed kept (the report shown is the one asked for)
+        return _render(request, CATALOGUE.get(slug, CATALOGUE[EMAILED]), {}, email_error=error_text(exc))
     return await after_write(request, Jobs.name, requested.position, f"/reports?report={slug}&emailed=1")
 
 

@@ -29,6 +29,7 @@ from api.routes.disbursal_models import (
 )
 from api.services.disbursal_views import DisbursementBlocks
 from api.services.disbursals import Disbursals
+from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from projections.disbursal_queries import DisbursalQueries
@@ -45,6 +46,7 @@ class DisbursalPort:
     disbursals: Disbursals
     blocks: DisbursementBlocks
     queries: DisbursalQueries
+    identity: Identity  # the portal's queue names who exported each payout file
 
 
 def public_base(request: Request) -> str:

@@ -26,6 +26,7 @@ from api.routes.recovery_models import (
 )
 from domain.documents.application import Documents
 from domain.documents.content import DocumentKind, Uploader
+from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.loans.application import Loans
 from domain.loans.loan_recoveries import RecoveryRequestNotFound
@@ -46,6 +47,7 @@ class RecoveriesPort:
     queries: RecoveryQueries
     documents: Documents
     collections: CollectionsPort  # the portal's money pages show an executive only the loans they work
+    identity: Identity  # the portal's pages name who asked and who decided
 
 
 def _row(ctx: Context[RecoveriesPort], request_id: UUID, kind: str) -> RecoveryRequestRow | None:

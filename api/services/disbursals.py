@@ -254,8 +254,8 @@ class Disbursals:
                 beneficiary = self._beneficiary(loan)
             except NotFound:
                 raise InvalidInput([FieldError(field, f"loan {loan_id} is not a loan of this brand")]) from None
-            except Conflict as refused:
-                raise InvalidInput([FieldError(field, f"loan {loan_id}: {refused.message}")]) from None
+            except Conflict as refused:  # the loan is loaded: named by its number, as staff know it
+                raise InvalidInput([FieldError(field, f"loan {loan.loan_number}: {refused.message}")]) from None
             loans.append(loan)
             lines.append(PayoutLine(loan_id, loan.loan_number, beneficiary.name, beneficiary.account_number,
                                     beneficiary.ifsc, loan.net_disbursed))  # fmt: skip

@@ -12,6 +12,7 @@ from typing import Any
 
 from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
+from domain.loans.application import Loans
 from projections.disbursal_queries import DisbursalQueries
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD
@@ -82,5 +83,47 @@ def test_initiating_exporting_and_settling_redirect_and_a_reload_repeats_nothing
         assert returned.status_code == 303 and returned.headers["location"] == "/disbursals?file=returned"
         assert _info(browser.get("/disbursals?file=returned").text) == "The file's loans may be paid again."
         assert _info(browser.get("/disbursals?initiated=1&mode=<b>").text) == ""  # only known values are said
+    finally:
+        browser.__exit__(None, None, None)
+
+
+def _error(page: str) -> str:
+    found = re.search(r'id="error">([^<]*)<', page)
+    return html.unescape(found.group(1)) if found else ""
+
+
+def test_the_queue_names_refused_loans_by_number_and_a_files_maker_by_name(
+    app: Any, platform: Any, provider_simulators: Any
+) -> None:
+    """A refused payout or payout file names each loan by its number (before: its uuid, and the API's `loan ids[0]`),
+    and the payout files list says who exported each file by name (before: `staff:<uuid>`)."""
+    tenant = make_tenant(platform)
+    email = f"loan-ops-{uuid.uuid4().hex[:8]}@lender.in"
+    made = platform.get(Identity).create_staff(
+        tenant.brand_id, email, "Ravi Ops", ["loan_ops"], PASSWORD, granter=OPERATOR
+    )
+    settle(platform, "identity", made.position)
+    paid, filed = (queued_loan(platform, tenant, f"acct-{n}")[0] for n in range(2))
+    loans = platform.get(Loans)
+    paid_number, filed_number = (loans.get(tenant.brand_id, i).loan_number for i in (paid, filed))
+    browser, csrf = _portal(app, email)
+    try:
+        bad = browser.post("/disbursals/initiate", data={"csrf_token": csrf, "loan_id": [str(filed)], "mode": "CASH"})
+        assert bad.status_code == 422
+        assert _error(bad.text).startswith(f"{filed_number}: ") and str(filed) not in _error(bad.text)
+
+        started = browser.post("/disbursals/initiate", data={"csrf_token": csrf, "loan_id": [str(paid)],
+                                                             "mode": "NEFT"})  # fmt: skip
+        assert started.status_code == 303, started.text[:300]
+        in_flight = browser.post("/disbursals/export", data={"csrf_token": csrf, "loan_id": [str(filed), str(paid)]})
+        assert in_flight.status_code == 422, in_flight.text[:300]
+        said = _error(in_flight.text)
+        assert said.startswith(f"loan {paid_number}: ") and str(paid) not in said and "loan ids" not in said, said
+
+        exported = browser.post("/disbursals/export", data={"csrf_token": csrf, "loan_id": [str(filed)]})
+        assert exported.status_code == 303, exported.text[:300]
+        files = browser.get(exported.headers["location"]).text
+        files = files[files.index('id="files"') :]
+        assert "<td>Ravi Ops</td>" in files and "staff:" not in files
     finally:
         browser.__exit__(None, None, None)

@@ -274,3 +274,37 @@ def test_an_executive_asks_for_money_only_on_their_own_loans(app: Any, client: A
     finally:
         ravi.close()
         asha_client.close()
+
+
+def test_the_approval_queue_and_money_page_name_who_asked_and_who_decided(
+    app: Any, platform: Any, staff: tuple[Tenant, str]
+) -> None:
+    """Who asked for a collection and who approved it are shown by name on the approvers' queue and the loan's money
+    page (before, as the recorded actor `staff:<uuid>`)."""
+    import re
+
+    from tests.e2e.test_refused_forms_keep_input import _portal
+
+    tenant, email = staff  # an admin, "Priya Ops", who may approve her own request
+    loan_id = _overdue_loan(platform, tenant)
+    browser, csrf = _portal(app, email)
+    try:
+        fields = {"csrf_token": csrf, "amount": "40.00", "mode": "cash", "reference": "NAMED-1"}
+        asked = browser.post(f"/loans/{loan_id}/collection-requests", data=fields)
+        assert asked.status_code == 303, asked.text[:300]
+        queue = browser.get("/approvals/collections").text
+        row = queue[queue.index("NAMED-1") :]
+        assert "Priya Ops" in row[: row.index("</tr>")]
+        request_id = re.search(r'action="/approvals/collections/([0-9a-f-]+)/approve"', queue)
+        assert request_id is not None
+        approved = browser.post(f"/approvals/collections/{request_id.group(1)}/approve", data={"csrf_token": csrf})
+        assert approved.status_code == 303, approved.text[:300]
+        decided = browser.get("/approvals/collections?status=approved").text
+        assert "approved by Priya Ops" in decided
+        money = browser.get(f"/loans/{loan_id}/recoveries").text
+        requests = money[money.index('id="recovery-requests"') :]
+        assert requests.count("Priya Ops") == 2  # asked by, decided by
+        for page in (queue, decided, money):
+            assert "staff:" not in page
+    finally:
+        browser.__exit__(None, None, None)

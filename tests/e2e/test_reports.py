@@ -377,3 +377,40 @@ def test_the_master_report_lists_each_borrowers_references(client: Any, platform
     assert master["columns"][master["columns"].index("addresses") + 1] == "references"
     header = _csv(client, tenant, "master-report")[0]
     assert header[header.index("addresses") + 1] == "references"
+
+
+def test_the_portal_refuses_a_report_it_lacks_and_bad_dates_in_words_keeping_the_email_form(
+    app: Any, staff: tuple[Tenant, str]
+) -> None:
+    """An unknown report on the page or its CSV export is a 404 saying so (before: the master report's rows, every
+    borrower's PAN and phone, under the wrong name); a malformed date on an export is said in words (before: pydantic's
+    report of the model, with its documentation link); a refused "Email the report" is said at its form with what was
+    typed kept (before: Python's "Invalid isoformat string" on an error page, the form gone)."""
+    import html
+
+    from tests.e2e.test_refused_forms_keep_input import _form, _portal
+
+    _, email = staff
+    browser, csrf = _portal(app, email)
+    try:
+        for address in ("/reports?report=no-such-report&generate=1", "/reports/export.csv?report=no-such-report"):
+            answer = browser.get(address)
+            assert answer.status_code == 404 and "text/html" in answer.headers["content-type"], address
+            assert "no-such-report" in html.unescape(answer.text) and "customer_number" not in answer.text
+        bad_date = browser.get("/reports/export.csv?report=disbursed-loan-report&from=2026-13-01")
+        assert bad_date.status_code == 422
+        said = html.unescape(bad_date.text)
+        assert "from: '2026-13-01' is not a calendar date" in said
+        assert "pydantic" not in said and "validation error for" not in said
+
+        fields = {"csrf_token": csrf, "report": "dpd-buckets-report", "to": "risk@lender.in", "from": "",
+                  "to_date": "2026-03-31"}  # fmt: skip
+        refused = browser.post("/reports/email", data=fields)
+        assert refused.status_code == 422
+        said = html.unescape(refused.text)
+        assert "from: give a date as YYYY-MM-DD" in said and "isoformat" not in said
+        form = _form(refused.text, "email-form")
+        assert 'value="risk@lender.in"' in form and 'value="2026-03-31"' in form
+        assert 'name="report" value="dpd-buckets-report"' in form
+    finally:
+        browser.__exit__(None, None, None)
