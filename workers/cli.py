@@ -12,6 +12,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
+from eventsourcing import persistence
 
 from adapters.postgres import DatabaseUnavailable, DatabaseUnreachable, check_reachable, pool_timeout, resolve_dsn
 from domain.shared.errors import DomainError
@@ -609,7 +610,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = "" if "DATABASE_URL" in str(exc) else " (check DATABASE_URL)"
         print(f"error: {exc}{hint}", file=sys.stderr)
         return UNREACHABLE
-    except (DatabaseUnavailable, psycopg.OperationalError) as exc:
+    except (
+        DatabaseUnavailable,
+        psycopg.OperationalError,
+        persistence.OperationalError,  # eventsourcing's, wrapping psycopg's
+        persistence.InterfaceError,
+    ) as exc:
         # The database went away while the command ran: what it had committed stays, the rest was not written.
         reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         print(f"error: lost the database while working: {reason}", file=sys.stderr)

@@ -229,3 +229,23 @@ def test_customers_number_shows_its_progress_on_stderr(dsn: str, platform: Any) 
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"0 borrower record(s) of {tenant.slug} numbered\n"
     assert f"number {tenant.slug}" in done.stderr  # the progress bar, off stdout
+
+
+def test_a_database_lost_mid_command_is_one_line_and_exit_3(
+    dsn: str, platform: Any, monkeypatch: Any, capsys: Any
+) -> None:
+    from eventsourcing import persistence
+
+    from projections.engine import ProjectionEngine
+    from workers import cli
+
+    def lost(self: Any) -> Any:  # as eventsourcing wraps psycopg's error when the server ends the connection
+        raise persistence.OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(ProjectionEngine, "status", lost)
+    monkeypatch.setattr(cli, "configure_logging", lambda: None)
+    monkeypatch.setattr(cli, "handle_stop_signals", lambda: None)
+    monkeypatch.setenv("DATABASE_URL", dsn)
+    assert cli.main(["projections", "status"]) == 3
+    err = capsys.readouterr().err
+    assert err == "error: lost the database while working: terminating connection due to administrator command\n"
