@@ -150,6 +150,30 @@ class DatabaseUnavailable(psycopg.Error):
     """
 
 
+class DatabaseUnreachable(Exception):
+    """Raised when one connection to a DSN cannot be made: the server refuses or does not answer, the host, database
+    or login is wrong, or the DSN itself is malformed (`check_reachable`)."""
+
+
+def check_reachable(dsn: str, timeout: int = 5) -> None:
+    """Connect once to `dsn` (waiting at most `timeout` seconds) and close; DatabaseUnreachable with the server's
+    address and psycopg's reason on one line when that fails. Commands call it before opening their pools, which
+    would otherwise retry in the background and log every attempt before giving up."""
+    try:
+        target = conninfo_to_dict(dsn)
+    except psycopg.Error as exc:
+        raise DatabaseUnreachable(f"DATABASE_URL is not a valid connection string: {_one_line(exc)}") from exc
+    where = f"{target.get('host') or 'localhost'}:{target.get('port') or 5432}/{target.get('dbname') or '-'}"
+    try:
+        psycopg.connect(dsn, connect_timeout=timeout).close()
+    except psycopg.Error as exc:
+        raise DatabaseUnreachable(f"cannot connect to the database at {where}: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
 class Availability:
     """Whether one database server looked reachable lately; shared by every pool of this process on that server.
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from adapters.postgres import resolve_dsn
+import psycopg
+from eventsourcing import persistence
+
+from adapters.postgres import DatabaseUnavailable, DatabaseUnreachable, check_reachable, pool_timeout, resolve_dsn
 from domain.shared.errors import DomainError
 from workers import customer_numbers
 from workers.logging_setup import configure_logging
@@ -39,10 +43,35 @@ def handle_stop_signals() -> None:
         signal.signal(sig, _raise_stop)
 
 
-def _platform() -> Platform:
+class CommandError(Exception):
+    """Raised for a mistake in a command's input or settings: `main` prints its message on stderr and exits with
+    its code, having changed nothing."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+#: Exit code when the database or the broker cannot be reached (2: a mistake in the command line; 130: Ctrl-C).
+UNREACHABLE = 3
+
+
+def database_dsn() -> str:
+    """DATABASE_URL (or the embedded server's DSN) once one connection to it worked, and DATABASE_POOL_TIMEOUT valid;
+    otherwise DatabaseUnreachable or CommandError, before any pool starts retrying and logging in the background."""
+    try:
+        pool_timeout()
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    dsn = resolve_dsn()
+    check_reachable(dsn)
+    return dsn
+
+
+def _platform(**options: Any) -> Platform:
     from workers.platform import Platform
 
-    return Platform.open(resolve_dsn())
+    return Platform.open(database_dsn(), **options)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -52,7 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from workers.platform import Platform
     from workers.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
 
-    dsn = resolve_dsn()
+    dsn = database_dsn()
     mail, sink_note = _mail_settings()
     platform = Platform.open(dsn, mail=mail)
     softmedia_note = None
@@ -184,7 +213,10 @@ def cmd_projections_failures(args: argparse.Namespace) -> int:
 def cmd_projections_retry(args: argparse.Namespace) -> int:
     from projections.failures import NoSuchFailure
 
-    if (args.name is None) == (not args.all):
+    if args.name is not None and args.all:
+        print("error: name a projection or give --all, not both", file=sys.stderr)
+        return 2
+    if args.name is None and not args.all:
         print("error: name a projection, or give --all", file=sys.stderr)
         return 2
     if args.position is not None and args.name is None:
@@ -222,7 +254,16 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
                 bar.n = done
                 bar.refresh()
 
-            count = platform.engine.rebuild(args.name, progress)
+            try:
+                count = platform.engine.rebuild(args.name, progress)
+            except KeyboardInterrupt:
+                bar.close()
+                print(
+                    f"error: rebuild of {args.name} interrupted after {bar.n} of {bar.total} notifications;"
+                    " run it again to finish it",
+                    file=sys.stderr,
+                )
+                return 130
             bar.close()
             print(f"rebuilt {args.name}: replayed {count} notifications")
         except KeyError as exc:
@@ -270,7 +311,7 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
 
     with _platform() as platform:
         brand = platform.get(Identity).brand_by_slug(args.brand)
-        password = args.password or getpass.getpass("Password: ")
+        password = args.password or _read_password(getpass.getpass)
         with acting_as("cli"):
             # The operator's CLI may make a Super Admin (the portal and the API let only a Super Admin do it).
             result = platform.get(Identity).create_staff(
@@ -278,6 +319,23 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
             )
         print(f"staff user {args.email} created: {result.id}")
     return 0
+
+
+def _read_password(prompt: Callable[[str], str]) -> str:
+    """The password typed at a prompt (not echoed), or the first line of stdin when that is not a terminal (a
+    script's pipe): CommandError when there is none."""
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        if not line:
+            raise CommandError("no password given: pass --password, or pipe one line to stdin")
+        return line.rstrip("\r\n")
+    try:
+        return prompt("Password: ")
+    except (EOFError, KeyboardInterrupt) as exc:
+        print(file=sys.stderr)  # end the prompt's line
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise CommandError("no password given: pass --password, or type one at the prompt") from None
 
 
 def cmd_events_write(args: argparse.Namespace) -> int:
@@ -313,9 +371,12 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
     settings = KafkaSettings.from_env()
     if settings is None:
-        print("set KAFKA_BOOTSTRAP_SERVERS (e.g. 127.0.0.1:9092; `make kafka` starts a broker there)", file=sys.stderr)
+        print(
+            "error: set KAFKA_BOOTSTRAP_SERVERS (e.g. 127.0.0.1:9092; `make kafka` starts a broker there)",
+            file=sys.stderr,
+        )
         return 2
-    with Platform.open(resolve_dsn()) as platform:
+    with Platform.open(database_dsn()) as platform:
         relay = Relay(platform, settings, batch=args.batch)
         signal.signal(signal.SIGTERM, lambda *_: relay.stop())
         print(f"relaying events to {settings.bootstrap_servers} (topics {settings.topic_prefix}.*)", flush=True)
@@ -330,12 +391,22 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
 
 def cmd_consume(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from kafka.errors import KafkaError
+
     from workers.consumer import main as consume_main
 
     if not args.bootstrap:
-        print("give --bootstrap or set KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
+        print("error: give --bootstrap or set KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
         return 2
-    return consume_main(args)
+    print(f"consuming {', '.join(args.topic)} from {args.bootstrap} as group {args.group}", file=sys.stderr, flush=True)
+    try:
+        return consume_main(args)
+    except sqlite3.Error as exc:
+        raise CommandError(f"--state {args.state}: cannot use it as a SQLite file of event ids ({exc})") from None
+    except KafkaError as exc:
+        raise CommandError(f"Kafka at {args.bootstrap}: {exc}", UNREACHABLE) from None
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -349,17 +420,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         aggregate_id = uuid.UUID(args.id)
     except ValueError:
-        print(f"'{args.id}' is not a record id (a UUID)", file=sys.stderr)
+        print(f"error: '{args.id}' is not a record id (a UUID)", file=sys.stderr)
         return 2
     as_of = datetime.now(UTC)
-    if args.as_of and not args.history:
+    if args.as_of is not None and args.history:
+        print("error: --history prints every event; --as-of is for the state (give one of them)", file=sys.stderr)
+        return 2
+    if args.as_of is not None:
         try:
             as_of = datetime.fromisoformat(args.as_of)
         except ValueError:
-            print(f"--as-of '{args.as_of}' is not an ISO-8601 instant", file=sys.stderr)
+            print(
+                f"error: --as-of '{args.as_of}' is not an ISO-8601 instant (e.g. 2026-03-31T18:30:00+05:30)",
+                file=sys.stderr,
+            )
             return 2
         as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
-    with Platform.open(resolve_dsn()) as platform:
+    with Platform.open(database_dsn()) as platform:
         replay = platform.get(AuditReplay)
         out: object
         if args.history:
@@ -370,89 +447,151 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="covenant-desk", description="Covenant Desk lending operations platform")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _whole_number(least: int, what: str) -> Callable[[str], int]:
+    """An argparse type: an integer of at least `least` (`what` names the range in the message)."""
 
-    serve = sub.add_parser("serve", help="serve API and portal (with workers) on one port")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{value} is not {what}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    value = _whole_number(1, "a port (1-65535)")(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (1-65535)")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds (0 or more)")
+    return value
+
+
+def command(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
+    """A subcommand whose `text` is both its line in the parent's list and the description its own --help shows."""
+    return cast(argparse.ArgumentParser, sub.add_parser(name, help=text, description=text))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="covenant-desk",
+        description="Covenant Desk lending operations platform. Commands that use the database read DATABASE_URL "
+        "(unset: the embedded PostgreSQL under ./var). Exit codes: 0 done, 1 done with failures the command names, "
+        "2 a mistake in the command, 3 the database or broker cannot be reached, 130 interrupted.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = command(sub, "serve", "serve API and portal (with workers) on one port")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000)")
     serve.add_argument("--seed", action="store_true", help="seed the demo brand first (idempotent)")
     serve.add_argument("--no-workers", action="store_true", help="API only: no projection runners or scheduler")
     serve.set_defaults(func=cmd_serve)
 
-    seed = sub.add_parser("seed", help="create the demo brand, admin and borrowers (idempotent)")
-    seed.add_argument("--borrowers", type=int, default=150)
+    seed = command(sub, "seed", "create the demo brand, admin and borrowers (idempotent)")
+    seed.add_argument(
+        "--borrowers",
+        type=_whole_number(0, "a number of borrowers (0 or more)"),
+        default=150,
+        help="demo borrowers to register (default: 150; those already there are kept)",
+    )
     seed.set_defaults(func=cmd_seed)
 
-    projections = sub.add_parser("projections", help="read model status and rebuilds")
-    psub = projections.add_subparsers(dest="action", required=True)
-    psub.add_parser("status", help="position and lag per projection").set_defaults(func=cmd_projections_status)
-    rebuild = psub.add_parser("rebuild", help="drop and replay one projection")
-    rebuild.add_argument("name")
+    projections = command(sub, "projections", "read model status, failures, retries and rebuilds")
+    psub = projections.add_subparsers(dest="action", required=True, metavar="ACTION")
+    command(psub, "status", "position, head and lag per projection").set_defaults(func=cmd_projections_status)
+    rebuild = command(psub, "rebuild", "drop and replay one projection (progress bar on stderr)")
+    rebuild.add_argument("name", help="the projection (`projections status` lists them)")
     rebuild.set_defaults(func=cmd_projections_rebuild)
-    failures = psub.add_parser("failures", help="events a projection could not apply, and those parked behind them")
+    failures = command(psub, "failures", "events a projection could not apply, and those parked behind them")
     failures.add_argument("name", nargs="?", help="one projection (default: all)")
     failures.set_defaults(func=cmd_projections_failures)
-    retry = psub.add_parser(
-        "retry", help="apply failed events again with the current code; clear those that apply (exit 1 if any fail)"
+    retry = command(
+        psub, "retry", "apply failed events again with the current code; clear those that apply (exit 1 if any fail)"
     )
     retry.add_argument("name", nargs="?", help="the projection")
     retry.add_argument("--position", type=int, help="only the failed event at this position (and those behind it)")
     retry.add_argument("--all", action="store_true", help="every projection's failed events")
     retry.set_defaults(func=cmd_projections_retry)
 
-    apikey = sub.add_parser("apikey", help="API keys")
-    asub = apikey.add_subparsers(dest="action", required=True)
-    create_key = asub.add_parser("create", help="create a key (printed once)")
+    apikey = command(sub, "apikey", "API keys")
+    asub = apikey.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create_key = command(asub, "create", "create an API key for a brand and role; the secret is printed once")
     create_key.add_argument("--brand", required=True, help="brand slug")
     create_key.add_argument("--role", required=True, help="role id, e.g. admin")
-    create_key.add_argument("--label", default=None)
+    create_key.add_argument("--label", default=None, help="a name for the key (default: 'cli ROLE')")
     create_key.set_defaults(func=cmd_apikey_create)
 
-    brand = sub.add_parser("brand", help="brands")
-    bsub = brand.add_subparsers(dest="action", required=True)
-    create_brand = bsub.add_parser("create")
-    create_brand.add_argument("--slug", required=True)
-    create_brand.add_argument("--name", required=True)
-    create_brand.add_argument("--timezone", default="Asia/Kolkata")
+    brand = command(sub, "brand", "brands (lenders)")
+    bsub = brand.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create_brand = command(bsub, "create", "create a brand")
+    create_brand.add_argument("--slug", required=True, help="short id: lower-case letters, digits, dashes")
+    create_brand.add_argument("--name", required=True, help="display name")
+    create_brand.add_argument("--timezone", default="Asia/Kolkata", help="IANA timezone (default: Asia/Kolkata)")
     create_brand.set_defaults(func=cmd_brand_create)
 
-    relay = sub.add_parser("relay", help="publish every event to Kafka (KAFKA_BOOTSTRAP_SERVERS)")
-    relay.add_argument("--batch", type=int, default=1000, help="events per acknowledged batch")
+    relay = command(sub, "relay", "publish every event to Kafka (KAFKA_BOOTSTRAP_SERVERS) until stopped")
+    relay.add_argument(
+        "--batch",
+        type=_whole_number(1, "a batch size (1 or more)"),
+        default=1000,
+        help="events per acknowledged batch (default: 1000)",
+    )
     relay.set_defaults(func=cmd_relay)
-    consume = sub.add_parser("consume", help="a worked example consumer: print each new event once")
+    consume = command(sub, "consume", "a worked example consumer: print each new event once (JSON lines on stdout)")
     consume.add_argument("--topic", action="append", required=True, help="a topic (repeat for several)")
     consume.add_argument("--group", required=True, help="consumer group id")
-    consume.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    consume.add_argument(
+        "--bootstrap",
+        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
+        help="broker host:port (default: KAFKA_BOOTSTRAP_SERVERS)",
+    )
     consume.add_argument("--state", help="SQLite file of processed event ids (dedupe across restarts)")
     consume.add_argument("--latest", action="store_true", help="start at the end for a new group (default: beginning)")
-    consume.add_argument("--max", type=int, help="stop after this many new events")
-    consume.add_argument("--idle-exit", type=float, help="stop after this many seconds without a record")
+    consume.add_argument(
+        "--max", type=_whole_number(1, "a number of events (1 or more)"), help="stop after this many new events"
+    )
+    consume.add_argument("--idle-exit", type=_seconds, help="stop after this many seconds without a record")
     consume.set_defaults(func=cmd_consume)
 
-    replay = sub.add_parser("replay", help="an aggregate's state as of an instant, replayed from its events")
+    replay = command(sub, "replay", "an aggregate's state as of an instant, replayed from its events (JSON on stdout)")
     replay.add_argument("type", help="aggregate type, e.g. customer, covenant, notice, staff_user")
-    replay.add_argument("id")
+    replay.add_argument("id", help="the aggregate's id (a UUID)")
     replay.add_argument("--as-of", help="ISO-8601 instant (default: now; without an offset: UTC)")
     replay.add_argument("--history", action="store_true", help="print every event instead of the state")
     replay.set_defaults(func=cmd_replay)
 
-    events = sub.add_parser("events", help="the event catalogue (JSON Schemas in docs/events/)")
-    esub = events.add_subparsers(dest="events_command", required=True)
-    esub.add_parser("write", help="regenerate the schemas from the event models").set_defaults(func=cmd_events_write)
-    esub.add_parser(
-        "check", help="fail when code and committed schemas disagree or a change breaks consumers"
-    ).set_defaults(func=cmd_events_check)
+    events = command(sub, "events", "the event catalogue (JSON Schemas in docs/events/)")
+    esub = events.add_subparsers(dest="events_command", required=True, metavar="ACTION")
+    command(esub, "write", "regenerate the schemas from the event models").set_defaults(func=cmd_events_write)
+    command(esub, "check", "fail when code and committed schemas disagree or a change breaks consumers").set_defaults(
+        func=cmd_events_check
+    )
 
-    staff = sub.add_parser("staff", help="staff users")
-    ssub = staff.add_subparsers(dest="action", required=True)
-    create_staff = ssub.add_parser("create")
-    create_staff.add_argument("--brand", required=True)
-    create_staff.add_argument("--email", required=True)
-    create_staff.add_argument("--name", required=True)
-    create_staff.add_argument("--role", action="append", required=True)
-    create_staff.add_argument("--password", default=None, help="prompted when omitted")
+    staff = command(sub, "staff", "staff users")
+    ssub = staff.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create_staff = command(ssub, "create", "create a staff login in a brand (super_admin too: the operator may)")
+    create_staff.add_argument("--brand", required=True, help="brand slug")
+    create_staff.add_argument("--email", required=True, help="login email (unique across the platform)")
+    create_staff.add_argument("--name", required=True, help="the person's name")
+    create_staff.add_argument("--role", action="append", required=True, help="role id, e.g. admin (repeat for several)")
+    create_staff.add_argument(
+        "--password",
+        default=None,
+        help="at least 10 characters; when omitted: prompted, or the first line of stdin when it is not a terminal",
+    )
     create_staff.set_defaults(func=cmd_staff_create)
     customer_numbers.register(sub)
     return parser
@@ -464,9 +603,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     handle_stop_signals()
     try:
         return int(args.func(args))
-    except DomainError as exc:
+    except (DomainError, CommandError) as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        return 2
+        return exc.code if isinstance(exc, CommandError) else 2
+    except DatabaseUnreachable as exc:
+        hint = "" if "DATABASE_URL" in str(exc) else " (check DATABASE_URL)"
+        print(f"error: {exc}{hint}", file=sys.stderr)
+        return UNREACHABLE
+    except (
+        DatabaseUnavailable,
+        psycopg.OperationalError,
+        persistence.OperationalError,  # eventsourcing's, wrapping psycopg's
+        persistence.InterfaceError,
+    ) as exc:
+        # The database went away while the command ran: what it had committed stays, the rest was not written.
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"error: lost the database while working: {reason}", file=sys.stderr)
+        return UNREACHABLE
+    except KeyboardInterrupt:
+        print("error: interrupted; what the command had committed is kept, nothing after it", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
