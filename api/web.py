@@ -37,6 +37,7 @@ from domain.identity.principal import AuthenticationFailed, Principal
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import DEFAULT_TIMEZONE
 from domain.shared.errors import Conflict, DomainError, InvalidInput, InvalidValue
+from domain.shared.rupees import rupees
 from domain.shared.values import text_problem
 from projections.keyset import InvalidCursor
 from projections.keyset import Page as ListPage
@@ -70,6 +71,8 @@ def local_time(instant: datetime | None, tz: str = DEFAULT_TIMEZONE, fmt: str = 
 
 templates.filters["phone"] = display_phone
 templates.filters["local"] = local_time
+# Every amount a page shows reads `₹12,34,567.50` (`| inr(paise=False)`: a whole offered or requested amount as `₹55,000`).
+templates.filters["inr"] = rupees
 
 
 @dataclass(frozen=True)

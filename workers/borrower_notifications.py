@@ -20,13 +20,14 @@ from uuid import UUID
 from adapters.engagement_store import Template
 from adapters.message_store import Message
 from api.services.engagement import Engagement
-from api.services.engagement_delivery import PARALLEL, BrandMessaging, Sent, public_base, rupees
+from api.services.engagement_delivery import PARALLEL, BrandMessaging, Sent, public_base
 from api.services.no_due_links import NoDueLinks
 from api.services.pay_links import PayLinks
 from domain.engagement.defaults import kind_channels
 from domain.engagement.templates import DUE_OFFSETS, Channel, Kind
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
+from domain.shared.rupees import rupees
 from projections.engagement_dues import DueItem
 
 BORROWER_NOTIFICATIONS = JobDefinition(

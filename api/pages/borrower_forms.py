@@ -10,6 +10,7 @@ from typing import Any
 
 from domain.onboarding.steps import Step
 from domain.shared.errors import FieldError
+from domain.shared.rupees import rupees
 
 _ADDRESS_KINDS = ("current", "permanent", "office", "parental")
 _ADDRESS_PARTS = ("line1", "line2", "city", "state", "pincode")
@@ -239,7 +240,7 @@ def loan_request_form(products: list[Any]) -> tuple[Group, ...]:
     options = tuple(
         (
             str(p.id),
-            f"{p.name}: ₹{p.min_amount:,.0f}–₹{p.max_amount:,.0f}, {p.min_tenure}–{p.max_tenure} {p.tenure_unit}",
+            f"{p.name}: {rupees(p.min_amount, paise=False)}–{rupees(p.max_amount, paise=False)}, {p.min_tenure}–{p.max_tenure} {p.tenure_unit}",
         )
         for p in products
     )

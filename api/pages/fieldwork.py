@@ -27,6 +27,7 @@ from domain.providers.errors import ProviderUnavailable
 from domain.shared.application import CommandResult
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, NotFound
+from domain.shared.rupees import rupees
 from projections.collection_dashboard import CollectionDashboardQueries
 from projections.collection_team import TeamQueries
 from projections.fieldwork_queries import FieldworkPicks, FieldworkQueries
@@ -158,12 +159,12 @@ def _dashboard_data(port: FieldworkPagesPort, brand_id: UUID, stage: Stage) -> d
         "amount_chart": bar_chart(
             "chart-dpd-amount",
             "Amount by DPD bucket (INR)",
-            [(b.bucket, float(b.amount), f"₹{b.amount:,.2f}") for b in team.buckets],
+            [(b.bucket, float(b.amount), rupees(b.amount)) for b in team.buckets],
         ),
         "portfolio_chart": bar_chart(
             "chart-portfolio",
             "Serviced loans by DPD (count)",
-            [(b.label, b.count, f"{b.count} · ₹{b.amount:,.2f}") for b in portfolio],
+            [(b.label, b.count, f"{b.count} · {rupees(b.amount)}") for b in portfolio],
         ),
         "calls_chart": bar_chart("chart-calls", "Dialer calls per executive (30 days)", calls_rows),
         "recovery_gauge": rate_gauge(

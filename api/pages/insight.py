@@ -18,6 +18,7 @@ from api.services.dashboard import Dashboard, DashboardDesk
 from api.web import Page, pages, render
 from domain.identity.permissions import Permission
 from domain.identity.principal import Principal
+from domain.shared.rupees import rupees
 from projections.covenant_queries import CovenantQueries
 from projections.global_search import MIN_LENGTH, GlobalSearchQueries
 
@@ -31,20 +32,6 @@ class InsightPagesPort:
     covenants: CovenantQueries
 
 
-def money(value: Decimal) -> str:
-    """An amount with Indian digit grouping (12,34,567.00)."""
-    sign = "-" if value < 0 else ""
-    whole, _, cents = f"{abs(value):.2f}".partition(".")
-    head, tail = whole[:-3], whole[-3:]
-    groups: list[str] = []
-    while len(head) > 2:
-        groups.insert(0, head[-2:])
-        head = head[:-2]
-    if head:
-        groups.insert(0, head)
-    return sign + ",".join([*groups, tail]) + "." + cents
-
-
 def charts(board: Dashboard) -> dict[str, Any]:
     """The V2 charts, rendered."""
     if board.daily is None or board.dpd_buckets is None or board.funnel is None:
@@ -54,17 +41,17 @@ def charts(board: Dashboard) -> dict[str, Any]:
         "disbursals": columns(
             "Disbursals by day",
             [Bar(d.day.strftime("%d %b"), Decimal(d.disbursed_count),
-                 f"{d.disbursed_count} loans, {money(d.disbursed_amount)}") for d in days],
+                 f"{d.disbursed_count} loans, {rupees(d.disbursed_amount)}") for d in days],
         ),
         "collections": columns(
             "Collections by day",
             [Bar(d.day.strftime("%d %b"), d.collected_amount,
-                 f"{money(d.collected_amount)} in {d.collected_count} payments") for d in days],
+                 f"{rupees(d.collected_amount)} in {d.collected_count} payments") for d in days],
             css="series-b",
         ),
         "buckets": bars(
             "Serviced loans by DPD bucket",
-            [Bar(b.bucket, Decimal(b.loans), f"{b.loans} · {money(b.amount)}") for b in board.dpd_buckets],
+            [Bar(b.bucket, Decimal(b.loans), f"{b.loans} · {rupees(b.amount)}") for b in board.dpd_buckets],
             css="series-c",
         ),
         "funnel": bars(
@@ -79,7 +66,7 @@ async def dashboard_page(request: Request, port: InsightPagesPort, principal: Pr
         counts = port.covenants.counts(principal.brand_id) if principal.holds(Permission.COVENANTS) else None
         return {"board": board, "counts": counts, "charts": charts(board) if board else {}}
 
-    return render(request, "dashboard.html", nav="dashboard", money=money, **await run_in_threadpool(load))
+    return render(request, "dashboard.html", nav="dashboard", **await run_in_threadpool(load))
 
 
 async def search_page(request: Request, port: InsightPagesPort, principal: Principal) -> Response:

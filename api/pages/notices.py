@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -49,22 +48,6 @@ class RepaymentPagesPort:
     loans: BorrowerLoanQueries
 
 
-def indian_rupees(value: Any) -> str:
-    """An amount in rupees with Indian digit grouping, e.g. `₹12,34,567.50`."""
-    try:
-        amount = Decimal(str(value)).quantize(Decimal("0.01"))
-    except (InvalidOperation, ValueError):
-        return "—"
-    whole, fraction = f"{abs(amount):.2f}".split(".")
-    if len(whole) > 3:
-        head, groups = whole[:-3], [whole[-3:]]
-        while head:
-            groups.insert(0, head[-2:])
-            head = head[:-2]
-        whole = ",".join(groups)
-    return f"{'-' if amount < 0 else ''}₹{whole}.{fraction}"
-
-
 def day(value: date | str | None) -> str:
     """A date (or an ISO date string, as history details keep them) as staff read it, e.g. `28 Nov 2026`."""
     if isinstance(value, str):
@@ -87,7 +70,6 @@ def duration(ms: int | None) -> str:
     return f"{minutes} min {seconds:02d} s"
 
 
-templates.filters["inr"] = indian_rupees
 templates.filters["day"] = day
 templates.filters["duration"] = duration
 

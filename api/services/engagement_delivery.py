@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -43,21 +42,6 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 def public_base() -> str:
     """Where providers reach this deployment (`PUBLIC_BASE_URL`)."""
     return (os.environ.get("PUBLIC_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-
-
-def rupees(amount: Decimal) -> str:
-    """₹ and Indian digit grouping: ₹1,23,456.70."""
-    whole, _, paise = f"{amount.quantize(Decimal('0.01'))}".partition(".")
-    sign = "-" if whole.startswith("-") else ""
-    whole = whole.lstrip("-")
-    head, tail = whole[:-3], whole[-3:]
-    groups: list[str] = []
-    while len(head) > 2:
-        groups.insert(0, head[-2:])
-        head = head[:-2]
-    if head:
-        groups.insert(0, head)
-    return f"{sign}₹{','.join([*groups, tail])}.{paise}"
 
 
 @dataclass(frozen=True)

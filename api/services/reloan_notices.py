@@ -14,10 +14,11 @@ from uuid import UUID
 import structlog
 
 from api.services.engagement import Engagement
-from api.services.engagement_delivery import public_base, rupees
+from api.services.engagement_delivery import public_base
 from domain.engagement.defaults import kind_channels
 from domain.engagement.templates import Channel, Kind
 from domain.shared.errors import DomainError
+from domain.shared.rupees import rupees
 from projections.reloans import OfferRow, ReloanOfferQueries
 
 log = structlog.get_logger(__name__)

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from domain.loans.bre import ApplicantFacts, BrandPolicy, Outcome, Rule, RuleResult, RuleSpec
 from domain.loans.money import round_money
+from domain.shared.rupees import rupees
 
 Check = Callable[[RuleSpec, ApplicantFacts, BrandPolicy, date], RuleResult]
 
@@ -28,18 +29,6 @@ def number(value: Decimal | int) -> str:
         return str(value)
     text = f"{value:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def rupees(amount: Decimal) -> str:
-    """`₹1,50,000.00`: rupees with Indian digit grouping and paise."""
-    whole, fraction = f"{abs(amount):.2f}".split(".")
-    if len(whole) > 3:
-        head, groups = whole[:-3], [whole[-3:]]
-        while head:
-            groups.insert(0, head[-2:])
-            head = head[:-2]
-        whole = ",".join(groups)
-    return f"{'-' if amount < 0 else ''}₹{whole}.{fraction}"
 
 
 def age_on(born: date, today: date) -> int:

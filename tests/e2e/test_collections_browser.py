@@ -62,7 +62,7 @@ def test_worklist_panel_reallocation_and_team(server: str, browser: Any, client:
     phone.fill("#ptp-form input[name=amount]", "8037.57")
     phone.click("#ptp-form button")
     phone.wait_for_selector("#ptps")
-    assert "8037.57" in phone.locator("#ptps").inner_text() and "open" in phone.locator("#ptps").inner_text()
+    assert "₹8,037.57" in phone.locator("#ptps").inner_text() and "open" in phone.locator("#ptps").inner_text()
     phone.fill("#ptp-form input[name=date]", "2026-03-06")  # a second open promise: refused, shown
     phone.fill("#ptp-form input[name=amount]", "10")
     phone.click("#ptp-form button")

@@ -85,20 +85,20 @@ def test_cx_approves_and_the_sm_sanctions(
     sm_page = browser.new_context().new_page()
     login(sm_page, server, "sm.decide@lender.in")
     sm_page.click("nav >> text=Sanction")
-    assert "₹90000.00" in sm_page.locator("#sanction-queue").inner_text()
+    assert "₹90,000.00" in sm_page.locator("#sanction-queue").inner_text()
     sm_page.click("#sanction-queue a")
     sm_page.fill("#sanction-form input[name=sanctioned_amount]", "85000")
     sm_page.fill("#sanction-form textarea[name=remarks]", "FOIR at the limit")
     sm_page.click("#sanction-form button")
     sm_page.wait_for_selector("#loan-status:has-text('sm approved')")
     amounts = sm_page.locator("#decision-amounts").inner_text()
-    assert "₹100000.00" in amounts and "₹90000.00" in amounts and "₹85000.00" in amounts
-    assert sm_page.locator("#net-disbursed").inner_text() == "₹82494.00"
+    assert "₹1,00,000.00" in amounts and "₹90,000.00" in amounts and "₹85,000.00" in amounts
+    assert sm_page.locator("#net-disbursed").inner_text() == "₹82,494.00"
     sm_page.click("#schedule summary")
-    assert "₹8037.57" in sm_page.locator("#schedule").inner_text()
+    assert "₹8,037.57" in sm_page.locator("#schedule").inner_text()
     journey = sm_page.locator("#loan-history").inner_text()
     assert "Nisha CX" in journey and "Arjun SM" in journey
-    assert "sanctioned ₹85000.00" in journey and "FOIR at the limit" in journey and "salary supports 90k" in journey
+    assert "sanctioned ₹85,000.00" in journey and "FOIR at the limit" in journey and "salary supports 90k" in journey
     ARTIFACTS.mkdir(exist_ok=True)
     sm_page.screenshot(path=str(ARTIFACTS / "loan_sanctioned.png"), full_page=True)
 

@@ -15,6 +15,7 @@ from typing import Any
 from api.routes.loan_exports import safe
 from domain.identity.application import Identity
 from domain.loans.application import Loans
+from domain.shared.rupees import rupees
 from tests.conftest import make_tenant
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
 from tests.support import settle
@@ -175,7 +176,7 @@ def test_the_audit_page_shows_the_loan_as_it_stood(app: Any, client: Any, platfo
         now = browser.get(f"/audit/loan/{loan_id}")
         first = said["schedule"][0]["status"]
         assert f'id="as-of-dpd">{said["dpd"]}<' in now.text and f'data-no="1" data-status="{first}"' in now.text
-        assert f'data-field="total">{said["outstanding"]["total"]}<' in now.text
+        assert f'data-field="total">{rupees(said["outstanding"]["total"])}<' in now.text
         compared = browser.get(
             f"/audit/loan/{loan_id}", params={"from": overdue.isoformat(), "to": datetime.now(UTC).isoformat()}
         )

@@ -66,7 +66,7 @@ def test_the_loan_page_says_what_the_payout_waits_for_and_shows_the_attempt(plat
 
     _queue(platform, tenant, loan_id)
     queued = _disbursal_section(browser, loan_id)
-    assert "waiting for Ops" in queued and "₹82494.00" in queued
+    assert "waiting for Ops" in queued and "₹82,494.00" in queued
 
     first = _disburse(server, tenant, loan_id, "NEFT").json()["disbursement"]
     initiated = _disbursal_section(browser, loan_id)

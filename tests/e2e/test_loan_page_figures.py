@@ -64,8 +64,8 @@ def test_the_pricing_once_sanctioned_is_the_sanctions_with_the_requested_beside_
         assert page.status_code == 200, page.text[:300]
         shown = _text(_section(page.text, "pricing"))
         assert "Pricing as sanctioned" in shown and "Pricing preview" not in shown
-        assert "Net disbursed ₹48320.00" in shown and "EMI ₹4727.98" in shown
-        assert "As requested (₹40000.00): net disbursed ₹38556.00, EMI ₹3782.38" in shown
+        assert "Net disbursed ₹48,320.00" in shown and "EMI ₹4,727.98" in shown
+        assert "As requested (₹40,000.00): net disbursed ₹38,556.00, EMI ₹3,782.38" in shown
     finally:
         browser.__exit__(None, None, None)
 
@@ -84,6 +84,6 @@ def test_before_the_sanction_the_pricing_is_the_requested_amounts_preview(
     browser, _csrf = _portal(app, email)
     try:
         shown = _text(_section(browser.get(f"/loans/{loan['id']}").text, "pricing"))
-        assert "Pricing preview" in shown and "Net disbursed ₹38556.00" in shown and "As requested" not in shown
+        assert "Pricing preview" in shown and "Net disbursed ₹38,556.00" in shown and "As requested" not in shown
     finally:
         browser.__exit__(None, None, None)

@@ -56,7 +56,7 @@ def test_queue_loan_page_and_its_forms(
 
     page.goto(f"{server}/loans/{loan.id}")
     assert "Net disbursed" in page.locator("#pricing").inner_text()
-    assert "₹5673.58" in page.locator("#pricing").inner_text()  # EMI of 60,000 at 24% over 12 months
+    assert "₹5,673.58" in page.locator("#pricing").inner_text()  # EMI of 60,000 at 24% over 12 months
     page.click("#submit-form button")
     page.wait_for_selector("#bre-results")
     assert page.locator("#loan-status").inner_text() == "rejected"

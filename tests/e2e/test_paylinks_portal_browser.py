@@ -69,7 +69,7 @@ def test_links_and_mandates_from_the_payments_page(
     page.fill("#link-form input[name=amount]", "")  # what is due now
     page.click("#link-form button")
     page.wait_for_selector("#links tbody tr >> text=sent")
-    assert "8037.57" in page.locator("#links").inner_text()
+    assert "₹8,037.57" in page.locator("#links").inner_text()
     links = httpx.get(f"{server}/api/v1/loans/{loan_id}/payment-links", headers=tenant.auth).json()["items"]
     provider_simulators["gateway"].pay(links[0]["order_id"]).result(timeout=10)
     assert "paid" in _reload_until(page, "#links", "paid")

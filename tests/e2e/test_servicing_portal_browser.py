@@ -34,10 +34,10 @@ def test_the_loan_page_records_repayments_until_completed(server: str, browser: 
     page = browser.new_page()
     login(page, server, email)
     page.goto(f"{server}/loans/{loan_id}")
-    assert page.locator("#outstanding-total").inner_text() == "85000.00"
+    assert page.locator("#outstanding-total").inner_text() == "₹85,000.00"
     assert page.locator("#dpd").inner_text() == "0" and page.locator("#asset-class").inner_text() == "standard"
     assert page.locator("#servicing-schedule tbody tr").count() == 12
-    assert "2026-02-28: 8037.57" in page.locator("#next-due").inner_text()
+    assert "2026-02-28: ₹8,037.57" in page.locator("#next-due").inner_text()
 
     page.fill("#repayment-form input[name=amount]", "1000.00")
     page.fill("#repayment-form input[name=reference]", "UTR-PORTAL-1")
@@ -48,7 +48,7 @@ def test_the_loan_page_records_repayments_until_completed(server: str, browser: 
     assert receipt.ok and receipt.headers["content-type"] == "application/pdf"
     assert "UTR-PORTAL-1" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(receipt.body())).pages)
     assert "partially_paid" in page.locator("#servicing-schedule tbody tr").first.inner_text()
-    assert page.locator("#outstanding-total").inner_text() == "84000.00"
+    assert page.locator("#outstanding-total").inner_text() == "₹84,000.00"
     # At a phone's width the schedule and the repayments scroll in their boxes: the page itself does not (it was
     # 735 px wide at 390, the whole page sliding sideways).
     page.set_viewport_size({"width": 390, "height": 844})
@@ -68,7 +68,7 @@ def test_the_loan_page_records_repayments_until_completed(server: str, browser: 
     page.click("#repayment-form button")
     page.wait_for_selector("#ndc-download")
     assert "completed" in page.locator("#loan-status").inner_text()
-    assert page.locator("#outstanding-total").inner_text() == "0.00"
+    assert page.locator("#outstanding-total").inner_text() == "₹0.00"
     page.screenshot(path=str(ARTIFACTS / "loan_servicing.png"), full_page=True)
     pdf = page.request.get(f"{server}/loans/{loan_id}/no-due-certificate.pdf")
     assert pdf.ok and pdf.body().startswith(b"%PDF")
