@@ -307,6 +307,10 @@ def test_the_cob_page_runs_cob_for_a_date_and_lists_its_run_record(client: Any, 
         row = row[: row.index("</tr>")]
         assert re.search(r'data-label="Loans processed" class="num">1<', row)
         assert "active → overdue: 1" in row and "done" in row
+        # The loans whose COB recorded a day close (the overdue one), headed as such: "Closed" read as loans paid off.
+        assert re.search(r'data-label="Loans closed for the day" class="num">1<', row)
+        assert '<th class="num">Loans closed for the day</th>' in page and '<th class="num">Closed</th>' not in page
+        assert "It does not count loans paid off" in page
         refused = browser.post("/loan-cob/run", data={"as_of": "not-a-date", "csrf_token": token.group(1)})
         assert refused.status_code == 422
     finally:

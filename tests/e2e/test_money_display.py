@@ -93,6 +93,9 @@ def test_staff_pages_show_a_7_digit_amount_in_indian_grouping(
             page = browser.get(path)
             assert page.status_code == 200, (path, page.text[:500])
             _shows_indian(page.text, path)
+        case = _text(browser.get(f"/collections/loans/{loan_id}").text)
+        assert "DPD at last close 12" in case and f"Unpaid at last close {INDIAN}" in case
+        assert "DPD 12 at last close" in _text(browser.get("/collections").text)
     finally:
         browser.__exit__(None, None, None)
 
