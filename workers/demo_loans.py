@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from domain.loans.application import Loans
+from domain.loans.states import LoanStatus
 from domain.shared.errors import DomainError
+from workers.demo_ids import demo_id
 from workers.demo_products import DEMO_COUPON, demo_product_id
 
 if TYPE_CHECKING:
@@ -39,22 +41,35 @@ DEMO_CAM = {
 }  # fmt: skip
 
 
+def demo_loan_id(brand_id: UUID, index: int) -> UUID:
+    """The id of the demo application of DEMO_APPLICATIONS[index]."""
+    return demo_id(brand_id, f"loan:{index}")
+
+
 def seed_loans(platform: Platform, brand_id: UUID, customer_ids: list[UUID]) -> int:
-    """One demo application per borrower given (up to the list above); how many it created. Run once, with the
-    brand (a refused application - e.g. the borrower already holds one - is skipped)."""
+    """One demo application per borrower given (up to the list above), walked to its demo state; how many it
+    started. Each is named `loan:<i>`: one found is taken on from the state it is in (a run stopped between its
+    steps), so each step is done once; a refused one (e.g. the borrower already holds one) is skipped."""
     loans = platform.get(Loans)
     created = 0
     applications = zip(customer_ids, DEMO_APPLICATIONS, strict=False)
     for index, (customer_id, (code, amount, tenure, coupon, submit)) in enumerate(applications):
+        loan_id = demo_loan_id(brand_id, index)
         with suppress(DomainError):
-            result = loans.create(brand_id, customer_id, demo_product_id(brand_id, code), amount, tenure, coupon)
-            created += 1
-            if submit:
-                loans.submit(brand_id, result.id)
+            if loans.find(loan_id) is None:
+                loans.create(
+                    brand_id, customer_id, demo_product_id(brand_id, code), amount, tenure, coupon, loan_id=loan_id
+                )
+                created += 1
+            if submit and loans.get(brand_id, loan_id).status is LoanStatus.ONBOARDING:
+                loans.submit(brand_id, loan_id)
             if index in DEMO_DECISIONS:
                 approved, sanctioned = DEMO_DECISIONS[index]
-                loans.record_cam(brand_id, result.id, DEMO_CAM)
-                loans.cx_approve(brand_id, result.id, approved, "salary and FOIR support the amount")
-                if sanctioned is not None:
-                    loans.sanction(brand_id, result.id, sanctioned, "sanctioned a little below the CX's amount")
+                loan = loans.get(brand_id, loan_id)
+                if loan.status is LoanStatus.PENDING and loan.cam is None:
+                    loans.record_cam(brand_id, loan_id, DEMO_CAM)
+                if loan.status is LoanStatus.PENDING:
+                    loans.cx_approve(brand_id, loan_id, approved, "salary and FOIR support the amount")
+                if sanctioned is not None and loans.get(brand_id, loan_id).status is LoanStatus.CX_APPROVED:
+                    loans.sanction(brand_id, loan_id, sanctioned, "sanctioned a little below the CX's amount")
     return created

@@ -7,6 +7,7 @@ from contextlib import suppress
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import structlog
 
@@ -19,11 +20,14 @@ from domain.customers.values import Address
 from domain.identity.application import Identity
 from domain.identity.brand import BrandNotFound
 from domain.identity.principal import OPERATOR
+from domain.loans.application import Loans
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict
+from domain.shared.values import normalise_phone
 from workers.customer_numbers import number_customers
-from workers.demo_loans import seed_loans
-from workers.demo_onboarding import seed_onboarding
+from workers.demo_ids import demo_id
+from workers.demo_loans import demo_loan_id, seed_loans
+from workers.demo_onboarding import demo_funnel_started, seed_onboarding
 from workers.demo_products import seed_products
 
 if TYPE_CHECKING:
@@ -172,7 +176,10 @@ def demo_borrowers(count: int, seed: int = 2026) -> list[dict[str, Any]]:
 
 
 def seed_demo(platform: Platform, borrowers: int = 150) -> dict[str, Any]:
-    """Create the demo brand, its admin and borrowers unless they exist; returns what it did."""
+    """Create the demo brand, its admin, borrowers, covenants, products, applications and onboarding funnels unless
+    they exist; returns what it did. Every step finds its own results (by uuid5 ids or natural keys) and makes only
+    what is missing, so a run stopped anywhere is completed by the next, and a run after a complete one writes
+    nothing."""
     with acting_as("seed"):
         try:
             brand = platform.get(Identity).brand_by_slug(DEMO_SLUG)
@@ -185,24 +192,23 @@ def seed_demo(platform: Platform, borrowers: int = 150) -> dict[str, Any]:
             platform.get(Identity).create_staff(
                 brand.id, DEMO_EMAIL, "Demo Admin", ["admin"], DEMO_PASSWORD, granter=OPERATOR
             )
-        registered: list[Any] = []
-        for person in demo_borrowers(borrowers):
-            try:
-                registered.append(platform.get(Customers).register(brand.id, **person).id)
-            except DuplicateCustomer:
-                continue
-        covenants = _seed_covenants(platform, brand.id, registered[:24]) if created_brand else 0
+        people = demo_borrowers(borrowers)
+        registered, customer_ids = _seed_borrowers(platform, brand.id, people)
+        # A demo made before the seed named its records (random ids) has its funnels: its covenants and applications
+        # were made with them, on the brand's first run, and are not made again.
+        made_before = not created_brand and _made_by_an_earlier_version(platform, brand.id)
+        covenants = 0 if made_before else _seed_covenants(platform, brand.id, customer_ids[:24])
         products = seed_products(platform, brand.id, platform.get(Identity).business_date(brand.id))
-        loans = seed_loans(platform, brand.id, registered[24:32]) if created_brand else 0
-        known = demo_borrowers(borrowers)[40] if borrowers > 40 else None
+        loans = 0 if made_before else seed_loans(platform, brand.id, customer_ids[24:32])
+        known = people[40] if borrowers > 40 else None
         staff_registered = (str(known["phone"]), str(known["pan"])) if known else None
-        onboarding = seed_onboarding(platform, brand.id, staff_registered) if created_brand else 0
+        onboarding = seed_onboarding(platform, brand.id, staff_registered)
         numbered = number_customers(platform, brand.id)  # records of a demo made before formatted ids
     log.info(
         "seed.completed",
         brand=DEMO_SLUG,
         created_brand=created_brand,
-        borrowers_registered=len(registered),
+        borrowers_registered=registered,
         covenants=covenants,
         products=products,
         loans=loans,
@@ -212,7 +218,7 @@ def seed_demo(platform: Platform, borrowers: int = 150) -> dict[str, Any]:
     return {
         "brand_id": brand.id,
         "created_brand": created_brand,
-        "registered": len(registered),
+        "registered": registered,
         "covenants": covenants,
         "products": products,
         "loans": loans,
@@ -220,8 +226,43 @@ def seed_demo(platform: Platform, borrowers: int = 150) -> dict[str, Any]:
     }
 
 
-def _seed_covenants(platform: Platform, brand_id: Any, customer_ids: list[Any]) -> int:
-    """Covenants on some demo borrowers around today's business date, with their records opened."""
+def _seed_borrowers(platform: Platform, brand_id: UUID, people: list[dict[str, Any]]) -> tuple[int, list[UUID]]:
+    """Register the demo borrowers not registered yet; (how many it registered, every demo borrower's id in the
+    list's order). A borrower is found by their phone; one refused as a duplicate of an earlier one (a phone or PAN
+    the list drew twice) is left out, on every run alike."""
+    customers = platform.get(Customers)
+    registered, ids = 0, []
+    for person in people:
+        phone = normalise_phone(str(person["phone"]))
+        found = customers.owner_of(brand_id, "phone", phone)
+        if found is None:
+            try:
+                found = customers.register(brand_id, **person).id
+                registered += 1
+            except DuplicateCustomer:
+                continue
+        if found not in ids:
+            ids.append(found)
+    return registered, ids
+
+
+def _made_by_an_earlier_version(platform: Platform, brand_id: UUID) -> bool:
+    """Whether the demo was made by a seed before this one named its records: its first onboarding funnel (made
+    last, on the brand's first run) is there, and neither the first covenant nor the first application (made
+    before it by this seed) has its name."""
+    covenants, loans = platform.get(Covenants), platform.get(Loans)
+    return (
+        demo_funnel_started(platform, brand_id)
+        and covenants.find(demo_id(brand_id, "covenant:0")) is None
+        and loans.find(demo_loan_id(brand_id, 0)) is None
+    )
+
+
+def _seed_covenants(platform: Platform, brand_id: UUID, customer_ids: list[UUID]) -> int:
+    """Covenants on some demo borrowers around today's business date, with their records opened; how many it set
+    up. Each covenant is named `covenant:<i>` (made unless found); the due cycles are opened of those with none
+    opened yet (a run stopped between the two opens them next time; later ones are the covenant jobs' work)."""
+    covenants = platform.get(Covenants)
     today = platform.get(Identity).business_date(brand_id)
     month_end = add_months(date(today.year, today.month, 1), 1) - timedelta(days=1)
     kinds = [
@@ -230,11 +271,17 @@ def _seed_covenants(platform: Platform, brand_id: Any, customer_ids: list[Any]) 
         (Terms(type=CovenantType.DOCUMENT, document="Audited financial statements"), "Audited financials", Frequency.ANNUAL),
         (Terms(type=CovenantType.OTHER, description="Keep the plant insured for full value"), "Insurance renewal", Frequency.ANNUAL),
     ]  # fmt: skip
-    ids = []
+    created, unopened = 0, []
     for i, customer_id in enumerate(customer_ids):
+        covenant_id = demo_id(brand_id, f"covenant:{i}")
+        found = covenants.find(covenant_id)
+        if found is not None:
+            if found.cycles == 0:
+                unopened.append(covenant_id)
+            continue
         terms, title, frequency = kinds[i % len(kinds)]
         first_due = add_months(month_end, (i % 5) - 2)  # some overdue, some due soon, some later
-        result = platform.get(Covenants).create(
+        covenants.create(
             brand_id,
             customer_id=customer_id,
             application_ref=f"APP-{2024 + i % 3}-{100 + i:04d}",
@@ -246,7 +293,10 @@ def _seed_covenants(platform: Platform, brand_id: Any, customer_ids: list[Any]) 
             expiry_date=add_months(first_due, 36),
             grace_days=5,
             lead_days=None,
+            covenant_id=covenant_id,
         )
-        ids.append(result.id)
-    platform.get(Covenants).open_due_cycles(ids, today)
-    return len(ids)
+        created += 1
+        unopened.append(covenant_id)
+    if unopened:
+        covenants.open_due_cycles(unopened, today)
+    return created

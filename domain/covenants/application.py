@@ -101,11 +101,13 @@ class Covenants(ContextApplication):
         lead_days: int | None = None,
         assignee_id: UUID | None = None,
         company: str | None = None,
+        covenant_id: UUID | None = None,
     ) -> CommandResult:
         """Set up a covenant on a borrower of the brand (422 when the borrower or the assignee is not in it).
 
         Grace and lead days not given default per frequency: the brand's setting, else no grace and the product's
-        lead days."""
+        lead days. `covenant_id` (default: a new one) names the covenant, for a caller that must find it again (the
+        demo seed resuming); an id already taken is a 409 (ConcurrentModification) and records nothing."""
         self._check_parties(brand_id, customer_id, assignee_id)
         if grace_days is None or lead_days is None:
             defaults = self.parties.defaults(brand_id)
@@ -138,7 +140,11 @@ class Covenants(ContextApplication):
         )
         checks.raise_if_any()
         assert checked_terms is not None and calendar is not None
-        covenant = Covenant(
+        # `_create` with keywords, as constructing the class does (and `CovenantEvaluation.open_for`), so the id may
+        # be given: annotating `id` on the class would make every construction name one.
+        covenant: Covenant = Covenant._create(
+            Covenant.Created,
+            id=covenant_id,
             brand_id=brand_id,
             customer_id=customer_id,
             application_ref=clean_ref,

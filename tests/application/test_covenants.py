@@ -20,6 +20,7 @@ from domain.covenants.schedule import DEFAULT_LEAD_DAYS, Frequency
 from domain.covenants.status import CovenantStatus, EvaluationStatus
 from domain.covenants.terms import CovenantType, Operator, Terms
 from domain.documents.content import ContentType, Uploader
+from domain.shared.application import ConcurrentModification
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput
 from tests.application.conftest import in_memory
@@ -101,6 +102,17 @@ def test_a_covenant_on_an_unknown_borrower_is_refused_and_nothing_is_recorded(co
         _create(covenants, customer_id=uuid.uuid4())
     assert [(e.field, e.message) for e in refused.value.errors] == [("customer_id", NO_BORROWER)]
     assert _nothing_recorded(covenants)
+
+
+def test_a_covenant_named_by_its_caller_has_that_id_and_the_name_cannot_be_taken_twice(covenants: Covenants) -> None:
+    named = uuid.uuid5(uuid.NAMESPACE_URL, "demo:covenant:0")
+    assert _create(covenants, covenant_id=named) == named
+    assert covenants.covenant(BRAND, named).title == "Debt service coverage"
+    before = covenants.recorder.max_notification_id()
+    with pytest.raises(ConcurrentModification):
+        _create(covenants, covenant_id=named, title="Stock statement")
+    assert covenants.recorder.max_notification_id() == before
+    assert covenants.covenant(BRAND, named).title == "Debt service coverage"
 
 
 def test_another_brands_borrower_is_unknown_here(covenants: Covenants) -> None:
