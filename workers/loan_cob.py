@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -51,6 +52,9 @@ COB = JobDefinition(
     catches_up=True,
 )
 
+#: How many times a loan's close is tried on its own after a concurrent command saved the loan first.
+CLOSE_ATTEMPTS = 3
+
 
 @dataclass(frozen=True)
 class CobPort:
@@ -65,35 +69,64 @@ class CobPort:
 
 def close_partition(loans: Loans, brand_id: UUID, day: date, loan_ids: Sequence[UUID]) -> PartitionOutcome:
     """Close `day` for the loans of one partition: one load, one save (each loan alone when a concurrent command
-    changed one of them first: that loan is retried from its new version). With each loan, the date through which
-    its COB will record nothing while it has no other event (`Loan.cob_quiet_until`): the next dates' plans pass
-    it over until then."""
+    changed one of them first: that loan is retried from its new version). The outcome counts the closes saved: one
+    redone after a concurrent repayment may charge less, move no state, or record nothing. With each loan, the date
+    through which its COB will record nothing while it has no other event (`Loan.cob_quiet_until`): the next dates'
+    plans pass it over until then."""
     found = loans.load_many(Loan, list(loan_ids), brand_id, LoanNotFound)
-    changed: list[Loan] = []
-    transitions: Counter[str] = Counter()
-    penal = Decimal("0.00")
+    closes: dict[UUID, Close] = {}
     for loan in found:
-        before = loan.status
+        was = loan.status
         if loan.close_business_day(day):
-            changed.append(loan)
-            penal += sum((e.penal_charged for e in loan.pending_events if isinstance(e, Loan.DayClosed)), Decimal(0))
-            if loan.status is not before:
-                transitions[f"{before}->{loan.status}"] += 1
+            closes[loan.id] = Close(str(was), tuple(loan.pending_events))
     saved = found
-    if changed:
+    if closes:
+        changed = [loan for loan in found if loan.id in closes]
         try:
             loans.commit_serviced(*changed)
         except Conflict:
-            retried = {}
-            for loan in changed:  # one of them moved meanwhile (a repayment): each on its own, from its latest version
-                fresh = loans.get(brand_id, loan.id)
-                if fresh.close_business_day(day):
-                    loans.commit_serviced(fresh)
-                retried[fresh.id] = fresh
+            # One of them moved meanwhile (a repayment), and the partition's save kept nothing: each loan is closed
+            # again on its own from its latest version, and only those closes count.
+            closes = {}
+            retried = {loan.id: _close_alone(loans, brand_id, loan.id, day, closes) for loan in changed}
             saved = [retried.get(loan.id, loan) for loan in found]
+    events = [e for close in closes.values() for e in close.events]
+    penal = sum((e.penal_charged for e in events if isinstance(e, Loan.DayClosed)), Decimal("0.00"))
+    transitions = Counter(
+        f"{close.was}->{e.status}" for close in closes.values() for e in close.events if isinstance(e, Loan.StatusMoved)
+    )
     watch = tuple((loan.id, loan.version, loan.cob_quiet_until(day)) for loan in saved)
-    return PartitionOutcome(loans=len(found), closed=len(changed), penal_charged=penal, transitions=dict(transitions),
+    return PartitionOutcome(loans=len(found), closed=len(closes), penal_charged=penal, transitions=dict(transitions),
                             watch=watch)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Close:
+    """One loan's close as saved: its status before, and the events (`DayClosed`, perhaps `StatusMoved`)."""
+
+    was: str
+    events: tuple[Any, ...]
+
+
+def _close_alone(loans: Loans, brand_id: UUID, loan_id: UUID, day: date, closes: dict[UUID, Close]) -> Loan:
+    """Close `day` on the loan's latest version and save it alone - again, up to `CLOSE_ATTEMPTS` times, while
+    another command saves the loan first; a close saved goes into `closes`. The loan as saved (or as loaded, when
+    there was nothing to close)."""
+    for attempt in range(1, CLOSE_ATTEMPTS + 1):
+        fresh = loans.get(brand_id, loan_id)
+        was = fresh.status
+        if not fresh.close_business_day(day):
+            return fresh
+        close = Close(str(was), tuple(fresh.pending_events))
+        try:
+            loans.commit_serviced(fresh)
+        except Conflict:
+            if attempt == CLOSE_ATTEMPTS:
+                raise
+            continue
+        closes[loan_id] = close
+        return fresh
+    raise AssertionError("unreachable")
 
 
 def drain(port: CobPort, brand_id: UUID, day: date, worker: str) -> Iterator[PartitionOutcome]:
