@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -111,8 +112,10 @@ def test_approved_recoveries_are_listed_with_their_receipts_and_pending_or_rejec
     assert "700.00" in recovery.inner_text()
     collected = page.locator("#repayments tbody tr", has_text="COLL-OK")
     assert collected.locator("td.kind").inner_text() == "collection"
-    cells = [collected.locator(f"td.{c}").inner_text() for c in ("amount", "principal", "interest", "penal")]
-    assert cells[0] == "500.00" and sum(float(c) for c in cells[1:]) == 500.0 and float(cells[3]) > 0, cells
+    shown = [collected.locator(f"td.{c}").inner_text() for c in ("amount", "principal", "interest", "penal")]
+    assert all(text.startswith("₹") for text in shown), shown  # the portal's one money format (domain.shared.rupees)
+    cells = [Decimal(text.removeprefix("₹").replace(",", "")) for text in shown]
+    assert cells[0] == Decimal("500.00") and sum(cells[1:]) == Decimal("500.00") and cells[3] > 0, shown
     href = recovery.locator("a.receipt-link").get_attribute("href")
     assert href is not None and href.startswith(f"/loans/{loan_id}/repayments/")
     receipt = page.request.get(server + href)
