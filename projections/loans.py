@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
+from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from domain.loans import servicing_events as sv
 from domain.loans.application import Loans
 from domain.loans.loan import Loan, Transitioned
 from domain.loans.states import CLOSED as CLOSED_STATES
@@ -30,6 +32,13 @@ CLOSED = tuple(sorted(s.value for s in CLOSED_STATES))
 #: The timeline's rows of a cancel made by closing the borrower's onboarding (its reason `CLOSED_ONBOARDING` and the
 #: close's): the predicate of their partial index, which a query must repeat to use it.
 CLOSE_CANCELS = f"kind = 'cancelled' AND starts_with(reason, '{CLOSED_ONBOARDING}')"
+
+#: The batch's latest version of each loan it saw, on `read.loans` in one statement (`LoanViews.end_batch`): never
+#: backwards, and a row whose own handler already wrote that version is left alone (not rewritten).
+_VERSIONS = (
+    "UPDATE read.loans l SET version = v.version FROM unnest(%b::uuid[], %b::int[]) AS v(id, version) "
+    "WHERE l.id = v.id AND l.version < v.version"
+)
 
 
 class LoanViews(LoanRecoveryViews):
@@ -96,6 +105,33 @@ class LoanViews(LoanRecoveryViews):
         *SERVICING_DDL,
         *LOAN_SEARCH_DDL,
     )
+
+    def __init__(self) -> None:
+        self._versions: dict[UUID, int] = {}  # loan id -> the latest version of it the batch saw
+
+    def begin_batch(self) -> None:
+        self._versions = {}
+
+    def project(self, position: int, event: Any) -> Iterable[Change]:
+        """The event's handler's writes; its version is noted for `end_batch`, so that every Loan event this
+        projection reads moves `read.loans.version` - those that only add a timeline row (a waiver, collection or
+        settlement request or decision, a recovery, the no-due certificate) as well as those that change the row."""
+        versions, loan_id, version = self._versions, event.originator_id, event.originator_version
+        if versions.get(loan_id, 0) < version:
+            versions[loan_id] = version
+        return super().project(position, event)
+
+    def end_batch(self) -> Iterable[Change]:
+        """The batch's loans at the latest version it saw of each (one UPDATE, after the batch's other writes)."""
+        versions, self._versions = self._versions, {}
+        if versions:
+            yield Write(_VERSIONS, (list(versions), list(versions.values())))
+
+    @handles(L.NoDueCertificateIssued)
+    def _no_due(self, position: int, event: sv.NoDueCertificateIssued) -> Iterator[Change]:
+        """Read for its version only (`end_batch`): the certificate is served from the aggregate
+        (api/services/no_due.py)."""
+        return iter(())
 
     @handles(L.Created)
     def _created(self, position: int, event: L.Created) -> Iterator[Change]:

@@ -74,6 +74,33 @@ def test_every_event_of_the_credit_decision_is_read_by_the_projection() -> None:
     assert set(topics_of(*(getattr(Loan, n) for n in names))) <= set(LoanViews.topics)
 
 
+def test_every_loan_event_is_read_by_the_projection_and_its_batch_ends_at_each_loans_latest_version() -> None:
+    """`read.loans.version` is the aggregate's (GET /loans/{id}, If-Match): the projection reads every Loan event,
+    and each batch ends with one UPDATE taking each loan it saw to the latest version it saw, whether the event's own
+    handler wrote the row (a repayment) or only the timeline (a settlement proposal, a recovery)."""
+    from projections.projection import topics_of
+
+    classes = [getattr(Loan, name) for name in dir(Loan)]
+    events = {c for c in classes if isinstance(c, type) and "originator_version" in getattr(c, "model_fields", {})}
+    events.discard(Loan.Event)  # the base class, never stored
+    assert len(events) > 40 and set(topics_of(*events)) <= set(LoanViews.topics)
+
+    loan, other = _loan(), _loan()
+    facts = ApplicantFacts(credit_score=720)
+    loan.submit(facts, POLICY, evaluate((), facts, POLICY, date(2026, 11, 30)), date(2026, 11, 30))
+    loan.assign(uuid.uuid4(), AssignedBy.AUTO, "auto")
+    view = LoanViews()
+    view.begin_batch()
+    for i, event in enumerate([*loan.collect_events(), *other.collect_events()], 1):
+        list(view.project(i, event))
+    (versions,) = view.end_batch()
+    assert isinstance(versions, Write) and versions.sql.startswith("UPDATE read.loans l SET version = v.version")
+    assert "l.version < v.version" in versions.sql  # never backwards; a row already at it is not rewritten
+    assert dict(zip(*versions.params, strict=True)) == {loan.id: 3, other.id: 1}  # type: ignore[call-overload]
+    view.begin_batch()
+    assert list(view.end_batch()) == []  # a batch that saw no event writes nothing
+
+
 def test_the_decision_writes_its_amounts_and_the_timeline_carries_them() -> None:
     from domain.loans.loan_events import Cam, SalaryCredit
     from domain.loans.terms import LoanKind, LoanTerms
