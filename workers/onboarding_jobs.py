@@ -18,6 +18,7 @@ from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
 from domain.onboarding.application import Onboarding
 from domain.shared.aggregate import acting_as
+from domain.shared.application import CommandResult
 from domain.shared.errors import Conflict
 from projections.keyset import InvalidCursor
 from projections.onboarding import OnboardingQueries
@@ -115,17 +116,10 @@ def cancel_orphans(
     a close made before closes cancelled their application) are cancelled with the close's reason
     (`Onboarding.cancel_orphan`), once older than `ORPHAN_AFTER`, in batches on the read models' keyset; each fix
     is logged (`onboarding_sync.orphan_cancelled`)."""
-    before = port.onboarding.clock.now() - ORPHAN_AFTER
-
-    def fix(pair: tuple[UUID, UUID]) -> dict[str, str] | None:
-        borrower_id, loan_id = pair
-        changed = port.onboarding.cancel_orphan(job_run.brand_id, borrower_id, loan_id).changed
-        return {"borrower_id": str(borrower_id), "application_id": str(loan_id)} if changed else None
-
-    def page(cursor: str | None) -> tuple[list[tuple[UUID, UUID]], str | None]:
-        return port.queries.orphan_applications(job_run.brand_id, before, cursor, job_run.settings.batch_size)
-
-    yield from _reconcile(job_run, _ORPHANS, after, page, fix, "onboarding_sync.orphan_cancelled")
+    yield from _pair_sweep(
+        port, job_run, _ORPHANS, after, port.queries.orphan_applications, port.onboarding.cancel_orphan,
+        "onboarding_sync.orphan_cancelled",
+    )  # fmt: skip
 
 
 def finish_closes(
@@ -133,20 +127,37 @@ def finish_closes(
 ) -> Iterator[tuple[BatchCounts, str | None]]:
     """Funnels still in progress over an application a close cancelled (the close's funnel save never landed: the
     process died between its two saves, or every retry lost its race with the borrower) are closed with that close's
-    reason and actor (`Onboarding.finish_close`), once the cancel is older than `ORPHAN_AFTER` (a close in flight
+    reason, as the job (`Onboarding.finish_close`), once the cancel is older than `ORPHAN_AFTER` (a close in flight
     saves its funnel a moment after its cancel), in batches on the read models' keyset; each fix is logged
     (`onboarding_sync.close_finished`)."""
+    yield from _pair_sweep(
+        port, job_run, _CLOSES, after, port.queries.unfinished_closes, port.onboarding.finish_close,
+        "onboarding_sync.close_finished",
+    )  # fmt: skip
+
+
+def _pair_sweep(
+    port: OnboardingJobPort,
+    job_run: JobRun,
+    phase: str,
+    after: str | None,
+    pairs: Callable[[UUID, datetime, str | None, int], tuple[list[tuple[UUID, UUID]], str | None]],
+    mend: Callable[[UUID, UUID, UUID], CommandResult],
+    logged: str,
+) -> Iterator[tuple[BatchCounts, str | None]]:
+    """A sweep of (borrower, application) pairs older than `ORPHAN_AFTER`: `pairs` pages them (brand, before, cursor,
+    limit), `mend` fixes one (brand, borrower, application) as the job."""
     before = port.onboarding.clock.now() - ORPHAN_AFTER
 
     def fix(pair: tuple[UUID, UUID]) -> dict[str, str] | None:
         borrower_id, loan_id = pair
-        changed = port.onboarding.finish_close(job_run.brand_id, borrower_id, loan_id).changed
+        changed = mend(job_run.brand_id, borrower_id, loan_id).changed
         return {"borrower_id": str(borrower_id), "application_id": str(loan_id)} if changed else None
 
     def page(cursor: str | None) -> tuple[list[tuple[UUID, UUID]], str | None]:
-        return port.queries.unfinished_closes(job_run.brand_id, before, cursor, job_run.settings.batch_size)
+        return pairs(job_run.brand_id, before, cursor, job_run.settings.batch_size)
 
-    yield from _reconcile(job_run, _CLOSES, after, page, fix, "onboarding_sync.close_finished")
+    yield from _reconcile(job_run, phase, after, page, fix, logged)
 
 
 def _reconcile(
