@@ -29,8 +29,8 @@ INACTIVE = JobDefinition(
     description=(
         "Reconciles onboardings with their applications (an application submitted while its onboarding is still in "
         "progress records the submission; one left in onboarding under a closed onboarding is cancelled; an "
-        "onboarding left in progress over the application its close cancelled is closed as that close), then, when "
-        "the brand's auto_reject_inactive_users is on, closes as rejected each onboarding untouched for "
+        "onboarding left in progress over the application its close cancelled is closed with that close's reason), "
+        "then, when the brand's auto_reject_inactive_users is on, closes as rejected each onboarding untouched for "
         "inactive_user_days before the run's date, with the reason (the borrower sees it; staff see it in the lists), "
         "cancelling its application still in onboarding."
     ),
@@ -76,9 +76,9 @@ def _resume(cursor: str | None) -> tuple[str | None, str | None]:
 
 def run_inactive(port: OnboardingJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str | None]]:
     """Reconcile the brand's funnels with their applications (`sync_submissions`, `cancel_orphans`, `finish_closes`:
-    whatever the brand's settings), then yield one (counts, cursor) per batch of inactive funnels closed; safe to rerun (a closed
-    funnel is no longer a candidate, and one whose close failed after its application was cancelled still is: the
-    rerun finishes it)."""
+    whatever the brand's settings), then yield one (counts, cursor) per batch of inactive funnels closed; safe to
+    rerun (a closed funnel is no longer a candidate, and one whose close failed after its application was cancelled
+    still is: the rerun finishes it)."""
     phase, cursor = _resume(job_run.cursor or None)
     if phase == _SUBMISSIONS:
         yield from sync_submissions(port, job_run, cursor)
