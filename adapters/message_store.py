@@ -216,12 +216,18 @@ class MessageStore:
         return None if row is None else Message(**row)
 
     def by_provider_id(self, channel: str, provider_id: str) -> Message | None:
-        """The message a provider knows by `provider_id`."""
+        """The message a provider knows by `provider_id`, when exactly one message of the channel has it. The receipts
+        webhook names no brand, and two brands' provider accounts could hand out the same id: a receipt matching
+        messages of more than one is applied to none (None: acknowledged as nobody's and logged by the caller),
+        never to whichever row came first."""
+        if not provider_id:
+            return None
         with self.pool.connection() as conn:
-            row = conn.execute(
-                f"SELECT {_COLUMNS} FROM ops.messages WHERE provider_id = %s AND channel = %s", (provider_id, channel)
-            ).fetchone()
-        return None if row is None else Message(**row)
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM ops.messages WHERE provider_id = %s AND channel = %s LIMIT 2",
+                (provider_id, channel),
+            ).fetchall()
+        return Message(**rows[0]) if len(rows) == 1 else None
 
     def due(self, brand_id: UUID, now: datetime, limit: int, after: UUID | None = None,
             stuck: timedelta = STUCK) -> list[Message]:  # fmt: skip
