@@ -78,7 +78,7 @@ def close_partition(loans: Loans, brand_id: UUID, day: date, loan_ids: Sequence[
     for loan in found:
         was = loan.status
         if loan.close_business_day(day):
-            closes[loan.id] = Close(str(was), tuple(loan.pending_events))
+            closes[loan.id] = Close(str(was), str(loan.status), tuple(loan.pending_events))
     saved = found
     if closes:
         changed = [loan for loan in found if loan.id in closes]
@@ -87,14 +87,12 @@ def close_partition(loans: Loans, brand_id: UUID, day: date, loan_ids: Sequence[
         except Conflict:
             # One of them moved meanwhile (a repayment), and the partition's save kept nothing: each loan is closed
             # again on its own from its latest version, and only those closes count.
-            closes = {}
-            retried = {loan.id: _close_alone(loans, brand_id, loan.id, day, closes) for loan in changed}
-            saved = [retried.get(loan.id, loan) for loan in found]
+            retried = {loan.id: _close_alone(loans, brand_id, loan.id, day) for loan in changed}
+            closes = {loan_id: close for loan_id, (_, close) in retried.items() if close is not None}
+            saved = [retried[loan.id][0] if loan.id in retried else loan for loan in found]
     events = [e for close in closes.values() for e in close.events]
     penal = sum((e.penal_charged for e in events if isinstance(e, Loan.DayClosed)), Decimal("0.00"))
-    transitions = Counter(
-        f"{close.was}->{e.status}" for close in closes.values() for e in close.events if isinstance(e, Loan.StatusMoved)
-    )
+    transitions = Counter(f"{close.was}->{close.now}" for close in closes.values() if close.now != close.was)
     watch = tuple((loan.id, loan.version, loan.cob_quiet_until(day)) for loan in saved)
     return PartitionOutcome(loans=len(found), closed=len(closes), penal_charged=penal, transitions=dict(transitions),
                             watch=watch)  # fmt: skip
@@ -102,30 +100,31 @@ def close_partition(loans: Loans, brand_id: UUID, day: date, loan_ids: Sequence[
 
 @dataclass(frozen=True)
 class Close:
-    """One loan's close as saved: its status before, and the events (`DayClosed`, perhaps `StatusMoved`)."""
+    """One loan's close as saved: its status before and after, and the events (`DayClosed`, perhaps
+    `StatusMoved`)."""
 
     was: str
+    now: str
     events: tuple[Any, ...]
 
 
-def _close_alone(loans: Loans, brand_id: UUID, loan_id: UUID, day: date, closes: dict[UUID, Close]) -> Loan:
+def _close_alone(loans: Loans, brand_id: UUID, loan_id: UUID, day: date) -> tuple[Loan, Close | None]:
     """Close `day` on the loan's latest version and save it alone - again, up to `CLOSE_ATTEMPTS` times, while
-    another command saves the loan first; a close saved goes into `closes`. The loan as saved (or as loaded, when
-    there was nothing to close)."""
+    another command saves the loan first. The loan as saved (or as loaded, when there was nothing to close) and its
+    close as saved (None: nothing to close)."""
     for attempt in range(1, CLOSE_ATTEMPTS + 1):
         fresh = loans.get(brand_id, loan_id)
         was = fresh.status
         if not fresh.close_business_day(day):
-            return fresh
-        close = Close(str(was), tuple(fresh.pending_events))
+            return fresh, None
+        close = Close(str(was), str(fresh.status), tuple(fresh.pending_events))
         try:
             loans.commit_serviced(fresh)
         except Conflict:
             if attempt == CLOSE_ATTEMPTS:
                 raise
             continue
-        closes[loan_id] = close
-        return fresh
+        return fresh, close
     raise AssertionError("unreachable")
 
 
