@@ -35,7 +35,7 @@ from domain.loans.loan_payout import LoanPayout
 from domain.loans.loan_recoveries import LoanRecoveries
 from domain.loans.pricing import Pricing
 from domain.loans.states import CANCELLABLE, LoanStatus, check_transition
-from domain.shared.aggregate import Aggregate, current_actor
+from domain.shared.aggregate import Aggregate
 from domain.shared.errors import Conflict, NotFound
 
 S = LoanStatus
@@ -83,10 +83,9 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
     #: Passed in: random for an application started by staff or the borrower, derived from the offer for the one a
     #: re-loan offer starts (so accepting the offer twice at once cannot start two).
     id: UUID
-    #: Why it was cancelled and who cancelled it (its `Cancelled` event's reason and actor), None unless it was: the
-    #: onboarding context tells a cancel made by closing the borrower's onboarding by it (`Onboarding.finish_close`).
+    #: Why it was cancelled (its `Cancelled` event's reason), None unless it was: the onboarding context tells a cancel
+    #: made by closing the borrower's onboarding by it (`Onboarding.finish_close`).
     cancel_reason: str | None = None
-    cancelled_by: str | None = None
 
     class Created(Aggregate.Created):
         """An application was started (status onboarding). `created_on` is the brand's business date then (None on
@@ -417,15 +416,12 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
         """Cancel before disbursal, with a reason (not while a payout may be on its way), dated `today` (the brand's
         business date)."""
         self.require_no_payout_pending("cancel")
-        self._cancelled(
-            status=check_transition(self.status, S.CANCELLED), reason=reason, cancelled_on=today, actor=current_actor()
-        )
+        self._cancelled(status=check_transition(self.status, S.CANCELLED), reason=reason, cancelled_on=today)
 
     @event(Cancelled)
-    def _cancelled(self, status: LoanStatus, reason: str, cancelled_on: date | None = None, *, actor: str) -> None:
+    def _cancelled(self, status: LoanStatus, reason: str, cancelled_on: date | None = None) -> None:
         self.status = status
         self.cancel_reason = reason
-        self.cancelled_by = actor
 
     def reject(
         self,

@@ -760,7 +760,7 @@ class Onboarding(ContextApplication):
     def finish_close(self, brand_id: UUID, borrower_id: UUID, loan_id: UUID) -> CommandResult:
         """Close a funnel still in progress whose application a close cancelled, with that close's reason, as the
         caller (the inactivity job: the event log says who wrote each fact; who asked for the close is the
-        application's `Cancelled` actor, `LoanDesk.cancellation`): a close whose funnel save never landed (the
+        actor of the application's `Cancelled` event): a close whose funnel save never landed (the
         process died between its two saves, or every retry lost its race with the borrower). The caller (the job)
         finds the pair on the read models; this checks it on the aggregates: the funnel in progress and pointing at
         the application, the application cancelled by a close (`CLOSED_ONBOARDING`). Anything else changes nothing;
@@ -772,11 +772,11 @@ class Onboarding(ContextApplication):
         unchanged = CommandResult(id=funnel.id, position=0, changed=False)
         if funnel.status is not FunnelStatus.IN_PROGRESS or self._current_application(funnel) != loan_id:
             return unchanged
-        cancellation = self.loans.cancellation(brand_id, loan_id)
-        if cancellation is None or not cancellation.reason.startswith(CLOSED_ONBOARDING):
+        cancelled = self.loans.cancel_reason(brand_id, loan_id)
+        if cancelled is None or not cancelled.startswith(CLOSED_ONBOARDING):
             return unchanged  # in onboarding, submitted, or cancelled on the loan by staff: the borrower goes on
         now = self.clock.now()
-        reason = cancellation.reason.removeprefix(CLOSED_ONBOARDING)
+        reason = cancelled.removeprefix(CLOSED_ONBOARDING)
         funnel.close(reason, now, self.brands.rules(brand_id).today(now))  # as the caller: who finishes it
         return self.commit(funnel)
 

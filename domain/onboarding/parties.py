@@ -164,14 +164,6 @@ class AppliedLoan:
     position: int
 
 
-@dataclass(frozen=True)
-class Cancellation:
-    """Why an application was cancelled and who cancelled it (its `Loan.Cancelled` event's reason and actor)."""
-
-    reason: str
-    actor: str
-
-
 class LoanDesk(Protocol):
     """Loan applications (the loans context answers it)."""
 
@@ -221,9 +213,9 @@ class LoanDesk(Protocol):
         application of the brand). Safe to repeat."""
         ...
 
-    def cancellation(self, brand_id: UUID, loan_id: UUID) -> Cancellation | None:
-        """Why and by whom the application was cancelled, None while it is not cancelled (or no such application of
-        the brand)."""
+    def cancel_reason(self, brand_id: UUID, loan_id: UUID) -> str | None:
+        """Why the application was cancelled (its `Loan.Cancelled` reason), None while it is not cancelled (or no such
+        application of the brand)."""
         ...
 
     def history(self, brand_id: UUID, customer_id: UUID) -> LoanHistory:

@@ -15,7 +15,7 @@ import pytest
 from domain.customers.application import Customers
 from domain.documents.statement_months import StatementPeriod, stated_period
 from domain.onboarding.application import Onboarding
-from domain.onboarding.parties import AppliedLoan, Cancellation
+from domain.onboarding.parties import AppliedLoan
 from domain.onboarding.reapply import LoanHistory, OpenApplication
 from domain.onboarding.steps import (
     AadhaarIn,
@@ -127,10 +127,10 @@ class Desk:
         self.cancelled_by[loan_id] = current_actor()
         return True
 
-    def cancellation(self, brand_id: UUID, loan_id: UUID) -> Cancellation | None:
+    def cancel_reason(self, brand_id: UUID, loan_id: UUID) -> str | None:
         if self.status(brand_id, loan_id) != "cancelled":
             return None
-        return Cancellation(self.cancelled.get(loan_id, "cancelled by staff"), self.cancelled_by.get(loan_id, "system"))
+        return self.cancelled.get(loan_id, "cancelled by staff")
 
     def history(self, brand_id: UUID, customer_id: UUID) -> LoanHistory:
         mine = [(loan, status) for loan, (customer, status) in self.loans.items() if customer == customer_id]

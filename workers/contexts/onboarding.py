@@ -34,7 +34,7 @@ from domain.loans.loan import Channel, LoanNotFound
 from domain.loans.states import LoanStatus
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import Funnel
-from domain.onboarding.parties import CODE_SEND_WAIT_SECONDS, AppliedLoan, Cancellation, CodeBeingSent
+from domain.onboarding.parties import CODE_SEND_WAIT_SECONDS, AppliedLoan, CodeBeingSent
 from domain.onboarding.reapply import LoanHistory, OpenApplication
 from domain.onboarding.steps import FunnelRules
 from domain.shared.application import CommandResult
@@ -134,14 +134,12 @@ class BorrowerLoans:
         except LoanNotFound:
             return False
 
-    def cancellation(self, brand_id: UUID, loan_id: UUID) -> Cancellation | None:
+    def cancel_reason(self, brand_id: UUID, loan_id: UUID) -> str | None:
         try:
             loan = self.loans.get(brand_id, loan_id)
         except LoanNotFound:
             return None
-        if loan.status is not LoanStatus.CANCELLED or loan.cancel_reason is None or loan.cancelled_by is None:
-            return None
-        return Cancellation(loan.cancel_reason, loan.cancelled_by)
+        return loan.cancel_reason if loan.status is LoanStatus.CANCELLED else None
 
     def history(self, brand_id: UUID, customer_id: UUID) -> LoanHistory:
         return LoanHistory(
