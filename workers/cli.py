@@ -16,6 +16,7 @@ from eventsourcing import persistence
 
 from adapters.postgres import DatabaseUnavailable, DatabaseUnreachable, check_reachable, pool_timeout, resolve_dsn
 from domain.shared.errors import DomainError
+from domain.shared.values import whole_number
 from workers import customer_numbers
 from workers.logging_setup import configure_logging
 
@@ -448,15 +449,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _whole_number(least: int, what: str) -> Callable[[str], int]:
-    """An argparse type: an integer of at least `least` (`what` names the range in the message)."""
+    """An argparse type: a whole number in ASCII digits (`whole_number`, as the API reads one) of at least `least`
+    (`what` names the range in the message)."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"{value} is not {what}")
+        value = whole_number(text)
+        if value is None or value < least:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {what}")
         return value
 
     return parse
