@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from api.problems import field_errors_from_pydantic
 from api.routes.reports import (
     EMAIL_ADDRESS,
     EMAIL_JOB,
@@ -53,12 +54,7 @@ def _chosen(request: Request) -> tuple[Report, ReportFilters, dict[str, str]]:
 
 def _said(exc: ValidationError) -> str:
     """A refused address's filters, each named, in words (not pydantic's report of the model)."""
-    said = []
-    for error in exc.errors():
-        message = str(error["msg"]).removeprefix("Value error, ")
-        field = ".".join(str(part) for part in error["loc"])
-        said.append(f"{field}: {message}" if field else message)
-    return "; ".join(said)
+    return error_text(InvalidInput(field_errors_from_pydantic(exc)))
 
 
 def _unknown(request: Request, exc: UnknownReport) -> Response:
