@@ -71,7 +71,8 @@ def local_time(instant: datetime | None, tz: str = DEFAULT_TIMEZONE, fmt: str = 
 
 templates.filters["phone"] = display_phone
 templates.filters["local"] = local_time
-# Every amount a page shows reads `₹12,34,567.50` (`| inr(paise=False)`: a whole offered or requested amount as `₹55,000`).
+# Every amount a page shows reads `₹12,34,567.50` (`| inr(paise=False)`: a whole offered or requested amount as
+# `₹55,000`).
 templates.filters["inr"] = rupees
 
 

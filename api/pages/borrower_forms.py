@@ -240,7 +240,8 @@ def loan_request_form(products: list[Any]) -> tuple[Group, ...]:
     options = tuple(
         (
             str(p.id),
-            f"{p.name}: {rupees(p.min_amount, paise=False)}–{rupees(p.max_amount, paise=False)}, {p.min_tenure}–{p.max_tenure} {p.tenure_unit}",
+            f"{p.name}: {rupees(p.min_amount, paise=False)}–{rupees(p.max_amount, paise=False)}, "
+            f"{p.min_tenure}–{p.max_tenure} {p.tenure_unit}",
         )
         for p in products
     )
