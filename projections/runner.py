@@ -48,7 +48,6 @@ class ProjectionRunner(threading.Thread):
         self.stopping = threading.Event()
         self.waiter = NotifyWaiter()  # sleeps on the LISTEN connection; stop() wakes it
         self.resume_at: dict[str, float] = {}  # stopped projection -> when to try it again
-        self._idle_head = 0  # the source's head as read by the last pass
         self.source = sources.pop()
         self.channel = engine.applications[self.source].recorder.channel_name  # type: ignore[attr-defined]
 
@@ -77,21 +76,23 @@ class ProjectionRunner(threading.Thread):
             with psycopg.connect(self.dsn, autocommit=True) as listen_conn:
                 listen_conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel)))
                 while not self.stopping.is_set():
-                    if self._pass():
+                    covered, head = self._pass()
+                    if covered:
                         continue
                     # Caught up (each projection found nothing after the pass's head): sleep until the recorder's
                     # NOTIFY, or the process's idle watch seeing what a NOTIFY does not announce (events recorded
                     # without one, a projection moved back elsewhere), or a stopped projection's next try.
                     retry = min(self.resume_at.values(), default=None)
                     timeout = None if retry is None else max(retry - time.monotonic(), 0.0)
-                    watch.idle(key, self.source, self._running(), self._idle_head, self.waiter.wake)
+                    watch.idle(key, self.source, self._running(), head, self.waiter.wake)
                     self.waiter.wait(listen_conn, timeout)
                     watch.busy(key)
         finally:
             watch.leave(key)
 
-    def _pass(self) -> int:
-        """One pass over the projections up to the source's head, read once: how many notifications it covered."""
+    def _pass(self) -> tuple[int, int]:
+        """One pass over the projections up to the source's head, read once: how many notifications it covered, and
+        that head."""
         head = self.engine.head(self.source)
         covered = 0
         shared: dict[tuple[int, int], Any] = {}  # this pass's batches of events, read once (process_batch)
@@ -105,8 +106,7 @@ class ProjectionRunner(threading.Thread):
                 self.resume_at.pop(projection.name, None)
             except ProjectionStalled:
                 self.resume_at[projection.name] = time.monotonic() + self.STOPPED_RETRY_SECONDS
-        self._idle_head = head
-        return covered
+        return covered, head
 
     def _running(self) -> list[str]:
         """The projections the runner keeps at the head: not a stopped one (it stays behind until it is retried)."""
