@@ -1,9 +1,9 @@
 """The agreement worker and the e-sign expiry job (docs/loans.md, "Agreement and e-sign").
 
-`AgreementWorker` (a background thread of `make run`'s process) follows `read.loan_agreements` (woken
-when a read model moves, or at the latest every 10 s): it issues the agreement of every newly sanctioned loan (a provider failure is retried with a
-growing delay), records live links past their expiry as expired, and moves signed loans whose borrower's bank
-account became verified into the disbursal queue. The `esign-expiry` job does the expiry part per brand on its
+`AgreementWorker` (a background thread of `make run`'s process) follows `read.loan_agreements` (woken when a read
+model moves, or at the latest every 10 s): it issues the agreement of every newly sanctioned loan (a provider
+failure is retried with a growing delay), records live links past their expiry as expired, and moves signed loans
+whose borrower's bank account became verified into the disbursal queue. The `esign-expiry` job does the expiry part per brand on its
 schedule (every 15 minutes by default), for deployments that run jobs without the worker.
 """
 
