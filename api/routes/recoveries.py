@@ -143,6 +143,10 @@ def _queue(kind: str) -> Callable[[Context[RecoveriesPort]], Reply]:
 
 
 def loan_requests(ctx: Context[RecoveriesPort]) -> Reply:
+    """A loan's money requests: whoever reads loans (the loan page shows them) reads any loan's; anyone else only as
+    the loan's money page shows them (`api.pages.recoveries`): an executive the loans allocated to them, 404 otherwise."""
+    if not ctx.principal.holds(P.LOANS, Level.READ):
+        guard(ctx.port.collections, ctx.principal, ctx.path["loan_id"], Level.READ)
     loan = ctx.port.loans.get(ctx.brand_id, ctx.path["loan_id"])  # 404 for another brand's loan
     return json_response({"items": ctx.port.queries.of_loan(ctx.brand_id, loan.id)})
 

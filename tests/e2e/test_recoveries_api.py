@@ -86,7 +86,7 @@ def test_partial_collection_only_after_approval(client: Any, platform: Any) -> N
     # above the payoff: 422, nothing recorded
     huge = body | {"reference": "RCPT-3", "amount": "999999.00"}
     assert client.post(f"{url}/collection-requests", json=huge, headers=manager).status_code == 422
-    kinds = [r["status"] for r in client.get(f"{url}/recovery-requests", headers=executive).json()["items"]]
+    kinds = [r["status"] for r in client.get(f"{url}/recovery-requests", headers=manager).json()["items"]]
     assert sorted(kinds) == ["approved", "rejected"]
 
     # another brand: 404 everywhere
@@ -271,6 +271,37 @@ def test_an_executive_asks_for_money_only_on_their_own_loans(app: Any, client: A
         assert not recorded.collection_requests and not recorded.waivers and not recorded.settlements
         made = asha_client.post(f"{url}/collection-requests", json=collection, headers=asha_headers)
         assert made.status_code == 201 and made.json()["status"] == "pending_approval", made.text
+    finally:
+        ravi.close()
+        asha_client.close()
+
+
+def test_an_executive_reads_money_requests_only_of_their_own_loans(app: Any, client: Any, platform: Any) -> None:
+    """Found by the cross-brand write probe's in-brand pass: `GET /loans/{id}/recovery-requests` answered any
+    executive (COLLECTIONS READ) with the requests of a loan allocated to another - amounts, references, who asked -
+    while the loan's money page (`/loans/{id}/recoveries`) is a 404 to them. Now the same 404; whoever reads loans
+    (the loan page shows the requests), managers and the executive who works the loan still read them."""
+    from tests.e2e.test_collections import executive, give_case, signed_in
+
+    tenant = make_tenant(platform)
+    loan_id = _overdue_loan(platform, tenant)
+    (asha, asha_email), (_, ravi_email) = executive(platform, tenant, "Asha"), executive(platform, tenant, "Ravi")
+    give_case(platform, tenant, loan_id, asha)
+    url = f"/api/v1/loans/{loan_id}"
+    asked = client.post(
+        f"{url}/waivers", json={"amount": "1.00", "justification": "hospital stay"}, headers=tenant.auth
+    )
+    assert asked.status_code == 201, asked.text
+    ravi, ravi_headers = signed_in(app, ravi_email)
+    asha_client, asha_headers = signed_in(app, asha_email)
+    try:
+        refused = ravi.get(f"{url}/recovery-requests", headers=ravi_headers)
+        assert refused.status_code == 404 and asked.json()["id"] not in refused.text, refused.text
+        assert ravi.get(f"/loans/{loan_id}/recoveries").status_code == 404  # as the portal's money page
+        own = asha_client.get(f"{url}/recovery-requests", headers=asha_headers)
+        assert own.status_code == 200 and [r["id"] for r in own.json()["items"]] == [asked.json()["id"]], own.text
+        manager = client.get(f"{url}/recovery-requests", headers=_key(platform, tenant, "collection_manager"))
+        assert manager.status_code == 200 and len(manager.json()["items"]) == 1, manager.text
     finally:
         ravi.close()
         asha_client.close()
