@@ -75,7 +75,11 @@ def run(port: ReportJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str
         )
         if size <= ATTACH_LIMIT:
             message.set_content(f"{report.title} from {start} to {end} is attached ({name}).\n\n{report.definition}\n")
-            message.add_attachment(spool.read().decode("utf-8"), subtype="csv", filename=name)
+            # The bytes of the download, base64: attached as text, the mail library re-ended every line (a cell's
+            # lone CR arrived as CRLF) and re-encoded the rest, so the file was not the one the download gives.
+            message.add_attachment(
+                spool.read(), maintype="text", subtype="csv", filename=name, params={"charset": "utf-8"}
+            )
         else:
             message.set_content(
                 f"{report.title} from {start} to {end} is {size} bytes, too large to attach: download it (signed "
