@@ -5,7 +5,7 @@ collections context's team view when it is there (the dashboard page asks both).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -70,7 +70,7 @@ class CollectionDashboardQueries:
         ]
 
     def calls_per_executive(self, brand_id: UUID, since: datetime) -> list[ExecutiveCalls]:
-        """Dialer calls placed from the day of `since` (UTC days), per executive, most calls first: a sum over the
+        """Dialer calls placed from the brand's local day of `since` (the days of `read.brand_local_day`), per executive, most calls first: a sum over the
         executives' days (`read.dialer_call_days`), not over the calls."""
         with self.pool.connection() as conn:
             rows = conn.execute(
@@ -79,8 +79,8 @@ class CollectionDashboardQueries:
                 "SELECT t.staff_id, coalesce(s.name, '(unknown)') AS name, t.calls, t.answered, t.talk_seconds "
                 "FROM (SELECT staff_id, sum(calls)::int AS calls, sum(answered)::int AS answered, "
                 "sum(talk_seconds)::bigint AS talk_seconds FROM read.dialer_call_days WHERE brand_id = %s "
-                "AND day >= %s GROUP BY staff_id) t LEFT JOIN read.staff s ON s.id = t.staff_id "
+                "AND day >= read.brand_local_day(%s, %s) GROUP BY staff_id) t LEFT JOIN read.staff s ON s.id = t.staff_id "
                 "ORDER BY t.calls DESC, name LIMIT 50",
-                (brand_id, since.astimezone(UTC).date()),
+                (brand_id, brand_id, since),
             ).fetchall()
         return [ExecutiveCalls(**{**r, "talk_seconds": int(r["talk_seconds"])}) for r in rows]

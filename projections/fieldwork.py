@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 from domain.fieldwork.application import FieldWork
 from domain.fieldwork.dialer import CallStatus, DialerCall, DialerSetup
 from domain.fieldwork.visit import FieldVisit
+from projections.business_days import LOCAL_DAY_FUNCTION
 from projections.keyset import KeysetCursor
 from projections.projection import Change, Insert, Projection, Write, handles
 
@@ -36,6 +37,7 @@ class FieldworkView(Projection):
         "read.field_visits",
     )
     ddl = (
+        LOCAL_DAY_FUNCTION,  # the calls' days (also the loans read model's: whichever is set up first makes it)
         """CREATE TABLE IF NOT EXISTS read.dialer_settings (
             id uuid PRIMARY KEY,
             brand_id uuid NOT NULL UNIQUE,
@@ -72,7 +74,7 @@ class FieldworkView(Projection):
         )""",
         "CREATE INDEX IF NOT EXISTS dialer_calls_loan_idx ON read.dialer_calls (brand_id, loan_id, placed_at DESC, id)",
         "CREATE INDEX IF NOT EXISTS dialer_calls_brand_idx ON read.dialer_calls (brand_id, placed_at)",
-        # Calls per executive and day (UTC), so the dashboard sums days, not calls.
+        # Calls per executive and the brand's local day (`read.brand_local_day`), so the dashboard sums days, not calls.
         """CREATE TABLE IF NOT EXISTS read.dialer_call_days (
             brand_id uuid NOT NULL,
             day date NOT NULL,
@@ -173,9 +175,10 @@ class FieldworkView(Projection):
             },
         )
         yield Write(
-            "INSERT INTO read.dialer_call_days (brand_id, day, staff_id, calls) VALUES (%s, %s, %s, 1) "
+            "INSERT INTO read.dialer_call_days (brand_id, day, staff_id, calls) "
+            "VALUES (%s, read.brand_local_day(%s, %s), %s, 1) "
             "ON CONFLICT (brand_id, day, staff_id) DO UPDATE SET calls = read.dialer_call_days.calls + 1",
-            (event.brand_id, event.timestamp.astimezone(UTC).date(), event.staff_id),
+            (event.brand_id, event.brand_id, event.timestamp, event.staff_id),
         )
 
     @handles(C.Ended)
@@ -189,7 +192,7 @@ class FieldworkView(Projection):
         yield Write(
             "UPDATE read.dialer_call_days d SET answered = d.answered + %s, talk_seconds = d.talk_seconds + %s "
             "FROM read.dialer_calls c WHERE c.id = %s AND d.brand_id = c.brand_id AND d.staff_id = c.staff_id "
-            "AND d.day = (c.placed_at AT TIME ZONE 'UTC')::date",
+            "AND d.day = read.brand_local_day(c.brand_id, c.placed_at)",
             (answered, event.duration_seconds, event.originator_id),
         )
 
