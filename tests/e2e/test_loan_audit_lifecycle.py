@@ -269,3 +269,40 @@ def test_the_auditor_is_told_what_is_wrong_with_an_instant_or_a_loan_and_sees_no
         assert page.status_code == 404 and loan["loan_number"] not in page.text
     finally:
         theirs.__exit__(None, None, None)
+
+
+def test_a_sanctioned_loans_planned_schedule_replays_on_the_calendar_and_business_date_of_each_instant(
+    client: Any, platform: Any
+) -> None:
+    """Before disbursal the GET shows the sanctioned schedule from the business date on the brand's repayment
+    calendar; a holiday added and the business date moved later change it, and the replay of each earlier instant
+    keeps what was shown then."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    made = client.post("/api/v1/customers", json={"name": "Anil Menon", "phone": "98763" + str(uuid.uuid4().int)[:5]},
+                       headers=tenant.auth)  # fmt: skip
+    body = {"customer_id": made.json()["id"], "product_id": str(PRODUCT), "amount": "60000", "tenure": 6}
+    url = f"/api/v1/loans/{client.post('/api/v1/loans', json=body, headers=tenant.auth).json()['id']}"
+    assert client.post(f"{url}/submit", headers=tenant.auth).status_code == 200
+    approve = {"approved_amount": "60000", "remarks": "fits"}
+    assert client.post(f"{url}/cx-approve", json=approve, headers=tenant.auth).status_code == 200
+    sanction = {"sanctioned_amount": "60000.00", "remarks": "fits"}
+    assert client.post(f"{url}/sanction", json=sanction, headers=tenant.auth).status_code == 200
+    shown: list[tuple[datetime, list[dict[str, Any]]]] = []
+
+    def record() -> None:
+        settle(platform, Loans.name, platform.get(Loans).recorder.max_notification_id())
+        shown.append((_now(), client.get(url, headers=tenant.auth).json()["schedule"]))
+
+    record()  # first due 28 Feb 2026 (a Saturday)
+    changed, _ = platform.get(Identity).change_configuration(tenant.brand_id, {"repayment_holidays": ["2026-02-28"]})
+    settle(platform, "identity", changed.position)
+    record()  # moved past the holiday and the Sunday: 2 Mar
+    set_business_date(platform, tenant, date(2026, 2, 10))
+    record()  # expected on 10 Feb now: due 10 Mar onwards
+    assert [s[0]["due_date"] for _, s in shown] == ["2026-02-28", "2026-03-02", "2026-03-10"]
+    for instant, schedule in shown:
+        answer = client.get(f"/api/v1/audit/loan/{url.rsplit('/', 1)[1]}/state", params={"as_of": instant.isoformat()},
+                            headers=tenant.auth)  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["state"]["schedule"] == schedule, instant
