@@ -290,9 +290,11 @@ class Publisher:
         self.wait(sent)
 
     def end_offset(self, topic: str) -> int:
-        """The end offset of partition 0 of `topic`: 0 when it is empty or does not exist. Only that is relied on:
-        Tansu 0.6.0 answers the last batch's base offset + 1, fewer than the records when that batch holds several
-        (a fetch's high watermark is right)."""
+        """The end offsets of every partition of `topic` added up: 0 when it is empty or does not exist. Only that
+        is relied on: Tansu 0.6.0 answers the last batch's base offset + 1, fewer than the records when that batch
+        holds several (a fetch's high watermark is right). Every partition, not partition 0 alone: a record goes
+        where its key hashes (the relay's marker, keyed `epoch`, to partition 2 of 3), and reading partition 0 only
+        found the marker topic empty on every start, so each relay start published the whole history again."""
         self.ensure_topics([topic])
         consumer = KafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers,
@@ -301,8 +303,8 @@ class Publisher:
             enable_auto_commit=False,
         )
         try:
-            partition = TopicPartition(topic, 0)
-            return int(consumer.end_offsets([partition])[partition])
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+            return sum(int(offset) for offset in consumer.end_offsets(partitions).values())
         finally:
             consumer.close()
 

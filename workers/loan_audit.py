@@ -20,6 +20,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.audit.replay import AuditReplay, jsonable, snake, state_of
 from domain.loans.checkpoint import CheckpointStore, position_of
+from domain.loans.due_dates import RepaymentCalendar
+from domain.loans.schedule import build_schedule
 from domain.loans.servicing_views import ServicingView, servicing_view
 from domain.shared.clock import business_date
 from domain.shared.snapshot import SnapshotSource
@@ -32,11 +34,34 @@ def configuration_id(brand_id: UUID) -> UUID:
 
 def business_date_at(audit: AuditReplay, brand_id: UUID, instant: datetime) -> date:
     """The brand's business date as the system had it at `instant`: its configuration replayed to then."""
+    return brand_calendar_at(audit, brand_id, instant)[0]
+
+
+def brand_calendar_at(audit: AuditReplay, brand_id: UUID, instant: datetime) -> tuple[date, RepaymentCalendar]:
+    """The brand's business date and repayment calendar (Sundays off, holidays) as the system had them at
+    `instant`: its configuration replayed to then."""
     _, config, _ = audit.aggregate_as_of("brand_configuration", configuration_id(brand_id), None, instant)
     if config is None:  # a brand created before its configuration existed: the defaults
-        return business_date(instant)
+        return business_date(instant), RepaymentCalendar()
     settings = config.settings
-    return settings.business_date or business_date(instant, settings.timezone)
+    calendar = RepaymentCalendar(sunday_off=settings.sunday_off, holidays=frozenset(settings.repayment_holidays))
+    return settings.business_date or business_date(instant, settings.timezone), calendar
+
+
+def planned_schedule(loan: Any, today: date, calendar: RepaymentCalendar) -> list[dict[str, Any]] | None:
+    """The schedule `GET /loans/{id}` shows a sanctioned loan before servicing opens (projections/
+    loan_decision_queries.py: `schedule`): its sanction terms from the disbursal date, or `today` - the expected
+    disbursal date - until disbursed, on the brand's repayment calendar; None before the sanction."""
+    terms = getattr(loan, "sanction_terms", None)
+    if terms is None:
+        return None
+    built = build_schedule(terms, getattr(loan, "disbursed_on", None) or today, calendar)
+    unknown = {"paid": None, "status": None, "penal": None, "unpaid": None}  # what only servicing knows
+    return [
+        jsonable({"no": i.no, "due_date": i.due_date, "principal": i.principal, "interest": i.interest,
+                  "amount": i.amount}) | unknown
+        for i in built.instalments
+    ]  # fmt: skip
 
 
 class ViewCache:
@@ -75,10 +100,11 @@ VIEWS = ViewCache()
 def loan_state(audit: AuditReplay, loan: Any, as_of: datetime) -> dict[str, Any]:
     """The Loan's replayed members and, once servicing had opened, its servicing view as the GET showed it then."""
     state = state_of(loan)
-    today = business_date_at(audit, loan.brand_id, as_of)
+    today, calendar = brand_calendar_at(audit, loan.brand_id, as_of)
     state["business_date"] = today.isoformat()
     if not getattr(loan, "servicing_open", False):
-        return state
+        state["schedule"] = planned_schedule(loan, today, calendar)
+        return dict(sorted(state.items()))
     view = VIEWS.view(loan, today, getattr(audit.resolve("loan").application, "checkpoints", None))
     state["schedule"] = [jsonable(item.__dict__ | {"status": str(item.status)}) for item in view.schedule]
     state["outstanding"] = jsonable(view.outstanding.__dict__)

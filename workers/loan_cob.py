@@ -15,6 +15,7 @@ a run killed mid-date resumes with the partitions not done, and a loan closed be
 
 from __future__ import annotations
 
+import contextvars
 import os
 import queue
 import threading
@@ -187,8 +188,14 @@ def run_cob(port: CobPort, run: JobRun) -> Iterator[tuple[BatchCounts, str | Non
         outcomes: queue.Queue[object] = queue.Queue()
 
         tag = f"{os.getpid()}-{run.id}"
+        # Each thread runs in a copy of this context: the run's actor (`job:loan-cob`) and trace (`job-run:<id>`)
+        # go on the events it records (a bare thread started with the defaults: "system", no trace).
         threads = [
-            threading.Thread(target=_work, args=(port, run.brand_id, day, f"{tag}-{n}", outcomes), daemon=True)
+            threading.Thread(
+                target=contextvars.copy_context().run,
+                args=(_work, port, run.brand_id, day, f"{tag}-{n}", outcomes),
+                daemon=True,
+            )
             for n in range(workers)
         ]
         for thread in threads:

@@ -18,6 +18,7 @@ from api.request_input import check_ranges
 from api.routes.activity import ActivityPageOut
 from domain.audit.replay import AuditReplay
 from domain.identity.permissions import Level, Permission
+from domain.shared.clock import Clock
 from domain.shared.errors import InvalidValue
 from domain.shared.values import Instant
 from projections.activity import ActivityQueries
@@ -31,6 +32,7 @@ class AuditPort:
 
     replay: AuditReplay
     activity: ActivityQueries
+    clock: Clock
 
 
 class HistoryQuery(BaseModel):
@@ -133,6 +135,20 @@ def _utc(instant: datetime) -> datetime:
     return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
+def _recorded(ctx: Context[AuditPort], instant: datetime, field: str) -> datetime:
+    """`instant` in UTC; for a type whose state is rendered as of the instant (a loan: its figures on the brand's
+    business date then) refused (422) when it is still to come, as that state would be a forecast - DPD and class
+    on a business date not yet reached - not what the system said. Other types' states are their events up to the
+    instant, so a later one is simply the latest state (clients ask for `2100-01-01T00:00:00Z` so)."""
+    at = _utc(instant)
+    now = ctx.port.clock.now()
+    replay = ctx.port.replay
+    if at > now and replay.resolve(ctx.path["aggregate_type"]).name in replay.renderers:
+        raise InvalidValue(field, f"is in the future (it is now {now.isoformat(timespec='seconds')}); a replay "
+                           "answers what had been recorded up to an instant that has passed")  # fmt: skip
+    return at
+
+
 def _guard_company(ctx: Context[AuditPort]) -> None:
     """A staff member limited to companies replays no record of another company: 404 (found by a privilege sweep: a
     KFL notice was 404 at /notices/{id} for one limited to SML, and readable in full at /audit/notice/{id}/history)."""
@@ -171,7 +187,7 @@ def state(ctx: Context[AuditPort]) -> Reply:
     q: StateQuery = ctx.query
     _guard_company(ctx)
     replayed = ctx.port.replay.state_as_of(
-        ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, _utc(q.as_of)
+        ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, _recorded(ctx, q.as_of, "as_of")
     )
     return json_response(replayed)
 
@@ -179,9 +195,8 @@ def state(ctx: Context[AuditPort]) -> Reply:
 def diff(ctx: Context[AuditPort]) -> Reply:
     q: DiffQuery = ctx.query
     _guard_company(ctx)
-    result = ctx.port.replay.diff(
-        ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, _utc(q.from_), _utc(q.to)
-    )
+    start, end = _recorded(ctx, q.from_, "from"), _recorded(ctx, q.to, "to")
+    result = ctx.port.replay.diff(ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, start, end)
     return json_response(result)
 
 
