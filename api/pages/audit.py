@@ -92,17 +92,6 @@ def _instant_param(request: Request, name: str, label: str, errors: list[str]) -
         return None
 
 
-#: How far past the clock a submitted instant may be: the form's values are rounded up to the millisecond.
-FORM_ROUNDING = timedelta(seconds=1)
-
-
-def _passed(instant: datetime | None, now: datetime, label: str, errors: list[str]) -> datetime | None:
-    if instant is None or instant <= now + FORM_ROUNDING:
-        return instant
-    errors.append(f"{label}: that instant is still to come; a replay shows what had been recorded by a past one.")
-    return None
-
-
 # Values as auditors read them -------------------------------------------------------------------------------
 
 
@@ -327,9 +316,8 @@ async def replay(request: Request, port: AuditPagesPort, principal: Principal) -
     start = _instant_param(request, "from", "Compare with", errors)
     end = _instant_param(request, "to", "Against", errors)
     now = port.clock.now()
-    if audited.name in port.replay.renderers:  # a loan later than now would be a forecast (api/routes/audit.py)
-        as_of, start, end = (_passed(i, now, label, errors) for i, label in
-                             ((as_of, "As of"), (start, "Compare with"), (end, "Against")))  # fmt: skip
+    if audited.name in port.replay.renderers:  # a loan later than now would be a forecast: now (api/routes/audit.py)
+        as_of, start, end = (None if i is None else min(i, now) for i in (as_of, start, end))
     defaulted = as_of is None and end is None
     as_of = as_of or end or now
     if start is not None:

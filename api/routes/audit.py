@@ -135,17 +135,17 @@ def _utc(instant: datetime) -> datetime:
     return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
-def _recorded(ctx: Context[AuditPort], instant: datetime, field: str) -> datetime:
+def _recorded(ctx: Context[AuditPort], instant: datetime) -> datetime:
     """`instant` in UTC; for a type whose state is rendered as of the instant (a loan: its figures on the brand's
-    business date then) refused (422) when it is still to come, as that state would be a forecast - DPD and class
-    on a business date not yet reached - not what the system said. Other types' states are their events up to the
-    instant, so a later one is simply the latest state (clients ask for `2100-01-01T00:00:00Z` so)."""
+    business date then) one still to come is taken as now, the latest state the system has said: the figures at a
+    later instant would be a forecast - DPD and class on a business date not yet reached. Other types' states are
+    their events up to the instant, so a later one is the latest state already (clients ask `2100-01-01T00:00:00Z`
+    for it, of loans too)."""
     at = _utc(instant)
     now = ctx.port.clock.now()
     replay = ctx.port.replay
     if at > now and replay.resolve(ctx.path["aggregate_type"]).name in replay.renderers:
-        raise InvalidValue(field, f"is in the future (it is now {now.isoformat(timespec='seconds')}); a replay "
-                           "answers what had been recorded up to an instant that has passed")  # fmt: skip
+        return now
     return at
 
 
@@ -187,7 +187,7 @@ def state(ctx: Context[AuditPort]) -> Reply:
     q: StateQuery = ctx.query
     _guard_company(ctx)
     replayed = ctx.port.replay.state_as_of(
-        ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, _recorded(ctx, q.as_of, "as_of")
+        ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, _recorded(ctx, q.as_of)
     )
     return json_response(replayed)
 
@@ -195,7 +195,7 @@ def state(ctx: Context[AuditPort]) -> Reply:
 def diff(ctx: Context[AuditPort]) -> Reply:
     q: DiffQuery = ctx.query
     _guard_company(ctx)
-    start, end = _recorded(ctx, q.from_, "from"), _recorded(ctx, q.to, "to")
+    start, end = _recorded(ctx, q.from_), _recorded(ctx, q.to)
     result = ctx.port.replay.diff(ctx.path["aggregate_type"], ctx.path["aggregate_id"], ctx.brand_id, start, end)
     return json_response(result)
 
