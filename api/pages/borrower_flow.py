@@ -143,6 +143,13 @@ async def _signed_form(request: Request, port: _Onboards) -> tuple[BorrowerPrinc
     return signed
 
 
+def refused_input(request: Request, problem: str) -> HTMLResponse:
+    """A form or address of the flow holding a character we cannot take (a control or bidi-override character, as
+    a phone number copied on Android carries): said on the flow's own page, 422, with the way back into the flow;
+    it used to be the staff portal's page, whose link led to the staff sign-in."""
+    return _page(request, "apply_message.html", 422, title="Cannot use this input", message=problem)
+
+
 def _expired(request: Request) -> HTMLResponse:
     return _page(
         request,
@@ -627,6 +634,7 @@ PAGES = pages(
         PublicPage("POST", "/apply/{brand}/reloan-offers/{offer_id}/{action}", apply_reloan_offer),
         PublicPage("POST", "/apply/{brand}/sign-out", apply_sign_out),
     ],
+    refused_input,
 )
 
-__all__ = ["PAGES", "UUID", "BorrowerFlowPort"]
+__all__ = ["PAGES", "UUID", "BorrowerFlowPort", "refused_input"]

@@ -126,3 +126,30 @@ def test_a_session_that_ended_mid_flow_asks_to_sign_in_again_saying_why(
     assert re.search(rf'cd_borrower=""; expires=[^;]*; Max-Age=0; Path={base};', cleared), cleared
     client.cookies.clear()
     assert 'id="session-ended"' not in client.get(base).text  # a first visit says nothing of the kind
+
+
+def test_a_character_we_cannot_take_is_refused_on_the_flows_own_page(
+    client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    base = f"/apply/{tenant.slug}"
+    csrf = _csrf(client.get(base).text)
+    phone = mobile()
+    pasted = f"\u202a+91 {phone[:5]} {phone[5:]}\u202c"  # a number copied from an Android contact carries LRE/PDF
+    refused = client.post(f"{base}/otp", data={"csrf_token": csrf, "phone": pasted})
+    assert refused.status_code == 422, refused.text[:500]
+    assert "/static/apply.css" in refused.text and "portal.css" not in refused.text  # the flow's page, not staff's
+    assert "/customers" not in refused.text and f'href="{base}"' in refused.text  # the way back into the flow
+    assert "“phone” contains a bidirectional-override character (U+202A)" in refused.text
+    assert sms.sent_to(phone) == [] and sms.sent_to(f"+91{phone}") == []  # nothing sent
+
+    session = sign_in(client, sms, tenant.slug, mobile())
+    client.cookies.set("cd_borrower", session["token"], path=base)
+    csrf = _csrf(client.get(f"{base}/status").text)
+    note = client.post(f"{base}/callback", data={"csrf_token": csrf, "window": "morning", "note": "call \u202eme"})
+    assert note.status_code == 422 and "/static/apply.css" in note.text and "/customers" not in note.text
+    assert 'id="callback-open"' not in client.get(f"{base}/status").text  # nothing recorded
+    # A refusal the status page says itself shows as the flow's other refusals do (it had no style: plain text).
+    assert client.post(f"{base}/callback", data={"csrf_token": csrf, "window": "morning"}).status_code == 200
+    twice = client.post(f"{base}/callback", data={"csrf_token": csrf, "window": "evening"})
+    assert twice.status_code == 409 and '<p class="alert" role="alert" id="callback-error">' in twice.text
+    client.cookies.clear()
