@@ -6,9 +6,13 @@ session that ended mid-flow sends the borrower to sign in again saying why."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.simulators.sms import SmsSimulator
+from domain.onboarding.account import OTP_LIFETIME
+from domain.onboarding.application import Onboarding
+from domain.shared.clock import FixedClock
 from tests.conftest import Tenant
 from tests.e2e.onboarding_support import sign_in, sms
 from tests.support import mobile
@@ -152,4 +156,31 @@ def test_a_character_we_cannot_take_is_refused_on_the_flows_own_page(
     assert client.post(f"{base}/callback", data={"csrf_token": csrf, "window": "morning"}).status_code == 200
     twice = client.post(f"{base}/callback", data={"csrf_token": csrf, "window": "evening"})
     assert twice.status_code == 409 and '<p class="alert" role="alert" id="callback-error">' in twice.text
+    client.cookies.clear()
+
+
+def test_a_code_typed_after_it_expired_is_refused_and_a_new_one_signs_in(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any
+) -> None:
+    base = f"/apply/{tenant.slug}"
+    phone = mobile()
+    csrf = _csrf(client.get(base).text)
+    assert client.post(f"{base}/otp", data={"csrf_token": csrf, "phone": phone}).status_code == 200
+    old_code = sms.last_code(phone)
+    onboarding = platform.get(Onboarding)
+    clock = onboarding.clock
+    onboarding.clock = FixedClock(datetime.now(UTC) + OTP_LIFETIME + timedelta(seconds=1))
+    try:
+        late = client.post(f"{base}/session", data={"csrf_token": csrf, "phone": phone, "otp": old_code},
+                           follow_redirects=False)  # fmt: skip
+        assert late.status_code == 422 and "wrong or has expired" in late.text and 'id="code-form"' in late.text
+        again = client.post(f"{base}/otp", data={"csrf_token": csrf, "phone": phone})  # "Send a new code"
+        assert again.status_code == 200 and "We sent a 6-digit code" in again.text
+        new_code = sms.last_code(phone)
+        assert len(sms.sent_to(phone)) == 2
+        signed = client.post(f"{base}/session", data={"csrf_token": csrf, "phone": phone, "otp": new_code},
+                             follow_redirects=False)  # fmt: skip
+        assert signed.status_code == 303 and signed.headers["location"] == f"{base}/next"
+    finally:
+        onboarding.clock = clock
     client.cookies.clear()
