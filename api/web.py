@@ -159,6 +159,9 @@ class PublicPage(Generic[P]):
     handler: PublicHandler[P]
     port: type[P] | None = None
     upload_bytes: int | None = None  # a form with a file (multipart) of at most this many bytes
+    #: How the page says its address or form cannot be used (`input_problem`), in the look of the people who open
+    #: it (the borrower flow's own page); None: the portal's error page.
+    refused: Callable[[Request, str], Response] | None = None
 
     @property
     def name(self) -> str:
@@ -174,14 +177,24 @@ class PublicPage(Generic[P]):
             request.state.form = data
         problem = input_problem(request, data)
         if problem is not None:
+            if self.refused is not None:
+                return self.refused(request, problem)
             return render(request, "error.html", 422, title="Cannot use this input", message=problem)
         port = services.port(self.port) if self.port is not None else cast(P, services)
         return await self.handler(request, port)
 
 
-def pages(port: type[P], declared: Sequence[Page[P] | PublicPage[P]]) -> list[Page[P] | PublicPage[P]]:
-    """The pages of one page module, each served with `port`."""
-    return [replace(p, port=port) for p in declared]
+def pages(
+    port: type[P],
+    declared: Sequence[Page[P] | PublicPage[P]],
+    refused: Callable[[Request, str], Response] | None = None,
+) -> list[Page[P] | PublicPage[P]]:
+    """The pages of one page module, each served with `port` (the public ones saying unusable input by `refused`,
+    when given)."""
+    return [
+        replace(p, port=port, refused=refused) if isinstance(p, PublicPage) and refused else replace(p, port=port)
+        for p in declared
+    ]
 
 
 def keyset_page(request: Request, load: Callable[[str | None], ListPage]) -> ListPage:

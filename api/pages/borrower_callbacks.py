@@ -19,6 +19,7 @@ from api.pages.borrower_flow import (
     _form,
     _session_csrf,
     _signed_in,
+    refused_input,
     status_page,
 )
 from api.web import PublicPage, after_write, error_text, pages
@@ -68,4 +69,4 @@ async def apply_callback(request: Request, port: BorrowerFlowPort) -> Response:
     return await after_write(request, Callbacks.name, result.position, f"{_base(request)}/status#callback")
 
 
-PAGES = pages(BorrowerFlowPort, [PublicPage("POST", "/apply/{brand}/callback", apply_callback)])
+PAGES = pages(BorrowerFlowPort, [PublicPage("POST", "/apply/{brand}/callback", apply_callback)], refused_input)

@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from api.pages.borrower_flow import _base, _csrf_ok, _expired, _page, _session_csrf, _signed_in
+from api.pages.borrower_flow import _base, _csrf_ok, _expired, _page, _session_csrf, _signed_in, refused_input
 from api.routes.borrower_documents import BorrowerDocumentPort, own_document_content, own_document_file
 from api.routes.documents import UPLOAD
 from api.web import PENDING, PublicPage, after_write, pages
@@ -254,4 +254,5 @@ PAGES = pages(
         PublicPage("POST", "/apply/{brand}/documents", documents_upload, upload_bytes=UPLOAD.max_bytes),
         PublicPage("GET", "/apply/{brand}/documents/{document_id}/file", document_file),
     ],
+    refused_input,
 )

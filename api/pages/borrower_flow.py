@@ -53,6 +53,7 @@ from domain.onboarding.parties import BorrowerPrincipal
 from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, BankStatementIn, LoanRequestIn, Step
 from domain.providers.errors import ProviderError
 from domain.reloans.application import ReloanOffers
+from domain.reloans.offer import OfferStatus
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, Throttled
 from projections.callbacks import CallbackQueries
@@ -142,6 +143,13 @@ async def _signed_form(request: Request, port: _Onboards) -> tuple[BorrowerPrinc
     return signed
 
 
+def refused_input(request: Request, problem: str) -> HTMLResponse:
+    """A form or address of the flow holding a character we cannot take (a control or bidi-override character, as
+    a phone number copied on Android carries): said on the flow's own page, 422, with the way back into the flow;
+    it used to be the staff portal's page, whose link led to the staff sign-in."""
+    return _page(request, "apply_message.html", 422, title="Cannot use this input", message=problem)
+
+
 def _expired(request: Request) -> HTMLResponse:
     return _page(
         request,
@@ -160,14 +168,21 @@ async def apply_start(request: Request, port: BorrowerFlowPort) -> Response:
         return _page(request, "apply_message.html", 404, title="Not found", message="There is no such lender here.")
     if await _signed_in(request, port) is not None:
         return RedirectResponse(f"{_base(request)}/next", status_code=303)
-    response = _phone_form(request)
+    # A session cookie that no longer signs in (the session expired or was signed out on another device): every
+    # page and form of the flow sends such a borrower here, which says why instead of a bare phone form.
+    ended = bool(request.cookies.get(COOKIE))
+    response = _phone_form(request, ended=ended)
+    if ended:
+        response.delete_cookie(COOKIE, path=_base(request))
     remember_utm(request, response, _base(request), _secure(request))
     return response
 
 
-def _phone_form(request: Request, status: int = 200, error: str | None = None, phone: str = "") -> HTMLResponse:
+def _phone_form(
+    request: Request, status: int = 200, error: str | None = None, phone: str = "", ended: bool = False
+) -> HTMLResponse:
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
-    response = _page(request, "apply_phone.html", status, csrf=csrf, error=error, phone=phone)
+    response = _page(request, "apply_phone.html", status, csrf=csrf, error=error, phone=phone, ended=ended)
     response.set_cookie(
         CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=_secure(request), path=_base(request)
     )
@@ -179,19 +194,36 @@ async def apply_send_code(request: Request, port: BorrowerFlowPort) -> Response:
         return _expired(request)
     phone = _form(request).get("phone", "")
     try:
-        await run_in_threadpool(port.onboarding.request_code, _brand(request), phone)
+        asked = await run_in_threadpool(port.onboarding.request_code, _brand(request), phone)
     except InvalidInput as exc:
         return _phone_form(request, 422, error=exc.errors[0].message, phone=phone)
     except ProviderError:
         return _phone_form(
             request, 503, error="We could not send the SMS just now. Try again in a minute.", phone=phone
         )
-    return _code_form(request, phone)
+    if asked.expires_in == 0:
+        # Nothing was sent (asked again within the resend wait, too many codes this hour, or locked after wrong
+        # codes): the page says so and when to ask again, where it used to say a new code was on its way.
+        wait = _wait_text(asked.resend_after)
+        held = _code_form(request, phone, 429, f"We did not send a new code. You can ask for another in {wait}.")
+        held.headers["Retry-After"] = str(asked.resend_after)
+        return held
+    return _code_form(request, phone, sent=True)
 
 
-def _code_form(request: Request, phone: str, status: int = 200, error: str | None = None) -> HTMLResponse:
+def _wait_text(seconds: int) -> str:
+    """A wait as the code page says it: "25 seconds", "1 minute", "15 minutes" (rounded up)."""
+    if seconds < 60:
+        return f"{max(seconds, 1)} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _code_form(
+    request: Request, phone: str, status: int = 200, error: str | None = None, sent: bool = False
+) -> HTMLResponse:
     csrf = request.cookies.get(CSRF_COOKIE, "")
-    return _page(request, "apply_code.html", status, csrf=csrf, phone=phone, error=error)
+    return _page(request, "apply_code.html", status, csrf=csrf, phone=phone, error=error, sent=sent)
 
 
 async def apply_verify(request: Request, port: BorrowerFlowPort) -> Response:
@@ -202,8 +234,7 @@ async def apply_verify(request: Request, port: BorrowerFlowPort) -> Response:
     try:
         signed = await run_in_threadpool(port.onboarding.sign_in, _brand(request), phone, code, remembered_utm(request))
     except Throttled as exc:
-        minutes = exc.retry_after // 60 + 1
-        locked = _code_form(request, phone, 429, f"Too many wrong codes. Try again in {minutes} minutes.")
+        locked = _code_form(request, phone, 429, f"Too many wrong codes. Try again in {_wait_text(exc.retry_after)}.")
         locked.headers["Retry-After"] = str(exc.retry_after)
         return locked
     except InvalidInput as exc:
@@ -259,7 +290,7 @@ async def _step_page(
         )
     by_field: dict[str, str] = {}
     for error in errors or []:
-        by_field.setdefault(field_of(step, error.field), error.message)
+        by_field.setdefault(field_of(step, error.field, values), error.message)
     required = [s.step for s in state.steps if s.required and s.step in FORM_STEPS]
     groups = FORMS[step]
     if step is Step.LOAN_REQUEST:
@@ -287,7 +318,7 @@ async def _step_page(
         multipart=bool(file_fields(step)),
         values=values,
         errors=by_field,
-        summary=[summary_line(step, e) for e in errors or []],
+        summary=[summary_line(step, e, values) for e in errors or []],
         number=required.index(step) + 1 if step in required else None,
         total=len(required),
         optional=step not in required,
@@ -533,6 +564,8 @@ def _day(iso: str) -> str:
 
 #: The answers a borrower gives a re-loan offer on the status page.
 _OFFER_ACTIONS = frozenset({"accept", "decline"})
+#: The offer's status once the borrower's answer is recorded.
+_ANSWERED = {"accept": OfferStatus.APPROVED.value, "decline": OfferStatus.REJECTED.value}
 
 
 async def apply_reloan_offer(request: Request, port: BorrowerFlowPort) -> Response:
@@ -560,6 +593,11 @@ async def apply_reloan_offer(request: Request, port: BorrowerFlowPort) -> Respon
     except NotFound:
         return _page(request, "apply_message.html", 404, title="Not found", message="There is no such offer.")
     except Conflict as exc:
+        # The same answer already recorded (a second tap, the back button resending the form) lands on the status
+        # page like the first, as a repeated submit does; another answer, or an offer closed otherwise, is a 409.
+        status = await run_in_threadpool(lambda: port.reloans.desk.offers.get(principal.brand_id, offer_id).status)
+        if str(status) == _ANSWERED[action]:
+            return RedirectResponse(f"{_base(request)}/status#reloan-offers", status_code=303)
         return _page(request, "apply_message.html", 409, title="This offer is no longer open", message=exc.message)
     except DomainError as exc:  # the product no longer lends this loan (422 naming the field)
         return _page(request, "apply_message.html", 422, title="We could not start this loan",
@@ -596,6 +634,7 @@ PAGES = pages(
         PublicPage("POST", "/apply/{brand}/reloan-offers/{offer_id}/{action}", apply_reloan_offer),
         PublicPage("POST", "/apply/{brand}/sign-out", apply_sign_out),
     ],
+    refused_input,
 )
 
-__all__ = ["PAGES", "UUID", "BorrowerFlowPort"]
+__all__ = ["PAGES", "UUID", "BorrowerFlowPort", "refused_input"]

@@ -378,9 +378,15 @@ _SUMMARY_LABELS: dict[Step, dict[str, tuple[str, str]]] = {
 }
 
 
-def summary_line(step: Step, error: FieldError) -> str:
+def summary_line(step: Step, error: FieldError, form: Mapping[str, str] | None = None) -> str:
     """One line of a refused step's summary, in the borrower's words: a field they never typed is named as what
-    they did ("The statements you uploaded cover …", "Statement 2 you uploaded: …"); others by the field's name."""
+    they did ("The statements you uploaded cover …", "Statement 2 you uploaded: …"), an address's by its title and
+    label ("Current address, Pincode: …", not "addresses[0]: …"); others by the field's name."""
+    address = _address_field(error.field, form) if error.field.startswith("addresses") else None
+    if address is not None:
+        kind, part = address
+        label = next((f.label for f in _address(kind, True).fields if f.name == f"{kind}_{part}"), None)
+        return f"{kind.capitalize()} address{f', {label}' if label else ''}: {error.message}"
     found = re.fullmatch(r"(\w+)(?:\[(\d+)\])?", error.field)
     labels = _SUMMARY_LABELS.get(step, {}).get(found.group(1)) if found else None
     if labels is None or found is None:
@@ -393,10 +399,36 @@ def summary_line(step: Step, error: FieldError) -> str:
     return f"{whole}: {error.message}"
 
 
-def field_of(step: Step, error_field: str) -> str:
-    """The form field that shows a validation error (any address error shows under the addresses)."""
+def address_kinds(form: Mapping[str, str]) -> list[str]:
+    """The kinds of the addresses a posted personal form gives, in the order the step's input lists them (an
+    optional address left blank is not in it), so `addresses[1]` of an error is found on the form."""
+    kinds = []
+    for kind in _ADDRESS_KINDS:
+        given = any(form.get(f"{kind}_{part}", "").strip() for part in _ADDRESS_PARTS)
+        if kind not in ("office", "parental") or given:
+            kinds.append(kind)
+    return kinds
+
+
+def _address_field(error_field: str, form: Mapping[str, str] | None) -> tuple[str, str] | None:
+    """The address kind and part an error of `addresses[i]` or `addresses[i].part` is about (an error of the whole
+    address is its pincode's, the one check of the whole), when the posted form tells which address `i` is."""
+    found = re.fullmatch(r"addresses\[(\d+)\](?:\.(\w+))?", error_field)
+    kinds = address_kinds(form) if form is not None else []
+    if found is None or int(found.group(1)) >= len(kinds):
+        return None
+    part = found.group(2) or "pincode"
+    return (kinds[int(found.group(1))], part) if part in _ADDRESS_PARTS or part == "kind" else None
+
+
+def field_of(step: Step, error_field: str, form: Mapping[str, str] | None = None) -> str:
+    """The form field that shows a validation error: an address's error at its input (`current_pincode`) when the
+    posted `form` tells which address it is, else under the addresses."""
     if error_field.startswith("addresses"):
-        return "addresses"
+        address = _address_field(error_field, form)
+        if address is None or address[1] == "kind":
+            return "addresses"
+        return f"{address[0]}_{address[1]}"
     found = re.match(r"references\[(\d+)\]\.(name|relation|phone)", error_field)
     if found and int(found.group(1)) < len(_REFERENCE_ROWS):
         return f"reference{int(found.group(1)) + 1}_{found.group(2)}"

@@ -243,8 +243,18 @@ def test_the_status_page_shows_a_pending_offer_with_accept_and_no_thanks_forms(
     offers = section.group(0)
     assert f'id="reloan-application-{first}"' in offers and number in offers and "reviewing" in offers
     assert "declined" in offers and "/accept" not in offers  # nothing left to answer
+    # The same answer again (a second tap, the back button resending the form) lands on the status page like the
+    # first, starting nothing more; another answer to a decided offer is refused.
     again = as_borrower(session["token"], "POST", f"{base}/reloan-offers/{first}/accept", data={"csrf_token": token})
-    assert again.status_code == 409 and "approved" in again.text
+    assert again.status_code == 303 and again.headers["location"].startswith(f"{base}/status"), again.text[:300]
+    declined_again = as_borrower(session["token"], "POST", f"{base}/reloan-offers/{second}/decline",
+                                 data={"csrf_token": token})  # fmt: skip
+    assert declined_again.status_code == 303 and declined_again.headers["location"].startswith(f"{base}/status")
+    other_answer = as_borrower(session["token"], "POST", f"{base}/reloan-offers/{first}/decline",
+                               data={"csrf_token": token})  # fmt: skip
+    assert other_answer.status_code == 409 and "approved" in other_answer.text
+    assert client.get(f"/api/v1/reloan-offers/{first}", headers=tenant.auth).json() == application
+    assert client.get(f"/api/v1/reloan-offers/{second}", headers=tenant.auth).json()["status"] == "rejected"
     # the other borrower's status page shows their own offer only
     theirs_page = as_borrower(stranger["token"], "GET", f"{base}/status").text
     assert f'data-offer="{theirs}"' in theirs_page and str(first) not in theirs_page
