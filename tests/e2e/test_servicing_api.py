@@ -277,3 +277,43 @@ def test_a_certificate_issued_before_the_breakdown_still_serves_its_recorded_byt
     assert served.status_code == 200, served.text
     assert served.content == old and served.headers["x-content-sha256"] == hashlib.sha256(old).hexdigest()
     assert "Processing fee charged" not in _certificate_lines(served.content)
+
+
+def test_the_read_model_shows_dpd_and_class_of_the_business_date_a_payment_leaves(client: Any, platform: Any) -> None:
+    """LENDING.md: DPD is the business date - the oldest unpaid due date. A loan overdue at the last close of
+    business pays everything overdue the next day: the lists and reports (read.loans) showed the status `active`
+    beside the close of business's DPD 3 and SMA-0 until the next COB; they show DPD 0 and standard, as the loan
+    does. A part payment leaving it overdue shows the DPD of the business date too."""
+    from workers.runtime import scheduler_for
+
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    url = f"/api/v1/loans/{loan_id}"
+    set_business_date(platform, tenant, date(2026, 3, 3))
+    run = client.post("/api/v1/jobs/loan-cob/runs", json={"as_of": "2026-03-03"}, headers=tenant.auth)
+    assert run.status_code == 202, run.text
+    scheduler_for(platform).execute(run.json()["run_id"])  # closes 3 Mar: the business date is 4 Mar
+
+    def report_row() -> dict[str, Any]:
+        day = D0.isoformat()
+        rows = client.get("/api/v1/reports/outstanding-data-report", params={"from": day, "to": day},
+                          headers=tenant.auth).json()["rows"]  # fmt: skip
+        return dict(next(r for r in rows if r["loan_number"] == loan["loan_number"]))
+
+    loan = client.get(url, headers=tenant.auth).json()
+    assert (loan["status"], loan["dpd"], loan["asset_class"]) == ("overdue", 4, "SMA-0"), loan["dpd"]
+    overdue = next(i for i in loan["schedule"] if i["status"] == "overdue")
+    part = Decimal(overdue["unpaid"]) - Decimal("0.01")
+    body = {"amount": str(part), "mode": "upi", "reference": "UTR-PART", "paid_on": "2026-03-04"}
+    assert client.post(f"{url}/repayments", json=body, headers=tenant.auth).status_code == 201
+    loan = client.get(url, headers=tenant.auth).json()
+    row = report_row()
+    assert (row["status"], row["dpd"], row["asset_class"]) == (loan["status"], loan["dpd"], loan["asset_class"]) == (
+        "overdue", 4, "SMA-0"), row  # fmt: skip
+    body = {"amount": "0.01", "mode": "upi", "reference": "UTR-REST", "paid_on": "2026-03-04"}
+    assert client.post(f"{url}/repayments", json=body, headers=tenant.auth).status_code == 201
+    loan = client.get(url, headers=tenant.auth).json()
+    row = report_row()
+    assert (row["status"], row["dpd"], row["asset_class"]) == (loan["status"], loan["dpd"], loan["asset_class"]) == (
+        "active", 0, "standard"), row  # fmt: skip
