@@ -828,6 +828,33 @@ class Probe:
                 return
         self.pay(loan, amount, on)
 
+    def check_reports(self, closed: date) -> None:
+        """Right after the close of business of `closed`: the outstanding report (unpaid scheduled principal and
+        interest, DPD and class of the last close of business) and the active loans by due date (the next instalment
+        not fully paid) against the reference."""
+        day = self.loans[0].ref.disbursed.isoformat()
+        rows = {r["loan_number"]: r for r in self.get("/reports/outstanding-data-report", **{"from": day, "to": day, "limit": 500})["rows"]}  # fmt: skip
+        due_rows = self.get("/reports/active-loans-by-due-date-report", **{"from": "1990-01-01", "to": "2199-12-31", "limit": 500})["rows"]  # fmt: skip
+        by_due = {r["loan_number"]: r for r in due_rows}
+        for loan in self.loans:
+            view, cob = loan.ref.view(self.today), loan.ref.view(closed)
+            where = (loan.number, self.today.isoformat())
+            if view.completed_on:
+                assert loan.number not in rows and loan.number not in by_due, where
+                continue
+            row = rows[loan.number]
+            principal = sum(i.principal - i.paid_principal for i in view.instalments)
+            interest = sum(i.interest - i.paid_interest for i in view.instalments)
+            got = (_money(row["outstanding_principal"]), _money(row["outstanding_interest"]), _money(row["outstanding_total"]), row["dpd"], row["asset_class"], row["status"])  # fmt: skip
+            want = (principal, interest, principal + interest, cob.dpd, cob.asset_class, loan.status)
+            assert got == want, ("outstanding-data-report", where, got, want)
+            nxt = next(i for i in view.instalments if i.unpaid > 0)
+            due = by_due[loan.number]
+            got_due = (due["next_due_date"], _money(due["next_due_amount"]), _money(due["outstanding_principal"]), _money(due["outstanding_interest"]), due["dpd"])  # fmt: skip
+            want_due = (nxt.due.isoformat(), nxt.unpaid_pi, principal, interest, cob.dpd)  # penal apart, as above
+            assert got_due == want_due, ("active-loans-by-due-date-report", where, got_due, want_due)
+            self.checked += 11
+
     def act_as_defaulter(self, loan: Loan, view: View) -> None:
         """Past 90 DPD: the oldest instalment (or part of a bullet) paid - the DPD drops, the class stays NPA while
         anything overdue is unpaid; later everything overdue paid - standard again (LENDING.md's NPA upgrade)."""
@@ -938,6 +965,7 @@ def walk_brand(http: httpx.Client, h: Headers, rng: random.Random, drive: Drive,
         target = probe.today + timedelta(days=gap)
         if rng.random() < 0.5:
             probe.cob(target - timedelta(days=1))
+            probe.check_reports(target - timedelta(days=1))
         else:
             probe.set_date(target)
         for loan in probe.loans:
