@@ -859,7 +859,7 @@ class Probe:
         """Past 90 DPD: the oldest instalment (or part of a bullet) paid - the DPD drops, the class stays NPA while
         anything overdue is unpaid; later everything overdue paid - standard again (LENDING.md's NPA upgrade)."""
         overdue = [i for i in view.instalments if i.due < self.today and i.unpaid > 0]
-        if not loan.partly_cured and view.dpd > 90:
+        if not loan.partly_cured and view.dpd > 91:  # NPA at a close of business already, not only today
             oldest = overdue[0]
             part = oldest.unpaid if len(overdue) > 1 else oldest.unpaid // 2
             self.pay(loan, part, self.today)
