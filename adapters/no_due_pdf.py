@@ -1,8 +1,10 @@
-"""The no-due certificate of a completed loan as a PDF (fpdf2, as the agreement): borrower, loan number, amounts
-disbursed and repaid, closure date, verification code.
+"""The no-due certificate of a completed loan as a PDF (fpdf2, as the agreement): borrower, loan number, amount
+sanctioned, the payout's breakdown (processing fee before and after the coupon, convenience fee, GST, what was
+deducted), amounts disbursed and repaid, closure date, verification code.
 
 Deterministic: the creation date is the closure date and nothing else varies, so one certificate always renders to
-the same bytes and the SHA-256 recorded when it was first generated can be checked on every download."""
+the same bytes and the SHA-256 recorded when it was first generated can be checked on every download. Layout 1 (no
+breakdown) is kept as it was: certificates issued before layout 2 render in it, so their recorded hashes still hold."""
 
 from __future__ import annotations
 
@@ -14,7 +16,11 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from adapters.agreement_pdf import latin1, money
+from domain.loans.pricing import Pricing
 from domain.loans.servicing_events import NoDue
+
+#: The layout new certificates are issued in (2: with the payout's breakdown); 1 is the layout before it.
+LAYOUT = 2
 
 
 @dataclass(frozen=True)
@@ -27,10 +33,30 @@ class NoDueContent:
     sanctioned: Decimal
     net_disbursed: Decimal
     figures: NoDue
+    pricing: Pricing | None = None  # the sanction's: the breakdown of the payout (LENDING.md, "Fees, taxes, payout")
 
 
-def render_no_due(content: NoDueContent) -> bytes:
-    """The certificate's PDF bytes."""
+def breakdown(pricing: Pricing) -> list[tuple[str, str]]:
+    """The payout's breakdown as the ledger has it: the fees as charged, each fee's GST (inside it or on top), and
+    what came out of the sanctioned amount."""
+    processing, convenience = pricing.processing_fee, pricing.convenience_fee
+
+    def gst(fee: str, inclusive: bool) -> str:
+        return f"GST on the {fee} ({'inside the fee' if inclusive else 'on top'})"
+
+    return [
+        ("Processing fee before discount", money(pricing.processing_fee_before_discount)),
+        ("Coupon discount", money(pricing.coupon_discount)),
+        ("Processing fee charged", money(processing.amount)),
+        (gst("processing fee", processing.gst_inclusive), money(processing.gst)),
+        ("Convenience fee", money(convenience.amount)),
+        (gst("convenience fee", convenience.gst_inclusive), money(convenience.gst)),
+        ("Deducted from the payout (fees and GST)", money(pricing.deductions)),
+    ]
+
+
+def render_no_due(content: NoDueContent, layout: int = LAYOUT) -> bytes:
+    """The certificate's PDF bytes in `layout` (1: without the breakdown, as issued before layout 2)."""
     f = content.figures
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_margins(20, 20, 20)
@@ -51,10 +77,12 @@ def render_no_due(content: NoDueContent) -> bytes:
         new_x=XPos.LMARGIN, new_y=YPos.NEXT,
     )  # fmt: skip
     pdf.ln(4)
+    fees = breakdown(content.pricing) if layout >= 2 and content.pricing is not None else []
     for label, value in (
         ("Borrower", content.borrower),
         ("Loan number", content.loan_number),
         ("Amount sanctioned (principal)", money(content.sanctioned)),
+        *fees,
         ("Amount disbursed (net of fees and GST)", money(content.net_disbursed)),
         ("Amount repaid", money(f.repaid)),
         ("Closure date", f.closed_on.isoformat()),

@@ -41,7 +41,7 @@ class LoanServicingViews(LoanDecisionViews):
             # close of business comes again to say so, and Customer 360 and the reports read these columns.
             yield self._moved(event, "dpd = 0, asset_class = 'standard'")
         else:
-            yield self._moved(event)
+            yield self._standing(event)
         p = event.payment
         details = {"payment_id": p.payment_id, "amount": str(p.amount), "mode": str(p.mode),
                    "reference": p.reference, "paid_on": p.paid_on.isoformat(), "closes_loan": p.closes_loan,
@@ -50,10 +50,17 @@ class LoanServicingViews(LoanDecisionViews):
 
     @handles(L.RepaymentReversed)
     def _reversed(self, position: int, event: sv.RepaymentReversed) -> Iterator[Change]:
-        yield self._moved(event)
+        yield self._standing(event)
         details = {"payment_id": event.payment_id, "amount": str(event.amount),
                    "reversed_on": event.reversed_on.isoformat()}  # fmt: skip
         yield from self._logged(event, "repayment_reversed", details)
+
+    def _standing(self, event: sv.RepaymentRecorded | sv.RepaymentReversed) -> Write:
+        """The status the payment or reversal left, with DPD and class on the business date beside it (events
+        recorded before they carried them: DPD and class of the last close of business stay)."""
+        if event.dpd is None or event.asset_class is None:
+            return self._moved(event)
+        return self._moved(event, "dpd = %s, asset_class = %s", (event.dpd, event.asset_class))
 
     @handles(L.DayClosed)
     def _closed_day(self, position: int, event: sv.DayClosed) -> Iterator[Change]:

@@ -260,6 +260,7 @@ class Disbursals:
             lines.append(PayoutLine(loan_id, loan.loan_number, beneficiary.name, beneficiary.account_number,
                                     beneficiary.ifsc, loan.net_disbursed))  # fmt: skip
         now = self.clock.now()
+        pricing = {loan.id: loan.sanction_pricing for loan in loans if loan.sanction_pricing is not None}
         fresh = self.store.new_accounts(brand_id, lines)
         total = control_total(lines)
         brand = self.identity.brand(brand_id)
@@ -269,7 +270,7 @@ class Disbursals:
         self.store.claim(
             record,
             lines,
-            payout_workbook(lines, file_id=file_id, brand=brand.name, created_at=now),
+            payout_workbook(lines, file_id=file_id, brand=brand.name, created_at=now, pricing=pricing),
             beneficiary_workbook(fresh),
         )
         try:

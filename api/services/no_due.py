@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from uuid import UUID
 
-from adapters.no_due_pdf import NoDueContent, render_no_due
+from adapters.no_due_pdf import LAYOUT, NoDueContent, render_no_due
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.loans.application import Loans
@@ -29,14 +29,21 @@ class NoDueCertificates:
         lender = self.identity.brand(loan.brand_id).name
         pricing = loan.sanction_pricing
         net = pricing.net_disbursed if pricing is not None else figures.disbursed
-        return NoDueContent(lender, borrower, loan.loan_number, figures.disbursed, net, figures)
+        return NoDueContent(lender, borrower, loan.loan_number, figures.disbursed, net, figures, pricing)
 
     def ensure(self, brand_id: UUID, loan_id: UUID) -> tuple[bytes, int]:
-        """The certificate of a completed loan (409 otherwise), issued the first time; and the log position."""
+        """The certificate of a completed loan (409 otherwise), issued the first time; and the log position. One
+        issued in an earlier layout is served in that layout: the bytes its recorded hash is of."""
         loan = self.loans.get(brand_id, loan_id)
-        pdf = render_no_due(self._content(loan))
+        content = self._content(loan)
+        pdf = render_no_due(content)
         digest = hashlib.sha256(pdf).hexdigest()
         if loan.no_due is not None:
+            for layout in range(LAYOUT - 1, 0, -1):
+                if loan.no_due.sha256 == digest:
+                    break
+                pdf = render_no_due(content, layout)
+                digest = hashlib.sha256(pdf).hexdigest()
             if loan.no_due.sha256 != digest:
                 raise Conflict("the certificate no longer renders to its recorded hash", sha256=loan.no_due.sha256)
             return pdf, 0

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from domain.loans.overdue import days_past_due
+from domain.loans.overdue import days_past_due, next_asset_class
 from domain.loans.payments import Allocation, PaymentOnCompletedLoan, PayoffQuote, payoff
 from domain.loans.position import AssetClass, LoanPosition, open_position
 from domain.loans.pricing import Pricing
@@ -170,6 +170,7 @@ class LoanServicing:
             payment=record,
             principal_interest_paid=after.principal_interest_paid,
             reallocated=_reallocated(self.replayed(), after) if back_dated else (),
+            **self._standing(after.position, business_date),
         )
         return record
 
@@ -193,6 +194,7 @@ class LoanServicing:
             amount=payment.amount,
             principal_interest_paid=after.principal_interest_paid,
             reallocated=_reallocated(before, after),
+            **self._standing(after.position, business_date),
         )
 
     def close_business_day(self, day: date) -> bool:
@@ -286,6 +288,14 @@ class LoanServicing:
         if day > position.open_day and not position.completed:
             return replay(position, (), closed_through=day - timedelta(days=1)).position
         return position
+
+    def _standing(self, position: LoanPosition, as_of: date) -> dict[str, Any]:
+        """DPD and class on `as_of` (the business date), as the loan's view computes them: what the read model
+        shows beside the status a payment or reversal leaves, until the next close of business."""
+        if position.completed:
+            return {"dpd": 0, "asset_class": str(AssetClass.STANDARD)}
+        on = self.position_after(position, max(as_of, position.open_day))
+        return {"dpd": days_past_due(on, as_of), "asset_class": str(next_asset_class(on.asset_class, on, as_of))}
 
     def _next_status(self, position: LoanPosition, as_of: date) -> LoanStatus:
         target = servicing_status(position, as_of)

@@ -101,6 +101,10 @@ class RepaymentRecorded(Transitioned):
     principal_interest_paid: Decimal | None = None
     #: The earlier payments this one re-allocated (it is dated before them), each as it is applied now.
     reallocated: tuple[Reallocation, ...] = ()
+    #: DPD and class on the business date once it is applied (what the read model shows until the next close of
+    #: business, beside `status`); None on events recorded before.
+    dpd: int | None = None
+    asset_class: str | None = None
 
     def apply(self, aggregate: Any) -> None:
         p = self.payment
@@ -119,6 +123,9 @@ class RepaymentReversed(Transitioned):
     principal_interest_paid: Decimal | None = None
     #: The payments after the reversed one whose allocation changed, each as it is applied now.
     reallocated: tuple[Reallocation, ...] = ()
+    #: As on `RepaymentRecorded`: DPD and class on the business date after the reversal; None on events before.
+    dpd: int | None = None
+    asset_class: str | None = None
 
     def apply(self, aggregate: Any) -> None:
         aggregate.status = self.status

@@ -44,6 +44,20 @@ def test_a_payout_file_its_control_total_and_the_loans_exported(platform: Any, s
     assert [Decimal(str(r[5])).quantize(Decimal("0.01")) for r in body] == nets
     assert control[0] == "CONTROL TOTAL" and control[2] == "3 rows"
     assert Decimal(str(control[5])).quantize(Decimal("0.01")) == sum(nets)
+    # LENDING.md: the payout file shows the breakdown of each net amount, as the ledger and the certificate do:
+    # 85,000 sanctioned, 2 % processing fee 1700.00 + 18 % GST on top 306.00, convenience fee 500.00 with its GST
+    # inside, round(500 * 18 / 118) = 76.27; deducted 2506.00 (sheet `Breakdown`; `Payouts` stays the bank's)
+    breakdown = _rows(payout.content, "Breakdown")
+    assert breakdown[0][:3] == ("Loan number", "Sanctioned", "Processing fee before discount"), breakdown[0]
+    paise = Decimal("0.01")
+    fee = Decimal(85000) * 2 / 100
+    for row, loan_id in zip(breakdown[1:], loans, strict=True):
+        figures = [Decimal(str(v)).quantize(paise) if isinstance(v, (int, float)) else v for v in row]
+        deducted = fee + fee * 18 / 100 + 500
+        assert figures == [details[loan_id]["loan_number"], Decimal(85000), fee, Decimal(0), fee, fee * 18 / 100, "no",
+                           Decimal(500), (Decimal(500) * 18 / 118).quantize(paise), "yes", deducted,
+                           Decimal(85000) - deducted], figures  # fmt: skip
+        assert figures[-1] == Decimal(details[loan_id]["disbursement"]["net_disbursed"])
     # One account for the three loans (the fake gives every loan the same one): registered once.
     beneficiaries = _rows(httpx.get(out["beneficiary_download_url"], headers=tenant.auth).content, "Beneficiaries")
     assert beneficiaries[1:] == [("Meera Iyer", "5010012345678", "HDFC0001234", details[loans[0]]["loan_number"])]

@@ -203,3 +203,117 @@ def test_before_disbursal_409_and_brand_isolation(client: Any, platform: Any) ->
     for path in ("payoff", "ledger", "repayments", "no-due-certificate"):
         assert client.get(f"/api/v1/loans/{loan_id}/{path}", headers=other.auth).status_code == 404
     assert client.post(f"/api/v1/loans/{loan_id}/repayments", json=body, headers=other.auth).status_code == 404
+
+
+def _certificate_lines(pdf: bytes) -> dict[str, str]:
+    """The certificate's labelled figures: label -> the amount after it."""
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    lines = (line.rsplit(" ", 1) for line in text.splitlines() if " " in line)
+    return {label.strip(): value for label, value in lines if value.replace(".", "", 1).isdigit()}
+
+
+def _close(client: Any, tenant: Tenant, loan_id: UUID) -> None:
+    url = f"/api/v1/loans/{loan_id}"
+    quote = client.get(f"{url}/payoff", headers=tenant.auth).json()
+    body = {"amount": quote["total"], "mode": "neft", "reference": f"UTR-{uuid.uuid4().hex[:8]}"}
+    closed = client.post(f"{url}/repayments", json=body, headers=tenant.auth)
+    assert closed.status_code == 201 and closed.json()["closes_loan"], closed.text
+
+
+def test_the_no_due_certificate_shows_the_payout_breakdown_as_the_ledger_does(client: Any, platform: Any) -> None:
+    """LENDING.md: the payout file, the ledger and the no-due certificate show the same breakdown of net disbursed.
+    The certificate showed the sanctioned and net amounts only."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    set_business_date(platform, tenant, D0 + timedelta(days=10))
+    _close(client, tenant, loan_id)
+    pdf = client.get(f"/api/v1/loans/{loan_id}/no-due-certificate", headers=tenant.auth)
+    assert pdf.status_code == 200, pdf.text
+    shown = _certificate_lines(pdf.content)
+    # 85,000 sanctioned: 2 % processing fee = 1700.00, 18 % GST on top = 306.00; convenience fee 500.00 with its
+    # GST inside: round(500 * 18 / 118) = 76.27; deducted 1700.00 + 306.00 + 500.00 = 2506.00; net 82,494.00
+    ledger = client.get(f"/api/v1/loans/{loan_id}/ledger", headers=tenant.auth).json()["items"]
+    deducted = next(Decimal(p["amount"]) for p in ledger if p["kind"] == "fees_deducted")
+    fee = Decimal(85000) * 2 / 100
+    expected = {
+        "Amount sanctioned (principal)": "85000.00",
+        "Processing fee before discount": f"{fee:.2f}",
+        "Coupon discount": "0.00",
+        "Processing fee charged": f"{fee:.2f}",
+        "GST on the processing fee (on top)": f"{fee * 18 / 100:.2f}",
+        "Convenience fee": "500.00",
+        "GST on the convenience fee (inside the fee)": f"{(Decimal(500) * 18 / 118).quantize(Decimal('0.01')):.2f}",
+        "Deducted from the payout (fees and GST)": f"{deducted:.2f}",
+        "Amount disbursed (net of fees and GST)": f"{Decimal(85000) - deducted:.2f}",
+    }
+    assert {k: shown.get(k) for k in expected} == expected, shown
+    assert deducted == fee + fee * 18 / 100 + 500
+
+
+def test_a_certificate_issued_before_the_breakdown_still_serves_its_recorded_bytes(client: Any, platform: Any) -> None:
+    """A certificate issued in layout 1 (before the breakdown) keeps its bytes: its recorded SHA-256 still holds."""
+    from adapters.no_due_pdf import render_no_due
+    from api.services.no_due import NoDueCertificates
+    from domain.customers.application import Customers as CustomersApp
+
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    loans: Loans = platform.get(Loans)
+    quote = client.get(f"/api/v1/loans/{loan_id}/payoff", headers=tenant.auth).json()
+    result, _ = loans.record_repayment(tenant.brand_id, loan_id, Decimal(quote["total"]), "neft", "UTR-OLD", D0)
+    settle(platform, Loans.name, result.position)
+    certificates = NoDueCertificates(loans, platform.get(CustomersApp), platform.get(Identity))
+    loan = loans.get(tenant.brand_id, loan_id)
+    if loan.no_due is None:  # the closing payment of the application issues none: issue it as layout 1 did
+        old = render_no_due(certificates._content(loan), layout=1)
+        loan.issue_no_due_certificate(hashlib.sha256(old).hexdigest())
+        settle(platform, Loans.name, loans.commit(loan).position)
+    else:
+        old = render_no_due(certificates._content(loan), layout=1)
+        assert loan.no_due.sha256 == hashlib.sha256(old).hexdigest(), "the loan was issued a certificate already"
+    served = client.get(f"/api/v1/loans/{loan_id}/no-due-certificate", headers=tenant.auth)
+    assert served.status_code == 200, served.text
+    assert served.content == old and served.headers["x-content-sha256"] == hashlib.sha256(old).hexdigest()
+    assert "Processing fee charged" not in _certificate_lines(served.content)
+
+
+def test_the_read_model_shows_dpd_and_class_of_the_business_date_a_payment_leaves(client: Any, platform: Any) -> None:
+    """LENDING.md: DPD is the business date - the oldest unpaid due date. A loan overdue at the last close of
+    business pays everything overdue the next day: the lists and reports (read.loans) showed the status `active`
+    beside the close of business's DPD 3 and SMA-0 until the next COB; they show DPD 0 and standard, as the loan
+    does. A part payment leaving it overdue shows the DPD of the business date too."""
+    from workers.runtime import scheduler_for
+
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    url = f"/api/v1/loans/{loan_id}"
+    set_business_date(platform, tenant, date(2026, 3, 3))
+    run = client.post("/api/v1/jobs/loan-cob/runs", json={"as_of": "2026-03-03"}, headers=tenant.auth)
+    assert run.status_code == 202, run.text
+    scheduler_for(platform).execute(run.json()["run_id"])  # closes 3 Mar: the business date is 4 Mar
+
+    def report_row() -> dict[str, Any]:
+        day = D0.isoformat()
+        rows = client.get("/api/v1/reports/outstanding-data-report", params={"from": day, "to": day},
+                          headers=tenant.auth).json()["rows"]  # fmt: skip
+        return dict(next(r for r in rows if r["loan_number"] == loan["loan_number"]))
+
+    loan = client.get(url, headers=tenant.auth).json()
+    assert (loan["status"], loan["dpd"], loan["asset_class"]) == ("overdue", 4, "SMA-0"), loan["dpd"]
+    overdue = next(i for i in loan["schedule"] if i["status"] == "overdue")
+    part = Decimal(overdue["unpaid"]) - Decimal("0.01")
+    body = {"amount": str(part), "mode": "upi", "reference": "UTR-PART", "paid_on": "2026-03-04"}
+    assert client.post(f"{url}/repayments", json=body, headers=tenant.auth).status_code == 201
+    loan = client.get(url, headers=tenant.auth).json()
+    row = report_row()
+    assert (row["status"], row["dpd"], row["asset_class"]) == (loan["status"], loan["dpd"], loan["asset_class"]) == (
+        "overdue", 4, "SMA-0"), row  # fmt: skip
+    body = {"amount": "0.01", "mode": "upi", "reference": "UTR-REST", "paid_on": "2026-03-04"}
+    assert client.post(f"{url}/repayments", json=body, headers=tenant.auth).status_code == 201
+    loan = client.get(url, headers=tenant.auth).json()
+    row = report_row()
+    assert (row["status"], row["dpd"], row["asset_class"]) == (loan["status"], loan["dpd"], loan["asset_class"]) == (
+        "active", 0, "standard"), row  # fmt: skip
