@@ -174,8 +174,13 @@ class ContextApplication(Application[UUID]):
         except AggregateNotFoundError:
             return None
 
-    def commit(self, primary: Aggregate, *others: Aggregate | None) -> CommandResult:
-        """Save `primary` and `others` atomically; a concurrent change of any becomes a 409 Conflict."""
+    def commit(
+        self, primary: Aggregate, *others: Aggregate | None, beside: Sequence[Callable[[Any], None]] = ()
+    ) -> CommandResult:
+        """Save `primary` and `others` atomically; a concurrent change of any becomes a 409 Conflict. Each of
+        `beside` writes rows kept outside the event history on the cursor of the events' transaction (a recorder that
+        `writes_beside`: adapters/event_recorder.py), so neither the events nor those rows are kept without the
+        other; on a recorder without transactions (in memory) each is called with None after the save."""
         keeper, every = self.snapshot_keeper, self.snapshot_every
         due = (
             [a for a in (primary, *others) if a is not None and any(e.originator_version % every == 0
@@ -184,7 +189,12 @@ class ContextApplication(Application[UUID]):
             else []
         )  # fmt: skip
         try:
-            recordings = self.save(primary, *others)
+            if beside and getattr(self.recorder, "writes_beside", False):
+                recordings = self.save(primary, *others, beside=tuple(beside))
+            else:
+                recordings = self.save(primary, *others)
+                for write in beside:  # a recorder without transactions (in memory): record, then write
+                    write(None)
         except IntegrityError as exc:
             raise ConcurrentModification(
                 "the record was changed by another request at the same time; reload and retry",
