@@ -6,6 +6,7 @@ Every refusal raises before any event (nothing recorded). The business date is t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ from domain.loans.offer import ProductCatalogue
 from domain.loans.parties import LoanParties
 from domain.loans.payments import PayoffQuote
 from domain.loans.schedule import build_schedule
-from domain.loans.servicing_events import PaymentMode, PaymentRecord
+from domain.loans.servicing_events import DayClosed, PaymentMode, PaymentRecord, StatusMoved
 from domain.loans.terms import LoanTerms
 from domain.shared.application import CommandResult
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
@@ -53,6 +54,9 @@ class ServicingUseCases:
 
         def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
         def commit(self, primary: Any, *others: Any, beside: Sequence[Callable[[Any], None]] = ()) -> CommandResult: ...
+
+        events: Any
+        repository: Any
 
     #: Where checkpoints of loans' replayed positions are kept (domain/loans/checkpoint.py; set by the platform).
     checkpoints: CheckpointStore | None = None
@@ -182,5 +186,32 @@ class ServicingUseCases:
         loan.close_business_day(day)
         return self.commit_serviced(loan)
 
+    def recorded_close(self, loan: Loan, day: date) -> RecordedClose | None:
+        """The close of `day` already recorded on the loan (as loaded), or None: its status before and after and the
+        penal charges of that close. For the COB redoing a partition whose worker died after saving some of its
+        loans' closes and before marking it done (workers/loan_cob.py): `close_business_day` records nothing again
+        for them, and the date's record counts them from here."""
+        if loan.cob_through != day:
+            return None
+        moved: StatusMoved | None = None
+        for event in self.events.get(loan.id, desc=True):  # newest first: the close is among the last events
+            if isinstance(event, StatusMoved) and event.status_moved_on == day:
+                moved = event
+            elif isinstance(event, DayClosed):
+                if event.business_date != day:
+                    return None
+                was = str(self.repository.get(loan.id, version=event.originator_version - 1).status)
+                return RecordedClose(was, str(moved.status) if moved is not None else was, event.penal_charged)
+        return None
 
-__all__ = ["FieldError", "ServicingUseCases"]
+
+@dataclass(frozen=True)
+class RecordedClose:
+    """A loan's close of one business date as recorded: its status before and after, the penal charged."""
+
+    was: str
+    now: str
+    penal_charged: Decimal
+
+
+__all__ = ["FieldError", "RecordedClose", "ServicingUseCases"]
