@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -27,6 +28,11 @@ from domain.shared.snapshot import SnapshotKeeper
 
 A = TypeVar("A", bound=Aggregate)
 log = structlog.get_logger(__name__)
+
+#: Writes every save made in this context runs beside its events, in their transaction (on a recorder that
+#: `writes_beside`): an API request with an Idempotency-Key marks its key applied this way (api/idempotency.py), so
+#: a request that dies after recording something is never run again under the same key.
+SAVE_BESIDE: ContextVar[tuple[Callable[[Any], None], ...]] = ContextVar("save_beside", default=())
 
 
 def replay(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -119,6 +125,9 @@ class ContextApplication(Application[UUID]):
         the GIL that concurrent requests share. Without snapshots, an aggregate cache or save kwargs, and with
         only our own aggregates, saving is collecting their events and putting them in the store.
         """
+        contextual = SAVE_BESIDE.get()
+        if contextual and getattr(self.recorder, "writes_beside", False):
+            kwargs = {**kwargs, "beside": (*kwargs.get("beside", ()), *contextual)}
         lean = not kwargs and self.snapshots is None and self.repository.cache is None
         if not lean or not all(obj is None or isinstance(obj, Aggregate) for obj in objs):
             return super().save(*objs, **kwargs)
