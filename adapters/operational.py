@@ -49,6 +49,9 @@ DDL = (
     # The first answer's bytes as sent, so a replay is byte for byte the same (`response`, the body parsed as JSON,
     # is only read for records kept before this column: a replay of those is equal JSON, not the same bytes).
     "ALTER TABLE ops.idempotency_keys ADD COLUMN IF NOT EXISTS body bytea",
+    # Set in the transaction of the request's first recorded events (`OperationalStore.marking_applied`): a request
+    # that died after recording something is not run again when its reservation goes stale.
+    "ALTER TABLE ops.idempotency_keys ADD COLUMN IF NOT EXISTS applied boolean NOT NULL DEFAULT false",
     """CREATE TABLE IF NOT EXISTS ops.api_key_usage (
         key_id uuid PRIMARY KEY,
         last_used_at timestamptz NOT NULL
@@ -92,6 +95,10 @@ class StoredResponse:
     status: int | None
     body: bytes | None
     headers: dict[str, str]
+    #: The request recorded something (its events committed) and never stored its answer: it died after, unless it
+    #: is still in flight (`stale` False).
+    applied: bool = False
+    stale: bool = False
 
 
 def _hash(token: str) -> str:
@@ -267,22 +274,23 @@ class OperationalStore:
         """Reserve the key for this request; returns the earlier record when the key was used before.
 
         A reservation still in progress after IDEMPOTENCY_STALE_AFTER belongs to a request that died without
-        releasing it (a killed process, a lost database connection): this request takes it over."""
+        releasing it (a killed process, a lost database connection): this request takes it over - unless that
+        request had recorded something (`applied`): then it is not run again, and the earlier record says so."""
         with self.pool.connection() as conn:
             inserted = conn.execute(
                 "INSERT INTO ops.idempotency_keys (brand_id, principal, key, request_hash) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (brand_id, principal, key) DO UPDATE "
                 "SET request_hash = EXCLUDED.request_hash, created_at = now() "
                 "WHERE ops.idempotency_keys.status IS NULL AND ops.idempotency_keys.created_at < now() - %s "
-                "RETURNING key",
+                "AND NOT ops.idempotency_keys.applied RETURNING key",
                 (brand_id, principal, key, request_hash, IDEMPOTENCY_STALE_AFTER),
             ).fetchone()
             if inserted:
                 return None
             row = conn.execute(
-                "SELECT request_hash, status, body, response, headers FROM ops.idempotency_keys "
-                "WHERE brand_id = %s AND principal = %s AND key = %s",
-                (brand_id, principal, key),
+                "SELECT request_hash, status, body, response, headers, applied, created_at < now() - %s AS stale "
+                "FROM ops.idempotency_keys WHERE brand_id = %s AND principal = %s AND key = %s",
+                (IDEMPOTENCY_STALE_AFTER, brand_id, principal, key),
             ).fetchone()
         if row is None:  # Purged between the two statements: treat as new.
             return self.begin_idempotent(brand_id, principal, key, request_hash)
@@ -290,8 +298,22 @@ class OperationalStore:
         if body is None and row["response"] is not None:  # kept before the bytes were: its JSON, written again
             body = json.dumps(row["response"]).encode()
         return StoredResponse(
-            row["request_hash"], row["status"], None if body is None else bytes(body), row["headers"] or {}
-        )
+            row["request_hash"], row["status"], None if body is None else bytes(body), row["headers"] or {},
+            row["applied"], row["stale"],
+        )  # fmt: skip
+
+    def marking_applied(self, brand_id: UUID, principal: str, key: str) -> Callable[[Any], None]:
+        """The write marking the key's request applied, on the cursor of the transaction recording its events
+        (`domain.shared.application.SAVE_BESIDE`)."""
+
+        def write(cursor: Any) -> None:
+            cursor.execute(
+                "UPDATE ops.idempotency_keys SET applied = true WHERE brand_id = %s AND principal = %s AND key = %s "
+                "AND NOT applied",
+                (brand_id, principal, key),
+            )
+
+        return write
 
     def finish_idempotent(
         self, brand_id: UUID, principal: str, key: str, status: int, body: bytes | None, headers: dict[str, str]

@@ -19,14 +19,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
-
-from psycopg import errors as pg_errors
 
 from domain.loans.payout_lines import PayoutLine
 from domain.shared.errors import Conflict, FieldError, InvalidInput
@@ -254,31 +252,45 @@ class PayoutStore:
                 fresh.append(line)
         return fresh
 
-    def claim(self, record: PayoutFileRecord, lines: Sequence[PayoutLine], payout: bytes, beneficiaries: bytes) -> None:
-        """Store a file and its loans; 422 naming the first loan already in a live file (nothing stored)."""
-        try:
-            with self.pool.connection() as conn, conn.transaction():
-                conn.execute(
-                    f"INSERT INTO ops.payout_files ({_FILE_COLUMNS}, payout_xlsx, beneficiary_xlsx) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (record.id, record.brand_id, record.created_at, record.created_by, record.row_count, record.total,
-                     record.beneficiary_count, record.state, record.reason, payout, beneficiaries),
-                )  # fmt: skip
-                with (
-                    conn.cursor() as cur,
-                    cur.copy(
-                        "COPY ops.payout_file_loans (file_id, brand_id, loan_id, position, account_number, ifsc) FROM STDIN"
-                    ) as copy,
-                ):
-                    for position, line in enumerate(lines):
-                        copy.write_row((record.id, record.brand_id, line.loan_id, position, line.account_number,
-                                        line.ifsc))  # fmt: skip
-        except pg_errors.UniqueViolation:
-            taken = self._taken(record.brand_id, [line.loan_id for line in lines])
-            index = next((i for i, line in enumerate(lines) if line.loan_id in taken), 0)
-            raise InvalidInput(
-                [FieldError(f"loan_ids[{index}]", f"loan {lines[index].loan_number} is already in a payout file")]
-            ) from None
+    def claiming(
+        self, record: PayoutFileRecord, lines: Sequence[PayoutLine], payout: bytes, beneficiaries: bytes
+    ) -> Callable[[Any], None]:
+        """The write storing a file and its loans, made in the transaction that records the loans' `PayoutExported`
+        (`Loans.commit(..., beside=...)`): a file is never kept without its loans marked exported, nor the loans
+        without their file (a process killed between the two left a downloadable file whose loans the gateway could
+        still pay). A loan already in a live file fails the whole save on the unique index (`taken` then names it).
+        On a cursor of None it writes in a transaction of its own."""
+
+        def write(cursor: Any) -> None:
+            if cursor is None:
+                with self.pool.connection() as conn, conn.transaction(), conn.cursor() as own:
+                    write(own)
+                return
+            cursor.execute(
+                f"INSERT INTO ops.payout_files ({_FILE_COLUMNS}, payout_xlsx, beneficiary_xlsx) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (record.id, record.brand_id, record.created_at, record.created_by, record.row_count, record.total,
+                 record.beneficiary_count, record.state, record.reason, payout, beneficiaries),
+            )  # fmt: skip
+            # Not COPY: the events' transaction runs in pipeline mode, where psycopg has no COPY.
+            cursor.execute(
+                "INSERT INTO ops.payout_file_loans (file_id, brand_id, loan_id, position, account_number, ifsc) "
+                "SELECT %s, %s, l, p, a, i FROM unnest(%b::uuid[], %b::int[], %b::text[], %b::text[]) AS t(l, p, a, i)",
+                (record.id, record.brand_id, [line.loan_id for line in lines], list(range(len(lines))),
+                 [line.account_number for line in lines], [line.ifsc for line in lines]),
+            )  # fmt: skip
+
+        return write
+
+    def taken(self, brand_id: UUID, lines: Sequence[PayoutLine]) -> InvalidInput | None:
+        """The 422 naming the first of the lines' loans already in a live file (None: none is)."""
+        taken = self._taken(brand_id, [line.loan_id for line in lines])
+        index = next((i for i, line in enumerate(lines) if line.loan_id in taken), None)
+        if index is None:
+            return None
+        return InvalidInput(
+            [FieldError(f"loan_ids[{index}]", f"loan {lines[index].loan_number} is already in a payout file")]
+        )
 
     def _taken(self, brand_id: UUID, loan_ids: list[UUID]) -> set[UUID]:
         with self.pool.connection() as conn:
@@ -287,11 +299,6 @@ class PayoutStore:
                 (brand_id, loan_ids),
             ).fetchall()
         return {r["loan_id"] for r in rows}
-
-    def discard(self, file_id: UUID) -> None:
-        """Drop a file whose loans could not be marked exported (its loans rows go with it)."""
-        with self.pool.connection() as conn:
-            conn.execute("DELETE FROM ops.payout_files WHERE id = %s", (file_id,))
 
     def file(self, brand_id: UUID, file_id: UUID) -> PayoutFileRecord | None:
         """A payout file of the brand."""
@@ -330,8 +337,20 @@ class PayoutStore:
 
     def settle_file(self, brand_id: UUID, file_id: UUID, state: str, reason: str | None) -> None:
         """Mark an exported file returned (its loans freed) or confirmed; 409 when it is not exported."""
-        with self.pool.connection() as conn, conn.transaction():
-            row = conn.execute(
+        self.settling(brand_id, file_id, state, reason)(None)
+
+    def settling(self, brand_id: UUID, file_id: UUID, state: str, reason: str | None) -> Callable[[Any], None]:
+        """`settle_file` as a write on a transaction's cursor: the one recording the loans' `PayoutReturned` or
+        `Disbursed` (`Loans.commit(..., beside=...)`), so the file is settled exactly when its loans are (a process
+        killed between the two left the loans returned and the file live: its loans in no other file ever again,
+        and "Returned" pressed again refused). On a cursor of None it writes in a transaction of its own."""
+
+        def write(cursor: Any) -> None:
+            if cursor is None:
+                with self.pool.connection() as conn, conn.transaction(), conn.cursor() as own:
+                    write(own)
+                return
+            row = cursor.execute(
                 "UPDATE ops.payout_files SET state = %s, reason = %s WHERE id = %s AND brand_id = %s "
                 "AND state = 'exported' RETURNING id",
                 (state, reason, file_id, brand_id),
@@ -339,4 +358,6 @@ class PayoutStore:
             if row is None:
                 raise Conflict("only an exported payout file can be returned or confirmed", file_id=str(file_id))
             if state == "returned":
-                conn.execute("UPDATE ops.payout_file_loans SET active = false WHERE file_id = %s", (file_id,))
+                cursor.execute("UPDATE ops.payout_file_loans SET active = false WHERE file_id = %s", (file_id,))
+
+        return write

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from adapters.operational import OperationalStore
 from api.problems import HttpProblem, problem_for
 from api.request_input import canonical
+from domain.shared.application import SAVE_BESIDE
 from domain.shared.errors import InvalidValue
 from domain.shared.values import text_problem
 
@@ -47,7 +48,9 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
     The key is reserved (per brand and principal) before the command runs. A repeat with the same canonical body
     replays the stored answer, its bytes as first sent (`Idempotent-Replayed: true`), without running; another body is
     422; a repeat while the first is in flight is 409. A 5xx or 429 (nothing was done), an interruption or an answer that cannot be stored
-    frees the key, so a retry runs the command instead of meeting 409 for ever.
+    frees the key, so a retry runs the command instead of meeting 409 for ever. A reservation left by a request
+    that died is taken over once stale - unless that request had recorded something (each of its saves marks the key
+    `applied` in its own transaction): then a retry is 409 `idempotency-applied` and never records the command twice.
     """
     check_key(key)
     request_hash = hashlib.sha256(
@@ -63,6 +66,15 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
                 "idempotency-key-reused",
                 errors=[{"field": HEADER, "message": "was used with a different request (another body or endpoint)"}],
             )
+        if earlier.status is None and earlier.applied and earlier.stale:
+            # The first request recorded its command and died before its answer was stored: running it again would
+            # record it twice, and its answer is lost.
+            raise HttpProblem(
+                409,
+                "the request with this Idempotency-Key was applied, but its answer was lost (the server stopped "
+                "before sending it): read the resource instead of sending the request again",
+                "idempotency-applied",
+            )
         if earlier.status is None:
             raise HttpProblem(
                 409, "a request with this Idempotency-Key is still in progress", "idempotency-in-progress"
@@ -70,6 +82,8 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
         headers = {**earlier.headers, "Idempotent-Replayed": "true"}
         media = headers.pop("content-type", "application/json")
         return Response(earlier.body, status_code=earlier.status, headers=headers, media_type=media)
+    # Every save the command makes marks the key applied in the save's own transaction (`SAVE_BESIDE`).
+    marked = SAVE_BESIDE.set((*SAVE_BESIDE.get(), ops.marking_applied(context.brand_id, principal, key)))
     try:
         response = endpoint.invoke(context)
     except Exception as exc:  # noqa: BLE001 - the outcome (a problem response) is what gets stored.
@@ -77,6 +91,8 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
     except BaseException:  # Cancelled or interrupted: nothing to store, so the key goes back.
         ops.abandon_idempotent(context.brand_id, principal, key)
         raise
+    finally:
+        SAVE_BESIDE.reset(marked)
     if response.status_code >= 500 or response.status_code == 429:
         # Nothing was done: a retry with the same key (after Retry-After) must run the command, not replay this.
         ops.abandon_idempotent(context.brand_id, principal, key)

@@ -110,10 +110,16 @@ TRACKING_DDL = (
     END $$""",
 )
 
+#: A rebuild's `rebuilt_statements` have run (by the rebuild, or by the batch after a rebuild that was killed).
+_REBUILT = "UPDATE ops.projection_tracking SET rebuilding = false WHERE projection = %s AND rebuilding"
+
 #: Columns added to ops.projection_tracking by the failure handling. failures: rows in ops.projection_failures (a
 #: batch reads it with its position: 0 means no aggregate is parked); error: why the projection stopped (NULL while
-#: it runs). Added only when missing: ALTER TABLE locks the table against the live runners even when it does nothing.
-TRACKING_COLUMNS = {"failures": "integer NOT NULL DEFAULT 0", "error": "text", "error_at": "timestamptz"}
+#: it runs); rebuilding: a rebuild began and has not yet run its `rebuilt_statements` (true after one was killed:
+#: the next batch runs them). Added only when missing: ALTER TABLE locks the table against the live runners even when
+#: it does nothing.
+TRACKING_COLUMNS = {"failures": "integer NOT NULL DEFAULT 0", "error": "text", "error_at": "timestamptz",
+                    "rebuilding": "boolean NOT NULL DEFAULT false"}  # fmt: skip
 
 
 #: How far behind a runner's pass head (in notification ids) a projection may be for its batch to take that head
@@ -309,10 +315,19 @@ class ProjectionEngine:
                 (projection.name,),
             )
             row = conn.execute(
-                "SELECT position, failures FROM ops.projection_tracking WHERE projection = %s FOR UPDATE",
+                "SELECT position, failures, rebuilding FROM ops.projection_tracking WHERE projection = %s FOR UPDATE",
                 (projection.name,),
             ).fetchone()
             position, failures = (row["position"], row["failures"]) if row else (0, 0)
+            if row and row["rebuilding"] and not projection.rebuilding:
+                # A rebuild was killed after some of its batches (which leave out what `rebuilt_statements` makes)
+                # and before it ran them: run them now, before this batch goes on from the rows it committed - as a
+                # rebuild that failed does in its `finally`. (Before, a directory rebuild killed while a `serve` ran
+                # left the names it had replayed out of the vocabulary for good: no name search found them.)
+                log.warning("projection.rebuild_cut_short", projection=projection.name, position=position)
+                for statement in projection.rebuilt_statements():
+                    conn.execute(statement)
+                conn.execute(_REBUILT, (projection.name,))
             if head is None or head - position > SHARED_READ_MAX:
                 # Further behind than a few events (or not in a runner's pass): a head of its own, so the writes
                 # since the pass began make one bigger batch, and a read of its own topics, as before.
@@ -679,9 +694,9 @@ class ProjectionEngine:
                     projection.create(conn, secondary_indexes=False)
                     conn.execute("DELETE FROM ops.projection_failures WHERE projection = %s", (name,))
                     conn.execute(
-                        "INSERT INTO ops.projection_tracking (projection, source, position) VALUES (%s, %s, 0) "
-                        "ON CONFLICT (projection) DO UPDATE SET position = 0, updated_at = now(), failures = 0, "
-                        "error = NULL, error_at = NULL",
+                        "INSERT INTO ops.projection_tracking (projection, source, position, rebuilding) "
+                        "VALUES (%s, %s, 0, true) ON CONFLICT (projection) DO UPDATE SET position = 0, "
+                        "updated_at = now(), failures = 0, error = NULL, error_at = NULL, rebuilding = true",
                         (name, projection.source),
                     )
                 total = self.head(projection.source)
@@ -703,7 +718,9 @@ class ProjectionEngine:
                         with conn.transaction():
                             for statement in projection.rebuilt_statements():
                                 conn.execute(statement)
+                            conn.execute(_REBUILT, (name,))
                 self._build_indexes(projection.secondary_index_statements(), projection.rebuilt_statements())
+                conn.execute(_REBUILT, (name,))
                 log.info("projection.rebuilt", projection=name, events=done)
                 return done
             finally:

@@ -11,7 +11,7 @@ record gets its totals and the brand's business date moves to the next day, as t
 of the slot's day, closing every date a scheduler outage missed; the brand's other runs meanwhile are dated the day
 it brings the brand to, and those reading loan positions wait for it: workers/scheduler.py). A rerun of a done date changes nothing;
 a run killed mid-date resumes with the partitions not done, and a loan closed before the kill is not charged twice
-(its close is idempotent per date)."""
+(its close is idempotent per date) yet is counted in the date's record (`Loans.recorded_close`)."""
 
 from __future__ import annotations
 
@@ -93,10 +93,17 @@ def close_partition(loans: Loans, brand_id: UUID, day: date, loan_ids: Sequence[
             saved = [retried[loan.id][0] if loan.id in retried else loan for loan in found]
     events = [e for close in closes.values() for e in close.events]
     penal = sum((e.penal_charged for e in events if isinstance(e, Loan.DayClosed)), Decimal("0.00"))
-    transitions = Counter(f"{close.was}->{close.now}" for close in closes.values() if close.now != close.was)
+    moves = [(close.was, close.now) for close in closes.values()]
+    # A partition redone after its worker died: the closes that worker had saved are not recorded again, but they
+    # are this date's, and the date's record counts them (before, it reported them as skipped: closes, penal charges
+    # and state moves missing from the totals).
+    earlier = [r for loan in saved if loan.id not in closes and (r := loans.recorded_close(loan, day)) is not None]
+    penal += sum((close.penal_charged for close in earlier), Decimal("0.00"))
+    moves += [(close.was, close.now) for close in earlier]
+    transitions = Counter(f"{was}->{now}" for was, now in moves if now != was)
     watch = tuple((loan.id, loan.version, loan.cob_quiet_until(day)) for loan in saved)
-    return PartitionOutcome(loans=len(found), closed=len(closes), penal_charged=penal, transitions=dict(transitions),
-                            watch=watch)  # fmt: skip
+    return PartitionOutcome(loans=len(found), closed=len(closes) + len(earlier), penal_charged=penal,
+                            transitions=dict(transitions), watch=watch)  # fmt: skip
 
 
 @dataclass(frozen=True)

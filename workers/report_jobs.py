@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from urllib.parse import urlencode
 
 import structlog
@@ -69,7 +69,9 @@ def run(port: ReportJobPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, str
         message["To"] = v["to"]
         message["Subject"] = f"{report.title}: {start.isoformat()} to {end.isoformat()}"
         message["Date"] = formatdate(usegmt=True)
-        message["Message-ID"] = make_msgid(idstring=str(job_run.id))
+        # One id per run, whichever attempt sends it: a retry after a worker died once the server had taken the email
+        # sends it again (at least once), and the copy is the same message to a mail client that drops repeats.
+        message["Message-ID"] = f"<report-{job_run.id}@covenant-desk>"
         link = f"{os.environ.get('PUBLIC_BASE_URL', 'http://127.0.0.1:8000')}/api/v1/reports/{report.slug}.csv?" + (
             urlencode({"from": start.isoformat(), "to": end.isoformat()})
         )

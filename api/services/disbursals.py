@@ -42,7 +42,7 @@ from domain.loans.states import LoanStatus
 from domain.providers.calls import Caller
 from domain.providers.errors import ProviderRejected
 from domain.providers.messaging import Beneficiary
-from domain.shared.application import CommandResult
+from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
 from projections.engine import ProjectionEngine
@@ -267,17 +267,19 @@ class Disbursals:
         record = PayoutFileRecord(
             file_id, brand_id, now, actor, total.count, total.amount, len(fresh), "exported", None
         )
-        self.store.claim(
+        store = self.store.claiming(
             record,
             lines,
             payout_workbook(lines, file_id=file_id, brand=brand.name, created_at=now, pricing=pricing),
             beneficiary_workbook(fresh),
         )
-        try:
-            result = self.loans.commit(loans[0], *loans[1:])
-        except Exception:
-            self.store.discard(file_id)
-            raise
+        try:  # the file and its loans' `PayoutExported` in one transaction: neither is kept without the other
+            result = self.loans.commit(loans[0], *loans[1:], beside=(store,))
+        except ConcurrentModification:
+            taken = self.store.taken(brand_id, lines)  # another file took one of them first: name it (422)
+            if taken is None:
+                raise
+            raise taken from None
         return record, result.position
 
     def return_file(self, brand_id: UUID, file_id: UUID, reason: str) -> PayoutFileRecord:
@@ -287,8 +289,8 @@ class Disbursals:
         today = self.identity.business_date(brand_id)
         for loan in loans:
             loan.mark_export_returned(str(file_id), reason, today)
-        self.loans.commit(loans[0], *loans[1:])
-        self.store.settle_file(brand_id, file_id, "returned", reason)
+        # Its loans freed and the file settled in one transaction (a file settled apart from them kept them in it).
+        self.loans.commit(loans[0], *loans[1:], beside=(self.store.settling(brand_id, file_id, "returned", reason),))
         return self._file(brand_id, file_id)
 
     def confirm_file(self, brand_id: UUID, file_id: UUID) -> PayoutFileRecord:
@@ -296,8 +298,11 @@ class Disbursals:
         self._file(brand_id, file_id)
         day = self.identity.business_date(brand_id)
         # Through the Loans use case, so servicing opens (the schedule the reminders and COB read) in the same save.
-        self.loans.confirm_file_disbursals(brand_id, list(self.store.loan_ids(file_id)), str(file_id), day)
-        self.store.settle_file(brand_id, file_id, "confirmed", None)
+        # The file settled in the save that disburses its loans (alone when every loan was already disbursed).
+        settle = self.store.settling(brand_id, file_id, "confirmed", None)
+        if not self.loans.confirm_file_disbursals(brand_id, list(self.store.loan_ids(file_id)), str(file_id), day,
+                                                  beside=(settle,)):  # fmt: skip
+            settle(None)
         return self._file(brand_id, file_id)
 
     def _file(self, brand_id: UUID, file_id: UUID) -> PayoutFileRecord:

@@ -33,6 +33,7 @@ from domain.loans.position import InstalmentStatus
 from domain.loans.servicing_views import servicing_view
 from domain.loans.states import SERVICING
 from domain.providers.calls import Caller
+from domain.providers.errors import ProviderRejected
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, InvalidValue, NotFound
 from domain.shared.values import clean_text
@@ -206,6 +207,10 @@ class Mandates:
         if not tried:
             return DebitPlan(mandate, first, 1, amount)
         last = tried[-1]
+        if last.state == "presented" and last.order_id is None:
+            # Noted but never answered: the process presenting it died (or lost the answer) before the gateway's
+            # order was noted. Presented again under the same reference, which the gateway takes once.
+            return DebitPlan(mandate, first, last.attempt, last.amount)
         if last.state == "presented" or last.state == "paid":
             return None
         if last.attempt > RETRIES or last.retry_on is None or last.retry_on > day:
@@ -218,11 +223,22 @@ class Mandates:
         reference = f"MD-{m.id.hex[:12]}-{plan.instalment}-{plan.attempt}"
         debit = MandateDebit(reference, None, m.id, m.brand_id, m.loan_id, plan.instalment, plan.attempt,
                              plan.amount, "presented", None, None, day, None)  # fmt: skip
-        if not self.store.add_debit(debit):  # presented already (a rerun, another worker)
-            return None
+        if not self.store.add_debit(debit):
+            noted = self.store.debit(reference)
+            if noted is None or noted.state != "presented" or noted.order_id is not None:
+                return None  # presented already (a rerun, another worker)
+            # else noted by a presentation whose answer never came (`plan`): asked again under the same reference
         try:
             order = self._client(m.brand_id).debit(m.gateway_id or "", plan.amount, reference=reference,
                                                    caller=Caller(m.brand_id))  # fmt: skip
+        except ProviderRejected as refused:
+            if refused.code == "duplicate_reference":
+                # The gateway has this debit already (an earlier try reached it, its answer did not reach us): its
+                # webhook settles it, found by our reference. Dropping the row lost that webhook's debit.
+                log.info("mandate_debits.presented_before", reference=reference)
+                return None
+            self.store.drop_debit(reference)
+            raise
         except Exception:
             self.store.drop_debit(reference)
             raise

@@ -7,6 +7,7 @@ confirmation delivered twice) commits nothing and answers `CommandResult.changed
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,7 @@ class PayoutUseCases:
         @property
         def parties(self) -> LoanParties: ...
         def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
-        def commit(self, primary: Any, *others: Any) -> CommandResult: ...
+        def commit(self, primary: Any, *others: Any, beside: Sequence[Callable[[Any], None]] = ()) -> CommandResult: ...
 
     def issue_agreement(
         self,

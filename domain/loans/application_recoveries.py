@@ -7,7 +7,7 @@ Loan's command on the brand's business date and commits. Who may call which is t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -57,7 +57,7 @@ class RecoveryUseCases:
         def parties(self) -> LoanParties: ...
 
         def serviced(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
-        def commit(self, primary: Any, *others: Any) -> CommandResult: ...
+        def commit(self, primary: Any, *others: Any, beside: Sequence[Callable[[Any], None]] = ()) -> CommandResult: ...
         def check_quotable(self, loan: Loan, as_of: date, today: date, field: str) -> None: ...
 
     def owing(self, brand_id: UUID, loan_id: UUID, on: date, field: str = "as_of") -> Owing:

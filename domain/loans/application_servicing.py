@@ -5,6 +5,8 @@ Every refusal raises before any event (nothing recorded). The business date is t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,7 @@ from domain.loans.offer import ProductCatalogue
 from domain.loans.parties import LoanParties
 from domain.loans.payments import PayoffQuote
 from domain.loans.schedule import build_schedule
-from domain.loans.servicing_events import PaymentMode, PaymentRecord
+from domain.loans.servicing_events import DayClosed, PaymentMode, PaymentRecord, StatusMoved
 from domain.loans.terms import LoanTerms
 from domain.shared.application import CommandResult
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
@@ -51,12 +53,17 @@ class ServicingUseCases:
         def catalogue(self) -> ProductCatalogue: ...
 
         def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
-        def commit(self, primary: Any, *others: Any) -> CommandResult: ...
+        def commit(self, primary: Any, *others: Any, beside: Sequence[Callable[[Any], None]] = ()) -> CommandResult: ...
+
+        events: Any
+        repository: Any
 
     #: Where checkpoints of loans' replayed positions are kept (domain/loans/checkpoint.py; set by the platform).
     checkpoints: CheckpointStore | None = None
 
-    def commit_serviced(self, primary: Loan, *others: Loan) -> CommandResult:
+    def commit_serviced(
+        self, primary: Loan, *others: Loan, beside: Sequence[Callable[[Any], None]] = ()
+    ) -> CommandResult:
         """`commit`, then a checkpoint of each loan this save took across a multiple of CHECKPOINT_EVERY events, with
         the loan's snapshot for the auditor's as-of replay (a cache: a checkpoint that fails to be written is
         logged, the command stands)."""
@@ -68,7 +75,7 @@ class ServicingUseCases:
             and loan.servicing_open
             and any(e.originator_version % CHECKPOINT_EVERY == 0 for e in loan.pending_events)
         ]
-        result = self.commit(primary, *others)
+        result = self.commit(primary, *others, beside=beside)
         for loan in due:
             try:
                 position = position_of(loan, store)
@@ -88,16 +95,17 @@ class ServicingUseCases:
             self._open(loan)
         return self.commit(loan)
 
-    def confirm_file_disbursals(self, brand_id: UUID, loan_ids: list[UUID], reference: str,
-                                disbursed_on: date) -> list[UUID]:  # fmt: skip
+    def confirm_file_disbursals(self, brand_id: UUID, loan_ids: list[UUID], reference: str, disbursed_on: date,
+                                beside: Sequence[Callable[[Any], None]] = ()) -> list[UUID]:  # fmt: skip
         """A bank payout file was paid: each of its loans not yet disbursed becomes active on `disbursed_on` and its
-        servicing opens (the schedule), all in one save, as `confirm_disbursal` does for one; the ids it changed."""
+        servicing opens (the schedule), all in one save, as `confirm_disbursal` does for one; the ids it changed.
+        `beside` is written in that save (`commit`); not at all when no loan changed."""
         loans = [self.get(brand_id, loan_id) for loan_id in loan_ids]
         changed = [loan for loan in loans if loan.confirm_disbursal(reference, disbursed_on)]
         for loan in changed:
             self._open(loan)
         if changed:
-            self.commit(changed[0], *changed[1:])
+            self.commit(changed[0], *changed[1:], beside=beside)
         return [loan.id for loan in changed]
 
     def _open(self, loan: Loan) -> None:
@@ -178,5 +186,32 @@ class ServicingUseCases:
         loan.close_business_day(day)
         return self.commit_serviced(loan)
 
+    def recorded_close(self, loan: Loan, day: date) -> RecordedClose | None:
+        """The close of `day` already recorded on the loan (as loaded), or None: its status before and after and the
+        penal charges of that close. For the COB redoing a partition whose worker died after saving some of its
+        loans' closes and before marking it done (workers/loan_cob.py): `close_business_day` records nothing again
+        for them, and the date's record counts them from here."""
+        if loan.cob_through != day:
+            return None
+        moved: StatusMoved | None = None
+        for event in self.events.get(loan.id, desc=True):  # newest first: the close is among the last events
+            if isinstance(event, StatusMoved) and event.status_moved_on == day:
+                moved = event
+            elif isinstance(event, DayClosed):
+                if event.business_date != day:
+                    return None
+                was = str(self.repository.get(loan.id, version=event.originator_version - 1).status)
+                return RecordedClose(was, str(moved.status) if moved is not None else was, event.penal_charged)
+        return None
 
-__all__ = ["FieldError", "ServicingUseCases"]
+
+@dataclass(frozen=True)
+class RecordedClose:
+    """A loan's close of one business date as recorded: its status before and after, the penal charged."""
+
+    was: str
+    now: str
+    penal_charged: Decimal
+
+
+__all__ = ["FieldError", "RecordedClose", "ServicingUseCases"]

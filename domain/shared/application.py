@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -27,6 +28,11 @@ from domain.shared.snapshot import SnapshotKeeper
 
 A = TypeVar("A", bound=Aggregate)
 log = structlog.get_logger(__name__)
+
+#: Writes every save made in this context runs beside its events, in their transaction (on a recorder that
+#: `writes_beside`): an API request with an Idempotency-Key marks its key applied this way (api/idempotency.py), so
+#: a request that dies after recording something is never run again under the same key.
+SAVE_BESIDE: ContextVar[tuple[Callable[[Any], None], ...]] = ContextVar("save_beside", default=())
 
 
 def replay(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -119,6 +125,9 @@ class ContextApplication(Application[UUID]):
         the GIL that concurrent requests share. Without snapshots, an aggregate cache or save kwargs, and with
         only our own aggregates, saving is collecting their events and putting them in the store.
         """
+        contextual = SAVE_BESIDE.get()
+        if contextual and getattr(self.recorder, "writes_beside", False):
+            kwargs = {**kwargs, "beside": (*kwargs.get("beside", ()), *contextual)}
         lean = not kwargs and self.snapshots is None and self.repository.cache is None
         if not lean or not all(obj is None or isinstance(obj, Aggregate) for obj in objs):
             return super().save(*objs, **kwargs)
@@ -174,8 +183,13 @@ class ContextApplication(Application[UUID]):
         except AggregateNotFoundError:
             return None
 
-    def commit(self, primary: Aggregate, *others: Aggregate | None) -> CommandResult:
-        """Save `primary` and `others` atomically; a concurrent change of any becomes a 409 Conflict."""
+    def commit(
+        self, primary: Aggregate, *others: Aggregate | None, beside: Sequence[Callable[[Any], None]] = ()
+    ) -> CommandResult:
+        """Save `primary` and `others` atomically; a concurrent change of any becomes a 409 Conflict. Each of
+        `beside` writes rows kept outside the event history on the cursor of the events' transaction (a recorder that
+        `writes_beside`: adapters/event_recorder.py), so neither the events nor those rows are kept without the
+        other; on a recorder without transactions (in memory) each is called with None after the save."""
         keeper, every = self.snapshot_keeper, self.snapshot_every
         due = (
             [a for a in (primary, *others) if a is not None and any(e.originator_version % every == 0
@@ -184,7 +198,12 @@ class ContextApplication(Application[UUID]):
             else []
         )  # fmt: skip
         try:
-            recordings = self.save(primary, *others)
+            if beside and getattr(self.recorder, "writes_beside", False):
+                recordings = self.save(primary, *others, beside=tuple(beside))
+            else:
+                recordings = self.save(primary, *others)
+                for write in beside:  # a recorder without transactions (in memory): record, then write
+                    write(None)
         except IntegrityError as exc:
             raise ConcurrentModification(
                 "the record was changed by another request at the same time; reload and retry",

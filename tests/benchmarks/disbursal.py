@@ -161,7 +161,7 @@ def _payout_file(store: PayoutStore) -> float:
     record = PayoutFileRecord(file_id, BIG, now, "bench", total.count, total.amount, len(fresh), "exported", None)
     payout = payout_workbook(lines, file_id=file_id, brand="Bench", created_at=now)
     beneficiaries = beneficiary_workbook(fresh)
-    store.claim(record, lines, payout, beneficiaries)
+    store.claiming(record, lines, payout, beneficiaries)(None)
     seconds = time.perf_counter() - began
     say(
         f"   payout file of {FILE_LOANS:,} loans: {seconds:.2f} s (payout file {len(payout) / 1024:,.0f} KiB, "

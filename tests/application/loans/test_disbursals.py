@@ -118,11 +118,13 @@ class Store:
     def new_accounts(self, brand_id: UUID, lines: Sequence[PayoutLine]) -> list[PayoutLine]:
         return list(lines[:1])
 
-    def claim(self, record: PayoutFileRecord, lines: Sequence[PayoutLine], payout: bytes, beneficiaries: bytes) -> None:
-        self.files[record.id] = (record, list(lines))
+    def claiming(
+        self, record: PayoutFileRecord, lines: Sequence[PayoutLine], payout: bytes, beneficiaries: bytes
+    ) -> Callable[[Any], None]:
+        return lambda cursor: self.files.__setitem__(record.id, (record, list(lines)))
 
-    def discard(self, file_id: UUID) -> None:
-        self.files.pop(file_id, None)
+    def taken(self, brand_id: UUID, lines: Sequence[PayoutLine]) -> None:
+        return None
 
 
 @dataclass
