@@ -45,6 +45,9 @@ T = TypeVar("T")
 #: The version an If-Match ETag carries: a record version as this API sends it (`"3"`).
 _ETAG_VERSION = re.compile(r"[0-9]{1,18}")
 
+#: The methods that change something (and may carry Idempotency-Key and If-Match).
+COMMANDS = ("POST", "PATCH", "PUT", "DELETE")
+
 #: How long a command's answer waits for its read model before answering 202 Accepted instead.
 READ_YOUR_WRITES_SECONDS = 5.0
 
@@ -228,6 +231,9 @@ class Endpoint(Generic[P]):
                     permission=permission.value,
                     level=level.value,
                 )
+        if not self.if_match and not self.public and self.method in COMMANDS and "if-match" in request.headers:
+            # A precondition nobody checks would let the change overwrite what the caller never saw: refuse it.
+            raise InvalidValue("If-Match", "this operation does not check a record's version: send it without If-Match")
         query = parse_query(self.query, request) if self.query is not None else None
         if self.query is None:
             check_query_text(request)  # read by nobody, but a NUL there is still refused
@@ -255,8 +261,7 @@ class Endpoint(Generic[P]):
             borrower=borrower,
             upload=file,
         )
-        commands = ("POST", "PATCH", "PUT", "DELETE")
-        key = request.headers.get("idempotency-key") if self.method in commands and not self.public else None
+        key = request.headers.get("idempotency-key") if self.method in COMMANDS and not self.public else None
         if key is None:
             return await run_in_threadpool(self.invoke, context)
         return await run_in_threadpool(run_once, services.port(Gate).ops, self, context, key, raw)
@@ -286,8 +291,8 @@ class Endpoint(Generic[P]):
         except ValidationError as exc:
             raise ResponseDrift(f"{self.operation_id} answered a body that is not a {model.__name__}") from exc
         headers = dict(reply.headers or {})
-        if self.etag and model is self.response:
-            headers["ETag"] = f'"{getattr(body, "version", None)}"'
+        if self.etag and model is self.response and (version := getattr(body, "version", None)) is not None:
+            headers["ETag"] = f'"{version}"'
         return Response(body.model_dump_json(by_alias=True), status, headers, media_type="application/json")
 
 

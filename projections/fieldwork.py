@@ -47,6 +47,9 @@ class FieldworkView(Projection):
             changed_by text NOT NULL,
             changed_at timestamptz NOT NULL
         )""",
+        # The settings' version (the aggregate's: If-Match and the portal form's stale check): added after the table's
+        # first version, so added when missing; null for rows projected before, until their next change.
+        "ALTER TABLE read.dialer_settings ADD COLUMN IF NOT EXISTS version int",
         """CREATE TABLE IF NOT EXISTS read.dialer_extensions (
             setup_id uuid NOT NULL,
             brand_id uuid NOT NULL,
@@ -125,22 +128,34 @@ class FieldworkView(Projection):
     @handles(D.Configured)
     def _configured(self, position: int, event: D.Configured) -> Iterable[Change]:
         yield Write(
-            "INSERT INTO read.dialer_settings (id, brand_id, enabled, account_id, token_hint, changed_by, changed_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO read.dialer_settings (id, brand_id, enabled, account_id, token_hint, changed_by, changed_at, "
+            "version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
             (event.originator_id, event.brand_id, event.enabled, event.account_id, event.token_hint, event.actor,
-             event.timestamp),
+             event.timestamp, event.originator_version),
         )  # fmt: skip
 
     @handles(D.Changed)
     def _changed(self, position: int, event: D.Changed) -> Iterable[Change]:
         yield Write(
             "UPDATE read.dialer_settings SET enabled = %s, account_id = %s, token_hint = %s, changed_by = %s, "
-            "changed_at = %s WHERE id = %s",
-            (event.enabled, event.account_id, event.token_hint, event.actor, event.timestamp, event.originator_id),
+            "changed_at = %s, version = %s WHERE id = %s",
+            (
+                event.enabled,
+                event.account_id,
+                event.token_hint,
+                event.actor,
+                event.timestamp,
+                event.originator_version,
+                event.originator_id,
+            ),
         )
 
     @handles(D.ExtensionSet)
     def _extension(self, position: int, event: D.ExtensionSet) -> Iterable[Change]:
+        yield Write(
+            "UPDATE read.dialer_settings SET version = %s WHERE id = %s",
+            (event.originator_version, event.originator_id),
+        )
         if event.extension is None:
             yield Write(
                 "DELETE FROM read.dialer_extensions WHERE setup_id = %s AND staff_id = %s",

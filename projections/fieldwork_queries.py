@@ -33,6 +33,9 @@ class DialerSettingsRow:
     extensions: list[ExtensionRow]
     changed_by: str | None
     changed_at: datetime | None
+    #: The settings' version (0 before they are configured; None for settings projected before the read model
+    #: kept it, until their next change or a rebuild of the projection).
+    version: int | None = 0
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ class FieldworkQueries:
         """The brand's dialer settings (unconfigured: off, no account)."""
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT enabled, account_id, token_hint, changed_by, changed_at FROM read.dialer_settings "
+                "SELECT enabled, account_id, token_hint, changed_by, changed_at, version FROM read.dialer_settings "
                 "WHERE brand_id = %s",
                 (brand_id,),
             ).fetchone()

@@ -18,7 +18,19 @@ from api.pages.collection_charts import bar_chart, rate_gauge
 from api.routes.collections import CollectionsPort, guard
 from api.routes.disbursals import public_base
 from api.services.dialer_calls import WEBHOOK_PATH
-from api.web import Page, act, after_write, error_page, error_text, form_text, not_found, pages, path_id, render
+from api.web import (
+    Page,
+    act,
+    after_write,
+    error_page,
+    error_text,
+    form_text,
+    not_found,
+    pages,
+    path_id,
+    refusal_status,
+    render,
+)
 from domain.collections.case import Stage
 from domain.fieldwork.application import FieldWork
 from domain.identity.permissions import Level, Permission
@@ -28,6 +40,7 @@ from domain.shared.application import CommandResult
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, NotFound
 from domain.shared.rupees import rupees
+from domain.shared.values import whole_number
 from projections.collection_dashboard import CollectionDashboardQueries
 from projections.collection_team import TeamQueries
 from projections.fieldwork_queries import FieldworkPicks, FieldworkQueries
@@ -56,14 +69,18 @@ class FieldworkPagesPort:
 
 
 async def _settings(
-    request: Request, port: FieldworkPagesPort, principal: Principal, error: str | None = None
+    request: Request,
+    port: FieldworkPagesPort,
+    principal: Principal,
+    error: str | None = None,
+    status: int = 422,
 ) -> Response:
     settings = await run_in_threadpool(port.queries.dialer_settings, principal.brand_id)
     staff = await run_in_threadpool(port.picks.staff, principal.brand_id)
     return render(
         request,
         "dialer_settings.html",
-        422 if error else 200,
+        status if error else 200,
         nav="settings",
         settings=settings,
         staff=staff,
@@ -80,15 +97,18 @@ async def dialer_settings_save(request: Request, port: FieldworkPagesPort, princ
     enabled = form_text(request, "enabled") == "on"
     account = form_text(request, "account_id").strip() or None
     token = form_text(request, "api_token") or None
+    # The version the page showed: the form posts every field, so saved over a change made since it was opened it
+    # would put the old values back (409 instead; the page shows the settings as they are now, the input kept).
+    shown = whole_number(form_text(request, "expected_version"))
     try:
         result = await act(
             principal,
             lambda: port.fieldwork.configure_dialer(
-                principal.brand_id, enabled=enabled, account_id=account, api_token=token
+                principal.brand_id, enabled=enabled, account_id=account, api_token=token, expected_version=shown
             ),
         )
     except DomainError as exc:
-        return await _settings(request, port, principal, error=error_text(exc))
+        return await _settings(request, port, principal, error=error_text(exc), status=refusal_status(exc))
     return await after_write(request, FieldWork.name, result.position, "/settings/dialer")
 
 
@@ -101,7 +121,7 @@ async def dialer_extension_save(request: Request, port: FieldworkPagesPort, prin
     try:
         result = await act(principal, lambda: port.fieldwork.set_extension(principal.brand_id, staff_id, extension))
     except DomainError as exc:
-        return await _settings(request, port, principal, error=error_text(exc))
+        return await _settings(request, port, principal, error=error_text(exc), status=refusal_status(exc))
     return await after_write(request, FieldWork.name, result.position, "/settings/dialer")
 
 

@@ -24,6 +24,7 @@ from api.web import (
     not_found,
     pages,
     path_id,
+    refusal_status,
     render,
 )
 from domain.identity.permissions import ROLES, Level, Permission
@@ -62,7 +63,9 @@ def _choice(request: Request, name: str, kind: type[LeadStatus] | type[LeadSourc
     return value if value in {k.value for k in kind} else None
 
 
-async def _leads(request: Request, port: LeadPagesPort, principal: Principal, error: str | None = None) -> Response:
+async def _leads(
+    request: Request, port: LeadPagesPort, principal: Principal, error: str | None = None, status_code: int = 422
+) -> Response:
     status, source = _choice(request, "status", LeadStatus), _choice(request, "source", LeadSource)
     organic = {"true": True, "false": False}.get(request.query_params.get("organic", ""))
     page = await run_in_threadpool(
@@ -82,7 +85,7 @@ async def _leads(request: Request, port: LeadPagesPort, principal: Principal, er
     return render(
         request,
         "leads.html",
-        422 if error else 200,
+        status_code if error else 200,
         nav="leads",
         page=page,
         chosen_status=status,
@@ -138,8 +141,8 @@ async def lead_move(request: Request, port: LeadPagesPort, principal: Principal)
             principal,
             lambda: port.leads.move(principal.brand_id, lead_id, LeadStatus(chosen), None, expected),
         )
-    except DomainError as exc:
-        return await _leads(request, port, principal, error=error_text(exc))
+    except DomainError as exc:  # a lead moved since the page was read: 409, as every portal form's conflict
+        return await _leads(request, port, principal, error=error_text(exc), status_code=refusal_status(exc))
     return await after_write(request, Leads.name, result.position, "/leads")
 
 
@@ -151,13 +154,15 @@ async def sales_page(request: Request, port: LeadPagesPort, principal: Principal
     return render(request, "sales.html", nav="sales", overview=overview)
 
 
-async def _matrix(request: Request, port: LeadPagesPort, principal: Principal, error: str | None = None) -> Response:
+async def _matrix(
+    request: Request, port: LeadPagesPort, principal: Principal, error: str | None = None, status: int = 422
+) -> Response:
     matrix = await run_in_threadpool(port.ratings.matrix, principal.brand_id)
     criteria = matrix.criteria if matrix else []
     return render(
         request,
         "rating_matrix.html",
-        422 if error else 200,
+        status if error else 200,
         nav="ratings",
         criteria=criteria,
         blanks=max(0, MATRIX_ROWS - len(criteria)),
@@ -206,8 +211,8 @@ async def matrix_save(request: Request, port: LeadPagesPort, principal: Principa
             principal,
             lambda: port.leads.set_matrix(principal.brand_id, criteria, whole_number(version)),
         )
-    except DomainError as exc:
-        return await _matrix(request, port, principal, error=error_text(exc))
+    except DomainError as exc:  # saved by someone else since the page was read: 409 (the rows typed kept)
+        return await _matrix(request, port, principal, error=error_text(exc), status=refusal_status(exc))
     return await after_write(request, Leads.name, result.position, "/rating-matrix")
 
 

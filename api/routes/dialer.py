@@ -73,6 +73,10 @@ class DialerSettingsOut(BaseModel):
     extensions: list[ExtensionOut]
     changed_by: str | None
     changed_at: InstantOut | None
+    version: int | None = Field(
+        description="send it back as If-Match to refuse a stale change (0: never configured; null only for settings "
+        "recorded before versions were shown, until their next change)"
+    )
 
 
 class ExtensionIn(BaseModel):
@@ -135,7 +139,11 @@ def get_dialer_settings(ctx: Context[DialerPort]) -> Reply:
 def change_dialer_settings(ctx: Context[DialerPort]) -> Reply:
     body: DialerSettingsIn = ctx.body
     result = ctx.port.fieldwork.configure_dialer(
-        ctx.brand_id, enabled=body.enabled, account_id=body.account_id, api_token=body.api_token
+        ctx.brand_id,
+        enabled=body.enabled,
+        account_id=body.account_id,
+        api_token=body.api_token,
+        expected_version=ctx.expected_version(),
     )
     return ctx.written(result, FieldWork.name, lambda: ctx.port.queries.dialer_settings(ctx.brand_id))
 
@@ -240,14 +248,15 @@ ENDPOINTS = serve(
     "dialer",
     [
         Endpoint("GET", _SETTINGS, get_dialer_settings, "The brand's dialer (Acefone) settings and extensions; the "
-                 "API token shown only as its last four characters", SETTINGS_READ, response=DialerSettingsOut),
+                 "API token shown only as its last four characters (ETag: their version)", SETTINGS_READ,
+                 response=DialerSettingsOut, etag=True),
         Endpoint("PATCH", _SETTINGS, change_dialer_settings, "Switch the dialer on or off, set its account and API "
-                 "token (write-only)", SETTINGS_WRITE, body=DialerSettingsIn, response=DialerSettingsOut,
-                 accepts=True),
+                 "token (write-only); If-Match with the version read refuses a stale change with 409", SETTINGS_WRITE,
+                 body=DialerSettingsIn, response=DialerSettingsOut, accepts=True, if_match=True, etag=True),
         Endpoint("PUT", _EXTENSION, set_extension, "Give a staff member their dialer extension", SETTINGS_WRITE,
-                 body=ExtensionIn, response=DialerSettingsOut, accepts=True, errors=(409,)),
+                 body=ExtensionIn, response=DialerSettingsOut, accepts=True, errors=(409,), etag=True),
         Endpoint("DELETE", _EXTENSION, remove_extension, "Remove a staff member's dialer extension", SETTINGS_WRITE,
-                 response=DialerSettingsOut, accepts=True),
+                 response=DialerSettingsOut, accepts=True, etag=True),
         Endpoint("POST", "/api/v1/loans/{loan_id}/calls", place_call, "Click-to-call: ring the caller's extension "
                  "and bridge to the borrower's phone (or an alternate phone); how it ends arrives by the dialer's "
                  "webhook and is written onto the loan's contact log", CALLS_WRITE, body=CallIn, response=CallOut,

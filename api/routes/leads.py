@@ -191,7 +191,7 @@ def get_lead(ctx: Context[LeadsPort]) -> Reply:
     found = _lead(ctx, ctx.path["lead_id"])
     if found is None:
         raise LeadNotFound(f"lead {ctx.path['lead_id']} not found", id=str(ctx.path["lead_id"]))
-    return json_response(found, headers={"ETag": f'"{found.version}"'})
+    return json_response(found)
 
 
 def move_lead(ctx: Context[LeadsPort]) -> Reply:
@@ -240,7 +240,15 @@ ENDPOINTS = serve(
             query=LeadListQuery,
             response=LeadPageOut,
         ),
-        Endpoint("GET", "/api/v1/leads/{lead_id}", get_lead, "One lead (ETag: its version)", READ, response=LeadOut),
+        Endpoint(
+            "GET",
+            "/api/v1/leads/{lead_id}",
+            get_lead,
+            "One lead (ETag: its version)",
+            READ,
+            response=LeadOut,
+            etag=True,
+        ),
         Endpoint(
             "POST",
             "/api/v1/leads/{lead_id}/status",
@@ -251,6 +259,7 @@ ENDPOINTS = serve(
             body=MoveIn,
             response=LeadOut,
             accepts=True,
+            if_match=True,
             etag=True,
         ),
         Endpoint(

@@ -440,7 +440,7 @@ def change_product(ctx: Context[LoanPort]) -> Reply:
 
 def _command(path: str, handler: Any, summary: str, permission: Any, body: Any, status: int = 200) -> Endpoint[Any]:
     return Endpoint(
-        "POST", path, handler, summary, permission, body=body, response=LoanOut, status=status, accepts=True
+        "POST", path, handler, summary, permission, body=body, response=LoanOut, status=status, accepts=True, etag=True
     )
 
 
@@ -459,7 +459,13 @@ ENDPOINTS = serve(
         ),
         _command("/api/v1/loans", create_loan, "Start an application (status onboarding)", WRITE, LoanIn, 201),
         Endpoint(
-            "GET", "/api/v1/loans/{loan_id}", get_loan, "One loan with BRE results and history", READ, response=LoanOut
+            "GET",
+            "/api/v1/loans/{loan_id}",
+            get_loan,
+            "One loan with BRE results and history (ETag: its version)",
+            READ,
+            response=LoanOut,
+            etag=True,
         ),
         _command(
             "/api/v1/loans/{loan_id}/submit", submit_loan, "Submit through the BRE: pending or rejected", WRITE, None

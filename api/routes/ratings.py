@@ -122,7 +122,7 @@ def _matrix_out(row: MatrixRow | None) -> MatrixOut:
 
 def get_matrix(ctx: Context[RatingsPort]) -> Reply:
     out = _matrix_out(ctx.port.ratings.matrix(ctx.brand_id))
-    return json_response(out, headers={"ETag": f'"{out.version}"'})
+    return json_response(out)
 
 
 def put_matrix(ctx: Context[RatingsPort]) -> Reply:
@@ -162,6 +162,7 @@ ENDPOINTS = serve(
             "The brand's rating matrix (ETag: its version)",
             MATRIX_READ,
             response=MatrixOut,
+            etag=True,
         ),
         Endpoint(
             "PUT",
@@ -172,6 +173,7 @@ ENDPOINTS = serve(
             body=MatrixIn,
             response=MatrixOut,
             accepts=True,
+            if_match=True,
             etag=True,
         ),
         Endpoint(

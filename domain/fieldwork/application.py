@@ -31,7 +31,7 @@ from domain.fieldwork.visit import VISIT_CONTACTS, FieldVisit, FieldVisitNotFoun
 from domain.providers.calls import Caller
 from domain.providers.dialer import Dialer, DialerCredentials
 from domain.shared.aggregate import with_id
-from domain.shared.application import CommandResult, ContextApplication
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import FieldChecks, InvalidValue, NotFound
 from domain.shared.values import MIN_REASON, clean_text, normalise_phone
@@ -173,14 +173,28 @@ class FieldWork(ContextApplication):
         return found if isinstance(found, DialerSetup) else None
 
     def configure_dialer(
-        self, brand_id: UUID, *, enabled: bool | None, account_id: str | None, api_token: str | None
+        self,
+        brand_id: UUID,
+        *,
+        enabled: bool | None,
+        account_id: str | None,
+        api_token: str | None,
+        expected_version: int | None = None,
     ) -> CommandResult:
-        """Change the enabled flag, the account or its API token (kept apart, shown only as its last four)."""
+        """Change the enabled flag, the account or its API token (kept apart, shown only as its last four).
+        `expected_version` (If-Match, the portal form's version) refuses a change made against settings that moved
+        since with 409 (settings never configured are version 0)."""
         checks = FieldChecks()
         account = checks.check(lambda: check_account(account_id)) if account_id is not None else None
         token = checks.check(lambda: check_token(api_token)) if api_token is not None else None
         checks.raise_if_any()
         setup = self.dialer_setup(brand_id)
+        if setup is not None:
+            self.check_version(setup, expected_version)
+        elif expected_version not in (None, 0):
+            raise ConcurrentModification(
+                f"the dialer settings are at version 0, not {expected_version}; reload and retry", current_version=0
+            )
         new_account = account if account is not None else (setup.account_id if setup else None)
         new_hint = token_hint(token) if token is not None else (setup.token_hint if setup else None)
         new_enabled = enabled if enabled is not None else (setup.enabled if setup else False)
