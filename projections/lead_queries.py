@@ -3,7 +3,7 @@ directory a lead import dedupes against (the brand's leads and borrowers, by ide
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -113,6 +113,16 @@ class LeadQueries:
                 f"SELECT {_LEAD_COLUMNS} FROM read.leads WHERE id = %s AND brand_id = %s", (lead_id, brand_id)
             ).fetchone()
         return LeadRow(**row) if row else None
+
+    def matched_names(self, brand_id: UUID, leads: Iterable[UUID], borrowers: Iterable[UUID]) -> dict[UUID, str]:
+        """The names of the leads and borrowers an import's lines matched, by id (an id not found is left out)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, name FROM read.leads WHERE brand_id = %s AND id = ANY(%s) "
+                "UNION ALL SELECT id, name FROM read.customers WHERE brand_id = %s AND id = ANY(%s)",
+                (brand_id, list(leads), brand_id, list(borrowers)),
+            ).fetchall()
+        return {r["id"]: r["name"] for r in rows}
 
     def leads(
         self, brand_id: UUID, filters: LeadFilter | None = None, cursor: str | None = None, limit: int = 50

@@ -124,7 +124,12 @@ async def lead_import_page(request: Request, port: LeadPagesPort, principal: Pri
     row = await run_in_threadpool(port.queries.lead_import, principal.brand_id, import_id) if import_id else None
     if row is None:
         return await not_found(request)
-    return render(request, "lead_import.html", nav="leads", result=import_view(row))
+    result = import_view(row)
+    # The leads and borrowers the lines matched, by name (the page showed their ids).
+    leads = {x.matched_id for x in result.lines if x.matched_kind == "lead" and x.matched_id}
+    borrowers = {x.matched_id for x in result.lines if x.matched_kind == "borrower" and x.matched_id}
+    names = await run_in_threadpool(port.queries.matched_names, principal.brand_id, leads, borrowers)
+    return render(request, "lead_import.html", nav="leads", result=result, names=names)
 
 
 async def lead_move(request: Request, port: LeadPagesPort, principal: Principal) -> Response:

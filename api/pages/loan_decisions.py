@@ -41,7 +41,9 @@ from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
+from domain.shared.application import ConcurrentModification
 from domain.shared.errors import DomainError, InvalidInput
+from domain.shared.values import whole_number
 from projections.blocklist import BlocklistQueries
 from projections.customer_queries import CustomerQueries
 from projections.documents import DocumentQueries
@@ -58,6 +60,8 @@ SM_READ = (Permission.SANCTION_MANAGER, Level.READ)
 HEAD = (Permission.SANCTION_HEAD, Level.READ)
 HEAD_WRITE = (Permission.SANCTION_HEAD, Level.WRITE)
 REACTIVATE = (Permission.LOAN_REACTIVATE, Level.WRITE)
+#: A decision form posted from a loan page that was read before the loan changed (`expected_version`).
+CHANGED_SINCE = "this application changed since you opened it: check it below and decide again (what you typed is kept)"
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,12 @@ def _form_action(use: str) -> Any:
         brand, loans = principal.brand_id, port.loans
         anyone = principal.holds(*ANY_APPLICATION)  # the CX's work on another's application (Loan.require_assigned_cx)
         any_sm = decides_any_sanction(principal)  # the SM's decision on another SM's loan (Loan.require_assigned_sm)
+        # The loan as the page showed it (the decision card's hidden `expected_version`): a change since - another
+        # CX's CAM, a send back and a new approval, a decision taken - is a 409, the form kept to decide again.
+        shown = form_text(request, "expected_version").strip()
+        seen = whole_number(shown, 9) if shown else None
+        if shown and seen is None:
+            return await loan_page_with_error(request, port, principal, loan_id, "expected version: not a version")
         work: dict[str, Any] = {
             "cam": lambda: loans.record_cam(brand, loan_id, {
                 "salary_credits": [
@@ -190,25 +200,28 @@ def _form_action(use: str) -> Any:
                 "foir": form_text(request, "foir"), "existing_emis": form_text(request, "existing_emis") or "0",
                 "recommended_amount": form_text(request, "recommended_amount"),
                 "recommended_rate": form_text(request, "recommended_rate"), "notes": form_text(request, "notes"),
-            }, any_application=anyone),
+            }, any_application=anyone, expected_version=seen),
             "cx-approve": lambda: loans.cx_approve(
                 brand, loan_id, form_text(request, "approved_amount"), form_text(request, "remarks"),
-                any_application=anyone,
+                any_application=anyone, expected_version=seen,
             ),
             "send-back": lambda: loans.send_back(
                 brand, loan_id, form_text(request, "to"), form_text(request, "reason"), form_text(request, "step") or None,
-                any_application=anyone, any_sanction=any_sm,
+                any_application=anyone, any_sanction=any_sm, expected_version=seen,
             ),
             "sanction": lambda: loans.sanction(
                 brand, loan_id, form_text(request, "sanctioned_amount"), form_text(request, "remarks"),
-                one_person_may_decide=principal.admin, any_sanction=any_sm,
+                one_person_may_decide=principal.admin, any_sanction=any_sm, expected_version=seen,
             ),
             "reject": lambda: loans.reject(
                 brand, loan_id, form_text(request, "reason_code"), form_text(request, "remarks"),
                 sanctioning=principal.holds(*SANCTION), any_application=anyone, any_sanction=any_sm,
+                expected_version=seen,
             ),
-            "reactivate": lambda: loans.reactivate(brand, loan_id, form_text(request, "reason")),
-            "escalate": lambda: loans.escalate(brand, loan_id, form_text(request, "reason"), any_sanction=any_sm),
+            "reactivate": lambda: loans.reactivate(brand, loan_id, form_text(request, "reason"), expected_version=seen),
+            "escalate": lambda: loans.escalate(
+                brand, loan_id, form_text(request, "reason"), any_sanction=any_sm, expected_version=seen
+            ),
             "sanction-assign": lambda: loans.assign_sanction(
                 brand, loan_id, form_text(request, "staff_id"), form_text(request, "reason")
             ),
@@ -217,6 +230,8 @@ def _form_action(use: str) -> Any:
             return await loan_page_with_error(request, port, principal, loan_id, "sending back to the CX is the SM's")
         try:
             result = await act(principal, work[use])
+        except ConcurrentModification:
+            return await loan_page_with_error(request, port, principal, loan_id, CHANGED_SINCE, 409)
         except DomainError as exc:
             return await loan_page_with_error(request, port, principal, loan_id, error_text(exc))
         return await after_write(request, Loans.name, result.position, f"/loans/{loan_id}")

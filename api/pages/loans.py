@@ -201,10 +201,11 @@ async def _loan_page(
 
 
 async def loan_page_with_error(
-    request: Request, port: Any, principal: Principal, loan_id: UUID, error: str
+    request: Request, port: Any, principal: Principal, loan_id: UUID, error: str, status: int = 422
 ) -> Response:
-    """The loan page showing why a form was refused (422): for the forms other page modules add to it."""
-    return await _loan_page(request, port, principal, loan_id, error)
+    """The loan page showing why a form was refused (422; 409 for a conflict): for the forms other page modules add
+    to it."""
+    return await _loan_page(request, port, principal, loan_id, error, status)
 
 
 async def loan_page(request: Request, port: LoanPagesPort, principal: Principal) -> Response:

@@ -111,13 +111,17 @@ async def onboarding_send_back(request: Request, port: OnboardingPort, principal
     except ValueError:
         return await _funnel(request, port, principal, error="choose the step to send back")
     reason = form_text(request, "reason")
+    expected = whole_number(form_text(request, "expected_version"))  # the funnel as shown: a change since is a 409
     try:
-        await act(principal, lambda: port.onboarding.send_back(principal.brand_id, borrower_id, step, reason))
+        result = await act(
+            principal, lambda: port.onboarding.send_back(principal.brand_id, borrower_id, step, reason, expected)
+        )
     except BorrowerNotFound:
         return await not_found(request)
     except DomainError as exc:
         return await _funnel(request, port, principal, error_text(exc), refusal_status(exc))
-    return await _funnel(request, port, principal)
+    # Post/redirect/get: a reload shows the funnel (it re-posted the form, a 409 once the step was open again).
+    return await after_write(request, "onboarding", result.position, f"/onboarding/{borrower_id}")
 
 
 async def onboarding_close(request: Request, port: OnboardingPort, principal: Principal) -> Response:

@@ -287,7 +287,7 @@ class Loans(
 
     def reject(
         self, brand_id: UUID, loan_id: UUID, reason_code: str, remarks: str, *, sanctioning: bool = True,
-        any_application: bool = False, any_sanction: bool = False,
+        any_application: bool = False, any_sanction: bool = False, expected_version: int | None = None,
     ) -> CommandResult:  # fmt: skip
         """Reject with one of the brand's rejection reason codes (brand settings) and remarks, dated the brand's business
         date (whence the rejection cooldown counts); `sanctioning` says whether the caller may reject a CX-approved
@@ -303,6 +303,7 @@ class Loans(
         checks.raise_if_any()
         assert why is not None and label is not None
         loan = self.get(brand_id, loan_id)
+        self.check_version(loan, expected_version)  # the form or If-Match as read: a change since is a 409
         by_sm = loan.status is LoanStatus.CX_APPROVED
         loan.reject(
             code,

@@ -117,15 +117,19 @@ class DecisionUseCases:
         def book(self) -> LoanBook: ...
         def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
         def commit(self, primary: Any, *others: Any, beside: Sequence[Callable[[Any], None]] = ()) -> CommandResult: ...
+        @staticmethod
+        def check_version(aggregate: Any, expected_version: int | None) -> None: ...
 
         contact: BorrowerContact | None
 
     def record_cam(
-        self, brand_id: UUID, loan_id: UUID, cam: Mapping[str, Any], *, any_application: bool = False
-    ) -> CommandResult:
+        self, brand_id: UUID, loan_id: UUID, cam: Mapping[str, Any], *, any_application: bool = False,
+        expected_version: int | None = None,
+    ) -> CommandResult:  # fmt: skip
         """Record the Credit Appraisal Memo of a pending application (the latest one counts): its assigned CX's, or
         anyone's with `any_application` (LOAN_RELOCATE; `Loan.require_assigned_cx`)."""
         loan = self.get(brand_id, loan_id)
+        self.check_version(loan, expected_version)  # the form or If-Match as read: a change since is a 409
         product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
         cam_in = parse_cam(cam, product, loan.tenure)
         loan.record_cam(cam_in, self.parties.business_date(brand_id), any_application=any_application)
@@ -133,7 +137,7 @@ class DecisionUseCases:
 
     def cx_approve(
         self, brand_id: UUID, loan_id: UUID, approved_amount: Decimal | str | int, remarks: str,
-        *, any_application: bool = False,
+        *, any_application: bool = False, expected_version: int | None = None,
     ) -> CommandResult:  # fmt: skip
         """The CX approves an amount within the product version's range (CAM first when the brand requires it): the
         assigned CX, or anyone with `any_application` (LOAN_RELOCATE; `Loan.require_assigned_cx`)."""
@@ -143,6 +147,7 @@ class DecisionUseCases:
         checks.raise_if_any()
         assert amount is not None and why is not None
         loan = self.get(brand_id, loan_id)
+        self.check_version(loan, expected_version)  # the form or If-Match as read: a change since is a 409
         product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
         _in_range(product, amount, "approved_amount")
         loan.cx_approve(
@@ -156,7 +161,7 @@ class DecisionUseCases:
 
     def send_back(
         self, brand_id: UUID, loan_id: UUID, to: str, reason: str, step: str | None = None,
-        *, any_application: bool = False, any_sanction: bool = False,
+        *, any_application: bool = False, any_sanction: bool = False, expected_version: int | None = None,
     ) -> CommandResult:  # fmt: skip
         """Send back to the borrower (pending → onboarding; `step` names the funnel step to do again, the submitted
         step when None: the assigned CX, or anyone with `any_application`) or to the CX (cx_approved → pending: the
@@ -169,6 +174,7 @@ class DecisionUseCases:
         checks.raise_if_any()
         assert whom is not None and why is not None
         loan = self.get(brand_id, loan_id)
+        self.check_version(loan, expected_version)  # the form or If-Match as read: a change since is a 409
         loan.send_back(whom, why, which, today=self.parties.business_date(brand_id), any_application=any_application,
                        any_sanction=any_sanction)  # fmt: skip
         result = self.commit(loan)
@@ -177,12 +183,14 @@ class DecisionUseCases:
         return result
 
     def escalate(
-        self, brand_id: UUID, loan_id: UUID, reason: str, *, automatic: bool = False, any_sanction: bool = False
-    ) -> CommandResult:
+        self, brand_id: UUID, loan_id: UUID, reason: str, *, automatic: bool = False, any_sanction: bool = False,
+        expected_version: int | None = None,
+    ) -> CommandResult:  # fmt: skip
         """An SM (or the day-long wait) escalates a CX-approved loan to the Sanction Head, with the reason: the
         assigned SM when the Sanction Head assigned it, or anyone with `any_sanction` (`Loan.require_assigned_sm`)."""
         why = reason_text(reason)
         loan = self.get(brand_id, loan_id)
+        self.check_version(loan, expected_version)  # the form or If-Match as read: a change since is a 409
         loan.escalate(why, automatic=automatic, today=self.parties.business_date(brand_id), any_sanction=any_sanction)
         return self.commit(loan)
 
@@ -202,7 +210,7 @@ class DecisionUseCases:
 
     def sanction(
         self, brand_id: UUID, loan_id: UUID, sanctioned_amount: Decimal | str | int, remarks: str,
-        *, one_person_may_decide: bool = False, any_sanction: bool = False,
+        *, one_person_may_decide: bool = False, any_sanction: bool = False, expected_version: int | None = None,
     ) -> CommandResult:  # fmt: skip
         """The SM sanctions a final amount within the product's range, priced with the loan's product version and
         coupon (LENDING.md); the requested and CX-approved amounts stay recorded. A loan the Sanction Head assigned is
@@ -215,6 +223,7 @@ class DecisionUseCases:
         checks.raise_if_any()
         assert amount is not None and why is not None
         loan = self.get(brand_id, loan_id)
+        self.check_version(loan, expected_version)  # the form or If-Match as read: a change since is a 409
         product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
         _in_range(product, amount, "sanctioned_amount")
         pricing = self._sanction_pricing(brand_id, loan, product, amount)
@@ -237,10 +246,13 @@ class DecisionUseCases:
         )
         return self.commit(loan)
 
-    def reactivate(self, brand_id: UUID, loan_id: UUID, reason: str) -> CommandResult:
+    def reactivate(
+        self, brand_id: UUID, loan_id: UUID, reason: str, *, expected_version: int | None = None
+    ) -> CommandResult:
         """LOAN_REACTIVATE: a rejected or cancelled loan back to pending, the reason being the recorded approval."""
         why = reason_text(reason)
         loan = self.get(brand_id, loan_id)
+        self.check_version(loan, expected_version)  # the form or If-Match as read: a change since is a 409
         # Back to pending, the application is open again: the product's limit on open loans holds as at creation,
         # and so does its coupon's `max_uses` (a cancelled or rejected application freed its use), each count held
         # from the check to the commit (as `create` holds them).

@@ -624,9 +624,13 @@ class Onboarding(ContextApplication):
             "period_not_given": [str(d) for d, p in zip(ids, periods, strict=True) if p is None],
         }
 
-    def send_back(self, brand_id: UUID, borrower_id: UUID, step: Step, reason: str) -> CommandResult:
-        """Staff re-open a done step: the borrower resumes there."""
+    def send_back(
+        self, brand_id: UUID, borrower_id: UUID, step: Step, reason: str, expected_version: int | None = None
+    ) -> CommandResult:
+        """Staff re-open a done step: the borrower resumes there (409 when the funnel is no longer at
+        `expected_version`, If-Match)."""
         funnel = self.funnel(brand_id, borrower_id)
+        self.check_version(funnel, expected_version)
         why = clean_text(
             reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason (at least 3 characters)"
         )

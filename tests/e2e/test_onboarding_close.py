@@ -303,3 +303,35 @@ def test_a_refused_send_back_comes_back_with_the_step_and_reason_typed(
         assert 'name="reason" required minlength="3" maxlength="500"></textarea>' in refused.text  # not the close's
     finally:
         browser.__exit__(None, None, None)
+
+
+def test_a_send_back_from_the_funnel_page_redirects_and_a_stale_one_is_refused(
+    app: Any, client: Any, sms: SmsSimulator, staff: tuple[Tenant, str]
+) -> None:
+    """The funnel page's send back answers with a redirect to the funnel (post/redirect/get): a reload or a second tap
+    is sent to the same page, not posted again (the page was the post's answer: reloaded, it sent the form again and
+    showed a 409 once the step was open). A send back from a page read before the funnel changed is a 409, as typed."""
+    tenant, email = staff
+    borrower, _, _ = _applied(client, tenant, sms)
+    page_url = f"/onboarding/{borrower}"
+    browser, csrf = _portal(app, email)
+    try:
+        page = browser.get(page_url)
+        nonce = re.search(r'name="form_nonce" value="([0-9a-f]+)"', _form(page.text, "send-back-form"))
+        version = re.search(r'name="expected_version" value="(\d+)"', _form(page.text, "send-back-form"))
+        assert nonce is not None and version is not None
+        form = {"csrf_token": csrf, "form_nonce": nonce.group(1), "expected_version": version.group(1),
+                "step": "bank_account", "reason": "the account holder's name differs"}  # fmt: skip
+        sent = browser.post(f"{page_url}/send-back", data=form)
+        assert sent.status_code == 303 and sent.headers["location"] == page_url, sent.text[:300]
+        assert browser.post(f"{page_url}/send-back", data=form).headers.get("location") == page_url  # replayed
+        funnel = client.get(f"/api/v1/onboarding/{borrower}", headers=tenant.auth).json()
+        assert funnel["next_step"] == "bank_account" and funnel["version"] == int(version.group(1)) + 1
+
+        stale = browser.post(f"{page_url}/send-back", data={**form, "form_nonce": "", "step": "pan",
+                                                             "reason": "PAN photo is blurred"})  # fmt: skip
+        assert stale.status_code == 409, stale.text[:300]
+        assert 'value="PAN photo is blurred"' in _form(stale.text, "send-back-form")
+        assert client.get(f"/api/v1/onboarding/{borrower}", headers=tenant.auth).json()["version"] == funnel["version"]
+    finally:
+        browser.__exit__(None, None, None)
