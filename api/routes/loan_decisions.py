@@ -187,8 +187,9 @@ def record_cam(ctx: Context[LoanPort]) -> Reply:
     body: CamIn = ctx.body
     any_application = ctx.principal.holds(*ANY_APPLICATION)
     result = ctx.port.loans.record_cam(
-        ctx.brand_id, ctx.path["loan_id"], body.model_dump(), any_application=any_application
-    )
+        ctx.brand_id, ctx.path["loan_id"], body.model_dump(), any_application=any_application,
+        expected_version=ctx.expected_version(),
+    )  # fmt: skip
     return written(ctx, result)
 
 
@@ -196,7 +197,7 @@ def cx_approve(ctx: Context[LoanPort]) -> Reply:
     body: CxApproveIn = ctx.body
     result = ctx.port.loans.cx_approve(
         ctx.brand_id, ctx.path["loan_id"], body.approved_amount, body.remarks,
-        any_application=ctx.principal.holds(*ANY_APPLICATION),
+        any_application=ctx.principal.holds(*ANY_APPLICATION), expected_version=ctx.expected_version(),
     )  # fmt: skip
     return written(ctx, result)
 
@@ -209,6 +210,7 @@ def send_back(ctx: Context[LoanPort]) -> Reply:
     result = ctx.port.loans.send_back(
         ctx.brand_id, ctx.path["loan_id"], body.to, body.reason, body.step,
         any_application=ctx.principal.holds(*ANY_APPLICATION), any_sanction=decides_any_sanction(ctx.principal),
+        expected_version=ctx.expected_version(),
     )  # fmt: skip
     return written(ctx, result)
 
@@ -218,7 +220,7 @@ def sanction(ctx: Context[LoanPort]) -> Reply:
     result = ctx.port.loans.sanction(
         ctx.brand_id, ctx.path["loan_id"], body.sanctioned_amount, body.remarks,
         one_person_may_decide=ctx.principal is not None and ctx.principal.admin,
-        any_sanction=decides_any_sanction(ctx.principal),
+        any_sanction=decides_any_sanction(ctx.principal), expected_version=ctx.expected_version(),
     )  # fmt: skip
     return written(ctx, result)
 
@@ -226,8 +228,9 @@ def sanction(ctx: Context[LoanPort]) -> Reply:
 def escalate(ctx: Context[LoanPort]) -> Reply:
     body: ReasonIn = ctx.body
     result = ctx.port.loans.escalate(
-        ctx.brand_id, ctx.path["loan_id"], body.reason, any_sanction=decides_any_sanction(ctx.principal)
-    )
+        ctx.brand_id, ctx.path["loan_id"], body.reason, any_sanction=decides_any_sanction(ctx.principal),
+        expected_version=ctx.expected_version(),
+    )  # fmt: skip
     return written(ctx, result)
 
 
@@ -238,7 +241,10 @@ def sanction_assign(ctx: Context[LoanPort]) -> Reply:
 
 def reactivate(ctx: Context[LoanPort]) -> Reply:
     body: ReasonIn = ctx.body
-    return written(ctx, ctx.port.loans.reactivate(ctx.brand_id, ctx.path["loan_id"], body.reason))
+    result = ctx.port.loans.reactivate(
+        ctx.brand_id, ctx.path["loan_id"], body.reason, expected_version=ctx.expected_version()
+    )
+    return written(ctx, result)
 
 
 def cx_worklist(ctx: Context[LoanPort]) -> Reply:
@@ -267,8 +273,15 @@ def team_figures(ctx: Context[LoanPort]) -> Reply:
     return json_response(ctx.port.decisions.team_figures(ctx.brand_id, members))
 
 
-def _command(path: str, handler: Any, summary: str, permission: Any, body: Any) -> Endpoint[Any]:
-    return Endpoint("POST", path, handler, summary, permission, body=body, response=LoanOut, accepts=True)
+def _command(
+    path: str, handler: Any, summary: str, permission: Any, body: Any, *, if_match: bool = True
+) -> Endpoint[Any]:
+    """A decision on a loan: answers the loan with its `ETag`; `If-Match: "<version>"` (optional) refuses it with 409
+    when the loan changed since that version."""
+    return Endpoint(
+        "POST", path, handler, summary, permission, body=body, response=LoanOut, accepts=True, etag=True,
+        if_match=if_match,
+    )  # fmt: skip
 
 
 def _list(path: str, handler: Any, summary: str, permission: Any, query: Any, response: Any) -> Endpoint[Any]:
@@ -314,6 +327,7 @@ ENDPOINTS = serve(
             "Sanction Head: assign a CX-approved loan to a Sanction Manager",
             HEAD_WRITE,
             SanctionAssignIn,
+            if_match=False,
         ),
         _command(
             "/api/v1/loans/{loan_id}/reactivate",

@@ -412,7 +412,7 @@ def reject_loan(ctx: Context[LoanPort]) -> Reply:
         result = ctx.port.loans.reject(
             ctx.brand_id, ctx.path["loan_id"], body.reason_code, body.remarks, sanctioning=sanctioning,
             any_application=ctx.principal.holds(Permission.LOAN_RELOCATE, Level.WRITE),
-            any_sanction=decides_any_sanction(ctx.principal),
+            any_sanction=decides_any_sanction(ctx.principal), expected_version=ctx.expected_version(),
         )  # fmt: skip
     except SanctionRequired:
         raise HttpProblem(403, "rejecting a CX-approved loan needs SANCTION_MANAGER at WRITE", "forbidden",
@@ -498,6 +498,9 @@ ENDPOINTS = serve(
             if_match=True,
         ),
         _command("/api/v1/loans/{loan_id}/cancel", cancel_loan, "Cancel before disbursal", WRITE, ReasonIn),
-        _command("/api/v1/loans/{loan_id}/reject", reject_loan, "Reject with a reason code", WRITE, RejectIn),
+        replace(
+            _command("/api/v1/loans/{loan_id}/reject", reject_loan, "Reject with a reason code", WRITE, RejectIn),
+            if_match=True,
+        ),
     ],
 )
