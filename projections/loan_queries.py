@@ -3,7 +3,6 @@ its BRE results, overrides, bypasses and timeline, and the counts the loans cont
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
