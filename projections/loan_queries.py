@@ -3,7 +3,6 @@ its BRE results, overrides, bypasses and timeline, and the counts the loans cont
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -12,7 +11,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.loans.due_dates import RepaymentCalendar
-from projections.customer_queries import CUSTOMER_NUMBER, LOAN_NUMBER
+from projections.customer_queries import CUSTOMER_NUMBER, LOAN_NUMBER, _like_escaped
+from projections.customers import LONG
 from projections.keyset import InvalidCursor, KeysetCursor, Page
 from projections.loan_decision_queries import AmountsView, InstalmentView, amounts, schedule
 from projections.loans import CLOSED
@@ -222,9 +222,20 @@ _FROM = (
 )
 
 
-def _search(q: str | None, params: dict[str, Any]) -> list[str]:
+#: Most borrowers a name search looks up by the words of their names (the directory's word indexes); a query whose
+#: words are in more names walks the brand's names instead (one pass, as every search did before).
+NAME_LOOKUP_MAX = 2_000
+
+
+def _search(conn: Any, q: str | None, params: dict[str, Any]) -> list[str]:
     """The condition a search adds (none for a blank one): a loan number or a borrower's formatted id is looked up
-    exactly (no name holds "-L-000456"); anything else is part of a borrower's name (read.customers' trigram index)."""
+    exactly (no name holds "-L-000456"); anything else is part of a borrower's name.
+
+    A name holding the query holds its longest word (of the query) within one of its words, so the brand's name
+    vocabulary (`read.customer_name_vocabulary`, with each word's place and how many names hold it there) says which
+    words at which places can match: none, no borrower matches; in at most NAME_LOOKUP_MAX names, those names are read
+    from the word indexes (`customers_name_word<k>_idx`, `customers_long_name_idx`); in more, the brand's names are
+    walked (a common fragment: a pass over them finds the page's loans sooner than thousands of lookups)."""
     text = (q or "").strip()
     if not text:
         return []
@@ -233,8 +244,37 @@ def _search(q: str | None, params: dict[str, Any]) -> list[str]:
         return ["l.loan_number = %(key)s"]
     if CUSTOMER_NUMBER.match(params["key"]):
         return ["l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND number = %(key)s)"]
-    params["name"] = "%" + re.sub(r"([%_\\])", r"\\\1", " ".join(text.lower().split())) + "%"
-    return ["l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND name_key LIKE %(name)s)"]
+    words = " ".join(text.lower().split())
+    params["name"] = "%" + _like_escaped(words) + "%"
+    walk = ["l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND name_key LIKE %(name)s)"]
+    longest = max(words.split(" "), key=len)
+    found = conn.execute(
+        "SELECT place, word, borrowers FROM read.customer_name_vocabulary WHERE brand_id = %s AND word LIKE %s "
+        "LIMIT %s",
+        (params["brand"], "%" + _like_escaped(longest) + "%", NAME_LOOKUP_MAX + 1),
+        prepare=False,
+    ).fetchall()
+    if not found:
+        return ["false"]
+    if len(found) > NAME_LOOKUP_MAX or sum(r["borrowers"] for r in found) > NAME_LOOKUP_MAX:
+        return walk
+    places: dict[int, list[str]] = {}
+    for row in found:
+        places.setdefault(row["place"], []).append(row["word"])
+    reads = []
+    for place, held in sorted(places.items()):
+        if place == LONG:  # names of more words than have indexes: their own (partial) index, walked
+            reads.append(f"split_part(c.name_key, ' ', {LONG}) <> ''")
+            continue
+        params[f"w{place}"] = held
+        reads.append(
+            f"(split_part(c.name_key, ' ', {place}) = ANY(%(w{place})s::text[]) "
+            f"AND split_part(c.name_key, ' ', {place}) <> '')"
+        )
+    return [
+        "l.customer_id IN (SELECT c.id FROM read.customers c WHERE c.brand_id = %(brand)s AND c.name_key LIKE "
+        f"%(name)s AND ({' OR '.join(reads)}))"
+    ]
 
 
 def _sanctioned_pricing(row: dict[str, Any]) -> PricingView | None:
@@ -272,12 +312,12 @@ class LoanQueries:
         if assignee is not None:
             where.append("l.assignee = %(assignee)s")
             params["assignee"] = assignee
-        where += _search(q, params)
         if cursor:
             at, last = LOANS_CURSOR.decode(cursor, page_scope)
             where.append("(l.created_at, l.id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
+            where += _search(conn, q, params)
             rows = conn.execute(
                 f"{_SUMMARY}{_FROM} WHERE {' AND '.join(where)} ORDER BY l.created_at DESC, l.id DESC LIMIT %(limit)s",
                 params,
@@ -304,7 +344,6 @@ class LoanQueries:
         assert set(shown.statuses) <= set(COMPLETED), shown.statuses
         where = ["l.brand_id = %(brand)s", "l.status = ANY(%(statuses)s)", "l.status_since IS NOT NULL"]
         params: dict[str, Any] = {"brand": brand_id, "statuses": list(shown.statuses), "limit": limit + 1}
-        where += _search(shown.q, params)
         if shown.product_id is not None:
             where.append("l.product_id = %(product)s")
             params["product"] = shown.product_id
@@ -321,6 +360,7 @@ class LoanQueries:
             where.append("(l.status_since, l.id) < (%(c_at)s, %(c_id)s)")
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
+            where += _search(conn, shown.q, params)
             rows = conn.execute(
                 "SELECT l.id, l.loan_number, l.customer_id, c.name AS borrower_name, c.number AS borrower_number, "
                 "l.product_id, p.code AS product_code, l.amount, l.tenure, l.status, l.status_since AS closed_at "

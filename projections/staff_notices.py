@@ -127,6 +127,18 @@ _RECIPIENTS = (
     "(SELECT count(*) FROM read.staff s WHERE s.brand_id = n.brand_id AND s.enabled "
     "AND (s.roles && n.roles OR s.id = ANY(n.staff_ids)))"
 )
+#: `_RECIPIENTS` of a page of notices: the brand's enabled staff are read once, counted by their set of roles (a
+#: handful of sets), and each notice sums the sets it reaches plus the staff it names by id beyond them (index lookups).
+#: Counting the staff per notice read every staff row once per notice: 50 notices x 3,000 staff on a page.
+_RECIPIENTS_BY_ROLES = (
+    "(SELECT coalesce(sum(g.n), 0) FROM role_sets g WHERE g.roles && n.roles) + "
+    "(SELECT count(*) FROM read.staff s WHERE s.id = ANY(n.staff_ids) AND s.brand_id = n.brand_id AND s.enabled "
+    "AND NOT (s.roles && n.roles))"
+)
+_ROLE_SETS = (
+    "WITH role_sets AS MATERIALIZED (SELECT roles, count(*) AS n FROM read.staff WHERE brand_id = %(brand)s "
+    "AND enabled GROUP BY roles) "
+)
 _ROW = "n.id, n.title, n.body, n.priority, n.roles, n.staff_ids, n.publish_at, n.created_by, n.created_at, n.read_count"
 
 
@@ -209,7 +221,7 @@ class StaffNoticeQueries:
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
             rows = conn.execute(
-                f"SELECT {_ROW}, {_RECIPIENTS} AS recipients FROM read.staff_notices n "
+                f"{_ROLE_SETS}SELECT {_ROW}, ({_RECIPIENTS_BY_ROLES})::bigint AS recipients FROM read.staff_notices n "
                 f"WHERE {' AND '.join(where)} ORDER BY n.publish_at DESC, n.id DESC LIMIT %(limit)s",
                 params,
             ).fetchall()

@@ -113,9 +113,12 @@ async def _loan_page(
         loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
         if loan is None:
             return None, None, None, None, {}, None, {}, None, None, None
-        offer, offer_error = None, None
+        # The loan's events are read once for every card that needs them (the pricing preview, servicing, money
+        # received): a loan with a long history took three replays of it before.
+        offer, offer_error, events = None, None, None
         try:
-            offer = port.loans.offer(principal.brand_id, loan_id)
+            events = port.loans.get(brand, loan_id)
+            offer = port.loans.offer_of(events)
         except (DomainError, LookupError) as exc:  # the product gone or the catalogue not wired: no preview
             offer_error = exc.message if isinstance(exc, DomainError) else "the product catalogue is not available"
         staff = port.staff.staff_list(principal.brand_id, None, None, 200).items
@@ -128,8 +131,13 @@ async def _loan_page(
             actors |= {a.actor for a in disbursement.attempts}
         serviced: dict[str, Any] = {}
         if loan.disbursed_on is not None:  # servicing (issue #15): templates/loan_servicing.html
-            serviced = {"servicing": servicing_fields(port.loans, brand, loan_id) or None,
-                        "repayments": by_date(money_received(port.loans.get(brand, loan_id)))}  # fmt: skip
+            if events is None:  # the events could not be read above: as before, this raises what reading them does
+                events = port.loans.get(brand, loan_id)
+            received = by_date(money_received(events))  # before servicing_fields opens servicing on it in memory
+            serviced = {
+                "servicing": servicing_fields(port.loans, brand, loan_id, events) or None,
+                "repayments": received,
+            }
         notes = getattr(port, "notes", None)  # (as `agreements`: the notes are read where the port has them)
         loan_notes = None
         if notes is not None and principal.holds(Permission.CUSTOMER):  # notes are the borrower record's

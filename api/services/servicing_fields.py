@@ -7,12 +7,14 @@ from typing import Any
 from uuid import UUID
 
 from domain.loans.application import Loans
+from domain.loans.loan import Loan
 from domain.loans.servicing_views import servicing_view
 
 
-def servicing_fields(loans: Loans, brand_id: UUID, loan_id: UUID) -> dict[str, Any]:
-    """The fields the loan's detail adds once disbursed (empty when servicing has not opened)."""
-    loan = loans.serviced(brand_id, loan_id)
+def servicing_fields(loans: Loans, brand_id: UUID, loan_id: UUID, loaded: Loan | None = None) -> dict[str, Any]:
+    """The fields the loan's detail adds once disbursed (empty when servicing has not opened); `loaded`: the loan
+    already read from its events (by the caller, for its other cards), so they are not read again."""
+    loan = loans.servicing_opened(loaded) if loaded is not None else loans.serviced(brand_id, loan_id)
     if not loan.servicing_open:
         return {}
     view = servicing_view(loan, loans.parties.business_date(brand_id))

@@ -322,7 +322,11 @@ class Loans(
     def offer(self, brand_id: UUID, loan_id: UUID) -> LoanOffer:
         """The product version the loan was priced with, its pricing (the coupon's discount applied while the coupon
         exists) and the instalment: the loan page's pricing preview."""
-        loan = self.get(brand_id, loan_id)
+        return self.offer_of(self.get(brand_id, loan_id))
+
+    def offer_of(self, loan: Loan) -> LoanOffer:
+        """`offer` of a loan already loaded (a page that reads the loan's events once for all its cards)."""
+        brand_id = loan.brand_id
         product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
         coupon = self.catalogue.coupon(brand_id, loan.product_id, loan.coupon_code) if loan.coupon_code else None
         pricing = price(

@@ -119,7 +119,11 @@ class ServicingUseCases:
 
     def serviced(self, brand_id: UUID, loan_id: UUID) -> Loan:
         """The loan, its servicing opened when it was disbursed before servicing existed (not saved by a read)."""
-        loan = self.get(brand_id, loan_id)
+        return self.servicing_opened(self.get(brand_id, loan_id))
+
+    def servicing_opened(self, loan: Loan) -> Loan:
+        """`serviced` of a loan already loaded: its servicing opened in memory when it was disbursed before servicing
+        existed (not saved by a read)."""
         if not loan.servicing_open and loan.disbursed_on is not None:
             self._open(loan)  # a loan disbursed before servicing existed: opened on its first servicing command
         return loan
