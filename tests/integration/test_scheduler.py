@@ -363,6 +363,11 @@ def test_a_brand_with_many_queued_runs_does_not_hold_up_another_brands_run(platf
         while gate.finished[a.brand_id] < len(a_runs):
             assert time.monotonic() < deadline, f"{gate.finished[a.brand_id]} of {len(a_runs)} finished"
             time.sleep(0.05)
+        # A run's success is recorded after its job returns (`finished` counts the return): wait for the records
+        # before stopping the scheduler, which does not wait for them (a loaded machine caught the last one running).
+        while {platform.get(Jobs).run(a.brand_id, run_id).status for run_id in a_runs} != {RunStatus.SUCCEEDED}:
+            assert time.monotonic() < deadline, "A's runs finished but not all were recorded as succeeded"
+            time.sleep(0.05)
     finally:
         gate.release.set()
         scheduler.stop()
