@@ -197,6 +197,7 @@ class ContextApplication(Application[UUID]):
             if keeper is not None and every > 0
             else []
         )  # fmt: skip
+        loaded = primary.version - len(primary.pending_events)  # the version the command read
         try:
             if beside and getattr(self.recorder, "writes_beside", False):
                 recordings = self.save(primary, *others, beside=tuple(beside))
@@ -205,9 +206,14 @@ class ContextApplication(Application[UUID]):
                 for write in beside:  # a recorder without transactions (in memory): record, then write
                     write(None)
         except IntegrityError as exc:
+            # The record's version now, when another request moved it past the one read (two requests with one
+            # If-Match, both past the check): the 409 names it as a stale If-Match's does.
+            current = self._stored_version(primary.id)
+            moved = {"current_version": current} if current is not None and current != loaded else {}
             raise ConcurrentModification(
                 "the record was changed by another request at the same time; reload and retry",
                 id=str(primary.id),
+                **moved,
             ) from exc
         for aggregate in due:
             try:
@@ -216,6 +222,14 @@ class ContextApplication(Application[UUID]):
                 log.warning("audit.snapshot_failed", aggregate_id=str(aggregate.id), exc_info=True)
         position = max((r.notification.id for r in recordings), default=0)
         return CommandResult(id=primary.id, position=position, changed=bool(recordings))
+
+    def _stored_version(self, aggregate_id: UUID) -> int | None:
+        """The version of the record's last stored event (None when it has none or it cannot be read)."""
+        try:
+            last = self.recorder.select_events(aggregate_id, desc=True, limit=1)
+        except Exception:  # noqa: BLE001 - only a detail of a refusal being raised
+            return None
+        return int(last[0].originator_version) if last else None
 
     @staticmethod
     def check_version(aggregate: Aggregate, expected_version: int | None) -> None:
