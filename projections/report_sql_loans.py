@@ -101,7 +101,7 @@ _EACH_BANK_ACCOUNT = (
     f" LEFT JOIN LATERAL (SELECT {_BANK_COLUMNS} FROM read.bank_accounts b "
     "WHERE b.brand_id = %(brand)s AND b.customer_id = c.id ORDER BY b.added_at DESC, b.id LIMIT 1) b ON true"
 )
-_AADHAAR = " LEFT JOIN read.kyc_checks ka ON ka.customer_id = c.id AND ka.kind = 'aadhaar'"
+_AADHAAR = " LEFT JOIN read.kyc_checks ka ON ka.customer_id = c.id AND ka.brand_id = c.brand_id AND ka.kind = 'aadhaar'"
 
 MASTER = Report(
     slug="master-report",
@@ -373,7 +373,7 @@ AFFILIATE = Report(
     "funnel or staff on the borrower's behalf), the partner coupon code, and the UTM source, medium and campaign of "
     "the link the borrower signed up by (an affiliate's or partner's tracking link).",
     date_basis="the business day the application was created",
-    source=f"{LOANS} LEFT JOIN read.loan_attribution la ON la.loan_id = l.id",
+    source=f"{LOANS} LEFT JOIN read.loan_attribution la ON la.loan_id = l.id AND la.brand_id = l.brand_id",
     where=BRAND,
     date_sql=CREATED_ON,
     columns=(
@@ -416,7 +416,7 @@ SESSIONS = Report(
     definition="One row per borrower sign-in (bearer session) started in the range: who, when, until when, how it "
     "ended.",
     date_basis="the sign-in instant",
-    source="read.report_borrower_sessions s LEFT JOIN read.onboarding f ON f.id = s.borrower_id "
+    source="read.report_borrower_sessions s LEFT JOIN read.onboarding f ON f.id = s.borrower_id AND f.brand_id = s.brand_id "
     "LEFT JOIN read.customers c ON c.id = f.customer_id AND c.brand_id = s.brand_id",
     where="s.brand_id = %(brand)s",
     date_sql="s.started_at",

@@ -197,7 +197,7 @@ LEAD_TOTAL = Report(
 
 _BUREAU = (
     "ops.provider_calls p LEFT JOIN read.customers c ON c.id = p.customer_id AND c.brand_id = p.brand_id "
-    "LEFT JOIN read.kyc_checks k ON k.customer_id = p.customer_id AND k.kind = 'bureau'"
+    "LEFT JOIN read.kyc_checks k ON k.customer_id = p.customer_id AND k.brand_id = p.brand_id AND k.kind = 'bureau'"
 )
 _BUREAU_COLUMNS = (
     C("at", "p.at", "instant"),

@@ -3,6 +3,7 @@ filters checked before SQL, and documented in docs/reports.md with the definitio
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from uuid import uuid4
@@ -33,6 +34,23 @@ def test_each_report_is_brand_scoped_keyed_and_documented(slug: str) -> None:
     sql, params = _sql(report, ReportRequest(uuid4(), date(2026, 1, 1), date(2026, 1, 31)), safe=True, keys=True)
     assert "%(brand)s" in sql and params["from_date" if report.date_kind == "date" else "from_at"]
     assert f"`{slug}`" in DOCS and report.definition in DOCS.replace("\n", " ")
+
+
+#: A join of a read model or an operational table: its table, alias and ON condition (up to the next clause).
+_JOIN = re.compile(
+    r"JOIN\s+((?:read|ops)\.\w+)\s+(\w+)\s+ON\s+(.*?)"
+    r"(?=\s(?:LEFT\s+|INNER\s+|CROSS\s+)?JOIN\s|\sWHERE\s|\sGROUP\s|\sORDER\s|\)\s|$)",
+    re.S,
+)
+
+
+@pytest.mark.parametrize("slug", sorted(CATALOGUE))
+def test_every_join_of_a_report_matches_the_brand(slug: str) -> None:
+    # docs/reports.md: "every join matches the brand too". The Aadhaar and bureau checks, a loan's attribution and a
+    # session's onboarding were joined by id alone (ids are unique across brands, so nothing showed; now it cannot).
+    sql, _ = _sql(CATALOGUE[slug], ReportRequest(uuid4(), date(2026, 1, 1), date(2026, 1, 31)), safe=True, keys=True)
+    joins = _JOIN.findall(sql)
+    assert [(table, alias) for table, alias, on in joins if "brand" not in on] == [], slug
 
 
 def test_an_undeclared_filter_a_bad_choice_or_reversed_dates_are_refused_before_sql() -> None:
