@@ -47,17 +47,12 @@ class CollectionDashboardQueries:
         self.pool = pool
 
     def dpd_buckets(self, brand_id: UUID) -> list[DpdBucket]:
-        """Every bucket (empty ones too), over the brand's serviced loans (active, partially paid, overdue)."""
-        cases = " ".join(
-            f"WHEN coalesce(dpd, 0) BETWEEN {low} AND {high if high is not None else 2147483647} THEN {i}"
-            for i, (_, low, high) in enumerate(DPD_BUCKETS)
-        )
+        """Every bucket (empty ones too), over the brand's serviced loans (active, partially paid, overdue): the
+        brand's rows of `read.loan_dpd_buckets`, which triggers on `read.loans` keep as the sums over its rows
+        (projections/loan_dpd_buckets.py), not a scan of the brand's loans."""
         with self.pool.connection() as conn:
             rows = conn.execute(
-                f"SELECT CASE {cases} END AS bucket, count(*) AS n, coalesce(sum(coalesce(sanctioned_amount, amount)), 0) AS amount "
-                "FROM read.loans WHERE brand_id = %s AND status IN ('active', 'partially_paid', 'overdue') "
-                "GROUP BY 1",
-                (brand_id,),
+                "SELECT bucket, loans AS n, amount FROM read.loan_dpd_buckets WHERE brand_id = %s", (brand_id,)
             ).fetchall()
         found = {r["bucket"]: r for r in rows}
         return [

@@ -21,6 +21,7 @@ from projections.bre_history import BRE_HISTORY_DDL, BRE_HISTORY_TABLE
 from projections.business_days import LOCAL_DAY_FUNCTION, business_day
 from projections.insight_indexes import LOAN_SEARCH_DDL
 from projections.loan_decision_views import BUSINESS_DAYS_DDL, DAY_OF_EVENT, DECISION_DDL, SM_FIGURES_TABLE, sm_counted
+from projections.loan_dpd_buckets import DPD_BUCKETS_DDL
 from projections.loan_recovery_views import LoanRecoveryViews
 from projections.loan_servicing_views import SERVICING_DDL
 from projections.projection import Change, Insert, Write, handles
@@ -46,7 +47,7 @@ class LoanViews(LoanRecoveryViews):
 
     name = "loans"
     source = Loans.name
-    tables = ("read.loans", "read.loan_events", BRE_HISTORY_TABLE, SM_FIGURES_TABLE)
+    tables = ("read.loans", "read.loan_events", BRE_HISTORY_TABLE, SM_FIGURES_TABLE, "read.loan_dpd_buckets")
     ddl = (
         """CREATE TABLE IF NOT EXISTS read.loans (
             id uuid PRIMARY KEY,
@@ -104,6 +105,7 @@ class LoanViews(LoanRecoveryViews):
         BUSINESS_DAYS_DDL,
         *SERVICING_DDL,
         *LOAN_SEARCH_DDL,
+        *DPD_BUCKETS_DDL,  # (after the columns it reads; its triggers are made with its table)
     )
 
     def __init__(self) -> None:
