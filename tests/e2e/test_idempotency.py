@@ -70,11 +70,15 @@ def test_a_response_that_cannot_be_stored_ends_its_key_applied_never_in_progress
     # A command that recorded nothing (a PATCH to the value it has) frees its key as before: the retry runs.
     other = "store-fails-" + uuid.uuid4().hex
     with _storing_fails_for(dsn, other):
-        same = client.patch("/api/v1/brand/config", json={"min_age": 24}, headers=tenant.auth | {"Idempotency-Key": other})
+        same = client.patch(
+            "/api/v1/brand/config", json={"min_age": 24}, headers=tenant.auth | {"Idempotency-Key": other}
+        )
     assert same.status_code == 200 and _reservation(dsn, tenant, other) is None
     rerun = client.patch("/api/v1/brand/config", json={"min_age": 24}, headers=tenant.auth | {"Idempotency-Key": other})
     assert rerun.status_code == 200 and "idempotent-replayed" not in rerun.headers
-    replay = client.patch("/api/v1/brand/config", json={"min_age": 24}, headers=tenant.auth | {"Idempotency-Key": other})
+    replay = client.patch(
+        "/api/v1/brand/config", json={"min_age": 24}, headers=tenant.auth | {"Idempotency-Key": other}
+    )
     assert replay.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
 
 
