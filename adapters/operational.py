@@ -52,6 +52,9 @@ DDL = (
     # Set in the transaction of the request's first recorded events (`OperationalStore.marking_applied`): a request
     # that died after recording something is not run again when its reservation goes stale.
     "ALTER TABLE ops.idempotency_keys ADD COLUMN IF NOT EXISTS applied boolean NOT NULL DEFAULT false",
+    # Set when an applied request ended without storing an answer (a 5xx or an exception after its commit, an answer
+    # that could not be stored): it is no longer in flight, and is never run again (`abandon_idempotent`).
+    "ALTER TABLE ops.idempotency_keys ADD COLUMN IF NOT EXISTS ended_at timestamptz",
     """CREATE TABLE IF NOT EXISTS ops.api_key_usage (
         key_id uuid PRIMARY KEY,
         last_used_at timestamptz NOT NULL
@@ -95,8 +98,8 @@ class StoredResponse:
     status: int | None
     body: bytes | None
     headers: dict[str, str]
-    #: The request recorded something (its events committed) and never stored its answer: it died after, unless it
-    #: is still in flight (`stale` False).
+    #: The request recorded something (its events committed) and never stored its answer: it died or failed after,
+    #: unless it is still in flight (`stale` False: neither ended nor older than IDEMPOTENCY_STALE_AFTER).
     applied: bool = False
     stale: bool = False
 
@@ -288,7 +291,8 @@ class OperationalStore:
             if inserted:
                 return None
             row = conn.execute(
-                "SELECT request_hash, status, body, response, headers, applied, created_at < now() - %s AS stale "
+                "SELECT request_hash, status, body, response, headers, applied, "
+                "(ended_at IS NOT NULL OR created_at < now() - %s) AS stale "
                 "FROM ops.idempotency_keys WHERE brand_id = %s AND principal = %s AND key = %s",
                 (IDEMPOTENCY_STALE_AFTER, brand_id, principal, key),
             ).fetchone()
@@ -328,10 +332,19 @@ class OperationalStore:
             )
 
     def abandon_idempotent(self, brand_id: UUID, principal: str, key: str) -> None:
-        """Free the key after a server error so the client can retry."""
-        with self.pool.connection() as conn:
+        """End a request that stores no answer (a server error, an interruption, an answer that could not be stored):
+        its key is freed so the client can retry - unless the request recorded something (`applied`, set in the
+        transaction of its events): that key is kept, marked ended, and a retry is told it was applied (never run
+        again)."""
+        with self.pool.connection() as conn, conn.transaction():
             conn.execute(
-                "DELETE FROM ops.idempotency_keys WHERE brand_id = %s AND principal = %s AND key = %s AND status IS NULL",
+                "DELETE FROM ops.idempotency_keys WHERE brand_id = %s AND principal = %s AND key = %s "
+                "AND status IS NULL AND NOT applied",
+                (brand_id, principal, key),
+            )
+            conn.execute(
+                "UPDATE ops.idempotency_keys SET ended_at = now() WHERE brand_id = %s AND principal = %s AND key = %s "
+                "AND status IS NULL AND applied",
                 (brand_id, principal, key),
             )
 

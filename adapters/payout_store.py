@@ -1,11 +1,13 @@
 """Operational records of disbursal (`ops` schema, not business history — the loan's events are that):
 
 - `ops.payout_initiations`: each request for a payout, noted before the gateway is asked (brand, loan, attempt, the
-  reference sent = the loan number, `started_at`) and completed when its payout is noted in `ops.payout_attempts`
-  or the gateway refused it. While one is open, a webhook for a payout we do not know yet but whose reference
-  names that loan is one of ours that overtook the gateway's answer to us (the webhook answers 409, deliver again)
-  rather than nobody's (200 `ignored`). One row per request, not per attempt: two staff pressing at once ask for
-  the same attempt, and one's refusal must not close the other's window;
+  reference sent = the loan number, `started_at`) and deleted once settled: in the transaction that notes its
+  payout in `ops.payout_attempts`, when the gateway refused it, or when the `payout-reconciliation` job learnt from
+  the gateway what became of it (`Disbursals.reconcile`). While one is open, a webhook for a payout we do not know
+  yet but whose reference names that loan is one of ours that overtook the gateway's answer to us (the webhook
+  answers 409, deliver again) rather than nobody's (200 `ignored`). One row per request, not per attempt: two staff
+  pressing at once ask for the same attempt, and one's refusal must not close the other's window. Only open rows
+  are kept (rows completed before 2026-12-05 - `completed_at` set - are deleted when the store is set up);
 - `ops.payout_attempts`: each payout the gateway accepted (its reference -> brand, loan, attempt; the simulator's
   settle URL while the simulator runs), written before the attempt is recorded on the loan, so a webhook finds
   its loan without waiting for a read model;
@@ -56,6 +58,11 @@ DDL: Sequence[str] = (
     "WHERE completed_at IS NULL",
     "CREATE INDEX IF NOT EXISTS payout_initiations_attempt_idx ON ops.payout_initiations (brand_id, loan_id, attempt) "
     "WHERE completed_at IS NULL",
+    # The reconciliation's question: a brand's requests left unanswered, oldest first.
+    "CREATE INDEX IF NOT EXISTS payout_initiations_unanswered_idx ON ops.payout_initiations (brand_id, started_at) "
+    "WHERE completed_at IS NULL",
+    # Settled requests are deleted (above); those settled before were only marked completed: gone once.
+    "DELETE FROM ops.payout_initiations WHERE completed_at IS NOT NULL",
     """CREATE TABLE IF NOT EXISTS ops.provider_webhooks (
         provider text NOT NULL,
         event_id text NOT NULL,
@@ -164,13 +171,23 @@ class PayoutStore:
         return initiation_id
 
     def refuse_initiation(self, initiation_id: UUID, at: datetime) -> None:
-        """Complete a request the gateway refused (it made no payout for it)."""
+        """Settle (delete) a request the gateway refused (it made no payout for it)."""
+        self.settle_initiation(initiation_id)
+
+    def settle_initiation(self, initiation_id: UUID) -> None:
+        """Delete a request whose outcome is known (refused, noted, or found out by the reconciliation)."""
         with self.pool.connection() as conn:
-            conn.execute(
-                "UPDATE ops.payout_initiations SET completed_at = %s, outcome = 'refused' "
-                "WHERE id = %s AND completed_at IS NULL",
-                (at, initiation_id),
-            )
+            conn.execute("DELETE FROM ops.payout_initiations WHERE id = %s", (initiation_id,))
+
+    def unanswered_initiations(self, brand_id: UUID, before: datetime, limit: int) -> list[InitiationRecord]:
+        """The brand's requests begun before `before` whose outcome we never learnt, oldest first."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, brand_id, loan_id, attempt, reference, started_at FROM ops.payout_initiations "
+                "WHERE brand_id = %s AND completed_at IS NULL AND started_at < %s ORDER BY started_at, id LIMIT %s",
+                (brand_id, before, limit),
+            ).fetchall()
+        return [InitiationRecord(**row) for row in rows]
 
     def open_initiations(self, reference: str, since: datetime) -> list[InitiationRecord]:
         """The requests sent with `reference` (in any brand) since `since` whose payout is not noted yet, newest
@@ -183,9 +200,10 @@ class PayoutStore:
             ).fetchall()
         return [InitiationRecord(**row) for row in rows]
 
-    def note_attempt(self, record: AttemptRecord) -> None:
+    def note_attempt(self, record: AttemptRecord, settle: bool = True) -> None:
         """Remember a payout the gateway accepted (the same reference again changes nothing) and, in the same
-        transaction, complete its attempt's open initiations: a webhook that finds them completed finds the payout."""
+        transaction, settle (delete) its attempt's open initiations: a webhook that finds none finds the payout.
+        `settle` False keeps them (the reconciliation settles its initiation once the loan has the outcome)."""
         with self.pool.connection() as conn, conn.transaction():
             conn.execute(
                 "INSERT INTO ops.payout_attempts (gateway_reference, brand_id, loan_id, attempt, mode, simulator_url, "
@@ -193,11 +211,11 @@ class PayoutStore:
                 (record.gateway_reference, record.brand_id, record.loan_id, record.attempt, record.mode,
                  record.simulator_url, record.created_at),
             )  # fmt: skip
-            conn.execute(
-                "UPDATE ops.payout_initiations SET completed_at = %s, outcome = 'noted' "
-                "WHERE brand_id = %s AND loan_id = %s AND attempt = %s AND completed_at IS NULL",
-                (record.created_at, record.brand_id, record.loan_id, record.attempt),
-            )
+            if settle:
+                conn.execute(
+                    "DELETE FROM ops.payout_initiations WHERE brand_id = %s AND loan_id = %s AND attempt = %s",
+                    (record.brand_id, record.loan_id, record.attempt),
+                )
 
     def attempt(self, gateway_reference: str) -> AttemptRecord | None:
         """The payout with this gateway reference, if we made it."""

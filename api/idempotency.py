@@ -47,10 +47,12 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
 
     The key is reserved (per brand and principal) before the command runs. A repeat with the same canonical body
     replays the stored answer, its bytes as first sent (`Idempotent-Replayed: true`), without running; another body is
-    422; a repeat while the first is in flight is 409. A 5xx or 429 (nothing was done), an interruption or an answer that cannot be stored
-    frees the key, so a retry runs the command instead of meeting 409 for ever. A reservation left by a request
-    that died is taken over once stale - unless that request had recorded something (each of its saves marks the key
-    `applied` in its own transaction): then a retry is 409 `idempotency-applied` and never records the command twice.
+    422; a repeat while the first is in flight is 409. A 5xx or 429, an interruption or an answer that cannot be
+    stored frees the key when the command recorded nothing, so a retry runs the command instead of meeting 409 for
+    ever. A reservation left by a request that died is taken over once stale. A request that had recorded something
+    (each of its saves marks the key `applied` in its own transaction) is never run again: once it ended without a
+    stored answer (a 5xx or an exception after its commit, an answer not stored) or died (its reservation stale), a
+    retry is 409 `idempotency-applied`.
     """
     check_key(key)
     request_hash = hashlib.sha256(
@@ -67,12 +69,12 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
                 errors=[{"field": HEADER, "message": "was used with a different request (another body or endpoint)"}],
             )
         if earlier.status is None and earlier.applied and earlier.stale:
-            # The first request recorded its command and died before its answer was stored: running it again would
-            # record it twice, and its answer is lost.
+            # The first request recorded its command and failed or died before its answer was stored: running it
+            # again would record it twice, and its answer is lost.
             raise HttpProblem(
                 409,
-                "the request with this Idempotency-Key was applied, but its answer was lost (the server stopped "
-                "before sending it): read the resource instead of sending the request again",
+                "the request with this Idempotency-Key was applied, but its answer was lost (the server failed or "
+                "stopped after recording it): read the resource instead of sending the request again",
                 "idempotency-applied",
             )
         if earlier.status is None:
@@ -94,7 +96,8 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
     finally:
         SAVE_BESIDE.reset(marked)
     if response.status_code >= 500 or response.status_code == 429:
-        # Nothing was done: a retry with the same key (after Retry-After) must run the command, not replay this.
+        # A retry with the same key (after Retry-After) runs the command, not replays this - when nothing was recorded;
+        # a command whose events were committed before the failure keeps its key (`applied`): never run twice.
         ops.abandon_idempotent(context.brand_id, principal, key)
         return response
     try:
@@ -103,7 +106,8 @@ def run_once(ops: OperationalStore, endpoint: Endpoint[Any], context: Context[An
         ops.finish_idempotent(context.brand_id, principal, key, response.status_code, body, keep)
     except Exception as exc:  # noqa: BLE001 - an unrecorded outcome must not pin the key "in progress".
         # The command's outcome stands (it may have been written): the caller gets it as is, and the key is
-        # freed so a retry runs again instead of meeting 409 for ever.
+        # freed (or, when the command recorded something, ended as applied) so a retry never meets 409
+        # "in progress" for ever.
         log.error("idempotency.store_failed", key=key, status=response.status_code, error=type(exc).__name__)
         ops.abandon_idempotent(context.brand_id, principal, key)
     return response

@@ -4,20 +4,20 @@ Operational data, not business history: kept in `ops.provider_calls`, written by
 read by `projections.provider_calls.ProviderCallQueries` (the admin list). A failing write is logged and
 swallowed: the log must never fail the call it records.
 
-Inside `calls_logged_together()` (a batch job's page of sends), the calls are kept and written when the block ends,
-in one statement per log, rather than one row (one insert, one commit) each as they end: the same rows, a page at
-a time.
+Each call's row is committed before `record` returns, so a process killed later (mid-batch) loses no row of a call
+that had ended. Calls ending at once in several threads (a batch job's pool of senders) share a commit (a group
+commit: one thread writes every row waiting, in one `COPY`, while the others wait for it), so a page of sends
+costs a few commits rather than one each. (They were kept for the end of the page before, and a process killed
+inside the page lost them.)
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from threading import Lock
+from threading import Condition, Lock
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -86,27 +86,7 @@ class CallRecorder(Protocol):
 _COLUMNS = (
     "id, brand_id, customer_id, provider, vendor, kind, status, outcome, http_status, latency_ms, attempts, error, at"
 )
-_INSERT = f"INSERT INTO ops.provider_calls ({_COLUMNS}) VALUES ({', '.join(['%s'] * 13)})"
 _COPY = f"COPY ops.provider_calls ({_COLUMNS}) FROM STDIN"
-#: The calls kept by the innermost `calls_logged_together` block of this context (None: none is open).
-_KEPT: ContextVar[list[tuple[ProviderCallLog, CallRecord]] | None] = ContextVar("provider_calls_kept", default=None)
-
-
-@contextmanager
-def calls_logged_together() -> Iterator[None]:
-    """Keep the calls recorded in this block -- in this thread and in threads running copies of its context (a pool
-    of senders) -- and write them when it ends, in one statement per log."""
-    kept: list[tuple[ProviderCallLog, CallRecord]] = []
-    token = _KEPT.set(kept)
-    try:
-        yield
-    finally:
-        _KEPT.reset(token)
-        logs: dict[ProviderCallLog, list[CallRecord]] = {}
-        for call_log, call in kept:
-            logs.setdefault(call_log, []).append(call)
-        for call_log, calls in logs.items():
-            call_log.record_many(calls)
 
 
 def _row(call: CallRecord) -> tuple[Any, ...]:
@@ -120,6 +100,12 @@ class ProviderCallLog:
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
+        # The group commit: rows waiting for a writer, whether one is writing, how many rows were queued and written.
+        self._turn = Condition()
+        self._waiting: list[CallRecord] = []
+        self._writing = False
+        self._queued = 0
+        self._written = 0
 
     def setup(self) -> None:
         """Create the table and its indexes (idempotent)."""
@@ -128,17 +114,25 @@ class ProviderCallLog:
                 conn.execute(statement)
 
     def record(self, call: CallRecord) -> None:
-        """Insert the row (kept for the end of an open `calls_logged_together` block); a database failure is logged,
-        never raised."""
-        kept = _KEPT.get()
-        if kept is not None:
-            kept.append((self, call))
-            return
-        try:
-            with self.pool.connection() as conn:
-                conn.execute(_INSERT, _row(call))
-        except Exception as exc:  # noqa: BLE001 - the log never fails the call it records
-            log.warning("provider_call_log.write_failed", provider=call.provider, kind=call.kind, error=str(exc)[:200])
+        """Insert the row, committed when this returns - together with the rows of calls ending meanwhile in other
+        threads (one `COPY`); a database failure is logged, never raised."""
+        with self._turn:
+            self._waiting.append(call)
+            self._queued += 1
+            mine = self._queued
+            while self._written < mine:
+                if self._writing:  # another thread is writing: its commit or the next one carries this row
+                    self._turn.wait()
+                    continue
+                rows, self._waiting = self._waiting, []
+                through, self._writing = self._queued, True
+                self._turn.release()
+                try:
+                    self.record_many(rows)
+                finally:
+                    self._turn.acquire()
+                    self._writing, self._written = False, through
+                    self._turn.notify_all()
 
     def record_many(self, calls: Sequence[CallRecord]) -> None:
         """Insert the rows in one statement (COPY); a database failure is logged, never raised."""

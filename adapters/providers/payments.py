@@ -4,6 +4,7 @@ provider's page; the outcome comes back as a webhook signed with the `adapters.w
     POST /v1/esign/requests  {"document_sha256", "signer_name", "signer_phone", "reference", "callback_url"}
     POST /v1/orders          {"amount", "reference", "customer_phone", "description", "callback_url"}
     POST /v1/payouts         {"amount", "mode", "reference", "beneficiary", "idempotency_key", "callback_url"}
+    GET  /v1/payouts?idempotency_key=K  (the payout made under K and its status; 404 when none was)
     POST /v1/mandates        {"vpa", "max_amount", "frequency", "reference", "callback_url"}  (UPI Autopay)
     POST /v1/mandates/{id}/revoke;  POST /v1/mandates/{id}/debits {"amount", "reference"}
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 from adapters.providers.http import ProviderCalls
 from domain.providers.calls import Caller
+from domain.providers.errors import ProviderRejected
 from domain.providers.messaging import Beneficiary, EsignRequest, PaymentOrder, Payout
 
 
@@ -124,6 +126,18 @@ class GatewayClient:
             },
         )
 
+    def find_payout(self, idempotency_key: str, *, caller: Caller) -> Payout | None:
+        """The payout made under `idempotency_key` and its status now (pending, processed, failed with its reason),
+        or None when the gateway made none under it: for a request whose answer we never read."""
+        try:
+            return self.http.call(
+                "find_payout", "GET", "/v1/payouts", _payout, caller=caller, params={"idempotency_key": idempotency_key}
+            )
+        except ProviderRejected as refused:
+            if refused.status == 404:
+                return None
+            raise
+
 
 @dataclass(frozen=True)
 class GatewayMandate:
@@ -186,6 +200,7 @@ def _payout(body: Any) -> Payout:
         mode=str(body["mode"]),
         status=str(body["status"]),
         simulator_url=str(simulator_url) if simulator_url else None,
+        reason=str(body["reason"])[:300] if body.get("reason") else None,
     )
 
 

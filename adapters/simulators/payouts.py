@@ -7,6 +7,9 @@
     with another request -> 409 idempotency_conflict
     400 invalid_amount | invalid_mode | invalid_beneficiary | invalid_callback | bad_request
     GET  /v1/payouts/{id}  -> {"payout_id", "reference", "amount", "mode", "status": pending|processed|failed, "utr"}
+    GET  /v1/payouts?idempotency_key=K -> the same view of the payout made under that key (a failed one with its
+         "reason"); 404 not_found when no payout was made under it: how a caller whose answer was lost learns
+         whether its request made a payout and how it ended, without asking for one again
     POST {simulator_url}   {"action": "confirm"} or {"action": "fail", "reason": "..."}: the bank settles it
 
 Settling is asynchronous, as at a real gateway: the simulator POSTs a signed webhook (`adapters.webhooks` scheme)
@@ -54,6 +57,7 @@ class _Payout:
     created_at: datetime
     status: str = "pending"
     utr: str | None = None
+    reason: str | None = None
 
 
 class PayoutDesk:
@@ -71,6 +75,7 @@ class PayoutDesk:
         self._payout_state()
         return [
             Route("/v1/payouts", self._create_payout, methods=["POST"]),
+            Route("/v1/payouts", self._payout_by_key, methods=["GET"]),
             Route("/v1/payouts/{payout_id}", self._payout_status, methods=["GET"]),
             Route("/payouts/{payout_id}/settle", self._settle, methods=["POST"]),
         ]
@@ -101,7 +106,7 @@ class PayoutDesk:
                 data = {**self._payout_view(payout), "processed_at": now.isoformat()}
                 kind = "payout.processed"
             else:
-                payout.status = "failed"
+                payout.status, payout.reason = "failed", reason
                 data = {**self._payout_view(payout), "reason": reason}
                 kind = "payout.failed"
         return sim.send_webhook_later(payout.callback_url, kind, data)
@@ -193,6 +198,22 @@ class PayoutDesk:
             payout = payouts.get(request.path_params["payout_id"])
             view = self._payout_view(payout) if payout else None
         return JSONResponse(view) if view else error(404, "not_found", "no such payout")
+
+    async def _payout_by_key(self, request: Request) -> Response:
+        sim = self._sim()
+        refused = sim.authorized(request)
+        if refused is not None:
+            return refused
+        key = request.query_params.get("idempotency_key") or ""
+        if not key:
+            return error(400, "bad_request", "give idempotency_key")
+        payouts, keys, lock = self._payout_state()
+        with lock:
+            payout = payouts.get(keys.get(key, ""))
+            view = self._payout_view(payout) if payout else None
+            if payout is not None and payout.reason is not None:
+                view = {**(view or {}), "reason": payout.reason}
+        return JSONResponse(view) if view else error(404, "not_found", "no payout was made under this key")
 
     async def _settle(self, request: Request) -> Response:
         body = await self._sim().json_body(request)

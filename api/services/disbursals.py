@@ -30,7 +30,7 @@ from uuid import UUID
 import structlog
 
 from adapters.payout_files import beneficiary_workbook, payout_workbook
-from adapters.payout_store import AttemptRecord, PayoutFileRecord, PayoutStore
+from adapters.payout_store import AttemptRecord, InitiationRecord, PayoutFileRecord, PayoutStore
 from adapters.providers.directory import ProviderDirectory
 from adapters.webhooks import WebhookEvent, WebhookVerifier, parse_event, require_text
 from domain.customers.application import Customers
@@ -40,7 +40,7 @@ from domain.loans.loan import Loan
 from domain.loans.payout_lines import PAYOUT_MODES, PayoutLine, control_total
 from domain.loans.states import LoanStatus
 from domain.providers.calls import Caller
-from domain.providers.errors import ProviderRejected
+from domain.providers.errors import ProviderError, ProviderRejected
 from domain.providers.messaging import Beneficiary
 from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.clock import Clock
@@ -94,6 +94,32 @@ class WebhookOutcome:
     detail: str | None = None
 
 
+@dataclass
+class Reconciled:
+    """What a reconciliation run found: requests now paid, failed, still pending at the gateway, never made (no
+    payout under their key), and those it could not settle this time."""
+
+    paid: int = 0
+    failed_at_gateway: int = 0
+    pending: int = 0
+    no_payout: int = 0
+    failed: int = 0
+
+    def add(self, outcome: str) -> None:
+        if outcome.startswith("paid"):
+            self.paid += 1
+        elif outcome.startswith("failed"):
+            self.failed_at_gateway += 1
+        elif outcome == "pending":
+            self.pending += 1
+        else:
+            self.no_payout += 1
+
+    @property
+    def total(self) -> int:
+        return self.paid + self.failed_at_gateway + self.pending + self.no_payout + self.failed
+
+
 @dataclass(frozen=True)
 class Disbursals:
     """Payouts, their webhooks and payout files (see the module doc)."""
@@ -144,6 +170,54 @@ class Disbursals:
             AttemptRecord(payout.payout_id, brand_id, loan_id, attempt, mode, payout.simulator_url, self.clock.now())
         )
         return self.loans.initiate_disbursal(brand_id, loan_id, mode, payout.payout_id, attempt=attempt, amount=amount)
+
+    def reconcile(self, brand_id: UUID, limit: int) -> Reconciled:
+        """Ask the gateway about the brand's payout requests left unanswered past INITIATION_WINDOW (the process
+        asking died, or its answer was lost, and nobody pressed again) and record what it says (see `_reconcile`);
+        up to `limit` of them, oldest first. A request the gateway cannot be asked about now stays for the next run."""
+        done = Reconciled()
+        for initiation in self.store.unanswered_initiations(brand_id, self.clock.now() - INITIATION_WINDOW, limit):
+            try:
+                done.add(self._reconcile(initiation))
+            except (ProviderError, DomainError, ConcurrentModification) as exc:
+                log.warning("disbursal.reconcile_failed", loan_id=str(initiation.loan_id), attempt=initiation.attempt,
+                            initiation_id=str(initiation.id), error=type(exc).__name__, detail=str(exc)[:300])  # fmt: skip
+                done.failed += 1
+        return done
+
+    def _reconcile(self, initiation: InitiationRecord) -> str:
+        """One unanswered request: the gateway's payout under its key (`<loan id>:<attempt>`) recorded on the loan
+        as an answer would have been (attempt noted, `DisbursalInitiated`), then its outcome as its webhook would
+        have (paid: active; failed: failed, with the gateway's reason; pending: its webhook will come). No payout
+        under the key: none was made, the request is settled. The initiation is settled last, so a run killed part
+        way asks again; the loan records each step once (a repeat changes nothing)."""
+        brand_id, loan_id, attempt = initiation.brand_id, initiation.loan_id, initiation.attempt
+        loan = self.loans.get(brand_id, loan_id)
+        found = self._gateway(brand_id).find_payout(f"{loan_id}:{attempt}", caller=Caller(brand_id, loan.customer_id))
+        if found is None:
+            self.store.settle_initiation(initiation.id)
+            log.info("disbursal.reconciled", loan_id=str(loan_id), attempt=attempt, outcome="no_payout")
+            return "no_payout"
+        record = AttemptRecord(found.payout_id, brand_id, loan_id, attempt, found.mode, found.simulator_url,
+                               self.clock.now())  # fmt: skip
+        self.store.note_attempt(record, settle=False)  # a webhook now finds the payout (409 until the loan has it)
+        if not any(a.gateway_reference == found.payout_id for a in loan.attempts):
+            self.loans.initiate_disbursal(brand_id, loan_id, found.mode, found.payout_id, attempt=attempt,
+                                          amount=found.amount)  # fmt: skip
+        outcome = "pending"
+        if found.status == "processed":
+            changed = self.loans.confirm_disbursal(
+                brand_id, loan_id, found.payout_id, self.identity.business_date(brand_id)
+            ).changed
+            outcome = "paid" if changed else "paid_before"
+        elif found.status == "failed":
+            reason = found.reason or "failed at the gateway"
+            changed = self.loans.fail_disbursal(brand_id, loan_id, found.payout_id, reason).changed
+            outcome = "failed" if changed else "failed_before"
+        self.store.note_attempt(record)  # settles the attempt's initiations
+        log.info("disbursal.reconciled", loan_id=str(loan_id), attempt=attempt, payout_id=found.payout_id,
+                 outcome=outcome)  # fmt: skip
+        return outcome
 
     def simulator_url(self, gateway_reference: str | None) -> str | None:
         """Where the gateway simulator settles this payout (None at a real gateway)."""

@@ -18,7 +18,6 @@ import structlog
 
 from adapters.mailer import MailRefused, SmtpMailer
 from adapters.message_store import Message, MessageStore
-from adapters.providers.call_log import calls_logged_together
 from adapters.providers.channels import ChannelClients
 from domain.identity.brand_config import BrandSettings
 from domain.providers.calls import Caller
@@ -115,21 +114,21 @@ class Deliveries:
         if not ready:
             return result
         self.messages.mark_sending([m.id for m in ready if m.status != "sending" and m.channel != "email"], now)
-        # The page's provider calls are logged together after its outcomes (one write, not one per call).
-        with calls_logged_together():
-            ctx = contextvars.copy_context()
-            if senders is not None:
-                # One task per sender thread, each sending its share of the page in turn (not a future per message).
-                shares = [ready[at::PARALLEL] for at in range(min(PARALLEL, len(ready)))]
-                futures = [senders.submit(ctx.copy().run, self._share, brand, share, now) for share in shares]
-                outcomes = [outcome for f in futures for outcome in f.result()]
-            elif len(ready) == 1:
-                outcomes = [self._one(brand, ready[0], now)]
-            else:
-                with ThreadPoolExecutor(max_workers=min(PARALLEL, len(ready)), thread_name_prefix="engagement") as pool:
-                    outcomes = list(pool.map(lambda m: ctx.copy().run(self._one, brand, m, now), ready))
-                self.mailer.close()
-            self.messages.record_outcomes(outcomes, now)
+        # Each provider call's row is committed as the call ends (ProviderCallLog.record: the sender threads' rows
+        # share commits), so a worker killed mid-page loses no row of a call it made.
+        ctx = contextvars.copy_context()
+        if senders is not None:
+            # One task per sender thread, each sending its share of the page in turn (not a future per message).
+            shares = [ready[at::PARALLEL] for at in range(min(PARALLEL, len(ready)))]
+            futures = [senders.submit(ctx.copy().run, self._share, brand, share, now) for share in shares]
+            outcomes = [outcome for f in futures for outcome in f.result()]
+        elif len(ready) == 1:
+            outcomes = [self._one(brand, ready[0], now)]
+        else:
+            with ThreadPoolExecutor(max_workers=min(PARALLEL, len(ready)), thread_name_prefix="engagement") as pool:
+                outcomes = list(pool.map(lambda m: ctx.copy().run(self._one, brand, m, now), ready))
+            self.mailer.close()
+        self.messages.record_outcomes(outcomes, now)
         for outcome in outcomes:
             status = outcome[1]
             result.sent += status == "sent"

@@ -103,8 +103,9 @@ class Payout:
     reference: str
     amount: Decimal
     mode: str  # IMPS, NEFT, UPI
-    status: str  # "pending"
+    status: str  # "pending"; a lookup (`find_payout`) may say "processed" or "failed"
     simulator_url: str | None = None
+    reason: str | None = None  # why a failed payout failed, when a lookup says
 
 
 class PayoutGateway(Protocol):
@@ -123,4 +124,8 @@ class PayoutGateway(Protocol):
     ) -> Payout:
         """Start a payout of `amount` rupees; the same `idempotency_key` never pays twice (the gateway answers the
         payout it made). ProviderRejected for an amount, mode or beneficiary it refuses."""
+        ...
+
+    def find_payout(self, idempotency_key: str, *, caller: Caller) -> Payout | None:
+        """The payout made under `idempotency_key` with its status now, or None when none was made under it."""
         ...

@@ -411,3 +411,90 @@ def test_the_beneficiary_is_the_verified_account_of_the_verification_context(
     assert Decimal(payout["amount"]) == Decimal(answer.json()["disbursement"]["net_disbursed"])
     requests = provider_simulators["gateway"].outbox.records()
     assert any("50100098761234" in str(r.payload) and "ICIC0001234" in str(r.payload) for r in requests)
+
+
+def test_payouts_left_unanswered_past_the_window_are_reconciled_with_the_gateway_once(
+    platform: Any, server: str, provider_simulators: Any
+) -> None:
+    """We asked the gateway for a payout and died before noting its answer; its webhook never reached us (within
+    INITIATION_WINDOW). The `payout-reconciliation` job asks the gateway by the request's idempotency key and records
+    what became of it: paid (active, once), failed (with the gateway's reason), or no payout made (settled, the loan
+    untouched). Before, the loan stayed awaiting disbursal until staff confirmed it by hand, and the request's row
+    in ops.payout_initiations was kept for ever."""
+    from adapters.payout_store import PayoutStore
+    from api.services.disbursals import INITIATION_WINDOW
+    from workers.runtime import scheduler_for
+
+    store: PayoutStore = platform.get(PayoutStore)
+    gateway = provider_simulators["gateway"]
+    admin = make_tenant(platform)
+    long_ago = datetime.now(UTC) - INITIATION_WINDOW - timedelta(minutes=1)
+
+    def net(loan_id: UUID) -> str:
+        return str(platform.get(Loans).get(admin.brand_id, loan_id).net_disbursed)
+
+    def asked_and_died(loan_id: UUID, settle_as: str | None) -> tuple[str, str]:
+        """Our request, noted and sent (its payout settled as `settle_as`), its answer never read; its webhook is
+        lost (sent to a closed port). The loan number and the payout id."""
+        number = _loan(server, admin, loan_id)["loan_number"]
+        store.begin_initiation(admin.brand_id, loan_id, 1, number, long_ago)
+        if settle_as is None:
+            return number, ""
+        made = httpx.post(f"{gateway.base_url}/v1/payouts", headers={"Authorization": "Bearer sim-key"}, json={
+            "amount": net(loan_id), "mode": "IMPS", "reference": number, "idempotency_key": f"{loan_id}:1",
+            "beneficiary": {"name": "Meera Iyer", "account_number": "5010012345678", "ifsc": "HDFC0001234"},
+            "callback_url": "http://127.0.0.1:9/api/v1/webhooks/gateway"})  # fmt: skip
+        assert made.status_code == 202, made.text
+        payout_id = made.json()["payout_id"]
+        if settle_as != "pending":
+            gateway.settle(payout_id, confirm=settle_as == "processed", reason="beneficiary_bank_down")
+        return number, payout_id
+
+    def reconcile() -> dict[str, Any]:
+        accepted = httpx.post(f"{server}/api/v1/jobs/payout-reconciliation/runs", json={}, headers=admin.auth)
+        assert accepted.status_code == 202, accepted.text
+        run_id = accepted.json()["run_id"]
+        scheduler_for(platform).execute(run_id)
+        settle(platform, "jobs")
+        return dict(httpx.get(f"{server}/api/v1/jobs/runs/{run_id}", headers=admin.auth).json())
+
+    paid, _ = queued_loan(platform, admin)
+    failed, _ = queued_loan(platform, admin)
+    never, _ = queued_loan(platform, admin)
+    pending, _ = queued_loan(platform, admin)
+    _, paid_payout = asked_and_died(paid, "processed")
+    _, failed_payout = asked_and_died(failed, "failed")
+    asked_and_died(never, None)  # the request never reached the gateway
+    _, pending_payout = asked_and_died(pending, "pending")
+    fresh, _ = queued_loan(platform, admin)
+    store.begin_initiation(admin.brand_id, fresh, 1, "NOT-YET", datetime.now(UTC))  # within the window: left alone
+
+    run = reconcile()
+    assert run["status"] == "succeeded", run
+    settle(platform, Loans.name)
+    active = _loan(server, admin, paid)
+    assert active["status"] == "active"
+    assert sum(1 for e in active["history"] if e["kind"] == "disbursed") == 1
+    assert [a["gateway_reference"] for a in active["disbursement"]["attempts"]] == [paid_payout]
+    lost = _loan(server, admin, failed)
+    assert lost["status"] == "awaiting_disbursal"
+    assert [(a["gateway_reference"], a["state"]) for a in lost["disbursement"]["attempts"]] == [
+        (failed_payout, "failed")
+    ]
+    assert _loan(server, admin, never)["disbursement"]["attempts"] == []
+    waiting = _loan(server, admin, pending)["disbursement"]["attempts"]
+    assert [(a["gateway_reference"], a["state"]) for a in waiting] == [(pending_payout, "initiated")]
+    # Settled requests are gone; the one within its window stays open.
+    with platform.db.pool.connection() as conn:
+        left = conn.execute("SELECT loan_id FROM ops.payout_initiations WHERE brand_id = %s",
+                            (admin.brand_id,)).fetchall()  # fmt: skip
+    assert [r["loan_id"] for r in left] == [fresh]
+
+    # A second run changes nothing: each outcome was recorded once.
+    versions = {loan_id: _loan(server, admin, loan_id)["version"] for loan_id in (paid, failed, never, pending)}
+    again = reconcile()
+    assert again["status"] == "succeeded", again
+    settle(platform, Loans.name)
+    assert {loan_id: _loan(server, admin, loan_id)["version"] for loan_id in versions} == versions
+    # The pending payout's webhook, when the bank settles it, finds the attempt the reconciliation recorded.
+    assert store.attempt(pending_payout) is not None

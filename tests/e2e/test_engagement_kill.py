@@ -10,6 +10,7 @@ and does not send; the keys it had not claimed are claimed and sent once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -27,7 +28,7 @@ from starlette.responses import Response
 from adapters.simulators.sms import SmsSimulator
 from domain.identity.application import Identity
 from domain.jobs.application import Jobs
-from tests.conftest import make_tenant
+from tests.conftest import Tenant, make_tenant
 from tests.e2e.blackbox import DAY, zone_at
 from tests.e2e.test_job_kill import _run_status, _until_succeeded, _worker
 
@@ -48,6 +49,7 @@ class KillingSms(SmsSimulator):
     def __init__(self) -> None:
         super().__init__()
         self.victim: int | None = None
+        self.pause = 0.0  # seconds the KILL_AT-th answer is held before the kill (other sends go on meanwhile)
         self.accepted = 0
         self.duplicates: list[str] = []
         self.url = ""
@@ -60,6 +62,7 @@ class KillingSms(SmsSimulator):
         elif answer.status_code == 202:
             self.accepted += 1
             if self.accepted == KILL_AT and self.victim is not None:
+                await asyncio.sleep(self.pause)
                 os.kill(self.victim, signal.SIGKILL)
                 time.sleep(0.2)  # the worker is gone before it could read this answer
         return answer
@@ -94,10 +97,11 @@ def _load(platform: Any, brand_id: uuid.UUID) -> list[str]:
     return phones
 
 
-@pytest.mark.timeout(900)  # two fresh `serve` processes, each starting on a loaded machine
-def test_a_notifications_worker_killed_mid_run_sends_each_message_once_after_a_restart(
-    client: Any, platform: Any, dsn: str, sms: KillingSms, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _brand_due_today(
+    client: Any, platform: Any, sms: KillingSms, monkeypatch: pytest.MonkeyPatch, batch_size: int
+) -> tuple[Tenant, list[str]]:
+    """A brand whose LOANS borrowers get an SMS on AS_OF (due today) from the job in pages of `batch_size`, sent to
+    `sms`; their phones."""
     tenant = make_tenant(platform)
     off: dict[str, list[str]] = {k: [] for k in ("due_7", "due_3", "due_1", "overdue", "disbursed", "paid")}
     result, _ = platform.get(Identity).change_configuration(tenant.brand_id, {
@@ -105,12 +109,19 @@ def test_a_notifications_worker_killed_mid_run_sends_each_message_once_after_a_r
     settle(platform, "identity", result.position)
     phones = _load(platform, tenant.brand_id)
     configured = client.patch("/api/v1/jobs/borrower-notifications",
-                              json={"retry_interval_seconds": 0, "batch_size": 4}, headers=tenant.auth)  # fmt: skip
+                              json={"retry_interval_seconds": 0, "batch_size": batch_size}, headers=tenant.auth)  # fmt: skip
     assert configured.status_code == 200, configured.text
-
-    # The workers send to this simulator; its receipts go nowhere (a closed port): this test is about the sends.
+    # The workers send to this simulator; its receipts go nowhere (a closed port): these tests are about the sends.
     monkeypatch.setenv("PROVIDER_SMS_URL", sms.url)
     monkeypatch.setenv("PUBLIC_BASE_URL", "http://127.0.0.1:9")
+    return tenant, phones
+
+
+@pytest.mark.timeout(900)  # two fresh `serve` processes, each starting on a loaded machine
+def test_a_notifications_worker_killed_mid_run_sends_each_message_once_after_a_restart(
+    client: Any, platform: Any, dsn: str, sms: KillingSms, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant, phones = _brand_due_today(client, platform, sms, monkeypatch, batch_size=4)
     log = tmp_path / "workers.log"
     first, _ = _worker(dsn, 0, log)
     try:
@@ -153,3 +164,31 @@ def test_a_notifications_worker_killed_mid_run_sends_each_message_once_after_a_r
     assert sorted(r["recipient"] for r in rows) == sorted(phones)
     run = _run_status(client, tenant, run_id)
     assert run["attempt"] == 2 and "scheduler.run_orphaned" in log.read_text()
+
+
+@pytest.mark.timeout(600)  # a fresh `serve` process on a loaded machine
+def test_a_worker_killed_mid_page_has_logged_every_provider_call_it_made(
+    client: Any, platform: Any, dsn: str, sms: KillingSms, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One page of all LOANS sends. The provider holds the KILL_AT-th answer a second (the page's other sends end
+    # meanwhile), then kills the worker: the calls it made and heard back from are in the provider-call log. Before,
+    # a page's rows were kept in memory for its end (`calls_logged_together`) and the kill lost every one.
+    tenant, _ = _brand_due_today(client, platform, sms, monkeypatch, batch_size=LOANS)
+    log = tmp_path / "workers.log"
+    worker, _ = _worker(dsn, 0, log)
+    try:
+        sms.victim, sms.pause = worker.pid, 1.0
+        accepted = client.post("/api/v1/jobs/borrower-notifications/runs", json={}, headers=tenant.auth)
+        assert accepted.status_code == 202, accepted.text
+        assert worker.wait(timeout=300) == -signal.SIGKILL, log.read_text()[-3000:]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    answered = sms.accepted - 1  # every send the provider took but the one whose answer it held
+    with platform.db.pool.connection() as conn:
+        logged = conn.execute("SELECT count(*) AS n FROM ops.provider_calls WHERE brand_id = %s AND kind = 'send_sms' "
+                              "AND outcome = 'ok'", (tenant.brand_id,)).fetchone()["n"]  # fmt: skip
+        recorded = conn.execute("SELECT count(*) AS n FROM ops.messages WHERE brand_id = %s AND status = 'sent'",
+                                (tenant.brand_id,)).fetchone()["n"]  # fmt: skip
+    assert recorded == 0  # the page's outcomes were never recorded: the worker died inside it
+    assert KILL_AT - 1 <= logged <= answered, (logged, answered)

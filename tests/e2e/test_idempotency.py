@@ -8,11 +8,17 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 import psycopg
+import pytest
 
+from domain.customers.application import Customers
+from domain.customers.values import Address
+from projections.customer_notes import CustomerNoteQueries
 from tests.conftest import Tenant
+from tests.support import mobile, settle
 
 
 def _actor(tenant: Tenant) -> str:
@@ -48,19 +54,74 @@ def _reservation(dsn: str, tenant: Tenant, key: str) -> tuple[Any, ...] | None:
         ).fetchone()
 
 
-def test_a_response_that_cannot_be_stored_releases_its_key(client: Any, tenant: Tenant, dsn: str) -> None:
+def test_a_response_that_cannot_be_stored_ends_its_key_applied_never_in_progress(
+    client: Any, tenant: Tenant, dsn: str
+) -> None:
     key = "store-fails-" + uuid.uuid4().hex
     headers = tenant.auth | {"Idempotency-Key": key}
     with _storing_fails_for(dsn, key):
         first = client.patch("/api/v1/brand/config", json={"min_age": 24}, headers=headers)
     # The outcome of the command stands and is returned; only the record of it could not be kept.
     assert first.status_code == 200 and first.json()["settings"]["min_age"] == 24
-    assert _reservation(dsn, tenant, key) is None
+    assert _reservation(dsn, tenant, key) == (None,)  # kept: the command was recorded (applied)
     retry = client.patch("/api/v1/brand/config", json={"min_age": 24}, headers=headers)
-    assert retry.status_code == 200, retry.text  # was 409 "still in progress", for ever
-    assert "idempotent-replayed" not in retry.headers
-    replay = client.patch("/api/v1/brand/config", json={"min_age": 24}, headers=headers)
+    # Not 409 "still in progress" for ever, and not run a second time either: applied, its answer lost.
+    assert retry.status_code == 409 and retry.json()["type"].endswith("idempotency-applied"), retry.text
+    # A command that recorded nothing (a PATCH to the value it has) frees its key as before: the retry runs.
+    other = "store-fails-" + uuid.uuid4().hex
+    with _storing_fails_for(dsn, other):
+        same = client.patch(
+            "/api/v1/brand/config", json={"min_age": 24}, headers=tenant.auth | {"Idempotency-Key": other}
+        )
+    assert same.status_code == 200 and _reservation(dsn, tenant, other) is None
+    rerun = client.patch("/api/v1/brand/config", json={"min_age": 24}, headers=tenant.auth | {"Idempotency-Key": other})
+    assert rerun.status_code == 200 and "idempotent-replayed" not in rerun.headers
+    replay = client.patch(
+        "/api/v1/brand/config", json={"min_age": 24}, headers=tenant.auth | {"Idempotency-Key": other}
+    )
     assert replay.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
+
+
+def test_a_keyed_command_that_fails_after_its_commit_is_never_run_again(
+    client: Any, platform: Any, tenant: Tenant, dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The note is committed, then its handler fails reading it back (a lost connection, a bug): the answer is a 500.
+    # The key was freed on the 5xx and the client's retry recorded the note a second time.
+    customer = platform.get(Customers).register(
+        tenant.brand_id, name="Kavya Rao", phone="+91" + mobile("9"), date_of_birth=date(1991, 3, 2),
+        addresses=[Address(line1="7 Hill Road", city="Pune", pincode="411001")],
+    )  # fmt: skip
+    settle(platform, Customers.name)
+    path = f"/api/v1/customers/{customer.id}/notes"
+    key, body = "note-" + uuid.uuid4().hex, {"text": "Asked for a call back on Monday"}
+    headers = tenant.auth | {"Idempotency-Key": key}
+
+    def lost(self: CustomerNoteQueries, brand_id: uuid.UUID, note_id: uuid.UUID) -> None:
+        raise psycopg.OperationalError("injected fault: the connection was lost after the commit")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(CustomerNoteQueries, "note", lost)
+        failed = client.post(path, json=body, headers=headers)
+    assert failed.status_code == 503, failed.text  # "retry after a few seconds (with the same Idempotency-Key)"
+    assert _reservation(dsn, tenant, key) == (None,)  # kept, not freed
+    retry = client.post(path, json=body, headers=headers)
+    assert retry.status_code == 409 and retry.json()["type"].endswith("idempotency-applied"), retry.text
+    settle(platform, Customers.name)
+    notes = client.get(path, headers=tenant.auth).json()["items"]
+    assert [n["text"] for n in notes] == [body["text"]]  # recorded once
+
+    # A 5xx before anything was recorded still frees the key: the retry runs the command.
+    fresh = "note-" + uuid.uuid4().hex
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise psycopg.OperationalError("injected fault: the database is unreachable")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Customers, "add_note", down)
+        refused = client.post(path, json=body, headers=tenant.auth | {"Idempotency-Key": fresh})
+    assert refused.status_code == 503 and _reservation(dsn, tenant, fresh) is None
+    ran = client.post(path, json=body, headers=tenant.auth | {"Idempotency-Key": fresh})
+    assert ran.status_code in (201, 202), ran.text
 
 
 def test_a_reservation_left_by_a_dead_request_is_taken_over_after_five_minutes(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import contextvars
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import httpx
+import psycopg
 import pytest
 
-from adapters.providers.call_log import ProviderCallLog, calls_logged_together
+from adapters.providers.call_log import CallRecord, ProviderCallLog
 from adapters.providers.directory import ProviderDirectory
 from adapters.providers.http import ProviderConfig
 from adapters.simulators.sms import SmsSimulator
@@ -203,32 +205,62 @@ def test_old_calls_are_purged_in_batches(call_log: ProviderCallLog) -> None:
     assert [r["at"] for r in logged(call_log, who)] == [now - timedelta(days=10)]
 
 
-def test_calls_logged_together_are_written_when_the_block_ends_from_every_sender_thread(
+def test_each_call_is_logged_before_it_returns_from_every_sender_thread(
     sms: SmsSimulator, call_log: ProviderCallLog
 ) -> None:
-    """A page of sends (as the notifications job makes them): calls from a pool of threads running copies of the
-    block's context are kept, then written at its end with what each call logs alone (a refusal included)."""
+    """A page of sends (as the notifications job makes them, from a pool of threads): each call's row is committed
+    when its send returns - not kept for the end of the page, where a worker killed mid-page lost them - with what
+    each call logs (a refusal included)."""
     who = caller()
     client = directory_for(call_log, RecordingSleep(), sms=sms.base_url).sms()
     numbers = [f"+9198765{i:05d}" for i in range(1, 13)] + ["+919876540000"]  # the last is on the DND list
 
-    def send(number: str) -> str:
+    def send(number: str) -> tuple[str, int]:
         try:
-            return client.send(number, "Your instalment is due today", caller=who).status
+            status = client.send(number, "Your instalment is due today", caller=who).status
         except ProviderRejected as refused:
-            return refused.code or "rejected"
+            status = refused.code or "rejected"
+        with psycopg.connect(call_log.pool.conninfo) as conn:  # another connection: what a restart would read
+            committed = conn.execute("SELECT count(*) FROM ops.provider_calls WHERE brand_id = %s",
+                                     (who.brand_id,)).fetchone()  # fmt: skip
+        return status, committed[0] if committed else 0
 
-    with calls_logged_together():
-        context = contextvars.copy_context()
-        with ThreadPoolExecutor(max_workers=4) as senders:
-            outcomes = list(senders.map(lambda n: context.copy().run(send, n), numbers))
-        assert logged(call_log, who) == []  # kept, not yet written
-    assert outcomes == ["queued"] * 12 + ["blocked_number"]
+    with ThreadPoolExecutor(max_workers=4) as senders:
+        outcomes = list(senders.map(send, numbers))
+    assert [status for status, _ in outcomes] == ["queued"] * 12 + ["blocked_number"]
+    assert all(committed >= 1 for _, committed in outcomes)  # its own row at least, already committed
     rows = logged(call_log, who)
     assert (
         sorted((r["kind"], r["status"], r["outcome"], r["http_status"]) for r in rows)
         == [("send_sms", "error", "rejected", 422)] + [("send_sms", "ok", "ok", 202)] * 12
     )
     assert {r["customer_id"] for r in rows} == {who.customer_id} and len({r["id"] for r in rows}) == 13
-    client.send("+919876500099", "Outside a block: written at once", caller=who)
-    assert len(logged(call_log, who)) == 14
+
+
+def test_calls_ending_while_a_row_is_written_share_the_next_commit(call_log: ProviderCallLog) -> None:
+    """The group commit: while one thread's write waits (here on a lock the test holds), the rows of calls ending
+    meanwhile wait with it and go in one commit after it; each `record` returns only once its row is committed."""
+    who = caller()
+
+    def row(n: int) -> CallRecord:
+        return CallRecord("sms", "simulator", "send_sms", who.brand_id, who.customer_id, "ok", 202, n, 1, None,
+                          datetime.now(UTC))  # fmt: skip
+
+    with psycopg.connect(call_log.pool.conninfo) as holder:
+        holder.execute("LOCK TABLE ops.provider_calls IN EXCLUSIVE MODE")
+        with ThreadPoolExecutor(max_workers=6) as threads:
+            first = threads.submit(call_log.record, row(0))
+            time.sleep(0.3)  # its COPY waits on the lock
+            rest = [threads.submit(call_log.record, row(n)) for n in range(1, 6)]
+            time.sleep(0.3)
+            assert not first.done() and not any(f.done() for f in rest)  # none returns before its row is committed
+            assert logged(call_log, who) == []
+            holder.rollback()
+            for future in (first, *rest):
+                future.result(timeout=10)
+    with call_log.pool.connection() as conn:
+        commits = conn.execute("SELECT latency_ms, xmin::text AS tx FROM ops.provider_calls WHERE brand_id = %s",
+                               (who.brand_id,)).fetchall()  # fmt: skip
+    assert len(commits) == 6
+    first_tx = next(r["tx"] for r in commits if r["latency_ms"] == 0)
+    assert len({r["tx"] for r in commits if r["latency_ms"] != 0} - {first_tx}) == 1  # the five in one commit

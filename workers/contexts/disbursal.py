@@ -13,7 +13,8 @@ from api.web import NavItem
 from domain.identity.permissions import Permission
 from projections.disbursal_queries import DisbursalQueries
 from projections.disbursals import DisbursalViews
-from workers.bounded_context import BoundedContext
+from workers import payout_reconciliation
+from workers.bounded_context import BoundedContext, Job
 
 CONTEXT: BoundedContext[Any] = BoundedContext(
     application=None,
@@ -24,4 +25,11 @@ CONTEXT: BoundedContext[Any] = BoundedContext(
     pages=pages.PAGES,
     nav=(NavItem("Disbursal", "/disbursals", "disbursals", Permission.LOAN_OPS, 27),),
     permissions=(Permission.LOAN_OPS,),
+    jobs=(
+        Job(
+            payout_reconciliation.PAYOUT_RECONCILIATION,
+            payout_reconciliation.run_payout_reconciliation,
+            payout_reconciliation.PayoutReconciliationPort,
+        ),
+    ),
 )
