@@ -29,13 +29,13 @@ from api.pages.borrower_forms import (
     field_of,
     file_fields,
     loan_request_form,
+    plain_errors,
     prefill,
     step_input,
     step_months,
     summary_line,
 )
 from api.pages.borrower_utm import UTM_COOKIE, remember_utm, remembered_utm
-from api.problems import field_errors_from_pydantic
 from api.routes.documents import UPLOAD
 from api.services.borrower_reloans import AcceptedOffer, BorrowerReloans
 from api.services.documents import DocumentDesk
@@ -366,7 +366,10 @@ async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
     try:
         given = STEP_INPUTS[step].model_validate(step_input(step, form))
     except ValidationError as exc:
-        return await _step_page(request, port, principal, token, step, form, field_errors_from_pydantic(exc))
+        # Said in the borrower's words at each input, where pydantic's ("Input should be less than or equal to 31")
+        # used to show; the tenure by the chosen product's range.
+        tenure = await run_in_threadpool(_tenure_range, port, principal, form) if step is Step.LOAN_REQUEST else None
+        return await _step_page(request, port, principal, token, step, form, plain_errors(step, exc, form, tenure))
     if isinstance(given, BankStatementIn) and given.method == "upload":
         # The step counts every statement the borrower sent (earlier attempts, the documents page), so a month
         # missing from one file is made good by uploading that month's statement, not one file covering them all.
@@ -388,6 +391,16 @@ async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
     except DomainError as exc:
         return await _step_page(request, port, principal, token, step, form, [FieldError("step", exc.message)])
     return RedirectResponse(f"{_base(request)}/next", status_code=303)
+
+
+def _tenure_range(port: BorrowerFlowPort, principal: BorrowerPrincipal, form: dict[str, str]) -> str | None:
+    """The tenure the product chosen on the loan request form takes ("from 3 to 12 months"), None when none is."""
+    chosen = form.get("product_id", "")
+    page = port.products.products(principal.brand_id, True, None, None, 50)
+    product = next((p for p in page.items if str(p.id) == chosen), None)
+    if product is None:
+        return None
+    return f"from {product.min_tenure} to {product.max_tenure} {product.tenure_unit}"
 
 
 def _uploaded(

@@ -184,3 +184,55 @@ def test_a_code_typed_after_it_expired_is_refused_and_a_new_one_signs_in(
     finally:
         onboarding.clock = clock
     client.cookies.clear()
+
+
+def _field_error(html: str, field: str) -> str:
+    found = re.search(rf'<p class="field-error" id="error-{field}">([^<]*)</p>', html)
+    assert found is not None, (field, html[-3000:])
+    return found.group(1)
+
+
+def test_a_refused_salary_date_and_tenure_are_said_in_the_borrowers_words_at_their_inputs(
+    client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    from tests.e2e.test_onboarding_api import PRODUCT
+
+    session = sign_in(client, sms, tenant.slug, mobile())
+    base = f"/apply/{tenant.slug}"
+    client.cookies.set("cd_borrower", session["token"], path=base)
+    csrf = _csrf(client.get(f"{base}/steps/pan").text)
+    pydantic_words = ("Input should", "valid integer", "String should", "UUID", "decimal number as written")
+
+    employment = {"csrf_token": csrf, "company_name": "Acme", "designation": "Clerk", "date_of_joining": "2020-01-01",
+                  "monthly_salary": "45,000", "salary_mode": "bank", "salary_date": "32", "office_address": "1 Rd",
+                  "office_pincode": "411001", "employment_type": "astronaut", "uan": "1" * 25}  # fmt: skip
+    for day in ("32", "0", "", "5th"):
+        refused = client.post(f"{base}/steps/employment", data={**employment, "salary_date": day})
+        assert refused.status_code == 422, refused.text[-2000:]
+        said = _field_error(refused.text, "salary_date")
+        assert said == "enter the day of the month your salary comes, a number from 1 to 31", (day, said)
+        assert _field_error(refused.text, "employment_type") == "choose one of the options"
+        assert _field_error(refused.text, "uan") == "at most 20 characters"
+        assert not any(words in refused.text for words in pydantic_words), refused.text[-3000:]
+    blank_salary = client.post(f"{base}/steps/employment", data={**employment, "monthly_salary": " "}).text
+    assert _field_error(blank_salary, "monthly_salary") == "fill this in"
+    odd_salary = client.post(f"{base}/steps/employment", data={**employment, "monthly_salary": "45k"}).text
+    assert _field_error(odd_salary, "monthly_salary") == "enter the amount in rupees, e.g. 45,000"
+
+    product = client.post("/api/v1/loan-products", json={**PRODUCT, "code": f"PL{mobile()[-4:]}"}, headers=tenant.auth)
+    assert product.status_code == 201, product.text
+    request = {"csrf_token": csrf, "product_id": product.json()["id"], "amount": "50,000", "tenure": "4000"}
+    for tenure in ("4000", "0", "", "twelve"):
+        refused = client.post(f"{base}/steps/loan_request", data={**request, "tenure": tenure})
+        assert refused.status_code == 422, refused.text[-2000:]
+        said = _field_error(refused.text, "tenure")
+        assert said == "enter how long you want the loan for, from 3 to 24 months", (tenure, said)
+        assert _described(refused.text, "tenure") == ["error-tenure"]
+        assert not any(words in refused.text for words in pydantic_words), refused.text[-3000:]
+    unchosen = client.post(f"{base}/steps/loan_request", data={**request, "product_id": "", "amount": "1e5"}).text
+    assert _field_error(unchosen, "product_id") == "choose a product"
+    assert _field_error(unchosen, "amount") == "enter the amount in rupees, e.g. 45,000"
+    assert (
+        _field_error(unchosen, "tenure") == "enter how long you want the loan for, as a whole number of months or days"
+    )
+    client.cookies.clear()
