@@ -67,6 +67,18 @@ DDL = (
         updated_at timestamptz NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS login_throttle_updated_idx ON ops.login_throttle (updated_at)",
+    # What a borrower typed into a step of the web flow and posted after their session ended, kept for them to find
+    # on that step once signed in again (api/pages/borrower_flow.py): by the SHA-256 of a short-lived cookie token,
+    # for that borrower only, read once. Never a code, a CSRF token or a file.
+    """CREATE TABLE IF NOT EXISTS ops.borrower_drafts (
+        token_hash text PRIMARY KEY,
+        brand_id uuid NOT NULL,
+        borrower_id uuid NOT NULL,
+        target text NOT NULL,
+        fields jsonb NOT NULL,
+        expires_at timestamptz NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS borrower_drafts_expiry_idx ON ops.borrower_drafts (expires_at)",
     """CREATE TABLE IF NOT EXISTS ops.schedule_slots (
         brand_id uuid NOT NULL,
         job_name text NOT NULL,
@@ -76,6 +88,8 @@ DDL = (
 )
 
 SESSION_LIFETIME = timedelta(hours=8)
+#: How long a borrower's input posted after their session ended is kept for them to sign in again and find it.
+DRAFT_LIFETIME = timedelta(hours=1)
 # No request runs this long: a key still "in progress" after it was left by a request that died.
 IDEMPOTENCY_STALE_AFTER = timedelta(minutes=5)
 
@@ -102,6 +116,16 @@ class StoredResponse:
     #: unless it is still in flight (`stale` False: neither ended nor older than IDEMPOTENCY_STALE_AFTER).
     applied: bool = False
     stale: bool = False
+
+
+@dataclass(frozen=True)
+class BorrowerDraft:
+    """A borrower's input kept across a sign-in: whose it is, the page it was posted from (`target`), its fields."""
+
+    brand_id: UUID
+    borrower_id: UUID
+    target: str
+    fields: dict[str, str]
 
 
 def _hash(token: str) -> str:
@@ -354,6 +378,48 @@ class OperationalStore:
             cur = conn.execute(
                 "DELETE FROM ops.idempotency_keys WHERE ctid IN "
                 "(SELECT ctid FROM ops.idempotency_keys WHERE created_at < %s LIMIT %s)",
+                (before, limit),
+            )
+            return int(cur.rowcount)
+
+    # Borrower drafts ---------------------------------------------------------------
+
+    def keep_draft(self, brand_id: UUID, borrower_id: UUID, target: str, fields: dict[str, str], now: datetime) -> str:
+        """Keep what a borrower posted to `target` for `DRAFT_LIFETIME`; returns the token it is found by (kept
+        only as a hash)."""
+        token = secrets.token_urlsafe(24)
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO ops.borrower_drafts (token_hash, brand_id, borrower_id, target, fields, expires_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (_hash(token), brand_id, borrower_id, target, Jsonb(fields), now + DRAFT_LIFETIME),
+            )
+        return token
+
+    def draft(self, token: str, now: datetime) -> BorrowerDraft | None:
+        """The draft a token names, unless it has expired."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT brand_id, borrower_id, target, fields FROM ops.borrower_drafts "
+                "WHERE token_hash = %s AND expires_at > %s",
+                (_hash(token), now),
+            ).fetchone()
+        if row is None:
+            return None
+        fields = {str(k): str(v) for k, v in dict(row["fields"]).items()}
+        return BorrowerDraft(row["brand_id"], row["borrower_id"], row["target"], fields)
+
+    def drop_draft(self, token: str) -> None:
+        """Forget a draft (given back, or not its borrower's to have)."""
+        with self.pool.connection() as conn:
+            conn.execute("DELETE FROM ops.borrower_drafts WHERE token_hash = %s", (_hash(token),))
+
+    def purge_borrower_drafts(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` drafts that expired before `before`; returns how many."""
+        with self.pool.connection() as conn:
+            cur = conn.execute(
+                "DELETE FROM ops.borrower_drafts WHERE token_hash IN "
+                "(SELECT token_hash FROM ops.borrower_drafts WHERE expires_at < %s LIMIT %s)",
                 (before, limit),
             )
             return int(cur.rowcount)

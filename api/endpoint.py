@@ -127,12 +127,16 @@ class Context(Generic[P]):
         read: Callable[[], object | None],
         location: str | None = None,
         status: int | None = None,
+        also: tuple[tuple[str, int], ...] = (),
     ) -> Reply:
         """The answer to a command: the resource as its read model shows it once caught up, or - when the read
         model is still behind after the bound - 202 Accepted with the resource's Location and the command's own
-        result. Never a 404 for something that was written."""
+        result. Never a 404 for something that was written. `also`: `(source, position)` of each write the command
+        made in another context (an offer's accept starts an application in the loans context), whose read models
+        are waited for as well, so a client reading that resource next finds it."""
         headers = {"Location": location} if location else None
-        if self.settled(source, result.position):
+        others = all([self.settled(other, position) for other, position in also])
+        if self.settled(source, result.position) and others:
             found = read()
             if found is not None:
                 return Reply(found, status, headers)

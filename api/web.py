@@ -262,7 +262,8 @@ class TypedForm:
         return list(self._fields.get(name, ()))
 
 
-def _kept_field(name: str) -> bool:
+def kept_field(name: str) -> bool:
+    """Whether a posted field may be given back as typed: never the CSRF token or a secret (NEVER_KEPT)."""
     lowered = name.lower()
     return lowered not in NEVER_KEPT and not any(part in lowered for part in _SECRET_PARTS)
 
@@ -276,7 +277,7 @@ def typed_forms(request: Request, status: int) -> Callable[[str], TypedForm]:
         return lambda action: TypedForm()
     fields: dict[str, list[str]] = {}
     for name, value in form.multi_items():
-        if isinstance(value, str) and _kept_field(name):  # an uploaded file is never sent back
+        if isinstance(value, str) and kept_field(name):  # an uploaded file is never sent back
             fields.setdefault(name, []).append(value)
     posted = request.url.path
 

@@ -1,5 +1,5 @@
-"""The housekeeping job: purge expired portal sessions, old idempotency records, idle login counts and old outbound
-provider calls, in batches."""
+"""The housekeeping job: purge expired portal sessions, old idempotency records, idle login counts, old outbound
+provider calls and expired borrower drafts, in batches."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ DEFINITION = JobDefinition(
     title="Housekeeping",
     description=(
         "Deletes expired portal sessions, idempotency records older than a day and the failed-login counts of "
-        "emails not tried for a day and outbound provider calls older than 180 days (as of the run's date, never later "
+        "emails not tried for a day, outbound provider calls older than 180 days and expired borrower drafts (as of the run's date, never later "
         "than now: a brand's business date ahead of the clock purges nothing early)."
     ),
     defaults=JobSettings(cron="30 2 * * *", batch_size=1000, retry_count=3, retry_interval_seconds=300),
@@ -49,7 +49,7 @@ def run(port: HousekeepingPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, 
     nothing of another brand's before its time (it wiped every brand's call log and lifted running login locks)."""
     cutoff = min(datetime.combine(job_run.as_of, time.min, tzinfo=UTC), port.clock.now())
     size = job_run.settings.batch_size
-    phases = ("sessions", "idempotency", "login-throttle", "provider-calls")
+    phases = ("sessions", "idempotency", "login-throttle", "provider-calls", "borrower-drafts")
     start = phases.index(job_run.cursor) if job_run.cursor in phases else 0
     for phase in phases[start:]:
         while True:
@@ -59,8 +59,10 @@ def run(port: HousekeepingPort, job_run: JobRun) -> Iterator[tuple[BatchCounts, 
                 deleted = port.ops.purge_idempotency_keys(cutoff - IDEMPOTENCY_RETENTION, size)
             elif phase == "login-throttle":
                 deleted = port.ops.purge_login_throttle(cutoff - LOGIN_THROTTLE_RETENTION, size)
-            else:
+            elif phase == "provider-calls":
                 deleted = port.provider_calls.purge(cutoff - PROVIDER_CALL_RETENTION, size)
+            else:  # what borrowers typed before their session ended, not taken back within its hour
+                deleted = port.ops.purge_borrower_drafts(cutoff, size)
             yield BatchCounts(processed=deleted, succeeded=deleted), phase
             if deleted < size:
                 break

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from adapters.operational import DRAFT_LIFETIME, BorrowerDraft, OperationalStore
 from api.pages.borrower_forms import (
     FORMS,
     LABELS,
@@ -29,18 +30,18 @@ from api.pages.borrower_forms import (
     field_of,
     file_fields,
     loan_request_form,
+    plain_errors,
     prefill,
     step_input,
     step_months,
     summary_line,
 )
 from api.pages.borrower_utm import UTM_COOKIE, remember_utm, remembered_utm
-from api.problems import field_errors_from_pydantic
 from api.routes.documents import UPLOAD
 from api.services.borrower_reloans import AcceptedOffer, BorrowerReloans
 from api.services.documents import DocumentDesk
 from api.services.pay_links import PayLinks
-from api.web import PENDING, PublicPage, after_write, error_text, local_time, pages, path_id, templates
+from api.web import PENDING, PublicPage, after_write, error_text, kept_field, local_time, pages, path_id, templates
 from domain.callbacks.application import Callbacks
 from domain.callbacks.request import CallbackWindow
 from domain.documents.statement_months import required_months
@@ -49,27 +50,32 @@ from domain.loans.states import SERVICING, LoanStatus
 from domain.onboarding.account import SESSION_LIFETIME, BorrowerNotFound, SessionNotFound
 from domain.onboarding.application import Onboarding
 from domain.onboarding.funnel import FunnelStatus
-from domain.onboarding.parties import BorrowerPrincipal
+from domain.onboarding.parties import BorrowerPrincipal, CodeRequest
 from domain.onboarding.steps import FORM_STEPS, STEP_INPUTS, BankStatementIn, LoanRequestIn, Step
 from domain.providers.errors import ProviderError
 from domain.reloans.application import ReloanOffers
 from domain.reloans.offer import OfferStatus
 from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, Throttled
+from domain.shared.values import normalise_phone
 from projections.callbacks import CallbackQueries
 from projections.loan_queries import LoanQueries
 from projections.product_queries import ProductQueries
 
 COOKIE = "cd_borrower"
 CSRF_COOKIE = "cd_borrower_csrf"
+#: The phone the code page is about (`GET /apply/{brand}/code`), until sign-in.
+PHONE_COOKIE = "cd_borrower_phone"
+#: How long the code page remembers it: longer than a code works (5 minutes) and a lock lasts (15).
+PHONE_REMEMBERED = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
 class BorrowerFlowPort:
     """What the borrower web flow uses: the onboarding use cases, the products to choose from, the application, the
     document checklist (the status page counts what is still missing), the borrower's re-loan offers (the status
-    page shows them with Accept / No thanks) and callback requests (the status page's "call me back" form,
-    api/pages/borrower_callbacks.py)."""
+    page shows them with Accept / No thanks), callback requests (the status page's "call me back" form,
+    api/pages/borrower_callbacks.py) and the operational store (a step's input kept across a sign-in)."""
 
     onboarding: Onboarding
     products: ProductQueries
@@ -78,6 +84,7 @@ class BorrowerFlowPort:
     reloans: BorrowerReloans
     callbacks: Callbacks
     callback_queries: CallbackQueries
+    ops: OperationalStore  # what a borrower typed before their session ended (`keep_draft`), until they are back
 
 
 class _Onboards(Protocol):
@@ -131,16 +138,89 @@ def _csrf_ok(request: Request, expected: str | None) -> bool:
     return bool(sent and expected) and hmac.compare_digest(sent.encode(), str(expected).encode())
 
 
-async def _signed_form(request: Request, port: _Onboards) -> tuple[BorrowerPrincipal, str] | Response:
+async def _signed_form(
+    request: Request, port: _Onboards, keep: str | None = None
+) -> tuple[BorrowerPrincipal, str] | Response:
     """The borrower and session token behind a form post of the signed-in flow; otherwise the answer to give: back
     to the flow's start when no live session of this brand is signed in, "expired" when the form's token is not
-    this session's."""
+    this session's. `keep`: the page the form is on (a step's), where what was typed into it is given back after
+    signing in again when the session had ended (`_keep_draft`)."""
     signed = await _signed_in(request, port)
     if signed is None:
-        return RedirectResponse(_base(request), status_code=303)
+        answer = RedirectResponse(_base(request), status_code=303)
+        if keep is not None and isinstance(port, BorrowerFlowPort):
+            await _keep_draft(request, port, keep, answer)
+        return answer
     if not _csrf_ok(request, _session_csrf(signed[1])):
         return _expired(request)
     return signed
+
+
+#: How long the session cookie outlives its session, so a form posted after the session expired is known to be that
+#: borrower's (its input is kept for them) and the phone form says they were signed out.
+ENDED_SESSION_KNOWN = timedelta(days=7)
+#: The cookie naming what a borrower typed into a step before their session ended (`ops.borrower_drafts`).
+DRAFT_COOKIE = "cd_borrower_draft"
+#: The most a kept draft holds (the text of a step's form is a few hundred bytes; the body may be a 20 MB upload).
+DRAFT_MAX_CHARS = 20_000
+
+
+async def _keep_draft(request: Request, port: BorrowerFlowPort, target: str, answer: Response) -> None:
+    """A step's form posted after its session ended (expired, or signed out on another device): keep what was typed
+    - never the CSRF token, a code or another secret (`kept_field`), nor a file - for the borrower that session was
+    given to, server-side for an hour under a token in a cookie, so signing in again lands them back on the step
+    with their input (`_draft`). Only a form of that session's own page (its CSRF token) is kept, and only for the
+    brand's borrower the session was theirs; anything else is dropped as before."""
+    token = request.cookies.get(COOKIE)
+    if not token or not _csrf_ok(request, _session_csrf(token)):
+        return
+    fields = {k: v for k, v in _form(request).items() if kept_field(k) and v.strip()}
+    if not fields or sum(len(k) + len(v) for k, v in fields.items()) > DRAFT_MAX_CHARS:
+        return
+
+    def keep() -> str | None:
+        owner = port.onboarding.session_owner(token)
+        if owner is None or owner.brand_id != port.onboarding.brand(_brand(request)):
+            return None
+        now = port.onboarding.clock.now()
+        return port.ops.keep_draft(owner.brand_id, owner.borrower_id, target, fields, now)
+
+    kept = await run_in_threadpool(keep)
+    if kept is not None:
+        answer.set_cookie(
+            DRAFT_COOKIE,
+            kept,
+            max_age=int(DRAFT_LIFETIME.total_seconds()),
+            httponly=True,
+            samesite="lax",
+            secure=_secure(request),
+            path=_base(request),
+        )
+
+
+async def _draft(request: Request, port: BorrowerFlowPort, principal: BorrowerPrincipal) -> BorrowerDraft | None:
+    """The signed-in borrower's kept input (`_keep_draft`), None when there is none. A draft of someone else (another
+    borrower signed in on this browser) is forgotten, never shown."""
+    token = request.cookies.get(DRAFT_COOKIE)
+    if not token:
+        return None
+
+    def find() -> BorrowerDraft | None:
+        draft = port.ops.draft(token, port.onboarding.clock.now())
+        if draft is not None and (draft.brand_id, draft.borrower_id) == (principal.brand_id, principal.borrower_id):
+            return draft
+        port.ops.drop_draft(token)
+        return None
+
+    return await run_in_threadpool(find)
+
+
+async def _forget_draft(request: Request, port: BorrowerFlowPort, response: Response) -> None:
+    """The kept input was given back (or is no one's): drop it and its cookie."""
+    token = request.cookies.get(DRAFT_COOKIE)
+    if token:
+        await run_in_threadpool(port.ops.drop_draft, token)
+    response.delete_cookie(DRAFT_COOKIE, path=_base(request))
 
 
 def refused_input(request: Request, problem: str) -> HTMLResponse:
@@ -171,7 +251,7 @@ async def apply_start(request: Request, port: BorrowerFlowPort) -> Response:
     # A session cookie that no longer signs in (the session expired or was signed out on another device): every
     # page and form of the flow sends such a borrower here, which says why instead of a bare phone form.
     ended = bool(request.cookies.get(COOKIE))
-    response = _phone_form(request, ended=ended)
+    response = _phone_form(request, ended=ended, kept=bool(request.cookies.get(DRAFT_COOKIE)))
     if ended:
         response.delete_cookie(COOKIE, path=_base(request))
     remember_utm(request, response, _base(request), _secure(request))
@@ -179,10 +259,15 @@ async def apply_start(request: Request, port: BorrowerFlowPort) -> Response:
 
 
 def _phone_form(
-    request: Request, status: int = 200, error: str | None = None, phone: str = "", ended: bool = False
+    request: Request,
+    status: int = 200,
+    error: str | None = None,
+    phone: str = "",
+    ended: bool = False,
+    kept: bool = False,
 ) -> HTMLResponse:
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
-    response = _page(request, "apply_phone.html", status, csrf=csrf, error=error, phone=phone, ended=ended)
+    response = _page(request, "apply_phone.html", status, csrf=csrf, error=error, phone=phone, ended=ended, kept=kept)
     response.set_cookie(
         CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=_secure(request), path=_base(request)
     )
@@ -190,6 +275,10 @@ def _phone_form(
 
 
 async def apply_send_code(request: Request, port: BorrowerFlowPort) -> Response:
+    """Send the code, then (post/redirect/get) on to the code page, `GET /apply/{brand}/code`: it answered with the
+    code page itself, so a reload or the back button asked to post the form again (and sent another code once the
+    resend wait was over). A refusal answers with its page (the phone form; the code page with 429 when nothing was
+    sent)."""
     if not _csrf_ok(request, request.cookies.get(CSRF_COOKIE)):
         return _expired(request)
     phone = _form(request).get("phone", "")
@@ -201,14 +290,46 @@ async def apply_send_code(request: Request, port: BorrowerFlowPort) -> Response:
         return _phone_form(
             request, 503, error="We could not send the SMS just now. Try again in a minute.", phone=phone
         )
+    clean = normalise_phone(phone)  # request_code took it: it reads as a phone
     if asked.expires_in == 0:
         # Nothing was sent (asked again within the resend wait, too many codes this hour, or locked after wrong
         # codes): the page says so and when to ask again, where it used to say a new code was on its way.
         wait = _wait_text(asked.resend_after)
-        held = _code_form(request, phone, 429, f"We did not send a new code. You can ask for another in {wait}.")
+        error = f"We did not send a new code. You can ask for another in {wait}."
+        held = await _code_form(request, port, clean, 429, error)
         held.headers["Retry-After"] = str(asked.resend_after)
+        _remember_phone(request, held, clean)
         return held
-    return _code_form(request, phone, sent=True)
+    sent = RedirectResponse(f"{_base(request)}/code", status_code=303)
+    _remember_phone(request, sent, clean)
+    return sent
+
+
+def _remember_phone(request: Request, response: Response, phone: str) -> None:
+    """The phone the code page is about, for `GET /code` (its own number: a cookie of this browser, HttpOnly,
+    scoped to the flow, gone at sign-in). Never the code."""
+    response.set_cookie(
+        PHONE_COOKIE,
+        phone,
+        max_age=int(PHONE_REMEMBERED.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path=_base(request),
+    )
+
+
+async def apply_code(request: Request, port: BorrowerFlowPort) -> Response:
+    """The code page (GET: a reload or the back button shows it again and sends nothing): the phone masked, how
+    long the code still works, when a new one may be asked for. Without a phone to show, the phone form."""
+    if await _signed_in(request, port) is not None:
+        return RedirectResponse(f"{_base(request)}/next", status_code=303)
+    phone = request.cookies.get(PHONE_COOKIE, "")
+    try:
+        clean = normalise_phone(phone)
+    except InvalidInput:
+        return RedirectResponse(_base(request), status_code=303)
+    return await _code_form(request, port, clean, sent=True)
 
 
 def _wait_text(seconds: int) -> str:
@@ -219,31 +340,62 @@ def _wait_text(seconds: int) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def _code_form(
-    request: Request, phone: str, status: int = 200, error: str | None = None, sent: bool = False
+async def _code_form(
+    request: Request,
+    port: BorrowerFlowPort,
+    phone: str,
+    status: int = 200,
+    error: str | None = None,
+    sent: bool = False,
 ) -> HTMLResponse:
-    csrf = request.cookies.get(CSRF_COOKIE, "")
-    return _page(request, "apply_code.html", status, csrf=csrf, phone=phone, error=error, sent=sent)
+    """The code page for `phone`: `sent` says the code went out (the page after sending it), else it asks for the
+    code sent before; both say how long the code works and when a new one may be asked for (read, nothing sent)."""
+    try:
+        code = await run_in_threadpool(port.onboarding.code_status, _brand(request), phone)
+    except InvalidInput:  # no such brand, or not a phone: nothing to say about a code
+        code = CodeRequest(expires_in=0, resend_after=0)
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = _page(
+        request, "apply_code.html", status, csrf=csrf, phone=phone, masked=masked_phone(phone), error=error,
+        sent=sent and code.expires_in > 0, expired=sent and code.expires_in == 0,
+        works_for=_wait_text(code.expires_in) if code.expires_in > 0 else None,
+        resend_after=code.resend_after, resend_wait=_wait_text(code.resend_after) if code.resend_after else None,
+    )  # fmt: skip
+    response.set_cookie(
+        CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=_secure(request), path=_base(request)
+    )
+    return response
+
+
+def masked_phone(phone: str) -> str:
+    """A phone as the code page shows it: its last four digits (`+91 ••••• •3210`)."""
+    if phone.startswith("+91") and len(phone) == 13:
+        return f"+91 ••••• •{phone[-4:]}"
+    return "•" * max(len(phone) - 4, 0) + phone[-4:]
 
 
 async def apply_verify(request: Request, port: BorrowerFlowPort) -> Response:
     if not _csrf_ok(request, request.cookies.get(CSRF_COOKIE)):
         return _expired(request)
     form = _form(request)
-    phone, code = form.get("phone", ""), form.get("otp", "")
+    phone, code = form.get("phone") or request.cookies.get(PHONE_COOKIE, ""), form.get("otp", "")
     try:
         signed = await run_in_threadpool(port.onboarding.sign_in, _brand(request), phone, code, remembered_utm(request))
     except Throttled as exc:
-        locked = _code_form(request, phone, 429, f"Too many wrong codes. Try again in {_wait_text(exc.retry_after)}.")
+        wait = _wait_text(exc.retry_after)
+        locked = await _code_form(request, port, phone, 429, f"Too many wrong codes. Try again in {wait}.")
         locked.headers["Retry-After"] = str(exc.retry_after)
         return locked
     except InvalidInput as exc:
-        return _code_form(request, phone, 422, exc.errors[0].message)
+        if any(e.field == "phone" for e in exc.errors):  # not a phone (a forged form): the phone form says why
+            return _phone_form(request, 422, error=exc.errors[0].message, phone=phone)
+        return await _code_form(request, port, phone, 422, exc.errors[0].message)
     response = RedirectResponse(f"{_base(request)}/next", status_code=303)
     response.set_cookie(
         COOKIE,
         signed.token,
-        max_age=int(SESSION_LIFETIME.total_seconds()),
+        # A week past the session: a form posted after it expired still names whose it was (`_keep_draft`).
+        max_age=int((SESSION_LIFETIME + ENDED_SESSION_KNOWN).total_seconds()),
         httponly=True,
         samesite="lax",
         secure=_secure(request),
@@ -251,6 +403,7 @@ async def apply_verify(request: Request, port: BorrowerFlowPort) -> Response:
     )
     response.delete_cookie(CSRF_COOKIE, path=_base(request))
     response.delete_cookie(UTM_COOKIE, path=_base(request))
+    response.delete_cookie(PHONE_COOKIE, path=_base(request))
     return response
 
 
@@ -260,6 +413,9 @@ async def apply_next(request: Request, port: BorrowerFlowPort) -> Response:
     if signed is None:
         return RedirectResponse(_base(request), status_code=303)
     principal, _token = signed
+    draft = await _draft(request, port, principal)
+    if draft is not None:  # signed in again after their session ended mid-step: back to that step, input kept
+        return RedirectResponse(draft.target, status_code=303)
     state = await run_in_threadpool(port.onboarding.state, principal.brand_id, principal.borrower_id)
     if state.next_step is None or state.next_step not in FORM_STEPS:
         return RedirectResponse(f"{_base(request)}/status", status_code=303)
@@ -282,6 +438,7 @@ async def _step_page(
     step: Step,
     values: dict[str, str] | None = None,
     errors: list[FieldError] | None = None,
+    restored: bool = False,
 ) -> Response:
     state = await run_in_threadpool(port.onboarding.state, principal.brand_id, principal.borrower_id)
     if values is None:
@@ -325,6 +482,7 @@ async def _step_page(
         next_step=state.next_step,
         sent_back=next((s.sent_back for s in state.steps if s.step is step), None),
         csrf=_session_csrf(token),
+        restored=restored,
     )
 
 
@@ -335,11 +493,18 @@ async def apply_step_form(request: Request, port: BorrowerFlowPort) -> Response:
     step = _step(request)
     if step is None:
         return _page(request, "apply_message.html", 404, title="Not found", message="There is no such step.")
-    return await _step_page(request, port, *signed, step)
+    draft = await _draft(request, port, signed[0])
+    if draft is None or draft.target != f"{_base(request)}/steps/{step.value}":
+        return await _step_page(request, port, *signed, step)
+    # What they typed before their session ended, given back once (to check and save: nothing is recorded for them).
+    page = await _step_page(request, port, *signed, step, values=draft.fields, restored=True)
+    await _forget_draft(request, port, page)
+    return page
 
 
 async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
-    signed = await _signed_form(request, port)
+    named = _step(request)
+    signed = await _signed_form(request, port, f"{_base(request)}/steps/{named.value}" if named else None)
     if isinstance(signed, Response):
         return signed
     principal, token = signed
@@ -366,7 +531,10 @@ async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
     try:
         given = STEP_INPUTS[step].model_validate(step_input(step, form))
     except ValidationError as exc:
-        return await _step_page(request, port, principal, token, step, form, field_errors_from_pydantic(exc))
+        # Said in the borrower's words at each input, where pydantic's ("Input should be less than or equal to 31")
+        # used to show; the tenure by the chosen product's range.
+        tenure = await run_in_threadpool(_tenure_range, port, principal, form) if step is Step.LOAN_REQUEST else None
+        return await _step_page(request, port, principal, token, step, form, plain_errors(step, exc, form, tenure))
     if isinstance(given, BankStatementIn) and given.method == "upload":
         # The step counts every statement the borrower sent (earlier attempts, the documents page), so a month
         # missing from one file is made good by uploading that month's statement, not one file covering them all.
@@ -388,6 +556,16 @@ async def apply_step_save(request: Request, port: BorrowerFlowPort) -> Response:
     except DomainError as exc:
         return await _step_page(request, port, principal, token, step, form, [FieldError("step", exc.message)])
     return RedirectResponse(f"{_base(request)}/next", status_code=303)
+
+
+def _tenure_range(port: BorrowerFlowPort, principal: BorrowerPrincipal, form: dict[str, str]) -> str | None:
+    """The tenure the product chosen on the loan request form takes ("from 3 to 12 months"), None when none is."""
+    chosen = form.get("product_id", "")
+    page = port.products.products(principal.brand_id, True, None, None, 50)
+    product = next((p for p in page.items if str(p.id) == chosen), None)
+    if product is None:
+        return None
+    return f"from {product.min_tenure} to {product.max_tenure} {product.tenure_unit}"
 
 
 def _uploaded(
@@ -624,6 +802,7 @@ PAGES = pages(
     [
         PublicPage("GET", "/apply/{brand}", apply_start),
         PublicPage("POST", "/apply/{brand}/otp", apply_send_code),
+        PublicPage("GET", "/apply/{brand}/code", apply_code),
         PublicPage("POST", "/apply/{brand}/session", apply_verify),
         PublicPage("GET", "/apply/{brand}/next", apply_next),
         PublicPage("GET", "/apply/{brand}/steps/{step}", apply_step_form),

@@ -8,8 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from domain.onboarding.steps import Step
-from domain.shared.errors import FieldError
+from domain.shared.errors import FieldError, field_path
 from domain.shared.rupees import rupees
 
 _ADDRESS_KINDS = ("current", "permanent", "office", "parental")
@@ -369,6 +371,67 @@ def prefill(step: Step, details: Mapping[str, Any] | None) -> dict[str, str]:
             for part in ("name", "relation", "phone"):
                 values[f"reference{n}_{part}"] = str(reference.get(part) or "")
     return values
+
+
+#: What a field says when the step's model refuses its shape, in the borrower's words (pydantic's - "Input should be
+#: less than or equal to 31", "Input should be a valid integer" - are the JSON API's): whatever was wrong with it.
+_PLAIN_FIELDS: dict[str, str] = {
+    "salary_date": "enter the day of the month your salary comes, a number from 1 to 31",
+    "tenure": "enter how long you want the loan for, as a whole number of months or days",
+    "product_id": "choose a product",
+    "aadhaar_front": "upload the front of your Aadhaar card again",
+    "selfie": "take the selfie again",
+    "statement": "upload the statement again",
+}
+#: An amount the web form could not read (`_plain_amount` reads "45,000", "1,00,000", "₹ 45000").
+_PLAIN_AMOUNT = "enter the amount in rupees, e.g. 45,000"
+
+
+def _plain_message(step: Step, field: str, error: Mapping[str, Any], form: Mapping[str, str]) -> str:
+    """One pydantic error of the step's model in the borrower's words (the field as the form names it)."""
+    kind = str(error["type"])
+    context = error.get("ctx") or {}
+    if field in _PLAIN_FIELDS:
+        return _PLAIN_FIELDS[field]
+    typed = form.get(field, "").strip()
+    shown = next((f for group in FORMS[step] for f in group.fields if f.name == field), None)
+    if kind == "missing" or (kind != "string_too_long" and not typed and shown is not None and shown.kind != "select"):
+        return "fill this in"
+    if kind == "string_too_long":
+        return f"at most {context.get('max_length')} characters"
+    if kind in ("literal_error", "enum"):
+        return "choose one of the options"
+    if kind == "too_long":
+        return f"at most {context.get('max_length')} of them"
+    if shown is not None and shown.mode == "decimal":
+        return _PLAIN_AMOUNT
+    if shown is not None and shown.kind == "date" and "YYYY-MM-DD" in str(error["msg"]):
+        return "enter the date as year-month-day, e.g. 1990-05-31"
+    if kind in ("int_type", "int_parsing", "greater_than_equal", "less_than_equal"):
+        return "enter a whole number"
+    return str(error["msg"]).removeprefix(
+        "Value error, "
+    )  # the domain's own words ("'2026-02-30' is not a calendar date")
+
+
+def plain_errors(
+    step: Step, exc: ValidationError, form: Mapping[str, str], tenure: str | None = None
+) -> list[FieldError]:
+    """The step model's refusal of a posted form as the flow shows it: each error named as the API names it (so it
+    shows at its input, `field_of`) and said in the borrower's words, like the domain's own checks ("a UAN has 12
+    digits"); `tenure`: what the chosen product's tenure is ("from 3 to 12 months"), when known."""
+    errors = []
+    for error in exc.errors():
+        name = field_path(error["loc"]) or "step"
+        if error["type"] == "extra_forbidden":
+            errors.append(FieldError(name, "this form has a field we did not ask for; reload the page"))
+            continue
+        shown = _ERROR_FIELDS.get(step, {}).get(name.split(".")[0].split("[")[0], field_of(step, name, form))
+        message = _plain_message(step, shown, error, form)
+        if shown == "tenure" and tenure:
+            message = f"enter how long you want the loan for, {tenure}"
+        errors.append(FieldError(name, message))
+    return errors
 
 
 #: How the error summary names a step's field the borrower never typed (the API's name is not theirs): the list as a

@@ -7,8 +7,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.routes.reloans import READ, WRITE, ReloanPort
+from api.services.reloans import OfferAccepted
 from api.web import Page, act, after_write, error_page, form_text, keyset_page, pages, path_id, render
 from domain.identity.principal import Principal
+from domain.loans.application import Loans
 from domain.reloans.application import ReloanOffers
 from domain.reloans.offer import OfferStatus
 from domain.shared.application import CommandResult
@@ -54,7 +56,10 @@ async def offer_action(request: Request, port: ReloanPort, principal: Principal)
         result = await act(principal, run)
     except DomainError as exc:
         return error_page(request, 409 if "cannot" in str(exc) else 422, "Could not change the offer", str(exc))
-    return await after_write(request, ReloanOffers.name, result.position, f"/reloan-offers?status={_AFTER[action]}")
+    # An accept started an application, which the approved list links: the loans read model has it first.
+    also = ((Loans.name, result.loans_position),) if isinstance(result, OfferAccepted) else ()
+    target = f"/reloan-offers?status={_AFTER[action]}"
+    return await after_write(request, ReloanOffers.name, result.position, target, also=also)
 
 
 PAGES = pages(

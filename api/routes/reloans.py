@@ -109,7 +109,10 @@ def get_offer(ctx: Context[ReloanPort]) -> Reply:
 
 def accept_offer(ctx: Context[ReloanPort]) -> Reply:
     result = ctx.port.desk.accept(ctx.brand_id, ctx.path["offer_id"])
-    return ctx.written(result, ReloanOffers.name, lambda: _offer(ctx, result.id))
+    # The answer names the application it started: the loans read model has it first (read-your-writes), as the
+    # offers' has the approval; either still behind after the bound is a 202.
+    also = ((Loans.name, result.loans_position),)
+    return ctx.written(result, ReloanOffers.name, lambda: _offer(ctx, result.id), also=also)
 
 
 def reject_offer(ctx: Context[ReloanPort]) -> Reply:

@@ -49,8 +49,8 @@ class BorrowerOffer:
 
 @dataclass(frozen=True)
 class AcceptedOffer:
-    """The borrower's acceptance: the offer's write and, when the application went on to the BRE, the loans log
-    position of its submission (0 when it waits in onboarding), so an answer can wait for both read models."""
+    """The borrower's acceptance: the offer's write and the loans log position of the application - of its
+    submission when it went on to the BRE, else of its start - so an answer can wait for both read models."""
 
     result: CommandResult
     loans_position: int = 0
@@ -94,8 +94,8 @@ class BorrowerReloans:
             except DomainError as exc:  # a bureau outage or a rule of the loans context: staff submit it later
                 log.warning("re-loan application %s accepted but not submitted: %s", started, exc)
             else:
-                return AcceptedOffer(accepted, submitted.position)
-        return AcceptedOffer(accepted)
+                return AcceptedOffer(accepted, max(submitted.position, accepted.loans_position))
+        return AcceptedOffer(accepted, accepted.loans_position)
 
     def decline(self, brand_id: UUID, borrower_id: UUID, offer_id: UUID, reason: str | None) -> CommandResult:
         """Decline the borrower's own offer (rejected, with their reason or `DECLINED`); 409 unless pending."""

@@ -30,6 +30,14 @@ DECIDING_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
+class OfferAccepted(CommandResult):
+    """An accepted offer: the offer's write (`id`, `position` in the offers' log) and the loans log position of the
+    application it started (`loans_position`), so an answer waits for both read models."""
+
+    loans_position: int = 0
+
+
+@dataclass(frozen=True)
 class ReloanDesk:
     """Offers on closure and their acceptance (filled by type into ports)."""
 
@@ -77,13 +85,15 @@ class ReloanDesk:
             str(getattr(hike.kind, "value", hike.kind)), hike.value, product.max_amount,
         )  # fmt: skip
 
-    def accept(self, brand_id: UUID, offer_id: UUID, channel: Channel = Channel.STAFF) -> CommandResult:
+    def accept(self, brand_id: UUID, offer_id: UUID, channel: Channel = Channel.STAFF) -> OfferAccepted:
         """The borrower accepts: an application for the offered amount and tenure is started on the same product and
         the offer approved with it (409 unless pending). The application's id is the offer's own
         (`application_id`): of two accepts at once the second cannot start another (409), and an accept whose
         approval failed after the application was started approves that one when retried. The offer is held
         (`deciding`) from its check to its approval, so a rejection or withdrawal at the same moment comes before
-        (nothing started) or after (409), never between the application and the approval."""
+        (nothing started) or after (409), never between the application and the approval. The answer carries the
+        loans log position of the application (`loans_position`), so a caller answers once the loans read model
+        has it too: a client reading the new application at once finds it (it could get a 404 for a moment)."""
         with self._deciding(offer_id):
             offer = self.offers.get(brand_id, offer_id)
             if offer.status is not OfferStatus.PENDING:
@@ -91,10 +101,14 @@ class ReloanDesk:
             self._require_unexpired(brand_id, offer.id, offer.created_on)
             started = application_id(offer.id)
             if self.loans.find(started) is None:
-                self.loans.create(
+                created = self.loans.create(
                     brand_id, offer.customer_id, offer.product_id, offer.amount, offer.tenure, None, channel, started
                 )
-            return self.offers.approve(brand_id, offer_id, started)
+                loans_position = created.position
+            else:  # started by an accept whose approval failed: its position is not known, the log's head covers it
+                loans_position = self.loans.recorder.max_notification_id() or 0
+            approved = self.offers.approve(brand_id, offer_id, started)
+            return OfferAccepted(approved.id, approved.position, approved.changed, loans_position)
 
     def expiry_cutoff(self, brand_id: UUID) -> datetime | None:
         """The brand's offers made before this instant have expired (None: they never expire), as of now."""

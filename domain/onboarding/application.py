@@ -160,6 +160,20 @@ class Onboarding(ContextApplication):
         self.commit(account)
         return CodeRequest(expires_in=int(OTP_LIFETIME.total_seconds()), resend_after=account.resend_wait(now) or 0)
 
+    def code_status(self, brand: str, phone: str) -> CodeRequest:
+        """Where the phone's code stands, sending nothing (the web flow's code page, shown again on a reload):
+        `expires_in` the seconds the last code still works (0: none live), `resend_after` the seconds until another
+        may be asked for (its resend wait, the hourly limit or a lock; 0: now)."""
+        brand_id = self.brand(brand)
+        clean = normalise_phone(phone)
+        now = self.clock.now()
+        account = self.find(account_id(brand_id, clean))
+        if not isinstance(account, BorrowerAccount):
+            return CodeRequest(expires_in=0, resend_after=0)
+        expires = account.expires_at if account.code_hash is not None else None  # spent by a sign-in or a lock
+        expires_in = int((expires - now).total_seconds()) if expires is not None and expires > now else 0
+        return CodeRequest(expires_in=expires_in, resend_after=account.locked(now) or account.resend_wait(now) or 0)
+
     def sign_in(self, brand: str, phone: str, code: str, attribution: Attribution | None = None) -> SignedIn:
         """Open a session with the live code: 422 for a wrong one, 429 (Retry-After) once five in a row lock the
         phone for 15 minutes, the right code included. The first sign-in starts the funnel; the UTM
@@ -216,6 +230,14 @@ class Onboarding(ContextApplication):
         session = self.find(session_id(token)) if token else None
         if not isinstance(session, BorrowerSession) or not session.live(self.clock.now()):
             raise SessionNotFound("the borrower session is unknown, expired or ended")
+        return BorrowerPrincipal(session.brand_id, session.borrower_id, session.id)
+
+    def session_owner(self, token: str) -> BorrowerPrincipal | None:
+        """The borrower a session token was given to, whether or not it still signs in (expired or ended: the web
+        flow keeps a form posted after it for that borrower); None for a token never given."""
+        session = self.find(session_id(token)) if token else None
+        if not isinstance(session, BorrowerSession):
+            return None
         return BorrowerPrincipal(session.brand_id, session.borrower_id, session.id)
 
     def sign_out(self, token: str) -> CommandResult:

@@ -9,9 +9,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
+
 from adapters.simulators.sms import SmsSimulator
-from domain.onboarding.account import OTP_LIFETIME
+from domain.onboarding.account import OTP_LIFETIME, SESSION_LIFETIME
 from domain.onboarding.application import Onboarding
+from domain.onboarding.steps import Step
 from domain.shared.clock import FixedClock
 from tests.conftest import Tenant
 from tests.e2e.onboarding_support import sign_in, sms
@@ -183,4 +186,176 @@ def test_a_code_typed_after_it_expired_is_refused_and_a_new_one_signs_in(
         assert signed.status_code == 303 and signed.headers["location"] == f"{base}/next"
     finally:
         onboarding.clock = clock
+    client.cookies.clear()
+
+
+def _field_error(html: str, field: str) -> str:
+    found = re.search(rf'<p class="field-error" id="error-{field}">([^<]*)</p>', html)
+    assert found is not None, (field, html[-3000:])
+    return found.group(1)
+
+
+def test_a_refused_salary_date_and_tenure_are_said_in_the_borrowers_words_at_their_inputs(
+    client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    from tests.e2e.test_onboarding_api import PRODUCT
+
+    session = sign_in(client, sms, tenant.slug, mobile())
+    base = f"/apply/{tenant.slug}"
+    client.cookies.set("cd_borrower", session["token"], path=base)
+    csrf = _csrf(client.get(f"{base}/steps/pan").text)
+    pydantic_words = ("Input should", "valid integer", "String should", "UUID", "decimal number as written")
+
+    employment = {"csrf_token": csrf, "company_name": "Acme", "designation": "Clerk", "date_of_joining": "2020-01-01",
+                  "monthly_salary": "45,000", "salary_mode": "bank", "salary_date": "32", "office_address": "1 Rd",
+                  "office_pincode": "411001", "employment_type": "astronaut", "uan": "1" * 25}  # fmt: skip
+    for day in ("32", "0", "", "5th"):
+        refused = client.post(f"{base}/steps/employment", data={**employment, "salary_date": day})
+        assert refused.status_code == 422, refused.text[-2000:]
+        said = _field_error(refused.text, "salary_date")
+        assert said == "enter the day of the month your salary comes, a number from 1 to 31", (day, said)
+        assert _field_error(refused.text, "employment_type") == "choose one of the options"
+        assert _field_error(refused.text, "uan") == "at most 20 characters"
+        assert not any(words in refused.text for words in pydantic_words), refused.text[-3000:]
+    blank_salary = client.post(f"{base}/steps/employment", data={**employment, "monthly_salary": " "}).text
+    assert _field_error(blank_salary, "monthly_salary") == "fill this in"
+    odd_salary = client.post(f"{base}/steps/employment", data={**employment, "monthly_salary": "45k"}).text
+    assert _field_error(odd_salary, "monthly_salary") == "enter the amount in rupees, e.g. 45,000"
+
+    product = client.post("/api/v1/loan-products", json={**PRODUCT, "code": f"PL{mobile()[-4:]}"}, headers=tenant.auth)
+    assert product.status_code == 201, product.text
+    request = {"csrf_token": csrf, "product_id": product.json()["id"], "amount": "50,000", "tenure": "4000"}
+    for tenure in ("4000", "0", "", "twelve"):
+        refused = client.post(f"{base}/steps/loan_request", data={**request, "tenure": tenure})
+        assert refused.status_code == 422, refused.text[-2000:]
+        said = _field_error(refused.text, "tenure")
+        assert said == "enter how long you want the loan for, from 3 to 24 months", (tenure, said)
+        assert _described(refused.text, "tenure") == ["error-tenure"]
+        assert not any(words in refused.text for words in pydantic_words), refused.text[-3000:]
+    unchosen = client.post(f"{base}/steps/loan_request", data={**request, "product_id": "", "amount": "1e5"}).text
+    assert _field_error(unchosen, "product_id") == "choose a product"
+    assert _field_error(unchosen, "amount") == "enter the amount in rupees, e.g. 45,000"
+    assert (
+        _field_error(unchosen, "tenure") == "enter how long you want the loan for, as a whole number of months or days"
+    )
+    client.cookies.clear()
+
+
+def test_the_code_page_is_a_get_after_sending_so_a_reload_sends_no_second_code(
+    client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    base = f"/apply/{tenant.slug}"
+    phone = mobile()
+    csrf = _csrf(client.get(base).text)
+    sent = client.post(f"{base}/otp", data={"csrf_token": csrf, "phone": phone}, follow_redirects=False)
+    # Post/redirect/get: the code page is a GET, so a reload or the back button does not post the phone form again.
+    assert sent.status_code == 303 and sent.headers["location"] == f"{base}/code", sent.text[:500]
+    masked = f"+91 ••••• •{phone[-4:]}"
+    for _reload in range(3):
+        page = client.get(f"{base}/code")
+        assert page.status_code == 200 and 'id="code-form"' in page.text
+        assert f"We sent a 6-digit code to {masked}. It works for 5 minutes." in page.text, page.text[-2000:]
+        assert re.search(
+            r'id="resend-wait" data-seconds="(29|30)">You can ask for a new code in (29|30) seconds', page.text
+        )
+        assert f">{phone}<" not in page.text and phone[:6] not in page.text.replace(f"+91{phone}", "")  # masked
+    assert len(sms.sent_to(phone)) == 1  # one code, however often the page is shown
+    code = sms.last_code(phone)
+    wrong = f"{(int(code or 0) + 1) % 1_000_000:06d}"
+    refused = client.post(f"{base}/session", data={"csrf_token": _csrf(page.text), "phone": f"+91{phone}",
+                                                   "otp": wrong})  # fmt: skip
+    assert refused.status_code == 422 and "wrong or has expired" in refused.text
+    assert f"Enter the 6-digit code we sent to {masked}." in refused.text and 'id="resend-wait"' in refused.text
+    assert 'aria-describedby="code-sent error"' in refused.text
+    signed = client.post(
+        f"{base}/session", data={"csrf_token": _csrf(page.text), "otp": code}, follow_redirects=False
+    )  # fmt: skip  (the phone from the code page's cookie)
+    assert signed.status_code == 303 and signed.headers["location"] == f"{base}/next", signed.text[:500]
+    assert re.search(rf'cd_borrower_phone=""; expires=[^;]*; Max-Age=0; Path={base}', signed.headers["set-cookie"])
+    assert client.get(f"{base}/code", follow_redirects=False).headers["location"] == f"{base}/next"  # signed in
+    client.cookies.clear()
+    assert client.get(f"{base}/code", follow_redirects=False).headers["location"] == base  # no phone: the phone form
+
+
+def _personal(csrf: str) -> dict[str, str]:
+    return {"csrf_token": csrf, "name": "Meera Iyer", "date_of_birth": "1990-01-01", "email": "meera@example.in",
+            "current_line1": "5 Park St", "current_city": "Kolkata", "current_pincode": "700016",
+            "permanent_line1": "9 Anna Salai", "permanent_city": "Chennai", "permanent_pincode": "600002"}  # fmt: skip
+
+
+def _web_sign_in(client: Any, sms: SmsSimulator, base: str, phone: str) -> Any:
+    """Sign in through the flow's own pages (code from the simulator's outbox); the `/next` redirect's answer."""
+    csrf = _csrf(client.get(base).text)
+    assert client.post(f"{base}/otp", data={"csrf_token": csrf, "phone": phone}).status_code == 200
+    signed = client.post(f"{base}/session", data={"csrf_token": csrf, "phone": phone, "otp": sms.last_code(phone)},
+                         follow_redirects=False)  # fmt: skip
+    assert signed.status_code == 303, signed.text[:500]
+    return client.get(f"{base}/next", follow_redirects=False)
+
+
+def test_a_step_posted_after_the_session_expired_is_given_back_on_that_step_after_signing_in_again(
+    client: Any, tenant: Tenant, sms: SmsSimulator, platform: Any, dsn: str
+) -> None:
+    base = f"/apply/{tenant.slug}"
+    phone = mobile()
+    assert _web_sign_in(client, sms, base, phone).headers["location"] == f"{base}/steps/pan"
+    csrf = _csrf(client.get(f"{base}/steps/pan").text)
+    assert client.post(f"{base}/steps/pan", data={"csrf_token": csrf, "pan": "ABCPK4321Q"},
+                       follow_redirects=False).status_code == 303  # fmt: skip
+    typed = {**_personal(csrf), "name": "Meera Iyer Expired", "otp": "424242"}  # a code never kept
+    onboarding = platform.get(Onboarding)
+    clock = onboarding.clock
+    onboarding.clock = FixedClock(datetime.now(UTC) + SESSION_LIFETIME + timedelta(minutes=1))
+    try:
+        posted = client.post(f"{base}/steps/personal", data=typed, follow_redirects=False)
+        assert posted.status_code == 303 and posted.headers["location"] == base  # to sign in again
+        assert "cd_borrower_draft=" in posted.headers["set-cookie"]
+        borrower = onboarding.session_owner(client.cookies.get("cd_borrower")).borrower_id
+        with psycopg.connect(dsn) as conn:
+            [(kept,)] = conn.execute("SELECT fields FROM ops.borrower_drafts WHERE borrower_id = %s", (borrower,))
+        assert kept["name"] == "Meera Iyer Expired" and kept["current_pincode"] == "700016"
+        assert not {"otp", "csrf_token"} & set(kept)  # never a code or the form's token
+        start = client.get(base)
+        assert 'id="session-ended"' in start.text and "We kept what you typed" in start.text
+
+        assert _web_sign_in(client, sms, base, phone).headers["location"] == f"{base}/steps/personal"
+        page = client.get(f"{base}/steps/personal")
+        assert page.status_code == 200 and 'id="draft-restored"' in page.text
+        assert 'value="Meera Iyer Expired"' in page.text and 'value="600002"' in page.text
+        assert "424242" not in page.text
+        state = onboarding.state(tenant.brand_id, borrower)
+        assert not next(s for s in state.steps if s.step is Step.PERSONAL).done  # nothing recorded for them
+        again = client.get(f"{base}/steps/personal")  # given back once
+        assert 'id="draft-restored"' not in again.text and "Meera Iyer Expired" not in again.text
+        saved = client.post(f"{base}/steps/personal", data={**typed, "csrf_token": _csrf(page.text)},
+                            follow_redirects=False)  # fmt: skip
+        assert saved.status_code == 303 and saved.headers["location"] == f"{base}/next"
+    finally:
+        onboarding.clock = clock
+    client.cookies.clear()
+
+
+def test_input_kept_after_a_sign_out_elsewhere_is_never_given_to_another_borrower_nor_kept_from_a_forged_form(
+    client: Any, tenant: Tenant, sms: SmsSimulator
+) -> None:
+    base = f"/apply/{tenant.slug}"
+    first, other = mobile(), mobile()
+    _web_sign_in(client, sms, base, first)
+    token = client.cookies.get("cd_borrower")
+    csrf = _csrf(client.get(f"{base}/steps/pan").text)
+    ended = client.delete("/api/v1/borrower/session", headers={"Authorization": f"Bearer {token}"})
+    assert ended.status_code in (200, 204)  # signed out on another device
+
+    forged = client.post(f"{base}/steps/pan", data={"csrf_token": "not-the-form", "pan": "ABCPK4321Q"},
+                         follow_redirects=False)  # fmt: skip
+    assert forged.status_code == 303 and "cd_borrower_draft" not in forged.headers.get("set-cookie", "")
+    posted = client.post(f"{base}/steps/pan", data={"csrf_token": csrf, "pan": "ABCPK4321Q"}, follow_redirects=False)
+    assert posted.status_code == 303 and "cd_borrower_draft=" in posted.headers["set-cookie"]
+
+    # Someone else signs in on this browser: they go to their own next step, and the input is forgotten.
+    assert _web_sign_in(client, sms, base, other).headers["location"] == f"{base}/steps/pan"
+    assert "ABCPK4321Q" not in client.get(f"{base}/steps/pan").text
+    client.cookies.delete("cd_borrower", path=base)
+    _web_sign_in(client, sms, base, first)
+    assert "ABCPK4321Q" not in client.get(f"{base}/steps/pan").text  # dropped, not waiting for its borrower
     client.cookies.clear()

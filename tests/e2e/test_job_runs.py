@@ -321,6 +321,12 @@ def test_a_brand_running_housekeeping_years_ahead_deletes_nothing_of_another_bra
     for age in (1, 200):  # a recent call of A's, and one past the 180 days
         calls.record(CallRecord("sms", "simulator", "send_sms", a.brand_id, None, "ok", 202, 5, 1, None,
                                 now - timedelta(days=age)))  # fmt: skip
+    # What a borrower typed before their session ended: one draft expired an hour ago, one still to be taken back.
+    borrower = uuid.uuid4()
+    expired = platform.ops.keep_draft(
+        a.brand_id, borrower, "/apply/a/steps/pan", {"pan": "X"}, now - timedelta(hours=2)
+    )
+    live = platform.ops.keep_draft(a.brand_id, borrower, "/apply/a/steps/pan", {"pan": "Y"}, now)
     key = {"Idempotency-Key": uuid.uuid4().hex}
     body = {"name": "Kept Borrower", "phone": "98111 22334"}
     first = client.post("/api/v1/customers", json=body, headers=a.auth | key)
@@ -352,3 +358,7 @@ def test_a_brand_running_housekeeping_years_ahead_deletes_nothing_of_another_bra
     assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true", again.headers
     assert again.json()["id"] == first.json()["id"]
     assert throttles() == locks
+    with psycopg.connect(platform.dsn) as conn:  # the expired draft purged (read past its expiry), the live one kept
+        rows = conn.execute("SELECT fields FROM ops.borrower_drafts WHERE borrower_id = %s", (borrower,)).fetchall()
+    assert [r[0] for r in rows] == [{"pan": "Y"}] and platform.ops.draft(live, now) is not None
+    assert platform.ops.draft(expired, now - timedelta(hours=2)) is None

@@ -6,7 +6,10 @@ brand's offer is a 404; the portal list."""
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
+
+import psycopg
 
 from domain.identity.application import Identity
 from domain.loans.application import Loans
@@ -111,6 +114,38 @@ def test_an_offer_raised_past_the_products_largest_amount_stops_there_and_can_be
     assert (offer["previous_amount"], offer["amount"]) == ("85000.00", f"{largest:.2f}"), offer
     accepted = client.post(f"/api/v1/reloan-offers/{offer['id']}/accept", headers=tenant.auth)
     assert accepted.status_code == 200 and accepted.json()["status"] == "approved", accepted.text
-    settle(platform, "loans")  # the answer waits for the offers' read model, not the loans' (the note names the gap)
     application = client.get(f"/api/v1/loans/{accepted.json()['application_id']}", headers=tenant.auth).json()
     assert application["amount"] == f"{largest:.2f}"
+
+
+def test_an_accepts_answer_waits_for_the_loans_read_model_so_its_application_reads_at_once(
+    client: Any, platform: Any, dsn: str
+) -> None:
+    """Read-your-writes across contexts: the accept's answer names the application it started, so it comes once the
+    loans read model has it too - a client reading `GET /loans/{application_id}` at once finds it. It waited for
+    the offers' read model only: with the loans projection a moment behind, that read was a 404."""
+    tenant = make_tenant(platform)
+    set_business_date(platform, tenant, D0)
+    loan_id = disbursed_loan(platform, tenant)
+    _close(client, platform, tenant, loan_id)
+    result, _ = platform.get(Identity).change_configuration(
+        tenant.brand_id, {"automated_reloan": True, "reloan_hike": {"kind": "percent", "value": "10"}}
+    )
+    settle(platform, "identity", result.position)
+    assert _job(client, platform, tenant)["status"] == "succeeded"
+    [offer] = _offers(client, tenant, "pending")
+    settle(platform, Loans.name)
+
+    # The loans projection is held a moment (as a loaded machine holds it): reads go on, its writes wait.
+    with psycopg.connect(dsn) as holder:
+        holder.execute("LOCK TABLE read.loans IN EXCLUSIVE MODE")
+        release = threading.Timer(1.0, holder.rollback)
+        release.start()
+        try:
+            accepted = client.post(f"/api/v1/reloan-offers/{offer['id']}/accept", headers=tenant.auth)
+            assert accepted.status_code == 200 and accepted.json()["status"] == "approved", accepted.text
+            application = client.get(f"/api/v1/loans/{accepted.json()['application_id']}", headers=tenant.auth)
+        finally:
+            release.join()
+    assert application.status_code == 200, application.text  # a 404 when the answer did not wait for it
+    assert application.json()["amount"] == "93500.00" and application.json()["status"] == "onboarding"
