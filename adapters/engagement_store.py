@@ -50,6 +50,9 @@ DDL = (
         changed_at timestamptz NOT NULL,
         PRIMARY KEY (brand_id, customer_id)
     )""",
+    # The preferences' version (ETag, If-Match): added after the table's first version, so added when missing; rows
+    # stored before count as version 1 (0 is a borrower whose preferences were never set).
+    "ALTER TABLE ops.messaging_preferences ADD COLUMN IF NOT EXISTS version int NOT NULL DEFAULT 1",
 )
 _SETUP_LOCK = 0x454E4754  # "ENGT"
 
@@ -88,6 +91,8 @@ class Preferences:
     reason: str | None
     changed_by: str | None
     changed_at: datetime | None
+    #: 0 while never set; every change adds one (the ETag an If-Match sends back).
+    version: int = 0
 
 
 def _template(row: Any) -> Template:
@@ -252,23 +257,43 @@ class EngagementStore:
     # Preferences -------------------------------------------------------------------------------------------------
 
     def set_preferences(self, brand_id: UUID, customer_id: UUID, language: str, opted_out: list[str],
-                        reason: str | None, by: str, now: datetime) -> None:  # fmt: skip
-        """Replace a borrower's language and opted-out channels."""
+                        reason: str | None, by: str, now: datetime,
+                        expected_version: int | None = None) -> int | None:  # fmt: skip
+        """Replace a borrower's language and opted-out channels; their new version, or None when `expected_version`
+        is given and they are at another one (nothing changed)."""
+        values = (language, sorted(set(opted_out)), reason, by, now)
         with self.pool.connection() as conn:
-            conn.execute(
-                "INSERT INTO ops.messaging_preferences (brand_id, customer_id, language, opted_out, reason, "
-                "changed_by, changed_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (brand_id, customer_id) "
-                "DO UPDATE SET language = EXCLUDED.language, opted_out = EXCLUDED.opted_out, reason = EXCLUDED.reason, "
-                "changed_by = EXCLUDED.changed_by, changed_at = EXCLUDED.changed_at",
-                (brand_id, customer_id, language, sorted(set(opted_out)), reason, by, now),
-            )
+            if expected_version is None:
+                row = conn.execute(
+                    "INSERT INTO ops.messaging_preferences AS p (brand_id, customer_id, language, opted_out, reason, "
+                    "changed_by, changed_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s, 1) "
+                    "ON CONFLICT (brand_id, customer_id) DO UPDATE SET language = EXCLUDED.language, "
+                    "opted_out = EXCLUDED.opted_out, reason = EXCLUDED.reason, changed_by = EXCLUDED.changed_by, "
+                    "changed_at = EXCLUDED.changed_at, version = p.version + 1 RETURNING version",
+                    (brand_id, customer_id, *values),
+                ).fetchone()
+            elif expected_version == 0:  # never set: only the first to set them
+                row = conn.execute(
+                    "INSERT INTO ops.messaging_preferences (brand_id, customer_id, language, opted_out, reason, "
+                    "changed_by, changed_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s, 1) "
+                    "ON CONFLICT (brand_id, customer_id) DO NOTHING RETURNING version",
+                    (brand_id, customer_id, *values),
+                ).fetchone()
+            else:  # the row as read, or nothing (one statement: two such changes cannot both pass)
+                row = conn.execute(
+                    "UPDATE ops.messaging_preferences SET language = %s, opted_out = %s, reason = %s, "
+                    "changed_by = %s, changed_at = %s, version = version + 1 "
+                    "WHERE brand_id = %s AND customer_id = %s AND version = %s RETURNING version",
+                    (*values, brand_id, customer_id, expected_version),
+                ).fetchone()
+        return None if row is None else int(row["version"])
 
     def preferences(self, brand_id: UUID, customer_id: UUID) -> Preferences:
         """A borrower's preferences (English and no opt-outs when never set)."""
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT customer_id, language, opted_out, reason, changed_by, changed_at FROM ops.messaging_preferences "
-                "WHERE brand_id = %s AND customer_id = %s",
+                "SELECT customer_id, language, opted_out, reason, changed_by, changed_at, version "
+                "FROM ops.messaging_preferences WHERE brand_id = %s AND customer_id = %s",
                 (brand_id, customer_id),
             ).fetchone()
         if row is None:

@@ -50,6 +50,9 @@ class CovenantRow:
     # Proof staff have not rejected is attached to the current record (an open one waits for the lender's review;
     # see EvaluationRow).
     current_proof_received: bool
+    #: The covenant's version (the aggregate's; ETag and If-Match): None for covenants projected before the read
+    #: model kept it, until their next event or a rebuild of the projection.
+    version: int | None
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> CovenantRow:
@@ -195,7 +198,7 @@ _COVENANT_COLUMNS = (
     "c.id, c.customer_id, cu.name AS customer_name, c.application_ref, c.title, c.type, c.terms, c.frequency, "
     "c.start_date, c.first_due_date, c.expiry_date, c.grace_days, c.lead_days, c.assignee_id, c.company, c.status, "
     "c.cycles, c.next_due_date, c.next_evaluation_date, c.current_evaluation_id, c.current_status, c.current_due_date, "
-    "c.created_at, c.updated_at, c.current_proof_received"
+    "c.created_at, c.updated_at, c.current_proof_received, c.version"
 )
 _EVALUATION_COLUMNS = (
     "id, covenant_id, customer_id, application_ref, title, type, cycle, due_date, overdue_after, notification_date, "

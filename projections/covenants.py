@@ -171,6 +171,9 @@ class CovenantViews(Projection):
         # a time wait for review, so a partial index (the other way round, most rows, reads covenants_brand_idx).
         "CREATE INDEX IF NOT EXISTS covenants_proof_received_idx ON read.covenants "
         "(brand_id, coalesce(current_due_date, next_due_date), id) WHERE current_proof_received",
+        # The covenant's version (the aggregate's: ETag, If-Match on PATCH): added after the table's first version,
+        # so added when missing; null for rows projected before, until the covenant's next event or a rebuild.
+        "ALTER TABLE read.covenants ADD COLUMN IF NOT EXISTS version int",
     )
 
     def __init__(self) -> None:
@@ -196,14 +199,17 @@ class CovenantViews(Projection):
 
 def _reassigned(event: Covenant.Reassigned, oid: UUID, at: datetime) -> Iterator[Write]:
     yield Write(
-        "UPDATE read.covenants SET assignee_id = %s, updated_at = %s WHERE id = %s",
-        (event.assignee_id, at, oid),
+        "UPDATE read.covenants SET assignee_id = %s, updated_at = %s, version = %s WHERE id = %s",
+        (event.assignee_id, at, event.originator_version, oid),
     )
 
 
 def _covenant_ended(event: Covenant.Expired | Covenant.Closed, oid: UUID, at: datetime) -> Iterator[Write]:
     status = "expired" if isinstance(event, C.Expired) else "closed"
-    yield Write("UPDATE read.covenants SET status = %s, updated_at = %s WHERE id = %s", (status, at, oid))
+    yield Write(
+        "UPDATE read.covenants SET status = %s, updated_at = %s, version = %s WHERE id = %s",
+        (status, at, event.originator_version, oid),
+    )
 
 
 def _value_submitted(event: CovenantEvaluation.ValueSubmitted, oid: UUID, at: datetime) -> Iterator[Write]:
@@ -303,22 +309,22 @@ _COVENANT_ROWS = _Bulk(
     "read.covenants",
     "INSERT INTO read.covenants (id, brand_id, customer_id, application_ref, title, type, terms, frequency, start_date, "
     "first_due_date, expiry_date, grace_days, lead_days, assignee_id, company, status, next_due_date, "
-    "next_evaluation_date, created_at, updated_at) "
+    "next_evaluation_date, created_at, updated_at, version) "
     "SELECT id, brand_id, customer_id, application_ref, title, type, terms::jsonb, frequency, start_date, "
     "first_due_date, expiry_date, grace_days, lead_days, assignee_id, company, 'active', next_due_date, "
-    "next_evaluation_date, at, at FROM unnest(%b::uuid[], %b::uuid[], %b::uuid[], %b::text[], %b::text[], %b::text[], "
-    "%b::text[], %b::text[], %b::date[], %b::date[], %b::date[], %b::int[], %b::int[], %b::uuid[], %b::text[], "
-    "%b::date[], %b::date[], %b::timestamptz[]) AS v(id, brand_id, customer_id, application_ref, title, type, terms, "
-    "frequency, start_date, first_due_date, expiry_date, grace_days, lead_days, assignee_id, company, next_due_date, "
-    "next_evaluation_date, at) ON CONFLICT (id) DO NOTHING",
+    "next_evaluation_date, at, at, version FROM unnest(%b::uuid[], %b::uuid[], %b::uuid[], %b::text[], %b::text[], "
+    "%b::text[], %b::text[], %b::text[], %b::date[], %b::date[], %b::date[], %b::int[], %b::int[], %b::uuid[], "
+    "%b::text[], %b::date[], %b::date[], %b::timestamptz[], %b::int[]) AS v(id, brand_id, customer_id, "
+    "application_ref, title, type, terms, frequency, start_date, first_due_date, expiry_date, grace_days, lead_days, "
+    "assignee_id, company, next_due_date, next_evaluation_date, at, version) ON CONFLICT (id) DO NOTHING",
 )
 _CYCLE_ROWS = _Bulk(
     "read.covenants",
     "UPDATE read.covenants c SET cycles = v.cycle, next_due_date = v.next_due_date, "
     "next_evaluation_date = v.next_evaluation_date, current_evaluation_id = v.evaluation_id, current_status = 'open', "
-    "current_due_date = v.due_date, current_proof_received = false, updated_at = v.at "
-    "FROM unnest(%b::uuid[], %b::int[], %b::date[], %b::date[], %b::uuid[], %b::date[], %b::timestamptz[]) "
-    "AS v(id, cycle, next_due_date, next_evaluation_date, evaluation_id, due_date, at) WHERE c.id = v.id",
+    "current_due_date = v.due_date, current_proof_received = false, updated_at = v.at, version = v.version "
+    "FROM unnest(%b::uuid[], %b::int[], %b::date[], %b::date[], %b::uuid[], %b::date[], %b::timestamptz[], %b::int[]) "
+    "AS v(id, cycle, next_due_date, next_evaluation_date, evaluation_id, due_date, at, version) WHERE c.id = v.id",
 )
 _RECORD_ROWS = _Bulk(
     "read.covenant_evaluations",
@@ -339,12 +345,12 @@ def _covenant_row(event: Any) -> tuple[Any, ...]:
     return (event.originator_id, event.brand_id, event.customer_id, event.application_ref, event.title,
             terms.type.value, terms.model_dump_json(), cal.frequency.value, cal.start_date, cal.first_due_date,
             cal.expiry_date, cal.grace_days, cal.lead_days, event.assignee_id, event.company, first_due,
-            cal.opens_on(first_due) if first_due else None, event.timestamp)  # fmt: skip
+            cal.opens_on(first_due) if first_due else None, event.timestamp, event.originator_version)  # fmt: skip
 
 
 def _cycle_row(event: Any) -> tuple[Any, ...]:
     return (event.originator_id, event.cycle, event.next_due_date, event.next_evaluation_date, event.evaluation_id,
-            event.due_date, event.timestamp)  # fmt: skip
+            event.due_date, event.timestamp, event.originator_version)  # fmt: skip
 
 
 def _record_row(event: Any) -> tuple[Any, ...]:

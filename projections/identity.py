@@ -17,6 +17,8 @@ from projections.keyset import KeysetCursor, Page
 #: Staff pages are ordered by (name_key, id); configuration history by (position, setting), newest first.
 STAFF_CURSOR = KeysetCursor(str, UUID, name="staff")
 HISTORY_CURSOR = KeysetCursor(int, str, name="brand-config.history")
+#: API keys are ordered newest first, then by id (created_at descending, id ascending: api_keys_brand_idx's order).
+API_KEYS_CURSOR = KeysetCursor(datetime, UUID, name="api-keys")
 
 
 @dataclass(frozen=True)
@@ -250,6 +252,27 @@ class IdentityQueries:
                 f"{_KEY_COLUMNS} WHERE k.brand_id = %s ORDER BY k.created_at DESC, k.id", (brand_id,)
             ).fetchall()
         return [_key(r) for r in rows]
+
+    def api_key_page(self, brand_id: UUID, cursor: str | None = None, limit: int = 50) -> Page:
+        """The brand's keys, newest first, masked, with last use; keyset pages (api_keys_brand_idx's order)."""
+        page_scope = (brand_id,)  # the filters its cursor is bound to
+        where = "k.brand_id = %(brand)s"
+        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
+        if cursor:
+            at, last = API_KEYS_CURSOR.decode(cursor, page_scope)
+            # After (created_at, id) in created_at-descending, id-ascending order.
+            where += " AND (k.created_at < %(c_at)s OR (k.created_at = %(c_at)s AND k.id > %(c_id)s))"
+            params.update(c_at=at, c_id=last)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"{_KEY_COLUMNS} WHERE {where} ORDER BY k.created_at DESC, k.id LIMIT %(limit)s", params
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = (
+            API_KEYS_CURSOR.encode(rows[-1]["created_at"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
+        return Page(items=[_key(r) for r in rows], next_cursor=next_cursor)
 
     def api_key(self, brand_id: UUID, key_id: UUID) -> ApiKeyView | None:
         """One key of the brand, masked, with last use."""

@@ -43,6 +43,9 @@ class NoticeSourceView:
     running_run_id: UUID | None
     health: SourceHealthView
     created_at: datetime
+    #: The settings' version (ETag, If-Match; a sync does not move it): None for sources projected before the read
+    #: model kept it, until their next change or a rebuild of the projection.
+    version: int | None = None
 
     @classmethod
     def of(cls, row: dict[str, Any], now: datetime) -> NoticeSourceView:
@@ -73,6 +76,7 @@ class NoticeSourceView:
                 consecutive_failures=row["consecutive_failures"],
             ),
             created_at=row["created_at"],
+            version=row.get("version"),
         )
 
 

@@ -177,6 +177,10 @@ class NoticeViews(Projection):
             updated_at timestamptz NOT NULL
         )""",
         "CREATE INDEX IF NOT EXISTS notice_sources_brand_idx ON read.notice_sources (brand_id, company)",
+        # The settings' version (the originator version of the source's last Connected or Reconfigured event; ETag
+        # and If-Match): added after the table's first version, so added when missing; null for sources projected
+        # before, until their next change or a rebuild.
+        "ALTER TABLE read.notice_sources ADD COLUMN IF NOT EXISTS version int",
         """CREATE TABLE IF NOT EXISTS read.sync_runs (
             id uuid PRIMARY KEY,
             brand_id uuid NOT NULL,
@@ -331,15 +335,16 @@ class NoticeViews(Projection):
         elif isinstance(event, S.Connected):
             yield Write(
                 "INSERT INTO read.notice_sources (id, brand_id, company, base_url, schedule, enabled, token_hint, "
-                "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                "created_at, updated_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (id) DO NOTHING",
                 (oid, event.brand_id, event.company, event.base_url, event.schedule, event.enabled,
-                 event.token_hint, at, at),
+                 event.token_hint, at, at, event.originator_version),
             )  # fmt: skip
         elif isinstance(event, S.Reconfigured):
             yield Write(
                 "UPDATE read.notice_sources SET base_url = %s, schedule = %s, enabled = %s, token_hint = %s, "
-                "updated_at = %s WHERE id = %s",
-                (event.base_url, event.schedule, event.enabled, event.token_hint, at, oid),
+                "updated_at = %s, version = %s WHERE id = %s",
+                (event.base_url, event.schedule, event.enabled, event.token_hint, at, event.originator_version, oid),
             )
         elif isinstance(event, S.SyncStarted):
             yield Write(

@@ -118,8 +118,14 @@ async def dialer_extension_save(request: Request, port: FieldworkPagesPort, prin
     except ValueError:
         return await _settings(request, port, principal, error="staff_id: choose a staff member")
     extension = form_text(request, "extension").strip() or None
+    # The version the page showed: an extension set over settings changed since (another admin giving the extension
+    # to someone else, or this person another) is a 409 that keeps the input, not an overwrite.
+    shown = whole_number(form_text(request, "expected_version"))
     try:
-        result = await act(principal, lambda: port.fieldwork.set_extension(principal.brand_id, staff_id, extension))
+        result = await act(
+            principal,
+            lambda: port.fieldwork.set_extension(principal.brand_id, staff_id, extension, expected_version=shown),
+        )
     except DomainError as exc:
         return await _settings(request, port, principal, error=error_text(exc), status=refusal_status(exc))
     return await after_write(request, FieldWork.name, result.position, "/settings/dialer")

@@ -61,10 +61,20 @@ class ApiKeyOut(BaseModel):
     last_used_at: InstantOut | None
 
 
+class ApiKeyListQuery(BaseModel):
+    """Key list paging."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cursor: str | None = Field(None, max_length=500)
+    limit: int = Field(50, ge=1, le=200)
+
+
 class ApiKeyListOut(BaseModel):
     """The brand's keys, newest first."""
 
     items: list[ApiKeyOut]
+    next_cursor: str | None
 
 
 def create_api_key(ctx: Context[ApiKeysPort]) -> Reply:
@@ -86,7 +96,8 @@ def create_api_key(ctx: Context[ApiKeysPort]) -> Reply:
 
 
 def list_api_keys(ctx: Context[ApiKeysPort]) -> Reply:
-    return json_response({"items": ctx.port.queries.api_keys(ctx.brand_id)})
+    q: ApiKeyListQuery = ctx.query
+    return json_response(ctx.port.queries.api_key_page(ctx.brand_id, q.cursor, q.limit))
 
 
 def revoke_api_key(ctx: Context[ApiKeysPort]) -> Reply:
@@ -112,8 +123,9 @@ ENDPOINTS = serve(
             "GET",
             "/api/v1/api-keys",
             list_api_keys,
-            "API keys (masked) with last use",
+            "API keys (masked) with last use, newest first; keyset pages",
             READ,
+            query=ApiKeyListQuery,
             response=ApiKeyListOut,
         ),
         Endpoint(

@@ -218,6 +218,10 @@ class CovenantItemOut(BaseModel):
         description="Proof staff have not rejected is attached to the current record (an open one is waiting for "
         "the lender's review)"
     )
+    version: int | None = Field(
+        description="send it back as If-Match on PATCH to refuse a stale change (null only for covenants recorded "
+        "before versions were shown, until their next change)"
+    )
 
 
 class CovenantOut(CovenantItemOut):

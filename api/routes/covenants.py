@@ -122,7 +122,9 @@ def covenant_evaluations(ctx: Context[CovenantPort]) -> Reply:
 
 def update_covenant(ctx: Context[CovenantPort]) -> Reply:
     body: CovenantPatch = ctx.body
-    result = ctx.port.covenants.reassign(ctx.brand_id, ctx.path["covenant_id"], body.assignee_id)
+    result = ctx.port.covenants.reassign(
+        ctx.brand_id, ctx.path["covenant_id"], body.assignee_id, expected_version=ctx.expected_version()
+    )
     return ctx.written(result, Covenants.name, lambda: _history(ctx, result.id))
 
 
@@ -181,6 +183,7 @@ ENDPOINTS = serve(
             response=CovenantOut,
             status=201,
             accepts=True,
+            etag=True,
         ),
         Endpoint(
             "GET",
@@ -195,19 +198,22 @@ ENDPOINTS = serve(
             "GET",
             "/api/v1/covenants/{covenant_id}",
             get_covenant,
-            "A covenant with its evaluation history",
+            "A covenant with its evaluation history (ETag: its version)",
             READ,
             response=CovenantOut,
+            etag=True,
         ),
         Endpoint(
             "PATCH",
             "/api/v1/covenants/{covenant_id}",
             update_covenant,
-            "Reassign a covenant",
+            "Reassign a covenant; If-Match with the version read refuses a stale change with 409",
             WRITE,
             body=CovenantPatch,
             response=CovenantOut,
             accepts=True,
+            if_match=True,
+            etag=True,
         ),
         Endpoint(
             "POST",
@@ -218,6 +224,7 @@ ENDPOINTS = serve(
             body=CloseIn,
             response=CovenantOut,
             accepts=True,
+            etag=True,
         ),
         Endpoint(
             "GET",

@@ -150,12 +150,16 @@ def change_dialer_settings(ctx: Context[DialerPort]) -> Reply:
 
 def set_extension(ctx: Context[DialerPort]) -> Reply:
     body: ExtensionIn = ctx.body
-    result = ctx.port.fieldwork.set_extension(ctx.brand_id, ctx.path["staff_id"], body.extension)
+    result = ctx.port.fieldwork.set_extension(
+        ctx.brand_id, ctx.path["staff_id"], body.extension, expected_version=ctx.expected_version()
+    )
     return ctx.written(result, FieldWork.name, lambda: ctx.port.queries.dialer_settings(ctx.brand_id))
 
 
 def remove_extension(ctx: Context[DialerPort]) -> Reply:
-    result = ctx.port.fieldwork.set_extension(ctx.brand_id, ctx.path["staff_id"], None)
+    result = ctx.port.fieldwork.set_extension(
+        ctx.brand_id, ctx.path["staff_id"], None, expected_version=ctx.expected_version()
+    )
     return ctx.written(result, FieldWork.name, lambda: ctx.port.queries.dialer_settings(ctx.brand_id))
 
 
@@ -253,10 +257,12 @@ ENDPOINTS = serve(
         Endpoint("PATCH", _SETTINGS, change_dialer_settings, "Switch the dialer on or off, set its account and API "
                  "token (write-only); If-Match with the version read refuses a stale change with 409", SETTINGS_WRITE,
                  body=DialerSettingsIn, response=DialerSettingsOut, accepts=True, if_match=True, etag=True),
-        Endpoint("PUT", _EXTENSION, set_extension, "Give a staff member their dialer extension", SETTINGS_WRITE,
-                 body=ExtensionIn, response=DialerSettingsOut, accepts=True, errors=(409,), etag=True),
-        Endpoint("DELETE", _EXTENSION, remove_extension, "Remove a staff member's dialer extension", SETTINGS_WRITE,
-                 response=DialerSettingsOut, accepts=True, etag=True),
+        Endpoint("PUT", _EXTENSION, set_extension, "Give a staff member their dialer extension; If-Match with the "
+                 "dialer settings' version read refuses a stale change with 409", SETTINGS_WRITE, body=ExtensionIn,
+                 response=DialerSettingsOut, accepts=True, errors=(409,), if_match=True, etag=True),
+        Endpoint("DELETE", _EXTENSION, remove_extension, "Remove a staff member's dialer extension; If-Match with "
+                 "the dialer settings' version read refuses a stale change with 409", SETTINGS_WRITE,
+                 response=DialerSettingsOut, accepts=True, if_match=True, etag=True),
         Endpoint("POST", "/api/v1/loans/{loan_id}/calls", place_call, "Click-to-call: ring the caller's extension "
                  "and bridge to the borrower's phone (or an alternate phone); how it ends arrives by the dialer's "
                  "webhook and is written onto the loan's contact log", CALLS_WRITE, body=CallIn, response=CallOut,

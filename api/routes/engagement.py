@@ -155,7 +155,7 @@ def get_preferences(ctx: Context[EngagementPort]) -> Reply:
 def set_preferences(ctx: Context[EngagementPort]) -> Reply:
     body: PreferencesIn = ctx.body
     p = ctx.port.engagement.set_preferences(ctx.brand_id, ctx.path["customer_id"], body.language, body.opted_out,
-                                            body.reason, ctx.actor)  # fmt: skip
+                                            body.reason, ctx.actor, ctx.expected_version())  # fmt: skip
     return json_response({**p.__dict__, "opted_out": list(p.opted_out)})
 
 
@@ -292,18 +292,22 @@ ENDPOINTS = serve(
             "GET",
             _PREFS,
             get_preferences,
-            "A borrower's messaging language and opt-outs",
+            "A borrower's messaging language and opt-outs (ETag: their version)",
             READ,
             response=PreferencesOut,
+            etag=True,
         ),
         Endpoint(
             "PUT",
             _PREFS,
             set_preferences,
-            "Set a borrower's messaging language and the channels they opted out of (DND); recorded with who and why",
+            "Set a borrower's messaging language and the channels they opted out of (DND); recorded with who and why; "
+            "If-Match with the version read refuses a stale change with 409",
             WRITE,
             body=PreferencesIn,
             response=PreferencesOut,
+            if_match=True,
+            etag=True,
         ),
         Endpoint(
             "POST",

@@ -186,6 +186,9 @@ class PreferencesOut(BaseModel):
     reason: str | None
     changed_by: str | None
     changed_at: InstantOut | None
+    version: int = Field(
+        description="0 while never set; send it back as If-Match on PUT to refuse a stale change with 409"
+    )
 
 
 class DayCountOut(BaseModel):

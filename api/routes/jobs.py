@@ -109,6 +109,10 @@ class JobOut(BaseModel):
     settings: JobSettings
     filter_keys: list[str]
     last_run: RunOut | None
+    version: int = Field(
+        description="the brand's settings' version (0 while they are the job's defaults): send it back as If-Match "
+        "on PATCH to refuse a stale change"
+    )
 
 
 class JobListOut(BaseModel):
@@ -131,9 +135,15 @@ def list_jobs(ctx: Context[JobsPort]) -> Reply:
 def configure_job(ctx: Context[JobsPort]) -> Reply:
     body: JobSettingsPatch = ctx.body
     name = ctx.path["name"]
-    ctx.port.jobs.configure(ctx.brand_id, name, body.model_dump(exclude_unset=True))
+    ctx.port.jobs.configure(
+        ctx.brand_id, name, body.model_dump(exclude_unset=True), expected_version=ctx.expected_version()
+    )
     # Settings are read from the configuration record itself, so the answer is current without a read model.
     return json_response(ctx.port.board.one(ctx.brand_id, name))
+
+
+def get_job(ctx: Context[JobsPort]) -> Reply:
+    return json_response(ctx.port.board.one(ctx.brand_id, ctx.path["name"]))
 
 
 def request_run(ctx: Context[JobsPort]) -> Reply:
@@ -178,13 +188,25 @@ ENDPOINTS = serve(
             response=JobListOut,
         ),
         Endpoint(
+            "GET",
+            "/api/v1/jobs/{name}",
+            get_job,
+            "One registered job with the brand's settings and its latest run (ETag: the settings' version)",
+            READ,
+            response=JobOut,
+            etag=True,
+        ),
+        Endpoint(
             "PATCH",
             "/api/v1/jobs/{name}",
             configure_job,
-            "Change a job's schedule, batching, retries, filters, variables",
+            "Change a job's schedule, batching, retries, filters, variables; If-Match with the version read "
+            "refuses a stale change with 409",
             ADMIN,
             body=JobSettingsPatch,
             response=JobOut,
+            if_match=True,
+            etag=True,
         ),
         Endpoint(
             "POST",

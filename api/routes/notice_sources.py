@@ -107,6 +107,10 @@ class SourceOut(BaseModel):
     running_run_id: UUID | None
     health: SourceHealthOut
     created_at: InstantOut
+    version: int | None = Field(
+        description="the settings' version (a sync does not move it): send it back as If-Match on PATCH to refuse a "
+        "stale change (null only for sources recorded before versions were shown, until their next change)"
+    )
 
 
 class SourceListOut(BaseModel):
@@ -198,6 +202,7 @@ def update_source(ctx: Context[NoticeSourcesPort]) -> Reply:
         schedule=body.schedule,
         enabled=body.enabled,
         companies=scope_of(ctx.principal).companies,
+        expected_version=ctx.expected_version(),
     )
     return ctx.written(result, Notices.name, lambda: _source(ctx, source_id))
 
@@ -247,6 +252,7 @@ ENDPOINTS = serve(
             response=SourceOut,
             status=201,
             accepts=True,
+            etag=True,
         ),
         Endpoint(
             "GET", "/api/v1/notice-sources", list_sources, "Sources with health", SYNC_READ, response=SourceListOut
@@ -255,19 +261,23 @@ ENDPOINTS = serve(
             "GET",
             "/api/v1/notice-sources/{source_id}",
             get_source,
-            "A source with health",
+            "A source with health (ETag: its settings' version)",
             SYNC_READ,
             response=SourceOut,
+            etag=True,
         ),
         Endpoint(
             "PATCH",
             "/api/v1/notice-sources/{source_id}",
             update_source,
-            "Change a source's URL, token, schedule or enabled flag",
+            "Change a source's URL, token, schedule or enabled flag; If-Match with the version read refuses a "
+            "stale change with 409",
             CONFIGURE,
             body=SourcePatch,
             response=SourceOut,
             accepts=True,
+            if_match=True,
+            etag=True,
         ),
         Endpoint(
             "POST",

@@ -167,8 +167,9 @@ class Engagement:
     # Preferences -------------------------------------------------------------------------------------------------
 
     def set_preferences(self, brand_id: UUID, customer_id: UUID, language: Language, opted_out: Sequence[str],
-                        reason: str | None, by: str) -> Preferences:  # fmt: skip
-        """Record a borrower's language and the channels they opted out of (DND), with why."""
+                        reason: str | None, by: str, expected_version: int | None = None) -> Preferences:  # fmt: skip
+        """Record a borrower's language and the channels they opted out of (DND), with why. With `expected_version`
+        (If-Match; 0: never set) preferences changed since are a ConcurrentModification (409), nothing saved."""
         self._recipient(brand_id, customer_id)
         channels = []
         for i, raw in enumerate(opted_out):
@@ -176,8 +177,17 @@ class Engagement:
                 raise InvalidValue(f"opted_out[{i}]", f"one of {[c.value for c in Channel]}")
             channels.append(raw)
         why = clean_text(reason, "reason", multiline=True)[:300] if reason else None
-        self.store.set_preferences(brand_id, customer_id, language.value, channels, why, by, self.clock.now())
-        return self.store.preferences(brand_id, customer_id)
+        saved = self.store.set_preferences(brand_id, customer_id, language.value, channels, why, by, self.clock.now(),
+                                           expected_version)  # fmt: skip
+        now = self.store.preferences(brand_id, customer_id)
+        if saved is None:
+            raise ConcurrentModification(
+                f"the preferences are at version {now.version}, not {expected_version}: someone changed them since; "
+                "reload and retry",
+                id=str(customer_id),
+                current_version=now.version,
+            )
+        return now
 
     def preferences(self, brand_id: UUID, customer_id: UUID) -> Preferences:
         """A borrower's messaging preferences."""

@@ -34,6 +34,8 @@ class JobSummary:
     definition: JobDefinition
     settings: JobSettings
     last_run: JobRunView | None
+    #: The settings' version (0 while they are the job's defaults): the ETag an If-Match on a change sends back.
+    version: int = 0
 
     @property
     def name(self) -> str:
@@ -74,7 +76,8 @@ class JobBoard:
         return self.queries.history(brand_id, name, cursor, limit)
 
     def _summary(self, brand_id: UUID, name: str, last: JobRunView | None) -> JobSummary:
-        return JobSummary(self.jobs.definition(name), self.jobs.settings(brand_id, name), last)
+        settings, version = self.jobs.settings_and_version(brand_id, name)
+        return JobSummary(self.jobs.definition(name), settings, last, version)
 
 
 @dataclass(frozen=True)

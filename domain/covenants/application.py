@@ -170,10 +170,14 @@ class Covenants(ContextApplication):
         covenant.close(reason)
         return self.commit(covenant)
 
-    def reassign(self, brand_id: UUID, covenant_id: UUID, assignee_id: UUID | None) -> CommandResult:
-        """Change who follows the covenant up (422 when the assignee is not a staff member of the brand)."""
+    def reassign(
+        self, brand_id: UUID, covenant_id: UUID, assignee_id: UUID | None, expected_version: int | None = None
+    ) -> CommandResult:
+        """Change who follows the covenant up (422 when the assignee is not a staff member of the brand);
+        `expected_version` (If-Match) refuses a change made against a covenant that moved since with 409."""
         self._check_parties(brand_id, None, assignee_id)
         covenant = self.covenant(brand_id, covenant_id)
+        self.check_version(covenant, expected_version)
         covenant.reassign(assignee_id)
         return self.commit(covenant)
 

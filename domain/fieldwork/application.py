@@ -172,6 +172,15 @@ class FieldWork(ContextApplication):
         found = self.find(setup_id(brand_id))
         return found if isinstance(found, DialerSetup) else None
 
+    def _check_setup_version(self, setup: DialerSetup | None, expected_version: int | None) -> None:
+        """Refuse a change made against dialer settings at another version (never configured: version 0)."""
+        if setup is not None:
+            self.check_version(setup, expected_version)
+        elif expected_version not in (None, 0):
+            raise ConcurrentModification(
+                f"the dialer settings are at version 0, not {expected_version}; reload and retry", current_version=0
+            )
+
     def configure_dialer(
         self,
         brand_id: UUID,
@@ -189,12 +198,7 @@ class FieldWork(ContextApplication):
         token = checks.check(lambda: check_token(api_token)) if api_token is not None else None
         checks.raise_if_any()
         setup = self.dialer_setup(brand_id)
-        if setup is not None:
-            self.check_version(setup, expected_version)
-        elif expected_version not in (None, 0):
-            raise ConcurrentModification(
-                f"the dialer settings are at version 0, not {expected_version}; reload and retry", current_version=0
-            )
+        self._check_setup_version(setup, expected_version)
         new_account = account if account is not None else (setup.account_id if setup else None)
         new_hint = token_hint(token) if token is not None else (setup.token_hint if setup else None)
         new_enabled = enabled if enabled is not None else (setup.enabled if setup else False)
@@ -217,12 +221,17 @@ class FieldWork(ContextApplication):
             self.tokens.keep(brand_id, token)  # before the events: settings never point at a token not kept
         return self.commit(setup)
 
-    def set_extension(self, brand_id: UUID, staff_id: UUID, extension: str | None) -> CommandResult:
-        """Give a staff member their dialer extension (None removes it)."""
+    def set_extension(
+        self, brand_id: UUID, staff_id: UUID, extension: str | None, expected_version: int | None = None
+    ) -> CommandResult:
+        """Give a staff member their dialer extension (None removes it). `expected_version` (If-Match, the portal
+        form's version: the dialer settings', which extensions are part of) refuses a change made against settings
+        that moved since with 409."""
         value = check_extension(extension) if extension is not None else None
         if not self.staff.is_active(brand_id, staff_id):
             raise StaffNotInBrand(f"staff member {staff_id} not found", id=str(staff_id))
         setup = self.dialer_setup(brand_id)
+        self._check_setup_version(setup, expected_version)
         if setup is None:
             setup = with_id(
                 DialerSetup, setup_id(brand_id), brand_id=brand_id, enabled=False, account_id=None, token_hint=None

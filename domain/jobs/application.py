@@ -22,7 +22,7 @@ from domain.jobs.job import (
     check_as_of,
 )
 from domain.shared.aggregate import with_id
-from domain.shared.application import CommandResult, ContextApplication
+from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.errors import InvalidValue
 
 _RUN_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/job-run")
@@ -163,15 +163,35 @@ class Jobs(ContextApplication):
         config = self.find(self._config_id(brand_id, job_name))
         return config.settings if isinstance(config, JobConfiguration) else definition.defaults
 
-    def configure(self, brand_id: UUID, job_name: str, changes: dict[str, Any]) -> CommandResult:
-        """Change some of the brand's settings for the job."""
+    def settings_and_version(self, brand_id: UUID, job_name: str) -> tuple[JobSettings, int]:
+        """The brand's settings for the job and their version (its defaults at version 0 until someone changes
+        them): the version is the ETag an If-Match sends back."""
         definition = self.definition(job_name)
-        current = self.settings(brand_id, job_name)
+        config = self.find(self._config_id(brand_id, job_name))
+        if isinstance(config, JobConfiguration):
+            return config.settings, config.version
+        return definition.defaults, 0
+
+    def configure(
+        self, brand_id: UUID, job_name: str, changes: dict[str, Any], expected_version: int | None = None
+    ) -> CommandResult:
+        """Change some of the brand's settings for the job. `expected_version` (If-Match) refuses a change made
+        against settings that moved since with 409 (settings never changed are version 0)."""
+        definition = self.definition(job_name)
+        stored = self.find(self._config_id(brand_id, job_name))
+        if isinstance(stored, JobConfiguration):
+            self.check_version(stored, expected_version)
+        elif expected_version not in (None, 0):
+            raise ConcurrentModification(
+                f"the settings of {job_name} are at version 0, not {expected_version}; reload and retry",
+                current_version=0,
+            )
+        current = stored.settings if isinstance(stored, JobConfiguration) else definition.defaults
         settings = JobSettings.model_validate({**current.model_dump(), **changes}).checked()
         self._check_keys(definition, settings.filters, settings.variables)
         if settings.cron is not None and not definition.scheduled:
             raise InvalidValue("cron", f"{job_name} takes no schedule of its own: {definition.description}")
-        config = self.find(self._config_id(brand_id, job_name))
+        config = stored
         if isinstance(config, JobConfiguration):
             if config.settings == settings:
                 return CommandResult(id=config.id, position=0, changed=False)

@@ -113,10 +113,19 @@ class Notices(ContextApplication):
         schedule: str | None = None,
         enabled: bool | None = None,
         companies: Sequence[str] = (),
+        expected_version: int | None = None,
     ) -> CommandResult:
         """Change a source's URL, token, schedule or enabled flag (the token it already has is no change); a new
-        token is kept in the transaction that records the change."""
+        token is kept in the transaction that records the change. `expected_version` (If-Match: the settings'
+        version, which syncs do not move) refuses a change made against settings changed since with 409."""
         source = self.source(brand_id, source_id, companies)
+        if expected_version is not None and source.settings_version != expected_version:
+            raise ConcurrentModification(
+                f"the source's settings are at version {source.settings_version}, not {expected_version}; "
+                "reload and retry",
+                id=str(source.id),
+                current_version=source.settings_version,
+            )
         check_settings(
             base_url=None if base_url is None else base_url.strip(),
             token=token,
@@ -133,7 +142,13 @@ class Notices(ContextApplication):
         )
         if not changed:
             return CommandResult(id=source.id, position=0, changed=False)
-        return self._commit_with_token(source, token)
+        try:
+            return self._commit_with_token(source, token)
+        except ConcurrentModification as lost:
+            # Another request saved the source first: the 409 names its settings' version now (the aggregate's,
+            # which a sync moves too, is not the ETag a caller has).
+            now = self.source(brand_id, source_id).settings_version
+            raise ConcurrentModification(str(lost), id=str(source.id), current_version=now) from lost
 
     def source_token(self, source_id: UUID) -> str | None:
         """A source's API token (workers calling the source)."""

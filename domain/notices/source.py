@@ -154,6 +154,9 @@ class NoticeSource(Aggregate):
         self.enabled = enabled
         self.token_hint = token_hint
         self.running_run_id: UUID | None = None
+        # The version of the source's settings (its last Connected or Reconfigured event; the ETag an If-Match sends
+        # back): a sync's start and end move the aggregate's version but change nothing an admin edits.
+        self.settings_version = 1
 
     def reconfigure(
         self,
@@ -190,6 +193,7 @@ class NoticeSource(Aggregate):
         self.schedule = schedule
         self.enabled = enabled
         self.token_hint = token_hint
+        self.settings_version = self.version + 1  # applied before the aggregate's version moves to the event's
 
     def start_sync(self, run_id: UUID) -> None:
         """Mark a sync as running; a second one while one runs is refused, naming the running run."""

@@ -137,3 +137,30 @@ def test_a_run_ends_succeeded_partial_or_failed(pages: int, error: str | None, s
     assert finished is status and run.counts.fetched == 3 * pages
     with pytest.raises(Conflict):
         run.record_page(NoticeMode.OVERDUE, 3, 3, PageCounts(), [])
+
+
+def test_a_source_settings_version_moves_with_its_settings_not_with_its_syncs() -> None:
+    # The version an If-Match on PATCH /notice-sources/{id} checks: a sync started and ended between an admin's read
+    # and their change must not make it stale, a change of the settings must; replayed, it comes back the same.
+    brand = uuid.uuid4()
+    source = with_id(
+        NoticeSource,
+        source_id_for(brand, "SML"),
+        brand_id=brand,
+        company="SML",
+        base_url="https://softmedia.example.in",
+        schedule="*/30 * * * *",
+        enabled=True,
+        token_hint=token_hint("secret-token-1234"),
+    )
+    assert source.settings_version == 1
+    run = uuid.uuid4()
+    source.start_sync(run)
+    source.end_sync(run, "succeeded")
+    assert (source.version, source.settings_version) == (3, 1)
+    assert source.reconfigure(schedule="*/15 * * * *")
+    assert (source.version, source.settings_version) == (4, 4)
+    replayed = None
+    for event in source.collect_events():
+        replayed = event.mutate(replayed)
+    assert replayed is not None and replayed.settings_version == 4
