@@ -99,13 +99,14 @@ class AgreementWorker(QueueDrainer):
 
     def drain(self, limit: int = 50, *, check_queue: bool = False) -> int:
         """One pass: issue, expire, and (every QUEUE_CHECK_EVERY, or when asked) queue; how much was done."""
-        done = self.issue_pending(limit)
-        done += expire_links(self.port, self.port.service.clock.now(), limit)
-        now = time.monotonic()
-        if check_queue or now - self._queue_checked >= QUEUE_CHECK_EVERY.total_seconds():
-            self._queue_checked = now
-            done += self.queue_signed(limit * 4)
-        return done
+        with self.traced_pass():
+            done = self.issue_pending(limit)
+            done += expire_links(self.port, self.port.service.clock.now(), limit)
+            now = time.monotonic()
+            if check_queue or now - self._queue_checked >= QUEUE_CHECK_EVERY.total_seconds():
+                self._queue_checked = now
+                done += self.queue_signed(limit * 4)
+            return done
 
     def issue_pending(self, limit: int) -> int:
         """Issue the agreements of sanctioned loans that have none (skipping loans in their retry delay)."""

@@ -52,8 +52,9 @@ class CallbackRouter(QueueDrainer):
 
     def drain(self, limit: int = 500) -> int:
         """One pass over the queues; how many rows it handled."""
-        handled = sum(self.reroute(queue, limit) for queue in HandoverQueue)
-        return handled + self.notify(limit)
+        with self.traced_pass():
+            handled = sum(self.reroute(queue, limit) for queue in HandoverQueue)
+            return handled + self.notify(limit)
 
     def reroute(self, queue: HandoverQueue, limit: int = 500) -> int:
         """Apply the oldest hand-overs of one queue to the open requests they may move; how many it took off."""

@@ -37,15 +37,16 @@ class SignupLinker(QueueDrainer):
 
     def drain(self, limit: int = 100) -> int:
         """One pass over the queue; how many sign-ups it handled."""
-        pending = self.port.queries.pending_signups(limit)
-        for signup in pending:
-            try:
-                with acting_as("lead-linker"):
-                    linked = self.port.leads.link_signup(signup.brand_id, signup.phone, signup.customer_id)
-            except DomainError as exc:  # e.g. the lead was linked concurrently: nothing more to do
-                log.info("leads.signup_not_linked", borrower=str(signup.borrower_id), reason=exc.message)
-                linked = None
-            if linked is not None:
-                log.info("leads.signup_linked", lead=str(linked.id), customer=str(signup.customer_id))
-            self.port.queries.signup_done(signup)
-        return len(pending)
+        with self.traced_pass():
+            pending = self.port.queries.pending_signups(limit)
+            for signup in pending:
+                try:
+                    with acting_as("lead-linker"):
+                        linked = self.port.leads.link_signup(signup.brand_id, signup.phone, signup.customer_id)
+                except DomainError as exc:  # e.g. the lead was linked concurrently: nothing more to do
+                    log.info("leads.signup_not_linked", borrower=str(signup.borrower_id), reason=exc.message)
+                    linked = None
+                if linked is not None:
+                    log.info("leads.signup_linked", lead=str(linked.id), customer=str(signup.customer_id))
+                self.port.queries.signup_done(signup)
+            return len(pending)

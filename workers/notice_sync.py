@@ -410,13 +410,14 @@ class Rematcher(QueueDrainer):
 
     def drain(self, limit: int = 100) -> int:
         """One pass over the queue; returns how many borrowers it handled."""
-        pending = self.port.notice_queries.pending_rematches(limit)
-        started = time.monotonic()
-        for row in pending:
-            changed = rematch_borrower(self.port, row.customer_id)
-            self.port.notice_queries.rematched(row.customer_id, row.position)
-            if changed:
-                log.info("notices.rematched", customer=str(row.customer_id), changed=changed)
-        if pending:
-            log.debug("notices.rematch_pass", borrowers=len(pending), seconds=round(time.monotonic() - started, 3))
-        return len(pending)
+        with self.traced_pass():
+            pending = self.port.notice_queries.pending_rematches(limit)
+            started = time.monotonic()
+            for row in pending:
+                changed = rematch_borrower(self.port, row.customer_id)
+                self.port.notice_queries.rematched(row.customer_id, row.position)
+                if changed:
+                    log.info("notices.rematched", customer=str(row.customer_id), changed=changed)
+            if pending:
+                log.debug("notices.rematch_pass", borrowers=len(pending), seconds=round(time.monotonic() - started, 3))
+            return len(pending)

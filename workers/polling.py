@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
+from uuid import uuid4
 
 import structlog
 
+from domain.shared.aggregate import tracing
+
 if TYPE_CHECKING:
     from projections.engine import ProjectionEngine
+
+
+#: The trace id of what one pass of a background worker records: `worker-pass:<worker>:<pass id>`.
+WORKER_PASS_TRACE = "worker-pass:{worker}:{pass_id}"
+
+
+@contextmanager
+def worker_pass(worker: str) -> Iterator[str]:
+    """Trace what one pass of `worker` records, as a job run's are (`job-run:<id>`): every event it records carries
+    `worker-pass:<worker>:<pass id>` beside the worker's actor, and its log lines the same `trace_id`, so an auditor
+    tells which worker and which pass recorded an event (none before: these workers run outside any job run or
+    request). Inside a job run or a request (the `esign-expiry` job expiring links), use theirs instead."""
+    trace = WORKER_PASS_TRACE.format(worker=worker, pass_id=uuid4())
+    with tracing(trace), structlog.contextvars.bound_contextvars(trace_id=trace):
+        yield trace
 
 
 class QueueDrainer(threading.Thread):
@@ -81,6 +102,10 @@ class QueueDrainer(threading.Thread):
             self.stopping.wait(max(0.0, started + self.MIN_GAP_SECONDS - time.monotonic()))
             return self.interval
         return min(idle_wait * 2, max(self.IDLE_MAX_SECONDS, self.interval))
+
+    def traced_pass(self) -> contextlib.AbstractContextManager[str]:
+        """The trace of one pass of this worker (`worker_pass`): each `drain` runs in one."""
+        return worker_pass(self.name)
 
     def drain(self) -> int:
         """One pass over the queue; how many items it handled."""

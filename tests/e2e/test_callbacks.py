@@ -763,6 +763,11 @@ def test_an_open_request_follows_its_application_to_the_new_cx_and_each_holder_i
     _route(platform)
     moved = client.get(one, headers=tenant.auth).json()
     assert (moved["assignee_id"], moved["assignee_name"], moved["status"]) == (str(cx2), "Mohan Credit", "open")
+    # The router runs outside any request or job run: what each pass records names it (docs/events.md).
+    from domain.callbacks.application import Callbacks
+
+    [move] = [e for e in platform.get(Callbacks).events.get(UUID(moved["id"])) if e.actor == "job:callback-router"]
+    assert type(move).__name__ == "Reassigned" and str(move.trace_id).startswith("worker-pass:callback-router:")
     queue = client.get("/api/v1/callback-requests", params={"assigned_to": str(cx2)}, headers=tenant.auth)
     assert [r["id"] for r in queue.json()["items"]] == [moved["id"]]
     _route(platform)

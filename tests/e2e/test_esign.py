@@ -387,3 +387,17 @@ def test_an_altered_stored_agreement_is_refused_on_the_portal_and_the_api_not_a_
         portal.close()
     served = client.get(f"/api/v1/loans/{loan_id}/agreement", headers=tenant.auth)
     assert served.status_code == 200 and hashlib.sha256(served.content).hexdigest() == sha256
+
+
+def test_what_the_agreement_worker_records_names_the_worker_and_its_pass(
+    client: Any, tenant: Any, platform: Any, wired: dict[str, Any]
+) -> None:
+    """The agreement worker runs outside any request or job run: its events carried no trace id. Each pass now traces
+    what it records, `worker-pass:agreement-worker:<pass id>`, beside its actor (docs/events.md)."""
+    loan_id = _sanctioned(client, tenant, platform, "98765" + str(uuid.uuid4().int)[:5])
+    _issue(platform)
+    worker_events = [e for e in platform.get(Loans).events.get(uuid.UUID(loan_id)) if e.actor == "job:esign"]
+    assert [type(e).__name__ for e in worker_events] == ["AgreementIssued"], worker_events
+    [trace] = {e.trace_id for e in worker_events}
+    assert str(trace).startswith("worker-pass:agreement-worker:"), trace
+    uuid.UUID(str(trace).rsplit(":", 1)[1])  # the pass's id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import psycopg
@@ -114,3 +115,8 @@ def test_a_lead_is_linked_when_they_sign_up(client: Any, tenant: Tenant, sms: Sm
             break
         time.sleep(0.2)
     assert (lead["borrower_id"], lead["status"]) == (customer.json()["id"], "applied")
+    # The linker runs outside any request or job run: what each pass records names it (docs/events.md).
+    from domain.leads.application import Leads
+
+    linked = [e for e in platform.get(Leads).events.get(uuid.UUID(lead_id)) if e.actor == "lead-linker"]
+    assert linked and all(str(e.trace_id).startswith("worker-pass:lead-signup-linker:") for e in linked), linked
