@@ -23,6 +23,7 @@ from domain.shared.values import PAN_PATTERN, looks_like_phone, normalise_phone
 from projections.blocklist import BlocklistHit
 from projections.customers import LONG
 from projections.keyset import KeysetCursor, Page
+from projections.name_vocabulary import driving_word, like_escaped, vocabulary_matches
 
 #: A customer's formatted id (`DEMO-C-000123`), searched exactly.
 CUSTOMER_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]*-C-[0-9]{6,}$")
@@ -237,30 +238,13 @@ class CustomerQueries:
         """The CTEs and candidate queries of the names containing `term` (lower-cased), after the cursor, of the
         borrowers `owned` keeps (an agent's condition on read.customers, or "")."""
         parts = [part for part in term.split(" ") if part]
-        if len(parts) == 1:
-            patterns = ["%" + _like_escaped(term) + "%"]
-        else:  # "rahul sh": a word ending in "rahul", then one starting with "sh"
-            last = len(parts) - 1
-            patterns = ["%" * (i == 0) + _like_escaped(part) + "%" * (i == last) for i, part in enumerate(parts)]
-        lookup = " UNION ALL ".join(
-            f"(SELECT {i} AS part, word, place, borrowers FROM read.customer_name_vocabulary "
-            f"WHERE brand_id = %(brand)s AND word LIKE %(p{i})s LIMIT %(cap)s)"
-            for i in range(len(patterns))
-        )
-        found: list[list[tuple[str, int, int]]] = [[] for _ in patterns]
-        lookup_params = {"brand": params["brand"], "cap": self.MERGE_WORDS + 1}
-        for row in conn.execute(lookup, lookup_params | {f"p{i}": p for i, p in enumerate(patterns)}, prepare=False):
-            found[row["part"]].append((row["word"], row["place"], row["borrowers"]))
         # The query word in the fewest names drives (one in no name: nothing matches); with several query words
         # its ranges are read until a page matches the whole query, so they cost up to that many names. Words
         # found at more than MERGE_WORDS places come last (their count is cut short).
-        driver = min(
-            range(len(parts)),
-            key=lambda i: (len(found[i]) > self.MERGE_WORDS, sum(n for *_, n in found[i]), -len(parts[i])),
-        )
-        if not found[driver]:
+        driver = driving_word(vocabulary_matches(conn, params["brand"], parts, self.MERGE_WORDS))
+        if not driver.found:
             return [], []
-        params["name"] = "%" + _like_escaped(term) + "%"
+        params["name"] = "%" + like_escaped(term) + "%"
         after = (" AND (c.name_key, c.id) > (%(c_name)s, %(c_id)s)" if page_filter else "") + owned
         whole = " AND c.name_key LIKE %(name)s" if len(parts) > 1 else ""  # one query word is not the whole query
 
@@ -285,16 +269,16 @@ class CustomerQueries:
                 "ORDER BY name_key, id LIMIT %(limit)s"
             )
 
-        if len(found[driver]) <= self.MERGE_WORDS:
+        if not driver.more:
             places = {}
-            for k in sorted({place for _, place, _ in found[driver]}):
-                params[f"w{k}"] = [word for word, place, _ in found[driver] if place == k]
+            for k in sorted({place for _, place, _ in driver.found}):
+                params[f"w{k}"] = [word for word, place, _ in driver.found if place == k]
                 places[k] = f"%(w{k})s::text[]"
             return [f"name_page AS MATERIALIZED ({merged(places)})"], ["SELECT id FROM name_page"]
         # Every (word, place) of the driving word this time, read in the statement: there are many. (In name_key's
         # collation, as the word indexes compare: "C" since directories are made so, "default" in one made before
         # and not rebuilt since; the vocabulary's is "C".)
-        params.update(walk=self.NAME_WALK, driver=patterns[driver])
+        params.update(walk=self.NAME_WALK, driver=driver.pattern)
         collation = "C" if conn.execute(_NAME_KEY_IS_C).fetchone()["c"] else "default"
         every = {
             k: f'ARRAY(SELECT word COLLATE "{collation}" FROM read.customer_name_vocabulary WHERE brand_id = %(brand)s '
@@ -407,8 +391,3 @@ def _key_candidates(term: str, params: dict[str, Any]) -> tuple[list[str], list[
             )
     # MATERIALIZED CTEs are separate steps, each planned on its own (and run only when read).
     return ["matched_keys AS MATERIALIZED (" + " UNION ".join(keys) + ")"], ["SELECT id FROM matched_keys"]
-
-
-def _like_escaped(text: str) -> str:
-    """`text` matched literally by LIKE (its backslash, % and _ escaped)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

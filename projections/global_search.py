@@ -22,6 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from projections.customer_queries import CustomerQueries
+from projections.name_vocabulary import like_escaped
 
 #: The shortest query searched (shorter ones are refused by the endpoint; the query answers nothing).
 MIN_LENGTH = 2
@@ -84,11 +85,6 @@ _EMAIL = (
 )
 
 
-def _like(text: str) -> str:
-    """`text` matched literally by LIKE."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class GlobalSearchQueries:
     """The top bar's search over the brand's read models."""
 
@@ -109,7 +105,7 @@ class GlobalSearchQueries:
         found = self.customers.search(brand_id, term, None, limit).items
         by_name = [BorrowerHit(c.id, c.name, c.phone, c.email, c.pan, c.number, f"/customers/{c.id}") for c in found]
         by_email_wanted = " " not in term and (len(by_name) < limit or "@" in term)
-        email = _like(term.lower()) + "%"
+        email = like_escaped(term.lower()) + "%"
         with self.pool.connection() as conn:
             with conn.pipeline():
                 emails = conn.execute(_EMAIL, (brand_id, email, limit)) if by_email_wanted else None
@@ -156,11 +152,11 @@ class GlobalSearchQueries:
         or by the email prefix: up to `limit` newest loans of each); the caller keeps rank 3 only for the
         borrowers it shows."""
         key = term.upper().replace(" ", "")
-        pattern = _like(key)
+        pattern = like_escaped(key)
         parts = []
         params: dict[str, Any] = {"brand": brand_id, "limit": limit, "key": key}
         if " " not in term and any(ch.isdigit() for ch in key):
-            params.update(prefix=pattern + "%", suffix=_like(key[::-1]) + "%")
+            params.update(prefix=pattern + "%", suffix=like_escaped(key[::-1]) + "%")
             parts += [
                 "(SELECT 0 AS rank, id FROM read.loans WHERE brand_id = %(brand)s AND loan_number = %(key)s)",
                 "(SELECT 1 AS rank, id FROM read.loans WHERE brand_id = %(brand)s AND loan_number LIKE %(prefix)s "
@@ -197,7 +193,7 @@ class GlobalSearchQueries:
 
     def _staff(self, conn: Any, brand_id: UUID, term: str, limit: int) -> Any:
         """Sends the staff statement: a fragment of the name or the email, in name order."""
-        pattern = "%" + _like(term.lower()) + "%"
+        pattern = "%" + like_escaped(term.lower()) + "%"
         return conn.execute(
             "SELECT id, name, email, roles, enabled FROM read.staff WHERE brand_id = %s "
             "AND (name_key LIKE %s OR lower(email) LIKE %s) ORDER BY name_key, id LIMIT %s",

@@ -11,11 +11,12 @@ from typing import Any
 from uuid import UUID
 
 from domain.loans.due_dates import RepaymentCalendar
-from projections.customer_queries import CUSTOMER_NUMBER, LOAN_NUMBER, _like_escaped
+from projections.customer_queries import CUSTOMER_NUMBER, LOAN_NUMBER
 from projections.customers import LONG
 from projections.keyset import InvalidCursor, KeysetCursor, Page
 from projections.loan_decision_queries import AmountsView, InstalmentView, amounts, schedule
 from projections.loans import CLOSED
+from projections.name_vocabulary import driving_word, like_escaped, vocabulary_matches
 
 #: The queue is ordered by (created_at, id), newest first.
 LOANS_CURSOR = KeysetCursor(datetime, UUID, name="loans")
@@ -231,11 +232,11 @@ def _search(conn: Any, q: str | None, params: dict[str, Any]) -> list[str]:
     """The condition a search adds (none for a blank one): a loan number or a borrower's formatted id is looked up
     exactly (no name holds "-L-000456"); anything else is part of a borrower's name.
 
-    A name holding the query holds its longest word (of the query) within one of its words, so the brand's name
-    vocabulary (`read.customer_name_vocabulary`, with each word's place and how many names hold it there) says which
-    words at which places can match: none, no borrower matches; in at most NAME_LOOKUP_MAX names, those names are read
-    from the word indexes (`customers_name_word<k>_idx`, `customers_long_name_idx`); in more, the brand's names are
-    walked (a common fragment: a pass over them finds the page's loans sooner than thousands of lookups)."""
+    The query's words are looked up in the brand's name vocabulary as the directory search does
+    (projections/name_vocabulary.py): a name holding the query holds one of the (word, place) entries of its word in
+    the fewest names. Those entries are in no name: no borrower matches; in at most NAME_LOOKUP_MAX names: those names
+    are read from the word indexes (`customers_name_word<k>_idx`, `customers_long_name_idx`); in more, the brand's
+    names are walked (a common fragment: a pass over them finds the page's loans sooner than thousands of lookups)."""
     text = (q or "").strip()
     if not text:
         return []
@@ -244,23 +245,17 @@ def _search(conn: Any, q: str | None, params: dict[str, Any]) -> list[str]:
         return ["l.loan_number = %(key)s"]
     if CUSTOMER_NUMBER.match(params["key"]):
         return ["l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND number = %(key)s)"]
-    words = " ".join(text.lower().split())
-    params["name"] = "%" + _like_escaped(words) + "%"
+    words = text.lower().split()
+    params["name"] = "%" + like_escaped(" ".join(words)) + "%"
     walk = ["l.customer_id IN (SELECT id FROM read.customers WHERE brand_id = %(brand)s AND name_key LIKE %(name)s)"]
-    longest = max(words.split(" "), key=len)
-    found = conn.execute(
-        "SELECT place, word, borrowers FROM read.customer_name_vocabulary WHERE brand_id = %s AND word LIKE %s "
-        "LIMIT %s",
-        (params["brand"], "%" + _like_escaped(longest) + "%", NAME_LOOKUP_MAX + 1),
-        prepare=False,
-    ).fetchall()
-    if not found:
+    driver = driving_word(vocabulary_matches(conn, params["brand"], words, NAME_LOOKUP_MAX))
+    if not driver.found:
         return ["false"]
-    if len(found) > NAME_LOOKUP_MAX or sum(r["borrowers"] for r in found) > NAME_LOOKUP_MAX:
+    if driver.more or driver.borrowers > NAME_LOOKUP_MAX:
         return walk
     places: dict[int, list[str]] = {}
-    for row in found:
-        places.setdefault(row["place"], []).append(row["word"])
+    for word, place, _ in driver.found:
+        places.setdefault(place, []).append(word)
     reads = []
     for place, held in sorted(places.items()):
         if place == LONG:  # names of more words than have indexes: their own (partial) index, walked

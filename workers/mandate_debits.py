@@ -1,6 +1,6 @@
 """The `mandate-debits` job (issue #15 item 2): for each active UPI Autopay mandate of a brand, present what is due
 on the run's business date at the gateway (`Mandates.plan` / `Mandates.present`); the gateway settles each debit by
-webhook. Failed debits are presented again per the retry policy (`api.services.mandates.RETRIES`,
+webhook. Failed debits are presented again per the retry policy (`domain.loans.mandate_debits.RETRIES`,
 `RETRY_SPACING_DAYS`). A rerun presents nothing twice: each instalment's attempt is presented once."""
 
 from __future__ import annotations

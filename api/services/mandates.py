@@ -6,7 +6,8 @@ The `mandate-debits` job (workers/mandate_debits.py) presents, for each active m
 date (the unpaid part of the instalments due on or before it, capped at the payoff and the mandate's max amount);
 the gateway settles each debit by a `payment.*` webhook. A captured debit is recorded as a repayment (mode
 `upi_autopay`, reference = the gateway's order id) once; a failed one is recorded with the gateway's reason and
-presented again `RETRY_SPACING_DAYS` business days later, at most `RETRIES` more times per instalment."""
+presented again `RETRY_SPACING_DAYS` business days later, at most `RETRIES` more times per instalment. What to present
+and when is decided by domain/loans/mandate_debits.py; this service reads the debits and talks to the gateway."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from uuid import UUID
 
@@ -28,6 +29,7 @@ from api.services.disbursals import WebhookOutcome
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.loans.application import Loans
+from domain.loans.mandate_debits import awaits_answer, next_debit, retry_date
 from domain.loans.money import ZERO, parse_money
 from domain.loans.position import InstalmentStatus
 from domain.loans.servicing_views import servicing_view
@@ -40,10 +42,6 @@ from domain.shared.values import clean_text
 
 log = structlog.get_logger(__name__)
 
-#: The retry policy of a failed debit (the same for every brand): presented again this many more times per
-#: instalment, each this many days after the failure (by the business date the job runs on).
-RETRIES = 2
-RETRY_SPACING_DAYS = 1
 FREQUENCIES = ("monthly", "weekly", "as_presented")
 VPA = re.compile(r"[A-Za-z0-9._-]{2,64}@[A-Za-z][A-Za-z0-9]{1,32}")
 
@@ -171,9 +169,7 @@ class Mandates:
             raise NotFound("no payment link or mandate debit of ours has this order", order_id=order_id)
         if event.type == "payment.failed":
             reason = str(event.data.get("reason") or "failed at the gateway")[:300]
-            retry = None
-            if debit.attempt <= RETRIES:
-                retry = self.identity.business_date(debit.brand_id) + timedelta(days=RETRY_SPACING_DAYS)
+            retry = retry_date(debit.attempt, self.identity.business_date(debit.brand_id))
             self.store.settle_debit(reference, "failed", reason=reason, retry_on=retry)
             return WebhookOutcome("processed")
         if event.type != "payment.captured":
@@ -204,18 +200,8 @@ class Mandates:
         amount = min(sum((i.unpaid for i in due), ZERO), view.outstanding.total, mandate.max_amount)
         first = due[0].no
         tried = [d for d in self.store.debits(mandate.id) if d.instalment == first]
-        if not tried:
-            return DebitPlan(mandate, first, 1, amount)
-        last = tried[-1]
-        if last.state == "presented" and last.order_id is None:
-            # Noted but never answered: the process presenting it died (or lost the answer) before the gateway's
-            # order was noted. Presented again under the same reference, which the gateway takes once.
-            return DebitPlan(mandate, first, last.attempt, last.amount)
-        if last.state == "presented" or last.state == "paid":
-            return None
-        if last.attempt > RETRIES or last.retry_on is None or last.retry_on > day:
-            return None
-        return DebitPlan(mandate, first, last.attempt + 1, amount)
+        planned = next_debit(tried, amount, day)
+        return None if planned is None else DebitPlan(mandate, first, planned.attempt, planned.amount)
 
     def present(self, plan: DebitPlan, day: date) -> MandateDebit | None:
         """Present a planned debit at the gateway (once per instalment and attempt)."""
@@ -225,7 +211,7 @@ class Mandates:
                              plan.amount, "presented", None, None, day, None)  # fmt: skip
         if not self.store.add_debit(debit):
             noted = self.store.debit(reference)
-            if noted is None or noted.state != "presented" or noted.order_id is not None:
+            if noted is None or not awaits_answer(noted):
                 return None  # presented already (a rerun, another worker)
             # else noted by a presentation whose answer never came (`plan`): asked again under the same reference
         try:

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def server(app: Any) -> Iterator[str]:
-    """The session's ASGI app served by uvicorn on a free loopback port (started once, like the platform)."""
+@contextmanager
+def served(app: Any, stop_seconds: float = 5.0) -> Iterator[str]:
+    """`app` served by uvicorn on a free loopback port while in the block: its URL (then `stop_seconds` at most for
+    the server to stop)."""
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     srv = uvicorn.Server(config)
@@ -41,9 +43,18 @@ def server(app: Any) -> Iterator[str]:
     while not srv.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=5)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=stop_seconds)
+
+
+@pytest.fixture(scope="session")
+def server(app: Any) -> Iterator[str]:
+    """The session's ASGI app served by uvicorn on a free loopback port (started once, like the platform)."""
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -31,3 +31,18 @@ def sign_in(client: Any, sms: SmsSimulator, brand: str, phone: str) -> dict[str,
 def bearer(session: dict[str, Any]) -> dict[str, str]:
     """The borrower's Authorization header."""
     return {"Authorization": f"Bearer {session['token']}"}
+
+
+def steps_before_the_loan_request(client: Any, auth: dict[str, str]) -> None:
+    """Every onboarding step before the loan request done by the signed-in borrower `auth` (the onboarding tests'
+    borrower), the bank statement by an Account Aggregator consent (the brand's `account_aggregation` on)."""
+    from tests.e2e.test_onboarding_api import PERSONAL, _pan  # (that module imports this one)
+
+    for step, body in (
+        ("pan", {"pan": _pan()}),
+        ("personal", PERSONAL),
+        ("aadhaar", {"method": "digilocker", "aadhaar_number": "2345 6789 0124", "digilocker_reference": "DL-1"}),
+        ("bank_account", {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}),
+        ("bank_statement", {"method": "account_aggregator", "consent_id": "AA-77"}),
+    ):
+        assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=auth).status_code == 200, step

@@ -9,7 +9,7 @@ from typing import Any
 
 from adapters.simulators.sms import SmsSimulator
 from tests.conftest import Tenant
-from tests.e2e.onboarding_support import bearer, sign_in, sms
+from tests.e2e.onboarding_support import bearer, sign_in, sms, steps_before_the_loan_request
 from tests.e2e.test_onboarding_api import PERSONAL, PRODUCT, _pan
 from tests.support import mobile
 
@@ -24,14 +24,7 @@ def _onboarded(client: Any, tenant: Tenant, sms: SmsSimulator) -> tuple[dict[str
     product = client.post("/api/v1/loan-products", json=PRODUCT, headers=tenant.auth).json()
     session = sign_in(client, sms, tenant.slug, mobile())
     auth = bearer(session)
-    for step, body in (
-        ("pan", {"pan": _pan()}),
-        ("personal", PERSONAL),
-        ("aadhaar", {"method": "digilocker", "aadhaar_number": "2345 6789 0124", "digilocker_reference": "DL-1"}),
-        ("bank_account", {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}),
-        ("bank_statement", {"method": "account_aggregator", "consent_id": "AA-77"}),
-    ):
-        assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=auth).status_code == 200, step
+    steps_before_the_loan_request(client, auth)
     return session, auth, product
 
 

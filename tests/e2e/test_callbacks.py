@@ -29,8 +29,8 @@ from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
 from domain.shared.clock import FixedClock
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
-from tests.e2e.onboarding_support import bearer, sign_in, sms
-from tests.e2e.test_onboarding_api import PERSONAL, PRODUCT, _pan
+from tests.e2e.onboarding_support import bearer, sign_in, sms, steps_before_the_loan_request
+from tests.e2e.test_onboarding_api import PRODUCT
 from tests.support import mobile, settle
 from workers.callback_jobs import CallbackJobPort, CallbackRouter
 
@@ -70,14 +70,7 @@ def _application(client: Any, tenant: Tenant, sms: SmsSimulator) -> tuple[dict[s
     else:  # the brand's product from an earlier borrower
         product = client.get("/api/v1/loan-products", headers=tenant.auth).json()["items"][0]
     auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
-    for step, body in (
-        ("pan", {"pan": _pan()}),
-        ("personal", PERSONAL),
-        ("aadhaar", {"method": "digilocker", "aadhaar_number": "2345 6789 0124", "digilocker_reference": "DL-1"}),
-        ("bank_account", {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}),
-        ("bank_statement", {"method": "account_aggregator", "consent_id": "AA-77"}),
-    ):
-        assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=auth).status_code == 200, step
+    steps_before_the_loan_request(client, auth)
     request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
     made = client.post("/api/v1/borrower/applications", json=request, headers=auth)
     assert made.status_code == 201, made.text

@@ -1,29 +1,26 @@
 """Concurrency probe of the commands that create a record or keep a limit: the same request fired at once from
-several threads (tests/e2e/test_concurrency_probe.py's `Racer`: one keep-alive client each, lined up on a barrier),
+several threads (tests/e2e/racing.py's `Racer`: one keep-alive client each, lined up on a barrier),
 repeated for some rounds. Checked: one record is made however many identical requests race (or the limit holds), the
 losers get a 409 (problem+json) or the winner's answer, never a 5xx, and the read models list one."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 from uuid import UUID
 
 import httpx
-import pytest
 
 from adapters.simulators.sms import SmsSimulator
 from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
 from domain.onboarding.application import Onboarding
 from tests.conftest import make_tenant
+from tests.e2e.racing import Call, Racer, race_fixture  # noqa: F401 (the `race` fixture)
 from tests.e2e.test_concurrency_probe import (
     D0,
     ROUNDS,
-    Call,
-    Racer,
     borrower,
     disbursed_loan,
     make_product,
@@ -32,13 +29,6 @@ from tests.e2e.test_concurrency_probe import (
     set_business_date,
 )
 from tests.support import account_number, mobile, settle
-
-
-@pytest.fixture
-def race(server: str) -> Iterator[Racer]:
-    racer = Racer(server)
-    yield racer
-    racer.close()
 
 
 def test_a_staff_notice_acknowledged_at_once_is_read_once_and_every_tap_answered(

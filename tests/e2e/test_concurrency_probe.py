@@ -16,11 +16,9 @@ of the products context made through the API."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -47,6 +45,7 @@ from domain.reloans.application import ReloanOffers
 from domain.shared.errors import InvalidInput
 from projections.loan_queries import LoanQueries
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
+from tests.e2e.racing import Call, Racer, race_fixture  # noqa: F401 (the `race` fixture)
 from tests.support import settle
 
 #: Rounds of each race: enough for a check-then-act window to be met (each defect above showed in the first few).
@@ -67,72 +66,6 @@ PRODUCT = {
 
 
 # Racing ------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Call:
-    """One request of a race."""
-
-    method: str
-    path: str
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] | None = None
-    content: bytes | None = None  # a raw body (a signed webhook's) instead of `body`
-
-
-class Racer:
-    """Clients that send requests at once: one thread and one keep-alive connection each, lined up on a barrier."""
-
-    def __init__(self, server: str, lanes: int = 4) -> None:
-        self.clients = [httpx.Client(base_url=server, timeout=60) for _ in range(lanes)]
-        for client in self.clients:  # each connection up before the first start (kept alive between races)
-            assert client.get("/health").status_code == 200
-
-    def close(self) -> None:
-        for client in self.clients:
-            client.close()
-
-    def __call__(self, tenant: Tenant, calls: Sequence[Call]) -> list[httpx.Response]:
-        """Send `calls` at once and return the answers in their order; every refusal is checked to be problem+json
-        and never a 5xx."""
-        assert len(calls) <= len(self.clients)
-        barrier = threading.Barrier(len(calls))
-        answers: list[httpx.Response | BaseException | None] = [None] * len(calls)
-
-        def send(i: int) -> None:
-            call = calls[i]
-            try:
-                barrier.wait(timeout=30)
-                headers = call.headers or tenant.auth
-                answers[i] = (
-                    self.clients[i].request(call.method, call.path, content=call.content, headers=headers)
-                    if call.content is not None
-                    else self.clients[i].request(call.method, call.path, json=call.body, headers=headers)
-                )
-            except BaseException as exc:  # noqa: BLE001 - reported below, in the test's thread
-                barrier.abort()
-                answers[i] = exc
-
-        threads = [threading.Thread(target=send, args=(i,)) for i in range(len(calls))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        out: list[httpx.Response] = []
-        for answer in answers:
-            assert isinstance(answer, httpx.Response), f"a racing request failed: {answer!r}"
-            assert answer.status_code < 500, f"{answer.request.method} {answer.request.url}: {answer.text}"
-            if answer.status_code >= 400:
-                assert answer.headers["content-type"].startswith("application/problem+json"), answer.text
-            out.append(answer)
-        return out
-
-
-@pytest.fixture
-def race(server: str) -> Iterator[Racer]:
-    racer = Racer(server)
-    yield racer
-    racer.close()
 
 
 def ok(answer: httpx.Response) -> bool:

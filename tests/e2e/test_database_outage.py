@@ -17,13 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from api.auth import SESSION_COOKIE
 from domain.customers.application import Customers
 from projections.customer_queries import CustomerQueries
 from tests.conftest import make_tenant
-from tests.e2e.conftest import _free_port
+from tests.e2e.conftest import served
 from tests.support import ROOT
 
 POOL_TIMEOUT = 2.0  # DATABASE_POOL_TIMEOUT for this test's platform
@@ -82,23 +81,10 @@ def outage_server(mail_sink: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[t
     server = OwnedServer(data_dir)
     platform = Platform.open(server.dsn, mail=MailSettings(port=mail_sink.port))
     platform.start_projection_runners()
-    port = _free_port()
-    config = uvicorn.Config(
-        build_app(lambda: platform, close_platform=False), host="127.0.0.1", port=port, log_config=None,
-        access_log=False,
-    )  # fmt: skip
-    web = uvicorn.Server(config)
-    thread = threading.Thread(target=web.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not web.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield server, platform, f"http://127.0.0.1:{port}"
+        with served(build_app(lambda: platform, close_platform=False), stop_seconds=10) as url:
+            yield server, platform, url
     finally:
-        web.should_exit = True
-        thread.join(timeout=10)
         platform.close()
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -30,7 +30,9 @@ from domain.identity.application import Identity
 from domain.jobs.application import Jobs
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.blackbox import DAY, zone_at
-from tests.e2e.test_job_kill import _run_status, _until_succeeded, _worker
+from tests.e2e.kill_support import run_status as _run_status
+from tests.e2e.kill_support import until_succeeded as _until_succeeded
+from tests.e2e.kill_support import worker as _worker
 
 # Each test on a database of its own (tests/own_database.py): the `serve` workers these tests start lead the scheduler
 # over every brand of their database: on the session's they fired earlier tests' brands' schedules and sent their due

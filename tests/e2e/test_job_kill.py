@@ -8,102 +8,39 @@ orphaned (its process is gone), retries it, and must neither resend that email n
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
-from adapters.mail_sink import free_port
 from domain.covenants.application import Covenants
 from domain.jobs.application import Jobs
 from tests.conftest import make_tenant
+from tests.e2e.kill_support import KillingSmtpServer as KillingServer
+from tests.e2e.kill_support import killing_smtp
+from tests.e2e.kill_support import run_status as _run_status
+from tests.e2e.kill_support import until_succeeded as _until_succeeded
+from tests.e2e.kill_support import worker as _worker
 from tests.e2e.test_covenants import _borrower, _covenant, _run
 
 # Each test on a database of its own (tests/own_database.py): the `serve` workers these tests start lead the scheduler
 # over every brand of their database: on the session's they fired earlier tests' brands' schedules and sent their owed
 # emails to this test's SMTP server, whose message count picks the moment it kills the worker.
 from tests.own_database import own_app, own_dsn, own_platform  # noqa: F401
-from tests.support import ROOT, settle
+from tests.support import settle
 
 BORROWERS = 6
 KILL_AT = 3
 
 
-class KillingServer:
-    """An SMTP server keeping every accepted message; on message KILL_AT it SIGKILLs the worker first."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-        self.victim: int | None = None
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-            if len(self.messages) == KILL_AT and self.victim is not None:
-                time.sleep(0.05)  # the worker is now waiting for this answer
-                os.kill(self.victim, signal.SIGKILL)
-                time.sleep(0.2)  # The worker is gone before it could read this answer.
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[KillingServer, int]]:
-    handler = KillingServer()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
-
-
-def _worker(dsn: str, smtp_port: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": dsn, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()[-3000:]
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code in (200, 503):
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError("worker did not start: " + log.read_text()[-3000:])
-
-
-def _run_status(client: Any, tenant: Any, run_id: str) -> dict[str, Any]:
-    return dict(client.get(f"/api/v1/jobs/runs/{run_id}", headers=tenant.auth).json())
-
-
-def _until_succeeded(client: Any, tenant: Any, run_id: str, log: Path, seconds: float) -> None:
-    """Wait for the run to succeed (a fresh worker first catches up every projection); the workers' log if not."""
-    deadline = time.monotonic() + seconds
-    while (run := _run_status(client, tenant, run_id))["status"] != "succeeded":
-        if time.monotonic() >= deadline:
-            text = log.read_text()
-            mentions = [line for line in text.splitlines() if run_id in line]
-            raise AssertionError("\n".join([str(run), *mentions[-10:], text[-3000:]]))
-        time.sleep(0.5)
+    """Kills the worker on message KILL_AT, 0.05 s after it arrived: the worker is then waiting for the answer."""
+    with killing_smtp(KILL_AT, pause=0.05) as served:
+        yield served
 
 
 @pytest.mark.timeout(900)  # two fresh `serve` processes, each starting on a loaded machine

@@ -31,9 +31,9 @@ from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from domain.loans.offer import ProductVersion
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
-from tests.e2e.onboarding_support import bearer, sign_in, sms
+from tests.e2e.onboarding_support import bearer, sign_in, sms, steps_before_the_loan_request
 from tests.e2e.test_api_loans import PRODUCT
-from tests.e2e.test_onboarding_api import EMPLOYMENT, PERSONAL, _pan
+from tests.e2e.test_onboarding_api import EMPLOYMENT
 from tests.e2e.test_onboarding_api import PRODUCT as BORROWER_PRODUCT
 from tests.e2e.test_recoveries_api import PNG
 from tests.e2e.test_servicing_api import D0, PenalCatalogue, catalogue, disbursed_loan, set_business_date
@@ -311,14 +311,7 @@ def test_an_integer_field_given_as_a_string_is_refused_by_the_borrower_and_the_s
                  headers=tenant.auth)  # fmt: skip
     product = client.post("/api/v1/loan-products", json=BORROWER_PRODUCT, headers=tenant.auth).json()
     auth = bearer(sign_in(client, sms, tenant.slug, mobile()))
-    for step, body in (
-        ("pan", {"pan": _pan()}),
-        ("personal", PERSONAL),
-        ("aadhaar", {"method": "digilocker", "aadhaar_number": "2345 6789 0124", "digilocker_reference": "DL-1"}),
-        ("bank_account", {"account_number": "50100012345678", "ifsc": "HDFC0001234", "holder_name": "Asha Verma"}),
-        ("bank_statement", {"method": "account_aggregator", "consent_id": "AA-77"}),
-    ):
-        assert client.put(f"/api/v1/borrower/steps/{step}", json=body, headers=auth).status_code == 200, step
+    steps_before_the_loan_request(client, auth)
     request = {"product_id": product["id"], "amount": "50000", "tenure": 12}
     for bad in ("12", 12.5, True, "1_2", " 12 "):
         refused = _refused(client.post("/api/v1/borrower/applications", json={**request, "tenure": bad},

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from datetime import date
@@ -22,21 +21,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
 from adapters.cob_store import CobStore
-from adapters.mail_sink import free_port
 from domain.jobs.application import Jobs
 from domain.loans.application import Loans
 from tests.conftest import make_tenant
-from tests.e2e.test_job_kill import _run_status, _until_succeeded
+from tests.e2e.kill_support import run_status as _run_status
+from tests.e2e.kill_support import serve
+from tests.e2e.kill_support import until_succeeded as _until_succeeded
 from tests.e2e.test_servicing_api import D0, approved_loan, catalogue, set_business_date
 
 # A database of its own (tests/own_database.py): the workers lead the scheduler over every brand of their database.
 from tests.own_database import own_app, own_dsn, own_platform  # noqa: F401
-from tests.support import ROOT, settle
+from tests.support import settle
 
 __all__ = ["catalogue"]  # the fixture (autouse) of the servicing tests: penal charges at 0.1 % a day
 
@@ -47,19 +46,7 @@ DAY = date(2026, 3, 3)  # each loan's first instalment (28 Feb) unpaid: overdue,
 
 def _worker(dsn: str, name: str, log: Path) -> subprocess.Popen[bytes]:
     """A `serve` process (API and workers) whose connections are named `name`."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": dsn, "PGAPPNAME": name}
-    process = subprocess.Popen([sys.executable, "-m", "workers.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=log.open("ab"), stderr=subprocess.STDOUT)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while True:
-        assert process.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, "the worker did not start: " + log.read_text()[-3000:]
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code in (200, 503):
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    return serve(dsn, log, {"PGAPPNAME": name})[0]
 
 
 def _closes(dsn: str, table: str, brand_loans: list[uuid.UUID]) -> dict[str, int]:

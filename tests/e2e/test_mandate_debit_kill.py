@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -23,11 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 
-from adapters.mail_sink import free_port
 from adapters.providers.directory import ProviderDirectory
 from adapters.simulators.base import WebhookDelivery
 from adapters.simulators.gateway import GatewaySimulator
@@ -35,7 +32,10 @@ from api.services.disbursals import WEBHOOK_SECRET_ENV
 from domain.jobs.application import Jobs
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, make_tenant
 from tests.e2e.blackbox import poll
-from tests.e2e.test_job_kill import _run_status, _until_succeeded, _worker
+from tests.e2e.conftest import served
+from tests.e2e.kill_support import run_status as _run_status
+from tests.e2e.kill_support import until_succeeded as _until_succeeded
+from tests.e2e.kill_support import worker as _worker
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
 
 # A database of its own (tests/own_database.py): the workers lead the scheduler over every brand of their database.
@@ -100,16 +100,8 @@ def gateway(platform: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[KillingG
 @pytest.fixture
 def server(app: Any) -> Iterator[str]:
     """This test's app over HTTP (the gateway's webhooks reach it here)."""
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_config=None, access_log=False))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{srv.config.port}"
-    srv.should_exit = True
-    thread.join(timeout=5)
+    with served(app) as url:
+        yield url
 
 
 @pytest.mark.timeout(900)  # two fresh `serve` processes, each starting on a loaded machine

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,11 +26,11 @@ import httpx
 import psycopg
 import pytest
 
-from adapters.mail_sink import free_port
 from domain.loans.application import Loans
 from tests.conftest import Tenant, make_tenant
+from tests.e2e.kill_support import serve
 from tests.e2e.test_disbursal import sanctioned_loan, wiring
-from tests.support import ROOT, settle
+from tests.support import settle
 
 __all__ = ["wiring"]  # the fixture (the tests' catalogue, provider simulators for the penny drop)
 
@@ -41,23 +40,7 @@ def api(dsn: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str
     """An API process (no workers) on the session's database, its URL and the `application_name` of its
     connections."""
     name = f"payout-kill-{uuid.uuid4().hex[:8]}"
-    port = free_port()
-    log = tmp_path / "api.log"
-    env = {**os.environ, "DATABASE_URL": dsn, "PGAPPNAME": name}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "serve", "--no-workers", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        assert process.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, "the API did not start: " + log.read_text()[-3000:]
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code in (200, 503):
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    process, url = serve(dsn, tmp_path / "api.log", {"PGAPPNAME": name}, workers=False, what="API")
     yield process, url, name
     if process.poll() is None:
         process.kill()

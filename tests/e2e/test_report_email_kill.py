@@ -5,55 +5,32 @@ says - as the same message (one `Message-ID` for the run), so a mail client that
 
 from __future__ import annotations
 
-import os
 import signal
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from adapters.mail_sink import free_port
 from domain.jobs.application import Jobs
 from tests.conftest import make_tenant
-from tests.e2e.test_job_kill import _run_status, _until_succeeded, _worker
+from tests.e2e.kill_support import KillingSmtpServer as KillingServer
+from tests.e2e.kill_support import killing_smtp
+from tests.e2e.kill_support import run_status as _run_status
+from tests.e2e.kill_support import until_succeeded as _until_succeeded
+from tests.e2e.kill_support import worker as _worker
 
 # A database of its own (tests/own_database.py): the workers lead the scheduler over every brand of their database.
 from tests.own_database import own_app, own_dsn, own_platform  # noqa: F401
 from tests.support import settle
 
 
-class KillingServer:
-    """An SMTP server keeping every message; the first one it takes SIGKILLs the worker before it is answered."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-        self.victim: int | None = None
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-            if self.victim is not None:
-                os.kill(self.victim, signal.SIGKILL)
-                self.victim = None
-                time.sleep(0.2)  # the worker is gone before it reads this answer
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[KillingServer, int]]:
-    handler = KillingServer()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
+    """Kills the worker on the first message, before answering it."""
+    with killing_smtp(1) as served:
+        yield served
 
 
 @pytest.mark.timeout(900)  # two fresh `serve` processes, each starting on a loaded machine

@@ -20,9 +20,9 @@ import pytest
 from adapters.paylink_store import Mandate, MandateDebit, PaymentLink
 from adapters.webhooks import WebhookRejected, sign
 from api.services.disbursals import WEBHOOK_SECRET_ENV
-from api.services.mandates import RETRIES
 from api.services.paylinks import Paylinks
 from domain.loans.application import Loans
+from domain.loans.mandate_debits import RETRIES
 from domain.loans.terms import PenalTerms
 from domain.providers.messaging import PaymentOrder
 from domain.shared.clock import FixedClock
