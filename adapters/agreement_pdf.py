@@ -4,12 +4,14 @@ repayment schedule and the signature block.
 Deterministic: the PDF's creation date is the agreement's `issued_at` and its file id is derived from the content,
 so one agreement always renders to the same bytes and its SHA-256 can be checked again. Text uses the PDF core
 fonts (Latin-1); a character outside it is written as its closest ASCII form (accents dropped) or `?`.
-Amounts are written as plain rupees with paise (`12500.00`), as the API carries them.
+Amounts are written with Indian grouping and paise (`Rs. 12,500.00`, `document_money`) since layout 2; layout 1
+wrote them as the API carries them (`12500.00`) and is kept for the agreements issued in it.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable, Iterator
 from datetime import UTC
 from decimal import Decimal
 
@@ -18,6 +20,11 @@ from fpdf.enums import XPos, YPos
 
 from domain.loans.agreement import LoanAgreement
 from domain.loans.terms import LoanKind, PenalKind
+from domain.shared.rupees import rupees
+
+#: The layout new agreements are issued in (2: amounts as `document_money`); 1, amounts in plain digits, is kept
+#: so that an agreement issued in it renders to the bytes its recorded SHA-256 is of (`renderings`).
+LAYOUT = 2
 
 _WIDTH = 180.0  # A4 (210 mm) less 15 mm margins
 _SCHEDULE = (("No", 12.0), ("Due date", 30.0), ("Opening", 36.0), ("Principal", 34.0), ("Interest", 32.0))
@@ -37,8 +44,15 @@ def latin1(text: str) -> str:
 
 
 def money(value: Decimal) -> str:
-    """Rupees with paise, as the API writes them."""
+    """Rupees with paise, as the API writes them (`150000.00`): documents issued before their layout wrote money
+    as `document_money` (the agreement's layout 1, the no-due certificate's 1 and 2)."""
     return f"{value:.2f}"
+
+
+def document_money(value: Decimal) -> str:
+    """An amount as a document shows it to the borrower: Indian grouping with paise, `Rs. 1,50,000.00` (`rupees`
+    with the sign written `Rs.`: the PDF core fonts have no ₹)."""
+    return rupees(value).replace("₹", "Rs. ")
 
 
 class _Document(FPDF):
@@ -75,8 +89,9 @@ class _Document(FPDF):
         self.multi_cell(_WIDTH, 5, latin1(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
-def render_agreement(agreement: LoanAgreement) -> bytes:
-    """The agreement's PDF bytes."""
+def render_agreement(agreement: LoanAgreement, layout: int = LAYOUT) -> bytes:
+    """The agreement's PDF bytes in `layout` (1: amounts as plain digits, as issued before layout 2)."""
+    m = document_money if layout >= 2 else money
     pdf = _Document(agreement)
     pdf.add_page()
     a = agreement
@@ -98,30 +113,30 @@ def render_agreement(agreement: LoanAgreement) -> bytes:
     pdf.heading("2. The loan")
     pdf.row("Loan number", a.loan_number)
     pdf.row("Product", f"{a.product_name} ({a.product_code}), version {a.product_version}")
-    pdf.row("Amount requested", money(a.requested))
+    pdf.row("Amount requested", m(a.requested))
     if a.cx_approved is not None:
-        pdf.row("Amount recommended", money(a.cx_approved))
-    pdf.row("Amount sanctioned (principal)", money(a.sanctioned))
+        pdf.row("Amount recommended", m(a.cx_approved))
+    pdf.row("Amount sanctioned (principal)", m(a.sanctioned))
     pdf.row("Interest rate", a.rate_text)
     pdf.row("Tenure", a.tenure_text)
     if a.schedule.emi is not None:
-        pdf.row("Monthly instalment (EMI)", money(a.schedule.emi))
+        pdf.row("Monthly instalment (EMI)", m(a.schedule.emi))
     pdf.row("Expected disbursal date", a.disbursal_on.isoformat())
-    pdf.row("Total interest", money(a.schedule.total_interest))
-    pdf.row("Total repayable", money(a.total_repayable))
+    pdf.row("Total interest", m(a.schedule.total_interest))
+    pdf.row("Total repayable", m(a.total_repayable))
 
     pdf.heading("3. Fees, GST and the amount disbursed")
     p = a.pricing
     gst = f"{p.gst_percent}%"
-    pdf.row("Processing fee before discount", money(p.processing_fee_before_discount))
-    pdf.row("Coupon discount", money(p.coupon_discount))
-    pdf.row("Processing fee after discount", money(p.processing_fee.amount))
-    pdf.row(f"GST {gst} on processing fee", _gst_text(p.processing_fee.gst, p.processing_fee.gst_inclusive))
-    pdf.row("Convenience fee", money(p.convenience_fee.amount))
-    pdf.row(f"GST {gst} on convenience fee", _gst_text(p.convenience_fee.gst, p.convenience_fee.gst_inclusive))
-    pdf.row("Total GST", money(p.gst))
-    pdf.row("Total deductions", money(p.deductions))
-    pdf.row("Net amount disbursed", money(p.net_disbursed))
+    pdf.row("Processing fee before discount", m(p.processing_fee_before_discount))
+    pdf.row("Coupon discount", m(p.coupon_discount))
+    pdf.row("Processing fee after discount", m(p.processing_fee.amount))
+    pdf.row(f"GST {gst} on processing fee", _gst_text(m, p.processing_fee.gst, p.processing_fee.gst_inclusive))
+    pdf.row("Convenience fee", m(p.convenience_fee.amount))
+    pdf.row(f"GST {gst} on convenience fee", _gst_text(m, p.convenience_fee.gst, p.convenience_fee.gst_inclusive))
+    pdf.row("Total GST", m(p.gst))
+    pdf.row("Total deductions", m(p.deductions))
+    pdf.row("Net amount disbursed", m(p.net_disbursed))
     pdf.paragraph(
         "Fees and GST are deducted from the amount sanctioned; the borrower repays the amount sanctioned with "
         "interest as scheduled below."
@@ -142,7 +157,7 @@ def render_agreement(agreement: LoanAgreement) -> bytes:
     )
 
     pdf.heading("5. Repayment schedule")
-    _schedule(pdf, a)
+    _schedule(pdf, a, m)
 
     pdf.heading("6. Terms")
     pdf.paragraph(
@@ -166,11 +181,11 @@ def render_agreement(agreement: LoanAgreement) -> bytes:
     return bytes(pdf.output())
 
 
-def _gst_text(gst: Decimal, inclusive: bool) -> str:
-    return f"{money(gst)} ({'included in the fee' if inclusive else 'on top of the fee'})"
+def _gst_text(m: Callable[[Decimal], str], gst: Decimal, inclusive: bool) -> str:
+    return f"{m(gst)} ({'included in the fee' if inclusive else 'on top of the fee'})"
 
 
-def _schedule(pdf: _Document, a: LoanAgreement) -> None:
+def _schedule(pdf: _Document, a: LoanAgreement, m: Callable[[Decimal], str]) -> None:
     def header() -> None:
         pdf.set_font("Helvetica", "B", 9)
         for title, width in _SCHEDULE:
@@ -183,16 +198,16 @@ def _schedule(pdf: _Document, a: LoanAgreement) -> None:
         if pdf.will_page_break(5.5):
             pdf.add_page()
             header()
-        values = (str(i.no), i.due_date.isoformat(), money(i.opening), money(i.principal), money(i.interest))
+        values = (str(i.no), i.due_date.isoformat(), m(i.opening), m(i.principal), m(i.interest))
         for (_, width), value in zip(_SCHEDULE, values, strict=True):
             pdf.cell(width, 5.5, value, border=1, align="R")
-        pdf.cell(_AMOUNT_WIDTH, 5.5, money(i.amount), border=1, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.cell(_AMOUNT_WIDTH, 5.5, m(i.amount), border=1, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", "B", 9)
     principal = sum((i.principal for i in a.schedule.instalments), Decimal("0.00"))
     pdf.cell(_SCHEDULE[0][1] + _SCHEDULE[1][1] + _SCHEDULE[2][1], 6, "Total", border=1)
-    pdf.cell(_SCHEDULE[3][1], 6, money(principal), border=1, align="R")
-    pdf.cell(_SCHEDULE[4][1], 6, money(a.schedule.total_interest), border=1, align="R")
-    pdf.cell(_AMOUNT_WIDTH, 6, money(a.total_repayable), border=1, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(_SCHEDULE[3][1], 6, m(principal), border=1, align="R")
+    pdf.cell(_SCHEDULE[4][1], 6, m(a.schedule.total_interest), border=1, align="R")
+    pdf.cell(_AMOUNT_WIDTH, 6, m(a.total_repayable), border=1, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", size=9)
     if a.kind is LoanKind.PAYDAY:
         pdf.paragraph(f"One bullet repayment {a.tenure} days after disbursal.")
@@ -202,5 +217,10 @@ class PdfAgreementRenderer:
     """The `AgreementRenderer` of the product: fpdf2."""
 
     def render(self, agreement: LoanAgreement) -> bytes:
-        """The agreement's PDF bytes (the same agreement, the same bytes)."""
+        """The agreement's PDF bytes in the current layout (the same agreement, the same bytes)."""
         return render_agreement(agreement)
+
+    def renderings(self, agreement: LoanAgreement) -> Iterator[bytes]:
+        """The agreement in every layout, newest first: an issued one's recorded SHA-256 is of one of them."""
+        for layout in range(LAYOUT, 0, -1):
+            yield render_agreement(agreement, layout)

@@ -3,11 +3,13 @@ sanctioned, the payout's breakdown (processing fee before and after the coupon, 
 deducted), amounts disbursed and repaid, closure date, verification code.
 
 Deterministic: the creation date is the closure date and nothing else varies, so one certificate always renders to
-the same bytes and the SHA-256 recorded when it was first generated can be checked on every download. Layout 1 (no
-breakdown) is kept as it was: certificates issued before layout 2 render in it, so their recorded hashes still hold."""
+the same bytes and the SHA-256 recorded when it was first generated can be checked on every download. Layouts 1 (no
+breakdown) and 2 (amounts in plain digits) are kept as they were: certificates issued before layout 3 render in
+theirs, so their recorded hashes still hold."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from decimal import Decimal
@@ -15,12 +17,13 @@ from decimal import Decimal
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from adapters.agreement_pdf import latin1, money
+from adapters.agreement_pdf import document_money, latin1, money
 from domain.loans.pricing import Pricing
 from domain.loans.servicing_events import NoDue
 
-#: The layout new certificates are issued in (2: with the payout's breakdown); 1 is the layout before it.
-LAYOUT = 2
+#: The layout new certificates are issued in (3: amounts as `document_money`, `Rs. 1,50,000.00`); 2 (with the
+#: payout's breakdown, amounts in plain digits) and 1 (without it) are the layouts before it.
+LAYOUT = 3
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class NoDueContent:
     pricing: Pricing | None = None  # the sanction's: the breakdown of the payout (LENDING.md, "Fees, taxes, payout")
 
 
-def breakdown(pricing: Pricing) -> list[tuple[str, str]]:
+def breakdown(pricing: Pricing, money: Callable[[Decimal], str] = document_money) -> list[tuple[str, str]]:
     """The payout's breakdown as the ledger has it: the fees as charged, each fee's GST (inside it or on top), and
     what came out of the sanctioned amount."""
     processing, convenience = pricing.processing_fee, pricing.convenience_fee
@@ -56,7 +59,9 @@ def breakdown(pricing: Pricing) -> list[tuple[str, str]]:
 
 
 def render_no_due(content: NoDueContent, layout: int = LAYOUT) -> bytes:
-    """The certificate's PDF bytes in `layout` (1: without the breakdown, as issued before layout 2)."""
+    """The certificate's PDF bytes in `layout` (1: without the breakdown, as issued before layout 2; 1 and 2: amounts
+    in plain digits, as issued before layout 3)."""
+    m = document_money if layout >= 3 else money
     f = content.figures
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_margins(20, 20, 20)
@@ -77,14 +82,14 @@ def render_no_due(content: NoDueContent, layout: int = LAYOUT) -> bytes:
         new_x=XPos.LMARGIN, new_y=YPos.NEXT,
     )  # fmt: skip
     pdf.ln(4)
-    fees = breakdown(content.pricing) if layout >= 2 and content.pricing is not None else []
+    fees = breakdown(content.pricing, m) if layout >= 2 and content.pricing is not None else []
     for label, value in (
         ("Borrower", content.borrower),
         ("Loan number", content.loan_number),
-        ("Amount sanctioned (principal)", money(content.sanctioned)),
+        ("Amount sanctioned (principal)", m(content.sanctioned)),
         *fees,
-        ("Amount disbursed (net of fees and GST)", money(content.net_disbursed)),
-        ("Amount repaid", money(f.repaid)),
+        ("Amount disbursed (net of fees and GST)", m(content.net_disbursed)),
+        ("Amount repaid", m(f.repaid)),
         ("Closure date", f.closed_on.isoformat()),
         ("Verification code", f.verification_code),
     ):

@@ -1,9 +1,11 @@
 """A repayment's receipt and a settled loan's settlement letter as PDFs (fpdf2, as the agreement and the no-due
-certificate): lender, borrower, loan number and the money, written as the API writes amounts (`8037.57`).
+certificate): lender, borrower, loan number and the money, written with Indian grouping and paise (`Rs. 8,037.57`,
+`document_money`; until then as the API writes amounts, `8037.57`: neither is recorded by hash, each is rendered
+on download).
 
 Deterministic: each document's creation date is a date of the loan's events (the receipt: the day the payment was
 recorded, or reversed; the letter: the settlement date) and nothing else varies, so the same document always renders
-to the same bytes and its SHA-256 can be checked on every download."""
+to the same bytes (in this layout)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from uuid import UUID
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from adapters.agreement_pdf import latin1, money
+from adapters.agreement_pdf import document_money, latin1
 from domain.loans.recovery_events import Ending, SettlementRecord
 from domain.loans.servicing_events import PaymentMode, PaymentRecord
 
@@ -127,7 +129,7 @@ def render_receipt(content: ReceiptContent) -> bytes:
     pdf.row("Lender", content.lender)
     pdf.row("Borrower", content.borrower)
     pdf.row("Loan number", content.loan_number)
-    pdf.row("Amount received", money(p.amount))
+    pdf.row("Amount received", document_money(p.amount))
     pdf.row("Mode", mode_text(p.mode))
     pdf.row("Reference", p.reference)
     pdf.row("Paid on", p.paid_on.isoformat())
@@ -136,18 +138,18 @@ def render_receipt(content: ReceiptContent) -> bytes:
         pdf.heading("Applied to")
         pdf.paragraph("A recovery on a loan written off: it is not allocated to instalments, and the write-off stands.")
         if content.left_to_recover is not None:
-            pdf.row("Left to recover after it", money(content.left_to_recover))
+            pdf.row("Left to recover after it", document_money(content.left_to_recover))
     else:
         pdf.heading("Applied to (oldest instalment first: penal charges, interest, principal)")
-        rows = [(str(a.no), money(a.penal), money(a.interest), money(a.principal),
-                 money(a.penal + a.interest + a.principal)) for a in p.allocation]  # fmt: skip
+        rows = [(str(a.no), document_money(a.penal), document_money(a.interest), document_money(a.principal),
+                 document_money(a.penal + a.interest + a.principal)) for a in p.allocation]  # fmt: skip
         total = sum((a.penal + a.interest + a.principal for a in p.allocation), Decimal(0))
-        rows.append(("Total", money(sum((a.penal for a in p.allocation), Decimal(0))),
-                     money(sum((a.interest for a in p.allocation), Decimal(0))),
-                     money(sum((a.principal for a in p.allocation), Decimal(0))), money(total)))  # fmt: skip
+        rows.append(("Total", document_money(sum((a.penal for a in p.allocation), Decimal(0))),
+                     document_money(sum((a.interest for a in p.allocation), Decimal(0))),
+                     document_money(sum((a.principal for a in p.allocation), Decimal(0))), document_money(total)))  # fmt: skip
         pdf.grid(("Instalment", "Penal charges", "Interest", "Principal", "Total"), rows, (30, 35, 35, 35, 35))
         pdf.ln(3)
-        after = "not recorded" if p.payoff_after is None else money(p.payoff_after)
+        after = "not recorded" if p.payoff_after is None else document_money(p.payoff_after)
         pdf.row("Outstanding after it (payoff)", after)
         if p.closes_loan:
             pdf.row("Loan", "closed by this payment")
@@ -168,7 +170,7 @@ def render_settlement_letter(content: SettlementLetterContent) -> bytes:
     pdf.title_line("Settlement letter")
     pdf.paragraph(
         f"This is to confirm that loan {content.loan_number} granted by {content.lender} to {content.borrower} is "
-        f"closed as settled on {e.on.isoformat()}. {content.lender} accepted {money(s.amount)} in full and final "
+        f"closed as settled on {e.on.isoformat()}. {content.lender} accepted {document_money(s.amount)} in full and final "
         "settlement of the loan; it has been paid, the balance below was waived, and nothing more is due on it."
     )
     pdf.ln(2)
@@ -178,17 +180,17 @@ def render_settlement_letter(content: SettlementLetterContent) -> bytes:
     pdf.ln(3)
     pdf.row("Borrower", content.borrower)
     pdf.row("Loan number", content.loan_number)
-    pdf.row("Amount sanctioned (principal)", money(content.sanctioned))
-    pdf.row("Payoff when proposed", f"{money(s.payoff_at_proposal)} on {s.proposed_on.isoformat()}")
+    pdf.row("Amount sanctioned (principal)", document_money(content.sanctioned))
+    pdf.row("Payoff when proposed", f"{document_money(s.payoff_at_proposal)} on {s.proposed_on.isoformat()}")
     approved = f" (approved on {s.decided_on.isoformat()})" if s.decided_on is not None else ""
-    pdf.row("Settlement amount", money(s.amount) + approved)
-    pdf.row("Total repaid on the loan", money(content.repaid))
+    pdf.row("Settlement amount", document_money(s.amount) + approved)
+    pdf.row("Total repaid on the loan", document_money(content.repaid))
     pdf.row("Settlement date", e.on.isoformat())
     pdf.heading("Waived under the settlement")
-    pdf.row("Principal", money(e.principal))
-    pdf.row("Interest", money(e.interest))
-    pdf.row("Penal charges", money(e.penal))
-    pdf.row("Total waived", money(e.total))
+    pdf.row("Principal", document_money(e.principal))
+    pdf.row("Interest", document_money(e.interest))
+    pdf.row("Penal charges", document_money(e.penal))
+    pdf.row("Total waived", document_money(e.total))
     if e.interest < 0 or e.principal < 0 or e.penal < 0:
         pdf.paragraph("A negative figure was paid ahead of instalments not yet due when the loan was settled: it is "
                       "set against the rest of the balance waived.", 8)  # fmt: skip

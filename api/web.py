@@ -11,9 +11,10 @@ Each handler takes `(request, port, principal)` and returns a response, usually 
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 from urllib.parse import quote, urlparse, urlsplit
@@ -69,7 +70,54 @@ def local_time(instant: datetime | None, tz: str = DEFAULT_TIMEZONE, fmt: str = 
     return f"{local.strftime(fmt)} {local.tzname()}"
 
 
+def day(value: date | str | None) -> str:
+    """A date (or an ISO date string, as history details keep them) as staff read it, e.g. `28 Nov 2026`: the
+    portal's house date format (`| day`), beside `| local` for instants."""
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value).strftime("%d %b %Y")
+        except ValueError:
+            return value
+    return value.strftime("%d %b %Y") if value else "—"
+
+
+#: An amount as a loan event's reason text writes it (plain digits, the API's spelling: `40000.00`).
+_AMOUNT = r"(-?\d+\.\d{2})"
+#: The reasons the loans context writes around an amount (domain/loans): only these amounts are money. A remark
+#: after them is the person's own text and its figures are left as typed.
+_MONEY_REASONS = tuple(
+    re.compile(pattern)
+    for pattern in (
+        rf"^(approved ){_AMOUNT}( by the CX: )",
+        rf"^(sanctioned ){_AMOUNT}(: )",
+        rf"^(disbursed ){_AMOUNT}( \()",
+        rf"^(repayment ){_AMOUNT}( \()",
+        rf"^(penal charges of ){_AMOUNT}( waived: )",
+        rf"^(written off \(){_AMOUNT}(\): )",
+        rf"^(settlement of ){_AMOUNT}( paid in full; ){_AMOUNT}( waived)$",
+    )
+)
+_ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b(?!T)")
+
+
+def event_reason(text: str | None) -> str:
+    """A loan event's `reason` as staff read it: the amounts the loans context wrote into it as money (`approved
+    ₹40,000.00 by the CX: ...`) and its ISO dates in the house format (`paid on 05 Dec 2026`). The event keeps its
+    text (a fact); only the page formats it."""
+    if not text:
+        return ""
+    for pattern in _MONEY_REASONS:
+        found = pattern.match(text)
+        if found is not None:
+            parts = [rupees(p) if i % 2 == 1 else p for i, p in enumerate(found.groups())]
+            text = "".join(parts) + text[found.end() :]
+            break
+    return _ISO_DATE.sub(lambda m: day(m.group(1)), text)
+
+
 templates.filters["phone"] = display_phone
+templates.filters["event_reason"] = event_reason
+templates.filters["day"] = day
 templates.filters["local"] = local_time
 # Every amount a page shows reads `₹12,34,567.50` (`| inr(paise=False)`: a whole offered or requested amount as
 # `₹55,000`).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from contextlib import suppress
 from pathlib import Path
@@ -97,3 +98,13 @@ def settle(platform: Any, source: str, position: int | None = None, timeout: flo
     assert platform.engine.wait_for(source, target, timeout=timeout), (
         f"the read models of {source} did not reach position {target} within {timeout:g} s"
     )
+
+
+#: An amount as a generated document writes it (`Rs. 1,50,000.00`, adapters/agreement_pdf.py `document_money`).
+_DOCUMENT_AMOUNT = re.compile(r"(-?)Rs\. ?([0-9][0-9,]*\.[0-9]{2})")
+
+
+def document_amounts_as_digits(text: str) -> str:
+    """A document's extracted text with each amount as the API writes it (`Rs. 1,50,000.00` -> `150000.00`), for the
+    tests that compare a document's figures with the API's; the documents' own spelling is tested on its own."""
+    return _DOCUMENT_AMOUNT.sub(lambda m: m.group(1) + m.group(2).replace(",", ""), text)

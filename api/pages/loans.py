@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from api.pages import bre_words  # noqa: F401 - registers the filters its templates use for the BRE
 from api.pages.actors import actor_names
 from api.pages.credit_calls import place_credit_call
 from api.pages.placed_calls import placed_call

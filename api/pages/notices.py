@@ -48,16 +48,6 @@ class RepaymentPagesPort:
     loans: BorrowerLoanQueries
 
 
-def day(value: date | str | None) -> str:
-    """A date (or an ISO date string, as history details keep them) as staff read it, e.g. `28 Nov 2026`."""
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value).strftime("%d %b %Y")
-        except ValueError:
-            return value
-    return value.strftime("%d %b %Y") if value else "—"
-
-
 def duration(ms: int | None) -> str:
     """A run's duration: `850 ms`, `12.4 s` or `3 min 05 s`."""
     if ms is None:
@@ -70,7 +60,6 @@ def duration(ms: int | None) -> str:
     return f"{minutes} min {seconds:02d} s"
 
 
-templates.filters["day"] = day
 templates.filters["duration"] = duration
 
 

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.pages import bre_words  # noqa: F401 - registers the filters its templates use for the BRE
 from api.pages.actors import actor_names
 from api.pages.product_forms import RULE_ROWS, field_of, form_values, terms_of, values_of
 from api.web import (

@@ -124,7 +124,7 @@ def borrower_loan(ctx: Context[BorrowerApplicationPort]) -> Reply:
     loans = ctx.port.servicing
     loan = loans.serviced(ctx.brand_id, loan_id)
     if loan.disbursed_on is None:
-        raise Conflict(f"the loan is not disbursed; it is {loan.status}: its application says where it stands",
+        raise Conflict(f"the loan is not disbursed; it is {loan.status.words}: its application says where it stands",
                        status=str(loan.status))  # fmt: skip
     view = servicing_view(loan, loans.parties.business_date(ctx.brand_id))
     pay_url = PayLinks.configured().url(public_base(ctx.request), ctx.brand_id, loan_id, datetime.now(UTC))

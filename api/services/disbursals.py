@@ -140,7 +140,7 @@ class Disbursals:
             raise InvalidInput([FieldError("mode", f"must be one of {', '.join(PAYOUT_MODES)}")])
         loan = self.loans.get(brand_id, loan_id)
         if loan.status is not LoanStatus.AWAITING_DISBURSAL:
-            raise Conflict(f"only a loan awaiting disbursal can be paid out; this one is {loan.status}",
+            raise Conflict(f"only a loan awaiting disbursal can be paid out; this one is {loan.status.words}",
                            status=str(loan.status))  # fmt: skip
         loan.require_no_payout_pending("initiate a payout")
         beneficiary = self._beneficiary(loan)

@@ -98,7 +98,7 @@ class LoanDocuments:
         ending = loan.ending
         settlement = loan.settlements.get(ending.settlement_id or "") if ending is not None else None
         if ending is None or ending.kind is not EndKind.SETTLED or settlement is None:
-            raise Conflict(f"only a settled loan has a settlement letter; this one is {loan.status}",
+            raise Conflict(f"only a settled loan has a settlement letter; this one is {loan.status.words}",
                            status=str(loan.status))  # fmt: skip
         lender, borrower = self._names(loan)
         schedule = loan.servicing_schedule

@@ -87,7 +87,7 @@ class Mandates:
             raise InvalidValue("frequency", f"must be one of {', '.join(FREQUENCIES)}")
         loan = self.loans.get(brand_id, loan_id)
         if loan.status not in SERVICING:
-            raise Conflict(f"a mandate needs a serviced loan; this one is {loan.status}", status=str(loan.status))
+            raise Conflict(f"a mandate needs a serviced loan; this one is {loan.status.words}", status=str(loan.status))
 
         def busy() -> Exception:
             return Conflict("another mandate of this loan is being registered right now; try again")

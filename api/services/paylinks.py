@@ -125,7 +125,9 @@ class Paylinks:
         value = None if amount is None else parse_money(amount, "amount", positive=True)
         loan = self.loans.get(brand_id, loan_id)
         if loan.status not in SERVICING:
-            raise Conflict(f"a payment link needs a serviced loan; this one is {loan.status}", status=str(loan.status))
+            raise Conflict(
+                f"a payment link needs a serviced loan; this one is {loan.status.words}", status=str(loan.status)
+            )
         due, payoff = self.due_now(brand_id, loan_id)
         if value is None:
             value = due
@@ -144,7 +146,7 @@ class Paylinks:
         from the look-up to the new order's row: two taps at once give one order)."""
         loan = self.loans.get(brand_id, loan_id)
         if loan.status not in SERVICING:
-            raise Conflict(f"this loan takes no payment here; it is {loan.status}", status=str(loan.status))
+            raise Conflict(f"this loan takes no payment here; it is {loan.status.words}", status=str(loan.status))
         due, payoff = self.due_now(brand_id, loan_id)
         value = payoff if full else due
         if value <= ZERO:

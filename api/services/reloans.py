@@ -49,7 +49,7 @@ class ReloanDesk:
     def ineligible(self, brand_id: UUID, loan: Loan) -> str | None:
         """Why the closed loan earns no offer, or None when it does."""
         if loan.status is not LoanStatus.COMPLETED:
-            return f"the loan is {loan.status.value}, not completed"
+            return f"the loan is {loan.status.words}, not completed"
         if any(
             isinstance(e, DayClosed) and e.asset_class == NPA for e in self.loans.repository.event_store.get(loan.id)
         ):

@@ -25,6 +25,7 @@ from domain.collections.case import (
     check_contact,
 )
 from domain.collections.moves import BATCH, CaseMoves, CollectionDay, Move, MoveKind, day_id
+from domain.loans.states import status_words
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.errors import Conflict, InvalidValue
@@ -165,7 +166,7 @@ class Collections(ContextApplication):
         facts = self._facts(brand_id, loan_id)
         if facts.status not in OWING:
             raise Conflict(
-                f"a promise to pay is made on a loan being repaid or written off; this one is {facts.status}",
+                f"a promise to pay is made on a loan being repaid or written off; this one is {status_words(facts.status)}",
                 status=facts.status,
             )
         record = self.case(brand_id, loan_id)
@@ -202,7 +203,10 @@ class Collections(ContextApplication):
         )
         facts = self._facts(brand_id, loan_id)
         if facts.status not in ("active", "partially_paid", "overdue"):
-            raise Conflict(f"only a loan being repaid moves to legal; this one is {facts.status}", status=facts.status)
+            raise Conflict(
+                f"only a loan being repaid moves to legal; this one is {status_words(facts.status)}",
+                status=facts.status,
+            )
         with self._parties().assignments(brand_id) as shown:
             record = self.case(brand_id, loan_id)
             record.move_to_post(why[:500])

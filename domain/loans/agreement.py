@@ -13,6 +13,7 @@ recorded on the loan can be checked again at any time.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -81,7 +82,12 @@ class AgreementRenderer(Protocol):
     """Renders an agreement into a document (a PDF): the same agreement always gives the same bytes."""
 
     def render(self, agreement: LoanAgreement) -> bytes:
-        """The document's bytes."""
+        """The document's bytes (in the current layout)."""
+        ...
+
+    def renderings(self, agreement: LoanAgreement) -> Iterable[bytes]:
+        """The document in every layout it was ever issued in, newest first: an issued agreement whose stored bytes
+        are lost is rendered again in the layout its recorded SHA-256 is of."""
         ...
 
 

@@ -37,7 +37,7 @@ from domain.shared.application import CommandResult, ContextApplication
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, FieldChecks, FieldError, InvalidInput, InvalidValue, NotFound
 from domain.shared.numbering import NumberSeries, SeriesKind
-from domain.shared.values import MIN_REASON, clean_text
+from domain.shared.values import MIN_REASON, clean_text, within_limit
 
 _COUPON = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,39}$")
 _REASON_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_]{1,39}$")
@@ -55,7 +55,7 @@ class LoanOffer:
 def _reason(raw: str, field: str = "reason", at_least: int = MIN_REASON) -> str:
     missing = f"give a {field.replace('_', ' ')} (at least {at_least} characters)"
     clean = clean_text(raw, field, multiline=True, min_visible=at_least, missing=missing)
-    return " ".join(clean.split())[:1000]
+    return within_limit(" ".join(clean.split()), field)
 
 
 def _choice(kind: type[Any], raw: str, field: str) -> Any:
@@ -210,7 +210,7 @@ class Loans(
         loan = self.get(brand_id, loan_id)
         if loan.status is not LoanStatus.ONBOARDING:
             raise Conflict(
-                f"only an application in onboarding can be submitted; this one is {loan.status}",
+                f"only an application in onboarding can be submitted; this one is {loan.status.words}",
                 status=str(loan.status),
             )
         product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)

@@ -23,7 +23,7 @@ from domain.loans.terms import LoanKind, LoanTerms
 from domain.onboarding.steps import STEPS, Step
 from domain.shared.application import CommandResult
 from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue
-from domain.shared.values import MIN_REASON, clean_text
+from domain.shared.values import MIN_REASON, clean_text, within_limit
 
 if TYPE_CHECKING:
     from domain.loans.loan import Loan
@@ -36,10 +36,10 @@ SALARY_CREDITS = 3
 
 
 def reason_text(raw: str | None, field: str = "reason", at_least: int = MIN_REASON) -> str:
-    """A reason or remarks: at least `at_least` visible characters, whitespace folded, at most 1000 characters."""
+    """A reason or remarks: at least `at_least` visible characters, whitespace folded, at most MAX_REASON (2,000) characters (longer: 422 naming `field`, never cut)."""
     missing = f"give {field.replace('_', ' ')} (at least {at_least} characters)"
     clean = clean_text(raw, field, multiline=True, min_visible=at_least, missing=missing)
-    return " ".join(clean.split())[:1000]
+    return within_limit(" ".join(clean.split()), field)
 
 
 def parse_cam(raw: Mapping[str, Any], product: ProductVersion, tenure: int) -> Cam:

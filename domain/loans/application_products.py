@@ -154,7 +154,7 @@ class ProductChangeUseCases:
         application's: valid today, not used up; the one it had stands on the same product; none drops it)."""
         loan = self.get(brand_id, loan_id)
         if loan.status is not LoanStatus.ONBOARDING:
-            raise Conflict(f"the application is {loan.status}: only an application in onboarding takes a new "
+            raise Conflict(f"the application is {loan.status.words}: only an application in onboarding takes a new "
                            f"loan request", status=str(loan.status))  # fmt: skip
         checks = FieldChecks()
         wanted = checks.check(lambda: _product_id(product_id))

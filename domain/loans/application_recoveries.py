@@ -21,12 +21,12 @@ from domain.loans.parties import LoanParties
 from domain.loans.recovery_events import CollectionKind, CollectionRequest, Ending, SettlementRecord, WaiverRecord
 from domain.shared.application import CommandResult
 from domain.shared.errors import FieldChecks, InvalidValue
-from domain.shared.values import MIN_REASON, clean_text
+from domain.shared.values import MIN_REASON, clean_text, within_limit
 
 
 def _reason(raw: str, field: str = "reason") -> str:
     text = clean_text(raw, field, multiline=True, min_visible=MIN_REASON, missing=f"give a {field}")
-    return " ".join(text.split())[:1000]
+    return within_limit(" ".join(text.split()), field)
 
 
 _Asked = TypeVar("_Asked", WaiverRecord, SettlementRecord)

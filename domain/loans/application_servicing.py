@@ -26,7 +26,7 @@ from domain.loans.terms import LoanTerms
 from domain.shared.application import CommandResult
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
 from domain.shared.snapshot import snapshot_of
-from domain.shared.values import MIN_REASON, clean_text
+from domain.shared.values import MIN_REASON, clean_text, within_limit
 
 log = structlog.get_logger(__name__)
 
@@ -157,7 +157,7 @@ class ServicingUseCases:
             clean_text(reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason").split()
         )
         loan = self.serviced(brand_id, loan_id)
-        loan.reverse_repayment(payment_id, text[:1000], self.parties.business_date(brand_id))
+        loan.reverse_repayment(payment_id, within_limit(text, "reason"), self.parties.business_date(brand_id))
         return self.commit_serviced(loan)
 
     def payoff(self, brand_id: UUID, loan_id: UUID, as_of: date | None = None) -> PayoffQuote:

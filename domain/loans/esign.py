@@ -185,7 +185,9 @@ class Agreements:
 
     def _agreement(self, loan: Loan) -> LoanAgreement:
         if loan.sanctioned_amount is None or loan.sanction_pricing is None:
-            raise Conflict(f"the loan has no agreement before sanction; it is {loan.status}", status=str(loan.status))
+            raise Conflict(
+                f"the loan has no agreement before sanction; it is {loan.status.words}", status=str(loan.status)
+            )
         brand_id = loan.brand_id
         product = self.loans.catalogue.version(brand_id, loan.product_id, loan.product_version)
         sanctioned_at = self._sanctioned_at(loan)
@@ -248,7 +250,9 @@ class Agreements:
         try:
             data = self.store.get(sha256)
         except KeyError:
-            data = self.renderer.render(self._agreement(loan))  # the store lost it: the events still make it
+            # The store lost it: the events still make it, in the layout it was issued in.
+            rendered = (d for d in self.renderer.renderings(self._agreement(loan)) if sha256_hex(d) == sha256)
+            data = next(rendered, b"")
             if sha256_hex(data) != sha256:
                 raise Conflict("the stored agreement is missing and the loan's events render another document",
                                sha256=sha256) from None  # fmt: skip
@@ -266,7 +270,7 @@ class Agreements:
         cannot open the request (nothing recorded)."""
         loan = self.loans.get(brand_id, loan_id)
         if loan.status is not S.SM_APPROVED:
-            raise Conflict(f"an agreement is sent for a sanctioned, unsigned loan; this one is {loan.status}",
+            raise Conflict(f"an agreement is sent for a sanctioned, unsigned loan; this one is {loan.status.words}",
                            status=str(loan.status))  # fmt: skip
         recorded = _recorded_sha256(loan)
         if recorded is None:

@@ -277,7 +277,7 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
     def submit(self, facts: ApplicantFacts, policy: BrandPolicy, outcome: BreOutcome, today: date) -> None:
         """Record the BRE's evaluation: pending when every rule passed (or was bypassed), else rejected."""
         if self.status is not S.ONBOARDING:
-            raise Conflict(f"only an application in onboarding can be submitted; this one is {self.status}")
+            raise Conflict(f"only an application in onboarding can be submitted; this one is {self.status.words}")
         target = check_transition(self.status, S.PENDING if outcome.passed else S.REJECTED)
         self._submitted(
             status=target,
@@ -312,7 +312,9 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
             return
         if self.status is S.REJECTED:
             raise Conflict(f"cannot {doing}: the application was rejected by a person, not by the BRE")
-        raise Conflict(f"cannot {doing}: the application is {self.status} (pending or rejected by the BRE needed)")
+        raise Conflict(
+            f"cannot {doing}: the application is {self.status.words} (pending or rejected by the BRE needed)"
+        )
 
     def override(self, override: Override, today: date, *, any_application: bool = False) -> None:
         """Override one evaluated rule's result (pass or fail); the decision follows the overridden results (a
@@ -357,7 +359,7 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
             raise Conflict(f"the {check} check is already bypassed", check=str(check))
         if not self.submitted:
             if self.status is not S.ONBOARDING:
-                raise Conflict(f"cannot bypass a check of an application that is {self.status}")
+                raise Conflict(f"cannot bypass a check of an application that is {self.status.words}")
             self._bypassed(status=self.status, reason=reason, check=check, results=None, bypassed_on=today)
             return
         self._require_bre_open("bypass a check")
@@ -396,7 +398,7 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
         """Assign the application to a credit executive (again: a reassignment, the previous one recorded), dated
         `today` (the brand's business date)."""
         if self.status not in ASSIGNABLE:
-            raise Conflict(f"cannot assign an application that is {self.status}", status=str(self.status))
+            raise Conflict(f"cannot assign an application that is {self.status.words}", status=str(self.status))
         if self.assignee == staff_id:
             raise Conflict("the application is already assigned to this staff member", staff_id=str(staff_id))
         self._assigned(staff_id=staff_id, previous_staff_id=self.assignee, by=by, reason=reason, assigned_on=today)

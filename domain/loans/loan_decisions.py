@@ -149,7 +149,7 @@ class LoanDecisions:
         """Record the Credit Appraisal Memo of a pending application (again: the latest one counts), dated `today`
         (the brand's business date); the assigned CX's (`require_assigned_cx`)."""
         if self.status is not S.PENDING:
-            raise Conflict(f"a CAM is recorded while the application is pending; this one is {self.status}",
+            raise Conflict(f"a CAM is recorded while the application is pending; this one is {self.status.words}",
                            status=str(self.status))  # fmt: skip
         self.require_assigned_cx(any_application=any_application)
         self._emit(CamRecorded, cam=cam, cam_recorded_on=today)
@@ -166,7 +166,7 @@ class LoanDecisions:
         """The CX approves `approved_amount` (checked against the product by the application): cx_approved, dated
         `today` (the brand's business date); the assigned CX's (`require_assigned_cx`)."""
         if self.status is not S.PENDING:
-            raise Conflict(f"only a pending application can be approved by the CX; this one is {self.status}",
+            raise Conflict(f"only a pending application can be approved by the CX; this one is {self.status.words}",
                            status=str(self.status))  # fmt: skip
         self.require_assigned_cx(any_application=any_application)
         if cam_required and self.cam is None:
@@ -197,7 +197,7 @@ class LoanDecisions:
         assigned it, `require_assigned_sm`), with the reason, dated `today` (the brand's business date)."""
         needed = S.PENDING if to is SendBackTo.BORROWER else S.CX_APPROVED
         if self.status is not needed:
-            raise Conflict(f"only a {needed} loan can be sent back to the {to}; this one is {self.status}",
+            raise Conflict(f"only a {needed.words} loan can be sent back to the {to}; this one is {self.status.words}",
                            status=str(self.status), to=str(to))  # fmt: skip
         if to is SendBackTo.BORROWER:
             self.require_assigned_cx(any_application=any_application)
@@ -213,7 +213,7 @@ class LoanDecisions:
         assigned it, `require_assigned_sm` - or the day-long wait's), dated `today` (the brand's business date); 409
         when it is not waiting for its sanction or is escalated already."""
         if self.status is not S.CX_APPROVED:
-            raise Conflict(f"only a CX-approved loan can be escalated; this one is {self.status}",
+            raise Conflict(f"only a CX-approved loan can be escalated; this one is {self.status.words}",
                            status=str(self.status))  # fmt: skip
         if self.escalation is not None:
             raise Conflict("the loan is escalated already", escalation=self.escalation)
@@ -224,7 +224,7 @@ class LoanDecisions:
         """The Sanction Head gives a CX-approved loan to a Sanction Manager (handling its escalation, if any), dated
         `today` (the brand's business date)."""
         if self.status is not S.CX_APPROVED:
-            raise Conflict(f"only a CX-approved loan can be assigned for sanction; this one is {self.status}",
+            raise Conflict(f"only a CX-approved loan can be assigned for sanction; this one is {self.status.words}",
                            status=str(self.status))  # fmt: skip
         if self.sanction_assignee == staff_id and self.escalation is None:
             raise Conflict("the loan is assigned to that Sanction Manager already", staff_id=str(staff_id))
@@ -247,7 +247,7 @@ class LoanDecisions:
         The staff member who CX-approved it may not sanction it too unless `one_person_may_decide` (an admin, who
         holds every permission and may give them)."""
         if self.status is not S.CX_APPROVED or self.cx_approved_amount is None:
-            raise Conflict(f"only a CX-approved loan can be sanctioned; this one is {self.status}",
+            raise Conflict(f"only a CX-approved loan can be sanctioned; this one is {self.status.words}",
                            status=str(self.status))  # fmt: skip
         self.require_assigned_sm(any_sanction=any_sanction)
         actor = current_actor()
@@ -282,7 +282,7 @@ class LoanDecisions:
         """LOAN_REACTIVATE: a rejected or cancelled loan back to pending, `reason` being the recorded approval, dated
         `today` (the brand's business date)."""
         if self.status not in (S.REJECTED, S.CANCELLED):
-            raise Conflict(f"only a rejected or cancelled loan can be reactivated; this one is {self.status}",
+            raise Conflict(f"only a rejected or cancelled loan can be reactivated; this one is {self.status.words}",
                            status=str(self.status))  # fmt: skip
         if self.submitted_on is None:
             raise Conflict("an application never submitted through the BRE cannot be reactivated to pending")
@@ -295,7 +295,7 @@ class LoanDecisions:
         with `any_sanction` (`require_assigned_sm`): it sends the loan back to the CX, undoing the SM's decision."""
         if self.status not in PRODUCT_CHANGEABLE:
             raise Conflict(f"the product of a loan can be changed only before the sanction (onboarding, pending or "
-                           f"cx_approved); this one is {self.status}", status=str(self.status))  # fmt: skip
+                           f"CX-approved); this one is {self.status.words}", status=str(self.status))  # fmt: skip
         # Before the CX approval the change is no CX's work (LOAN_RULE_TYPE is the SM's, so that whoever approves
         # did not pick the product) and no SM decides yet: no assignment rule holds there.
         if self.status is S.CX_APPROVED:

@@ -102,7 +102,7 @@ class LoanPayout:
         """Record the generated agreement and the e-sign link sent (again on a resend) at `issued_at`, when the
         request was opened, on `today` (the brand's business date); the loan stays sm_approved."""
         if self.status is not S.SM_APPROVED:
-            raise Conflict(f"an agreement is issued for a sanctioned, unsigned loan; this one is {self.status}",
+            raise Conflict(f"an agreement is issued for a sanctioned, unsigned loan; this one is {self.status.words}",
                            status=str(self.status))  # fmt: skip
         self._emit(
             AgreementIssued,
@@ -134,7 +134,7 @@ class LoanPayout:
                 return False
             raise Conflict("the agreement is already signed under another reference", reference=self.signed_reference)
         if self.status is not S.SM_APPROVED or self.esign_state is not EsignState.SENT:
-            raise Conflict(f"no live e-sign link to sign (the loan is {self.status}, the link "
+            raise Conflict(f"no live e-sign link to sign (the loan is {self.status.words}, the link "
                            f"{self.esign_state or 'not sent'})", status=str(self.status))  # fmt: skip
         assert self.esign_request_id is not None and self.esign_expires_at is not None
         sent_at = getattr(self, "esign_issued_at", None)  # None: issued before it was recorded
@@ -163,7 +163,7 @@ class LoanPayout:
         """Signed, with the borrower's bank account verified (`bank_account_ref`): into the Ops queue, on `today` (the
         brand's business date)."""
         if self.status is not S.APPROVED:
-            raise Conflict(f"only a signed (approved) loan goes to the disbursal queue; this one is {self.status}",
+            raise Conflict(f"only a signed (approved) loan goes to the disbursal queue; this one is {self.status.words}",
                            status=str(self.status))  # fmt: skip
         self._emit(
             DisbursalQueued,
@@ -187,7 +187,7 @@ class LoanPayout:
         """Record a payout attempt sent to the gateway for the net disbursed amount, on `today` (the brand's business
         date)."""
         if self.status is not S.AWAITING_DISBURSAL:
-            raise Conflict(f"only a loan awaiting disbursal can be paid out; this one is {self.status}",
+            raise Conflict(f"only a loan awaiting disbursal can be paid out; this one is {self.status.words}",
                            status=str(self.status))  # fmt: skip
         self.require_no_payout_pending("initiate a payout")
         if attempt != self.next_attempt:
@@ -231,7 +231,7 @@ class LoanPayout:
                 return False
             raise Conflict("the loan was already disbursed under another reference", reference=self.disbursed_reference)
         if self.status is not S.AWAITING_DISBURSAL:
-            raise Conflict(f"only a loan awaiting disbursal can be disbursed; this one is {self.status}",
+            raise Conflict(f"only a loan awaiting disbursal can be disbursed; this one is {self.status.words}",
                            status=str(self.status))  # fmt: skip
         if reference == self.exported_file_id:
             mode = "payout_file"
@@ -256,7 +256,7 @@ class LoanPayout:
         """The loan was put in a bank payout file (on `today`, the brand's business date): no payout until the file is
         confirmed or returned."""
         if self.status is not S.AWAITING_DISBURSAL:
-            raise Conflict(f"only a loan awaiting disbursal can be exported; this one is {self.status}",
+            raise Conflict(f"only a loan awaiting disbursal can be exported; this one is {self.status.words}",
                            status=str(self.status))  # fmt: skip
         self.require_no_payout_pending("export the loan")
         self._emit(PayoutExported, payout_file_id=payout_file_id, amount=self.net_disbursed, payout_exported_on=today)

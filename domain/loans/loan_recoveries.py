@@ -46,6 +46,7 @@ from domain.loans.states import SERVICING, LoanStatus, check_transition
 from domain.loans.waivers import balance_left
 from domain.shared.aggregate import current_actor
 from domain.shared.errors import Conflict, InvalidValue, NotFound
+from domain.shared.rupees import rupees
 
 S = LoanStatus
 R = TypeVar("R", CollectionRequest, WaiverRecord, SettlementRecord)
@@ -152,7 +153,7 @@ class LoanRecoveries(LoanServicing):
         date or an amount above the payoff (or above what is left to recover)."""
         schedule = self._require_servicing("record a collection")
         if self.status not in SERVICING and self.status is not S.WRITTEN_OFF:
-            raise Conflict(f"cannot record a collection on a loan that is {self.status}", status=str(self.status))
+            raise Conflict(f"cannot record a collection on a loan that is {self.status.words}", status=str(self.status))
         self._require_new_reference(request.reference)
         if request.collected_on > request.requested_on:
             raise InvalidValue("collected_on", f"is after the business date {request.requested_on.isoformat()}")
@@ -187,7 +188,7 @@ class LoanRecoveries(LoanServicing):
             # Said plainly: recording it would replay the loan with a back-dated payment and refuse it quoting a
             # payoff figure of that replay, which explains nothing.
             raise Conflict(
-                f"the loan is {self.status} and owes nothing: this {request.kind} of {request.amount} cannot be "
+                f"the loan is {self.status.words} and owes nothing: this {request.kind} of {rupees(request.amount)} cannot be "
                 "approved; reject it",
                 status=str(self.status),
             )
@@ -351,7 +352,7 @@ class LoanRecoveries(LoanServicing):
     def _require_serviced(self, doing: str) -> None:
         self._require_servicing(doing)
         if self.status not in SERVICING:
-            raise Conflict(f"cannot {doing}: the loan is {self.status}", status=str(self.status))
+            raise Conflict(f"cannot {doing}: the loan is {self.status.words}", status=str(self.status))
 
     def _require_new_reference(self, reference: str) -> None:
         taken = (
@@ -384,7 +385,7 @@ class LoanRecoveries(LoanServicing):
         if record is None:
             raise RecoveryRequestNotFound(f"{what} {record_id} not found", id=record_id)
         if record.status is not PENDING:
-            raise Conflict(f"the {what} is already {record.status}", status=str(record.status))
+            raise Conflict(f"the {what} is already {record.status.replace('_', ' ')}", status=str(record.status))
         return record
 
     def _ending(self, kind: EndKind, today: date, settlement_id: str | None = None) -> Ending:

@@ -113,7 +113,9 @@ class LoanServicing:
         if self.servicing_open:
             raise Conflict("the loan's servicing is already open")
         if self.status is not S.ACTIVE or self.disbursed_on is None:
-            raise Conflict(f"only a disbursed loan is serviced; this one is {self.status}", status=str(self.status))
+            raise Conflict(
+                f"only a disbursed loan is serviced; this one is {self.status.words}", status=str(self.status)
+            )
         self._emit(ServicingOpened, schedule=schedule, penal=penal)
 
     def record_repayment(
@@ -129,7 +131,7 @@ class LoanServicing:
         reference already recorded, 422 (PaymentAbovePayoff, nothing recorded) above the payoff."""
         schedule = self._require_servicing("record a repayment")
         if self.status not in SERVICING and self.status is not S.COMPLETED:
-            raise Conflict(f"cannot record a repayment on a loan that is {self.status}", status=str(self.status))
+            raise Conflict(f"cannot record a repayment on a loan that is {self.status.words}", status=str(self.status))
         if any(p.reference == reference for p in self.payments.values()):
             raise Conflict("a repayment with this reference is already recorded", reference=reference)
         if paid_on > business_date:
@@ -262,7 +264,7 @@ class LoanServicing:
         disbursed, amount repaid (the payments that stand), the verification code (from the loan id and the date)."""
         position = self.replayed().position
         if position.closed_on is None or self.status is not S.COMPLETED:
-            raise Conflict(f"a no-due certificate needs a completed loan; this one is {self.status}",
+            raise Conflict(f"a no-due certificate needs a completed loan; this one is {self.status.words}",
                            status=str(self.status))  # fmt: skip
         code = hashlib.sha256(f"{self.id}:{position.closed_on.isoformat()}".encode()).hexdigest()[:12].upper()
         return NoDue(

@@ -33,6 +33,11 @@ class LoanStatus(StrEnum):
     WRITTEN_OFF = "written_off"
 
     @property
+    def words(self) -> str:
+        """The status as a message to a person names it (`CX-approved`, `awaiting disbursal`): STATUS_WORDS."""
+        return STATUS_WORDS[self]
+
+    @property
     def final(self) -> bool:
         """No transition leaves this state."""
         return not TRANSITIONS[self]
@@ -44,6 +49,40 @@ class LoanStatus(StrEnum):
 
 
 S = LoanStatus
+
+#: How every message a person reads names a loan's status (a refusal, a reason): in words, never the code
+#: (`cx_approved`). The API's machine-readable fields (`status`, `current`, `allowed`) keep the codes.
+STATUS_WORDS: Mapping[LoanStatus, str] = MappingProxyType(
+    {
+        S.ONBOARDING: "in onboarding",
+        S.PENDING: "pending",
+        S.CX_APPROVED: "CX-approved",
+        S.SM_APPROVED: "sanctioned",
+        S.APPROVED: "signed",
+        S.AWAITING_DISBURSAL: "awaiting disbursal",
+        S.ACTIVE: "active",
+        S.PARTIALLY_PAID: "partially paid",
+        S.OVERDUE: "overdue",
+        S.COMPLETED: "completed",
+        S.REJECTED: "rejected",
+        S.CANCELLED: "cancelled",
+        S.SETTLED: "settled",
+        S.WRITTEN_OFF: "written off",
+    }
+)
+
+
+def status_words(status: str | None) -> str:
+    """A loan status (its code, as a read model keeps it) in words (STATUS_WORDS); another value with its
+    underscores as spaces, nothing as `—`."""
+    if not status:
+        return "—"
+    try:
+        return STATUS_WORDS[LoanStatus(status)]
+    except ValueError:
+        return str(status).replace("_", " ")
+
+
 #: The states of a disbursed loan that is still being repaid.
 SERVICING = frozenset({S.ACTIVE, S.PARTIALLY_PAID, S.OVERDUE})
 #: The states that hold no open application or loan (counted neither for `max_active_loans` nor for workload).
@@ -84,11 +123,11 @@ class TransitionNotAllowed(Conflict):
     def __init__(self, current: LoanStatus, target: LoanStatus) -> None:
         allowed = sorted(TRANSITIONS[current])
         if allowed:
-            reason = f"from {current} a loan may go to {', '.join(allowed)}"
+            reason = f"from {current.words} a loan may go to {', '.join(s.words for s in allowed)}"
         else:
-            reason = f"{current} is final"
+            reason = f"{current.words} is final"
         super().__init__(
-            f"a loan cannot go from {current} to {target}: {reason}",
+            f"a loan cannot go from {current.words} to {target.words}: {reason}",
             current=str(current),
             target=str(target),
             allowed=[str(s) for s in allowed],

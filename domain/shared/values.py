@@ -103,6 +103,17 @@ _BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 #: The fewest visible characters of a reason, remark, note or title staff must give (a word, not "ok" or "."): the
 #: API's schemas state it as the field's `minLength`.
 MIN_REASON = 3
+#: The most characters of a reason, remark or note (after its whitespace is folded): the API's schemas state it as
+#: the field's `maxLength`, and a longer one is refused naming the field (`within_limit`), never cut. The events and
+#: read tables hold text of any length: the limit keeps a history readable, not a column's size.
+MAX_REASON = 2000
+
+
+def within_limit(text: str, field: str, limit: int = MAX_REASON) -> str:
+    """`text` when it has at most `limit` characters; InvalidValue naming `field` (with the count) otherwise."""
+    if len(text) > limit:
+        raise InvalidValue(field, f"at most {limit:,} characters (this has {len(text):,}): shorten it")
+    return text
 
 
 def text_problem(text: str, *, multiline: bool = True) -> str | None:

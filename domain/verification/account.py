@@ -84,7 +84,10 @@ class BankAccount(Aggregate):
     def require_failed(self) -> None:
         """Only an account whose penny drop failed (the provider did not answer) is retried."""
         if self.status is not CheckStatus.FAILED:
-            raise Conflict(f"the penny drop is {self.status.value}; only a failed one is retried", id=str(self.id))
+            raise Conflict(
+                f"the penny drop is {self.status.value.replace('_', ' ')}; only a failed one is retried",
+                id=str(self.id),
+            )
 
     @event(PennyDropped)
     def penny_dropped(

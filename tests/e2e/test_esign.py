@@ -34,7 +34,7 @@ from domain.loans.terms import AmountKind, Fee, LoanKind, PenalKind, PenalTerms
 from domain.shared.clock import FixedClock
 from domain.shared.errors import NotFound
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, make_tenant
-from tests.support import settle
+from tests.support import document_amounts_as_digits, settle
 from tests.unit import lending_reference as ref
 from workers.agreement_jobs import AgreementJobPort, AgreementWorker, expire_links
 
@@ -189,7 +189,7 @@ def test_a_signature_with_the_account_already_verified_queues_at_once(
 
 def _check_pdf(data: bytes, loan: dict[str, Any], issued_at: datetime) -> None:
     """The agreement's figures against tests/unit/lending_reference.py (a second implementation of LENDING.md)."""
-    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(data)).pages)
+    text = document_amounts_as_digits("\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(data)).pages))
     principal = ref.paise("100000.00")
     priced = ref.price(principal, ("percent", Decimal("2.5"), False), ("fixed", Decimal("499"), True),
                        Decimal("18"), None)  # fmt: skip

@@ -914,6 +914,8 @@ class Probe:
                 pdf = self.http.get(f"{API}/loans/{loan.id}/no-due-certificate", headers=self.h)
                 assert pdf.status_code == 200, pdf.text[:300]
                 text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+                # the certificate writes amounts `Rs. 1,50,000.00`: compared as the API writes them
+                text = re.sub(r"(-?)Rs\. ?([0-9][0-9,]*\.[0-9]{2})", lambda m: m[1] + m[2].replace(",", ""), text)
                 # the labelled figures (a label's note in brackets apart): the payout's breakdown as priced
                 figures: dict[str, str] = {}
                 for line in text.splitlines():

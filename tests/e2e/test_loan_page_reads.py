@@ -55,7 +55,7 @@ def test_the_loan_page_replays_a_serviced_loan_once_and_shows_every_card(
     for card in (
         'id="repayments"',
         "UTR-PAGE-1",
-        "2026-02-28",
+        "28 Feb 2026",  # the repayment's day, in the house date format
         "Processing fee",
         "Personal loan (PL)",
         'id="servicing-schedule"',

@@ -133,7 +133,8 @@ def test_changing_the_product_through_the_api(client: Any, tenant: Tenant, platf
     assert client.post(f"{surl}/sanction", json={"sanctioned_amount": "40000", "remarks": "fine"},
                        headers=tenant.auth).status_code == 200  # fmt: skip
     late = client.post(f"{surl}/product", json=change, headers=tenant.auth)
-    assert late.status_code == 409 and "this one is sm_approved" in late.json()["detail"], late.text
+    assert late.status_code == 409 and "this one is sanctioned" in late.json()["detail"], late.text  # in words
+    assert late.json()["current_status"] == "sm_approved"  # the machine-readable field keeps the code
 
 
 def test_the_loan_page_changes_the_product(server: str, browser: Any, staff: tuple[Any, str], platform: Any) -> None:

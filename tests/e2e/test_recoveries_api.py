@@ -18,7 +18,7 @@ from domain.identity.application import Identity
 from domain.identity.principal import OPERATOR
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
-from tests.support import settle
+from tests.support import document_amounts_as_digits, settle
 
 __all__ = ["catalogue"]  # the penal-charging catalogue fixture (autouse)
 
@@ -184,7 +184,7 @@ def test_write_off_recoveries_and_audit_replay(client: Any, platform: Any) -> No
     receipt = client.get(f"{url}/repayments/{recovery.json()['id']}/receipt", headers=tenant.auth)  # a recovery's
     assert receipt.status_code == 200 and receipt.headers["content-type"] == "application/pdf", receipt.text
     left = Decimal(done.json()["total"]) - Decimal("1500.00")
-    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(receipt.content)).pages)
+    text = document_amounts_as_digits(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(receipt.content)).pages))
     assert "Amount received 1500.00" in text and f"Left to recover after it {left:.2f}" in text, text
     assert client.get(f"{url}/settlement-letter", headers=tenant.auth).status_code == 409  # written off, not settled
     items = client.get(f"{url}/ledger", headers=tenant.auth).json()["items"]

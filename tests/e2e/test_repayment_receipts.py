@@ -28,6 +28,7 @@ from tests.e2e.blackbox import poll
 from tests.e2e.test_loan360 import _admin_browser
 from tests.e2e.test_recoveries_api import _key, _overdue_loan
 from tests.e2e.test_servicing_api import D0, catalogue, disbursed_loan, set_business_date
+from tests.support import document_amounts_as_digits
 
 __all__ = ["catalogue"]  # the penal-charging catalogue fixture (autouse)
 
@@ -43,7 +44,7 @@ def wiring(server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def _text(pdf: bytes) -> str:
-    return "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(pdf)).pages)
+    return document_amounts_as_digits("\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(pdf)).pages))
 
 
 def _pdf(answer: httpx.Response) -> bytes:

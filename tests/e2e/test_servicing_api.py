@@ -28,7 +28,7 @@ from domain.loans.offer import CouponTerms, ProductVersion
 from domain.loans.terms import PenalTerms
 from tests.conftest import Tenant, make_tenant
 from tests.e2e.test_api_loans import PRODUCT, _product
-from tests.support import settle
+from tests.support import document_amounts_as_digits, settle
 
 D0 = date(2026, 1, 31)
 
@@ -185,7 +185,9 @@ def test_repayments_payoff_reversal_ledger_and_closure(client: Any, platform: An
     assert first.status_code == 200 and first.headers["content-type"].startswith("application/pdf")
     assert first.headers["x-content-sha256"] == hashlib.sha256(first.content).hexdigest()
     assert client.get(f"{url}/no-due-certificate", headers=tenant.auth).content == first.content
-    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(first.content)).pages)
+    text = document_amounts_as_digits(
+        "".join(page.extract_text() for page in PdfReader(io.BytesIO(first.content)).pages)
+    )
     repaid = Decimal("1000.00") + Decimal(quote["total"])
     for expected in (loan["loan_number"], "Meera Iyer", "85000.00", str(repaid), first.headers["x-verification-code"]):
         assert expected in text, expected
@@ -207,7 +209,7 @@ def test_before_disbursal_409_and_brand_isolation(client: Any, platform: Any) ->
 
 def _certificate_lines(pdf: bytes) -> dict[str, str]:
     """The certificate's labelled figures: label -> the amount after it."""
-    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    text = document_amounts_as_digits("\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages))
     lines = (line.rsplit(" ", 1) for line in text.splitlines() if " " in line)
     return {label.strip(): value for label, value in lines if value.replace(".", "", 1).isdigit()}
 

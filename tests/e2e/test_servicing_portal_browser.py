@@ -37,7 +37,7 @@ def test_the_loan_page_records_repayments_until_completed(server: str, browser: 
     assert page.locator("#outstanding-total").inner_text() == "₹85,000.00"
     assert page.locator("#dpd").inner_text() == "0" and page.locator("#asset-class").inner_text() == "standard"
     assert page.locator("#servicing-schedule tbody tr").count() == 12
-    assert "2026-02-28: ₹8,037.57" in page.locator("#next-due").inner_text()
+    assert "28 Feb 2026: ₹8,037.57" in page.locator("#next-due").inner_text()
 
     page.fill("#repayment-form input[name=amount]", "1000.00")
     page.fill("#repayment-form input[name=reference]", "UTR-PORTAL-1")

@@ -17,6 +17,7 @@ from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.pricing import price
 from domain.loans.schedule import build_schedule
 from domain.loans.terms import AmountKind, Discount, Fee, LoanKind, LoanTerms, PenalKind, PenalTerms
+from tests.support import document_amounts_as_digits
 from tests.unit import lending_reference as ref
 
 ISSUED = datetime(2026, 11, 30, 6, 15, tzinfo=UTC)
@@ -79,7 +80,7 @@ def _agreement(
 
 def _text(data: bytes) -> str:
     reader = pypdf.PdfReader(io.BytesIO(data))
-    return "\n".join(page.extract_text() for page in reader.pages)
+    return document_amounts_as_digits("\n".join(page.extract_text() for page in reader.pages))
 
 
 def _amount(paise: int) -> str:

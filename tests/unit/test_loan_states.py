@@ -76,13 +76,14 @@ def test_other_transitions_are_refused_with_a_conflict_naming_both_states(curren
     with pytest.raises(TransitionNotAllowed) as caught:
         check_transition(current, target)
     assert isinstance(caught.value, Conflict)
-    assert f"from {current} to {target}" in caught.value.message
+    assert f"from {current.words} to {target.words}" in caught.value.message  # in words: `CX-approved`, not the code
+    assert "_" not in caught.value.message
     assert caught.value.details["current"] == current and caught.value.details["target"] == target
 
 
 def test_settled_and_written_off_are_final_and_the_error_says_so() -> None:
     assert S.SETTLED.final and S.WRITTEN_OFF.final and not S.REJECTED.final
-    with pytest.raises(TransitionNotAllowed, match="written_off is final"):
+    with pytest.raises(TransitionNotAllowed, match="written off is final"):
         check_transition(S.WRITTEN_OFF, S.ACTIVE)
 
 

@@ -15,11 +15,11 @@ from uuid import UUID
 import pypdf
 import pytest
 
-from adapters.agreement_pdf import PdfAgreementRenderer
-from domain.loans.agreement import AgreementBorrower
+from adapters.agreement_pdf import PdfAgreementRenderer, render_agreement
+from domain.loans.agreement import AgreementBorrower, sha256_hex
 from domain.loans.application import Loans
 from domain.loans.due_dates import RepaymentCalendar
-from domain.loans.esign import Agreements, CallbackOutcome, EsignCallback
+from domain.loans.esign import Agreements, CallbackOutcome, EsignCallback, document_ref
 from domain.loans.loan_events import EsignState
 from domain.loans.states import LoanStatus
 from domain.providers.calls import Caller
@@ -28,6 +28,7 @@ from domain.providers.messaging import EsignRequest, SmsReceipt
 from domain.shared.clock import FixedClock
 from domain.shared.errors import Conflict, InvalidInput
 from tests.application.loans.fakes import BORROWER, BRAND, OTHER, PRODUCT, event_names
+from tests.support import document_amounts_as_digits
 
 S = LoanStatus
 
@@ -178,7 +179,9 @@ def test_issuing_stores_the_pdf_opens_a_request_for_its_hash_and_texts_the_link(
     [(to, text)] = sms.sent
     assert to == "+919876501234" and "https://esign.example/sign/es-1" in text and loan.loan_number in text
     assert "by 03 Dec 2026 15:30 IST" in text  # 10:00 UTC + 3 days, in the brand's timezone
-    pdf = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(store.blobs[sha256])).pages)
+    pdf = document_amounts_as_digits(
+        "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(store.blobs[sha256])).pages)
+    )
     assert "Amount sanctioned (principal) 85000.00" in pdf and "Amount recommended 90000.00" in pdf
     assert "Amount requested 100000.00" in pdf
     assert "Net amount disbursed 82494.00" in pdf  # 85000 - fee 1700 - its GST 306 - 500 (GST inside it)
@@ -352,3 +355,24 @@ def test_a_signature_for_a_cancelled_loan_is_ignored(desk: Agreements, loans: Lo
     assert result.outcome is CallbackOutcome.IGNORED and "not signed" in result.detail
     assert loans.get(BRAND, loan_id).status is S.CANCELLED
     assert "Signed" not in event_names(loans, loan_id)
+
+
+def test_an_agreement_issued_in_layout_1_whose_bytes_are_lost_renders_again_in_layout_1(
+    desk: Agreements, loans: Loans, store: Store, esign: Esign
+) -> None:
+    """Layout 2 writes amounts `Rs. 85,000.00`; an agreement issued before it (its hash of layout 1's bytes) is
+    still served, rendered again in its own layout when the store lost its bytes."""
+    loan_id = sanctioned(loans)
+    old = render_agreement(desk.agreement(BRAND, loan_id), layout=1)
+    sha256 = sha256_hex(old)
+    loans.issue_agreement(BRAND, loan_id, sha256, document_ref(sha256), "es-old", "https://esign/old",
+                          datetime(2026, 12, 30, tzinfo=UTC))  # fmt: skip
+    assert sha256 not in store.blobs  # lost (or never kept)
+    served = desk.document(BRAND, loan_id)
+    assert served.data == old and served.sha256 == sha256
+    assert "Amount sanctioned (principal) 85000.00" in "".join(
+        p.extract_text() for p in pypdf.PdfReader(io.BytesIO(old)).pages
+    )
+    assert "Rs. 85,000.00" in "".join(
+        p.extract_text() for p in pypdf.PdfReader(io.BytesIO(desk.render(BRAND, loan_id))).pages
+    )

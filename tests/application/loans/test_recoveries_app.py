@@ -275,7 +275,9 @@ def test_a_pending_collection_on_a_loan_that_owes_nothing_is_a_409_and_stays_rej
         assert loan.status is status
         with pytest.raises(Conflict) as refused:
             loans.approve_collection(BRAND, loan_id, request.request_id)
-        assert refused.value.message.startswith(f"the loan is {status} and owes nothing"), refused.value.message
+        assert refused.value.message.startswith(f"the loan is {status.words} and owes nothing: this collection of ₹"), (
+            refused.value.message
+        )
         assert refused.value.details["status"] == str(status)
         assert loans.get(BRAND, loan_id).version == loan.version  # nothing recorded
         loans.reject_collection(BRAND, loan_id, request.request_id, "paid in full by NEFT meanwhile")
