@@ -7,6 +7,7 @@ and decodes only the events after it. A cache: dropping the table changes no fig
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,6 +18,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg.types.json import Jsonb
 
 from adapters.postgres import create_tables
+from domain.loans import snapshot_stamp
 from domain.loans.checkpoint import Checkpoint, decode, encode
 from domain.loans.position import LoanPosition
 from domain.shared import snapshot as snapshots
@@ -35,6 +37,9 @@ DDL = (
     # The Loan's snapshot (JSON bytes) and its last event's instant; NULL in rows kept before snapshots existed.
     "ALTER TABLE ops.loan_checkpoints ADD COLUMN IF NOT EXISTS snapshot bytea",
     "ALTER TABLE ops.loan_checkpoints ADD COLUMN IF NOT EXISTS recorded_at timestamptz",
+    # The stamp of the code that took the snapshot (domain/loans/snapshot_stamp.py); NULL in rows kept before stamps:
+    # a snapshot is applied only under the running code's stamp.
+    "ALTER TABLE ops.loan_checkpoints ADD COLUMN IF NOT EXISTS stamp text",
 )
 
 
@@ -83,8 +88,8 @@ class LoanCheckpoints:
         self.setup()
         with self.pool.connection() as conn:
             conn.execute(
-                "INSERT INTO ops.loan_checkpoints (loan_id, version, facts, position, snapshot, recorded_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                "INSERT INTO ops.loan_checkpoints (loan_id, version, facts, position, snapshot, recorded_at, stamp) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (
                     loan_id,
                     checkpoint.version,
@@ -92,6 +97,7 @@ class LoanCheckpoints:
                     Jsonb(encode(checkpoint.position)),
                     checkpoint.snapshot,
                     checkpoint.recorded_at,
+                    checkpoint.stamp if checkpoint.snapshot is not None else None,
                 ),
             )
 
@@ -100,7 +106,10 @@ class LoanCheckpoints:
         `domain.shared.snapshot.SnapshotSource`), with the version of the next one recorded after `as_of`; None
         when there is none, or it cannot be decoded (the caller replays every event)."""
         self.setup()
-        # The newest snapshot recorded by `as_of`, the version of the next one recorded after it (`until`: the events
+        stamp = snapshot_stamp.stamp()
+        if stamp is None:
+            return None
+        # The newest snapshot recorded by `as_of` (taken by this code: its stamp), the version of the next one recorded after it (`until`: the events
         # to replay end there) and of the next row; with `events_table`, the events after the snapshot up to
         # `until` too (arrays in the same row: one round trip instead of two).
         chosen = (
@@ -108,7 +117,7 @@ class LoanCheckpoints:
             "ops.loan_checkpoints n WHERE n.loan_id = c.loan_id AND n.version > c.version AND n.recorded_at > %s) "
             "AS until, (SELECT min(n.version) FROM ops.loan_checkpoints n WHERE n.loan_id = c.loan_id AND "
             "n.version > c.version) AS next FROM ops.loan_checkpoints c WHERE c.loan_id = %s AND "
-            "c.recorded_at <= %s AND c.snapshot IS NOT NULL ORDER BY c.version DESC LIMIT 1"
+            "c.recorded_at <= %s AND c.snapshot IS NOT NULL AND c.stamp = %s ORDER BY c.version DESC LIMIT 1"
         )
         if self.events_table is None:
             statement: Any = chosen
@@ -121,7 +130,7 @@ class LoanCheckpoints:
                 "(s.until IS NULL OR t.originator_version <= s.until)) e"
             ).format(schema=Identifier(self.events_table[0]), table=Identifier(self.events_table[1]))
         with self.pool.connection() as conn:
-            row = conn.execute(statement, (as_of, loan_id, as_of), prepare=True).fetchone()
+            row = conn.execute(statement, (as_of, loan_id, as_of, stamp), prepare=True).fetchone()
         self._read.row = None
         if row is None:
             return None
@@ -149,3 +158,60 @@ class LoanCheckpoints:
                                                                       strict=True)
             )  # fmt: skip
         return Snapshot(version=version, recorded_at=recorded_at, aggregate=aggregate, until=until, events=events)
+
+    def newest(self, loan_ids: Sequence[UUID], stamp: str, upto: int | None = None) -> dict[UUID, Snapshot]:
+        """Per loan that has one, its newest snapshot stamped `stamp` (taken at `upto` or before), decoded, and with
+        `events_table` its stored events after it (up to `upto`), all in one round trip (a
+        `domain.loans.checkpoint.LoanSnapshots`). A snapshot that cannot be decoded, or is not the loan at its
+        version, is left out (the caller replays that loan's every event)."""
+        self.setup()
+        ids = list(dict.fromkeys(loan_ids))
+        if not ids:
+            return {}
+        chosen = (
+            "SELECT i.id AS loan_id, c.version, c.snapshot, c.recorded_at{events} FROM unnest(%(ids)s::uuid[]) AS "
+            "i(id) CROSS JOIN LATERAL (SELECT s.version, s.snapshot, s.recorded_at FROM ops.loan_checkpoints s WHERE "
+            "s.loan_id = i.id AND s.snapshot IS NOT NULL AND s.stamp = %(stamp)s AND (%(upto)s::int IS NULL OR "
+            "s.version <= %(upto)s::int) ORDER BY s.version DESC LIMIT 1) c{lateral}"
+        )
+        if self.events_table is None:
+            statement: Any = SQL(chosen.format(events="", lateral=""))
+        else:
+            statement = SQL(
+                chosen.format(
+                    events=", e.versions, e.topics, e.states",
+                    lateral=(
+                        " CROSS JOIN LATERAL (SELECT array_agg(t.originator_version ORDER BY t.originator_version) "
+                        "AS versions, array_agg(t.topic ORDER BY t.originator_version) AS topics, array_agg(t.state "
+                        "ORDER BY t.originator_version) AS states FROM {schema}.{table} t WHERE t.originator_id = i.id "
+                        "AND t.originator_version > c.version AND (%(upto)s::int IS NULL OR t.originator_version <= "
+                        "%(upto)s::int)) e"
+                    ),
+                )
+            ).format(schema=Identifier(self.events_table[0]), table=Identifier(self.events_table[1]))
+        with self.pool.connection() as conn:
+            rows = conn.execute(statement, {"ids": ids, "stamp": stamp, "upto": upto}, prepare=True).fetchall()
+        found: dict[UUID, Snapshot] = {}
+        for row in rows:
+            data = row if isinstance(row, dict) else dict(zip(_NEWEST_COLUMNS, row, strict=False))
+            loan_id, version = data["loan_id"], data["version"]
+            try:
+                aggregate = snapshots.decode(bytes(data["snapshot"]))
+            except (SnapshotError, ValueError, TypeError, KeyError):
+                log.warning("loans.snapshot_unreadable", loan_id=str(loan_id), version=version, exc_info=True)
+                continue
+            if aggregate.id != loan_id or aggregate.version != version:
+                log.warning("loans.snapshot_mismatch", loan_id=str(loan_id), version=version)
+                continue
+            events = None
+            if self.events_table is not None:
+                events = tuple(
+                    StoredEvent(loan_id, v, t, bytes(b))
+                    for v, t, b in zip(data["versions"] or (), data["topics"] or (), data["states"] or (), strict=True)
+                )
+            found[loan_id] = Snapshot(version=version, recorded_at=data["recorded_at"], aggregate=aggregate,
+                                      events=events)  # fmt: skip
+        return found
+
+
+_NEWEST_COLUMNS = ("loan_id", "version", "snapshot", "recorded_at", "versions", "topics", "states")

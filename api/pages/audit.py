@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from api.pages.actors import actor_names
 from api.web import Page, keyset_page, local_time, not_found, pages, render, templates
-from domain.audit.replay import AuditedType, AuditReplay, AuditTargetNotFound, snake
+from domain.audit.replay import AuditedType, AuditReplay, AuditTargetNotFound, HistoryPage, snake
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -291,6 +291,17 @@ async def open_record(request: Request, port: AuditPagesPort, principal: Princip
 
 # A record's replay ------------------------------------------------------------------------------------------
 
+#: Events a page of a record's timeline shows.
+TIMELINE_PAGE = 100
+
+
+def _after_param(request: Request) -> int | None:
+    """The timeline page asked for: the version its events come after (None: the page of the version shown)."""
+    raw = request.query_params.get("after")
+    if raw is None or not raw.strip().isdigit():
+        return None
+    return min(int(raw), 2**31 - 1)
+
 
 async def replay(request: Request, port: AuditPagesPort, principal: Principal) -> Response:
     raw_type = request.path_params["aggregate_type"]
@@ -326,12 +337,20 @@ async def replay(request: Request, port: AuditPagesPort, principal: Principal) -
             start, end = end, start
     brand_id = principal.brand_id
 
+    after = _after_param(request)
+
     def load() -> dict[str, Any]:
         port.replay.check_company(audited.name, aggregate_id, brand_id, principal.companies)
-        history = port.replay.history(audited.name, aggregate_id, brand_id)
         state = port.replay.state_as_of(audited.name, aggregate_id, brand_id, as_of)
+        # The timeline a page of TIMELINE_PAGE events at a time, by version (only they are read and decoded): the
+        # page asked for (`after`), else the one holding the version shown.
+        start_after = after if after is not None else max(state["version"] - 1, 0) // TIMELINE_PAGE * TIMELINE_PAGE
+        history = port.replay.history_page(audited.name, aggregate_id, brand_id, start_after, TIMELINE_PAGE)
         diff = port.replay.diff(audited.name, aggregate_id, brand_id, start, end) if start and end else None
-        actors = actor_names(port.identity, brand_id, {h.actor for h in history})
+        shown = {h.actor for h in history.entries} | {history.first.actor}
+        if diff is not None:
+            shown |= {h.actor for h in diff["events"]}
+        actors = actor_names(port.identity, brand_id, shown)
         return {"history": history, "state": state, "diff": diff, "actors": actors}
 
     try:
@@ -341,6 +360,19 @@ async def replay(request: Request, port: AuditPagesPort, principal: Principal) -
 
     tz = request.state.timezone
     api = f"/api/v1/audit/{audited.name}/{aggregate_id}/history"
+    page: HistoryPage = data["history"]
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "after"]
+
+    def page_link(after: int | None) -> str | None:
+        return None if after is None else "?" + urlencode([*kept, ("after", str(after))])
+
+    last_page = max(page.latest - 1, 0) // TIMELINE_PAGE * TIMELINE_PAGE
+    timeline = {
+        "earlier": page_link(page.earlier),
+        "later": page_link(page.later),
+        "first": page_link(0) if page.after > 0 else None,
+        "latest": page_link(last_page) if page.later is not None and page.later < last_page else None,
+    }
     return render(
         request,
         "audit_replay.html",
@@ -360,6 +392,7 @@ async def replay(request: Request, port: AuditPagesPort, principal: Principal) -
         export_json=api,
         export_csv=f"{api}?{urlencode({'format': 'csv'})}",
         customer_360=f"/customers/{aggregate_id}" if audited.cls.__name__ == "CustomerRecord" else None,
+        timeline=timeline,
         **data,
     )
 

@@ -4,7 +4,7 @@ read from a projection), and what changed between two instants."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -62,6 +62,29 @@ class HistoryEntry:
     actor: str
     trace_id: str | None
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """A page of an aggregate's events by version (`history_page`): those after version `after`, oldest first, at
+    most `limit`; its first event and its latest version (versions run 1..latest without gaps)."""
+
+    entries: list[HistoryEntry]
+    first: HistoryEntry
+    latest: int
+    after: int
+    limit: int
+
+    @property
+    def earlier(self) -> int | None:
+        """The `after` of the page before this one, None on the first."""
+        return max(self.after - self.limit, 0) if self.after > 0 else None
+
+    @property
+    def later(self) -> int | None:
+        """The `after` of the page after this one, None on the last."""
+        end = self.entries[-1].version if self.entries else self.after
+        return end if end < self.latest else None
 
 
 class ReplayedState(TypedDict):
@@ -220,11 +243,16 @@ class AuditReplay:
         audited = self.resolve(type_name)
         app = audited.application
         stored = app.recorder.select_events(aggregate_id)
+        first = self._checked_first(audited, aggregate_id, brand_id, stored[:1])
+        return audited, chain([first], map(app.mapper.to_domain_event, islice(stored, 1, None)))
+
+    @staticmethod
+    def _checked_first(audited: AuditedType, aggregate_id: UUID, brand_id: UUID | None, stored: Sequence[Any]) -> Any:
+        """The aggregate's first event decoded; 404 when there is none, or it is of another type or brand."""
         missing = AuditTargetNotFound(f"{audited.cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
         if not stored:
             raise missing
-        decode = app.mapper.to_domain_event
-        first = decode(stored[0])
+        first = audited.application.mapper.to_domain_event(stored[0])
         if not type(first).__qualname__.startswith(audited.cls.__name__ + "."):
             raise missing
         if brand_id is not None:
@@ -233,7 +261,42 @@ class AuditReplay:
                 audited.cls.__name__ == "Brand" and aggregate_id == brand_id
             ):
                 raise missing
-        return audited, chain([first], map(decode, islice(stored, 1, None)))
+        return first
+
+    def history_page(
+        self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, after: int, limit: int
+    ) -> HistoryPage:
+        """The aggregate's events after version `after`, oldest first, at most `limit` (keyset by version: only these
+        are read and decoded), with its first event and its latest version; 404 as `events`."""
+        audited = self.resolve(type_name)
+        recorder = audited.application.recorder
+        first = self._entry(self._checked_first(audited, aggregate_id, brand_id,
+                                                recorder.select_events(aggregate_id, limit=1)))  # fmt: skip
+        latest = recorder.select_events(aggregate_id, desc=True, limit=1)
+        stored = recorder.select_events(aggregate_id, gt=max(after, 0), limit=max(limit, 1))
+        decode = audited.application.mapper.to_domain_event
+        return HistoryPage(
+            entries=[self._entry(decode(s)) for s in stored],
+            first=first,
+            latest=int(latest[0].originator_version) if latest else first.version,
+            after=max(after, 0),
+            limit=max(limit, 1),
+        )
+
+    @staticmethod
+    def _entry(e: Any) -> HistoryEntry:
+        return HistoryEntry(
+            version=e.originator_version,
+            event=type(e).__qualname__.split(".")[-1],
+            occurred_at=e.timestamp,
+            actor=e.actor,
+            trace_id=getattr(e, "trace_id", None),
+            data={
+                k: "(withheld)" if k in SECRET_FIELDS else jsonable(v)
+                for k, v in e.model_dump().items()
+                if k not in _BASE
+            },
+        )
 
     def check_company(
         self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, companies: tuple[str, ...]
@@ -250,21 +313,7 @@ class AuditReplay:
     def history(self, type_name: str, aggregate_id: UUID, brand_id: UUID | None) -> list[HistoryEntry]:
         """Every event of the aggregate, oldest first."""
         _, events = self.events(type_name, aggregate_id, brand_id)
-        return [
-            HistoryEntry(
-                version=e.originator_version,
-                event=type(e).__qualname__.split(".")[-1],
-                occurred_at=e.timestamp,
-                actor=e.actor,
-                trace_id=getattr(e, "trace_id", None),
-                data={
-                    k: "(withheld)" if k in SECRET_FIELDS else jsonable(v)
-                    for k, v in e.model_dump().items()
-                    if k not in _BASE
-                },
-            )
-            for e in events
-        ]
+        return [self._entry(e) for e in events]
 
     def aggregate_as_of(
         self, type_name: str, aggregate_id: UUID, brand_id: UUID | None, as_of: datetime

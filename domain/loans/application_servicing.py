@@ -14,7 +14,8 @@ from uuid import UUID, uuid4
 
 import structlog
 
-from domain.loans.checkpoint import CHECKPOINT_EVERY, Checkpoint, CheckpointStore, position_of
+from domain.loans import snapshot_stamp
+from domain.loans.checkpoint import CHECKPOINT_EVERY, Checkpoint, CheckpointStore, LoanSnapshots, position_of
 from domain.loans.loan import Loan
 from domain.loans.money import parse_money
 from domain.loans.offer import ProductCatalogue
@@ -23,7 +24,7 @@ from domain.loans.payments import PayoffQuote
 from domain.loans.schedule import build_schedule
 from domain.loans.servicing_events import DayClosed, PaymentMode, PaymentRecord, StatusMoved
 from domain.loans.terms import LoanTerms
-from domain.shared.application import CommandResult
+from domain.shared.application import CommandResult, replay
 from domain.shared.errors import FieldChecks, FieldError, InvalidValue
 from domain.shared.snapshot import snapshot_of
 from domain.shared.values import MIN_REASON, clean_text, within_limit
@@ -57,9 +58,75 @@ class ServicingUseCases:
 
         events: Any
         repository: Any
+        recorder: Any
+        mapper: Any
 
     #: Where checkpoints of loans' replayed positions are kept (domain/loans/checkpoint.py; set by the platform).
     checkpoints: CheckpointStore | None = None
+    #: Where the loans' snapshots are read from to load a loan (the checkpoints' store; set by the platform): None,
+    #: every load replays every event.
+    loan_snapshots: LoanSnapshots | None = None
+
+    # Loading ---------------------------------------------------------------------------------------------------
+
+    def find(self, aggregate_id: UUID) -> Any | None:
+        """The aggregate with the id, or None: a loan from its newest snapshot taken by this code plus the events after
+        it (`from_snapshots`), else replayed from its first event."""
+        found = self.from_snapshots([aggregate_id]).get(aggregate_id)
+        return found if found is not None else super().find(aggregate_id)  # type: ignore[misc]
+
+    def find_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
+        """`find` of many ids: the loans with a snapshot from it plus their later events (one round trip), the others
+        (and any other aggregate) replayed from their first event (one more)."""
+        found = self.from_snapshots(aggregate_ids)
+        rest = [i for i in dict.fromkeys(aggregate_ids) if i not in found]
+        if rest:
+            found.update(super().find_many(rest))  # type: ignore[misc]
+        return found
+
+    def from_snapshots(self, loan_ids: Sequence[UUID], upto: int | None = None) -> dict[UUID, Loan]:
+        """Per loan that has a usable snapshot, the Loan as its events up to `upto` (all: None) replay it: its newest
+        snapshot stamped by this code (domain/loans/snapshot_stamp.py) at `upto` or before, decoded, with every
+        later event applied in order (`replay` checks each one's version follows). A loan without one, with a
+        snapshot of other code (another stamp, or none), or one that fails to decode or apply is left out: the caller
+        replays it from its first event. The version is the last event's, as a whole replay gives it, so a save
+        made from it meets the same optimistic check."""
+        source, stamp = self.loan_snapshots, snapshot_stamp.stamp()
+        if source is None or stamp is None or not loan_ids:
+            return {}
+        try:
+            snapshots = source.newest(loan_ids, stamp, upto)
+        except Exception:  # a cache read; the events are the source
+            log.warning("loans.snapshot_read_failed", exc_info=True)
+            return {}
+        loaded: dict[UUID, Loan] = {}
+        for loan_id, snapshot in snapshots.items():
+            start = snapshot.aggregate
+            if not isinstance(start, Loan) or start.id != loan_id or start.version != snapshot.version:
+                continue
+            try:
+                stored = (
+                    snapshot.events
+                    if snapshot.events is not None
+                    else self.recorder.select_events(loan_id, gt=snapshot.version, lte=upto)
+                )
+                loan = replay(start, map(self.mapper.to_domain_event, stored))
+            except Exception:  # a snapshot that does not take its events: the whole replay decides
+                log.warning("loans.snapshot_unusable", loan_id=str(loan_id), version=snapshot.version, exc_info=True)
+                continue
+            if upto is not None and loan.version != upto:
+                continue
+            loaded[loan_id] = loan
+        return loaded
+
+    def replayed_at(self, loan_id: UUID, version: int) -> Loan:
+        """The loan as a load gives it at `version`: from a snapshot plus the events after it up to `version`, else
+        replayed from its first event."""
+        found = self.from_snapshots([loan_id], upto=version).get(loan_id)
+        if found is not None:
+            return found
+        loan: Loan = self.repository.get(loan_id, version=version, projector_func=replay)
+        return loan
 
     def commit_serviced(
         self, primary: Loan, *others: Loan, beside: Sequence[Callable[[Any], None]] = ()
@@ -76,12 +143,17 @@ class ServicingUseCases:
             and any(e.originator_version % CHECKPOINT_EVERY == 0 for e in loan.pending_events)
         ]
         result = self.commit(primary, *others, beside=beside)
+        stamp = snapshot_stamp.stamp()
         for loan in due:
             try:
                 position = position_of(loan, store)
                 assert store is not None
-                snapshot = snapshot_of(loan)  # the as-of replay starts here too (None: the events only)
-                kept = Checkpoint(loan.version, len(loan.servicing_facts), position, snapshot, loan.modified_on)
+                # The snapshot is of the loan as a load gives it from the stored events (not the command's object,
+                # whose members hold the values it was given, before the events' round trip through the store):
+                # loads and the as-of replay start there (None: the events only).
+                stored = self.replayed_at(loan.id, loan.version) if stamp is not None else None
+                snapshot = snapshot_of(stored) if stored is not None else None
+                kept = Checkpoint(loan.version, len(loan.servicing_facts), position, snapshot, loan.modified_on, stamp)
                 store.keep(loan.id, kept)
             except Exception:  # a cache write; the saved events stand
                 log.warning("loans.checkpoint_failed", loan_id=str(loan.id), exc_info=True)

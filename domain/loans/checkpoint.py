@@ -27,6 +27,7 @@ from uuid import UUID
 
 from domain.loans.position import AssetClass, InstalmentPosition, LoanPosition
 from domain.loans.replay import Fact, PaymentMade, PaymentReversed, replay
+from domain.shared.snapshot import Snapshot
 
 #: A checkpoint is kept when a save takes the loan's version across a multiple of this.
 CHECKPOINT_EVERY = 100
@@ -43,6 +44,8 @@ class Checkpoint:
     position: LoanPosition
     snapshot: bytes | None = None
     recorded_at: datetime | None = None
+    #: The stamp of the code that took `snapshot` (domain/loans/snapshot_stamp.py): applied only under the same one.
+    stamp: str | None = None
 
 
 class CheckpointStore(Protocol):
@@ -53,6 +56,14 @@ class CheckpointStore(Protocol):
 
     def keep(self, loan_id: UUID, checkpoint: Checkpoint) -> None:
         """Store a checkpoint (once per loan and version)."""
+
+
+class LoanSnapshots(Protocol):
+    """Where the Loans' snapshots are read to load the current loan from (adapters/loan_checkpoints.py)."""
+
+    def newest(self, loan_ids: Sequence[UUID], stamp: str, upto: int | None = None) -> dict[UUID, Snapshot]:
+        """Per loan that has one, its newest snapshot stamped `stamp` (taken at `upto` or before), decoded, with its
+        stored events after it (up to `upto`) in `events` when they were read in the same round trip."""
 
 
 def resume(

@@ -139,10 +139,9 @@ class ContextApplication(Application[UUID]):
 
     def load(self, cls: type[A], aggregate_id: UUID, brand_id: UUID | None, not_found: type[NotFound]) -> A:
         """Load an aggregate of type `cls` that belongs to `brand_id` (None: any brand), else `not_found`."""
-        try:
-            aggregate: Any = self.repository.get(aggregate_id, projector_func=replay)
-        except AggregateNotFoundError:
-            raise not_found(f"{cls.__name__} {aggregate_id} not found", id=str(aggregate_id)) from None
+        aggregate: Any = self.find(aggregate_id)  # an application may load from snapshots (domain/loans)
+        if aggregate is None:
+            raise not_found(f"{cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
         if not isinstance(aggregate, cls) or (brand_id is not None and aggregate.brand_id != brand_id):
             raise not_found(f"{cls.__name__} {aggregate_id} not found", id=str(aggregate_id))
         return aggregate

@@ -305,6 +305,7 @@ def _loans(kit: Kit) -> Loans:
     app.checkpoints = LoanCheckpoints(
         pool, _events_table(app)
     )  # replayed positions every CHECKPOINT_EVERY events (domain/loans/checkpoint.py)
+    app.loan_snapshots = app.checkpoints  # a loan loads from its newest snapshot plus the later events
     return app
 
 
