@@ -186,8 +186,8 @@ def test_the_cx_sees_the_central_dedup_flag_on_the_loan_page(
     login(page, server, email)
     page.goto(f"{server}/loans/{loan}")
     results = page.locator("#bre-results").inner_text()
-    assert "CENTRAL_DEDUP" in results and "a borrower of another brand (not rejected there)" in results
+    assert "Borrower of another brand" in results and "a borrower of another brand (not rejected there)" in results
     assert elsewhere.slug not in page.content() and str(elsewhere.brand_id) not in page.content()
     options = page.locator("#override-form select[name=rule] option").all_inner_texts()
-    assert "BLOCKLIST" in options and "CENTRAL_DEDUP" not in options  # informational: not overridable
+    assert "Blocklist" in options and "Borrower of another brand" not in options  # informational: not overridable
     page.close()

@@ -209,7 +209,7 @@ def test_products_in_the_portal(server: str, browser: Any, staff: tuple[Any, str
     page.locator("#product-form [name=bre_CREDIT_SCORE_min]").fill("680")
     page.locator("#product-form button[type=submit]").click()
     page.wait_for_selector("#terms")
-    assert "CREDIT_SCORE min 680" in page.locator("#terms").inner_text()
+    assert "Credit score: minimum score 680" in page.locator("#terms").inner_text()
     assert "% a day" in page.locator("#terms").inner_text()
 
     page.click("a:has-text('Edit (new version)')")
