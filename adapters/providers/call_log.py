@@ -4,20 +4,26 @@ Operational data, not business history: kept in `ops.provider_calls`, written by
 read by `projections.provider_calls.ProviderCallQueries` (the admin list). A failing write is logged and
 swallowed: the log must never fail the call it records.
 
-Each call's row is committed before `record` returns, so a process killed later (mid-batch) loses no row of a call
-that had ended. Calls ending at once in several threads (a batch job's pool of senders) share a commit (a group
-commit: one thread writes every row waiting, in one `COPY`, while the others wait for it), so a page of sends
-costs a few commits rather than one each. (They were kept for the end of the page before, and a process killed
-inside the page lost them.)
+Rows are written by the log's writer thread, which takes every row waiting at once (one `COPY`, one commit: calls
+ending together in several threads share a commit). A call outside a batch waits for its row's commit before
+`record` returns, so what a request did is in the admin list when it answers. Inside `calls_written_behind()` (a batch
+job's page of sends) the sender does not wait: its row is committed a moment later, while it sends the next message,
+and the block ends only when every row handed over in it is committed - so a worker killed mid-page loses at most the
+rows of the calls that ended in the last few milliseconds (as it loses the calls still in flight), not the page's
+(they were kept for the page's end before), and waiting for a commit per call does not slow the senders.
 """
 
 from __future__ import annotations
 
+import atexit
 import uuid
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from threading import Condition, Lock
+from threading import Condition, Lock, Thread
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -86,7 +92,34 @@ class CallRecorder(Protocol):
 _COLUMNS = (
     "id, brand_id, customer_id, provider, vendor, kind, status, outcome, http_status, latency_ms, attempts, error, at"
 )
+#: How long the writer thread waits for a row before it ends.
+IDLE_SECONDS = 30.0
 _COPY = f"COPY ops.provider_calls ({_COLUMNS}) FROM STDIN"
+#: The logs handed rows in the innermost open `calls_written_behind` block of this context (None: no block is open).
+_BEHIND: ContextVar[set[ProviderCallLog] | None] = ContextVar("provider_calls_behind", default=None)
+#: Every log with a writer, flushed when the process exits normally.
+_LOGS: weakref.WeakSet[ProviderCallLog] = weakref.WeakSet()
+
+
+@contextmanager
+def calls_written_behind() -> Iterator[None]:
+    """Calls recorded in this block - in this thread and in threads running copies of its context (a pool of
+    senders) - hand their rows to the log's writer without waiting for the commit; the block ends once every one of
+    them is committed."""
+    logs: set[ProviderCallLog] = set()
+    token = _BEHIND.set(logs)
+    try:
+        yield
+    finally:
+        _BEHIND.reset(token)
+        for call_log in list(logs):
+            call_log.flush()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for call_log in list(_LOGS):
+        call_log.flush(timeout=5.0)
 
 
 def _row(call: CallRecord) -> tuple[Any, ...]:
@@ -100,12 +133,12 @@ class ProviderCallLog:
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
-        # The group commit: rows waiting for a writer, whether one is writing, how many rows were queued and written.
+        # Rows waiting for the writer thread, and how many were handed over and committed (or given up).
         self._turn = Condition()
         self._waiting: list[CallRecord] = []
-        self._writing = False
         self._queued = 0
         self._written = 0
+        self._writer: Thread | None = None
 
     def setup(self) -> None:
         """Create the table and its indexes (idempotent)."""
@@ -114,24 +147,45 @@ class ProviderCallLog:
                 conn.execute(statement)
 
     def record(self, call: CallRecord) -> None:
-        """Insert the row, committed when this returns - together with the rows of calls ending meanwhile in other
-        threads (one `COPY`); a database failure is logged, never raised."""
+        """Hand the row to the writer thread (it commits together every row waiting) and wait for its commit -
+        except inside `calls_written_behind()`, which waits for them all at its end; a database failure is logged,
+        never raised."""
+        behind = _BEHIND.get()
         with self._turn:
             self._waiting.append(call)
             self._queued += 1
             mine = self._queued
-            while self._written < mine:
-                if self._writing:  # another thread is writing: its commit or the next one carries this row
-                    self._turn.wait()
-                    continue
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = Thread(target=self._write_on, name="provider-call-log", daemon=True)
+                self._writer.start()
+                _LOGS.add(self)
+            self._turn.notify_all()
+            if behind is not None:
+                behind.add(self)
+                return
+            self._turn.wait_for(lambda: self._written >= mine)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every row handed over so far is committed (or given up); False when `timeout` ran out."""
+        with self._turn:
+            through = self._queued
+            return self._turn.wait_for(lambda: self._written >= through, timeout)
+
+    def _write_on(self) -> None:
+        """The writer thread: every row waiting in one statement, again and again; asleep while none waits, and gone
+        after `IDLE_SECONDS` without a row (the next `record` starts another)."""
+        while True:
+            with self._turn:
+                if not self._turn.wait_for(lambda: bool(self._waiting), IDLE_SECONDS):
+                    self._writer = None
+                    return
                 rows, self._waiting = self._waiting, []
-                through, self._writing = self._queued, True
-                self._turn.release()
-                try:
-                    self.record_many(rows)
-                finally:
-                    self._turn.acquire()
-                    self._writing, self._written = False, through
+                through = self._queued
+            try:
+                self.record_many(rows)
+            finally:
+                with self._turn:
+                    self._written = through
                     self._turn.notify_all()
 
     def record_many(self, calls: Sequence[CallRecord]) -> None:

@@ -18,6 +18,7 @@ import structlog
 
 from adapters.mailer import MailRefused, SmtpMailer
 from adapters.message_store import Message, MessageStore
+from adapters.providers.call_log import calls_written_behind
 from adapters.providers.channels import ChannelClients
 from domain.identity.brand_config import BrandSettings
 from domain.providers.calls import Caller
@@ -114,20 +115,21 @@ class Deliveries:
         if not ready:
             return result
         self.messages.mark_sending([m.id for m in ready if m.status != "sending" and m.channel != "email"], now)
-        # Each provider call's row is committed as the call ends (ProviderCallLog.record: the sender threads' rows
-        # share commits), so a worker killed mid-page loses no row of a call it made.
-        ctx = contextvars.copy_context()
-        if senders is not None:
-            # One task per sender thread, each sending its share of the page in turn (not a future per message).
-            shares = [ready[at::PARALLEL] for at in range(min(PARALLEL, len(ready)))]
-            futures = [senders.submit(ctx.copy().run, self._share, brand, share, now) for share in shares]
-            outcomes = [outcome for f in futures for outcome in f.result()]
-        elif len(ready) == 1:
-            outcomes = [self._one(brand, ready[0], now)]
-        else:
-            with ThreadPoolExecutor(max_workers=min(PARALLEL, len(ready)), thread_name_prefix="engagement") as pool:
-                outcomes = list(pool.map(lambda m: ctx.copy().run(self._one, brand, m, now), ready))
-            self.mailer.close()
+        # The page's provider-call rows are committed by the log's writer while the senders go on
+        # (calls_written_behind), all of them before the page's outcomes are recorded.
+        with calls_written_behind():
+            ctx = contextvars.copy_context()
+            if senders is not None:
+                # One task per sender thread, each sending its share of the page in turn (not a future per message).
+                shares = [ready[at::PARALLEL] for at in range(min(PARALLEL, len(ready)))]
+                futures = [senders.submit(ctx.copy().run, self._share, brand, share, now) for share in shares]
+                outcomes = [outcome for f in futures for outcome in f.result()]
+            elif len(ready) == 1:
+                outcomes = [self._one(brand, ready[0], now)]
+            else:
+                with ThreadPoolExecutor(max_workers=min(PARALLEL, len(ready)), thread_name_prefix="engagement") as pool:
+                    outcomes = list(pool.map(lambda m: ctx.copy().run(self._one, brand, m, now), ready))
+                self.mailer.close()
         self.messages.record_outcomes(outcomes, now)
         for outcome in outcomes:
             status = outcome[1]

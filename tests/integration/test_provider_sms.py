@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +12,8 @@ import httpx
 import psycopg
 import pytest
 
-from adapters.providers.call_log import CallRecord, ProviderCallLog
+from adapters.providers import call_log as call_logs
+from adapters.providers.call_log import CallRecord, ProviderCallLog, calls_written_behind
 from adapters.providers.directory import ProviderDirectory
 from adapters.providers.http import ProviderConfig
 from adapters.simulators.sms import SmsSimulator
@@ -264,3 +266,49 @@ def test_calls_ending_while_a_row_is_written_share_the_next_commit(call_log: Pro
     assert len(commits) == 6
     first_tx = next(r["tx"] for r in commits if r["latency_ms"] == 0)
     assert len({r["tx"] for r in commits if r["latency_ms"] != 0} - {first_tx}) == 1  # the five in one commit
+
+
+def _row_of(who: object, n: int) -> CallRecord:
+    return CallRecord("sms", "simulator", "send_sms", who.brand_id, who.customer_id, "ok", 202, n, 1, None,  # type: ignore[attr-defined]
+                      datetime.now(UTC))  # fmt: skip
+
+
+def test_a_page_of_sends_does_not_wait_for_each_rows_commit_but_ends_only_when_all_are_committed(
+    call_log: ProviderCallLog,
+) -> None:
+    """Inside `calls_written_behind` (the notifications job's page) a sender hands its row to the writer and goes on
+    to its next message; the block ends once every row is committed, before the page's outcomes are recorded."""
+    who = caller()
+    with psycopg.connect(call_log.pool.conninfo) as holder:
+        holder.execute("LOCK TABLE ops.provider_calls IN EXCLUSIVE MODE")  # every commit waits on the test
+
+        def page() -> None:
+            with calls_written_behind(), ThreadPoolExecutor(max_workers=4) as senders:
+                context = contextvars.copy_context()  # the senders run copies of the page's context, as the job's
+                for future in [senders.submit(context.copy().run, call_log.record, _row_of(who, n)) for n in range(8)]:
+                    future.result(timeout=5)  # each returned while its row could not be committed
+
+        with ThreadPoolExecutor(max_workers=1) as runner:
+            ended = runner.submit(page)
+            time.sleep(0.5)
+            assert not ended.done()  # the block waits for the rows' commit
+            assert logged(call_log, who) == []
+            holder.rollback()
+            ended.result(timeout=10)
+    assert sorted(r["latency_ms"] for r in logged(call_log, who)) == list(range(8))
+
+
+def test_the_writer_thread_ends_when_idle_and_the_next_call_starts_another(
+    call_log: ProviderCallLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle log holds no thread (a long-running process idles near 0% CPU and leaks none), and a call after it
+    is written as before."""
+    monkeypatch.setattr(call_logs, "IDLE_SECONDS", 0.1)
+    who = caller()
+    call_log.record(_row_of(who, 1))
+    deadline = time.monotonic() + 5
+    while call_log._writer is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert call_log._writer is None
+    call_log.record(_row_of(who, 2))
+    assert sorted(r["latency_ms"] for r in logged(call_log, who)) == [1, 2]
