@@ -164,37 +164,66 @@ class LoanCheckpoints:
         `events_table` its stored events after it (up to `upto`), all in one round trip (a
         `domain.loans.checkpoint.LoanSnapshots`). A snapshot that cannot be decoded, or is not the loan at its
         version, is left out (the caller replays that loan's every event)."""
+        return self._newest_rows(loan_ids, stamp, upto, whole=False)[0]
+
+    def loading(
+        self, loan_ids: Sequence[UUID], stamp: str
+    ) -> tuple[dict[UUID, Snapshot], dict[UUID, tuple[StoredEvent, ...]]]:
+        """`newest` of the loans' current state, and in the same round trip every stored event of each id without a
+        snapshot stamped `stamp` (none: an id nothing was recorded for), so that loading a loan - short ones, most of
+        them, have none - costs one round trip whichever it has. Without `events_table`, `newest`'s and no history."""
+        if self.events_table is None:
+            return self.newest(loan_ids, stamp), {}
+        return self._newest_rows(loan_ids, stamp, None, whole=True)
+
+    def _newest_rows(
+        self, loan_ids: Sequence[UUID], stamp: str, upto: int | None, whole: bool
+    ) -> tuple[dict[UUID, Snapshot], dict[UUID, tuple[StoredEvent, ...]]]:
         self.setup()
         ids = list(dict.fromkeys(loan_ids))
         if not ids:
-            return {}
+            return {}, {}
+        # `whole`: every id gets a row (LEFT JOIN), its events after its snapshot or, with none, all of them.
         chosen = (
             "SELECT i.id AS loan_id, c.version, c.snapshot, c.recorded_at{events} FROM unnest(%(ids)s::uuid[]) AS "
-            "i(id) CROSS JOIN LATERAL (SELECT s.version, s.snapshot, s.recorded_at FROM ops.loan_checkpoints s WHERE "
+            "i(id) {join} LATERAL (SELECT s.version, s.snapshot, s.recorded_at FROM ops.loan_checkpoints s WHERE "
             "s.loan_id = i.id AND s.snapshot IS NOT NULL AND s.stamp = %(stamp)s AND (%(upto)s::int IS NULL OR "
-            "s.version <= %(upto)s::int) ORDER BY s.version DESC LIMIT 1) c{lateral}"
+            "s.version <= %(upto)s::int) ORDER BY s.version DESC LIMIT 1) c{on}{lateral}"
         )
+        join, on = ("LEFT JOIN", " ON true") if whole else ("CROSS JOIN", "")
         if self.events_table is None:
-            statement: Any = SQL(chosen.format(events="", lateral=""))
+            statement: Any = SQL(chosen.format(events="", join=join, on=on, lateral=""))
         else:
             statement = SQL(
                 chosen.format(
                     events=", e.versions, e.topics, e.states",
+                    join=join,
+                    on=on,
                     lateral=(
                         " CROSS JOIN LATERAL (SELECT array_agg(t.originator_version ORDER BY t.originator_version) "
                         "AS versions, array_agg(t.topic ORDER BY t.originator_version) AS topics, array_agg(t.state "
                         "ORDER BY t.originator_version) AS states FROM {schema}.{table} t WHERE t.originator_id = i.id "
-                        "AND t.originator_version > c.version AND (%(upto)s::int IS NULL OR t.originator_version <= "
-                        "%(upto)s::int)) e"
+                        "AND t.originator_version > coalesce(c.version, 0) AND (%(upto)s::int IS NULL OR "
+                        "t.originator_version <= %(upto)s::int)) e"
                     ),
                 )
             ).format(schema=Identifier(self.events_table[0]), table=Identifier(self.events_table[1]))
         with self.pool.connection() as conn:
             rows = conn.execute(statement, {"ids": ids, "stamp": stamp, "upto": upto}, prepare=True).fetchall()
         found: dict[UUID, Snapshot] = {}
+        histories: dict[UUID, tuple[StoredEvent, ...]] = {}
         for row in rows:
             data = row if isinstance(row, dict) else dict(zip(_NEWEST_COLUMNS, row, strict=False))
             loan_id, version = data["loan_id"], data["version"]
+            events = None
+            if self.events_table is not None:
+                events = tuple(
+                    StoredEvent(loan_id, v, t, bytes(b))
+                    for v, t, b in zip(data["versions"] or (), data["topics"] or (), data["states"] or (), strict=True)
+                )
+            if version is None:  # no snapshot of this code: the whole history came instead
+                histories[loan_id] = events or ()
+                continue
             try:
                 aggregate = snapshots.decode(bytes(data["snapshot"]))
             except (SnapshotError, ValueError, TypeError, KeyError):
@@ -203,15 +232,9 @@ class LoanCheckpoints:
             if aggregate.id != loan_id or aggregate.version != version:
                 log.warning("loans.snapshot_mismatch", loan_id=str(loan_id), version=version)
                 continue
-            events = None
-            if self.events_table is not None:
-                events = tuple(
-                    StoredEvent(loan_id, v, t, bytes(b))
-                    for v, t, b in zip(data["versions"] or (), data["topics"] or (), data["states"] or (), strict=True)
-                )
             found[loan_id] = Snapshot(version=version, recorded_at=data["recorded_at"], aggregate=aggregate,
                                       events=events)  # fmt: skip
-        return found
+        return found, histories
 
 
 _NEWEST_COLUMNS = ("loan_id", "version", "snapshot", "recorded_at", "versions", "topics", "states")

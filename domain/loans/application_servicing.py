@@ -71,18 +71,42 @@ class ServicingUseCases:
 
     def find(self, aggregate_id: UUID) -> Any | None:
         """The aggregate with the id, or None: a loan from its newest snapshot taken by this code plus the events after
-        it (`from_snapshots`), else replayed from its first event."""
-        found = self.from_snapshots([aggregate_id]).get(aggregate_id)
-        return found if found is not None else super().find(aggregate_id)  # type: ignore[misc]
+        it, else replayed from its first event (as `find_many`)."""
+        found, histories = self._loaded([aggregate_id])
+        if aggregate_id in found:
+            return found[aggregate_id]
+        if aggregate_id in histories:
+            stored = histories[aggregate_id]
+            return replay(None, map(self.mapper.to_domain_event, stored)) if stored else None
+        return super().find(aggregate_id)  # type: ignore[misc]
 
     def find_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
-        """`find` of many ids: the loans with a snapshot from it plus their later events (one round trip), the others
-        (and any other aggregate) replayed from their first event (one more)."""
-        found = self.from_snapshots(aggregate_ids)
-        rest = [i for i in dict.fromkeys(aggregate_ids) if i not in found]
+        """`find` of many ids: the loans with a snapshot from it plus their later events, the others (and any other
+        aggregate) replayed from their first event - read in one round trip (`LoanSnapshots.loading`); a snapshot
+        that does not decode or apply, in one more."""
+        ids = list(dict.fromkeys(aggregate_ids))
+        found, histories = self._loaded(ids)
+        for aggregate_id, stored in histories.items():
+            aggregate = replay(None, map(self.mapper.to_domain_event, stored)) if stored else None
+            if aggregate is not None:
+                found[aggregate_id] = aggregate
+        rest = [i for i in ids if i not in found and i not in histories]
         if rest:
             found.update(super().find_many(rest))  # type: ignore[misc]
         return found
+
+    def _loaded(self, loan_ids: list[UUID]) -> tuple[dict[UUID, Any], dict[UUID, Sequence[Any]]]:
+        """The loans loaded from their snapshots, and the stored events of the ids without one (read with them)."""
+        source, stamp = self.loan_snapshots, snapshot_stamp.stamp()
+        loading = getattr(source, "loading", None)
+        if loading is None or stamp is None or not loan_ids:
+            return self.from_snapshots(loan_ids), {}
+        try:
+            snapshots, histories = loading(loan_ids, stamp)
+        except Exception:  # a cache read: replay every event instead
+            log.warning("loans.snapshot_read_failed", exc_info=True)
+            return {}, {}
+        return self._applied(snapshots, None), histories
 
     def from_snapshots(self, loan_ids: Sequence[UUID], upto: int | None = None) -> dict[UUID, Loan]:
         """Per loan that has a usable snapshot, the Loan as its events up to `upto` (all: None) replay it: its newest
@@ -99,6 +123,10 @@ class ServicingUseCases:
         except Exception:  # a cache read; the events are the source
             log.warning("loans.snapshot_read_failed", exc_info=True)
             return {}
+        return self._applied(snapshots, upto)
+
+    def _applied(self, snapshots: dict[UUID, Any], upto: int | None) -> dict[UUID, Loan]:
+        """Each snapshot with its later events applied (`from_snapshots`); one that does not take them is left out."""
         loaded: dict[UUID, Loan] = {}
         for loan_id, snapshot in snapshots.items():
             start = snapshot.aggregate

@@ -40,15 +40,20 @@ def test_the_loan_page_replays_a_serviced_loan_once_and_shows_every_card(
         signed = client.post("/login", data={"email": email, "password": PASSWORD, "next": "/dashboard"})
         assert signed.status_code == 303, signed.text
 
-        repository = platform.get(Loans).repository
-        read = repository.get
+        loans = platform.get(Loans)  # every load of a loan (from a snapshot or replayed) goes through find/find_many
+        find, find_many = loans.find, loans.find_many
         replays: list[UUID] = []
 
-        def counted(aggregate_id: UUID, *args: Any, **kwargs: Any) -> Any:
+        def counted(aggregate_id: UUID) -> Any:
             replays.append(aggregate_id)
-            return read(aggregate_id, *args, **kwargs)
+            return find(aggregate_id)
 
-        monkeypatch.setattr(repository, "get", counted)
+        def counted_many(aggregate_ids: Any) -> Any:
+            replays.extend(aggregate_ids)
+            return find_many(aggregate_ids)
+
+        monkeypatch.setattr(loans, "find", counted)
+        monkeypatch.setattr(loans, "find_many", counted_many)
         page = client.get(f"/loans/{loan_id}")
     assert page.status_code == 200, page.text
     # every card that needs the loan's events is there: the pricing preview, the schedule, the money received

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -132,3 +133,34 @@ def test_a_stale_save_of_a_loan_loaded_from_its_snapshot_conflicts(
     _assert_same(loans.get(tenant.brand_id, loan_id), _whole(loans, loan_id))
     assert "p-stale" not in loans.get(tenant.brand_id, loan_id).payments
     assert loans.get(tenant.brand_id, loan_id).version == first.version
+
+
+def test_a_loan_without_a_snapshot_loads_in_the_one_round_trip_that_looks_for_it(
+    platform: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most loans are short and have no snapshot: the query that looks for one brings their whole history with it
+    (`LoanCheckpoints.loading`), so a load costs one round trip, not the snapshot query and then a replay's read;
+    an id with no events is None. Loans with a snapshot come from it, in the same round trip."""
+    monkeypatch.setattr(application_servicing, "CHECKPOINT_EVERY", 4)
+    tenant = make_tenant(platform)
+    loans: Loans = platform.get(Loans)
+    long_loan = _serviced(platform, tenant)
+    short_loan = disbursed_loan(platform, tenant)
+    expected = {i: _whole(loans, i) for i in (long_loan, short_loan)}
+    assert loans.checkpoints is not None and loans.from_snapshots([short_loan]) == {}
+    missing = uuid4()
+
+    def no_second_read(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a second read of the events")
+
+    monkeypatch.setattr(loans.recorder, "select_events", no_second_read)
+    monkeypatch.setattr(loans.recorder, "select_events_many", no_second_read, raising=False)
+    for loan_id, whole in expected.items():
+        found = loans.find(loan_id)
+        assert isinstance(found, Loan)
+        _assert_same(found, whole)
+    many = loans.find_many([short_loan, long_loan, missing])
+    assert many.keys() == {short_loan, long_loan}
+    for loan_id, whole in expected.items():
+        _assert_same(many[loan_id], whole)
+    assert loans.find(missing) is None
