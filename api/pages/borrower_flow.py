@@ -13,7 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -187,15 +187,7 @@ async def _keep_draft(request: Request, port: BorrowerFlowPort, target: str, ans
 
     kept = await run_in_threadpool(keep)
     if kept is not None:
-        answer.set_cookie(
-            DRAFT_COOKIE,
-            kept,
-            max_age=int(DRAFT_LIFETIME.total_seconds()),
-            httponly=True,
-            samesite="lax",
-            secure=_secure(request),
-            path=_base(request),
-        )
+        _set_cookie(request, answer, DRAFT_COOKIE, kept, "lax", DRAFT_LIFETIME)
 
 
 async def _draft(request: Request, port: BorrowerFlowPort, principal: BorrowerPrincipal) -> BorrowerDraft | None:
@@ -268,9 +260,7 @@ def _phone_form(
 ) -> HTMLResponse:
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
     response = _page(request, "apply_phone.html", status, csrf=csrf, error=error, phone=phone, ended=ended, kept=kept)
-    response.set_cookie(
-        CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=_secure(request), path=_base(request)
-    )
+    _set_cookie(request, response, CSRF_COOKIE, csrf, "strict")
     return response
 
 
@@ -308,15 +298,7 @@ async def apply_send_code(request: Request, port: BorrowerFlowPort) -> Response:
 def _remember_phone(request: Request, response: Response, phone: str) -> None:
     """The phone the code page is about, for `GET /code` (its own number: a cookie of this browser, HttpOnly,
     scoped to the flow, gone at sign-in). Never the code."""
-    response.set_cookie(
-        PHONE_COOKIE,
-        phone,
-        max_age=int(PHONE_REMEMBERED.total_seconds()),
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-        path=_base(request),
-    )
+    _set_cookie(request, response, PHONE_COOKIE, phone, "strict", PHONE_REMEMBERED)
 
 
 async def apply_code(request: Request, port: BorrowerFlowPort) -> Response:
@@ -361,10 +343,29 @@ async def _code_form(
         works_for=_wait_text(code.expires_in) if code.expires_in > 0 else None,
         resend_after=code.resend_after, resend_wait=_wait_text(code.resend_after) if code.resend_after else None,
     )  # fmt: skip
-    response.set_cookie(
-        CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=_secure(request), path=_base(request)
-    )
+    _set_cookie(request, response, CSRF_COOKIE, csrf, "strict")
     return response
+
+
+def _set_cookie(
+    request: Request,
+    response: Response,
+    name: str,
+    value: str,
+    samesite: Literal["lax", "strict"],
+    lifetime: timedelta | None = None,
+) -> None:
+    """One of the flow's cookies: HttpOnly, scoped to the flow's path, Secure behind HTTPS; `lifetime` None: the
+    browser session's."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=int(lifetime.total_seconds()) if lifetime is not None else None,
+        httponly=True,
+        samesite=samesite,
+        secure=_secure(request),
+        path=_base(request),
+    )
 
 
 def masked_phone(phone: str) -> str:
@@ -391,16 +392,8 @@ async def apply_verify(request: Request, port: BorrowerFlowPort) -> Response:
             return _phone_form(request, 422, error=exc.errors[0].message, phone=phone)
         return await _code_form(request, port, phone, 422, exc.errors[0].message)
     response = RedirectResponse(f"{_base(request)}/next", status_code=303)
-    response.set_cookie(
-        COOKIE,
-        signed.token,
-        # A week past the session: a form posted after it expired still names whose it was (`_keep_draft`).
-        max_age=int((SESSION_LIFETIME + ENDED_SESSION_KNOWN).total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-        path=_base(request),
-    )
+    # A week past the session: a form posted after it expired still names whose it was (`_keep_draft`).
+    _set_cookie(request, response, COOKIE, signed.token, "lax", SESSION_LIFETIME + ENDED_SESSION_KNOWN)
     response.delete_cookie(CSRF_COOKIE, path=_base(request))
     response.delete_cookie(UTM_COOKIE, path=_base(request))
     response.delete_cookie(PHONE_COOKIE, path=_base(request))
