@@ -22,11 +22,11 @@ the loans there, in the same transaction as the triggers, which hold off writes 
 
 from __future__ import annotations
 
+from domain.loans.states import SERVICING
 from projections.collection_dashboard import DPD_BUCKETS
 
-#: The statuses of a serviced loan.
-SERVICED = ("active", "partially_paid", "overdue")
-_SERVICED_SQL = ", ".join(f"'{s}'" for s in SERVICED)
+#: The statuses of a serviced loan (the domain's `SERVICING`), as an SQL list.
+_SERVICED_SQL = ", ".join(f"'{s.value}'" for s in sorted(SERVICING))
 
 #: The bucket (an index of DPD_BUCKETS) a loan of this status and DPD counts in; NULL when it is not serviced (or its
 #: DPD is in no bucket, as the scan's CASE left it out).
