@@ -113,6 +113,16 @@ class InitiationRecord:
 
 
 @dataclass(frozen=True)
+class UnansweredSummary:
+    """A brand's payout requests begun before a moment whose outcome we never learnt: how many, when the oldest was
+    begun (None: none), and the references (loan numbers) of the oldest few."""
+
+    count: int
+    oldest_started_at: datetime | None
+    oldest_references: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class AttemptRecord:
     """A payout the gateway accepted, as we noted it."""
 
@@ -188,6 +198,24 @@ class PayoutStore:
                 (brand_id, before, limit),
             ).fetchall()
         return [InitiationRecord(**row) for row in rows]
+
+    def unanswered_summary(self, brand_id: UUID, before: datetime, named: int = 5) -> UnansweredSummary:
+        """How many of the brand's requests begun before `before` are still open, the oldest's start, and the
+        references of the oldest `named` (through the reconciliation's index)."""
+        with self.pool.connection() as conn:
+            total = conn.execute(
+                "SELECT count(*) AS n, min(started_at) AS oldest FROM ops.payout_initiations "
+                "WHERE brand_id = %s AND completed_at IS NULL AND started_at < %s",
+                (brand_id, before),
+            ).fetchone()
+            oldest = conn.execute(
+                "SELECT reference FROM ops.payout_initiations WHERE brand_id = %s AND completed_at IS NULL "
+                "AND started_at < %s ORDER BY started_at, id LIMIT %s",
+                (brand_id, before, named),
+            ).fetchall()
+        return UnansweredSummary(
+            int(total["n"]) if total else 0, total["oldest"] if total else None, tuple(r["reference"] for r in oldest)
+        )
 
     def open_initiations(self, reference: str, since: datetime) -> list[InitiationRecord]:
         """The requests sent with `reference` (in any brand) since `since` whose payout is not noted yet, newest

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from adapters.payout_files import XLSX_MEDIA_TYPE
 from api.pages.actors import actor_names
 from api.routes.disbursals import WEBHOOK_PATH, DisbursalPort, public_base
+from api.services.disbursals import age_words
 from api.web import (
     Page,
     act,
@@ -45,6 +46,7 @@ async def _queue(
     queue = await run_in_threadpool(keyset_page, request, lambda cursor: port.queries.queue(brand, cursor, 100))
     files = await run_in_threadpool(port.disbursals.store.files, brand, 20)
     actors = await run_in_threadpool(actor_names, port.identity, brand, {f.created_by for f in files})
+    unsettled = await run_in_threadpool(port.disbursals.unsettled, brand)
     return render(
         request,
         "disbursals.html",
@@ -55,6 +57,8 @@ async def _queue(
         actors=actors,
         modes=PAYOUT_MODES,
         can_edit=principal.holds(*WRITE),
+        unsettled=unsettled,
+        age_words=age_words,
         error=error,
         info=info if info is not None or request.method != "GET" else _done(request, files),
     )

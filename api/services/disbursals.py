@@ -23,7 +23,7 @@ import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -120,6 +120,41 @@ class Reconciled:
         return self.paid + self.failed_at_gateway + self.pending + self.no_payout + self.failed
 
 
+def age_words(age: timedelta) -> str:
+    """An age as staff read it: `40 min`, `3 h 5 min`, `2 d 4 h` (under a minute: `under 1 min`)."""
+    minutes = int(age.total_seconds() // 60)
+    if minutes < 1:
+        return "under 1 min"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+@dataclass(frozen=True)
+class UnsettledPayouts:
+    """The brand's payout requests left unanswered past INITIATION_WINDOW that nothing has settled yet (the
+    `payout-reconciliation` job could not, or has not run since): how many, how long the oldest has waited, and the
+    loan numbers of the oldest few."""
+
+    count: int
+    oldest_started_at: datetime | None
+    oldest_age: timedelta | None
+    loan_numbers: tuple[str, ...]
+
+    @property
+    def window_minutes(self) -> int:
+        """INITIATION_WINDOW in minutes."""
+        return int(INITIATION_WINDOW.total_seconds() // 60)
+
+    def words(self) -> str:
+        """`2 payout request(s) unanswered past 15 minutes, the oldest for 3 h 5 min (T1-L-000002, ...)`."""
+        age = age_words(self.oldest_age) if self.oldest_age is not None else "?"
+        named = ", ".join(self.loan_numbers) + (", ..." if self.count > len(self.loan_numbers) else "")
+        return f"{self.count} payout request(s) unanswered past {self.window_minutes} minutes, the oldest for {age} ({named})"
+
+
 @dataclass(frozen=True)
 class Disbursals:
     """Payouts, their webhooks and payout files (see the module doc)."""
@@ -184,6 +219,13 @@ class Disbursals:
                             initiation_id=str(initiation.id), error=type(exc).__name__, detail=str(exc)[:300])  # fmt: skip
                 done.failed += 1
         return done
+
+    def unsettled(self, brand_id: UUID) -> UnsettledPayouts:
+        """The brand's payout requests open past INITIATION_WINDOW now (what `reconcile` would ask about)."""
+        now = self.clock.now()
+        found = self.store.unanswered_summary(brand_id, now - INITIATION_WINDOW)
+        oldest = found.oldest_started_at
+        return UnsettledPayouts(found.count, oldest, now - oldest if oldest else None, found.oldest_references)
 
     def _reconcile(self, initiation: InitiationRecord) -> str:
         """One unanswered request: the gateway's payout under its key (`<loan id>:<attempt>`) recorded on the loan
