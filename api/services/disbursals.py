@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -94,6 +95,18 @@ class WebhookOutcome:
     detail: str | None = None
 
 
+class ReconcileOutcome(StrEnum):
+    """What reconciling one unanswered payout request recorded (its value is the `outcome` logged with
+    `disbursal.reconciled`)."""
+
+    PAID = "paid"  # the gateway paid it: the loan disbursed now
+    PAID_BEFORE = "paid_before"  # the gateway paid it and the loan had it already (a webhook, a payout file)
+    FAILED = "failed"  # the payout failed at the gateway: recorded on the loan now
+    FAILED_BEFORE = "failed_before"  # the payout failed and the loan had the failure already
+    PENDING = "pending"  # the payout is still pending at the gateway: its attempt recorded, its webhook will come
+    NO_PAYOUT = "no_payout"  # no payout under the request's key: none was made
+
+
 @dataclass
 class Reconciled:
     """What a reconciliation run found: requests now paid, failed, still pending at the gateway, never made (no
@@ -105,15 +118,19 @@ class Reconciled:
     no_payout: int = 0
     failed: int = 0
 
-    def add(self, outcome: str) -> None:
-        if outcome.startswith("paid"):
-            self.paid += 1
-        elif outcome.startswith("failed"):
-            self.failed_at_gateway += 1
-        elif outcome == "pending":
-            self.pending += 1
-        else:
-            self.no_payout += 1
+    def add(self, outcome: ReconcileOutcome) -> None:
+        """Count one settled request by its outcome."""
+        match outcome:
+            case ReconcileOutcome.PAID | ReconcileOutcome.PAID_BEFORE:
+                self.paid += 1
+            case ReconcileOutcome.FAILED | ReconcileOutcome.FAILED_BEFORE:
+                self.failed_at_gateway += 1
+            case ReconcileOutcome.PENDING:
+                self.pending += 1
+            case ReconcileOutcome.NO_PAYOUT:
+                self.no_payout += 1
+            case _:  # a plain string, not an outcome: a caller's bug, not a request with no payout
+                raise ValueError(f"not a reconciliation outcome: {outcome!r}")
 
     @property
     def total(self) -> int:
@@ -227,7 +244,7 @@ class Disbursals:
         oldest = found.oldest_started_at
         return UnsettledPayouts(found.count, oldest, now - oldest if oldest else None, found.oldest_references)
 
-    def _reconcile(self, initiation: InitiationRecord) -> str:
+    def _reconcile(self, initiation: InitiationRecord) -> ReconcileOutcome:
         """One unanswered request: the gateway's payout under its key (`<loan id>:<attempt>`) recorded on the loan
         as an answer would have been (attempt noted, `DisbursalInitiated`), then its outcome as its webhook would
         have (paid: active; failed: failed, with the gateway's reason; pending: its webhook will come). No payout
@@ -238,27 +255,28 @@ class Disbursals:
         found = self._gateway(brand_id).find_payout(f"{loan_id}:{attempt}", caller=Caller(brand_id, loan.customer_id))
         if found is None:
             self.store.settle_initiation(initiation.id)
-            log.info("disbursal.reconciled", loan_id=str(loan_id), attempt=attempt, outcome="no_payout")
-            return "no_payout"
+            log.info("disbursal.reconciled", loan_id=str(loan_id), attempt=attempt,
+                     outcome=ReconcileOutcome.NO_PAYOUT.value)  # fmt: skip
+            return ReconcileOutcome.NO_PAYOUT
         record = AttemptRecord(found.payout_id, brand_id, loan_id, attempt, found.mode, found.simulator_url,
                                self.clock.now())  # fmt: skip
         self.store.note_attempt(record, settle=False)  # a webhook now finds the payout (409 until the loan has it)
         if not any(a.gateway_reference == found.payout_id for a in loan.attempts):
             self.loans.initiate_disbursal(brand_id, loan_id, found.mode, found.payout_id, attempt=attempt,
                                           amount=found.amount)  # fmt: skip
-        outcome = "pending"
+        outcome = ReconcileOutcome.PENDING
         if found.status == "processed":
             changed = self.loans.confirm_disbursal(
                 brand_id, loan_id, found.payout_id, self.identity.business_date(brand_id)
             ).changed
-            outcome = "paid" if changed else "paid_before"
+            outcome = ReconcileOutcome.PAID if changed else ReconcileOutcome.PAID_BEFORE
         elif found.status == "failed":
             reason = found.reason or "failed at the gateway"
             changed = self.loans.fail_disbursal(brand_id, loan_id, found.payout_id, reason).changed
-            outcome = "failed" if changed else "failed_before"
+            outcome = ReconcileOutcome.FAILED if changed else ReconcileOutcome.FAILED_BEFORE
         self.store.note_attempt(record)  # settles the attempt's initiations
         log.info("disbursal.reconciled", loan_id=str(loan_id), attempt=attempt, payout_id=found.payout_id,
-                 outcome=outcome)  # fmt: skip
+                 outcome=outcome.value)  # fmt: skip
         return outcome
 
     def simulator_url(self, gateway_reference: str | None) -> str | None:

@@ -20,6 +20,7 @@ from uuid import UUID
 
 import httpx
 import pytest
+import structlog.testing
 
 from adapters.webhooks import sign
 from api.services.disbursals import WEBHOOK_SECRET_ENV, VerifiedAccounts
@@ -469,8 +470,13 @@ def test_payouts_left_unanswered_past_the_window_are_reconciled_with_the_gateway
     fresh, _ = queued_loan(platform, admin)
     store.begin_initiation(admin.brand_id, fresh, 1, "NOT-YET", datetime.now(UTC))  # within the window: left alone
 
-    run = reconcile()
+    with structlog.testing.capture_logs() as logs:
+        run = reconcile()
     assert run["status"] == "succeeded", run
+    # Each outcome logged as the plain string it always was (the outcomes are an enum inside).
+    logged = {e["loan_id"]: e["outcome"] for e in logs if e["event"] == "disbursal.reconciled"}
+    assert logged == {str(paid): "paid", str(failed): "failed", str(never): "no_payout", str(pending): "pending"}
+    assert {type(o) for o in logged.values()} == {str}
     settle(platform, Loans.name)
     active = _loan(server, admin, paid)
     assert active["status"] == "active"
