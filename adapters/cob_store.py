@@ -26,6 +26,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from adapters.postgres import create_tables
+from domain.loans.states import SERVICING_CODES
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.loan_cob_days (
@@ -68,9 +69,11 @@ DDL = (
 
 #: The serviced loans of a brand a date's plan partitions: all of them, or (selective) those whose watch does not
 #: hold on the date (no row, another version than the read model's, no quiet date or one passed).
+#: The statuses of a serviced loan (the domain's SERVICING) as an SQL list.
+_SERVICED_SQL = "(" + ", ".join(f"'{code}'" for code in SERVICING_CODES) + ")"
 _SERVICED = (
     "SELECT l.id FROM read.loans l LEFT JOIN ops.loan_cob_watch w ON w.loan_id = l.id "
-    "WHERE l.brand_id = %(brand)s AND l.status IN ('active', 'partially_paid', 'overdue') AND (NOT %(selective)s "
+    f"WHERE l.brand_id = %(brand)s AND l.status IN {_SERVICED_SQL} AND (NOT %(selective)s "
     "OR w.loan_id IS NULL OR w.version IS DISTINCT FROM l.version OR w.quiet_until IS NULL "
     "OR w.quiet_until < %(day)s)"
 )
@@ -180,7 +183,7 @@ class CobStore:
             ).rowcount
             conn.execute(
                 "UPDATE ops.loan_cob_days SET partitions = %(partitions)s, quiet = (SELECT count(*) FROM read.loans "
-                "WHERE brand_id = %(brand)s AND status IN ('active', 'partially_paid', 'overdue')) "
+                f"WHERE brand_id = %(brand)s AND status IN {_SERVICED_SQL}) "
                 "- (SELECT coalesce(sum(cardinality(loan_ids)), 0) FROM ops.loan_cob_partitions "
                 "WHERE brand_id = %(brand)s AND business_date = %(day)s) "
                 "WHERE brand_id = %(brand)s AND business_date = %(day)s",

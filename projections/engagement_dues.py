@@ -20,10 +20,12 @@ from domain.loans import servicing_events as sv
 from domain.loans.application import Loans
 from domain.loans.loan import Loan, Transitioned
 from domain.loans.loan_events import Disbursed
+from domain.loans.states import SERVICING_CODES
 from projections.projection import Change, Insert, Projection, Write, handles, topics_of
 
 L = Loan
-SERVICED = ("active", "partially_paid", "overdue")
+#: The statuses of a loan being serviced (the domain's SERVICING), the dues queries' array parameter.
+SERVICED = SERVICING_CODES
 #: Every status change of a loan reaches this projection (a projection reads only the topics it names, and a
 #: `Transitioned` subclass without a handler of its own would otherwise never arrive: StatusMoved, Settled, ...).
 _TRANSITIONS = sorted(

@@ -33,10 +33,13 @@ from typing import Any
 from domain.loans import servicing_events as sv
 from domain.loans.application import Loans
 from domain.loans.loan import Loan, Transitioned
+from domain.loans.states import SERVICING_CODES
 from projections.business_days import LOCAL_DAY_FUNCTION, business_day
 from projections.projection import Change, Insert, Projection, Write, handles, topics_of
 
 L = Loan
+#: The statuses of a serviced loan (the domain's SERVICING) as an SQL list.
+_SERVICED_SQL = "(" + ", ".join(f"'{code}'" for code in SERVICING_CODES) + ")"
 
 
 def _subclass_topics(cls: type) -> tuple[str, ...]:
@@ -210,9 +213,9 @@ class InsightFigures(Projection):
             fell_at timestamptz NOT NULL,
             PRIMARY KEY (loan_id, fell_at)
         )""",
-        """CREATE OR REPLACE FUNCTION read.insight_bucket(status text, dpd int) RETURNS text
+        f"""CREATE OR REPLACE FUNCTION read.insight_bucket(status text, dpd int) RETURNS text
             LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-            SELECT CASE WHEN status NOT IN ('active', 'partially_paid', 'overdue') THEN NULL
+            SELECT CASE WHEN status NOT IN {_SERVICED_SQL} THEN NULL
                 WHEN COALESCE(dpd, 0) = 0 THEN 'current' WHEN dpd <= 30 THEN '1-30' WHEN dpd <= 60 THEN '31-60'
                 WHEN dpd <= 90 THEN '61-90' ELSE '91+' END
             $$""",

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.loans.due_dates import RepaymentCalendar
+from domain.loans.states import SERVICING_CODES
 from projections.customer_queries import CUSTOMER_NUMBER, LOAN_NUMBER
 from projections.customers import LONG
 from projections.keyset import InvalidCursor, KeysetCursor, Page
@@ -27,7 +28,7 @@ _COMPLETED_TAG = "completed-loans"
 #: The loan statuses the Completed Loans page lists: repaid, settled, written off.
 COMPLETED = ("completed", "settled", "written_off")
 #: Disbursed loans are serviced, no longer an application on anyone's desk.
-_DISBURSED = ("active", "partially_paid", "overdue")
+_DISBURSED = SERVICING_CODES
 #: (LOAN_NUMBER, a loan number as the number series writes it, `DEMO-L-000456`, is projections.customer_queries'.)
 
 

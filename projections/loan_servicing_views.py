@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from domain.loans import servicing_events as sv
 from domain.loans.loan import Loan
-from domain.loans.states import LoanStatus
+from domain.loans.states import SERVICING_CODES, LoanStatus
 from projections.loan_decision_views import LoanDecisionViews
 from projections.projection import Change, Write, handles
 
@@ -20,7 +20,7 @@ SERVICING_DDL = (
     "ALTER TABLE read.loans ADD COLUMN IF NOT EXISTS dpd int, ADD COLUMN IF NOT EXISTS asset_class text, "
     "ADD COLUMN IF NOT EXISTS cob_through date",
     "CREATE INDEX IF NOT EXISTS loans_serviced_idx ON read.loans (brand_id, id) "
-    "WHERE status IN ('active', 'partially_paid', 'overdue')",
+    "WHERE status IN (" + ", ".join(f"'{code}'" for code in SERVICING_CODES) + ")",
 )
 
 

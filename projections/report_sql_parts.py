@@ -9,6 +9,7 @@ computed"), so a page costs its rows and an export one row per loan.
 
 from __future__ import annotations
 
+from domain.loans.states import SERVICING_CODES
 from projections.identity import team_sql
 from projections.reports import Column, Filter
 
@@ -16,9 +17,10 @@ C = Column
 
 LOAN_STATUSES = ("onboarding", "pending", "cx_approved", "sm_approved", "approved", "awaiting_disbursal", "active",
                  "partially_paid", "overdue", "completed", "rejected", "cancelled", "settled", "written_off")  # fmt: skip
-SERVICED_STATUSES = ("active", "partially_paid", "overdue")
+#: The statuses of a loan being serviced: the domain's SERVICING (its codes in LoanStatus's order).
+SERVICED_STATUSES = SERVICING_CODES
 FINAL_STATUSES = ("completed", "settled", "written_off")
-SERVICED = "('active', 'partially_paid', 'overdue')"
+SERVICED = "(" + ", ".join(f"'{code}'" for code in SERVICED_STATUSES) + ")"
 FINAL = "('completed', 'settled', 'written_off')"
 
 BRAND = "l.brand_id = %(brand)s"

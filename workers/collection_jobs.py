@@ -30,6 +30,7 @@ from domain.collections.case import Stage
 from domain.collections.moves import Move
 from domain.identity.application import Identity
 from domain.loans.application import Loans
+from domain.loans.states import SERVICING_CODES
 from projections.engine import ProjectionEngine
 
 log = structlog.get_logger(__name__)
@@ -41,7 +42,7 @@ STAGE_ROLES: dict[Stage, tuple[str, ...]] = {
     Stage.POST: ("collection_head",),
 }
 _POST_STATUSES = ("settled", "written_off")
-_SERVICING = ("active", "partially_paid", "overdue")
+_SERVICING = SERVICING_CODES
 
 _CANDIDATES = """
 WITH ids AS (

@@ -25,14 +25,14 @@ from domain.collections.case import (
     check_contact,
 )
 from domain.collections.moves import BATCH, CaseMoves, CollectionDay, Move, MoveKind, day_id
-from domain.loans.states import status_words
+from domain.loans.states import SERVICING_CODES, LoanStatus, status_words
 from domain.shared.aggregate import with_id
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.errors import Conflict, InvalidValue
 from domain.shared.values import MIN_REASON, MONEY, clean_text
 
 #: The loans that owe money to collect: being repaid, or written off (what comes in then is a recovery).
-OWING = ("active", "partially_paid", "overdue", "written_off")
+OWING = (*SERVICING_CODES, LoanStatus.WRITTEN_OFF.value)
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ class Collections(ContextApplication):
             reason, "reason", multiline=True, min_visible=MIN_REASON, missing="give a reason (at least 3 characters)"
         )
         facts = self._facts(brand_id, loan_id)
-        if facts.status not in ("active", "partially_paid", "overdue"):
+        if facts.status not in SERVICING_CODES:
             raise Conflict(
                 f"only a loan being repaid moves to legal; this one is {status_words(facts.status)}",
                 status=facts.status,

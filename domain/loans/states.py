@@ -85,6 +85,9 @@ def status_words(status: str | None) -> str:
 
 #: The states of a disbursed loan that is still being repaid.
 SERVICING = frozenset({S.ACTIVE, S.PARTIALLY_PAID, S.OVERDUE})
+#: SERVICING's codes in the order LoanStatus declares them, `("active", "partially_paid", "overdue")`: what a query's
+#: IN list or array parameter and a filter's options are built from (a set has no order; these always the same one).
+SERVICING_CODES: tuple[str, ...] = tuple(s.value for s in LoanStatus if s in SERVICING)
 #: The states that hold no open application or loan (counted neither for `max_active_loans` nor for workload).
 CLOSED = frozenset({S.REJECTED, S.CANCELLED, S.COMPLETED, S.SETTLED, S.WRITTEN_OFF})
 #: Before disbursement a loan may be cancelled (with a reason) from any of these.
