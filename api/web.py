@@ -388,10 +388,28 @@ async def after_write(
     return RedirectResponse(target, status_code=303)
 
 
+async def caught_up(request: Request, source: str) -> None:
+    """Wait (the API's bound at most) for the read models of `source` to show every write made so far: a page
+    refusing a stale form then shows the record as the write that made it stale left it."""
+    services: Services = request.app.state.services
+    engine = services.engine
+    await run_in_threadpool(lambda: engine.wait_for(source, engine.head(source), endpoint.READ_YOUR_WRITES_SECONDS))
+
+
 def refusal_status(exc: DomainError) -> int:
     """The status of a page refusing a form: 409 for a conflict (already decided, saved by someone else meanwhile),
     422 for any other refusal (the page shows `error_text`)."""
     return 409 if isinstance(exc, Conflict) else 422
+
+
+def changed_since(what: str, now: str) -> str:
+    """The refusal of an edit form posted with the version it was opened at after someone else saved the record
+    (409): in words, with the record's value as it is now (`now`); the form keeps what was typed and carries the
+    current version, so saving again puts the typed values in place of that value."""
+    return (
+        f"Someone else changed {what} since you opened it, so nothing was saved. It is now: {now}. "
+        "What you typed is kept in the form: save again to put it in place of the current value."
+    )
 
 
 def error_text(exc: DomainError) -> str:

@@ -21,6 +21,8 @@ from api.web import (
     Page,
     act,
     after_write,
+    caught_up,
+    changed_since,
     error_page,
     error_text,
     form_text,
@@ -36,8 +38,9 @@ from domain.documents.content import Uploader
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
-from domain.shared.application import CommandResult
+from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.errors import DomainError, InvalidValue, NotFound
+from domain.shared.values import whole_number
 from projections.borrower_loans import BorrowerLoanQueries
 from projections.covenant_queries import CovenantQueries
 from projections.identity import IdentityQueries
@@ -116,13 +119,19 @@ async def _detail(
     error: str | None = None,
     status: int = 422,
     refused_at: UUID | None = None,
+    assignee_error: str | None = None,
 ) -> Response:
     """The covenant with its records; `error`: why a form was refused, answered with `status` (409 for a conflict
     such as a record someone already decided, 422 for bad input), said at record `refused_at`'s forms when given,
-    else at the top. The refused form is filled again with what was typed (`kept`, api/web.py)."""
+    else at the top; `assignee_error`: why the assignee form was refused, said at that form. The refused form is
+    filled again with what was typed (`kept`, api/web.py)."""
     history = await run_in_threadpool(port.queries.history, principal.brand_id, covenant_id)
     if history is None:
         return await not_found(request)
+    can_edit = principal.holds(*WRITE)  # the API's PATCH /api/v1/covenants/{id} (reassign) needs the same
+    staff = []
+    if can_edit:  # the assignee form lists who may follow the covenant up
+        staff = await run_in_threadpool(lambda: port.staff.staff_list(principal.brand_id, None, None, 200).items)
     loan = None  # the application reference may name a Covenant Desk loan (issue #15): linked
     if history.application_ref and principal.holds(Permission.LOANS):
         loan = await run_in_threadpool(port.loans.by_number, principal.brand_id, history.application_ref)
@@ -134,10 +143,13 @@ async def _detail(
     return render(
         request,
         "covenant.html",
-        status if error else 200,
+        status if error or assignee_error else 200,
         nav="covenants",
         can_review=principal.holds(*REVIEW),
-        can_attach=principal.holds(*WRITE),
+        can_attach=can_edit,
+        can_edit=can_edit,
+        staff=staff,
+        assignee_error=assignee_error,
         error=error,
         refused_at=refused_at,
         c=history,
@@ -152,6 +164,45 @@ async def covenant_detail(request: Request, port: CovenantPagesPort, principal: 
     if covenant_id is None:
         return await not_found(request)
     return await _detail(request, port, principal, covenant_id)
+
+
+async def reassign(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
+    """The covenant page's assignee form: the API's reassign (PATCH /api/v1/covenants/{id}) with the version the
+    page showed, so a covenant changed since is refused (409, in words with the assignee now), nothing saved."""
+    covenant_id = path_id(request, "covenant_id")
+    if covenant_id is None:
+        return await not_found(request)
+    raw = form_text(request, "assignee_id").strip()
+    assignee_id = _uuid(raw)
+    if raw and assignee_id is None:
+        message = "assignee: choose a staff member from the list"
+        return await _detail(request, port, principal, covenant_id, assignee_error=message)
+    shown = whole_number(form_text(request, "expected_version").strip())
+    try:
+        result = await act(
+            principal,
+            lambda: port.covenants.reassign(principal.brand_id, covenant_id, assignee_id, expected_version=shown),
+        )
+    except NotFound:  # another brand's covenant, or none
+        return await not_found(request)
+    except ConcurrentModification:
+        await caught_up(request, Covenants.name)  # the page shows the covenant (and its version) as it is now
+        now = await run_in_threadpool(port.covenants.covenant, principal.brand_id, covenant_id)
+        message = changed_since("this covenant", await _assignee_words(port, principal, now.assignee_id))
+        return await _detail(request, port, principal, covenant_id, status=409, assignee_error=message)
+    except DomainError as exc:
+        status = refusal_status(exc)
+        return await _detail(request, port, principal, covenant_id, status=status, assignee_error=error_text(exc))
+    return await after_write(request, Covenants.name, result.position, f"/covenants/{covenant_id}#covenant-assignee")
+
+
+async def _assignee_words(port: CovenantPagesPort, principal: Principal, assignee_id: UUID | None) -> str:
+    """Who follows the covenant up, as the page names them."""
+    if assignee_id is None:
+        return "assigned to nobody"
+    actor = f"staff:{assignee_id}"
+    names = await run_in_threadpool(actor_names, port.identity, principal.brand_id, {actor})
+    return f"assigned to {names.get(actor, str(assignee_id))}"
 
 
 def _review(
@@ -255,6 +306,7 @@ PAGES = pages(
     [
         Page("GET", "/covenants", worklist, READ),
         Page("GET", "/covenants/{covenant_id}", covenant_detail, READ),
+        Page("POST", "/covenants/{covenant_id}/assignee", reassign, WRITE, form=True),
         # Before the review forms' `{action}`, which would take `proofs` for an action.
         Page(
             "POST",

@@ -13,18 +13,20 @@ from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from api.pages.actors import actor_names
 from api.pages.placed_calls import placed_call
 from api.routes.customers import AGENT_ME, AGENT_NONE, agent_filter, registering_agent
 from api.services.borrower_loans import borrower_loans
 from api.services.documents import DocumentDesk
+from api.services.engagement import Engagement
 from api.web import (
     PENDING,
     Page,
     act,
     after_write,
+    changed_since,
     error_page,
     error_text,
     form_instant,
@@ -40,12 +42,13 @@ from domain.customers.application import Customers
 from domain.customers.values import Address
 from domain.documents.application import Documents
 from domain.documents.document_request import REQUESTABLE
+from domain.engagement.templates import Channel, Language
 from domain.fieldwork.application import FieldWork
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
-from domain.shared.application import CommandResult
+from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.errors import DomainError, FieldError, InvalidInput, InvalidValue, NotFound
 from domain.shared.values import whole_number
 from projections.blocklist import BlocklistQueries
@@ -64,6 +67,11 @@ READ = (Permission.CUSTOMER, Level.READ)
 WRITE = (Permission.CUSTOMER, Level.WRITE)
 NOTE = (Permission.CUSTOMER_NOTES, Level.WRITE)
 RELOCATE = (Permission.RELOCATE_USER, Level.WRITE)
+#: A borrower's messaging preferences: seen with MESSAGES, changed as the API's PUT .../messaging-preferences is.
+MESSAGING_READ = (Permission.MESSAGES, Level.READ)
+MESSAGING_WRITE = (Permission.MESSAGES, Level.WRITE)
+#: The longest reason a preferences change keeps (the API's PreferencesIn.reason).
+PREFERENCES_REASON_MAX = 300
 
 #: The staff the agent choices list (the brand's first, by name).
 AGENT_CHOICES = 200
@@ -97,6 +105,7 @@ class CustomerPagesPort:
     callbacks: CallbackQueries
     document_commands: Documents
     fieldwork: FieldWork  # the collections' Call button's "Call placed" (api/pages/placed_calls.py)
+    engagement: Engagement  # the borrower's messaging preferences and their form
 
 
 @dataclass(frozen=True)
@@ -174,12 +183,14 @@ async def customer_360_page(
     note_error: str | None = None,
     verification_refused: VerificationRefused | None = None,
     request_error: str | None = None,
+    preferences_error: str | None = None,
 ) -> Response:
     """The Customer 360; `refused`: the status and text of the agent move refused (shown at the move's form),
     `period_refused`: a statement's months refused (shown at that statement's form), `note_error`: why a note was
     refused (shown at the note form), `verification_refused`: a verification form refused (shown at that form; the
-    verification pages answer with this page), `request_error`: a document request (or its cancel) refused. A refused form is filled again with what was typed (`kept`,
-    api/web.py)."""
+    verification pages answer with this page), `request_error`: a document request (or its cancel) refused,
+    `preferences_error`: the messaging preferences form refused. A refused form is filled again with what was typed
+    (`kept`, api/web.py)."""
     brand_id = principal.brand_id
     profile = await run_in_threadpool(port.queries.profile, brand_id, customer_id)
     if profile is None:
@@ -201,6 +212,14 @@ async def customer_360_page(
     # The agents the timeline's moves name (their ids in the entries' details), as actors are named.
     authors |= {f"staff:{e.details[k]}" for e in profile.timeline for k in ("agent_id", "previous_agent_id")
                 if e.kind in ("agent_assigned", "registered") and isinstance(e.details.get(k), str)}  # fmt: skip
+    preferences = None
+    if principal.holds(*MESSAGING_READ):  # language and opt-outs (docs/engagement.md), with who changed them
+        try:
+            preferences = await run_in_threadpool(port.engagement.preferences, brand_id, customer_id)
+        except NotFound:  # registered a moment ago: not a recipient yet
+            preferences = None
+    if preferences is not None and preferences.changed_by:
+        authors.add(preferences.changed_by)
     actors = await run_in_threadpool(actor_names, port.identity, brand_id, authors)
     hits = await run_in_threadpool(port.blocklist.hits, brand_id, profile.blocklist_candidates())
     covenants = None
@@ -252,6 +271,11 @@ async def customer_360_page(
         period_refused=period_refused,
         note_error=note_error,
         verification_refused=verification_refused,
+        preferences=preferences,
+        preferences_error=preferences_error,
+        can_edit_preferences=principal.holds(*MESSAGING_WRITE),
+        languages=[language.value for language in Language],
+        channels=[channel.value for channel in Channel],
         nav="customers",
     )
 
@@ -321,6 +345,56 @@ async def move_to_agent(request: Request, port: CustomerPagesPort, principal: Pr
         status = refusal_status(exc)
         return await customer_360_page(request, port, principal, customer_id, (status, error_text(exc)))
     return await after_write(request, Customers.name, result.position, f"/customers/{customer_id}#customer-agent")
+
+
+def _preferences_words(language: str, opted_out: tuple[str, ...] | list[str]) -> str:
+    """A borrower's messaging preferences in words, for the refusal of a form opened before they changed."""
+    channels = ", ".join(opted_out) if opted_out else "none"
+    return f"language {language}, opted out of {channels}"
+
+
+async def set_preferences(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    """The 360's messaging preferences form: the API's set (PUT /api/v1/customers/{id}/messaging-preferences) with
+    the version the page showed, so preferences changed since are refused (409, in words with them now), nothing
+    saved."""
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    form = request.state.form
+    raw_language = form_text(request, "language").strip()
+    opted_out = [value for value in form.getlist("opted_out") if isinstance(value, str)]
+    reason = form_text(request, "reason").strip() or None
+    errors = []
+    if raw_language not in {language.value for language in Language}:
+        errors.append(FieldError("language", "choose one of the languages listed"))
+    if reason is not None and len(reason) > PREFERENCES_REASON_MAX:
+        errors.append(FieldError("reason", f"at most {PREFERENCES_REASON_MAX} characters"))
+    if errors:
+        text = error_text(InvalidInput(errors))
+        return await customer_360_page(request, port, principal, customer_id, status=422, preferences_error=text)
+    shown = whole_number(form_text(request, "expected_version").strip())
+    try:
+        await act(
+            principal,
+            lambda: port.engagement.set_preferences(
+                principal.brand_id, customer_id, Language(raw_language), opted_out, reason, principal.actor, shown
+            ),
+        )
+    except NotFound:  # another brand's borrower, or none
+        return await not_found(request)
+    except ConcurrentModification:
+        now = await run_in_threadpool(port.engagement.preferences, principal.brand_id, customer_id)
+        message = changed_since(
+            "this borrower's messaging preferences", _preferences_words(now.language, now.opted_out)
+        )
+        return await customer_360_page(request, port, principal, customer_id, status=409, preferences_error=message)
+    except DomainError as exc:
+        status = refusal_status(exc)
+        return await customer_360_page(
+            request, port, principal, customer_id, status=status, preferences_error=error_text(exc)
+        )
+    # Kept in their own table (no read model to wait for): the page shows them as saved.
+    return RedirectResponse(f"/customers/{customer_id}#customer-messaging", status_code=303)
 
 
 async def state_statement_period(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
@@ -452,6 +526,7 @@ PAGES = pages(
         Page("GET", "/customers/{customer_id}", customer_360, READ),
         Page("POST", "/customers/{customer_id}/notes", add_note, NOTE, form=True),
         Page("POST", "/customers/{customer_id}/agent", move_to_agent, RELOCATE, form=True),
+        Page("POST", "/customers/{customer_id}/messaging-preferences", set_preferences, MESSAGING_WRITE, form=True),
         Page("POST", "/customers/{customer_id}/document-requests", request_documents, WRITE, form=True),
         Page(
             "POST",

@@ -20,12 +20,29 @@ from api.pages.notices import (
     repayments_page,
     started_run,
 )
-from api.routes.notice_sources import scope_of
-from api.web import Page, act, error_text, form_text, keyset_page, local_time, not_found, pages, path_id, render
+from api.routes.notice_sources import CONFIGURE, scope_of
+from api.web import (
+    Page,
+    act,
+    after_write,
+    caught_up,
+    changed_since,
+    error_text,
+    form_text,
+    keyset_page,
+    local_time,
+    not_found,
+    pages,
+    path_id,
+    refusal_status,
+    render,
+)
 from domain.identity.principal import Principal
 from domain.notices.application import Notices
 from domain.notices.source import SyncAlreadyRunning
-from domain.shared.errors import DomainError
+from domain.shared.application import ConcurrentModification
+from domain.shared.errors import DomainError, NotFound
+from domain.shared.values import whole_number
 from projections.notice_sources import NoticeSourceView, SyncRunPage
 
 
@@ -34,8 +51,15 @@ async def sync_page(request: Request, port: RepaymentPagesPort, principal: Princ
 
 
 async def _sync_page(
-    request: Request, port: RepaymentPagesPort, principal: Principal, error: str | None = None, status: int = 200
+    request: Request,
+    port: RepaymentPagesPort,
+    principal: Principal,
+    error: str | None = None,
+    status: int = 200,
+    settings_error: tuple[UUID, str] | None = None,
 ) -> Response:
+    """The sync page; `error`: why a sync was refused (said at the top), `settings_error`: the source whose settings
+    form was refused and why (said at that source's form, filled again with what was typed: `kept`, api/web.py)."""
     params = request.query_params
     scope = scope_of(principal)
     source_id = id_param(params.get("source_id"))
@@ -48,7 +72,10 @@ async def _sync_page(
         runs = keyset_page(request, runs_page)
         actors = actor_names(port.identity, principal.brand_id, {r.requested_by for r in runs.items})
         started = started_run(port, scope, params.get("started"))
-        return {"sources": sources, "runs": runs, "actors": actors, "started": started}
+        # After a settings save (`?configured=<source id>`): which source, said above the cards.
+        saved = params.get("configured") if settings_error is None else None
+        configured = next((s for s in sources if str(s.id) == saved), None)
+        return {"sources": sources, "runs": runs, "actors": actors, "started": started, "configured": configured}
 
     data = await run_in_threadpool(load)
     query = {"source_id": str(source_id)} if source_id else {}
@@ -63,8 +90,11 @@ async def _sync_page(
         nav="sync",
         source_filter=source_id,
         can_sync=principal.holds(*SYNC),
+        can_configure=principal.holds(*CONFIGURE),
         older_url=older_url,
         error=error,
+        settings_refused=settings_error[0] if settings_error else None,
+        settings_error=settings_error[1] if settings_error else None,
         **data,
     )
 
@@ -104,6 +134,52 @@ async def sync_now(request: Request, port: RepaymentPagesPort, principal: Princi
     return RedirectResponse(f"/sync?{urlencode(query)}", status_code=303)
 
 
+async def configure_source(request: Request, port: RepaymentPagesPort, principal: Principal) -> Response:
+    """A source's settings form: the API's reconfigure (PATCH /api/v1/notice-sources/{id}) with the settings'
+    version the page showed, so settings changed since are refused (409, in words with the settings now), nothing
+    saved. An empty token keeps the source's token."""
+    source_id = path_id(request, "source_id")
+    scope = scope_of(principal)
+    source = None
+    if source_id is not None:
+        source = await run_in_threadpool(port.sources.source, scope, source_id, port.clock.now())
+    if source_id is None or source is None:
+        return await not_found(request)  # another brand's source, or a company the staff member may not see
+    shown = whole_number(form_text(request, "expected_version").strip())
+    try:
+        result = await act(
+            principal,
+            lambda: port.notices.reconfigure_source(
+                principal.brand_id,
+                source_id,
+                base_url=form_text(request, "base_url"),
+                token=form_text(request, "token") or None,
+                schedule=form_text(request, "schedule"),
+                enabled=form_text(request, "enabled") == "on",
+                companies=scope.companies,
+                expected_version=shown,
+            ),
+        )
+    except NotFound:
+        return await not_found(request)
+    except ConcurrentModification:
+        await caught_up(request, Notices.name)  # the page shows the source (and its version) as it is now
+        now = await run_in_threadpool(port.sources.source, scope, source_id, port.clock.now())
+        words = _source_words(now) if now is not None else "removed"
+        message = changed_since(f"the settings of {source.company}", words)
+        return await _sync_page(request, port, principal, status=409, settings_error=(source_id, message))
+    except DomainError as exc:
+        status = refusal_status(exc)
+        return await _sync_page(request, port, principal, status=status, settings_error=(source_id, error_text(exc)))
+    return await after_write(request, Notices.name, result.position, f"/sync?{urlencode({'configured': source_id})}")
+
+
+def _source_words(source: NoticeSourceView) -> str:
+    """A source's settings in words (its token by its last characters only)."""
+    state = "enabled" if source.enabled else "disabled"
+    return f"{source.base_url}, schedule {source.schedule}, {state}, token {source.token}"
+
+
 async def _running_text(
     request: Request, port: RepaymentPagesPort, principal: Principal, source: NoticeSourceView, exc: SyncAlreadyRunning
 ) -> str:
@@ -125,5 +201,6 @@ PAGES = pages(
     [
         Page("GET", "/sync", sync_page, SYNC_READ),
         Page("POST", "/sync/{source_id}/run", sync_now, SYNC, form=True),
+        Page("POST", "/sync/{source_id}/settings", configure_source, CONFIGURE, form=True),
     ],
 )

@@ -19,6 +19,7 @@ from api.web import Page, keyset_page, not_found, pages, path_id, render, templa
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
+from domain.notices.application import Notices
 from domain.shared.clock import Clock, business_date
 from projections.borrower_loans import BorrowerLoanQueries
 from projections.customer_queries import CustomerQueries
@@ -39,6 +40,7 @@ class RepaymentPagesPort:
     """What the repayment and sync pages use: the notice read models, sync requests, and names to show."""
 
     feed: NoticeFeedQueries
+    notices: Notices  # a source's settings changed from the sync page (api/pages/notice_sync.py)
     sources: NoticeSourceQueries
     syncs: SyncRequests
     identity: Identity
