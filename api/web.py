@@ -37,7 +37,6 @@ from domain.documents.content import DOCUMENT_WORDS
 from domain.identity.authentication import AccountLocked
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import AuthenticationFailed, Principal
-from domain.loans.states import STATUS_WORDS
 from domain.onboarding.steps import STEP_WORDS
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import DEFAULT_TIMEZONE
@@ -119,11 +118,13 @@ def event_reason(text: str | None) -> str:
     return _ISO_DATE.sub(lambda m: day(m.group(1)), text)
 
 
-#: The code families whose words differ from their codes (`| words("loan")`): each vocabulary lives beside its
-#: domain's states. A family's code may mean something else in another (`approved` is a signed loan, but an approved
-#: recovery request), so a page names the family of what it shows.
+#: The code families whose words differ from their codes (`| words("step")`): each vocabulary lives beside its
+#: domain's states, and a page names the family of what it shows. A loan's status on a pill or in a column is its
+#: status name as the spec's lifecycle table and staff write it (`CX approved`, `SM approved`, `approved`): the
+#: `loan` family adds no words of its own (STATUS_WORDS' `sanctioned` / `signed` are for sentences, a refusal or a
+#: reason, where the name alone would not say what happened).
 WORD_FAMILIES: Mapping[str, Mapping[str, str]] = {
-    "loan": {str(code): words for code, words in STATUS_WORDS.items()},
+    "loan": {},
     "step": {str(code): words for code, words in STEP_WORDS.items()},
     "frequency": {str(code): words for code, words in FREQUENCY_WORDS.items()},
     "document": {str(code): words for code, words in DOCUMENT_WORDS.items()},
@@ -133,8 +134,8 @@ _CAPITAL_WORDS = {"pan": "PAN", "cx": "CX", "sm": "SM", "upi": "UPI", "emi": "EM
 
 
 def code_words(code: object, family: str = "", capital: bool = False) -> str:
-    """A status or another code as staff read it (`| words`): its family's words (WORD_FAMILIES: `cx_approved` ->
-    `CX-approved`), else the code's own words (`not_reachable` -> `not reachable`, `pan` -> `PAN`); `capital` starts
+    """A status or another code as staff read it (`| words`): its family's words (WORD_FAMILIES: `form16_itr` ->
+    `Form 16 or ITR`), else the code's own words (`not_reachable` -> `not reachable`, `pan` -> `PAN`); `capital` starts
     it with a capital letter (a list's first column, a menu). Nothing (None, an empty code) is empty text. Only for text: form values, classes and
     data attributes keep the code."""
     if code is None or code == "":

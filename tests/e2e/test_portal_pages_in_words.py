@@ -1,4 +1,4 @@
-"""The portal's pages show statuses and codes in the product's words (`CX-approved`, not `cx approved`) and dates in
+"""The portal's pages show statuses and codes in the product's words (`CX approved`, not `cx_approved`) and dates in
 the house format (`31 Jan 2024`, not `2024-01-31`): the covenant list and page, the loan and loan list, the credit
 review, the customer's date of birth, the product's quote and the settings' business date. Form values, classes and
 data attributes keep the codes and ISO dates (what scripts and outside checks read)."""
@@ -61,12 +61,12 @@ def test_the_loan_pages_name_a_status_in_words_and_keep_its_code_as_data(
     finally:
         browser.__exit__(None, None, None)
     status = re.search(r'<span class="pill cx_approved" id="loan-status" data-status="cx_approved">([^<]*)<', loan)
-    assert status is not None and status.group(1) == "CX-approved", loan[:500]
+    assert status is not None and status.group(1) == "CX approved", loan[:500]
     for page in (loans, review, customer):
-        assert ">CX-approved<" in page and "cx approved" not in _text(page)
+        assert ">CX approved<" in page and "cx_approved" not in _text(page)
         assert 'class="pill cx_approved"' in page  # the class (and its colour) keeps the code
     assert 'value="cx_approved"' in loans  # the status filter's value is the code, its text the words
-    assert re.search(r'<option value="cx_approved"[^>]*>CX-approved</option>', loans)
+    assert re.search(r'<option value="cx_approved"[^>]*>CX approved</option>', loans)
     assert "<dt>Date of birth</dt><dd>15 Jan 1990</dd>" in customer and "1990-01-15" not in _text(customer)
     assert "<dt>Date of birth</dt><dd>15 Jan 1990</dd>" in review
 

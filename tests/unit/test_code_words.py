@@ -7,19 +7,22 @@ import pytest
 from api.web import WORD_FAMILIES, code_words, templates
 from domain.covenants.schedule import Frequency
 from domain.documents.content import DocumentKind
-from domain.loans.states import STATUS_WORDS, LoanStatus
+from domain.loans.states import LoanStatus
 from domain.onboarding.steps import Step
 
 
-def test_a_loan_status_reads_as_the_loans_context_words() -> None:
-    assert code_words("cx_approved", "loan") == "CX-approved"
-    assert code_words("sm_approved", "loan") == "sanctioned"
+def test_a_loan_status_reads_as_its_status_name() -> None:
+    # The spec's lifecycle table names the statuses (`CX APPROVED`, `SM APPROVED`, `APPROVED`); a pill shows the name,
+    # not STATUS_WORDS' sentence words (`sanctioned`, `signed`), and never the underscore.
+    assert code_words("cx_approved", "loan") == "CX approved"
+    assert code_words("sm_approved", "loan") == "SM approved"
     assert code_words("awaiting_disbursal", "loan") == "awaiting disbursal"
-    assert all(code_words(s, "loan") == STATUS_WORDS[s] for s in LoanStatus)
+    assert all("_" not in code_words(s, "loan") for s in LoanStatus)
+    assert all(code_words(s, "loan").lower() == s.value.replace("_", " ") for s in LoanStatus)
 
 
-def test_a_code_of_another_family_is_not_read_as_a_loan_status() -> None:
-    assert code_words("approved", "loan") == "signed"
+def test_a_code_of_another_family_reads_as_its_own_words() -> None:
+    assert code_words("approved", "loan") == "approved"
     assert code_words("approved") == "approved"  # a recovery request's status, say
     assert code_words("pending_approval") == "pending approval"
 
@@ -32,7 +35,7 @@ def test_other_families_and_the_fallback_read_as_words() -> None:
     assert code_words("not_reachable") == "not reachable"
     assert code_words("pan_card") == "PAN card"
     assert code_words("not_reachable", capital=True) == "Not reachable"
-    assert code_words("cx_approved", "loan", capital=True) == "CX-approved"  # the rest of the words kept
+    assert code_words("pending", "loan", capital=True) == "Pending"  # the rest of the words kept
     assert code_words(None, "loan") == "" and code_words("") == ""
 
 
