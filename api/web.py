@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -32,9 +32,12 @@ from api import endpoint, form_once
 from api.auth import SESSION_COOKIE, session_principal
 from api.form_once import submit_once
 from api.ports import Gate, Services
+from domain.covenants.schedule import FREQUENCY_WORDS
+from domain.documents.content import DOCUMENT_WORDS
 from domain.identity.authentication import AccountLocked
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import AuthenticationFailed, Principal
+from domain.onboarding.steps import STEP_WORDS
 from domain.shared.aggregate import acting_as
 from domain.shared.clock import DEFAULT_TIMEZONE
 from domain.shared.errors import Conflict, DomainError, InvalidInput, InvalidValue
@@ -115,9 +118,39 @@ def event_reason(text: str | None) -> str:
     return _ISO_DATE.sub(lambda m: day(m.group(1)), text)
 
 
+#: The code families whose words differ from their codes (`| words("step")`): each vocabulary lives beside its
+#: domain's states, and a page names the family of what it shows. A loan's status on a pill or in a column is its
+#: status name as the spec's lifecycle table and staff write it (`CX approved`, `SM approved`, `approved`): the
+#: `loan` family adds no words of its own (STATUS_WORDS' `sanctioned` / `signed` are for sentences, a refusal or a
+#: reason, where the name alone would not say what happened).
+WORD_FAMILIES: Mapping[str, Mapping[str, str]] = {
+    "loan": {},
+    "step": {str(code): words for code, words in STEP_WORDS.items()},
+    "frequency": {str(code): words for code, words in FREQUENCY_WORDS.items()},
+    "document": {str(code): words for code, words in DOCUMENT_WORDS.items()},
+}
+#: Words a code spells that staff write in capitals (`pan_check` -> `PAN check`).
+_CAPITAL_WORDS = {"pan": "PAN", "cx": "CX", "sm": "SM", "upi": "UPI", "emi": "EMI", "kyc": "KYC", "aadhaar": "Aadhaar"}
+
+
+def code_words(code: object, family: str = "", capital: bool = False) -> str:
+    """A status or another code as staff read it (`| words`): its family's words (WORD_FAMILIES: `form16_itr` ->
+    `Form 16 or ITR`), else the code's own words (`not_reachable` -> `not reachable`, `pan` -> `PAN`); `capital` starts
+    it with a capital letter (a list's first column, a menu). Nothing (None, an empty code) is empty text. Only for text: form values, classes and
+    data attributes keep the code."""
+    if code is None or code == "":
+        return ""
+    text = str(code)
+    words = WORD_FAMILIES[family].get(text) if family else None
+    if words is None:
+        words = " ".join(_CAPITAL_WORDS.get(part, part) for part in text.replace("_", " ").split(" "))
+    return words[:1].upper() + words[1:] if capital else words
+
+
 templates.filters["phone"] = display_phone
 templates.filters["event_reason"] = event_reason
 templates.filters["day"] = day
+templates.filters["words"] = code_words
 templates.filters["local"] = local_time
 # Every amount a page shows reads `₹12,34,567.50` (`| inr(paise=False)`: a whole offered or requested amount as
 # `₹55,000`).

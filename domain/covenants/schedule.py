@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from datetime import date, timedelta
 from enum import StrEnum
 from functools import partial
+from types import MappingProxyType
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,6 +28,18 @@ class Frequency(StrEnum):
     def months(self) -> int:
         """Months between cycles (0 for a one-time covenant)."""
         return _MONTHS[self]
+
+
+#: How pages name a frequency (`one-time`, `half-yearly`).
+FREQUENCY_WORDS: Mapping[Frequency, str] = MappingProxyType(
+    {
+        Frequency.ONE_TIME: "one-time",
+        Frequency.MONTHLY: "monthly",
+        Frequency.QUARTERLY: "quarterly",
+        Frequency.HALF_YEARLY: "half-yearly",
+        Frequency.ANNUAL: "annual",
+    }
+)
 
 
 _MONTHS = {

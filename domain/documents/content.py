@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Protocol
 
 from domain.shared.errors import InvalidValue
@@ -37,6 +38,32 @@ class DocumentKind(StrEnum):
     COLLEGE_ID = "college_id"
     MARRIAGE_CERTIFICATE = "marriage_certificate"
     OTHER = "other"
+
+
+#: How staff pages name a kind of document (`PAN card`, `Form 16 or ITR`); the borrower's pages have their own
+#: (api/pages/borrower_documents.KIND_LABELS, written to the borrower).
+DOCUMENT_WORDS: Mapping[DocumentKind, str] = MappingProxyType(
+    {
+        DocumentKind.PAN_CARD: "PAN card",
+        DocumentKind.AADHAAR_FRONT: "Aadhaar (front)",
+        DocumentKind.AADHAAR_BACK: "Aadhaar (back)",
+        DocumentKind.AADHAAR_PHOTO: "Aadhaar photo",
+        DocumentKind.SELFIE: "selfie",
+        DocumentKind.BANK_STATEMENT: "bank statement",
+        DocumentKind.PASSBOOK: "passbook",
+        DocumentKind.SALARY_SLIP: "salary slip",
+        DocumentKind.FORM16_ITR: "Form 16 or ITR",
+        DocumentKind.EMPLOYER_CERTIFICATE: "employer certificate",
+        DocumentKind.VOTER_ID: "voter ID",
+        DocumentKind.DRIVING_LICENSE: "driving licence",
+        DocumentKind.PASSPORT: "passport",
+        DocumentKind.UTILITY_BILL: "utility bill",
+        DocumentKind.RENT_AGREEMENT: "rent agreement",
+        DocumentKind.COLLEGE_ID: "college ID",
+        DocumentKind.MARRIAGE_CERTIFICATE: "marriage certificate",
+        DocumentKind.OTHER: "other document",
+    }
+)
 
 
 class ContentType(StrEnum):

@@ -8,11 +8,12 @@ InvalidInput naming every failing field.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import partial
+from types import MappingProxyType
 from typing import Any, Literal
 from uuid import UUID
 
@@ -55,6 +56,22 @@ class Step(StrEnum):
 
 
 STEPS: tuple[Step, ...] = tuple(Step)
+#: How staff pages name each step (`bank account`, `PAN`): the borrower's own pages have theirs (api/pages/
+#: borrower_forms.LABELS, written to the borrower).
+STEP_WORDS: Mapping[Step, str] = MappingProxyType(
+    {
+        Step.MOBILE: "mobile number",
+        Step.PAN: "PAN",
+        Step.PERSONAL: "personal details",
+        Step.EMPLOYMENT: "employment",
+        Step.AADHAAR: "Aadhaar",
+        Step.SELFIE: "selfie",
+        Step.BANK_ACCOUNT: "bank account",
+        Step.BANK_STATEMENT: "bank statement",
+        Step.LOAN_REQUEST: "loan request",
+        Step.SUBMITTED: "submitted",
+    }
+)
 #: Steps a borrower records with `PUT /api/v1/borrower/steps/{step}` (mobile is signing in; loan_request and
 #: submitted come from the application endpoints, or are recorded directly when no loans desk is wired).
 FORM_STEPS: tuple[Step, ...] = (

@@ -92,8 +92,8 @@ def test_staff_set_up_a_covenant_from_the_portal_and_land_on_its_page(
         page = browser.get(target)
         assert page.status_code == 200
         facts = page.text
-        for shown in ("Debt service coverage", "Suresh Menon", "APP-2024-077", "DSCR &gt;= 1.25", "quarterly",
-                      "from 2024-01-01 to 2025-12-31", "2024-03-31", "5 / 10", "Meera Credit", "KFL"):  # fmt: skip
+        for shown in ("Debt service coverage", "Suresh Menon", "APP-2024-077", "DSCR &gt;= 1.25", "Quarterly",
+                      "from 01 Jan 2024 to 31 Dec 2025", "31 Mar 2024", "5 / 10", "Meera Credit", "KFL"):  # fmt: skip
             assert shown in facts, shown
 
         stored = client.get(f"/api/v1/covenants/{covenant_id}", headers=tenant.auth).json()

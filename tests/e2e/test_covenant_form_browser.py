@@ -75,7 +75,7 @@ def test_staff_fill_in_a_new_covenant_on_a_phone(
     phone.wait_for_url(f"{server}/covenants/*")
     _fits(phone)
     facts = phone.locator("dl.facts").inner_text()
-    for shown in ("Suresh Menon", "APP-2024-078", "financial", "Current ratio >= 1.3", "half yearly",
-                  "2024-09-30", "3 /", "SML"):  # fmt: skip
+    for shown in ("Suresh Menon", "APP-2024-078", "financial", "Current ratio >= 1.3", "Half-yearly",
+                  "30 Sep 2024", "3 /", "SML"):  # fmt: skip
         assert shown in facts, shown
     assert phone.locator("h1").inner_text() == "Current ratio"

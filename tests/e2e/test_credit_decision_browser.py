@@ -79,7 +79,7 @@ def test_cx_approves_and_the_sm_sanctions(
     cx_page.fill("#cx-approve-form input[name=approved_amount]", "90000")
     cx_page.fill("#cx-approve-form textarea[name=remarks]", "salary supports 90k")
     cx_page.click("#cx-approve-form button")
-    cx_page.wait_for_selector("#loan-status:has-text('cx approved')")
+    cx_page.wait_for_selector("#loan-status:has-text('CX approved')")
     assert cx_page.locator("#sanction-form").count() == 0  # a CX cannot sanction
 
     sm_page = browser.new_context().new_page()
@@ -90,7 +90,7 @@ def test_cx_approves_and_the_sm_sanctions(
     sm_page.fill("#sanction-form input[name=sanctioned_amount]", "85000")
     sm_page.fill("#sanction-form textarea[name=remarks]", "FOIR at the limit")
     sm_page.click("#sanction-form button")
-    sm_page.wait_for_selector("#loan-status:has-text('sm approved')")
+    sm_page.wait_for_selector("#loan-status:has-text('SM approved')")
     amounts = sm_page.locator("#decision-amounts").inner_text()
     assert "₹1,00,000.00" in amounts and "₹90,000.00" in amounts and "₹85,000.00" in amounts
     assert sm_page.locator("#net-disbursed").inner_text() == "₹82,494.00"

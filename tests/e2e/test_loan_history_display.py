@@ -36,8 +36,8 @@ def test_the_history_shows_approved_and_sanctioned_amounts_as_money_and_statuses
     finally:
         browser.__exit__(None, None, None)
     rows = {r[1]: r for r in _history(page)}
-    approved, sanctioned = rows["cx approved"], rows["sanctioned"]
-    assert (approved[2], sanctioned[2]) == ("cx approved", "sm approved")
+    approved, sanctioned = rows["CX approved"], rows["sanctioned"]
+    assert (approved[2], sanctioned[2]) == ("CX approved", "SM approved")  # the statuses in words
     assert approved[5] == "salary supports it" and sanctioned[5] == "FOIR at the limit"
     assert "₹40,000.00" in approved[4] and "₹35,000.00" in sanctioned[4]
     assert not re.search(r"\b\d{5}\.\d{2}\b", " ".join(approved + sanctioned))  # no unformatted amount left

@@ -38,8 +38,8 @@ def test_the_history_names_who_changed_a_setting_and_says_not_set_for_none(
         browser.__exit__(None, None, None)
     rows = [row for row in _history(page) if len(row) == 5 and row[2] == "business_date"]
     assert [(who, old, new) for _, who, _, old, new in rows] == [
-        ("Priya Ops", "2026-01-31", "2026-02-02"),  # the staff fixture's name
-        ("API key “test key”", "not set", "2026-01-31"),  # make_tenant's key
+        ("Priya Ops", "31 Jan 2026", "02 Feb 2026"),  # the staff fixture's name, the dates in the house format
+        ("API key “test key”", "not set", "31 Jan 2026"),  # make_tenant's key
     ], rows
     shown = re.sub(r'title="[^"]*"', "", page[page.index('id="history"') :])
     assert "staff:" not in shown and "apikey:" not in shown and "None" not in shown

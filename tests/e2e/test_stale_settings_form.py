@@ -154,7 +154,7 @@ def test_the_settings_page_and_the_api_say_whether_an_admin_holds_the_business_d
     browser, _ = _portal(app, email)
     try:
         page = browser.get("/settings")
-        assert _business_date_line(page.text).startswith("Business date: 2026-03-02 — follows the calendar")
+        assert _business_date_line(page.text).startswith("Business date: 02 Mar 2026 — follows the calendar")
         form = _settings_form(page.text)
         form["min_age"] = str(int(form["min_age"]) + 1)
         assert browser.post("/settings", data=form).status_code == 303
@@ -166,7 +166,7 @@ def test_the_settings_page_and_the_api_say_whether_an_admin_holds_the_business_d
         assert saved.status_code == 303, saved.text[:500]
         config = _config(client, tenant)
         assert (config["business_date"], config["business_date_held"]) == ("2026-03-10", True)
-        assert _business_date_line(browser.get("/settings").text).startswith("Business date: 2026-03-10 — held:")
+        assert _business_date_line(browser.get("/settings").text).startswith("Business date: 10 Mar 2026 — held:")
         history = _read(client, tenant, "brand/config/history")["items"]
         assert (history[0]["setting"], history[0]["actor"][:6]) == ("business_date", "staff:")
     finally:

@@ -78,7 +78,7 @@ def test_staff_review_a_document_and_retry_a_failed_penny_drop_on_customer_360(
     page.select_option("#document-form select[name=kind]", "bank_statement")
     page.set_input_files("#document-form input[name=file]", str(statement))
     page.click("#document-form button")
-    assert "bank statement" in page.locator("#customer-documents").inner_text()
+    assert "Bank statement" in page.locator("#customer-documents").inner_text()
     assert "image/png" in page.locator("#customer-documents").inner_text()
     disguised = ARTIFACTS / "statement.pdf"
     disguised.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
