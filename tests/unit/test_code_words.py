@@ -41,7 +41,7 @@ def test_other_families_and_the_fallback_read_as_words() -> None:
 
 def test_every_code_of_each_family_has_words_without_underscores() -> None:
     for family, words in WORD_FAMILIES.items():
-        assert words, family
+        assert words or family == "loan", family  # a loan status is its own name (`CX approved`)
         assert all("_" not in w for w in words.values()), family
     assert set(WORD_FAMILIES["step"]) == {str(s) for s in Step}
     assert set(WORD_FAMILIES["document"]) == {str(k) for k in DocumentKind}
