@@ -30,7 +30,7 @@ from api.routes.servicing_models import (
 from api.services.loan_documents import LoanDocument, LoanDocuments
 from api.services.no_due import NoDueCertificates
 from api.services.no_due_links import NoDueLinks
-from api.services.repayment_pages import received_page
+from api.services.repayment_pages import REPAYMENTS_PAGE, received_page
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
@@ -107,7 +107,9 @@ def record_repayment(ctx: Context[ServicingPort]) -> Reply:
 def list_repayments(ctx: Context[ServicingPort]) -> Reply:
     q: RepaymentsQuery = ctx.query
     loan = ctx.port.loans.get(ctx.brand_id, ctx.path["loan_id"])
-    page = received_page(ctx.brand_id, loan, q.cursor, q.limit)
+    if q.limit is None and q.cursor is None:  # The list's answer before it was paged: every repayment, no cursor.
+        return json_response({"items": [_repayment(loan, r) for r in money_received(loan)], "next_cursor": None})
+    page = received_page(ctx.brand_id, loan, q.cursor, q.limit or REPAYMENTS_PAGE)
     return json_response({"items": [_repayment(loan, r) for r in page.items], "next_cursor": page.next_cursor})
 
 
@@ -225,9 +227,10 @@ ENDPOINTS = serve(
             "GET",
             f"{_LOAN}/repayments",
             list_repayments,
-            "A loan's repayments and recoveries, in the order recorded, a page at a time (`limit`, default 50, at "
-            "most 200; `cursor`: the `next_cursor` of the page before, null on the last page); a cursor of another "
-            "loan or list is a 422; another brand's loan a 404",
+            "A loan's repayments and recoveries, in the order recorded: all of them without `limit` or `cursor` (as "
+            "always), else a page at a time (`limit` at most 200, default 50 with a cursor; `cursor`: the "
+            "`next_cursor` of the page before, null on the last page); a cursor of another loan or list is a 422; "
+            "another brand's loan a 404",
             READ,
             query=RepaymentsQuery,
             response=RepaymentListOut,

@@ -91,7 +91,13 @@ class RepaymentsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cursor: str | None = Field(None, max_length=500, description="`next_cursor` of the page before")
-    limit: int = Field(50, ge=1, le=200)
+    limit: int | None = Field(
+        None,
+        ge=1,
+        le=200,
+        description="at most this many (default 50 with a cursor); neither `limit` nor `cursor`: every repayment in "
+        "one answer, as this list has always answered",
+    )
 
 
 class PayoffOut(BaseModel):

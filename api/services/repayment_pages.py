@@ -17,6 +17,8 @@ from uuid import UUID
 from domain.loans.money_received import Received, money_received
 from projections.keyset import Int4, KeysetCursor, Page
 
+#: A page's size when the caller names none but pages (`?cursor=` without `limit`).
+REPAYMENTS_PAGE = 50
 #: The order recorded: a repayment's place in it (1, 2, ...).
 RECORDED_CURSOR = KeysetCursor(Int4, name="loans.repayments")
 #: Newest first by the day paid, those of one day newest recorded first: (day paid, place recorded).

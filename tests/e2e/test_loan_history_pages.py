@@ -125,7 +125,7 @@ def test_the_repayment_pages_walk_every_repayment_once_in_the_order_recorded(
         assert [i["id"] for i in walked] == recorded
         assert walked[0]["reversed_on"] is not None and walked[0]["reference"] == "UTR-000"
         default = client.get(url, headers=tenant.auth).json()
-        assert default["next_cursor"] is None and default["items"] == walked  # 45: one page of the default 50
+        assert default["next_cursor"] is None and default["items"] == walked  # no limit nor cursor: all, as always
         first = client.get(url, params={"limit": 3}, headers=tenant.auth).json()
         _problem(client.get(url, params={"cursor": "e30"}, headers=tenant.auth), 422, "cursor")
         _problem(client.get(url, params={"limit": 500}, headers=tenant.auth), 422, "limit")
