@@ -14,7 +14,7 @@ from domain.loans.due_dates import RepaymentCalendar
 from domain.loans.states import SERVICING_CODES
 from projections.customer_queries import CUSTOMER_NUMBER, LOAN_NUMBER
 from projections.customers import LONG
-from projections.keyset import InvalidCursor, KeysetCursor, Page
+from projections.keyset import Int4, InvalidCursor, KeysetCursor, Page
 from projections.loan_decision_queries import AmountsView, InstalmentView, amounts, schedule
 from projections.loans import CLOSED
 from projections.name_vocabulary import driving_word, like_escaped, vocabulary_matches
@@ -25,6 +25,9 @@ LOANS_CURSOR = KeysetCursor(datetime, UUID, name="loans")
 #: list's cursor of the same types out.
 COMPLETED_CURSOR = KeysetCursor(str, datetime, UUID, name="loans.completed")
 _COMPLETED_TAG = "completed-loans"
+#: A loan's timeline (`read.loan_events`) is paged by version, oldest or newest first (its primary key
+#: `(loan_id, version)` serves both directions).
+EVENTS_CURSOR = KeysetCursor(Int4, name="loans.events")
 #: The loan statuses the Completed Loans page lists: repaid, settled, written off.
 COMPLETED = ("completed", "settled", "written_off")
 #: Disbursed loans are serviced, no longer an application on anyone's desk.
@@ -208,12 +211,16 @@ class LoanDetail(LoanSummary):
     disbursed_on: date | None = None
     sanctioned_pricing: PricingView | None = None  # once sanctioned: the sanction's pricing (`pricing`: requested)
     sanction_assignee_id: UUID | None = None  # the Sanction Manager the Sanction Head gave it to
+    #: Whether the timeline has entries before `history` (read with `history_limit`: only the newest ones).
+    history_more: bool = False
 
 
 _DECISION = (
     ", l.cx_approved_amount, l.sanctioned_amount, l.sanction_pricing, l.sanction_terms, l.cam, l.rejection, "
     "l.sent_back, l.cx_approved_by, l.sanctioned_by, l.disbursed_on, l.sanction_instalment, l.sanction_assignee"
 )
+
+_EVENT_COLUMNS = "version, kind, status, actor, reason, details, at"
 
 _SUMMARY = (
     "SELECT l.id, l.loan_number, l.customer_id, c.name AS borrower_name, l.product_id, l.product_version, l.amount, "
@@ -384,9 +391,13 @@ class LoanQueries:
         loan_id: UUID,
         calendar: RepaymentCalendar | None = None,
         expected_on: date | None = None,
+        history_limit: int | None = None,
     ) -> LoanDetail | None:
         """One loan of the brand with its BRE results, amounts, history, and once sanctioned its schedule (from the
-        disbursal date, or `expected_on` — the brand's business date — until disbursed, on `calendar`)."""
+        disbursal date, or `expected_on` — the brand's business date — until disbursed, on `calendar`). The history
+        is the whole timeline, oldest first; with `history_limit`, only its newest `history_limit` entries (still
+        oldest first; `history_more` says whether there are earlier ones): the loan page's cost does not grow with
+        the loan's history."""
         with self.pool.connection() as conn:
             row = conn.execute(
                 f"{_SUMMARY}, l.coupon_code, l.pricing, l.instalment, c.phone AS borrower_phone, c.number AS borrower_number, l.submitted_on, l.passed, l.facts, l.policy, "
@@ -395,11 +406,21 @@ class LoanQueries:
             ).fetchone()
             if row is None:
                 return None
-            events = conn.execute(
-                "SELECT version, kind, status, actor, reason, details, at FROM read.loan_events "
-                "WHERE loan_id = %s AND brand_id = %s ORDER BY version",
-                (loan_id, brand_id),
-            ).fetchall()
+            more = False
+            if history_limit is None:
+                events = conn.execute(
+                    f"SELECT {_EVENT_COLUMNS} FROM read.loan_events WHERE loan_id = %s AND brand_id = %s "
+                    "ORDER BY version",
+                    (loan_id, brand_id),
+                ).fetchall()
+            else:
+                newest = conn.execute(
+                    f"SELECT {_EVENT_COLUMNS} FROM read.loan_events WHERE loan_id = %s AND brand_id = %s "
+                    "ORDER BY version DESC LIMIT %s",
+                    (loan_id, brand_id, history_limit + 1),
+                ).fetchall()
+                more = len(newest) > history_limit
+                events = list(reversed(newest[:history_limit]))
         overrides = row["overrides"] or {}
         results = [
             RuleResultView(
@@ -442,7 +463,40 @@ class LoanQueries:
             sanction_assignee_id=row["sanction_assignee"],
             sanctioned_by=row["sanctioned_by"],
             disbursed_on=row["disbursed_on"],
+            history_more=more,
         )
+
+    def summary(self, brand_id: UUID, loan_id: UUID) -> LoanSummary | None:
+        """The loan as the queue shows it (None when the brand has no such loan)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(f"{_SUMMARY}{_FROM} WHERE l.id = %s AND l.brand_id = %s", (loan_id, brand_id)).fetchone()
+        return _summary(row) if row is not None else None
+
+    def loan_events(
+        self, brand_id: UUID, loan_id: UUID, cursor: str | None = None, limit: int = 50, newest_first: bool = False
+    ) -> Page | None:
+        """A page of the loan's timeline (the entries of `loan(...).history`), by version - oldest first, or newest
+        first - keyset on the primary key `(loan_id, version)`; None when the brand has no such loan. The cursor is
+        bound to the brand, the loan and the direction (another's is an InvalidCursor, 422)."""
+        scope = (brand_id, loan_id, "desc" if newest_first else "asc")
+        direction, compare = ("DESC", "<") if newest_first else ("ASC", ">")
+        with self.pool.connection() as conn:
+            known = conn.execute(
+                "SELECT 1 FROM read.loans WHERE id = %s AND brand_id = %s", (loan_id, brand_id)
+            ).fetchone()
+            if known is None:  # before the cursor: another brand's loan is a 404 whatever the cursor
+                return None
+            after = EVENTS_CURSOR.decode(cursor, scope)[0] if cursor else None
+            rows = conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM read.loan_events WHERE loan_id = %(loan)s AND brand_id = %(brand)s "
+                f"AND (%(after)s::int IS NULL OR version {compare} %(after)s::int) "
+                f"ORDER BY version {direction} LIMIT %(limit)s",
+                {"loan": loan_id, "brand": brand_id, "after": after, "limit": limit + 1},
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = EVENTS_CURSOR.encode(rows[-1]["version"], scope=scope) if more and rows else None
+        return Page(items=[LoanEventView(**r) for r in rows], next_cursor=next_cursor)
 
     # The loans context's LoanBook, and what its wiring reads -----------------------------------------------------
 

@@ -20,6 +20,7 @@ from api.pages.placed_calls import placed_call
 from api.routes.loans import decides_any_sanction
 from api.services.credit_calls import ANY_APPLICATION, CREDIT_CALLS, CreditCalls, offers_credit_call
 from api.services.disbursal_views import DisbursementBlocks
+from api.services.repayment_pages import received_page
 from api.services.servicing_fields import servicing_fields
 from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
 from domain.identity.application import Identity
@@ -29,11 +30,11 @@ from domain.loans.application import Loans
 from domain.loans.bre import INFORMATIONAL, Outcome, Rule
 from domain.loans.loan import Check
 from domain.loans.loan_decisions import PRODUCT_CHANGEABLE, assigned_to_another
-from domain.loans.money_received import by_date, money_received
 from domain.loans.states import LoanStatus
 from domain.shared.errors import DomainError
 from projections.customer_notes import CustomerNoteQueries
 from projections.identity import IdentityQueries
+from projections.keyset import Page as KeysetPage
 from projections.loan_agreements import AgreementQueries
 from projections.loan_queries import LoanQueries
 from projections.product_queries import ProductQueries
@@ -41,6 +42,11 @@ from projections.product_queries import ProductQueries
 READ = (Permission.LOANS, Level.READ)
 #: The newest notes about a loan its page shows (the borrower's 360 pages through them all).
 LOAN_NOTES = 20
+#: The newest history entries and repayments the loan page shows (its pages `/loans/{id}/history` and
+#: `/loans/{id}/repayment-history` list them all): the page's cost does not grow with the loan's history.
+LOAN_LATEST = 20
+#: Entries a page of `/loans/{id}/history` and `/loans/{id}/repayment-history` shows.
+LOAN_LIST_PAGE = 50
 WRITE = (Permission.LOANS, Level.WRITE)
 RELOCATE = (Permission.LOAN_RELOCATE, Level.WRITE)
 BYPASS = (Permission.LOAN_FORCE_BYPASS, Level.WRITE)
@@ -111,7 +117,9 @@ async def _loan_page(
 ) -> Response:
     def load() -> tuple[Any, Any, Any, str | None, dict[str, str], Any, dict[str, Any], Any, Any, Any]:
         brand, parties = principal.brand_id, port.loans.parties
-        loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
+        loan = port.queries.loan(
+            brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand), history_limit=LOAN_LATEST
+        )
         if loan is None:
             return None, None, None, None, {}, None, {}, None, None, None
         # The loan's events are read once for every card that needs them (the pricing preview, servicing, money
@@ -134,10 +142,13 @@ async def _loan_page(
         if loan.disbursed_on is not None:  # servicing (issue #15): templates/loan_servicing.html
             if events is None:  # the events could not be read above: as before, this raises what reading them does
                 events = port.loans.get(brand, loan_id)
-            received = by_date(money_received(events))  # before servicing_fields opens servicing on it in memory
+            # The newest LOAN_LATEST by the day paid, shown by the day paid as before (read before servicing_fields
+            # opens servicing on it in memory).
+            latest = received_page(brand, events, None, LOAN_LATEST, newest_first=True)
             serviced = {
                 "servicing": servicing_fields(port.loans, brand, loan_id, events) or None,
-                "repayments": received,
+                "repayments": list(reversed(latest.items)),
+                "repayments_more": latest.next_cursor is not None,
             }
         notes = getattr(port, "notes", None)  # (as `agreements`: the notes are read where the port has them)
         loan_notes = None
@@ -234,6 +245,53 @@ async def loan_credit_call(request: Request, port: LoanPagesPort, principal: Pri
     return RedirectResponse(f"/loans/{loan_id}?called={outcome.call_id}#credit-call", status_code=303)
 
 
+async def loan_history_page(request: Request, port: LoanPagesPort, principal: Principal) -> Response:
+    """The whole of a loan's history, newest first, LOAN_LIST_PAGE entries a page (keyset by version)."""
+    loan_id = path_id(request, "loan_id")
+    if loan_id is None:
+        return await not_found(request)
+    brand = principal.brand_id
+
+    def load() -> tuple[Any, Any, dict[str, str]]:
+        loan = port.queries.summary(brand, loan_id)
+        if loan is None:
+            return None, None, {}
+        rows = keyset_page(
+            request,
+            lambda cursor: (
+                port.queries.loan_events(brand, loan_id, cursor, LOAN_LIST_PAGE, True) or KeysetPage([], None)
+            ),
+        )
+        return loan, rows, actor_names(port.identity, brand, {e.actor for e in rows.items})
+
+    loan, rows, actors = await run_in_threadpool(load)
+    if loan is None or rows is None:
+        return await not_found(request)
+    return render(request, "loan_history.html", nav="loans", loan=loan, rows=rows, actors=actors)
+
+
+async def loan_repayments_page(request: Request, port: LoanPagesPort, principal: Principal) -> Response:
+    """The whole of a loan's repayments, newest first by the day paid, LOAN_LIST_PAGE a page."""
+    loan_id = path_id(request, "loan_id")
+    if loan_id is None:
+        return await not_found(request)
+    brand = principal.brand_id
+
+    def load() -> tuple[Any, Any]:
+        summary = port.queries.summary(brand, loan_id)
+        if summary is None:
+            return None, None
+        events = port.loans.get(brand, loan_id)
+        return summary, keyset_page(
+            request, lambda cursor: received_page(brand, events, cursor, LOAN_LIST_PAGE, newest_first=True)
+        )
+
+    loan, rows = await run_in_threadpool(load)
+    if loan is None or rows is None:
+        return await not_found(request)
+    return render(request, "loan_repayment_history.html", nav="loans", loan=loan, rows=rows)
+
+
 def _whole(raw: str | None) -> Any:
     """A form's whole number (None when blank); anything else goes on as given, for the use case to name the field."""
     text = (raw or "").strip()
@@ -281,6 +339,8 @@ PAGES = pages(
     [
         Page("GET", "/loans", loans_page, READ),
         Page("GET", "/loans/{loan_id}", loan_page, READ),
+        Page("GET", "/loans/{loan_id}/history", loan_history_page, READ),
+        Page("GET", "/loans/{loan_id}/repayment-history", loan_repayments_page, READ),
         Page("POST", "/loans/{loan_id}/submit", _form_action("submit"), WRITE, form=True),
         Page("POST", "/loans/{loan_id}/override", _form_action("override"), WRITE, form=True),
         Page("POST", "/loans/{loan_id}/bypass", _form_action("bypass"), BYPASS, form=True),

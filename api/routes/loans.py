@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -205,6 +205,23 @@ class LoanEventOut(BaseModel):
     at: InstantOut
 
 
+class LoanEventsQuery(BaseModel):
+    """A page of a loan's history."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cursor: str | None = Field(None, max_length=500, description="`next_cursor` of the page before")
+    limit: int = Field(50, ge=1, le=200)
+    order: Literal["asc", "desc"] = Field("asc", description="asc: oldest first (as `history`); desc: newest first")
+
+
+class LoanEventPageOut(BaseModel):
+    """A page of a loan's history (the entries of the loan's `history`), by version."""
+
+    items: list[LoanEventOut]
+    next_cursor: str | None = Field(description="the next page's cursor (`?cursor=`), null on the last page")
+
+
 class BorrowerOut(BaseModel):
     """The borrower."""
 
@@ -346,6 +363,15 @@ def get_loan(ctx: Context[LoanPort]) -> Reply:
     return json_response(found)
 
 
+def loan_events(ctx: Context[LoanPort]) -> Reply:
+    q: LoanEventsQuery = ctx.query
+    loan_id: UUID = ctx.path["loan_id"]
+    page = ctx.port.queries.loan_events(ctx.brand_id, loan_id, q.cursor, q.limit, newest_first=q.order == "desc")
+    if page is None:
+        raise LoanNotFound(f"loan {loan_id} not found", id=str(loan_id))
+    return json_response(page)
+
+
 class _WithDisbursement:
     """A loan's detail with its disbursement block (read as attributes by the response model)."""
 
@@ -466,6 +492,17 @@ ENDPOINTS = serve(
             READ,
             response=LoanOut,
             etag=True,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/loans/{loan_id}/events",
+            loan_events,
+            "A loan's history (the entries of its `history`) a page at a time, by version, oldest first or newest "
+            "first (`order`); `limit` default 50, at most 200; `cursor`: the `next_cursor` of the page before, null "
+            "on the last page; a cursor of another loan, order or list is a 422; another brand's loan a 404",
+            READ,
+            query=LoanEventsQuery,
+            response=LoanEventPageOut,
         ),
         _command(
             "/api/v1/loans/{loan_id}/submit", submit_loan, "Submit through the BRE: pending or rejected", WRITE, None

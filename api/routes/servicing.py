@@ -24,11 +24,13 @@ from api.routes.servicing_models import (
     RepaymentIn,
     RepaymentListOut,
     RepaymentOut,
+    RepaymentsQuery,
     ReverseIn,
 )
 from api.services.loan_documents import LoanDocument, LoanDocuments
 from api.services.no_due import NoDueCertificates
 from api.services.no_due_links import NoDueLinks
+from api.services.repayment_pages import REPAYMENTS_PAGE, received_page
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
@@ -103,8 +105,12 @@ def record_repayment(ctx: Context[ServicingPort]) -> Reply:
 
 
 def list_repayments(ctx: Context[ServicingPort]) -> Reply:
+    q: RepaymentsQuery = ctx.query
     loan = ctx.port.loans.get(ctx.brand_id, ctx.path["loan_id"])
-    return json_response({"items": [_repayment(loan, r) for r in money_received(loan)]})
+    if q.limit is None and q.cursor is None:  # The list's answer before it was paged: every repayment, no cursor.
+        return json_response({"items": [_repayment(loan, r) for r in money_received(loan)], "next_cursor": None})
+    page = received_page(ctx.brand_id, loan, q.cursor, q.limit or REPAYMENTS_PAGE)
+    return json_response({"items": [_repayment(loan, r) for r in page.items], "next_cursor": page.next_cursor})
 
 
 def reverse_repayment(ctx: Context[ServicingPort]) -> Reply:
@@ -221,8 +227,12 @@ ENDPOINTS = serve(
             "GET",
             f"{_LOAN}/repayments",
             list_repayments,
-            "A loan's repayments and recoveries",
+            "A loan's repayments and recoveries, in the order recorded: all of them without `limit` or `cursor` (as "
+            "always), else a page at a time (`limit` at most 200, default 50 with a cursor; `cursor`: the "
+            "`next_cursor` of the page before, null on the last page); a cursor of another loan or list is a 422; "
+            "another brand's loan a 404",
             READ,
+            query=RepaymentsQuery,
             response=RepaymentListOut,
         ),
         Endpoint(

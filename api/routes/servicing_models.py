@@ -82,6 +82,22 @@ class RepaymentListOut(BaseModel):
     collection requests are not money received: `GET /loans/{id}/recovery-requests`)."""
 
     items: list[RepaymentOut]
+    next_cursor: str | None = Field(None, description="the next page's cursor (`?cursor=`), null on the last page")
+
+
+class RepaymentsQuery(BaseModel):
+    """A page of a loan's repayments, in the order recorded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cursor: str | None = Field(None, max_length=500, description="`next_cursor` of the page before")
+    limit: int | None = Field(
+        None,
+        ge=1,
+        le=200,
+        description="at most this many (default 50 with a cursor); neither `limit` nor `cursor`: every repayment in "
+        "one answer, as this list has always answered",
+    )
 
 
 class PayoffOut(BaseModel):

@@ -54,7 +54,6 @@ class ServicingUseCases:
         def catalogue(self) -> ProductCatalogue: ...
 
         def get(self, brand_id: UUID, loan_id: UUID) -> Loan: ...
-        def commit(self, primary: Any, *others: Any, beside: Sequence[Callable[[Any], None]] = ()) -> CommandResult: ...
 
         events: Any
         repository: Any
@@ -156,21 +155,22 @@ class ServicingUseCases:
         loan: Loan = self.repository.get(loan_id, version=version, projector_func=replay)
         return loan
 
-    def commit_serviced(
-        self, primary: Loan, *others: Loan, beside: Sequence[Callable[[Any], None]] = ()
-    ) -> CommandResult:
-        """`commit`, then a checkpoint of each loan this save took across a multiple of CHECKPOINT_EVERY events, with
-        the loan's snapshot for the auditor's as-of replay (a cache: a checkpoint that fails to be written is
-        logged, the command stands)."""
+    def commit(self, primary: Any, *others: Any, beside: Sequence[Callable[[Any], None]] = ()) -> CommandResult:
+        """The application's `commit`, then a checkpoint of each serviced loan this save took across a multiple of
+        CHECKPOINT_EVERY events, with the loan's snapshot (loads and the auditor's as-of replay start there). Every
+        command of the Loans application commits through here - repayments and COB as well as waivers,
+        settlements, collections, write-offs and recoveries - so no kind of event leaves a loan without its
+        checkpoints (a cache: a checkpoint that fails to be written is logged, the command stands)."""
         store = self.checkpoints
         due = [
             loan
             for loan in (primary, *others)
             if store is not None
+            and isinstance(loan, Loan)
             and loan.servicing_open
             and any(e.originator_version % CHECKPOINT_EVERY == 0 for e in loan.pending_events)
         ]
-        result = self.commit(primary, *others, beside=beside)
+        result: CommandResult = super().commit(primary, *others, beside=beside)  # type: ignore[misc]
         stamp = snapshot_stamp.stamp()
         for loan in due:
             try:
@@ -186,6 +186,12 @@ class ServicingUseCases:
             except Exception:  # a cache write; the saved events stand
                 log.warning("loans.checkpoint_failed", loan_id=str(loan.id), exc_info=True)
         return result
+
+    def commit_serviced(
+        self, primary: Loan, *others: Loan, beside: Sequence[Callable[[Any], None]] = ()
+    ) -> CommandResult:
+        """`commit` (which takes the loans' checkpoints): kept for the callers that name it (the COB)."""
+        return self.commit(primary, *others, beside=beside)
 
     def confirm_disbursal(self, brand_id: UUID, loan_id: UUID, reference: str, disbursed_on: date) -> CommandResult:
         """The gateway (or bank) confirmed the payout: active, and in the same commit servicing opens with the

@@ -7,6 +7,9 @@ request, for a loan of about `--events` events (repayments of 10.00, a COB day e
 
 `measure` uses only what the code before loan snapshots has too, so running it with PYTHONPATH on an older checkout
 against the same database times the old code on the same loans (each run signs in a staff member of its own).
+`--paged` adds the pages of the loan's lists (since branch `paging`): `GET /api/v1/loans/{id}/events` and
+`/repayments` (a page of 50, the first and, through `next_cursor`, the tenth), `/loans/{id}/history` and
+`/loans/{id}/repayment-history`.
 """
 
 from __future__ import annotations
@@ -77,7 +80,17 @@ def _timed(client: Any, url: str, n: int, headers: dict[str, str] | None = None)
     return statistics.median(samples), (time.process_time() - cpu) * 1e3 / n, len(first.content)
 
 
-def measure(dsn: str, loan_ids: list[str], n: int) -> None:
+def _tenth_page(client: Any, url: str, headers: dict[str, str]) -> str:
+    """`url` with the cursor of its tenth page (50 a page)."""
+    cursor = None
+    for _ in range(9):
+        answer = client.get(url + (f"?cursor={cursor}" if cursor else ""), headers=headers)
+        assert answer.status_code == 200, (url, answer.status_code, answer.text[:300])
+        cursor = answer.json()["next_cursor"]
+    return f"{url}?cursor={cursor}"
+
+
+def measure(dsn: str, loan_ids: list[str], n: int, paged: bool = False) -> None:
     """p50 and CPU a request of the three pages of each loan."""
     from starlette.testclient import TestClient
 
@@ -105,11 +118,22 @@ def measure(dsn: str, loan_ids: list[str], n: int) -> None:
             assert signed.status_code == 303, signed.text
             auth = {"Authorization": f"Bearer {issued.secret}"}
             print(f"loan {raw}: {loan.version} events")
-            for label, url, headers in (
+            routes: list[tuple[str, str, dict[str, str] | None]] = [
                 ("loan page", f"/loans/{raw}", None),
                 ("GET /api/v1/loans/{id}", f"/api/v1/loans/{raw}", auth),
                 ("audit page", f"/audit/loan/{raw}", None),
-            ):
+            ]
+            if paged:
+                events, repayments = f"/api/v1/loans/{raw}/events", f"/api/v1/loans/{raw}/repayments"
+                routes += [
+                    ("events, page 1", events, auth),
+                    ("events, page 10", _tenth_page(client, events, auth), auth),
+                    ("repayments, page 1", repayments, auth),
+                    ("repayments, page 10", _tenth_page(client, repayments, auth), auth),
+                    ("history page", f"/loans/{raw}/history", None),
+                    ("repayment-history page", f"/loans/{raw}/repayment-history", None),
+                ]
+            for label, url, headers in routes:
                 p50, cpu, size = _timed(client, url, n, headers)
                 print(f"   {label:24} p50 {p50:7.1f} ms  cpu {cpu:7.1f} ms  {size / 1024:7.0f} KiB")
     platform.close()
@@ -124,11 +148,12 @@ def main() -> None:
     m.add_argument("--dsn", required=True)
     m.add_argument("--loan", action="append", required=True)
     m.add_argument("-n", type=int, default=15)
+    m.add_argument("--paged", action="store_true", help="also the pages of the loan's lists (branch paging)")
     args = parser.parse_args()
     if args.what == "build":
         build(args.events)
     else:
-        measure(args.dsn, args.loan, args.n)
+        measure(args.dsn, args.loan, args.n, args.paged)
 
 
 if __name__ == "__main__":
