@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +15,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.pages.actors import actor_names
+from api.pages.actors import actor_names, staff_and_key_names
 from api.routes.documents import UPLOAD
 from api.services.covenant_proofs import CovenantProofs
 from api.web import (
@@ -140,6 +141,11 @@ async def _detail(
     if history.assignee_id is not None:  # named like the actors (the page shows who follows the covenant up)
         recorded.add(f"staff:{history.assignee_id}")
     actors = await run_in_threadpool(actor_names, port.identity, principal.brand_id, recorded)
+    # After an assignee save (`?assigned=<staff id>` or `nobody`): who, said above the card as the Jobs and sync
+    # pages say a save. Only a staff member of the brand is named; any other value says nothing.
+    assigned = None
+    if error is None and assignee_error is None and (raw := request.query_params.get("assigned")):
+        assigned = await _assigned_words(port, principal, raw)
     return render(
         request,
         "covenant.html",
@@ -150,6 +156,7 @@ async def _detail(
         can_edit=can_edit,
         staff=staff,
         assignee_error=assignee_error,
+        assigned=assigned,
         error=error,
         refused_at=refused_at,
         c=history,
@@ -193,7 +200,22 @@ async def reassign(request: Request, port: CovenantPagesPort, principal: Princip
     except DomainError as exc:
         status = refusal_status(exc)
         return await _detail(request, port, principal, covenant_id, status=status, assignee_error=error_text(exc))
-    return await after_write(request, Covenants.name, result.position, f"/covenants/{covenant_id}#covenant-assignee")
+    saved = str(assignee_id) if assignee_id is not None else "nobody"
+    target = f"/covenants/{covenant_id}?{urlencode({'assigned': saved})}#covenant-assignee"
+    return await after_write(request, Covenants.name, result.position, target)
+
+
+async def _assigned_words(port: CovenantPagesPort, principal: Principal, raw: str) -> str | None:
+    """The flash of an assignee save (`?assigned=`): "Assigned to <name>." for a staff member of the brand,
+    "Assignee removed: ..." for `nobody`, None for anything else (a hand-typed address names nobody)."""
+    if raw == "nobody":
+        return "Assignee removed: nobody follows this covenant up."
+    staff_id = _uuid(raw)
+    if staff_id is None:
+        return None
+    actor = f"staff:{staff_id}"
+    names = await run_in_threadpool(staff_and_key_names, port.identity, principal.brand_id, {actor})
+    return f"Assigned to {names[actor]}." if actor in names else None
 
 
 async def _assignee_words(port: CovenantPagesPort, principal: Principal, assignee_id: UUID | None) -> str:

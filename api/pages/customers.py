@@ -273,6 +273,8 @@ async def customer_360_page(
         verification_refused=verification_refused,
         preferences=preferences,
         preferences_error=preferences_error,
+        # After a preferences save (`?preferences=saved`): said in the messaging card, where the redirect lands.
+        preferences_saved=preferences_error is None and request.query_params.get("preferences") == "saved",
         can_edit_preferences=principal.holds(*MESSAGING_WRITE),
         languages=[language.value for language in Language],
         channels=[channel.value for channel in Channel],
@@ -393,8 +395,9 @@ async def set_preferences(request: Request, port: CustomerPagesPort, principal: 
         return await customer_360_page(
             request, port, principal, customer_id, status=status, preferences_error=error_text(exc)
         )
-    # Kept in their own table (no read model to wait for): the page shows them as saved.
-    return RedirectResponse(f"/customers/{customer_id}#customer-messaging", status_code=303)
+    # Kept in their own table (no read model to wait for): the page shows them as saved, and says so (`?preferences=
+    # saved`, as the Jobs and sync pages say a save).
+    return RedirectResponse(f"/customers/{customer_id}?preferences=saved#customer-messaging", status_code=303)
 
 
 async def state_statement_period(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:

@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from api.pages import bre_words  # noqa: F401 - registers the filters its templates use for the BRE
 from api.pages.actors import actor_names
 from api.pages.credit_calls import place_credit_call
-from api.pages.loans import loan_page_with_error
+from api.pages.loans import LOAN_LATEST, loan_page_with_error
 from api.pages.placed_calls import placed_call
 from api.routes.loans import decides_any_sanction
 from api.services.credit_calls import ANY_APPLICATION, CREDIT_CALLS, CreditCalls, offers_credit_call
@@ -154,7 +154,12 @@ async def _review(request: Request, port: DecisionPagesPort, principal: Principa
 
     def load() -> tuple[Any, ...]:
         parties = port.loans.parties
-        loan = port.queries.loan(brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand))
+        # The newest LOAN_LATEST history entries, as the loan page shows them (the journey links to the whole of it,
+        # /loans/{id}/history): the page derives nothing from the whole history - the decision facts (sent back,
+        # CAM, approvals) are the loan row's, and the actors named are those of the entries shown.
+        loan = port.queries.loan(
+            brand, loan_id, parties.repayment_calendar(brand), parties.business_date(brand), history_limit=LOAN_LATEST
+        )
         if loan is None:
             return None, None, {}, None, [], None
         profile = port.customers.profile(brand, loan.customer_id, timeline_limit=20)

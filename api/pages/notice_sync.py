@@ -38,10 +38,10 @@ from api.web import (
     render,
 )
 from domain.identity.principal import Principal
-from domain.notices.application import Notices
-from domain.notices.source import SyncAlreadyRunning
-from domain.shared.application import ConcurrentModification
-from domain.shared.errors import DomainError, NotFound
+from domain.notices.application import Notices, SourceAlreadyConnected
+from domain.notices.source import SourceNotFound, SyncAlreadyRunning
+from domain.shared.application import CommandResult, ConcurrentModification
+from domain.shared.errors import DomainError, FieldError, InvalidInput, NotFound
 from domain.shared.values import whole_number
 from projections.notice_sources import NoticeSourceView, SyncRunPage
 
@@ -57,9 +57,12 @@ async def _sync_page(
     error: str | None = None,
     status: int = 200,
     settings_error: tuple[UUID, str] | None = None,
+    connect_error: str | None = None,
 ) -> Response:
     """The sync page; `error`: why a sync was refused (said at the top), `settings_error`: the source whose settings
-    form was refused and why (said at that source's form, filled again with what was typed: `kept`, api/web.py)."""
+    form was refused and why (said at that source's form, filled again with what was typed: `kept`, api/web.py),
+    `connect_error`: why the "Connect a source" form was refused (said at that form, filled again the same way,
+    never with the token)."""
     params = request.query_params
     scope = scope_of(principal)
     source_id = id_param(params.get("source_id"))
@@ -75,7 +78,12 @@ async def _sync_page(
         # After a settings save (`?configured=<source id>`): which source, said above the cards.
         saved = params.get("configured") if settings_error is None else None
         configured = next((s for s in sources if str(s.id) == saved), None)
-        return {"sources": sources, "runs": runs, "actors": actors, "started": started, "configured": configured}
+        # After a connect (`?connected=<source id>`): which source, said the same way (a source the page does not
+        # list, another brand's or not in the read model yet, says nothing).
+        joined = params.get("connected") if connect_error is None else None
+        connected = next((s for s in sources if str(s.id) == joined), None)
+        return {"sources": sources, "runs": runs, "actors": actors, "started": started, "configured": configured,
+                "connected": connected}  # fmt: skip
 
     data = await run_in_threadpool(load)
     query = {"source_id": str(source_id)} if source_id else {}
@@ -95,6 +103,7 @@ async def _sync_page(
         error=error,
         settings_refused=settings_error[0] if settings_error else None,
         settings_error=settings_error[1] if settings_error else None,
+        connect_error=connect_error,
         **data,
     )
 
@@ -174,6 +183,55 @@ async def configure_source(request: Request, port: RepaymentPagesPort, principal
     return await after_write(request, Notices.name, result.position, f"/sync?{urlencode({'configured': source_id})}")
 
 
+#: The longest values the API's SourceIn takes (api/routes/notice_sources.py); the use case checks the rest.
+CONNECT_LENGTHS = {"company": 30, "base_url": 500, "token": 500, "schedule": 100}
+
+
+async def connect_source(request: Request, port: RepaymentPagesPort, principal: Principal) -> Response:
+    """The "Connect a source" form: the API's connect (POST /api/v1/notice-sources, NOTICE_SYNC at ALL) for a
+    company of the brand (one of the staff member's companies when they have some). Bad input is a 422 naming each
+    field and a company that already has a source a 409, both at the form with what was typed (never the token),
+    nothing connected; connected, the sync page says so (`?connected=<source id>`)."""
+    scope = scope_of(principal)
+    values = {name: form_text(request, name) for name in CONNECT_LENGTHS}
+    too_long = [
+        FieldError(name, f"at most {limit} characters")
+        for name, limit in CONNECT_LENGTHS.items()
+        if len(values[name]) > limit
+    ]
+
+    def connect() -> CommandResult:
+        if too_long:
+            raise InvalidInput(too_long)
+        return port.notices.connect_source(
+            principal.brand_id,
+            company=values["company"],
+            base_url=values["base_url"],
+            token=values["token"],
+            schedule=values["schedule"],
+            enabled=form_text(request, "enabled") == "on",
+            companies=scope.companies,
+        )
+
+    try:
+        result = await act(principal, connect)
+    except SourceNotFound:  # a company outside the staff member's companies: a field to correct, not a page gone
+        mine = ", ".join(scope.companies)
+        message = f"company: {values['company'].strip()} is not one of the companies you manage ({mine})"
+        return await _sync_page(request, port, principal, status=422, connect_error=message)
+    except SourceAlreadyConnected:
+        company = values["company"].strip().upper()
+        message = (
+            f"{company} already has a notice source, so nothing was connected: change its settings with "
+            "Edit settings on its card."
+        )
+        return await _sync_page(request, port, principal, status=409, connect_error=message)
+    except DomainError as exc:
+        status = refusal_status(exc)
+        return await _sync_page(request, port, principal, status=status, connect_error=error_text(exc))
+    return await after_write(request, Notices.name, result.position, f"/sync?{urlencode({'connected': result.id})}")
+
+
 def _source_words(source: NoticeSourceView) -> str:
     """A source's settings in words (its token by its last characters only)."""
     state = "enabled" if source.enabled else "disabled"
@@ -202,5 +260,6 @@ PAGES = pages(
         Page("GET", "/sync", sync_page, SYNC_READ),
         Page("POST", "/sync/{source_id}/run", sync_now, SYNC, form=True),
         Page("POST", "/sync/{source_id}/settings", configure_source, CONFIGURE, form=True),
+        Page("POST", "/sync/connect", connect_source, CONFIGURE, form=True),
     ],
 )

@@ -16,8 +16,11 @@ from uuid import UUID, uuid4
 import pytest
 from starlette.testclient import TestClient
 
+from domain.identity.application import Identity
+from domain.identity.principal import OPERATOR
 from domain.loans.application import Loans
 from domain.loans.money_received import money_received
+from domain.shared.aggregate import acting_as
 from tests.conftest import make_tenant
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.test_servicing_api import D0, PenalCatalogue, disbursed_loan, set_business_date
@@ -192,3 +195,35 @@ def test_the_loan_page_shows_the_latest_twenty_and_links_to_all(app: Any, platfo
         settle(platform, Loans.name)
         assert client.get(f"/loans/{foreign}/history").status_code == 404
         assert client.get(f"/loans/{foreign}/repayment-history").status_code == 404
+
+
+def test_the_credit_review_page_shows_the_latest_twenty_and_links_to_all(
+    app: Any, platform: Any, long_loan: Any
+) -> None:
+    """The credit-decision review page reads the newest 20 history entries, as the loan page does, and names the
+    actors of those it shows (what it derives from the history)."""
+    tenant, email, loan_id = long_loan
+    loans: Loans = platform.get(Loans)
+    made = platform.get(Identity).create_staff(
+        tenant.brand_id, f"asha-{uuid4().hex[:8]}@lender.in", "Asha Reviewer", ["admin"], PASSWORD, granter=OPERATOR
+    )
+    settle(platform, "identity", made.position)
+    with acting_as(f"staff:{made.id}"):  # the newest entry is a staff member's, named on the page
+        loans.record_repayment(tenant.brand_id, loan_id, "10.00", "upi", "UTR-STAFF", date(2026, 2, 27))
+    settle(platform, Loans.name)
+    with TestClient(app, follow_redirects=False) as client:
+        history = client.get(f"/api/v1/loans/{loan_id}", headers=tenant.auth).json()["history"]
+        signed = client.post("/login", data={"email": email, "password": PASSWORD, "next": "/dashboard"})
+        assert signed.status_code == 303, signed.text
+        page = client.get(f"/credit/review/{loan_id}")
+        assert page.status_code == 200, page.text
+        journey = _rows(page.text, "loan-history")
+        assert len(history) > 20 and len(journey) == 20
+        assert f'href="/loans/{loan_id}/history" id="history-all"' in page.text
+        assert "The latest 20 entries." in page.text
+        assert "<td>created</td>" not in page.text  # the oldest entries are on the history pages only
+        assert "Asha Reviewer" in journey[-1] and f"staff:{made.id}" not in page.text  # the newest, its actor named
+        assert "repayment reversed" in journey[-2]
+        # The 20 shown are the newest 20 of the whole history, oldest of them first.
+        kinds = [re.findall(r"<td>(.*?)</td>", row)[1] for row in journey]
+        assert kinds == [h["kind"].replace("_", " ") for h in history[-20:]]

@@ -99,14 +99,30 @@ def test_a_covenants_assignee_is_edited_from_its_page_with_the_version_it_showed
     def assignee() -> Any:
         return client.get(api, headers=tenant.auth).json()["assignee_id"]
 
-    # Saved: post/redirect/get to the page, which shows the new assignee.
+    # Saved: post/redirect/get to the page, which says so (once) and shows the new assignee.
     opened = admin.get(page).text
+    assert 'id="assignee-saved"' not in opened
     fields = _hidden(opened, "assignee-form")
     assert fields["expected_version"] == str(covenant["version"])
     saved = admin.post(action, data={**fields, "assignee_id": asha})
-    assert saved.status_code == 303 and saved.headers["location"].startswith(page), saved.text[:300]
+    assert saved.status_code == 303, saved.text[:300]
+    assert saved.headers["location"] == f"{page}?assigned={asha}#covenant-assignee"
     assert assignee() == asha
-    assert f'<option value="{asha}" selected>' in _form(admin.get(page).text, "assignee-form")
+    shown = admin.get(saved.headers["location"]).text
+    assert _said(shown, "assignee-saved") == "Assigned to Asha Iyer." and shown.count('id="assignee-saved"') == 1
+    assert f'<option value="{asha}" selected>' in _form(shown, "assignee-form")
+    assert 'id="assignee-saved"' not in admin.get(page).text  # the page opened again later says nothing
+    # The address names who: another brand's staff member or anything else is never said.
+    stranger = _member(platform, portals["other"], "admin", "Someone Else")[0]
+    for named in (stranger, "<b>x</b>", str(uuid.uuid4())):
+        assert 'id="assignee-saved"' not in admin.get(page, params={"assigned": named}).text
+    # Saving nobody says so too.
+    cleared = admin.post(action, data={**_hidden(shown, "assignee-form"), "assignee_id": ""})
+    assert cleared.headers["location"] == f"{page}?assigned=nobody#covenant-assignee", cleared.text[:300]
+    said = _said(admin.get(cleared.headers["location"]).text, "assignee-saved")
+    assert said == "Assignee removed: nobody follows this covenant up." and assignee() is None
+    asha_again = admin.post(action, data={**_hidden(admin.get(page).text, "assignee-form"), "assignee_id": asha})
+    assert asha_again.status_code == 303 and assignee() == asha
 
     # A form opened before someone else's change: 409 in words with the assignee now, nothing saved, the choice kept.
     stale_fields = _hidden(admin.get(page).text, "assignee-form")
@@ -318,18 +334,22 @@ def test_a_borrowers_messaging_preferences_are_edited_from_the_customer_360_with
         found: dict[str, Any] = client.get(api, headers=tenant.auth).json()
         return found
 
-    # Saved: post/redirect/get to the 360, which shows them with who changed them.
+    # Saved: post/redirect/get to the 360, which says so (once) and shows them with who changed them.
     opened = admin.get(page).text
-    assert _said(opened, "messaging-opted-out") == "nothing"
+    assert _said(opened, "messaging-opted-out") == "nothing" and 'id="preferences-saved"' not in opened
     fields = _hidden(opened, form)
     assert fields["expected_version"] == "0"  # never set
     saved = admin.post(action, data={**fields, "language": "hi", "opted_out": ["sms", "whatsapp"], "reason": "asked"})
-    assert saved.status_code == 303 and saved.headers["location"] == f"{page}#customer-messaging", saved.text[:300]
+    assert saved.status_code == 303, saved.text[:300]
+    assert saved.headers["location"] == f"{page}?preferences=saved#customer-messaging"
     assert (now()["language"], now()["opted_out"], now()["reason"], now()["version"]) == (
         "hi", ["sms", "whatsapp"], "asked", 1)  # fmt: skip
-    shown = admin.get(page).text
+    shown = admin.get(saved.headers["location"]).text
+    assert _said(shown, "preferences-saved") == "Messaging preferences saved."
+    assert shown.count("Messaging preferences saved.") == 1
     assert _said(shown, "messaging-language") == "hi" and _said(shown, "messaging-opted-out") == "sms, whatsapp"
     assert "by Priya Ops" in shown
+    assert 'id="preferences-saved"' not in admin.get(page).text  # the 360 opened again later says nothing
 
     # A form opened before someone else's change: 409 in words with the preferences now, nothing saved, input kept.
     stale = _hidden(admin.get(page).text, form)
