@@ -12,6 +12,7 @@ from domain.blocklist.application import Blocklists, entry_id
 from domain.blocklist.entry import BlockKind, BlocklistEntry, mask_blocked_value, normalise_blocked_value
 from domain.shared.errors import InvalidValue
 from projections.keyset import KeysetCursor, Page
+from projections.name_vocabulary import like_escaped
 from projections.projection import Projection, Write, handles
 
 #: Entries are ordered by (changed_at, id), newest first.
@@ -125,14 +126,28 @@ class BlocklistQueries:
         active: bool = True,
         cursor: str | None = None,
         limit: int = 50,
+        search: str | None = None,
     ) -> Page:
-        """Entries newest first; `value` is masked where the kind is sensitive."""
-        page_scope = (brand_id, kind, active)  # the filters its cursor is bound to
+        """Entries newest first; `value` is masked where the kind is sensitive. `search` finds an entry whose shown
+        value contains it (the last four digits of a masked one) or whose value it is, in any spelling of its kind
+        (`98765 43210` finds the mobile +919876543210, a whole Aadhaar number its masked entry)."""
+        term = (search or "").strip()
+        # the filters its cursor is bound to (without a search as before, so an API caller's cursor still reads)
+        page_scope: tuple[Any, ...] = (brand_id, kind, active, term) if term else (brand_id, kind, active)
         where = ["brand_id = %(brand)s", "active = %(active)s"]
         params: dict[str, Any] = {"brand": brand_id, "active": active, "limit": limit + 1}
         if kind is not None:
             where.append("kind = %(kind)s")
             params["kind"] = kind.value
+        if term:
+            exact = []
+            for each in BlockKind:
+                try:
+                    exact.append(entry_id(brand_id, each, normalise_blocked_value(each, term)))
+                except InvalidValue:
+                    continue  # not a value of this kind
+            where.append("(masked ILIKE %(like)s OR id = ANY(%(exact)s))")
+            params.update(like="%" + like_escaped(term) + "%", exact=exact)
         if cursor:
             at, last = ENTRIES_CURSOR.decode(cursor, page_scope)
             where.append("(changed_at, id) < (%(c_at)s, %(c_id)s)")

@@ -124,6 +124,19 @@ class LeadQueries:
             ).fetchall()
         return {r["id"]: r["name"] for r in rows}
 
+    def borrower_id(self, brand_id: UUID, *, phone: str | None = None, number: str | None = None) -> UUID | None:
+        """The brand's borrower whose primary phone (E.164) is `phone`, or whose formatted id is `number`
+        (DEMO-C-000123); None when the brand has none (index probes: `(brand_id, phone)`, `(brand_id, number)`)."""
+        column, value = ("phone", phone) if phone is not None else ("number", number)
+        if value is None:
+            return None
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT id FROM read.customers WHERE brand_id = %s AND {column} = %s ORDER BY id LIMIT 1",
+                (brand_id, value),
+            ).fetchone()
+        return row["id"] if row else None
+
     def leads(
         self, brand_id: UUID, filters: LeadFilter | None = None, cursor: str | None = None, limit: int = 50
     ) -> Page:

@@ -1,10 +1,12 @@
 """Portal pages of leads and attribution: the lead list with the import form, an import's result table, moving a
-lead in the funnel, the Sales Manager / Head view, the rating matrix and a staff member's ratings."""
+lead in the funnel, linking a lead by hand to the borrower it became, the Sales Manager / Head view, the rating
+matrix and a staff member's ratings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -33,8 +35,9 @@ from domain.leads.application import Leads
 from domain.leads.csv_import import LeadSource
 from domain.leads.lead import LeadStatus
 from domain.leads.rating import PERIOD, Criterion, Metric
-from domain.shared.errors import DomainError
-from domain.shared.values import whole_number
+from domain.shared.application import CommandResult
+from domain.shared.errors import DomainError, InvalidValue, NotFound
+from domain.shared.values import looks_like_phone, normalise_phone, whole_number
 from projections.lead_queries import LeadFilter, LeadQueries
 from projections.ratings import RatingQueries
 
@@ -82,6 +85,9 @@ async def _leads(
             50,
         ),
     )
+    linked = None
+    if error is None and (linked_id := _uuid(request.query_params.get("linked", ""))) is not None:
+        linked = await run_in_threadpool(_linked, port, principal.brand_id, linked_id)
     return render(
         request,
         "leads.html",
@@ -94,8 +100,25 @@ async def _leads(
         statuses=[s.value for s in LeadStatus],
         sources=[s.value for s in LeadSource],
         can_edit=principal.holds(*LEADS_WRITE),
+        linked=linked,
         error=error,
     )
+
+
+def _uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
+
+
+def _linked(port: LeadPagesPort, brand_id: UUID, lead_id: UUID) -> str | None:
+    """What the list says after a lead was linked to its borrower (`?linked=<lead id>`: post/redirect/get)."""
+    lead = port.queries.lead(brand_id, lead_id)
+    if lead is None or lead.borrower_id is None:
+        return None
+    names = port.queries.matched_names(brand_id, (), (lead.borrower_id,))
+    return f"{lead.name} is linked to the borrower {names.get(lead.borrower_id, str(lead.borrower_id))}."
 
 
 async def leads_page(request: Request, port: LeadPagesPort, principal: Principal) -> Response:
@@ -149,6 +172,48 @@ async def lead_move(request: Request, port: LeadPagesPort, principal: Principal)
     except DomainError as exc:  # a lead moved since the page was read: 409, as every portal form's conflict
         return await _leads(request, port, principal, error=error_text(exc), status_code=refusal_status(exc))
     return await after_write(request, Leads.name, result.position, "/leads")
+
+
+def _borrower_named(port: LeadPagesPort, brand_id: UUID, given: str) -> UUID:
+    """The borrower a link form names, as the API's `borrower_id` takes it: the customer id (the record's id or its
+    formatted id, DEMO-C-000123) or their primary phone in any spelling; InvalidValue naming `borrower` otherwise."""
+    text = given.strip()
+    if not text:
+        raise InvalidValue("borrower", "give the borrower's phone or customer id")
+    try:
+        return UUID(text)  # the API's borrower_id (the use case checks it is a borrower of the brand)
+    except ValueError:
+        pass
+    if looks_like_phone(text):
+        found = port.queries.borrower_id(brand_id, phone=normalise_phone(text, "borrower"))
+        if found is None:
+            raise InvalidValue("borrower", "no borrower of this brand has this phone number")
+        return found
+    found = port.queries.borrower_id(brand_id, number=text.upper())
+    if found is None:
+        raise InvalidValue("borrower", "no borrower of this brand has this customer id or phone number")
+    return found
+
+
+async def lead_link(request: Request, port: LeadPagesPort, principal: Principal) -> Response:
+    lead_id = path_id(request, "lead_id")
+    if lead_id is None:
+        return await not_found(request)
+    if await run_in_threadpool(port.queries.lead, principal.brand_id, lead_id) is None:
+        return await not_found(request)  # none, or another brand's: as if there were none, whatever the form says
+    given = form_text(request, "borrower")
+
+    def link() -> CommandResult:
+        borrower = _borrower_named(port, principal.brand_id, given)
+        return port.leads.link(principal.brand_id, lead_id, borrower)
+
+    try:
+        result = await act(principal, link)
+    except NotFound:  # none, or another brand's lead: as if there were none
+        return await not_found(request)
+    except DomainError as exc:  # a borrower not found (422), a lead linked to another borrower already (409)
+        return await _leads(request, port, principal, error=error_text(exc), status_code=refusal_status(exc))
+    return await after_write(request, Leads.name, result.position, f"/leads?linked={lead_id}")
 
 
 async def sales_page(request: Request, port: LeadPagesPort, principal: Principal) -> Response:
@@ -271,6 +336,7 @@ PAGES = pages(
         Page("POST", "/leads/imports", leads_import, LEADS_WRITE, form=True, upload_bytes=UPLOAD.max_bytes),
         Page("GET", "/leads/imports/{import_id}", lead_import_page, LEADS_READ),
         Page("POST", "/leads/{lead_id}/status", lead_move, LEADS_WRITE, form=True),
+        Page("POST", "/leads/{lead_id}/borrower", lead_link, LEADS_WRITE, form=True),
         Page("GET", "/sales", sales_page, SALES_READ),
         Page("GET", "/rating-matrix", matrix_page, MATRIX_READ),
         Page("POST", "/rating-matrix", matrix_save, MATRIX_WRITE, form=True),

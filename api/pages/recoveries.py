@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +23,7 @@ from api.problems import HttpProblem
 from api.routes.collections import guard
 from api.routes.documents import UPLOAD
 from api.routes.recoveries import RecoveriesPort
-from api.web import Page, act, after_write, error_text, form_text, not_found, pages, path_id, render
+from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
 from domain.documents.content import DocumentKind, Uploader
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -164,6 +165,9 @@ def _write_off(port: RecoveriesPort, principal: Principal, loan_id: UUID, reques
 
 # The approvers' queues -----------------------------------------------------------------------------------------
 
+#: Requests a page of a queue (or its history) shows; "Older →" reads the next page (keyset, the read model's cursor).
+PAGE_SIZE = 50
+
 
 async def _queue(
     request: Request, port: RecoveriesPort, principal: Principal, kind: str, error: str | None = None
@@ -171,10 +175,13 @@ async def _queue(
     status = request.query_params.get("status") or "pending_approval"
     if status not in ("pending_approval", "approved", "rejected"):
         status = "pending_approval"
-    page = await run_in_threadpool(port.queries.requests, principal.brand_id, kind, status, None, 100)
+    page = await run_in_threadpool(
+        keyset_page, request, lambda cursor: port.queries.requests(principal.brand_id, kind, status, cursor, PAGE_SIZE)
+    )
     actors = await run_in_threadpool(_names, port, principal.brand_id, page.items)
     tabs = [(k, seg, title) for k, (seg, title, perm, _) in QUEUES.items() if principal.holds(perm, Level.READ)]
     segment, title, permission, word = QUEUES[kind]
+    shown = {} if status == "pending_approval" else {"status": status}  # the filter the links repeat
     return render(
         request,
         "approvals.html",
@@ -188,6 +195,8 @@ async def _queue(
         items=page.items,
         actors=actors,
         showing=status,
+        older=f"/approvals/{segment}?{urlencode(shown | {'cursor': page.next_cursor})}" if page.next_cursor else None,
+        newest=f"/approvals/{segment}?{urlencode(shown)}".rstrip("?") if request.query_params.get("cursor") else None,
         error=error,
         can_decide=principal.holds(permission, Level.WRITE),
     )

@@ -44,6 +44,12 @@ class BlocklistQuery(BaseModel):
 
     kind: BlockKind | None = None
     active: bool = True
+    q: str | None = Field(
+        None,
+        max_length=60,
+        description="a value shown (part of it: the last four digits of a masked one) or a whole value in any "
+        "spelling of its kind",
+    )
     cursor: str | None = Field(None, max_length=500)
     limit: int = Field(50, ge=1, le=200)
 
@@ -95,7 +101,7 @@ class BlockCheckOut(BaseModel):
 
 def list_blocklist(ctx: Context[BlocklistPort]) -> Reply:
     q: BlocklistQuery = ctx.query
-    page = ctx.port.queries.entries(ctx.brand_id, q.kind, q.active, q.cursor, q.limit)
+    page = ctx.port.queries.entries(ctx.brand_id, q.kind, q.active, q.cursor, q.limit, search=q.q)
     return json_response(page)
 
 

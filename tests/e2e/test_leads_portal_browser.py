@@ -51,7 +51,7 @@ def test_import_list_sales_and_ratings_pages(server: str, browser: Any, platform
     assert page.evaluate("window.pwned === undefined")
     row = page.locator("#leads tbody tr", has_text="Asha Rao")
     row.locator("select[name=status]").select_option("contacted")
-    row.locator("button").click()
+    row.get_by_role("button", name="Move").click()  # the row also has the Link form
     page.wait_for_selector("#leads tbody tr:has-text('Asha Rao'):has-text('contacted')")
 
     page.goto(f"{server}/sales")
