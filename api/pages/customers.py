@@ -26,6 +26,7 @@ from api.web import (
     Page,
     act,
     after_write,
+    caught_up,
     changed_since,
     error_page,
     error_text,
@@ -39,6 +40,7 @@ from api.web import (
     render,
 )
 from domain.customers.application import Customers
+from domain.customers.customer import CustomerNotFound
 from domain.customers.values import Address
 from domain.documents.application import Documents
 from domain.documents.document_request import REQUESTABLE
@@ -49,7 +51,7 @@ from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
 from domain.shared.application import CommandResult, ConcurrentModification
-from domain.shared.errors import DomainError, FieldError, InvalidInput, InvalidValue, NotFound
+from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, InvalidValue, NotFound
 from domain.shared.values import whole_number
 from projections.blocklist import BlocklistQueries
 from projections.borrower_loans import BorrowerLoanQueries
@@ -72,6 +74,24 @@ MESSAGING_READ = (Permission.MESSAGES, Level.READ)
 MESSAGING_WRITE = (Permission.MESSAGES, Level.WRITE)
 #: The longest reason a preferences change keeps (the API's PreferencesIn.reason).
 PREFERENCES_REASON_MAX = 300
+
+#: The record's edit forms on the 360 (the API's PATCH, alternate phones and loan numbers), each answered with a
+#: flash naming what was saved (`?changed=`): its words.
+CHANGED_WORDS = {
+    "profile": "Profile saved.",
+    "address-added": "Address added.",
+    "address-removed": "Address removed.",
+    "phone-added": "Alternate phone added.",
+    "phone-removed": "Alternate phone removed.",
+    "loan-linked": "Loan number linked.",
+    "loan-already": "That loan number was already linked to this borrower; nothing changed.",
+}
+
+#: The profile form's fields (the API's PATCH fields; addresses have their own forms).
+PROFILE_FIELDS = ("name", "phone", "email", "pan", "date_of_birth")
+
+#: The address form's fields (the API's AddressIn).
+ADDRESS_FIELDS = ("kind", "line1", "line2", "city", "state", "pincode")
 
 #: The staff the agent choices list (the brand's first, by name).
 AGENT_CHOICES = 200
@@ -116,6 +136,15 @@ class PeriodRefused:
     document_id: UUID
     message: str
     fields: list[str]
+
+
+@dataclass(frozen=True)
+class EditRefused:
+    """One of the record's edit forms refused: `form` is `profile`, `address`, `alternate-phone` or `loan-number`
+    (said at that form's `<form>-error`), with why (the typed values come back through `kept`)."""
+
+    form: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -184,12 +213,14 @@ async def customer_360_page(
     verification_refused: VerificationRefused | None = None,
     request_error: str | None = None,
     preferences_error: str | None = None,
+    edit_refused: EditRefused | None = None,
 ) -> Response:
     """The Customer 360; `refused`: the status and text of the agent move refused (shown at the move's form),
     `period_refused`: a statement's months refused (shown at that statement's form), `note_error`: why a note was
     refused (shown at the note form), `verification_refused`: a verification form refused (shown at that form; the
     verification pages answer with this page), `request_error`: a document request (or its cancel) refused,
-    `preferences_error`: the messaging preferences form refused. A refused form is filled again with what was typed
+    `preferences_error`: the messaging preferences form refused, `edit_refused`: one of the record's edit forms
+    refused (profile, address, alternate phone, loan number). A refused form is filled again with what was typed
     (`kept`, api/web.py)."""
     brand_id = principal.brand_id
     profile = await run_in_threadpool(port.queries.profile, brand_id, customer_id)
@@ -276,6 +307,9 @@ async def customer_360_page(
         # After a preferences save (`?preferences=saved`): said in the messaging card, where the redirect lands.
         preferences_saved=preferences_error is None and request.query_params.get("preferences") == "saved",
         can_edit_preferences=principal.holds(*MESSAGING_WRITE),
+        can_edit_record=principal.holds(*WRITE),
+        edit_refused=edit_refused,
+        changed_flash=CHANGED_WORDS.get(request.query_params.get("changed", "")),
         languages=[language.value for language in Language],
         channels=[channel.value for channel in Channel],
         nav="customers",
@@ -398,6 +432,242 @@ async def set_preferences(request: Request, port: CustomerPagesPort, principal: 
     # Kept in their own table (no read model to wait for): the page shows them as saved, and says so (`?preferences=
     # saved`, as the Jobs and sync pages say a save).
     return RedirectResponse(f"/customers/{customer_id}?preferences=saved#customer-messaging", status_code=303)
+
+
+def _profile_words(profile: Any) -> str:
+    """A borrower's profile fields in words, for the refusal of a profile form opened before they changed."""
+    born = profile.date_of_birth.isoformat() if profile.date_of_birth else "none"
+    return (
+        f"name {profile.name}, phone {profile.phone}, email {profile.email or 'none'}, "
+        f"PAN {profile.pan_masked or 'none'}, date of birth {born}"
+    )
+
+
+def _address_words(addresses: list[Address]) -> str:
+    """A borrower's addresses in words, for the refusal of an address form opened before they changed."""
+    if not addresses:
+        return "no address"
+    return "; ".join(
+        f"{a.kind}: " + ", ".join(part for part in (a.line1, a.line2, a.city, a.state, a.pincode) if part)
+        for a in addresses
+    )
+
+
+async def _edit_refused(
+    request: Request, port: CustomerPagesPort, principal: Principal, customer_id: UUID, form: str, exc: DomainError
+) -> Response:
+    """The 360 again with why one of the record's edit forms was refused, at that form (409 for a conflict, else 422;
+    a stale version is said in words with the record now, the page first waiting for its read model to show the
+    change that made it stale, so the form carries the version as it is now)."""
+    if isinstance(exc, ConcurrentModification):
+        await caught_up(request, Customers.name)
+        now = await run_in_threadpool(port.queries.profile, principal.brand_id, customer_id)
+        if now is not None:
+            if form == "address":
+                message = changed_since("this borrower's addresses", _address_words(now.addresses))
+            else:
+                message = changed_since("this borrower's profile", _profile_words(now))
+            refused = EditRefused(form, message)
+            return await customer_360_page(request, port, principal, customer_id, status=409, edit_refused=refused)
+    refused = EditRefused(form, error_text(exc))
+    status = refusal_status(exc)
+    return await customer_360_page(request, port, principal, customer_id, status=status, edit_refused=refused)
+
+
+async def _record_change(
+    request: Request,
+    port: CustomerPagesPort,
+    principal: Principal,
+    customer_id: UUID,
+    form: str,
+    change: Callable[[], CommandResult],
+    changed: Callable[[CommandResult], str],
+) -> Response:
+    """Run one of the record's edit forms' use case as the staff member: saved, back to the 360 (post/redirect/get)
+    with a flash (`?changed=`, CHANGED_WORDS) once its read model shows the change; refused, the 360 with why at the
+    form and what was typed kept; another brand's borrower, or none, a 404."""
+    try:
+        result = await act(principal, change)
+    except CustomerNotFound:
+        return await not_found(request)
+    except DomainError as exc:
+        return await _edit_refused(request, port, principal, customer_id, form, exc)
+    target = f"/customers/{customer_id}?changed={changed(result)}#customer-edit"
+    return await after_write(request, Customers.name, result.position, target)
+
+
+def _shown_version(request: Request) -> int:
+    """The record's version the form was rendered with (hidden `expected_version`); a form without one is refused
+    rather than saved over whatever the record holds now."""
+    version = whole_number(form_text(request, "expected_version").strip())
+    if version is None:
+        raise InvalidValue("expected_version", "the form is missing the record's version: reload the page")
+    return version
+
+
+async def edit_profile(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    """The 360's profile form: the API's PATCH /api/v1/customers/{id} (name, phone, email, PAN, date of birth) with
+    the version the page showed (a profile changed since is a 409 in words, nothing saved). A field left as the
+    record holds it is not changed; PAN left empty keeps the PAN (the page shows it masked); an email or date of
+    birth cannot be removed, only changed (as in the API, where a null is refused)."""
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    profile = await run_in_threadpool(port.queries.profile, principal.brand_id, customer_id)
+    if profile is None:
+        return await not_found(request)
+    typed = {name: form_text(request, name).strip() for name in PROFILE_FIELDS}
+    errors: list[FieldError] = []
+    for name in ("name", "phone"):
+        if not typed[name]:
+            errors.append(FieldError(name, "required"))
+    if not typed["email"] and profile.email:
+        errors.append(FieldError("email", "an email cannot be removed, only changed"))
+    born = None
+    if typed["date_of_birth"]:
+        try:
+            born = date.fromisoformat(typed["date_of_birth"])
+        except ValueError:
+            errors.append(FieldError("date_of_birth", "use the date picker (YYYY-MM-DD)"))
+    elif profile.date_of_birth:
+        errors.append(FieldError("date_of_birth", "a date of birth cannot be removed, only changed"))
+    try:
+        shown = _shown_version(request)
+    except InvalidValue as exc:
+        errors.extend(exc.errors)
+        shown = 0
+    if errors:
+        return await _edit_refused(request, port, principal, customer_id, "profile", InvalidInput(errors))
+    fields: dict[str, Any] = {
+        "name": typed["name"],
+        "phone": typed["phone"],
+        "email": typed["email"] or None,
+        "pan": typed["pan"] or None,
+        "date_of_birth": born,
+    }
+    return await _record_change(
+        request, port, principal, customer_id, "profile",
+        lambda: port.customers.update_details(principal.brand_id, customer_id, expected_version=shown, **fields),
+        lambda _: "profile",
+    )  # fmt: skip
+
+
+async def add_address(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    """The 360's address form: the API's PATCH with the record's addresses and this one after them, with the version
+    the page showed (addresses changed since are a 409 in words, nothing saved)."""
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    typed = {name: form_text(request, name).strip() for name in ADDRESS_FIELDS}
+    errors = [FieldError(f"address.{name}", "required") for name in ("line1", "city", "pincode") if not typed[name]]
+    try:
+        shown = _shown_version(request)
+    except InvalidValue as exc:
+        errors.extend(exc.errors)
+        shown = 0
+    if errors:
+        return await _edit_refused(request, port, principal, customer_id, "address", InvalidInput(errors))
+    address = Address(
+        kind=typed["kind"] or "current",
+        line1=typed["line1"],
+        line2=typed["line2"] or None,
+        city=typed["city"],
+        state=typed["state"] or None,
+        pincode=typed["pincode"],
+    )
+
+    def add() -> CommandResult:
+        record = port.customers.get(principal.brand_id, customer_id)
+        addresses = [*record.addresses, address]
+        return port.customers.update_details(
+            principal.brand_id, customer_id, expected_version=shown, addresses=addresses
+        )
+
+    return await _record_change(request, port, principal, customer_id, "address", add, lambda _: "address-added")
+
+
+async def remove_address(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    """An address's Remove button: the API's PATCH with the record's addresses but that one (its place in the list
+    the page showed), with the version the page showed, so the list is the one the button was next to."""
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    index = whole_number(form_text(request, "index").strip(), 3)
+    try:
+        shown = _shown_version(request)
+    except InvalidValue as exc:
+        return await _edit_refused(request, port, principal, customer_id, "address", exc)
+
+    def remove() -> CommandResult:
+        record = port.customers.get(principal.brand_id, customer_id)
+        port.customers.check_version(record, shown)
+        if index is None or index >= len(record.addresses):
+            raise InvalidValue("address", "choose one of the borrower's addresses")
+        addresses = [a for at, a in enumerate(record.addresses) if at != index]
+        return port.customers.update_details(
+            principal.brand_id, customer_id, expected_version=shown, addresses=addresses
+        )
+
+    return await _record_change(request, port, principal, customer_id, "address", remove, lambda _: "address-removed")
+
+
+async def add_alternate_phone(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    """The 360's alternate phone form: the API's POST .../alternate-phones (a relative's or a reference's phone for
+    collection follow-up, with an optional label). Not versioned, as in the API: adding is refused only for what it
+    is (the primary phone, one already there, more than ten)."""
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    phone, label = form_text(request, "phone").strip(), form_text(request, "label").strip()
+    if not phone:
+        missing = InvalidInput([FieldError("phone", "required")])
+        return await _edit_refused(request, port, principal, customer_id, "alternate-phone", missing)
+    if len(label) > 60:
+        too_long = InvalidInput([FieldError("label", "at most 60 characters")])
+        return await _edit_refused(request, port, principal, customer_id, "alternate-phone", too_long)
+    return await _record_change(
+        request, port, principal, customer_id, "alternate-phone",
+        lambda: port.customers.add_alternate_phone(principal.brand_id, customer_id, phone, label or None),
+        lambda _: "phone-added",
+    )  # fmt: skip
+
+
+async def remove_alternate_phone(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    """An alternate phone's Remove button: the API's DELETE .../alternate-phones/{phone}. One removed meanwhile is a
+    409 saying so (the API answers its DELETE 404)."""
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    phone = form_text(request, "phone").strip()
+
+    def remove() -> CommandResult:
+        try:
+            return port.customers.remove_alternate_phone(principal.brand_id, customer_id, phone)
+        except CustomerNotFound:
+            raise
+        except NotFound:
+            raise Conflict(f"{phone} is not an alternate phone of this borrower (now): nothing removed") from None
+
+    return await _record_change(
+        request, port, principal, customer_id, "alternate-phone", remove, lambda _: "phone-removed"
+    )
+
+
+async def link_loan_number(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    """The 360's loan number form: the API's POST .../loan-numbers (an outside loan number the repayment notices
+    are matched by; unique within the brand). Linking one already linked changes nothing and says so."""
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    loan_number = form_text(request, "loan_number").strip()
+    if not loan_number:
+        missing = InvalidInput([FieldError("loan_number", "required")])
+        return await _edit_refused(request, port, principal, customer_id, "loan-number", missing)
+    return await _record_change(
+        request, port, principal, customer_id, "loan-number",
+        lambda: port.customers.link_loan_number(principal.brand_id, customer_id, loan_number),
+        lambda result: "loan-linked" if result.changed else "loan-already",
+    )  # fmt: skip
 
 
 async def state_statement_period(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
@@ -530,6 +800,12 @@ PAGES = pages(
         Page("POST", "/customers/{customer_id}/notes", add_note, NOTE, form=True),
         Page("POST", "/customers/{customer_id}/agent", move_to_agent, RELOCATE, form=True),
         Page("POST", "/customers/{customer_id}/messaging-preferences", set_preferences, MESSAGING_WRITE, form=True),
+        Page("POST", "/customers/{customer_id}/profile", edit_profile, WRITE, form=True),
+        Page("POST", "/customers/{customer_id}/addresses", add_address, WRITE, form=True),
+        Page("POST", "/customers/{customer_id}/addresses/remove", remove_address, WRITE, form=True),
+        Page("POST", "/customers/{customer_id}/alternate-phones", add_alternate_phone, WRITE, form=True),
+        Page("POST", "/customers/{customer_id}/alternate-phones/remove", remove_alternate_phone, WRITE, form=True),
+        Page("POST", "/customers/{customer_id}/loan-numbers", link_loan_number, WRITE, form=True),
         Page("POST", "/customers/{customer_id}/document-requests", request_documents, WRITE, form=True),
         Page(
             "POST",

@@ -351,8 +351,16 @@ class Identity(Authentication):
         the form changed it too: then nothing is saved (Conflict naming each such setting). Without
         `shown_version`, every setting of `updates` is applied, as `change_configuration` does."""
         config = self.configuration(brand_id)
-        if shown_version is None or shown_version == config.version:
+        if shown_version is None:
             return self.change_configuration(brand_id, updates, config.version)
+        if shown_version == config.version:
+            # Only what the form changed: a whole-record form posting `min_loan_amount` as it showed it does not set
+            # the brand's minimum (BrandConfiguration.loan_minimum); the API's PATCH naming it does.
+            wanted = config.settings.changed(updates).model_dump(mode="json")
+            now = config.settings.model_dump(mode="json")
+            return self.change_configuration(
+                brand_id, {k: v for k, v in updates.items() if wanted[k] != now[k]}, config.version
+            )
         if not 1 <= shown_version < config.version:
             raise InvalidValue("expected_version", f"the configuration has no version {shown_version}")
         shown = cast(BrandConfiguration, self.repository.get(config.id, version=shown_version)).settings

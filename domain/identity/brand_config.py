@@ -68,6 +68,7 @@ class BrandSettings(BaseModel):
     rejection_cooldown_days: int = Field(15, ge=0, le=3650, description="Days before a rejected customer can re-apply")
     bank_statement_months: int = Field(3, ge=1, le=24, description="Months of statements the customer must upload")
     esign_link_expiry_days: int = Field(2, ge=1, le=90, description="Days before an unsigned agreement link expires")
+    # Enforced only once the brand sets it (BrandConfiguration.loan_minimum); the description is the event schema's.
     min_loan_amount: Decimal = Field(Decimal("15000.00"), ge=0, description="Smallest loan amount allowed (INR)")
     auto_allocate_loans: bool = Field(False, description="Assign new loans to Credit Executives automatically")
     auto_allocate_collections: bool = Field(
@@ -325,6 +326,15 @@ class BrandConfiguration(Aggregate):
         self.earliest_business_date: date | None = settings.business_date
         #: Whether the business date is held (see `business_date_held_by`): derived, so replay rebuilds it.
         self.business_date_held: bool = settings.business_date is not None
+        #: Whether the brand has set `min_loan_amount` (a change of it recorded): derived, so replay rebuilds it.
+        self.min_loan_amount_set: bool = False
+
+    @property
+    def loan_minimum(self) -> Decimal | None:
+        """The smallest loan amount the brand allows, once it has set one (`min_loan_amount` changed, or set to its
+        starting value, by an admin); None while it never has: the starting value (15,000) was never enforced, and
+        loans below it were made on brands that never chose a minimum, so it stays unenforced for them."""
+        return self.settings.min_loan_amount if getattr(self, "min_loan_amount_set", False) else None
 
     def change(self, updates: dict[str, Any]) -> list[SettingChange]:
         """Apply validated updates; returns the changes (none when values are the same)."""
@@ -333,6 +343,14 @@ class BrandConfiguration(Aggregate):
         changes = [
             SettingChange(setting=k, old=old_json[k], new=new_json[k]) for k in updates if old_json[k] != new_json[k]
         ]
+        if (
+            "min_loan_amount" in updates
+            and self.loan_minimum is None
+            and old_json["min_loan_amount"] == new_json["min_loan_amount"]
+        ):
+            # Set to the starting value it shows: recorded (old -> same), so the brand's minimum is enforced from now.
+            changes.append(SettingChange(setting="min_loan_amount", old=old_json["min_loan_amount"],
+                                         new=new_json["min_loan_amount"]))  # fmt: skip
         if changes:
             self._changed(changes=changes, actor=current_actor())
         return changes
@@ -349,6 +367,8 @@ class BrandConfiguration(Aggregate):
         )
         if any(c.setting == "business_date" for c in changes):
             self.business_date_held = business_date_held_by(actor, fixed, self.business_date_held)
+        if any(c.setting == "min_loan_amount" for c in changes):
+            self.min_loan_amount_set = True
 
 
 def business_date_held_by(actor: str, business_date: date | None, held: bool) -> bool:

@@ -24,6 +24,7 @@ from domain.loans.parties import (
     BorrowerContact,
     LoanBook,
     LoanParties,
+    below_brand_minimum,
     borrower_count,
     coupon_count,
     open_loans_refusal,
@@ -169,6 +170,11 @@ class Loans(
                 checks.errors.append(
                     FieldError("amount", f"must be between {product.min_amount} and {product.max_amount}")
                 )
+                value = None
+            elif value is not None and (
+                low := below_brand_minimum(self.parties.loan_minimum(brand_id), value, "amount")
+            ):
+                checks.errors.append(low)
                 value = None
             unit = "months" if product.kind is LoanKind.EMI else "days"
             if not product.min_tenure <= tenure <= product.max_tenure:

@@ -17,7 +17,13 @@ from uuid import UUID
 from domain.loans.loan_events import Cam, SalaryCredit, SendBackTo
 from domain.loans.money import parse_money, parse_rate, round_money
 from domain.loans.offer import ProductVersion
-from domain.loans.parties import borrower_count, coupon_count, open_loans_refusal, proposed_emi
+from domain.loans.parties import (
+    below_brand_minimum,
+    borrower_count,
+    coupon_count,
+    open_loans_refusal,
+    proposed_emi,
+)
 from domain.loans.pricing import Pricing, price
 from domain.loans.terms import LoanKind, LoanTerms
 from domain.onboarding.steps import STEPS, Step
@@ -149,7 +155,7 @@ class DecisionUseCases:
         loan = self.get(brand_id, loan_id)
         self.check_version(loan, expected_version)  # the form or If-Match as read: a change since is a 409
         product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
-        _in_range(product, amount, "approved_amount")
+        _in_range(product, amount, "approved_amount", self.parties.loan_minimum(brand_id))
         loan.cx_approve(
             amount,
             why,
@@ -225,7 +231,7 @@ class DecisionUseCases:
         loan = self.get(brand_id, loan_id)
         self.check_version(loan, expected_version)  # the form or If-Match as read: a change since is a 409
         product = self.catalogue.version(brand_id, loan.product_id, loan.product_version)
-        _in_range(product, amount, "sanctioned_amount")
+        _in_range(product, amount, "sanctioned_amount", self.parties.loan_minimum(brand_id))
         pricing = self._sanction_pricing(brand_id, loan, product, amount)
         terms = LoanTerms(
             kind=product.kind,
@@ -291,9 +297,12 @@ def _money_of(raw: object, field: str) -> Callable[[], Decimal]:
     return lambda: parse_money(raw, field)
 
 
-def _in_range(product: ProductVersion, amount: Decimal, field: str) -> None:
+def _in_range(product: ProductVersion, amount: Decimal, field: str, brand_minimum: Decimal | None) -> None:
+    """`amount` within the product version's range and not below the brand's minimum loan amount (None: none set)."""
     if not product.min_amount <= amount <= product.max_amount:
         raise InvalidValue(field, f"must be between {product.min_amount} and {product.max_amount}")
+    if (low := below_brand_minimum(brand_minimum, amount, field)) is not None:
+        raise InvalidInput([low])
 
 
 def _funnel_step(raw: str | None, whom: SendBackTo | None) -> str | None:

@@ -23,7 +23,7 @@ from domain.loans.application_decisions import reason_text
 from domain.loans.loan_decisions import ProductChange
 from domain.loans.loan_events import ProductTerms
 from domain.loans.money import parse_money
-from domain.loans.parties import borrower_count, coupon_count, proposed_emi
+from domain.loans.parties import below_brand_minimum, borrower_count, coupon_count, proposed_emi
 from domain.loans.states import LoanStatus
 from domain.loans.terms import LoanKind
 from domain.shared.application import CommandResult
@@ -215,6 +215,8 @@ class ProductChangeUseCases:
                                             "amount and tenure: nothing would change"))  # fmt: skip
         if not product.min_amount <= amount <= product.max_amount:
             checks.errors.append(FieldError("amount", f"must be between {product.min_amount} and {product.max_amount}"))
+        elif (low := below_brand_minimum(self.parties.loan_minimum(brand_id), amount, "amount")) is not None:
+            checks.errors.append(low)
         unit = "months" if product.kind is LoanKind.EMI else "days"
         if not product.min_tenure <= tenure <= product.max_tenure:
             checks.errors.append(

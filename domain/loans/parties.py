@@ -25,6 +25,8 @@ from domain.loans.money import percent_of, round_money
 from domain.loans.offer import ProductVersion
 from domain.loans.schedule import emi_amount
 from domain.loans.terms import LoanKind
+from domain.shared.errors import FieldError
+from domain.shared.rupees import rupees
 
 
 class LoanParties(Protocol):
@@ -40,6 +42,11 @@ class LoanParties(Protocol):
 
     def policy(self, brand_id: UUID) -> BrandPolicy:
         """What the brand's settings say the BRE reads."""
+        ...
+
+    def loan_minimum(self, brand_id: UUID) -> Decimal | None:
+        """The smallest loan amount the brand allows, once it has set one (`min_loan_amount`); None: no minimum of
+        the brand's (the product's own range alone applies)."""
         ...
 
     def rejection_reason(self, brand_id: UUID, code: str) -> str | None:
@@ -168,3 +175,11 @@ def proposed_emi(product: ProductVersion, amount: Decimal, tenure: int) -> Decim
     interest = percent_of(amount, product.daily_percent or Decimal(0), tenure)
     bullet = amount + interest
     return round_money(Fraction(bullet) * 30 / max(tenure, 30))
+
+
+def below_brand_minimum(minimum: Decimal | None, amount: Decimal, field: str) -> FieldError | None:
+    """Why `amount` (`field`: an application's amount, a CX-approved or sanctioned amount) is refused for being below
+    the brand's minimum loan amount (`LoanParties.loan_minimum`; None: the brand set none, nothing refused)."""
+    if minimum is None or amount >= minimum:
+        return None
+    return FieldError(field, f"{rupees(amount)} is below the brand's minimum loan amount of {rupees(minimum)}")

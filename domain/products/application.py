@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +17,8 @@ from domain.products.quote import Quote, quote
 from domain.products.terms import ProductTerms, normalise_code, terms_from
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
 from domain.shared.clock import Clock, business_date
-from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidValue
+from domain.shared.errors import Conflict, FieldChecks, FieldError, InvalidInput, InvalidValue
+from domain.shared.rupees import rupees
 from domain.shared.values import MIN_REASON, check_date_range, clean_text
 
 #: The most uses a coupon may be limited to.
@@ -96,6 +98,7 @@ class Products(ContextApplication):
         clock: Clock | None = None,
         business_day: Callable[[UUID], date] | None = None,
         repayment_calendar: Callable[[UUID], RepaymentCalendar] | None = None,
+        loan_minimum: Callable[[UUID], Decimal | None] | None = None,
     ) -> None:
         super().__init__(env, clock)
         #: The brand's business date (the pricing preview's default disbursal day); today in India without one.
@@ -103,6 +106,16 @@ class Products(ContextApplication):
         #: The brand's repayment calendar (Sundays off, repayment holidays): the preview's due dates fall where the
         #: loan's will (LENDING.md, "Due dates"); Sundays off and no holidays without one.
         self.repayment_calendar = repayment_calendar or (lambda _brand: RepaymentCalendar())
+        #: The brand's minimum loan amount once it has set one (None: none), which a product's range must reach.
+        self.loan_minimum = loan_minimum or (lambda _brand: None)
+
+    def _check_reaches_minimum(self, brand_id: UUID, terms: ProductTerms) -> None:
+        """Refuse terms whose whole amount range lies below the brand's minimum loan amount: every application on
+        the product would be refused (an application's amount must reach the brand's minimum too)."""
+        minimum = self.loan_minimum(brand_id)
+        if minimum is not None and terms.max_amount < minimum:
+            raise InvalidInput([FieldError("max_amount", f"{rupees(terms.max_amount)} is below the brand's minimum "
+                                           f"loan amount of {rupees(minimum)}: no loan on this product could be made")])  # fmt: skip
 
     # Products ------------------------------------------------------------------------------------------------
 
@@ -113,6 +126,7 @@ class Products(ContextApplication):
         checked = checks.check(lambda: terms_from(terms))
         checks.raise_if_any()
         assert clean_code is not None and checked is not None
+        self._check_reaches_minimum(brand_id, checked)
         new_id = product_id(brand_id, clean_code)
         if self.find(new_id) is not None:
             raise Conflict(f"the brand has a product {clean_code} already", field="code", existing_id=str(new_id))
@@ -134,6 +148,8 @@ class Products(ContextApplication):
         if "code" in changes:
             raise InvalidValue("code", "a product's code never changes; create another product")
         terms = terms_from(_merged(found.current, changes))
+        if {"min_amount", "max_amount"} & set(changes):  # other terms of a product made before the minimum still save
+            self._check_reaches_minimum(brand_id, terms)
         if not found.revise(terms):
             return CommandResult(id=found.id, position=0, changed=False)
         return self.commit(found)

@@ -89,6 +89,9 @@ class BrandLoanParties:
     def policy(self, brand_id: UUID) -> BrandPolicy:
         return brand_policy(self.identity.settings(brand_id), blocked=self.blocklist.blocked_pincodes(brand_id))
 
+    def loan_minimum(self, brand_id: UUID) -> Decimal | None:
+        return self.identity.configuration(brand_id).loan_minimum
+
     def rejection_reason(self, brand_id: UUID, code: str) -> str | None:
         reasons = self.identity.settings(brand_id).rejection_reasons
         return next((r.label for r in reasons if r.code == code), None)

@@ -27,7 +27,11 @@ def _products(kit: Kit) -> Products:
         return RepaymentCalendar(sunday_off=settings.sunday_off, holidays=frozenset(settings.repayment_holidays))
 
     return Products(
-        env=kit.env, clock=kit.clock, business_day=identity.business_date, repayment_calendar=repayment_calendar
+        env=kit.env,
+        clock=kit.clock,
+        business_day=identity.business_date,
+        repayment_calendar=repayment_calendar,
+        loan_minimum=lambda brand_id: identity.configuration(brand_id).loan_minimum,
     )
 
 

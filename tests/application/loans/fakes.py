@@ -82,6 +82,7 @@ class Parties:
     away: set[UUID] = field(default_factory=set)
     cam: bool = False
     today: date = TODAY  # the brand's business date (a brand may run as of another day than the clock's)
+    minimum: Decimal | None = None  # the brand's minimum loan amount, once set
 
     def has_borrower(self, brand_id: UUID, customer_id: UUID) -> bool:
         return brand_id == BRAND and customer_id == BORROWER
@@ -91,6 +92,9 @@ class Parties:
 
     def policy(self, brand_id: UUID) -> BrandPolicy:
         return BrandPolicy(min_salary=Decimal(15000), min_age=22, max_age=54, rejection_cooldown_days=15)
+
+    def loan_minimum(self, brand_id: UUID) -> Decimal | None:
+        return self.minimum
 
     def rejection_reason(self, brand_id: UUID, code: str) -> str | None:
         return {"LOW_INCOME": "Income below our minimum", "INCOME_NOT_VERIFIED": "Income not verified"}.get(code)
