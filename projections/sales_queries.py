@@ -93,30 +93,52 @@ def _steps(counts: list[tuple[str, int]]) -> list[FunnelStep]:
     return steps
 
 
+def _targets(conn: Any, args: dict[str, Any], goals: dict[str, Decimal]) -> list[TargetLine]:
+    """The month's targets (`args`: brand `b`, the month's `start` and `end`) against what was done in it."""
+    disbursed = conn.execute(
+        "SELECT count(*) AS n, COALESCE(sum(l.amount), 0) AS amount FROM read.loan_disbursals d "
+        "JOIN read.loans l ON l.id = d.loan_id WHERE d.brand_id = %(b)s AND d.state = 'disbursed' "
+        "AND d.disbursed_on >= %(start)s::date AND d.disbursed_on < %(end)s::date",
+        args,
+    ).fetchone()
+    # What was collected in the month: repayments standing, by the day they were paid (the figure Dashboard V2's
+    # targets read, `read.insight_daily`; a reversal takes its payment out again).
+    collected = conn.execute(
+        "SELECT COALESCE(sum(amount), 0) AS amount FROM read.insight_daily WHERE brand_id = %(b)s "
+        "AND metric = 'collected' AND day >= %(start)s::date AND day < %(end)s::date",
+        args,
+    ).fetchone()
+    assert disbursed is not None and collected is not None
+    actual_amount = Decimal(disbursed["amount"]).quantize(CENT)
+    collections = Decimal(collected["amount"]).quantize(CENT)
+    return [
+        TargetLine("disbursal_amount", goals.get("disbursal_amount", Decimal(0)), actual_amount,
+                   percent(actual_amount, goals.get("disbursal_amount"))),
+        TargetLine("disbursal_count", goals.get("disbursal_count", Decimal(0)), Decimal(disbursed["n"]),
+                   percent(disbursed["n"], goals.get("disbursal_count"))),
+        TargetLine("collections", goals.get("collections", Decimal(0)), collections,
+                   percent(collections, goals.get("collections"))),
+    ]  # fmt: skip
+
+
 class SalesQueries:
     """Brand-scoped sales figures for a month."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
+    def targets(self, brand_id: UUID, month: str, goals: dict[str, Decimal]) -> list[TargetLine]:
+        """The month's targets against what was done in it, alone (what a Sales agent sees: no funnels, no sources)."""
+        start, end = month_bounds(month)
+        with self.pool.connection() as conn:
+            return _targets(conn, {"b": brand_id, "start": start, "end": end}, goals)
+
     def overview(self, brand_id: UUID, month: str, goals: dict[str, Decimal]) -> SalesOverview:
         """The month's figures; `goals` are the month's targets (disbursal_amount, disbursal_count, collections)."""
         start, end = month_bounds(month)
         args = {"b": brand_id, "start": start, "end": end}
         with self.pool.connection() as conn:
-            disbursed = conn.execute(
-                "SELECT count(*) AS n, COALESCE(sum(l.amount), 0) AS amount FROM read.loan_disbursals d "
-                "JOIN read.loans l ON l.id = d.loan_id WHERE d.brand_id = %(b)s AND d.state = 'disbursed' "
-                "AND d.disbursed_on >= %(start)s::date AND d.disbursed_on < %(end)s::date",
-                args,
-            ).fetchone()
-            # What was collected in the month: repayments standing, by the day they were paid (the figure Dashboard V2's
-            # targets read, `read.insight_daily`; a reversal takes its payment out again).
-            collected = conn.execute(
-                "SELECT COALESCE(sum(amount), 0) AS amount FROM read.insight_daily WHERE brand_id = %(b)s "
-                "AND metric = 'collected' AND day >= %(start)s::date AND day < %(end)s::date",
-                args,
-            ).fetchone()
+            targets = _targets(conn, args, goals)
             # Steps may be skipped: a lead reached a step when it reached it or any later one (its highest rank).
             reached = conn.execute(
                 "SELECT top, count(*) AS n, count(*) FILTER (WHERE rejected) AS rejected FROM (SELECT e.lead_id, "
@@ -148,21 +170,9 @@ class SalesQueries:
                 "SELECT step, reached FROM read.onboarding_steps WHERE brand_id = %(b)s ORDER BY reached DESC, step",
                 args,
             ).fetchall()
-        assert disbursed is not None
         by_rank = {int(r["top"]): int(r["n"]) for r in reached}
         counts = [(step.value, sum(n for rank, n in by_rank.items() if rank >= i)) for i, step in enumerate(FUNNEL)]
         rejected = sum(int(r["rejected"]) for r in reached)
-        actual_amount = Decimal(disbursed["amount"]).quantize(CENT)
-        assert collected is not None
-        collections = Decimal(collected["amount"]).quantize(CENT)
-        targets = [
-            TargetLine("disbursal_amount", goals.get("disbursal_amount", Decimal(0)), actual_amount,
-                       percent(actual_amount, goals.get("disbursal_amount"))),
-            TargetLine("disbursal_count", goals.get("disbursal_count", Decimal(0)), Decimal(disbursed["n"]),
-                       percent(disbursed["n"], goals.get("disbursal_count"))),
-            TargetLine("collections", goals.get("collections", Decimal(0)), collections,
-                       percent(collections, goals.get("collections"))),
-        ]  # fmt: skip
         return SalesOverview(
             month=month,
             targets=targets,

@@ -117,6 +117,10 @@ async def _worklist(
                   call_back=call_back)  # fmt: skip
 
 
+#: The newest payment links of the loan the case page lists.
+CASE_LINKS = 10
+
+
 async def _panel(
     request: Request,
     port: CollectionsPort,
@@ -139,17 +143,26 @@ async def _panel(
     )
     staff_names = {actor.partition(":")[2]: name for actor, name in named.items()}
     call_placed = await placed_call(request, port.fieldwork, principal, loans=[loan_id])
+    # The loan's payment links (sent by Ops or from this page), newest first: what the borrower was sent.
+    links = await run_in_threadpool(port.links.links, principal.brand_id, loan_id, port.clock.now())
     return render(request, "collection_case.html", status if error else 200, nav="collections", view=view,
+                  links=list(reversed(links))[:CASE_LINKS],
                   outcomes=[o.value for o in Outcome], can_write=principal.holds(*WRITE),
                   manager=is_manager(principal), error=error, call_placed=call_placed,
                   staff_names=staff_names)  # fmt: skip
 
 
 async def panel_page(
-    request: Request, port: CollectionsPort, principal: Principal, loan_id: UUID, error: str | None = None
+    request: Request,
+    port: CollectionsPort,
+    principal: Principal,
+    loan_id: UUID,
+    error: str | None = None,
+    status: int = 422,
 ) -> Response:
-    """A loan's collection panel; `error`: why a form of it was refused (said at the top, 422)."""
-    return await _panel(request, port, principal, loan_id, error)
+    """A loan's collection panel; `error`: why a form of it was refused (said at the top, `status`: 422 by
+    default)."""
+    return await _panel(request, port, principal, loan_id, error, status)
 
 
 async def case_page(request: Request, port: CollectionsPort, principal: Principal) -> Response:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.routes.leads import UPLOAD, import_view
-from api.routes.sales import SalesPort, sales_overview
+from api.routes.sales import SalesPort, sales_overview, sales_targets
 from api.web import (
     Page,
     act,
@@ -88,10 +88,13 @@ async def _leads(
     linked = None
     if error is None and (linked_id := _uuid(request.query_params.get("linked", ""))) is not None:
         linked = await run_in_threadpool(_linked, port, principal.brand_id, linked_id)
+    # The month's targets and progress, read-only, for every Sales agent (the managers' /sales has the rest).
+    targets = await run_in_threadpool(sales_targets, port.sales, principal.brand_id, None)
     return render(
         request,
         "leads.html",
         status_code if error else 200,
+        targets=targets,
         nav="leads",
         page=page,
         chosen_status=status,

@@ -17,6 +17,7 @@ from api.pages import bre_words  # noqa: F401 - registers the filters its templa
 from api.pages.actors import actor_names
 from api.pages.credit_calls import place_credit_call
 from api.pages.placed_calls import placed_call
+from api.routes.collections import desk_scoped, works_loan
 from api.routes.loans import decides_any_sanction
 from api.services.credit_calls import ANY_APPLICATION, CREDIT_CALLS, CreditCalls, offers_credit_call
 from api.services.disbursal_views import DisbursementBlocks
@@ -31,7 +32,9 @@ from domain.loans.bre import INFORMATIONAL, Outcome, Rule
 from domain.loans.loan import Check
 from domain.loans.loan_decisions import PRODUCT_CHANGEABLE, assigned_to_another
 from domain.loans.states import LoanStatus
+from domain.shared.clock import Clock
 from domain.shared.errors import DomainError
+from projections.collection_queries import CollectionQueries
 from projections.customer_notes import CustomerNoteQueries
 from projections.identity import IdentityQueries
 from projections.keyset import Page as KeysetPage
@@ -68,6 +71,8 @@ class LoanPagesPort:
     products: ProductQueries
     credit_calls: CreditCalls
     disbursements: DisbursementBlocks
+    collections: CollectionQueries  # whether the collection money card is the signed-in executive's (`works_loan`)
+    clock: Clock
 
 
 def _uuid(raw: str | None) -> UUID | None:
@@ -178,6 +183,14 @@ async def _loan_page(
     # (as `agreements`: other page modules' ports may lack the credit calls; then no "Call placed")
     calls = getattr(port, "credit_calls", None)
     call_placed = await placed_call(request, calls.fieldwork if calls else None, principal, loans=[loan.id])
+    # The collection money card (its forms) for whoever may work the loan: a collection executive reads every loan
+    # of the brand, but the card only of the loans allocated to them (as /loans/{id}/recoveries: a 404 otherwise).
+    desk, clock = getattr(port, "collections", None), getattr(port, "clock", None)
+    works_collection = not desk_scoped(principal) or (
+        desk is not None
+        and clock is not None
+        and await run_in_threadpool(works_loan, desk, principal, loan.id, clock.now())
+    )
     return render(
         request,
         "loan.html",
@@ -193,6 +206,7 @@ async def _loan_page(
         outcomes=[Outcome.PASS.value, Outcome.FAIL.value],
         checks=[c.value for c in Check],
         can_write=principal.holds(*WRITE),
+        works_collection=works_collection,
         # The CX's and the SM's forms go to whoever the domain lets decide (`assigned_to_another`, the rule of
         # Loan.require_assigned_cx / _sm): the others see whose the loan is instead of a form that would be refused.
         cx_elsewhere=assigned_to_another(loan.assignee_id, me, exempt=principal.holds(*ANY_APPLICATION)),

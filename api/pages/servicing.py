@@ -1,24 +1,29 @@
 """Portal forms of servicing on the loan page (issue #15): record a repayment, download the no-due certificate, a
 repayment's receipt and a settled loan's settlement letter (the card itself is `templates/loan_servicing.html`,
-shown by the loan page)."""
+shown by the loan page); and the loan's ledger page (`/loans/{id}/ledger`, LOANS READ: the figures of
+`GET /api/v1/loans/{id}/ledger`, a page at a time, api/services/ledger_pages.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.pages.loans import loan_page_with_error
+from api.services.ledger_pages import ledger_page
 from api.services.loan_documents import LoanDocument, LoanDocuments
 from api.services.no_due import NoDueCertificates
-from api.web import Page, act, after_write, error_text, form_text, not_found, pages, path_id
+from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.loans.application import Loans
+from domain.loans.loan import LoanNotFound
 from domain.loans.states import LoanStatus
 from domain.shared.errors import DomainError, InvalidValue, NotFound
 from projections.identity import IdentityQueries
@@ -118,9 +123,34 @@ async def settlement_letter_pdf(request: Request, port: ServicingPagesPort, prin
     return _pdf(document)
 
 
+async def loan_ledger_page(request: Request, port: ServicingPagesPort, principal: Principal) -> Response:
+    """The loan's ledger through the business date, oldest first, a page at a time (keyset by date and place)."""
+    loan_id = path_id(request, "loan_id")
+    if loan_id is None:
+        return await not_found(request)
+    brand = principal.brand_id
+
+    def load() -> tuple[Any, Any, Any]:
+        summary = port.queries.summary(brand, loan_id)
+        if summary is None:
+            return None, None, None
+        try:
+            loan = port.loans.serviced(brand, loan_id)
+        except LoanNotFound:
+            return None, None, None
+        as_of = port.loans.parties.business_date(brand)
+        return summary, as_of, keyset_page(request, lambda cursor: ledger_page(brand, loan, as_of, cursor))
+
+    loan, as_of, rows = await run_in_threadpool(load)
+    if loan is None or rows is None:
+        return await not_found(request)
+    return render(request, "loan_ledger.html", nav="loans", loan=loan, as_of=as_of, rows=rows)
+
+
 PAGES = pages(
     ServicingPagesPort,
     [
+        Page("GET", "/loans/{loan_id}/ledger", loan_ledger_page, READ),
         Page("POST", "/loans/{loan_id}/repayments", record_repayment, WRITE, form=True),
         Page("GET", "/loans/{loan_id}/no-due-certificate.pdf", no_due_pdf, READ),
         Page("GET", "/loans/{loan_id}/repayments/{repayment_id}/receipt.pdf", receipt_pdf, READ),

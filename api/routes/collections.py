@@ -6,8 +6,10 @@ loans allocated to them (another's loan is a 404, like another brand's)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
+from adapters.paylink_store import PaylinkStore
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
 from api.problems import HttpProblem
 from api.routes.collection_models import (
@@ -61,11 +63,34 @@ class CollectionsPort:
     fieldwork: (
         FieldWork  # the pages' "Call placed": a call the signed-in staff member placed (api/pages/placed_calls.py)
     )
+    links: PaylinkStore  # the case page's list of the loan's payment links (api/pages/collection_paylinks.py sends)
 
 
 def is_manager(principal: Principal) -> bool:
     """Managers (COLLECTION_REALLOCATE_LOANS) see and work every loan of the brand; executives only their own."""
     return principal.holds(Permission.COLLECTION_REALLOCATE_LOANS, Level.READ)
+
+
+def desk_scoped(principal: Principal) -> bool:
+    """An executive of the collections desk (a stage permission, no COLLECTION_REALLOCATE_LOANS) whose loan reading
+    comes only with the collection roles' LOANS READ (neither LOANS WRITE nor LOAN_OPS): they read a loan's own facts
+    (the loan page, its ledger) across the brand, but the desk's data of a loan - its money requests, the collection
+    forms - only for the loans they work (docs/collections.md, "Who reads the loan")."""
+    return (
+        not is_manager(principal)
+        and any(principal.holds(p, Level.READ) for p in STAGE_PERMISSION.values())
+        and not principal.holds(Permission.LOANS, Level.WRITE)
+        and not principal.holds(Permission.LOAN_OPS, Level.READ)
+    )
+
+
+def works_loan(queries: CollectionQueries, principal: Principal, loan_id: UUID, now: datetime) -> bool:
+    """Whether the collection forms of a loan are the principal's to use: anyone but a desk-scoped executive (the
+    actions check again), and such an executive for a loan in a stage allocated to them."""
+    if not desk_scoped(principal):
+        return True
+    case = queries.case(principal.brand_id, loan_id, now)
+    return case is not None and case.open and case.stage is not None and case.assignee == principal.id
 
 
 def require_stage(principal: Principal, stage: Stage, level: Level) -> None:

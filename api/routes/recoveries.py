@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from api.endpoint import Context, Endpoint, Reply, json_response, serve
-from api.routes.collections import CollectionsPort, guard
+from api.routes.collections import CollectionsPort, desk_scoped, guard
 from api.routes.documents import UPLOAD
 from api.routes.recovery_models import (
     CollectionIn,
@@ -143,9 +143,10 @@ def _queue(kind: str) -> Callable[[Context[RecoveriesPort]], Reply]:
 
 
 def loan_requests(ctx: Context[RecoveriesPort]) -> Reply:
-    """A loan's money requests: whoever reads loans (the loan page shows them) reads any loan's; anyone else only as
-    the loan's money page shows them (`api.pages.recoveries`): an executive the loans allocated to them, 404 otherwise."""
-    if not ctx.principal.holds(P.LOANS, Level.READ):
+    """A loan's money requests: whoever reads loans (the loan page shows them) reads any loan's; anyone else - and a
+    collection executive, whose LOANS READ is the collection roles' (`desk_scoped`) - only as the loan's money page
+    shows them (`api.pages.recoveries`): an executive the loans allocated to them, 404 otherwise."""
+    if not ctx.principal.holds(P.LOANS, Level.READ) or desk_scoped(ctx.principal):
         guard(ctx.port.collections, ctx.principal, ctx.path["loan_id"], Level.READ)
     loan = ctx.port.loans.get(ctx.brand_id, ctx.path["loan_id"])  # 404 for another brand's loan
     return json_response({"items": ctx.port.queries.of_loan(ctx.brand_id, loan.id)})

@@ -1,5 +1,6 @@
 """Sales Manager / Head views: a month's targets against actuals, conversion per funnel step, aggregated figures
-by lead source, campaign and UTM."""
+by lead source, campaign and UTM (MASTER_REPORTS READ); and the month's targets alone for every Sales agent
+(`GET /api/v1/sales/targets`, LEADS READ: read-only, no funnels or sources)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from api.endpoint import Context, Endpoint, Reply, json_response, serve
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.shared.clock import Clock
-from projections.sales_queries import SalesOverview, SalesQueries
+from projections.sales_queries import SalesOverview, SalesQueries, TargetLine
 
 READ = (Permission.MASTER_REPORTS, Level.READ)
+#: The month's targets and progress alone: every Sales agent (the spec: "View brand targets and performance against
+#: monthly goals"), without the managers' MASTER_REPORTS.
+TARGETS_READ = (Permission.LEADS, Level.READ)
 
 
 @dataclass(frozen=True)
@@ -86,20 +90,51 @@ class SalesOut(BaseModel):
     by_utm: list[UtmOut]
 
 
-def sales_overview(port: SalesPort, brand_id: UUID, month: str | None) -> SalesOverview:
-    """The month's overview with the brand's targets for it (shared by the endpoint and the page)."""
+class TargetsOut(BaseModel):
+    """A month's targets and progress (what every Sales agent sees)."""
+
+    month: str
+    configured: bool = Field(description="whether the brand set targets for the month (else every goal is 0)")
+    targets: list[TargetOut]
+
+
+@dataclass(frozen=True)
+class MonthTargets:
+    """The brand's targets of a month against what was done in it."""
+
+    month: str
+    configured: bool
+    targets: list[TargetLine]
+
+
+def _goals(port: SalesPort, brand_id: UUID, month: str | None) -> tuple[str, dict[str, Decimal] | None]:
     chosen = month or port.clock.now().strftime("%Y-%m")
     target = port.identity.settings(brand_id).monthly_targets.get(chosen)
-    goals = (
-        {
-            "disbursal_amount": target.disbursal_amount,
-            "disbursal_count": Decimal(target.disbursal_count),
-            "collections": target.collections,
-        }
-        if target is not None
-        else {}
-    )
-    return port.sales.overview(brand_id, chosen, goals)
+    if target is None:
+        return chosen, None
+    goals = {
+        "disbursal_amount": target.disbursal_amount,
+        "disbursal_count": Decimal(target.disbursal_count),
+        "collections": target.collections,
+    }
+    return chosen, goals
+
+
+def sales_overview(port: SalesPort, brand_id: UUID, month: str | None) -> SalesOverview:
+    """The month's overview with the brand's targets for it (shared by the endpoint and the page)."""
+    chosen, goals = _goals(port, brand_id, month)
+    return port.sales.overview(brand_id, chosen, goals or {})
+
+
+def sales_targets(port: SalesPort, brand_id: UUID, month: str | None) -> MonthTargets:
+    """The month's targets against actuals alone (this month by default), the figures of the overview's targets."""
+    chosen, goals = _goals(port, brand_id, month)
+    return MonthTargets(chosen, goals is not None, port.sales.targets(brand_id, chosen, goals or {}))
+
+
+def get_targets(ctx: Context[SalesPort]) -> Reply:
+    q: SalesQuery = ctx.query
+    return json_response(sales_targets(ctx.port, ctx.brand_id, q.month))
 
 
 def get_sales(ctx: Context[SalesPort]) -> Reply:
@@ -120,6 +155,16 @@ ENDPOINTS = serve(
             READ,
             query=SalesQuery,
             response=SalesOut,
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/sales/targets",
+            get_targets,
+            "A month's targets and progress (disbursal amount and count, collections: goal, actual, percent "
+            "achieved) for every Sales agent, read-only; the same figures as the overview's `targets`",
+            TARGETS_READ,
+            query=SalesQuery,
+            response=TargetsOut,
         ),
     ],
 )

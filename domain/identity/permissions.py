@@ -102,8 +102,11 @@ _SANCTION_MANAGER: Grants = {
     P.CUSTOMER: R, P.CUSTOMER_NOTES: W, P.CALLBACKS: R, P.GLOBAL_SEARCH: R, P.LOANS: W, P.SANCTION_MANAGER: W, P.LOAN_SEND_BACK: W, P.COMPLETED_LOANS: R,
     P.VIEW_DASHBOARD: R, P.MASTER_REPORTS: R, P.BLOCKLIST: R, P.COVENANTS: R, P.LOAN_RULE_TYPE: W,
 }
+#: LOANS READ: the loan page and its ledger (the spec: "See full repayment obligation breakdown", "View the complete
+#: loan ledger"); read only - every loan write and ops action needs LOANS WRITE or LOAN_OPS, which collectors lack.
+#: Collection managers and heads inherit it.
 _COLLECTION_EXECUTIVE: Grants = {
-    P.CUSTOMER: R, P.CUSTOMER_NOTES: W, P.CALLBACKS: W, P.GLOBAL_SEARCH: R, P.PRE_COLLECTIONS: W, P.COLLECTIONS: W, P.COMPLETED_LOANS: R, P.NOTICES: R,
+    P.LOANS: R, P.CUSTOMER: R, P.CUSTOMER_NOTES: W, P.CALLBACKS: W, P.GLOBAL_SEARCH: R, P.PRE_COLLECTIONS: W, P.COLLECTIONS: W, P.COMPLETED_LOANS: R, P.NOTICES: R,
     P.VIEW_DASHBOARD: R, P.COVENANTS: R,
     P.REMINDERS: W,
 }

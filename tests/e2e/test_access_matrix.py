@@ -292,3 +292,24 @@ def test_who_decides_collection_money(client: Any) -> None:
         allowed = {r for r in ROLES if _allowed(r, op)} - {"admin", "super_admin"}
         assert allowed == roles, (path, allowed)
         assert _allowed("admin", op)
+
+
+def test_collection_roles_read_loans_and_write_none(client: Any) -> None:
+    """The spec's Collection Team reads the loan and its ledger: the collection roles' defaults hold LOANS at READ,
+    so every route declared LOANS READ is theirs - all of them reads - and no loan write, ops or decision route."""
+    collection = ("collection_executive", "collection_manager", "collection_head")
+    loan_permissions = {p.value for p in Permission if p.value.startswith("LOAN")}
+    granted, refused = set(), set()
+    for method, path, op in _operations(client):
+        needed = op.get("x-permission")
+        if needed is None or needed["permission"] not in loan_permissions:
+            continue
+        allowed = {role for role in collection if _allowed(role, op)}
+        (granted if allowed else refused).add((method, path))
+        if needed["permission"] == Permission.LOANS.value and needed["level"] == Level.READ.value:
+            assert allowed == set(collection), (method, path)
+        else:
+            assert allowed == set(), (method, path, allowed)
+    assert granted and {method for method, _ in granted} == {"GET"}
+    assert ("GET", "/api/v1/loans/{loan_id}/ledger") in granted
+    assert {("POST", "/api/v1/loans/{loan_id}/payment-links"), ("POST", "/api/v1/loans/{loan_id}/cancel")} <= refused

@@ -15,9 +15,10 @@ import structlog
 from adapters.named_locks import NamedLocks
 from adapters.postgres import Database
 from api.pages import collection_evidence as evidence_pages
+from api.pages import collection_paylinks as paylink_pages
 from api.pages import collection_team as team_pages
 from api.pages import collections as pages
-from api.routes import collection_evidence, collection_team
+from api.routes import collection_evidence, collection_paylinks, collection_team
 from api.routes import collections as routes
 from api.web import NavItem
 from domain.collections.application import CollectionParties, Collections, LoanFacts, OpenCase
@@ -103,8 +104,13 @@ CONTEXT = BoundedContext(
     build=_collections,
     queries=(CollectionQueries, TeamQueries),
     projections=(CollectionViews(), CollectionDuesView()),
-    endpoints=(*routes.ENDPOINTS, *collection_evidence.ENDPOINTS, *collection_team.ENDPOINTS),
-    pages=(*pages.PAGES, *evidence_pages.PAGES, *team_pages.PAGES),
+    endpoints=(
+        *routes.ENDPOINTS,
+        *collection_evidence.ENDPOINTS,
+        *collection_team.ENDPOINTS,
+        *collection_paylinks.ENDPOINTS,
+    ),
+    pages=(*pages.PAGES, *evidence_pages.PAGES, *team_pages.PAGES, *paylink_pages.PAGES),
     nav=(NavItem("Collections", "/collections", "collections", routes.READ[0], 30),),
     permissions=(routes.READ[0], routes.REALLOCATE[0], routes.LEGAL[0]),
     audited=(CollectionCase, CaseMoves, CollectionDay),
