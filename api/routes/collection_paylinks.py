@@ -38,7 +38,7 @@ def send_collection_link(
     return port.paylinks.create(principal.brand_id, loan_id, amount, channel, callback)
 
 
-def create_link(ctx: Context[CollectionPaylinkPort]) -> Reply:
+def create_collection_link(ctx: Context[CollectionPaylinkPort]) -> Reply:
     body: PaymentLinkIn = ctx.body
     loan_id: UUID = ctx.path["loan_id"]
     callback = public_base(ctx.request) + WEBHOOK_PATH
@@ -53,7 +53,7 @@ ENDPOINTS = serve(
         Endpoint(
             "POST",
             "/api/v1/loans/{loan_id}/collection-payment-links",
-            create_link,
+            create_collection_link,
             "Collection staff create a payment link for a loan they work and send it to the borrower by SMS or "
             "WhatsApp (amount: what is due now unless given, never above the payoff): the loan's stage permission "
             "at WRITE, and an executive only for a loan allocated to them (another's: 404)",

@@ -111,6 +111,7 @@ def test_another_brands_key_finds_none_of_a_loans_sub_resources(client: Any, pla
         "repayments": {"amount": "10.00", "mode": "cash", "reference": "B-1"},
         "reverse": {"reason": "entered twice"},
         "payment-links": {"channel": "sms"},
+        "collection-payment-links": {"channel": "sms"},
         "mandates": {"vpa": "ravi@okhdfc", "max_amount": "100.00", "frequency": "monthly"},
         "collection-requests": {"amount": "10.00", "mode": "cash", "reference": "B-2", "collected_on": "2026-03-19"},
         "waivers": {"amount": "1.00", "justification": "goodwill gesture"},
