@@ -73,6 +73,8 @@ DATE_FIELDS: dict[type, str] = {
     rv.WaiverRejected: "decided_on",
     rv.SettlementApproved: "decided_on",
     rv.SettlementRejected: "decided_on",
+    rv.WriteOffApproved: "decided_on",
+    rv.WriteOffRejected: "decided_on",
 }
 
 #: Loan events that are filed by no day (no timeline entry, no dated figure): they need no business date of their own.
@@ -97,6 +99,8 @@ def business_day(event: Any) -> date | None:
         return event.waiver.requested_on
     if isinstance(event, rv.SettlementProposed):
         return event.settlement.proposed_on
+    if isinstance(event, rv.WriteOffProposed):
+        return event.write_off.proposed_on
     for cls in type(event).__mro__:
         field = DATE_FIELDS.get(cls)
         if field is not None:

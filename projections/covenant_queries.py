@@ -17,6 +17,8 @@ from projections.keyset import KeysetCursor, Page
 
 #: The worklist is ordered by (current due date, id).
 WORKLIST_CURSOR = KeysetCursor(date, UUID, name="covenants.worklist")
+#: The notices sent (and owed) are listed newest first by (queued_at, id).
+NOTICES_CURSOR = KeysetCursor(datetime, UUID, name="covenants.notices")
 
 
 @dataclass(frozen=True)
@@ -372,22 +374,38 @@ class CovenantQueries:
         by_status = {status: 0 for status in EVALUATION_STATUSES} | {r["status"]: r["n"] for r in rows}
         return CovenantCounts(**by_status, active_covenants=active["n"] if active else 0)
 
-    def notices(self, brand_id: UUID, customer_id: UUID | None = None, limit: int = 50) -> list[CovenantNoticeRow]:
-        """Notices newest first (optionally of one borrower)."""
-        where, params = ["brand_id = %s"], [brand_id]
+    def notice_page(
+        self, brand_id: UUID, customer_id: UUID | None = None, cursor: str | None = None, limit: int = 50
+    ) -> Page:
+        """Notices newest first (optionally of one borrower), a keyset page on (queued_at, id): the portal's "Notices
+        sent" page, over the index (brand_id, queued_at DESC, id DESC)."""
+        page_scope = (brand_id, customer_id)  # the filters its cursor is bound to
+        where = ["brand_id = %(brand)s"]
+        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
         if customer_id is not None:
-            where.append("customer_id = %s")
-            params.append(customer_id)
+            where.append("customer_id = %(customer)s")
+            params["customer"] = customer_id
+        if cursor:
+            at, last = NOTICES_CURSOR.decode(cursor, page_scope)
+            where.append("(queued_at, id) < (%(c_at)s, %(c_id)s)")
+            params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
             rows = conn.execute(
                 "SELECT id, kind, recipient, subject, evaluation_ids, as_of, status, failures, error, queued_at, sent_at "
-                f"FROM read.covenant_notices WHERE {' AND '.join(where)} ORDER BY queued_at DESC LIMIT %s",
-                (*params, limit),
+                f"FROM read.covenant_notices WHERE {' AND '.join(where)} "
+                "ORDER BY queued_at DESC, id DESC LIMIT %(limit)s",
+                params,
             ).fetchall()
-        return [
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = (
+            NOTICES_CURSOR.encode(rows[-1]["queued_at"], rows[-1]["id"], scope=page_scope) if more and rows else None
+        )
+        items = [
             CovenantNoticeRow(**{**r, "kind": NoticeKind(r["kind"]), "evaluation_ids": tuple(r["evaluation_ids"])})
             for r in rows
         ]
+        return Page(items=items, next_cursor=next_cursor)
 
     # Job feeds (workers only; brand comes from the run) ----------------------------------------------------
 

@@ -139,6 +139,8 @@ class CovenantViews(Projection):
         )""",
         "CREATE INDEX IF NOT EXISTS covenant_notices_pending_idx ON read.covenant_notices (queued_at, id) WHERE status = 'queued'",
         "CREATE INDEX IF NOT EXISTS covenant_notices_customer_idx ON read.covenant_notices (brand_id, customer_id, queued_at DESC)",
+        # The portal's "Notices sent" pages (keyset on queued_at, id, newest first).
+        "CREATE INDEX IF NOT EXISTS covenant_notices_brand_idx ON read.covenant_notices (brand_id, queued_at DESC, id DESC)",
         # Proof documents of the records (the documents context holds the documents; these rows say which record
         # each proves and whether the reviewer approved it). A covenant's history reads them by covenant.
         """CREATE TABLE IF NOT EXISTS read.covenant_proofs (

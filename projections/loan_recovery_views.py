@@ -3,7 +3,7 @@
 `LoanRecoveryViews` is the loans read model's part (a base of `LoanViews`, like `LoanServicingViews`): the status
 moves of waivers, settlement and write-off on `read.loans` (so the completed-loans tabs list settled and written-off
 loans) and every request and decision on the loan's timeline. `RecoveryRequestViews` keeps one row per collection
-request, receipt, waiver and settlement in `read.loan_recovery_requests` - the approvers' queues, brand-scoped,
+request, receipt, waiver, settlement and proposed write-off in `read.loan_recovery_requests` - the approvers' queues, brand-scoped,
 indexed `(brand_id, kind, status, requested_at DESC, id DESC)` with keyset pages - and the lookup of a request's
 loan by its id (`/api/v1/collection-requests/{id}/approve` names only the request)."""
 
@@ -44,12 +44,20 @@ class LoanRecoveryViews(LoanServicingViews):
         }
         yield from self._logged(event, f"{r.kind}_requested", details)
 
-    @handles(L.CollectionApproved, L.CollectionRejected, L.WaiverRejected, L.SettlementApproved, L.SettlementRejected)
+    @handles(
+        L.CollectionApproved,
+        L.CollectionRejected,
+        L.WaiverRejected,
+        L.SettlementApproved,
+        L.SettlementRejected,
+        L.WriteOffApproved,
+        L.WriteOffRejected,
+    )
     def _decided(self, position: int, event: Any) -> Iterator[Change]:
         details = {
             k: str(v)
             for k, v in event.model_dump(
-                include={"request_id", "waiver_id", "settlement_id", "payment_id", "reason"}
+                include={"request_id", "waiver_id", "settlement_id", "write_off_id", "payment_id", "reason"}
             ).items()
         }
         kind = {
@@ -58,6 +66,8 @@ class LoanRecoveryViews(LoanServicingViews):
             "WaiverRejected": "waiver_rejected",
             "SettlementApproved": "settlement_approved",
             "SettlementRejected": "settlement_rejected",
+            "WriteOffApproved": "write_off_approved",
+            "WriteOffRejected": "write_off_rejected",
         }[type(event).__name__]
         yield from self._logged(event, kind, details)
 
@@ -72,6 +82,12 @@ class LoanRecoveryViews(LoanServicingViews):
         s = event.settlement
         details = {"settlement_id": s.settlement_id, "amount": str(s.amount), "payoff": str(s.payoff_at_proposal)}
         yield from self._logged(event, "settlement_proposed", details)
+
+    @handles(L.WriteOffProposed)
+    def _write_off_proposed(self, position: int, event: rv.WriteOffProposed) -> Iterator[Change]:
+        w = event.write_off
+        details = {"write_off_id": w.write_off_id, "payoff": str(w.amount), "reason": w.justification}
+        yield from self._logged(event, "write_off_proposed", details)
 
     @handles(L.WaiverApproved)
     def _waived(self, position: int, event: rv.WaiverApproved) -> Iterator[Change]:
@@ -106,7 +122,7 @@ class LoanRecoveryViews(LoanServicingViews):
 
 
 class RecoveryRequestViews(Projection):
-    """One row per collection request, receipt, waiver and settlement, with its decision."""
+    """One row per collection request, receipt, waiver, settlement and proposed write-off, with its decision."""
 
     name = "loan_recovery_requests"
     source = Loans.name
@@ -178,6 +194,11 @@ class RecoveryRequestViews(Projection):
         s = event.settlement
         yield self._row(event, s.settlement_id, "settlement", s.amount, justification=s.remarks)
 
+    @handles(L.WriteOffProposed)
+    def _write_off(self, position: int, event: rv.WriteOffProposed) -> Iterator[Change]:
+        w = event.write_off
+        yield self._row(event, w.write_off_id, "write_off", w.amount, justification=w.justification)
+
     def _decide(self, event: Any, id_: str, status: rv.RequestStatus, **sets: Any) -> Write:
         assigns = "".join(f", {k} = %({k})s" for k in sets)
         return Write(
@@ -209,6 +230,14 @@ class RecoveryRequestViews(Projection):
     @handles(L.SettlementRejected)
     def _settlement_rejected(self, position: int, event: rv.SettlementRejected) -> Iterator[Change]:
         yield self._decide(event, event.settlement_id, rv.RequestStatus.REJECTED, reason=event.reason)
+
+    @handles(L.WriteOffApproved)
+    def _write_off_approved(self, position: int, event: rv.WriteOffApproved) -> Iterator[Change]:
+        yield self._decide(event, event.write_off_id, rv.RequestStatus.APPROVED)
+
+    @handles(L.WriteOffRejected)
+    def _write_off_rejected(self, position: int, event: rv.WriteOffRejected) -> Iterator[Change]:
+        yield self._decide(event, event.write_off_id, rv.RequestStatus.REJECTED, reason=event.reason)
 
 
 @dataclass(frozen=True)

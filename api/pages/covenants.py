@@ -1,5 +1,5 @@
-"""Covenant pages: the worklist, a covenant with its history, and the review actions (their counts on the dashboard
-are api/pages/insight.py's)."""
+"""Covenant pages: the worklist, a covenant with its history, the review actions, closing a covenant and the notices
+sent to borrowers (their counts on the dashboard are api/pages/insight.py's)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,8 @@ from projections.identity import IdentityQueries
 READ = (Permission.COVENANTS, Level.READ)
 WRITE = (Permission.COVENANTS, Level.WRITE)  # attaching proof (the review itself is REVIEW)
 REVIEW = (Permission.COVENANT_REVIEW, Level.WRITE)
+#: Notices a page of "Notices sent" shows; "Older →" reads the next page (keyset on queued_at, id).
+NOTICES_PAGE_SIZE = 50
 #: The worklist's filters, as its address carries them (and its paging links repeat them).
 FILTERS = ("status", "due_from", "due_to", "type", "assignee_id", "proof_received")
 
@@ -146,6 +148,8 @@ async def _detail(
     assigned = None
     if error is None and assignee_error is None and (raw := request.query_params.get("assigned")):
         assigned = await _assigned_words(port, principal, raw)
+    # After the close form (`?closed=1`): said only when the covenant is closed (a hand-typed address says nothing).
+    closed = error is None and request.query_params.get("closed") == "1" and history.status == "closed"
     return render(
         request,
         "covenant.html",
@@ -157,6 +161,7 @@ async def _detail(
         staff=staff,
         assignee_error=assignee_error,
         assigned=assigned,
+        closed=closed,
         error=error,
         refused_at=refused_at,
         c=history,
@@ -203,6 +208,37 @@ async def reassign(request: Request, port: CovenantPagesPort, principal: Princip
     saved = str(assignee_id) if assignee_id is not None else "nobody"
     target = f"/covenants/{covenant_id}?{urlencode({'assigned': saved})}#covenant-assignee"
     return await after_write(request, Covenants.name, result.position, target)
+
+
+async def close(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
+    """The covenant page's close form: the API's close (POST /api/v1/covenants/{id}/close, COVENANTS WRITE) with its
+    reason; refused (no reason 422, a covenant not active 409) on the page with what was typed, else back to the page
+    saying it is closed."""
+    covenant_id = path_id(request, "covenant_id")
+    if covenant_id is None:
+        return await not_found(request)
+    reason = form_text(request, "reason")
+    try:
+        result = await act(principal, lambda: port.covenants.close_covenant(principal.brand_id, covenant_id, reason))
+    except NotFound:  # another brand's covenant, or none
+        return await not_found(request)
+    except DomainError as exc:
+        status = refusal_status(exc)
+        return await _detail(request, port, principal, covenant_id, error=error_text(exc), status=status)
+    return await after_write(request, Covenants.name, result.position, f"/covenants/{covenant_id}?closed=1")
+
+
+async def notices(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
+    """The emails sent (or still owed) to borrowers about records due or overdue, newest first, in keyset pages (the
+    API's GET /api/v1/covenant-notices), within the caller's brand."""
+    page = await run_in_threadpool(
+        keyset_page,
+        request,
+        lambda cursor: port.queries.notice_page(principal.brand_id, None, cursor, NOTICES_PAGE_SIZE),
+    )
+    older = f"/covenant-notices?{urlencode({'cursor': page.next_cursor})}" if page.next_cursor else None
+    newest = "/covenant-notices" if request.query_params.get("cursor") else None
+    return render(request, "covenant_notices.html", nav="covenants", notices=page.items, older=older, newest=newest)
 
 
 async def _assigned_words(port: CovenantPagesPort, principal: Principal, raw: str) -> str | None:
@@ -329,6 +365,8 @@ PAGES = pages(
         Page("GET", "/covenants", worklist, READ),
         Page("GET", "/covenants/{covenant_id}", covenant_detail, READ),
         Page("POST", "/covenants/{covenant_id}/assignee", reassign, WRITE, form=True),
+        Page("POST", "/covenants/{covenant_id}/close", close, WRITE, form=True),
+        Page("GET", "/covenant-notices", notices, READ),
         # Before the review forms' `{action}`, which would take `proofs` for an action.
         Page(
             "POST",

@@ -1,6 +1,6 @@
 """Portal pages of collection money (issue #16 items 5-7): a loan's collection-money page (what it owes, its
 requests and their decisions, the forms to report a collection, upload a receipt, ask for a waiver, propose a
-settlement and write it off - each shown to those holding its permission), and the approvers' queues with their
+settlement, propose a write-off and write it off - each shown to those holding its permission), and the approvers' queues with their
 approve / reject forms. The loan page shows the same forms (`templates/loan_recoveries.html`). Who may open a loan's
 money page and post its forms is decided as for the collections pages (`api.routes.collections.guard`): managers any
 loan of the brand, an executive the loans allocated to them (a closed case they worked: read only), 404 otherwise."""
@@ -45,6 +45,7 @@ QUEUES: dict[str, tuple[str, str, Permission, str]] = {
     "receipt": ("receipts", "Manual receipts", P.LOAN_OPS, "confirm"),
     "waiver": ("waivers", "Penal waivers", P.PENAL_WAIVERS, "approve"),
     "settlement": ("settlements", "Settlements", P.POST_COLLECTIONS, "approve"),
+    "write_off": ("write-offs", "Write-offs", P.LOAN_WRITE_OFF, "approve"),
 }
 
 
@@ -159,6 +160,10 @@ def _settlement(port: RecoveriesPort, principal: Principal, loan_id: UUID, reque
     )[0]
 
 
+def _write_off_proposal(port: RecoveriesPort, principal: Principal, loan_id: UUID, request: Request) -> CommandResult:
+    return port.loans.propose_write_off(principal.brand_id, loan_id, form_text(request, "reason"))[0]
+
+
 def _write_off(port: RecoveriesPort, principal: Principal, loan_id: UUID, request: Request) -> CommandResult:
     return port.loans.write_off(principal.brand_id, loan_id, form_text(request, "reason"))[0]
 
@@ -271,6 +276,7 @@ PAGES = pages(
         ),
         Page("POST", "/loans/{loan_id}/waivers", _on_loan(_waiver), COLLECT, form=True),
         Page("POST", "/loans/{loan_id}/settlements", _on_loan(_settlement), COLLECT, form=True),
+        Page("POST", "/loans/{loan_id}/write-offs", _on_loan(_write_off_proposal), COLLECT, form=True),
         Page("POST", "/loans/{loan_id}/write-off", _on_loan(_write_off), (P.LOAN_WRITE_OFF, Level.WRITE), form=True),
         *_queue_pages(),
     ],

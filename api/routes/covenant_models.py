@@ -127,6 +127,7 @@ class NoticeQuery(BaseModel):
 
     customer_id: UUID | None = None
     limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=500, description="the `next_cursor` of the page before")
 
 
 class ProofOut(BaseModel):
@@ -264,6 +265,7 @@ class CovenantNoticeOut(BaseModel):
 
 
 class CovenantNoticeListOut(BaseModel):
-    """Notices newest first."""
+    """Notices newest first, a page at a time (`next_cursor`: null on the last page)."""
 
     items: list[CovenantNoticeOut]
+    next_cursor: str | None = None

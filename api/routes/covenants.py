@@ -166,7 +166,7 @@ def covenant_dashboard(ctx: Context[CovenantPort]) -> Reply:
 
 def covenant_notices(ctx: Context[CovenantPort]) -> Reply:
     q: NoticeQuery = ctx.query
-    return json_response({"items": ctx.port.queries.notices(ctx.brand_id, q.customer_id, q.limit)})
+    return json_response(ctx.port.queries.notice_page(ctx.brand_id, q.customer_id, q.cursor, q.limit))
 
 
 ENDPOINTS = serve(
@@ -285,7 +285,8 @@ ENDPOINTS = serve(
             "GET",
             "/api/v1/covenant-notices",
             covenant_notices,
-            "Emails sent or owed to borrowers",
+            "Emails sent or owed to borrowers, newest first, a keyset page at a time (`cursor`: the `next_cursor` "
+            "of the page before; a cursor of another list or filter is a 422)",
             READ,
             query=NoticeQuery,
             response=CovenantNoticeListOut,

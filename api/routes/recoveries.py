@@ -1,6 +1,7 @@
 """Collection money endpoints (issue #16 items 5-7): partial collections approved by Ops or a collection manager
 or head, manual receipts confirmed by Ops, penal-charge waivers approved by a collection manager or head,
-settlements approved by the collection head, write-off by an admin. Requests are recorded on the Loan; a request's
+settlements approved by the collection head, write-off by an admin (directly, or approving a write-off a collection
+executive proposed). Requests are recorded on the Loan; a request's
 id finds its loan through `read.loan_recovery_requests`, within the caller's brand (another brand's: 404)."""
 
 from __future__ import annotations
@@ -169,6 +170,13 @@ def create_settlement(ctx: Context[RecoveriesPort]) -> Reply:
     return _answer(ctx, result, settlement.settlement_id, "settlement", "settlements", 201)
 
 
+def create_write_off_request(ctx: Context[RecoveriesPort]) -> Reply:
+    body: ReasonIn = ctx.body
+    _works_it(ctx)
+    result, proposal = ctx.port.loans.propose_write_off(ctx.brand_id, ctx.path["loan_id"], body.reason)
+    return _answer(ctx, result, proposal.write_off_id, "write_off", "write-offs", 201)
+
+
 def write_off(ctx: Context[RecoveriesPort]) -> Reply:
     body: ReasonIn = ctx.body
     loan_id: UUID = ctx.path["loan_id"]
@@ -296,6 +304,26 @@ ENDPOINTS = serve(
             accepts=True,
         ),
         *_workflow("settlement", "settlements", "approve", P.POST_COLLECTIONS, "the collection head"),
+        Endpoint(
+            "POST",
+            f"{_LOAN}/write-offs",
+            create_write_off_request,
+            "Propose writing the loan off with a reason (a serviced loan; one pending at a time: 409): pending until "
+            "a holder of LOAN_WRITE_OFF other than the proposer approves it (the write-off) or rejects it",
+            COLLECT,
+            body=ReasonIn,
+            response=RecoveryRequestOut,
+            status=201,
+            errors=(409,),
+            accepts=True,
+        ),
+        *_workflow(
+            "write_off",
+            "write-offs",
+            "approve",
+            P.LOAN_WRITE_OFF,
+            "a holder of LOAN_WRITE_OFF; the loan no longer serviced: 409",
+        ),
         Endpoint(
             "POST",
             f"{_LOAN}/write-off",

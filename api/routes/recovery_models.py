@@ -70,21 +70,24 @@ class RequestsQuery(BaseModel):
 
 
 class RecoveryRequestOut(BaseModel):
-    """A collection request, manual receipt, waiver or settlement and its decision."""
+    """A collection request, manual receipt, waiver, settlement or proposed write-off and its decision (a write-off's
+    amount is the payoff on the day it was proposed)."""
 
     model_config = ConfigDict(from_attributes=True)
 
     id: UUID
     loan_id: UUID
     loan_number: str
-    kind: str = Field(description="collection, receipt, waiver or settlement")
+    kind: str = Field(description="collection, receipt, waiver, settlement or write_off")
     status: str = Field(description="pending_approval, approved or rejected")
     amount: Decimal
     mode: str | None
     reference: str | None
     collected_on: date | None
     document_id: UUID | None = Field(description="a receipt's document (/api/v1/documents/{id}/content)")
-    justification: str | None = Field(description="a waiver's justification, a settlement's remarks")
+    justification: str | None = Field(
+        description="a waiver's justification, a settlement's remarks, a proposed write-off's reason"
+    )
     reason: str | None = Field(description="the rejection's reason")
     payment_id: str | None = Field(description="the repayment (or recovery) an approved collection recorded")
     requested_by: str

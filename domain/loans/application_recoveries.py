@@ -18,7 +18,14 @@ from domain.loans.loan import Loan
 from domain.loans.loan_recoveries import Owing
 from domain.loans.money import parse_money
 from domain.loans.parties import LoanParties
-from domain.loans.recovery_events import CollectionKind, CollectionRequest, Ending, SettlementRecord, WaiverRecord
+from domain.loans.recovery_events import (
+    CollectionKind,
+    CollectionRequest,
+    Ending,
+    SettlementRecord,
+    WaiverRecord,
+    WriteOffRecord,
+)
 from domain.shared.application import CommandResult
 from domain.shared.errors import FieldChecks, InvalidValue
 from domain.shared.values import MIN_REASON, clean_text, within_limit
@@ -32,6 +39,12 @@ def _reason(raw: str, field: str = "reason") -> str:
 _Asked = TypeVar("_Asked", WaiverRecord, SettlementRecord)
 
 _C, _R = CollectionKind.COLLECTION, CollectionKind.RECEIPT
+
+
+def _approve_write_off(loan: Loan, write_off_id: str, today: date, one_person_may_decide: bool) -> None:
+    loan.approve_write_off(write_off_id, today, one_person_may_decide=one_person_may_decide)
+
+
 _Approve = Callable[[Loan, str, date, bool], None]
 _Reject = Callable[[Loan, str, str, date], None]
 #: kind -> (approve, reject) on the loan. An approved collection or receipt is recorded as a payment (a new id); the
@@ -45,6 +58,8 @@ _DECISIONS: dict[str, tuple[_Approve, _Reject]] = {
                lambda loan, rid, why, day: loan.reject_waiver(rid, why, day)),
     "settlement": (lambda loan, rid, day, one: loan.approve_settlement(rid, day, one_person_may_decide=one),
                    lambda loan, rid, why, day: loan.reject_settlement(rid, why, day)),
+    "write_off": (lambda loan, rid, day, one: _approve_write_off(loan, rid, day, one),
+                  lambda loan, rid, why, day: loan.reject_write_off(rid, why, day)),
 }  # fmt: skip
 
 
@@ -216,7 +231,7 @@ class RecoveryUseCases:
         one_person_may_decide: bool = False,
     ) -> CommandResult:
         """Approve, or reject with a reason, a pending request of `kind` (`collection`, `receipt`, `waiver`,
-        `settlement`) on the business date: the one path of every decision (the reason is checked first, 422). The
+        `settlement`, `write_off`) on the business date: the one path of every decision (the reason is checked first, 422). The
         staff member who asked may reject it but not approve it (409) unless `one_person_may_decide` (the caller is
         an admin)."""
         approving, rejecting = _DECISIONS[kind]
@@ -228,6 +243,25 @@ class RecoveryUseCases:
         else:
             rejecting(loan, request_id, text, today)
         return self.commit(loan)
+
+    def propose_write_off(self, brand_id: UUID, loan_id: UUID, reason: str) -> tuple[CommandResult, WriteOffRecord]:
+        """Propose writing the loan off with a reason (pending until a holder of LOAN_WRITE_OFF approves it)."""
+        text = _reason(reason)
+        loan = self.serviced(brand_id, loan_id)
+        today = self.parties.business_date(brand_id)
+        record = WriteOffRecord(
+            write_off_id=str(uuid4()), amount=Decimal("0.00"), justification=text, proposed_on=today
+        )
+        loan.propose_write_off(record)
+        return self.commit(loan), loan.write_off_requests[record.write_off_id]  # with the payoff the loan computed
+
+    def approve_write_off(self, brand_id: UUID, loan_id: UUID, write_off_id: str) -> CommandResult:
+        """Approve a proposed write-off: the loan is written off."""
+        return self.decide(brand_id, loan_id, "write_off", write_off_id, approve=True)
+
+    def reject_write_off(self, brand_id: UUID, loan_id: UUID, write_off_id: str, reason: str) -> CommandResult:
+        """Reject a proposed write-off with a reason."""
+        return self.decide(brand_id, loan_id, "write_off", write_off_id, approve=False, reason=reason)
 
     def write_off(self, brand_id: UUID, loan_id: UUID, reason: str) -> tuple[CommandResult, Ending]:
         """Write the loan off with a reason."""

@@ -199,6 +199,9 @@ class Loan(LoanDecisions, LoanPayout, LoanRecoveries, Aggregate):
     Settled = rv.Settled
     WrittenOff = rv.WrittenOff
     RecoveryRecorded = rv.RecoveryRecorded
+    WriteOffProposed = rv.WriteOffProposed
+    WriteOffApproved = rv.WriteOffApproved
+    WriteOffRejected = rv.WriteOffRejected
 
     @event(Created)
     def __init__(

@@ -38,6 +38,10 @@ from domain.loans.recovery_events import (
     WaiverRecord,
     WaiverRejected,
     WaiverRequested,
+    WriteOffApproved,
+    WriteOffProposed,
+    WriteOffRecord,
+    WriteOffRejected,
     WrittenOff,
 )
 from domain.loans.replay import PaymentMade, PenalWaived
@@ -49,13 +53,13 @@ from domain.shared.errors import Conflict, InvalidValue, NotFound
 from domain.shared.rupees import rupees
 
 S = LoanStatus
-R = TypeVar("R", CollectionRequest, WaiverRecord, SettlementRecord)
+R = TypeVar("R", CollectionRequest, WaiverRecord, SettlementRecord, WriteOffRecord)
 ZERO = Decimal("0.00")
 PENDING = RequestStatus.PENDING_APPROVAL
 
 
 class RecoveryRequestNotFound(NotFound):
-    """No collection request, waiver or settlement of the loan has that id."""
+    """No collection request, waiver, settlement or proposed write-off of the loan has that id."""
 
 
 #: kind -> (what the asker did, who approves instead: the permission, the approval's word)
@@ -64,6 +68,7 @@ _SECOND: dict[str, tuple[str, str, str]] = {
     "receipt": ("asked for this receipt", "LOAN_OPS", "confirm"),
     "waiver": ("asked for this waiver", "PENAL_WAIVERS", "approve"),
     "settlement": ("proposed this settlement", "POST_COLLECTIONS", "approve"),
+    "write_off": ("proposed this write-off", "LOAN_WRITE_OFF", "approve"),
 }
 
 
@@ -98,6 +103,7 @@ class LoanRecoveries(LoanServicing):
     waivers: dict[str, WaiverRecord] = {}  # noqa: RUF012
     settlements: dict[str, SettlementRecord] = {}  # noqa: RUF012
     recoveries: dict[str, PaymentRecord] = {}  # noqa: RUF012
+    write_off_requests: dict[str, WriteOffRecord] = {}  # noqa: RUF012
     ending: Ending | None = None
 
     if TYPE_CHECKING:
@@ -290,6 +296,35 @@ class LoanRecoveries(LoanServicing):
             ending=ending,
         )
         return ending
+
+    def propose_write_off(self, proposal: WriteOffRecord) -> None:
+        """Propose writing the loan off with a reason (a serviced loan only, one proposal pending at a time: 409),
+        the payoff on the day recorded; a holder of LOAN_WRITE_OFF approves (the write-off) or rejects it."""
+        self._require_serviced("write off")
+        if any(w.status is PENDING for w in self.write_off_requests.values()):
+            raise Conflict("the loan already has a write-off proposed and pending approval")
+        payoff = self.payoff_quote(proposal.proposed_on).total
+        self._emit(
+            WriteOffProposed,
+            brand_id=self.brand_id,
+            loan_number=self.loan_number,
+            write_off=proposal.model_copy(update={"amount": payoff, "requested_by": current_actor()}),
+        )
+
+    def approve_write_off(self, write_off_id: str, today: date, *, one_person_may_decide: bool = False) -> Ending:
+        """Approve a proposed write-off: the loan is written off (`write_off`, with the proposal's reason) in the same
+        commit. 409 when already decided, when the caller proposed it (`require_second_approver`) or when the loan
+        is no longer serviced (settled, completed, written off meanwhile: reject it)."""
+        proposal = self._pending(self.write_off_requests, write_off_id, "write-off")
+        require_second_approver("write_off", proposal.requested_by, one_person_may_decide=one_person_may_decide)
+        ending = self.write_off(proposal.justification, today)
+        self._emit(WriteOffApproved, write_off_id=write_off_id, decided_on=today)
+        return ending
+
+    def reject_write_off(self, write_off_id: str, reason: str, today: date) -> None:
+        """Reject a proposed write-off with a reason: the loan is unchanged."""
+        self._pending(self.write_off_requests, write_off_id, "write-off")
+        self._emit(WriteOffRejected, write_off_id=write_off_id, decided_on=today, reason=reason)
 
     # Repayments meet collections -------------------------------------------------------------------------------
 

@@ -97,6 +97,20 @@ class SettlementRecord(_Record):
     paid_before: Decimal | None = None
 
 
+class WriteOffRecord(_Record):
+    """A write-off proposed by a collection executive with a reason, performed once a holder of LOAN_WRITE_OFF
+    approves it; `amount` is the payoff on the day it was proposed (what writing it off would then take off)."""
+
+    write_off_id: str
+    amount: Decimal
+    justification: str
+    proposed_on: date
+    requested_by: str | None = None  # the actor who proposed it (a staff member who may not approve it)
+    status: RequestStatus = RequestStatus.PENDING_APPROVAL
+    decided_on: date | None = None
+    reason: str | None = None  # the rejection's
+
+
 class Ending(_Record):
     """A settlement or write-off: the day, the ledger's balance it took off (by bucket), the days closed before."""
 
@@ -273,6 +287,51 @@ class SettlementRejected(Aggregate.Event):
         )
 
 
+class WriteOffProposed(Aggregate.Event):
+    """A collection executive proposed writing the loan off, with a reason: pending approval."""
+
+    brand_id: UUID
+    loan_number: str
+    write_off: WriteOffRecord
+
+    def apply(self, aggregate: Any) -> None:
+        _put(aggregate, "write_off_requests", self.write_off.write_off_id, self.write_off, self.actor)
+
+
+class WriteOffApproved(Aggregate.Event):
+    """A holder of LOAN_WRITE_OFF approved the proposal: the loan's `WrittenOff` is in the same commit."""
+
+    write_off_id: str
+    decided_on: date
+
+    def apply(self, aggregate: Any) -> None:
+        _update(
+            aggregate,
+            "write_off_requests",
+            self.write_off_id,
+            status=RequestStatus.APPROVED,
+            decided_on=self.decided_on,
+        )
+
+
+class WriteOffRejected(Aggregate.Event):
+    """The proposed write-off was rejected with a reason: the loan is unchanged."""
+
+    write_off_id: str
+    decided_on: date
+    reason: str
+
+    def apply(self, aggregate: Any) -> None:
+        _update(
+            aggregate,
+            "write_off_requests",
+            self.write_off_id,
+            status=RequestStatus.REJECTED,
+            decided_on=self.decided_on,
+            reason=self.reason,
+        )
+
+
 class Settled(Transitioned):
     """The settlement amount was paid: the loan is `settled`, the rest taken off the ledger (a settlement waiver)."""
 
@@ -316,4 +375,7 @@ EVENTS: tuple[type[Aggregate.Event], ...] = (
     Settled,
     WrittenOff,
     RecoveryRecorded,
+    WriteOffProposed,
+    WriteOffApproved,
+    WriteOffRejected,
 )

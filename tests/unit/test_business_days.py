@@ -18,7 +18,7 @@ from projections.projection import Write
 #: Events whose business date is inside a record they carry (a payment, a request, an ending).
 NESTED = {"RepaymentRecorded": "payment", "RecoveryRecorded": "payment", "CollectionRequested": "request",
           "WaiverRequested": "waiver", "SettlementProposed": "settlement", "Settled": "ending",
-          "WrittenOff": "ending"}  # fmt: skip
+          "WrittenOff": "ending", "WriteOffProposed": "write_off"}  # fmt: skip
 
 DAY = date(2026, 3, 14)
 
