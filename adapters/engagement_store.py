@@ -4,7 +4,9 @@
   version; `ops.message_template_versions`: every version's subject and body, who wrote it and, for WhatsApp, its
   approval state. A change never edits a version: it adds the next one, so each message names the version it used.
 - `ops.messaging_preferences`: a borrower's language and the channels they opted out of (DND / opt-out), with when
-  and why; read by every send.
+  and why; read by every send. Every change also writes its audit entry (`adapters/ops_activity.py`,
+  `MessagingPreferencesChanged` on the borrower's record: who, when, the values before and after) in the same
+  transaction, so the entries are the preferences' whole history (`preference_history`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+from adapters import ops_activity
+from adapters.ops_activity import OpsEntry
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS ops.message_templates (
@@ -95,6 +100,25 @@ class Preferences:
     version: int = 0
 
 
+#: The audit entry's event type of a change of a borrower's messaging preferences.
+PREFERENCES_CHANGED = "MessagingPreferencesChanged"
+
+
+@dataclass(frozen=True)
+class PreferenceChange:
+    """One change of a borrower's preferences: the values before (None: never set) and after, who and when."""
+
+    version: int
+    changed_at: datetime
+    changed_by: str
+    language_before: str | None
+    language: str
+    opted_out_before: tuple[str, ...] | None
+    opted_out: tuple[str, ...]
+    reason_before: str | None
+    reason: str | None
+
+
 def _template(row: Any) -> Template:
     return Template(**row)
 
@@ -112,6 +136,7 @@ class EngagementStore:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
             for statement in DDL:
                 conn.execute(statement)
+            ops_activity.setup(conn)
 
     # Templates ---------------------------------------------------------------------------------------------------
 
@@ -260,33 +285,83 @@ class EngagementStore:
                         reason: str | None, by: str, now: datetime,
                         expected_version: int | None = None) -> int | None:  # fmt: skip
         """Replace a borrower's language and opted-out channels; their new version, or None when `expected_version`
-        is given and they are at another one (nothing changed)."""
-        values = (language, sorted(set(opted_out)), reason, by, now)
-        with self.pool.connection() as conn:
-            if expected_version is None:
-                row = conn.execute(
-                    "INSERT INTO ops.messaging_preferences AS p (brand_id, customer_id, language, opted_out, reason, "
-                    "changed_by, changed_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s, 1) "
-                    "ON CONFLICT (brand_id, customer_id) DO UPDATE SET language = EXCLUDED.language, "
-                    "opted_out = EXCLUDED.opted_out, reason = EXCLUDED.reason, changed_by = EXCLUDED.changed_by, "
-                    "changed_at = EXCLUDED.changed_at, version = p.version + 1 RETURNING version",
-                    (brand_id, customer_id, *values),
-                ).fetchone()
-            elif expected_version == 0:  # never set: only the first to set them
+        is given and they are at another one (nothing changed, no entry). The change and its audit entry
+        (`MessagingPreferencesChanged`, by `by`, with the values before and after) are one transaction; the row is
+        locked from reading its old values to the write, so two changes at once each record what they replaced."""
+        channels = sorted(set(opted_out))
+        values = (language, channels, reason, by, now)
+        with self.pool.connection() as conn, conn.transaction():
+            before = self._locked_preferences(conn, brand_id, customer_id)
+            row = None
+            if before is None:
+                if expected_version not in (None, 0):
+                    return None
                 row = conn.execute(
                     "INSERT INTO ops.messaging_preferences (brand_id, customer_id, language, opted_out, reason, "
                     "changed_by, changed_at, version) VALUES (%s, %s, %s, %s, %s, %s, %s, 1) "
                     "ON CONFLICT (brand_id, customer_id) DO NOTHING RETURNING version",
                     (brand_id, customer_id, *values),
                 ).fetchone()
-            else:  # the row as read, or nothing (one statement: two such changes cannot both pass)
+                if row is None:  # set at this moment by another change (committed now): replace what it wrote
+                    if expected_version == 0:
+                        return None
+                    before = self._locked_preferences(conn, brand_id, customer_id)
+            if row is None:
+                if before is None or (expected_version is not None and before["version"] != expected_version):
+                    return None
                 row = conn.execute(
                     "UPDATE ops.messaging_preferences SET language = %s, opted_out = %s, reason = %s, "
                     "changed_by = %s, changed_at = %s, version = version + 1 "
-                    "WHERE brand_id = %s AND customer_id = %s AND version = %s RETURNING version",
-                    (*values, brand_id, customer_id, expected_version),
+                    "WHERE brand_id = %s AND customer_id = %s RETURNING version",
+                    (*values, brand_id, customer_id),
                 ).fetchone()
-        return None if row is None else int(row["version"])
+            version = int(row["version"])
+            details = {
+                "language_before": None if before is None else before["language"],
+                "language": language,
+                "opted_out_before": None if before is None else list(before["opted_out"]),
+                "opted_out": channels,
+                "reason_before": None if before is None else before["reason"],
+                "reason": reason,
+                "version": version,
+            }
+            ops_activity.record(conn, OpsEntry(brand_id, now, "CustomerRecord", customer_id, PREFERENCES_CHANGED,
+                                               "messaging preferences changed", details, by))  # fmt: skip
+        return version
+
+    @staticmethod
+    def _locked_preferences(conn: Any, brand_id: UUID, customer_id: UUID) -> Any:
+        return conn.execute(
+            "SELECT language, opted_out, reason, version FROM ops.messaging_preferences "
+            "WHERE brand_id = %s AND customer_id = %s FOR UPDATE",
+            (brand_id, customer_id),
+        ).fetchone()
+
+    def preference_history(self, brand_id: UUID, customer_id: UUID, limit: int = 500) -> list[PreferenceChange]:
+        """Every change of a borrower's preferences, oldest first (their audit entries: the table keeps only the
+        last)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT occurred_at, actor, details FROM ops.activity WHERE brand_id = %s AND aggregate_id = %s "
+                "AND event_type = %s ORDER BY position LIMIT %s",
+                (brand_id, customer_id, PREFERENCES_CHANGED, limit),
+            ).fetchall()
+        return [
+            PreferenceChange(
+                version=int(r["details"]["version"]),
+                changed_at=r["occurred_at"],
+                changed_by=r["actor"],
+                language_before=r["details"].get("language_before"),
+                language=r["details"]["language"],
+                opted_out_before=None
+                if r["details"].get("opted_out_before") is None
+                else tuple(r["details"]["opted_out_before"]),
+                opted_out=tuple(r["details"]["opted_out"]),
+                reason_before=r["details"].get("reason_before"),
+                reason=r["details"].get("reason"),
+            )
+            for r in rows
+        ]
 
     def preferences(self, brand_id: UUID, customer_id: UUID) -> Preferences:
         """A borrower's preferences (English and no opt-outs when never set)."""

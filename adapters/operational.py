@@ -13,6 +13,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from adapters import ops_activity
 from domain.identity.authentication import LoginAttempt
 
 DDL = (
@@ -173,6 +174,7 @@ class OperationalStore:
         with self.pool.connection() as conn:
             for statement in DDL:
                 conn.execute(statement)
+            ops_activity.setup(conn)  # the trail reads it from the start, whichever contexts run
 
     # Sessions ---------------------------------------------------------------------
 

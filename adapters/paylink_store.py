@@ -6,10 +6,13 @@
 - `ops.mandate_debits`: each presentation of a due instalment under a mandate (attempt, order, state
   presented|paid|failed, the failure's reason, when the next attempt is due).
 
-The repayment itself is recorded on the Loan (its events); these rows only map gateway orders back to loans."""
+The repayment itself is recorded on the Loan (its events); these rows only map gateway orders back to loans. Each
+change of a link or a mandate writes its audit entry (`adapters/ops_activity.py`: who, when, amount, channel, the state
+before and after) in the same transaction, on the loan's record."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +21,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from adapters import ops_activity
 from adapters.named_locks import NamedLocks
+from adapters.ops_activity import OpsEntry
 
 #: How long a mandate registration waits for another of the same loan (which holds it through its gateway call).
 MANDATE_HOLD_SECONDS = 15.0
@@ -141,6 +146,13 @@ class MandateDebit:
     retry_on: date | None
 
 
+def _loan_entry(brand_id: UUID, loan_id: UUID, at: datetime, event: str, details: dict[str, Any],
+                actor: str | None) -> OpsEntry:  # fmt: skip
+    """The audit entry of a change to a loan's link or mandate: on the loan's record, so the loan's trail shows it."""
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", event).lower()
+    return OpsEntry(brand_id, at, "Loan", loan_id, event, words, details, actor)
+
+
 def _link(row: Any, now: datetime) -> PaymentLink:
     link = PaymentLink(**row)
     if link.state in ("created", "sent") and link.expires_at is not None and link.expires_at < now:
@@ -162,16 +174,23 @@ class PaylinkStore:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
             for statement in DDL:
                 conn.execute(statement)
+            ops_activity.setup(conn)
 
     # Payment links ---------------------------------------------------------------------------------------------
 
-    def add_link(self, link: PaymentLink) -> None:
-        """Remember a link the gateway accepted."""
-        with self.pool.connection() as conn:
+    def add_link(self, link: PaymentLink, actor: str | None = None) -> None:
+        """Remember a link the gateway accepted, with its audit entry (`PaymentLinkCreated`; `actor` None: the actor
+        commands act for)."""
+        with self.pool.connection() as conn, conn.transaction():
             conn.execute(
                 f"INSERT INTO ops.payment_links ({_LINK}) VALUES ({', '.join(['%s'] * 15)})",
                 tuple(getattr(link, c.strip()) for c in _LINK.split(",")),
             )
+            details = {"link_id": str(link.id), "amount": str(link.amount), "channel": link.channel,
+                       "state": link.state, "order_id": link.order_id,
+                       "expires_at": None if link.expires_at is None else link.expires_at.isoformat()}  # fmt: skip
+            ops_activity.record(conn, _loan_entry(link.brand_id, link.loan_id, link.created_at, "PaymentLinkCreated",
+                                                  details, actor))  # fmt: skip
 
     def link(self, brand_id: UUID, link_id: UUID, now: datetime) -> PaymentLink | None:
         """A link of the brand."""
@@ -198,16 +217,27 @@ class PaylinkStore:
         return [_link(r, now) for r in rows]
 
     def mark_link(self, link_id: UUID, state: str, at: datetime, *, repayment_id: str | None = None,
-                  reason: str | None = None) -> None:  # fmt: skip
-        """Move a link to sent, paid or failed (a paid link never moves again)."""
+                  reason: str | None = None, actor: str | None = None) -> bool:  # fmt: skip
+        """Move a link to sent, paid or failed (a paid link never moves again), with its audit entry
+        (`PaymentLinkSent`, `...Paid`, `...Failed`: the state before and after); False when nothing moved."""
         column = {"sent": "sent_at", "paid": "paid_at"}.get(state)
         stamp = f", {column} = %s" if column else ""
-        with self.pool.connection() as conn:
-            conn.execute(
-                f"UPDATE ops.payment_links SET state = %s, repayment_id = coalesce(%s, repayment_id), "
-                f"reason = coalesce(%s, reason){stamp} WHERE id = %s AND state <> 'paid'",
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                f"UPDATE ops.payment_links l SET state = %s, repayment_id = coalesce(%s, l.repayment_id), "
+                f"reason = coalesce(%s, l.reason){stamp} FROM (SELECT id, state FROM ops.payment_links WHERE id = %s "
+                "FOR UPDATE) before WHERE l.id = before.id AND before.state <> 'paid' "
+                "RETURNING l.brand_id, l.loan_id, l.amount, l.channel, l.order_id, before.state AS state_before",
                 (state, repayment_id, reason, *((at,) if column else ()), link_id),
-            )
+            ).fetchone()
+            if row is None:
+                return False
+            details = {"link_id": str(link_id), "amount": str(row["amount"]), "channel": row["channel"],
+                       "order_id": row["order_id"], "state_before": row["state_before"], "state": state,
+                       "repayment_id": repayment_id, "reason": reason}  # fmt: skip
+            event = f"PaymentLink{state.title()}"
+            ops_activity.record(conn, _loan_entry(row["brand_id"], row["loan_id"], at, event, details, actor))
+        return True
 
     # Mandates --------------------------------------------------------------------------------------------------
 
@@ -226,13 +256,17 @@ class PaylinkStore:
         with self._locks.holding([f"pay-page-checkout:{loan_id}"], MANDATE_HOLD_SECONDS, busy):
             yield
 
-    def add_mandate(self, mandate: Mandate) -> None:
-        """Remember a registered mandate."""
-        with self.pool.connection() as conn:
+    def add_mandate(self, mandate: Mandate, actor: str | None = None) -> None:
+        """Remember a registered mandate, with its audit entry (`MandateRegistered`)."""
+        with self.pool.connection() as conn, conn.transaction():
             conn.execute(
                 f"INSERT INTO ops.loan_mandates ({_MANDATE}) VALUES ({', '.join(['%s'] * 11)})",
                 tuple(getattr(mandate, c.strip()) for c in _MANDATE.split(",")),
             )
+            details = {"mandate_id": str(mandate.id), "vpa": mandate.vpa, "max_amount": str(mandate.max_amount),
+                       "frequency": mandate.frequency, "gateway_id": mandate.gateway_id, "state": mandate.state}  # fmt: skip
+            ops_activity.record(conn, _loan_entry(mandate.brand_id, mandate.loan_id, mandate.created_at,
+                                                  "MandateRegistered", details, actor))  # fmt: skip
 
     def mandate(self, brand_id: UUID | None, mandate_id: UUID) -> Mandate | None:
         """A mandate (of the brand, when given)."""
@@ -264,15 +298,25 @@ class PaylinkStore:
         return [Mandate(**r) for r in rows]
 
     def move_mandate(self, mandate_id: UUID, frm: tuple[str, ...], to: str, at: datetime,
-                     reason: str | None = None) -> bool:  # fmt: skip
-        """Move a mandate from one of `frm` to `to`: False when it was in none of them."""
-        with self.pool.connection() as conn:
+                     reason: str | None = None, actor: str | None = None) -> bool:  # fmt: skip
+        """Move a mandate from one of `frm` to `to`, with its audit entry (`MandateActivated`, `MandateRevoked`: the
+        state before and after, the reason): False when it was in none of them (no entry)."""
+        with self.pool.connection() as conn, conn.transaction():
             row = conn.execute(
-                "UPDATE ops.loan_mandates SET state = %s, changed_at = %s, reason = coalesce(%s, reason) "
-                "WHERE id = %s AND state = ANY(%s) RETURNING id",
+                "UPDATE ops.loan_mandates m SET state = %s, changed_at = %s, reason = coalesce(%s, m.reason) "
+                "FROM (SELECT id, state FROM ops.loan_mandates WHERE id = %s FOR UPDATE) before "
+                "WHERE m.id = before.id AND before.state = ANY(%s) "
+                "RETURNING m.brand_id, m.loan_id, m.vpa, m.max_amount, m.frequency, before.state AS state_before",
                 (to, at, reason, mandate_id, list(frm)),
             ).fetchone()
-        return row is not None
+            if row is None:
+                return False
+            details = {"mandate_id": str(mandate_id), "vpa": row["vpa"], "max_amount": str(row["max_amount"]),
+                       "frequency": row["frequency"], "state_before": row["state_before"], "state": to,
+                       "reason": reason}  # fmt: skip
+            event = {"active": "MandateActivated", "revoked": "MandateRevoked"}.get(to, f"Mandate{to.title()}")
+            ops_activity.record(conn, _loan_entry(row["brand_id"], row["loan_id"], at, event, details, actor))
+        return True
 
     # Mandate debits --------------------------------------------------------------------------------------------
 

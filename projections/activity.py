@@ -1,4 +1,5 @@
-"""Activity log: who did what and when, across every context (one projection per source, one table)."""
+"""Activity log: who did what and when, across every context (one projection per source, one table), and the audit
+entries of operational actions that are rows, not events (`ops.activity`, adapters/ops_activity.py), merged in."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ from projections.projection import Change, Insert, Projection, Write, handles
 
 #: Activity pages are ordered by (occurred_at, source, position), newest first.
 ACTIVITY_CURSOR = KeysetCursor(datetime, str, int, name="activity")
+
+#: The `source` of the operational actions' audit entries (`ops.activity`, adapters/ops_activity.py) in the trail.
+OPS_SOURCE = "ops"
 
 #: Event fields never copied into the activity log.
 _BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "actor", "trace_id", "originator_topic", "brand_id"}
@@ -296,7 +300,7 @@ class ActivityQueries:
         """The brand's activity matching the filters, newest first; a keyset page."""
         page_scope = (brand_id, actor, aggregate_type, aggregate_id, since, until)  # the filters its cursor is bound to
         where = ["brand_id = %(brand)s"]
-        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1}
+        params: dict[str, Any] = {"brand": brand_id, "limit": limit + 1, "ops": OPS_SOURCE}
         for column, value in (("actor", actor), ("aggregate_type", aggregate_type), ("aggregate_id", aggregate_id)):
             if value is not None:
                 where.append(f"{column} = %({column})s")
@@ -311,11 +315,16 @@ class ActivityQueries:
             at, source, position = ACTIVITY_CURSOR.decode(cursor, page_scope)
             where.append("(occurred_at, source, position) < (%(c_at)s, %(c_src)s, %(c_pos)s)")
             params.update(c_at=at, c_src=source, c_pos=position)
+        # The events' rows and the operational actions' entries (`ops.activity`, source `ops`: rows that are not
+        # events, written with the change they audit), each side newest first and limited, then merged.
+        condition = " AND ".join(where)
+        columns = "occurred_at, source, position, actor, aggregate_type, aggregate_id, event_type, summary, details"
+        order = "ORDER BY occurred_at DESC, source DESC, position DESC LIMIT %(limit)s"
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT occurred_at, source, position, actor, aggregate_type, aggregate_id, event_type, summary, details "
-                f"FROM read.activity WHERE {' AND '.join(where)} "
-                "ORDER BY occurred_at DESC, source DESC, position DESC LIMIT %(limit)s",
+                f"SELECT * FROM ((SELECT {columns} FROM read.activity WHERE {condition} {order}) UNION ALL "
+                f"(SELECT {columns} FROM (SELECT brand_id, {columns.replace('source', '%(ops)s::text AS source')} "
+                f"FROM ops.activity) o WHERE {condition} {order})) a {order}",
                 params,
             ).fetchall()
         more = len(rows) > limit

@@ -4,7 +4,7 @@
 - disbursals and collections by day, and a month's actuals: `read.insight_daily` (one row per day and metric);
 - recovery and the approval funnel: `read.insight_flow_days` of the window's days (one row per step and day);
 - TAT per stage: `read.insight_stage_days` of the window's days (a row per stage, day and tenth of an hour taken);
-- recent activity: `read.activity` (`activity_brand_time_idx`).
+- recent activity: `read.activity` (`activity_brand_time_idx`) and the operational entries of `ops.activity`.
 
 The counters are projections/insight_figures.py's (`InsightFigures`, a projection of the loans' events).
 """
@@ -189,11 +189,14 @@ class DashboardQueries:
     def recent_activity(self, brand_id: UUID, limit: int = 10) -> list[ActivityItem]:
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT occurred_at, source, event_type, summary, actor FROM read.activity WHERE brand_id = %s "
-                "ORDER BY occurred_at DESC, source DESC, position DESC LIMIT %s",
-                (brand_id, limit),
+                "SELECT * FROM ((SELECT occurred_at, source, position, event_type, summary, actor FROM read.activity "
+                "WHERE brand_id = %(brand)s ORDER BY occurred_at DESC, source DESC, position DESC LIMIT %(limit)s) "
+                "UNION ALL (SELECT occurred_at, 'ops', position, event_type, summary, actor FROM ops.activity "
+                "WHERE brand_id = %(brand)s ORDER BY occurred_at DESC, position DESC LIMIT %(limit)s)) a "
+                "ORDER BY occurred_at DESC, source DESC, position DESC LIMIT %(limit)s",
+                {"brand": brand_id, "limit": limit},
             ).fetchall()
-        return [ActivityItem(**r) for r in rows]
+        return [ActivityItem(**{k: v for k, v in r.items() if k != "position"}) for r in rows]
 
     def daily(self, brand_id: UUID, start: date, end: date) -> list[DayFigures]:
         """Each business day from `start` to `end`, zero when nothing happened."""

@@ -244,13 +244,19 @@ async def customer_360_page(
     authors |= {f"staff:{e.details[k]}" for e in profile.timeline for k in ("agent_id", "previous_agent_id")
                 if e.kind in ("agent_assigned", "registered") and isinstance(e.details.get(k), str)}  # fmt: skip
     preferences = None
+    preference_history: list[Any] = []
     if principal.holds(*MESSAGING_READ):  # language and opt-outs (docs/engagement.md), with who changed them
         try:
             preferences = await run_in_threadpool(port.engagement.preferences, brand_id, customer_id)
+            # Every change, newest first (the audit entries written with each: the table keeps only the last).
+            preference_history = list(
+                reversed(await run_in_threadpool(port.engagement.preference_history, brand_id, customer_id))
+            )
         except NotFound:  # registered a moment ago: not a recipient yet
             preferences = None
     if preferences is not None and preferences.changed_by:
         authors.add(preferences.changed_by)
+    authors |= {h.changed_by for h in preference_history}
     actors = await run_in_threadpool(actor_names, port.identity, brand_id, authors)
     hits = await run_in_threadpool(port.blocklist.hits, brand_id, profile.blocklist_candidates())
     covenants = None
@@ -303,6 +309,7 @@ async def customer_360_page(
         note_error=note_error,
         verification_refused=verification_refused,
         preferences=preferences,
+        preference_history=preference_history,
         preferences_error=preferences_error,
         # After a preferences save (`?preferences=saved`): said in the messaging card, where the redirect lands.
         preferences_saved=preferences_error is None and request.query_params.get("preferences") == "saved",

@@ -37,7 +37,8 @@ async def _page(request: Request, port: PaylinkPort, principal: Principal, loan_
     except NotFound:
         return await not_found(request)
     return render(request, "loan_paylinks.html", 422 if error else 200, nav="loans", error=error,
-                  can_edit=principal.holds(*WRITE), **data)  # fmt: skip
+                  can_edit=principal.holds(*WRITE), can_audit=principal.holds(Permission.AUDIT_REPLAY, Level.READ),
+                  **data)  # fmt: skip
 
 
 async def payments_page(request: Request, port: PaylinkPort, principal: Principal) -> Response:

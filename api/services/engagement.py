@@ -14,7 +14,7 @@ from uuid import UUID
 
 import structlog
 
-from adapters.engagement_store import EngagementStore, Preferences, Template
+from adapters.engagement_store import EngagementStore, PreferenceChange, Preferences, Template
 from adapters.mailer import SmtpMailer
 from adapters.message_store import STUCK, DayCount, Message, MessageStore
 from adapters.providers.channels import ChannelClients
@@ -188,6 +188,11 @@ class Engagement:
                 current_version=now.version,
             )
         return now
+
+    def preference_history(self, brand_id: UUID, customer_id: UUID) -> list[PreferenceChange]:
+        """Every change of a borrower's messaging preferences, oldest first (their audit entries)."""
+        self._recipient(brand_id, customer_id)
+        return self.store.preference_history(brand_id, customer_id)
 
     def preferences(self, brand_id: UUID, customer_id: UUID) -> Preferences:
         """A borrower's messaging preferences."""

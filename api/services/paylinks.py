@@ -38,6 +38,7 @@ from domain.loans.servicing_events import PaymentRecord
 from domain.loans.servicing_views import servicing_view
 from domain.loans.states import SERVICING, LoanStatus
 from domain.providers.calls import Caller
+from domain.shared.aggregate import acting_as
 from domain.shared.application import ConcurrentModification
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, InvalidValue, NotFound
@@ -155,7 +156,9 @@ class Paylinks:
         def busy() -> Exception:
             return Conflict("this loan's payment is being started right now; try again")
 
-        with self.store.checking_out(loan_id, busy):
+        # The page has no login: whoever opens the loan's signed link is the borrower, so the order's audit entry
+        # names them (`borrower:<customer id>`, as the borrower's own acts in the web flow are recorded).
+        with self.store.checking_out(loan_id, busy), acting_as(f"borrower:{loan.customer_id}"):
             return self._checkout(brand_id, loan, value, callback_url)
 
     def _checkout(self, brand_id: UUID, loan: Any, value: Decimal, callback_url: str) -> PaymentLink:

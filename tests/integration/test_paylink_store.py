@@ -64,3 +64,46 @@ def test_debits_once_per_attempt_and_mandate_moves(platform: Any) -> None:
     store.settle_debit(debit.reference, "failed", reason="late")
     [stored] = store.debits(m.id)
     assert (stored.order_id, stored.state, stored.repayment_id, stored.reason) == ("order_x", "paid", "pay-9", None)
+
+
+def _entries(platform: Any, loan: uuid.UUID) -> list[tuple[str, str, str | None, str | None]]:
+    with platform.db.pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT event_type, actor, details->>'state_before' AS before, details->>'state' AS state "
+            "FROM ops.activity WHERE aggregate_id = %s ORDER BY position",
+            (loan,),
+        ).fetchall()
+    return [(r["event_type"], r["actor"], r["before"], r["state"]) for r in rows]
+
+
+def test_each_link_and_mandate_change_writes_one_entry_with_it_and_a_refused_change_none(platform: Any) -> None:
+    import psycopg
+    import pytest
+
+    from domain.shared.aggregate import acting_as
+
+    store: PaylinkStore = platform.get(PaylinkStore)
+    brand, loan = uuid.uuid4(), uuid.uuid4()
+    link = _link(brand, loan, NOW + timedelta(minutes=30))
+    with acting_as("staff:s1"):
+        store.add_link(link)
+        with pytest.raises(psycopg.errors.UniqueViolation):  # the same order twice: no second row, no entry
+            store.add_link(PaymentLink(**{**link.__dict__, "id": uuid.uuid4()}))
+        with pytest.raises(psycopg.errors.CheckViolation):  # a state the table refuses: unchanged, no entry
+            store.mark_link(link.id, "lost", NOW)
+        assert store.mark_link(link.id, "sent", NOW)
+    assert store.mark_link(link.id, "paid", NOW, repayment_id="pay-1", actor="webhook:payments")
+    assert not store.mark_link(link.id, "failed", NOW)  # paid: never moves again, no entry
+    mandate = Mandate(uuid.uuid4(), brand, loan, "a@ok", Decimal("5000.00"), "monthly", "mdt", "registered", None,
+                      NOW, NOW)  # fmt: skip
+    store.add_mandate(mandate, actor="staff:s1")
+    assert not store.move_mandate(mandate.id, ("active",), "revoked", NOW)  # not active: no entry
+    assert store.move_mandate(mandate.id, ("registered",), "revoked", NOW, "revoked by staff", actor="staff:s2")
+    assert _entries(platform, loan) == [
+        ("PaymentLinkCreated", "staff:s1", None, "created"),
+        ("PaymentLinkSent", "staff:s1", "created", "sent"),
+        ("PaymentLinkPaid", "webhook:payments", "sent", "paid"),
+        ("MandateRegistered", "staff:s1", None, "registered"),
+        ("MandateRevoked", "staff:s2", "registered", "revoked"),
+    ]
+    assert store.link(brand, link.id, NOW).state == "paid"  # type: ignore[union-attr]
