@@ -22,12 +22,12 @@ _CENTS = Decimal("0.01")
 _NOTICE_COLUMNS = (
     "id, source_id, company, source_notice_id, loan_number, customer_name, phone, phone_e164, due_date, "
     "instalment_no, amount_due, days_overdue, mode, active, source_updated_at, match_customer_id, "
-    "match_confidence, match_band, match_methods, match_candidates, first_seen_at, updated_at"
+    "match_confidence, match_band, match_methods, match_candidates, match_confirmed, first_seen_at, updated_at"
 )
 #: What feeds and lists show of a notice (`NoticeItem`): no candidates (JSON, decoded for every row) or timestamps.
 _LIST_COLUMNS = (
     "id, company, source_notice_id, loan_number, customer_name, phone, due_date, instalment_no, amount_due, "
-    "days_overdue, mode, active, match_customer_id, match_confidence, match_band, match_methods"
+    "days_overdue, mode, active, match_customer_id, match_confidence, match_band, match_methods, match_confirmed"
 )
 
 
@@ -39,6 +39,7 @@ class NoticeMatch:
     confidence: int
     band: str
     methods: list[str]
+    confirmed: bool = False  # a staff member confirmed (or corrected) it: automatic rematching leaves it
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,11 @@ class NoticeItem:
     @classmethod
     def of(cls, row: dict[str, Any]) -> NoticeItem:
         match = NoticeMatch(
-            row["match_customer_id"], row["match_confidence"], row["match_band"], list(row["match_methods"])
+            row["match_customer_id"],
+            row["match_confidence"],
+            row["match_band"],
+            list(row["match_methods"]),
+            bool(row.get("match_confirmed", False)),
         )
         return cls(**cls.fields_of(row), match=match)
 
@@ -182,11 +187,12 @@ class NoticeFeedQueries:
         return NoticeDetail(
             **NoticeItem.fields_of(row),
             match=NoticeMatchDetail(
-                row["match_customer_id"],
-                row["match_confidence"],
-                row["match_band"],
-                list(row["match_methods"]),
-                [MatchCandidate.model_validate(c) for c in row["match_candidates"]],
+                customer_id=row["match_customer_id"],
+                confidence=row["match_confidence"],
+                band=row["match_band"],
+                methods=list(row["match_methods"]),
+                confirmed=row["match_confirmed"],
+                candidates=[MatchCandidate.model_validate(c) for c in row["match_candidates"]],
             ),
             source_id=row["source_id"],
             phone_e164=row["phone_e164"],

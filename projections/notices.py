@@ -86,7 +86,7 @@ class NoticeViews(Projection):
     name = "notices"
     source = "notices"
     topics = topics_of(
-        N.Imported, N.Changed, N.MarkedInactive, N.Reactivated, N.Matched,
+        N.Imported, N.Changed, N.MarkedInactive, N.Reactivated, N.Matched, N.MatchConfirmed,
         S.Connected, S.Reconfigured, S.SyncStarted, S.SyncEnded,
         R.Started, R.PagePulled, R.Finished,
     )  # fmt: skip
@@ -181,6 +181,9 @@ class NoticeViews(Projection):
         # and If-Match): added after the table's first version, so added when missing; null for sources projected
         # before, until their next change or a rebuild.
         "ALTER TABLE read.notice_sources ADD COLUMN IF NOT EXISTS version int",
+        # Whether a staff member confirmed (or corrected) the match (`Notice.MatchConfirmed`): added after the
+        # table's first version, so added when missing.
+        "ALTER TABLE read.notices ADD COLUMN IF NOT EXISTS match_confirmed boolean NOT NULL DEFAULT false",
         """CREATE TABLE IF NOT EXISTS read.sync_runs (
             id uuid PRIMARY KEY,
             brand_id uuid NOT NULL,
@@ -309,6 +312,23 @@ class NoticeViews(Projection):
             )
             self._delta(oid, event.mode.value, -1, event.amount_due)
             self._note(event, "inactivated", {"run_id": str(event.run_id) if event.run_id else None})
+        elif isinstance(event, N.MatchConfirmed):
+            yield from self._flush()
+            m = event.match
+            yield Write(
+                "UPDATE read.notices SET match_customer_id = %s, match_confidence = %s, match_band = %s, "
+                "match_methods = %s, match_candidates = %s::jsonb, match_confirmed = true, version = %s, "
+                "updated_at = %s WHERE id = %s",
+                (m.customer_id, m.confidence, m.band, list(m.methods),
+                 json_document([c.model_dump(mode="json") for c in m.candidates]), event.originator_version, at, oid),
+            )  # fmt: skip
+            self._note(
+                event,
+                "confirmed" if m.customer_id == event.previous_customer_id else "corrected",
+                {"customer_id": str(m.customer_id), "confidence": m.confidence, "band": m.band,
+                 "methods": list(m.methods), "reason": event.reason,
+                 "previous_customer_id": str(event.previous_customer_id) if event.previous_customer_id else None},
+            )  # fmt: skip
         elif isinstance(event, N.Matched):
             m = event.match
             candidates = [c.model_dump(mode="json") for c in m.candidates]

@@ -4,6 +4,7 @@ another, the form stating a bank statement's months when its upload did not), an
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -44,7 +45,7 @@ from domain.customers.customer import CustomerNotFound
 from domain.customers.values import Address
 from domain.documents.application import Documents
 from domain.documents.document_request import REQUESTABLE
-from domain.engagement.templates import Channel, Language
+from domain.engagement.templates import Channel, Kind, Language
 from domain.fieldwork.application import FieldWork
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
@@ -72,6 +73,16 @@ RELOCATE = (Permission.RELOCATE_USER, Level.WRITE)
 #: A borrower's messaging preferences: seen with MESSAGES, changed as the API's PUT .../messaging-preferences is.
 MESSAGING_READ = (Permission.MESSAGES, Level.READ)
 MESSAGING_WRITE = (Permission.MESSAGES, Level.WRITE)
+#: A message sent now from the 360 (the API's POST /api/v1/messages): the flash of each status it may end in.
+MESSAGE_SENT_WORDS = {
+    "sent": "Message sent.",
+    "delivered": "Message sent and delivered.",
+    "queued": "Message queued: it goes out shortly.",
+    "deferred": "Message held for the quiet hours: it goes out when they end.",
+    "sending": "Message on its way.",
+    "failed": "The provider refused the message: see Messages for why.",
+    "suppressed": "Not sent: the borrower opted out of that channel.",
+}
 #: The longest reason a preferences change keeps (the API's PreferencesIn.reason).
 PREFERENCES_REASON_MAX = 300
 
@@ -214,12 +225,14 @@ async def customer_360_page(
     request_error: str | None = None,
     preferences_error: str | None = None,
     edit_refused: EditRefused | None = None,
+    message_error: str | None = None,
 ) -> Response:
     """The Customer 360; `refused`: the status and text of the agent move refused (shown at the move's form),
     `period_refused`: a statement's months refused (shown at that statement's form), `note_error`: why a note was
     refused (shown at the note form), `verification_refused`: a verification form refused (shown at that form; the
     verification pages answer with this page), `request_error`: a document request (or its cancel) refused,
-    `preferences_error`: the messaging preferences form refused, `edit_refused`: one of the record's edit forms
+    `preferences_error`: the messaging preferences form refused, `message_error`: the send-a-message form refused,
+    `edit_refused`: one of the record's edit forms
     refused (profile, address, alternate phone, loan number). A refused form is filled again with what was typed
     (`kept`, api/web.py)."""
     brand_id = principal.brand_id
@@ -314,6 +327,11 @@ async def customer_360_page(
         # After a preferences save (`?preferences=saved`): said in the messaging card, where the redirect lands.
         preferences_saved=preferences_error is None and request.query_params.get("preferences") == "saved",
         can_edit_preferences=principal.holds(*MESSAGING_WRITE),
+        message_error=message_error,
+        message_flash=MESSAGE_SENT_WORDS.get(request.query_params.get("message", ""))
+        if message_error is None
+        else None,
+        kinds=[kind.value for kind in Kind],
         can_edit_record=principal.holds(*WRITE),
         edit_refused=edit_refused,
         changed_flash=CHANGED_WORDS.get(request.query_params.get("changed", "")),
@@ -394,6 +412,40 @@ def _preferences_words(language: str, opted_out: tuple[str, ...] | list[str]) ->
     """A borrower's messaging preferences in words, for the refusal of a form opened before they changed."""
     channels = ", ".join(opted_out) if opted_out else "none"
     return f"language {language}, opted out of {channels}"
+
+
+async def send_message(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    """The 360's "Send a message now" form: the API's POST /api/v1/messages (MESSAGES WRITE) with the channel and
+    the brand's template of the kind chosen, in the borrower's language; opt-outs and quiet hours apply. The form's
+    nonce is its idempotency key, so the same form posted twice sends one message."""
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    raw_channel, raw_kind = form_text(request, "channel").strip(), form_text(request, "kind").strip()
+    errors = []
+    if raw_channel not in {channel.value for channel in Channel}:
+        errors.append(FieldError("channel", "choose one of the channels listed"))
+    if raw_kind not in {kind.value for kind in Kind}:
+        errors.append(FieldError("kind", "choose one of the messages listed"))
+    if errors:
+        text = error_text(InvalidInput(errors))
+        return await customer_360_page(request, port, principal, customer_id, status=422, message_error=text)
+    key = f"portal:{form_text(request, 'form_nonce').strip()[:150] or uuid.uuid4().hex}"
+    try:
+        sent = await act(
+            principal,
+            lambda: port.engagement.send(
+                principal.brand_id, customer_id, Channel(raw_channel), idempotency_key=key, kind=Kind(raw_kind)
+            ),
+        )
+    except NotFound:  # another brand's borrower, or none
+        return await not_found(request)
+    except DomainError as exc:
+        status = refusal_status(exc)
+        return await customer_360_page(
+            request, port, principal, customer_id, status=status, message_error=error_text(exc)
+        )
+    return RedirectResponse(f"/customers/{customer_id}?message={sent.status}#customer-messaging", status_code=303)
 
 
 async def set_preferences(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
@@ -807,6 +859,7 @@ PAGES = pages(
         Page("POST", "/customers/{customer_id}/notes", add_note, NOTE, form=True),
         Page("POST", "/customers/{customer_id}/agent", move_to_agent, RELOCATE, form=True),
         Page("POST", "/customers/{customer_id}/messaging-preferences", set_preferences, MESSAGING_WRITE, form=True),
+        Page("POST", "/customers/{customer_id}/messages", send_message, MESSAGING_WRITE, form=True),
         Page("POST", "/customers/{customer_id}/profile", edit_profile, WRITE, form=True),
         Page("POST", "/customers/{customer_id}/addresses", add_address, WRITE, form=True),
         Page("POST", "/customers/{customer_id}/addresses/remove", remove_address, WRITE, form=True),

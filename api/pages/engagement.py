@@ -1,5 +1,6 @@
-"""Engagement portal pages (issue #17 item 5): message templates (list, edit = a new version, preview), the delivery
-dashboard with a server-rendered SVG chart (sent, delivered, failed by day), and the message list."""
+"""Engagement portal pages (issue #17 item 5): message templates (list, new, edit = a new version, preview, the
+provider's approval of a WhatsApp version), the delivery dashboard with a server-rendered SVG chart (sent, delivered,
+failed by day), and the message list."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from starlette.responses import RedirectResponse, Response
 from adapters.message_store import DayCount
 from api.routes.engagement import EngagementPort
 from api.web import Page, act, error_text, form_text, not_found, pages, path_id, refusal_status, render
-from domain.engagement.templates import PLACEHOLDERS, Channel
+from domain.engagement.templates import PLACEHOLDERS, Approval, Channel, Kind, Language
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
-from domain.shared.errors import DomainError, NotFound
+from domain.shared.errors import DomainError, FieldError, InvalidInput, NotFound
 from domain.shared.values import whole_number
 
 READ = (Permission.MESSAGES, Level.READ)
@@ -30,18 +31,50 @@ _COLOURS = {"sent": "#4a7bd0", "delivered": "#2e9d5b", "failed": "#c94a3a"}
 
 
 async def templates_page(request: Request, port: EngagementPort, principal: Principal) -> Response:
+    return await _templates_page(request, port, principal)
+
+
+async def _templates_page(
+    request: Request, port: EngagementPort, principal: Principal, error: str | None = None, status: int = 200
+) -> Response:
+    """The templates list with the "New template" form; `error`: that form refused (said at the form)."""
+
     def load() -> list[Any]:
         port.engagement.seed_defaults(principal.brand_id)
         return port.engagement.store.templates(principal.brand_id, None, None, None, None, 200)
 
     templates = await run_in_threadpool(load)
-    return render(request, "engagement_templates.html", nav="engagement", templates=templates,
-                  can_edit=principal.holds(*TEMPLATES_WRITE))  # fmt: skip
+    return render(request, "engagement_templates.html", status, nav="engagement", templates=templates,
+                  can_edit=principal.holds(*TEMPLATES_WRITE), error=error, kinds=[k.value for k in Kind],
+                  channels=[c.value for c in Channel], languages=[lang.value for lang in Language],
+                  placeholders=sorted(PLACEHOLDERS))  # fmt: skip
+
+
+async def template_create(request: Request, port: EngagementPort, principal: Principal) -> Response:
+    """The "New template" form: the API's POST /api/v1/message-templates (MESSAGE_TEMPLATES WRITE); a name the brand
+    has on that channel and language makes its next version. A WhatsApp template awaits the provider's approval."""
+    name, body = form_text(request, "name").strip(), form_text(request, "body")
+    subject = form_text(request, "subject").strip() or None
+    raw = {field: form_text(request, field).strip() for field in ("kind", "channel", "language")}
+    errors = [FieldError(field, "choose one of those listed") for field, allowed in
+              (("kind", Kind), ("channel", Channel), ("language", Language))
+              if raw[field] not in {member.value for member in allowed}]  # fmt: skip
+    if len(name) > 100:
+        errors.append(FieldError("name", "at most 100 characters"))
+    if errors:
+        return await _templates_page(request, port, principal, error_text(InvalidInput(errors)), 422)
+    try:
+        made = await act(principal, lambda: port.engagement.create_template(
+            principal.brand_id, name, Kind(raw["kind"]), Channel(raw["channel"]), Language(raw["language"]),
+            subject, body, principal.actor))  # fmt: skip
+    except DomainError as exc:
+        return await _templates_page(request, port, principal, error_text(exc), refusal_status(exc))
+    return RedirectResponse(f"/engagement/templates/{made.id}?saved=v{made.version}", status_code=303)
 
 
 async def _template_page(request: Request, port: EngagementPort, principal: Principal, template_id: UUID,
                          error: str | None = None, draft: tuple[str | None, str] | None = None,
-                         status: int | None = None) -> Response:  # fmt: skip
+                         status: int | None = None, approval_error: str | None = None) -> Response:  # fmt: skip
     def load() -> dict[str, Any]:
         template = port.engagement.template(principal.brand_id, template_id)
         subject, body = draft if draft else (template.subject, template.body)
@@ -57,8 +90,14 @@ async def _template_page(request: Request, port: EngagementPort, principal: Prin
     except NotFound:
         return await not_found(request)
     status = status or (422 if error else 200)
+    saved = request.query_params.get("saved", "") if status == 200 else ""
+    approval = request.query_params.get("approval", "") if status == 200 else ""
     return render(request, "engagement_template.html", status, nav="engagement", error=error,
-                  placeholders=sorted(PLACEHOLDERS), can_edit=principal.holds(*TEMPLATES_WRITE), **data)  # fmt: skip
+                  placeholders=sorted(PLACEHOLDERS), can_edit=principal.holds(*TEMPLATES_WRITE),
+                  approvals=[a.value for a in Approval], approval_error=approval_error,
+                  saved_flash=f"Saved as version {saved[1:]}." if saved[:1] == "v" and saved[1:].isdigit() else None,
+                  approval_flash=f"Approval recorded: {approval}." if approval in {a.value for a in Approval} else None,
+                  **data)  # fmt: skip
 
 
 async def template_page(request: Request, port: EngagementPort, principal: Principal) -> Response:
@@ -86,6 +125,30 @@ async def template_save(request: Request, port: EngagementPort, principal: Princ
         status = refusal_status(exc)
         return await _template_page(request, port, principal, template_id, error_text(exc), (subject, body), status)
     return RedirectResponse(f"/engagement/templates/{template_id}", status_code=303)
+
+
+async def template_approval(request: Request, port: EngagementPort, principal: Principal) -> Response:
+    """A WhatsApp template's approval form: the API's POST /api/v1/message-templates/{id}/approval
+    (MESSAGE_TEMPLATES WRITE) recording the provider's verdict on the version the page showed; a template of another
+    channel is a 409, another brand's a 404."""
+    template_id = path_id(request, "template_id")
+    if template_id is None:
+        return await not_found(request)
+    state, version = form_text(request, "state").strip(), whole_number(form_text(request, "version").strip())
+    try:
+        if state not in {a.value for a in Approval}:
+            raise InvalidInput([FieldError("state", "choose approved, rejected or pending")])
+        if version is None or version < 1:
+            raise InvalidInput([FieldError("version", "a version of this template")])
+        await act(principal, lambda: port.engagement.set_approval(principal.brand_id, template_id, version,
+                                                                  Approval(state)))  # fmt: skip
+    except NotFound:
+        return await not_found(request)
+    except DomainError as exc:
+        status = refusal_status(exc)
+        return await _template_page(request, port, principal, template_id, status=status,
+                                    approval_error=error_text(exc))  # fmt: skip
+    return RedirectResponse(f"/engagement/templates/{template_id}?approval={state}#approval-card", status_code=303)
 
 
 def chart(counts: list[DayCount], days: list[date]) -> str:
@@ -153,8 +216,10 @@ PAGES = pages(
     EngagementPort,
     [
         Page("GET", "/engagement/templates", templates_page, TEMPLATES_READ),
+        Page("POST", "/engagement/templates", template_create, TEMPLATES_WRITE, form=True),
         Page("GET", "/engagement/templates/{template_id}", template_page, TEMPLATES_READ),
         Page("POST", "/engagement/templates/{template_id}", template_save, TEMPLATES_WRITE, form=True),
+        Page("POST", "/engagement/templates/{template_id}/approval", template_approval, TEMPLATES_WRITE, form=True),
         Page("GET", "/engagement/deliveries", deliveries_page, READ),
         Page("GET", "/engagement/messages", messages_page, READ),
     ],

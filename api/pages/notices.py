@@ -1,4 +1,5 @@
-"""Repayment pages: the dashboard's KPIs, the overdue and upcoming feeds, and a notice with its match and history."""
+"""Repayment pages: the dashboard's KPIs, the overdue and upcoming feeds, and a notice with its match and history (and
+the form confirming or correcting its borrower match)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,30 @@ from starlette.responses import Response
 
 from api.pages.actors import actor_names
 from api.routes.notice_sources import scope_of
+from api.routes.notices import confirm_notice_match
 from api.services.notice_syncs import SyncRequests
-from api.web import Page, keyset_page, not_found, pages, path_id, render, templates
+from api.web import (
+    Page,
+    act,
+    after_write,
+    caught_up,
+    error_text,
+    form_text,
+    keyset_page,
+    not_found,
+    pages,
+    path_id,
+    refusal_status,
+    render,
+    templates,
+)
+from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
 from domain.notices.application import Notices
 from domain.shared.clock import Clock, business_date
+from domain.shared.errors import DomainError, FieldError, InvalidInput, NotFound
 from projections.borrower_loans import BorrowerLoanQueries
 from projections.customer_queries import CustomerQueries
 from projections.engine import ProjectionEngine
@@ -31,6 +49,7 @@ from projections.notice_sources import NoticeSourceQueries, SyncRunView
 READ = (Permission.NOTICES, Level.READ)
 SYNC_READ = (Permission.NOTICE_SYNC, Level.READ)
 SYNC = (Permission.NOTICE_SYNC, Level.WRITE)
+WRITE = (Permission.NOTICES, Level.WRITE)
 
 FEED_PAGE = 25
 
@@ -48,6 +67,7 @@ class RepaymentPagesPort:
     engine: ProjectionEngine
     clock: Clock
     loans: BorrowerLoanQueries
+    records: Customers  # a corrected match's borrower, checked to be the brand's
 
 
 def duration(ms: int | None) -> str:
@@ -195,6 +215,22 @@ async def notice_detail(request: Request, port: RepaymentPagesPort, principal: P
     notice_id = path_id(request, "notice_id")
     if notice_id is None:
         return await not_found(request)
+    return await notice_page(request, port, principal, notice_id)
+
+
+#: The flash after a match form's save (`?match=`): known values only.
+MATCH_SAVED = {"confirmed": "Match confirmed.", "corrected": "Match corrected.", "unchanged": "Already confirmed."}
+
+
+async def notice_page(
+    request: Request,
+    port: RepaymentPagesPort,
+    principal: Principal,
+    notice_id: UUID,
+    match_error: str | None = None,
+    status: int = 200,
+) -> Response:
+    """A notice with its match and history; `match_error`: the match form refused (said at the form)."""
     scope = scope_of(principal)
 
     def load() -> dict[str, Any] | None:
@@ -205,6 +241,10 @@ async def notice_detail(request: Request, port: RepaymentPagesPort, principal: P
         borrower_ids = {c.customer_id for c in match.candidates}
         if match.customer_id:
             borrower_ids.add(match.customer_id)
+        for h in notice.history:
+            for key in ("customer_id", "previous_customer_id"):
+                if (found := id_param(h.detail.get(key))) is not None:
+                    borrower_ids.add(found)
         names: dict[str, str] = {}
         for borrower_id in borrower_ids:
             profile = port.customers.profile(principal.brand_id, borrower_id, 1)
@@ -219,7 +259,41 @@ async def notice_detail(request: Request, port: RepaymentPagesPort, principal: P
     data = await run_in_threadpool(load)
     if data is None:
         return await not_found(request)
-    return render(request, "notice.html", principal=principal, nav="repayments", tab=None, **data)
+    saved = MATCH_SAVED.get(request.query_params.get("match", "")) if status == 200 else None
+    return render(request, "notice.html", status, principal=principal, nav="repayments", tab=None,
+                  can_match=principal.holds(*WRITE), match_error=match_error, match_saved=saved, **data)  # fmt: skip
+
+
+async def confirm_match(request: Request, port: RepaymentPagesPort, principal: Principal) -> Response:
+    """The notice page's match form: the API's POST /api/v1/notices/{id}/match (NOTICES WRITE) with the borrower
+    picked (a candidate, or another borrower's id typed), the reason, and the borrower the page showed matched (a
+    match changed since is a 409, nothing saved)."""
+    notice_id = path_id(request, "notice_id")
+    if notice_id is None:
+        return await not_found(request)
+    other = form_text(request, "other_customer_id").strip()
+    raw = other or form_text(request, "customer_id").strip()
+    customer_id = id_param(raw)
+    shown = form_text(request, "expected_customer_id").strip()
+    expected = id_param(shown) if shown else None
+    try:
+        if customer_id is None:
+            field = "other_customer_id" if other else "customer_id"
+            raise InvalidInput(
+                [FieldError(field, "pick a borrower, or give a borrower's id (from their Customer 360)")]
+            )
+        result = await act(principal, lambda: confirm_notice_match(
+            port.notices, port.records, principal, notice_id, customer_id, form_text(request, "reason"), expected))  # fmt: skip
+    except NotFound:  # another brand's notice, or a company the staff member may not see
+        return await not_found(request)
+    except DomainError as exc:
+        status = refusal_status(exc)
+        if status == 409:
+            await caught_up(request, Notices.name)  # the page shows the match as it is now
+        return await notice_page(request, port, principal, notice_id, error_text(exc), status)
+    outcome = "unchanged" if not result.changed else ("confirmed" if expected == customer_id else "corrected")
+    return await after_write(request, Notices.name, result.position,
+                             f"/notices/{notice_id}?match={outcome}#notice-match")  # fmt: skip
 
 
 PAGES = pages(
@@ -229,5 +303,6 @@ PAGES = pages(
         Page("GET", "/overdue", overdue, READ),
         Page("GET", "/upcoming", upcoming, READ),
         Page("GET", "/notices/{notice_id}", notice_detail, READ),
+        Page("POST", "/notices/{notice_id}/match", confirm_match, WRITE, form=True),
     ],
 )

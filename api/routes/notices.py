@@ -1,4 +1,5 @@
-"""Repayment operations endpoints: dashboard KPIs, the overdue and upcoming feeds, a notice, a borrower's notices."""
+"""Repayment operations endpoints: dashboard KPIs, the overdue and upcoming feeds, a notice, a borrower's notices, and
+a staff member's confirmation (or correction) of a notice's borrower match."""
 
 from __future__ import annotations
 
@@ -14,20 +15,58 @@ from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, se
 from api.request_input import check_ranges
 from api.routes.notice_sources import scope_of
 from domain.customers.application import Customers
+from domain.customers.customer import CustomerNotFound
 from domain.identity.permissions import Level, Permission
-from domain.notices.notice import MatchCandidate, NoticeMode, NoticeNotFound
+from domain.identity.principal import Principal
+from domain.notices.application import Notices
+from domain.notices.notice import MAX_CONFIRM_REASON, MatchCandidate, NoticeMode, NoticeNotFound
+from domain.shared.application import CommandResult
+from domain.shared.errors import FieldError, InvalidInput
 from domain.shared.values import BusinessDate
 from projections.notice_feed import NoticeFeedQueries
 
 READ = (Permission.NOTICES, Level.READ)
+WRITE = (Permission.NOTICES, Level.WRITE)
 
 
 @dataclass(frozen=True)
 class NoticesPort:
-    """What the notice endpoints and pages use: the feed queries and, for a borrower's notices, the customers."""
+    """What the notice endpoints and pages use: the feed queries, the customers (a borrower's notices, a match's
+    borrower) and the notices context (a staff member's match)."""
 
     feed: NoticeFeedQueries
     customers: Customers
+    notices: Notices
+
+
+def confirm_notice_match(
+    notices: Notices,
+    customers: Customers,
+    principal: Principal,
+    notice_id: UUID,
+    customer_id: UUID,
+    reason: str,
+    expected_customer_id: UUID | None = None,
+) -> CommandResult:
+    """Confirm a notice's match to a borrower, or correct it to another borrower of the brand (the API's and the
+    notice page's use case): another brand's (or an unseen company's) notice is a 404, a borrower who is not one of
+    the brand's a 422 naming `customer_id`."""
+    companies = scope_of(principal).companies
+    notice = notices.notice(principal.brand_id, notice_id)
+    if companies and notice.company not in companies:
+        raise NoticeNotFound(f"Notice {notice_id} not found", id=str(notice_id))
+    try:
+        customers.get(principal.brand_id, customer_id)
+    except CustomerNotFound:
+        raise InvalidInput([FieldError("customer_id", "not a borrower of this brand")]) from None
+    return notices.confirm_match(
+        principal.brand_id,
+        notice_id,
+        customer_id,
+        reason,
+        expected_customer_id=expected_customer_id,
+        companies=companies,
+    )
 
 
 class DashboardQuery(BaseModel):
@@ -63,6 +102,22 @@ class NoticeMatchOut(BaseModel):
     confidence: int
     band: str
     methods: list[str]
+    confirmed: bool = Field(
+        False, description="a staff member confirmed (or corrected) the match; automatic rematching leaves it"
+    )
+
+
+class MatchConfirmIn(BaseModel):
+    """The borrower a staff member confirms the notice is theirs (the matched one, a candidate, or another borrower
+    of the brand), and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: UUID
+    reason: str = Field(min_length=3, max_length=MAX_CONFIRM_REASON)
+    expected_customer_id: UUID | None = Field(
+        None, description="the borrower the caller saw matched: another one matched since is a 409, nothing saved"
+    )
 
 
 class NoticeItemOut(BaseModel):
@@ -186,6 +241,14 @@ def get_notice(ctx: Context[NoticesPort]) -> Reply:
     return json_response(notice)
 
 
+def confirm_match(ctx: Context[NoticesPort]) -> Reply:
+    body: MatchConfirmIn = ctx.body
+    notice_id = ctx.path["notice_id"]
+    result = confirm_notice_match(ctx.port.notices, ctx.port.customers, ctx.principal, notice_id, body.customer_id,
+                                  body.reason, body.expected_customer_id)  # fmt: skip
+    return ctx.written(result, Notices.name, lambda: ctx.port.feed.notice(scope_of(ctx.principal), notice_id))
+
+
 def customer_notices(ctx: Context[NoticesPort]) -> Reply:
     customer_id = ctx.path["customer_id"]
     ctx.port.customers.get(ctx.brand_id, customer_id)  # 404 for another brand's borrower
@@ -225,6 +288,17 @@ ENDPOINTS = serve(
         ),
         Endpoint(
             "GET", "/api/v1/notices/{notice_id}", get_notice, "A notice with its history", READ, response=NoticeOut
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/notices/{notice_id}/match",
+            confirm_match,
+            "Confirm the notice's borrower match, or correct it to another borrower of the brand, with a reason "
+            "(recorded with who); automatic rematching leaves a staff member's match in place",
+            WRITE,
+            body=MatchConfirmIn,
+            response=NoticeOut,
+            errors=(409,),
         ),
         Endpoint(
             "GET",

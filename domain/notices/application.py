@@ -341,3 +341,23 @@ class Notices(ContextApplication):
         if changed:
             self.commit(*changed)
         return len(changed)
+
+    def confirm_match(
+        self,
+        brand_id: UUID,
+        notice_id: UUID,
+        customer_id: UUID,
+        reason: str,
+        *,
+        expected_customer_id: UUID | None = None,
+        companies: Sequence[str] = (),
+    ) -> CommandResult:
+        """A staff member confirms the notice's match to a borrower, or corrects it to another borrower of the brand
+        (the caller checks the borrower is one), with their reason; automatic rematching leaves it in place.
+        `companies`: those the caller may see (empty: every company)."""
+        notice = self.notice(brand_id, notice_id)
+        if companies and notice.company not in companies:
+            raise NoticeNotFound(f"Notice {notice_id} not found", id=str(notice_id))
+        if not notice.confirm_match(customer_id, reason, expected_customer_id):
+            return CommandResult(id=notice.id, position=0, changed=False)
+        return self.commit(notice)

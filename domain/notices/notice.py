@@ -10,10 +10,14 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import event
 from pydantic import BaseModel, ConfigDict
 
+from domain.notices.matching import band_of
 from domain.shared.aggregate import Aggregate
-from domain.shared.errors import NotFound
+from domain.shared.errors import Conflict, FieldError, InvalidInput, NotFound
 
 _NOTICE_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/notice")
+
+#: The length of a staff member's reason for confirming or correcting a match.
+MIN_CONFIRM_REASON, MAX_CONFIRM_REASON = 3, 300
 
 
 class NoticeNotFound(NotFound):
@@ -153,6 +157,14 @@ class Notice(Aggregate):
         match: Match
         reason: str
 
+    class MatchConfirmed(Aggregate.Event):
+        """A staff member confirmed the match to a borrower record, or corrected it to another borrower of the
+        brand; their reason is recorded (the actor is the event's). Automatic rematching leaves it in place."""
+
+        match: Match
+        previous_customer_id: UUID | None
+        reason: str
+
     @event(Imported)
     def __init__(
         self,
@@ -170,6 +182,7 @@ class Notice(Aggregate):
         self.facts = facts
         self.active = True
         self.match: Match | None = None
+        self.confirmed = False  # a staff member's match: automatic rematching leaves it in place
 
     def observe(self, facts: NoticeFacts, run_id: UUID | None) -> Observation:
         """Take what a pull says now; an unchanged notice records nothing."""
@@ -203,8 +216,9 @@ class Notice(Aggregate):
         self.active = False
 
     def record_match(self, match: Match, reason: str) -> bool:
-        """Record the matching outcome; False (nothing recorded) when it is what is already recorded."""
-        if match.same_as(self.match):
+        """Record the matching outcome; False (nothing recorded) when it is what is already recorded, or when a
+        staff member confirmed the match (their decision stands until one of them changes it)."""
+        if self.confirmed or match.same_as(self.match):
             return False
         self._matched(match=match, reason=reason)
         return True
@@ -212,3 +226,39 @@ class Notice(Aggregate):
     @event(Matched)
     def _matched(self, match: Match, reason: str) -> None:
         self.match = match
+
+    def confirm_match(self, customer_id: UUID, reason: str, expected_customer_id: UUID | None = None) -> bool:
+        """Confirm the match to `customer_id` (a borrower record of the brand, checked by the caller), or correct
+        it to that borrower: its confidence and methods are the scoring's for that borrower when it was a
+        candidate, else 0 (nothing the source says points at it). False when already confirmed to that borrower.
+        `expected_customer_id`: the borrower the caller saw matched; another one now is a conflict (409)."""
+        text = " ".join(reason.split())
+        if not MIN_CONFIRM_REASON <= len(text) <= MAX_CONFIRM_REASON:
+            raise InvalidInput(
+                [FieldError("reason", f"say why in {MIN_CONFIRM_REASON} to {MAX_CONFIRM_REASON} characters")]
+            )
+        current = self.match.customer_id if self.match else None
+        if expected_customer_id is not None and current != expected_customer_id:
+            raise Conflict(
+                "the notice was matched to another borrower since you opened it, so nothing was saved",
+                id=str(self.id),
+            )
+        if self.confirmed and current == customer_id:
+            return False
+        candidates = list(self.match.candidates) if self.match else []
+        scored = next((c for c in candidates if c.customer_id == customer_id), None)
+        confidence = scored.confidence if scored else 0
+        match = Match(
+            customer_id=customer_id,
+            confidence=confidence,
+            band=band_of(confidence),
+            methods=list(scored.methods) if scored else [],
+            candidates=candidates,
+        )
+        self._match_confirmed(match=match, previous_customer_id=current, reason=text)
+        return True
+
+    @event(MatchConfirmed)
+    def _match_confirmed(self, match: Match, previous_customer_id: UUID | None, reason: str) -> None:
+        self.match = match
+        self.confirmed = True
