@@ -12,7 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.request_input import check_ranges
+from api.request_input import VISIBLE_MIN_REASON, check_ranges
 from api.routes.notice_sources import scope_of
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound
@@ -22,7 +22,7 @@ from domain.notices.application import Notices
 from domain.notices.notice import MAX_CONFIRM_REASON, MatchCandidate, NoticeMode, NoticeNotFound
 from domain.shared.application import CommandResult
 from domain.shared.errors import FieldError, InvalidInput
-from domain.shared.values import BusinessDate
+from domain.shared.values import MIN_REASON, BusinessDate
 from projections.notice_feed import NoticeFeedQueries
 
 READ = (Permission.NOTICES, Level.READ)
@@ -114,7 +114,7 @@ class MatchConfirmIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     customer_id: UUID
-    reason: str = Field(min_length=3, max_length=MAX_CONFIRM_REASON)
+    reason: str = Field(min_length=MIN_REASON, max_length=MAX_CONFIRM_REASON, description=VISIBLE_MIN_REASON)
     expected_customer_id: UUID | None = Field(
         None, description="the borrower the caller saw matched: another one matched since is a 409, nothing saved"
     )

@@ -117,6 +117,7 @@ def test_another_brands_key_finds_none_of_a_loans_sub_resources(client: Any, pla
         "waivers": {"amount": "1.00", "justification": "goodwill gesture"},
         "settlements": {"amount": "100.00", "remarks": "one time"},
         "write-off": {"reason": "uncollectable"},
+        "write-offs": {"reason": "uncollectable"},
         "contacts": {"outcome": "connected", "remarks": "hello"},
         "ptps": {"date": "2026-03-25", "amount": "10.00"},
         "collection-legal": {"reason": "legal now"},
