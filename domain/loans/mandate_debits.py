@@ -15,10 +15,25 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Protocol
 
+from domain.loans.money import ZERO
+from domain.loans.position import InstalmentStatus
+from domain.loans.servicing_views import ServicingView
+
 #: The retry policy of a failed debit (the same for every brand): presented again this many more times per
 #: instalment, each this many days after the failure (by the business date the job runs on).
 RETRIES = 2
 RETRY_SPACING_DAYS = 1
+
+
+def borrower_mandate_limit(view: ServicingView) -> Decimal:
+    """The max amount of a mandate the borrower sets up on their payment page (there is no one to type it): enough
+    for any one debit the job presents - the largest instalment still to pay, or what is unpaid on the instalments
+    due by `view.as_of` (penal charges included) when that is more - and never above the payoff on that date (the
+    job caps each debit at it too). Zero when nothing is left to pay."""
+    unpaid = [i for i in view.schedule if i.status is not InstalmentStatus.PAID and i.unpaid > ZERO]
+    due = sum((i.unpaid for i in unpaid if i.due_date <= view.as_of), ZERO)
+    largest = max((i.amount for i in unpaid), default=ZERO)
+    return max(min(max(largest, due), view.outstanding.total), ZERO)
 
 
 class PresentedDebit(Protocol):

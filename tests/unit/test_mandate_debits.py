@@ -14,9 +14,12 @@ from domain.loans.mandate_debits import (
     RETRY_SPACING_DAYS,
     NextDebit,
     awaits_answer,
+    borrower_mandate_limit,
     next_debit,
     retry_date,
 )
+from domain.loans.position import InstalmentStatus
+from domain.loans.servicing_views import Outstanding, ScheduleItem, ServicingView
 
 DAY = date(2026, 2, 28)
 DUE = Decimal("8037.57")
@@ -76,3 +79,32 @@ def test_a_failed_attempt_is_given_a_retry_date_until_the_retries_are_spent() ->
     again = DAY + timedelta(days=RETRY_SPACING_DAYS)
     assert [retry_date(attempt, DAY) for attempt in range(1, RETRIES + 2)] == [*[again] * RETRIES, None]
     assert again == date(2026, 3, 1)  # the policy: one day after the failure
+
+
+def _item(no: int, due: date, amount: str, unpaid: str, status: InstalmentStatus) -> ScheduleItem:
+    money = Decimal(amount)
+    return ScheduleItem(no, due, money, Decimal("0.00"), money, Decimal(unpaid) - money if Decimal(unpaid) > money
+                        else Decimal("0.00"), money - Decimal(unpaid), Decimal(unpaid), status)  # fmt: skip
+
+
+def _view(as_of: date, payoff: str, *items: ScheduleItem) -> ServicingView:
+    total = Decimal(payoff)
+    return ServicingView(as_of, items, Outstanding(total, Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), total),
+                         0, "standard", None, None, None)  # fmt: skip
+
+
+def test_a_borrowers_mandate_covers_the_largest_instalment_left_or_what_is_due_at_most_the_payoff() -> None:
+    first, second = date(2026, 2, 28), date(2026, 3, 31)
+    ahead = _view(date(2026, 2, 1), "16000.00", _item(1, first, "8037.57", "8037.57", InstalmentStatus.DUE),
+                  _item(2, second, "8100.00", "8100.00", InstalmentStatus.DUE))  # fmt: skip
+    assert borrower_mandate_limit(ahead) == Decimal("8100.00")  # the largest instalment to come
+    # overdue with penal charges: what the job presents (all that is unpaid and due) is more than one instalment
+    late = _view(date(2026, 4, 2), "16500.00", _item(1, first, "8037.57", "8300.00", InstalmentStatus.OVERDUE),
+                 _item(2, second, "8100.00", "8150.00", InstalmentStatus.OVERDUE))  # fmt: skip
+    assert borrower_mandate_limit(late) == Decimal("16450.00")
+    # a paid instalment counts for nothing; never above the payoff
+    last = _view(date(2026, 3, 1), "5000.00", _item(1, first, "8037.57", "0.00", InstalmentStatus.PAID),
+                 _item(2, second, "8100.00", "5000.00", InstalmentStatus.PARTIALLY_PAID))  # fmt: skip
+    assert borrower_mandate_limit(last) == Decimal("5000.00")
+    assert borrower_mandate_limit(_view(date(2026, 4, 1), "0.00",
+                                        _item(1, first, "8037.57", "0.00", InstalmentStatus.PAID))) == Decimal("0.00")  # fmt: skip
