@@ -15,7 +15,8 @@ Webhooks (signed, to the mandate's `callback_url`): `mandate.activated` / `manda
 `{"order_id", "reference", "amount", "method": "upi_autopay", "mandate_id", "utr", "paid_at"}` or `payment.failed`
 `{..., "reason"}`. Special input: a debit above the mandate's `max_amount` fails `exceeds_mandate_limit`; a VPA
 starting `lowbalance` always fails `insufficient_funds`; `fail_next_debits(mandate_id, n, reason)` makes the next
-`n` debits fail (for retry tests). `approve_mandate(id)` / `revoke_by_payer(id)` act as the payer from a test.
+`n` debits fail (for retry tests). `approve_mandate(id)` / `revoke_by_payer(id)` act as the payer from a test
+(`mandate_by_reference(reference)` finds the id).
 """
 
 from __future__ import annotations
@@ -90,6 +91,12 @@ class MandateDesk:
     def _view_mandate(self, m: _Mandate) -> dict[str, Any]:
         return {"mandate_id": m.mandate_id, "reference": m.reference, "vpa": m.vpa,
                 "max_amount": str(m.max_amount), "frequency": m.frequency, "status": m.status}  # fmt: skip
+
+    def mandate_by_reference(self, reference: str) -> str | None:
+        """The id of the mandate registered under `reference` (ours: our mandate id), for a test acting as payer."""
+        mandates, _, lock = self._mandate_state()
+        with lock:
+            return next((m.mandate_id for m in mandates.values() if m.reference == reference), None)
 
     def approve_mandate(self, mandate_id: str, approve: bool = True) -> Future[WebhookDelivery]:
         """The payer approves (or declines) the mandate: `mandate.activated` (or `mandate.revoked`) leaves."""

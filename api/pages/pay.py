@@ -4,7 +4,9 @@ business date, and a button for each that starts a gateway order (`Paylinks.chec
 the gateway's payment page (a page that goes on itself: the CSP keeps forms on our origin); the gateway's webhook records the payment as for any payment link. A completed loan's
 page links its no-due certificate, a settled loan's its settlement letter, and every page lists the loan's latest
 payments with their receipts - opened by the same signed link (`/pay/{token}/receipts/{id}`, a payment of this loan
-only). A changed, forged or expired link is a 404 that names nothing."""
+only). The borrower sets up UPI Autopay there too (`POST /pay/{token}/autopay`, their UPI id:
+`Mandates.register_for_borrower`, as staff register one, with the borrower as actor) and the page shows the
+mandate's state (pending until the gateway's webhook activates it). A changed, forged or expired link is a 404 that names nothing."""
 
 from __future__ import annotations
 
@@ -13,15 +15,18 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.routes.disbursals import public_base
 from api.routes.paylinks import WEBHOOK_PATH, PaylinkPort
 from api.services.loan_documents import LoanDocument, LoanDocuments
+from api.services.mandates import MandateLive
 from api.services.no_due_links import NoDueLinks
 from api.services.pay_links import PayLinks
 from api.web import PublicPage, error_text, pages, templates
-from domain.shared.errors import DomainError, NotFound
+from domain.shared.errors import DomainError, InvalidInput, NotFound
+
+AUTOPAY_LIVE = "UPI Autopay is already set up on this loan: a second one cannot be added while it is pending or active."
 
 
 def _page(request: Request, status: int = 200, **context: Any) -> HTMLResponse:
@@ -40,7 +45,8 @@ def _opened(request: Request) -> tuple[Any, Any] | None:
     return PayLinks.configured().opened(str(request.path_params["token"])[:200], datetime.now(UTC))
 
 
-async def _show(request: Request, port: PaylinkPort, status: int = 200, error: str | None = None) -> Response:
+async def _show(request: Request, port: PaylinkPort, status: int = 200, error: str | None = None,
+                **extra: Any) -> Response:  # fmt: skip
     opened = _opened(request)
     if opened is None:
         return _gone(request)
@@ -53,7 +59,8 @@ async def _show(request: Request, port: PaylinkPort, status: int = 200, error: s
     if page.certificate:
         certificate = NoDueLinks.configured().url(public_base(request), brand_id, loan_id, datetime.now(UTC))
     token = str(request.path_params["token"])
-    return _page(request, status, brand=page.brand, page=page, error=error, certificate=certificate, token=token)
+    return _page(request, status, brand=page.brand, page=page, error=error, certificate=certificate, token=token,
+                 **extra)  # fmt: skip
 
 
 async def pay_page(request: Request, port: PaylinkPort) -> Response:
@@ -79,6 +86,30 @@ async def pay(request: Request, port: PaylinkPort) -> Response:
         request=request, brand=brand, amount=link.amount, redirect_url=link.payment_url
     )
     return HTMLResponse(html, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+async def autopay(request: Request, port: PaylinkPort) -> Response:
+    """Set up UPI Autopay with the borrower's UPI id, then back to the page (PRG), which shows the mandate pending.
+    A bad UPI id is a 422 and a loan with a live mandate a 409, each said on the page, nothing registered."""
+    opened = _opened(request)
+    if opened is None:
+        return _gone(request)
+    vpa = str(request.state.form.get("vpa", ""))[:200]
+    callback = public_base(request) + WEBHOOK_PATH
+    try:
+        await run_in_threadpool(port.paylinks.mandates.register_for_borrower, *opened, vpa, callback)
+    except NotFound:
+        return _gone(request)
+    except InvalidInput as exc:
+        words = "; ".join(f"Your UPI id {e.message}" if e.field == "vpa" else f"{e.field}: {e.message}"
+                          for e in exc.errors)  # fmt: skip
+        return await _show(request, port, 422, autopay_error=words, typed_vpa=vpa)
+    except MandateLive:
+        return await _show(request, port, 409, autopay_error=AUTOPAY_LIVE)
+    except DomainError as exc:
+        words = f"UPI Autopay could not be set up: {error_text(exc)}"
+        return await _show(request, port, 409, autopay_error=words, typed_vpa=vpa)
+    return RedirectResponse(f"/pay/{request.path_params['token']}#autopay", status_code=303)
 
 
 def _documents(port: PaylinkPort) -> LoanDocuments:
@@ -122,6 +153,7 @@ PAGES = pages(
     [
         PublicPage("GET", "/pay/{token}", pay_page),
         PublicPage("POST", "/pay/{token}", pay),
+        PublicPage("POST", "/pay/{token}/autopay", autopay),
         PublicPage("GET", "/pay/{token}/receipts/{payment_id}", receipt),
         PublicPage("GET", "/pay/{token}/settlement-letter", settlement_letter),
     ],

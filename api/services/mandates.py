@@ -29,13 +29,14 @@ from api.services.disbursals import WebhookOutcome
 from domain.customers.application import Customers
 from domain.identity.application import Identity
 from domain.loans.application import Loans
-from domain.loans.mandate_debits import awaits_answer, next_debit, retry_date
+from domain.loans.mandate_debits import awaits_answer, borrower_mandate_limit, next_debit, retry_date
 from domain.loans.money import ZERO, parse_money
 from domain.loans.position import InstalmentStatus
 from domain.loans.servicing_views import servicing_view
 from domain.loans.states import SERVICING
 from domain.providers.calls import Caller
 from domain.providers.errors import ProviderRejected
+from domain.shared.aggregate import acting_as
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, DomainError, InvalidValue, NotFound
 from domain.shared.values import clean_text
@@ -43,6 +44,8 @@ from domain.shared.values import clean_text
 log = structlog.get_logger(__name__)
 
 FREQUENCIES = ("monthly", "weekly", "as_presented")
+BORROWER_FREQUENCY = "monthly"  # the Ops form's default: the job presents on due dates whatever the frequency
+LIVE = ("registered", "active")
 VPA = re.compile(r"[A-Za-z0-9._-]{2,64}@[A-Za-z][A-Za-z0-9]{1,32}")
 
 Recorder = Callable[[UUID, UUID, Decimal, str, str], tuple[WebhookOutcome, str | None]]
@@ -50,6 +53,10 @@ Recorder = Callable[[UUID, UUID, Decimal, str, str], tuple[WebhookOutcome, str |
 
 class MandateNotFound(NotFound):
     """No mandate with this id in the brand."""
+
+
+class MandateLive(Conflict):
+    """Raised when the loan has a mandate registered or active already (one live mandate a loan)."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +102,8 @@ class Mandates:
         # One live mandate a loan: the check, the gateway's registration and the row are one step for the loan, so
         # two registrations at once cannot both find none (nor leave a second mandate at the gateway).
         with self.store.registering(loan_id, busy):
-            if any(m.state in ("registered", "active") for m in self.store.mandates(brand_id, loan_id)):
-                raise Conflict("the loan has a mandate registered or active; revoke it first")
+            if any(m.state in LIVE for m in self.store.mandates(brand_id, loan_id)):
+                raise MandateLive("the loan has a mandate registered or active; revoke it first")
             mandate_id = uuid.uuid4()
             made = self._client(brand_id).register(
                 upi, limit, frequency, reference=str(mandate_id), callback_url=callback_url,
@@ -107,6 +114,27 @@ class Mandates:
                               None, now, now)  # fmt: skip
             self.store.add_mandate(mandate)
         return mandate, made.approval_url
+
+    def register_for_borrower(self, brand_id: UUID, loan_id: UUID, vpa: str, callback_url: str) -> Mandate:
+        """The borrower sets up UPI Autopay on their payment page (`api/pages/pay.py`): `register` as staff do, the
+        max amount derived (`borrower_mandate_limit`: the largest instalment left or what is due now, at most the
+        payoff) and the Ops form's default frequency, recorded with the borrower as actor (`borrower:<customer
+        id>`: whoever opens the loan's signed link is the borrower)."""
+        loan = self.loans.serviced(brand_id, loan_id)
+        if loan.status not in SERVICING:
+            raise Conflict(f"this loan takes no autopay here; it is {loan.status.words}", status=str(loan.status))
+        limit = borrower_mandate_limit(servicing_view(loan, self.identity.business_date(brand_id)))
+        if limit <= ZERO:
+            raise Conflict("nothing is left to pay on this loan")
+        with acting_as(f"borrower:{loan.customer_id}"):
+            mandate, _ = self.register(brand_id, loan_id, vpa, limit, BORROWER_FREQUENCY, callback_url)
+        return mandate
+
+    def latest(self, brand_id: UUID, loan_id: UUID) -> Mandate | None:
+        """The loan's registered or active mandate, else its latest (revoked) one, else None."""
+        mandates = self.store.mandates(brand_id, loan_id)
+        live = [m for m in mandates if m.state in LIVE]
+        return live[-1] if live else (mandates[-1] if mandates else None)
 
     def mandate(self, brand_id: UUID, mandate_id: UUID) -> Mandate:
         """A mandate of the brand (404 otherwise)."""

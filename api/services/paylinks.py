@@ -21,7 +21,7 @@ from uuid import UUID
 
 import structlog
 
-from adapters.paylink_store import PaylinkStore, PaymentLink
+from adapters.paylink_store import Mandate, PaylinkStore, PaymentLink
 from adapters.payout_store import PayoutStore
 from adapters.providers.channels import ChannelClients
 from adapters.providers.directory import ProviderDirectory
@@ -59,7 +59,8 @@ class PaymentLinkNotFound(NotFound):
 class PayPage:
     """The borrower's payment page: `due` (overdue, else the next instalment) and `payoff` on the business date, for
     a loan taking payments; None for one that is not (`status`; `certificate` when completed with its no-due,
-    `settlement_letter` when settled). `payments`: the loan's latest payments, newest first, each with a receipt."""
+    `settlement_letter` when settled). `payments`: the loan's latest payments, newest first, each with a receipt.
+    `autopay`: a loan taking payments' UPI Autopay mandate - registered or active, else its latest revoked one."""
 
     brand: str
     loan_number: str
@@ -71,6 +72,7 @@ class PayPage:
     certificate: bool
     payments: tuple[PaymentRecord, ...] = ()
     settlement_letter: bool = False
+    autopay: Mandate | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,9 @@ class Paylinks:
         view = servicing_view(loan, today)
         due, payoff = self._due_now(loan, today)
         next_due = view.next_due.due_date if view.next_due is not None and view.dpd == 0 else None
-        return PayPage(brand, loan.loan_number, str(loan.status), due, payoff, view.dpd, next_due, False, paid)
+        autopay = self.mandates.latest(brand_id, loan_id)
+        return PayPage(brand, loan.loan_number, str(loan.status), due, payoff, view.dpd, next_due, False, paid,
+                       autopay=autopay)  # fmt: skip
 
     def create(self, brand_id: UUID, loan_id: UUID, amount: Decimal | str | None, channel: str,
                callback_url: str) -> PaymentLink:  # fmt: skip
