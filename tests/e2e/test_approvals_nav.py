@@ -16,8 +16,10 @@ from tests.support import settle
 ENTRY = '<a href="/approvals" '
 
 
-def test_approvals_is_in_the_bar_of_any_approver_and_opens_their_first_queue(app: Any, platform: Any) -> None:
-    tenant = make_tenant(platform)
+def test_approvals_is_in_the_bar_of_any_approver_and_opens_their_first_queue(
+    app: Any, client: Any, platform: Any
+) -> None:
+    tenant = make_tenant(platform)  # (`client`: the app's lifespan, which the sessions below share)
     (writer, writer_email), (_, plain_email) = executive(platform, tenant, "Wendy"), executive(platform, tenant, "Pia")
     # A collection executive holds none of the queues' permissions; Wendy is given LOAN_WRITE_OFF alone on top.
     platform.get(Identity).update_staff(
