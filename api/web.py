@@ -159,13 +159,21 @@ templates.filters["inr"] = rupees
 
 @dataclass(frozen=True)
 class NavItem:
-    """An entry of the portal's top bar, shown to staff holding `permission` (None: everyone signed in)."""
+    """An entry of the portal's top bar, shown to staff holding `permission` (None: everyone signed in; a tuple:
+    any one of them, as "Approvals", which leads to whichever queue its holder may use)."""
 
     label: str
     path: str
     key: str  # what a page passes as `nav=` to mark it current
-    permission: Permission | None
+    permission: Permission | tuple[Permission, ...] | None
     order: int  # position in the bar, left to right
+
+    def shown_to(self, principal: Principal) -> bool:
+        """Whether the entry is in `principal`'s bar (each permission at READ, as the pages it leads to need)."""
+        if self.permission is None:
+            return True
+        held = self.permission if isinstance(self.permission, tuple) else (self.permission,)
+        return any(principal.holds(p) for p in held)
 
 
 PageHandler = Callable[[Request, P, Principal], Awaitable[Response]]
@@ -381,9 +389,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     principal: Principal | None = context.get("principal") or getattr(request.state, "principal", None)
     context.setdefault("principal", principal)
     nav: Sequence[NavItem] = getattr(request.app.state, "nav", ())
-    shown = [
-        item for item in nav if principal is not None and (item.permission is None or principal.holds(item.permission))
-    ]
+    shown = [item for item in nav if principal is not None and item.shown_to(principal)]
     html = templates.get_template(name).render(request=request, tz=tz, nav_items=shown, **context)
     return HTMLResponse(html, status_code=status)
 

@@ -181,6 +181,7 @@ class CovenantNoticeRow:
     error: str | None
     queued_at: datetime
     sent_at: datetime | None
+    customer_id: UUID  # the borrower it went to (the "Notices sent" page filters by it)
 
 
 @dataclass(frozen=True)
@@ -391,7 +392,8 @@ class CovenantQueries:
             params.update(c_at=at, c_id=last)
         with self.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT id, kind, recipient, subject, evaluation_ids, as_of, status, failures, error, queued_at, sent_at "
+                "SELECT id, kind, recipient, subject, evaluation_ids, as_of, status, failures, error, queued_at, sent_at, "
+                "customer_id "
                 f"FROM read.covenant_notices WHERE {' AND '.join(where)} "
                 "ORDER BY queued_at DESC, id DESC LIMIT %(limit)s",
                 params,

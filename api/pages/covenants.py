@@ -45,6 +45,7 @@ from domain.shared.values import whole_number
 from projections.borrower_loans import BorrowerLoanQueries
 from projections.covenant_queries import CovenantQueries
 from projections.identity import IdentityQueries
+from projections.keyset import Page as ListPage
 
 READ = (Permission.COVENANTS, Level.READ)
 WRITE = (Permission.COVENANTS, Level.WRITE)  # attaching proof (the review itself is REVIEW)
@@ -228,17 +229,45 @@ async def close(request: Request, port: CovenantPagesPort, principal: Principal)
     return await after_write(request, Covenants.name, result.position, f"/covenants/{covenant_id}?closed=1")
 
 
+#: What the "Notices sent" page says when its address names no borrower of the brand (it lists every notice).
+UNKNOWN_BORROWER = "That link names no borrower of this brand, so these are the notices to every borrower."
+
+
 async def notices(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
     """The emails sent (or still owed) to borrowers about records due or overdue, newest first, in keyset pages (the
-    API's GET /api/v1/covenant-notices), within the caller's brand."""
-    page = await run_in_threadpool(
-        keyset_page,
+    API's GET /api/v1/covenant-notices), within the caller's brand; `?customer_id=` keeps one borrower's (the
+    Customer 360's covenant card links there; each row's borrower links to their own), its pages keeping the filter.
+    An address naming no borrower of the brand lists every notice and says so (422)."""
+    raw = request.query_params.get("customer_id") or ""
+    brand = principal.brand_id
+
+    def load() -> tuple[ListPage, dict[UUID, str], UUID | None]:
+        wanted = _uuid(raw)
+        borrower = wanted if wanted is not None and port.queries.customer_names(brand, [wanted]) else None
+        if raw and borrower is None:
+            request.state.notice = UNKNOWN_BORROWER
+            page = port.queries.notice_page(brand, None, None, NOTICES_PAGE_SIZE)
+        else:
+            page = keyset_page(
+                request, lambda cursor: port.queries.notice_page(brand, borrower, cursor, NOTICES_PAGE_SIZE)
+            )
+        ids = {n.customer_id for n in page.items} | ({borrower} if borrower else set())
+        return page, port.queries.customer_names(brand, ids), borrower
+
+    page, names, borrower = await run_in_threadpool(load)
+    shown = {"customer_id": str(borrower)} if borrower else {}  # the filter the links repeat
+    older = f"/covenant-notices?{urlencode(shown | {'cursor': page.next_cursor})}" if page.next_cursor else None
+    newest = f"/covenant-notices?{urlencode(shown)}".rstrip("?") if request.query_params.get("cursor") else None
+    return render(
         request,
-        lambda cursor: port.queries.notice_page(principal.brand_id, None, cursor, NOTICES_PAGE_SIZE),
+        "covenant_notices.html",
+        nav="covenants",
+        notices=page.items,
+        names=names,
+        borrower=borrower,
+        older=older,
+        newest=newest,
     )
-    older = f"/covenant-notices?{urlencode({'cursor': page.next_cursor})}" if page.next_cursor else None
-    newest = "/covenant-notices" if request.query_params.get("cursor") else None
-    return render(request, "covenant_notices.html", nav="covenants", notices=page.items, older=older, newest=newest)
 
 
 async def _assigned_words(port: CovenantPagesPort, principal: Principal, raw: str) -> str | None:

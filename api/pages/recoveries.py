@@ -16,7 +16,7 @@ from uuid import UUID
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from api.pages.actors import actor_names
 from api.problems import HttpProblem
@@ -207,6 +207,17 @@ async def _queue(
     )
 
 
+#: Any one of these lets its holder use some queue: the nav entry "Approvals" is shown to them (workers/contexts).
+APPROVERS: tuple[Permission, ...] = tuple(dict.fromkeys(perm for _, _, perm, _ in QUEUES.values()))
+
+
+async def approvals_page(request: Request, port: RecoveriesPort, principal: Principal) -> Response:
+    """`/approvals` (the nav entry): the first queue the staff member may open - a holder of LOAN_WRITE_OFF alone
+    lands on the write-offs. Holding none, the partial collections' queue, which says the permission it needs."""
+    usable = [segment for segment, _, perm, _ in QUEUES.values() if principal.holds(perm, Level.READ)]
+    return RedirectResponse(f"/approvals/{(usable or ['collections'])[0]}", status_code=303)
+
+
 def _queue_page(kind: str) -> PageHandler:
     async def queue(request: Request, port: RecoveriesPort, principal: Principal) -> Response:
         return await _queue(request, port, principal, kind)
@@ -278,6 +289,7 @@ PAGES = pages(
         Page("POST", "/loans/{loan_id}/settlements", _on_loan(_settlement), COLLECT, form=True),
         Page("POST", "/loans/{loan_id}/write-offs", _on_loan(_write_off_proposal), COLLECT, form=True),
         Page("POST", "/loans/{loan_id}/write-off", _on_loan(_write_off), (P.LOAN_WRITE_OFF, Level.WRITE), form=True),
+        Page("GET", "/approvals", approvals_page, None),
         *_queue_pages(),
     ],
 )

@@ -262,6 +262,7 @@ class CovenantNoticeOut(BaseModel):
     error: str | None
     queued_at: InstantOut
     sent_at: InstantOut | None
+    customer_id: UUID = Field(description="the borrower it was sent to (filter with `customer_id`)")
 
 
 class CovenantNoticeListOut(BaseModel):

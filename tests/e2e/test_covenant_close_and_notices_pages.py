@@ -107,3 +107,55 @@ def test_the_notices_sent_page_lists_the_brands_notices_a_page_at_a_time(
     finally:
         browser.__exit__(None, None, None)
         sales.__exit__(None, None, None)
+
+
+def test_the_notices_sent_page_keeps_one_borrowers_notices_across_its_pages(
+    app: Any, client: Any, platform: Any, mail_sink: Any, monkeypatch: Any
+) -> None:
+    tenant, other = make_tenant(platform), make_tenant(platform)
+    kept = _borrower(client, tenant, f"kept-{uuid.uuid4().hex[:6]}@example.in")
+    for ref in ("APP-K1", "APP-K2", "APP-K3"):  # one notice per borrower and application
+        _covenant(client, tenant, kept, application_ref=ref, first_due_date="2024-06-30", title=f"Stock {ref}")
+    others_email = f"another-{uuid.uuid4().hex[:6]}@example.in"
+    _covenant(client, tenant, _borrower(client, tenant, others_email), first_due_date="2024-06-30")
+    stranger = _borrower(client, other, f"stranger-{uuid.uuid4().hex[:6]}@example.in")
+    _run(client, platform, tenant, "covenant-evaluation", "2024-06-23")
+    assert _run(client, platform, tenant, "covenant-notification", "2024-06-23")["status"] == "succeeded"
+    api = client.get("/api/v1/covenant-notices", params={"customer_id": kept}, headers=tenant.auth).json()["items"]
+    assert len(api) == 3 and {n["customer_id"] for n in api} == {kept}
+    everyone = client.get("/api/v1/covenant-notices", headers=tenant.auth).json()["items"]
+    assert len(everyone) == 4
+
+    monkeypatch.setattr(covenant_pages, "NOTICES_PAGE_SIZE", 2)
+    browser, _ = _signed_in(app, platform, tenant.brand_id, "loan_ops")  # COVENANTS and CUSTOMER
+    try:
+        # The Customer 360's covenant card links to the borrower's notices.
+        card = browser.get(f"/customers/{kept}").text
+        link = f'href="/covenant-notices?customer_id={kept}" id="covenant-notices-link"'
+        assert link in card
+        # Each row of the whole list links its borrower's notices.
+        whole = browser.get("/covenant-notices").text
+        assert f'href="/covenant-notices?customer_id={kept}"' in whole and 'id="notices-filter"' not in whole
+        seen: list[str] = []
+        address: str | None = f"/covenant-notices?customer_id={kept}"
+        pages = 0
+        while address is not None:
+            page = browser.get(address)
+            assert page.status_code == 200, page.text[:300]
+            assert 'id="notices-filter"' in page.text and others_email not in page.text
+            seen += re.findall(r'data-notice="([^"]+)"', page.text)
+            older = re.search(r'href="([^"]+)" id="notices-older"', page.text)
+            address = older.group(1).replace("&amp;", "&") if older else None
+            if address:
+                assert f"customer_id={kept}" in address  # the next page keeps the filter
+            pages += 1
+        assert pages == 2 and seen == [n["id"] for n in api]  # the borrower's three, newest first, once each
+        # Another brand's borrower (or no id at all) filters nothing: every notice of the brand, and it says so.
+        for wrong in (stranger, "not-an-id"):
+            refused = browser.get(f"/covenant-notices?customer_id={wrong}")
+            assert refused.status_code == 422 and 'id="page-notice"' in refused.text
+            assert 'id="notices-filter"' not in refused.text and len(re.findall("data-notice=", refused.text)) == 2
+            older = re.search(r'href="([^"]+)" id="notices-older"', refused.text)
+            assert older is not None and "customer_id" not in older.group(1)
+    finally:
+        browser.__exit__(None, None, None)

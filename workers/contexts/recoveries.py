@@ -20,6 +20,6 @@ CONTEXT: BoundedContext[Any] = BoundedContext(
     projections=(RecoveryRequestViews(),),
     endpoints=routes.ENDPOINTS,
     pages=pages.PAGES,
-    nav=(NavItem("Approvals", "/approvals/collections", "approvals", Permission.COLLECTION_APPROVALS, 29),),
+    nav=(NavItem("Approvals", "/approvals", "approvals", pages.APPROVERS, 29),),
     permissions=(Permission.COLLECTION_APPROVALS, Permission.PENAL_WAIVERS, Permission.LOAN_WRITE_OFF),
 )
