@@ -458,12 +458,17 @@ def error_text(exc: DomainError) -> str:
     return exc.message
 
 
-def path_id(request: Request, name: str) -> UUID | None:
-    """The path parameter `name` as a record id, or None when it is not one (the page answers 404)."""
+def as_id(raw: str | None) -> UUID | None:
+    """A query parameter's or a form field's text as a record id, or None when it is empty or not one."""
     try:
-        return UUID(str(request.path_params[name]))
+        return UUID(raw) if raw else None
     except ValueError:
         return None
+
+
+def path_id(request: Request, name: str) -> UUID | None:
+    """The path parameter `name` as a record id, or None when it is not one (the page answers 404)."""
+    return as_id(str(request.path_params[name]))
 
 
 def form_text(request: Request, name: str, default: str = "") -> str:

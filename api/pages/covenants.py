@@ -22,6 +22,7 @@ from api.web import (
     Page,
     act,
     after_write,
+    as_id,
     caught_up,
     changed_since,
     error_page,
@@ -82,13 +83,6 @@ def _flag(raw: str | None) -> bool | None:
     return {"true": True, "false": False}.get(raw or "")
 
 
-def _uuid(raw: str | None) -> UUID | None:
-    try:
-        return UUID(raw) if raw else None
-    except ValueError:
-        return None
-
-
 async def worklist(request: Request, port: CovenantPagesPort, principal: Principal) -> Response:
     params = request.query_params
     brand_id = principal.brand_id
@@ -102,7 +96,7 @@ async def worklist(request: Request, port: CovenantPagesPort, principal: Princip
                 due_from=_date(params.get("due_from")),
                 due_to=_date(params.get("due_to")),
                 type=params.get("type") or None,
-                assignee_id=_uuid(params.get("assignee_id")),
+                assignee_id=as_id(params.get("assignee_id")),
                 proof_received=_flag(params.get("proof_received")),
                 cursor=cursor,
             ),
@@ -186,7 +180,7 @@ async def reassign(request: Request, port: CovenantPagesPort, principal: Princip
     if covenant_id is None:
         return await not_found(request)
     raw = form_text(request, "assignee_id").strip()
-    assignee_id = _uuid(raw)
+    assignee_id = as_id(raw)
     if raw and assignee_id is None:
         message = "assignee: choose a staff member from the list"
         return await _detail(request, port, principal, covenant_id, assignee_error=message)
@@ -242,7 +236,7 @@ async def notices(request: Request, port: CovenantPagesPort, principal: Principa
     brand = principal.brand_id
 
     def load() -> tuple[ListPage, dict[UUID, str], UUID | None]:
-        wanted = _uuid(raw)
+        wanted = as_id(raw)
         borrower = wanted if wanted is not None and port.queries.customer_names(brand, [wanted]) else None
         if raw and borrower is None:
             request.state.notice = UNKNOWN_BORROWER
@@ -275,7 +269,7 @@ async def _assigned_words(port: CovenantPagesPort, principal: Principal, raw: st
     "Assignee removed: ..." for `nobody`, None for anything else (a hand-typed address names nobody)."""
     if raw == "nobody":
         return "Assignee removed: nobody follows this covenant up."
-    staff_id = _uuid(raw)
+    staff_id = as_id(raw)
     if staff_id is None:
         return None
     actor = f"staff:{staff_id}"

@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from adapters.message_store import DayCount
 from api.routes.engagement import EngagementPort
-from api.web import Page, act, error_text, form_text, not_found, pages, path_id, refusal_status, render
+from api.web import Page, act, as_id, error_text, form_text, not_found, pages, path_id, refusal_status, render
 from domain.engagement.templates import PLACEHOLDERS, Approval, Channel, Kind, Language
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -197,19 +197,12 @@ async def messages_page(request: Request, port: EngagementPort, principal: Princ
     status = request.query_params.get("status") or None
     channel = channel if channel in {c.value for c in Channel} else None
     status = status if status in STATUSES else None
-    customer_id, loan_id = _uuid(request.query_params.get("customer_id")), _uuid(request.query_params.get("loan_id"))
+    customer_id, loan_id = as_id(request.query_params.get("customer_id")), as_id(request.query_params.get("loan_id"))
     items = await run_in_threadpool(lambda: port.engagement.messages.page(
         principal.brand_id, customer_id=customer_id, loan_id=loan_id, channel=channel, status=status, after=None,
         limit=100))  # fmt: skip
     return render(request, "engagement_messages.html", nav="engagement", items=items, channel=channel, status_filter=status,
                   statuses=STATUSES, channels=[c.value for c in Channel])  # fmt: skip
-
-
-def _uuid(raw: str | None) -> UUID | None:
-    try:
-        return UUID(raw) if raw else None
-    except ValueError:
-        return None
 
 
 PAGES = pages(

@@ -19,6 +19,7 @@ from api.web import (
     Page,
     act,
     after_write,
+    as_id,
     error_page,
     error_text,
     form_text,
@@ -86,7 +87,7 @@ async def _leads(
         ),
     )
     linked = None
-    if error is None and (linked_id := _uuid(request.query_params.get("linked", ""))) is not None:
+    if error is None and (linked_id := as_id(request.query_params.get("linked", ""))) is not None:
         linked = await run_in_threadpool(_linked, port, principal.brand_id, linked_id)
     # The month's targets and progress, read-only, for every Sales agent (the managers' /sales has the rest).
     targets = await run_in_threadpool(sales_targets, port.sales, principal.brand_id, None)
@@ -106,13 +107,6 @@ async def _leads(
         linked=linked,
         error=error,
     )
-
-
-def _uuid(text: str) -> UUID | None:
-    try:
-        return UUID(text)
-    except ValueError:
-        return None
 
 
 def _linked(port: LeadPagesPort, brand_id: UUID, lead_id: UUID) -> str | None:
@@ -183,10 +177,9 @@ def _borrower_named(port: LeadPagesPort, brand_id: UUID, given: str) -> UUID:
     text = given.strip()
     if not text:
         raise InvalidValue("borrower", "give the borrower's phone or customer id")
-    try:
-        return UUID(text)  # the API's borrower_id (the use case checks it is a borrower of the brand)
-    except ValueError:
-        pass
+    given_id = as_id(text)
+    if given_id is not None:
+        return given_id  # the API's borrower_id (the use case checks it is a borrower of the brand)
     if looks_like_phone(text):
         found = port.queries.borrower_id(brand_id, phone=normalise_phone(text, "borrower"))
         if found is None:

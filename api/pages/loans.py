@@ -23,7 +23,7 @@ from api.services.credit_calls import ANY_APPLICATION, CREDIT_CALLS, CreditCalls
 from api.services.disbursal_views import DisbursementBlocks
 from api.services.repayment_pages import received_page
 from api.services.servicing_fields import servicing_fields
-from api.web import Page, act, after_write, error_text, form_text, keyset_page, not_found, pages, path_id, render
+from api.web import Page, act, after_write, as_id, error_text, form_text, keyset_page, not_found, pages, path_id, render
 from domain.identity.application import Identity
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -75,19 +75,12 @@ class LoanPagesPort:
     clock: Clock
 
 
-def _uuid(raw: str | None) -> UUID | None:
-    try:
-        return UUID(raw) if raw else None
-    except ValueError:
-        return None
-
-
 async def loans_page(request: Request, port: LoanPagesPort, principal: Principal) -> Response:
     params = request.query_params
     status = params.get("status") or None
     if status not in {s.value for s in LoanStatus}:
         status = None
-    assignee = _uuid(params.get("assignee"))
+    assignee = as_id(params.get("assignee"))
     q = (params.get("q") or "").strip()[:100] or None
 
     def load() -> tuple[Any, Any]:
@@ -327,7 +320,7 @@ def _form_action(use: str) -> Any:
             ),
             "bypass": lambda: port.loans.bypass(brand, loan_id, form_text(request, "check"), form_text(request, "reason")),
             "assign": lambda: port.loans.assign(
-                brand, loan_id, _uuid(form_text(request, "staff_id")) or UUID(int=0), form_text(request, "reason") or None
+                brand, loan_id, as_id(form_text(request, "staff_id")) or UUID(int=0), form_text(request, "reason") or None
             ),
             "cancel": lambda: port.loans.cancel(brand, loan_id, form_text(request, "reason")),
             "submit": lambda: port.loans.submit(brand, loan_id),

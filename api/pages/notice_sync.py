@@ -43,6 +43,7 @@ from domain.notices.source import SourceNotFound, SyncAlreadyRunning
 from domain.shared.application import CommandResult, ConcurrentModification
 from domain.shared.errors import DomainError, FieldError, InvalidInput, NotFound
 from domain.shared.values import whole_number
+from projections.notice_queries import Scope
 from projections.notice_sources import NoticeSourceView, SyncRunPage
 
 
@@ -108,16 +109,25 @@ async def _sync_page(
     )
 
 
+async def _visible_source(
+    request: Request, port: RepaymentPagesPort, scope: Scope
+) -> tuple[UUID, NoticeSourceView] | None:
+    """The path's source as the staff member may see it (their brand, their companies), or None (the page's 404)."""
+    source_id = path_id(request, "source_id")
+    if source_id is None:
+        return None
+    source = await run_in_threadpool(port.sources.source, scope, source_id, port.clock.now())
+    return None if source is None else (source_id, source)
+
+
 async def sync_now(request: Request, port: RepaymentPagesPort, principal: Principal) -> Response:
     back_to_dashboard = form_text(request, "back") == "repayments"
     company = company_param(form_text(request, "company")) if back_to_dashboard else None
-    source_id = path_id(request, "source_id")
     scope = scope_of(principal)
-    source = None
-    if source_id is not None:
-        source = await run_in_threadpool(port.sources.source, scope, source_id, port.clock.now())
-    if source_id is None or source is None:
+    found = await _visible_source(request, port, scope)
+    if found is None:
         return await not_found(request)  # another brand's source, or a company the staff member may not see
+    source_id, source = found
 
     def trigger() -> tuple[UUID, bool]:
         run_id = port.syncs.request(principal.brand_id, source_id, trigger="manual", requested_by=principal.actor)
@@ -147,13 +157,11 @@ async def configure_source(request: Request, port: RepaymentPagesPort, principal
     """A source's settings form: the API's reconfigure (PATCH /api/v1/notice-sources/{id}) with the settings'
     version the page showed, so settings changed since are refused (409, in words with the settings now), nothing
     saved. An empty token keeps the source's token."""
-    source_id = path_id(request, "source_id")
     scope = scope_of(principal)
-    source = None
-    if source_id is not None:
-        source = await run_in_threadpool(port.sources.source, scope, source_id, port.clock.now())
-    if source_id is None or source is None:
+    found = await _visible_source(request, port, scope)
+    if found is None:
         return await not_found(request)  # another brand's source, or a company the staff member may not see
+    source_id, source = found
     shown = whole_number(form_text(request, "expected_version").strip())
     try:
         result = await act(

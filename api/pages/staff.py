@@ -22,6 +22,7 @@ from api.web import (
     TypedForm,
     act,
     after_write,
+    as_id,
     error_text,
     form_text,
     keyset_page,
@@ -38,13 +39,6 @@ from domain.shared.errors import DomainError, InvalidInput
 from domain.shared.values import whole_number
 from projections.activity import ActivityEntry
 from projections.identity import LoginView, StaffView
-
-
-def _uuid(raw: str) -> UUID | None:
-    try:
-        return UUID(raw)
-    except ValueError:
-        return None
 
 
 def _companies(request: Request) -> list[str]:
@@ -69,7 +63,7 @@ async def staff_list(request: Request, port: StaffPort, principal: Principal) ->
 async def staff_create(request: Request, port: StaffPort, principal: Principal) -> Response:
     form: FormData = request.state.form
     email, name, roles = form_text(request, "email"), form_text(request, "name"), form.getlist("roles")
-    manager = _uuid(form_text(request, "manager_id"))
+    manager = as_id(form_text(request, "manager_id"))
     try:
         result = await act(
             principal,
@@ -202,7 +196,7 @@ def edit_staff(port: StaffPort, principal: Principal, staff_id: UUID, request: R
         email=form_text(request, "email") or None,
         roles=[str(r) for r in form.getlist("roles")],
         companies=_companies(request),
-        manager_id=_uuid(manager_raw) if manager_raw else None,
+        manager_id=as_id(manager_raw) if manager_raw else None,
         available=form_text(request, "available") == "on",
         granter=principal,
     )
@@ -239,7 +233,7 @@ def add_leave(port: StaffPort, principal: Principal, staff_id: UUID, request: Re
 
 
 def cancel_leave(port: StaffPort, principal: Principal, staff_id: UUID, request: Request) -> CommandResult:
-    leave_id = _uuid(form_text(request, "leave_id"))
+    leave_id = as_id(form_text(request, "leave_id"))
     if leave_id is None:
         raise InvalidInput([])
     return port.identity.cancel_leave(principal.brand_id, staff_id, leave_id)
