@@ -164,7 +164,7 @@ class Mandates:
                 self._client(brand_id).revoke(mandate.gateway_id, caller=Caller(brand_id))
             except DomainError as exc:
                 log.warning("mandates.revoke_at_gateway_failed", mandate_id=str(mandate_id), error=str(exc))
-        self.store.move_mandate(mandate.id, ("registered", "active"), "revoked", self.clock.now(), "revoked by staff")
+        self.store.move_mandate(mandate.id, LIVE, "revoked", self.clock.now(), "revoked by staff")
         return self.mandate(brand_id, mandate_id)
 
     # The gateway's events --------------------------------------------------------------------------------------
@@ -183,7 +183,7 @@ class Mandates:
             moved = self.store.move_mandate(mandate_id, ("registered",), "active", now)
         elif event.type == "mandate.revoked":
             why = str(event.data.get("reason") or "revoked at the gateway")[:300]
-            moved = self.store.move_mandate(mandate_id, ("registered", "active"), "revoked", now, why)
+            moved = self.store.move_mandate(mandate_id, LIVE, "revoked", now, why)
         else:
             return WebhookOutcome("ignored", f"{event.type} changes no mandate")
         return WebhookOutcome("processed" if moved else "ignored", None if moved else f"the mandate is {mandate.state}")
