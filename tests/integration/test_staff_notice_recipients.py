@@ -105,10 +105,13 @@ def test_a_page_of_notices_reads_the_brands_staff_once_not_once_per_notice(platf
             _notice(conn, brand, n, ["collection_executive"] if n % 2 else ["admin"], [])
         conn.execute("ANALYZE read.staff")
         conn.execute("ANALYZE read.staff_notices")
+        # A sequential scan reads the other tests' staff too (the database is shared): one pass over the table is
+        # what "once" allows, against 50 passes over the brand's 3,000 before.
+        table_rows = conn.execute("SELECT count(*) AS n FROM read.staff").fetchone()["n"]
         ((sql, params),) = recorded.statements
         plan = conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params).fetchone()["QUERY PLAN"]
         plan = json.loads(plan) if isinstance(plan, str) else plan
         rows = conn.execute(sql, params).fetchall()
     assert len(rows) == 50 and {r["recipients"] for r in rows} == {1500, 0}
     # The brand's 3,000 staff are read about once for the page (the per-notice count read 50 x 3,000).
-    assert _staff_rows_read(plan[0]["Plan"]) <= 2 * 3000, json.dumps(plan, indent=1)[:3000]
+    assert _staff_rows_read(plan[0]["Plan"]) <= table_rows + 3000, json.dumps(plan, indent=1)[:3000]
