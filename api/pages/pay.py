@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from api.problems import RETRY_AFTER_SECONDS
 from api.routes.disbursals import public_base
 from api.routes.paylinks import WEBHOOK_PATH, PaylinkPort
 from api.services.loan_documents import LoanDocument, LoanDocuments
@@ -24,8 +25,12 @@ from api.services.mandates import MandateLive
 from api.services.no_due_links import NoDueLinks
 from api.services.pay_links import PayLinks
 from api.web import PublicPage, error_text, pages, templates
+from domain.providers.errors import ProviderUnavailable
 from domain.shared.errors import DomainError, InvalidInput, NotFound
 
+GATEWAY_DOWN = (
+    "The payment service is not answering just now. Nothing was charged or set up: please try again in a few minutes."
+)
 AUTOPAY_LIVE = "UPI Autopay is already set up on this loan: a second one cannot be added while it is pending or active."
 
 
@@ -63,6 +68,12 @@ async def _show(request: Request, port: PaylinkPort, status: int = 200, error: s
                  **extra)  # fmt: skip
 
 
+def _retry_later(page: Response) -> Response:
+    """The gateway did not answer (after the adapter's bounded retries): a 503 the borrower can retry, not a refusal."""
+    page.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return page
+
+
 async def pay_page(request: Request, port: PaylinkPort) -> Response:
     return await _show(request, port)
 
@@ -78,6 +89,8 @@ async def pay(request: Request, port: PaylinkPort) -> Response:
         link = await run_in_threadpool(port.paylinks.checkout, brand_id, loan_id, full, callback)
     except NotFound:
         return _gone(request)
+    except ProviderUnavailable:
+        return _retry_later(await _show(request, port, 503, GATEWAY_DOWN))
     except DomainError as exc:
         return await _show(request, port, 409, error_text(exc))
     brand = await run_in_threadpool(lambda: port.paylinks.identity.brand(brand_id).name)
@@ -106,6 +119,8 @@ async def autopay(request: Request, port: PaylinkPort) -> Response:
         return await _show(request, port, 422, autopay_error=words, typed_vpa=vpa)
     except MandateLive:
         return await _show(request, port, 409, autopay_error=AUTOPAY_LIVE)
+    except ProviderUnavailable:
+        return _retry_later(await _show(request, port, 503, autopay_error=GATEWAY_DOWN, typed_vpa=vpa))
     except DomainError as exc:
         words = f"UPI Autopay could not be set up: {error_text(exc)}"
         return await _show(request, port, 409, autopay_error=words, typed_vpa=vpa)

@@ -118,3 +118,27 @@ def test_a_changed_expired_or_other_brands_link_registers_nothing(platform: Any,
         refused = httpx.post(f"{server}/pay/{bad}/autopay", data={"vpa": "meera@okbank"}, follow_redirects=False)
         assert refused.status_code == 404 and "not valid or has expired" in refused.text, refused.text
     assert _mandates(server, tenant, loan_id) == [] and _mandates(server, other, other_loan) == []
+
+
+def test_a_gateway_that_does_not_answer_is_a_503_to_retry_with_nothing_set_up_or_charged(
+    platform: Any, server: str, provider_simulators: Any
+) -> None:
+    gateway = provider_simulators["gateway"]
+    tenant, loan_id, token = _loan(platform)
+    try:
+        gateway.fail_next(1000, 503, path="/v1/mandates")
+        down = httpx.post(f"{server}/pay/{token}/autopay", data={"vpa": "meera@okbank"}, follow_redirects=False)
+        assert down.status_code == 503 and down.headers["retry-after"].isdigit(), down.text
+        assert 'id="autopay-error"' in down.text and "not answering" in down.text
+        assert 'value="meera@okbank"' in down.text  # what the borrower typed is kept for the retry
+        gateway.reset_faults()
+        gateway.fail_next(1000, 503, path="/v1/orders")
+        unpaid = httpx.post(f"{server}/pay/{token}", data={"amount": "due"}, follow_redirects=False)
+        assert unpaid.status_code == 503 and unpaid.headers["retry-after"].isdigit(), unpaid.text
+        assert "not answering" in unpaid.text and "Nothing was charged" in unpaid.text
+    finally:
+        gateway.reset_faults()
+    assert _mandates(server, tenant, loan_id) == []
+    # once the gateway answers again the same form sets it up
+    made = httpx.post(f"{server}/pay/{token}/autopay", data={"vpa": "meera@okbank"}, follow_redirects=False)
+    assert made.status_code == 303 and [m["state"] for m in _mandates(server, tenant, loan_id)] == ["registered"]
