@@ -61,7 +61,7 @@ def payout_workbook(
             [
                 number,
                 line.loan_number,
-                line.beneficiary_name,
+                _words(sheet, line.beneficiary_name),
                 _text(sheet, line.account_number),
                 line.ifsc,
                 _amount(sheet, line.amount),
@@ -83,7 +83,7 @@ def payout_workbook(
     control: WriteOnlyWorksheet = workbook.create_sheet("Control")
     for label, value in (
         ("File id", str(file_id)),
-        ("Brand", brand),
+        ("Brand", _words(control, brand)),
         ("Created at", created_at.isoformat()),
         ("Row count", total.count),
         ("Total amount", _amount(control, total.amount)),
@@ -114,7 +114,9 @@ def beneficiary_workbook(lines: Sequence[PayoutLine]) -> bytes:
     bold = Font(bold=True)
     sheet.append([_cell(sheet, text, font=bold) for text in BENEFICIARY_HEADER])
     for line in lines:
-        sheet.append([line.beneficiary_name, _text(sheet, line.account_number), line.ifsc, line.loan_number])
+        sheet.append(
+            [_words(sheet, line.beneficiary_name), _text(sheet, line.account_number), line.ifsc, line.loan_number]
+        )
     return _bytes(workbook)
 
 
@@ -128,6 +130,17 @@ def _cell(sheet: WriteOnlyWorksheet, value: object, *, font: Font | None = None)
 def _text(sheet: WriteOnlyWorksheet, value: str) -> WriteOnlyCell:
     cell = WriteOnlyCell(sheet, value=value)
     cell.number_format = "@"
+    return cell
+
+
+def _words(sheet: WriteOnlyWorksheet, value: str) -> WriteOnlyCell:
+    """A cell of free text (a beneficiary's name, the brand) that is text whatever it starts with: openpyxl writes a
+    string starting with `=` as a formula, so a name such as `=HYPERLINK(...)` ran in Excel (XLSX injection). Typed as
+    a string and quote-prefixed (what Excel does to `'=...` typed in), it shows exactly as given and stays text when
+    edited; the bank reads the name unchanged (no `'` added, as a CSV export adds)."""
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"
+    cell.quotePrefix = True
     return cell
 
 

@@ -64,3 +64,26 @@ def test_ten_thousand_lines_in_well_under_ten_seconds() -> None:
     assert time.perf_counter() - started < 10
     rows = list(load_workbook(io.BytesIO(data), read_only=True)["Payouts"].iter_rows(values_only=True))
     assert len(rows) == 10_002
+
+
+def test_a_name_that_looks_like_a_formula_is_written_as_text() -> None:
+    """A beneficiary (a bank account's holder name, as the borrower gave it) or brand starting with = + - @ is text in
+    both files, never a formula Excel would run (XLSX injection), and reads back exactly as given."""
+    import zipfile
+
+    names = ['=HYPERLINK("http://x","pay")', "+91 Rao", "-Iyer", "@SUM(1+1)"]
+    lines = [PayoutLine(uuid.uuid4(), f"DEMO-L-{n:06d}", name, f"00{n:010d}", "HDFC0001234", Decimal("10.00"))
+             for n, name in enumerate(names, 1)]  # fmt: skip
+    created = datetime(2026, 11, 30, tzinfo=UTC)
+    for data, sheet, column in (
+        (payout_workbook(lines, file_id=FILE_ID, brand="=cmd|' /C calc'!A0", created_at=created), "Payouts", 2),
+        (beneficiary_workbook(lines), "Beneficiaries", 0),
+    ):
+        with zipfile.ZipFile(io.BytesIO(data)) as parts:
+            sheets = [parts.read(n).decode() for n in parts.namelist() if n.startswith("xl/worksheets/")]
+        assert sheets and not any("<f>" in xml or "<f " in xml for xml in sheets)
+        book = load_workbook(io.BytesIO(data))
+        cells = [row[column] for row in book[sheet].iter_rows(min_row=2, max_row=len(names) + 1)]
+        assert [c.value for c in cells] == names and {c.data_type for c in cells} == {"s"}
+    control = dict(load_workbook(io.BytesIO(payout_workbook(lines, file_id=FILE_ID, brand="=x", created_at=created)))["Control"].values)  # fmt: skip
+    assert control["Brand"] == "=x"
