@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from adapters.cob_store import CobStore
-from api.routes.loan_exports import csv_chunks, safe
+from api.csv_download import csv_chunks, safe
 from api.services.jobs import ManualRuns, RunOrder, RunsRequested
 from api.web import Page, act, after_write, error_page, error_text, form_text, keyset_page, pages, render
 from domain.identity.permissions import Level, Permission

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,8 +9,9 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
+from api.csv_download import csv_chunks, safe
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
 from api.request_input import check_ranges
 from api.routes.activity import ActivityPageOut
@@ -162,19 +161,16 @@ def history(ctx: Context[AuditPort]) -> Reply | Response:
     _guard_company(ctx)
     type_name, aggregate_id = ctx.path["aggregate_type"], ctx.path["aggregate_id"]
     entries = ctx.port.replay.history(type_name, aggregate_id, ctx.brand_id)
-    if q.format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["version", "event", "occurred_at", "actor", "trace_id", "data"])
-        for e in entries:
-            writer.writerow(
-                [e.version, e.event, e.occurred_at.isoformat(), e.actor, e.trace_id or "", json.dumps(e.data)]
-            )
-        filename = f"{type_name}-{aggregate_id}-history.csv"
-        return Response(
-            out.getvalue(),
+    if q.format == "csv":  # as the loan's own history export: UTF-8 with BOM, text cells formula-safe
+        rows = (
+            (e.version, e.event, e.occurred_at.isoformat(), safe(e.actor), e.trace_id or "", safe(json.dumps(e.data)))
+            for e in entries
+        )
+        header = ("version", "event", "occurred_at", "actor", "trace_id", "data")
+        return StreamingResponse(
+            csv_chunks(header, rows),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            headers={"Content-Disposition": f'attachment; filename="{type_name}-{aggregate_id}-history.csv"'},
         )
     audited = ctx.port.replay.resolve(type_name)
     return json_response(

@@ -9,15 +9,14 @@ figures are computed before the answer starts (a refusal is still a problem+json
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from uuid import UUID
 
 from starlette.responses import StreamingResponse
 
+from api.csv_download import csv_chunks, safe
 from api.endpoint import Context, Endpoint, serve
 from api.routes.audit import HistoryOut
 from api.routes.servicing_models import LedgerOut
@@ -27,8 +26,6 @@ from domain.loans.application import Loans
 from domain.loans.servicing_views import ledger
 
 READ = (Permission.LOANS, Level.READ)
-BOM = "\ufeff"
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -37,26 +34,6 @@ class LoanExportPort:
 
     loans: Loans
     replay: AuditReplay
-
-
-def safe(text: str) -> str:
-    """A text cell no spreadsheet runs as a formula."""
-    return "'" + text if text.startswith(_FORMULA) else text
-
-
-def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[object]], batch: int = 200) -> Iterator[bytes]:
-    """The CSV as UTF-8 chunks: the byte-order mark and header first, then `batch` rows at a time."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    out.write(BOM)
-    writer.writerow(header)
-    for n, row in enumerate(rows, 1):
-        writer.writerow(row)
-        if n % batch == 0:
-            yield out.getvalue().encode("utf-8")
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue().encode("utf-8")
 
 
 def _download(chunks: Iterator[bytes], filename: str) -> StreamingResponse:

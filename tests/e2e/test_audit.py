@@ -89,8 +89,10 @@ def test_state_as_of_each_instant_equals_what_was_seen_then(client: Any, platfor
         exported.headers["content-type"].startswith("text/csv")
         and "attachment" in exported.headers["content-disposition"]
     )
-    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert exported.content.startswith("\ufeff".encode())  # a byte-order mark, so Excel reads Hindi names right
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
     assert [r["event"] for r in rows] == ["Registered", "DetailsUpdated", "AlternatePhoneAdded", "LoanNumberLinked"]
+    assert rows[0]["version"] == "1" and rows[0]["actor"].startswith("apikey:")
 
 
 def test_replay_is_brand_scoped_permissioned_and_refuses_bad_input(client: Any, platform: Any) -> None:

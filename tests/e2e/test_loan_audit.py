@@ -12,7 +12,7 @@ import time
 from datetime import UTC, date, datetime
 from typing import Any
 
-from api.routes.loan_exports import safe
+from api.csv_download import safe
 from domain.identity.application import Identity
 from domain.loans.application import Loans
 from domain.shared.rupees import rupees
