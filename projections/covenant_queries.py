@@ -156,6 +156,21 @@ class EvaluationRow:
 
 
 @dataclass(frozen=True)
+class BorrowerCovenant:
+    """One of a borrower's covenants with its records still waiting (Open or Overdue), earliest due first: what the
+    borrower's own covenants page shows."""
+
+    covenant: CovenantRow
+    records: tuple[EvaluationRow, ...]
+
+    @property
+    def awaiting_proof(self) -> int:
+        """Its records still waiting for the borrower's proof: Overdue, or Open with no proof standing (an Open one
+        with proof is the lender's to review)."""
+        return sum(1 for r in self.records if not (r.status is EvaluationStatus.OPEN and r.proof_received))
+
+
+@dataclass(frozen=True)
 class CovenantCounts:
     """Dashboard figures: evaluation records by status, and active covenants."""
 
@@ -361,6 +376,32 @@ class CovenantQueries:
             ).fetchone()
             proofs = _proofs(conn, "evaluation_id", brand_id, evaluation_id) if row else {}
         return EvaluationRow.of(row, proofs.get(evaluation_id, ())) if row else None
+
+    def of_borrower(self, brand_id: UUID, customer_id: UUID) -> list[BorrowerCovenant]:
+        """A borrower's covenants of the brand (by title, then id), each with its Open and Overdue records (earliest
+        due first) and their proofs: nothing of another borrower or brand. Read by `covenants_customer_idx`, the
+        records' (covenant_id, cycle) key and `covenant_proofs_covenant_idx`."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_COVENANT_COLUMNS} FROM read.covenants c LEFT JOIN read.customers cu ON cu.id = c.customer_id "
+                "WHERE c.brand_id = %s AND c.customer_id = %s ORDER BY c.title, c.id",
+                (brand_id, customer_id),
+            ).fetchall()
+            ids = [r["id"] for r in rows]
+            records = conn.execute(
+                f"SELECT {_EVALUATION_COLUMNS} FROM read.covenant_evaluations WHERE covenant_id = ANY(%s) "
+                "AND brand_id = %s AND customer_id = %s AND status IN ('open', 'overdue') ORDER BY due_date, cycle",
+                (ids, brand_id, customer_id),
+            ).fetchall()
+            proofs: dict[UUID, list[ProofRow]] = {}
+            if records:
+                for covenant_id in {r["covenant_id"] for r in records}:
+                    for record_id, found in _proofs(conn, "covenant_id", brand_id, covenant_id).items():
+                        proofs[record_id] = found
+        by_covenant: dict[UUID, list[EvaluationRow]] = {}
+        for r in records:
+            by_covenant.setdefault(r["covenant_id"], []).append(EvaluationRow.of(r, proofs.get(r["id"], ())))
+        return [BorrowerCovenant(CovenantRow.of(r), tuple(by_covenant.get(r["id"], ()))) for r in rows]
 
     def counts(self, brand_id: UUID) -> CovenantCounts:
         """Dashboard figures: records by status and active covenants."""

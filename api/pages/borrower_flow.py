@@ -59,6 +59,7 @@ from domain.shared.aggregate import acting_as
 from domain.shared.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, Throttled
 from domain.shared.values import normalise_phone
 from projections.callbacks import CallbackQueries
+from projections.covenant_queries import CovenantQueries
 from projections.loan_queries import LoanQueries
 from projections.product_queries import ProductQueries
 
@@ -73,7 +74,8 @@ PHONE_REMEMBERED = timedelta(minutes=30)
 @dataclass(frozen=True)
 class BorrowerFlowPort:
     """What the borrower web flow uses: the onboarding use cases, the products to choose from, the application, the
-    document checklist (the status page counts what is still missing), the borrower's re-loan offers (the status
+    document checklist (the status page counts what is still missing), the borrower's covenants (the status page
+    links them when there are any), the borrower's re-loan offers (the status
     page shows them with Accept / No thanks), callback requests (the status page's "call me back" form,
     api/pages/borrower_callbacks.py) and the operational store (a step's input kept across a sign-in)."""
 
@@ -85,6 +87,7 @@ class BorrowerFlowPort:
     callbacks: Callbacks
     callback_queries: CallbackQueries
     ops: OperationalStore  # what a borrower typed before their session ended (`keep_draft`), until they are back
+    covenants: CovenantQueries  # the status page links the borrower's covenants (api/pages/borrower_covenants.py)
 
 
 class _Onboards(Protocol):
@@ -631,9 +634,12 @@ async def status_page(
             # The loan's own payment page (what due, paid, receipts, the certificate or letter), as reminders link it.
             pay_link = PayLinks.configured().url("", principal.brand_id, application.id, datetime.now(UTC))
     documents_missing = None  # documents belong to the record the personal step makes
+    covenants = None  # so do covenants: how many records wait for the borrower's proof, when they have any
     if state.customer_id is not None:
         detail = await run_in_threadpool(port.documents.checklist_detail, principal.brand_id, state.customer_id)
         documents_missing = len(detail.to_upload)
+        theirs = await run_in_threadpool(port.covenants.of_borrower, principal.brand_id, state.customer_id)
+        covenants = sum(c.awaiting_proof for c in theirs) if theirs else None
     offers = await run_in_threadpool(port.reloans.offers, principal.brand_id, principal.borrower_id)
     callbacks = await run_in_threadpool(port.callback_queries.of_borrower, principal.brand_id, principal.borrower_id, 1)
     open_callback = next((c for c in callbacks if c.status == "open"), None)
@@ -659,6 +665,7 @@ async def status_page(
         form_steps=FORM_STEPS,
         labels=LABELS,
         documents_missing=documents_missing,
+        covenants_awaiting=covenants,
         pay_link=pay_link,
         reloan_offers=offers,
     )

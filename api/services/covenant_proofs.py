@@ -42,7 +42,14 @@ class CovenantProofs:
     documents: Documents
 
     def attach(
-        self, brand_id: UUID, evaluation_id: UUID, filename: str, data: bytes, uploaded_by: Uploader = Uploader.STAFF
+        self,
+        brand_id: UUID,
+        evaluation_id: UUID,
+        filename: str,
+        data: bytes,
+        uploaded_by: Uploader = Uploader.STAFF,
+        *,
+        customer_id: UUID | None = None,
     ) -> CommandResult:
         """Upload `data` as the record's borrower's document and attach it to the record as proof.
 
@@ -50,8 +57,9 @@ class CovenantProofs:
         stores no document; a bad file is a 422 naming `file` from the upload. The same file already held for the
         borrower (proof of another covenant) is attached by its document id rather than refused - unless staff
         rejected that document: a proof reading "rejected" on the borrower's documents is no proof, so that is a
-        422 naming `file` (with the rejection's reason) and nothing is attached."""
-        record = self.covenants.proof_target(brand_id, evaluation_id)
+        422 naming `file` (with the rejection's reason) and nothing is attached. `customer_id`: the borrower
+        attaching their own proof (`uploaded_by` borrower, the web flow): another borrower's record is a 404 too."""
+        record = self.covenants.proof_target(brand_id, evaluation_id, customer_id)
         uploaded = self.documents.upload(
             brand_id, record.customer_id, DocumentKind.OTHER, filename, data, uploaded_by, existing_ok=True
         )

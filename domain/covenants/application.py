@@ -207,10 +207,13 @@ class Covenants(ContextApplication):
 
     # Proof of compliance (documents of the documents context attached to a record) ------------------------------
 
-    def proof_target(self, brand_id: UUID, evaluation_id: UUID) -> CovenantEvaluation:
+    def proof_target(self, brand_id: UUID, evaluation_id: UUID, customer_id: UUID | None = None) -> CovenantEvaluation:
         """The record proof would be attached to: of the brand (404) and still Open or Overdue (409). Checked before
-        the document is uploaded, so a refused attachment stores nothing."""
+        the document is uploaded, so a refused attachment stores nothing. `customer_id` (a borrower attaching their
+        own proof): a record of another borrower is the same 404 as an unknown id, saying nothing of it."""
         record = self.evaluation(brand_id, evaluation_id)
+        if customer_id is not None and record.customer_id != customer_id:
+            raise EvaluationNotFound(f"CovenantEvaluation {evaluation_id} not found", id=str(evaluation_id))
         record.check_attachable()
         return record
 

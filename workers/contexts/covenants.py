@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from api.pages import covenant_form
+from api.pages import borrower_covenants, covenant_form
 from api.pages import covenants as pages
 from api.routes import covenant_proofs
 from api.routes import covenants as routes
@@ -59,7 +59,8 @@ CONTEXT = BoundedContext(
     queries=(CovenantQueries,),
     projections=(CovenantViews(), CovenantProofReviews()),
     endpoints=(*routes.ENDPOINTS, *covenant_proofs.ENDPOINTS),
-    pages=(*covenant_form.PAGES, *pages.PAGES),  # `/covenants/new` before `/covenants/{covenant_id}`
+    # `/covenants/new` before `/covenants/{covenant_id}`; the borrower's own covenants page (the web flow's cookie).
+    pages=(*covenant_form.PAGES, *pages.PAGES, *borrower_covenants.PAGES),
     jobs=(
         Job(covenant_jobs.EVALUATION, covenant_jobs.run_evaluation, covenant_jobs.CovenantJobPort),
         Job(covenant_jobs.NOTIFICATION, covenant_jobs.run_notification, covenant_jobs.CovenantJobPort),
