@@ -79,6 +79,7 @@ class CustomerDirectory(Projection):
         C.AlternatePhoneAdded,
         C.AlternatePhoneRemoved,
         C.LoanNumberLinked,
+        C.LoanNumberUnlinked,
         C.NumberAssigned,
         C.AgentAssigned,
         C.NoteAdded,  # only the row's version moves (an If-Match names the record's version); notes: customer_notes.py
@@ -291,6 +292,10 @@ class CustomerDirectory(Projection):
         self._effects.link_loan(event.originator_id, event.originator_version, event.timestamp, event.loan_number)
         return ()
 
+    def _on_loan_number_unlinked(self, event: C.LoanNumberUnlinked) -> Iterable[Change]:
+        self._effects.unlink_loan(event.originator_id, event.originator_version, event.timestamp, event.loan_number)
+        return ()
+
     def _on_number_assigned(self, event: C.NumberAssigned) -> Iterable[Change]:
         self._effects.set(event.originator_id, event.originator_version, event.timestamp, number=event.number)
         return ()
@@ -312,7 +317,8 @@ _COLUMNS = ("id", "brand_id", "name", "name_key", "phone", "alternate_phones", "
 #: The changes of a batch to rows of earlier batches, one row of the document per borrower (see _BatchEffects).
 #: Each column follows what one event's UPDATE did: a field is kept when the batch gave no value for it (the last
 #: value given wins); the alternate phones the batch removed are taken out of the stored ones before the phones it
-#: added (the added ones the batch removed again are gone already) are appended; loan numbers are appended.
+#: added (the added ones the batch removed again are gone already) are appended; likewise the loan numbers the batch
+#: unlinked are taken out of the stored ones before those it linked are appended.
 _UPDATE_ROWS = (
     "UPDATE read.customers c SET name = coalesce(v.name, c.name), name_key = coalesce(lower(v.name), c.name_key), "
     "phone = coalesce(v.phone, c.phone), email = coalesce(v.email, c.email), pan = coalesce(v.pan, c.pan), "
@@ -325,10 +331,12 @@ _UPDATE_ROWS = (
     "alternate_numbers = CASE WHEN v.removed IS NULL THEN c.alternate_numbers ELSE ARRAY(SELECT n "
     "FROM unnest(c.alternate_numbers) n WHERE n IS NULL OR n <> ALL (v.removed)) END "
     "|| coalesce(v.numbers, '{}'::text[]), "
-    "loan_numbers = c.loan_numbers || coalesce(v.loans, '{}'::text[]), version = v.version, updated_at = v.at "
+    "loan_numbers = CASE WHEN v.unlinked IS NULL THEN c.loan_numbers ELSE ARRAY(SELECT n "
+    "FROM unnest(c.loan_numbers) n WHERE n <> ALL (v.unlinked)) END || coalesce(v.loans, '{}'::text[]), "
+    "version = v.version, updated_at = v.at "
     "FROM jsonb_to_recordset(%s::jsonb) AS v(id uuid, name text, phone text, email text, pan text, pan_masked text, "
     "date_of_birth date, addresses jsonb, number text, agent_id uuid, removed text[], phones jsonb, numbers text[], "
-    "loans text[], version int, at timestamptz) WHERE c.id = v.id"
+    "loans text[], unlinked text[], version int, at timestamptz) WHERE c.id = v.id"
 )
 
 
@@ -497,6 +505,20 @@ class _BatchEffects:
         row["version"] = version
         row["updated_at"] = at
 
+    def unlink_loan(self, oid: UUID, version: int, at: Any, loan_number: str) -> None:
+        row = self.new.get(oid.int)
+        if row is None:  # Out of the stored numbers (in SQL) and of those the batch linked.
+            change = self._changes(oid, version, at)
+            unlinked = change.setdefault("unlinked", [])
+            if loan_number not in unlinked:
+                unlinked.append(loan_number)
+            if "loans" in change:
+                change["loans"] = [n for n in change["loans"] if n != loan_number]
+            return
+        row["loan_numbers"] = [n for n in row["loan_numbers"] if n != loan_number]
+        row["version"] = version
+        row["updated_at"] = at
+
     def write_out(self, oid: UUID) -> list[Change]:
         """Write what was gathered for one row now; the row's later changes in the batch go to the UPDATE."""
         row = self.new.pop(oid.int, None)
@@ -532,6 +554,7 @@ _DIRECTORY_WRITES: dict[type[Any], Callable[[CustomerDirectory, Any], Iterable[C
     C.AlternatePhoneAdded: CustomerDirectory._on_alternate_phone_added,
     C.AlternatePhoneRemoved: CustomerDirectory._on_alternate_phone_removed,
     C.LoanNumberLinked: CustomerDirectory._on_loan_number_linked,
+    C.LoanNumberUnlinked: CustomerDirectory._on_loan_number_unlinked,
     C.NumberAssigned: CustomerDirectory._on_number_assigned,
     C.AgentAssigned: CustomerDirectory._on_agent_assigned,
     C.NoteAdded: CustomerDirectory._on_note_added,
@@ -576,6 +599,11 @@ def _loan_number_linked(event: C.LoanNumberLinked) -> Summary:
     return "loan_linked", f"Linked loan {event.loan_number}", {"loan_number": event.loan_number}
 
 
+def _loan_number_unlinked(event: C.LoanNumberUnlinked) -> Summary:
+    summary = f"Unlinked loan {event.loan_number}: {event.reason}"
+    return "loan_unlinked", summary, {"loan_number": event.loan_number, "reason": event.reason}
+
+
 def _number_assigned(event: C.NumberAssigned) -> Summary:
     return "number_assigned", f"Given the id {event.number}", {"number": event.number}
 
@@ -610,6 +638,7 @@ _SUMMARIES: dict[type[Any], Callable[[Any], Summary]] = {
     C.AlternatePhoneAdded: _alternate_phone_added,
     C.AlternatePhoneRemoved: _alternate_phone_removed,
     C.LoanNumberLinked: _loan_number_linked,
+    C.LoanNumberUnlinked: _loan_number_unlinked,
     C.NumberAssigned: _number_assigned,
     C.AgentAssigned: _agent_assigned,
     C.NoteAdded: _note_added,

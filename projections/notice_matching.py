@@ -19,7 +19,12 @@ class NoticeRematchQueue(Projection):
     name = "notice_rematch_queue"
     source = "customers"
     topics = topics_of(
-        C.Registered, C.DetailsUpdated, C.AlternatePhoneAdded, C.AlternatePhoneRemoved, C.LoanNumberLinked
+        C.Registered,
+        C.DetailsUpdated,
+        C.AlternatePhoneAdded,
+        C.AlternatePhoneRemoved,
+        C.LoanNumberLinked,
+        C.LoanNumberUnlinked,
     )
     tables = ("read.notice_rematch_queue",)
     ddl = (
@@ -95,7 +100,9 @@ class NoticeBorrowerKeys(Projection):
 
     name = "notice_borrower_keys"
     source = "customers"
-    topics = topics_of(C.Registered, C.AlternatePhoneAdded, C.AlternatePhoneRemoved, C.LoanNumberLinked)
+    topics = topics_of(
+        C.Registered, C.AlternatePhoneAdded, C.AlternatePhoneRemoved, C.LoanNumberLinked, C.LoanNumberUnlinked
+    )
     tables = ("read.notice_borrower_keys",)
     ddl = (
         # kind: "loan" (as the record holds it) or "alternate" (an alternate phone, E.164).
@@ -117,6 +124,11 @@ class NoticeBorrowerKeys(Projection):
                 yield Write(insert, ("loan", event.originator_id, list(event.loan_numbers)))
         elif isinstance(event, C.LoanNumberLinked):
             yield Write(insert, ("loan", event.originator_id, [event.loan_number]))
+        elif isinstance(event, C.LoanNumberUnlinked):
+            yield Write(
+                "DELETE FROM read.notice_borrower_keys WHERE kind = 'loan' AND key = %s AND customer_id = %s",
+                (event.loan_number, event.originator_id),
+            )
         elif isinstance(event, C.AlternatePhoneAdded):
             yield Write(insert, ("alternate", event.originator_id, [event.phone]))
         elif isinstance(event, C.AlternatePhoneRemoved):

@@ -86,7 +86,7 @@ class NoticeViews(Projection):
     name = "notices"
     source = "notices"
     topics = topics_of(
-        N.Imported, N.Changed, N.MarkedInactive, N.Reactivated, N.Matched, N.MatchConfirmed,
+        N.Imported, N.Changed, N.MarkedInactive, N.Reactivated, N.Matched, N.MatchConfirmed, N.MatchRemoved,
         S.Connected, S.Reconfigured, S.SyncStarted, S.SyncEnded,
         R.Started, R.PagePulled, R.Finished,
     )  # fmt: skip
@@ -328,6 +328,22 @@ class NoticeViews(Projection):
                 {"customer_id": str(m.customer_id), "confidence": m.confidence, "band": m.band,
                  "methods": list(m.methods), "reason": event.reason,
                  "previous_customer_id": str(event.previous_customer_id) if event.previous_customer_id else None},
+            )  # fmt: skip
+        elif isinstance(event, N.MatchRemoved):
+            yield from self._flush()
+            m = event.match
+            yield Write(
+                "UPDATE read.notices SET match_customer_id = NULL, match_confidence = %s, match_band = %s, "
+                "match_methods = %s, match_candidates = %s::jsonb, match_confirmed = false, version = %s, "
+                "updated_at = %s WHERE id = %s",
+                (m.confidence, m.band, list(m.methods),
+                 json_document([c.model_dump(mode="json") for c in m.candidates]), event.originator_version, at, oid),
+            )  # fmt: skip
+            self._note(
+                event,
+                "match_removed",
+                {"previous_customer_id": str(event.previous_customer_id), "was_confirmed": event.was_confirmed,
+                 "band": m.band, "confidence": m.confidence, "reason": event.reason},
             )  # fmt: skip
         elif isinstance(event, N.Matched):
             m = event.match

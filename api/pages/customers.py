@@ -96,6 +96,7 @@ CHANGED_WORDS = {
     "phone-removed": "Alternate phone removed.",
     "loan-linked": "Loan number linked.",
     "loan-already": "That loan number was already linked to this borrower; nothing changed.",
+    "loan-unlinked": "Loan number unlinked.",
 }
 
 #: The profile form's fields (the API's PATCH fields; addresses have their own forms).
@@ -524,6 +525,11 @@ async def _edit_refused(
         if now is not None:
             if form == "address":
                 message = changed_since("this borrower's addresses", _address_words(now.addresses))
+            elif form == "loan-number":  # (only the versioned Unlink: linking is not versioned)
+                message = (
+                    "Someone else changed this borrower's record since you opened it, so nothing was unlinked. Its "
+                    f"loan numbers are now: {', '.join(now.loan_numbers) or 'none'}. Unlink again if it is still wrong."
+                )
             else:
                 message = changed_since("this borrower's profile", _profile_words(now))
             refused = EditRefused(form, message)
@@ -729,6 +735,26 @@ async def link_loan_number(request: Request, port: CustomerPagesPort, principal:
     )  # fmt: skip
 
 
+async def unlink_loan_number(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
+    """A linked loan number's Unlink button: the API's POST .../loan-numbers/unlink with the reason typed and the
+    version the page showed (any change to the record since is a 409 in words, nothing saved)."""
+    customer_id = path_id(request, "customer_id")
+    if customer_id is None:
+        return await not_found(request)
+    loan_number, reason = form_text(request, "loan_number").strip(), form_text(request, "reason")
+    try:
+        shown = _shown_version(request)
+    except InvalidValue as exc:
+        return await _edit_refused(request, port, principal, customer_id, "loan-number", exc)
+    return await _record_change(
+        request, port, principal, customer_id, "loan-number",
+        lambda: port.customers.unlink_loan_number(
+            principal.brand_id, customer_id, loan_number, reason, expected_version=shown
+        ),
+        lambda _: "loan-unlinked",
+    )  # fmt: skip
+
+
 async def state_statement_period(request: Request, port: CustomerPagesPort, principal: Principal) -> Response:
     customer_id, document_id = path_id(request, "customer_id"), path_id(request, "document_id")
     if customer_id is None or document_id is None:
@@ -866,6 +892,7 @@ PAGES = pages(
         Page("POST", "/customers/{customer_id}/alternate-phones", add_alternate_phone, WRITE, form=True),
         Page("POST", "/customers/{customer_id}/alternate-phones/remove", remove_alternate_phone, WRITE, form=True),
         Page("POST", "/customers/{customer_id}/loan-numbers", link_loan_number, WRITE, form=True),
+        Page("POST", "/customers/{customer_id}/loan-numbers/unlink", unlink_loan_number, WRITE, form=True),
         Page("POST", "/customers/{customer_id}/document-requests", request_documents, WRITE, form=True),
         Page(
             "POST",

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from api.pages.actors import actor_names
 from api.routes.notice_sources import scope_of
-from api.routes.notices import confirm_notice_match
+from api.routes.notices import confirm_notice_match, remove_notice_match
 from api.services.notice_syncs import SyncRequests
 from api.web import (
     Page,
@@ -219,7 +219,12 @@ async def notice_detail(request: Request, port: RepaymentPagesPort, principal: P
 
 
 #: The flash after a match form's save (`?match=`): known values only.
-MATCH_SAVED = {"confirmed": "Match confirmed.", "corrected": "Match corrected.", "unchanged": "Already confirmed."}
+MATCH_SAVED = {
+    "confirmed": "Match confirmed.",
+    "corrected": "Match corrected.",
+    "unchanged": "Already confirmed.",
+    "removed": "Match removed: the notice is unmatched, and automatic matching will not pick that borrower again.",
+}
 
 
 async def notice_page(
@@ -229,8 +234,10 @@ async def notice_page(
     notice_id: UUID,
     match_error: str | None = None,
     status: int = 200,
+    form: str = "match",
 ) -> Response:
-    """A notice with its match and history; `match_error`: the match form refused (said at the form)."""
+    """A notice with its match and history; `match_error`: the match form (`form`: "match" or "unmatch") refused
+    (said at that form)."""
     scope = scope_of(principal)
 
     def load() -> dict[str, Any] | None:
@@ -261,7 +268,8 @@ async def notice_page(
         return await not_found(request)
     saved = MATCH_SAVED.get(request.query_params.get("match", "")) if status == 200 else None
     return render(request, "notice.html", status, principal=principal, nav="repayments", tab=None,
-                  can_match=principal.holds(*WRITE), match_error=match_error, match_saved=saved, **data)  # fmt: skip
+                  can_match=principal.holds(*WRITE), match_error=match_error if form == "match" else None,
+                  unmatch_error=match_error if form == "unmatch" else None, match_saved=saved, **data)  # fmt: skip
 
 
 async def confirm_match(request: Request, port: RepaymentPagesPort, principal: Principal) -> Response:
@@ -296,6 +304,28 @@ async def confirm_match(request: Request, port: RepaymentPagesPort, principal: P
                              f"/notices/{notice_id}?match={outcome}#notice-match")  # fmt: skip
 
 
+async def remove_match(request: Request, port: RepaymentPagesPort, principal: Principal) -> Response:
+    """The notice page's "Remove the match" form: the API's POST /api/v1/notices/{id}/unmatch (NOTICES WRITE) with
+    the reason and the borrower the page showed matched (a match changed since, or none now, is a 409, nothing
+    saved)."""
+    notice_id = path_id(request, "notice_id")
+    if notice_id is None:
+        return await not_found(request)
+    shown = form_text(request, "expected_customer_id").strip()
+    expected = id_param(shown) if shown else None
+    try:
+        result = await act(principal, lambda: remove_notice_match(
+            port.notices, principal, notice_id, form_text(request, "reason"), expected))  # fmt: skip
+    except NotFound:  # another brand's notice, or a company the staff member may not see
+        return await not_found(request)
+    except DomainError as exc:
+        status = refusal_status(exc)
+        if status == 409:
+            await caught_up(request, Notices.name)  # the page shows the match as it is now
+        return await notice_page(request, port, principal, notice_id, error_text(exc), status, form="unmatch")
+    return await after_write(request, Notices.name, result.position, f"/notices/{notice_id}?match=removed#notice-match")
+
+
 PAGES = pages(
     RepaymentPagesPort,
     [
@@ -304,5 +334,6 @@ PAGES = pages(
         Page("GET", "/upcoming", upcoming, READ),
         Page("GET", "/notices/{notice_id}", notice_detail, READ),
         Page("POST", "/notices/{notice_id}/match", confirm_match, WRITE, form=True),
+        Page("POST", "/notices/{notice_id}/unmatch", remove_match, WRITE, form=True),
     ],
 )

@@ -12,7 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.endpoint import Context, Endpoint, InstantOut, Reply, json_response, serve
-from api.request_input import refuse_null
+from api.request_input import VISIBLE_MIN_REASON, refuse_null
 from domain.blocklist.entry import BlockKind
 from domain.customers.application import Customers
 from domain.customers.customer import CustomerNotFound
@@ -20,10 +20,12 @@ from domain.customers.values import (
     DEFAULT_AGENT_REASON,
     MAX_AGENT_REASON,
     MAX_NOTE_CHARACTERS,
+    MAX_UNLINK_REASON,
     Address,
     agent_reason,
     normalise_loan_number,
     note_text,
+    unlink_reason,
 )
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
@@ -167,6 +169,25 @@ class LoanNumberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     loan_number: str = Field(max_length=40)
+
+
+class LoanNumberUnlinkIn(BaseModel):
+    """A loan number linked to the borrower by mistake, to unlink, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loan_number: str = Field(max_length=40, description="one of the borrower's linked loan numbers (any case)")
+    reason: str = Field(min_length=MIN_REASON, max_length=MAX_UNLINK_REASON, description=VISIBLE_MIN_REASON)
+
+    @field_validator("loan_number")
+    @classmethod
+    def _loan_number(cls, v: str) -> str:
+        return _domain_check(normalise_loan_number, v) or v
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, v: str) -> str:
+        return _domain_check(unlink_reason, v) or v
 
 
 class NoteIn(BaseModel):
@@ -448,6 +469,14 @@ def link_loan_number(ctx: Context[CustomersPort]) -> Reply:
     return _written(ctx, result, None if result.changed else 200)
 
 
+def unlink_loan_number(ctx: Context[CustomersPort]) -> Reply:
+    body: LoanNumberUnlinkIn = ctx.body
+    result = ctx.port.customers.unlink_loan_number(
+        ctx.brand_id, ctx.path["customer_id"], body.loan_number, body.reason, expected_version=ctx.expected_version()
+    )
+    return _written(ctx, result)
+
+
 def assign_agent(ctx: Context[CustomersPort]) -> Reply:
     body: AgentIn = ctx.body
     result = ctx.port.customers.assign_agent(
@@ -555,6 +584,18 @@ ENDPOINTS = serve(
             etag=True,
             status=201,
             statuses=(200,),
+            accepts=True,
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/customers/{customer_id}/loan-numbers/unlink",
+            unlink_loan_number,
+            "Unlink a loan number linked by mistake, with a reason (notices are no longer matched by it)",
+            WRITE,
+            body=LoanNumberUnlinkIn,
+            response=CustomerOut,
+            etag=True,
+            if_match=True,
             accepts=True,
         ),
         Endpoint(

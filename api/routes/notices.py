@@ -69,6 +69,20 @@ def confirm_notice_match(
     )
 
 
+def remove_notice_match(
+    notices: Notices, principal: Principal, notice_id: UUID, reason: str, expected_customer_id: UUID | None = None
+) -> CommandResult:
+    """Take a notice's match back (the API's and the notice page's use case): another brand's (or an unseen
+    company's) notice is a 404; a notice not matched, or matched to another borrower than the caller saw, a 409."""
+    return notices.remove_match(
+        principal.brand_id,
+        notice_id,
+        reason,
+        expected_customer_id=expected_customer_id,
+        companies=scope_of(principal).companies,
+    )
+
+
 class DashboardQuery(BaseModel):
     """One company's view, or every company the caller may see."""
 
@@ -114,6 +128,17 @@ class MatchConfirmIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     customer_id: UUID
+    reason: str = Field(min_length=MIN_REASON, max_length=MAX_CONFIRM_REASON, description=VISIBLE_MIN_REASON)
+    expected_customer_id: UUID | None = Field(
+        None, description="the borrower the caller saw matched: another one matched since is a 409, nothing saved"
+    )
+
+
+class MatchRemoveIn(BaseModel):
+    """Why a staff member takes the notice's match back (a wrong borrower), and the borrower they saw matched."""
+
+    model_config = ConfigDict(extra="forbid")
+
     reason: str = Field(min_length=MIN_REASON, max_length=MAX_CONFIRM_REASON, description=VISIBLE_MIN_REASON)
     expected_customer_id: UUID | None = Field(
         None, description="the borrower the caller saw matched: another one matched since is a 409, nothing saved"
@@ -249,6 +274,13 @@ def confirm_match(ctx: Context[NoticesPort]) -> Reply:
     return ctx.written(result, Notices.name, lambda: ctx.port.feed.notice(scope_of(ctx.principal), notice_id))
 
 
+def unmatch_notice(ctx: Context[NoticesPort]) -> Reply:
+    body: MatchRemoveIn = ctx.body
+    notice_id = ctx.path["notice_id"]
+    result = remove_notice_match(ctx.port.notices, ctx.principal, notice_id, body.reason, body.expected_customer_id)
+    return ctx.written(result, Notices.name, lambda: ctx.port.feed.notice(scope_of(ctx.principal), notice_id))
+
+
 def customer_notices(ctx: Context[NoticesPort]) -> Reply:
     customer_id = ctx.path["customer_id"]
     ctx.port.customers.get(ctx.brand_id, customer_id)  # 404 for another brand's borrower
@@ -299,6 +331,18 @@ ENDPOINTS = serve(
             body=MatchConfirmIn,
             response=NoticeOut,
             errors=(409,),
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/notices/{notice_id}/unmatch",
+            unmatch_notice,
+            "Take the notice's borrower match back, with a reason (recorded with who): the notice is unmatched, and "
+            "automatic matching may match it again but never to the borrower removed",
+            WRITE,
+            body=MatchRemoveIn,
+            response=NoticeOut,
+            errors=(409,),
+            accepts=True,
         ),
         Endpoint(
             "GET",

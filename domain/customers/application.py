@@ -15,6 +15,7 @@ from domain.customers.values import (
     check_date_of_birth,
     normalise_loan_number,
     note_text,
+    unlink_reason,
 )
 from domain.shared.aggregate import acting_as
 from domain.shared.application import CommandResult, ConcurrentModification, ContextApplication
@@ -253,6 +254,30 @@ class Customers(ContextApplication):
         if not customer.link_loan_number(loan):
             return CommandResult(id=customer.id, position=0, changed=False)
         return self._commit_claims(customer, [self._claim(brand_id, "loan_number", loan, customer.id)])
+
+    def unlink_loan_number(
+        self,
+        brand_id: UUID,
+        customer_id: UUID,
+        loan_number: str,
+        reason: str,
+        *,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Unlink a loan number linked to the borrower by mistake, with a reason (required, 3-500 characters); the
+        number's claim in the brand is released in the same save, so another borrower may link it. InvalidInput
+        naming `loan_number` (not a loan number, or not linked to this borrower) and `reason`; CustomerNotFound
+        outside the brand (before any field is judged); ConcurrentModification when `expected_version` (If-Match)
+        is not the record's."""
+        customer = self.get(brand_id, customer_id)
+        self.check_version(customer, expected_version)
+        checks = FieldChecks()
+        loan = checks.check(lambda: normalise_loan_number(loan_number, field="loan_number"))
+        why = checks.check(lambda: unlink_reason(reason))
+        checks.raise_if_any()
+        assert loan is not None and why is not None
+        customer.unlink_loan_number(loan, why)
+        return self.commit(customer, self._release(brand_id, "loan_number", loan, customer.id))
 
     def assign_agent(
         self,

@@ -77,6 +77,13 @@ class CustomerRecord(Aggregate):
 
         loan_number: str
 
+    class LoanNumberUnlinked(Aggregate.Event):
+        """Staff unlinked a loan number linked to the borrower by mistake, with their reason (who: the event's
+        actor); notices are no longer matched to the borrower by it, and the number is free for another borrower."""
+
+        loan_number: str
+        reason: str
+
     class AgentAssigned(Aggregate.Event):
         """A manager (RELOCATE_USER) moved the borrower to another owning agent, a staff member of the brand, or the
         brand's auto-allocation gave a new borrower to one (actor `auto-allocation`); who moved them is the event's
@@ -220,6 +227,17 @@ class CustomerRecord(Aggregate):
     @event(LoanNumberLinked)
     def _loan_number_linked(self, loan_number: str) -> None:
         self.loan_numbers.append(loan_number)
+
+    def unlink_loan_number(self, loan_number: str, reason: str) -> None:
+        """Unlink a linked loan number (`reason` checked by the use case); InvalidValue naming `loan_number` when the
+        record has no such number."""
+        if loan_number not in self.loan_numbers:
+            raise InvalidValue("loan_number", f"{loan_number} is not a loan number linked to this borrower")
+        self._loan_number_unlinked(loan_number=loan_number, reason=reason)
+
+    @event(LoanNumberUnlinked)
+    def _loan_number_unlinked(self, loan_number: str, reason: str) -> None:
+        self.loan_numbers.remove(loan_number)
 
     def assign_agent(self, agent_id: UUID, reason: str) -> bool:
         """Make `agent_id` (checked by the use case: an enabled staff member of the brand) the owning agent; False

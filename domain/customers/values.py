@@ -44,6 +44,22 @@ def agent_reason(raw: str | None, field: str = "reason") -> str:
     return text
 
 
+#: The longest reason for unlinking a loan number (characters, whitespace runs folded to one space).
+MAX_UNLINK_REASON = 500
+
+
+def unlink_reason(raw: str | None, field: str = "reason") -> str:
+    """Why a loan number is unlinked from a borrower (required): 3 to MAX_UNLINK_REASON visible characters, one line
+    (whitespace runs folded); no control or bidi-override character."""
+    text = clean_text(
+        raw, field, multiline=True, min_visible=MIN_REASON, missing="give a reason (at least 3 characters)"
+    )
+    text = " ".join(text.split())
+    if len(text) > MAX_UNLINK_REASON:
+        raise InvalidValue(field, f"at most {MAX_UNLINK_REASON} characters (this has {len(text)})")
+    return text
+
+
 def note_text(raw: str | None, field: str = "text") -> str:
     """A note as kept: surrounding whitespace trimmed, line breaks kept (CR LF written as LF), at least one visible
     character and at most MAX_NOTE_CHARACTERS; no NUL, control or bidi-override character (`clean_text`)."""

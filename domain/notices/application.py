@@ -361,3 +361,22 @@ class Notices(ContextApplication):
         if not notice.confirm_match(customer_id, reason, expected_customer_id):
             return CommandResult(id=notice.id, position=0, changed=False)
         return self.commit(notice)
+
+    def remove_match(
+        self,
+        brand_id: UUID,
+        notice_id: UUID,
+        reason: str,
+        *,
+        expected_customer_id: UUID | None = None,
+        companies: Sequence[str] = (),
+    ) -> CommandResult:
+        """A staff member takes the notice's match back, with their reason: the notice is unmatched, and automatic
+        matching may match it again but never to the borrower removed. `companies`: those the caller may see (empty:
+        every company); a notice not matched, or matched to another borrower than `expected_customer_id`, is a
+        conflict."""
+        notice = self.notice(brand_id, notice_id)
+        if companies and notice.company not in companies:
+            raise NoticeNotFound(f"Notice {notice_id} not found", id=str(notice_id))
+        notice.remove_match(reason, expected_customer_id)
+        return self.commit(notice)

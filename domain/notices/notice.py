@@ -16,7 +16,7 @@ from domain.shared.errors import Conflict, FieldError, InvalidInput, NotFound
 
 _NOTICE_NAMESPACE = uuid5(NAMESPACE_URL, "https://covenant-desk/notice")
 
-#: The length of a staff member's reason for confirming or correcting a match.
+#: The length of a staff member's reason for confirming, correcting or removing a match.
 MIN_CONFIRM_REASON, MAX_CONFIRM_REASON = 3, 300
 
 
@@ -85,6 +85,10 @@ class Match(BaseModel):
     methods: list[str]
     candidates: list[MatchCandidate] = []
 
+    def unmatched(self) -> Match:
+        """No borrower, with the same candidates for staff to review."""
+        return Match(customer_id=None, confidence=0, band="unmatched", methods=[], candidates=list(self.candidates))
+
     def same_as(self, other: Match | None) -> bool:
         """True when nothing a user would see differs."""
         return (
@@ -118,6 +122,10 @@ class Notice(Aggregate):
     """A notice as its source reports it, whether it is still current, and the borrower it is matched to."""
 
     id: UUID  # Passed in (uuid5 of source and source notice id).
+
+    #: Borrowers a staff member removed from the notice's match (`MatchRemoved`): automatic matching never picks one
+    #: of them again (a staff member may still confirm one). A class default too: notices from before it have none.
+    excluded_customer_ids: tuple[UUID, ...] = ()
 
     class Imported(Aggregate.Created):
         """First seen in a pull."""
@@ -163,6 +171,16 @@ class Notice(Aggregate):
 
         match: Match
         previous_customer_id: UUID | None
+        reason: str
+
+    class MatchRemoved(Aggregate.Event):
+        """A staff member took the notice's match back (an automatic guess or a staff member's match): the notice is
+        unmatched, its candidates kept, and automatic matching may match it again, but never to the borrower removed
+        (`previous_customer_id`). Their reason is recorded (the actor is the event's)."""
+
+        match: Match
+        previous_customer_id: UUID
+        was_confirmed: bool
         reason: str
 
     @event(Imported)
@@ -217,8 +235,14 @@ class Notice(Aggregate):
 
     def record_match(self, match: Match, reason: str) -> bool:
         """Record the matching outcome; False (nothing recorded) when it is what is already recorded, or when a
-        staff member confirmed the match (their decision stands until one of them changes it)."""
-        if self.confirmed or match.same_as(self.match):
+        staff member confirmed the match (their decision stands until one of them changes it). A borrower a staff
+        member removed from the notice is not matched again: that outcome is recorded as unmatched (the next-best
+        candidate is not promoted: the evidence that picked the removed borrower is in doubt)."""
+        if self.confirmed:
+            return False
+        if match.customer_id is not None and match.customer_id in self.excluded_customer_ids:
+            match = match.unmatched()
+        if match.same_as(self.match):
             return False
         self._matched(match=match, reason=reason)
         return True
@@ -232,11 +256,7 @@ class Notice(Aggregate):
         it to that borrower: its confidence and methods are the scoring's for that borrower when it was a
         candidate, else 0 (nothing the source says points at it). False when already confirmed to that borrower.
         `expected_customer_id`: the borrower the caller saw matched; another one now is a conflict (409)."""
-        text = " ".join(reason.split())
-        if not MIN_CONFIRM_REASON <= len(text) <= MAX_CONFIRM_REASON:
-            raise InvalidInput(
-                [FieldError("reason", f"say why in {MIN_CONFIRM_REASON} to {MAX_CONFIRM_REASON} characters")]
-            )
+        text = _reason(reason)
         current = self.match.customer_id if self.match else None
         if expected_customer_id is not None and current != expected_customer_id:
             raise Conflict(
@@ -262,3 +282,40 @@ class Notice(Aggregate):
     def _match_confirmed(self, match: Match, previous_customer_id: UUID | None, reason: str) -> None:
         self.match = match
         self.confirmed = True
+        if match.customer_id in self.excluded_customer_ids:  # a staff member's choice lifts an earlier removal
+            self.excluded_customer_ids = tuple(c for c in self.excluded_customer_ids if c != match.customer_id)
+
+    def remove_match(self, reason: str, expected_customer_id: UUID | None = None) -> None:
+        """Take the match back: the notice becomes unmatched (candidates kept), no longer confirmed, and automatic
+        matching never picks the removed borrower again. A notice matched to nobody is a conflict (409: nothing to
+        take back), as is `expected_customer_id` (the borrower the caller saw matched) not being the one now."""
+        text = _reason(reason)
+        current = self.match.customer_id if self.match else None
+        if expected_customer_id is not None and current != expected_customer_id:
+            raise Conflict(
+                "the notice was matched to another borrower since you opened it, so nothing was saved",
+                id=str(self.id),
+            )
+        if self.match is None or current is None:
+            raise Conflict("the notice is not matched to a borrower: there is no match to remove", id=str(self.id))
+        self._match_removed(
+            match=self.match.unmatched(), previous_customer_id=current, was_confirmed=self.confirmed, reason=text
+        )
+
+    @event(MatchRemoved)
+    def _match_removed(self, match: Match, previous_customer_id: UUID, was_confirmed: bool, reason: str) -> None:
+        self.match = match
+        self.confirmed = False
+        if previous_customer_id not in self.excluded_customer_ids:
+            self.excluded_customer_ids = (*self.excluded_customer_ids, previous_customer_id)
+
+
+def _reason(reason: str) -> str:
+    """A staff member's reason for a match decision, whitespace runs folded: MIN_CONFIRM_REASON to MAX_CONFIRM_REASON
+    characters, else InvalidInput naming `reason`."""
+    text = " ".join(reason.split())
+    if not MIN_CONFIRM_REASON <= len(text) <= MAX_CONFIRM_REASON:
+        raise InvalidInput(
+            [FieldError("reason", f"say why in {MIN_CONFIRM_REASON} to {MAX_CONFIRM_REASON} characters")]
+        )
+    return text

@@ -147,6 +147,9 @@ def _edits(client: Any, platform: Any, tenant: Tenant) -> list[Edit]:
     source = made("/api/v1/notice-sources", {"company": "SML", "base_url": "http://127.0.0.1:9",
                                              "token": "tok-1234567890", "schedule": "*/30 * * * *",
                                              "enabled": False})["id"]  # fmt: skip
+    numbers = [f"PRB-{n}-{uuid.uuid4().hex[:8]}" for n in (1, 2)]
+    linked = made("/api/v1/customers", {"name": "Ravi Rao", "phone": "98" + str(uuid.uuid4().int)[:8],
+                                        "loan_numbers": numbers})["id"]  # fmt: skip
     prefs = f"/api/v1/customers/{customer}/messaging-preferences"
     extension = f"/api/v1/dialer/extensions/{member}"
     matrix = [{"metric": "manual", "weight": 100, "role": "credit_executive", "target": 10}]
@@ -157,6 +160,9 @@ def _edits(client: Any, platform: Any, tenant: Tenant) -> list[Edit]:
              {"min_age": 25}, lambda r: r["settings"]["min_age"]),
         Edit("customer", "PATCH", f"/api/v1/customers/{customer}", f"/api/v1/customers/{customer}",
              {"name": "Kavya One"}, {"name": "Kavya Two"}, lambda r: r["name"]),
+        Edit("loan number unlink", "POST", f"/api/v1/customers/{linked}/loan-numbers/unlink",
+             f"/api/v1/customers/{linked}", {"loan_number": numbers[0], "reason": "linked by mistake"},
+             {"loan_number": numbers[1], "reason": "linked by mistake"}, lambda r: r["loan_numbers"]),
         Edit("customer agent", "POST", f"/api/v1/customers/{customer}/agent", f"/api/v1/customers/{customer}",
              {"agent_id": agent_a}, {"agent_id": agent_b}, lambda r: r["agent_id"]),
         Edit("product", "PATCH", f"/api/v1/loan-products/{products[0]}", f"/api/v1/loan-products/{products[0]}",

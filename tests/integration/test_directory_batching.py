@@ -77,6 +77,11 @@ def _change(record: CustomerRecord, rng: random.Random, serial: list[int]) -> No
         record.add_alternate_phone(f"+9197{n:08d}", rng.choice(["spouse", None]))
     elif roll < 0.7 and record.alternate_phones:
         record.remove_alternate_phone(rng.choice(list(record.alternate_phones)))
+    elif roll < 0.76:
+        record.link_loan_number(f"SM{n:07d}")
+    elif roll < 0.82 and record.loan_numbers:
+        # Unlinked: out of the stored numbers, or of those the same batch linked (and maybe linked again later).
+        record.unlink_loan_number(rng.choice(record.loan_numbers), f"unlinked {n}")
     elif roll < 0.82:
         record.link_loan_number(f"SM{n:07d}")
     elif roll < 0.9:
@@ -121,6 +126,15 @@ def _write_stream(app: Customers, seed: int = 11) -> list[CustomerRecord]:
     odd._alternate_phone_removed(phone="+919700000001")  # type: ignore[attr-defined]
     odd._alternate_phone_added(phone="+919700000001", label="z")  # type: ignore[attr-defined]
     app.save(odd)
+    # A number unlinked and linked again in one save (last in the row), one linked and unlinked in the same save.
+    odd.link_loan_number("RL0000001")
+    app.save(odd)
+    odd.unlink_loan_number("RL0000001", "wrong borrower")
+    odd.link_loan_number("RL0000002")
+    odd.link_loan_number("RL0000001")
+    odd.unlink_loan_number("RL0000002", "wrong borrower")
+    app.save(odd)
+    assert odd.loan_numbers[-1] == "RL0000001" and "RL0000002" not in odd.loan_numbers
     return everyone
 
 

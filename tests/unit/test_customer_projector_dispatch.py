@@ -19,6 +19,8 @@ def _events() -> list[object]:
     c.add_alternate_phone("+919876543211", "mother")
     c.remove_alternate_phone("+919876543211")
     c.link_loan_number("SM1")
+    c.link_loan_number("SM2")
+    c.unlink_loan_number("SM1", "linked to the wrong borrower")
     c.assign_agent(AGENT, "the sales manager moved the borrower")
     c.add_note(uuid.uuid4(), "Asked for a callback after 6 pm")
     return list(c.collect_events())
@@ -35,8 +37,8 @@ def test_every_customer_event_has_its_timeline_entry_and_directory_change() -> N
     writes = [w for pos, e in enumerate(events, 1) for w in CustomerTimeline().project(pos, e)]
     kinds = [w.params["kind"] for w in writes if isinstance(w.params, dict)]
     assert kinds == [
-        "registered", "details_updated", "alternate_phone_added", "alternate_phone_removed", "loan_linked", "agent_assigned",
-        "note_added",
+        "registered", "details_updated", "alternate_phone_added", "alternate_phone_removed", "loan_linked", "loan_linked",
+        "loan_unlinked", "agent_assigned", "note_added",
     ]  # fmt: skip
     directory = CustomerDirectory()
     directory.begin_batch()  # the directory gathers a batch's changes per row and writes them at its end
@@ -45,7 +47,7 @@ def test_every_customer_event_has_its_timeline_entry_and_directory_change() -> N
     _counts, insert = directory.end_batch()
     (row,) = json.loads(insert.params[0])  # every event's change is in the row
     assert (row["pan"], row["alternate_numbers"], row["loan_numbers"], row["agent_id"], row["version"]) == (
-        "ABCDE9999F", [], ["SM1"], str(AGENT), len(events),
+        "ABCDE9999F", [], ["SM2"], str(AGENT), len(events),
     )  # fmt: skip
     moved = next(w for w in writes if isinstance(w.params, dict) and w.params["kind"] == "agent_assigned")
     assert moved.params["details"].obj == {"agent_id": str(AGENT), "reason": "the sales manager moved the borrower"}

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain.notices.notice import Match, Notice, NoticeFacts, NoticeMode, Observation, notice_id_for
+from domain.notices.notice import Match, MatchCandidate, Notice, NoticeFacts, NoticeMode, Observation, notice_id_for
 from domain.notices.source import NoticeSource, SyncAlreadyRunning, check_settings, source_id_for, token_hint
 from domain.notices.sync_run import PageCounts, SyncRun, SyncStatus
 from domain.shared.aggregate import with_id
@@ -164,3 +164,48 @@ def test_a_source_settings_version_moves_with_its_settings_not_with_its_syncs() 
     for event in source.collect_events():
         replayed = event.mutate(replayed)
     assert replayed is not None and replayed.settings_version == 4
+
+
+def test_a_removed_match_leaves_the_notice_unmatched_and_keeps_that_borrower_out_of_automatic_matching() -> None:
+    notice = _notice()
+    wrong, right = uuid.uuid4(), uuid.uuid4()
+    candidates = [MatchCandidate(customer_id=wrong, confidence=85, methods=["loan_number"])]
+    notice.record_match(Match(customer_id=wrong, confidence=85, band="high", methods=["loan_number"],
+                              candidates=candidates), "imported")  # fmt: skip
+    notice.confirm_match(wrong, "checked on call")
+    with pytest.raises(InvalidInput):
+        notice.remove_match("no")
+    with pytest.raises(Conflict):
+        notice.remove_match("wrong borrower", expected_customer_id=right)
+    version = notice.version
+    notice.remove_match("  loan number   was linked to the wrong borrower ", expected_customer_id=wrong)
+    assert notice.version == version + 1
+    assert notice.match is not None and notice.match.customer_id is None and notice.match.band == "unmatched"
+    assert [c.customer_id for c in notice.match.candidates] == [wrong] and not notice.confirmed
+    (removed,) = [e for e in notice.collect_events() if isinstance(e, Notice.MatchRemoved)]
+    assert (removed.previous_customer_id, removed.was_confirmed) == (wrong, True)
+    assert removed.reason == "loan number was linked to the wrong borrower"
+    with pytest.raises(Conflict):  # nothing matched: nothing to remove
+        notice.remove_match("wrong borrower")
+    # Automatic matching picking the removed borrower again records nothing; another borrower is matched.
+    assert not notice.record_match(Match(customer_id=wrong, confidence=85, band="high", methods=["loan_number"],
+                                         candidates=candidates), "borrower changed")  # fmt: skip
+    assert notice.match.customer_id is None
+    assert notice.record_match(Match(customer_id=right, confidence=90, band="high", methods=["phone"]), "x")
+    assert notice.match.customer_id == right
+    # A staff member may still confirm the removed borrower, which lifts the removal.
+    notice.confirm_match(wrong, "it was theirs after all")
+    assert notice.match.customer_id == wrong and notice.excluded_customer_ids == ()
+
+
+def test_a_removed_match_replays_to_the_same_state() -> None:
+    notice = _notice()
+    wrong = uuid.uuid4()
+    notice.record_match(Match(customer_id=wrong, confidence=60, band="medium", methods=["phone"]), "imported")
+    notice.remove_match("not the borrower")
+    events = notice.collect_events()
+    replayed: Notice | None = None
+    for e in events:
+        replayed = e.mutate(replayed)
+    assert replayed is not None and replayed.excluded_customer_ids == (wrong,)
+    assert replayed.match is not None and replayed.match.customer_id is None and not replayed.confirmed
