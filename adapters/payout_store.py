@@ -21,7 +21,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -98,6 +99,9 @@ DDL: Sequence[str] = (
     "CREATE INDEX IF NOT EXISTS payout_file_loans_account_idx ON ops.payout_file_loans (brand_id, account_number, ifsc)",
 )
 _SETUP_LOCK = 0x70617930  # "pay0": one process creates the tables at a time
+#: The class of the per-loan payout locks (`PayoutStore.payout_lock`: the two-int advisory lock space, apart from
+#: the one-bigint locks such as _SETUP_LOCK).
+_PAYOUT_LOCK_CLASS = 0x70617931  # "pay1"
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,32 @@ class PayoutStore:
     def refuse_initiation(self, initiation_id: UUID, at: datetime) -> None:
         """Settle (delete) a request the gateway refused (it made no payout for it)."""
         self.settle_initiation(initiation_id)
+
+    @contextmanager
+    def payout_lock(self, loan_id: UUID) -> Iterator[bool]:
+        """Hold the loan's payout lock while the block runs, if no one else holds it (yields whether it was taken):
+        initiating a payout (the gateway asked, then the attempt recorded) and cancelling the loan take it, so a
+        cancel never lands between the gateway paying and the loan recording it. A session lock on a connection of
+        its own, released at the end (or with the connection, should the process die)."""
+        key = int.from_bytes(loan_id.bytes[:4], "big", signed=True)
+        with self.pool.connection() as conn:  # the pool's connections commit each statement (autocommit)
+            row = conn.execute("SELECT pg_try_advisory_lock(%s, %s) AS held", (_PAYOUT_LOCK_CLASS, key)).fetchone()
+            held = bool(row["held"])
+            try:
+                yield held
+            finally:
+                if held:
+                    conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_PAYOUT_LOCK_CLASS, key))
+
+    def initiation_open(self, brand_id: UUID, loan_id: UUID) -> bool:
+        """Whether a payout request of the loan is open: the gateway was asked and its outcome is not known yet."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM ops.payout_initiations WHERE brand_id = %s AND loan_id = %s "
+                "AND completed_at IS NULL) AS open",
+                (brand_id, loan_id),
+            ).fetchone()
+        return bool(row["open"])
 
     def settle_initiation(self, initiation_id: UUID) -> None:
         """Delete a request whose outcome is known (refused, noted, or found out by the reconciliation)."""

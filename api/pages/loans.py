@@ -21,6 +21,7 @@ from api.routes.collections import desk_scoped, works_loan
 from api.routes.loans import decides_any_sanction
 from api.services.credit_calls import ANY_APPLICATION, CREDIT_CALLS, CreditCalls, offers_credit_call
 from api.services.disbursal_views import DisbursementBlocks
+from api.services.disbursals import cancel_unless_paying_out
 from api.services.repayment_pages import received_page
 from api.services.servicing_fields import servicing_fields
 from api.web import Page, act, after_write, as_id, error_text, form_text, keyset_page, not_found, pages, path_id, render
@@ -322,7 +323,9 @@ def _form_action(use: str) -> Any:
             "assign": lambda: port.loans.assign(
                 brand, loan_id, as_id(form_text(request, "staff_id")) or UUID(int=0), form_text(request, "reason") or None
             ),
-            "cancel": lambda: port.loans.cancel(brand, loan_id, form_text(request, "reason")),
+            "cancel": lambda: cancel_unless_paying_out(
+                port.loans, port.disbursements.store, brand, loan_id, form_text(request, "reason")
+            ),
             "submit": lambda: port.loans.submit(brand, loan_id),
             "product": lambda: port.loans.change_product(
                 brand, loan_id, form_text(request, "product_id"), form_text(request, "reason"),

@@ -18,6 +18,7 @@ from api.routes.agreement_models import AgreementOut, EsignOut, with_agreement
 from api.routes.disbursal_models import DisbursementOut
 from api.routes.servicing_models import NextDueOut, OutstandingOut
 from api.services.disbursal_views import DisbursementBlock, DisbursementBlocks
+from api.services.disbursals import cancel_unless_paying_out
 from api.services.servicing_fields import servicing_fields
 from api.services.teams import Teams
 from domain.identity.permissions import Level, Permission
@@ -419,7 +420,10 @@ def assign_loan(ctx: Context[LoanPort]) -> Reply:
 
 def cancel_loan(ctx: Context[LoanPort]) -> Reply:
     body: ReasonIn = ctx.body
-    return _written(ctx, ctx.port.loans.cancel(ctx.brand_id, ctx.path["loan_id"], body.reason))
+    store = ctx.port.disbursements.store  # not while a payout of the loan is being made (api/services/disbursals.py)
+    return _written(
+        ctx, cancel_unless_paying_out(ctx.port.loans, store, ctx.brand_id, ctx.path["loan_id"], body.reason)
+    )
 
 
 def decides_any_sanction(principal: Principal | None) -> bool:

@@ -190,6 +190,14 @@ class Disbursals:
         """Initiate the loan's next payout attempt by `mode` for its net disbursed amount (not `disbursed` yet)."""
         if mode not in PAYOUT_MODES:
             raise InvalidInput([FieldError("mode", f"must be one of {', '.join(PAYOUT_MODES)}")])
+        self.loans.get(brand_id, loan_id)  # another brand's loan: 404 before anything else
+        with self.store.payout_lock(loan_id) as held:
+            if not held:
+                raise Conflict("another payout of this loan is being initiated, or the loan is being cancelled")
+            return self._disburse(brand_id, loan_id, mode, callback_url)
+
+    def _disburse(self, brand_id: UUID, loan_id: UUID, mode: str, callback_url: str) -> CommandResult:
+        """`disburse` under the loan's payout lock: the loan read again inside it."""
         loan = self.loans.get(brand_id, loan_id)
         if loan.status is not LoanStatus.AWAITING_DISBURSAL:
             raise Conflict(f"only a loan awaiting disbursal can be paid out; this one is {loan.status.words}",
@@ -448,3 +456,20 @@ class Disbursals:
     def file(self, brand_id: UUID, file_id: UUID) -> PayoutFileRecord:
         """A payout file of the brand (404 otherwise)."""
         return self._file(brand_id, file_id)
+
+
+def cancel_unless_paying_out(
+    loans: Loans, store: PayoutStore, brand_id: UUID, loan_id: UUID, reason: str
+) -> CommandResult:
+    """Cancel the loan under its payout lock (`PayoutStore.payout_lock`), refused (409, nothing recorded) while a
+    payout of it is being initiated or a request of it is open at the gateway. Without the lock a cancel could land
+    between the gateway making the payout and the loan recording it: the loan cancelled, the money paid out."""
+    loans.get(brand_id, loan_id)  # another brand's loan: 404, as before
+    with store.payout_lock(loan_id) as held:
+        if not held or store.initiation_open(brand_id, loan_id):
+            raise Conflict(
+                "a payout of this loan is being initiated at the gateway, or its outcome is not known yet: the loan "
+                "cannot be cancelled until the gateway has answered",
+                rule="payout_open",
+            )
+        return loans.cancel(brand_id, loan_id, reason)

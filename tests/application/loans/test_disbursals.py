@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -90,6 +91,10 @@ class Store:
     def refuse_initiation(self, initiation_id: UUID, at: datetime) -> None:
         record, outcome = self.initiations[initiation_id]
         self.initiations[initiation_id] = (record, outcome or "refused")
+
+    @contextmanager
+    def payout_lock(self, loan_id: UUID) -> Iterator[bool]:
+        yield True  # one caller at a time here: the lock itself is PostgreSQL's (tests/e2e/test_disbursal_edges_blackbox.py)
 
     def open_initiations(self, reference: str, since: datetime) -> list[InitiationRecord]:
         return [r for r, outcome in self.initiations.values()
