@@ -3,6 +3,9 @@
 - `ops.message_templates`: one row per template (brand, name, channel, language, kind), pointing at its latest
   version; `ops.message_template_versions`: every version's subject and body, who wrote it and, for WhatsApp, its
   approval state. A change never edits a version: it adds the next one, so each message names the version it used.
+  A WhatsApp version also keeps its submission to WhatsApp's review (the provider's template id, when and by whom,
+  how many times) and the reason of a rejection. Every verdict and every submission writes its audit entry
+  (`MessageTemplateApprovalRecorded`, `MessageTemplateSubmitted` on the `MessageTemplate`) in the same transaction.
 - `ops.messaging_preferences`: a borrower's language and the channels they opted out of (DND / opt-out), with when
   and why; read by every send. Every change also writes its audit entry (`adapters/ops_activity.py`,
   `MessagingPreferencesChanged` on the borrower's record: who, when, the values before and after) in the same
@@ -58,12 +61,22 @@ DDL = (
     # The preferences' version (ETag, If-Match): added after the table's first version, so added when missing; rows
     # stored before count as version 1 (0 is a borrower whose preferences were never set).
     "ALTER TABLE ops.messaging_preferences ADD COLUMN IF NOT EXISTS version int NOT NULL DEFAULT 1",
+    # WhatsApp's review of a version (added after the table's first version, so added when missing): the reason of a
+    # rejection, and the version's submission to the provider (its template id there, when, by whom, how many).
+    "ALTER TABLE ops.message_template_versions ADD COLUMN IF NOT EXISTS approval_reason text",
+    "ALTER TABLE ops.message_template_versions ADD COLUMN IF NOT EXISTS whatsapp_template_id text",
+    "ALTER TABLE ops.message_template_versions ADD COLUMN IF NOT EXISTS whatsapp_submitted_at timestamptz",
+    "ALTER TABLE ops.message_template_versions ADD COLUMN IF NOT EXISTS whatsapp_submitted_by text",
+    "ALTER TABLE ops.message_template_versions ADD COLUMN IF NOT EXISTS whatsapp_submissions int NOT NULL DEFAULT 0",
+    "CREATE INDEX IF NOT EXISTS message_template_versions_whatsapp_idx ON ops.message_template_versions "
+    "(whatsapp_template_id) WHERE whatsapp_template_id IS NOT NULL",
 )
 _SETUP_LOCK = 0x454E4754  # "ENGT"
 
 _TEMPLATE = (
     "t.id, t.brand_id, t.name, t.kind, t.channel, t.language, t.version, t.created_at, t.updated_at, "
-    "v.subject, v.body, v.approval, v.created_by"
+    "v.subject, v.body, v.approval, v.created_by, v.approval_reason, v.whatsapp_template_id, v.whatsapp_submitted_at, "
+    "v.whatsapp_submitted_by, v.whatsapp_submissions"
 )
 
 
@@ -84,6 +97,27 @@ class Template:
     body: str
     approval: str | None
     created_by: str
+    #: Why WhatsApp rejected the version (its reason, or the one staff recorded).
+    approval_reason: str | None = None
+    #: The version's submission to WhatsApp's review: the provider's template id, when, by whom, how many times.
+    whatsapp_template_id: str | None = None
+    whatsapp_submitted_at: datetime | None = None
+    whatsapp_submitted_by: str | None = None
+    whatsapp_submissions: int = 0
+
+
+#: The audit entries of a WhatsApp template version's verdict and of its submission to WhatsApp's review.
+APPROVAL_RECORDED = "MessageTemplateApprovalRecorded"
+TEMPLATE_SUBMITTED = "MessageTemplateSubmitted"
+
+
+@dataclass(frozen=True)
+class SubmittedVersion:
+    """The template version a provider's template id was given to."""
+
+    brand_id: UUID
+    template_id: UUID
+    version: int
 
 
 @dataclass(frozen=True)
@@ -201,16 +235,79 @@ class EngagementStore:
             )
         return int(row["version"])
 
-    def set_approval(self, brand_id: UUID, template_id: UUID, version: int, approval: str) -> bool:
-        """Record the provider's approval decision on a WhatsApp template's version."""
+    def set_approval(self, brand_id: UUID, template_id: UUID, version: int, approval: str, by: str, now: datetime,
+                     reason: str | None = None) -> bool:  # fmt: skip
+        """Record the provider's verdict on a WhatsApp template's version (`reason`: why it was rejected) with its
+        audit entry (`APPROVAL_RECORDED`, by `by`: staff, an API key, or the provider's webhook) in one transaction;
+        False when there is no such version. The same verdict again changes nothing and writes no entry."""
+        with self.pool.connection() as conn, conn.transaction():
+            before = conn.execute(
+                "SELECT v.approval, v.approval_reason, v.whatsapp_template_id FROM ops.message_template_versions v "
+                "JOIN ops.message_templates t ON t.id = v.template_id WHERE t.brand_id = %s AND t.id = %s "
+                "AND v.version = %s AND t.channel = 'whatsapp' FOR UPDATE OF v",
+                (brand_id, template_id, version),
+            ).fetchone()
+            if before is None:
+                return False
+            if (before["approval"], before["approval_reason"]) == (approval, reason):
+                return True
+            conn.execute(
+                "UPDATE ops.message_template_versions SET approval = %s, approval_reason = %s "
+                "WHERE template_id = %s AND version = %s",
+                (approval, reason, template_id, version),
+            )
+            details = {"version": version, "approval_before": before["approval"], "approval": approval,
+                       "reason_before": before["approval_reason"], "reason": reason,
+                       "whatsapp_template_id": before["whatsapp_template_id"]}  # fmt: skip
+            summary = f"WhatsApp approval of v{version}: {approval}" + (f" ({reason})" if reason else "")
+            ops_activity.record(conn, OpsEntry(brand_id, now, "MessageTemplate", template_id, APPROVAL_RECORDED,
+                                               summary[:300], details, by))  # fmt: skip
+        return True
+
+    def record_submission(self, brand_id: UUID, template_id: UUID, version: int, submissions_before: int,
+                          whatsapp_template_id: str, category: str, by: str, now: datetime) -> bool:  # fmt: skip
+        """Record a version's submission to WhatsApp's review (the provider's template id; `pending` again, no reason)
+        with its audit entry (`TEMPLATE_SUBMITTED`) in one transaction; False when the version was submitted since
+        `submissions_before` was read, or approved meanwhile (nothing recorded)."""
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "UPDATE ops.message_template_versions v SET whatsapp_template_id = %s, whatsapp_submitted_at = %s, "
+                "whatsapp_submitted_by = %s, whatsapp_submissions = v.whatsapp_submissions + 1, approval = 'pending', "
+                "approval_reason = NULL FROM ops.message_templates t WHERE t.id = v.template_id AND t.brand_id = %s "
+                "AND t.id = %s AND v.version = %s AND t.channel = 'whatsapp' AND v.whatsapp_submissions = %s "
+                "AND v.approval IS DISTINCT FROM 'approved' RETURNING v.approval",
+                (whatsapp_template_id, now, by, brand_id, template_id, version, submissions_before),
+            ).fetchone()
+            if row is None:
+                return False
+            details = {"version": version, "whatsapp_template_id": whatsapp_template_id, "category": category,
+                       "submission": submissions_before + 1}  # fmt: skip
+            ops_activity.record(conn, OpsEntry(brand_id, now, "MessageTemplate", template_id, TEMPLATE_SUBMITTED,
+                                               f"v{version} submitted to WhatsApp for approval", details, by))  # fmt: skip
+        return True
+
+    def submitted_versions(self, whatsapp_template_id: str) -> list[SubmittedVersion]:
+        """The template versions (of any brand: the webhook names no brand) given `whatsapp_template_id` at their
+        latest submission, at most two: none when unknown or replaced by a later submission; two when providers of
+        two brands issued the same id (the webhook then applies to none)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT t.brand_id, t.id AS template_id, v.version FROM ops.message_template_versions v "
+                "JOIN ops.message_templates t ON t.id = v.template_id WHERE v.whatsapp_template_id = %s "
+                "AND t.channel = 'whatsapp' LIMIT 2",
+                (whatsapp_template_id,),
+            ).fetchall()
+        return [SubmittedVersion(**row) for row in rows]
+
+    def submissions(self, template_id: UUID, version: int) -> int | None:
+        """How many submissions of a WhatsApp template's version are recorded (None: no such version)."""
         with self.pool.connection() as conn:
             row = conn.execute(
-                "UPDATE ops.message_template_versions v SET approval = %s FROM ops.message_templates t "
-                "WHERE t.id = v.template_id AND t.brand_id = %s AND t.id = %s AND v.version = %s "
-                "AND t.channel = 'whatsapp' RETURNING v.version",
-                (approval, brand_id, template_id, version),
+                "SELECT v.whatsapp_submissions FROM ops.message_template_versions v JOIN ops.message_templates t "
+                "ON t.id = v.template_id WHERE v.template_id = %s AND v.version = %s AND t.channel = 'whatsapp'",
+                (template_id, version),
             ).fetchone()
-        return row is not None
+        return None if row is None else int(row["whatsapp_submissions"])
 
     def template(self, brand_id: UUID, template_id: UUID, version: int | None = None) -> Template | None:
         """A template of the brand at `version` (its latest when None)."""

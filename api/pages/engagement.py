@@ -19,8 +19,9 @@ from api.web import Page, act, as_id, error_text, form_text, not_found, pages, p
 from domain.engagement.templates import PLACEHOLDERS, Approval, Channel, Kind, Language
 from domain.identity.permissions import Level, Permission
 from domain.identity.principal import Principal
+from domain.providers.errors import ProviderUnavailable
 from domain.shared.errors import DomainError, FieldError, InvalidInput, NotFound
-from domain.shared.values import whole_number
+from domain.shared.values import MIN_REASON, visible_characters, whole_number
 
 READ = (Permission.MESSAGES, Level.READ)
 TEMPLATES_READ = (Permission.MESSAGE_TEMPLATES, Level.READ)
@@ -96,7 +97,8 @@ async def _template_page(request: Request, port: EngagementPort, principal: Prin
                   placeholders=sorted(PLACEHOLDERS), can_edit=principal.holds(*TEMPLATES_WRITE),
                   approvals=[a.value for a in Approval], approval_error=approval_error,
                   saved_flash=f"Saved as version {saved[1:]}." if saved[:1] == "v" and saved[1:].isdigit() else None,
-                  approval_flash=f"Approval recorded: {approval}." if approval in {a.value for a in Approval} else None,
+                  approval_flash=f"Approval recorded: {approval}." if approval in {a.value for a in Approval} else
+                  "Submitted to WhatsApp for approval: pending its review." if approval == "submitted" else None,
                   **data)  # fmt: skip
 
 
@@ -135,13 +137,16 @@ async def template_approval(request: Request, port: EngagementPort, principal: P
     if template_id is None:
         return await not_found(request)
     state, version = form_text(request, "state").strip(), whole_number(form_text(request, "version").strip())
+    reason = form_text(request, "reason").strip() or None
     try:
         if state not in {a.value for a in Approval}:
             raise InvalidInput([FieldError("state", "choose approved, rejected or pending")])
         if version is None or version < 1:
             raise InvalidInput([FieldError("version", "a version of this template")])
+        if reason is not None and (visible_characters(reason) < MIN_REASON or len(reason) > 300):
+            raise InvalidInput([FieldError("reason", f"{MIN_REASON} to 300 characters, or none")])
         await act(principal, lambda: port.engagement.set_approval(principal.brand_id, template_id, version,
-                                                                  Approval(state)))  # fmt: skip
+                                                                  Approval(state), principal.actor, reason))  # fmt: skip
     except NotFound:
         return await not_found(request)
     except DomainError as exc:
@@ -149,6 +154,33 @@ async def template_approval(request: Request, port: EngagementPort, principal: P
         return await _template_page(request, port, principal, template_id, status=status,
                                     approval_error=error_text(exc))  # fmt: skip
     return RedirectResponse(f"/engagement/templates/{template_id}?approval={state}#approval-card", status_code=303)
+
+
+async def template_submission(request: Request, port: EngagementPort, principal: Principal) -> Response:
+    """The "Submit to WhatsApp for approval" button of a WhatsApp template's page: the API's POST
+    /api/v1/message-templates/{id}/whatsapp-submission (MESSAGE_TEMPLATES WRITE) for the version the page showed;
+    approved or awaiting review already: 409, the provider down (503) or refusing the request (422): said at the
+    form, nothing recorded; another brand's template: 404."""
+    template_id = path_id(request, "template_id")
+    if template_id is None:
+        return await not_found(request)
+    version = whole_number(form_text(request, "version").strip())
+    try:
+        if version is None or version < 1:
+            raise InvalidInput([FieldError("version", "a version of this template")])
+        await act(principal, lambda: port.engagement.submit_for_approval(principal.brand_id, template_id, version,
+                                                                         principal.actor))  # fmt: skip
+    except NotFound:
+        return await not_found(request)
+    except ProviderUnavailable as exc:
+        return await _template_page(request, port, principal, template_id, status=503,
+                                    approval_error=f"WhatsApp could not be reached, nothing was submitted: "
+                                    f"{exc.message}. Try again in a minute.")  # fmt: skip
+    except DomainError as exc:
+        status = refusal_status(exc)
+        return await _template_page(request, port, principal, template_id, status=status,
+                                    approval_error=error_text(exc))  # fmt: skip
+    return RedirectResponse(f"/engagement/templates/{template_id}?approval=submitted#approval-card", status_code=303)
 
 
 def chart(counts: list[DayCount], days: list[date]) -> str:
@@ -213,6 +245,13 @@ PAGES = pages(
         Page("GET", "/engagement/templates/{template_id}", template_page, TEMPLATES_READ),
         Page("POST", "/engagement/templates/{template_id}", template_save, TEMPLATES_WRITE, form=True),
         Page("POST", "/engagement/templates/{template_id}/approval", template_approval, TEMPLATES_WRITE, form=True),
+        Page(
+            "POST",
+            "/engagement/templates/{template_id}/whatsapp-submission",
+            template_submission,
+            TEMPLATES_WRITE,
+            form=True,
+        ),
         Page("GET", "/engagement/deliveries", deliveries_page, READ),
         Page("GET", "/engagement/messages", messages_page, READ),
     ],

@@ -30,6 +30,7 @@ from api.routes.engagement_models import (
     PreviewIn,
     PreviewOut,
     SendIn,
+    SubmissionIn,
     TemplateChangeIn,
     TemplateIn,
     TemplateOut,
@@ -109,8 +110,16 @@ def template_versions(ctx: Context[EngagementPort]) -> Reply:
 
 def approve_template(ctx: Context[EngagementPort]) -> Reply:
     body: ApprovalIn = ctx.body
-    t = ctx.port.engagement.set_approval(ctx.brand_id, ctx.path["template_id"], body.version, body.state)
+    t = ctx.port.engagement.set_approval(ctx.brand_id, ctx.path["template_id"], body.version, body.state, ctx.actor,
+                                         body.reason)  # fmt: skip
     return json_response(template_out(t))
+
+
+def submit_template(ctx: Context[EngagementPort]) -> Reply:
+    body: SubmissionIn = ctx.body
+    t = ctx.port.engagement.submit_for_approval(ctx.brand_id, ctx.path["template_id"], body.version, ctx.actor,
+                                                body.category)  # fmt: skip
+    return Reply(template_out(t), 202)
 
 
 def preview_template(ctx: Context[EngagementPort]) -> Reply:
@@ -248,6 +257,19 @@ ENDPOINTS = serve(
         ),
         Endpoint(
             "POST",
+            f"{_T}/whatsapp-submission",
+            submit_template,
+            "Submit a WhatsApp template version to WhatsApp's review (pending; its verdict arrives by WhatsApp's "
+            "signed webhook); 409 when approved or awaiting review, 503 when the provider is down, 422 when it "
+            "refuses the request (nothing recorded then)",
+            TEMPLATES_WRITE,
+            body=SubmissionIn,
+            response=TemplateOut,
+            status=202,
+            errors=(409, 422, 503),
+        ),
+        Endpoint(
+            "POST",
             f"{_T}/preview",
             preview_template,
             "The template (or an unsaved draft) rendered with sample data; values escaped (HTML for email)",
@@ -323,11 +345,13 @@ ENDPOINTS = serve(
             "POST",
             "/api/v1/webhooks/whatsapp",
             _receipts(Channel.WHATSAPP),
-            "The WhatsApp provider's signed delivery receipts (sent, delivered, failed with reason)",
+            "The WhatsApp provider's signed delivery receipts (sent, delivered, failed with reason) and its "
+            "templates' verdicts (message_template_status_update: APPROVED, REJECTED with reason); 409 for a "
+            "verdict on a submission not recorded yet (deliver again)",
             None,
             response=WebhookOut,
             public=True,
-            errors=(400, 401, 422),
+            errors=(400, 401, 409, 422),
         ),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,6 +47,23 @@ class ApprovalIn(BaseModel):
 
     state: Approval
     version: WholeNumber | None = Field(None, ge=1, le=1_000_000, description="Default: the latest version")
+    reason: str | None = Field(
+        None,
+        min_length=MIN_REASON,
+        max_length=300,
+        description=f"Why WhatsApp rejected it (kept with a rejection only): {VISIBLE_MIN_REASON}",
+    )
+
+
+class SubmissionIn(BaseModel):
+    """A WhatsApp template version to submit to WhatsApp's review."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: WholeNumber | None = Field(None, ge=1, le=1_000_000, description="Default: the latest version")
+    category: Literal["UTILITY", "MARKETING"] | None = Field(
+        None, description="WhatsApp's template category; default MARKETING for reloan_offer, UTILITY otherwise"
+    )
 
 
 class PreviewIn(BaseModel):
@@ -85,6 +103,11 @@ class TemplateOut(BaseModel):
     created_by: str
     created_at: InstantOut
     updated_at: InstantOut
+    approval_reason: str | None = Field(None, description="Why WhatsApp rejected this version")
+    whatsapp_template_id: str | None = Field(None, description="The version's id at WhatsApp, once submitted")
+    whatsapp_submitted_at: InstantOut | None = None
+    whatsapp_submitted_by: str | None = None
+    whatsapp_submissions: int = Field(0, description="How many times this version was submitted to WhatsApp")
 
 
 class TemplatePageOut(BaseModel):

@@ -5,6 +5,7 @@ scheduled reminders send through `Engagement.send` / `Engagement.claim_and_deliv
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
@@ -19,9 +20,16 @@ from adapters.mailer import SmtpMailer
 from adapters.message_store import STUCK, DayCount, Message, MessageStore
 from adapters.providers.channels import ChannelClients
 from adapters.providers.directory import ProviderDirectory
-from adapters.webhooks import WebhookVerifier, parse_event, require_text
+from adapters.webhooks import WebhookEvent, WebhookVerifier, parse_event, require_text
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
-from api.services.engagement_delivery import BrandMessaging, Deliveries, Sent, parse_reference, public_base
+from api.services.engagement_delivery import (
+    WEBHOOK_PATHS,
+    BrandMessaging,
+    Deliveries,
+    Sent,
+    parse_reference,
+    public_base,
+)
 from api.services.pay_links import PayLinks
 from domain.engagement.defaults import LATER_KIND_CHANNELS, default_templates
 from domain.engagement.templates import (
@@ -32,9 +40,13 @@ from domain.engagement.templates import (
     Language,
     Rendered,
     check_template,
+    clean_value,
+    placeholders_of,
     render,
 )
 from domain.identity.application import Identity
+from domain.providers.calls import Caller
+from domain.shared.aggregate import current_actor
 from domain.shared.application import ConcurrentModification
 from domain.shared.clock import Clock
 from domain.shared.errors import Conflict, FieldError, InvalidInput, InvalidValue, NotFound
@@ -42,6 +54,27 @@ from domain.shared.values import clean_text
 from projections.engagement_dues import EngagementDueQueries, Recipient
 
 log = structlog.get_logger(__name__)
+
+#: The WhatsApp webhook's event of a submitted template's verdict, and the verdicts we record.
+TEMPLATE_STATUS_EVENT = "message_template_status_update"
+TEMPLATE_VERDICTS = {"APPROVED": Approval.APPROVED, "REJECTED": Approval.REJECTED}
+TEMPLATE_WEBHOOK_SOURCE = "whatsapp-templates"
+#: Who a verdict WhatsApp sent is recorded by (the audit entry's actor).
+PROVIDER_ACTOR = "webhook:whatsapp"
+TEMPLATE_UTILITY, TEMPLATE_MARKETING = "UTILITY", "MARKETING"
+TEMPLATE_CATEGORIES = ("UTILITY", "MARKETING")
+_NOT_NAME = re.compile(r"[^a-z0-9]+")
+#: Our reference of a submission: `<template id>.v<version>.<submission number>`.
+_SUBMISSION_REFERENCE = re.compile(
+    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.v([0-9]{1,7})\.([0-9]{1,7})"
+)
+
+
+def whatsapp_template_name(name: str, template_id: UUID, version: int) -> str:
+    """The name a version goes to WhatsApp under: lowercase letters, digits and underscores (WhatsApp's rule), unique
+    per template and version (the id's first 8 hex digits), e.g. `due_7_whatsapp_en_1a2b3c4d_v2`."""
+    slug = _NOT_NAME.sub("_", name.lower()).strip("_")[:200] or "template"
+    return f"{slug}_{template_id.hex[:8]}_v{version}"
 
 
 class TemplateNotFound(NotFound):
@@ -116,13 +149,91 @@ class Engagement:
             )
         return self.template(brand_id, template_id, version)
 
-    def set_approval(self, brand_id: UUID, template_id: UUID, version: int | None, approval: Approval) -> Template:
-        """Record the provider's approval of a WhatsApp template version (its latest when None)."""
+    def set_approval(self, brand_id: UUID, template_id: UUID, version: int | None, approval: Approval,
+                     by: str | None = None, reason: str | None = None) -> Template:  # fmt: skip
+        """Record the provider's verdict on a WhatsApp template version (its latest when None), with its audit entry
+        by `by` (the acting staff member or key when None; `webhook:whatsapp` when WhatsApp's own webhook says it).
+        The one path of a verdict, whether staff type it in or WhatsApp sends it; a reason is kept with a rejection."""
         current = self.template(brand_id, template_id, version)
         if current.channel != Channel.WHATSAPP:
             raise Conflict("only WhatsApp templates need approval")
-        self.store.set_approval(brand_id, template_id, current.version, approval.value)
+        why = clean_text(reason, "reason")[:300] if reason and approval is Approval.REJECTED else None
+        self.store.set_approval(brand_id, template_id, current.version, approval.value, by or current_actor(),
+                                self.clock.now(), why)  # fmt: skip
         return self.template(brand_id, template_id, current.version)
+
+    def submit_for_approval(self, brand_id: UUID, template_id: UUID, version: int | None, by: str,
+                            category: str | None = None) -> Template:  # fmt: skip
+        """Submit a WhatsApp template version (its latest when None) to WhatsApp's review through the brand's
+        provider: recorded `pending` with the provider's template id; the verdict comes by the provider's signed
+        webhook (`template_status`). A version approved, or submitted and awaiting review, is a Conflict (409); the
+        provider down is ProviderUnavailable (503) and refusing the request ProviderRejected (422): nothing is
+        recorded then. A rejected version may be submitted again."""
+        current = self.template(brand_id, template_id, version)
+        if current.channel != Channel.WHATSAPP:
+            raise Conflict("only WhatsApp templates need approval")
+        if current.approval == Approval.APPROVED:
+            raise Conflict(f"version {current.version} is approved already", approval=current.approval)
+        if current.approval == Approval.PENDING and current.whatsapp_template_id:
+            raise Conflict(f"version {current.version} was submitted to WhatsApp and awaits its review",
+                           approval=current.approval, whatsapp_template_id=current.whatsapp_template_id)  # fmt: skip
+        category = category or (TEMPLATE_MARKETING if current.kind == Kind.RELOAN_OFFER else TEMPLATE_UTILITY)
+        brand = self.brand(brand_id)
+        vendor = brand.providers.get(Channel.WHATSAPP.value)
+        submitted = ChannelClients(self.directory).submit_template(
+            None if vendor in (None, "simulator") else vendor,
+            name=whatsapp_template_name(current.name, template_id, current.version),
+            language=current.language,
+            category=category,
+            body=current.body,
+            examples={name: PLACEHOLDERS[name] for name in sorted(placeholders_of(current.body))},
+            # One reference per version and submission: the client's retries, or two submissions at once, are one
+            # submission at the provider (it answers a repeated reference with the template it made).
+            reference=f"{template_id}.v{current.version}.{current.whatsapp_submissions + 1}",
+            callback_url=public_base() + WEBHOOK_PATHS[Channel.WHATSAPP.value],
+            caller=Caller(brand_id),
+        )
+        recorded = self.store.record_submission(brand_id, template_id, current.version, current.whatsapp_submissions,
+                                                submitted.template_id, category, by, self.clock.now())  # fmt: skip
+        now = self.template(brand_id, template_id, current.version)
+        if not recorded and now.whatsapp_template_id != submitted.template_id:
+            raise Conflict(f"version {current.version} was submitted or decided meanwhile", approval=now.approval)
+        log.info("whatsapp.template_submitted", brand_id=str(brand_id), template_id=str(template_id),
+                 version=current.version, whatsapp_template_id=submitted.template_id, duplicate=submitted.duplicate)  # fmt: skip
+        return now
+
+    def template_status(self, event: WebhookEvent) -> WebhookOutcome:
+        """WhatsApp's verdict on a submitted template (`message_template_status_update`, already verified): recorded
+        through `set_approval` by `webhook:whatsapp`, once per event id; a template id of no version of ours (or of
+        a submission replaced since) is acknowledged `ignored` and logged, as the receipts are."""
+        require_text(event.data, "event", "reason", "reference", "message_template_name", "message_template_language")
+        raw_id = event.data.get("message_template_id")
+        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+            raise InvalidInput([FieldError("data.message_template_id", "must be a string or a number")])
+        verdict = TEMPLATE_VERDICTS.get(str(event.data.get("event") or ""))
+        if verdict is None:
+            return WebhookOutcome("ignored", f"{event.data.get('event')!r} is not a verdict we record")
+        candidates = self.store.submitted_versions(str(raw_id))
+        if len(candidates) != 1:
+            self._not_recorded_yet(event.data.get("reference"))
+            log.warning("webhook.unknown_reference", source=TEMPLATE_WEBHOOK_SOURCE, event_id=event.id,
+                        reference=str(raw_id), carriers=len(candidates))  # fmt: skip
+            return WebhookOutcome("ignored", "no template of ours has this id" if not candidates else
+                                  "templates of more than one brand have this id")  # fmt: skip
+        found = candidates[0]
+        inbox, now = self.messages.inbox, self.clock.now()
+        if not inbox.claim(TEMPLATE_WEBHOOK_SOURCE, event.id, event.type, now).fresh:
+            return WebhookOutcome("duplicate", f"event {event.id} was processed already")
+        try:
+            reason = clean_value(event.data.get("reason") or "")  # the provider's words, shown on our pages
+            self.set_approval(found.brand_id, found.template_id, found.version, verdict, PROVIDER_ACTOR,
+                              None if reason.upper() in ("", "NONE") else reason)  # fmt: skip
+            outcome = WebhookOutcome("processed", verdict.value)
+        except Exception:
+            inbox.release(TEMPLATE_WEBHOOK_SOURCE, event.id)
+            raise
+        inbox.settle(TEMPLATE_WEBHOOK_SOURCE, event.id, outcome.status, outcome.detail, now)
+        return outcome
 
     def template(self, brand_id: UUID, template_id: UUID, version: int | None = None) -> Template:
         """A template of the brand (TemplateNotFound otherwise)."""
@@ -343,6 +454,8 @@ class Engagement:
         secrets = [s for s in os.environ.get(WEBHOOK_SECRET_ENV, DEFAULT_WEBHOOK_SECRET).split(",") if s]
         WebhookVerifier(secrets, clock=self.clock).verify(body, headers)
         event = parse_event(body)
+        if channel is Channel.WHATSAPP and event.type == TEMPLATE_STATUS_EVENT:  # one webhook URL, as WhatsApp's
+            return self.template_status(event)
         require_text(event.data, "status", "reference", "message_id", "reason")
         status = str(event.data.get("status") or event.type.removeprefix("message."))
         if status not in ("sent", "delivered", "failed"):
@@ -372,6 +485,16 @@ class Engagement:
             raise
         inbox.settle(source, event.id, outcome.status, outcome.detail, now)
         return outcome
+
+    def _not_recorded_yet(self, reference: object) -> None:
+        """Conflict (409, deliver again; nothing kept) when a verdict's `reference` (ours, sent with the submission)
+        names a submission not recorded yet: the verdict overtook the provider's answer to our submission."""
+        match = _SUBMISSION_REFERENCE.fullmatch(reference) if isinstance(reference, str) else None
+        if match is None:
+            return
+        recorded = self.store.submissions(UUID(match.group(1)), int(match.group(2)))
+        if recorded is not None and recorded < int(match.group(3)):
+            raise Conflict("the template's submission is not recorded yet; deliver again", reference=reference)
 
     # Reading -----------------------------------------------------------------------------------------------------
 
