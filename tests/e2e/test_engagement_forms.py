@@ -15,8 +15,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import Tenant, make_tenant
-from tests.e2e.blackbox import poll
-from tests.e2e.test_engagement import wiring  # noqa: F401 - the simulators' webhook secret and our public address
+from tests.e2e.blackbox import DAY, poll, zone_at
+from tests.e2e.test_engagement import (
+    configure,
+    wiring,  # noqa: F401 - the simulators' webhook secret and our public address
+)
 from tests.e2e.test_notice_match_confirm import _member
 from tests.e2e.test_refused_forms_keep_input import _form, _portal
 
@@ -129,9 +132,10 @@ def test_a_whatsapp_templates_approval_is_recorded_from_its_page(client: Any, po
 
 
 def test_a_message_is_sent_now_from_the_customer_360(
-    client: Any, portals: dict[str, Any], provider_simulators: Any
+    client: Any, platform: Any, portals: dict[str, Any], provider_simulators: Any
 ) -> None:
     tenant, admin = portals["tenant"], portals["admin"]
+    configure(platform, tenant, timezone=zone_at(DAY))  # daytime at the brand: an SMS is not held for quiet hours
     phone = "97" + str(uuid.uuid4().int)[:8]
     made = client.post("/api/v1/customers", json={"name": "Meena Kumari", "phone": phone}, headers=tenant.auth)
     assert made.status_code == 201, made.text
