@@ -223,6 +223,9 @@ def get_call(ctx: Context[DialerPort]) -> Reply:
     row = ctx.port.queries.call(ctx.brand_id, ctx.path["call_id"])
     if row is None:
         raise DialerCallNotFound(f"call {ctx.path['call_id']} not found", id=str(ctx.path["call_id"]))
+    # The loan's calls are the collection desk's data: an executive reads those of the loans they work, as the
+    # loan's call list (404 otherwise, as another brand's); the recording link and number are not for everyone.
+    guard(ctx.port.collections, ctx.principal, row.loan_id, Level.READ)
     return json_response(row)
 
 

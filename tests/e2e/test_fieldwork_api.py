@@ -339,3 +339,27 @@ def test_other_brands_and_other_executives_get_404(platform: Any, server: str) -
     assert recorded.status_code == 404, recorded.text
     assert httpx.get(f"{server}/api/v1/field-visits/{visit['id']}", headers=b.auth).json()["status"] == "assigned"
     executive.close()
+
+
+def test_an_executive_reads_only_the_calls_of_loans_they_work(platform: Any, server: str) -> None:
+    """A call (its number, duration and recording link) is the desk's data of the loan: `GET /calls/{id}` follows
+    the loan's call list - the caller who logged it reads it, another executive of the brand gets 404."""
+    b = make_tenant(platform)
+    set_business_date(platform, b, date(2026, 1, 31))
+    loan_id = disbursed_loan(platform, b)
+    agent, other_agent = _agent(platform, b), _agent(platform, b)
+    _dialer_ready(server, b, agent)
+    call = httpx.post(f"{server}/api/v1/loans/{loan_id}/calls", json={"staff_id": str(agent)}, headers=b.auth).json()
+    url = f"/api/v1/calls/{call['id']}"
+    assert poll(lambda: httpx.get(f"{server}{url}", headers=b.auth).json(), lambda c: c["contact_logged"])["contact_logged"]  # fmt: skip
+    caller = _session(server, platform.get(Identity).staff(b.brand_id, agent).email)
+    other = _session(server, platform.get(Identity).staff(b.brand_id, other_agent).email)
+    try:
+        assert caller.get(url).status_code == 200  # they logged it: the loan is theirs to read
+        assert other.get(f"/api/v1/loans/{loan_id}/calls").status_code == 404
+        leaked = other.get(url)
+        assert leaked.status_code == 404, leaked.text
+        assert "recording" not in leaked.text and call["destination"] not in leaked.text
+    finally:
+        caller.close()
+        other.close()
