@@ -1,10 +1,10 @@
 """Payment links and UPI Autopay mandates in PostgreSQL (issue #15 item 2, `api/services/paylinks.py`).
 
-- `ops.payment_links`: a link per gateway order (amount, channel, phone, state created|sent|paid|failed, the
-  repayment it recorded); `expired` is read, not stored: a link not paid by its `expires_at`.
+- `ops.payment_links`: a link per gateway order (amount, channel, phone, state created|sent|paid|failed|unapplied,
+  the repayment it recorded); `expired` is read, not stored: a link not paid by its `expires_at`.
 - `ops.loan_mandates`: a UPI Autopay mandate (VPA, max amount, frequency, state registered|active|revoked).
 - `ops.mandate_debits`: each presentation of a due instalment under a mandate (attempt, order, state
-  presented|paid|failed, the failure's reason, when the next attempt is due).
+  presented|paid|failed|unapplied, the failure's (or the loan's refusal's) reason, when the next attempt is due).
 
 The repayment itself is recorded on the Loan (its events); these rows only map gateway orders back to loans. Each
 change of a link or a mandate writes its audit entry (`adapters/ops_activity.py`: who, when, amount, channel, the state
@@ -38,7 +38,7 @@ DDL = (
         phone text NOT NULL,
         order_id text UNIQUE,
         payment_url text,
-        state text NOT NULL CHECK (state IN ('created', 'sent', 'paid', 'failed')),
+        state text NOT NULL CHECK (state IN ('created', 'sent', 'paid', 'failed', 'unapplied')),
         repayment_id text,
         reason text,
         created_at timestamptz NOT NULL,
@@ -71,7 +71,7 @@ DDL = (
         instalment int NOT NULL,
         attempt int NOT NULL,
         amount numeric(18, 2) NOT NULL,
-        state text NOT NULL CHECK (state IN ('presented', 'paid', 'failed')),
+        state text NOT NULL CHECK (state IN ('presented', 'paid', 'failed', 'unapplied')),
         reason text,
         repayment_id text,
         presented_on date NOT NULL,
@@ -79,7 +79,25 @@ DDL = (
         UNIQUE (mandate_id, instalment, attempt)
     )""",
     "CREATE INDEX IF NOT EXISTS mandate_debits_mandate_idx ON ops.mandate_debits (mandate_id, instalment, attempt)",
+    # Tables made before `unapplied` (2026-12): their state checks widened once (a no-op when they name it).
+    *(
+        f"""DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = '{table}_state_check'
+                           AND conrelid = 'ops.{table}'::regclass AND pg_get_constraintdef(oid) LIKE '%unapplied%') THEN
+                ALTER TABLE ops.{table} DROP CONSTRAINT IF EXISTS {table}_state_check;
+                ALTER TABLE ops.{table} ADD CONSTRAINT {table}_state_check CHECK (state IN ({states}, 'unapplied'));
+            END IF;
+        END $$"""
+        for table, states in (
+            ("payment_links", "'created', 'sent', 'paid', 'failed'"),
+            ("mandate_debits", "'presented', 'paid', 'failed'"),
+        )
+    ),
 )
+#: A link's or a debit's state once its money was captured at the gateway but the loan could not take it (closed,
+#: written off, above the payoff by then): kept with the loan's reason and an audit entry for staff to refund or
+#: record by hand; it never moves again.
+UNAPPLIED = "unapplied"
 _SETUP_LOCK = 0x5041594C  # "PAYL"
 
 _LINK = ("id, brand_id, loan_id, amount, channel, phone, order_id, payment_url, state, repayment_id, reason, "
@@ -218,15 +236,16 @@ class PaylinkStore:
 
     def mark_link(self, link_id: UUID, state: str, at: datetime, *, repayment_id: str | None = None,
                   reason: str | None = None, actor: str | None = None) -> bool:  # fmt: skip
-        """Move a link to sent, paid or failed (a paid link never moves again), with its audit entry
-        (`PaymentLinkSent`, `...Paid`, `...Failed`: the state before and after); False when nothing moved."""
+        """Move a link to sent, paid, failed or unapplied (a paid or unapplied link never moves again), with its audit
+        entry (`PaymentLinkSent`, `...Paid`, `...Failed`, `...Unapplied`: the state before and after); False when
+        nothing moved."""
         column = {"sent": "sent_at", "paid": "paid_at"}.get(state)
         stamp = f", {column} = %s" if column else ""
         with self.pool.connection() as conn, conn.transaction():
             row = conn.execute(
                 f"UPDATE ops.payment_links l SET state = %s, repayment_id = coalesce(%s, l.repayment_id), "
                 f"reason = coalesce(%s, l.reason){stamp} FROM (SELECT id, state FROM ops.payment_links WHERE id = %s "
-                "FOR UPDATE) before WHERE l.id = before.id AND before.state <> 'paid' "
+                "FOR UPDATE) before WHERE l.id = before.id AND before.state NOT IN ('paid', 'unapplied') "
                 "RETURNING l.brand_id, l.loan_id, l.amount, l.channel, l.order_id, before.state AS state_before",
                 (state, repayment_id, reason, *((at,) if column else ()), link_id),
             ).fetchone()
@@ -357,11 +376,19 @@ class PaylinkStore:
         return [MandateDebit(**r) for r in rows]
 
     def settle_debit(self, reference: str, state: str, *, reason: str | None = None, repayment_id: str | None = None,
-                     retry_on: date | None = None) -> None:  # fmt: skip
-        """Record a debit's outcome (a paid debit never moves again)."""
-        with self.pool.connection() as conn:
-            conn.execute(
+                     retry_on: date | None = None, at: datetime | None = None) -> None:  # fmt: skip
+        """Record a debit's outcome (a paid or unapplied debit never moves again). An unapplied one (captured, the
+        loan refused it) writes its audit entry on the loan's record (`MandateDebitUnapplied`, at `at`)."""
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(
                 "UPDATE ops.mandate_debits SET state = %s, reason = %s, repayment_id = %s, retry_on = %s "
-                "WHERE reference = %s AND state <> 'paid'",
+                "WHERE reference = %s AND state NOT IN ('paid', 'unapplied') "
+                "RETURNING brand_id, loan_id, mandate_id, order_id, instalment, attempt, amount",
                 (state, reason, repayment_id, retry_on, reference),
-            )
+            ).fetchone()
+            if row is not None and state == UNAPPLIED and at is not None:
+                details = {"reference": reference, "mandate_id": str(row["mandate_id"]), "order_id": row["order_id"],
+                           "instalment": row["instalment"], "attempt": row["attempt"], "amount": str(row["amount"]),
+                           "state": state, "reason": reason}  # fmt: skip
+                ops_activity.record(conn, _loan_entry(row["brand_id"], row["loan_id"], at, "MandateDebitUnapplied",
+                                                      details, None))  # fmt: skip

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -102,6 +103,16 @@ _SETUP_LOCK = 0x70617930  # "pay0": one process creates the tables at a time
 #: The class of the per-loan payout locks (`PayoutStore.payout_lock`: the two-int advisory lock space, apart from
 #: the one-bigint locks such as _SETUP_LOCK).
 _PAYOUT_LOCK_CLASS = 0x70617931  # "pay1"
+#: The class of the per-brand payout file lock (`PayoutStore.file_export_lock`): a payout initiation holds the
+#: brand's key shared, a payout file export exclusive.
+_FILE_EXPORT_LOCK_CLASS = 0x70617932  # "pay2"
+#: How long a payout file export waits for the payouts being initiated in its brand (each holds it one gateway call).
+FILE_EXPORT_WAIT_SECONDS = 15.0
+
+
+def _lock_key(id_: UUID) -> int:
+    """The advisory lock key of an id (its first four bytes, signed)."""
+    return int.from_bytes(id_.bytes[:4], "big", signed=True)
 
 
 @dataclass(frozen=True)
@@ -189,20 +200,67 @@ class PayoutStore:
         self.settle_initiation(initiation_id)
 
     @contextmanager
-    def payout_lock(self, loan_id: UUID) -> Iterator[bool]:
+    def payout_lock(self, loan_id: UUID, brand_id: UUID | None = None) -> Iterator[bool]:
         """Hold the loan's payout lock while the block runs, if no one else holds it (yields whether it was taken):
         initiating a payout (the gateway asked, then the attempt recorded) and cancelling the loan take it, so a
-        cancel never lands between the gateway paying and the loan recording it. A session lock on a connection of
-        its own, released at the end (or with the connection, should the process die)."""
-        key = int.from_bytes(loan_id.bytes[:4], "big", signed=True)
+        cancel never lands between the gateway paying and the loan recording it. With `brand_id` (a payout
+        initiation) the brand's payout file lock is held too, shared: no payout file of the brand is exported while
+        the gateway is being asked (`file_export_lock`), and none is taken while a file is being exported. Session
+        locks on a connection of their own, released at the end (or with the connection, should the process die)."""
+        key = _lock_key(loan_id)
+        brand_key = None if brand_id is None else _lock_key(brand_id)
         with self.pool.connection() as conn:  # the pool's connections commit each statement (autocommit)
-            row = conn.execute("SELECT pg_try_advisory_lock(%s, %s) AS held", (_PAYOUT_LOCK_CLASS, key)).fetchone()
-            held = bool(row["held"])
+            shared = brand_key is not None
+            if shared:
+                row = conn.execute("SELECT pg_try_advisory_lock_shared(%s, %s) AS held",
+                                   (_FILE_EXPORT_LOCK_CLASS, brand_key)).fetchone()  # fmt: skip
+                shared = bool(row["held"])
+                if not shared:
+                    yield False
+                    return
+            try:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s, %s) AS held", (_PAYOUT_LOCK_CLASS, key)).fetchone()
+                held = bool(row["held"])
+                try:
+                    yield held
+                finally:
+                    if held:
+                        conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_PAYOUT_LOCK_CLASS, key))
+            finally:
+                if shared:
+                    conn.execute("SELECT pg_advisory_unlock_shared(%s, %s)", (_FILE_EXPORT_LOCK_CLASS, brand_key))
+
+    @contextmanager
+    def file_export_lock(self, brand_id: UUID, wait_seconds: float = FILE_EXPORT_WAIT_SECONDS) -> Iterator[bool]:
+        """Hold the brand's payout file lock exclusively while a payout file is checked and recorded (yields whether
+        it was taken within `wait_seconds`): it waits for the payouts being initiated in the brand (each holds it
+        shared through its gateway call, `payout_lock`) and keeps new ones out, so no loan is put in a file while the
+        gateway is paying it out, nor paid out while it is being put in one."""
+        key = _lock_key(brand_id)
+        deadline = time.monotonic() + wait_seconds
+        with self.pool.connection() as conn:
+            while True:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s, %s) AS held",
+                                   (_FILE_EXPORT_LOCK_CLASS, key)).fetchone()  # fmt: skip
+                held = bool(row["held"])
+                if held or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
             try:
                 yield held
             finally:
                 if held:
-                    conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_PAYOUT_LOCK_CLASS, key))
+                    conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_FILE_EXPORT_LOCK_CLASS, key))
+
+    def initiations_open(self, brand_id: UUID, loan_ids: Sequence[UUID]) -> set[UUID]:
+        """The loans of `loan_ids` with a payout request open: the gateway was asked, its outcome not known yet."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT loan_id FROM ops.payout_initiations WHERE brand_id = %s AND loan_id = ANY(%s) "
+                "AND completed_at IS NULL",
+                (brand_id, list(loan_ids)),
+            ).fetchall()
+        return {r["loan_id"] for r in rows}
 
     def initiation_open(self, brand_id: UUID, loan_id: UUID) -> bool:
         """Whether a payout request of the loan is open: the gateway was asked and its outcome is not known yet."""

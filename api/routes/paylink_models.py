@@ -21,7 +21,7 @@ class PaymentLinkIn(BaseModel):
 
 
 class PaymentLinkOut(BaseModel):
-    """A payment link and its state: created, sent, paid, failed or expired."""
+    """A payment link and its state: created, sent, paid, failed, unapplied (paid, refused by the loan) or expired."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -58,7 +58,8 @@ class MandateIn(BaseModel):
 
 
 class MandateDebitOut(BaseModel):
-    """One debit presented under a mandate: presented, paid or failed (with the gateway's reason)."""
+    """One debit presented under a mandate: presented, paid, failed (with the gateway's reason) or unapplied (captured,
+    refused by the loan, with its reason)."""
 
     model_config = ConfigDict(from_attributes=True)
 

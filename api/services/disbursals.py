@@ -191,9 +191,12 @@ class Disbursals:
         if mode not in PAYOUT_MODES:
             raise InvalidInput([FieldError("mode", f"must be one of {', '.join(PAYOUT_MODES)}")])
         self.loans.get(brand_id, loan_id)  # another brand's loan: 404 before anything else
-        with self.store.payout_lock(loan_id) as held:
+        with self.store.payout_lock(loan_id, brand_id) as held:
             if not held:
-                raise Conflict("another payout of this loan is being initiated, or the loan is being cancelled")
+                raise Conflict(
+                    "another payout of this loan is being initiated, the loan is being cancelled, or a "
+                    "payout file is being exported; try again"
+                )
             return self._disburse(brand_id, loan_id, mode, callback_url)
 
     def _disburse(self, brand_id: UUID, loan_id: UUID, mode: str, callback_url: str) -> CommandResult:
@@ -380,6 +383,17 @@ class Disbursals:
         every loan marked exported in its history. Returns the file and the log position of the loans' events."""
         if not loan_ids or len(loan_ids) > MAX_FILE_LOANS:
             raise InvalidInput([FieldError("loan_ids", f"give 1 to {MAX_FILE_LOANS} loans")])
+        # Under the brand's payout file lock: it waits for the payouts being initiated (the gateway asked, the
+        # attempt not recorded yet) and holds new ones off until the file is recorded. Without it a loan read here
+        # as awaiting disbursal could be paid by the gateway meanwhile and put in the file too: paid twice.
+        with self.store.file_export_lock(brand_id) as held:
+            if not held:
+                raise Conflict("payouts of this brand are being initiated at the gateway right now; try again")
+            return self._export(brand_id, actor, loan_ids)
+
+    def _export(self, brand_id: UUID, actor: str, loan_ids: Sequence[UUID]) -> tuple[PayoutFileRecord, int]:
+        """`export` under the brand's payout file lock."""
+        unknown = self.store.initiations_open(brand_id, loan_ids)
         seen: set[UUID] = set()
         file_id = uuid.uuid4()
         today = self.identity.business_date(brand_id)
@@ -392,6 +406,8 @@ class Disbursals:
             seen.add(loan_id)
             try:
                 loan = self.loans.get(brand_id, loan_id)
+                if loan_id in unknown:  # asked of the gateway, the answer lost: it may have paid (`reconcile`)
+                    raise Conflict("a payout of it was asked of the gateway and its outcome is not known yet")
                 loan.mark_exported(str(file_id), today)
                 beneficiary = self._beneficiary(loan)
             except NotFound:

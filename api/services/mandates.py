@@ -21,7 +21,7 @@ from uuid import UUID
 
 import structlog
 
-from adapters.paylink_store import Mandate, MandateDebit, PaylinkStore
+from adapters.paylink_store import UNAPPLIED, Mandate, MandateDebit, PaylinkStore
 from adapters.providers.directory import ProviderDirectory
 from adapters.providers.payments import MandateClient
 from adapters.webhooks import WebhookEvent
@@ -49,6 +49,13 @@ LIVE = ("registered", "active")
 VPA = re.compile(r"[A-Za-z0-9._-]{2,64}@[A-Za-z][A-Za-z0-9]{1,32}")
 
 Recorder = Callable[[UUID, UUID, Decimal, str, str], tuple[WebhookOutcome, str | None]]
+
+
+def unapplied_reason(amount: Decimal, refused: WebhookOutcome) -> str:
+    """The reason kept on a link or debit whose captured money the loan refused (`UNAPPLIED`): what and why, and
+    what staff do with it."""
+    why = refused.detail or "the loan refused it"
+    return f"Rs {amount} captured at the gateway, not applied: {why} - refund it or record it by hand"[:300]
 
 
 class MandateNotFound(NotFound):
@@ -208,6 +215,11 @@ class Mandates:
         outcome, payment_id = record(debit.brand_id, debit.loan_id, amount, "upi_autopay", order_id)
         if payment_id is not None:
             self.store.settle_debit(reference, "paid", repayment_id=payment_id)
+        elif outcome.status == "ignored":
+            # Captured, and the loan refused it (paid off, settled or written off since it was presented, or the
+            # debit above the payoff by then): kept `unapplied` with the reason and an audit entry, for staff to
+            # refund or record by hand - it used to be only logged, the debit left `presented`.
+            self.store.settle_debit(reference, UNAPPLIED, reason=unapplied_reason(amount, outcome), at=self.clock.now())
         return outcome
 
     # The job ---------------------------------------------------------------------------------------------------

@@ -21,14 +21,14 @@ from uuid import UUID
 
 import structlog
 
-from adapters.paylink_store import Mandate, PaylinkStore, PaymentLink
+from adapters.paylink_store import UNAPPLIED, Mandate, PaylinkStore, PaymentLink
 from adapters.payout_store import PayoutStore
 from adapters.providers.channels import ChannelClients
 from adapters.providers.directory import ProviderDirectory
 from adapters.webhooks import WebhookEvent, WebhookVerifier, parse_event, require_text
 from api.services.disbursals import DEFAULT_WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, WebhookOutcome
 from api.services.loan_documents import latest_payments
-from api.services.mandates import Mandates
+from api.services.mandates import Mandates, unapplied_reason
 from api.services.no_due import NoDueCertificates
 from domain.customers.application import Customers
 from domain.identity.application import Identity
@@ -271,12 +271,15 @@ class Paylinks:
         outcome, payment_id = self.record(link.brand_id, link.loan_id, amount, "payment_link", order_id)
         if payment_id is not None:
             self.store.mark_link(link.id, "paid", self.clock.now(), repayment_id=payment_id)
+        elif outcome.status == "ignored":  # captured, and the loan refused it: kept for staff, not lost
+            self.store.mark_link(link.id, UNAPPLIED, self.clock.now(), reason=unapplied_reason(amount, outcome))
         return outcome
 
     def record(self, brand_id: UUID, loan_id: UUID, amount: Decimal, mode: str,
                reference: str) -> tuple[WebhookOutcome, str | None]:  # fmt: skip
         """Record a gateway payment as a repayment once: a reference already recorded is a duplicate; a payment
-        the loan cannot take (above the payoff, a closed loan) is logged and answered `ignored`."""
+        the loan cannot take (above the payoff, a closed loan) is logged and answered `ignored` (its link or debit
+        is then marked `unapplied` by the caller, with `unapplied_reason`)."""
         loan = self.loans.get(brand_id, loan_id)
         for p in (*loan.payments.values(), *loan.recoveries.values()):  # a written-off loan's are recoveries
             if p.reference == reference:

@@ -93,8 +93,16 @@ class Store:
         self.initiations[initiation_id] = (record, outcome or "refused")
 
     @contextmanager
-    def payout_lock(self, loan_id: UUID) -> Iterator[bool]:
+    def payout_lock(self, loan_id: UUID, brand_id: UUID | None = None) -> Iterator[bool]:
         yield True  # one caller at a time here: the lock itself is PostgreSQL's (tests/e2e/test_disbursal_edges_blackbox.py)
+
+    @contextmanager
+    def file_export_lock(self, brand_id: UUID) -> Iterator[bool]:
+        yield True  # PostgreSQL's too (tests/e2e/test_money_races.py)
+
+    def initiations_open(self, brand_id: UUID, loan_ids: Sequence[UUID]) -> set[UUID]:
+        return {r.loan_id for r, outcome in self.initiations.values()
+                if outcome is None and r.brand_id == brand_id and r.loan_id in loan_ids}  # fmt: skip
 
     def open_initiations(self, reference: str, since: datetime) -> list[InitiationRecord]:
         return [r for r, outcome in self.initiations.values()
