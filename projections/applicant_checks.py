@@ -48,6 +48,16 @@ class ApplicantChecks:
             ).fetchall()
         return any(aadhaar_digest(str(r["value"])) == digest for r in rows)
 
+    def funnel_phones(self, brand_id: UUID, customer_id: UUID) -> list[str]:
+        """The phones borrowers signed in with (by OTP) on the onboarding funnels linked to the borrower's record: a
+        funnel linked by PAN was opened with another phone than the record's (index onboarding_customer_idx)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT phone FROM read.onboarding WHERE brand_id = %s AND customer_id = %s",
+                (brand_id, customer_id),
+            ).fetchall()
+        return [str(r["phone"]) for r in rows]
+
     def funnel_of(self, brand_id: UUID, customer_id: UUID) -> UUID | None:
         """The onboarding funnel linked to the borrower, if any (index onboarding_customer_idx)."""
         with self.pool.connection() as conn:

@@ -36,9 +36,15 @@ class ApplicantExtras:
             return None
 
     def blocklist_hits(self, brand_id: UUID, customer_id: UUID, blocklists: Blocklists) -> tuple[str, ...]:
-        """ "aadhaar" when the Aadhaar the borrower gave in the funnel is blocked (by digest: we keep it masked),
+        """ "phone" when a phone the borrower signed in with on a funnel linked to the record is blocked,
+        "aadhaar" when the Aadhaar the borrower gave in the funnel is blocked (by digest: we keep it masked),
         "bank account" when any of the borrower's bank accounts is (its number, or number@IFSC)."""
         hits: list[str] = []
+        # The phone an applicant signed in with is theirs even when the funnel linked a record by PAN (staff
+        # registered it with another phone): checked, or a blocklisted phone got through by typing a known PAN.
+        phones = self.checks.funnel_phones(brand_id, customer_id)
+        if any(blocklists.check(brand_id, BlockKind.MOBILE, phone) is not None for phone in phones):
+            hits.append("phone")
         if self.checks.aadhaar_blocked(brand_id, self._aadhaar_digest(brand_id, customer_id)):
             hits.append("aadhaar")
         verifications = self._get(Verifications)

@@ -204,7 +204,7 @@ class BrandApplicantFacts:
         )
         other_brand: tuple[bool | None, bool | None] = (None, None)
         if self.extras is not None:
-            hits = (*hits, *self.extras.blocklist_hits(brand_id, customer_id, self.blocklists))
+            hits = tuple(dict.fromkeys((*hits, *self.extras.blocklist_hits(brand_id, customer_id, self.blocklists))))
             if self.identity is not None:
                 other_brand = self.extras.central_dedup(brand_id, customer.pan, customer.phone, self.identity)
         credit = self.credit.credit_facts(brand_id, customer_id) if self.credit is not None else None
