@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,6 +44,19 @@ def wiring(provider_simulators: Any, server: str, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv(WEBHOOK_SECRET_ENV, PROVIDER_WEBHOOK_SECRET)
     monkeypatch.setenv("PUBLIC_BASE_URL", server)
     yield
+
+
+#: Zones that keep daylight saving, far from IST on both sides (each hour of the day is night in one of them).
+DST_ZONES = ("America/Anchorage", "America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York",
+             "America/Halifax", "America/Santiago", "Atlantic/Azores", "Europe/London", "Europe/Berlin",
+             "Europe/Athens", "Australia/Adelaide", "Australia/Sydney", "Pacific/Auckland")  # fmt: skip
+
+
+def night_zone() -> str:
+    """A daylight-saving zone whose local hour now is a quiet (night) one; a fixed offset when none is."""
+    now = datetime.now(UTC)
+    found = [z for z in DST_ZONES if now.astimezone(ZoneInfo(z)).hour in NIGHT]
+    return found[0] if found else zone_at(NIGHT)
 
 
 def _loan(platform: Any, tenant: Tenant) -> tuple[str, str, str]:
@@ -163,17 +177,17 @@ def test_an_opt_out_recorded_while_a_message_waits_stops_it_and_the_rest_goes_on
     run_job(server, platform, tenant)
     poll(lambda: _of(server, tenant, loan_id, "due_1", "whatsapp"), lambda f: f and f[0]["status"] == "queued")
     # ... and due_0 held for quiet hours, on both channels, until 08:00 in the brand's zone
-    night = zone_at(NIGHT)
+    night = night_zone()
     configure(platform, tenant, timezone=night)
     set_business_date(platform, tenant, DUE)
     wa_before, sms_before = len(wa.messages(phone)), len(sms.messages(phone))
     run_job(server, platform, tenant)
     held = {c: _of(server, tenant, loan_id, "due_0", c)[0] for c in ("sms", "whatsapp")}
     local = datetime.now(ZoneInfo(night))
-    morning = datetime.combine(local.date() + timedelta(days=local.hour >= 8), datetime.min.time(), ZoneInfo(night))
+    morning = datetime.combine(local.date() + timedelta(days=local.hour >= 8), dt_time(8), ZoneInfo(night))
     for message in held.values():
         assert message["status"] == "deferred" and message["reason"] == "quiet_hours", held
-        assert datetime.fromisoformat(message["next_attempt_at"]) == morning + timedelta(hours=8), held
+        assert datetime.fromisoformat(message["next_attempt_at"]) == morning, (night, held)  # 08:00 there
     assert (len(wa.messages(phone)), len(sms.messages(phone))) == (wa_before, sms_before)
 
     # the borrower opts out of WhatsApp meanwhile; the morning comes
@@ -384,3 +398,30 @@ def test_a_holiday_moves_the_reminders_with_the_due_date_and_a_written_off_loan_
         set_business_date(platform, tenant, moved + timedelta(days=days))
         run_job(server, platform, tenant)
     assert len(messages(server, tenant, loan_id=loan_id)) == count
+
+
+def test_a_reminder_held_for_quiet_hours_whose_borrower_opts_out_fails_unsent(
+    server: str, platform: Any, provider_simulators: Any
+) -> None:
+    from tests.e2e.test_reminders import borrower, dispatch, sms_template
+
+    sms = provider_simulators["sms"]
+    tenant = make_tenant(platform)
+    configure(platform, tenant, timezone=night_zone())
+    customer, phone = borrower(server, tenant, "Nila Das")
+    body = {"customer_id": customer, "channel": "sms", "template_id": sms_template(server, tenant),
+            "scheduled_at": datetime.now(UTC).isoformat()}  # fmt: skip
+    made = httpx.post(f"{server}/api/v1/reminders", json=body, headers=tenant.auth)
+    assert made.status_code == 201, made.text
+    reminder = f"{server}/api/v1/reminders/{made.json()['id']}"
+    assert dispatch(server, platform, tenant)["status"] == "succeeded"
+    held = httpx.get(reminder, headers=tenant.auth).json()
+    assert held["status"] == "sent" and held["message_status"] == "deferred", held
+    _opt_out(server, tenant, customer, ["sms"])
+    configure(platform, tenant, timezone=zone_at(DAY))
+    _quiet_hours_end(platform, held["message_id"])
+    run_job(server, platform, tenant)  # sends what is due of the brand's, reminders' messages too
+    dispatch(server, platform, tenant)
+    now = httpx.get(reminder, headers=tenant.auth).json()
+    assert now["status"] == "failed" and now["message_status"] == "suppressed", now
+    assert sms.messages(phone) == []
