@@ -273,9 +273,11 @@ class MessageStore:
                 [now, now, *params],
             )
 
-    def receipt(self, message_id: UUID, status: str, reason: str | None, at: datetime) -> bool:
+    def receipt(self, message_id: UUID, status: str, reason: str | None, at: datetime,
+                attempt: int | None = None) -> bool:  # fmt: skip
         """Apply a delivery receipt (sent, delivered, failed): never backwards (a late `sent` after `delivered`
-        changes nothing), a delivered message stays delivered. False when it changed nothing."""
+        changes nothing), a delivered message stays delivered; with `attempt` (the one its reference names), only
+        while the message is still at that attempt. False when it changed nothing."""
         order = {"sent": 1, "failed": 2, "delivered": 2}
         with self.pool.connection() as conn:
             row = conn.execute(
@@ -283,8 +285,8 @@ class MessageStore:
                 "delivered_at = CASE WHEN %s = 'delivered' THEN %s ELSE delivered_at END, "
                 "sent_at = COALESCE(sent_at, %s) "
                 "WHERE id = %s AND (status IN ('queued', 'deferred', 'sending') OR "
-                "(status = 'sent' AND %s > 1)) RETURNING id",
-                (status, reason, at, status, at, at, message_id, order[status]),
+                "(status = 'sent' AND %s > 1)) AND (%s::int IS NULL OR attempts = %s) RETURNING id",
+                (status, reason, at, status, at, at, message_id, order[status], attempt, attempt),
             ).fetchone()
         return row is not None
 
@@ -297,6 +299,22 @@ class MessageStore:
                 "attempts = attempts + 1, provider_id = NULL WHERE id = %s AND status = 'failed'",
                 (reason, next_at, at, message_id),
             )
+
+    def suppress_opted_out(self, ids: Sequence[UUID], at: datetime) -> set[UUID]:
+        """Of these messages, those waiting to go (queued for a retry, deferred by quiet hours) whose borrower has
+        opted out of their channel since they were composed: recorded `suppressed` (`opted_out`), never sent. Their
+        ids."""
+        if not ids:
+            return set()
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "UPDATE ops.messages m SET status = 'suppressed', reason = 'opted_out', next_attempt_at = NULL, "
+                "updated_at = %s FROM ops.messaging_preferences p WHERE m.id = ANY(%s) "
+                "AND m.status IN ('queued', 'deferred') AND p.brand_id = m.brand_id AND p.customer_id = m.customer_id "
+                "AND m.channel = ANY(p.opted_out) RETURNING m.id",
+                (at, list(ids)),
+            ).fetchall()
+        return {r["id"] for r in rows}
 
     def defer(self, message_id: UUID, until: datetime, at: datetime) -> None:
         """Hold a message for quiet hours until `until`."""

@@ -197,7 +197,9 @@ class EngagementDueQueries:
         )
         with self.pool.connection() as conn:
             rows = conn.execute(
-                f"SELECT d.loan_id, l.loan_number, d.no, d.due_date, d.amount, l.ndc_code, {_RECIPIENT} "
+                # What is left of the instalment: a payment ahead of its date (in part) is off what it asks for.
+                f"SELECT d.loan_id, l.loan_number, d.no, d.due_date, LEAST(d.amount, d.through - l.repaid) AS amount, "
+                f"l.ndc_code, {_RECIPIENT} "
                 f"FROM read.engagement_dues d JOIN read.engagement_loans l ON l.loan_id = d.loan_id {_PEOPLE} "
                 "WHERE d.brand_id = %s AND d.due_date = %s AND l.status = ANY(%s) AND l.repaid < d.through "
                 f"AND ({missing}) AND (%s::uuid IS NULL OR (d.loan_id, d.no) > (%s, %s)) "

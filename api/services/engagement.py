@@ -29,6 +29,7 @@ from api.services.engagement_delivery import (
     Sent,
     parse_reference,
     public_base,
+    reference_attempt,
 )
 from api.services.pay_links import PayLinks
 from domain.engagement.defaults import LATER_KIND_CHANNELS, default_templates
@@ -438,7 +439,11 @@ class Engagement:
         brand = self.brand(brand_id)
         total, after = Sent(), None
         while page := self.messages.due(brand_id, self.clock.now(), limit, after, stuck):
-            result = self.deliveries.deliver(brand, page, self.clock.now())
+            # An opt-out recorded while a message waited (for quiet hours to end, for its retry) stops it.
+            stopped = self.messages.suppress_opted_out(
+                [m.id for m in page if m.status in ("queued", "deferred")], self.clock.now()
+            )
+            result = self.deliveries.deliver(brand, [m for m in page if m.id not in stopped], self.clock.now())
             total.sent += result.sent
             total.failed += result.failed
             total.retry += result.retry
@@ -470,12 +475,20 @@ class Engagement:
             log.warning("webhook.unknown_reference", source=f"{channel.value}-receipts", event_id=event.id,
                         reference=str(event.data.get("reference") or event.data.get("message_id") or ""))  # fmt: skip
             return WebhookOutcome("ignored", "no message of ours has this reference")
+        attempt = reference_attempt(event.data.get("reference")) if message_id == message.id else None
+        if attempt is not None and attempt != message.attempts:
+            # A receipt of an earlier attempt arriving late (out of order, or repeated under a new event id) says
+            # nothing of the current one: applied, a late `sent` cancelled the queued retry and a late `failed`
+            # queued one more send.
+            log.info("webhook.stale_attempt", source=f"{channel.value}-receipts", event_id=event.id,
+                     message=str(message.id), attempt=attempt, current=message.attempts)  # fmt: skip
+            return WebhookOutcome("ignored", f"a receipt of attempt {attempt}; the message is at {message.attempts}")
         inbox, source, now = self.messages.inbox, f"{channel.value}-receipts", self.clock.now()
         if not inbox.claim(source, event.id, event.type, now).fresh:
             return WebhookOutcome("duplicate", f"event {event.id} was processed already")
         try:
             reason = str(event.data.get("reason") or "")[:200] or None
-            changed = self.messages.receipt(message.id, status, reason, now)
+            changed = self.messages.receipt(message.id, status, reason, now, attempt)
             retried = False
             if changed and status == "failed":
                 retried = self.deliveries.after_failure(self.brand(message.brand_id), message, reason, now)

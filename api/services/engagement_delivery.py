@@ -234,6 +234,14 @@ def parse_reference(raw: Any) -> UUID | None:
         return None
 
 
+def reference_attempt(raw: Any) -> int | None:
+    """The attempt a provider reference of ours names (`<message id>.<attempt>`), None when it names none."""
+    if not isinstance(raw, str):
+        return None
+    _, _, attempt = raw.partition(".")
+    return int(attempt) if attempt.isdigit() else None
+
+
 def _text_of(html_body: str) -> str:
     import html
     import re
