@@ -108,7 +108,9 @@ class MonthTargets:
 
 
 def _goals(port: SalesPort, brand_id: UUID, month: str | None) -> tuple[str, dict[str, Decimal] | None]:
-    chosen = month or port.clock.now().strftime("%Y-%m")
+    # "This month" is the brand's: the month of its business date (its configured one, else today in its timezone),
+    # not the UTC month (a day behind Asia/Kolkata from 18:30 UTC, so a month behind on a month's last evening).
+    chosen = month or port.identity.business_date(brand_id).strftime("%Y-%m")
     target = port.identity.settings(brand_id).monthly_targets.get(chosen)
     if target is None:
         return chosen, None

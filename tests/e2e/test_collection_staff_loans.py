@@ -230,7 +230,7 @@ def test_a_collector_sends_a_payment_link_for_their_own_loan_only(
 
 def test_a_sales_agent_sees_the_brands_targets_read_only(app: Any, client: Any, platform: Any) -> None:
     tenant, other_brand = make_tenant(platform), make_tenant(platform)
-    month = datetime.now(UTC).strftime("%Y-%m")
+    month = platform.get(Identity).business_date(tenant.brand_id).strftime("%Y-%m")  # the brand's month, not UTC's
     for brand, amount in ((tenant, "4321000.00"), (other_brand, "9876000.00")):
         goals = {month: {"disbursal_amount": amount, "disbursal_count": 37, "collections": "150000.00"}}
         patched = client.patch("/api/v1/brand/config", json={"monthly_targets": goals}, headers=brand.auth)
@@ -258,3 +258,20 @@ def test_a_sales_agent_sees_the_brands_targets_read_only(app: Any, client: Any, 
     assert refused.status_code == 403
     kept = client.get("/api/v1/brand/config", headers=tenant.auth).json()["settings"]["monthly_targets"]
     assert kept[month]["disbursal_amount"] == "4321000.00"
+
+
+def test_this_months_targets_are_the_brands_business_month_not_the_wall_clocks(client: Any, platform: Any) -> None:
+    """A brand running as of 15 Mar 2024 sees March 2024's targets by default (as its dashboard does), not those of
+    the wall clock's month -- nor of the UTC month, a month behind Asia/Kolkata's on a month's last evening."""
+    tenant = make_tenant(platform)
+    goals = {"2024-03": {"disbursal_amount": "1000.00", "disbursal_count": 3, "collections": "500.00"}}
+    patched = client.patch("/api/v1/brand/config", json={"monthly_targets": goals, "business_date": "2024-03-15"},
+                           headers=tenant.auth)  # fmt: skip
+    assert patched.status_code == 200, patched.text
+    targets = client.get("/api/v1/sales/targets", headers=tenant.auth)
+    assert targets.status_code == 200, targets.text
+    assert (targets.json()["month"], targets.json()["configured"]) == ("2024-03", True), targets.json()
+    overview = client.get("/api/v1/sales/overview", headers=tenant.auth)
+    assert overview.status_code == 200, overview.text
+    assert overview.json()["month"] == "2024-03"
+    assert {t["name"]: t["goal"] for t in overview.json()["targets"]}["disbursal_count"] == "3"

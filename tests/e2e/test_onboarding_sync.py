@@ -7,7 +7,7 @@ And the borrower's submit of an application not theirs is a 404 before anything 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -16,6 +16,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from adapters.simulators.sms import SmsSimulator
+from domain.identity.application import Identity
 from domain.loans.application import Loans
 from domain.loans.loan import Channel
 from domain.onboarding.application import Onboarding
@@ -73,7 +74,10 @@ def _run(client: Any, tenant: Tenant, platform: Any) -> list[Any]:
     """One onboarding-inactive run of the brand, its batches' counts."""
     settle(platform, "onboarding")
     settle(platform, "loans")
-    run = client.post("/api/v1/jobs/onboarding-inactive/runs", json={"as_of": date.today().isoformat()},
+    # as of the brand's business date (today in Asia/Kolkata), not the server's: from 18:30 UTC the UTC date is the day
+    # before the brand's first business day, and the run is refused
+    today = platform.get(Identity).business_date(tenant.brand_id)
+    run = client.post("/api/v1/jobs/onboarding-inactive/runs", json={"as_of": today.isoformat()},
                       headers=tenant.auth)  # fmt: skip
     assert run.status_code == 202, run.text
     scheduler = scheduler_for(platform)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -106,7 +106,9 @@ def test_a_staff_upload_records_a_statements_months_and_refuses_bad_ones_naming_
     assert client.get(f"/api/v1/documents/{stored.json()['id']}", headers=tenant.auth).json()["period_to"] == last
 
     before = _events(dsn)
-    next_month = (date.today().replace(day=28) + timedelta(days=10)).strftime("%Y-%m")
+    # next month of the brand's business date (IST), not of the server's: from 18:30 UTC on a month's last day the
+    # server's next month is already the brand's this month
+    next_month = (business_date(datetime.now(UTC)).replace(day=28) + timedelta(days=10)).strftime("%Y-%m")
     assert _fields(_staff_upload(client, tenant, customer, _pdf("a"), period_from=last, period_to=first)) == [
         "period_to"
     ]  # backwards
