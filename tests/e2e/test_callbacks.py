@@ -659,9 +659,10 @@ def test_a_credit_executive_reads_the_call_they_placed_at_its_location_and_other
     assert (read.json()["id"], read.json()["staff_id"], read.json()["loan_id"]) == (call_id, str(cx), application["id"])
     assert head.get(location).status_code == 200
     assert other.get(location).status_code == 404  # not their application: as placing it
-    # LOANS READ (the loan page), but not their application: as placing it (they read calls at /api/v1/calls/{id})
+    # LOANS READ (the loan page), but not their application: as placing it; nor at /api/v1/calls/{id}, which reads
+    # a call only on a loan the executive works, as the loan's call list does (docs/fieldwork.md)
     assert collector.get(location).status_code == 404
-    assert collector.get(f"/api/v1/calls/{call_id}").status_code == 200
+    assert collector.get(f"/api/v1/calls/{call_id}").status_code == 404
     _assign(client, tenant, application["id"], _staff(platform, tenant, "credit_executive", "Nila Credit")[0])
     assert mine.get(location).status_code == 404  # reassigned: no longer theirs
     for browser in (mine, other, head, collector):
