@@ -6,7 +6,8 @@ worker, a killed job's retry or a repeated webhook finds the key taken and sends
 
     queued -> sending -> sent -> delivered | failed
     deferred (quiet hours: `next_attempt_at` is 08:00 brand time) -> sending ...
-    suppressed (the borrower opted out of the channel, or DND: recorded, never sent)
+    suppressed (the borrower opted out of the channel, or DND; or a waiting reminder's instalment is no longer owed,
+                or a later reminder overtook it: recorded with the reason, never sent)
     failed with a retryable reason -> queued again (`attempts` < the policy's) at `next_attempt_at`
 
 `sending` is written before the provider is called; the provider call carries the message's reference
@@ -16,7 +17,7 @@ reaches the handset twice. Email left `sending` is presumed sent (the mail serve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from operator import attrgetter
@@ -315,6 +316,36 @@ class MessageStore:
                 (at, list(ids)),
             ).fetchall()
         return {r["id"] for r in rows}
+
+    def suppress(self, reasons: Mapping[UUID, str], at: datetime) -> set[UUID]:
+        """Record these messages `suppressed` with their reason (`no_longer_due`, `superseded`, ...), never sent,
+        those still waiting to go (queued for a retry, deferred by quiet hours), in one statement. Their ids."""
+        if not reasons:
+            return set()
+        ids, why = list(reasons), list(reasons.values())
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "UPDATE ops.messages m SET status = 'suppressed', reason = u.reason, next_attempt_at = NULL, "
+                "updated_at = %s FROM unnest(%s::uuid[], %s::text[]) AS u (id, reason) "
+                "WHERE m.id = u.id AND m.status IN ('queued', 'deferred') RETURNING m.id",
+                (at, ids, why),
+            ).fetchall()
+        return {r["id"] for r in rows}
+
+    def restate(self, texts: Sequence[tuple[UUID, str | None, str]], at: datetime) -> None:
+        """Each (id, subject, body) of messages still waiting to go, composed again with what they say now (a
+        reminder's amount after a part payment), in one statement; the text sent is the text recorded."""
+        if not texts:
+            return
+        ids, subjects, bodies = (list(column) for column in zip(*texts, strict=True))
+        with self.pool.connection() as conn:
+            conn.execute(
+                "UPDATE ops.messages m SET subject = u.subject, body = u.body, updated_at = %s "
+                "FROM unnest(%s::uuid[], %s::text[], %s::text[]) AS u (id, subject, body) "
+                "WHERE m.id = u.id AND m.status IN ('queued', 'deferred') "
+                "AND (m.body IS DISTINCT FROM u.body OR m.subject IS DISTINCT FROM u.subject)",
+                (at, ids, subjects, bodies),
+            )
 
     def defer(self, message_id: UUID, until: datetime, at: datetime) -> None:
         """Hold a message for quiet hours until `until`."""

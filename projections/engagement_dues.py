@@ -163,6 +163,33 @@ class DueItem:
     ndc_code: str | None = None
 
 
+#: The one rule of "still owed" (the job's due and overdue queries and the check of a waiting reminder): the loan is
+#: serviced (its statuses the one parameter) and what it was repaid has not reached the instalment's running total.
+OWED = "l.status = ANY(%s) AND l.repaid < d.through"
+#: What a due-date reminder asks for: what is left of the instalment (a part paid ahead of its date is off).
+LEFT_OF_INSTALMENT = "LEAST(d.amount, d.through - l.repaid)"
+#: What an overdue reminder asks for: everything owed through the instalment.
+ARREARS = "d.through - l.repaid"
+
+#: The kinds of message that ask for an instalment (the ones a waiting message is checked for).
+REMINDER_KINDS = ("due_7", "due_3", "due_1", "due_0", "overdue")
+
+
+@dataclass(frozen=True)
+class WaitingReminder:
+    """A due-date or overdue reminder waiting to go, as the read model stands now: whether its instalment is still
+    owed and, when it is, what the reminder would ask for now (`amount`) and its values."""
+
+    message_id: UUID
+    kind: str
+    loan_id: UUID
+    owed: bool
+    due_date: date | None
+    amount: Decimal | None
+    loan_number: str | None
+    borrower_name: str | None
+
+
 _RECIPIENT = (
     "c.id AS customer_id, c.name, c.phone, c.email, COALESCE(p.language, 'en') AS language, "
     "COALESCE(p.opted_out, '{}') AS opted_out"
@@ -198,10 +225,10 @@ class EngagementDueQueries:
         with self.pool.connection() as conn:
             rows = conn.execute(
                 # What is left of the instalment: a payment ahead of its date (in part) is off what it asks for.
-                f"SELECT d.loan_id, l.loan_number, d.no, d.due_date, LEAST(d.amount, d.through - l.repaid) AS amount, "
+                f"SELECT d.loan_id, l.loan_number, d.no, d.due_date, {LEFT_OF_INSTALMENT} AS amount, "
                 f"l.ndc_code, {_RECIPIENT} "
                 f"FROM read.engagement_dues d JOIN read.engagement_loans l ON l.loan_id = d.loan_id {_PEOPLE} "
-                "WHERE d.brand_id = %s AND d.due_date = %s AND l.status = ANY(%s) AND l.repaid < d.through "
+                f"WHERE d.brand_id = %s AND d.due_date = %s AND {OWED} "
                 f"AND ({missing}) AND (%s::uuid IS NULL OR (d.loan_id, d.no) > (%s, %s)) "
                 "ORDER BY d.loan_id, d.no LIMIT %s",
                 (brand_id, due_date, list(SERVICED), *((after[0], after[0], after[1]) if after else (None, None, None)),
@@ -214,9 +241,9 @@ class EngagementDueQueries:
         with self.pool.connection() as conn:
             rows = conn.execute(
                 f"SELECT DISTINCT ON (d.loan_id) d.loan_id, l.loan_number, d.no, d.due_date, "
-                f"d.through - l.repaid AS amount, l.ndc_code, {_RECIPIENT} "
+                f"{ARREARS} AS amount, l.ndc_code, {_RECIPIENT} "
                 f"FROM read.engagement_dues d JOIN read.engagement_loans l ON l.loan_id = d.loan_id {_PEOPLE} "
-                "WHERE d.brand_id = %s AND d.due_date < %s AND l.status = ANY(%s) AND l.repaid < d.through "
+                f"WHERE d.brand_id = %s AND d.due_date < %s AND {OWED} "
                 "AND (%s::uuid IS NULL OR d.loan_id > %s) ORDER BY d.loan_id, d.no LIMIT %s",
                 (brand_id, as_of, list(SERVICED), after, after, limit),
             ).fetchall()
@@ -246,6 +273,30 @@ class EngagementDueQueries:
                 (brand_id, since, until, after, after, limit),
             ).fetchall()
         return [_item(r) for r in rows]
+
+    def waiting_reminders(self, brand_id: UUID, message_ids: Sequence[UUID]) -> list[WaitingReminder]:
+        """Of these messages, the due-date and overdue reminders of an instalment still waiting to go (`queued` for a
+        retry, `deferred` by quiet hours), each with whether its instalment is still owed now (`OWED`, the rule the
+        job composed it by) and what it would ask for now. One query for a page of messages."""
+        if not message_ids:
+            return []
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT m.id, m.kind, m.loan_id, COALESCE(d.no IS NOT NULL AND {OWED}, false) AS owed, d.due_date, "
+                f"CASE WHEN m.kind = 'overdue' THEN {ARREARS} ELSE {LEFT_OF_INSTALMENT} END AS amount, "
+                "l.loan_number, c.name FROM ops.messages m "
+                "LEFT JOIN read.engagement_loans l ON l.loan_id = m.loan_id AND l.brand_id = m.brand_id "
+                "LEFT JOIN read.engagement_dues d ON d.loan_id = m.loan_id AND d.no = m.instalment "
+                "LEFT JOIN read.customers c ON c.id = m.customer_id "
+                "WHERE m.brand_id = %s AND m.id = ANY(%s) AND m.status IN ('queued', 'deferred') "
+                "AND m.kind = ANY(%s) AND m.loan_id IS NOT NULL AND m.instalment IS NOT NULL",
+                (list(SERVICED), brand_id, list(message_ids), list(REMINDER_KINDS)),
+            ).fetchall()
+        return [
+            WaitingReminder(r["id"], r["kind"], r["loan_id"], r["owed"], r["due_date"],
+                            None if r["amount"] is None else Decimal(r["amount"]), r["loan_number"], r["name"])
+            for r in rows
+        ]  # fmt: skip
 
     def recipient(self, brand_id: UUID, customer_id: UUID) -> Recipient | None:
         """A borrower of the brand as a message addresses them."""

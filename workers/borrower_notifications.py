@@ -19,7 +19,7 @@ from uuid import UUID
 
 from adapters.engagement_store import Template
 from adapters.message_store import Message
-from api.services.engagement import Engagement
+from api.services.engagement import Engagement, loan_message_values
 from api.services.engagement_delivery import PARALLEL, BrandMessaging, Sent, public_base
 from api.services.no_due_links import NoDueLinks
 from api.services.pay_links import PayLinks
@@ -27,7 +27,6 @@ from domain.engagement.defaults import kind_channels
 from domain.engagement.templates import DUE_OFFSETS, Channel, Kind
 from domain.jobs.application import JobDefinition
 from domain.jobs.job import BatchCounts, JobRun, JobSettings
-from domain.shared.rupees import rupees
 from projections.engagement_dues import DueItem
 
 BORROWER_NOTIFICATIONS = JobDefinition(
@@ -88,9 +87,11 @@ def run_borrower_notifications(port: NotificationJobPort, run: JobRun) -> Iterat
     for phase in PHASES[start:]:
         if phase == "pending":
             # Alone in its lane: nothing else is sending, so a `sending` row was left by a killed attempt.
-            sent = engagement.deliver_due(run.brand_id, size, stuck=timedelta(0))
-            yield BatchCounts(processed=sent.sent + sent.failed + sent.retry + sent.deferred, succeeded=sent.sent,
-                              failed=sent.failed, skipped=sent.deferred + sent.retry), phase  # fmt: skip
+            sent = engagement.deliver_due(run.brand_id, size, stuck=timedelta(0), as_of=run.as_of)
+            # Suppressed (opted out, no longer due, superseded since they waited) are processed and skipped.
+            yield BatchCounts(processed=sent.sent + sent.failed + sent.retry + sent.deferred + sent.suppressed,
+                              succeeded=sent.sent, failed=sent.failed,
+                              skipped=sent.deferred + sent.retry + sent.suppressed), phase  # fmt: skip
             continue
         kind = Kind(phase)
         channels = channels_of(settings.notification_channels, kind)
@@ -134,11 +135,8 @@ def _pages(engagement: Engagement, brand: BrandMessaging, kind: Kind, channels: 
     def compose(item: DueItem, templates: _Templates, key: str, channel: Channel, extra: dict[str, object],
                 instalment: int | None) -> Message | None:  # fmt: skip
         template = templates.pick(kind.value, channel, item.recipient.language)
-        values: dict[str, object] = {
-            "loan_number": item.loan_number, "amount": rupees(item.amount),
-            "due_date": item.due_date.strftime("%d %b %Y") if item.due_date else "",
-            "payment_link": pay.url(base, brand.brand_id, item.loan_id, now), **extra,
-        }  # fmt: skip
+        values = {**loan_message_values(item.loan_number, item.amount, item.due_date,
+                                        pay.url(base, brand.brand_id, item.loan_id, now)), **extra}  # fmt: skip
         return engagement.compose(brand, item.recipient, channel, kind.value, key, template, values,
                                   loan_id=item.loan_id, instalment=instalment)  # fmt: skip
 

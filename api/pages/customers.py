@@ -83,6 +83,16 @@ MESSAGE_SENT_WORDS = {
     "failed": "The provider refused the message: see Messages for why.",
     "suppressed": "Not sent: the borrower opted out of that channel.",
 }
+#: Why a message to the borrower was not sent (or not yet), in words, on the messaging card's recent messages.
+MESSAGE_REASON_WORDS = {
+    "opted_out": "not sent: the borrower opted out of this channel",
+    "no_longer_due": "not sent: no longer owed (paid, or the loan closed) while it waited",
+    "superseded": "not sent: the next reminder took over while it waited",
+    "quiet_hours": "held for the quiet hours",
+    "no_template": "not sent: no usable template",
+}
+#: How many of the borrower's newest messages the messaging card lists (the rest: Messages to this borrower).
+RECENT_MESSAGES = 5
 #: The longest reason a preferences change keeps (the API's PreferencesIn.reason).
 PREFERENCES_REASON_MAX = 300
 
@@ -259,6 +269,7 @@ async def customer_360_page(
                 if e.kind in ("agent_assigned", "registered") and isinstance(e.details.get(k), str)}  # fmt: skip
     preferences = None
     preference_history: list[Any] = []
+    recent_messages: list[Any] = []
     if principal.holds(*MESSAGING_READ):  # language and opt-outs (docs/engagement.md), with who changed them
         try:
             preferences = await run_in_threadpool(port.engagement.preferences, brand_id, customer_id)
@@ -268,6 +279,11 @@ async def customer_360_page(
             )
         except NotFound:  # registered a moment ago: not a recipient yet
             preferences = None
+        else:  # the newest messages, so a reminder suppressed (opted out, no longer due) shows where staff look
+            recent_messages = await run_in_threadpool(
+                lambda: port.engagement.messages.page(brand_id, customer_id=customer_id, loan_id=None, channel=None,
+                                                      status=None, after=None, limit=RECENT_MESSAGES)
+            )  # fmt: skip
     if preferences is not None and preferences.changed_by:
         authors.add(preferences.changed_by)
     authors |= {h.changed_by for h in preference_history}
@@ -324,6 +340,8 @@ async def customer_360_page(
         verification_refused=verification_refused,
         preferences=preferences,
         preference_history=preference_history,
+        recent_messages=recent_messages,
+        message_reason_words=MESSAGE_REASON_WORDS,
         preferences_error=preferences_error,
         # After a preferences save (`?preferences=saved`): said in the messaging card, where the redirect lands.
         preferences_saved=preferences_error is None and request.query_params.get("preferences") == "saved",

@@ -10,7 +10,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from uuid import UUID
 
 import structlog
@@ -34,7 +35,9 @@ from api.services.engagement_delivery import (
 from api.services.pay_links import PayLinks
 from domain.engagement.defaults import LATER_KIND_CHANNELS, default_templates
 from domain.engagement.templates import (
+    NO_LONGER_DUE,
     PLACEHOLDERS,
+    SUPERSEDED,
     Approval,
     Channel,
     Kind,
@@ -44,13 +47,15 @@ from domain.engagement.templates import (
     clean_value,
     placeholders_of,
     render,
+    superseded,
 )
 from domain.identity.application import Identity
 from domain.providers.calls import Caller
 from domain.shared.aggregate import current_actor
 from domain.shared.application import ConcurrentModification
-from domain.shared.clock import Clock
+from domain.shared.clock import Clock, brand_business_date
 from domain.shared.errors import Conflict, FieldError, InvalidInput, InvalidValue, NotFound
+from domain.shared.rupees import rupees
 from domain.shared.values import clean_text
 from projections.engagement_dues import EngagementDueQueries, Recipient
 
@@ -69,6 +74,14 @@ _NOT_NAME = re.compile(r"[^a-z0-9]+")
 _SUBMISSION_REFERENCE = re.compile(
     r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.v([0-9]{1,7})\.([0-9]{1,7})"
 )
+
+
+def loan_message_values(loan_number: str, amount: Decimal, due_date: date | None,
+                        payment_link: str) -> dict[str, object]:  # fmt: skip
+    """The placeholders an automatic loan message fills from the loans' read model (the job's composing, and a
+    waiting reminder composed again when it goes); `borrower_name` and `brand_name` are added by `compose`."""
+    return {"loan_number": loan_number, "amount": rupees(amount),
+            "due_date": due_date.strftime("%d %b %Y") if due_date else "", "payment_link": payment_link}  # fmt: skip
 
 
 def whatsapp_template_name(name: str, template_id: UUID, version: int) -> str:
@@ -433,23 +446,82 @@ class Engagement:
             raise Conflict(f"the brand has no usable {channel.value} template of kind {kind.value}")
         return found
 
-    def deliver_due(self, brand_id: UUID, limit: int = 500, stuck: timedelta = STUCK) -> Sent:
+    def deliver_due(self, brand_id: UUID, limit: int = 500, stuck: timedelta = STUCK,
+                    as_of: date | None = None) -> Sent:  # fmt: skip
         """Send the brand's messages whose time has come: deferred past quiet hours, retries, ones a crash left
-        `sending` (untouched for `stuck`; the notifications job, which runs alone in its lane, passes 0)."""
-        brand = self.brand(brand_id)
+        `sending` (untouched for `stuck`; the notifications job, which runs alone in its lane, passes 0). A waiting
+        (queued or deferred) one whose borrower opted out since, or a reminder no longer owed on the business date
+        `as_of` (the brand's today when None), is recorded `suppressed` instead (`Sent.suppressed`)."""
+        settings = self.identity.settings(brand_id)
+        brand = BrandMessaging.of(brand_id, self.identity.brand(brand_id).name, settings)
+        if as_of is None:
+            as_of = brand_business_date(self.clock.now(), settings.timezone, settings.business_date)
+        templates: dict[tuple[UUID, int], Template | None] = {}
         total, after = Sent(), None
         while page := self.messages.due(brand_id, self.clock.now(), limit, after, stuck):
+            after = page[-1].id
             # An opt-out recorded while a message waited (for quiet hours to end, for its retry) stops it.
             stopped = self.messages.suppress_opted_out(
                 [m.id for m in page if m.status in ("queued", "deferred")], self.clock.now()
             )
-            result = self.deliveries.deliver(brand, [m for m in page if m.id not in stopped], self.clock.now())
+            total.suppressed += len(stopped)
+            going = self._still_owed(brand, [m for m in page if m.id not in stopped], as_of, templates, total)
+            result = self.deliveries.deliver(brand, going, self.clock.now())
             total.sent += result.sent
             total.failed += result.failed
             total.retry += result.retry
             total.deferred += result.deferred
-            after = page[-1].id
         return total
+
+    def _still_owed(self, brand: BrandMessaging, page: Sequence[Message], as_of: date,
+                    templates: dict[tuple[UUID, int], Template | None], total: Sent) -> list[Message]:  # fmt: skip
+        """The page without the waiting due-date and overdue reminders that are no longer owed (the instalment paid,
+        the loan paid off, settled, written off or closed since they were composed: `no_longer_due`) or overtaken by
+        the next reminder of the cadence (`superseded`), which are recorded `suppressed` and counted; the others
+        composed again with what they ask for now (a part paid meanwhile is off the amount). One read of the loans'
+        read model (the rule the job composed them by) and at most two writes a page. Messages a crash left
+        `sending` are not checked: they may have reached the provider, and re-sending them is deduplicated there."""
+        now = self.clock.now()
+        reminders = self.dues.waiting_reminders(
+            brand.brand_id, [m.id for m in page if m.status in ("queued", "deferred")]
+        )
+        if not reminders:
+            return list(page)
+        reasons: dict[UUID, str] = {}
+        for reminder in reminders:
+            if not reminder.owed:
+                reasons[reminder.message_id] = NO_LONGER_DUE
+            elif reminder.due_date is not None and superseded(reminder.kind, reminder.due_date, as_of):
+                reasons[reminder.message_id] = SUPERSEDED
+        stopped = self.messages.suppress(reasons, now)
+        total.suppressed += len(stopped)
+        if stopped:
+            log.info("messages.suppressed", brand_id=str(brand.brand_id), no_longer_due=sum(
+                reasons[i] == NO_LONGER_DUE for i in stopped), superseded=sum(reasons[i] == SUPERSEDED for i in stopped))  # fmt: skip
+        by_id = {m.id: m for m in page}
+        base, pay = public_base(), PayLinks.configured()
+        texts: list[tuple[UUID, str | None, str]] = []
+        for reminder in reminders:
+            message = by_id[reminder.message_id]
+            if reminder.message_id in reasons or message.template_id is None or message.template_version is None:
+                continue
+            key = (message.template_id, message.template_version)
+            if key not in templates:
+                templates[key] = self.store.template(brand.brand_id, *key)
+            template = templates[key]
+            if template is None or reminder.amount is None or reminder.due_date is None:
+                continue
+            values = loan_message_values(reminder.loan_number or "", reminder.amount, reminder.due_date,
+                                         pay.url(base, brand.brand_id, reminder.loan_id, now))  # fmt: skip
+            if reminder.kind == Kind.OVERDUE:
+                values["days_overdue"] = (as_of - reminder.due_date).days
+            rendered = render(Channel(message.channel), template.subject, template.body,
+                              {"borrower_name": reminder.borrower_name or "", "brand_name": brand.name, **values})  # fmt: skip
+            by_id[message.id] = replace(message, subject=rendered.subject, body=rendered.body)
+            texts.append((message.id, rendered.subject, rendered.body))
+        self.messages.restate(texts, now)
+        # A reminder named in `reasons` is not sent even when its row moved on meanwhile (it is not ours to send).
+        return [by_id[m.id] for m in page if m.id not in reasons]
 
     # Receipts ----------------------------------------------------------------------------------------------------
 

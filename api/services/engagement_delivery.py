@@ -82,6 +82,8 @@ class Sent:
     failed: int = 0
     deferred: int = 0
     retry: int = 0
+    #: waiting messages recorded `suppressed` instead of sent (opted out, no longer due, superseded)
+    suppressed: int = 0
     ids: list[UUID] = field(default_factory=list)
 
 

@@ -14,6 +14,7 @@ import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 
@@ -60,6 +61,26 @@ class Approval(StrEnum):
 
 #: Days before the due date of each due-date reminder.
 DUE_OFFSETS: dict[Kind, int] = {Kind.DUE_7: 7, Kind.DUE_3: 3, Kind.DUE_1: 1, Kind.DUE_0: 0}
+#: Why a reminder that waited (for quiet hours to end, for its retry) is recorded `suppressed` instead of sent: the
+#: instalment was paid, or the loan left servicing (paid off, settled, written off, closed), since it was composed.
+NO_LONGER_DUE = "no_longer_due"
+#: ... or the next reminder of the cadence is owed by now and speaks for the instalment (see `superseded`).
+SUPERSEDED = "superseded"
+
+
+def superseded(kind: str, due_date: date, as_of: date) -> bool:
+    """Whether a due-date reminder of `kind` (for an instalment due on `due_date`) still waiting to go on the business
+    date `as_of` has been overtaken by the next reminder of the cadence, whose day has come: `due_7` from D-3
+    (`due_3`), `due_3` from D-1, `due_1` from D (`due_0`: "due tomorrow" would be false), `due_0` from D+1 (the
+    overdue cadence: "due today" would be false). Other kinds are never superseded here."""
+    offsets = sorted(DUE_OFFSETS.values(), reverse=True)
+    offset = next((n for k, n in DUE_OFFSETS.items() if k.value == kind), None)
+    if offset is None:
+        return False
+    later = [n for n in offsets if n < offset]
+    next_offset = later[0] if later else -1
+    return (due_date - as_of).days <= next_offset
+
 
 PLACEHOLDERS: dict[str, str] = {
     "borrower_name": "Asha Verma",

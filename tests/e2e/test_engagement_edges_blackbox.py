@@ -28,7 +28,7 @@ import pytest
 from adapters.webhooks import sign
 from api.services.disbursals import WEBHOOK_SECRET_ENV
 from tests.conftest import PROVIDER_WEBHOOK_SECRET, Tenant, make_tenant
-from tests.e2e.blackbox import DAY, NIGHT, poll, zone_at
+from tests.e2e.blackbox import DAY, NIGHT, poll, staff_session, zone_at
 from tests.e2e.test_engagement import configure, messages, run_job
 from tests.e2e.test_servicing_api import catalogue, disbursed_loan, set_business_date
 from tests.support import settle
@@ -167,7 +167,8 @@ def test_an_opt_out_recorded_while_a_message_waits_stops_it_and_the_rest_goes_on
 ) -> None:
     sms, wa = provider_simulators["sms"], provider_simulators["whatsapp"]
     tenant = make_tenant(platform)
-    configure(platform, tenant, timezone=zone_at(DAY), message_retry_minutes=0)
+    # The retry waits an hour: due on the due date's run, a `due_1` is superseded by `due_0` before any opt-out.
+    configure(platform, tenant, timezone=zone_at(DAY), message_retry_minutes=60)
     loan_id, customer, phone = _loan(platform, tenant)
     run_job(server, platform, tenant)
 
@@ -425,3 +426,148 @@ def test_a_reminder_held_for_quiet_hours_whose_borrower_opts_out_fails_unsent(
     now = httpx.get(reminder, headers=tenant.auth).json()
     assert now["status"] == "failed" and now["message_status"] == "suppressed", now
     assert sms.messages(phone) == []
+
+
+# A reminder held overnight (quiet hours) or queued for its retry is checked again when it goes: still owed, by the
+# rule the job composed it by (the engagement dues read model), or recorded `suppressed` and never sent.
+
+
+def _pay(server: str, tenant: Tenant, loan_id: str, amount: str, on: date) -> None:
+    body = {"amount": amount, "mode": "upi", "reference": f"UTR-{uuid.uuid4().hex[:8]}", "paid_on": on.isoformat()}
+    answer = httpx.post(f"{server}/api/v1/loans/{loan_id}/repayments", json=body, headers=tenant.auth)
+    assert answer.status_code == 201, answer.text
+
+
+def _hold(server: str, platform: Any, tenant: Tenant, day: date, loans: list[str], kind: str) -> list[str]:
+    """The job run at night on `day`: each loan's `kind` reminder held for quiet hours on SMS and WhatsApp; their ids."""
+    configure(platform, tenant, timezone=zone_at(NIGHT))
+    set_business_date(platform, tenant, day)
+    run_job(server, platform, tenant)
+    held = [m for loan_id in loans for c in ("sms", "whatsapp") for m in _of(server, tenant, loan_id, kind, c)]
+    assert len(held) == 2 * len(loans), held
+    assert all(m["status"] == "deferred" and m["reason"] == "quiet_hours" for m in held), held
+    return [m["id"] for m in held]
+
+
+def _morning(server: str, platform: Any, tenant: Tenant, held: list[str]) -> dict[str, Any]:
+    """08:00 comes for the held messages: the job's run (its counts)."""
+    configure(platform, tenant, timezone=zone_at(DAY))
+    for message_id in held:
+        _quiet_hours_end(platform, message_id)
+    return run_job(server, platform, tenant)
+
+
+def _loans_by_day(server: str, platform: Any, tenant: Tenant, count: int) -> list[tuple[str, str, str]]:
+    configure(platform, tenant, timezone=zone_at(DAY), message_retry_minutes=0)
+    loans = [_loan(platform, tenant) for _ in range(count)]
+    run_job(server, platform, tenant)  # their disbursal messages, by day
+    return loans
+
+
+def test_a_reminder_held_overnight_for_an_instalment_paid_since_is_suppressed_and_an_unpaid_one_goes_once(
+    server: str, platform: Any, provider_simulators: Any
+) -> None:
+    from tests.e2e.conftest import PASSWORD
+    from tests.e2e.test_notice_match_confirm import _member
+
+    sms, wa = provider_simulators["sms"], provider_simulators["whatsapp"]
+    tenant = make_tenant(platform)
+    (paid, paid_customer, paid_phone), (unpaid, _, unpaid_phone) = _loans_by_day(server, platform, tenant, 2)
+    held = _hold(server, platform, tenant, DUE, [paid, unpaid], "due_0")
+    _pay(server, tenant, paid, "8037.57", DUE)  # the instalment, in full, at night after the reminder was held
+
+    run = _morning(server, platform, tenant, held)
+    # the run's counts: the pending phase's 2 suppressed (processed and skipped) and 2 sent; the due_0 phase composes
+    # the unpaid loan's 2 again (its email key is free: the borrower has no address) and skips them, as before
+    assert (run["processed"], run["succeeded"], run["skipped"], run["failed"]) == (6, 2, 4, 0), run
+    for channel in ("sms", "whatsapp"):
+        (stopped,) = _of(server, tenant, paid, "due_0", channel)
+        assert stopped["status"] == "suppressed" and stopped["reason"] == "no_longer_due", stopped
+        assert stopped["next_attempt_at"] is None, stopped
+        gone = poll(lambda c=channel: _of(server, tenant, unpaid, "due_0", c), lambda f: f[0]["status"] == "delivered")
+        assert gone[0]["status"] == "delivered", gone
+    assert [m for m in sms.messages(paid_phone) if "due today" in m["text"]] == []
+    assert [m for m in wa.messages(paid_phone) if EMI in m["text"]] == []
+    run_job(server, platform, tenant)  # a rerun sends nothing more
+    assert len([m for m in sms.messages(unpaid_phone) if "due today" in m["text"] and EMI in m["text"]]) == 1
+    assert len([m for m in wa.messages(unpaid_phone) if EMI in m["text"]]) == 1
+    listed = messages(server, tenant, customer_id=paid_customer, status="suppressed")
+    assert sorted((m["kind"], m["channel"], m["reason"]) for m in listed) == [
+        ("due_0", "sms", "no_longer_due"), ("due_0", "whatsapp", "no_longer_due")
+    ], listed  # fmt: skip
+
+    # the Customer 360's messaging card says so
+    browser = staff_session(server, _member(platform, tenant, "admin"), PASSWORD)
+    try:
+        page = browser.get(f"/customers/{paid_customer}")
+        assert page.status_code == 200, page.text[:400]
+        card = page.text[page.text.index('id="recent-messages"') :]
+        card = card[: card.index("</ul>")]
+        assert card.count('data-status="suppressed" data-reason="no_longer_due"') == 2, card
+        assert "no longer owed" in card, card
+    finally:
+        browser.close()
+
+
+def test_a_loan_paid_off_or_written_off_while_its_reminder_is_held_gets_none(
+    server: str, platform: Any, provider_simulators: Any
+) -> None:
+    sms = provider_simulators["sms"]
+    tenant = make_tenant(platform)
+    (closed, _, closed_phone), (written, _, written_phone) = _loans_by_day(server, platform, tenant, 2)
+    held = _hold(server, platform, tenant, DUE - timedelta(days=7), [closed, written], "due_7")
+    payoff = httpx.get(f"{server}/api/v1/loans/{closed}/payoff", headers=tenant.auth)
+    assert payoff.status_code == 200, payoff.text
+    _pay(server, tenant, closed, str(payoff.json()["total"]), DUE - timedelta(days=7))
+    off = httpx.post(f"{server}/api/v1/loans/{written}/write-off", json={"reason": "borrower deceased, no estate"},
+                     headers=tenant.auth)  # fmt: skip
+    assert off.status_code in (200, 201), off.text
+    assert httpx.get(f"{server}/api/v1/loans/{written}", headers=tenant.auth).json()["status"] == "written_off"
+
+    _morning(server, platform, tenant, held)
+    for loan_id in (closed, written):
+        got = [
+            (m["status"], m["reason"]) for c in ("sms", "whatsapp") for m in _of(server, tenant, loan_id, "due_7", c)
+        ]
+        assert got == [("suppressed", "no_longer_due")] * 2, (loan_id, got)
+    assert [m for m in sms.messages(closed_phone) if "in 7 days" in m["text"]] == []
+    assert [m for m in sms.messages(written_phone) if "in 7 days" in m["text"]] == []
+    # the paid-off loan's fully-paid message went, by day
+    assert [m["channel"] for m in messages(server, tenant, loan_id=closed) if m["kind"] == "paid"] == ["sms"]
+
+
+def test_due_reminders_held_past_their_day_give_way_to_the_next_one(
+    server: str, platform: Any, provider_simulators: Any
+) -> None:
+    """docs/engagement.md: "due tomorrow" held into the due date and "due today" held into the next day are
+    suppressed `superseded` - the next reminder of the cadence (here the first overdue one) speaks for the instalment."""
+    sms = provider_simulators["sms"]
+    tenant = make_tenant(platform)
+    ((loan_id, _, phone),) = _loans_by_day(server, platform, tenant, 1)
+    held = _hold(server, platform, tenant, DUE - timedelta(days=1), [loan_id], "due_1")
+    held += _hold(server, platform, tenant, DUE, [loan_id], "due_0")
+    set_business_date(platform, tenant, DUE + timedelta(days=1))
+    _morning(server, platform, tenant, held)
+    for kind in ("due_1", "due_0"):
+        got = [(m["status"], m["reason"]) for c in ("sms", "whatsapp") for m in _of(server, tenant, loan_id, kind, c)]
+        assert got == [("suppressed", "superseded")] * 2, (kind, got)
+    texts = [m["text"] for m in sms.messages(phone) if EMI in m["text"]]
+    assert len(texts) == 1 and "1 days overdue" in texts[0], texts  # the overdue reminder alone
+
+
+def test_a_part_paid_while_a_reminder_is_held_leaves_it_asking_for_the_rest(
+    server: str, platform: Any, provider_simulators: Any
+) -> None:
+    sms = provider_simulators["sms"]
+    tenant = make_tenant(platform)
+    ((loan_id, _, phone),) = _loans_by_day(server, platform, tenant, 1)
+    held = _hold(server, platform, tenant, DUE - timedelta(days=3), [loan_id], "due_3")
+    assert all(EMI in m["body"] for c in ("sms", "whatsapp") for m in _of(server, tenant, loan_id, "due_3", c))
+    _pay(server, tenant, loan_id, "3000.00", DUE - timedelta(days=3))
+    _morning(server, platform, tenant, held)
+    sent = poll(lambda: _of(server, tenant, loan_id, "due_3", "sms"), lambda f: f[0]["status"] == "delivered")
+    assert sent[0]["status"] == "delivered" and "5,037.57" in sent[0]["body"] and EMI not in sent[0]["body"], sent
+    texts = [m["text"] for m in sms.messages(phone) if "in 3 days" in m["text"]]
+    assert len(texts) == 1 and "5,037.57" in texts[0] and EMI not in texts[0], texts
+    run_job(server, platform, tenant)
+    assert len([m for m in sms.messages(phone) if "in 3 days" in m["text"]]) == 1

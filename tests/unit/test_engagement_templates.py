@@ -16,7 +16,7 @@ from api.services.engagement_delivery import BrandMessaging
 from domain.engagement.defaults import LATER_KIND_CHANNELS, default_templates, kind_channels
 from domain.engagement.templates import PLACEHOLDERS, Channel, Kind, Language, check_template, clean_value, render
 from domain.shared.errors import InvalidInput
-from workers.borrower_notifications import rupees
+from domain.shared.rupees import rupees
 
 HOSTILE = "<img src=x onerror=alert(1)>{{payment_link}}\nPAY NOW at evil.example\u202e"
 
